@@ -1,0 +1,132 @@
+"""The usage record: the one schema the gateway writes and accounting reads.
+
+A usage record is one row of `accounting-io` USAGE: one gateway record of a data
+session (one 12-hour period or the session's end), one SMS, one call, one SMS
+Internet message or one localisation hit.  The rating columns come first; the
+3GPP columns after them are kept by the gateway (like a partial G-CDR) and are
+ignored by the rating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+import pyarrow as pa
+
+
+class UsageType(StrEnum):
+    DATA = "data"
+    SMS = "sms"
+    VOICE = "voice"
+    CSD = "csd"
+    SMS_INTERNET = "sms_internet"
+    LOCATION_HIT = "location_hit"
+
+
+class Zone(StrEnum):
+    FR = "fr"
+    EU = "eu"
+    WORLD = "world"
+
+
+class Dest(StrEnum):
+    FR_MOBILE = "fr-mobile"
+    FR_FIXED = "fr-fixed"
+    FR_PREMIUM = "fr-premium"
+    INTL = "intl"
+    ORANGE_FR = "orange-fr"
+    OTHER = "other"
+
+
+class ClosingCause(IntEnum):
+    """Cause for record closing, 3GPP TS 32.298."""
+
+    NORMAL = 0
+    ABNORMAL = 4
+    VOLUME_LIMIT = 16
+    TIME_LIMIT = 17
+    SERVING_NODE_CHANGE = 18
+    MANAGEMENT_INTERVENTION = 20
+    RAT_CHANGE = 22
+    PLMN_CHANGE = 24
+
+
+# The rating columns, in the order of accounting-io.md.
+RATING_COLUMNS: tuple[str, ...] = (
+    "line",
+    "type",
+    "start",
+    "duration_s",
+    "bytes_up",
+    "bytes_down",
+    "zone",
+    "dest",
+    "delivered",
+    "session",
+)
+
+# Columns a gateway record keeps beyond rating (partial G-CDR fields).
+GATEWAY_COLUMNS: tuple[str, ...] = (
+    "imsi",
+    "imeisv",
+    "apn",
+    "charging_id",
+    "serving_plmn",
+    "cause",
+    "sequence",
+)
+
+USAGE_SCHEMA = pa.schema(
+    [
+        pa.field("line", pa.string()),
+        pa.field("type", pa.string()),
+        pa.field("start", pa.timestamp("s", tz="UTC")),
+        pa.field("duration_s", pa.int64()),
+        pa.field("bytes_up", pa.int64()),
+        pa.field("bytes_down", pa.int64()),
+        pa.field("zone", pa.string()),
+        pa.field("dest", pa.string()),
+        pa.field("delivered", pa.bool_()),
+        pa.field("session", pa.string()),
+        pa.field("imsi", pa.string()),
+        pa.field("imeisv", pa.string()),
+        pa.field("apn", pa.string()),
+        pa.field("charging_id", pa.int64()),
+        pa.field("serving_plmn", pa.string()),
+        pa.field("cause", pa.int32()),
+        pa.field("sequence", pa.int32()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One usage record; `None` means the column is empty in the file."""
+
+    line: str
+    type: UsageType
+    start: datetime
+    duration_s: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    zone: Zone = Zone.FR
+    dest: Dest | None = None
+    delivered: bool = True
+    session: str | None = None
+    imsi: str | None = None
+    imeisv: str | None = None
+    apn: str | None = None
+    charging_id: int | None = None
+    serving_plmn: str | None = None
+    cause: int | None = None
+    sequence: int | None = None
+
+    def as_row(self) -> dict[str, object]:
+        """The record as a mapping of column name to value (enums as their strings)."""
+        row: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            row[f.name] = value.value if isinstance(value, StrEnum) else value
+        return row

@@ -1,0 +1,166 @@
+"""The gateway API: what a device (simulated or a virtual modem) can ask of the network.
+
+Plain method calls in simulated time.  `now` is seconds since the network's
+epoch (`NetworkConfig.epoch`, a UTC datetime; usually the start of the run's
+period).  Refusals are typed results the caller must handle, as a real network
+answers; exceptions are for programming errors and malformed input only
+(`gateway.errors`).
+
+This module is the contract shared by `gateway.network` (the implementation),
+`simulator` and `modem.virtual`.  Change it only together with all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Protocol
+
+from accounting.records import Dest, Zone
+
+
+class GtpCause(IntEnum):
+    """GTPv1-C cause values (TS 29.060 7.7.1) a GGSN answers to Create PDP Context."""
+
+    REQUEST_ACCEPTED = 128
+    NON_EXISTENT = 192
+    NO_RESOURCES_AVAILABLE = 199
+    SERVICE_NOT_SUPPORTED = 200
+    USER_AUTHENTICATION_FAILED = 209
+    ALL_DYNAMIC_ADDRESSES_OCCUPIED = 211
+    MISSING_OR_UNKNOWN_APN = 219
+
+
+class AttachCause(IntEnum):
+    """GMM causes (TS 24.008 10.5.5.14) for a refused attach / registration."""
+
+    ACCEPTED = 0
+    IMSI_UNKNOWN_IN_HLR = 2
+    ILLEGAL_MS = 3
+    GPRS_SERVICES_NOT_ALLOWED = 7
+    PLMN_NOT_ALLOWED = 11
+    ROAMING_NOT_ALLOWED_IN_LA = 13
+    NO_SUITABLE_CELLS = 15
+    NETWORK_FAILURE = 17
+
+
+class CallKind(StrEnum):
+    VOICE = "voice"  # voice channel, DTMF signalling
+    CSD = "csd"  # circuit-switched data (GSM data)
+    FAX = "fax"
+
+
+class CallOutcome(StrEnum):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    REFUSED = "refused"  # barred by the offer or the network: see `cause`
+
+
+class SmsStatus(StrEnum):
+    ACCEPTED = "accepted"  # taken by the SMSC (MO) / delivered (MT)
+    REFUSED = "refused"  # barred or malformed: see `cause`
+    STORED = "stored"  # MT: device unreachable, kept until the validity period ends
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A line as the network knows it (HLR + the offer's policy)."""
+
+    line_id: str
+    imsi: str  # 14-15 digits, MCC+MNC+MSIN
+    msisdn: str  # E.164 digits without '+', e.g. 33612345678
+    offer: str  # catalog offer id, e.g. business-m2m-dtmf
+    apns: tuple[str, ...] = ()  # APNs this line may use; empty: the offer's defaults
+
+
+@dataclass(frozen=True, slots=True)
+class AttachResult:
+    accepted: bool
+    cause: AttachCause
+    zone: Zone | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """Outcome of `open_session` (a Create PDP Context exchange)."""
+
+    cause: GtpCause
+    session_id: str | None = None  # set when accepted
+    ip_address: str | None = None
+    charging_id: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.cause == GtpCause.REQUEST_ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class SmsResult:
+    status: SmsStatus
+    message_ref: int | None = None
+    dest: Dest | None = None
+    cause: str | None = None  # human-readable refusal reason (TS 24.011 RP cause name)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    outcome: CallOutcome
+    call_id: str | None = None  # set when answered
+    cause: str | None = None
+
+
+@dataclass(slots=True)
+class MtSms:
+    """A mobile-terminated SMS waiting for or delivered to a device."""
+
+    sender: str
+    text: str
+    submitted_at: float
+    validity_s: float = 3 * 86_400.0
+    message_ref: int = 0
+    status_report: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class NetworkAPI(Protocol):
+    """What devices call.  Every method takes the current simulated time first."""
+
+    def attach(
+        self, now: float, line_id: str, imeisv: str, serving_plmn: str, rat: str = "geran"
+    ) -> AttachResult:
+        """GPRS attach / registration of `line_id` in device `imeisv` on network `serving_plmn` (MCC+MNC)."""
+        ...
+
+    def detach(self, now: float, line_id: str) -> None:
+        """Detach; any open session is released normally."""
+        ...
+
+    def open_session(self, now: float, line_id: str, apn: str) -> SessionResult:
+        """Activate a PDP context on `apn`."""
+        ...
+
+    def transfer(self, now: float, session_id: str, bytes_up: int, bytes_down: int) -> None:
+        """Count IP bytes carried by an open session since the last call."""
+        ...
+
+    def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:
+        """Deactivate a PDP context; writes the session's final record."""
+        ...
+
+    def send_sms(self, now: float, line_id: str, dest_number: str, user_data_len: int = 0) -> SmsResult:
+        """A mobile-originated SMS to `dest_number` (national or E.164 digits, '+' allowed)."""
+        ...
+
+    def pending_sms(self, now: float, line_id: str) -> list[MtSms]:
+        """Mobile-terminated SMS deliverable to `line_id` now (taken out of the SMSC's store)."""
+        ...
+
+    def place_call(self, now: float, line_id: str, dest_number: str, kind: CallKind) -> CallResult:
+        """A mobile-originated call; answered calls stay up until `hang_up`."""
+        ...
+
+    def hang_up(self, now: float, call_id: str) -> None:
+        """Release a call; writes its record with the duration."""
+        ...
