@@ -1,0 +1,1 @@
+"""Speed and memory measurements: `make bench` or `python -m benchmarks [NAME ...] [--quick]`."""
