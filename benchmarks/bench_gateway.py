@@ -1,0 +1,100 @@
+"""Gateway speed: per-call `Network` throughput, and `cut_sessions` vs a plain-Python loop.
+
+Figures printed:
+- sessions/s through `Network` (open, 4 transfers, close: 6 calls, about 1.5
+  records per session), with a list sink and with the Parquet `UsageWriter`;
+- `cut_sessions` rows/s (numpy) and the same rule as a Python loop
+  (`cut_sessions_py`), on the same sessions, and their ratio.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from accounting.records import UsageRecord
+from accounting.usage_writer import UsageWriter
+from gateway.api import Subscriber
+from gateway.network import Network, NetworkConfig, RecordSink
+from gateway.partial import INTERVAL_S, cut_sessions, cut_sessions_py
+
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+def _network_run(n_lines: int, sessions_per_line: int, sink: RecordSink) -> tuple[int, float]:
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1, scan_rate_per_hour=4.0), sink)
+    for i in range(n_lines):
+        net.register_subscriber(Subscriber(f"L{i}", f"20801{i:010d}", f"336{i:08d}", "business-m2m"))
+        net.attach(0, f"L{i}", "3569380356438091", "20801")
+    apns = ("orange.m2m.spec", "orange.m2m")
+    t0 = time.perf_counter()
+    count = 0
+    for k in range(sessions_per_line):
+        base = k * 30_000.0
+        for i in range(n_lines):
+            s = net.open_session(base, f"L{i}", apns[i % 2])
+            sid = s.session_id
+            assert sid is not None
+            for j in range(1, 5):
+                net.transfer(base + j * 5_000.0, sid, 120, 480)
+            net.close_session(base + 25_000.0, sid)
+            count += 1
+    return count, time.perf_counter() - t0
+
+
+def bench_network(quick: bool) -> None:
+    lines, per_line = (200, 5) if quick else (2_000, 10)
+    n, dt = _network_run(lines, per_line, _ListSink())
+    print(f"Network per call, list sink:      {n:>9,} sessions in {dt:6.2f} s = {n / dt:>10,.0f} sessions/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        with UsageWriter(Path(tmp) / "usage.parquet") as writer:
+            n, dt = _network_run(lines, per_line, writer)
+        print(
+            f"Network per call, Parquet writer: {n:>9,} sessions in {dt:6.2f} s = {n / dt:>10,.0f} sessions/s"
+        )
+
+
+def bench_cut(quick: bool) -> None:
+    n = 20_000 if quick else 1_000_000
+    rng = np.random.default_rng(7)
+    start = rng.integers(0, 31 * 86_400, n)
+    duration = rng.exponential(INTERVAL_S, n).astype(np.int64)  # about 1.5 records a session
+    up = rng.integers(0, 10**7, n)
+    down = rng.integers(0, 10**7, n)
+    t0 = time.perf_counter()
+    cut = cut_sessions(start, duration, up, down)
+    dt_np = time.perf_counter() - t0
+    rows = len(cut)
+    print(
+        f"cut_sessions (numpy):  {n:>9,} sessions -> {rows:>9,} rows in {dt_np:6.3f} s = {rows / dt_np:>12,.0f} rows/s"
+    )
+    m = min(n, 200_000)
+    lists = (start[:m].tolist(), duration[:m].tolist(), up[:m].tolist(), down[:m].tolist())
+    t0 = time.perf_counter()
+    py_rows = len(cut_sessions_py(*lists))
+    dt_py = time.perf_counter() - t0
+    print(
+        f"cut_sessions_py (loop): {m:>8,} sessions -> {py_rows:>9,} rows in {dt_py:6.3f} s = {py_rows / dt_py:>12,.0f} rows/s"
+    )
+    print(f"numpy / Python loop: {(rows / dt_np) / (py_rows / dt_py):.1f}x")
+
+
+def main(quick: bool) -> None:
+    bench_cut(quick)
+    bench_network(quick)
+
+
+if __name__ == "__main__":
+    main(quick=False)

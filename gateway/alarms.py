@@ -1,0 +1,452 @@
+"""Autodiagnostic alarms: the catalog's five criteria, per line group, for lines with the option.
+
+The network reports each use of a line (`Use`: attach, data, SMS, call) to an
+`AlarmEngine`, which checks the rules of the line's group and writes an
+`Alarm` (time, line, rule, details) to its sink as it happens; lines without
+the autodiagnostic option are not watched.
+
+Rules (a group sets any of them):
+
+- `geography`: an attach on a network whose country (ISO code, from the MCC)
+  is not in `countries` and whose MCC+MNC is not in `operators`;
+- `period`: a use outside the allowed days of the week, hours and dates, in
+  the configured time zone.  Windows include both ends: with "08:00-20:00",
+  a use at 08:00:00 or 20:00:00 is allowed, one at 20:00:01 is not;
+- `imei_change`: an attach from a device whose 14-digit IMEI (TAC + serial)
+  differs from the line's previous one; a new software version (the IMEISV's
+  last 2 digits) is not a change;
+- `allowed_types`: traffic of a type not in the list (`data` at home,
+  `roaming-data` abroad, `sms`, `voice`, `csd`, `fax`; refused attempts count);
+- `threshold`: the month's (UTC calendar month) volume (`bytes`, up + down) or
+  amount (`amount`, from the configured unit prices) goes over the limit:
+  one alarm per line, month and measure.
+
+Repeated alarms for the same line, rule and cause within `holdoff_s` are
+counted in `AlarmEngine.suppressed` instead of written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from accounting.records import Zone
+from gateway.errors import ConfigError
+from gateway.plmn import PlmnTable, default_table
+
+log = logging.getLogger(__name__)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+COMM_TYPES = ("data", "roaming-data", "sms", "voice", "csd", "fax")
+BYTES_PER_MO = 1_048_576
+
+
+class UseKind(StrEnum):
+    ATTACH = "attach"
+    DATA = "data"
+    SMS = "sms"
+    VOICE = "voice"
+    CSD = "csd"
+    FAX = "fax"
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """One use of a line, as the network sees it."""
+
+    time: datetime
+    line: str
+    kind: UseKind
+    serving_plmn: str
+    zone: Zone
+    imei: str = ""  # 14-digit IMEI (attach)
+    bytes: int = 0  # data counted (up + down)
+    seconds: int = 0  # call duration
+    count: int = 0  # SMS sent
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    time: datetime
+    line: str
+    rule: str  # geography | period | imei-change | communication-type | threshold
+    details: Mapping[str, object]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "time": self.time.isoformat(),
+                "line": self.line,
+                "rule": self.rule,
+                "details": dict(self.details),
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+
+
+class AlarmSink(Protocol):
+    def write(self, alarm: Alarm) -> None: ...
+
+
+class JsonLinesAlarmSink:
+    """Writes each alarm as one JSON line, flushed at once (alarms are written as they happen)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.count = 0
+
+    def write(self, alarm: Alarm) -> None:
+        self.stream.write(alarm.to_json() + "\n")
+        self.stream.flush()
+        self.count += 1
+
+
+@dataclass(frozen=True, slots=True)
+class GeographyRule:
+    countries: frozenset[str] = frozenset()
+    operators: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodRule:
+    days: frozenset[int] = frozenset(range(7))  # Monday = 0
+    windows: tuple[tuple[int, int], ...] = ((0, 86_400),)  # seconds of the day, both ends allowed
+    first_day: date | None = None
+    last_day: date | None = None
+
+    def allows(self, local: datetime) -> bool:
+        if self.first_day is not None and local.date() < self.first_day:
+            return False
+        if self.last_day is not None and local.date() > self.last_day:
+            return False
+        if local.weekday() not in self.days:
+            return False
+        second = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        return any(lo <= second <= hi for lo, hi in self.windows)
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    bytes: int | None = None
+    amount: Decimal | None = None
+    per_mo: Decimal = Decimal(0)
+    per_sms: Decimal = Decimal(0)
+    per_call_s: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmGroup:
+    name: str
+    lines: frozenset[str] = frozenset()
+    line_prefixes: tuple[str, ...] = ()
+    geography: GeographyRule | None = None
+    period: PeriodRule | None = None
+    imei_change: bool = False
+    allowed_types: frozenset[str] | None = None
+    threshold: ThresholdRule | None = None
+
+    def has(self, line: str) -> bool:
+        return line in self.lines or any(line.startswith(p) for p in self.line_prefixes)
+
+
+@dataclass(slots=True)
+class _Month:
+    month: str
+    bytes: int = 0
+    sms: int = 0
+    seconds: int = 0
+    fired: set[str] = field(default_factory=set)
+
+
+class AlarmEngine:
+    """Checks each `Use` of a watched line against its group's rules."""
+
+    def __init__(
+        self,
+        groups: Iterable[AlarmGroup],
+        autodiagnostic: Collection[str] | Callable[[str], bool],
+        sink: AlarmSink,
+        timezone: str = "UTC",
+        holdoff_s: float = 3600.0,
+        plmns: PlmnTable | None = None,
+    ) -> None:
+        self.groups = tuple(groups)
+        self._watched: Callable[[str], bool] = (
+            autodiagnostic if callable(autodiagnostic) else frozenset(autodiagnostic).__contains__
+        )
+        self.sink = sink
+        try:
+            self.tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"alarms: unknown time zone {timezone!r}") from exc
+        self.holdoff_s = holdoff_s
+        self.plmns = plmns or default_table()
+        self.written: Counter[str] = Counter()
+        self.suppressed: Counter[str] = Counter()
+        self._group_of: dict[str, AlarmGroup | None] = {}
+        self._imei: dict[str, str] = {}
+        self._last: dict[tuple[str, str, str], datetime] = {}
+        self._months: dict[str, _Month] = {}
+
+    def group_of(self, line: str) -> AlarmGroup | None:
+        """The line's group if the line is watched (autodiagnostic and in a group)."""
+        if line not in self._group_of:
+            found = None
+            if self._watched(line):
+                found = next((g for g in self.groups if g.has(line)), None)
+            self._group_of[line] = found
+        return self._group_of[line]
+
+    def _fire(self, use: Use, rule: str, key: str, details: dict[str, object]) -> None:
+        slot = (use.line, rule, key)
+        last = self._last.get(slot)
+        if last is not None and (use.time - last).total_seconds() < self.holdoff_s:
+            self.suppressed[rule] += 1
+            return
+        self._last[slot] = use.time
+        self.written[rule] += 1
+        log.info("alarm %s on line %s: %s", rule, use.line, details)
+        self.sink.write(Alarm(use.time, use.line, rule, details))
+
+    def observe(self, use: Use) -> None:
+        group = self.group_of(use.line)
+        if group is None:
+            return
+        if use.kind == UseKind.ATTACH:
+            self._attach(group, use)
+        if use.seconds:  # the end of a call: only its duration is new (the call was checked when placed)
+            if group.threshold is not None:
+                self._threshold(group.threshold, use)
+            return
+        if group.period is not None:
+            local = use.time.astimezone(self.tz)
+            if not group.period.allows(local):
+                self._fire(use, "period", "", {"use": use.kind.value, "local_time": local.isoformat()})
+        if group.allowed_types is not None and use.kind != UseKind.ATTACH:
+            kind = use.kind.value
+            if use.kind == UseKind.DATA and use.zone != Zone.FR:
+                kind = "roaming-data"
+            if kind not in group.allowed_types:
+                self._fire(
+                    use,
+                    "communication-type",
+                    kind,
+                    {"type": kind, "allowed": sorted(group.allowed_types), "serving_plmn": use.serving_plmn},
+                )
+        if group.threshold is not None and (use.bytes or use.count or use.seconds):
+            self._threshold(group.threshold, use)
+
+    def _attach(self, group: AlarmGroup, use: Use) -> None:
+        if group.geography is not None:
+            geo = group.geography
+            country = self.plmns.lookup(use.serving_plmn).country
+            if country not in geo.countries and use.serving_plmn not in geo.operators:
+                self._fire(
+                    use,
+                    "geography",
+                    use.serving_plmn,
+                    {
+                        "serving_plmn": use.serving_plmn,
+                        "country": country,
+                        "allowed_countries": sorted(geo.countries),
+                        "allowed_operators": sorted(geo.operators),
+                    },
+                )
+        if use.imei:
+            previous = self._imei.get(use.line)
+            self._imei[use.line] = use.imei
+            if group.imei_change and previous is not None and previous != use.imei:
+                self._fire(use, "imei-change", use.imei, {"previous_imei": previous, "imei": use.imei})
+
+    def _threshold(self, rule: ThresholdRule, use: Use) -> None:
+        month = use.time.strftime("%Y-%m")
+        state = self._months.get(use.line)
+        if state is None or state.month != month:
+            state = self._months[use.line] = _Month(month)
+        state.bytes += use.bytes
+        state.sms += use.count
+        state.seconds += use.seconds
+        if rule.bytes is not None and "bytes" not in state.fired and state.bytes > rule.bytes:
+            state.fired.add("bytes")
+            self._fire(
+                use,
+                "threshold",
+                f"{month}:bytes",
+                {"month": month, "measure": "bytes", "limit": rule.bytes, "value": state.bytes},
+            )
+        if rule.amount is not None and "amount" not in state.fired:
+            amount = (
+                Decimal(state.bytes) / BYTES_PER_MO * rule.per_mo
+                + state.sms * rule.per_sms
+                + state.seconds * rule.per_call_s
+            )
+            if amount > rule.amount:
+                state.fired.add("amount")
+                self._fire(
+                    use,
+                    "threshold",
+                    f"{month}:amount",
+                    {
+                        "month": month,
+                        "measure": "amount",
+                        "limit": str(rule.amount),
+                        "value": str(amount.quantize(Decimal("0.01"))),
+                    },
+                )
+
+
+# --------------------------------------------------------------------- configuration
+
+
+def _parse_clock(text: str, where: str) -> int:
+    try:
+        hours, minutes = text.split(":")
+        value = int(hours) * 3600 + int(minutes) * 60
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {text!r} is not HH:MM") from exc
+    if not 0 <= value <= 86_400 or not 0 <= int(minutes) < 60:
+        raise ConfigError(f"{where}: {text!r} is not a time of day (00:00 to 24:00)")
+    return value
+
+
+def _parse_date(value: object, where: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _decimal(value: object, where: str) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"{where}: {value!r} is not a number") from exc
+    if not out.is_finite() or out < 0:
+        raise ConfigError(f"{where}: {value!r} must be a non-negative number")
+    return out
+
+
+def _group(item: Any, where: str) -> AlarmGroup:
+    if not isinstance(item, dict) or not item.get("name"):
+        raise ConfigError(f"{where}: a group is a mapping with a 'name'")
+    where = f"{where} ({item['name']})"
+    known = {
+        "name",
+        "lines",
+        "line_prefix",
+        "geography",
+        "period",
+        "imei_change",
+        "allowed_types",
+        "threshold",
+    }
+    unknown = set(item) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    prefixes = item.get("line_prefix") or ()
+    geography = None
+    if "geography" in item:
+        geo = item["geography"] or {}
+        geography = GeographyRule(
+            frozenset(str(c).upper() for c in geo.get("countries", [])),
+            frozenset(str(o) for o in geo.get("operators", [])),
+        )
+    period = None
+    if "period" in item:
+        p = item["period"] or {}
+        days = p.get("days", list(DAYS))
+        bad_days = [d for d in days if str(d).lower() not in DAYS]
+        if bad_days:
+            raise ConfigError(f"{where}.period.days: unknown {bad_days}; use {', '.join(DAYS)}")
+        windows = []
+        for w in p.get("hours", ["00:00-24:00"]):
+            lo, sep, hi = str(w).partition("-")
+            if not sep:
+                raise ConfigError(f"{where}.period.hours: {w!r} is not HH:MM-HH:MM")
+            a, b = _parse_clock(lo, f"{where}.period.hours"), _parse_clock(hi, f"{where}.period.hours")
+            if a > b:
+                raise ConfigError(f"{where}.period.hours: {w!r} ends before it starts (split it at midnight)")
+            windows.append((a, b))
+        period = PeriodRule(
+            frozenset(DAYS.index(str(d).lower()) for d in days),
+            tuple(windows),
+            _parse_date(p.get("from"), f"{where}.period.from"),
+            _parse_date(p.get("until"), f"{where}.period.until"),
+        )
+    types = None
+    if "allowed_types" in item:
+        types = frozenset(str(t) for t in item["allowed_types"] or [])
+        bad = sorted(types - set(COMM_TYPES))
+        if bad:
+            raise ConfigError(f"{where}.allowed_types: unknown {bad}; use {', '.join(COMM_TYPES)}")
+    threshold = None
+    if "threshold" in item:
+        t = item["threshold"] or {}
+        prices = t.get("prices") or {}
+        limit = t.get("bytes")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ConfigError(f"{where}.threshold.bytes: {limit!r} must be a non-negative integer")
+        threshold = ThresholdRule(
+            bytes=limit,
+            amount=None if t.get("amount") is None else _decimal(t["amount"], f"{where}.threshold.amount"),
+            per_mo=_decimal(prices.get("per_mo", 0), f"{where}.threshold.prices.per_mo"),
+            per_sms=_decimal(prices.get("per_sms", 0), f"{where}.threshold.prices.per_sms"),
+            per_call_s=_decimal(prices.get("per_call_s", 0), f"{where}.threshold.prices.per_call_s"),
+        )
+    return AlarmGroup(
+        name=str(item["name"]),
+        lines=frozenset(str(x) for x in item.get("lines", []) or []),
+        line_prefixes=(prefixes,) if isinstance(prefixes, str) else tuple(str(x) for x in prefixes),
+        geography=geography,
+        period=period,
+        imei_change=bool(item.get("imei_change", False)),
+        allowed_types=types,
+        threshold=threshold,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmConfig:
+    groups: tuple[AlarmGroup, ...]
+    timezone: str = "UTC"
+    holdoff_s: float = 3600.0
+
+    def engine(self, autodiagnostic: Collection[str] | Callable[[str], bool], sink: AlarmSink) -> AlarmEngine:
+        return AlarmEngine(self.groups, autodiagnostic, sink, self.timezone, self.holdoff_s)
+
+
+def parse_alarm_config(doc: Any, source: str = "<alarms>") -> AlarmConfig:
+    if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
+        raise ConfigError(f"{source}: expected a mapping with a list 'groups'")
+    groups = tuple(_group(g, f"{source}: groups[{i}]") for i, g in enumerate(doc["groups"]))
+    holdoff = doc.get("holdoff_s", 3600)
+    if not isinstance(holdoff, (int, float)) or holdoff < 0:
+        raise ConfigError(f"{source}: holdoff_s {holdoff!r} must be a non-negative number of seconds")
+    return AlarmConfig(groups, str(doc.get("timezone", "UTC")), float(holdoff))
+
+
+def load_alarm_config(path: Path) -> AlarmConfig:
+    """Read an alarm configuration (YAML; see docs/gateway.md)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_alarm_config(doc, str(path))

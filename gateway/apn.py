@@ -1,0 +1,148 @@
+"""APNs, their address pools, and the offers' policy on them (data in `data/apns.yaml`)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.api import CallKind
+from gateway.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Apn:
+    name: str
+    m2m: bool
+    public: bool  # public addressing: reachable from the Internet
+    pool: ipaddress.IPv4Network
+    scan_rate_per_hour: float | None = None  # unsolicited inbound packets; None: the network's setting
+
+
+@dataclass(frozen=True, slots=True)
+class OfferPolicy:
+    offer: str
+    m2m_apns_only: bool
+    calls: frozenset[CallKind]
+
+
+class AddressPool:
+    """Dynamic IPv4 addresses of one APN: the network's hosts, handed out in order, reused when freed."""
+
+    def __init__(self, network: ipaddress.IPv4Network) -> None:
+        self._base = int(network.network_address) + 1
+        self._size = max(network.num_addresses - 2, 0)
+        self._next = 0
+        self._free: deque[int] = deque()
+        self.in_use = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._size
+
+    def allocate(self) -> str | None:
+        if self._free:
+            index = self._free.popleft()
+        elif self._next < self._size:
+            index = self._next
+            self._next += 1
+        else:
+            return None
+        self.in_use += 1
+        return str(ipaddress.IPv4Address(self._base + index))
+
+    def release(self, address: str) -> None:
+        self._free.append(int(ipaddress.IPv4Address(address)) - self._base)
+        self.in_use -= 1
+
+
+class ApnCatalog:
+    """The APN table and the offers' APN and call policy."""
+
+    def __init__(self, apns: dict[str, Apn], offers: dict[str, OfferPolicy]) -> None:
+        self.apns = apns
+        self.offers = offers
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ApnCatalog:
+        if path is None:
+            text = resources.files("gateway").joinpath("data/apns.yaml").read_text(encoding="utf-8")
+            source = "gateway/data/apns.yaml"
+        else:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+            source = str(path)
+        try:
+            doc: Any = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{source}: expected a mapping with keys 'apns' and 'offers'")
+        return cls.from_dict(doc, source)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], source: str = "<apns>") -> ApnCatalog:
+        apns: dict[str, Apn] = {}
+        raw_apns = doc.get("apns")
+        if not isinstance(raw_apns, dict) or not raw_apns:
+            raise ConfigError(f"{source}: 'apns' must be a non-empty mapping")
+        for name, item in raw_apns.items():
+            where = f"{source}: apns.{name}"
+            if not isinstance(item, dict):
+                raise ConfigError(f"{where}: expected a mapping")
+            addressing = item.get("addressing")
+            if addressing not in ("private", "public"):
+                raise ConfigError(f"{where}.addressing: must be private or public, got {addressing!r}")
+            try:
+                pool = ipaddress.IPv4Network(str(item.get("pool")))
+            except ValueError as exc:
+                raise ConfigError(f"{where}.pool: {exc}") from exc
+            rate = item.get("scan_rate_per_hour")
+            if rate is not None and (
+                not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0
+            ):
+                raise ConfigError(f"{where}.scan_rate_per_hour: {rate!r} must be a number >= 0")
+            if rate is not None and addressing == "private" and rate > 0:
+                raise ConfigError(
+                    f"{where}.scan_rate_per_hour: a private APN is not reachable from the Internet"
+                )
+            key = str(name).lower()
+            apns[key] = Apn(
+                key,
+                bool(item.get("m2m", False)),
+                addressing == "public",
+                pool,
+                None if rate is None else float(rate),
+            )
+        offers: dict[str, OfferPolicy] = {}
+        raw_offers = doc.get("offers")
+        if not isinstance(raw_offers, dict) or not raw_offers:
+            raise ConfigError(f"{source}: 'offers' must be a non-empty mapping")
+        for offer, item in raw_offers.items():
+            where = f"{source}: offers.{offer}"
+            if not isinstance(item, dict) or item.get("apns") not in ("any", "m2m"):
+                raise ConfigError(f"{where}.apns: must be any or m2m")
+            try:
+                calls = frozenset(CallKind(c) for c in item.get("calls", []))
+            except ValueError as exc:
+                raise ConfigError(f"{where}.calls: {exc}") from exc
+            offers[str(offer)] = OfferPolicy(str(offer), item["apns"] == "m2m", calls)
+        return cls(apns, offers)
+
+    def allowed_apns(self, offer: str) -> tuple[str, ...]:
+        policy = self.offers[offer]
+        return tuple(a.name for a in self.apns.values() if a.m2m or not policy.m2m_apns_only)
+
+
+@cache
+def default_catalog() -> ApnCatalog:
+    """The packaged APN table (`gateway/data/apns.yaml`), read once."""
+    return ApnCatalog.load()

@@ -1,0 +1,381 @@
+"""The APN gateway (GGSN): PDP contexts, address pools, volume counting and partial records.
+
+`gateway.network.Network` owns one and hands it the data-session calls; the
+rules are described there and in `gateway.partial`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
+from gateway.alarms import UseKind
+from gateway.api import GtpCause, SessionResult
+from gateway.apn import AddressPool, Apn, ApnCatalog
+from gateway.config import CountingMode, NetworkConfig
+from gateway.errors import InvalidVolume, UnknownSession
+from gateway.events import CaptureSink, ContextInfo
+from gateway.journal import Journal
+from gateway.lines import LineState
+from gateway.partial import prorate
+
+log = logging.getLogger("gateway.network")
+
+GTP_U_OVERHEAD = 36  # outer IPv4 (20) + UDP (8) + GTP-U header (8) per packet
+NSAPIS = range(5, 16)  # TS 24.008: NSAPI 5..15, so at most 11 PDP contexts per line
+
+
+class RecordSink(Protocol):
+    def write(self, record: UsageRecord) -> None: ...
+
+
+class UseReporter(Protocol):
+    """Where the gateway reports data use (the network forwards it to the alarm engine)."""
+
+    def __call__(
+        self, now: float, line: LineState, kind: UseKind, zone: Zone | None = None, *, nbytes: int = 0
+    ) -> None: ...
+
+
+@dataclass(slots=True)
+class _Session:
+    sid: str
+    line: LineState
+    apn: Apn
+    ctx: ContextInfo
+    zone: Zone
+    start_t: int  # whole seconds since the epoch
+    last_time: float  # time of the session's last event (as given)
+    mark_t: int  # counters are settled up to here
+    scan_mark_t: int
+    period_start_t: int
+    seq: int = 0  # records written
+    cur_up: int = 0  # bytes of the current period
+    cur_down: int = 0
+    cum_up: int = 0  # bytes in the records written
+    cum_down: int = 0
+
+
+def whole(now: float) -> int:
+    """A time floored to its second: records and cuts are in whole seconds."""
+    return math.floor(now)
+
+
+class Ggsn:
+    def __init__(
+        self,
+        config: NetworkConfig,
+        catalog: ApnCatalog,
+        records: RecordSink,
+        capture: CaptureSink | None,
+        journal: Journal,
+        time: Callable[[float], datetime],
+        use: UseReporter,
+    ) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.records = records
+        self.capture = capture
+        self.journal = journal
+        self.time = time
+        self.use = use
+        self._pools = {name: AddressPool(apn.pool) for name, apn in catalog.apns.items()}
+        self._sessions: dict[str, _Session] = {}
+        self._next_session = 1
+        self._scan_rng = np.random.default_rng([config.seed, 0x5CA7])
+        self._scan_rate_s = config.scan_rate_per_hour / 3600.0
+        self._outer = config.counting == CountingMode.OUTER_GTP
+
+    def open_sessions(self) -> list[str]:
+        return list(self._sessions)
+
+    def session_open(self, session_id: str) -> bool:
+        return session_id in self._sessions
+
+    def pool(self, apn: str) -> AddressPool:
+        return self._pools[apn]
+
+    def _context(self, line: LineState, apn: str, n: int, ip: str, nsapi: int) -> ContextInfo:
+        sub = line.subscriber
+        return ContextInfo(
+            session_id=f"S{n:09d}" if n else "",
+            line_id=sub.line_id,
+            imsi=sub.imsi,
+            msisdn=sub.msisdn,
+            imeisv=line.imeisv or "",
+            apn=apn,
+            charging_id=n & 0xFFFFFFFF,
+            ip_address=ip,
+            sgsn_address=(
+                self.config.sgsn_address
+                if line.serving_plmn == self.config.home_plmn
+                else self.config.visited_sgsn_address
+            ),
+            ggsn_address=self.config.ggsn_address,
+            serving_plmn=line.serving_plmn or "",
+            rat=line.rat,
+            nsapi=nsapi,
+            teid_up=(2 * n) & 0xFFFFFFFF,
+            teid_down=(2 * n + 1) & 0xFFFFFFFF,
+            sequence=n & 0xFFFF,
+        )
+
+    def refuse(
+        self, now: float, line: LineState | None, apn: str, cause: GtpCause, why: str
+    ) -> SessionResult:
+        self.journal.counters[f"session-refused:{int(cause)}"] += 1
+        subject = line.line_id if line is not None else "?"
+        log.info("t=%s line %s: PDP context on %r refused, cause %d (%s)", now, subject, apn, cause, why)
+        if self.capture is not None and line is not None and line.attached:
+            self.capture.pdp_create(now, self._context(line, apn, 0, "0.0.0.0", 0), int(cause))
+        return SessionResult(cause)
+
+    def open(self, now: float, line: LineState, apn: str) -> SessionResult:
+        """Activate a PDP context for a known line (the caller checked its time order)."""
+        name = apn.strip().lower() if isinstance(apn, str) else ""
+        if not line.attached:
+            return self.refuse(now, line, name, GtpCause.USER_AUTHENTICATION_FAILED, "not attached")
+        found = self.catalog.apns.get(name)
+        if found is None:
+            return self.refuse(now, line, name, GtpCause.MISSING_OR_UNKNOWN_APN, "missing or unknown APN")
+        sub = line.subscriber
+        policy = self.catalog.offers[sub.offer]
+        if policy.m2m_apns_only and not found.m2m:
+            return self.refuse(
+                now,
+                line,
+                name,
+                GtpCause.USER_AUTHENTICATION_FAILED,
+                f"offer {sub.offer} is for M2M APNs only",
+            )
+        if sub.apns and name not in (a.lower() for a in sub.apns):
+            return self.refuse(
+                now, line, name, GtpCause.USER_AUTHENTICATION_FAILED, "APN not in the line's subscription"
+            )
+        free = [n for n in NSAPIS if n not in line.nsapis]
+        if not free:
+            return self.refuse(now, line, name, GtpCause.NO_RESOURCES_AVAILABLE, "all 11 NSAPIs in use")
+        if len(self._sessions) >= self.config.max_contexts:
+            return self.refuse(now, line, name, GtpCause.NO_RESOURCES_AVAILABLE, "context limit reached")
+        pool = self._pools[name]
+        ip = pool.allocate()
+        if ip is None:
+            return self.refuse(
+                now, line, name, GtpCause.ALL_DYNAMIC_ADDRESSES_OCCUPIED, "address pool exhausted"
+            )
+        n = self._next_session
+        self._next_session += 1
+        ctx = self._context(line, name, n, ip, free[0])
+        t = whole(now)
+        session = _Session(
+            sid=ctx.session_id,
+            line=line,
+            apn=found,
+            ctx=ctx,
+            zone=line.zone,
+            start_t=t,
+            last_time=now,
+            mark_t=t,
+            scan_mark_t=t,
+            period_start_t=t,
+        )
+        self._sessions[ctx.session_id] = session
+        line.sessions.add(ctx.session_id)
+        line.nsapis.add(ctx.nsapi)
+        self.journal.counters["session-opened"] += 1
+        if self.capture is not None:
+            self.capture.pdp_create(now, ctx, int(GtpCause.REQUEST_ACCEPTED))
+            self.capture.acct_start(now, ctx)
+        self.use(now, line, UseKind.DATA, zone=session.zone)
+        return SessionResult(GtpCause.REQUEST_ACCEPTED, ctx.session_id, ip, ctx.charging_id)
+
+    def _session(self, now: float, session_id: str, what: str) -> _Session | None:
+        """The open session, None (with an incident) if the network already released it."""
+        found = self._sessions.get(session_id)
+        if found is not None:
+            return found
+        issued = (
+            isinstance(session_id, str)
+            and len(session_id) >= 10
+            and session_id[0] == "S"
+            and session_id[1:].isdigit()
+            and 0 < int(session_id[1:]) < self._next_session
+        )
+        if not issued:
+            self.journal.fail(now, "unknown-session", str(session_id), UnknownSession(str(session_id)))
+        self.journal.incident(
+            now, "released-session", session_id, f"{what} on a session already released: ignored"
+        )
+        return None
+
+    def _volume(self, now: float, sid: str, name: str, value: object, elapsed: float) -> int:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            self.journal.fail(now, "bad-volume", sid, InvalidVolume(name, value, "must be an integer"))
+        v = int(value)
+        if v < 0:
+            self.journal.fail(now, "bad-volume", sid, InvalidVolume(name, value, "must not be negative"))
+        limit = self.config.max_bytes_per_s * max(elapsed, 1.0)
+        if v > limit:
+            self.journal.fail(
+                now,
+                "bad-volume",
+                sid,
+                InvalidVolume(
+                    name, value, f"more than {self.config.max_bytes_per_s} bytes/s over {elapsed:g} s"
+                ),
+            )
+        return v
+
+    def transfer(
+        self,
+        now: float,
+        session_id: str,
+        bytes_up: int,
+        bytes_down: int,
+        *,
+        packets_up: int | None = None,
+        packets_down: int | None = None,
+    ) -> None:
+        """Count bytes carried since the session's previous event.
+
+        `packets_up` / `packets_down` (optional) are used by the outer-GTP counting mode.
+        """
+        s = self._session(now, session_id, "transfer")
+        if s is None:
+            return
+        self.journal.check_order(now, s.last_time, f"session {session_id}")
+        elapsed = now - s.last_time
+        up = self._volume(now, session_id, "bytes_up", bytes_up, elapsed)
+        down = self._volume(now, session_id, "bytes_down", bytes_down, elapsed)
+        pk_up = (
+            None if packets_up is None else self._volume(now, session_id, "packets_up", packets_up, elapsed)
+        )
+        pk_down = (
+            None
+            if packets_down is None
+            else self._volume(now, session_id, "packets_down", packets_down, elapsed)
+        )
+        self._advance(s, now, up, down, pk_up, pk_down)
+
+    def _packets(self, nbytes: int, given: int | None) -> int:
+        if given is not None:
+            return given
+        return -(-nbytes // self.config.mean_packet_bytes)
+
+    def _advance(
+        self, s: _Session, now: float, up: int, down: int, pk_up: int | None, pk_down: int | None
+    ) -> None:
+        t = whole(now)
+        scan_packets = 0
+        rate_s = self._scan_rate_s if s.apn.scan_rate_per_hour is None else s.apn.scan_rate_per_hour / 3600.0
+        if s.apn.public and rate_s > 0 and t > s.scan_mark_t:
+            scan_packets = int(self._scan_rng.poisson(rate_s * (t - s.scan_mark_t)))
+            s.scan_mark_t = t
+            if scan_packets:
+                self.journal.counters["scan-packets"] += scan_packets
+                self.journal.counters["scan-bytes"] += scan_packets * self.config.scan_packet_bytes
+        inner_down = down + scan_packets * self.config.scan_packet_bytes
+        if self._outer:
+            up_counted = up + GTP_U_OVERHEAD * self._packets(up, pk_up)
+            down_counted = inner_down + GTP_U_OVERHEAD * (self._packets(down, pk_down) + scan_packets)
+        else:
+            up_counted, down_counted = up, inner_down
+        if self.capture is not None and (up or inner_down):
+            self.capture.user_packets(now, s.ctx, up, inner_down)
+        self._settle(s, t, up_counted, down_counted)
+        s.last_time = now
+        if up_counted or down_counted:
+            self.use(now, s.line, UseKind.DATA, zone=s.zone, nbytes=up_counted + down_counted)
+
+    def _settle(self, s: _Session, t: int, up: int, down: int) -> None:
+        """Add a chunk carried over [mark, t], cutting it at the time-limit boundaries it crosses."""
+        interval = self.config.interim_interval_s
+        span = t - s.mark_t
+        taken_up = taken_down = 0
+        boundary = s.start_t + (s.seq + 1) * interval
+        while boundary < t:
+            offset = boundary - s.mark_t
+            cum_up = prorate(up, offset, span)
+            cum_down = prorate(down, offset, span)
+            s.cur_up += cum_up - taken_up
+            s.cur_down += cum_down - taken_down
+            taken_up, taken_down = cum_up, cum_down
+            self._emit(s, boundary, ClosingCause.TIME_LIMIT)
+            boundary = s.start_t + (s.seq + 1) * interval
+        s.cur_up += up - taken_up
+        s.cur_down += down - taken_down
+        if t > s.mark_t:
+            s.mark_t = t
+
+    def _emit(self, s: _Session, end_t: int, cause: ClosingCause) -> None:
+        s.seq += 1
+        ctx = s.ctx
+        record = UsageRecord(
+            line=ctx.line_id,
+            type=UsageType.DATA,
+            start=self.time(s.period_start_t),
+            duration_s=end_t - s.period_start_t,
+            bytes_up=s.cur_up,
+            bytes_down=s.cur_down,
+            zone=s.zone,
+            session=s.sid,
+            imsi=ctx.imsi,
+            imeisv=ctx.imeisv,
+            apn=ctx.apn,
+            charging_id=ctx.charging_id,
+            serving_plmn=ctx.serving_plmn,
+            cause=int(cause),
+            sequence=s.seq,
+        )
+        s.cum_up += s.cur_up
+        s.cum_down += s.cur_down
+        s.cur_up = s.cur_down = 0
+        s.period_start_t = end_t
+        self.records.write(record)
+        self.journal.counters["data-records"] += 1
+        if cause == ClosingCause.TIME_LIMIT and self.capture is not None:
+            self.capture.acct_interim(float(end_t), ctx, s.cum_up, s.cum_down, end_t - s.start_t)
+
+    def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:
+        s = self._session(now, session_id, "close")
+        if s is None:
+            return
+        self.journal.check_order(now, s.last_time, f"session {session_id}")
+        self._close(s, now, ClosingCause.ABNORMAL if abnormal else ClosingCause.NORMAL)
+
+    def _close(self, s: _Session, now: float, cause: ClosingCause) -> None:
+        self._advance(s, now, 0, 0, 0, 0)
+        t = max(whole(now), s.period_start_t)
+        self._emit(s, t, cause)
+        if self.capture is not None:
+            self.capture.pdp_delete(now, s.ctx)
+            self.capture.acct_stop(now, s.ctx, s.cum_up, s.cum_down, t - s.start_t, int(cause))
+        self._pools[s.apn.name].release(s.ctx.ip_address)
+        s.line.sessions.discard(s.sid)
+        s.line.nsapis.discard(s.ctx.nsapi)
+        del self._sessions[s.sid]
+        self.journal.counters["session-closed"] += 1
+
+    def flush(self, now: float, close: bool) -> None:
+        """Release every open session (`close`), or write the time-limit records `now` has passed."""
+        sessions = list(self._sessions.values())
+        for s in sessions:  # check them all before changing anything
+            self.journal.check_order(now, s.last_time, f"session {s.sid}")
+        for s in sessions:
+            if close:
+                self._close(s, now, ClosingCause.NORMAL)
+            else:
+                self._advance(s, now, 0, 0, 0, 0)
+
+    def release_line(self, now: float, line: LineState) -> None:
+        """Release a line's sessions normally (detach, or a new registration)."""
+        for sid in sorted(line.sessions):
+            s = self._sessions[sid]
+            self._close(s, max(now, s.last_time), ClosingCause.NORMAL)

@@ -1,0 +1,27 @@
+"""A line's state as the network sees it (HLR/VLR): identities, registration, serving network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accounting.records import Zone
+from gateway.api import Subscriber
+
+
+@dataclass(slots=True)
+class LineState:
+    subscriber: Subscriber
+    attached: bool = False
+    imeisv: str | None = None  # 16 digits, from the last attach
+    serving_plmn: str | None = None
+    zone: Zone = Zone.FR
+    rat: str = "geran"
+    last_time: float = float("-inf")  # time of the line's last event (attach, session, SMS, call)
+    sessions: set[str] = field(default_factory=set)  # open session ids
+    nsapis: set[int] = field(default_factory=set)  # NSAPIs in use (5..15)
+    call_id: str | None = None  # the call in progress
+    message_ref: int = 0  # TP-MR of the next MO SMS (0..255)
+
+    @property
+    def line_id(self) -> str:
+        return self.subscriber.line_id

@@ -1,0 +1,494 @@
+"""The operator's network: APN gateway (GGSN), SMSC and call switch behind one `NetworkAPI`.
+
+Simulated devices and the virtual modem call it in simulated time (seconds
+since `NetworkConfig.epoch`).  It writes usage records to a sink (anything
+with `write(UsageRecord)`, e.g. `accounting.usage_writer.UsageWriter`),
+tells an optional capture sink (`gateway.events.CaptureSink`) about each
+control and accounting event, and feeds an optional alarm engine.
+
+Data sessions
+-------------
+- `open_session` checks the line (registered, attached), the APN (known:
+  else 219), the offer's APN policy and the line's APN list (else 209), the
+  line's NSAPIs and the gateway's context limit (else 199), then takes an
+  address from the APN's pool (exhausted: 211).
+- Volume is counted per direction on the IP packets (`CountingMode.INNER_IP`),
+  or on the GTP-U packets between the SGSN and the GGSN
+  (`CountingMode.OUTER_GTP`: each packet carries 36 more bytes, outer IPv4
+  20 + UDP 8 + GTP-U 8; the packets are those the caller gives, or else
+  estimated as ceil(bytes / `mean_packet_bytes`) per transfer and direction).
+- Records follow `gateway.partial`: a time-limit record (cause 17) each
+  `interim_interval_s` from the session's start and a final one at release
+  (0 normal, 4 abnormal).  They are written lazily: when a `transfer`,
+  `close_session` or `flush` is dated after a boundary.  The bytes of one
+  `transfer` are those carried since the previous event of the session, spread
+  over that span in proportion to time (`gateway.partial.prorate`), so a
+  session reported by one transfer at its end is cut exactly as
+  `cut_sessions` cuts it.  Each time-limit record sends a RADIUS
+  Interim-Update dated at the boundary.
+- Sessions on public-address APNs receive unsolicited inbound packets
+  (scans): a Poisson process of `scan_rate_per_hour` packets of
+  `scan_packet_bytes` each, drawn from the run's seeded generator whenever the
+  session's time advances; they are counted and billed as downlink.  Private
+  APNs receive none.
+- Times are kept to the second (records are whole seconds): a time is
+  floored to its second for records and cuts.
+
+Bad input raises the typed errors of `gateway.errors` and leaves an
+`Incident` in `Network.incidents` (with a log line), so nothing is dropped
+without a trace; refusals a real network gives are results with a cause and
+are counted in `Network.counters`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from datetime import datetime, timedelta
+
+from accounting.records import UsageRecord, UsageType, Zone
+from gateway.alarms import AlarmEngine, Use, UseKind
+from gateway.api import (
+    AttachCause,
+    AttachResult,
+    CallKind,
+    CallOutcome,
+    CallResult,
+    GtpCause,
+    MtSms,
+    SessionResult,
+    SmsResult,
+    SmsStatus,
+    Subscriber,
+)
+from gateway.apn import ApnCatalog, default_catalog
+from gateway.config import CountingMode, NetworkConfig, network_config
+from gateway.errors import ConfigError, InvalidIdentity, InvalidRequest, UnknownCall, UnknownLine
+from gateway.events import CaptureSink
+from gateway.ggsn import GTP_U_OVERHEAD, Ggsn, RecordSink, whole
+from gateway.identity import imei14, normalise_imeisv, validate_imsi, validate_msisdn, validate_plmn
+from gateway.journal import Incident, Journal
+from gateway.lines import LineState
+from gateway.numbering import InvalidNumber, NumberingPlan, default_plan
+from gateway.plmn import PlmnTable, default_table
+from gateway.smsc import (
+    MAX_USER_DATA,
+    RP_INVALID_MANDATORY_INFORMATION,
+    RP_UNASSIGNED_NUMBER,
+    RP_UNIDENTIFIED_SUBSCRIBER,
+    Smsc,
+)
+from gateway.switch import (
+    Q850_BEARER_NOT_AUTHORIZED,
+    Q850_INVALID_NUMBER_FORMAT,
+    Q850_NO_ANSWER,
+    Q850_NO_CIRCUIT,
+    Q850_SUBSCRIBER_ABSENT,
+    Q850_USER_BUSY,
+    ActiveCall,
+    CallSwitch,
+)
+
+__all__ = [
+    "GTP_U_OVERHEAD",
+    "CountingMode",
+    "Incident",
+    "Network",
+    "NetworkConfig",
+    "RecordSink",
+    "network_config",
+]
+
+log = logging.getLogger(__name__)
+
+# RAT names accepted by `attach`, and their canonical (TS 29.060 RAT Type) names
+RATS: dict[str, str] = {
+    "utran": "utran",
+    "umts": "utran",
+    "3g": "utran",
+    "geran": "geran",
+    "gsm": "geran",
+    "gprs": "geran",
+    "edge": "geran",
+    "2g": "geran",
+    "wlan": "wlan",
+    "gan": "gan",
+    "hspa": "hspa",
+    "eutran": "eutran",
+    "lte": "eutran",
+    "4g": "eutran",
+}
+
+
+class Network:
+    """APN gateway, SMSC and call switch; implements `gateway.api.NetworkAPI`."""
+
+    def __init__(
+        self,
+        config: NetworkConfig,
+        records: RecordSink,
+        capture: CaptureSink | None = None,
+        alarms: AlarmEngine | None = None,
+    ) -> None:
+        self.config = config
+        self.records = records
+        self.capture = capture
+        self.alarms = alarms
+        self.catalog = default_catalog() if config.apn_file is None else ApnCatalog.load(config.apn_file)
+        self.plmns = default_table() if config.plmn_file is None else PlmnTable.load(config.plmn_file)
+        self.numbering = (
+            default_plan() if config.numbering_file is None else NumberingPlan.load(config.numbering_file)
+        )
+        self.journal = Journal(config.max_incidents_kept)
+        self.smsc = Smsc(config.sms)
+        self.switch = CallSwitch(config.calls, config.seed)
+        self.ggsn = Ggsn(config, self.catalog, records, capture, self.journal, self._time, self._use)
+        self._lines: dict[str, LineState] = {}
+        self._by_msisdn: dict[str, str] = {}
+        self._by_imsi: dict[str, str] = {}
+
+    @property
+    def counters(self) -> Counter[str]:
+        """What the network did and refused, by kind (sessions opened, records written, refusals...)."""
+        return self.journal.counters
+
+    @property
+    def incidents(self) -> list[Incident]:
+        """Bad input refused, in order (the first `max_incidents_kept`; all are counted)."""
+        return self.journal.incidents
+
+    def _incident(self, now: float, kind: str, subject: str, detail: str) -> None:
+        self.journal.incident(now, kind, subject, detail)
+
+    def _time(self, t: float) -> datetime:
+        return self.config.epoch + timedelta(seconds=t)
+
+    def _use(
+        self,
+        now: float,
+        line: LineState,
+        kind: UseKind,
+        zone: Zone | None = None,
+        imei: str = "",
+        nbytes: int = 0,
+        seconds: int = 0,
+        count: int = 0,
+    ) -> None:
+        if self.alarms is not None and self.alarms.group_of(line.line_id) is not None:
+            self.alarms.observe(
+                Use(
+                    self._time(now),
+                    line.line_id,
+                    kind,
+                    line.serving_plmn or "",
+                    line.zone if zone is None else zone,
+                    imei=imei,
+                    bytes=nbytes,
+                    seconds=seconds,
+                    count=count,
+                )
+            )
+
+    def line(self, line_id: str) -> LineState:
+        """The network's view of a line (raises UnknownLine)."""
+        found = self._lines.get(line_id)
+        if found is None:
+            raise UnknownLine(line_id)
+        return found
+
+    def open_sessions(self) -> list[str]:
+        return self.ggsn.open_sessions()
+
+    def session_open(self, session_id: str) -> bool:
+        """Whether a session is still open (the network may have released it: detach, flush)."""
+        return self.ggsn.session_open(session_id)
+
+    # ----------------------------------------------------------------- subscribers
+
+    def register_subscriber(self, subscriber: Subscriber) -> None:
+        """Provision a line (HLR).  Raises InvalidIdentity or ConfigError on bad data."""
+        if not isinstance(subscriber.line_id, str) or not subscriber.line_id:
+            raise InvalidIdentity("line_id", subscriber.line_id, "must be a non-empty string")
+        where = f"line {subscriber.line_id}"
+        imsi = validate_imsi(subscriber.imsi)
+        msisdn = validate_msisdn(subscriber.msisdn)
+        if subscriber.offer not in self.catalog.offers:
+            raise ConfigError(f"{where}: unknown offer {subscriber.offer!r}")
+        for apn in subscriber.apns:
+            if apn.lower() not in self.catalog.apns:
+                raise ConfigError(f"{where}: unknown APN {apn!r}")
+        if subscriber.line_id in self._lines:
+            raise ConfigError(f"{where}: already registered")
+        if msisdn in self._by_msisdn:
+            raise ConfigError(f"{where}: MSISDN {msisdn} is already line {self._by_msisdn[msisdn]}")
+        if imsi in self._by_imsi:
+            raise ConfigError(f"{where}: IMSI {imsi} is already line {self._by_imsi[imsi]}")
+        self._lines[subscriber.line_id] = LineState(subscriber)
+        self._by_msisdn[msisdn] = subscriber.line_id
+        self._by_imsi[imsi] = subscriber.line_id
+
+    # ----------------------------------------------------------------- mobility
+
+    def attach(
+        self, now: float, line_id: str, imeisv: str, serving_plmn: str, rat: str = "geran"
+    ) -> AttachResult:
+        try:
+            device = normalise_imeisv(imeisv)
+            plmn = validate_plmn(serving_plmn)
+        except InvalidIdentity as exc:
+            self.journal.fail(now, "bad-identity", line_id, exc)
+        rat_name = RATS.get(str(rat).lower())
+        if rat_name is None:
+            self.journal.fail(
+                now, "bad-identity", line_id, InvalidIdentity("rat", rat, f"one of {sorted(RATS)}")
+            )
+        line = self._lines.get(line_id)
+        if line is None:
+            self.journal.counters["attach-refused"] += 1
+            self._incident(now, "unknown-line", line_id, "attach refused: IMSI unknown in HLR")
+            return AttachResult(False, AttachCause.IMSI_UNKNOWN_IN_HLR)
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        if line.attached:
+            self._release_line(now, line)  # a new registration replaces the old one
+        line.last_time = now
+        line.attached = True
+        line.imeisv = device
+        line.serving_plmn = plmn
+        line.rat = rat_name
+        line.zone = self.plmns.zone(plmn)
+        self.journal.counters["attach"] += 1
+        self._use(now, line, UseKind.ATTACH, imei=imei14(device))
+        return AttachResult(True, AttachCause.ACCEPTED, line.zone)
+
+    def detach(self, now: float, line_id: str) -> None:
+        line = self._lines.get(line_id)
+        if line is None:
+            self.journal.fail(now, "unknown-line", line_id, UnknownLine(line_id))
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        line.last_time = now
+        if line.attached:
+            self._release_line(now, line)
+            line.attached = False
+            self.journal.counters["detach"] += 1
+
+    def _release_line(self, now: float, line: LineState) -> None:
+        self.ggsn.release_line(now, line)
+        if line.call_id is not None:
+            self._end_call(now, self.switch.active[line.call_id])
+
+    # ----------------------------------------------------------------- data sessions
+
+    def open_session(self, now: float, line_id: str, apn: str) -> SessionResult:
+        line = self._lines.get(line_id)
+        if line is None:
+            self._incident(now, "unknown-line", line_id, f"PDP context on {apn!r} refused: unknown line")
+            return self.ggsn.refuse(now, None, str(apn), GtpCause.USER_AUTHENTICATION_FAILED, "unknown line")
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        line.last_time = now
+        return self.ggsn.open(now, line, apn)
+
+    def transfer(
+        self,
+        now: float,
+        session_id: str,
+        bytes_up: int,
+        bytes_down: int,
+        *,
+        packets_up: int | None = None,
+        packets_down: int | None = None,
+    ) -> None:
+        """Count bytes carried since the session's previous event.
+
+        `packets_up` / `packets_down` (optional) are used by the outer-GTP counting mode.
+        """
+        self.ggsn.transfer(
+            now, session_id, bytes_up, bytes_down, packets_up=packets_up, packets_down=packets_down
+        )
+
+    def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:
+        self.ggsn.close_session(now, session_id, abnormal)
+
+    def flush(self, now: float, close: bool = True) -> None:
+        """End of a run (or a checkpoint with `close=False`).
+
+        With `close`, every open session is released (final record, cause 0)
+        and every call in progress is hung up; without, only the time-limit
+        records whose boundary `now` has passed are written.  Either way MT SMS
+        whose validity has ended are expired.
+        """
+        self.journal.check_order(now, -math.inf, "flush")
+        if close:
+            for call in self.switch.active.values():  # check before changing anything
+                self.journal.check_order(now, call.answered_at, f"call {call.call_id}")
+        self.ggsn.flush(now, close)
+        if close:
+            for call in list(self.switch.active.values()):
+                self._end_call(now, call)
+        self.smsc.expire(now)
+
+    # ----------------------------------------------------------------- SMS
+
+    def send_sms(
+        self, now: float, line_id: str, dest_number: str, user_data_len: int = 0, *, text: str | None = None
+    ) -> SmsResult:
+        """A mobile-originated SMS; `text` (optional) is forwarded when the destination is a line of this network."""
+        line = self._lines.get(line_id)
+        if line is None:
+            self._incident(now, "unknown-line", line_id, "MO SMS refused: unknown line")
+            self.journal.counters["sms-refused"] += 1
+            return SmsResult(SmsStatus.REFUSED, cause=RP_UNIDENTIFIED_SUBSCRIBER)
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        line.last_time = now
+        if not line.attached:
+            self.journal.counters["sms-refused"] += 1
+            return SmsResult(SmsStatus.REFUSED, cause=RP_UNIDENTIFIED_SUBSCRIBER)
+        if text is not None and not user_data_len:
+            user_data_len = len(text)
+        if not isinstance(user_data_len, int) or not 0 <= user_data_len <= MAX_USER_DATA:
+            self._incident(
+                now, "bad-sms", line_id, f"user_data_len {user_data_len!r} not in 0..{MAX_USER_DATA}"
+            )
+            self.journal.counters["sms-refused"] += 1
+            return SmsResult(SmsStatus.REFUSED, cause=RP_INVALID_MANDATORY_INFORMATION)
+        try:
+            classified = self.numbering.classify(str(dest_number))
+        except InvalidNumber as exc:
+            self._incident(now, "bad-number", line_id, f"MO SMS refused: {exc}")
+            self.journal.counters["sms-refused"] += 1
+            return SmsResult(SmsStatus.REFUSED, cause=RP_UNASSIGNED_NUMBER)
+        ref = line.message_ref
+        line.message_ref = (ref + 1) % 256
+        sub = line.subscriber
+        self.records.write(
+            UsageRecord(
+                line=line_id,
+                type=UsageType.SMS,
+                start=self._time(whole(now)),
+                zone=line.zone,
+                dest=classified.dest,
+                imsi=sub.imsi,
+                imeisv=line.imeisv,
+                serving_plmn=line.serving_plmn,
+            )
+        )
+        self.journal.counters["sms-mo"] += 1
+        self._use(now, line, UseKind.SMS, count=1)
+        target = self._by_msisdn.get(classified.e164 or "")
+        if target is not None:
+            self.smsc.submit(now, target, sub.msisdn, text or "")
+        return SmsResult(SmsStatus.ACCEPTED, message_ref=ref, dest=classified.dest)
+
+    def submit_sms(
+        self,
+        now: float,
+        msisdn_or_line: str,
+        sender: str,
+        text: str,
+        validity_s: float | None = None,
+        status_report: bool = False,
+    ) -> SmsResult:
+        """A mobile-terminated SMS from outside (an application server) to a line, by line id or MSISDN."""
+        self.journal.check_order(now, -math.inf, f"MT SMS to {msisdn_or_line}")
+        line_id = msisdn_or_line if msisdn_or_line in self._lines else self._by_msisdn.get(msisdn_or_line)
+        if line_id is None:
+            self._incident(now, "unknown-line", msisdn_or_line, "MT SMS refused: no such line or MSISDN")
+            return SmsResult(SmsStatus.REFUSED, cause=RP_UNIDENTIFIED_SUBSCRIBER)
+        status, sms = self.smsc.submit(now, line_id, sender, text, validity_s, status_report)
+        if sms is None:
+            return SmsResult(status, cause="memory capacity exceeded")
+        return SmsResult(status, message_ref=sms.message_ref)
+
+    def pending_sms(self, now: float, line_id: str) -> list[MtSms]:
+        self.journal.check_order(now, -math.inf, f"line {line_id}")
+        line = self._lines.get(line_id)
+        if line is None:
+            self.journal.fail(now, "unknown-line", line_id, UnknownLine(line_id))
+        return self.smsc.deliver(now, line_id, reachable=line.attached)
+
+    # ----------------------------------------------------------------- calls
+
+    def place_call(self, now: float, line_id: str, dest_number: str, kind: CallKind) -> CallResult:
+        try:
+            call_kind = CallKind(kind)
+        except ValueError:
+            self.journal.fail(
+                now, "bad-call", line_id, InvalidRequest(f"call kind {kind!r}: one of voice, csd, fax")
+            )
+        line = self._lines.get(line_id)
+        if line is None:
+            self._incident(now, "unknown-line", line_id, "call refused: unknown line")
+            return self._refuse_call(Q850_SUBSCRIBER_ABSENT)
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        line.last_time = now
+        if not line.attached:
+            return self._refuse_call(Q850_SUBSCRIBER_ABSENT)
+        self._use(now, line, UseKind(call_kind.value))
+        if call_kind not in self.catalog.offers[line.subscriber.offer].calls:
+            return self._refuse_call(Q850_BEARER_NOT_AUTHORIZED)
+        if line.call_id is not None:
+            return self._refuse_call(Q850_NO_CIRCUIT)
+        try:
+            classified = self.numbering.classify(str(dest_number))
+        except InvalidNumber as exc:
+            self._incident(now, "bad-number", line_id, f"call refused: {exc}")
+            return self._refuse_call(Q850_INVALID_NUMBER_FORMAT)
+        outcome = self.switch.outcome(str(dest_number), classified.e164)
+        self.switch.outcomes[outcome] += 1
+        call_id = self.switch.new_call_id()
+        call = ActiveCall(call_id, line_id, call_kind, classified.dest, line.zone, line.serving_plmn, now)
+        if outcome == CallOutcome.ANSWERED:
+            self.switch.active[call_id] = call
+            line.call_id = call_id
+            return CallResult(outcome, call_id)
+        self._call_record(call, 0)
+        return CallResult(outcome, cause=Q850_USER_BUSY if outcome == CallOutcome.BUSY else Q850_NO_ANSWER)
+
+    def _refuse_call(self, cause: str) -> CallResult:
+        self.journal.counters["call-refused"] += 1
+        self.switch.outcomes[CallOutcome.REFUSED] += 1
+        return CallResult(CallOutcome.REFUSED, cause=cause)
+
+    def _call_record(self, call: ActiveCall, duration_s: int) -> None:
+        line = self._lines[call.line_id]
+        sub = line.subscriber
+        self.records.write(
+            UsageRecord(
+                line=call.line_id,
+                type=UsageType.VOICE if call.kind == CallKind.VOICE else UsageType.CSD,
+                start=self._time(whole(call.answered_at)),
+                duration_s=duration_s,
+                zone=call.zone,
+                dest=call.dest,
+                session=call.call_id,
+                imsi=sub.imsi,
+                imeisv=line.imeisv,
+                serving_plmn=call.serving_plmn,
+            )
+        )
+        self.journal.counters["call-records"] += 1
+
+    def _end_call(self, now: float, call: ActiveCall) -> None:
+        duration = math.ceil(now - call.answered_at)
+        del self.switch.active[call.call_id]
+        line = self._lines[call.line_id]
+        line.call_id = None
+        self._call_record(call, duration)
+        self._use(now, line, UseKind(call.kind.value), zone=call.zone, seconds=duration)
+
+    def hang_up(self, now: float, call_id: str) -> None:
+        call = self.switch.active.get(call_id)
+        if call is None:
+            issued = (
+                isinstance(call_id, str)
+                and len(call_id) >= 10
+                and call_id[0] == "C"
+                and call_id[1:].isdigit()
+                and 0 < int(call_id[1:]) < self.switch.next_id
+            )
+            if not issued:
+                self.journal.fail(now, "unknown-call", str(call_id), UnknownCall(str(call_id)))
+            self._incident(now, "released-call", call_id, "hang-up of a call already released: ignored")
+            return
+        self.journal.check_order(now, call.answered_at, f"call {call_id}")
+        self._end_call(now, call)

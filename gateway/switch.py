@@ -1,0 +1,92 @@
+"""The call switch (MSC): voice on DTMF offers, CSD on data offers, with seeded outcomes.
+
+Policy comes from the offers' `calls` list in `data/apns.yaml`: a DTMF offer
+connects voice (DTMF signalling) only, a data offer CSD only; fax is in no
+offer.  A call the offer does not allow is refused with Q.850 cause 57 (bearer
+capability not authorized) and gives no record.
+
+An allowed call is answered, busy or not answered, drawn from the switch's own
+seeded generator with the configured probabilities, or forced by the dialled
+number (`SwitchConfig.forced`, for tests and scripted benches).  Answered calls
+stay up until `hang_up`; their record's duration is the whole seconds between
+answer and release, rounded up (times are floats; a whole-second run stores
+the exact difference).  Busy and unanswered calls give a record of 0 s, which
+costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accounting.records import Dest, Zone
+from gateway.api import CallKind, CallOutcome
+
+# Q.850 causes given in refusals
+Q850_UNALLOCATED_NUMBER = "1 unallocated (unassigned) number"
+Q850_NO_CIRCUIT = "34 no circuit/channel available"
+Q850_BEARER_NOT_AUTHORIZED = "57 bearer capability not authorized"
+Q850_INVALID_NUMBER_FORMAT = "28 invalid number format (address incomplete)"
+Q850_SUBSCRIBER_ABSENT = "20 subscriber absent"
+Q850_USER_BUSY = "17 user busy"
+Q850_NO_ANSWER = "19 no answer from user (user alerted)"
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchConfig:
+    p_answered: float = 0.85
+    p_busy: float = 0.05  # the rest is no answer
+    forced: Mapping[str, CallOutcome] = field(default_factory=dict)  # dialled number -> outcome
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.p_answered <= 1 and 0 <= self.p_busy <= 1 and self.p_answered + self.p_busy <= 1):
+            raise ValueError(
+                f"call outcome probabilities must be in [0, 1] and sum to at most 1: "
+                f"answered {self.p_answered}, busy {self.p_busy}"
+            )
+        for number, outcome in self.forced.items():
+            if CallOutcome(outcome) == CallOutcome.REFUSED:
+                raise ValueError(
+                    f"forced outcome for {number}: refusals come from the offer, not the dial plan"
+                )
+
+
+@dataclass(slots=True)
+class ActiveCall:
+    call_id: str
+    line_id: str
+    kind: CallKind
+    dest: Dest
+    zone: Zone
+    serving_plmn: str | None
+    answered_at: float
+
+
+class CallSwitch:
+    def __init__(self, config: SwitchConfig, seed: int) -> None:
+        self.config = config
+        self._rng = np.random.default_rng([seed, 0x5C])
+        self.next_id = 1
+        self.active: dict[str, ActiveCall] = {}
+        self.ended: set[str] = set()
+        self.outcomes: dict[CallOutcome, int] = dict.fromkeys(CallOutcome, 0)
+
+    def outcome(self, dialled: str, e164: str | None) -> CallOutcome:
+        forced = self.config.forced.get(dialled)
+        if forced is None and e164 is not None:
+            forced = self.config.forced.get(e164)
+        if forced is not None:
+            return CallOutcome(forced)
+        u = float(self._rng.random())
+        if u < self.config.p_answered:
+            return CallOutcome.ANSWERED
+        if u < self.config.p_answered + self.config.p_busy:
+            return CallOutcome.BUSY
+        return CallOutcome.NO_ANSWER
+
+    def new_call_id(self) -> str:
+        call_id = f"C{self.next_id:09d}"
+        self.next_id += 1
+        return call_id

@@ -1,0 +1,222 @@
+"""Autodiagnostic alarms: each rule fires, and the cases that must not fire do not."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from accounting.records import UsageRecord
+from gateway.alarms import Alarm, AlarmEngine, JsonLinesAlarmSink, load_alarm_config, parse_alarm_config
+from gateway.api import CallKind, Subscriber
+from gateway.errors import ConfigError
+from gateway.network import Network, NetworkConfig
+from gateway.switch import SwitchConfig
+
+EPOCH = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+DEVICE = "3569380356438091"  # IMEI 35693803564380, software version 91
+SAME_DEVICE_NEW_FIRMWARE = "3569380356438092"
+OTHER_DEVICE = "3569380356438199"
+
+
+class Alarms:
+    def __init__(self) -> None:
+        self.alarms: list[Alarm] = []
+
+    def write(self, alarm: Alarm) -> None:
+        self.alarms.append(alarm)
+
+    def rules(self) -> list[str]:
+        return [a.rule for a in self.alarms]
+
+
+class Records:
+    def write(self, record: UsageRecord) -> None:
+        pass
+
+
+def make(
+    group: dict[str, object], watched: tuple[str, ...] = ("L1",), **extra: object
+) -> tuple[Network, Alarms]:
+    sink = Alarms()
+    config = parse_alarm_config(
+        {
+            "timezone": "UTC",
+            "holdoff_s": 0,
+            "groups": [{"name": "g", "lines": ["L1", "L2"], **group}],
+            **extra,
+        }
+    )
+    engine = config.engine(set(watched), sink)
+    net = Network(
+        NetworkConfig(epoch=EPOCH, scan_rate_per_hour=0, calls=SwitchConfig(p_answered=1.0, p_busy=0.0)),
+        Records(),
+        alarms=engine,
+    )
+    net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", "business-m2m-dtmf"))
+    net.register_subscriber(Subscriber("L2", "208011234567891", "33612345679", "business-m2m-dtmf"))
+    return net, sink
+
+
+def test_geography_fires_outside_the_allow_list_only() -> None:
+    net, sink = make({"geography": {"countries": ["FR", "BE"], "operators": ["26201"]}})
+    net.attach(0, "L1", DEVICE, "20801")  # France
+    net.attach(10, "L1", DEVICE, "20610")  # Belgium
+    net.attach(20, "L1", DEVICE, "26201")  # Germany, but an allowed operator
+    assert sink.alarms == []
+    net.attach(30, "L1", DEVICE, "26202")  # Germany, another operator
+    net.attach(40, "L1", DEVICE, "31041")
+    assert sink.rules() == ["geography", "geography"]
+    assert sink.alarms[0].details["country"] == "DE"
+    assert sink.alarms[1].details["serving_plmn"] == "31041"
+
+
+def test_operator_only_allow_list() -> None:
+    net, sink = make({"geography": {"operators": ["20801"]}})
+    net.attach(0, "L1", DEVICE, "20801")
+    net.attach(1, "L1", DEVICE, "20810")  # France, but not the allowed operator
+    assert sink.rules() == ["geography"]
+
+
+def test_imei_change_compares_the_14_digit_imei() -> None:
+    net, sink = make({"imei_change": True})
+    net.attach(0, "L1", DEVICE, "20801")  # first sight: the reference
+    net.attach(10, "L1", SAME_DEVICE_NEW_FIRMWARE, "20801")  # IMEISV-only change: a firmware update
+    net.attach(20, "L1", "356938035643809", "20801")  # the same IMEI written with its check digit
+    assert sink.alarms == []
+    net.attach(30, "L1", OTHER_DEVICE, "20801")
+    (alarm,) = sink.alarms
+    assert alarm.rule == "imei-change"
+    assert alarm.details == {"previous_imei": "35693803564380", "imei": "35693803564381"}
+
+
+def test_period_allows_the_edges_of_the_window() -> None:
+    net, sink = make({"period": {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": ["08:00-20:00"]}})
+    net.attach(8 * 3600, "L1", DEVICE, "20801")  # Monday 08:00:00: the window's first second
+    net.send_sms(20 * 3600, "L1", "0612000000")  # Monday 20:00:00: its last second
+    assert sink.alarms == []
+    net.send_sms(20 * 3600 + 1, "L1", "0612000000")  # 20:00:01
+    net.send_sms(5 * 86_400 + 12 * 3600, "L1", "0612000000")  # Saturday noon
+    assert sink.rules() == ["period", "period"]
+    assert sink.alarms[0].details == {"use": "sms", "local_time": "2026-03-02T20:00:01+00:00"}
+
+
+def test_period_in_local_time_and_dates() -> None:
+    net, sink = make(
+        {"period": {"hours": ["08:00-20:00"], "from": "2026-03-02", "until": "2026-03-02"}},
+        timezone="Europe/Paris",
+    )
+    net.attach(7 * 3600, "L1", DEVICE, "20801")  # 08:00 in Paris (UTC+1): allowed
+    net.send_sms(19 * 3600 + 1, "L1", "0612000000")  # 20:00:01 in Paris
+    net.send_sms(86_400 + 9 * 3600, "L1", "0612000000")  # the next day: outside the dates
+    assert sink.rules() == ["period", "period"]
+
+
+def test_communication_type() -> None:
+    net, sink = make({"allowed_types": ["data", "sms"]})
+    net.attach(0, "L1", DEVICE, "20801")
+    s = net.open_session(1, "L1", "orange.m2m.spec")
+    assert s.session_id
+    net.transfer(2, s.session_id, 10, 10)
+    net.close_session(3, s.session_id)
+    net.send_sms(4, "L1", "0612000000")
+    assert sink.alarms == []
+    call = net.place_call(5, "L1", "0145678901", CallKind.VOICE)
+    assert call.call_id
+    net.hang_up(6, call.call_id)
+    net.place_call(7, "L1", "0145678901", CallKind.CSD)  # refused by the offer, still an attempt
+    net.attach(8, "L1", DEVICE, "20610")
+    net.open_session(9, "L1", "orange.m2m.spec")  # data abroad
+    assert [a.details["type"] for a in sink.alarms] == ["voice", "csd", "roaming-data"]
+
+
+def test_threshold_volume_fires_once_a_month() -> None:
+    net, sink = make({"threshold": {"bytes": 1_000}})
+    net.attach(0, "L1", DEVICE, "20801")
+    s = net.open_session(1, "L1", "orange.m2m.spec")
+    assert s.session_id
+    net.transfer(2, s.session_id, 500, 500)  # exactly at the limit: not over it
+    assert sink.alarms == []
+    net.transfer(3, s.session_id, 1, 0)
+    net.transfer(4, s.session_id, 5_000, 0)
+    assert sink.rules() == ["threshold"]
+    assert sink.alarms[0].details == {"month": "2026-03", "measure": "bytes", "limit": 1_000, "value": 1_001}
+    net.transfer(31 * 86_400, s.session_id, 1_001, 0)  # April: counted afresh
+    assert sink.rules() == ["threshold", "threshold"]
+
+
+def test_threshold_amount_from_unit_prices() -> None:
+    net, sink = make({"threshold": {"amount": "0.20", "prices": {"per_sms": "0.07", "per_call_s": "0.0025"}}})
+    net.attach(0, "L1", DEVICE, "20801")
+    net.send_sms(1, "L1", "0612000000")
+    net.send_sms(2, "L1", "0612000000")
+    assert sink.alarms == []  # 0.14
+    call = net.place_call(3, "L1", "0145678901", CallKind.VOICE)
+    assert call.call_id
+    net.hang_up(3 + 24, call.call_id)  # 0.14 + 0.06 = 0.20: not over
+    assert sink.alarms == []
+    net.send_sms(30, "L1", "0612000000")
+    assert sink.alarms[0].details["value"] == "0.27"
+
+
+def test_only_lines_with_the_option_are_watched() -> None:
+    net, sink = make({"geography": {"countries": ["FR"]}, "imei_change": True}, watched=("L1",))
+    net.attach(0, "L2", DEVICE, "31041")
+    net.attach(1, "L2", OTHER_DEVICE, "31041")
+    assert sink.alarms == []
+    net.attach(2, "L1", DEVICE, "31041")
+    assert [a.line for a in sink.alarms] == ["L1"]
+
+
+def test_holdoff_suppresses_repeats_and_counts_them() -> None:
+    net, sink = make({"period": {"hours": ["08:00-09:00"]}}, holdoff_s=3600)
+    net.attach(0, "L1", DEVICE, "20801")
+    for k in range(1, 5):
+        net.send_sms(k * 600, "L1", "0612000000")
+    net.send_sms(3600, "L1", "0612000000")
+    assert len(sink.alarms) == 2
+    assert net.alarms is not None and net.alarms.suppressed["period"] == 4
+
+
+def test_alarms_are_json_lines(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    config_file = tmp_path / "alarms.yaml"
+    config_file.write_text(
+        "timezone: Europe/Paris\ngroups:\n  - name: meters\n    line_prefix: M\n    geography: {countries: [FR]}\n",
+        encoding="utf-8",
+    )
+    engine = load_alarm_config(config_file).engine(lambda line: True, JsonLinesAlarmSink(stream))
+    net = Network(NetworkConfig(epoch=EPOCH), Records(), alarms=engine)
+    net.register_subscriber(Subscriber("M001", "208011234567892", "33612345670", "intense"))
+    net.attach(90.5, "M001", DEVICE, "23415")
+    (line,) = stream.getvalue().splitlines()
+    doc = json.loads(line)
+    assert doc["time"] == "2026-03-02T00:01:30.500000+00:00"
+    assert (doc["line"], doc["rule"], doc["details"]["country"]) == ("M001", "geography", "GB")
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({}, "list 'groups'"),
+        ({"groups": [{"lines": ["L1"]}]}, "with a 'name'"),
+        ({"groups": [{"name": "g", "colour": "red"}]}, "unknown keys \\['colour'\\]"),
+        ({"groups": [{"name": "g", "period": {"days": ["lun"]}}]}, "period.days: unknown"),
+        ({"groups": [{"name": "g", "period": {"hours": ["20:00-08:00"]}}]}, "split it at midnight"),
+        ({"groups": [{"name": "g", "period": {"hours": ["8h-9h"]}}]}, "not HH:MM"),
+        ({"groups": [{"name": "g", "allowed_types": ["telex"]}]}, "allowed_types: unknown"),
+        ({"groups": [{"name": "g", "threshold": {"amount": "lots"}}]}, "threshold.amount"),
+        ({"groups": [{"name": "g", "threshold": {"bytes": -5}}]}, "threshold.bytes"),
+    ],
+)
+def test_bad_alarm_configs_name_the_key(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_alarm_config(doc, "alarms.yaml")
+
+
+def test_unknown_timezone() -> None:
+    with pytest.raises(ConfigError, match="time zone"):
+        AlarmEngine([], (), Alarms(), timezone="Mars/Olympus")

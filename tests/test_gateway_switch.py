@@ -1,0 +1,136 @@
+"""The call switch: offer policy, outcomes, durations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from accounting.records import Dest, UsageRecord, UsageType
+from gateway.api import CallKind, CallOutcome, Subscriber
+from gateway.errors import InvalidRequest, OutOfOrder, UnknownCall
+from gateway.network import Network, NetworkConfig
+from gateway.switch import (
+    Q850_BEARER_NOT_AUTHORIZED,
+    Q850_INVALID_NUMBER_FORMAT,
+    Q850_NO_CIRCUIT,
+    SwitchConfig,
+)
+
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
+IMEISV = "3569380356438091"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+def make(offer: str, calls: SwitchConfig | None = None, seed: int = 0) -> tuple[Network, Sink]:
+    sink = Sink()
+    config = NetworkConfig(epoch=EPOCH, seed=seed, calls=calls or SwitchConfig(p_answered=1.0, p_busy=0.0))
+    net = Network(config, sink)
+    net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", offer))
+    net.attach(0, "L1", IMEISV, "20801")
+    return net, sink
+
+
+@pytest.mark.parametrize(
+    ("offer", "allowed", "refused"),
+    [
+        ("business-m2m-dtmf", CallKind.VOICE, (CallKind.CSD, CallKind.FAX)),
+        ("intense-dtmf", CallKind.VOICE, (CallKind.CSD, CallKind.FAX)),
+        ("business-m2m", CallKind.CSD, (CallKind.VOICE, CallKind.FAX)),
+        ("europe", CallKind.CSD, (CallKind.VOICE, CallKind.FAX)),
+    ],
+)
+def test_offer_decides_the_bearer(offer: str, allowed: CallKind, refused: tuple[CallKind, ...]) -> None:
+    net, sink = make(offer)
+    for kind in refused:
+        result = net.place_call(1, "L1", "0145678901", kind)
+        assert result.outcome == CallOutcome.REFUSED and result.cause == Q850_BEARER_NOT_AUTHORIZED
+    assert sink.records == []
+    call = net.place_call(2, "L1", "0145678901", allowed)
+    assert call.outcome == CallOutcome.ANSWERED and call.call_id
+    net.hang_up(65, call.call_id)
+    (rec,) = sink.records
+    assert rec.type == (UsageType.VOICE if allowed == CallKind.VOICE else UsageType.CSD)
+    assert (rec.duration_s, rec.dest, rec.session) == (63, Dest.FR_FIXED, call.call_id)
+
+
+def test_durations_are_whole_seconds_rounded_up() -> None:
+    net, sink = make("business-m2m-dtmf")
+    call = net.place_call(10.25, "L1", "0612000000", CallKind.VOICE)
+    assert call.call_id
+    net.hang_up(40.5, call.call_id)
+    assert sink.records[0].duration_s == 31
+    assert sink.records[0].start == datetime(2026, 3, 1, 0, 0, 10, tzinfo=UTC)
+
+
+def test_forced_outcomes_by_destination() -> None:
+    forced = {"0600000001": CallOutcome.BUSY, "33600000002": CallOutcome.NO_ANSWER}
+    net, sink = make("business-m2m-dtmf", SwitchConfig(forced=forced))
+    busy = net.place_call(1, "L1", "0600000001", CallKind.VOICE)
+    quiet = net.place_call(2, "L1", "+33600000002", CallKind.VOICE)  # matched on its E.164 form
+    assert (busy.outcome, busy.call_id) == (CallOutcome.BUSY, None)
+    assert quiet.outcome == CallOutcome.NO_ANSWER
+    assert [(r.duration_s, r.dest) for r in sink.records] == [(0, Dest.FR_MOBILE), (0, Dest.FR_MOBILE)]
+
+
+def test_seeded_outcomes_follow_the_probabilities_and_replay() -> None:
+    def outcomes(seed: int) -> list[CallOutcome]:
+        net, _ = make("business-m2m-dtmf", SwitchConfig(p_answered=0.6, p_busy=0.3), seed=seed)
+        out = []
+        for k in range(2_000):
+            result = net.place_call(k, "L1", "0145678901", CallKind.VOICE)
+            out.append(result.outcome)
+            if result.call_id:
+                net.hang_up(k + 0.5, result.call_id)
+        return out
+
+    first = outcomes(4)
+    assert first == outcomes(4)
+    share = {o: first.count(o) / len(first) for o in CallOutcome}
+    assert abs(share[CallOutcome.ANSWERED] - 0.6) < 0.05
+    assert abs(share[CallOutcome.BUSY] - 0.3) < 0.05
+    assert abs(share[CallOutcome.NO_ANSWER] - 0.1) < 0.03
+
+
+def test_one_call_at_a_time_and_detach_hangs_up() -> None:
+    net, sink = make("business-m2m-dtmf")
+    call = net.place_call(1, "L1", "0145678901", CallKind.VOICE)
+    assert net.place_call(2, "L1", "0145678901", CallKind.VOICE).cause == Q850_NO_CIRCUIT
+    net.detach(100, "L1")
+    assert sink.records[0].duration_s == 99
+    assert call.call_id
+    net.hang_up(101, call.call_id)  # already released: ignored with a trace
+    assert net.incidents[-1].kind == "released-call"
+
+
+def test_bad_call_requests() -> None:
+    net, _ = make("business-m2m-dtmf")
+    with pytest.raises(UnknownCall):
+        net.hang_up(1, "C999999999")
+    with pytest.raises(InvalidRequest):
+        net.place_call(1, "L1", "0145678901", "video")  # type: ignore[arg-type]
+    assert net.place_call(1, "L1", "01", CallKind.VOICE).cause == Q850_INVALID_NUMBER_FORMAT
+    short = net.place_call(1, "L1", "3620", CallKind.VOICE)  # a short code: premium, connected
+    assert short.outcome == CallOutcome.ANSWERED and short.call_id
+    net.hang_up(2, short.call_id)
+    call = net.place_call(5, "L2", "0145678901", CallKind.VOICE)
+    assert call.outcome == CallOutcome.REFUSED
+    net2, _ = make("business-m2m-dtmf")
+    c = net2.place_call(10, "L1", "0145678901", CallKind.VOICE)
+    assert c.call_id
+    with pytest.raises(OutOfOrder):
+        net2.hang_up(9, c.call_id)
+    bad = net2.place_call(11, "L1", "++33", CallKind.VOICE)
+    assert bad.outcome == CallOutcome.REFUSED
+
+
+def test_invalid_probabilities_are_refused() -> None:
+    with pytest.raises(ValueError, match="probabilities"):
+        SwitchConfig(p_answered=0.9, p_busy=0.2)
