@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 # Package cli modules, in the order their commands are listed by --help.
-_COMMAND_MODULES = ("simulator.cli", "accounting.cli", "gateway.cli", "modem.cli", "hil.cli")
+_COMMAND_MODULES = ("simulator.cli", "accounting.cli", "gateway.cli", "modem.cli", "modem.sms.cli", "hil.cli")
 
 Handler = Callable[[argparse.Namespace], int]
 

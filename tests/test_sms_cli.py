@@ -1,0 +1,71 @@
+"""The SMS codec commands: sms-decode, sms-encode, sms-count (python -m modem.sms / m2msim)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modem.sms import Direction, SmsSubmit, decode_pdu
+from modem.sms.cli import main
+
+DELIVER = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37"
+
+
+def test_decode_prints_the_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sms-decode", DELIVER]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "type: SMS-DELIVER" in out
+    assert "originator: 27838890001 (toa 0xC8)" in out
+    assert "scts: 1999-03-29T15:16:59+02:00" in out
+    assert "text: hellohello" in out
+
+
+def test_decode_json_and_status_report(capsys: pytest.CaptureFixture[str]) -> None:
+    pdu = "07911326040000F006D60B911326880736F4111011719551401110117195714000"
+    assert main(["sms-decode", pdu, "--json"]) == 0
+    fields = json.loads(capsys.readouterr().out)
+    assert fields["type"] == "SMS-STATUS-REPORT"
+    assert fields["message_reference"] == 214
+    assert fields["status"].startswith("0x00 short message received by the SME")
+
+
+def test_decode_submit_shows_validity(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sms-decode", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37", "--direction", "mo"]) == 0
+    assert "validity: 4 days, 0:00:00 (relative)" in capsys.readouterr().out
+
+
+def test_encode_prints_one_line_per_part(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sms-encode", "x" * 200, "--to", "+33612345678", "--mr", "9", "--validity", "60"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for i, line in enumerate(lines, start=1):
+        part, parts, length, pdu = line.split("\t")
+        assert (int(part), int(parts)) == (i, 2)
+        msg = decode_pdu(pdu, Direction.MO, tpdu_length=int(length))
+        assert isinstance(msg, SmsSubmit) and msg.message_reference == 8 + i
+
+
+def test_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sms-count", "Ağabey " * 30, "--language", "turkish"]) == 0
+    out = capsys.readouterr().out
+    assert "alphabet: gsm7" in out and "parts: 2" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sms-decode", "0011ZZ"], "not a hex digit"),
+        (["sms-decode", DELIVER[:30]], "truncated PDU"),
+        (["sms-decode", DELIVER, "--length", "3"], "length given is 3"),
+        (["sms-encode", "hi", "--to", "+33 six"], "international number"),
+        (["sms-encode", "a" * 40000, "--to", "+336"], "more than 255 parts"),
+    ],
+)
+def test_unusable_input_exits_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and message in captured.err and captured.err.startswith("m2msim: ")
