@@ -1,0 +1,69 @@
+"""`m2msim records-from-pcap`: usage file, summary, and exit 2 on unusable input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from gateway.capture import PcapCapture, records_from_pcap
+from gateway.capture.synthetic import drive, make_sessions
+from m2msim.cli import main
+
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Path:
+    path = tmp_path / "run.pcap"
+    with PcapCapture(path, EPOCH, "cli-secret") as sink:
+        drive(sink, make_sessions(12, seed=4, lines=5))
+    return path
+
+
+def test_writes_parquet_and_csv_usage_files(
+    capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    want = list(records_from_pcap(capture, "cli-secret"))
+    for name in ("usage.parquet", "usage.csv"):
+        out = tmp_path / name
+        assert main(["records-from-pcap", str(capture), "--out", str(out), "--secret", "cli-secret"]) == 0
+        table = pq.read_table(out) if name.endswith(".parquet") else pacsv.read_csv(out)
+        assert table.num_rows == len(want) > 12
+        assert table.column("bytes_down").to_pylist() == [r.bytes_down for r in want]
+        assert table.column("session").to_pylist() == [r.session for r in want]
+        assert f"{len(want)} records for 5 lines" in capsys.readouterr().out
+
+
+def test_json_summary_counts_records_and_rejects(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records-from-pcap", str(capture), "--json", "--secret", "wrong"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 0
+    assert summary["reasons"] == {
+        "bad Request Authenticator": summary["accounting_requests"],
+        "bad Response Authenticator": summary["accounting_responses"],
+    }
+    assert summary["rejects"][0]["packet"] > 0
+    assert main(["records-from-pcap", str(capture), "--json", "--secret", "cli-secret"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rejected"] == 0 and summary["records"] > 12 and summary["lines"] == 5
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "empty", "directory"])
+def test_unusable_capture_exits_2_with_one_line(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "input.pcap"
+    if kind == "text":
+        path.write_text("line,type,start\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    assert main(["records-from-pcap", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("m2msim records-from-pcap: ") and str(path) in err and "\n" not in err
