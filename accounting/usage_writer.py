@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -31,9 +32,22 @@ def format_for(path: Path) -> UsageFormat:
 
 
 class UsageWriter:
-    """Writes usage records to one file; use as a context manager."""
+    """Writes usage records to one file; use as a context manager.
 
-    def __init__(self, path: Path, fmt: UsageFormat | None = None, batch_rows: int = 65_536) -> None:
+    `dictionary_columns` (Parquet only): string columns of few distinct values that
+    producers hand over as `pa.DictionaryArray`s (or that are dictionary-encoded
+    here), written without re-hashing every value.  The file then stores no Arrow
+    schema: readers see plain strings, and `start` as a millisecond timestamp.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fmt: UsageFormat | None = None,
+        batch_rows: int = 65_536,
+        *,
+        dictionary_columns: Sequence[str] = (),
+    ) -> None:
         self.path = Path(path)
         self.format: UsageFormat = fmt or format_for(self.path)
         self.batch_rows = batch_rows
@@ -42,8 +56,20 @@ class UsageWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._parquet: pq.ParquetWriter | None = None
         self._csv: pacsv.CSVWriter | None = None
+        self._schema = USAGE_SCHEMA
         if self.format == "parquet":
-            self._parquet = pq.ParquetWriter(self.path, USAGE_SCHEMA, compression="zstd")
+            if dictionary_columns:
+                self._schema = pa.schema(
+                    [
+                        pa.field(f.name, pa.dictionary(pa.int32(), pa.string()))
+                        if f.name in dictionary_columns and f.type == pa.string()
+                        else f
+                        for f in USAGE_SCHEMA
+                    ]
+                )
+            self._parquet = pq.ParquetWriter(
+                self.path, self._schema, compression="zstd", store_schema=not dictionary_columns
+            )
         else:
             self._csv = pacsv.CSVWriter(self.path, USAGE_SCHEMA)
 
@@ -66,12 +92,17 @@ class UsageWriter:
         if unknown:
             raise ValueError(f"unknown usage columns: {sorted(unknown)}")
         arrays = []
-        for field in USAGE_SCHEMA:
-            if field.name in columns:
-                arrays.append(pa.array(columns[field.name], type=field.type))
-            else:
+        for field in self._schema:
+            value = columns.get(field.name)
+            if value is None:
                 arrays.append(pa.nulls(n, type=field.type))
-        self._write_batch(pa.RecordBatch.from_arrays(arrays, schema=USAGE_SCHEMA))
+            elif isinstance(value, pa.DictionaryArray):
+                arrays.append(value.cast(field.type))
+            elif pa.types.is_dictionary(field.type):
+                arrays.append(pc.dictionary_encode(pa.array(value, type=pa.string())))
+            else:
+                arrays.append(pa.array(value, type=field.type))
+        self._write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
 
     def _flush_pending(self) -> None:
         if not self._pending:
@@ -79,6 +110,14 @@ class UsageWriter:
         rows = [r.as_row() for r in self._pending]
         self._pending.clear()
         batch = pa.RecordBatch.from_pylist(rows, schema=USAGE_SCHEMA)
+        if self._schema is not USAGE_SCHEMA:
+            batch = pa.RecordBatch.from_arrays(
+                [
+                    pc.dictionary_encode(col) if pa.types.is_dictionary(f.type) else col
+                    for col, f in zip(batch.columns, self._schema, strict=True)
+                ],
+                schema=self._schema,
+            )
         self._write_batch(batch)
 
     def _write_batch(self, batch: pa.RecordBatch) -> None:

@@ -1,0 +1,325 @@
+"""Which offer should each line, and the fleet, be on: the same month re-priced on every choice.
+
+Only the month's integer aggregates are re-priced (never the rows), so 10,000 lines compare in
+seconds.  A line can take an offer, plan and commitment when the catalog lists that commitment
+for the plan (Intense: 36 months only) and the offer prices every kind of usage the line had
+(voice calls need a DTMF offer; CSD needs a data offer).  Prototype lines stay as they are.
+
+Fleet discounts depend on the whole fleet, so:
+- the per-line table prices each choice with the discounts as they stand today;
+- the fleet's best mix is searched under three assumptions (discounts as today, all on, all off);
+  each resulting mix is re-priced with the discounts it really earns, and the cheapest wins;
+- "everyone on X" scenarios move every line that can take X and recompute the discounts.
+Fleet services (assistance, SMS Internet, localisation) do not depend on the offers chosen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from accounting.catalog import Catalog
+from accounting.engine import (
+    FleetContext,
+    LineUsage,
+    RatingRun,
+    _per_ko,
+    _step_cost,
+    fleet_context,
+    price_line,
+    refused_usage,
+)
+from accounting.inventory import Line, Month, is_active
+from accounting.invoice import layout_json
+from accounting.money import ZERO, cents, fmt
+
+
+@dataclass(frozen=True, order=True)
+class Choice:
+    offer: str
+    plan: str
+    commitment: int
+
+    def __str__(self) -> str:
+        return f"{self.offer} {self.plan} {self.commitment} m"
+
+
+def all_choices(catalog: Catalog) -> list[Choice]:
+    return [
+        Choice(o.id, p.id, c)
+        for o in catalog.offers.values()
+        for p in o.plans.values()
+        for c in p.commitments
+    ]
+
+
+def _offer_part(
+    catalog: Catalog, offer_id: str, line: Line, usage: LineUsage, month: Month
+) -> tuple[int, Decimal]:
+    """(volume in the bundle zones, cost of data outside them + calls + activation) on an offer."""
+    offer = catalog.offers[offer_id]
+    volume = sum(usage.data_ko.get(z, 0) for z in offer.bundle_zones)
+    total = ZERO
+    for zone, ko in usage.data_ko.items():
+        if ko and zone not in offer.bundle_zones and zone in offer.zone_rates_per_mo:
+            total += cents(_per_ko(catalog, offer.zone_rates_per_mo[zone], ko))
+    for call_type, tariff in offer.calls.items():
+        calls = beyond = 0
+        for (t, z, d), use in usage.calls.items():
+            if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
+                calls += use.calls
+                beyond += use.beyond.get(tariff.first_period_s, 0)
+        if calls:
+            total += cents(calls * tariff.first_period_price + beyond * tariff.per_second)
+    if offer.activation_fee and month.contains(line.since):
+        total += cents(offer.activation_fee)
+    return volume, total
+
+
+def _plan_part(catalog: Catalog, choice: Choice, volume: int, rate: Decimal) -> Decimal:
+    plan = catalog.offers[choice.offer].plans[choice.plan]
+    return min(_step_cost(catalog, step, choice.commitment, volume, rate) for step in plan.steps)
+
+
+def variable_cost(
+    catalog: Catalog, choice: Choice, line: Line, usage: LineUsage, month: Month, rate: Decimal
+) -> Decimal:
+    """Subscription, data and calls of a line on a choice: the part of its bill that depends on it."""
+    volume, extra = _offer_part(catalog, choice.offer, line, usage, month)
+    return _plan_part(catalog, choice, volume, rate) + extra
+
+
+@dataclass
+class LineComparison:
+    id: str
+    current: Choice | None  # None: a prototype, kept as is
+    current_total: Decimal
+    costs: dict[Choice, Decimal] = field(default_factory=dict)  # with today's discounts
+
+    @property
+    def cheapest(self) -> Choice | None:
+        if not self.costs:
+            return self.current
+        return min(self.costs, key=lambda c: (self.costs[c], c != self.current, c))
+
+    @property
+    def cheapest_total(self) -> Decimal:
+        c = self.cheapest
+        return self.costs[c] if c is not None and c in self.costs else self.current_total
+
+    @property
+    def saving(self) -> Decimal:
+        return self.current_total - self.cheapest_total
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    total: Decimal
+    lines_moved: int
+    discounts: tuple[str, ...]
+
+
+@dataclass
+class Comparison:
+    customer: str
+    month: str
+    currency: str
+    lines: list[LineComparison]
+    today: Scenario
+    best_mix: Scenario
+    best_mix_choices: dict[str, Choice]
+    uniform: list[Scenario]
+
+    @property
+    def scenarios(self) -> list[Scenario]:
+        return [self.today, self.best_mix, *self.uniform]
+
+    @property
+    def cheapest(self) -> Scenario:
+        return min(self.scenarios, key=lambda s: s.total)
+
+    @property
+    def saving(self) -> Decimal:
+        return self.today.total - self.cheapest.total
+
+    def to_dict(self) -> dict[str, Any]:
+        def scen(s: Scenario) -> dict[str, Any]:
+            return {
+                "name": s.name,
+                "total_ht": fmt(s.total),
+                "lines_moved": s.lines_moved,
+                "discounts": list(s.discounts),
+            }
+
+        return {
+            "customer": self.customer,
+            "month": self.month,
+            "currency": self.currency,
+            "fleet": {
+                "today": scen(self.today),
+                "cheapest": scen(self.cheapest),
+                "saving_ht": fmt(self.saving),
+                "scenarios": [scen(s) for s in sorted(self.scenarios, key=lambda s: (s.total, s.name))],
+            },
+            "lines": [
+                {
+                    "id": lc.id,
+                    "current": str(lc.current) if lc.current else "prototype",
+                    "current_total_ht": fmt(lc.current_total),
+                    "cheapest": str(lc.cheapest) if lc.cheapest else "prototype",
+                    "cheapest_total_ht": fmt(lc.cheapest_total),
+                    "saving_ht": fmt(lc.saving),
+                    "options": {
+                        str(c): fmt(v) for c, v in sorted(lc.costs.items(), key=lambda kv: (kv[1], kv[0]))
+                    },
+                }
+                for lc in self.lines
+            ],
+        }
+
+    def to_json(self) -> str:
+        return layout_json(self.to_dict())
+
+    def render_text(self, top: int = 10) -> str:
+        from accounting.render_compare import render_comparison
+
+        return render_comparison(self, top=top)
+
+
+def _discount_names(ctx: FleetContext) -> tuple[str, ...]:
+    return tuple(sorted({why.split(":")[0] for _, why in ctx.discounts.values()}))
+
+
+def compare(run: RatingRun) -> Comparison:
+    """Compare every choice for every line of a rated month (see the module's note on discounts)."""
+    catalog, inv, invoice = run.catalog, run.inventory, run.invoice
+    month = inv.month
+    today_ctx = _context_of(run, {})
+    bills = {b.id: b for b in invoice.lines}
+    fleet_fixed = sum((i.amount for i in invoice.fleet), ZERO)
+    choices = all_choices(catalog)
+    empty = LineUsage()
+    active = [line for line in run.valid.values() if is_active(line, month)]
+    rates_all = {o: (d.rate, d.name) for d in catalog.fleet_discounts for o in d.offers}
+    # fixed part (SMS, options) and variable costs per line, choice and discount state
+    comparisons: list[LineComparison] = []
+    fixed: dict[str, Decimal] = {}
+    cost_on: dict[str, dict[Choice, Decimal]] = {}
+    cost_off: dict[str, dict[Choice, Decimal]] = {}
+    for line in active:
+        usage = run.rated.lines.get(line.id, empty)
+        total = bills[line.id].total
+        if line.prototype:
+            comparisons.append(LineComparison(line.id, None, total))
+            continue
+        current = Choice(line.offer, line.plan, line.commitment or 0)
+        var_now = variable_cost(
+            catalog, current, line, usage, month, today_ctx.discounts.get(line.offer, (ZERO, ""))[0]
+        )
+        fixed[line.id] = total - var_now
+        on: dict[Choice, Decimal] = {}
+        off: dict[Choice, Decimal] = {}
+        parts: dict[str, tuple[int, Decimal] | None] = {}
+        for choice in choices:
+            if choice.offer not in parts:
+                refused = bool(refused_usage(catalog, catalog.offers[choice.offer], usage))
+                # an offer that refuses some of the usage is no choice (today's own choice stays listed)
+                parts[choice.offer] = (
+                    None if refused else _offer_part(catalog, choice.offer, line, usage, month)
+                )
+            part = parts[choice.offer]
+            if part is None and choice == current:
+                part = _offer_part(catalog, choice.offer, line, usage, month)
+            if part is None:
+                continue
+            volume, extra = part
+            off[choice] = _plan_part(catalog, choice, volume, ZERO) + extra
+            rate = rates_all.get(choice.offer, (ZERO, ""))[0]
+            on[choice] = _plan_part(catalog, choice, volume, rate) + extra if rate else off[choice]
+        cost_on[line.id], cost_off[line.id] = on, off
+        lc = LineComparison(line.id, current, total)
+        for choice in off:
+            today_rate = choice.offer in today_ctx.discounts
+            lc.costs[choice] = fixed[line.id] + (on[choice] if today_rate else off[choice])
+        comparisons.append(lc)
+    protos = sum((bills[line.id].total for line in active if line.prototype), ZERO)
+
+    def price_mix(mix: Mapping[str, Choice]) -> tuple[Decimal, FleetContext]:
+        counts: dict[str, int] = defaultdict(int)
+        for line in active:
+            counts[mix[line.id].offer if line.id in mix else line.offer] += 1
+        ctx = fleet_context(catalog, month, today_ctx.sms_count, counts)
+        total = fleet_fixed + protos
+        for lid, choice in mix.items():
+            table = cost_on[lid] if choice.offer in ctx.discounts else cost_off[lid]
+            total += fixed[lid] + table[choice]
+        return total, ctx
+
+    current_mix = {lc.id: lc.current for lc in comparisons if lc.current is not None}
+    today = Scenario("today", invoice.total, 0, _discount_names(today_ctx))
+    best: tuple[Decimal, FleetContext, dict[str, Choice]] | None = None
+    for assume in ("today", "on", "off"):
+        mix: dict[str, Choice] = {}
+        for lid, now in current_mix.items():
+            mix[lid] = _cheapest(cost_on[lid], cost_off[lid], now, assume, today_ctx)
+        total, ctx = price_mix(mix)
+        if best is None or total < best[0]:
+            best = (total, ctx, mix)
+    assert best is not None
+    moved = sum(1 for lid, c in best[2].items() if c != current_mix[lid])
+    best_mix = Scenario("best choice per line", best[0], moved, _discount_names(best[1]))
+    uniform = []
+    for choice in choices:
+        mix = {lid: (choice if choice in cost_off[lid] else cur) for lid, cur in current_mix.items()}
+        moved = sum(1 for lid, c in mix.items() if c != current_mix[lid])
+        if not moved and not any(c == choice for c in current_mix.values()):
+            continue
+        total, ctx = price_mix(mix)
+        uniform.append(Scenario(f"every line that can, on {choice}", total, moved, _discount_names(ctx)))
+    return Comparison(
+        inv.customer, str(month), catalog.currency, comparisons, today, best_mix, best[2], uniform
+    )
+
+
+def _cheapest(
+    on: Mapping[Choice, Decimal], off: Mapping[Choice, Decimal], now: Choice, assume: str, today: FleetContext
+) -> Choice:
+    def cost(c: Choice) -> Decimal:
+        if assume == "on" or (assume == "today" and c.offer in today.discounts):
+            return on[c]
+        return off[c]
+
+    return min(off, key=lambda c: (cost(c), c != now, c))
+
+
+def _context_of(run: RatingRun, moves: Mapping[str, Choice]) -> FleetContext:
+    month = run.inventory.month
+    counts: dict[str, int] = defaultdict(int)
+    lines = [
+        replace(line, offer=moves[line.id].offer) if line.id in moves else line for line in run.valid.values()
+    ]
+    for line in lines:
+        if is_active(line, month):
+            counts[line.offer] += 1
+    from accounting.engine import fleet_sms_count
+
+    active = [line for line in lines if is_active(line, month)]
+    return fleet_context(run.catalog, month, fleet_sms_count(run.catalog, active, run.rated.lines), counts)
+
+
+def check_consistency(run: RatingRun, line: Line, choice: Choice) -> tuple[Decimal, Decimal]:
+    """(variable_cost + fixed part, full price_line total) for a choice: equal by construction (tests)."""
+    ctx = _context_of(run, {})
+    usage = run.rated.lines.get(line.id, LineUsage())
+    moved = replace(line, offer=choice.offer, plan=choice.plan, commitment=choice.commitment)
+    full = sum((i.amount for i in price_line(run.catalog, moved, usage, ctx)), ZERO)
+    base = sum((i.amount for i in price_line(run.catalog, line, usage, ctx)), ZERO)
+    rate_now = ctx.discounts.get(line.offer, (ZERO, ""))[0]
+    rate_new = ctx.discounts.get(choice.offer, (ZERO, ""))[0]
+    current = Choice(line.offer, line.plan, line.commitment or 0)
+    fixed = base - variable_cost(run.catalog, current, line, usage, ctx.month, rate_now)
+    return fixed + variable_cost(run.catalog, choice, line, usage, ctx.month, rate_new), full

@@ -1,0 +1,403 @@
+"""The rating engine: catalog + inventory + aggregated usage -> invoice.
+
+Generic: every price, step, zone and rule comes from the `Catalog`.  Usage arrives as integer
+aggregates per line (see `accounting.usage`); this module decides what each aggregate is (billed,
+or rejected with a reason) and prices it exactly with `Decimal`, rounding once per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from accounting.catalog import Catalog, Offer, Plan, PlanStep, load_catalog, pick_step
+from accounting.fleet import fleet_items
+from accounting.inventory import Inventory, InventoryIssue, Line, Month, check_lines, is_active
+from accounting.invoice import Invoice, Item, LineBill, Reject, RejectSummary
+from accounting.money import ZERO, cents
+from accounting.usage import (
+    ROW_REASONS,
+    Group,
+    RejectedKey,
+    UsageReader,
+    UsageSource,
+    month_bounds,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_REJECTS = 100_000
+
+UNKNOWN_LINE = "unknown line"
+LINE_NOT_BILLED = "line not billed (inventory error)"
+LINE_NOT_ACTIVE = "line not active in the month"
+NOT_IN_OFFER = "service not in the offer"
+NOT_PRICED = "price not in this catalog"
+REJECT_CATEGORIES = (
+    UNKNOWN_LINE,
+    LINE_NOT_BILLED,
+    LINE_NOT_ACTIVE,
+    NOT_IN_OFFER,
+    NOT_PRICED,
+    "malformed value",
+    "outside the billing month",
+)
+
+
+def reject_category(reason: str) -> str:
+    """The category a reject's reason belongs to (its leading words)."""
+    return next((c for c in REJECT_CATEGORIES if reason.startswith(c)), reason)
+
+
+@dataclass
+class CallUse:
+    calls: int = 0  # calls that lasted more than 0 s
+    seconds: int = 0  # whole seconds, each call rounded up
+    beyond: dict[int, int] = field(default_factory=dict)  # first period -> seconds beyond it
+
+
+@dataclass
+class LineUsage:
+    """A line's month, in integers: ko per zone, SMS and calls per (zone, destination)."""
+
+    data_ko: dict[str, int] = field(default_factory=dict)
+    data_records: int = 0
+    sms: dict[tuple[str, str], int] = field(default_factory=dict)
+    calls: dict[tuple[str, str, str], CallUse] = field(default_factory=dict)
+
+    def add(self, g: Group) -> None:
+        zone = g.zone or ""
+        if g.type == "data":
+            self.data_ko[zone] = self.data_ko.get(zone, 0) + g.ko
+            self.data_records += g.rows
+        elif g.type == "sms":
+            key = (zone, g.dest or "")
+            self.sms[key] = self.sms.get(key, 0) + g.rows
+        else:
+            use = self.calls.setdefault((g.type or "", zone, g.dest or ""), CallUse())
+            use.calls += g.calls
+            use.seconds += g.beyond.get(0, 0)
+            for p, s in g.beyond.items():
+                use.beyond[p] = use.beyond.get(p, 0) + s
+
+    def types_used(self) -> set[str]:
+        used = {t for (t, _, _) in self.calls}
+        if self.data_ko:
+            used.add("data")
+        if self.sms:
+            used.add("sms")
+        return used
+
+
+def refusal(catalog: Catalog, offer: Offer, type_: str, zone: str, dest: str) -> tuple[str, str] | None:
+    """Why an offer does not price this usage: (category, reason), or None when it does."""
+    if type_ not in offer.usage:
+        return NOT_IN_OFFER, f"{NOT_IN_OFFER}: {type_} is not part of {offer.id}"
+    if type_ == "data":
+        if zone not in catalog.zones:
+            return NOT_PRICED, f"{NOT_PRICED}: data in zone {zone}"
+        return None
+    if type_ == "sms":
+        if zone in catalog.sms.from_zones and dest in catalog.sms.to_dests:
+            return None
+        return NOT_PRICED, f"{NOT_PRICED}: SMS from {zone} to {dest}"
+    tariff = offer.calls[type_]
+    if zone in tariff.from_zones and dest in tariff.to_dests:
+        return None
+    return NOT_PRICED, f"{NOT_PRICED}: {type_} call from {zone} to {dest}"
+
+
+def refused_usage(catalog: Catalog, offer: Offer, usage: LineUsage) -> list[str]:
+    """The reasons a line's usage would be refused on an offer (empty: the offer can take it all)."""
+    out = []
+    if usage.data_ko and "data" not in offer.usage:
+        out.append(f"data is not part of {offer.id}")
+    for zone, dest in usage.sms:
+        r = refusal(catalog, offer, "sms", zone, dest)
+        if r:
+            out.append(r[1])
+    for type_, zone, dest in usage.calls:
+        r = refusal(catalog, offer, type_, zone, dest)
+        if r:
+            out.append(r[1])
+    return out
+
+
+@dataclass(frozen=True)
+class FleetContext:
+    """What the whole fleet decides for each line: SMS step, discounts, the month."""
+
+    month: Month
+    sms_count: int
+    sms_price: Decimal
+    discounts: Mapping[str, tuple[Decimal, str]]  # offer id -> (rate, explanation)
+
+
+def fleet_context(
+    catalog: Catalog, month: Month, sms_count: int, lines_per_offer: Mapping[str, int]
+) -> FleetContext:
+    discounts: dict[str, tuple[Decimal, str]] = {}
+    for d in catalog.fleet_discounts:
+        n = sum(lines_per_offer.get(o, 0) for o in d.offers)
+        if n >= d.min_lines:
+            for o in d.offers:
+                discounts[o] = (d.rate, f"{d.name}: {n} lines")
+    return FleetContext(month, sms_count, pick_step(catalog.sms.steps, sms_count), discounts)
+
+
+def _per_ko(catalog: Catalog, per_mo: Decimal, ko: int) -> Decimal:
+    return ko * per_mo / catalog.ko_per_mo
+
+
+def _step_cost(catalog: Catalog, step: PlanStep, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
+    sub = cents(step.price[commitment] * (1 - rate))
+    over = cents(_per_ko(catalog, step.over_per_mo, max(0, volume_ko - step.allowance_ko)))
+    return sub + over
+
+
+def choose_step(
+    catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal = ZERO
+) -> PlanStep:
+    """The plan's cheapest step for the volume (a one-step plan has no choice); ties go to the first."""
+    best = plan.steps[0]
+    best_cost = _step_cost(catalog, best, commitment, volume_ko, rate)
+    for step in plan.steps[1:]:
+        cost = _step_cost(catalog, step, commitment, volume_ko, rate)
+        if cost < best_cost:
+            best, best_cost = step, cost
+    return best
+
+
+def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext) -> list[Item]:
+    """The items of one valid, active line for the month (usage the offer refuses is left out)."""
+    offer = catalog.offers[line.offer]
+    items: list[Item] = []
+    bundle = "-".join(offer.bundle_zones)
+    volume = sum(usage.data_ko.get(z, 0) for z in offer.bundle_zones) if "data" in offer.usage else 0
+    if line.prototype and offer.prototype is not None:
+        proto = offer.prototype
+        k = ctx.month.index - Month.of(line.since).index + 1
+        items.append(Item.make("subscription", 1, "month", ZERO, f"prototype, month {k} of {proto.months}"))
+        if volume:
+            free = min(volume, proto.free_ko)
+            items.append(
+                Item.make(f"data-{bundle}-free", free, "ko", ZERO, f"{proto.free_ko} ko free per month")
+            )
+            if volume > proto.free_ko:
+                over = volume - proto.free_ko
+                items.append(
+                    Item.make(f"data-{bundle}-over", over, "ko", _per_ko(catalog, proto.over_per_mo, over))
+                )
+    else:
+        plan = offer.plans[line.plan]
+        assert line.commitment is not None
+        rate, why = ctx.discounts.get(line.offer, (ZERO, None))
+        step = choose_step(catalog, plan, line.commitment, volume, rate)
+        label = step.name if len(plan.steps) > 1 else None
+        price = step.price[line.commitment]
+        note = f"{why}, {price} less {rate * 100:g}%" if why else None
+        items.append(Item.make("subscription", 1, "month", price * (1 - rate), note, label))
+        if volume:
+            inside = min(volume, step.allowance_ko)
+            if inside:
+                items.append(Item.make(f"data-{bundle}-bundle", inside, "ko", ZERO, None, label))
+            if volume > step.allowance_ko:
+                over = volume - step.allowance_ko
+                items.append(
+                    Item.make(
+                        f"data-{bundle}-over",
+                        over,
+                        "ko",
+                        _per_ko(catalog, step.over_per_mo, over),
+                        None,
+                        label,
+                    )
+                )
+        if offer.activation_fee and ctx.month.contains(line.since):
+            items.append(Item.make("activation", 1, "once", offer.activation_fee))
+    if "data" in offer.usage:
+        for zone in catalog.zones:
+            ko = usage.data_ko.get(zone, 0)
+            if ko and zone not in offer.bundle_zones:
+                items.append(
+                    Item.make(f"data-{zone}", ko, "ko", _per_ko(catalog, offer.zone_rates_per_mo[zone], ko))
+                )
+    if "sms" in offer.usage:
+        n = sum(
+            c for (z, d), c in usage.sms.items() if z in catalog.sms.from_zones and d in catalog.sms.to_dests
+        )
+        if n:
+            items.append(
+                Item.make(
+                    "sms", n, "sms", n * ctx.sms_price, f"{ctx.sms_price} per SMS: fleet sent {ctx.sms_count}"
+                )
+            )
+    for call_type, tariff in offer.calls.items():
+        calls = seconds = beyond = 0
+        for (t, z, d), use in usage.calls.items():
+            if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
+                calls += use.calls
+                seconds += use.seconds
+                beyond += use.beyond.get(tariff.first_period_s, 0)
+        if calls:
+            exact = calls * tariff.first_period_price + beyond * tariff.per_second
+            items.append(Item.make(call_type, seconds, "s", exact, f"{calls} call{'s' if calls > 1 else ''}"))
+    for sub in line.options:
+        option = catalog.options[sub.id]
+        if (option.monthly or not option.once) and Month.of(sub.since).index <= ctx.month.index:
+            items.append(Item.make(f"option-{sub.id}", 1, "month", option.monthly))
+        if option.once and ctx.month.contains(sub.since):
+            items.append(Item.make(f"option-{sub.id}-fee", 1, "once", option.once))
+    return items
+
+
+@dataclass
+class RatedUsage:
+    """Usage sorted out for one inventory: per-line aggregates, fleet counts, rejected groups."""
+
+    lines: dict[str, LineUsage]
+    rejected: list[tuple[Group, str, str]]  # group, category, reason
+    sms_internet: dict[tuple[str, bool], int]  # (dest, delivered) -> messages
+    location_hits: int
+    rows: int
+
+
+def sort_usage(
+    catalog: Catalog, inventory: Inventory, groups: Iterable[Group], valid: Mapping[str, Line]
+) -> RatedUsage:
+    """Attach each aggregate to its line, or reject it with the reason (for the lines' current offers)."""
+    by_id = {line.id: line for line in inventory.lines}
+    usage: dict[str, LineUsage] = defaultdict(LineUsage)
+    rejected: list[tuple[Group, str, str]] = []
+    smsi: dict[tuple[str, bool], int] = defaultdict(int)
+    hits = rows = 0
+    services = inventory.services
+    active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
+    for g in groups:
+        rows += g.rows
+        if g.code is not None:
+            rejected.append((g, ROW_REASONS[g.code][0], g.code))
+            continue
+        if g.type == "sms_internet":
+            if services.sms_internet is None or catalog.sms_internet is None:
+                rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: SMS Internet is not subscribed"))
+            elif g.dest not in catalog.sms_internet.billable_dests:
+                rejected.append((g, NOT_PRICED, f"{NOT_PRICED}: SMS Internet to {g.dest}"))
+            else:
+                smsi[(g.dest or "", g.delivered is not False)] += g.rows
+            continue
+        if g.type == "location_hit":
+            if services.localisation is None or catalog.localisation is None:
+                rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: localisation is not subscribed"))
+            else:
+                hits += g.rows
+            continue
+        line_id = g.line or ""
+        line = valid.get(line_id)
+        if line is None:
+            if line_id in by_id:
+                rejected.append((g, LINE_NOT_BILLED, f"{LINE_NOT_BILLED}: line {line_id!r}"))
+            else:
+                rejected.append((g, UNKNOWN_LINE, f"unknown line {line_id!r}"))
+            continue
+        if line_id not in active:
+            rejected.append((g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {line_id!r} starts {line.since}"))
+            continue
+        usage[line_id].add(g)
+        why = refusal(catalog, catalog.offers[line.offer], g.type or "", g.zone or "", g.dest or "")
+        if why is not None:
+            rejected.append((g, *why))
+    return RatedUsage(dict(usage), rejected, dict(smsi), hits, rows)
+
+
+def fleet_sms_count(catalog: Catalog, lines: Iterable[Line], usage: Mapping[str, LineUsage]) -> int:
+    total = 0
+    for line in lines:
+        u = usage.get(line.id)
+        if u is None or "sms" not in catalog.offers[line.offer].usage:
+            continue
+        total += sum(
+            c for (z, d), c in u.sms.items() if z in catalog.sms.from_zones and d in catalog.sms.to_dests
+        )
+    return total
+
+
+def valid_lines(inventory: Inventory, catalog: Catalog) -> tuple[dict[str, Line], list[InventoryIssue]]:
+    issues = check_lines(inventory, catalog)
+    bad = {i.line for i in issues}
+    return {line.id: line for line in inventory.lines if line.id not in bad}, issues
+
+
+def _reject_summary(rejected: list[tuple[Group, str, str]]) -> list[RejectSummary]:
+    counts: dict[str, int] = defaultdict(int)
+    for g, category, _ in rejected:
+        counts[category] += g.rows
+    return [RejectSummary(r, n) for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+@dataclass
+class RatingRun:
+    """Everything the month produced, kept for `compare` (which re-prices the same aggregates)."""
+
+    catalog: Catalog
+    inventory: Inventory
+    valid: dict[str, Line]
+    rated: RatedUsage
+    invoice: Invoice
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+def rate_run(
+    inventory: Inventory,
+    usage: UsageSource,
+    catalog: Catalog | None = None,
+    *,
+    reader: UsageReader | None = None,
+    max_rejects: int = MAX_LISTED_REJECTS,
+) -> RatingRun:
+    catalog = catalog or load_catalog()
+    valid, issues = valid_lines(inventory, catalog)
+    reader = reader or UsageReader(usage)
+    start, end = month_bounds(inventory.month.year, inventory.month.month)
+    t0 = time.perf_counter()
+    groups = reader.aggregate(start, end, catalog.first_periods())
+    t1 = time.perf_counter()
+    rated = sort_usage(catalog, inventory, groups, valid)
+    month = inventory.month
+    active = [line for line in valid.values() if is_active(line, month)]
+    per_offer: dict[str, int] = defaultdict(int)
+    for line in active:
+        per_offer[line.offer] += 1
+    ctx = fleet_context(catalog, month, fleet_sms_count(catalog, active, rated.lines), per_offer)
+    invoice = Invoice(inventory.customer, str(month), catalog.currency, catalog.id, errors=list(issues))
+    empty = LineUsage()
+    for line in inventory.lines:
+        if line.id not in valid:
+            continue
+        bill = LineBill(line.id, line.offer, line.plan, line.commitment, line.prototype, line.group)
+        if is_active(line, month):
+            bill.items = price_line(catalog, line, rated.lines.get(line.id, empty), ctx)
+        invoice.lines.append(bill)
+    fleet, quotes, service_issues = fleet_items(catalog, inventory, len(active), rated)
+    invoice.fleet, invoice.quotes = fleet, quotes
+    invoice.errors.extend(service_issues)
+    invoice.reject_summary = _reject_summary(rated.rejected)
+    invoice.rows_read = rated.rows
+    t2 = time.perf_counter()
+    if rated.rejected:
+        keys = [RejectedKey(g.key, reason) for g, _, reason in rated.rejected if g.code is None]
+        listed = reader.list_rejects(start, end, keys, max_rejects)
+        invoice.rejects = [Reject(row, reason) for row, reason in listed]
+    t3 = time.perf_counter()
+    timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}
+    log.debug("rated %d rows: %s", rated.rows, timings)
+    return RatingRun(catalog, inventory, valid, rated, invoice, timings)
+
+
+def rate(inventory: Inventory, usage: UsageSource, catalog: Catalog | None = None) -> Invoice:
+    """Rate one month: inventory + usage (a CSV/Parquet path, an Arrow table, or None) -> invoice."""
+    return rate_run(inventory, usage, catalog).invoice

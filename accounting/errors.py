@@ -1,0 +1,40 @@
+"""Typed errors of the accounting stage.
+
+Every error that stops the work names where the fault is: the file, the place in
+it (a key path, a line, a row) and the reason, so the command line can print one
+clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+
+class AccountingError(Exception):
+    """Base class: an input the accounting stage cannot use at all."""
+
+
+def _where(source: str, line: int | None) -> str:
+    return f"{source}:{line}" if line is not None else source
+
+
+class CatalogError(AccountingError):
+    """A catalog file that does not load or does not validate."""
+
+    def __init__(self, source: str, key: str, reason: str, line: int | None = None) -> None:
+        self.source, self.key, self.reason, self.line = source, key, reason, line
+        super().__init__(f"{_where(source, line)}: {key or '(top)'}: {reason}")
+
+
+class InventoryError(AccountingError):
+    """An inventory that cannot be read (bad YAML, missing or malformed field)."""
+
+    def __init__(self, source: str, field: str, reason: str, line: int | None = None) -> None:
+        self.source, self.field, self.reason, self.line = source, field, reason, line
+        super().__init__(f"{_where(source, line)}: {field or '(top)'}: {reason}")
+
+
+class UsageError(AccountingError):
+    """A usage file that cannot be read (missing, unparsable, a required column missing)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source, self.reason = source, reason
+        super().__init__(f"{source}: {reason}")

@@ -1,0 +1,399 @@
+"""The customer's inventory: lines (one by one or in groups), their offers, options and services.
+
+`load_inventory(path)` reads the YAML of accounting-io.md; `inventory_from_dict(data)` builds the
+same from a mapping (a simulator scenario embeds it).  A structurally unusable inventory (not YAML,
+a required field missing or malformed, a duplicate id) raises `InventoryError` naming the file,
+the line and the field.  Catalog rules (unknown offer, Intense on 24 months, ...) are checked by
+`check_lines`: a line breaking one is reported in the invoice's errors and not billed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from accounting.catalog import Catalog
+from accounting.errors import InventoryError
+from accounting.yamlio import LocatedDict, YamlReadError, load_yaml
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+ASSISTANCE_HOURS = ("8-20-weekdays", "8-22-all-days", "24-7")
+
+
+@dataclass(frozen=True)
+class Month:
+    year: int
+    month: int
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def index(self) -> int:
+        return self.year * 12 + self.month - 1
+
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def next(self) -> Month:
+        return Month(self.year + (self.month == 12), self.month % 12 + 1)
+
+    def contains(self, day: date) -> bool:
+        return (day.year, day.month) == (self.year, self.month)
+
+    @staticmethod
+    def of(day: date) -> Month:
+        return Month(day.year, day.month)
+
+
+@dataclass(frozen=True)
+class OptionSub:
+    id: str
+    since: date
+
+
+@dataclass(frozen=True)
+class Line:
+    id: str
+    offer: str
+    plan: str
+    commitment: int | None
+    since: date
+    options: tuple[OptionSub, ...] = ()
+    prototype: bool = False
+    group: str | None = None
+    where: str = ""  # "file:line" of the entry, for messages
+
+
+@dataclass(frozen=True)
+class AssistanceSub:
+    hours: str
+    managers: int
+    since: date | None = None
+
+
+@dataclass(frozen=True)
+class SmsInternetSub:
+    short_ids: int
+    popup: int
+    since: date
+
+
+@dataclass(frozen=True)
+class Services:
+    assistance: AssistanceSub | None = None
+    sms_internet: SmsInternetSub | None = None
+    localisation: date | None = None  # the `since` of the service
+    secure_mobile_access: Mapping[str, date] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    customer: str
+    month: Month
+    lines: tuple[Line, ...]
+    services: Services = Services()
+    source: str = "<inventory>"
+
+
+@dataclass(frozen=True)
+class InventoryIssue:
+    """A line that breaks a catalog rule: reported, never billed."""
+
+    line: str
+    rule: str
+    message: str
+
+
+class _Ctx:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, fieldpath: str, reason: str, m: Any = None, key: str | None = None) -> InventoryError:
+        line = None
+        if isinstance(m, LocatedDict):
+            line = m.line_of(key) if key else m.line
+        return InventoryError(self.source, fieldpath, reason, line)
+
+    def where(self, m: Any) -> str:
+        return f"{self.source}:{m.line}" if isinstance(m, LocatedDict) and m.line else self.source
+
+    def text(self, m: Mapping[str, Any], key: str, path: str, required: bool = True) -> str | None:
+        if key not in m or m[key] is None:
+            if required:
+                raise self.fail(f"{path}.{key}" if path else key, "required field missing", m)
+            return None
+        value = m[key]
+        if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+            raise self.fail(f"{path}.{key}" if path else key, f"expected text, got {value!r}", m, key)
+        return str(value)
+
+    def day(self, m: Mapping[str, Any], key: str, path: str, required: bool = True) -> date | None:
+        fp = f"{path}.{key}" if path else key
+        if key not in m or m[key] is None:
+            if required:
+                raise self.fail(fp, "required field missing", m)
+            return None
+        value = m[key]
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise self.fail(fp, f"expected a date YYYY-MM-DD, got {value!r}", m, key)
+
+    def integer(
+        self, m: Mapping[str, Any], key: str, path: str, default: int | None = None, minimum: int = 0
+    ) -> int:
+        fp = f"{path}.{key}" if path else key
+        if key not in m or m[key] is None:
+            if default is None:
+                raise self.fail(fp, "required field missing", m)
+            return default
+        value = m[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(fp, f"expected an integer >= {minimum}, got {value!r}", m, key)
+        return value
+
+    def mapping(self, value: Any, path: str, parent: Any = None, key: str | None = None) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"expected a mapping, got {value!r}", parent, key)
+        return value
+
+    def known_keys(self, m: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in m:
+            if key not in allowed:
+                raise self.fail(
+                    f"{path}.{key}" if path else key,
+                    f"unknown field (expected one of {sorted(allowed)})",
+                    m,
+                    key,
+                )
+
+
+_LINE_KEYS = {"id", "id_prefix", "count", "offer", "plan", "commitment", "since", "options", "prototype"}
+
+
+def _options(ctx: _Ctx, m: Mapping[str, Any], path: str, since: date) -> tuple[OptionSub, ...]:
+    raw = m.get("options")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ctx.fail(f"{path}.options", f"expected a list, got {raw!r}", m, "options")
+    out = []
+    for i, item in enumerate(raw):
+        ip = f"{path}.options[{i}]"
+        if isinstance(item, str) and item:
+            out.append(OptionSub(item, since))
+        elif isinstance(item, Mapping):
+            ctx.known_keys(item, ip, {"id", "since"})
+            oid = ctx.text(item, "id", ip)
+            assert oid is not None
+            out.append(OptionSub(oid, ctx.day(item, "since", ip, required=False) or since))
+        else:
+            raise ctx.fail(ip, f"an option is a name or {{id, since}}, got {item!r}", m, "options")
+    return tuple(out)
+
+
+def _line_entries(ctx: _Ctx, raw: Any, i: int) -> list[Line]:
+    path = f"lines[{i}]"
+    m = ctx.mapping(raw, path)
+    ctx.known_keys(m, path, _LINE_KEYS)
+    offer = ctx.text(m, "offer", path)
+    plan = ctx.text(m, "plan", path, required=False) or ""
+    prototype = m.get("prototype", False)
+    if not isinstance(prototype, bool):
+        raise ctx.fail(f"{path}.prototype", f"expected true or false, got {prototype!r}", m, "prototype")
+    commitment = None
+    if m.get("commitment") is not None:
+        commitment = ctx.integer(m, "commitment", path, minimum=1)
+    elif not prototype:
+        raise ctx.fail(f"{path}.commitment", "required field missing", m)
+    since = ctx.day(m, "since", path)
+    assert offer is not None and since is not None
+    options = _options(ctx, m, path, since)
+    where = ctx.where(m)
+    if "id" in m:
+        if "id_prefix" in m or "count" in m:
+            raise ctx.fail(path, "a line has either `id` or `id_prefix` and `count`", m)
+        line_id = ctx.text(m, "id", path)
+        assert line_id is not None
+        return [Line(line_id, offer, plan, commitment, since, options, prototype, None, where)]
+    if "id_prefix" not in m:
+        raise ctx.fail(f"{path}.id", "required field missing (or `id_prefix` and `count` for a group)", m)
+    prefix = m["id_prefix"]
+    if not isinstance(prefix, str | int) or isinstance(prefix, bool):
+        raise ctx.fail(f"{path}.id_prefix", f"expected text, got {prefix!r}", m, "id_prefix")
+    count = ctx.integer(m, "count", path, minimum=1)
+    width = len(str(count))
+    group = str(prefix)
+    return [
+        Line(f"{group}{n:0{width}d}", offer, plan, commitment, since, options, prototype, group, where)
+        for n in range(1, count + 1)
+    ]
+
+
+def _services(ctx: _Ctx, raw: Any) -> Services:
+    if raw is None:
+        return Services()
+    m = ctx.mapping(raw, "services")
+    ctx.known_keys(m, "services", {"assistance", "sms_internet", "localisation", "secure_mobile_access"})
+    assistance = sms_internet = None
+    localisation = None
+    sma: dict[str, date] = {}
+    if m.get("assistance") is not None:
+        a = ctx.mapping(m["assistance"], "services.assistance", m, "assistance")
+        ctx.known_keys(a, "services.assistance", {"hours", "managers", "since"})
+        hours = ctx.text(a, "hours", "services.assistance")
+        if hours not in ASSISTANCE_HOURS:
+            raise ctx.fail(
+                "services.assistance.hours",
+                f"expected one of {list(ASSISTANCE_HOURS)}, got {hours!r}",
+                a,
+                "hours",
+            )
+        assistance = AssistanceSub(
+            hours,
+            ctx.integer(a, "managers", "services.assistance", 5),
+            ctx.day(a, "since", "services.assistance", False),
+        )
+    if m.get("sms_internet") is not None:
+        p = "services.sms_internet"
+        s = ctx.mapping(m["sms_internet"], p, m, "sms_internet")
+        ctx.known_keys(s, p, {"short_ids", "popup", "since"})
+        since = ctx.day(s, "since", p)
+        assert since is not None
+        sms_internet = SmsInternetSub(
+            ctx.integer(s, "short_ids", p, 1, minimum=1), ctx.integer(s, "popup", p, 0), since
+        )
+    if m.get("localisation") is not None:
+        loc = ctx.mapping(m["localisation"], "services.localisation", m, "localisation")
+        ctx.known_keys(loc, "services.localisation", {"since"})
+        localisation = ctx.day(loc, "since", "services.localisation")
+    if m.get("secure_mobile_access") is not None:
+        p = "services.secure_mobile_access"
+        s = ctx.mapping(m["secure_mobile_access"], p, m, "secure_mobile_access")
+        ctx.known_keys(s, p, {"intranet", "internet"})
+        for kind, sub in s.items():
+            sm = ctx.mapping(sub, f"{p}.{kind}", s, kind)
+            ctx.known_keys(sm, f"{p}.{kind}", {"since"})
+            day = ctx.day(sm, "since", f"{p}.{kind}")
+            assert day is not None
+            sma[kind] = day
+    return Services(assistance, sms_internet, localisation, sma)
+
+
+def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
+    """Build an inventory from a mapping shaped like accounting-io.md's YAML."""
+    ctx = _Ctx(source)
+    m = ctx.mapping(data, "")
+    ctx.known_keys(m, "", {"customer", "month", "lines", "services"})
+    customer = ctx.text(m, "customer", "")
+    month_raw = m.get("month")
+    if month_raw is None:
+        raise ctx.fail("month", "required field missing", m)
+    match = _MONTH.match(str(month_raw))
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ctx.fail("month", f"expected YYYY-MM, got {month_raw!r}", m, "month")
+    raw_lines = m.get("lines")
+    if not isinstance(raw_lines, list):
+        raise ctx.fail("lines", "expected a list of lines", m, "lines" if "lines" in m else None)
+    lines: list[Line] = []
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(raw_lines):
+        for line in _line_entries(ctx, raw, i):
+            if line.id in seen:
+                raise ctx.fail(
+                    f"lines[{i}].id", f"duplicate line id {line.id!r} (first at {seen[line.id]})", raw
+                )
+            seen[line.id] = line.where
+            lines.append(line)
+    assert customer is not None
+    month = Month(int(match.group(1)), int(match.group(2)))
+    return Inventory(customer, month, tuple(lines), _services(ctx, m.get("services")), source)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read an inventory YAML file (accounting-io.md)."""
+    source = str(path)
+    try:
+        data = load_yaml(Path(path))
+    except OSError as exc:
+        raise InventoryError(source, "", f"cannot read: {exc.strerror or exc}") from None
+    except YamlReadError as exc:
+        raise InventoryError(source, "", f"not valid YAML: {exc.reason}", exc.line) from None
+    return inventory_from_dict(data, source)
+
+
+def is_active(line: Line, month: Month) -> bool:
+    """A line is active in the month when it was activated on or before the month's last day."""
+    return Month.of(line.since).index <= month.index
+
+
+def check_lines(inventory: Inventory, catalog: Catalog) -> list[InventoryIssue]:
+    """The catalog rules each line must keep; a line with an issue is not billed."""
+    issues: list[InventoryIssue] = []
+    prototypes = 0
+    for line in inventory.lines:
+        found = _check_line(line, inventory.month, catalog)
+        if line.prototype and not found:
+            prototypes += 1
+            if prototypes > catalog.prototype_max_lines:
+                found.append(
+                    (
+                        "too-many-prototypes",
+                        f"prototype line number {prototypes}: at most {catalog.prototype_max_lines} per customer",
+                    )
+                )
+        issues.extend(InventoryIssue(line.id, rule, f"{msg} ({line.where})") for rule, msg in found)
+    return issues
+
+
+def _check_line(line: Line, month: Month, catalog: Catalog) -> list[tuple[str, str]]:
+    offer = catalog.offers.get(line.offer)
+    if offer is None:
+        return [("unknown-offer", f"unknown offer {line.offer!r}")]
+    out: list[tuple[str, str]] = []
+    plan = offer.plans.get(line.plan)
+    if line.prototype:
+        if offer.prototype is None:
+            out.append(("prototype-not-offered", f"offer {line.offer!r} has no prototype option"))
+        else:
+            elapsed = month.index - Month.of(line.since).index
+            if elapsed >= offer.prototype.months:
+                out.append(
+                    (
+                        "prototype-expired",
+                        f"prototype since {line.since} is past its {offer.prototype.months} months",
+                    )
+                )
+        if line.plan and plan is None:
+            out.append(("unknown-plan", f"offer {line.offer!r} has no plan {line.plan!r}"))
+    elif plan is None:
+        out.append(("unknown-plan", f"offer {line.offer!r} has no plan {line.plan!r}"))
+    if plan is not None and line.commitment is not None and line.commitment not in plan.commitments:
+        months = " or ".join(str(c) for c in plan.commitments)
+        out.append(
+            (
+                "commitment-not-offered",
+                f"{line.offer} {line.plan} is on {months} months only, not {line.commitment}",
+            )
+        )
+    ids = {o.id for o in line.options}
+    for opt in line.options:
+        known = catalog.options.get(opt.id)
+        if known is None:
+            out.append(("unknown-option", f"unknown option {opt.id!r}"))
+            continue
+        for req in known.requires:
+            if req not in ids:
+                out.append((f"{opt.id}-requires-{req}", f"option {opt.id} requires {req} on the same line"))
+    if len(ids) != len(line.options):
+        out.append(("duplicate-option", "an option is listed twice"))
+    return out

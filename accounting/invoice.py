@@ -1,0 +1,157 @@
+"""The invoice: per-line items, fleet items, quotes, inventory errors and rejects.
+
+Every item is rounded once to the cent (half-up) when it is made; totals are sums of rounded
+items.  `to_dict()` / `to_json()` give the JSON of accounting-io.md; `render_text()` the readable
+invoice (see `accounting.render`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from accounting.inventory import InventoryIssue
+from accounting.money import ZERO, cents, fmt
+
+
+def layout_json(doc: dict[str, Any]) -> str:
+    """JSON readable by people and fast to write: lists get one compact entry per line."""
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            inner = ",\n".join("    " + json.dumps(v, ensure_ascii=False) for v in value)
+            parts.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    quantity: int | Decimal
+    unit: str
+    amount: Decimal  # already rounded to the cent
+    note: str | None = None
+    step: str | None = None
+
+    @staticmethod
+    def make(
+        code: str,
+        quantity: int | Decimal,
+        unit: str,
+        exact: Decimal,
+        note: str | None = None,
+        step: str | None = None,
+    ) -> Item:
+        return Item(code, quantity, unit, cents(exact), note, step)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "code": self.code,
+            "quantity": str(self.quantity),
+            "unit": self.unit,
+            "amount": fmt(self.amount),
+        }
+        if self.step is not None:
+            d["step"] = self.step
+        if self.note is not None:
+            d["note"] = self.note
+        return d
+
+
+@dataclass
+class LineBill:
+    id: str
+    offer: str
+    plan: str
+    commitment: int | None
+    prototype: bool
+    group: str | None
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((i.amount for i in self.items), ZERO)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "offer": self.offer, "plan": self.plan}
+        if self.commitment is not None:
+            d["commitment"] = self.commitment
+        if self.prototype:
+            d["prototype"] = True
+        d["total_ht"] = fmt(self.total)
+        d["items"] = [i.to_dict() for i in self.items]
+        return d
+
+
+@dataclass(frozen=True)
+class Quote:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    row: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RejectSummary:
+    reason: str  # the category: unknown line, malformed value, ...
+    count: int
+
+
+@dataclass
+class Invoice:
+    customer: str
+    month: str
+    currency: str
+    catalog: str
+    lines: list[LineBill] = field(default_factory=list)
+    fleet: list[Item] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
+    errors: list[InventoryIssue] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    reject_summary: list[RejectSummary] = field(default_factory=list)
+    rows_read: int = 0
+
+    @property
+    def rejects_total(self) -> int:
+        return sum(s.count for s in self.reject_summary)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.total for line in self.lines), ZERO) + sum((i.amount for i in self.fleet), ZERO)
+
+    @property
+    def has_problems(self) -> bool:
+        return bool(self.errors or self.rejects_total)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "month": self.month,
+            "currency": self.currency,
+            "catalog": self.catalog,
+            "total_ht": fmt(self.total),
+            "lines": [line.to_dict() for line in self.lines],
+            "fleet": [i.to_dict() for i in self.fleet],
+            "quotes": [{"code": q.code, "reason": q.reason} for q in self.quotes],
+            "errors": [{"line": e.line, "rule": e.rule, "message": e.message} for e in self.errors],
+            "rejects": [{"row": r.row, "reason": r.reason} for r in self.rejects],
+            "rejects_by_reason": [{"reason": s.reason, "count": s.count} for s in self.reject_summary],
+            "rows_read": self.rows_read,
+        }
+
+    def to_json(self) -> str:
+        """The JSON document: one key per line at the top, one list entry (line, item, reject) per line."""
+        return layout_json(self.to_dict())
+
+    def render_text(self, top: int = 10, all_lines: bool = False) -> str:
+        from accounting.render import render_invoice
+
+        return render_invoice(self, top=top, all_lines=all_lines)

@@ -1,0 +1,141 @@
+"""The readable invoice: short enough for a 10,000-line fleet.
+
+Totals by offer, plan and commitment; the optima steps chosen; the costliest lines; fleet
+services and quotes; inventory errors; rejected rows summarised by reason with their first rows.
+Small fleets (or `all_lines=True`) also get every line with its items.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from accounting.engine import reject_category
+from accounting.invoice import Invoice, LineBill
+from accounting.money import ZERO, fmt
+
+SMALL_FLEET = 20
+FAMILIES = ("subscription", "data", "sms", "calls", "options")
+
+
+def family(code: str) -> str:
+    if code.startswith("data-"):
+        return "data"
+    if code.startswith("option-"):
+        return "options"
+    if code in ("voice", "csd"):
+        return "calls"
+    if code == "sms":
+        return "sms"
+    return "subscription"
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def _plan_label(bill: LineBill) -> str:
+    if bill.prototype:
+        return f"{bill.offer} prototype"
+    months = f" {bill.commitment} m" if bill.commitment else ""
+    return f"{bill.offer} {bill.plan}{months}"
+
+
+def _line_detail(bill: LineBill) -> list[str]:
+    out = [f"  {bill.id}  {_plan_label(bill)}  total {money(bill.total)}"]
+    for item in bill.items:
+        extra = " ".join(x for x in (f"[{item.step}]" if item.step else "", item.note or "") if x)
+        out.append(
+            f"      {item.code:<28} {item.quantity!s:>12} {item.unit:<6} {money(item.amount):>12}  {extra}".rstrip()
+        )
+    return out
+
+
+def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> str:
+    out: list[str] = []
+    cur = invoice.currency
+    out.append(f"Invoice {invoice.customer}, {invoice.month} (catalog {invoice.catalog}, {cur} HT)")
+    out.append(f"Total HT: {money(invoice.total)} {cur}")
+    lines_total = sum((b.total for b in invoice.lines), ZERO)
+    fleet_total = sum((i.amount for i in invoice.fleet), ZERO)
+    out.append(
+        f"  {len(invoice.lines):,} lines: {money(lines_total)}; fleet services: {money(fleet_total)}; "
+        f"{invoice.rows_read:,} usage rows read, {invoice.rejects_total:,} rejected"
+    )
+    groups: dict[str, list[LineBill]] = defaultdict(list)
+    for bill in invoice.lines:
+        groups[_plan_label(bill)].append(bill)
+    if groups:
+        out.append("")
+        out.append("By offer and plan")
+        head = (
+            f"  {'offer plan commitment':<36} {'lines':>7}"
+            + "".join(f" {f:>12}" for f in FAMILIES)
+            + f" {'total':>13}"
+        )
+        out.append(head)
+        for label in sorted(groups):
+            sums = dict.fromkeys(FAMILIES, ZERO)
+            for bill in groups[label]:
+                for item in bill.items:
+                    sums[family(item.code)] += item.amount
+            total = sum(sums.values(), ZERO)
+            out.append(
+                f"  {label:<36} {len(groups[label]):>7}"
+                + "".join(f" {money(sums[f]):>12}" for f in FAMILIES)
+                + f" {money(total):>13}"
+            )
+    steps: dict[str, int] = defaultdict(int)
+    for bill in invoice.lines:
+        for item in bill.items:
+            if item.code == "subscription" and item.step:
+                steps[f"{bill.offer} {bill.plan}: {item.step}"] += 1
+    if steps:
+        out.append("")
+        out.append("Steps chosen (cheapest for each line's volume)")
+        out.extend(f"  {k:<40} {n:>7} lines" for k, n in sorted(steps.items()))
+    if all_lines or len(invoice.lines) <= SMALL_FLEET:
+        out.append("")
+        out.append("Lines")
+        for bill in invoice.lines:
+            out.extend(_line_detail(bill))
+    elif invoice.lines:
+        out.append("")
+        out.append(
+            f"Costliest lines (top {min(top, len(invoice.lines))} of {len(invoice.lines)}; --all-lines shows every line)"
+        )
+        for bill in sorted(invoice.lines, key=lambda b: (-b.total, b.id))[:top]:
+            out.extend(_line_detail(bill))
+    if invoice.fleet or invoice.quotes:
+        out.append("")
+        out.append("Fleet services")
+        for item in invoice.fleet:
+            out.append(
+                f"  {item.code:<30} {item.quantity!s:>10} {item.unit:<9} {money(item.amount):>12}  {item.note or ''}".rstrip()
+            )
+        for quote in invoice.quotes:
+            out.append(f"  {quote.code:<30} QUOTE REQUIRED: {quote.reason}")
+    if invoice.errors:
+        out.append("")
+        out.append(f"Inventory errors ({len(invoice.errors)}): these lines are not billed")
+        for err in invoice.errors[: max(top, 20)]:
+            out.append(f"  {err.line or '(customer)'}  {err.rule}: {err.message}")
+        if len(invoice.errors) > max(top, 20):
+            out.append(f"  ... and {len(invoice.errors) - max(top, 20)} more (--json lists them all)")
+    if invoice.reject_summary:
+        out.append("")
+        out.append(f"Rejected usage rows: {invoice.rejects_total:,} (header is row 1)")
+        first: dict[str, list[str]] = defaultdict(list)
+        for r in invoice.rejects:
+            rows = first[reject_category(r.reason)]
+            if len(rows) < 3:
+                rows.append(f"row {r.row}: {r.reason}")
+        for s in invoice.reject_summary:
+            out.append(f"  {s.reason:<36} {s.count:>10,}")
+            out.extend(f"      {example}" for example in first.get(s.reason, []))
+        if len(invoice.rejects) < invoice.rejects_total:
+            out.append(f"  (the first {len(invoice.rejects):,} rejected rows are listed in --json)")
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["fmt", "render_invoice"]

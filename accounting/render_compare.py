@@ -1,0 +1,50 @@
+"""The readable comparison: the fleet's scenarios, then the lines with the largest savings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from accounting.render import money
+
+if TYPE_CHECKING:
+    from accounting.compare import Comparison
+
+
+def render_comparison(comparison: Comparison, top: int = 10) -> str:
+    cur = comparison.currency
+    out = [
+        f"Offer comparison {comparison.customer}, {comparison.month} ({cur} HT, same usage on every choice)"
+    ]
+    cheapest = comparison.cheapest
+    out.append(f"Today: {money(comparison.today.total)} {cur}")
+    if comparison.saving > 0:
+        out.append(
+            f"Cheapest: {cheapest.name}: {money(cheapest.total)} {cur}, saving {money(comparison.saving)} {cur} a month"
+        )
+    else:
+        out.append("Today's choices are already the cheapest for this month's usage.")
+    out.append("")
+    out.append("Fleet scenarios (fleet discounts recomputed for each)")
+    for s in sorted(comparison.scenarios, key=lambda s: (s.total, s.name)):
+        disc = f"  [{', '.join(s.discounts)}]" if s.discounts else ""
+        out.append(f"  {money(s.total):>14}  {s.name}  ({s.lines_moved} lines moved){disc}")
+    mix = Counter(str(c) for c in comparison.best_mix_choices.values())
+    if mix:
+        out.append("")
+        out.append("Best choice per line, by choice")
+        out.extend(f"  {n:>7} lines  {label}" for label, n in mix.most_common())
+    savers = sorted((lc for lc in comparison.lines if lc.saving > 0), key=lambda lc: (-lc.saving, lc.id))
+    out.append("")
+    if savers:
+        out.append(
+            f"Largest savings per line (top {min(top, len(savers))} of {len(savers)} lines that would save)"
+        )
+        for lc in savers[:top]:
+            out.append(
+                f"  {lc.id:<16} {lc.current!s:<34} {money(lc.current_total):>10} -> {lc.cheapest!s:<34} "
+                f"{money(lc.cheapest_total):>10}  saves {money(lc.saving)}"
+            )
+    else:
+        out.append("No line would pay less on another choice (prices with today's fleet discounts).")
+    return "\n".join(out) + "\n"

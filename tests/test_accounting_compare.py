@@ -1,0 +1,101 @@
+"""Offer comparison: every allowed choice priced on the same aggregates, constraints kept."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from accounting import compare, inventory_from_dict, rate_run
+from accounting.compare import Choice, check_consistency
+from accounting.usage_table import usage_table
+
+T = "2026-03-10T10:00:00Z"
+MO = 1024 * 1024
+
+
+def run(lines: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Any:
+    return rate_run(
+        inventory_from_dict({"customer": "c", "month": "2026-03", "lines": lines}), usage_table(rows)
+    )
+
+
+def ln(
+    id_: str, offer: str = "business-m2m", plan: str = "forfait-2mo", commitment: int = 24
+) -> dict[str, Any]:
+    return {"id": id_, "offer": offer, "plan": plan, "commitment": commitment, "since": "2025-01-01"}
+
+
+def test_constraints_on_choices() -> None:
+    rows: list[dict[str, Any]] = [
+        {"line": "V", "type": "voice", "start": T, "duration_s": 30, "dest": "fr-mobile"},
+        {"line": "C", "type": "csd", "start": T, "duration_s": 30, "dest": "fr-mobile"},
+    ]
+    c = compare(run([ln("V", "business-m2m-dtmf"), ln("C"), ln("N")], rows))
+    by_id = {lc.id: lc for lc in c.lines}
+    for lc in c.lines:
+        assert Choice("intense", "optima", 24) not in lc.costs  # Intense: 36 months only
+        assert Choice("intense", "optima", 36) in lc.costs or lc.id == "V"
+    assert all(ch.offer.endswith("-dtmf") for ch in by_id["V"].costs)  # voice calls need DTMF
+    assert not any(ch.offer.endswith("-dtmf") for ch in by_id["C"].costs)  # CSD needs a data offer
+    assert len(by_id["N"].costs) == 22  # no usage: every choice of the catalog
+
+
+def test_cheapest_choice_and_saving_per_line() -> None:
+    # 600 Mo on Business compteur 24: 5.50 + 600 x 3 = 1805.50; on Intense optima: 26 + 100 x 0.1 = 36
+    c = compare(
+        run(
+            [ln("A", plan="compteur")],
+            [{"line": "A", "type": "data", "start": T, "bytes_up": 600 * MO, "bytes_down": 0}],
+        )
+    )
+    (lc,) = c.lines
+    assert lc.current_total == Decimal("1805.50")
+    assert lc.cheapest in (Choice("intense", "optima", 36), Choice("intense-dtmf", "optima", 36))
+    assert lc.saving == Decimal("1769.50")
+    assert c.best_mix.total == Decimal("36.00") and c.saving == Decimal("1769.50")
+
+
+def test_fleet_discount_is_recomputed_for_each_fleet_scenario() -> None:
+    # 50 Business 2 Mo lines (discounted: 7.13 each = 356.50) and one Intense line with no usage (6.00).
+    lines = [
+        {
+            "id_prefix": "B",
+            "count": 50,
+            "offer": "business-m2m",
+            "plan": "forfait-2mo",
+            "commitment": 36,
+            "since": "2025-01-01",
+        }
+    ]
+    lines.append(ln("I", "intense", "optima", 36))
+    c = compare(run(lines, []))
+    assert c.today.total == Decimal("362.50")
+    # Moving one Business line to Intense (6.00) would drop the discount on the other 49 (7.50 each):
+    # 49 x 7.50 + 2 x 6.00 = 379.50; the best mix keeps the discount: the Intense line to Business
+    # compteur 36 (5 x 0.95 = 4.75) and every Business line too: 51 x 4.75 = 242.25.
+    assert c.best_mix.total == Decimal("242.25")
+    everyone_intense = next(s for s in c.uniform if s.name.endswith("intense optima 36 m"))
+    assert everyone_intense.total == Decimal("306.00") and everyone_intense.discounts == ()
+    every_compteur = next(s for s in c.uniform if s.name.endswith("business-m2m compteur 36 m"))
+    assert every_compteur.total == Decimal("242.25") and every_compteur.discounts
+
+
+def test_variable_part_matches_the_full_rating_for_every_choice() -> None:
+    rows: list[dict[str, Any]] = [
+        {"line": "A", "type": "data", "start": T, "bytes_up": 3 * MO, "bytes_down": 5, "zone": "fr"},
+        {"line": "A", "type": "data", "start": T, "bytes_up": MO, "bytes_down": 5, "zone": "eu"},
+        {"line": "A", "type": "data", "start": T, "bytes_up": 7000, "bytes_down": 5, "zone": "world"},
+        {"line": "A", "type": "voice", "start": T, "duration_s": 75, "dest": "fr-mobile"},
+        {"line": "A", "type": "sms", "start": T, "dest": "fr-mobile"},
+    ]
+    r = run([ln("A", "business-m2m-dtmf")], rows)
+    line = r.valid["A"]
+    for choice in compare(r).lines[0].costs:
+        fast, full = check_consistency(r, line, choice)
+        assert fast == full, choice
+
+
+def test_prototypes_are_kept_as_they_are() -> None:
+    proto = {"id": "P", "offer": "intense", "plan": "optima", "prototype": True, "since": "2026-03-01"}
+    c = compare(run([proto], [{"line": "P", "type": "data", "start": T, "bytes_up": 10, "bytes_down": 0}]))
+    assert c.lines[0].current is None and c.lines[0].costs == {} and c.saving == 0

@@ -1,0 +1,116 @@
+"""Inventory loading: groups, zero-padded ids, and errors naming the file, the line and the field."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from accounting import InventoryError, inventory_from_dict, load_inventory
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month" / "inventory.yaml"
+
+BASE = """customer: acme
+month: 2026-03
+lines:
+  - id: "33612345678"
+    offer: business-m2m
+    plan: forfait-2mo
+    commitment: 24
+    since: 2025-01-15
+    options: [autogestion, {id: first-traffic-billing, since: 2026-03-02}]
+  - id_prefix: "M"
+    count: 500
+    offer: intense
+    plan: optima
+    commitment: 36
+    since: 2025-06-01
+services:
+  assistance: {hours: 8-20-weekdays, managers: 6}
+  sms_internet: {short_ids: 1, popup: 0, since: 2026-03-01}
+  localisation: {since: 2025-06-01}
+  secure_mobile_access: {intranet: {since: 2026-03-04}}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_groups_options_and_services(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, BASE))
+    assert inv.customer == "acme" and str(inv.month) == "2026-03"
+    assert len(inv.lines) == 501
+    assert [line.id for line in inv.lines[1:3]] == ["M001", "M002"] and inv.lines[-1].id == "M500"
+    assert inv.lines[1].group == "M"
+    first = inv.lines[0]
+    assert [(o.id, o.since) for o in first.options] == [
+        ("autogestion", date(2025, 1, 15)),
+        ("first-traffic-billing", date(2026, 3, 2)),
+    ]
+    assert inv.services.assistance is not None and inv.services.assistance.managers == 6
+    assert inv.services.secure_mobile_access == {"intranet": date(2026, 3, 4)}
+    assert first.where == f"{tmp_path / 'inventory.yaml'}:4"
+
+
+@pytest.mark.parametrize(
+    ("count", "first", "last"), [(9, "G1", "G9"), (10, "G01", "G10"), (1000, "G0001", "G1000")]
+)
+def test_group_counter_is_as_wide_as_count(count: int, first: str, last: str) -> None:
+    inv = inventory_from_dict(
+        {"customer": "c", "month": "2026-03", "lines": [
+            {"id_prefix": "G", "count": count, "offer": "intense", "plan": "optima", "commitment": 36, "since": "2025-01-01"}]}
+    )  # fmt: skip
+    assert (inv.lines[0].id, inv.lines[-1].id, len(inv.lines)) == (first, last, count)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "reason"),
+    [
+        ("month: 2026-03", "month: March", 2, "month", "expected YYYY-MM"),
+        ("    since: 2025-01-15\n", "    since: 15/01/2025\n", 8, "lines[0].since", "expected a date"),
+        ("    commitment: 24\n", "", 4, "lines[0].commitment", "required field missing"),
+        ("    offer: business-m2m\n", "", 4, "lines[0].offer", "required field missing"),
+        ("    count: 500", "    count: -1", 11, "lines[1].count", "expected an integer >= 1"),
+        ('  - id_prefix: "M"', '  - id_prefix: "M"\n    colour: red', 11, "lines[1].colour", "unknown field"),
+        ("hours: 8-20-weekdays", "hours: always", 17, "services.assistance.hours", "expected one of"),
+        ('  - id: "33612345678"', '  - id: "M001"', 10, "lines[1].id", "duplicate line id 'M001'"),
+        ("customer: acme\n", "", 1, "customer", "required field missing"),
+    ],
+)
+def test_inventory_errors_name_file_line_and_field(
+    tmp_path: Path, old: str, new: str, line: int | None, field: str, reason: str
+) -> None:
+    assert old in BASE
+    path = write(tmp_path, BASE.replace(old, new, 1))
+    with pytest.raises(InventoryError) as err:
+        load_inventory(path)
+    assert (err.value.line, err.value.field) == (line, field)
+    assert reason in err.value.reason
+    assert str(err.value).startswith(f"{path}:{line}: {field}: ")
+
+
+def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match=r"inventory\.yaml:\d+: \(top\): not valid YAML"):
+        load_inventory(write(tmp_path, "customer: a\nlines:\n  - {id: [\n"))
+    with pytest.raises(InventoryError, match="cannot read"):
+        load_inventory(tmp_path / "absent.yaml")
+    with pytest.raises(InventoryError, match="duplicate key 'customer'"):
+        load_inventory(write(tmp_path, "customer: a\ncustomer: b\n"))
+
+
+def test_prototype_needs_no_commitment_and_flag_must_be_boolean() -> None:
+    inv = inventory_from_dict({"customer": "c", "month": "2026-03", "lines": [
+        {"id": "P", "offer": "intense", "plan": "optima", "prototype": True, "since": "2026-03-01"}]})  # fmt: skip
+    assert inv.lines[0].commitment is None
+    with pytest.raises(InventoryError, match=r"lines\[0\].prototype"):
+        inventory_from_dict({"customer": "c", "month": "2026-03", "lines": [
+            {"id": "P", "offer": "intense", "plan": "optima", "prototype": "yes", "since": "2026-03-01"}]})  # fmt: skip
+
+
+def test_bundled_example_loads() -> None:
+    inv = load_inventory(EXAMPLE)
+    assert inv.customer == "acme-meters" and len(inv.lines) == 11
