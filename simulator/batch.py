@@ -1,0 +1,162 @@
+"""Bulk data sessions: buffered as columns, cut into 12-hour records, written in Arrow batches.
+
+Devices append sessions (parallel int64 arrays) with the constant context of the
+stretch they belong to (line, identities, APN, serving network).  When the buffer
+holds `flush_sessions` sessions, `gateway.partial.cut_sessions` cuts them into
+partial records and one Arrow batch goes to the usage file: memory stays bounded
+whatever the number of records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from accounting.records import UsageType
+from gateway.partial import PartialRecords, cut_sessions
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """What does not change for a device between two decisions."""
+
+    line: str
+    imsi: str
+    imeisv: str
+    apn: str
+    zone: str
+    serving_plmn: str
+
+
+@dataclass(slots=True)
+class BatchStats:
+    sessions: int = 0
+    records: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+class ColumnSink(Protocol):
+    def write_columns(self, columns: Mapping[str, Any], length: int | None = None) -> None: ...
+
+
+class SessionBatcher:
+    """Collects bulk sessions and writes their partial records through a `UsageWriter`."""
+
+    def __init__(
+        self,
+        writer: ColumnSink,
+        epoch_unix: int,
+        flush_sessions: int = 1 << 20,
+        on_records: Callable[[list[Stretch], I64, I64, I64, I64, I64], None] | None = None,
+        on_cut: Callable[[list[Stretch], I64, I64, PartialRecords], None] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.epoch_unix = epoch_unix
+        self.flush_sessions = flush_sessions
+        self.on_records = on_records  # (stretches, stretch index, group, start, up, down) per record
+        self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
+        self._parts: list[tuple[int, I64, I64, I64, I64, I64, I64]] = []
+        self._pending = 0
+        self._stretches: list[Stretch] = []
+        self._stretch_group: list[int] = []
+        self.stats = BatchStats()
+
+    def add(
+        self,
+        stretch: Stretch,
+        group: int,
+        start: I64,
+        duration: I64,
+        up: I64,
+        down: I64,
+        charging_id: I64,
+        abnormal: I64 | None = None,
+    ) -> None:
+        """Add sessions (times in seconds from the run's start) of one device stretch."""
+        n = int(start.shape[0])
+        if n == 0:
+            return
+        self._stretches.append(stretch)
+        self._stretch_group.append(group)
+        abn = abnormal if abnormal is not None else np.zeros(n, dtype=np.int64)
+        self._parts.append((len(self._stretches) - 1, start, duration, up, down, charging_id, abn))
+        self._pending += n
+        if self._pending >= self.flush_sessions:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._parts:
+            return
+        counts = np.array([p[1].shape[0] for p in self._parts], dtype=np.int64)
+        sidx = np.repeat(np.array([p[0] for p in self._parts], dtype=np.int64), counts)
+        start = np.concatenate([p[1] for p in self._parts])
+        duration = np.concatenate([p[2] for p in self._parts])
+        up = np.concatenate([p[3] for p in self._parts])
+        down = np.concatenate([p[4] for p in self._parts])
+        charging = np.concatenate([p[5] for p in self._parts])
+        abnormal = np.concatenate([p[6] for p in self._parts]).astype(bool)
+        self._parts.clear()
+        self._pending = 0
+        rec = cut_sessions(start, duration, up, down, abnormal=abnormal)
+        if self.on_cut is not None:
+            self.on_cut(self._stretches, sidx, charging, rec)
+        rsi = sidx[rec.session_index]
+        self._write(rsi, charging[rec.session_index], rec)
+        self.stats.sessions += int(start.shape[0])
+        self.stats.records += len(rec)
+        self.stats.bytes_up += int(rec.bytes_up.sum())
+        self.stats.bytes_down += int(rec.bytes_down.sum())
+        if self.on_records is not None:
+            groups = np.array(self._stretch_group, dtype=np.int64)[rsi]
+            self.on_records(self._stretches, rsi, groups, rec.start_s, rec.bytes_up, rec.bytes_down)
+        self._stretches.clear()
+        self._stretch_group.clear()
+
+    def _write(self, rsi: I64, charging: I64, rec: PartialRecords) -> None:
+        n = len(rec)
+        stretches = self._stretches
+
+        def column(values: list[str]) -> pa.DictionaryArray:
+            """A string column of per-stretch values, as a dictionary array (no per-row Python)."""
+            uniq: dict[str, int] = {}
+            codes = np.fromiter(
+                (uniq.setdefault(v, len(uniq)) for v in values), dtype=np.int32, count=len(values)
+            )
+            dictionary = pa.array(list(uniq), type=pa.string())
+            return pa.DictionaryArray.from_arrays(pa.array(codes[rsi]), dictionary)
+
+        line = column([s.line for s in stretches])
+        session = pc.binary_join_element_wise(
+            line.cast(pa.string()), pc.cast(pa.array(charging), pa.string()), "-"
+        )
+        self.writer.write_columns(
+            {
+                "line": line,
+                "type": pa.DictionaryArray.from_arrays(
+                    pa.array(np.zeros(n, dtype=np.int32)), pa.array([UsageType.DATA.value])
+                ),
+                "start": rec.start_s + self.epoch_unix,
+                "duration_s": rec.duration_s,
+                "bytes_up": rec.bytes_up,
+                "bytes_down": rec.bytes_down,
+                "zone": column([s.zone for s in stretches]),
+                "session": session,
+                "imsi": column([s.imsi for s in stretches]),
+                "imeisv": column([s.imeisv for s in stretches]),
+                "apn": column([s.apn for s in stretches]),
+                "charging_id": charging,
+                "serving_plmn": column([s.serving_plmn for s in stretches]),
+                "cause": rec.cause.astype(np.int32),
+                "sequence": rec.sequence.astype(np.int32),
+            },
+            length=n,
+        )

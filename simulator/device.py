@@ -1,0 +1,451 @@
+"""A simulated device: SimPy processes for its discrete decisions, numpy for its periodic traffic.
+
+The life process walks the device's decisions in time order (roaming trips, SIM
+swaps, outages).  Between two decisions nothing changes for the device, so its
+periodic reports over that stretch are drawn at once (`simulator.traffic`) and
+handed to the session batcher, or, for a persistent connection, carried by one
+PDP context through the gateway's per-call API.  Outages run a retry loop with
+the device's reconnection policy: every attempt is a SimPy timeout, and every
+attempt that reaches the gateway (APN or server outage) is a data session that
+costs at least a ko.  SMS, calls and mobile-terminated SMS are processes of
+their own, each call going through the gateway (`gateway.api.NetworkAPI`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from gateway.api import CallKind, CallOutcome, SmsStatus
+from gateway.identity import luhn_check_digit
+from simulator import rng as rngmod
+from simulator.batch import Stretch
+from simulator.profiles import Profile
+from simulator.scenario import EventStream, Group, Outage
+from simulator.stats import GroupStats
+from simulator.traffic import (
+    draw_period,
+    draw_phase,
+    jitter,
+    per_report_sessions,
+    persistent_session,
+    report_times,
+)
+
+if TYPE_CHECKING:
+    from simulator.engine import Shard
+
+ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered times out after 15 s
+MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
+SV = "01"
+# Bulk sessions' charging ids: a block of 2^20 per device (the device index + 1, shifted), sessions
+# counted from the block's start and reconnection attempts from its middle (RETRY_BIT).
+CHARGING_BLOCK_BITS = 20
+RETRY_BIT = 1 << (CHARGING_BLOCK_BITS - 1)  # software version digits of the IMEISV
+I64 = np.ndarray[Any, np.dtype[np.int64]]
+
+
+def is_retry(charging_id: int) -> bool:
+    """Whether a bulk session's charging id is that of a reconnection attempt."""
+    return charging_id >= 1 << CHARGING_BLOCK_BITS and bool(charging_id & RETRY_BIT)
+
+
+def imei(tac: str, serial: int) -> str:
+    """A 15-digit IMEI: TAC, 6-digit serial, Luhn check digit."""
+    body = f"{tac}{serial % 1_000_000:06d}"
+    return body + str(luhn_check_digit(body))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    line: str
+    imsi: str
+    msisdn: str
+    offer: str
+
+
+class Device:
+    """One device of a group, bound to one line."""
+
+    def __init__(self, shard: Shard, group_index: int, group: Group, ident: Identity, gidx: int) -> None:
+        self.shard = shard
+        self.env: simpy.Environment = shard.env
+        self.net = shard.network
+        self.gi = group_index
+        self.group = group
+        self.ident = ident
+        self.gidx = gidx
+        self.stats: GroupStats = shard.stats[group_index]
+        seed = shard.scenario.seed
+        self.rng_traffic = rngmod.device_rng(seed, ident.line, rngmod.TRAFFIC)
+        self.rng_retry = rngmod.device_rng(seed, ident.line, rngmod.RETRY)
+        setup = rngmod.device_rng(seed, ident.line, rngmod.SETUP)
+        self.seed = seed
+        self.T = shard.scenario.duration_s
+        mob = group.mobility
+        self.home = mob.home_plmn
+        u = float(setup.random())
+        pick = int(setup.integers(0, 1 << 30))
+        if u < mob.eu_share and mob.eu_plmns:
+            self.base_plmn = mob.eu_plmns[pick % len(mob.eu_plmns)]
+        elif u < mob.eu_share + mob.world_share and mob.world_plmns:
+            self.base_plmn = mob.world_plmns[pick % len(mob.world_plmns)]
+        else:
+            self.base_plmn = self.home
+        self.plmn = self.base_plmn
+        self.imei = imei(group.tac, gidx)
+        # decisions: (time s, order, kind, payload)
+        self.decisions: list[tuple[int, int, str, Any]] = []
+        start = shard.scenario.start
+        for trip in mob.trips:
+            if float(setup.random()) < trip.share:
+                t0 = int((trip.start - start).total_seconds())
+                t1 = int((trip.end - start).total_seconds())
+                self.decisions.append((max(t0, 0), 0, "trip", trip.plmn))
+                self.decisions.append((max(t1, 0), 1, "trip", None))
+        for k, swap in enumerate(group.sim_swaps):
+            if float(setup.random()) < swap.share:
+                at = int((swap.at - start).total_seconds())
+                if at <= 0:  # swapped before the period: the SIM is in its new device from the start
+                    self.imei = imei(group.tac, gidx + 500_000 * (k + 1))
+                else:
+                    self.decisions.append((at, 2, "swap", k + 1))
+        self.outages: list[Outage] = []
+        for o in shard.scenario.outages:
+            hit = float(setup.random()) < o.share
+            applies = (o.kind == "apn" and o.apn == group.apn) or (
+                o.kind != "apn" and (not o.groups or group.name in o.groups)
+            )
+            if hit and applies:
+                self.outages.append(o)
+                self.decisions.append((int((o.start - start).total_seconds()), 3, "outage", o))
+        # in time order; at the same second trips first, then swaps, then outages (a stable sort)
+        self.decisions = sorted((d for d in self.decisions if d[0] < self.T), key=lambda d: (d[0], d[1]))
+        if self.base_plmn != self.home or any(d[2] == "trip" for d in self.decisions):
+            self.stats.roaming_devices += 1
+        self.profile: Profile | None = None
+        self.period = 0.0
+        self.phase = 0.0
+        if group.application is not None and group.schedule is not None:
+            self.profile = shard.profiles[group.application.profile]
+            self.period = draw_period(setup, group.schedule)
+            self.phase = draw_phase(setup, group.schedule, self.period, shard.epoch_unix)
+        self.persistent = group.application is not None and group.application.session == "persistent"
+        self.area_down = False  # in an area outage: no coverage
+        self.attached = False
+        self.session_counter = 0
+        self.retry_counter = 0
+        self.charging_base = (gidx + 1) << CHARGING_BLOCK_BITS
+        self.stats.devices += 1
+
+    # ------------------------------------------------------------------ identities and attach
+
+    @property
+    def imeisv(self) -> str:
+        return self.imei[:14] + SV
+
+    def stretch(self) -> Stretch:
+        zone = self.shard.zone_of(self.plmn)
+        return Stretch(self.ident.line, self.ident.imsi, self.imeisv, self.group.apn, zone, self.plmn)
+
+    def attach(self) -> bool:
+        res = self.net.attach(self.env.now, self.ident.line, self.imeisv, self.plmn)
+        self.attached = res.accepted
+        if not res.accepted:
+            self.stats.attach_refusals += 1
+        return res.accepted
+
+    # ------------------------------------------------------------------ data sessions
+
+    def _charging(self, n: int, retry: bool) -> I64:
+        """Charging ids of bulk sessions: the device's block, retries in its upper half (`is_retry`)."""
+        if retry:
+            first = self.charging_base + RETRY_BIT + self.retry_counter
+            self.retry_counter += n
+        else:
+            first = self.charging_base + self.session_counter
+            self.session_counter += n
+        return first + np.arange(n, dtype=np.int64)
+
+    def sessions(
+        self, start: I64, duration: I64, up: I64, down: I64, abnormal: bool = False, retry: bool = False
+    ) -> None:
+        """Data sessions of this device (bulk path, or the gateway's per-call path when capturing)."""
+        n = int(start.shape[0])
+        if n == 0:
+            return
+        self.stats.data_sessions += n
+        if self.shard.per_call:
+            self.env.process(self._play(start, duration, up, down, abnormal))
+            return
+        abn = np.full(n, int(abnormal), dtype=np.int64)
+        self.shard.batcher.add(
+            self.stretch(), self.gi, start, duration, up, down, self._charging(n, retry), abn
+        )
+
+    def _play(
+        self, start: I64, duration: I64, up: I64, down: I64, abnormal: bool
+    ) -> Generator[simpy.Event, Any, None]:
+        for s, d, u, w in zip(start.tolist(), duration.tolist(), up.tolist(), down.tolist(), strict=True):
+            if s > self.env.now:
+                yield self.env.timeout(s - self.env.now)
+            res = self.net.open_session(self.env.now, self.ident.line, self.group.apn)
+            if not res.accepted or res.session_id is None:
+                self.stats.session_refusals += 1
+                continue
+            if d:
+                yield self.env.timeout(d)
+            if self.net.session_open(res.session_id):
+                self.net.transfer(self.env.now, res.session_id, u, w)
+                self.net.close_session(self.env.now, res.session_id, abnormal=abnormal)
+
+    def apn_allowed(self) -> bool:
+        return self.group.apn in self.shard.allowed_apns(self.ident.offer)
+
+    def traffic(self, t0: int, t1: int, catch_up: bool) -> Generator[simpy.Event, Any, None]:
+        """The periodic traffic of the stretch [t0, t1); returns (via the generator) when t1 is reached."""
+        app, sched, prof = self.group.application, self.group.schedule, self.profile
+        if app is None or sched is None or prof is None or not self.attached or t1 <= t0:
+            if t1 > self.env.now:
+                yield self.env.timeout(t1 - self.env.now)
+            return
+        times = report_times(self.rng_traffic, sched, self.period, self.phase, t0, t1)
+        if catch_up:
+            times = np.concatenate(([t0], times[times > t0])).astype(np.int64)
+        apn = self.shard.scenario.apns.get(self.group.apn)
+        if not self.persistent:
+            if not self.apn_allowed():
+                self.stats.session_refusals += int(times.shape[0])
+            else:
+                s = per_report_sessions(self.rng_traffic, prof, app, apn, times)
+                duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
+                self.sessions(s.start, duration, s.up, s.down)
+            if t1 > self.env.now:
+                yield self.env.timeout(t1 - self.env.now)
+            return
+        res = self.net.open_session(self.env.now, self.ident.line, self.group.apn)
+        if not res.accepted or res.session_id is None:
+            self.stats.session_refusals += 1
+            yield self.env.timeout(t1 - self.env.now)
+            return
+        self.stats.data_sessions += 1
+        up, down = persistent_session(self.rng_traffic, prof, app, apn, times, t0, t1)
+        yield self.env.timeout(t1 - self.env.now)
+        if self.net.session_open(res.session_id):
+            self.net.transfer(self.env.now, res.session_id, up, down)
+            self.net.close_session(self.env.now, res.session_id, abnormal=self._outage_at(t1))
+
+    def _outage_at(self, t: int) -> bool:
+        return any(d[0] == t and d[2] == "outage" for d in self.decisions)
+
+    # ------------------------------------------------------------------ life
+
+    def life(self) -> Generator[simpy.Event, Any, None]:
+        self.attach()
+        catch_up = False
+        for t, _order, kind, payload in self.decisions:
+            if t > self.env.now:
+                yield from self.traffic(int(self.env.now), t, catch_up)
+                catch_up = False
+            if kind == "trip":
+                self.plmn = payload if payload is not None else self.base_plmn
+                self.attach()
+            elif kind == "swap":
+                self.imei = imei(self.group.tac, self.gidx + 500_000 * payload)
+                self.stats.sim_swaps += 1
+                self.attach()
+            elif kind == "outage":
+                catch_up = yield from self.outage(payload)
+        if self.env.now < self.T:
+            yield from self.traffic(int(self.env.now), self.T, catch_up)
+
+    def _next_report(self, t: float) -> float:
+        if self.period <= 0:
+            return t
+        k = math.ceil((t - self.phase) / self.period)
+        return self.phase + k * self.period
+
+    def _delay(self, attempt: int) -> float:
+        rc = self.group.reconnect
+        if rc.policy == "immediate":
+            return 0.0
+        base = rc.delay_s if rc.policy == "fixed" else min(rc.max_s, rc.delay_s * 2.0 ** (attempt - 1))
+        return base * (1.0 - rc.jitter * float(self.rng_retry.random()))
+
+    def outage(self, o: Outage) -> Generator[simpy.Event, Any, bool]:
+        """Ride out an outage with the reconnection policy; True when a catch-up report is due."""
+        start = self.shard.scenario.start
+        t_end = min(int((o.end - start).total_seconds()), self.T)
+        has_data = self.profile is not None
+        if o.kind == "area":
+            self.area_down = True
+        elif not has_data:
+            return False  # an APN or server outage does not concern a device without data
+        first = float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
+        if first >= t_end:
+            self.area_down = False
+            return False
+        prof = self.profile
+        rc = self.group.reconnect
+        t = first
+        attempts = 0
+        gave_up = False
+        failed: list[int] = []  # start times of failed sessions, handed over in one batch
+        while t < t_end and t < self.T:
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            attempts += 1
+            self.stats.retry_attempts += 1
+            if o.kind == "area":
+                self.stats.no_coverage_attempts += 1
+                busy = float(ATTACH_ATTEMPT_S)
+            else:
+                assert prof is not None
+                fa = prof.failed_attempt
+                busy = float(fa.duration_s)
+                failed.append(int(self.env.now))
+                if self.shard.per_call:  # played through the gateway as they happen
+                    self._failed_sessions(failed)
+                    failed = []
+                self.stats.retry_sessions += 1
+                self.stats.retry_records += 1
+                self.stats.retry_ko += -(-(fa.up + fa.down) // 1024)
+            if rc.max_attempts and attempts >= rc.max_attempts:
+                gave_up = True
+                break
+            t = t + busy + self._delay(attempts)
+        self._failed_sessions(failed)
+        if gave_up:  # wait for the next scheduled report after the outage
+            t = self._next_report(t_end) if has_data else float(t_end)
+        elif o.kind == "area" and rc.policy == "immediate":
+            # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
+            t = t_end + float(
+                jitter(self.rng_retry, o.recovery, 10.0 if o.recovery != "tr37868-model1" else 60.0, 1)[0]
+            )
+        t = min(max(t, float(t_end)), float(self.T))
+        if t > self.env.now:
+            yield self.env.timeout(t - self.env.now)
+        self.area_down = False
+        if self.env.now >= self.T:
+            return False
+        self.stats.reconnections += 1
+        if o.kind == "area":
+            self.attach()
+        self.deliver_mt()
+        return has_data and not self.persistent
+
+    def _failed_sessions(self, starts: list[int]) -> None:
+        """Sessions of reconnection attempts that reached the gateway but not the server."""
+        if not starts or self.profile is None:
+            return
+        fa = self.profile.failed_attempt
+        n = len(starts)
+        self.sessions(
+            np.array(starts, dtype=np.int64),
+            np.full(n, fa.duration_s, dtype=np.int64),
+            np.full(n, fa.up, dtype=np.int64),
+            np.full(n, fa.down, dtype=np.int64),
+            abnormal=True,
+            retry=True,
+        )
+
+    # ------------------------------------------------------------------ SMS, calls, MT SMS
+
+    def _arrivals(self, stream: EventStream, r: np.random.Generator) -> Generator[float, None, None]:
+        if stream.every_s is not None:
+            t = float(r.random()) * stream.every_s
+            while t < self.T:
+                yield t
+                t += stream.every_s
+        elif stream.rate_per_day > 0:
+            mean = 86_400.0 / stream.rate_per_day
+            t = float(r.exponential(mean))
+            while t < self.T:
+                yield t
+                t += float(r.exponential(mean))
+
+    def sms_process(self, k: int, stream: EventStream) -> Generator[simpy.Event, Any, None]:
+        r = rngmod.device_rng(self.seed, self.ident.line, rngmod.EVENTS * 1000 + k)
+        for t in self._arrivals(stream, r):
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            if self.area_down:
+                self.stats.sms_refused += 1
+                continue
+            res = self.net.send_sms(self.env.now, self.ident.line, stream.dest, stream.size)
+            if res.status == SmsStatus.ACCEPTED:
+                self.stats.sms_sent += 1
+            else:
+                self.stats.sms_refused += 1
+
+    def call_process(self, k: int, stream: EventStream) -> Generator[simpy.Event, Any, None]:
+        r = rngmod.device_rng(self.seed, self.ident.line, rngmod.EVENTS * 1000 + 100 + k)
+        kind = CallKind.VOICE if stream.kind == "voice" else CallKind.CSD
+        for t in self._arrivals(stream, r):
+            hold = max(1, math.ceil(float(r.exponential(stream.duration_s)))) if stream.duration_s > 0 else 1
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            if self.area_down:
+                self.stats.calls_refused += 1
+                continue
+            res = self.net.place_call(self.env.now, self.ident.line, stream.dest, kind)
+            if res.outcome == CallOutcome.ANSWERED and res.call_id is not None:
+                self.stats.calls_answered += 1
+                yield self.env.timeout(hold)
+                self.net.hang_up(self.env.now, res.call_id)
+                self.stats.call_seconds += hold
+            elif res.outcome == CallOutcome.BUSY:
+                self.stats.calls_busy += 1
+            elif res.outcome == CallOutcome.NO_ANSWER:
+                self.stats.calls_no_answer += 1
+            else:
+                self.stats.calls_refused += 1
+
+    def deliver_mt(self) -> None:
+        if self.group.mt_sms is None or self.area_down:
+            return
+        got = self.net.pending_sms(self.env.now, self.ident.line)
+        self.stats.mt_sms_delivered += len(got)
+        if got and self.profile is not None and self.group.application is not None and self.attached:
+            # a command from the server: the device answers with a report right away
+            s = per_report_sessions(
+                self.rng_traffic,
+                self.profile,
+                self.group.application,
+                self.shard.scenario.apns.get(self.group.apn),
+                np.full(len(got), int(self.env.now), dtype=np.int64),
+            )
+            if self.apn_allowed():
+                self.sessions(s.start, s.duration, s.up, s.down)
+            else:
+                self.stats.session_refusals += len(got)
+
+    def mt_process(self) -> Generator[simpy.Event, Any, None]:
+        mt = self.group.mt_sms
+        if mt is None or mt.rate_per_day <= 0:
+            return
+        r = rngmod.device_rng(self.seed, self.ident.line, rngmod.EVENTS * 1000 + 500)
+        mean = 86_400.0 / mt.rate_per_day
+        t = float(r.exponential(mean))
+        while t + MT_PAGING_S < self.T:
+            yield self.env.timeout(t - self.env.now)
+            res = self.net.submit_sms(self.env.now, self.ident.line, mt.sender, mt.text)
+            if res.status != SmsStatus.REFUSED:
+                self.stats.mt_sms_submitted += 1
+            yield self.env.timeout(MT_PAGING_S)
+            self.deliver_mt()
+            t = max(t + float(r.exponential(mean)), float(self.env.now))
+
+    def start(self, spawn: Callable[[Generator[simpy.Event, Any, Any]], object]) -> None:
+        spawn(self.life())
+        for k, s in enumerate(self.group.sms):
+            spawn(self.sms_process(k, s))
+        for k, c in enumerate(self.group.calls):
+            spawn(self.call_process(k, c))
+        if self.group.mt_sms is not None:
+            spawn(self.mt_process())

@@ -1,0 +1,333 @@
+"""One shard of a run: a SimPy environment, the gateway, and the devices of a slice of the fleet.
+
+Devices never interact inside the model, so the fleet is cut into shards of
+`run.shard_devices` consecutive devices (in scenario order).  A shard writes
+its own part files (`usage/part-NNNNN.parquet`, `alarms/part-NNNNN.jsonl`,
+`capture/part-NNNNN.pcap`) and returns its statistics; the shard layout does not
+depend on the number of workers, so neither do the outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import simpy
+
+from accounting.records import UsageRecord, UsageType
+from accounting.usage_writer import UsageWriter
+from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
+from gateway.api import Subscriber
+from gateway.events import ContextInfo
+from gateway.network import Network, NetworkConfig
+from gateway.partial import PartialRecords
+from gateway.plmn import zone_of
+from simulator.batch import SessionBatcher, Stretch
+from simulator.device import Device, Identity
+from simulator.profiles import Profile, builtin_profiles
+from simulator.scenario import Scenario
+from simulator.stats import GroupStats
+
+log = logging.getLogger(__name__)
+
+I64 = npt.NDArray[np.int64]
+# String columns of few distinct values per batch: handed to the Parquet writer as dictionaries.
+DICTIONARY_COLUMNS = ("line", "type", "zone", "dest", "imsi", "imeisv", "apn", "serving_plmn")
+
+
+@dataclass(frozen=True, slots=True)
+class ShardResult:
+    """What a shard reports back: per-group counters and the gateway's incidents by kind."""
+
+    groups: list[dict[str, int]]
+    incidents: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    group_index: int
+    line: str
+    gidx: int  # the device's index in the fleet (scenario order)
+
+
+def fleet(scenario: Scenario) -> list[DeviceRef]:
+    """Every device of the scenario, in order: groups in file order, lines in inventory order."""
+    out: list[DeviceRef] = []
+    for gi, g in enumerate(scenario.groups):
+        for line in g.line_ids:
+            out.append(DeviceRef(gi, line, len(out)))
+    return out
+
+
+def shard_ranges(scenario: Scenario) -> list[tuple[int, int]]:
+    """[start, end) device index ranges of the shards."""
+    n, size = scenario.n_devices, scenario.shard_devices
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def msisdn_of(line: str, gidx: int) -> str:
+    """The line's MSISDN: its id when that is an E.164 number, else one of the 337 range from its index."""
+    if line.isdigit() and 8 <= len(line) <= 15 and line[0] != "0":
+        return line
+    return f"337{gidx:08d}"
+
+
+def imsi_of(home_plmn: str, gidx: int) -> str:
+    """A 15-digit IMSI of the home network, MSIN from the device index."""
+    return f"{home_plmn}{gidx:0{15 - len(home_plmn)}d}"
+
+
+class TeeWriter:
+    """A usage sink writing to one or several `UsageWriter`s (Parquet, and CSV when asked)."""
+
+    def __init__(self, writers: Sequence[UsageWriter]) -> None:
+        self.writers = list(writers)
+
+    def write(self, record: UsageRecord) -> None:
+        for w in self.writers:
+            w.write(record)
+
+    def write_columns(self, columns: Mapping[str, Any], length: int | None = None) -> None:
+        for w in self.writers:
+            w.write_columns(columns, length)
+
+    @property
+    def rows_written(self) -> int:
+        return self.writers[0].rows_written
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+
+
+class CountingSink:
+    """The gateway's record sink: counts per-call records per group, makes session ids unique per line."""
+
+    def __init__(self, out: TeeWriter, group_of: Mapping[str, int], stats: list[GroupStats]) -> None:
+        self.out = out
+        self.group_of = group_of
+        self.stats = stats
+
+    def write(self, record: UsageRecord) -> None:
+        if record.session is not None:
+            record = dataclasses.replace(record, session=f"{record.line}-{record.session}")
+        if record.type == UsageType.DATA:
+            st = self.stats[self.group_of[record.line]]
+            st.data_records += 1
+            st.bytes_up += record.bytes_up
+            st.bytes_down += record.bytes_down
+            st.billable_ko += -(-(record.bytes_up + record.bytes_down) // 1024)
+        self.out.write(record)
+
+
+class Shard:
+    """The state shared by the devices of one shard."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        index: int,
+        devices: Sequence[DeviceRef],
+        out_dir: Path,
+        *,
+        csv: bool = False,
+        capture: bool = False,
+        flush_sessions: int = 1 << 20,
+    ) -> None:
+        self.scenario = scenario
+        self.index = index
+        self.env = simpy.Environment()
+        self.epoch_unix = int(scenario.start.timestamp())
+        self.profiles: dict[str, Profile] = builtin_profiles()
+        self.stats = [GroupStats() for _ in scenario.groups]
+        self.per_call = False  # data sessions go in bulk, to the capture too (`_capture_sessions`)
+        self._zones: dict[str, str] = {}
+        self._apns: dict[str, frozenset[str]] = {}
+        name = f"part-{index:05d}"
+        writers = [UsageWriter(out_dir / "usage" / f"{name}.parquet", dictionary_columns=DICTIONARY_COLUMNS)]
+        if csv:
+            writers.append(UsageWriter(out_dir / "usage-csv" / f"{name}.csv"))
+        self.usage = TeeWriter(writers)
+        group_of = {d.line: d.group_index for d in devices}
+        self.group_of = group_of
+        self.sink = CountingSink(self.usage, group_of, self.stats)
+        alarm_path = out_dir / "alarms" / f"{name}.jsonl"
+        alarm_path.parent.mkdir(parents=True, exist_ok=True)
+        self._alarm_file = alarm_path.open("w", encoding="utf-8")
+        self.alarm_sink = JsonLinesAlarmSink(self._alarm_file)
+        self.alarms: AlarmEngine | None = None
+        if scenario.alarms.groups:
+            self.alarms = scenario.alarms.engine(scenario.autodiagnostic, self.alarm_sink)
+        self.capture: Any = None
+        if capture:
+            from gateway.capture import PcapCapture
+
+            self.capture = PcapCapture(
+                out_dir / "capture" / f"{name}.pcap", scenario.start, seed=scenario.seed
+            )
+        home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
+        self.network = Network(
+            NetworkConfig(
+                epoch=scenario.start, home_plmn=home, seed=scenario.seed + index, scan_rate_per_hour=0.0
+            ),
+            self.sink,
+            capture=self.capture,
+            alarms=self.alarms,
+        )
+        self.batcher = SessionBatcher(
+            self.usage,
+            self.epoch_unix,
+            flush_sessions,
+            self._on_bulk_records,
+            on_cut=self._capture_sessions if capture else None,
+        )
+        self.devices: list[Device] = []
+        for ref in devices:
+            group = scenario.groups[ref.group_index]
+            offer = scenario.offers[ref.line]
+            ident = Identity(ref.line, imsi_of(home, ref.gidx), msisdn_of(ref.line, ref.gidx), offer)
+            self.network.register_subscriber(Subscriber(ref.line, ident.imsi, ident.msisdn, offer))
+            self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx))
+
+    def zone_of(self, plmn: str) -> str:
+        """The tariff zone of a serving network (the gateway's MCC table), cached per shard."""
+        zone = self._zones.get(plmn)
+        if zone is None:
+            zone = self._zones[plmn] = str(zone_of(plmn).value)
+        return zone
+
+    def allowed_apns(self, offer: str) -> frozenset[str]:
+        """The APNs the gateway's policy lets a line of `offer` use."""
+        apns = self._apns.get(offer)
+        if apns is None:
+            apns = self._apns[offer] = frozenset(self.network.catalog.allowed_apns(offer))
+        return apns
+
+    def _capture_sessions(
+        self, stretches: list[Stretch], sidx: I64, charging: I64, rec: PartialRecords
+    ) -> None:
+        """Bulk data sessions into the capture (`PcapCapture.write_sessions`): one context per session.
+
+        Session and charging ids as in the usage records; the address is the APN
+        pool's host numbered by the charging id; the RAT is the line's at the flush.
+        """
+        cfg = self.network.config
+        contexts = []
+        for si, c in zip(sidx.tolist(), charging.tolist(), strict=True):
+            s = stretches[si]
+            line = self.network.line(s.line)
+            pool = self.network.catalog.apns[s.apn].pool
+            host = int(pool.network_address) + 1 + c % max(pool.num_addresses - 2, 1)
+            contexts.append(
+                ContextInfo(
+                    session_id=f"{s.line}-{c}",
+                    line_id=s.line,
+                    imsi=s.imsi,
+                    msisdn=line.subscriber.msisdn,
+                    imeisv=s.imeisv,
+                    apn=s.apn,
+                    charging_id=c & 0xFFFFFFFF,
+                    ip_address=str(IPv4Address(host)),
+                    sgsn_address=cfg.sgsn_address
+                    if s.serving_plmn == cfg.home_plmn
+                    else cfg.visited_sgsn_address,
+                    ggsn_address=cfg.ggsn_address,
+                    serving_plmn=s.serving_plmn,
+                    rat=line.rat,
+                )
+            )
+        self.capture.write_sessions(contexts, rec)
+
+    def _on_bulk_records(
+        self, stretches: list[Stretch], rsi: I64, groups: I64, start: I64, up: I64, down: I64
+    ) -> None:
+        ng = len(self.stats)
+        total = up + down
+        ko = -(-total // 1024)
+        for g in range(ng):
+            st = self.stats[g]
+            sel = groups == g if ng > 1 else slice(None)
+            st.data_records += int(np.count_nonzero(groups == g))
+            st.bytes_up += int(up[sel].sum())
+            st.bytes_down += int(down[sel].sum())
+            st.billable_ko += int(ko[sel].sum())
+        if self.alarms is not None:
+            self._observe_bulk(stretches, rsi, start, total)
+
+    def _observe_bulk(self, stretches: list[Stretch], rsi: I64, start: I64, total: I64) -> None:
+        """Tell the alarm engine about bulk data of watched lines, one use per stretch and day."""
+        assert self.alarms is not None
+        watched = np.array([self.alarms.group_of(s.line) is not None for s in stretches], dtype=bool)
+        mask = watched[rsi]
+        if not mask.any():
+            return
+        day = start[mask] // 86_400
+        key = rsi[mask] * 100_000 + day
+        order = np.lexsort((start[mask], key))
+        k_sorted = key[order]
+        first = np.flatnonzero(np.concatenate(([True], k_sorted[1:] != k_sorted[:-1])))
+        sums = np.add.reduceat(total[mask][order], first)
+        times = start[mask][order][first]
+        for k, t, b in zip(k_sorted[first].tolist(), times.tolist(), sums.tolist(), strict=True):
+            s = stretches[k // 100_000]
+            self.alarms.observe(
+                Use(
+                    self.scenario.start + timedelta(seconds=t),
+                    s.line,
+                    UseKind.DATA,
+                    s.serving_plmn,
+                    self.network.plmns.zone(s.serving_plmn),
+                    bytes=int(b),
+                )
+            )
+
+    def run(self, progress: Callable[[float], None] | None = None, step_s: int = 86_400) -> list[GroupStats]:
+        for d in self.devices:
+            d.start(self.env.process)
+        T = self.scenario.duration_s
+        t = 0
+        while t < T:
+            t = min(t + step_s, T)
+            self.env.run(until=t)
+            if progress is not None:
+                progress(t / T)
+        self.env.run()  # anything dated exactly at the end (hang-ups, last records)
+        self.batcher.flush()
+        self.network.flush(max(float(T), float(self.env.now)))
+        self.close()
+        return self.stats
+
+    def close(self) -> None:
+        self.usage.close()
+        self._alarm_file.close()
+        if self.capture is not None:
+            self.capture.close()
+
+
+def run_shard(
+    scenario: Scenario,
+    index: int,
+    start: int,
+    end: int,
+    out_dir: Path,
+    *,
+    csv: bool = False,
+    capture: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> ShardResult:
+    """Simulate devices [start, end) of the fleet as shard `index`; returns its statistics."""
+    devices = fleet(scenario)[start:end]
+    shard = Shard(scenario, index, devices, out_dir, csv=csv, capture=capture)
+    stats = shard.run(progress)
+    incidents = {
+        k.removeprefix("incident:"): v for k, v in shard.network.counters.items() if k.startswith("incident:")
+    }
+    return ShardResult([s.as_dict() for s in stats], dict(sorted(incidents.items())))

@@ -1,0 +1,249 @@
+"""A whole run: shards on processes or a Dask cluster, then merged outputs, the invoice and the summary.
+
+Outputs in the run folder:
+
+- `scenario.yaml`: the scenario as run, seed and overrides included (replays bit for bit);
+- `usage/part-NNNNN.parquet`: each shard's usage records; `usage.parquet`: all of them,
+  in shard order (the file accounting rates); `usage.csv` too with `csv=True`;
+- `alarms.jsonl`: the autodiagnostic alarms, in time order;
+- `capture/part-NNNNN.pcap` when a capture was asked for;
+- `invoice.json`, `invoice.txt`: the month's invoice (accounting);
+- `summary.json`, `summary.txt`: sessions, volumes, SMS, calls, refusals, alarms, retry storm,
+  and the cost per device group.
+
+Nothing in these files depends on the wall clock or on the number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from accounting import inventory_from_dict, rate
+from accounting.invoice import Invoice
+from accounting.records import USAGE_SCHEMA
+from simulator.device import CHARGING_BLOCK_BITS, RETRY_BIT
+from simulator.engine import ShardResult, run_shard, shard_ranges
+from simulator.scenario import Scenario
+from simulator.stats import GroupStats
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    scenario: Scenario
+    groups: dict[str, GroupStats]
+    shards: int
+    usage_rows: int = 0
+    alarms: int = 0
+    alarms_by_rule: dict[str, int] = field(default_factory=dict)
+    invoice: Invoice | None = None
+    cost_by_group: dict[str, Decimal] = field(default_factory=dict)
+    retry_cost: Decimal | None = None
+    incidents: dict[str, int] = field(default_factory=dict)  # bad input the gateway refused, by kind
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _shard_task(args: tuple[Scenario, int, int, int, str, bool, bool]) -> ShardResult:
+    scenario, index, start, end, out, csv, capture = args
+    return run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture)
+
+
+def _prepare(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("usage", "usage-csv", "alarms", "capture"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    for name in ("usage.parquet", "usage.csv", "alarms.jsonl", "invoice.json", "invoice.txt", "summary.json"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def run_shards(
+    scenario: Scenario,
+    out_dir: Path,
+    *,
+    workers: int = 1,
+    cluster: str | None = None,
+    csv: bool = False,
+    capture: bool = False,
+    progress: Progress | None = None,
+) -> list[ShardResult]:
+    """Simulate every shard; in this process, on `workers` processes, or on a Dask cluster."""
+    ranges = shard_ranges(scenario)
+    tasks = [(scenario, i, a, b, str(out_dir), csv, capture) for i, (a, b) in enumerate(ranges)]
+    n = len(tasks)
+    if cluster is not None:
+        return _on_cluster(cluster, tasks, progress)
+    if workers <= 1 or n <= 1:
+        results = []
+        for i, t in enumerate(tasks):
+            scenario_, index, a, b, out, csv_, cap = t
+
+            def shard_progress(f: float, i: int = i) -> None:
+                if progress is not None:
+                    progress((i + f) / n)
+
+            results.append(
+                run_shard(scenario_, index, a, b, Path(out), csv=csv_, capture=cap, progress=shard_progress)
+            )
+        return results
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
+        return _gather(pool, tasks, progress)
+
+
+def _gather(pool: Executor, tasks: Sequence[Any], progress: Progress | None) -> list[ShardResult]:
+    futures = [pool.submit(_shard_task, t) for t in tasks]
+    results: list[ShardResult] = []
+    for done, f in enumerate(futures, 1):
+        results.append(f.result())
+        if progress is not None:
+            progress(done / len(futures))
+    return results
+
+
+def _on_cluster(address: str, tasks: Sequence[Any], progress: Progress | None) -> list[ShardResult]:
+    """The shards on an existing Dask distributed cluster, through its executor interface."""
+    from distributed import Client
+
+    with Client(address) as client, client.get_executor(pure=False) as executor:  # type: ignore[no-untyped-call]
+        return _gather(executor, tasks, progress)
+
+
+def _merge_stats(scenario: Scenario, shard_stats: list[ShardResult]) -> dict[str, GroupStats]:
+    groups = {g.name: GroupStats() for g in scenario.groups}
+    for shard in shard_stats:
+        for g, data in zip(scenario.groups, shard.groups, strict=True):
+            groups[g.name].add(GroupStats.from_dict(data))
+    return groups
+
+
+def _merge_incidents(shard_stats: list[ShardResult]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for shard in shard_stats:
+        for kind, n in shard.incidents.items():
+            total[kind] = total.get(kind, 0) + n
+    return dict(sorted(total.items()))
+
+
+def merge_usage(out_dir: Path, csv: bool) -> int:
+    """Concatenate the shards' usage parts, in shard order, into `usage.parquet` (and `usage.csv`)."""
+    parts = sorted((out_dir / "usage").glob("part-*.parquet"))
+    rows = 0
+    with pq.ParquetWriter(out_dir / "usage.parquet", USAGE_SCHEMA, compression="zstd") as writer:
+        for part in parts:
+            f = pq.ParquetFile(part)
+            for i in range(f.num_row_groups):
+                table = f.read_row_group(i).cast(USAGE_SCHEMA)
+                writer.write_table(table)
+                rows += table.num_rows
+    if csv:
+        with pacsv.CSVWriter(out_dir / "usage.csv", USAGE_SCHEMA) as cw:
+            for part in parts:
+                f = pq.ParquetFile(part)
+                for i in range(f.num_row_groups):
+                    cw.write_table(f.read_row_group(i).cast(USAGE_SCHEMA))
+        shutil.rmtree(out_dir / "usage-csv", ignore_errors=True)
+    return rows
+
+
+def merge_alarms(out_dir: Path) -> tuple[int, dict[str, int]]:
+    """The shards' alarms in one JSON-lines file, in time order (then line, then rule)."""
+    alarms: list[tuple[str, str, str, str]] = []
+    for part in sorted((out_dir / "alarms").glob("part-*.jsonl")):
+        for text in part.read_text(encoding="utf-8").splitlines():
+            if text.strip():
+                a = json.loads(text)
+                alarms.append((str(a["time"]), str(a["line"]), str(a["rule"]), text))
+    alarms.sort()
+    by_rule: dict[str, int] = {}
+    with (out_dir / "alarms.jsonl").open("w", encoding="utf-8") as f:
+        for _, _, rule, text in alarms:
+            f.write(text + "\n")
+            by_rule[rule] = by_rule.get(rule, 0) + 1
+    shutil.rmtree(out_dir / "alarms", ignore_errors=True)
+    return len(alarms), dict(sorted(by_rule.items()))
+
+
+def _without_retries(path: Path, out: Path) -> Path:
+    """The usage records less the reconnection attempts (charging ids with RETRY_BIT), streamed to `out`."""
+    f = pq.ParquetFile(path)
+    with pq.ParquetWriter(out, USAGE_SCHEMA, compression="zstd") as writer:
+        for i in range(f.num_row_groups):
+            table = f.read_row_group(i).cast(USAGE_SCHEMA)
+            cid = table["charging_id"]
+            retry = pc.and_(
+                pc.greater_equal(cid, 1 << CHARGING_BLOCK_BITS),
+                pc.not_equal(pc.bit_wise_and(cid, RETRY_BIT), 0),
+            )
+            writer.write_table(table.filter(pc.invert(pc.fill_null(retry, False))))
+    return out
+
+
+def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
+    inventory = inventory_from_dict(scenario.inventory, scenario.source)
+    invoice = rate(inventory, out_dir / "usage.parquet")
+    result.invoice = invoice
+    (out_dir / "invoice.json").write_text(invoice.to_json() + "\n", encoding="utf-8")
+    (out_dir / "invoice.txt").write_text(invoice.render_text() + "\n", encoding="utf-8")
+    group_of = {line: g.name for g in scenario.groups for line in g.line_ids}
+    costs = {g.name: Decimal("0.00") for g in scenario.groups}
+    for bill in invoice.lines:
+        name = group_of.get(bill.id)
+        if name is not None:
+            costs[name] += bill.total
+    result.cost_by_group = costs
+    if sum(s.retry_sessions for s in result.groups.values()):
+        calm_path = _without_retries(out_dir / "usage.parquet", out_dir / ".usage-without-retries.parquet")
+        try:
+            calm = rate(inventory, calm_path)
+        finally:
+            calm_path.unlink(missing_ok=True)
+        result.retry_cost = invoice.total - calm.total
+
+
+def simulate(
+    scenario: Scenario,
+    out_dir: Path,
+    *,
+    workers: int = 1,
+    cluster: str | None = None,
+    csv: bool = False,
+    capture: bool = False,
+    invoice: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run a scenario into `out_dir` and write every output (see the module docstring)."""
+    from simulator.summary import build_summary, render_summary
+
+    out_dir = Path(out_dir)
+    _prepare(out_dir)
+    (out_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
+    shard_stats = run_shards(
+        scenario, out_dir, workers=workers, cluster=cluster, csv=csv, capture=capture, progress=progress
+    )
+    result = RunResult(out_dir, scenario, _merge_stats(scenario, shard_stats), len(shard_stats))
+    result.incidents = _merge_incidents(shard_stats)
+    result.usage_rows = merge_usage(out_dir, csv)
+    result.alarms, result.alarms_by_rule = merge_alarms(out_dir)
+    if invoice:
+        _invoice(scenario, out_dir, result)
+    result.summary = build_summary(result)
+    (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "summary.txt").write_text(render_summary(result.summary) + "\n", encoding="utf-8")
+    return result

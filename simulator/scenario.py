@@ -1,0 +1,601 @@
+"""Scenario files: the fleet, its behaviour and the network's events, validated when loaded.
+
+A scenario is YAML (docs/scenarios.md has every key).  It embeds the customer's
+inventory in the accounting format, so a run bills itself, and binds each device
+group to a line group of that inventory.  Errors name the file, the key path and
+what was expected (`ScenarioError`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accounting.errors import InventoryError
+from accounting.inventory import Inventory, inventory_from_dict
+from gateway.alarms import AlarmConfig, parse_alarm_config
+from gateway.apn import ApnCatalog
+from gateway.errors import ConfigError
+from simulator.profiles import builtin_profiles
+from simulator.validate import Reader, ScenarioError
+
+__all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
+
+JITTER_MODELS = ("none", "uniform", "tr37868-model1", "tr37868-model2")
+RECONNECT_POLICIES = ("immediate", "fixed", "exponential")
+OUTAGE_KINDS = ("area", "apn", "server")
+# TR 45.820 (as commonly cited): report period mix for periodic reporting.
+TR45820_PERIOD_MIX: tuple[tuple[float, float], ...] = (
+    (86_400.0, 0.40),
+    (7_200.0, 0.40),
+    (3_600.0, 0.15),
+    (1_800.0, 0.05),
+)
+HOME_PLMN = "20801"  # Orange France
+DEFAULT_APN = "orange.m2m.spec"  # the private M2M APN
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a device reports: a fixed period or the TR 45.820 mix, aligned or not, with jitter."""
+
+    period_s: float | None  # None: the TR 45.820 mix
+    align: str  # "clock": every device on the same period boundaries; "random": a per-device phase
+    jitter: str  # one of JITTER_MODELS
+    jitter_s: float  # spread of the jitter (uniform: [0, jitter_s); model 1: 60 s; model 2: 10 s)
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    fixed: int | None = None
+    alpha: float = 2.5  # Pareto shape (TR 45.820: 2.5)
+    lo: int = 20
+    hi: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    profile: str
+    session: str  # "per-report" | "persistent"
+    keepalive_s: float
+    payload: Payload
+    certificate_chain: int = 0  # extra downstream bytes per TLS handshake
+
+
+@dataclass(frozen=True, slots=True)
+class EventStream:
+    """SMS or calls: periodic (`every_s`) or Poisson (`rate_per_day`)."""
+
+    kind: str  # sms: heartbeat|alarm ; call: voice|csd
+    dest: str
+    every_s: float | None = None
+    rate_per_day: float = 0.0
+    duration_s: float = 0.0  # mean call duration
+    size: int = 40  # SMS user data length
+
+
+@dataclass(frozen=True, slots=True)
+class MtSmsStream:
+    sender: str
+    text: str
+    rate_per_day: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    share: float
+    start: datetime
+    end: datetime
+    plmn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mobility:
+    home_plmn: str = HOME_PLMN
+    eu_share: float = 0.0
+    world_share: float = 0.0
+    eu_plmns: tuple[str, ...] = ("20610", "26201", "21407", "22201")
+    world_plmns: tuple[str, ...] = ("310260", "44010", "50501")
+    trips: tuple[Trip, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    policy: str  # one of RECONNECT_POLICIES
+    delay_s: float = 30.0  # fixed delay, or the first back-off step
+    max_s: float = 3600.0  # back-off cap
+    jitter: float = 0.5  # share of the delay drawn at random (full jitter at 1.0)
+    max_attempts: int = 0  # 0: until the network is back
+
+
+@dataclass(frozen=True, slots=True)
+class SimSwap:
+    at: datetime
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    line_group: str  # an inventory id_prefix, or a single line's id
+    line_ids: tuple[str, ...]
+    apn: str
+    tac: str  # IMEI type allocation code, 8 digits
+    schedule: Schedule | None
+    application: Application | None
+    sms: tuple[EventStream, ...]
+    calls: tuple[EventStream, ...]
+    mt_sms: MtSmsStream | None
+    mobility: Mobility
+    reconnect: Reconnect
+    sim_swaps: tuple[SimSwap, ...]
+    alarms: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    kind: str  # area | apn | server
+    start: datetime
+    end: datetime
+    groups: tuple[str, ...]  # empty: every group
+    share: float
+    apn: str | None = None
+    recovery: str = "tr37868-model2"  # jitter model of the synchronised come-back
+
+
+@dataclass(frozen=True, slots=True)
+class ApnSpec:
+    name: str
+    addressing: str  # private | public
+    scan_per_hour: float = 0.0  # unsolicited inbound probes on a public address
+    scan_bytes: int = 60  # one probe (TCP SYN with options) ...
+    scan_reply_bytes: int = 40  # ... and the device's RST
+
+
+@dataclass(frozen=True)
+class Scenario:
+    source: str
+    name: str
+    description: str
+    seed: int
+    start: datetime
+    end: datetime
+    inventory: dict[str, Any]
+    groups: tuple[Group, ...]
+    outages: tuple[Outage, ...]
+    apns: dict[str, ApnSpec]
+    network: dict[str, Any]
+    shard_devices: int
+    offers: dict[str, str] = field(repr=False, default_factory=dict)  # line id -> offer
+    autodiagnostic: frozenset[str] = frozenset()  # lines with the autodiagnostic option
+    alarms: AlarmConfig = field(default_factory=lambda: AlarmConfig(()))
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def duration_s(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    @property
+    def n_devices(self) -> int:
+        return sum(len(g.line_ids) for g in self.groups)
+
+    def to_yaml(self) -> str:
+        """The scenario as run (with its seed and any override applied), to replay it bit for bit."""
+        return yaml.safe_dump(self.raw, sort_keys=False, allow_unicode=True)
+
+
+def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[str, list[str]]]:
+    """The inventory (accounting's reader) and its line groups: `id_prefix` groups and single `id` lines."""
+    try:
+        inv = inventory_from_dict(inventory, r.source)
+    except InventoryError as exc:
+        path = f"inventory.{exc.field}" if exc.field else "inventory"
+        raise ScenarioError(r.source, path, exc.reason, plain=True) from None
+    groups: dict[str, list[str]] = {}
+    for line in inv.lines:
+        groups.setdefault(line.group if line.group is not None else line.id, []).append(line.id)
+    return inv, groups
+
+
+def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[datetime, datetime]:
+    month = inventory.get("month")
+    month_s = str(month) if month is not None else ""
+    try:
+        y, mo = (int(x) for x in month_s.split("-"))
+        m_start = datetime(y, mo, 1, tzinfo=UTC)
+        m_end = m_start + timedelta(days=calendar.monthrange(y, mo)[1])
+    except ValueError:
+        raise r.fail("inventory.month", "a billing month such as 2026-03", month) from None
+    raw = doc.get("period")
+    if raw is None:
+        return m_start, m_end
+    p = r.mapping(raw, "period", {"start", "end", "days"})
+    start = r.instant(p["start"], "period.start") if "start" in p else m_start
+    if "end" in p:
+        end = r.instant(p["end"], "period.end")
+    elif "days" in p:
+        end = start + timedelta(days=r.number(p["days"], "period.days", 0.0))
+    else:
+        end = m_end
+    if not m_start <= start < end <= m_end:
+        raise r.fail(
+            "period",
+            f"start < end, both within the billing month {month_s} ({m_start:%Y-%m-%d} to {m_end:%Y-%m-%d})",
+            f"{start.isoformat()} .. {end.isoformat()}",
+        )
+    return start, end
+
+
+def _schedule(r: Reader, raw: Any, path: str) -> Schedule:
+    m = r.mapping(raw, path, {"period", "mix", "align", "jitter", "jitter_s"})
+    if "period" in m and "mix" in m:
+        raise r.fail(path, "either 'period' or 'mix', not both", show_got=False)
+    period = None
+    if "mix" in m:
+        r.choice(m["mix"], f"{path}.mix", ("tr45820",))
+    else:
+        period = r.duration(m.get("period"), f"{path}.period")
+    align = r.choice(m.get("align", "random"), f"{path}.align", ("clock", "random"))
+    jitter = r.choice(m.get("jitter", "none"), f"{path}.jitter", JITTER_MODELS)
+    default_spread = {"none": 0.0, "uniform": 60.0, "tr37868-model1": 60.0, "tr37868-model2": 10.0}[jitter]
+    spread = r.duration(m["jitter_s"], f"{path}.jitter_s") if "jitter_s" in m else default_spread
+    if period is not None and spread >= period:
+        raise r.fail(f"{path}.jitter_s", f"a spread shorter than the period ({period:g} s)", spread)
+    return Schedule(period_s=period, align=align, jitter=jitter, jitter_s=spread)
+
+
+def _application(r: Reader, raw: Any, path: str) -> Application:
+    m = r.mapping(raw, path, {"profile", "session", "keepalive", "payload", "certificate_chain"})
+    profiles = builtin_profiles()
+    name = r.choice(m.get("profile"), f"{path}.profile", tuple(sorted(profiles)))
+    session = r.choice(m.get("session", "per-report"), f"{path}.session", ("per-report", "persistent"))
+    if session == "persistent" and not profiles[name].persistent_capable:
+        capable = tuple(sorted(n for n, p in profiles.items() if p.persistent_capable))
+        raise r.fail(f"{path}.profile", f"a profile with persistent figures ({', '.join(capable)})", name)
+    keepalive = r.duration(m.get("keepalive", "20min"), f"{path}.keepalive")
+    payload = Payload()
+    if "payload" in m:
+        p = r.mapping(m["payload"], f"{path}.payload", {"fixed", "pareto"})
+        if "fixed" in p:
+            payload = Payload(fixed=r.integer(p["fixed"], f"{path}.payload.fixed", 0, 1_000_000))
+        elif "pareto" in p:
+            q = r.mapping(p["pareto"], f"{path}.payload.pareto", {"alpha", "min", "max"})
+            lo = r.integer(q.get("min", 20), f"{path}.payload.pareto.min", 1)
+            hi = r.integer(q.get("max", 200), f"{path}.payload.pareto.max", lo)
+            payload = Payload(
+                alpha=r.number(q.get("alpha", 2.5), f"{path}.payload.pareto.alpha", 0.01), lo=lo, hi=hi
+            )
+    chain = r.size(m["certificate_chain"], f"{path}.certificate_chain") if "certificate_chain" in m else 0
+    return Application(
+        profile=name, session=session, keepalive_s=keepalive, payload=payload, certificate_chain=chain
+    )
+
+
+def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStream:
+    m = r.mapping(raw, path, {"kind", "dest", "every", "rate_per_day", "duration", "size"})
+    kind = r.choice(m.get("kind"), f"{path}.kind", kinds)
+    dest = r.string(m.get("dest"), f"{path}.dest")
+    if ("every" in m) == ("rate_per_day" in m):
+        raise r.fail(path, "exactly one of 'every' (periodic) or 'rate_per_day' (Poisson)", show_got=False)
+    every = r.duration(m["every"], f"{path}.every") if "every" in m else None
+    rate = r.number(m["rate_per_day"], f"{path}.rate_per_day", 0.0) if "rate_per_day" in m else 0.0
+    dur = r.duration(m.get("duration", 30), f"{path}.duration", positive=False)
+    size = r.integer(m.get("size", 40), f"{path}.size", 0, 160)
+    return EventStream(kind=kind, dest=dest, every_s=every, rate_per_day=rate, duration_s=dur, size=size)
+
+
+def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
+    m = r.mapping(raw, path, {"home_plmn", "eu_share", "world_share", "eu_plmns", "world_plmns", "trips"})
+    base = Mobility()
+    plmn = (5, 6)
+    eu = r.share(m.get("eu_share", 0.0), f"{path}.eu_share")
+    world = r.share(m.get("world_share", 0.0), f"{path}.world_share")
+    if eu + world > 1.0:
+        raise r.fail(path, "eu_share + world_share <= 1", eu + world)
+    trips = []
+    for i, t in enumerate(r.seq(m.get("trips", []), f"{path}.trips")):
+        tp = f"{path}.trips[{i}]"
+        tm = r.mapping(t, tp, {"share", "start", "end", "plmn"})
+        start = r.instant(tm.get("start"), f"{tp}.start")
+        end = r.instant(tm.get("end"), f"{tp}.end")
+        if end <= start:
+            raise r.fail(f"{tp}.end", "a date after start", tm.get("end"))
+        trips.append(
+            Trip(
+                share=r.share(tm.get("share", 1.0), f"{tp}.share"),
+                start=start,
+                end=end,
+                plmn=r.digits(tm.get("plmn"), f"{tp}.plmn", plmn),
+            )
+        )
+    return Mobility(
+        home_plmn=r.digits(m.get("home_plmn", base.home_plmn), f"{path}.home_plmn", plmn),
+        eu_share=eu,
+        world_share=world,
+        eu_plmns=tuple(
+            r.digits(v, f"{path}.eu_plmns[{i}]", plmn)
+            for i, v in enumerate(r.seq(m.get("eu_plmns", list(base.eu_plmns)), f"{path}.eu_plmns"))
+        ),
+        world_plmns=tuple(
+            r.digits(v, f"{path}.world_plmns[{i}]", plmn)
+            for i, v in enumerate(r.seq(m.get("world_plmns", list(base.world_plmns)), f"{path}.world_plmns"))
+        ),
+        trips=tuple(trips),
+    )
+
+
+def _reconnect(r: Reader, raw: Any, path: str) -> Reconnect:
+    m = r.mapping(raw, path, {"policy", "delay", "max", "jitter", "max_attempts"})
+    return Reconnect(
+        policy=r.choice(m.get("policy", "exponential"), f"{path}.policy", RECONNECT_POLICIES),
+        delay_s=r.duration(m.get("delay", 30), f"{path}.delay", positive=False),
+        max_s=r.duration(m.get("max", 3600), f"{path}.max"),
+        jitter=r.share(m.get("jitter", 0.5), f"{path}.jitter"),
+        max_attempts=r.integer(m.get("max_attempts", 0), f"{path}.max_attempts", 0),
+    )
+
+
+_GROUP_KEYS = {
+    "name", "lines", "apn", "tac", "schedule", "application", "sms", "calls", "mt_sms",
+    "mobility", "reconnect", "sim_swaps", "alarms",
+}  # fmt: skip
+
+
+def _group(
+    r: Reader,
+    raw: Any,
+    path: str,
+    line_groups: dict[str, list[str]],
+    default_apn: str,
+    apns: dict[str, ApnSpec],
+) -> Group:
+    m = r.mapping(raw, path, _GROUP_KEYS)
+    apn = r.string(m.get("apn", default_apn), f"{path}.apn").lower()
+    if apn not in apns:
+        raise r.fail(f"{path}.apn", f"an APN of the network ({', '.join(sorted(apns))})", apn)
+    name = r.string(m.get("name"), f"{path}.name")
+    lg = r.string(m.get("lines"), f"{path}.lines")
+    if lg not in line_groups:
+        raise r.fail(
+            f"{path}.lines",
+            f"an inventory id_prefix or line id ({', '.join(sorted(line_groups)) or 'none'})",
+            lg,
+        )
+    if ("schedule" in m) != ("application" in m):
+        raise r.fail(path, "both 'schedule' and 'application' (periodic data), or neither", show_got=False)
+    mt = None
+    if "mt_sms" in m:
+        mm = r.mapping(m["mt_sms"], f"{path}.mt_sms", {"sender", "text", "rate_per_day"})
+        mt = MtSmsStream(
+            sender=r.string(mm.get("sender", "20500"), f"{path}.mt_sms.sender"),
+            text=r.string(mm.get("text", "STATUS?"), f"{path}.mt_sms.text"),
+            rate_per_day=r.number(mm.get("rate_per_day"), f"{path}.mt_sms.rate_per_day", 0.0),
+        )
+    swaps = tuple(
+        SimSwap(
+            at=r.instant(
+                r.mapping(s, f"{path}.sim_swaps[{i}]", {"at", "share"}).get("at"), f"{path}.sim_swaps[{i}].at"
+            ),
+            share=r.share(s.get("share", 1.0), f"{path}.sim_swaps[{i}].share"),
+        )
+        for i, s in enumerate(r.seq(m.get("sim_swaps", []), f"{path}.sim_swaps"))
+    )
+    return Group(
+        name=name,
+        line_group=lg,
+        line_ids=tuple(line_groups[lg]),
+        apn=apn,
+        tac=r.digits(m.get("tac", "35332811"), f"{path}.tac", (8,)),
+        schedule=_schedule(r, m["schedule"], f"{path}.schedule") if "schedule" in m else None,
+        application=_application(r, m["application"], f"{path}.application") if "application" in m else None,
+        sms=tuple(
+            _stream(r, s, f"{path}.sms[{i}]", ("heartbeat", "alarm"))
+            for i, s in enumerate(r.seq(m.get("sms", []), f"{path}.sms"))
+        ),
+        calls=tuple(
+            _stream(r, s, f"{path}.calls[{i}]", ("voice", "csd"))
+            for i, s in enumerate(r.seq(m.get("calls", []), f"{path}.calls"))
+        ),
+        mt_sms=mt,
+        mobility=_mobility(r, m.get("mobility", {}), f"{path}.mobility"),
+        reconnect=_reconnect(r, m.get("reconnect", {}), f"{path}.reconnect"),
+        sim_swaps=swaps,
+        alarms=r.mapping(m.get("alarms", {}), f"{path}.alarms"),
+    )
+
+
+def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[str, ApnSpec]) -> Outage:
+    m = r.mapping(raw, path, {"kind", "start", "duration", "end", "groups", "share", "apn", "recovery"})
+    kind = r.choice(m.get("kind"), f"{path}.kind", OUTAGE_KINDS)
+    start = r.instant(m.get("start"), f"{path}.start")
+    if "end" in m:
+        end = r.instant(m["end"], f"{path}.end")
+    else:
+        end = start + timedelta(seconds=r.duration(m.get("duration"), f"{path}.duration"))
+    if end <= start:
+        raise r.fail(f"{path}.end", "an end after the start", m.get("end"))
+    groups = tuple(
+        r.string(g, f"{path}.groups[{i}]") for i, g in enumerate(r.seq(m.get("groups", []), f"{path}.groups"))
+    )
+    for i, g in enumerate(groups):
+        if g not in group_names:
+            raise r.fail(f"{path}.groups[{i}]", f"a device group ({', '.join(sorted(group_names))})", g)
+    apn = None
+    if kind == "apn":
+        apn = r.string(m.get("apn"), f"{path}.apn")
+        if apn not in apns:
+            raise r.fail(f"{path}.apn", f"an APN of network.apns ({', '.join(sorted(apns))})", apn)
+    return Outage(
+        kind=kind,
+        start=start,
+        end=end,
+        groups=groups,
+        share=r.share(m.get("share", 1.0), f"{path}.share"),
+        apn=apn,
+        recovery=r.choice(m.get("recovery", "tr37868-model2"), f"{path}.recovery", JITTER_MODELS),
+    )
+
+
+def _apns(r: Reader, raw: Any) -> dict[str, ApnSpec]:
+    """Scan settings per APN; the APNs and their addressing are the gateway's (gateway/data/apns.yaml)."""
+    catalog = ApnCatalog.load().apns
+    m = r.mapping(raw, "network.apns")
+    out: dict[str, ApnSpec] = {}
+    for name, apn in catalog.items():
+        out[name] = ApnSpec(name=name, addressing="public" if apn.public else "private")
+    for name, spec in m.items():
+        p = f"network.apns.{name}"
+        key = str(name).lower()
+        if key not in catalog:
+            raise r.fail(p, f"an APN of the network ({', '.join(sorted(catalog))})", show_got=False)
+        s = r.mapping(
+            spec if spec is not None else {}, p, {"scan_per_hour", "scan_bytes", "scan_reply_bytes"}
+        )
+        scan = r.number(s.get("scan_per_hour", 0.0), f"{p}.scan_per_hour", 0.0)
+        if scan > 0 and not catalog[key].public:
+            raise r.fail(f"{p}.scan_per_hour", "0 on a private APN (unreachable from the Internet)", scan)
+        out[key] = ApnSpec(
+            name=key,
+            addressing=out[key].addressing,
+            scan_per_hour=scan,
+            scan_bytes=r.integer(s.get("scan_bytes", 60), f"{p}.scan_bytes", 0),
+            scan_reply_bytes=r.integer(s.get("scan_reply_bytes", 40), f"{p}.scan_reply_bytes", 0),
+        )
+    return out
+
+
+def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig:
+    """The gateway's alarm configuration: one alarm group per device group that sets `alarms`."""
+    m = r.mapping(raw, "network.alarms", {"timezone", "holdoff"})
+    doc: dict[str, Any] = {
+        "groups": [],
+        "timezone": r.string(m.get("timezone", "UTC"), "network.alarms.timezone"),
+    }
+    doc["holdoff_s"] = r.duration(m.get("holdoff", 3600), "network.alarms.holdoff", positive=False)
+    for g in groups:
+        if g.alarms:
+            doc["groups"].append({"name": g.name, "lines": list(g.line_ids), **g.alarms})
+    try:
+        return parse_alarm_config(doc, "alarms")
+    except ConfigError as exc:
+        text = str(exc)
+        index = next((i for i, g in enumerate(groups) if f"({g.name})" in text), None)
+        path = f"groups[{index}].alarms" if index is not None else "network.alarms"
+        raise ScenarioError(r.source, path, text.split(": ", 1)[-1], plain=True) from None
+
+
+def _apply_overrides(doc: dict[str, Any], days: float | None, max_lines: int | None) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    if days is not None:
+        period = dict(doc.get("period") or {})
+        period.pop("end", None)
+        period["days"] = days
+        doc["period"] = period
+    if max_lines is not None:
+        inv = doc.get("inventory")
+        if isinstance(inv, dict) and isinstance(inv.get("lines"), list):
+            for entry in inv["lines"]:
+                if isinstance(entry, dict) and isinstance(entry.get("count"), int):
+                    entry["count"] = min(entry["count"], max_lines)
+    return doc
+
+
+_TOP_KEYS = {"name", "description", "seed", "period", "inventory", "network", "groups", "events", "run"}
+
+
+def parse_scenario(
+    doc: Any,
+    source: str = "<scenario>",
+    *,
+    seed: int | None = None,
+    days: float | None = None,
+    max_lines: int | None = None,
+    shard_devices: int | None = None,
+) -> Scenario:
+    """A validated scenario from a parsed YAML document; overrides are written into the kept copy."""
+    r = Reader(source)
+    top = r.mapping(doc, "", _TOP_KEYS)
+    top = _apply_overrides(top, days, max_lines)
+    if seed is not None:
+        top["seed"] = seed
+    if shard_devices is not None:
+        top["run"] = {**(top.get("run") or {}), "shard_devices": shard_devices}
+    run_seed = r.integer(top.get("seed", 0), "seed", 0, 2**63 - 1)
+    top["seed"] = run_seed
+    inventory = r.mapping(top.get("inventory"), "inventory")
+    inv, line_groups = expand_lines(r, inventory)
+    start, end = _period(r, top, inventory)
+    net = r.mapping(top.get("network", {}), "network", {"apns", "default_apn", "gateway", "alarms"})
+    apns = _apns(r, net.get("apns", {}))
+    default_apn = r.string(net.get("default_apn", DEFAULT_APN), "network.default_apn").lower()
+    if default_apn not in apns:
+        raise r.fail("network.default_apn", f"an APN of the network ({', '.join(sorted(apns))})", default_apn)
+    groups = tuple(
+        _group(r, g, f"groups[{i}]", line_groups, default_apn, apns)
+        for i, g in enumerate(r.seq(top.get("groups"), "groups"))
+    )
+    names: set[str] = set()
+    used: set[str] = set()
+    for i, g in enumerate(groups):
+        if g.name in names:
+            raise r.fail(f"groups[{i}].name", "a group name used once", g.name)
+        if g.line_group in used:
+            raise r.fail(f"groups[{i}].lines", "a line group bound to one device group only", g.line_group)
+        names.add(g.name)
+        used.add(g.line_group)
+    events = r.mapping(top.get("events", {}), "events", {"outages"})
+    outages = tuple(
+        _outage(r, o, f"events.outages[{i}]", names, apns)
+        for i, o in enumerate(r.seq(events.get("outages", []), "events.outages"))
+    )
+    run = r.mapping(top.get("run", {}), "run", {"shard_devices"})
+    alarms = _alarm_config(r, net.get("alarms", {}), groups)
+    return Scenario(
+        source=source,
+        name=r.string(top.get("name", Path(source).stem), "name"),
+        description=str(top.get("description", "")),
+        seed=run_seed,
+        start=start,
+        end=end,
+        inventory=inventory,
+        groups=groups,
+        outages=outages,
+        apns=apns,
+        network=net,
+        shard_devices=r.integer(run.get("shard_devices", 1000), "run.shard_devices", 1),
+        offers={line.id: line.offer for line in inv.lines},
+        autodiagnostic=frozenset(
+            line.id for line in inv.lines if any(o.id == "autodiagnostic" for o in line.options)
+        ),
+        alarms=alarms,
+        raw=top,
+    )
+
+
+def load_scenario(
+    path: str | Path,
+    *,
+    seed: int | None = None,
+    days: float | None = None,
+    max_lines: int | None = None,
+    shard_devices: int | None = None,
+) -> Scenario:
+    """Read and validate a scenario file; `ScenarioError` names the file, the key path and what was expected."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(p), "", f"cannot read: {exc.strerror or exc}", plain=True) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ScenarioError(str(p), where, "valid YAML", getattr(exc, "problem", str(exc))) from None
+    return parse_scenario(doc, str(p), seed=seed, days=days, max_lines=max_lines, shard_devices=shard_devices)

@@ -1,0 +1,107 @@
+"""The run's summary: what happened per device group, what it cost, as JSON and as text."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from simulator.stats import GroupStats
+
+if TYPE_CHECKING:
+    from simulator.run import RunResult
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.01")))
+
+
+def build_summary(result: RunResult) -> dict[str, Any]:
+    sc = result.scenario
+    total = GroupStats()
+    for s in result.groups.values():
+        total.add(s)
+    groups = []
+    for g in sc.groups:
+        st = result.groups[g.name]
+        entry: dict[str, Any] = {"name": g.name, "lines": g.line_group, **st.as_dict()}
+        if result.invoice is not None:
+            entry["cost_ht"] = _money(result.cost_by_group.get(g.name, Decimal(0)))
+        groups.append(entry)
+    out: dict[str, Any] = {
+        "scenario": sc.name,
+        "seed": sc.seed,
+        "period": {"start": sc.start.isoformat(), "end": sc.end.isoformat(), "seconds": sc.duration_s},
+        "devices": sc.n_devices,
+        "shards": result.shards,
+        "usage_records": result.usage_rows,
+        "totals": total.as_dict(),
+        "alarms": {"total": result.alarms, "by_rule": result.alarms_by_rule},
+        "gateway_incidents": result.incidents,
+        "retry_storm": {
+            "attempts": total.retry_attempts,
+            "sessions": total.retry_sessions,
+            "billable_ko": total.retry_ko,
+            "cost_ht": _money(result.retry_cost) if total.retry_sessions else "0.00",
+        },
+        "groups": groups,
+    }
+    if result.invoice is not None:
+        inv = result.invoice
+        out["invoice"] = {
+            "total_ht": _money(inv.total),
+            "currency": inv.currency,
+            "errors": len(inv.errors),
+            "rejects": inv.rejects_total,
+            "quotes": len(inv.quotes),
+        }
+    return out
+
+
+def _mo(n: int) -> str:
+    return f"{n / 1_048_576:,.1f} Mo"
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    t = s["totals"]
+    lines = [
+        f"scenario {s['scenario']} (seed {s['seed']}): {s['devices']:,} devices, "
+        f"{s['period']['start'][:16]} to {s['period']['end'][:16]} UTC, {s['shards']} shard(s)",
+        f"data      {t['data_sessions']:,} sessions, {t['data_records']:,} records, "
+        f"up {_mo(t['bytes_up'])}, down {_mo(t['bytes_down'])}, billable {t['billable_ko']:,} ko",
+        f"sms       {t['sms_sent']:,} sent, {t['sms_refused']:,} refused; "
+        f"MT {t['mt_sms_submitted']:,} submitted, {t['mt_sms_delivered']:,} delivered",
+        f"calls     {t['calls_answered']:,} answered ({t['call_seconds']:,} s), {t['calls_busy']:,} busy, "
+        f"{t['calls_no_answer']:,} unanswered, {t['calls_refused']:,} refused",
+        f"refusals  {t['session_refusals']:,} PDP activations, {t['attach_refusals']:,} attaches, "
+        f"{t['no_coverage_attempts']:,} attempts without coverage",
+    ]
+    rs = s["retry_storm"]
+    if rs["attempts"]:
+        lines.append(
+            f"retry storm {rs['attempts']:,} reconnection attempts, {rs['sessions']:,} failed sessions, "
+            f"{rs['billable_ko']:,} ko billed, cost {rs['cost_ht']} EUR HT; "
+            f"{t['reconnections']:,} reconnections after outages"
+        )
+    alarms = s["alarms"]
+    by_rule = ", ".join(f"{k} {v:,}" for k, v in alarms["by_rule"].items())
+    lines.append(f"alarms    {alarms['total']:,}" + (f" ({by_rule})" if by_rule else ""))
+    incidents = s.get("gateway_incidents") or {}
+    if incidents:
+        detail = ", ".join(f"{k} {v:,}" for k, v in incidents.items())
+        lines.append(f"incidents {sum(incidents.values()):,} refused by the gateway as bad input ({detail})")
+    if "invoice" in s:
+        inv = s["invoice"]
+        lines.append(
+            f"invoice   {inv['total_ht']} {inv['currency']} HT"
+            f" ({inv['errors']} inventory errors, {inv['rejects']} rejected records, {inv['quotes']} quotes)"
+        )
+    lines.append("")
+    header = f"{'group':<16}{'devices':>8}{'sessions':>12}{'ko':>12}{'sms':>8}{'calls':>8}{'retries':>9}{'cost HT':>12}"
+    lines.append(header)
+    for g in s["groups"]:
+        calls = g["calls_answered"] + g["calls_busy"] + g["calls_no_answer"]
+        lines.append(
+            f"{g['name']:<16}{g['devices']:>8,}{g['data_sessions']:>12,}{g['billable_ko']:>12,}"
+            f"{g['sms_sent']:>8,}{calls:>8,}{g['retry_attempts']:>9,}{g.get('cost_ht') or '-':>12}"
+        )
+    return "\n".join(lines)

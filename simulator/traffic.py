@@ -1,0 +1,147 @@
+"""A device's periodic traffic between two decisions, drawn at once with numpy.
+
+Traffic models (3GPP):
+- TR 37.868 Model 1: arrivals uniform over 60 s; Model 2: arrivals
+  Beta(3, 4)-distributed over 10 s (synchronised access, e.g. after an outage).
+- TR 45.820 (as commonly cited): periodic reports with a payload Pareto-distributed
+  with shape 2.5 between 20 and 200 bytes, and a report period mix of 1 day 40 %,
+  2 h 40 %, 1 h 15 %, 30 min 5 %.
+
+Times are whole seconds from the start of the run's period (int64).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.profiles import Profile
+from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    """Data sessions as parallel columns (before the 12-hour cut)."""
+
+    start: I64
+    duration: I64
+    up: I64
+    down: I64
+
+    def __len__(self) -> int:
+        return int(self.start.shape[0])
+
+    @staticmethod
+    def empty() -> Sessions:
+        z = np.zeros(0, dtype=np.int64)
+        return Sessions(z, z, z, z)
+
+
+def jitter(rng: np.random.Generator, model: str, spread_s: float, n: int) -> F64:
+    """Offsets (s) of `n` arrivals under a jitter model (see JITTER_MODELS)."""
+    if model == "none" or spread_s <= 0:
+        return np.zeros(n)
+    if model == "tr37868-model2":
+        return rng.beta(3.0, 4.0, n) * spread_s
+    return rng.random(n) * spread_s  # uniform and TR 37.868 Model 1
+
+
+def draw_period(rng: np.random.Generator, schedule: Schedule) -> float:
+    """The device's report period: the schedule's, or one drawn from the TR 45.820 mix."""
+    if schedule.period_s is not None:
+        return schedule.period_s
+    periods = np.array([p for p, _ in TR45820_PERIOD_MIX])
+    weights = np.array([w for _, w in TR45820_PERIOD_MIX])
+    return float(periods[rng.choice(len(periods), p=weights / weights.sum())])
+
+
+def draw_phase(rng: np.random.Generator, schedule: Schedule, period_s: float, epoch_unix: int) -> float:
+    """Offset of the device's first period boundary: the wall clock's (`clock`) or a random one."""
+    if schedule.align == "clock":
+        return float((-epoch_unix) % period_s)
+    return float(rng.random() * period_s)
+
+
+def report_times(
+    rng: np.random.Generator, schedule: Schedule, period_s: float, phase_s: float, t0: int, t1: int
+) -> I64:
+    """Report times in [t0, t1): boundaries phase + k*period, each moved by the schedule's jitter."""
+    if t1 <= t0:
+        return np.zeros(0, dtype=np.int64)
+    k0 = int(np.ceil((t0 - phase_s) / period_s))
+    k1 = int(np.ceil((t1 - phase_s) / period_s))
+    nominal = phase_s + period_s * np.arange(k0, k1, dtype=np.float64)
+    times = np.floor(nominal + jitter(rng, schedule.jitter, schedule.jitter_s, nominal.shape[0])).astype(
+        np.int64
+    )
+    return times[times < t1]
+
+
+def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:
+    """Payload bytes: fixed, or a bounded Pareto (inverse CDF; TR 45.820: alpha 2.5 over 20..200 B)."""
+    if payload.fixed is not None:
+        return np.full(n, payload.fixed, dtype=np.int64)
+    lo, hi, a = float(payload.lo), float(payload.hi), payload.alpha
+    u = rng.random(n)
+    x: F64 = lo / (1.0 - u * (1.0 - (lo / hi) ** a)) ** (1.0 / a)
+    out: I64 = np.clip(np.ceil(x), lo, hi).astype(np.int64)
+    return out
+
+
+def scan_bytes(rng: np.random.Generator, apn: ApnSpec | None, durations: I64) -> tuple[I64, I64]:
+    """(up, down) bytes of unsolicited inbound probes on a public address during sessions of `durations` s."""
+    if apn is None or apn.addressing != "public" or apn.scan_per_hour <= 0:
+        z = np.zeros_like(durations)
+        return z, z
+    probes = rng.poisson(apn.scan_per_hour * np.maximum(durations, 1) / 3600.0).astype(np.int64)
+    return probes * apn.scan_reply_bytes, probes * apn.scan_bytes
+
+
+def per_report_sessions(
+    rng: np.random.Generator, profile: Profile, app: Application, apn: ApnSpec | None, times: I64
+) -> Sessions:
+    """One session per report: connect, send, close (the profile's `report` exchange)."""
+    n = times.shape[0]
+    payload = payload_sizes(rng, app.payload, n)
+    up, down = profile.report_bytes(payload)
+    if profile.tls and app.certificate_chain:
+        down = down + app.certificate_chain
+    duration = np.full(n, profile.report.duration_s, dtype=np.int64)
+    s_up, s_down = scan_bytes(rng, apn, duration)
+    return Sessions(times.astype(np.int64), duration, up + s_up, down + s_down)
+
+
+def persistent_session(
+    rng: np.random.Generator,
+    profile: Profile,
+    app: Application,
+    apn: ApnSpec | None,
+    times: I64,
+    t0: int,
+    t1: int,
+    *,
+    connect: bool = True,
+) -> tuple[int, int]:
+    """(up, down) bytes of one persistent connection over [t0, t1) carrying reports at `times`.
+
+    The connection costs its set-up (when `connect`), one `publish` per report, and
+    one keep-alive ping cycle for every full keep-alive interval without traffic
+    (MQTT 3.1.1 3.1.2.10: the client pings when it has sent nothing for the interval).
+    """
+    assert profile.connect is not None and profile.ping is not None
+    payload = payload_sizes(rng, app.payload, times.shape[0])
+    p_up, p_down = profile.publish_bytes(payload)
+    edges = np.concatenate(([t0], times, [t1])).astype(np.float64)
+    pings = int(np.floor(np.diff(edges) / app.keepalive_s).sum())
+    up = int(p_up.sum()) + pings * profile.ping.up
+    down = int(p_down.sum()) + pings * profile.ping.down
+    if connect:
+        up += profile.connect.up
+        down += profile.connect.down + (app.certificate_chain if profile.tls else 0)
+    s_up, s_down = scan_bytes(rng, apn, np.array([t1 - t0], dtype=np.int64))
+    return up + int(s_up[0]), down + int(s_down[0])

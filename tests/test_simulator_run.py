@@ -1,0 +1,371 @@
+"""Whole runs: outputs, replay bit for bit, workers and clusters, outages, mobility, alarms, CLI."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from accounting.records import USAGE_SCHEMA
+from accounting.usage_writer import UsageWriter
+from m2msim.cli import main as m2msim
+from simulator.batch import SessionBatcher, Stretch
+from simulator.device import is_retry
+from simulator.progress import ProgressBar
+from simulator.run import simulate
+from simulator.scenario import Scenario, load_scenario, parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def doc(devices: int = 6, **group: Any) -> dict[str, Any]:
+    """A small fleet of MQTT devices for one day; `group` overrides the group's keys."""
+    g: dict[str, Any] = {
+        "name": "fleet",
+        "lines": "D",
+        "schedule": {"period": "15min", "jitter": "tr37868-model1"},
+        "application": {"profile": "mqtt-qos1", "payload": {"pareto": {"alpha": 2.5, "min": 20, "max": 200}}},
+    }
+    g.update(group)
+    return {
+        "name": "unit",
+        "seed": 11,
+        "period": {"start": "2026-03-01", "days": 1},
+        "inventory": {
+            "customer": "unit",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "D",
+                    "count": devices,
+                    "offer": "business-m2m",
+                    "plan": "forfait-2mo",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                    "options": ["autogestion", "autodiagnostic"],
+                }
+            ],
+        },
+        "groups": [g],
+    }
+
+
+def sc_of(d: dict[str, Any], **kw: Any) -> Scenario:
+    return parse_scenario(d, "unit.yaml", **kw)
+
+
+def table(path: Path) -> pa.Table:
+    return pq.read_table(path).cast(USAGE_SCHEMA)
+
+
+def sorted_rows(t: pa.Table, columns: list[str] | None = None) -> list[tuple[Any, ...]]:
+    cols = columns or [c for c in t.column_names]
+    data = t.select(cols).to_pylist()
+    return sorted(tuple(r[c] for c in cols) for r in data)
+
+
+RECORD_KEY = ["line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "cause", "sequence"]
+
+
+def test_run_writes_every_output_and_replays_bit_for_bit(tmp_path: Path) -> None:
+    sc = load_scenario(SCENARIOS / "default.yaml", days=1, max_lines=12)
+    a = simulate(sc, tmp_path / "a")
+    b = simulate(sc, tmp_path / "b")
+    names = ["usage.parquet", "usage/part-00000.parquet", "alarms.jsonl", "invoice.json", "invoice.txt"]
+    names += ["summary.json", "summary.txt", "scenario.yaml"]
+    for name in names:
+        assert (a.out_dir / name).read_bytes() == (b.out_dir / name).read_bytes(), name
+    # the copied scenario (seed included) replays the same run
+    again = simulate(load_scenario(a.out_dir / "scenario.yaml"), tmp_path / "c")
+    assert (again.out_dir / "usage.parquet").read_bytes() == (a.out_dir / "usage.parquet").read_bytes()
+    # a different seed gives different traffic
+    other = simulate(load_scenario(SCENARIOS / "default.yaml", days=1, max_lines=12, seed=1), tmp_path / "d")
+    assert (other.out_dir / "usage.parquet").read_bytes() != (a.out_dir / "usage.parquet").read_bytes()
+    summary = json.loads((a.out_dir / "summary.json").read_text())
+    invoice = json.loads((a.out_dir / "invoice.json").read_text())
+    assert summary["invoice"]["total_ht"] == invoice["total_ht"]
+    assert summary["usage_records"] == table(a.out_dir / "usage.parquet").num_rows
+    assert summary["gateway_incidents"] == {}  # the devices never sent the gateway bad input
+    costs = sum(float(g["cost_ht"]) for g in summary["groups"])
+    assert abs(costs - float(invoice["total_ht"])) < 0.005  # no fleet services in this inventory
+
+
+def test_one_and_two_workers_write_the_same_records(tmp_path: Path) -> None:
+    d = doc(devices=9)
+    d["run"] = {"shard_devices": 4}
+    sc = sc_of(d)
+    one = simulate(sc, tmp_path / "w1", workers=1, invoice=False)
+    two = simulate(sc, tmp_path / "w2", workers=2, invoice=False)
+    assert one.shards == two.shards == 3
+    t1, t2 = table(one.out_dir / "usage.parquet"), table(two.out_dir / "usage.parquet")
+    assert t1.num_rows > 0 and sorted_rows(t1) == sorted_rows(t2)
+    assert (one.out_dir / "usage.parquet").read_bytes() == (two.out_dir / "usage.parquet").read_bytes()
+
+
+def test_records_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
+    d = doc(devices=7, mobility={"eu_share": 0.3})
+    small = copy.deepcopy(d)
+    small["run"] = {"shard_devices": 2}
+    a = simulate(sc_of(small), tmp_path / "small", invoice=False)
+    b = simulate(sc_of(d), tmp_path / "one", invoice=False)
+    assert a.shards == 4 and b.shards == 1
+    ta, tb = table(a.out_dir / "usage.parquet"), table(b.out_dir / "usage.parquet")
+    assert sorted_rows(ta) == sorted_rows(tb)
+
+
+def test_dask_cluster_runs_the_same_shards(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    d = doc(devices=5)
+    d["run"] = {"shard_devices": 2}
+    sc = sc_of(d)
+    local = simulate(sc, tmp_path / "local", invoice=False)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        remote = simulate(sc, tmp_path / "dask", cluster=cluster.scheduler_address, invoice=False)
+    assert remote.shards == 3
+    assert (remote.out_dir / "usage.parquet").read_bytes() == (local.out_dir / "usage.parquet").read_bytes()
+
+
+def test_batcher_flushes_in_bounded_batches(tmp_path: Path) -> None:
+    import numpy as np
+
+    stretch = Stretch("L1", "208010000000001", "3533281100000101", "orange.m2m.spec", "fr", "20801")
+    with UsageWriter(tmp_path / "u.parquet") as w:
+        b = SessionBatcher(w, int(START.timestamp()), flush_sessions=100)
+        for k in range(10):
+            n = 60
+            start = np.arange(n, dtype=np.int64) * 1000 + k * 60_000
+            b.add(stretch, 0, start, np.full(n, 50_000), np.full(n, 10), np.full(n, 20), np.arange(n) + k * n)
+            assert b._pending < 100  # never more than one batch held
+        b.flush()
+    f = pq.ParquetFile(tmp_path / "u.parquet")
+    assert f.metadata.num_row_groups >= 5
+    t = f.read().cast(USAGE_SCHEMA)
+    # 50,000 s sessions cross one 12-hour boundary: two records each, bytes kept whole
+    assert t.num_rows == 1200 and pa.compute.sum(t["bytes_up"]).as_py() == 600 * 10
+
+
+def test_server_outage_retry_storm_costs_and_shows(tmp_path: Path) -> None:
+    outage = {"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "2h"}
+    storm = doc(devices=4, reconnect={"policy": "immediate"})
+    storm["events"] = {"outages": [outage]}
+    calm = doc(devices=4, reconnect={"policy": "exponential", "delay": "60s", "max": "1h"})
+    calm["events"] = {"outages": [outage]}
+    quiet = doc(devices=4)
+    for d in (storm, calm, quiet):  # pay per ko: every ko shows on the invoice
+        d["inventory"]["lines"][0]["plan"] = "compteur"
+    s = simulate(sc_of(storm), tmp_path / "storm")
+    c = simulate(sc_of(calm), tmp_path / "calm")
+    q = simulate(sc_of(quiet), tmp_path / "quiet")
+    st, ct = s.groups["fleet"], c.groups["fleet"]
+    assert st.retry_sessions > 4 * 300  # an attempt every 15 s for 2 hours
+    assert 4 <= ct.retry_sessions < 4 * 12  # 60 s doubling to 1 h: a handful each
+    t = table(s.out_dir / "usage.parquet")
+    rows = t.to_pylist()
+    retries = [r for r in rows if r["charging_id"] is not None and is_retry(r["charging_id"])]
+    assert len(retries) == st.retry_sessions
+    assert all(r["cause"] == 4 and r["bytes_up"] + r["bytes_down"] > 0 for r in retries)
+    out_start, out_end = START + timedelta(hours=6), START + timedelta(hours=8)
+    assert all(out_start <= r["start"] < out_end for r in retries)
+    assert s.retry_cost is not None and s.retry_cost > 0
+    assert s.invoice is not None and q.invoice is not None and c.invoice is not None
+    # compteur: 3 EUR/Mo charged per ko, each record rounded up to a ko, each line's item to the cent
+    per_ko = Decimal(3) / 1024
+    expected = Decimal(0)
+    for line in ("D1", "D2", "D3", "D4"):
+        ko_all = sum(-(-(r["bytes_up"] + r["bytes_down"]) // 1024) for r in rows if r["line"] == line)
+        ko_calm = ko_all - sum(
+            -(-(r["bytes_up"] + r["bytes_down"]) // 1024) for r in retries if r["line"] == line
+        )
+        cents = Decimal("0.01")
+        expected += (ko_all * per_ko).quantize(cents, ROUND_HALF_UP) - (ko_calm * per_ko).quantize(
+            cents, ROUND_HALF_UP
+        )
+    assert s.retry_cost == expected
+    assert s.invoice.total > max(c.invoice.total, q.invoice.total)
+    text = (s.out_dir / "summary.txt").read_text()
+    assert "retry storm" in text and f"cost {s.summary['retry_storm']['cost_ht']} EUR" in text
+
+
+def test_area_outage_no_coverage_then_synchronised_return(tmp_path: Path) -> None:
+    d = doc(devices=20, reconnect={"policy": "immediate"})
+    d["events"] = {"outages": [{"kind": "area", "start": "2026-03-01T10:00:00Z", "duration": "1h"}]}
+    r = simulate(sc_of(d), tmp_path / "area", invoice=False)
+    st = r.groups["fleet"]
+    assert st.no_coverage_attempts > 20 * 100 and st.retry_sessions == 0 and st.reconnections == 20
+    t = table(r.out_dir / "usage.parquet").to_pylist()
+    end = START + timedelta(hours=11)
+    during = [x for x in t if START + timedelta(hours=10, minutes=1) <= x["start"] < end]
+    assert not during  # no traffic without a cell (a report started just before may end in it)
+    first_back: dict[str, datetime] = {}
+    for x in t:
+        if x["start"] >= end:
+            first_back[x["line"]] = min(first_back.get(x["line"], x["start"]), x["start"])
+    # every device re-registers and sends its missed report within the 10 s Beta(3,4) burst
+    assert len(first_back) == 20 and all(v - end <= timedelta(seconds=10) for v in first_back.values())
+
+
+def test_public_apn_scans_are_counted_and_billed(tmp_path: Path) -> None:
+    app = {"profile": "mqtt-qos1", "session": "persistent", "keepalive": "20min", "payload": {"fixed": 53}}
+    pub = doc(devices=3, apn="internet-entreprise", application=app)
+    pub["network"] = {"apns": {"internet-entreprise": {"scan_per_hour": 60, "scan_reply_bytes": 40}}}
+    prv = doc(devices=3, apn="orange.m2m.spec", application=app)
+    a = simulate(sc_of(pub), tmp_path / "pub")
+    b = simulate(sc_of(prv), tmp_path / "prv")
+    extra = a.groups["fleet"].bytes_down - b.groups["fleet"].bytes_down
+    assert abs(extra / (3 * 24 * 60 * 60) - 1) < 0.1  # 60 probes/h of 60 B for a day on 3 devices
+    assert a.invoice is not None and b.invoice is not None and a.invoice.total >= b.invoice.total
+
+
+def test_intense_refuses_the_public_apn(tmp_path: Path) -> None:
+    d = doc(devices=2, apn="internet-entreprise")
+    d["inventory"]["lines"][0].update(offer="intense", plan="optima", commitment=36)
+    r = simulate(sc_of(d), tmp_path / "intense", invoice=False)
+    assert r.groups["fleet"].session_refusals == 2 * 96 and r.usage_rows == 0
+
+
+def test_roaming_share_and_trips_set_zone_and_serving_network(tmp_path: Path) -> None:
+    trip = {"share": 1.0, "start": "2026-03-01T12:00:00Z", "end": "2026-03-01T18:00:00Z", "plmn": "26201"}
+    d = doc(devices=4, mobility={"trips": [trip]})
+    r = simulate(sc_of(d), tmp_path / "trip", invoice=False)
+    for x in table(r.out_dir / "usage.parquet").to_pylist():
+        abroad = START + timedelta(hours=12) <= x["start"] < START + timedelta(hours=18)
+        assert (x["serving_plmn"], x["zone"]) == (("26201", "eu") if abroad else ("20801", "fr"))
+    world = doc(devices=5, mobility={"world_share": 1.0, "world_plmns": ["310260"]})
+    w = simulate(sc_of(world), tmp_path / "world", invoice=False)
+    zones = {x["zone"] for x in table(w.out_dir / "usage.parquet").to_pylist()}
+    assert zones == {"world"} and w.groups["fleet"].roaming_devices == 5
+
+
+def test_sim_swap_raises_the_imei_alarm(tmp_path: Path) -> None:
+    d = doc(devices=3, sim_swaps=[{"at": "2026-03-01T09:00:00Z", "share": 1.0}], alarms={"imei_change": True})
+    r = simulate(sc_of(d), tmp_path / "swap", invoice=False)
+    alarms = [json.loads(x) for x in (r.out_dir / "alarms.jsonl").read_text().splitlines()]
+    assert sorted(a["line"] for a in alarms if a["rule"] == "imei-change") == ["D1", "D2", "D3"]
+    rows = table(r.out_dir / "usage.parquet").to_pylist()
+    for line in ("D1", "D2", "D3"):
+        imeis = {x["imeisv"] for x in rows if x["line"] == line}
+        assert len(imeis) == 2  # one device before the swap, another after
+
+
+def test_capture_path_gives_the_same_records_as_the_bulk_path(tmp_path: Path) -> None:
+    capture = pytest.importorskip("gateway.capture")
+    d = doc(devices=2)
+    d["period"]["days"] = 0.5
+    bulk = simulate(sc_of(d), tmp_path / "bulk", invoice=False)
+    cap = simulate(sc_of(d), tmp_path / "cap", capture=True, invoice=False)
+    pcap = cap.out_dir / "capture" / "part-00000.pcap"
+    assert pcap.stat().st_size > 24 * 1000  # pcap header + the sessions' signalling
+    key = list(RECORD_KEY)
+    captured = table(cap.out_dir / "usage.parquet")
+    assert sorted_rows(table(bulk.out_dir / "usage.parquet"), key) == sorted_rows(captured, key)
+    # the capture's RADIUS accounting gives back the same data records
+    from_pcap = [r.as_row() for r in capture.records_from_pcap(pcap)]
+    volumes = ["start", "duration_s", "bytes_up", "bytes_down", "cause", "sequence"]
+    assert len(from_pcap) == captured.num_rows > 0
+    assert sorted(tuple(r[c] for c in volumes) for r in from_pcap) == sorted_rows(captured, volumes)
+
+
+def test_progress_bar_is_quiet_off_a_terminal() -> None:
+    quiet = io.StringIO()
+    bar = ProgressBar("x", stream=quiet, interval_s=0.0)
+    bar(0.5)
+    bar.close()
+    assert quiet.getvalue() == ""
+    loud = io.StringIO()
+    bar = ProgressBar("run", stream=loud, interval_s=0.0, enabled=True)
+    bar(0.5)
+    bar(1.0)
+    bar.close()
+    assert "run [" in loud.getvalue() and "100.0%" in loud.getvalue() and loud.getvalue().endswith("\n")
+
+
+def test_cli_runs_and_prints_where_the_outputs_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    code = m2msim(
+        [
+            "run",
+            str(SCENARIOS / "default.yaml"),
+            "--out",
+            str(out),
+            "--days",
+            "1",
+            "--max-lines",
+            "5",
+            "--csv",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"outputs in {out}/" in captured.out and "invoice" in captured.out
+    assert captured.err == ""  # no progress bar when stderr is not a terminal
+    n = duckdb.sql(f"SELECT count(*) FROM read_csv('{out / 'usage.csv'}', header = true)").fetchall()
+    assert n[0][0] == table(out / "usage.parquet").num_rows > 0
+
+
+def test_cli_bad_scenario_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    d = doc()
+    d["groups"][0]["schedule"]["period"] = "soon"
+    bad.write_text(yaml.safe_dump(d), encoding="utf-8")
+    assert m2msim(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{bad}: groups[0].schedule.period: expected a duration" in err
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_run_on_a_short_period(path: Path, tmp_path: Path) -> None:
+    sc = load_scenario(path, days=2, max_lines=4)
+    r = simulate(sc, tmp_path / sc.name)
+    assert r.invoice is not None and not r.invoice.errors
+    assert r.usage_rows > 0 and r.summary["devices"] == sc.n_devices
+    assert (r.out_dir / "summary.txt").read_text().startswith(f"scenario {sc.name}")
+    totals = r.summary["totals"]
+    kinds = {"data": totals["data_records"], "sms": totals["sms_sent"], "calls": totals["calls_answered"]}
+    assert sum(kinds.values()) > 0
+
+
+def test_sms_calls_and_server_commands_go_through_the_gateway(tmp_path: Path) -> None:
+    d = doc(
+        devices=3,
+        sms=[{"kind": "heartbeat", "every": "12h", "dest": "0612345678", "size": 20}],
+        calls=[{"kind": "csd", "rate_per_day": 6, "dest": "0145000000", "duration": "90s"}],
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 4},
+    )
+    d["period"]["days"] = 2
+    r = simulate(sc_of(d), tmp_path / "events")
+    st = r.groups["fleet"]
+    assert st.sms_sent == 3 * 4  # every 12 h for 2 days
+    rows = table(r.out_dir / "usage.parquet").to_pylist()
+    sms = [x for x in rows if x["type"] == "sms"]
+    assert len(sms) == 12 and {x["dest"] for x in sms} == {"fr-mobile"}
+    csd = [x for x in rows if x["type"] == "csd"]
+    answered = [x for x in csd if x["duration_s"] > 0]
+    assert len(answered) == st.calls_answered > 0
+    assert sum(x["duration_s"] for x in answered) == st.call_seconds
+    assert len(csd) == st.calls_answered + st.calls_busy + st.calls_no_answer
+    # each LOCATE command is delivered and answered with a report at once
+    assert st.mt_sms_submitted == st.mt_sms_delivered > 0
+    reports = sum(1 for x in rows if x["type"] == "data")
+    assert reports == 3 * 2 * 96 + st.mt_sms_delivered
+    # the same calls on a DTMF offer are refused: no record, counted
+    dtmf = copy.deepcopy(d)
+    dtmf["inventory"]["lines"][0].update(offer="business-m2m-dtmf", plan="compteur")
+    refused = simulate(sc_of(dtmf), tmp_path / "dtmf")
+    assert refused.groups["fleet"].calls_refused > 0 and refused.groups["fleet"].calls_answered == 0
+    assert not [x for x in table(refused.out_dir / "usage.parquet").to_pylist() if x["type"] == "csd"]

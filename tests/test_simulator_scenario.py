@@ -1,0 +1,155 @@
+"""Scenario files: validation names the file, the key path and what was expected; overrides; shipped files."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from simulator.scenario import ScenarioError, load_scenario, parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def base() -> dict[str, Any]:
+    return {
+        "name": "t",
+        "seed": 5,
+        "inventory": {
+            "customer": "c",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "M",
+                    "count": 12,
+                    "offer": "business-m2m",
+                    "plan": "forfait-2mo",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                },
+                {
+                    "id": "33612345678",
+                    "offer": "business-m2m-dtmf",
+                    "plan": "compteur",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                },
+            ],
+        },
+        "groups": [
+            {
+                "name": "meters",
+                "lines": "M",
+                "schedule": {"period": "15min", "jitter": "tr37868-model1"},
+                "application": {"profile": "mqtt-qos1"},
+            },
+            {
+                "name": "panel",
+                "lines": "33612345678",
+                "sms": [{"kind": "heartbeat", "every": "1d", "dest": "0612345678"}],
+            },
+        ],
+    }
+
+
+def error_of(doc: dict[str, Any]) -> str:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(doc, "scen.yaml")
+    return str(info.value)
+
+
+def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
+    sc = parse_scenario(base(), "scen.yaml")
+    assert sc.start == datetime(2026, 3, 1, tzinfo=UTC) and sc.end == datetime(2026, 4, 1, tzinfo=UTC)
+    meters = sc.groups[0]
+    assert meters.line_ids[0] == "M01" and meters.line_ids[-1] == "M12"  # counter as wide as the count
+    assert sc.n_devices == 13
+    assert meters.schedule is not None and meters.schedule.jitter_s == 60.0  # TR 37.868 Model 1: 60 s
+    assert meters.apn == "orange.m2m.spec"
+    assert sc.offers["33612345678"] == "business-m2m-dtmf"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "expected"),
+    [
+        (
+            lambda d: d["groups"][0]["schedule"].update(period="often"),
+            "groups[0].schedule.period",
+            "a duration",
+        ),
+        (
+            lambda d: d["groups"][0]["application"].update(profile="mqtt-5"),
+            "groups[0].application.profile",
+            "one of coap",
+        ),
+        (lambda d: d["groups"][0].update(lines="X"), "groups[0].lines", "an inventory id_prefix or line id"),
+        (lambda d: d["groups"][0].update(colour="red"), "groups[0].colour", "one of the keys"),
+        (lambda d: d["groups"][0].update(apn="nowhere"), "groups[0].apn", "an APN of the network"),
+        (
+            lambda d: d["groups"][1]["sms"][0].update(kind="spam"),
+            "groups[1].sms[0].kind",
+            "one of heartbeat, alarm",
+        ),
+        (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
+        (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
+        (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
+        (
+            lambda d: d["groups"][0].update(mobility={"eu_share": 0.8, "world_share": 0.5}),
+            "groups[0].mobility",
+            "<= 1",
+        ),
+        (
+            lambda d: d.update(
+                events={"outages": [{"kind": "flood", "start": "2026-03-02", "duration": "1h"}]}
+            ),
+            "events.outages[0].kind",
+            "one of area, apn, server",
+        ),
+        (
+            lambda d: d["groups"][0].update(application={"profile": "coap", "session": "persistent"}),
+            "groups[0].application.profile",
+            "a profile with persistent figures",
+        ),
+        (lambda d: d["groups"][0].update(alarms={"period": {"hours": ["9-5"]}}), "groups[0].alarms", "HH:MM"),
+    ],
+)
+def test_errors_name_file_key_path_and_expectation(mutate: Any, path: str, expected: str) -> None:
+    doc = copy.deepcopy(base())
+    mutate(doc)
+    text = error_of(doc)
+    assert text.startswith(f"scen.yaml: {path}: "), text
+    assert expected in text
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"missing\.yaml"):
+        load_scenario(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ngroups: [\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"bad\.yaml: line \d+, column \d+: expected valid YAML"):
+        load_scenario(bad)
+
+
+def test_overrides_are_kept_in_the_copy_that_replays(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base()), encoding="utf-8")
+    sc = load_scenario(path, seed=99, days=2, max_lines=3)
+    assert sc.seed == 99 and sc.duration_s == 2 * 86_400 and sc.groups[0].line_ids == ("M1", "M2", "M3")
+    again = parse_scenario(yaml.safe_load(sc.to_yaml()), "copy")
+    assert (again.seed, again.start, again.end, again.groups[0].line_ids) == (
+        99,
+        sc.start,
+        sc.end,
+        sc.groups[0].line_ids,
+    )
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_load(path: Path) -> None:
+    sc = load_scenario(path)
+    assert sc.n_devices > 0 and sc.description
+    assert sc.start.month == 3 and sc.duration_s == 31 * 86_400

@@ -1,0 +1,148 @@
+"""Traffic models, application profiles and per-device random streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator import rng as rngmod
+from simulator.profiles import builtin_profiles
+from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
+from simulator.traffic import (
+    draw_period,
+    jitter,
+    payload_sizes,
+    per_report_sessions,
+    persistent_session,
+    report_times,
+    scan_bytes,
+)
+
+# The measured totals (bytes, both directions, 53-byte JSON payload) the profiles must reproduce.
+MEASURED = {
+    "coap": 124,
+    "http": 810,
+    "https-tls12": 2184,
+    "https-tls13": 2590,
+    "mqtt-qos0": 494,
+    "mqtt-qos1": 540,
+    "mqtt-tls12-qos1": 1952,
+    "mqtt-tls13-qos1": 2511,
+}
+
+
+@pytest.mark.parametrize(("name", "total"), sorted(MEASURED.items()))
+def test_profiles_reproduce_the_measured_bytes_at_the_reference_payload(name: str, total: int) -> None:
+    prof = builtin_profiles()[name]
+    up, down = prof.report_bytes(np.array([53], dtype=np.int64))
+    assert int(up[0] + down[0]) == total
+    assert up[0] > 0 and down[0] > 0
+
+
+def test_persistent_mqtt_figures() -> None:
+    p = builtin_profiles()
+    for name, publish, ping in (("mqtt-qos1", 206, 124), ("mqtt-tls13-qos1", 250, 168)):
+        prof = p[name]
+        assert prof.publish is not None and prof.ping is not None
+        assert prof.publish.up + prof.publish.down == publish
+        assert prof.ping.up + prof.ping.down == ping
+
+
+def test_payload_scaling_adds_bytes_segments_and_acks() -> None:
+    mqtt = builtin_profiles()["mqtt-qos1"]
+    up, down = mqtt.report_bytes(np.array([53, 153, 1460, 1461, 4000], dtype=np.int64))
+    assert up[1] - up[0] == 100 and down[1] == down[0]  # same segment: payload bytes only
+    assert up[3] - up[2] == 1 + 40  # one byte more opens a second segment: one more IP+TCP header
+    assert down[3] - down[2] == 40  # and one delayed ACK downstream
+    coap = builtin_profiles()["coap"]
+    cu, cd = coap.report_bytes(np.array([53, 1053], dtype=np.int64))
+    assert cu[1] - cu[0] == 1000 and cd[1] == cd[0]
+    tls = builtin_profiles()["https-tls13"]
+    tu, _ = tls.report_bytes(np.array([1460, 1461], dtype=np.int64))
+    assert tu[1] - tu[0] == 1 + 40 + tls.tls_record_overhead
+
+
+def test_jitter_models() -> None:
+    r = np.random.default_rng(1)
+    m1 = jitter(r, "tr37868-model1", 60.0, 200_000)
+    assert m1.min() >= 0 and m1.max() < 60 and abs(m1.mean() - 30) < 0.2
+    m2 = jitter(r, "tr37868-model2", 10.0, 200_000)
+    assert m2.min() >= 0 and m2.max() <= 10
+    assert abs(m2.mean() - 10 * 3 / 7) < 0.02  # Beta(3, 4) mean 3/7
+    assert abs(m2.var() - 100 * 12 / (49 * 8)) < 0.05  # Beta(3, 4) variance ab/((a+b)^2 (a+b+1))
+    assert not jitter(r, "none", 60.0, 5).any()
+
+
+def test_report_times_are_periodic_within_the_stretch() -> None:
+    r = np.random.default_rng(2)
+    sched = Schedule(period_s=900.0, align="clock", jitter="tr37868-model1", jitter_s=60.0)
+    times = report_times(r, sched, 900.0, 0.0, 1000, 1000 + 86_400)
+    assert times.shape[0] == 96
+    assert times.min() >= 1000 and times.max() < 1000 + 86_400
+    offsets = (times - 1800) % 900  # each report within 60 s after its quarter hour
+    assert offsets.max() < 60
+    assert report_times(r, sched, 900.0, 0.0, 500, 500).shape[0] == 0
+
+
+def test_tr45820_period_mix() -> None:
+    r = np.random.default_rng(3)
+    sched = Schedule(period_s=None, align="random", jitter="none", jitter_s=0.0)
+    periods = np.array([draw_period(r, sched) for _ in range(20_000)])
+    for period, share in TR45820_PERIOD_MIX:
+        assert abs((periods == period).mean() - share) < 0.015
+
+
+def test_bounded_pareto_payload() -> None:
+    r = np.random.default_rng(4)
+    sizes = payload_sizes(r, Payload(alpha=2.5, lo=20, hi=200), 100_000)
+    assert 20 <= sizes.min() <= 21 and sizes.max() <= 200
+    # bounded Pareto(2.5) on [20, 200]: mean = a L^a (L^(1-a) - H^(1-a)) / ((a - 1)(1 - (L/H)^a)) ~ 33.0
+    a, lo, hi = 2.5, 20.0, 200.0
+    mean = a * lo**a * (lo ** (1 - a) - hi ** (1 - a)) / ((a - 1) * (1 - (lo / hi) ** a))
+    assert abs(sizes.mean() - mean) < 1.0  # whole bytes (rounded up) shift it by < 1
+    assert (payload_sizes(r, Payload(fixed=77), 3) == 77).all()
+
+
+def test_persistent_session_counts_setup_publishes_and_pings() -> None:
+    prof = builtin_profiles()["mqtt-qos1"]
+    app = Application("mqtt-qos1", "persistent", 1200.0, Payload(fixed=53))
+    r = np.random.default_rng(5)
+    times = np.array([3600, 7200], dtype=np.int64)
+    up, down = persistent_session(r, prof, app, None, times, 0, 10_800)
+    # gaps 3600, 3600, 3600 s with a 1,200 s keep-alive: 3 pings each
+    assert prof.connect is not None and prof.ping is not None and prof.publish is not None
+    assert up + down == (
+        prof.connect.up
+        + prof.connect.down
+        + 2 * (prof.publish.up + prof.publish.down)
+        + 9 * (prof.ping.up + prof.ping.down)
+    )
+
+
+def test_scans_only_on_public_addresses() -> None:
+    r = np.random.default_rng(6)
+    dur = np.full(1000, 3600, dtype=np.int64)
+    private = ApnSpec("orange.m2m.spec", "private", scan_per_hour=100.0)
+    assert scan_bytes(r, private, dur)[1].sum() == 0
+    public = ApnSpec("internet-entreprise", "public", scan_per_hour=100.0, scan_bytes=60, scan_reply_bytes=40)
+    up, down = scan_bytes(r, public, dur)
+    assert abs(down.mean() / 60 - 100) < 2 and (up * 60 == down * 40).all()
+
+
+def test_per_report_sessions_carry_the_profile_bytes() -> None:
+    prof = builtin_profiles()["coap"]
+    app = Application("coap", "per-report", 1200.0, Payload(fixed=53))
+    s = per_report_sessions(np.random.default_rng(7), prof, app, None, np.array([10, 20], dtype=np.int64))
+    assert s.start.tolist() == [10, 20] and (s.up + s.down == 124).all()
+
+
+def test_device_streams_are_stable_and_independent() -> None:
+    a = rngmod.device_rng(42, "M0001", rngmod.TRAFFIC).random(4)
+    b = rngmod.device_rng(42, "M0001", rngmod.TRAFFIC).random(4)
+    assert (a == b).all()
+    assert not (a == rngmod.device_rng(42, "M0002", rngmod.TRAFFIC).random(4)).any()
+    assert not (a == rngmod.device_rng(43, "M0001", rngmod.TRAFFIC).random(4)).any()
+    assert not (a == rngmod.device_rng(42, "M0001", rngmod.EVENTS).random(4)).any()
+    # BLAKE2b, not hash(): the same words in every process and Python version
+    digest = bytes.fromhex("e4a6a0577479b2b4")  # BLAKE2b-64 of the empty string
+    assert rngmod.id_words("") == (int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little"))
