@@ -1,0 +1,411 @@
+"""The asyncio AT client: one command at a time over a `Transport`, URCs delivered as they arrive.
+
+    async with ATClient(transport, init=["ATE0", "AT+CMEE=1"]) as at:
+        reply = await at.command("AT+CSQ")
+        rssi, ber = reply.fields("+CSQ")
+        async for urc in at.urcs({"+CMTI"}):
+            ...
+
+A reader task feeds every byte to the sans-IO `ATParser`; responses go to the command in flight,
+unsolicited results to subscribers at once, even while a command runs.  Errors are typed
+(`modem.at.errors`); transient "not ready" errors (CME 14 SIM busy, CME 515 please wait, CMS 314)
+are retried a bounded number of times; a timeout triggers the watchdog (`WatchdogPolicy`),
+which probes the modem and recovers it while queued commands wait their turn on the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from modem.at import grammar
+from modem.at.codes import TRANSIENT_CME, TRANSIENT_CMS
+from modem.at.command import Command
+from modem.at.errors import (
+    CallFailed,
+    CMEError,
+    CMSError,
+    CommandError,
+    CommandTimeout,
+    ConnectionClosed,
+    ModemError,
+    cme_error,
+    cms_error,
+)
+from modem.at.grammar import Result
+from modem.at.parser import ATParser, Data, Event, Final, Prompt, Response, Urc
+from modem.at.policies import DEFAULT_TIMEOUTS, RetryPolicy, WatchdogPolicy
+from modem.at.urcs import Subscription, UrcCallback, UrcHub, UrcStream
+from modem.transport import Transport
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "ATClient",
+    "Reply",
+    "RetryPolicy",
+    "Subscription",
+    "UrcCallback",
+    "UrcStream",
+    "WatchdogPolicy",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A command's information lines (with any binary payloads) and its final result."""
+
+    command: str
+    responses: tuple[Response, ...]
+    final: Final
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(r.line for r in self.responses)
+
+    def line(self, prefix: str | None = None) -> str | None:
+        """The first response line starting with `prefix` (any line when None)."""
+        for r in self.responses:
+            if prefix is None or r.line.upper().startswith(prefix.upper()):
+                return r.line
+        return None
+
+    def fields(self, prefix: str) -> list[str]:
+        """The fields of the first `prefix:` line (quotes kept); raises `ModemError` if absent."""
+        line = self.line(prefix)
+        if line is None:
+            raise ModemError(f"{self.command!r}: no {prefix} line in the answer {list(self.lines)!r}")
+        return grammar.fields_of(line)
+
+    @property
+    def payload(self) -> bytes:
+        """All binary payloads of the answer, concatenated."""
+        return b"".join(r.payload for r in self.responses if r.payload is not None)
+
+
+@dataclass
+class _Pending:
+    command: Command
+    future: asyncio.Future[Reply]
+    prompt: asyncio.Event = field(default_factory=asyncio.Event)
+    responses: list[Response] = field(default_factory=list)
+
+
+class ATClient:
+    """An AT command client over one transport. Use as an async context manager."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        timeout: float = 5.0,
+        timeouts: Mapping[str, float] | None = None,
+        init: Sequence[str] = (),
+        retry: RetryPolicy | None = None,
+        watchdog: WatchdogPolicy | None = None,
+    ) -> None:
+        self.transport = transport
+        self.url = transport.url
+        self.timeout = timeout
+        self.timeouts = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
+        self.init_sequence: list[str] = list(init)
+        #: command line (upper case) -> regex of the answer that ends it without OK (vendor quirks)
+        self.final_patterns: dict[str, str] = {}
+        self.retry = retry or RetryPolicy()
+        self.watchdog = watchdog or WatchdogPolicy()
+        self.recoveries = 0
+        self._parser = ATParser()
+        self._lock = asyncio.Lock()
+        self._pending: _Pending | None = None
+        self._urcs = UrcHub(self.url)
+        self._data: asyncio.Queue[bytes] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._idle: asyncio.Task[None] | None = None
+        self._closed = False
+        self._eof = False
+        self._data_sent = False
+        self.last_activity = time.monotonic()
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> ATClient:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Start reading the transport (idempotent)."""
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_loop(), name=f"at-reader {self.url}")
+            if self.watchdog.enabled and self.watchdog.idle_interval:
+                self._idle = asyncio.create_task(self._idle_loop(self.watchdog.idle_interval))
+
+    async def close(self) -> None:
+        """Stop the reader and close the transport; pending waiters get `ConnectionClosed`."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in (self._idle, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.transport.close()
+        self._end(ConnectionClosed(f"{self.url}: closed"))
+
+    async def initialise(self) -> None:
+        """Run the init sequence (also re-run after a watchdog recovery)."""
+        for line in self.init_sequence:
+            await self.command(line)
+
+    # -- URCs ----------------------------------------------------------------------------------
+    def subscribe(self, callback: UrcCallback, names: Iterable[str] | None = None) -> Subscription:
+        """Call `callback(urc)` for each URC (whose name is in `names`, when given)."""
+        return self._urcs.subscribe(callback, names)
+
+    def urcs(self, names: Iterable[str] | None = None) -> UrcStream:
+        """An async iterator of URCs; subscribe before sending the command whose URC you await."""
+        return self._urcs.stream(names)
+
+    # -- commands ------------------------------------------------------------------------------
+    def timeout_for(self, command: Command) -> float:
+        if command.timeout is not None:
+            return command.timeout
+        best = self.timeout
+        for prefix in command.prefixes:
+            best = max(best, self.timeouts.get(prefix, self.timeout))
+        body = command.line[2:3].upper()
+        if not command.prefixes and body in self.timeouts:
+            best = max(best, self.timeouts[body])
+        return best
+
+    async def command(self, command: str | Command, *, timeout: float | None = None) -> Reply:
+        """Send one command line and return its reply; raises a typed `ModemError` on failure."""
+        return await self._run(self._with_quirks(_as_command(command, timeout)), None)
+
+    def _with_quirks(self, cmd: Command) -> Command:
+        pattern = self.final_patterns.get(cmd.line.upper()) if cmd.final_pattern is None else None
+        return cmd if pattern is None else dataclasses.replace(cmd, final_pattern=pattern)
+
+    async def command_with_data(
+        self, command: str | Command, data: bytes, *, timeout: float | None = None
+    ) -> Reply:
+        """Send a command that answers the `> ` prompt (AT+CMGS, AT+CIPSEND, AT+QISEND), then `data`."""
+        return await self._run(_as_command(command, timeout), data)
+
+    async def _run(self, cmd: Command, data: bytes | None) -> Reply:
+        async with self._lock:
+            delays = iter(self.retry.delays())
+            while True:
+                try:
+                    return await self._exchange(cmd, self.timeout_for(cmd), data)
+                except (CMEError, CMSError) as exc:
+                    transient = TRANSIENT_CME if isinstance(exc, CMEError) else TRANSIENT_CMS
+                    # never repeat a command whose data (an SMS, a socket payload) already went out
+                    delay = next(delays, None) if exc.code in transient and not self._data_sent else None
+                    if delay is None:
+                        raise
+                    log.info("%s: %s, retrying in %.2f s", self.url, exc, delay)
+                    await asyncio.sleep(delay)
+                except CommandTimeout as exc:
+                    if self.watchdog.enabled and not self._eof:
+                        await self._check_and_recover()
+                    raise exc
+
+    async def _exchange(self, cmd: Command, timeout: float, data: bytes | None = None) -> Reply:
+        if self._eof or self._closed:
+            raise ConnectionClosed(f"{self.url}: closed")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(cmd, loop.create_future())
+        self._pending = pending
+        self._data_sent = False
+        self._parser.begin(cmd)
+        log.debug("%s >> %s", self.url, cmd.line)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._write(cmd.line.encode("utf-8", "surrogateescape") + b"\r")
+                if data is not None:
+                    prompt: asyncio.Future[Any] = asyncio.ensure_future(pending.prompt.wait())
+                    waiters: set[asyncio.Future[Any]] = {prompt, pending.future}
+                    try:
+                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        prompt.cancel()
+                    if not pending.future.done():
+                        self._parser.expect_echo(data.decode("utf-8", "surrogateescape"))
+                        self._data_sent = True
+                        await self._write(data)
+                return await asyncio.shield(pending.future)
+        except TimeoutError:
+            self._parser.abandon()
+            raise CommandTimeout(cmd.line, timeout) from None
+        finally:
+            self._pending = None
+            if not pending.future.done():
+                pending.future.cancel()
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self.transport.write(data)
+        except OSError as exc:  # a transport that does not map its OS errors itself
+            raise ConnectionClosed(f"{self.url}: write failed: {exc}") from exc
+
+    # -- data mode -----------------------------------------------------------------------------
+    async def read_data(self, timeout: float | None = None) -> bytes:
+        """Next bytes received in data mode (after CONNECT); b"" once the link is closed."""
+        async with asyncio.timeout(timeout):
+            return await self._data.get()
+
+    async def write_data(self, data: bytes) -> None:
+        """Send raw bytes in data mode."""
+        await self._write(data)
+
+    async def escape(self) -> None:
+        """Leave data mode with the `+++` escape (guard time of silence before and after)."""
+        async with self._lock:
+            await self._escape()
+
+    async def _escape(self) -> None:
+        guard = self.watchdog.guard_time
+        await asyncio.sleep(guard)
+        self._parser.leave_data_mode()
+        cmd = Command("+++")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(cmd, loop.create_future())
+        self._pending = pending
+        self._parser.begin(cmd)
+        try:
+            await self._write(b"+++")
+            async with asyncio.timeout(guard + self.watchdog.probe_timeout):
+                await asyncio.shield(pending.future)
+        except (TimeoutError, ModemError) as exc:
+            log.info("%s: no OK after +++ (%s)", self.url, exc or "timeout")
+            self._parser.abandon()
+        finally:
+            self._pending = None
+
+    # -- watchdog ------------------------------------------------------------------------------
+    async def probe(self, timeout: float | None = None) -> bool:
+        """Send a bare `AT`: True if the modem answers at all (OK or an error) within the timeout."""
+        async with self._lock:
+            return await self._probe(timeout)
+
+    async def _probe(self, timeout: float | None = None) -> bool:
+        try:
+            await self._exchange(Command("AT"), timeout or self.watchdog.probe_timeout)
+        except CommandTimeout:
+            return False
+        except ModemError:
+            return not self._eof
+        return True
+
+    async def _check_and_recover(self) -> None:
+        if await self._probe():
+            return
+        log.warning("%s: modem does not answer AT; recovering", self.url)
+        await self._recover()
+
+    async def recover(self) -> None:
+        """Cancel any prompt or data mode, reset, and re-run the init sequence (holding the queue)."""
+        async with self._lock:
+            await self._recover()
+
+    async def _recover(self) -> None:
+        self.recoveries += 1
+        self._parser.abandon()
+        await self._write(b"\x1b")  # cancels a pending `> ` prompt
+        await self._escape()
+        policy = self.watchdog
+        if not await self._probe():
+            raise CommandTimeout("AT (after recovery)", policy.probe_timeout)
+        for line in (*policy.reset, *self.init_sequence):
+            try:
+                await self._exchange(Command(line), self.timeout_for(Command(line)))
+            except ModemError as exc:
+                log.warning("%s: recovery step %s failed: %s", self.url, line, exc)
+        log.info("%s: recovered (%d recoveries so far)", self.url, self.recoveries)
+
+    async def _idle_loop(self, interval: float) -> None:
+        while not self._eof:
+            await asyncio.sleep(max(0.0, self.last_activity + interval - time.monotonic()))
+            if time.monotonic() - self.last_activity < interval:
+                continue
+            async with self._lock:
+                if self._eof:
+                    break
+                try:
+                    await self._check_and_recover()
+                except ModemError as exc:
+                    log.error("%s: watchdog recovery failed: %s", self.url, exc)
+            self.last_activity = time.monotonic()
+
+    # -- reader --------------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        error: ModemError = ConnectionClosed(f"{self.url}: end of stream")
+        try:
+            while True:
+                chunk = await self.transport.read()
+                if not chunk:
+                    break
+                self.last_activity = time.monotonic()
+                log.debug("%s << %r", self.url, chunk)
+                for event in self._parser.feed(chunk):
+                    self._dispatch(event)
+        except OSError as exc:
+            error = ConnectionClosed(f"{self.url}: {exc}")
+        self._eof = True
+        self._end(error)
+
+    def _end(self, error: ModemError) -> None:
+        pending = self._pending
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(error)
+        self._urcs.end()
+        self._data.put_nowait(b"")
+
+    def _dispatch(self, event: Event) -> None:
+        pending = self._pending
+        if isinstance(event, Urc):
+            log.debug("%s URC %s", self.url, event.line)
+            self._urcs.publish(event)
+        elif isinstance(event, Data):
+            self._data.put_nowait(event.data)
+        elif pending is None or pending.future.done():
+            log.debug("%s: answer with no command waiting: %r", self.url, event)
+        elif isinstance(event, Response):
+            pending.responses.append(event)
+        elif isinstance(event, Prompt):
+            pending.prompt.set()
+        elif isinstance(event, Final):
+            self._complete(pending, event)
+
+    def _complete(self, pending: _Pending, final: Final) -> None:
+        line = pending.command.line
+        lines = tuple(r.line for r in pending.responses)
+        if final.ok:
+            pending.future.set_result(Reply(line, tuple(pending.responses), final))
+        elif final.result is Result.CME_ERROR:
+            pending.future.set_exception(cme_error(line, final.value, lines))
+        elif final.result is Result.CMS_ERROR:
+            pending.future.set_exception(cms_error(line, final.value, lines))
+        elif final.result in (Result.NO_CARRIER, Result.BUSY, Result.NO_ANSWER, Result.NO_DIALTONE):
+            pending.future.set_exception(CallFailed(line, final.result.value))
+        else:
+            pending.future.set_exception(CommandError(line, final.line, lines))
+
+
+def _as_command(command: str | Command, timeout: float | None) -> Command:
+    if isinstance(command, str):
+        return Command(command, timeout=timeout)
+    return command if timeout is None else dataclasses.replace(command, timeout=timeout)

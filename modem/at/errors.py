@@ -1,0 +1,176 @@
+"""Typed errors of the AT layer: one base class, result codes as exception classes.
+
+`+CME ERROR` and `+CMS ERROR` finals become `CMEError` / `CMSError` (or a subclass for the codes a
+caller commonly handles, e.g. `SimBusy`, `SimPinRequired`), carrying the code and its 27.007 / 27.005
+meaning.  A call-progress final (`NO CARRIER`, `BUSY`, ...) on a dial command becomes `CallFailed`.
+"""
+
+from __future__ import annotations
+
+from modem.at.codes import cme_code_from_text, cme_meaning, cms_code_from_text, cms_meaning
+
+
+class ModemError(Exception):
+    """Base class of every error raised by the modem package's AT layer and drivers."""
+
+
+class TransportError(ModemError):
+    """The byte pipe could not be opened or broke (OS errors are mapped here, at the edge)."""
+
+
+class ConnectionClosed(TransportError):
+    """The transport reached end of file while a command was waiting."""
+
+
+class CommandTimeout(ModemError):
+    """No final result arrived within the command's timeout."""
+
+    def __init__(self, command: str, timeout: float) -> None:
+        super().__init__(f"{command!r}: no final result within {timeout:g} s")
+        self.command = command
+        self.timeout = timeout
+
+
+class CommandError(ModemError):
+    """The modem answered a plain `ERROR` (or a vendor failure final such as `SEND FAIL`)."""
+
+    def __init__(self, command: str, final: str = "ERROR", lines: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{command!r}: {final}")
+        self.command = command
+        self.final = final
+        self.lines = lines
+
+
+class CMEError(CommandError):
+    """`+CME ERROR: <err>`: a mobile-equipment error, TS 27.007 §9.2."""
+
+    code: int | None
+    meaning: str
+
+    def __init__(self, command: str, code: int | None, text: str = "", lines: tuple[str, ...] = ()) -> None:
+        self.code = code
+        self.meaning = cme_meaning(code) if code is not None else text
+        label = f"+CME ERROR: {code if code is not None else text}"
+        CommandError.__init__(self, command, label, lines)
+        self.args = (f"{command!r}: {label} ({self.meaning})",)
+
+
+class CMSError(CommandError):
+    """`+CMS ERROR: <err>`: a message-service error, TS 27.005 §3.2.5."""
+
+    code: int | None
+    meaning: str
+
+    def __init__(self, command: str, code: int | None, text: str = "", lines: tuple[str, ...] = ()) -> None:
+        self.code = code
+        self.meaning = cms_meaning(code) if code is not None else text
+        label = f"+CMS ERROR: {code if code is not None else text}"
+        CommandError.__init__(self, command, label, lines)
+        self.args = (f"{command!r}: {label} ({self.meaning})",)
+
+
+class SimNotInserted(CMEError):
+    """CME 10."""
+
+
+class SimPinRequired(CMEError):
+    """CME 11."""
+
+
+class SimPukRequired(CMEError):
+    """CME 12."""
+
+
+class SimFailure(CMEError):
+    """CME 13."""
+
+
+class SimBusy(CMEError):
+    """CME 14: the SIM is still initialising; transient."""
+
+
+class IncorrectPassword(CMEError):
+    """CME 16."""
+
+
+class OperationNotAllowed(CMEError):
+    """CME 3."""
+
+
+class OperationNotSupported(CMEError):
+    """CME 4."""
+
+
+class NoNetworkService(CMEError):
+    """CME 30."""
+
+
+class NetworkTimeout(CMEError):
+    """CME 31."""
+
+
+class PleaseWait(CMEError):
+    """CME 515 (vendor): the module is initialising or busy; transient."""
+
+
+class SmsSimBusy(CMSError):
+    """CMS 314: (U)SIM busy; transient."""
+
+
+class SmscAddressUnknown(CMSError):
+    """CMS 330."""
+
+
+class SmsNoNetworkService(CMSError):
+    """CMS 331."""
+
+
+class InvalidMemoryIndex(CMSError):
+    """CMS 321."""
+
+
+class CallFailed(ModemError):
+    """A dial command ended with a call-progress final: NO CARRIER, BUSY, NO ANSWER or NO DIALTONE."""
+
+    def __init__(self, command: str, final: str) -> None:
+        super().__init__(f"{command!r}: {final}")
+        self.command = command
+        self.final = final
+
+
+_CME_CLASSES: dict[int, type[CMEError]] = {
+    3: OperationNotAllowed,
+    4: OperationNotSupported,
+    10: SimNotInserted,
+    11: SimPinRequired,
+    12: SimPukRequired,
+    13: SimFailure,
+    14: SimBusy,
+    16: IncorrectPassword,
+    30: NoNetworkService,
+    31: NetworkTimeout,
+    515: PleaseWait,
+}
+
+_CMS_CLASSES: dict[int, type[CMSError]] = {
+    314: SmsSimBusy,
+    321: InvalidMemoryIndex,
+    330: SmscAddressUnknown,
+    331: SmsNoNetworkService,
+}
+
+
+def cme_error(command: str, value: str, lines: tuple[str, ...] = ()) -> CMEError:
+    """Build the typed exception for a `+CME ERROR: <value>` final (numeric or verbose form)."""
+    value = value.strip()
+    code = int(value) if value.isdigit() else cme_code_from_text(value)
+    cls = _CME_CLASSES.get(code, CMEError) if code is not None else CMEError
+    return cls(command, code, value, lines)
+
+
+def cms_error(command: str, value: str, lines: tuple[str, ...] = ()) -> CMSError:
+    """Build the typed exception for a `+CMS ERROR: <value>` final (numeric or verbose form)."""
+    value = value.strip()
+    code = int(value) if value.isdigit() else cms_code_from_text(value)
+    cls = _CMS_CLASSES.get(code, CMSError) if code is not None else CMSError
+    return cls(command, code, value, lines)

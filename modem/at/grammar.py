@@ -1,0 +1,207 @@
+"""The AT grammar as data: final result codes, unsolicited words, and which prefixed lines are answers.
+
+The rule the parser applies (h11's model: grammar, not timing): a `+NAME:` line is a response only
+if `+NAME` is a prefix of the command in flight and the prefix's rule below accepts its fields;
+every other prefixed line is unsolicited.  A bare line is a response unless it is one of the
+unsolicited words (RING, RDY, Call Ready, `0, CLOSED`, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from enum import Enum
+
+from modem.at.command import Command
+
+
+class Result(Enum):
+    """Final result codes of V.250 / 27.007 / 27.005, plus command-declared vendor finals."""
+
+    OK = "OK"
+    CONNECT = "CONNECT"
+    NO_CARRIER = "NO CARRIER"
+    ERROR = "ERROR"
+    NO_DIALTONE = "NO DIALTONE"
+    BUSY = "BUSY"
+    NO_ANSWER = "NO ANSWER"
+    CME_ERROR = "+CME ERROR"
+    CMS_ERROR = "+CMS ERROR"
+    VENDOR = "vendor"
+
+
+# V.250 §5.7.1 table 1: numeric (ATV0) result codes.  2 is RING (unsolicited), 5 is unused.
+NUMERIC_RESULTS: dict[str, Result] = {
+    "0": Result.OK,
+    "1": Result.CONNECT,
+    "3": Result.NO_CARRIER,
+    "4": Result.ERROR,
+    "6": Result.NO_DIALTONE,
+    "7": Result.BUSY,
+    "8": Result.NO_ANSWER,
+}
+CALL_PROGRESS = {
+    "NO CARRIER": Result.NO_CARRIER,
+    "BUSY": Result.BUSY,
+    "NO ANSWER": Result.NO_ANSWER,
+    "NO DIALTONE": Result.NO_DIALTONE,
+}
+_CONNECT = re.compile(r"CONNECT(?: (\d[^\r\n]*))?")
+
+# Bare unsolicited lines: boot and power notices, SIMCom socket notices, call notices.
+URC_WORDS: frozenset[str] = frozenset(
+    {
+        "RING",
+        "RDY",
+        "Call Ready",
+        "SMS Ready",
+        "NORMAL POWER DOWN",
+        "POWERED DOWN",
+        "POWER DOWN",
+        "UNDER-VOLTAGE POWER DOWN",
+        "UNDER-VOLTAGE WARNNING",
+        "OVER-VOLTAGE POWER DOWN",
+        "OVER-VOLTAGE WARNNING",
+        "CLOSED",
+        "CONNECT OK",
+        "CONNECT FAIL",
+        "ALREADY CONNECT",
+        "PDP DEACT",
+        "APP RDY",
+    }
+)
+# SIMCom multi-socket notices: `0, CLOSED`, `1, CONNECT OK`, and `RECV FROM:1.2.3.4:5000`.
+URC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("CLOSED", re.compile(r"\d+, CLOSED")),
+    ("CONNECT OK", re.compile(r"\d+, CONNECT OK")),
+    ("CONNECT FAIL", re.compile(r"\d+, CONNECT FAIL")),
+    ("ALREADY CONNECT", re.compile(r"\d+, ALREADY CONNECT")),
+    ("RECV FROM", re.compile(r"RECV FROM:.*")),
+    ("REMOTE IP", re.compile(r"REMOTE IP:.*")),
+)
+
+_PREFIX = re.compile(r"([+^*$%#][A-Za-z0-9_]+)\s*[:,]")
+
+
+def prefix_of(line: str) -> str | None:
+    """`+CREG` for `+CREG: 0,1`, `^RSSI` for `^RSSI:17`; None for a bare line."""
+    m = _PREFIX.match(line)
+    return m.group(1).upper() if m else None
+
+
+def split_fields(text: str) -> list[str]:
+    """Split a parameter list on commas outside double quotes; fields keep their quotes."""
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            out.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    out.append("".join(current).strip())
+    return out
+
+
+def fields_of(line: str) -> list[str]:
+    """The parameters after `+NAME:` (empty list when there are none)."""
+    m = _PREFIX.match(line)
+    if m:
+        rest = line[m.end() :].strip()
+        if line[m.end() - 1] == ",":  # `+RECEIVE,0,5:` / `+IPD,5:` forms
+            rest = rest.removesuffix(":")
+    else:
+        _, sep, rest = line.partition(":")
+        rest = rest.strip() if sep else ""
+    return split_fields(rest) if rest else []
+
+
+def unquote(field: str) -> str:
+    return field[1:-1] if len(field) >= 2 and field[0] == field[-1] == '"' else field
+
+
+def _registration(cmd: Command, prefix: str, fields: list[str]) -> bool:
+    # Read answer `+CREG: <n>,<stat>[,"lac","ci"]`: the second field is an unquoted number.
+    # The URC `+CREG: <stat>[,"lac","ci"]` has one field or a quoted second field.
+    kind = cmd.kinds.get(prefix)
+    if kind == "test":
+        return True
+    return kind == "read" and len(fields) >= 2 and fields[1].isdigit()
+
+
+def _caller_id(cmd: Command, prefix: str, fields: list[str]) -> bool:
+    # `AT+CLIP?` answers `+CLIP: <n>,<m>`; the URC `+CLIP: "<number>",<type>,...` starts with a quote.
+    return bool(fields) and not fields[0].startswith('"')
+
+
+def _read_or_test(cmd: Command, prefix: str, fields: list[str]) -> bool:
+    # USSD results, socket-open results: answers only to the read / test forms.
+    return cmd.kinds.get(prefix) in ("read", "test")
+
+
+def _ciprxget(cmd: Command, prefix: str, fields: list[str]) -> bool:
+    # `+CIPRXGET: 1[,<id>]` is the "data arrived" URC; reads answer with mode 2, 3 or 4.
+    return cmd.kinds.get(prefix) in ("read", "test") or (bool(fields) and fields[0] != "1")
+
+
+ResponseRule = Callable[[Command, str, list[str]], bool]
+RESPONSE_RULES: dict[str, ResponseRule] = {
+    "+CREG": _registration,
+    "+CGREG": _registration,
+    "+CEREG": _registration,
+    "+C5GREG": _registration,
+    "+CLIP": _caller_id,
+    "+CCWA": _caller_id,
+    "+CUSD": _read_or_test,
+    "+QIOPEN": _read_or_test,
+    "+CIPRXGET": _ciprxget,
+}
+
+
+def is_response(cmd: Command, prefix: str, line: str) -> bool:
+    """Whether a `+NAME:` line is a plausible answer to the command in flight."""
+    if prefix not in cmd.prefixes:
+        return False
+    rule = RESPONSE_RULES.get(prefix)
+    return rule is None or rule(cmd, prefix, fields_of(line))
+
+
+def urc_word(line: str) -> str | None:
+    """The name of a bare unsolicited line, or None if the line is not one."""
+    if line in URC_WORDS:
+        return line
+    for name, pattern in URC_PATTERNS:
+        if pattern.fullmatch(line):
+            return name
+    return None
+
+
+def urc_followed_by_line(prefix: str, fields: list[str]) -> bool:
+    """Unsolicited results whose data is on the next line (27.005 §3.4.1: +CMT, +CBM, +CDS in PDU mode)."""
+    if prefix in ("+CMT", "+CBM"):
+        return True
+    return prefix == "+CDS" and len(fields) == 1
+
+
+def urc_payload_length(prefix: str, fields: list[str]) -> int | None:
+    """Unsolicited results followed by binary data of a given length (pushed socket data)."""
+    if prefix == "+QIURC" and len(fields) == 3 and unquote(fields[0]) == "recv" and fields[2].isdigit():
+        return int(fields[2])  # Quectel push mode: +QIURC: "recv",<id>,<len>\r\n<data>
+    if prefix == "+RECEIVE" and fields and fields[-1].isdigit():
+        return int(fields[-1])  # SIMCom multi-IP push: +RECEIVE,<id>,<len>:\r\n<data>
+    return None
+
+
+# Response lines whose next line is message text / PDU, never to be read as a URC (27.005 §3.4.2/3).
+BODY_FOLLOWS: frozenset[str] = frozenset({"+CMGR", "+CMGL"})
+
+
+def parse_connect(line: str) -> str | None:
+    """The speed text of a `CONNECT [speed]` line ("" without speed), or None if not one."""
+    m = _CONNECT.fullmatch(line)
+    if not m:
+        return None
+    return m.group(1) or ""

@@ -1,0 +1,377 @@
+"""Sans-IO AT response parser: bytes in, events out.
+
+The parser is told which command is in flight (`begin`) and turns the modem's bytes into events:
+`Response` lines (with a binary payload when the grammar gives a length), a `Final` result, the
+`Prompt` (`> `, no line end), `Urc` unsolicited results and `Data` in data mode after `CONNECT`.
+What is unsolicited is decided by the grammar (`modem.at.grammar`) and the command in flight, never
+by timing; the echo of the command line is recognised and dropped, whether echo is on or off.
+The parser does no I/O and keeps no clock: feeding the same bytes split anywhere gives the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from enum import Enum, auto
+
+from modem.at import grammar
+from modem.at.command import Command
+from modem.at.grammar import Result
+
+log = logging.getLogger(__name__)
+
+_ENCODING = "utf-8"
+_ERRORS = "surrogateescape"  # lossless: `line.encode("utf-8", "surrogateescape")` gives the bytes back
+_IPD = re.compile(rb"\+IPD,(\d+)(?:,[^:\r\n]*)?:")
+_NO_CARRIER = b"\r\nNO CARRIER\r\n"
+_MAX_LINE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An information line answering the command in flight, with the binary data that followed it."""
+
+    line: str
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The final result of the command in flight."""
+
+    result: Result
+    line: str
+    ok: bool
+    value: str = ""  # the +CME/+CMS error value, or the CONNECT speed
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """The `> ` prompt: the modem waits for data (SMS text or PDU, socket payload)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Urc:
+    """An unsolicited result: `name` is its prefix (`+CMTI`) or word (`RING`, `CLOSED`)."""
+
+    name: str
+    line: str
+    extra: str | None = None  # the second line of +CMT / +CBM / +CDS (PDU or text)
+    payload: bytes | None = None  # pushed socket data (+IPD, +RECEIVE, +QIURC "recv" with length)
+
+    @property
+    def fields(self) -> list[str]:
+        return grammar.fields_of(self.line)
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """Bytes received in data mode (after CONNECT on a dial / transparent command)."""
+
+    data: bytes
+
+
+Event = Response | Final | Prompt | Urc | Data
+
+
+class _Mode(Enum):
+    LINES = auto()
+    RAW = auto()
+    DATA = auto()
+
+
+class ATParser:
+    """Incremental parser of a modem's output. One instance per serial link."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._mode = _Mode.LINES
+        self._skip_lf = False
+        self._command: Command | None = None
+        self._echo: list[str] = []
+        self._raw_need = 0
+        self._raw_owner: Response | Urc | None = None
+        self._raw_chunks: list[bytes] = []
+        self._pending_urc: Urc | None = None  # +CMT header waiting for its second line
+        self._body_next = False  # the next line is +CMGR/+CMGL message text
+
+    # -- what the client tells the parser ------------------------------------------------------
+    @property
+    def command(self) -> Command | None:
+        """The command in flight, if any."""
+        return self._command
+
+    @property
+    def in_data_mode(self) -> bool:
+        return self._mode is _Mode.DATA
+
+    def begin(self, command: Command) -> None:
+        """Announce the command just sent: its answer is parsed against its grammar."""
+        if self._mode is _Mode.DATA:
+            self._mode = _Mode.LINES
+        self._command = command
+        self._echo = [command.line.strip().upper()]
+        self._body_next = False
+
+    def expect_echo(self, text: str) -> None:
+        """Data written after a prompt (SMS text) may be echoed back: recognise it and drop it."""
+        self._echo.append(text.strip("\r\n\x1a\x1b").upper())
+
+    def abandon(self) -> None:
+        """Forget the command in flight (its timeout expired); later lines are unsolicited."""
+        self._command = None
+        self._echo = []
+        self._body_next = False
+
+    def leave_data_mode(self) -> None:
+        """Back to command mode after the `+++` escape; the modem's next lines are parsed again."""
+        self._mode = _Mode.LINES
+
+    # -- bytes in, events out ------------------------------------------------------------------
+    def feed(self, data: bytes) -> list[Event]:
+        """Parse the next bytes from the modem; returns the events they complete, in order."""
+        self._buf += data
+        events: list[Event] = []
+        buf = self._buf
+        while buf:
+            if self._mode is _Mode.DATA:
+                if self._skip_lf and buf[0] == 0x0A:  # the LF of "CONNECT\r\n"
+                    del buf[0]
+                self._skip_lf = False
+                self._feed_data(events)
+                break
+            if self._mode is _Mode.RAW:
+                if self._skip_lf:
+                    if buf[0] == 0x0A:
+                        del buf[0]
+                        if not buf:
+                            break
+                    self._skip_lf = False
+                take = min(self._raw_need, len(buf))
+                self._raw_chunks.append(bytes(buf[:take]))
+                del buf[:take]
+                self._raw_need -= take
+                if self._raw_need == 0:
+                    self._finish_raw(events)
+                continue
+            if self._skip_lf and buf[0] == 0x0A:
+                del buf[0]
+                self._skip_lf = False
+                continue
+            self._skip_lf = False
+            if buf[0] == 0x2B and buf.startswith(b"+IPD,"):  # SIMCom push: +IPD,<len>:<data>, no line end
+                m = _IPD.match(buf)
+                if m:
+                    header = buf[: m.end() - 1].decode(_ENCODING, _ERRORS)
+                    length = int(m.group(1))
+                    del buf[: m.end()]
+                    self._start_raw(Urc("+IPD", header), length, skip_lf=False, events=events)
+                    continue
+                if b"\r" not in buf and b"\n" not in buf:
+                    break
+            cr = buf.find(b"\r")
+            lf = buf.find(b"\n")
+            end = cr if lf < 0 or (0 <= cr < lf) else lf
+            if end < 0:
+                if buf == b"> ":
+                    del buf[:]
+                    self._prompt(events)
+                elif len(buf) > _MAX_LINE:
+                    log.warning("discarding %d bytes without a line end", len(buf))
+                    del buf[:]
+                break
+            raw = bytes(buf[:end])
+            self._skip_lf = buf[end] == 0x0D
+            del buf[: end + 1]
+            if raw:
+                self._line(raw.decode(_ENCODING, _ERRORS), events)
+        return events
+
+    # -- internals -----------------------------------------------------------------------------
+    def _prompt(self, events: list[Event]) -> None:
+        events.append(Prompt())
+
+    def _start_raw(self, owner: Response | Urc, length: int, *, skip_lf: bool, events: list[Event]) -> None:
+        self._raw_owner = owner
+        self._raw_need = length
+        self._raw_chunks = []
+        if length == 0:
+            self._finish_raw(events)
+            return
+        self._mode = _Mode.RAW
+        self._skip_lf = skip_lf
+
+    def _finish_raw(self, events: list[Event]) -> None:
+        owner = self._raw_owner
+        payload = b"".join(self._raw_chunks)
+        self._mode = _Mode.LINES
+        self._raw_owner = None
+        self._raw_chunks = []
+        if isinstance(owner, Response):
+            events.append(Response(owner.line, payload))
+        elif isinstance(owner, Urc):
+            events.append(Urc(owner.name, owner.line, owner.extra, payload))
+
+    def _feed_data(self, events: list[Event]) -> None:
+        buf = self._buf
+        idx = buf.find(_NO_CARRIER)
+        if idx >= 0:
+            if idx:
+                events.append(Data(bytes(buf[:idx])))
+            del buf[: idx + len(_NO_CARRIER)]
+            self._mode = _Mode.LINES
+            events.append(Urc("NO CARRIER", "NO CARRIER"))
+            if buf:
+                events.extend(self.feed(b""))
+            return
+        # hold back a tail that may be the start of the NO CARRIER notice
+        keep = 0
+        for n in range(min(len(_NO_CARRIER) - 1, len(buf)), 0, -1):
+            if buf.endswith(_NO_CARRIER[:n]):
+                keep = n
+                break
+        if len(buf) > keep:
+            events.append(Data(bytes(buf[: len(buf) - keep])))
+            del buf[: len(buf) - keep]
+
+    def _final(self, events: list[Event], result: Result, line: str, ok: bool, value: str = "") -> None:
+        cmd = self._command
+        self._command = None
+        self._echo = []
+        self._body_next = False
+        events.append(Final(result, line, ok, value))
+        if result is Result.CONNECT and cmd is not None and cmd.data_mode:
+            self._mode = _Mode.DATA
+
+    def _line(self, line: str, events: list[Event]) -> None:
+        if self._pending_urc is not None:  # second line of +CMT / +CBM / +CDS
+            head = self._pending_urc
+            self._pending_urc = None
+            events.append(Urc(head.name, head.line, line))
+            return
+        cmd = self._command
+        if cmd is not None and self._body_next:  # message text after +CMGR / +CMGL, whatever it is
+            self._body_next = False
+            events.append(Response(line))
+            return
+        if _is_noise(line):  # line noise: bytes that are not text (power-up, baud mismatch)
+            log.debug("line noise dropped: %r", line.encode(_ENCODING, _ERRORS))
+            return
+        if cmd is None:
+            self._unsolicited(line, events)
+            return
+        stripped = line.strip()
+        if self._echo and stripped.strip("\x1a\x1b").upper() in self._echo:
+            self._echo.remove(stripped.strip("\x1a\x1b").upper())
+            return
+        if stripped in (">", "> "):
+            self._prompt(events)
+            return
+        if stripped.startswith("> ") and stripped[2:].strip("\x1a\x1b").upper() in self._echo:
+            self._prompt(events)  # prompt and echo of the data on one line
+            return
+        if self._command_final(cmd, stripped, events):
+            return
+        prefix = grammar.prefix_of(stripped)
+        if prefix is not None:
+            if grammar.is_response(cmd, prefix, stripped):
+                self._response(cmd, prefix, stripped, events)
+            else:
+                self._unsolicited(stripped, events)
+            return
+        if (
+            grammar.urc_word(stripped) is not None
+            or stripped in ("2", "3")
+            or stripped in grammar.CALL_PROGRESS
+        ):
+            self._unsolicited(stripped, events)
+            return
+        if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, stripped):
+            events.append(Response(stripped))
+            self._final(events, Result.VENDOR, stripped, True)
+            return
+        events.append(Response(stripped))
+
+    def _command_final(self, cmd: Command, line: str, events: list[Event]) -> bool:
+        if line in cmd.finals:
+            self._final(events, Result.VENDOR, line, cmd.finals[line])
+            return True
+        if line == "OK":
+            self._final(events, Result.OK, line, True)
+            return True
+        if line == "ERROR":
+            self._final(events, Result.ERROR, line, False)
+            return True
+        if line.startswith("+CME ERROR:"):
+            self._final(events, Result.CME_ERROR, line, False, line[11:].strip())
+            return True
+        if line.startswith("+CMS ERROR:"):
+            self._final(events, Result.CMS_ERROR, line, False, line[11:].strip())
+            return True
+        speed = grammar.parse_connect(line)
+        if speed is not None:
+            if cmd.connect_payload and speed.isdigit():
+                self._start_raw(Response(line), int(speed), skip_lf=self._skip_lf, events=events)
+                return True
+            self._final(events, Result.CONNECT, line, True, speed)
+            return True
+        if cmd.dial and line in grammar.CALL_PROGRESS:
+            self._final(events, grammar.CALL_PROGRESS[line], line, False)
+            return True
+        if len(line) == 1 and line in grammar.NUMERIC_RESULTS:  # ATV0
+            result = grammar.NUMERIC_RESULTS[line]
+            if result in (Result.OK, Result.ERROR) or cmd.dial or result is Result.CONNECT:
+                ok = result in (Result.OK, Result.CONNECT)
+                self._final(events, result, line, ok)
+                return True
+        return False
+
+    def _response(self, cmd: Command, prefix: str, line: str, events: list[Event]) -> None:
+        index = cmd.payload_fields.get(prefix)
+        if index is not None:
+            fields = grammar.fields_of(line)
+            if index < len(fields) and fields[index].isdigit():
+                self._start_raw(Response(line), int(fields[index]), skip_lf=self._skip_lf, events=events)
+                return
+        if prefix in grammar.BODY_FOLLOWS:
+            self._body_next = True
+        events.append(Response(line))
+        if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, line):
+            self._final(events, Result.VENDOR, line, True)  # e.g. Wavecom's +CPIN: READY without OK
+
+    def _unsolicited(self, line: str, events: list[Event]) -> None:
+        line = line.strip()
+        if not line:
+            return
+        prefix = grammar.prefix_of(line)
+        if prefix is not None:
+            fields = grammar.fields_of(line)
+            length = grammar.urc_payload_length(prefix, fields)
+            if length is not None:
+                self._start_raw(Urc(prefix, line), length, skip_lf=self._skip_lf, events=events)
+                return
+            if grammar.urc_followed_by_line(prefix, fields):
+                self._pending_urc = Urc(prefix, line)
+                return
+            events.append(Urc(prefix, line))
+            return
+        name = grammar.urc_word(line)
+        if name is None:
+            if line in ("2", "3"):  # ATV0 RING / NO CARRIER
+                name = "RING" if line == "2" else "NO CARRIER"
+            elif line in grammar.CALL_PROGRESS:
+                name = line
+            else:
+                name = line.split(":", 1)[0]
+                log.debug("unsolicited line not in the grammar: %r", line)
+        events.append(Urc(name, line))
+
+
+def _is_noise(line: str) -> bool:
+    """Line noise: not one printable ASCII character (answers and URCs always have some).
+
+    Message text, which may be all non-ASCII, is taken before this check; a line in another
+    charset (latin-1 `R\xe9union`) keeps its ASCII letters and is kept.
+    """
+    return not any(" " < ch <= "~" for ch in line)

@@ -1,0 +1,180 @@
+"""`m2msim modem ...`: identify a modem, send raw AT commands (and, from modem.virtual, serve one).
+
+    m2msim modem probe /dev/ttyUSB2 --profile quectel-bg96
+    m2msim modem probe virtual://simcom-sim800
+    m2msim modem at socket://127.0.0.1:7000 AT+CSQ 'AT+COPS?'
+
+Exit status: 0 success, 1 the modem answered an error or did not answer, 2 unusable input
+(bad URL, unknown profile, a device that cannot be opened).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from modem.at.client import ATClient, Reply
+from modem.at.errors import ModemError, TransportError
+from modem.drivers.profile import DriverProfileError
+
+Configure = Callable[[Any], None]
+
+# Sub-commands other modules add to `m2msim modem` (name -> configure(modem_subparsers)).
+_EXTRA_COMMANDS: dict[str, Configure] = {}
+# Modules whose `register_modem_commands(modem_subparsers)` is called when present.
+_PLUGIN_MODULES = ("modem.virtual.cli",)
+
+
+def register_modem_command(name: str, configure: Configure) -> None:
+    """Add a `m2msim modem <name>` sub-command: `configure(subparsers)` adds its parser and handler."""
+    _EXTRA_COMMANDS[name] = configure
+
+
+def _transport_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "url", help="modem URL: /dev/ttyUSB2, /dev/pts/7, socket://host:port, virtual://PROFILE, spy://..."
+    )
+    p.add_argument("--baudrate", type=int, help="serial speed (default 115200)")
+    p.add_argument(
+        "--rtscts", action="store_true", help="hardware flow control (off by default: 3-wire UARTs)"
+    )
+    p.add_argument("--xonxoff", action="store_true", help="software flow control")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per command (default 5)")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("modem", help="drive AT modems: probe one, send raw AT commands")
+    sub = parser.add_subparsers(dest="modem_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    probe = sub.add_parser(
+        "probe", help="identify a modem: manufacturer, model, IMEI, IMSI, ICCID, registration, signal"
+    )
+    _transport_args(probe)
+    probe.add_argument(
+        "--profile", help="vendor profile name or YAML file (default: virtual://PROFILE's, else generic)"
+    )
+    probe.set_defaults(handler=_probe)
+
+    at = sub.add_parser("at", help="send raw AT commands and print the answers")
+    _transport_args(at)
+    at.add_argument("commands", nargs="+", metavar="COMMAND", help="command lines, e.g. AT+CSQ 'AT+CREG?'")
+    at.set_defaults(handler=_at)
+
+    # ---- sub-commands from other modules (e.g. `modem serve` from modem.virtual) ----
+    for name in _PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+            continue
+        hook = getattr(module, "register_modem_commands", None)
+        if hook is not None:
+            hook(sub)
+    for configure in _EXTRA_COMMANDS.values():
+        configure(sub)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.url.startswith(("socket://", "virtual://", "spy://socket://", "spy://virtual://")):
+        return opts
+    if args.baudrate:
+        opts["baudrate"] = args.baudrate
+    if args.rtscts:
+        opts["rtscts"] = True
+    if args.xonxoff:
+        opts["xonxoff"] = True
+    return opts
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"m2msim modem: {message}", file=sys.stderr)
+    return status
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from modem.drivers.generic import Modem
+
+    profile = args.profile
+    if profile is None:
+        inner = args.url.removeprefix("spy://")
+        profile = urlsplit(inner).hostname if inner.startswith("virtual://") else None
+
+    async def run() -> int:
+        try:
+            modem = await Modem.open(args.url, profile=profile, timeout=args.timeout, **_options(args))
+        except (TransportError, DriverProfileError) as exc:
+            return _fail(str(exc), 2)
+        async with modem:
+            report = await modem.probe()
+        ident = report.identity
+        print(f"url:          {args.url}")
+        print(f"profile:      {modem.profile.name}")
+        print(f"manufacturer: {ident.manufacturer}")
+        print(f"model:        {ident.model}")
+        print(f"revision:     {ident.revision}")
+        print(f"IMEI:         {ident.imei}")
+        print(f"IMSI:         {ident.imsi or '-'}")
+        print(f"ICCID:        {ident.iccid or '-'}")
+        print(f"SIM:          {report.pin or '-'}")
+        for kind, reg in report.registrations.items():
+            where = f" lac={reg.lac} ci={reg.ci}" if reg.lac else ""
+            print(f"{kind[1:]:<13} {reg.stat} ({reg.state}){where}")
+        if report.operator is not None:
+            op = report.operator
+            tech = f", {op.technology}" if op.technology else ""
+            print(f"operator:     {op.name or '-'}{tech}")
+        if report.signal is not None:
+            sig = report.signal
+            dbm = f"{sig.dbm} dBm" if sig.dbm is not None else "unknown"
+            print(f"signal:       {dbm} (CSQ {sig.rssi},{sig.ber})")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except ModemError as exc:
+        return _fail(str(exc), 1)
+
+
+def _print_reply(reply: Reply) -> None:
+    for r in reply.responses:
+        print(r.line)
+        if r.payload is not None:
+            print(f"<{len(r.payload)} bytes: {r.payload!r}>")
+    print(reply.final.line)
+
+
+def _at(args: argparse.Namespace) -> int:
+    from modem.transports import open_transport
+
+    async def run() -> int:
+        try:
+            transport = await open_transport(args.url, **_options(args))
+        except TransportError as exc:
+            return _fail(str(exc), 2)
+        status = 0
+        async with ATClient(transport, timeout=args.timeout) as client:
+            client.subscribe(lambda urc: print(f"URC {urc.line}" + (f" | {urc.extra}" if urc.extra else "")))
+            for line in args.commands:
+                print(f"> {line}")
+                try:
+                    _print_reply(await client.command(line))
+                except ModemError as exc:
+                    lines = getattr(exc, "lines", ())
+                    for text in lines:
+                        print(text)
+                    print(f"error: {exc}")
+                    status = 1
+        return status
+
+    try:
+        return asyncio.run(run())
+    except ModemError as exc:
+        return _fail(str(exc), 1)

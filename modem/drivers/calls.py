@@ -1,0 +1,136 @@
+"""Voice calls with DTMF, and circuit-switched data calls (V.250 D/A/H, 27.007 +VTS).
+
+Every dial asks the bench's `DialPolicy` first: a physical modem never calls a number the bench
+has not allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from modem import safety
+from modem.at import grammar
+from modem.at.client import ATClient
+from modem.at.command import Command
+from modem.at.errors import CallFailed
+
+log = logging.getLogger(__name__)
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def dial_string(number: str) -> str:
+    """The number as dialled: separators removed; anything else than a phone number refused."""
+    try:
+        return safety.normalise_number(number)
+    except ValueError:
+        raise ValueError(f"cannot dial {number!r}: not a phone number") from None
+
+
+CALL_ENDS = frozenset({"BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE"})
+CALL_STATES = {0: "active", 1: "held", 2: "dialing", 3: "alerting", 4: "incoming", 5: "waiting"}
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """One line of +CLCC: index, direction (0 outgoing), state, mode (0 voice, 1 data), number."""
+
+    index: int
+    direction: int
+    stat: int
+    mode: int
+    number: str
+
+    @property
+    def active(self) -> bool:
+        return self.stat == 0
+
+    @property
+    def voice(self) -> bool:
+        return self.mode == 0
+
+    @property
+    def state(self) -> str:
+        return CALL_STATES.get(self.stat, f"stat {self.stat}")
+
+
+class DataCall:
+    """A circuit-switched data call in data mode (after CONNECT)."""
+
+    def __init__(self, client: ATClient, number: str, speed: str) -> None:
+        self.client = client
+        self.number = number
+        self.speed = speed
+        self.open = True
+
+    async def read(self, timeout: float | None = None) -> bytes:
+        """Next bytes from the remote end; b"" when the carrier dropped."""
+        return await self.client.read_data(timeout)
+
+    async def write(self, data: bytes) -> None:
+        await self.client.write_data(data)
+
+    async def hang_up(self) -> None:
+        """Escape to command mode (+++) and hang up (ATH)."""
+        if self.open:
+            self.open = False
+            await self.client.escape()
+            await self.client.command("ATH")
+
+
+class Calls:
+    def __init__(self, client: ATClient, policy: safety.DialPolicy | None) -> None:
+        self.client = client
+        self.policy = policy
+
+    async def dial(self, number: str, *, timeout: float = 60.0, poll: float = 0.5) -> None:
+        """Place a voice call (`ATD<number>;`) and wait until it is active (+CLCC stat 0).
+
+        Modules answer `ATD<n>;` with OK while dialling; the outcome then comes as a BUSY / NO
+        ANSWER / NO CARRIER result (unsolicited by then) or as the call turning active in +CLCC.
+        Raises `CallFailed`, or TimeoutError after `timeout` seconds.
+        """
+        safety.check(self.client.url, self.policy, number, "call")
+        line = f"ATD{dial_string(number)};"
+        async with self.client.urcs(CALL_ENDS) as ends:
+            await self.client.command(line)
+            async with asyncio.timeout(timeout):
+                while True:
+                    if any(c.active and c.voice for c in await self.list_calls()):
+                        return
+                    try:
+                        urc = await ends.get(timeout=poll)
+                    except TimeoutError:
+                        continue
+                    raise CallFailed(line, urc.name)
+
+    async def list_calls(self) -> list[CallInfo]:
+        """Current calls (AT+CLCC, 27.007 §7.18)."""
+        out = []
+        for text in (await self.client.command("AT+CLCC")).lines:
+            f = grammar.fields_of(text)
+            if text.startswith("+CLCC") and len(f) >= 5 and all(x.isdigit() for x in f[:5]):
+                number = grammar.unquote(f[5]) if len(f) > 5 else ""
+                out.append(CallInfo(int(f[0]), int(f[1]), int(f[2]), int(f[3]), number))
+        return out
+
+    async def send_dtmf(self, digits: str) -> None:
+        """Send DTMF tones one by one (`AT+VTS=<d>`, 27.007 §C.2.11) during a voice call."""
+        bad = sorted(set(digits.upper()) - DTMF_DIGITS)
+        if bad:
+            raise ValueError(f"not DTMF digits: {''.join(bad)!r}")
+        for digit in digits.upper():
+            await self.client.command(f"AT+VTS={digit}")
+
+    async def answer(self) -> None:
+        await self.client.command("ATA")
+
+    async def hang_up(self) -> None:
+        await self.client.command("ATH")
+
+    async def dial_data(self, number: str) -> DataCall:
+        """Place a CSD call (`ATD<number>`, no `;`): CONNECT puts the link in data mode."""
+        safety.check(self.client.url, self.policy, number, "csd")
+        reply = await self.client.command(Command(f"ATD{dial_string(number)}", data_mode=True))
+        return DataCall(self.client, number, reply.final.value)

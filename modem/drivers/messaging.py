@@ -1,0 +1,244 @@
+"""SMS over AT (3GPP TS 27.005): text and PDU mode, reading, listing, and deleting only after success.
+
+Sending asks the bench's `DialPolicy` first.  PDU mode uses the `modem.sms` codec (GSM 7-bit, UCS2,
+concatenation); text mode sends the text as is.  Incoming messages are handed to a handler and
+deleted from the modem only once the handler returned without raising; concatenated parts are
+reassembled first and all their storage slots deleted together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from modem import safety
+from modem.at import grammar
+from modem.at.client import ATClient, Subscription
+from modem.at.errors import ModemError
+from modem.at.parser import Urc
+from modem.drivers.network import quote
+from modem.drivers.profile import DriverProfile
+from modem.sms import (
+    Direction,
+    Reassembler,
+    SmsCodecError,
+    SmsDeliver,
+    SmsStatusReport,
+    decode_pdu,
+    encode_submit,
+)
+from modem.sms.textmode import MessageStatus, parse_cmgl_pdu, parse_cmgl_text, parse_cmgr_pdu, parse_cmgr_text
+
+log = logging.getLogger(__name__)
+CTRL_Z = b"\x1a"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSms:
+    """A message as read from the modem's storage (one part of a concatenated message)."""
+
+    index: int
+    status: MessageStatus | None
+    sender: str | None
+    text: str | None
+    timestamp: datetime | None
+    pdu: SmsDeliver | None = None  # the decoded part, in PDU mode
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingSms:
+    """A whole received message (its parts reassembled) and the storage slots it occupied."""
+
+    sender: str | None
+    text: str | None
+    timestamp: datetime | None
+    indexes: tuple[int, ...]
+    parts: tuple[StoredSms, ...] = field(default=())
+
+
+Handler = Callable[[IncomingSms], Awaitable[None] | None]
+
+
+class Messaging:
+    def __init__(self, client: ATClient, profile: DriverProfile, policy: safety.DialPolicy | None) -> None:
+        self.client = client
+        self.profile = profile
+        self.policy = policy
+        self.mode = profile.sms_mode
+        self._mr = 0
+        self._reassembler = Reassembler(timeout=3600.0)
+        self._partial: dict[tuple[str, int], list[StoredSms]] = {}
+
+    async def configure(self, mode: str | None = None) -> None:
+        """Set the message format (AT+CMGF), the storage (AT+CPMS) and new-message URCs (AT+CNMI)."""
+        await self.set_mode(mode or self.profile.sms_mode)
+        store = quote(self.profile.sms_storage, "storage")
+        await self.client.command(f"AT+CPMS={store},{store},{store}")
+        await self.client.command(self.profile.cnmi)
+
+    async def set_mode(self, mode: str) -> None:
+        if mode not in ("pdu", "text"):
+            raise ValueError(f"SMS mode is pdu or text, not {mode!r}")
+        await self.client.command(f"AT+CMGF={1 if mode == 'text' else 0}")
+        self.mode = mode
+
+    async def send(self, number: str, text: str) -> list[int]:
+        """Send a text (split into parts when long, in PDU mode); returns the message references."""
+        safety.check(self.client.url, self.policy, number, "sms")
+        number = safety.normalise_number(number)
+        if self.mode == "text":
+            reply = await self.client.command_with_data(
+                f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
+            )
+            return [int(reply.fields("+CMGS")[0])]
+        refs: list[int] = []
+        pdus = encode_submit(text, number, message_reference=self._mr, concat_reference=self._mr)
+        self._mr = (self._mr + len(pdus)) % 256
+        for pdu in pdus:
+            reply = await self.client.command_with_data(
+                f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z
+            )
+            refs.append(int(reply.fields("+CMGS")[0]))
+        return refs
+
+    async def read(self, index: int) -> StoredSms:
+        reply = await self.client.command(f"AT+CMGR={index}")
+        if len(reply.lines) < 2:
+            raise ModemError(f"AT+CMGR={index}: no message in the answer {list(reply.lines)!r}")
+        return self._decode(index, reply.lines[0], reply.lines[1])
+
+    async def list_messages(self, status: MessageStatus = MessageStatus.ALL) -> list[StoredSms]:
+        arg = str(int(status)) if self.mode == "pdu" else f'"{status.text}"'
+        reply = await self.client.command(f"AT+CMGL={arg}")
+        out: list[StoredSms] = []
+        lines = list(reply.lines)
+        for head, body in zip(lines[0::2], lines[1::2], strict=False):
+            header_index = _index_of(head)
+            out.append(self._decode(header_index, head, body))
+        return out
+
+    async def delete(self, index: int) -> None:
+        await self.client.command(f"AT+CMGD={index}")
+
+    def _decode(self, index: int, head: str, body: str) -> StoredSms:
+        try:
+            if self.mode == "text":
+                th = parse_cmgr_text(head) if head.startswith("+CMGR") else parse_cmgl_text(head)
+                return StoredSms(index, th.status, th.address, body, th.scts)
+            ph = parse_cmgr_pdu(head) if head.startswith("+CMGR") else parse_cmgl_pdu(head)
+            direction = ph.status.direction if ph.status is not None else Direction.MT
+            msg = decode_pdu(body, direction, tpdu_length=ph.length)
+        except SmsCodecError as exc:
+            raise ModemError(f"{self.client.url}: message {index}: {exc}") from exc
+        if isinstance(msg, SmsDeliver):
+            return StoredSms(index, ph.status, msg.originator.number, msg.text, msg.scts, msg)
+        return StoredSms(index, ph.status, None, msg.text, None, None)
+
+    def on_status_report(self, callback: Callable[[SmsStatusReport], None]) -> Subscription:
+        """Call `callback` with each status report (`+CDS` in PDU mode, AT+CNMI ds=1; 27.005 §3.4.1).
+
+        A report that cannot be decoded is logged with its PDU, never dropped silently.
+        """
+
+        def on_cds(urc: Urc) -> None:
+            if urc.extra is None:
+                log.warning("%s: text-mode status report not decoded: %r", self.client.url, urc.line)
+                return
+            try:
+                report = decode_pdu(urc.extra, Direction.MT)
+            except SmsCodecError as exc:
+                log.error("%s: undecodable status report %r: %s", self.client.url, urc.extra, exc)
+                return
+            if isinstance(report, SmsStatusReport):
+                callback(report)
+            else:
+                log.warning(
+                    "%s: +CDS carried a %s, not a status report", self.client.url, type(report).__name__
+                )
+
+        return self.client.subscribe(on_cds, {"+CDS"})
+
+    # -- incoming --------------------------------------------------------------------------------
+    async def deliver(self, stored: StoredSms, handler: Handler) -> IncomingSms | None:
+        """Hand a stored part to the handler once its message is whole; delete its slots after success.
+
+        Returns the message handled, or None while parts are missing.  A handler that raises leaves
+        every part on the modem (and the exception propagates).
+        """
+        incoming = self._assemble(stored)
+        if incoming is None:
+            return None
+        result = handler(incoming)
+        if inspect.isawaitable(result):
+            await result
+        for index in incoming.indexes:
+            await self.delete(index)
+        return incoming
+
+    def _assemble(self, stored: StoredSms) -> IncomingSms | None:
+        part = stored.pdu
+        if part is None or part.concat is None or part.concat.total == 1:
+            return IncomingSms(stored.sender, stored.text, stored.timestamp, (stored.index,), (stored,))
+        key = (part.originator.number, part.concat.reference)
+        self._partial.setdefault(key, []).append(stored)
+        whole = self._reassembler.add(part, now=asyncio.get_running_loop().time())
+        if whole is None:
+            return None
+        parts = tuple(self._partial.pop(key, []))
+        return IncomingSms(
+            stored.sender, whole.text, parts[0].timestamp, tuple(p.index for p in parts), parts
+        )
+
+    async def process_stored(self, handler: Handler) -> list[IncomingSms]:
+        """Handle every received message already in storage (REC UNREAD and REC READ)."""
+        done: list[IncomingSms] = []
+        for stored in await self.list_messages(MessageStatus.ALL):
+            if stored.status not in (None, MessageStatus.REC_UNREAD, MessageStatus.REC_READ):
+                continue
+            incoming = await self.deliver(stored, handler)
+            if incoming is not None:
+                done.append(incoming)
+        return done
+
+    async def serve(
+        self, handler: Handler, *, stop: asyncio.Event | None = None, started: asyncio.Event | None = None
+    ) -> None:
+        """Handle each new message announced by `+CMTI` until `stop` is set (or the link closes).
+
+        `started` is set once the `+CMTI` subscription is in place.
+        """
+        stop = stop or asyncio.Event()
+        async with self.client.urcs({"+CMTI"}) as stream:
+            if started is not None:
+                started.set()
+            while not stop.is_set():
+                getter = asyncio.ensure_future(stream.get())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    break
+                urc: Urc = getter.result()
+                fields = urc.fields
+                if len(fields) < 2 or not fields[-1].isdigit():
+                    log.warning("%s: cannot read +CMTI %r", self.client.url, urc.line)
+                    continue
+                index = int(fields[-1])
+                try:
+                    await self.deliver(await self.read(index), handler)
+                except Exception:
+                    log.exception(
+                        "%s: message %d kept on the modem: its handler failed", self.client.url, index
+                    )
+
+
+def _index_of(head: str) -> int:
+    fields = grammar.fields_of(head)
+    if not fields or not fields[0].isdigit():
+        raise ModemError(f"cannot read the index of {head!r}")
+    return int(fields[0])

@@ -1,0 +1,216 @@
+"""Open a `Transport` from a URL, as pyserial's `serial_for_url` does for serial ports.
+
+    /dev/ttyUSB2?baudrate=115200&rtscts=1    a serial device (pyserial-asyncio-fast)
+    /dev/pts/7                               a pseudo-terminal (same code path)
+    socket://127.0.0.1:7000                  a TCP socket (asyncio streams)
+    virtual://quectel-bg96?seed=3            the in-process virtual modem (modem.virtual.open_virtual)
+    spy://<any of the above>                 log every byte both ways (logger `modem.transports.spy`)
+
+Flow control is off by default (most bench wiring is a 3-wire UART: TX, RX, GND); turn it on with
+`rtscts=1` or `xonxoff=1` in the URL query or as keyword options.  `loop://` is refused: it has no
+file descriptor, which asyncio serial transports need.  OS errors are mapped to `TransportError` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import inspect
+import logging
+import string
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from modem.at.errors import TransportError
+from modem.transport import Transport
+
+log = logging.getLogger(__name__)
+spy_log = logging.getLogger(__name__ + ".spy")
+
+_SERIAL_OPTIONS = {
+    "baudrate": int,
+    "rtscts": bool,
+    "xonxoff": bool,
+    "dsrdtr": bool,
+    "bytesize": int,
+    "parity": str,
+    "stopbits": float,
+    "exclusive": bool,
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+READ_SIZE = 4096
+
+
+def _coerce(name: str, value: object, url: str) -> object:
+    kind = _SERIAL_OPTIONS[name]
+    if kind is bool and isinstance(value, str):
+        low = value.lower()
+        if low not in _TRUE | _FALSE:
+            raise TransportError(f"{url}: option {name}={value!r}: expected 1/0, true/false")
+        return low in _TRUE
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise TransportError(f"{url}: option {name}={value!r}: {exc}") from None
+
+
+def serial_options(url: str, query: Mapping[str, str], opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Serial settings from the URL query and keyword options; flow control off unless asked."""
+    settings: dict[str, Any] = {"baudrate": 115200, "rtscts": False, "xonxoff": False, "dsrdtr": False}
+    for source in (query, opts):
+        for name, value in source.items():
+            if name not in _SERIAL_OPTIONS:
+                raise TransportError(
+                    f"{url}: unknown option {name!r}; known: {', '.join(sorted(_SERIAL_OPTIONS))}"
+                )
+            settings[name] = _coerce(name, value, url)
+    return settings
+
+
+class StreamTransport:
+    """A transport over an asyncio StreamReader / StreamWriter pair (socket or serial)."""
+
+    def __init__(self, url: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.url = url
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self) -> bytes:
+        try:
+            return await self._reader.read(READ_SIZE)
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # pty whose other side closed
+                return b""
+            raise TransportError(f"{self.url}: read failed: {exc.strerror or exc}") from exc
+
+    async def write(self, data: bytes) -> None:
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except OSError as exc:
+            raise TransportError(f"{self.url}: write failed: {exc.strerror or exc}") from exc
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await self._writer.wait_closed()
+
+
+class SpyTransport:
+    """Wraps a transport and logs every byte both ways, like pyserial's `spy://`."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.url = f"spy://{inner.url}"
+
+    async def read(self) -> bytes:
+        data = await self.inner.read()
+        spy_log.info("%s RX %s", self.inner.url, describe(data) if data else "<eof>")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        spy_log.info("%s TX %s", self.inner.url, describe(data))
+        await self.inner.write(data)
+
+    async def close(self) -> None:
+        spy_log.info("%s closed", self.inner.url)
+        await self.inner.close()
+
+
+_PRINTABLE = set(string.printable.encode()) - set(b"\r\n\t\x0b\x0c")
+
+
+def describe(data: bytes) -> str:
+    """Printable text with control bytes escaped (`\\r`, `\\n`, `\\x1a`)."""
+    out = []
+    for b in data:
+        if b in _PRINTABLE:
+            out.append(chr(b))
+        elif b == 13:
+            out.append("\\r")
+        elif b == 10:
+            out.append("\\n")
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)
+
+
+async def open_transport(url: str, **opts: Any) -> Transport:
+    """Open the transport a URL names; raises `TransportError` with the reason when it cannot."""
+    if url.startswith("spy://"):
+        return SpyTransport(await open_transport(url[len("spy://") :], **opts))
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "loop":
+        raise TransportError(
+            f"{url}: loop:// has no file descriptor and cannot be used with asyncio serial transports; "
+            "use virtual://generic for an in-process modem or a pty path"
+        )
+    if scheme == "virtual":
+        return await _open_virtual(url, opts)
+    if scheme == "socket":
+        return await _open_socket(url, parts.hostname, parts.port, parts.query)
+    if scheme in ("", "serial") or (len(scheme) == 1 and url[1:3] in (":\\", ":/")):  # COM paths too
+        return await _open_serial(
+            url, parts.path if scheme == "serial" else url.split("?", 1)[0], parts.query, opts
+        )
+    raise TransportError(
+        f"{url}: unsupported URL scheme {scheme!r}; use a device path, socket://host:port, virtual://PROFILE or spy://"
+    )
+
+
+async def _open_socket(url: str, host: str | None, port: int | None, query: str) -> Transport:
+    if not host or port is None:
+        raise TransportError(f"{url}: expected socket://host:port")
+    try:
+        async with asyncio.timeout(10):
+            reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError) as exc:
+        raise TransportError(
+            f"{url}: cannot connect: {getattr(exc, 'strerror', None) or exc or 'timeout'}"
+        ) from exc
+    return StreamTransport(url, reader, writer)
+
+
+async def _open_serial(url: str, path: str, query: str, opts: Mapping[str, Any]) -> Transport:
+    import serial
+    import serial_asyncio_fast
+
+    settings = serial_options(url, dict(parse_qsl(query)), opts)
+    try:
+        reader, writer = await serial_asyncio_fast.open_serial_connection(url=path, **settings)
+    except (OSError, serial.SerialException) as exc:
+        raise TransportError(f"{url}: cannot open serial device: {exc}") from exc
+    ser = writer.transport.get_extra_info("serial")
+    if ser is not None and not settings["rtscts"] and not settings["dsrdtr"]:
+        set_modem_lines(ser, dtr=True, rts=True)
+    return StreamTransport(url, reader, writer)
+
+
+def set_modem_lines(ser: Any, *, dtr: bool, rts: bool) -> None:
+    """Raise DTR/RTS where the device has them; a pty answers ENOTTY/EINVAL, which is fine."""
+    for name, value in (("dtr", dtr), ("rts", rts)):
+        try:
+            setattr(ser, name, value)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTTY, errno.EINVAL):
+                raise TransportError(f"{ser.port}: cannot set {name.upper()}: {exc.strerror}") from exc
+            log.debug("%s: %s not supported (%s)", ser.port, name.upper(), exc.strerror)
+
+
+async def _open_virtual(url: str, opts: Mapping[str, Any]) -> Transport:
+    try:
+        from modem import virtual
+    except ImportError as exc:
+        raise TransportError(f"{url}: the virtual modem is not available: {exc}") from exc
+    opener = getattr(virtual, "open_virtual", None)
+    if opener is None:
+        raise TransportError(f"{url}: modem.virtual has no open_virtual(url)")
+    result = opener(url, **opts) if opts else opener(url)
+    if inspect.isawaitable(result):
+        result = await result
+    transport: Transport = result
+    return transport

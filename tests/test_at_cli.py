@@ -1,0 +1,90 @@
+"""`m2msim modem probe` and `m2msim modem at`, on the in-process virtual modem and over a pty."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from m2msim.cli import main
+from modem.profiles import load_profile
+from modem.virtual.clock import LoopClock
+from modem.virtual.core import VirtualModem
+from modem.virtual.identity import derive_identity
+from modem.virtual.server import PtyEndpoint
+
+
+def test_probe_virtual_modem(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["modem", "probe", "virtual://quectel-bg96?seed=2"]) == 0
+    out = capsys.readouterr().out
+    ident = derive_identity(load_profile("quectel-bg96"), 2, 0)
+    assert "manufacturer: Quectel" in out and "model:        BG96" in out
+    assert f"IMEI:         {ident.imei}" in out and f"IMSI:         {ident.imsi}" in out
+    assert f"ICCID:        {ident.iccid}" in out
+    assert "CEREG" in out and "signal:" in out
+
+
+def test_raw_at_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["modem", "at", "virtual://generic", "AT+CGMI", "AT+NOSUCH", "AT+CSQ"]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "> AT+CGMI" and "M2MSIM" in lines and "> AT+NOSUCH" in lines
+    assert "error: 'AT+NOSUCH': ERROR" in lines
+    assert any(line.startswith("+CSQ: ") for line in lines) and lines[-1] == "OK"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["modem", "probe", "loop://"], "no file descriptor"),
+        (["modem", "at", "/dev/does-not-exist-m2msim", "AT"], "cannot open serial device"),
+        (["modem", "probe", "virtual://generic", "--profile", "nokia-3310"], "unknown modem profile"),
+        (["modem", "at", "rfc2217://h:1", "AT"], "unsupported URL scheme"),
+    ],
+)
+def test_unusable_input_exits_2_without_traceback(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+class PtyServedModem:
+    """The virtual modem on a pseudo-terminal, served by an event loop in a background thread."""
+
+    def __init__(self, profile: str) -> None:
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(profile,), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10), "the pty server did not start"
+
+    def _run(self, profile: str) -> None:
+        asyncio.set_event_loop(self._loop)
+        clock = LoopClock(self._loop)
+        self.modem = VirtualModem(load_profile(profile), seed=5, now=clock.now())
+        self.endpoint = PtyEndpoint(self.modem, clock)
+        self.path = self.endpoint.path
+        self._ready.set()
+        self._loop.run_forever()
+        self.endpoint.close()
+        self._loop.close()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def test_probe_over_a_pty(capsys: pytest.CaptureFixture[str]) -> None:
+    served = PtyServedModem("simcom-sim800")
+    try:
+        status = main(["modem", "probe", served.path, "--profile", "simcom-sim800", "--timeout", "10"])
+    finally:
+        served.stop()
+    out = capsys.readouterr().out
+    ident = served.modem.identity
+    assert status == 0
+    assert f"IMEI:         {ident.imei}" in out and f"ICCID:        {ident.iccid}" in out
+    assert "model:        SIMCOM_SIM800" in out

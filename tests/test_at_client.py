@@ -1,0 +1,255 @@
+"""The asyncio AT client over a scripted transport: answers, URCs, typed errors, retries, watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from modem.at import errors
+from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
+from modem.at.command import Command
+from modem.at.parser import Urc
+from modem.at.script import ScriptedTransport, steps
+
+FAST_RETRY = RetryPolicy(attempts=4, delay=0.0)
+NO_WATCHDOG = WatchdogPolicy(enabled=False)
+FAST_WATCHDOG = WatchdogPolicy(probe_timeout=0.5, guard_time=0.0)
+
+
+def client(t: ScriptedTransport, **kw: object) -> ATClient:
+    kw.setdefault("retry", FAST_RETRY)
+    kw.setdefault("watchdog", NO_WATCHDOG)
+    return ATClient(t, **kw)  # type: ignore[arg-type]
+
+
+async def test_reply_lines_and_fields() -> None:
+    t = ScriptedTransport(steps(("AT+CSQ\r", "AT+CSQ\r\r\n+CSQ: 17,99\r\n\r\nOK\r\n")))
+    async with client(t) as at:
+        reply = await at.command("AT+CSQ")
+    assert reply.lines == ("+CSQ: 17,99",)
+    assert reply.fields("+CSQ") == ["17", "99"]
+    assert reply.final.ok and t.done and t.mismatch is None
+
+
+async def test_urc_reaches_subscribers_before_the_command_completes() -> None:
+    seen: list[str] = []
+    t = ScriptedTransport(steps(("AT+CMGL=4\r", '\r\n+CMTI: "SM",3\r\n\r\nOK\r\n')))
+    async with client(t) as at:
+        at.subscribe(lambda urc: seen.append(urc.line), {"+CMTI"})
+        await at.command("AT+CMGL=4")
+        seen.append("reply")
+    assert seen == ['+CMTI: "SM",3', "reply"]
+
+
+async def test_urc_stream_and_filter() -> None:
+    t = ScriptedTransport([])
+    async with client(t) as at, at.urcs({"RING", "+CLIP"}) as stream:
+        t.push(b'\r\n+CREG: 1\r\n\r\nRING\r\n\r\n+CLIP: "+33612345678",145\r\n')
+        first = await stream.get(timeout=5)
+        second = await stream.get(timeout=5)
+    assert (first.name, second.name) == ("RING", "+CLIP")
+    assert second.fields == ['"+33612345678"', "145"]
+
+
+async def test_typed_error_carries_code_and_meaning() -> None:
+    t = ScriptedTransport(steps(("AT+CIMI\r", "\r\n+CME ERROR: 10\r\n")))
+    async with client(t) as at:
+        with pytest.raises(errors.SimNotInserted) as info:
+            await at.command("AT+CIMI")
+    assert info.value.code == 10 and info.value.meaning == "SIM not inserted"
+
+
+async def test_sim_busy_is_retried_then_succeeds() -> None:
+    # ZTE modules answer CME 14 while the SIM initialises (field notes).
+    t = ScriptedTransport(
+        steps(
+            ("AT+CPIN?\r", "\r\n+CME ERROR: 14\r\n"),
+            ("AT+CPIN?\r", "\r\n+CME ERROR: SIM busy\r\n"),
+            ("AT+CPIN?\r", "\r\n+CPIN: READY\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t) as at:
+        reply = await at.command("AT+CPIN?")
+    assert reply.lines == ("+CPIN: READY",) and t.done
+
+
+async def test_please_wait_retries_are_bounded() -> None:
+    # Wavecom returns CME 515 twice after AT+CFUN=1 (field notes); here it never stops.
+    t = ScriptedTransport(steps(*[("AT+COPS?\r", "\r\n+CME ERROR: 515\r\n")] * 3))
+    async with client(t, retry=RetryPolicy(attempts=3, delay=0.0)) as at:
+        with pytest.raises(errors.PleaseWait):
+            await at.command("AT+COPS?")
+    assert t.written.count(b"AT+COPS?\r") == 3 and t.done
+
+
+async def test_permanent_errors_are_not_retried() -> None:
+    t = ScriptedTransport(steps(("AT+CGACT=1,1\r", "\r\n+CME ERROR: 148\r\n")))
+    async with client(t) as at:
+        with pytest.raises(errors.CMEError) as info:
+            await at.command("AT+CGACT=1,1")
+    assert info.value.code == 148 and t.written == bytearray(b"AT+CGACT=1,1\r")
+
+
+async def test_timeout_without_watchdog() -> None:
+    t = ScriptedTransport(steps(("AT+COPS=?\r", None)))
+    async with client(t) as at:
+        with pytest.raises(errors.CommandTimeout) as info:
+            await at.command("AT+COPS=?", timeout=0.05)
+    assert info.value.timeout == 0.05
+
+
+async def test_per_command_timeouts_come_from_the_table() -> None:
+    t = ScriptedTransport([])
+    at = ATClient(t, timeout=5.0, timeouts={"+QIOPEN": 42.0})
+    assert at.timeout_for(Command("AT+COPS=?")) == 180.0
+    assert at.timeout_for(Command('AT+QIOPEN=1,0,"TCP","h",1,0,0')) == 42.0
+    assert at.timeout_for(Command("ATD+33612345678;")) == 60.0
+    assert at.timeout_for(Command("AT+CSQ")) == 5.0
+    assert at.timeout_for(Command("AT+CSQ", timeout=1.5)) == 1.5
+
+
+async def test_watchdog_recovers_a_stuck_modem_and_keeps_queued_commands() -> None:
+    t = ScriptedTransport(
+        steps(
+            ("AT+CSQ\r", None),  # the modem is stuck
+            ("AT\r", None),  # the watchdog's probe gets no answer either
+            (b"\x1b", None),  # cancel a pending prompt
+            (b"+++", "\r\nOK\r\n"),  # escape from data mode
+            ("AT\r", "\r\nOK\r\n"),
+            ("ATZ\r", "\r\nOK\r\n"),
+            ("ATE0\r", "ATE0\r\r\nOK\r\n"),  # the init sequence, re-run
+            ("AT+CMEE=1\r", "\r\nOK\r\n"),
+            ("AT+CREG?\r", "\r\n+CREG: 0,1\r\n\r\nOK\r\n"),  # queued meanwhile
+            ("AT+CGSN\r", "\r\n869262030000012\r\n\r\nOK\r\n"),  # queued meanwhile
+        )
+    )
+    async with client(t, watchdog=FAST_WATCHDOG, init=["ATE0", "AT+CMEE=1"]) as at:
+        stuck = asyncio.create_task(at.command("AT+CSQ", timeout=0.1))
+        queued = [asyncio.create_task(at.command("AT+CREG?")), asyncio.create_task(at.command("AT+CGSN"))]
+        with pytest.raises(errors.CommandTimeout):
+            await stuck
+        creg, cgsn = await asyncio.gather(*queued)
+    assert creg.lines == ("+CREG: 0,1",) and cgsn.lines == ("869262030000012",)
+    assert at.recoveries == 1 and t.done and t.mismatch is None
+
+
+async def test_watchdog_leaves_a_slow_but_alive_modem_alone() -> None:
+    t = ScriptedTransport(
+        steps(("AT+CSQ\r", None), ("AT\r", "\r\nOK\r\n"), ("AT+CSQ\r", "\r\n+CSQ: 3,0\r\n\r\nOK\r\n"))
+    )
+    async with client(t, watchdog=FAST_WATCHDOG) as at:
+        with pytest.raises(errors.CommandTimeout):
+            await at.command("AT+CSQ", timeout=0.05)
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 3,0",)
+    assert at.recoveries == 0 and t.done
+
+
+async def test_idle_watchdog_probes_a_quiet_link() -> None:
+    t = ScriptedTransport(steps(("AT\r", "\r\nOK\r\n")))
+    async with client(t, watchdog=WatchdogPolicy(idle_interval=0.01, probe_timeout=1.0, guard_time=0.0)):
+        await asyncio.wait_for(t.finished.wait(), 5)
+    assert t.written.startswith(b"AT\r")
+
+
+async def test_prompt_then_data_then_final() -> None:
+    # 27.005 §3.5.1 AT+CMGS in PDU mode: length, "> ", PDU and Ctrl-Z, then +CMGS: <mr>.
+    pdu = b"0001000B913366214365F700000CC8329BFD065DDF72363904"
+    t = ScriptedTransport(steps(("AT+CMGS=24\r", "\r\n> "), (pdu + b"\x1a", "\r\n+CMGS: 4\r\n\r\nOK\r\n")))
+    async with client(t) as at:
+        reply = await at.command_with_data("AT+CMGS=24", pdu + b"\x1a")
+    assert reply.fields("+CMGS") == ["4"] and t.done
+
+
+async def test_error_before_the_prompt_sends_no_data() -> None:
+    t = ScriptedTransport(steps(("AT+CMGS=24\r", "\r\n+CMS ERROR: 302\r\n")))
+    async with client(t) as at:
+        with pytest.raises(errors.CMSError) as info:
+            await at.command_with_data("AT+CMGS=24", b"00\x1a")
+    assert info.value.code == 302 and t.written == bytearray(b"AT+CMGS=24\r")
+
+
+async def test_end_of_stream_fails_the_pending_command() -> None:
+    t = ScriptedTransport(steps(("AT+CSQ\r", b"\r\n+CSQ: 1,0\r\n")))
+    async with client(t) as at:
+        task = asyncio.create_task(at.command("AT+CSQ"))
+        await asyncio.wait_for(t.finished.wait(), 5)  # the command went out and was half answered
+        await t.close()
+        with pytest.raises(errors.ConnectionClosed):
+            await task
+
+
+async def test_unexpected_command_is_reported_by_the_script() -> None:
+    t = ScriptedTransport(steps(("AT+CSQ\r", "\r\nOK\r\n")))
+    async with client(t) as at:
+        with pytest.raises(errors.ConnectionClosed):
+            await at.command("AT+CREG?")
+    assert t.mismatch is not None and "AT+CREG?" in t.mismatch
+
+
+async def test_data_mode_and_escape() -> None:
+    t = ScriptedTransport(
+        steps(
+            ("ATD0612345678\r", "\r\nCONNECT 9600\r\nhello"),
+            (b"ping", b"pong"),
+            (b"+++", "\r\nOK\r\n"),
+            ("ATH\r", "\r\nOK\r\n"),
+        )
+    )
+    async with client(t, watchdog=WatchdogPolicy(guard_time=0.0)) as at:
+        reply = await at.command(Command("ATD0612345678", data_mode=True))
+        assert reply.final.value == "9600"
+        assert await at.read_data(timeout=5) == b"hello"
+        await at.write_data(b"ping")
+        assert await at.read_data(timeout=5) == b"pong"
+        await at.escape()
+        await at.command("ATH")
+    assert t.done
+
+
+async def test_callback_errors_do_not_stop_the_reader() -> None:
+    got: list[Urc] = []
+
+    def broken(urc: Urc) -> None:
+        raise RuntimeError("handler bug")
+
+    t = ScriptedTransport(steps(("AT\r", "\r\nRING\r\n\r\nOK\r\n")))
+    async with client(t) as at:
+        at.subscribe(broken)
+        at.subscribe(got.append)
+        await at.command("AT")
+    assert [u.name for u in got] == ["RING"]
+
+
+async def test_answer_without_ok_ends_the_command_when_the_profile_says_so() -> None:
+    # Wavecom answers AT+CPIN? with "+CPIN: READY" and no OK (field notes).
+    t = ScriptedTransport(
+        steps(("AT+CPIN?\r", "\r\n+CPIN: READY\r\n"), ("AT+CSQ\r", "\r\n+CSQ: 8,0\r\n\r\nOK\r\n"))
+    )
+    async with client(t) as at:
+        at.final_patterns["AT+CPIN?"] = r"\+CPIN: .*"
+        assert (await at.command("AT+CPIN?")).lines == ("+CPIN: READY",)
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 8,0",)
+    assert t.done
+
+
+async def test_busy_after_the_data_went_out_is_not_retried() -> None:
+    # Re-sending would send the SMS twice: a transient error after the PDU is final.
+    t = ScriptedTransport(steps(("AT+CMGS=24\r", "\r\n> "), (b"00\x1a", "\r\n+CMS ERROR: 314\r\n")))
+    async with client(t) as at:
+        with pytest.raises(errors.SmsSimBusy):
+            await at.command_with_data("AT+CMGS=24", b"00\x1a")
+    assert t.written == bytearray(b"AT+CMGS=24\r00\x1a")
+
+
+async def test_busy_before_the_prompt_is_retried() -> None:
+    t = ScriptedTransport(
+        steps(
+            ("AT+CMGS=24\r", "\r\n+CMS ERROR: 314\r\n"),
+            ("AT+CMGS=24\r", "\r\n> "),
+            (b"00\x1a", "\r\n+CMGS: 9\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t) as at:
+        reply = await at.command_with_data("AT+CMGS=24", b"00\x1a")
+    assert reply.fields("+CMGS") == ["9"] and t.done

@@ -1,0 +1,415 @@
+"""The sans-IO AT parser: event sequences for real module output, whatever the read boundaries."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modem.at import ATParser, Command, Data, Event, Final, Prompt, Response, Result, Urc
+
+
+def run(steps: list[tuple[Command | None, bytes]], chunk_sizes: list[int] | None = None) -> list[Event]:
+    """Feed each step's bytes (after announcing its command), optionally cut into chunks."""
+    parser = ATParser()
+    events: list[Event] = []
+    sizes = iter(chunk_sizes or [])
+    for cmd, data in steps:
+        if cmd is not None:
+            parser.begin(cmd)
+        if chunk_sizes is None:
+            events += parser.feed(data)
+            continue
+        i = 0
+        while i < len(data):
+            n = max(1, next(sizes, 1))
+            events += parser.feed(data[i : i + n])
+            i += n
+    return merge_data(events)
+
+
+def merge_data(events: list[Event]) -> list[Event]:
+    out: list[Event] = []
+    for e in events:
+        if isinstance(e, Data) and out and isinstance(out[-1], Data):
+            out[-1] = Data(out[-1].data + e.data)
+        else:
+            out.append(e)
+    return out
+
+
+OK = Final(Result.OK, "OK", True)
+
+
+def test_boot_urcs_without_command() -> None:
+    # SIM800 power-on sequence (SIM800 Series AT Command Manual V1.10, "Unsolicited result code").
+    events = run(
+        [(None, b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n")]
+    )
+    assert [e.name for e in events if isinstance(e, Urc)] == [
+        "RDY",
+        "+CFUN",
+        "+CPIN",
+        "Call Ready",
+        "SMS Ready",
+    ]
+    assert all(isinstance(e, Urc) for e in events)
+
+
+def test_echo_on_and_off_give_the_same_events() -> None:
+    on = run([(Command("AT+CSQ"), b"AT+CSQ\r\r\n+CSQ: 21,0\r\n\r\nOK\r\n")])
+    off = run([(Command("AT+CSQ"), b"\r\n+CSQ: 21,0\r\n\r\nOK\r\n")])
+    assert on == off == [Response("+CSQ: 21,0"), OK]
+
+
+def test_registration_lines_are_told_apart_by_their_fields() -> None:
+    cmd = Command("AT+CREG?")
+    events = run([(cmd, b'\r\n+CREG: 1\r\n+CREG: 2,"1A2B","00C3"\r\n+CREG: 2,1,"1A2B","00C3"\r\n\r\nOK\r\n')])
+    assert events == [
+        Urc("+CREG", "+CREG: 1"),
+        Urc("+CREG", '+CREG: 2,"1A2B","00C3"'),
+        Response('+CREG: 2,1,"1A2B","00C3"'),
+        OK,
+    ]
+
+
+def test_registration_urc_during_another_command() -> None:
+    events = run([(Command("AT+CSQ"), b"\r\n+CREG: 1\r\n\r\n+CSQ: 9,99\r\n\r\nOK\r\n")])
+    assert events == [Urc("+CREG", "+CREG: 1"), Response("+CSQ: 9,99"), OK]
+
+
+def test_urcs_interleaved_in_a_multiline_answer() -> None:
+    body = (
+        b'\r\n+CMGL: 1,1,,23\r\n07913386094000F0040B913366\r\n+CMTI: "SM",2\r\n'
+        b"^RSSI:17\r\n+CMGL: 2,1,,23\r\nRING\r\n\r\nOK\r\n"
+    )
+    events = run([(Command("AT+CMGL=4"), body)])
+    assert events == [
+        Response("+CMGL: 1,1,,23"),
+        Response("07913386094000F0040B913366"),
+        Urc("+CMTI", '+CMTI: "SM",2'),
+        Urc("^RSSI", "^RSSI:17"),
+        Response("+CMGL: 2,1,,23"),
+        Response("RING"),  # the text of message 2, not a call: 27.005 says the body follows the header
+        OK,
+    ]
+
+
+def test_cme_and_cms_errors_numeric_and_verbose() -> None:
+    events = run(
+        [
+            (Command("AT+CPIN?"), b"\r\n+CME ERROR: 14\r\n"),
+            (Command("AT+CPIN?"), b"\r\n+CME ERROR: SIM busy\r\n"),
+            (Command("AT+CMGS=12"), b"\r\n+CMS ERROR: 330\r\n"),
+            (Command("AT+FOO"), b"\r\nERROR\r\n"),
+        ]
+    )
+    assert events == [
+        Final(Result.CME_ERROR, "+CME ERROR: 14", False, "14"),
+        Final(Result.CME_ERROR, "+CME ERROR: SIM busy", False, "SIM busy"),
+        Final(Result.CMS_ERROR, "+CMS ERROR: 330", False, "330"),
+        Final(Result.ERROR, "ERROR", False),
+    ]
+
+
+def test_numeric_result_codes_v0() -> None:
+    # V.250 §5.7.1: with ATV0 a result is `<code><CR>`, no line feed.
+    events = run(
+        [
+            (Command("ATE0"), b"0\r"),
+            (Command("AT+FOO"), b"4\r"),
+            (None, b"2\r"),
+            (Command("ATD0612345678"), b"7\r"),
+            (Command("ATD0612345678;"), b"3\r"),
+            (Command("ATD0612345678;"), b"8\r"),
+            (Command("ATD0612345678;"), b"6\r"),
+        ]
+    )
+    assert events == [
+        Final(Result.OK, "0", True),
+        Final(Result.ERROR, "4", False),
+        Urc("RING", "2"),
+        Final(Result.BUSY, "7", False),
+        Final(Result.NO_CARRIER, "3", False),
+        Final(Result.NO_ANSWER, "8", False),
+        Final(Result.NO_DIALTONE, "6", False),
+    ]
+
+
+def test_call_progress_finals_only_for_dial_commands() -> None:
+    events = run(
+        [(Command("AT+CSQ"), b"\r\nNO CARRIER\r\n\r\n+CSQ: 9,0\r\n\r\nOK\r\n"), (None, b"\r\nNO CARRIER\r\n")]
+    )
+    assert events == [
+        Urc("NO CARRIER", "NO CARRIER"),
+        Response("+CSQ: 9,0"),
+        OK,
+        Urc("NO CARRIER", "NO CARRIER"),
+    ]
+    busy = run([(Command("ATD+33612345678;"), b"\r\nBUSY\r\n")])
+    assert busy == [Final(Result.BUSY, "BUSY", False)]
+
+
+def test_prompt_without_line_end_and_echoed_text() -> None:
+    # 27.005 §3.5.1 text mode: AT+CMGS="<da>" -> "> "; the echoed text and Ctrl-Z are dropped.
+    parser = ATParser()
+    parser.begin(Command('AT+CMGS="+33612345678"'))
+    assert parser.feed(b'AT+CMGS="+33612345678"\r\r\n> ') == [Prompt()]
+    parser.expect_echo("Hello\x1a")
+    assert parser.feed(b"Hello\x1a\r\n+CMGS: 7\r\n\r\nOK\r\n") == [Response("+CMGS: 7"), OK]
+
+
+def test_data_mode_after_connect_until_no_carrier() -> None:
+    events = run(
+        [
+            (
+                Command("ATD0612345678", data_mode=True),
+                b"\r\nCONNECT 9600\r\nOK\r\nbinary\x00\xff\r\nNO CARRIER\r\nRING\r\n",
+            )
+        ]
+    )
+    assert events == [
+        Final(Result.CONNECT, "CONNECT 9600", True, "9600"),
+        Data(b"OK\r\nbinary\x00\xff"),
+        Urc("NO CARRIER", "NO CARRIER"),
+        Urc("RING", "RING"),
+    ]
+
+
+def test_connect_ok_is_not_a_connect_result() -> None:
+    # SIM800 TCP/IP Application Note: AT+CIPSTART answers OK, then "CONNECT OK" later.
+    events = run([(Command('AT+CIPSTART="TCP","10.0.0.1","80"'), b"\r\nOK\r\n\r\nCONNECT OK\r\n")])
+    assert events == [OK, Urc("CONNECT OK", "CONNECT OK")]
+
+
+def test_connect_with_length_is_followed_by_payload() -> None:
+    cmd = Command("AT+QFREAD=1027,5", connect_payload=True)
+    events = run([(cmd, b"\r\nCONNECT 5\r\nOK\r\n\r\n+QFREAD: 5\r\n\r\nOK\r\n")])
+    assert events == [Response("CONNECT 5", b"OK\r\n\r"), Response("+QFREAD: 5"), OK]
+
+
+def test_quectel_qird_payload_by_length_even_if_it_looks_like_ok() -> None:
+    # BG96 TCP/IP AT Commands Manual, AT+QIRD example: +QIRD: <n><CR><LF><data><CR><LF>OK
+    cmd = Command("AT+QIRD=0,1500", payload_fields={"+QIRD": 0})
+    events = run([(cmd, b"\r\n+QIRD: 8\r\nOK\r\nER\r\n\r\n\r\nOK\r\n")])
+    assert events == [Response("+QIRD: 8", b"OK\r\nER\r\n"), OK]
+    empty = run([(cmd, b"\r\n+QIRD: 0\r\n\r\nOK\r\n")])
+    assert empty == [Response("+QIRD: 0", b""), OK]
+
+
+def test_simcom_ciprxget_payload_and_urc() -> None:
+    # SIM800 AT manual §8.2.26: +CIPRXGET: 2,<reqlength>,<cnflength> then the data.
+    cmd = Command("AT+CIPRXGET=2,1460", payload_fields={"+CIPRXGET": 1})
+    events = run([(cmd, b"\r\n+CIPRXGET: 1\r\n\r\n+CIPRXGET: 2,5,0\r\nhello\r\nOK\r\n")])
+    assert events == [Urc("+CIPRXGET", "+CIPRXGET: 1"), Response("+CIPRXGET: 2,5,0", b"hello"), OK]
+
+
+def test_simcom_vendor_finals_and_socket_notices() -> None:
+    send = Command("AT+CIPSEND=5", finals={"SEND OK": True, "SEND FAIL": False})
+    cifsr = Command("AT+CIFSR", final_pattern=r"\d+\.\d+\.\d+\.\d+")
+    events = run(
+        [
+            (send, b"\r\n> "),
+            (None, b"\r\nSEND OK\r\n"),
+            (cifsr, b"\r\n10.78.245.128\r\n"),
+            (None, b"\r\nCLOSED\r\n1, CLOSED\r\nRECV FROM:1.2.3.4:5000\r\n+PDP: DEACT\r\n"),
+        ]
+    )
+    assert events == [
+        Prompt(),
+        Final(Result.VENDOR, "SEND OK", True),
+        Response("10.78.245.128"),
+        Final(Result.VENDOR, "10.78.245.128", True),
+        Urc("CLOSED", "CLOSED"),
+        Urc("CLOSED", "1, CLOSED"),
+        Urc("RECV FROM", "RECV FROM:1.2.3.4:5000"),
+        Urc("+PDP", "+PDP: DEACT"),
+    ]
+
+
+def test_pushed_socket_data_urcs() -> None:
+    events = run([(None, b'+IPD,5:a\r\nbc\r\n+RECEIVE,0,3:\r\nxyz\r\n+QIURC: "recv",0,4\r\n\r\nOK\r\n')])
+    assert events == [
+        Urc("+IPD", "+IPD,5", None, b"a\r\nbc"),
+        Urc("+RECEIVE", "+RECEIVE,0,3:", None, b"xyz"),
+        Urc("+QIURC", '+QIURC: "recv",0,4', None, b"\r\nOK"),
+    ]
+    notice = run([(None, b'\r\n+QIURC: "recv",0\r\n')])
+    assert notice == [Urc("+QIURC", '+QIURC: "recv",0')]
+
+
+def test_two_line_message_urcs() -> None:
+    # 27.005 §3.4.1: +CMT: [<alpha>],<length><CR><LF><pdu>; +CDS: <length><CR><LF><pdu> in PDU mode.
+    events = run(
+        [
+            (
+                Command("AT+CSQ"),
+                b"\r\n+CMT: ,24\r\n07913386094000F0040B913366\r\n\r\n+CSQ: 5,0\r\n\r\nOK\r\n",
+            ),
+            (
+                None,
+                b'\r\n+CDS: 25\r\n0006D60B911326880736F4\r\n+CDS: 6,214,"+31628870634",145,"05/01/20"\r\n',
+            ),
+        ]
+    )
+    assert events == [
+        Urc("+CMT", "+CMT: ,24", "07913386094000F0040B913366"),
+        Response("+CSQ: 5,0"),
+        OK,
+        Urc("+CDS", "+CDS: 25", "0006D60B911326880736F4"),
+        Urc("+CDS", '+CDS: 6,214,"+31628870634",145,"05/01/20"'),
+    ]
+
+
+def test_answers_to_the_read_form_only() -> None:
+    events = run(
+        [
+            (Command('AT+CUSD=1,"*100#",15'), b'\r\nOK\r\n\r\n+CUSD: 0,"Balance 5 EUR",15\r\n'),
+            (Command("AT+CUSD?"), b"\r\n+CUSD: 1\r\n\r\nOK\r\n"),
+            (Command("AT+CLIP?"), b'\r\n+CLIP: "+33612345678",145,,,,0\r\n+CLIP: 1,1\r\n\r\nOK\r\n'),
+        ]
+    )
+    assert events == [
+        OK,
+        Urc("+CUSD", '+CUSD: 0,"Balance 5 EUR",15'),
+        Response("+CUSD: 1"),
+        OK,
+        Urc("+CLIP", '+CLIP: "+33612345678",145,,,,0'),
+        Response("+CLIP: 1,1"),
+        OK,
+    ]
+
+
+def test_chained_commands_accept_both_prefixes() -> None:
+    events = run([(Command("AT+CSQ;+CREG?"), b"\r\n+CSQ: 20,0\r\n\r\n+CREG: 0,5\r\n\r\nOK\r\n")])
+    assert events == [Response("+CSQ: 20,0"), Response("+CREG: 0,5"), OK]
+
+
+def test_line_noise_is_dropped_but_text_is_kept() -> None:
+    events = run(
+        [
+            (
+                Command("AT+CGSN"),
+                b"\x9f\xe3\xff\x81\r\n\xea\xb1\xa9\xc3\xa9\r\n869262030000012\r\n\r\nOK\r\n",
+            ),
+            (Command("AT+COPS?"), b'\r\n\x00\x1b\r\n+COPS: 0,0,"Orange F"\r\nRelev\xc3\xa9\r\n\r\nOK\r\n'),
+        ]
+    )
+    assert events == [
+        Response("869262030000012"),
+        OK,
+        Response('+COPS: 0,0,"Orange F"'),
+        Response("Relevé"),
+        OK,
+    ]
+    body = run(
+        [(Command("AT+CMGR=1"), '\r\n+CMGR: "REC READ","+7900",,"26/03/01"\r\nПривет\r\n\r\nOK\r\n'.encode())]
+    )
+    assert body[1] == Response("Привет")  # message text is never noise
+
+
+def test_stray_final_with_no_command_is_not_a_final() -> None:
+    events = run([(None, b"\r\nOK\r\n")])
+    assert events == [Urc("OK", "OK")]
+
+
+def test_vendor_noise_and_call_notices_during_a_command() -> None:
+    # Huawei ^RSSI / ^BOOT noise, 27.007 +CRING with AT+CRC=1, Quectel +QIND.
+    body = (
+        b"\r\n^BOOT:12345,0,0,0,6\r\n+CRING: VOICE\r\n+CGSN: 866425030000019\r\n+QIND: SMS DONE\r\n\r\nOK\r\n"
+    )
+    events = run([(Command("AT+CGSN"), body)])
+    assert events == [
+        Urc("^BOOT", "^BOOT:12345,0,0,0,6"),
+        Urc("+CRING", "+CRING: VOICE"),
+        Response("+CGSN: 866425030000019"),
+        Urc("+QIND", "+QIND: SMS DONE"),
+        OK,
+    ]
+
+
+TRANSCRIPTS: list[list[tuple[Command | None, bytes]]] = [
+    [
+        (None, b"\r\nRDY\r\n\r\n+CPIN: READY\r\n"),
+        (Command("AT+CREG?"), b"AT+CREG?\r\r\n+CREG: 1\r\n+CREG: 0,1\r\n\r\nOK\r\n"),
+    ],
+    [(Command("AT+QIRD=0,1500", payload_fields={"+QIRD": 0}), b"\r\n+QIRD: 6\r\n\r\nOK\r\n\r\n\r\nOK\r\n")],
+    [
+        (
+            Command("ATD123", data_mode=True),
+            b"\r\nCONNECT 9600\r\nab\r\nNO\r\n\r\nNO CARRIER\r\n+CMT: ,3\r\n00AA\r\n",
+        )
+    ],
+    [
+        (Command("AT+CMGS=23"), b"\r\n> "),
+        (None, b"\r\n+CMGS: 9\r\n\r\nOK\r\n"),
+        (None, b"+IPD,3:\r\n\r\n2\r"),
+    ],
+    [
+        (Command("ATV0"), b"0\r"),
+        (
+            Command("AT+CIPRXGET=2,9", payload_fields={"+CIPRXGET": 1}),
+            b"+CIPRXGET: 1\r\n+CIPRXGET: 2,3,0\r\n\r\n\n\r\nOK\r\n",
+        ),
+    ],
+]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    index=st.integers(min_value=0, max_value=len(TRANSCRIPTS) - 1),
+    sizes=st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=200),
+)
+def test_any_split_gives_the_same_events(index: int, sizes: list[int]) -> None:
+    steps = TRANSCRIPTS[index]
+    assert run(steps, sizes) == run(steps)
+
+
+def test_every_single_byte_boundary() -> None:
+    for steps in TRANSCRIPTS:
+        whole = run(steps)
+        for k, (_, data) in enumerate(steps):
+            for cut in range(1, len(data)):
+                sizes: list[int] = []
+                for j, (_, d) in enumerate(steps):
+                    sizes += [cut, len(d) - cut] if j == k else [len(d)]
+                assert run(steps, sizes) == whole, (k, cut)
+
+
+URC_POOL = [
+    "RING",
+    '+CMTI: "SM",4',
+    "+CREG: 1",
+    '+CGREG: 5,"00C3","0A2B"',
+    '+CEREG: 1,"1A2B","01A2D101",7',
+    "^RSSI:17",
+    "NO CARRIER",
+    '+QIURC: "closed",0',
+    "0, CLOSED",
+    "Call Ready",
+    '+CUSD: 0,"Solde 5 EUR",15',
+    '+CLIP: "+33612345678",145,,,,0',
+    "+CRING: VOICE",
+]
+ANSWER_LINES = ['+CREG: 2,1,"00C3","0A2B"', "+CSQ: 21,0", "+CGREG: 0,1", "+CEREG: 0,5"]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    echo=st.booleans(),
+    placement=st.lists(st.tuples(st.integers(0, len(ANSWER_LINES)), st.sampled_from(URC_POOL)), max_size=8),
+    sizes=st.lists(st.integers(min_value=1, max_value=11), min_size=1, max_size=100),
+)
+def test_urcs_anywhere_in_an_answer(echo: bool, placement: list[tuple[int, str]], sizes: list[int]) -> None:
+    cmd = Command("AT+CREG?;+CSQ;+CGREG?;+CEREG?")
+    lines: list[tuple[str, bool]] = []  # (line, is_urc)
+    for i, answer in enumerate([*ANSWER_LINES, None]):
+        lines += [(urc, True) for pos, urc in placement if pos == i]
+        if answer is not None:
+            lines.append((answer, False))
+    wire = (cmd.line + "\r" if echo else "") + "".join(f"\r\n{text}\r\n" for text, _ in lines) + "\r\nOK\r\n"
+    events = run([(cmd, wire.encode())], sizes)
+    kinds = [Urc if is_urc else Response for _, is_urc in lines]
+    assert [type(e) for e in events] == [*kinds, Final]
+    assert [e.line for e in events if isinstance(e, Urc)] == [t for t, u in lines if u]
+    assert [e.line for e in events if isinstance(e, Response)] == ANSWER_LINES
+    assert events[-1] == OK

@@ -1,0 +1,67 @@
+"""The `driver:` section of the vendor profiles: shipped values and errors naming file, line, field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modem.drivers import TCP_STACKS, DriverProfile, load_driver_profile
+from modem.drivers.profile import DriverProfileError
+from modem.profiles import profile_names
+
+
+def test_every_shipped_profile_has_a_usable_driver_section() -> None:
+    for name in profile_names():
+        profile = load_driver_profile(name)
+        assert profile.name == name and profile.init[0] == "ATE0"
+        assert profile.tcp.stack == "none" or profile.tcp.stack in TCP_STACKS
+
+
+def test_vendor_differences_are_data() -> None:
+    sim800, bg96 = load_driver_profile("simcom-sim800"), load_driver_profile("quectel-bg96")
+    assert (sim800.tcp.stack, bg96.tcp.stack) == ("simcom-cip", "quectel-qi")
+    assert sim800.iccid == ("AT+CCID",) and bg96.iccid[0] == "AT+QCCID"
+    assert "+CEREG" in bg96.registration and "+CEREG" not in sim800.registration
+    assert sim800.timeouts["+CIICR"] == 85.0
+
+
+def test_defaults_without_a_driver_section(tmp_path: Path) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text("name: plain\nidentity: {manufacturer: X}\n")
+    assert load_driver_profile(path) == DriverProfile(name="plain", source=str(path))
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "field", "message"),
+    [
+        ("driver:\n  tcp: {stack: nokia-ip}\n", 3, "driver.tcp.stack", "expected one of"),
+        ("driver:\n  init: [ATE0]\n  registration: [+CXREG]\n", 4, "driver.registration", "'+CXREG'"),
+        ("driver:\n  timeouts:\n    +CIICR: -1\n", 4, "driver.timeouts.+CIICR", "expected seconds > 0"),
+        ("driver:\n  sms: {mode: unicode}\n", 3, "driver.sms.mode", "expected pdu or text"),
+        ("driver:\n  colour: red\n", 3, "driver.colour", "unknown key"),
+    ],
+)
+def test_bad_driver_sections(tmp_path: Path, section: str, line: int, field: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\n" + section)
+    with pytest.raises(DriverProfileError) as info:
+        load_driver_profile(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:{line}: field {field}:") and message in text
+
+
+def test_unknown_profile_name() -> None:
+    with pytest.raises(DriverProfileError, match="unknown modem profile 'nokia-3310'"):
+        load_driver_profile("nokia-3310")
+
+
+def test_no_ok_quirks_reach_the_client(tmp_path: Path) -> None:
+    path = tmp_path / "wavecom.yaml"
+    path.write_text('name: wavecom\ndriver:\n  no_ok: {"at+cpin?": "\\\\+CPIN: .*"}\n')
+    assert load_driver_profile(path).no_ok == {"AT+CPIN?": "\\+CPIN: .*"}
+    path.write_text('name: wavecom\ndriver:\n  no_ok: {"AT+CPIN?": "(unclosed"}\n')
+    with pytest.raises(
+        DriverProfileError, match=r"wavecom.yaml:3: field driver.no_ok.AT\+CPIN\?: not a regular"
+    ):
+        load_driver_profile(path)

@@ -1,0 +1,221 @@
+"""The drivers against the virtual modem in-process (`virtual://PROFILE`), bound to the operator network.
+
+Each vendor profile is driven end to end: identity, registration, signal, operator, an SMS through
+the SMSC and, where the profile has a TCP stack, a TCP exchange with the network's echo server,
+all of which must show in the gateway's usage records.  Fault injection from the URL exercises the
+client's retries, URC handling and typed errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from accounting.records import UsageRecord, UsageType
+from gateway.api import Subscriber
+from gateway.network import Network
+from modem.at import errors
+from modem.at.client import RetryPolicy, WatchdogPolicy
+from modem.drivers import Modem
+from modem.drivers.messaging import IncomingSms
+from modem.profiles import load_profile
+from modem.virtual.identity import ModemIdentity, derive_identity
+from modem.virtual.scenario import build_network
+
+EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+SEED = 4
+
+
+class Records:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+async def open_modem(
+    profile: str, query: str = "", register: bool = True, networks: list[Network] | None = None
+) -> tuple[Modem, ModemIdentity, Records]:
+    """A driver on `virtual://profile`, bound to a fresh operator network (appended to `networks`)."""
+    sink = Records()
+    network = build_network(EPOCH, sink, SEED)
+    ident = derive_identity(load_profile(profile), SEED, 0)
+    if register:
+        network.register_subscriber(
+            Subscriber(ident.line_id, ident.imsi, ident.msisdn, "business-m2m-dtmf", ())
+        )
+    url = f"virtual://{profile}?seed={SEED}&speed=50{query}"
+    modem = await Modem.open(
+        url,
+        profile=profile,
+        network=network,
+        retry=RetryPolicy(attempts=6, delay=0.0),
+        watchdog=WatchdogPolicy(enabled=False),
+    )
+    if networks is not None:
+        networks.append(network)
+    return modem, ident, sink
+
+
+@pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "quectel-bg96"])
+async def test_profile_end_to_end(profile: str) -> None:
+    modem, ident, sink = await open_modem(profile)
+    async with modem:
+        identity = await modem.network.identify()
+        assert (identity.imei, identity.imsi, identity.iccid) == (ident.imei, ident.imsi, ident.iccid)
+        await modem.network.enable_registration_urcs()
+        reg = await modem.network.wait_registered(timeout=20)
+        assert reg.registered and not reg.roaming
+        signal = await modem.network.signal()
+        assert signal.dbm is not None and -113 <= signal.dbm <= -51
+        operator = await modem.network.operator()
+        assert operator.name
+        await modem.sms.configure()
+        refs = await modem.sms.send("+33612345678", f"report from {profile}")
+        assert len(refs) == 1
+        if modem.profile.tcp.stack != "none":
+            ip = await modem.tcp.attach("orange.m2m.spec")
+            assert ip.count(".") == 3
+            conn = await modem.tcp.open("198.51.100.7", 7)
+            await modem.tcp.send(conn, b"meter=42")
+            echoed = b""
+            while len(echoed) < 8:
+                echoed += await modem.tcp.receive(conn, timeout=20)
+            assert echoed == b"meter=42"
+            await modem.tcp.close(conn)
+            counters = await modem.tcp.counters()
+            assert (counters.sent, counters.received) == (8, 8)
+            await modem.tcp.detach()
+    kinds = [r.type for r in sink.records]
+    assert UsageType.SMS in kinds
+    sms = next(r for r in sink.records if r.type is UsageType.SMS)
+    assert sms.imsi == ident.imsi and sms.delivered
+    if UsageType.DATA in kinds:
+        data = next(r for r in sink.records if r.type is UsageType.DATA)
+        assert data.apn == "orange.m2m.spec" and data.bytes_up > 8 and data.bytes_down > 8
+
+
+async def test_long_sms_goes_out_in_parts() -> None:
+    modem, _, sink = await open_modem("quectel-bg96")
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure()
+        refs = await modem.sms.send("+33612345678", "Щ " * 100)  # UCS2: 67 characters per part
+    assert len(refs) == 3 and len(set(refs)) == 3
+    assert sum(r.type is UsageType.SMS for r in sink.records) == 3
+
+
+async def test_sim_busy_at_start_is_retried() -> None:
+    modem, _, _ = await open_modem("generic", "&sim_busy=3")
+    async with modem:
+        assert await modem.network.pin_status() == "READY"
+
+
+async def test_urc_bursts_inside_responses() -> None:
+    modem, _, _ = await open_modem("simcom-sim800", "&urc_burst=1.0")
+    seen: list[str] = []
+    async with modem:
+        modem.client.subscribe(lambda urc: seen.append(urc.name))
+        for _ in range(10):
+            signal = await modem.network.signal()
+            assert signal.rssi in range(32) or signal.rssi == 99
+        regs = await modem.network.registration()
+    assert set(regs) == {"+CREG", "+CGREG"}
+    assert seen  # the bursts arrived as URCs, not as answers
+
+
+async def test_garbage_before_responses() -> None:
+    modem, ident, _ = await open_modem("quectel-bg96", "&garbage=1.0")
+    async with modem:
+        identity = await modem.network.identify()
+        assert (identity.imei, identity.imsi, identity.iccid) == (ident.imei, ident.imsi, ident.iccid)
+
+
+async def test_injected_failures_are_typed() -> None:
+    modem, _, _ = await open_modem("generic", "&fail=%2BCMGS:cms:500,%2BCOPS:cme:30")
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        with pytest.raises(errors.NoNetworkService):
+            await modem.network.operator()
+        with pytest.raises(errors.CMSError) as info:
+            await modem.sms.send("+33612345678", "x")
+    assert info.value.code == 500 and info.value.meaning == "unknown error"
+
+
+async def test_registration_denied() -> None:
+    modem, _, _ = await open_modem("generic", "&reg_denied=1")
+    async with modem, modem.client.urcs({"+CREG"}) as stream:
+        await modem.network.enable_registration_urcs()
+        while (
+            modem.network.registrations.get("+CREG") is None or modem.network.registrations["+CREG"].stat == 2
+        ):
+            await stream.get(timeout=20)  # searching, until the network answers
+        regs = await modem.network.registration()
+    assert regs["+CREG"].state == "registration denied" and not modem.network.registered
+
+
+@pytest.mark.parametrize("mode", ["pdu", "text"])
+async def test_incoming_sms_kept_until_the_handler_succeeds(mode: str) -> None:
+    networks: list[Network] = []
+    modem, ident, _ = await open_modem("simcom-sim800", networks=networks)
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure(mode)
+        attempts: list[str] = []
+        handled = asyncio.Event()
+
+        async def handler(sms: IncomingSms) -> None:
+            attempts.append(sms.text or "")
+            if len(attempts) == 1:
+                raise RuntimeError("application server down")
+            handled.set()
+
+        stop, started = asyncio.Event(), asyncio.Event()
+        server = asyncio.create_task(modem.sms.serve(handler, stop=stop, started=started))
+        await started.wait()
+        networks[0].submit_sms(0.0, ident.line_id, "+33612345678", "first, fails")
+        networks[0].submit_sms(0.0, ident.line_id, "+33612345678", "second, handled")
+        await asyncio.wait_for(handled.wait(), 30)
+        stop.set()
+        await server
+        left = await modem.sms.list_messages()
+    assert attempts == ["first, fails", "second, handled"]
+    assert [m.text for m in left] == ["first, fails"]  # the failed one is still on the SIM
+
+
+@pytest.mark.parametrize(
+    ("offer", "voice", "csd"), [("business-m2m-dtmf", True, False), ("business-m2m", False, True)]
+)
+async def test_calls_follow_the_offer(offer: str, voice: bool, csd: bool) -> None:
+    # The catalog's offers: "-dtmf" lines place voice calls (DTMF), the others CSD data calls.
+    sink = Records()
+    network = build_network(EPOCH, sink, SEED)
+    ident = derive_identity(load_profile("simcom-sim800"), SEED, 0)
+    network.register_subscriber(Subscriber(ident.line_id, ident.imsi, ident.msisdn, offer, ()))
+    url = f"virtual://simcom-sim800?seed={SEED}&speed=50"
+    policy = WatchdogPolicy(enabled=False, guard_time=0.05)
+    async with await Modem.open(url, profile="simcom-sim800", network=network, watchdog=policy) as modem:
+        await modem.network.wait_registered(timeout=20)
+        if voice:
+            await modem.calls.dial("+33612345678", timeout=30)
+            await modem.calls.send_dtmf("42#")
+            await modem.calls.hang_up()
+        else:
+            with pytest.raises(errors.CallFailed):
+                await modem.calls.dial("+33612345678", timeout=30)
+        if csd:
+            call = await modem.calls.dial_data("+33612345678")
+            await call.write(b"READ")
+            echoed = b""
+            while len(echoed) < 4:
+                echoed += await call.read(timeout=10)
+            assert call.speed == "9600" and echoed == b"READ"
+            await call.hang_up()
+        else:
+            with pytest.raises(errors.CallFailed):
+                await modem.calls.dial_data("+33612345678")
+    calls = [r for r in sink.records if r.type in (UsageType.VOICE, UsageType.CSD)]
+    assert len(calls) == 1 and calls[0].duration_s > 0
