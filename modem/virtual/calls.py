@@ -1,0 +1,277 @@
+"""Voice and CSD calls: ATD / ATA / ATH / ATO, +VTS DTMF, +CLCC, RING / +CRING / +CLIP.
+
+An outgoing voice call (`ATD<n>;`) answers OK at once and shows in +CLCC as
+dialing (stat 2); after `SETUP_S` the network is asked (`place_call`): an
+answered call becomes active (stat 0), a busy / unanswered / refused one ends
+with the BUSY / NO ANSWER / NO CARRIER result code.  A data call (`ATD<n>`)
+is placed at once: CONNECT 9600 and online data mode, where the remote end
+echoes every byte, until `+++` (guard time S12) and ATH.  Calls are billed by
+the gateway from `place_call` to `hang_up`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from modem.virtual.core import Mode
+from modem.virtual.registry import command
+from modem.virtual.results import BUSY, NO_ANSWER, NO_CARRIER, OK, CmeError, Final, connect
+from modem.virtual.syntax import Cmd, Op
+
+if TYPE_CHECKING:
+    from modem.virtual.core import Timer, VirtualModem
+
+log = logging.getLogger(__name__)
+
+SETUP_S = 1.0  # dialing -> the network's answer
+RING_PERIOD_S = 3.0
+MAX_RINGS = 10
+CSD_RATE = 9600
+ACTIVE, DIALING, ALERTING, INCOMING = 0, 2, 3, 4
+VOICE, DATA = 0, 1
+
+
+@dataclass(slots=True)
+class Call:
+    idx: int
+    direction: int  # 0 mobile originated, 1 mobile terminated
+    stat: int
+    mode: int  # 0 voice, 1 data
+    number: str
+    network_id: str | None = None
+    started: float = 0.0
+    rings: int = 0
+    dtmf: list[str] = field(default_factory=list)
+    timer: Timer | None = None
+
+    @property
+    def toa(self) -> int:
+        return 145 if self.number.startswith("+") else 129
+
+
+@dataclass(slots=True)
+class CallControl:
+    modem: VirtualModem
+    calls: dict[int, Call] = field(default_factory=dict)
+    dtmf_log: list[tuple[float, str]] = field(default_factory=list)
+    ended: list[tuple[str, float, float]] = field(default_factory=list)  # (number, start, end)
+
+    def _new_idx(self) -> int:
+        i = 1
+        while i in self.calls:
+            i += 1
+        return i
+
+    def dial(self, number: str, mode: int) -> Final | None:
+        from gateway.api import CallKind
+
+        m = self.modem
+        if any(c.stat != INCOMING for c in self.calls.values()):
+            raise CmeError(3)
+        if not number or not m.net.registered or m.net.network is None:
+            return NO_CARRIER
+        call = Call(self._new_idx(), 0, DIALING, mode, number, started=m.now)
+        self.calls[call.idx] = call
+        if mode == VOICE:
+            call.timer = m.schedule(SETUP_S, lambda: self._setup(call))
+            return None
+        result = m.net.network.place_call(m.now, m.identity.line_id, number, CallKind.CSD)
+        final = self._outcome(call, result.outcome, result.call_id)
+        if final is not None:
+            return final
+        m.enter_data(self._remote_echo)
+        return connect(CSD_RATE)
+
+    def _setup(self, call: Call) -> None:
+        from gateway.api import CallKind
+
+        m = self.modem
+        call.timer = None
+        if call.idx not in self.calls or m.net.network is None:
+            return
+        result = m.net.network.place_call(m.now, m.identity.line_id, call.number, CallKind.VOICE)
+        final = self._outcome(call, result.outcome, result.call_id)
+        if final is not None:
+            m.urc(final.text)
+
+    def _outcome(self, call: Call, outcome: str, call_id: str | None) -> Final | None:
+        from gateway.api import CallOutcome
+
+        if outcome == CallOutcome.ANSWERED:
+            call.stat = ACTIVE
+            call.network_id = call_id
+            call.started = self.modem.now
+            return None
+        del self.calls[call.idx]
+        return {CallOutcome.BUSY: BUSY, CallOutcome.NO_ANSWER: NO_ANSWER}.get(
+            CallOutcome(outcome), NO_CARRIER
+        )
+
+    def _remote_echo(self, data: bytes) -> None:
+        self.modem.send_raw(data)
+
+    def hang_up(self) -> None:
+        m = self.modem
+        for call in list(self.calls.values()):
+            self._end(call)
+        if m.mode is Mode.DATA:
+            m.leave_data()
+
+    def _end(self, call: Call) -> None:
+        m = self.modem
+        if call.timer is not None:
+            call.timer.cancel()
+        if call.network_id is not None and m.net.network is not None:
+            m.net.network.hang_up(m.now, call.network_id)
+        self.ended.append((call.number, call.started, m.now))
+        self.calls.pop(call.idx, None)
+
+    def lost(self) -> None:
+        """The network went away: every call ends with NO CARRIER."""
+        if not self.calls:
+            return
+        m = self.modem
+        for call in list(self.calls.values()):
+            self._end(call)
+        if m.mode is Mode.DATA:
+            m.leave_data()
+        m.urc(NO_CARRIER.text)
+
+    # ----- incoming ----------------------------------------------------------------------------------
+
+    def incoming(self, number: str, data: bool = False) -> int:
+        """A mobile-terminated call rings (RING / +CRING, +CLIP); returns its +CLCC index."""
+        call = Call(self._new_idx(), 1, INCOMING, DATA if data else VOICE, number, started=self.modem.now)
+        self.calls[call.idx] = call
+        self._ring(call)
+        return call.idx
+
+    def _ring(self, call: Call) -> None:
+        m = self.modem
+        if self.calls.get(call.idx) is not call or call.stat != INCOMING:
+            return
+        call.rings += 1
+        if call.rings > MAX_RINGS:
+            del self.calls[call.idx]
+            m.urc(NO_CARRIER.text)
+            return
+        s = m.settings
+        ring = ("+CRING: " + ("REL ASYNC" if call.mode == DATA else "VOICE")) if s.crc else "RING"
+        clip = f'+CLIP: "{call.number}",{call.toa},"",0,"",0' if s.clip else None
+        m.urc(ring, clip)
+        if s.sreg[0] and call.rings >= s.sreg[0]:
+            final = self.answer(announce=True)
+            if final is not OK:
+                log.debug("auto-answered call %d: %s", call.idx, final.text)
+            return
+        call.timer = m.schedule(RING_PERIOD_S, lambda: self._ring(call))
+
+    def answer(self, announce: bool = False) -> Final:
+        """ATA (or auto-answer after S0 rings when `announce`: the result goes out as an unsolicited line)."""
+        m = self.modem
+        ringing = [c for c in self.calls.values() if c.stat == INCOMING]
+        if not ringing:
+            return NO_CARRIER
+        call = ringing[0]
+        if call.timer is not None:
+            call.timer.cancel()
+        call.stat = ACTIVE
+        call.started = m.now
+        if call.mode == DATA:
+            if announce:
+                m.urc(connect(CSD_RATE).text)
+            m.enter_data(self._remote_echo)
+            return connect(CSD_RATE)
+        return OK
+
+
+@command("D", group="voice")
+def dial(m: VirtualModem, c: Cmd) -> Final | None:
+    text = c.arg
+    voice = text.endswith(";")
+    number = "".join(ch for ch in text.rstrip(";") if ch.isdigit() or ch in "+*#")
+    if not voice and "csd" not in m.profile.commands:
+        return NO_CARRIER
+    if text.upper().startswith(">"):
+        raise CmeError(4)  # dialing from a phonebook is not supported
+    if number.startswith("*99"):
+        return NO_CARRIER  # PPP is not emulated: use the module's TCP stack or +CGACT
+    return m.calls.dial(number, VOICE if voice else DATA)
+
+
+@command("A", group="voice")
+def answer(m: VirtualModem, c: Cmd) -> Final | None:
+    return m.calls.answer()
+
+
+@command("H", "+CHUP", group="voice")
+def hang_up(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        return None
+    m.calls.hang_up()
+    return None
+
+
+@command("O", group="voice")
+def online(m: VirtualModem, c: Cmd) -> Final | None:
+    data_calls = [call for call in m.calls.calls.values() if call.mode == DATA and call.stat == ACTIVE]
+    if not data_calls:
+        return NO_CARRIER
+    m.enter_data(m.calls._remote_echo)
+    return connect(CSD_RATE)
+
+
+@command("+VTS", group="voice")
+def dtmf(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info("+VTS: (0-9,#,*,A-D),(1-255)")
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    active = [call for call in m.calls.calls.values() if call.stat == ACTIVE and call.mode == VOICE]
+    if not active:
+        raise CmeError(3)
+    tones = [t for t in c.str_at(0).replace(",", "") if t.upper() in "0123456789#*ABCD"]
+    if not tones:
+        raise CmeError(50)
+    for tone in tones:
+        active[0].dtmf.append(tone.upper())
+        m.calls.dtmf_log.append((m.now, tone.upper()))
+    return None
+
+
+@command("+CLCC", group="voice")
+def list_calls(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.EXEC:
+        for call in sorted(m.calls.calls.values(), key=lambda k: k.idx):
+            m.info(f'+CLCC: {call.idx},{call.direction},{call.stat},{call.mode},0,"{call.number}",{call.toa}')
+    return None
+
+
+def _setting(m: VirtualModem, c: Cmd, attr: str, read_extra: str = "") -> Final | None:
+    if c.op is Op.READ:
+        m.info(f"{c.name}: {getattr(m.settings, attr)}{read_extra}")
+    elif c.op is Op.TEST:
+        m.info(f"{c.name}: (0,1)")
+    elif c.op is Op.SET:
+        setattr(m.settings, attr, c.int_at(0, 0, 0, 1))
+    else:
+        raise CmeError(50)
+    return None
+
+
+@command("+CLIP", group="voice")
+def clip(m: VirtualModem, c: Cmd) -> Final | None:
+    return _setting(m, c, "clip", ",1")
+
+
+@command("+CRC", group="voice")
+def crc(m: VirtualModem, c: Cmd) -> Final | None:
+    return _setting(m, c, "crc")
+
+
+@command("+CVHU", group="voice")
+def cvhu(m: VirtualModem, c: Cmd) -> Final | None:
+    return _setting(m, c, "cvhu")

@@ -1,0 +1,146 @@
+"""`m2msim modem serve`: virtual modems on pseudo-terminals (or loopback TCP ports) for any AT client.
+
+    m2msim modem serve --profile simcom-sim800                 # prints /dev/pts/N, serves until Ctrl-C
+    m2msim modem serve --profile quectel-bg96 --count 100      # 100 modems, 100 paths
+    m2msim modem serve --profile generic --tcp 7000            # socket://127.0.0.1:7000
+    m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
+
+The first lines of the output are the device paths (one per modem, flushed at once); then the
+modems' identities go to stderr.  Exit status 0 on SIGINT / SIGTERM, 2 on unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modem.profiles import ProfileError, load_profile
+from modem.virtual.clock import LoopClock
+from modem.virtual.core import RadioSettings, VirtualModem
+from modem.virtual.faults import FaultError, make_faults
+from modem.virtual.scenario import (
+    ScenarioError,
+    ServeScenario,
+    build_network,
+    load_scenario,
+    provision,
+    schedule,
+)
+from modem.virtual.server import PtyEndpoint, TcpEndpoint
+
+
+def register_serve(modem_subparsers: Any) -> None:
+    """Add `serve` to the `m2msim modem` sub-commands."""
+    p = modem_subparsers.add_parser(
+        "serve", help="serve virtual modems on pseudo-terminals (or loopback TCP) for any AT client"
+    )
+    p.add_argument("--profile", default="generic", help="vendor profile name or YAML file (default generic)")
+    p.add_argument(
+        "--scenario", type=Path, help="YAML: start time, offer, coverage over time, SMS and call events"
+    )
+    p.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (PORT+i for modem i)")
+    p.add_argument("--count", type=int, default=1, help="how many modems (default 1)")
+    p.add_argument("--seed", type=int, help="identity and fault seed (default: the scenario's, else 0)")
+    p.add_argument("--plmn", default="", help="serving network MCC+MNC (default: the SIM's home network)")
+    p.add_argument("--pin", help='the SIMs ask for this PIN (+CPIN: SIM PIN until AT+CPIN="PIN")')
+    p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
+    p.add_argument("--no-network", action="store_true", help="no operator network: the modems search forever")
+    p.set_defaults(handler=_serve)
+
+
+register_modem_commands = register_serve  # the hook `modem.cli` looks for
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        profile = load_profile(args.profile)
+        scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
+        faults = make_faults(scenario.faults, make_faults(profile.faults))
+    except (ProfileError, ScenarioError, FaultError) as exc:
+        print(f"m2msim modem serve: {exc}", file=sys.stderr)
+        return 2
+    if args.count < 1 or args.count > 1000:
+        print("m2msim modem serve: --count must be 1..1000", file=sys.stderr)
+        return 2
+    if args.plmn and (not args.plmn.isdigit() or len(args.plmn) not in (5, 6)):
+        print(f"m2msim modem serve: --plmn {args.plmn!r} is not MCC+MNC", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_run(args, profile, scenario, faults))
+    except OSError as exc:
+        print(f"m2msim modem serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run(args: argparse.Namespace, profile: Any, scenario: ServeScenario, faults: Any) -> None:
+    loop = asyncio.get_running_loop()
+    epoch = scenario.start or datetime.now(UTC).replace(microsecond=0)
+    seed = args.seed if args.seed is not None else scenario.seed
+    writer = None
+    network = None
+    if not args.no_network:
+        if args.records:
+            from accounting.usage_writer import UsageWriter
+
+            writer = UsageWriter(args.records)
+        network = build_network(epoch, writer if writer is not None else _Discard(), seed)
+    clock = LoopClock(loop, 0.0)
+    endpoints: list[PtyEndpoint | TcpEndpoint] = []
+    try:
+        for i in range(args.count):
+            modem = VirtualModem(
+                profile,
+                network=network,
+                seed=seed,
+                index=i,
+                faults=faults,
+                radio=RadioSettings(plmn=args.plmn),
+                now=clock.now(),
+                epoch=epoch,
+                pin=args.pin,
+            )
+            if network is not None:
+                provision(network, modem, scenario)
+            schedule(modem, scenario, network)
+            if args.tcp is not None:
+                tcp = TcpEndpoint(modem, clock, args.tcp + i if args.tcp else 0)
+                await tcp.start()
+                endpoints.append(tcp)
+            else:
+                endpoints.append(PtyEndpoint(modem, clock))
+        print("\n".join(ep.path for ep in endpoints), flush=True)
+        for ep in endpoints:
+            ident = ep.modem.identity
+            print(
+                f"{ep.path}: {profile.name} IMEI {ident.imei} IMSI {ident.imsi} ICCID {ident.iccid} "
+                f"MSISDN +{ident.msisdn} line {ident.line_id}",
+                file=sys.stderr,
+                flush=True,
+            )
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        for ep in endpoints:
+            ep.close()
+        if network is not None:
+            network.flush(clock.now())
+        if writer is not None:
+            writer.close()
+
+
+class _Discard:
+    """A record sink for `serve` without --records: records are counted, not kept."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, record: Any) -> None:
+        self.count += 1

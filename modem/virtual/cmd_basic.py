@@ -1,0 +1,79 @@
+"""V.250 basic commands: E, V, Q, Z, &F, I, S-registers, and the ones a module accepts and ignores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modem.virtual.registry import command
+from modem.virtual.results import AtError, Final
+from modem.virtual.syntax import Cmd, Op
+
+if TYPE_CHECKING:
+    from modem.virtual.core import VirtualModem
+
+G = "v250"
+
+
+def _flag(c: Cmd) -> int:
+    value = int(c.arg) if c.arg else 0
+    if value not in (0, 1):
+        raise AtError()
+    return value
+
+
+@command("E", group=G)
+def echo(m: VirtualModem, c: Cmd) -> Final | None:
+    m.settings.echo = bool(_flag(c))
+    return None
+
+
+@command("V", group=G)
+def verbose(m: VirtualModem, c: Cmd) -> Final | None:
+    m.settings.verbose = bool(_flag(c))
+    return None
+
+
+@command("Q", group=G)
+def quiet(m: VirtualModem, c: Cmd) -> Final | None:
+    m.settings.quiet = bool(_flag(c))
+    return None
+
+
+@command("Z", "&F", group=G)
+def reset(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.arg not in ("", "0"):
+        raise AtError()
+    m.reset()
+    return None
+
+
+@command("I", group=G)
+def identification(m: VirtualModem, c: Cmd) -> Final | None:
+    for line in m.profile.ati:
+        m.info(line)
+    return None
+
+
+@command("X", "L", "M", "&C", "&D", "&W", "&K", "&S", group=G, listed=False)
+def accepted(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.arg and not c.arg.isdigit():
+        raise AtError()
+    return None
+
+
+_SREG_RANGE = {0: (0, 255), 3: (0, 127), 4: (0, 127), 5: (0, 127), 7: (1, 255), 10: (1, 254), 12: (0, 255)}
+
+
+@command("S", group=G, listed=False)
+def sregister(m: VirtualModem, c: Cmd) -> Final | None:
+    reg = int(c.name[1:])
+    if reg not in _SREG_RANGE:
+        raise AtError()
+    if c.op is Op.READ:
+        m.info(f"{m.settings.sreg[reg]:03d}")
+        return None
+    lo, hi = _SREG_RANGE[reg]
+    if not c.arg.isdigit() or not lo <= int(c.arg) <= hi:
+        raise AtError()
+    m.set_sreg(reg, int(c.arg))
+    return None

@@ -1,0 +1,171 @@
+"""27.007 general commands: identities, SIM, functionality, errors, signal, command list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modem.virtual.registry import command
+from modem.virtual.results import CmeError, Final
+from modem.virtual.syntax import Cmd, Op
+
+if TYPE_CHECKING:
+    from modem.virtual.core import VirtualModem
+
+G = "general"
+
+
+def _exec_or_test(c: Cmd) -> bool:
+    """True for the execute form; the test form answers a bare OK; others are not allowed."""
+    if c.op is Op.TEST:
+        return False
+    if c.op is not Op.EXEC:
+        raise CmeError(50)
+    return True
+
+
+@command("+CGMI", "+GMI", group=G)
+def manufacturer(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        m.info(m.profile.identity.manufacturer)
+    return None
+
+
+@command("+CGMM", "+GMM", group=G)
+def model(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        m.info(m.profile.identity.model)
+    return None
+
+
+@command("+CGMR", "+GMR", group=G)
+def revision(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        m.info(m.profile.identity.revision)
+    return None
+
+
+@command("+CGSN", "+GSN", group=G)
+def imei(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.SET:
+        kind = c.int_at(0, 0, 0, 3)
+        m.info(
+            {0: m.identity.imei, 1: f'+CGSN: "{m.identity.imei}"', 2: f'+CGSN: "{m.identity.imeisv}"'}.get(
+                kind, f'+CGSN: "{m.identity.imeisv[-2:]}"'
+            )
+        )
+    elif _exec_or_test(c):
+        m.info(m.identity.imei)
+    return None
+
+
+@command("+CIMI", group=G, sim=True)
+def imsi(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        m.info(m.identity.imsi)
+    return None
+
+
+@command("+CCID", "+ICCID", "+QCCID", group=G, sim=True)
+def iccid(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ or _exec_or_test(c):
+        m.info(m.identity.iccid if m.profile.quirk("ccid_bare") else f"{c.name}: {m.identity.iccid}")
+    return None
+
+
+@command("+CNUM", group=G, sim=True)
+def own_number(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        m.info(f'+CNUM: "","+{m.identity.msisdn}",145')
+    return None
+
+
+@command("+CPIN", group=G, sim=True)
+def pin(m: VirtualModem, c: Cmd) -> Final | None:
+    from modem.virtual.results import SILENT
+
+    if c.op is Op.READ:
+        m.info(f"+CPIN: {m.sim_state}")
+        return SILENT if m.profile.quirk("cpin_no_ok") else None
+    if c.op is Op.TEST:
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    if m.sim_state == "READY":
+        raise CmeError(3)  # no PIN is asked: entering one is not allowed
+    if m.sim_state == "SIM PUK":
+        raise CmeError(12)  # PUK entry is not emulated
+    if c.str_at(0) != m.pin:
+        m.pin_attempts -= 1
+        if m.pin_attempts == 0:
+            m.sim_state = "SIM PUK"
+        raise CmeError(16)
+    m.sim_state = "READY"
+    m.net.search()
+    return None
+
+
+@command("+CFUN", group=G)
+def functionality(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info(f"+CFUN: {m.net.cfun}")
+    elif c.op is Op.TEST:
+        m.info("+CFUN: (0,1,4),(0-1)")
+    elif c.op is Op.SET:
+        fun = c.int_at(0, None, 0, 4)
+        if fun not in (0, 1, 4):
+            raise CmeError(50)
+        m.net.set_cfun(fun)
+        m.after_cfun()
+    else:
+        raise CmeError(50)
+    return None
+
+
+@command("+CMEE", group=G)
+def error_mode(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info(f"+CMEE: {m.settings.cmee}")
+    elif c.op is Op.TEST:
+        m.info("+CMEE: (0-2)")
+    else:
+        m.settings.cmee = c.int_at(0, 0, 0, 2)
+    return None
+
+
+@command("+CSQ", group=G)
+def signal(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info("+CSQ: (0-31,99),(0-7,99)")
+    elif _exec_or_test(c):
+        rssi, ber = m.net.signal()
+        m.info(f"+CSQ: {rssi},{ber}")
+    return None
+
+
+@command("+CLAC", group=G)
+def command_list(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        for name in m.enabled_commands():
+            m.info(name)
+    return None
+
+
+@command("+CSCS", group=G)
+def charset(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info(f'+CSCS: "{m.settings.cscs}"')
+    elif c.op is Op.TEST:
+        m.info('+CSCS: ("IRA","GSM","UCS2")')
+    elif c.op is Op.SET:
+        value = c.str_at(0).upper()
+        if value not in ("IRA", "GSM", "UCS2"):
+            raise CmeError(50)
+        m.settings.cscs = value
+    return None
+
+
+@command("+CEER", group=G)
+def extended_error(m: VirtualModem, c: Cmd) -> Final | None:
+    if _exec_or_test(c):
+        m.info(f"+CEER: {m.net.cause}")
+    return None

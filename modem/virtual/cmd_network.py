@@ -1,0 +1,181 @@
+"""27.007 network commands: registration (+CREG/+CGREG/+CEREG), operator (+COPS), PDP contexts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modem.virtual.plmn import neighbours, operator_names
+from modem.virtual.registry import command
+from modem.virtual.results import CmeError, Final
+from modem.virtual.syntax import Cmd, Op
+
+if TYPE_CHECKING:
+    from modem.virtual.core import VirtualModem
+
+
+def _registration(m: VirtualModem, c: Cmd, attr: str) -> Final | None:
+    name = c.name
+    if c.op is Op.READ:
+        n = getattr(m.settings, attr)
+        if n == 2:
+            m.info(f"{name}: {n},{m.net.location()}")
+        else:
+            m.info(f"{name}: {n},{m.net.stat}")
+    elif c.op is Op.TEST:
+        m.info(f"{name}: (0-2)")
+    elif c.op is Op.SET:
+        setattr(m.settings, attr, c.int_at(0, 0, 0, 2))
+    else:
+        raise CmeError(50)
+    return None
+
+
+@command("+CREG", group="network")
+def creg(m: VirtualModem, c: Cmd) -> Final | None:
+    return _registration(m, c, "creg_n")
+
+
+@command("+CGREG", group="gprs")
+def cgreg(m: VirtualModem, c: Cmd) -> Final | None:
+    return _registration(m, c, "cgreg_n")
+
+
+@command("+CEREG", group="gprs")
+def cereg(m: VirtualModem, c: Cmd) -> Final | None:
+    return _registration(m, c, "cereg_n")
+
+
+@command("+COPS", group="network", sim=True)
+def cops(m: VirtualModem, c: Cmd) -> Final | None:
+    net = m.net
+    fmt = m.settings.cops_format
+    if c.op is Op.READ:
+        if net.registered:
+            m.info(f'+COPS: 0,{fmt},"{net.operator(fmt)}",{m.profile.act}')
+        else:
+            m.info("+COPS: 0")
+    elif c.op is Op.TEST:
+        if net.cfun != 1:
+            raise CmeError(30)
+        entries = []
+        for plmn in [net.plmn, *neighbours(net.plmn)]:
+            status = 2 if (plmn == net.plmn and net.registered) else 1
+            long_name, short_name = operator_names(plmn)
+            entries.append(f'({status},"{long_name}","{short_name}","{plmn}",{m.profile.act})')
+        m.info("+COPS: " + ",".join(entries) + ",,(0-4),(0-2)")
+    elif c.op is Op.SET:
+        mode = c.int_at(0, 0, 0, 4)
+        if mode == 3:
+            m.settings.cops_format = c.int_at(1, 0, 0, 2)
+        elif mode == 2:
+            net.detach()
+        elif mode in (1, 4):
+            m.settings.cops_format = c.int_at(1, fmt, 0, 2)
+            oper = c.str_at(2)
+            plmn = oper if oper.isdigit() else _plmn_by_name(oper)
+            net.select_plmn(plmn)
+        else:
+            net.select_plmn(m.radio.plmn or m.identity.home_plmn)
+    else:
+        raise CmeError(50)
+    return None
+
+
+def _plmn_by_name(name: str) -> str:
+    from modem.virtual.plmn import PLMN_NAMES
+
+    for plmn, names in PLMN_NAMES.items():
+        if name in names:
+            return plmn
+    raise CmeError(50)
+
+
+@command("+CGATT", group="gprs")
+def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info(f"+CGATT: {1 if m.net.registered else 0}")
+    elif c.op is Op.TEST:
+        m.info("+CGATT: (0,1)")
+    elif c.op is Op.SET:
+        state = c.int_at(0, None, 0, 1)
+        if state == 1 and not m.net.registered:
+            if m.net.cfun != 1:
+                raise CmeError(30)
+            m.net.search()
+        elif state == 0:
+            for ctx in m.net.contexts.values():
+                m.net.deactivate(ctx)
+    else:
+        raise CmeError(50)
+    return None
+
+
+@command("+CGDCONT", group="gprs")
+def cgdcont(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        for cid, ctx in sorted(m.net.contexts.items()):
+            m.info(f'+CGDCONT: {cid},"{ctx.pdp_type}","{ctx.apn}","{ctx.ip or "0.0.0.0"}",0,0')
+    elif c.op is Op.TEST:
+        m.info('+CGDCONT: (1-16),"IP",,,(0-2),(0-4)')
+        m.info('+CGDCONT: (1-16),"IPV6",,,(0-2),(0-4)')
+        m.info('+CGDCONT: (1-16),"IPV4V6",,,(0-2),(0-4)')
+    elif c.op is Op.SET:
+        cid = c.int_at(0, None, 1, 16)
+        params = c.params()
+        if len(params) == 1:
+            old = m.net.contexts.get(cid)
+            if old is not None and old.active:
+                raise CmeError(3)
+            m.net.contexts.pop(cid, None)
+            return None
+        pdp_type = c.str_at(1, "IP").upper()
+        if pdp_type not in ("IP", "IPV6", "IPV4V6"):
+            raise CmeError(50)
+        ctx = m.net.context(cid)
+        if ctx.active:
+            raise CmeError(3)
+        ctx.pdp_type = pdp_type
+        ctx.apn = c.str_at(2, "")
+    else:
+        raise CmeError(50)
+    return None
+
+
+@command("+CGACT", group="gprs", sim=True)
+def cgact(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        for cid, ctx in sorted(m.net.contexts.items()):
+            m.info(f"+CGACT: {cid},{1 if ctx.active else 0}")
+    elif c.op is Op.TEST:
+        m.info("+CGACT: (0,1)")
+    elif c.op is Op.SET:
+        state = c.int_at(0, None, 0, 1)
+        params = c.params()
+        cids = [int(p) for p in params[1:] if p] or sorted(m.net.contexts)
+        for cid in cids:
+            target = m.net.contexts.get(cid)
+            if target is None:
+                raise CmeError(50)
+            if state:
+                err = m.net.activate(target)
+                if err:
+                    raise CmeError(err)
+            else:
+                m.net.deactivate(target)
+    else:
+        raise CmeError(50)
+    return None
+
+
+@command("+CGPADDR", group="gprs")
+def cgpaddr(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info("+CGPADDR: (" + ",".join(str(cid) for cid in sorted(m.net.contexts)) + ")")
+        return None
+    cids = [int(p) for p in c.params() if p] if c.op is Op.SET else sorted(m.net.contexts)
+    for cid in cids:
+        found = m.net.contexts.get(cid)
+        if found is None:
+            raise CmeError(50)
+        m.info(f'+CGPADDR: {cid},"{found.ip or "0.0.0.0"}"')
+    return None

@@ -1,0 +1,282 @@
+"""27.005 SMS commands: format, service centre, storages, indications, send, read, list, delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modem.virtual.registry import command
+from modem.virtual.results import CmsError, Final
+from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored
+from modem.virtual.syntax import Cmd, Op
+
+if TYPE_CHECKING:
+    from modem.virtual.core import VirtualModem
+
+G = "sms"
+
+
+def _int(c: Cmd, i: int, default: int | None, lo: int, hi: int) -> int:
+    """Like Cmd.int_at, but a bad SMS parameter is CMS 302 (text) / 304 (PDU), not CME 50."""
+    try:
+        return c.int_at(i, default, lo, hi)
+    except Exception:
+        raise CmsError(302) from None
+
+
+@command("+CMGF", group=G)
+def cmgf(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info(f"+CMGF: {m.settings.cmgf}")
+    elif c.op is Op.TEST:
+        m.info("+CMGF: (0,1)")
+    elif c.op is Op.SET:
+        m.settings.cmgf = _int(c, 0, 0, 0, 1)
+    else:
+        m.settings.cmgf = 0
+    return None
+
+
+@command("+CSCA", group=G, sim=True)
+def csca(m: VirtualModem, c: Cmd) -> Final | None:
+    sms = m.sms
+    if c.op is Op.READ:
+        m.info(f'+CSCA: "{sms.smsc}",{sms.smsc_toa}')
+    elif c.op is Op.SET:
+        sms.smsc = c.str_at(0)
+        sms.smsc_toa = _int(c, 1, 145 if sms.smsc.startswith("+") else 129, 0, 255)
+    elif c.op is not Op.TEST:
+        raise CmsError(302)
+    return None
+
+
+@command("+CSMP", group=G)
+def csmp(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info("+CSMP: " + ",".join(str(v) for v in m.settings.csmp))
+    elif c.op is Op.SET:
+        cur = m.settings.csmp
+        m.settings.csmp = (
+            _int(c, 0, cur[0], 0, 255),
+            _int(c, 1, cur[1], 0, 255),
+            _int(c, 2, cur[2], 0, 255),
+            _int(c, 3, cur[3], 0, 255),
+        )
+    elif c.op is not Op.TEST:
+        raise CmsError(302)
+    return None
+
+
+@command("+CSDH", group=G, listed=True)
+def csdh(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info("+CSDH: 0")
+    elif c.op is Op.TEST:
+        m.info("+CSDH: (0,1)")
+    return None
+
+
+@command("+CPMS", group=G, sim=True)
+def cpms(m: VirtualModem, c: Cmd) -> Final | None:
+    sms = m.sms
+    names = list(sms.stores)
+    if c.op is Op.READ:
+        m.info("+CPMS: " + ",".join(f'"{mem}",{sms.usage(mem)}' for mem in sms.mem))
+    elif c.op is Op.TEST:
+        choice = "(" + ",".join(f'"{n}"' for n in names) + ")"
+        m.info(f"+CPMS: {choice},{choice},{choice}")
+    elif c.op is Op.SET:
+        chosen = [p.upper() if p else None for p in c.params()[:3]]
+        if not chosen or any(p is not None and p not in sms.stores for p in chosen):
+            raise CmsError(302)
+        for i, mem in enumerate(chosen):
+            if mem is not None:
+                sms.mem[i] = mem
+        m.info("+CPMS: " + ",".join(sms.usage(mem) for mem in sms.mem))
+        sms._deliver_backlog()
+    else:
+        raise CmsError(302)
+    return None
+
+
+@command("+CNMI", group=G)
+def cnmi(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.READ:
+        m.info("+CNMI: " + ",".join(str(v) for v in m.settings.cnmi))
+    elif c.op is Op.TEST:
+        m.info("+CNMI: (0-3),(0-3),(0,2),(0-2),(0,1)")
+    elif c.op is Op.SET:
+        cur = m.settings.cnmi
+        new = [
+            _int(c, 0, cur[0], 0, 3),
+            _int(c, 1, cur[1], 0, 3),
+            _int(c, 2, cur[2], 0, 3),
+            _int(c, 3, cur[3], 0, 2),
+            _int(c, 4, cur[4], 0, 1),
+        ]
+        if new[2] not in (0, 2):
+            raise CmsError(303)
+        m.settings.cnmi = new
+    else:
+        raise CmsError(302)
+    return None
+
+
+@command("+CNMA", group=G)
+def cnma(m: VirtualModem, c: Cmd) -> Final | None:
+    return None
+
+
+@command("+CMGS", group=G, sim=True)
+def cmgs(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        return None
+    if c.op is not Op.SET:
+        raise CmsError(302 if m.settings.cmgf else 304)
+    if m.settings.cmgf == 1:
+        dest = c.str_at(0, "")
+        if not dest:
+            raise CmsError(305)
+
+        def send_text(text: bytes) -> Final | None:
+            mr = m.sms.send_text(dest, _from_te(m, text))
+            m.info(f"+CMGS: {mr}")
+            return None
+
+        return m.prompt(send_text)
+    length = _int(c, 0, None, 1, 176)
+
+    def send_pdu(text: bytes) -> Final | None:
+        mr = m.sms.send_pdu(text.decode("latin-1"), length)
+        m.info(f"+CMGS: {mr}")
+        return None
+
+    return m.prompt(send_pdu)
+
+
+@command("+CMGW", group=G, sim=True)
+def cmgw(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        return None
+    if m.settings.cmgf == 1:
+        dest = c.str_at(0, "") if c.op is Op.SET else ""
+        if not dest:
+            raise CmsError(305)  # a stored message needs its destination here
+
+        def store_text(text: bytes) -> Final | None:
+            m.info(f"+CMGW: {m.sms.write_text(dest, _from_te(m, text))}")
+            return None
+
+        return m.prompt(store_text)
+    if c.op is not Op.SET:
+        raise CmsError(304)
+    length = _int(c, 0, None, 1, 176)
+
+    def store_pdu(text: bytes) -> Final | None:
+        m.info(f"+CMGW: {m.sms.write_pdu(text.decode('latin-1'), length)}")
+        return None
+
+    return m.prompt(store_pdu)
+
+
+@command("+CMSS", group=G, sim=True)
+def cmss(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        return None
+    if c.op is not Op.SET:
+        raise CmsError(302)
+    index = _int(c, 0, None, 0, 9999)
+    dest = c.str_at(1, "") or None
+    m.info(f"+CMSS: {m.sms.send_stored(index, dest)}")
+    return None
+
+
+def _from_te(m: VirtualModem, text: bytes) -> str:
+    """Text typed at the prompt, in the TE character set (+CSCS): UCS2 is hex of UTF-16BE."""
+    if m.settings.cscs == "UCS2":
+        try:
+            return bytes.fromhex(text.decode("ascii")).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            raise CmsError(305) from None
+    return text.decode("latin-1").replace("\r", "\n")
+
+
+def _to_te(m: VirtualModem, text: str) -> bytes:
+    if m.settings.cscs == "UCS2":
+        return text.encode("utf-16-be").hex().upper().encode()
+    return text.encode("latin-1", "replace")
+
+
+def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
+    if m.settings.cmgf == 1:
+        status = STATUS_TEXT[msg.status]
+        head = f'"{status}","{msg.number}",,"{msg.scts}"'
+        m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
+        m.raw(_to_te(m, msg.text) + b"\r\n")
+    else:
+        m.info(
+            f"+CMGR: {msg.status},,{msg.tpdu_length}"
+            if index is None
+            else f"+CMGL: {index},{msg.status},,{msg.tpdu_length}"
+        )
+        m.raw(msg.pdu.encode() + b"\r\n")
+
+
+@command("+CMGR", group=G, sim=True)
+def cmgr(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        return None
+    if c.op is not Op.SET:
+        raise CmsError(302)
+    msg = m.sms.read(_int(c, 0, None, 0, 9999))
+    _show(m, msg, None)
+    if msg.status == REC_UNREAD:
+        msg.status = REC_READ
+    return None
+
+
+_LIST_TEXT = {"REC UNREAD": 0, "REC READ": 1, "STO UNSENT": 2, "STO SENT": 3, "ALL": 4}
+
+
+@command("+CMGL", group=G, sim=True)
+def cmgl(m: VirtualModem, c: Cmd) -> Final | None:
+    text_mode = m.settings.cmgf == 1
+    if c.op is Op.TEST:
+        if text_mode:
+            m.info('+CMGL: ("REC UNREAD","REC READ","STO UNSENT","STO SENT","ALL")')
+        else:
+            m.info("+CMGL: (0-4)")
+        return None
+    if c.op is Op.SET:
+        raw = c.str_at(0, "")
+        if text_mode:
+            if raw.upper() not in _LIST_TEXT:
+                raise CmsError(302)
+            wanted = _LIST_TEXT[raw.upper()]
+        else:
+            wanted = _int(c, 0, 0, 0, 4)
+    elif c.op is Op.EXEC:
+        wanted = 0
+    else:
+        raise CmsError(302)
+    store = m.sms.stores[m.sms.mem[0]]
+    for index in sorted(store):
+        msg = store[index]
+        if wanted == 4 or msg.status == wanted:
+            _show(m, msg, index)
+            if msg.status == REC_UNREAD:
+                msg.status = REC_READ
+    return None
+
+
+@command("+CMGD", group=G, sim=True)
+def cmgd(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        store = m.sms.stores[m.sms.mem[0]]
+        m.info("+CMGD: (" + ",".join(str(i) for i in sorted(store)) + "),(0-4)")
+        return None
+    if c.op is not Op.SET:
+        raise CmsError(302)
+    flag = _int(c, 1, 0, 0, 4)
+    index = _int(c, 0, 0 if flag else None, 0, 9999)
+    m.sms.delete(index, flag)
+    return None

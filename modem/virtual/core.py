@@ -1,0 +1,590 @@
+"""The virtual modem's engine: sans-IO, bytes from the DTE in, bytes to the DTE out, timers on a clock.
+
+    modem = VirtualModem(load_profile("simcom-sim800"), network=net, seed=3)
+    modem.feed(b"AT+CSQ\\r", now=1.0)
+    modem.take_output(now=1.0)        # b"AT+CSQ\\r\\r\\n+CSQ: 21,0\\r\\n\\r\\nOK\\r\\n"
+    modem.next_deadline()             # when to call poll(now) again (timers, held responses)
+
+The engine owns V.250 line handling (echo, verbose / numeric results, quiet,
+S3/S4/S5, `A/`), the three modes (command, text entry after `> `, online
+data with the `+++` escape), URC buffering outside command mode, and fault
+injection on responses.  The commands themselves live in the `cmd_*` modules,
+the network side in `netlink`, SMS in `sms`, calls in `calls`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from modem.profiles import Profile
+from modem.virtual import registry
+from modem.virtual.faults import Faults, make_faults
+from modem.virtual.identity import ModemIdentity, derive_identity
+from modem.virtual.results import (
+    CME_TEXT,
+    CMS_TEXT,
+    ERROR,
+    OK,
+    PROMPT,
+    AtError,
+    CmeError,
+    CmsError,
+    Final,
+)
+from modem.virtual.syntax import Cmd, parse_line
+
+if TYPE_CHECKING:
+    from gateway.api import NetworkAPI
+    from modem.virtual.calls import CallControl
+    from modem.virtual.netlink import NetLink
+    from modem.virtual.sms import SmsService
+    from modem.virtual.sockets import TcpSockets
+
+log = logging.getLogger(__name__)
+
+CTRL_Z = 0x1A
+ESC = 0x1B
+
+
+class Mode(Enum):
+    COMMAND = "command"
+    ENTRY = "entry"  # text after the "> " prompt (SMS, socket data)
+    DATA = "data"  # online data (CSD), left by "+++"
+
+
+class Timer:
+    """A scheduled callback; `cancel()` makes it a no-op."""
+
+    __slots__ = ("cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass(slots=True)
+class Settings:
+    """What ATZ / AT&F restore."""
+
+    echo: bool
+    cmee: int
+    cmgf: int
+    cnmi: list[int]
+    verbose: bool = True
+    quiet: bool = False
+    sreg: dict[int, int] = field(default_factory=lambda: {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 15, 12: 50})
+    creg_n: int = 0
+    cgreg_n: int = 0
+    cereg_n: int = 0
+    cops_format: int = 0
+    clip: int = 0
+    crc: int = 0
+    cvhu: int = 1
+    cscs: str = "IRA"
+    csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
+
+
+@dataclass(slots=True)
+class _Entry:
+    on_done: Callable[[bytes], Final | None]
+    length: int | None
+    on_cancel: Callable[[], None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RadioSettings:
+    """Where the modem is: the serving network and the radio conditions."""
+
+    plmn: str = ""  # serving PLMN (MCC+MNC); empty: the SIM's home network
+    csq: tuple[int, int] | None = None  # rssi, ber; None: the profile's
+
+
+class VirtualModem:
+    """One virtual module, bound (optionally) to a network through `gateway.api.NetworkAPI`."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        network: NetworkAPI | None = None,
+        seed: int = 0,
+        index: int = 0,
+        identity: ModemIdentity | None = None,
+        faults: Faults | None = None,
+        radio: RadioSettings | None = None,
+        now: float = 0.0,
+        epoch: datetime | None = None,
+        pin: str | None = None,
+    ) -> None:
+        from modem.virtual import (  # noqa: F401  (importing registers the commands)
+            calls,
+            cmd_basic,
+            cmd_general,
+            cmd_network,
+            cmd_quectel,
+            cmd_simcom,
+            cmd_sms,
+        )
+        from modem.virtual.calls import CallControl
+        from modem.virtual.netlink import NetLink
+        from modem.virtual.sms import SmsService
+        from modem.virtual.sockets import TcpSockets
+
+        self.profile = profile
+        self.identity = identity or derive_identity(profile, seed, index)
+        self.faults = faults or make_faults(profile.faults)
+        self.rng = random.Random(f"{profile.name}/{seed}/{index}/rng")
+        self.epoch = epoch or datetime(2012, 3, 1, tzinfo=UTC)
+        self.now = now
+        self.settings = self._defaults()
+        self.mode = Mode.COMMAND
+        self.transcript: list[tuple[float, str, str]] | None = None  # (now, "dte"/"urc", text) when recording
+        self.on_line: Callable[[str], None] | None = None  # called after each command line ran ("AT...")
+        self._table = {
+            name: spec
+            for name, spec in registry.COMMANDS.items()
+            if spec.group in profile.commands and (name not in _ID_ALIASES or name in profile.ccid_commands)
+        }
+        self._inbuf = bytearray()
+        self._line = bytearray()
+        self._last_line = ""
+        self._out = bytearray()
+        self._resp = bytearray()
+        self._held: deque[tuple[float, bytes]] = deque()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._seq = 0
+        self._entry: _Entry | None = None
+        self._entry_buf = bytearray()
+        self._data_handler: Callable[[bytes], None] | None = None
+        self._escape_plus = 0
+        self._escape_timer: Timer | None = None
+        self._last_data = now
+        self._urc_backlog: list[bytes] = []
+        self._sim_busy_left = self.faults.sim_busy
+        self.pin = pin  # the SIM's PIN: locked until AT+CPIN="<pin>"; None: no PIN asked
+        self.sim_state = "SIM PIN" if pin else "READY"  # READY, SIM PIN, SIM PUK
+        self.pin_attempts = 3
+        self._cme515_left = 0
+        self._crlf = b"\r\n"
+        self.radio = radio or RadioSettings()
+        self.net: NetLink = NetLink(self, network)
+        self.sms: SmsService = SmsService(self)
+        self.calls: CallControl = CallControl(self)
+        self.tcp: TcpSockets = TcpSockets(self)
+        self.tcp_state = "IP INITIAL"  # SIMCom stack state (+CIPSTATUS)
+        self.tcp_head = False  # SIMCom +CIPHEAD
+        self.tcp_manual_rx = False  # SIMCom +CIPRXGET=1
+        self.qi_push: dict[int, bool] = {}  # Quectel access mode 1 (push) per connect ID
+        self.qgdcnt_base = (0, 0)  # Quectel data counter reset point
+        for line in profile.boot_urcs:
+            self.urc(line)
+        self.net.power_on()
+
+    # ----- I/O --------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes, now: float) -> None:
+        """Bytes from the DTE at simulated time `now`."""
+        self._advance(now)
+        self._inbuf += data
+        self._drain()
+
+    def poll(self, now: float) -> None:
+        """Run what is due at `now` (timers, held responses, waiting input)."""
+        self._advance(now)
+        self._drain()
+
+    def take_output(self, now: float | None = None) -> bytes:
+        """Bytes for the DTE, ready at `now` (default: the last time seen)."""
+        if now is not None:
+            self.poll(now)
+        if not self._out:
+            return b""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """Simulated time of the next timer or held response, None when nothing is scheduled."""
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        t = timers[0][0] if timers else None
+        if self._held and (t is None or self._held[0][0] < t):
+            t = self._held[0][0]
+        return t
+
+    def schedule(self, delay: float, fn: Callable[[], None]) -> Timer:
+        """Call `fn` at `now + delay` (simulated seconds)."""
+        timer = Timer(self.now + max(0.0, delay), fn)
+        self._seq += 1
+        heapq.heappush(self._timers, (timer.when, self._seq, timer))
+        return timer
+
+    def _advance(self, now: float) -> None:
+        if now > self.now:
+            self.now = now
+        while True:
+            t_timer = self.next_deadline()
+            if t_timer is None or t_timer > self.now:
+                return
+            if self._held and self._held[0][0] <= t_timer:
+                self._out += self._held.popleft()[1]
+                continue
+            _, _, timer = heapq.heappop(self._timers)
+            saved = self.now
+            self.now = timer.when
+            try:
+                timer.fn()
+            finally:
+                self.now = max(saved, self.now)
+
+    # ----- input scanning --------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        buf = self._inbuf
+        while buf and not self._held:
+            if self.mode is Mode.COMMAND:
+                j = (
+                    buf.find(b"\r")
+                    if self.settings.sreg[3] == 13
+                    else buf.find(bytes([self.settings.sreg[3]]))
+                )
+                if j < 0:
+                    chunk = bytes(buf)
+                    buf.clear()
+                    if self.settings.echo:
+                        self._out += chunk
+                    self._line += chunk
+                    stripped = self._line.strip(b"\n ").upper()
+                    if not stripped:
+                        self._line.clear()  # the LF of a CR LF line end
+                        return
+                    if stripped.endswith(b"A/") and b"AT" not in stripped:
+                        self._line.clear()
+                        self._run_body(self._last_line)
+                    return
+                chunk = bytes(buf[: j + 1])
+                del buf[: j + 1]
+                if self.settings.echo:
+                    self._out += chunk
+                self._line += chunk[:-1]
+                line = bytes(self._line)
+                self._line.clear()
+                self._run_line(line)
+            elif self.mode is Mode.ENTRY:
+                self._scan_entry()
+            else:
+                self._scan_data()
+
+    def _run_line(self, line: bytes) -> None:
+        bs = self.settings.sreg[5]
+        if bs in line:
+            kept = bytearray()
+            for b in line:
+                if b == bs:
+                    if kept:
+                        kept.pop()
+                else:
+                    kept.append(b)
+            line = bytes(kept)
+        text = line.decode("latin-1")
+        i = text.find("AT")
+        if i < 0:
+            i = text.upper().find("AT")
+            if i < 0:
+                return  # noise without a command: real modules ignore it
+        body = text[i + 2 :].strip("\n")
+        self._last_line = body
+        self._run_body(body)
+
+    def _run_body(self, body: str) -> None:
+        if self.transcript is not None:
+            self.transcript.append((self.now, "dte", "AT" + body))
+        final: Final | AtError = OK
+        try:
+            for cmd in parse_line(body):
+                result = self._dispatch(cmd)
+                if result is not None and result is not OK:
+                    final = result
+                    break
+        except AtError as exc:
+            final = exc
+        self._finish(final)
+        if self.on_line is not None:
+            self.on_line("AT" + body)
+
+    def _dispatch(self, cmd: Cmd) -> Final | None:
+        name = cmd.name
+        spec = self._table.get(name)
+        if spec is None and name[0] == "S" and name[1:].isdigit():
+            spec = self._table.get("S")
+        if spec is None:
+            raise AtError()
+        if self._cme515_left > 0:
+            self._cme515_left -= 1
+            raise CmeError(515)
+        if spec.sim and self._sim_busy_left > 0:
+            self._sim_busy_left -= 1
+            raise CmeError(14)
+        if spec.sim and self.sim_state != "READY" and name != "+CPIN":
+            raise CmeError(11 if self.sim_state == "SIM PIN" else 12)
+        rule = self.faults.fail.get(name) if self.faults.fail else None
+        if rule is not None:
+            if rule.kind == "cme":
+                raise CmeError(rule.code)
+            if rule.kind == "cms":
+                raise CmsError(rule.code)
+            raise AtError()
+        return spec.handler(self, cmd)
+
+    # ----- output ----------------------------------------------------------------------------------
+
+    def info(self, line: str) -> None:
+        """An information response line of the command being run."""
+        if self.settings.verbose:
+            if not self._resp:
+                self._resp += self._crlf
+            self._resp += line.encode("latin-1") + self._crlf
+        else:
+            self._resp += line.encode("latin-1") + self._crlf
+
+    def raw(self, data: bytes) -> None:
+        """Raw bytes inside the response (socket data read by AT+QIRD / AT+CIPRXGET)."""
+        self._resp += data
+
+    def urc(self, line: str, payload: str | None = None) -> None:
+        """An unsolicited result (with an optional second line, as +CMT's PDU); buffered outside command mode."""
+        data = self._crlf + line.encode("latin-1") + self._crlf
+        if payload is not None:
+            data += payload.encode("latin-1") + self._crlf
+        if self.transcript is not None:
+            self.transcript.append((self.now, "urc", line))
+        if self.mode is Mode.COMMAND and not self._line:
+            self._out += data
+        else:
+            self._urc_backlog.append(data)
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes straight to the DTE now (online data, SIMCom's raw socket data)."""
+        self._out += data
+
+    def final_bytes(self, final: Final) -> bytes:
+        if self.settings.quiet or final.code < 0:
+            return b""
+        if self.settings.verbose:
+            return self._crlf + final.text.encode() + self._crlf
+        return str(final.code).encode() + self._crlf[:1]
+
+    def _error_bytes(self, err: AtError) -> bytes:
+        mode = self.settings.cmee
+        if isinstance(err, CmsError):
+            text = CMS_TEXT.get(err.code, "unknown error") if mode == 2 else str(err.code)
+            return self._crlf + f"+CMS ERROR: {text}".encode() + self._crlf
+        if isinstance(err, CmeError) and mode:
+            text = CME_TEXT.get(err.code, "unknown") if mode == 2 else str(err.code)
+            return self._crlf + f"+CME ERROR: {text}".encode() + self._crlf
+        return self.final_bytes(ERROR)
+
+    def _finish(self, final: Final | AtError) -> None:
+        tail = self._error_bytes(final) if isinstance(final, AtError) else self.final_bytes(final)
+        if final is PROMPT:
+            tail = b"\r\n> "
+        resp = self._resp
+        self._resp = bytearray()
+        faults = self.faults
+        if faults.noisy:
+            rng = self.rng
+            if faults.drop and rng.random() < faults.drop:
+                log.debug("fault: response dropped")
+                return
+            if faults.garbage and rng.random() < faults.garbage:
+                resp[0:0] = bytes(rng.randrange(0x80, 0x100) for _ in range(rng.randrange(1, 9)))
+            if faults.urc_burst and rng.random() < faults.urc_burst:
+                for line in faults.burst_urcs:
+                    resp += self._crlf + line.encode("latin-1") + self._crlf
+            if faults.delay_ms:
+                self._held.append((self.now + faults.delay_ms / 1000.0, bytes(resp + tail)))
+                self._flush_backlog()
+                return
+        self._out += resp
+        self._out += tail
+        self._flush_backlog()
+
+    def _flush_backlog(self) -> None:
+        if self._urc_backlog and self.mode is Mode.COMMAND:
+            for data in self._urc_backlog:
+                self._out += data
+            self._urc_backlog.clear()
+
+    # ----- modes -----------------------------------------------------------------------------------
+
+    def prompt(
+        self,
+        on_done: Callable[[bytes], Final | None],
+        length: int | None = None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> Final:
+        """Open the "> " prompt: the text up to Ctrl-Z (or `length` bytes) goes to `on_done`."""
+        self._entry = _Entry(on_done, length, on_cancel)
+        self._entry_buf.clear()
+        self.mode = Mode.ENTRY
+        return PROMPT
+
+    def _scan_entry(self) -> None:
+        entry = self._entry
+        assert entry is not None
+        buf = self._inbuf
+        if entry.length is not None:
+            need = entry.length - len(self._entry_buf)
+            chunk = bytes(buf[:need])
+            del buf[:need]
+            self._entry_buf += chunk
+            if len(self._entry_buf) < entry.length:
+                return
+            self._end_entry(entry, bytes(self._entry_buf), cancelled=False)
+            return
+        for k, b in enumerate(buf):
+            if b in (CTRL_Z, ESC):
+                chunk = bytes(buf[:k])
+                del buf[: k + 1]
+                if self.settings.echo:
+                    self._out += chunk
+                self._entry_buf += chunk
+                self._end_entry(entry, bytes(self._entry_buf), cancelled=b == ESC)
+                return
+        if self.settings.echo:
+            self._out += buf
+        self._entry_buf += buf
+        buf.clear()
+
+    def _end_entry(self, entry: _Entry, text: bytes, cancelled: bool) -> None:
+        self._entry = None
+        self._entry_buf.clear()
+        self.mode = Mode.COMMAND
+        bs = self.settings.sreg[5]
+        if bs in text:
+            kept = bytearray()
+            for b in text:
+                if b == bs:
+                    if kept:
+                        kept.pop()
+                else:
+                    kept.append(b)
+            text = bytes(kept)
+        if cancelled:
+            if entry.on_cancel is not None:
+                entry.on_cancel()
+            self._finish(OK)
+            return
+        final: Final | AtError
+        try:
+            final = entry.on_done(text) or OK
+        except AtError as exc:
+            final = exc
+        self._finish(final)
+
+    def enter_data(self, handler: Callable[[bytes], None]) -> None:
+        """Switch to online data: DTE bytes go to `handler` until "+++" (guard time S12) or hang-up."""
+        self._data_handler = handler
+        self._escape_plus = 0
+        self._last_data = self.now
+        self.mode = Mode.DATA
+
+    def leave_data(self) -> None:
+        """Back to command mode (the call or connection ended, or the escape sequence)."""
+        self._data_handler = None
+        if self._escape_timer is not None:
+            self._escape_timer.cancel()
+            self._escape_timer = None
+        self.mode = Mode.COMMAND
+        self._flush_backlog()
+
+    def _scan_data(self) -> None:
+        data = bytes(self._inbuf)
+        self._inbuf.clear()
+        guard = self.settings.sreg[12] / 50.0
+        if self._escape_timer is not None:
+            self._escape_timer.cancel()
+            self._escape_timer = None
+        quiet_before = self.now - self._last_data >= guard
+        self._last_data = self.now
+        if (
+            data.strip(b"+") == b""
+            and self._escape_plus + len(data) <= 3
+            and (self._escape_plus or quiet_before)
+        ):
+            self._escape_plus += len(data)
+            if self._escape_plus == 3:
+                self._escape_timer = self.schedule(guard, self._escape)
+            return
+        if self._escape_plus:
+            data = b"+" * self._escape_plus + data
+            self._escape_plus = 0
+        if self._data_handler is not None:
+            self._data_handler(data)
+
+    def _escape(self) -> None:
+        self._escape_timer = None
+        self._escape_plus = 0
+        self._data_handler = None
+        self.mode = Mode.COMMAND
+        self._finish(OK)
+
+    # ----- state helpers for handlers --------------------------------------------------------------
+
+    def _defaults(self) -> Settings:
+        p = self.profile
+        return Settings(echo=p.echo, cmee=p.cmee, cmgf=p.cmgf, cnmi=list(p.cnmi))
+
+    def reset(self) -> None:
+        """ATZ / AT&F: restore the profile's settings (storage and network state are kept)."""
+        self.settings = self._defaults()
+        self._crlf = b"\r\n"
+
+    def set_sreg(self, reg: int, value: int) -> None:
+        self.settings.sreg[reg] = value
+        self._crlf = bytes([self.settings.sreg[3], self.settings.sreg[4]])
+
+    def after_cfun(self) -> None:
+        """AT+CFUN=...: a module re-initialising answers CME 515 for a while (fault `cme515`)."""
+        self._cme515_left = self.faults.cme515
+
+    def enabled_commands(self) -> list[str]:
+        """Listed commands of this profile, as AT+CLAC shows them."""
+        out = []
+        for name, spec in self._table.items():
+            if spec.listed:
+                out.append("AT" + name)
+        return sorted(out)
+
+    def timestamp(self, t: float) -> str:
+        """27.005 time string "yy/MM/dd,hh:mm:ss+zz" of simulated time `t` (UTC)."""
+        from datetime import timedelta
+
+        moment = self.epoch + timedelta(seconds=t)
+        return moment.strftime("%y/%m/%d,%H:%M:%S") + "+00"
+
+    def state(self) -> dict[str, Any]:
+        """A summary for logs and tests."""
+        return {
+            "mode": self.mode.value,
+            "registration": self.net.stat,
+            "cfun": self.net.cfun,
+            "sms_stored": self.sms.stored_count(),
+            "calls": len(self.calls.calls),
+        }
+
+
+_ID_ALIASES = frozenset({"+CCID", "+ICCID", "+QCCID"})

@@ -1,0 +1,280 @@
+"""The virtual modem's side of the network: registration, PDP contexts, and byte counting.
+
+Registration follows the network's answer to `attach`: accepted on the SIM's
+home PLMN -> stat 1, on another PLMN -> stat 5 (roaming), refused -> stat 3,
+no network or not yet answered -> stat 2 (searching); AT+CFUN=0 -> stat 0.
+
+Data is counted by the gateway (`transfer`) as IP bytes, TCP/IP headers
+included, with this model (IPv4, no options, MSS 1,460):
+
+- connect: SYN and ACK up, SYN-ACK down -> 80 B up, 40 B down;
+- sending n bytes in k = ceil(n / 1460) segments: n + 40 k up; the echo
+  server answers them in k segments carrying the ACKs: n + 40 k down; the
+  modem acknowledges the echo: 40 B up;
+- close: FIN and ACK each way -> 80 B up, 80 B down.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modem.virtual.plmn import operator_names
+
+if TYPE_CHECKING:
+    from gateway.api import NetworkAPI, SmsResult
+    from modem.virtual.core import Timer, VirtualModem
+
+log = logging.getLogger(__name__)
+
+HEADER = 40  # IPv4 (20) + TCP (20) bytes per segment
+MSS = 1460
+HANDSHAKE_UP, HANDSHAKE_DOWN = 2 * HEADER, HEADER
+TEARDOWN_UP, TEARDOWN_DOWN = 2 * HEADER, 2 * HEADER
+
+STAT_NOT_SEARCHING, STAT_HOME, STAT_SEARCHING, STAT_DENIED, STAT_ROAMING = 0, 1, 2, 3, 5
+
+
+def segments(n: int) -> int:
+    return max(1, math.ceil(n / MSS))
+
+
+@dataclass(slots=True)
+class Context:
+    """A PDP context (AT+CGDCONT) and, when active, its gateway session."""
+
+    cid: int
+    pdp_type: str = "IP"
+    apn: str = ""
+    session_id: str | None = None
+    ip: str | None = None
+    bytes_up: int = 0  # IP bytes, as counted by the gateway
+    bytes_down: int = 0
+    payload_up: int = 0  # application bytes (AT+QGDCNT)
+    payload_down: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.session_id is not None
+
+
+@dataclass(slots=True)
+class NetLink:
+    modem: VirtualModem
+    network: NetworkAPI | None
+    stat: int = STAT_NOT_SEARCHING
+    cfun: int = 1
+    plmn: str = ""
+    cause: int = 0  # last refusal cause (GMM cause), for AT+CEER
+    contexts: dict[int, Context] = field(default_factory=dict)
+    lac: str = ""
+    ci: str = ""
+    _search: Timer | None = None
+    _sms_takes_text: bool | None = None
+
+    def __post_init__(self) -> None:
+        m = self.modem
+        self.plmn = m.radio.plmn or m.identity.home_plmn
+        self.lac = f"{m.rng.randrange(0x100, 0xFFFF):04X}"
+        self.ci = f"{m.rng.randrange(0x1000, 0xFFFFFFF):07X}"
+        self.contexts[1] = Context(1)
+        faults = m.faults
+        if faults.reg_lost_at is not None:
+            m.schedule(faults.reg_lost_at - m.now, self.lose)
+        if faults.reg_back_at is not None:
+            m.schedule(faults.reg_back_at - m.now, self.search)
+
+    # ----- registration ----------------------------------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        return self.stat in (STAT_HOME, STAT_ROAMING)
+
+    def power_on(self) -> None:
+        self.cfun = 1
+        self.search()
+
+    def search(self) -> None:
+        """Start looking for the network; the attach is tried after the profile's search time."""
+        if self.cfun != 1 or self.registered or self.modem.sim_state != "READY":
+            return  # a locked SIM: not registered, not searching (stat 0)
+        self._set_stat(STAT_SEARCHING)
+        if self._search is not None:
+            self._search.cancel()
+        self._search = self.modem.schedule(self.modem.profile.search_s, self.attach)
+
+    def attach(self) -> None:
+        self._search = None
+        m = self.modem
+        if self.cfun != 1:
+            return
+        if m.faults.reg_denied:
+            self.cause = 3
+            self._set_stat(STAT_DENIED)
+            return
+        if self.network is None or not self.plmn:
+            return  # no network or no coverage: searching on
+        result = self.network.attach(m.now, m.identity.line_id, m.identity.imeisv, self.plmn, m.profile.rat)
+        if result.accepted:
+            self.cause = 0
+            self._set_stat(STAT_HOME if self.plmn == m.identity.home_plmn else STAT_ROAMING)
+            m.sms.start_polling()
+        else:
+            self.cause = int(result.cause)
+            self._set_stat(STAT_DENIED)
+
+    def detach(self, stat: int = STAT_NOT_SEARCHING, abnormal: bool = False) -> None:
+        m = self.modem
+        for ctx in self.contexts.values():
+            if ctx.active:
+                self.deactivate(ctx, abnormal=abnormal)
+        if self._search is not None:
+            self._search.cancel()
+            self._search = None
+        if self.registered and self.network is not None:
+            self.network.detach(m.now, m.identity.line_id)
+        self._set_stat(stat)
+
+    def lose(self) -> None:
+        """Coverage lost (fault `reg_lost_at`): sessions end abnormally, the modem searches again."""
+        if self.cfun == 1:
+            self.modem.tcp.lost()
+            self.modem.calls.lost()
+            self.detach(STAT_SEARCHING, abnormal=True)
+
+    def move(self, plmn: str | None) -> None:
+        """Coverage changes (a scenario's `network:` step): another PLMN, or none at all."""
+        if plmn is None:
+            self.lose()
+            if self._search is not None:
+                self._search.cancel()
+                self._search = None
+            self.plmn = ""
+            return
+        if plmn == self.plmn and self.registered:
+            return
+        if self.registered:
+            self.modem.tcp.lost()
+            self.modem.calls.lost()
+            self.detach(STAT_SEARCHING, abnormal=True)
+        self.plmn = plmn
+        self.search()
+
+    def set_cfun(self, fun: int) -> None:
+        if fun == 1:
+            self.cfun = 1
+            self.search()
+        else:
+            self.modem.tcp.lost()
+            self.detach(STAT_NOT_SEARCHING)
+            self.cfun = fun
+
+    def select_plmn(self, plmn: str) -> None:
+        """AT+COPS=1: manual selection; re-registers on `plmn`."""
+        if plmn == self.plmn and self.registered:
+            return
+        self.detach(STAT_SEARCHING)
+        self.plmn = plmn
+        self.search()
+
+    def _set_stat(self, stat: int) -> None:
+        if stat == self.stat:
+            return
+        self.stat = stat
+        m = self.modem
+        s = m.settings
+        for name, n in (("+CREG", s.creg_n), ("+CGREG", s.cgreg_n), ("+CEREG", s.cereg_n)):
+            if n == 1:
+                m.urc(f"{name}: {stat}")
+            elif n == 2:
+                m.urc(f"{name}: {self.location(stat)}")
+
+    def location(self, stat: int | None = None) -> str:
+        stat = self.stat if stat is None else stat
+        if stat in (STAT_HOME, STAT_ROAMING):
+            return f'{stat},"{self.lac}","{self.ci}",{self.modem.profile.act}'
+        return str(stat)
+
+    def operator(self, fmt: int) -> str:
+        long_name, short_name = operator_names(self.plmn)
+        return {0: long_name, 1: short_name}.get(fmt, self.plmn)
+
+    def signal(self) -> tuple[int, int]:
+        if self.cfun != 1 or self.stat in (STAT_NOT_SEARCHING, STAT_SEARCHING):
+            return 99, 99
+        return self.modem.radio.csq or self.modem.profile.csq
+
+    # ----- PDP contexts and data -------------------------------------------------------------------
+
+    def context(self, cid: int) -> Context:
+        ctx = self.contexts.get(cid)
+        if ctx is None:
+            ctx = self.contexts[cid] = Context(cid)
+        return ctx
+
+    def activate(self, ctx: Context) -> int:
+        """Open a gateway session for `ctx`; 0 when done, else the CME error to answer."""
+        from gateway.api import GtpCause
+
+        m = self.modem
+        if ctx.active:
+            return 0
+        if not self.registered or self.network is None:
+            return 30
+        result = self.network.open_session(m.now, m.identity.line_id, ctx.apn)
+        if not result.accepted:
+            return {
+                GtpCause.MISSING_OR_UNKNOWN_APN: 533,
+                GtpCause.USER_AUTHENTICATION_FAILED: 149,
+                GtpCause.SERVICE_NOT_SUPPORTED: 132,
+                GtpCause.NO_RESOURCES_AVAILABLE: 134,
+                GtpCause.ALL_DYNAMIC_ADDRESSES_OCCUPIED: 134,
+            }.get(result.cause, 148)
+        ctx.session_id = result.session_id
+        ctx.ip = result.ip_address or "10.0.0.1"
+        return 0
+
+    def deactivate(self, ctx: Context, abnormal: bool = False) -> None:
+        if ctx.session_id is not None and self.network is not None:
+            self.network.close_session(self.modem.now, ctx.session_id, abnormal=abnormal)
+        ctx.session_id = None
+        ctx.ip = None
+
+    def count(self, ctx: Context, up: int, down: int, payload_up: int = 0, payload_down: int = 0) -> None:
+        """Count IP bytes on `ctx`'s session at the gateway."""
+        ctx.bytes_up += up
+        ctx.bytes_down += down
+        ctx.payload_up += payload_up
+        ctx.payload_down += payload_down
+        if ctx.session_id is not None and self.network is not None and (up or down):
+            self.network.transfer(self.modem.now, ctx.session_id, up, down)
+
+    def send_sms(self, dest: str, user_data_len: int, text: str) -> SmsResult:
+        """MO SMS through the SMSC; the text goes along when the network takes it (to reach another line)."""
+        assert self.network is not None
+        m = self.modem
+        send = self.network.send_sms
+        if self._sms_takes_text is None:
+            try:
+                self._sms_takes_text = "text" in inspect.signature(send).parameters
+            except (TypeError, ValueError):
+                self._sms_takes_text = False
+        if self._sms_takes_text:
+            takes_text: Any = send
+            result: SmsResult = takes_text(m.now, m.identity.line_id, dest, user_data_len, text=text)
+            return result
+        return send(m.now, m.identity.line_id, dest, user_data_len)
+
+    def tcp_connect(self, ctx: Context) -> None:
+        self.count(ctx, HANDSHAKE_UP, HANDSHAKE_DOWN)
+
+    def tcp_echo(self, ctx: Context, n: int) -> None:
+        """`n` bytes sent and echoed back by the remote echo server."""
+        k = segments(n)
+        self.count(ctx, n + HEADER * k + HEADER, n + HEADER * k, payload_up=n, payload_down=n)
+
+    def tcp_close(self, ctx: Context) -> None:
+        self.count(ctx, TEARDOWN_UP, TEARDOWN_DOWN)

@@ -1,0 +1,132 @@
+"""Serving virtual modems to any AT client: on pseudo-terminals or on loopback TCP ports.
+
+A pty: the master side is read with the loop's `add_reader`, the slave is put
+in raw mode and kept open by the server (so the master never reads EIO while
+no client has the device open); clients open the slave's path (`/dev/pts/N`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import pty
+import tty
+
+from modem.virtual.clock import LoopClock
+from modem.virtual.core import VirtualModem
+from modem.virtual.transport import ModemRunner
+
+log = logging.getLogger(__name__)
+
+
+class PtyEndpoint:
+    """One virtual modem on one pseudo-terminal."""
+
+    def __init__(self, modem: VirtualModem, clock: LoopClock) -> None:
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self.slave)
+        self.loop = clock.loop
+        self._pending = bytearray()
+        self._writing = False
+        self.loop.add_reader(self.master, self._readable)
+        self.runner = ModemRunner(modem, clock, self._write)
+
+    @property
+    def modem(self) -> VirtualModem:
+        return self.runner.modem
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return
+            raise
+        if data:
+            self.runner.feed(data)
+
+    def _write(self, data: bytes) -> None:
+        if self._pending:
+            self._pending += data
+            return
+        try:
+            n = os.write(self.master, data)
+        except BlockingIOError:
+            n = 0
+        if n < len(data):
+            self._pending += data[n:]
+            self.loop.add_writer(self.master, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            n = os.write(self.master, self._pending)
+        except BlockingIOError:
+            return
+        del self._pending[:n]
+        if not self._pending:
+            self.loop.remove_writer(self.master)
+
+    def close(self) -> None:
+        self.runner.close()
+        self.loop.remove_reader(self.master)
+        if self._pending:
+            self.loop.remove_writer(self.master)
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class TcpEndpoint:
+    """One virtual modem on a loopback TCP port (one client at a time; a new one takes over)."""
+
+    def __init__(self, modem: VirtualModem, clock: LoopClock, port: int) -> None:
+        self.port = port
+        self.clock = clock
+        self._writer: asyncio.StreamWriter | None = None
+        self.runner = ModemRunner(modem, clock, self._write)
+        self.server: asyncio.AbstractServer | None = None
+
+    @property
+    def path(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    @property
+    def modem(self) -> VirtualModem:
+        return self.runner.modem
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        if self.port == 0:
+            self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = writer
+        try:
+            while data := await reader.read(65536):
+                self.runner.feed(data)
+        except ConnectionError:
+            pass
+        finally:
+            if self._writer is writer:
+                self._writer = None
+            writer.close()
+
+    def _write(self, data: bytes) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(data)
+
+    def close(self) -> None:
+        self.runner.close()
+        if self._writer is not None:
+            self._writer.close()
+        if self.server is not None:
+            self.server.close()

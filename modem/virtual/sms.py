@@ -1,0 +1,257 @@
+"""SMS in the virtual modem: message storages, MT delivery per +CNMI, MO sending through the SMSC.
+
+MT messages are taken from the network (`pending_sms`) every `POLL_S`
+simulated seconds while registered, stored in <mem3> and announced with
+`+CMTI: "<mem3>",<index>` (+CNMI <mt>=1), or routed to the DTE as +CMT
+(<mt>=2).  A message that finds its storage full waits in the modem until
+a slot frees (nothing is dropped).  Long messages arrive as one stored
+part per SMS-DELIVER, as on a real module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from modem.sms import (
+    Direction,
+    SmsCodecError,
+    SmsSubmit,
+    decode_pdu,
+    encode_deliver,
+    encode_submit,
+    gsm7_length,
+)
+from modem.sms import can_encode_gsm7 as _gsm7_ok
+from modem.virtual.results import CmsError, rp_cause_code
+
+if TYPE_CHECKING:
+    from gateway.api import MtSms
+    from modem.virtual.core import Timer, VirtualModem
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+STATUS_TEXT = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT")
+REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT = 0, 1, 2, 3
+
+
+@dataclass(slots=True)
+class Stored:
+    status: int
+    number: str  # originator (received) or destination (stored outgoing)
+    text: str
+    scts: str  # 27.005 time string
+    pdu: str  # the PDU string (SMSC prefix + TPDU) shown in PDU mode
+    tpdu_length: int
+    udl: int = 0  # TP-UDL of a stored outgoing message (what +CMSS sends)
+
+
+@dataclass(slots=True)
+class SmsService:
+    modem: VirtualModem
+    stores: dict[str, dict[int, Stored]] = field(default_factory=dict)
+    mem: list[str] = field(default_factory=list)  # <mem1> read/delete, <mem2> write/send, <mem3> receive
+    smsc: str = ""
+    smsc_toa: int = 145
+    next_mr: int = 0
+    backlog: deque[MtSms] = field(default_factory=deque)
+    sent: list[tuple[float, str, str]] = field(default_factory=list)  # (now, destination, text)
+    _poll: Timer | None = None
+
+    def __post_init__(self) -> None:
+        p = self.modem.profile
+        self.stores = {name: {} for name in p.sms_storages}
+        first = p.sms_storages[0]
+        self.mem = [first, first, first]
+        self.smsc = p.smsc
+
+    @property
+    def capacity(self) -> int:
+        return self.modem.profile.sms_capacity
+
+    def stored_count(self) -> int:
+        return sum(len(s) for s in self.stores.values())
+
+    def usage(self, mem: str) -> str:
+        return f"{len(self.stores[mem])},{self.capacity}"
+
+    # ----- MT ----------------------------------------------------------------------------------------
+
+    def start_polling(self) -> None:
+        if self._poll is None and self.modem.net.network is not None:
+            self._poll = self.modem.schedule(0.0, self._fetch)
+
+    def _fetch(self) -> None:
+        self._poll = None
+        m = self.modem
+        net = m.net
+        if not net.registered or net.network is None:
+            return
+        for msg in net.network.pending_sms(m.now, m.identity.line_id):
+            self.backlog.append(msg)
+        self._deliver_backlog()
+        self._poll = m.schedule(POLL_S, self._fetch)
+
+    def receive(self, msg: MtSms) -> None:
+        """Deliver `msg` to this modem now (the network's MT path, or a scenario's event)."""
+        self.backlog.append(msg)
+        self._deliver_backlog()
+
+    def _deliver_backlog(self) -> None:
+        m = self.modem
+        while self.backlog:
+            msg = self.backlog[0]
+            sender = _display_number(msg.sender)
+            when = m.epoch + timedelta(seconds=msg.submitted_at)
+            try:
+                parts = encode_deliver(msg.text, sender, when, smsc=self.smsc or None)
+            except SmsCodecError as exc:
+                log.warning("MT SMS from %s not encodable, refused: %s", sender, exc)
+                self.backlog.popleft()
+                continue
+            mode, mt = m.settings.cnmi[0], m.settings.cnmi[1]
+            scts = m.timestamp(msg.submitted_at)
+            if mt in (2, 3) and mode != 0:
+                self.backlog.popleft()
+                for part in parts:
+                    if m.settings.cmgf == 1:
+                        m.urc(f'+CMT: "{sender}",,"{scts}"', part.message.text or "")
+                    else:
+                        m.urc(f"+CMT: ,{part.tpdu_length}", part.hex)
+                continue
+            mem3 = self.mem[2]
+            store = self.stores[mem3]
+            if len(store) + len(parts) > self.capacity:
+                log.info("SMS storage %s full: %d message(s) wait in the modem", mem3, len(self.backlog))
+                return
+            self.backlog.popleft()
+            for part in parts:
+                index = self._free_index(store)
+                store[index] = Stored(
+                    REC_UNREAD, sender, part.message.text or "", scts, part.hex, part.tpdu_length
+                )
+                if mt in (1, 2, 3) and mode != 0:
+                    m.urc(f'+CMTI: "{mem3}",{index}')
+
+    def _free_index(self, store: dict[int, Stored]) -> int:
+        base = int(self.modem.profile.quirks.get("sms_index_base", 1))
+        i = base
+        while i in store:
+            i += 1
+        return i
+
+    # ----- storage -----------------------------------------------------------------------------------
+
+    def read(self, index: int) -> Stored:
+        store = self.stores[self.mem[0]]
+        msg = store.get(index)
+        if msg is None:
+            raise CmsError(321)
+        return msg
+
+    def delete(self, index: int, flag: int = 0) -> None:
+        store = self.stores[self.mem[0]]
+        if flag == 0:
+            if index not in store:
+                raise CmsError(321)
+            del store[index]
+        else:
+            doomed = {1: (REC_READ,), 2: (REC_READ, STO_SENT), 3: (REC_READ, STO_SENT, STO_UNSENT)}.get(
+                flag, (REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT)
+            )
+            for i in [i for i, s in store.items() if s.status in doomed]:
+                del store[i]
+        self._deliver_backlog()
+
+    # ----- MO ----------------------------------------------------------------------------------------
+
+    def text_udl(self, text: str) -> int:
+        """TP-UDL of a text-mode message as +CSMP's DCS sends it (septets, or UCS2 octets); CMS 305 if too long."""
+        dcs = self.modem.settings.csmp[2]
+        if dcs & 0x0C == 0x08 or not _gsm7_ok(text):
+            udl, limit = len(text.encode("utf-16-be")), 140
+        else:
+            udl, limit = gsm7_length(text), 160
+        if udl > limit:
+            raise CmsError(305)
+        return udl
+
+    def send_text(self, dest: str, text: str) -> int:
+        """Text-mode MO (AT+CMGS="<da>"): the message reference."""
+        return self._submit(dest, text, self.text_udl(text))
+
+    def decode_submit(self, pdu_hex: str, length: int) -> SmsSubmit:
+        try:
+            msg = decode_pdu(pdu_hex.strip(), Direction.MO, tpdu_length=length)
+        except SmsCodecError as exc:
+            log.info("SMS-SUBMIT PDU refused: %s", exc)
+            raise CmsError(304) from None
+        if not isinstance(msg, SmsSubmit):
+            raise CmsError(304)
+        return msg
+
+    def send_pdu(self, pdu_hex: str, length: int) -> int:
+        """PDU-mode MO (AT+CMGS=<length>): the message reference."""
+        msg = self.decode_submit(pdu_hex, length)
+        return self._submit(msg.destination.number, msg.text or "", msg.user_data.encode()[0])
+
+    def write_text(self, dest: str, text: str) -> int:
+        """AT+CMGW="<da>" in text mode: stored in <mem2> as STO UNSENT; the index."""
+        udl = self.text_udl(text)
+        try:
+            (part,) = encode_submit(text, dest, smsc=self.smsc or None)
+        except (SmsCodecError, ValueError):
+            raise CmsError(305) from None
+        return self._store_outgoing(Stored(STO_UNSENT, dest, text, "", part.hex, part.tpdu_length, udl))
+
+    def write_pdu(self, pdu_hex: str, length: int) -> int:
+        msg = self.decode_submit(pdu_hex, length)
+        udl = msg.user_data.encode()[0]
+        stored = Stored(STO_UNSENT, msg.destination.number, msg.text or "", "", pdu_hex.strip(), length, udl)
+        return self._store_outgoing(stored)
+
+    def _store_outgoing(self, msg: Stored) -> int:
+        store = self.stores[self.mem[1]]
+        if len(store) >= self.capacity:
+            raise CmsError(322)
+        index = self._free_index(store)
+        store[index] = msg
+        return index
+
+    def send_stored(self, index: int, dest: str | None = None) -> int:
+        """AT+CMSS: send message `index` of <mem2> (to `dest` if given); it becomes STO SENT."""
+        msg = self.stores[self.mem[1]].get(index)
+        if msg is None:
+            raise CmsError(321)
+        target = dest or msg.number
+        if not target:
+            raise CmsError(304 if self.modem.settings.cmgf == 0 else 305)
+        mr = self._submit(target, msg.text, msg.udl)
+        msg.status = STO_SENT
+        return mr
+
+    def _submit(self, dest: str, text: str, udl: int) -> int:
+        from gateway.api import SmsStatus
+
+        m = self.modem
+        net = m.net
+        if not net.registered or net.network is None:
+            raise CmsError(331)
+        result = net.send_sms(dest, udl, text)
+        if result.status is not SmsStatus.ACCEPTED:
+            raise CmsError(rp_cause_code(result.cause))
+        mr = self.next_mr
+        self.next_mr = (self.next_mr + 1) % 256
+        self.sent.append((m.now, dest, text))
+        return mr
+
+
+def _display_number(sender: str) -> str:
+    """The originator as a modem shows it: E.164 digits get their '+'; short codes and names stay."""
+    if sender.isdigit() and len(sender) >= 11:
+        return "+" + sender
+    return sender

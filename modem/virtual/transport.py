@@ -1,0 +1,228 @@
+"""The virtual modem on an asyncio loop: the runner, the in-process transport, and `virtual://` URLs.
+
+    virtual://PROFILE?seed=3&index=0&plmn=20610&sim_busy=2&fail=+CMGS:cms:500
+
+Query keys: `seed`, `index` (which modem of a fleet: its identity), `plmn`
+(serving network; another country's PLMN makes the modem roam), `csq`
+(`rssi,ber`), `speed` (simulated seconds per real second), `pin` (the SIM
+asks for this PIN: +CPIN: SIM PIN until AT+CPIN="<pin>"), and every fault
+key of `modem.virtual.faults`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from modem.at.errors import TransportError
+from modem.profiles import ProfileError, load_profile
+from modem.virtual.clock import LoopClock
+from modem.virtual.core import RadioSettings, VirtualModem
+from modem.virtual.faults import FaultError, fault_keys, make_faults
+
+if TYPE_CHECKING:
+    from gateway.api import NetworkAPI
+
+log = logging.getLogger(__name__)
+
+
+class VirtualUrlError(TransportError):
+    """A `virtual://` URL that cannot be served (unknown profile, bad query)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualSpec:
+    """What a `virtual://` URL asks for."""
+
+    profile: str
+    seed: int = 0
+    index: int = 0
+    plmn: str = ""
+    csq: tuple[int, int] | None = None
+    speed: float = 1.0
+    pin: str | None = None
+    faults: tuple[tuple[str, str], ...] = ()
+
+
+_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin")
+
+
+def parse_virtual_url(url: str) -> VirtualSpec:
+    parts = urlsplit(url)
+    if parts.scheme != "virtual" or not parts.netloc:
+        raise VirtualUrlError(f"{url}: expected virtual://PROFILE[?key=value&...]")
+    values: dict[str, str] = {}
+    faults: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OWN_KEYS:
+            values[key] = value
+        elif key in fault_keys():
+            faults.append((key, value))
+        else:
+            known = ", ".join((*_OWN_KEYS, *fault_keys()))
+            raise VirtualUrlError(f"{url}: unknown query key {key!r}; known: {known}")
+    try:
+        csq = None
+        if "csq" in values:
+            rssi, ber = (int(v) for v in values["csq"].split(","))
+            csq = (rssi, ber)
+        spec = VirtualSpec(
+            profile=parts.netloc,
+            seed=int(values.get("seed", "0")),
+            index=int(values.get("index", "0")),
+            plmn=values.get("plmn", ""),
+            csq=csq,
+            speed=float(values.get("speed", "1.0")),
+            pin=values.get("pin") or None,
+            faults=tuple(faults),
+        )
+    except ValueError as exc:
+        raise VirtualUrlError(f"{url}: bad query value: {exc}") from None
+    if spec.plmn and (not spec.plmn.isdigit() or len(spec.plmn) not in (5, 6)):
+        raise VirtualUrlError(f"{url}: plmn must be MCC+MNC (5 or 6 digits), got {spec.plmn!r}")
+    if spec.speed <= 0:
+        raise VirtualUrlError(f"{url}: speed must be positive")
+    return spec
+
+
+def build_modem(
+    spec: VirtualSpec, network: NetworkAPI | None = None, now: float = 0.0, epoch: datetime | None = None
+) -> VirtualModem:
+    """A VirtualModem as `spec` says; VirtualUrlError names what is wrong."""
+    try:
+        profile = load_profile(spec.profile)
+        faults = make_faults(dict(spec.faults), make_faults(profile.faults))
+    except (ProfileError, FaultError) as exc:
+        raise VirtualUrlError(str(exc)) from exc
+    return VirtualModem(
+        profile,
+        network=network,
+        seed=spec.seed,
+        index=spec.index,
+        faults=faults,
+        radio=RadioSettings(plmn=spec.plmn, csq=spec.csq),
+        now=now,
+        epoch=epoch,
+        pin=spec.pin,
+    )
+
+
+class ModemRunner:
+    """Drives a VirtualModem on an event loop: input now, output to `sink`, timers at their time."""
+
+    def __init__(self, modem: VirtualModem, clock: LoopClock, sink: Callable[[bytes], None]) -> None:
+        self.modem = modem
+        self.clock = clock
+        self.sink = sink
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
+        self.closed = False
+        self._flush()
+
+    def feed(self, data: bytes) -> None:
+        self.modem.feed(data, self.clock.now())
+        self._flush()
+
+    def _tick(self) -> None:
+        self._handle = None
+        due = self._armed
+        self._armed = None
+        now = self.clock.now()
+        self.modem.poll(max(now, due) if due is not None else now)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.closed:
+            return
+        out = self.modem.take_output()
+        if out:
+            self.sink(out)
+        deadline = self.modem.next_deadline()
+        if deadline == self._armed:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed = deadline
+        if deadline is not None:
+            self._handle = self.clock.loop.call_at(self.clock.loop_time(deadline), self._tick)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class VirtualTransport:
+    """`modem.transport.Transport` for an in-process virtual modem."""
+
+    def __init__(self, url: str, modem_factory: Callable[[float], VirtualModem], speed: float = 1.0) -> None:
+        self.url = url
+        self._factory = modem_factory
+        self._speed = speed
+        self._runner: ModemRunner | None = None
+        self._buf = bytearray()
+        self._ready: asyncio.Event | None = None
+        self._closed = False
+
+    @property
+    def modem(self) -> VirtualModem:
+        return self._ensure().modem
+
+    def _ensure(self) -> ModemRunner:
+        if self._runner is None:
+            loop = asyncio.get_running_loop()
+            self._ready = asyncio.Event()
+            clock = LoopClock(loop, 0.0, self._speed)
+            self._runner = ModemRunner(self._factory(clock.now()), clock, self._sink)
+        return self._runner
+
+    def _sink(self, data: bytes) -> None:
+        self._buf += data
+        if self._ready is not None:
+            self._ready.set()
+
+    async def read(self) -> bytes:
+        self._ensure()
+        assert self._ready is not None
+        while not self._buf:
+            if self._closed:
+                return b""
+            self._ready.clear()
+            await self._ready.wait()
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self._closed:
+            raise TransportError(f"{self.url}: closed")
+        self._ensure().feed(data)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._runner is not None:
+            self._runner.close()
+        if self._ready is not None:
+            self._ready.set()
+
+
+def open_virtual(url: str, network: NetworkAPI | None = None, **opts: Any) -> VirtualTransport:
+    """The in-process transport for `virtual://PROFILE?...`; the modem starts at the first read or write.
+
+    `network`: the NetworkAPI to bind to (default: none, the modem searches forever).  Serial-line
+    options (`baudrate`, `rtscts`, ...) mean nothing here and are ignored.
+    """
+    spec = parse_virtual_url(url)
+    load_or_fail = build_modem(spec, network)  # validate now, at open time
+    del load_or_fail
+    if opts:
+        log.debug("%s: serial options ignored by the virtual modem: %s", url, sorted(opts))
+    epoch = datetime.now(UTC).replace(microsecond=0)
+    return VirtualTransport(url, lambda now: build_modem(spec, network, now, epoch), spec.speed)

@@ -1,0 +1,370 @@
+"""The virtual modem bound to the real operator network: registration, SMS, calls, data, TCP stacks, records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from accounting.records import UsageRecord, UsageType
+from gateway.api import CallOutcome
+from gateway.network import Network, NetworkConfig
+from gateway.switch import SwitchConfig
+from modem.profiles import load_profile
+from modem.virtual.core import RadioSettings, VirtualModem
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from modem.virtual.scenario import ServeScenario, provision
+
+EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+def setup(
+    profile: str = "generic", plmn: str = "", offer: str = "business-m2m-dtmf", **forced: CallOutcome
+) -> tuple[VirtualModem, Network, Sink]:
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1, calls=SwitchConfig(forced=forced)), sink)
+    m = VirtualModem(load_profile(profile), network=net, seed=5, radio=RadioSettings(plmn=plmn), epoch=EPOCH)
+    provision(net, m, ServeScenario(offer=offer))
+    m.take_output(0.0)
+    at(m, "ATE0", 0.0)
+    return m, net, sink
+
+
+def at(m: VirtualModem, line: str, now: float | None = None) -> bytes:
+    m.feed(line.encode() + b"\r", m.now if now is None else now)
+    return m.take_output()
+
+
+def test_registration_urcs_home_after_search() -> None:
+    m, _, _ = setup()
+    assert at(m, "AT+CREG=1;+CREG?") == b"\r\n+CREG: 1,2\r\n\r\nOK\r\n"  # searching
+    assert m.next_deadline() == 2.0  # the profile's search time
+    assert m.take_output(2.0) == b"\r\n+CREG: 1\r\n"
+    assert at(m, "AT+COPS?") == b'\r\n+COPS: 0,0,"Orange F",0\r\n\r\nOK\r\n'
+    assert at(m, "AT+CSQ") == b"\r\n+CSQ: 20,0\r\n\r\nOK\r\n"
+
+
+def test_roaming_is_stat_5_with_location_in_mode_2() -> None:
+    m, net, _ = setup(plmn="20610")
+    at(m, "AT+CREG=2")
+    m.poll(2.0)
+    out = m.take_output()
+    assert out.startswith(b'\r\n+CREG: 5,"') and out.endswith(b'",0\r\n')
+    assert at(m, "AT+COPS=3,2;+COPS?") == b'\r\n+COPS: 0,2,"20610",0\r\n\r\nOK\r\n'
+    assert net.line(m.identity.line_id).serving_plmn == "20610"
+
+
+def test_unknown_sim_is_denied_and_cfun0_stops_searching() -> None:
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH), sink)
+    m = VirtualModem(load_profile("generic"), network=net)  # never provisioned: IMSI unknown in HLR
+    m.take_output(0.0)
+    m.poll(3.0)
+    at(m, "ATE0")
+    assert at(m, "AT+CREG?") == b"\r\n+CREG: 0,3\r\n\r\nOK\r\n"
+    assert at(m, "AT+CEER") == b"\r\n+CEER: 2\r\n\r\nOK\r\n"
+    assert at(m, "AT+CFUN=0;+CREG?;+CSQ") == b"\r\n+CREG: 0,0\r\n+CSQ: 99,99\r\n\r\nOK\r\n"
+
+
+def test_mo_sms_text_mode_prompt_and_record() -> None:
+    m, _, sink = setup()
+    m.poll(2.0)
+    at(m, "AT+CMGF=1")
+    assert at(m, 'AT+CMGS="0612345678"') == b"\r\n> "
+    m.feed(b"Level 87%\x1a", 3.0)
+    assert m.take_output() == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
+    (rec,) = [r for r in sink.records if r.type == UsageType.SMS]
+    assert rec.line == m.identity.line_id
+
+
+def test_mo_sms_refused_when_not_registered() -> None:
+    m, _, _ = setup()
+    at(m, "AT+CMGF=1")
+    at(m, 'AT+CMGS="0612345678"')
+    m.feed(b"x\x1a", 0.5)
+    assert m.take_output() == b"\r\n+CMS ERROR: 331\r\n"
+
+
+def test_pdu_mode_bad_length_is_cms_304() -> None:
+    from modem.sms import encode_submit
+
+    m, _, _ = setup()
+    m.poll(2.0)
+    (pdu,) = encode_submit("hello", "+33612345678")
+    assert at(m, f"AT+CMGS={pdu.tpdu_length + 1}") == b"\r\n> "
+    m.feed(pdu.hex.encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMS ERROR: 304\r\n"
+    assert at(m, f"AT+CMGS={pdu.tpdu_length}") == b"\r\n> "
+    m.feed(pdu.hex.encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
+
+
+def test_mt_sms_stored_announced_read_listed_deleted() -> None:
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, 'AT+CNMI=2,1,0,0,0;+CPMS="ME","ME","ME";+CMGF=1')
+    net.submit_sms(2.5, m.identity.msisdn, "+33600000001", "hello meter")
+    m.poll(3.0)  # the modem fetches pending messages every second
+    assert m.take_output() == b'\r\n+CMTI: "ME",1\r\n'
+    assert at(m, "AT+CMGR=1") == (
+        b'\r\n+CMGR: "REC UNREAD","+33600000001",,"26/03/02,08:00:02+00"\r\nhello meter\r\n\r\nOK\r\n'
+    )
+    assert at(m, 'AT+CMGL="REC READ"').startswith(b'\r\n+CMGL: 1,"REC READ","+33600000001"')
+    assert at(m, "AT+CMGD=1") == b"\r\nOK\r\n"
+    assert at(m, "AT+CMGR=1") == b"\r\n+CMS ERROR: 321\r\n"
+
+
+def test_mt_sms_routed_as_cmt_in_pdu_mode() -> None:
+    from modem.sms import Direction, decode_pdu
+
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CNMI=2,2,0,0,0;+CMGF=0")
+    net.submit_sms(2.2, m.identity.msisdn, "+33600000001", "ping")
+    m.poll(3.0)
+    lines = m.take_output().split(b"\r\n")
+    assert lines[1].startswith(b"+CMT: ,")
+    msg = decode_pdu(lines[2].decode(), Direction.MT, tpdu_length=int(lines[1].split(b",")[1]))
+    assert msg.text == "ping"
+    assert m.sms.stored_count() == 0
+
+
+def test_mt_sms_waits_when_storage_full() -> None:
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CNMI=2,1,0,0,0")
+    cap = m.sms.capacity
+    for i in range(cap + 1):
+        net.submit_sms(2.1, m.identity.msisdn, "+33600000001", f"m{i}")
+    m.poll(3.0)
+    assert m.sms.stored_count() == cap and len(m.sms.backlog) == 1
+    m.take_output()
+    at(m, "AT+CMGD=1")
+    assert m.take_output() == b""  # the waiting message was announced with the OK
+    assert m.sms.stored_count() == cap and not m.sms.backlog
+
+
+def test_voice_call_dtmf_clcc_and_billed_duration() -> None:
+    m, _, sink = setup(**{"0140000000": CallOutcome.ANSWERED})
+    m.poll(2.0)
+    assert at(m, "ATD0140000000;", 10.0) == b"\r\nOK\r\n"
+    assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,0,2,0,0,"0140000000",129\r\n\r\nOK\r\n'
+    assert at(m, "AT+VTS=1") == b"\r\nERROR\r\n"  # not answered yet
+    m.poll(11.0)
+    assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,0,0,0,0,"0140000000",129\r\n\r\nOK\r\n'
+    assert at(m, 'AT+VTS="1,2,#"') == b"\r\nOK\r\n"
+    assert [t for _, t in m.calls.dtmf_log] == ["1", "2", "#"]
+    assert at(m, "ATH", 36.0) == b"\r\nOK\r\n"
+    (rec,) = [r for r in sink.records if r.type == UsageType.VOICE]
+    assert rec.duration_s == 25
+
+
+def test_busy_call_ends_with_busy() -> None:
+    m, _, _ = setup(**{"0140000001": CallOutcome.BUSY})
+    m.poll(2.0)
+    at(m, "ATD0140000001;")
+    m.poll(m.now + 1.0)
+    assert m.take_output() == b"\r\nBUSY\r\n"
+    assert at(m, "AT+CLCC") == b"\r\nOK\r\n"
+
+
+def test_csd_call_connect_data_escape_and_hangup() -> None:
+    m, _, sink = setup("simcom-sim800", offer="business-m2m", **{"0140000002": CallOutcome.ANSWERED})
+    m.poll(2.0)
+    assert at(m, "ATD0140000002", 5.0) == b"\r\nCONNECT 9600\r\n"
+    m.feed(b"hello", 5.5)
+    assert m.take_output() == b"hello"  # the remote end echoes
+    m.feed(b"+++", 7.0)  # after 1.5 s of silence (guard time S12 = 1 s)
+    assert m.take_output() == b""
+    m.poll(8.0)
+    assert m.take_output() == b"\r\nOK\r\n"
+    assert at(m, "ATO") == b"\r\nCONNECT 9600\r\n"
+    m.feed(b"a+++", 8.5)  # not an escape: no guard time before
+    assert m.take_output() == b"a+++"
+    m.feed(b"+++", 10.0)
+    m.poll(11.0)
+    m.take_output()
+    assert at(m, "ATH", 12.0) == b"\r\nOK\r\n"
+    (rec,) = [r for r in sink.records if r.type == UsageType.CSD]
+    assert rec.duration_s == 7
+
+
+def test_incoming_call_rings_with_clip_and_is_answered() -> None:
+    m, _, _ = setup()
+    at(m, "AT+CLIP=1;+CRC=1")
+    m.calls.incoming("+33611111111")
+    assert m.take_output() == b'\r\n+CRING: VOICE\r\n+CLIP: "+33611111111",145,"",0,"",0\r\n'
+    m.poll(3.0)
+    assert m.take_output().startswith(b"\r\n+CRING: VOICE")
+    assert at(m, "ATA") == b"\r\nOK\r\n"
+    assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,1,0,0,0,"+33611111111",145\r\n\r\nOK\r\n'
+
+
+def test_pdp_context_counts_nothing_until_used_and_refuses_unknown_apn() -> None:
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMEE=1")
+    assert at(m, 'AT+CGDCONT=1,"IP","no.such.apn";+CGACT=1,1') == b"\r\n+CME ERROR: 533\r\n"
+    assert at(m, 'AT+CGDCONT=1,"IP","orange.m2m.spec";+CGACT=1,1') == b"\r\nOK\r\n"
+    out = at(m, "AT+CGPADDR=1")
+    assert out.startswith(b'\r\n+CGPADDR: 1,"10.')
+    assert net.open_sessions()
+
+
+def test_simcom_tcp_echo_counts_headers_and_writes_records() -> None:
+    m, net, sink = setup("simcom-sim800")
+    m.poll(2.0)
+    assert at(m, 'AT+CSTT="orange.m2m.spec"') == b"\r\nOK\r\n"
+    assert at(m, "AT+CIICR") == b"\r\nOK\r\n"
+    ip = at(m, "AT+CIFSR")
+    assert ip.startswith(b"\r\n10.") and not ip.endswith(b"OK\r\n")  # the SIM800 quirk
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",7', 3.0) == b"\r\nOK\r\n"
+    m.poll(3.2)
+    assert m.take_output() == b"\r\nCONNECT OK\r\n"
+    assert at(m, "AT+CIPSEND=5") == b"\r\n> "
+    m.feed(b"hello", 3.3)
+    assert m.take_output() == b"\r\nSEND OK\r\n"
+    m.poll(3.4)
+    assert m.take_output() == b"hello"
+    assert at(m, "AT+CIPCLOSE", 4.0) == b"\r\nCLOSE OK\r\n"
+    assert at(m, "AT+CIPSHUT", 5.0) == b"\r\nSHUT OK\r\n"
+    ctx = m.net.context(1)
+    assert ctx.bytes_up == HANDSHAKE_UP + (5 + HEADER) + HEADER + TEARDOWN_UP
+    assert ctx.bytes_down == HANDSHAKE_DOWN + (5 + HEADER) + TEARDOWN_DOWN
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
+    assert (rec.bytes_up, rec.bytes_down) == (ctx.bytes_up, ctx.bytes_down)
+    assert not net.open_sessions()
+
+
+def test_simcom_manual_receive_with_ciprxget() -> None:
+    m, _, _ = setup("simcom-sim800")
+    m.poll(2.0)
+    at(m, 'AT+CSTT="orange.m2m.spec";+CIICR;+CIPRXGET=1')
+    at(m, "AT+CIFSR")
+    at(m, 'AT+CIPSTART="TCP","10.0.0.9",7')
+    m.poll(2.5)
+    m.take_output()
+    at(m, "AT+CIPSEND")
+    m.feed(b"abcdef\x1a", 2.6)
+    m.take_output()
+    m.poll(2.8)
+    assert m.take_output() == b"\r\n+CIPRXGET: 1\r\n"
+    assert at(m, "AT+CIPRXGET=2,4") == b"\r\n+CIPRXGET: 2,4,2\r\nabcd\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPRXGET=4") == b"\r\n+CIPRXGET: 4,2\r\n\r\nOK\r\n"
+
+
+def test_quectel_tcp_qiurc_qird_and_data_counter() -> None:
+    m, _, sink = setup("quectel-bg96")
+    m.poll(3.0)
+    assert at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1') == b"\r\nOK\r\n"
+    assert at(m, "AT+QIACT?").startswith(b'\r\n+QIACT: 1,1,1,"10.')
+    assert at(m, 'AT+QIOPEN=1,0,"TCP","echo.example",7,0,0') == b"\r\nOK\r\n"
+    m.poll(3.5)
+    assert m.take_output() == b"\r\n+QIOPEN: 0,0\r\n"
+    assert at(m, "AT+QISEND=0,4") == b"\r\n> "
+    m.feed(b"ping", 3.6)
+    assert m.take_output() == b"\r\nSEND OK\r\n"
+    m.poll(3.8)
+    assert m.take_output() == b'\r\n+QIURC: "recv",0\r\n'
+    assert at(m, "AT+QIRD=0,1500") == b"\r\n+QIRD: 4\r\nping\r\n\r\nOK\r\n"
+    assert at(m, "AT+QIRD=0,1500") == b"\r\n+QIRD: 0\r\n\r\nOK\r\n"
+    up = HANDSHAKE_UP + 4 + 2 * HEADER
+    down = HANDSHAKE_DOWN + 4 + HEADER
+    assert at(m, "AT+QGDCNT?") == f"\r\n+QGDCNT: {up},{down}\r\n\r\nOK\r\n".encode()
+    assert at(m, "AT+QICLOSE=0;+QIDEACT=1", 5.0) == b"\r\nOK\r\n"
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
+    assert (rec.bytes_up, rec.bytes_down) == (up + TEARDOWN_UP, down + TEARDOWN_DOWN)
+
+
+@pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "quectel-bg96", "quectel-eg25"])
+def test_every_profile_registers_and_answers_the_basics(profile: str) -> None:
+    m, _, _ = setup(profile)
+    m.poll(5.0)
+    assert m.net.registered
+    for line in ("AT+CGMI", "AT+CGSN", "AT+CIMI", "AT+CSQ", "AT+COPS?", "AT+CPMS=?", "AT+CNMI?"):
+        assert at(m, line).endswith(b"\r\nOK\r\n"), line
+
+
+def test_scenario_coverage_moves_the_modem_and_events_arrive() -> None:
+    from modem.virtual.scenario import Event, Step, schedule
+
+    m, net, _ = setup()
+    at(m, "AT+CREG=1;+CLIP=1;+CNMI=2,1,0,0,0")
+    scenario = ServeScenario(
+        coverage=(Step(10.0, "20610", (9, 2)), Step(20.0, None)),
+        events=(Event(5.0, "sms", "+33600000001", "hi"), Event(6.0, "call", "+33600000002")),
+    )
+    schedule(m, scenario, net)
+    assert m.take_output(2.0) == b"\r\n+CREG: 1\r\n"
+    assert m.take_output(5.5) == b'\r\n+CMTI: "SM",1\r\n'  # the SMS went through the network's SMSC
+    assert m.take_output(6.0) == b'\r\nRING\r\n+CLIP: "+33600000002",145,"",0,"",0\r\n'
+    at(m, "ATH")
+    assert m.take_output(10.0) == b"\r\n+CREG: 2\r\n"
+    assert m.take_output(12.0) == b"\r\n+CREG: 5\r\n"
+    assert net.line(m.identity.line_id).serving_plmn == "20610"
+    assert at(m, "AT+CSQ") == b"\r\n+CSQ: 9,2\r\n\r\nOK\r\n"
+    assert m.take_output(20.0) == b"\r\n+CREG: 2\r\n"
+    assert m.take_output(60.0) == b""  # no coverage: still searching
+
+
+def test_sms_between_two_virtual_modems_on_one_network() -> None:
+    m, net, _ = setup()
+    other = VirtualModem(load_profile("quectel-bg96"), network=net, seed=5, index=1, epoch=EPOCH)
+    provision(net, other, ServeScenario())
+    other.take_output(0.0)
+    other.settings.echo = False
+    at(m, "AT+CMGF=1", 4.0)
+    other.poll(4.0)
+    at(m, f'AT+CMGS="+{other.identity.msisdn}"')
+    m.feed(b"hello neighbour\x1a", 4.0)
+    assert m.take_output().startswith(b"\r\n+CMGS: ")
+    assert other.take_output(5.0) == b'\r\n+CMTI: "SM",1\r\n'
+    at(other, "AT+CMGF=1")
+    assert b"hello neighbour" in at(other, "AT+CMGR=1")
+
+
+def test_text_mode_in_ucs2_character_set() -> None:
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, 'AT+CMGF=1;+CSCS="UCS2";+CNMI=2,1,0,0,0')
+    at(m, 'AT+CMGS="0612345678"')
+    m.feed("Température 21°C ✓".encode("utf-16-be").hex().encode() + b"\x1a", 2.5)
+    assert m.take_output() == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
+    assert m.sms.sent[-1][2] == "Température 21°C ✓"
+    net.submit_sms(2.6, m.identity.msisdn, "+33600000001", "Ça va ✓")
+    m.poll(3.0)
+    m.take_output()
+    out = at(m, "AT+CMGR=1")
+    assert "Ça va ✓".encode("utf-16-be").hex().upper().encode() in out
+
+
+@pytest.mark.parametrize("text_mode", [True, False], ids=["text", "pdu"])
+def test_write_then_send_from_storage(text_mode: bool) -> None:
+    from modem.sms import encode_submit
+
+    m, _, sink = setup()
+    m.poll(2.0)
+    at(m, f"AT+CMGF={int(text_mode)}")
+    if text_mode:
+        assert at(m, 'AT+CMGW="0612345678"') == b"\r\n> "
+        m.feed(b"stored report\x1a", 2.0)
+    else:
+        (pdu,) = encode_submit("stored report", "+33612345678")
+        assert at(m, f"AT+CMGW={pdu.tpdu_length}") == b"\r\n> "
+        m.feed(pdu.hex.encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMGW: 1\r\n\r\nOK\r\n"
+    listing = at(m, 'AT+CMGL="STO UNSENT"' if text_mode else "AT+CMGL=2")
+    assert listing.startswith(b"\r\n+CMGL: 1,")
+    assert at(m, "AT+CMSS=1", 3.0) == b"\r\n+CMSS: 0\r\n\r\nOK\r\n"
+    assert at(m, 'AT+CMSS=1,"0612345679"', 4.0) == b"\r\n+CMSS: 1\r\n\r\nOK\r\n"
+    assert at(m, "AT+CMSS=2") == b"\r\n+CMS ERROR: 321\r\n"
+    assert [(d, t) for _, d, t in m.sms.sent][-1] == ("0612345679", "stored report")
+    assert len([r for r in sink.records if r.type == UsageType.SMS]) == 2

@@ -1,0 +1,185 @@
+"""Serving the virtual modem: in-process transport, `m2msim modem serve` on a pty and on TCP, profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from modem.profiles import ProfileError, load_profile, parse_profile, profile_names
+from modem.transports import open_transport
+from modem.virtual import open_virtual
+from modem.virtual.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_open_transport_reaches_the_in_process_modem() -> None:
+    t = await open_transport("virtual://simcom-sim800?seed=2")
+    try:
+        boot = b""
+        while b"SMS Ready" not in boot:
+            boot += await t.read()
+        await t.write(b"ATE0\r")
+        got = b""
+        while b"OK\r\n" not in got:
+            got += await t.read()
+        await t.write(b"AT+CGMM\r")
+        got = b""
+        while b"OK\r\n" not in got:
+            got += await t.read()
+        assert got == b"\r\nSIMCOM_SIM800\r\n\r\nOK\r\n"
+    finally:
+        await t.close()
+    assert await t.read() == b""
+
+
+async def test_open_virtual_timers_run_on_the_loop() -> None:
+    # a held response is released by a timer on the event loop: 2 simulated s at 20 s per real second
+    t = open_virtual("virtual://generic?speed=20&delay_ms=2000")
+    await t.write(b"ATE0\r")
+    got = b""
+    while b"OK" not in got:
+        got += await asyncio.wait_for(t.read(), 10)
+    assert t.modem.now >= 2.0
+    await t.close()
+
+
+def serve(*args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "m2msim", "modem", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+        for stream in (p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def command(port: serial.Serial, line: bytes) -> bytes:
+    port.write(line + b"\r")
+    got = b""
+    while not got.endswith((b"OK\r\n", b"ERROR\r\n")):
+        chunk = port.read(1)
+        assert chunk, f"no answer to {line!r}, got {got!r}"
+        got += chunk
+    return got
+
+
+def test_serve_prints_pty_paths_first_and_stops_on_sigterm(server: list[subprocess.Popen[str]]) -> None:
+    proc = serve("--profile", "quectel-bg96", "--count", "3")
+    server.append(proc)
+    assert proc.stdout is not None
+    paths = [proc.stdout.readline().strip() for _ in range(3)]
+    assert all(p.startswith("/dev/pts/") for p in paths) and len(set(paths)) == 3
+    imeis = set()
+    for path in paths:
+        with serial.Serial(path, 115200, timeout=5) as port:
+            command(port, b"ATE0")
+            imeis.add(command(port, b"AT+CGSN").split()[0])
+            assert command(port, b"AT+CGMM") == b"\r\nBG96\r\n\r\nOK\r\n"
+    assert len(imeis) == 3
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
+    tmp_path: Path, server: list[subprocess.Popen[str]]
+) -> None:
+    scenario = tmp_path / "sms.yaml"
+    scenario.write_text(
+        "start: 2026-03-02T08:00:00Z\n"
+        "coverage: [{at: 0, plmn: '20801'}]\n"
+        "events:\n  - {at: 3, sms: {from: '+33600000001', text: 'wake up'}}\n"
+    )
+    records = tmp_path / "usage.csv"
+    proc = serve("--profile", "generic", "--tcp", "0", "--scenario", str(scenario), "--records", str(records))
+    server.append(proc)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    assert url.startswith("socket://127.0.0.1:")
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"ATE0;+CMGF=1;+CNMI=2,1,0,0,0\r")
+        got = b""
+        while b"+CMTI:" not in got:
+            chunk = sock.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert b'+CMTI: "SM",1' in got
+        sock.sendall(b"AT+CMGR=1\r")
+        while b"wake up" not in got:
+            got += sock.recv(4096)
+        sock.sendall(b'AT+CMGS="0612345678"\r')
+        while not got.endswith(b"> "):
+            got += sock.recv(4096)
+        sock.sendall(b"done\x1a")
+        while b"+CMGS:" not in got:
+            got += sock.recv(4096)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    text = records.read_text()
+    assert text.count("\n") == 2 and ',"sms",' in text  # header + the MO SMS record
+
+
+def test_serve_bad_profile_exits_2_with_one_line(server: list[subprocess.Popen[str]]) -> None:
+    proc = serve("--profile", "nosuch")
+    server.append(proc)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "unknown modem profile 'nosuch'" in err and "Traceback" not in err
+
+
+def test_shipped_profiles_load_and_keep_other_sections() -> None:
+    assert {"generic", "simcom-sim800", "quectel-bg96", "quectel-eg25"} <= set(profile_names())
+    for name in profile_names():
+        p = load_profile(name)
+        assert p.name == name
+    text = (ROOT / "modem/profiles/generic.yaml").read_text() + "\ndriver:\n  init: [ATE0]\n"
+    p = parse_profile(text, "x.yaml")
+    assert p.sections["driver"] == {"init": ["ATE0"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('imei_tac: "35209900"', 'imei_tac: "3520"'), r"x\.yaml:\d+: field identity\.imei_tac"),
+        (('  msisdn_prefix: "3361"', '  msisdn_prefix: "3361"\n  imei: "352099001234567"'), "Luhn"),
+        (("commands: [", "commands: [teleport, "), r"field commands: unknown command sets \['teleport'\]"),
+        (("  cmee: 0", "  cmee: 7"), r"x\.yaml:\d+: field defaults\.cmee"),
+    ],
+)
+def test_bad_profiles_name_file_line_and_field(change: tuple[str, str], message: str) -> None:
+    text = (ROOT / "modem/profiles/generic.yaml").read_text()
+    assert change[0] in text
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(text.replace(change[0], change[1], 1), "x.yaml")
+
+
+def test_bad_scenario_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "s.yaml"
+    bad.write_text("coverage:\n  - {at: 0, plmn: '2080'}\n")
+    with pytest.raises(ScenarioError, match=r"s\.yaml:1: field coverage: item 0"):
+        load_scenario(bad)
