@@ -474,7 +474,8 @@ class VirtualModem:
         self._entry_buf.clear()
         self.mode = Mode.COMMAND
         bs = self.settings.sreg[5]
-        if bs in text:
+        # Backspace edits typed text only; a fixed-length entry (AT+CIPSEND=n, AT+QISEND=id,n) is raw data.
+        if entry.length is None and bs in text:
             kept = bytearray()
             for b in text:
                 if b == bs:
