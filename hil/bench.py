@@ -1,0 +1,268 @@
+"""Run one bench script on one modem: open, initialise, run, record, price.
+
+    result = await run_bench("sms_roundtrip", "/dev/ttyUSB2", allow_list=load_allow_list("bench.yaml"),
+                             profile="simcom-sim800")
+    result.status              # passed / failed / refused / skipped
+    result.write("runs/bench") # transcript.jsonl, report.json, report.txt
+
+Safety: every SMS and call is checked against the bench's `modem.safety` policy twice, by the
+harness (`BenchContext.check`, which also writes the refusal to the transcript) and by the driver.
+On a physical modem (any URL that is not `virtual://`), a script that texts or calls refuses to
+start without an allow-list (`modem.safety.NoDialPolicy`), before a byte is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from accounting.records import Dest
+from hil.allowlist import BenchAllowList, destination_of
+from hil.errors import HilError, NotRegistered, ScriptParamError, ScriptSkipped
+from hil.recording import RecordingClient, RecordingTransport
+from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
+from hil.result import BenchResult
+from hil.scripts import BenchScript, get_script
+from hil.transcript import Transcript
+from hil.usage import BenchUsage, usage_records
+from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
+from modem import safety
+from modem.at.errors import ModemError
+from modem.drivers.generic import Modem
+from modem.drivers.network import Registration
+from modem.drivers.profile import DriverProfile, load_driver_profile
+from modem.transport import Transport
+from modem.transports import open_transport
+
+log = logging.getLogger(__name__)
+
+
+def driver_profile_for(url: str, profile: str | Path | DriverProfile | None) -> DriverProfile:
+    """The driver profile: the one given, else the `virtual://PROFILE`'s, else the generic one."""
+    if isinstance(profile, DriverProfile):
+        return profile
+    if profile is not None:
+        return load_driver_profile(profile)
+    inner = url
+    while inner.startswith("spy://"):
+        inner = inner[len("spy://") :]
+    if inner.startswith("virtual://"):
+        return load_driver_profile(urlsplit(inner).netloc)
+    return DriverProfile()
+
+
+def preflight(
+    script: BenchScript, url: str, allow_list: BenchAllowList | None, params: Mapping[str, Any]
+) -> None:
+    """Refuse, before opening anything, a texting or calling script on a physical modem with no
+    allow-list (`NoDialPolicy`), or with nothing to text or call (`ScriptParamError`)."""
+    if not script.needs or safety.is_virtual(url):
+        return
+    if allow_list is None:
+        needs = " and ".join("send SMS" if n == "sms" else "place calls" for n in sorted(script.needs))
+        raise safety.NoDialPolicy(
+            f"{url}: script {script.name} would {needs} on a physical modem, and no bench allow-list "
+            "was given (--allow-list FILE): refusing to start"
+        )
+    for action in sorted(script.needs):
+        if not params.get("to") and allow_list.first(action) is None:
+            raise ScriptParamError(
+                f"{allow_list.source}: no number allowed for {action}; script {script.name} needs one "
+                "(or --param to=NUMBER, which must be on the list)"
+            )
+
+
+@dataclass
+class BenchContext:
+    """What a script works with: the driver, the transcript, the safety policy and the usage tally."""
+
+    script: BenchScript
+    url: str
+    modem: Modem
+    transcript: Transcript
+    params: dict[str, Any]
+    allow_list: BenchAllowList | None = None
+    policy: safety.DialPolicy | None = None
+    binding: VirtualBinding | None = None
+    usage: BenchUsage = field(default_factory=BenchUsage)
+
+    @property
+    def virtual(self) -> bool:
+        return safety.is_virtual(self.url)
+
+    @property
+    def client(self) -> RecordingClient:
+        client = self.modem.client
+        assert isinstance(client, RecordingClient)
+        return client
+
+    def step(self, name: str, **fields: Any) -> AbstractContextManager[dict[str, Any]]:
+        return self.transcript.step(name, **fields)
+
+    def note(self, text: str, **fields: Any) -> None:
+        self.transcript.record("note", text=text, **fields)
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def check(self, number: str, action: safety.Action) -> None:
+        """The safety rules for one send or call; a refusal is written to the transcript and raised."""
+        try:
+            safety.check(self.modem.client.url, self.policy, number, action)
+        except safety.SafetyError as exc:
+            self.transcript.record("refused", action=action, number=number, reason=str(exc))
+            raise
+
+    def target(self, action: safety.Action, param: str = "to") -> str:
+        """The number to text or call: the `to` parameter, else the allow-list's first number for the
+        action, else on the virtual modem its own number for SMS (the network loops it back) and
+        `VIRTUAL_FAR_END` for calls."""
+        given = str(self.params.get(param) or "")
+        if given:
+            return given
+        if self.allow_list is not None:
+            entry = self.allow_list.first(action)
+            if entry is not None:
+                return entry.e164
+        if self.binding is not None:
+            return self.binding.msisdn if action == "sms" else VIRTUAL_FAR_END
+        raise ScriptParamError(
+            f"script {self.script.name}: no number to {'text' if action == 'sms' else 'call'}: "
+            f"give --param {param}=NUMBER or an allow-list entry allowing {action}"
+        )
+
+    def dest_of(self, number: str) -> Dest:
+        if self.allow_list is not None:
+            entry = self.allow_list.find(number)
+            if entry is not None:
+                return entry.dest
+        return destination_of(number, self.allow_list.country_code if self.allow_list else "33")
+
+    async def registered(self, timeout: float) -> Registration:
+        """Turn on registration URCs and wait until the modem is registered (home or roaming)."""
+        network = self.modem.network
+        with self.step("registration", timeout_s=timeout) as info:
+            await network.enable_registration_urcs()
+            try:
+                reg = await network.wait_registered(timeout)
+            except TimeoutError:
+                states = ", ".join(f"{r.kind} {r.stat} ({r.state})" for r in network.registrations.values())
+                raise NotRegistered(f"not registered after {timeout:g} s: {states or 'no answer'}") from None
+            info.update(registration=reg.kind, stat=reg.stat, state=reg.state)
+        return reg
+
+
+async def run_bench(
+    script: str | BenchScript,
+    url: str,
+    *,
+    allow_list: BenchAllowList | None = None,
+    profile: str | Path | DriverProfile | None = None,
+    params: Mapping[str, Any] | None = None,
+    offer: str = DEFAULT_OFFER,
+    plan: str = DEFAULT_PLAN,
+    commitment: int = DEFAULT_COMMITMENT,
+    timeout: float = 5.0,
+    transport: Transport | None = None,
+    transport_options: Mapping[str, Any] | None = None,
+    raw: bool = False,
+) -> BenchResult:
+    """Run a bench script on the modem at `url` (or on `transport`, whose URL then counts).
+
+    `raw`: also record every chunk of bytes both ways (`tx` / `rx` events).
+
+    Raises before touching the modem for unusable input: `UnknownScript`, `ScriptParamError`,
+    `DriverProfileError`, `NoDialPolicy` (physical modem, texting script, no allow-list),
+    `TransportError` (the URL cannot be opened).  Everything the modem does afterwards, including
+    refusals of the safety rules, ends in the result's `status`.
+    """
+    bench_script = script if isinstance(script, BenchScript) else get_script(script)
+    if transport is not None:
+        url = transport.url
+    values = bench_script.resolve(params or {})
+    driver = driver_profile_for(url, profile)
+    preflight(bench_script, url, allow_list, values)
+    policy = allow_list.policy() if allow_list is not None else None
+
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    transcript = Transcript(started=started)
+    transcript.record(
+        "open",
+        url=url,
+        script=bench_script.name,
+        profile=driver.name,
+        params=values,
+        allow_list=allow_list.source if allow_list else None,
+    )
+    binding: VirtualBinding | None = None
+    if transport is None:
+        if safety.is_virtual(url):
+            transport, binding = await open_bound_virtual(url, bench_script.network_offer)
+            far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
+            if values.get("to"):
+                far_ends.append(str(values["to"]))
+            binding.answer(far_ends)
+        else:
+            transport = await open_transport(url, **dict(transport_options or {}))
+    if raw:
+        transport = RecordingTransport(transport, transcript)
+    client = RecordingClient(transport, transcript, timeout=timeout)
+    client.start()
+    modem = Modem(client, driver, policy)
+    ctx = BenchContext(bench_script, url, modem, transcript, values, allow_list, policy, binding)
+    status, error, error_type = "passed", None, None
+    details: dict[str, Any] = {}
+    try:
+        with transcript.step("initialise"):
+            await client.initialise()
+        details = await bench_script.run(ctx)
+    except ScriptSkipped as exc:
+        status, error, error_type = "skipped", str(exc), type(exc).__name__
+    except safety.SafetyError as exc:
+        status, error, error_type = "refused", str(exc), type(exc).__name__
+    except (ModemError, HilError, TimeoutError, ValueError) as exc:  # ValueError: a driver refused an input
+        status, error, error_type = "failed", str(exc) or "timed out", type(exc).__name__
+    finally:
+        await modem.close()
+    if error is not None:
+        transcript.record("end", status=status, error=error, error_type=error_type)
+        log.info("%s on %s: %s: %s", bench_script.name, url, status, error)
+    else:
+        transcript.record("end", status=status)
+    line = binding.line if binding is not None else "bench"
+    result = BenchResult(
+        script=bench_script.name,
+        url=url,
+        profile=driver.name,
+        status=status,
+        started=started,
+        duration_s=time.monotonic() - t0,
+        transcript=transcript,
+        usage=ctx.usage,
+        details=details,
+        error=error,
+        error_type=error_type,
+        params=values,
+        allow_list=allow_list.source if allow_list else None,
+        line=line,
+        recoveries=client.recoveries,
+    )
+    result.records = usage_records(ctx.usage, line)
+    result.estimate = estimate_cost(
+        result.records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
+    )
+    if binding is not None:
+        result.network_records = binding.close()
+        result.network_estimate = estimate_cost(
+            result.network_records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
+        )
+    return result

@@ -1,0 +1,37 @@
+"""Typed errors of the bench harness.
+
+Refusals of the safety rules themselves are `modem.safety.SafetyError` (`NoDialPolicy`,
+`NumberNotAllowed`): the harness re-raises them unchanged so a caller sees one kind of refusal
+whether the harness or the driver stopped the send.
+"""
+
+from __future__ import annotations
+
+
+class HilError(Exception):
+    """Base class of the bench harness's errors."""
+
+
+class AllowListError(HilError, ValueError):
+    """A bench allow-list file that cannot be used: names the file, the line and the field."""
+
+    def __init__(self, source: str, line: int | None, field: str, reason: str) -> None:
+        self.source, self.line, self.field, self.reason = source, line, field, reason
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: field {field or '(top)'}: {reason}")
+
+
+class UnknownScript(HilError, ValueError):
+    """No bench script by that name."""
+
+
+class ScriptParamError(HilError, ValueError):
+    """A bench script parameter that cannot be used (wrong name or value)."""
+
+
+class ScriptSkipped(HilError):
+    """The modem lacks what a script needs (e.g. no TCP stack in its profile): the run is skipped."""
+
+
+class NotRegistered(HilError):
+    """The modem did not register on a network within the script's time."""

@@ -1,0 +1,98 @@
+"""A stand-in modem for testing bench scripts without hardware: it answers each command line from
+a table and records every byte it is sent.
+
+    fake = AnsweringTransport({"AT+CPIN?": "+CPIN: READY", "AT+CSQ": "+CSQ: 20,0"}, url="/dev/ttyUSB9")
+    await run_bench("register", fake.url, transport=fake)
+    assert b"ATD" not in fake.written
+
+An answer is the information text (the final `OK` is added), a callable of the command line giving
+that text, or an `Answer` with another final result.  The longest matching prefix wins; a command
+with no entry answers `OK`.  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
+prompt, then its table entry once the data ends with Ctrl-Z.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+CTRL_Z = 0x1A
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str = ""
+    final: str = "OK"
+
+
+AnswerSpec = str | Answer | Callable[[str], "str | Answer"]
+
+
+class AnsweringTransport:
+    """`modem.transport.Transport` answering from a table; `written` has every byte received."""
+
+    def __init__(
+        self,
+        answers: Mapping[str, AnswerSpec],
+        *,
+        url: str = "/dev/ttyFAKE0",
+        prompts: tuple[str, ...] = ("AT+CMGS",),
+    ) -> None:
+        self.url = url
+        self.answers = dict(answers)
+        self.prompts = prompts
+        self.written = bytearray()
+        self.lines: list[str] = []
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._buf = bytearray()
+        self._entry: str | None = None  # the command whose data follows the prompt
+        self._closed = False
+
+    def push(self, data: bytes) -> None:
+        """Unsolicited bytes (URCs) to the client."""
+        self._inbox.put_nowait(data)
+
+    async def read(self) -> bytes:
+        if self._closed:
+            return b""
+        return await self._inbox.get()
+
+    async def write(self, data: bytes) -> None:
+        self.written += data
+        self._buf += data
+        while True:
+            if self._entry is not None:
+                end = self._buf.find(bytes([CTRL_Z]))
+                if end < 0:
+                    return
+                del self._buf[: end + 1]
+                command, self._entry = self._entry, None
+                self._reply(command)
+                continue
+            end = self._buf.find(b"\r")
+            if end < 0:
+                return
+            line = self._buf[:end].decode("latin-1").strip()
+            del self._buf[: end + 1]
+            if not line:
+                continue
+            self.lines.append(line)
+            if line.startswith(self.prompts):
+                self._entry = line
+                self._inbox.put_nowait(b"\r\n> ")
+            else:
+                self._reply(line)
+
+    def _reply(self, line: str) -> None:
+        key = max((k for k in self.answers if line.startswith(k)), key=len, default=None)
+        spec: AnswerSpec = self.answers[key] if key is not None else Answer()
+        answer = spec(line) if callable(spec) else spec
+        if isinstance(answer, str):
+            answer = Answer(answer)
+        body = "".join(f"\r\n{text}\r\n" for text in answer.text.splitlines())
+        self._inbox.put_nowait(f"{body}\r\n{answer.final}\r\n".encode())
+
+    async def close(self) -> None:
+        self._closed = True
+        self._inbox.put_nowait(b"")

@@ -1,0 +1,168 @@
+"""pytest plugin: run the bench tests on a physical modem or on the virtual one, unchanged.
+
+    pytest tests/hil                                             # CI: the virtual modem, three profiles
+    pytest tests/hil --modem-url /dev/ttyUSB2 --modem-profile simcom-sim800 --allow-list bench.yaml
+    pytest tests/hil --modem-url virtual://quectel-bg96?seed=3 --bench-out runs/bench
+
+Options: `--modem-url` (repeatable; default: virtual://generic?seed=1 and the same seed on
+virtual://simcom-sim800 and virtual://quectel-bg96), `--modem-profile` (driver profile for a
+physical modem; a virtual URL names its own), `--allow-list` (the bench's numbers; without it a
+physical modem never texts or calls: those tests skip with the reason), `--bench-out` (keep each
+test's transcript and report there).
+
+Fixtures: `modem_url`, `bench_allow_list`, `bench_policy`, `transcript`, `modem` (an initialised
+`modem.drivers.Modem` whose AT client records into `transcript`), and `run_script` (runs a
+`hil.scripts` bench script on `modem_url`, returns its `hil.bench.BenchResult`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.allowlist import BenchAllowList, load_allow_list
+from hil.bench import driver_profile_for, run_bench
+from hil.errors import AllowListError
+from hil.recording import RecordingClient
+from hil.result import BenchResult
+from hil.transcript import Transcript
+from hil.virtual import open_bound_virtual
+from modem import safety
+from modem.drivers.generic import Modem
+from modem.transports import open_transport
+
+VIRTUAL_PROFILES: tuple[str, ...] = ("generic", "simcom-sim800", "quectel-bg96")
+DEFAULT_URLS: tuple[str, ...] = tuple(f"virtual://{p}?seed=1" for p in VIRTUAL_PROFILES)
+
+RunScript = Callable[..., Awaitable[BenchResult]]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "bench: hardware in the loop")
+    group.addoption(
+        "--modem-url",
+        action="append",
+        default=None,
+        help="modem to run the bench tests on (repeatable); default: virtual://generic?seed=1, "
+        "virtual://simcom-sim800?seed=1, virtual://quectel-bg96?seed=1",
+    )
+    group.addoption("--modem-profile", default=None, help="driver profile for a physical modem")
+    group.addoption("--allow-list", default=None, help="bench allow-list YAML (numbers to text and call)")
+    group.addoption("--bench-out", default=None, help="directory to keep each test's transcript and report")
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    return config.getoption(name, default=None)
+
+
+def modem_urls(config: pytest.Config) -> list[str]:
+    urls = _option(config, "--modem-url")
+    return list(urls) if urls else list(DEFAULT_URLS)
+
+
+def _url_id(url: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", url.split("://", 1)[-1]).strip("-")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "modem_url" in metafunc.fixturenames:
+        urls = modem_urls(metafunc.config)
+        metafunc.parametrize("modem_url", urls, ids=[_url_id(u) for u in urls])
+
+
+@pytest.fixture(scope="session")
+def bench_allow_list(request: pytest.FixtureRequest) -> BenchAllowList | None:
+    """The `--allow-list` file, loaded (a bad file stops the session with its file:line: field)."""
+    path = _option(request.config, "--allow-list")
+    if path is None:
+        return None
+    try:
+        return load_allow_list(path)
+    except AllowListError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture
+def bench_policy(modem_url: str, bench_allow_list: BenchAllowList | None) -> safety.DialPolicy | None:
+    """The `modem.safety` policy of the bench: the allow-list's; None when there is none (then the
+    virtual modem allows everything and a physical modem refuses every SMS and call)."""
+    return bench_allow_list.policy() if bench_allow_list is not None else None
+
+
+@pytest.fixture
+def bench_out(request: pytest.FixtureRequest) -> Path | None:
+    """Where this test keeps its transcript and report (`--bench-out`), or None."""
+    root = _option(request.config, "--bench-out")
+    if root is None:
+        return None
+    return Path(root) / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+
+
+@pytest.fixture
+def transcript(bench_out: Path | None) -> Any:
+    """A fresh transcript; written to `--bench-out` when the test ends."""
+    t = Transcript()
+    yield t
+    if bench_out is not None:
+        bench_out.mkdir(parents=True, exist_ok=True)
+        t.write(bench_out / "transcript.jsonl")
+
+
+@pytest.fixture
+async def modem(
+    modem_url: str,
+    bench_policy: safety.DialPolicy | None,
+    transcript: Transcript,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Modem]:
+    """An initialised driver on `modem_url` (a virtual modem gets its operator network)."""
+    profile = driver_profile_for(modem_url, _option(request.config, "--modem-profile"))
+    if safety.is_virtual(modem_url):
+        transport, binding = await open_bound_virtual(modem_url, "business-m2m-dtmf")
+    else:
+        transport, binding = await open_transport(modem_url), None
+    client = RecordingClient(transport, transcript)
+    client.start()
+    driver = Modem(client, profile, bench_policy)
+    try:
+        await client.initialise()
+        yield driver
+    finally:
+        await driver.close()
+        if binding is not None:
+            binding.close()
+
+
+@pytest.fixture
+def run_script(
+    modem_url: str,
+    bench_allow_list: BenchAllowList | None,
+    bench_out: Path | None,
+    request: pytest.FixtureRequest,
+) -> RunScript:
+    """`await run_script("register", timeout=30)`: the script's result on `modem_url`.
+
+    A texting or calling script on a physical modem without `--allow-list` is skipped (with the
+    refusal as the reason): the bench never texts or calls a number it was not given.
+    """
+
+    async def run(script: str, **params: Any) -> BenchResult:
+        try:
+            result = await run_bench(
+                script,
+                modem_url,
+                allow_list=bench_allow_list,
+                profile=_option(request.config, "--modem-profile"),
+                params=params,
+            )
+        except safety.NoDialPolicy as exc:
+            pytest.skip(str(exc))
+        if bench_out is not None:
+            result.write(bench_out)
+        return result
+
+    return run

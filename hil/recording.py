@@ -1,0 +1,110 @@
+"""An AT client that writes every command, answer and URC to a `Transcript`.
+
+`RecordingClient` is an `modem.at.client.ATClient`: the drivers use it unchanged.  Each call of
+`command` / `command_with_data` becomes one `command` event (the line, the answer's lines, the
+final result or the typed error, and how long it took); every URC becomes a `urc` event as it
+arrives.  Binary payloads (SMS PDUs, socket data) are recorded by length and a short preview.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hil.transcript import Transcript
+from modem.at.client import ATClient, Reply
+from modem.at.command import Command
+from modem.at.errors import CMEError, CMSError, CommandError, ModemError
+from modem.at.parser import Urc
+from modem.transport import Transport
+from modem.transports import describe
+
+PREVIEW = 48  # bytes of a payload shown in the transcript
+
+
+def preview(data: bytes) -> str:
+    text = describe(data[:PREVIEW])
+    return text + ("..." if len(data) > PREVIEW else "")
+
+
+class RecordingClient(ATClient):
+    """`ATClient` + transcript: commands with timings, answers, errors and URCs."""
+
+    def __init__(self, transport: Transport, transcript: Transcript, **options: Any) -> None:
+        super().__init__(transport, **options)
+        self.transcript = transcript
+        self.commands_sent = 0
+        self.subscribe(self._on_urc)
+
+    def _on_urc(self, urc: Urc) -> None:
+        fields: dict[str, Any] = {"line": urc.line}
+        if urc.extra is not None:
+            fields["extra"] = urc.extra
+        if urc.payload is not None:
+            fields["payload_bytes"] = len(urc.payload)
+        self.transcript.record("urc", **fields)
+
+    async def command(self, command: str | Command, *, timeout: float | None = None) -> Reply:
+        return await self._recorded(command, None, timeout)
+
+    async def command_with_data(
+        self, command: str | Command, data: bytes, *, timeout: float | None = None
+    ) -> Reply:
+        return await self._recorded(command, data, timeout)
+
+    async def _recorded(self, command: str | Command, data: bytes | None, timeout: float | None) -> Reply:
+        line = command.line if isinstance(command, Command) else command
+        event: dict[str, Any] = {"command": line}
+        if data is not None:
+            event["data_bytes"] = len(data)
+            event["data"] = preview(data)
+        start = time.monotonic()
+        began = self.transcript.elapsed()
+        self.commands_sent += 1
+        try:
+            if data is None:
+                reply = await super().command(command, timeout=timeout)
+            else:
+                reply = await super().command_with_data(command, data, timeout=timeout)
+        except ModemError as exc:
+            event["responses"] = list(getattr(exc, "lines", ()) or ())
+            event["error"] = type(exc).__name__
+            event["message"] = str(exc)
+            if isinstance(exc, CMEError | CMSError):
+                event["code"] = exc.code
+                event["meaning"] = exc.meaning
+            if isinstance(exc, CommandError):
+                event["final"] = exc.final
+            event["duration_s"] = round(time.monotonic() - start, 6)
+            self.transcript.record("command", at=began, **event)
+            raise
+        event["responses"] = list(reply.lines)
+        payload = reply.payload
+        if payload:
+            event["payload_bytes"] = len(payload)
+        event["final"] = reply.final.line
+        event["duration_s"] = round(time.monotonic() - start, 6)
+        self.transcript.record("command", at=began, **event)
+        return reply
+
+
+class RecordingTransport:
+    """Wraps a transport and writes every chunk both ways to the transcript (`tx` / `rx` events,
+    control bytes escaped), for the byte-level view of a session (`m2msim bench --raw`)."""
+
+    def __init__(self, inner: Transport, transcript: Transcript) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.transcript = transcript
+
+    async def read(self) -> bytes:
+        data = await self.inner.read()
+        self.transcript.record("rx", bytes=len(data), text=describe(data) if data else "<eof>")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self.transcript.record("tx", bytes=len(data), text=describe(data))
+        await self.inner.write(data)
+
+    async def close(self) -> None:
+        await self.inner.close()

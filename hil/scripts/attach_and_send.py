@@ -1,0 +1,180 @@
+"""`attach_and_send`: bring up a PDP context, open a TCP connection, send N bytes, read the echo,
+close, and read the data counters.
+
+With a vendor TCP stack in the driver profile (SIMCom AT+CIP*, Quectel AT+QI*), the stack does it
+all.  A profile without one (generic 3GPP) can only activate and release the PDP context
+(AT+CGDCONT / AT+CGACT / AT+CGPADDR): the data part is then skipped, with the reason.
+
+The payload is `bytes` pseudo-random bytes drawn from `seed` (replayable).  `echo`: the far end
+echoes (the virtual network's server does; on a physical bench point `host`/`port` at an echo
+service) and the script reads the same number of bytes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from hil.errors import HilError, ScriptParamError, ScriptSkipped
+from hil.scripts import BenchScript, Param
+from hil.usage import DataUse
+from modem.at.errors import ModemError
+from modem.drivers.tcp import TcpStack
+
+if TYPE_CHECKING:
+    from hil.bench import BenchContext
+
+
+class EchoMismatch(HilError):
+    """The bytes that came back are not the bytes sent."""
+
+
+PRINTABLE = bytes(range(0x20, 0x7F))
+
+
+def payload(n: int, seed: int, kind: str = "binary") -> bytes:
+    """`n` replayable bytes: any byte value (`binary`) or printable ASCII only (`text`)."""
+    rng = random.Random(f"attach_and_send/{seed}")
+    if kind == "binary":
+        return rng.randbytes(n)
+    if kind == "text":
+        return bytes(rng.choice(PRINTABLE) for _ in range(n))
+    raise ScriptParamError(f"payload={kind!r}: expected binary or text")
+
+
+async def _pdp_only(bench: BenchContext, apn: str) -> dict[str, Any]:
+    network = bench.modem.network
+    cid = 1
+    started, t0 = bench.now(), time.monotonic()
+    with bench.step("pdp-activate") as info:
+        await network.define_context(cid, apn)
+        await network.activate(cid)
+        address = await network.pdp_address(cid)
+        info["address"] = address
+    with bench.step("pdp-deactivate"):
+        await network.activate(cid, False)
+    bench.usage.data.append(DataUse(started, time.monotonic() - t0))
+    reason = (
+        f"profile {bench.modem.profile.name!r} has no TCP stack (driver.tcp.stack: none): "
+        f"PDP context on {apn} activated ({address}) and released, no bytes sent"
+    )
+    bench.note(reason)
+    raise ScriptSkipped(reason)
+
+
+async def _read_echo(
+    bench: BenchContext, tcp: TcpStack, conn: int, size: int, echoed: bytearray, wait: float
+) -> None:
+    with bench.step("receive") as info:
+        try:
+            async with asyncio.timeout(wait):
+                while len(echoed) < size:
+                    chunk = await tcp.receive(conn)
+                    if not chunk:
+                        break
+                    echoed += chunk
+        except TimeoutError:
+            raise EchoMismatch(f"sent {size} bytes, {len(echoed)} came back within {wait:g} s") from None
+        finally:
+            info["bytes"] = len(echoed)
+
+
+async def _clean_up(bench: BenchContext, tcp: TcpStack, conn: int | None) -> None:
+    """Best effort after a failure: close the connection, release the context; note what failed."""
+    with bench.step("clean-up") as info:
+        if conn is not None:
+            try:
+                await tcp.close(conn)
+            except (ModemError, TimeoutError) as exc:
+                info["close"] = f"{type(exc).__name__}: {exc}"
+        try:
+            await tcp.detach()
+        except (ModemError, TimeoutError) as exc:
+            info["detach"] = f"{type(exc).__name__}: {exc}"
+
+
+async def run(bench: BenchContext) -> dict[str, Any]:
+    p = bench.params
+    apn, host, port = str(p["apn"]), str(p["host"]), int(p["port"])
+    size, seed = int(p["bytes"]), int(p["seed"])
+    await bench.registered(float(p["timeout"]))
+    if bench.modem.profile.tcp.stack == "none":
+        return await _pdp_only(bench, apn)
+    tcp = bench.modem.tcp
+    data = payload(size, seed, str(p["payload"]))
+    started, t0 = bench.now(), time.monotonic()
+    use = DataUse(started)
+    bench.usage.data.append(use)
+    conn: int | None = None
+    attached = False
+    echoed = bytearray()
+    try:
+        with bench.step("attach", apn=apn) as info:
+            address = await tcp.attach(apn)
+            attached = True
+            info["address"] = address
+        with bench.step("open", host=host, port=port):
+            conn = await tcp.open(host, port)
+        use.connections += 1
+        with bench.step("send", bytes=size):
+            await tcp.send(conn, data)
+        use.sent += size
+        if p["echo"] and size:
+            await _read_echo(bench, tcp, conn, size, echoed, float(p["echo_timeout"]))
+        with bench.step("counters") as info:
+            counters = await tcp.counters()
+            info.update(sent=counters.sent, received=counters.received, module_sent=counters.module_sent)
+        use.module_sent, use.module_received = counters.module_sent, counters.module_received
+        with bench.step("close"):
+            await tcp.close(conn)
+            conn = None
+        with bench.step("detach"):
+            await tcp.detach()
+            attached = False
+    finally:
+        use.received = len(echoed)
+        use.seconds = time.monotonic() - t0
+        if attached:  # a failed run leaves no connection or PDP context behind on the module
+            await _clean_up(bench, tcp, conn)
+    if p["echo"] and bytes(echoed) != data:
+        raise EchoMismatch(
+            f"sent {size} bytes, {len(echoed)} came back" + (" (different)" if len(echoed) == size else "")
+        )
+    return {
+        "apn": apn,
+        "address": address,
+        "host": host,
+        "port": port,
+        "bytes_sent": size,
+        "bytes_received": len(echoed),
+        "counters": {
+            "sent": counters.sent,
+            "received": counters.received,
+            "module_sent": counters.module_sent,
+            "module_received": counters.module_received,
+        },
+    }
+
+
+SCRIPT = BenchScript(
+    name="attach_and_send",
+    description="PDP context / vendor TCP open, send N bytes, read the echo, close, read the data counters",
+    run=run,
+    params={
+        "apn": Param("orange.m2m.spec", "access point name"),
+        "host": Param("tcpbin.com", "TCP echo server host"),
+        "port": Param(
+            4242, "TCP echo server port", check=lambda v: None if 0 < v < 65536 else "not a TCP port"
+        ),
+        "bytes": Param(1000, "bytes to send", check=lambda v: None if v >= 0 else "must be 0 or more"),
+        "seed": Param(1, "seed of the payload bytes"),
+        "payload": Param(
+            "binary", "payload bytes: binary (any byte value) or text (printable ASCII)", ("binary", "text")
+        ),
+        "echo": Param(True, "read the echo back and compare it"),
+        "echo_timeout": Param(10.0, "seconds to wait for the whole echo"),
+        "timeout": Param(60.0, "seconds to wait for registration"),
+    },
+)

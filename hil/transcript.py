@@ -1,0 +1,106 @@
+"""The bench transcript: every AT command and answer, every URC, every step, with monotonic timings.
+
+Written as JSON lines (`transcript.jsonl`), one event per line, in the order they happened:
+
+    {"seq": 3, "t": 0.0153, "kind": "command", "command": "AT+CSQ", "responses": ["+CSQ: 20,0"],
+     "final": "OK", "duration_s": 0.0011}
+    {"seq": 9, "t": 2.0042, "kind": "urc", "line": "+CREG: 1,\"8F3A\",\"1B2C3D4\",0"}
+    {"seq": 10, "t": 2.0051, "kind": "step", "name": "wait-registered", "duration_s": 1.99, "ok": true}
+    {"seq": 11, "t": 2.0100, "kind": "refused", "action": "sms", "number": "+33...", "reason": "..."}
+
+`t` is when the event began, in seconds since the transcript started, from `time.monotonic()`
+(never the wall clock, which can jump); the wall-clock start is kept once in the `start` event.
+Events are appended when they end (`seq`), so a step comes after the commands it contains.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+Clock = Callable[[], float]
+
+
+class Transcript:
+    """An ordered list of timed events; `write(path)` stores it as JSON lines."""
+
+    def __init__(self, clock: Clock = time.monotonic, started: datetime | None = None) -> None:
+        self.clock = clock
+        self.t0 = clock()
+        self.started = started or datetime.now(UTC)
+        self.events: list[dict[str, Any]] = []
+        self.record("start", wall_clock=self.started.isoformat(timespec="milliseconds"))
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def record(self, kind: str, *, at: float | None = None, **fields: Any) -> dict[str, Any]:
+        """Append an event (`kind` and JSON-serialisable fields) stamped with the elapsed time.
+
+        `at`: when it began (an earlier `elapsed()`), for events recorded once they are over.
+        """
+        t = self.elapsed() if at is None else at
+        event: dict[str, Any] = {"seq": len(self.events), "t": round(t, 6), "kind": kind}
+        event.update(fields)
+        self.events.append(event)
+        return event
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["kind"] == kind]
+
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        return self.of_kind("command")
+
+    @contextmanager
+    def step(self, name: str, **fields: Any) -> Iterator[dict[str, Any]]:
+        """Time a named step; what the caller puts in the yielded dict is kept as the event's `info`."""
+        start = self.clock()
+        began = start - self.t0
+        extra: dict[str, Any] = dict(fields)
+        ok = False
+        try:
+            yield extra
+            ok = True
+        except BaseException as exc:
+            extra["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            duration = round(self.clock() - start, 6)
+            self.record("step", at=began, name=name, duration_s=duration, ok=ok, info=extra)
+
+    def step_durations(self) -> dict[str, float]:
+        """Seconds per step name (summed when a step name repeats)."""
+        out: dict[str, float] = {}
+        for e in self.of_kind("step"):
+            out[e["name"]] = round(out.get(e["name"], 0.0) + float(e["duration_s"]), 6)
+        return out
+
+    def to_jsonl(self) -> str:
+        return "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in self.events)
+
+    def write(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.write_text(self.to_jsonl(), encoding="utf-8")
+        return target
+
+
+def read_transcript(path: str | Path) -> list[dict[str, Any]]:
+    """The events of a transcript file (JSON lines), in order."""
+    events: list[dict[str, Any]] = []
+    for lineno, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: not a JSON object: {exc.msg}") from None
+        if not isinstance(event, dict) or "kind" not in event:
+            raise ValueError(f"{path}:{lineno}: an event is an object with a `kind`")
+        events.append(event)
+    return events

@@ -1,0 +1,165 @@
+"""What a bench run used (bytes, SMS, call seconds) and the usage records it amounts to.
+
+The bench sees application bytes (what the TCP stack was given and returned); the operator bills
+IP bytes, TCP/IP headers included.  `wire_bytes` estimates them with a plain model (IPv4 and TCP
+headers of 20 + 20 B, no options, MSS 1,460 B, every data segment acknowledged by a bare ACK):
+
+    up   = SYN + ACK (80) + n + 40 * seg(n) + 40 * seg(m) (ACKs of what came down) + FIN + ACK (80)
+    down = SYN-ACK (40) + m + 40 * seg(m) + 40 * seg(n) (ACKs of what went up) + FIN + ACK (80)
+
+where n bytes were sent, m received, seg(x) = ceil(x / 1460).  On the virtual modem the network
+counts the real thing (`hil.virtual`), and the report prices both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from accounting.records import Dest, UsageRecord, UsageType, Zone
+
+IP_TCP_HEADER = 40
+MSS = 1460
+
+
+def segments(n: int) -> int:
+    return math.ceil(n / MSS) if n > 0 else 0
+
+
+def wire_bytes(sent: int, received: int, connections: int = 1) -> tuple[int, int]:
+    """Estimated IP bytes (up, down) for `connections` TCP connections carrying sent / received bytes."""
+    if connections <= 0:
+        return 0, 0
+    ack = IP_TCP_HEADER
+    up = connections * (2 * ack + 2 * ack) + sent + ack * segments(sent) + ack * segments(received)
+    down = connections * (ack + 2 * ack) + received + ack * segments(received) + ack * segments(sent)
+    return up, down
+
+
+@dataclass(slots=True)
+class DataUse:
+    """One data session (PDP context up to down) of the run."""
+
+    started: datetime
+    seconds: float = 0.0
+    sent: int = 0  # application bytes
+    received: int = 0
+    connections: int = 0
+    module_sent: int | None = None  # the module's own counters when it has them
+    module_received: int | None = None
+
+    def ip_bytes(self) -> tuple[int, int]:
+        """(up, down): IP bytes estimated from the application bytes (see `wire_bytes`)."""
+        return wire_bytes(self.sent, self.received, self.connections)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsUse:
+    started: datetime
+    number: str
+    dest: Dest
+    parts: int  # each part of a concatenated message is one billed SMS
+    references: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallUse:
+    started: datetime  # when the call was answered
+    number: str
+    dest: Dest
+    seconds: float  # answered to hung up
+    dtmf: str = ""
+
+
+@dataclass(slots=True)
+class BenchUsage:
+    """Everything billable a bench run did."""
+
+    data: list[DataUse] = field(default_factory=list)
+    sms: list[SmsUse] = field(default_factory=list)
+    calls: list[CallUse] = field(default_factory=list)
+    sms_received: int = 0
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(d.sent for d in self.data)
+
+    @property
+    def bytes_received(self) -> int:
+        return sum(d.received for d in self.data)
+
+    @property
+    def sms_sent(self) -> int:
+        return sum(s.parts for s in self.sms)
+
+    @property
+    def call_seconds(self) -> float:
+        return sum(c.seconds for c in self.calls)
+
+    def summary(self) -> dict[str, Any]:
+        up = sum(d.ip_bytes()[0] for d in self.data)
+        down = sum(d.ip_bytes()[1] for d in self.data)
+        return {
+            "data_sessions": len(self.data),
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "ip_bytes_up": up,
+            "ip_bytes_down": down,
+            "sms_sent": self.sms_sent,
+            "sms_received": self.sms_received,
+            "calls": len(self.calls),
+            "call_seconds": round(self.call_seconds, 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> dict[str, Any]:
+            d = asdict(obj)
+            return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in d.items()}
+
+        return {
+            "data": [plain(d) for d in self.data],
+            "sms": [plain(s) for s in self.sms],
+            "calls": [plain(c) for c in self.calls],
+            "sms_received": self.sms_received,
+        }
+
+
+def usage_records(usage: BenchUsage, line: str, zone: Zone = Zone.FR) -> list[UsageRecord]:
+    """The run as usage records (`accounting.records`): one per data session, SMS part and call."""
+    out: list[UsageRecord] = []
+    for i, d in enumerate(usage.data):
+        up, down = d.ip_bytes()
+        out.append(
+            UsageRecord(
+                line=line,
+                type=UsageType.DATA,
+                start=d.started.replace(microsecond=0),
+                duration_s=math.ceil(d.seconds),
+                bytes_up=up,
+                bytes_down=down,
+                zone=zone,
+                session=f"bench-{i + 1}",
+                cause=0,
+                sequence=0,
+            )
+        )
+    for s in usage.sms:
+        start = s.started.replace(microsecond=0)
+        out.extend(
+            UsageRecord(line=line, type=UsageType.SMS, start=start, zone=zone, dest=s.dest)
+            for _ in range(s.parts)
+        )
+    for c in usage.calls:
+        out.append(
+            UsageRecord(
+                line=line,
+                type=UsageType.VOICE,
+                start=c.started.replace(microsecond=0),
+                duration_s=math.ceil(c.seconds),
+                zone=zone,
+                dest=c.dest,
+            )
+        )
+    return out

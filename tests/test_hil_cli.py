@@ -1,0 +1,81 @@
+"""`m2msim bench`: runs a script, writes transcript and report, exit 2 on unusable input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hil.transcript import read_transcript
+from m2msim.cli import main
+
+FAST = "virtual://simcom-sim800?seed=2&speed=20"  # 20 simulated seconds per real second
+
+
+def test_bench_register_writes_transcript_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    status = main(["bench", "register", "--modem-url", FAST, "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "PASSED" in printed and str(out / "transcript.jsonl") in printed
+    events = read_transcript(out / "transcript.jsonl")
+    assert events[0]["kind"] == "start" and events[-1] == {**events[-1], "kind": "end", "status": "passed"}
+    assert any(e["kind"] == "command" and e["command"] == "AT+CSQ" for e in events)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["status"] == "passed"
+    assert report["summary"]["at_commands"] == sum(1 for e in events if e["kind"] == "command")
+    assert report["estimate"]["usage_amount"] == "0.00"
+    assert report["details"]["sim"] == "READY"
+    assert (out / "report.txt").read_text(encoding="utf-8").startswith("bench register on ")
+
+
+def test_bench_sms_json_report_with_offer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            "bench", "sms_roundtrip", "--modem-url", FAST, "--out", str(tmp_path),
+            "--offer", "business-m2m-dtmf", "--param", "text=hello bench", "--json",
+        ]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert report["summary"]["sms_sent"] == 1 and report["summary"]["sms_received"] == 1
+    assert report["estimate"]["offer"] == "business-m2m-dtmf"
+    assert report["details"]["received"][0]["text"] == "hello bench"
+    assert [r["type"] for r in report["network_records"]] == ["sms"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "nosuch", "--modem-url", FAST], "unknown bench script 'nosuch'"),
+        (["bench", "register", "--modem-url", "virtual://nosuch"], "nosuch"),
+        (["bench", "register", "--modem-url", "gopher://modem"], "unsupported URL scheme"),
+        (["bench", "register", "--modem-url", FAST, "--param", "colour=red"], "unknown parameter 'colour'"),
+        (["bench", "register", "--modem-url", FAST, "--param", "timeout=soon"], "timeout='soon'"),
+        (["bench", "register", "--modem-url", FAST, "--param", "timeout"], "expected KEY=VALUE"),
+        (["bench", "register", "--modem-url", FAST, "--offer", "gold"], "unknown offer 'gold'"),
+        (["bench", "dtmf_call", "--modem-url", FAST, "--param", "digits=12X"], "not DTMF digits: X"),
+        (["bench", "attach_and_send", "--modem-url", FAST, "--param", "payload=hex"], "binary, text"),
+        (["bench", "attach_and_send", "--modem-url", FAST, "--param", "bytes=-1"], "must be 0 or more"),
+        (["bench", "register", "--modem-url", FAST, "--profile", "nosuch"], "nosuch"),
+        (["bench", "register", "--modem-url", "/dev/m2msim-no-such-tty"], "cannot open serial device"),
+    ],
+)
+def test_unusable_input_is_exit_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main([*args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("m2msim bench: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_missing_allow_list_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.yaml"
+    status = main(["bench", "register", "--modem-url", FAST, "--allow-list", str(missing)])
+    assert status == 2
+    assert f"{missing}: field (top): cannot read" in capsys.readouterr().err

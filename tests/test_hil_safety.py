@@ -1,0 +1,124 @@
+"""Bench safety: a physical modem never texts or calls a number the bench has not allowed.
+
+The modem here is a fake transport on a serial-looking URL that answers like a registered module
+and records every byte written: no `ATD` and no `AT+CMGS` may ever reach it unless the number is
+on the allow-list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hil.allowlist import allow_list_from_numbers
+from hil.bench import run_bench
+from hil.errors import ScriptParamError
+from hil.fakemodem import AnsweringTransport
+from m2msim.cli import main
+from modem.at.client import ATClient
+from modem.drivers.generic import Modem
+from modem.drivers.profile import DriverProfile
+from modem.safety import NoDialPolicy, NumberNotAllowed
+
+# Answers by command prefix (longest match wins); anything else answers OK.
+ANSWERS: dict[str, str] = {
+    "AT+CREG?": '+CREG: 2,1,"1A2B","01C2D3E",0',
+    "AT+CGREG?": '+CGREG: 2,1,"1A2B","01C2D3E",0',
+    "AT+CEREG?": "+CEREG: 2,4",
+    "AT+CPIN?": "+CPIN: READY",
+    "AT+CNUM": '+CNUM: "","+33611111111",145',
+    "AT+CLCC": '+CLCC: 1,0,0,0,0,"+33612345678",145',
+}
+
+
+def bench_fake(url: str = "/dev/ttyUSB9") -> AnsweringTransport:
+    """A registered module on a serial-looking URL (so: physical) that records every byte."""
+    return AnsweringTransport(ANSWERS, url=url)
+
+
+def assert_never_dialled_or_texted(fake: AnsweringTransport) -> None:
+    assert b"ATD" not in fake.written
+    assert b"AT+CMGS" not in fake.written
+    assert b"AT+VTS" not in fake.written
+
+
+@pytest.mark.parametrize("script", ["sms_roundtrip", "dtmf_call"])
+async def test_no_allow_list_refuses_before_any_byte(script: str) -> None:
+    fake = bench_fake()
+    with pytest.raises(NoDialPolicy, match=r"/dev/ttyUSB9: script .* no bench allow-list"):
+        await run_bench(script, fake.url, transport=fake)
+    assert bytes(fake.written) == b""
+
+
+@pytest.mark.parametrize(("script", "action"), [("sms_roundtrip", "sms"), ("dtmf_call", "call")])
+async def test_number_not_on_the_list_is_refused_and_logged(script: str, action: str) -> None:
+    fake = bench_fake()
+    allow = allow_list_from_numbers({"+33612345678": "bench phone"}, actions=("sms", "call"))
+    result = await run_bench(
+        script, fake.url, transport=fake, allow_list=allow, params={"to": "+33699999999"}
+    )
+    assert result.status == "refused"
+    assert result.error_type == "NumberNotAllowed"
+    [refused] = result.transcript.of_kind("refused")
+    assert (refused["action"], refused["number"]) == (action, "+33699999999")
+    assert b"AT+CREG" in fake.written  # the run did talk to the modem...
+    assert_never_dialled_or_texted(fake)  # ...but never sent or dialled
+    assert result.records == []
+
+
+async def test_call_allowed_only_for_sms_is_refused() -> None:
+    fake = bench_fake()
+    allow = allow_list_from_numbers({"+33612345678": "SMS only"}, actions=("sms",))
+    # the allow-list has no number for calls: nothing to call, refused before a byte is written
+    with pytest.raises(ScriptParamError, match="no number allowed for call"):
+        await run_bench("dtmf_call", fake.url, transport=fake, allow_list=allow)
+    assert bytes(fake.written) == b""
+    fake = bench_fake()
+    result = await run_bench(
+        "dtmf_call", fake.url, transport=fake, allow_list=allow, params={"to": "+33612345678"}
+    )
+    assert result.status == "refused"
+    assert_never_dialled_or_texted(fake)
+
+
+async def test_allowed_call_does_reach_the_modem() -> None:
+    """The positive control: the same fake sees ATD and AT+VTS when the number is allowed."""
+    fake = bench_fake()
+    allow = allow_list_from_numbers({"06 12 34 56 78": "bench phone"}, actions=("call",))
+    result = await run_bench("dtmf_call", fake.url, transport=fake, allow_list=allow, params={"hold": 0.0})
+    assert result.status == "passed", result.error
+    assert b"ATD+33612345678;\r" in fake.written
+    assert b"AT+VTS=1\r" in fake.written
+
+
+async def test_driver_refuses_without_policy_on_a_physical_url() -> None:
+    """The driver's own check (the harness's second line of defence) on the same fake."""
+    fake = bench_fake()
+    async with ATClient(fake) as client:
+        modem = Modem(client, DriverProfile(), policy=None)
+        with pytest.raises(NoDialPolicy):
+            await modem.sms.send("+33612345678", "hello")
+        with pytest.raises(NoDialPolicy):
+            await modem.calls.dial("+33612345678")
+        allowed = Modem(client, DriverProfile(), allow_list_from_numbers(["+33612345678"]).policy())
+        with pytest.raises(NumberNotAllowed):
+            await allowed.calls.dial("+33600000000")
+    assert_never_dialled_or_texted(fake)
+
+
+def test_cli_refuses_a_texting_script_without_allow_list(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["bench", "sms_roundtrip", "--modem-url", "/dev/ttyUSB-m2msim-absent"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "no bench allow-list" in err and "--allow-list" in err
+    assert "Traceback" not in err
+
+
+def test_cli_bad_allow_list_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text("numbers:\n  - number: '+33612345678'\n    allow: [sms, telex]\n", encoding="utf-8")
+    status = main(["bench", "sms_roundtrip", "--modem-url", "/dev/ttyUSB9", "--allow-list", str(path)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"{path}:3: field numbers[0].allow" in err and "telex" in err

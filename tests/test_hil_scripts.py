@@ -1,0 +1,134 @@
+"""Bench scripts against a stand-in modem: SIM PIN, no coverage, failed calls and sends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hil.allowlist import allow_list_from_numbers
+from hil.bench import run_bench
+from hil.fakemodem import Answer, AnsweringTransport, AnswerSpec
+from m2msim.cli import main
+
+REGISTERED: dict[str, AnswerSpec] = {
+    "AT+CREG?": '+CREG: 2,1,"1A2B","01C2D3E",0',
+    "AT+CGREG?": '+CGREG: 2,1,"1A2B","01C2D3E",0',
+    "AT+CEREG?": Answer(final="ERROR"),  # a GSM/GPRS module has no EPS registration
+    "AT+CPIN?": "+CPIN: READY",
+    "AT+COPS?": '+COPS: 0,0,"Orange F",0',
+    "AT+CSQ": "+CSQ: 18,0",
+    "AT+CGSN": "356938035643809",
+    "AT+CIMI": "208011234567890",
+    "AT+CCID": "89330123456789012345",
+    "AT+CGMI": "ACME",
+    "AT+CGMM": "M1",
+    "AT+CGMR": "1.0",
+}
+ALLOW = allow_list_from_numbers({"+33612345678": "bench phone"})
+
+
+async def test_register_enters_the_pin_when_the_sim_asks() -> None:
+    state = {"pin": "SIM PIN"}
+
+    def cpin_set(line: str) -> str:
+        state["pin"] = "READY" if line == 'AT+CPIN="1234"' else "SIM PIN"
+        return ""
+
+    fake = AnsweringTransport(
+        {**REGISTERED, "AT+CPIN?": lambda _: f"+CPIN: {state['pin']}", 'AT+CPIN="': cpin_set},
+        url="/dev/ttyS9",
+    )
+    result = await run_bench("register", fake.url, transport=fake, params={"pin": "1234"})
+    assert result.status == "passed", result.error
+    assert 'AT+CPIN="1234"' in fake.lines
+    assert result.details["operator"] == "Orange F" and result.details["signal"]["dbm"] == -77
+    assert result.details["registration"]["roaming"] is False
+
+
+async def test_register_without_pin_says_what_to_give() -> None:
+    fake = AnsweringTransport({**REGISTERED, "AT+CPIN?": "+CPIN: SIM PIN"}, url="/dev/ttyS9")
+    result = await run_bench("register", fake.url, transport=fake)
+    assert result.status == "failed"
+    assert result.error == "SIM not ready: SIM PIN (give --param pin=NNNN)"
+    assert not any(line.startswith("AT+CPIN=") for line in fake.lines)
+
+
+async def test_no_coverage_fails_with_the_registration_state() -> None:
+    fake = AnsweringTransport(
+        {**REGISTERED, "AT+CREG?": "+CREG: 2,2", "AT+CGREG?": "+CGREG: 2,3"}, url="/dev/ttyS9"
+    )
+    result = await run_bench("register", fake.url, transport=fake, params={"timeout": 0.3})
+    assert result.status == "failed" and result.error_type == "NotRegistered"
+    assert "not registered after 0.3 s" in (result.error or "")
+    assert "+CGREG 3 (registration denied)" in (result.error or "")
+
+
+async def test_call_that_vanishes_is_a_failure_and_is_hung_up() -> None:
+    fake = AnsweringTransport({**REGISTERED, "AT+CLCC": ""}, url="/dev/ttyS9")
+    result = await run_bench("dtmf_call", fake.url, transport=fake, allow_list=ALLOW, params={"timeout": 1.0})
+    assert result.status == "failed" and result.error == "+33612345678: not answered within 1 s"
+    dial = fake.lines.index("ATD+33612345678;")
+    assert "ATH" in fake.lines[dial:]
+    assert not any(line.startswith("AT+VTS") for line in fake.lines)
+    assert result.usage.calls == [] and result.records == []
+
+
+async def test_sms_refused_by_the_network_is_not_counted() -> None:
+    fake = AnsweringTransport(
+        {**REGISTERED, "AT+CMGS": Answer(final="+CMS ERROR: 38")}, url="/dev/ttyS9"
+    )  # 38: network out of order
+    result = await run_bench("sms_roundtrip", fake.url, transport=fake, allow_list=ALLOW)
+    assert result.status == "failed" and result.error_type is not None
+    [send] = [c for c in result.transcript.commands if c["command"].startswith("AT+CMGS")]
+    assert send["code"] == 38 and send["error"]
+    assert result.usage.sms == [] and result.summary()["sms_sent"] == 0
+
+
+def test_cli_prints_why_a_script_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            "bench",
+            "attach_and_send",
+            "--modem-url",
+            "virtual://generic?seed=3&speed=20",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "SKIPPED" in out and "has no TCP stack" in out
+
+
+async def test_someone_elses_sms_is_kept_and_the_wait_ends_with_a_clear_error() -> None:
+    from datetime import UTC, datetime
+
+    from modem.sms import encode_deliver
+
+    stray = encode_deliver("hello from elsewhere", "+33699999999", datetime(2026, 3, 1, tzinfo=UTC))[0]
+
+    def cmgs(_: str) -> str:
+        fake.push(b'\r\n+CMTI: "SM",4\r\n')  # a message arrives: not the one sent
+        return "+CMGS: 5"
+
+    fake = AnsweringTransport(
+        {**REGISTERED, "AT+CMGS": cmgs, "AT+CMGR=4": f"+CMGR: 0,,{stray.tpdu_length}\n{stray.hex}"},
+        url="/dev/ttyS9",
+    )
+    result = await run_bench(
+        "sms_roundtrip",
+        fake.url,
+        transport=fake,
+        allow_list=ALLOW,
+        params={"expect_reply": "yes", "timeout": 1.0},
+    )
+    assert result.status == "failed" and result.error_type == "NoReply"
+    assert (
+        result.error == "+33612345678: the message did not come back within 1 s (0 of 17 characters received)"
+    )
+    assert "AT+CMGR=4" in fake.lines
+    assert not any(line.startswith("AT+CMGD") for line in fake.lines)  # the stray message stays
+    [note] = result.transcript.of_kind("note")
+    assert note["text"].startswith("message 4 kept on the modem") and "hello from elsewhere" in note["text"]
+    assert result.summary()["sms_sent"] == 1  # the SMS did go out, and is counted
