@@ -297,6 +297,22 @@ async def test_voice_call_with_dtmf_and_hang_up() -> None:
     assert (busy.value.final, no_tone.value.final) == ("BUSY", "NO DIALTONE") and t.done
 
 
+async def test_a_call_that_vanishes_from_clcc_fails_at_once() -> None:
+    # Released by the far end with no final result: +CLCC lists nothing any more (27.007 §7.18).
+    clcc_dialing = '\r\n+CLCC: 1,0,2,0,0,"+33612345678",145\r\n\r\nOK\r\n'
+    t = ScriptedTransport(
+        steps(
+            ("ATD+33612345678;\r", "\r\nOK\r\n"),
+            ("AT+CLCC\r", clcc_dialing),
+            ("AT+CLCC\r", "\r\nOK\r\n"),
+        )
+    )
+    async with modem_for(t) as modem:
+        with pytest.raises(errors.CallFailed) as released:
+            await modem.calls.dial("+33612345678", poll=0.01, timeout=30)
+    assert released.value.final == "call released" and t.done
+
+
 async def test_csd_call_connect_data_and_hang_up() -> None:
     t = ScriptedTransport(
         steps(

@@ -95,10 +95,21 @@ class Calls:
         line = f"ATD{dial_string(number)};"
         async with self.client.urcs(CALL_ENDS) as ends:
             await self.client.command(line)
+            seen = False
+            absent = 0
             async with asyncio.timeout(timeout):
                 while True:
-                    if any(c.active and c.voice for c in await self.list_calls()):
+                    voice = [c for c in await self.list_calls() if c.voice]
+                    if any(c.active for c in voice):
                         return
+                    if voice:
+                        seen = True
+                    else:
+                        # Gone from +CLCC without a final result: the network released it. Allow one
+                        # poll before the call first shows, as modules list it once dialling starts.
+                        absent += 1
+                        if seen or absent > 1:
+                            raise CallFailed(line, "call released")
                     try:
                         urc = await ends.get(timeout=poll)
                     except TimeoutError:
