@@ -186,8 +186,9 @@ def test_bad_packets_are_reported_never_raised(tmp_path: Path) -> None:
     flow = UdpFlow("192.0.2.200", "192.0.2.10", 32_768, 1813)
     with out.open("wb") as f:
         stream = PcapStream(f)
+        first_request = next(i for i, (data, _ts) in enumerate(packets) if data[42] == 4)
         for i, (data, ts) in enumerate(packets):
-            if data[42] == 4 and i == 2:  # first Accounting-Request (Start): altered -> bad authenticator
+            if i == first_request:  # first Accounting-Request (Start): altered -> bad authenticator
                 data = data[:-1] + bytes((data[-1] ^ 1,))
             stream.write(ts, data[:42], data[42:])
         stream.write(packets[-1][1], flow.headers(1, 10), b"\x04\x01\x00\x40" + bytes(6))  # truncated

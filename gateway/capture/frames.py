@@ -124,6 +124,21 @@ def gpdu_with_inner(teid: int, inner: UdpFlow, ip_id: int, size: int) -> bytes:
     )
 
 
+def udp_record(ts_us: int, flow: UdpFlow, ip_id: int, payload: bytes) -> bytes:
+    """One UDP packet of `flow` at `ts_us` as a pcap record (record header, frame headers, payload)."""
+    n = len(payload)
+    total = 28 + n
+    checksum = flow.checksum_base + total + ip_id
+    checksum = (checksum & 0xFFFF) + (checksum >> 16)
+    checksum = ~((checksum & 0xFFFF) + (checksum >> 16)) & 0xFFFF
+    sec, usec = divmod(ts_us, 1_000_000)
+    return (
+        _RECORD.pack(sec, usec, total + 14, total + 14)
+        + _L2_L4_FAST.pack(flow.head, total, ip_id, _FRAG_TTL_PROTO, checksum, flow.addresses, 8 + n, 0)
+        + payload
+    )
+
+
 class PcapStream:
     """Writes a classic pcap (microsecond timestamps, Ethernet) to a binary stream."""
 
@@ -136,18 +151,8 @@ class PcapStream:
         stream.write(_PCAP_HEADER.pack(PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET))
 
     def write_udp(self, ts_us: int, flow: UdpFlow, ip_id: int, payload: bytes) -> None:
-        """One UDP packet of `flow` at `ts_us` (the hot path: `UdpFlow.headers` inlined)."""
-        n = len(payload)
-        total = 28 + n
-        checksum = flow.checksum_base + total + ip_id
-        checksum = (checksum & 0xFFFF) + (checksum >> 16)
-        checksum = ~((checksum & 0xFFFF) + (checksum >> 16)) & 0xFFFF
-        sec, usec = divmod(ts_us, 1_000_000)
-        self._write(
-            _RECORD.pack(sec, usec, total + 14, total + 14)
-            + _L2_L4_FAST.pack(flow.head, total, ip_id, _FRAG_TTL_PROTO, checksum, flow.addresses, 8 + n, 0)
-            + payload
-        )
+        """One UDP packet of `flow` at `ts_us`."""
+        self._write(udp_record(ts_us, flow, ip_id, payload))
         self.packets += 1
 
     def write(self, ts_us: int, frame_headers: bytes, payload: bytes) -> None:

@@ -23,6 +23,9 @@ from gateway.capture import codec
 from gateway.events import ContextInfo
 
 ACCT_PORT = 1813
+NAS_ACCT_PORT = 32_768  # the GGSN's first RADIUS client port
+NAS_ACCT_PORTS = 64  # client ports the GGSN turns through: 256 Identifiers per source port (RFC 2865 3)
+COUNTER_CYCLE = 256 * NAS_ACCT_PORTS  # a GGSN's request counter: Identifier (low 8 bits), client port above
 ACCOUNTING_REQUEST = 4
 ACCOUNTING_RESPONSE = 5
 

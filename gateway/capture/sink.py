@@ -5,14 +5,24 @@ flows) are prepared once when it is created; every later event packs only what
 varies.  Memory holds the open contexts only; packets go straight to a buffered
 file.  Timestamps are the simulated time (`epoch + now`, microseconds), so the
 same run writes a byte-identical capture.
+
+Time order: per-event packets pass through a `ReorderBuffer` (horizon
+`reorder_horizon_s` of simulated time, at most `reorder_limit` packets) and are
+written sorted by (timestamp, call order); `write_sessions` writes a batch of
+sessions from `gateway.partial` records in bulk (`gateway.capture.bulk`) as a
+time-sorted run spilled to a temporary file, and `close` merges the runs (and
+the per-event packets) into the file in timestamp order with bounded memory.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import shutil
 import struct
+import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -20,8 +30,11 @@ from types import TracebackType
 import numpy as np
 
 from gateway.capture import codec, gtpc, radius
-from gateway.capture.frames import PcapStream, UdpFlow, gpdu_with_inner
+from gateway.capture.bulk import WINDOW_EVENTS, BulkWriter
+from gateway.capture.frames import PcapStream, UdpFlow, gpdu_with_inner, udp_record
+from gateway.capture.order import ReorderBuffer, RunWriter, index_records, merge_runs
 from gateway.events import ContextInfo
+from gateway.partial import PartialRecords
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +43,18 @@ DEFAULT_SECRET = b"m2msim-accounting"
 
 DEFAULT_AAA_ADDRESS = "192.0.2.10"  # the accounting server (RFC 5737 documentation range)
 DEFAULT_APP_SERVER = "198.51.100.10"  # the devices' application server, peer of sampled user packets
-NAS_ACCT_PORT = 32_768  # the GGSN's RADIUS client port
+NAS_ACCT_PORT = radius.NAS_ACCT_PORT
+NAS_ACCT_PORTS = radius.NAS_ACCT_PORTS
+RADIUS_COUNTER_CYCLE = radius.COUNTER_CYCLE
 APP_PORT = 5684  # CoAP over DTLS, the devices' reporting protocol in sampled user packets
 GTP_RESPONSE_DELAY_US = 2_000
 RADIUS_RESPONSE_DELAY_US = 1_000
 INNER_HEADERS_LEN = 28  # IPv4 + UDP headers of a sampled user packet
 MAX_SKIPPED_EXAMPLES = 100
 MAX_CACHED_PARTS = 200_000  # per-line byte blocks kept (GTP IEs, RADIUS attributes)
+DEFAULT_REORDER_HORIZON_S = 60.0
+DEFAULT_REORDER_LIMIT = 262_144
+MERGE_ROWS = 1 << 19  # packets held by the merge of the bulk runs at close (spread over the runs)
 
 
 class _Context:
@@ -79,6 +97,11 @@ class PcapCapture:
     `gtpu_sample_rate` is the fraction of user-plane packets written as GTP-U
     G-PDUs (0: none), drawn with a generator seeded by `seed`; user volume is cut
     into packets of `mtu` octets of inner IP.
+
+    Per-event packets are written in (timestamp, call order) order when each
+    call is dated no earlier than `reorder_horizon_s` before the latest one and
+    at most `reorder_limit` packets wait; later ones are written out of order
+    and counted in `late_packets`.  `write_sessions` writes whole sessions in bulk.
     """
 
     def __init__(
@@ -94,11 +117,17 @@ class PcapCapture:
         app_server: str = DEFAULT_APP_SERVER,
         restart_counter: int = 1,
         buffer_size: int = 1 << 20,
+        reorder_horizon_s: float = DEFAULT_REORDER_HORIZON_S,
+        reorder_limit: int = DEFAULT_REORDER_LIMIT,
     ) -> None:
         if not 0.0 <= gtpu_sample_rate <= 1.0:
             raise codec.CaptureError(f"GTP-U sample rate {gtpu_sample_rate}: expected 0..1")
         if not INNER_HEADERS_LEN < mtu <= 65_000:
             raise codec.CaptureError(f"MTU {mtu}: expected {INNER_HEADERS_LEN + 1}..65000")
+        if not reorder_horizon_s >= 0 or reorder_limit < 1:
+            raise codec.CaptureError(
+                f"reorder horizon {reorder_horizon_s} s and limit {reorder_limit}: expected >= 0 and >= 1"
+            )
         self.path = Path(path)
         self.epoch = codec.epoch_utc(epoch)
         self._epoch_us = int(self.epoch.timestamp()) * 1_000_000 + self.epoch.microsecond
@@ -124,16 +153,32 @@ class PcapCapture:
         self.skipped: Counter[str] = Counter()  # events that could not be encoded, by event
         self.skipped_examples: list[str] = []  # the first MAX_SKIPPED_EXAMPLES of them, with the reason
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._buffer_size = buffer_size
         self._file = self.path.open("wb", buffering=buffer_size)
         self._pcap = PcapStream(self._file)
+        self._order = ReorderBuffer(self._file.write, round(reorder_horizon_s * 1_000_000), reorder_limit)
+        self._packets = 0
+        self._runs: list[RunWriter] = []
+        self._run_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._bulk: BulkWriter | None = None
         self.user_packets_sampled = 0
 
     # -- helpers ---------------------------------------------------------------------------------------
 
     @property
     def packets(self) -> int:
-        """Packets written so far."""
-        return self._pcap.packets
+        """Packets written so far (including those waiting for their turn in time order)."""
+        return self._packets
+
+    @property
+    def late_packets(self) -> int:
+        """Per-event packets that arrived later than the reorder horizon allowed: written out of order."""
+        return self._order.late
+
+    @property
+    def epoch_us(self) -> int:
+        """The epoch in microseconds since 1970 (UTC)."""
+        return self._epoch_us
 
     @property
     def open_contexts(self) -> int:
@@ -188,22 +233,66 @@ class PcapCapture:
             self._radius_parts[key] = part
         return part
 
-    def _create_request(self, ctx: ContextInfo, tunnel: gtpc.Tunnel, seq: int) -> bytes:
+    def request_parts(self, ctx: ContextInfo) -> tuple[bytes, bytes]:
+        """The per-line IEs of a Create PDP Context Request (before and after the GSN addresses)."""
         key = (ctx.line_id, ctx.imsi, ctx.msisdn, ctx.imeisv, ctx.serving_plmn, ctx.rat)
-        ms_tz = self.ms_tz(ctx)
         parts = self._gtp_parts.get(key)
         if parts is None:
             if len(self._gtp_parts) >= MAX_CACHED_PARTS:
                 self._gtp_parts.clear()
-            parts = self._gtp_parts[key] = (gtpc.request_prefix(ctx), gtpc.request_suffix(ctx, ms_tz))
-        return gtpc.create_request(ctx, tunnel, seq, self.restart_counter, ms_tz, parts[0], parts[1])
+            parts = self._gtp_parts[key] = (
+                gtpc.request_prefix(ctx),
+                gtpc.request_suffix(ctx, self.ms_tz(ctx)),
+            )
+        return parts
 
-    def _ts(self, now: float) -> int:
+    def create_request_bytes(self, ctx: ContextInfo, tunnel: gtpc.Tunnel, seq: int) -> bytes:
+        """A Create PDP Context Request from the per-line parts."""
+        prefix, suffix = self.request_parts(ctx)
+        return gtpc.create_request(ctx, tunnel, seq, self.restart_counter, self.ms_tz(ctx), prefix, suffix)
+
+    _create_request = create_request_bytes
+
+    def ts_us(self, now: float) -> int:
+        """A simulated time (seconds since the epoch) as microseconds since 1970."""
         return self._epoch_us + round(now * 1_000_000)
+
+    _ts = ts_us
 
     def _emit(self, ts_us: int, flow: UdpFlow, payload: bytes) -> None:
         self._ip_id = ip_id = (self._ip_id + 1) & 0xFFFF
-        self._pcap.write_udp(ts_us, flow, ip_id, payload)
+        self._order.push(ts_us, udp_record(ts_us, flow, ip_id, payload))
+        self._packets += 1
+
+    # -- counters shared by the per-event and bulk paths ------------------------------------------------
+
+    def radius_ident_last(self, ggsn: str) -> int:
+        """A GGSN's last RADIUS request counter (-1: none yet): Identifier in its low 8 bits, client port above."""
+        return self._radius_ident.get(ggsn, -1)
+
+    def set_radius_ident_last(self, ggsn: str, value: int) -> None:
+        self._radius_ident[ggsn] = value % RADIUS_COUNTER_CYCLE
+
+    def acct_flows(self, ggsn: str, counter: int) -> tuple[UdpFlow, UdpFlow]:
+        """RADIUS GGSN -> server and back for a request counter: client port NAS_ACCT_PORT + counter / 256."""
+        port = NAS_ACCT_PORT + (counter >> 8) % NAS_ACCT_PORTS
+        return (
+            self.flow(ggsn, self.aaa_address, port, radius.ACCT_PORT),
+            self.flow(self.aaa_address, ggsn, radius.ACCT_PORT, port),
+        )
+
+    def gtp_seq_last(self, pair: tuple[str, str]) -> int:
+        """The last GTP-C sequence number used between an (SGSN, GGSN) pair (0: none yet)."""
+        return self._gtp_seq.get(pair, 0)
+
+    def set_gtp_seq_last(self, pair: tuple[str, str], value: int) -> None:
+        self._gtp_seq[pair] = value & 0xFFFF
+
+    def take_ip_ids(self, count: int) -> int:
+        """Reserve `count` IPv4 identifications; returns the first (callers mask with 0xFFFF)."""
+        first = self._ip_id + 1
+        self._ip_id = (self._ip_id + count) & 0xFFFF
+        return first
 
     def _context(self, ctx: ContextInfo) -> _Context:
         state = self._contexts.get(ctx.session_id)
@@ -218,11 +307,17 @@ class PcapCapture:
         return seq
 
     def _next_ident(self, ggsn: str) -> int:
-        ident = (self._radius_ident.get(ggsn, -1) + 1) & 0xFF
-        self._radius_ident[ggsn] = ident
-        return ident
+        """The GGSN's next request counter: Identifier (low 8 bits) and client port (above).
 
-    def _skip(self, event: str, ctx: ContextInfo, exc: Exception) -> None:
+        One client port has 256 Identifiers; turning through `NAS_ACCT_PORTS` ports
+        keeps 16,384 requests apart, so that a burst of accounting at the same
+        second does not reuse an Identifier before its response.
+        """
+        counter = (self._radius_ident.get(ggsn, -1) + 1) % RADIUS_COUNTER_CYCLE
+        self._radius_ident[ggsn] = counter
+        return counter
+
+    def skip_event(self, event: str, ctx: ContextInfo, exc: Exception) -> None:
         """An event whose context cannot be encoded: logged and counted, never raised into the network."""
         self.skipped[event] += 1
         if len(self.skipped_examples) < MAX_SKIPPED_EXAMPLES:
@@ -245,7 +340,7 @@ class PcapCapture:
             req_flow, back, _acct, _acct_back = self.paths(ctx)
             state = _Context(self, ctx, tunnel) if cause == gtpc.REQUEST_ACCEPTED else None
         except codec.CaptureError as exc:
-            self._skip("Create PDP Context", ctx, exc)
+            self.skip_event("Create PDP Context", ctx, exc)
             return
         self._emit(ts, req_flow, request)
         self._emit(ts + GTP_RESPONSE_DELAY_US, back, reply)
@@ -258,7 +353,7 @@ class PcapCapture:
             state = self._context(ctx)
             seq = self._next_gtp_seq(ctx)
         except codec.CaptureError as exc:
-            self._skip("Delete PDP Context", ctx, exc)
+            self.skip_event("Delete PDP Context", ctx, exc)
             return
         self._emit(ts, state.gtpc, gtpc.delete_request(ctx, state.tunnel, seq))
         self._emit(ts + GTP_RESPONSE_DELAY_US, state.gtpc_back, gtpc.delete_response(state.tunnel, seq))
@@ -267,20 +362,21 @@ class PcapCapture:
 
     # -- RADIUS accounting -----------------------------------------------------------------------------
 
-    def _exchange(self, ts: int, state: _Context, ident: int, message: tuple[bytes, bytes]) -> None:
+    def _exchange(self, ts: int, ctx: ContextInfo, counter: int, message: tuple[bytes, bytes]) -> None:
         request, auth = message
-        self._emit(ts, state.acct, request)
-        self._emit(ts + RADIUS_RESPONSE_DELAY_US, state.acct_back, radius.response(ident, auth, self.secret))
+        acct, back = self.acct_flows(ctx.ggsn_address, counter)
+        self._emit(ts, acct, request)
+        self._emit(ts + RADIUS_RESPONSE_DELAY_US, back, radius.response(counter & 0xFF, auth, self.secret))
 
     def acct_start(self, now: float, ctx: ContextInfo) -> None:
         try:
             ts = self._ts(now)
             state = self._context(ctx)
         except codec.CaptureError as exc:
-            self._skip("Accounting Start", ctx, exc)
+            self.skip_event("Accounting Start", ctx, exc)
             return
-        ident = self._next_ident(ctx.ggsn_address)
-        self._exchange(ts, state, ident, state.template.start(ident, ts // 1_000_000))
+        counter = self._next_ident(ctx.ggsn_address)
+        self._exchange(ts, ctx, counter, state.template.start(counter & 0xFF, ts // 1_000_000))
 
     def acct_interim(
         self, now: float, ctx: ContextInfo, octets_up: int, octets_down: int, session_time_s: int
@@ -288,12 +384,14 @@ class PcapCapture:
         try:
             ts = self._ts(now)
             state = self._context(ctx)
-            ident = self._next_ident(ctx.ggsn_address)
-            message = state.template.interim(ident, ts // 1_000_000, octets_up, octets_down, session_time_s)
+            counter = self._next_ident(ctx.ggsn_address)
+            message = state.template.interim(
+                counter & 0xFF, ts // 1_000_000, octets_up, octets_down, session_time_s
+            )
         except (codec.CaptureError, struct.error) as exc:
-            self._skip("Accounting Interim-Update", ctx, exc)
+            self.skip_event("Accounting Interim-Update", ctx, exc)
             return
-        self._exchange(ts, state, ident, message)
+        self._exchange(ts, ctx, counter, message)
 
     def acct_stop(
         self, now: float, ctx: ContextInfo, octets_up: int, octets_down: int, session_time_s: int, cause: int
@@ -305,14 +403,14 @@ class PcapCapture:
         try:
             ts = self._ts(now)
             state = self._context(ctx)
-            ident = self._next_ident(ctx.ggsn_address)
+            counter = self._next_ident(ctx.ggsn_address)
             message = state.template.stop(
-                ident, ts // 1_000_000, octets_up, octets_down, session_time_s, terminate
+                counter & 0xFF, ts // 1_000_000, octets_up, octets_down, session_time_s, terminate
             )
         except (codec.CaptureError, struct.error) as exc:
-            self._skip("Accounting Stop", ctx, exc)
+            self.skip_event("Accounting Stop", ctx, exc)
             return
-        self._exchange(ts, state, ident, message)
+        self._exchange(ts, ctx, counter, message)
         state.stopped = True
         self._release(state)
 
@@ -325,7 +423,7 @@ class PcapCapture:
             ts = self._ts(now)
             state = self._context(ctx)
         except codec.CaptureError as exc:
-            self._skip("user packets", ctx, exc)
+            self.skip_event("user packets", ctx, exc)
             return
         if state.up_inner is None or state.down_inner is None:
             return
@@ -348,17 +446,81 @@ class PcapCapture:
             self._ip_id = ip_id = (self._ip_id + 1) & 0xFFFF
             self._ip_id = outer_id = (ip_id + 1) & 0xFFFF
             payload = gpdu_with_inner(teid, inner, ip_id, size) + zeros[: size - INNER_HEADERS_LEN]
-            self._pcap.write_udp(ts, outer, outer_id, payload)
+            self._order.push(ts, udp_record(ts, outer, outer_id, payload))
+        self._packets += keep
         self.user_packets_sampled += keep
+
+    # -- bulk ------------------------------------------------------------------------------------------
+
+    def write_sessions(
+        self, contexts: Sequence[ContextInfo], records: PartialRecords, *, window_events: int = WINDOW_EVENTS
+    ) -> int:
+        """Write a batch of whole sessions from their partial records; returns the packets written.
+
+        `contexts[i]` is session i's identities; `records` are the sessions' partial
+        records (`gateway.partial.cut_sessions`, times in seconds since the epoch,
+        `session_index` into `contexts`).  Each session gets Create PDP Context
+        request/response, Accounting Start/response, one Interim-Update/response per
+        time-limit record (cumulative counters), Stop/response and Delete PDP Context
+        request/response: the bytes the per-event calls would write
+        (`gateway.capture.bulk.drive_records`).  The batch is spilled as one
+        time-sorted run, `window_events` events at a time; `close` merges the
+        runs.  A session whose identities cannot be encoded is skipped whole
+        (counted in `skipped["session"]`); malformed records raise `CaptureError`
+        naming the row and field, before anything is written.
+        """
+        if self._file.closed:
+            raise codec.CaptureError(f"capture {self.path} is closed")
+        if self._bulk is None:
+            self._bulk = BulkWriter(self)
+            self._run_dir = tempfile.TemporaryDirectory(
+                prefix=f".{self.path.name}.runs-", dir=self.path.parent
+            )
+        assert self._run_dir is not None
+        n = len(self._runs)
+        base = Path(self._run_dir.name) / f"run-{n:05d}"
+        run = RunWriter(base.with_suffix(".data"), base.with_suffix(".index"))
+        try:
+            written = self._bulk.write(contexts, records, run, max(1, window_events))
+        finally:
+            run.close()
+        if run.packets:
+            self._runs.append(run)
+        self._packets += written
+        return written
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            self._order.drain(None)
+            try:
+                if self._runs:
+                    self._merge()
+            finally:
+                self._file.close()
+                if self._run_dir is not None:
+                    self._run_dir.cleanup()
             log.debug(
                 "capture %s: %d packets, %d contexts left open", self.path, self.packets, len(self._contexts)
             )
+
+    def _merge(self) -> None:
+        """Merge the bulk runs, and the per-event packets already in the file, in timestamp order."""
+        assert self._run_dir is not None
+        runs = [(r.data_path, r.index_path, 0) for r in self._runs]
+        if self._order.written:
+            self._file.close()
+            events = Path(self._run_dir.name) / "events.data"
+            shutil.move(self.path, events)
+            with events.open("rb") as stream:
+                stream.seek(24)  # the pcap file header
+                index_records(stream, events.with_suffix(".index"))
+            runs.insert(0, (events, events.with_suffix(".index"), 24))
+            self._file = self.path.open("wb", buffering=self._buffer_size)
+            self._pcap = PcapStream(self._file)
+        merge_runs(runs, self._file.write, chunk=max(256, MERGE_ROWS // len(runs)))
+        self._runs.clear()
 
     def __enter__(self) -> PcapCapture:
         return self
