@@ -16,8 +16,8 @@ costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -72,6 +72,11 @@ class CallSwitch:
         self.active: dict[str, ActiveCall] = {}
         self.ended: set[str] = set()
         self.outcomes: dict[CallOutcome, int] = dict.fromkeys(CallOutcome, 0)
+
+    def force_outcome(self, numbers: Iterable[str], outcome: CallOutcome | str) -> None:
+        """From now on, calls to `numbers` (as dialled, or E.164 digits) end as `outcome`."""
+        forced = {**self.config.forced, **dict.fromkeys(numbers, CallOutcome(outcome))}
+        self.config = replace(self.config, forced=forced)
 
     def outcome(self, dialled: str, e164: str | None) -> CallOutcome:
         forced = self.config.forced.get(dialled)

@@ -8,7 +8,6 @@ bytes, SMS, calls with their durations) are kept in `VirtualBinding.records`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,13 +55,7 @@ class VirtualBinding:
     def answer(self, numbers: Iterable[str]) -> None:
         """Make calls to these numbers answered (the bench's far ends pick up), as the switch's
         `forced` outcomes allow; other numbers keep the network's seeded outcomes."""
-        switch = getattr(self.network, "switch", None)
-        if switch is None or not hasattr(switch.config, "forced"):
-            log.warning("the network's call switch takes no forced outcomes: calls get its seeded outcomes")
-            return
-        forced = dict(switch.config.forced)
-        forced.update(dict.fromkeys(numbers, "answered"))
-        switch.config = dataclasses.replace(switch.config, forced=forced)
+        self.network.switch.force_outcome(numbers, "answered")
 
     def close(self) -> list[UsageRecord]:
         """End the network's run (open sessions and calls are released) and return its records."""

@@ -80,6 +80,18 @@ def test_forced_outcomes_by_destination() -> None:
     assert [(r.duration_s, r.dest) for r in sink.records] == [(0, Dest.FR_MOBILE), (0, Dest.FR_MOBILE)]
 
 
+def test_outcomes_forced_at_run_time_and_refusal_not_forceable() -> None:
+    net, _ = make("business-m2m-dtmf", SwitchConfig(p_answered=0.0, p_busy=1.0))
+    assert net.place_call(1, "L1", "0600000001", CallKind.VOICE).outcome == CallOutcome.BUSY
+    net.switch.force_outcome(["33600000001"], "answered")  # E.164 digits match any spelling dialled
+    answered = net.place_call(2, "L1", "0600000001", CallKind.VOICE)
+    assert answered.outcome == CallOutcome.ANSWERED and answered.call_id is not None
+    net.hang_up(3, answered.call_id)
+    assert net.place_call(4, "L1", "0600000009", CallKind.VOICE).outcome == CallOutcome.BUSY
+    with pytest.raises(ValueError, match="refusals come from the offer"):
+        net.switch.force_outcome(["0600000009"], CallOutcome.REFUSED)
+
+
 def test_seeded_outcomes_follow_the_probabilities_and_replay() -> None:
     def outcomes(seed: int) -> list[CallOutcome]:
         net, _ = make("business-m2m-dtmf", SwitchConfig(p_answered=0.6, p_busy=0.3), seed=seed)
