@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import sys
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 from modem.at.client import ATClient, Reply
 from modem.at.errors import ModemError, TransportError
 from modem.drivers.profile import DriverProfileError
+from modem.safety import is_virtual
+from modem.transport import Transport
 
 Configure = Callable[[Any], None]
 
@@ -58,6 +61,13 @@ def register(subparsers: Any) -> None:
     _transport_args(probe)
     probe.add_argument(
         "--profile", help="vendor profile name or YAML file (default: virtual://PROFILE's, else generic)"
+    )
+    probe.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for network registration before reporting (a modem just powered up)",
     )
     probe.set_defaults(handler=_probe)
 
@@ -109,10 +119,15 @@ def _probe(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         try:
-            modem = await Modem.open(args.url, profile=profile, timeout=args.timeout, **_options(args))
+            transport = await _open(args)
+            modem = await Modem.on_transport(transport, profile=profile, timeout=args.timeout)
         except (TransportError, DriverProfileError) as exc:
             return _fail(str(exc), 2)
         async with modem:
+            if args.wait > 0:
+                # Not registered in time: reported below as the state it stayed in.
+                with contextlib.suppress(TimeoutError):
+                    await modem.network.wait_registered(args.wait, poll=min(2.0, args.wait))
             report = await modem.probe()
         ident = report.identity
         print(f"url:          {args.url}")
@@ -151,12 +166,23 @@ def _print_reply(reply: Reply) -> None:
     print(reply.final.line)
 
 
-def _at(args: argparse.Namespace) -> int:
+async def _open(args: argparse.Namespace) -> Transport:
+    """The transport for `args.url`; a `virtual://` modem gets an operator network of its own to
+    register on (its SIM provisioned on a DTMF offer), as `m2msim modem serve` gives it."""
     from modem.transports import open_transport
 
+    if is_virtual(args.url):
+        from modem.virtual.bound import open_bound_virtual
+
+        transport, _ = await open_bound_virtual(args.url, "business-m2m-dtmf")
+        return transport
+    return await open_transport(args.url, **_options(args))
+
+
+def _at(args: argparse.Namespace) -> int:
     async def run() -> int:
         try:
-            transport = await open_transport(args.url, **_options(args))
+            transport = await _open(args)
         except TransportError as exc:
             return _fail(str(exc), 2)
         status = 0

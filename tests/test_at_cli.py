@@ -25,6 +25,16 @@ def test_probe_virtual_modem(capsys: pytest.CaptureFixture[str]) -> None:
     assert "CEREG" in out and "signal:" in out
 
 
+def test_probe_waits_for_the_virtual_modem_to_register_on_its_network(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # speed=50: the profile's network search passes 50 times faster than the wall clock.
+    assert main(["modem", "probe", "virtual://quectel-bg96?seed=2&speed=50", "--wait", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "CEREG         1 (registered, home network)" in out
+    assert "operator:     Orange F" in out and "signal:       -" in out and "unknown" not in out
+
+
 def test_raw_at_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["modem", "at", "virtual://generic", "AT+CGMI", "AT+NOSUCH", "AT+CSQ"]) == 1
     out = capsys.readouterr().out

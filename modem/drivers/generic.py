@@ -27,6 +27,7 @@ from modem.drivers.profile import DriverProfile, load_driver_profile
 from modem.drivers.quectel import QuectelTcp
 from modem.drivers.simcom import SimcomTcp
 from modem.drivers.tcp import TcpStack
+from modem.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,32 @@ class Modem:
         """Open the transport, start the client and (by default) run the profile's init sequence."""
         from modem.transports import open_transport
 
+        transport = await open_transport(url, **transport_options)
+        return await cls.on_transport(
+            transport,
+            profile=profile,
+            policy=policy,
+            timeout=timeout,
+            retry=retry,
+            watchdog=watchdog,
+            initialise=initialise,
+        )
+
+    @classmethod
+    async def on_transport(
+        cls,
+        transport: Transport,
+        *,
+        profile: str | Path | DriverProfile | None = None,
+        policy: safety.DialPolicy | None = None,
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        watchdog: WatchdogPolicy | None = None,
+        initialise: bool = True,
+    ) -> Modem:
+        """Start the client on an open transport and (by default) run the profile's init sequence."""
         if profile is None or isinstance(profile, str | Path):
             profile = load_driver_profile(profile) if profile is not None else DriverProfile()
-        transport = await open_transport(url, **transport_options)
         client = ATClient(transport, timeout=timeout, retry=retry, watchdog=watchdog)
         client.start()
         modem = cls(client, profile, policy)
