@@ -6,13 +6,11 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gateway.api import CallKind
+from gateway.datafiles import load_table
 from gateway.errors import ConfigError
 
 
@@ -71,21 +69,7 @@ class ApnCatalog:
 
     @classmethod
     def load(cls, path: Path | None = None) -> ApnCatalog:
-        if path is None:
-            text = resources.files("gateway").joinpath("data/apns.yaml").read_text(encoding="utf-8")
-            source = "gateway/data/apns.yaml"
-        else:
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-            source = str(path)
-        try:
-            doc: Any = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise ConfigError(f"{source}: expected a mapping with keys 'apns' and 'offers'")
+        doc, source = load_table(path, "apns.yaml")
         return cls.from_dict(doc, source)
 
     @classmethod

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from accounting.records import Dest
+from gateway.datafiles import load_table
 from gateway.errors import ConfigError
 
 
@@ -44,17 +41,8 @@ class NumberingPlan:
 
     @classmethod
     def load(cls, path: Path | None = None) -> NumberingPlan:
-        if path is None:
-            text = resources.files("gateway").joinpath("data/numbering.yaml").read_text(encoding="utf-8")
-            source = "gateway/data/numbering.yaml"
-        else:
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-            source = str(path)
+        doc, source = load_table(path, "numbering.yaml")
         try:
-            doc: Any = yaml.safe_load(text)
             ranges = {str(k): Dest(v) for k, v in doc["ranges"].items()}
             lo, hi = doc["short_code_digits"]
             return cls(
@@ -65,7 +53,7 @@ class NumberingPlan:
                 (int(lo), int(hi)),
                 ranges,
             )
-        except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: unusable numbering plan: {exc}") from exc
 
     def _national(self, nsn: str, dialled: str) -> Classified:

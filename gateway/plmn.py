@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from accounting.records import Zone
+from gateway.datafiles import load_table
 from gateway.errors import ConfigError
 from gateway.identity import validate_plmn
 
@@ -31,20 +28,8 @@ class PlmnTable:
 
     @classmethod
     def load(cls, path: Path | None = None) -> PlmnTable:
-        if path is None:
-            text = resources.files("gateway").joinpath("data/plmn.yaml").read_text(encoding="utf-8")
-            source = "gateway/data/plmn.yaml"
-        else:
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-            source = str(path)
-        try:
-            doc: Any = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("mcc"), dict):
+        doc, source = load_table(path, "plmn.yaml")
+        if not isinstance(doc.get("mcc"), dict):
             raise ConfigError(f"{source}: expected a mapping with key 'mcc'")
         entries: dict[str, Country] = {}
         for mcc, item in doc["mcc"].items():
