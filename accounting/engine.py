@@ -135,6 +135,8 @@ class FleetContext:
     sms_count: int
     sms_price: Decimal
     discounts: Mapping[str, tuple[Decimal, str]]  # offer id -> (rate, explanation)
+    # Items and costs that depend on the line's choice, not on its volume: made once per fleet.
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def fleet_context(
@@ -163,6 +165,8 @@ def choose_step(
     catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal = ZERO
 ) -> PlanStep:
     """The plan's cheapest step for the volume (a one-step plan has no choice); ties go to the first."""
+    if len(plan.steps) == 1:
+        return plan.steps[0]
     best = plan.steps[0]
     best_cost = _step_cost(catalog, best, commitment, volume_ko, rate)
     for step in plan.steps[1:]:
@@ -198,9 +202,15 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
         rate, why = ctx.discounts.get(line.offer, (ZERO, None))
         step = choose_step(catalog, plan, line.commitment, volume, rate)
         label = step.name if len(plan.steps) > 1 else None
-        price = step.price[line.commitment]
-        note = f"{why}, {price} less {rate * 100:g}%" if why else None
-        items.append(Item.make("subscription", 1, "month", price * (1 - rate), note, label))
+        key = ("subscription", line.offer, line.plan, step.name, line.commitment)
+        subscription = ctx.memo.get(key)
+        if subscription is None:
+            price = step.price[line.commitment]
+            note = f"{why}, {price} less {rate * 100:g}%" if why else None
+            subscription = ctx.memo[key] = Item.make(
+                "subscription", 1, "month", price * (1 - rate), note, label
+            )
+        items.append(subscription)  # type: ignore[arg-type]
         if volume:
             inside = min(volume, step.allowance_ko)
             if inside:
@@ -226,17 +236,16 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
                 items.append(
                     Item.make(f"data-{zone}", ko, "ko", _per_ko(catalog, offer.zone_rates_per_mo[zone], ko))
                 )
-    if "sms" in offer.usage:
+    if "sms" in offer.usage and usage.sms:
         n = sum(
             c for (z, d), c in usage.sms.items() if z in catalog.sms.from_zones and d in catalog.sms.to_dests
         )
         if n:
-            items.append(
-                Item.make(
-                    "sms", n, "sms", n * ctx.sms_price, f"{ctx.sms_price} per SMS: fleet sent {ctx.sms_count}"
-                )
-            )
-    for call_type, tariff in offer.calls.items():
+            sms_note = ctx.memo.get(("sms-note",))
+            if sms_note is None:
+                sms_note = ctx.memo[("sms-note",)] = f"{ctx.sms_price} per SMS: fleet sent {ctx.sms_count}"
+            items.append(Item.make("sms", n, "sms", n * ctx.sms_price, sms_note))  # type: ignore[arg-type]
+    for call_type, tariff in offer.calls.items() if usage.calls else ():
         calls = seconds = beyond = 0
         for (t, z, d), use in usage.calls.items():
             if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
@@ -247,11 +256,17 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
             exact = calls * tariff.first_period_price + beyond * tariff.per_second
             items.append(Item.make(call_type, seconds, "s", exact, f"{calls} call{'s' if calls > 1 else ''}"))
     for sub in line.options:
-        option = catalog.options[sub.id]
-        if (option.monthly or not option.once) and Month.of(sub.since).index <= ctx.month.index:
-            items.append(Item.make(f"option-{sub.id}", 1, "month", option.monthly))
-        if option.once and ctx.month.contains(sub.since):
-            items.append(Item.make(f"option-{sub.id}-fee", 1, "once", option.once))
+        okey = ("option", sub.id, sub.since)
+        fixed = ctx.memo.get(okey)
+        if fixed is None:
+            option = catalog.options[sub.id]
+            made = []
+            if (option.monthly or not option.once) and Month.of(sub.since).index <= ctx.month.index:
+                made.append(Item.make(f"option-{sub.id}", 1, "month", option.monthly))
+            if option.once and ctx.month.contains(sub.since):
+                made.append(Item.make(f"option-{sub.id}-fee", 1, "once", option.once))
+            fixed = ctx.memo[okey] = tuple(made)
+        items.extend(fixed)  # type: ignore[arg-type]
     return items
 
 
@@ -277,6 +292,8 @@ def sort_usage(
     hits = rows = 0
     services = inventory.services
     active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
+    refusals: dict[tuple[str, str | None, str | None, str | None], tuple[str, str] | None] = {}
+    billable: dict[str, tuple[LineUsage, str]] = {}  # valid, active line -> (its usage, its offer)
     for g in groups:
         rows += g.rows
         if g.code is not None:
@@ -297,18 +314,29 @@ def sort_usage(
                 hits += g.rows
             continue
         line_id = g.line or ""
-        line = valid.get(line_id)
-        if line is None:
-            if line_id in by_id:
-                rejected.append((g, LINE_NOT_BILLED, f"{LINE_NOT_BILLED}: line {line_id!r}"))
-            else:
-                rejected.append((g, UNKNOWN_LINE, f"unknown line {line_id!r}"))
-            continue
-        if line_id not in active:
-            rejected.append((g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {line_id!r} starts {line.since}"))
-            continue
-        usage[line_id].add(g)
-        why = refusal(catalog, catalog.offers[line.offer], g.type or "", g.zone or "", g.dest or "")
+        hit = billable.get(line_id)
+        if hit is None:
+            line = valid.get(line_id)
+            if line is None:
+                if line_id in by_id:
+                    rejected.append((g, LINE_NOT_BILLED, f"{LINE_NOT_BILLED}: line {line_id!r}"))
+                else:
+                    rejected.append((g, UNKNOWN_LINE, f"unknown line {line_id!r}"))
+                continue
+            if line_id not in active:
+                rejected.append(
+                    (g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {line_id!r} starts {line.since}")
+                )
+                continue
+            hit = billable[line_id] = (usage[line_id], line.offer)
+        hit[0].add(g)
+        rkey = (hit[1], g.type, g.zone, g.dest)
+        if rkey in refusals:
+            why = refusals[rkey]
+        else:
+            why = refusals[rkey] = refusal(
+                catalog, catalog.offers[hit[1]], g.type or "", g.zone or "", g.dest or ""
+            )
         if why is not None:
             rejected.append((g, *why))
     return RatedUsage(dict(usage), rejected, dict(smsi), hits, rows)

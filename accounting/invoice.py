@@ -15,13 +15,19 @@ from typing import Any
 from accounting.inventory import InventoryIssue
 from accounting.money import ZERO, cents, fmt
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(v, ensure_ascii=False) does
+
+
+class _Encoded(str):
+    """A list entry already encoded as JSON (by `_ENCODE`), laid out as it is."""
+
 
 def layout_json(doc: dict[str, Any]) -> str:
     """JSON readable by people and fast to write: lists get one compact entry per line."""
     parts = []
     for key, value in doc.items():
         if isinstance(value, list) and value:
-            inner = ",\n".join("    " + json.dumps(v, ensure_ascii=False) for v in value)
+            inner = ",\n".join(["    " + (v if isinstance(v, _Encoded) else _ENCODE(v)) for v in value])
             parts.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
         else:
             parts.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
@@ -77,13 +83,17 @@ class LineBill:
         return sum((i.amount for i in self.items), ZERO)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._dict(self.total)
+
+    def _dict(self, total: Decimal, items: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "offer": self.offer, "plan": self.plan}
         if self.commitment is not None:
             d["commitment"] = self.commitment
         if self.prototype:
             d["prototype"] = True
-        d["total_ht"] = fmt(self.total)
-        d["items"] = [i.to_dict() for i in self.items]
+        d["total_ht"] = fmt(total)
+        if items:
+            d["items"] = [i.to_dict() for i in self.items]
         return d
 
 
@@ -131,14 +141,21 @@ class Invoice:
     def has_problems(self) -> bool:
         return bool(self.errors or self.rejects_total)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, lines: bool = True) -> dict[str, Any]:
+        """The JSON document as Python values (`lines=False`: with "lines" left empty)."""
+        entries = []
+        lines_total = ZERO
+        for line in self.lines if lines else ():  # each line's total once: its entry, the invoice's
+            total = line.total
+            lines_total += total
+            entries.append(line._dict(total))
         return {
             "customer": self.customer,
             "month": self.month,
             "currency": self.currency,
             "catalog": self.catalog,
-            "total_ht": fmt(self.total),
-            "lines": [line.to_dict() for line in self.lines],
+            "total_ht": fmt(lines_total + sum((i.amount for i in self.fleet), ZERO)),
+            "lines": entries,
             "fleet": [i.to_dict() for i in self.fleet],
             "quotes": [{"code": q.code, "reason": q.reason} for q in self.quotes],
             "errors": [{"line": e.line, "rule": e.rule, "message": e.message} for e in self.errors],
@@ -149,7 +166,25 @@ class Invoice:
 
     def to_json(self) -> str:
         """The JSON document: one key per line at the top, one list entry (line, item, reject) per line."""
-        return layout_json(self.to_dict())
+        doc = self.to_dict(lines=False)
+        shared: dict[int, dict[str, Any]] = {}  # an item many lines share (a subscription): one dict
+        lines: list[Any] = []
+        lines_total = ZERO
+        for line in self.lines:
+            total = line.total
+            lines_total += total
+            entry = line._dict(total, items=False)
+            items = []
+            for item in line.items:
+                d = shared.get(id(item))
+                if d is None:
+                    d = shared[id(item)] = item.to_dict()
+                items.append(d)
+            entry["items"] = items
+            lines.append(_Encoded(_ENCODE(entry)))
+        doc["total_ht"] = fmt(lines_total + sum((i.amount for i in self.fleet), ZERO))
+        doc["lines"] = lines
+        return layout_json(doc)
 
     def render_text(self, top: int = 10, all_lines: bool = False) -> str:
         from accounting.render import render_invoice

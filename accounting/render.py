@@ -7,6 +7,7 @@ Small fleets (or `all_lines=True`) also get every line with its items.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from decimal import Decimal
 
@@ -54,17 +55,32 @@ def _line_detail(bill: LineBill) -> list[str]:
 def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> str:
     out: list[str] = []
     cur = invoice.currency
-    out.append(f"Invoice {invoice.customer}, {invoice.month} (catalog {invoice.catalog}, {cur} HT)")
-    out.append(f"Total HT: {money(invoice.total)} {cur}")
-    lines_total = sum((b.total for b in invoice.lines), ZERO)
+    totals = [b.total for b in invoice.lines]  # each line's total once
+    lines_total = sum(totals, ZERO)
     fleet_total = sum((i.amount for i in invoice.fleet), ZERO)
+    out.append(f"Invoice {invoice.customer}, {invoice.month} (catalog {invoice.catalog}, {cur} HT)")
+    out.append(f"Total HT: {money(lines_total + fleet_total)} {cur}")
     out.append(
         f"  {len(invoice.lines):,} lines: {money(lines_total)}; fleet services: {money(fleet_total)}; "
         f"{invoice.rows_read:,} usage rows read, {invoice.rejects_total:,} rejected"
     )
     groups: dict[str, list[LineBill]] = defaultdict(list)
-    for bill in invoice.lines:
-        groups[_plan_label(bill)].append(bill)
+    group_sums: dict[str, dict[str, Decimal]] = {}
+    steps: dict[str, int] = defaultdict(int)
+    families: dict[str, str] = {}
+    for bill in invoice.lines:  # one walk over every item: sums by family and the steps chosen
+        label = _plan_label(bill)
+        groups[label].append(bill)
+        sums = group_sums.get(label)
+        if sums is None:
+            sums = group_sums[label] = dict.fromkeys(FAMILIES, ZERO)
+        for item in bill.items:
+            fam = families.get(item.code)
+            if fam is None:
+                fam = families[item.code] = family(item.code)
+            sums[fam] += item.amount
+            if item.step and item.code == "subscription":
+                steps[f"{bill.offer} {bill.plan}: {item.step}"] += 1
     if groups:
         out.append("")
         out.append("By offer and plan")
@@ -75,21 +91,13 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
         )
         out.append(head)
         for label in sorted(groups):
-            sums = dict.fromkeys(FAMILIES, ZERO)
-            for bill in groups[label]:
-                for item in bill.items:
-                    sums[family(item.code)] += item.amount
+            sums = group_sums[label]
             total = sum(sums.values(), ZERO)
             out.append(
                 f"  {label:<36} {len(groups[label]):>7}"
                 + "".join(f" {money(sums[f]):>12}" for f in FAMILIES)
                 + f" {money(total):>13}"
             )
-    steps: dict[str, int] = defaultdict(int)
-    for bill in invoice.lines:
-        for item in bill.items:
-            if item.code == "subscription" and item.step:
-                steps[f"{bill.offer} {bill.plan}: {item.step}"] += 1
     if steps:
         out.append("")
         out.append("Steps chosen (cheapest for each line's volume)")
@@ -104,8 +112,15 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
         out.append(
             f"Costliest lines (top {min(top, len(invoice.lines))} of {len(invoice.lines)}; --all-lines shows every line)"
         )
-        for bill in sorted(invoice.lines, key=lambda b: (-b.total, b.id))[:top]:
-            out.extend(_line_detail(bill))
+        bills = invoice.lines
+        order = range(len(bills))
+        costliest = (
+            heapq.nsmallest(top, order, key=lambda i: (-totals[i], bills[i].id))
+            if top >= 0
+            else sorted(order, key=lambda i: (-totals[i], bills[i].id))[:top]
+        )
+        for i in costliest:
+            out.extend(_line_detail(bills[i]))
     if invoice.fleet or invoice.quotes:
         out.append("")
         out.append("Fleet services")

@@ -22,13 +22,14 @@ from typing import Any, TypeAlias
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from accounting.errors import UsageError
 from accounting.records import Dest, UsageType, Zone
 
 log = logging.getLogger(__name__)
 
-UsageSource: TypeAlias = str | Path | pa.Table | None
+UsageSource: TypeAlias = str | Path | pa.Table | list[Path] | None  # a list: Parquet parts, read as one
 LINE_TYPES = ("data", "sms", "voice", "csd")
 REQUIRED = ("line", "type", "start")
 OPTIONAL = ("duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
@@ -101,7 +102,20 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     )
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = false")  # results are grouped or ordered explicitly
     return con
+
+
+def _keep_try_cast_in_sql(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep DuckDB from turning a TRY_CAST over a CSV column into the reader's hard conversion.
+
+    The `type_pushdown` optimizer moves a cast into the CSV scan, where a bad cell then fails the
+    whole read instead of giving NULL (duckdb/duckdb#23818); a bad cell must be a rejected row.
+    """
+    current = str(con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0] or "")  # type: ignore[index]
+    names = [n.strip() for n in current.split(",") if n.strip()]
+    if "type_pushdown" not in names:
+        con.execute(f"SET disabled_optimizers = '{','.join([*names, 'type_pushdown'])}'")
 
 
 def _sql_safe(text: str) -> str:
@@ -120,9 +134,12 @@ class UsageReader:
         self.name = "<table>"
         self.kind = "table"
         self.numbered = ""
+        self.parquet_files: list[Path] = []
         if isinstance(source, pa.Table):
             self.con.register("usage_input", source)
             self.relation = "usage_input"
+        elif isinstance(source, list):
+            self._parts([Path(p) for p in source])
         elif source is None:
             empty = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
             self.con.register("usage_input", empty)
@@ -136,6 +153,7 @@ class UsageReader:
             q = _sql_safe(str(path))
             if path.name.lower().endswith((".csv", ".csv.gz", ".txt")):
                 self.kind = "csv"
+                _keep_try_cast_in_sql(self.con)
                 self.relation = (
                     f"read_csv('{q}', header = true, all_varchar = true, delim = ',', quote = '\"')"
                 )
@@ -143,14 +161,38 @@ class UsageReader:
                 self.kind = "parquet"
                 self.relation = f"read_parquet('{q}')"
                 self.numbered = f"read_parquet('{q}', file_row_number = true)"
+                self.parquet_files = [path]
         self.columns = self._columns()
+        self.empty_columns, self.ranges = _parquet_statistics(self.parquet_files)
+
+    def _parts(self, paths: list[Path]) -> None:
+        """Parquet files read as one, in the given order; rows numbered across them, as in one file."""
+        if not paths:
+            raise UsageError("<no usage files>", "an empty list of Parquet files")
+        before, rows = [], 0  # rows in the files before each one
+        for path in paths:
+            if not path.is_file():
+                raise UsageError(str(path), "no such file" if not path.exists() else "not a file")
+            before.append(rows)
+            rows += pq.ParquetFile(path).metadata.num_rows
+        self.name = f"{paths[0].parent} ({len(paths)} Parquet files)"
+        files = "[" + _lit([str(p) for p in paths]) + "]"
+        case = " ".join(f"WHEN '{_sql_safe(str(p))}' THEN {b}" for p, b in zip(paths, before, strict=True))
+        self.kind = "parquet"
+        self.parquet_files = paths
+        self.relation = f"read_parquet({files})"
+        self.numbered = (
+            f"(SELECT * REPLACE (file_row_number + CASE filename {case} END AS file_row_number) "
+            f"FROM read_parquet({files}, file_row_number = true, filename = true))"
+        )
 
     def _columns(self) -> set[str]:
         try:
             described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
-        cols = {str(row[0]) for row in described}
+        self.types = {str(row[0]): str(row[1]) for row in described}
+        cols = set(self.types)
         missing = [c for c in REQUIRED if c not in cols]
         if missing:
             raise UsageError(self.name, f"missing required column(s): {', '.join(missing)}")
@@ -210,14 +252,189 @@ class UsageReader:
                 line_v AS g_line, type_v AS g_type, zone_v AS g_zone, dest_v AS g_dest, deliv AS g_deliv
             FROM (SELECT *, {code} AS code FROM ({inner}))"""
 
+    def _range_check(self, name: str, value: str, alias: str, most: int) -> str:
+        """SQL true when a value is outside 0..most (NULL is not); false when the statistics settle it.
+
+        The statistics are those of the column as stored: they settle the check only when the
+        value is the column itself, read as it is (BIGINT), not a TRY_CAST of it.
+        """
+        lo, hi = self.ranges.get(name, (-1, most + 1))
+        if value == f'"{name}"' and lo >= 0 and hi <= most:
+            return "false"
+        return f"COALESCE(NOT ({alias} BETWEEN 0 AND {most}), false)"
+
+    def _typed(self, name: str, kinds: frozenset[str], cast: str) -> str:
+        """A column as the type the checks need: as it is when already of that kind, else TRY_CAST."""
+        if name not in self.columns or name in self.empty_columns:
+            return f"CAST(NULL AS {cast})"
+        if self.types.get(name) in kinds:
+            return f'"{name}"'
+        return f'TRY_CAST("{name}" AS {cast})'
+
     def aggregate(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
     ) -> list[Group]:
-        """One pass: per (line, type, zone, dest, delivered, row check) counts, ko, calls and seconds.
+        """Per (line, type, zone, dest, delivered, row check): counts, ko, calls and seconds.
 
-        Only the checks that differ from row to row run on every row; type, zone, destination
-        and line are judged once per aggregate (`_judge`), in the same order as `list_rejects`.
+        One scan groups the rows on the raw key columns and a single per-row flag (any row-level
+        check failed); the sums only take the clean rows.  Only when some row is flagged does a
+        second scan (`_aggregate_flagged`) sort the flagged rows by reason.  Type, zone,
+        destination and line are judged once per aggregate (`_judge`), in the same order as
+        `list_rejects`.
         """
+        groups: dict[tuple[Any, ...], Group] = {}
+        periods = [int(p) for p in first_periods]
+        no_calls = dict.fromkeys(periods, 0)
+        flagged = 0
+        judged: dict[tuple[Any, ...], str | None] = {}
+        sql, settled = self._scan_sql(month_start, month_end, first_periods)
+        for row in self._fetch(sql):
+            raw_line, type_, raw_zone, raw_dest, deliv, bad, n, ko, calls = row[:9]
+            if bad:
+                flagged += n
+                continue
+            if settled:
+                missing = n - row[-1] if type_ == "data" else 0
+                if missing:  # data rows without both byte counts: sorted out by the second scan
+                    flagged += missing
+                    n -= missing
+                    if not n:
+                        continue
+                row = row[:-1]
+            line = raw_line or None
+            zone = raw_zone or "fr"
+            dest = raw_dest or None
+            jkey = (line is None, type_, zone, dest)
+            code = judged.get(jkey, "?")
+            if code == "?":
+                code = judged[jkey] = _judge(line, type_, zone, dest)
+            if type_ in _CALL_TYPES:
+                beyond = {p: int(v or 0) for p, v in zip(periods, row[9:], strict=True)}
+            else:
+                beyond = no_calls.copy()
+            g = Group(line, type_, zone, dest, deliv, code, n, int(ko or 0), int(calls or 0), beyond)
+            _add(groups, g)
+        if flagged:
+            for g in self._aggregate_flagged(month_start, month_end, first_periods):
+                _add(groups, g)
+        return list(groups.values())
+
+    def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return self.con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+
+    def _scan_sql(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> tuple[str, bool]:
+        """The one-scan aggregate: raw keys, a row-check flag, integer sums over the clean rows.
+
+        With True: the statistics settled the row checks (`_settled_scan_sql`).
+        """
+
+        def c(name: str) -> str:  # a column known to be all NULL (Parquet statistics) is not read
+            return "NULL" if name in self.empty_columns else self._col(name)
+
+        integer = _INTEGER_TYPES
+        ts = self._typed("start", frozenset({"TIMESTAMP WITH TIME ZONE"}), "TIMESTAMPTZ")
+        bu = self._typed("bytes_up", integer, "BIGINT")
+        bd = self._typed("bytes_down", integer, "BIGINT")
+        if self.types.get("duration_s") in integer:
+            dur = c("duration_s")
+            secs = "COALESCE(dur, 0)"
+            dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
+        else:
+            dur = self._typed("duration_s", frozenset(), "DOUBLE")
+            secs = "CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
+            dur_bad = f"(has_dur AND (dur IS NULL OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})))"
+        if "delivered" in self.columns and "delivered" not in self.empty_columns:
+            deliv = self._typed("delivered", frozenset({"BOOLEAN"}), "BOOLEAN")
+            deliv_bad = "(has_deliv AND deliv IS NULL)"
+        else:  # no column: no key (a constant key still costs the hash table a column)
+            deliv, deliv_bad = "", "false"
+        start_txt = month_start.strftime("%Y-%m-%d %H:%M:%S+00")
+        end_txt = month_end.strftime("%Y-%m-%d %H:%M:%S+00")
+        type_v = f"CAST({c('type')} AS VARCHAR)"
+        # Exactly the rows the CASE of `_normalised` flags, plus data rows without both byte counts.
+        lo, hi = self.ranges.get("start", (None, None))
+        if (
+            ts == '"start"'
+            and lo is not None
+            and lo.tzinfo is not None
+            and month_start <= lo
+            and hi < month_end
+        ):
+            ts_bad = "false"  # every row has a start, and all of them are in the month
+        else:
+            ts_bad = f"(ts IS NULL OR ts < TIMESTAMPTZ '{start_txt}' OR ts >= TIMESTAMPTZ '{end_txt}')"
+        row_checks = [
+            ts_bad,
+            dur_bad,
+            self._range_check("bytes_up", bu, "bu", MAX_OCTETS),
+            self._range_check("bytes_down", bd, "bd", MAX_OCTETS),
+            deliv_bad,
+        ]
+        if all(check == "false" for check in row_checks):
+            # The statistics settled every row check but one: a data row without both byte counts,
+            # which the aggregate counts (`with_bytes`).  No per-row flag, no flag in the key.
+            return self._settled_scan_sql(type_v, bu, bd, dur, secs, first_periods), True
+        checks = " OR ".join(row_checks)
+        # Each column is converted once (inner SELECT), then checked, then summed.
+        inner = f"""
+                SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
+                    CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
+                    {f'{deliv} AS deliv, "delivered" IS NOT NULL AS has_deliv, ' if deliv else ""}
+                    {ts} AS ts, {c("duration_s")} IS NOT NULL AS has_dur, {dur} AS dur, {bu} AS bu, {bd} AS bd
+                FROM {self.relation}"""
+        # The sums are formed under CASE: a flagged row's values may not even fit the arithmetic.
+        call = "NOT bad AND type_v IN ('voice', 'csd')"
+        beyond = "".join(
+            f",\n SUM(CASE WHEN {call} THEN GREATEST({secs} - {int(p)}, 0) END) AS b{int(p)}"
+            for p in first_periods
+        )
+        return (
+            f"""
+            SELECT line_v, type_v, zone_v, dest_v, {"deliv" if deliv else "NULL"}, bad, COUNT(*) AS n,
+                SUM(CASE WHEN NOT bad THEN (bu + bd + 1023) // 1024 END) AS ko,
+                COUNT(*) FILTER ({call} AND dur > 0) AS calls{beyond}
+            FROM (
+                SELECT *, ({checks}
+                    OR (COALESCE(type_v = 'data', false) AND (bu IS NULL OR bd IS NULL))) AS bad
+                FROM ({inner}))
+            GROUP BY line_v, type_v, zone_v, dest_v, {"deliv, " if deliv else ""}bad""",
+            False,
+        )
+
+    def _settled_scan_sql(
+        self, type_v: str, bu: str, bd: str, dur: str, secs: str, first_periods: Sequence[int]
+    ) -> str:
+        """The one-scan aggregate when only missing byte counts can still make a row bad.
+
+        Its rows have the shape of `_scan_sql`'s: `bad` is false, and `with_bytes` (the rows with
+        both byte counts) tells the caller how many of a data group's rows lack one.
+        """
+        c = self._col
+        call = "type_v IN ('voice', 'csd')"
+        beyond = "".join(
+            f",\n SUM(GREATEST({secs} - {int(p)}, 0)) FILTER ({call}) AS b{int(p)}" for p in first_periods
+        )
+        return f"""
+            SELECT line_v, type_v, zone_v, dest_v, NULL, false, COUNT(*) AS n,
+                SUM((bu + bd + 1023) // 1024) AS ko,
+                COUNT(*) FILTER ({call} AND dur > 0) AS calls{beyond},
+                COUNT(bu + bd) AS with_bytes
+            FROM (
+                SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
+                    CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
+                    {bu} AS bu, {bd} AS bd, {dur} AS dur
+                FROM {self.relation})
+            GROUP BY line_v, type_v, zone_v, dest_v"""
+
+    def _aggregate_flagged(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> list[Group]:
+        """Second scan, only when some row failed a row-level check: those rows, grouped by reason."""
         calls = "code IS NULL AND type_v IN ('voice', 'csd')"
         beyond = ",\n".join(
             f"SUM(CASE WHEN {calls} THEN GREATEST(CAST(ceil(COALESCE(dur, 0)) AS BIGINT) - {int(p)}, 0) END) AS b{int(p)}"
@@ -230,6 +447,7 @@ class UsageReader:
                 COUNT(CASE WHEN {calls} AND dur > 0 THEN 1 END) AS calls,
                 {beyond}
             FROM ({self._normalised(month_start, month_end, with_rows=False)})
+            WHERE code IS NOT NULL OR (type_v = 'data' AND (bu IS NULL OR bd IS NULL))
             GROUP BY ALL"""
         try:
             rows = self.con.execute(sql).fetchall()
@@ -281,6 +499,77 @@ class UsageReader:
             return [(int(rn), str(reason)) for rn, reason in self.con.execute(sql).fetchall()]
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+
+
+def _parquet_statistics(
+    files: Sequence[Path],
+) -> tuple[frozenset[str], dict[str, tuple[Any, Any]]]:
+    """What the Parquet files' statistics prove, before reading a row.
+
+    The optional columns that are NULL on every row (the simulator writes every column of the usage
+    schema; `delivered`, for SMS Internet only, is often empty throughout): they are left out of the
+    scan and of the grouping key.  And the (min, max) of the integer columns over their non-NULL
+    values, and of `start` when no row lacks one, when every row group says: a check the
+    statistics settle is not made row by row.
+    """
+    empty = set(OPTIONAL)
+    ranges: dict[str, tuple[Any, Any]] = {}
+    if not files:
+        return frozenset(), ranges
+    bounded = {"start", "duration_s", "bytes_up", "bytes_down"}
+    try:
+        for path in files:
+            meta = pq.ParquetFile(path).metadata
+            index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+            for name in sorted(empty | {"start", "duration_s", "bytes_up", "bytes_down"}):
+                i = index.get(name)
+                if i is None:
+                    bounded.discard(name)
+                    continue  # not in this file: NULL there too
+                for g in range(meta.num_row_groups):
+                    rg = meta.row_group(g)
+                    st = rg.column(i).statistics
+                    if st is None or not st.has_null_count or st.null_count != rg.num_rows:
+                        empty.discard(name)
+                    if name == "start" and (st is None or not st.has_null_count or st.null_count):
+                        bounded.discard(name)  # a row without a start is a bad row
+                    if name in bounded and st is not None and st.null_count == rg.num_rows:
+                        continue  # only NULLs here: nothing to bound
+                    kind = datetime if name == "start" else int
+                    if st is None or not st.has_min_max or not isinstance(st.min, kind):
+                        bounded.discard(name)
+                    elif name in bounded:
+                        lo, hi = ranges.get(name, (st.min, st.max))
+                        ranges[name] = (min(lo, st.min), max(hi, st.max))
+    except (OSError, pa.ArrowException):
+        return frozenset(), {}  # DuckDB reports the unreadable file
+    return frozenset(empty), {k: v for k, v in ranges.items() if k in bounded}
+
+
+_INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
+_CALL_TYPES = frozenset(("voice", "csd"))
+
+
+def _add(groups: dict[tuple[Any, ...], Group], g: Group) -> None:
+    """Add an aggregate to the one of the same key, if any (raw keys that normalise alike meet here)."""
+    key = (g.line, g.type, g.zone, g.dest, g.delivered, g.code)
+    old = groups.get(key)
+    if old is None:
+        groups[key] = g
+        return
+    beyond = {p: old.beyond.get(p, 0) + g.beyond.get(p, 0) for p in {**old.beyond, **g.beyond}}
+    groups[key] = Group(
+        g.line,
+        g.type,
+        g.zone,
+        g.dest,
+        g.delivered,
+        g.code,
+        old.rows + g.rows,
+        old.ko + g.ko,
+        old.calls + g.calls,
+        beyond,
+    )
 
 
 _TYPES = frozenset(t.value for t in UsageType)

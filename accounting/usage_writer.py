@@ -38,6 +38,12 @@ class UsageWriter:
     producers hand over as `pa.DictionaryArray`s (or that are dictionary-encoded
     here), written without re-hashing every value.  The file then stores no Arrow
     schema: readers see plain strings, and `start` as a millisecond timestamp.
+
+    `parquet_options` (Parquet only): further `pyarrow.parquet.ParquetWriter` options
+    (`compression`, `use_dictionary`, `column_encoding`, `write_statistics`, ...), over
+    the defaults (zstd, dictionary pages for every column, statistics).
+    `required_columns` (Parquet only): columns the producer never leaves empty, stored as
+    Parquet REQUIRED (no definition levels to encode); a batch with a null there is refused.
     """
 
     def __init__(
@@ -47,6 +53,8 @@ class UsageWriter:
         batch_rows: int = 65_536,
         *,
         dictionary_columns: Sequence[str] = (),
+        parquet_options: Mapping[str, Any] | None = None,
+        required_columns: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
         self.format: UsageFormat = fmt or format_for(self.path)
@@ -57,19 +65,25 @@ class UsageWriter:
         self._parquet: pq.ParquetWriter | None = None
         self._csv: pacsv.CSVWriter | None = None
         self._schema = USAGE_SCHEMA
+        self._required: list[int] = []
         if self.format == "parquet":
-            if dictionary_columns:
+            self._required = [i for i, f in enumerate(USAGE_SCHEMA) if f.name in required_columns]
+            if dictionary_columns or required_columns:
                 self._schema = pa.schema(
                     [
-                        pa.field(f.name, pa.dictionary(pa.int32(), pa.string()))
-                        if f.name in dictionary_columns and f.type == pa.string()
-                        else f
+                        pa.field(
+                            f.name,
+                            pa.dictionary(pa.int32(), pa.string())
+                            if f.name in dictionary_columns and f.type == pa.string()
+                            else f.type,
+                            nullable=f.name not in required_columns,
+                        )
                         for f in USAGE_SCHEMA
                     ]
                 )
-            self._parquet = pq.ParquetWriter(
-                self.path, self._schema, compression="zstd", store_schema=not dictionary_columns
-            )
+            options: dict[str, Any] = {"compression": "zstd", "store_schema": not dictionary_columns}
+            options.update(parquet_options or {})
+            self._parquet = pq.ParquetWriter(self.path, self._schema, **options)
         else:
             self._csv = pacsv.CSVWriter(self.path, USAGE_SCHEMA)
 
@@ -121,6 +135,10 @@ class UsageWriter:
         self._write_batch(batch)
 
     def _write_batch(self, batch: pa.RecordBatch) -> None:
+        for i in self._required:
+            if batch.column(i).null_count:
+                name = batch.schema.field(i).name
+                raise ValueError(f"{self.path}: column {name!r} is required, got an empty value")
         if self._parquet is not None:
             self._parquet.write_batch(batch)
         elif self._csv is not None:

@@ -57,3 +57,33 @@ def test_rows_and_columns_round_trip(tmp_path: Path, name: str) -> None:
 def test_unknown_column_is_refused(tmp_path: Path) -> None:
     with UsageWriter(tmp_path / "u.parquet") as writer, pytest.raises(ValueError, match="bogus"):
         writer.write_columns({"line": ["x"], "bogus": [1]})
+
+
+def test_parquet_options_and_required_columns(tmp_path: Path) -> None:
+    path = tmp_path / "u.parquet"
+    start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    options = {
+        "compression": "lz4",
+        "use_dictionary": ["line"],
+        "column_encoding": {"charging_id": "DELTA_BINARY_PACKED"},
+    }
+    with UsageWriter(
+        path, dictionary_columns=["line"], parquet_options=options, required_columns=["line", "start"]
+    ) as writer:
+        writer.write(UsageRecord(line="L1", type=UsageType.SMS, start=start, dest=None))
+        writer.write_columns(
+            {"line": ["L2"], "type": ["data"], "start": [start], "charging_id": [7]}, length=1
+        )
+    f = pq.ParquetFile(path)
+    names = [f.schema.column(i).name for i in range(len(f.schema))]
+    levels = {n: f.schema.column(i).max_definition_level for i, n in enumerate(names)}
+    assert levels["line"] == levels["start"] == 0 and levels["type"] == 1  # REQUIRED: no definition levels
+    chunk = {n: f.metadata.row_group(1).column(i) for i, n in enumerate(names)}
+    assert chunk["line"].compression == "LZ4" and "DELTA_BINARY_PACKED" in chunk["charging_id"].encodings
+    assert "RLE_DICTIONARY" not in chunk["type"].encodings  # dictionary pages only where asked
+    assert f.read().cast(USAGE_SCHEMA).column("line").to_pylist() == ["L1", "L2"]
+    with (
+        UsageWriter(tmp_path / "v.parquet", required_columns=["line"]) as writer,
+        pytest.raises(ValueError, match="'line' is required"),
+    ):
+        writer.write_columns({"type": ["data"], "start": [start]}, length=1)
