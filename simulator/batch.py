@@ -3,8 +3,10 @@
 Devices append sessions (parallel int64 arrays) with the constant context of the
 stretch they belong to (line, identities, APN, serving network).  When the buffer
 holds `flush_sessions` sessions, `gateway.partial.cut_sessions` cuts them into
-partial records and one Arrow batch goes to the usage file: memory stays bounded
-whatever the number of records.
+partial records (skipped when no session reaches a cut: then each session is its
+record) and one Arrow batch goes to the usage file: memory stays bounded whatever
+the number of records.  The string columns go as dictionary arrays built from the
+stretches, never one Python string per record.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accounting.records import UsageType
-from gateway.partial import PartialRecords, cut_sessions
+from accounting.records import ClosingCause, UsageType
+from gateway.partial import INTERVAL_S, PartialRecords, cut_sessions
 
 I64 = npt.NDArray[np.int64]
 
@@ -42,6 +44,30 @@ class BatchStats:
     records: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+
+
+def _records(
+    start: I64, duration: I64, up: I64, down: I64, abnormal: npt.NDArray[np.bool_]
+) -> PartialRecords:
+    """The partial records of sessions: `cut_sessions`, or at once when no session reaches a cut.
+
+    A session no longer than the interval yields exactly one record (`gateway.partial`):
+    the session itself, sequence 1, closed normally or abnormally.  That is the usual
+    case of per-report sessions, and it needs no per-record arithmetic.
+    """
+    n = int(start.shape[0])
+    if n == 0 or int(duration.max()) > INTERVAL_S or min(int(a.min()) for a in (duration, up, down)) < 0:
+        return cut_sessions(start, duration, up, down, abnormal=abnormal)
+    cause = np.where(abnormal, int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL)).astype(np.int64)
+    return PartialRecords(
+        session_index=np.arange(n, dtype=np.int64),
+        start_s=start,
+        duration_s=duration,
+        bytes_up=up,
+        bytes_down=down,
+        sequence=np.ones(n, dtype=np.int64),
+        cause=cause,
+    )
 
 
 class ColumnSink(Protocol):
@@ -106,17 +132,19 @@ class SessionBatcher:
         abnormal = np.concatenate([p[6] for p in self._parts]).astype(bool)
         self._parts.clear()
         self._pending = 0
-        rec = cut_sessions(start, duration, up, down, abnormal=abnormal)
+        rec = _records(start, duration, up, down, abnormal)
         if self.on_cut is not None:
             self.on_cut(self._stretches, sidx, charging, rec)
-        rsi = sidx[rec.session_index]
-        self._write(rsi, charging[rec.session_index], rec)
+        same = len(rec) == start.shape[0]  # one record per session: the index is the identity
+        rsi = sidx if same else sidx[rec.session_index]
+        self._write(rsi, charging if same else charging[rec.session_index], rec)
         self.stats.sessions += int(start.shape[0])
         self.stats.records += len(rec)
         self.stats.bytes_up += int(rec.bytes_up.sum())
         self.stats.bytes_down += int(rec.bytes_down.sum())
         if self.on_records is not None:
-            groups = np.array(self._stretch_group, dtype=np.int64)[rsi]
+            g = np.array(self._stretch_group, dtype=np.int64)
+            groups = np.full(rsi.shape[0], g[0]) if int(g.min()) == int(g.max()) else g[rsi]
             self.on_records(self._stretches, rsi, groups, rec.start_s, rec.bytes_up, rec.bytes_down)
         self._stretches.clear()
         self._stretch_group.clear()
@@ -124,6 +152,7 @@ class SessionBatcher:
     def _write(self, rsi: I64, charging: I64, rec: PartialRecords) -> None:
         n = len(rec)
         stretches = self._stretches
+        indices: dict[bytes, pa.Array] = {}  # columns with the same codes per stretch share their indices
 
         def column(values: list[str]) -> pa.DictionaryArray:
             """A string column of per-stretch values, as a dictionary array (no per-row Python)."""
@@ -131,8 +160,10 @@ class SessionBatcher:
             codes = np.fromiter(
                 (uniq.setdefault(v, len(uniq)) for v in values), dtype=np.int32, count=len(values)
             )
-            dictionary = pa.array(list(uniq), type=pa.string())
-            return pa.DictionaryArray.from_arrays(pa.array(codes[rsi]), dictionary)
+            key = codes.tobytes()
+            if key not in indices:
+                indices[key] = pa.array(codes[rsi]) if len(uniq) > 1 else pa.array(np.zeros(n, np.int32))
+            return pa.DictionaryArray.from_arrays(indices[key], pa.array(list(uniq), type=pa.string()))
 
         line = column([s.line for s in stretches])
         session = pc.binary_join_element_wise(
@@ -141,9 +172,7 @@ class SessionBatcher:
         self.writer.write_columns(
             {
                 "line": line,
-                "type": pa.DictionaryArray.from_arrays(
-                    pa.array(np.zeros(n, dtype=np.int32)), pa.array([UsageType.DATA.value])
-                ),
+                "type": column([UsageType.DATA.value] * len(stretches)),
                 "start": rec.start_s + self.epoch_unix,
                 "duration_s": rec.duration_s,
                 "bytes_up": rec.bytes_up,

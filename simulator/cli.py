@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--csv", action="store_true", help="also write the usage records as CSV")
     p.add_argument("--capture", action="store_true", help="write a pcap of the gateway's signalling (slower)")
     p.add_argument("--no-invoice", action="store_true", help="skip rating the month")
+    p.add_argument(
+        "--no-merge",
+        action="store_true",
+        help="leave the usage records in the shards' usage/part-NNNNN.parquet only (no usage.parquet)",
+    )
     p.set_defaults(handler=cmd_run)
 
 
@@ -67,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             csv=args.csv,
             capture=args.capture,
             invoice=not args.no_invoice,
+            merge=not args.no_merge,
             progress=bar,
         )
     except (AccountingError, GatewayError) as exc:
@@ -83,6 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(render_summary(result.summary))
     print()
     files = ["summary.txt", "summary.json", "usage.parquet", "usage/", "alarms.jsonl", "scenario.yaml"]
+    if args.no_merge:
+        files.remove("usage.parquet")
     if not args.no_invoice:
         files[1:1] = ["invoice.txt", "invoice.json"]
     if args.csv:

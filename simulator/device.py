@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,7 +84,6 @@ class Device:
         self.stats: GroupStats = shard.stats[group_index]
         seed = shard.scenario.seed
         self.rng_traffic = rngmod.device_rng(seed, ident.line, rngmod.TRAFFIC)
-        self.rng_retry = rngmod.device_rng(seed, ident.line, rngmod.RETRY)
         setup = rngmod.device_rng(seed, ident.line, rngmod.SETUP)
         self.seed = seed
         self.T = shard.scenario.duration_s
@@ -142,6 +142,11 @@ class Device:
         self.retry_counter = 0
         self.charging_base = (gidx + 1) << CHARGING_BLOCK_BITS
         self.stats.devices += 1
+
+    @cached_property
+    def rng_retry(self) -> np.random.Generator:
+        """The retry stream, made when a first retry needs it (most devices never retry)."""
+        return rngmod.device_rng(self.seed, self.ident.line, rngmod.RETRY)
 
     # ------------------------------------------------------------------ identities and attach
 

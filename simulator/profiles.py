@@ -62,7 +62,12 @@ class Profile:
         if self.transport == "udp":
             zero = np.zeros_like(payload)
             return payload - self.reference_payload, zero
-        segments = -(-payload // MSS) - (-(-self.reference_payload // MSS))
+        ref_segments = -(-self.reference_payload // MSS)
+        if (
+            payload.shape[0] and int(payload.max()) <= ref_segments * MSS
+        ):  # no payload needs a further segment
+            return payload - self.reference_payload, np.zeros_like(payload)
+        segments = -(-payload // MSS) - ref_segments
         segments = np.maximum(segments, 0)
         per_segment = HEADER_BYTES + (self.tls_record_overhead if self.tls else 0)
         up = payload - self.reference_payload + per_segment * segments

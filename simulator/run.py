@@ -3,8 +3,10 @@
 Outputs in the run folder:
 
 - `scenario.yaml`: the scenario as run, seed and overrides included (replays bit for bit);
-- `usage/part-NNNNN.parquet`: each shard's usage records; `usage.parquet`: all of them,
-  in shard order (the file accounting rates); `usage.csv` too with `csv=True`;
+- `usage/part-NNNNN.parquet`: each shard's usage records (the files accounting rates, read as
+  one in shard order); `usage.parquet`: all of them in one file, in shard order, unless
+  `merge=False` (a second write of every record, done in this process while the workers
+  simulate the next shards); `usage.csv` too with `csv=True`;
 - `alarms.jsonl`: the autodiagnostic alarms, in time order;
 - `capture/part-NNNNN.pcap` when a capture was asked for;
 - `invoice.json`, `invoice.txt`: the month's invoice (accounting);
@@ -35,7 +37,14 @@ from accounting import inventory_from_dict, rate
 from accounting.invoice import Invoice
 from accounting.records import USAGE_SCHEMA
 from simulator.device import CHARGING_BLOCK_BITS, RETRY_BIT
-from simulator.engine import ShardResult, run_shard, shard_ranges
+from simulator.engine import (
+    DICTIONARY_COLUMNS,
+    PART_PARQUET_OPTIONS,
+    ShardResult,
+    part_name,
+    run_shard,
+    shard_ranges,
+)
 from simulator.scenario import Scenario
 from simulator.stats import GroupStats
 
@@ -82,13 +91,18 @@ def run_shards(
     csv: bool = False,
     capture: bool = False,
     progress: Progress | None = None,
+    on_shard: Callable[[int], None] | None = None,
 ) -> list[ShardResult]:
-    """Simulate every shard; in this process, on `workers` processes, or on a Dask cluster."""
+    """Simulate every shard; in this process, on `workers` processes, or on a Dask cluster.
+
+    `on_shard(index)` is called in shard order as each shard's files are complete, while
+    the later shards still run (`simulate` merges the usage parts that way).
+    """
     ranges = shard_ranges(scenario)
     tasks = [(scenario, i, a, b, str(out_dir), csv, capture) for i, (a, b) in enumerate(ranges)]
     n = len(tasks)
     if cluster is not None:
-        return _on_cluster(cluster, tasks, progress)
+        return _on_cluster(cluster, tasks, progress, on_shard)
     if workers <= 1 or n <= 1:
         results = []
         for i, t in enumerate(tasks):
@@ -101,28 +115,36 @@ def run_shards(
             results.append(
                 run_shard(scenario_, index, a, b, Path(out), csv=csv_, capture=cap, progress=shard_progress)
             )
+            if on_shard is not None:
+                on_shard(index)
         return results
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
-        return _gather(pool, tasks, progress)
+        return _gather(pool, tasks, progress, on_shard)
 
 
-def _gather(pool: Executor, tasks: Sequence[Any], progress: Progress | None) -> list[ShardResult]:
+def _gather(
+    pool: Executor, tasks: Sequence[Any], progress: Progress | None, on_shard: Callable[[int], None] | None
+) -> list[ShardResult]:
     futures = [pool.submit(_shard_task, t) for t in tasks]
     results: list[ShardResult] = []
     for done, f in enumerate(futures, 1):
         results.append(f.result())
+        if on_shard is not None:
+            on_shard(done - 1)
         if progress is not None:
             progress(done / len(futures))
     return results
 
 
-def _on_cluster(address: str, tasks: Sequence[Any], progress: Progress | None) -> list[ShardResult]:
+def _on_cluster(
+    address: str, tasks: Sequence[Any], progress: Progress | None, on_shard: Callable[[int], None] | None
+) -> list[ShardResult]:
     """The shards on an existing Dask distributed cluster, through its executor interface."""
     from distributed import Client
 
     with Client(address) as client, client.get_executor(pure=False) as executor:  # type: ignore[no-untyped-call]
-        return _gather(executor, tasks, progress)
+        return _gather(executor, tasks, progress, on_shard)
 
 
 def _merge_stats(scenario: Scenario, shard_stats: list[ShardResult]) -> dict[str, GroupStats]:
@@ -141,17 +163,58 @@ def _merge_incidents(shard_stats: list[ShardResult]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def merge_usage(out_dir: Path, csv: bool) -> int:
-    """Concatenate the shards' usage parts, in shard order, into `usage.parquet` (and `usage.csv`)."""
-    parts = sorted((out_dir / "usage").glob("part-*.parquet"))
-    rows = 0
-    with pq.ParquetWriter(out_dir / "usage.parquet", USAGE_SCHEMA, compression="zstd") as writer:
-        for part in parts:
-            f = pq.ParquetFile(part)
-            for i in range(f.num_row_groups):
-                table = f.read_row_group(i).cast(USAGE_SCHEMA)
-                writer.write_table(table)
-                rows += table.num_rows
+class UsageMerger:
+    """Appends each shard's usage part, in shard order, to one `usage.parquet`.
+
+    The parts are read with their dictionaries and written as they were encoded
+    (`PART_PARQUET_OPTIONS`): no string is decoded and re-hashed.  `simulate` adds
+    each part as soon as its shard is done, so the merge (a second write of every
+    record, single-threaded) runs while the workers simulate the next shards.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(self, part: Path) -> None:
+        f = pq.ParquetFile(part, read_dictionary=DICTIONARY_COLUMNS)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                self.path, f.schema_arrow, store_schema=False, **PART_PARQUET_OPTIONS
+            )
+        for i in range(f.num_row_groups):
+            self._writer.write_table(f.read_row_group(i))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def part_path(out_dir: Path, index: int) -> Path:
+    """The usage part file of shard `index`."""
+    return out_dir / "usage" / f"{part_name(index)}.parquet"
+
+
+def usage_parts(out_dir: Path) -> list[Path]:
+    """The shards' usage part files, in shard order."""
+    return sorted((out_dir / "usage").glob("part-*.parquet"))
+
+
+def merge_usage(out_dir: Path, csv: bool, parquet: bool = True) -> int:
+    """The shards' usage parts, in shard order, into `usage.parquet` (and `usage.csv`); the row count.
+
+    `parquet=False`: no `usage.parquet` (not wanted, or already merged by a `UsageMerger`).
+    """
+    parts = usage_parts(out_dir)
+    rows = sum(int(pq.ParquetFile(p).metadata.num_rows) for p in parts)
+    if parquet and parts:
+        merger = UsageMerger(out_dir / "usage.parquet")
+        try:
+            for part in parts:
+                merger.add(part)
+        finally:
+            merger.close()
     if csv:
         with pacsv.CSVWriter(out_dir / "usage.csv", USAGE_SCHEMA) as cw:
             for part in parts:
@@ -180,24 +243,26 @@ def merge_alarms(out_dir: Path) -> tuple[int, dict[str, int]]:
     return len(alarms), dict(sorted(by_rule.items()))
 
 
-def _without_retries(path: Path, out: Path) -> Path:
+def _without_retries(paths: list[Path], out: Path) -> Path:
     """The usage records less the reconnection attempts (charging ids with RETRY_BIT), streamed to `out`."""
-    f = pq.ParquetFile(path)
     with pq.ParquetWriter(out, USAGE_SCHEMA, compression="zstd") as writer:
-        for i in range(f.num_row_groups):
-            table = f.read_row_group(i).cast(USAGE_SCHEMA)
-            cid = table["charging_id"]
-            retry = pc.and_(
-                pc.greater_equal(cid, 1 << CHARGING_BLOCK_BITS),
-                pc.not_equal(pc.bit_wise_and(cid, RETRY_BIT), 0),
-            )
-            writer.write_table(table.filter(pc.invert(pc.fill_null(retry, False))))
+        for path in paths:
+            f = pq.ParquetFile(path)
+            for i in range(f.num_row_groups):
+                table = f.read_row_group(i).cast(USAGE_SCHEMA)
+                cid = table["charging_id"]
+                retry = pc.and_(
+                    pc.greater_equal(cid, 1 << CHARGING_BLOCK_BITS),
+                    pc.not_equal(pc.bit_wise_and(cid, RETRY_BIT), 0),
+                )
+                writer.write_table(table.filter(pc.invert(pc.fill_null(retry, False))))
     return out
 
 
 def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
     inventory = inventory_from_dict(scenario.inventory, scenario.source)
-    invoice = rate(inventory, out_dir / "usage.parquet")
+    parts = usage_parts(out_dir)
+    invoice = rate(inventory, parts or None)
     result.invoice = invoice
     (out_dir / "invoice.json").write_text(invoice.to_json() + "\n", encoding="utf-8")
     (out_dir / "invoice.txt").write_text(invoice.render_text() + "\n", encoding="utf-8")
@@ -209,7 +274,7 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
             costs[name] += bill.total
     result.cost_by_group = costs
     if sum(s.retry_sessions for s in result.groups.values()):
-        calm_path = _without_retries(out_dir / "usage.parquet", out_dir / ".usage-without-retries.parquet")
+        calm_path = _without_retries(parts, out_dir / ".usage-without-retries.parquet")
         try:
             calm = rate(inventory, calm_path)
         finally:
@@ -226,20 +291,36 @@ def simulate(
     csv: bool = False,
     capture: bool = False,
     invoice: bool = True,
+    merge: bool = True,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Run a scenario into `out_dir` and write every output (see the module docstring)."""
+    """Run a scenario into `out_dir` and write every output (see the module docstring).
+
+    `merge=False` leaves the usage records in the shards' part files only (no `usage.parquet`).
+    """
     from simulator.summary import build_summary, render_summary
 
     out_dir = Path(out_dir)
     _prepare(out_dir)
     (out_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
-    shard_stats = run_shards(
-        scenario, out_dir, workers=workers, cluster=cluster, csv=csv, capture=capture, progress=progress
-    )
+    merger = UsageMerger(out_dir / "usage.parquet") if merge else None
+    try:
+        shard_stats = run_shards(
+            scenario,
+            out_dir,
+            workers=workers,
+            cluster=cluster,
+            csv=csv,
+            capture=capture,
+            progress=progress,
+            on_shard=None if merger is None else lambda i: merger.add(part_path(out_dir, i)),
+        )
+    finally:
+        if merger is not None:
+            merger.close()
     result = RunResult(out_dir, scenario, _merge_stats(scenario, shard_stats), len(shard_stats))
     result.incidents = _merge_incidents(shard_stats)
-    result.usage_rows = merge_usage(out_dir, csv)
+    result.usage_rows = merge_usage(out_dir, csv, parquet=False)
     result.alarms, result.alarms_by_rule = merge_alarms(out_dir)
     if invoice:
         _invoice(scenario, out_dir, result)

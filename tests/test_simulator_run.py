@@ -157,6 +157,86 @@ def test_batcher_flushes_in_bounded_batches(tmp_path: Path) -> None:
     assert t.num_rows == 1200 and pa.compute.sum(t["bytes_up"]).as_py() == 600 * 10
 
 
+def test_sessions_shorter_than_a_period_skip_the_cut_and_give_the_same_records() -> None:
+    import numpy as np
+
+    from gateway.partial import INTERVAL_S, cut_sessions
+    from simulator.batch import _records
+
+    rng = np.random.default_rng(5)
+    n = 500
+    start = np.sort(rng.integers(0, 30 * 86_400, n))
+    up, down = rng.integers(0, 10_000, n), rng.integers(0, 10_000, n)
+    abnormal = rng.random(n) < 0.2
+    short = rng.integers(0, INTERVAL_S + 1, n)
+    short[:3] = (0, 1, INTERVAL_S)  # a 0-second session, and one of exactly 12 hours: one record each
+    long = short.copy()
+    long[7] = INTERVAL_S + 1  # one session crossing a period: the general cut
+    for duration in (short, long):
+        fast, ref = (
+            _records(start, duration, up, down, abnormal),
+            cut_sessions(start, duration, up, down, abnormal=abnormal),
+        )
+        for name in ("session_index", "start_s", "duration_s", "bytes_up", "bytes_down", "sequence", "cause"):
+            assert getattr(fast, name).tolist() == getattr(ref, name).tolist(), name
+    assert len(_records(start, long, up, down, abnormal)) == n + 1
+    with pytest.raises(ValueError, match="bytes_up"):  # bad input is refused on either path
+        _records(start, short, -up, down, abnormal)
+
+
+def test_the_invoice_rates_the_part_files_as_one_file(tmp_path: Path) -> None:
+    from accounting import inventory_from_dict, rate
+    from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS
+
+    inv = inventory_from_dict(doc(devices=2)["inventory"])
+    rows: list[list[dict[str, Any]]] = [
+        [{"line": "D1", "type": "data", "start": START + timedelta(hours=h), "bytes_up": 900 * h, "bytes_down": 7}
+         for h in range(3)],
+        [],  # a shard without records
+        [{"line": "D2", "type": "data", "start": START, "bytes_up": 5000, "bytes_down": 1, "zone": "eu"},
+         {"line": "D2", "type": "data", "start": START - timedelta(days=1), "bytes_up": 1, "bytes_down": 1}],
+    ]  # fmt: skip
+    parts = []
+    for k, part in enumerate(rows):
+        parts.append(tmp_path / f"part-{k:05d}.parquet")
+        with UsageWriter(
+            parts[-1], dictionary_columns=DICTIONARY_COLUMNS, parquet_options=PART_PARQUET_OPTIONS
+        ) as w:
+            if part:
+                w.write_columns(
+                    {
+                        c: [r.get(c) for r in part]
+                        for c in ("line", "type", "start", "bytes_up", "bytes_down", "zone")
+                    }
+                )
+    with UsageWriter(tmp_path / "one.parquet") as w:
+        merged = [r for part in rows for r in part]
+        w.write_columns(
+            {
+                c: [r.get(c) for r in merged]
+                for c in ("line", "type", "start", "bytes_up", "bytes_down", "zone")
+            }
+        )
+    from_parts, from_one = rate(inv, parts), rate(inv, tmp_path / "one.parquet")
+    assert from_parts.to_json() == from_one.to_json()
+    # the bad record is the 5th: row 6 counting the header, across the files as in the one file
+    assert [(r.row, r.reason[:25]) for r in from_parts.rejects] == [(6, "outside the billing month")]
+    assert from_parts.rows_read == 5
+
+
+def test_a_run_without_the_merged_usage_file_bills_the_same(tmp_path: Path) -> None:
+    d = doc(devices=7, mobility={"eu_share": 0.3})
+    d["run"] = {"shard_devices": 3}
+    merged = simulate(sc_of(d), tmp_path / "merged")
+    parts = simulate(sc_of(d), tmp_path / "parts", merge=False)
+    assert not (parts.out_dir / "usage.parquet").exists() and merged.shards == parts.shards == 3
+    for name in ("invoice.json", "summary.json", "usage/part-00002.parquet"):
+        assert (merged.out_dir / name).read_bytes() == (parts.out_dir / name).read_bytes(), name
+    part_rows = [table(p) for p in sorted((parts.out_dir / "usage").glob("part-*.parquet"))]
+    assert pa.concat_tables(part_rows).equals(table(merged.out_dir / "usage.parquet"))
+    assert merged.usage_rows == parts.usage_rows == table(merged.out_dir / "usage.parquet").num_rows > 0
+
+
 def test_server_outage_retry_storm_costs_and_shows(tmp_path: Path) -> None:
     outage = {"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "2h"}
     storm = doc(devices=4, reconnect={"policy": "immediate"})

@@ -62,6 +62,16 @@ def test_payload_scaling_adds_bytes_segments_and_acks() -> None:
     assert tu[1] - tu[0] == 1 + 40 + tls.tls_record_overhead
 
 
+@pytest.mark.parametrize("name", ["mqtt-qos1", "https-tls13", "mqtt-tls13-qos1", "coap"])
+def test_one_segment_payloads_cost_the_same_alone_or_with_larger_ones(name: str) -> None:
+    prof = builtin_profiles()[name]
+    small = np.arange(0, 1461, dtype=np.int64)  # all within the reference payload's one segment
+    alone = prof.report_bytes(small)
+    mixed = prof.report_bytes(np.concatenate((small, [5000])))  # a larger payload: the general formula
+    assert alone[0].tolist() == mixed[0][:-1].tolist() and alone[1].tolist() == mixed[1][:-1].tolist()
+    assert alone[0].tolist() == (prof.report.up + small - prof.reference_payload).tolist()
+
+
 def test_jitter_models() -> None:
     r = np.random.default_rng(1)
     m1 = jitter(r, "tr37868-model1", 60.0, 200_000)
