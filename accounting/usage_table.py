@@ -12,18 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-COLUMNS = (
-    "line",
-    "type",
-    "start",
-    "duration_s",
-    "bytes_up",
-    "bytes_down",
-    "zone",
-    "dest",
-    "delivered",
-    "session",
-)
+from accounting.records import RATING_COLUMNS
+
+COLUMNS = RATING_COLUMNS
 
 
 def usage_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:

@@ -133,8 +133,11 @@ def main(quick: bool) -> None:
     )
     print(f"  wall {wall:.2f} s -> {sessions / wall / 1e6:.2f} M sessions/s  (target <= 15 s for 28.8 M)")
     print(f"  CPU in the workers {cpu:.1f} s ({cpu / wall:.2f} cores busy on average; the machine is shared)")
+    worker_mib, main_mib = _rss_mib(resource.RUSAGE_CHILDREN), _rss_mib(resource.RUSAGE_SELF)
     print(
-        f"  peak RSS: worker {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB, main {_rss_mib(resource.RUSAGE_SELF):.0f} MiB"
+        f"  peak RSS: worker {worker_mib:.0f} MiB (the largest of {workers}), main {main_mib:.0f} MiB "
+        f"(its high-water mark so far, the merge and the one-shard run included); the whole run stays under "
+        f"{workers * worker_mib + main_mib:.0f} MiB (target <= 2048 MiB)"
     )
     print(
         f"  optional merge into one usage.parquet: {merge_wall:.2f} s wall, {merge_cpu:.1f} s CPU "
