@@ -128,16 +128,12 @@ def _check_cause(cause: int | None) -> None:
         raise SmsCodecError(f"TP-FCS must be 0x80..0xFF, got {cause:#x}")
 
 
-@dataclass(frozen=True, slots=True)
-class SmsSubmitReport:
-    """SMS-SUBMIT-REPORT (service centre -> mobile): the SC's answer to an SMS-SUBMIT."""
+class _ReportAnswer:
+    """What SUBMIT-REPORT and DELIVER-REPORT share: the RP-ACK / RP-ERROR outcome and optional text."""
 
-    scts: datetime
-    failure_cause: int | None = None  # set: RP-ERROR form
-    pid: int | None = None
-    dcs: DataCoding | None = None
-    user_data: UserData | None = None
-    smsc: Address | None = None
+    __slots__ = ()
+    failure_cause: int | None
+    user_data: UserData | None
 
     @property
     def accepted(self) -> bool:
@@ -150,6 +146,18 @@ class SmsSubmitReport:
     @property
     def text(self) -> str | None:
         return self.user_data.text if self.user_data else None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSubmitReport(_ReportAnswer):
+    """SMS-SUBMIT-REPORT (service centre -> mobile): the SC's answer to an SMS-SUBMIT."""
+
+    scts: datetime
+    failure_cause: int | None = None  # set: RP-ERROR form
+    pid: int | None = None
+    dcs: DataCoding | None = None
+    user_data: UserData | None = None
+    smsc: Address | None = None
 
     def encode(self) -> bytes:
         _check_cause(self.failure_cause)
@@ -173,7 +181,7 @@ class SmsSubmitReport:
 
 
 @dataclass(frozen=True, slots=True)
-class SmsDeliverReport:
+class SmsDeliverReport(_ReportAnswer):
     """SMS-DELIVER-REPORT (mobile -> service centre): the mobile's answer to an SMS-DELIVER (AT+CNMA)."""
 
     failure_cause: int | None = None  # set: RP-ERROR form, e.g. 0xD3 memory capacity exceeded
@@ -181,18 +189,6 @@ class SmsDeliverReport:
     dcs: DataCoding | None = None
     user_data: UserData | None = None
     smsc: Address | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.failure_cause is None
-
-    @property
-    def meaning(self) -> str:
-        return "accepted" if self.failure_cause is None else failure_cause_meaning(self.failure_cause)
-
-    @property
-    def text(self) -> str | None:
-        return self.user_data.text if self.user_data else None
 
     def encode(self) -> bytes:
         _check_cause(self.failure_cause)
