@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modem.virtual.core import Mode
-from modem.virtual.registry import command
+from modem.virtual.registry import command, numeric_setting
 from modem.virtual.results import BUSY, NO_ANSWER, NO_CARRIER, OK, CmeError, Final, connect
 from modem.virtual.syntax import Cmd, Op
 
@@ -250,28 +250,16 @@ def list_calls(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-def _setting(m: VirtualModem, c: Cmd, attr: str, read_extra: str = "") -> Final | None:
-    if c.op is Op.READ:
-        m.info(f"{c.name}: {getattr(m.settings, attr)}{read_extra}")
-    elif c.op is Op.TEST:
-        m.info(f"{c.name}: (0,1)")
-    elif c.op is Op.SET:
-        setattr(m.settings, attr, c.int_at(0, 0, 0, 1))
-    else:
-        raise CmeError(50)
-    return None
-
-
 @command("+CLIP", group="voice")
 def clip(m: VirtualModem, c: Cmd) -> Final | None:
-    return _setting(m, c, "clip", ",1")
+    return numeric_setting(m, c, "clip", 1, lambda n: f"{n},1")
 
 
 @command("+CRC", group="voice")
 def crc(m: VirtualModem, c: Cmd) -> Final | None:
-    return _setting(m, c, "crc")
+    return numeric_setting(m, c, "crc", 1)
 
 
 @command("+CVHU", group="voice")
 def cvhu(m: VirtualModem, c: Cmd) -> Final | None:
-    return _setting(m, c, "cvhu")
+    return numeric_setting(m, c, "cvhu", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modem.virtual.plmn import neighbours, operator_names
-from modem.virtual.registry import command
+from modem.virtual.registry import command, numeric_setting
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
 
@@ -14,20 +14,8 @@ if TYPE_CHECKING:
 
 
 def _registration(m: VirtualModem, c: Cmd, attr: str) -> Final | None:
-    name = c.name
-    if c.op is Op.READ:
-        n = getattr(m.settings, attr)
-        if n == 2:
-            m.info(f"{name}: {n},{m.net.location()}")
-        else:
-            m.info(f"{name}: {n},{m.net.stat}")
-    elif c.op is Op.TEST:
-        m.info(f"{name}: (0-2)")
-    elif c.op is Op.SET:
-        setattr(m.settings, attr, c.int_at(0, 0, 0, 2))
-    else:
-        raise CmeError(50)
-    return None
+    """+CREG / +CGREG / +CEREG: n=2 also shows the location (lac, ci) with the state."""
+    return numeric_setting(m, c, attr, 2, lambda n: f"{n},{m.net.location() if n == 2 else m.net.stat}")
 
 
 @command("+CREG", group="network")
