@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -48,9 +48,12 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Group:
-    """One aggregate: rows sharing line, type, zone, destination (and row-level reject code)."""
+class Group(NamedTuple):
+    """One aggregate: rows sharing line, type, zone, destination (and row-level reject code).
+
+    A named tuple: tens of thousands are made per month, and a tuple is made six times faster
+    than a frozen dataclass.
+    """
 
     line: str | None
     type: str | None
@@ -61,7 +64,7 @@ class Group:
     rows: int
     ko: int
     calls: int
-    beyond: dict[int, int] = field(default_factory=dict)  # first period (s) -> seconds beyond it
+    beyond: Mapping[int, int]  # first period (s) -> seconds beyond it; never changed once made
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
@@ -284,23 +287,27 @@ class UsageReader:
         """
         groups: dict[tuple[Any, ...], Group] = {}
         periods = [int(p) for p in first_periods]
-        no_calls = dict.fromkeys(periods, 0)
+        no_calls: Mapping[int, int] = dict.fromkeys(periods, 0)  # shared by the groups without calls
         flagged = 0
         judged: dict[tuple[Any, ...], str | None] = {}
         sql, settled = self._scan_sql(month_start, month_end, first_periods)
-        for row in self._fetch(sql):
-            raw_line, type_, raw_zone, raw_dest, deliv, bad, n, ko, calls = row[:9]
+        rows = self._fetch(sql)
+        # Settled: the call sums come in rows of their own (no count), one per call group.
+        call_sums = {row[:4]: row[8:-1] for row in rows if row[6] is None} if settled else {}
+        for row in rows:
+            raw_line, type_, raw_zone, raw_dest, deliv, bad, n, ko = row[:8]
             if bad:
                 flagged += n
                 continue
             if settled:
-                missing = n - row[-1] if type_ == "data" else 0
-                if missing:  # data rows without both byte counts: sorted out by the second scan
-                    flagged += missing
-                    n -= missing
+                if n is None:
+                    continue  # a call group's sums, read with its counts
+                if type_ == "data" and n != row[-1]:
+                    # data rows without both byte counts: sorted out by the second scan
+                    flagged += n - row[-1]
+                    n = row[-1]
                     if not n:
                         continue
-                row = row[:-1]
             line = raw_line or None
             zone = raw_zone or "fr"
             dest = raw_dest or None
@@ -309,16 +316,20 @@ class UsageReader:
             if code == "?":
                 code = judged[jkey] = _judge(line, type_, zone, dest)
             if type_ in _CALL_TYPES:
-                beyond = {p: int(v or 0) for p, v in zip(periods, row[9:], strict=True)}
-                calls = int(calls or 0)
+                sums = call_sums[row[:4]] if settled else row[8:]
+                calls = int(sums[0] or 0)
+                beyond: Mapping[int, int] = {p: int(v or 0) for p, v in zip(periods, sums[1:], strict=True)}
             else:
-                beyond = no_calls.copy()
-                calls = 0
+                calls, beyond = 0, no_calls
+            key = (line, type_, zone, dest, deliv, code)
             g = Group(line, type_, zone, dest, deliv, code, n, int(ko or 0), calls, beyond)
-            _add(groups, g)
+            old = groups.get(key)
+            groups[key] = g if old is None else _sum(old, g)
         if flagged:
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
-                _add(groups, g)
+                key = (g.line, g.type, g.zone, g.dest, g.delivered, g.code)
+                old = groups.get(key)
+                groups[key] = g if old is None else _sum(old, g)
         return list(groups.values())
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
@@ -411,26 +422,33 @@ class UsageReader:
     def _settled_scan_sql(
         self, type_v: str, bu: str, bd: str, dur: str, secs: str, first_periods: Sequence[int]
     ) -> str:
-        """The one-scan aggregate when only missing byte counts can still make a row bad.
+        """The aggregate when only missing byte counts can still make a row bad: two parts.
 
-        Its rows have the shape of `_scan_sql`'s: `bad` is false, and `with_bytes` (the rows with
-        both byte counts) tells the caller how many of a data group's rows lack one.
+        Every row is counted and its ko summed per group; `with_bytes` (the rows with both byte
+        counts) tells the caller how many of a data group's rows lack one.  The call sums are
+        made by a second part over the call rows only, in rows of their own (`n` NULL): summing
+        them over every row, or under a per-row type test, costs a fifth of the scan more.
         """
         c = self._col
-        # The call columns are summed over every group, unfiltered: the type is a key of the group,
-        # and `aggregate` reads them for call types only (a per-row type test costs a tenth of the scan).
-        beyond = "".join(f",\n SUM(GREATEST({secs} - {int(p)}, 0)) AS b{int(p)}" for p in first_periods)
-        return f"""
-            SELECT line_v, type_v, zone_v, dest_v, NULL, false, COUNT(*) AS n,
-                SUM((bu + bd + 1023) // 1024) AS ko,
-                COUNT(*) FILTER (dur > 0) AS calls{beyond},
-                COUNT(bu + bd) AS with_bytes
-            FROM (
+        keys = "line_v, type_v, zone_v, dest_v"
+        periods = [int(p) for p in first_periods]
+        beyond = "".join(f", SUM(GREATEST({secs} - {p}, 0)) AS b{p}" for p in periods)
+        nulls = "".join(f", NULL AS b{p}" for p in periods)
+        rows = f"""(
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
                     {bu} AS bu, {bd} AS bd, {dur} AS dur
-                FROM {self.relation})
-            GROUP BY line_v, type_v, zone_v, dest_v"""
+                FROM {self.relation})"""
+        return f"""
+            SELECT {keys}, NULL, false, COUNT(*) AS n, SUM(ko) AS ko, NULL AS calls{nulls},
+                COUNT(ko) AS with_bytes
+            FROM (SELECT {keys}, (bu + bd + 1023) // 1024 AS ko FROM {rows})
+            GROUP BY {keys}
+            UNION ALL
+            SELECT {keys}, NULL, false, NULL, NULL, COUNT(*) FILTER (dur > 0){beyond}, NULL
+            FROM {rows}
+            WHERE type_v IN ('voice', 'csd')
+            GROUP BY {keys}"""
 
     def _aggregate_flagged(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
@@ -551,26 +569,10 @@ _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go thro
 _CALL_TYPES = frozenset(("voice", "csd"))
 
 
-def _add(groups: dict[tuple[Any, ...], Group], g: Group) -> None:
-    """Add an aggregate to the one of the same key, if any (raw keys that normalise alike meet here)."""
-    key = (g.line, g.type, g.zone, g.dest, g.delivered, g.code)
-    old = groups.get(key)
-    if old is None:
-        groups[key] = g
-        return
+def _sum(old: Group, g: Group) -> Group:
+    """Two aggregates of one key (raw keys that normalise alike) as one."""
     beyond = {p: old.beyond.get(p, 0) + g.beyond.get(p, 0) for p in {**old.beyond, **g.beyond}}
-    groups[key] = Group(
-        g.line,
-        g.type,
-        g.zone,
-        g.dest,
-        g.delivered,
-        g.code,
-        old.rows + g.rows,
-        old.ko + g.ko,
-        old.calls + g.calls,
-        beyond,
-    )
+    return g._replace(rows=old.rows + g.rows, ko=old.ko + g.ko, calls=old.calls + g.calls, beyond=beyond)
 
 
 _TYPES = frozenset(t.value for t in UsageType)
