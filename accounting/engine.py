@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from accounting.catalog import Catalog, Offer, Plan, PlanStep, load_catalog, pick_step
 from accounting.fleet import fleet_items
+from accounting.gcpause import paused_gc
 from accounting.inventory import Inventory, InventoryIssue, Line, Month, check_lines, is_active
 from accounting.invoice import Invoice, Item, LineBill, Reject, RejectSummary
 from accounting.money import ZERO, cents
@@ -71,18 +72,24 @@ class LineUsage:
 
     def add(self, g: Group) -> None:
         zone = g.zone or ""
-        if g.type == "data":
-            self.data_ko[zone] = self.data_ko.get(zone, 0) + g.ko
+        type_ = g.type
+        if type_ == "data":
+            data_ko = self.data_ko
+            data_ko[zone] = data_ko.get(zone, 0) + g.ko
             self.data_records += g.rows
-        elif g.type == "sms":
+        elif type_ == "sms":
             key = (zone, g.dest or "")
             self.sms[key] = self.sms.get(key, 0) + g.rows
         else:
-            use = self.calls.setdefault((g.type or "", zone, g.dest or ""), CallUse())
+            ckey = (type_ or "", zone, g.dest or "")
+            use = self.calls.get(ckey)
+            if use is None:
+                use = self.calls[ckey] = CallUse()
             use.calls += g.calls
             use.seconds += g.beyond.get(0, 0)
+            beyond = use.beyond
             for p, s in g.beyond.items():
-                use.beyond[p] = use.beyond.get(p, 0) + s
+                beyond[p] = beyond.get(p, 0) + s
 
     def types_used(self) -> set[str]:
         used = {t for (t, _, _) in self.calls}
@@ -137,6 +144,35 @@ class FleetContext:
     discounts: Mapping[str, tuple[Decimal, str]]  # offer id -> (rate, explanation)
     # Items and costs that depend on the line's choice, not on its volume: made once per fleet.
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
+    terms: dict[str, OfferTerms] = field(default_factory=dict, compare=False, repr=False)
+
+    def offer_terms(self, catalog: Catalog, offer: Offer) -> OfferTerms:
+        terms = self.terms.get(offer.id)
+        if terms is None:
+            terms = self.terms[offer.id] = OfferTerms.of(catalog, offer)
+        return terms
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    """What pricing a line needs of its offer, worked out once per offer and fleet."""
+
+    data: bool  # the offer carries data
+    sms: bool  # the offer carries SMS
+    bundle_zones: tuple[str, ...]
+    bundle: str  # the bundle's zones as they appear in item codes: "fr-eu"
+    outside: tuple[tuple[str, str], ...]  # (zone, item code) of the zones priced outside the bundle
+
+    @staticmethod
+    def of(catalog: Catalog, offer: Offer) -> OfferTerms:
+        outside = tuple((z, f"data-{z}") for z in catalog.zones if z not in offer.bundle_zones)
+        return OfferTerms(
+            "data" in offer.usage,
+            "sms" in offer.usage,
+            offer.bundle_zones,
+            "-".join(offer.bundle_zones),
+            outside,
+        )
 
 
 def fleet_context(
@@ -179,9 +215,14 @@ def choose_step(
 def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext) -> list[Item]:
     """The items of one valid, active line for the month (usage the offer refuses is left out)."""
     offer = catalog.offers[line.offer]
+    terms = ctx.offer_terms(catalog, offer)
     items: list[Item] = []
-    bundle = "-".join(offer.bundle_zones)
-    volume = sum(usage.data_ko.get(z, 0) for z in offer.bundle_zones) if "data" in offer.usage else 0
+    bundle = terms.bundle
+    data_ko = usage.data_ko
+    volume = 0
+    if terms.data and data_ko:
+        for zone in terms.bundle_zones:
+            volume += data_ko.get(zone, 0)
     if line.prototype and offer.prototype is not None:
         proto = offer.prototype
         k = ctx.month.index - Month.of(line.since).index + 1
@@ -229,17 +270,17 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
                 )
         if offer.activation_fee and ctx.month.contains(line.since):
             items.append(Item.make("activation", 1, "once", offer.activation_fee))
-    if "data" in offer.usage:
-        for zone in catalog.zones:
-            ko = usage.data_ko.get(zone, 0)
-            if ko and zone not in offer.bundle_zones:
-                items.append(
-                    Item.make(f"data-{zone}", ko, "ko", _per_ko(catalog, offer.zone_rates_per_mo[zone], ko))
-                )
-    if "sms" in offer.usage and usage.sms:
-        n = sum(
-            c for (z, d), c in usage.sms.items() if z in catalog.sms.from_zones and d in catalog.sms.to_dests
-        )
+    if terms.data and data_ko:
+        for zone, code in terms.outside:
+            ko = data_ko.get(zone, 0)
+            if ko:
+                items.append(Item.make(code, ko, "ko", _per_ko(catalog, offer.zone_rates_per_mo[zone], ko)))
+    if terms.sms and usage.sms:
+        n = 0
+        from_zones, to_dests = catalog.sms.from_zones, catalog.sms.to_dests
+        for (z, d), c in usage.sms.items():
+            if z in from_zones and d in to_dests:
+                n += c
         if n:
             sms_note = ctx.memo.get(("sms-note",))
             if sms_note is None:
@@ -386,6 +427,17 @@ def rate_run(
     *,
     reader: UsageReader | None = None,
     max_rejects: int = MAX_LISTED_REJECTS,
+) -> RatingRun:
+    with paused_gc():
+        return _rate_run(inventory, usage, catalog, reader, max_rejects)
+
+
+def _rate_run(
+    inventory: Inventory,
+    usage: UsageSource,
+    catalog: Catalog | None,
+    reader: UsageReader | None,
+    max_rejects: int,
 ) -> RatingRun:
     catalog = catalog or load_catalog()
     valid, issues = valid_lines(inventory, catalog)
