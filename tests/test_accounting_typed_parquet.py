@@ -127,3 +127,59 @@ def test_a_data_row_without_byte_counts_is_found_when_the_statistics_settle_the_
         (8, "unknown line 'Z'"),
         (9, "malformed value: bytes_up/bytes_down '7'/missing"),
     ]
+
+
+def test_call_sums_of_the_settled_scan_match_the_text_path(tmp_path: Path) -> None:
+    """Many call groups (both call types, zones, destinations, unknown lines, zero and long calls)."""
+    import random
+
+    rnd = random.Random(7)
+    inv = inventory_from_dict(
+        {
+            "customer": "c",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "V",
+                    "count": 9,
+                    "offer": "business-m2m-dtmf",
+                    "plan": "compteur",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                },
+                {
+                    "id_prefix": "C",
+                    "count": 9,
+                    "offer": "business-m2m",
+                    "plan": "forfait-2mo",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                },
+            ],
+        }
+    )
+    lines = [f"V{i}" for i in range(1, 10)] + [f"C{i}" for i in range(1, 10)] + ["X1"]
+    rows: list[dict[str, Any]] = []
+    for _ in range(600):
+        line = rnd.choice(lines)
+        kind = rnd.choice(("data", "sms", "voice", "csd"))
+        row: dict[str, Any] = {"line": line, "type": kind, "start": T}
+        if kind == "data":
+            row |= {
+                "bytes_up": rnd.randrange(5000),
+                "bytes_down": rnd.randrange(5000),
+                "zone": rnd.choice(("fr", "eu", "world")),
+                "duration_s": rnd.randrange(43_200),
+            }
+        else:
+            row |= {"dest": rnd.choice(("fr-mobile", "fr-fixed")), "zone": rnd.choice(("fr", "eu"))}
+            if kind != "sms":
+                row["duration_s"] = rnd.choice((0, 1, 59, 60, 61, rnd.randrange(4000)))
+        rows.append(row)
+    _write(tmp_path / "u.parquet", rows)
+    assert UsageReader(tmp_path / "u.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60])[1]
+    typed = rate(inv, tmp_path / "u.parquet")
+    text = rate(inv, _as_text(rows))
+    assert typed.to_dict() == text.to_dict()
+    calls = [i for line in typed.lines for i in line.items if i.code in ("voice", "csd")]
+    assert len(calls) >= 15 and all(i.amount > 0 for i in calls)
