@@ -32,6 +32,7 @@ from accounting.engine import (
     price_line,
     refused_usage,
 )
+from accounting.gcpause import paused_gc
 from accounting.inventory import Line, Month, is_active
 from accounting.invoice import layout_json
 from accounting.money import ZERO, cents, fmt
@@ -196,6 +197,11 @@ def _discount_names(ctx: FleetContext) -> tuple[str, ...]:
 
 def compare(run: RatingRun) -> Comparison:
     """Compare every choice for every line of a rated month (see the module's note on discounts)."""
+    with paused_gc():  # see accounting.gcpause: many small objects, no cycles
+        return _compare(run)
+
+
+def _compare(run: RatingRun) -> Comparison:
     catalog, inv, invoice = run.catalog, run.inventory, run.invoice
     month = inv.month
     today_ctx = _context_of(run, {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -71,25 +71,25 @@ class LineUsage:
     calls: dict[tuple[str, str, str], CallUse] = field(default_factory=dict)
 
     def add(self, g: Group) -> None:
-        zone = g.zone or ""
-        type_ = g.type
+        _, type_, zone, dest, _, _, rows, ko, calls, beyond = g
+        zone = zone or ""
         if type_ == "data":
             data_ko = self.data_ko
-            data_ko[zone] = data_ko.get(zone, 0) + g.ko
-            self.data_records += g.rows
+            data_ko[zone] = data_ko.get(zone, 0) + ko
+            self.data_records += rows
         elif type_ == "sms":
-            key = (zone, g.dest or "")
-            self.sms[key] = self.sms.get(key, 0) + g.rows
+            key = (zone, dest or "")
+            self.sms[key] = self.sms.get(key, 0) + rows
         else:
-            ckey = (type_ or "", zone, g.dest or "")
+            ckey = (type_ or "", zone, dest or "")
             use = self.calls.get(ckey)
             if use is None:
                 use = self.calls[ckey] = CallUse()
-            use.calls += g.calls
-            use.seconds += g.beyond.get(0, 0)
-            beyond = use.beyond
-            for p, s in g.beyond.items():
-                beyond[p] = beyond.get(p, 0) + s
+            use.calls += calls
+            use.seconds += beyond.get(0, 0)
+            sums = use.beyond
+            for p, s in beyond.items():
+                sums[p] = sums.get(p, 0) + s
 
     def types_used(self) -> set[str]:
         used = {t for (t, _, _) in self.calls}
@@ -323,24 +323,33 @@ class RatedUsage:
 
 
 def sort_usage(
-    catalog: Catalog, inventory: Inventory, groups: Iterable[Group], valid: Mapping[str, Line]
+    catalog: Catalog,
+    inventory: Inventory,
+    groups: Iterable[Group],
+    valid: Mapping[str, Line],
+    active: Collection[str] | None = None,
 ) -> RatedUsage:
-    """Attach each aggregate to its line, or reject it with the reason (for the lines' current offers)."""
+    """Attach each aggregate to its line, or reject it with the reason (for the lines' current offers).
+
+    `active`: the ids of the valid lines active in the month, when the caller has them.
+    """
     by_id = {line.id: line for line in inventory.lines}
     usage: dict[str, LineUsage] = defaultdict(LineUsage)
     rejected: list[tuple[Group, str, str]] = []
     smsi: dict[tuple[str, bool], int] = defaultdict(int)
     hits = rows = 0
     services = inventory.services
-    active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
+    if active is None:
+        active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
     refusals: dict[tuple[str, str | None, str | None, str | None], tuple[str, str] | None] = {}
     billable: dict[str, tuple[LineUsage, str]] = {}  # valid, active line -> (its usage, its offer)
     for g in groups:
-        rows += g.rows
-        if g.code is not None:
-            rejected.append((g, ROW_REASONS[g.code][0], g.code))
+        line_id, type_, zone, dest, _, code, n, _, _, _ = g
+        rows += n
+        if code is not None:
+            rejected.append((g, ROW_REASONS[code][0], code))
             continue
-        if g.type == "sms_internet":
+        if type_ == "sms_internet":
             if services.sms_internet is None or catalog.sms_internet is None:
                 rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: SMS Internet is not subscribed"))
             elif g.dest not in catalog.sms_internet.billable_dests:
@@ -348,13 +357,13 @@ def sort_usage(
             else:
                 smsi[(g.dest or "", g.delivered is not False)] += g.rows
             continue
-        if g.type == "location_hit":
+        if type_ == "location_hit":
             if services.localisation is None or catalog.localisation is None:
                 rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: localisation is not subscribed"))
             else:
                 hits += g.rows
             continue
-        line_id = g.line or ""
+        line_id = line_id or ""
         hit = billable.get(line_id)
         if hit is None:
             line = valid.get(line_id)
@@ -371,16 +380,18 @@ def sort_usage(
                 continue
             hit = billable[line_id] = (usage[line_id], line.offer)
         hit[0].add(g)
-        rkey = (hit[1], g.type, g.zone, g.dest)
-        if rkey in refusals:
-            why = refusals[rkey]
-        else:
+        rkey = (hit[1], type_, zone, dest)
+        why = refusals.get(rkey, _UNDECIDED)
+        if why is _UNDECIDED:
             why = refusals[rkey] = refusal(
-                catalog, catalog.offers[hit[1]], g.type or "", g.zone or "", g.dest or ""
+                catalog, catalog.offers[hit[1]], type_ or "", zone or "", dest or ""
             )
         if why is not None:
             rejected.append((g, *why))
     return RatedUsage(dict(usage), rejected, dict(smsi), hits, rows)
+
+
+_UNDECIDED = ("", "")  # a refusal not yet decided (None: decided, no refusal)
 
 
 def fleet_sms_count(catalog: Catalog, lines: Iterable[Line], usage: Mapping[str, LineUsage]) -> int:
@@ -446,9 +457,10 @@ def _rate_run(
     t0 = time.perf_counter()
     groups = reader.aggregate(start, end, catalog.first_periods())
     t1 = time.perf_counter()
-    rated = sort_usage(catalog, inventory, groups, valid)
     month = inventory.month
     active = [line for line in valid.values() if is_active(line, month)]
+    active_ids = {line.id for line in active}
+    rated = sort_usage(catalog, inventory, groups, valid, active_ids)
     per_offer: dict[str, int] = defaultdict(int)
     for line in active:
         per_offer[line.offer] += 1
@@ -459,7 +471,7 @@ def _rate_run(
         if line.id not in valid:
             continue
         bill = LineBill(line.id, line.offer, line.plan, line.commitment, line.prototype, line.group)
-        if is_active(line, month):
+        if line.id in active_ids:
             bill.items = price_line(catalog, line, rated.lines.get(line.id, empty), ctx)
         invoice.lines.append(bill)
     fleet, quotes, service_issues = fleet_items(catalog, inventory, len(active), rated)
