@@ -113,7 +113,7 @@ class UsageRecord:
     bytes_down: int = 0
     zone: Zone = Zone.FR
     dest: Dest | None = None
-    delivered: bool = True
+    delivered: bool | None = None  # SMS Internet only: was the message delivered (None: not said)
     session: str | None = None
     imsi: str | None = None
     imeisv: str | None = None

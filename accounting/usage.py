@@ -262,8 +262,8 @@ class UsageReader:
         value is the column itself, read as it is (BIGINT), not a TRY_CAST of it.
         """
         lo, hi = self.ranges.get(name, (-1, most + 1))
-        if value == f'"{name}"' and lo >= 0 and hi <= most:
-            return "false"
+        if value == "NULL" or (value == f'"{name}"' and lo >= 0 and hi <= most):
+            return "false"  # a column NULL on every row is never out of range
         return f"COALESCE(NOT ({alias} BETWEEN 0 AND {most}), false)"
 
     def _typed(self, name: str, kinds: frozenset[str], cast: str) -> str:
@@ -293,7 +293,7 @@ class UsageReader:
         sql, settled = self._scan_sql(month_start, month_end, first_periods)
         rows = self._fetch(sql)
         # Settled: the call sums come in rows of their own (no count), one per call group.
-        call_sums = {row[:4]: row[8:-1] for row in rows if row[6] is None} if settled else {}
+        call_sums = {row[:5]: row[8:-1] for row in rows if row[6] is None} if settled else {}
         for row in rows:
             raw_line, type_, raw_zone, raw_dest, deliv, bad, n, ko = row[:8]
             if bad:
@@ -316,7 +316,7 @@ class UsageReader:
             if code == "?":
                 code = judged[jkey] = _judge(line, type_, zone, dest)
             if type_ in _CALL_TYPES:
-                sums = call_sums[row[:4]] if settled else row[8:]
+                sums = call_sums[row[:5]] if settled else row[8:]
                 calls = int(sums[0] or 0)
                 beyond: Mapping[int, int] = {p: int(v or 0) for p, v in zip(periods, sums[1:], strict=True)}
             else:
@@ -363,7 +363,8 @@ class UsageReader:
             dur_bad = f"(has_dur AND (dur IS NULL OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})))"
         if "delivered" in self.columns and "delivered" not in self.empty_columns:
             deliv = self._typed("delivered", frozenset({"BOOLEAN"}), "BOOLEAN")
-            deliv_bad = "(has_deliv AND deliv IS NULL)"
+            # A BOOLEAN column holds a value or NULL (not given): never a malformed one.
+            deliv_bad = "false" if deliv == '"delivered"' else "(has_deliv AND deliv IS NULL)"
         else:  # no column: no key (a constant key still costs the hash table a column)
             deliv, deliv_bad = "", "false"
         start_txt = month_start.strftime("%Y-%m-%d %H:%M:%S+00")
@@ -391,7 +392,10 @@ class UsageReader:
         if all(check == "false" for check in row_checks):
             # The statistics settled every row check but one: a data row without both byte counts,
             # which the aggregate counts (`with_bytes`).  No per-row flag, no flag in the key.
-            return self._settled_scan_sql(type_v, bu, bd, dur, secs, first_periods), True
+            lo, hi = self.ranges.get("delivered", (None, None))
+            if deliv and lo is not None and lo == hi:
+                deliv = "true" if lo else "false"  # the same on every row: a constant, not a key
+            return self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True
         checks = " OR ".join(row_checks)
         # Each column is converted once (inner SELECT), then checked, then summed.
         inner = f"""
@@ -420,7 +424,14 @@ class UsageReader:
         )
 
     def _settled_scan_sql(
-        self, type_v: str, bu: str, bd: str, dur: str, secs: str, first_periods: Sequence[int]
+        self,
+        type_v: str,
+        bu: str,
+        bd: str,
+        dur: str,
+        secs: str,
+        deliv: str,
+        first_periods: Sequence[int],
     ) -> str:
         """The aggregate when only missing byte counts can still make a row bad: two parts.
 
@@ -428,24 +439,32 @@ class UsageReader:
         counts) tells the caller how many of a data group's rows lack one.  The call sums are
         made by a second part over the call rows only, in rows of their own (`n` NULL): summing
         them over every row, or under a per-row type test, costs a fifth of the scan more.
+        `deliv`: the `delivered` column (a key), a constant the statistics proved, or "" (none).
         """
         c = self._col
         keys = "line_v, type_v, zone_v, dest_v"
+        if deliv in ("true", "false"):
+            deliv_v = deliv
+        elif deliv:
+            keys, deliv_v = f"{keys}, deliv_v", "deliv_v"
+        else:
+            deliv_v = "NULL"
+        selected = f"line_v, type_v, zone_v, dest_v, {deliv_v}"
         periods = [int(p) for p in first_periods]
         beyond = "".join(f", SUM(GREATEST({secs} - {p}, 0)) AS b{p}" for p in periods)
         nulls = "".join(f", NULL AS b{p}" for p in periods)
         rows = f"""(
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
-                    {bu} AS bu, {bd} AS bd, {dur} AS dur
+                    {f"{deliv} AS deliv_v, " if "deliv_v" in keys else ""}{bu} AS bu, {bd} AS bd, {dur} AS dur
                 FROM {self.relation})"""
         return f"""
-            SELECT {keys}, NULL, false, COUNT(*) AS n, SUM(ko) AS ko, NULL AS calls{nulls},
+            SELECT {selected}, false, COUNT(*) AS n, SUM(ko) AS ko, NULL AS calls{nulls},
                 COUNT(ko) AS with_bytes
             FROM (SELECT {keys}, (bu + bd + 1023) // 1024 AS ko FROM {rows})
             GROUP BY {keys}
             UNION ALL
-            SELECT {keys}, NULL, false, NULL, NULL, COUNT(*) FILTER (dur > 0){beyond}, NULL
+            SELECT {selected}, false, NULL, NULL, COUNT(*) FILTER (dur > 0){beyond}, NULL
             FROM {rows}
             WHERE type_v IN ('voice', 'csd')
             GROUP BY {keys}"""
@@ -528,19 +547,20 @@ def _parquet_statistics(
     The optional columns that are NULL on every row (the simulator writes every column of the usage
     schema; `delivered`, for SMS Internet only, is often empty throughout): they are left out of the
     scan and of the grouping key.  And the (min, max) of the integer columns over their non-NULL
-    values, and of `start` when no row lacks one, when every row group says: a check the
-    statistics settle is not made row by row.
+    values, and of `start` and `delivered` when no row lacks one, when every row group says: a
+    check the statistics settle is not made row by row, and a `delivered` that is the same on
+    every row (the simulator writes true) is a constant rather than a grouping key.
     """
     empty = set(OPTIONAL)
     ranges: dict[str, tuple[Any, Any]] = {}
     if not files:
         return frozenset(), ranges
-    bounded = {"start", "duration_s", "bytes_up", "bytes_down"}
+    bounded = {"start", "duration_s", "bytes_up", "bytes_down", "delivered"}
     try:
         for path in files:
             meta = pq.ParquetFile(path).metadata
             index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
-            for name in sorted(empty | {"start", "duration_s", "bytes_up", "bytes_down"}):
+            for name in sorted(empty | bounded):
                 i = index.get(name)
                 if i is None:
                     bounded.discard(name)
@@ -550,11 +570,13 @@ def _parquet_statistics(
                     st = rg.column(i).statistics
                     if st is None or not st.has_null_count or st.null_count != rg.num_rows:
                         empty.discard(name)
-                    if name == "start" and (st is None or not st.has_null_count or st.null_count):
-                        bounded.discard(name)  # a row without a start is a bad row
+                    if name in ("start", "delivered") and (
+                        st is None or not st.has_null_count or st.null_count
+                    ):
+                        bounded.discard(name)  # a row without a start is bad; `delivered` may vary
                     if name in bounded and st is not None and st.null_count == rg.num_rows:
                         continue  # only NULLs here: nothing to bound
-                    kind = datetime if name == "start" else int
+                    kind = {"start": datetime, "delivered": bool}.get(name, int)
                     if st is None or not st.has_min_max or not isinstance(st.min, kind):
                         bounded.discard(name)
                     elif name in bounded:

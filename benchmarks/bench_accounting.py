@@ -1,8 +1,9 @@
 """Accounting speed and memory: a month of 30 million usage rows for 10,000 lines, rated end to end.
 
 The rows are generated with numpy/pyarrow in 1-million-row chunks and written once to Parquet the way
-the simulator writes it (`UsageWriter` with the simulator's dictionary-encoded string columns, every
-gateway column filled for data records: session, IMSI, IMEISV, APN, charging id, serving PLMN, cause,
+the simulator writes its usage files (`UsageWriter` with the simulator's options: dictionary-encoded
+string columns, `PART_PARQUET_OPTIONS`, the columns every record has stored REQUIRED; every gateway
+column filled for data records: session, IMSI, IMEISV, APN, charging id, serving PLMN, cause,
 sequence), and once to CSV with the rating columns only (an operator's export converted to the usage
 columns).  Each rating (read, validate, aggregate, price, invoice text and JSON) runs in a fresh child
 process so that its peak memory (RSS high-water mark) and its CPU time (all threads) are its own; each
@@ -33,7 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accounting.usage_writer import UsageWriter
-from simulator.engine import DICTIONARY_COLUMNS
+from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
 
 LINES = 10_000
 CHUNK = 1_000_000
@@ -92,6 +93,8 @@ def _chunk(rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray) -
     zone[~is_data] = 0  # SMS and calls from France
     dest = np.where(rng.random(n) < 0.7, 0, 1)
     start = MONTH_START + rng.integers(0, 31 * 86_400, n)
+    # As the simulator's records: every row has its byte counts and duration (0 where they do not
+    # apply) and a zone; the gateway's columns are filled for data rows only.
     up = np.where(is_data, rng.lognormal(7.0, 1.2, n).astype(np.int64), 0)
     down = np.where(is_data, rng.lognormal(7.5, 1.2, n).astype(np.int64), 0)
     dur = np.where(is_call, rng.integers(0, 300, n), np.where(is_data, rng.integers(1, 43_200, n), 0))
@@ -107,8 +110,8 @@ def _chunk(rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray) -
         "type": _dictionary(types, ["data", "sms", "voice", "csd"]),
         "start": start,
         "duration_s": dur,
-        "bytes_up": pa.array(up, mask=~is_data),
-        "bytes_down": pa.array(down, mask=~is_data),
+        "bytes_up": up,
+        "bytes_down": down,
         "zone": _dictionary(zone, ["fr", "eu", "world"]),
         "dest": _dictionary(dest, ["fr-mobile", "fr-fixed"], mask=is_data),
         "session": pc.if_else(pa.array(is_data), session, pa.nulls(n, pa.string())),
@@ -130,7 +133,12 @@ def generate(tmp: Path, rows: int, seed: int = 2026) -> tuple[Path, Path, float]
     t0 = time.perf_counter()
     cw: pacsv.CSVWriter | None = None
     done = 0
-    with UsageWriter(pq_path, dictionary_columns=DICTIONARY_COLUMNS) as pw:
+    with UsageWriter(
+        pq_path,
+        dictionary_columns=DICTIONARY_COLUMNS,
+        parquet_options=PART_PARQUET_OPTIONS,
+        required_columns=REQUIRED_COLUMNS,
+    ) as pw:
         while done < rows:
             n = min(CHUNK, rows - done)
             columns = _chunk(rng, n, ids, voice)

@@ -46,7 +46,9 @@ DICTIONARY_COLUMNS = ("line", "type", "zone", "dest", "imsi", "imeisv", "apn", "
 # Dictionary pages only where values repeat (the string columns above and the small integers);
 # the increasing times and charging ids as deltas (DELTA_BINARY_PACKED), the session ids
 # (line + charging id) by shared prefix (DELTA_BYTE_ARRAY); min/max statistics only on the
-# columns a reader filters on; zstd at level 1 (as small as the default level here, and faster).
+# columns a reader filters on (line, type, start) and on those whose ranges the rating checks
+# (duration, volumes, delivered: the statistics settle the checks, and the rating scan then makes
+# none row by row); zstd at level 1 (as small as the default level here, and faster).
 # Columns every usage record has (`UsageRecord`'s fields that cannot be None): stored REQUIRED.
 REQUIRED_COLUMNS = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone")
 PART_PARQUET_OPTIONS: dict[str, Any] = {
@@ -58,7 +60,7 @@ PART_PARQUET_OPTIONS: dict[str, Any] = {
         "charging_id": "DELTA_BINARY_PACKED",
         "session": "DELTA_BYTE_ARRAY",
     },
-    "write_statistics": ["line", "type", "start"],
+    "write_statistics": ["line", "type", "start", "duration_s", "bytes_up", "bytes_down", "delivered"],
 }
 
 

@@ -183,3 +183,40 @@ def test_call_sums_of_the_settled_scan_match_the_text_path(tmp_path: Path) -> No
     assert typed.to_dict() == text.to_dict()
     calls = [i for line in typed.lines for i in line.items if i.code in ("voice", "csd")]
     assert len(calls) >= 15 and all(i.amount > 0 for i in calls)
+
+
+def test_a_typed_delivered_column_is_settled_a_key_when_it_varies_a_constant_when_not(tmp_path: Path) -> None:
+    inv = inventory_from_dict(
+        {
+            "customer": "c",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id": "A",
+                    "offer": "business-m2m",
+                    "plan": "compteur",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                }
+            ],
+            "services": {"sms_internet": {"short_ids": 1, "since": "2025-01-01"}},
+        }
+    )
+    smsi = {"type": "sms_internet", "start": T, "dest": "orange-fr"}
+    data = {"line": "A", "type": "data", "start": T, "bytes_up": 10, "bytes_down": 2000}
+    varied = [{**smsi, "delivered": True}] * 3 + [{**smsi, "delivered": False}] * 2 + [smsi, data]
+    constant = [{**smsi, "delivered": True}] * 4 + [{**data, "delivered": True}]
+    for name, rows, keyed in (("varied", varied, True), ("constant", constant, False)):
+        path = tmp_path / f"{name}.parquet"
+        columns = {
+            c: [r.get(c) for r in rows] for c in ("line", "type", "start", "bytes_up", "bytes_down", "dest")
+        }
+        columns["delivered"] = [r.get("delivered") for r in rows]
+        with UsageWriter(path, dictionary_columns=DICTIONARY) as w:
+            w.write_columns(columns, length=len(rows))
+        sql, settled = UsageReader(path)._scan_sql(*month_bounds(2026, 3), [0, 60])
+        assert settled, name
+        assert ("deliv_v" in sql) is keyed, name
+        typed = rate(inv, path)
+        assert typed.to_dict() == rate(inv, _as_text(rows)).to_dict(), name
+        assert typed.rejects_total == 0

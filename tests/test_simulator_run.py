@@ -449,3 +449,20 @@ def test_sms_calls_and_server_commands_go_through_the_gateway(tmp_path: Path) ->
     refused = simulate(sc_of(dtmf), tmp_path / "dtmf")
     assert refused.groups["fleet"].calls_refused > 0 and refused.groups["fleet"].calls_answered == 0
     assert not [x for x in table(refused.out_dir / "usage.parquet").to_pylist() if x["type"] == "csd"]
+
+
+def test_the_simulators_usage_files_are_rated_without_per_row_checks(tmp_path: Path) -> None:
+    """Their statistics settle every row check, and the invoice is the one of the same rows as text."""
+    from accounting import inventory_from_dict, rate
+    from accounting.usage import UsageReader, month_bounds
+
+    sc = load_scenario(SCENARIOS / "default.yaml", days=2, max_lines=30, seed=3)
+    run = simulate(sc, tmp_path / "run", csv=True)
+    parts = sorted((run.out_dir / "usage").glob("part-*.parquet"))
+    kinds = {str(t) for t in table(run.out_dir / "usage.parquet").column("type").to_pylist()}
+    assert {"data", "sms"} <= kinds
+    reader = UsageReader(parts)
+    assert reader._scan_sql(*month_bounds(2026, 3), [0, 60])[1]  # settled: no per-row flag
+    inventory = inventory_from_dict(sc.inventory)
+    typed, text = rate(inventory, parts), rate(inventory, run.out_dir / "usage.csv")
+    assert typed.to_dict() == text.to_dict() and typed.rows_read == run.usage_rows > 0
