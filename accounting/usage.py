@@ -129,6 +129,14 @@ def _lit(values: Sequence[str]) -> str:
     return ", ".join(f"'{_sql_safe(v)}'" for v in values)
 
 
+class Scan(NamedTuple):
+    """The SQL of the aggregate; settled: the statistics settled every row check (no flag)."""
+
+    sql: str
+    calls: str  # settled only: the call sums per call group, run when the month has calls
+    settled: bool
+
+
 class UsageReader:
     """One usage input (a CSV or Parquet file, or an Arrow table) bound to a DuckDB connection."""
 
@@ -290,24 +298,24 @@ class UsageReader:
         no_calls: Mapping[int, int] = dict.fromkeys(periods, 0)  # shared by the groups without calls
         flagged = 0
         judged: dict[tuple[Any, ...], str | None] = {}
-        sql, settled = self._scan_sql(month_start, month_end, first_periods)
-        rows = self._fetch(sql)
-        # Settled: the call sums come in rows of their own (no count), one per call group.
-        call_sums = {row[:5]: row[8:-1] for row in rows if row[6] is None} if settled else {}
+        scan = self._scan_sql(month_start, month_end, first_periods)
+        settled = scan.settled
+        rows = self._fetch(scan.sql)
+        # Settled: the call sums come from a scan of their own, made only when there are calls.
+        call_sums: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        if settled and any(row[1] in _CALL_TYPES for row in rows):
+            call_sums = {row[:5]: row[5:] for row in self._fetch(scan.calls)}
         for row in rows:
             raw_line, type_, raw_zone, raw_dest, deliv, bad, n, ko = row[:8]
             if bad:
                 flagged += n
                 continue
-            if settled:
-                if n is None:
-                    continue  # a call group's sums, read with its counts
-                if type_ == "data" and n != row[-1]:
-                    # data rows without both byte counts: sorted out by the second scan
-                    flagged += n - row[-1]
-                    n = row[-1]
-                    if not n:
-                        continue
+            if settled and type_ == "data" and n != row[-1]:
+                # data rows without both byte counts: sorted out by the second scan
+                flagged += n - row[-1]
+                n = row[-1]
+                if not n:
+                    continue
             line = raw_line or None
             zone = raw_zone or "fr"
             dest = raw_dest or None
@@ -338,12 +346,10 @@ class UsageReader:
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
 
-    def _scan_sql(
-        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
-    ) -> tuple[str, bool]:
+    def _scan_sql(self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]) -> Scan:
         """The one-scan aggregate: raw keys, a row-check flag, integer sums over the clean rows.
 
-        With True: the statistics settled the row checks (`_settled_scan_sql`).
+        Or, when the statistics settled the row checks, the two scans of `_settled_scan_sql`.
         """
 
         def c(name: str) -> str:  # a column known to be all NULL (Parquet statistics) is not read
@@ -395,7 +401,7 @@ class UsageReader:
             lo, hi = self.ranges.get("delivered", (None, None))
             if deliv and lo is not None and lo == hi:
                 deliv = "true" if lo else "false"  # the same on every row: a constant, not a key
-            return self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True
+            return Scan(*self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True)
         checks = " OR ".join(row_checks)
         # Each column is converted once (inner SELECT), then checked, then summed.
         inner = f"""
@@ -410,7 +416,7 @@ class UsageReader:
             f",\n SUM(CASE WHEN {call} THEN GREATEST({secs} - {int(p)}, 0) END) AS b{int(p)}"
             for p in first_periods
         )
-        return (
+        return Scan(
             f"""
             SELECT line_v, type_v, zone_v, dest_v, {"deliv" if deliv else "NULL"}, bad, COUNT(*) AS n,
                 SUM(CASE WHEN NOT bad THEN (bu + bd + 1023) // 1024 END) AS ko,
@@ -420,6 +426,7 @@ class UsageReader:
                     OR (COALESCE(type_v = 'data', false) AND (bu IS NULL OR bd IS NULL))) AS bad
                 FROM ({inner}))
             GROUP BY line_v, type_v, zone_v, dest_v, {"deliv, " if deliv else ""}bad""",
+            "",
             False,
         )
 
@@ -432,13 +439,13 @@ class UsageReader:
         secs: str,
         deliv: str,
         first_periods: Sequence[int],
-    ) -> str:
-        """The aggregate when only missing byte counts can still make a row bad: two parts.
+    ) -> tuple[str, str]:
+        """The aggregate when only missing byte counts can still make a row bad: two scans.
 
-        Every row is counted and its ko summed per group; `with_bytes` (the rows with both byte
-        counts) tells the caller how many of a data group's rows lack one.  The call sums are
-        made by a second part over the call rows only, in rows of their own (`n` NULL): summing
-        them over every row, or under a per-row type test, costs a fifth of the scan more.
+        The first counts every row and sums its ko per group; `with_bytes` (the rows with both
+        byte counts) tells the caller how many of a data group's rows lack one.  The second, run
+        only when some group is of a call type, makes the call sums over the call rows alone:
+        summing them over every row, or under a per-row type test, costs a fifth of the scan more.
         `deliv`: the `delivered` column (a key), a constant the statistics proved, or "" (none).
         """
         c = self._col
@@ -452,22 +459,21 @@ class UsageReader:
         selected = f"line_v, type_v, zone_v, dest_v, {deliv_v}"
         periods = [int(p) for p in first_periods]
         beyond = "".join(f", SUM(GREATEST({secs} - {p}, 0)) AS b{p}" for p in periods)
-        nulls = "".join(f", NULL AS b{p}" for p in periods)
         rows = f"""(
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
                     {f"{deliv} AS deliv_v, " if "deliv_v" in keys else ""}{bu} AS bu, {bd} AS bd, {dur} AS dur
                 FROM {self.relation})"""
-        return f"""
-            SELECT {selected}, false, COUNT(*) AS n, SUM(ko) AS ko, NULL AS calls{nulls},
-                COUNT(ko) AS with_bytes
+        counts = f"""
+            SELECT {selected}, false, COUNT(*) AS n, SUM(ko) AS ko, COUNT(ko) AS with_bytes
             FROM (SELECT {keys}, (bu + bd + 1023) // 1024 AS ko FROM {rows})
-            GROUP BY {keys}
-            UNION ALL
-            SELECT {selected}, false, NULL, NULL, COUNT(*) FILTER (dur > 0){beyond}, NULL
+            GROUP BY {keys}"""
+        calls = f"""
+            SELECT {selected}, COUNT(*) FILTER (dur > 0){beyond}
             FROM {rows}
             WHERE type_v IN ('voice', 'csd')
             GROUP BY {keys}"""
+        return counts, calls
 
     def _aggregate_flagged(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]

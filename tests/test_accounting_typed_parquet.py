@@ -96,7 +96,7 @@ def test_statistics_settle_the_checks_of_a_clean_file(tmp_path: Path) -> None:
     reader = UsageReader(tmp_path / "u.parquet")
     assert "delivered" in reader.columns and "delivered" in reader.empty_columns
     assert reader.ranges["bytes_up"] == (1, 3000) and reader.ranges["duration_s"] == (0, 61)
-    sql, settled = reader._scan_sql(*month_bounds(2026, 3), [0, 60])
+    sql, _, settled = reader._scan_sql(*month_bounds(2026, 3), [0, 60])
     assert settled and "BETWEEN" not in sql and "delivered" not in sql and "start" not in sql
 
 
@@ -104,7 +104,7 @@ def test_bad_rows_in_typed_parquet_are_rejected_like_their_text(tmp_path: Path) 
     rows = GOOD + BAD
     _write(tmp_path / "u.parquet", rows)
     reader = UsageReader(tmp_path / "u.parquet")
-    assert not reader._scan_sql(*month_bounds(2026, 3), [0, 60])[1]  # checked row by row
+    assert not reader._scan_sql(*month_bounds(2026, 3), [0, 60]).settled  # checked row by row
     typed = rate(INV, tmp_path / "u.parquet")
     text = rate(INV, _as_text(rows))
     assert [(r.row, r.reason.split(":")[0]) for r in typed.rejects] == [
@@ -119,7 +119,7 @@ def test_a_data_row_without_byte_counts_is_found_when_the_statistics_settle_the_
     missing = {"line": "A", "type": "data", "start": T, "bytes_up": 7}  # bytes_down missing
     rows = [*GOOD[:2], missing, *GOOD[2:], missing]
     _write(tmp_path / "u.parquet", rows)
-    assert UsageReader(tmp_path / "u.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60])[1]
+    assert UsageReader(tmp_path / "u.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
     typed = rate(INV, tmp_path / "u.parquet")
     assert typed.to_dict() == rate(INV, _as_text(rows)).to_dict()
     assert [(r.row, r.reason) for r in typed.rejects] == [
@@ -177,7 +177,7 @@ def test_call_sums_of_the_settled_scan_match_the_text_path(tmp_path: Path) -> No
                 row["duration_s"] = rnd.choice((0, 1, 59, 60, 61, rnd.randrange(4000)))
         rows.append(row)
     _write(tmp_path / "u.parquet", rows)
-    assert UsageReader(tmp_path / "u.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60])[1]
+    assert UsageReader(tmp_path / "u.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
     typed = rate(inv, tmp_path / "u.parquet")
     text = rate(inv, _as_text(rows))
     assert typed.to_dict() == text.to_dict()
@@ -214,9 +214,28 @@ def test_a_typed_delivered_column_is_settled_a_key_when_it_varies_a_constant_whe
         columns["delivered"] = [r.get("delivered") for r in rows]
         with UsageWriter(path, dictionary_columns=DICTIONARY) as w:
             w.write_columns(columns, length=len(rows))
-        sql, settled = UsageReader(path)._scan_sql(*month_bounds(2026, 3), [0, 60])
+        sql, _, settled = UsageReader(path)._scan_sql(*month_bounds(2026, 3), [0, 60])
         assert settled, name
         assert ("deliv_v" in sql) is keyed, name
         typed = rate(inv, path)
         assert typed.to_dict() == rate(inv, _as_text(rows)).to_dict(), name
         assert typed.rejects_total == 0
+
+
+def test_the_call_scan_runs_only_for_a_month_with_calls(tmp_path: Path) -> None:
+    data_only = [r for r in GOOD if r["type"] != "voice"]
+    for name, rows, scans in (("data", data_only, 1), ("calls", GOOD, 2)):
+        _write(tmp_path / f"{name}.parquet", rows)
+        reader = UsageReader(tmp_path / f"{name}.parquet")
+        made: list[str] = []
+
+        def fetch(sql: str, made: list[str] = made, read: Any = reader._fetch) -> list[tuple[Any, ...]]:
+            made.append(sql)
+            return read(sql)  # type: ignore[no-any-return]
+
+        reader._fetch = fetch  # type: ignore[method-assign]
+        groups = reader.aggregate(*month_bounds(2026, 3), [0, 60])
+        assert len(made) == scans, name
+        assert rate(INV, tmp_path / f"{name}.parquet").to_dict() == rate(INV, _as_text(rows)).to_dict()
+        voice = [g for g in groups if g.type == "voice"]
+        assert [(g.calls, dict(g.beyond)) for g in voice] == ([(1, {0: 61, 60: 1})] if scans == 2 else [])

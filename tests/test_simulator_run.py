@@ -462,7 +462,7 @@ def test_the_simulators_usage_files_are_rated_without_per_row_checks(tmp_path: P
     kinds = {str(t) for t in table(run.out_dir / "usage.parquet").column("type").to_pylist()}
     assert {"data", "sms"} <= kinds
     reader = UsageReader(parts)
-    assert reader._scan_sql(*month_bounds(2026, 3), [0, 60])[1]  # settled: no per-row flag
+    assert reader._scan_sql(*month_bounds(2026, 3), [0, 60]).settled  # settled: no per-row flag
     inventory = inventory_from_dict(sc.inventory)
     typed, text = rate(inventory, parts), rate(inventory, run.out_dir / "usage.csv")
     assert typed.to_dict() == text.to_dict() and typed.rows_read == run.usage_rows > 0
