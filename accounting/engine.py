@@ -322,6 +322,9 @@ class RatedUsage:
     rows: int
 
 
+_UNDECIDED = ("", "")  # a refusal not yet decided (None: decided, no refusal)
+
+
 def sort_usage(
     catalog: Catalog,
     inventory: Inventory,
@@ -344,7 +347,7 @@ def sort_usage(
     refusals: dict[tuple[str, str | None, str | None, str | None], tuple[str, str] | None] = {}
     billable: dict[str, tuple[LineUsage, str]] = {}  # valid, active line -> (its usage, its offer)
     for g in groups:
-        line_id, type_, zone, dest, _, code, n, _, _, _ = g
+        line_id, type_, zone, dest, delivered, code, n, _, _, _ = g
         rows += n
         if code is not None:
             rejected.append((g, ROW_REASONS[code][0], code))
@@ -352,16 +355,16 @@ def sort_usage(
         if type_ == "sms_internet":
             if services.sms_internet is None or catalog.sms_internet is None:
                 rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: SMS Internet is not subscribed"))
-            elif g.dest not in catalog.sms_internet.billable_dests:
-                rejected.append((g, NOT_PRICED, f"{NOT_PRICED}: SMS Internet to {g.dest}"))
+            elif dest not in catalog.sms_internet.billable_dests:
+                rejected.append((g, NOT_PRICED, f"{NOT_PRICED}: SMS Internet to {dest}"))
             else:
-                smsi[(g.dest or "", g.delivered is not False)] += g.rows
+                smsi[(dest or "", delivered is not False)] += n
             continue
         if type_ == "location_hit":
             if services.localisation is None or catalog.localisation is None:
                 rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: localisation is not subscribed"))
             else:
-                hits += g.rows
+                hits += n
             continue
         line_id = line_id or ""
         hit = billable.get(line_id)
@@ -389,9 +392,6 @@ def sort_usage(
         if why is not None:
             rejected.append((g, *why))
     return RatedUsage(dict(usage), rejected, dict(smsi), hits, rows)
-
-
-_UNDECIDED = ("", "")  # a refusal not yet decided (None: decided, no refusal)
 
 
 def fleet_sms_count(catalog: Catalog, lines: Iterable[Line], usage: Mapping[str, LineUsage]) -> int:
