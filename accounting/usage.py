@@ -329,15 +329,10 @@ class UsageReader:
                 beyond: Mapping[int, int] = {p: int(v or 0) for p, v in zip(periods, sums[1:], strict=True)}
             else:
                 calls, beyond = 0, no_calls
-            key = (line, type_, zone, dest, deliv, code)
-            g = Group(line, type_, zone, dest, deliv, code, n, int(ko or 0), calls, beyond)
-            old = groups.get(key)
-            groups[key] = g if old is None else _sum(old, g)
+            _add(groups, Group(line, type_, zone, dest, deliv, code, n, int(ko or 0), calls, beyond))
         if flagged:
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
-                key = (g.line, g.type, g.zone, g.dest, g.delivered, g.code)
-                old = groups.get(key)
-                groups[key] = g if old is None else _sum(old, g)
+                _add(groups, g)
         return list(groups.values())
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
@@ -449,20 +444,15 @@ class UsageReader:
         `deliv`: the `delivered` column (a key), a constant the statistics proved, or "" (none).
         """
         c = self._col
-        keys = "line_v, type_v, zone_v, dest_v"
-        if deliv in ("true", "false"):
-            deliv_v = deliv
-        elif deliv:
-            keys, deliv_v = f"{keys}, deliv_v", "deliv_v"
-        else:
-            deliv_v = "NULL"
-        selected = f"line_v, type_v, zone_v, dest_v, {deliv_v}"
+        keyed = deliv not in ("", "true", "false")  # a column to group on, not a constant or none
+        keys = "line_v, type_v, zone_v, dest_v" + (", deliv_v" if keyed else "")
+        selected = f"line_v, type_v, zone_v, dest_v, {'deliv_v' if keyed else deliv or 'NULL'}"
         periods = [int(p) for p in first_periods]
         beyond = "".join(f", SUM(GREATEST({secs} - {p}, 0)) AS b{p}" for p in periods)
         rows = f"""(
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
-                    {f"{deliv} AS deliv_v, " if "deliv_v" in keys else ""}{bu} AS bu, {bd} AS bd, {dur} AS dur
+                    {f"{deliv} AS deliv_v, " if keyed else ""}{bu} AS bu, {bd} AS bd, {dur} AS dur
                 FROM {self.relation})"""
         counts = f"""
             SELECT {selected}, false, COUNT(*) AS n, SUM(ko) AS ko, COUNT(ko) AS with_bytes
@@ -597,10 +587,17 @@ _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go thro
 _CALL_TYPES = frozenset(("voice", "csd"))
 
 
-def _sum(old: Group, g: Group) -> Group:
-    """Two aggregates of one key (raw keys that normalise alike) as one."""
+def _add(groups: dict[tuple[Any, ...], Group], g: Group) -> None:
+    """Add an aggregate to the one of the same key, if any (raw keys that normalise alike meet here)."""
+    key = (g.line, g.type, g.zone, g.dest, g.delivered, g.code)
+    old = groups.get(key)
+    if old is None:
+        groups[key] = g
+        return
     beyond = {p: old.beyond.get(p, 0) + g.beyond.get(p, 0) for p in {**old.beyond, **g.beyond}}
-    return g._replace(rows=old.rows + g.rows, ko=old.ko + g.ko, calls=old.calls + g.calls, beyond=beyond)
+    groups[key] = g._replace(
+        rows=old.rows + g.rows, ko=old.ko + g.ko, calls=old.calls + g.calls, beyond=beyond
+    )
 
 
 _TYPES = frozenset(t.value for t in UsageType)
