@@ -122,6 +122,9 @@ class MtSms:
     message_ref: int = 0
     status_report: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # The information elements of the submitted part's user-data header (TP-UDH without its length
+    # octet: concatenation, application ports), relayed to the recipient as the SMSC got them.
+    udh: bytes = b""
 
 
 class NetworkAPI(Protocol):

@@ -330,9 +330,20 @@ class Network:
     # ----------------------------------------------------------------- SMS
 
     def send_sms(
-        self, now: float, line_id: str, dest_number: str, user_data_len: int = 0, *, text: str | None = None
+        self,
+        now: float,
+        line_id: str,
+        dest_number: str,
+        user_data_len: int = 0,
+        *,
+        text: str | None = None,
+        udh: bytes = b"",
     ) -> SmsResult:
-        """A mobile-originated SMS; `text` (optional) is forwarded when the destination is a line of this network."""
+        """A mobile-originated SMS; `text` (optional) is forwarded when the destination is a line of this network.
+
+        `udh`: the information elements of the part's user-data header (concatenation, ports),
+        forwarded with the text, so that the parts of a long message arrive as parts of one.
+        """
         line = self._lines.get(line_id)
         if line is None:
             self._incident(now, "unknown-line", line_id, "MO SMS refused: unknown line")
@@ -376,7 +387,7 @@ class Network:
         self._use(now, line, UseKind.SMS, count=1)
         target = self._by_msisdn.get(classified.e164 or "")
         if target is not None:
-            self.smsc.submit(now, target, sub.msisdn, text or "")
+            self.smsc.submit(now, target, sub.msisdn, text or "", udh=udh)
         return SmsResult(SmsStatus.ACCEPTED, message_ref=ref, dest=classified.dest)
 
     def submit_sms(

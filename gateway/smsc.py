@@ -68,8 +68,12 @@ class Smsc:
         text: str,
         validity_s: float | None = None,
         status_report: bool = False,
+        udh: bytes = b"",
     ) -> tuple[SmsStatus, MtSms | None]:
-        """Store an MT SMS for `line_id`; STORED, or REFUSED when the line's store is full."""
+        """Store an MT SMS for `line_id`; STORED, or REFUSED when the line's store is full.
+
+        `udh`: the user-data header's information elements of an MO part, relayed as they came.
+        """
         queue = self._store.setdefault(line_id, deque())
         self._expire_queue(now, line_id, queue)
         if len(queue) >= self.config.max_stored_per_line:
@@ -86,6 +90,7 @@ class Smsc:
             validity_s=validity,
             message_ref=self._next_ref,
             status_report=status_report,
+            udh=udh,
         )
         self._next_ref = (self._next_ref + 1) % 256
         queue.append(sms)

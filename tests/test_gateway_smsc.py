@@ -123,3 +123,14 @@ def test_mt_store_is_bounded() -> None:
         SmsStatus.REFUSED,
     ]
     assert net.submit_sms(0, "nobody", "3360", "x").cause == RP_UNIDENTIFIED_SUBSCRIBER
+
+
+def test_the_smsc_relays_the_header_elements_of_a_part_to_another_line() -> None:
+    net, _ = make()
+    net.attach(1, "L2", IMEISV, "20801")
+    concat = bytes([0x00, 0x03, 0x2A, 0x02, 0x01])  # part 1 of 2, reference 42
+    net.send_sms(2, "L1", "0612345679", text="part one", udh=concat)
+    net.send_sms(2, "L1", "0612345679", text="plain")
+    first, second = net.pending_sms(3, "L2")
+    assert (first.text, first.udh) == ("part one", concat)
+    assert (second.text, second.udh) == ("plain", b"")

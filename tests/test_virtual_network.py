@@ -38,6 +38,15 @@ def setup(
     return m, net, sink
 
 
+def neighbour(net: Network, profile: str) -> VirtualModem:
+    """A second modem on the same network (another line), echo off."""
+    other = VirtualModem(load_profile(profile), network=net, seed=5, index=1, epoch=EPOCH)
+    provision(net, other, ServeScenario())
+    other.take_output(0.0)
+    other.settings.echo = False
+    return other
+
+
 def at(m: VirtualModem, line: str, now: float | None = None) -> bytes:
     m.feed(line.encode() + b"\r", m.now if now is None else now)
     return m.take_output()
@@ -317,10 +326,7 @@ def test_scenario_coverage_moves_the_modem_and_events_arrive() -> None:
 
 def test_sms_between_two_virtual_modems_on_one_network() -> None:
     m, net, _ = setup()
-    other = VirtualModem(load_profile("quectel-bg96"), network=net, seed=5, index=1, epoch=EPOCH)
-    provision(net, other, ServeScenario())
-    other.take_output(0.0)
-    other.settings.echo = False
+    other = neighbour(net, "quectel-bg96")
     at(m, "AT+CMGF=1", 4.0)
     other.poll(4.0)
     at(m, f'AT+CMGS="+{other.identity.msisdn}"')
@@ -368,3 +374,55 @@ def test_write_then_send_from_storage(text_mode: bool) -> None:
     assert at(m, "AT+CMSS=2") == b"\r\n+CMS ERROR: 321\r\n"
     assert [(d, t) for _, d, t in m.sms.sent][-1] == ("0612345679", "stored report")
     assert len([r for r in sink.records if r.type == UsageType.SMS]) == 2
+
+
+@pytest.mark.parametrize(
+    "text", ["Compteur 4711: " + "relevé horaire 0.25 kWh; " * 8, "Ωμέγα ✓ " * 12], ids=["gsm7", "ucs2"]
+)
+def test_a_long_pdu_sms_to_another_modem_arrives_as_the_parts_of_one_message(text: str) -> None:
+    """The SMSC relays each part's concatenation header: the recipient reassembles the message."""
+    from modem.sms import Direction, SmsDeliver, decode_pdu, encode_submit
+    from modem.sms.reassembly import Reassembler
+
+    m, net, sink = setup()
+    other = neighbour(net, "quectel-bg96")
+    m.poll(4.0)
+    other.poll(4.0)
+    parts = encode_submit(text, f"+{other.identity.msisdn}", concat_reference=77)
+    assert len(parts) >= 2
+    for part in parts:
+        assert at(m, f"AT+CMGS={part.tpdu_length}") == b"\r\n> "
+        m.feed(part.hex.encode() + b"\x1a", 4.0)
+        assert m.take_output().startswith(b"\r\n+CMGS: ")
+    announced = other.take_output(5.0).decode()
+    assert announced.count("+CMTI:") == len(parts)
+    reassembler = Reassembler(timeout=3600.0)
+    whole = []
+    for index in range(1, len(parts) + 1):
+        reply = at(other, f"AT+CMGR={index}").decode().split("\r\n")
+        msg = decode_pdu(reply[2], Direction.MT)
+        assert isinstance(msg, SmsDeliver) and msg.concat is not None
+        assert (msg.concat.reference, msg.concat.total, msg.concat.sequence) == (77, len(parts), index)
+        done = reassembler.add(msg, 5.0)
+        if done is not None:
+            whole.append(done)
+    assert [w.text for w in whole] == [text]
+    assert sum(r.type is UsageType.SMS for r in sink.records) == len(parts)  # each part is billed
+
+
+def test_a_stored_long_pdu_part_keeps_its_header_when_sent_with_cmss() -> None:
+    from modem.sms import Direction, SmsDeliver, decode_pdu, encode_submit
+
+    m, net, _ = setup()
+    other = neighbour(net, "generic")
+    m.poll(4.0)
+    other.poll(4.0)
+    first = encode_submit("x" * 200, f"+{other.identity.msisdn}", concat_reference=9)[0]
+    at(m, f"AT+CMGW={first.tpdu_length}")
+    m.feed(first.hex.encode() + b"\x1a", 4.0)
+    index = int(m.take_output().decode().split("+CMGW: ")[1].split("\r\n")[0])
+    assert at(m, f"AT+CMSS={index}").startswith(b"\r\n+CMSS: ")
+    other.take_output(5.0)
+    msg = decode_pdu(at(other, "AT+CMGR=1").decode().split("\r\n")[2], Direction.MT)
+    assert isinstance(msg, SmsDeliver) and msg.concat is not None
+    assert (msg.concat.reference, msg.concat.total, msg.concat.sequence) == (9, 2, 1)

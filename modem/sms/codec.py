@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from .address import Address, as_address, encode_smsc
 from .dcs import Alphabet, DataCoding
 from .errors import SmsCodecError
+from .gsm7 import can_encode_gsm7
 from .pdu import SmsDeliver, SmsStatusReport, SmsSubmit
 from .segment import plan_text, split_payload
 from .timestamp import Validity
@@ -105,6 +106,19 @@ def build_user_data(
     return out
 
 
+def _relayed_part(
+    content: str | bytes, alphabet: Alphabet | None, header: tuple[InformationElement, ...]
+) -> UserData:
+    """One part's user data with the given header: GSM 7-bit (default table) when the text has it, else UCS2."""
+    if isinstance(content, bytes | bytearray):
+        return UserData(Alphabet.DATA8, bytes(content), header)
+    if alphabet is None:
+        alphabet = Alphabet.GSM7 if can_encode_gsm7(content) else Alphabet.UCS2
+    ud = UserData.from_text(content, alphabet, header)
+    ud.encode()  # raises MessageTooLongError when the part does not fit one message
+    return ud
+
+
 def encode_submit(
     content: str | bytes,
     destination: str | Address,
@@ -170,19 +184,27 @@ def encode_deliver(
     ports: PortInfo | None = None,
     pid: int = 0,
     language: int = 0,
+    header: tuple[InformationElement, ...] = (),
 ) -> list[DeliverPdu]:
-    """SMS-DELIVER PDU strings for a received text (or 8-bit data), one per part."""
+    """SMS-DELIVER PDU strings for a received text (or 8-bit data), one per part.
+
+    `header`: the content is one part already (a part of a long message relayed by the SMSC),
+    delivered with these information elements as they came; it is not split.
+    """
     orig = as_address(originator)
     smsc_octets = encode_smsc(smsc)
     smsc_addr = as_address(smsc) if smsc else None
-    uds = build_user_data(
-        content,
-        alphabet,
-        concat_reference=concat_reference,
-        concat_16bit=concat_16bit,
-        ports=ports,
-        language=language,
-    )
+    if header:
+        uds = [_relayed_part(content, _alphabet(alphabet), header)]
+    else:
+        uds = build_user_data(
+            content,
+            alphabet,
+            concat_reference=concat_reference,
+            concat_16bit=concat_16bit,
+            ports=ports,
+            language=language,
+        )
     out: list[DeliverPdu] = []
     for ud in uds:
         msg = SmsDeliver(

@@ -73,7 +73,7 @@ class NetLink:
     lac: str = ""
     ci: str = ""
     _search: Timer | None = None
-    _sms_takes_text: bool | None = None
+    _sms_extras: frozenset[str] | None = None  # which of text/udh the network's send_sms takes
 
     def __post_init__(self) -> None:
         m = self.modem
@@ -252,19 +252,29 @@ class NetLink:
         if ctx.session_id is not None and self.network is not None and (up or down):
             self.network.transfer(self.modem.now, ctx.session_id, up, down)
 
-    def send_sms(self, dest: str, user_data_len: int, text: str) -> SmsResult:
-        """MO SMS through the SMSC; the text goes along when the network takes it (to reach another line)."""
+    def send_sms(self, dest: str, user_data_len: int, text: str, udh: bytes = b"") -> SmsResult:
+        """MO SMS through the SMSC.
+
+        The text and the user-data header's elements go along when the network takes them (to reach
+        another line of it, a long message's parts as parts of one message).
+        """
         assert self.network is not None
         m = self.modem
         send = self.network.send_sms
-        if self._sms_takes_text is None:
+        if self._sms_extras is None:
             try:
-                self._sms_takes_text = "text" in inspect.signature(send).parameters
+                params = inspect.signature(send).parameters
             except (TypeError, ValueError):
-                self._sms_takes_text = False
-        if self._sms_takes_text:
-            takes_text: Any = send
-            result: SmsResult = takes_text(m.now, m.identity.line_id, dest, user_data_len, text=text)
+                params = {}  # type: ignore[assignment]
+            self._sms_extras = frozenset(p for p in ("text", "udh") if p in params)
+        extras: dict[str, Any] = {}
+        if "text" in self._sms_extras:
+            extras["text"] = text
+        if "udh" in self._sms_extras and udh:
+            extras["udh"] = udh
+        if extras:
+            takes_extras: Any = send
+            result: SmsResult = takes_extras(m.now, m.identity.line_id, dest, user_data_len, **extras)
             return result
         return send(m.now, m.identity.line_id, dest, user_data_len)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from modem.sms import (
@@ -26,6 +26,8 @@ from modem.sms import (
     gsm7_length,
 )
 from modem.sms import can_encode_gsm7 as _gsm7_ok
+from modem.sms.codec import DeliverPdu
+from modem.sms.udh import decode_udh
 from modem.virtual.results import CmsError, rp_cause_code
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ class Stored:
     pdu: str  # the PDU string (SMSC prefix + TPDU) shown in PDU mode
     tpdu_length: int
     udl: int = 0  # TP-UDL of a stored outgoing message (what +CMSS sends)
+    udh: bytes = b""  # a stored outgoing PDU's header elements, relayed by +CMSS (see `_relayed`)
 
 
 @dataclass(slots=True)
@@ -108,7 +111,7 @@ class SmsService:
             sender = _display_number(msg.sender)
             when = m.epoch + timedelta(seconds=msg.submitted_at)
             try:
-                parts = encode_deliver(msg.text, sender, when, smsc=self.smsc or None)
+                parts = self._deliver_pdus(msg, sender, when)
             except SmsCodecError as exc:
                 log.warning("MT SMS from %s not encodable, refused: %s", sender, exc)
                 self.backlog.popleft()
@@ -136,6 +139,16 @@ class SmsService:
                 )
                 if mt in (1, 2, 3) and mode != 0:
                     m.urc(f'+CMTI: "{mem3}",{index}')
+
+    def _deliver_pdus(self, msg: MtSms, sender: str, when: datetime) -> list[DeliverPdu]:
+        """The SMS-DELIVER part(s) of `msg`: one part with the header it was submitted with, if any."""
+        smsc = self.smsc or None
+        if msg.udh:
+            try:
+                return encode_deliver(msg.text, sender, when, smsc=smsc, header=decode_udh(msg.udh))
+            except SmsCodecError as exc:  # the part's text no longer fits with its header
+                log.warning("MT SMS part from %s delivered without its header: %s", sender, exc)
+        return encode_deliver(msg.text, sender, when, smsc=smsc)
 
     def _free_index(self, store: dict[int, Stored]) -> int:
         base = int(self.modem.profile.quirks.get("sms_index_base", 1))
@@ -197,7 +210,8 @@ class SmsService:
     def send_pdu(self, pdu_hex: str, length: int) -> int:
         """PDU-mode MO (AT+CMGS=<length>): the message reference."""
         msg = self.decode_submit(pdu_hex, length)
-        return self._submit(msg.destination.number, msg.text or "", msg.user_data.encode()[0])
+        udl = msg.user_data.encode()[0]
+        return self._submit(msg.destination.number, msg.text or "", udl, _relayed(msg))
 
     def write_text(self, dest: str, text: str) -> int:
         """AT+CMGW="<da>" in text mode: stored in <mem2> as STO UNSENT; the index."""
@@ -211,7 +225,16 @@ class SmsService:
     def write_pdu(self, pdu_hex: str, length: int) -> int:
         msg = self.decode_submit(pdu_hex, length)
         udl = msg.user_data.encode()[0]
-        stored = Stored(STO_UNSENT, msg.destination.number, msg.text or "", "", pdu_hex.strip(), length, udl)
+        stored = Stored(
+            STO_UNSENT,
+            msg.destination.number,
+            msg.text or "",
+            "",
+            pdu_hex.strip(),
+            length,
+            udl,
+            _relayed(msg),
+        )
         return self._store_outgoing(stored)
 
     def _store_outgoing(self, msg: Stored) -> int:
@@ -230,24 +253,34 @@ class SmsService:
         target = dest or msg.number
         if not target:
             raise CmsError(304 if self.modem.settings.cmgf == 0 else 305)
-        mr = self._submit(target, msg.text, msg.udl)
+        mr = self._submit(target, msg.text, msg.udl, msg.udh)
         msg.status = STO_SENT
         return mr
 
-    def _submit(self, dest: str, text: str, udl: int) -> int:
+    def _submit(self, dest: str, text: str, udl: int, udh: bytes = b"") -> int:
         from gateway.api import SmsStatus
 
         m = self.modem
         net = m.net
         if not net.registered or net.network is None:
             raise CmsError(331)
-        result = net.send_sms(dest, udl, text)
+        result = net.send_sms(dest, udl, text, udh)
         if result.status is not SmsStatus.ACCEPTED:
             raise CmsError(rp_cause_code(result.cause))
         mr = self.next_mr
         self.next_mr = (self.next_mr + 1) % 256
         self.sent.append((m.now, dest, text))
         return mr
+
+
+# Header elements that say how this part's text is encoded (national language shift tables): the
+# recipient's part is encoded again, so they are not relayed; the others (concatenation, ports) are.
+_ENCODING_IES = frozenset((0x24, 0x25))
+
+
+def _relayed(msg: SmsSubmit) -> bytes:
+    """The information elements of an MO part's header that the SMSC relays to the recipient."""
+    return b"".join(ie.encode() for ie in msg.user_data.header if ie.iei not in _ENCODING_IES)
 
 
 def _display_number(sender: str) -> str:
