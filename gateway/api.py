@@ -125,6 +125,16 @@ class MtSms:
     # The information elements of the submitted part's user-data header (TP-UDH without its length
     # octet: concatenation, application ports), relayed to the recipient as the SMSC got them.
     udh: bytes = b""
+    report_to: ReportTo | None = None  # an MO SMS whose sender asked for a status report
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTo:
+    """Where the status report of an MO SMS goes: the sending line, its TP-MR, the number it dialled."""
+
+    line_id: str
+    message_ref: int
+    recipient: str
 
 
 class NetworkAPI(Protocol):

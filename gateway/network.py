@@ -57,6 +57,7 @@ from gateway.api import (
     CallResult,
     GtpCause,
     MtSms,
+    ReportTo,
     SessionResult,
     SmsResult,
     SmsStatus,
@@ -77,6 +78,7 @@ from gateway.smsc import (
     RP_INVALID_MANDATORY_INFORMATION,
     RP_UNASSIGNED_NUMBER,
     RP_UNIDENTIFIED_SUBSCRIBER,
+    DeliveryReport,
     Smsc,
 )
 from gateway.switch import (
@@ -338,11 +340,17 @@ class Network:
         *,
         text: str | None = None,
         udh: bytes = b"",
+        status_report: bool = False,
+        message_ref: int | None = None,
     ) -> SmsResult:
         """A mobile-originated SMS; `text` (optional) is forwarded when the destination is a line of this network.
 
         `udh`: the information elements of the part's user-data header (concatenation, ports),
         forwarded with the text, so that the parts of a long message arrive as parts of one.
+        `status_report` (TP-SRR) with the device's TP-MR `message_ref`: a status report waits for
+        the line (`pending_reports`) once the message is delivered to another line of this network
+        or expires there; a destination outside the network is beyond the simulation, and its
+        report says delivered at once.
         """
         line = self._lines.get(line_id)
         if line is None:
@@ -368,7 +376,7 @@ class Network:
             self._incident(now, "bad-number", line_id, f"MO SMS refused: {exc}")
             self.journal.counters["sms-refused"] += 1
             return SmsResult(SmsStatus.REFUSED, cause=RP_UNASSIGNED_NUMBER)
-        ref = line.message_ref
+        ref = line.message_ref if message_ref is None else int(message_ref) % 256
         line.message_ref = (ref + 1) % 256
         sub = line.subscriber
         self.records.write(
@@ -386,8 +394,12 @@ class Network:
         self.journal.counters["sms-mo"] += 1
         self._use(now, line, UseKind.SMS, count=1)
         target = self._by_msisdn.get(classified.e164 or "")
+        report_to = ReportTo(line_id, ref, classified.e164 or str(dest_number)) if status_report else None
         if target is not None:
-            self.smsc.submit(now, target, sub.msisdn, text or "", udh=udh)
+            self.smsc.submit(now, target, sub.msisdn, text or "", udh=udh, report_to=report_to)
+        elif report_to is not None:
+            delivered = DeliveryReport("", sub.msisdn, ref, now, now, SmsStatus.ACCEPTED, report_to.recipient)
+            self.smsc.report_to_line(line_id, delivered)
         return SmsResult(SmsStatus.ACCEPTED, message_ref=ref, dest=classified.dest)
 
     def submit_sms(
@@ -409,6 +421,14 @@ class Network:
         if sms is None:
             return SmsResult(status, cause="memory capacity exceeded")
         return SmsResult(status, message_ref=sms.message_ref)
+
+    def pending_reports(self, now: float, line_id: str) -> list[DeliveryReport]:
+        """Status reports for the line's MO SMS that asked for one (oldest first), taken out."""
+        self.journal.check_order(now, -math.inf, f"line {line_id}")
+        if line_id not in self._lines:
+            self.journal.fail(now, "unknown-line", line_id, UnknownLine(line_id))
+        self.smsc.expire(now)
+        return self.smsc.take_reports(line_id)
 
     def pending_sms(self, now: float, line_id: str) -> list[MtSms]:
         self.journal.check_order(now, -math.inf, f"line {line_id}")

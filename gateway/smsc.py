@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from gateway.api import MtSms, SmsStatus
+from gateway.api import MtSms, ReportTo, SmsStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,13 @@ class SmscConfig:
 class DeliveryReport:
     """An SMS-STATUS-REPORT for the submitter of an MT SMS."""
 
-    line_id: str  # the recipient
+    line_id: str  # the recipient (a line id; for a report to a line, see `recipient`)
     sender: str
-    message_ref: int
+    message_ref: int  # the SMSC's reference; for a report to a line, the line's TP-MR
     submitted_at: float
     completed_at: float
     status: SmsStatus  # ACCEPTED (delivered) or EXPIRED
+    recipient: str = ""  # the recipient's number (TP-RA) in a report sent back to a line
 
 
 class Smsc:
@@ -55,6 +56,7 @@ class Smsc:
         self._store: dict[str, deque[MtSms]] = {}
         self._next_ref = 0
         self.reports: list[DeliveryReport] = []
+        self._line_reports: dict[str, deque[DeliveryReport]] = {}  # for lines that asked (TP-SRR)
         self.submitted = 0
         self.delivered = 0
         self.expired = 0
@@ -69,10 +71,13 @@ class Smsc:
         validity_s: float | None = None,
         status_report: bool = False,
         udh: bytes = b"",
+        report_to: ReportTo | None = None,
     ) -> tuple[SmsStatus, MtSms | None]:
         """Store an MT SMS for `line_id`; STORED, or REFUSED when the line's store is full.
 
         `udh`: the user-data header's information elements of an MO part, relayed as they came.
+        `report_to`: an MO SMS whose sender asked for a status report: when the message is
+        delivered or expires, a report with the sender's TP-MR waits for it (`take_reports`).
         """
         queue = self._store.setdefault(line_id, deque())
         self._expire_queue(now, line_id, queue)
@@ -91,6 +96,7 @@ class Smsc:
             message_ref=self._next_ref,
             status_report=status_report,
             udh=udh,
+            report_to=report_to,
         )
         self._next_ref = (self._next_ref + 1) % 256
         queue.append(sms)
@@ -101,10 +107,25 @@ class Smsc:
         return len(self._store.get(line_id, ()))
 
     def _report(self, now: float, line_id: str, sms: MtSms, status: SmsStatus) -> None:
-        if sms.status_report:
+        to = sms.report_to
+        if to is not None:
+            report = DeliveryReport(
+                line_id, sms.sender, to.message_ref, sms.submitted_at, now, status, to.recipient
+            )
+            self.report_to_line(to.line_id, report)
+        elif sms.status_report:
             self.reports.append(
                 DeliveryReport(line_id, sms.sender, sms.message_ref, sms.submitted_at, now, status)
             )
+
+    def report_to_line(self, line_id: str, report: DeliveryReport) -> None:
+        """A status report for a line's MO SMS, kept until the line takes it."""
+        self._line_reports.setdefault(line_id, deque()).append(report)
+
+    def take_reports(self, line_id: str) -> list[DeliveryReport]:
+        """The status reports waiting for `line_id`, oldest first, taken out."""
+        queue = self._line_reports.pop(line_id, None)
+        return list(queue) if queue else []
 
     def _expire_queue(self, now: float, line_id: str, queue: deque[MtSms]) -> int:
         kept: deque[MtSms] = deque()

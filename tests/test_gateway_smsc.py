@@ -134,3 +134,34 @@ def test_the_smsc_relays_the_header_elements_of_a_part_to_another_line() -> None
     first, second = net.pending_sms(3, "L2")
     assert (first.text, first.udh) == ("part one", concat)
     assert (second.text, second.udh) == ("plain", b"")
+
+
+def test_status_reports_go_back_to_the_sending_line_with_its_message_reference() -> None:
+    net, _ = make()
+    # to another line, reachable later: delivered when it takes the message
+    net.send_sms(2, "L1", "0612345679", text="ping", status_report=True, message_ref=41)
+    assert net.pending_reports(3, "L1") == []  # L2 has not taken it yet
+    net.attach(4, "L2", IMEISV, "20801")
+    assert [m.text for m in net.pending_sms(5, "L2")] == ["ping"]
+    (delivered,) = net.pending_reports(6, "L1")
+    assert (delivered.message_ref, delivered.recipient, delivered.status) == (
+        41,
+        "33612345679",
+        SmsStatus.ACCEPTED,
+    )
+    assert (delivered.submitted_at, delivered.completed_at) == (2, 5)
+    # outside the network: reported delivered at once; without TP-SRR: no report
+    net.send_sms(7, "L1", "+447700900123", text="x", status_report=True, message_ref=42)
+    net.send_sms(8, "L1", "+447700900123", text="y")
+    (far,) = net.pending_reports(9, "L1")
+    assert (far.message_ref, far.recipient, far.status) == (42, "447700900123", SmsStatus.ACCEPTED)
+    assert net.pending_reports(10, "L1") == [] and net.smsc.reports == []
+
+
+def test_a_status_report_says_expired_when_the_recipient_never_takes_the_message() -> None:
+    net, _ = make()
+    net.send_sms(1, "L1", "0612345679", text="ping", status_report=True, message_ref=7)
+    validity = net.smsc.config.validity_s
+    assert net.pending_reports(validity, "L1") == []
+    (expired,) = net.pending_reports(validity + 2, "L1")
+    assert (expired.message_ref, expired.status, expired.completed_at) == (7, SmsStatus.EXPIRED, 1 + validity)

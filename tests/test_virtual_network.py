@@ -426,3 +426,42 @@ def test_a_stored_long_pdu_part_keeps_its_header_when_sent_with_cmss() -> None:
     msg = decode_pdu(at(other, "AT+CMGR=1").decode().split("\r\n")[2], Direction.MT)
     assert isinstance(msg, SmsDeliver) and msg.concat is not None
     assert (msg.concat.reference, msg.concat.total, msg.concat.sequence) == (9, 2, 1)
+
+
+def test_pdu_status_report_request_gives_cds_when_the_other_line_takes_the_message() -> None:
+    from modem.sms import Direction, SmsStatusReport, decode_pdu, encode_submit
+
+    m, net, _ = setup()
+    other = neighbour(net, "quectel-bg96")
+    m.poll(4.0)
+    other.poll(4.0)
+    other.take_output()
+    at(m, "AT+CNMI=2,1,0,1,0")
+    (pdu,) = encode_submit("meter 17 ok", f"+{other.identity.msisdn}", status_report=True)
+    at(m, f"AT+CMGS={pdu.tpdu_length}")
+    m.feed(pdu.hex.encode() + b"\x1a", 4.0)
+    mr = int(m.take_output().decode().split("+CMGS: ")[1].split("\r\n")[0])
+    assert other.take_output(5.0) == b'\r\n+CMTI: "SM",1\r\n'
+    lines = m.take_output(6.0).decode().split("\r\n")
+    assert lines[1].startswith("+CDS: ")
+    report = decode_pdu(lines[2], Direction.MT)
+    assert isinstance(report, SmsStatusReport)
+    assert (report.message_reference, report.status) == (mr, 0)
+    assert report.recipient.number.lstrip("+") == other.identity.msisdn
+
+
+def test_text_mode_csmp_srr_gives_a_text_cds_and_without_it_none() -> None:
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMGF=1;+CNMI=2,1,0,1,0")
+    at(m, 'AT+CMGS="+447700900123"')
+    m.feed(b"no report\x1a", 2.0)
+    m.take_output()
+    assert m.take_output(4.0) == b""
+    at(m, "AT+CSMP=49,167,0,0")
+    at(m, 'AT+CMGS="+447700900123"')
+    m.feed(b"report please\x1a", 4.0)
+    mr = int(m.take_output().decode().split("+CMGS: ")[1].split("\r\n")[0])
+    out = m.take_output(6.0).decode()
+    assert out.startswith(f'\r\n+CDS: 6,{mr},"+447700900123",145,"')
+    assert out.rstrip().endswith(",0")

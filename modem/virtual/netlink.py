@@ -73,7 +73,7 @@ class NetLink:
     lac: str = ""
     ci: str = ""
     _search: Timer | None = None
-    _sms_extras: frozenset[str] | None = None  # which of text/udh the network's send_sms takes
+    _sms_extras: frozenset[str] | None = None  # which optional arguments the network's send_sms takes
 
     def __post_init__(self) -> None:
         m = self.modem
@@ -252,11 +252,20 @@ class NetLink:
         if ctx.session_id is not None and self.network is not None and (up or down):
             self.network.transfer(self.modem.now, ctx.session_id, up, down)
 
-    def send_sms(self, dest: str, user_data_len: int, text: str, udh: bytes = b"") -> SmsResult:
+    def send_sms(
+        self,
+        dest: str,
+        user_data_len: int,
+        text: str,
+        udh: bytes = b"",
+        status_report: bool = False,
+        message_ref: int | None = None,
+    ) -> SmsResult:
         """MO SMS through the SMSC.
 
         The text and the user-data header's elements go along when the network takes them (to reach
-        another line of it, a long message's parts as parts of one message).
+        another line of it, a long message's parts as parts of one message), and so does a status
+        report request (TP-SRR) with the message's TP-MR.
         """
         assert self.network is not None
         m = self.modem
@@ -266,12 +275,16 @@ class NetLink:
                 params = inspect.signature(send).parameters
             except (TypeError, ValueError):
                 params = {}  # type: ignore[assignment]
-            self._sms_extras = frozenset(p for p in ("text", "udh") if p in params)
-        extras: dict[str, Any] = {}
-        if "text" in self._sms_extras:
-            extras["text"] = text
-        if "udh" in self._sms_extras and udh:
-            extras["udh"] = udh
+            self._sms_extras = frozenset(
+                p for p in ("text", "udh", "status_report", "message_ref") if p in params
+            )
+        given = {
+            "text": text,
+            "udh": udh or None,
+            "status_report": status_report or None,
+            "message_ref": message_ref,
+        }
+        extras: dict[str, Any] = {k: v for k, v in given.items() if k in self._sms_extras and v is not None}
         if extras:
             takes_extras: Any = send
             result: SmsResult = takes_extras(m.now, m.identity.line_id, dest, user_data_len, **extras)

@@ -22,6 +22,7 @@ from modem.sms import (
     SmsSubmit,
     decode_pdu,
     encode_deliver,
+    encode_status_report,
     encode_submit,
     gsm7_length,
 )
@@ -32,6 +33,7 @@ from modem.virtual.results import CmsError, rp_cause_code
 
 if TYPE_CHECKING:
     from gateway.api import MtSms
+    from gateway.smsc import DeliveryReport
     from modem.virtual.core import Timer, VirtualModem
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class Stored:
     tpdu_length: int
     udl: int = 0  # TP-UDL of a stored outgoing message (what +CMSS sends)
     udh: bytes = b""  # a stored outgoing PDU's header elements, relayed by +CMSS (see `_relayed`)
+    srr: bool = False  # a stored outgoing message asks for a status report (TP-SRR)
 
 
 @dataclass(slots=True)
@@ -97,7 +100,36 @@ class SmsService:
         for msg in net.network.pending_sms(m.now, m.identity.line_id):
             self.backlog.append(msg)
         self._deliver_backlog()
+        reports = getattr(net.network, "pending_reports", None)  # not every network has them
+        for report in reports(m.now, m.identity.line_id) if reports else ():
+            self._status_report(report)
         self._poll = m.schedule(POLL_S, self._fetch)
+
+    def _status_report(self, report: DeliveryReport) -> None:
+        """A status report for an MO SMS: +CDS when +CNMI's <ds> is 1 (SR storage, <ds>=2, is not emulated)."""
+        from gateway.api import SmsStatus
+
+        m = self.modem
+        mode, ds = m.settings.cnmi[0], m.settings.cnmi[3]
+        if ds != 1 or mode == 0:
+            log.info("status report for MR %d not routed (+CNMI ds=%d)", report.message_ref, ds)
+            return
+        status = ST_DELIVERED if report.status is SmsStatus.ACCEPTED else ST_VALIDITY_EXPIRED
+        recipient = _display_number(report.recipient)
+        if m.settings.cmgf == 1:
+            tora = 145 if recipient.startswith("+") else 129
+            scts, dt = m.timestamp(report.submitted_at), m.timestamp(report.completed_at)
+            m.urc(f'+CDS: 6,{report.message_ref},"{recipient}",{tora},"{scts}","{dt}",{status}')
+            return
+        pdu = encode_status_report(
+            report.message_ref,
+            recipient,
+            m.epoch + timedelta(seconds=report.submitted_at),
+            m.epoch + timedelta(seconds=report.completed_at),
+            status,
+            smsc=self.smsc or None,
+        )
+        m.urc(f"+CDS: {pdu.tpdu_length}", pdu.hex)
 
     def receive(self, msg: MtSms) -> None:
         """Deliver `msg` to this modem now (the network's MT path, or a scenario's event)."""
@@ -195,7 +227,7 @@ class SmsService:
 
     def send_text(self, dest: str, text: str) -> int:
         """Text-mode MO (AT+CMGS="<da>"): the message reference."""
-        return self._submit(dest, text, self.text_udl(text))
+        return self._submit(dest, text, self.text_udl(text), srr=self._text_srr())
 
     def decode_submit(self, pdu_hex: str, length: int) -> SmsSubmit:
         try:
@@ -211,7 +243,9 @@ class SmsService:
         """PDU-mode MO (AT+CMGS=<length>): the message reference."""
         msg = self.decode_submit(pdu_hex, length)
         udl = msg.user_data.encode()[0]
-        return self._submit(msg.destination.number, msg.text or "", udl, _relayed(msg))
+        return self._submit(
+            msg.destination.number, msg.text or "", udl, _relayed(msg), msg.status_report_request
+        )
 
     def write_text(self, dest: str, text: str) -> int:
         """AT+CMGW="<da>" in text mode: stored in <mem2> as STO UNSENT; the index."""
@@ -220,7 +254,8 @@ class SmsService:
             (part,) = encode_submit(text, dest, smsc=self.smsc or None)
         except (SmsCodecError, ValueError):
             raise CmsError(305) from None
-        return self._store_outgoing(Stored(STO_UNSENT, dest, text, "", part.hex, part.tpdu_length, udl))
+        stored = Stored(STO_UNSENT, dest, text, "", part.hex, part.tpdu_length, udl, srr=self._text_srr())
+        return self._store_outgoing(stored)
 
     def write_pdu(self, pdu_hex: str, length: int) -> int:
         msg = self.decode_submit(pdu_hex, length)
@@ -234,6 +269,7 @@ class SmsService:
             length,
             udl,
             _relayed(msg),
+            msg.status_report_request,
         )
         return self._store_outgoing(stored)
 
@@ -253,25 +289,33 @@ class SmsService:
         target = dest or msg.number
         if not target:
             raise CmsError(304 if self.modem.settings.cmgf == 0 else 305)
-        mr = self._submit(target, msg.text, msg.udl, msg.udh)
+        mr = self._submit(target, msg.text, msg.udl, msg.udh, msg.srr)
         msg.status = STO_SENT
         return mr
 
-    def _submit(self, dest: str, text: str, udl: int, udh: bytes = b"") -> int:
+    def _text_srr(self) -> bool:
+        """Text mode: +CSMP's first octet asks for a status report (TP-SRR, bit 5)."""
+        return bool(self.modem.settings.csmp[0] & 0x20)
+
+    def _submit(self, dest: str, text: str, udl: int, udh: bytes = b"", srr: bool = False) -> int:
         from gateway.api import SmsStatus
 
         m = self.modem
         net = m.net
         if not net.registered or net.network is None:
             raise CmsError(331)
-        result = net.send_sms(dest, udl, text, udh)
+        mr = self.next_mr
+        result = net.send_sms(dest, udl, text, udh, srr, mr)
         if result.status is not SmsStatus.ACCEPTED:
             raise CmsError(rp_cause_code(result.cause))
-        mr = self.next_mr
         self.next_mr = (self.next_mr + 1) % 256
         self.sent.append((m.now, dest, text))
         return mr
 
+
+# TP-Status (TS 23.040 9.2.3.15): short message received by the SME; validity period expired.
+ST_DELIVERED = 0x00
+ST_VALIDITY_EXPIRED = 0x46
 
 # Header elements that say how this part's text is encoded (national language shift tables): the
 # recipient's part is encoded again, so they are not relayed; the others (concatenation, ports) are.
