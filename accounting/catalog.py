@@ -18,7 +18,7 @@ from typing import Any
 from accounting.errors import CatalogError
 from accounting.money import to_decimal
 from accounting.records import Dest, UsageType, Zone
-from accounting.yamlio import LocatedDict, YamlReadError, load_yaml
+from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 DEFAULT_CATALOG = "orange-m2m-2012"
@@ -628,9 +628,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         p = CATALOG_DIR / f"{p.name}.yaml"
     source = str(p)
     try:
-        data = load_yaml(p)
-    except OSError as exc:
-        raise CatalogError(source, "", f"cannot read: {exc.strerror or exc}") from None
-    except YamlReadError as exc:
-        raise CatalogError(source, "", exc.reason, exc.line) from None
+        data = load_yaml(p, decimals_as_text=True)
+    except YamlError as exc:
+        raise CatalogError(source, exc.key, exc.reason, exc.line) from None
     return parse_catalog(data, source)

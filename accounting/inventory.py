@@ -18,7 +18,7 @@ from typing import Any
 
 from accounting.catalog import Catalog
 from accounting.errors import InventoryError
-from accounting.yamlio import LocatedDict, YamlReadError, load_yaml
+from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 ASSISTANCE_HOURS = ("8-20-weekdays", "8-22-all-days", "24-7")
@@ -323,11 +323,9 @@ def load_inventory(path: str | Path) -> Inventory:
     """Read an inventory YAML file (accounting-io.md)."""
     source = str(path)
     try:
-        data = load_yaml(Path(path))
-    except OSError as exc:
-        raise InventoryError(source, "", f"cannot read: {exc.strerror or exc}") from None
-    except YamlReadError as exc:
-        raise InventoryError(source, "", f"not valid YAML: {exc.reason}", exc.line) from None
+        data = load_yaml(Path(path), decimals_as_text=True)
+    except YamlError as exc:
+        raise InventoryError(source, exc.key, exc.reason, exc.line) from None
     return inventory_from_dict(data, source)
 
 
