@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean venv
+.PHONY: run test lint typecheck pytest bench fuzz clean venv
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# The reliability suite at length: 1000 damaged inputs per reader (make test runs 25).
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/fuzz -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
