@@ -50,6 +50,7 @@ class ClosingCause(IntEnum):
     SERVING_NODE_CHANGE = 18
     MANAGEMENT_INTERVENTION = 20
     RAT_CHANGE = 22
+    MS_TIME_ZONE_CHANGE = 23
     PLMN_CHANGE = 24
 
 

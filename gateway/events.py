@@ -31,7 +31,8 @@ class ContextInfo:
     nsapi: int = 5
     teid_up: int = 0  # tunnel endpoint ids (GTP-U), SGSN and GGSN sides
     teid_down: int = 0
-    sequence: int = 0  # GTP sequence number of the Create request
+    sequence: int = 0  # GTP sequence number of the Create request (0: the capture numbers it per path)
+    ms_time_zone: bytes = b""  # MS Time Zone octets when the network reported one (empty: the capture's)
 
 
 class CaptureSink(Protocol):
@@ -45,12 +46,16 @@ class CaptureSink(Protocol):
         """Delete PDP Context Request and Response."""
         ...
 
+    def pdp_update(self, now: float, ctx: ContextInfo) -> None:
+        """Update PDP Context Request (from the context's new SGSN) and Response: `ctx` as updated."""
+        ...
+
     def acct_start(self, now: float, ctx: ContextInfo) -> None: ...
 
     def acct_interim(
         self, now: float, ctx: ContextInfo, octets_up: int, octets_down: int, session_time_s: int
     ) -> None:
-        """Interim-Update with cumulative counters (sent at each 12-hour partial record)."""
+        """Interim-Update with cumulative counters (at each partial record: 12-hour cut or mobility)."""
         ...
 
     def acct_stop(

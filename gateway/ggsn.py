@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from gateway.alarms import UseKind
 from gateway.api import GtpCause, SessionResult
 from gateway.apn import AddressPool, Apn, ApnCatalog
 from gateway.config import CountingMode, NetworkConfig
-from gateway.errors import InvalidVolume, UnknownSession
+from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
 from gateway.events import CaptureSink, ContextInfo
 from gateway.journal import Journal
 from gateway.lines import LineState
@@ -57,6 +57,7 @@ class _Session:
     scan_mark_t: int
     period_start_t: int
     seq: int = 0  # records written
+    limits: int = 0  # time-limit records written (the 12-hour cuts count from the start)
     cur_up: int = 0  # bytes of the current period
     cur_down: int = 0
     cum_up: int = 0  # bytes in the records written
@@ -66,6 +67,11 @@ class _Session:
 def whole(now: float) -> int:
     """A time floored to its second: records and cuts are in whole seconds."""
     return math.floor(now)
+
+
+def session_id(line_id: str, charging_id: int) -> str:
+    """A context's session id (Acct-Session-Id and the records' `session`): unique per line and GGSN."""
+    return f"{line_id}-{charging_id}"
 
 
 class Ggsn:
@@ -78,8 +84,10 @@ class Ggsn:
         journal: Journal,
         time: Callable[[float], datetime],
         use: UseReporter,
+        lines: Mapping[str, LineState],
     ) -> None:
         self.config = config
+        self.lines = lines
         self.catalog = catalog
         self.records = records
         self.capture = capture
@@ -88,7 +96,7 @@ class Ggsn:
         self.use = use
         self._pools = {name: AddressPool(apn.pool) for name, apn in catalog.apns.items()}
         self._sessions: dict[str, _Session] = {}
-        self._next_session = 1
+        self._next_charging = 1  # charging ids of contexts whose caller gives none
         self._scan_rng = np.random.default_rng([config.seed, 0x5CA7])
         self._scan_rate_s = config.scan_rate_per_hour / 3600.0
         self._outer = config.counting == CountingMode.OUTER_GTP
@@ -102,30 +110,34 @@ class Ggsn:
     def pool(self, apn: str) -> AddressPool:
         return self._pools[apn]
 
-    def _context(self, line: LineState, apn: str, n: int, ip: str, nsapi: int) -> ContextInfo:
+    def _context(self, line: LineState, apn: str, charging_id: int, ip: str, nsapi: int) -> ContextInfo:
+        """A context's identities; the session id is the line and the charging id (`session_id`).
+
+        Tunnel ids and the GTP sequence are left to the capture: it derives the TEIDs from the
+        charging id (`gateway.capture.codec.context_teids`) and numbers the sequence per path.
+        """
         sub = line.subscriber
         return ContextInfo(
-            session_id=f"S{n:09d}" if n else "",
+            session_id=session_id(sub.line_id, charging_id) if charging_id else "",
             line_id=sub.line_id,
             imsi=sub.imsi,
             msisdn=sub.msisdn,
             imeisv=line.imeisv or "",
             apn=apn,
-            charging_id=n & 0xFFFFFFFF,
+            charging_id=charging_id & 0xFFFFFFFF,
             ip_address=ip,
-            sgsn_address=(
-                self.config.sgsn_address
-                if line.serving_plmn == self.config.home_plmn
-                else self.config.visited_sgsn_address
-            ),
+            sgsn_address=self.sgsn_of(line.serving_plmn),
             ggsn_address=self.config.ggsn_address,
             serving_plmn=line.serving_plmn or "",
             rat=line.rat,
             nsapi=nsapi,
-            teid_up=(2 * n) & 0xFFFFFFFF,
-            teid_down=(2 * n + 1) & 0xFFFFFFFF,
-            sequence=n & 0xFFFF,
         )
+
+    def sgsn_of(self, serving_plmn: str | None) -> str:
+        """The SGSN serving a network: the home one, or the visited network's (over Gp)."""
+        if serving_plmn == self.config.home_plmn:
+            return self.config.sgsn_address
+        return self.config.visited_sgsn_address
 
     def refuse(
         self, now: float, line: LineState | None, apn: str, cause: GtpCause, why: str
@@ -134,11 +146,18 @@ class Ggsn:
         subject = line.line_id if line is not None else "?"
         log.info("t=%s line %s: PDP context on %r refused, cause %d (%s)", now, subject, apn, cause, why)
         if self.capture is not None and line is not None and line.attached:
-            self.capture.pdp_create(now, self._context(line, apn, 0, "0.0.0.0", 0), int(cause))
+            # the NSAPI the MS asked with: its first free one (all in use: the last)
+            nsapi = next((n for n in NSAPIS if n not in line.nsapis), NSAPIS[-1])
+            self.capture.pdp_create(now, self._context(line, apn, 0, "0.0.0.0", nsapi), int(cause))
         return SessionResult(cause)
 
-    def open(self, now: float, line: LineState, apn: str) -> SessionResult:
-        """Activate a PDP context for a known line (the caller checked its time order)."""
+    def open(self, now: float, line: LineState, apn: str, charging_id: int | None = None) -> SessionResult:
+        """Activate a PDP context for a known line (the caller checked its time order).
+
+        `charging_id`: the context's charging id when the caller allocates it (the simulator
+        takes it from the device's block, so that it does not depend on the sharding); else
+        the gateway's own counter gives it.  The session id is `<line>-<charging id>`.
+        """
         name = apn.strip().lower() if isinstance(apn, str) else ""
         if not line.attached:
             return self.refuse(now, line, name, GtpCause.USER_AUTHENTICATION_FAILED, "not attached")
@@ -170,8 +189,20 @@ class Ggsn:
             return self.refuse(
                 now, line, name, GtpCause.ALL_DYNAMIC_ADDRESSES_OCCUPIED, "address pool exhausted"
             )
-        n = self._next_session
-        self._next_session += 1
+        if charging_id is None:
+            n = self._next_charging
+            self._next_charging += 1
+        else:
+            n = int(charging_id)
+            if n <= 0 or session_id(line.line_id, n) in self._sessions:
+                pool.release(ip)
+                self.journal.fail(
+                    now,
+                    "bad-request",
+                    line.line_id,
+                    InvalidRequest(f"charging id {charging_id!r}: must be positive and not in use"),
+                )
+        line.last_charging = max(line.last_charging, n)
         ctx = self._context(line, name, n, ip, free[0])
         t = whole(now)
         session = _Session(
@@ -201,19 +232,20 @@ class Ggsn:
         found = self._sessions.get(session_id)
         if found is not None:
             return found
-        issued = (
-            isinstance(session_id, str)
-            and len(session_id) >= 10
-            and session_id[0] == "S"
-            and session_id[1:].isdigit()
-            and 0 < int(session_id[1:]) < self._next_session
-        )
-        if not issued:
+        if not self._issued(session_id):
             self.journal.fail(now, "unknown-session", str(session_id), UnknownSession(str(session_id)))
         self.journal.incident(
             now, "released-session", session_id, f"{what} on a session already released: ignored"
         )
         return None
+
+    def _issued(self, sid: object) -> bool:
+        """Whether `sid` is a session id this gateway gave (`<line>-<charging id>` of a known line)."""
+        if not isinstance(sid, str) or "-" not in sid:
+            return False
+        line_id, _, number = sid.rpartition("-")
+        line = self.lines.get(line_id)
+        return line is not None and number.isdigit() and 0 < int(number) <= line.last_charging
 
     def _volume(self, now: float, sid: str, name: str, value: object, elapsed: float) -> int:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
@@ -299,16 +331,18 @@ class Ggsn:
         interval = self.config.interim_interval_s
         span = t - s.mark_t
         taken_up = taken_down = 0
-        boundary = s.start_t + (s.seq + 1) * interval
+        boundary = s.start_t + (s.limits + 1) * interval
         while boundary < t:
-            offset = boundary - s.mark_t
-            cum_up = prorate(up, offset, span)
-            cum_down = prorate(down, offset, span)
-            s.cur_up += cum_up - taken_up
-            s.cur_down += cum_down - taken_down
-            taken_up, taken_down = cum_up, cum_down
-            self._emit(s, boundary, ClosingCause.TIME_LIMIT)
-            boundary = s.start_t + (s.seq + 1) * interval
+            s.limits += 1
+            if boundary > s.period_start_t:  # not a cut a mobility record already made
+                offset = boundary - s.mark_t
+                cum_up = prorate(up, offset, span)
+                cum_down = prorate(down, offset, span)
+                s.cur_up += cum_up - taken_up
+                s.cur_down += cum_down - taken_down
+                taken_up, taken_down = cum_up, cum_down
+                self._emit(s, boundary, ClosingCause.TIME_LIMIT)
+            boundary = s.start_t + (s.limits + 1) * interval
         s.cur_up += up - taken_up
         s.cur_down += down - taken_down
         if t > s.mark_t:
@@ -342,6 +376,36 @@ class Ggsn:
         self.journal.counters["data-records"] += 1
         if cause == ClosingCause.TIME_LIMIT and self.capture is not None:
             self.capture.acct_interim(float(end_t), ctx, s.cum_up, s.cum_down, end_t - s.start_t)
+
+    def relocate(self, now: float, line: LineState, cause: ClosingCause, ms_time_zone: bytes) -> None:
+        """A line's contexts after a routing area update that changed what `cause` says.
+
+        Each open context goes on (TS 23.060 inter-SGSN RAU): a partial record closes at
+        `now` with `cause`, in the zone and network it was carried in; the context then
+        takes the line's new serving network, SGSN, RAT and MS time zone, and the capture
+        gets an Update PDP Context exchange and a RADIUS Interim-Update carrying them.
+        The 12-hour time-limit cuts still count from the context's start.
+        """
+        for sid in sorted(line.sessions):
+            s = self._sessions[sid]
+            when = max(now, s.last_time)
+            self._advance(s, when, 0, 0, 0, 0)
+            t = max(whole(when), s.period_start_t)
+            self._emit(s, t, cause)
+            old = s.ctx
+            s.ctx = replace(
+                old,
+                serving_plmn=line.serving_plmn or "",
+                sgsn_address=self.sgsn_of(line.serving_plmn),
+                rat=line.rat,
+                ms_time_zone=ms_time_zone,
+            )
+            s.zone = line.zone
+            s.last_time = when
+            self.journal.counters[f"context-updated:{int(cause)}"] += 1
+            if self.capture is not None:
+                self.capture.pdp_update(when, s.ctx)
+                self.capture.acct_interim(when, s.ctx, s.cum_up, s.cum_down, t - s.start_t)
 
     def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:
         s = self._session(now, session_id, "close")

@@ -47,7 +47,7 @@ import math
 from collections import Counter
 from datetime import datetime, timedelta
 
-from accounting.records import UsageRecord, UsageType, Zone
+from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import AlarmEngine, Use, UseKind
 from gateway.api import (
     AttachCause,
@@ -72,7 +72,7 @@ from gateway.identity import imei14, normalise_imeisv, validate_imsi, validate_m
 from gateway.journal import Incident, Journal
 from gateway.lines import LineState
 from gateway.numbering import InvalidNumber, NumberingPlan, default_plan
-from gateway.plmn import PlmnTable, default_table
+from gateway.plmn import PlmnTable, default_table, ms_time_zone
 from gateway.smsc import (
     MAX_USER_DATA,
     RP_INVALID_MANDATORY_INFORMATION,
@@ -103,6 +103,34 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def mobility_cause(
+    old_plmn: str,
+    new_plmn: str,
+    old_sgsn: str,
+    new_sgsn: str,
+    old_rat: str,
+    new_rat: str,
+    old_tz: bytes,
+    new_tz: bytes,
+) -> ClosingCause | None:
+    """The TS 32.298 cause for record closing of a routing area update, None when nothing billed changed.
+
+    One record per update, so one cause, in this order: the serving PLMN (sGSNPLMNIDChange 24,
+    an inter-PLMN move being also a change of SGSN), the SGSN (servingNodeChange 18), the RAT
+    (rATChange 22), the MS time zone (mSTimeZoneChange 23).
+    """
+    if old_plmn != new_plmn:
+        return ClosingCause.PLMN_CHANGE
+    if old_sgsn != new_sgsn:
+        return ClosingCause.SERVING_NODE_CHANGE
+    if old_rat != new_rat:
+        return ClosingCause.RAT_CHANGE
+    if old_tz != new_tz:
+        return ClosingCause.MS_TIME_ZONE_CHANGE
+    return None
+
 
 # RAT names accepted by `attach`, and their canonical (TS 29.060 RAT Type) names
 RATS: dict[str, str] = {
@@ -145,8 +173,10 @@ class Network:
         self.journal = Journal(config.max_incidents_kept)
         self.smsc = Smsc(config.sms)
         self.switch = CallSwitch(config.calls, config.seed)
-        self.ggsn = Ggsn(config, self.catalog, records, capture, self.journal, self._time, self._use)
         self._lines: dict[str, LineState] = {}
+        self.ggsn = Ggsn(
+            config, self.catalog, records, capture, self.journal, self._time, self._use, self._lines
+        )
         self._by_msisdn: dict[str, str] = {}
         self._by_imsi: dict[str, str] = {}
 
@@ -259,8 +289,56 @@ class Network:
         line.serving_plmn = plmn
         line.rat = rat_name
         line.zone = self.plmns.zone(plmn)
+        line.ms_time_zone = ms_time_zone(plmn, self._time(now))
         self.journal.counters["attach"] += 1
         self._use(now, line, UseKind.ATTACH, imei=imei14(device))
+        return AttachResult(True, AttachCause.ACCEPTED, line.zone)
+
+    def move(self, now: float, line_id: str, serving_plmn: str, rat: str | None = None) -> AttachResult:
+        """A routing area update of an attached line: new serving network and/or RAT, contexts going on.
+
+        What a core does on an inter-SGSN, inter-PLMN, RAT or time-zone change: each open
+        PDP context gets an Update PDP Context and a partial record closed with the TS 32.298
+        cause of the change (`mobility_cause`); the context then goes on in the new network
+        (records and RADIUS carry the new 3GPP-SGSN-MCC-MNC, RAT and location).  A line that
+        is not attached is attached (`attach`, with the device it last used).
+        """
+        try:
+            plmn = validate_plmn(serving_plmn)
+        except InvalidIdentity as exc:
+            self.journal.fail(now, "bad-identity", line_id, exc)
+        line = self._lines.get(line_id)
+        if line is None or not line.attached or line.imeisv is None:
+            return self.attach(
+                now, line_id, line.imeisv if line and line.imeisv else "", plmn, rat or "geran"
+            )
+        rat_name = line.rat if rat is None else RATS.get(str(rat).lower())
+        if rat_name is None:
+            self.journal.fail(
+                now, "bad-identity", line_id, InvalidIdentity("rat", rat, f"one of {sorted(RATS)}")
+            )
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        old_plmn, old_rat = line.serving_plmn or "", line.rat
+        old_tz = line.ms_time_zone
+        line.last_time = now
+        line.serving_plmn = plmn
+        line.rat = rat_name
+        line.zone = self.plmns.zone(plmn)
+        line.ms_time_zone = ms_time_zone(plmn, self._time(now))
+        cause = mobility_cause(
+            old_plmn,
+            plmn,
+            self.ggsn.sgsn_of(old_plmn),
+            self.ggsn.sgsn_of(plmn),
+            old_rat,
+            rat_name,
+            old_tz,
+            line.ms_time_zone,
+        )
+        self.journal.counters["routing-area-update"] += 1
+        if cause is not None and line.sessions:
+            self.ggsn.relocate(now, line, cause, line.ms_time_zone)
+        self._use(now, line, UseKind.ATTACH, imei=imei14(line.imeisv))
         return AttachResult(True, AttachCause.ACCEPTED, line.zone)
 
     def detach(self, now: float, line_id: str) -> None:
@@ -281,14 +359,17 @@ class Network:
 
     # ----------------------------------------------------------------- data sessions
 
-    def open_session(self, now: float, line_id: str, apn: str) -> SessionResult:
+    def open_session(
+        self, now: float, line_id: str, apn: str, *, charging_id: int | None = None
+    ) -> SessionResult:
+        """Activate a PDP context; `charging_id` when the caller allocates it (`Ggsn.open`)."""
         line = self._lines.get(line_id)
         if line is None:
             self._incident(now, "unknown-line", line_id, f"PDP context on {apn!r} refused: unknown line")
             return self.ggsn.refuse(now, None, str(apn), GtpCause.USER_AUTHENTICATION_FAILED, "unknown line")
         self.journal.check_order(now, line.last_time, f"line {line_id}")
         line.last_time = now
-        return self.ggsn.open(now, line, apn)
+        return self.ggsn.open(now, line, apn, charging_id)
 
     def transfer(
         self,

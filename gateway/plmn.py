@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from accounting.records import Zone
 from gateway.datafiles import load_table
@@ -63,3 +65,48 @@ def default_table() -> PlmnTable:
 def zone_of(serving_plmn: str) -> Zone:
     """Tariff zone of a serving network (MCC+MNC), from the packaged table."""
     return default_table().zone(validate_plmn(serving_plmn))
+
+
+# Serving MCC -> IANA time zone, for the MS Time Zone IE (others: UTC).
+MCC_TIME_ZONES: dict[str, str] = {
+    "208": "Europe/Paris",
+    "206": "Europe/Brussels",
+    "228": "Europe/Zurich",
+    "213": "Europe/Andorra",
+    "214": "Europe/Madrid",
+    "222": "Europe/Rome",
+    "262": "Europe/Berlin",
+    "234": "Europe/London",
+    "204": "Europe/Amsterdam",
+    "268": "Europe/Lisbon",
+    "340": "America/Martinique",
+    "647": "Indian/Reunion",
+    "310": "America/New_York",
+    "302": "America/Toronto",
+    "604": "Africa/Casablanca",
+}
+
+
+def ms_time_zone(plmn: str, when: datetime) -> bytes:
+    """The two octets of the MS Time Zone IE (TS 29.060 7.7.52) for the serving country at `when`.
+
+    Octet 1 is the offset from UTC in quarter hours as swapped BCD semi-octets with
+    the sign in bit 3 (TS 23.040 9.2.3.11); octet 2 the daylight saving adjustment
+    in hours (0-2).  The offset includes the DST hour, as a network sends it.
+    """
+    name = MCC_TIME_ZONES.get(plmn[:3])
+    if name is None:
+        return b"\x00\x00"
+    try:
+        local = when.astimezone(ZoneInfo(name))
+    except ZoneInfoNotFoundError:  # no tz database on this machine
+        return b"\x00\x00"
+    offset = local.utcoffset()
+    dst = local.dst()
+    quarters = int(offset.total_seconds()) // 900 if offset is not None else 0
+    dst_hours = int(dst.total_seconds()) // 3600 if dst is not None else 0
+    q = abs(quarters)
+    octet = (q % 10) << 4 | (q // 10)
+    if quarters < 0:
+        octet |= 0x08
+    return bytes((octet, dst_hours & 0x03))

@@ -139,6 +139,7 @@ class Device:
         self.area_down = False  # in an area outage: no coverage
         self.attached = False
         self.session_counter = 0
+        self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
         self.charging_base = (gidx + 1) << CHARGING_BLOCK_BITS
         self.stats.devices += 1
@@ -165,6 +166,14 @@ class Device:
             self.stats.attach_refusals += 1
         return res.accepted
 
+    def relocate(self) -> None:
+        """A move to `self.plmn`: a routing area update when attached (contexts go on), else an attach."""
+        if not self.attached:
+            self.attach()
+            return
+        res = self.net.move(self.env.now, self.ident.line, self.plmn)
+        self.attached = res.accepted
+
     # ------------------------------------------------------------------ data sessions
 
     def _charging(self, n: int, retry: bool) -> I64:
@@ -185,21 +194,22 @@ class Device:
         if n == 0:
             return
         self.stats.data_sessions += n
+        charging = self._charging(n, retry)
         if self.shard.per_call:
-            self.env.process(self._play(start, duration, up, down, abnormal))
+            self.env.process(self._play(start, duration, up, down, charging, abnormal))
             return
         abn = np.full(n, int(abnormal), dtype=np.int64)
-        self.shard.batcher.add(
-            self.stretch(), self.gi, start, duration, up, down, self._charging(n, retry), abn
-        )
+        self.shard.batcher.add(self.stretch(), self.gi, start, duration, up, down, charging, abn)
 
     def _play(
-        self, start: I64, duration: I64, up: I64, down: I64, abnormal: bool
+        self, start: I64, duration: I64, up: I64, down: I64, charging: I64, abnormal: bool
     ) -> Generator[simpy.Event, Any, None]:
-        for s, d, u, w in zip(start.tolist(), duration.tolist(), up.tolist(), down.tolist(), strict=True):
+        for s, d, u, w, c in zip(
+            start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True
+        ):
             if s > self.env.now:
                 yield self.env.timeout(s - self.env.now)
-            res = self.net.open_session(self.env.now, self.ident.line, self.group.apn)
+            res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
                 continue
@@ -233,20 +243,36 @@ class Device:
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
-        res = self.net.open_session(self.env.now, self.ident.line, self.group.apn)
-        if not res.accepted or res.session_id is None:
-            self.stats.session_refusals += 1
-            yield self.env.timeout(t1 - self.env.now)
-            return
-        self.stats.data_sessions += 1
+        sid = self.context
+        if sid is None or not self.net.session_open(sid):
+            res = self.net.open_session(
+                self.env.now,
+                self.ident.line,
+                self.group.apn,
+                charging_id=int(self._charging(1, retry=False)[0]),
+            )
+            if not res.accepted or res.session_id is None:
+                self.stats.session_refusals += 1
+                self.context = None
+                yield self.env.timeout(t1 - self.env.now)
+                return
+            self.stats.data_sessions += 1
+            sid = self.context = res.session_id
         up, down = persistent_session(self.rng_traffic, prof, app, apn, times, t0, t1)
         yield self.env.timeout(t1 - self.env.now)
-        if self.net.session_open(res.session_id):
-            self.net.transfer(self.env.now, res.session_id, up, down)
-            self.net.close_session(self.env.now, res.session_id, abnormal=self._outage_at(t1))
+        if self.net.session_open(sid):
+            self.net.transfer(self.env.now, sid, up, down)
+            if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)
+                self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
+                self.context = None
 
     def _outage_at(self, t: int) -> bool:
         return any(d[0] == t and d[2] == "outage" for d in self.decisions)
+
+    def _moves_only_at(self, t: int) -> bool:
+        """Whether the decisions at `t` are roaming moves only (before the run's end)."""
+        at = [d[2] for d in self.decisions if d[0] == t]
+        return t < self.T and bool(at) and all(kind == "trip" for kind in at)
 
     # ------------------------------------------------------------------ life
 
@@ -259,7 +285,7 @@ class Device:
                 catch_up = False
             if kind == "trip":
                 self.plmn = payload if payload is not None else self.base_plmn
-                self.attach()
+                self.relocate()
             elif kind == "swap":
                 self.imei = imei(self.group.tac, self.gidx + 500_000 * payload)
                 self.stats.sim_swaps += 1

@@ -135,7 +135,10 @@ class TeeWriter:
 
 
 class CountingSink:
-    """The gateway's record sink: counts per-call records per group, makes session ids unique per line."""
+    """The gateway's record sink: counts per-call records per group, makes call ids unique per line.
+
+    Data sessions need nothing: their ids are the line and the charging id already.
+    """
 
     def __init__(self, out: TeeWriter, group_of: Mapping[str, int], stats: list[GroupStats]) -> None:
         self.out = out
@@ -143,7 +146,7 @@ class CountingSink:
         self.stats = stats
 
     def write(self, record: UsageRecord) -> None:
-        if record.session is not None:
+        if record.session is not None and record.type != UsageType.DATA:
             record = dataclasses.replace(record, session=f"{record.line}-{record.session}")
         if record.type == UsageType.DATA:
             st = self.stats[self.group_of[record.line]]
@@ -204,7 +207,7 @@ class Shard:
             from gateway.capture import PcapCapture
 
             self.capture = PcapCapture(
-                out_dir / "capture" / f"{name}.pcap", scenario.start, seed=scenario.seed
+                out_dir / "capture" / f"{name}.pcap", scenario.start, seed=scenario.seed, endpoint=index
             )
         home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
         self.network = Network(

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,8 +96,6 @@ _CHARGING_VSA = struct.Struct("!BBIBBI")
 _DELETE_REQUEST = struct.Struct("!BBHIHBB BBBB")
 _DELETE_RESPONSE = struct.Struct("!BBHIHBB BB")
 _NSAPI_VSA = {n: radius.vsa(radius.TGPP_NSAPI, f"{n:X}".encode()) for n in range(16)}
-_CRC_SGSN = zlib.crc32(b"sgsn/")
-_CRC_GGSN = zlib.crc32(b"ggsn/")
 _ACCEPTED_BODY_LEN = _CREATE_ACCEPTED.size - 12 + len(_QOS_IE)
 
 
@@ -288,6 +285,7 @@ class BulkWriter:
             ctx.apn,
             ctx.sgsn_address,
             ctx.ggsn_address,
+            ctx.ms_time_zone.hex(),
         )
         found = self._request_tails.get(key)
         if found is None:
@@ -490,7 +488,7 @@ class BulkWriter:
         delete_req_pack = _DELETE_REQUEST.pack
         delete_resp_pack = _DELETE_RESPONSE.pack
         ipv4 = codec.ipv4
-        crc32 = zlib.crc32
+        teids = codec.context_teids
         terminate_for = codec.TERMINATE_CAUSE_FOR_CLOSING.get
         nas_request = codec.NAS_REQUEST
         add_ts = ts_list.extend
@@ -505,9 +503,9 @@ class BulkWriter:
             if kind == kind_open:
                 ctx = contexts[s]
                 sid = ctx.session_id.encode()
-                # `codec.derived_teid` when the context has none: CRC-32 of "side/session", continued
-                sgsn_teid = (ctx.teid_down or crc32(sid, _CRC_SGSN) | 1) & low32
-                ggsn_teid = (ctx.teid_up or crc32(sid, _CRC_GGSN) | 1) & low32
+                own_sgsn, own_ggsn = teids(ctx.charging_id, ctx.session_id)
+                sgsn_teid = (ctx.teid_down or own_sgsn) & low32
+                ggsn_teid = (ctx.teid_up or own_ggsn) & low32
                 gseq = (ctx.sequence or seq) & 0xFFFF
                 nsapi = ctx.nsapi & 0x0F
                 prefix, tail, line, ggsn = parts[s]

@@ -11,9 +11,10 @@ import socket
 import zlib
 from datetime import UTC, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from accounting.records import ClosingCause
+from gateway.plmn import MCC_TIME_ZONES as MCC_TIME_ZONES
+from gateway.plmn import ms_time_zone as ms_time_zone
 
 
 class CaptureError(ValueError):
@@ -36,25 +37,6 @@ RAT_TYPES: dict[str, int] = {
     "hspa-evolution": 5,
     "eutran": 6,
     "lte": 6,
-}
-
-# Serving MCC -> IANA time zone, for the MS Time Zone IE (others: UTC).
-MCC_TIME_ZONES: dict[str, str] = {
-    "208": "Europe/Paris",
-    "206": "Europe/Brussels",
-    "228": "Europe/Zurich",
-    "213": "Europe/Andorra",
-    "214": "Europe/Madrid",
-    "222": "Europe/Rome",
-    "262": "Europe/Berlin",
-    "234": "Europe/London",
-    "204": "Europe/Amsterdam",
-    "268": "Europe/Lisbon",
-    "340": "America/Martinique",
-    "647": "Indian/Reunion",
-    "310": "America/New_York",
-    "302": "America/Toronto",
-    "604": "Africa/Casablanca",
 }
 
 # Cause for record closing (TS 32.298) <-> RADIUS Acct-Terminate-Cause (RFC 2866 5.10).
@@ -181,31 +163,6 @@ def rat_type(rat: str) -> int:
         raise CaptureError(f"RAT {rat!r}: expected one of {', '.join(sorted(RAT_TYPES))}") from exc
 
 
-def ms_time_zone(plmn: str, when: datetime) -> bytes:
-    """The two octets of the MS Time Zone IE (TS 29.060 7.7.52) for the serving country at `when`.
-
-    Octet 1 is the offset from UTC in quarter hours as swapped BCD semi-octets with
-    the sign in bit 3 (TS 23.040 9.2.3.11); octet 2 the daylight saving adjustment
-    in hours (0-2).  The offset includes the DST hour, as a network sends it.
-    """
-    name = MCC_TIME_ZONES.get(plmn[:3])
-    if name is None:
-        return b"\x00\x00"
-    try:
-        local = when.astimezone(ZoneInfo(name))
-    except ZoneInfoNotFoundError:  # no tz database on this machine
-        return b"\x00\x00"
-    offset = local.utcoffset()
-    dst = local.dst()
-    quarters = int(offset.total_seconds()) // 900 if offset is not None else 0
-    dst_hours = int(dst.total_seconds()) // 3600 if dst is not None else 0
-    q = abs(quarters)
-    octet = (q % 10) << 4 | (q // 10)
-    if quarters < 0:
-        octet |= 0x08
-    return bytes((octet, dst_hours & 0x03))
-
-
 @lru_cache(maxsize=65_536)
 def location_codes(line_id: str, plmn: str) -> tuple[int, int, int]:
     """(LAC, RAC, cell or service area code) of a line's serving cell: stable per line and network.
@@ -221,8 +178,27 @@ def location_codes(line_id: str, plmn: str) -> tuple[int, int, int]:
 
 
 def derived_teid(session_id: str, side: str) -> int:
-    """A non-zero tunnel endpoint id for a context that did not set one (stable per session)."""
+    """A non-zero tunnel endpoint id from a text (a context with neither tunnel ids nor charging id)."""
     return zlib.crc32(f"{side}/{session_id}".encode()) | 1
+
+
+TEID_SGSN_FACTOR = 0x9E3779B1  # odd: multiplying by it modulo 2^32 is a bijection
+TEID_GGSN_FACTOR = 0x85EBCA77
+
+
+def context_teids(charging_id: int, session_id: str) -> tuple[int, int]:
+    """(SGSN, GGSN) tunnel endpoint ids of a context that did not set its own.
+
+    From the 32-bit charging id by a bijection (an odd factor modulo 2^32): contexts
+    with distinct charging ids have distinct, non-zero TEIDs on both sides (TEID-C
+    and TEID Data alike), whatever shard or batch wrote them.  A context without a
+    charging id (a refused Create) takes CRC-32 of `session_id` (the caller makes it
+    unique to the attempt).
+    """
+    c = charging_id & 0xFFFFFFFF
+    if c:
+        return (c * TEID_SGSN_FACTOR) & 0xFFFFFFFF, (c * TEID_GGSN_FACTOR) & 0xFFFFFFFF
+    return derived_teid(session_id, "sgsn"), derived_teid(session_id, "ggsn")
 
 
 def epoch_utc(when: datetime) -> datetime:

@@ -19,6 +19,8 @@ GTPU_PORT = 2152
 
 CREATE_PDP_REQUEST = 16
 CREATE_PDP_RESPONSE = 17
+UPDATE_PDP_REQUEST = 18
+UPDATE_PDP_RESPONSE = 19
 DELETE_PDP_REQUEST = 20
 DELETE_PDP_RESPONSE = 21
 G_PDU = 255
@@ -73,10 +75,12 @@ class Tunnel:
     ggsn_teid: int
 
     @classmethod
-    def of(cls, ctx: ContextInfo) -> Tunnel:
-        sgsn = ctx.teid_down or codec.derived_teid(ctx.session_id, "sgsn")
-        ggsn = ctx.teid_up or codec.derived_teid(ctx.session_id, "ggsn")
-        return cls(sgsn_teid=sgsn & 0xFFFFFFFF, ggsn_teid=ggsn & 0xFFFFFFFF)
+    def of(cls, ctx: ContextInfo, attempt: str = "") -> Tunnel:
+        """The context's own TEIDs, else `codec.context_teids` (`attempt` names a refused Create)."""
+        sgsn, ggsn = codec.context_teids(ctx.charging_id, attempt or ctx.session_id)
+        return cls(
+            sgsn_teid=(ctx.teid_down or sgsn) & 0xFFFFFFFF, ggsn_teid=(ctx.teid_up or ggsn) & 0xFFFFFFFF
+        )
 
 
 def uli(ctx: ContextInfo) -> bytes:
@@ -213,3 +217,49 @@ def delete_response(tunnel: Tunnel, sequence: int) -> bytes:
     """Delete PDP Context Response, GGSN -> SGSN (TS 29.060 7.3.6)."""
     body = bytes((1, REQUEST_ACCEPTED))
     return header(DELETE_PDP_RESPONSE, tunnel.sgsn_teid, sequence, len(body)) + body
+
+
+def update_request(ctx: ContextInfo, tunnel: Tunnel, sequence: int, recovery: int, ms_tz: bytes) -> bytes:
+    """Update PDP Context Request, (new) SGSN -> GGSN, after a routing area update (TS 29.060 7.3.3).
+
+    IMSI, the new RAI, Recovery, the SGSN's TEIDs, NSAPI, the new SGSN addresses, QoS,
+    RAT Type, ULI and MS Time Zone, in ascending IE order; the header carries the
+    GGSN's TEID-C.
+    """
+    imsi = codec.digits(ctx.imsi, "IMSI", range(6, 16))
+    sgsn = tlv(133, codec.ipv4(ctx.sgsn_address, "SGSN address"))
+    body = b"".join(
+        (
+            tv(2, codec.tbcd(imsi, 8)),
+            tv(3, rai(ctx)),
+            tv(14, bytes((recovery & 0xFF,))),
+            tv(16, struct.pack("!I", tunnel.sgsn_teid)),
+            tv(17, struct.pack("!I", tunnel.sgsn_teid)),
+            tv(20, bytes((ctx.nsapi & 0x0F,))),
+            sgsn,
+            sgsn,
+            _QOS_IE,
+            tlv(151, bytes((codec.rat_type(ctx.rat),))),
+            tlv(152, uli(ctx)),
+            tlv(153, ms_tz),
+        )
+    )
+    return header(UPDATE_PDP_REQUEST, tunnel.ggsn_teid, sequence, len(body)) + body
+
+
+def update_response(ctx: ContextInfo, tunnel: Tunnel, sequence: int, recovery: int) -> bytes:
+    """Update PDP Context Response, GGSN -> SGSN (TS 29.060 7.3.4): accepted, the GGSN's TEIDs and addresses."""
+    ggsn = tlv(133, codec.ipv4(ctx.ggsn_address, "GGSN address"))
+    body = b"".join(
+        (
+            tv(1, bytes((REQUEST_ACCEPTED,))),
+            tv(14, bytes((recovery & 0xFF,))),
+            tv(16, struct.pack("!I", tunnel.ggsn_teid)),
+            tv(17, struct.pack("!I", tunnel.ggsn_teid)),
+            tv(127, struct.pack("!I", ctx.charging_id & 0xFFFFFFFF)),
+            ggsn,
+            ggsn,
+            _QOS_IE,
+        )
+    )
+    return header(UPDATE_PDP_RESPONSE, tunnel.sgsn_teid, sequence, len(body)) + body

@@ -16,7 +16,7 @@ session's Start:
 | apn | Called-Station-Id |
 | charging_id | 3GPP-Charging-ID |
 | serving_plmn, zone | 3GPP-SGSN-MCC-MNC; zone from its MCC (`gateway.plmn`, as the gateway does) |
-| cause | Interim: 17 (time limit); Stop: Acct-Terminate-Cause mapped to TS 32.298 (`codec`) |
+| cause | Interim: 17 (time limit), or the mobility cause when it reports a new SGSN-MCC-MNC (24), SGSN address (18), RAT (22) or MS time zone (23), from which the session's later records take their network and zone; Stop: Acct-Terminate-Cause mapped to TS 32.298 (`codec`) |
 | sequence | 1, 2, ... within the session |
 
 Frames are parsed with `struct` from scapy's `RawPcapReader` (no dissection).
@@ -121,6 +121,7 @@ class _Session:
     last_in: int = 0
     last_out: int = 0
     sequence: int = 0
+    location: tuple[bytes | None, ...] = (None, None, None)  # SGSN address, RAT, MS time zone (`_location`)
 
 
 class _BadMessage(Exception):
@@ -164,6 +165,36 @@ def _vendor_attributes(msg: bytes, offsets: list[int]) -> dict[int, bytes]:
             tgpp.setdefault(msg[sub], msg[sub + 2 : sub + msg[sub + 1]])
             sub += msg[sub + 1]
     return tgpp
+
+
+def _location(tgpp: dict[int, bytes]) -> tuple[bytes | None, ...]:
+    """What a mobility Interim-Update may change besides the serving PLMN: SGSN address, RAT, time zone."""
+    return (
+        tgpp.get(radius.TGPP_SGSN_ADDRESS),
+        tgpp.get(radius.TGPP_RAT_TYPE),
+        tgpp.get(radius.TGPP_MS_TIMEZONE),
+    )
+
+
+def _mobility_cause(state: _Session, tgpp: dict[int, bytes]) -> int | None:
+    """The cause of an Interim-Update that reports a move (`gateway.network.mobility_cause`), else None.
+
+    The GGSN sends an Interim-Update with the new 3GPP-SGSN-MCC-MNC / SGSN address /
+    RAT-Type / MS-TimeZone when a context is updated: the record it closes has the
+    cause of that change (24, 18, 22, 23); an Interim-Update with none changed is a
+    time-limit record (17).
+    """
+    plmn = _text(tgpp, radius.TGPP_SGSN_MCC_MNC)
+    if plmn is not None and state.serving_plmn is not None and plmn != state.serving_plmn:
+        return int(ClosingCause.PLMN_CHANGE)
+    for (old, new), cause in zip(
+        zip(state.location, _location(tgpp), strict=True),
+        (ClosingCause.SERVING_NODE_CHANGE, ClosingCause.RAT_CHANGE, ClosingCause.MS_TIME_ZONE_CHANGE),
+        strict=True,
+    ):
+        if old is not None and new is not None and old != new:
+            return int(cause)
+    return None
 
 
 def _u32(attrs: dict[int, bytes], a_type: int, name: str) -> int:
@@ -284,7 +315,8 @@ class _Decoder:
                 self.start(n, session_id, std, _vendor_attributes(msg, vendor), ts_us)
                 return None
             if status in (radius.STATUS_INTERIM, radius.STATUS_STOP):
-                return self.usage(n, session_id, status, std, ts_us)
+                tgpp = _vendor_attributes(msg, vendor) if status == radius.STATUS_INTERIM else None
+                return self.usage(n, session_id, status, std, ts_us, tgpp)
         except _BadMessage as exc:
             self.report.reject(n, "malformed Accounting-Request", str(exc))
         return None  # Accounting-On/Off and others carry no usage
@@ -306,6 +338,7 @@ class _Decoder:
             apn=_text(std, radius.CALLED_STATION_ID),
             charging_id=int(_U32.unpack(charging)[0]) if charging and len(charging) == 4 else None,
             serving_plmn=_text(tgpp, radius.TGPP_SGSN_MCC_MNC),
+            location=_location(tgpp),
             start_s=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp")
             if radius.EVENT_TIMESTAMP in std
             else ts_us // 1_000_000,
@@ -313,7 +346,13 @@ class _Decoder:
         self.report.sessions += 1
 
     def usage(
-        self, n: int, session_id: str, status: int, std: dict[int, bytes], ts_us: int
+        self,
+        n: int,
+        session_id: str,
+        status: int,
+        std: dict[int, bytes],
+        ts_us: int,
+        tgpp: dict[int, bytes] | None = None,
     ) -> UsageRecord | None:
         octets_in = _u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets")
         octets_out = _u32(std, radius.ACCT_OUTPUT_OCTETS, "Acct-Output-Octets")
@@ -333,6 +372,9 @@ class _Decoder:
                 n, "no Start for session", f"{session_id!r}: its usage before this request is unknown"
             )
             return None
+        moved = None if tgpp is None else _mobility_cause(state, tgpp)
+        if moved is not None:
+            cause = moved
         d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
         duration = session_time - state.last_time
         if d_in < 0 or d_out < 0 or duration < 0:
@@ -358,6 +400,11 @@ class _Decoder:
         )
         if status == radius.STATUS_STOP:
             del self.sessions[session_id]
+        elif moved is not None and tgpp is not None:  # the context goes on where it moved
+            state.serving_plmn = _text(tgpp, radius.TGPP_SGSN_MCC_MNC) or state.serving_plmn
+            state.location = _location(tgpp)
+            state.last_time = session_time
+            state.last_in, state.last_out = octets_in, octets_out
         else:
             state.last_time = session_time
             state.last_in, state.last_out = octets_in, octets_out

@@ -57,6 +57,23 @@ DEFAULT_REORDER_LIMIT = 262_144
 MERGE_ROWS = 1 << 19  # packets held by the merge of the bulk runs at close (spread over the runs)
 
 
+MAX_ENDPOINTS = (65_536 - NAS_ACCT_PORT) // NAS_ACCT_PORTS  # 512 sets of RADIUS client ports
+SGSN_EPHEMERAL_PORT = 49_152
+
+
+def endpoint_ports(endpoint: int) -> tuple[int, int]:
+    """(SGSN GTP-C port, first RADIUS client port) of the capture writer numbered `endpoint`.
+
+    The writers of one run (one per shard) are the same GGSN and SGSN, each with its
+    own GTP-C path (the SGSN's source port: 2123 for writer 0, 49152 + k - 1 for writer
+    k) and its own 64 RADIUS client ports (32768 + 64 k ...): each numbers its GTP
+    sequence and RADIUS Identifiers on its own, and the merged captures never pair
+    a response with another writer's request.  Writers 512 apart share RADIUS ports.
+    """
+    sgsn = gtpc.GTPC_PORT if endpoint == 0 else SGSN_EPHEMERAL_PORT + (endpoint - 1) % 16_384
+    return sgsn, NAS_ACCT_PORT + (endpoint % MAX_ENDPOINTS) * NAS_ACCT_PORTS
+
+
 class _Context:
     """What a capture keeps per open PDP context."""
 
@@ -119,6 +136,7 @@ class PcapCapture:
         buffer_size: int = 1 << 20,
         reorder_horizon_s: float = DEFAULT_REORDER_HORIZON_S,
         reorder_limit: int = DEFAULT_REORDER_LIMIT,
+        endpoint: int = 0,
     ) -> None:
         if not 0.0 <= gtpu_sample_rate <= 1.0:
             raise codec.CaptureError(f"GTP-U sample rate {gtpu_sample_rate}: expected 0..1")
@@ -139,6 +157,10 @@ class PcapCapture:
         codec.ipv4(aaa_address, "accounting server address")
         codec.ipv4(app_server, "application server address")
         self.restart_counter = restart_counter & 0xFF
+        if endpoint < 0:
+            raise codec.CaptureError(f"endpoint {endpoint}: expected >= 0")
+        # the ports of this writer's GTP-C path and RADIUS client (`endpoint_ports`)
+        self.sgsn_port, self.nas_port_base = endpoint_ports(endpoint)
         self._rng = np.random.default_rng(seed)
         self._zeros = bytes(mtu)
         self._flows: dict[tuple[str, str, int, int], UdpFlow] = {}
@@ -190,10 +212,10 @@ class PcapCapture:
         found = self._paths.get(key)
         if found is None:
             found = self._paths[key] = (
-                self.flow(ctx.sgsn_address, ctx.ggsn_address, gtpc.GTPC_PORT, gtpc.GTPC_PORT),
-                self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPC_PORT, gtpc.GTPC_PORT),
-                self.flow(ctx.ggsn_address, self.aaa_address, NAS_ACCT_PORT, radius.ACCT_PORT),
-                self.flow(self.aaa_address, ctx.ggsn_address, radius.ACCT_PORT, NAS_ACCT_PORT),
+                self.flow(ctx.sgsn_address, ctx.ggsn_address, self.sgsn_port, gtpc.GTPC_PORT),
+                self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPC_PORT, self.sgsn_port),
+                self.flow(ctx.ggsn_address, self.aaa_address, self.nas_port_base, radius.ACCT_PORT),
+                self.flow(self.aaa_address, ctx.ggsn_address, radius.ACCT_PORT, self.nas_port_base),
             )
         return found
 
@@ -206,6 +228,8 @@ class PcapCapture:
 
     def ms_tz(self, ctx: ContextInfo) -> bytes:
         """MS Time Zone of the serving country at the run's epoch (one value per MCC for the run)."""
+        if ctx.ms_time_zone:  # the network reported it (a time-zone change)
+            return ctx.ms_time_zone
         mcc = ctx.serving_plmn[:3]
         tz = self._tz.get(mcc)
         if tz is None:
@@ -224,6 +248,7 @@ class PcapCapture:
             ctx.ggsn_address,
             ctx.serving_plmn,
             ctx.rat,
+            ctx.ms_time_zone.hex(),
         )
         part = self._radius_parts.get(key)
         if part is None:
@@ -235,7 +260,15 @@ class PcapCapture:
 
     def request_parts(self, ctx: ContextInfo) -> tuple[bytes, bytes]:
         """The per-line IEs of a Create PDP Context Request (before and after the GSN addresses)."""
-        key = (ctx.line_id, ctx.imsi, ctx.msisdn, ctx.imeisv, ctx.serving_plmn, ctx.rat)
+        key = (
+            ctx.line_id,
+            ctx.imsi,
+            ctx.msisdn,
+            ctx.imeisv,
+            ctx.serving_plmn,
+            ctx.rat,
+            ctx.ms_time_zone.hex(),
+        )
         parts = self._gtp_parts.get(key)
         if parts is None:
             if len(self._gtp_parts) >= MAX_CACHED_PARTS:
@@ -275,7 +308,7 @@ class PcapCapture:
 
     def acct_flows(self, ggsn: str, counter: int) -> tuple[UdpFlow, UdpFlow]:
         """RADIUS GGSN -> server and back for a request counter: client port NAS_ACCT_PORT + counter / 256."""
-        port = NAS_ACCT_PORT + (counter >> 8) % NAS_ACCT_PORTS
+        port = self.nas_port_base + (counter >> 8) % NAS_ACCT_PORTS
         return (
             self.flow(ggsn, self.aaa_address, port, radius.ACCT_PORT),
             self.flow(self.aaa_address, ggsn, radius.ACCT_PORT, port),
@@ -333,8 +366,10 @@ class PcapCapture:
     def pdp_create(self, now: float, ctx: ContextInfo, cause: int) -> None:
         try:
             ts = self._ts(now)
-            tunnel = gtpc.Tunnel.of(ctx)
             seq = ctx.sequence if ctx.sequence else self._next_gtp_seq(ctx)
+            # a refused attempt has no charging id: its TEID-C from the line, time and sequence
+            attempt = "" if ctx.charging_id or ctx.session_id else f"{ctx.line_id}/{ts}/{seq}"
+            tunnel = gtpc.Tunnel.of(ctx, attempt)
             request = self._create_request(ctx, tunnel, seq)
             reply = gtpc.create_response(ctx, tunnel, seq, self.restart_counter, cause)
             req_flow, back, _acct, _acct_back = self.paths(ctx)
@@ -359,6 +394,22 @@ class PcapCapture:
         self._emit(ts + GTP_RESPONSE_DELAY_US, state.gtpc_back, gtpc.delete_response(state.tunnel, seq))
         state.deleted = True
         self._release(state)
+
+    def pdp_update(self, now: float, ctx: ContextInfo) -> None:
+        try:
+            ts = self._ts(now)
+            old = self._contexts.get(ctx.session_id)
+            state = self._context(ctx)  # the context's attributes and paths as updated
+            if old is not None:
+                state.tunnel = old.tunnel
+            seq = self._next_gtp_seq(ctx)
+            request = gtpc.update_request(ctx, state.tunnel, seq, self.restart_counter, self.ms_tz(ctx))
+            reply = gtpc.update_response(ctx, state.tunnel, seq, self.restart_counter)
+        except codec.CaptureError as exc:
+            self.skip_event("Update PDP Context", ctx, exc)
+            return
+        self._emit(ts, state.gtpc, request)
+        self._emit(ts + GTP_RESPONSE_DELAY_US, state.gtpc_back, reply)
 
     # -- RADIUS accounting -----------------------------------------------------------------------------
 
