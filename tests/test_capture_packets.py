@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.radius import Radius
 from scapy.packet import Raw
-from scapy.utils import RawPcapReader
+from scapy.utils import RawPcapReader, rdpcap
 
 from gateway.capture import PcapCapture, codec, gtpc, radius, reference
 from gateway.capture.frames import UdpFlow
@@ -217,3 +218,14 @@ def test_sampled_gpdu_equals_scapy_definition(tmp_path: Path) -> None:
     dissected = Ether(frame)
     assert dissected[GTP_U_Header].teid == tunnel.ggsn_teid
     assert dissected[GTP_U_Header][IP].len == 300
+
+
+def test_sampled_gpdu_pads_a_short_remainder_to_ipv4_and_udp_headers(tmp_path: Path) -> None:
+    path = tmp_path / "pad.pcap"
+    with PcapCapture(path, EPOCH, SECRET, gtpu_sample_rate=1.0, mtu=200) as capture:
+        ctx = make_ctx()
+        capture.pdp_create(0.0, ctx, 128)
+        capture.user_packets(1.0, ctx, 205, 3)  # 200 + a 5-octet remainder up, 3 octets down
+    frames = [bytes(p) for p in rdpcap(str(path)) if p.haslayer(UDP) and p[UDP].dport == 2152]
+    inner = sorted(struct.unpack_from("!H", f, 42 + 8 + 2)[0] for f in frames)  # inner IPv4 total length
+    assert inner == [28, 28, 200]  # never shorter than IPv4 20 + UDP 8

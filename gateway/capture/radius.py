@@ -145,6 +145,7 @@ def line_attributes(ctx: ContextInfo, ms_tz: bytes, uli: bytes) -> bytes:
             vsa(TGPP_SGSN_ADDRESS, codec.ipv4(ctx.sgsn_address, "SGSN address")),
             vsa(TGPP_GGSN_ADDRESS, codec.ipv4(ctx.ggsn_address, "GGSN address")),
             vsa(TGPP_IMSI_MCC_MNC, codec.home_plmn(imsi).encode()),
+            vsa(TGPP_GGSN_MCC_MNC, codec.home_plmn(imsi).encode()),  # the GGSN is in the home network
             vsa(TGPP_SELECTION_MODE, b"0"),
             vsa(TGPP_CHARGING_CHARACTERISTICS, b"0800"),
             vsa(TGPP_SGSN_MCC_MNC, ctx.serving_plmn.encode()),

@@ -244,6 +244,7 @@ def accounting_request(
         _vsa(radius.TGPP_SGSN_ADDRESS, codec.ipv4(ctx.sgsn_address, "SGSN address")),
         _vsa(radius.TGPP_GGSN_ADDRESS, codec.ipv4(ctx.ggsn_address, "GGSN address")),
         _vsa(radius.TGPP_IMSI_MCC_MNC, codec.home_plmn(ctx.imsi).encode()),
+        _vsa(radius.TGPP_GGSN_MCC_MNC, codec.home_plmn(ctx.imsi).encode()),
         _vsa(radius.TGPP_SELECTION_MODE, b"0"),
         _vsa(radius.TGPP_CHARGING_CHARACTERISTICS, b"0800"),
         _vsa(radius.TGPP_SGSN_MCC_MNC, ctx.serving_plmn.encode()),

@@ -1,0 +1,127 @@
+"""Mobility as a core handles it: a routing area update keeps the PDP context, with a partial record."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from accounting.records import ClosingCause, UsageRecord, Zone
+from gateway.api import Subscriber
+from gateway.capture import PcapCapture, ReadReport, radius, records_from_pcap
+from gateway.network import Network, NetworkConfig
+
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
+TSHARK = shutil.which("tshark")
+
+
+class Records:
+    def __init__(self) -> None:
+        self.rows: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.rows.append(record)
+
+
+def network(capture: PcapCapture | None = None) -> tuple[Network, Records]:
+    records = Records()
+    net = Network(NetworkConfig(epoch=EPOCH, scan_rate_per_hour=0.0), records, capture=capture)
+    net.register_subscriber(Subscriber("L1", "208010000000001", "33612345678", "europe"))
+    net.attach(0, "L1", "3533281100000401", "20801")
+    return net, records
+
+
+def test_plmn_change_cuts_a_partial_record_and_the_context_goes_on() -> None:
+    net, records = network()
+    s = net.open_session(100, "L1", "orange.m2m.spec", charging_id=4242)
+    assert s.session_id == "L1-4242"
+    net.transfer(1_000, s.session_id, 900, 300)
+    net.move(1_000, "L1", "26201")
+    assert net.session_open(s.session_id)
+    net.transfer(2_000, s.session_id, 500, 100)
+    net.close_session(2_000, s.session_id)
+    first, last = records.rows
+    assert (first.cause, first.zone, first.serving_plmn) == (int(ClosingCause.PLMN_CHANGE), Zone.FR, "20801")
+    assert (first.duration_s, first.bytes_up, first.bytes_down, first.sequence) == (900, 900, 300, 1)
+    assert (last.cause, last.zone, last.serving_plmn) == (int(ClosingCause.NORMAL), Zone.EU, "26201")
+    assert (last.duration_s, last.bytes_up, last.bytes_down, last.sequence) == (1_000, 500, 100, 2)
+    assert first.charging_id == last.charging_id == 4242 and first.session == last.session
+
+
+def test_rat_change_and_time_zone_change_have_their_causes() -> None:
+    net, records = network()
+    s = net.open_session(0, "L1", "orange.m2m.spec")
+    assert s.session_id is not None
+    net.move(600, "L1", "20801", rat="utran")  # same network, 3G instead of 2G
+    net.move(700, "L1", "20801", rat="utran")  # nothing billed changed: no record
+    # 29 March 2026, 01:00 UTC: France goes to summer time; the next update reports it
+    net.move(28 * 86_400 + 3_600, "L1", "20801", rat="utran")
+    net.close_session(28 * 86_400 + 4_000, s.session_id)
+    causes = [r.cause for r in records.rows]
+    limits = [c for c in causes if c == int(ClosingCause.TIME_LIMIT)]
+    assert [c for c in causes if c != int(ClosingCause.TIME_LIMIT)] == [
+        int(ClosingCause.RAT_CHANGE),
+        int(ClosingCause.MS_TIME_ZONE_CHANGE),
+        int(ClosingCause.NORMAL),
+    ]
+    assert len(limits) == (28 * 86_400 + 3_600) // 43_200  # the 12-hour cuts still run from the start
+    assert [r.sequence for r in records.rows] == list(range(1, len(records.rows) + 1))
+
+
+def test_move_of_a_line_without_contexts_writes_nothing() -> None:
+    net, records = network()
+    assert net.move(10, "L1", "26201").zone == Zone.EU
+    assert records.rows == []
+    assert net.counters["routing-area-update"] == 1
+
+
+def pcap_with_a_move(path: Path) -> list[UsageRecord]:
+    with PcapCapture(path, EPOCH) as capture:
+        net, records = network(capture)
+        s = net.open_session(100, "L1", "orange.m2m.spec", charging_id=77)
+        assert s.session_id is not None
+        net.transfer(1_000, s.session_id, 900, 300)
+        net.move(1_000, "L1", "26201")
+        net.transfer(2_000, s.session_id, 500, 100)
+        net.close_session(2_000, s.session_id)
+    return records.rows
+
+
+def test_capture_of_a_move_gives_the_records_back_with_their_causes(tmp_path: Path) -> None:
+    path = tmp_path / "move.pcap"
+    expected = pcap_with_a_move(path)
+    report = ReadReport()
+    rebuilt = list(records_from_pcap(path, report=report))
+    assert report.rejected == 0
+    assert [r.as_row() for r in rebuilt] == [r.as_row() for r in expected]
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (Debian package tshark)")
+def test_tshark_decodes_the_update_and_the_interim_with_the_new_location(tmp_path: Path) -> None:
+    assert TSHARK is not None
+    path = tmp_path / "move.pcap"
+    pcap_with_a_move(path)
+
+    def fields(display: str, *names: str) -> list[list[str]]:
+        args = [TSHARK, "-2", "-n", "-r", str(path), "-Y", display, "-T", "fields"]
+        for name in names:
+            args += ["-e", name]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
+        return [line.split("\t") for line in done.stdout.splitlines() if line]
+
+    assert fields("_ws.malformed || _ws.expert.severity >= warning", "frame.number") == []
+    update = fields("gtp.message == 18", "ip.src", "gtp.response_in", "gtp.nsapi", "e212.rai.mcc")
+    assert len(update) == 1
+    source, response, nsapi, mcc = update[0]
+    assert (source, nsapi, mcc) == ("203.0.113.2", "5", "262") and response != ""  # from the visited SGSN
+    assert fields("gtp.message == 19 && gtp.cause == 128", "frame.number") != []
+    interim = fields(
+        f"radius.Acct_Status_Type == {radius.STATUS_INTERIM}",
+        "radius.3GPP_SGSN_MCC_MNC",
+        "radius.3GPP_GGSN_MCC_MNC",
+        "radius.3GPP_SGSN_Address",
+    )
+    assert interim == [["26201", "20801", "203.0.113.2"]]
