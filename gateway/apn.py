@@ -21,6 +21,8 @@ class Apn:
     public: bool  # public addressing: reachable from the Internet
     pool: ipaddress.IPv4Network
     scan_rate_per_hour: float | None = None  # unsolicited inbound packets; None: the network's setting
+    authentication: str = ""  # "" (none), "pap" or "chap": what the MS sends in the PCO at activation
+    password: str = ""  # the APN's password for PAP / CHAP (user name: the line's MSISDN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,14 @@ class ApnCatalog:
                 raise ConfigError(
                     f"{where}.scan_rate_per_hour: a private APN is not reachable from the Internet"
                 )
+            auth = item.get("authentication", "none")
+            if auth not in ("none", "pap", "chap"):
+                raise ConfigError(f"{where}.authentication: must be none, pap or chap, got {auth!r}")
+            password = item.get("password", "")
+            if not isinstance(password, str) or len(password.encode()) > 64:
+                raise ConfigError(f"{where}.password: a text of at most 64 octets (quote it)")
+            if auth != "none" and not password:
+                raise ConfigError(f"{where}.password: {auth} authentication needs one")
             key = str(name).lower()
             apns[key] = Apn(
                 key,
@@ -105,6 +115,8 @@ class ApnCatalog:
                 addressing == "public",
                 pool,
                 None if rate is None else float(rate),
+                "" if auth == "none" else auth,
+                password,
             )
         offers: dict[str, OfferPolicy] = {}
         raw_offers = doc.get("offers")

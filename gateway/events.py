@@ -33,6 +33,8 @@ class ContextInfo:
     teid_down: int = 0
     sequence: int = 0  # GTP sequence number of the Create request (0: the capture numbers it per path)
     ms_time_zone: bytes = b""  # MS Time Zone octets when the network reported one (empty: the capture's)
+    authentication: str = ""  # what the APN asks in the PCO: "" (none), "pap" or "chap"
+    password: str = ""  # the APN's password for PAP / CHAP (the user name is the MSISDN)
 
 
 class CaptureSink(Protocol):

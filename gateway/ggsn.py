@@ -110,7 +110,9 @@ class Ggsn:
     def pool(self, apn: str) -> AddressPool:
         return self._pools[apn]
 
-    def _context(self, line: LineState, apn: str, charging_id: int, ip: str, nsapi: int) -> ContextInfo:
+    def _context(
+        self, line: LineState, apn: str, charging_id: int, ip: str, nsapi: int, found: Apn | None = None
+    ) -> ContextInfo:
         """A context's identities; the session id is the line and the charging id (`session_id`).
 
         Tunnel ids and the GTP sequence are left to the capture: it derives the TEIDs from the
@@ -131,6 +133,8 @@ class Ggsn:
             serving_plmn=line.serving_plmn or "",
             rat=line.rat,
             nsapi=nsapi,
+            authentication=found.authentication if found is not None else "",
+            password=found.password if found is not None else "",
         )
 
     def sgsn_of(self, serving_plmn: str | None) -> str:
@@ -148,7 +152,8 @@ class Ggsn:
         if self.capture is not None and line is not None and line.attached:
             # the NSAPI the MS asked with: its first free one (all in use: the last)
             nsapi = next((n for n in NSAPIS if n not in line.nsapis), NSAPIS[-1])
-            self.capture.pdp_create(now, self._context(line, apn, 0, "0.0.0.0", nsapi), int(cause))
+            found = self.catalog.apns.get(apn)
+            self.capture.pdp_create(now, self._context(line, apn, 0, "0.0.0.0", nsapi, found), int(cause))
         return SessionResult(cause)
 
     def open(self, now: float, line: LineState, apn: str, charging_id: int | None = None) -> SessionResult:
@@ -203,7 +208,7 @@ class Ggsn:
                     InvalidRequest(f"charging id {charging_id!r}: must be positive and not in use"),
                 )
         line.last_charging = max(line.last_charging, n)
-        ctx = self._context(line, name, n, ip, free[0])
+        ctx = self._context(line, name, n, ip, free[0], found)
         t = whole(now)
         session = _Session(
             sid=ctx.session_id,

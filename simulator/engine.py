@@ -279,6 +279,8 @@ class Shard:
                     ggsn_address=cfg.ggsn_address,
                     serving_plmn=s.serving_plmn,
                     rat=line.rat,
+                    authentication=apn.authentication if apn is not None else "",
+                    password=apn.password if apn is not None else "",
                 )
             )
         self.capture.write_sessions(contexts, rec)

@@ -51,10 +51,12 @@ CONTEXTS = [
     make_ctx(),
     make_ctx(serving_plmn="310260", rat="utran", imsi="31026012345678"),  # 3-digit MNC, 14-digit IMSI
     make_ctx(serving_plmn="22801", rat="eutran", apn="m2m.orange.fr", msisdn="41791234567"),
+    make_ctx(apn="internet-entreprise", authentication="pap", password="entreprise"),  # PCO with PAP
+    make_ctx(apn="orange-mib", authentication="chap", password="mib-access"),  # PCO with CHAP
 ]
 
 
-@pytest.mark.parametrize("ctx", CONTEXTS, ids=["fr-geran", "us-3digit-mnc", "ch-eutran"])
+@pytest.mark.parametrize("ctx", CONTEXTS, ids=["fr-geran", "us-3digit-mnc", "ch-eutran", "pap", "chap"])
 def test_gtpc_templates_equal_scapy_definitions(ctx: ContextInfo) -> None:
     tunnel = gtpc.Tunnel.of(ctx)
     tz = codec.ms_time_zone(ctx.serving_plmn, EPOCH)
@@ -71,7 +73,7 @@ def test_gtpc_templates_equal_scapy_definitions(ctx: ContextInfo) -> None:
     assert gtpc.delete_response(tunnel, 43) == bytes(reference.delete_response(tunnel, 43))
 
 
-@pytest.mark.parametrize("ctx", CONTEXTS, ids=["fr-geran", "us-3digit-mnc", "ch-eutran"])
+@pytest.mark.parametrize("ctx", CONTEXTS, ids=["fr-geran", "us-3digit-mnc", "ch-eutran", "pap", "chap"])
 def test_radius_templates_equal_scapy_definitions(ctx: ContextInfo) -> None:
     tz = codec.ms_time_zone(ctx.serving_plmn, EPOCH)
     template = radius.AccountingTemplate(radius.identity_attributes(ctx, tz, gtpc.uli(ctx)), SECRET)

@@ -125,3 +125,84 @@ def test_tshark_decodes_the_update_and_the_interim_with_the_new_location(tmp_pat
         "radius.3GPP_SGSN_Address",
     )
     assert interim == [["26201", "20801", "203.0.113.2"]]
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (Debian package tshark)")
+def test_tshark_decodes_the_pco_dns_pap_and_chap_of_both_write_paths(tmp_path: Path) -> None:
+    assert TSHARK is not None
+    from gateway.capture.bulk import drive_records
+    from gateway.events import ContextInfo
+    from gateway.partial import cut_sessions
+
+    base = dict(
+        line_id="L1",
+        imsi="208010000000001",
+        msisdn="33612345678",
+        imeisv="3533281100000401",
+        ip_address="10.128.0.9",
+        sgsn_address="192.0.2.2",
+        ggsn_address="192.0.2.1",
+        serving_plmn="20801",
+        rat="geran",
+    )
+    contexts = [
+        ContextInfo(session_id="L1-1", apn="orange.m2m.spec", charging_id=1, **base),  # type: ignore[arg-type]
+        ContextInfo(  # type: ignore[arg-type]
+            session_id="L1-2",
+            apn="internet-entreprise",
+            charging_id=2,
+            authentication="pap",
+            password="pw",
+            **base,
+        ),
+        ContextInfo(  # type: ignore[arg-type]
+            session_id="L1-3", apn="orange-mib", charging_id=3, authentication="chap", password="pw", **base
+        ),
+    ]
+    records = cut_sessions([0, 10, 20], [5, 5, 5], [100, 100, 100], [50, 50, 50])
+    bulk, event = tmp_path / "bulk.pcap", tmp_path / "event.pcap"
+    with PcapCapture(bulk, EPOCH) as capture:
+        capture.write_sessions(contexts, records)
+    with PcapCapture(event, EPOCH) as capture:
+        drive_records(capture, contexts, records)
+    assert bulk.read_bytes() == event.read_bytes()  # the two write paths agree byte for byte
+
+    def fields(display: str, *names: str) -> list[list[str]]:
+        args = [TSHARK, "-n", "-r", str(bulk), "-Y", display, "-T", "fields"]
+        for name in names:
+            args += ["-e", name]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
+        return [line.split("\t") for line in done.stdout.splitlines() if line]
+
+    assert fields("_ws.malformed || _ws.expert.severity >= warning", "frame.number") == []
+    assert fields("gtp.message == 16", "gsm_a.gm.sm.pco_pid") == [
+        ["0x000d"],
+        ["0xc023,0x000d"],
+        ["0xc223,0xc223,0x000d"],
+    ]
+    assert fields("gtp.message == 17", "gsm_a.gm.sm.pco_pid") == [
+        ["0x000d,0x000d"],
+        ["0xc023,0x000d,0x000d"],
+        ["0xc223,0x000d,0x000d"],
+    ]
+    assert fields("gtp.message == 17", "gsm_a.gm.sm.pco.dns.ipv4")[0] == ["192.0.2.53,192.0.2.54"]
+    assert fields("pap.code == 1", "pap.peer_id", "pap.password") == [["33612345678", "pw"]]
+    assert fields("chap.code", "chap.code") == [["1,2"], ["3"]]  # Challenge + Response, then Success
+
+
+def test_apn_authentication_settings_are_checked() -> None:
+    from gateway.apn import ApnCatalog
+    from gateway.errors import ConfigError
+
+    def catalog(**apn: object) -> ApnCatalog:
+        item = {"m2m": True, "addressing": "private", "pool": "10.0.0.0/24", **apn}
+        return ApnCatalog.from_dict({"apns": {"m2m.x": item}, "offers": {"o": {"apns": "any"}}}, "apns.yaml")
+
+    assert catalog(authentication="chap", password="s3cret").apns["m2m.x"].authentication == "chap"
+    assert catalog().apns["m2m.x"].authentication == ""
+    with pytest.raises(ConfigError, match=r"apns.yaml: apns.m2m.x.authentication: must be none, pap or chap"):
+        catalog(authentication="eap")
+    with pytest.raises(ConfigError, match=r"apns.m2m.x.password: pap authentication needs one"):
+        catalog(authentication="pap")
+    with pytest.raises(ConfigError, match=r"apns.m2m.x.password: a text"):
+        catalog(authentication="pap", password=1234)

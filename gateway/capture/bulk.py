@@ -90,13 +90,13 @@ _LOW32 = 0xFFFFFFFF
 # `gtpc.create_request` / `gtpc.create_response` / `radius.session_attributes`).
 _GTP_HEADER = struct.Struct("!BBHIHBB")
 _CREATE_MIDDLE = struct.Struct("!BB BB BI BI BB")
-_CREATE_ACCEPTED = struct.Struct("!BBHIHBB BB BB BB BI BI BI BHBB4s BH4s BH4s")
+_CREATE_ACCEPTED = struct.Struct("!BBHIHBB BB BB BB BI BI BI BHBB4s")  # header, Cause ... End User Address
 _QOS_IE = struct.pack("!BH", 135, len(gtpc.QOS_PROFILE)) + gtpc.QOS_PROFILE
 _CHARGING_VSA = struct.Struct("!BBIBBI")
 _DELETE_REQUEST = struct.Struct("!BBHIHBB BBBB")
 _DELETE_RESPONSE = struct.Struct("!BBHIHBB BB")
 _NSAPI_VSA = {n: radius.vsa(radius.TGPP_NSAPI, f"{n:X}".encode()) for n in range(16)}
-_ACCEPTED_BODY_LEN = _CREATE_ACCEPTED.size - 12 + len(_QOS_IE)
+_ACCEPTED_BODY_LEN = _CREATE_ACCEPTED.size - 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +244,10 @@ class _Carry:
     bodies: list[bytes]  # UDP payloads
 
 
-_Parts = tuple[
-    bytes, bytes, bytes, bytes
-]  # Create request IEs before Recovery / after NSAPI, line attributes, GGSN
+# Create request IEs before Recovery, from Charging Characteristics to the APN, the PCO (None: made per
+# session, CHAP's challenge), the IEs after it; the line's RADIUS attributes; the Create response's IEs
+# after the End User Address (PCO, GGSN addresses, QoS).
+_Parts = tuple[bytes, bytes, bytes | None, bytes, bytes, bytes]
 
 
 class BulkWriter:
@@ -286,17 +287,32 @@ class BulkWriter:
             ctx.sgsn_address,
             ctx.ggsn_address,
             ctx.ms_time_zone.hex(),
+            ctx.authentication,
+            ctx.password,
         )
         found = self._request_tails.get(key)
         if found is None:
             if len(self._request_tails) >= 200_000:
                 self._request_tails.clear()
             prefix, suffix = self.capture.request_parts(ctx)
-            sgsn = gtpc.tlv(133, codec.ipv4(ctx.sgsn_address, "SGSN address"))
             apn = gtpc.tlv(131, codec.apn_labels(ctx.apn) if ctx.apn else b"")
-            tail = b"".join((_CHARGING_AND_EUA, apn, sgsn, sgsn, suffix))
-            ggsn = codec.ipv4(ctx.ggsn_address, "GGSN address")
-            found = self._request_tails[key] = (prefix, tail, self.capture.line_part(ctx), ggsn)
+            after = gtpc.gsn_addresses(ctx.sgsn_address, "SGSN address") + suffix
+            pco = None if ctx.authentication == "chap" else gtpc.pco_request(ctx)
+            reply = b"".join(
+                (
+                    gtpc.pco_response(ctx.authentication, self.capture.dns_servers),
+                    gtpc.gsn_addresses(ctx.ggsn_address, "GGSN address"),
+                    _QOS_IE,
+                )
+            )
+            found = self._request_tails[key] = (
+                prefix,
+                _CHARGING_AND_EUA + apn,
+                pco,
+                after,
+                self.capture.line_part(ctx),
+                reply,
+            )
         return found
 
     def _valid(
@@ -467,7 +483,7 @@ class BulkWriter:
         kind_open = OPEN
         kind_interim = INTERIM
         low32 = _LOW32
-        qos_ie = _QOS_IE
+        pco_request = gtpc.pco_request
         nsapi_vsa = _NSAPI_VSA
         zeros16 = _ZEROS16
         accepted_body_len = _ACCEPTED_BODY_LEN
@@ -508,17 +524,21 @@ class BulkWriter:
                 ggsn_teid = (ctx.teid_up or own_ggsn) & low32
                 gseq = (ctx.sequence or seq) & 0xFFFF
                 nsapi = ctx.nsapi & 0x0F
-                prefix, tail, line, ggsn = parts[s]
+                prefix, before_pco, pco, after_pco, line, reply_tail = parts[s]
+                if pco is None:
+                    pco = pco_request(ctx)
                 middle = middle_pack(
                     14, restart, 15, g_selection_mode_subscribed, 16, sgsn_teid, 17, sgsn_teid, 20, nsapi
                 )
-                body_len = len(prefix) + len(middle) + len(tail)
+                body_len = len(prefix) + len(middle) + len(before_pco) + len(pco) + len(after_pco)
                 request = join(
                     (
                         gtp_header(0x32, g_create_pdp_request, body_len + 4, 0, gseq, 0, 0),
                         prefix,
                         middle,
-                        tail,
+                        before_pco,
+                        pco,
+                        after_pco,
                     )
                 )
                 ip = ipv4(ctx.ip_address, "End User Address")
@@ -527,7 +547,7 @@ class BulkWriter:
                     accepted_pack(
                         0x32,
                         g_create_pdp_response,
-                        accepted_body_len + 4,
+                        accepted_body_len + len(reply_tail) + 4,
                         sgsn_teid,
                         gseq,
                         0,
@@ -549,14 +569,8 @@ class BulkWriter:
                         0xF1,
                         0x21,
                         ip,
-                        133,
-                        4,
-                        ggsn,
-                        133,
-                        4,
-                        ggsn,
                     )
-                    + qos_ie
+                    + reply_tail
                 )
                 identity = join(
                     (

@@ -8,6 +8,7 @@ that both agree byte for byte.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -45,7 +46,15 @@ _GPDU_HEADER = struct.Struct("!BBHI")
 _CREATE_MIDDLE = struct.Struct("!BB BB BI BI BB")
 _CHARGING_AND_EUA = bytes((26,)) + struct.pack("!H", CHARGING_NORMAL) + b"\x80\x00\x02\xf1\x21"
 # Create response after Cause 128: Reordering, Recovery, TEIDs, Charging ID, End User Address, GSN x 2.
-_CREATE_ACCEPTED = struct.Struct("!BB BB BB BI BI BI BHBB4s BH4s BH4s")
+_CREATE_ACCEPTED = struct.Struct("!BB BB BB BI BI BI BHBB4s")  # Cause ... End User Address
+
+# Protocol Configuration Options (TS 24.008 10.5.6.3): what the MS asks the network at activation
+PCO_PPP = 0x80  # extension bit, configuration protocol 0 (PPP for use with IP PDP type)
+PCO_PAP = 0xC023  # a PAP packet (RFC 1334)
+PCO_CHAP = 0xC223  # a CHAP packet (RFC 1994)
+PCO_DNS_IPV4 = 0x000D  # DNS Server IPv4 Address Request (MS -> network) / the address (network -> MS)
+PPP_IDENTIFIER = 1  # the MS's PAP / CHAP packet identifier (one exchange per activation)
+DEFAULT_DNS_SERVERS = ("192.0.2.53", "192.0.2.54")  # the APNs' resolvers (RFC 5737 documentation range)
 _QOS_IE = struct.pack("!BH", 135, len(QOS_PROFILE)) + QOS_PROFILE
 
 
@@ -110,6 +119,63 @@ def imeisv_ie(imeisv: str) -> bytes:
     return tlv(154, codec.tbcd(codec.digits(imeisv, "IMEISV", range(16, 17))))
 
 
+def pco_container(protocol: int, contents: bytes) -> bytes:
+    if len(contents) > 253:
+        raise codec.CaptureError(f"PCO container {protocol:#06x}: {len(contents)} octets exceed 253")
+    return struct.pack("!HB", protocol, len(contents)) + contents
+
+
+def _ppp_auth(code: int, value: bytes, name: bytes) -> bytes:
+    """A CHAP Challenge (1) or Response (2) packet: code, identifier, length, value size, value, name."""
+    return struct.pack("!BBHB", code, PPP_IDENTIFIER, 5 + len(value) + len(name), len(value)) + value + name
+
+
+def pco_request(ctx: ContextInfo) -> bytes:
+    """The Protocol Configuration Options IE of a Create request: authentication, then a DNS request.
+
+    The APN's authentication (`ContextInfo.authentication`): PAP sends an
+    Authenticate-Request with the user name (the MSISDN, else the IMSI) and the
+    password; CHAP sends the MS's Challenge (16 octets, MD5 of the session id) and
+    its Response (MD5 of identifier, password and challenge, RFC 1994), with the
+    user name.  Every request asks for the DNS servers' IPv4 addresses.
+    """
+    user = (ctx.msisdn or ctx.imsi).encode()
+    password = ctx.password.encode()
+    parts = [bytes((PCO_PPP,))]
+    if ctx.authentication == "pap":
+        pap = struct.pack("!BBHB", 1, PPP_IDENTIFIER, 6 + len(user) + len(password), len(user))
+        parts.append(pco_container(PCO_PAP, pap + user + bytes((len(password),)) + password))
+    elif ctx.authentication == "chap":
+        challenge = hashlib.md5(b"chap/" + ctx.session_id.encode(), usedforsecurity=False).digest()
+        answer = hashlib.md5(bytes((PPP_IDENTIFIER,)) + password + challenge, usedforsecurity=False).digest()
+        parts.append(pco_container(PCO_CHAP, _ppp_auth(1, challenge, user)))
+        parts.append(pco_container(PCO_CHAP, _ppp_auth(2, answer, user)))
+    parts.append(pco_container(PCO_DNS_IPV4, b""))
+    return tlv(132, b"".join(parts))
+
+
+def pco_response(authentication: str, dns_servers: tuple[str, ...]) -> bytes:
+    """The Protocol Configuration Options IE of an accepted Create response.
+
+    PAP: Authenticate-Ack with no message; CHAP: Success; then one DNS Server IPv4
+    Address container per resolver.
+    """
+    parts = [bytes((PCO_PPP,))]
+    if authentication == "pap":
+        parts.append(pco_container(PCO_PAP, struct.pack("!BBHB", 2, PPP_IDENTIFIER, 5, 0)))
+    elif authentication == "chap":
+        parts.append(pco_container(PCO_CHAP, struct.pack("!BBH", 3, PPP_IDENTIFIER, 4)))
+    for address in dns_servers:
+        parts.append(pco_container(PCO_DNS_IPV4, codec.ipv4(address, "DNS server address")))
+    return tlv(132, b"".join(parts))
+
+
+def gsn_addresses(address: str, what: str) -> bytes:
+    """The two GSN Address IEs (signalling, then user traffic) of one node."""
+    ie = tlv(133, codec.ipv4(address, what))
+    return ie + ie
+
+
 def request_prefix(ctx: ContextInfo) -> bytes:
     """The IMSI and RAI IEs of a Create PDP Context Request (the same for every context of a line)."""
     imsi = codec.digits(ctx.imsi, "IMSI", range(6, 16))
@@ -162,6 +228,7 @@ def create_request(
             ),
             _CHARGING_AND_EUA,  # End User Address: IETF, IPv4, dynamic (no address yet)
             tlv(131, codec.apn_labels(ctx.apn) if ctx.apn else b""),  # empty: the MS gave none
+            pco_request(ctx),
             sgsn,
             sgsn,
             suffix if suffix is not None else request_suffix(ctx, ms_tz),
@@ -170,39 +237,43 @@ def create_request(
     return header(CREATE_PDP_REQUEST, 0, sequence, len(body)) + body
 
 
-def create_response(ctx: ContextInfo, tunnel: Tunnel, sequence: int, recovery: int, cause: int) -> bytes:
+def create_response(
+    ctx: ContextInfo,
+    tunnel: Tunnel,
+    sequence: int,
+    recovery: int,
+    cause: int,
+    dns_servers: tuple[str, ...] = DEFAULT_DNS_SERVERS,
+) -> bytes:
     """Create PDP Context Response, GGSN -> SGSN (TS 29.060 7.3.2); a refusal carries the cause only."""
     if cause != REQUEST_ACCEPTED:
         body = tv(1, bytes((cause & 0xFF,)))
         return header(CREATE_PDP_RESPONSE, tunnel.sgsn_teid, sequence, len(body)) + body
-    ggsn = codec.ipv4(ctx.ggsn_address, "GGSN address")  # for control plane, then user traffic
-    body = (
-        _CREATE_ACCEPTED.pack(
-            1,
-            cause,
-            8,
-            REORDERING_NOT_REQUIRED,
-            14,
-            recovery & 0xFF,
-            16,
-            tunnel.ggsn_teid,
-            17,
-            tunnel.ggsn_teid,
-            127,
-            ctx.charging_id & 0xFFFFFFFF,
-            128,
-            6,
-            0xF1,
-            0x21,
-            codec.ipv4(ctx.ip_address, "End User Address"),
-            133,
-            4,
-            ggsn,
-            133,
-            4,
-            ggsn,
+    body = b"".join(
+        (
+            _CREATE_ACCEPTED.pack(
+                1,
+                cause,
+                8,
+                REORDERING_NOT_REQUIRED,
+                14,
+                recovery & 0xFF,
+                16,
+                tunnel.ggsn_teid,
+                17,
+                tunnel.ggsn_teid,
+                127,
+                ctx.charging_id & 0xFFFFFFFF,
+                128,
+                6,
+                0xF1,
+                0x21,
+                codec.ipv4(ctx.ip_address, "End User Address"),
+            ),
+            pco_response(ctx.authentication, dns_servers),
+            gsn_addresses(ctx.ggsn_address, "GGSN address"),  # for control plane, then user traffic
+            _QOS_IE,
         )
-        + _QOS_IE
     )
     return header(CREATE_PDP_RESPONSE, tunnel.sgsn_teid, sequence, len(body)) + body
 

@@ -16,6 +16,8 @@ definitions, with the scapy 2.8 pitfalls worked around explicitly:
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from typing import Any
 
 from scapy.contrib.gtp import (
@@ -38,6 +40,7 @@ from scapy.contrib.gtp import (
     IE_GSNAddress,
     IE_MSInternationalNumber,
     IE_MSTimeZone,
+    IE_ProtocolConfigurationOptions,
     IE_QoS,
     IE_RATType,
     IE_Recovery,
@@ -49,6 +52,7 @@ from scapy.contrib.gtp import (
 )
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
+from scapy.layers.ppp import PPP_CHAP, PPP_CHAP_ChallengeResponse, PPP_PAP_Request, PPP_PAP_Response
 from scapy.layers.radius import Radius, RadiusAttr_Vendor_Specific, RadiusAttribute
 from scapy.packet import Packet, Raw
 
@@ -100,6 +104,38 @@ def _gtp_header(msg_type: int, teid: int, sequence: int) -> GTPHeader:
     )
 
 
+def _container(protocol: int, contents: bytes) -> bytes:
+    return protocol.to_bytes(2, "big") + bytes((len(contents),)) + contents
+
+
+def _pco_request(ctx: ContextInfo) -> bytes:
+    """PCO contents of a Create request (TS 24.008 10.5.6.3) with scapy's PAP and CHAP packets."""
+    user = (ctx.msisdn or ctx.imsi).encode()
+    password = ctx.password.encode()
+    out = b"\x80"
+    if ctx.authentication == "pap":
+        pap = PPP_PAP_Request(code=1, id=1, username=user, password=password)
+        out += _container(0xC023, bytes(pap))
+    elif ctx.authentication == "chap":
+        challenge = hashlib.md5(b"chap/" + ctx.session_id.encode(), usedforsecurity=False).digest()
+        answer = hashlib.md5(b"\x01" + password + challenge, usedforsecurity=False).digest()
+        for code, value in ((1, challenge), (2, answer)):
+            chap = PPP_CHAP_ChallengeResponse(code=code, id=1, value=value, optional_name=user)
+            out += _container(0xC223, bytes(chap))
+    return out + _container(0x000D, b"")
+
+
+def _pco_response(ctx: ContextInfo, dns_servers: tuple[str, ...]) -> bytes:
+    out = b"\x80"
+    if ctx.authentication == "pap":
+        out += _container(0xC023, bytes(PPP_PAP_Response(code=2, id=1)))
+    elif ctx.authentication == "chap":
+        out += _container(0xC223, bytes(PPP_CHAP(code=3, id=1)))
+    for address in dns_servers:
+        out += _container(0x000D, socket.inet_aton(address))
+    return out
+
+
 def create_request(
     ctx: ContextInfo, tunnel: gtpc.Tunnel, sequence: int, recovery: int, ms_tz: bytes
 ) -> Packet:
@@ -107,6 +143,7 @@ def create_request(
     mcc, mnc = _plmn_fields(ctx.serving_plmn)
     apn_len = len(codec.apn_labels(ctx.apn))
     msisdn_len = 1 + (len(ctx.msisdn) + 1) // 2
+    pco = _pco_request(ctx)
     ies = [
         IE_IMSI(imsi=_padded(ctx.imsi, 16)),
         IE_Routing(MCC=mcc, MNC=mnc, LAC=lac, RAC=rac),
@@ -125,6 +162,7 @@ def create_request(
         ),
         IE_EndUserAddress(length=2, SPARE=15, PDPTypeOrganization=1, PDPTypeNumber=0x21),
         IE_AccessPointName(length=apn_len, APN=ctx.apn),
+        IE_ProtocolConfigurationOptions(length=len(pco), Protocol_Configuration=pco),
         IE_GSNAddress(length=4, ipv4_address=ctx.sgsn_address),
         IE_GSNAddress(length=4, ipv4_address=ctx.sgsn_address),
         IE_MSInternationalNumber(length=msisdn_len, flags=0x91, digits=ctx.msisdn),
@@ -140,11 +178,17 @@ def create_request(
 
 
 def create_response(
-    ctx: ContextInfo, tunnel: gtpc.Tunnel, sequence: int, recovery: int, cause: int
+    ctx: ContextInfo,
+    tunnel: gtpc.Tunnel,
+    sequence: int,
+    recovery: int,
+    cause: int,
+    dns_servers: tuple[str, ...] = ("192.0.2.53", "192.0.2.54"),
 ) -> Packet:
     head = _gtp_header(gtpc.CREATE_PDP_RESPONSE, tunnel.sgsn_teid, sequence)
     if cause != gtpc.REQUEST_ACCEPTED:
         return head / GTPCreatePDPContextResponse(IE_list=[IE_Cause(CauseValue=cause)])
+    pco = _pco_response(ctx, dns_servers)
     ies = [
         IE_Cause(CauseValue=cause),
         IE_ReorderingRequired(reordering_required=gtpc.REORDERING_NOT_REQUIRED),
@@ -155,6 +199,7 @@ def create_response(
         IE_EndUserAddress(
             length=6, SPARE=15, PDPTypeOrganization=1, PDPTypeNumber=0x21, PDPAddress=ctx.ip_address
         ),
+        IE_ProtocolConfigurationOptions(length=len(pco), Protocol_Configuration=pco),
         IE_GSNAddress(length=4, ipv4_address=ctx.ggsn_address),
         IE_GSNAddress(length=4, ipv4_address=ctx.ggsn_address),
         _qos(),

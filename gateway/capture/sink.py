@@ -137,6 +137,7 @@ class PcapCapture:
         reorder_horizon_s: float = DEFAULT_REORDER_HORIZON_S,
         reorder_limit: int = DEFAULT_REORDER_LIMIT,
         endpoint: int = 0,
+        dns_servers: tuple[str, ...] = gtpc.DEFAULT_DNS_SERVERS,
     ) -> None:
         if not 0.0 <= gtpu_sample_rate <= 1.0:
             raise codec.CaptureError(f"GTP-U sample rate {gtpu_sample_rate}: expected 0..1")
@@ -156,6 +157,9 @@ class PcapCapture:
         self.app_server = app_server
         codec.ipv4(aaa_address, "accounting server address")
         codec.ipv4(app_server, "application server address")
+        for address in dns_servers:
+            codec.ipv4(address, "DNS server address")
+        self.dns_servers = tuple(dns_servers)
         self.restart_counter = restart_counter & 0xFF
         if endpoint < 0:
             raise codec.CaptureError(f"endpoint {endpoint}: expected >= 0")
@@ -371,7 +375,7 @@ class PcapCapture:
             attempt = "" if ctx.charging_id or ctx.session_id else f"{ctx.line_id}/{ts}/{seq}"
             tunnel = gtpc.Tunnel.of(ctx, attempt)
             request = self._create_request(ctx, tunnel, seq)
-            reply = gtpc.create_response(ctx, tunnel, seq, self.restart_counter, cause)
+            reply = gtpc.create_response(ctx, tunnel, seq, self.restart_counter, cause, self.dns_servers)
             req_flow, back, _acct, _acct_back = self.paths(ctx)
             state = _Context(self, ctx, tunnel) if cause == gtpc.REQUEST_ACCEPTED else None
         except codec.CaptureError as exc:
