@@ -22,6 +22,7 @@ class LineState:
     nsapis: set[int] = field(default_factory=set)  # NSAPIs in use (5..15)
     last_charging: int = 0  # the highest charging id of the line's contexts (its session ids)
     call_id: str | None = None  # the call in progress
+    calls: int = 0  # calls placed that reached the switch's outcome (their ids: `CallSwitch.call_id`)
     message_ref: int = 0  # TP-MR of the next MO SMS (0..255)
 
     @property

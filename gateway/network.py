@@ -545,9 +545,10 @@ class Network:
         except InvalidNumber as exc:
             self._incident(now, "bad-number", line_id, f"call refused: {exc}")
             return self._refuse_call(Q850_INVALID_NUMBER_FORMAT)
-        outcome = self.switch.outcome(str(dest_number), classified.e164)
+        line.calls += 1
+        outcome = self.switch.outcome(str(dest_number), classified.e164, line_id, line.calls)
         self.switch.outcomes[outcome] += 1
-        call_id = self.switch.new_call_id()
+        call_id = self.switch.call_id(line_id, line.calls)
         call = ActiveCall(call_id, line_id, call_kind, classified.dest, line.zone, line.serving_plmn, now)
         if outcome == CallOutcome.ANSWERED:
             self.switch.active[call_id] = call
@@ -591,13 +592,9 @@ class Network:
     def hang_up(self, now: float, call_id: str) -> None:
         call = self.switch.active.get(call_id)
         if call is None:
-            issued = (
-                isinstance(call_id, str)
-                and len(call_id) >= 10
-                and call_id[0] == "C"
-                and call_id[1:].isdigit()
-                and 0 < int(call_id[1:]) < self.switch.next_id
-            )
+            line_id, _, number = call_id.rpartition("-C") if isinstance(call_id, str) else ("", "", "")
+            line = self._lines.get(line_id)
+            issued = line is not None and number.isdigit() and 0 < int(number) <= line.calls
             if not issued:
                 self.journal.fail(now, "unknown-call", str(call_id), UnknownCall(str(call_id)))
             self._incident(now, "released-call", call_id, "hang-up of a call already released: ignored")

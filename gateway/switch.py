@@ -5,8 +5,10 @@ connects voice (DTMF signalling) only, a data offer CSD only; fax is in no
 offer.  A call the offer does not allow is refused with Q.850 cause 57 (bearer
 capability not authorized) and gives no record.
 
-An allowed call is answered, busy or not answered, drawn from the switch's own
-seeded generator with the configured probabilities, or forced by the dialled
+An allowed call is answered, busy or not answered, drawn with the configured
+probabilities from a generator seeded by the run's seed, the line and the line's
+call number (so a line's calls do not depend on the other lines the switch
+serves, nor on how a fleet is sharded), or forced by the dialled
 number (`SwitchConfig.forced`, for tests and scripted benches).  Answered calls
 stay up until `hang_up`; their record's duration is the whole seconds between
 answer and release, rounded up (times are floats; a whole-second run stores
@@ -16,6 +18,7 @@ costs nothing.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -67,8 +70,7 @@ class ActiveCall:
 class CallSwitch:
     def __init__(self, config: SwitchConfig, seed: int) -> None:
         self.config = config
-        self._rng = np.random.default_rng([seed, 0x5C])
-        self.next_id = 1
+        self._seed = seed
         self.active: dict[str, ActiveCall] = {}
         self.ended: set[str] = set()
         self.outcomes: dict[CallOutcome, int] = dict.fromkeys(CallOutcome, 0)
@@ -78,20 +80,22 @@ class CallSwitch:
         forced = {**self.config.forced, **dict.fromkeys(numbers, CallOutcome(outcome))}
         self.config = replace(self.config, forced=forced)
 
-    def outcome(self, dialled: str, e164: str | None) -> CallOutcome:
+    def outcome(self, dialled: str, e164: str | None, line_id: str, number: int) -> CallOutcome:
+        """The outcome of call `number` (1, 2, ...) of `line_id`."""
         forced = self.config.forced.get(dialled)
         if forced is None and e164 is not None:
             forced = self.config.forced.get(e164)
         if forced is not None:
             return CallOutcome(forced)
-        u = float(self._rng.random())
+        line_key = zlib.crc32(line_id.encode())
+        u = float(np.random.default_rng([self._seed, 0x5C, line_key, number]).random())
         if u < self.config.p_answered:
             return CallOutcome.ANSWERED
         if u < self.config.p_answered + self.config.p_busy:
             return CallOutcome.BUSY
         return CallOutcome.NO_ANSWER
 
-    def new_call_id(self) -> str:
-        call_id = f"C{self.next_id:09d}"
-        self.next_id += 1
-        return call_id
+    @staticmethod
+    def call_id(line_id: str, number: int) -> str:
+        """Call `number` of a line: `<line>-C<number>`, unique in the switch (and in a run's records)."""
+        return f"{line_id}-C{number:09d}"

@@ -9,7 +9,6 @@ depend on the number of workers, so neither do the outputs.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -135,9 +134,9 @@ class TeeWriter:
 
 
 class CountingSink:
-    """The gateway's record sink: counts per-call records per group, makes call ids unique per line.
+    """The gateway's record sink: counts the per-call records per group.
 
-    Data sessions need nothing: their ids are the line and the charging id already.
+    Session and call ids need nothing: they are `<line>-<charging id>` and `<line>-C<n>` already.
     """
 
     def __init__(self, out: TeeWriter, group_of: Mapping[str, int], stats: list[GroupStats]) -> None:
@@ -146,8 +145,6 @@ class CountingSink:
         self.stats = stats
 
     def write(self, record: UsageRecord) -> None:
-        if record.session is not None and record.type != UsageType.DATA:
-            record = dataclasses.replace(record, session=f"{record.line}-{record.session}")
         if record.type == UsageType.DATA:
             st = self.stats[self.group_of[record.line]]
             st.data_records += 1
@@ -211,9 +208,7 @@ class Shard:
             )
         home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
         self.network = Network(
-            NetworkConfig(
-                epoch=scenario.start, home_plmn=home, seed=scenario.seed + index, scan_rate_per_hour=0.0
-            ),
+            NetworkConfig(epoch=scenario.start, home_plmn=home, seed=scenario.seed, scan_rate_per_hour=0.0),
             self.sink,
             capture=self.capture,
             alarms=self.alarms,

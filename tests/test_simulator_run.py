@@ -124,6 +124,23 @@ def test_records_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
     assert sorted_rows(ta) == sorted_rows(tb)
 
 
+def test_calls_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
+    calls = [{"kind": "csd", "rate_per_day": 12, "dest": "0145000000", "duration": "90s"}]
+    d = doc(devices=7, calls=calls)
+    small = copy.deepcopy(d)
+    small["run"] = {"shard_devices": 2}
+    a = simulate(sc_of(small), tmp_path / "small", invoice=False)
+    b = simulate(sc_of(d), tmp_path / "one", invoice=False)
+    ta, tb = table(a.out_dir / "usage.parquet"), table(b.out_dir / "usage.parquet")
+    rows = sorted_rows(ta)
+    outcomes = {(r[3] > 0) for r in rows if r[1] == "csd"}  # answered (with a duration) and not
+    assert outcomes == {True, False}
+    assert rows == sorted_rows(tb)
+    sessions = [r for r in ta.to_pylist() if r["type"] == "csd"]
+    assert all(r["session"].startswith(f"{r['line']}-C") for r in sessions)
+    assert len({r["session"] for r in sessions}) == len(sessions)
+
+
 def test_dask_cluster_runs_the_same_shards(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     d = doc(devices=5)
