@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from accounting.records import UsageRecord, UsageType
-from gateway.api import Subscriber
+from gateway.api import CallOutcome, Subscriber
 from gateway.network import Network
 from modem.at import errors
 from modem.at.client import RetryPolicy, WatchdogPolicy
@@ -195,6 +195,7 @@ async def test_calls_follow_the_offer(offer: str, voice: bool, csd: bool) -> Non
     network = build_network(EPOCH, sink, SEED)
     ident = derive_identity(load_profile("simcom-sim800"), SEED, 0)
     network.register_subscriber(Subscriber(ident.line_id, ident.imsi, ident.msisdn, offer, ()))
+    network.switch.force_outcome(["+33612345678"], CallOutcome.ANSWERED)  # the offer decides, not a draw
     url = f"virtual://simcom-sim800?seed={SEED}&speed=50"
     policy = WatchdogPolicy(enabled=False, guard_time=0.05)
     async with await Modem.open(url, profile="simcom-sim800", network=network, watchdog=policy) as modem:
