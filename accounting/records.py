@@ -68,6 +68,13 @@ RATING_COLUMNS: tuple[str, ...] = (
     "session",
 )
 
+# The charging id of a simulated bulk session: a block of 2^20 per device (the device index + 1,
+# shifted); sessions are counted from the block's start and reconnection attempts after an outage from
+# its middle (RETRY_BIT), so a record tells whether it was a retry. Rating ignores it; the simulator
+# writes it, the run's report and SQL read it.
+CHARGING_BLOCK_BITS = 20
+RETRY_BIT = 1 << (CHARGING_BLOCK_BITS - 1)
+
 # Columns a gateway record keeps beyond rating (partial G-CDR fields).
 GATEWAY_COLUMNS: tuple[str, ...] = (
     "imsi",

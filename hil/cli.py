@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        help="directory for transcript.jsonl, report.json, report.txt (default runs/bench/SCRIPT-TIME)",
+        help="directory for transcript.jsonl, report.json, report.txt, report.html (default runs/bench/SCRIPT-TIME)",
     )
     p.add_argument(
         "--profile", help="driver profile name or YAML (default: virtual://PROFILE's, else generic)"
@@ -142,6 +142,6 @@ def _bench(args: argparse.Namespace) -> int:
 def _print_summary(result: BenchResult, paths: dict[str, Path]) -> None:
     print(result.render_text(), end="")
     print(f"  transcript: {paths['transcript']}")
-    print(f"  report:     {paths['report']}")
+    print(f"  report:     {paths['report']}, {paths['html']}")
     if result.status == "refused":
         print(f"m2msim bench: REFUSED by the bench allow-list: {result.error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The outcome of a bench run: status, transcript, usage, the script's findings and the cost estimate.
 
-`BenchResult.write(dir)` stores `transcript.jsonl`, `report.json` and `report.txt`;
+`BenchResult.write(dir)` stores `transcript.jsonl`, `report.json`, `report.txt` and `report.html`;
 `summary()` is the short account the command prints (durations, AT commands, bytes, SMS, calls).
 """
 
@@ -16,6 +16,7 @@ from accounting.records import UsageRecord, UsageType
 from hil.report import CostEstimate
 from hil.transcript import Transcript
 from hil.usage import BenchUsage
+from reports import write_report
 
 STATUSES = ("passed", "failed", "refused", "skipped")
 
@@ -99,7 +100,7 @@ class BenchResult:
         return render_text(self)
 
     def write(self, out: str | Path) -> dict[str, Path]:
-        """Write transcript.jsonl, report.json and report.txt under `out` (created if needed)."""
+        """Write transcript.jsonl, report.json, report.txt and report.html under `out` (created if needed)."""
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -111,6 +112,7 @@ class BenchResult:
             json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
         )
         paths["text"].write_text(self.render_text(), encoding="utf-8")
+        paths["html"] = write_report(directory)
         return paths
 
 

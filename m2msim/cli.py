@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
 # Package cli modules, in the order their commands are listed by --help.
-_COMMAND_MODULES = ("simulator.cli", "accounting.cli", "gateway.cli", "modem.cli", "modem.sms.cli", "hil.cli")
+# reports.cli comes after accounting.cli: it adds --report to `rate` and `compare`.
+_COMMAND_MODULES = (
+    "simulator.cli",
+    "accounting.cli",
+    "gateway.cli",
+    "modem.cli",
+    "modem.sms.cli",
+    "hil.cli",
+    "reports.cli",
+)
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("m2msim")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="m2msim",
         description="Simulate an M2M fleet, drive GSM modems on a bench, and bill both with the operator's tariff.",
     )
+    parser.add_argument("--version", action="version", version=f"m2msim {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

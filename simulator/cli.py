@@ -88,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(render_summary(result.summary))
     print()
-    files = ["summary.txt", "summary.json", "usage.parquet", "usage/", "alarms.jsonl", "scenario.yaml"]
+    files = ["report.html", "summary.txt", "summary.json", "usage.parquet", "usage/", "alarms.jsonl", "scenario.yaml"]
     if args.no_merge:
         files.remove("usage.parquet")
     if not args.no_invoice:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
 from gateway.api import CallKind, CallOutcome, SmsStatus
 from gateway.identity import luhn_check_digit
 from simulator import rng as rngmod
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
 ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered times out after 15 s
 MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
 SV = "01"
-# Bulk sessions' charging ids: a block of 2^20 per device (the device index + 1, shifted), sessions
-# counted from the block's start and reconnection attempts from its middle (RETRY_BIT).
-CHARGING_BLOCK_BITS = 20
-RETRY_BIT = 1 << (CHARGING_BLOCK_BITS - 1)  # software version digits of the IMEISV
 I64 = np.ndarray[Any, np.dtype[np.int64]]
 
 

@@ -11,7 +11,8 @@ Outputs in the run folder:
 - `capture/part-NNNNN.pcap` when a capture was asked for;
 - `invoice.json`, `invoice.txt`: the month's invoice (accounting);
 - `summary.json`, `summary.txt`: sessions, volumes, SMS, calls, refusals, alarms, retry storm,
-  and the cost per device group.
+  outages, and the cost per device group;
+- `report.html`: all of it drawn, one offline page (`reports`).
 
 Nothing in these files depends on the wall clock or on the number of workers.
 """
@@ -36,6 +37,7 @@ import pyarrow.parquet as pq
 from accounting import inventory_from_dict, rate
 from accounting.invoice import Invoice
 from accounting.records import USAGE_SCHEMA
+from reports import write_report
 from simulator.device import CHARGING_BLOCK_BITS, RETRY_BIT
 from simulator.engine import (
     DICTIONARY_COLUMNS,
@@ -327,4 +329,5 @@ def simulate(
     result.summary = build_summary(result)
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
     (out_dir / "summary.txt").write_text(render_summary(result.summary) + "\n", encoding="utf-8")
+    write_report(out_dir)
     return result

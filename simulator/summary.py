@@ -37,6 +37,11 @@ def build_summary(result: RunResult) -> dict[str, Any]:
         "totals": total.as_dict(),
         "alarms": {"total": result.alarms, "by_rule": result.alarms_by_rule},
         "gateway_incidents": result.incidents,
+        "outages": [
+            {"kind": o.kind, "start": o.start.isoformat(), "end": o.end.isoformat(), "groups": list(o.groups)}
+            for o in sc.outages
+            if o.start < sc.end
+        ],
         "retry_storm": {
             "attempts": total.retry_attempts,
             "sessions": total.retry_sessions,

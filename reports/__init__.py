@@ -1,0 +1,43 @@
+"""m2msim: reports.  The HTML report of a run, of a `rate`/`compare` output and of a bench; SQL over a run.
+
+    from reports import render_run_report, render_bench_report
+    html = render_run_report("runs/default")     # one self-contained page, no script, no fetch
+
+Reads only files (the run folder's, a bench folder's): imports `accounting` and `m2msim`, and is
+imported by `simulator` and `hil` to write `report.html` beside their outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from m2msim.outputs import atomic_write_text
+from reports.bench_report import render_bench, render_bench_report
+from reports.data import ReportError, RunFiles, connect, find_files
+from reports.run_report import render_files, render_run_report
+
+
+def render_report(folder: str | Path) -> str:
+    """The page of whatever `folder` holds: a bench folder's, else a run's (or `rate`/`compare` outputs')."""
+    files = find_files(folder)
+    return render_bench(files) if files.is_bench else render_files(files)
+
+
+def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Render `folder`'s report and write it atomically to `out` (default `folder/report.html`)."""
+    target = Path(out) if out is not None else Path(folder) / "report.html"
+    atomic_write_text(target, render_report(folder))
+    return target
+
+
+__all__ = [
+    "ReportError",
+    "RunFiles",
+    "connect",
+    "find_files",
+    "render_bench_report",
+    "render_files",
+    "render_report",
+    "render_run_report",
+    "write_report",
+]

@@ -1,0 +1,201 @@
+"""`m2msim report FOLDER [--out F]`, `m2msim sql RUN_DIR QUERY [--csv|--json] [--shell]`, and `--report F`
+on `m2msim rate` and `m2msim compare`.
+
+    m2msim report runs/default                       # runs/default/report.html again, from the files
+    m2msim report runs/bench/register-1 --out b.html # a bench folder's page
+    m2msim sql runs/default "SELECT rule, count(*) FROM alarms GROUP BY 1" --csv
+    m2msim rate inventory.yaml usage.csv --report month.html
+
+Exit status: 0 done; 2 unusable input (a folder with nothing to report on, a damaged file, an SQL
+error, an output that is an input), one line on stderr.  `rate` and `compare` keep their own codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from m2msim.outputs import OutputError, atomic_write_text, refuse_same_file
+from reports import find_files, render_report
+from reports.data import VIEWS, ReportError, connect
+from reports.run_report import render_rating_report
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="the HTML report of a run, a rate/compare output or a bench folder (one offline file)",
+        description="Make the HTML report of FOLDER again from its files: a run folder, a folder holding "
+        "`rate --json`/`compare --json` outputs (and the usage), or a bench folder.",
+    )
+    p.add_argument(
+        "folder", type=Path, metavar="FOLDER", help="run folder, rate/compare outputs or bench folder"
+    )
+    p.add_argument("--out", type=Path, help="the HTML file to write (default FOLDER/report.html)")
+    p.set_defaults(handler=cmd_report)
+    q = subparsers.add_parser(
+        "sql",
+        help="SQL over a run: views usage, lines, alarms, invoice_lines, invoice_items (DuckDB)",
+        description="Run one SQL query (DuckDB) over a run folder's views: usage, lines, alarms, "
+        "invoice_lines, invoice_items (docs/report.md describes their columns).",
+    )
+    q.add_argument("folder", type=Path, metavar="RUN_DIR")
+    q.add_argument("query", nargs="?", metavar="QUERY", help='e.g. "SELECT count(*) FROM usage"')
+    fmt = q.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    fmt.add_argument("--json", action="store_true", help="a JSON array of objects (amounts as strings)")
+    q.add_argument(
+        "--shell", action="store_true", help="open DuckDB's own shell on the views (needs `duckdb`)"
+    )
+    q.set_defaults(handler=cmd_sql)
+    for name in ("rate", "compare"):
+        sub = subparsers.choices.get(name)
+        if sub is not None:
+            sub.add_argument(
+                "--report", type=Path, metavar="F", help="also write the month's HTML report to F"
+            )
+            sub.set_defaults(handler=_with_report(sub.get_default("handler"), name))
+
+
+def _fail(cmd: str, message: str) -> int:
+    print(f"m2msim {cmd}: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    target: Path = args.out if args.out is not None else args.folder / "report.html"
+    try:
+        if args.out is not None:
+            refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
+        html = render_report(args.folder)
+        atomic_write_text(target, html)
+    except (ReportError, OutputError) as exc:
+        return _fail("report", str(exc))
+    except OSError as exc:
+        return _fail("report", f"{exc.filename or target}: {exc.strerror or exc}")
+    print(f"report: {target} ({len(html.encode()) / 1024:,.0f} KiB)")
+    return 0
+
+
+def _with_report(handler: Handler, name: str) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        if args.report is not None:
+            try:
+                refuse_same_file(args.report, [args.inventory, args.usage], "--report")
+            except OutputError as exc:
+                return _fail(name, str(exc))
+        rc = handler(args)
+        if args.report is None or rc not in (0, 1):
+            return rc
+        try:
+            html = render_rating_report(args.inventory, args.usage, args.catalog)
+            atomic_write_text(args.report, html)
+        except (ReportError, OutputError) as exc:
+            return _fail(name, str(exc))
+        except OSError as exc:
+            return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
+        print(f"report: {args.report}", file=sys.stderr)
+        return rc
+
+    return run
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    return v
+
+
+def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
+    cells = [[("" if v is None else str(_jsonable(v))) for v in r] for r in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    numeric = [
+        all(isinstance(r[i], int | float | Decimal) or r[i] is None for r in rows) for i in range(len(names))
+    ]
+
+    def line(vals: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if numeric[i] else v.ljust(w)
+            for i, (v, w) in enumerate(zip(vals, widths, strict=True))
+        ).rstrip()
+
+    out = [line(names), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    out.append(f"({len(rows):,} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out) + "\n"
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    if not args.shell and not args.query:
+        return _fail("sql", "give a QUERY (or --shell)")
+    try:
+        files = find_files(args.folder)
+        if args.shell:
+            return _shell(files)
+        con = connect(files)
+    except (ReportError, OutputError) as exc:
+        return _fail("sql", str(exc))
+    try:
+        cur = con.execute(args.query)
+        names = [d[0] for d in cur.description or []]
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        return _fail("sql", f"{str(exc).splitlines()[0]} (views: {', '.join(VIEWS)})")
+    finally:
+        con.close()
+    if args.csv:
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(names)
+        w.writerows([[_jsonable(v) for v in r] for r in rows])
+    elif args.json:
+        doc = [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
+        sys.stdout.write(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stdout.write(_text_table(names, rows))
+    return 0
+
+
+def _shell(files: Any) -> int:
+    exe = shutil.which("duckdb")
+    if exe is None:
+        return _fail(
+            "sql",
+            "--shell: DuckDB's shell (the `duckdb` command) is not installed; run queries with "
+            'm2msim sql RUN_DIR "SELECT ..." instead',
+        )
+    with tempfile.TemporaryDirectory(prefix="m2msim-sql-") as tmp:
+        con = connect(files)
+        try:
+            script = [".print views: " + ", ".join(VIEWS)]
+            for name in VIEWS:
+                kind = con.execute(
+                    "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]
+                ).fetchone()
+                if kind and kind[0]:
+                    sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()
+                    script.append(str(sql[0]) if sql else "")
+                else:
+                    path = Path(tmp) / f"{name}.parquet"
+                    con.execute(f"COPY {name} TO '{path}' (FORMAT parquet)")
+                    script.append(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}');")
+        finally:
+            con.close()
+        init = Path(tmp) / "init.sql"
+        init.write_text("SET TimeZone = 'UTC';\n" + "\n".join(script) + "\n", encoding="utf-8")
+        return subprocess.call([exe, "-init", str(init)])

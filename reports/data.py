@@ -1,0 +1,354 @@
+"""A run's files, found and read, and the DuckDB views over them (the SQL of `m2msim sql` and the report).
+
+A folder holds some of: `summary.json` (run), `invoice.json` (run, or `rate --json --out`), a comparison
+(`compare --json --out`, any `*.json` whose `fleet` has `today`), `scenario.yaml` (its `inventory` names
+the lines and their groups), `usage.parquet` or `usage/part-*.parquet` (else `usage.csv`), `alarms.jsonl`.
+Each JSON file is recognised by what it holds, not by its name, so the outputs of `rate` and `compare`
+can be put in a folder under any name.
+
+The views (documented in docs/report.md):
+
+- `usage`: every usage record, the columns of accounting-io.md and the gateway's, plus `retry` (true for
+  a reconnection attempt after an outage, read from the charging id the simulator gives it);
+- `lines`: the inventory's lines: `line`, `device_group` (the run's device group, else the inventory's
+  `id_prefix`), `offer`, `plan`, `commitment`;
+- `alarms`: `time`, `line`, `rule`, `details` (JSON text);
+- `invoice_lines`: `line`, `offer`, `plan`, `commitment`, `total_ht` (DECIMAL(14,2));
+- `invoice_items`: `line` (NULL for a fleet item), `code`, `quantity`, `unit`, `amount` (DECIMAL(14,2)),
+  `step`, `note`; the sum of `amount` is the invoice's `total_ht`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from accounting import inventory_from_dict
+from accounting.errors import AccountingError
+from accounting.inventory import Inventory
+from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
+from m2msim.yamlio import YamlError, load_yaml
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("usage", "lines", "alarms", "invoice_lines", "invoice_items")
+MONEY = pa.decimal128(14, 2)
+QUANTITY = pa.decimal128(20, 3)
+
+# A reconnection attempt's charging id: in a device's block (above 2^20) with the retry bit set.
+RETRY_SQL = f"coalesce(charging_id >= {1 << CHARGING_BLOCK_BITS} AND (charging_id & {RETRY_BIT}) <> 0, false)"
+
+
+class ReportError(Exception):
+    """A folder or file the report or the SQL cannot use; the text is one line naming it."""
+
+
+@dataclass
+class RunFiles:
+    """What a folder holds, read (JSON, YAML) or located (usage, alarms)."""
+
+    folder: Path
+    summary: dict[str, Any] | None = None
+    invoice: dict[str, Any] | None = None
+    comparison: dict[str, Any] | None = None
+    scenario: dict[str, Any] | None = None
+    inventory: Inventory | None = None
+    usage: list[Path] = field(default_factory=list)
+    alarms: Path | None = None
+    bench: dict[str, Any] | None = None  # a bench folder's report.json
+    transcript: Path | None = None
+
+    @property
+    def is_bench(self) -> bool:
+        return self.bench is not None
+
+    @property
+    def usage_kind(self) -> str:
+        return "csv" if self.usage and self.usage[0].suffix == ".csv" else "parquet"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+
+
+def _kind(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return None
+    if isinstance(doc.get("summary"), dict) and "script" in doc["summary"]:
+        return "bench"
+    if isinstance(doc.get("fleet"), dict) and "today" in doc["fleet"]:
+        return "comparison"
+    if "totals" in doc and "groups" in doc:
+        return "summary"
+    if isinstance(doc.get("lines"), list) and "total_ht" in doc:
+        return "invoice"
+    return None
+
+
+def find_files(folder: Path | str) -> RunFiles:
+    """Read what `folder` holds; `ReportError` when it holds nothing a report or SQL can use."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ReportError(f"{root}: no such folder")
+    files = RunFiles(root)
+    for path in sorted(root.glob("*.json")):
+        doc = _read_json(path)
+        kind = _kind(doc)
+        if kind is not None and getattr(files, kind) is None:
+            setattr(files, kind, doc)
+    if files.bench is not None and (root / "transcript.jsonl").is_file():
+        files.transcript = root / "transcript.jsonl"
+    scenario = root / "scenario.yaml"
+    if scenario.is_file():
+        try:
+            doc = load_yaml(scenario)
+        except YamlError as exc:
+            raise ReportError(str(exc)) from None
+        if isinstance(doc, dict):
+            files.scenario = doc
+            if isinstance(doc.get("inventory"), dict):
+                try:
+                    files.inventory = inventory_from_dict(doc["inventory"], str(scenario))
+                except AccountingError as exc:
+                    raise ReportError(str(exc)) from None
+    if (root / "usage.parquet").is_file():
+        files.usage = [root / "usage.parquet"]
+    elif parts := sorted((root / "usage").glob("part-*.parquet")):
+        files.usage = parts
+    elif (root / "usage.csv").is_file():
+        files.usage = [root / "usage.csv"]
+    if (root / "alarms.jsonl").is_file():
+        files.alarms = root / "alarms.jsonl"
+    if not (files.summary or files.invoice or files.comparison or files.bench or files.usage):
+        raise ReportError(
+            f"{root}: no run outputs here (summary.json, invoice.json, a comparison, usage.parquet, "
+            "usage/part-*.parquet, usage.csv or a bench report.json)"
+        )
+    return files
+
+
+def group_names(files: RunFiles) -> dict[str, str]:
+    """Inventory line group (id_prefix or line id) -> the run's device group name."""
+    out: dict[str, str] = {}
+    for g in (files.summary or {}).get("groups", []):
+        if isinstance(g, dict) and "lines" in g and "name" in g:
+            out[str(g["lines"])] = str(g["name"])
+    return out
+
+
+def lines_table(files: RunFiles) -> pa.Table:
+    """The `lines` view's rows: each inventory line with its device group (from the invoice if no inventory)."""
+    names = group_names(files)
+    rows: dict[str, list[Any]] = {k: [] for k in ("line", "device_group", "offer", "plan", "commitment")}
+    if files.inventory is not None:
+        for ln in files.inventory.lines:
+            key = ln.group if ln.group is not None else ln.id
+            rows["line"].append(ln.id)
+            rows["device_group"].append(names.get(key, ln.group or "single lines"))
+            rows["offer"].append(ln.offer)
+            rows["plan"].append(ln.plan)
+            rows["commitment"].append(ln.commitment)
+    elif files.invoice is not None:
+        for bill in files.invoice.get("lines", []):
+            rows["line"].append(str(bill.get("id")))
+            rows["device_group"].append(f"{bill.get('offer')} {bill.get('plan')}")
+            rows["offer"].append(bill.get("offer"))
+            rows["plan"].append(bill.get("plan"))
+            rows["commitment"].append(bill.get("commitment"))
+    return pa.table(
+        rows,
+        schema=pa.schema(
+            [
+                ("line", pa.string()),
+                ("device_group", pa.string()),
+                ("offer", pa.string()),
+                ("plan", pa.string()),
+                ("commitment", pa.int32()),
+            ]
+        ),
+    )
+
+
+def _money(value: Any, where: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ReportError(f"{where}: not an amount: {value!r}") from None
+
+
+def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Table, pa.Table]:
+    """The `invoice_lines` and `invoice_items` rows of an invoice document."""
+    lines: dict[str, list[Any]] = {k: [] for k in ("line", "offer", "plan", "commitment", "total_ht")}
+    items: dict[str, list[Any]] = {
+        k: [] for k in ("line", "code", "quantity", "unit", "amount", "step", "note")
+    }
+
+    def item(line: str | None, it: Any, where: str) -> None:
+        if not isinstance(it, dict):
+            raise ReportError(f"{where}: an item is an object")
+        items["line"].append(line)
+        items["code"].append(str(it.get("code")))
+        items["quantity"].append(_money(it.get("quantity", "0"), f"{where}.quantity"))
+        items["unit"].append(it.get("unit"))
+        items["amount"].append(_money(it.get("amount", "0"), f"{where}.amount"))
+        items["step"].append(it.get("step"))
+        items["note"].append(it.get("note"))
+
+    for i, bill in enumerate((invoice or {}).get("lines", [])):
+        where = f"{source}: lines[{i}]"
+        if not isinstance(bill, dict):
+            raise ReportError(f"{where}: a line is an object")
+        lid = str(bill.get("id"))
+        lines["line"].append(lid)
+        lines["offer"].append(bill.get("offer"))
+        lines["plan"].append(bill.get("plan"))
+        lines["commitment"].append(bill.get("commitment"))
+        lines["total_ht"].append(_money(bill.get("total_ht"), f"{where}.total_ht"))
+        for j, it in enumerate(bill.get("items", [])):
+            item(lid, it, f"{where}.items[{j}]")
+    for j, it in enumerate((invoice or {}).get("fleet", [])):
+        item(None, it, f"{source}: fleet[{j}]")
+    s = pa.string()
+    lt = pa.table(
+        lines,
+        schema=pa.schema(
+            [("line", s), ("offer", s), ("plan", s), ("commitment", pa.int32()), ("total_ht", MONEY)]
+        ),
+    )
+    it_ = pa.table(
+        items,
+        schema=pa.schema(
+            [
+                ("line", s),
+                ("code", s),
+                ("quantity", QUANTITY),
+                ("unit", s),
+                ("amount", MONEY),
+                ("step", s),
+                ("note", s),
+            ]
+        ),
+    )
+    return lt, it_
+
+
+def alarms_table(path: Path | None) -> pa.Table:
+    """The `alarms` view's rows, from alarms.jsonl (a line that is not an alarm is an error naming it)."""
+    cols: dict[str, list[Any]] = {"time": [], "line": [], "rule": [], "details": []}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReportError(f"{path}: cannot read: {exc}") from None
+        for n, raw in enumerate(text.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                a = json.loads(raw)
+                when = a["time"]
+                cols["line"].append(str(a["line"]))
+                cols["rule"].append(str(a["rule"]))
+                cols["details"].append(json.dumps(a.get("details", {}), ensure_ascii=False))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ReportError(f"{path}:{n}: not an alarm (time, line, rule): {exc}") from None
+            cols["time"].append(str(when))
+    table = pa.table(cols, schema=pa.schema([(k, pa.string()) for k in cols]))
+    return table
+
+
+def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files.usage)
+    if not files.usage:
+        return (
+            "SELECT NULL::VARCHAR AS line, NULL::VARCHAR AS type, NULL::TIMESTAMPTZ AS start, "
+            "NULL::BIGINT AS duration_s, NULL::BIGINT AS bytes_up, NULL::BIGINT AS bytes_down, "
+            "NULL::VARCHAR AS zone, NULL::VARCHAR AS dest, NULL::BOOLEAN AS delivered, NULL::VARCHAR AS session, "
+            "NULL::BIGINT AS charging_id, NULL::INTEGER AS cause, NULL::INTEGER AS sequence, false AS retry "
+            "WHERE false"
+        )
+    if files.usage_kind == "parquet":
+        return f"SELECT *, {RETRY_SQL} AS retry FROM read_parquet([{paths}])"
+    src = f"read_csv([{paths}], header = true, all_varchar = true)"
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    typed = {
+        "line": "VARCHAR",
+        "type": "VARCHAR",
+        "start": "TIMESTAMPTZ",
+        "duration_s": "BIGINT",
+        "bytes_up": "BIGINT",
+        "bytes_down": "BIGINT",
+        "zone": "VARCHAR",
+        "dest": "VARCHAR",
+        "delivered": "BOOLEAN",
+        "session": "VARCHAR",
+        "imsi": "VARCHAR",
+        "imeisv": "VARCHAR",
+        "apn": "VARCHAR",
+        "charging_id": "BIGINT",
+        "serving_plmn": "VARCHAR",
+        "cause": "INTEGER",
+        "sequence": "INTEGER",
+    }
+    defaults = {"duration_s": "0", "bytes_up": "0", "bytes_down": "0", "zone": "'fr'"}
+    cols = []
+    for name, kind in typed.items():
+        if name in have:
+            expr = f'TRY_CAST("{name}" AS {kind})'
+            if name in defaults:
+                expr = f"coalesce({expr}, {defaults[name]})"
+        else:
+            expr = f"{defaults.get(name, 'NULL')}::{kind}"
+        cols.append(f'{expr} AS "{name}"')
+    return f"SELECT *, {RETRY_SQL} AS retry FROM (SELECT {', '.join(cols)} FROM {src})"
+
+
+def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the documented views over the folder's files."""
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        con.execute(f"CREATE VIEW usage AS {_usage_sql(files, con)}")
+    except duckdb.Error as exc:
+        raise ReportError(
+            f"{files.usage[0]}: cannot read the usage records: {str(exc).splitlines()[0]}"
+        ) from None
+    source = str(files.folder / "invoice.json")
+    lines_t, items_t = invoice_tables(files.invoice, source)
+    tables = {
+        "lines": lines_table(files),
+        "alarms_raw": alarms_table(files.alarms),
+        "invoice_lines": lines_t,
+        "invoice_items": items_t,
+    }
+    for name, table in tables.items():
+        con.register(f"_{name}_arrow", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}_arrow")
+        con.unregister(f"_{name}_arrow")
+    try:
+        con.execute(
+            "CREATE TABLE alarms AS SELECT CAST(time AS TIMESTAMPTZ) AS time, line, rule, details FROM alarms_raw"
+        )
+    except duckdb.Error as exc:
+        raise ReportError(
+            f"{files.alarms}: an alarm time is not a date: {str(exc).splitlines()[0]}"
+        ) from None
+    con.execute("DROP TABLE alarms_raw")
+    return con

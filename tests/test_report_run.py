@@ -1,0 +1,280 @@
+"""The run report: one offline page, its numbers equal the invoice's and the summary's, every plot drawn.
+
+The default scenario (two days) is run once for the module; a small unit scenario with an outage,
+a retry storm and SIM swaps (alarms) shows the storm and alarm plots.  The Chromium tests skip,
+with the reason, where Debian's `chromium` is not installed (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import Browser, find_chromium
+from reportcheck import as_number, parse, shown_keys, value_at
+
+from accounting import compare_month, inventory_from_dict
+from m2msim.cli import main as m2msim
+from reports import render_run_report
+from simulator.run import simulate
+from simulator.scenario import load_scenario, parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+DEFAULT_PLOTS = {
+    "plot-offers",
+    "plot-group-cost",
+    "plot-group-volume",
+    "plot-daily-volume",
+    "plot-daily-sessions",
+    "plot-hourly-volume",
+    "plot-hourly-sessions",
+    "plot-alarms",
+    "plot-sms-calls",
+}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("default") / "run"
+    simulate(load_scenario(SCENARIOS / "default.yaml", days=2), out)
+    return out
+
+
+def storm_doc() -> dict[str, Any]:
+    """Eight meters for a day: a 2-hour server outage they retry through at once, and SIM swaps."""
+    return {
+        "name": "storm-unit",
+        "seed": 5,
+        "period": {"start": "2026-03-01", "days": 1},
+        "inventory": {
+            "customer": "unit",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "M",
+                    "count": 6,
+                    "offer": "business-m2m",
+                    "plan": "compteur",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                    "options": ["autogestion", "autodiagnostic"],
+                },
+                {
+                    "id_prefix": "T",
+                    "count": 2,
+                    "offer": "europe",
+                    "plan": "forfait-2mo",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                },
+            ],
+        },
+        "groups": [
+            {
+                "name": "meters",
+                "lines": "M",
+                "schedule": {"period": "15min", "jitter": "tr37868-model1"},
+                "application": {"profile": "mqtt-qos1", "payload": {"fixed": 100}},
+                "reconnect": {"policy": "immediate"},
+                "sim_swaps": [{"at": "2026-03-01T15:00:00Z", "share": 1.0}],
+                "alarms": {"imei_change": True},
+            },
+            {
+                "name": "trackers",
+                "lines": "T",
+                "schedule": {"period": "1h", "jitter": "uniform", "jitter_s": "5min"},
+                "application": {"profile": "coap", "payload": {"fixed": 48}},
+                "mobility": {
+                    "trips": [
+                        {
+                            "share": 1.0,
+                            "start": "2026-03-01T12:00:00Z",
+                            "end": "2026-03-01T18:00:00Z",
+                            "plmn": "26201",
+                        }
+                    ]
+                },
+            },
+        ],
+        "events": {
+            "outages": [
+                {"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "2h", "groups": ["meters"]}
+            ]
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def storm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("storm") / "run"
+    simulate(parse_scenario(storm_doc(), "storm-unit.yaml"), out)
+    return out
+
+
+def check_numbers(html: str, folder: Path) -> set[str]:
+    """Every marked number equals its source (the offers: compared here again); returns the keys seen."""
+    sc = load_scenario(folder / "scenario.yaml")
+    docs: dict[str, Any] = {
+        "summary": json.loads((folder / "summary.json").read_text()),
+        "invoice": json.loads((folder / "invoice.json").read_text()),
+        "comparison": compare_month(inventory_from_dict(sc.inventory, "scenario"), folder / "usage.parquet").to_dict(),
+    }
+    seen = set()
+    for key, text in shown_keys(html):
+        source, _, path = key.partition(":")
+        assert source in docs, key
+        expected = value_at(docs[source], path)
+        assert as_number(text) == Decimal(str(expected)), (key, text, expected)
+        seen.add(key)
+    return seen
+
+
+def test_the_run_writes_its_report_and_the_command_makes_it_again(default_run: Path, tmp_path: Path) -> None:
+    html = (default_run / "report.html").read_text(encoding="utf-8")
+    assert m2msim(["report", str(default_run), "--out", str(tmp_path / "again.html")]) == 0
+    assert (tmp_path / "again.html").read_text(encoding="utf-8") == html  # made from the files alone
+    assert render_run_report(default_run) == html
+
+
+def test_the_page_is_self_contained_small_and_fetches_nothing(default_run: Path) -> None:
+    raw = (default_run / "report.html").read_bytes()
+    assert len(raw) < 2_000_000
+    html = raw.decode("utf-8")
+    page = parse(html)
+    csp = [
+        a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    ]
+    assert csp and "default-src 'none'" in (csp[0] or "")
+    assert not [t for t, _ in page.tags if t in ("script", "link", "img", "iframe", "object", "embed")]
+    refs = [a.get(k) for _, a in page.tags for k in ("src", "href", "xlink:href") if a.get(k)]
+    assert all(str(r).startswith("#") for r in refs), refs  # only links within the page
+    assert "url(" not in html and "@import" not in html
+
+
+def test_the_numbers_on_the_page_are_the_invoices_and_the_summarys(default_run: Path) -> None:
+    html = (default_run / "report.html").read_text(encoding="utf-8")
+    seen = check_numbers(html, default_run)
+    summary = json.loads((default_run / "summary.json").read_text())
+    must = {
+        "invoice:total_ht",
+        "summary:devices",
+        "summary:totals.data_sessions",
+        "summary:totals.billable_ko",
+        "comparison:fleet.cheapest.total_ht",
+        "comparison:fleet.saving_ht",
+        "summary:seed",
+        "summary:shards",
+        "summary:retry_storm.cost_ht",
+        "summary:totals.sms_sent",
+        "summary:totals.calls_answered",
+    }
+    for g in summary["groups"]:
+        must |= {
+            f"summary:groups[{g['name']}].{k}" for k in ("cost_ht", "devices", "data_sessions", "billable_ko")
+        }
+    assert must <= seen, must - seen
+    # the costliest lines are the invoice's, in order
+    invoice = json.loads((default_run / "invoice.json").read_text())
+    top = sorted(invoice["lines"], key=lambda ln: (-Decimal(ln["total_ht"]), ln["id"]))[:10]
+    shown = [k.split("[")[1].split("]")[0] for k, _ in shown_keys(html) if k.startswith("invoice:lines[")]
+    assert shown == [ln["id"] for ln in top]
+
+
+def test_a_short_period_gets_a_projected_month(default_run: Path) -> None:
+    html = (default_run / "report.html").read_text(encoding="utf-8")
+    invoice = json.loads((default_run / "invoice.json").read_text())
+    m = re.search(r"projected month HT</div><div class=\"value\">([\d,.]+) EUR", html)
+    assert m, "no projected month on a two-day run"
+    projected = Decimal(m.group(1).replace(",", ""))
+    monthly = sum(
+        Decimal(i["amount"]) for ln in invoice["lines"] for i in ln["items"] if i["unit"] == "month"
+    )
+    usage = sum(Decimal(i["amount"]) for ln in invoice["lines"] for i in ln["items"] if i["unit"] != "month")
+    assert projected == (monthly + usage * Decimal(31) / Decimal(2)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert projected > Decimal(invoice["total_ht"])
+
+
+def test_the_storm_table_counts_every_retry_of_the_run(storm_run: Path) -> None:
+    html = (storm_run / "report.html").read_text(encoding="utf-8")
+    check_numbers(html, storm_run)
+    summary = json.loads((storm_run / "summary.json").read_text())
+    assert summary["outages"] == [
+        {
+            "kind": "server",
+            "start": "2026-03-01T06:00:00+00:00",
+            "end": "2026-03-01T08:00:00+00:00",
+            "groups": ["meters"],
+        }
+    ]
+    rs = summary["retry_storm"]
+    assert rs["sessions"] > 6 * 300
+    row = re.search(r"server outage 01 Mar 06:00–08:00 UTC \(meters\)</td>((?:<td[^>]*>[^<]*</td>){3})", html)
+    assert row, "no storm row"
+    cells = [as_number(c) for c in re.findall(r">([^<]*)</td>", row.group(1))]
+    assert cells == [rs["sessions"], rs["sessions"], rs["billable_ko"]]  # every retry failed, a ko each
+
+
+@needs_chromium
+def test_chromium_renders_the_default_report_offline(default_run: Path, tmp_path: Path) -> None:
+    with Browser(tmp_path) as b:
+        page = b.load(default_run / "report.html")
+        assert page.requests == [page.url]  # the page itself, nothing else
+        assert page.errors == []
+        plots = b.evaluate(
+            "Array.from(document.querySelectorAll('figure.plot')).map(f => [f.id, "
+            "f.querySelector('svg .ptitle') ? f.querySelector('svg .ptitle').textContent : '', "
+            "f.querySelectorAll('rect.bar, polyline.series, circle.pt').length, "
+            "Math.round(f.getBoundingClientRect().height)])"
+        )
+        ids = {p[0] for p in plots}
+        assert ids >= DEFAULT_PLOTS, DEFAULT_PLOTS - ids
+        for fid, title, marks, height in plots:
+            assert title and height > 50, fid
+            assert marks > 0 or fid == "plot-alarms", fid  # no alarm in two days: the plot says so
+        shown = b.evaluate("document.querySelector('[data-key=\"invoice:total_ht\"]').innerText")
+        total = json.loads((default_run / "invoice.json").read_text())["total_ht"]
+        assert as_number(shown) == Decimal(total)
+        shot = b.screenshot(tmp_path / "default-report.png")
+        pdf = b.pdf(tmp_path / "default-report.pdf")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+@needs_chromium
+def test_chromium_renders_the_storm_and_alarm_plots(storm_run: Path, tmp_path: Path) -> None:
+    with Browser(tmp_path) as b:
+        page = b.load(storm_run / "report.html")
+        assert page.requests == [page.url] and page.errors == []
+        counts = b.evaluate(
+            "Object.fromEntries(['plot-storm-1', 'plot-alarms'].map(id => [id, "
+            "document.querySelectorAll('#' + id + ' polyline.series, #' + id + ' circle.pt').length]))"
+        )
+        b.screenshot(tmp_path / "storm-report.png")
+    assert counts["plot-storm-1"] >= 3 and counts["plot-alarms"] >= 1
+
+
+@needs_chromium
+def test_the_browser_check_sees_a_request_and_a_refusal(tmp_path: Path) -> None:
+    """The harness itself: a page that fetches is caught, with or without the policy."""
+    loose = tmp_path / "loose.html"
+    loose.write_text('<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/x.png"></body></html>')
+    strict = tmp_path / "strict.html"
+    csp = "default-src 'none'; style-src 'unsafe-inline'"
+    strict.write_text(
+        f'<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '</head><body><img src="http://127.0.0.1:9/x.png"></body></html>'
+    )
+    with Browser(tmp_path) as b:
+        a = b.load(loose)
+        s = b.load(strict)
+    assert "http://127.0.0.1:9/x.png" in a.requests
+    assert any("Content Security Policy" in e for e in s.errors), s.errors
