@@ -88,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(render_summary(result.summary))
     print()
-    files = ["report.html", "summary.txt", "summary.json", "usage.parquet", "usage/", "alarms.jsonl", "scenario.yaml"]
+    files = ["summary.txt", "summary.json", "usage.parquet", "usage/", "alarms.jsonl", "scenario.yaml"]
     if args.no_merge:
         files.remove("usage.parquet")
     if not args.no_invoice:
@@ -97,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         files.append("usage.csv")
     if args.capture:
         files.append("capture/")
+    files.append("report.html")
     print(f"outputs in {out}/: {', '.join(files)}")
     print(f"simulated in {time.perf_counter() - t0:.1f} s")
     return 0

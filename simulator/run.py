@@ -36,9 +36,8 @@ import pyarrow.parquet as pq
 
 from accounting import inventory_from_dict, rate
 from accounting.invoice import Invoice
-from accounting.records import USAGE_SCHEMA
+from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT, USAGE_SCHEMA
 from reports import write_report
-from simulator.device import CHARGING_BLOCK_BITS, RETRY_BIT
 from simulator.engine import (
     DICTIONARY_COLUMNS,
     PART_PARQUET_OPTIONS,

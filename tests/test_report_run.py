@@ -126,7 +126,9 @@ def check_numbers(html: str, folder: Path) -> set[str]:
     docs: dict[str, Any] = {
         "summary": json.loads((folder / "summary.json").read_text()),
         "invoice": json.loads((folder / "invoice.json").read_text()),
-        "comparison": compare_month(inventory_from_dict(sc.inventory, "scenario"), folder / "usage.parquet").to_dict(),
+        "comparison": compare_month(
+            inventory_from_dict(sc.inventory, "scenario"), folder / "usage.parquet"
+        ).to_dict(),
     }
     seen = set()
     for key, text in shown_keys(html):

@@ -1,0 +1,86 @@
+"""Report speed and size: the HTML report of a 10,000-device month, and of the default scenario's month.
+
+Full: 10,000 MQTT meters for 30 days (28.8 million usage records, `bench_simulator`'s fleet) are
+simulated on 2 processes with their invoice, then `render_run_report` is timed on the folder, stage
+by stage: the SQL views, the hourly aggregation per device group (DuckDB, the only pass over the
+records), the offer comparison (accounting, on the month's aggregates) and the whole page.  The
+ratio printed is the report's time against the run's own (simulation, merge and invoice): what
+writing `report.html` adds to `m2msim run`.  Then the default scenario's whole month: the page's
+size (target: under a few MB) and render time.  `--quick`: 1,000 devices for 3 days, and the
+default scenario for 3 days.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from accounting import compare_month
+from benchmarks.bench_simulator import fleet_doc
+from reports import render_run_report
+from reports.data import connect, find_files
+from reports.run_report import _hourly
+from simulator.run import simulate
+from simulator.scenario import load_scenario, parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def _timed_run(doc_days: tuple[int, int], out: Path) -> tuple[float, float]:
+    devices, days = doc_days
+    sc = parse_scenario(fleet_doc(devices, days, 5000 if devices >= 10_000 else 500), "bench-report.yaml")
+    t0 = time.perf_counter()
+    simulate(sc, out, workers=2)
+    total = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    html = render_run_report(out)
+    report = time.perf_counter() - t1
+    (out / "report.html").write_text(html, encoding="utf-8")
+    return total - report, report  # simulate() writes report.html too: its run time less one render
+
+
+def main(quick: bool) -> None:
+    devices, days = (1_000, 3) if quick else (10_000, 30)
+    tmp = Path(tempfile.mkdtemp(prefix="m2msim-bench-report-"))
+    try:
+        out = tmp / "fleet"
+        run_s, report_s = _timed_run((devices, days), out)
+        files = find_files(out)
+        t0 = time.perf_counter()
+        con = connect(files)
+        views_s = time.perf_counter() - t0
+        rows = con.execute("SELECT count(*) FROM usage").fetchone()
+        n = int(rows[0]) if rows else 0
+        t0 = time.perf_counter()
+        hourly = _hourly(con)
+        agg_s = time.perf_counter() - t0
+        con.close()
+        t0 = time.perf_counter()
+        assert files.inventory is not None
+        compare_month(files.inventory, files.usage)
+        cmp_s = time.perf_counter() - t0
+        size = (out / "report.html").stat().st_size
+        print(
+            f"report of {devices:,} devices x {days} days ({n:,} records): {report_s:.2f} s "
+            f"(views {views_s:.2f} s, hourly aggregation {agg_s:.2f} s = {n / agg_s / 1e6:.1f} M records/s "
+            f"into {len(hourly):,} rows, offer comparison {cmp_s:.2f} s), {size / 1024:,.0f} KiB"
+        )
+        print(
+            f"  the run itself (simulate, merge, invoice): {run_s:.1f} s; the report adds x{report_s / run_s:.2f}"
+        )
+        shutil.rmtree(out)
+        d_days = 3 if quick else None
+        sc = load_scenario(SCENARIOS / "default.yaml", days=d_days)
+        t0 = time.perf_counter()
+        simulate(sc, tmp / "default", workers=2)
+        t1 = time.perf_counter()
+        html = render_run_report(tmp / "default")
+        t2 = time.perf_counter()
+        print(
+            f"default scenario ({sc.n_devices:,} devices, {(sc.end - sc.start).days} days): report "
+            f"{len(html.encode()) / 1024:,.0f} KiB in {t2 - t1:.2f} s (run {t1 - t0:.1f} s)"
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

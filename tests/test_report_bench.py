@@ -1,0 +1,136 @@
+"""The bench page, the rating report (`rate`/`compare --report`, `m2msim report` on their outputs), --version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from browser import Browser, find_chromium
+from fuzzing import run_cli
+from reportcheck import as_number, shown_keys, value_at
+
+from reports import ReportError, render_bench_report, render_report
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month"
+FAST = "virtual://quectel-bg96?seed=3&speed=20"  # 20 simulated seconds per real second
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "sms"
+    r = run_cli(["bench", "sms_roundtrip", "--modem-url", FAST, "--out", str(out)])
+    assert r.rc == 0, r
+    return out
+
+
+def test_the_bench_writes_its_page_with_the_reports_numbers(bench_dir: Path) -> None:
+    html = (bench_dir / "report.html").read_text(encoding="utf-8")
+    assert html == render_bench_report(bench_dir) == render_report(bench_dir)
+    doc = json.loads((bench_dir / "report.json").read_text())
+    seen = set()
+    for key, text in shown_keys(html):
+        source, _, path = key.partition(":")
+        assert source == "report", key
+        expected = value_at(doc, path)
+        if path == "summary.status":
+            assert text == str(expected).upper()
+        else:
+            assert as_number(text) == Decimal(str(expected)).quantize(as_number(text)), (key, text, expected)
+        seen.add(path)
+    assert {"summary.at_commands", "summary.urcs", "estimate.usage_amount", "estimate.month_total"} <= seen
+    assert "sms-send" in html and "AT+CMGS" in html and doc["estimate"]["cheapest"] in html
+
+
+def test_a_transcript_cut_while_written_still_makes_a_page(bench_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cut"
+    shutil.copytree(bench_dir, copy)
+    text = (copy / "transcript.jsonl").read_text()
+    (copy / "transcript.jsonl").write_text(text[: len(text) - 25])  # the last event half written
+    assert "plot-steps" in render_bench_report(copy)
+    lines = text.splitlines()
+    lines[3] = "{not json"
+    (copy / "transcript.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReportError, match=r"transcript.jsonl:4: not a JSON object"):
+        render_bench_report(copy)
+
+
+@needs_chromium
+def test_chromium_renders_the_bench_page_offline(bench_dir: Path, tmp_path: Path) -> None:
+    with Browser(tmp_path) as b:
+        page = b.load(bench_dir / "report.html")
+        assert page.requests == [page.url] and page.errors == []
+        marks = b.evaluate(
+            "Object.fromEntries(['plot-steps', 'plot-at-latency'].map(id => [id, "
+            "document.querySelectorAll('#' + id + ' rect.bar').length]))"
+        )
+        b.screenshot(tmp_path / "bench-report.png")
+    doc = json.loads((bench_dir / "report.json").read_text())
+    assert marks["plot-steps"] == len(doc["summary"]["steps"])
+    assert marks["plot-at-latency"] == doc["summary"]["at_commands"]
+
+
+def test_rate_and_compare_write_the_report(tmp_path: Path) -> None:
+    inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+    r = run_cli(
+        [
+            "rate",
+            str(inv),
+            str(usage),
+            "--json",
+            "--out",
+            str(tmp_path / "invoice.json"),
+            "--report",
+            str(tmp_path / "rate.html"),
+        ]
+    )
+    assert r.rc == 0, r
+    c = run_cli(
+        [
+            "compare",
+            str(inv),
+            str(usage),
+            "--json",
+            "--out",
+            str(tmp_path / "compare.json"),
+            "--report",
+            str(tmp_path / "compare.html"),
+        ]
+    )
+    assert c.rc == 0, c
+    html = (tmp_path / "rate.html").read_text()
+    assert html == (tmp_path / "compare.html").read_text()
+    invoice = json.loads((tmp_path / "invoice.json").read_text())
+    comparison = json.loads((tmp_path / "compare.json").read_text())
+    keys = dict(shown_keys(html))
+    assert as_number(keys["invoice:total_ht"]) == Decimal(invoice["total_ht"])
+    assert as_number(keys["comparison:fleet.saving_ht"]) == Decimal(comparison["fleet"]["saving_ht"])
+    # the same outputs in a folder (with the usage) make the same page with `m2msim report`
+    shutil.copy(usage, tmp_path / "usage.csv")
+    for name in ("rate.html", "compare.html"):
+        (tmp_path / name).unlink()
+    again = run_cli(["report", str(tmp_path)])
+    assert again.rc == 0, again
+    folder_keys = dict(shown_keys((tmp_path / "report.html").read_text()))
+    assert folder_keys["invoice:total_ht"] == keys["invoice:total_ht"]
+    assert folder_keys["comparison:fleet.cheapest.total_ht"] == keys["comparison:fleet.cheapest.total_ht"]
+
+
+def test_report_refuses_what_it_cannot_use(tmp_path: Path) -> None:
+    inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+    over = run_cli(["rate", str(inv), str(usage), "--report", str(usage)])
+    assert over.rc == 2 and "refusing to overwrite an input" in over.err and len(over.err.splitlines()) == 1
+    nothing = run_cli(["report", str(tmp_path)])
+    assert nothing.rc == 2 and "no run outputs here" in nothing.err
+    missing = run_cli(["report", str(tmp_path / "nope")])
+    assert missing.rc == 2 and "no such folder" in missing.err
+
+
+def test_version() -> None:
+    r = run_cli(["--version"])
+    assert r.rc == 0 and r.out.startswith("m2msim ") and r.out.split()[1][0].isdigit()
