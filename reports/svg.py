@@ -182,7 +182,7 @@ def _legend(f: Frame, names: Sequence[tuple[str, str, bool]]) -> list[str]:
             f'<g class="legend"><line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{col}" '
             f'stroke-width="3"{dash}/><text x="{x + 22}" y="{y}">{_e(name)}</text></g>'
         )
-        x += 30 + int(6.3 * len(name))
+        x += 40 + int(7.2 * len(name))
     return out
 
 

@@ -134,3 +134,20 @@ def test_report_refuses_what_it_cannot_use(tmp_path: Path) -> None:
 def test_version() -> None:
     r = run_cli(["--version"])
     assert r.rc == 0 and r.out.startswith("m2msim ") and r.out.split()[1][0].isdigit()
+
+
+def test_a_damaged_run_folder_is_one_line_never_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text('{"totals": {"devices": 3}, "groups": "x", "period": 5}')
+    bad = run_cli(["report", str(tmp_path)])
+    assert bad.rc == 2 and len(bad.err.strip().splitlines()) == 1 and "Traceback" not in bad.err + bad.out
+    (tmp_path / "summary.json").unlink()
+    (tmp_path / "invoice.json").write_text('{"total_ht": "1.00", "lines": [{"id": "L1", "total_ht": "abc"}]}')
+    inv = run_cli(["report", str(tmp_path)])
+    assert inv.rc == 2 and "lines[0].total_ht: not an amount" in inv.err
+
+
+@pytest.mark.skipif(shutil.which("duckdb") is not None, reason="DuckDB's shell is installed here")
+def test_sql_shell_without_duckdbs_shell_says_so(tmp_path: Path) -> None:
+    (tmp_path / "invoice.json").write_text('{"total_ht": "0.00", "lines": []}')
+    r = run_cli(["sql", str(tmp_path), "--shell"])
+    assert r.rc == 2 and "`duckdb` command) is not installed" in r.err
