@@ -324,6 +324,7 @@ def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConne
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the command's output is the result, nothing else
     try:
         con.execute(f"CREATE VIEW usage AS {_usage_sql(files, con)}")
     except duckdb.Error as exc:
