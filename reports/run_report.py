@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -146,10 +146,13 @@ def _comparison(files: RunFiles, con: duckdb.DuckDBPyConnection) -> dict[str, An
     if files.inventory is None or not files.usage or files.usage_kind != "parquet":
         return None
     try:
-        return compare_month(files.inventory, files.usage).to_dict()
+        cmp = compare_month(files.inventory, files.usage)
     except AccountingError as exc:
         log.warning("no offer comparison: %s", exc)
         return None
+    # the page shows the lines that save most: only they are laid out (10,000 lines' choices are not)
+    top = sorted(cmp.lines, key=lambda lc: (-lc.saving, lc.id))[:TOP_LINES]
+    return replace(cmp, lines=top).to_dict()
 
 
 def _offers(cmp: dict[str, Any]) -> str:
@@ -197,7 +200,7 @@ def _offers(cmp: dict[str, Any]) -> str:
         f'<b data-key="comparison:fleet.saving_ht">{e(money(saving, cur))}</b> on the month against today '
         f"({e(money(today, cur))}).</p>"
     )
-    movers = sorted(cmp.get("lines", []), key=lambda ln: Decimal(ln["saving_ht"]), reverse=True)
+    movers = sorted(cmp.get("lines", []), key=lambda ln: (-Decimal(ln["saving_ht"]), ln["id"]))
     movers = [ln for ln in movers if Decimal(ln["saving_ht"]) > 0][:TOP_LINES]
     extra = ""
     if movers:
