@@ -321,6 +321,9 @@ def _traffic(
             b = t - (t % bucket_s)
             acc.setdefault(row[1], defaultdict(float))[b] += row[idx] / scale
         keys = sorted({k for d in acc.values() for k in d})
+        if period is not None and keys:  # every bucket of the period, a quiet one at zero
+            first = period.start.timestamp() - period.start.timestamp() % bucket_s
+            keys = [first + i * bucket_s for i in range(int((period.end.timestamp() - first) // bucket_s))]
         return [svg.Series(g, [(k, acc[g].get(k, 0.0)) for k in keys]) for g in acc if any(acc[g].values())]
 
     def tip_mo(s: svg.Series, x: float, y: float) -> str:
@@ -442,21 +445,15 @@ def _storm(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> str:
         label = f"{o.get('kind', 'outage')} outage {start:%d %b %H:%M}–{end:%H:%M} UTC ({groups})"
         rows.append(tr([td(label), num(count(retries)), num(count(failed)), num(count(ko))]))
         band = [svg.Band(start.timestamp(), end.timestamp(), f"{o.get('kind', '')} outage")]
+        by_minute = {r[0].timestamp(): r for r in data}
+        first = w0.timestamp() - w0.timestamp() % 60
+        minutes = [first + 60 * i for i in range(int((w1.timestamp() - first) // 60))]
+
+        cols = [[(m, float(by_minute[m][c]) if m in by_minute else 0.0) for m in minutes] for c in (1, 3, 2)]
         series = [
-            svg.Series(
-                "reconnection attempts (records)",
-                [(r[0].timestamp(), float(r[1])) for r in data],
-                svg.PALETTE[5],
-            ),
-            svg.Series(
-                "failed sessions",
-                [(r[0].timestamp(), float(r[3])) for r in data],
-                svg.PALETTE[1],
-                dashed=True,
-            ),
-            svg.Series(
-                "other data sessions", [(r[0].timestamp(), float(r[2])) for r in data], svg.PALETTE[0]
-            ),
+            svg.Series("reconnection attempts that reached the network", cols[0], svg.PALETTE[5]),
+            svg.Series("failed sessions", cols[1], svg.PALETTE[1], dashed=True),
+            svg.Series("other data sessions", cols[2], svg.PALETTE[0]),
         ]
         parts.append(
             svg.line_chart(
@@ -508,7 +505,7 @@ def _alarms(con: duckdb.DuckDBPyConnection, period: Period | None) -> str:
         sorted(by_rule.items()),
         t0=t0,
         t1=t1,
-        unit=f"alarms per {bucket}",
+        unit=f"alarms in {'the hour' if bucket == '1 hour' else '6 hours'}",
     )
     counts = con.execute(
         "SELECT rule, count(*), count(DISTINCT line), min(time), max(time) FROM alarms GROUP BY 1 "

@@ -398,7 +398,7 @@ def dot_timeline(
     body += _x_time_axis_rows(f, TOP + row_h * len(rows))
     body.append(
         f'<text class="axis" x="{f.left + f.pw / 2:.0f}" y="{height - 8}" text-anchor="middle">'
-        f"time (UTC); dot area: {_e(unit)} per bucket (largest {peak:,})</text>"
+        f"time (UTC); dot area: {_e(unit)} (largest {peak:,})</text>"
     )
     return _svg(fig_id, title, width, height, body, caption)
 
