@@ -1,0 +1,40 @@
+"""What the run report's sections share: the period, time parsing, units and limits."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+CENT = Decimal("0.01")
+HOURLY_UP_TO_DAYS = 7  # hourly curves for runs up to a week; daily curves from two days on
+TOP_LINES = 10
+MO = 1_048_576
+
+
+@dataclass
+class Period:
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+    def month_days(self) -> int:
+        return calendar.monthrange(self.start.year, self.start.month)[1]
+
+
+def parse_time(text: Any) -> datetime:
+    d = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+def mo(v: float) -> str:
+    return f"{v / MO:,.1f} Mo"
+
+
+def eur(v: float) -> str:
+    return f"{v:,.2f} €"

@@ -1,0 +1,308 @@
+"""The run report's money sections: the offers compared, the device groups, the costliest lines, rejects."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import replace
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import duckdb
+
+from accounting import compare_month
+from accounting.errors import AccountingError
+from reports import svg
+from reports.data import RunFiles
+from reports.page import count, e, kpi, money, num, table, td, tr
+from reports.run_common import CENT, MO, TOP_LINES, eur, mo
+
+log = logging.getLogger(__name__)
+
+
+def comparison(files: RunFiles, con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    if files.comparison is not None:
+        return files.comparison
+    if files.inventory is None or not files.usage or files.usage_kind != "parquet":
+        return None
+    try:
+        cmp = compare_month(files.inventory, files.usage)
+    except AccountingError as exc:
+        log.warning("no offer comparison: %s", exc)
+        return None
+    # the page shows the lines that save most: only they are laid out (10,000 lines' choices are not)
+    top = sorted(cmp.lines, key=lambda lc: (-lc.saving, lc.id))[:TOP_LINES]
+    return replace(cmp, lines=top).to_dict()
+
+
+def offers_section(cmp: dict[str, Any]) -> str:
+    fleet = cmp["fleet"]
+    cur = cmp.get("currency", "EUR")
+    scen = fleet["scenarios"]
+    cheapest = fleet["cheapest"]["name"]
+    rows = []
+    chart_rows = []
+    today = Decimal(fleet["today"]["total_ht"])
+    best_i = None
+    for i, sc in enumerate(scen):
+        total = Decimal(sc["total_ht"])
+        is_best = sc["name"] == cheapest
+        if is_best:
+            best_i = i
+        col = svg.PALETTE[2] if is_best else (svg.PALETTE[0] if sc["name"] == "today" else "#9ca3af")
+        chart_rows.append((sc["name"], float(total), col))
+        rows.append(
+            tr(
+                [
+                    td(sc["name"] + ("  ← cheapest" if is_best else "")),
+                    num(money(total, cur), "comparison:fleet.cheapest.total_ht" if is_best else None),
+                    num(money(total - today, cur)),
+                    num(count(sc["lines_moved"])),
+                    td(", ".join(sc.get("discounts", [])) or "–"),
+                ],
+                "best" if is_best else None,
+            )
+        )
+    chart = svg.hbar_chart(
+        "plot-offers",
+        f"The month on every offer and plan (EUR HT, {cmp.get('month', '')})",
+        chart_rows[:24],
+        x_label=f"cost of the month, {cur} HT",
+        x_fmt=eur,
+        highlight=best_i,
+        caption="today: the inventory as it is; best choice per line: each line on its cheapest offer, plan and "
+        "commitment; everyone on …: every line that can take it moved. Green: the cheapest.",
+    )
+    saving = Decimal(fleet["saving_ht"])
+    call = (
+        f'<p class="callout">Cheapest: <b>{e(cheapest)}</b> at <b data-key="comparison:fleet.cheapest.total_ht">'
+        f"{e(money(Decimal(fleet['cheapest']['total_ht']), cur))}</b>, saving "
+        f'<b data-key="comparison:fleet.saving_ht">{e(money(saving, cur))}</b> on the month against today '
+        f"({e(money(today, cur))}).</p>"
+    )
+    movers = sorted(cmp.get("lines", []), key=lambda ln: (-Decimal(ln["saving_ht"]), ln["id"]))
+    movers = [ln for ln in movers if Decimal(ln["saving_ht"]) > 0][:TOP_LINES]
+    extra = ""
+    if movers:
+        extra = "<h3>Lines that would save the most on another choice</h3>" + table(
+            ["line", "today", "cheapest", "saving HT"],
+            [
+                tr([td(ln["id"]), td(ln["current"]), td(ln["cheapest"]), num(money(ln["saving_ht"], cur))])
+                for ln in movers
+            ],
+            numeric=[3],
+        )
+    tbl = table(["choice", "month HT", "vs today", "lines moved", "fleet discounts"], rows, numeric=[1, 2, 3])
+    return call + chart + f"<details><summary>every choice ({len(scen)})</summary>{tbl}</details>" + extra
+
+
+def groups_section(
+    files: RunFiles, con: duckdb.DuckDBPyConnection, hourly: list[tuple[Any, ...]], cur: str
+) -> str:
+    cost = dict(
+        con.execute(
+            "SELECT l.device_group, sum(i.total_ht) FROM invoice_lines i JOIN lines l USING (line) GROUP BY 1"
+        ).fetchall()
+    )
+    n_lines = dict(con.execute("SELECT device_group, count(*) FROM lines GROUP BY 1").fetchall())
+    agg: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for _, g, vol, ko, sessions, failed, sms, calls, _secs, roam in hourly:
+        a = agg[g]
+        a["vol"] += vol
+        a["ko"] += ko
+        a["sessions"] += sessions
+        a["failed"] += failed
+        a["sms"] += sms
+        a["calls"] += calls
+        a["roam"] += roam
+    summary_groups = {g["name"]: g for g in (files.summary or {}).get("groups", [])}
+    names = list(summary_groups) or sorted(set(cost) | set(agg) | set(n_lines))
+    rows = []
+    for name in names:
+        sg = summary_groups.get(name, {})
+        devices = sg.get("devices", n_lines.get(name, 0))
+        c = cost.get(name)
+        a = agg.get(name, {})
+        k = f"summary:groups[{name}]" if sg else None
+        rows.append(
+            tr(
+                [
+                    td(name),
+                    num(count(devices), f"{k}.devices" if k else None),
+                    num(count(a.get("sessions", 0)), f"{k}.data_sessions" if k else None),
+                    num(mo(a.get("vol", 0))),
+                    num(count(a.get("ko", 0)), f"{k}.billable_ko" if k else None),
+                    num(f"{100 * a.get('roam', 0) / a['vol']:.1f} %" if a.get("vol") else "–"),
+                    num(
+                        money(c, cur) if c is not None else "–",
+                        f"{k}.cost_ht" if k and c is not None else None,
+                    ),
+                    num(
+                        money((c / devices).quantize(CENT, ROUND_HALF_UP), cur)
+                        if c is not None and devices
+                        else "–"
+                    ),
+                ]
+            )
+        )
+    tbl = table(
+        [
+            "device group",
+            "devices",
+            "data sessions",
+            "volume",
+            "billable ko",
+            "roaming",
+            "cost HT",
+            "cost per device",
+        ],
+        rows,
+        numeric=range(1, 8),
+    )
+    cats = [n for n in names]
+    cost_chart = svg.bar_chart(
+        "plot-group-cost",
+        "Cost per device group (EUR HT)",
+        cats,
+        [svg.Series("cost HT", [(i, float(cost.get(n, 0) or 0)) for i, n in enumerate(cats)])],
+        y_label=f"{cur} HT",
+        x_label="device group",
+        y_fmt=lambda v: f"{v:,.0f}",
+        width=430,
+        height=280,
+    )
+    vol_chart = svg.bar_chart(
+        "plot-group-volume",
+        "Data volume per device group (Mo)",
+        cats,
+        [
+            svg.Series(
+                "volume", [(i, agg.get(n, {}).get("vol", 0) / MO) for i, n in enumerate(cats)], svg.PALETTE[1]
+            )
+        ],
+        y_label="Mo (up + down)",
+        x_label="device group",
+        width=430,
+        height=280,
+    )
+    return tbl + f'<div class="cols">{cost_chart}{vol_chart}</div>'
+
+
+def costliest_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> str:
+    if files.invoice is None:
+        return '<p class="muted">No invoice in this folder.</p>'
+    top = con.execute(
+        f"SELECT i.line, i.offer, i.plan, i.commitment, i.total_ht, l.device_group FROM invoice_lines i "
+        f"LEFT JOIN lines l USING (line) ORDER BY i.total_ht DESC, i.line LIMIT {TOP_LINES}"
+    ).fetchall()
+    items = con.execute(
+        "SELECT line, code, quantity, unit, amount, coalesce(step, ''), coalesce(note, '') FROM invoice_items "
+        f"WHERE line IN (SELECT line FROM invoice_lines ORDER BY total_ht DESC, line LIMIT {TOP_LINES})"
+    ).fetchall()
+    by_line: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for it in items:
+        by_line[it[0]].append(it)
+    rows = []
+    for line, offer, plan, commitment, total, group in top:
+        detail = "; ".join(
+            f"{code} {q.normalize():f} {unit}: {money(a, cur)}" + (f" ({step})" if step else "")
+            for _, code, q, unit, a, step, _ in by_line[line]
+        )
+        rows.append(
+            tr(
+                [
+                    td(line),
+                    td(group or "–"),
+                    td(f"{offer} {plan} {commitment or ''}".strip()),
+                    num(money(total, cur), f"invoice:lines[{line}].total_ht"),
+                    td(detail),
+                ]
+            )
+        )
+    fleet = files.invoice.get("fleet") or []
+    extra = ""
+    if fleet:
+        extra = "<h3>Fleet items</h3>" + table(
+            ["item", "quantity", "amount HT"],
+            [
+                tr(
+                    [
+                        td(f.get("code")),
+                        num(f"{f.get('quantity', '')} {f.get('unit', '')}"),
+                        num(money(f.get("amount"), cur)),
+                    ]
+                )
+                for f in fleet
+            ],
+            numeric=[1, 2],
+        )
+    return table(["line", "group", "offer, plan, commitment", "month HT", "items"], rows, numeric=[3]) + extra
+
+
+def problems_section(files: RunFiles, cur: str) -> str:
+    inv = files.invoice
+    if inv is None:
+        return '<p class="muted">No invoice in this folder.</p>'
+    parts = []
+    errors = inv.get("errors") or []
+    by_reason = inv.get("rejects_by_reason") or []
+    rejects = inv.get("rejects") or []
+    quotes = inv.get("quotes") or []
+    n_rej = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(rejects)
+    checked = "summary:invoice" if files.summary and "invoice" in files.summary else None
+    parts.append(
+        '<div class="kpis">'
+        + "".join(
+            [
+                kpi(
+                    "inventory errors",
+                    count(len(errors)),
+                    "lines not billed",
+                    key=checked and f"{checked}.errors",
+                ),
+                kpi(
+                    "rejected records",
+                    count(n_rej),
+                    f"of {inv.get('rows_read', 0):,} read",
+                    key=checked and f"{checked}.rejects",
+                ),
+                kpi("price on quote", count(len(quotes)), key=checked and f"{checked}.quotes"),
+            ]
+        )
+        + "</div>"
+    )
+    if errors:
+        parts.append(
+            "<h3>Inventory errors (these lines are not billed)</h3>"
+            + table(
+                ["line", "rule", "message"],
+                [tr([td(x.get("line")), td(x.get("rule")), td(x.get("message"))]) for x in errors[:200]],
+            )
+        )
+    if by_reason:
+        parts.append(
+            "<h3>Rejected records by reason</h3>"
+            + table(
+                ["reason", "records"],
+                [tr([td(r.get("reason")), num(count(r.get("count")))]) for r in by_reason],
+                numeric=[1],
+            )
+        )
+    if rejects:
+        parts.append(
+            f"<details><summary>the first {min(len(rejects), 200)} rejected rows</summary>"
+            + table(
+                ["row", "reason"],
+                [tr([num(str(r.get("row"))), td(r.get("reason"))]) for r in rejects[:200]],
+                numeric=[0],
+            )
+            + "</details>"
+        )
+    if quotes:
+        parts.append(
+            "<h3>Price on quote</h3>"
+            + table(["service", "reason"], [tr([td(q.get("code")), td(q.get("reason"))]) for q in quotes])
+        )
+    if not (errors or n_rej or quotes):
+        parts.append('<p class="ok">Every line of the inventory was billed and every record rated.</p>')
+    return "".join(parts)

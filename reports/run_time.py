@@ -1,0 +1,310 @@
+"""The run report's sections over time: volume and sessions, outages and retry storms, alarms, SMS and calls."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from reports import svg
+from reports.data import RunFiles
+from reports.page import count, kpi, money, num, table, td, tr
+from reports.run_common import HOURLY_UP_TO_DAYS, MO, Period, parse_time
+
+STORM_BEFORE = timedelta(minutes=30)
+STORM_AFTER = timedelta(hours=3)
+
+
+def traffic_section(
+    period: Period | None, hourly: list[tuple[Any, ...]], groups: list[str], bands: list[svg.Band]
+) -> str:
+    if not hourly:
+        return '<p class="muted">No usage records in this folder.</p>'
+    out = []
+    days = period.days if period else 31.0
+
+    def series(bucket_s: int, idx: int, scale: float) -> list[svg.Series]:
+        acc: dict[str, dict[float, float]] = {g: defaultdict(float) for g in groups}
+        for row in hourly:
+            t = row[0].timestamp()
+            b = t - (t % bucket_s)
+            acc.setdefault(row[1], defaultdict(float))[b] += row[idx] / scale
+        keys = sorted({k for d in acc.values() for k in d})
+        if period is not None and keys:  # every bucket of the period, a quiet one at zero
+            first = period.start.timestamp() - period.start.timestamp() % bucket_s
+            keys = [first + i * bucket_s for i in range(int((period.end.timestamp() - first) // bucket_s))]
+        return [svg.Series(g, [(k, acc[g].get(k, 0.0)) for k in keys]) for g in acc if any(acc[g].values())]
+
+    def tip_mo(s: svg.Series, x: float, y: float) -> str:
+        return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b %H:%M} UTC: {y:,.2f} Mo"
+
+    def tip_n(s: svg.Series, x: float, y: float) -> str:
+        return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b %H:%M} UTC: {y:,.0f} sessions"
+
+    spans = [("day", 86400)] if days >= 2 else []
+    if days <= HOURLY_UP_TO_DAYS:
+        spans.append(("hour", 3600))
+    for span, seconds in spans:
+        kind = "daily" if span == "day" else "hourly"
+        for what, idx, scale, unit, tip in (
+            ("volume", 2, MO, f"Mo per {span} (up + down)", tip_mo),
+            ("sessions", 4, 1, f"sessions per {span}", tip_n),
+        ):
+            title = f"Data {what} per {span}, per device group"
+            out.append(
+                svg.line_chart(
+                    f"plot-{kind}-{what}",
+                    title,
+                    series(seconds, idx, scale),
+                    y_label=unit,
+                    steps=True,
+                    tip=tip,
+                    bands=bands,
+                )
+            )
+    return "".join(out)
+
+
+def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> str:
+    s = files.summary or {}
+    rs = s.get("retry_storm")
+    outages = s.get("outages") or []
+    parts = []
+    if rs:
+        parts.append(
+            '<div class="kpis">'
+            + "".join(
+                [
+                    kpi(
+                        "reconnection attempts",
+                        count(rs["attempts"]),
+                        "every try, covered or not",
+                        key="summary:retry_storm.attempts",
+                    ),
+                    kpi(
+                        "failed sessions",
+                        count(rs["sessions"]),
+                        "attempts that opened a session and failed",
+                        key="summary:retry_storm.sessions",
+                    ),
+                    kpi(
+                        "extra volume billed",
+                        f"{rs['billable_ko']:,} ko",
+                        key="summary:retry_storm.billable_ko",
+                    ),
+                    kpi(
+                        "what the storm costs",
+                        money(rs["cost_ht"], cur),
+                        "the month rated with and without the attempts",
+                        key="summary:retry_storm.cost_ht",
+                        accent=True,
+                    ),
+                ]
+            )
+            + "</div>"
+        )
+    if not outages:
+        parts.append(
+            '<p class="muted">No outage in this period.</p>'
+            if files.summary
+            else '<p class="muted">No run summary here: outages are not known.</p>'
+        )
+        return "".join(parts)
+    rows = []
+    for n, o in enumerate(outages, 1):
+        start, end = parse_time(o["start"]), parse_time(o["end"])
+        later = [parse_time(x["start"]) for x in outages if parse_time(x["start"]) > start]
+        w0, w1 = start - STORM_BEFORE, min([end + STORM_AFTER, *later])  # windows never overlap
+        data = con.execute(
+            "SELECT time_bucket(INTERVAL '1 minute', start) AS m, count(*) FILTER (retry) AS retries, "
+            "count(*) FILTER (type = 'data' AND NOT retry) AS others, count(*) FILTER (cause = 4) AS failed, "
+            "coalesce(sum(ceil((bytes_up + bytes_down) / 1024.0)) FILTER (retry), 0) AS ko "
+            "FROM usage WHERE type = 'data' AND start >= ? AND start < ? GROUP BY 1 ORDER BY 1",
+            [w0, w1],
+        ).fetchall()
+        retries = sum(r[1] for r in data)
+        failed = sum(r[3] for r in data)
+        ko = sum(int(r[4]) for r in data)
+        groups = ", ".join(o.get("groups") or []) or "every group"
+        label = f"{o.get('kind', 'outage')} outage {start:%d %b %H:%M}–{end:%H:%M} UTC ({groups})"
+        rows.append(tr([td(label), num(count(retries)), num(count(failed)), num(count(ko))]))
+        band = [svg.Band(start.timestamp(), end.timestamp(), f"{o.get('kind', '')} outage")]
+        by_minute = {r[0].timestamp(): r for r in data}
+        first = w0.timestamp() - w0.timestamp() % 60
+        minutes = [first + 60 * i for i in range(int((w1.timestamp() - first) // 60))]
+
+        cols = [[(m, float(by_minute[m][c]) if m in by_minute else 0.0) for m in minutes] for c in (1, 3, 2)]
+        series = [
+            svg.Series("reconnection attempts that reached the network", cols[0], svg.PALETTE[5]),
+            svg.Series("failed sessions", cols[1], svg.PALETTE[1], dashed=True),
+            svg.Series("other data sessions", cols[2], svg.PALETTE[0]),
+        ]
+        parts.append(
+            svg.line_chart(
+                f"plot-storm-{n}",
+                f"Outage {n}: sessions minute by minute, {start:%d %b} UTC",
+                series,
+                y_label="records per minute",
+                bands=band,
+                steps=True,
+                caption=f"{label}; from {w0:%H:%M} to {w1:%d %b %H:%M} UTC (30 min before, up to 3 h after or the next outage).",
+            )
+        )
+    parts.insert(
+        1 if rs else 0,
+        table(
+            [
+                "outage (window: 30 min before to 3 h after, or to the next outage)",
+                "reconnection records",
+                "failed sessions",
+                "ko billed by retries",
+            ],
+            rows,
+            numeric=[1, 2, 3],
+        ),
+    )
+    return "".join(parts)
+
+
+def alarms_section(con: duckdb.DuckDBPyConnection, period: Period | None) -> str:
+    total = con.execute("SELECT count(*) FROM alarms").fetchone()
+    n = int(total[0]) if total else 0
+    if not n:
+        return '<p class="muted">No alarm was raised.</p>' + svg.empty(
+            "plot-alarms", "Alarms over time, by rule", "no alarm in this period"
+        )
+    days = period.days if period else 31.0
+    bucket = "1 hour" if days <= HOURLY_UP_TO_DAYS else "6 hours"
+    rows = con.execute(
+        f"SELECT rule, time_bucket(INTERVAL '{bucket}', time) AS b, count(*) FROM alarms GROUP BY ALL ORDER BY 1, 2"
+    ).fetchall()
+    by_rule: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for rule, b, c in rows:
+        by_rule[rule].append((b.timestamp(), int(c)))
+    t0 = period.start.timestamp() if period else min(p[0] for v in by_rule.values() for p in v)
+    t1 = period.end.timestamp() if period else max(p[0] for v in by_rule.values() for p in v) + 3600
+    chart = svg.dot_timeline(
+        "plot-alarms",
+        "Alarms over time, by rule",
+        sorted(by_rule.items()),
+        t0=t0,
+        t1=t1,
+        unit=f"alarms in {'the hour' if bucket == '1 hour' else '6 hours'}",
+    )
+    counts = con.execute(
+        "SELECT rule, count(*), count(DISTINCT line), min(time), max(time) FROM alarms GROUP BY 1 "
+        "ORDER BY 2 DESC"
+    ).fetchall()
+    tbl = table(
+        ["rule", "alarms", "lines", "first (UTC)", "last (UTC)"],
+        [
+            tr(
+                [
+                    td(r),
+                    num(count(c), f"summary:alarms.by_rule.{r}"),
+                    num(count(ln)),
+                    td(f"{a:%d %b %H:%M}"),
+                    td(f"{b:%d %b %H:%M}"),
+                ]
+            )
+            for r, c, ln, a, b in counts
+        ],
+        numeric=[1, 2],
+    )
+    top = con.execute(
+        "SELECT line, count(*) AS n, string_agg(DISTINCT rule, ', ') FROM alarms GROUP BY 1 "
+        "ORDER BY n DESC, line LIMIT 10"
+    ).fetchall()
+    tbl2 = table(
+        ["line", "alarms", "rules"], [tr([td(a), num(count(b)), td(c)]) for a, b, c in top], numeric=[1]
+    )
+    return (
+        chart
+        + f'<div class="cols"><div>{tbl}</div><div><h3>Lines with the most alarms</h3>{tbl2}</div></div>'
+    )
+
+
+def sms_calls_section(
+    files: RunFiles, hourly: list[tuple[Any, ...]], groups: list[str], con: duckdb.DuckDBPyConnection
+) -> str:
+    parts = []
+    t = (files.summary or {}).get("totals")
+    if t:
+        parts.append(
+            '<div class="kpis">'
+            + "".join(
+                [
+                    kpi(
+                        "SMS sent",
+                        count(t["sms_sent"]),
+                        f"{t['sms_refused']:,} refused",
+                        key="summary:totals.sms_sent",
+                    ),
+                    kpi(
+                        "SMS to devices",
+                        count(t["mt_sms_submitted"]),
+                        f"{t['mt_sms_delivered']:,} delivered",
+                        key="summary:totals.mt_sms_submitted",
+                    ),
+                    kpi(
+                        "calls answered",
+                        count(t["calls_answered"]),
+                        f"{t['call_seconds']:,} s in all",
+                        key="summary:totals.calls_answered",
+                    ),
+                    kpi(
+                        "calls not answered",
+                        count(t["calls_busy"] + t["calls_no_answer"]),
+                        f"{t['calls_busy']:,} busy, {t['calls_no_answer']:,} no answer, {t['calls_refused']:,} refused",
+                    ),
+                ]
+            )
+            + "</div>"
+        )
+    rows = con.execute(
+        "SELECT coalesce(l.device_group, '(not in the inventory)'), u.type, u.dest, count(*), sum(u.duration_s) "
+        "FROM usage u LEFT JOIN lines l USING (line) WHERE u.type IN ('sms', 'voice', 'csd', 'sms_internet') "
+        "GROUP BY ALL ORDER BY 1, 2, 3"
+    ).fetchall()
+    if rows:
+        parts.append(
+            table(
+                ["device group", "type", "destination", "records", "seconds"],
+                [
+                    tr(
+                        [
+                            td(g),
+                            td(ty),
+                            td(d or "–"),
+                            num(count(n)),
+                            num(count(s) if ty in ("voice", "csd") else "–"),
+                        ]
+                    )
+                    for g, ty, d, n, s in rows
+                ],
+                numeric=[3, 4],
+            )
+        )
+        acc: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        for row in hourly:
+            day = row[0].timestamp() - row[0].timestamp() % 86400
+            acc["SMS"][day] += row[6]
+            acc["calls"][day] += row[7]
+        keys = sorted({k for d in acc.values() for k in d})
+        series = [svg.Series(name, [(k, acc[name].get(k, 0.0)) for k in keys]) for name in ("SMS", "calls")]
+        parts.append(
+            svg.line_chart(
+                "plot-sms-calls",
+                "SMS and calls per day (all groups)",
+                series,
+                y_label="records per day",
+                steps=True,
+            )
+        )
+    elif not t:
+        parts.append('<p class="muted">No SMS or call records.</p>')
+    else:
+        parts.append('<p class="muted">No SMS or call records in this period.</p>')
+    return "".join(parts)
