@@ -38,6 +38,7 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 1
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: #f3f4f6; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.kv td:first-child { width: 28%; color: var(--muted); }
 tr.best td { background: #ecfdf5; font-weight: 600; }
 tr.total td { font-weight: 650; border-top: 2px solid var(--ink); }
 figure.plot { margin: 10px 0 18px; break-inside: avoid; }
@@ -102,6 +103,8 @@ def table(headers: Sequence[str], rows: Iterable[str], numeric: Iterable[int] = 
     head = "".join(
         f'<th class="num">{e(h)}</th>' if i in right else f"<th>{e(h)}</th>" for i, h in enumerate(headers)
     )
+    if not any(headers):  # a key-value table: no header row
+        return f'<table class="kv"><tbody>{"".join(rows)}</tbody></table>'
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 

@@ -126,6 +126,11 @@ def _scenario(files: RunFiles) -> str:
         shard_devices = (run or {}).get("shard_devices") or sc.get("shard_devices")
         if shard_devices:
             row("devices per shard", shard_devices)
+        if isinstance(s.get("period"), dict):
+            row("period (UTC)", f"{s['period']['start'][:16]} to {s['period']['end'][:16]}")
+        for o in s.get("outages") or []:
+            where = ", ".join(o.get("groups") or []) or "every group"
+            row(f"{o.get('kind', '')} outage", f"{str(o['start'])[:16]} to {str(o['end'])[:16]} ({where})")
         if s:
             row("usage records", f"{s.get('usage_records', 0):,}", "summary:usage_records")
             inc = s.get("gateway_incidents") or {}
