@@ -40,7 +40,9 @@ def test_writes_parquet_and_csv_usage_files(
 
 
 def test_json_summary_counts_records_and_rejects(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["records-from-pcap", str(capture), "--json", "--secret", "wrong"]) == 0
+    assert (
+        main(["records-from-pcap", str(capture), "--json", "--secret", "wrong"]) == 1
+    )  # says: check --secret
     summary = json.loads(capsys.readouterr().out)
     assert summary["records"] == 0
     assert summary["reasons"] == {

@@ -1,4 +1,9 @@
-"""`m2msim records-from-pcap CAPTURE [--out FILE.parquet|.csv] [--json] [--secret S]`."""
+"""`m2msim records-from-pcap CAPTURE... [--out FILE.parquet|.csv] [--json] [--secret S] [--radius-port P]`.
+
+Exit status: 0 when the captures were read; 1 when every Accounting-Request
+failed its authenticator check (the shared secret is wrong); 2 with one line on
+stderr when an input or the output cannot be used.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,44 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from accounting.records import UsageRecord
-from accounting.usage_writer import UsageWriter
-from gateway.capture.reader import CaptureFileError, ReadReport, records_from_pcap
+from accounting.usage_writer import UsageWriter, format_for
+from gateway.capture.reader import ACCT_PORTS, CaptureFileError, ReadReport, capture_files, records_from_pcap
 from gateway.capture.sink import DEFAULT_SECRET
+from m2msim.outputs import OutputError, atomic_path, refuse_same_file
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
+PROG = "m2msim records-from-pcap"
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return value
 
 
 def register(subparsers: Any) -> None:
     """Add the `records-from-pcap` command to the `m2msim` parser."""
     parser = subparsers.add_parser(
         "records-from-pcap",
-        help="rebuild usage records from the RADIUS accounting in a capture",
+        help="rebuild usage records from the RADIUS accounting in captures",
         description=(
             "Rebuild usage records (one per Interim-Update and per Stop) from the RADIUS accounting "
-            "in a pcap or pcapng capture, checking every authenticator against the shared secret."
+            "in pcap or pcapng captures (several files, or folders of them, are merged in time order), "
+            "checking every authenticator against the shared secret."
         ),
     )
-    parser.add_argument("capture", type=Path, metavar="CAPTURE", help="pcap or pcapng file")
+    parser.add_argument(
+        "captures", type=Path, nargs="+", metavar="CAPTURE", help="pcap or pcapng file, or a folder of them"
+    )
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the records (.parquet, or .csv)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument(
@@ -36,7 +57,25 @@ def register(subparsers: Any) -> None:
         default=None,
         help=f"RADIUS shared secret (default: ${SECRET_ENV}, else the simulator's default)",
     )
+    parser.add_argument(
+        "--radius-port",
+        type=_port,
+        action="append",
+        metavar="PORT",
+        help="UDP port of the accounting server (repeatable; default 1813 and 1646)",
+    )
+    parser.add_argument(
+        "--line-from",
+        choices=("auto", "class", "calling-station-id"),
+        default="auto",
+        help="where the line id comes from (auto: Class when it is text, else Calling-Station-Id)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _fail(message: object) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 2
 
 
 def _summary(report: ReadReport, totals: Counter[str], lines: set[str], out: Path | None) -> dict[str, Any]:
@@ -54,46 +93,90 @@ def _summary(report: ReadReport, totals: Counter[str], lines: set[str], out: Pat
 
 def run(args: argparse.Namespace) -> int:
     secret = args.secret if args.secret is not None else os.environ.get(SECRET_ENV, DEFAULT_SECRET)
+    ports = frozenset(args.radius_port) if args.radius_port else ACCT_PORTS
     report = ReadReport()
     try:
-        records = records_from_pcap(args.capture, secret, report)
-    except CaptureFileError as exc:
-        print(f"m2msim records-from-pcap: {exc}", file=sys.stderr)
-        return 2
+        files, skipped = capture_files(args.captures)
+        if args.out is not None:
+            refuse_same_file(args.out, [*args.captures, *files])
+        records = records_from_pcap(files, secret, report, ports=ports, line_from=args.line_from)
+    except (CaptureFileError, OutputError) as exc:
+        return _fail(exc)
     totals: Counter[str] = Counter()
     lines: set[str] = set()
 
-    def counted(record: UsageRecord) -> UsageRecord:
-        totals["up"] += record.bytes_up
-        totals["down"] += record.bytes_down
-        lines.add(record.line)
-        return record
-
-    if args.out is not None:
-        try:
-            with UsageWriter(args.out) as writer:
-                for record in records:
-                    writer.write(counted(record))
-        except OSError as exc:
-            print(
-                f"m2msim records-from-pcap: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr
-            )
-            return 2
-    else:
+    def counted() -> Iterator[UsageRecord]:
         for record in records:
-            counted(record)
+            totals["up"] += record.bytes_up
+            totals["down"] += record.bytes_down
+            lines.add(record.line)
+            yield record
+
+    try:
+        if args.out is not None:
+            with atomic_path(args.out) as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
+                for record in counted():
+                    writer.write(record)
+        else:
+            for _record in counted():
+                pass
+    except CaptureFileError as exc:
+        return _fail(f"{exc} (nothing written)" if args.out is not None else exc)
+    except OutputError as exc:
+        return _fail(exc)
+    except OSError as exc:
+        return _fail(f"{args.out}: cannot write ({exc.strerror or exc})")
+    status = 0
+    if report.bad_secret:
+        print(
+            f"{PROG}: every one of {report.accounting_requests} Accounting-Requests failed its authenticator "
+            "check: check --secret (or $" + SECRET_ENV + ")",
+            file=sys.stderr,
+        )
+        status = 1
     summary = _summary(report, totals, lines, args.out)
+    summary["skipped_files"] = [str(p) for p in skipped]
     if args.json:
         print(json.dumps(summary, indent=2))
-        return 0
+        return status
+    _print_summary(args, report, totals, lines, skipped)
+    return status
+
+
+def _print_summary(
+    args: argparse.Namespace, report: ReadReport, totals: Counter[str], lines: set[str], skipped: list[Path]
+) -> None:
+    names = report.files[0] if len(report.files) == 1 else f"{len(report.files)} captures"
     print(
-        f"{args.capture}: {report.packets} packets, {report.accounting_requests} accounting requests, "
+        f"{names}: {report.packets} packets, {report.accounting_requests} accounting requests, "
         f"{report.sessions} sessions -> {report.records} records for {len(lines)} lines "
         f"({totals['up']} octets up, {totals['down']} down)"
         + (f", written to {args.out}" if args.out is not None else "")
     )
+    for path in skipped:
+        print(f"  skipped {path}: not a pcap or pcapng file")
     if report.retransmissions:
-        print(f"  {report.retransmissions} retransmitted requests ignored")
+        print(f"  {report.retransmissions} retransmitted requests billed once")
+    if report.duplicate_responses:
+        print(f"  {report.duplicate_responses} duplicate responses")
+    if report.joined:
+        print(
+            f"  {len(report.joined)} sessions joined mid-way (first seen at an Interim-Update: records from it "
+            "on, with no sequence):"
+        )
+        for joined in report.joined[:10]:
+            print(
+                f"    {joined['session']} at packet {joined['at']}: {joined['bytes_up_before']} octets up, "
+                f"{joined['bytes_down_before']} down over {joined['session_time_s']} s before it, not billed here"
+            )
+    if report.counter_wraps:
+        print(f"  {report.counter_wraps} 32-bit octet counters wrapped without Gigawords (2^32 added)")
+    if report.fragments:
+        print(f"  {report.fragments} IP fragments ({report.reassembled} RADIUS messages reassembled)")
+    for port, count in sorted(report.other_ports.items()):
+        print(
+            f"  {count} datagrams to UDP port {port} look like Accounting-Requests: add --radius-port {port}?"
+        )
     if report.open_sessions:
         print(
             f"  {len(report.open_sessions)} sessions without a Stop: {', '.join(report.open_sessions[:10])}"
@@ -103,5 +186,5 @@ def run(args: argparse.Namespace) -> int:
     for reason, count in sorted(report.reasons.items()):
         print(f"  rejected {count} packets: {reason}")
     for reject in report.rejects[:20]:
-        print(f"    packet {reject.packet}: {reject.reason}")
-    return 0
+        where = f"{reject.file} packet {reject.packet}" if reject.file else f"packet {reject.packet}"
+        print(f"    {where}: {reject.reason}")

@@ -1,127 +1,170 @@
-"""Usage records rebuilt from the RADIUS accounting in a capture (pcap or pcapng).
+"""Usage records rebuilt from the RADIUS accounting in captures (pcap or pcapng, one or several files).
 
-One record per Interim-Update and one per Stop: its volumes are the deltas of
-the cumulative Acct-Input/Output-Octets (+ Gigawords x 2^32) since the
-session's previous request, its duration the delta of Acct-Session-Time, and
-its start the Start's Event-Timestamp plus the previous request's
-Acct-Session-Time (whole seconds, as records are; the capture time of the
-Start, floored, when it has no Event-Timestamp).  Identities come from the
-session's Start:
+Each Accounting-Request becomes a `gateway.acct_sessions.AcctRequest`; the
+session rules (records per Interim-Update and Stop, retransmissions, sessions
+joined mid-way, counter wraps, mobility causes) are `SessionTracker`'s.  This
+module finds the requests:
+
+- files: `gateway.capture.pcapfile` (pcap and pcapng, several interfaces of
+  different link types); several files or a folder are merged in time order;
+- link layers: Ethernet (802.1Q / QinQ tags), Linux cooked v1 (113) and v2
+  (276), BSD loopback NULL (0) and LOOP (108), raw IP (101, 12, 14), raw
+  IPv4 (228) and IPv6 (229);
+- IPv4 and IPv6 (extension headers skipped), UDP to / from the accounting
+  ports (1813 and 1646 unless told otherwise); fragmented UDP datagrams are
+  reassembled, fragments of other traffic ignored (counted, not rejected);
+- every Accounting-Request's authenticator is checked against the shared
+  secret, every Accounting-Response's against its request.
+
+Identities of a record:
 
 | record field | from |
 |---|---|
-| line | Class (attribute 25), as the accounting server set it at authorisation; else Calling-Station-Id (MSISDN) |
+| line | Class (attribute 25) when it is printable text, else Calling-Station-Id (MSISDN); `line_from` chooses one |
 | session | Acct-Session-Id |
 | imsi / imeisv | 3GPP-IMSI / 3GPP-IMEISV |
 | apn | Called-Station-Id |
 | charging_id | 3GPP-Charging-ID |
 | serving_plmn, zone | 3GPP-SGSN-MCC-MNC; zone from its MCC (`gateway.plmn`, as the gateway does) |
-| cause | Interim: 17 (time limit), or the mobility cause when it reports a new SGSN-MCC-MNC (24), SGSN address (18), RAT (22) or MS time zone (23), from which the session's later records take their network and zone; Stop: Acct-Terminate-Cause mapped to TS 32.298 (`codec`) |
-| sequence | 1, 2, ... within the session |
 
-Frames are parsed with `struct` from scapy's `RawPcapReader` (no dissection).
-Every Accounting-Request's authenticator is checked against the shared secret,
-and every Accounting-Response's against its request.  A packet that cannot be
-used is counted in the `ReadReport` with its number and reason; reading never
-stops on a bad packet.
+A packet that cannot be used is counted in the `ReadReport` with its number
+(and file) and reason; reading never stops on a bad packet.  A file that is
+not a capture or is cut short raises `CaptureFileError`.
 """
 
 from __future__ import annotations
 
+import heapq
+import re
 import struct
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from scapy.error import Scapy_Exception
-from scapy.utils import RawPcapReader
-
-from accounting.records import ClosingCause, UsageRecord, UsageType
-from gateway.capture import codec, radius
+from accounting.records import UsageRecord
+from gateway.acct_sessions import AcctRequest, Rejects, SessionTracker
+from gateway.capture import radius
+from gateway.capture.pcapfile import CaptureFileError, check_file, is_capture, read_packets
 from gateway.capture.sink import DEFAULT_SECRET
-from gateway.plmn import default_table
+
+__all__ = [
+    "ACCT_PORTS",
+    "CaptureFileError",
+    "LineFrom",
+    "ReadReport",
+    "Reject",
+    "capture_files",
+    "records_from_pcap",
+]
 
 ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accounting port
 MAX_LISTED_REJECTS = 1_000
+MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
 
+LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW_OPENBSD = 12
+LINKTYPE_RAW_BSD = 14
 LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+LINK_TYPES = {
+    LINKTYPE_NULL: "BSD loopback",
+    LINKTYPE_ETHERNET: "Ethernet",
+    LINKTYPE_RAW_OPENBSD: "raw IP",
+    LINKTYPE_RAW_BSD: "raw IP",
+    LINKTYPE_RAW: "raw IP",
+    LINKTYPE_LOOP: "OpenBSD loopback",
+    LINKTYPE_LINUX_SLL: "Linux cooked v1",
+    LINKTYPE_IPV4: "raw IPv4",
+    LINKTYPE_IPV6: "raw IPv6",
+    LINKTYPE_LINUX_SLL2: "Linux cooked v2",
+}
+_RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKTYPE_IPV4, LINKTYPE_IPV6})
+_VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
+_IPV6_EXTENSIONS = frozenset({0, 43, 60, 51})  # hop-by-hop, routing, destination options, AH
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LineFrom = Literal["auto", "class", "calling-station-id"]
+_TEXT_CLASS = re.compile(rb"[\x21-\x7e]{1,64}")
+
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _UDP = struct.Struct("!HHH")
+_FRAG6 = struct.Struct("!BBHI")
 
-
-class CaptureFileError(Exception):
-    """The file is missing, unreadable or not a capture."""
+Udp = tuple[bytes, bytes, int, int, bytes]  # source, destination, source port, destination port, payload
 
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    packet: int  # 1-based packet number, as tshark and Wireshark count
+    packet: int  # 1-based packet number within its file, as tshark and Wireshark count
     reason: str
+    file: str | None = None  # the capture file, when several were read
 
 
-@dataclass(slots=True)
-class ReadReport:
+class ReadReport(Rejects):
     """What a read found besides the records: counts, and every packet it could not use."""
 
-    packets: int = 0
-    accounting_requests: int = 0
-    accounting_responses: int = 0
-    retransmissions: int = 0
-    records: int = 0
-    sessions: int = 0
-    unanswered_requests: int = 0
-    open_sessions: list[str] = field(default_factory=list)  # sessions with no Stop in the capture
-    reasons: Counter[str] = field(default_factory=Counter)  # reject reason category -> count
-    rejects: list[Reject] = field(default_factory=list)  # the first MAX_LISTED_REJECTS, with details
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[str] = []
+        self.packets = 0
+        self.accounting_requests = 0
+        self.accounting_responses = 0
+        self.authenticated_requests = 0
+        self.duplicate_responses = 0
+        self.unanswered_requests = 0
+        self.fragments = 0  # IPv4/IPv6 fragments seen (of any traffic)
+        self.reassembled = 0  # RADIUS messages rebuilt from fragments
+        self.other_ports: Counter[int] = Counter()  # port -> datagrams shaped like Accounting-Requests
+        self.reasons: Counter[str] = Counter()  # reject reason category -> count
+        self.rejects: list[Reject] = []  # the first MAX_LISTED_REJECTS, with details
+        self.current_file: str | None = None
 
     @property
     def rejected(self) -> int:
         return sum(self.reasons.values())
 
-    def reject(self, packet: int, category: str, detail: str = "") -> None:
+    @property
+    def bad_secret(self) -> bool:
+        """Every Accounting-Request failed its authenticator check: the shared secret is wrong."""
+        return self.authenticated_requests == 0 and self.reasons["bad Request Authenticator"] > 0
+
+    def reject(self, where: int, category: str, detail: str = "") -> None:
         self.reasons[category] += 1
         if len(self.rejects) < MAX_LISTED_REJECTS:
-            self.rejects.append(Reject(packet, f"{category}: {detail}" if detail else category))
+            file = self.current_file if len(self.files) > 1 else None
+            self.rejects.append(Reject(where, f"{category}: {detail}" if detail else category, file))
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "files": list(self.files),
             "packets": self.packets,
             "accounting_requests": self.accounting_requests,
             "accounting_responses": self.accounting_responses,
             "retransmissions": self.retransmissions,
+            "duplicate_responses": self.duplicate_responses,
             "records": self.records,
             "sessions": self.sessions,
+            "joined_sessions": list(self.joined),
+            "counter_wraps": self.counter_wraps,
+            "fragments": self.fragments,
+            "reassembled": self.reassembled,
             "unanswered_requests": self.unanswered_requests,
+            "other_ports": {str(k): v for k, v in sorted(self.other_ports.items())},
             "open_sessions": list(self.open_sessions),
             "rejected": self.rejected,
             "reasons": dict(sorted(self.reasons.items())),
-            "rejects": [{"packet": r.packet, "reason": r.reason} for r in self.rejects],
+            "rejects": [
+                {"packet": r.packet, "reason": r.reason} | ({"file": r.file} if r.file else {})
+                for r in self.rejects
+            ],
         }
-
-
-@dataclass(slots=True)
-class _Session:
-    line: str
-    imsi: str | None
-    imeisv: str | None
-    apn: str | None
-    charging_id: int | None
-    serving_plmn: str | None
-    start_s: int  # Event-Timestamp of the Start (seconds since 1970)
-    last_time: int = 0
-    last_in: int = 0
-    last_out: int = 0
-    sequence: int = 0
-    location: tuple[bytes | None, ...] = (None, None, None)  # SGSN address, RAT, MS time zone (`_location`)
 
 
 class _BadMessage(Exception):
@@ -131,28 +174,40 @@ class _BadMessage(Exception):
 def _attributes(msg: bytes) -> tuple[dict[int, bytes], list[int]]:
     """(standard attributes, offsets of Vendor-Specific attributes) of a RADIUS message.
 
-    The first occurrence of an attribute wins.  Vendor attributes are decoded on
-    demand (`_vendor_attributes`): only a Start needs them.
+    The first occurrence of an attribute wins.
     """
     std: dict[int, bytes] = {}
     vendor: list[int] = []
     pos, end = 20, len(msg)
     while pos < end:
-        if pos + 2 > end:
-            raise _BadMessage("attribute header past the end of the message")
-        a_type, a_len = msg[pos], msg[pos + 1]
-        if a_len < 2 or pos + a_len > end:
+        a_type = msg[pos]
+        a_len = msg[pos + 1] if pos + 1 < end else 0
+        nxt = pos + a_len
+        if a_len < 2 or nxt > end:
             raise _BadMessage(f"attribute {a_type} has length {a_len} at offset {pos}")
-        if a_type == radius.VENDOR_SPECIFIC:
+        if a_type == 26:  # Vendor-Specific
             vendor.append(pos)
         elif a_type not in std:
-            std[a_type] = msg[pos + 2 : pos + a_len]
-        pos += a_len
+            std[a_type] = msg[pos + 2 : nxt]
+        pos = nxt
     return std, vendor
 
 
+_TGPP_WANTED = frozenset(
+    {
+        radius.TGPP_IMSI,
+        radius.TGPP_CHARGING_ID,
+        radius.TGPP_SGSN_ADDRESS,
+        radius.TGPP_SGSN_MCC_MNC,
+        radius.TGPP_IMEISV,
+        radius.TGPP_RAT_TYPE,
+        radius.TGPP_MS_TIMEZONE,
+    }
+)
+
+
 def _vendor_attributes(msg: bytes, offsets: list[int]) -> dict[int, bytes]:
-    """The 3GPP (vendor 10415) sub-attributes of the Vendor-Specific attributes at `offsets`."""
+    """The 3GPP (vendor 10415) sub-attributes a record uses, from the Vendor-Specific attributes at `offsets`."""
     tgpp: dict[int, bytes] = {}
     for pos in offsets:
         a_len = msg[pos + 1]
@@ -162,45 +217,16 @@ def _vendor_attributes(msg: bytes, offsets: list[int]) -> dict[int, bytes]:
         while sub < sub_end:
             if sub + 2 > sub_end or msg[sub + 1] < 2 or sub + msg[sub + 1] > sub_end:
                 raise _BadMessage(f"3GPP attribute at offset {sub} overruns its Vendor-Specific")
-            tgpp.setdefault(msg[sub], msg[sub + 2 : sub + msg[sub + 1]])
+            if msg[sub] in _TGPP_WANTED:
+                tgpp.setdefault(msg[sub], msg[sub + 2 : sub + msg[sub + 1]])
             sub += msg[sub + 1]
     return tgpp
 
 
-def _location(tgpp: dict[int, bytes]) -> tuple[bytes | None, ...]:
-    """What a mobility Interim-Update may change besides the serving PLMN: SGSN address, RAT, time zone."""
-    return (
-        tgpp.get(radius.TGPP_SGSN_ADDRESS),
-        tgpp.get(radius.TGPP_RAT_TYPE),
-        tgpp.get(radius.TGPP_MS_TIMEZONE),
-    )
-
-
-def _mobility_cause(state: _Session, tgpp: dict[int, bytes]) -> int | None:
-    """The cause of an Interim-Update that reports a move (`gateway.network.mobility_cause`), else None.
-
-    The GGSN sends an Interim-Update with the new 3GPP-SGSN-MCC-MNC / SGSN address /
-    RAT-Type / MS-TimeZone when a context is updated: the record it closes has the
-    cause of that change (24, 18, 22, 23); an Interim-Update with none changed is a
-    time-limit record (17).
-    """
-    plmn = _text(tgpp, radius.TGPP_SGSN_MCC_MNC)
-    if plmn is not None and state.serving_plmn is not None and plmn != state.serving_plmn:
-        return int(ClosingCause.PLMN_CHANGE)
-    for (old, new), cause in zip(
-        zip(state.location, _location(tgpp), strict=True),
-        (ClosingCause.SERVING_NODE_CHANGE, ClosingCause.RAT_CHANGE, ClosingCause.MS_TIME_ZONE_CHANGE),
-        strict=True,
-    ):
-        if old is not None and new is not None and old != new:
-            return int(cause)
-    return None
-
-
-def _u32(attrs: dict[int, bytes], a_type: int, name: str) -> int:
+def _u32(attrs: dict[int, bytes], a_type: int, name: str) -> int | None:
     value = attrs.get(a_type)
     if value is None:
-        raise _BadMessage(f"missing {name}")
+        return None
     if len(value) != 4:
         raise _BadMessage(f"{name} has {len(value)} octets, not 4")
     return int(_U32.unpack(value)[0])
@@ -208,66 +234,217 @@ def _u32(attrs: dict[int, bytes], a_type: int, name: str) -> int:
 
 def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
     value = attrs.get(a_type)
-    return value.decode("utf-8", "replace") if value is not None else None
+    return value.decode("utf-8", "replace") if value else None
+
+
+def line_of(std: dict[int, bytes], line_from: LineFrom) -> str | None:
+    """The line id of a request: Class when it is printable text (`auto`), else Calling-Station-Id."""
+    if line_from != "calling-station-id":
+        cls = std.get(radius.CLASS)
+        if cls is not None and _TEXT_CLASS.fullmatch(cls):
+            return cls.decode("ascii")
+        if line_from == "class":
+            return None
+    return _text(std, radius.CALLING_STATION_ID)
+
+
+class _Fragments:
+    """Reassembly of fragmented UDP datagrams (IPv4 and IPv6), keyed by addresses and identification."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[bytes, bytes, int], tuple[int, dict[int, bytes], list[int]]] = {}
+
+    def add(
+        self, n: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
+    ) -> bytes | None:
+        entry = self.open.get(key)
+        if entry is None:
+            if len(self.open) >= MAX_FRAGMENTED_DATAGRAMS:
+                del self.open[next(iter(self.open))]
+            entry = (n, {}, [-1])
+            self.open[key] = entry
+        _first, pieces, total = entry
+        pieces[offset] = part
+        if not more:
+            total[0] = offset + len(part)
+        if total[0] < 0:
+            return None
+        at = 0
+        for start in sorted(pieces):
+            if start > at:
+                return None
+            at = max(at, start + len(pieces[start]))
+        if at < total[0]:
+            return None
+        del self.open[key]
+        out = bytearray(total[0])
+        for start in sorted(pieces):
+            chunk = pieces[start][: total[0] - start]
+            out[start : start + len(chunk)] = chunk
+        return bytes(out)
+
+    def unfinished(self) -> Iterator[tuple[int, bytes | None]]:
+        """(first packet number, the first fragment's octets or None) of each datagram left incomplete."""
+        for first, pieces, _total in self.open.values():
+            yield first, pieces.get(0)
 
 
 class _Decoder:
-    """The accounting state machine over a capture's packets."""
+    """Frames to Accounting-Requests: link layer, IP, UDP, RADIUS, authenticators."""
 
-    def __init__(self, secret: bytes, report: ReadReport) -> None:
+    def __init__(self, secret: bytes, report: ReadReport, ports: frozenset[int], line_from: LineFrom) -> None:
         self.secret = secret
         self.report = report
-        self.sessions: dict[str, _Session] = {}
+        self.ports = ports
+        self.line_from = line_from
+        self.tracker = SessionTracker(report)
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
-        self.zones = default_table()
+        self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
+        self.fragments = _Fragments()
+        self.tgpp_cache: dict[bytes, dict[int, bytes]] = {}  # a session's requests repeat their 3GPP block
 
-    def udp_payload(self, n: int, data: bytes, linktype: int) -> tuple[bytes, bytes, int, int, bytes] | None:
-        """(source, destination, source port, destination port, payload) of an IPv4/UDP packet."""
+    # -- link layer and IP -------------------------------------------------------------------------
+
+    def udp(self, n: int, data: bytes, linktype: int) -> Udp | None:
+        """(source, destination, source port, destination port, payload) of a UDP datagram, else None."""
         if linktype == LINKTYPE_ETHERNET:
             if len(data) < 14:
-                self.report.reject(n, "truncated frame")
+                self.report.reject(n, "truncated frame", f"{len(data)} octets")
                 return None
             off, ethertype = 14, _U16.unpack_from(data, 12)[0]
-            while ethertype in (0x8100, 0x88A8) and len(data) >= off + 4:  # VLAN tags
-                ethertype = _U16.unpack_from(data, off + 2)[0]
-                off += 4
-            if ethertype != 0x0800:
+        elif linktype in _RAW_IP:
+            off, ethertype = 0, 0
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            if len(data) < 20:
+                self.report.reject(n, "truncated frame", f"{len(data)} octets")
                 return None
-        elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4):
-            off = 0
+            off, ethertype = 20, _U16.unpack_from(data, 0)[0]
         elif linktype == LINKTYPE_LINUX_SLL:
-            if len(data) < 16 or _U16.unpack_from(data, 14)[0] != 0x0800:
+            if len(data) < 16:
+                self.report.reject(n, "truncated frame", f"{len(data)} octets")
                 return None
-            off = 16
+            off, ethertype = 16, _U16.unpack_from(data, 14)[0]
+        elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+            off, ethertype = 4, 0  # the address family's encoding varies by system: read the IP version
         else:
             self.report.reject(n, "unsupported link type", str(linktype))
             return None
-        if len(data) < off + 20 or data[off] >> 4 != 4:
+        while ethertype in _VLAN_TAGS and len(data) >= off + 4:  # 802.1Q, 802.1ad (QinQ)
+            ethertype = _U16.unpack_from(data, off + 2)[0]
+            off += 4
+        if ethertype == 0 and len(data) > off:
+            ethertype = {4: 0x0800, 6: 0x86DD}.get(data[off] >> 4, -1)
+        if ethertype == 0x0800:
+            return self._ipv4(n, data, off)
+        if ethertype == 0x86DD:
+            return self._ipv6(n, data, off)
+        return None
+
+    def _ipv4(self, n: int, data: bytes, off: int) -> Udp | None:
+        if len(data) < off + 20 or data[off + 9] != 17 or data[off] >> 4 != 4:
             return None
         ihl = (data[off] & 0x0F) * 4
-        if data[off + 9] != 17:
+        src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
+        frag = _U16.unpack_from(data, off + 6)[0]
+        if frag & 0x3FFF:
+            total = _U16.unpack_from(data, off + 2)[0]
+            key = (src, dst, _U16.unpack_from(data, off + 4)[0])
+            return self._fragment(
+                n, key, (frag & 0x1FFF) * 8, bool(frag & 0x2000), data[off + ihl : off + total]
+            )
+        return self._datagram(n, src, dst, data, off + ihl)
+
+    def _ipv6(self, n: int, data: bytes, off: int) -> Udp | None:
+        if len(data) < off + 40:
             return None
-        if _U16.unpack_from(data, off + 6)[0] & 0x3FFF:
-            self.report.reject(n, "IPv4 fragment", "fragments are not reassembled")
+        next_header = data[off + 6]
+        end = off + 40 + _U16.unpack_from(data, off + 4)[0]
+        src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
+        pos = off + 40
+        while next_header in _IPV6_EXTENSIONS or next_header == 44:
+            if len(data) < pos + 8:
+                return None
+            if next_header == 44:  # fragment header
+                inner, _res, offset_flags, ident = _FRAG6.unpack_from(data, pos)
+                if inner != 17:
+                    self.report.fragments += 1
+                    return None
+                return self._fragment(
+                    n, (src, dst, ident), offset_flags & 0xFFF8, bool(offset_flags & 1), data[pos + 8 : end]
+                )
+            length = (data[pos + 1] + 2) * 4 if next_header == 51 else (data[pos + 1] + 1) * 8
+            next_header = data[pos]
+            pos += length
+        if next_header != 17:
             return None
-        udp = off + ihl
+        return self._datagram(n, src, dst, data, pos)
+
+    def _fragment(
+        self, n: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
+    ) -> Udp | None:
+        self.report.fragments += 1
+        whole = self.fragments.add(n, key, offset, more, part)
+        if whole is None:
+            return None
+        udp = self._datagram(n, key[0], key[1], whole, 0)
+        if udp is not None and (udp[3] in self.ports or udp[2] in self.ports):
+            self.report.reassembled += 1
+        return udp
+
+    def _datagram(self, n: int, src: bytes, dst: bytes, data: bytes, udp: int) -> Udp | None:
         if len(data) < udp + 8:
-            self.report.reject(n, "truncated frame", "UDP header cut")
-            return None
+            return None  # not even a UDP header: nothing says it is accounting
         sport, dport, ulen = _UDP.unpack_from(data, udp)
+        if dport not in self.ports and sport not in self.ports:
+            self._other_port(data, udp, dport)
+            return None
         if ulen < 8 or len(data) < udp + ulen:
             self.report.reject(n, "truncated frame", f"UDP length {ulen}, {len(data) - udp} octets captured")
             return None
-        return data[off + 12 : off + 16], data[off + 16 : off + 20], sport, dport, data[udp + 8 : udp + ulen]
+        return src, dst, sport, dport, data[udp + 8 : udp + ulen]
+
+    def _other_port(self, data: bytes, udp: int, dport: int) -> None:
+        """Count a datagram to another port that looks like an Accounting-Request (code 4, Length fits)."""
+        ulen = _U16.unpack_from(data, udp + 4)[0]
+        if (
+            ulen >= 28
+            and len(data) >= udp + 12
+            and data[udp + 8] == 4
+            and _U16.unpack_from(data, udp + 10)[0] == ulen - 8
+        ):
+            self.report.other_ports[dport] += 1
+
+    # -- RADIUS -------------------------------------------------------------------------------------
 
     def packet(self, n: int, data: bytes, linktype: int, ts_us: int) -> UsageRecord | None:
-        udp = self.udp_payload(n, data, linktype)
-        if udp is None:
-            return None
-        src, dst, sport, dport, payload = udp
-        if dport in ACCT_PORTS and payload[:1] == b"\x04":
+        ports = self.ports
+        if (  # the common case inline: Ethernet, IPv4 without options, UDP, not a fragment
+            linktype == LINKTYPE_ETHERNET
+            and len(data) >= 42
+            and data[12:15] == b"\x08\x00\x45"
+            and data[23] == 17
+            and not (data[20] & 0x3F or data[21])
+        ):
+            sport, dport, ulen = _UDP.unpack_from(data, 34)
+            if dport not in ports and sport not in ports:
+                if data[42:43] == b"\x04":
+                    self._other_port(data, 34, dport)
+                return None
+            if ulen < 8 or len(data) < 34 + ulen:
+                self.report.reject(
+                    n, "truncated frame", f"UDP length {ulen}, {len(data) - 34} octets captured"
+                )
+                return None
+            src, dst, payload = data[26:30], data[30:34], data[42 : 34 + ulen]
+        else:
+            udp = self.udp(n, data, linktype)
+            if udp is None:
+                return None
+            src, dst, sport, dport, payload = udp
+        code = payload[:1]
+        if dport in ports and code == b"\x04":
             return self.request(n, src, sport, payload, ts_us)
-        if sport in ACCT_PORTS and payload[:1] == b"\x05":
+        if sport in ports and code == b"\x05":
             self.response(n, dst, dport, payload)
         return None
 
@@ -286,202 +463,175 @@ class _Decoder:
         if msg is None:
             return
         self.report.accounting_responses += 1
-        request_auth = self.pending.pop((nas, port, msg[1]), None)
+        key = (nas, port, msg[1])
+        request_auth = self.pending.pop(key, None)
         if request_auth is None:
-            self.report.reject(n, "Accounting-Response without a request", f"identifier {msg[1]}")
+            if self.answered.get(key) == msg[4:20]:
+                self.report.duplicate_responses += 1
+            else:
+                self.report.reject(n, "Accounting-Response without a request", f"identifier {msg[1]}")
         elif not radius.response_authenticator_ok(msg, request_auth, self.secret):
             self.report.reject(n, "bad Response Authenticator", f"identifier {msg[1]}")
+        else:
+            self.answered[key] = msg[4:20]
 
     def request(self, n: int, nas: bytes, port: int, payload: bytes, ts_us: int) -> UsageRecord | None:
         msg = self._message(n, payload)
         if msg is None:
             return None
-        self.report.accounting_requests += 1
+        report = self.report
+        report.accounting_requests += 1
         key = (nas, port, msg[1])
         if self.pending.get(key) == msg[4:20]:
-            self.report.retransmissions += 1
+            report.retransmissions += 1
             return None
         self.pending[key] = msg[4:20]
         if not radius.request_authenticator_ok(msg, self.secret):
-            self.report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")
+            report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")
             return None
+        report.authenticated_requests += 1
         try:
-            std, vendor = _attributes(msg)
-            status = _u32(std, radius.ACCT_STATUS_TYPE, "Acct-Status-Type")
-            session_id = _text(std, radius.ACCT_SESSION_ID)
-            if session_id is None:
-                raise _BadMessage("missing Acct-Session-Id")
-            if status == radius.STATUS_START:
-                self.start(n, session_id, std, _vendor_attributes(msg, vendor), ts_us)
-                return None
-            if status in (radius.STATUS_INTERIM, radius.STATUS_STOP):
-                tgpp = _vendor_attributes(msg, vendor) if status == radius.STATUS_INTERIM else None
-                return self.usage(n, session_id, status, std, ts_us, tgpp)
+            req = self._acct_request(msg, nas, ts_us)
         except _BadMessage as exc:
-            self.report.reject(n, "malformed Accounting-Request", str(exc))
-        return None  # Accounting-On/Off and others carry no usage
+            report.reject(n, "malformed Accounting-Request", str(exc))
+            return None
+        if req is None:
+            return None  # Accounting-On/Off and others carry no usage
+        return self.tracker.request(req, n)
 
-    def start(
-        self, n: int, session_id: str, std: dict[int, bytes], tgpp: dict[int, bytes], ts_us: int
-    ) -> None:
-        if session_id in self.sessions:
-            self.report.reject(n, "duplicate Start", f"session {session_id!r} is already open")
-            return
-        line = _text(std, radius.CLASS) or _text(std, radius.CALLING_STATION_ID)
-        if not line:
-            raise _BadMessage("neither Class nor Calling-Station-Id names the line")
+    def _acct_request(self, msg: bytes, nas: bytes, ts_us: int) -> AcctRequest | None:
+        std, vendor = _attributes(msg)
+        status = _u32(std, radius.ACCT_STATUS_TYPE, "Acct-Status-Type")
+        if status is None:
+            raise _BadMessage("missing Acct-Status-Type")
+        if status not in (radius.STATUS_START, radius.STATUS_INTERIM, radius.STATUS_STOP):
+            return None
+        session_id = _text(std, radius.ACCT_SESSION_ID)
+        if session_id is None:
+            raise _BadMessage("missing Acct-Session-Id")
+        client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
+        if vendor:
+            last = vendor[-1]
+            block = msg[vendor[0] : last + msg[last + 1]]
+            tgpp = self.tgpp_cache.get(block)
+            if tgpp is None:
+                if len(self.tgpp_cache) >= 65_536:
+                    self.tgpp_cache.clear()
+                tgpp = self.tgpp_cache[block] = _vendor_attributes(msg, vendor)
+        else:
+            tgpp = {}
         charging = tgpp.get(radius.TGPP_CHARGING_ID)
-        self.sessions[session_id] = _Session(
-            line=line,
+        rat = tgpp.get(radius.TGPP_RAT_TYPE)
+        sgsn = tgpp.get(radius.TGPP_SGSN_ADDRESS)
+        return AcctRequest(
+            status=status,
+            session_id=session_id,
+            client=client,
+            time_s=ts_us // 1_000_000,
+            line=line_of(std, self.line_from),
+            event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
+            session_time=_u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time"),
+            in_lo=_u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets"),
+            in_gw=_u32(std, radius.ACCT_INPUT_GIGAWORDS, "Acct-Input-Gigawords"),
+            out_lo=_u32(std, radius.ACCT_OUTPUT_OCTETS, "Acct-Output-Octets"),
+            out_gw=_u32(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
+            terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
             imsi=_text(tgpp, radius.TGPP_IMSI),
             imeisv=_text(tgpp, radius.TGPP_IMEISV),
             apn=_text(std, radius.CALLED_STATION_ID),
             charging_id=int(_U32.unpack(charging)[0]) if charging and len(charging) == 4 else None,
             serving_plmn=_text(tgpp, radius.TGPP_SGSN_MCC_MNC),
-            location=_location(tgpp),
-            start_s=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp")
-            if radius.EVENT_TIMESTAMP in std
-            else ts_us // 1_000_000,
+            sgsn=sgsn.hex() if sgsn else None,
+            rat=rat[0] if rat else None,
+            ms_tz=tgpp.get(radius.TGPP_MS_TIMEZONE),
         )
-        self.report.sessions += 1
-
-    def usage(
-        self,
-        n: int,
-        session_id: str,
-        status: int,
-        std: dict[int, bytes],
-        ts_us: int,
-        tgpp: dict[int, bytes] | None = None,
-    ) -> UsageRecord | None:
-        octets_in = _u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets")
-        octets_out = _u32(std, radius.ACCT_OUTPUT_OCTETS, "Acct-Output-Octets")
-        if radius.ACCT_INPUT_GIGAWORDS in std:
-            octets_in += _u32(std, radius.ACCT_INPUT_GIGAWORDS, "Acct-Input-Gigawords") << 32
-        if radius.ACCT_OUTPUT_GIGAWORDS in std:
-            octets_out += _u32(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords") << 32
-        session_time = _u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time")
-        if status == radius.STATUS_STOP:
-            terminate = _u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause")
-            cause = codec.CLOSING_FOR_TERMINATE_CAUSE.get(terminate, int(ClosingCause.ABNORMAL))
-        else:
-            cause = int(ClosingCause.TIME_LIMIT)
-        state = self.sessions.get(session_id)
-        if state is None:
-            self.report.reject(
-                n, "no Start for session", f"{session_id!r}: its usage before this request is unknown"
-            )
-            return None
-        moved = None if tgpp is None else _mobility_cause(state, tgpp)
-        if moved is not None:
-            cause = moved
-        d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
-        duration = session_time - state.last_time
-        if d_in < 0 or d_out < 0 or duration < 0:
-            self.report.reject(n, "counters went backwards", f"session {session_id!r}")
-            return None
-        state.sequence += 1
-        record = UsageRecord(
-            line=state.line,
-            type=UsageType.DATA,
-            start=_EPOCH + timedelta(seconds=state.start_s + state.last_time),
-            duration_s=duration,
-            bytes_up=d_in,
-            bytes_down=d_out,
-            zone=self.zones.zone(state.serving_plmn or ""),
-            session=session_id,
-            imsi=state.imsi,
-            imeisv=state.imeisv,
-            apn=state.apn,
-            charging_id=state.charging_id,
-            serving_plmn=state.serving_plmn,
-            cause=cause,
-            sequence=state.sequence,
-        )
-        if status == radius.STATUS_STOP:
-            del self.sessions[session_id]
-        elif moved is not None and tgpp is not None:  # the context goes on where it moved
-            state.serving_plmn = _text(tgpp, radius.TGPP_SGSN_MCC_MNC) or state.serving_plmn
-            state.location = _location(tgpp)
-            state.last_time = session_time
-            state.last_in, state.last_out = octets_in, octets_out
-        else:
-            state.last_time = session_time
-            state.last_in, state.last_out = octets_in, octets_out
-        self.report.records += 1
-        return record
 
     def finish(self) -> None:
-        self.report.open_sessions = sorted(self.sessions)
+        self.tracker.finish()
         self.report.unanswered_requests = len(self.pending)
+        for first, head in self.fragments.unfinished():
+            if head is not None and len(head) >= 4:
+                sport, dport = _U16.unpack_from(head, 0)[0], _U16.unpack_from(head, 2)[0]
+                if sport in self.ports or dport in self.ports:
+                    self.report.reject(first, "incomplete fragmented RADIUS message", "fragments missing")
 
 
-def _timestamp_us(meta: object, nano: bool) -> tuple[int, int]:
-    """(microseconds since 1970, link type or -1) of a RawPcapReader / RawPcapNgReader metadata tuple."""
-    sec = getattr(meta, "sec", None)
-    if sec is not None:
-        frac = int(getattr(meta, "usec", 0))
-        return int(sec) * 1_000_000 + (frac // 1000 if nano else frac), -1
-    ticks = (int(getattr(meta, "tshigh", 0)) << 32) | int(getattr(meta, "tslow", 0))
-    resol = int(getattr(meta, "tsresol", 1_000_000)) or 1_000_000
-    return ticks * 1_000_000 // resol, int(getattr(meta, "linktype", LINKTYPE_ETHERNET))
+NAS_IDENTIFIER = 32
+NAS_IPV6_ADDRESS = 95
 
 
-def open_capture(path: Path | str) -> RawPcapReader:
-    """Open a pcap or pcapng file; `CaptureFileError` when it is missing, unreadable or not a capture."""
-    path = Path(path)
-    if not path.exists():
-        raise CaptureFileError(f"{path}: no such file")
-    if not path.is_file():
-        raise CaptureFileError(f"{path}: not a file")
-    try:
-        stream = path.open("rb")
-    except OSError as exc:
-        raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    try:
-        if len(stream.read(4)) < 4:
-            raise CaptureFileError(f"{path}: empty or too short to be a capture")
-        stream.seek(0)
-        opener: Any = RawPcapReader  # accepts an open binary file as well as a name
-        reader: RawPcapReader = opener(stream)
-        return reader
-    except CaptureFileError:
-        stream.close()
-        raise
-    except (Scapy_Exception, EOFError) as exc:
-        stream.close()
-        raise CaptureFileError(f"{path}: not a pcap or pcapng capture ({exc})") from exc
-    except OSError as exc:
-        stream.close()
-        raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
+    """(capture files, other files skipped) of the inputs: files as given, folders' captures by name.
+
+    `CaptureFileError` for a missing input or a folder without any capture.
+    """
+    files: list[Path] = []
+    skipped: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            members = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            found = [p for p in members if is_capture(p)]
+            if not found:
+                raise CaptureFileError(f"{path}: folder holds no pcap or pcapng file")
+            files += found
+            skipped += [p for p in members if p not in found]
+        elif not path.exists():
+            raise CaptureFileError(f"{path}: no such file")
+        else:
+            files.append(path)
+    return files, skipped
 
 
 def records_from_pcap(
-    path: Path | str, secret: bytes | str = DEFAULT_SECRET, report: ReadReport | None = None
+    path: Path | str | Sequence[Path | str],
+    secret: bytes | str = DEFAULT_SECRET,
+    report: ReadReport | None = None,
+    *,
+    ports: Iterable[int] = ACCT_PORTS,
+    line_from: LineFrom = "auto",
 ) -> Iterator[UsageRecord]:
-    """Usage records rebuilt from a capture's RADIUS accounting, in capture order.
+    """Usage records rebuilt from the RADIUS accounting of one capture, several, or a folder of them.
 
-    The file is opened at once (`CaptureFileError` if it cannot be); packets are
-    read lazily.  Pass a `ReadReport` to learn what was rejected and why.
+    Several files are merged by packet time (ties: the order given, then file
+    order).  Inputs are checked at once (`CaptureFileError` if one cannot be
+    used); packets are read lazily, and a file cut short raises
+    `CaptureFileError` when the reading reaches the cut.  Pass a `ReadReport` to
+    learn what was rejected and why.
     """
-    reader = open_capture(path)
+    inputs = [path] if isinstance(path, (str, Path)) else list(path)
+    files, _skipped = capture_files(inputs)
+    report = report if report is not None else ReadReport()
+    report.files = [str(f) for f in files]
+    for f in files:  # every input now, so that an unusable one fails before any record
+        check_file(f)
     key = secret.encode() if isinstance(secret, str) else bytes(secret)
-    return _records(reader, key, report if report is not None else ReadReport())
+    return _records(files, key, report, frozenset(ports), line_from)
 
 
-def _records(reader: RawPcapReader, secret: bytes, report: ReadReport) -> Iterator[UsageRecord]:
-    decoder = _Decoder(secret, report)
-    nano = bool(getattr(reader, "nano", False))
-    default_linktype = int(getattr(reader, "linktype", LINKTYPE_ETHERNET))
-    n = 0
-    try:
-        for data, meta in reader:
-            n += 1
-            ts_us, linktype = _timestamp_us(meta, nano)
-            record = decoder.packet(n, bytes(data), default_linktype if linktype < 0 else linktype, ts_us)
+def _numbered(index: int, path: Path) -> Iterator[tuple[int, int, int, int, bytes]]:
+    for n, (ts_us, linktype, data) in enumerate(read_packets(path), 1):
+        yield ts_us, index, n, linktype, data
+
+
+def _records(
+    files: list[Path], secret: bytes, report: ReadReport, ports: frozenset[int], line_from: LineFrom
+) -> Iterator[UsageRecord]:
+    decoder = _Decoder(secret, report, ports, line_from)
+    names = [str(f) for f in files]
+    packet = decoder.packet
+    if len(files) == 1:
+        report.current_file = names[0]
+        for n, (ts_us, linktype, data) in enumerate(read_packets(files[0]), 1):
+            report.packets = n
+            record = packet(n, data, linktype, ts_us)
             if record is not None:
                 yield record
-    finally:
-        reader.close()
-        report.packets = n
+    else:
+        for ts_us, index, n, linktype, data in heapq.merge(*(_numbered(i, f) for i, f in enumerate(files))):
+            report.packets += 1
+            report.current_file = names[index]
+            record = packet(n, data, linktype, ts_us)
+            if record is not None:
+                yield record
     decoder.finish()

@@ -1,0 +1,320 @@
+"""RADIUS accounting sessions to usage records: the rules every accounting reader shares.
+
+A reader (a capture, a FreeRADIUS `detail` file) turns each Accounting-Request
+into an `AcctRequest`; `SessionTracker.request` returns the usage record it
+closes, if any.  The rules (docs/capture.md, "Reader rules"):
+
+- One record per Interim-Update and per Stop: volumes are the deltas of the
+  cumulative Acct-Input/Output-Octets (+ Gigawords x 2^32) since the session's
+  previous request, the duration the delta of Acct-Session-Time, the start the
+  session's start plus the previous request's Acct-Session-Time.
+- Sessions are keyed by (accounting client, Acct-Session-Id): the client is
+  NAS-IP-Address, else NAS-Identifier, else the packet's source address.
+- A request whose status, Acct-Session-Time and counters (for a Start, its
+  Event-Timestamp) equal one already seen for the session is a retransmission
+  (RFC 2866 5.2: a re-sent request may carry a new Identifier and
+  Acct-Delay-Time): counted, never billed twice, before or after its response,
+  after the Stop too.
+- A session first seen at an Interim-Update (the capture began mid-session):
+  that Interim is the baseline; records follow from it on, with an empty
+  `sequence` (their place in the session is unknown), and the session is
+  listed in `joined` with the octets before the baseline.  A session first
+  seen at its Stop is a reject: nothing delimits its last record.
+- A 32-bit counter that goes down in a request without Gigawords has wrapped
+  once: 2^32 is added (counted in `counter_wraps`).  With Gigawords, a counter
+  going down is a reject.
+- An Interim that carries a changed 3GPP-SGSN-MCC-MNC, SGSN address, RAT or MS
+  time zone closes a partial record with the TS 32.298 cause (PLMN change 24,
+  serving node change 18, RAT change 22, MS time zone change 23); the record
+  keeps the serving network it was used in, the session goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from accounting.records import ClosingCause, UsageRecord, UsageType
+from gateway.plmn import default_table
+
+STATUS_START = 1
+STATUS_STOP = 2
+STATUS_INTERIM = 3
+
+GIGAWORD = 1 << 32
+MS_TIMEZONE_CHANGE = 23  # TS 32.298 causeForRecClosing mSTimeZoneChange
+
+# Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
+CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
+    1: int(ClosingCause.NORMAL),  # User-Request
+    2: int(ClosingCause.ABNORMAL),  # Lost-Carrier
+    3: int(ClosingCause.SERVING_NODE_CHANGE),  # Lost-Service
+    4: int(ClosingCause.NORMAL),  # Idle-Timeout
+    5: int(ClosingCause.TIME_LIMIT),  # Session-Timeout
+    6: int(ClosingCause.MANAGEMENT_INTERVENTION),  # Admin-Reset
+    7: int(ClosingCause.MANAGEMENT_INTERVENTION),  # Admin-Reboot
+}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class AcctRequest:
+    """One Accounting-Request, as every reader hands it over."""
+
+    status: int
+    session_id: str
+    client: object  # the accounting client (NAS) the session id is unique for
+    time_s: int  # when the request was seen (capture time / log timestamp), seconds since 1970
+    line: str | None = None
+    event_time: int | None = None  # Event-Timestamp
+    session_time: int | None = None  # Acct-Session-Time
+    in_lo: int | None = None
+    in_gw: int | None = None
+    out_lo: int | None = None
+    out_gw: int | None = None
+    terminate: int | None = None
+    imsi: str | None = None
+    imeisv: str | None = None
+    apn: str | None = None
+    charging_id: int | None = None
+    serving_plmn: str | None = None
+    sgsn: str | None = None
+    rat: int | None = None
+    ms_tz: bytes | None = None
+
+
+class Rejects:
+    """Where a tracker reports: `reject(where, category, detail)` plus the shared counters."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.sessions = 0
+        self.retransmissions = 0
+        self.counter_wraps = 0
+        self.joined: list[dict[str, object]] = []  # sessions first seen at an Interim-Update
+        self.open_sessions: list[str] = []
+
+    def reject(self, where: int, category: str, detail: str = "") -> None:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class _Session:
+    session_id: str
+    line: str
+    imsi: str | None
+    imeisv: str | None
+    apn: str | None
+    charging_id: int | None
+    serving_plmn: str | None
+    sgsn: str | None
+    rat: int | None
+    ms_tz: bytes | None
+    start_s: int
+    joined: bool
+    last_time: int = 0
+    last_in: int = 0
+    last_out: int = 0
+    sequence: int = 0
+    seen: set[tuple[object, ...]] = field(default_factory=set)
+
+
+def _signature(req: AcctRequest) -> tuple[object, ...]:
+    if req.status == STATUS_START:
+        return (STATUS_START, req.event_time)
+    return (req.status, req.session_time, req.in_lo, req.in_gw, req.out_lo, req.out_gw)
+
+
+class SessionTracker:
+    """Accounting sessions in flight; `request` returns the record a request closes."""
+
+    def __init__(self, report: Rejects) -> None:
+        self.report = report
+        self.sessions: dict[tuple[object, str], _Session] = {}
+        self.closed: dict[tuple[object, str], set[tuple[object, ...]]] = {}
+        self.zones = default_table()
+
+    def request(self, req: AcctRequest, where: int) -> UsageRecord | None:
+        key = (req.client, req.session_id)
+        sig = _signature(req)
+        state = self.sessions.get(key)
+        report = self.report
+        if state is not None and sig in state.seen:
+            report.retransmissions += 1
+            return None
+        if state is None:
+            closed = self.closed.get(key)
+            if closed is not None and sig in closed:
+                report.retransmissions += 1
+                return None
+            if req.status == STATUS_START:
+                if self._line(req, where) is not None:
+                    self._open(key, req, sig, joined=False)
+                return None
+            if closed is not None:
+                report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
+                return None
+            if req.status == STATUS_STOP:
+                report.reject(
+                    where,
+                    "Stop of a session never seen before",
+                    f"{req.session_id!r}: no Start or Interim-Update delimits its last record",
+                )
+                return None
+            self._join(key, req, sig, where)
+            return None
+        if req.status == STATUS_START:
+            report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
+            return None
+        return self._usage(key, state, req, sig, where)
+
+    def _line(self, req: AcctRequest, where: int) -> str | None:
+        if not req.line:
+            self.report.reject(
+                where, "no line id", f"session {req.session_id!r}: neither Class nor Calling-Station-Id"
+            )
+            return None
+        return req.line
+
+    def _open(
+        self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], *, joined: bool
+    ) -> None:
+        line = req.line or ""
+        start = req.event_time if req.event_time is not None else req.time_s
+        if joined:
+            start -= req.session_time or 0
+        self.sessions[key] = _Session(
+            session_id=req.session_id,
+            line=line,
+            imsi=req.imsi,
+            imeisv=req.imeisv,
+            apn=req.apn,
+            charging_id=req.charging_id,
+            serving_plmn=req.serving_plmn,
+            sgsn=req.sgsn,
+            rat=req.rat,
+            ms_tz=req.ms_tz,
+            start_s=start,
+            joined=joined,
+            seen={sig},
+        )
+        self.closed.pop(key, None)
+        self.report.sessions += 1
+
+    def _join(self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int) -> None:
+        totals = self._totals(req, None, where)
+        if totals is None or self._line(req, where) is None:
+            return
+        self._open(key, req, sig, joined=True)
+        state = self.sessions[key]
+        state.last_time, state.last_in, state.last_out = totals
+        self.report.joined.append(
+            {
+                "session": req.session_id,
+                "at": where,
+                "session_time_s": totals[0],
+                "bytes_up_before": totals[1],
+                "bytes_down_before": totals[2],
+            }
+        )
+
+    def _totals(self, req: AcctRequest, state: _Session | None, where: int) -> tuple[int, int, int] | None:
+        """(session time, octets in, octets out) of an Interim/Stop; None after a reject."""
+        if req.session_time is None or req.in_lo is None or req.out_lo is None:
+            missing = [
+                name
+                for name, value in (
+                    ("Acct-Session-Time", req.session_time),
+                    ("Acct-Input-Octets", req.in_lo),
+                    ("Acct-Output-Octets", req.out_lo),
+                )
+                if value is None
+            ]
+            self.report.reject(where, "malformed Accounting-Request", f"missing {', '.join(missing)}")
+            return None
+        octets = []
+        for lo, gw, last in (
+            (req.in_lo, req.in_gw, state.last_in if state else 0),
+            (req.out_lo, req.out_gw, state.last_out if state else 0),
+        ):
+            if gw is not None:
+                octets.append(lo + (gw << 32))
+                continue
+            prev_lo = last & 0xFFFFFFFF
+            total = last - prev_lo + lo
+            if lo < prev_lo:
+                total += GIGAWORD
+                self.report.counter_wraps += 1
+            octets.append(total)
+        return req.session_time, octets[0], octets[1]
+
+    def _usage(
+        self, key: tuple[object, str], state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
+    ) -> UsageRecord | None:
+        totals = self._totals(req, state, where)
+        if totals is None:
+            return None
+        session_time, octets_in, octets_out = totals
+        d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
+        duration = session_time - state.last_time
+        if d_in < 0 or d_out < 0 or duration < 0:
+            self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
+            return None
+        stop = req.status == STATUS_STOP
+        plmn = state.serving_plmn  # the network the usage happened in, before any move this request says
+        if stop:
+            cause = CLOSING_FOR_TERMINATE_CAUSE.get(req.terminate or 0, int(ClosingCause.ABNORMAL))
+        else:
+            cause = self._interim_cause(state, req)
+        state.seen.add(sig)
+        state.sequence += 1
+        record = UsageRecord(
+            line=state.line,
+            type=UsageType.DATA,
+            start=_EPOCH + timedelta(seconds=state.start_s + state.last_time),
+            duration_s=duration,
+            bytes_up=d_in,
+            bytes_down=d_out,
+            zone=self.zones.zone(plmn or ""),
+            session=state.session_id,
+            imsi=state.imsi,
+            imeisv=state.imeisv,
+            apn=state.apn,
+            charging_id=state.charging_id,
+            serving_plmn=plmn,
+            cause=cause,
+            sequence=None if state.joined else state.sequence,
+        )
+        if stop:
+            self.closed[key] = state.seen
+            del self.sessions[key]
+        else:
+            state.last_time, state.last_in, state.last_out = totals
+        self.report.records += 1
+        return record
+
+    @staticmethod
+    def _interim_cause(state: _Session, req: AcctRequest) -> int:
+        """The cause an Interim closes its record with; moves the session to the new serving network."""
+        cause = int(ClosingCause.TIME_LIMIT)
+        if req.ms_tz is not None and req.ms_tz != state.ms_tz:
+            if state.ms_tz is not None:
+                cause = MS_TIMEZONE_CHANGE
+            state.ms_tz = req.ms_tz
+        if req.rat is not None and req.rat != state.rat:
+            if state.rat is not None:
+                cause = int(ClosingCause.RAT_CHANGE)
+            state.rat = req.rat
+        if req.sgsn is not None and req.sgsn != state.sgsn:
+            if state.sgsn is not None:
+                cause = int(ClosingCause.SERVING_NODE_CHANGE)
+            state.sgsn = req.sgsn
+        if req.serving_plmn is not None and req.serving_plmn != state.serving_plmn:
+            if state.serving_plmn is not None:
+                cause = int(ClosingCause.PLMN_CHANGE)
+            state.serving_plmn = req.serving_plmn
+        return cause
+
+    def finish(self) -> None:
+        self.report.open_sessions = sorted(s.session_id for s in self.sessions.values())

@@ -1,0 +1,192 @@
+"""Packets of a pcap or pcapng file, read with `struct` over a memory map (no dissection).
+
+`read_packets(path)` yields `(microseconds since 1970, link type, frame bytes)`
+for every packet of a classic pcap (either byte order, micro- or nanosecond
+timestamps) or a pcapng (any number of sections and interfaces, each interface
+with its own link type and timestamp resolution; Enhanced, Simple and obsolete
+Packet blocks; other blocks skipped).  A file that is not a capture, or that is
+cut inside a packet, raises `CaptureFileError` naming the file and, past the
+header, the packet number and the byte offset where it stops making sense.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # little-endian, microseconds (multiplier to nanoseconds)
+    b"\xa1\xb2\xc3\xd4": (">", 1_000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1),  # nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", 1),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+MAX_SNAPLEN = 1 << 20  # no capture tool writes a larger packet record; past it the file is garbage
+
+_SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
+
+
+class CaptureFileError(Exception):
+    """The file is missing, unreadable, not a capture, or cut short."""
+
+
+def is_capture(path: Path) -> bool:
+    """Whether `path` is a regular file that starts like a pcap or pcapng."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4)
+    except OSError:
+        return False
+    return head in PCAP_MAGICS or head == PCAPNG_SHB
+
+
+def check_file(path: Path) -> None:
+    """`CaptureFileError` unless `path` is a readable file that starts like a capture."""
+    if not path.exists():
+        raise CaptureFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise CaptureFileError(f"{path}: not a file")
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(24)
+    except OSError as exc:
+        raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise CaptureFileError(f"{path}: empty file, not a capture")
+    if head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
+        raise CaptureFileError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
+    if head[:4] in PCAP_MAGICS and len(head) < 24:
+        raise CaptureFileError(f"{path}: pcap header cut at {len(head)} of 24 octets")
+
+
+def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(microseconds since 1970, link type, frame) of each packet, in file order."""
+    check_file(path)
+    with path.open("rb") as stream:
+        try:
+            view = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise CaptureFileError(f"{path}: cannot be read ({exc})") from exc
+    try:
+        if view[:4] == PCAPNG_SHB:
+            yield from _pcapng(path, view)
+        else:
+            yield from _pcap(path, view)
+    finally:
+        view.close()
+
+
+def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
+    order, to_ns = PCAP_MAGICS[view[:4]]
+    linktype = struct.unpack_from(order + "I", view, 20)[0] & 0xFFFF
+    record = struct.Struct(order + "IIII")
+    size, pos, n = len(view), 24, 0
+    frac_us = to_ns == 1_000  # microsecond file: the fraction is already in microseconds
+    while pos < size:
+        n += 1
+        if pos + 16 > size:
+            raise CaptureFileError(
+                f"{path}: packet {n} at offset {pos}: record header cut ({size - pos} octets)"
+            )
+        sec, frac, incl, _orig = record.unpack_from(view, pos)
+        if incl > MAX_SNAPLEN:
+            raise CaptureFileError(
+                f"{path}: packet {n} at offset {pos}: captured length {incl} is not plausible (corrupt file)"
+            )
+        end = pos + 16 + incl
+        if end > size:
+            raise CaptureFileError(
+                f"{path}: packet {n} at offset {pos}: cut after {size - pos - 16} of {incl} octets"
+            )
+        yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, view[pos + 16 : end]
+        pos = end
+
+
+def _tick_converter(option: int | None) -> tuple[int, int, bool]:
+    """(multiplier, divisor, binary) turning an interface's ticks into microseconds (if_tsresol)."""
+    if option is None:
+        return 1, 1, False
+    if option & 0x80:
+        return 1_000_000, 1 << (option & 0x7F), True
+    exponent = option & 0x7F
+    if exponent <= 6:
+        return 10 ** (6 - exponent), 1, False
+    return 1, 10 ** (exponent - 6), False
+
+
+def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
+    size, pos, n = len(view), 0, 0
+    order = "<"
+    interfaces: list[tuple[int, int, int, int]] = []  # (link type, multiplier, divisor, offset in us)
+    last_ts = 0
+    while pos < size:
+        if pos + 12 > size:
+            raise CaptureFileError(
+                f"{path}: block at offset {pos} cut ({size - pos} octets) after packet {n}"
+            )
+        if view[pos : pos + 4] == PCAPNG_SHB:
+            magic = view[pos + 8 : pos + 12]
+            if magic == b"\x4d\x3c\x2b\x1a":
+                order = "<"
+            elif magic == b"\x1a\x2b\x3c\x4d":
+                order = ">"
+            else:
+                raise CaptureFileError(f"{path}: section header at offset {pos} has no byte-order magic")
+            interfaces = []
+        block_type, length = struct.unpack_from(order + "II", view, pos)
+        if length < 12 or length % 4 or pos + length > size:
+            what = "cut" if pos + length > size and length >= 12 and not length % 4 else "corrupt"
+            raise CaptureFileError(
+                f"{path}: block at offset {pos} (after packet {n}) is {what}: length {length}, "
+                f"{size - pos} octets left"
+            )
+        body, end = pos + 8, pos + length - 4
+        if block_type == _IDB:
+            if end - body < 8:
+                raise CaptureFileError(f"{path}: interface block at offset {pos} is too short")
+            linktype = struct.unpack_from(order + "H", view, body)[0]
+            resol: int | None = None
+            offset_s = 0
+            opt = body + 8
+            while opt + 4 <= end:
+                code, olen = struct.unpack_from(order + "HH", view, opt)
+                if code == 0:
+                    break
+                if code == 9 and olen >= 1:
+                    resol = view[opt + 4]
+                elif code == 14 and olen >= 8:
+                    offset_s = struct.unpack_from(order + "q", view, opt + 4)[0]
+                opt += 4 + (olen + 3) // 4 * 4
+            mul, div, _binary = _tick_converter(resol)
+            interfaces.append((linktype, mul, div, offset_s * 1_000_000))
+        elif block_type in (_EPB, _OPB, _SPB):
+            n += 1
+            if block_type == _SPB:
+                if not interfaces:
+                    raise CaptureFileError(f"{path}: packet {n} at offset {pos}: no interface described")
+                linktype = interfaces[0][0]
+                orig = struct.unpack_from(order + "I", view, body)[0]
+                data_at, caplen, ts_us = body + 4, min(orig, end - body - 4), last_ts
+            else:
+                if end - body < 20:
+                    raise CaptureFileError(f"{path}: packet {n} at offset {pos}: block too short")
+                if block_type == _EPB:
+                    iface, high, low, caplen = struct.unpack_from(order + "IIII", view, body)
+                else:
+                    iface, _drops, high, low, caplen = struct.unpack_from(order + "HHIII", view, body)
+                if iface >= len(interfaces):
+                    raise CaptureFileError(
+                        f"{path}: packet {n} at offset {pos}: interface {iface} was never described"
+                    )
+                linktype, mul, div, base = interfaces[iface]
+                ts_us = ((high << 32 | low) * mul) // div + base
+                data_at = body + 20
+            if data_at + caplen > end:
+                raise CaptureFileError(
+                    f"{path}: packet {n} at offset {pos}: captured length {caplen} overruns its block"
+                )
+            last_ts = ts_us
+            yield ts_us, linktype, view[data_at : data_at + caplen]
+        pos += length

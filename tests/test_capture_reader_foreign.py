@@ -1,0 +1,423 @@
+"""The capture reader on captures m2msim's writer did not make: link types, IPv6, VLANs, fragments,
+retransmissions, opaque Class, sessions joined mid-way, wrapping counters, several files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from handmade_pcap import (
+    SECRET,
+    acct,
+    ethernet,
+    fragments4,
+    ipv4,
+    ipv6,
+    loop,
+    null,
+    request,
+    response,
+    sll,
+    sll2,
+    udp,
+    write_pcap,
+    write_pcapng,
+)
+
+from accounting.records import UsageRecord
+from gateway.capture import ReadReport, records_from_pcap
+from m2msim.cli import main
+
+T0 = 1_772_360_000  # 2026-03-01 10:13:20 UTC
+GGSN, AAA = "192.0.2.1", "192.0.2.10"
+
+
+def session_messages(session: str = "sess-1", **kw: object) -> list[bytes]:
+    """Start, Interim (600 s, 100/200 octets), Stop (900 s, 150/300 octets) of one session: requests."""
+    return [
+        request(1, acct(1, session, event=T0, **kw)),  # type: ignore[arg-type]
+        request(2, acct(3, session, event=T0 + 600, st=600, octets=(100, 200), **kw)),  # type: ignore[arg-type]
+        request(3, acct(2, session, event=T0 + 900, st=900, octets=(150, 300), terminate=1, **kw)),  # type: ignore[arg-type]
+    ]
+
+
+def exchange(requests: list[bytes], times: list[int] | None = None) -> list[tuple[int, bytes, bool]]:
+    """(microseconds, RADIUS message, is request) for each request and its response 1 ms later."""
+    times = times or [T0, T0 + 600, T0 + 900]
+    out: list[tuple[int, bytes, bool]] = []
+    for req, t in zip(requests, times, strict=True):
+        out.append((t * 1_000_000, req, True))
+        out.append((t * 1_000_000 + 1_000, response(req), False))
+    return out
+
+
+def v4(msg: bytes, is_request: bool, port: int = 1813) -> bytes:
+    if is_request:
+        return ipv4(GGSN, AAA, udp(32_768, port, msg))
+    return ipv4(AAA, GGSN, udp(port, 32_768, msg))
+
+
+def v6(msg: bytes, is_request: bool, port: int = 1813) -> bytes:
+    if is_request:
+        return ipv6(1, 10, udp(32_768, port, msg))
+    return ipv6(10, 1, udp(port, 32_768, msg))
+
+
+def expected(session: str = "sess-1", line: str = "LINE-1") -> list[tuple[object, ...]]:
+    start = datetime.fromtimestamp(T0, UTC)
+    return [
+        (line, session, start, 600, 100, 200, 17, 1, "20801"),
+        (line, session, start.replace(minute=23), 300, 50, 100, 0, 2, "20801"),
+    ]
+
+
+def rows(records: list[UsageRecord]) -> list[tuple[object, ...]]:
+    return [
+        (
+            r.line,
+            r.session,
+            r.start,
+            r.duration_s,
+            r.bytes_up,
+            r.bytes_down,
+            r.cause,
+            r.sequence,
+            r.serving_plmn,
+        )
+        for r in records
+    ]
+
+
+def read(path: Path | list[Path], **kw: object) -> tuple[list[UsageRecord], ReadReport]:
+    report = ReadReport()
+    records = list(records_from_pcap(path, SECRET, report, **kw))  # type: ignore[arg-type]
+    return records, report
+
+
+LINKS: dict[str, tuple[int, Callable[[bytes, bool], bytes]]] = {
+    "ethernet": (1, lambda m, r: ethernet(v4(m, r))),
+    "ethernet-vlan": (1, lambda m, r: ethernet(v4(m, r), vlans=[100])),
+    "ethernet-qinq": (1, lambda m, r: ethernet(v4(m, r), vlans=[10, 200])),
+    "ethernet-ipv6": (1, lambda m, r: ethernet(v6(m, r))),
+    "linux-cooked-v1": (113, lambda m, r: sll(v4(m, r))),
+    "linux-cooked-v2": (276, lambda m, r: sll2(v4(m, r))),
+    "linux-cooked-v2-ipv6": (276, lambda m, r: sll2(v6(m, r))),
+    "bsd-null": (0, lambda m, r: null(v4(m, r))),
+    "bsd-null-ipv6": (0, lambda m, r: null(v6(m, r))),
+    "openbsd-loop": (108, lambda m, r: loop(v4(m, r))),
+    "raw-ip": (101, lambda m, r: v4(m, r)),
+    "raw-ip-v6": (101, lambda m, r: v6(m, r)),
+    "raw-ipv4": (228, lambda m, r: v4(m, r)),
+    "raw-ipv6": (229, lambda m, r: v6(m, r)),
+}
+
+
+@pytest.mark.parametrize("link", sorted(LINKS))
+def test_every_link_type_gives_the_session_records(tmp_path: Path, link: str) -> None:
+    linktype, frame = LINKS[link]
+    frames = [(ts, frame(msg, is_req)) for ts, msg, is_req in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "c.pcap", linktype, frames))
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.unanswered_requests == 0 and report.packets == 6
+
+
+@pytest.mark.parametrize(("nano", "big"), [(True, False), (False, True), (True, True)])
+def test_pcap_byte_orders_and_nanosecond_timestamps(tmp_path: Path, nano: bool, big: bool) -> None:
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames, nano=nano, big=big))
+    assert rows(records) == expected() and report.rejected == 0
+
+
+@pytest.mark.parametrize("tsresol", [None, 9])
+def test_pcapng_with_interfaces_of_different_link_types(tmp_path: Path, tsresol: int | None) -> None:
+    """Requests seen on an Ethernet interface, responses on a Linux cooked v2 one (`dumpcap -i a -i b`)."""
+    frames = [
+        (0, ts, ethernet(v4(m, r))) if r else (1, ts, sll2(v4(m, r)))
+        for ts, m, r in exchange(session_messages())
+    ]
+    path = write_pcapng(tmp_path / "c.pcapng", [1, 276], frames, tsresol=tsresol)
+    records, report = read(path)
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.unanswered_requests == 0
+
+
+def test_radius_on_a_non_standard_port_needs_the_option(tmp_path: Path) -> None:
+    frames = [(ts, ethernet(v4(m, r, port=18_130))) for ts, m, r in exchange(session_messages())]
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    records, report = read(path)
+    assert records == [] and report.other_ports == {18_130: 3}  # said, never silently dropped
+    records, report = read(path, ports=[18_130])
+    assert rows(records) == expected() and report.rejected == 0
+
+
+def test_retransmissions_are_billed_once(tmp_path: Path) -> None:
+    """RFC 2866 5.2: the same request before and after its response, and one re-sent with a new
+    Acct-Delay-Time (so a new Identifier and authenticator)."""
+    start, interim, stop = session_messages()
+    interim_again = request(9, acct(3, event=T0 + 600, st=600, octets=(100, 200), delay=5))
+    stop_again = request(10, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1, delay=30))
+    us = 1_000_000
+    timeline = [
+        (T0 * us, start, True),
+        (T0 * us + 500, start, True),  # before its response, same Identifier
+        (T0 * us + 1_000, response(start), False),
+        (T0 * us + 1_500, response(start), False),  # the server answers the copy too
+        (T0 * us + 2_000, start, True),  # after its response
+        (T0 * us + 2_500, response(start), False),
+        ((T0 + 600) * us, interim, True),
+        ((T0 + 605) * us, interim_again, True),  # its response was lost: re-sent with Acct-Delay-Time
+        ((T0 + 605) * us + 1_000, response(interim_again), False),
+        ((T0 + 900) * us, stop, True),
+        ((T0 + 900) * us + 1_000, response(stop), False),
+        ((T0 + 930) * us, stop_again, True),  # a late duplicate after the session closed
+        ((T0 + 930) * us + 1_000, response(stop_again), False),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in timeline]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.retransmissions == 4 and report.duplicate_responses == 1
+    assert report.rejected == 0
+    assert report.unanswered_requests == 1  # the first Interim, whose response never came
+
+
+@pytest.mark.parametrize(
+    ("line_class", "line_from", "line"),
+    [
+        (b"LINE-1", "auto", "LINE-1"),
+        (bytes.fromhex("8f00a1ff3c5d0102"), "auto", "33612345678"),  # opaque state from Access-Accept
+        (b"session 42", "auto", "33612345678"),  # text, but not one token: not an id
+        (None, "auto", "33612345678"),
+        (b"LINE-1", "calling-station-id", "33612345678"),
+    ],
+)
+def test_line_from_class_only_when_it_is_a_text_id(
+    tmp_path: Path, line_class: bytes | None, line_from: str, line: str
+) -> None:
+    msgs = session_messages(line_class=line_class)
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames), line_from=line_from)
+    assert {r.line for r in records} == {line} and len(records) == 2 and report.rejected == 0
+
+
+def test_ipv4_fragments_of_other_traffic_are_ignored_and_radius_ones_reassembled(tmp_path: Path) -> None:
+    start, interim, stop = session_messages()
+    big_other = udp(40_000, 5_000, bytes(3_000))  # a large datagram of another application
+    frames: list[tuple[int, bytes]] = []
+    for i, piece in enumerate(fragments4("198.51.100.1", "198.51.100.2", big_other, ident=7, size=1_480)):
+        frames.append((T0 * 1_000_000 - 10 + i, ethernet(piece)))
+    icmp_fragment = ipv4("198.51.100.1", "198.51.100.2", bytes(64), proto=1, ident=8, frag=0x2000)
+    frames.append((T0 * 1_000_000 - 5, ethernet(icmp_fragment)))
+    orphan = ipv4("198.51.100.1", "198.51.100.2", bytes(64), ident=9, frag=100)  # a last fragment alone
+    frames.append((T0 * 1_000_000 - 4, ethernet(orphan)))
+    for ts, m, r in exchange([start, interim, stop]):
+        if m is interim:  # the Interim-Update crosses a link with a small MTU: three fragments
+            for k, piece in enumerate(fragments4(GGSN, AAA, udp(32_768, 1813, m), ident=99, size=64)):
+                frames.append((ts + k, ethernet(piece)))
+        else:
+            frames.append((ts, ethernet(v4(m, r))))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.reassembled == 1 and report.fragments >= 6
+
+
+def test_incomplete_fragmented_radius_is_a_reject(tmp_path: Path) -> None:
+    start, interim, _stop = session_messages()
+    first = fragments4(GGSN, AAA, udp(32_768, 1813, interim), ident=99, size=64)[0]
+    frames = [(T0 * 1_000_000, ethernet(v4(start, True))), (T0 * 1_000_000 + 5, ethernet(first))]
+    _records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert report.reasons == {"incomplete fragmented RADIUS message": 1}
+
+
+def test_session_joined_at_an_interim_gives_records_from_it_on(tmp_path: Path) -> None:
+    """The capture began mid-session: the first Interim seen is the baseline."""
+    interim1 = request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200)))
+    interim2 = request(3, acct(3, event=T0 + 1_200, st=1_200, octets=(160, 260)))
+    stop = request(4, acct(2, event=T0 + 1_500, st=1_500, octets=(170, 300), terminate=1))
+    frames = [
+        (ts, ethernet(v4(m, r)))
+        for ts, m, r in exchange([interim1, interim2, stop], [T0 + 600, T0 + 1_200, T0 + 1_500])
+    ]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    start = datetime.fromtimestamp(T0, UTC)
+    assert rows(records) == [
+        ("LINE-1", "sess-1", start.replace(minute=23), 600, 60, 60, 17, None, "20801"),
+        ("LINE-1", "sess-1", start.replace(minute=33), 300, 10, 40, 0, None, "20801"),
+    ]
+    assert report.joined == [
+        {
+            "session": "sess-1",
+            "at": 1,
+            "session_time_s": 600,
+            "bytes_up_before": 100,
+            "bytes_down_before": 200,
+        }
+    ]
+    assert report.rejected == 0
+
+
+def test_stop_of_an_unseen_session_is_a_reject_not_a_record(tmp_path: Path) -> None:
+    stop = request(4, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1))
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange([stop], [T0 + 900])]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert records == [] and report.reasons == {"Stop of a session never seen before": 1}
+
+
+def test_32_bit_counters_without_gigawords_wrap(tmp_path: Path) -> None:
+    msgs = [
+        request(1, acct(1, event=T0, gigawords=False)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(4_000_000_000, 10), gigawords=False)),
+        request(3, acct(2, event=T0 + 900, st=900, octets=(1_000, 20), gigawords=False, terminate=1)),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [r.bytes_up for r in records] == [4_000_000_000, (1 << 32) + 1_000 - 4_000_000_000]
+    assert [r.bytes_down for r in records] == [10, 10]
+    assert report.counter_wraps == 1 and report.rejected == 0
+
+
+def test_counters_going_down_with_gigawords_are_a_reject(tmp_path: Path) -> None:
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(5_000, 10))),
+        request(3, acct(2, event=T0 + 900, st=900, octets=(1_000, 20), terminate=1)),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert len(records) == 1 and report.reasons == {"counters went backwards": 1}
+
+
+def test_interim_with_a_new_serving_network_is_a_partial_record_boundary(tmp_path: Path) -> None:
+    msgs = [
+        request(1, acct(1, event=T0, plmn="20801")),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200), plmn="21407")),  # roamed to Spain
+        request(3, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1, plmn="21407")),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.cause, r.serving_plmn, r.zone.value, r.sequence) for r in records] == [
+        (24, "20801", "fr", 1),
+        (0, "21407", "eu", 2),
+    ]
+    assert report.sessions == 1 and report.rejected == 0
+
+
+def _split_capture(tmp_path: Path) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+    a = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages("sess-a"))]
+    b = [
+        (ts + 300_000_000, ethernet(v4(m, r)))
+        for ts, m, r in exchange(session_messages("sess-b", nas=b"\xc0\x00\x02\x02"))
+    ]
+    return a, b
+
+
+def test_several_files_and_a_folder_are_merged_in_time_order(tmp_path: Path) -> None:
+    a, b = _split_capture(tmp_path)
+    whole = sorted(a + b)
+    want, _ = read(write_pcap(tmp_path / "whole.pcap", 1, whole))
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    # a ring buffer: the time line cut in three files; and one pcapng among them
+    write_pcap(ring / "cap_00001.pcap", 1, whole[:5])
+    write_pcapng(ring / "cap_00002.pcapng", [1], [(0, ts, f) for ts, f in whole[5:9]])
+    write_pcap(ring / "cap_00003.pcap", 1, whole[9:])
+    (ring / "README.txt").write_text("ring buffer of the probe\n")
+    got, report = read([ring])
+    assert rows(got) == rows(want) and len(got) == 4 and report.rejected == 0
+    # one file per shard, overlapping in time, given in any order
+    shard_a = write_pcap(tmp_path / "a.pcap", 1, a)
+    shard_b = write_pcap(tmp_path / "b.pcap", 1, b)
+    got, report = read([shard_b, shard_a])
+    assert sorted(rows(got)) == sorted(rows(want)) and report.rejected == 0 and report.packets == 12
+    assert [r.start for r in got] == sorted(r.start for r in got)
+
+
+def test_cli_reads_a_folder_and_names_skipped_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _split_capture(tmp_path)
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    write_pcap(folder / "a.pcap", 1, a)
+    write_pcap(folder / "b.pcap", 1, b)
+    (folder / "notes.txt").write_text("x")
+    out = tmp_path / "usage.csv"
+    assert (
+        main(["records-from-pcap", str(folder), "--secret", SECRET.decode(), "--out", str(out), "--json"])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 4 and summary["skipped_files"] == [str(folder / "notes.txt")]
+    assert len(out.read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "needle"),
+    [
+        ("garbage", "not a pcap or pcapng capture"),
+        ("empty", "empty file"),
+        ("short-header", "pcap header cut"),
+        ("cut-record", "packet 3 at offset"),
+        ("cut-block", "block at offset"),
+        ("huge-length", "not plausible"),
+        ("empty-folder", "holds no pcap"),
+    ],
+)
+def test_unusable_inputs_exit_2_with_one_line(
+    tmp_path: Path, kind: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
+    path = tmp_path / "in.pcap"
+    if kind == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "short-header":
+        path.write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00")
+    elif kind == "cut-record":
+        full = write_pcap(tmp_path / "full.pcap", 1, frames[:3]).read_bytes()
+        path.write_bytes(full[:-10])
+    elif kind == "cut-block":
+        path = write_pcapng(tmp_path / "in.pcapng", [1], [(0, ts, f) for ts, f in frames])
+        path.write_bytes(path.read_bytes()[:-7])
+    elif kind == "huge-length":
+        data = bytearray(write_pcap(path, 1, frames).read_bytes())
+        data[24 + 8 : 24 + 12] = (10**9).to_bytes(4, "little")
+        path.write_bytes(bytes(data))
+    elif kind == "empty-folder":
+        path = tmp_path / "folder"
+        path.mkdir()
+        (path / "x.txt").write_text("no capture here")
+    out = tmp_path / "usage.parquet"
+    out.write_bytes(b"previous output")
+    code = main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--out", str(out)])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in captured.err
+    assert lines[0].startswith("m2msim records-from-pcap: ") and str(path) in lines[0] and needle in lines[0]
+    assert out.read_bytes() == b"previous output"  # the output is untouched (atomic)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")] == []
+
+
+def test_out_refuses_to_be_an_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
+    path = write_pcap(tmp_path / "in.pcap", 1, frames)
+    before = path.read_bytes()
+    assert main(["records-from-pcap", str(path), "--out", str(path)]) == 2
+    assert "refusing to overwrite an input" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_every_request_failing_its_authenticator_exits_1_naming_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
+    path = write_pcap(tmp_path / "in.pcap", 1, frames)
+    assert main(["records-from-pcap", str(path), "--secret", "not-it"]) == 1
+    captured = capsys.readouterr()
+    assert (
+        "check --secret" in captured.err and "rejected 3 packets: bad Request Authenticator" in captured.out
+    )
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
