@@ -31,8 +31,10 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from accounting.records import ClosingCause, UsageRecord, UsageType
 from gateway.plmn import default_table
@@ -57,6 +59,25 @@ CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+LineFrom = Literal["auto", "class", "calling-station-id"]
+_TEXT_ID = re.compile(rb"[\x21-\x7e]{1,64}")
+
+
+def choose_line(class_value: bytes | None, calling_station_id: str | None, line_from: LineFrom) -> str | None:
+    """The line id of a request.
+
+    `auto`: Class when it is one token of printable ASCII (1-64 characters, no space): an id the
+    accounting server set; an opaque binary Class (state echoed from an Access-Accept) or free text
+    is never a line id, and then Calling-Station-Id (the MSISDN, TS 29.061) names the line.
+    `class` / `calling-station-id`: that attribute only.
+    """
+    if line_from != "calling-station-id":
+        if class_value is not None and _TEXT_ID.fullmatch(class_value):
+            return class_value.decode("ascii")
+        if line_from == "class":
+            return None
+    return calling_station_id or None
+
 
 @dataclass(slots=True)
 class AcctRequest:
@@ -80,7 +101,7 @@ class AcctRequest:
     charging_id: int | None = None
     serving_plmn: str | None = None
     sgsn: str | None = None
-    rat: int | None = None
+    rat: int | str | None = None  # RAT type, as the source gives it (compared, never rated)
     ms_tz: bytes | None = None
 
 
@@ -109,7 +130,7 @@ class _Session:
     charging_id: int | None
     serving_plmn: str | None
     sgsn: str | None
-    rat: int | None
+    rat: int | str | None
     ms_tz: bytes | None
     start_s: int
     joined: bool

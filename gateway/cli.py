@@ -3,7 +3,8 @@
 - `m2msim sessions-to-records SESSIONS.csv OUT` cuts data sessions (an
   operator's session export) into 12-hour partial usage records.
 - `m2msim alarms-check ALARMS.yaml` validates an alarm configuration.
-- `m2msim records-from-pcap` comes from `gateway.capture.cli`.
+- `m2msim records-from-pcap` comes from `gateway.capture.cli`;
+  `m2msim records-from-radius-detail` and `records-from-osmo-cdr` from `gateway.logs.cli`.
 
 Exit status: 0 done; 1 when some rows were rejected (listed on stderr); 2 when
 an input cannot be used at all (one line on stderr, no traceback).
@@ -47,6 +48,9 @@ def register(subparsers: Any) -> None:
     a = subparsers.add_parser("alarms-check", help="validate an autodiagnostic alarm configuration")
     a.add_argument("config", type=Path, metavar="ALARMS", help="alarm configuration (YAML)")
     a.set_defaults(handler=cmd_alarms_check)
+    from gateway.logs import cli as logs_cli
+
+    logs_cli.register(subparsers)
     try:
         from gateway.capture import cli as capture_cli
     except ImportError:

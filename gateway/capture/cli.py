@@ -11,16 +11,13 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from accounting.records import UsageRecord
-from accounting.usage_writer import UsageWriter, format_for
 from gateway.capture.reader import ACCT_PORTS, CaptureFileError, ReadReport, capture_files, records_from_pcap
 from gateway.capture.sink import DEFAULT_SECRET
-from m2msim.outputs import OutputError, atomic_path, refuse_same_file
+from gateway.recordfiles import Totals, write_records
+from m2msim.outputs import OutputError, refuse_same_file
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
 PROG = "m2msim records-from-pcap"
@@ -78,12 +75,12 @@ def _fail(message: object) -> int:
     return 2
 
 
-def _summary(report: ReadReport, totals: Counter[str], lines: set[str], out: Path | None) -> dict[str, Any]:
+def _summary(report: ReadReport, totals: Totals, out: Path | None) -> dict[str, Any]:
     summary: dict[str, Any] = {
-        "records": report.records,
-        "lines": len(lines),
-        "bytes_up": totals["up"],
-        "bytes_down": totals["down"],
+        "records": totals.records,
+        "lines": len(totals.lines),
+        "bytes_up": totals.bytes_up,
+        "bytes_down": totals.bytes_down,
     }
     if out is not None:
         summary["out"] = str(out)
@@ -102,24 +99,8 @@ def run(args: argparse.Namespace) -> int:
         records = records_from_pcap(files, secret, report, ports=ports, line_from=args.line_from)
     except (CaptureFileError, OutputError) as exc:
         return _fail(exc)
-    totals: Counter[str] = Counter()
-    lines: set[str] = set()
-
-    def counted() -> Iterator[UsageRecord]:
-        for record in records:
-            totals["up"] += record.bytes_up
-            totals["down"] += record.bytes_down
-            lines.add(record.line)
-            yield record
-
     try:
-        if args.out is not None:
-            with atomic_path(args.out) as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
-                for record in counted():
-                    writer.write(record)
-        else:
-            for _record in counted():
-                pass
+        totals = write_records(records, args.out)
     except CaptureFileError as exc:
         return _fail(f"{exc} (nothing written)" if args.out is not None else exc)
     except OutputError as exc:
@@ -134,23 +115,21 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         status = 1
-    summary = _summary(report, totals, lines, args.out)
+    summary = _summary(report, totals, args.out)
     summary["skipped_files"] = [str(p) for p in skipped]
     if args.json:
         print(json.dumps(summary, indent=2))
         return status
-    _print_summary(args, report, totals, lines, skipped)
+    _print_summary(args, report, totals, skipped)
     return status
 
 
-def _print_summary(
-    args: argparse.Namespace, report: ReadReport, totals: Counter[str], lines: set[str], skipped: list[Path]
-) -> None:
+def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals, skipped: list[Path]) -> None:
     names = report.files[0] if len(report.files) == 1 else f"{len(report.files)} captures"
     print(
         f"{names}: {report.packets} packets, {report.accounting_requests} accounting requests, "
-        f"{report.sessions} sessions -> {report.records} records for {len(lines)} lines "
-        f"({totals['up']} octets up, {totals['down']} down)"
+        f"{report.sessions} sessions -> {totals.records} records for {len(totals.lines)} lines "
+        f"({totals.bytes_up} octets up, {totals.bytes_down} down)"
         + (f", written to {args.out}" if args.out is not None else "")
     )
     for path in skipped:

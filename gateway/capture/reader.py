@@ -35,16 +35,14 @@ not a capture or is cut short raises `CaptureFileError`.
 from __future__ import annotations
 
 import heapq
-import re
 import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from accounting.records import UsageRecord
-from gateway.acct_sessions import AcctRequest, Rejects, SessionTracker
+from gateway.acct_sessions import AcctRequest, LineFrom, Rejects, SessionTracker, choose_line
 from gateway.capture import radius
 from gateway.capture.pcapfile import CaptureFileError, check_file, is_capture, read_packets
 from gateway.capture.sink import DEFAULT_SECRET
@@ -89,8 +87,6 @@ _RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKT
 _VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
 _IPV6_EXTENSIONS = frozenset({0, 43, 60, 51})  # hop-by-hop, routing, destination options, AH
 
-LineFrom = Literal["auto", "class", "calling-station-id"]
-_TEXT_CLASS = re.compile(rb"[\x21-\x7e]{1,64}")
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -235,17 +231,6 @@ def _u32(attrs: dict[int, bytes], a_type: int, name: str) -> int | None:
 def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
     value = attrs.get(a_type)
     return value.decode("utf-8", "replace") if value else None
-
-
-def line_of(std: dict[int, bytes], line_from: LineFrom) -> str | None:
-    """The line id of a request: Class when it is printable text (`auto`), else Calling-Station-Id."""
-    if line_from != "calling-station-id":
-        cls = std.get(radius.CLASS)
-        if cls is not None and _TEXT_CLASS.fullmatch(cls):
-            return cls.decode("ascii")
-        if line_from == "class":
-            return None
-    return _text(std, radius.CALLING_STATION_ID)
 
 
 class _Fragments:
@@ -528,7 +513,7 @@ class _Decoder:
             session_id=session_id,
             client=client,
             time_s=ts_us // 1_000_000,
-            line=line_of(std, self.line_from),
+            line=choose_line(std.get(radius.CLASS), _text(std, radius.CALLING_STATION_ID), self.line_from),
             event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
             session_time=_u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time"),
             in_lo=_u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets"),

@@ -1,0 +1,146 @@
+"""`m2msim records-from-radius-detail` and `m2msim records-from-osmo-cdr`.
+
+Exit status: 0 when the logs were read (rejected entries are listed); 2 with
+one line on stderr when an input or the output cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from accounting.records import UsageRecord
+from gateway.logs.common import LogError, LogReport
+from gateway.logs.osmo_cdr import records_from_osmo_cdr
+from gateway.logs.radius_detail import records_from_radius_detail
+from gateway.recordfiles import Totals, write_records
+from m2msim.outputs import OutputError, refuse_same_file
+
+
+def register(subparsers: Any) -> None:
+    """Add the log adapters' commands to the `m2msim` parser."""
+    d = subparsers.add_parser(
+        "records-from-radius-detail",
+        help="usage records from FreeRADIUS detail files (the server's accounting log)",
+        description=(
+            "Read FreeRADIUS detail files (files, or folders such as radacct/) and write one usage record "
+            "per Interim-Update and per Stop, as records-from-pcap does from a capture."
+        ),
+    )
+    d.add_argument("inputs", type=Path, nargs="+", metavar="DETAIL", help="detail file, or a folder of them")
+    d.add_argument(
+        "--line-from",
+        choices=("auto", "class", "calling-station-id"),
+        default="auto",
+        help="where the line id comes from (auto: Class when it is a text id, else Calling-Station-Id)",
+    )
+    _common(d)
+    d.set_defaults(handler=cmd_radius_detail)
+    o = subparsers.add_parser(
+        "records-from-osmo-cdr",
+        help="usage records from osmo-sgsn CDR files",
+        description=(
+            "Read osmo-sgsn CDR files (CSV) and write one usage record per pdp-periodic row and one at each "
+            "PDP context's end."
+        ),
+    )
+    o.add_argument("inputs", type=Path, nargs="+", metavar="CDR", help="CDR file, or a folder of them")
+    o.add_argument("--line-from", choices=("msisdn", "imsi"), default="msisdn", help="the line id (msisdn)")
+    o.add_argument(
+        "--serving-plmn",
+        metavar="MCCMNC",
+        help="the SGSN's network (MCC+MNC): the records' serving_plmn and zone (default: none, zone fr)",
+    )
+    _common(o)
+    o.set_defaults(handler=cmd_osmo_cdr)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write the records (.parquet, or .csv)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def cmd_radius_detail(args: argparse.Namespace) -> int:
+    def read(report: LogReport) -> Iterator[UsageRecord]:
+        return records_from_radius_detail(args.inputs, report, line_from=args.line_from)
+
+    return _run("records-from-radius-detail", args, read)
+
+
+def cmd_osmo_cdr(args: argparse.Namespace) -> int:
+    plmn = args.serving_plmn
+    if plmn is not None and not (plmn.isascii() and plmn.isdigit() and len(plmn) in (5, 6)):
+        print(
+            f"m2msim records-from-osmo-cdr: --serving-plmn {plmn!r}: expected 5 or 6 digits", file=sys.stderr
+        )
+        return 2
+
+    def read(report: LogReport) -> Iterator[UsageRecord]:
+        return records_from_osmo_cdr(args.inputs, report, line_from=args.line_from, serving_plmn=plmn)
+
+    return _run("records-from-osmo-cdr", args, read)
+
+
+def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Iterator[UsageRecord]]) -> int:
+    report = LogReport()
+    try:
+        if args.out is not None:
+            refuse_same_file(args.out, args.inputs)
+        totals = write_records(read(report), args.out)
+    except (LogError, OutputError) as exc:
+        print(f"m2msim {command}: {exc}" + (" (nothing written)" if args.out else ""), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"m2msim {command}: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    if args.json:
+        summary: dict[str, Any] = {
+            "records": totals.records,
+            "lines": len(totals.lines),
+            "bytes_up": totals.bytes_up,
+            "bytes_down": totals.bytes_down,
+        }
+        if args.out is not None:
+            summary["out"] = str(args.out)
+        summary.update(report.as_dict())
+        print(json.dumps(summary, indent=2))
+        return 0
+    _print(report, totals, args.out)
+    return 0
+
+
+def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
+    names = report.files[0] if len(report.files) == 1 else f"{len(report.files)} files"
+    print(
+        f"{names}: {report.entries} entries, {report.accounting_requests} accounting events, "
+        f"{report.sessions} sessions -> {totals.records} records for {len(totals.lines)} lines "
+        f"({totals.bytes_up} octets up, {totals.bytes_down} down)"
+        + (f", written to {out}" if out is not None else "")
+    )
+    for kind, count in sorted(report.ignored.items()):
+        print(f"  {count} entries without usage: {kind}")
+    if report.retransmissions:
+        print(f"  {report.retransmissions} repeated requests billed once")
+    if report.joined:
+        print(
+            f"  {len(report.joined)} sessions joined mid-way (records from their first entry on, no sequence)"
+        )
+        for joined in report.joined[:10]:
+            print(
+                f"    {joined['session']} at line {joined['at']}: {joined['bytes_up_before']} octets up, "
+                f"{joined['bytes_down_before']} down before it, not billed here"
+            )
+    if report.counter_wraps:
+        print(f"  {report.counter_wraps} 32-bit octet counters wrapped without Gigawords (2^32 added)")
+    if report.open_sessions:
+        print(
+            f"  {len(report.open_sessions)} sessions without an end: {', '.join(report.open_sessions[:10])}"
+        )
+    for reason, count in sorted(report.reasons.items()):
+        print(f"  rejected {count}: {reason}")
+    for reject in report.rejects[:20]:
+        print(f"    {reject['file']}:{reject['line']}: {reject['reason']}")

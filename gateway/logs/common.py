@@ -1,0 +1,96 @@
+"""What the log adapters share: the report, the error, and the input files."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from gateway.acct_sessions import Rejects
+
+MAX_LISTED_REJECTS = 1_000
+
+
+class LogError(Exception):
+    """A log file that cannot be used at all (`file:line: reason`)."""
+
+
+class LogReport(Rejects):
+    """Counts of a log read, and every entry it could not use, with its file and line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[str] = []
+        self.entries = 0  # blocks (detail) or rows (CDR) read
+        self.accounting_requests = 0
+        self.ignored: Counter[str] = Counter()  # entries that carry no usage, by kind
+        self.reasons: Counter[str] = Counter()
+        self.rejects: list[dict[str, object]] = []
+        self.current_file = ""
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.reasons.values())
+
+    def reject(self, where: int, category: str, detail: str = "") -> None:
+        self.reasons[category] += 1
+        if len(self.rejects) < MAX_LISTED_REJECTS:
+            reason = f"{category}: {detail}" if detail else category
+            self.rejects.append({"file": self.current_file, "line": where, "reason": reason})
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": list(self.files),
+            "entries": self.entries,
+            "accounting_requests": self.accounting_requests,
+            "ignored": dict(sorted(self.ignored.items())),
+            "records": self.records,
+            "sessions": self.sessions,
+            "retransmissions": self.retransmissions,
+            "joined_sessions": list(self.joined),
+            "counter_wraps": self.counter_wraps,
+            "open_sessions": list(self.open_sessions),
+            "rejected": self.rejected,
+            "reasons": dict(sorted(self.reasons.items())),
+            "rejects": list(self.rejects),
+        }
+
+
+def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
+    """Files as given, and every regular (not hidden) file under a folder, by name; `LogError` if none."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise LogError(f"{path}: folder holds no {kind} file")
+            files += found
+        elif not path.exists():
+            raise LogError(f"{path}: no such file")
+        elif not path.is_file():
+            raise LogError(f"{path}: not a file")
+        else:
+            files.append(path)
+    return files
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its end) of a UTF-8 text file; `LogError` on bytes that are not text."""
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    with stream:
+        for number, raw in enumerate(stream, 1):
+            if b"\0" in raw:
+                raise LogError(f"{path}:{number}: binary data (NUL byte), not a text log")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
+            yield number, text.rstrip("\r\n")

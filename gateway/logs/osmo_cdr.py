@@ -1,0 +1,188 @@
+"""Usage records from osmo-sgsn CDR files (the `cdr filename` of osmo-sgsn's configuration).
+
+osmo-sgsn appends one CSV row per event, under the header it writes when the
+file is empty::
+
+    timestamp,imsi,imei,msisdn,cell_id,lac,hlr,event,pdp_duration,ggsn_addr,sgsn_addr,apni,eua_addr,vol_in,vol_out,charging_id
+
+- `timestamp`: UTC, `YYYYMMDDhhmmssmmm` (milliseconds last);
+- mobility events (`attach`, `update`, `detach`, `free`) fill the first eight columns only;
+- PDP context events fill all sixteen: `pdp-act` (activation), `pdp-periodic`
+  (every `cdr interval`, 600 s by default), `pdp-deact` (deactivation),
+  `pdp-terminate` (torn down with its mobility context), `pdp-free` (freed);
+- `pdp_duration`: seconds since activation; `vol_in` / `vol_out`: octets since
+  activation (64-bit, cumulative), `vol_in` from the MS (uplink), `vol_out`
+  to it (downlink); `charging_id`: the GGSN's charging id of the context.
+
+Records are delimited as the SGSN delimits them: one per `pdp-periodic` row
+(cause 17, time limit) and one at the context's end (`pdp-deact`: cause 0
+normal; `pdp-terminate`, or a `pdp-free` with no deactivation before it:
+cause 4 abnormal).  The session rules (deltas, retransmission, a context first
+seen at a periodic row) are `gateway.acct_sessions`'s, with a context as a
+session: id `IMSI-CHARGINGID`, unique per GGSN address.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from accounting.records import UsageRecord
+from gateway.acct_sessions import STATUS_INTERIM, STATUS_START, STATUS_STOP, AcctRequest, SessionTracker
+from gateway.logs.common import LogError, LogReport, input_files, text_lines
+
+HEADER = (
+    "timestamp,imsi,imei,msisdn,cell_id,lac,hlr,event,pdp_duration,"
+    "ggsn_addr,sgsn_addr,apni,eua_addr,vol_in,vol_out,charging_id"
+)
+COLUMNS = tuple(HEADER.split(","))
+MM_EVENTS = frozenset({"attach", "update", "detach", "free"})
+PDP_STATUS = {
+    "pdp-act": (STATUS_START, None),
+    "pdp-periodic": (STATUS_INTERIM, None),
+    "pdp-deact": (STATUS_STOP, 1),  # Acct-Terminate-Cause User-Request -> cause 0 (normal)
+    "pdp-terminate": (STATUS_STOP, 2),  # Lost-Carrier -> cause 4 (abnormal)
+    "pdp-free": (STATUS_STOP, 2),
+}
+NOT_AVAILABLE = frozenset({"", "N/A"})
+
+OsmoLineFrom = Literal["msisdn", "imsi"]
+
+
+class _BadRow(Exception):
+    pass
+
+
+def _timestamp(text: str) -> int:
+    if len(text) != 17 or not text.isdigit():
+        raise _BadRow(f"timestamp {text!r}: expected YYYYMMDDhhmmssmmm")
+    try:
+        when = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise _BadRow(f"timestamp {text!r} is not a date") from None
+    return int(when.timestamp())
+
+
+def _count(row: dict[str, str], name: str) -> int:
+    text = row[name]
+    if not text.isdigit():
+        raise _BadRow(f"{name} {text!r}: expected a whole number")
+    return int(text)
+
+
+def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | None) -> AcctRequest:
+    status, terminate = PDP_STATUS[row["event"]]
+    when = _timestamp(row["timestamp"])
+    duration = _count(row, "pdp_duration")
+    charging_id = _count(row, "charging_id")
+    imsi = row["imsi"] if row["imsi"] not in NOT_AVAILABLE else None
+    if imsi is None:
+        raise _BadRow("no IMSI: the context is not tied to a subscriber")
+    line = row[line_from] if row[line_from] not in NOT_AVAILABLE else None
+    imei = row["imei"]
+    return AcctRequest(
+        status=status,
+        session_id=f"{imsi}-{charging_id}",
+        client=row["ggsn_addr"],
+        time_s=when,
+        line=line,
+        event_time=when - duration if status == STATUS_START else when,
+        session_time=duration,
+        in_lo=_count(row, "vol_in"),
+        in_gw=0,  # 64-bit counters: never wrapped
+        out_lo=_count(row, "vol_out"),
+        out_gw=0,
+        terminate=terminate,
+        imsi=imsi,
+        imeisv=imei if len(imei) == 16 and imei.isdigit() else None,
+        apn=row["apni"] or None,
+        charging_id=charging_id,
+        serving_plmn=serving_plmn,
+    )
+
+
+def _rows(path: Path, report: LogReport) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """(line number, row by column name, or None for a row rejected here) of one CDR file."""
+    header_seen = False
+    for number, text in text_lines(path):
+        if not text.strip():
+            continue
+        if not header_seen:
+            if text.strip() != HEADER:
+                raise LogError(
+                    f"{path}:{number}: not an osmo-sgsn CDR file: expected the header {HEADER!r}, "
+                    f"found {text[:60]!r}"
+                )
+            header_seen = True
+            continue
+        if text.strip() == HEADER:  # a second run appended to the file after emptying it
+            continue
+        fields = next(csv.reader([text]))
+        event = fields[7] if len(fields) > 7 else ""
+        if event in MM_EVENTS and len(fields) == 8:
+            report.ignored[event] += 1
+            continue
+        if len(fields) != len(COLUMNS):
+            report.current_file = str(path)
+            report.reject(number, "malformed row", f"{len(fields)} fields, expected {len(COLUMNS)}")
+            yield number, None
+            continue
+        if event not in PDP_STATUS:
+            report.current_file = str(path)
+            report.reject(number, "malformed row", f"unknown event {event!r}")
+            yield number, None
+            continue
+        yield number, dict(zip(COLUMNS, fields, strict=True))
+    if not header_seen:
+        raise LogError(f"{path}: empty, not an osmo-sgsn CDR file")
+
+
+def records_from_osmo_cdr(
+    inputs: Path | str | Sequence[Path | str],
+    report: LogReport | None = None,
+    *,
+    line_from: OsmoLineFrom = "msisdn",
+    serving_plmn: str | None = None,
+) -> Iterator[UsageRecord]:
+    """Usage records from osmo-sgsn CDR files, in file order (files one after the other, as given).
+
+    `LogError` (`file:line: reason`) when a file is not a CDR file; a row that
+    cannot be used is a reject in `report` with its file and line.
+    """
+    paths: Iterable[Path | str] = [inputs] if isinstance(inputs, (str, Path)) else inputs
+    files = input_files(paths, "CDR")
+    report = report if report is not None else LogReport()
+    report.files = [str(f) for f in files]
+    return _records(files, report, line_from, serving_plmn)
+
+
+def _records(
+    files: list[Path], report: LogReport, line_from: OsmoLineFrom, serving_plmn: str | None
+) -> Iterator[UsageRecord]:
+    tracker = SessionTracker(report)
+    closed: dict[tuple[str, str], tuple[int, int]] = {}  # context -> volumes at its closing row
+    for path in files:
+        for number, row in _rows(path, report):
+            report.current_file = str(path)
+            report.entries += 1
+            if row is None:
+                continue
+            try:
+                req = _request(row, line_from, serving_plmn)
+            except _BadRow as exc:
+                report.reject(number, "malformed row", str(exc))
+                continue
+            key = (row["ggsn_addr"], req.session_id)
+            if req.status == STATUS_STOP and closed.get(key) == (req.in_lo, req.out_lo):
+                report.ignored[f"{row['event']} after the context's end"] += 1  # pdp-free after pdp-deact
+                continue
+            report.accounting_requests += 1
+            record = tracker.request(req, number)
+            if req.status == STATUS_STOP:
+                closed[key] = (req.in_lo or 0, req.out_lo or 0)
+            if record is not None:
+                yield record
+    tracker.finish()

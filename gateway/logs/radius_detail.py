@@ -1,0 +1,315 @@
+"""Usage records from FreeRADIUS `detail` files (rlm_detail: the accounting log of a RADIUS server).
+
+A detail file is a sequence of blocks, one per Accounting-Request the server
+received: a date line (`Sun Mar  1 10:00:00 2026`, the server's clock), then
+one `Attribute = value` line per attribute, indented by a tab, then a blank
+line.  Values are as FreeRADIUS prints them: quoted strings with C escapes
+(`\\"`, `\\\\`, `\\n`, `\\NNN` octal), `0x...` octets, integers or their
+dictionary names (`Acct-Status-Type = Interim-Update`), dotted addresses, and
+dates in quotes (`Event-Timestamp = "Mar  1 2026 10:00:00 UTC"`).  The server
+adds `Timestamp = <seconds since 1970>` when it wrote the block.
+
+Each Start / Interim-Update / Stop block becomes a `gateway.acct_sessions.AcctRequest`
+(field mapping in docs/records.md); the session rules are the capture
+reader's, so a detail file and a capture of the same traffic give the same
+records.  Several files (a server writes one per client and per day) are
+merged in time order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from accounting.records import UsageRecord
+from gateway.acct_sessions import (
+    STATUS_INTERIM,
+    STATUS_START,
+    STATUS_STOP,
+    AcctRequest,
+    LineFrom,
+    SessionTracker,
+    choose_line,
+)
+from gateway.logs.common import LogError, LogReport, input_files, text_lines
+
+# Dictionary names FreeRADIUS prints for the integer attributes used here (RFC 2866, dictionary.3gpp).
+STATUS_TYPES = {
+    "Start": STATUS_START,
+    "Stop": STATUS_STOP,
+    "Interim-Update": STATUS_INTERIM,
+    "Alive": STATUS_INTERIM,
+}
+NO_USAGE_STATUS = {"Accounting-On": 7, "Accounting-Off": 8, "Failed": 15}
+TERMINATE_CAUSES = {
+    "User-Request": 1,
+    "Lost-Carrier": 2,
+    "Lost-Service": 3,
+    "Idle-Timeout": 4,
+    "Session-Timeout": 5,
+    "Admin-Reset": 6,
+    "Admin-Reboot": 7,
+    "Port-Error": 8,
+    "NAS-Error": 9,
+    "NAS-Request": 10,
+    "NAS-Reboot": 11,
+    "Port-Unneeded": 12,
+    "Port-Preempted": 13,
+    "Port-Suspended": 14,
+    "Service-Unavailable": 15,
+    "Callback": 16,
+    "User-Error": 17,
+    "Host-Request": 18,
+}
+
+_HEADER = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
+_ATTRIBUTE = re.compile(r"^\s+([A-Za-z0-9][A-Za-z0-9_.:-]*)\s*(?:=|\+=|:=)\s*(.*?)\s*$")
+_ESCAPE = re.compile(r"\\([0-7]{3}|.)")
+_EVENT_DATE = re.compile(r"^([A-Z][a-z]{2} \d{1,2} \d{4} \d\d:\d\d:\d\d) ([A-Z]{2,5})$")
+
+_TEXT_ATTRIBUTES = (
+    "3GPP-IMSI",
+    "3GPP-IMEISV",
+    "Called-Station-Id",
+    "3GPP-SGSN-MCC-MNC",
+    "3GPP-SGSN-Address",
+    "3GPP-RAT-Type",
+)
+
+Block = tuple[int, datetime, dict[str, str], dict[str, int]]  # header line, header time, values, their lines
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if len(code) == 3:
+        return chr(int(code, 8))
+    return {"n": "\n", "r": "\r", "t": "\t"}.get(code, code)
+
+
+def _string(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return _ESCAPE.sub(_unescape, value[1:-1])
+    return value
+
+
+def _octets(value: str) -> bytes:
+    """A `0x...` octets value as bytes, a quoted string as its UTF-8 (Latin-1 for escaped octets)."""
+    if value[:2].lower() == "0x":
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            raise ValueError(f"{value!r} is not hexadecimal octets") from None
+    text = _string(value)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _header_time(text: str) -> datetime:
+    return datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+
+
+def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
+    """The blocks of one detail file; a line that fits no block is a reject with its line number."""
+    values: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    header: tuple[int, datetime] | None = None
+    seen_header = False
+    for number, text in text_lines(path):
+        if not text.strip():
+            if header is not None:
+                yield header[0], header[1], values, lines
+            header, values, lines = None, {}, {}
+            continue
+        if not text[0].isspace():
+            if not _HEADER.match(text):
+                if not seen_header:
+                    raise LogError(
+                        f"{path}:{number}: not a FreeRADIUS detail file: expected a date line such as "
+                        f"'Sun Mar  1 10:00:00 2026', found {text[:40]!r}"
+                    )
+                report.current_file = str(path)
+                report.reject(
+                    number, "unreadable line", f"neither a date line nor an attribute: {text[:40]!r}"
+                )
+                header = None
+                continue
+            if header is not None:  # a block with no blank line after it
+                yield header[0], header[1], values, lines
+            seen_header = True
+            header, values, lines = (number, _header_time(text)), {}, {}
+            continue
+        match = _ATTRIBUTE.match(text)
+        if header is None:
+            if not seen_header:
+                raise LogError(
+                    f"{path}:{number}: not a FreeRADIUS detail file: attribute before any date line"
+                )
+            continue  # the rest of a block already rejected
+        if match is None:
+            report.current_file = str(path)
+            report.reject(number, "unreadable line", f"not 'Attribute = value': {text.strip()[:40]!r}")
+            continue
+        values.setdefault(match.group(1), match.group(2))
+        lines.setdefault(match.group(1), number)
+    if header is not None:
+        yield header[0], header[1], values, lines
+    if not seen_header:
+        raise LogError(f"{path}: empty, not a FreeRADIUS detail file")
+
+
+class _BadBlock(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
+def _integer(
+    values: dict[str, str], lines: dict[str, int], name: str, names: dict[str, int] | None = None
+) -> int | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    text = _string(value)
+    if names is not None and text in names:
+        return names[text]
+    try:
+        number = int(text, 0) if text[:2].lower() == "0x" else int(text)
+    except ValueError:
+        raise _BadBlock(lines[name], f"{name}: {text!r} is not an integer") from None
+    if number < 0:
+        raise _BadBlock(lines[name], f"{name}: {number} is negative")
+    return number
+
+
+def _event_time(values: dict[str, str], lines: dict[str, int], written: int | None) -> int | None:
+    """Event-Timestamp in seconds; a date in a zone other than UTC/GMT falls back to Timestamp - Acct-Delay-Time."""
+    value = values.get("Event-Timestamp")
+    if value is None:
+        return None
+    text = _string(value)
+    if text.isdigit():
+        return int(text)
+    match = _EVENT_DATE.match(" ".join(text.split()))
+    if match is None:
+        raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date")
+    when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S")
+    if match.group(2) in ("UTC", "GMT"):
+        return int(when.replace(tzinfo=UTC).timestamp())
+    if written is None:
+        raise _BadBlock(
+            lines["Event-Timestamp"], f"Event-Timestamp in zone {match.group(2)} and no Timestamp to place it"
+        )
+    return written - (_integer(values, lines, "Acct-Delay-Time") or 0)
+
+
+def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
+    header_line, header_time, values, lines = block
+    if "Acct-Status-Type" not in values:
+        raise _BadBlock(header_line, "no Acct-Status-Type")
+    status_text = _string(values["Acct-Status-Type"])
+    if status_text in NO_USAGE_STATUS:
+        return None
+    status = _integer(values, lines, "Acct-Status-Type", STATUS_TYPES)
+    if status not in (STATUS_START, STATUS_INTERIM, STATUS_STOP):
+        return None
+    session_id = _string(values.get("Acct-Session-Id", ""))
+    if not session_id:
+        raise _BadBlock(header_line, "no Acct-Session-Id")
+    written = _integer(values, lines, "Timestamp")
+    client = next(
+        (
+            _string(values[name])
+            for name in ("NAS-IP-Address", "NAS-Identifier", "NAS-IPv6-Address", "Packet-Src-IP-Address")
+            if name in values
+        ),
+        "",
+    )
+    class_value = None
+    if "Class" in values:
+        try:
+            class_value = _octets(values["Class"])
+        except ValueError as exc:
+            raise _BadBlock(lines["Class"], f"Class: {exc}") from None
+    ms_tz = None
+    if "3GPP-MS-TimeZone" in values:
+        try:
+            ms_tz = _octets(values["3GPP-MS-TimeZone"])
+        except ValueError as exc:
+            raise _BadBlock(lines["3GPP-MS-TimeZone"], f"3GPP-MS-TimeZone: {exc}") from None
+    calling = values.get("Calling-Station-Id")
+    text_of = {name: _string(values[name]) for name in _TEXT_ATTRIBUTES if name in values}
+    return AcctRequest(
+        status=status,
+        session_id=session_id,
+        client=client,
+        time_s=written if written is not None else int(header_time.timestamp()),
+        line=choose_line(class_value, _string(calling) if calling is not None else None, line_from),
+        event_time=_event_time(values, lines, written),
+        session_time=_integer(values, lines, "Acct-Session-Time"),
+        in_lo=_integer(values, lines, "Acct-Input-Octets"),
+        in_gw=_integer(values, lines, "Acct-Input-Gigawords"),
+        out_lo=_integer(values, lines, "Acct-Output-Octets"),
+        out_gw=_integer(values, lines, "Acct-Output-Gigawords"),
+        terminate=_integer(values, lines, "Acct-Terminate-Cause", TERMINATE_CAUSES),
+        imsi=text_of.get("3GPP-IMSI"),
+        imeisv=text_of.get("3GPP-IMEISV"),
+        apn=text_of.get("Called-Station-Id"),
+        charging_id=_integer(values, lines, "3GPP-Charging-ID"),
+        serving_plmn=text_of.get("3GPP-SGSN-MCC-MNC"),
+        sgsn=text_of.get("3GPP-SGSN-Address"),
+        rat=text_of.get("3GPP-RAT-Type"),
+        ms_tz=ms_tz,
+    )
+
+
+def _timed(index: int, path: Path, report: LogReport) -> Iterator[tuple[int, int, int, Block]]:
+    for block in read_blocks(path, report):
+        values = block[2]
+        stamp = _string(values.get("Timestamp", ""))
+        when = int(stamp) if stamp.isdigit() else int(block[1].timestamp())
+        yield when, index, block[0], block
+
+
+def records_from_radius_detail(
+    inputs: Path | str | Sequence[Path | str],
+    report: LogReport | None = None,
+    *,
+    line_from: LineFrom = "auto",
+) -> Iterator[UsageRecord]:
+    """Usage records from FreeRADIUS detail files (files, or folders of them, merged in time order).
+
+    `LogError` (`file:line: reason`) when a file is not a detail file; a block
+    that cannot be used is a reject in `report` with its file and line.
+    """
+    paths: Iterable[Path | str] = [inputs] if isinstance(inputs, (str, Path)) else inputs
+    files = input_files(paths, "detail")
+    report = report if report is not None else LogReport()
+    report.files = [str(f) for f in files]
+    return _records(files, report, line_from)
+
+
+def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Iterator[UsageRecord]:
+    tracker = SessionTracker(report)
+    names = [str(f) for f in files]
+    merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
+    for _when, index, line, block in merged:
+        report.current_file = names[index]
+        report.entries += 1
+        try:
+            req = _request(block, line_from)
+        except _BadBlock as exc:
+            report.reject(exc.line, "unusable block", str(exc))
+            continue
+        if req is None:
+            report.ignored[_string(block[2].get("Acct-Status-Type", "?"))] += 1
+            continue
+        report.accounting_requests += 1
+        record = tracker.request(req, line)
+        if record is not None:
+            yield record
+    tracker.finish()

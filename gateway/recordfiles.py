@@ -1,0 +1,44 @@
+"""Usage records streamed to a file atomically, with the totals a command's summary prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accounting.records import UsageRecord
+from accounting.usage_writer import UsageWriter, format_for
+from m2msim.outputs import atomic_path
+
+
+@dataclass(slots=True)
+class Totals:
+    records: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    lines: set[str] = field(default_factory=set)
+
+
+def write_records(records: Iterable[UsageRecord], out: Path | None) -> Totals:
+    """Consume `records`, writing them to `out` (.csv, else Parquet) when given; the totals.
+
+    The file appears whole or not at all: written under a temporary name beside `out` and
+    renamed at the end; any exception (from the records' source too) leaves `out` as it was.
+    """
+    totals = Totals()
+
+    def counted(record: UsageRecord) -> UsageRecord:
+        totals.records += 1
+        totals.bytes_up += record.bytes_up
+        totals.bytes_down += record.bytes_down
+        totals.lines.add(record.line)
+        return record
+
+    if out is None:
+        for record in records:
+            counted(record)
+        return totals
+    with atomic_path(out) as tmp, UsageWriter(tmp, format_for(out)) as writer:
+        for record in records:
+            writer.write(counted(record))
+    return totals
