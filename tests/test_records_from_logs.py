@@ -1,0 +1,289 @@
+"""Records from real network logs: FreeRADIUS detail files and osmo-sgsn CDR files, written here from
+the formats' documentation (rlm_detail's output; osmo-sgsn's sgsn_cdr.c columns)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from accounting.records import UsageRecord
+from gateway.logs import LogReport, records_from_osmo_cdr, records_from_radius_detail
+from m2msim.cli import main
+
+DETAIL = """\
+Sun Mar  1 10:00:00 2026
+\tAcct-Status-Type = Start
+\tAcct-Session-Id = "4f2a0001"
+\tUser-Name = "208011234567890"
+\tNAS-IP-Address = 192.0.2.1
+\tClass = 0x8f00a1ff3c5d0102
+\tCalled-Station-Id = "m2m.example"
+\tCalling-Station-Id = "33612345678"
+\t3GPP-IMSI = "208011234567890"
+\t3GPP-Charging-ID = 4242
+\t3GPP-SGSN-MCC-MNC = "20801"
+\t3GPP-SGSN-Address = 192.0.2.50
+\t3GPP-RAT-Type = UTRAN
+\t3GPP-MS-TimeZone = 0x4000
+\t3GPP-IMEISV = "3520990012345601"
+\tEvent-Timestamp = "Mar  1 2026 10:00:00 UTC"
+\tAcct-Delay-Time = 0
+\tTimestamp = 1772359200
+
+Sun Mar  1 22:00:00 2026
+\tAcct-Status-Type = Interim-Update
+\tAcct-Session-Id = "4f2a0001"
+\tNAS-IP-Address = 192.0.2.1
+\tClass = 0x8f00a1ff3c5d0102
+\tCalling-Station-Id = "33612345678"
+\t3GPP-SGSN-MCC-MNC = "20801"
+\t3GPP-RAT-Type = UTRAN
+\tAcct-Session-Time = 43200
+\tAcct-Input-Octets = 1000
+\tAcct-Output-Octets = 5000
+\tAcct-Input-Gigawords = 0
+\tAcct-Output-Gigawords = 1
+\tEvent-Timestamp = "Mar  1 2026 22:00:00 UTC"
+\tTimestamp = 1772402400
+
+Sun Mar  1 22:00:07 2026
+\tAcct-Status-Type = Interim-Update
+\tAcct-Session-Id = "4f2a0001"
+\tNAS-IP-Address = 192.0.2.1
+\tCalling-Station-Id = "33612345678"
+\t3GPP-SGSN-MCC-MNC = "20801"
+\tAcct-Session-Time = 43200
+\tAcct-Input-Octets = 1000
+\tAcct-Output-Octets = 5000
+\tAcct-Input-Gigawords = 0
+\tAcct-Output-Gigawords = 1
+\tAcct-Delay-Time = 7
+\tEvent-Timestamp = "Mar  1 2026 22:00:00 UTC"
+\tTimestamp = 1772402407
+
+Mon Mar  2 01:00:00 2026
+\tAcct-Status-Type = Interim-Update
+\tAcct-Session-Id = "4f2a0001"
+\tNAS-IP-Address = 192.0.2.1
+\tCalling-Station-Id = "33612345678"
+\t3GPP-SGSN-MCC-MNC = "21407"
+\t3GPP-RAT-Type = UTRAN
+\tAcct-Session-Time = 54000
+\tAcct-Input-Octets = 1500
+\tAcct-Output-Octets = 6000
+\tAcct-Input-Gigawords = 0
+\tAcct-Output-Gigawords = 1
+\tEvent-Timestamp = "Mar  2 2026 01:00:00 UTC"
+\tTimestamp = 1772413200
+
+Mon Mar  2 02:00:00 2026
+\tAcct-Status-Type = Stop
+\tAcct-Session-Id = "4f2a0001"
+\tNAS-IP-Address = 192.0.2.1
+\tCalling-Station-Id = "33612345678"
+\t3GPP-SGSN-MCC-MNC = "21407"
+\tAcct-Session-Time = 57600
+\tAcct-Input-Octets = 1600
+\tAcct-Output-Octets = 6100
+\tAcct-Input-Gigawords = 0
+\tAcct-Output-Gigawords = 1
+\tAcct-Terminate-Cause = User-Request
+\tEvent-Timestamp = "Mar  2 2026 02:00:00 UTC"
+\tTimestamp = 1772416800
+
+Mon Mar  2 02:00:01 2026
+\tAcct-Status-Type = Accounting-Off
+\tNAS-IP-Address = 192.0.2.1
+\tTimestamp = 1772416801
+
+"""
+
+START = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def rows(records: list[UsageRecord]) -> list[tuple[object, ...]]:
+    return [
+        (
+            r.line,
+            r.session,
+            r.start,
+            r.duration_s,
+            r.bytes_up,
+            r.bytes_down,
+            r.zone.value,
+            r.cause,
+            r.sequence,
+        )
+        for r in records
+    ]
+
+
+def test_detail_file_gives_a_record_per_interim_and_stop(tmp_path: Path) -> None:
+    path = tmp_path / "detail-20260301"
+    path.write_text(DETAIL)
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert rows(records) == [
+        ("33612345678", "4f2a0001", START, 43200, 1000, 5000 + (1 << 32), "fr", 17, 1),
+        ("33612345678", "4f2a0001", datetime(2026, 3, 1, 22, tzinfo=UTC), 10800, 500, 1000, "fr", 24, 2),
+        ("33612345678", "4f2a0001", datetime(2026, 3, 2, 1, tzinfo=UTC), 3600, 100, 100, "eu", 0, 3),
+    ]
+    first = records[0]
+    assert (first.imsi, first.charging_id, first.apn, first.imeisv, first.serving_plmn) == (
+        "208011234567890",
+        4242,
+        "m2m.example",
+        "3520990012345601",
+        "20801",
+    )
+    assert report.retransmissions == 1  # the Interim re-sent with Acct-Delay-Time 7
+    assert report.ignored == {"Accounting-Off": 1} and report.rejected == 0 and report.open_sessions == []
+
+
+def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_path: Path) -> None:
+    text = DETAIL.replace("\tAcct-Input-Octets = 1600", "\tAcct-Input-Octets = lots")
+    text = text.replace(
+        "Mon Mar  2 01:00:00 2026\n", "Mon Mar  2 01:00:00 2026\n\tthis is not an attribute\n"
+    )
+    path = tmp_path / "detail"
+    path.write_text(text)
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert len(records) == 2
+    bad_line = text.splitlines().index("\tAcct-Input-Octets = lots") + 1
+    assert {
+        "file": str(path),
+        "line": bad_line,
+        "reason": "unusable block: Acct-Input-Octets: 'lots' is not an integer",
+    } in report.rejects
+    assert report.reasons == {"unusable block": 1, "unreadable line": 1}
+
+
+def test_detail_folder_of_clients_and_days_is_merged_in_time_order(tmp_path: Path) -> None:
+    blocks = DETAIL.split("\n\n")
+    other = DETAIL.replace('"4f2a0001"', '"77aa0002"').replace("192.0.2.1", "192.0.2.2")
+    (tmp_path / "radacct" / "192.0.2.1").mkdir(parents=True)
+    (tmp_path / "radacct" / "192.0.2.2").mkdir(parents=True)
+    (tmp_path / "radacct" / "192.0.2.1" / "detail-20260301").write_text("\n\n".join(blocks[:3]) + "\n\n")
+    (tmp_path / "radacct" / "192.0.2.1" / "detail-20260302").write_text("\n\n".join(blocks[3:]))
+    (tmp_path / "radacct" / "192.0.2.2" / "detail-20260301").write_text(other)
+    report = LogReport()
+    records = list(records_from_radius_detail(tmp_path / "radacct", report))
+    assert len(records) == 6 and report.sessions == 2 and report.rejected == 0
+    assert [r.start for r in records] == sorted(r.start for r in records)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02garbage", "binary data"),
+        (b"\xff\xfe\x00", "binary data"),
+        (b"caf\xe9\n", "not UTF-8"),
+        (b"timestamp,imsi\n", "expected a date line"),
+    ],
+)
+def test_unusable_detail_file_exits_2_naming_file_and_line(
+    tmp_path: Path, content: bytes, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "detail"
+    path.write_bytes(content)
+    assert main(["records-from-radius-detail", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and needle in err[0]
+
+
+def test_detail_cli_writes_records_and_refuses_its_input_as_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "detail"
+    path.write_text(DETAIL)
+    out = tmp_path / "usage.csv"
+    assert main(["records-from-radius-detail", str(path), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 3 and summary["lines"] == 1 and summary["retransmissions"] == 1
+    assert out.read_text().splitlines()[0].startswith('"line","type","start"')
+    assert main(["records-from-radius-detail", str(path), "--out", str(path)]) == 2
+    assert "refusing to overwrite an input" in capsys.readouterr().err
+    assert path.read_text() == DETAIL
+
+
+# -- osmo-sgsn ------------------------------------------------------------------------------------
+
+HEADER = (
+    "timestamp,imsi,imei,msisdn,cell_id,lac,hlr,event,pdp_duration,ggsn_addr,sgsn_addr,apni,eua_addr,"
+    "vol_in,vol_out,charging_id"
+)
+CDR = f"""\
+{HEADER}
+20260301100000123,208011234567890,3520990012345601,33612345678,1234,10,hlr1,attach
+20260301100001000,208011234567890,3520990012345601,33612345678,1234,10,hlr1,pdp-act,0,192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,0,0,9001
+20260301101001000,208011234567890,3520990012345601,33612345678,1234,10,hlr1,pdp-periodic,600,192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,1200,34000,9001
+20260301102001000,208011234567890,3520990012345601,33612345678,1234,10,hlr1,pdp-periodic,1200,192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,1500,5000000000,9001
+20260301102501000,208011234567890,3520990012345601,33612345678,1234,10,hlr1,pdp-deact,1500,192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,1800,5000000100,9001
+20260301102501002,208011234567890,3520990012345601,33612345678,1234,10,hlr1,pdp-free,1500,192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,1800,5000000100,9001
+20260301102502000,208011234567890,3520990012345601,33612345678,1234,10,hlr1,detach
+"""
+
+
+def test_osmo_cdr_gives_a_record_per_periodic_row_and_one_at_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "sgsn.cdr"
+    path.write_text(CDR)
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report, serving_plmn="20801"))
+    t0 = datetime(2026, 3, 1, 10, 0, 1, tzinfo=UTC)
+    assert rows(records) == [
+        ("33612345678", "208011234567890-9001", t0, 600, 1200, 34000, "fr", 17, 1),
+        (
+            "33612345678",
+            "208011234567890-9001",
+            t0.replace(minute=10),
+            600,
+            300,
+            5_000_000_000 - 34000,
+            "fr",
+            17,
+            2,
+        ),
+        ("33612345678", "208011234567890-9001", t0.replace(minute=20), 300, 300, 100, "fr", 0, 3),
+    ]
+    assert (
+        records[0].charging_id == 9001
+        and records[0].apn == "m2m.example"
+        and records[0].serving_plmn == "20801"
+    )
+    assert report.ignored == {"attach": 1, "detach": 1, "pdp-free after the context's end": 1}
+    assert report.rejected == 0 and report.open_sessions == []
+
+
+def test_osmo_cdr_bad_rows_are_rejects_with_their_line(tmp_path: Path) -> None:
+    lines = CDR.splitlines()
+    lines[3] = lines[3].replace(",1200,34000,", ",1200,-5,")
+    lines.insert(5, "20260301,short,row")
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    assert report.reasons == {"malformed row": 2}
+    assert [r["line"] for r in report.rejects] == [4, 6]
+    assert "vol_out '-5'" in str(report.rejects[0]["reason"])
+    assert len(records) == 2  # the rows after the bad one still give records
+
+
+def test_osmo_cdr_cli_refuses_a_file_without_its_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("line,type,start\n")
+    assert main(["records-from-osmo-cdr", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{path}:1: not an osmo-sgsn CDR file" in err and "\n" not in err
+    good = tmp_path / "sgsn.cdr"
+    good.write_text(CDR)
+    assert main(["records-from-osmo-cdr", str(good), "--serving-plmn", "2080"]) == 2
+    capsys.readouterr()
+    assert main(["records-from-osmo-cdr", str(good), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 3
