@@ -27,7 +27,7 @@ Sun Mar  1 10:00:00 2026
 \t3GPP-SGSN-MCC-MNC = "20801"
 \t3GPP-SGSN-Address = 192.0.2.50
 \t3GPP-RAT-Type = UTRAN
-\t3GPP-MS-TimeZone = 0x4000
+\t3GPP-MS-Time-Zone = 0x4000
 \t3GPP-IMEISV = "3520990012345601"
 \tEvent-Timestamp = "Mar  1 2026 10:00:00 UTC"
 \tAcct-Delay-Time = 0

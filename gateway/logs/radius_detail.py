@@ -236,11 +236,13 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         except ValueError as exc:
             raise _BadBlock(lines["Class"], f"Class: {exc}") from None
     ms_tz = None
-    if "3GPP-MS-TimeZone" in values:
-        try:
-            ms_tz = _octets(values["3GPP-MS-TimeZone"])
-        except ValueError as exc:
-            raise _BadBlock(lines["3GPP-MS-TimeZone"], f"3GPP-MS-TimeZone: {exc}") from None
+    for tz_name in ("3GPP-MS-Time-Zone", "3GPP-MS-TimeZone"):  # FreeRADIUS's name, then TS 29.061's
+        if tz_name in values:
+            try:
+                ms_tz = _octets(values[tz_name])
+            except ValueError as exc:
+                raise _BadBlock(lines[tz_name], f"{tz_name}: {exc}") from None
+            break
     calling = values.get("Calling-Station-Id")
     text_of = {name: _string(values[name]) for name in _TEXT_ATTRIBUTES if name in values}
     return AcctRequest(
