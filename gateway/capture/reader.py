@@ -274,6 +274,25 @@ class _Fragments:
             yield first, pieces.get(0)
 
 
+_IDENTITY_TYPES = frozenset({radius.CLASS, radius.CALLED_STATION_ID, radius.CALLING_STATION_ID})
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """The identities in the tail of a request (from its first Vendor-Specific attribute on)."""
+
+    std: dict[int, bytes]
+    line: str | None
+    apn: str | None
+    imsi: str | None
+    imeisv: str | None
+    charging_id: int | None
+    serving_plmn: str | None
+    sgsn: str | None
+    rat: int | None
+    ms_tz: bytes | None
+
+
 class _Decoder:
     """Frames to Accounting-Requests: link layer, IP, UDP, RADIUS, authenticators."""
 
@@ -286,7 +305,7 @@ class _Decoder:
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
         self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
         self.fragments = _Fragments()
-        self.tgpp_cache: dict[bytes, dict[int, bytes]] = {}  # a session's requests repeat their 3GPP block
+        self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
 
     # -- link layer and IP -------------------------------------------------------------------------
 
@@ -485,7 +504,38 @@ class _Decoder:
         return self.tracker.request(req, n)
 
     def _acct_request(self, msg: bytes, nas: bytes, ts_us: int) -> AcctRequest | None:
-        std, vendor = _attributes(msg)
+        # The attributes before the first Vendor-Specific are parsed every time (the counters are
+        # there in a GGSN's requests); from it on, a session's requests repeat the same octets: that
+        # tail is parsed once and its identity cached.
+        std: dict[int, bytes] = {}
+        pos, end = 20, len(msg)
+        while pos < end:
+            a_type = msg[pos]
+            if a_type == 26:  # Vendor-Specific: the tail starts here
+                break
+            a_len = msg[pos + 1] if pos + 1 < end else 0
+            nxt = pos + a_len
+            if a_len < 2 or nxt > end:
+                raise _BadMessage(f"attribute {a_type} has length {a_len} at offset {pos}")
+            if a_type not in std:
+                std[a_type] = msg[pos + 2 : nxt]
+            pos = nxt
+        tail = msg[pos:]
+        identity = self.identities.get(tail)
+        if identity is None:
+            if len(self.identities) >= 65_536:
+                self.identities.clear()
+            identity = self.identities[tail] = self._identity(tail, pos)
+        tail_std = identity.std
+        if tail_std:
+            head_std = std
+            std = dict(tail_std)
+            std.update(head_std)  # the first occurrence wins: the head's
+            line, apn = identity.line, identity.apn
+            if not _IDENTITY_TYPES.isdisjoint(head_std):
+                line, apn = self._line(std), _text(std, radius.CALLED_STATION_ID)
+        else:
+            line, apn = self._line(std), _text(std, radius.CALLED_STATION_ID)
         status = _u32(std, radius.ACCT_STATUS_TYPE, "Acct-Status-Type")
         if status is None:
             raise _BadMessage("missing Acct-Status-Type")
@@ -495,25 +545,12 @@ class _Decoder:
         if session_id is None:
             raise _BadMessage("missing Acct-Session-Id")
         client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
-        if vendor:
-            last = vendor[-1]
-            block = msg[vendor[0] : last + msg[last + 1]]
-            tgpp = self.tgpp_cache.get(block)
-            if tgpp is None:
-                if len(self.tgpp_cache) >= 65_536:
-                    self.tgpp_cache.clear()
-                tgpp = self.tgpp_cache[block] = _vendor_attributes(msg, vendor)
-        else:
-            tgpp = {}
-        charging = tgpp.get(radius.TGPP_CHARGING_ID)
-        rat = tgpp.get(radius.TGPP_RAT_TYPE)
-        sgsn = tgpp.get(radius.TGPP_SGSN_ADDRESS)
         return AcctRequest(
             status=status,
             session_id=session_id,
             client=client,
             time_s=ts_us // 1_000_000,
-            line=choose_line(std.get(radius.CLASS), _text(std, radius.CALLING_STATION_ID), self.line_from),
+            line=line,
             event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
             session_time=_u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time"),
             in_lo=_u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets"),
@@ -521,9 +558,36 @@ class _Decoder:
             out_lo=_u32(std, radius.ACCT_OUTPUT_OCTETS, "Acct-Output-Octets"),
             out_gw=_u32(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
             terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
+            imsi=identity.imsi,
+            imeisv=identity.imeisv,
+            apn=apn,
+            charging_id=identity.charging_id,
+            serving_plmn=identity.serving_plmn,
+            sgsn=identity.sgsn,
+            rat=identity.rat,
+            ms_tz=identity.ms_tz,
+        )
+
+    def _line(self, std: dict[int, bytes]) -> str | None:
+        return choose_line(std.get(radius.CLASS), _text(std, radius.CALLING_STATION_ID), self.line_from)
+
+    def _identity(self, tail: bytes, offset: int) -> _Identity:
+        """What a request's tail (from its first Vendor-Specific on) says, parsed once per distinct tail."""
+        message = bytes(20) + tail
+        try:
+            std, vendor = _attributes(message)
+        except _BadMessage as exc:  # name the offset in the real message
+            raise _BadMessage(f"{exc} (+{offset - 20} octets)") from None
+        tgpp = _vendor_attributes(message, vendor)
+        charging = tgpp.get(radius.TGPP_CHARGING_ID)
+        rat = tgpp.get(radius.TGPP_RAT_TYPE)
+        sgsn = tgpp.get(radius.TGPP_SGSN_ADDRESS)
+        return _Identity(
+            std=std,
+            line=self._line(std),
+            apn=_text(std, radius.CALLED_STATION_ID),
             imsi=_text(tgpp, radius.TGPP_IMSI),
             imeisv=_text(tgpp, radius.TGPP_IMEISV),
-            apn=_text(std, radius.CALLED_STATION_ID),
             charging_id=int(_U32.unpack(charging)[0]) if charging and len(charging) == 4 else None,
             serving_plmn=_text(tgpp, radius.TGPP_SGSN_MCC_MNC),
             sgsn=sgsn.hex() if sgsn else None,
