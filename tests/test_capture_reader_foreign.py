@@ -3,6 +3,7 @@ retransmissions, opaque Class, sessions joined mid-way, wrapping counters, sever
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -421,3 +422,38 @@ def test_every_request_failing_its_authenticator_exits_1_naming_the_secret(
         "check --secret" in captured.err and "rejected 3 packets: bad Request Authenticator" in captured.out
     )
     assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+
+
+def test_ipv6_fragmented_radius_is_reassembled(tmp_path: Path) -> None:
+    start, interim, stop = session_messages()
+    frames: list[tuple[int, bytes]] = []
+    for ts, m, r in exchange([start, interim, stop]):
+        if m is interim:  # two fragments behind an IPv6 fragment header (RFC 8200 4.5)
+            datagram = udp(32_768, 1813, m)
+            cut = 64
+            for k, (offset, part) in enumerate(((0, datagram[:cut]), (cut, datagram[cut:]))):
+                more = 1 if offset == 0 else 0
+                header = bytes((17, 0)) + (offset | more).to_bytes(2, "big") + (4242).to_bytes(4, "big")
+                frames.append((ts + k, ethernet(ipv6(1, 10, header + part, next_header=44))))
+        else:
+            frames.append((ts, ethernet(v6(m, r))))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected() and report.reassembled == 1 and report.rejected == 0
+
+
+def test_cli_says_which_sessions_were_joined_mid_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    interim = request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200)))
+    stop = request(3, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1))
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange([interim, stop], [T0 + 600, T0 + 900])]
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    out = tmp_path / "usage.csv"
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "1 sessions joined mid-way" in text
+        and "sess-1 at packet 1: 100 octets up, 200 down over 600 s" in text
+    )
+    (row,) = list(csv.DictReader(out.open()))
+    assert row["sequence"] == "" and row["cause"] == "0" and row["bytes_up"] == "50"  # place unknown: empty
