@@ -455,5 +455,5 @@ def test_cli_says_which_sessions_were_joined_mid_way(
         "1 sessions joined mid-way" in text
         and "sess-1 at packet 1: 100 octets up, 200 down over 600 s" in text
     )
-    (row,) = list(csv.DictReader(out.open()))
+    (row,) = list(csv.DictReader(out.read_text().splitlines()))
     assert row["sequence"] == "" and row["cause"] == "0" and row["bytes_up"] == "50"  # place unknown: empty
