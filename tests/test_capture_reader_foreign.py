@@ -4,6 +4,7 @@ retransmissions, opaque Class, sessions joined mid-way, wrapping counters, sever
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -364,6 +365,7 @@ def test_cli_reads_a_folder_and_names_skipped_files(
         ("cut-block", "block at offset"),
         ("huge-length", "not plausible"),
         ("empty-folder", "holds no pcap"),
+        ("gzip", "gzip-compressed"),
     ],
 )
 def test_unusable_inputs_exit_2_with_one_line(
@@ -387,6 +389,8 @@ def test_unusable_inputs_exit_2_with_one_line(
         data = bytearray(write_pcap(path, 1, frames).read_bytes())
         data[24 + 8 : 24 + 12] = (10**9).to_bytes(4, "little")
         path.write_bytes(bytes(data))
+    elif kind == "gzip":
+        path.write_bytes(gzip.compress(write_pcap(path, 1, frames).read_bytes()))
     elif kind == "empty-folder":
         path = tmp_path / "folder"
         path.mkdir()

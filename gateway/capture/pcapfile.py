@@ -55,6 +55,8 @@ def check_file(path: Path) -> None:
         raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     if not head:
         raise CaptureFileError(f"{path}: empty file, not a capture")
+    if head[:2] == b"\x1f\x8b":
+        raise CaptureFileError(f"{path}: gzip-compressed; decompress it first (gunzip)")
     if head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
         raise CaptureFileError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
     if head[:4] in PCAP_MAGICS and len(head) < 24:
@@ -104,16 +106,16 @@ def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
         pos = end
 
 
-def _tick_converter(option: int | None) -> tuple[int, int, bool]:
-    """(multiplier, divisor, binary) turning an interface's ticks into microseconds (if_tsresol)."""
+def _tick_converter(option: int | None) -> tuple[int, int]:
+    """(multiplier, divisor) turning an interface's ticks into microseconds (if_tsresol: 10^-n or 2^-n)."""
     if option is None:
-        return 1, 1, False
+        return 1, 1
     if option & 0x80:
-        return 1_000_000, 1 << (option & 0x7F), True
+        return 1_000_000, 1 << (option & 0x7F)
     exponent = option & 0x7F
     if exponent <= 6:
-        return 10 ** (6 - exponent), 1, False
-    return 1, 10 ** (exponent - 6), False
+        return 10 ** (6 - exponent), 1
+    return 1, 10 ** (exponent - 6)
 
 
 def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
@@ -159,7 +161,7 @@ def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
                 elif code == 14 and olen >= 8:
                     offset_s = struct.unpack_from(order + "q", view, opt + 4)[0]
                 opt += 4 + (olen + 3) // 4 * 4
-            mul, div, _binary = _tick_converter(resol)
+            mul, div = _tick_converter(resol)
             interfaces.append((linktype, mul, div, offset_s * 1_000_000))
         elif block_type in (_EPB, _OPB, _SPB):
             n += 1
