@@ -14,7 +14,7 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   Event-Timestamp) equal one already seen for the session is a retransmission
   (RFC 2866 5.2: a re-sent request may carry a new Identifier and
   Acct-Delay-Time): counted, never billed twice, before or after its response,
-  after the Stop too.
+  and up to an hour (CLOSED_MEMORY_S) after the session's Stop.
 - A session first seen at an Interim-Update (the capture began mid-session):
   that Interim is the baseline; records follow from it on, with an empty
   `sequence` (their place in the session is unknown), and the session is
@@ -44,6 +44,7 @@ STATUS_STOP = 2
 STATUS_INTERIM = 3
 
 GIGAWORD = 1 << 32
+CLOSED_MEMORY_S = 3_600  # a closed session's requests are recognised as retransmissions this long after its Stop
 MS_TIMEZONE_CHANGE = 23  # TS 32.298 causeForRecClosing mSTimeZoneChange
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
@@ -153,7 +154,8 @@ class SessionTracker:
     def __init__(self, report: Rejects) -> None:
         self.report = report
         self.sessions: dict[tuple[object, str], _Session] = {}
-        self.closed: dict[tuple[object, str], set[tuple[object, ...]]] = {}
+        # closed sessions, oldest first: (requests seen, time of the Stop), kept CLOSED_MEMORY_S
+        self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int]] = {}
         self.zones = default_table()
 
     def request(self, req: AcctRequest, where: int) -> UsageRecord | None:
@@ -165,7 +167,9 @@ class SessionTracker:
             report.retransmissions += 1
             return None
         if state is None:
-            closed = self.closed.get(key)
+            self._forget_closed(req.time_s)
+            closed_entry = self.closed.get(key)
+            closed = closed_entry[0] if closed_entry is not None else None
             if closed is not None and sig in closed:
                 report.retransmissions += 1
                 return None
@@ -189,6 +193,15 @@ class SessionTracker:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return None
         return self._usage(key, state, req, sig, where)
+
+    def _forget_closed(self, now_s: int) -> None:
+        """Drop the sessions closed more than CLOSED_MEMORY_S before `now_s` (memory stays bounded)."""
+        closed = self.closed
+        while closed:
+            oldest = next(iter(closed))
+            if closed[oldest][1] >= now_s - CLOSED_MEMORY_S:
+                return
+            del closed[oldest]
 
     def _line(self, req: AcctRequest, where: int) -> str | None:
         if not req.line:
@@ -308,7 +321,7 @@ class SessionTracker:
             sequence=None if state.joined else state.sequence,
         )
         if stop:
-            self.closed[key] = state.seen
+            self.closed[key] = (state.seen, req.time_s)
             del self.sessions[key]
         else:
             state.last_time, state.last_in, state.last_out = totals

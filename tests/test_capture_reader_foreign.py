@@ -461,3 +461,13 @@ def test_cli_says_which_sessions_were_joined_mid_way(
     )
     (row,) = list(csv.DictReader(out.read_text().splitlines()))
     assert row["sequence"] == "" and row["cause"] == "0" and row["bytes_up"] == "50"  # place unknown: empty
+
+
+def test_a_stop_repeated_hours_later_is_a_reject_never_a_record(tmp_path: Path) -> None:
+    start, interim, stop = session_messages()
+    stop_again = request(10, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1, delay=7_200))
+    timeline = [*exchange([start, interim, stop]), ((T0 + 8_100) * 1_000_000, stop_again, True)]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in timeline]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.reasons == {"Stop of a session never seen before": 1} and report.retransmissions == 0
