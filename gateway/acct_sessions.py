@@ -44,8 +44,9 @@ STATUS_STOP = 2
 STATUS_INTERIM = 3
 
 GIGAWORD = 1 << 32
-CLOSED_MEMORY_S = 3_600  # a closed session's requests are recognised as retransmissions this long after its Stop
-MS_TIMEZONE_CHANGE = 23  # TS 32.298 causeForRecClosing mSTimeZoneChange
+CLOSED_MEMORY_S = (
+    3_600  # a closed session's requests are recognised as retransmissions this long after its Stop
+)
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
 CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
@@ -330,11 +331,15 @@ class SessionTracker:
 
     @staticmethod
     def _interim_cause(state: _Session, req: AcctRequest) -> int:
-        """The cause an Interim closes its record with; moves the session to the new serving network."""
+        """The cause an Interim closes its record with; moves the session to the new serving network.
+
+        The order of `gateway.network.mobility_cause` (the gateway's side): PLMN, SGSN, RAT, time
+        zone; here an attribute a request leaves out changes nothing.
+        """
         cause = int(ClosingCause.TIME_LIMIT)
         if req.ms_tz is not None and req.ms_tz != state.ms_tz:
             if state.ms_tz is not None:
-                cause = MS_TIMEZONE_CHANGE
+                cause = int(ClosingCause.MS_TIME_ZONE_CHANGE)
             state.ms_tz = req.ms_tz
         if req.rat is not None and req.rat != state.rat:
             if state.rat is not None:
