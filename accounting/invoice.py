@@ -131,6 +131,39 @@ class RejectSummary:
     count: int
 
 
+FIXED_UNITS = frozenset({"month", "once"})  # subscriptions, options, fees: not proportional to usage
+PROJECTION_RULE = (
+    "projection, not a bill: usage charges x days in the month / days covered; "
+    "subscriptions, options and fees as they are"
+)
+
+
+@dataclass(frozen=True)
+class UsageCoverage:
+    """The days the usage records cover when they are not the whole billing month."""
+
+    start: str  # ISO 8601, UTC
+    end: str  # exclusive
+    days: Decimal  # days covered (a fraction when the period ends within a day)
+    days_in_month: int
+
+    def describe(self) -> str:
+        return (
+            f"usage covers {self.start[:16].replace('T', ' ')} to {self.end[:16].replace('T', ' ')} UTC, "
+            f"{self.days.normalize():f} of the month's {self.days_in_month} days"
+        )
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The month the partial usage points to (see `PROJECTION_RULE`)."""
+
+    usage: Decimal  # usage charges of the days covered
+    usage_projected: Decimal
+    fixed: Decimal  # subscriptions, options, fees, as billed
+    total: Decimal
+
+
 @dataclass
 class Invoice:
     customer: str
@@ -144,6 +177,47 @@ class Invoice:
     rejects: list[Reject] = field(default_factory=list)
     reject_summary: list[RejectSummary] = field(default_factory=list)
     rows_read: int = 0
+    coverage: UsageCoverage | None = None  # set when the usage covers part of the month only
+
+    def projection(self) -> Projection | None:
+        """The projected month when the usage covers part of it (`PROJECTION_RULE`), else None."""
+        c = self.coverage
+        if c is None or c.days <= 0:
+            return None
+        usage = fixed = ZERO
+        for item in (i for bill in self.lines for i in bill.items):
+            if item.unit in FIXED_UNITS:
+                fixed += item.amount
+            else:
+                usage += item.amount
+        for item in self.fleet:
+            if item.unit in FIXED_UNITS:
+                fixed += item.amount
+            else:
+                usage += item.amount
+        projected = cents(usage * Decimal(c.days_in_month) / c.days)
+        return Projection(usage, projected, fixed, projected + fixed)
+
+    def _coverage_dict(self) -> dict[str, Any]:
+        """The keys a partial month adds to the JSON (none for a whole month: older readers see no change)."""
+        c, p = self.coverage, self.projection()
+        if c is None or p is None:
+            return {}
+        return {
+            "usage_covers": {
+                "start": c.start,
+                "end": c.end,
+                "days": str(c.days.normalize()),
+                "days_in_month": c.days_in_month,
+            },
+            "projected_month": {
+                "rule": PROJECTION_RULE,
+                "usage_ht": fmt(p.usage),
+                "usage_projected_ht": fmt(p.usage_projected),
+                "fixed_ht": fmt(p.fixed),
+                "total_ht": fmt(p.total),
+            },
+        }
 
     @property
     def rejects_total(self) -> int:
@@ -178,6 +252,7 @@ class Invoice:
             "rejects": [{"row": r.row, "reason": r.reason} for r in self.rejects],
             "rejects_by_reason": [{"reason": s.reason, "count": s.count} for s in self.reject_summary],
             "rows_read": self.rows_read,
+            **self._coverage_dict(),
         }
 
     def to_json(self) -> str:

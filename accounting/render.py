@@ -12,7 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from accounting.engine import reject_category
-from accounting.invoice import Invoice, LineBill
+from accounting.invoice import PROJECTION_RULE, Invoice, LineBill
 from accounting.money import ZERO, fmt
 
 SMALL_FLEET = 20
@@ -64,6 +64,16 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
         f"  {len(invoice.lines):,} lines: {money(lines_total)}; fleet services: {money(fleet_total)}; "
         f"{invoice.rows_read:,} usage rows read, {invoice.rejects_total:,} rejected"
     )
+    projection = invoice.projection()
+    if invoice.coverage is not None and projection is not None:
+        c = invoice.coverage
+        out.append(f"  {c.describe()}: the subscriptions are a whole month's")
+        out.append(
+            f"Projected month: {money(projection.total)} {cur} = usage {money(projection.usage)} x "
+            f"{c.days_in_month}/{c.days.normalize():f} = {money(projection.usage_projected)}, "
+            f"plus subscriptions, options and fees {money(projection.fixed)}"
+        )
+        out.append(f"  ({PROJECTION_RULE})")
     groups: dict[str, list[LineBill]] = defaultdict(list)
     group_sums: dict[str, dict[str, Decimal]] = {}
     steps: dict[str, int] = defaultdict(int)

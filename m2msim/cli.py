@@ -1,8 +1,15 @@
 """The `m2msim` command: a thin layer that hands each sub-command to its package.
 
 Each package that has commands exposes `register(subparsers)` in its own `cli`
-module; the handler it sets returns the exit status.  Usage errors exit 2 with one
-line on stderr, never a traceback.
+module; the handler it sets returns the exit status.  What holds for every command
+(docs/reliability.md):
+
+- usage errors exit 2 with one line on stderr, never a traceback; so does a
+  `YamlError` (an unusable YAML input) or an `OutputError` (an output that cannot be
+  written as asked, or that another process is writing) raised by any handler;
+- SIGINT and SIGTERM stop the command with one line, "m2msim CMD: interrupted
+  (SIGINT)", and exit 130 or 143; the handlers' `finally` blocks and context managers
+  clean up on the way out (see `m2msim.signals`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,11 @@ import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from m2msim.outputs import OutputError
+from m2msim.signals import exit_status, handle_signals, signal_name
+from m2msim.yamlio import YamlError
 
 # Package cli modules, in the order their commands are listed by --help.
 # reports.cli comes after accounting.cli: it adds --report to `rate` and `compare`.
@@ -36,8 +48,15 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (exit 2), naming the command and where to find help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="m2msim",
         description="Simulate an M2M fleet, drive GSM modems on a bench, and bill both with the operator's tariff.",
     )
@@ -57,18 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handler: Handler = args.handler
+    command = "m2msim"
     try:
-        return handler(args)
-    except KeyboardInterrupt:
-        print("m2msim: interrupted", file=sys.stderr)
-        return 130
+        with handle_signals():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = f"m2msim {args.command}"
+            level = logging.WARNING - 10 * min(args.verbose, 2)
+            logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+            handler: Handler = args.handler
+            return handler(args)
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as m2msim.signals.Terminated
+        print(f"{command}: interrupted ({signal_name(exc)})", file=sys.stderr)
+        return exit_status(exc)
+    except (YamlError, OutputError) as exc:
+        print(f"{command}: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "unusable input"
 
 
 if __name__ == "__main__":

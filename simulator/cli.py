@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 from accounting.errors import AccountingError
 from gateway.errors import GatewayError
+from m2msim.outputs import OutputError
+from simulator.estimate import JobTooBig, admit, estimate_devices, estimate_run, machine_limits
 from simulator.progress import ProgressBar
 from simulator.run import simulate
-from simulator.scenario import ScenarioError, load_scenario
+from simulator.scenario import load_scenario
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--capture", action="store_true", help="write a pcap of the gateway's signalling (slower)")
     p.add_argument("--no-invoice", action="store_true", help="skip rating the month")
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="run a job estimated too big for this machine; replace an --out folder m2msim did not "
+        "write (it is kept whole beside it as DIR.kept-N, never deleted)",
+    )
+    p.add_argument(
         "--no-merge",
         action="store_true",
         help="leave the usage records in the shards' usage/part-NNNNN.parquet only (no usage.parquet)",
@@ -45,10 +54,43 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=cmd_run)
 
 
+# Each option's allowed range, checked before anything is read or written.
+SEED_MAX = 2**63 - 1
+WORKERS_MAX = 256
+SHARD_DEVICES_MAX = 10_000_000
+MAX_LINES_MAX = 1_000_000_000
+DAYS_MAX = 31.0
+
+
+def check_options(args: argparse.Namespace) -> str | None:
+    """The first option out of its range, as the line to print; None when all are usable."""
+    days = args.days
+    if days is not None and not (math.isfinite(days) and 0 < days <= DAYS_MAX):
+        return f"--days {days:g}: expected a number of days in (0, {DAYS_MAX:g}] (within the billing month)"
+    checks = (
+        ("--seed", args.seed, 0, SEED_MAX),
+        ("--workers", args.workers, 1, WORKERS_MAX),
+        ("--shard-devices", args.shard_devices, 1, SHARD_DEVICES_MAX),
+        ("--max-lines", args.max_lines, 1, MAX_LINES_MAX),
+    )
+    for option, value, lo, hi in checks:
+        if value is not None and not lo <= value <= hi:
+            return f"{option} {value}: expected a whole number in [{lo}, {hi:,}]"
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        print("m2msim run: --workers must be at least 1", file=sys.stderr)
+    problem = check_options(args)
+    if problem is not None:
+        print(f"m2msim run: {problem}", file=sys.stderr)
         return 2
+    out_hint: Path = args.out or Path("runs")
+    limits = machine_limits(out_hint)
+
+    def admit_devices(devices: int, days: float) -> None:
+        if not args.force:
+            admit(estimate_devices(devices, days, args.workers, args.shard_devices or 1000), limits)
+
     try:
         scenario = load_scenario(
             args.scenario,
@@ -56,9 +98,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             days=args.days,
             max_lines=args.max_lines,
             shard_devices=args.shard_devices,
+            admit=admit_devices,
         )
-    except ScenarioError as exc:
-        print(f"m2msim run: {exc}", file=sys.stderr)
+        if not args.force:
+            admit(estimate_run(scenario, args.workers, csv=args.csv, capture=args.capture), limits)
+    except JobTooBig as exc:
+        print(f"m2msim run: {args.scenario}: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("runs") / scenario.name
     bar = ProgressBar(f"{scenario.name}: {scenario.n_devices:,} devices")
@@ -74,8 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             invoice=not args.no_invoice,
             merge=not args.no_merge,
             progress=bar,
+            force=args.force,
         )
-    except (AccountingError, GatewayError) as exc:
+    except (AccountingError, GatewayError, OutputError) as exc:
         bar.close()
         print(f"m2msim run: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.close()
         print(f"m2msim run: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    bar.close()
+    finally:
+        bar.close()
     from simulator.summary import render_summary
 
     print(render_summary(result.summary))

@@ -33,11 +33,11 @@ from simulator.stats import GroupStats
 from simulator.traffic import (
     draw_period,
     draw_phase,
-    jitter,
     per_report_sessions,
     persistent_session,
     report_times,
 )
+from simulator.traffic_models import offsets
 
 if TYPE_CHECKING:
     from simulator.engine import Shard
@@ -352,9 +352,7 @@ class Device:
             t = self._next_report(t_end) if has_data else float(t_end)
         elif o.kind == "area" and rc.policy == "immediate":
             # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
-            t = t_end + float(
-                jitter(self.rng_retry, o.recovery, 10.0 if o.recovery != "tr37868-model1" else 60.0, 1)[0]
-            )
+            t = t_end + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
         t = min(max(t, float(t_end)), float(self.T))
         if t > self.env.now:
             yield self.env.timeout(t - self.env.now)

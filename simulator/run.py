@@ -15,10 +15,17 @@ Outputs in the run folder:
 - `report.html`: all of it drawn, one offline page (`reports`).
 
 Nothing in these files depends on the wall clock or on the number of workers.
+
+The folder appears whole (`m2msim.rundir.run_folder`): the run is written into a temporary
+folder beside it and swapped in at the end, so an interrupted run leaves the previous run as it
+was; `.m2msim-run.json` in it lists the files the run wrote.  Worker processes are terminated,
+not waited for, when the run is interrupted.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -35,8 +42,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accounting import inventory_from_dict, rate
-from accounting.invoice import Invoice
+from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT, USAGE_SCHEMA
+from m2msim.rundir import run_folder
+from m2msim.signals import deferred_signals, worker_init
 from reports import write_report
 from simulator.engine import (
     DICTIONARY_COLUMNS,
@@ -73,14 +82,6 @@ class RunResult:
 def _shard_task(args: tuple[Scenario, int, int, int, str, bool, bool]) -> ShardResult:
     scenario, index, start, end, out, csv, capture = args
     return run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture)
-
-
-def _prepare(out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("usage", "usage-csv", "alarms", "capture"):
-        shutil.rmtree(out_dir / sub, ignore_errors=True)
-    for name in ("usage.parquet", "usage.csv", "alarms.jsonl", "invoice.json", "invoice.txt", "summary.json"):
-        (out_dir / name).unlink(missing_ok=True)
 
 
 def run_shards(
@@ -120,14 +121,40 @@ def run_shards(
                 on_shard(index)
         return results
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
-        return _gather(pool, tasks, progress, on_shard)
+    pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx, initializer=worker_init)
+    try:
+        results = _gather(pool, tasks, progress, on_shard)
+    except BaseException:
+        terminate_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def terminate_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool now: pending tasks cancelled, workers terminated (SIGTERM, then SIGKILL
+    after a second), and waited for, so none outlives the run."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        with contextlib.suppress(OSError, ValueError):
+            p.terminate()
+    for p in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            p.join(1.0)
+            if p.is_alive():
+                p.kill()
+                p.join()
 
 
 def _gather(
     pool: Executor, tasks: Sequence[Any], progress: Progress | None, on_shard: Callable[[int], None] | None
 ) -> list[ShardResult]:
-    futures = [pool.submit(_shard_task, t) for t in tasks]
+    # Workers start on the first submit; they inherit SIGINT and SIGTERM blocked, so a Ctrl-C that
+    # reaches the whole process group while they start cannot interrupt them (`worker_init` then
+    # ignores SIGINT: the parent stops them).
+    with deferred_signals():
+        futures = [pool.submit(_shard_task, t) for t in tasks]
     results: list[ShardResult] = []
     for done, f in enumerate(futures, 1):
         results.append(f.result())
@@ -264,6 +291,7 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
     inventory = inventory_from_dict(scenario.inventory, scenario.source)
     parts = usage_parts(out_dir)
     invoice = rate(inventory, parts or None)
+    invoice.coverage = usage_coverage(scenario)
     result.invoice = invoice
     (out_dir / "invoice.json").write_text(invoice.to_json() + "\n", encoding="utf-8")
     (out_dir / "invoice.txt").write_text(invoice.render_text() + "\n", encoding="utf-8")
@@ -283,6 +311,24 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
         result.retry_cost = invoice.total - calm.total
 
 
+def usage_coverage(scenario: Scenario) -> UsageCoverage | None:
+    """The days the run's usage covers, when they are not the whole billing month."""
+    month = str(scenario.inventory.get("month", ""))
+    try:
+        y, m = (int(x) for x in month.split("-"))
+    except ValueError:
+        return None
+    days_in_month = calendar.monthrange(y, m)[1]
+    if scenario.duration_s >= days_in_month * 86_400:
+        return None
+    return UsageCoverage(
+        start=scenario.start.isoformat(),
+        end=scenario.end.isoformat(),
+        days=Decimal(scenario.duration_s) / Decimal(86_400),
+        days_in_month=days_in_month,
+    )
+
+
 def simulate(
     scenario: Scenario,
     out_dir: Path,
@@ -294,15 +340,34 @@ def simulate(
     invoice: bool = True,
     merge: bool = True,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Run a scenario into `out_dir` and write every output (see the module docstring).
 
     `merge=False` leaves the usage records in the shards' part files only (no `usage.parquet`).
+    `out_dir` appears whole at the end; `force` lets it replace a folder m2msim did not write,
+    which is then kept whole beside it (`m2msim.rundir`).
     """
+    final = Path(out_dir)
+    with run_folder(final, force=force) as work:
+        result = _simulate_into(scenario, work, workers, cluster, csv, capture, invoice, merge, progress)
+    result.out_dir = final
+    return result
+
+
+def _simulate_into(
+    scenario: Scenario,
+    out_dir: Path,
+    workers: int,
+    cluster: str | None,
+    csv: bool,
+    capture: bool,
+    invoice: bool,
+    merge: bool,
+    progress: Progress | None,
+) -> RunResult:
     from simulator.summary import build_summary, render_summary
 
-    out_dir = Path(out_dir)
-    _prepare(out_dir)
     (out_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
     merger = UsageMerger(out_dir / "usage.parquet") if merge else None
     try:

@@ -2,14 +2,17 @@
 
 A scenario is YAML (docs/scenarios.md has every key).  It embeds the customer's
 inventory in the accounting format, so a run bills itself, and binds each device
-group to a line group of that inventory.  Errors name the file, the key path and
-what was expected (`ScenarioError`).
+group to a line group of that inventory.  The file is read with `m2msim.yamlio` (the one YAML
+loader); errors name the file, the line, the key path and what was expected
+(`ScenarioError`, a `YamlError`).  The traffic models named by `jitter` and
+`recovery` are those of `simulator.traffic_models`.
 """
 
 from __future__ import annotations
 
 import calendar
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,12 +25,14 @@ from accounting.inventory import Inventory, inventory_from_dict
 from gateway.alarms import AlarmConfig, parse_alarm_config
 from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
+from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
+from simulator.traffic_models import TRAFFIC_MODELS
 from simulator.validate import Reader, ScenarioError
 
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
-JITTER_MODELS = ("none", "uniform", "tr37868-model1", "tr37868-model2")
+JITTER_MODELS = tuple(TRAFFIC_MODELS)  # the registry's names, in its order
 RECONNECT_POLICIES = ("immediate", "fixed", "exponential")
 OUTAGE_KINDS = ("area", "apn", "server")
 # TR 45.820 (as commonly cited): report period mix for periodic reporting.
@@ -38,6 +43,8 @@ TR45820_PERIOD_MIX: tuple[tuple[float, float], ...] = (
     (1_800.0, 0.05),
 )
 HOME_PLMN = "20801"  # Orange France
+MAX_PAYLOAD = 1_000_000  # bytes of one report
+MAX_RATE_PER_DAY = 86_400.0  # SMS or calls: one a second at most
 DEFAULT_APN = "orange.m2m.spec"  # the private M2M APN
 
 
@@ -48,7 +55,7 @@ class Schedule:
     period_s: float | None  # None: the TR 45.820 mix
     align: str  # "clock": every device on the same period boundaries; "random": a per-device phase
     jitter: str  # one of JITTER_MODELS
-    jitter_s: float  # spread of the jitter (uniform: [0, jitter_s); model 1: 60 s; model 2: 10 s)
+    jitter_s: float  # spread of the jitter (default: the model's, simulator.traffic_models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +153,8 @@ class Outage:
     groups: tuple[str, ...]  # empty: every group
     share: float
     apn: str | None = None
-    recovery: str = "tr37868-model2"  # jitter model of the synchronised come-back
+    recovery: str = "tr37868-model2"  # traffic model of the synchronised come-back
+    recovery_s: float = 10.0  # its spread (default: the model's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +195,16 @@ class Scenario:
 
     def to_yaml(self) -> str:
         """The scenario as run (with its seed and any override applied), to replay it bit for bit."""
-        return yaml.safe_dump(self.raw, sort_keys=False, allow_unicode=True)
+        return yaml.safe_dump(_plain(self.raw), sort_keys=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (the loader's located ones are subclasses the YAML dumper refuses)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[str, list[str]]]:
@@ -196,7 +213,7 @@ def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[
         inv = inventory_from_dict(inventory, r.source)
     except InventoryError as exc:
         path = f"inventory.{exc.field}" if exc.field else "inventory"
-        raise ScenarioError(r.source, path, exc.reason, plain=True) from None
+        raise r.error(path, exc.reason) from None
     groups: dict[str, list[str]] = {}
     for line in inv.lines:
         groups.setdefault(line.group if line.group is not None else line.id, []).append(line.id)
@@ -211,7 +228,7 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
         m_start = datetime(y, mo, 1, tzinfo=UTC)
         m_end = m_start + timedelta(days=calendar.monthrange(y, mo)[1])
     except ValueError:
-        raise r.fail("inventory.month", "a billing month such as 2026-03", month) from None
+        raise r.fail("inventory.month", "a billing month YYYY-MM such as 2026-03", month) from None
     raw = doc.get("period")
     if raw is None:
         return m_start, m_end
@@ -220,7 +237,7 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
     if "end" in p:
         end = r.instant(p["end"], "period.end")
     elif "days" in p:
-        end = start + timedelta(days=r.number(p["days"], "period.days", 0.0))
+        end = start + timedelta(days=r.number(p["days"], "period.days", 0.0, 31.0))
     else:
         end = m_end
     if not m_start <= start < end <= m_end:
@@ -243,11 +260,20 @@ def _schedule(r: Reader, raw: Any, path: str) -> Schedule:
         period = r.duration(m.get("period"), f"{path}.period")
     align = r.choice(m.get("align", "random"), f"{path}.align", ("clock", "random"))
     jitter = r.choice(m.get("jitter", "none"), f"{path}.jitter", JITTER_MODELS)
-    default_spread = {"none": 0.0, "uniform": 60.0, "tr37868-model1": 60.0, "tr37868-model2": 10.0}[jitter]
-    spread = r.duration(m["jitter_s"], f"{path}.jitter_s") if "jitter_s" in m else default_spread
+    spread = _spread(r, m, "jitter_s", jitter, path)
     if period is not None and spread >= period:
         raise r.fail(f"{path}.jitter_s", f"a spread shorter than the period ({period:g} s)", spread)
     return Schedule(period_s=period, align=align, jitter=jitter, jitter_s=spread)
+
+
+def _spread(r: Reader, m: dict[str, Any], key: str, model: str, path: str) -> float:
+    """The spread `key` of traffic model `model`: as given, else the model's default (the registry's)."""
+    spec = TRAFFIC_MODELS[model]
+    if key not in m:
+        return spec.default_spread_s
+    if not spec.takes_spread:
+        raise r.error(f"{path}.{key}", f"the traffic model {model!r} takes no spread: remove {key}")
+    return r.duration(m[key], f"{path}.{key}")
 
 
 def _application(r: Reader, raw: Any, path: str) -> Application:
@@ -263,13 +289,13 @@ def _application(r: Reader, raw: Any, path: str) -> Application:
     if "payload" in m:
         p = r.mapping(m["payload"], f"{path}.payload", {"fixed", "pareto"})
         if "fixed" in p:
-            payload = Payload(fixed=r.integer(p["fixed"], f"{path}.payload.fixed", 0, 1_000_000))
+            payload = Payload(fixed=r.integer(p["fixed"], f"{path}.payload.fixed", 0, MAX_PAYLOAD))
         elif "pareto" in p:
             q = r.mapping(p["pareto"], f"{path}.payload.pareto", {"alpha", "min", "max"})
-            lo = r.integer(q.get("min", 20), f"{path}.payload.pareto.min", 1)
-            hi = r.integer(q.get("max", 200), f"{path}.payload.pareto.max", lo)
+            lo = r.integer(q.get("min", 20), f"{path}.payload.pareto.min", 1, MAX_PAYLOAD)
+            hi = r.integer(q.get("max", 200), f"{path}.payload.pareto.max", lo, MAX_PAYLOAD)
             payload = Payload(
-                alpha=r.number(q.get("alpha", 2.5), f"{path}.payload.pareto.alpha", 0.01), lo=lo, hi=hi
+                alpha=r.number(q.get("alpha", 2.5), f"{path}.payload.pareto.alpha", 0.01, 100.0), lo=lo, hi=hi
             )
     chain = r.size(m["certificate_chain"], f"{path}.certificate_chain") if "certificate_chain" in m else 0
     return Application(
@@ -284,7 +310,11 @@ def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStre
     if ("every" in m) == ("rate_per_day" in m):
         raise r.fail(path, "exactly one of 'every' (periodic) or 'rate_per_day' (Poisson)", show_got=False)
     every = r.duration(m["every"], f"{path}.every") if "every" in m else None
-    rate = r.number(m["rate_per_day"], f"{path}.rate_per_day", 0.0) if "rate_per_day" in m else 0.0
+    rate = (
+        r.number(m["rate_per_day"], f"{path}.rate_per_day", 0.0, MAX_RATE_PER_DAY)
+        if "rate_per_day" in m
+        else 0.0
+    )
     dur = r.duration(m.get("duration", 30), f"{path}.duration", positive=False)
     size = r.integer(m.get("size", 40), f"{path}.size", 0, 160)
     return EventStream(kind=kind, dest=dest, every_s=every, rate_per_day=rate, duration_s=dur, size=size)
@@ -337,7 +367,7 @@ def _reconnect(r: Reader, raw: Any, path: str) -> Reconnect:
         delay_s=r.duration(m.get("delay", 30), f"{path}.delay", positive=False),
         max_s=r.duration(m.get("max", 3600), f"{path}.max"),
         jitter=r.share(m.get("jitter", 0.5), f"{path}.jitter"),
-        max_attempts=r.integer(m.get("max_attempts", 0), f"{path}.max_attempts", 0),
+        max_attempts=r.integer(m.get("max_attempts", 0), f"{path}.max_attempts", 0, 1_000_000),
     )
 
 
@@ -375,7 +405,9 @@ def _group(
         mt = MtSmsStream(
             sender=r.string(mm.get("sender", "20500"), f"{path}.mt_sms.sender"),
             text=r.string(mm.get("text", "STATUS?"), f"{path}.mt_sms.text"),
-            rate_per_day=r.number(mm.get("rate_per_day"), f"{path}.mt_sms.rate_per_day", 0.0),
+            rate_per_day=r.number(
+                mm.get("rate_per_day"), f"{path}.mt_sms.rate_per_day", 0.0, MAX_RATE_PER_DAY
+            ),
         )
     swaps = tuple(
         SimSwap(
@@ -411,7 +443,9 @@ def _group(
 
 
 def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[str, ApnSpec]) -> Outage:
-    m = r.mapping(raw, path, {"kind", "start", "duration", "end", "groups", "share", "apn", "recovery"})
+    m = r.mapping(
+        raw, path, {"kind", "start", "duration", "end", "groups", "share", "apn", "recovery", "recovery_s"}
+    )
     kind = r.choice(m.get("kind"), f"{path}.kind", OUTAGE_KINDS)
     start = r.instant(m.get("start"), f"{path}.start")
     if "end" in m:
@@ -431,6 +465,7 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
         apn = r.string(m.get("apn"), f"{path}.apn")
         if apn not in apns:
             raise r.fail(f"{path}.apn", f"an APN of network.apns ({', '.join(sorted(apns))})", apn)
+    recovery = r.choice(m.get("recovery", "tr37868-model2"), f"{path}.recovery", JITTER_MODELS)
     return Outage(
         kind=kind,
         start=start,
@@ -438,7 +473,8 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
         groups=groups,
         share=r.share(m.get("share", 1.0), f"{path}.share"),
         apn=apn,
-        recovery=r.choice(m.get("recovery", "tr37868-model2"), f"{path}.recovery", JITTER_MODELS),
+        recovery=recovery,
+        recovery_s=_spread(r, m, "recovery_s", recovery, path),
     )
 
 
@@ -457,15 +493,15 @@ def _apns(r: Reader, raw: Any) -> dict[str, ApnSpec]:
         s = r.mapping(
             spec if spec is not None else {}, p, {"scan_per_hour", "scan_bytes", "scan_reply_bytes"}
         )
-        scan = r.number(s.get("scan_per_hour", 0.0), f"{p}.scan_per_hour", 0.0)
+        scan = r.number(s.get("scan_per_hour", 0.0), f"{p}.scan_per_hour", 0.0, 3_600_000.0)
         if scan > 0 and not catalog[key].public:
             raise r.fail(f"{p}.scan_per_hour", "0 on a private APN (unreachable from the Internet)", scan)
         out[key] = ApnSpec(
             name=key,
             addressing=out[key].addressing,
             scan_per_hour=scan,
-            scan_bytes=r.integer(s.get("scan_bytes", 60), f"{p}.scan_bytes", 0),
-            scan_reply_bytes=r.integer(s.get("scan_reply_bytes", 40), f"{p}.scan_reply_bytes", 0),
+            scan_bytes=r.integer(s.get("scan_bytes", 60), f"{p}.scan_bytes", 0, 65_535),
+            scan_reply_bytes=r.integer(s.get("scan_reply_bytes", 40), f"{p}.scan_reply_bytes", 0, 65_535),
         )
     return out
 
@@ -487,7 +523,7 @@ def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig
         text = str(exc)
         index = next((i for i, g in enumerate(groups) if f"({g.name})" in text), None)
         path = f"groups[{index}].alarms" if index is not None else "network.alarms"
-        raise ScenarioError(r.source, path, text.split(": ", 1)[-1], plain=True) from None
+        raise r.error(path, text.split(": ", 1)[-1]) from None
 
 
 def _apply_overrides(doc: dict[str, Any], days: float | None, max_lines: int | None) -> dict[str, Any]:
@@ -508,6 +544,43 @@ def _apply_overrides(doc: dict[str, Any], days: float | None, max_lines: int | N
 
 _TOP_KEYS = {"name", "description", "seed", "period", "inventory", "network", "groups", "events", "run"}
 
+# Admission of a job before the inventory is expanded: (devices, days) -> None, or raise.
+Admit = Callable[[int, float], None]
+
+
+def run_name(r: Reader, value: Any, path: str = "name") -> str:
+    """A scenario name: the run folder's default name (runs/NAME), so it stays inside the runs folder."""
+    name = r.string(value, path)
+    why = None
+    if "\x00" in name:
+        why = "a NUL character"
+    elif "/" in name or "\\" in name:
+        why = "a path separator"
+    elif name in (".", "..") or name.startswith("."):
+        why = "a leading dot"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        why = "a control character"
+    elif not name.strip() or len(name) > 100:
+        why = "no text" if not name.strip() else "more than 100 characters"
+    if why is not None:
+        raise r.error(
+            path,
+            f"{name[:40]!r} has {why}: the name is the run folder's (runs/NAME) and cannot place files elsewhere",
+        )
+    return name
+
+
+def raw_devices(doc: Any) -> int:
+    """The number of devices the inventory lines declare, counted without expanding them."""
+    total = 0
+    inv = doc.get("inventory") if isinstance(doc, dict) else None
+    lines = inv.get("lines") if isinstance(inv, dict) else None
+    for entry in lines if isinstance(lines, list) else ():
+        if isinstance(entry, dict):
+            count = entry.get("count", 1)
+            total += count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
+    return total
+
 
 def parse_scenario(
     doc: Any,
@@ -517,10 +590,16 @@ def parse_scenario(
     days: float | None = None,
     max_lines: int | None = None,
     shard_devices: int | None = None,
+    admit: Admit | None = None,
 ) -> Scenario:
-    """A validated scenario from a parsed YAML document; overrides are written into the kept copy."""
-    r = Reader(source)
+    """A validated scenario from a parsed YAML document; overrides are written into the kept copy.
+
+    `admit(devices, days)` is called once the period is known and before the inventory's lines
+    are expanded (a fleet of 10^9 lines would not fit in memory): it raises to refuse the job.
+    """
+    r = Reader(source, doc)
     top = r.mapping(doc, "", _TOP_KEYS)
+    name = run_name(r, top.get("name", Path(source).stem))
     top = _apply_overrides(top, days, max_lines)
     if seed is not None:
         top["seed"] = seed
@@ -529,8 +608,15 @@ def parse_scenario(
     run_seed = r.integer(top.get("seed", 0), "seed", 0, 2**63 - 1)
     top["seed"] = run_seed
     inventory = r.mapping(top.get("inventory"), "inventory")
+    try:
+        start, end = _period(r, top, inventory)
+    except ScenarioError as exc:
+        if days is None or not exc.key.startswith("period"):
+            raise
+        raise ScenarioError(source, None, "--days", f"{days:g}: {exc.reason}") from None
+    if admit is not None:
+        admit(raw_devices(top), (end - start).total_seconds() / 86_400)
     inv, line_groups = expand_lines(r, inventory)
-    start, end = _period(r, top, inventory)
     net = r.mapping(top.get("network", {}), "network", {"apns", "default_apn", "gateway", "alarms"})
     apns = _apns(r, net.get("apns", {}))
     default_apn = r.string(net.get("default_apn", DEFAULT_APN), "network.default_apn").lower()
@@ -558,7 +644,7 @@ def parse_scenario(
     alarms = _alarm_config(r, net.get("alarms", {}), groups)
     return Scenario(
         source=source,
-        name=r.string(top.get("name", Path(source).stem), "name"),
+        name=name,
         description=str(top.get("description", "")),
         seed=run_seed,
         start=start,
@@ -568,7 +654,7 @@ def parse_scenario(
         outages=outages,
         apns=apns,
         network=net,
-        shard_devices=r.integer(run.get("shard_devices", 1000), "run.shard_devices", 1),
+        shard_devices=r.integer(run.get("shard_devices", 1000), "run.shard_devices", 1, 10_000_000),
         offers={line.id: line.offer for line in inv.lines},
         autodiagnostic=frozenset(
             line.id for line in inv.lines if any(o.id == "autodiagnostic" for o in line.options)
@@ -585,17 +671,11 @@ def load_scenario(
     days: float | None = None,
     max_lines: int | None = None,
     shard_devices: int | None = None,
+    admit: Admit | None = None,
 ) -> Scenario:
-    """Read and validate a scenario file; `ScenarioError` names the file, the key path and what was expected."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(str(p), "", f"cannot read: {exc.strerror or exc}", plain=True) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ScenarioError(str(p), where, "valid YAML", getattr(exc, "problem", str(exc))) from None
-    return parse_scenario(doc, str(p), seed=seed, days=days, max_lines=max_lines, shard_devices=shard_devices)
+    """Read and validate a scenario file; a `YamlError` (`ScenarioError`) names the file, the line,
+    the key path and what was expected."""
+    doc = load_yaml(path)
+    return parse_scenario(
+        doc, str(path), seed=seed, days=days, max_lines=max_lines, shard_devices=shard_devices, admit=admit
+    )

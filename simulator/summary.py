@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from simulator.stats import GroupStats
 
 if TYPE_CHECKING:
+    from accounting.invoice import Invoice
     from simulator.run import RunResult
 
 
@@ -59,7 +60,14 @@ def build_summary(result: RunResult) -> dict[str, Any]:
             "rejects": inv.rejects_total,
             "quotes": len(inv.quotes),
         }
+        out.update(_partial_month(inv))
     return out
+
+
+def _partial_month(inv: Invoice) -> dict[str, Any]:
+    """`usage_covers` and `projected_month`, as in invoice.json, when the run is not a whole month."""
+    doc = inv.to_dict(lines=False)
+    return {k: doc[k] for k in ("usage_covers", "projected_month") if k in doc}
 
 
 def _mo(n: int) -> str:
@@ -99,6 +107,16 @@ def render_summary(s: dict[str, Any]) -> str:
         lines.append(
             f"invoice   {inv['total_ht']} {inv['currency']} HT"
             f" ({inv['errors']} inventory errors, {inv['rejects']} rejected records, {inv['quotes']} quotes)"
+        )
+    if "projected_month" in s:
+        c, p = s["usage_covers"], s["projected_month"]
+        lines.append(
+            f"partial   usage covers {c['days']} of the month's {c['days_in_month']} days "
+            f"({c['start'][:16]} to {c['end'][:16]} UTC), billed against whole-month subscriptions"
+        )
+        lines.append(
+            f"projected {p['total_ht']} {s['invoice']['currency']} HT for the whole month "
+            f"(usage {p['usage_ht']} x {c['days_in_month']}/{c['days']} + fixed {p['fixed_ht']}; a projection, not a bill)"
         )
     lines.append("")
     header = f"{'group':<16}{'devices':>8}{'sessions':>12}{'ko':>12}{'sms':>8}{'calls':>8}{'retries':>9}{'cost HT':>12}"

@@ -1,8 +1,6 @@
 """A device's periodic traffic between two decisions, drawn at once with numpy.
 
-Traffic models (3GPP):
-- TR 37.868 Model 1: arrivals uniform over 60 s; Model 2: arrivals
-  Beta(3, 4)-distributed over 10 s (synchronised access, e.g. after an outage).
+Arrival (jitter) models are in `simulator.traffic_models`.  Payloads and periods:
 - TR 45.820 (as commonly cited): periodic reports with a payload Pareto-distributed
   with shape 2.5 between 20 and 200 bytes, and a report period mix of 1 day 40 %,
   2 h 40 %, 1 h 15 %, 30 min 5 %.
@@ -19,6 +17,7 @@ import numpy.typing as npt
 
 from simulator.profiles import Profile
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
+from simulator.traffic_models import offsets
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -40,15 +39,6 @@ class Sessions:
     def empty() -> Sessions:
         z = np.zeros(0, dtype=np.int64)
         return Sessions(z, z, z, z)
-
-
-def jitter(rng: np.random.Generator, model: str, spread_s: float, n: int) -> F64:
-    """Offsets (s) of `n` arrivals under a jitter model (see JITTER_MODELS)."""
-    if model == "none" or spread_s <= 0:
-        return np.zeros(n)
-    if model == "tr37868-model2":
-        return rng.beta(3.0, 4.0, n) * spread_s
-    return rng.random(n) * spread_s  # uniform and TR 37.868 Model 1
 
 
 def draw_period(rng: np.random.Generator, schedule: Schedule) -> float:
@@ -76,7 +66,7 @@ def report_times(
     k0 = int(np.ceil((t0 - phase_s) / period_s))
     k1 = int(np.ceil((t1 - phase_s) / period_s))
     nominal = phase_s + period_s * np.arange(k0, k1, dtype=np.float64)
-    times = np.floor(nominal + jitter(rng, schedule.jitter, schedule.jitter_s, nominal.shape[0])).astype(
+    times = np.floor(nominal + offsets(rng, schedule.jitter, schedule.jitter_s, nominal.shape[0])).astype(
         np.int64
     )
     return times[times < t1]

@@ -422,7 +422,8 @@ def test_cli_bad_scenario_exits_2_with_one_line(tmp_path: Path, capsys: pytest.C
     assert m2msim(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"{bad}: groups[0].schedule.period: expected a duration" in err
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "soon" in t)
+    assert f"{bad}:{line}: groups[0].schedule.period: expected a duration" in err  # file:line: key path
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)

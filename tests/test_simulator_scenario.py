@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from m2msim.yamlio import YamlError
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -87,7 +88,8 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "one of coap",
         ),
         (lambda d: d["groups"][0].update(lines="X"), "groups[0].lines", "an inventory id_prefix or line id"),
-        (lambda d: d["groups"][0].update(colour="red"), "groups[0].colour", "one of the keys"),
+        (lambda d: d["groups"][0].update(colour="red"), "groups[0].colour", "unknown key (allowed: alarms"),
+        (lambda d: d["groups"][0].update(shedule={}), "groups[0].shedule", "did you mean 'schedule'"),
         (lambda d: d["groups"][0].update(apn="nowhere"), "groups[0].apn", "an APN of the network"),
         (
             lambda d: d["groups"][1]["sms"][0].update(kind="spam"),
@@ -126,11 +128,11 @@ def test_errors_name_file_key_path_and_expectation(mutate: Any, path: str, expec
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match=r"missing\.yaml"):
+    with pytest.raises(YamlError, match=r"missing\.yaml: cannot read: no such file"):
         load_scenario(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ngroups: [\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"bad\.yaml: line \d+, column \d+: expected valid YAML"):
+    with pytest.raises(YamlError, match=r"bad\.yaml:\d+: not valid YAML"):
         load_scenario(bad)
 
 

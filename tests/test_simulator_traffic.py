@@ -10,13 +10,13 @@ from simulator.profiles import builtin_profiles
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
 from simulator.traffic import (
     draw_period,
-    jitter,
     payload_sizes,
     per_report_sessions,
     persistent_session,
     report_times,
     scan_bytes,
 )
+from simulator.traffic_models import TRAFFIC_MODELS, offsets
 
 # The measured totals (bytes, both directions, 53-byte JSON payload) the profiles must reproduce.
 MEASURED = {
@@ -74,13 +74,30 @@ def test_one_segment_payloads_cost_the_same_alone_or_with_larger_ones(name: str)
 
 def test_jitter_models() -> None:
     r = np.random.default_rng(1)
-    m1 = jitter(r, "tr37868-model1", 60.0, 200_000)
+    m1 = offsets(r, "tr37868-model1", 60.0, 200_000)
     assert m1.min() >= 0 and m1.max() < 60 and abs(m1.mean() - 30) < 0.2
-    m2 = jitter(r, "tr37868-model2", 10.0, 200_000)
+    m2 = offsets(r, "tr37868-model2", 10.0, 200_000)
     assert m2.min() >= 0 and m2.max() <= 10
     assert abs(m2.mean() - 10 * 3 / 7) < 0.02  # Beta(3, 4) mean 3/7
     assert abs(m2.var() - 100 * 12 / (49 * 8)) < 0.05  # Beta(3, 4) variance ab/((a+b)^2 (a+b+1))
-    assert not jitter(r, "none", 60.0, 5).any()
+    assert not offsets(r, "none", 60.0, 5).any()
+
+
+def test_one_registry_of_traffic_models() -> None:
+    # the defaults the scenario reader and the outage recovery both take from the registry
+    assert {n: m.default_spread_s for n, m in TRAFFIC_MODELS.items()} == {
+        "none": 0.0,
+        "uniform": 60.0,
+        "tr37868-model1": 60.0,
+        "tr37868-model2": 10.0,
+    }
+    with pytest.raises(ValueError, match=r"unknown traffic model 'poisson' \(known: none, uniform"):
+        offsets(np.random.default_rng(1), "poisson", 10.0, 3)
+    # no draw when there is nothing to spread: the generator's stream is untouched
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    offsets(a, "uniform", 0.0, 4)
+    offsets(a, "none", 30.0, 4)
+    assert a.random() == b.random()
 
 
 def test_report_times_are_periodic_within_the_stretch() -> None:

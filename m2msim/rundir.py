@@ -1,0 +1,199 @@
+"""An output folder that appears whole: built beside its final place, then swapped in.
+
+`run_folder(out)` is how `m2msim run` writes its `--out` folder:
+
+1. it takes `output_lock(out)`: a second writer of the same folder fails at once, naming the
+   process that holds it;
+2. it removes what a killed run left beside `out` (`.m2msim-NAME.tmp-PID-XXXXXXXX` folders:
+   m2msim's by their name, and nobody else's since the lock is held), and puts back the old run
+   if a kill came between the two renames of the fallback swap (below);
+3. it checks what `out` holds now: nothing, or an m2msim run folder (one with the marker file
+   `.m2msim-run.json`, which lists the files the run wrote, and holding no other file) are
+   replaced; anything else is refused unless `force`, and with `force` it is kept whole under
+   a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
+4. it yields a fresh temporary folder beside `out` for the caller to fill; on an exception
+   (an interruption included) that folder is removed and `out` is untouched;
+5. on success it writes the marker, then swaps the new folder in: an atomic exchange of the two
+   names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file system cannot, two renames
+   (old away, new in); SIGINT and SIGTERM are held back during the swap.  Then the old run's
+   files, those its marker lists, are removed.
+
+Readers see the old complete folder or the new complete folder, never a part of one, whatever
+stops the process (SIGKILL included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from m2msim.outputs import TMP_PREFIX, OutputError, output_lock, temporary_name
+from m2msim.signals import deferred_signals
+
+__all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder"]
+
+MARKER = ".m2msim-run.json"  # in every run folder: which files the run wrote
+_EXCHANGE = 2  # RENAME_EXCHANGE
+_AT_FDCWD = -100
+
+
+def marker_files(folder: Path) -> list[str] | None:
+    """The files (relative paths) a run folder's marker lists; None when `folder` has no valid marker."""
+    try:
+        doc = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return [f for f in files if not Path(f).is_absolute() and ".." not in Path(f).parts]
+
+
+def _files_under(folder: Path) -> list[str]:
+    out: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            out.append(str((Path(root) / name).relative_to(folder)))
+    return out
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A folder m2msim wrote whole: a marker, and no file that the marker does not list."""
+    listed = marker_files(folder)
+    if listed is None:
+        return False
+    known = {*listed, MARKER}
+    return all(f in known for f in _files_under(folder))
+
+
+def _stale_pattern(out: Path) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(TMP_PREFIX + out.name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}$")
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove the temporary folders of killed runs of `out` (the caller holds the lock)."""
+    pattern = _stale_pattern(out)
+    stale = sorted(p for p in out.parent.iterdir() if pattern.match(p.name))
+    old = [p for p in stale if pattern.match(p.name).group(1) == "old"]  # type: ignore[union-attr]
+    if not out.exists() and old and marker_files(old[0]) is not None:
+        os.rename(old[0], out)  # a kill came between "old away" and "new in": the old run comes back
+        stale.remove(old[0])
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _kept_name(out: Path) -> Path:
+    n = 1
+    while (candidate := out.with_name(f"{out.name}.kept-{n}")).exists():
+        n += 1
+    return candidate
+
+
+def _check_existing(out: Path, force: bool, option: str) -> bool:
+    """Whether `out` must be kept aside (it holds files m2msim did not write, and `force`)."""
+    if not out.exists() and not out.is_symlink():
+        return False
+    if out.is_symlink() or not out.is_dir():
+        raise OutputError(f"{option} {out}: exists and is not a folder; choose another place")
+    if not any(out.iterdir()) or is_run_folder(out):
+        return False
+    if force:
+        return True
+    listed = set(marker_files(out) or ())
+    foreign = [f for f in _files_under(out) if f not in listed and f != MARKER]
+    what = (
+        f"{len(foreign)} file(s) m2msim did not write, such as {foreign[0]!r}" if foreign else "folders only"
+    )
+    raise OutputError(
+        f"{option} {out}: not empty and not an m2msim run folder ({what}); choose another folder, "
+        f"or add --force to keep it whole as {_kept_name(out).name} and write the run in its place"
+    )
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two names atomically; False where the system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _remove_run(folder: Path, keep_as: Path) -> None:
+    """Remove the files a run's marker lists, then its empty folders; whatever is left is kept."""
+    for rel in marker_files(folder) or ():
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            (folder / rel).unlink()
+    (folder / MARKER).unlink(missing_ok=True)
+    for root, _dirs, _files in sorted(os.walk(folder), key=lambda t: -len(t[0])):
+        with contextlib.suppress(OSError):
+            os.rmdir(root)
+    if folder.exists():  # a file written there by someone else meanwhile: never deleted
+        os.rename(folder, keep_as)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap_in(new: Path, out: Path, keep_aside: bool) -> None:
+    old: Path | None = None
+    with deferred_signals():
+        if keep_aside:
+            os.rename(out, _kept_name(out))
+        if not out.exists():
+            os.rename(new, out)
+        elif not any(out.iterdir()):
+            os.rmdir(out)
+            os.rename(new, out)
+        elif _exchange(new, out):
+            old = new  # the old run now has the temporary name
+        else:
+            old = temporary_name(out, "old")
+            os.rename(out, old)
+            os.rename(new, out)
+        _fsync_dir(out.parent)
+    if old is not None:
+        _remove_run(old, _kept_name(out))
+
+
+@contextlib.contextmanager
+def run_folder(out: Path | str, *, force: bool = False, option: str = "--out") -> Iterator[Path]:
+    """A temporary folder to fill; it replaces `out` whole when the block ends without an exception."""
+    final = Path(out)
+    if final.name in ("", ".", ".."):
+        final = final.resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(final):
+        _clean_stale(final)
+        keep_aside = _check_existing(final, force, option)
+        work = temporary_name(final, "tmp")
+        work.mkdir()
+        try:
+            yield work
+            files = [f for f in _files_under(work) if f != MARKER]
+            marker = {"m2msim": "run folder", "files": files}
+            (work / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+            _swap_in(work, final, keep_aside)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
