@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = "m2msim"
+    words = list(sys.argv[1:] if argv is None else argv)
+    # the command's name for an interruption that comes before the arguments are parsed
+    command = " ".join(["m2msim", *[w for w in words if not w.startswith("-")][:1]])
     try:
         with handle_signals():
             parser = build_parser()

@@ -149,9 +149,19 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList
     return result
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    """A date or date-time; one that looks like a date but is not one (2026-13-45) is refused
+    with its line instead of PyYAML's bare ValueError."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as exc:
+        raise _Refused(None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark) from None
+
+
 for _cls in (_Loader, _TextDecimalLoader):
     _cls.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
     _cls.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+    _cls.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 def read_text_file(path: Path | str, source: str | None = None, what: str = "file") -> str:

@@ -514,16 +514,22 @@ def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig
         "timezone": r.string(m.get("timezone", "UTC"), "network.alarms.timezone"),
     }
     doc["holdoff_s"] = r.duration(m.get("holdoff", 3600), "network.alarms.holdoff", positive=False)
-    for g in groups:
+    for i, g in enumerate(groups):
         if g.alarms:
-            doc["groups"].append({"name": g.name, "lines": list(g.line_ids), **g.alarms})
+            entry = {"name": g.name, "lines": list(g.line_ids), **g.alarms}
+            _gateway_alarms(r, {**doc, "groups": [entry]}, f"groups[{i}].alarms")  # the error names the group
+            doc["groups"].append(entry)
+    return _gateway_alarms(r, doc, "network.alarms")
+
+
+def _gateway_alarms(r: Reader, doc: dict[str, Any], path: str) -> AlarmConfig:
     try:
         return parse_alarm_config(doc, "alarms")
     except ConfigError as exc:
-        text = str(exc)
-        index = next((i for i, g in enumerate(groups) if f"({g.name})" in text), None)
-        path = f"groups[{index}].alarms" if index is not None else "network.alarms"
-        raise r.error(path, text.split(": ", 1)[-1]) from None
+        raise r.error(path, str(exc).split(": ", 1)[-1]) from None
+    except (TypeError, ValueError, AttributeError, KeyError):
+        # a value of the wrong kind the gateway's reader does not name (a number for a mapping...)
+        raise r.error(path, "malformed alarm settings (see docs/gateway.md for their shape)") from None
 
 
 def _apply_overrides(doc: dict[str, Any], days: float | None, max_lines: int | None) -> dict[str, Any]:

@@ -1,0 +1,347 @@
+"""`m2msim run` under attack: signals at random moments, two runs on one folder, foreign folders,
+bad options, jobs too big for the machine, partial months (docs/reliability.md, "## run")."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import random
+import re
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fuzzing import assert_cli_contract, run_cli
+
+from m2msim.rundir import MARKER, marker_files
+from simulator.estimate import JobTooBig, Limits, admit, estimate_run
+from simulator.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+DEFAULT = SCENARIOS / "default.yaml"
+SMALL = ["--days", "1", "--max-lines", "8", "--shard-devices", "4"]
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def _start(out: Path, seed: int, workers: int = 2) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "m2msim", "run", str(DEFAULT), *SMALL, "--workers", str(workers)]
+    argv += ["--seed", str(seed), "--out", str(out)]
+    # a session of its own: its process group is the run and everything it starts
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _group(pgid: int) -> list[int]:
+    """Live processes (not zombies) of process group `pgid`, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait (on each process's pidfd, no polling) until `pids` have exited; those still alive."""
+    alive = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                alive.append(pid)
+        finally:
+            os.close(fd)
+    return alive
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, list[str]]:
+    """The exit status and stderr lines of `proc`, which must end within `timeout` and leave no
+    process of its group behind."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"m2msim run did not stop within {timeout} s")
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    left = _wait_gone(_group(proc.pid), 2.0)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind by m2msim run: {left}"
+    return proc.returncode, [line for line in err.splitlines() if line.strip()]
+
+
+# -- folders -------------------------------------------------------------------------------------
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _assert_complete_run(folder: Path, seed: int) -> None:
+    """A whole run folder: the marker lists exactly the files there, the records are all there."""
+    listed = marker_files(folder)
+    assert listed is not None
+    assert sorted(listed) == sorted(k for k in _digest(folder) if k != MARKER)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["seed"] == seed
+    assert pq.ParquetFile(folder / "usage.parquet").metadata.num_rows == summary["usage_records"] > 0
+
+
+def _m2msim_entries(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(".m2msim-"))
+
+
+def test_signals_at_random_moments_leave_a_whole_run_and_no_process(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "r"
+    rc, err = _finish(_start(out, seed=1, workers=1), 120)
+    assert rc == 0, err
+    _assert_complete_run(out, 1)
+    before = _digest(out)
+    rng = random.Random(20260309)
+    for attempt, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGTERM)):
+        seed = 10 + attempt
+        proc = _start(out, seed)
+        try:  # the moment: a seeded delay, cut short if the run ends first
+            proc.wait(timeout=rng.uniform(0.3, 4.0))
+        except subprocess.TimeoutExpired:
+            if sig == signal.SIGINT:
+                os.killpg(proc.pid, sig)  # Ctrl-C in a terminal: the whole foreground group
+            else:
+                os.kill(proc.pid, sig)  # kill PID: the main process only
+        rc, err = _finish(proc, 2.0 if proc.returncode is None else 120)
+        name = signal.Signals(sig).name
+        if rc == 0:  # it finished before the signal
+            _assert_complete_run(out, seed)
+        else:
+            assert rc == 128 + sig, err
+            assert err == [f"m2msim run: interrupted ({name})"], err
+            now = _digest(out)
+            if now != before:  # the signal came during the swap: the new run is whole
+                _assert_complete_run(out, seed)
+        assert _m2msim_entries(out.parent) == [], "temporary files left beside the run folder"
+        before = _digest(out)
+
+
+def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "r"
+    rc, _ = _finish(_start(out, seed=1, workers=1), 120)
+    assert rc == 0
+    before = _digest(out)
+    # kill the main process once its temporary folder exists (the run is under way)
+    with _watch(out.parent) as created:
+        proc = _start(out, seed=2)
+        for name in created():
+            if name.startswith(f".m2msim-{out.name}.tmp-"):
+                break
+    os.kill(proc.pid, signal.SIGKILL)
+    rc, _ = _finish(proc, 2.0)  # its workers die with it (PR_SET_PDEATHSIG): no process left
+    assert rc == -signal.SIGKILL
+    assert _digest(out) == before  # still the old complete run
+    stale = re.compile(rf"^\.m2msim-{out.name}\.(tmp-\d+-[0-9a-f]{{8}}|lock)$")
+    left = _m2msim_entries(out.parent)
+    assert left and all(stale.match(n) for n in left), left  # m2msim's own names, known to the next run
+    rc, err = _finish(_start(out, seed=3, workers=1), 120)
+    assert rc == 0, err
+    _assert_complete_run(out, 3)
+    assert _m2msim_entries(out.parent) == []
+
+
+def test_a_second_run_on_the_same_folder_exits_2_naming_the_first(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "r"
+    with _watch(out.parent) as created:
+        first = _start(out, seed=4)
+        for name in created():
+            if name.startswith(f".m2msim-{out.name}.tmp-"):
+                break
+    second = run_cli(["run", str(DEFAULT), *SMALL, "--out", str(out)])
+    assert_cli_contract(second)
+    assert second.rc == 2 and f"process {first.pid} is writing it now" in second.err, second
+    rc, err = _finish(first, 120)
+    assert rc == 0, err
+    _assert_complete_run(out, 4)
+
+
+# -- inotify, to wait for a file's creation without polling ----------------------------------------
+
+_IN_CREATE, _IN_MOVED_TO = 0x100, 0x80
+
+
+@contextlib.contextmanager
+def _watch(folder: Path) -> Iterator[Callable[[], Iterator[str]]]:
+    """Names created in `folder` from now on, as they appear (inotify; blocks until the next one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    assert fd >= 0
+    assert libc.inotify_add_watch(fd, os.fsencode(folder), _IN_CREATE | _IN_MOVED_TO) >= 0
+
+    def names() -> Iterator[str]:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 120)
+            assert ready, f"nothing created in {folder}"
+            data = os.read(fd, 65536)
+            i = 0
+            while i < len(data):
+                length = int.from_bytes(data[i + 12 : i + 16], sys.byteorder)
+                yield data[i + 16 : i + 16 + length].rstrip(b"\0").decode()
+                i += 16 + length
+
+    try:
+        yield names
+    finally:
+        os.close(fd)
+
+
+# -- folders, options, estimates, partial months (in-process) --------------------------------------
+
+
+def test_a_folder_m2msim_did_not_write_is_refused_then_kept_whole_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["run", str(DEFAULT), "--days", "0.25", "--max-lines", "2", "--no-invoice", "--out", str(out)]
+    refused = run_cli(argv)
+    assert_cli_contract(refused)
+    assert refused.rc == 2 and "not an m2msim run folder" in refused.err and "notes.txt" in refused.err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    forced = run_cli([*argv, "--force"])
+    assert forced.rc == 0, forced
+    assert (tmp_path / "mine.kept-1" / "notes.txt").read_text() == "mine"  # never deleted
+    assert (out / MARKER).exists() and not (out / "notes.txt").exists()
+    # a file dropped into a run folder makes it foreign again: refused, not deleted
+    (out / "extra.txt").write_text("x")
+    again = run_cli(argv)
+    assert again.rc == 2 and "extra.txt" in again.err and (out / "extra.txt").exists()
+
+
+def test_a_run_folder_is_replaced_and_only_its_files_removed(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    argv = ["run", str(DEFAULT), "--days", "0.25", "--max-lines", "2", "--no-invoice", "--out", str(out)]
+    assert run_cli([*argv, "--seed", "1"]).rc == 0
+    first = _digest(out)
+    assert run_cli([*argv, "--seed", "2"]).rc == 0
+    assert _digest(out) != first
+    _assert_complete_run(out, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # nothing beside it
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("--days", "nan", "--days nan: expected a number of days in (0, 31]"),
+        ("--days", "inf", "--days inf: expected"),
+        ("--days", "0", "--days 0: expected"),
+        ("--days", "-1", "--days -1: expected"),
+        ("--days", "1e9", "--days 1e+09: expected"),
+        ("--seed", "-1", "--seed -1: expected a whole number in [0, 9,223,372,036,854,775,807]"),
+        ("--seed", str(2**64), f"--seed {2**64}: expected"),
+        ("--workers", "0", "--workers 0: expected a whole number in [1, 256]"),
+        ("--workers", "1000000", "--workers 1000000: expected"),
+        ("--shard-devices", "0", "--shard-devices 0: expected a whole number in [1, 10,000,000]"),
+        ("--max-lines", "-1", "--max-lines -1: expected a whole number in [1, 1,000,000,000]"),
+        ("--seed", "x", "argument --seed: invalid int value"),
+    ],
+)
+def test_options_out_of_range_exit_2_naming_the_range(
+    tmp_path: Path, option: str, value: str, needle: str
+) -> None:
+    result = run_cli(["run", str(DEFAULT), option, value, "--out", str(tmp_path / "o")])
+    assert_cli_contract(result)
+    assert result.rc == 2 and needle in result.err, result
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_fleet_too_big_for_the_machine_is_refused_with_the_estimate(tmp_path: Path) -> None:
+    text = re.sub(r"count: \d+", "count: 1000000000", DEFAULT.read_text())
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(text)
+    result = run_cli(["run", str(huge), "--out", str(tmp_path / "o")])
+    assert_cli_contract(result)
+    assert result.rc == 2, result
+    assert "job too big for this machine: 4,000,000,000 devices x 31 days" in result.err
+    assert "of memory" in result.err and "--force" in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_estimate_from_the_traffic_refuses_devices_x_days_too_large() -> None:
+    month = estimate_run(load_scenario(DEFAULT, max_lines=100), workers=1)  # 300 devices
+    assert month.devices == 300 and month.days == 31
+    admit(month, Limits(memory_b=4 * 2**30, disk_b=2**30))  # fits
+    two_days = estimate_run(load_scenario(DEFAULT, max_lines=100, days=2), workers=1)
+    # a shard's sessions are held in memory: the longer job needs more
+    assert month.sessions > two_days.sessions and month.memory_b > two_days.memory_b
+    with pytest.raises(
+        JobTooBig, match=r"job too big for this machine: 300 devices x 31 days, about [\d,]+ sessions"
+    ):
+        admit(month, Limits(memory_b=two_days.memory_b, disk_b=None))
+    with pytest.raises(JobTooBig, match="disk over"):
+        admit(month, Limits(memory_b=2**40, disk_b=month.disk_b / 2))
+
+
+def test_scenario_name_cannot_leave_the_runs_folder(tmp_path: Path) -> None:
+    for name, why in (
+        ("../../etc", "a path separator"),
+        ("/tmp/x", "a path separator"),
+        ("..", "a leading dot"),
+    ):
+        path = tmp_path / "s.yaml"
+        path.write_text(DEFAULT.read_text().replace("name: default", f"name: {json.dumps(name)}"))
+        result = run_cli(["run", str(path), "--days", "0.25", "--max-lines", "2"], cwd=tmp_path)
+        assert_cli_contract(result)
+        assert result.rc == 2 and f"{path}:2: name: " in result.err and why in result.err, result
+        assert "cannot place files elsewhere" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_partial_month_says_the_days_and_projects_the_month(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    result = run_cli(["run", str(DEFAULT), "--days", "2", "--max-lines", "3", "--out", str(out)])
+    assert result.rc == 0, result
+    inv = json.loads((out / "invoice.json").read_text())
+    assert inv["usage_covers"] == {
+        "start": "2026-03-01T00:00:00+00:00",
+        "end": "2026-03-03T00:00:00+00:00",
+        "days": "2",
+        "days_in_month": 31,
+    }
+    p = inv["projected_month"]
+    assert "projection" in p["rule"] and "days in the month / days covered" in p["rule"]
+    usage, fixed = Decimal(p["usage_ht"]), Decimal(p["fixed_ht"])
+    assert usage + fixed == Decimal(inv["total_ht"])  # the invoice itself is unchanged
+    assert Decimal(p["usage_projected_ht"]) == (usage * 31 / 2).quantize(Decimal("0.01"))
+    assert Decimal(p["total_ht"]) == Decimal(p["usage_projected_ht"]) + fixed
+    text = (out / "invoice.txt").read_text()
+    assert "usage covers 2026-03-01 00:00 to 2026-03-03 00:00 UTC, 2 of the month's 31 days" in text
+    assert f"Projected month: {p['total_ht']}" in text.replace(",", "")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["projected_month"] == p and summary["usage_covers"] == inv["usage_covers"]
+    assert "a projection, not a bill" in (out / "summary.txt").read_text()
