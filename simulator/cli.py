@@ -122,15 +122,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
         )
     except (AccountingError, GatewayError, OutputError) as exc:
-        bar.close()
         print(f"m2msim run: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        bar.close()
         print(f"m2msim run: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
-        bar.close()
+        bar.close()  # interrupted too: the message that follows starts on a line of its own
     from simulator.summary import render_summary
 
     print(render_summary(result.summary))

@@ -171,8 +171,15 @@ def _on_cluster(
     """The shards on an existing Dask distributed cluster, through its executor interface."""
     from distributed import Client
 
-    with Client(address) as client, client.get_executor(pure=False) as executor:  # type: ignore[no-untyped-call]
-        return _gather(executor, tasks, progress, on_shard)
+    with Client(address) as client:  # type: ignore[no-untyped-call]
+        executor = client.get_executor(pure=False)
+        try:
+            results = _gather(executor, tasks, progress, on_shard)
+        except BaseException:
+            executor.shutdown(wait=False)  # interrupted: the shards still queued are cancelled, not awaited
+            raise
+        executor.shutdown(wait=True)
+        return results
 
 
 def _merge_stats(scenario: Scenario, shard_stats: list[ShardResult]) -> dict[str, GroupStats]:
