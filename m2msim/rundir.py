@@ -182,7 +182,12 @@ def run_folder(out: Path | str, *, force: bool = False, option: str = "--out") -
     final = Path(out)
     if final.name in ("", ".", ".."):
         final = final.resolve()
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"{option} {final}: cannot create the folder it goes in ({exc.strerror or exc})"
+        ) from None
     with output_lock(final):
         _clean_stale(final)
         keep_aside = _check_existing(final, force, option)

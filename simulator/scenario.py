@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import calendar
 import copy
+import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -513,6 +515,12 @@ def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig
         "groups": [],
         "timezone": r.string(m.get("timezone", "UTC"), "network.alarms.timezone"),
     }
+    try:
+        zoneinfo.ZoneInfo(doc["timezone"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise r.fail(
+            "network.alarms.timezone", "an IANA time zone such as Europe/Paris", doc["timezone"]
+        ) from None
     doc["holdoff_s"] = r.duration(m.get("holdoff", 3600), "network.alarms.holdoff", positive=False)
     for i, g in enumerate(groups):
         if g.alarms:
@@ -522,11 +530,18 @@ def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig
     return _gateway_alarms(r, doc, "network.alarms")
 
 
+_GATEWAY_GROUP = re.compile(r"^alarms: groups\[0\] \([^)]*\)(?P<sub>(?:\.[\w.\[\]]+)?): ")
+
+
 def _gateway_alarms(r: Reader, doc: dict[str, Any], path: str) -> AlarmConfig:
     try:
         return parse_alarm_config(doc, "alarms")
     except ConfigError as exc:
-        raise r.error(path, str(exc).split(": ", 1)[-1]) from None
+        text = str(exc)
+        m = _GATEWAY_GROUP.match(text)
+        if m is not None:  # the gateway names its own group 0 (one at a time here): use our key path
+            raise r.error(path + m.group("sub"), text[m.end() :]) from None
+        raise r.error(path, text.split(": ", 1)[-1]) from None
     except (TypeError, ValueError, AttributeError, KeyError):
         # a value of the wrong kind the gateway's reader does not name (a number for a mapping...)
         raise r.error(path, "malformed alarm settings (see docs/gateway.md for their shape)") from None

@@ -117,7 +117,9 @@ class Reader:
     def string(self, value: Any, path: str) -> str:
         """Text.  A YAML number or boolean where text is expected is refused (quote it): `0612345670`
         unquoted is the octal number 103402424, `no` is false."""
-        if isinstance(value, str) and "\x00" not in value:
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise self.error(path, f"{_shown(value)} contains a NUL character")
             return value
         if isinstance(value, int) and not isinstance(value, bool) and path not in self._raw:
             return str(value)  # a document built in code, where an int is meant as its digits

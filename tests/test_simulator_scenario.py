@@ -116,7 +116,50 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "groups[0].application.profile",
             "a profile with persistent figures",
         ),
-        (lambda d: d["groups"][0].update(alarms={"period": {"hours": ["9-5"]}}), "groups[0].alarms", "HH:MM"),
+        (
+            lambda d: d["groups"][0].update(alarms={"period": {"hours": ["9-5"]}}),
+            "groups[0].alarms.period.hours",
+            "is not HH:MM",
+        ),
+        (
+            lambda d: d.update(network={"alarms": {"timezone": "Mars/Olympus"}}),
+            "network.alarms.timezone",
+            "an IANA time zone",
+        ),
+        (
+            lambda d: d["groups"][0]["schedule"].update(jitter="none", jitter_s="5s"),
+            "groups[0].schedule.jitter_s",
+            "the traffic model 'none' takes no spread",
+        ),
+        (
+            lambda d: d["groups"][0]["schedule"].update(jitter="poisson"),
+            "groups[0].schedule.jitter",
+            "one of none, uniform, tr37868-model1, tr37868-model2",
+        ),
+        (
+            lambda d: d.update(
+                events={
+                    "outages": [
+                        {"kind": "area", "start": "2026-03-02", "duration": "1h", "recovery": "tr37868-model"}
+                    ]
+                }
+            ),
+            "events.outages[0].recovery",
+            "got 'tr37868-model' (did you mean 'tr37868-model",
+        ),
+        (
+            lambda d: d["groups"][0]["schedule"].update(period=float("nan")),
+            "groups[0].schedule.period",
+            "nan",
+        ),
+        (
+            lambda d: d["groups"][1]["sms"][0].update(rate_per_day=float("inf")),
+            "groups[1].sms[0]",
+            "exactly one of 'every'",
+        ),
+        (lambda d: d.update(name="../elsewhere"), "name", "cannot place files elsewhere"),
+        (lambda d: d.update(name=".hidden"), "name", "a leading dot"),
+        (lambda d: d.update(name="a\x00b"), "name", "a NUL character"),
     ],
 )
 def test_errors_name_file_key_path_and_expectation(mutate: Any, path: str, expected: str) -> None:
@@ -125,6 +168,51 @@ def test_errors_name_file_key_path_and_expectation(mutate: Any, path: str, expec
     text = error_of(doc)
     assert text.startswith(f"scen.yaml: {path}: "), text
     assert expected in text
+
+
+def test_errors_in_a_file_name_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    text = yaml.safe_dump(base(), sort_keys=False).replace("dest: 0612345678", "dest: 0612345670")
+    text = text.replace("schedule:", "shedule:", 1)
+    path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+    with pytest.raises(YamlError) as info:
+        load_scenario(path)
+    line = next(i for i, t in enumerate(lines, 1) if "shedule" in t)
+    assert str(info.value) == f"{path}:{line}: groups[0].shedule: unknown key (did you mean 'schedule'?)"
+    path.write_text(text.replace("shedule:", "schedule:"), encoding="utf-8")
+    with pytest.raises(YamlError) as info:
+        load_scenario(path)
+    line = next(i for i, t in enumerate(lines, 1) if "0612345670" in t)
+    assert str(info.value) == (
+        f"{path}:{line}: groups[1].sms[0].dest: 0612345670 is read by YAML as a number (103402424), "
+        'expected text: quote it ("0612345670")'
+    )
+
+
+def test_outage_recovery_spread_is_the_models_default() -> None:
+    doc = copy.deepcopy(base())
+    doc["events"] = {
+        "outages": [
+            {"kind": "area", "start": "2026-03-02", "duration": "1h"},
+            {"kind": "area", "start": "2026-03-03", "duration": "1h", "recovery": "uniform"},
+            {"kind": "area", "start": "2026-03-04", "duration": "1h", "recovery": "tr37868-model1"},
+            {
+                "kind": "area",
+                "start": "2026-03-05",
+                "duration": "1h",
+                "recovery": "uniform",
+                "recovery_s": "5s",
+            },
+        ]
+    }
+    spreads = [(o.recovery, o.recovery_s) for o in parse_scenario(doc, "scen.yaml").outages]
+    assert spreads == [
+        ("tr37868-model2", 10.0),
+        ("uniform", 60.0),
+        ("tr37868-model1", 60.0),
+        ("uniform", 5.0),
+    ]
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
