@@ -1,0 +1,109 @@
+"""`m2msim.rundir.run_folder`: a folder that appears whole, one writer, never a foreign file lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from m2msim import rundir
+from m2msim.outputs import OutputBusy, OutputError
+from m2msim.rundir import MARKER, is_run_folder, run_folder
+
+
+def _fill(folder: Path, **files: str) -> None:
+    for name, text in files.items():
+        path = folder / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_new_folder_appears_with_its_marker(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "r"
+    with run_folder(out) as work:
+        assert work.parent == out.parent and work.name.startswith(".m2msim-r.tmp-")
+        assert not out.exists()  # nothing under the final name while it is built
+        _fill(work, a="1", usage__part="2")
+    assert json.loads((out / MARKER).read_text())["files"] == ["a", "usage/part"]
+    assert is_run_folder(out) and sorted(p.name for p in out.parent.iterdir()) == ["r"]
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_run_folder_is_replaced_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    if not exchange:  # a file system without renameat2(RENAME_EXCHANGE): two renames
+        monkeypatch.setattr(rundir, "_exchange", lambda a, b: False)
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old", b="old")
+    with run_folder(out) as work:
+        _fill(work, a="new")
+        assert _tree(out)["a"] == "old"  # the old run, untouched until the end
+    assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_an_exception_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    before = _tree(out)
+    with pytest.raises(KeyboardInterrupt), run_folder(out) as work:
+        _fill(work, a="half")
+        raise KeyboardInterrupt
+    assert _tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_one_writer(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with run_folder(out), pytest.raises(OutputBusy, match="is writing it now"), run_folder(out):
+        pass
+
+
+def test_a_kill_between_the_two_renames_is_undone_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    before = _tree(out)
+    # what a SIGKILL after "old away" and before "new in" leaves: the old run under its temporary
+    # name, a half-built new one beside it
+    old = tmp_path / ".m2msim-r.old-4242-0123abcd"
+    out.rename(old)
+    half = tmp_path / ".m2msim-r.tmp-4242-89abcdef"
+    _fill(half, a="half")
+    with run_folder(out) as work:
+        assert _tree(out) == before  # put back before anything else
+        _fill(work, a="new")
+    assert _tree(out)["a"] == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_files_m2msim_did_not_write_are_never_deleted(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    _fill(out, notes="mine")
+    with (
+        pytest.raises(
+            OutputError, match=r"not an m2msim run folder .1 file.s. m2msim did not write, such as 'notes'"
+        ),
+        run_folder(out),
+    ):
+        pass
+    with run_folder(out, force=True) as work:
+        _fill(work, a="new")
+    assert _tree(tmp_path / "r.kept-1") == {"notes": "mine"}
+    # a file dropped into a run folder while the next run builds: the old run's files go, it stays
+    with run_folder(out) as work:
+        _fill(work, a="newer")
+        _fill(out, late="mine too")
+    assert _tree(out)["a"] == "newer" and _tree(tmp_path / "r.kept-2") == {"late": "mine too"}
+    with (
+        pytest.raises(OutputError, match="exists and is not a folder"),
+        run_folder(tmp_path / "r.kept-1" / "notes"),
+    ):
+        pass
