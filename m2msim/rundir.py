@@ -31,13 +31,13 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from m2msim.outputs import TMP_PREFIX, OutputError, output_lock, temporary_name
 from m2msim.signals import deferred_signals
 
-__all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder"]
+__all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder", "swap_in"]
 
 MARKER = ".m2msim-run.json"  # in every run folder: which files the run wrote
 _EXCHANGE = 2  # RENAME_EXCHANGE
@@ -155,7 +155,11 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _swap_in(new: Path, out: Path, keep_aside: bool) -> None:
+def swap_in(
+    new: Path, out: Path, keep_aside: bool = False, exchange: Callable[[Path, Path], bool] = _exchange
+) -> None:
+    """Put the complete folder `new` in the place of `out` (see the module docstring); `exchange`
+    swaps two names atomically or says it cannot (then two renames are used)."""
     old: Path | None = None
     with deferred_signals():
         if keep_aside:
@@ -165,7 +169,7 @@ def _swap_in(new: Path, out: Path, keep_aside: bool) -> None:
         elif not any(out.iterdir()):
             os.rmdir(out)
             os.rename(new, out)
-        elif _exchange(new, out):
+        elif exchange(new, out):
             old = new  # the old run now has the temporary name
         else:
             old = temporary_name(out, "old")
@@ -198,7 +202,7 @@ def run_folder(out: Path | str, *, force: bool = False, option: str = "--out") -
             files = [f for f in _files_under(work) if f != MARKER]
             marker = {"m2msim": "run folder", "files": files}
             (work / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
-            _swap_in(work, final, keep_aside)
+            swap_in(work, final, keep_aside)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

@@ -9,8 +9,9 @@ simulates it on the gateway and bills it with accounting:
     result.summary, result.invoice
 
 Modules: `scenario` (schema and validation), `profiles` (bytes on the wire, data in
-`data/profiles.yaml`), `traffic` (3GPP traffic models, numpy), `rng` (per-device streams),
+`data/profiles.yaml`), `traffic_models` (the registry of arrival models: names, defaults,
+draws), `traffic` (a device's traffic between two decisions, numpy), `rng` (per-device streams),
 `device` (SimPy processes of one device), `batch` (bulk sessions to usage records),
 `engine` (one shard), `run` (shards on processes or Dask, merged outputs, invoice),
-`summary`, `progress`, `cli` (`m2msim run`).
+`summary`, `progress`, `estimate` (what a run will cost the machine), `cli` (`m2msim run`).
 """

@@ -29,12 +29,11 @@ from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
-from simulator.traffic_models import TRAFFIC_MODELS
+from simulator.traffic_models import TRAFFIC_MODELS, model_names
 from simulator.validate import Reader, ScenarioError
 
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
-JITTER_MODELS = tuple(TRAFFIC_MODELS)  # the registry's names, in its order
 RECONNECT_POLICIES = ("immediate", "fixed", "exponential")
 OUTAGE_KINDS = ("area", "apn", "server")
 # TR 45.820 (as commonly cited): report period mix for periodic reporting.
@@ -56,7 +55,7 @@ class Schedule:
 
     period_s: float | None  # None: the TR 45.820 mix
     align: str  # "clock": every device on the same period boundaries; "random": a per-device phase
-    jitter: str  # one of JITTER_MODELS
+    jitter: str  # a traffic model (simulator.traffic_models)
     jitter_s: float  # spread of the jitter (default: the model's, simulator.traffic_models)
 
 
@@ -261,7 +260,7 @@ def _schedule(r: Reader, raw: Any, path: str) -> Schedule:
     else:
         period = r.duration(m.get("period"), f"{path}.period")
     align = r.choice(m.get("align", "random"), f"{path}.align", ("clock", "random"))
-    jitter = r.choice(m.get("jitter", "none"), f"{path}.jitter", JITTER_MODELS)
+    jitter = r.choice(m.get("jitter", "none"), f"{path}.jitter", model_names())
     spread = _spread(r, m, "jitter_s", jitter, path)
     if period is not None and spread >= period:
         raise r.fail(f"{path}.jitter_s", f"a spread shorter than the period ({period:g} s)", spread)
@@ -467,7 +466,7 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
         apn = r.string(m.get("apn"), f"{path}.apn")
         if apn not in apns:
             raise r.fail(f"{path}.apn", f"an APN of network.apns ({', '.join(sorted(apns))})", apn)
-    recovery = r.choice(m.get("recovery", "tr37868-model2"), f"{path}.recovery", JITTER_MODELS)
+    recovery = r.choice(m.get("recovery", "tr37868-model2"), f"{path}.recovery", model_names())
     return Outage(
         kind=kind,
         start=start,

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from m2msim import rundir
 from m2msim.outputs import OutputBusy, OutputError
-from m2msim.rundir import MARKER, is_run_folder, run_folder
+from m2msim.rundir import MARKER, is_run_folder, run_folder, swap_in
 
 
 def _fill(folder: Path, **files: str) -> None:
@@ -33,18 +32,25 @@ def test_a_new_folder_appears_with_its_marker(tmp_path: Path) -> None:
     assert is_run_folder(out) and sorted(p.name for p in out.parent.iterdir()) == ["r"]
 
 
-@pytest.mark.parametrize("exchange", [True, False])
-def test_a_run_folder_is_replaced_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
-) -> None:
-    if not exchange:  # a file system without renameat2(RENAME_EXCHANGE): two renames
-        monkeypatch.setattr(rundir, "_exchange", lambda a, b: False)
+def test_a_run_folder_is_replaced_whole(tmp_path: Path) -> None:
     out = tmp_path / "r"
     with run_folder(out) as work:
         _fill(work, a="old", b="old")
     with run_folder(out) as work:
         _fill(work, a="new")
         assert _tree(out)["a"] == "old"  # the old run, untouched until the end
+    assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_without_an_atomic_exchange_two_renames_replace_it(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old", b="old")
+    new = tmp_path / "new"
+    _fill(new, a="new")
+    (new / MARKER).write_text(json.dumps({"files": ["a"]}))
+    swap_in(new, out, exchange=lambda a, b: False)  # a file system without RENAME_EXCHANGE
     assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
