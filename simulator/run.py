@@ -24,7 +24,6 @@ not waited for, when the run is interrupted.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import json
 import logging
@@ -320,13 +319,9 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
 
 def usage_coverage(scenario: Scenario) -> UsageCoverage | None:
     """The days the run's usage covers, when they are not the whole billing month."""
-    month = str(scenario.inventory.get("month", ""))
-    try:
-        y, m = (int(x) for x in month.split("-"))
-    except ValueError:
-        return None
-    days_in_month = calendar.monthrange(y, m)[1]
-    if scenario.duration_s >= days_in_month * 86_400:
+    m_start, m_end = scenario.month
+    days_in_month = (m_end - m_start).days
+    if scenario.start <= m_start and scenario.end >= m_end:
         return None
     return UsageCoverage(
         start=scenario.start.isoformat(),

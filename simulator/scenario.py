@@ -191,6 +191,11 @@ class Scenario:
         return int((self.end - self.start).total_seconds())
 
     @property
+    def month(self) -> tuple[datetime, datetime]:
+        """The billing month of the inventory, [start, end)."""
+        return month_bounds(str(self.inventory["month"]))
+
+    @property
     def n_devices(self) -> int:
         return sum(len(g.line_ids) for g in self.groups)
 
@@ -221,13 +226,18 @@ def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[
     return inv, groups
 
 
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The billing month `YYYY-MM` as [start, end) in UTC; ValueError when it is not one."""
+    y, mo = (int(x) for x in month.split("-"))
+    start = datetime(y, mo, 1, tzinfo=UTC)
+    return start, start + timedelta(days=calendar.monthrange(y, mo)[1])
+
+
 def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[datetime, datetime]:
     month = inventory.get("month")
     month_s = str(month) if month is not None else ""
     try:
-        y, mo = (int(x) for x in month_s.split("-"))
-        m_start = datetime(y, mo, 1, tzinfo=UTC)
-        m_end = m_start + timedelta(days=calendar.monthrange(y, mo)[1])
+        m_start, m_end = month_bounds(month_s)
     except ValueError:
         raise r.fail("inventory.month", "a billing month YYYY-MM such as 2026-03", month) from None
     raw = doc.get("period")
