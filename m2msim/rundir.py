@@ -87,7 +87,10 @@ def _clean_stale(out: Path) -> None:
         os.rename(old[0], out)  # a kill came between "old away" and "new in": the old run comes back
         stale.remove(old[0])
     for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:  # a file under the same kind of name (an atomic write of a file named like the folder)
+            p.unlink(missing_ok=True)
 
 
 def _kept_name(out: Path) -> Path:
