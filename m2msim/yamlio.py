@@ -12,8 +12,9 @@ What it adds to PyYAML's safe loader, for error messages a user can act on:
   `source:line: key.path: reason`;
 - `decimals_as_text=True` keeps numbers with a fraction as their text (money must stay exact).
 
-The validation helpers (`check_keys`, `text_field`, `number_field`, `int_field`, `mapping`,
-`sequence`) are the shared vocabulary of the readers: one wording for one kind of mistake.
+The validation helpers (`check_keys`, `text_field`, `text_list`, `number_field`, `int_field`,
+`flag_field`, `mapping`, `sequence`) are the shared vocabulary of the readers: one wording for
+one kind of mistake.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "LocatedList",
     "YamlError",
     "check_keys",
+    "flag_field",
     "int_field",
     "join_path",
     "load_yaml",
@@ -40,6 +42,7 @@ __all__ = [
     "read_text_file",
     "sequence",
     "text_field",
+    "text_list",
 ]
 
 
@@ -424,3 +427,58 @@ def check_number(
     if maximum is not None and value > maximum:
         raise YamlError(source, line, where, f"{value:g}{u} is out of range: must be at most {maximum:g}{u}")
     return value
+
+
+def flag_field(
+    m: LocatedDict, key: str, source: str, path: str, *, default: bool | None = None
+) -> bool | None:
+    """A true/false value (a number or text such as "yes" in quotes is refused)."""
+    where = join_path(path, key)
+    if key not in m or m[key] is None:
+        return default
+    value = m[key]
+    if not isinstance(value, bool):
+        shown = m.raw(key) if m.raw(key) is not None else _type_name(value)
+        raise YamlError(source, m.line_of(key), where, f"expected true or false, got {shown}")
+    return value
+
+
+def text_list(
+    m: LocatedDict,
+    key: str,
+    source: str,
+    path: str,
+    *,
+    default: Iterable[str] | None = None,
+    what: str = "text",
+) -> list[str] | None:
+    """A list of text values (a single text is taken as a list of one); an item YAML read as a
+    number or boolean is refused with the advice to quote it, as in `text_field`."""
+    where = join_path(path, key)
+    if key not in m or m[key] is None:
+        return None if default is None else list(default)
+    value = m[key]
+    if isinstance(value, str):
+        value = LocatedList([value])
+        value.line = m.line_of(key)
+        value.item_lines = [m.line_of(key) or 0]
+        value.raw_text = [m.raw(key)]
+    seq = sequence(value, source, where, m.line_of(key))
+    out: list[str] = []
+    for i, item in enumerate(seq):
+        line = seq.line_of(i)
+        if isinstance(item, str):
+            if not item.strip():
+                raise YamlError(source, line, join_path(where, i), f"empty {what}")
+            out.append(item)
+            continue
+        raw = seq.raw(i)
+        if isinstance(item, bool | int | float) and raw is not None:
+            raise YamlError(
+                source,
+                line,
+                join_path(where, i),
+                f'{raw} is read by YAML as {_type_name(item)}, expected {what}: quote it ("{raw}")',
+            )
+        raise YamlError(source, line, join_path(where, i), f"expected {what}, got {_type_name(item)}")
+    return out

@@ -22,18 +22,64 @@ Errors name the file, the line and the field.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from m2msim.yamlio import (
+    LocatedDict,
+    YamlError,
+    check_keys,
+    flag_field,
+    int_field,
+    join_path,
+    load_yaml,
+    mapping,
+    number_field,
+    parse_yaml,
+    text_field,
+    text_list,
+)
 
 PROFILE_DIR = "profiles"
 
+# The top-level sections of a profile file (`driver` is read by modem.drivers.profile).
+SECTIONS = (
+    "name",
+    "description",
+    "identity",
+    "ati",
+    "commands",
+    "ccid_commands",
+    "network",
+    "boot",
+    "defaults",
+    "quirks",
+    "faults",
+    "driver",
+)
+IDENTITY_KEYS = (
+    "manufacturer",
+    "model",
+    "revision",
+    "imei_tac",
+    "imsi_prefix",
+    "iccid_prefix",
+    "msisdn_prefix",
+    "imei",
+    "imsi",
+    "iccid",
+    "msisdn",
+)
+DEFAULT_KEYS = ("echo", "cmee", "cmgf", "cnmi", "sms_storages", "sms_capacity", "smsc")
+QUIRKS = ("ccid_bare", "cifsr_no_ok", "cpin_no_ok", "numeric_connect", "sms_index_base")
+RATS = ("geran", "utran", "eutran")
 
-class ProfileError(ValueError):
-    """A profile file that cannot be used: names the file, the line and the field."""
+
+class ProfileError(YamlError, ValueError):
+    """A profile file that cannot be used: names the file, the line and the key path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,125 +134,91 @@ def profile_names() -> list[str]:
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (`simcom-sim800`) or a YAML file by path."""
-    text, source = _read(name_or_path)
-    return parse_profile(text, source)
+    doc, source = load_profile_document(name_or_path)
+    return profile_from_document(doc, source)
 
 
-def _read(name_or_path: str | Path) -> tuple[str, str]:
+def load_profile_document(name_or_path: str | Path) -> tuple[LocatedDict, str]:
+    """The YAML mapping of a profile (shipped by name, or a file by path) and the name to cite in
+    errors; its top-level keys are checked (the sections of every reader of a profile)."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            return path.read_text(encoding="utf-8"), str(path)
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from exc
-    res = resources.files("modem").joinpath(PROFILE_DIR, f"{name_or_path}.yaml")
-    if not res.is_file():
-        raise ProfileError(f"unknown modem profile {name_or_path!r}; have {', '.join(profile_names())}")
-    return res.read_text(encoding="utf-8"), f"modem/profiles/{name_or_path}.yaml"
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(name_or_path):
+        source = str(path)
+        doc = load_yaml(path, source=source)
+    else:
+        res = resources.files("modem").joinpath(PROFILE_DIR, f"{name_or_path}.yaml")
+        if not str(name_or_path) or not res.is_file():
+            raise UnknownProfile(str(name_or_path), profile_names())
+        source = f"modem/profiles/{name_or_path}.yaml"
+        doc = parse_yaml(res.read_text(encoding="utf-8"), source)
+    top = mapping(doc, source, "")
+    check_keys(top, SECTIONS, source, "")
+    return top, source
 
 
-class _Reader:
-    """Typed access to a parsed YAML mapping that reports file:line and the field's path."""
+class UnknownProfile(ProfileError):
+    """A profile name that is neither shipped nor a file."""
 
-    def __init__(self, text: str, source: str) -> None:
-        self.source = source
-        try:
-            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark is not None else source
-            raise ProfileError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-        if not isinstance(self.data, dict):
-            raise ProfileError(f"{source}:1: a profile is a mapping of sections")
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        message = f"unknown modem profile {name!r}; known: {', '.join(known)} (or a YAML file)"
+        Exception.__init__(self, message)
+        self.source, self.line, self.key, self.reason = name, None, "", message
 
-    def line(self, path: str) -> int:
-        node: Any = self.node
-        line = 1
-        for key in path.split("."):
-            if not isinstance(node, yaml.MappingNode):
-                break
-            for k, v in node.value:
-                if k.value == key:
-                    line = k.start_mark.line + 1
-                    node = v
-                    break
-            else:
-                break
-        return line
 
-    def error(self, path: str, message: str) -> ProfileError:
-        return ProfileError(f"{self.source}:{self.line(path)}: field {path}: {message}")
+def _text(m: LocatedDict, key: str, src: str, path: str, default: str | None = None) -> str:
+    value = text_field(m, key, src, path, default=default, required=default is None)
+    assert value is not None
+    return value
 
-    def get(self, path: str, default: Any = ...) -> Any:
-        value: Any = self.data
-        for key in path.split("."):
-            if not isinstance(value, dict) or key not in value:
-                if default is ...:
-                    raise self.error(path, "missing")
-                return default
-            value = value[key]
-        return value
 
-    def text(self, path: str, default: Any = ...) -> str:
-        value = self.get(path, default)
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise self.error(path, f"expected text, got {value!r}")
-        return str(value)
+def _digits(m: LocatedDict, key: str, src: str, path: str, lengths: range) -> str:
+    value = _text(m, key, src, path)
+    if not value.isdigit() or len(value) not in lengths:
+        raise ProfileError(
+            src,
+            m.line_of(key),
+            join_path(path, key),
+            f"expected {lengths.start}-{lengths.stop - 1} digits, got {value!r}",
+        )
+    return value
 
-    def opt_text(self, path: str) -> str | None:
-        value = self.get(path, None)
-        return None if value is None else self.text(path)
 
-    def digits(self, path: str, default: Any = ..., lengths: range = range(1, 21)) -> str:
-        value = self.text(path, default)
-        if not value.isdigit() or len(value) not in lengths:
-            raise self.error(path, f"expected {lengths.start}-{lengths.stop - 1} digits, got {value!r}")
-        return value
+def _int(m: LocatedDict, key: str, src: str, path: str, default: int, low: int, high: int) -> int:
+    value = int_field(m, key, src, path, default=default, minimum=low, maximum=high)
+    assert value is not None
+    return value
 
-    def number(self, path: str, default: Any = ...) -> float:
-        value = self.get(path, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.error(path, f"expected a non-negative number, got {value!r}")
-        return float(value)
 
-    def integer(self, path: str, default: Any = ...) -> int:
-        value = self.get(path, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(path, f"expected an integer, got {value!r}")
-        return value
+def _ints(m: LocatedDict, key: str, src: str, path: str, count: int, default: list[int]) -> tuple[int, ...]:
+    where = join_path(path, key)
+    value = m.get(key, default)
+    if isinstance(value, str):  # "2,1,0,0,0" as the AT command takes it
+        parts = [v.strip() for v in value.split(",")]
+        value = [int(v) for v in parts if v.isdigit()] if all(v.isdigit() for v in parts) else None
+    if (
+        not isinstance(value, list)
+        or len(value) != count
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+    ):
+        shown = m.raw(key) if m.raw(key) is not None else value
+        raise ProfileError(src, m.line_of(key), where, f"expected {count} integers 0-255, got {shown}")
+    return tuple(value)
 
-    def flag(self, path: str, default: Any = ...) -> bool:
-        value = self.get(path, default)
-        if not isinstance(value, bool):
-            raise self.error(path, f"expected true or false, got {value!r}")
-        return value
 
-    def texts(self, path: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.get(path, default)
-        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-            raise self.error(path, f"expected a list of text, got {value!r}")
-        return tuple(str(v) for v in value)
+def _section(top: LocatedDict, key: str, src: str, allowed: Iterable[str]) -> LocatedDict:
+    value = top.get(key)
+    if value is None:
+        section = LocatedDict()
+        section.line = top.line_of(key)
+        return section
+    section = mapping(value, src, key, top.line_of(key))
+    check_keys(section, allowed, src, key)
+    return section
 
-    def ints(self, path: str, count: int, default: Any = ...) -> tuple[int, ...]:
-        value = self.get(path, default)
-        if isinstance(value, str):
-            value = [int(v) for v in value.split(",") if v.strip().isdigit()]
-        if (
-            not isinstance(value, list | tuple)
-            or len(value) != count
-            or not all(isinstance(v, int) for v in value)
-        ):
-            raise self.error(path, f"expected {count} integers, got {value!r}")
-        return tuple(value)
 
-    def mapping(self, path: str) -> dict[str, Any]:
-        value = self.get(path, {})
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(path, f"expected a mapping, got {value!r}")
-        return dict(value)
+def _maybe_text(m: LocatedDict, key: str, src: str, path: str) -> str | None:
+    return text_field(m, key, src, path, required=False)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -233,62 +245,115 @@ KNOWN_COMMAND_SETS = frozenset(
 
 
 def parse_profile(text: str, source: str = "<profile>") -> Profile:
-    r = _Reader(text, source)
+    """A profile from YAML text (`ProfileError`, a `YamlError`, names the file, line and key)."""
+    top = mapping(parse_yaml(text, source), source, "")
+    check_keys(top, SECTIONS, source, "")
+    return profile_from_document(top, source)
+
+
+def profile_from_document(top: LocatedDict, src: str) -> Profile:
+    """Validate a profile's sections (the top-level keys are checked by the loader)."""
+    try:
+        return _profile(top, src)
+    except ProfileError:
+        raise
+    except YamlError as exc:
+        raise ProfileError(exc.source, exc.line, exc.key, exc.reason) from None
+
+
+def _profile(top: LocatedDict, src: str) -> Profile:
+    idm = _section(top, "identity", src, IDENTITY_KEYS)
+    if "identity" not in top:
+        raise ProfileError(src, top.line, "identity", "missing (required)")
     ident = Identity(
-        manufacturer=r.text("identity.manufacturer"),
-        model=r.text("identity.model"),
-        revision=r.text("identity.revision"),
-        imei_tac=r.digits("identity.imei_tac", lengths=range(8, 9)),
-        imsi_prefix=r.digits("identity.imsi_prefix", lengths=range(5, 11)),
-        iccid_prefix=r.digits("identity.iccid_prefix", lengths=range(4, 13)),
-        msisdn_prefix=r.digits("identity.msisdn_prefix", lengths=range(2, 12)),
-        imei=r.opt_text("identity.imei"),
-        imsi=r.opt_text("identity.imsi"),
-        iccid=r.opt_text("identity.iccid"),
-        msisdn=r.opt_text("identity.msisdn"),
+        manufacturer=_text(idm, "manufacturer", src, "identity"),
+        model=_text(idm, "model", src, "identity"),
+        revision=_text(idm, "revision", src, "identity"),
+        imei_tac=_digits(idm, "imei_tac", src, "identity", range(8, 9)),
+        imsi_prefix=_digits(idm, "imsi_prefix", src, "identity", range(5, 11)),
+        iccid_prefix=_digits(idm, "iccid_prefix", src, "identity", range(4, 13)),
+        msisdn_prefix=_digits(idm, "msisdn_prefix", src, "identity", range(2, 12)),
+        imei=_maybe_text(idm, "imei", src, "identity"),
+        imsi=_maybe_text(idm, "imsi", src, "identity"),
+        iccid=_maybe_text(idm, "iccid", src, "identity"),
+        msisdn=_maybe_text(idm, "msisdn", src, "identity"),
     )
+
+    def bad(key: str, reason: str) -> ProfileError:
+        return ProfileError(src, idm.line_of(key), f"identity.{key}", reason)
+
     if ident.imei is not None and (len(ident.imei) != 15 or not luhn_ok(ident.imei)):
-        raise r.error("identity.imei", f"{ident.imei!r} is not a 15-digit IMEI with a valid Luhn check digit")
+        raise bad("imei", f"{ident.imei!r} is not a 15-digit IMEI with a valid Luhn check digit")
     if ident.iccid is not None and (len(ident.iccid) not in (19, 20) or not luhn_ok(ident.iccid)):
-        raise r.error("identity.iccid", f"{ident.iccid!r} is not a 19-20 digit ICCID with a valid Luhn digit")
+        raise bad("iccid", f"{ident.iccid!r} is not a 19-20 digit ICCID with a valid Luhn digit")
     if ident.imsi is not None and (not ident.imsi.isdigit() or len(ident.imsi) not in (14, 15)):
-        raise r.error("identity.imsi", f"{ident.imsi!r} is not a 14-15 digit IMSI")
-    commands = r.texts("commands")
+        raise bad("imsi", f"{ident.imsi!r} is not a 14-15 digit IMSI")
+    if ident.msisdn is not None and (not ident.msisdn.isdigit() or not 3 <= len(ident.msisdn) <= 15):
+        raise bad("msisdn", f"{ident.msisdn!r} is not an E.164 number (3-15 digits, no '+')")
+    commands = text_list(top, "commands", src, "", what="a command set name")
+    if commands is None:
+        raise ProfileError(src, top.line, "commands", "missing (required)")
     unknown = sorted(set(commands) - KNOWN_COMMAND_SETS)
     if unknown:
-        raise r.error("commands", f"unknown command sets {unknown}; known: {sorted(KNOWN_COMMAND_SETS)}")
-    cmee = r.integer("defaults.cmee", 0)
-    if cmee not in (0, 1, 2):
-        raise r.error("defaults.cmee", f"expected 0, 1 or 2, got {cmee}")
-    cmgf = r.integer("defaults.cmgf", 0)
-    if cmgf not in (0, 1):
-        raise r.error("defaults.cmgf", f"expected 0 or 1, got {cmgf}")
-    csq = r.ints("network.csq", 2, [20, 0])
-    storages = r.texts("defaults.sms_storages", ["SM", "ME"])
+        raise ProfileError(
+            src,
+            top.line_of("commands"),
+            "commands",
+            f"unknown command sets {unknown}; known: {sorted(KNOWN_COMMAND_SETS)}",
+        )
+    net = _section(top, "network", src, ("rat", "act", "csq"))
+    boot = _section(top, "boot", src, ("urcs", "search_s"))
+    dflt = _section(top, "defaults", src, DEFAULT_KEYS)
+    quirks = _section(top, "quirks", src, QUIRKS)
+    for key in quirks:
+        if key == "sms_index_base":
+            _int(quirks, key, src, "quirks", 1, 0, 1)
+        else:
+            flag_field(quirks, key, src, "quirks")
+    rat = _text(net, "rat", src, "network", "geran")
+    if rat not in RATS:
+        raise ProfileError(src, net.line_of("rat"), "network.rat", f"expected one of {list(RATS)}, got {rat!r}")
+    csq = _ints(net, "csq", src, "network", 2, [20, 0])
+    storages = text_list(dflt, "sms_storages", src, "defaults", default=["SM", "ME"], what="a storage name")
     if not storages:
-        raise r.error("defaults.sms_storages", "at least one storage")
-    cnmi = r.ints("defaults.cnmi", 5, [0, 0, 0, 0, 0])
+        raise ProfileError(src, dflt.line_of("sms_storages"), "defaults.sms_storages", "at least one storage")
+    cnmi = _ints(dflt, "cnmi", src, "defaults", 5, [0, 0, 0, 0, 0])
+    from modem.virtual.faults import FaultError, fault_keys, make_faults  # modem.virtual reads profiles
+
+    faults_section = _section(top, "faults", src, fault_keys())
+    try:
+        make_faults(faults_section)
+    except FaultError as exc:
+        key = next(iter(faults_section), "")
+        for k in faults_section:
+            if f"fault {k}:" in str(exc):
+                key = k
+        raise ProfileError(src, faults_section.line_of(key), join_path("faults", key), str(exc)) from None
+    search_s = number_field(boot, "search_s", src, "boot", default=2.0, minimum=0, maximum=3600, unit="s")
+    assert search_s is not None
     return Profile(
-        name=r.text("name"),
-        description=r.text("description", ""),
+        name=_text(top, "name", src, ""),
+        description=_text(top, "description", src, "", ""),
         identity=ident,
-        ati=r.texts("ati", [ident.manufacturer, ident.model, ident.revision]),
+        ati=tuple(
+            text_list(top, "ati", src, "", default=[ident.manufacturer, ident.model, ident.revision]) or ()
+        ),
         commands=frozenset(commands),
-        ccid_commands=r.texts("ccid_commands", ["+CCID"]),
-        rat=r.text("network.rat", "geran"),
-        act=r.integer("network.act", 0),
+        ccid_commands=tuple(text_list(top, "ccid_commands", src, "", default=["+CCID"]) or ()),
+        rat=rat,
+        act=_int(net, "act", src, "network", 0, 0, 15),
         csq=(csq[0], csq[1]),
-        boot_urcs=r.texts("boot.urcs", []),
-        search_s=r.number("boot.search_s", 2.0),
-        echo=r.flag("defaults.echo", True),
-        cmee=cmee,
-        cmgf=cmgf,
+        boot_urcs=tuple(text_list(boot, "urcs", src, "boot", default=[]) or ()),
+        search_s=search_s,
+        echo=bool(flag_field(dflt, "echo", src, "defaults", default=True)),
+        cmee=_int(dflt, "cmee", src, "defaults", 0, 0, 2),
+        cmgf=_int(dflt, "cmgf", src, "defaults", 0, 0, 1),
         cnmi=(cnmi[0], cnmi[1], cnmi[2], cnmi[3], cnmi[4]),
-        sms_storages=storages,
-        sms_capacity=r.integer("defaults.sms_capacity", 30),
-        smsc=r.text("defaults.smsc", "+33689004000"),
-        quirks=r.mapping("quirks"),
-        faults=r.mapping("faults"),
-        sections=dict(r.data),
-        source=source,
+        sms_storages=tuple(storages),
+        sms_capacity=_int(dflt, "sms_capacity", src, "defaults", 30, 1, 10_000),
+        smsc=_text(dflt, "smsc", src, "defaults", "+33689004000"),
+        quirks=dict(quirks),
+        faults=dict(faults_section),
+        sections=dict(top),
+        source=src,
     )

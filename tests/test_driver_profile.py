@@ -48,7 +48,7 @@ def test_bad_driver_sections(tmp_path: Path, section: str, line: int, field: str
     with pytest.raises(DriverProfileError) as info:
         load_driver_profile(path)
     text = str(info.value)
-    assert text.startswith(f"{path}:{line}: field {field}:") and message in text
+    assert text.startswith(f"{path}:{line}: {field}:") and message in text
 
 
 def test_unknown_profile_name() -> None:
@@ -62,6 +62,6 @@ def test_no_ok_quirks_reach_the_client(tmp_path: Path) -> None:
     assert load_driver_profile(path).no_ok == {"AT+CPIN?": "\\+CPIN: .*"}
     path.write_text('name: wavecom\ndriver:\n  no_ok: {"AT+CPIN?": "(unclosed"}\n')
     with pytest.raises(
-        DriverProfileError, match=r"wavecom.yaml:3: field driver.no_ok.AT\+CPIN\?: not a regular"
+        DriverProfileError, match=r"wavecom.yaml:3: driver.no_ok.AT\+CPIN\?: not a regular"
     ):
         load_driver_profile(path)

@@ -17,20 +17,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from m2msim.yamlio import (
+    LocatedDict,
+    YamlError,
+    check_keys,
+    flag_field,
+    int_field,
+    join_path,
+    mapping,
+    number_field,
+    text_field,
+    text_list,
+)
 from modem.at.errors import ModemError
 
 TCP_STACKS = ("none", "simcom-cip", "quectel-qi")
 REGISTRATIONS = ("+CREG", "+CGREG", "+CEREG", "+C5GREG")
 
 
-class DriverProfileError(ModemError, ValueError):
-    """A `driver:` section that cannot be used."""
+class DriverProfileError(YamlError, ModemError, ValueError):
+    """A profile (its `driver:` section, or the file) that cannot be used: file, line, key path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,140 +67,117 @@ class DriverProfile:
     source: str = "<defaults>"
 
 
-def _line_of(node: Any, path: list[str]) -> int:
-    line = 1
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for k, v in node.value:
-            if k.value == key:
-                line, node = k.start_mark.line + 1, v
-                break
-        else:
-            break
-    return line
-
-
 def parse_driver_section(
     data: Any, source: str = "<profile>", node: Any = None, name: str = "generic"
 ) -> DriverProfile:
-    """Build a `DriverProfile` from the parsed `driver:` mapping (None gives the defaults)."""
+    """Build a `DriverProfile` from the parsed `driver:` mapping (None gives the defaults).
 
-    def fail(path: str, message: str) -> DriverProfileError:
-        line = _line_of(node, ["driver", *path.split(".")]) if node is not None else 0
-        where = f"{source}:{line}" if line else source
-        return DriverProfileError(f"{where}: field driver.{path}: {message}")
+    `data` read by `m2msim.yamlio` carries its lines; `node` is accepted for older callers."""
+    try:
+        return _driver(data, source, name)
+    except DriverProfileError:
+        raise
+    except YamlError as exc:
+        raise DriverProfileError(exc.source, exc.line, exc.key, exc.reason) from None
 
+
+def _driver(data: Any, src: str, name: str) -> DriverProfile:
     if data is None:
-        return DriverProfile(name=name, source=source)
-    if not isinstance(data, dict):
-        raise fail("", f"expected a mapping, got {data!r}")
-    known = {"init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok"}
-    for key in data:
-        if key not in known:
-            raise fail(str(key), f"unknown key; known: {sorted(known)}")
+        return DriverProfile(name=name, source=src)
+    d = mapping(data, src, "driver")
+    check_keys(d, ("init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok"), src, "driver")
     defaults = DriverProfile()
 
+    def fail(m: LocatedDict, key: str, path: str, message: str) -> DriverProfileError:
+        return DriverProfileError(src, m.line_of(key), join_path(path, key), message)
+
     def texts(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = data.get(key, list(default))
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail(key, f"expected a list of text, got {value!r}")
-        return tuple(value)
+        return tuple(text_list(d, key, src, "driver", default=default, what="an AT command") or ())
 
     registration = texts("registration", defaults.registration)
     for reg in registration:
         if reg not in REGISTRATIONS:
-            raise fail("registration", f"{reg!r} is not one of {list(REGISTRATIONS)}")
-    sms = data.get("sms") or {}
-    if not isinstance(sms, dict):
-        raise fail("sms", f"expected a mapping, got {sms!r}")
-    mode = str(sms.get("mode", defaults.sms_mode))
+            raise fail(d, "registration", "driver", f"{reg!r} is not one of {list(REGISTRATIONS)}")
+    sms = mapping(d.get("sms") or LocatedDict(), src, "driver.sms", d.line_of("sms"))
+    check_keys(sms, ("cnmi", "storage", "mode"), src, "driver.sms")
+    mode = text_field(sms, "mode", src, "driver.sms", default=defaults.sms_mode)
     if mode not in ("pdu", "text"):
-        raise fail("sms.mode", f"expected pdu or text, got {mode!r}")
-    timeouts_raw = data.get("timeouts") or {}
-    if not isinstance(timeouts_raw, dict):
-        raise fail("timeouts", f"expected a mapping, got {timeouts_raw!r}")
+        raise fail(sms, "mode", "driver.sms", f"expected pdu or text, got {mode!r}")
+    timeouts_raw = mapping(d.get("timeouts") or LocatedDict(), src, "driver.timeouts", d.line_of("timeouts"))
     timeouts: dict[str, float] = {}
-    for key, value in timeouts_raw.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise fail(f"timeouts.{key}", f"expected seconds > 0, got {value!r}")
+    for key in timeouts_raw:
+        value = timeouts_raw[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+            shown = timeouts_raw.raw(key) if timeouts_raw.raw(key) is not None else value
+            raise fail(timeouts_raw, key, "driver.timeouts", f"expected seconds > 0 (at most 3600), got {shown}")
         timeouts[str(key)] = float(value)
-    no_ok_raw = data.get("no_ok") or {}
-    if not isinstance(no_ok_raw, dict):
-        raise fail("no_ok", f"expected a mapping of command -> regex, got {no_ok_raw!r}")
+    no_ok_raw = mapping(d.get("no_ok") or LocatedDict(), src, "driver.no_ok", d.line_of("no_ok"))
     no_ok: dict[str, str] = {}
-    for key, value in no_ok_raw.items():
+    for key in no_ok_raw:
+        pattern = text_field(no_ok_raw, key, src, "driver.no_ok", what="a regular expression")
         try:
-            re.compile(str(value))
+            re.compile(str(pattern))
         except re.error as exc:
-            raise fail(f"no_ok.{key}", f"not a regular expression: {exc}") from None
-        no_ok[str(key).upper()] = str(value)
-    tcp_raw = data.get("tcp") or {}
-    if not isinstance(tcp_raw, dict):
-        raise fail("tcp", f"expected a mapping, got {tcp_raw!r}")
+            raise fail(no_ok_raw, key, "driver.no_ok", f"not a regular expression: {exc}") from None
+        no_ok[str(key).upper()] = str(pattern)
+    tcp_raw = mapping(d.get("tcp") or LocatedDict(), src, "driver.tcp", d.line_of("tcp"))
+    check_keys(
+        tcp_raw, ("stack", "max_send", "read_size", "mux", "context", "connect_timeout"), src, "driver.tcp"
+    )
     tcp_defaults = TcpSettings()
-    stack = str(tcp_raw.get("stack", "none"))
+    stack = text_field(tcp_raw, "stack", src, "driver.tcp", default="none")
     if stack not in TCP_STACKS:
-        raise fail("tcp.stack", f"expected one of {list(TCP_STACKS)}, got {stack!r}")
+        raise fail(tcp_raw, "stack", "driver.tcp", f"expected one of {list(TCP_STACKS)}, got {stack!r}")
 
     def tcp_int(key: str, default: int, low: int, high: int) -> int:
-        value = tcp_raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise fail(f"tcp.{key}", f"expected an integer {low}..{high}, got {value!r}")
+        value = int_field(tcp_raw, key, src, "driver.tcp", default=default, minimum=low, maximum=high)
+        assert value is not None
         return value
 
-    mux = tcp_raw.get("mux", tcp_defaults.mux)
-    if not isinstance(mux, bool):
-        raise fail("tcp.mux", f"expected true or false, got {mux!r}")
-    connect_timeout = tcp_raw.get("connect_timeout", tcp_defaults.connect_timeout)
-    if (
-        isinstance(connect_timeout, bool)
-        or not isinstance(connect_timeout, int | float)
-        or connect_timeout <= 0
-    ):
-        raise fail("tcp.connect_timeout", f"expected seconds > 0, got {connect_timeout!r}")
+    connect_timeout = number_field(
+        tcp_raw,
+        "connect_timeout",
+        src,
+        "driver.tcp",
+        default=tcp_defaults.connect_timeout,
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=3600,
+        unit="s",
+    )
+    assert connect_timeout is not None
     tcp = TcpSettings(
         stack=stack,
         max_send=tcp_int("max_send", tcp_defaults.max_send, 1, 1460),
         read_size=tcp_int("read_size", tcp_defaults.read_size, 1, 1500),
-        mux=mux,
+        mux=bool(flag_field(tcp_raw, "mux", src, "driver.tcp", default=tcp_defaults.mux)),
         context=tcp_int("context", tcp_defaults.context, 1, 16),
-        connect_timeout=float(connect_timeout),
+        connect_timeout=connect_timeout,
     )
     return DriverProfile(
         name=name,
         init=texts("init", defaults.init),
         iccid=texts("iccid", defaults.iccid),
         registration=registration,
-        cnmi=str(sms.get("cnmi", defaults.cnmi)),
-        sms_storage=str(sms.get("storage", defaults.sms_storage)),
+        cnmi=str(text_field(sms, "cnmi", src, "driver.sms", default=defaults.cnmi, what="an AT command")),
+        sms_storage=str(text_field(sms, "storage", src, "driver.sms", default=defaults.sms_storage)),
         sms_mode=mode,
         timeouts=timeouts,
         no_ok=no_ok,
         tcp=tcp,
-        source=source,
+        source=src,
     )
 
 
 def load_driver_profile(name_or_path: str | Path) -> DriverProfile:
     """The driver section of a shipped profile (`quectel-bg96`) or of a profile file by path."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            text, source = path.read_text(encoding="utf-8"), str(path)
-        except OSError as exc:
-            raise DriverProfileError(f"{path}: cannot read profile: {exc.strerror}") from exc
-    else:
-        res = resources.files("modem").joinpath("profiles", f"{name_or_path}.yaml")
-        if not res.is_file():
-            raise DriverProfileError(f"unknown modem profile {str(name_or_path)!r}")
-        text, source = res.read_text(encoding="utf-8"), f"modem/profiles/{name_or_path}.yaml"
+    from modem.profiles import load_profile_document
+
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DriverProfileError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DriverProfileError(f"{source}:1: a profile is a mapping of sections")
-    name = str(data.get("name", path.stem))
-    return parse_driver_section(data.get("driver"), source, node, name)
+        doc, source = load_profile_document(name_or_path)
+        name = text_field(doc, "name", source, "", default=Path(name_or_path).stem)
+    except DriverProfileError:
+        raise
+    except YamlError as exc:
+        raise DriverProfileError(exc.source, exc.line, exc.key, exc.reason) from None
+    return parse_driver_section(doc.get("driver"), source, None, str(name))
