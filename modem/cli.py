@@ -4,8 +4,9 @@
     m2msim modem probe virtual://simcom-sim800
     m2msim modem at socket://127.0.0.1:7000 AT+CSQ 'AT+COPS?'
 
-Exit status: 0 success, 1 the modem answered an error or did not answer, 2 unusable input
-(bad URL, unknown profile, a device that cannot be opened).
+Exit status: 0 success, 1 the modem answered an error or did not answer, or (probe) the network
+refused its registration (+CREG stat 3) or it did not register within --wait; 2 unusable input
+(bad URL or option, unknown profile, a device that cannot be opened), one line on stderr.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from urllib.parse import urlsplit
 
 from modem.at.client import ATClient, Reply
 from modem.at.errors import ModemError, TransportError
+from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfileError
+from modem.options import OptionError, check_float, check_int
 from modem.safety import is_virtual
 from modem.transport import Transport
 
 Configure = Callable[[Any], None]
+MAX_WAIT_S = 86_400.0
 
 # Sub-commands other modules add to `m2msim modem` (name -> configure(modem_subparsers)).
 _EXTRA_COMMANDS: dict[str, Configure] = {}
@@ -117,6 +121,12 @@ def _probe(args: argparse.Namespace) -> int:
         inner = args.url.removeprefix("spy://")
         profile = urlsplit(inner).hostname if inner.startswith("virtual://") else None
 
+    try:
+        _check_transport_options(args)
+        check_float("--wait", args.wait, 0, MAX_WAIT_S)
+    except OptionError as exc:
+        return _fail(str(exc), 2)
+
     async def run() -> int:
         try:
             transport = await _open(args)
@@ -127,7 +137,7 @@ def _probe(args: argparse.Namespace) -> int:
             if args.wait > 0:
                 # Not registered in time: reported below as the state it stayed in.
                 with contextlib.suppress(TimeoutError):
-                    await modem.network.wait_registered(args.wait, poll=min(2.0, args.wait))
+                    await _wait_registration(modem.network, args.wait)
             report = await modem.probe()
         ident = report.identity
         print(f"url:          {args.url}")
@@ -150,12 +160,40 @@ def _probe(args: argparse.Namespace) -> int:
             sig = report.signal
             dbm = f"{sig.dbm} dBm" if sig.dbm is not None else "unknown"
             print(f"signal:       {dbm} (CSQ {sig.rssi},{sig.ber})")
-        return 0
+        return _registration_status(args, report.registrations)
 
     try:
         return asyncio.run(run())
     except ModemError as exc:
         return _fail(str(exc), 1)
+
+
+async def _wait_registration(network: Any, seconds: float) -> None:
+    """Poll the registration until the modem is registered or refused (stat 3), for `seconds`."""
+    async with asyncio.timeout(seconds):
+        while True:
+            regs = await network.registration()
+            if any(r.registered or r.stat == 3 for r in regs.values()):
+                return
+            await asyncio.sleep(min(0.5, seconds / 4))  # the modem's poll interval, not an I/O wait
+
+
+def _registration_status(args: argparse.Namespace, registrations: dict[str, Registration]) -> int:
+    """0, or 1 with one line when the network refused the modem (stat 3) or, with --wait, the
+    modem did not register in time."""
+    states = ", ".join(f"{kind[1:]} {r.stat} ({r.state})" for kind, r in registrations.items())
+    if any(r.stat == 3 for r in registrations.values()) and not any(
+        r.registered for r in registrations.values()
+    ):
+        return _fail(f"{args.url}: registration refused by the network ({states})", 1)
+    if args.wait > 0 and not any(r.registered for r in registrations.values()):
+        return _fail(f"{args.url}: not registered after {args.wait:g} s ({states or 'no answer'})", 1)
+    return 0
+
+
+def _check_transport_options(args: argparse.Namespace) -> None:
+    check_int("--baudrate", args.baudrate, 50, 4_000_000)
+    check_float("--timeout", args.timeout, 0.001, MAX_WAIT_S)
 
 
 def _print_reply(reply: Reply) -> None:
@@ -180,6 +218,11 @@ async def _open(args: argparse.Namespace) -> Transport:
 
 
 def _at(args: argparse.Namespace) -> int:
+    try:
+        _check_transport_options(args)
+    except OptionError as exc:
+        return _fail(str(exc), 2)
+
     async def run() -> int:
         try:
             transport = await _open(args)

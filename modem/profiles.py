@@ -312,7 +312,9 @@ def _profile(top: LocatedDict, src: str) -> Profile:
             flag_field(quirks, key, src, "quirks")
     rat = _text(net, "rat", src, "network", "geran")
     if rat not in RATS:
-        raise ProfileError(src, net.line_of("rat"), "network.rat", f"expected one of {list(RATS)}, got {rat!r}")
+        raise ProfileError(
+            src, net.line_of("rat"), "network.rat", f"expected one of {list(RATS)}, got {rat!r}"
+        )
     csq = _ints(net, "csq", src, "network", 2, [20, 0])
     storages = text_list(dflt, "sms_storages", src, "defaults", default=["SM", "ME"], what="a storage name")
     if not storages:

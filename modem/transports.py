@@ -52,9 +52,12 @@ def _coerce(name: str, value: object, url: str) -> object:
             raise TransportError(f"{url}: option {name}={value!r}: expected 1/0, true/false")
         return low in _TRUE
     try:
-        return kind(value)
+        out = kind(value)
     except (TypeError, ValueError) as exc:
         raise TransportError(f"{url}: option {name}={value!r}: {exc}") from None
+    if name == "baudrate" and not 50 <= int(out) <= 4_000_000:
+        raise TransportError(f"{url}: option baudrate={value!r}: expected 50..4000000")
+    return out
 
 
 def serial_options(url: str, query: Mapping[str, str], opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,7 +155,11 @@ async def open_transport(url: str, **opts: Any) -> Transport:
     if scheme == "virtual":
         return await _open_virtual(url, opts)
     if scheme == "socket":
-        return await _open_socket(url, parts.hostname, parts.port, parts.query)
+        try:
+            port = parts.port
+        except ValueError:
+            raise TransportError(f"{url}: the port must be a number 1..65535") from None
+        return await _open_socket(url, parts.hostname, port, parts.query)
     if scheme in ("", "serial") or (len(scheme) == 1 and url[1:3] in (":\\", ":/")):  # COM paths too
         return await _open_serial(
             url, parts.path if scheme == "serial" else url.split("?", 1)[0], parts.query, opts
@@ -163,8 +170,8 @@ async def open_transport(url: str, **opts: Any) -> Transport:
 
 
 async def _open_socket(url: str, host: str | None, port: int | None, query: str) -> Transport:
-    if not host or port is None:
-        raise TransportError(f"{url}: expected socket://host:port")
+    if not host or port is None or port == 0:
+        raise TransportError(f"{url}: expected socket://host:port (port 1..65535)")
     try:
         async with asyncio.timeout(10):
             reader, writer = await asyncio.open_connection(host, port)
@@ -182,7 +189,7 @@ async def _open_serial(url: str, path: str, query: str, opts: Mapping[str, Any])
     settings = serial_options(url, dict(parse_qsl(query)), opts)
     try:
         reader, writer = await serial_asyncio_fast.open_serial_connection(url=path, **settings)
-    except (OSError, serial.SerialException) as exc:
+    except (OSError, serial.SerialException, ValueError) as exc:
         raise TransportError(f"{url}: cannot open serial device: {exc}") from exc
     ser = writer.transport.get_extra_info("serial")
     if ser is not None and not settings["rtscts"] and not settings["dsrdtr"]:

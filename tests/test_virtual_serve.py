@@ -181,5 +181,5 @@ def test_bad_profiles_name_file_line_and_field(change: tuple[str, str], message:
 def test_bad_scenario_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "s.yaml"
     bad.write_text("coverage:\n  - {at: 0, plmn: '2080'}\n")
-    with pytest.raises(ScenarioError, match=r"s\.yaml:1: field coverage: item 0"):
+    with pytest.raises(ScenarioError, match=r"s\.yaml:2: coverage\[0\]\.plmn"):
         load_scenario(bad)

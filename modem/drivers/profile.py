@@ -109,7 +109,9 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         value = timeouts_raw[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
             shown = timeouts_raw.raw(key) if timeouts_raw.raw(key) is not None else value
-            raise fail(timeouts_raw, key, "driver.timeouts", f"expected seconds > 0 (at most 3600), got {shown}")
+            raise fail(
+                timeouts_raw, key, "driver.timeouts", f"expected seconds > 0 (at most 3600), got {shown}"
+            )
         timeouts[str(key)] = float(value)
     no_ok_raw = mapping(d.get("no_ok") or LocatedDict(), src, "driver.no_ok", d.line_of("no_ok"))
     no_ok: dict[str, str] = {}

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from modem.options import OptionError, check_int
+
 from .address import Address
 from .codec import encode_submit
 from .dcs import DataCoding
@@ -30,6 +32,8 @@ from .timestamp import Validity
 from .udh import InformationElement
 from .userdata import UserData
 
+MAX_TPDU = 255  # octets: the <length> of AT+CMGS / +CMT
+MAX_VALIDITY_MIN = 63 * 7 * 24 * 60  # the relative validity period's maximum, 63 weeks
 _LANGUAGES = {lang.name.lower(): lang for lang in Language if lang}
 
 
@@ -115,6 +119,10 @@ def _fail(message: str) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     try:
+        check_int("--length", args.length, 1, MAX_TPDU)
+    except OptionError as exc:
+        return _fail(str(exc))
+    try:
         msg = decode_pdu(args.pdu, args.direction, with_smsc=not args.no_smsc, tpdu_length=args.length)
     except SmsCodecError as exc:
         return _fail(f"PDU: {exc}")
@@ -128,6 +136,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    try:
+        check_int("--mr", args.mr, 0, 255)
+        check_int("--validity", args.validity, 1, MAX_VALIDITY_MIN)
+    except OptionError as exc:
+        return _fail(str(exc))
     try:
         pdus = encode_submit(
             args.text,

@@ -6,7 +6,8 @@
     m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
 
 The first lines of the output are the device paths (one per modem, flushed at once); then the
-modems' identities go to stderr.  Exit status 0 on SIGINT / SIGTERM, 2 on unusable input.
+modems' identities go to stderr.  Exit status 0 on SIGINT / SIGTERM, 2 on unusable input (one
+line naming the file, line and key, or the option).  `--check` validates and exits without serving.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modem.profiles import ProfileError, load_profile
+from m2msim.outputs import OutputError, check_writable_dir
+from m2msim.yamlio import YamlError
+from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
+from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.scenario import (
-    ScenarioError,
     ServeScenario,
     build_network,
     load_scenario,
@@ -50,26 +53,49 @@ def register_serve(modem_subparsers: Any) -> None:
     p.add_argument("--pin", help='the SIMs ask for this PIN (+CPIN: SIM PIN until AT+CPIN="PIN")')
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
     p.add_argument("--no-network", action="store_true", help="no operator network: the modems search forever")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the profile, scenario and options, print them, do not serve",
+    )
     p.set_defaults(handler=_serve)
 
 
 register_modem_commands = register_serve  # the hook `modem.cli` looks for
 
 
+MAX_MODEMS = 1000
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
+        check_int("--count", args.count, 1, MAX_MODEMS)
+        if args.tcp is not None:
+            check_int("--tcp", args.tcp, 0, MAX_PORT)
+            if args.tcp and args.tcp + args.count - 1 > MAX_PORT:
+                raise OptionError(
+                    f"--tcp {args.tcp} --count {args.count}: ports {args.tcp}..{args.tcp + args.count - 1} "
+                    f"go past {MAX_PORT}"
+                )
+        check_int("--seed", args.seed, 0, MAX_SEED)
+        if args.plmn and (not args.plmn.isdigit() or len(args.plmn) not in (5, 6)):
+            raise OptionError(f"--plmn {args.plmn!r}: not MCC+MNC (5 or 6 digits)")
+        if args.pin is not None and (not args.pin.isdigit() or not 4 <= len(args.pin) <= 8):
+            raise OptionError(f"--pin {args.pin!r}: a SIM PIN is 4 to 8 digits")
+        if args.records is not None:
+            check_writable_dir(args.records.parent, "--records")
+            if args.records.is_dir():
+                raise OptionError(f"--records {args.records}: is a directory, expected a file name")
         profile = load_profile(args.profile)
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
-    except (ProfileError, ScenarioError, FaultError) as exc:
+    except (YamlError, OutputError, OptionError, FaultError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
-    if args.count < 1 or args.count > 1000:
-        print("m2msim modem serve: --count must be 1..1000", file=sys.stderr)
-        return 2
-    if args.plmn and (not args.plmn.isdigit() or len(args.plmn) not in (5, 6)):
-        print(f"m2msim modem serve: --plmn {args.plmn!r} is not MCC+MNC", file=sys.stderr)
-        return 2
+    if args.check:
+        what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
+        print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
+        return 0
     try:
         asyncio.run(_run(args, profile, scenario, faults))
     except OSError as exc:

@@ -13,7 +13,7 @@
       - {at: 60, call: {from: "+33600000002", data: false}}
     faults: {sim_busy: 2}              # as in a profile's faults (modem.virtual.faults)
 
-Errors name the file, the line and the field.
+Errors name the file, the line and the key path (`roam.yaml:7: events[1].sms.from: ...`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,21 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from gateway.api import MtSms, Subscriber
+from m2msim.yamlio import (
+    LocatedDict,
+    LocatedList,
+    YamlError,
+    check_keys,
+    flag_field,
+    int_field,
+    load_yaml,
+    mapping,
+    number_field,
+    sequence,
+    text_field,
+    text_list,
+)
 from modem.virtual.faults import FaultError, make_faults
 
 if TYPE_CHECKING:
@@ -34,8 +46,8 @@ if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
 
-class ScenarioError(ValueError):
-    """A serve scenario that cannot be used."""
+class ScenarioError(YamlError, ValueError):
+    """A serve scenario that cannot be used: names the file, the line and the key path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,52 +77,45 @@ class ServeScenario:
     faults: dict[str, Any] = field(default_factory=dict)
 
 
+TOP_KEYS = ("start", "seed", "offer", "apns", "coverage", "events", "faults")
+MAX_SECONDS = 10 * 366 * 86_400.0  # scenario times: at most ten years after the start
+
+
 def load_scenario(path: Path) -> ServeScenario:
+    """Read a serve scenario; `ScenarioError` (a `YamlError`) names the file, line and key path."""
+    source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ScenarioError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML") from exc
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}:1: a scenario is a mapping")
+        doc = mapping(load_yaml(path, source=source), source, "")
+        return _scenario(doc, source)
+    except ScenarioError:
+        raise
+    except YamlError as exc:
+        raise ScenarioError(exc.source, exc.line, exc.key, exc.reason) from None
 
-    def line(key: str) -> int:
-        if isinstance(node, yaml.MappingNode):
-            for k, _ in node.value:
-                if k.value == key:
-                    return int(k.start_mark.line) + 1
-        return 1
 
-    def fail(key: str, msg: str) -> ScenarioError:
-        return ScenarioError(f"{path}:{line(key)}: field {key}: {msg}")
-
-    known = {"start", "seed", "offer", "apns", "coverage", "events", "faults"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise fail(unknown[0], f"unknown field; known: {', '.join(sorted(known))}")
-    start = data.get("start")
+def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
+    check_keys(doc, TOP_KEYS, src, "")
+    start = doc.get("start")
     if start is not None:
         if isinstance(start, str):
             try:
                 start = datetime.fromisoformat(start.replace("Z", "+00:00"))
             except ValueError:
-                raise fail("start", f"not an ISO 8601 time: {start!r}") from None
+                raise ScenarioError(
+                    src, doc.line_of("start"), "start", f"not an ISO 8601 time: {start!r}"
+                ) from None
         if not isinstance(start, datetime):
-            raise fail("start", f"expected a time, got {start!r}")
+            raise ScenarioError(src, doc.line_of("start"), "start", f"expected a time, got {start!r}")
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
     steps: list[Step] = []
-    for i, item in enumerate(data.get("coverage") or []):
-        if not isinstance(item, dict) or "at" not in item or "plmn" not in item:
-            raise fail("coverage", f"item {i}: expected {{at: seconds, plmn: MCCMNC or none}}")
-        plmn = item["plmn"]
-        plmn = None if plmn in (None, "none") else str(plmn)
-        if plmn is not None and (not plmn.isdigit() or len(plmn) not in (5, 6)):
-            raise fail("coverage", f"item {i}: plmn {plmn!r} is not MCC+MNC")
+    coverage = sequence(doc.get("coverage") or LocatedList(), src, "coverage", doc.line_of("coverage"))
+    for i in range(len(coverage)):
+        path = f"coverage[{i}]"
+        item = mapping(coverage[i], src, path, coverage.line_of(i))
+        check_keys(item, ("at", "plmn", "csq"), src, path, required=("at", "plmn"))
+        plmn = text_field(item, "plmn", src, path, required=False, what="MCC+MNC (quoted) or none")
+        if plmn is not None and plmn != "none" and (not plmn.isdigit() or len(plmn) not in (5, 6)):
+            raise ScenarioError(src, item.line_of("plmn"), f"{path}.plmn", f"{plmn!r} is not MCC+MNC")
         csq = item.get("csq")
         if csq is not None:
             if (
@@ -120,50 +125,65 @@ def load_scenario(path: Path) -> ServeScenario:
                 or not (0 <= csq[0] <= 31 or csq[0] == 99)
                 or not (0 <= csq[1] <= 7 or csq[1] == 99)
             ):
-                raise fail("coverage", f"item {i}: csq {csq!r} is not [rssi 0-31|99, ber 0-7|99]")
+                raise ScenarioError(
+                    src, item.line_of("csq"), f"{path}.csq", f"{csq!r} is not [rssi 0-31|99, ber 0-7|99]"
+                )
             csq = (csq[0], csq[1])
-        steps.append(Step(_seconds(item["at"], fail, "coverage"), plmn, csq))
+        steps.append(Step(_seconds(item, src, path), None if plmn in (None, "none") else plmn, csq))
     events: list[Event] = []
-    for i, item in enumerate(data.get("events") or []):
-        if not isinstance(item, dict) or "at" not in item:
-            raise fail(
-                "events", f"item {i}: expected {{at: seconds, sms: ...}} or {{at: seconds, call: ...}}"
-            )
-        at = _seconds(item["at"], fail, "events")
-        if isinstance(item.get("sms"), dict):
-            sms = item["sms"]
-            events.append(Event(at, "sms", str(sms.get("from", "")), str(sms.get("text", ""))))
-        elif isinstance(item.get("call"), dict):
-            call = item["call"]
-            events.append(Event(at, "call", str(call.get("from", "")), data=bool(call.get("data", False))))
+    items = sequence(doc.get("events") or LocatedList(), src, "events", doc.line_of("events"))
+    for i in range(len(items)):
+        path = f"events[{i}]"
+        item = mapping(items[i], src, path, items.line_of(i))
+        check_keys(item, ("at", "sms", "call"), src, path, required=("at",))
+        at = _seconds(item, src, path)
+        if ("sms" in item) == ("call" in item):
+            raise ScenarioError(src, item.line, path, "needs one of sms: {from, text} or call: {from, data}")
+        if "sms" in item:
+            sms = mapping(item["sms"], src, f"{path}.sms", item.line_of("sms"))
+            check_keys(sms, ("from", "text"), src, f"{path}.sms", required=("from",))
+            sender = _number(sms, src, f"{path}.sms")
+            text = text_field(sms, "text", src, f"{path}.sms", default="", required=False) or ""
+            events.append(Event(at, "sms", sender, text))
         else:
-            raise fail("events", f"item {i}: needs sms: {{from, text}} or call: {{from, data}}")
-    faults = data.get("faults") or {}
-    try:
-        make_faults(faults)
-    except FaultError as exc:
-        raise fail("faults", str(exc)) from None
-    apns = data.get("apns") or []
-    if not isinstance(apns, list):
-        raise fail("apns", "expected a list of APN names")
-    seed = data.get("seed", 0)
-    if not isinstance(seed, int):
-        raise fail("seed", f"expected an integer, got {seed!r}")
+            call = mapping(item["call"], src, f"{path}.call", item.line_of("call"))
+            check_keys(call, ("from", "data"), src, f"{path}.call", required=("from",))
+            sender = _number(call, src, f"{path}.call")
+            data = bool(flag_field(call, "data", src, f"{path}.call", default=False))
+            events.append(Event(at, "call", sender, data=data))
+    faults = mapping(doc.get("faults") or LocatedDict(), src, "faults", doc.line_of("faults"))
+    for key in faults:
+        try:
+            make_faults({key: faults[key]})
+        except FaultError as exc:
+            raise ScenarioError(src, faults.line_of(key), f"faults.{key}", str(exc)) from None
+    apns = text_list(doc, "apns", src, "", default=[], what="an APN name") or []
+    seed = int_field(doc, "seed", src, "", default=0, minimum=0, maximum=2**63 - 1)
+    offer = text_field(doc, "offer", src, "", default="business-m2m-dtmf", what="an offer name")
     return ServeScenario(
         start=start,
-        seed=seed,
-        offer=str(data.get("offer", "business-m2m-dtmf")),
-        apns=tuple(str(a) for a in apns),
+        seed=int(seed or 0),
+        offer=str(offer),
+        apns=tuple(apns),
         coverage=tuple(steps),
         events=tuple(events),
         faults=dict(faults),
     )
 
 
-def _seconds(value: Any, fail: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise fail(key, f"at: expected seconds >= 0, got {value!r}")
-    return float(value)
+def _number(m: LocatedDict, src: str, path: str) -> str:
+    number = text_field(m, "from", src, path, what="a phone number")
+    assert number is not None
+    digits = number.removeprefix("+").replace(" ", "")
+    if not digits.isdigit() or not 2 <= len(digits) <= 15:
+        raise ScenarioError(src, m.line_of("from"), f"{path}.from", f"{number!r} is not a phone number")
+    return number
+
+
+def _seconds(m: LocatedDict, src: str, path: str) -> float:
+    value = number_field(m, "at", src, path, minimum=0, maximum=MAX_SECONDS, unit="s")
+    assert value is not None
+    return value
 
 
 def build_network(epoch: datetime, records: RecordSink, seed: int = 0) -> Network:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
-from modem.profiles import ProfileError, load_profile
+from modem.options import MAX_SEED
+from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, fault_keys, make_faults
@@ -50,6 +53,8 @@ class VirtualSpec:
 
 
 _OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin")
+MAX_INDEX = 999_999  # a fleet's modem number
+MAX_SPEED = 1e6
 
 
 def parse_virtual_url(url: str) -> VirtualSpec:
@@ -66,27 +71,45 @@ def parse_virtual_url(url: str) -> VirtualSpec:
         else:
             known = ", ".join((*_OWN_KEYS, *fault_keys()))
             raise VirtualUrlError(f"{url}: unknown query key {key!r}; known: {known}")
+
+    def bad(key: str, expected: str) -> VirtualUrlError:
+        return VirtualUrlError(f"{url}: {key}={values[key]!r}: expected {expected}")
+
+    def whole(key: str, low: int, high: int) -> int:
+        text = values.get(key, str(low))
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise bad(key, f"a whole number {low}..{high}")
+        return int(text)
+
+    csq = None
+    if "csq" in values:
+        rssi, _, ber = values["csq"].partition(",")
+        if not (rssi.isdigit() and ber.isdigit()):
+            raise bad("csq", "rssi,ber (e.g. 20,0)")
+        csq = (int(rssi), int(ber))
+        if not (csq[0] <= 31 or csq[0] == 99) or not (csq[1] <= 7 or csq[1] == 99):
+            raise bad("csq", "rssi 0-31 or 99, ber 0-7 or 99")
     try:
-        csq = None
-        if "csq" in values:
-            rssi, ber = (int(v) for v in values["csq"].split(","))
-            csq = (rssi, ber)
-        spec = VirtualSpec(
-            profile=parts.netloc,
-            seed=int(values.get("seed", "0")),
-            index=int(values.get("index", "0")),
-            plmn=values.get("plmn", ""),
-            csq=csq,
-            speed=float(values.get("speed", "1.0")),
-            pin=values.get("pin") or None,
-            faults=tuple(faults),
-        )
-    except ValueError as exc:
-        raise VirtualUrlError(f"{url}: bad query value: {exc}") from None
+        speed = float(values.get("speed", "1.0"))
+    except ValueError:
+        speed = math.nan
+    if not math.isfinite(speed) or not 0 < speed <= MAX_SPEED:
+        raise bad("speed", f"simulated seconds per real second, more than 0 and at most {MAX_SPEED:g}")
+    pin = values.get("pin") or None
+    if pin is not None and (not pin.isdigit() or not 4 <= len(pin) <= 8):
+        raise bad("pin", "a SIM PIN of 4 to 8 digits")
+    spec = VirtualSpec(
+        profile=parts.netloc,
+        seed=whole("seed", 0, MAX_SEED),
+        index=whole("index", 0, MAX_INDEX),
+        plmn=values.get("plmn", ""),
+        csq=csq,
+        speed=speed,
+        pin=pin,
+        faults=tuple(faults),
+    )
     if spec.plmn and (not spec.plmn.isdigit() or len(spec.plmn) not in (5, 6)):
         raise VirtualUrlError(f"{url}: plmn must be MCC+MNC (5 or 6 digits), got {spec.plmn!r}")
-    if spec.speed <= 0:
-        raise VirtualUrlError(f"{url}: speed must be positive")
     return spec
 
 
@@ -97,8 +120,10 @@ def build_modem(
     try:
         profile = load_profile(spec.profile)
         faults = make_faults(dict(spec.faults), make_faults(profile.faults))
-    except (ProfileError, FaultError) as exc:
+    except YamlError as exc:
         raise VirtualUrlError(str(exc)) from exc
+    except FaultError as exc:
+        raise VirtualUrlError(f"virtual://{spec.profile}: {exc}") from exc
     return VirtualModem(
         profile,
         network=network,
