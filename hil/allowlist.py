@@ -25,10 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from accounting.records import Dest
 from hil.errors import AllowListError
+from m2msim.yamlio import (
+    LocatedDict,
+    LocatedList,
+    YamlError,
+    check_keys,
+    load_yaml,
+    mapping,
+    sequence,
+    text_field,
+    text_list,
+)
 from modem.safety import ACTIONS, Action, AllowList, NumberNotAllowed, normalise_number
 
 log = logging.getLogger(__name__)
@@ -145,54 +154,33 @@ def destination_of(number: str, country_code: str = "33") -> Dest:
 # -- loading -------------------------------------------------------------------------------------------
 
 
-def _key_line(node: Any, key: str) -> int | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, _ in node.value:
-            if k.value == key:
-                return int(k.start_mark.line) + 1
-    return None
-
-
-def _value_node(node: Any, key: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == key:
-                return v
-    return None
-
-
-def _node_line(node: Any) -> int | None:
-    return int(node.start_mark.line) + 1 if node is not None else None
-
-
 def parse_allow_list(data: Any, source: str = "<allow-list>", node: Any = None) -> BenchAllowList:
-    """Build the allow-list from parsed YAML (`node`: the composed document, for line numbers)."""
+    """Build the allow-list from parsed YAML (read by `m2msim.yamlio`, whose mappings carry their
+    lines; plain dicts built in code are taken too).  `node` is accepted for older callers."""
+    try:
+        return _allow_list(data, source)
+    except AllowListError:
+        raise
+    except YamlError as exc:
+        raise AllowListError(exc.source, exc.line, exc.key, exc.reason) from None
+
+
+def _allow_list(data: Any, source: str) -> BenchAllowList:
     if data is None:
         raise AllowListError(source, 1, "numbers", "the file is empty: list the bench's numbers")
-    if not isinstance(data, dict):
-        raise AllowListError(source, _node_line(node) or 1, "", "expected a mapping with `numbers:`")
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise AllowListError(
-                source, _key_line(node, str(key)), str(key), f"unknown key; known: {sorted(_TOP_KEYS)}"
-            )
-    cc_raw = data.get("country_code", "33")
+    top = mapping(data, source, "", 1)
+    check_keys(top, _TOP_KEYS, source, "", required=("numbers",))
+    cc_raw = top.get("country_code", "33")
     country_code = str(cc_raw).lstrip("+")
     if isinstance(cc_raw, bool) or not country_code.isdigit() or not 1 <= len(country_code) <= 3:
         raise AllowListError(
-            source, _key_line(node, "country_code"), "country_code", f"expected 1-3 digits, got {cc_raw!r}"
+            source, top.line_of("country_code"), "country_code", f"expected 1-3 digits, got {cc_raw!r}"
         )
-    raw = data.get("numbers")
-    if raw is None:
-        raise AllowListError(source, _node_line(node) or 1, "numbers", "required field missing")
-    list_node = _value_node(node, "numbers")
-    if not isinstance(raw, list):
-        raise AllowListError(source, _key_line(node, "numbers"), "numbers", "expected a list of entries")
+    items = sequence(top["numbers"], source, "numbers", top.line_of("numbers"))
     entries: list[AllowedNumber] = []
     seen: dict[str, int] = {}
-    for i, item in enumerate(raw):
-        item_node = list_node.value[i] if isinstance(list_node, yaml.SequenceNode) else None
-        entry = _parse_entry(item, i, source, item_node, country_code)
+    for i in range(len(items)):
+        entry = _parse_entry(items, i, source, country_code)
         for spelling in entry.spellings:
             if spelling in seen:
                 raise AllowListError(
@@ -206,49 +194,55 @@ def parse_allow_list(data: Any, source: str = "<allow-list>", node: Any = None) 
     return BenchAllowList(tuple(entries), source, country_code)
 
 
-def _parse_entry(item: Any, i: int, source: str, node: Any, country_code: str) -> AllowedNumber:
+def _parse_entry(items: LocatedList, i: int, source: str, country_code: str) -> AllowedNumber:
     path = f"numbers[{i}]"
-    line = _node_line(node)
+    line = items.line_of(i)
+    item = items[i]
+    if not isinstance(item, dict):
+        # A bare list item: the number itself (an unquoted one is refused: YAML made it a number).
+        holder = LocatedDict({"number": item})
+        holder.line = line
+        holder.key_lines["number"] = line or 0
+        raw = items.raw(i)
+        if raw is not None:
+            holder.raw_text["number"] = raw
+        if isinstance(item, list):
+            raise AllowListError(
+                source, line, path, "expected {number, label, allow} or a number, got a list"
+            )
+        try:
+            number = text_field(holder, "number", source, "", what="a phone number")
+        except YamlError as exc:  # the item is the number: name the item, not a key it lacks
+            raise AllowListError(source, line, path, exc.reason) from None
+        entry = LocatedDict({"number": number})
+        entry.line = line
+        entry.key_lines["number"] = line or 0
+        item = entry
+    entry = mapping(item, source, path, line)
+    check_keys(entry, _ENTRY_KEYS, source, path, required=("number",))
 
     def fail(key: str, reason: str) -> AllowListError:
-        where = _key_line(node, key) or line
-        return AllowListError(source, where, f"{path}.{key}" if key else path, reason)
+        return AllowListError(source, entry.line_of(key), f"{path}.{key}", reason)
 
-    if isinstance(item, str | int) and not isinstance(item, bool):
-        item = {"number": str(item)}
-    if not isinstance(item, dict):
-        raise fail("", f"expected {{number, label, allow}} or a number, got {item!r}")
-    for key in item:
-        if key not in _ENTRY_KEYS:
-            raise fail(str(key), f"unknown key; known: {sorted(_ENTRY_KEYS)}")
-    number = item.get("number")
-    if number is None:
-        raise fail("number", "required field missing")
-    if isinstance(number, int) and not isinstance(number, bool):
-        raise fail("number", f"write the number as a quoted string (YAML read {number!r} as an integer)")
-    if not isinstance(number, str):
-        raise fail("number", f"expected a phone number, got {number!r}")
+    number = text_field(entry, "number", source, path, what="a phone number")
+    assert number is not None
     try:
         spellings = spellings_of(number, country_code)
     except ValueError as exc:
         raise fail("number", str(exc)) from None
-    label = item.get("label", "")
-    if not isinstance(label, str):
-        raise fail("label", f"expected text, got {label!r}")
-    allow = item.get("allow", list(DEFAULT_ACTIONS))
-    if isinstance(allow, str):
-        allow = [allow]
-    if not isinstance(allow, list) or not allow or not all(isinstance(a, str) for a in allow):
-        raise fail("allow", f"expected a list of actions from {sorted(ACTIONS)}, got {allow!r}")
+    label = text_field(entry, "label", source, path, default="", required=False) or ""
+    allow = text_list(entry, "allow", source, path, default=DEFAULT_ACTIONS, what="an action")
+    if not allow:
+        raise fail("allow", f"expected a list of actions from {sorted(ACTIONS)}, got an empty list")
     unknown = sorted(set(allow) - ACTIONS)
     if unknown:
         raise fail("allow", f"unknown action {unknown[0]!r}; known: {sorted(ACTIONS)}")
-    dest_raw = item.get("dest")
+    dest_raw = text_field(entry, "dest", source, path, required=False, what="a tariff destination")
     if dest_raw is None:
         dest = destination_of(number, country_code)
     else:
         try:
-            dest = Dest(str(dest_raw))
+            dest = Dest(dest_raw)
         except ValueError:
             known = [d.value for d in Dest if d not in (Dest.ORANGE_FR, Dest.OTHER)]
             raise fail("dest", f"unknown destination {dest_raw!r}; known: {known}") from None
@@ -256,23 +250,16 @@ def _parse_entry(item: Any, i: int, source: str, node: Any, country_code: str) -
 
 
 def load_allow_list(path: str | Path) -> BenchAllowList:
-    """Read a bench allow-list file; `AllowListError` names the file, the line and the field."""
+    """Read a bench allow-list file; `AllowListError` names the file, the line and the key path.
+
+    A phone number YAML reads as a number (`+33612345678` or `0612345670` unquoted: the second is
+    the octal number 103402424) is refused with the advice to quote it, never guessed back."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AllowListError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise AllowListError(source, None, "", f"not UTF-8 text: {exc.reason}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = int(mark.line) + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise AllowListError(source, line, "", f"not valid YAML: {problem}") from None
-    result = parse_allow_list(data, source, node)
+        data = load_yaml(path, source=source, allow_empty=True)
+    except YamlError as exc:
+        raise AllowListError(exc.source, exc.line, exc.key, exc.reason) from None
+    result = parse_allow_list(data, source)
     log.info("%s: %d allowed numbers", source, len(result))
     return result
 

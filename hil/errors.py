@@ -7,18 +7,19 @@ whether the harness or the driver stopped the send.
 
 from __future__ import annotations
 
+from m2msim.yamlio import YamlError
+
 
 class HilError(Exception):
     """Base class of the bench harness's errors."""
 
 
-class AllowListError(HilError, ValueError):
-    """A bench allow-list file that cannot be used: names the file, the line and the field."""
+class AllowListError(YamlError, HilError, ValueError):
+    """A bench allow-list file that cannot be used: names the file, the line and the key path."""
 
     def __init__(self, source: str, line: int | None, field: str, reason: str) -> None:
-        self.source, self.line, self.field, self.reason = source, line, field, reason
-        where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: field {field or '(top)'}: {reason}")
+        super().__init__(source, line, field, reason)
+        self.field = field
 
 
 class UnknownScript(HilError, ValueError):

@@ -78,4 +78,4 @@ def test_missing_allow_list_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     missing = tmp_path / "nope.yaml"
     status = main(["bench", "register", "--modem-url", FAST, "--allow-list", str(missing)])
     assert status == 2
-    assert f"{missing}: field (top): cannot read" in capsys.readouterr().err
+    assert f"{missing}: cannot read" in capsys.readouterr().err

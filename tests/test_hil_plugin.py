@@ -48,4 +48,4 @@ def test_a_bad_allow_list_stops_the_session_with_its_location(tmp_path: Path) ->
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode != 0
-    assert f"{bad}:2: field numbers[0].number" in run.stdout + run.stderr
+    assert f"{bad}:2: numbers[0].number" in run.stdout + run.stderr
