@@ -39,11 +39,23 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from accounting.records import Zone
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, ConfigFileError
 from gateway.plmn import PlmnTable, default_table
+from m2msim.yamlio import (
+    LocatedDict,
+    YamlError,
+    check_keys,
+    flag_field,
+    int_field,
+    join_path,
+    load_yaml,
+    mapping,
+    number_field,
+    sequence,
+    text_field,
+    text_list,
+)
 
 log = logging.getLogger(__name__)
 
@@ -310,110 +322,159 @@ class AlarmEngine:
 # --------------------------------------------------------------------- configuration
 
 
-def _parse_clock(text: str, where: str) -> int:
+def _parse_clock(text: str, src: str, line: int | None, where: str) -> int:
     try:
         hours, minutes = text.split(":")
         value = int(hours) * 3600 + int(minutes) * 60
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {text!r} is not HH:MM") from exc
+    except ValueError:
+        raise ConfigFileError(src, line, where, f"{text!r} is not HH:MM") from None
     if not 0 <= value <= 86_400 or not 0 <= int(minutes) < 60:
-        raise ConfigError(f"{where}: {text!r} is not a time of day (00:00 to 24:00)")
+        raise ConfigFileError(src, line, where, f"{text!r} is not a time of day (00:00 to 24:00)")
     return value
 
 
-def _parse_date(value: object, where: str) -> date | None:
-    if value is None or isinstance(value, date):
+def _parse_date(m: LocatedDict, key: str, src: str, path: str) -> date | None:
+    value = m.get(key)
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
     try:
         return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from exc
+    except ValueError:
+        raise ConfigFileError(
+            src, m.line_of(key), join_path(path, key), f"{value!r} is not a date (YYYY-MM-DD)"
+        ) from None
 
 
-def _decimal(value: object, where: str) -> Decimal:
+def _decimal(m: LocatedDict, key: str, src: str, path: str) -> Decimal | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    where = join_path(path, key)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigFileError(src, m.line_of(key), where, f"{value!r} is not a number")
     try:
-        out = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ConfigError(f"{where}: {value!r} is not a number") from exc
-    if not out.is_finite() or out < 0:
-        raise ConfigError(f"{where}: {value!r} must be a non-negative number")
+        out = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigFileError(src, m.line_of(key), where, f"{value!r} is not a number") from None
+    if not out.is_finite() or out < 0 or out > MAX_AMOUNT:
+        raise ConfigFileError(
+            src, m.line_of(key), where, f"{value!r} must be a number from 0 to {MAX_AMOUNT}"
+        )
     return out
 
 
-def _group(item: Any, where: str) -> AlarmGroup:
-    if not isinstance(item, dict) or not item.get("name"):
-        raise ConfigError(f"{where}: a group is a mapping with a 'name'")
-    where = f"{where} ({item['name']})"
-    known = {
-        "name",
-        "lines",
-        "line_prefix",
-        "geography",
-        "period",
-        "imei_change",
-        "allowed_types",
-        "threshold",
-    }
-    unknown = set(item) - known
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    prefixes = item.get("line_prefix") or ()
+def _section(m: LocatedDict, key: str, src: str, path: str, allowed: Iterable[str]) -> LocatedDict:
+    """A sub-mapping (empty when written without a value), its keys checked."""
+    where = join_path(path, key)
+    value = m.get(key)
+    if value is None:
+        section = LocatedDict()
+        section.line = m.line_of(key)
+        return section
+    section = mapping(value, src, where, m.line_of(key))
+    check_keys(section, allowed, src, where)
+    return section
+
+
+GROUP_KEYS = (
+    "name",
+    "lines",
+    "line_prefix",
+    "geography",
+    "period",
+    "imei_change",
+    "allowed_types",
+    "threshold",
+)
+
+
+def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
+    name = text_field(item, "name", src, f"groups[{index}]", what="a group name")
+    assert name is not None
+    where = f"groups[{index}] ({name})"
+    check_keys(item, GROUP_KEYS, src, where)
+    prefixes = text_list(item, "line_prefix", src, where, default=[], what="a line id prefix") or []
     geography = None
     if "geography" in item:
-        geo = item["geography"] or {}
-        geography = GeographyRule(
-            frozenset(str(c).upper() for c in geo.get("countries", [])),
-            frozenset(str(o) for o in geo.get("operators", [])),
-        )
+        geo = _section(item, "geography", src, where, ("countries", "operators"))
+        geopath = f"{where}.geography"
+        countries = text_list(geo, "countries", src, geopath, default=[], what="an ISO country code") or []
+        operators = text_list(geo, "operators", src, geopath, default=[], what="MCC+MNC (quoted)") or []
+        for i, op in enumerate(operators):
+            if not op.isdigit() or len(op) not in (5, 6):
+                raise ConfigFileError(
+                    src, geo.line_of("operators"), f"{geopath}.operators[{i}]", f"{op!r} is not MCC+MNC"
+                )
+        geography = GeographyRule(frozenset(c.upper() for c in countries), frozenset(operators))
     period = None
     if "period" in item:
-        p = item["period"] or {}
-        days = p.get("days", list(DAYS))
-        bad_days = [d for d in days if str(d).lower() not in DAYS]
+        p = _section(item, "period", src, where, ("days", "hours", "from", "until"))
+        ppath = f"{where}.period"
+        days = text_list(p, "days", src, ppath, default=DAYS, what="a day (mon..sun)") or []
+        bad_days = [d for d in days if d.lower() not in DAYS]
         if bad_days:
-            raise ConfigError(f"{where}.period.days: unknown {bad_days}; use {', '.join(DAYS)}")
+            raise ConfigFileError(
+                src, p.line_of("days"), f"{ppath}.days", f"unknown {bad_days}; use {', '.join(DAYS)}"
+            )
         windows = []
-        for w in p.get("hours", ["00:00-24:00"]):
-            lo, sep, hi = str(w).partition("-")
+        for w in text_list(p, "hours", src, ppath, default=["00:00-24:00"], what="HH:MM-HH:MM") or []:
+            line = p.line_of("hours")
+            lo, sep, hi = w.partition("-")
             if not sep:
-                raise ConfigError(f"{where}.period.hours: {w!r} is not HH:MM-HH:MM")
-            a, b = _parse_clock(lo, f"{where}.period.hours"), _parse_clock(hi, f"{where}.period.hours")
+                raise ConfigFileError(src, line, f"{ppath}.hours", f"{w!r} is not HH:MM-HH:MM")
+            a = _parse_clock(lo.strip(), src, line, f"{ppath}.hours")
+            b = _parse_clock(hi.strip(), src, line, f"{ppath}.hours")
             if a > b:
-                raise ConfigError(f"{where}.period.hours: {w!r} ends before it starts (split it at midnight)")
+                raise ConfigFileError(
+                    src, line, f"{ppath}.hours", f"{w!r} ends before it starts (split it at midnight)"
+                )
             windows.append((a, b))
-        period = PeriodRule(
-            frozenset(DAYS.index(str(d).lower()) for d in days),
-            tuple(windows),
-            _parse_date(p.get("from"), f"{where}.period.from"),
-            _parse_date(p.get("until"), f"{where}.period.until"),
-        )
+        first, last = _parse_date(p, "from", src, ppath), _parse_date(p, "until", src, ppath)
+        if first is not None and last is not None and first > last:
+            raise ConfigFileError(
+                src, p.line_of("until"), f"{ppath}.until", f"{last} is before from: {first} (reversed range)"
+            )
+        period = PeriodRule(frozenset(DAYS.index(d.lower()) for d in days), tuple(windows), first, last)
     types = None
     if "allowed_types" in item:
-        types = frozenset(str(t) for t in item["allowed_types"] or [])
+        listed = text_list(item, "allowed_types", src, where, default=[], what="a communication type") or []
+        types = frozenset(listed)
         bad = sorted(types - set(COMM_TYPES))
         if bad:
-            raise ConfigError(f"{where}.allowed_types: unknown {bad}; use {', '.join(COMM_TYPES)}")
+            raise ConfigFileError(
+                src,
+                item.line_of("allowed_types"),
+                f"{where}.allowed_types",
+                f"unknown {bad}; use {', '.join(COMM_TYPES)}",
+            )
     threshold = None
     if "threshold" in item:
-        t = item["threshold"] or {}
-        prices = t.get("prices") or {}
-        limit = t.get("bytes")
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ConfigError(f"{where}.threshold.bytes: {limit!r} must be a non-negative integer")
+        t = _section(item, "threshold", src, where, ("bytes", "amount", "prices"))
+        tpath = f"{where}.threshold"
+        prices = _section(t, "prices", src, tpath, ("per_mo", "per_sms", "per_call_s"))
+        ppath = f"{tpath}.prices"
+        if isinstance(t.get("bytes"), str):  # a plain number written with a fraction, kept as text
+            raise ConfigFileError(
+                src, t.line_of("bytes"), f"{tpath}.bytes", f"{t['bytes']!r} must be a non-negative integer"
+            )
+        try:
+            limit = int_field(t, "bytes", src, tpath, minimum=0, maximum=2**62)
+        except YamlError as exc:
+            raise ConfigFileError(src, exc.line, exc.key, f"{exc.reason} (a non-negative integer)") from None
         threshold = ThresholdRule(
             bytes=limit,
-            amount=None if t.get("amount") is None else _decimal(t["amount"], f"{where}.threshold.amount"),
-            per_mo=_decimal(prices.get("per_mo", 0), f"{where}.threshold.prices.per_mo"),
-            per_sms=_decimal(prices.get("per_sms", 0), f"{where}.threshold.prices.per_sms"),
-            per_call_s=_decimal(prices.get("per_call_s", 0), f"{where}.threshold.prices.per_call_s"),
+            amount=_decimal(t, "amount", src, tpath),
+            per_mo=_decimal(prices, "per_mo", src, ppath) or Decimal(0),
+            per_sms=_decimal(prices, "per_sms", src, ppath) or Decimal(0),
+            per_call_s=_decimal(prices, "per_call_s", src, ppath) or Decimal(0),
         )
     return AlarmGroup(
-        name=str(item["name"]),
-        lines=frozenset(str(x) for x in item.get("lines", []) or []),
-        line_prefixes=(prefixes,) if isinstance(prefixes, str) else tuple(str(x) for x in prefixes),
+        name=name,
+        lines=frozenset(text_list(item, "lines", src, where, default=[], what="a line id") or []),
+        line_prefixes=tuple(prefixes),
         geography=geography,
         period=period,
-        imei_change=bool(item.get("imei_change", False)),
+        imei_change=bool(flag_field(item, "imei_change", src, where, default=False)),
         allowed_types=types,
         threshold=threshold,
     )
@@ -429,24 +490,68 @@ class AlarmConfig:
         return AlarmEngine(self.groups, autodiagnostic, sink, self.timezone, self.holdoff_s)
 
 
+TOP_KEYS = ("groups", "timezone", "holdoff_s")
+MAX_HOLDOFF_S = 366 * 86_400.0
+MAX_AMOUNT = Decimal("1e9")
+
+
 def parse_alarm_config(doc: Any, source: str = "<alarms>") -> AlarmConfig:
+    """Validate an alarm configuration (read by `m2msim.yamlio`, or a plain dict built in code).
+
+    Unknown or misspelt keys, an unknown time zone, reversed ranges (hours, dates) and two groups
+    of one name are errors (`ConfigFileError`: a `ConfigError` and a `YamlError`)."""
+    try:
+        return _config(doc, source)
+    except ConfigFileError:
+        raise
+    except YamlError as exc:
+        raise ConfigFileError(exc.source, exc.line, exc.key, exc.reason) from None
+
+
+def _config(doc: Any, src: str) -> AlarmConfig:
     if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
-        raise ConfigError(f"{source}: expected a mapping with a list 'groups'")
-    groups = tuple(_group(g, f"{source}: groups[{i}]") for i, g in enumerate(doc["groups"]))
-    holdoff = doc.get("holdoff_s", 3600)
-    if not isinstance(holdoff, (int, float)) or holdoff < 0:
-        raise ConfigError(f"{source}: holdoff_s {holdoff!r} must be a non-negative number of seconds")
-    return AlarmConfig(groups, str(doc.get("timezone", "UTC")), float(holdoff))
+        line = getattr(doc, "line", None)
+        raise ConfigFileError(src, line, "", "expected a mapping with a list 'groups'")
+    top = mapping(doc, src, "")
+    check_keys(top, TOP_KEYS, src, "")
+    items = sequence(top["groups"], src, "groups", top.line_of("groups"))
+    groups: list[AlarmGroup] = []
+    seen: dict[str, int | None] = {}
+    for i in range(len(items)):
+        item = items[i]
+        if not isinstance(item, dict) or not item.get("name"):
+            raise ConfigFileError(src, items.line_of(i), f"groups[{i}]", "a group is a mapping with a 'name'")
+        group = _group(mapping(item, src, f"groups[{i}]", items.line_of(i)), src, i)
+        if group.name in seen:
+            first = seen[group.name]
+            at = f" (first at line {first})" if first else ""
+            raise ConfigFileError(
+                src, items.line_of(i), f"groups[{i}].name", f"duplicate group name {group.name!r}{at}"
+            )
+        seen[group.name] = items.line_of(i)
+        groups.append(group)
+    holdoff = number_field(
+        top, "holdoff_s", src, "", default=3600.0, minimum=0, maximum=MAX_HOLDOFF_S, unit="s"
+    )
+    timezone = text_field(top, "timezone", src, "", default="UTC", what="a time zone name")
+    assert timezone is not None and holdoff is not None
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigFileError(
+            src,
+            top.line_of("timezone"),
+            "timezone",
+            f"unknown time zone {timezone!r} (e.g. Europe/Paris, UTC)",
+        ) from None
+    return AlarmConfig(tuple(groups), timezone, float(holdoff))
 
 
 def load_alarm_config(path: Path) -> AlarmConfig:
-    """Read an alarm configuration (YAML; see docs/gateway.md)."""
+    """Read an alarm configuration (YAML; see docs/gateway.md).  Numbers with a fraction (prices,
+    amounts) are read as written, never through a float."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        doc = load_yaml(path, source=str(path), decimals_as_text=True)
+    except YamlError as exc:
+        raise ConfigFileError(exc.source, exc.line, exc.key, exc.reason) from None
     return parse_alarm_config(doc, str(path))

@@ -26,6 +26,7 @@ from accounting.usage_writer import UsageWriter
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
+from m2msim.yamlio import YamlError
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -144,7 +145,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
 def cmd_alarms_check(args: argparse.Namespace) -> int:
     try:
         config = load_alarm_config(args.config)
-    except ConfigError as exc:
+    except (ConfigError, YamlError) as exc:
         return _fail(str(exc))
     print(
         f"{args.config}: {len(config.groups)} group(s), time zone {config.timezone}, holdoff {config.holdoff_s:g} s"

@@ -9,6 +9,8 @@ value at fault.
 
 from __future__ import annotations
 
+from m2msim.yamlio import YamlError
+
 
 class GatewayError(Exception):
     """Base class of the gateway's errors."""
@@ -79,6 +81,10 @@ class UnknownCall(GatewayError, KeyError):
 
 class ConfigError(GatewayError, ValueError):
     """An unusable gateway data file or setting (names the file and the key)."""
+
+
+class ConfigFileError(YamlError, ConfigError):
+    """An unusable gateway file (alarms, data tables): `source:line: key.path: reason`."""
 
 
 class InvalidRequest(GatewayError, ValueError):

@@ -61,7 +61,5 @@ def test_no_ok_quirks_reach_the_client(tmp_path: Path) -> None:
     path.write_text('name: wavecom\ndriver:\n  no_ok: {"at+cpin?": "\\\\+CPIN: .*"}\n')
     assert load_driver_profile(path).no_ok == {"AT+CPIN?": "\\+CPIN: .*"}
     path.write_text('name: wavecom\ndriver:\n  no_ok: {"AT+CPIN?": "(unclosed"}\n')
-    with pytest.raises(
-        DriverProfileError, match=r"wavecom.yaml:3: driver.no_ok.AT\+CPIN\?: not a regular"
-    ):
+    with pytest.raises(DriverProfileError, match=r"wavecom.yaml:3: driver.no_ok.AT\+CPIN\?: not a regular"):
         load_driver_profile(path)

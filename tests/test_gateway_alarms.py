@@ -203,7 +203,17 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
     [
         ({}, "list 'groups'"),
         ({"groups": [{"lines": ["L1"]}]}, "with a 'name'"),
-        ({"groups": [{"name": "g", "colour": "red"}]}, "unknown keys \\['colour'\\]"),
+        ({"groups": [{"name": "g", "colour": "red"}]}, r"groups\[0\] \(g\)\.colour: unknown key"),
+        ({"groups": [], "timezon": "UTC"}, "timezon: unknown key \\(did you mean 'timezone'\\?\\)"),
+        ({"groups": [{"name": "g", "periode": {}}]}, "did you mean 'period'"),
+        ({"groups": [{"name": "g", "period": {"hour": ["08:00-09:00"]}}]}, "did you mean 'hours'"),
+        ({"groups": [], "timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        (
+            {"groups": [{"name": "g", "period": {"from": "2026-05-01", "until": "2026-04-01"}}]},
+            "period.until: 2026-04-01 is before from: 2026-05-01",
+        ),
+        ({"groups": [{"name": "g"}, {"name": "g"}]}, r"groups\[1\]\.name: duplicate group name 'g'"),
+        ({"groups": [{"name": "g", "lines": [33612345678]}]}, "expected a line id"),
         ({"groups": [{"name": "g", "period": {"days": ["lun"]}}]}, "period.days: unknown"),
         ({"groups": [{"name": "g", "period": {"hours": ["20:00-08:00"]}}]}, "split it at midnight"),
         ({"groups": [{"name": "g", "period": {"hours": ["8h-9h"]}}]}, "not HH:MM"),

@@ -58,4 +58,4 @@ def test_alarms_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     bad = tmp_path / "bad.yaml"
     bad.write_text("groups:\n  - name: meters\n    period: {days: [lundi]}\n", encoding="utf-8")
     assert main(["alarms-check", str(bad)]) == 2
-    assert "bad.yaml: groups[0] (meters).period.days: unknown ['lundi']" in capsys.readouterr().err
+    assert "bad.yaml:3: groups[0] (meters).period.days: unknown ['lundi']" in capsys.readouterr().err

@@ -157,7 +157,9 @@ def test_shipped_profiles_load_and_keep_other_sections() -> None:
     for name in profile_names():
         p = load_profile(name)
         assert p.name == name
-    text = (ROOT / "modem/profiles/generic.yaml").read_text().split("\ndriver:")[0] + "\ndriver:\n  init: [ATE0]\n"
+    text = (ROOT / "modem/profiles/generic.yaml").read_text().split("\ndriver:")[
+        0
+    ] + "\ndriver:\n  init: [ATE0]\n"
     p = parse_profile(text, "x.yaml")
     assert p.sections["driver"] == {"init": ["ATE0"]}
 
