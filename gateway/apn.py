@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.api import CallKind
-from gateway.datafiles import load_table
+from gateway.datafiles import check_table_keys, load_table
 from gateway.errors import ConfigError
+from m2msim.yamlio import LocatedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ class ApnCatalog:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], source: str = "<apns>") -> ApnCatalog:
+        if isinstance(doc, LocatedDict):
+            check_table_keys(doc, ("apns", "offers"), source, "")
         apns: dict[str, Apn] = {}
         raw_apns = doc.get("apns")
         if not isinstance(raw_apns, dict) or not raw_apns:
@@ -84,6 +87,10 @@ class ApnCatalog:
             where = f"{source}: apns.{name}"
             if not isinstance(item, dict):
                 raise ConfigError(f"{where}: expected a mapping")
+            if isinstance(item, LocatedDict):
+                check_table_keys(
+                    item, ("m2m", "addressing", "pool", "scan_rate_per_hour"), source, f"apns.{name}"
+                )
             addressing = item.get("addressing")
             if addressing not in ("private", "public"):
                 raise ConfigError(f"{where}.addressing: must be private or public, got {addressing!r}")
@@ -126,9 +133,11 @@ class ApnCatalog:
             where = f"{source}: offers.{offer}"
             if not isinstance(item, dict) or item.get("apns") not in ("any", "m2m"):
                 raise ConfigError(f"{where}.apns: must be any or m2m")
+            if isinstance(item, LocatedDict):
+                check_table_keys(item, ("apns", "calls"), source, f"offers.{offer}")
             try:
-                calls = frozenset(CallKind(c) for c in item.get("calls", []))
-            except ValueError as exc:
+                calls = frozenset(CallKind(c) for c in item.get("calls", None) or [])
+            except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{where}.calls: {exc}") from exc
             offers[str(offer)] = OfferPolicy(str(offer), item["apns"] == "m2m", calls)
         return cls(apns, offers)

@@ -1,33 +1,41 @@
-"""Reading the gateway's data tables (APNs, PLMNs, numbering plan): bundled or the user's own file."""
+"""Reading the gateway's data tables (APNs, PLMNs, numbering plan): bundled or the user's own file.
+
+Every table is read by the one YAML loader (`m2msim.yamlio`): an unreadable, non-UTF-8, binary
+or empty file, a duplicate key or a YAML error is a `ConfigFileError` naming the file and line;
+the tables' readers check their keys with the same vocabulary (`check_table_keys`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from gateway.errors import ConfigError
+from gateway.errors import ConfigFileError
+from m2msim.yamlio import LocatedDict, YamlError, check_keys, load_yaml, mapping, parse_yaml
 
 
-def load_table(path: Path | None, bundled: str) -> tuple[dict[str, Any], str]:
+def load_table(path: Path | None, bundled: str) -> tuple[LocatedDict, str]:
     """The YAML mapping in `path`, or the package's `data/<bundled>` when `path` is None, with the
-    name to cite in errors.  ConfigError names the file for an unreadable file, bad YAML or a
-    document that is not a mapping."""
-    if path is None:
-        text = resources.files("gateway").joinpath(f"data/{bundled}").read_text(encoding="utf-8")
-        source = f"gateway/data/{bundled}"
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-        source = str(path)
+    name to cite in errors.  `ConfigFileError` (a `ConfigError`) names the file and the line."""
     try:
-        doc: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
-    return doc, source
+        if path is None:
+            source = f"gateway/data/{bundled}"
+            text = resources.files("gateway").joinpath(f"data/{bundled}").read_text(encoding="utf-8")
+            doc = parse_yaml(text, source)
+        else:
+            source = str(path)
+            doc = load_yaml(path, source=source)
+        return mapping(doc, source, ""), source
+    except YamlError as exc:
+        raise ConfigFileError(exc.source, exc.line, exc.key, exc.reason) from None
+
+
+def check_table_keys(
+    m: LocatedDict, allowed: Iterable[str], source: str, path: str, required: Iterable[str] = ()
+) -> None:
+    """`check_keys` for a data table, raising `ConfigFileError`."""
+    try:
+        check_keys(m, allowed, source, path, required)
+    except YamlError as exc:
+        raise ConfigFileError(exc.source, exc.line, exc.key, exc.reason) from None

@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from accounting.records import Dest
-from gateway.datafiles import load_table
+from gateway.datafiles import check_table_keys, load_table
 from gateway.errors import ConfigError
 
 
@@ -42,6 +42,15 @@ class NumberingPlan:
     @classmethod
     def load(cls, path: Path | None = None) -> NumberingPlan:
         doc, source = load_table(path, "numbering.yaml")
+        keys = (
+            "country_code",
+            "national_prefix",
+            "international_prefix",
+            "nsn_digits",
+            "short_code_digits",
+            "ranges",
+        )
+        check_table_keys(doc, keys, source, "", required=keys)
         try:
             ranges = {str(k): Dest(v) for k, v in doc["ranges"].items()}
             lo, hi = doc["short_code_digits"]
@@ -53,7 +62,7 @@ class NumberingPlan:
                 (int(lo), int(hi)),
                 ranges,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{source}: unusable numbering plan: {exc}") from exc
 
     def _national(self, nsn: str, dialled: str) -> Classified:

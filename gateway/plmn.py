@@ -9,8 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from accounting.records import Zone
-from gateway.datafiles import load_table
-from gateway.errors import ConfigError
+from gateway.datafiles import check_table_keys, load_table
+from gateway.errors import ConfigError, ConfigFileError
 from gateway.identity import validate_plmn
 
 
@@ -33,15 +33,21 @@ class PlmnTable:
         doc, source = load_table(path, "plmn.yaml")
         if not isinstance(doc.get("mcc"), dict):
             raise ConfigError(f"{source}: expected a mapping with key 'mcc'")
+        check_table_keys(doc, ("mcc",), source, "")
         entries: dict[str, Country] = {}
         for mcc, item in doc["mcc"].items():
             mcc = str(mcc)
             if len(mcc) != 3 or not mcc.isdigit() or not isinstance(item, dict):
-                raise ConfigError(f"{source}: mcc {mcc!r}: expected 3 digits and a mapping")
+                raise ConfigFileError(
+                    source, doc["mcc"].line_of(mcc), f"mcc.{mcc}", "expected 3 digits and a mapping"
+                )
+            check_table_keys(item, ("country", "zone", "name"), source, f"mcc.{mcc}")
             try:
                 zone = Zone(item["zone"])
             except (KeyError, ValueError) as exc:
-                raise ConfigError(f"{source}: mcc {mcc}: field 'zone' must be fr, eu or world") from exc
+                raise ConfigFileError(
+                    source, item.line_of("zone"), f"mcc.{mcc}.zone", "must be fr, eu or world"
+                ) from exc
             entries[mcc] = Country(mcc, str(item.get("country", "")) or None, zone, str(item.get("name", "")))
         return cls(entries)
 

@@ -335,14 +335,20 @@ def text_field(
         if not value.strip():
             raise YamlError(source, m.line_of(key), where, f"empty {what}")
         return value
-    raw = m.raw(key)
+    raise YamlError(source, m.line_of(key), where, _not_text(value, m.raw(key), what))
+
+
+def _not_text(value: Any, raw: str | None, what: str) -> str:
+    """Why `value` (not text) is refused where `what` is expected; a scalar YAML converted is shown
+    as written and as read, with the advice to quote it."""
     if isinstance(value, bool | int | float) and raw is not None:
         if raw.strip() != str(value):
-            shown = f"{raw} is read by YAML as {_type_name(value)} ({str(value).lower() if isinstance(value, bool) else value})"
+            read = str(value).lower() if isinstance(value, bool) else value
+            shown = f"{raw} is read by YAML as {_type_name(value)} ({read})"
         else:
             shown = f"{raw} is read by YAML as {_type_name(value)}"
-        raise YamlError(source, m.line_of(key), where, f'{shown}, expected {what}: quote it ("{raw}")')
-    raise YamlError(source, m.line_of(key), where, f"expected {what}, got {_type_name(value)}")
+        return f'{shown}, expected {what}: quote it ("{raw}")'
+    return f"expected {what}, got {_type_name(value)}"
 
 
 def number_field(
@@ -472,13 +478,5 @@ def text_list(
                 raise YamlError(source, line, join_path(where, i), f"empty {what}")
             out.append(item)
             continue
-        raw = seq.raw(i)
-        if isinstance(item, bool | int | float) and raw is not None:
-            raise YamlError(
-                source,
-                line,
-                join_path(where, i),
-                f'{raw} is read by YAML as {_type_name(item)}, expected {what}: quote it ("{raw}")',
-            )
-        raise YamlError(source, line, join_path(where, i), f"expected {what}, got {_type_name(item)}")
+        raise YamlError(source, line, join_path(where, i), _not_text(item, seq.raw(i), what))
     return out
