@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from accounting.records import Zone
-from accounting.usage_writer import UsageWriter
+from accounting.usage_writer import UsageWriter, format_for
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from m2msim.yamlio import YamlError
+from m2msim.outputs import OutputError, atomic_path, refuse_same_file
+from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,59 +66,127 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _parse_row(row: dict[str, str], number: int) -> tuple[str, int, int, int, int, str, str, bool]:
+MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a network produced
+MAX_BYTES = 2**50  # a petabyte per session and direction
+MAX_FIELD = 256  # characters in one field
+Row = tuple[str, int, int, int, int, str, str, bool]
+
+
+class RowReject(ValueError):
+    """A sessions CSV row that cannot be converted (its reason)."""
+
+
+def _parse_row(row: dict[str, str], number: int) -> Row:
     line = (row.get("line") or "").strip()
     if not line:
-        raise ValueError("field 'line' is empty")
+        raise RowReject("field 'line' is empty")
     try:
         start = datetime.fromisoformat(row["start"].strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"field 'start' {row['start']!r} is not an ISO 8601 time") from exc
+    except ValueError:
+        raise RowReject(f"field 'start' {row['start']!r} is not an ISO 8601 time") from None
     if start.tzinfo is None:
-        raise ValueError(f"field 'start' {row['start']!r} has no UTC offset")
+        raise RowReject(f"field 'start' {row['start']!r} has no UTC offset")
     values = []
-    for name in ("duration_s", "bytes_up", "bytes_down"):
+    for name, limit in (("duration_s", MAX_SESSION_S), ("bytes_up", MAX_BYTES), ("bytes_down", MAX_BYTES)):
         text = row[name].strip()
-        if not text.isdigit():
-            raise ValueError(f"field {name!r} {text!r} is not a non-negative integer")
+        if not text.isascii() or not text.isdigit():
+            raise RowReject(f"field {name!r} {text!r} is not a non-negative integer")
         values.append(int(text))
-        if values[-1] >= 2**62:
-            raise ValueError(f"field {name!r} {text} is absurdly large")
+        if values[-1] > limit:
+            raise RowReject(f"field {name!r} {text} is more than a network produces (at most {limit})")
     zone = (row.get("zone") or "fr").strip() or "fr"
     try:
         Zone(zone)
-    except ValueError as exc:
-        raise ValueError(f"field 'zone' {zone!r} is not fr, eu or world") from exc
+    except ValueError:
+        raise RowReject(f"field 'zone' {zone!r} is not fr, eu or world") from None
     abnormal_text = (row.get("abnormal") or "").strip().lower()
     if abnormal_text not in ("", "0", "1", "true", "false"):
-        raise ValueError(f"field 'abnormal' {abnormal_text!r} is not true/false")
+        raise RowReject(f"field 'abnormal' {abnormal_text!r} is not true/false")
     session = (row.get("session") or "").strip() or f"row{number}"
     seconds = int((start - EPOCH).total_seconds())
     return line, seconds, values[0], values[1], values[2], zone, session, abnormal_text in ("1", "true")
 
 
-def cmd_sessions_to_records(args: argparse.Namespace) -> int:
-    if args.interval <= 0:
-        return _fail(f"--interval {args.interval}: must be positive")
+def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
+    """The sessions of a CSV file and its rejected rows (row number, reason).
+
+    A row is rejected, and the others converted, for: a wrong number of fields (a truncated last
+    row too), bytes that are not UTF-8 (or NUL), an over-long field, a value no network produces,
+    a row identical to an earlier one.  A file that cannot be used at all (missing, a directory,
+    empty, binary, a header that is not UTF-8 or lacks a column) raises `UnusableFile`."""
+    source = str(path)
     try:
-        handle = args.sessions.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        return _fail(f"{args.sessions}: cannot read: {exc.strerror}")
-    rows: list[tuple[str, int, int, int, int, str, str, bool]] = []
+        data = read_file_bytes(path, source, "CSV file")
+    except YamlError as exc:
+        raise UnusableFile(str(exc)) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        raise UnusableFile(f"{source}: the file is empty (no header row)")
+    header_end = data.find(b"\n")
+    header_bytes = data if header_end < 0 else data[:header_end]
+    try:
+        decode_text(header_bytes, source)
+    except YamlError as exc:
+        raise UnusableFile(f"{exc} (in the header row)") from None
+    # Bad bytes stay in their row (surrogates), which is then rejected: one bad row is not a bad file.
+    text = data.decode("utf-8", errors="surrogateescape").replace("\x00", "\udc00")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error) as exc:
+        raise UnusableFile(f"{source}:1: unreadable header row: {exc}") from None
+    missing = [c for c in SESSION_COLUMNS if c not in header]
+    if missing:
+        raise UnusableFile(f"{source}:1: missing column(s) {', '.join(missing)}")
+    rows: list[Row] = []
     rejects: list[tuple[int, str]] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in SESSION_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            return _fail(f"{args.sessions}: missing column(s) {', '.join(missing)}")
+    seen: dict[tuple[str, ...], int] = {}
+    number = 1
+    while True:
+        number += 1
         try:
-            for number, row in enumerate(reader, start=2):
-                try:
-                    rows.append(_parse_row(row, number))
-                except (ValueError, AttributeError) as exc:
-                    rejects.append((number, str(exc)))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            return _fail(f"{args.sessions}: unreadable CSV: {exc}")
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            rejects.append((number, f"unreadable CSV row: {exc}"))
+            continue
+        if not fields:
+            number -= 1  # a blank line is not a row
+            continue
+        try:
+            if len(fields) != len(header):
+                raise RowReject(f"{len(fields)} fields, the header has {len(header)}")
+            for name, value in zip(header, fields, strict=True):
+                if any("\udc00" <= ch <= "\udcff" for ch in value):
+                    raise RowReject(f"field {name!r} holds bytes that are not UTF-8 text")
+                if len(value) > MAX_FIELD:
+                    raise RowReject(f"field {name!r} is {len(value)} characters long (at most {MAX_FIELD})")
+            key = tuple(fields)
+            if key in seen:
+                raise RowReject(f"duplicate of row {seen[key]} (identical in every field)")
+            seen[key] = number
+            rows.append(_parse_row(dict(zip(header, fields, strict=True)), number))
+        except RowReject as exc:
+            rejects.append((number, str(exc)))
+    return rows, rejects
+
+
+class UnusableFile(Exception):
+    """An input file that cannot be used at all (the text names it)."""
+
+
+def cmd_sessions_to_records(args: argparse.Namespace) -> int:
+    if not 0 < args.interval <= INTERVAL_S:
+        return _fail(f"--interval {args.interval}: out of range (1..{INTERVAL_S} s: a record is cut at 12 h)")
+    try:
+        rows, rejects = read_sessions(args.sessions)
+        refuse_same_file(args.out, [args.sessions], option="OUT")
+        if args.out.is_dir():
+            raise OutputError(f"OUT {args.out}: is a directory, expected a file name")
+    except (UnusableFile, OutputError) as exc:
+        return _fail(str(exc))
     cut = cut_sessions(
         np.array([r[1] for r in rows], dtype=np.int64),
         np.array([r[2] for r in rows], dtype=np.int64),
@@ -132,10 +202,13 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         session=[r[6] for r in rows],
     )
     try:
-        with UsageWriter(args.out) as writer:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(args.out) as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
             writer.write_columns(columns, length=len(cut))
+    except OutputError as exc:
+        return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"{args.out}: cannot write: {exc.strerror}")
+        return _fail(f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
     print(f"{len(rows)} sessions -> {len(cut)} records in {args.out}; {len(rejects)} rows rejected")

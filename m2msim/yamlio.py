@@ -39,6 +39,7 @@ __all__ = [
     "mapping",
     "number_field",
     "parse_yaml",
+    "read_file_bytes",
     "read_text_file",
     "sequence",
     "text_field",
@@ -172,17 +173,21 @@ def read_text_file(path: Path | str, source: str | None = None, what: str = "fil
 
     Missing, a directory, unreadable, not UTF-8 (the line and byte named), binary (NUL bytes).
     """
-    p = Path(path)
+    src = source or str(path)
+    return decode_text(read_file_bytes(path, src, what), src)
+
+
+def read_file_bytes(path: Path | str, source: str | None = None, what: str = "file") -> bytes:
+    """A file's bytes, or `YamlError` saying why it cannot be read (missing, a directory, unreadable)."""
     src = source or str(path)
     try:
-        data = p.read_bytes()
+        return Path(path).read_bytes()
     except IsADirectoryError:
         raise YamlError(src, None, "", f"cannot read: is a directory, expected a {what}") from None
     except FileNotFoundError:
         raise YamlError(src, None, "", "cannot read: no such file") from None
     except OSError as exc:
         raise YamlError(src, None, "", f"cannot read: {exc.strerror or exc}") from None
-    return decode_text(data, src)
 
 
 def decode_text(data: bytes, source: str) -> str:
