@@ -12,6 +12,7 @@ from accounting.records import Zone
 from gateway.datafiles import check_table_keys, load_table
 from gateway.errors import ConfigError, ConfigFileError
 from gateway.identity import validate_plmn
+from m2msim.yamlio import LocatedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +36,12 @@ class PlmnTable:
             raise ConfigError(f"{source}: expected a mapping with key 'mcc'")
         check_table_keys(doc, ("mcc",), source, "")
         entries: dict[str, Country] = {}
-        for mcc, item in doc["mcc"].items():
+        table: LocatedDict = doc["mcc"]
+        for mcc, item in table.items():
             mcc = str(mcc)
-            if len(mcc) != 3 or not mcc.isdigit() or not isinstance(item, dict):
+            if len(mcc) != 3 or not mcc.isdigit() or not isinstance(item, LocatedDict):
                 raise ConfigFileError(
-                    source, doc["mcc"].line_of(mcc), f"mcc.{mcc}", "expected 3 digits and a mapping"
+                    source, table.line_of(mcc), f"mcc.{mcc}", "expected 3 digits and a mapping"
                 )
             check_table_keys(item, ("country", "zone", "name"), source, f"mcc.{mcc}")
             try:

@@ -230,7 +230,9 @@ def _parse_entry(items: LocatedList, i: int, source: str, country_code: str) -> 
         spellings = spellings_of(number, country_code)
     except ValueError as exc:
         raise fail("number", str(exc)) from None
-    label = text_field(entry, "label", source, path, default="", required=False) or ""
+    label = entry.get("label") or ""
+    if not isinstance(label, str):  # a number or a list: refused as text_field words it
+        text_field(entry, "label", source, path, what="a label")
     allow = text_list(entry, "allow", source, path, default=DEFAULT_ACTIONS, what="an action")
     if not allow:
         raise fail("allow", f"expected a list of actions from {sorted(ACTIONS)}, got an empty list")

@@ -13,6 +13,8 @@ start without an allow-list (`modem.safety.NoDialPolicy`), before a byte is writ
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -42,6 +44,31 @@ from modem.transport import Transport
 from modem.transports import open_transport
 
 log = logging.getLogger(__name__)
+
+
+TRANSCRIPT = "transcript.jsonl"
+RELEASE_S = 1.5  # the most the clean-up on the way out may take (a signal must end the run in 2 s)
+RELEASE_COMMANDS = (("ATH", "AT+CHUP"), ("AT+CGACT=0",))  # hang up (or the 3GPP form); PDP off
+
+
+def _interruption(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+
+
+async def release(ctx: BenchContext, why: str) -> None:
+    """Hang up any call and deactivate the PDP contexts, as the run leaves (failure or
+    interruption): nothing stays connected, and billed, after the bench.  Each command is written
+    to the transcript; refusals are noted, and the whole takes at most `RELEASE_S` seconds."""
+    client = ctx.modem.client
+    with contextlib.suppress(TimeoutError), ctx.step("release", reason=why):
+        async with asyncio.timeout(RELEASE_S):
+            for forms in RELEASE_COMMANDS:
+                for line in forms:
+                    try:
+                        await client.command(line, timeout=RELEASE_S / 2)
+                        break
+                    except ModemError as exc:
+                        ctx.note(f"{line} on the way out: {exc}")
 
 
 def driver_profile_for(url: str, profile: str | Path | DriverProfile | None) -> DriverProfile:
@@ -174,10 +201,16 @@ async def run_bench(
     transport: Transport | None = None,
     transport_options: Mapping[str, Any] | None = None,
     raw: bool = False,
+    out: Path | None = None,
 ) -> BenchResult:
     """Run a bench script on the modem at `url` (or on `transport`, whose URL then counts).
 
     `raw`: also record every chunk of bytes both ways (`tx` / `rx` events).
+    `out`: a writable folder; the transcript is streamed to `out/transcript.jsonl` as it happens.
+
+    On a failure, an interruption (cancellation: SIGINT / SIGTERM) or any error after the modem
+    was opened, calls are hung up and PDP contexts deactivated (`release`) before the modem is
+    closed, within `RELEASE_S` seconds; an interruption is then re-raised.
 
     Raises before touching the modem for unusable input: `UnknownScript`, `ScriptParamError`,
     `DriverProfileError`, `NoDialPolicy` (physical modem, texting script, no allow-list),
@@ -194,7 +227,36 @@ async def run_bench(
 
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    transcript = Transcript(started=started)
+    # The transcript file exists before the first byte goes to the modem: a bench whose output
+    # cannot be written never texts or calls.
+    transcript = Transcript(started=started, path=Path(out) / TRANSCRIPT if out is not None else None)
+    try:
+        return await _run(
+            bench_script, url, transcript, started, t0, driver, allow_list, policy, values,
+            offer, plan, commitment, timeout, transport, transport_options, raw,
+        )  # fmt: skip
+    finally:
+        transcript.close()
+
+
+async def _run(
+    bench_script: BenchScript,
+    url: str,
+    transcript: Transcript,
+    started: datetime,
+    t0: float,
+    driver: DriverProfile,
+    allow_list: BenchAllowList | None,
+    policy: safety.DialPolicy | None,
+    values: dict[str, Any],
+    offer: str,
+    plan: str,
+    commitment: int,
+    timeout: float,
+    transport: Transport | None,
+    transport_options: Mapping[str, Any] | None,
+    raw: bool,
+) -> BenchResult:
     transcript.record(
         "open",
         url=url,
@@ -204,15 +266,19 @@ async def run_bench(
         allow_list=allow_list.source if allow_list else None,
     )
     binding: VirtualBinding | None = None
-    if transport is None:
-        if safety.is_virtual(url):
-            transport, binding = await open_bound_virtual(url, bench_script.network_offer)
-            far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
-            if values.get("to"):
-                far_ends.append(str(values["to"]))
-            binding.answer(far_ends)
-        else:
-            transport = await open_transport(url, **dict(transport_options or {}))
+    try:
+        if transport is None:
+            if safety.is_virtual(url):
+                transport, binding = await open_bound_virtual(url, bench_script.network_offer)
+                far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
+                if values.get("to"):
+                    far_ends.append(str(values["to"]))
+                binding.answer(far_ends)
+            else:
+                transport = await open_transport(url, **dict(transport_options or {}))
+    except BaseException as exc:
+        transcript.record("end", status="interrupted" if _interruption(exc) else "failed", error=str(exc))
+        raise
     if raw:
         transport = RecordingTransport(transport, transcript)
     client = RecordingClient(transport, transcript, timeout=timeout)
@@ -231,6 +297,13 @@ async def run_bench(
         status, error, error_type = "refused", str(exc), type(exc).__name__
     except (ModemError, HilError, TimeoutError, ValueError) as exc:  # ValueError: a driver refused an input
         status, error, error_type = "failed", str(exc) or "timed out", type(exc).__name__
+        await release(ctx, "failed")
+    except BaseException as exc:  # interrupted (SIGINT / SIGTERM cancel the run) or a bug: clean up
+        why = "interrupted" if _interruption(exc) else "failed"
+        transcript.record("interrupted" if why == "interrupted" else "error", error=type(exc).__name__)
+        await release(ctx, why)
+        transcript.record("end", status=why, error_type=type(exc).__name__)
+        raise
     finally:
         await modem.close()
     if error is not None:

@@ -7,8 +7,13 @@
 
 Exit status: 0 passed (or skipped: the modem lacks what the script needs, reason printed),
 1 the script failed or a send was refused by the allow-list, 2 unusable input (unknown script,
-bad parameter, bad URL, bad allow-list file, a texting or calling script on a physical modem
-without an allow-list, unknown offer).
+bad parameter or option, bad URL, bad allow-list file, a texting or calling script on a physical
+modem without an allow-list, unknown offer, an --out folder that cannot be written: all checked
+before the modem is opened), 130 / 143 interrupted by SIGINT / SIGTERM (calls hung up, PDP
+contexts released, the transcript kept up to the interruption).
+
+The transcript is written to `--out` as the run goes (one JSON line per event, flushed), the
+reports (report.json, report.txt) atomically at the end.
 """
 
 from __future__ import annotations
@@ -16,19 +21,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hil.allowlist import BenchAllowList, load_allow_list
-from hil.bench import run_bench
-from hil.errors import AllowListError, ScriptParamError, UnknownScript
+from hil.bench import TRANSCRIPT, driver_profile_for, preflight, run_bench
+from hil.errors import ScriptParamError, UnknownScript
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferError, check_offer
 from hil.result import BenchResult
-from hil.scripts import NAMES, all_scripts, get_script
+from hil.scripts import NAMES, BenchScript, all_scripts, get_script
+from m2msim.outputs import OutputError, check_writable_dir, output_lock
+from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
-from modem.drivers.profile import DriverProfileError
+from modem.drivers.profile import DriverProfile
+from modem.options import OptionError, check_float, check_int
 from modem.safety import NoDialPolicy
 
 
@@ -99,32 +108,66 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 def _bench(args: argparse.Namespace) -> int:
     try:
+        check_float("--timeout", args.timeout, 0.001, 3600)
+        check_int("--commitment", args.commitment, 0, 120)
         script = get_script(args.script)
         params = script.resolve(_params(args.param))
         allow: BenchAllowList | None = load_allow_list(args.allow_list) if args.allow_list else None
         check_offer(args.offer, args.plan, args.commitment)
-    except (UnknownScript, ScriptParamError, AllowListError, OfferError) as exc:
+        preflight(script, args.modem_url, allow, params)
+        driver = driver_profile_for(args.modem_url, args.profile)
+    except (UnknownScript, ScriptParamError, YamlError, OfferError, OptionError, NoDialPolicy) as exc:
         return _fail(str(exc))
     out: Path = args.out or Path("runs") / "bench" / (
         f"{script.name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     )
+    # The output must be writable before the first byte goes to a modem: SMS and calls on a
+    # physical modem cost money, and a run whose transcript cannot be kept must not happen.
     try:
-        result = asyncio.run(
-            run_bench(
-                script,
-                args.modem_url,
-                allow_list=allow,
-                profile=args.profile,
-                params=params,
-                offer=args.offer,
-                plan=args.plan,
-                commitment=args.commitment,
-                timeout=args.timeout,
-                raw=args.raw,
-            )
-        )
-    except (NoDialPolicy, TransportError, DriverProfileError, ScriptParamError) as exc:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out {out}: is a file, expected a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
+        check_writable_dir(out)
+        with output_lock(out):
+            return _run_and_report(args, script, params, allow, driver, out)
+    except OutputError as exc:
         return _fail(str(exc))
+
+
+def _run_and_report(
+    args: argparse.Namespace,
+    script: BenchScript,
+    params: dict[str, Any],
+    allow: BenchAllowList | None,
+    driver: DriverProfile,
+    out: Path,
+) -> int:
+    kwargs: dict[str, Any] = {
+        "allow_list": allow,
+        "profile": driver,
+        "params": params,
+        "offer": args.offer,
+        "plan": args.plan,
+        "commitment": args.commitment,
+        "timeout": args.timeout,
+        "raw": args.raw,
+        "out": out,
+    }
+    try:
+        result, signum = asyncio.run(_interruptible(script, args.modem_url, kwargs))
+    except (NoDialPolicy, TransportError, YamlError, ScriptParamError) as exc:
+        return _fail(str(exc))
+    if result is None:
+        name = signal.Signals(signum).name
+        print(
+            f"m2msim bench: interrupted ({name}); the transcript up to the interruption, with the "
+            f"hang-up and PDP release, is {out / TRANSCRIPT}",
+            file=sys.stderr,
+        )
+        return 128 + signum
     try:
         paths = result.write(out)
     except OSError as exc:
@@ -137,6 +180,35 @@ def _bench(args: argparse.Namespace) -> int:
     if result.status in ("passed", "skipped"):
         return 0
     return 1
+
+
+async def _interruptible(
+    script: BenchScript, url: str, kwargs: dict[str, Any]
+) -> tuple[BenchResult | None, int]:
+    """Run the bench; SIGINT or SIGTERM cancels it (the run hangs up and releases the PDP contexts
+    on its way out) and gives (None, the signal's number)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await run_bench(script, url, **kwargs), 0
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+        return None, received[0]
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _print_summary(result: BenchResult, paths: dict[str, Path]) -> None:

@@ -8,6 +8,7 @@ arrives.  Binary payloads (SMS PDUs, socket data) are recorded by length and a s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -75,6 +76,11 @@ class RecordingClient(ATClient):
                 event["meaning"] = exc.meaning
             if isinstance(exc, CommandError):
                 event["final"] = exc.final
+            event["duration_s"] = round(time.monotonic() - start, 6)
+            self.transcript.record("command", at=began, **event)
+            raise
+        except asyncio.CancelledError:  # interrupted while the modem was answering
+            event["error"] = "cancelled"
             event["duration_s"] = round(time.monotonic() - start, 6)
             self.transcript.record("command", at=began, **event)
             raise

@@ -16,6 +16,7 @@ from accounting.records import UsageRecord, UsageType
 from hil.report import CostEstimate
 from hil.transcript import Transcript
 from hil.usage import BenchUsage
+from m2msim.outputs import atomic_write_text
 from reports import write_report
 
 STATUSES = ("passed", "failed", "refused", "skipped")
@@ -100,7 +101,8 @@ class BenchResult:
         return render_text(self)
 
     def write(self, out: str | Path) -> dict[str, Path]:
-        """Write transcript.jsonl, report.json, report.txt and report.html under `out` (created if needed)."""
+        """Write transcript.jsonl, report.json, report.txt and report.html under `out` (created if
+        needed), each atomically (the transcript a bench streamed there is already complete)."""
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -108,10 +110,10 @@ class BenchResult:
             "report": directory / "report.json",
             "text": directory / "report.txt",
         }
-        paths["report"].write_text(
-            json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        atomic_write_text(
+            paths["report"], json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
         )
-        paths["text"].write_text(self.render_text(), encoding="utf-8")
+        atomic_write_text(paths["text"], self.render_text())
         paths["html"] = write_report(directory)
         return paths
 

@@ -11,6 +11,10 @@ Written as JSON lines (`transcript.jsonl`), one event per line, in the order the
 `t` is when the event began, in seconds since the transcript started, from `time.monotonic()`
 (never the wall clock, which can jump); the wall-clock start is kept once in the `start` event.
 Events are appended when they end (`seq`), so a step comes after the commands it contains.
+
+Given a `path`, the transcript is written as it goes: each event is appended to the file and
+flushed at once, so a bench that is interrupted or crashes keeps every event up to that moment
+(each line a complete JSON object).
 """
 
 from __future__ import annotations
@@ -21,20 +25,41 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from m2msim.outputs import atomic_write_text
 
 Clock = Callable[[], float]
 
 
 class Transcript:
-    """An ordered list of timed events; `write(path)` stores it as JSON lines."""
+    """An ordered list of timed events, appended to `path` as they happen when one is given
+    (`close()` when done); `write(path)` stores it as JSON lines."""
 
-    def __init__(self, clock: Clock = time.monotonic, started: datetime | None = None) -> None:
+    def __init__(
+        self, clock: Clock = time.monotonic, started: datetime | None = None, path: Path | None = None
+    ) -> None:
         self.clock = clock
         self.t0 = clock()
         self.started = started or datetime.now(UTC)
         self.events: list[dict[str, Any]] = []
+        self.path = path
+        self._stream: TextIO | None = None
+        if path is not None:
+            self._stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self.record("start", wall_clock=self.started.isoformat(timespec="milliseconds"))
+
+    def close(self) -> None:
+        """Stop writing to `path` (the events stay in memory)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self) -> Transcript:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def elapsed(self) -> float:
         return self.clock() - self.t0
@@ -48,6 +73,10 @@ class Transcript:
         event: dict[str, Any] = {"seq": len(self.events), "t": round(t, 6), "kind": kind}
         event.update(fields)
         self.events.append(event)
+        if self._stream is not None:
+            # One write per event, flushed: an interruption leaves whole lines only.
+            self._stream.write(_line(event))
+            self._stream.flush()
         return event
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
@@ -82,12 +111,22 @@ class Transcript:
         return out
 
     def to_jsonl(self) -> str:
-        return "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in self.events)
+        return "".join(_line(e) for e in self.events)
 
     def write(self, path: str | Path) -> Path:
+        """The transcript at `path`: the file it is streamed to already holds it; another path is
+        written atomically."""
         target = Path(path)
-        target.write_text(self.to_jsonl(), encoding="utf-8")
+        if self.path is not None and target.resolve() == Path(self.path).resolve():
+            if self._stream is not None:
+                self._stream.flush()
+            return target
+        atomic_write_text(target, self.to_jsonl())
         return target
+
+
+def _line(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, default=str) + "\n"
 
 
 def read_transcript(path: str | Path) -> list[dict[str, Any]]:

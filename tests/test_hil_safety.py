@@ -121,4 +121,4 @@ def test_cli_bad_allow_list_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     status = main(["bench", "sms_roundtrip", "--modem-url", "/dev/ttyUSB9", "--allow-list", str(path)])
     err = capsys.readouterr().err
     assert status == 2
-    assert f"{path}:3: field numbers[0].allow" in err and "telex" in err
+    assert f"{path}:3: numbers[0].allow" in err and "telex" in err

@@ -250,6 +250,9 @@ class ATClient:
         except TimeoutError:
             self._parser.abandon()
             raise CommandTimeout(cmd.line, timeout) from None
+        except asyncio.CancelledError:
+            self._parser.abandon()  # a late answer to this command is not the next one's
+            raise
         finally:
             self._pending = None
             if not pending.future.done():
