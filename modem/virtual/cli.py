@@ -22,6 +22,7 @@ from typing import Any
 
 from m2msim.outputs import OutputError, check_writable_dir
 from m2msim.yamlio import YamlError
+from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
@@ -87,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
             if args.records.is_dir():
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
         profile = load_profile(args.profile)
+        load_driver_profile(args.profile)  # the file's driver section too: one file, checked whole
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
     except (YamlError, OutputError, OptionError, FaultError) as exc:

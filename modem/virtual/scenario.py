@@ -182,7 +182,8 @@ def _number(m: LocatedDict, src: str, path: str) -> str:
 
 def _seconds(m: LocatedDict, src: str, path: str) -> float:
     value = number_field(m, "at", src, path, minimum=0, maximum=MAX_SECONDS, unit="s")
-    assert value is not None
+    if value is None:
+        raise ScenarioError(src, m.line_of("at"), f"{path}.at", "missing (required): seconds after the start")
     return value
 
 
