@@ -1,0 +1,85 @@
+"""A bench interrupted by SIGINT / SIGTERM: exit 130 / 143 within 2 s, no process left, and a
+transcript that holds every event up to the interruption, then the hang-up and PDP release.
+
+The bench runs as a real `m2msim bench` process on the virtual modem; the test follows its debug
+log (one line per command sent) and sends the signal when the seeded k-th command goes out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Seeded moments: which command the signal follows, and which signal.
+CASES = [
+    (seed, random.Random(seed).randint(1, 15), sig) for seed in (1, 2) for sig in ("SIGINT", "SIGTERM")
+]
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(x) for x in text.split()}
+
+
+@pytest.mark.parametrize(("seed", "k", "sig"), CASES)
+def test_an_interrupted_bench_keeps_its_transcript_and_releases(
+    tmp_path: Path, seed: int, k: int, sig: str
+) -> None:
+    out = tmp_path / "out"
+    argv = [
+        sys.executable,
+        "-m",
+        "m2msim",
+        "-vv",
+        "bench",
+        "dtmf_call",
+        "--modem-url",
+        f"virtual://generic?seed={seed}&speed=20",
+    ]
+    proc = subprocess.Popen(
+        [*argv, "--out", str(out), "--param", "hold=30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    sent = 0
+    children: set[int] = set()
+    assert proc.stderr is not None
+    for line in proc.stderr:  # waits on the process's own log, line by line
+        if " >> " in line:
+            sent += 1
+            if sent == k:
+                children = _children(proc.pid)
+                proc.send_signal(getattr(signal, sig))
+                break
+    assert sent == k, "the bench ended before the moment chosen"
+    _, err = proc.communicate(timeout=2)  # the contract: stopped within 2 s
+    assert proc.returncode == (130 if sig == "SIGINT" else 143), err
+    assert f"m2msim bench: interrupted ({sig})" in err and "Traceback" not in err
+    assert all(not Path(f"/proc/{c}").exists() for c in children)
+
+    text = (out / "transcript.jsonl").read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    events = [json.loads(line) for line in text.splitlines()]  # every line a whole JSON object
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and events[-1]["status"] == "interrupted"
+    cut = kinds.index("interrupted")
+    commands_before = [e for e in events[:cut] if e["kind"] == "command"]
+    assert len(commands_before) >= k - 1  # the k-1 answered commands, and the one cut short
+    after = [e.get("command") for e in events[cut:] if e["kind"] == "command"]
+    assert after[:2] == ["ATH", "AT+CGACT=0"]
+    release = next(e for e in events[cut:] if e["kind"] == "step" and e["name"] == "release")
+    assert release["ok"] and release["info"]["reason"] == "interrupted"
+    assert not (out / "report.json").exists()  # no report for a run that did not end
