@@ -35,6 +35,35 @@ def test_probe_waits_for_the_virtual_modem_to_register_on_its_network(
     assert "operator:     Orange F" in out and "signal:       -" in out and "unknown" not in out
 
 
+def test_probe_exits_1_when_the_network_refuses_registration(capsys: pytest.CaptureFixture[str]) -> None:
+    # reg_denied: the network answers the attach with stat 3; the probe stops waiting at once.
+    url = "virtual://generic?seed=2&speed=50&reg_denied=1"
+    assert main(["modem", "probe", url, "--wait", "30"]) == 1
+    captured = capsys.readouterr()
+    assert "CREG          3 (registration denied)" in captured.out  # the report is still printed
+    err = [line for line in captured.err.splitlines() if line.strip()]
+    assert err == [
+        f"m2msim modem: {url}: registration refused by the network "
+        "(CREG 3 (registration denied), CGREG 3 (registration denied))"
+    ]
+
+
+def test_probe_exits_1_when_the_modem_does_not_register_within_wait(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Coverage lost at simulated second 0 and never back: searching (stat 2) for ever.
+    url = "virtual://generic?seed=2&speed=50&reg_lost_at=0"
+    assert main(["modem", "probe", url, "--wait", "0.5"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith(f"m2msim modem: {url}: not registered after 0.5 s (CREG 2")
+
+
+def test_probe_without_wait_reports_a_search_with_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    # A modem still searching is a state to report, not a failure, unless --wait asked for more.
+    assert main(["modem", "probe", "virtual://generic?seed=2&reg_lost_at=0"]) == 0
+    assert "CREG          2 (not registered, searching)" in capsys.readouterr().out
+
+
 def test_raw_at_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["modem", "at", "virtual://generic", "AT+CGMI", "AT+NOSUCH", "AT+CSQ"]) == 1
     out = capsys.readouterr().out
