@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,22 @@ def test_missing_allow_list_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     status = main(["bench", "register", "--modem-url", FAST, "--allow-list", str(missing)])
     assert status == 2
     assert f"{missing}: cannot read" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_before_the_modem_is_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        url = f"socket://127.0.0.1:{server.getsockname()[1]}"
+        for out in (blocker, blocker / "run"):
+            status = main(["bench", "register", "--modem-url", url, "--out", str(out)])
+            assert status == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"m2msim bench: --out {out}")
+        with pytest.raises(BlockingIOError):  # nobody connected: no byte went to the modem
+            server.accept()

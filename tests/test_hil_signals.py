@@ -18,9 +18,7 @@ from pathlib import Path
 import pytest
 
 # Seeded moments: which command the signal follows, and which signal.
-CASES = [
-    (seed, random.Random(seed).randint(1, 15), sig) for seed in (1, 2) for sig in ("SIGINT", "SIGTERM")
-]
+CASES = [(seed, random.Random(seed).randint(1, 15), sig) for seed in (1, 2) for sig in ("SIGINT", "SIGTERM")]
 
 
 def _children(pid: int) -> set[int]:

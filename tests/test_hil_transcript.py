@@ -96,3 +96,16 @@ async def test_raw_mode_records_every_byte_both_ways() -> None:
     assert sum(e["bytes"] for e in result.transcript.of_kind("tx")) == len(fake.written)
     received = "".join(e["text"] for e in result.transcript.of_kind("rx"))
     assert "+CPIN: READY\\r\\n" in received
+
+
+def test_a_transcript_with_a_path_is_on_disk_event_by_event(tmp_path: Path) -> None:
+    path = tmp_path / "transcript.jsonl"
+    with Transcript(path=path) as t:
+        assert [json.loads(x)["kind"] for x in path.read_text().splitlines()] == ["start"]
+        t.record("note", text="one")
+        lines = path.read_text().splitlines()  # flushed at once, before anything else happens
+        assert json.loads(lines[-1]) == t.events[-1] and len(lines) == 2
+        assert t.write(path) == path and path.read_text() == t.to_jsonl()
+    other = tmp_path / "copy.jsonl"
+    t.write(other)
+    assert other.read_text() == path.read_text()
