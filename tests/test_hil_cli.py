@@ -99,3 +99,19 @@ def test_an_unwritable_out_is_refused_before_the_modem_is_opened(
             assert len(err) == 1 and err[0].startswith(f"m2msim bench: --out {out}")
         with pytest.raises(BlockingIOError):  # nobody connected: no byte went to the modem
             server.accept()
+
+
+def test_a_failed_run_hangs_up_and_releases_on_its_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "virtual://generic?seed=1&speed=50&reg_lost_at=0"  # never registers
+    out = tmp_path / "run"
+    assert main(["bench", "register", "--modem-url", url, "--param", "timeout=0.5", "--out", str(out)]) == 1
+    capsys.readouterr()
+    events = read_transcript(out / "transcript.jsonl")
+    release = next(e for e in events if e["kind"] == "step" and e["name"] == "release")
+    assert release["info"]["reason"] == "failed"
+    after = [e["command"] for e in events[events.index(release) - 2 :] if e["kind"] == "command"]
+    assert after == ["ATH", "AT+CGACT=0"]
+    assert events[-1]["kind"] == "end" and events[-1]["status"] == "failed"
+    assert json.loads((out / "report.json").read_text())["summary"]["status"] == "failed"
