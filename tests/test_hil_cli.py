@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from hil.transcript import read_transcript
 from m2msim.cli import main
+from m2msim.outputs import output_lock
 
 FAST = "virtual://simcom-sim800?seed=2&speed=20"  # 20 simulated seconds per real second
 
@@ -115,3 +117,14 @@ def test_a_failed_run_hangs_up_and_releases_on_its_way_out(
     assert after == ["ATH", "AT+CGACT=0"]
     assert events[-1]["kind"] == "end" and events[-1]["status"] == "failed"
     assert json.loads((out / "report.json").read_text())["summary"]["status"] == "failed"
+
+
+def test_a_second_bench_on_the_same_out_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    with output_lock(out):  # as a first bench holds it
+        assert main(["bench", "register", "--modem-url", "virtual://generic", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"process {os.getpid()} is writing it now" in err[0]
+    assert not (out / "transcript.jsonl").exists()
