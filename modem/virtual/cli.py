@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from m2msim.outputs import OutputError, check_writable_dir
+from m2msim.outputs import OutputError, atomic_path, check_writable_dir, refuse_same_file
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
@@ -87,6 +88,8 @@ def _serve(args: argparse.Namespace) -> int:
             check_writable_dir(args.records.parent, "--records")
             if args.records.is_dir():
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
+            inputs = [p for p in (args.scenario, Path(args.profile)) if p is not None]
+            refuse_same_file(args.records, inputs, option="--records")
         profile = load_profile(args.profile)
         load_driver_profile(args.profile)  # the file's driver section too: one file, checked whole
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
@@ -99,24 +102,31 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
         return 0
     try:
-        asyncio.run(_run(args, profile, scenario, faults))
+        # The records file appears whole when serving ends (written under a temporary name).
+        with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
+            asyncio.run(_run(args, profile, scenario, faults, records))
+    except OutputError as exc:
+        print(f"m2msim modem serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-async def _run(args: argparse.Namespace, profile: Any, scenario: ServeScenario, faults: Any) -> None:
+async def _run(
+    args: argparse.Namespace, profile: Any, scenario: ServeScenario, faults: Any, records: Path | None
+) -> None:
     loop = asyncio.get_running_loop()
     epoch = scenario.start or datetime.now(UTC).replace(microsecond=0)
     seed = args.seed if args.seed is not None else scenario.seed
     writer = None
     network = None
     if not args.no_network:
-        if args.records:
-            from accounting.usage_writer import UsageWriter
+        if records is not None:
+            from accounting.usage_writer import UsageWriter, format_for
 
-            writer = UsageWriter(args.records)
+            writer = UsageWriter(records, format_for(args.records))
         network = build_network(epoch, writer if writer is not None else _Discard(), seed)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
