@@ -195,3 +195,21 @@ def test_mutated_data_tables(tmp_path: Path, table: str, loader: object, data: s
     except ConfigError as exc:
         assert str(exc).startswith(str(path)), str(exc)
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("kind", ["missing", "dir", "empty", "binary", "latin1"])
+def test_unusable_alarm_files_exit_2(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "alarms.yaml"
+    if kind == "dir":
+        path.mkdir()
+    elif kind != "missing":
+        path.write_bytes(
+            {
+                "empty": b"",
+                "binary": b"\x00\x01groups",
+                "latin1": "groups:\n  - name: caf\xe9\n".encode("latin-1"),
+            }[kind]
+        )
+    result = run_cli(["alarms-check", str(path)])
+    assert_cli_contract(result, allowed=(2,))
+    assert str(path) in result.err
