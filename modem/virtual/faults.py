@@ -20,9 +20,13 @@ Random draws come from the modem's generator, seeded from `seed`: a run replays.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+
+MAX_DELAY_MS = 600_000.0  # ten minutes: a response later than that is a dropped one
 
 
 class FaultError(ValueError):
@@ -67,8 +71,15 @@ def _num(key: str, value: Any) -> float:
         v = float(value)
     except (TypeError, ValueError):
         raise FaultError(f"fault {key}: expected a number, got {value!r}") from None
-    if v < 0:
-        raise FaultError(f"fault {key}: expected a non-negative number, got {value!r}")
+    if not math.isfinite(v) or v < 0:
+        raise FaultError(f"fault {key}: expected a finite non-negative number, got {value!r}")
+    return v
+
+
+def _delay(key: str, value: Any) -> float:
+    v = _num(key, value)
+    if v > MAX_DELAY_MS:
+        raise FaultError(f"fault {key}: at most {MAX_DELAY_MS:g} ms, got {value!r}")
     return v
 
 
@@ -124,7 +135,7 @@ _KEYS = {
     "reg_lost_at": _num,
     "reg_back_at": _num,
     "fail": parse_fail,
-    "delay_ms": _num,
+    "delay_ms": _delay,
     "drop": _prob,
     "garbage": _prob,
     "urc_burst": _prob,

@@ -195,3 +195,70 @@ def test_an_unquoted_phone_number_is_refused_never_read_as_a_number(tmp_path: Pa
         assert_cli_contract(result, allowed=(2,))
         assert f"bench.yaml:2: numbers[0].number: {number} is read by YAML as a number" in result.err
         assert f'quote it ("{number}")' in result.err and (shown in result.err)
+
+
+QUERY_KEYS = [
+    "seed",
+    "index",
+    "plmn",
+    "csq",
+    "speed",
+    "pin",
+    "sim_busy",
+    "drop",
+    "fail",
+    "reg_lost_at",
+    "colour",
+]
+QUERY_VALUES = [
+    "abc",
+    "-1",
+    "0",
+    "nan",
+    "inf",
+    "1e400",
+    "20,0",
+    "40,9",
+    "99999999999999999999999",
+    "",
+    "%ff",
+    "2.5",
+]
+
+
+@FUZZ
+@given(
+    profile=st.sampled_from([*sorted(PROFILES), "nokia-3310", ""]),
+    query=st.lists(st.tuples(st.sampled_from(QUERY_KEYS), st.sampled_from(QUERY_VALUES)), max_size=4),
+)
+def test_virtual_urls_are_understood_or_refused_in_one_line(
+    profile: str, query: list[tuple[str, str]]
+) -> None:
+    from modem.virtual.transport import VirtualUrlError, build_modem, parse_virtual_url
+
+    url = f"virtual://{profile}" + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    try:
+        build_modem(parse_virtual_url(url))
+    except VirtualUrlError as exc:
+        assert "\n" not in str(exc) and str(exc)
+
+
+@FUZZ
+@given(pdu=st.one_of(st.text(alphabet="0123456789ABCDEFabcdef", max_size=400), st.text(max_size=60)))
+def test_sms_decode_of_any_string(pdu: str) -> None:
+    for direction in ("mt", "mo"):
+        result = run_cli(["sms-decode", pdu, "--direction", direction])
+        if pdu.startswith("-"):
+            continue  # an option to argparse
+        assert_cli_contract(result)
+
+
+@FUZZ
+@given(
+    text=st.text(max_size=400), to=st.sampled_from(["+33612345678", "0612345678", "abc", "", "+" + "9" * 30])
+)
+def test_sms_encode_and_count_of_any_text(text: str, to: str) -> None:
+    if text.startswith("-") or to.startswith("-"):
+        return
+    assert_cli_contract(run_cli(["sms-encode", text, "--to", to]))
+    assert_cli_contract(run_cli(["sms-count", text]))
