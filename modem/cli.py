@@ -137,7 +137,9 @@ def _probe(args: argparse.Namespace) -> int:
             if args.wait > 0:
                 # Not registered in time: reported below as the state it stayed in.
                 with contextlib.suppress(TimeoutError):
-                    await _wait_registration(modem.network, args.wait)
+                    await modem.network.wait_registered(
+                        args.wait, poll=min(2.0, args.wait), until_refused=True
+                    )
             report = await modem.probe()
         ident = report.identity
         print(f"url:          {args.url}")
@@ -166,16 +168,6 @@ def _probe(args: argparse.Namespace) -> int:
         return asyncio.run(run())
     except ModemError as exc:
         return _fail(str(exc), 1)
-
-
-async def _wait_registration(network: Any, seconds: float) -> None:
-    """Poll the registration until the modem is registered or refused (stat 3), for `seconds`."""
-    async with asyncio.timeout(seconds):
-        while True:
-            regs = await network.registration()
-            if any(r.registered or r.stat == 3 for r in regs.values()):
-                return
-            await asyncio.sleep(min(0.5, seconds / 4))  # the modem's poll interval, not an I/O wait
 
 
 def _registration_status(args: argparse.Namespace, registrations: dict[str, Registration]) -> int:

@@ -148,6 +148,7 @@ class Network:
         self.profile = profile
         self.registrations: dict[str, Registration] = {}
         self._registered = asyncio.Event()
+        self._settled = asyncio.Event()  # registered, or refused by the network (stat 3)
         self._sub = client.subscribe(self._on_urc, profile.registration)
 
     def _on_urc(self, urc: Urc) -> None:
@@ -164,6 +165,10 @@ class Network:
             self._registered.set()
         else:
             self._registered.clear()
+        if self.registered or self.refused:
+            self._settled.set()
+        else:
+            self._settled.clear()
 
     async def identify(self) -> Identity:
         """Manufacturer, model, revision (AT+CGMI/CGMM/CGMR), IMEI (AT+CGSN), IMSI, ICCID."""
@@ -225,21 +230,35 @@ class Network:
     def registered(self) -> bool:
         return any(r.registered for r in self.registrations.values())
 
-    async def wait_registered(self, timeout: float, poll: float = 2.0) -> Registration:
+    @property
+    def refused(self) -> bool:
+        """Not registered, and the network refused the registration (stat 3) on some domain."""
+        return not self.registered and any(r.stat == 3 for r in self.registrations.values())
+
+    async def wait_registered(
+        self, timeout: float, poll: float = 2.0, *, until_refused: bool = False
+    ) -> Registration:
         """Wait until a URC or a read shows registration (home or roaming); TimeoutError otherwise.
 
         Registration URCs end the wait at once; the state is also read every `poll` seconds, for
-        modules whose URCs are off (AT+CREG=0).
+        modules whose URCs are off (AT+CREG=0).  `until_refused`: a refusal by the network
+        (stat 3, registration denied) ends the wait too, and that registration is returned.
         """
+        event = self._settled if until_refused else self._registered
+
+        def done() -> bool:
+            return self.registered or (until_refused and self.refused)
+
         async with asyncio.timeout(timeout):
-            while not self.registered:
+            while not done():
                 await self.registration()
-                if self.registered:
+                if done():
                     break
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(poll):
-                        await self._registered.wait()
-        return next(r for r in self.registrations.values() if r.registered)
+                        await event.wait()
+        regs = self.registrations.values()
+        return next((r for r in regs if r.registered), None) or next(r for r in regs if r.stat == 3)
 
     async def operator(self) -> Operator:
         """AT+COPS? -> mode, format, operator name, access technology."""

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
 MAX_DELAY_MS = 600_000.0  # ten minutes: a response later than that is a dropped one
 
 
