@@ -102,7 +102,8 @@ def test_serve_prints_pty_paths_first_and_stops_on_sigterm(server: list[subproce
             assert command(port, b"AT+CGMM") == b"\r\nBG96\r\n\r\nOK\r\n"
     assert len(imeis) == 3
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(10) == 0
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143 and err.splitlines()[-1] == "m2msim modem serve: interrupted (SIGTERM)"
 
 
 def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
@@ -139,7 +140,10 @@ def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
         while b"+CMGS:" not in got:
             got += sock.recv(4096)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(10) == 0
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and err.splitlines()[-1].startswith(
+        "m2msim modem serve: interrupted (SIGINT)"
+    )
     text = records.read_text()
     assert text.count("\n") == 2 and ',"sms",' in text  # header + the MO SMS record
 

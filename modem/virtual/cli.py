@@ -6,7 +6,8 @@
     m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
 
 The first lines of the output are the device paths (one per modem, flushed at once); then the
-modems' identities go to stderr.  Exit status 0 on SIGINT / SIGTERM, 2 on unusable input (one
+modems' identities go to stderr.  It serves until SIGINT / SIGTERM, then closes the modems, writes
+the records and exits 130 / 143 with one line; 2 on unusable input (one
 line naming the file, line and key, or the option).  `--check` validates and exits without serving.
 """
 
@@ -104,19 +105,22 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # The records file appears whole when serving ends (written under a temporary name).
         with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
-            asyncio.run(_run(args, profile, scenario, faults, records))
+            signum = asyncio.run(_run(args, profile, scenario, faults, records))
     except OutputError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
-    return 0
+    kept = f"; usage records in {args.records}" if args.records else ""
+    print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
+    return 128 + signum
 
 
 async def _run(
     args: argparse.Namespace, profile: Any, scenario: ServeScenario, faults: Any, records: Path | None
-) -> None:
+) -> int:
+    """Serve until SIGINT or SIGTERM; the signal's number."""
     loop = asyncio.get_running_loop()
     epoch = scenario.start or datetime.now(UTC).replace(microsecond=0)
     seed = args.seed if args.seed is not None else scenario.seed
@@ -161,10 +165,15 @@ async def _run(
                 file=sys.stderr,
                 flush=True,
             )
-        stop = asyncio.Event()
+        stop: asyncio.Future[int] = loop.create_future()
+
+        def on_signal(signum: int) -> None:
+            if not stop.done():
+                stop.set_result(signum)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+            loop.add_signal_handler(sig, on_signal, int(sig))
+        return await stop
     finally:
         for ep in endpoints:
             ep.close()
