@@ -230,112 +230,91 @@ async def run_bench(
     # The transcript file exists before the first byte goes to the modem: a bench whose output
     # cannot be written never texts or calls.
     transcript = Transcript(started=started, path=Path(out) / TRANSCRIPT if out is not None else None)
-    try:
-        return await _run(
-            bench_script, url, transcript, started, t0, driver, allow_list, policy, values,
-            offer, plan, commitment, timeout, transport, transport_options, raw,
-        )  # fmt: skip
-    finally:
-        transcript.close()
-
-
-async def _run(
-    bench_script: BenchScript,
-    url: str,
-    transcript: Transcript,
-    started: datetime,
-    t0: float,
-    driver: DriverProfile,
-    allow_list: BenchAllowList | None,
-    policy: safety.DialPolicy | None,
-    values: dict[str, Any],
-    offer: str,
-    plan: str,
-    commitment: int,
-    timeout: float,
-    transport: Transport | None,
-    transport_options: Mapping[str, Any] | None,
-    raw: bool,
-) -> BenchResult:
-    transcript.record(
-        "open",
-        url=url,
-        script=bench_script.name,
-        profile=driver.name,
-        params=values,
-        allow_list=allow_list.source if allow_list else None,
-    )
-    binding: VirtualBinding | None = None
-    try:
-        if transport is None:
-            if safety.is_virtual(url):
-                transport, binding = await open_bound_virtual(url, bench_script.network_offer)
-                far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
-                if values.get("to"):
-                    far_ends.append(str(values["to"]))
-                binding.answer(far_ends)
-            else:
-                transport = await open_transport(url, **dict(transport_options or {}))
-    except BaseException as exc:
-        transcript.record("end", status="interrupted" if _interruption(exc) else "failed", error=str(exc))
-        raise
-    if raw:
-        transport = RecordingTransport(transport, transcript)
-    client = RecordingClient(transport, transcript, timeout=timeout)
-    client.start()
-    modem = Modem(client, driver, policy)
-    ctx = BenchContext(bench_script, url, modem, transcript, values, allow_list, policy, binding)
-    status, error, error_type = "passed", None, None
-    details: dict[str, Any] = {}
-    try:
-        with transcript.step("initialise"):
-            await client.initialise()
-        details = await bench_script.run(ctx)
-    except ScriptSkipped as exc:
-        status, error, error_type = "skipped", str(exc), type(exc).__name__
-    except safety.SafetyError as exc:
-        status, error, error_type = "refused", str(exc), type(exc).__name__
-    except (ModemError, HilError, TimeoutError, ValueError) as exc:  # ValueError: a driver refused an input
-        status, error, error_type = "failed", str(exc) or "timed out", type(exc).__name__
-        await release(ctx, "failed")
-    except BaseException as exc:  # interrupted (SIGINT / SIGTERM cancel the run) or a bug: clean up
-        why = "interrupted" if _interruption(exc) else "failed"
-        transcript.record("interrupted" if why == "interrupted" else "error", error=type(exc).__name__)
-        await release(ctx, why)
-        transcript.record("end", status=why, error_type=type(exc).__name__)
-        raise
-    finally:
-        await modem.close()
-    if error is not None:
-        transcript.record("end", status=status, error=error, error_type=error_type)
-        log.info("%s on %s: %s: %s", bench_script.name, url, status, error)
-    else:
-        transcript.record("end", status=status)
-    line = binding.line if binding is not None else "bench"
-    result = BenchResult(
-        script=bench_script.name,
-        url=url,
-        profile=driver.name,
-        status=status,
-        started=started,
-        duration_s=time.monotonic() - t0,
-        transcript=transcript,
-        usage=ctx.usage,
-        details=details,
-        error=error,
-        error_type=error_type,
-        params=values,
-        allow_list=allow_list.source if allow_list else None,
-        line=line,
-        recoveries=client.recoveries,
-    )
-    result.records = usage_records(ctx.usage, line)
-    result.estimate = estimate_cost(
-        result.records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
-    )
-    if binding is not None:
-        result.network_records = binding.close()
-        result.network_estimate = estimate_cost(
-            result.network_records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
+    with transcript:  # closed (the file complete up to here) however the run ends
+        transcript.record(
+            "open",
+            url=url,
+            script=bench_script.name,
+            profile=driver.name,
+            params=values,
+            allow_list=allow_list.source if allow_list else None,
         )
-    return result
+        binding: VirtualBinding | None = None
+        try:
+            if transport is None:
+                if safety.is_virtual(url):
+                    transport, binding = await open_bound_virtual(url, bench_script.network_offer)
+                    far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
+                    if values.get("to"):
+                        far_ends.append(str(values["to"]))
+                    binding.answer(far_ends)
+                else:
+                    transport = await open_transport(url, **dict(transport_options or {}))
+        except BaseException as exc:
+            transcript.record("end", status="interrupted" if _interruption(exc) else "failed", error=str(exc))
+            raise
+        if raw:
+            transport = RecordingTransport(transport, transcript)
+        client = RecordingClient(transport, transcript, timeout=timeout)
+        client.start()
+        modem = Modem(client, driver, policy)
+        ctx = BenchContext(bench_script, url, modem, transcript, values, allow_list, policy, binding)
+        status, error, error_type = "passed", None, None
+        details: dict[str, Any] = {}
+        try:
+            with transcript.step("initialise"):
+                await client.initialise()
+            details = await bench_script.run(ctx)
+        except ScriptSkipped as exc:
+            status, error, error_type = "skipped", str(exc), type(exc).__name__
+        except safety.SafetyError as exc:
+            status, error, error_type = "refused", str(exc), type(exc).__name__
+        except (
+            ModemError,
+            HilError,
+            TimeoutError,
+            ValueError,
+        ) as exc:  # ValueError: a driver refused an input
+            status, error, error_type = "failed", str(exc) or "timed out", type(exc).__name__
+            await release(ctx, "failed")
+        except BaseException as exc:  # interrupted (SIGINT / SIGTERM cancel the run) or a bug: clean up
+            why = "interrupted" if _interruption(exc) else "failed"
+            transcript.record("interrupted" if why == "interrupted" else "error", error=type(exc).__name__)
+            await release(ctx, why)
+            transcript.record("end", status=why, error_type=type(exc).__name__)
+            raise
+        finally:
+            await modem.close()
+        if error is not None:
+            transcript.record("end", status=status, error=error, error_type=error_type)
+            log.info("%s on %s: %s: %s", bench_script.name, url, status, error)
+        else:
+            transcript.record("end", status=status)
+        line = binding.line if binding is not None else "bench"
+        result = BenchResult(
+            script=bench_script.name,
+            url=url,
+            profile=driver.name,
+            status=status,
+            started=started,
+            duration_s=time.monotonic() - t0,
+            transcript=transcript,
+            usage=ctx.usage,
+            details=details,
+            error=error,
+            error_type=error_type,
+            params=values,
+            allow_list=allow_list.source if allow_list else None,
+            line=line,
+            recoveries=client.recoveries,
+        )
+        result.records = usage_records(ctx.usage, line)
+        result.estimate = estimate_cost(
+            result.records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
+        )
+        if binding is not None:
+            result.network_records = binding.close()
+            result.network_estimate = estimate_cost(
+                result.network_records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
+            )
+        return result
