@@ -14,6 +14,9 @@ from gateway.datafiles import check_table_keys, load_table
 from gateway.errors import ConfigError
 from m2msim.yamlio import LocatedDict
 
+# The keys of an APN entry in apns.yaml (any other is refused, with the nearest of these).
+APN_KEYS = ("m2m", "addressing", "pool", "scan_rate_per_hour", "authentication", "password")
+
 
 @dataclass(frozen=True, slots=True)
 class Apn:
@@ -88,9 +91,7 @@ class ApnCatalog:
             if not isinstance(item, dict):
                 raise ConfigError(f"{where}: expected a mapping")
             if isinstance(item, LocatedDict):
-                check_table_keys(
-                    item, ("m2m", "addressing", "pool", "scan_rate_per_hour"), source, f"apns.{name}"
-                )
+                check_table_keys(item, APN_KEYS, source, f"apns.{name}")
             addressing = item.get("addressing")
             if addressing not in ("private", "public"):
                 raise ConfigError(f"{where}.addressing: must be private or public, got {addressing!r}")

@@ -62,7 +62,7 @@ class NumberingPlan:
                 (int(lo), int(hi)),
                 ranges,
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ConfigError(f"{source}: unusable numbering plan: {exc}") from exc
 
     def _national(self, nsn: str, dialled: str) -> Classified:
