@@ -1,7 +1,6 @@
 """`python -m m2msim`."""
 
-import sys
+from m2msim.entry import console
 
-from m2msim.cli import main
-
-sys.exit(main())
+if __name__ == "__main__":
+    console()

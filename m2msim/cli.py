@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from m2msim.outputs import OutputError
-from m2msim.signals import exit_status, handle_signals, signal_name
+from m2msim.signals import exit_status, handle_signals, interruption, received, signal_name
 from m2msim.yamlio import YamlError
 
 # Package cli modules, in the order their commands are listed by --help.
@@ -81,13 +81,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["m2msim", *[w for w in words if not w.startswith("-")][:1]])
     try:
         with handle_signals():
-            parser = build_parser()
-            args = parser.parse_args(argv)
-            command = f"m2msim {args.command}"
-            level = logging.WARNING - 10 * min(args.verbose, 2)
-            logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-            handler: Handler = args.handler
-            return handler(args)
+            try:
+                parser = build_parser()
+                args = parser.parse_args(argv)
+                command = f"m2msim {args.command}"
+                level = logging.WARNING - 10 * min(args.verbose, 2)
+                logging.basicConfig(
+                    level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+                )
+                handler: Handler = args.handler
+                status = handler(args)
+            except Exception:
+                # Code that caught the KeyboardInterrupt and raised its own error in its place
+                # (DuckDB's "Query interrupted", a class body's RuntimeError during an import):
+                # the signal was still received, and the command stops as interrupted.
+                if received() is None:
+                    raise
+                status = 1
+            signum = received()
+            if signum is not None:
+                raise interruption(signum)
+            return status
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as m2msim.signals.Terminated
         print(f"{command}: interrupted ({signal_name(exc)})", file=sys.stderr)
         return exit_status(exc)
@@ -103,4 +117,6 @@ def _one_line(text: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from m2msim.entry import console
+
+    console()

@@ -27,6 +27,8 @@ __all__ = [
     "exit_status",
     "handle_signals",
     "ignore_signals",
+    "interruption",
+    "received",
     "signal_name",
     "worker_init",
 ]
@@ -39,11 +41,22 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM."""
 
 
+_received: list[int] = []
+
+
+def received() -> int | None:
+    """The signal that interrupted the current `handle_signals` block, if one did.
+
+    A library can turn the `KeyboardInterrupt` raised in its code into an error of its own (DuckDB
+    raises "Query interrupted"): the signal was still received, and the command still stops as
+    interrupted."""
+    return _received[-1] if _received else None
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     ignore_signals()
-    if signum == signal.SIGTERM:
-        raise Terminated()
-    raise KeyboardInterrupt()
+    raise interruption(signum)
 
 
 def ignore_signals() -> None:
@@ -65,6 +78,7 @@ def handle_signals() -> Iterator[None]:
         yield
         return
     old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _received.clear()
     for sig in old:
         signal.signal(sig, _raise)
     interrupted = False
@@ -78,6 +92,11 @@ def handle_signals() -> Iterator[None]:
         if not interrupted:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
+
+
+def interruption(signum: int) -> KeyboardInterrupt:
+    """The exception `signum` raises inside `handle_signals`."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def signal_name(exc: KeyboardInterrupt) -> str:
