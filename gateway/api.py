@@ -7,16 +7,20 @@ answers; exceptions are for programming errors and malformed input only
 (`gateway.errors`).
 
 This module is the contract shared by `gateway.network` (the implementation),
-`simulator` and `modem.virtual`.  Change it only together with all three.
+`simulator` and `modem.virtual`: `NetworkAPI` is everything a caller may ask of the
+network, and `build_network` gives the implementation typed as it (mypy checks that
+`Network` satisfies the protocol there).  Change it only together with all three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
-from accounting.records import Dest, Zone
+from accounting.records import Dest, UsageRecord, Zone
 
 
 class GtpCause(IntEnum):
@@ -137,8 +141,53 @@ class ReportTo:
     recipient: str
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """An SMS-STATUS-REPORT for the submitter of an MT SMS (or, with `recipient`, for a line's MO SMS)."""
+
+    line_id: str  # the recipient (a line id; for a report to a line, see `recipient`)
+    sender: str
+    message_ref: int  # the SMSC's reference; for a report to a line, the line's TP-MR
+    submitted_at: float
+    completed_at: float
+    status: SmsStatus  # ACCEPTED (delivered) or EXPIRED
+    recipient: str = ""  # the recipient's number (TP-RA) in a report sent back to a line
+
+
+class RecordSink(Protocol):
+    """Where the network writes its usage records (a usage file writer, a list in tests)."""
+
+    def write(self, record: UsageRecord) -> None: ...
+
+
 class NetworkAPI(Protocol):
-    """What devices call.  Every method takes the current simulated time first."""
+    """What devices call, and what the operator side does around them (provisioning a line, an
+    application server's SMS, the end of a run).  Every method on a line takes the current
+    simulated time first."""
+
+    def register_subscriber(self, subscriber: Subscriber) -> None:
+        """Provision a line (HLR).  Raises `gateway.errors` InvalidIdentity or ConfigError on bad data."""
+        ...
+
+    def submit_sms(
+        self,
+        now: float,
+        msisdn_or_line: str,
+        sender: str,
+        text: str,
+        validity_s: float | None = None,
+        status_report: bool = False,
+    ) -> SmsResult:
+        """A mobile-terminated SMS from outside (an application server) to a line, by line id or MSISDN."""
+        ...
+
+    def force_call_outcome(self, numbers: Iterable[str], outcome: CallOutcome | str) -> None:
+        """From now on, calls to `numbers` (as dialled, or E.164 digits) end as `outcome`."""
+        ...
+
+    def flush(self, now: float, close: bool = True) -> None:
+        """End of the run: open sessions (and calls) are released and their records written."""
+        ...
 
     def attach(
         self, now: float, line_id: str, imeisv: str, serving_plmn: str, rat: str = "geran"
@@ -162,12 +211,32 @@ class NetworkAPI(Protocol):
         """Deactivate a PDP context; writes the session's final record."""
         ...
 
-    def send_sms(self, now: float, line_id: str, dest_number: str, user_data_len: int = 0) -> SmsResult:
-        """A mobile-originated SMS to `dest_number` (national or E.164 digits, '+' allowed)."""
+    def send_sms(
+        self,
+        now: float,
+        line_id: str,
+        dest_number: str,
+        user_data_len: int = 0,
+        *,
+        text: str | None = None,
+        udh: bytes = b"",
+        status_report: bool = False,
+        message_ref: int | None = None,
+    ) -> SmsResult:
+        """A mobile-originated SMS to `dest_number` (national or E.164 digits, '+' allowed).
+
+        `text` and `udh` (the part's user-data header elements) reach the recipient when it is a
+        line of this network; `status_report` (TP-SRR) with the device's TP-MR `message_ref` puts a
+        status report in `pending_reports` once the message is delivered or expires.
+        """
         ...
 
     def pending_sms(self, now: float, line_id: str) -> list[MtSms]:
         """Mobile-terminated SMS deliverable to `line_id` now (taken out of the SMSC's store)."""
+        ...
+
+    def pending_reports(self, now: float, line_id: str) -> list[DeliveryReport]:
+        """Status reports for the line's MO SMS that asked for one (oldest first), taken out."""
         ...
 
     def place_call(self, now: float, line_id: str, dest_number: str, kind: CallKind) -> CallResult:
@@ -177,3 +246,14 @@ class NetworkAPI(Protocol):
     def hang_up(self, now: float, call_id: str) -> None:
         """Release a call; writes its record with the duration."""
         ...
+
+
+def build_network(epoch: datetime, records: RecordSink, seed: int = 0) -> NetworkAPI:
+    """The operator network (`gateway.network.Network`, default configuration) as a `NetworkAPI`.
+
+    `epoch`: the UTC time of simulated 0; `records`: where its usage records go; `seed`: the
+    call switch's seeded outcomes.  This is where mypy checks the implementation against the protocol.
+    """
+    from gateway.network import Network, NetworkConfig  # the implementation imports this module
+
+    return Network(NetworkConfig(epoch=epoch, seed=seed), records)

@@ -17,7 +17,7 @@ import numpy as np
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
-from gateway.api import GtpCause, SessionResult
+from gateway.api import GtpCause, RecordSink, SessionResult
 from gateway.apn import AddressPool, Apn, ApnCatalog
 from gateway.config import CountingMode, NetworkConfig
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
@@ -30,10 +30,6 @@ log = logging.getLogger("gateway.network")
 
 GTP_U_OVERHEAD = 36  # outer IPv4 (20) + UDP (8) + GTP-U header (8) per packet
 NSAPIS = range(5, 16)  # TS 24.008: NSAPI 5..15, so at most 11 PDP contexts per line
-
-
-class RecordSink(Protocol):
-    def write(self, record: UsageRecord) -> None: ...
 
 
 class UseReporter(Protocol):

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
@@ -55,8 +56,10 @@ from gateway.api import (
     CallKind,
     CallOutcome,
     CallResult,
+    DeliveryReport,
     GtpCause,
     MtSms,
+    RecordSink,
     ReportTo,
     SessionResult,
     SmsResult,
@@ -67,7 +70,7 @@ from gateway.apn import ApnCatalog, default_catalog
 from gateway.config import CountingMode, NetworkConfig, network_config
 from gateway.errors import ConfigError, InvalidIdentity, InvalidRequest, UnknownCall, UnknownLine
 from gateway.events import CaptureSink
-from gateway.ggsn import GTP_U_OVERHEAD, Ggsn, RecordSink, whole
+from gateway.ggsn import GTP_U_OVERHEAD, Ggsn, whole
 from gateway.identity import imei14, normalise_imeisv, validate_imsi, validate_msisdn, validate_plmn
 from gateway.journal import Incident, Journal
 from gateway.lines import LineState
@@ -78,7 +81,6 @@ from gateway.smsc import (
     RP_INVALID_MANDATORY_INFORMATION,
     RP_UNASSIGNED_NUMBER,
     RP_UNIDENTIFIED_SUBSCRIBER,
-    DeliveryReport,
     Smsc,
 )
 from gateway.switch import (
@@ -588,6 +590,10 @@ class Network:
         line.call_id = None
         self._call_record(call, duration)
         self._use(now, line, UseKind(call.kind.value), zone=call.zone, seconds=duration)
+
+    def force_call_outcome(self, numbers: Iterable[str], outcome: CallOutcome | str) -> None:
+        """From now on, calls to `numbers` (as dialled, or E.164 digits) end as `outcome` (a bench's far ends)."""
+        self.switch.force_outcome(numbers, outcome)
 
     def hang_up(self, now: float, call_id: str) -> None:
         call = self.switch.active.get(call_id)

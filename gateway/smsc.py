@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from gateway.api import MtSms, ReportTo, SmsStatus
+from gateway.api import DeliveryReport, MtSms, ReportTo, SmsStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,6 @@ RP_MEMORY_CAPACITY_EXCEEDED = "memory capacity exceeded"
 class SmscConfig:
     validity_s: float = 3 * 86_400.0  # MT validity when the submitter gives none
     max_stored_per_line: int = 100  # further MT SMS for an unreachable line are refused
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    """An SMS-STATUS-REPORT for the submitter of an MT SMS."""
-
-    line_id: str  # the recipient (a line id; for a report to a line, see `recipient`)
-    sender: str
-    message_ref: int  # the SMSC's reference; for a report to a line, the line's TP-MR
-    submitted_at: float
-    completed_at: float
-    status: SmsStatus  # ACCEPTED (delivered) or EXPIRED
-    recipient: str = ""  # the recipient's number (TP-RA) in a report sent back to a line
 
 
 class Smsc:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from accounting.records import UsageRecord, UsageType
-from gateway.api import CallOutcome, Subscriber
+from gateway.api import CallOutcome, Subscriber, build_network
 from gateway.network import Network
 from modem.at import errors
 from modem.at.client import RetryPolicy, WatchdogPolicy
@@ -22,7 +22,6 @@ from modem.drivers import Modem
 from modem.drivers.messaging import IncomingSms
 from modem.profiles import load_profile
 from modem.virtual.identity import ModemIdentity, derive_identity
-from modem.virtual.scenario import build_network
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SEED = 4

@@ -13,12 +13,16 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from accounting.records import UsageRecord
 from modem.safety import is_virtual
 from modem.transport import Transport
 from modem.transports import open_transport
+
+if TYPE_CHECKING:  # hil uses this module without importing gateway itself
+    from gateway.api import NetworkAPI
+    from modem.virtual.core import VirtualModem
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,8 @@ class RecordList:
 class VirtualBinding:
     """The network a virtual modem is attached to, and what it recorded."""
 
-    network: Any  # gateway.network.Network (hil does not depend on gateway directly)
-    modem: Any  # modem.virtual.VirtualModem
+    network: NetworkAPI
+    modem: VirtualModem
     epoch: datetime
     sink: RecordList = field(default_factory=RecordList)
 
@@ -53,7 +57,7 @@ class VirtualBinding:
     def answer(self, numbers: Iterable[str]) -> None:
         """Make calls to these numbers answered (the bench's far ends pick up), as the switch's
         `forced` outcomes allow; other numbers keep the network's seeded outcomes."""
-        self.network.switch.force_outcome(numbers, "answered")
+        self.network.force_call_outcome(numbers, "answered")
 
     def close(self) -> list[UsageRecord]:
         """End the network's run (open sessions and calls are released) and return its records."""
@@ -70,7 +74,8 @@ def inner_transport(transport: Transport) -> Transport:
 
 async def open_bound_virtual(url: str, offer: str) -> tuple[Transport, VirtualBinding]:
     """Open `virtual://...` with an operator network behind it and the modem's line provisioned."""
-    from modem.virtual.scenario import ServeScenario, build_network, provision
+    from gateway.api import build_network
+    from modem.virtual.scenario import ServeScenario, provision
     from modem.virtual.transport import parse_virtual_url
 
     if not is_virtual(url):
@@ -83,7 +88,7 @@ async def open_bound_virtual(url: str, offer: str) -> tuple[Transport, VirtualBi
     sink = RecordList()
     network = build_network(epoch, sink, spec.seed)
     transport = await open_transport(url, network=network)
-    modem = getattr(inner_transport(transport), "modem", None)
+    modem: VirtualModem | None = getattr(inner_transport(transport), "modem", None)
     if modem is None:
         await transport.close()
         raise ValueError(f"{url}: the virtual transport does not expose its modem")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.api import build_network
 from m2msim.outputs import OutputError, atomic_path, check_writable_dir, refuse_same_file
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
@@ -32,7 +33,6 @@ from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.scenario import (
     ServeScenario,
-    build_network,
     load_scenario,
     provision,
     schedule,

@@ -16,11 +16,10 @@ included, with this model (IPv4, no options, MSS 1,460):
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modem.virtual.plmn import operator_names
 
@@ -73,7 +72,6 @@ class NetLink:
     lac: str = ""
     ci: str = ""
     _search: Timer | None = None
-    _sms_extras: frozenset[str] | None = None  # which optional arguments the network's send_sms takes
 
     def __post_init__(self) -> None:
         m = self.modem
@@ -263,33 +261,22 @@ class NetLink:
     ) -> SmsResult:
         """MO SMS through the SMSC.
 
-        The text and the user-data header's elements go along when the network takes them (to reach
-        another line of it, a long message's parts as parts of one message), and so does a status
-        report request (TP-SRR) with the message's TP-MR.
+        The text and the user-data header's elements go along (to reach another line of the network,
+        a long message's parts as parts of one message), and so does a status report request (TP-SRR)
+        with the message's TP-MR.
         """
         assert self.network is not None
         m = self.modem
-        send = self.network.send_sms
-        if self._sms_extras is None:
-            try:
-                params = inspect.signature(send).parameters
-            except (TypeError, ValueError):
-                params = {}  # type: ignore[assignment]
-            self._sms_extras = frozenset(
-                p for p in ("text", "udh", "status_report", "message_ref") if p in params
-            )
-        given = {
-            "text": text,
-            "udh": udh or None,
-            "status_report": status_report or None,
-            "message_ref": message_ref,
-        }
-        extras: dict[str, Any] = {k: v for k, v in given.items() if k in self._sms_extras and v is not None}
-        if extras:
-            takes_extras: Any = send
-            result: SmsResult = takes_extras(m.now, m.identity.line_id, dest, user_data_len, **extras)
-            return result
-        return send(m.now, m.identity.line_id, dest, user_data_len)
+        return self.network.send_sms(
+            m.now,
+            m.identity.line_id,
+            dest,
+            user_data_len,
+            text=text,
+            udh=udh,
+            status_report=status_report,
+            message_ref=message_ref,
+        )
 
     def tcp_connect(self, ctx: Context) -> None:
         self.count(ctx, HANDSHAKE_UP, HANDSHAKE_DOWN)

@@ -42,7 +42,7 @@ from m2msim.yamlio import (
 from modem.virtual.faults import FaultError, make_faults
 
 if TYPE_CHECKING:
-    from gateway.network import Network, RecordSink
+    from gateway.api import NetworkAPI
     from modem.virtual.core import VirtualModem
 
 
@@ -187,14 +187,7 @@ def _seconds(m: LocatedDict, src: str, path: str) -> float:
     return value
 
 
-def build_network(epoch: datetime, records: RecordSink, seed: int = 0) -> Network:
-    """The operator network (gateway.network.Network) the served modems attach to."""
-    from gateway.network import Network, NetworkConfig
-
-    return Network(NetworkConfig(epoch=epoch, seed=seed), records)
-
-
-def provision(network: Network, modem: VirtualModem, scenario: ServeScenario) -> None:
+def provision(network: NetworkAPI, modem: VirtualModem, scenario: ServeScenario) -> None:
     """Register the modem's SIM as a line of `network` (the HLR entry)."""
     ident = modem.identity
     network.register_subscriber(
@@ -202,7 +195,7 @@ def provision(network: Network, modem: VirtualModem, scenario: ServeScenario) ->
     )
 
 
-def schedule(modem: VirtualModem, scenario: ServeScenario, network: Network | None) -> None:
+def schedule(modem: VirtualModem, scenario: ServeScenario, network: NetworkAPI | None) -> None:
     """Put the scenario's coverage steps and events on the modem's timers."""
     for step in scenario.coverage:
         modem.schedule(step.at - modem.now, partial(_cover, modem, step))
@@ -223,7 +216,7 @@ def _mt_call(modem: VirtualModem, ev: Event) -> None:
     modem.calls.incoming(ev.sender, ev.data)
 
 
-def _mt_sms(modem: VirtualModem, network: Network | None, ev: Event) -> None:
+def _mt_sms(modem: VirtualModem, network: NetworkAPI | None, ev: Event) -> None:
     if network is not None:
         network.submit_sms(modem.now, modem.identity.line_id, ev.sender, ev.text)
     else:

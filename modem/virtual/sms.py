@@ -32,8 +32,7 @@ from modem.sms.udh import decode_udh
 from modem.virtual.results import CmsError, rp_cause_code
 
 if TYPE_CHECKING:
-    from gateway.api import MtSms
-    from gateway.smsc import DeliveryReport
+    from gateway.api import DeliveryReport, MtSms
     from modem.virtual.core import Timer, VirtualModem
 
 log = logging.getLogger(__name__)
@@ -100,8 +99,7 @@ class SmsService:
         for msg in net.network.pending_sms(m.now, m.identity.line_id):
             self.backlog.append(msg)
         self._deliver_backlog()
-        reports = getattr(net.network, "pending_reports", None)  # not every network has them
-        for report in reports(m.now, m.identity.line_id) if reports else ():
+        for report in net.network.pending_reports(m.now, m.identity.line_id):
             self._status_report(report)
         self._poll = m.schedule(POLL_S, self._fetch)
 
