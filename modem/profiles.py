@@ -9,7 +9,7 @@ describes a model for every part of the project.
     description: SIMCom SIM800, GSM/GPRS
     identity: {manufacturer, model, revision, imei_tac, imsi_prefix, iccid_prefix, msisdn_prefix}
     ati: [lines answered to ATI]
-    commands: [command sets: v250, general, network, gprs, sms, voice, csd, simcom-tcp, quectel-tcp]
+    commands: [command sets by name: v250, general, ... (modem.virtual.sets.COMMAND_SETS)]
     ccid_commands: ["+CCID"]          # which of +CCID / +ICCID / +QCCID the model has
     network: {rat, act, csq}
     boot: {urcs: [...], search_s: 2.0}
@@ -239,11 +239,6 @@ def luhn_digit(body: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-KNOWN_COMMAND_SETS = frozenset(
-    {"v250", "general", "network", "gprs", "sms", "voice", "csd", "simcom-tcp", "quectel-tcp"}
-)
-
-
 def parse_profile(text: str, source: str = "<profile>") -> Profile:
     """A profile from YAML text (`ProfileError`, a `YamlError`, names the file, line and key)."""
     top = mapping(parse_yaml(text, source), source, "")
@@ -293,13 +288,15 @@ def _profile(top: LocatedDict, src: str) -> Profile:
     commands = text_list(top, "commands", src, "", what="a command set name")
     if commands is None:
         raise ProfileError(src, top.line, "commands", "missing (required)")
-    unknown = sorted(set(commands) - KNOWN_COMMAND_SETS)
+    from modem.virtual.sets import COMMAND_SETS  # the virtual modem's sets, named by profiles
+
+    unknown = sorted(set(commands) - set(COMMAND_SETS))
     if unknown:
         raise ProfileError(
             src,
             top.line_of("commands"),
             "commands",
-            f"unknown command sets {unknown}; known: {sorted(KNOWN_COMMAND_SETS)}",
+            f"unknown command sets {unknown}; known: {sorted(COMMAND_SETS)}",
         )
     net = _section(top, "network", src, ("rat", "act", "csq"))
     boot = _section(top, "boot", src, ("urcs", "search_s"))

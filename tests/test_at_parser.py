@@ -6,11 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modem.at import ATParser, Command, Data, Event, Final, Prompt, Response, Result, Urc
+from modem.drivers.quectel import PUSHED_DATA as QUECTEL_PUSHED
+from modem.drivers.simcom import PUSHED_DATA as SIMCOM_PUSHED
+
+VENDOR_PUSHED = SIMCOM_PUSHED + QUECTEL_PUSHED  # what the SIMCom and Quectel drivers hand their parser
 
 
 def run(steps: list[tuple[Command | None, bytes]], chunk_sizes: list[int] | None = None) -> list[Event]:
     """Feed each step's bytes (after announcing its command), optionally cut into chunks."""
-    parser = ATParser()
+    parser = ATParser(VENDOR_PUSHED)
     events: list[Event] = []
     sizes = iter(chunk_sizes or [])
     for cmd, data in steps:
@@ -235,6 +239,12 @@ def test_pushed_socket_data_urcs() -> None:
     ]
     notice = run([(None, b'\r\n+QIURC: "recv",0\r\n')])
     assert notice == [Urc("+QIURC", '+QIURC: "recv",0')]
+
+
+def test_the_generic_parser_knows_no_vendor_framing() -> None:
+    parser = ATParser()
+    events = parser.feed(b'+IPD,5:a\r\n+QIURC: "recv",0,4\r\n')
+    assert events == [Urc("+IPD", "+IPD,5:a"), Urc("+QIURC", '+QIURC: "recv",0,4')]
 
 
 def test_two_line_message_urcs() -> None:

@@ -13,7 +13,7 @@ from modem.at.errors import (
     TransportError,
 )
 from modem.at.grammar import Result
-from modem.at.parser import ATParser, Data, Event, Final, Prompt, Response, Urc
+from modem.at.parser import ATParser, Data, Event, Final, Prompt, PushedData, Response, Urc
 
 __all__ = [
     "ATClient",
@@ -30,6 +30,7 @@ __all__ = [
     "Final",
     "ModemError",
     "Prompt",
+    "PushedData",
     "Reply",
     "Response",
     "Result",

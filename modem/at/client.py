@@ -40,7 +40,7 @@ from modem.at.errors import (
     cms_error,
 )
 from modem.at.grammar import Result
-from modem.at.parser import ATParser, Data, Event, Final, Prompt, Response, Urc
+from modem.at.parser import ATParser, Data, Event, Final, Prompt, PushedData, Response, Urc
 from modem.at.policies import DEFAULT_TIMEOUTS, RetryPolicy, WatchdogPolicy
 from modem.at.urcs import Subscription, UrcCallback, UrcHub, UrcStream
 from modem.transport import Transport
@@ -133,6 +133,10 @@ class ATClient:
         self._eof = False
         self._data_sent = False
         self.last_activity = time.monotonic()
+
+    def expect_pushed(self, pushed: Iterable[PushedData]) -> None:
+        """Recognise a vendor's pushed socket data (declared by its driver) in what the modem sends."""
+        self._parser.expect_pushed(pushed)
 
     # -- life cycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> ATClient:

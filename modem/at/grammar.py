@@ -186,15 +186,6 @@ def urc_followed_by_line(prefix: str, fields: list[str]) -> bool:
     return prefix == "+CDS" and len(fields) == 1
 
 
-def urc_payload_length(prefix: str, fields: list[str]) -> int | None:
-    """Unsolicited results followed by binary data of a given length (pushed socket data)."""
-    if prefix == "+QIURC" and len(fields) == 3 and unquote(fields[0]) == "recv" and fields[2].isdigit():
-        return int(fields[2])  # Quectel push mode: +QIURC: "recv",<id>,<len>\r\n<data>
-    if prefix == "+RECEIVE" and fields and fields[-1].isdigit():
-        return int(fields[-1])  # SIMCom multi-IP push: +RECEIVE,<id>,<len>:\r\n<data>
-    return None
-
-
 # Response lines whose next line is message text / PDU, never to be read as a URC (27.005 §3.4.2/3).
 BODY_FOLLOWS: frozenset[str] = frozenset({"+CMGR", "+CMGL"})
 

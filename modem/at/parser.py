@@ -6,12 +6,16 @@ The parser is told which command is in flight (`begin`) and turns the modem's by
 What is unsolicited is decided by the grammar (`modem.at.grammar`) and the command in flight, never
 by timing; the echo of the command line is recognised and dropped, whether echo is on or off.
 The parser does no I/O and keeps no clock: feeding the same bytes split anywhere gives the same events.
+Socket data a module pushes after a header of its own (SIMCom's `+IPD,<n>:`, Quectel's
+`+QIURC: "recv",<id>,<n>`) is vendor framing: the vendor's driver declares it (`PushedData`) and
+hands it to the parser; the generic parser knows none.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, auto
 
@@ -23,7 +27,6 @@ log = logging.getLogger(__name__)
 
 _ENCODING = "utf-8"
 _ERRORS = "surrogateescape"  # lossless: `line.encode("utf-8", "surrogateescape")` gives the bytes back
-_IPD = re.compile(rb"\+IPD,(\d+)(?:,[^:\r\n]*)?:")
 _NO_CARRIER = b"\r\nNO CARRIER\r\n"
 _MAX_LINE = 64 * 1024
 
@@ -81,10 +84,42 @@ class _Mode(Enum):
     DATA = auto()
 
 
+@dataclass(frozen=True, slots=True)
+class PushedData:
+    """Socket data a module pushes after an unsolicited header, as its vendor frames it.
+
+    `prefix`: the header's name (`+IPD`); `length_field`: which of the header's fields gives the
+    data's length in bytes (-1: the last); `inline`: the data follows the header's `:` at once,
+    without a line end (SIMCom's `+IPD,<n>:<data>`), else it starts after the header's line end
+    (Quectel's `+QIURC: "recv",<id>,<n>`); `first_field` and `field_count`, when given, must match
+    (unquoted) for the header to announce data at all (`+QIURC: "recv",<id>` alone does not).
+    """
+
+    prefix: str
+    length_field: int = -1
+    inline: bool = False
+    first_field: str | None = None
+    field_count: int | None = None
+
+    def length(self, fields: list[str]) -> int | None:
+        """The data's length announced by a header with these fields, or None if it announces none."""
+        if self.field_count is not None and len(fields) != self.field_count:
+            return None
+        if self.first_field is not None and (not fields or grammar.unquote(fields[0]) != self.first_field):
+            return None
+        if not -len(fields) <= self.length_field < len(fields):
+            return None
+        value = fields[self.length_field]
+        return int(value) if value.isdigit() else None
+
+
 class ATParser:
     """Incremental parser of a modem's output. One instance per serial link."""
 
-    def __init__(self) -> None:
+    def __init__(self, pushed: Iterable[PushedData] = ()) -> None:
+        self._inline: list[tuple[bytes, re.Pattern[bytes], PushedData]] = []
+        self._after_line: dict[str, list[PushedData]] = {}
+        self.expect_pushed(pushed)
         self._buf = bytearray()
         self._mode = _Mode.LINES
         self._skip_lf = False
@@ -124,6 +159,15 @@ class ATParser:
         self._echo = []
         self._body_next = False
 
+    def expect_pushed(self, pushed: Iterable[PushedData]) -> None:
+        """Recognise these vendor framings of pushed socket data from now on."""
+        for p in pushed:
+            if p.inline:
+                head = p.prefix.encode() + b","
+                self._inline.append((head, re.compile(re.escape(head) + rb"([^:\r\n]*):"), p))
+            else:
+                self._after_line.setdefault(p.prefix, []).append(p)
+
     def leave_data_mode(self) -> None:
         """Back to command mode after the `+++` escape; the modem's next lines are parsed again."""
         self._mode = _Mode.LINES
@@ -160,15 +204,18 @@ class ATParser:
                 self._skip_lf = False
                 continue
             self._skip_lf = False
-            if buf[0] == 0x2B and buf.startswith(b"+IPD,"):  # SIMCom push: +IPD,<len>:<data>, no line end
-                m = _IPD.match(buf)
-                if m:
-                    header = buf[: m.end() - 1].decode(_ENCODING, _ERRORS)
-                    length = int(m.group(1))
-                    del buf[: m.end()]
-                    self._start_raw(Urc("+IPD", header), length, skip_lf=False, events=events)
+            if self._inline and buf[0] == 0x2B:  # a vendor's inline push: +IPD,<len>:<data>, no line end
+                inline = self._inline_push(buf)
+                if inline is not None:
+                    header, length, end, prefix = inline
+                    del buf[:end]
+                    self._start_raw(Urc(prefix, header), length, skip_lf=False, events=events)
                     continue
-                if b"\r" not in buf and b"\n" not in buf:
+                if (
+                    any(buf.startswith(head) for head, _, _ in self._inline)
+                    and b"\r" not in buf
+                    and b"\n" not in buf
+                ):
                     break
             cr = buf.find(b"\r")
             lf = buf.find(b"\n")
@@ -189,6 +236,17 @@ class ATParser:
         return events
 
     # -- internals -----------------------------------------------------------------------------
+    def _inline_push(self, buf: bytearray) -> tuple[str, int, int, str] | None:
+        """(header, data length, bytes the header takes, prefix) of an inline push at the start of `buf`."""
+        for head, pattern, pushed in self._inline:
+            if buf.startswith(head):
+                m = pattern.match(buf)
+                if m:
+                    length = pushed.length(m.group(1).decode(_ENCODING, _ERRORS).split(","))
+                    if length is not None:
+                        return buf[: m.end() - 1].decode(_ENCODING, _ERRORS), length, m.end(), pushed.prefix
+        return None
+
     def _prompt(self, events: list[Event]) -> None:
         events.append(Prompt())
 
@@ -347,10 +405,11 @@ class ATParser:
         prefix = grammar.prefix_of(line)
         if prefix is not None:
             fields = grammar.fields_of(line)
-            length = grammar.urc_payload_length(prefix, fields)
-            if length is not None:
-                self._start_raw(Urc(prefix, line), length, skip_lf=self._skip_lf, events=events)
-                return
+            for pushed in self._after_line.get(prefix, ()):
+                length = pushed.length(fields)
+                if length is not None:
+                    self._start_raw(Urc(prefix, line), length, skip_lf=self._skip_lf, events=events)
+                    return
             if grammar.urc_followed_by_line(prefix, fields):
                 self._pending_urc = Urc(prefix, line)
                 return

@@ -19,12 +19,16 @@ from modem.at import grammar
 from modem.at.client import ATClient
 from modem.at.command import Command
 from modem.at.errors import CommandError
-from modem.at.parser import Urc
+from modem.at.parser import PushedData, Urc
 from modem.drivers.network import quote
 from modem.drivers.profile import DriverProfile
 from modem.drivers.tcp import DataCounters, TcpError, _Connection
 
 log = logging.getLogger(__name__)
+
+#: How the BG96 / EG25 push received data in access mode 1: `+QIURC: "recv",<id>,<n>`, a line end,
+#: then the data (in mode 0, `+QIURC: "recv",<id>` only announces it, for AT+QIRD).
+PUSHED_DATA = (PushedData("+QIURC", length_field=2, first_field="recv", field_count=3),)
 
 # BG96 TCP/IP AT Commands Manual, "Summary of Error Codes" (<err> of +QIOPEN and friends).
 QUECTEL_TCP_ERRORS: dict[int, str] = {
@@ -64,6 +68,7 @@ class QuectelTcp:
         self.context = profile.tcp.context
         self._conns: dict[int, _Connection] = {}
         self._done = [0, 0]
+        client.expect_pushed(PUSHED_DATA)
         self._sub = client.subscribe(self._on_urc, {"+QIURC"})
 
     def _on_urc(self, urc: Urc) -> None:

@@ -18,13 +18,17 @@ import logging
 from modem.at.client import ATClient
 from modem.at.command import Command
 from modem.at.errors import CommandError
-from modem.at.parser import Urc
+from modem.at.parser import PushedData, Urc
 from modem.drivers.network import quote
 from modem.drivers.profile import DriverProfile
 from modem.drivers.tcp import DataCounters, TcpError, _Connection
 
 log = logging.getLogger(__name__)
 _IPV4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+
+#: How the SIM800 pushes received data when not asked to keep it (AT+CIPRXGET=0): `+IPD,<n>:<data>`
+#: with no line end (AT+CIPHEAD=1, single connection), `+RECEIVE,<id>,<n>:` then the data (multi).
+PUSHED_DATA = (PushedData("+IPD", length_field=0, inline=True), PushedData("+RECEIVE", length_field=-1))
 
 
 class SimcomTcp:
@@ -35,6 +39,7 @@ class SimcomTcp:
         self._conns: dict[int, _Connection] = {}
         self._done_sent = 0
         self._done_received = 0
+        client.expect_pushed(PUSHED_DATA)
         self._sub = client.subscribe(self._on_urc, {"+CIPRXGET", "CLOSED"})
 
     def _conn_of(self, urc: Urc) -> int:

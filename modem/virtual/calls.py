@@ -15,8 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modem.virtual.core import Mode
-from modem.virtual.registry import command, numeric_setting
+from modem.virtual.registry import CommandSet, numeric_setting
 from modem.virtual.results import BUSY, NO_ANSWER, NO_CARRIER, OK, CmeError, Final, connect
 from modem.virtual.syntax import Cmd, Op
 
@@ -24,6 +23,9 @@ if TYPE_CHECKING:
     from modem.virtual.core import Timer, VirtualModem
 
 log = logging.getLogger(__name__)
+
+VOICE_CALLS = CommandSet("voice")  # dialling, answering, DTMF, call list
+CSD = CommandSet("csd")  # no commands of its own: lets ATD (without ';') place circuit-switched data calls
 
 SETUP_S = 1.0  # dialing -> the network's answer
 RING_PERIOD_S = 3.0
@@ -116,7 +118,7 @@ class CallControl:
         m = self.modem
         for call in list(self.calls.values()):
             self._end(call)
-        if m.mode is Mode.DATA:
+        if m.in_data_mode:
             m.leave_data()
 
     def _end(self, call: Call) -> None:
@@ -135,7 +137,7 @@ class CallControl:
         m = self.modem
         for call in list(self.calls.values()):
             self._end(call)
-        if m.mode is Mode.DATA:
+        if m.in_data_mode:
             m.leave_data()
         m.urc(NO_CARRIER.text)
 
@@ -187,12 +189,12 @@ class CallControl:
         return OK
 
 
-@command("D", group="voice")
+@VOICE_CALLS.command("D")
 def dial(m: VirtualModem, c: Cmd) -> Final | None:
     text = c.arg
     voice = text.endswith(";")
     number = "".join(ch for ch in text.rstrip(";") if ch.isdigit() or ch in "+*#")
-    if not voice and "csd" not in m.profile.commands:
+    if not voice and CSD.name not in m.profile.commands:
         return NO_CARRIER
     if text.upper().startswith(">"):
         raise CmeError(4)  # dialing from a phonebook is not supported
@@ -201,12 +203,12 @@ def dial(m: VirtualModem, c: Cmd) -> Final | None:
     return m.calls.dial(number, VOICE if voice else DATA)
 
 
-@command("A", group="voice")
+@VOICE_CALLS.command("A")
 def answer(m: VirtualModem, c: Cmd) -> Final | None:
     return m.calls.answer()
 
 
-@command("H", "+CHUP", group="voice")
+@VOICE_CALLS.command("H", "+CHUP")
 def hang_up(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -214,7 +216,7 @@ def hang_up(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("O", group="voice")
+@VOICE_CALLS.command("O")
 def online(m: VirtualModem, c: Cmd) -> Final | None:
     data_calls = [call for call in m.calls.calls.values() if call.mode == DATA and call.stat == ACTIVE]
     if not data_calls:
@@ -223,7 +225,7 @@ def online(m: VirtualModem, c: Cmd) -> Final | None:
     return connect(CSD_RATE)
 
 
-@command("+VTS", group="voice")
+@VOICE_CALLS.command("+VTS")
 def dtmf(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+VTS: (0-9,#,*,A-D),(1-255)")
@@ -242,7 +244,7 @@ def dtmf(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CLCC", group="voice")
+@VOICE_CALLS.command("+CLCC")
 def list_calls(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.EXEC:
         for call in sorted(m.calls.calls.values(), key=lambda k: k.idx):
@@ -250,16 +252,16 @@ def list_calls(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CLIP", group="voice")
+@VOICE_CALLS.command("+CLIP")
 def clip(m: VirtualModem, c: Cmd) -> Final | None:
     return numeric_setting(m, c, "clip", 1, lambda n: f"{n},1")
 
 
-@command("+CRC", group="voice")
+@VOICE_CALLS.command("+CRC")
 def crc(m: VirtualModem, c: Cmd) -> Final | None:
     return numeric_setting(m, c, "crc", 1)
 
 
-@command("+CVHU", group="voice")
+@VOICE_CALLS.command("+CVHU")
 def cvhu(m: VirtualModem, c: Cmd) -> Final | None:
     return numeric_setting(m, c, "cvhu", 1)

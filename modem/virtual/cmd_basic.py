@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.virtual.registry import command
+from modem.virtual.registry import CommandSet
 from modem.virtual.results import AtError, Final
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
-G = "v250"
+V250 = CommandSet("v250")
 
 
 def _flag(c: Cmd) -> int:
@@ -21,25 +21,25 @@ def _flag(c: Cmd) -> int:
     return value
 
 
-@command("E", group=G)
+@V250.command("E")
 def echo(m: VirtualModem, c: Cmd) -> Final | None:
     m.settings.echo = bool(_flag(c))
     return None
 
 
-@command("V", group=G)
+@V250.command("V")
 def verbose(m: VirtualModem, c: Cmd) -> Final | None:
     m.settings.verbose = bool(_flag(c))
     return None
 
 
-@command("Q", group=G)
+@V250.command("Q")
 def quiet(m: VirtualModem, c: Cmd) -> Final | None:
     m.settings.quiet = bool(_flag(c))
     return None
 
 
-@command("Z", "&F", group=G)
+@V250.command("Z", "&F")
 def reset(m: VirtualModem, c: Cmd) -> Final | None:
     if c.arg not in ("", "0"):
         raise AtError()
@@ -47,14 +47,14 @@ def reset(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("I", group=G)
+@V250.command("I")
 def identification(m: VirtualModem, c: Cmd) -> Final | None:
     for line in m.profile.ati:
         m.info(line)
     return None
 
 
-@command("X", "L", "M", "&C", "&D", "&W", "&K", "&S", group=G, listed=False)
+@V250.command("X", "L", "M", "&C", "&D", "&W", "&K", "&S", listed=False)
 def accepted(m: VirtualModem, c: Cmd) -> Final | None:
     if c.arg and not c.arg.isdigit():
         raise AtError()
@@ -64,7 +64,7 @@ def accepted(m: VirtualModem, c: Cmd) -> Final | None:
 _SREG_RANGE = {0: (0, 255), 3: (0, 127), 4: (0, 127), 5: (0, 127), 7: (1, 255), 10: (1, 254), 12: (0, 255)}
 
 
-@command("S", group=G, listed=False)
+@V250.command("S", listed=False)
 def sregister(m: VirtualModem, c: Cmd) -> Final | None:
     reg = int(c.name[1:])
     if reg not in _SREG_RANGE:

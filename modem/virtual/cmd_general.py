@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.virtual.registry import command
+from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
-G = "general"
+GENERAL = CommandSet("general")
 
 
 def _exec_or_test(c: Cmd) -> bool:
@@ -23,28 +23,28 @@ def _exec_or_test(c: Cmd) -> bool:
     return True
 
 
-@command("+CGMI", "+GMI", group=G)
+@GENERAL.command("+CGMI", "+GMI")
 def manufacturer(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.profile.identity.manufacturer)
     return None
 
 
-@command("+CGMM", "+GMM", group=G)
+@GENERAL.command("+CGMM", "+GMM")
 def model(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.profile.identity.model)
     return None
 
 
-@command("+CGMR", "+GMR", group=G)
+@GENERAL.command("+CGMR", "+GMR")
 def revision(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.profile.identity.revision)
     return None
 
 
-@command("+CGSN", "+GSN", group=G)
+@GENERAL.command("+CGSN", "+GSN")
 def imei(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.SET:
         kind = c.int_at(0, 0, 0, 3)
@@ -58,28 +58,28 @@ def imei(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CIMI", group=G, sim=True)
+@GENERAL.command("+CIMI", sim=True)
 def imsi(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.identity.imsi)
     return None
 
 
-@command("+CCID", "+ICCID", "+QCCID", group=G, sim=True)
+@GENERAL.command("+CCID", "+ICCID", "+QCCID", sim=True)
 def iccid(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ or _exec_or_test(c):
         m.info(m.identity.iccid if m.profile.quirk("ccid_bare") else f"{c.name}: {m.identity.iccid}")
     return None
 
 
-@command("+CNUM", group=G, sim=True)
+@GENERAL.command("+CNUM", sim=True)
 def own_number(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(f'+CNUM: "","+{m.identity.msisdn}",145')
     return None
 
 
-@command("+CPIN", group=G, sim=True)
+@GENERAL.command("+CPIN", sim=True)
 def pin(m: VirtualModem, c: Cmd) -> Final | None:
     from modem.virtual.results import SILENT
 
@@ -104,7 +104,7 @@ def pin(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CFUN", group=G)
+@GENERAL.command("+CFUN")
 def functionality(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CFUN: {m.net.cfun}")
@@ -121,7 +121,7 @@ def functionality(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CMEE", group=G)
+@GENERAL.command("+CMEE")
 def error_mode(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CMEE: {m.settings.cmee}")
@@ -132,7 +132,7 @@ def error_mode(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CSQ", group=G)
+@GENERAL.command("+CSQ")
 def signal(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+CSQ: (0-31,99),(0-7,99)")
@@ -142,7 +142,7 @@ def signal(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CLAC", group=G)
+@GENERAL.command("+CLAC")
 def command_list(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         for name in m.enabled_commands():
@@ -150,7 +150,7 @@ def command_list(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CSCS", group=G)
+@GENERAL.command("+CSCS")
 def charset(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f'+CSCS: "{m.settings.cscs}"')
@@ -164,7 +164,7 @@ def charset(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CEER", group=G)
+@GENERAL.command("+CEER")
 def extended_error(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(f"+CEER: {m.net.cause}")

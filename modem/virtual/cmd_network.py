@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modem.virtual.plmn import neighbours, operator_names
-from modem.virtual.registry import command, numeric_setting
+from modem.virtual.registry import CommandSet, numeric_setting
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
+
+NETWORK = CommandSet("network")  # circuit-switched registration and operator selection
+GPRS = CommandSet("gprs")  # packet-switched registration and PDP contexts
 
 
 def _registration(m: VirtualModem, c: Cmd, attr: str) -> Final | None:
@@ -18,22 +21,22 @@ def _registration(m: VirtualModem, c: Cmd, attr: str) -> Final | None:
     return numeric_setting(m, c, attr, 2, lambda n: f"{n},{m.net.location() if n == 2 else m.net.stat}")
 
 
-@command("+CREG", group="network")
+@NETWORK.command("+CREG")
 def creg(m: VirtualModem, c: Cmd) -> Final | None:
     return _registration(m, c, "creg_n")
 
 
-@command("+CGREG", group="gprs")
+@GPRS.command("+CGREG")
 def cgreg(m: VirtualModem, c: Cmd) -> Final | None:
     return _registration(m, c, "cgreg_n")
 
 
-@command("+CEREG", group="gprs")
+@GPRS.command("+CEREG")
 def cereg(m: VirtualModem, c: Cmd) -> Final | None:
     return _registration(m, c, "cereg_n")
 
 
-@command("+COPS", group="network", sim=True)
+@NETWORK.command("+COPS", sim=True)
 def cops(m: VirtualModem, c: Cmd) -> Final | None:
     net = m.net
     fmt = m.settings.cops_format
@@ -78,7 +81,7 @@ def _plmn_by_name(name: str) -> str:
     raise CmeError(50)
 
 
-@command("+CGATT", group="gprs")
+@GPRS.command("+CGATT")
 def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CGATT: {1 if m.net.registered else 0}")
@@ -98,7 +101,7 @@ def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CGDCONT", group="gprs")
+@GPRS.command("+CGDCONT")
 def cgdcont(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         for cid, ctx in sorted(m.net.contexts.items()):
@@ -129,7 +132,7 @@ def cgdcont(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CGACT", group="gprs", sim=True)
+@GPRS.command("+CGACT", sim=True)
 def cgact(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         for cid, ctx in sorted(m.net.contexts.items()):
@@ -155,7 +158,7 @@ def cgact(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CGPADDR", group="gprs")
+@GPRS.command("+CGPADDR")
 def cgpaddr(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+CGPADDR: (" + ",".join(str(cid) for cid in sorted(m.net.contexts)) + ")")

@@ -9,9 +9,10 @@ QISTATE, and QGDCNT (IP bytes sent and received, as the gateway counts them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modem.virtual.registry import command
+from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, OK, CmeError, Final
 from modem.virtual.sockets import Socket
 from modem.virtual.syntax import Cmd, Op
@@ -19,12 +20,22 @@ from modem.virtual.syntax import Cmd, Op
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
-Q = "quectel-tcp"
+
+@dataclass(slots=True)
+class QiState:
+    """Quectel's TCP/IP stack in one modem."""
+
+    push: dict[int, bool] = field(default_factory=dict)  # access mode 1 (push) per connect ID
+    counted_from: tuple[int, int] = (0, 0)  # IP bytes (sent, received) when AT+QGDCNT=0 reset the counter
+
+
+QUECTEL_TCP = StatefulSet("quectel-tcp", QiState)
+_qi = QUECTEL_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460
 
 
-@command("+QICSGP", group=Q)
+@QUECTEL_TCP.command("+QICSGP")
 def qicsgp(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+QICSGP: (1-16),(1-3),<APN>,<username>,<password>,(0-3)")
@@ -43,7 +54,7 @@ def qicsgp(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+QIACT", group=Q, sim=True)
+@QUECTEL_TCP.command("+QIACT", sim=True)
 def qiact(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         for cid, ctx in sorted(m.net.contexts.items()):
@@ -61,7 +72,7 @@ def qiact(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+QIDEACT", group=Q)
+@QUECTEL_TCP.command("+QIDEACT")
 def qideact(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+QIDEACT: (1-16)")
@@ -73,7 +84,7 @@ def qideact(m: VirtualModem, c: Cmd) -> Final | None:
 
 
 def _quectel_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
-    if m.qi_push.get(sock.sid, False):
+    if _qi(m).push.get(sock.sid, False):
         m.urc(f'+QIURC: "recv",{sock.sid},{len(data)}', data.decode("latin-1"))
         return
     was_empty = not sock.rx
@@ -82,7 +93,7 @@ def _quectel_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
         m.urc(f'+QIURC: "recv",{sock.sid}')
 
 
-@command("+QIOPEN", group=Q, sim=True)
+@QUECTEL_TCP.command("+QIOPEN", sim=True)
 def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info(
@@ -107,7 +118,7 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     if ctx is None or not ctx.active:
         m.urc(f"+QIOPEN: {sid},561")  # open PDP context failed
         return None
-    m.qi_push[sid] = access == 1
+    _qi(m).push[sid] = access == 1
     m.tcp.open(
         sid,
         proto,
@@ -120,7 +131,7 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+QISEND", group=Q)
+@QUECTEL_TCP.command("+QISEND")
 def qisend(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmeError(50)
@@ -142,7 +153,7 @@ def qisend(m: VirtualModem, c: Cmd) -> Final | None:
     return m.prompt(done, length)
 
 
-@command("+QIRD", group=Q)
+@QUECTEL_TCP.command("+QIRD")
 def qird(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmeError(50)
@@ -162,7 +173,7 @@ def qird(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+QICLOSE", group=Q)
+@QUECTEL_TCP.command("+QICLOSE")
 def qiclose(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmeError(50)
@@ -172,27 +183,27 @@ def qiclose(m: VirtualModem, c: Cmd) -> Final | None:
     return OK
 
 
-@command("+QISTATE", group=Q)
+@QUECTEL_TCP.command("+QISTATE")
 def qistate(m: VirtualModem, c: Cmd) -> Final | None:
     for sid, sock in sorted(m.tcp.sockets.items()):
         state = 2 if sock.connected else 1
-        access = 1 if m.qi_push.get(sid) else 0
+        access = 1 if _qi(m).push.get(sid) else 0
         m.info(
             f'+QISTATE: {sid},"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0,{access},"uart1"'
         )
     return None
 
 
-@command("+QGDCNT", group=Q)
+@QUECTEL_TCP.command("+QGDCNT")
 def qgdcnt(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
-        sent = sum(ctx.bytes_up for ctx in m.net.contexts.values()) - m.qgdcnt_base[0]
-        recv = sum(ctx.bytes_down for ctx in m.net.contexts.values()) - m.qgdcnt_base[1]
+        sent = sum(ctx.bytes_up for ctx in m.net.contexts.values()) - _qi(m).counted_from[0]
+        recv = sum(ctx.bytes_down for ctx in m.net.contexts.values()) - _qi(m).counted_from[1]
         m.info(f"+QGDCNT: {sent},{recv}")
     elif c.op is Op.TEST:
         m.info("+QGDCNT: (0,1)")
     elif c.op is Op.SET and c.int_at(0, None, 0, 1) == 0:
-        m.qgdcnt_base = (
+        _qi(m).counted_from = (
             sum(ctx.bytes_up for ctx in m.net.contexts.values()),
             sum(ctx.bytes_down for ctx in m.net.contexts.values()),
         )

@@ -11,9 +11,10 @@ echo server of `modem.virtual.sockets`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modem.virtual.registry import command
+from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, SILENT, CmeError, Final
 from modem.virtual.sockets import Socket
 from modem.virtual.syntax import Cmd, Op
@@ -21,7 +22,18 @@ from modem.virtual.syntax import Cmd, Op
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
-S = "simcom-tcp"
+
+@dataclass(slots=True)
+class CipState:
+    """SIMCom's TCP/IP stack in one modem (kept across ATZ, as on the module)."""
+
+    status: str = "IP INITIAL"  # the stack state +CIPSTATUS shows
+    head: bool = False  # +CIPHEAD=1: pushed data comes after "+IPD,<n>:"
+    manual_rx: bool = False  # +CIPRXGET=1: data is kept until read
+
+
+SIMCOM_TCP = StatefulSet("simcom-tcp", CipState)
+_cip = SIMCOM_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460
 
@@ -30,44 +42,46 @@ MAX_SEND = 1460
 
 
 def _sim_state(m: VirtualModem) -> str:
-    st = m.tcp_state
+    st = _cip(m).status
     sock = m.tcp.sockets.get(0)
     if sock is not None:
         return "CONNECT OK" if sock.connected else "TCP CONNECTING"
     return st
 
 
-@command("+CSTT", group=S)
+@SIMCOM_TCP.command("+CSTT")
 def cstt(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f'+CSTT: "{m.net.context(1).apn}","",""')
     elif c.op is Op.TEST:
         m.info('+CSTT: "APN","USER","PWD"')
     else:
-        if m.tcp_state not in ("IP INITIAL", "IP START"):
+        cip = _cip(m)
+        if cip.status not in ("IP INITIAL", "IP START"):
             return ERROR
         ctx = m.net.context(1)
         if c.op is Op.SET:
             ctx.apn = c.str_at(0, "")
-        m.tcp_state = "IP START"
+        cip.status = "IP START"
     return None
 
 
-@command("+CIICR", group=S, sim=True)
+@SIMCOM_TCP.command("+CIICR", sim=True)
 def ciicr(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
-    if m.tcp_state != "IP START":
+    cip = _cip(m)
+    if cip.status != "IP START":
         return ERROR
-    m.tcp_state = "IP CONFIG"
+    cip.status = "IP CONFIG"
     if m.net.activate(m.net.context(1)):
-        m.tcp_state = "PDP DEACT"
+        cip.status = "PDP DEACT"
         return ERROR
-    m.tcp_state = "IP GPRSACT"
+    cip.status = "IP GPRSACT"
     return None
 
 
-@command("+CIFSR", group=S)
+@SIMCOM_TCP.command("+CIFSR")
 def cifsr(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -75,19 +89,20 @@ def cifsr(m: VirtualModem, c: Cmd) -> Final | None:
     if not ctx.active or ctx.ip is None:
         return ERROR
     m.info(ctx.ip)
-    if m.tcp_state == "IP GPRSACT":
-        m.tcp_state = "IP STATUS"
+    cip = _cip(m)
+    if cip.status == "IP GPRSACT":
+        cip.status = "IP STATUS"
     return SILENT if m.profile.quirk("cifsr_no_ok") else None
 
 
-@command("+CIPSTATUS", group=S)
+@SIMCOM_TCP.command("+CIPSTATUS")
 def cipstatus(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
     return Final(f"OK\r\n\r\nSTATE: {_sim_state(m)}", 0)
 
 
-@command("+CIPMUX", group=S)
+@SIMCOM_TCP.command("+CIPMUX")
 def cipmux(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info("+CIPMUX: 0")
@@ -98,35 +113,36 @@ def cipmux(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CIPHEAD", group=S)
+@SIMCOM_TCP.command("+CIPHEAD")
 def ciphead(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
-        m.info(f"+CIPHEAD: {int(m.tcp_head)}")
+        m.info(f"+CIPHEAD: {int(_cip(m).head)}")
     elif c.op is Op.TEST:
         m.info("+CIPHEAD: (0,1)")
     else:
-        m.tcp_head = bool(c.int_at(0, 0, 0, 1))
+        _cip(m).head = bool(c.int_at(0, 0, 0, 1))
     return None
 
 
 def _simcom_lost(m: VirtualModem) -> None:
-    m.tcp_state = "PDP DEACT"
+    _cip(m).status = "PDP DEACT"
     m.urc("CLOSED")
 
 
 def _simcom_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
-    if m.tcp_manual_rx:
+    cip = _cip(m)
+    if cip.manual_rx:
         was_empty = not sock.rx
         sock.rx += data
         if was_empty:
             m.urc("+CIPRXGET: 1")
-    elif m.tcp_head:
+    elif cip.head:
         m.send_raw(f"\r\n+IPD,{len(data)}:".encode() + data)
     else:
         m.send_raw(data)
 
 
-@command("+CIPSTART", group=S, sim=True)
+@SIMCOM_TCP.command("+CIPSTART", sim=True)
 def cipstart(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info('+CIPSTART: ("TCP","UDP"),("(0-255).(0-255).(0-255).(0-255)"),(1-65535)')
@@ -142,13 +158,13 @@ def cipstart(m: VirtualModem, c: Cmd) -> Final | None:
     if 0 in m.tcp.sockets:
         return Final("ERROR\r\n\r\nALREADY CONNECT", 4)
     ctx = m.net.context(1)
-    if m.tcp_state not in ("IP STATUS", "IP GPRSACT", "TCP CLOSED") or not ctx.active:
+    if _cip(m).status not in ("IP STATUS", "IP GPRSACT", "TCP CLOSED") or not ctx.active:
         return ERROR
     m.tcp.open(0, proto, host, port, ctx, lambda sock: m.urc("CONNECT OK"), lambda sock: _simcom_lost(m))
     return None
 
 
-@command("+CIPSEND", group=S)
+@SIMCOM_TCP.command("+CIPSEND")
 def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info(f"+CIPSEND: <length>(1-{MAX_SEND})")
@@ -167,20 +183,20 @@ def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
     return m.prompt(done, length)
 
 
-@command("+CIPRXGET", group=S)
+@SIMCOM_TCP.command("+CIPRXGET")
 def ciprxget(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
-        m.info(f"+CIPRXGET: {int(m.tcp_manual_rx)}")
+        m.info(f"+CIPRXGET: {int(_cip(m).manual_rx)}")
         return None
     if c.op is Op.TEST:
         m.info("+CIPRXGET: (0-4),(1-1460)")
         return None
     mode = c.int_at(0, None, 0, 4)
     if mode in (0, 1):
-        m.tcp_manual_rx = bool(mode)
+        _cip(m).manual_rx = bool(mode)
         return None
     sock = m.tcp.sockets.get(0)
-    if sock is None or not m.tcp_manual_rx:
+    if sock is None or not _cip(m).manual_rx:
         raise CmeError(3)
     if mode == 4:
         m.info(f"+CIPRXGET: 4,{len(sock.rx)}")
@@ -194,7 +210,7 @@ def ciprxget(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CIPCLOSE", group=S)
+@SIMCOM_TCP.command("+CIPCLOSE")
 def cipclose(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -202,16 +218,16 @@ def cipclose(m: VirtualModem, c: Cmd) -> Final | None:
     if sock is None:
         return ERROR
     m.tcp.close(sock)
-    m.tcp_state = "TCP CLOSED"
+    _cip(m).status = "TCP CLOSED"
     return Final("CLOSE OK", 0)
 
 
-@command("+CIPSHUT", group=S)
+@SIMCOM_TCP.command("+CIPSHUT")
 def cipshut(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
     ctx = m.net.context(1)
     m.tcp.close_context(ctx)
     m.net.deactivate(ctx)
-    m.tcp_state = "IP INITIAL"
+    _cip(m).status = "IP INITIAL"
     return Final("SHUT OK", 0)

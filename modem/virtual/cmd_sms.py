@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.virtual.registry import command
+from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmsError, Final
 from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored
 from modem.virtual.syntax import Cmd, Op
@@ -12,7 +12,7 @@ from modem.virtual.syntax import Cmd, Op
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
-G = "sms"
+SMS = CommandSet("sms")
 
 
 def _int(c: Cmd, i: int, default: int | None, lo: int, hi: int) -> int:
@@ -23,7 +23,7 @@ def _int(c: Cmd, i: int, default: int | None, lo: int, hi: int) -> int:
         raise CmsError(302) from None
 
 
-@command("+CMGF", group=G)
+@SMS.command("+CMGF")
 def cmgf(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CMGF: {m.settings.cmgf}")
@@ -36,7 +36,7 @@ def cmgf(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CSCA", group=G, sim=True)
+@SMS.command("+CSCA", sim=True)
 def csca(m: VirtualModem, c: Cmd) -> Final | None:
     sms = m.sms
     if c.op is Op.READ:
@@ -49,7 +49,7 @@ def csca(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CSMP", group=G)
+@SMS.command("+CSMP")
 def csmp(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info("+CSMP: " + ",".join(str(v) for v in m.settings.csmp))
@@ -66,7 +66,7 @@ def csmp(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CSDH", group=G, listed=True)
+@SMS.command("+CSDH", listed=True)
 def csdh(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info("+CSDH: 0")
@@ -75,7 +75,7 @@ def csdh(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CPMS", group=G, sim=True)
+@SMS.command("+CPMS", sim=True)
 def cpms(m: VirtualModem, c: Cmd) -> Final | None:
     sms = m.sms
     names = list(sms.stores)
@@ -98,7 +98,7 @@ def cpms(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CNMI", group=G)
+@SMS.command("+CNMI")
 def cnmi(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info("+CNMI: " + ",".join(str(v) for v in m.settings.cnmi))
@@ -121,12 +121,12 @@ def cnmi(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CNMA", group=G)
+@SMS.command("+CNMA")
 def cnma(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CMGS", group=G, sim=True)
+@SMS.command("+CMGS", sim=True)
 def cmgs(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -153,7 +153,7 @@ def cmgs(m: VirtualModem, c: Cmd) -> Final | None:
     return m.prompt(send_pdu)
 
 
-@command("+CMGW", group=G, sim=True)
+@SMS.command("+CMGW", sim=True)
 def cmgw(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -178,7 +178,7 @@ def cmgw(m: VirtualModem, c: Cmd) -> Final | None:
     return m.prompt(store_pdu)
 
 
-@command("+CMSS", group=G, sim=True)
+@SMS.command("+CMSS", sim=True)
 def cmss(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -221,7 +221,7 @@ def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
         m.raw(msg.pdu.encode() + b"\r\n")
 
 
-@command("+CMGR", group=G, sim=True)
+@SMS.command("+CMGR", sim=True)
 def cmgr(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
@@ -237,7 +237,7 @@ def cmgr(m: VirtualModem, c: Cmd) -> Final | None:
 _LIST_TEXT = {"REC UNREAD": 0, "REC READ": 1, "STO UNSENT": 2, "STO SENT": 3, "ALL": 4}
 
 
-@command("+CMGL", group=G, sim=True)
+@SMS.command("+CMGL", sim=True)
 def cmgl(m: VirtualModem, c: Cmd) -> Final | None:
     text_mode = m.settings.cmgf == 1
     if c.op is Op.TEST:
@@ -268,7 +268,7 @@ def cmgl(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@command("+CMGD", group=G, sim=True)
+@SMS.command("+CMGD", sim=True)
 def cmgd(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         store = m.sms.stores[m.sms.mem[0]]

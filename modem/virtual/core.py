@@ -8,8 +8,9 @@
 The engine owns V.250 line handling (echo, verbose / numeric results, quiet,
 S3/S4/S5, `A/`), the three modes (command, text entry after `> `, online
 data with the `+++` escape), URC buffering outside command mode, and fault
-injection on responses.  The commands themselves live in the `cmd_*` modules,
-the network side in `netlink`, SMS in `sms`, calls in `calls`.
+injection on responses.  The commands themselves live in command sets
+(`modem.virtual.sets`, the ones the profile names), the network side in `netlink`, SMS in
+`sms`, calls in `calls`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from modem.profiles import Profile
-from modem.virtual import registry
 from modem.virtual.faults import Faults, make_faults
 from modem.virtual.identity import ModemIdentity, derive_identity
 from modem.virtual.results import (
@@ -39,6 +39,7 @@ from modem.virtual.results import (
     CmsError,
     Final,
 )
+from modem.virtual.sets import COMMAND_SETS
 from modem.virtual.syntax import Cmd, parse_line
 
 if TYPE_CHECKING:
@@ -128,15 +129,6 @@ class VirtualModem:
         epoch: datetime | None = None,
         pin: str | None = None,
     ) -> None:
-        from modem.virtual import (  # noqa: F401  (importing registers the commands)
-            calls,
-            cmd_basic,
-            cmd_general,
-            cmd_network,
-            cmd_quectel,
-            cmd_simcom,
-            cmd_sms,
-        )
         from modem.virtual.calls import CallControl
         from modem.virtual.netlink import NetLink
         from modem.virtual.sms import SmsService
@@ -152,10 +144,16 @@ class VirtualModem:
         self.mode = Mode.COMMAND
         self.transcript: list[tuple[float, str, str]] | None = None  # (now, "dte"/"urc", text) when recording
         self.on_line: Callable[[str], None] | None = None  # called after each command line ran ("AT...")
+        sets = [COMMAND_SETS[name] for name in sorted(profile.commands)]
         self._table = {
             name: spec
-            for name, spec in registry.COMMANDS.items()
-            if spec.group in profile.commands and (name not in _ID_ALIASES or name in profile.ccid_commands)
+            for s in sets
+            for name, spec in s.commands.items()
+            if name not in _ID_ALIASES or name in profile.ccid_commands
+        }
+        #: each named set's own state (SIMCom's and Quectel's TCP/IP stacks), see `StatefulSet.state`
+        self.set_states: dict[str, object] = {
+            s.name: state for s in sets if (state := s.new_state()) is not None
         }
         self._inbuf = bytearray()
         self._line = bytearray()
@@ -183,11 +181,6 @@ class VirtualModem:
         self.sms: SmsService = SmsService(self)
         self.calls: CallControl = CallControl(self)
         self.tcp: TcpSockets = TcpSockets(self)
-        self.tcp_state = "IP INITIAL"  # SIMCom stack state (+CIPSTATUS)
-        self.tcp_head = False  # SIMCom +CIPHEAD
-        self.tcp_manual_rx = False  # SIMCom +CIPRXGET=1
-        self.qi_push: dict[int, bool] = {}  # Quectel access mode 1 (push) per connect ID
-        self.qgdcnt_base = (0, 0)  # Quectel data counter reset point
         for line in profile.boot_urcs:
             self.urc(line)
         self.net.power_on()
@@ -495,6 +488,11 @@ class VirtualModem:
         except AtError as exc:
             final = exc
         self._finish(final)
+
+    @property
+    def in_data_mode(self) -> bool:
+        """Online data (a CSD call), left by "+++" or the call's end."""
+        return self.mode is Mode.DATA
 
     def enter_data(self, handler: Callable[[bytes], None]) -> None:
         """Switch to online data: DTE bytes go to `handler` until "+++" (guard time S12) or hang-up."""

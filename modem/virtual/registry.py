@@ -1,10 +1,16 @@
-"""The table of AT commands the virtual modem knows, grouped in command sets named by profiles."""
+"""Command sets: the AT commands the virtual modem knows, in named groups a profile lists.
+
+A `CommandSet` holds its commands (`@SET.command("+CSQ")` on each handler) and, for a vendor
+set that keeps state between commands (SIMCom's TCP/IP stack state, Quectel's push modes), a
+factory of that state: each modem makes one per set its profile names, and the set's handlers
+reach theirs with `SET.state(m)`.  `modem.virtual.sets` lists every set by name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
 
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
@@ -13,29 +19,56 @@ if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
 Handler: TypeAlias = "Callable[[VirtualModem, Cmd], Final | None]"
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
     name: str
-    group: str
+    group: str  # the name of the set it belongs to
     handler: Handler
     sim: bool  # needs the SIM: answers CME 14 while the SIM is busy
     listed: bool  # shown by AT+CLAC
 
 
-COMMANDS: dict[str, Spec] = {}
+class CommandSet:
+    """A named group of commands (the names a profile's `commands:` lists)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.commands: dict[str, Spec] = {}
+
+    def command(self, *names: str, sim: bool = False, listed: bool = True) -> Callable[[Handler], Handler]:
+        """Add `handler` under every name in `names` (upper-case, with the prefix: `+CSQ`, `E`, `&F`)."""
+
+        def add(handler: Handler) -> Handler:
+            for name in names:
+                self.commands[name] = Spec(name, self.name, handler, sim, listed)
+            return handler
+
+        return add
+
+    def new_state(self) -> object | None:
+        """The state one modem keeps for this set (None: the set keeps none)."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"CommandSet({self.name!r}, {len(self.commands)} commands)"
 
 
-def command(*names: str, group: str, sim: bool = False, listed: bool = True) -> Callable[[Handler], Handler]:
-    """Register `handler` for every name in `names` (upper-case, with the prefix: `+CSQ`, `E`, `&F`)."""
+class StatefulSet(CommandSet, Generic[S]):
+    """A command set whose commands share state in each modem (made by `state_factory`)."""
 
-    def register(handler: Handler) -> Handler:
-        for name in names:
-            COMMANDS[name] = Spec(name, group, handler, sim, listed)
-        return handler
+    def __init__(self, name: str, state_factory: Callable[[], S]) -> None:
+        super().__init__(name)
+        self._factory = state_factory
 
-    return register
+    def new_state(self) -> S:
+        return self._factory()
+
+    def state(self, m: VirtualModem) -> S:
+        """This set's state in modem `m` (made when the modem was, as its profile names the set)."""
+        return cast(S, m.set_states[self.name])
 
 
 def numeric_setting(

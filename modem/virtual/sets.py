@@ -1,0 +1,23 @@
+"""Every command set a virtual modem profile can name in `commands:`, by name.
+
+Filled here, explicitly: a new set is a `CommandSet` (or a `StatefulSet` when its commands share
+state) in its own module, listed in `_ALL` below, and named by the profiles that have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from modem.virtual.calls import CSD, VOICE_CALLS
+from modem.virtual.cmd_basic import V250
+from modem.virtual.cmd_general import GENERAL
+from modem.virtual.cmd_network import GPRS, NETWORK
+from modem.virtual.cmd_quectel import QUECTEL_TCP
+from modem.virtual.cmd_simcom import SIMCOM_TCP
+from modem.virtual.cmd_sms import SMS
+from modem.virtual.registry import CommandSet
+
+_ALL: tuple[CommandSet, ...] = (V250, GENERAL, NETWORK, GPRS, SMS, VOICE_CALLS, CSD, SIMCOM_TCP, QUECTEL_TCP)
+
+COMMAND_SETS: Mapping[str, CommandSet] = MappingProxyType({s.name: s for s in _ALL})
