@@ -22,20 +22,26 @@ from decimal import Decimal
 from typing import Any
 
 from accounting.catalog import Catalog
+from accounting.charges import (
+    OfferTerms,
+    activation_items,
+    bundle_volume,
+    call_items,
+    outside_data_items,
+    plan_cost,
+)
 from accounting.engine import (
     FleetContext,
     LineUsage,
     RatingRun,
-    _per_ko,
-    _step_cost,
     fleet_context,
-    price_line,
+    fleet_sms_count,
     refused_usage,
 )
 from accounting.gcpause import paused_gc
 from accounting.inventory import Line, Month, is_active
 from accounting.invoice import layout_json
-from accounting.money import ZERO, cents, fmt
+from accounting.money import ZERO, fmt
 
 
 @dataclass(frozen=True, order=True)
@@ -58,38 +64,27 @@ def all_choices(catalog: Catalog) -> list[Choice]:
 
 
 def _offer_part(
-    catalog: Catalog, offer_id: str, line: Line, usage: LineUsage, month: Month
+    catalog: Catalog, terms: OfferTerms, offer_id: str, line: Line, usage: LineUsage, month: Month
 ) -> tuple[int, Decimal]:
-    """(volume in the bundle zones, cost of data outside them + calls + activation) on an offer."""
+    """(volume in the bundle zones, the amounts of the offer's items: data outside them, calls, activation)."""
     offer = catalog.offers[offer_id]
-    volume = sum(usage.data_ko.get(z, 0) for z in offer.bundle_zones)
-    total = ZERO
-    for zone, ko in usage.data_ko.items():
-        if ko and zone not in offer.bundle_zones and zone in offer.zone_rates_per_mo:
-            total += cents(_per_ko(catalog, offer.zone_rates_per_mo[zone], ko))
-    for call_type, tariff in offer.calls.items():
-        calls = beyond = 0
-        for (t, z, d), use in usage.calls.items():
-            if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
-                calls += use.calls
-                beyond += use.beyond.get(tariff.first_period_s, 0)
-        if calls:
-            total += cents(calls * tariff.first_period_price + beyond * tariff.per_second)
-    if offer.activation_fee and month.contains(line.since):
-        total += cents(offer.activation_fee)
-    return volume, total
+    items = outside_data_items(catalog, terms, usage.data_ko) + call_items(offer, usage.calls)
+    items += activation_items(offer, line.since, month)
+    return bundle_volume(terms, usage.data_ko), sum((i.amount for i in items), ZERO)
 
 
 def _plan_part(catalog: Catalog, choice: Choice, volume: int, rate: Decimal) -> Decimal:
+    """The amounts of the plan's items (subscription less `rate`, data over the bundle) on its best step."""
     plan = catalog.offers[choice.offer].plans[choice.plan]
-    return min(_step_cost(catalog, step, choice.commitment, volume, rate) for step in plan.steps)
+    return plan_cost(catalog, plan, choice.commitment, volume, rate)
 
 
 def variable_cost(
     catalog: Catalog, choice: Choice, line: Line, usage: LineUsage, month: Month, rate: Decimal
 ) -> Decimal:
     """Subscription, data and calls of a line on a choice: the part of its bill that depends on it."""
-    volume, extra = _offer_part(catalog, choice.offer, line, usage, month)
+    terms = OfferTerms.of(catalog, catalog.offers[choice.offer])
+    volume, extra = _offer_part(catalog, terms, choice.offer, line, usage, month)
     return _plan_part(catalog, choice, volume, rate) + extra
 
 
@@ -234,12 +229,14 @@ def _compare(run: RatingRun) -> Comparison:
             if choice.offer not in parts:
                 refused = bool(refused_usage(catalog, catalog.offers[choice.offer], usage))
                 # an offer that refuses some of the usage is no choice (today's own choice stays listed)
+                terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
                 parts[choice.offer] = (
-                    None if refused else _offer_part(catalog, choice.offer, line, usage, month)
+                    None if refused else _offer_part(catalog, terms, choice.offer, line, usage, month)
                 )
             part = parts[choice.offer]
             if part is None and choice == current:
-                part = _offer_part(catalog, choice.offer, line, usage, month)
+                terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
+                part = _offer_part(catalog, terms, choice.offer, line, usage, month)
             if part is None:
                 continue
             volume, extra = part
@@ -311,21 +308,5 @@ def _context_of(run: RatingRun, moves: Mapping[str, Choice]) -> FleetContext:
     for line in lines:
         if is_active(line, month):
             counts[line.offer] += 1
-    from accounting.engine import fleet_sms_count
-
     active = [line for line in lines if is_active(line, month)]
     return fleet_context(run.catalog, month, fleet_sms_count(run.catalog, active, run.rated.lines), counts)
-
-
-def check_consistency(run: RatingRun, line: Line, choice: Choice) -> tuple[Decimal, Decimal]:
-    """(variable_cost + fixed part, full price_line total) for a choice: equal by construction (tests)."""
-    ctx = _context_of(run, {})
-    usage = run.rated.lines.get(line.id, LineUsage())
-    moved = replace(line, offer=choice.offer, plan=choice.plan, commitment=choice.commitment)
-    full = sum((i.amount for i in price_line(run.catalog, moved, usage, ctx)), ZERO)
-    base = sum((i.amount for i in price_line(run.catalog, line, usage, ctx)), ZERO)
-    rate_now = ctx.discounts.get(line.offer, (ZERO, ""))[0]
-    rate_new = ctx.discounts.get(choice.offer, (ZERO, ""))[0]
-    current = Choice(line.offer, line.plan, line.commitment or 0)
-    fixed = base - variable_cost(run.catalog, current, line, usage, ctx.month, rate_now)
-    return fixed + variable_cost(run.catalog, choice, line, usage, ctx.month, rate_new), full

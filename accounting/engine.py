@@ -12,14 +12,30 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
+from functools import cached_property
 
-from accounting.catalog import Catalog, Offer, Plan, PlanStep, load_catalog, pick_step
+from accounting.catalog import Catalog, Offer, load_catalog, pick_step
+from accounting.charges import (
+    CallUse,
+    OfferTerms,
+    activation_items,
+    bundle_items,
+    bundle_volume,
+    call_items,
+    choose_step,
+    option_items,
+    outside_data_items,
+    prototype_items,
+    sms_item,
+    subscription_item,
+)
 from accounting.fleet import fleet_items
 from accounting.gcpause import paused_gc
 from accounting.inventory import Inventory, InventoryIssue, Line, Month, check_lines, is_active
 from accounting.invoice import Invoice, Item, LineBill, Reject, RejectSummary
-from accounting.money import ZERO, cents
+from accounting.money import ZERO
 from accounting.usage import (
     ROW_REASONS,
     Group,
@@ -52,13 +68,6 @@ REJECT_CATEGORIES = (
 def reject_category(reason: str) -> str:
     """The category a reject's reason belongs to (its leading words)."""
     return next((c for c in REJECT_CATEGORIES if reason.startswith(c)), reason)
-
-
-@dataclass
-class CallUse:
-    calls: int = 0  # calls that lasted more than 0 s
-    seconds: int = 0  # whole seconds, each call rounded up
-    beyond: dict[int, int] = field(default_factory=dict)  # first period -> seconds beyond it
 
 
 @dataclass
@@ -142,8 +151,11 @@ class FleetContext:
     sms_count: int
     sms_price: Decimal
     discounts: Mapping[str, tuple[Decimal, str]]  # offer id -> (rate, explanation)
-    # Items and costs that depend on the line's choice, not on its volume: made once per fleet.
-    memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
+    # Items and terms that depend on the line's choice, not on its volume: made once per fleet.
+    subscriptions: dict[tuple[str, str, str, int], Item] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    options: dict[tuple[str, date], tuple[Item, ...]] = field(default_factory=dict, compare=False, repr=False)
     terms: dict[str, OfferTerms] = field(default_factory=dict, compare=False, repr=False)
 
     def offer_terms(self, catalog: Catalog, offer: Offer) -> OfferTerms:
@@ -152,27 +164,9 @@ class FleetContext:
             terms = self.terms[offer.id] = OfferTerms.of(catalog, offer)
         return terms
 
-
-@dataclass(frozen=True)
-class OfferTerms:
-    """What pricing a line needs of its offer, worked out once per offer and fleet."""
-
-    data: bool  # the offer carries data
-    sms: bool  # the offer carries SMS
-    bundle_zones: tuple[str, ...]
-    bundle: str  # the bundle's zones as they appear in item codes: "fr-eu"
-    outside: tuple[tuple[str, str], ...]  # (zone, item code) of the zones priced outside the bundle
-
-    @staticmethod
-    def of(catalog: Catalog, offer: Offer) -> OfferTerms:
-        outside = tuple((z, f"data-{z}") for z in catalog.zones if z not in offer.bundle_zones)
-        return OfferTerms(
-            "data" in offer.usage,
-            "sms" in offer.usage,
-            offer.bundle_zones,
-            "-".join(offer.bundle_zones),
-            outside,
-        )
+    @cached_property
+    def sms_note(self) -> str:
+        return f"{self.sms_price} per SMS: fleet sent {self.sms_count}"
 
 
 def fleet_context(
@@ -187,94 +181,36 @@ def fleet_context(
     return FleetContext(month, sms_count, pick_step(catalog.sms.steps, sms_count), discounts)
 
 
-def _per_ko(catalog: Catalog, per_mo: Decimal, ko: int) -> Decimal:
-    return ko * per_mo / catalog.ko_per_mo
-
-
-def _step_cost(catalog: Catalog, step: PlanStep, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
-    sub = cents(step.price[commitment] * (1 - rate))
-    over = cents(_per_ko(catalog, step.over_per_mo, max(0, volume_ko - step.allowance_ko)))
-    return sub + over
-
-
-def choose_step(
-    catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal = ZERO
-) -> PlanStep:
-    """The plan's cheapest step for the volume (a one-step plan has no choice); ties go to the first."""
-    if len(plan.steps) == 1:
-        return plan.steps[0]
-    best = plan.steps[0]
-    best_cost = _step_cost(catalog, best, commitment, volume_ko, rate)
-    for step in plan.steps[1:]:
-        cost = _step_cost(catalog, step, commitment, volume_ko, rate)
-        if cost < best_cost:
-            best, best_cost = step, cost
-    return best
-
-
 def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext) -> list[Item]:
-    """The items of one valid, active line for the month (usage the offer refuses is left out)."""
+    """The items of one valid, active line for the month (usage the offer refuses is left out).
+
+    Each charge is described in `accounting.charges`; this puts them in the invoice's order.
+    """
     offer = catalog.offers[line.offer]
     terms = ctx.offer_terms(catalog, offer)
     items: list[Item] = []
-    bundle = terms.bundle
     data_ko = usage.data_ko
-    volume = 0
-    if terms.data and data_ko:
-        for zone in terms.bundle_zones:
-            volume += data_ko.get(zone, 0)
+    volume = bundle_volume(terms, data_ko)
     if line.prototype and offer.prototype is not None:
-        proto = offer.prototype
         k = ctx.month.index - Month.of(line.since).index + 1
-        items.append(Item.make("subscription", 1, "month", ZERO, f"prototype, month {k} of {proto.months}"))
-        if volume:
-            free = min(volume, proto.free_ko)
-            items.append(
-                Item.make(f"data-{bundle}-free", free, "ko", ZERO, f"{proto.free_ko} ko free per month")
-            )
-            if volume > proto.free_ko:
-                over = volume - proto.free_ko
-                items.append(
-                    Item.make(f"data-{bundle}-over", over, "ko", _per_ko(catalog, proto.over_per_mo, over))
-                )
+        prototype_items(catalog, offer.prototype, terms.bundle, volume, k, items)
     else:
         plan = offer.plans[line.plan]
-        assert line.commitment is not None
+        commitment = line.commitment
+        assert commitment is not None
         rate, why = ctx.discounts.get(line.offer, (ZERO, None))
-        step = choose_step(catalog, plan, line.commitment, volume, rate)
+        step = choose_step(catalog, plan, commitment, volume, rate)
         label = step.name if len(plan.steps) > 1 else None
-        key = ("subscription", line.offer, line.plan, step.name, line.commitment)
-        subscription = ctx.memo.get(key)
+        key = (line.offer, line.plan, step.name, commitment)
+        subscription = ctx.subscriptions.get(key)
         if subscription is None:
-            price = step.price[line.commitment]
-            note = f"{why}, {price} less {rate * 100:g}%" if why else None
-            subscription = ctx.memo[key] = Item.make(
-                "subscription", 1, "month", price * (1 - rate), note, label
-            )
-        items.append(subscription)  # type: ignore[arg-type]
-        if volume:
-            inside = min(volume, step.allowance_ko)
-            if inside:
-                items.append(Item.make(f"data-{bundle}-bundle", inside, "ko", ZERO, None, label))
-            if volume > step.allowance_ko:
-                over = volume - step.allowance_ko
-                items.append(
-                    Item.make(
-                        f"data-{bundle}-over",
-                        over,
-                        "ko",
-                        _per_ko(catalog, step.over_per_mo, over),
-                        None,
-                        label,
-                    )
-                )
-        if offer.activation_fee and ctx.month.contains(line.since):
-            items.append(Item.make("activation", 1, "once", offer.activation_fee))
+            subscription = ctx.subscriptions[key] = subscription_item(step, commitment, rate, why, label)
+        items.append(subscription)
+        bundle_items(catalog, step, terms.bundle, volume, label, items)
+        if offer.activation_fee:
+            items += activation_items(offer, line.since, ctx.month)
     if terms.data and data_ko:
-        for zone, code in terms.outside:
-            ko = data_ko.get(zone, 0)
-            if ko:
-                items.append(Item.make(code, ko, "ko", _per_ko(catalog, offer.zone_rates_per_mo[zone], ko)))
+        items += outside_data_items(catalog, terms, data_ko)
     if terms.sms and usage.sms:
         n = 0
         from_zones, to_dests = catalog.sms.from_zones, catalog.sms.to_dests
@@ -282,32 +218,15 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
             if z in from_zones and d in to_dests:
                 n += c
         if n:
-            sms_note = ctx.memo.get(("sms-note",))
-            if sms_note is None:
-                sms_note = ctx.memo[("sms-note",)] = f"{ctx.sms_price} per SMS: fleet sent {ctx.sms_count}"
-            items.append(Item.make("sms", n, "sms", n * ctx.sms_price, sms_note))  # type: ignore[arg-type]
-    for call_type, tariff in offer.calls.items() if usage.calls else ():
-        calls = seconds = beyond = 0
-        for (t, z, d), use in usage.calls.items():
-            if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
-                calls += use.calls
-                seconds += use.seconds
-                beyond += use.beyond.get(tariff.first_period_s, 0)
-        if calls:
-            exact = calls * tariff.first_period_price + beyond * tariff.per_second
-            items.append(Item.make(call_type, seconds, "s", exact, f"{calls} call{'s' if calls > 1 else ''}"))
+            items.append(sms_item(n, ctx.sms_price, ctx.sms_note))
+    if usage.calls:
+        items += call_items(offer, usage.calls)
     for sub in line.options:
-        okey = ("option", sub.id, sub.since)
-        fixed = ctx.memo.get(okey)
+        okey = (sub.id, sub.since)
+        fixed = ctx.options.get(okey)
         if fixed is None:
-            option = catalog.options[sub.id]
-            made = []
-            if (option.monthly or not option.once) and Month.of(sub.since).index <= ctx.month.index:
-                made.append(Item.make(f"option-{sub.id}", 1, "month", option.monthly))
-            if option.once and ctx.month.contains(sub.since):
-                made.append(Item.make(f"option-{sub.id}-fee", 1, "once", option.once))
-            fixed = ctx.memo[okey] = tuple(made)
-        items.extend(fixed)  # type: ignore[arg-type]
+            fixed = ctx.options[okey] = option_items(catalog.options[sub.id], sub, ctx.month)
+        items.extend(fixed)
     return items
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounting import inventory_from_dict, load_catalog, rate
-from accounting.engine import _step_cost
+from accounting.charges import step_cost
 from accounting.usage_table import usage_table
 
 CATALOG = load_catalog()
@@ -84,7 +84,7 @@ def test_optima_never_costs_more_than_any_single_step(volume_ko: int) -> None:
     )
     total = rate(inv, usage_table(rows)).lines[0].total
     for step in plan.steps:
-        assert total <= _step_cost(CATALOG, step, 36, volume_ko, Decimal(0))
+        assert total <= step_cost(CATALOG, step, 36, volume_ko, Decimal(0))
 
 
 @SETTINGS

@@ -1,0 +1,202 @@
+"""Every charge of a line's month, written once.
+
+The invoice (`accounting.engine.price_line`) lists these items; the comparison (`accounting.compare`)
+adds up the amounts of the same items for every offer, plan and commitment a line could take.  A
+new kind of charge is one function here, called from both (see docs/extending.md).
+
+The charges that depend on the line's choice:
+- the plan: the subscription (less the fleet discount) and the data in the bundle and over it, on
+  the step `choose_step` picks (`step_cost` is what one step costs: the two items' amounts);
+- the offer: data outside the bundle's zones, calls, the activation fee.
+SMS (priced on the fleet's step) and options do not depend on the choice; prototypes keep theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from accounting.catalog import Catalog, Offer, Option, Plan, PlanStep, Prototype
+from accounting.inventory import Month, OptionSub
+from accounting.invoice import Item
+from accounting.money import ZERO, cents
+
+
+@dataclass
+class CallUse:
+    calls: int = 0  # calls that lasted more than 0 s
+    seconds: int = 0  # whole seconds, each call rounded up
+    beyond: dict[int, int] = field(default_factory=dict)  # first period -> seconds beyond it
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    """What pricing a line needs of its offer, worked out once per offer and fleet."""
+
+    data: bool  # the offer carries data
+    sms: bool  # the offer carries SMS
+    bundle_zones: tuple[str, ...]
+    bundle: str  # the bundle's zones as they appear in item codes: "fr-eu"
+    outside: tuple[tuple[str, str, Decimal], ...]  # (zone, item code, price per Mo) outside the bundle
+
+    @staticmethod
+    def of(catalog: Catalog, offer: Offer) -> OfferTerms:
+        outside = tuple(
+            (z, f"data-{z}", offer.zone_rates_per_mo[z]) for z in catalog.zones if z not in offer.bundle_zones
+        )
+        return OfferTerms(
+            "data" in offer.usage,
+            "sms" in offer.usage,
+            offer.bundle_zones,
+            "-".join(offer.bundle_zones),
+            outside,
+        )
+
+
+def per_ko(catalog: Catalog, per_mo: Decimal, ko: int) -> Decimal:
+    """The exact price of `ko` at a price per Mo (a Mo is `catalog.ko_per_mo` ko)."""
+    return ko * per_mo / catalog.ko_per_mo
+
+
+# ----- the plan --------------------------------------------------------------------------------------
+
+
+def bundle_volume(terms: OfferTerms, data_ko: Mapping[str, int]) -> int:
+    """The month's ko in the zones the offer's bundle covers (0 when the offer carries no data)."""
+    volume = 0
+    if terms.data and data_ko:
+        for zone in terms.bundle_zones:
+            volume += data_ko.get(zone, 0)
+    return volume
+
+
+def subscription_price(step: PlanStep, commitment: int, rate: Decimal) -> Decimal:
+    """A step's monthly price for the commitment, less the fleet discount `rate` (exact)."""
+    return step.price[commitment] * (1 - rate)
+
+
+def step_cost(catalog: Catalog, step: PlanStep, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
+    """What the plan's items cost on one step: the subscription and the data over its allowance."""
+    sub = cents(subscription_price(step, commitment, rate))
+    over = cents(per_ko(catalog, step.over_per_mo, max(0, volume_ko - step.allowance_ko)))
+    return sub + over
+
+
+def choose_step(
+    catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal = ZERO
+) -> PlanStep:
+    """The plan's cheapest step for the volume (a one-step plan has no choice); ties go to the first."""
+    if len(plan.steps) == 1:
+        return plan.steps[0]
+    best = plan.steps[0]
+    best_cost = step_cost(catalog, best, commitment, volume_ko, rate)
+    for step in plan.steps[1:]:
+        cost = step_cost(catalog, step, commitment, volume_ko, rate)
+        if cost < best_cost:
+            best, best_cost = step, cost
+    return best
+
+
+def plan_cost(catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
+    """The plan's items' amounts on the step `choose_step` picks."""
+    if len(plan.steps) == 1:
+        return step_cost(catalog, plan.steps[0], commitment, volume_ko, rate)
+    return min(step_cost(catalog, step, commitment, volume_ko, rate) for step in plan.steps)
+
+
+def subscription_item(
+    step: PlanStep, commitment: int, rate: Decimal, why: str | None, label: str | None
+) -> Item:
+    """The month's subscription on `step`; `why` names the fleet discount `rate` when there is one."""
+    price = step.price[commitment]
+    note = f"{why}, {price} less {rate * 100:g}%" if why else None
+    return Item.make("subscription", 1, "month", subscription_price(step, commitment, rate), note, label)
+
+
+def bundle_items(
+    catalog: Catalog, step: PlanStep, bundle: str, volume: int, label: str | None, items: list[Item]
+) -> None:
+    """The data in the bundle (free) and over it, on `step`, appended to `items` (after the subscription)."""
+    if not volume:
+        return
+    inside = min(volume, step.allowance_ko)
+    if inside:
+        items.append(Item.make(f"data-{bundle}-bundle", inside, "ko", ZERO, None, label))
+    if volume > step.allowance_ko:
+        over = volume - step.allowance_ko
+        items.append(
+            Item.make(f"data-{bundle}-over", over, "ko", per_ko(catalog, step.over_per_mo, over), None, label)
+        )
+
+
+def prototype_items(
+    catalog: Catalog, proto: Prototype, bundle: str, volume: int, month_k: int, items: list[Item]
+) -> None:
+    """A prototype line's month `month_k`: free subscription, `free_ko` free, then the prototype's rate."""
+    items.append(Item.make("subscription", 1, "month", ZERO, f"prototype, month {month_k} of {proto.months}"))
+    if volume:
+        free = min(volume, proto.free_ko)
+        items.append(Item.make(f"data-{bundle}-free", free, "ko", ZERO, f"{proto.free_ko} ko free per month"))
+        if volume > proto.free_ko:
+            over = volume - proto.free_ko
+            items.append(
+                Item.make(f"data-{bundle}-over", over, "ko", per_ko(catalog, proto.over_per_mo, over))
+            )
+
+
+# ----- the offer -------------------------------------------------------------------------------------
+
+
+def activation_items(offer: Offer, since: date, month: Month) -> list[Item]:
+    """The offer's activation fee, in the month the line starts."""
+    if offer.activation_fee and month.contains(since):
+        return [Item.make("activation", 1, "once", offer.activation_fee)]
+    return []
+
+
+def outside_data_items(catalog: Catalog, terms: OfferTerms, data_ko: Mapping[str, int]) -> list[Item]:
+    """Data in the zones outside the offer's bundle, one item per zone, at the offer's rate for it."""
+    if not (terms.data and data_ko):
+        return []
+    items = []
+    for zone, code, per_mo in terms.outside:
+        ko = data_ko.get(zone, 0)
+        if ko:
+            items.append(Item.make(code, ko, "ko", per_ko(catalog, per_mo, ko)))
+    return items
+
+
+def call_items(offer: Offer, calls: Mapping[tuple[str, str, str], CallUse]) -> list[Item]:
+    """One item per kind of call the offer prices: first periods, then per second beyond them."""
+    items = []
+    for call_type, tariff in offer.calls.items() if calls else ():
+        n = seconds = beyond = 0
+        for (t, z, d), use in calls.items():
+            if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
+                n += use.calls
+                seconds += use.seconds
+                beyond += use.beyond.get(tariff.first_period_s, 0)
+        if n:
+            exact = n * tariff.first_period_price + beyond * tariff.per_second
+            items.append(Item.make(call_type, seconds, "s", exact, f"{n} call{'s' if n > 1 else ''}"))
+    return items
+
+
+# ----- the same on every choice ----------------------------------------------------------------------
+
+
+def sms_item(count: int, price: Decimal, note: str) -> Item:
+    """The line's SMS at the fleet's step price (`note` says the step: made once per fleet)."""
+    return Item.make("sms", count, "sms", count * price, note)
+
+
+def option_items(option: Option, sub: OptionSub, month: Month) -> tuple[Item, ...]:
+    """An option's monthly price from its start month on, and its one-off fee in its start month."""
+    made = []
+    if (option.monthly or not option.once) and Month.of(sub.since).index <= month.index:
+        made.append(Item.make(f"option-{option.id}", 1, "month", option.monthly))
+    if option.once and month.contains(sub.since):
+        made.append(Item.make(f"option-{option.id}-fee", 1, "once", option.once))
+    return tuple(made)
