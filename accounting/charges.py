@@ -6,7 +6,7 @@ new kind of charge is one function here, called from both (see docs/extending.md
 
 The charges that depend on the line's choice:
 - the plan: the subscription (less the fleet discount) and the data in the bundle and over it, on
-  the step `choose_step` picks (`step_cost` is what one step costs: the two items' amounts);
+  the cheapest step (`PlanPrices`; `step_cost` is what one step costs: the two items' amounts);
 - the offer: data outside the bundle's zones, calls, the activation fee.
 SMS (priced on the fleet's step) and options do not depend on the choice; prototypes keep theirs.
 """
@@ -55,6 +55,10 @@ class OfferTerms:
         )
 
 
+# The hot items are made as `Item(..., cents(exact))`, what `Item.make` does, without its call.
+_NOTHING = cents(ZERO)
+
+
 def per_ko(catalog: Catalog, per_mo: Decimal, ko: int) -> Decimal:
     """The exact price of `ko` at a price per Mo (a Mo is `catalog.ko_per_mo` ko)."""
     return ko * per_mo / catalog.ko_per_mo
@@ -77,33 +81,42 @@ def subscription_price(step: PlanStep, commitment: int, rate: Decimal) -> Decima
     return step.price[commitment] * (1 - rate)
 
 
+def over_amount(catalog: Catalog, step: PlanStep, volume_ko: int) -> Decimal:
+    """The amount of the data over a step's allowance (rounded: the item's amount)."""
+    return cents(per_ko(catalog, step.over_per_mo, max(0, volume_ko - step.allowance_ko)))
+
+
 def step_cost(catalog: Catalog, step: PlanStep, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
     """What the plan's items cost on one step: the subscription and the data over its allowance."""
-    sub = cents(subscription_price(step, commitment, rate))
-    over = cents(per_ko(catalog, step.over_per_mo, max(0, volume_ko - step.allowance_ko)))
-    return sub + over
+    return cents(subscription_price(step, commitment, rate)) + over_amount(catalog, step, volume_ko)
 
 
-def choose_step(
-    catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal = ZERO
-) -> PlanStep:
-    """The plan's cheapest step for the volume (a one-step plan has no choice); ties go to the first."""
-    if len(plan.steps) == 1:
-        return plan.steps[0]
-    best = plan.steps[0]
-    best_cost = step_cost(catalog, best, commitment, volume_ko, rate)
-    for step in plan.steps[1:]:
-        cost = step_cost(catalog, step, commitment, volume_ko, rate)
-        if cost < best_cost:
-            best, best_cost = step, cost
-    return best
+@dataclass(frozen=True)
+class PlanPrices:
+    """A plan at one commitment and fleet discount rate: each step's subscription amount, made once
+    (per fleet in the invoice, per choice in the comparison), so a volume only adds its overage."""
 
+    plan: Plan
+    subscriptions: tuple[Decimal, ...]  # each step's subscription amount (rounded), in step order
 
-def plan_cost(catalog: Catalog, plan: Plan, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
-    """The plan's items' amounts on the step `choose_step` picks."""
-    if len(plan.steps) == 1:
-        return step_cost(catalog, plan.steps[0], commitment, volume_ko, rate)
-    return min(step_cost(catalog, step, commitment, volume_ko, rate) for step in plan.steps)
+    @staticmethod
+    def of(plan: Plan, commitment: int, rate: Decimal) -> PlanPrices:
+        return PlanPrices(plan, tuple(cents(subscription_price(s, commitment, rate)) for s in plan.steps))
+
+    def cheapest(self, catalog: Catalog, volume_ko: int) -> tuple[PlanStep, Decimal]:
+        """The cheapest step for the volume and its cost (`step_cost`); ties go to the first step."""
+        steps, subs = self.plan.steps, self.subscriptions
+        best, best_cost = steps[0], subs[0] + over_amount(catalog, steps[0], volume_ko)
+        for i in range(1, len(steps)):
+            cost = subs[i] + over_amount(catalog, steps[i], volume_ko)
+            if cost < best_cost:
+                best, best_cost = steps[i], cost
+        return best, best_cost
+
+    def step_for(self, catalog: Catalog, volume_ko: int) -> PlanStep:
+        """The step a line with this volume is billed on (a one-step plan has no choice)."""
+        steps = self.plan.steps
+        return steps[0] if len(steps) == 1 else self.cheapest(catalog, volume_ko)[0]
 
 
 def subscription_item(
@@ -123,11 +136,13 @@ def bundle_items(
         return
     inside = min(volume, step.allowance_ko)
     if inside:
-        items.append(Item.make(f"data-{bundle}-bundle", inside, "ko", ZERO, None, label))
+        items.append(Item(f"data-{bundle}-bundle", inside, "ko", _NOTHING, None, label))
     if volume > step.allowance_ko:
         over = volume - step.allowance_ko
         items.append(
-            Item.make(f"data-{bundle}-over", over, "ko", per_ko(catalog, step.over_per_mo, over), None, label)
+            Item(
+                f"data-{bundle}-over", over, "ko", cents(per_ko(catalog, step.over_per_mo, over)), None, label
+            )
         )
 
 
@@ -149,39 +164,83 @@ def prototype_items(
 # ----- the offer -------------------------------------------------------------------------------------
 
 
-def activation_items(offer: Offer, since: date, month: Month) -> list[Item]:
-    """The offer's activation fee, in the month the line starts."""
+def activation_fee(offer: Offer, since: date, month: Month) -> Decimal | None:
+    """The offer's activation fee, charged in the month the line starts (None: nothing to charge)."""
     if offer.activation_fee and month.contains(since):
-        return [Item.make("activation", 1, "once", offer.activation_fee)]
-    return []
+        return offer.activation_fee
+    return None
 
 
-def outside_data_items(catalog: Catalog, terms: OfferTerms, data_ko: Mapping[str, int]) -> list[Item]:
-    """Data in the zones outside the offer's bundle, one item per zone, at the offer's rate for it."""
+def activation_items(offer: Offer, since: date, month: Month, items: list[Item]) -> None:
+    """`activation_fee` as an invoice item, appended to `items`."""
+    fee = activation_fee(offer, since, month)
+    if fee is not None:
+        items.append(Item.make("activation", 1, "once", fee))
+
+
+def outside_data(
+    catalog: Catalog, terms: OfferTerms, data_ko: Mapping[str, int]
+) -> list[tuple[str, int, Decimal]]:
+    """Data in the zones outside the offer's bundle, at the offer's rate for each: (item code, ko, exact)."""
     if not (terms.data and data_ko):
         return []
-    items = []
+    out = []
     for zone, code, per_mo in terms.outside:
         ko = data_ko.get(zone, 0)
         if ko:
-            items.append(Item.make(code, ko, "ko", per_ko(catalog, per_mo, ko)))
-    return items
+            out.append((code, ko, per_ko(catalog, per_mo, ko)))
+    return out
 
 
-def call_items(offer: Offer, calls: Mapping[tuple[str, str, str], CallUse]) -> list[Item]:
-    """One item per kind of call the offer prices: first periods, then per second beyond them."""
-    items = []
-    for call_type, tariff in offer.calls.items() if calls else ():
+def outside_data_items(
+    catalog: Catalog, terms: OfferTerms, data_ko: Mapping[str, int], items: list[Item]
+) -> None:
+    """`outside_data` as invoice items, appended to `items`."""
+    for code, ko, exact in outside_data(catalog, terms, data_ko):
+        items.append(Item(code, ko, "ko", cents(exact)))
+
+
+def calls(offer: Offer, used: Mapping[tuple[str, str, str], CallUse]) -> list[tuple[str, int, int, Decimal]]:
+    """The calls the offer prices, per kind: (call type, calls, seconds, exact); each call pays its
+    first period, then per second beyond it."""
+    out = []
+    for call_type, tariff in offer.calls.items() if used else ():
         n = seconds = beyond = 0
-        for (t, z, d), use in calls.items():
+        for (t, z, d), use in used.items():
             if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
                 n += use.calls
                 seconds += use.seconds
                 beyond += use.beyond.get(tariff.first_period_s, 0)
         if n:
-            exact = n * tariff.first_period_price + beyond * tariff.per_second
-            items.append(Item.make(call_type, seconds, "s", exact, f"{n} call{'s' if n > 1 else ''}"))
-    return items
+            out.append((call_type, n, seconds, n * tariff.first_period_price + beyond * tariff.per_second))
+    return out
+
+
+def call_items(offer: Offer, used: Mapping[tuple[str, str, str], CallUse], items: list[Item]) -> None:
+    """`calls` as invoice items (quantity: the seconds; note: the number of calls), appended to `items`."""
+    for call_type, n, seconds, exact in calls(offer, used):
+        items.append(Item(call_type, seconds, "s", cents(exact), f"{n} call{'s' if n > 1 else ''}"))
+
+
+def offer_cost(
+    catalog: Catalog,
+    terms: OfferTerms,
+    offer: Offer,
+    since: date,
+    month: Month,
+    usage_ko: Mapping[str, int],
+    used_calls: Mapping[tuple[str, str, str], CallUse],
+) -> Decimal:
+    """What the offer's items cost (data outside the bundle, calls, activation): their rounded amounts."""
+    total = ZERO
+    for _, _, exact in outside_data(catalog, terms, usage_ko):
+        total += cents(exact)
+    for _, _, _, exact in calls(offer, used_calls):
+        total += cents(exact)
+    fee = activation_fee(offer, since, month)
+    if fee is not None:
+        total += cents(fee)
+    return total
 
 
 # ----- the same on every choice ----------------------------------------------------------------------
@@ -189,7 +248,7 @@ def call_items(offer: Offer, calls: Mapping[tuple[str, str, str], CallUse]) -> l
 
 def sms_item(count: int, price: Decimal, note: str) -> Item:
     """The line's SMS at the fleet's step price (`note` says the step: made once per fleet)."""
-    return Item.make("sms", count, "sms", count * price, note)
+    return Item("sms", count, "sms", cents(count * price), note)
 
 
 def option_items(option: Option, sub: OptionSub, month: Month) -> tuple[Item, ...]:

@@ -24,11 +24,9 @@ from typing import Any
 from accounting.catalog import Catalog
 from accounting.charges import (
     OfferTerms,
-    activation_items,
+    PlanPrices,
     bundle_volume,
-    call_items,
-    outside_data_items,
-    plan_cost,
+    offer_cost,
 )
 from accounting.engine import (
     FleetContext,
@@ -67,25 +65,35 @@ def _offer_part(
     catalog: Catalog, terms: OfferTerms, offer_id: str, line: Line, usage: LineUsage, month: Month
 ) -> tuple[int, Decimal]:
     """(volume in the bundle zones, the amounts of the offer's items: data outside them, calls, activation)."""
-    offer = catalog.offers[offer_id]
-    items = outside_data_items(catalog, terms, usage.data_ko) + call_items(offer, usage.calls)
-    items += activation_items(offer, line.since, month)
-    return bundle_volume(terms, usage.data_ko), sum((i.amount for i in items), ZERO)
+    cost = offer_cost(catalog, terms, catalog.offers[offer_id], line.since, month, usage.data_ko, usage.calls)
+    return bundle_volume(terms, usage.data_ko), cost
 
 
-def _plan_part(catalog: Catalog, choice: Choice, volume: int, rate: Decimal) -> Decimal:
+_PlanCache = dict[tuple[Choice, Decimal], PlanPrices]
+
+
+def _plan_part(catalog: Catalog, choice: Choice, volume: int, rate: Decimal, cache: _PlanCache) -> Decimal:
     """The amounts of the plan's items (subscription less `rate`, data over the bundle) on its best step."""
-    plan = catalog.offers[choice.offer].plans[choice.plan]
-    return plan_cost(catalog, plan, choice.commitment, volume, rate)
+    prices = cache.get((choice, rate))
+    if prices is None:
+        plan = catalog.offers[choice.offer].plans[choice.plan]
+        prices = cache[(choice, rate)] = PlanPrices.of(plan, choice.commitment, rate)
+    return prices.cheapest(catalog, volume)[1]
 
 
 def variable_cost(
-    catalog: Catalog, choice: Choice, line: Line, usage: LineUsage, month: Month, rate: Decimal
+    catalog: Catalog,
+    choice: Choice,
+    line: Line,
+    usage: LineUsage,
+    month: Month,
+    rate: Decimal,
+    cache: _PlanCache | None = None,
 ) -> Decimal:
     """Subscription, data and calls of a line on a choice: the part of its bill that depends on it."""
     terms = OfferTerms.of(catalog, catalog.offers[choice.offer])
     volume, extra = _offer_part(catalog, terms, choice.offer, line, usage, month)
-    return _plan_part(catalog, choice, volume, rate) + extra
+    return _plan_part(catalog, choice, volume, rate, {} if cache is None else cache) + extra
 
 
 @dataclass
@@ -211,6 +219,7 @@ def _compare(run: RatingRun) -> Comparison:
     fixed: dict[str, Decimal] = {}
     cost_on: dict[str, dict[Choice, Decimal]] = {}
     cost_off: dict[str, dict[Choice, Decimal]] = {}
+    plans: _PlanCache = {}
     for line in active:
         usage = run.rated.lines.get(line.id, empty)
         total = bills[line.id].total
@@ -219,7 +228,7 @@ def _compare(run: RatingRun) -> Comparison:
             continue
         current = Choice(line.offer, line.plan, line.commitment or 0)
         var_now = variable_cost(
-            catalog, current, line, usage, month, today_ctx.discounts.get(line.offer, (ZERO, ""))[0]
+            catalog, current, line, usage, month, today_ctx.discounts.get(line.offer, (ZERO, ""))[0], plans
         )
         fixed[line.id] = total - var_now
         on: dict[Choice, Decimal] = {}
@@ -240,9 +249,9 @@ def _compare(run: RatingRun) -> Comparison:
             if part is None:
                 continue
             volume, extra = part
-            off[choice] = _plan_part(catalog, choice, volume, ZERO) + extra
+            off[choice] = _plan_part(catalog, choice, volume, ZERO, plans) + extra
             rate = rates_all.get(choice.offer, (ZERO, ""))[0]
-            on[choice] = _plan_part(catalog, choice, volume, rate) + extra if rate else off[choice]
+            on[choice] = _plan_part(catalog, choice, volume, rate, plans) + extra if rate else off[choice]
         cost_on[line.id], cost_off[line.id] = on, off
         lc = LineComparison(line.id, current, total)
         for choice in off:

@@ -20,11 +20,11 @@ from accounting.catalog import Catalog, Offer, load_catalog, pick_step
 from accounting.charges import (
     CallUse,
     OfferTerms,
+    PlanPrices,
     activation_items,
     bundle_items,
     bundle_volume,
     call_items,
-    choose_step,
     option_items,
     outside_data_items,
     prototype_items,
@@ -156,6 +156,7 @@ class FleetContext:
         default_factory=dict, compare=False, repr=False
     )
     options: dict[tuple[str, date], tuple[Item, ...]] = field(default_factory=dict, compare=False, repr=False)
+    plans: dict[tuple[str, str, int], PlanPrices] = field(default_factory=dict, compare=False, repr=False)
     terms: dict[str, OfferTerms] = field(default_factory=dict, compare=False, repr=False)
 
     def offer_terms(self, catalog: Catalog, offer: Offer) -> OfferTerms:
@@ -199,7 +200,11 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
         commitment = line.commitment
         assert commitment is not None
         rate, why = ctx.discounts.get(line.offer, (ZERO, None))
-        step = choose_step(catalog, plan, commitment, volume, rate)
+        pkey = (line.offer, line.plan, commitment)
+        prices = ctx.plans.get(pkey)
+        if prices is None:
+            prices = ctx.plans[pkey] = PlanPrices.of(plan, commitment, rate)
+        step = prices.step_for(catalog, volume)
         label = step.name if len(plan.steps) > 1 else None
         key = (line.offer, line.plan, step.name, commitment)
         subscription = ctx.subscriptions.get(key)
@@ -208,9 +213,9 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
         items.append(subscription)
         bundle_items(catalog, step, terms.bundle, volume, label, items)
         if offer.activation_fee:
-            items += activation_items(offer, line.since, ctx.month)
+            activation_items(offer, line.since, ctx.month, items)
     if terms.data and data_ko:
-        items += outside_data_items(catalog, terms, data_ko)
+        outside_data_items(catalog, terms, data_ko, items)
     if terms.sms and usage.sms:
         n = 0
         from_zones, to_dests = catalog.sms.from_zones, catalog.sms.to_dests
@@ -220,7 +225,7 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
         if n:
             items.append(sms_item(n, ctx.sms_price, ctx.sms_note))
     if usage.calls:
-        items += call_items(offer, usage.calls)
+        call_items(offer, usage.calls, items)
     for sub in line.options:
         okey = (sub.id, sub.since)
         fixed = ctx.options.get(okey)
