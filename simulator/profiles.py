@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
+
+from m2msim.yamlio import parse_yaml
 
 I64 = npt.NDArray[np.int64]
 
@@ -141,5 +142,7 @@ def builtin_profiles() -> dict[str, Profile]:
     global _CACHE
     if _CACHE is None:
         text = resources.files("simulator").joinpath("data/profiles.yaml").read_text(encoding="utf-8")
-        _CACHE = parse_profiles(yaml.safe_load(text), "simulator/data/profiles.yaml")
+        _CACHE = parse_profiles(
+            parse_yaml(text, "simulator/data/profiles.yaml"), "simulator/data/profiles.yaml"
+        )
     return _CACHE
