@@ -1,8 +1,8 @@
 """pytest plugin: run the bench tests on a physical modem or on the virtual one, unchanged.
 
-    pytest tests/hil                                             # CI: the virtual modem, three profiles
-    pytest tests/hil --modem-url /dev/ttyUSB2 --modem-profile simcom-sim800 --allow-list bench.yaml
-    pytest tests/hil --modem-url virtual://quectel-bg96?seed=3 --bench-out runs/bench
+    pytest tests/bench                                             # CI: the virtual modem, three profiles
+    pytest tests/bench --modem-url /dev/ttyUSB2 --modem-profile simcom-sim800 --allow-list bench.yaml
+    pytest tests/bench --modem-url virtual://quectel-bg96?seed=3 --bench-out runs/bench
 
 Options: `--modem-url` (repeatable; default: virtual://generic?seed=1 and the same seed on
 virtual://simcom-sim800 and virtual://quectel-bg96), `--modem-profile` (driver profile for a

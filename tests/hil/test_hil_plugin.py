@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTS = "tests/hil/test_bench_register.py"
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = "tests/bench/test_bench_register.py"
 
 
 def collect(*args: str) -> subprocess.CompletedProcess[str]:

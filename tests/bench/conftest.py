@@ -2,7 +2,7 @@
 
 The plugin's hooks and fixtures are imported here rather than named in `pytest_plugins`: pytest
 refuses `pytest_plugins` in a conftest below the root.  Its options exist when this folder is on
-the command line (`pytest tests/hil --modem-url /dev/ttyUSB2 ...`); a run of the whole suite uses
+the command line (`pytest tests/bench --modem-url /dev/ttyUSB2 ...`); a run of the whole suite uses
 the defaults (the virtual modem).
 """
 

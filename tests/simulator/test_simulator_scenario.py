@@ -13,7 +13,7 @@ import yaml
 from m2msim.yamlio import YamlError
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def base() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_queries() -> dict[str, str]:

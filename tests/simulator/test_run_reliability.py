@@ -26,7 +26,7 @@ from m2msim.rundir import MARKER, marker_files
 from simulator.estimate import JobTooBig, Limits, admit, estimate_run
 from simulator.scenario import load_scenario
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 DEFAULT = SCENARIOS / "default.yaml"
 SMALL = ["--days", "1", "--max-lines", "8", "--shard-devices", "4"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from m2msim.cli import main
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month"
+EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
 INV, USAGE = str(EXAMPLE / "inventory.yaml"), str(EXAMPLE / "usage.csv")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from accounting import InventoryError, inventory_from_dict, load_inventory
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month" / "inventory.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month" / "inventory.yaml"
 
 BASE = """customer: acme
 month: 2026-03

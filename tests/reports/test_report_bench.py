@@ -14,7 +14,7 @@ from reportcheck import as_number, shown_keys, value_at
 
 from reports import ReportError, render_bench_report, render_report
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month"
+EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
 FAST = "virtual://quectel-bg96?seed=3&speed=20"  # 20 simulated seconds per real second
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)"

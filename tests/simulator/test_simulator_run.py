@@ -25,7 +25,7 @@ from simulator.progress import ProgressBar
 from simulator.run import simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 

@@ -12,7 +12,7 @@ from accounting import CatalogError, inventory_from_dict, load_catalog, rate
 from accounting.catalog import CATALOG_DIR
 from accounting.usage_table import usage_table
 
-DATA = Path(__file__).parent / "data" / "accounting"
+DATA = Path(__file__).parent.parent / "data" / "accounting"
 ORANGE = CATALOG_DIR / "orange-m2m-2012.yaml"
 
 

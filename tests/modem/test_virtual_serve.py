@@ -19,7 +19,7 @@ from modem.transports import open_transport
 from modem.virtual import open_virtual
 from modem.virtual.scenario import ScenarioError, load_scenario
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_open_transport_reaches_the_in_process_modem() -> None:
