@@ -18,7 +18,6 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from fuzzing import run_cli
-from test_report_run import storm_doc
 
 from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
 from simulator.run import simulate
@@ -36,15 +35,8 @@ def readme_queries() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sql") / "run"
-    simulate(parse_scenario(storm_doc(), "storm-unit.yaml"), out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def rows(run: Path) -> list[dict[str, Any]]:
-    return pq.read_table(run / "usage.parquet").to_pylist()
+def rows(storm_run: Path) -> list[dict[str, Any]]:
+    return pq.read_table(storm_run / "usage.parquet").to_pylist()
 
 
 def sql_json(run: Path, query: str) -> list[dict[str, Any]]:
@@ -71,8 +63,8 @@ def test_the_readme_shows_the_queries_and_every_view_is_used() -> None:
         assert re.search(rf"\b(FROM|JOIN) {view}\b", text), view
 
 
-def test_top_lines_by_volume(run: Path, rows: list[dict[str, Any]]) -> None:
-    got = sql_json(run, query("top lines by volume"))
+def test_top_lines_by_volume(storm_run: Path, rows: list[dict[str, Any]]) -> None:
+    got = sql_json(storm_run, query("top lines by volume"))
     vol: dict[str, int] = defaultdict(int)
     for r in rows:
         if r["type"] == "data":
@@ -81,8 +73,8 @@ def test_top_lines_by_volume(run: Path, rows: list[dict[str, Any]]) -> None:
     assert [(g["line"], g["bytes"]) for g in got] == expected
 
 
-def test_sessions_per_hour(run: Path, rows: list[dict[str, Any]]) -> None:
-    got = sql_json(run, query("sessions per hour"))
+def test_sessions_per_hour(storm_run: Path, rows: list[dict[str, Any]]) -> None:
+    got = sql_json(storm_run, query("sessions per hour"))
     per: dict[str, int] = defaultdict(int)
     for r in rows:
         if r["type"] == "data" and (r["sequence"] or 1) == 1:
@@ -91,18 +83,18 @@ def test_sessions_per_hour(run: Path, rows: list[dict[str, Any]]) -> None:
     assert len(got) == 24
 
 
-def test_cost_per_group(run: Path) -> None:
-    got = sql_json(run, query("cost per device group"))
-    summary = json.loads((run / "summary.json").read_text())
+def test_cost_per_group(storm_run: Path) -> None:
+    got = sql_json(storm_run, query("cost per device group"))
+    summary = json.loads((storm_run / "summary.json").read_text())
     assert {g["device_group"]: g["cost_ht"] for g in got} == {
         g["name"]: g["cost_ht"] for g in summary["groups"]
     }
-    invoice = json.loads((run / "invoice.json").read_text())
+    invoice = json.loads((storm_run / "invoice.json").read_text())
     assert sum(Decimal(g["cost_ht"]) for g in got) == Decimal(invoice["total_ht"])
 
 
-def test_roaming_share(run: Path, rows: list[dict[str, Any]]) -> None:
-    got = {g["device_group"]: g for g in sql_json(run, query("roaming share"))}
+def test_roaming_share(storm_run: Path, rows: list[dict[str, Any]]) -> None:
+    got = {g["device_group"]: g for g in sql_json(storm_run, query("roaming share"))}
     trk = [r for r in rows if r["type"] == "data" and r["line"].startswith("T")]
     abroad = sum(r["bytes_up"] + r["bytes_down"] for r in trk if r["zone"] != "fr")
     total = sum(r["bytes_up"] + r["bytes_down"] for r in trk)
@@ -111,8 +103,8 @@ def test_roaming_share(run: Path, rows: list[dict[str, Any]]) -> None:
     assert got["meters"]["roaming_share"] == 0
 
 
-def test_retry_storm_minute_by_minute(run: Path, rows: list[dict[str, Any]]) -> None:
-    got = sql_json(run, query("retry storm minute by minute"))
+def test_retry_storm_minute_by_minute(storm_run: Path, rows: list[dict[str, Any]]) -> None:
+    got = sql_json(storm_run, query("retry storm minute by minute"))
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
         if is_retry(r["charging_id"]):
@@ -120,23 +112,23 @@ def test_retry_storm_minute_by_minute(run: Path, rows: list[dict[str, Any]]) -> 
             per[k][0] += 1
             per[k][1] += -(-(r["bytes_up"] + r["bytes_down"]) // 1024)
     assert {g["minute"]: [g["attempts"], int(Decimal(g["ko"]))] for g in got} == per
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((storm_run / "summary.json").read_text())
     assert sum(g["attempts"] for g in got) == summary["retry_storm"]["sessions"]
     assert min(got, key=lambda g: g["minute"])["minute"] >= "2026-03-01T06:00"
 
 
-def test_alarms_by_rule_and_day(run: Path) -> None:
-    got = sql_json(run, query("alarms by rule"))
-    summary = json.loads((run / "summary.json").read_text())
+def test_alarms_by_rule_and_day(storm_run: Path) -> None:
+    got = sql_json(storm_run, query("alarms by rule"))
+    summary = json.loads((storm_run / "summary.json").read_text())
     by_rule: dict[str, int] = defaultdict(int)
     for g in got:
         by_rule[g["rule"]] += g["alarms"]
     assert dict(by_rule) == summary["alarms"]["by_rule"] and by_rule["imei-change"] == 6
 
 
-def test_invoice_items_by_code(run: Path) -> None:
-    got = sql_json(run, query("what the invoice charges for"))
-    invoice = json.loads((run / "invoice.json").read_text())
+def test_invoice_items_by_code(storm_run: Path) -> None:
+    got = sql_json(storm_run, query("what the invoice charges for"))
+    invoice = json.loads((storm_run / "invoice.json").read_text())
     per: dict[str, Decimal] = defaultdict(Decimal)
     for ln in invoice["lines"]:
         for it in ln["items"]:
@@ -144,12 +136,12 @@ def test_invoice_items_by_code(run: Path) -> None:
     assert {g["code"]: Decimal(g["amount_ht"]) for g in got} == per
 
 
-def test_table_and_csv_output(run: Path) -> None:
+def test_table_and_csv_output(storm_run: Path) -> None:
     q = "SELECT device_group, count(*) AS n FROM lines GROUP BY 1 ORDER BY 1"
-    table = run_cli(["sql", str(run), q])
+    table = run_cli(["sql", str(storm_run), q])
     assert table.rc == 0 and table.out.splitlines()[0].split() == ["device_group", "n"]
     assert "meters" in table.out and table.out.rstrip().endswith("(2 rows)")
-    out = run_cli(["sql", str(run), q, "--csv"])
+    out = run_cli(["sql", str(storm_run), q, "--csv"])
     assert list(csv.reader(io.StringIO(out.out))) == [
         ["device_group", "n"],
         ["meters", "6"],
@@ -157,22 +149,24 @@ def test_table_and_csv_output(run: Path) -> None:
     ]
 
 
-def test_the_views_read_the_shards_parts_without_the_merged_file(tmp_path: Path) -> None:
+def test_the_views_read_the_shards_parts_without_the_merged_file(
+    tmp_path: Path, storm_doc: dict[str, Any]
+) -> None:
     out = tmp_path / "run"
-    simulate(parse_scenario(storm_doc(), "storm-unit.yaml"), out, merge=False)
+    simulate(parse_scenario(storm_doc, "storm-unit.yaml"), out, merge=False)
     assert not (out / "usage.parquet").exists()
     got = sql_json(out, "SELECT count(*) AS n FROM usage")
     summary = json.loads((out / "summary.json").read_text())
     assert got == [{"n": summary["usage_records"]}]
 
 
-def test_bad_input_exits_2_with_one_line(run: Path, tmp_path: Path) -> None:
-    bad = run_cli(["sql", str(run), "SELECT * FROM nowhere"])
+def test_bad_input_exits_2_with_one_line(storm_run: Path, tmp_path: Path) -> None:
+    bad = run_cli(["sql", str(storm_run), "SELECT * FROM nowhere"])
     assert bad.rc == 2 and len(bad.err.strip().splitlines()) == 1 and "nowhere" in bad.err
     empty = run_cli(["sql", str(tmp_path), "SELECT 1"])
     assert empty.rc == 2 and "no run outputs here" in empty.err
     (tmp_path / "summary.json").write_text('{"totals": {}, "groups": [}')
     broken = run_cli(["sql", str(tmp_path), "SELECT 1"])
     assert broken.rc == 2 and "summary.json:1: not JSON" in broken.err
-    none = run_cli(["sql", str(run)])
+    none = run_cli(["sql", str(storm_run)])
     assert none.rc == 2 and "QUERY" in none.err
