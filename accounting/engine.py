@@ -61,6 +61,9 @@ REJECT_CATEGORIES = (
     NOT_IN_OFFER,
     NOT_PRICED,
     "malformed value",
+    "malformed row",
+    "impossible value",
+    "duplicate record",
     "outside the billing month",
 )
 
@@ -407,7 +410,7 @@ def _rate_run(
     if rated.rejected:
         keys = [RejectedKey(g.key, reason) for g, _, reason in rated.rejected if g.code is None]
         listed = reader.list_rejects(start, end, keys, max_rejects)
-        invoice.rejects = [Reject(row, reason) for row, reason in listed]
+        invoice.rejects = [Reject(row, reason, file) for file, row, reason in listed]
     t3 = time.perf_counter()
     timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}
     log.debug("rated %d rows: %s", rated.rows, timings)

@@ -121,8 +121,19 @@ class Quote:
 
 @dataclass(frozen=True)
 class Reject:
-    row: int
+    row: int  # in its file; the header is row 1
     reason: str
+    file: str | None = None  # the file's name when the input was several files
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"row": self.row, "reason": self.reason}
+        if self.file is not None:
+            d["file"] = self.file
+        return d
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.row}" if self.file is not None else f"row {self.row}"
 
 
 @dataclass(frozen=True)
@@ -249,7 +260,7 @@ class Invoice:
             "fleet": [i.to_dict() for i in self.fleet],
             "quotes": [{"code": q.code, "reason": q.reason} for q in self.quotes],
             "errors": [{"line": e.line, "rule": e.rule, "message": e.message} for e in self.errors],
-            "rejects": [{"row": r.row, "reason": r.reason} for r in self.rejects],
+            "rejects": [r.to_dict() for r in self.rejects],
             "rejects_by_reason": [{"reason": s.reason, "count": s.count} for s in self.reject_summary],
             "rows_read": self.rows_read,
             **self._coverage_dict(),

@@ -154,7 +154,7 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
         for r in invoice.rejects:
             rows = first[reject_category(r.reason)]
             if len(rows) < 3:
-                rows.append(f"row {r.row}: {r.reason}")
+                rows.append(f"{r.where}: {r.reason}")
         for s in invoice.reject_summary:
             out.append(f"  {s.reason:<36} {s.count:>10,}")
             out.extend(f"      {example}" for example in first.get(s.reason, []))

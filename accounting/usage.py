@@ -12,9 +12,15 @@ Rows that cannot be used are counted in the same pass; when there are any, a sec
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import csv
+import gzip
+import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +35,7 @@ from accounting.records import Dest, UsageType, Zone
 
 log = logging.getLogger(__name__)
 
-UsageSource: TypeAlias = str | Path | pa.Table | list[Path] | None  # a list: Parquet parts, read as one
+UsageSource: TypeAlias = str | Path | pa.Table | list[Path] | None  # a list or a folder: files read as one
 LINE_TYPES = ("data", "sms", "voice", "csd")
 REQUIRED = ("line", "type", "start")
 OPTIONAL = ("duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
@@ -45,7 +51,33 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
     "bad-dest": ("malformed value", "malformed value: dest"),
     "bad-delivered": ("malformed value", "malformed value: delivered"),
     "no-line": ("malformed value", "malformed value: line is empty"),
+    "duplicate": ("duplicate record", "duplicate record: identical in every field to row"),
+    "over-12h": ("impossible value", "impossible value: a data record is cut at 43,200 s (12 h): duration_s"),
+    "past-month-end": (
+        "impossible value",
+        "impossible value: the record lasts past the end of the billing month: start + duration_s",
+    ),
+    "too-many-octets": (
+        "impossible value",
+        "impossible value: more octets than 30 Gbit/s carries in the record's duration: bytes_up/bytes_down",
+    ),
+    "bad-row": ("malformed row", "malformed row"),
 }
+
+# Columns the reader adds to a numbered input: the file and the row (the header is row 1) of a
+# record, and for a duplicate the row it repeats.
+FILE_COL = "__m2msim_file"
+ROW_COL = "__m2msim_row"
+DUP_FILE = "__m2msim_dup_file"
+DUP_ROW = "__m2msim_dup_row"
+MAX_CSV_LINE = 1 << 20  # bytes: a usage row is a few hundred; a longer line is a malformed row
+
+# What no network produces (values beyond these are rejects, "impossible value"):
+MAX_RECORD_S = 43_200  # a data record is cut every 12 h of a session (field notes)
+# Octets (up + down) one record can carry per second: 30 Gbit/s, the IMT-2020 peak rates of 5G NR
+# (20 Gbit/s down plus 10 Gbit/s up), the fastest radio access there is; a record shorter than a
+# second is allowed a second's worth, one without a duration the 12 hours of the record limit.
+MAX_OCTETS_PER_S = 3_750_000_000
 
 
 class Group(NamedTuple):
@@ -138,63 +170,102 @@ class Scan(NamedTuple):
 
 
 class UsageReader:
-    """One usage input (a CSV or Parquet file, or an Arrow table) bound to a DuckDB connection."""
+    """One usage input (CSV or Parquet files, a folder of them, or an Arrow table) on a DuckDB connection.
+
+    Several files (a list, or a folder: a run's `usage/part-*.parquet`, or `*.csv` files) are read
+    as one input; their rows are numbered per file and a reject names its file.
+    """
 
     def __init__(self, source: UsageSource, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con or connect()
         self.name = "<table>"
         self.kind = "table"
-        self.numbered = ""
+        self.files: list[Path] = []
         self.parquet_files: list[Path] = []
+        self.csv_rejects = self.csv_scans = ""  # where DuckDB lists the CSV rows it could not parse
+        self.csv_fields = 0
+        self.max_end: datetime | None = None  # the files' footers: the latest end of a record
+        self.claims_unique = False  # the files' footers: records unique by construction
+        self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
+        self.ordered = False  # every scan in file order (a CSV whose numbered rows are joined)
+        self._in_order = False
         if isinstance(source, pa.Table):
             self.con.register("usage_input", source)
             self.relation = "usage_input"
-        elif isinstance(source, list):
-            self._parts([Path(p) for p in source])
         elif source is None:
             empty = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
             self.con.register("usage_input", empty)
             self.relation = "usage_input"
             self.name = "<no usage>"
         else:
-            path = Path(source)
-            self.name = str(path)
-            if not path.is_file():
-                raise UsageError(self.name, "no such file" if not path.exists() else "not a file")
-            q = _sql_safe(str(path))
-            if path.name.lower().endswith((".csv", ".csv.gz", ".txt")):
-                self.kind = "csv"
-                _keep_try_cast_in_sql(self.con)
-                self.relation = (
-                    f"read_csv('{q}', header = true, all_varchar = true, delim = ',', quote = '\"')"
-                )
+            paths = [Path(p) for p in source] if isinstance(source, list) else [Path(source)]
+            self.files = _input_files(paths)
+            self.name = str(source) if not isinstance(source, list) else _describe(self.files)
+            if all(_is_csv(p) for p in self.files):
+                self._csv()
+            elif any(_is_csv(p) for p in self.files):
+                raise UsageError(self.name, "a mix of CSV and Parquet files: give one kind")
             else:
-                self.kind = "parquet"
-                self.relation = f"read_parquet('{q}')"
-                self.numbered = f"read_parquet('{q}', file_row_number = true)"
-                self.parquet_files = [path]
+                self._parquet()
+        if self.kind == "table":
+            self.numbered = (
+                f"(SELECT *, NULL AS {FILE_COL}, row_number() OVER () + 1 AS {ROW_COL} FROM {self.relation})"
+            )
         self.columns = self._columns()
         self.empty_columns, self.ranges = _parquet_statistics(self.parquet_files)
 
-    def _parts(self, paths: list[Path]) -> None:
-        """Parquet files read as one, in the given order; rows numbered across them, as in one file."""
-        if not paths:
-            raise UsageError("<no usage files>", "an empty list of Parquet files")
-        before, rows = [], 0  # rows in the files before each one
-        for path in paths:
-            if not path.is_file():
-                raise UsageError(str(path), "no such file" if not path.exists() else "not a file")
-            before.append(rows)
-            rows += pq.ParquetFile(path).metadata.num_rows
-        self.name = f"{paths[0].parent} ({len(paths)} Parquet files)"
-        files = "[" + _lit([str(p) for p in paths]) + "]"
-        case = " ".join(f"WHEN '{_sql_safe(str(p))}' THEN {b}" for p, b in zip(paths, before, strict=True))
+    @property
+    def several(self) -> bool:
+        """More than one file: rejects name the file of their row."""
+        return len(self.files) > 1
+
+    def _parquet(self) -> None:
+        """Parquet files read as one, in the given order; rows numbered per file (the first is row 2)."""
+        files = "[" + _lit([str(p) for p in self.files]) + "]"
         self.kind = "parquet"
-        self.parquet_files = paths
+        self.parquet_files = self.files
         self.relation = f"read_parquet({files})"
         self.numbered = (
-            f"(SELECT * REPLACE (file_row_number + CASE filename {case} END AS file_row_number) "
-            f"FROM read_parquet({files}, file_row_number = true, filename = true))"
+            f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
+            f"FROM read_parquet({files}, file_row_number = true, filename = '{FILE_COL}'))"
+        )
+        self.max_end, self.claims_unique = _footer_claims(self.files)
+
+    def _csv(self) -> None:
+        """CSV files with the same header: every field read as text; a row the CSV reader cannot
+        split into the header's fields (too many or too few, bad UTF-8, an unclosed quote, a line
+        over `MAX_CSV_LINE` bytes) is listed by DuckDB in a rejects table, and is a reject here."""
+        header: list[str] | None = None
+        for path in self.files:
+            names = _csv_header(path)
+            if header is None:
+                header = names
+            elif names != header:
+                raise UsageError(
+                    str(path), f"line 1: the header differs from {self.files[0].name}'s: {','.join(names)}"
+                )
+        assert header is not None
+        self.kind = "csv"
+        _keep_try_cast_in_sql(self.con)
+        tag = secrets.token_hex(4)
+        self.csv_rejects, self.csv_scans, self.csv_fields = (
+            f"csv_rejects_{tag}",
+            f"csv_scans_{tag}",
+            len(header),
+        )
+        columns = "{" + ", ".join(f"'{_sql_safe(n)}': 'VARCHAR'" for n in header) + "}"
+        files = "[" + _lit([str(p) for p in self.files]) + "]"
+        read = (
+            f"read_csv({files}, header = true, auto_detect = false, columns = {columns}, delim = ',', "
+            f"quote = '\"', escape = '\"', max_line_size = {MAX_CSV_LINE}, store_rejects = true, "
+            f"rejects_table = '{self.csv_rejects}', rejects_scan = '{self.csv_scans}'"
+        )
+        self.relation = read + ")"
+        # A row's number counts only the rows the reader accepted: `_true_rows` puts back the
+        # rejected ones before a row number is shown.
+        self.numbered = (
+            f"(SELECT *, row_number() OVER (PARTITION BY {FILE_COL}) + 1 AS {ROW_COL} "
+            f"FROM {read}, filename = '{FILE_COL}'))"
         )
 
     def _columns(self) -> set[str]:
@@ -219,9 +290,9 @@ class UsageReader:
         dests = _lit([d.value for d in Dest])
         line_types = _lit(LINE_TYPES)
         if with_rows:
-            rn = "file_row_number + 2" if self.kind == "parquet" else "row_number() OVER () + 1"
-            rn_col = f"{rn} AS rn, CAST({c('start')} AS VARCHAR) AS start_raw, {c('duration_s')} AS dur_raw, {c('delivered')} AS deliv_raw, "
-            rn_col += (
+            rn_col = (
+                f"{ROW_COL} AS rn, {FILE_COL} AS fname, CAST({c('start')} AS VARCHAR) AS start_raw, "
+                f"{c('duration_s')} AS dur_raw, {c('delivered')} AS deliv_raw, "
                 f"CAST({c('bytes_up')} AS VARCHAR) AS bu_raw, CAST({c('bytes_down')} AS VARCHAR) AS bd_raw, "
             )
         else:
@@ -230,26 +301,30 @@ class UsageReader:
         end_txt = "'" + month_end.strftime("%Y-%m-%d %H:%M:%S+00") + "'"
         inner = f"""
             SELECT {rn_col}
+                {c(DUP_ROW)} AS dup_r, {c(DUP_FILE)} AS dup_f,
                 NULLIF(CAST({c("line")} AS VARCHAR), '') AS line_v,
                 CAST({c("type")} AS VARCHAR) AS type_v,
                 TRY_CAST({c("start")} AS TIMESTAMPTZ) AS ts,
                 {c("duration_s")} IS NOT NULL AS has_dur,
                 TRY_CAST({c("duration_s")} AS DOUBLE) AS dur,
-                TRY_CAST({c("bytes_up")} AS BIGINT) AS bu,
-                TRY_CAST({c("bytes_down")} AS BIGINT) AS bd,
+                {self._count("bytes_up")} AS bu,
+                {self._count("bytes_down")} AS bd,
                 COALESCE(NULLIF(CAST({c("zone")} AS VARCHAR), ''), 'fr') AS zone_v,
                 NULLIF(CAST({c("dest")} AS VARCHAR), '') AS dest_v,
                 {c("delivered")} IS NOT NULL AS has_deliv,
                 TRY_CAST({c("delivered")} AS BOOLEAN) AS deliv
-            FROM {(self.numbered or self.relation) if with_rows else self.relation}"""
-        # Row-level checks, in this order; the ones after `bad-delivered` depend only on the group
+            FROM {self.numbered if with_rows else self.relation}"""
+        # Row-level checks, in this order; the ones after `too-many-octets` depend only on the group
         # (type, zone, destination, line) and are made on the aggregates in pass 1 (`_judge`).
+        records = " ".join(f"WHEN {sql} THEN '{code}'" for code, sql in _record_checks(month_end))
         row_checks = f"""
+                WHEN dup_r IS NOT NULL THEN 'duplicate'
                 WHEN ts IS NULL THEN 'bad-start'
                 WHEN ts < TIMESTAMPTZ {start_txt} OR ts >= TIMESTAMPTZ {end_txt} THEN 'outside-month'
                 WHEN has_dur AND (dur IS NULL OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})) THEN 'bad-duration'
                 WHEN NOT (bu BETWEEN 0 AND {MAX_OCTETS}) OR NOT (bd BETWEEN 0 AND {MAX_OCTETS}) THEN 'bad-bytes'
-                WHEN has_deliv AND deliv IS NULL THEN 'bad-delivered'"""
+                WHEN has_deliv AND deliv IS NULL THEN 'bad-delivered'
+                {records}"""
         group_checks = f"""
                 WHEN type_v IS NULL OR type_v NOT IN ({types}) THEN 'bad-type'
                 WHEN type_v = 'data' AND (bu IS NULL OR bd IS NULL) THEN 'bad-bytes'
@@ -262,6 +337,40 @@ class UsageReader:
             SELECT *,
                 line_v AS g_line, type_v AS g_type, zone_v AS g_zone, dest_v AS g_dest, deliv AS g_deliv
             FROM (SELECT *, {code} AS code FROM ({inner}))"""
+
+    def _count(self, name: str) -> str:
+        """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
+        whole (a fraction or a number past 10^18 gives -1, refused by the range check; text that is
+        no number gives NULL: refused on a data row, ignored on others)."""
+        if name not in self.columns or name in self.empty_columns:
+            return "CAST(NULL AS BIGINT)"
+        kind = self.types.get(name, "")
+        if kind in _INTEGER_TYPES:
+            return f'"{name}"'
+        if kind in ("INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"):
+            return f'CAST("{name}" AS BIGINT)'
+        d = f'TRY_CAST("{name}" AS DOUBLE)'
+        return (
+            f'(CASE WHEN {d} IS NULL THEN NULL WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 '
+            f"THEN CAST({d} AS BIGINT) ELSE -1 END)"
+        )
+
+    @contextlib.contextmanager
+    def _in_file_order(self) -> Iterator[None]:
+        """One thread, rows kept in order: a CSV's rows are numbered as they come (`row_number()`)."""
+        if self.kind != "csv" or self._in_order:
+            yield
+            return
+        self._in_order = True
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]  # type: ignore[index]
+        self.con.execute("SET threads = 1")
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {int(threads)}")
+            self.con.execute("SET preserve_insertion_order = false")
+            self._in_order = False
 
     def _range_check(self, name: str, value: str, alias: str, most: int) -> str:
         """SQL true when a value is outside 0..most (NULL is not); false when the statistics settle it.
@@ -298,6 +407,7 @@ class UsageReader:
         no_calls: Mapping[int, int] = dict.fromkeys(periods, 0)  # shared by the groups without calls
         flagged = 0
         judged: dict[tuple[Any, ...], str | None] = {}
+        self._dedupe()
         scan = self._scan_sql(month_start, month_end, first_periods)
         settled = scan.settled
         rows = self._fetch(scan.sql)
@@ -333,10 +443,16 @@ class UsageReader:
         if flagged:
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
                 _add(groups, g)
+        malformed = len(self._malformed_rows())
+        if malformed:
+            _add(groups, Group(None, None, None, None, None, "bad-row", malformed, 0, 0, {}))
         return list(groups.values())
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:
+            if self.ordered:
+                with self._in_file_order():
+                    return self.con.execute(sql).fetchall()
             return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
@@ -352,8 +468,8 @@ class UsageReader:
 
         integer = _INTEGER_TYPES
         ts = self._typed("start", frozenset({"TIMESTAMP WITH TIME ZONE"}), "TIMESTAMPTZ")
-        bu = self._typed("bytes_up", integer, "BIGINT")
-        bd = self._typed("bytes_down", integer, "BIGINT")
+        bu = self._count("bytes_up")
+        bd = self._count("bytes_down")
         if self.types.get("duration_s") in integer:
             dur = c("duration_s")
             secs = "COALESCE(dur, 0)"
@@ -389,6 +505,8 @@ class UsageReader:
             self._range_check("bytes_up", bu, "bu", MAX_OCTETS),
             self._range_check("bytes_down", bd, "bd", MAX_OCTETS),
             deliv_bad,
+            "dup IS NOT NULL" if DUP_ROW in self.columns else "false",
+            *self._record_checks_unsettled(month_end, ts, dur, bu, bd),
         ]
         if all(check == "false" for check in row_checks):
             # The statistics settled every row check but one: a data row without both byte counts,
@@ -402,6 +520,7 @@ class UsageReader:
         inner = f"""
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
+                    {c(DUP_ROW)} AS dup,
                     {f'{deliv} AS deliv, "delivered" IS NOT NULL AS has_deliv, ' if deliv else ""}
                     {ts} AS ts, {c("duration_s")} IS NOT NULL AS has_dur, {dur} AS dur, {bu} AS bu, {bd} AS bd
                 FROM {self.relation}"""
@@ -424,6 +543,53 @@ class UsageReader:
             "",
             False,
         )
+
+    def _record_checks_unsettled(self, month_end: datetime, ts: str, dur: str, bu: str, bd: str) -> list[str]:
+        """The SQL of the `_record_checks` the statistics (or the files' footers) do not settle."""
+        out = []
+        no_dur = dur in ("NULL", "CAST(NULL AS DOUBLE)")
+        d_lo, d_hi = self.ranges.get("duration_s", (None, None)) if dur == '"duration_s"' else (None, None)
+        _, s_hi = self.ranges.get("start", (None, None)) if ts == '"start"' else (None, None)
+        u_hi = (
+            0
+            if bu == "CAST(NULL AS BIGINT)"
+            else self.ranges.get("bytes_up", (None, None))[1]
+            if bu == '"bytes_up"'
+            else None
+        )
+        v_hi = (
+            0
+            if bd == "CAST(NULL AS BIGINT)"
+            else self.ranges.get("bytes_down", (None, None))[1]
+            if bd == '"bytes_down"'
+            else None
+        )
+        for code, sql in _record_checks(month_end):
+            if code == "over-12h":
+                settled = no_dur or (d_hi is not None and d_hi <= MAX_RECORD_S)
+            elif code == "past-month-end":
+                settled = no_dur or (
+                    d_hi is not None
+                    and (
+                        (self.max_end is not None and self.max_end <= month_end)
+                        or (
+                            s_hi is not None
+                            and s_hi.tzinfo is not None
+                            and s_hi.timestamp() + d_hi <= month_end.timestamp()
+                        )
+                    )
+                )
+            else:
+                shortest = MAX_RECORD_S if no_dur else None if d_lo is None else min(d_lo, MAX_RECORD_S)
+                settled = (
+                    u_hi is not None
+                    and v_hi is not None
+                    and shortest is not None
+                    and u_hi + v_hi <= MAX_OCTETS_PER_S * max(shortest, 1)
+                )
+            if not settled:
+                out.append(sql)
+        return out
 
     def _settled_scan_sql(
         self,
@@ -483,10 +649,7 @@ class UsageReader:
             FROM ({self._normalised(month_start, month_end, with_rows=False)})
             WHERE code IS NOT NULL OR (type_v = 'data' AND (bu IS NULL OR bd IS NULL))
             GROUP BY ALL"""
-        try:
-            rows = self.con.execute(sql).fetchall()
-        except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        rows = self._fetch(sql)
         groups: list[Group] = []
         for row in rows:
             line, type_, zone, dest, deliv, code, n, with_bytes, ko, calls = row[:10]
@@ -505,8 +668,9 @@ class UsageReader:
 
     def list_rejects(
         self, month_start: datetime, month_end: datetime, rejected: Sequence[RejectedKey], limit: int
-    ) -> list[tuple[int, str]]:
-        """Second pass, only when there are rejects: (row, reason) in file order, at most `limit`."""
+    ) -> list[tuple[str | None, int, str]]:
+        """Second pass, only when there are rejects: (file, row, reason) in file order, at most
+        `limit`.  The file is None when the input is one file (or a table)."""
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE rejected_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
             "k_dest VARCHAR, k_deliv VARCHAR, reason VARCHAR)"
@@ -518,21 +682,269 @@ class UsageReader:
         messages = " ".join(
             f"WHEN '{code}' THEN '{_sql_safe(text)}' || {_value_of(code)}"
             for code, (_, text) in ROW_REASONS.items()
+            if code not in ("duplicate", "bad-row")
         )
+        order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], fname)"
         sql = f"""
-            SELECT rn, COALESCE(CASE code {messages} END, k.reason) AS reason
+            SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
             FROM ({self._normalised(month_start, month_end, with_rows=True)}) AS r
             LEFT JOIN rejected_keys AS k
               ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
              AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')
              AND k.k_deliv = COALESCE(CAST(r.g_deliv AS VARCHAR), '')
             WHERE r.code IS NOT NULL OR k.reason IS NOT NULL
-            ORDER BY rn
+            ORDER BY {order}, rn
             LIMIT {int(limit)}"""
+        with self._in_file_order():
+            found = self._fetch(sql)
+            malformed = self._malformed_rows()
+        index = {str(p): i for i, p in enumerate(self.files)}
+        out: list[tuple[int, int, str | None, int, str]] = []
+        for fname, rn, reason, dup_f, dup_r in found:
+            row = self._row(fname, int(rn), malformed)
+            if dup_r is not None:
+                first = self._row(dup_f, int(dup_r), malformed)
+                where = f"{self._shown(dup_f)}:{first}" if self.several else str(first)
+                reason = f"{ROW_REASONS['duplicate'][1]} {where}"
+            out.append((index.get(str(fname), 0), row, fname, row, str(reason)))
+        for (fname, line), reason in malformed.items():
+            out.append((index.get(fname, 0), line, fname, line, reason))
+        out.sort(key=lambda r: (r[0], r[1]))
+        return [
+            (self._shown(f) if self.several else None, row, reason) for _, _, f, row, reason in out[:limit]
+        ]
+
+    def _shown(self, fname: Any) -> str:
+        """A file as a reject names it: its name, or its path when names repeat."""
+        path = Path(str(fname))
+        names = [p.name for p in self.files]
+        return path.name if names.count(path.name) == 1 else str(path)
+
+    def _row(self, fname: Any, rn: int, malformed: Mapping[tuple[str, int], str]) -> int:
+        """The row number in its file: a CSV row's number counted the rows DuckDB accepted only."""
+        if self.kind != "csv" or not malformed:
+            return rn
+        lines = sorted(line for f, line in malformed if f == str(fname))
+        return _true_row(rn - 1, lines)
+
+    def _malformed_rows(self) -> dict[tuple[str, int], str]:
+        """The CSV rows DuckDB's reader could not split into fields: (file, row) -> reason."""
+        if not self.csv_rejects:
+            return {}
         try:
-            return [(int(rn), str(reason)) for rn, reason in self.con.execute(sql).fetchall()]
-        except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            rows = self.con.execute(
+                f"""SELECT s.file_path, e.line, min(e.error_type), min(e.column_name)
+                FROM {self.csv_rejects} e JOIN {self.csv_scans} s USING (scan_id, file_id)
+                GROUP BY ALL"""
+            ).fetchall()
+        except duckdb.Error:
+            return {}  # no scan has listed a rejected row yet
+        return {
+            (str(f), int(line)): _csv_reason(str(kind), col, self.csv_fields) for f, line, kind, col in rows
+        }
+
+    def _dedupe(self) -> None:
+        """Find the rows identical in every field to an earlier row (the first copy is billed).
+
+        One hash per row, grouped: only hashes seen twice are looked at again, to compare the rows
+        themselves.  Files whose footers prove their records unique are not read for this.  When
+        there are duplicates, the input becomes the numbered rows with the row each one repeats.
+        """
+        if self.claims_unique:
+            return
+        cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
+        keys = ", ".join(f'"{c}"' for c in cols)
+        h = f"hash({keys})"
+        cand = self._fetch(
+            f"SELECT h FROM (SELECT {h} AS h FROM {self.relation}) GROUP BY h HAVING COUNT(*) > 1"
+        )
+        if not cand:
+            return
+        self.con.execute("CREATE OR REPLACE TEMP TABLE dup_hashes (h UBIGINT)")
+        self.con.executemany("INSERT INTO dup_hashes VALUES (?)", cand)
+        order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], {FILE_COL})"
+        with self._in_file_order():
+            try:
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE dup_rows AS
+                    SELECT f, r, first_f, first_r FROM (
+                        SELECT {FILE_COL} AS f, {ROW_COL} AS r,
+                            first_value({FILE_COL}) OVER w AS first_f, first_value({ROW_COL}) OVER w AS first_r,
+                            row_number() OVER w AS k
+                        FROM (SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes))
+                        WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
+                    WHERE k > 1"""
+                )
+            except duckdb.Error as exc:
+                raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
+        if not self.duplicates:
+            return
+        self.numbered = self.relation = (
+            f"(SELECT n.*, d.first_f AS {DUP_FILE}, d.first_r AS {DUP_ROW} FROM {self.numbered} AS n "
+            f"LEFT JOIN dup_rows AS d ON n.{FILE_COL} IS NOT DISTINCT FROM d.f AND n.{ROW_COL} = d.r)"
+        )
+        self.columns |= {FILE_COL, ROW_COL, DUP_FILE, DUP_ROW}
+        if self.kind == "csv":
+            self.ordered = True  # the rows are numbered as they come: every scan in file order
+
+
+def _record_checks(month_end: datetime) -> list[tuple[str, str]]:
+    """(code, SQL) of the checks of what no network produces, over the aliases type_v, ts, dur, bu,
+    bd of a normalised row (its start in the month, its numbers in range); never NULL."""
+    end = int(month_end.timestamp())
+    return [
+        ("over-12h", f"COALESCE(type_v = 'data' AND dur > {MAX_RECORD_S}, false)"),
+        (
+            "past-month-end",
+            f"COALESCE(type_v IN ('data', 'voice', 'csd') AND dur > {end} - epoch(ts), false)",
+        ),
+        (
+            "too-many-octets",
+            f"COALESCE(type_v = 'data' AND CAST(bu AS DOUBLE) + bd > "
+            f"{MAX_OCTETS_PER_S}.0 * GREATEST(COALESCE(dur, {MAX_RECORD_S}), 1), false)",
+        ),
+    ]
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.lower().endswith((".csv", ".csv.gz", ".txt"))
+
+
+def _input_files(paths: Sequence[Path]) -> list[Path]:
+    """The files to read: each path a file, or a folder of usage files (its `part-*.parquet`, else
+    its `*.parquet`, else its `*.csv`, in name order; hidden names are m2msim's temporary files)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            parquet = [p for p in files if p.name.endswith(".parquet")]
+            parts = [p for p in parquet if p.name.startswith("part-")]
+            found = parts or parquet or [p for p in files if _is_csv(p)]
+            if not found:
+                raise UsageError(str(path), "a folder without usage files (*.parquet or *.csv) in it")
+            out.extend(found)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise UsageError(str(path), "no such file" if not path.exists() else "not a file")
+    if not out:
+        raise UsageError("<no usage files>", "an empty list of usage files")
+    return out
+
+
+def _describe(files: Sequence[Path]) -> str:
+    return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file's first line, or `UsageError` saying why it has none."""
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as f:
+            head = f.readline(MAX_CSV_LINE + 1)
+    except (OSError, EOFError) as exc:
+        raise UsageError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if not head.strip():
+        raise UsageError(str(path), "line 1: empty, expected the header row (line,type,start,...)")
+    if len(head) > MAX_CSV_LINE:
+        raise UsageError(str(path), f"line 1: longer than {MAX_CSV_LINE:,} bytes, not a usage header")
+    if b"\x00" in head:
+        raise UsageError(str(path), "line 1: binary data (a NUL byte): not a CSV file")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            str(path), f"line 1: not UTF-8 text (byte 0x{head[exc.start]:02x} at column {exc.start + 1})"
+        ) from None
+    names = [n.strip() for n in next(csv.reader([text.rstrip("\r\n")]), [])]
+    for i, name in enumerate(names):
+        if not name:
+            raise UsageError(str(path), f"line 1: column {i + 1} of the header has no name")
+        if name in names[:i]:
+            raise UsageError(str(path), f"line 1: column {name!r} is named twice in the header")
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
+    return names
+
+
+FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)
+
+
+def _footer_claims(files: Sequence[Path]) -> tuple[datetime | None, bool]:
+    """What the files' footers say of their records, checked against the files themselves.
+
+    (the latest end of a record, start + duration_s, over every file; or None when some file
+    does not say), and whether the records are unique by construction: every file says so, for
+    its own run and shard, no (run, shard) comes twice (the same part given twice is checked like
+    any file) and each file holds the number of rows its footer counted.  A file that is not
+    Parquet, or is truncated, is refused here.
+    """
+    ends: list[int] = []
+    unique = bool(files)
+    seen: set[tuple[str, str]] = set()
+    for path in files:
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (OSError, pa.ArrowException) as exc:
+            raise UsageError(
+                str(path), f"cannot read: not a Parquet file, or a truncated one ({_first_line(exc)})"
+            ) from None
+        try:
+            doc = json.loads((meta.metadata or {}).get(FOOTER_KEY, b"null"))
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or doc.get("rows") != meta.num_rows:
+            unique = False
+            ends.clear()
+            files = []  # nothing more to learn: one file without a claim settles both answers
+            break
+        key = (str(doc.get("run")), str(doc.get("shard")))
+        if key in seen or doc.get("unique") is not True:
+            unique = False
+        seen.add(key)
+        end = doc.get("max_end")
+        if isinstance(end, int) and not isinstance(end, bool):
+            ends.append(end)
+        elif meta.num_rows:
+            ends.clear()
+            files = []
+            break
+    try:
+        latest = datetime.fromtimestamp(max(ends), UTC) if ends and files else None
+    except (OverflowError, OSError, ValueError):
+        latest = None  # past any calendar: no help to the check
+    return latest, unique
+
+
+_CSV_ERRORS = {
+    "TOO MANY COLUMNS": "more fields than the header's {n}",
+    "MISSING COLUMNS": "fewer fields than the header's {n}",
+    "INVALID ENCODING": "not UTF-8 text",
+    "INVALID UNICODE": "not UTF-8 text",
+    "UNQUOTED VALUE": "a quote is not closed where it should be",
+    "UNTERMINATED QUOTES": "a quote is never closed",
+    "LINE SIZE OVER MAXIMUM": f"longer than {MAX_CSV_LINE:,} bytes",
+}
+
+
+def _csv_reason(error_type: str, column: str | None, fields: int) -> str:
+    text = _CSV_ERRORS.get(error_type, error_type.lower()).format(n=fields)
+    if column and error_type in ("INVALID ENCODING", "INVALID UNICODE"):
+        text += f" in column {column}"
+    return f"{ROW_REASONS['bad-row'][1]}: {text}"
+
+
+def _true_row(accepted: int, rejected: Sequence[int]) -> int:
+    """The row number of the `accepted`-th row the CSV reader kept (1-based), given the sorted row
+    numbers it rejected: row 1 is the header."""
+    row = accepted + 1
+    while True:
+        nxt = accepted + 1 + bisect.bisect_right(rejected, row)
+        if nxt == row:
+            return row
+        row = nxt
 
 
 def _parquet_statistics(
@@ -629,8 +1041,11 @@ def _value_of(code: str) -> str:
         "bad-zone": "zone_v",
         "bad-dest": "dest_v",
         "bad-delivered": "CAST(deliv_raw AS VARCHAR)",
+        "over-12h": "CAST(dur_raw AS VARCHAR)",
     }.get(code)
-    if code == "bad-bytes":
+    if code == "past-month-end":
+        return "' ''' || start_raw || ''' + ' || CAST(dur_raw AS VARCHAR) || ' s'"
+    if code in ("bad-bytes", "too-many-octets"):
         return "' ' || COALESCE('''' || bu_raw || '''', 'missing') || '/' || COALESCE('''' || bd_raw || '''', 'missing')"
     if column is None:
         return "''"

@@ -8,6 +8,7 @@ per-row objects.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ import pyarrow.parquet as pq
 from accounting.records import USAGE_SCHEMA, UsageRecord
 
 log = logging.getLogger(__name__)
+
+FOOTER_KEY = "m2msim.usage"  # the footer entry the rating reads (accounting.usage)
 
 UsageFormat = Literal["parquet", "csv"]
 
@@ -44,6 +47,13 @@ class UsageWriter:
     the defaults (zstd, dictionary pages for every column, statistics).
     `required_columns` (Parquet only): columns the producer never leaves empty, stored as
     Parquet REQUIRED (no definition levels to encode); a batch with a null there is refused.
+    `origin` (Parquet only): the run and shard that produced the file, `{"run": ..., "shard": ...}`.
+    The producer vouches that the records it hands over as columns are unique by construction
+    (the simulator's data records: a session's charging id and record sequence number); the
+    writer checks the records handed over one by one (SMS, calls, hits) itself.  The footer then
+    says so (`FOOTER_KEY`: run, shard, rows, unique, and the latest end of a record, start +
+    duration_s), and the rating skips its duplicate search for the file and, when the latest end
+    is inside the month, its row-by-row check of records lasting past the month.
     """
 
     def __init__(
@@ -55,8 +65,13 @@ class UsageWriter:
         dictionary_columns: Sequence[str] = (),
         parquet_options: Mapping[str, Any] | None = None,
         required_columns: Sequence[str] = (),
+        origin: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.origin = dict(origin) if origin is not None else None
+        self._seen: set[tuple[Any, ...]] | None = set() if origin is not None else None
+        self._unique = True
+        self._max_end: int | None = None
         self.format: UsageFormat = fmt or format_for(self.path)
         self.batch_rows = batch_rows
         self.rows_written = 0
@@ -88,6 +103,11 @@ class UsageWriter:
             self._csv = pacsv.CSVWriter(self.path, USAGE_SCHEMA)
 
     def write(self, record: UsageRecord) -> None:
+        if self._seen is not None and self._unique:
+            key = tuple(record.as_row().values())
+            if key in self._seen:
+                self._unique = False
+            self._seen.add(key)
         self._pending.append(record)
         if len(self._pending) >= self.batch_rows:
             self._flush_pending()
@@ -140,6 +160,14 @@ class UsageWriter:
                 name = batch.schema.field(i).name
                 raise ValueError(f"{self.path}: column {name!r} is required, got an empty value")
         if self._parquet is not None:
+            if self.origin is not None and batch.num_rows:
+                ends = pc.add(
+                    pc.cast(batch.column("start"), pa.int64()),
+                    pc.fill_null(batch.column("duration_s"), 0),
+                )
+                end = pc.max(ends).as_py()
+                if end is not None:
+                    self._max_end = end if self._max_end is None else max(self._max_end, end)
             self._parquet.write_batch(batch)
         elif self._csv is not None:
             self._csv.write_batch(batch)
@@ -148,6 +176,14 @@ class UsageWriter:
     def close(self) -> None:
         self._flush_pending()
         if self._parquet is not None:
+            if self.origin is not None:
+                claim = {
+                    **self.origin,
+                    "rows": self.rows_written,
+                    "unique": self._unique,
+                    "max_end": self._max_end,
+                }
+                self._parquet.add_key_value_metadata({FOOTER_KEY: json.dumps(claim)})
             self._parquet.close()
             self._parquet = None
         if self._csv is not None:

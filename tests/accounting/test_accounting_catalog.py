@@ -116,7 +116,7 @@ def test_a_second_operator_catalog_works_without_code() -> None:
         {"line": "B", "type": "voice", "start": t, "duration_s": 45, "dest": "intl"},
         {"line": "B", "type": "sms", "start": t, "dest": "fr-mobile", "zone": "world"},
         {"line": "B", "type": "sms", "start": t, "dest": "fr-mobile"},
-        {"line": "B", "type": "sms", "start": t, "dest": "fr-mobile"},
+        {"line": "B", "type": "sms", "start": t, "dest": "fr-mobile", "session": "2nd"},  # not a duplicate
         {"line": "B", "type": "csd", "start": t, "duration_s": 5, "dest": "fr-mobile"},
         {"line": "A", "type": "data", "start": t, "bytes_up": 1, "bytes_down": 0, "zone": "eu"},
     ]

@@ -35,7 +35,9 @@ def bill(
     inv: dict[str, Any] = {"customer": "c", "month": "2026-03", "lines": lines}
     if services:
         inv["services"] = services
-    return rate(inventory_from_dict(inv), usage_table(rows))
+    # Each row its own record (rows identical in every field would be billed once).
+    distinct = [{"session": f"r{i}", **row} for i, row in enumerate(rows)]
+    return rate(inventory_from_dict(inv), usage_table(distinct))
 
 
 def data(line_id: str, octets: int, zone: str = "fr") -> dict[str, Any]:

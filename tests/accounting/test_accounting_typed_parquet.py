@@ -44,15 +44,17 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
         c: [r.get(c) for r in rows]
         for c in ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest")
     }
-    with UsageWriter(path, dictionary_columns=DICTIONARY) as w:
+    columns["session"] = [f"s{i}" for i in range(len(rows))]  # records unique, as the footer says
+    with UsageWriter(path, dictionary_columns=DICTIONARY, origin={"run": "test", "shard": 0}) as w:
         w.write_columns(columns, length=len(rows))
 
 
 def _as_text(rows: list[dict[str, Any]]) -> pa.Table:
     return usage_table(
         [
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items() if v is not None}
-            for r in rows
+            {"session": f"s{i}"}
+            | {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items() if v is not None}
+            for i, r in enumerate(rows)
         ]
     )
 
@@ -212,7 +214,7 @@ def test_a_typed_delivered_column_is_settled_a_key_when_it_varies_a_constant_whe
             c: [r.get(c) for r in rows] for c in ("line", "type", "start", "bytes_up", "bytes_down", "dest")
         }
         columns["delivered"] = [r.get("delivered") for r in rows]
-        with UsageWriter(path, dictionary_columns=DICTIONARY) as w:
+        with UsageWriter(path, dictionary_columns=DICTIONARY, origin={"run": "test", "shard": 0}) as w:
             w.write_columns(columns, length=len(rows))
         sql, _, settled = UsageReader(path)._scan_sql(*month_bounds(2026, 3), [0, 60])
         assert settled, name

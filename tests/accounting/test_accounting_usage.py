@@ -145,7 +145,9 @@ def test_no_usage_bills_subscriptions_only() -> None:
     ("content", "reason"),
     [
         ("type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
-        ('line,type,start\n"A,data\n', "cannot read"),
+        ("", "line 1: empty"),
+        ("li\x00ne,type,start\n", "line 1: binary data"),
+        ("line,type,line,start\n", "column 'line' is named twice"),
     ],
 )
 def test_unusable_usage_file(tmp_path: Path, content: str, reason: str) -> None:
