@@ -351,7 +351,7 @@ class UsageReader:
             return f'CAST("{name}" AS BIGINT)'
         d = f'TRY_CAST("{name}" AS DOUBLE)'
         return (
-            f'(CASE WHEN {d} IS NULL THEN NULL WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 '
+            f"(CASE WHEN {d} IS NULL THEN NULL WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 "
             f"THEN CAST({d} AS BIGINT) ELSE -1 END)"
         )
 
@@ -743,6 +743,35 @@ class UsageReader:
             (str(f), int(line)): _csv_reason(str(kind), col, self.csv_fields) for f, line, kind, col in rows
         }
 
+    def _csv_candidates(self, cols: Sequence[str], h: str) -> list[tuple[Any, ...]]:
+        """The hashes (as `h` makes them of the fields) of the CSV lines written twice or more.
+
+        A CSV's lines are hashed as they are written, one field per line (splitting the fields
+        would cost as much again); the few lines seen twice are then split here, and hashed as
+        fields.  Rows whose fields are the same but written differently (one quoted, the other
+        not) are not found: a duplicate is a line written twice.
+        """
+        files = "[" + _lit([str(p) for p in self.files]) + "]"
+        raw = (
+            f"read_csv({files}, header = true, auto_detect = false, columns = {{'l': 'VARCHAR'}}, "
+            f"delim = '\\x01', quote = '', escape = '', strict_mode = false, ignore_errors = true, "
+            f"max_line_size = {MAX_CSV_LINE})"
+        )
+        twice = self._fetch(f"SELECT h FROM (SELECT hash(l) AS h FROM {raw}) GROUP BY h HAVING COUNT(*) > 1")
+        if not twice:
+            return []
+        self.con.execute("CREATE OR REPLACE TEMP TABLE dup_lines (h UBIGINT)")
+        self.con.executemany("INSERT INTO dup_lines VALUES (?)", twice)
+        found = self._fetch(f"SELECT DISTINCT l FROM {raw} WHERE hash(l) IN (SELECT h FROM dup_lines)")
+        rows = [[v if v != "" else None for v in row] for row in csv.reader(str(r[0]) for r in found)]
+        rows = [row for row in rows if len(row) == len(cols)]
+        if not rows:
+            return []
+        names = ", ".join(f'"{_sql_safe(c)}" VARCHAR' for c in cols)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE dup_fields ({names})")
+        self.con.executemany(f"INSERT INTO dup_fields VALUES ({', '.join('?' for _ in cols)})", rows)
+        return self._fetch(f"SELECT DISTINCT {h} FROM dup_fields")
+
     def _dedupe(self) -> None:
         """Find the rows identical in every field to an earlier row (the first copy is billed).
 
@@ -755,9 +784,12 @@ class UsageReader:
         cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
         keys = ", ".join(f'"{c}"' for c in cols)
         h = f"hash({keys})"
-        cand = self._fetch(
-            f"SELECT h FROM (SELECT {h} AS h FROM {self.relation}) GROUP BY h HAVING COUNT(*) > 1"
-        )
+        if self.kind == "csv":
+            cand = self._csv_candidates(cols, h)
+        else:
+            cand = self._fetch(
+                f"SELECT h FROM (SELECT {h} AS h FROM {self.relation}) GROUP BY h HAVING COUNT(*) > 1"
+            )
         if not cand:
             return
         self.con.execute("CREATE OR REPLACE TEMP TABLE dup_hashes (h UBIGINT)")

@@ -98,6 +98,7 @@ def _chunk(rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray) -
     up = np.where(is_data, rng.lognormal(7.0, 1.2, n).astype(np.int64), 0)
     down = np.where(is_data, rng.lognormal(7.5, 1.2, n).astype(np.int64), 0)
     dur = np.where(is_call, rng.integers(0, 300, n), np.where(is_data, rng.integers(1, 43_200, n), 0))
+    dur = np.minimum(dur, MONTH_START + 31 * 86_400 - start)  # as the simulator's: none past the month
     charging = rng.integers(1, 2**31, n)
     line = _dictionary(li, ids)
     session = pc.binary_join_element_wise(
@@ -138,6 +139,7 @@ def generate(tmp: Path, rows: int, seed: int = 2026) -> tuple[Path, Path, float]
         dictionary_columns=DICTIONARY_COLUMNS,
         parquet_options=PART_PARQUET_OPTIONS,
         required_columns=REQUIRED_COLUMNS,
+        origin={"run": f"bench seed {seed}", "shard": 0},
     ) as pw:
         while done < rows:
             n = min(CHUNK, rows - done)

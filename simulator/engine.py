@@ -184,6 +184,9 @@ class Shard:
                 dictionary_columns=DICTIONARY_COLUMNS,
                 parquet_options=PART_PARQUET_OPTIONS,
                 required_columns=REQUIRED_COLUMNS,
+                # The footer names the run and shard: the rating then trusts the records to be
+                # unique (a session's charging id and sequence number make each data record so).
+                origin={"run": f"{scenario.name} seed {scenario.seed}", "shard": index},
             )
         ]
         if csv:
