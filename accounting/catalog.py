@@ -18,6 +18,7 @@ from typing import Any
 from accounting.errors import CatalogError
 from accounting.money import to_decimal
 from accounting.records import Dest, UsageType, Zone
+from m2msim import yamlio
 from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
@@ -202,11 +203,11 @@ class _Reader:
         return m[key]
 
     def check_keys(self, m: LocatedDict, path: str, allowed: set[str]) -> None:
-        for key in m:
-            if key not in allowed:
-                raise self.fail(
-                    _join(path, key), f"unknown key (expected one of {sorted(allowed)})", m.line_of(key)
-                )
+        """Every key is one of `allowed`; a misspelt one is named with the key it resembles."""
+        try:
+            yamlio.check_keys(m, sorted(allowed), self.source, path)
+        except YamlError as exc:
+            raise self.fail(exc.key, exc.reason, exc.line) from None
 
     def text(self, m: LocatedDict, key: str, path: str, default: Any = ...) -> str:
         value = self.get(m, key, path, default)
@@ -215,7 +216,9 @@ class _Reader:
         return value
 
     def ident(self, value: Any, path: str, line: int | None) -> str:
-        if not isinstance(value, str | int) or not _ID.match(str(value)):
+        if isinstance(value, int | float | bool):
+            raise self.fail(path, f"{_show(value)} is read by YAML as a number or true/false: quote it", line)
+        if not isinstance(value, str) or not _ID.match(value):
             raise self.fail(path, f"expected an identifier (a-z, 0-9, -), got {_show(value)}", line)
         return str(value)
 

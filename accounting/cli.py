@@ -1,7 +1,9 @@
 """`m2msim rate` and `m2msim compare`: files in, invoice or comparison out.
 
 Exit status: 0 when the output was produced; 1 with `--strict` when the invoice has inventory
-errors or rejected rows; 2 when an input cannot be used at all (one line on stderr).
+errors or rejected rows; 2 when an input or an option cannot be used at all (one line on stderr,
+naming the file and line or row and field, or the option).  `--out` is written whole or not at
+all (a temporary file renamed over it), by one process at a time, and never over an input.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from pathlib import Path
 
 from accounting.catalog import load_catalog
 from accounting.compare import compare
-from accounting.engine import rate_run
-from accounting.errors import AccountingError
-from accounting.inventory import load_inventory
+from accounting.engine import RatingRun, rate_run
+from accounting.errors import AccountingError, UsageError
+from accounting.inventory import MAX_LINES, load_inventory
+from m2msim.outputs import OutputError, atomic_write_text, output_lock, refuse_same_file
+
+MAX_TOP = 1_000_000  # lines the readable output may list
+
+
+class OptionError(AccountingError):
+    """An option out of its range."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,52 +43,109 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("inventory", type=Path, help="inventory YAML (customer, month, lines, services)")
-    p.add_argument("usage", type=Path, help="usage records, .csv or .parquet")
+    p.add_argument(
+        "usage",
+        type=Path,
+        help="usage records: a .csv or .parquet file, or a folder of them (a run's usage/ parts)",
+    )
     p.add_argument("--json", action="store_true", help="JSON on stdout (or in --out)")
     p.add_argument("--catalog", default=None, help="catalog file or bundled name (default orange-m2m-2012)")
-    p.add_argument("--top", type=int, default=10, help="how many costliest lines the readable output shows")
+    p.add_argument(
+        "--top", default="10", help=f"how many costliest lines the readable output shows (0 to {MAX_TOP:,})"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=f"rate an inventory of more than {MAX_LINES:,} lines (refused by default, with an estimate)",
+    )
+
+
+def _top(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise OptionError(f"--top: {text!r} is not a whole number (0 to {MAX_TOP:,})") from None
+    if not 0 <= value <= MAX_TOP:
+        raise OptionError(f"--top: {value:,} is out of range (0 to {MAX_TOP:,})")
+    return value
+
+
+def _rate(args: argparse.Namespace) -> RatingRun:
+    """The checks every command makes before its work, then the month rated."""
+    top = _top(str(args.top))
+    args.top = top
+    if args.out is not None:
+        usage = args.usage
+        inputs = [
+            args.inventory,
+            usage,
+            *(usage.iterdir() if usage.is_dir() else ()),
+            *([args.catalog] if args.catalog else []),
+        ]
+        refuse_same_file(args.out, inputs)
+        if args.out.is_dir():
+            raise OptionError(f"--out: {args.out} is a folder, expected a file name")
+    catalog = load_catalog(args.catalog)
+    inventory = load_inventory(args.inventory, max_lines=sys.maxsize if args.force else MAX_LINES)
+    run = rate_run(inventory, args.usage, catalog)
+    if not run.rated.rows and not run.invoice.rejects:
+        raise UsageError(str(args.usage), "no usage records in it (only a header?): nothing to rate")
+    return run
 
 
 def _emit(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        atomic_write_text(out, text)
 
 
-def cmd_rate(args: argparse.Namespace) -> int:
+def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     try:
-        catalog = load_catalog(args.catalog)
-        inventory = load_inventory(args.inventory)
-        run = rate_run(inventory, args.usage, catalog)
-        invoice = run.invoice
+        return work(args).run()
+    except (AccountingError, OutputError) as exc:
+        print(f"m2msim {command}: {exc}", file=sys.stderr)
+    except OSError as exc:
+        where = exc.filename or getattr(args, "out", None) or ""
+        print(f"m2msim {command}: {where}: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+class _Command:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def run(self) -> int:
+        raise NotImplementedError
+
+
+class _Rate(_Command):
+    def run(self) -> int:
+        args = self.args
+        invoice = _rate(args).invoice
         text = (
             invoice.to_json() + "\n"
             if args.json
             else invoice.render_text(top=args.top, all_lines=args.all_lines)
         )
         _emit(text, args.out)
-    except AccountingError as exc:
-        print(f"m2msim rate: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"m2msim rate: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 1 if args.strict and invoice.has_problems else 0
+        return 1 if args.strict and invoice.has_problems else 0
+
+
+class _Compare(_Command):
+    def run(self) -> int:
+        args = self.args
+        comparison = compare(_rate(args))
+        text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
+        _emit(text, args.out)
+        return 0
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    return _run("rate", args, _Rate)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    try:
-        catalog = load_catalog(args.catalog)
-        inventory = load_inventory(args.inventory)
-        comparison = compare(rate_run(inventory, args.usage, catalog))
-        text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
-        _emit(text, args.out)
-    except AccountingError as exc:
-        print(f"m2msim compare: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"m2msim compare: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _run("compare", args, _Compare)

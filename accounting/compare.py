@@ -137,6 +137,18 @@ class Comparison:
     best_mix: Scenario
     best_mix_choices: dict[str, Choice]
     uniform: list[Scenario]
+    # What the comparison leaves out, and why: usage rows (by reason) and lines (by rule)
+    rows_left_out: list[tuple[str, int]] = field(default_factory=list)
+    lines_left_out: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def left_out(self) -> dict[str, Any]:
+        return {
+            "rows": sum(n for _, n in self.rows_left_out),
+            "rows_by_reason": [{"reason": r, "count": n} for r, n in self.rows_left_out],
+            "lines": sum(n for _, n in self.lines_left_out),
+            "lines_by_rule": [{"rule": r, "count": n} for r, n in self.lines_left_out],
+        }
 
     @property
     def scenarios(self) -> list[Scenario]:
@@ -163,6 +175,7 @@ class Comparison:
             "customer": self.customer,
             "month": self.month,
             "currency": self.currency,
+            "left_out": self.left_out,
             "fleet": {
                 "today": scen(self.today),
                 "cheapest": scen(self.cheapest),
@@ -292,8 +305,21 @@ def _compare(run: RatingRun) -> Comparison:
             continue
         total, ctx = price_mix(mix)
         uniform.append(Scenario(f"every line that can, on {choice}", total, moved, _discount_names(ctx)))
+    rules: dict[str, set[str]] = defaultdict(set)
+    for issue in invoice.errors:
+        if issue.line:
+            rules[issue.rule].add(issue.line)
     return Comparison(
-        inv.customer, str(month), catalog.currency, comparisons, today, best_mix, best[2], uniform
+        inv.customer,
+        str(month),
+        catalog.currency,
+        comparisons,
+        today,
+        best_mix,
+        best[2],
+        uniform,
+        [(s.reason, s.count) for s in invoice.reject_summary],
+        sorted(((rule, len(ids)) for rule, ids in rules.items()), key=lambda kv: (-kv[1], kv[0])),
     )
 
 

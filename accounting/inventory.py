@@ -18,10 +18,17 @@ from typing import Any
 
 from accounting.catalog import Catalog
 from accounting.errors import InventoryError
+from m2msim import yamlio
 from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 ASSISTANCE_HOURS = ("8-20-weekdays", "8-22-all-days", "24-7")
+
+# A fleet this large is refused unless forced: what one line costs, measured on the bench (its
+# objects, its bill, its share of the rating), for the estimate the refusal shows.
+MAX_LINES = 1_000_000
+BYTES_PER_LINE = 2_000
+SECONDS_PER_LINE = 0.000_1
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,21 @@ class InventoryIssue:
     message: str
 
 
+def too_many_lines(lines: int, limit: int) -> str:
+    """Why a fleet is refused: its size and what rating it would take."""
+    memory = lines * BYTES_PER_LINE / 2**30
+    hours = lines * SECONDS_PER_LINE / 3600
+    return (
+        f"{lines:,} lines would take about {memory:,.1f} GiB of memory and {hours:,.1f} h to rate "
+        f"(at most {limit:,} lines unless forced: --force)"
+    )
+
+
 class _Ctx:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, max_lines: int = MAX_LINES) -> None:
         self.source = source
+        self.max_lines = max_lines
+        self.lines = 0  # lines read so far
 
     def fail(self, fieldpath: str, reason: str, m: Any = None, key: str | None = None) -> InventoryError:
         line = None
@@ -123,14 +142,22 @@ class _Ctx:
         return f"{self.source}:{m.line}" if isinstance(m, LocatedDict) and m.line else self.source
 
     def text(self, m: Mapping[str, Any], key: str, path: str, required: bool = True) -> str | None:
+        """Text as written: a YAML number or boolean is refused (`0612345670` unquoted is the octal
+        number 103402424), with the advice to quote it."""
         if key not in m or m[key] is None:
             if required:
                 raise self.fail(f"{path}.{key}" if path else key, "required field missing", m)
             return None
-        value = m[key]
-        if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
-            raise self.fail(f"{path}.{key}" if path else key, f"expected text, got {value!r}", m, key)
-        return str(value)
+        try:
+            return yamlio.text_field(self.located(m, path), key, self.source, path)
+        except YamlError as exc:
+            raise InventoryError(self.source, exc.key, exc.reason, exc.line) from None
+
+    def located(self, m: Mapping[str, Any], path: str) -> LocatedDict:
+        try:
+            return yamlio.mapping(m, self.source, path)
+        except YamlError as exc:
+            raise InventoryError(self.source, exc.key, exc.reason, exc.line) from None
 
     def day(self, m: Mapping[str, Any], key: str, path: str, required: bool = True) -> date | None:
         fp = f"{path}.{key}" if path else key
@@ -167,14 +194,11 @@ class _Ctx:
         return value
 
     def known_keys(self, m: Mapping[str, Any], path: str, allowed: set[str]) -> None:
-        for key in m:
-            if key not in allowed:
-                raise self.fail(
-                    f"{path}.{key}" if path else key,
-                    f"unknown field (expected one of {sorted(allowed)})",
-                    m,
-                    key,
-                )
+        """Every key is one of `allowed`; a misspelt one is named with the key it resembles."""
+        try:
+            yamlio.check_keys(self.located(m, path), sorted(allowed), self.source, path)
+        except YamlError as exc:
+            raise InventoryError(self.source, exc.key, exc.reason, exc.line) from None
 
 
 _LINE_KEYS = {"id", "id_prefix", "count", "offer", "plan", "commitment", "since", "options", "prototype"}
@@ -224,15 +248,17 @@ def _line_entries(ctx: _Ctx, raw: Any, i: int) -> list[Line]:
             raise ctx.fail(path, "a line has either `id` or `id_prefix` and `count`", m)
         line_id = ctx.text(m, "id", path)
         assert line_id is not None
+        if ctx.lines >= ctx.max_lines:
+            raise ctx.fail(f"{path}.id", too_many_lines(ctx.lines + 1, ctx.max_lines), m, "id")
         return [Line(line_id, offer, plan, commitment, since, options, prototype, None, where)]
     if "id_prefix" not in m:
         raise ctx.fail(f"{path}.id", "required field missing (or `id_prefix` and `count` for a group)", m)
-    prefix = m["id_prefix"]
-    if not isinstance(prefix, str | int) or isinstance(prefix, bool):
-        raise ctx.fail(f"{path}.id_prefix", f"expected text, got {prefix!r}", m, "id_prefix")
+    group = ctx.text(m, "id_prefix", path)
+    assert group is not None
     count = ctx.integer(m, "count", path, minimum=1)
+    if count > ctx.max_lines - ctx.lines:
+        raise ctx.fail(f"{path}.count", too_many_lines(ctx.lines + count, ctx.max_lines), m, "count")
     width = len(str(count))
-    group = str(prefix)
     return [
         Line(f"{group}{n:0{width}d}", offer, plan, commitment, since, options, prototype, group, where)
         for n in range(1, count + 1)
@@ -289,9 +315,12 @@ def _services(ctx: _Ctx, raw: Any) -> Services:
     return Services(assistance, sms_internet, localisation, sma)
 
 
-def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
-    """Build an inventory from a mapping shaped like accounting-io.md's YAML."""
-    ctx = _Ctx(source)
+def inventory_from_dict(data: Any, source: str = "<inventory>", *, max_lines: int = MAX_LINES) -> Inventory:
+    """Build an inventory from a mapping shaped like accounting-io.md's YAML.
+
+    More than `max_lines` lines is refused (`InventoryError`) with what rating them would take.
+    """
+    ctx = _Ctx(source, max_lines)
     m = ctx.mapping(data, "")
     ctx.known_keys(m, "", {"customer", "month", "lines", "services"})
     customer = ctx.text(m, "customer", "")
@@ -307,7 +336,9 @@ def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
     lines: list[Line] = []
     seen: dict[str, str] = {}
     for i, raw in enumerate(raw_lines):
-        for line in _line_entries(ctx, raw, i):
+        entries = _line_entries(ctx, raw, i)
+        ctx.lines += len(entries)
+        for line in entries:
             if line.id in seen:
                 raise ctx.fail(
                     f"lines[{i}].id", f"duplicate line id {line.id!r} (first at {seen[line.id]})", raw
@@ -319,14 +350,14 @@ def inventory_from_dict(data: Any, source: str = "<inventory>") -> Inventory:
     return Inventory(customer, month, tuple(lines), _services(ctx, m.get("services")), source)
 
 
-def load_inventory(path: str | Path) -> Inventory:
+def load_inventory(path: str | Path, *, max_lines: int = MAX_LINES) -> Inventory:
     """Read an inventory YAML file (accounting-io.md)."""
     source = str(path)
     try:
         data = load_yaml(Path(path), decimals_as_text=True)
     except YamlError as exc:
         raise InventoryError(source, exc.key, exc.reason, exc.line) from None
-    return inventory_from_dict(data, source)
+    return inventory_from_dict(data, source, max_lines=max_lines)
 
 
 def is_active(line: Line, month: Month) -> bool:

@@ -47,4 +47,15 @@ def render_comparison(comparison: Comparison, top: int = 10) -> str:
             )
     else:
         out.append("No line would pay less on another choice (prices with today's fleet discounts).")
+    left = comparison.left_out
+    out.append("")
+    if left["rows"] or left["lines"]:
+        out.append(
+            f"Left out of the comparison: {left['rows']:,} usage rows and {left['lines']:,} lines "
+            "(the invoice's rejects and inventory errors; --json lists them by reason)"
+        )
+        out.extend(f"  {n:>10,} rows   {reason}" for reason, n in comparison.rows_left_out)
+        out.extend(f"  {n:>10,} lines  {rule}" for rule, n in comparison.lines_left_out)
+    else:
+        out.append("Left out of the comparison: nothing (every usage row and every line is in it).")
     return "\n".join(out) + "\n"

@@ -75,7 +75,7 @@ def test_group_counter_is_as_wide_as_count(count: int, first: str, last: str) ->
         ("    commitment: 24\n", "", 4, "lines[0].commitment", "required field missing"),
         ("    offer: business-m2m\n", "", 4, "lines[0].offer", "required field missing"),
         ("    count: 500", "    count: -1", 11, "lines[1].count", "expected an integer >= 1"),
-        ('  - id_prefix: "M"', '  - id_prefix: "M"\n    colour: red', 11, "lines[1].colour", "unknown field"),
+        ('  - id_prefix: "M"', '  - id_prefix: "M"\n    colour: red', 11, "lines[1].colour", "unknown key"),
         ("hours: 8-20-weekdays", "hours: always", 17, "services.assistance.hours", "expected one of"),
         ('  - id: "33612345678"', '  - id: "M001"', 10, "lines[1].id", "duplicate line id 'M001'"),
         ("customer: acme\n", "", 1, "customer", "required field missing"),
