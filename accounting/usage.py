@@ -51,7 +51,7 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
     "bad-dest": ("malformed value", "malformed value: dest"),
     "bad-delivered": ("malformed value", "malformed value: delivered"),
     "no-line": ("malformed value", "malformed value: line is empty"),
-    "duplicate": ("duplicate record", "duplicate record: identical in every field to row"),
+    "duplicate": ("duplicate record", "duplicate record: identical in every field to"),
     "over-12h": ("impossible value", "impossible value: a data record is cut at 43,200 s (12 h): duration_s"),
     "past-month-end": (
         "impossible value",
@@ -184,6 +184,7 @@ class UsageReader:
         self.parquet_files: list[Path] = []
         self.csv_rejects = self.csv_scans = ""  # where DuckDB lists the CSV rows it could not parse
         self.csv_fields = 0
+        self._read_csv, self._header = "", []
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
@@ -260,13 +261,24 @@ class UsageReader:
             f"quote = '\"', escape = '\"', max_line_size = {MAX_CSV_LINE}, store_rejects = true, "
             f"rejects_table = '{self.csv_rejects}', rejects_scan = '{self.csv_scans}'"
         )
-        self.relation = read + ")"
-        # A row's number counts only the rows the reader accepted: `_true_rows` puts back the
-        # rejected ones before a row number is shown.
+        self._read_csv, self._header = read, header
+        self._csv_relations("")
+
+    def _csv_relations(self, where: str) -> None:
+        """The CSV input as rows, and as numbered rows.  A row's number counts only the rows the
+        reader accepted: `_true_row` puts back the rejected ones before a row number is shown."""
+        read = self._read_csv
+        self.relation = f"(SELECT * FROM {read}){where})"
         self.numbered = (
             f"(SELECT *, row_number() OVER (PARTITION BY {FILE_COL}) + 1 AS {ROW_COL} "
-            f"FROM {read}, filename = '{FILE_COL}'))"
+            f"FROM (SELECT * FROM {read}, filename = '{FILE_COL}'){where}))"
         )
+
+    def _check_every_field(self) -> None:
+        """Read every field of every row, not only those the rating uses: DuckDB checks a field's
+        UTF-8 only when it reads it, and a row with bad bytes in any field is a malformed row."""
+        fields = ", ".join(f'"{_sql_safe(n)}"' for n in self._header)
+        self._csv_relations(f" WHERE strlen(concat({fields})) >= 0")
 
     def _columns(self) -> set[str]:
         try:
@@ -704,7 +716,7 @@ class UsageReader:
             row = self._row(fname, int(rn), malformed)
             if dup_r is not None:
                 first = self._row(dup_f, int(dup_r), malformed)
-                where = f"{self._shown(dup_f)}:{first}" if self.several else str(first)
+                where = f"{self._shown(dup_f)}:{first}" if self.several else f"row {first}"
                 reason = f"{ROW_REASONS['duplicate'][1]} {where}"
             out.append((index.get(str(fname), 0), row, fname, row, str(reason)))
         for (fname, line), reason in malformed.items():
@@ -754,10 +766,14 @@ class UsageReader:
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         raw = (
             f"read_csv({files}, header = true, auto_detect = false, columns = {{'l': 'VARCHAR'}}, "
-            f"delim = '\\x01', quote = '', escape = '', strict_mode = false, ignore_errors = true, "
+            f"delim = '\\x01', quote = '', escape = '', strict_mode = false, store_rejects = true, "
+            f"rejects_table = '{self.csv_rejects}_raw', rejects_scan = '{self.csv_scans}_raw', "
             f"max_line_size = {MAX_CSV_LINE})"
         )
         twice = self._fetch(f"SELECT h FROM (SELECT hash(l) AS h FROM {raw}) GROUP BY h HAVING COUNT(*) > 1")
+        bad = self._fetch(f"SELECT COUNT(*) FROM {self.csv_rejects}_raw WHERE error_type LIKE 'INVALID%'")
+        if bad[0][0]:
+            self._check_every_field()
         if not twice:
             return []
         self.con.execute("CREATE OR REPLACE TEMP TABLE dup_lines (h UBIGINT)")

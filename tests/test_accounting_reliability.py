@@ -1,0 +1,435 @@
+"""`m2msim rate` and `compare` on damaged inputs: one line and exit 2, or rejects that explain the bill.
+
+Unusable input (a file, an option) is refused with one line naming the file and line or row and
+field, or the option.  Rows no network produces, malformed CSV rows and duplicates are rejects with
+their row numbers; the rest is rated as if they had never been there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from accounting.usage import MAX_OCTETS_PER_S, UsageReader, month_bounds
+from accounting.usage_writer import FOOTER_KEY, UsageWriter
+from m2msim.cli import main
+from m2msim.outputs import output_lock
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month"
+INV, USAGE = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+CSV_TEXT = USAGE.read_text(encoding="utf-8")
+HEADER = CSV_TEXT.splitlines()[0]
+TOTAL = Decimal("2749.96")  # the example month, as rated from the example's usage.csv
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    rc, out, err = run(argv, capsys)
+    assert rc == 2, (rc, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def rated(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    rc, out, err = run([*argv, "--json"], capsys)
+    assert rc == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(CSV_TEXT + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+# --- unusable inputs: one line, exit 2 -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "line 1: empty"),
+        (HEADER.encode() + b"\n", "no usage records in it"),
+        (b"\x00\x01PK garbage\xff", "line 1: binary data"),
+        (b"line,ty\xe9pe,start\n", "line 1: not UTF-8 text (byte 0xe9 at column 8)"),
+        (b"type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
+    ],
+)
+def test_an_unusable_csv_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_bytes(content)
+    line = refused(["rate", str(INV), str(path)], capsys)
+    assert line.startswith(f"m2msim rate: {path}: ") and expected in line, line
+
+
+def test_an_unusable_parquet_is_refused_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.parquet"
+    pq.write_table(pacsv.read_csv(USAGE), good)
+    data = good.read_bytes()
+    for name, content in (
+        ("cut.parquet", data[:-20]),
+        ("not.parquet", b"PAR1 not at all PAR1"),
+        ("empty.parquet", b""),
+    ):
+        (tmp_path / name).write_bytes(content)
+        line = refused(["rate", str(INV), str(tmp_path / name)], capsys)
+        assert line.startswith(f"m2msim rate: {tmp_path / name}: cannot read: not a Parquet file"), line
+
+
+def test_a_folder_without_usage_files_and_a_folder_for_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused(["rate", str(INV), str(tmp_path)], capsys)
+    assert str(tmp_path) in line and "without usage files" in line
+    line = refused(["rate", str(tmp_path), str(USAGE)], capsys)
+    assert line.startswith(f"m2msim rate: {tmp_path}: ") and "is a directory" in line
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "1e9", "99999999999999999999", "5x"])
+def test_top_out_of_range_names_the_option(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("rate", "compare"):
+        line = refused([command, str(INV), str(USAGE), "--top", value], capsys)
+        assert line.startswith(f"m2msim {command}: --top: "), line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'id: "33612345678"',
+            "id: 0612345670",
+            ":5: lines[0].id: 0612345670 is read by YAML as a number (103402424)",
+        ),
+        ('id: "33612345678"', "id: 33612345678", ":5: lines[0].id: 33612345678 is read by YAML as a number"),
+        (
+            "    offer: business-m2m\n",
+            "    ofer: business-m2m\n",
+            "lines[0].ofer: unknown key (did you mean 'offer'?)",
+        ),
+        ("customer: acme-meters", "customer: acme-meters\ncustomer: other", "duplicate key 'customer'"),
+        ("count: 3", "count: 1000000000", "lines[5].count: 1,000,000,005 lines would take about"),
+    ],
+)
+def test_inventory_surprises_are_refused_at_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, expected: str
+) -> None:
+    text = INV.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    line = refused(["rate", str(path), str(USAGE)], capsys)
+    assert line.startswith(f"m2msim rate: {path}:") and expected in line, line
+    if "quote" in expected or "read by YAML" in expected:
+        assert "quote it" in line
+
+
+def test_a_huge_inventory_is_refused_with_an_estimate_unless_forced(tmp_path: Path) -> None:
+    from accounting.errors import InventoryError
+    from accounting.inventory import inventory_from_dict
+
+    group = {"id_prefix": "M", "count": 2_000_000, "offer": "intense", "plan": "optima", "commitment": 36}
+    doc = {"customer": "c", "month": "2026-03", "lines": [{**group, "since": "2025-01-01"}]}
+    with pytest.raises(InventoryError, match=r"2,000,000 lines would take about 3\.7 GiB .* --force"):
+        inventory_from_dict(doc)
+    assert (
+        len(
+            inventory_from_dict(
+                {**doc, "lines": [{**group, "count": 30, "since": "2025-01-01"}]}, max_lines=30
+            ).lines
+        )
+        == 30
+    )
+
+
+def test_a_misspelt_catalog_key_names_the_key_it_resembles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accounting.catalog import CATALOG_DIR
+
+    text = (CATALOG_DIR / "orange-m2m-2012.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text.replace("\ncurrency: EUR", "\ncurency: EUR", 1), encoding="utf-8")
+    line = refused(["rate", str(INV), str(USAGE), "--catalog", str(path)], capsys)
+    assert line.startswith(f"m2msim rate: {path}:7: curency: unknown key (did you mean 'currency'?)"), line
+
+
+# --- rejects, never billed --------------------------------------------------------------------
+
+
+def test_the_trillion_second_call_is_a_reject_and_bills_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = with_rows(tmp_path, "33612345679,voice,2026-03-05T10:00:00Z,1000000000000,,,fr,fr-mobile,,")
+    doc = rated(["rate", str(INV), str(path)], capsys)
+    assert Decimal(doc["total_ht"]) == TOTAL
+    assert doc["rejects"][-1] == {
+        "row": 39,
+        "reason": "impossible value: the record lasts past the end of the billing month: start + duration_s "
+        "'2026-03-05T10:00:00Z' + 1000000000000 s",
+    }
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (
+            "33612345678,data,2026-03-10T00:00:00Z,43201,10,10,fr,,,s9",
+            "impossible value: a data record is cut at 43,200 s",
+        ),
+        (
+            "33612345678,data,2026-03-31T23:00:00Z,3601,10,10,fr,,,s9",
+            "lasts past the end of the billing month",
+        ),
+        (
+            "33612345679,csd,2026-03-31T23:59:00Z,61,,,fr,fr-mobile,,",
+            "lasts past the end of the billing month",
+        ),
+        (
+            f"33612345678,data,2026-03-10T00:00:00Z,2,{2 * MAX_OCTETS_PER_S},1,fr,,,s9",
+            "more octets than 30 Gbit/s",
+        ),
+        (
+            f"33612345678,data,2026-03-10T00:00:00Z,,{MAX_OCTETS_PER_S * 43_200},1,fr,,,s9",
+            "more octets than 30 Gbit/s",
+        ),
+        (
+            "33612345678,data,2026-03-10T00:00:00Z,60,10.5,10,fr,,,s9",
+            "malformed value: bytes_up/bytes_down '10.5'/'10'",
+        ),
+        (
+            "33612345678,data,2026-03-10T00:00:00Z,60,-10,10,fr,,,s9",
+            "malformed value: bytes_up/bytes_down '-10'/'10'",
+        ),
+        ("33612345678,data,2026-03-10T00:00:00Z,-1,10,10,fr,,,s9", "malformed value: duration_s '-1'"),
+        (
+            "33612345678,data,2026-03-10T00:00:00Z,60,10,10,fr,,,s9,extra",
+            "malformed row: more fields than the header's 10",
+        ),
+        ("33612345678,data,2026-03-10T00:00:00Z", "malformed row: fewer fields than the header's 10"),
+        (
+            "33612345678,sms,2026-03-10T00:00:00Z,,,,fr,fr-mobile,,\xe9t\xe9",
+            "malformed row: not UTF-8 text in column session",
+        ),
+        (
+            "33612345678,sms,2026-03-10T00:00:00Z,,,,fr,fr-mobile,," + "x" * 1_100_000,
+            "malformed row: longer than 1,048,576 bytes",
+        ),
+    ],
+)
+def test_a_record_no_network_produces_is_a_reject_and_the_rest_is_rated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: str, reason: str
+) -> None:
+    path = tmp_path / "u.csv"
+    data = CSV_TEXT.encode() + row.encode("latin-1" if "\xe9" in row else "utf-8") + b"\n"
+    path.write_bytes(data)
+    doc = rated(["rate", str(INV), str(path)], capsys)
+    assert Decimal(doc["total_ht"]) == TOTAL  # the other 37 rows billed as before
+    assert doc["rows_read"] == 38
+    [new] = [r for r in doc["rejects"] if r["row"] == 39]
+    assert reason in new["reason"], new
+
+
+def test_a_truncated_last_row_and_a_bad_row_in_the_middle_keep_the_numbers_of_the_rows_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = CSV_TEXT.splitlines()
+    damaged = [*lines[:3], "33612345678,data,,,", *lines[3:], "33612345678,sms,2026-03-0"]
+    path = tmp_path / "u.csv"
+    path.write_text("\n".join(damaged), encoding="utf-8")  # no newline after the last, cut row
+    original = {r["row"]: r["reason"] for r in rated(["rate", str(INV), str(USAGE)], capsys)["rejects"]}
+    doc = rated(["rate", str(INV), str(path)], capsys)
+    got = {r["row"]: r["reason"] for r in doc["rejects"]}
+    assert got.pop(4).startswith("malformed row: fewer fields")
+    assert got.pop(40).startswith("malformed row: fewer fields")
+    assert got == {row + 1: reason for row, reason in original.items()}  # one row later than before
+    assert Decimal(doc["total_ht"]) == TOTAL
+
+
+def test_identical_records_are_billed_once_and_the_copies_name_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = CSV_TEXT.splitlines()[1:]
+    path = with_rows(tmp_path, body[0], body[3])
+    doc = rated(["rate", str(INV), str(path)], capsys)
+    assert Decimal(doc["total_ht"]) == TOTAL
+    dups = [r for r in doc["rejects"] if r["reason"].startswith("duplicate record")]
+    assert dups == [
+        {"row": 39, "reason": "duplicate record: identical in every field to row 2"},
+        {"row": 40, "reason": "duplicate record: identical in every field to row 5"},
+    ]
+    # the same from Parquet (no footer of the simulator: the file is searched for duplicates)
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"session": pa.string()}))
+    pq.write_table(table, tmp_path / "u.parquet")
+    doc = rated(["rate", str(INV), str(tmp_path / "u.parquet")], capsys)
+    assert Decimal(doc["total_ht"]) == TOTAL
+    assert [r for r in doc["rejects"] if r["reason"].startswith("duplicate")] == dups
+
+
+# --- several files as one input ---------------------------------------------------------------
+
+
+def _part(path: Path, rows: list[dict[str, Any]], origin: dict[str, Any] | None) -> None:
+    with UsageWriter(path, origin=origin) as w:
+        w.write_columns(
+            {
+                c: [r.get(c) for r in rows]
+                for c in (
+                    "line",
+                    "type",
+                    "start",
+                    "duration_s",
+                    "bytes_up",
+                    "bytes_down",
+                    "zone",
+                    "dest",
+                    "session",
+                )
+            },
+            length=len(rows),
+        )
+
+
+def _records(n: int, day: int) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    return [
+        {"line": "33612345678", "type": "data", "start": datetime(2026, 3, day, i, tzinfo=UTC), "duration_s": 60,
+         "bytes_up": 1000 * (i + 1), "bytes_down": 10, "zone": "fr", "session": f"s{i}"}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_a_runs_usage_folder_is_one_input_with_rows_numbered_per_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    usage = tmp_path / "usage"
+    usage.mkdir()
+    _part(usage / "part-00000.parquet", _records(3, 2), {"run": "r", "shard": 0})
+    rows = _records(2, 3)
+    rows[1]["start"] = rows[1]["start"].replace(month=4)
+    _part(usage / "part-00001.parquet", rows, {"run": "r", "shard": 1})
+    (usage / ".m2msim-part-00002.parquet.tmp-1-ab").write_bytes(b"half a file")  # an interrupted write
+    doc = rated(["rate", str(INV), str(usage)], capsys)
+    assert doc["rows_read"] == 5
+    assert doc["rejects"] == [
+        {
+            "row": 3,
+            "reason": "outside the billing month: start '2026-04-03 01:00:00+00'",
+            "file": "part-00001.parquet",
+        }
+    ]
+    # the same part given twice: its footer claims no longer hold, the copy's rows are duplicates
+    (usage / "part-00002.parquet").write_bytes((usage / "part-00000.parquet").read_bytes())
+    doc2 = rated(["rate", str(INV), str(usage)], capsys)
+    assert doc2["total_ht"] == doc["total_ht"]
+    assert [(r.get("file"), r["row"], r["reason"]) for r in doc2["rejects"]][1:] == [
+        ("part-00002.parquet", n, f"duplicate record: identical in every field to part-00000.parquet:{n}")
+        for n in (2, 3, 4)
+    ]
+
+
+def test_a_folder_of_csv_files_is_one_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = CSV_TEXT.splitlines()
+    (tmp_path / "a.csv").write_text("\n".join(lines[:20]) + "\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("\n".join([lines[0], "x,y", *lines[20:]]) + "\n", encoding="utf-8")
+    doc = rated(["rate", str(INV), str(tmp_path)], capsys)
+    assert Decimal(doc["total_ht"]) == TOTAL
+    assert doc["rejects"][0] == {
+        "row": 2,
+        "reason": "malformed row: fewer fields than the header's 10",
+        "file": "b.csv",
+    }
+    assert all(r["file"] == "b.csv" for r in doc["rejects"])
+    (tmp_path / "c.csv").write_text("line,type,start\n", encoding="utf-8")
+    line = refused(["rate", str(INV), str(tmp_path)], capsys)
+    assert line.startswith(f"m2msim rate: {tmp_path / 'c.csv'}: line 1: the header differs"), line
+
+
+def test_the_footer_speeds_up_only_what_it_proves(tmp_path: Path) -> None:
+    path = tmp_path / "part-00000.parquet"
+    _part(path, _records(3, 2), {"run": "r", "shard": 0})
+    claim = json.loads(pq.ParquetFile(path).metadata.metadata[FOOTER_KEY.encode()])
+    assert claim == {"run": "r", "shard": 0, "rows": 3, "unique": True, "max_end": 1772409600 + 2 * 3600 + 60}
+    reader = UsageReader(path)
+    assert reader.claims_unique and reader._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
+    plain = tmp_path / "plain.parquet"
+    _part(plain, _records(3, 2), None)
+    assert not UsageReader(plain).claims_unique
+    late = _records(1, 31)
+    late[0].update(start=late[0]["start"].replace(hour=23, minute=59), duration_s=120)
+    _part(tmp_path / "late.parquet", late, {"run": "r", "shard": 1})
+    assert not UsageReader(tmp_path / "late.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
+
+
+# --- compare says what it left out ------------------------------------------------------------
+
+
+def test_compare_says_how_many_rows_and_lines_it_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(["compare", str(INV), str(USAGE), "--json"], capsys)
+    assert rc == 0
+    left = json.loads(out)["left_out"]
+    assert left["rows"] == 6 and sum(r["count"] for r in left["rows_by_reason"]) == 6
+    assert left["lines"] == 2 and {r["rule"] for r in left["lines_by_rule"]} == {
+        "autodiagnostic-requires-autogestion",
+        "commitment-not-offered",
+    }
+    rc, out, _ = run(["compare", str(INV), str(USAGE)], capsys)
+    assert "Left out of the comparison: 6 usage rows and 2 lines" in out
+
+
+# --- --out --------------------------------------------------------------------------------------
+
+
+def test_out_is_refused_when_it_is_an_input_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    usage = tmp_path / "usage.csv"
+    usage.write_text(CSV_TEXT, encoding="utf-8")
+    for command in ("rate", "compare"):
+        line = refused([command, str(INV), str(usage), "--out", str(usage)], capsys)
+        assert line.startswith(f"m2msim {command}: --out ") and "input" in line, line
+    assert usage.read_text(encoding="utf-8") == CSV_TEXT
+
+
+def test_out_is_written_whole_by_one_writer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "invoice.json"
+    out.write_text("the previous invoice", encoding="utf-8")
+    with output_lock(out):
+        line = refused(["rate", str(INV), str(USAGE), "--json", "--out", str(out)], capsys)
+    assert f"process {os.getpid()}" in line and str(out) in line
+    assert out.read_text(encoding="utf-8") == "the previous invoice"
+    rc, stdout, _ = run(["rate", str(INV), str(USAGE), "--json", "--out", str(out)], capsys)
+    assert rc == 0 and stdout == ""
+    assert json.loads(out.read_text(encoding="utf-8"))["total_ht"] == str(TOTAL)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".m2msim-")) == ["invoice.json"]
+
+
+def test_no_traceback_from_the_command_line_on_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes(CSV_TEXT.encode()[:200] + b"\xff\xfe\x00\x00" + CSV_TEXT.encode()[200:])
+    done = subprocess.run(
+        [sys.executable, "-m", "m2msim", "rate", str(INV), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in (0, 2) and "Traceback" not in done.stderr, done.stderr
