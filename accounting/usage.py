@@ -184,7 +184,8 @@ class UsageReader:
         self.parquet_files: list[Path] = []
         self.csv_rejects = self.csv_scans = ""  # where DuckDB lists the CSV rows it could not parse
         self.csv_fields = 0
-        self._read_csv, self._header = "", []
+        self._read_csv = ""
+        self._header: list[str] = []
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
