@@ -472,6 +472,7 @@ class Network:
                 imsi=sub.imsi,
                 imeisv=line.imeisv,
                 serving_plmn=line.serving_plmn,
+                sequence=ref,  # the message reference: two SMS in one second stay two records
             )
         )
         self.journal.counters["sms-mo"] += 1

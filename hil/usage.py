@@ -145,12 +145,16 @@ def usage_records(usage: BenchUsage, line: str, zone: Zone = Zone.FR) -> list[Us
                 sequence=0,
             )
         )
+    parts = 0  # each SMS part numbered: parts sent in the same second are distinct records
     for s in usage.sms:
         start = s.started.replace(microsecond=0)
-        out.extend(
-            UsageRecord(line=line, type=UsageType.SMS, start=start, zone=zone, dest=s.dest)
-            for _ in range(s.parts)
-        )
+        for _ in range(s.parts):
+            parts += 1
+            out.append(
+                UsageRecord(
+                    line=line, type=UsageType.SMS, start=start, zone=zone, dest=s.dest, sequence=parts
+                )
+            )
     for c in usage.calls:
         out.append(
             UsageRecord(
