@@ -25,7 +25,7 @@ from accounting.usage_writer import FOOTER_KEY, UsageWriter
 from m2msim.cli import main
 from m2msim.outputs import output_lock
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-month"
+EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
 INV, USAGE = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
 CSV_TEXT = USAGE.read_text(encoding="utf-8")
 HEADER = CSV_TEXT.splitlines()[0]
