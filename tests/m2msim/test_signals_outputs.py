@@ -1,0 +1,116 @@
+"""`rate --out` and `records-from-pcap --out` interrupted at seeded random moments (docs/reliability.md).
+
+Each command first runs to the end once, which gives the reference output; then it runs again over
+that output and is sent SIGINT (to its process group, as Ctrl-C does) or SIGTERM (to the process,
+as `kill` does) at a seeded moment, from the start-up imports to the last write (most attempts land before the end).  Whatever the
+moment: exit 0 (it had finished) or 130 / 143 with one line on stderr, the output is the complete
+reference file (the old one or the new one, never a part), nothing temporary is left beside it,
+and no process of the command is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from m2msim.cli import main as m2msim
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
+
+
+def _usage_csv(path: Path, rows: int) -> Path:
+    """A month of data records of one line: distinct starts, so none is a duplicate."""
+    with path.open("w", encoding="utf-8") as f:
+        f.write("line,type,start,duration_s,bytes_up,bytes_down,zone,dest,delivered,session\n")
+        for i in range(rows):
+            day, sec = divmod(i * 6, 86_400)
+            hh, rest = divmod(sec, 3600)
+            mm, ss = divmod(rest, 60)
+            f.write(
+                f"33612345678,data,2026-03-{day + 1:02d}T{hh:02d}:{mm:02d}:{ss:02d}Z,5,{i % 900},{i % 700},fr,,,\n"
+            )
+    return path
+
+
+def _group(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _interrupt(argv: list[str], sig: signal.Signals, delay: float) -> tuple[int, list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m2msim", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"m2msim {argv[0]} did not stop within 2 s of {sig.name}")
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    assert _group(proc.pid) == [], f"processes left behind by m2msim {argv[0]}"
+    return proc.returncode, [line for line in err.splitlines() if line.strip()]
+
+
+def _attack(argv: list[str], out: Path, seed: int) -> None:
+    assert m2msim(argv) == 0
+    reference = out.read_bytes()
+    rng = random.Random(seed)
+    for attempt in range(6):
+        sig = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
+        rc, err = _interrupt(argv, sig, rng.uniform(0.05, 1.5))
+        if rc != 0:
+            assert rc == 128 + sig, err
+            assert err == [f"m2msim {argv[0]}: interrupted ({sig.name})"], err
+        assert out.read_bytes() == reference, "the output is not the complete file"
+        assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".m2msim-")) == []
+
+
+@pytest.mark.slow
+def test_rate_out_interrupted_keeps_a_whole_invoice(tmp_path: Path) -> None:
+    usage = _usage_csv(tmp_path / "usage.csv", 300_000)
+    out = tmp_path / "out" / "invoice.json"
+    out.parent.mkdir()
+    _attack(["rate", str(INVENTORY), str(usage), "--json", "--out", str(out)], out, seed=20260301)
+
+
+@pytest.mark.slow
+def test_records_from_pcap_out_interrupted_keeps_whole_records(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    scenario = ROOT / "scenarios" / "default.yaml"
+    argv = ["run", str(scenario), "--days", "1", "--max-lines", "40", "--capture", "--no-invoice"]
+    assert m2msim([*argv, "--out", str(run)]) == 0
+    out = tmp_path / "out" / "records.csv"
+    out.parent.mkdir()
+    _attack(["records-from-pcap", str(run / "capture"), "--out", str(out)], out, seed=20260302)
