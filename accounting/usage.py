@@ -271,8 +271,11 @@ class UsageReader:
         reader accepted: `_true_row` puts back the rejected ones before a row number is shown."""
         read = self._read_csv
         self.relation = f"(SELECT * FROM {read}){where})"
+        # One file (the usual case): a window over the whole input, which DuckDB streams. Several
+        # files: numbered per file, a partitioned window that holds every row (and may spill).
+        over = "" if len(self.files) == 1 else f"PARTITION BY {FILE_COL}"
         self.numbered = (
-            f"(SELECT *, row_number() OVER (PARTITION BY {FILE_COL}) + 1 AS {ROW_COL} "
+            f"(SELECT *, row_number() OVER ({over}) + 1 AS {ROW_COL} "
             f"FROM (SELECT * FROM {read}, filename = '{FILE_COL}'){where}))"
         )
 
