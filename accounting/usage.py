@@ -12,6 +12,7 @@ Rows that cannot be used are counted in the same pass; when there are any, a sec
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import contextlib
 import csv
@@ -20,6 +21,8 @@ import json
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +132,18 @@ MAX_SECONDS = 10**12
 MAX_OCTETS = 10**15
 
 
+_SPILL: list[str] = []
+
+
+def _spill_folder() -> str:
+    """One temporary folder per process for DuckDB to spill into; removed when the process exits."""
+    if not _SPILL:
+        folder = tempfile.mkdtemp(prefix="m2msim-duckdb-")
+        atexit.register(shutil.rmtree, folder, True)
+        _SPILL.append(folder)
+    return _SPILL[0]
+
+
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection set for bounded memory and the machine's cores."""
     con = duckdb.connect(":memory:")
@@ -137,6 +152,8 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
         f"SET memory_limit = '{_sql_safe(memory_limit or os.environ.get('M2MSIM_DUCKDB_MEMORY', '1GB'))}'"
     )
     con.execute("SET TimeZone = 'UTC'")
+    # Spilled data goes to a folder of our own, removed at exit, never `.tmp/` in the user's folder.
+    con.execute(f"SET temp_directory = '{_sql_safe(_spill_folder())}'")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = false")  # results are grouped or ordered explicitly
     return con
