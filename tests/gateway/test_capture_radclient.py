@@ -143,7 +143,7 @@ def _capture(tmp_path: Path, interface: list[str], port: int, target: str, famil
                     "-r",
                     "3",
                     "-t",
-                    "1",
+                    "3",  # the one deliberate re-send; a shorter wait re-sends again on a busy machine
                     "-q",
                     "-f",
                     str(source),
