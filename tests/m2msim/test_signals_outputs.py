@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import process_group
 
 from m2msim.cli import main as m2msim
 
@@ -38,21 +39,6 @@ def _usage_csv(path: Path, rows: int) -> Path:
                 f"33612345678,data,2026-03-{day + 1:02d}T{hh:02d}:{mm:02d}:{ss:02d}Z,5,{i % 900},{i % 700},fr,,,\n"
             )
     return path
-
-
-def _group(pgid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            found.append(int(entry))
-    return found
 
 
 def _interrupt(argv: list[str], sig: signal.Signals, delay: float) -> tuple[int, list[str]]:
@@ -79,7 +65,7 @@ def _interrupt(argv: list[str], sig: signal.Signals, delay: float) -> tuple[int,
     assert proc.stderr is not None
     err = proc.stderr.read().decode("utf-8", "replace")
     proc.stderr.close()
-    assert _group(proc.pid) == [], f"processes left behind by m2msim {argv[0]}"
+    assert process_group(proc.pid) == [], f"processes left behind by m2msim {argv[0]}"
     return proc.returncode, [line for line in err.splitlines() if line.strip()]
 
 

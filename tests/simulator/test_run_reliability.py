@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from fuzzing import assert_cli_contract, run_cli
+from processes import process_group
 
 from m2msim.rundir import MARKER, marker_files
 from simulator.estimate import JobTooBig, Limits, admit, estimate_run
@@ -39,22 +40,6 @@ def _start(out: Path, seed: int, workers: int = 2) -> subprocess.Popen[bytes]:
     argv += ["--seed", str(seed), "--out", str(out)]
     # a session of its own: its process group is the run and everything it starts
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def _group(pgid: int) -> list[int]:
-    """Live processes (not zombies) of process group `pgid`, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            found.append(int(entry))
-    return found
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
@@ -87,7 +72,7 @@ def _finish(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, list[st
     assert proc.stderr is not None
     err = proc.stderr.read().decode("utf-8", "replace")
     proc.stderr.close()
-    left = _wait_gone(_group(proc.pid), 2.0)
+    left = _wait_gone(process_group(proc.pid), 2.0)
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
