@@ -32,12 +32,12 @@ def console() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _early)
     from m2msim.cli import main
-    from m2msim.signals import received
+    from m2msim.signals import Terminated, received
 
     try:
         status = main()
     except KeyboardInterrupt as exc:  # a signal outside the command's own handling
-        _early(signal.SIGTERM if type(exc).__name__ == "Terminated" else signal.SIGINT, None)
+        _early(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT, None)
     # The command is over: its outputs are whole, its processes gone. A signal from now on changes
     # nothing; ignored (not merely handled), it is also left ignored by the interpreter's shutdown,
     # which would otherwise put SIGINT back to its default action (a late Ctrl-C would then kill
