@@ -68,12 +68,27 @@ RATING_COLUMNS: tuple[str, ...] = (
     "session",
 )
 
-# The charging id of a simulated bulk session: a block of 2^20 per device (the device index + 1,
-# shifted); sessions are counted from the block's start and reconnection attempts after an outage from
-# its middle (RETRY_BIT), so a record tells whether it was a retry. Rating ignores it; the simulator
+# The charging id of a simulated session is what a GGSN puts in its 32-bit ChargingID (TS 32.298
+# 5.1.2.2.11, TS 29.060 7.7.26: unique per GGSN), so the records and the capture carry the same value
+# whatever the fleet's size. Bit 31 (RETRY_BIT) marks a reconnection attempt after an outage; the 31
+# bits below it are the device's block: the device's index + 1 in the top bits, as few as the fleet
+# needs, its session counter in the rest (`charging_block_bits`). A device's counter wraps within its
+# block, as a real GGSN's counter wraps: ids of live contexts stay distinct (a block holds 131,072
+# sessions of each of 10,000 devices, 2,048 of each of 1,000,000). Rating ignores the id; the simulator
 # writes it, the run's report and SQL read it.
-CHARGING_BLOCK_BITS = 20
-RETRY_BIT = 1 << (CHARGING_BLOCK_BITS - 1)
+CHARGING_ID_BITS = 31
+RETRY_BIT = 1 << CHARGING_ID_BITS
+
+
+def charging_block_bits(n_devices: int) -> int:
+    """Bits of a device's session counter in a fleet of `n_devices` (the device number takes the rest)."""
+    return max(CHARGING_ID_BITS - max(n_devices, 1).bit_length(), 1)
+
+
+def is_retry_charging(charging_id: int | None) -> bool:
+    """Whether a simulated session's charging id is that of a reconnection attempt (`RETRY_BIT`)."""
+    return charging_id is not None and charging_id >= RETRY_BIT
+
 
 # Columns a gateway record keeps beyond rating (partial G-CDR fields).
 GATEWAY_COLUMNS: tuple[str, ...] = (

@@ -33,7 +33,7 @@ import pyarrow as pa
 from accounting import inventory_from_dict
 from accounting.errors import AccountingError
 from accounting.inventory import Inventory
-from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
+from accounting.records import RETRY_BIT
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ VIEWS = ("usage", "lines", "alarms", "invoice_lines", "invoice_items")
 MONEY = pa.decimal128(14, 2)
 QUANTITY = pa.decimal128(20, 3)
 
-# A reconnection attempt's charging id: in a device's block (above 2^20) with the retry bit set.
-RETRY_SQL = f"coalesce(charging_id >= {1 << CHARGING_BLOCK_BITS} AND (charging_id & {RETRY_BIT}) <> 0, false)"
+# A reconnection attempt's charging id: the retry bit set (`accounting.records.is_retry_charging`).
+RETRY_SQL = f"coalesce(charging_id >= {RETRY_BIT}, false)"
 
 
 class ReportError(Exception):

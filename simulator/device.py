@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
+from accounting.records import CHARGING_ID_BITS, RETRY_BIT
 from gateway.api import CallKind, CallOutcome, SmsStatus
 from gateway.identity import luhn_check_digit
 from simulator import rng as rngmod
@@ -46,11 +46,6 @@ ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered
 MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
 SV = "01"
 I64 = np.ndarray[Any, np.dtype[np.int64]]
-
-
-def is_retry(charging_id: int) -> bool:
-    """Whether a bulk session's charging id is that of a reconnection attempt."""
-    return charging_id >= 1 << CHARGING_BLOCK_BITS and bool(charging_id & RETRY_BIT)
 
 
 def imei(tac: str, serial: int) -> str:
@@ -138,7 +133,9 @@ class Device:
         self.session_counter = 0
         self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
-        self.charging_base = (gidx + 1) << CHARGING_BLOCK_BITS
+        block = shard.charging_block_bits
+        self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
+        self.charging_span = 1 << block
         self.stats.devices += 1
 
     @cached_property
@@ -174,14 +171,14 @@ class Device:
     # ------------------------------------------------------------------ data sessions
 
     def _charging(self, n: int, retry: bool) -> I64:
-        """Charging ids of bulk sessions: the device's block, retries in its upper half (`is_retry`)."""
+        """Charging ids of sessions: the device's block (wrapping), retries with RETRY_BIT set."""
         if retry:
-            first = self.charging_base + RETRY_BIT + self.retry_counter
+            first, base = self.retry_counter, self.charging_base + RETRY_BIT
             self.retry_counter += n
         else:
-            first = self.charging_base + self.session_counter
+            first, base = self.session_counter, self.charging_base
             self.session_counter += n
-        return first + np.arange(n, dtype=np.int64)
+        return base + (first + np.arange(n, dtype=np.int64)) % self.charging_span
 
     def sessions(
         self, start: I64, duration: I64, up: I64, down: I64, abnormal: bool = False, retry: bool = False

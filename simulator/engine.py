@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from accounting.records import UsageRecord, UsageType
+from accounting.records import UsageRecord, UsageType, charging_block_bits
 from accounting.usage_writer import UsageWriter
 from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
 from gateway.api import Subscriber
@@ -172,6 +172,7 @@ class Shard:
         self.index = index
         self.env = simpy.Environment()
         self.epoch_unix = int(scenario.start.timestamp())
+        self.charging_block_bits = charging_block_bits(scenario.n_devices)
         self.profiles: dict[str, Profile] = builtin_profiles()
         self.stats = [GroupStats() for _ in scenario.groups]
         self.per_call = False  # data sessions go in bulk, to the capture too (`_capture_sessions`)

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from accounting import inventory_from_dict, rate
 from accounting.invoice import Invoice, UsageCoverage
-from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT, USAGE_SCHEMA
+from accounting.records import RETRY_BIT, USAGE_SCHEMA
 from m2msim.rundir import run_folder
 from m2msim.signals import deferred_signals, worker_init
 from reports import write_report
@@ -285,10 +285,7 @@ def _without_retries(paths: list[Path], out: Path) -> Path:
             for i in range(f.num_row_groups):
                 table = f.read_row_group(i).cast(USAGE_SCHEMA)
                 cid = table["charging_id"]
-                retry = pc.and_(
-                    pc.greater_equal(cid, 1 << CHARGING_BLOCK_BITS),
-                    pc.not_equal(pc.bit_wise_and(cid, RETRY_BIT), 0),
-                )
+                retry = pc.greater_equal(cid, RETRY_BIT)
                 writer.write_table(table.filter(pc.invert(pc.fill_null(retry, False))))
     return out
 

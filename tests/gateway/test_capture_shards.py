@@ -199,3 +199,29 @@ def test_tshark_pairs_every_gtp_request_with_its_response(runs: dict[int, Path],
         merged, "-Y", "_ws.malformed || _ws.expert.severity >= warning", "-T", "fields", "-e", "frame.number"
     )
     assert flagged == []
+
+
+BIG_FLEET = 4_100  # past 4,096 devices: device 4,096's ids met device 0's in a 32-bit field cut from 64
+
+
+def test_a_fleet_past_4096_devices_keeps_distinct_32_bit_charging_ids(tmp_path: Path) -> None:
+    doc = scenario_doc(BIG_FLEET // 2)
+    doc["period"]["days"] = 1
+    doc["inventory"]["lines"] = [
+        {"id_prefix": "TRK", "count": BIG_FLEET, "offer": "europe", "plan": "forfait-2mo", "commitment": 24}
+        | {"since": "2025-01-01"}
+    ]
+    trackers = doc["groups"][0] | {"schedule": {"period": "8h", "jitter": "tr37868-model1"}}
+    doc["groups"] = [trackers]
+    doc["events"] = {}
+    result = simulate(parse_scenario(doc, "big.yaml"), tmp_path / "big", capture=True, invoice=False)
+    assert result.shards == 2
+    expected = run_records(result.out_dir)
+    ids = [r["charging_id"] for r in expected]
+    assert len(set(ids)) == len(ids) >= 2 * BIG_FLEET
+    assert all(0 < c < 1 << 32 for c in ids)
+    assert len({r["line"] for r in expected}) == BIG_FLEET
+    report = ReadReport()
+    rebuilt = [r.as_row() for r in records_from_pcap(merged_capture(result.out_dir), report=report)]
+    assert report.rejected == 0, report.rejects[:5]
+    assert rows_of(rebuilt) == rows_of(expected)

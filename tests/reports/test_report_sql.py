@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from fuzzing import run_cli
 
-from accounting.records import CHARGING_BLOCK_BITS, RETRY_BIT
+from accounting.records import is_retry_charging
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
@@ -49,10 +49,6 @@ def query(title_start: str) -> str:
     qs = readme_queries()
     [title] = [t for t in qs if t.lower().startswith(title_start)]
     return qs[title]
-
-
-def is_retry(cid: int | None) -> bool:
-    return cid is not None and cid >= 1 << CHARGING_BLOCK_BITS and bool(cid & RETRY_BIT)
 
 
 def test_the_readme_shows_the_queries_and_every_view_is_used() -> None:
@@ -107,7 +103,7 @@ def test_retry_storm_minute_by_minute(storm_run: Path, rows: list[dict[str, Any]
     got = sql_json(storm_run, query("retry storm minute by minute"))
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
-        if is_retry(r["charging_id"]):
+        if is_retry_charging(r["charging_id"]):
             k = r["start"].strftime("%Y-%m-%dT%H:%M:00+00:00")
             per[k][0] += 1
             per[k][1] += -(-(r["bytes_up"] + r["bytes_down"]) // 1024)

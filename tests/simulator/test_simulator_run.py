@@ -16,11 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from accounting.records import USAGE_SCHEMA
+from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
 from m2msim.cli import main as m2msim
 from simulator.batch import SessionBatcher, Stretch
-from simulator.device import is_retry
 from simulator.progress import ProgressBar
 from simulator.run import simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
@@ -276,7 +275,7 @@ def test_server_outage_retry_storm_costs_and_shows(tmp_path: Path) -> None:
     assert 4 <= ct.retry_sessions < 4 * 12  # 60 s doubling to 1 h: a handful each
     t = table(s.out_dir / "usage.parquet")
     rows = t.to_pylist()
-    retries = [r for r in rows if r["charging_id"] is not None and is_retry(r["charging_id"])]
+    retries = [r for r in rows if r["charging_id"] is not None and is_retry_charging(r["charging_id"])]
     assert len(retries) == st.retry_sessions
     assert all(r["cause"] == 4 and r["bytes_up"] + r["bytes_down"] > 0 for r in retries)
     out_start, out_end = START + timedelta(hours=6), START + timedelta(hours=8)
