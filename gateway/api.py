@@ -77,6 +77,9 @@ class Subscriber:
     msisdn: str  # E.164 digits without '+', e.g. 33612345678
     offer: str  # catalog offer id, e.g. business-m2m-dtmf
     apns: tuple[str, ...] = ()  # APNs this line may use; empty: the offer's defaults
+    # The line's fixed address: its host number in every APN pool (modulo the pool's size), as M2M
+    # private APNs give a SIM a fixed IP; taken when free, else a dynamic one. None: dynamic only.
+    static_address: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,11 @@ class OfferPolicy:
     calls: frozenset[CallKind]
 
 
+def fixed_host(pool: ipaddress.IPv4Network, number: int) -> str:
+    """Host `number` of `pool` (modulo its size): a line's fixed address (`Subscriber.static_address`)."""
+    return str(ipaddress.IPv4Address(int(pool.network_address) + 1 + number % max(pool.num_addresses - 2, 1)))
+
+
 class AddressPool:
     """Dynamic IPv4 addresses of one APN: the network's hosts, handed out in order, reused when freed."""
 
@@ -44,26 +49,40 @@ class AddressPool:
         self._size = max(network.num_addresses - 2, 0)
         self._next = 0
         self._free: deque[int] = deque()
+        self._used: set[int] = set()
         self.in_use = 0
 
     @property
     def capacity(self) -> int:
         return self._size
 
-    def allocate(self) -> str | None:
-        if self._free:
-            index = self._free.popleft()
-        elif self._next < self._size:
-            index = self._next
+    def allocate(self, prefer: int | None = None) -> str | None:
+        """A free address: host `prefer` (modulo the pool's size) when given and free, else the
+        first freed one, else the next never handed out; None when the pool is exhausted."""
+        used = self._used
+        index: int | None = None
+        if prefer is not None and self._size and prefer % self._size not in used:
+            index = prefer % self._size
+        while index is None and self._free:
+            freed = self._free.popleft()
+            if freed not in used:
+                index = freed
+        while index is None and self._next < self._size:
+            if self._next not in used:
+                index = self._next
             self._next += 1
-        else:
+        if index is None:
             return None
+        used.add(index)
         self.in_use += 1
         return str(ipaddress.IPv4Address(self._base + index))
 
     def release(self, address: str) -> None:
-        self._free.append(int(ipaddress.IPv4Address(address)) - self._base)
-        self.in_use -= 1
+        index = int(ipaddress.IPv4Address(address)) - self._base
+        if index in self._used:
+            self._used.discard(index)
+            self._free.append(index)
+            self.in_use -= 1
 
 
 class ApnCatalog:

@@ -185,7 +185,7 @@ class Ggsn:
         if len(self._sessions) >= self.config.max_contexts:
             return self.refuse(now, line, name, GtpCause.NO_RESOURCES_AVAILABLE, "context limit reached")
         pool = self._pools[name]
-        ip = pool.allocate()
+        ip = pool.allocate(line.subscriber.static_address)
         if ip is None:
             return self.refuse(
                 now, line, name, GtpCause.ALL_DYNAMIC_ADDRESSES_OCCUPIED, "address pool exhausted"

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from accounting.records import UsageRecord, UsageType, charging_block_bits
 from accounting.usage_writer import UsageWriter
 from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
 from gateway.api import Subscriber
+from gateway.apn import fixed_host
 from gateway.events import ContextInfo
 from gateway.network import Network, NetworkConfig
 from gateway.partial import PartialRecords
@@ -225,11 +226,15 @@ class Shard:
             on_cut=self._capture_sessions if capture else None,
         )
         self.devices: list[Device] = []
+        self._gidx: dict[str, int] = {}
         for ref in devices:
             group = scenario.groups[ref.group_index]
             offer = scenario.offers[ref.line]
             ident = Identity(ref.line, imsi_of(home, ref.gidx), msisdn_of(ref.line, ref.gidx), offer)
-            self.network.register_subscriber(Subscriber(ref.line, ident.imsi, ident.msisdn, offer))
+            # a fixed address per line (its fleet index), so shards never hand out the same one
+            sub = Subscriber(ref.line, ident.imsi, ident.msisdn, offer, static_address=ref.gidx)
+            self.network.register_subscriber(sub)
+            self._gidx[ref.line] = ref.gidx
             self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx))
 
     def zone_of(self, plmn: str) -> str:
@@ -251,8 +256,8 @@ class Shard:
     ) -> None:
         """Bulk data sessions into the capture (`PcapCapture.write_sessions`): one context per session.
 
-        Session and charging ids as in the usage records; the address is the APN
-        pool's host numbered by the charging id; the RAT is the line's at the flush.
+        Session and charging ids as in the usage records; the address is the line's fixed
+        one in the APN's pool (as on the per-call path); the RAT is the line's at the flush.
         """
         cfg = self.network.config
         contexts = []
@@ -261,7 +266,6 @@ class Shard:
             line = self.network.line(s.line)
             apn = self.network.catalog.apns.get(s.apn.strip().lower())
             pool = apn.pool if apn is not None else IPv4Network("10.0.0.0/8")  # an APN the catalog lacks
-            host = int(pool.network_address) + 1 + c % max(pool.num_addresses - 2, 1)
             contexts.append(
                 ContextInfo(
                     session_id=f"{s.line}-{c}",
@@ -271,7 +275,7 @@ class Shard:
                     imeisv=s.imeisv,
                     apn=s.apn,
                     charging_id=c & 0xFFFFFFFF,
-                    ip_address=str(IPv4Address(host)),
+                    ip_address=fixed_host(pool, self._gidx[s.line]),
                     sgsn_address=cfg.sgsn_address
                     if s.serving_plmn == cfg.home_plmn
                     else cfg.visited_sgsn_address,

@@ -184,6 +184,35 @@ def test_roaming_persistent_contexts_go_on_with_plmn_change_records(runs: dict[i
 
 
 @pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (Debian package tshark)")
+def test_no_address_is_held_by_two_open_contexts_in_the_merged_capture(runs: dict[int, Path]) -> None:
+    rows = tshark_rows(
+        merged_capture(runs[4]),
+        "-Y",
+        "radius.code == 4",
+        "-T",
+        "fields",
+        "-e",
+        "radius.Acct_Status_Type",
+        "-e",
+        "radius.Acct_Session_Id",
+        "-e",
+        "radius.Framed-IP-Address",
+    )
+    holder: dict[str, str] = {}  # address -> the open session holding it
+    starts = 0
+    for status, session, address in rows:
+        if status == "1":  # Start
+            starts += 1
+            assert holder.get(address) in (None, session), (
+                f"{address}: {session} while {holder[address]} holds it"
+            )
+            holder[address] = session
+        elif status == "2" and holder.get(address) == session:  # Stop
+            del holder[address]
+    assert starts > 100
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (Debian package tshark)")
 @pytest.mark.parametrize("shards", [1, 4])
 def test_tshark_pairs_every_gtp_request_with_its_response(runs: dict[int, Path], shards: int) -> None:
     merged = merged_capture(runs[shards])
