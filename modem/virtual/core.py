@@ -26,6 +26,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from modem.profiles import Profile
+from modem.virtual.conditions import Conditions, Link, preset, preset_for
 from modem.virtual.faults import Faults, make_faults
 from modem.virtual.identity import ModemIdentity, derive_identity
 from modem.virtual.results import (
@@ -128,6 +129,7 @@ class VirtualModem:
         now: float = 0.0,
         epoch: datetime | None = None,
         pin: str | None = None,
+        conditions: Conditions | None = None,
     ) -> None:
         from modem.virtual.calls import CallControl
         from modem.virtual.netlink import NetLink
@@ -177,6 +179,10 @@ class VirtualModem:
         self._cme515_left = 0
         self._crlf = b"\r\n"
         self.radio = radio or RadioSettings()
+        #: the packet bearer's shaper (`modem.virtual.conditions`): the profile's RAT preset unless given
+        self.link = Link(
+            conditions or preset(preset_for(profile.rat, profile.act)), f"{profile.name}/{seed}/{index}"
+        )
         self.net: NetLink = NetLink(self, network)
         self.sms: SmsService = SmsService(self)
         self.calls: CallControl = CallControl(self)
