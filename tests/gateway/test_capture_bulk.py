@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from netparts import EPOCH
 from scapy.utils import RawPcapReader
 
 from accounting.records import UsageRecord, UsageType
@@ -21,7 +22,6 @@ from gateway.partial import PartialRecords, cut_sessions
 from gateway.plmn import zone_of
 
 SECRET = "bulk-secret"
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def fleet(count: int, seed: int, lines: int, offset: int = 0) -> list[SyntheticSession]:

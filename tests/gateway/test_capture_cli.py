@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from netparts import EPOCH
 
 from gateway.capture import PcapCapture, records_from_pcap
 from gateway.capture.synthetic import drive, make_sessions
 from m2msim.cli import main
-
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture

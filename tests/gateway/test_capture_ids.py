@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime
 from pathlib import Path
 
+from netparts import EPOCH
 from scapy.utils import RawPcapReader
 
 from accounting.records import UsageRecord
@@ -13,8 +13,6 @@ from gateway.api import GtpCause, Subscriber
 from gateway.capture import PcapCapture
 from gateway.capture.gtpc import CREATE_PDP_REQUEST, CREATE_PDP_RESPONSE, DELETE_PDP_REQUEST
 from gateway.network import Network, NetworkConfig
-
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 class Records:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from netparts import EPOCH
 from scapy.contrib.gtp import GTP_U_Header, GTPHeader
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -21,7 +22,6 @@ from gateway.capture.sink import APP_PORT, DEFAULT_APP_SERVER
 from gateway.events import ContextInfo
 
 SECRET = b"test-secret"
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def make_ctx(**changes: object) -> ContextInfo:

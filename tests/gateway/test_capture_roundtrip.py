@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from netparts import EPOCH
 from scapy.layers.l2 import Ether
 from scapy.utils import PcapNgWriter, RawPcapReader
 
@@ -21,7 +22,6 @@ from gateway.network import Network, NetworkConfig
 from gateway.plmn import zone_of
 
 SECRET = "round-trip-secret"
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def expected_records(sessions: list[SyntheticSession]) -> list[UsageRecord]:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from netparts import EPOCH
 
 from gateway.capture import PcapCapture
 from gateway.capture.synthetic import drive, make_sessions
 
 SECRET = "tshark-secret"
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 TSHARK = shutil.which("tshark")
 
 if TSHARK is None:

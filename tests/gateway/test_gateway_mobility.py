@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from netparts import EPOCH
 
 from accounting.records import ClosingCause, UsageRecord, Zone
 from gateway.api import Subscriber
 from gateway.capture import PcapCapture, ReadReport, radius, records_from_pcap
 from gateway.network import Network, NetworkConfig
 
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 TSHARK = shutil.which("tshark")
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netparts import EPOCH, IMEISV, RecordSink
 
-from accounting.records import UsageRecord, UsageType, Zone
+from accounting.records import UsageRecord, Zone
 from gateway.api import CallOutcome, GtpCause, NetworkAPI, Subscriber
 from gateway.errors import (
     ConfigError,
@@ -22,20 +23,6 @@ from gateway.errors import (
 from gateway.events import ContextInfo
 from gateway.network import GTP_U_OVERHEAD, CountingMode, Network, NetworkConfig, network_config
 from gateway.partial import INTERVAL_S, cut_sessions
-
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
-IMEISV = "3569380356438091"
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    def write(self, record: UsageRecord) -> None:
-        self.records.append(record)
-
-    def data(self) -> list[UsageRecord]:
-        return [r for r in self.records if r.type == UsageType.DATA]
 
 
 class Capture:
@@ -80,8 +67,8 @@ class Capture:
 
 def make(
     offer: str = "business-m2m", capture: Capture | None = None, **config: object
-) -> tuple[Network, Sink]:
-    sink = Sink()
+) -> tuple[Network, RecordSink]:
+    sink = RecordSink()
     config.setdefault("scan_rate_per_hour", 0.0)
     net = Network(NetworkConfig(epoch=EPOCH, **config), sink, capture=capture)  # type: ignore[arg-type]
     net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", offer))
@@ -240,7 +227,7 @@ offers:
 
 
 def test_line_policy_not_attached_and_nsapi_limit() -> None:
-    sink = Sink()
+    sink = RecordSink()
     net = Network(NetworkConfig(epoch=EPOCH, scan_rate_per_hour=0), sink)
     net.register_subscriber(
         Subscriber("L2", "208011234567891", "33612345679", "business-m2m", apns=("orange-mib",))

@@ -3,11 +3,11 @@ and a capture of the run gives back the records the gateway wrote."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from netparts import EPOCH, RecordSink
 
 from accounting.records import UsageRecord, UsageType
 from gateway.api import Subscriber
@@ -15,16 +15,7 @@ from gateway.capture import PcapCapture, records_from_pcap
 from gateway.errors import GatewayError
 from gateway.network import Network, NetworkConfig
 
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 LINES = ("L0", "L1", "ghost")
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    def write(self, record: UsageRecord) -> None:
-        self.records.append(record)
 
 
 times = st.one_of(
@@ -101,7 +92,7 @@ def _apply(net: Network, action: tuple[object, ...]) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(actions, max_size=40))
 def test_random_calls_raise_only_typed_errors(steps: list[tuple[object, ...]]) -> None:
-    sink = Sink()
+    sink = RecordSink()
     net = Network(NetworkConfig(epoch=EPOCH, scan_rate_per_hour=0, seed=1), sink)
     net.register_subscriber(Subscriber("L0", "208011234567890", "33612345678", "business-m2m-dtmf"))
     net.register_subscriber(Subscriber("L1", "208011234567891", "33612345679", "intense"))
@@ -131,7 +122,7 @@ def test_random_calls_raise_only_typed_errors(steps: list[tuple[object, ...]]) -
 
 
 def test_a_capture_of_a_run_gives_back_the_records(tmp_path: Path) -> None:
-    sink = Sink()
+    sink = RecordSink()
     path = tmp_path / "run.pcap"
     with PcapCapture(path, EPOCH, gtpu_sample_rate=0.05) as capture:
         net = Network(NetworkConfig(epoch=EPOCH, seed=2, scan_rate_per_hour=5.0), sink, capture=capture)

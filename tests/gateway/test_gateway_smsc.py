@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from netparts import EPOCH, IMEISV, RecordSink
 
-from accounting.records import Dest, UsageRecord, UsageType, Zone
+from accounting.records import Dest, UsageType, Zone
 from gateway.api import SmsStatus, Subscriber
 from gateway.network import Network, NetworkConfig
 from gateway.smsc import (
@@ -16,20 +17,9 @@ from gateway.smsc import (
     SmscConfig,
 )
 
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
-IMEISV = "3569380356438091"
 
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    def write(self, record: UsageRecord) -> None:
-        self.records.append(record)
-
-
-def make(**config: object) -> tuple[Network, Sink]:
-    sink = Sink()
+def make(**config: object) -> tuple[Network, RecordSink]:
+    sink = RecordSink()
     net = Network(NetworkConfig(epoch=EPOCH, **config), sink)  # type: ignore[arg-type]
     net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", "business-m2m"))
     net.register_subscriber(Subscriber("L2", "208011234567891", "33612345679", "business-m2m"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from netparts import EPOCH, IMEISV, RecordSink
 
-from accounting.records import Dest, UsageRecord, UsageType
+from accounting.records import Dest, UsageType
 from gateway.api import CallKind, CallOutcome, Subscriber
 from gateway.errors import InvalidRequest, OutOfOrder, UnknownCall
 from gateway.network import Network, NetworkConfig
@@ -17,20 +18,9 @@ from gateway.switch import (
     SwitchConfig,
 )
 
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
-IMEISV = "3569380356438091"
 
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    def write(self, record: UsageRecord) -> None:
-        self.records.append(record)
-
-
-def make(offer: str, calls: SwitchConfig | None = None, seed: int = 0) -> tuple[Network, Sink]:
-    sink = Sink()
+def make(offer: str, calls: SwitchConfig | None = None, seed: int = 0) -> tuple[Network, RecordSink]:
+    sink = RecordSink()
     config = NetworkConfig(epoch=EPOCH, seed=seed, calls=calls or SwitchConfig(p_answered=1.0, p_busy=0.0))
     net = Network(config, sink)
     net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", offer))
