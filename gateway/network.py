@@ -296,6 +296,26 @@ class Network:
         self._use(now, line, UseKind.ATTACH, imei=imei14(device))
         return AttachResult(True, AttachCause.ACCEPTED, line.zone)
 
+    def time_zone_change(self, now: float, line_id: str) -> bool:
+        """The serving country's clocks changed (daylight saving) under an attached line.
+
+        The SGSN updates each open PDP context with the new MS Time Zone (TS 29.060 7.3.3)
+        and the GGSN closes a partial record with mSTimeZoneChange (23); the contexts go on.
+        No routing area update: the device did nothing.  True when the MS Time Zone changed.
+        """
+        line = self._lines.get(line_id)
+        if line is None or not line.attached or not line.serving_plmn:
+            return False
+        self.journal.check_order(now, line.last_time, f"line {line_id}")
+        tz = ms_time_zone(line.serving_plmn, self._time(now))
+        if tz == line.ms_time_zone:
+            return False
+        line.last_time = now
+        line.ms_time_zone = tz
+        if line.sessions:
+            self.ggsn.relocate(now, line, ClosingCause.MS_TIME_ZONE_CHANGE, tz)
+        return True
+
     def move(self, now: float, line_id: str, serving_plmn: str, rat: str | None = None) -> AttachResult:
         """A routing area update of an attached line: new serving network and/or RAT, contexts going on.
 

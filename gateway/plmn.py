@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,3 +118,33 @@ def ms_time_zone(plmn: str, when: datetime) -> bytes:
     if quarters < 0:
         octet |= 0x08
     return bytes((octet, dst_hours & 0x03))
+
+
+def time_zone_changes(plmn: str, start: datetime, end: datetime) -> list[datetime]:
+    """The instants in [start, end) at which the serving country's MS Time Zone changes (daylight
+    saving), to the second: where an SGSN updates its open PDP contexts (TS 29.060 7.3.3)."""
+    if MCC_TIME_ZONES.get(plmn[:3]) is None:
+        return []
+    step = timedelta(hours=1)
+    changes: list[datetime] = []
+    t = start
+    before = ms_time_zone(plmn, t)
+    while t < end:
+        nxt = min(t + step, end)
+        after = ms_time_zone(plmn, nxt)
+        if after != before:
+            lo, hi = t, nxt  # the value at lo is `before`, at hi `after`: bisect to the second
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(microsecond=0)
+                if mid <= lo:
+                    break
+                if ms_time_zone(plmn, mid) == before:
+                    lo = mid
+                else:
+                    hi = mid
+            if hi < end:
+                changes.append(hi)
+            before = after
+        t = nxt
+    return changes

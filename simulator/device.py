@@ -116,6 +116,11 @@ class Device:
             if hit and applies:
                 self.outages.append(o)
                 self.decisions.append((int((o.start - start).total_seconds()), 3, "outage", o))
+        app = group.application
+        if app is not None and app.session == "persistent":  # clock changes under an open context
+            plmns = {self.base_plmn} | {d[3] for d in self.decisions if d[2] == "trip" and d[3]}
+            for plmn in sorted(plmns):
+                self.decisions.extend((t, 0, "tz", plmn) for t in shard.tz_changes(plmn))
         # in time order; at the same second trips first, then swaps, then outages (a stable sort)
         self.decisions = sorted((d for d in self.decisions if d[0] < self.T), key=lambda d: (d[0], d[1]))
         if self.base_plmn != self.home or any(d[2] == "trip" for d in self.decisions):
@@ -238,7 +243,8 @@ class Device:
                 yield self.env.timeout(t1 - self.env.now)
             return
         sid = self.context
-        if sid is None or not self.net.session_open(sid):
+        opened = sid is None or not self.net.session_open(sid)
+        if sid is None or opened:
             res = self.net.open_session(
                 self.env.now,
                 self.ident.line,
@@ -252,7 +258,8 @@ class Device:
                 return
             self.stats.data_sessions += 1
             sid = self.context = res.session_id
-        up, down = persistent_session(self.rng_traffic, prof, app, apn, times, t0, t1)
+        # the connection is set up once per context: a context going on after a move keeps it
+        up, down = persistent_session(self.rng_traffic, prof, app, apn, times, t0, t1, connect=opened)
         yield self.env.timeout(t1 - self.env.now)
         if self.net.session_open(sid):
             self.net.transfer(self.env.now, sid, up, down)
@@ -264,9 +271,9 @@ class Device:
         return any(d[0] == t and d[2] == "outage" for d in self.decisions)
 
     def _moves_only_at(self, t: int) -> bool:
-        """Whether the decisions at `t` are roaming moves only (before the run's end)."""
+        """Whether the decisions at `t` are roaming moves or clock changes only (before the run's end)."""
         at = [d[2] for d in self.decisions if d[0] == t]
-        return t < self.T and bool(at) and all(kind == "trip" for kind in at)
+        return t < self.T and bool(at) and all(kind in ("trip", "tz") for kind in at)
 
     # ------------------------------------------------------------------ life
 
@@ -280,6 +287,9 @@ class Device:
             if kind == "trip":
                 self.plmn = payload if payload is not None else self.base_plmn
                 self.relocate()
+            elif kind == "tz":
+                if payload == self.plmn and self.attached:
+                    self.net.time_zone_change(self.env.now, self.ident.line)
             elif kind == "swap":
                 self.imei = imei(self.group.tac, self.gidx + 500_000 * payload)
                 self.stats.sim_swaps += 1

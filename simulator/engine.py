@@ -29,7 +29,7 @@ from gateway.apn import fixed_host
 from gateway.events import ContextInfo
 from gateway.network import Network, NetworkConfig
 from gateway.partial import PartialRecords
-from gateway.plmn import zone_of
+from gateway.plmn import time_zone_changes, zone_of
 from simulator.batch import SessionBatcher, Stretch
 from simulator.device import Device, Identity
 from simulator.profiles import Profile, builtin_profiles
@@ -178,6 +178,7 @@ class Shard:
         self.stats = [GroupStats() for _ in scenario.groups]
         self.per_call = False  # data sessions go in bulk, to the capture too (`_capture_sessions`)
         self._zones: dict[str, str] = {}
+        self._tz_changes: dict[str, tuple[int, ...]] = {}
         self._apns: dict[str, frozenset[str]] = {}
         name = part_name(index)
         writers = [
@@ -236,6 +237,16 @@ class Shard:
             self.network.register_subscriber(sub)
             self._gidx[ref.line] = ref.gidx
             self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx))
+
+    def tz_changes(self, plmn: str) -> tuple[int, ...]:
+        """Seconds into the run at which `plmn`'s country changes its clocks (cached per shard)."""
+        found = self._tz_changes.get(plmn)
+        if found is None:
+            sc = self.scenario
+            end = sc.start + timedelta(seconds=sc.duration_s)
+            found = tuple(int((c - sc.start).total_seconds()) for c in time_zone_changes(plmn, sc.start, end))
+            self._tz_changes[plmn] = found
+        return found
 
     def zone_of(self, plmn: str) -> str:
         """The tariff zone of a serving network (the gateway's MCC table), cached per shard."""

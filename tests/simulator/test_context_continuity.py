@@ -1,0 +1,107 @@
+"""A persistent context across what does not end it: a roaming trip and a daylight-saving change.
+
+A core network cuts a partial record when the serving network or the MS Time Zone changes
+(TS 32.298 causes 24 and 23) and the context, with its TCP connection, goes on: the
+connection's set-up is carried once, not again after each change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from accounting.records import USAGE_SCHEMA, ClosingCause
+from simulator.profiles import builtin_profiles
+from simulator.run import simulate
+from simulator.scenario import parse_scenario
+
+METERS = 3
+PAYLOAD = 96
+DST = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # France's clocks go forward: 01:00 UTC
+
+
+def scenario(trip: bool) -> dict[str, Any]:
+    meters: dict[str, Any] = {
+        "name": "meters",
+        "lines": "MTR",
+        "schedule": {"period": "15min"},  # no jitter: gaps of 15 min, under the keep-alive: no ping
+        "application": {
+            "profile": "mqtt-qos1",
+            "session": "persistent",
+            "keepalive": "1h",
+            "payload": {"fixed": PAYLOAD},
+        },
+    }
+    if trip:
+        meters["mobility"] = {
+            "trips": [
+                {
+                    "share": 1.0,
+                    "start": "2026-03-28T10:00:00Z",
+                    "end": "2026-03-28T20:00:00Z",
+                    "plmn": "26201",
+                }
+            ]
+        }
+    return {
+        "name": "continuity",
+        "seed": 11,
+        "period": {"start": "2026-03-28", "days": 2},
+        "inventory": {
+            "customer": "unit",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "MTR",
+                    "count": METERS,
+                    "offer": "europe",
+                    "plan": "forfait-2mo",
+                    "commitment": 24,
+                }
+                | {"since": "2025-01-01"}
+            ],
+        },
+        "network": {"default_apn": "orange.m2m.spec"},
+        "groups": [meters],
+    }
+
+
+def records(tmp: Path, trip: bool) -> list[dict[str, Any]]:
+    result = simulate(parse_scenario(scenario(trip), "continuity.yaml"), tmp / f"trip-{trip}", invoice=False)
+    table = pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA)
+    return [r for r in table.to_pylist() if r["type"] == "data"]
+
+
+def test_daylight_saving_cuts_a_partial_record_and_the_context_goes_on(tmp_path: Path) -> None:
+    rows = records(tmp_path, trip=False)
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_line.setdefault(r["line"], []).append(r)
+    assert len(by_line) == METERS
+    for line_rows in by_line.values():
+        assert len({r["session"] for r in line_rows}) == 1  # one context for the two days
+        tz = [r for r in line_rows if r["cause"] == int(ClosingCause.MS_TIME_ZONE_CHANGE)]
+        assert len(tz) == 1
+        end = tz[0]["start"].timestamp() + tz[0]["duration_s"]
+        assert end == DST.timestamp()
+        nxt = next(r for r in line_rows if r["sequence"] == tz[0]["sequence"] + 1)
+        assert nxt["start"].timestamp() == DST.timestamp()
+
+
+def test_the_connection_is_set_up_once_per_context_whatever_the_moves(tmp_path: Path) -> None:
+    prof = builtin_profiles()["mqtt-qos1"]
+    assert prof.connect is not None
+    publish_up = int(prof.publish_bytes(np.array([PAYLOAD], dtype=np.int64))[0][0])
+    assert prof.connect.up % publish_up != 0  # else the check below could not tell
+    for trip in (False, True):
+        rows = records(tmp_path, trip)
+        if trip:
+            assert sum(r["cause"] == int(ClosingCause.PLMN_CHANGE) for r in rows) == 2 * METERS
+        for line in {r["line"] for r in rows}:
+            up = sum(r["bytes_up"] for r in rows if r["line"] == line)
+            # one connection set-up, then publishes only (no ping: reports come before the keep-alive)
+            assert (up - prof.connect.up) % publish_up == 0, (trip, line, up)
