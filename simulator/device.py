@@ -186,14 +186,22 @@ class Device:
         return base + (first + np.arange(n, dtype=np.int64)) % self.charging_span
 
     def sessions(
-        self, start: I64, duration: I64, up: I64, down: I64, abnormal: bool = False, retry: bool = False
+        self,
+        start: I64,
+        duration: I64,
+        up: I64,
+        down: I64,
+        abnormal: bool = False,
+        retry: bool = False,
+        charging: I64 | None = None,
     ) -> None:
         """Data sessions of this device (bulk path, or the gateway's per-call path when capturing)."""
         n = int(start.shape[0])
         if n == 0:
             return
         self.stats.data_sessions += n
-        charging = self._charging(n, retry)
+        if charging is None:
+            charging = self._charging(n, retry)
         if self.shard.per_call:
             self.env.process(self._play(start, duration, up, down, charging, abnormal))
             return
@@ -218,6 +226,30 @@ class Device:
                 self.net.transfer(self.env.now, res.session_id, u, w)
                 self.net.close_session(self.env.now, res.session_id, abnormal=abnormal)
 
+    def _across(
+        self, s: int, d: int, up: int, down: int, c: int, move: int
+    ) -> Generator[simpy.Event, Any, None]:
+        """A short session that a move at `move` falls into, played through the gateway.
+
+        The gateway cuts it at the move as any context (`Network.move`: a partial record with
+        the move's cause, in the zone where its bytes went), and it goes on to its end.  Its
+        bytes are shared in proportion to the time on each side: those before the move are
+        counted when the session opens (so the cut finds them), the rest at its end.
+        """
+        if s > self.env.now:
+            yield self.env.timeout(s - self.env.now)
+        res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
+        if not res.accepted or res.session_id is None:
+            self.stats.session_refusals += 1
+            return
+        before = (move - s) / d
+        up_before, down_before = int(up * before), int(down * before)
+        self.net.transfer(self.env.now, res.session_id, up_before, down_before)
+        yield self.env.timeout(s + d - self.env.now)
+        if self.net.session_open(res.session_id):
+            self.net.transfer(self.env.now, res.session_id, up - up_before, down - down_before)
+            self.net.close_session(self.env.now, res.session_id)
+
     def apn_allowed(self) -> bool:
         return self.group.apn in self.shard.allowed_apns(self.ident.offer)
 
@@ -237,8 +269,28 @@ class Device:
                 self.stats.session_refusals += int(times.shape[0])
             else:
                 s = per_report_sessions(self.rng_traffic, prof, app, apn, times)
-                duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
-                self.sessions(s.start, duration, s.up, s.down)
+                charging = self._charging(int(s.start.shape[0]), retry=False)
+                across = s.start + s.duration > t1
+                if self._moves_only_at(t1) and across.any():  # the context goes on across the move
+                    for i in np.flatnonzero(across).tolist():
+                        self.stats.data_sessions += 1
+                        self.env.process(
+                            self._across(
+                                int(s.start[i]),
+                                int(s.duration[i]),
+                                int(s.up[i]),
+                                int(s.down[i]),
+                                int(charging[i]),
+                                t1,
+                            )
+                        )
+                    keep = ~across
+                    self.sessions(
+                        s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
+                    )
+                else:  # the session ends at the stretch's end (an outage, a SIM swap, the run's end)
+                    duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
+                    self.sessions(s.start, duration, s.up, s.down, charging=charging)
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return

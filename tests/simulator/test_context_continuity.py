@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from accounting.records import USAGE_SCHEMA, ClosingCause
+from gateway.capture import records_from_pcap
 from simulator.profiles import builtin_profiles
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
@@ -105,3 +106,52 @@ def test_the_connection_is_set_up_once_per_context_whatever_the_moves(tmp_path: 
             up = sum(r["bytes_up"] for r in rows if r["line"] == line)
             # one connection set-up, then publishes only (no ping: reports come before the keep-alive)
             assert (up - prof.connect.up) % publish_up == 0, (trip, line, up)
+
+
+def test_a_short_session_a_move_falls_into_is_cut_at_the_move_and_goes_on(tmp_path: Path) -> None:
+    doc = scenario(trip=False)
+    doc["groups"] = [
+        {
+            "name": "trackers",
+            "lines": "MTR",
+            "schedule": {"period": "15min", "align": "clock"},  # reports at 10:00:00 sharp, 3 s long
+            "application": {"profile": "https-tls13", "payload": {"fixed": PAYLOAD}},
+            # the trip starts and ends one second into a report
+            "mobility": {
+                "trips": [
+                    {
+                        "share": 1.0,
+                        "start": "2026-03-28T10:00:01Z",
+                        "end": "2026-03-28T20:00:01Z",
+                        "plmn": "26201",
+                    }
+                ]
+            },
+        }
+    ]
+    result = simulate(parse_scenario(doc, "across.yaml"), tmp_path / "across", capture=True, invoice=False)
+    table = pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA)
+    rows = [r for r in table.to_pylist() if r["type"] == "data"]
+    plain = [r for r in rows if r["cause"] != int(ClosingCause.PLMN_CHANGE)]
+    out_at = datetime(2026, 3, 28, 10, 0, 1, tzinfo=UTC).timestamp()
+    back_at = datetime(2026, 3, 28, 20, 0, 1, tzinfo=UTC).timestamp()
+    for when, zones in ((out_at, ("fr", "eu")), (back_at, ("eu", "fr"))):
+        cut = [
+            r
+            for r in rows
+            if r["cause"] == int(ClosingCause.PLMN_CHANGE) and r["start"].timestamp() == when - 1
+        ]
+        assert len(cut) == METERS
+        for first in cut:
+            assert first["duration_s"] == 1 and first["zone"] == zones[0]
+            rest = next(r for r in plain if r["session"] == first["session"] and r["sequence"] == 2)
+            assert rest["start"].timestamp() == when and rest["duration_s"] == 2 and rest["zone"] == zones[1]
+            whole = next(r for r in plain if r["line"] == first["line"] and r["sequence"] == 1)
+            assert first["bytes_up"] + rest["bytes_up"] == whole["bytes_up"]  # every report the same size
+            assert first["bytes_up"] == whole["bytes_up"] // 3  # one second of three
+    # the capture tells the same: Update PDP Context and Interim at the move, records rebuilt alike
+    fields = ("session", "sequence", "start", "duration_s", "bytes_up", "bytes_down", "zone", "cause")
+    rebuilt = [r.as_row() for r in records_from_pcap(result.out_dir / "capture" / "part-00000.pcap")]
+    assert sorted(tuple(r[f] for f in fields) for r in rebuilt) == sorted(
+        tuple(r[f] for f in fields) for r in rows
+    )
