@@ -209,8 +209,22 @@ class Device:
         self.shard.batcher.add(self.stretch(), self.gi, start, duration, up, down, charging, abn)
 
     def _play(
-        self, start: I64, duration: I64, up: I64, down: I64, charging: I64, abnormal: bool
+        self,
+        start: I64,
+        duration: I64,
+        up: I64,
+        down: I64,
+        charging: I64,
+        abnormal: bool,
+        move: int | None = None,
     ) -> Generator[simpy.Event, Any, None]:
+        """Sessions played through the gateway as they happen.
+
+        A session that a move at `move` falls into is cut there by the gateway like any context
+        (`Network.move`: a partial record with the move's cause, in the zone where its bytes went)
+        and goes on to its end.  Its bytes are shared in proportion to the time on each side:
+        those before the move are counted when it opens (so the cut finds them), the rest at its end.
+        """
         for s, d, u, w, c in zip(
             start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True
         ):
@@ -220,35 +234,16 @@ class Device:
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
                 continue
+            if move is not None and s < move < s + d:
+                share = (move - s) / d
+                u0, w0 = int(u * share), int(w * share)
+                self.net.transfer(self.env.now, res.session_id, u0, w0)
+                u, w = u - u0, w - w0
             if d:
                 yield self.env.timeout(d)
             if self.net.session_open(res.session_id):
                 self.net.transfer(self.env.now, res.session_id, u, w)
                 self.net.close_session(self.env.now, res.session_id, abnormal=abnormal)
-
-    def _across(
-        self, s: int, d: int, up: int, down: int, c: int, move: int
-    ) -> Generator[simpy.Event, Any, None]:
-        """A short session that a move at `move` falls into, played through the gateway.
-
-        The gateway cuts it at the move as any context (`Network.move`: a partial record with
-        the move's cause, in the zone where its bytes went), and it goes on to its end.  Its
-        bytes are shared in proportion to the time on each side: those before the move are
-        counted when the session opens (so the cut finds them), the rest at its end.
-        """
-        if s > self.env.now:
-            yield self.env.timeout(s - self.env.now)
-        res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
-        if not res.accepted or res.session_id is None:
-            self.stats.session_refusals += 1
-            return
-        before = (move - s) / d
-        up_before, down_before = int(up * before), int(down * before)
-        self.net.transfer(self.env.now, res.session_id, up_before, down_before)
-        yield self.env.timeout(s + d - self.env.now)
-        if self.net.session_open(res.session_id):
-            self.net.transfer(self.env.now, res.session_id, up - up_before, down - down_before)
-            self.net.close_session(self.env.now, res.session_id)
 
     def apn_allowed(self) -> bool:
         return self.group.apn in self.shard.allowed_apns(self.ident.offer)
@@ -272,19 +267,19 @@ class Device:
                 charging = self._charging(int(s.start.shape[0]), retry=False)
                 across = s.start + s.duration > t1
                 if self._moves_only_at(t1) and across.any():  # the context goes on across the move
-                    for i in np.flatnonzero(across).tolist():
-                        self.stats.data_sessions += 1
-                        self.env.process(
-                            self._across(
-                                int(s.start[i]),
-                                int(s.duration[i]),
-                                int(s.up[i]),
-                                int(s.down[i]),
-                                int(charging[i]),
-                                t1,
-                            )
-                        )
                     keep = ~across
+                    self.stats.data_sessions += int(across.sum())
+                    self.env.process(
+                        self._play(
+                            s.start[across],
+                            s.duration[across],
+                            s.up[across],
+                            s.down[across],
+                            charging[across],
+                            False,
+                            t1,
+                        )
+                    )
                     self.sessions(
                         s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
                     )
