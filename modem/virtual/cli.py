@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway.api import build_network
-from m2msim.outputs import OutputError, atomic_path, check_writable_dir, refuse_same_file
+from m2msim.outputs import OutputError, atomic_path, atomic_write_text, check_writable_dir, refuse_same_file
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
+from modem.virtual.control import Console, JournalError, RecordTee, Served, load_journal, replay
+from modem.virtual.control_server import ADDRESS_TAG, ControlServer
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.scenario import (
@@ -57,6 +59,17 @@ def register_serve(modem_subparsers: Any) -> None:
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
     p.add_argument("--no-network", action="store_true", help="no operator network: the modems search forever")
     p.add_argument(
+        "--control",
+        choices=("unix", "tcp", "none"),
+        default="unix",
+        help="the control console: a Unix socket (default), loopback TCP with a token, or none",
+    )
+    p.add_argument("--control-file", type=Path, help="write the console's address (JSON) to this file")
+    p.add_argument(
+        "--journal", type=Path, help="write the console's commands, with their times, to this file"
+    )
+    p.add_argument("--replay", type=Path, help="run a console journal's commands again at their times")
+    p.add_argument(
         "--check",
         action="store_true",
         help="check the profile, scenario and options, print them, do not serve",
@@ -64,7 +77,44 @@ def register_serve(modem_subparsers: Any) -> None:
     p.set_defaults(handler=_serve)
 
 
-register_modem_commands = register_serve  # the hook `modem.cli` looks for
+def register_ctl(modem_subparsers: Any) -> None:
+    """Add `ctl` (the console's client) to the `m2msim modem` sub-commands."""
+    p = modem_subparsers.add_parser("ctl", help="send a command to a running `modem serve` (its console)")
+    p.add_argument("address", help="the serve's address file, unix:PATH or tcp://127.0.0.1:PORT")
+    p.add_argument("words", nargs=argparse.REMAINDER, help="the command and its arguments (try: help)")
+    p.add_argument("--token", help="the token of a TCP console (default: the address file's)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+    p.set_defaults(handler=_ctl)
+
+
+def register_modem_commands(modem_subparsers: Any) -> None:
+    """The hook `modem.cli` looks for: `serve` and `ctl`."""
+    register_serve(modem_subparsers)
+    register_ctl(modem_subparsers)
+
+
+def _ctl(args: argparse.Namespace) -> int:
+    import json
+
+    from modem.options import check_float
+    from modem.virtual.control_client import ConsoleClient, ConsoleError
+
+    try:
+        check_float("--timeout", args.timeout, 0.001, 86_400)
+    except OptionError as exc:
+        print(f"m2msim modem ctl: {exc}", file=sys.stderr)
+        return 2
+    if not args.words:
+        print("m2msim modem ctl: no command given (try: help)", file=sys.stderr)
+        return 2
+    try:
+        with ConsoleClient(args.address, args.token, args.timeout) as client:
+            result = client.run(*args.words)
+    except ConsoleError as exc:
+        print(f"m2msim modem ctl: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1))
+    return 0
 
 
 MAX_MODEMS = 1000
@@ -91,11 +141,26 @@ def _serve(args: argparse.Namespace) -> int:
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
             inputs = [p for p in (args.scenario, Path(args.profile)) if p is not None]
             refuse_same_file(args.records, inputs, option="--records")
+        for option, path in (("--journal", args.journal), ("--control-file", args.control_file)):
+            if path is not None:
+                check_writable_dir(path.parent, option)
+                if path.is_dir():
+                    raise OptionError(f"{option} {path}: is a directory, expected a file name")
+                refuse_same_file(
+                    path, [p for p in (args.scenario, args.records, args.replay) if p], option=option
+                )
+        if args.control_file is not None and args.control_file.exists() and not _ours(args.control_file):
+            raise OptionError(f"--control-file {args.control_file}: exists and is not a console address file")
+        if args.control == "none" and (args.control_file or args.journal):
+            raise OptionError("--control none: no console, so no --control-file or --journal")
+        replay: list[tuple[float, list[str]]] = []
+        if args.replay is not None:
+            _, replay = load_journal(args.replay)
         profile = load_profile(args.profile)
         load_driver_profile(args.profile)  # the file's driver section too: one file, checked whole
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
-    except (YamlError, OutputError, OptionError, FaultError) as exc:
+    except (YamlError, OutputError, OptionError, FaultError, JournalError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     if args.check:
@@ -105,7 +170,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # The records file appears whole when serving ends (written under a temporary name).
         with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
-            signum = asyncio.run(_run(args, profile, scenario, faults, records))
+            signum = asyncio.run(_run(args, profile, scenario, faults, records, replay))
     except OutputError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
@@ -118,7 +183,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _run(
-    args: argparse.Namespace, profile: Any, scenario: ServeScenario, faults: Any, records: Path | None
+    args: argparse.Namespace,
+    profile: Any,
+    scenario: ServeScenario,
+    faults: Any,
+    records: Path | None,
+    replay_entries: list[tuple[float, list[str]]],
 ) -> int:
     """Serve until SIGINT or SIGTERM; the signal's number."""
     loop = asyncio.get_running_loop()
@@ -126,14 +196,18 @@ async def _run(
     seed = args.seed if args.seed is not None else scenario.seed
     writer = None
     network = None
+    tee = None
     if not args.no_network:
         if records is not None:
             from accounting.usage_writer import UsageWriter, format_for
 
             writer = UsageWriter(records, format_for(args.records))
-        network = build_network(epoch, writer if writer is not None else _Discard(), seed)
+        tee = RecordTee(writer if writer is not None else _Discard())
+        network = build_network(epoch, tee, seed)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
+    control: ControlServer | None = None
+    console: Console | None = None
     try:
         for i in range(args.count):
             modem = VirtualModem(
@@ -165,6 +239,32 @@ async def _run(
                 file=sys.stderr,
                 flush=True,
             )
+        if args.control != "none":
+            served = [Served(i, ep.path, ep.runner) for i, ep in enumerate(endpoints)]
+            console = Console(
+                served,
+                network,
+                clock,
+                epoch,
+                offer=scenario.offer,
+                tee=tee,
+                header={
+                    "profile": profile.name,
+                    "seed": seed,
+                    "count": args.count,
+                    "start": epoch.isoformat(),
+                },
+            )
+            control = ControlServer(console, args.control)
+            await control.start()
+            address_file = args.control_file or control.default_address_file()
+            control.write_address_file(address_file, [ep.path for ep in endpoints])
+            print(
+                f"m2msim modem serve: console {control.address} (address file {address_file})",
+                file=sys.stderr,
+                flush=True,
+            )
+            replay(console, replay_entries)
         stop: asyncio.Future[int] = loop.create_future()
 
         def on_signal(signum: int) -> None:
@@ -175,6 +275,10 @@ async def _run(
             loop.add_signal_handler(sig, on_signal, int(sig))
         return await stop
     finally:
+        if control is not None:
+            await control.close()
+        if console is not None and args.journal is not None:
+            atomic_write_text(args.journal, console.journal_text())
         for ep in endpoints:
             ep.close()
         if network is not None:
@@ -191,3 +295,14 @@ class _Discard:
 
     def write(self, record: Any) -> None:
         self.count += 1
+
+
+def _ours(path: Path) -> bool:
+    """True when `path` is a console address file an earlier serve wrote (so it may be replaced)."""
+    import json
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("m2msim") == ADDRESS_TAG

@@ -42,7 +42,7 @@ def cops(m: VirtualModem, c: Cmd) -> Final | None:
     fmt = m.settings.cops_format
     if c.op is Op.READ:
         if net.registered:
-            m.info(f'+COPS: 0,{fmt},"{net.operator(fmt)}",{m.profile.act}')
+            m.info(f'+COPS: 0,{fmt},"{net.operator(fmt)}",{net.act}')
         else:
             m.info("+COPS: 0")
     elif c.op is Op.TEST:

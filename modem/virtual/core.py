@@ -111,6 +111,7 @@ class RadioSettings:
 
     plmn: str = ""  # serving PLMN (MCC+MNC); empty: the SIM's home network
     csq: tuple[int, int] | None = None  # rssi, ber; None: the profile's
+    rat: str = ""  # geran / utran / eutran; empty: the profile's
 
 
 class VirtualModem:

@@ -35,6 +35,7 @@ HANDSHAKE_UP, HANDSHAKE_DOWN = 2 * HEADER, HEADER
 TEARDOWN_UP, TEARDOWN_DOWN = 2 * HEADER, 2 * HEADER
 
 STAT_NOT_SEARCHING, STAT_HOME, STAT_SEARCHING, STAT_DENIED, STAT_ROAMING = 0, 1, 2, 3, 5
+ACT_OF_RAT = {"geran": 0, "utran": 2, "eutran": 7}  # 27.007 <AcT>: GSM, UTRAN, E-UTRAN
 
 
 def segments(n: int) -> int:
@@ -71,6 +72,7 @@ class NetLink:
     contexts: dict[int, Context] = field(default_factory=dict)
     lac: str = ""
     ci: str = ""
+    refuse_next: int | None = None  # GTP cause the next PDP activation is refused with (the console)
     _search: Timer | None = None
 
     def __post_init__(self) -> None:
@@ -86,6 +88,18 @@ class NetLink:
             m.schedule(faults.reg_back_at - m.now, self.search)
 
     # ----- registration ----------------------------------------------------------------------------
+
+    @property
+    def rat(self) -> str:
+        """The radio technology served now (the console's `rat`, else the profile's)."""
+        return self.modem.radio.rat or self.modem.profile.rat
+
+    @property
+    def act(self) -> int:
+        """27.007 <AcT> of the served technology (the profile's own when it serves its own)."""
+        if not self.modem.radio.rat or self.modem.radio.rat == self.modem.profile.rat:
+            return self.modem.profile.act
+        return ACT_OF_RAT[self.modem.radio.rat]
 
     @property
     def registered(self) -> bool:
@@ -115,7 +129,7 @@ class NetLink:
             return
         if self.network is None or not self.plmn:
             return  # no network or no coverage: searching on
-        result = self.network.attach(m.now, m.identity.line_id, m.identity.imeisv, self.plmn, m.profile.rat)
+        result = self.network.attach(m.now, m.identity.line_id, m.identity.imeisv, self.plmn, self.rat)
         if result.accepted:
             self.cause = 0
             self._set_stat(STAT_HOME if self.plmn == m.identity.home_plmn else STAT_ROAMING)
@@ -193,7 +207,7 @@ class NetLink:
     def location(self, stat: int | None = None) -> str:
         stat = self.stat if stat is None else stat
         if stat in (STAT_HOME, STAT_ROAMING):
-            return f'{stat},"{self.lac}","{self.ci}",{self.modem.profile.act}'
+            return f'{stat},"{self.lac}","{self.ci}",{self.act}'
         return str(stat)
 
     def operator(self, fmt: int) -> str:
@@ -215,14 +229,18 @@ class NetLink:
 
     def activate(self, ctx: Context) -> int:
         """Open a gateway session for `ctx`; 0 when done, else the CME error to answer."""
-        from gateway.api import GtpCause
+        from gateway.api import GtpCause, SessionResult
 
         m = self.modem
         if ctx.active:
             return 0
         if not self.registered or self.network is None:
             return 30
-        result = self.network.open_session(m.now, m.identity.line_id, ctx.apn)
+        if self.refuse_next is not None:
+            cause, self.refuse_next = self.refuse_next, None
+            result: SessionResult = SessionResult(GtpCause(cause))
+        else:
+            result = self.network.open_session(m.now, m.identity.line_id, ctx.apn)
         if not result.accepted:
             return {
                 GtpCause.MISSING_OR_UNKNOWN_APN: 533,

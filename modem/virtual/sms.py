@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from modem.sms import (
     Direction,
     SmsCodecError,
+    SmsDeliver,
     SmsSubmit,
     decode_pdu,
     encode_deliver,
@@ -173,6 +174,18 @@ class SmsService:
     def _deliver_pdus(self, msg: MtSms, sender: str, when: datetime) -> list[DeliverPdu]:
         """The SMS-DELIVER part(s) of `msg`: one part with the header it was submitted with, if any."""
         smsc = self.smsc or None
+        if "pdu" in msg.extra:
+            return [deliver_from_hex(msg.extra["pdu"])]
+        cls = msg.extra.get("class")
+        if cls is not None or msg.status_report:
+            return encode_deliver(
+                msg.text,
+                sender,
+                when,
+                smsc=smsc,
+                message_class=int(cls) if cls is not None else None,
+                status_report_indication=msg.status_report,
+            )
         if msg.udh:
             try:
                 return encode_deliver(msg.text, sender, when, smsc=smsc, header=decode_udh(msg.udh))
@@ -323,6 +336,18 @@ _ENCODING_IES = frozenset((0x24, 0x25))
 def _relayed(msg: SmsSubmit) -> bytes:
     """The information elements of an MO part's header that the SMSC relays to the recipient."""
     return b"".join(ie.encode() for ie in msg.user_data.header if ie.iei not in _ENCODING_IES)
+
+
+def deliver_from_hex(pdu_hex: str) -> DeliverPdu:
+    """An SMS-DELIVER PDU string (SMSC prefix + TPDU) as given; SmsCodecError unless it is one."""
+    from modem.sms.codec import EncodedPdu
+
+    raw = bytes.fromhex(pdu_hex)
+    msg = decode_pdu(pdu_hex, Direction.MT)
+    if not isinstance(msg, SmsDeliver):
+        raise SmsCodecError("not an SMS-DELIVER PDU")
+    cut = 1 + raw[0]
+    return EncodedPdu(raw[:cut], raw[cut:], msg)
 
 
 def _display_number(sender: str) -> str:

@@ -147,10 +147,17 @@ class ModemRunner:
         self._handle: asyncio.TimerHandle | None = None
         self._armed: float | None = None
         self.closed = False
+        #: called after every output flush (the control console's `wait` checks its states there)
+        self.observer: Callable[[], None] | None = None
         self._flush()
 
     def feed(self, data: bytes) -> None:
         self.modem.feed(data, self.clock.now())
+        self._flush()
+
+    def kick(self) -> None:
+        """Run what is due now and send its output (after the modem was changed from outside)."""
+        self.modem.poll(self.clock.now())
         self._flush()
 
     def _tick(self) -> None:
@@ -167,6 +174,8 @@ class ModemRunner:
         out = self.modem.take_output()
         if out:
             self.sink(out)
+        if self.observer is not None:
+            self.observer()
         deadline = self.modem.next_deadline()
         if deadline == self._armed:
             return

@@ -1,0 +1,134 @@
+"""The console's endpoint: a Unix socket (default) or a loopback TCP port guarded by a random token.
+
+    server = ControlServer(console, kind="unix")          # or kind="tcp"
+    await server.start()
+    server.address                                        # "unix:/tmp/m2msim-serve-ab12/control.sock"
+    server.write_address_file(path)                       # JSON: address, token, pid, modem paths
+
+On TCP the first request line must be `auth TOKEN` (the token is in the address file, mode 0600).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from m2msim.outputs import atomic_write_text
+from modem.virtual.control import MAX_LINE, Console, answer
+
+log = logging.getLogger(__name__)
+
+ADDRESS_TAG = "console-address"
+
+
+class ControlServer:
+    """Serves a `Console` to clients, one request line at a time per connection."""
+
+    def __init__(self, console: Console, kind: str = "unix") -> None:
+        if kind not in ("unix", "tcp"):
+            raise ValueError(f"control endpoint kind {kind!r}: unix or tcp")
+        self.console = console
+        self.kind = kind
+        self.token: str | None = secrets.token_hex(16) if kind == "tcp" else None
+        self.folder: Path | None = None  # the private folder of the Unix socket (ours, removed at close)
+        self.address = ""
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+        self._address_file: Path | None = None
+
+    async def start(self) -> None:
+        if self.kind == "unix":
+            self.folder = Path(tempfile.mkdtemp(prefix="m2msim-serve-"))  # mode 0700
+            sock = self.folder / "control.sock"
+            self._server = await asyncio.start_unix_server(self._client, path=str(sock), limit=MAX_LINE)
+            os.chmod(sock, 0o600)
+            self.address = f"unix:{sock}"
+        else:
+            self._server = await asyncio.start_server(self._client, "127.0.0.1", 0, limit=MAX_LINE)
+            port = self._server.sockets[0].getsockname()[1]
+            self.address = f"tcp://127.0.0.1:{port}"
+
+    def default_address_file(self) -> Path:
+        """Where the address goes when no file is named: the socket's folder, or a fresh private one."""
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="m2msim-serve-"))
+        return self.folder / "control.json"
+
+    def write_address_file(self, path: Path, paths: list[str]) -> None:
+        """The address (and token) as JSON, written atomically, readable by its owner only."""
+        doc: dict[str, Any] = {
+            "m2msim": ADDRESS_TAG,
+            "address": self.address,
+            "token": self.token,
+            "pid": os.getpid(),
+            "modems": paths,
+        }
+        old = os.umask(0o077)
+        try:
+            atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+        finally:
+            os.umask(old)
+        self._address_file = path
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            authorised = self.token is None
+            while True:
+                try:
+                    raw = await reader.readline()
+                except ValueError:  # a line longer than the limit
+                    await self._send(writer, {"ok": False, "error": f"request longer than {MAX_LINE} bytes"})
+                    break
+                if not raw:
+                    break
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    continue
+                if not authorised:
+                    word, _, token = line.partition(" ")
+                    assert self.token is not None
+                    if word != "auth" or not hmac.compare_digest(token.strip(), self.token):
+                        await self._send(
+                            writer, {"ok": False, "error": "auth TOKEN first (the address file has it)"}
+                        )
+                        break
+                    authorised = True
+                    await self._send(writer, {"ok": True, "result": "authorised"})
+                    continue
+                await self._send(writer, await answer(self.console, line))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if task is not None:
+                self._clients.discard(task)
+            writer.close()
+
+    async def _send(self, writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+        writer.write((json.dumps(reply) + "\n").encode())
+        await writer.drain()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        for task in list(self._clients):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._address_file is not None:
+            with contextlib.suppress(OSError):
+                self._address_file.unlink()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
