@@ -71,7 +71,11 @@ class ConsoleClient:
                 raise ConsoleError(
                     f"{self.address}: a TCP console needs its token (--token, or the address file)"
                 )
-            self._exchange(f"auth {self.token}")
+            try:
+                self._exchange(f"auth {self.token}")
+            except ConsoleError:
+                self.close()
+                raise
 
     def __enter__(self) -> ConsoleClient:
         return self
