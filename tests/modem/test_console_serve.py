@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from modem.virtual.control_client import ConsoleClient, ConsoleError
-from modem.virtual.control_fixture import ServedConsole, serve_console  # noqa: F401 (the fixture)
+from modem.virtual.control_fixture import ServedConsole
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "invalid escape sequence", DeprecationWarning)
@@ -42,7 +42,7 @@ class WatchedModem(GsmModem):  # type: ignore[misc]
         self.urc_seen = threading.Condition()
         self.deleted = threading.Event()
 
-    def deleteStoredSms(self, index: int, memory: str | None = None) -> None:  # noqa: N802 (its name)
+    def deleteStoredSms(self, index: int, memory: str | None = None) -> None:
         super().deleteStoredSms(index, memory)
         self.deleted.set()  # python-gsmmodem deletes a message once its callback returned
 
