@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.api import CallOutcome, GtpCause, MtSms
+from modem.virtual.conditions import ConditionsError, preset, preset_for
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.netlink import (
     ACT_OF_RAT,
@@ -283,6 +284,7 @@ class Console:
                 {"idx": c.idx, "direction": c.direction, "stat": c.stat, "mode": c.mode, "number": c.number}
                 for c in sorted(m.calls.calls.values(), key=lambda c: c.idx)
             ],
+            "net": m.link.conditions.describe(),
             "sms_stored": m.sms.stored_count(),
             "mode": m.mode.value,
             "t": round(m.now, 6),
@@ -488,11 +490,33 @@ def _rat(c: Console, args: list[str]) -> dict[str, Any]:
         if m.net.rat == rat:
             continue
         m.radio = replace(m.radio, rat=rat)
+        m.link.set_conditions(preset(preset_for(rat, m.net.act)))  # the new technology's figures
         if m.net.registered:  # a new radio access: registered again on it
             plmn = m.net.plmn
             m.net.move(None)
             m.net.move(plmn)
     return {"rat": rat, "modems": [s.index for s in found]}
+
+
+def _conditions(key: str) -> Callable[[Console, list[str]], dict[str, Any]]:
+    """`net` / `speed` / `delay` / `loss`: the link's conditions (modem.virtual.conditions' keys)."""
+
+    def run(c: Console, args: list[str]) -> dict[str, Any]:
+
+        _need(args, 2, COMMANDS[_CONDITION_WORDS[key]].usage)
+        found = c.targets(args[0])
+        described = ""
+        for s in found:
+            try:
+                described = s.modem.link.change(**{key: args[1]}).describe()
+            except ConditionsError as exc:
+                raise ControlError(str(exc)) from None
+        return {"conditions": described, "modems": [s.index for s in found]}
+
+    return run
+
+
+_CONDITION_WORDS = {"net": "net", "netspeed": "speed", "netdelay": "delay", "netloss": "loss"}
 
 
 def _detach(c: Console, args: list[str]) -> dict[str, Any]:
@@ -598,6 +622,18 @@ COMMANDS: dict[str, Command] = {
     "coverage": Command(_coverage, True, "coverage TARGET none|home|MCCMNC"),
     "csq": Command(_csq, True, "csq TARGET RSSI [BER]"),
     "rat": Command(_rat, True, "rat TARGET geran|utran|eutran"),
+    "net": Command(
+        _conditions("net"), True, "net TARGET PRESET: every figure of a preset (gprs, edge, umts, lte...)"
+    ),
+    "speed": Command(
+        _conditions("netspeed"),
+        True,
+        "speed TARGET PRESET|KBPS|UP:DOWN: the link's rate (kbit/s, 0 unlimited)",
+    ),
+    "delay": Command(
+        _conditions("netdelay"), True, "delay TARGET PRESET|MS|MIN:MAX: the link's round trip (ms)"
+    ),
+    "loss": Command(_conditions("netloss"), True, "loss TARGET PERCENT: IP packets lost"),
     "detach": Command(_detach, True, "detach TARGET: network-initiated detach, re-attach required"),
     "refuse-pdp": Command(_refuse_pdp, True, "refuse-pdp TARGET CAUSE: refuse the next PDP activation"),
     "fault": Command(_fault, True, "fault TARGET KEY=VALUE...: any fault key of virtual:// URLs"),

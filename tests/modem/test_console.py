@@ -263,3 +263,19 @@ def test_bad_journals_name_the_line(tmp_path: Path, content: str, error: str) ->
 def test_requests_as_words_or_json() -> None:
     assert parse_request('sms 0 +331 "two words"') == ["sms", "0", "+331", "two words"]
     assert parse_request(json.dumps(["sms", "0", "+331", 'a "quote"'])) == ["sms", "0", "+331", 'a "quote"']
+
+
+async def test_network_speed_delay_and_loss_change_the_link(bench: ConsoleBench) -> None:
+    assert (await bench.ctl("list 0"))[0]["net"].startswith("gprs:")
+    result = await bench.ctl("net 0 edge")
+    assert result["conditions"].startswith("edge:")
+    assert bench.modem(0).link.conditions.name == "edge"
+    await bench.ctl("speed 0 64:256")
+    await bench.ctl("delay 0 100:300")
+    await bench.ctl("loss 0 5")
+    c = bench.modem(0).link.conditions
+    assert (c.up_bps, c.down_bps, c.rtt_min, c.rtt_max, c.loss) == (64_000, 256_000, 0.1, 0.3, 0.05)
+    assert bench.modem(1).link.conditions.name == "gprs"
+    assert "netspeed" in await bench.refused("speed 0 warp")
+    await bench.ctl("rat 1 eutran")
+    assert bench.modem(1).link.conditions.name == "lte"
