@@ -12,7 +12,7 @@ describes a model for every part of the project.
     commands: [command sets by name: v250, general, ... (modem.virtual.sets.COMMAND_SETS)]
     ccid_commands: ["+CCID"]          # which of +CCID / +ICCID / +QCCID the model has
     network: {rat, act, csq}
-    boot: {urcs: [...], search_s: 2.0}
+    boot: {urcs: [...], search_s: 2.0, init_s: 0, cfun_reset: false, power_down_urcs: [...]}
     defaults: {echo, cmee, cmgf, cnmi, sms_storages, sms_capacity, smsc}
     quirks: {cifsr_no_ok, cpin_no_ok, numeric_connect}
     faults: {...}                     # default faults, see modem.virtual.faults
@@ -119,6 +119,9 @@ class Profile:
     smsc: str
     quirks: dict[str, Any]
     faults: dict[str, Any]
+    init_s: float = 0.0  # after power-on or a reset: extended commands answer +CME ERROR: 515 this long
+    cfun_reset: bool = False  # AT+CFUN=1 at full functionality resets the module (as =1,1 does everywhere)
+    power_down_urcs: tuple[str, ...] = ()  # sent by AT+CPOWD=1 / AT+QPOWD=1 before the module goes off
     sections: dict[str, Any] = field(default_factory=dict)  # every top-level section, known or not
     source: str = ""
 
@@ -299,7 +302,7 @@ def _profile(top: LocatedDict, src: str) -> Profile:
             f"unknown command sets {unknown}; known: {sorted(COMMAND_SETS)}",
         )
     net = _section(top, "network", src, ("rat", "act", "csq"))
-    boot = _section(top, "boot", src, ("urcs", "search_s"))
+    boot = _section(top, "boot", src, ("urcs", "search_s", "init_s", "cfun_reset", "power_down_urcs"))
     dflt = _section(top, "defaults", src, DEFAULT_KEYS)
     quirks = _section(top, "quirks", src, QUIRKS)
     for key in quirks:
@@ -330,6 +333,8 @@ def _profile(top: LocatedDict, src: str) -> Profile:
         raise ProfileError(src, faults_section.line_of(key), join_path("faults", key), str(exc)) from None
     search_s = number_field(boot, "search_s", src, "boot", default=2.0, minimum=0, maximum=3600, unit="s")
     assert search_s is not None
+    init_s = number_field(boot, "init_s", src, "boot", default=0.0, minimum=0, maximum=600, unit="s")
+    assert init_s is not None
     return Profile(
         name=_text(top, "name", src, ""),
         description=_text(top, "description", src, "", ""),
@@ -353,6 +358,9 @@ def _profile(top: LocatedDict, src: str) -> Profile:
         smsc=_text(dflt, "smsc", src, "defaults", "+33689004000"),
         quirks=dict(quirks),
         faults=dict(faults_section),
+        init_s=init_s,
+        cfun_reset=bool(flag_field(boot, "cfun_reset", src, "boot", default=False)),
+        power_down_urcs=tuple(text_list(boot, "power_down_urcs", src, "boot", default=[]) or ()),
         sections=dict(top),
         source=src,
     )

@@ -83,6 +83,8 @@ def own_number(m: VirtualModem, c: Cmd) -> Final | None:
 def pin(m: VirtualModem, c: Cmd) -> Final | None:
     from modem.virtual.results import SILENT
 
+    if m.sim_state == "BLOCKED":
+        raise CmeError(13)  # ten wrong PUKs: the SIM is unusable (SIM failure)
     if c.op is Op.READ:
         m.info(f"+CPIN: {m.sim_state}")
         return SILENT if m.profile.quirk("cpin_no_ok") else None
@@ -93,13 +95,30 @@ def pin(m: VirtualModem, c: Cmd) -> Final | None:
     if m.sim_state == "READY":
         raise CmeError(3)  # no PIN is asked: entering one is not allowed
     if m.sim_state == "SIM PUK":
-        raise CmeError(12)  # PUK entry is not emulated
+        return _puk(m, c)
     if c.str_at(0) != m.pin:
         m.pin_attempts -= 1
         if m.pin_attempts == 0:
             m.sim_state = "SIM PUK"
         raise CmeError(16)
     m.sim_state = "READY"
+    m.net.search()
+    return None
+
+
+def _puk(m: VirtualModem, c: Cmd) -> Final | None:
+    """AT+CPIN="<puk>","<newpin>" (27.007 8.3): the PUK unblocks the SIM with a new PIN; ten wrong
+    PUKs block the SIM for good."""
+    puk, new_pin = c.str_at(0), c.str_at(1, "")
+    if not (new_pin.isdigit() and 4 <= len(new_pin) <= 8):
+        raise CmeError(50 if not new_pin else 16)
+    if puk != m.puk:
+        m.puk_attempts -= 1
+        if m.puk_attempts == 0:
+            m.sim_state = "BLOCKED"
+            raise CmeError(13)
+        raise CmeError(16)
+    m.pin, m.sim_state, m.pin_attempts, m.puk_attempts = new_pin, "READY", 3, 10
     m.net.search()
     return None
 
@@ -112,8 +131,14 @@ def functionality(m: VirtualModem, c: Cmd) -> Final | None:
         m.info("+CFUN: (0,1,4),(0-1)")
     elif c.op is Op.SET:
         fun = c.int_at(0, None, 0, 4)
+        rst = c.int_at(1, 0, 0, 1)
         if fun not in (0, 1, 4):
             raise CmeError(50)
+        if rst or (fun == 1 and m.profile.cfun_reset):
+            # A reset (=1,1; =1 on modules that reset): after the OK, boot URCs, deregistration, then
+            # registration after the search time; =0,1 / =4,1 reset into that level.
+            m.schedule(0.0, lambda: m.restart(fun))
+            return None
         m.net.set_cfun(fun)
         m.after_cfun()
     else:

@@ -279,6 +279,7 @@ class Console:
             "csq": list(m.net.signal()),
             "cfun": m.net.cfun,
             "sim": m.sim_state,
+            "puk": m.puk,
             "contexts": [cid for cid, c in sorted(m.net.contexts.items()) if c.active],
             "calls": [
                 {"idx": c.idx, "direction": c.direction, "stat": c.stat, "mode": c.mode, "number": c.number}

@@ -177,7 +177,11 @@ class VirtualModem:
         self.pin = pin  # the SIM's PIN: locked until AT+CPIN="<pin>"; None: no PIN asked
         self.sim_state = "SIM PIN" if pin else "READY"  # READY, SIM PIN, SIM PUK
         self.pin_attempts = 3
-        self._cme515_left = 0
+        #: the SIM's PUK (derived from the seed; `modem ctl ... list` shows it) and the tries left
+        self.puk = f"{random.Random(f'{profile.name}/{seed}/{index}/puk').randrange(10**8):08d}"
+        self.puk_attempts = 10
+        self.powered = True  # False after AT+CPOWD / AT+QPOWD: input is ignored, nothing comes out
+        self._ready_at = now + max(profile.init_s, self.faults.cme515)  # +CME ERROR: 515 until then
         self._crlf = b"\r\n"
         self.radio = radio or RadioSettings()
         #: the packet bearer's shaper (`modem.virtual.conditions`): the profile's RAT preset unless given
@@ -197,6 +201,8 @@ class VirtualModem:
     def feed(self, data: bytes, now: float) -> None:
         """Bytes from the DTE at simulated time `now`."""
         self._advance(now)
+        if not self.powered:
+            return
         self._inbuf += data
         self._drain()
 
@@ -332,14 +338,13 @@ class VirtualModem:
             spec = self._table.get("S")
         if spec is None:
             raise AtError()
-        if self._cme515_left > 0:
-            self._cme515_left -= 1
+        if self.now < self._ready_at and name[0] == "+" and name not in _DURING_INIT:
             raise CmeError(515)
         if spec.sim and self._sim_busy_left > 0:
             self._sim_busy_left -= 1
             raise CmeError(14)
         if spec.sim and self.sim_state != "READY" and name != "+CPIN":
-            raise CmeError(11 if self.sim_state == "SIM PIN" else 12)
+            raise CmeError(SIM_LOCK_ERRORS.get(self.sim_state, 13))
         rule = self.faults.fail.get(name) if self.faults.fail else None
         if rule is not None:
             if rule.kind == "cme":
@@ -366,6 +371,8 @@ class VirtualModem:
 
     def urc(self, line: str, payload: str | None = None) -> None:
         """An unsolicited result (with an optional second line, as +CMT's PDU); buffered outside command mode."""
+        if not self.powered:
+            return
         data = self._crlf + line.encode("latin-1") + self._crlf
         if payload is not None:
             data += payload.encode("latin-1") + self._crlf
@@ -564,8 +571,47 @@ class VirtualModem:
         self._crlf = bytes([self.settings.sreg[3], self.settings.sreg[4]])
 
     def after_cfun(self) -> None:
-        """AT+CFUN=...: a module re-initialising answers CME 515 for a while (fault `cme515`)."""
-        self._cme515_left = self.faults.cme515
+        """AT+CFUN=...: a module re-initialising answers CME 515 for a while (fault `cme515`, seconds)."""
+        self._ready_at = max(self._ready_at, self.now + self.faults.cme515)
+
+    @property
+    def initialising(self) -> bool:
+        """True while extended commands answer +CME ERROR: 515 (after power-on or a reset)."""
+        return self.now < self._ready_at
+
+    def restart(self, fun: int = 1) -> None:
+        """A software reset (AT+CFUN=1,1; AT+CFUN=1 on modules that reset; power on again): calls,
+        sockets and contexts end, the network is left (deregistration), the settings come back to the
+        profile's, the boot URCs come again, the initialisation time starts, then the search (at
+        functionality level `fun`: 0 or 4 stay off the network)."""
+        self.powered = True
+        self.tcp.lost()
+        self.calls.lost()
+        self.net.detach()
+        self.reset()
+        self.mode = Mode.COMMAND
+        self._entry = None
+        self._data_handler = None
+        self._line.clear()
+        self._urc_backlog.clear()
+        for line in self.profile.boot_urcs:
+            self.urc(line)
+        self._ready_at = self.now + max(self.profile.init_s, self.faults.cme515)
+        if fun == 1:
+            self.net.power_on()
+        else:
+            self.net.cfun = fun
+
+    def power_off(self, urcs: tuple[str, ...] = ()) -> None:
+        """AT+CPOWD / AT+QPOWD: log off the network, send `urcs`, then nothing more until powered on."""
+        self.tcp.lost()
+        self.calls.lost()
+        self.net.detach()
+        for line in urcs:
+            self.urc(line)
+        self.net.cfun = 0
+        self.powered = False
+        self._inbuf.clear()
 
     def enabled_commands(self) -> list[str]:
         """Listed commands of this profile, as AT+CLAC shows them."""
@@ -594,3 +640,7 @@ class VirtualModem:
 
 
 _ID_ALIASES = frozenset({"+CCID", "+ICCID", "+QCCID"})
+# +CME ERROR of a command that needs the SIM while it is locked; a blocked SIM (no PUK tries left): 13.
+SIM_LOCK_ERRORS = {"SIM PIN": 11, "SIM PUK": 12}
+# Answered while a module initialises (the rest of the extended commands answer +CME ERROR: 515).
+_DURING_INIT = frozenset({"+CFUN", "+CMEE"})

@@ -5,7 +5,7 @@ Keys (profile `faults:` mapping or `virtual://PROFILE?key=value&...`):
 | key | meaning |
 |---|---|
 | `sim_busy` | the first N commands that need the SIM answer `+CME ERROR: 14` (SIM busy) |
-| `cme515` | the N commands after AT+CFUN answer `+CME ERROR: 515` (init in progress) |
+| `cme515` | for N simulated seconds after power-on and after AT+CFUN, extended commands answer `+CME ERROR: 515` (init in progress) |
 | `reg_denied` | registration is refused: +CREG stat 3 |
 | `reg_lost_at` / `reg_back_at` | simulated second at which registration is lost (stat 2) / comes back |
 | `fail` | commands that always fail: `+CMGS:cms:500,+COPS:cme:30,ATD:error` |
@@ -41,7 +41,7 @@ class FailRule:
 @dataclass(frozen=True, slots=True)
 class Faults:
     sim_busy: int = 0
-    cme515: int = 0
+    cme515: float = 0.0  # seconds
     reg_denied: bool = False
     reg_lost_at: float | None = None
     reg_back_at: float | None = None
@@ -79,6 +79,13 @@ def _delay(key: str, value: Any) -> float:
     v = _num(key, value)
     if v > MAX_DELAY_MS:
         raise FaultError(f"fault {key}: at most {MAX_DELAY_MS:g} ms, got {value!r}")
+    return v
+
+
+def _delay_s(key: str, value: Any) -> float:
+    v = _num(key, value)
+    if v > MAX_DELAY_MS / 1000.0:
+        raise FaultError(f"fault {key}: at most {MAX_DELAY_MS / 1000.0:g} s, got {value!r}")
     return v
 
 
@@ -129,7 +136,7 @@ def parse_fail(key: str, value: Any) -> dict[str, FailRule]:
 
 _KEYS = {
     "sim_busy": _count,
-    "cme515": _count,
+    "cme515": _delay_s,
     "reg_denied": _flag,
     "reg_lost_at": _num,
     "reg_back_at": _num,

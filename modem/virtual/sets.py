@@ -13,11 +13,29 @@ from modem.virtual.calls import CSD, VOICE_CALLS
 from modem.virtual.cmd_basic import V250
 from modem.virtual.cmd_general import GENERAL
 from modem.virtual.cmd_network import GPRS, NETWORK
+from modem.virtual.cmd_phonebook import PHONEBOOK
+from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
 from modem.virtual.cmd_quectel import QUECTEL_TCP
 from modem.virtual.cmd_simcom import SIMCOM_TCP
 from modem.virtual.cmd_sms import SMS
+from modem.virtual.cmd_ussd import USSD
 from modem.virtual.registry import CommandSet
 
-_ALL: tuple[CommandSet, ...] = (V250, GENERAL, NETWORK, GPRS, SMS, VOICE_CALLS, CSD, SIMCOM_TCP, QUECTEL_TCP)
+_ALL: tuple[CommandSet, ...] = (
+    V250,
+    GENERAL,
+    NETWORK,
+    GPRS,
+    SMS,
+    VOICE_CALLS,
+    CSD,
+    SIMCOM_TCP,
+    QUECTEL_TCP,
+    SIMCOM_POWER,
+    QUECTEL_POWER,
+    BATTERY,
+    USSD,
+    PHONEBOOK,
+)
 
 COMMAND_SETS: Mapping[str, CommandSet] = MappingProxyType({s.name: s for s in _ALL})

@@ -199,8 +199,11 @@ def test_quirks_are_profile_data_wavecom() -> None:
     m = modem("wavecom-fastrack")
     at(m, "ATE0")
     at(m, "AT+CMEE=1")
-    assert at(m, "AT+CPIN?") == b"\r\n+CPIN: READY\r\n"  # no OK
-    assert at(m, "AT+CFUN=1") == b"\r\nOK\r\n"
-    assert at(m, "AT+CSQ") == b"\r\n+CME ERROR: 515\r\n"
-    assert at(m, "AT+CSQ") == b"\r\n+CME ERROR: 515\r\n"
-    assert at(m, "AT+CGMI") == b"\r\nWAVECOM MODEM\r\n\r\nOK\r\n"
+    assert at(m, "AT+CPIN?", now=1.9) == b"\r\n+CME ERROR: 515\r\n"  # initialising: boot.init_s 2 s
+    assert at(m, "AT+CPIN?", now=2.0) == b"\r\n+CPIN: READY\r\n"  # no OK
+    assert at(m, "AT+CFUN=1") == b"\r\nOK\r\n"  # a reset on Wavecom: initialising again
+    at(m, "ATE0")  # the reset restored the profile's settings (echo on)
+    at(m, "AT+CMEE=1")
+    assert at(m, "AT+CSQ", now=2.5) == b"\r\n+CME ERROR: 515\r\n"
+    assert at(m, "AT+CSQ", now=3.9) == b"\r\n+CME ERROR: 515\r\n"
+    assert at(m, "AT+CGMI", now=4.0) == b"\r\nWAVECOM MODEM\r\n\r\nOK\r\n"

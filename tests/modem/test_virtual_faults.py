@@ -48,14 +48,19 @@ def test_sim_busy_for_the_first_sim_commands_only() -> None:
     assert at(m, "AT+CPIN?") == b"\r\n+CPIN: READY\r\n\r\nOK\r\n"
 
 
-def test_cme_515_after_cfun() -> None:
+def test_cme_515_for_seconds_after_power_on_and_cfun() -> None:
     m = url_modem("virtual://generic?cme515=2")
-    at(m, "AT+CMEE=1")
+    at(m, "AT+CMEE=1")  # answered while initialising, as +CFUN is
+    assert at(m, "AT+CSQ") == b"\r\n+CME ERROR: 515\r\n"  # power-on: 2 s
+    m.feed(b"AT+CSQ\r", 2.0)
+    assert m.take_output().endswith(b"OK\r\n")
     assert at(m, "AT+CFUN=1") == b"\r\nOK\r\n"
     assert at(m, "AT") == b"\r\nOK\r\n"  # a bare AT runs no command
+    assert at(m, "ATI").endswith(b"OK\r\n")  # basic commands answer
     assert at(m, "AT+CSQ") == b"\r\n+CME ERROR: 515\r\n"
-    assert at(m, "AT+CSQ") == b"\r\n+CME ERROR: 515\r\n"
-    assert at(m, "AT+CSQ").endswith(b"OK\r\n")
+    assert at(m, "AT+CSQ") == b"\r\n+CME ERROR: 515\r\n"  # a time, not a count
+    m.feed(b"AT+CSQ\r", 4.0)
+    assert m.take_output().endswith(b"OK\r\n")
 
 
 def test_chosen_commands_fail_with_chosen_errors() -> None:
