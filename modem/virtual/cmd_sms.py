@@ -209,6 +209,10 @@ def _to_te(m: VirtualModem, text: str) -> bytes:
 def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
     if m.settings.cmgf == 1:
         status = STATUS_TEXT[msg.status]
+        if msg.report:  # a status report (27.005 3.4.3): its fields, no text
+            head = f'"{status}",{msg.report}'
+            m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
+            return
         head = f'"{status}","{msg.number}",,"{msg.scts}"'
         m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
         m.raw(_to_te(m, msg.text) + b"\r\n")

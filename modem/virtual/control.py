@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,8 +132,21 @@ class Console:
     _waiters: list[_Waiter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        from modem.virtual.cmd_ussd import USSD
+
         for s in self.served:
             s.runner.observer = self._changed
+            if USSD.name in s.modem.set_states and self.tee is not None:
+                USSD.state(s.modem).consumption = partial(self.consumption_text, s)
+
+    def consumption_text(self, s: Served) -> str:
+        """The operator's USSD answer to `*#123#`: the line's month so far, priced by the catalog."""
+        u = self.usage(s, None, None)
+        data_kb = (u["bytes_up"] + u["bytes_down"]) / 1000
+        return (
+            f"{u['month']}: {u['sms_records']} SMS, {u['duration_s']} s of calls, {data_kb:.1f} kB of data: "
+            f"{u['usage_amount']} {u['currency']} (month {u['month_total']} {u['currency']})"
+        )
 
     # ----- entry points ----------------------------------------------------------------------------
 
@@ -278,6 +292,8 @@ class Console:
             "rat": m.net.rat,
             "csq": list(m.net.signal()),
             "cfun": m.net.cfun,
+            "powered": m.powered,
+            "initialising": m.initialising,
             "sim": m.sim_state,
             "puk": m.puk,
             "contexts": [cid for cid, c in sorted(m.net.contexts.items()) if c.active],
@@ -577,6 +593,45 @@ def _fault(c: Console, args: list[str]) -> dict[str, Any]:
     return {"faults": settings, "modems": [s.index for s in found]}
 
 
+def _power(c: Console, args: list[str]) -> dict[str, Any]:
+    _need(args, 2, "power TARGET on|off|reset")
+    what = args[1].lower()
+    if what not in ("on", "off", "reset"):
+        raise ControlError(f"power {args[1]!r}: on, off or reset")
+    found = c.targets(args[0])
+    for s in found:
+        m = s.modem
+        if what == "off":
+            if m.powered:  # the power key: the module logs off and says so, as AT+CPOWD=1 / AT+QPOWD=1
+                m.power_off(m.profile.power_down_urcs)
+        elif what == "reset" or not m.powered:
+            m.restart()
+    return {"power": what, "modems": [s.index for s in found]}
+
+
+def _battery(c: Console, args: list[str]) -> dict[str, Any]:
+    from modem.virtual.cmd_power import BATTERY
+
+    _need(args, 2, "battery TARGET PERCENT [MILLIVOLTS] [--charging|--full]")
+    words, flags = _flags(args, ("charging", "full"))
+    level, mv = words[1], words[2] if len(words) > 2 else None
+    if not level.isdigit() or not 1 <= int(level) <= 100:
+        raise ControlError(f"battery PERCENT {level!r}: 1..100")
+    if mv is not None and (not mv.isdigit() or not 2000 <= int(mv) <= 5000):
+        raise ControlError(f"battery MILLIVOLTS {mv!r}: 2000..5000")
+    found = c.targets(words[0])
+    for s in found:
+        if BATTERY.name not in s.modem.set_states:
+            raise ControlError(f"modem {s.index}: profile {s.modem.profile.name} has no AT+CBC")
+    for s in found:
+        b = BATTERY.state(s.modem)
+        b.bcl = int(level)
+        b.bcs = 2 if "full" in flags else 1 if "charging" in flags else 0
+        if mv is not None:
+            b.mv = int(mv)
+    return {"battery": int(level), "modems": [s.index for s in found]}
+
+
 def _usage(c: Console, args: list[str]) -> list[dict[str, Any]]:
     words, flags = _flags(args, ("plan", "commitment"))
     _need(words, 1, "usage TARGET [--plan=PLAN] [--commitment=MONTHS]")
@@ -638,6 +693,10 @@ COMMANDS: dict[str, Command] = {
     "detach": Command(_detach, True, "detach TARGET: network-initiated detach, re-attach required"),
     "refuse-pdp": Command(_refuse_pdp, True, "refuse-pdp TARGET CAUSE: refuse the next PDP activation"),
     "fault": Command(_fault, True, "fault TARGET KEY=VALUE...: any fault key of virtual:// URLs"),
+    "power": Command(
+        _power, True, "power TARGET on|off|reset: the power key (off: with the power-down URCs)"
+    ),
+    "battery": Command(_battery, True, "battery TARGET PERCENT [MILLIVOLTS] [--charging|--full]: AT+CBC"),
     "usage": Command(
         _usage, False, "usage TARGET [--plan=P] [--commitment=N]: records so far and their cost"
     ),

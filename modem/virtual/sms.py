@@ -54,6 +54,7 @@ class Stored:
     udl: int = 0  # TP-UDL of a stored outgoing message (what +CMSS sends)
     udh: bytes = b""  # a stored outgoing PDU's header elements, relayed by +CMSS (see `_relayed`)
     srr: bool = False  # a stored outgoing message asks for a status report (TP-SRR)
+    report: str = ""  # a stored status report (+CNMI <ds>=2): its text-mode fields after <stat>
 
 
 @dataclass(slots=True)
@@ -105,21 +106,20 @@ class SmsService:
         self._poll = m.schedule(POLL_S, self._fetch)
 
     def _status_report(self, report: DeliveryReport) -> None:
-        """A status report for an MO SMS: +CDS when +CNMI's <ds> is 1 (SR storage, <ds>=2, is not emulated)."""
+        """A status report for an MO SMS, as +CNMI's <ds> says: 1, routed as +CDS; 2, stored (in "SR"
+        when the profile has that storage, else in <mem3>) and announced with +CDSI: <mem>,<index>."""
         from gateway.api import SmsStatus
 
         m = self.modem
         mode, ds = m.settings.cnmi[0], m.settings.cnmi[3]
-        if ds != 1 or mode == 0:
+        if ds not in (1, 2) or mode == 0:
             log.info("status report for MR %d not routed (+CNMI ds=%d)", report.message_ref, ds)
             return
         status = ST_DELIVERED if report.status is SmsStatus.ACCEPTED else ST_VALIDITY_EXPIRED
         recipient = _display_number(report.recipient)
-        if m.settings.cmgf == 1:
-            tora = 145 if recipient.startswith("+") else 129
-            scts, dt = m.timestamp(report.submitted_at), m.timestamp(report.completed_at)
-            m.urc(f'+CDS: 6,{report.message_ref},"{recipient}",{tora},"{scts}","{dt}",{status}')
-            return
+        tora = 145 if recipient.startswith("+") else 129
+        scts, dt = m.timestamp(report.submitted_at), m.timestamp(report.completed_at)
+        text_head = f'6,{report.message_ref},"{recipient}",{tora},"{scts}","{dt}",{status}'
         pdu = encode_status_report(
             report.message_ref,
             recipient,
@@ -128,7 +128,19 @@ class SmsService:
             status,
             smsc=self.smsc or None,
         )
-        m.urc(f"+CDS: {pdu.tpdu_length}", pdu.hex)
+        if ds == 2:
+            mem = "SR" if "SR" in self.stores else self.mem[2]
+            store = self.stores[mem]
+            if len(store) >= self.capacity:
+                log.warning("status report for MR %d not stored: storage %s full", report.message_ref, mem)
+                return
+            index = self._free_index(store)
+            store[index] = Stored(REC_UNREAD, recipient, "", scts, pdu.hex, pdu.tpdu_length, report=text_head)
+            m.urc(f'+CDSI: "{mem}",{index}')
+        elif m.settings.cmgf == 1:
+            m.urc(f"+CDS: {text_head}")
+        else:
+            m.urc(f"+CDS: {pdu.tpdu_length}", pdu.hex)
 
     def receive(self, msg: MtSms) -> None:
         """Deliver `msg` to this modem now (the network's MT path, or a scenario's event)."""

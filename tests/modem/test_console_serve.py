@@ -145,6 +145,8 @@ def test_console_usage_equals_the_gateways_records(
     call.hangup()
     served.console.wait(0, "idle", timeout=10)
     (usage,) = served.console.usage(0)
+    ussd = gsm.sendUssd("*#123#")  # the operator's menu: the same month, priced by the catalog
+    assert f": {usage['usage_amount']} EUR (month {usage['month_total']} EUR)" in ussd.message
     assert served.stop() == 143
     with records.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["line"] == usage["line"]]
