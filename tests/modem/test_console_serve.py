@@ -196,3 +196,42 @@ def test_ctl_reports_an_unreachable_console_in_one_line(tmp_path: Path) -> None:
     done = ctl(str(tmp_path / "nothing.json"), "list")
     assert done.returncode == 2
     assert done.stderr == f"m2msim modem ctl: {tmp_path / 'nothing.json'}: no such address file or socket\n"
+
+
+def serve_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "m2msim", "modem", "serve", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_serve_refuses_bad_console_options_in_one_line(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my notes\n")
+    done = serve_check("--control-file", str(mine), "--check")
+    assert done.returncode == 2
+    assert done.stderr == f"m2msim modem serve: --control-file {mine}: exists and is not a console address file\n"
+    assert mine.read_text() == "my notes\n"
+    journal = tmp_path / "j.jsonl"
+    journal.write_text('{"m2msim": "console-journal"}\n{"t": 1, "cmd": ["wait", "0", "registered"]}\n')
+    done = serve_check("--replay", str(journal), "--check")
+    assert done.returncode == 2
+    assert done.stderr == f"m2msim modem serve: {journal}:2: cmd: 'wait' is not a command that a journal replays\n"
+    done = serve_check("--control", "none", "--journal", str(tmp_path / "out.jsonl"), "--check")
+    assert done.returncode == 2 and "--control none" in done.stderr
+
+
+def test_a_journal_replays_on_a_new_serve(serve_console: Start, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    first = serve_console("--profile", "generic", "--seed", "3", "--journal", str(journal))
+    first.console.run("csq", "0", "9", "1")
+    first.console.run("coverage", "0", "20610")
+    first.console.wait(0, "roaming", timeout=15)
+    assert first.stop() == 143
+    again = serve_console("--profile", "generic", "--seed", "3", "--replay", str(journal))
+    again.console.wait(0, "roaming", timeout=15)
+    (row,) = again.console.modems(0)
+    assert row["csq"] == [9, 1] and row["plmn"] == "20610"
