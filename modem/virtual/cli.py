@@ -29,7 +29,15 @@ from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
-from modem.virtual.control import Console, JournalError, RecordTee, Served, load_journal, replay
+from modem.virtual.control import (
+    JOURNAL_TAG,
+    Console,
+    JournalError,
+    RecordTee,
+    Served,
+    load_journal,
+    replay,
+)
 from modem.virtual.control_server import ADDRESS_TAG, ControlServer
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, make_faults
@@ -149,10 +157,22 @@ def _serve(args: argparse.Namespace) -> int:
                 refuse_same_file(
                     path, [p for p in (args.scenario, args.records, args.replay) if p], option=option
                 )
-        if args.control_file is not None and args.control_file.exists() and not _ours(args.control_file):
-            raise OptionError(f"--control-file {args.control_file}: exists and is not a console address file")
         if args.control == "none" and (args.control_file or args.journal):
             raise OptionError("--control none: no console, so no --control-file or --journal")
+        if args.journal is None and args.records is not None and args.control != "none":
+            # the run's console journal goes beside its records, so that the run replays
+            args.journal = args.records.with_name(args.records.name + ".console.jsonl")
+            if args.journal.exists() and not _ours(args.journal, JOURNAL_TAG):
+                raise OptionError(
+                    f"--records {args.records}: {args.journal} (the console journal beside the records) "
+                    "exists and is not a console journal; name another with --journal"
+                )
+        for option, path, tag, what in (
+            ("--control-file", args.control_file, ADDRESS_TAG, "a console address file"),
+            ("--journal", args.journal, JOURNAL_TAG, "a console journal"),
+        ):
+            if path is not None and path.exists() and not _ours(path, tag):
+                raise OptionError(f"{option} {path}: exists and is not {what}")
         replay: list[tuple[float, list[str]]] = []
         if args.replay is not None:
             _, replay = load_journal(args.replay)
@@ -297,12 +317,14 @@ class _Discard:
         self.count += 1
 
 
-def _ours(path: Path) -> bool:
-    """True when `path` is a console address file an earlier serve wrote (so it may be replaced)."""
+def _ours(path: Path, tag: str) -> bool:
+    """True when the first line of `path` is a JSON object tagged `tag` (a file an earlier serve wrote,
+    which may be replaced)."""
     import json
 
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as f:
+            doc = json.loads(f.readline(65536))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
-    return isinstance(doc, dict) and doc.get("m2msim") == ADDRESS_TAG
+    return isinstance(doc, dict) and doc.get("m2msim") == tag

@@ -12,6 +12,7 @@ without one the menu says the service is unavailable.  Codes the menu does not k
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,11 +24,14 @@ from modem.virtual.syntax import Cmd, Op
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
+log = logging.getLogger(__name__)
+
 ANSWER_S = 1.0
 DCS_GSM7 = 15  # 23.038: language unspecified, GSM 7-bit default alphabet
 DCS_UCS2 = 72
 CONSUMPTION, OWN_NUMBER, MENU = "*#123#", "*#100#", "*123#"
 MENU_TEXT = "Orange M2M\n1 My consumption\n2 My number"
+UNAVAILABLE = "Service unavailable, try again later"
 
 
 @dataclass(slots=True)
@@ -78,7 +82,12 @@ def _answer(m: VirtualModem, st: UssdState, request: str) -> None:
         st.in_menu = True
         _present(m, st, 1, MENU_TEXT)
     elif request == CONSUMPTION:
-        text = st.consumption() if st.consumption is not None else "Service unavailable, try again later"
+        text = UNAVAILABLE
+        if st.consumption is not None:
+            try:
+                text = st.consumption()
+            except Exception:  # the menu's answer, not the modem, suffers from a pricing failure
+                log.exception("USSD %s: the consumption could not be priced", CONSUMPTION)
         _present(m, st, 0, text)
     elif request == OWN_NUMBER:
         _present(m, st, 0, f"Your number: +{m.identity.msisdn}")

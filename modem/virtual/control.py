@@ -49,6 +49,7 @@ MAX_LINE = 64 * 1024  # a request line (a PDU, a long text) fits easily
 MAX_WAIT_S = 3600.0
 DEFAULT_WAIT_S = 30.0
 JOURNAL_VERSION = 1
+JOURNAL_TAG = "console-journal"  # the "m2msim" key of a journal's first line
 
 
 class ControlError(ValueError):
@@ -172,7 +173,7 @@ class Console:
 
     def journal_text(self) -> str:
         """The journal as JSON lines: a header line, then one line per command that changed something."""
-        head = {"m2msim": "console-journal", "version": JOURNAL_VERSION, **self.header}
+        head = {"m2msim": JOURNAL_TAG, "version": JOURNAL_VERSION, **self.header}
         lines = [json.dumps(head, sort_keys=True)]
         lines += [json.dumps(e, sort_keys=True) for e in self.journal]
         return "\n".join(lines) + "\n"
@@ -757,7 +758,7 @@ def load_journal(path: Path) -> tuple[dict[str, Any], list[tuple[float, list[str
         except json.JSONDecodeError as exc:
             raise JournalError(f"{path}:{n}: not JSON: {exc.msg}") from None
         if n == 1:
-            if not isinstance(item, dict) or item.get("m2msim") != "console-journal":
+            if not isinstance(item, dict) or item.get("m2msim") != JOURNAL_TAG:
                 raise JournalError(f"{path}:1: not a console journal (no m2msim: console-journal header)")
             header = item
             continue

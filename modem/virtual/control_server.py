@@ -74,7 +74,7 @@ class ControlServer:
         }
         old = os.umask(0o077)
         try:
-            atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+            atomic_write_text(path, json.dumps(doc) + "\n")  # one line: its first line says what it is
         finally:
             os.umask(old)
         self._address_file = path

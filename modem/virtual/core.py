@@ -594,6 +594,8 @@ class VirtualModem:
         self._data_handler = None
         self._line.clear()
         self._urc_backlog.clear()
+        if self.pin is not None and self.sim_state == "READY":
+            self.sim_state = "SIM PIN"  # a reset asks for the PIN again
         for line in self.profile.boot_urcs:
             self.urc(line)
         self._ready_at = self.now + max(self.profile.init_s, self.faults.cme515)

@@ -213,20 +213,35 @@ def test_serve_refuses_bad_console_options_in_one_line(tmp_path: Path) -> None:
     mine.write_text("my notes\n")
     done = serve_check("--control-file", str(mine), "--check")
     assert done.returncode == 2
-    assert done.stderr == f"m2msim modem serve: --control-file {mine}: exists and is not a console address file\n"
+    assert (
+        done.stderr
+        == f"m2msim modem serve: --control-file {mine}: exists and is not a console address file\n"
+    )
     assert mine.read_text() == "my notes\n"
     journal = tmp_path / "j.jsonl"
     journal.write_text('{"m2msim": "console-journal"}\n{"t": 1, "cmd": ["wait", "0", "registered"]}\n')
     done = serve_check("--replay", str(journal), "--check")
     assert done.returncode == 2
-    assert done.stderr == f"m2msim modem serve: {journal}:2: cmd: 'wait' is not a command that a journal replays\n"
+    assert (
+        done.stderr
+        == f"m2msim modem serve: {journal}:2: cmd: 'wait' is not a command that a journal replays\n"
+    )
     done = serve_check("--control", "none", "--journal", str(tmp_path / "out.jsonl"), "--check")
     assert done.returncode == 2 and "--control none" in done.stderr
+    beside = tmp_path / "usage.csv.console.jsonl"
+    beside.write_text("my notes\n")
+    done = serve_check("--records", str(tmp_path / "usage.csv"), "--check")
+    assert done.returncode == 2
+    assert (
+        f"{beside} (the console journal beside the records) exists and is not a console journal"
+        in done.stderr
+    )
+    assert beside.read_text() == "my notes\n"
 
 
 def test_a_journal_replays_on_a_new_serve(serve_console: Start, tmp_path: Path) -> None:
-    journal = tmp_path / "journal.jsonl"
-    first = serve_console("--profile", "generic", "--seed", "3", "--journal", str(journal))
+    journal = tmp_path / "usage.csv.console.jsonl"  # with --records, the journal goes beside them
+    first = serve_console("--profile", "generic", "--seed", "3", "--records", str(tmp_path / "usage.csv"))
     first.console.run("csq", "0", "9", "1")
     first.console.run("coverage", "0", "20610")
     first.console.wait(0, "roaming", timeout=15)

@@ -194,6 +194,19 @@ def test_three_wrong_pins_then_the_puk_sets_a_new_pin() -> None:
     assert m.net.stat == 1 and m.pin == "4321" and m.puk_attempts == 10
 
 
+def test_a_reset_asks_for_the_pin_again() -> None:
+    m, _ = served("simcom-sim800", pin="1234")
+    at(m, "ATE0", 1.0)
+    at(m, 'AT+CPIN="1234"')
+    later(m, 1.0 + m.profile.search_s)
+    assert m.net.stat == 1
+    at(m, "AT+CFUN=1,1", 10.0)
+    at(m, "ATE0")
+    assert "+CPIN: SIM PIN" in at(m, "AT+CPIN?")
+    later(m, 20.0)
+    assert m.net.stat == 0  # no PIN, no search
+
+
 def test_ten_wrong_puks_block_the_sim() -> None:
     m, _ = served("generic", pin="1234")
     at(m, "ATE0", 1.0)
