@@ -20,6 +20,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,8 +48,27 @@ class ServedConsole:
         )
         self.paths: list[str] = []
         self.stderr: list[str] = []
-        self._read_start()
-        self.console = ConsoleClient(str(self.address_file))
+        try:
+            self._read_start()
+            self.console = ConsoleClient(str(self.address_file))
+        except BaseException:
+            self.process.kill()
+            self.process.wait(10)
+            self._close_streams()
+            raise
+        # the rest of its standard error is read as it comes (a full pipe would stall the serve)
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            self.stderr.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def _close_streams(self) -> None:
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
 
     def _read_start(self) -> None:
         """The device paths (stdout) until the console's line (stderr); the process's own pace, no sleeps."""
@@ -89,11 +109,8 @@ class ServedConsole:
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait(10)
-        if self.process.stderr is not None:
-            self.stderr += self.process.stderr.read().decode(errors="replace").splitlines()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        self._drain.join(10)
+        self._close_streams()
         return code
 
 
