@@ -2,7 +2,7 @@
 
 Each command first runs to the end once, which gives the reference output; then it runs again over
 that output and is sent SIGINT (to its process group, as Ctrl-C does) or SIGTERM (to the process,
-as `kill` does) at a seeded moment, from the start-up imports to the last write (most attempts land before the end).  Whatever the
+as `kill` does) at a seeded moment, from the program's first line (its start-up imports) to the last write (most attempts land before the end).  Whatever the
 moment: exit 0 (it had finished) or 130 / 143 with one line on stderr, the output is the complete
 reference file (the old one or the new one, never a part), nothing temporary is left beside it,
 and no process of the command is left.
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from processes import process_group
+from processes import process_group, wait_for_handler
 
 from m2msim.cli import main as m2msim
 
@@ -48,6 +48,9 @@ def _interrupt(argv: list[str], sig: signal.Signals, delay: float) -> tuple[int,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    # the delay counts from the program's first line (its handlers): a signal during the interpreter's
+    # own start-up meets Python's defaults, not m2msim
+    wait_for_handler(proc, signal.SIGTERM)
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:

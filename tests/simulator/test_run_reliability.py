@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from fuzzing import assert_cli_contract, run_cli
-from processes import process_group
+from processes import process_group, wait_for_handler
 
 from m2msim.rundir import MARKER, marker_files
 from simulator.estimate import JobTooBig, Limits, admit, estimate_run
@@ -115,6 +115,7 @@ def test_signals_at_random_moments_leave_a_whole_run_and_no_process(tmp_path: Pa
     for attempt, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGTERM)):
         seed = 10 + attempt
         proc = _start(out, seed)
+        wait_for_handler(proc, signal.SIGTERM)  # the delay counts from the program's first line
         try:  # the moment: a seeded delay, cut short if the run ends first
             proc.wait(timeout=rng.uniform(0.3, 4.0))
         except subprocess.TimeoutExpired:
