@@ -26,6 +26,11 @@ class UnknownScript(HilError, ValueError):
     """No bench script by that name."""
 
 
+class ScriptFileError(UnknownScript):
+    """A user's script file that cannot be used (not a bench script module, a bad YAML script):
+    the message names the file, and the line when there is one."""
+
+
 class ScriptParamError(HilError, ValueError):
     """A bench script parameter that cannot be used (wrong name or value)."""
 

@@ -2,16 +2,24 @@
 
 Each script module defines `SCRIPT = BenchScript(...)`: its name, what it needs from the bench's
 allow-list (`sms`, `call`), its parameters with defaults, and `run(bench) -> details`.
+
+`get_script(spec)` takes a built-in's name, a user's Python file of the same shape
+(`./my_check.py`, loaded by `load_script_file`) or a declarative YAML script (`./my_check.yaml`,
+`hil.steps`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hil.errors import ScriptParamError, UnknownScript
+from hil.errors import ScriptFileError, ScriptParamError, UnknownScript
 
 if TYPE_CHECKING:
     from hil.bench import BenchContext
@@ -77,8 +85,19 @@ class BenchScript:
         return out
 
 
+SCRIPT_SUFFIXES = (".py", ".yaml", ".yml")
+
+
+def is_script_file(spec: str) -> bool:
+    """A script given as a file (a path, or a name ending in .py / .yaml / .yml) rather than a built-in."""
+    return spec.endswith(SCRIPT_SUFFIXES) or "/" in spec or "\\" in spec
+
+
 def get_script(name: str) -> BenchScript:
-    """The script called `name` (`register`, `attach_and_send`, `sms_roundtrip`, `dtmf_call`)."""
+    """The script called `name` (`register`, `attach_and_send`, `sms_roundtrip`, `dtmf_call`), or the
+    script in the file `name` names (a `.py` module with `SCRIPT = BenchScript(...)`, a YAML script)."""
+    if is_script_file(name):
+        return load_script_file(name)
     key = name.replace("-", "_")
     if key not in NAMES:
         raise UnknownScript(f"unknown bench script {name!r}; known: {', '.join(NAMES)}")
@@ -89,3 +108,48 @@ def get_script(name: str) -> BenchScript:
 
 def all_scripts() -> list[BenchScript]:
     return [get_script(n) for n in NAMES]
+
+
+def load_script_file(path: str | Path) -> BenchScript:
+    """The `BenchScript` of a user's file: a Python module defining `SCRIPT = BenchScript(...)` as the
+    built-ins do, or a YAML script (`hil.steps`).  Anything else is a `ScriptFileError` naming the
+    file (and the line, for a syntax error or an exception while the module loads)."""
+    file = Path(path)
+    source = str(path)
+    if file.suffix in (".yaml", ".yml"):
+        from hil.steps import load_steps_script
+
+        return load_steps_script(file)
+    if file.suffix != ".py":
+        raise ScriptFileError(f"{source}: a script file is a Python module (.py) or a YAML script (.yaml)")
+    if not file.is_file():
+        raise ScriptFileError(f"{source}: no such file" if not file.exists() else f"{source}: not a file")
+    module_name = f"m2msim_bench_script_{abs(hash(str(file.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ScriptFileError(f"{source}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and typing look the module up while it loads
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ScriptFileError(f"{source}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:  # the user's code failed while loading: name where
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
+        where = f"{source}:{frames[-1].lineno}" if frames else source
+        raise ScriptFileError(f"{where}: the module failed to load: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.modules.pop(module_name, None)
+    script = getattr(module, "SCRIPT", None)
+    if script is None:
+        raise ScriptFileError(
+            f"{source}: no SCRIPT in the module; a bench script defines SCRIPT = BenchScript(name=..., "
+            "description=..., run=...) (from hil.scripts import BenchScript)"
+        )
+    if not isinstance(script, BenchScript):
+        raise ScriptFileError(
+            f"{source}: SCRIPT is a {type(script).__name__}, expected a hil.scripts.BenchScript"
+        )
+    if not callable(script.run):
+        raise ScriptFileError(f"{source}: SCRIPT.run is not a function")
+    return script
