@@ -7,8 +7,10 @@
 
 Safety: every SMS and call is checked against the bench's `modem.safety` policy twice, by the
 harness (`BenchContext.check`, which also writes the refusal to the transcript) and by the driver.
-On a physical modem (any URL that is not `virtual://`), a script that texts or calls refuses to
-start without an allow-list (`modem.safety.NoDialPolicy`), before a byte is written.
+On a physical modem (any URL that is not `virtual://` or `replay://`), a script that texts or calls
+refuses to start without an allow-list (`modem.safety.NoDialPolicy`), before a byte is written.
+A `replay://transcript.jsonl` modem (`hil.replay`) answers as the recorded one did; it sends
+nothing anywhere, so without an allow-list it texts and calls the numbers the recording used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from accounting.records import Dest
 from hil.allowlist import BenchAllowList, destination_of
 from hil.errors import HilError, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
+from hil.replay import is_replay, open_replay, recording_of
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
 from hil.result import BenchResult
 from hil.scripts import BenchScript, get_script
@@ -82,6 +85,9 @@ def driver_profile_for(url: str, profile: str | Path | DriverProfile | None) -> 
         inner = inner[len("spy://") :]
     if inner.startswith("virtual://"):
         return load_driver_profile(urlsplit(inner).netloc)
+    if is_replay(inner):
+        recorded = recording_of(inner).profile
+        return load_driver_profile(recorded) if recorded else DriverProfile()
     return DriverProfile()
 
 
@@ -90,7 +96,7 @@ def preflight(
 ) -> None:
     """Refuse, before opening anything, a texting or calling script on a physical modem with no
     allow-list (`NoDialPolicy`), or with nothing to text or call (`ScriptParamError`)."""
-    if not script.needs or safety.is_virtual(url):
+    if not script.needs or safety.is_virtual(url) or is_replay(url):
         return
     if allow_list is None:
         needs = " and ".join("send SMS" if n == "sms" else "place calls" for n in sorted(script.needs))
@@ -119,6 +125,7 @@ class BenchContext:
     policy: safety.DialPolicy | None = None
     binding: VirtualBinding | None = None
     usage: BenchUsage = field(default_factory=BenchUsage)
+    recorded_targets: Mapping[str, str] = field(default_factory=dict)  # replay: the numbers used
 
     @property
     def virtual(self) -> bool:
@@ -161,6 +168,8 @@ class BenchContext:
                 return entry.e164
         if self.binding is not None:
             return self.binding.msisdn if action == "sms" else VIRTUAL_FAR_END
+        if action in self.recorded_targets:
+            return self.recorded_targets[action]
         raise ScriptParamError(
             f"script {self.script.name}: no number to {'text' if action == 'sms' else 'call'}: "
             f"give --param {param}=NUMBER or an allow-list entry allowing {action}"
@@ -223,7 +232,9 @@ async def run_bench(
     values = bench_script.resolve(params or {})
     driver = driver_profile_for(url, profile)
     preflight(bench_script, url, allow_list, values)
-    policy = allow_list.policy() if allow_list is not None else None
+    policy: safety.DialPolicy | None = allow_list.policy() if allow_list is not None else None
+    if policy is None and is_replay(url):
+        policy = safety.AllowAll()  # a recording texts and calls no one
 
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -240,9 +251,13 @@ async def run_bench(
             allow_list=allow_list.source if allow_list else None,
         )
         binding: VirtualBinding | None = None
+        targets: dict[str, str] = {}
         try:
             if transport is None:
-                if safety.is_virtual(url):
+                if is_replay(url):
+                    transport, replay = open_replay(url)
+                    targets = replay.recording.targets
+                elif safety.is_virtual(url):
                     transport, binding = await open_bound_virtual(url, bench_script.network_offer)
                     far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
                     if values.get("to"):
@@ -259,6 +274,7 @@ async def run_bench(
         client.start()
         modem = Modem(client, driver, policy)
         ctx = BenchContext(bench_script, url, modem, transcript, values, allow_list, policy, binding)
+        ctx.recorded_targets = targets
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
         try:

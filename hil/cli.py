@@ -116,7 +116,15 @@ def _bench(args: argparse.Namespace) -> int:
         check_offer(args.offer, args.plan, args.commitment)
         preflight(script, args.modem_url, allow, params)
         driver = driver_profile_for(args.modem_url, args.profile)
-    except (UnknownScript, ScriptParamError, YamlError, OfferError, OptionError, NoDialPolicy) as exc:
+    except (
+        UnknownScript,
+        ScriptParamError,
+        YamlError,
+        OfferError,
+        OptionError,
+        NoDialPolicy,
+        TransportError,
+    ) as exc:
         return _fail(str(exc))
     out: Path = args.out or Path("runs") / "bench" / (
         f"{script.name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"

@@ -3,12 +3,17 @@
     pytest tests/bench                                             # CI: the virtual modem, three profiles
     pytest tests/bench --modem-url /dev/ttyUSB2 --modem-profile simcom-sim800 --allow-list bench.yaml
     pytest tests/bench --modem-url virtual://quectel-bg96?seed=3 --bench-out runs/bench
+    pytest tests/bench --modem-url replay://runs/bench                # what those modems answered
+    pytest tests/bench -k register --modem-url replay://register-1/transcript.jsonl?scale=0
 
 Options: `--modem-url` (repeatable; default: virtual://generic?seed=1 and the same seed on
 virtual://simcom-sim800 and virtual://quectel-bg96), `--modem-profile` (driver profile for a
 physical modem; a virtual URL names its own), `--allow-list` (the bench's numbers; without it a
 physical modem never texts or calls: those tests skip with the reason), `--bench-out` (keep each
-test's transcript and report there).
+test's transcript and report there).  A `replay://` URL (`hil.replay`) names one transcript, or a
+folder `--bench-out` filled: each test then replays its own recording (`FOLDER/TEST-NAME/
+transcript.jsonl`, the test's name with any modem id); a test with no recording there, or whose
+script is not the recording's, is skipped with the reason.
 
 Fixtures: `modem_url`, `bench_allow_list`, `bench_policy`, `transcript`, `modem` (an initialised
 `modem.drivers.Modem` whose AT client records into `transcript`), and `run_script` (runs a
@@ -28,6 +33,7 @@ from hil.allowlist import BenchAllowList, load_allow_list
 from hil.bench import driver_profile_for, run_bench
 from hil.errors import AllowListError
 from hil.recording import RecordingClient
+from hil.replay import SCHEME, is_replay, open_replay, recording_of, split_url
 from hil.result import BenchResult
 from hil.transcript import Transcript
 from hil.virtual import open_bound_virtual
@@ -89,8 +95,35 @@ def bench_allow_list(request: pytest.FixtureRequest) -> BenchAllowList | None:
 @pytest.fixture
 def bench_policy(modem_url: str, bench_allow_list: BenchAllowList | None) -> safety.DialPolicy | None:
     """The `modem.safety` policy of the bench: the allow-list's; None when there is none (then the
-    virtual modem allows everything and a physical modem refuses every SMS and call)."""
-    return bench_allow_list.policy() if bench_allow_list is not None else None
+    virtual modem allows everything and a physical modem refuses every SMS and call; a replayed
+    modem reaches no one and allows everything too)."""
+    if bench_allow_list is not None:
+        return bench_allow_list.policy()
+    return safety.AllowAll() if is_replay(modem_url) else None
+
+
+def recorded_url(url: str, request: pytest.FixtureRequest) -> str:
+    """For a `replay://FOLDER` URL, this test's own transcript in the folder (skips the test when
+    there is none); any other URL as it is."""
+    if not is_replay(url):
+        return url
+    path, _ = split_url(url)
+    folder = Path(path)
+    if not folder.is_dir():
+        return url
+    query = url.partition("?")[2]
+    node = request.node
+    candidates = [folder / node.name / "transcript.jsonl"]
+    original = getattr(node, "originalname", node.name)
+    candidates += sorted(folder.glob(f"{glob_escape(original)}*/transcript.jsonl"))
+    for found in candidates:
+        if found.is_file():
+            return f"{SCHEME}{found}" + (f"?{query}" if query else "")
+    pytest.skip(f"{url}: no recording of {node.name} in {folder} (expected {candidates[0]})")
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 @pytest.fixture
@@ -120,8 +153,11 @@ async def modem(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Modem]:
     """An initialised driver on `modem_url` (a virtual modem gets its operator network)."""
+    modem_url = recorded_url(modem_url, request)
     profile = driver_profile_for(modem_url, _option(request.config, "--modem-profile"))
-    if safety.is_virtual(modem_url):
+    if is_replay(modem_url):
+        transport, binding = open_replay(modem_url)[0], None
+    elif safety.is_virtual(modem_url):
         transport, binding = await open_bound_virtual(modem_url, "business-m2m-dtmf")
     else:
         transport, binding = await open_transport(modem_url), None
@@ -151,10 +187,15 @@ def run_script(
     """
 
     async def run(script: str, **params: Any) -> BenchResult:
+        url = recorded_url(modem_url, request)
+        if is_replay(url):
+            recorded = recording_of(url).script
+            if recorded is not None and recorded != script:
+                pytest.skip(f"{url}: a recording of {recorded}, not of {script}")
         try:
             result = await run_bench(
                 script,
-                modem_url,
+                url,
                 allow_list=bench_allow_list,
                 profile=_option(request.config, "--modem-profile"),
                 params=params,

@@ -3,12 +3,15 @@
 `RecordingClient` is an `modem.at.client.ATClient`: the drivers use it unchanged.  Each call of
 `command` / `command_with_data` becomes one `command` event (the line, the answer's lines, the
 final result or the typed error, and how long it took); every URC becomes a `urc` event as it
-arrives.  Binary payloads (SMS PDUs, socket data) are recorded by length and a short preview.
+arrives.  Data written after a prompt (SMS PDUs, socket data) is recorded by length and a short
+preview; binary payloads the modem answers with (socket data read, pushed data) in full, as base64
+(`payloads`, `payload`), so that the transcript can be replayed (`hil.replay`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from typing import Any
 
@@ -28,6 +31,10 @@ def preview(data: bytes) -> str:
     return text + ("..." if len(data) > PREVIEW else "")
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 class RecordingClient(ATClient):
     """`ATClient` + transcript: commands with timings, answers, errors and URCs."""
 
@@ -43,6 +50,7 @@ class RecordingClient(ATClient):
             fields["extra"] = urc.extra
         if urc.payload is not None:
             fields["payload_bytes"] = len(urc.payload)
+            fields["payload"] = _b64(urc.payload)
         self.transcript.record("urc", **fields)
 
     async def command(self, command: str | Command, *, timeout: float | None = None) -> Reply:
@@ -88,6 +96,7 @@ class RecordingClient(ATClient):
         payload = reply.payload
         if payload:
             event["payload_bytes"] = len(payload)
+            event["payloads"] = [_b64(r.payload) if r.payload is not None else None for r in reply.responses]
         event["final"] = reply.final.line
         event["duration_s"] = round(time.monotonic() - start, 6)
         self.transcript.record("command", at=began, **event)

@@ -1,0 +1,347 @@
+"""`replay://transcript.jsonl`: a modem that answers as a recorded one did.
+
+A bench transcript (`hil.transcript`, recorded on a physical modem or a virtual one) replays as a
+modem: each command written to it is answered with the lines, payloads and final result the
+recorded module gave, after the recorded delay; the URCs that came after a command come again,
+at the recorded offsets.  Times are multiplied by `scale` (`replay://run.jsonl?scale=0` answers
+at once, `scale=2` twice as slowly; default 1).
+
+    result = await run_bench("register", "replay://runs/bench/register-1/transcript.jsonl?scale=0")
+    pytest tests/hil --modem-url replay://tests/hil/transcripts/register-quectel-bg96.jsonl
+
+The recording is followed in order.  A command the script now sends more often than it was
+recorded (a status poll: AT+CLCC while a call is set up) is answered as its last recorded
+occurrence; recorded repetitions of the last command that are not sent again are skipped.  Any
+other command is an error, `UnmatchedCommand`, naming the command, the one the recording expected
+next and the nearest recorded command (difflib), e.g.
+
+    replay://reg.jsonl: command 'AT+CGMM' is not in the recording reg.jsonl (expected next:
+    'AT+GMM', line 12; nearest recorded: 'AT+GMM', line 12)
+
+raised by the transport's `write`, so the command fails with it and the bench run fails with it
+as its reason.  A command that timed out in the recording gets no answer (the client times out
+again); one that was cut by the end of the link ends the replay (end of file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import difflib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from hil.transcript import read_transcript
+from modem.at.errors import TransportError
+from modem.transport import Transport
+from modem.transports import SpyTransport
+
+log = logging.getLogger(__name__)
+
+SCHEME = "replay://"
+CTRL_Z = 0x1A
+_CRLF = b"\r\n"
+
+
+class ReplayError(TransportError):
+    """A recording that cannot be replayed (missing, not a transcript, a bad `replay://` option)."""
+
+
+class UnmatchedCommand(ReplayError):
+    """A command the recording has no answer for: names it and the nearest recorded command."""
+
+    def __init__(self, message: str, command: str, nearest: str | None) -> None:
+        super().__init__(message)
+        self.command = command
+        self.nearest = nearest
+
+
+@dataclass
+class Exchange:
+    """One recorded command: what the modem sent back, and the URCs that followed it."""
+
+    command: str
+    line: int  # line of the transcript file
+    answer: bytes | None  # None: no answer (the command timed out or was cancelled)
+    delay: float  # seconds the answer took
+    data_bytes: int = 0  # the command took data after the `> ` prompt
+    eof: bool = False  # the link ended during the command
+    urcs: list[tuple[float, bytes]] = field(default_factory=list)  # (seconds after the command, bytes)
+
+
+@dataclass
+class Recording:
+    path: str
+    exchanges: list[Exchange]
+    opening: list[tuple[float, bytes]]  # URCs before the first command (seconds after the start)
+    profile: str | None = None  # the driver profile the recording ran with
+    script: str | None = None
+    targets: dict[str, str] = field(default_factory=dict)  # "sms"/"call" -> the number used
+
+
+def is_replay(url: str) -> bool:
+    while url.startswith("spy://"):
+        url = url[len("spy://") :]
+    return url.startswith(SCHEME)
+
+
+def split_url(url: str) -> tuple[str, float]:
+    """(the transcript's path, the time scale) of a `replay://PATH[?scale=X]` URL."""
+    while url.startswith("spy://"):
+        url = url[len("spy://") :]
+    rest = url[len(SCHEME) :]
+    path, _, query = rest.partition("?")
+    scale = 1.0
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key != "scale":
+            raise ReplayError(f"{url}: unknown option {key!r}; known: scale")
+        try:
+            scale = float(value)
+        except ValueError:
+            scale = math.nan
+        if not math.isfinite(scale) or scale < 0:
+            raise ReplayError(f"{url}: scale={value!r}: expected a number 0 or more")
+    if not path:
+        raise ReplayError(f"{url}: expected replay://PATH-OF-A-TRANSCRIPT.jsonl")
+    return path, scale
+
+
+def _answer(event: dict[str, Any]) -> bytes | None:
+    final = event.get("final")
+    if final is None:
+        return None
+    responses = [str(r) for r in event.get("responses") or ()]
+    payloads = list(event.get("payloads") or ())
+    out = bytearray()
+    if responses:
+        out += _CRLF
+        for i, text in enumerate(responses):
+            out += text.encode("latin-1", "replace") + _CRLF
+            payload = payloads[i] if i < len(payloads) else None
+            if payload is not None:
+                out += base64.b64decode(payload) + _CRLF
+    if not responses or responses[-1] != final:  # a vendor final (SIMCom's AT+CIFSR address) is the last line
+        out += _CRLF + str(final).encode("latin-1", "replace") + _CRLF
+    return bytes(out)
+
+
+def _urc(event: dict[str, Any]) -> bytes:
+    out = _CRLF + str(event["line"]).encode("latin-1", "replace") + _CRLF
+    if event.get("extra") is not None:
+        out += str(event["extra"]).encode("latin-1", "replace") + _CRLF
+    if event.get("payload") is not None:
+        out += base64.b64decode(event["payload"]) + _CRLF
+    return out
+
+
+def load_recording(path: str | Path) -> Recording:
+    """The exchanges of a transcript file; `ReplayError` names the file (and line) when unusable."""
+    source = str(path)
+    try:
+        events = read_transcript(path)
+    except FileNotFoundError:
+        raise ReplayError(f"{source}: no such transcript") from None
+    except IsADirectoryError:
+        raise ReplayError(f"{source}: is a folder, expected a transcript.jsonl") from None
+    except UnicodeDecodeError:
+        raise ReplayError(f"{source}: not a transcript (not UTF-8 text)") from None
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+    except OSError as exc:
+        raise ReplayError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    lines = list(range(1, len(events) + 1))
+    # Events are written when they end; a command's `t` is when it began: replay in time order.
+    ordered = sorted(zip(events, lines, strict=True), key=lambda p: (float(p[0].get("t", 0.0)), p[1]))
+    exchanges: list[Exchange] = []
+    opening: list[tuple[float, bytes]] = []
+    rec = Recording(source, exchanges, opening)
+    starts: list[float] = []
+    for event, line in ordered:
+        kind = event.get("kind")
+        t = float(event.get("t", 0.0))
+        if kind == "open":
+            rec.profile = event.get("profile")
+            rec.script = event.get("script")
+        elif kind == "command":
+            if not isinstance(event.get("command"), str):
+                raise ReplayError(f"{source}:{line}: a command event without its `command`")
+            exchanges.append(
+                Exchange(
+                    command=event["command"],
+                    line=line,
+                    answer=_answer(event),
+                    delay=max(0.0, float(event.get("duration_s", 0.0))),
+                    data_bytes=int(event.get("data_bytes", 0)),
+                    eof=event.get("error") == "ConnectionClosed",
+                )
+            )
+            starts.append(t)
+        elif kind == "urc" and isinstance(event.get("line"), str):
+            if exchanges:
+                exchanges[-1].urcs.append((max(0.0, t - starts[-1]), _urc(event)))
+            else:
+                opening.append((t, _urc(event)))
+        elif kind == "step" and isinstance(event.get("info"), dict) and event["info"].get("number"):
+            name = str(event.get("name", ""))
+            action = "call" if "dial" in name or event["info"].get("action") == "dial" else "sms"
+            rec.targets.setdefault(action, str(event["info"]["number"]))
+    if not exchanges:
+        raise ReplayError(f"{source}: no AT command in the transcript: nothing to replay")
+    return rec
+
+
+class ReplayTransport:
+    """A `modem.transport.Transport` answering from a `Recording`."""
+
+    def __init__(self, url: str, recording: Recording, scale: float = 1.0) -> None:
+        self.url = url
+        self.recording = recording
+        self.scale = scale
+        self.cursor = 0
+        self.answered: int | None = None  # index of the last exchange answered
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._buf = bytearray()
+        self._data_for: Exchange | None = None  # waiting for the data after the prompt
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._schedule(0.0, list(recording.opening), None)
+
+    # -- the transport ------------------------------------------------------------------------------
+    async def read(self) -> bytes:
+        if self._closed and self._inbox.empty():
+            return b""
+        return await self._inbox.get()
+
+    async def write(self, data: bytes) -> None:
+        if self._closed:
+            raise ReplayError(f"{self.url}: closed")
+        self._buf += data
+        while self._buf:
+            if self._data_for is not None:
+                need = self._data_for.data_bytes
+                if len(self._buf) < need:
+                    return
+                del self._buf[:need]
+                exchange, self._data_for = self._data_for, None
+                self._respond(exchange)
+                continue
+            end = self._buf.find(b"\r")
+            if end < 0:
+                return
+            line = self._buf[:end].decode("utf-8", "surrogateescape").strip()
+            del self._buf[: end + 1]
+            if self._buf[:1] == b"\n":
+                del self._buf[:1]
+            if line:
+                self._command(line)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._inbox.put_nowait(b"")
+
+    # -- matching ------------------------------------------------------------------------------------
+    def _command(self, line: str) -> None:
+        exchanges = self.recording.exchanges
+        last = exchanges[self.answered].command if self.answered is not None else None
+        skipped: list[Exchange] = []
+        index = self.cursor
+        if not (index < len(exchanges) and exchanges[index].command == line) and line != last:
+            # recorded repetitions of the last command (a poll) that are not sent again are skipped
+            while index < len(exchanges) and last is not None and exchanges[index].command == last:
+                skipped.append(exchanges[index])
+                index += 1
+        if index < len(exchanges) and exchanges[index].command == line:
+            self.cursor, self.answered = index + 1, index
+            exchange = exchanges[index]
+            for s in skipped:  # their URCs still come, at once
+                self._schedule(0.0, [(0.0, data) for _, data in s.urcs], None)
+        elif line == last and self.answered is not None:
+            exchange = Exchange(line, exchanges[self.answered].line, exchanges[self.answered].answer, 0.0)
+            exchange.delay = exchanges[self.answered].delay
+            exchange.data_bytes = exchanges[self.answered].data_bytes
+        else:
+            raise self._unmatched(line)
+        log.debug("%s: %s answered as line %d", self.url, line, exchange.line)
+        if exchange.data_bytes:
+            self._data_for = exchange
+            self._inbox.put_nowait(b"\r\n> ")
+            return
+        self._respond(exchange)
+
+    def _respond(self, exchange: Exchange) -> None:
+        events: list[tuple[float, bytes]] = []
+        if exchange.answer is not None:
+            events.append((exchange.delay, exchange.answer))
+        events.extend(exchange.urcs)
+        self._schedule(0.0, events, exchange if exchange.eof else None)
+
+    def _unmatched(self, line: str) -> UnmatchedCommand:
+        exchanges = self.recording.exchanges
+        where = {e.command: e.line for e in reversed(exchanges)}
+        near = difflib.get_close_matches(line, list(where), n=1, cutoff=0.0)
+        nearest = near[0] if near else None
+        expected = (
+            f"expected next: {exchanges[self.cursor].command!r}, line {exchanges[self.cursor].line}"
+            if self.cursor < len(exchanges)
+            else "the recording has no command left"
+        )
+        hint = f"; nearest recorded: {nearest!r}, line {where[nearest]}" if nearest is not None else ""
+        return UnmatchedCommand(
+            f"{self.url}: command {line!r} is not in the recording {self.recording.path} ({expected}{hint})",
+            line,
+            nearest,
+        )
+
+    # -- timing --------------------------------------------------------------------------------------
+    def _schedule(self, base: float, events: list[tuple[float, bytes]], eof: Exchange | None) -> None:
+        if not events and eof is None:
+            return
+        ordered = sorted(events, key=lambda e: e[0])
+        if self.scale == 0 or all(offset == 0 for offset, _ in ordered):
+            for _, data in ordered:
+                self._inbox.put_nowait(data)
+            if eof is not None:
+                self._closed = True
+                self._inbox.put_nowait(b"")
+            return
+        task = asyncio.get_running_loop().create_task(self._emit(ordered, eof))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _emit(self, events: list[tuple[float, bytes]], eof: Exchange | None) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for offset, data in events:
+            wait = t0 + offset * self.scale - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._inbox.put_nowait(data)
+        if eof is not None:
+            self._closed = True
+            self._inbox.put_nowait(b"")
+
+
+def recording_of(url: str) -> Recording:
+    """The recording a `replay://` URL names (`ReplayError` when unusable)."""
+    return load_recording(split_url(url)[0])
+
+
+def open_replay(url: str) -> tuple[Transport, ReplayTransport]:
+    """(the transport to use, the replaying modem) of a `replay://PATH[?scale=X]` URL, also under
+    `spy://`; `ReplayError` when the URL or the recording is unusable."""
+    if url.startswith("spy://"):
+        inner, replay = open_replay(url[len("spy://") :])
+        return SpyTransport(inner), replay
+    path, scale = split_url(url)
+    replay = ReplayTransport(url, load_recording(path), scale)
+    return replay, replay
