@@ -23,13 +23,16 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hil.allowlist import BenchAllowList, load_allow_list
 from hil.bench import TRANSCRIPT, driver_profile_for, preflight, run_bench
 from hil.errors import ScriptParamError, UnknownScript
+from hil.ports import list_ports, probe_ports, render_ports
+from hil.rack import RackModem, RackRow, load_rack, rack_of, render_table, run_rack, summary_dict, write_junit
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferError, check_offer
 from hil.result import BenchResult
 from hil.scripts import NAMES, BenchScript, all_scripts, get_script
@@ -54,11 +57,30 @@ def register(subparsers: Any) -> None:
         "scripts, with their --param KEY=VALUE and defaults:\n" + scripts,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("script", metavar="SCRIPT", help=f"one of: {', '.join(NAMES)}")
+    p.add_argument(
+        "script",
+        metavar="SCRIPT",
+        help=f"one of: {', '.join(NAMES)}; or a file: ./my_check.py (SCRIPT = BenchScript(...)), "
+        "./my_check.yaml (steps); or `ports` (list the serial ports and the modems on them)",
+    )
     p.add_argument(
         "--modem-url",
-        required=True,
-        help="/dev/ttyUSB2[?baudrate=115200&rtscts=1], socket://host:port, virtual://PROFILE[?seed=N], spy://...",
+        action="append",
+        help="/dev/ttyUSB2[?baudrate=115200&rtscts=1], socket://host:port, virtual://PROFILE[?seed=N], "
+        "replay://TRANSCRIPT.jsonl[?scale=X], spy://...; repeat it to run on several modems at once",
+    )
+    p.add_argument("--rack", type=Path, help="YAML listing the modems to run the script on at once")
+    p.add_argument("--junit", type=Path, help="also write a JUnit XML report (one test case per modem)")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="(bench ports) ask each port ATI, AT+CGMM, AT+CGSN (identity only, nothing that costs)",
+    )
+    p.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=1.0,
+        help="(bench ports --probe) seconds per command (default 1)",
     )
     p.add_argument(
         "--allow-list",
@@ -107,6 +129,8 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.script == "ports":
+        return ports_command(args)
     try:
         check_float("--timeout", args.timeout, 0.001, 3600)
         check_int("--commitment", args.commitment, 0, 120)
@@ -114,8 +138,17 @@ def _bench(args: argparse.Namespace) -> int:
         params = script.resolve(_params(args.param))
         allow: BenchAllowList | None = load_allow_list(args.allow_list) if args.allow_list else None
         check_offer(args.offer, args.plan, args.commitment)
-        preflight(script, args.modem_url, allow, params)
-        driver = driver_profile_for(args.modem_url, args.profile)
+        modems = rack_of(args.modem_url or []) + (load_rack(args.rack) if args.rack else [])
+        if not modems:
+            raise OptionError("give --modem-url URL (repeatable) or --rack FILE")
+        names = [m.name for m in modems]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise OptionError(f"two modems named {dup!r}: give the rack's modems distinct names")
+        drivers: dict[str, DriverProfile] = {}
+        for m in modems:
+            preflight(script, m.url, allow, params)
+            drivers[m.name] = driver_profile_for(m.url, m.profile or args.profile)
     except (
         UnknownScript,
         ScriptParamError,
@@ -132,17 +165,49 @@ def _bench(args: argparse.Namespace) -> int:
     # The output must be writable before the first byte goes to a modem: SMS and calls on a
     # physical modem cost money, and a run whose transcript cannot be kept must not happen.
     try:
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"--out {out}: is a file, expected a folder")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
-        check_writable_dir(out)
+        _writable_folder(out, "--out")
+        if args.junit is not None:
+            if args.junit.is_dir():
+                raise OutputError(f"--junit {args.junit}: is a folder, expected a file name")
+            check_writable_dir(args.junit.parent, option="--junit")
         with output_lock(out):
-            return _run_and_report(args, script, params, allow, driver, out)
+            if len(modems) == 1 and args.rack is None:
+                return _run_and_report(args, script, params, allow, drivers[modems[0].name], out, modems)
+            return _run_rack(args, script, params, allow, drivers, out, modems)
     except OutputError as exc:
         return _fail(str(exc))
+
+
+def _writable_folder(out: Path, option: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{option} {out}: is a file, expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{option} {out}: cannot create the folder ({exc.strerror or exc})") from None
+    check_writable_dir(out, option)
+
+
+def _kwargs(args: argparse.Namespace, params: dict[str, Any], allow: BenchAllowList | None) -> dict[str, Any]:
+    return {
+        "allow_list": allow,
+        "params": params,
+        "offer": args.offer,
+        "plan": args.plan,
+        "commitment": args.commitment,
+        "timeout": args.timeout,
+        "raw": args.raw,
+    }
+
+
+def _interrupted(signum: int, where: str) -> int:
+    name = signal.Signals(signum).name
+    print(
+        f"m2msim bench: interrupted ({name}); the transcript up to the interruption, with the "
+        f"hang-up and PDP release, is {where}",
+        file=sys.stderr,
+    )
+    return 128 + signum
 
 
 def _run_and_report(
@@ -152,48 +217,82 @@ def _run_and_report(
     allow: BenchAllowList | None,
     driver: DriverProfile,
     out: Path,
+    modems: list[RackModem],
 ) -> int:
-    kwargs: dict[str, Any] = {
-        "allow_list": allow,
-        "profile": driver,
-        "params": params,
-        "offer": args.offer,
-        "plan": args.plan,
-        "commitment": args.commitment,
-        "timeout": args.timeout,
-        "raw": args.raw,
-        "out": out,
-    }
+    url = modems[0].url
+    kwargs = {**_kwargs(args, params, allow), "profile": driver, "out": out}
+    started = datetime.now(UTC)
     try:
-        result, signum = asyncio.run(_interruptible(script, args.modem_url, kwargs))
+        result, signum = asyncio.run(_interruptible(lambda: run_bench(script, url, **kwargs)))
     except (NoDialPolicy, TransportError, YamlError, ScriptParamError) as exc:
         return _fail(str(exc))
     if result is None:
-        name = signal.Signals(signum).name
-        print(
-            f"m2msim bench: interrupted ({name}); the transcript up to the interruption, with the "
-            f"hang-up and PDP release, is {out / TRANSCRIPT}",
-            file=sys.stderr,
-        )
-        return 128 + signum
+        return _interrupted(signum, str(out / TRANSCRIPT))
     try:
         paths = result.write(out)
     except OSError as exc:
         print(result.render_text(), end="")
         return _fail(f"{out}: cannot write the report: {exc.strerror or exc}")
+    if args.junit is not None:
+        write_junit(args.junit, script.name, [RackRow(modems[0], result)], started)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         _print_summary(result, paths)
+        if args.junit is not None:
+            print(f"  junit:      {args.junit}")
     if result.status in ("passed", "skipped"):
         return 0
     return 1
 
 
-async def _interruptible(
-    script: BenchScript, url: str, kwargs: dict[str, Any]
-) -> tuple[BenchResult | None, int]:
-    """Run the bench; SIGINT or SIGTERM cancels it (the run hangs up and releases the PDP contexts
+def _run_rack(
+    args: argparse.Namespace,
+    script: BenchScript,
+    params: dict[str, Any],
+    allow: BenchAllowList | None,
+    drivers: dict[str, DriverProfile],
+    out: Path,
+    modems: list[RackModem],
+) -> int:
+    """The script on every modem at once, each in `out/<name>/`; one table, one JUnit file."""
+    for m in modems:
+        _writable_folder(out / m.name, "--out")
+    kwargs = _kwargs(args, params, allow)
+
+    async def one(m: RackModem) -> BenchResult:
+        folder = out / m.name
+        result = await run_bench(script, m.url, profile=drivers[m.name], out=folder, **kwargs)
+        result.write(folder)
+        return result
+
+    started = datetime.now(UTC)
+    rows, signum = asyncio.run(_interruptible(lambda: run_rack(modems, one)))
+    if rows is None:
+        return _interrupted(signum, f"{out}/<modem>/{TRANSCRIPT}")
+    if args.junit is not None:
+        write_junit(args.junit, script.name, rows, started)
+    if args.json:
+        print(json.dumps(summary_dict(script.name, rows), indent=2, ensure_ascii=False, default=str))
+    else:
+        print(render_table(script.name, rows), end="")
+        print(f"  transcripts and reports: {out}/<modem>/")
+        if args.junit is not None:
+            print(f"  junit: {args.junit}")
+    for row in rows:
+        if row.status == "refused" and row.result is not None:
+            print(
+                f"m2msim bench: {row.modem.name}: REFUSED by the bench allow-list: {row.result.error}",
+                file=sys.stderr,
+            )
+    return 0 if all(r.status in ("passed", "skipped") for r in rows) else 1
+
+
+T = TypeVar("T")
+
+
+async def _interruptible(run: Callable[[], Awaitable[T]]) -> tuple[T | None, int]:
+    """Run the bench; SIGINT or SIGTERM cancels it (each run hangs up and releases the PDP contexts
     on its way out) and gives (None, the signal's number)."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -208,7 +307,7 @@ async def _interruptible(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
     try:
-        return await run_bench(script, url, **kwargs), 0
+        return await run(), 0
     except asyncio.CancelledError:
         if not received:
             raise
@@ -217,6 +316,24 @@ async def _interruptible(
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def ports_command(args: argparse.Namespace, comports: Callable[[], Iterable[Any]] | None = None) -> int:
+    try:
+        check_float("--probe-timeout", args.probe_timeout, 0.05, 30)
+        if args.modem_url or args.rack:
+            raise OptionError("bench ports lists every port: --modem-url and --rack do not apply")
+    except OptionError as exc:
+        print(f"m2msim bench: {exc}", file=sys.stderr)
+        return 2
+    ports = list_ports() if comports is None else list_ports(comports)
+    if args.probe and ports:
+        asyncio.run(probe_ports(ports, args.probe_timeout))
+    if args.json:
+        print(json.dumps({"ports": [p.to_dict() for p in ports]}, indent=2, ensure_ascii=False))
+    else:
+        print(render_ports(ports, probed=args.probe), end="")
+    return 0
 
 
 def _print_summary(result: BenchResult, paths: dict[str, Path]) -> None:
