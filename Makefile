@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench fuzz clean venv
+.PHONY: run test lint typecheck pytest bench fuzz transcripts clean venv
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The example transcripts replay:// answers from, recorded again on the virtual modem's profiles.
+transcripts: $(STAMP)
+	$(BIN)/python -m hil.examples.record
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .pytest_cache .ruff_cache

@@ -32,6 +32,7 @@ import pytest
 from hil.allowlist import BenchAllowList, load_allow_list
 from hil.bench import driver_profile_for, run_bench
 from hil.errors import AllowListError
+from hil.rack import modem_id
 from hil.recording import RecordingClient
 from hil.replay import SCHEME, is_replay, open_replay, recording_of, split_url
 from hil.result import BenchResult
@@ -70,14 +71,10 @@ def modem_urls(config: pytest.Config) -> list[str]:
     return list(urls) if urls else list(DEFAULT_URLS)
 
 
-def _url_id(url: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", url.split("://", 1)[-1]).strip("-")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "modem_url" in metafunc.fixturenames:
         urls = modem_urls(metafunc.config)
-        metafunc.parametrize("modem_url", urls, ids=[_url_id(u) for u in urls])
+        metafunc.parametrize("modem_url", urls, ids=[modem_id(u) for u in urls])
 
 
 @pytest.fixture(scope="session")

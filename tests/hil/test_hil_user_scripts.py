@@ -1,0 +1,201 @@
+"""Users' own bench scripts: a Python module of the built-ins' shape and a declarative YAML script,
+run on the virtual modem over a pty (a device path: the physical-modem rules apply); bad files are
+refused with the file and line, before any modem is opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ptys import served_ptys
+
+from hil.allowlist import allow_list_from_numbers
+from hil.bench import run_bench
+from hil.errors import ScriptFileError
+from hil.scripts import get_script
+from hil.steps import ScriptYamlError
+from m2msim.cli import main
+from modem.safety import NoDialPolicy
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "hil" / "examples"
+
+USER_PY = """
+from hil.scripts import BenchScript, Param
+
+async def run(bench):
+    reply = await bench.modem.client.command("AT+CGMM")
+    with bench.step("model") as info:
+        info["model"] = reply.lines[0]
+    return {"model": reply.lines[0], "greeting": bench.params["greeting"]}
+
+SCRIPT = BenchScript(name="user_model", description="the model", run=run,
+                     params={"greeting": Param("hello", "a word")})
+"""
+
+STEPS = """\
+name: user_steps
+params:
+  low: {default: 1}
+steps:
+  - name: sim
+    send: AT+CPIN?
+    expect: '\\+CPIN: READY'
+  - register: {timeout: 60}
+  - wait_urc: '\\+CREG: (?P<stat>[15])'
+    timeout: 5
+  - send: AT+CSQ
+    expect: '\\+CSQ: (?P<rssi>\\d+),'
+  - assert: rssi
+    min: ${low}
+    max: 31
+  - assert: stat
+    equals: "1"
+  - sms: {text: hello from a YAML script}
+  - sleep: 0.01
+"""
+
+
+async def test_a_users_python_script_and_a_yaml_script_run_over_a_pty(tmp_path: Path) -> None:
+    user = tmp_path / "my_check.py"
+    user.write_text(USER_PY, encoding="utf-8")
+    steps = tmp_path / "steps.yaml"
+    steps.write_text(STEPS, encoding="utf-8")
+    allow = allow_list_from_numbers({"+33600000009": "far end"}, actions=("sms",))
+    async with served_ptys("simcom-sim800", count=1) as [pty]:
+        result = await run_bench(get_script(str(user)), pty, params={"greeting": "bonjour"})
+        assert result.status == "passed", result.error
+        assert result.details == {"model": "SIMCOM_SIM800", "greeting": "bonjour"}
+        assert "model" in result.summary()["steps"]
+
+        script = get_script(str(steps))
+        assert script.needs == frozenset({"sms"})
+        with pytest.raises(NoDialPolicy):  # texting on a device without an allow-list: refused first
+            await run_bench(script, pty)
+        result = await run_bench(script, pty, allow_list=allow)
+        assert result.status == "passed", result.error
+        measures = result.details["measures"]
+        assert measures["stat"] == "1" and 0 <= int(measures["rssi"]) <= 31
+        assert {"sim", "2-register", "3-wait_urc", "7-sms", "8-sleep"} <= set(result.summary()["steps"])
+        assert [c for c in result.transcript.commands if c["command"].startswith("AT+CMGS")]
+        assert result.summary()["sms_sent"] == 1
+
+        # a number that is not on the allow-list: refused before any AT+CMGS
+        other = tmp_path / "other.yaml"
+        other.write_text('steps:\n  - sms: {to: "+33611111111", text: hello}\n', encoding="utf-8")
+        refused = await run_bench(get_script(str(other)), pty, allow_list=allow)
+        assert refused.status == "refused", refused.error
+        assert not [c for c in refused.transcript.commands if c["command"].startswith("AT+CMGS")]
+        assert refused.transcript.of_kind("refused")[0]["number"] == "+33611111111"
+
+
+async def test_a_failed_expectation_names_the_file_and_line(tmp_path: Path) -> None:
+    steps = tmp_path / "weak.yaml"
+    steps.write_text(
+        "steps:\n  - send: AT+CSQ\n    expect: '\\+CSQ: (?P<rssi>\\d+),'\n  - assert: rssi\n    max: -1\n",
+        encoding="utf-8",
+    )
+    result = await run_bench(get_script(str(steps)), "virtual://generic?seed=1")
+    assert result.status == "failed"
+    assert result.error is not None and result.error.startswith(f"{steps}:4: rssi = ")
+    assert "expected within [-inf, -1]" in result.error
+
+
+async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
+    script = get_script(str(EXAMPLES / "data_echo.yaml"))
+    result = await run_bench(script, "virtual://quectel-bg96?seed=1")
+    assert result.status == "passed", result.error
+    assert result.details["measures"]["bytes_received"] == len("hello from the bench")
+    assert result.summary()["bytes_sent"] == len("hello from the bench")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("steps:\n  - sned: AT\n", "bad.yaml:2: steps[0].sned: unknown key (did you mean 'send'?)"),
+        (
+            "steps:\n  - send: AT\n    expct: OK\n",
+            "bad.yaml:3: steps[0].expct: unknown key (did you mean 'expect'?)",
+        ),
+        (
+            "steps:\n  - send: AT\n    expect: '(unclosed'\n",
+            "bad.yaml:3: steps[0].expect: not a regular expression",
+        ),
+        (
+            "steps:\n  - send: ATD+33612345678;\n",
+            "bad.yaml:2: steps[0].send: 'ATD+33612345678;': texting and dialling",
+        ),
+        (
+            "steps:\n  - sms: {to: +33612345678}\n",
+            "bad.yaml:2: steps[0].sms.to: +33612345678 is read by YAML as a number",
+        ),
+        ("steps:\n  - sleep: -1\n", "bad.yaml:2: steps[0].sleep: -1 s is out of range"),
+        ("steps:\n  - send: AT${nope}\n", "bad.yaml:2: steps[0].send: ${nope} is not a parameter"),
+        ("steps:\n  - send: AT\n    sleep: 1\n", "bad.yaml:2: steps[0]: a step has exactly one action"),
+        ("steps:\n  - assert: rssi\n", "bad.yaml:2: steps[0].assert: give min, max or equals"),
+        ("steps: []\n", "bad.yaml:1: steps: no steps"),
+        ("name: x\n", "bad.yaml:1: steps: missing (required)"),
+        (
+            "steps:\n  - send: AT\n  - send: AT\n    send: AT\n",
+            "bad.yaml:4: not valid YAML: duplicate key 'send' (first at line 3)",
+        ),
+    ],
+)
+def test_a_bad_yaml_script_is_refused_with_file_line_and_key(tmp_path: Path, text: str, error: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ScriptYamlError) as caught:
+        get_script(str(bad))
+    assert str(caught.value).startswith(f"{tmp_path}/{error}"), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("x = 1\n", "user.py: no SCRIPT in the module"),
+        ("SCRIPT = 3\n", "user.py: SCRIPT is a int, expected a hil.scripts.BenchScript"),
+        ("x = 1\ny = (\n", "user.py:2: syntax error"),
+        ("x = 1\nraise RuntimeError('boom')\n", "user.py:2: the module failed to load: RuntimeError: boom"),
+        ("import no_such_module_here\n", "user.py:1: the module failed to load: ModuleNotFoundError"),
+    ],
+)
+def test_a_python_file_that_is_not_a_bench_script_is_refused(tmp_path: Path, text: str, error: str) -> None:
+    bad = tmp_path / "user.py"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ScriptFileError) as caught:
+        get_script(str(bad))
+    assert str(caught.value).startswith(f"{tmp_path}/{error}"), str(caught.value)
+
+
+def test_the_command_refuses_a_bad_script_file_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    for args, error in (
+        ([str(tmp_path / "missing.py")], "missing.py: no such file"),
+        ([str(tmp_path / "missing.yaml")], "missing.yaml"),
+        ([str(tmp_path / "notes.txt")], "notes.txt: a script file is a Python module (.py) or a YAML script"),
+    ):
+        code = main(["bench", *args, "--modem-url", "virtual://generic", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and error in err and "Traceback" not in err, err
+    assert not out.exists()  # refused before anything was opened or written
+
+
+def test_the_command_runs_the_example_scripts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for script in ("my_check.py", "signal_check.yaml"):
+        out = tmp_path / script
+        code = main(
+            [
+                "bench",
+                str(EXAMPLES / script),
+                "--modem-url",
+                "virtual://quectel-bg96?seed=2",
+                "--out",
+                str(out),
+            ]
+        )
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        assert (
+            "PASSED" in printed and (out / "transcript.jsonl").is_file() and (out / "report.json").is_file()
+        )
