@@ -1,0 +1,155 @@
+"""replay://: a transcript recorded on a (pty-served) modem answers as that modem did; a command
+the recording does not have fails with the documented error; the shipped examples replay."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ptys import served_ptys
+
+from hil.bench import run_bench
+from hil.examples.record import RECORDINGS
+from hil.replay import ReplayError, UnmatchedCommand, load_recording, open_replay, split_url
+from hil.transcript import read_transcript
+from m2msim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "hil" / "examples" / "transcripts"
+
+
+def exchanges(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (e["command"], e.get("responses"), e.get("final"), e.get("payloads"), e.get("error"))
+        for e in events
+        if e["kind"] == "command"
+    ]
+
+
+def wire(events: list[dict[str, Any]], kind: str) -> str:
+    return "".join(e["text"] for e in events if e["kind"] == kind)
+
+
+async def test_a_recording_replays_byte_for_byte(tmp_path: Path) -> None:
+    async with served_ptys("quectel-bg96", count=1, seed=3) as [pty]:
+        recorded = await run_bench(
+            "attach_and_send", pty, profile="quectel-bg96", raw=True, params={"bytes": 300}
+        )
+    assert recorded.status == "passed", recorded.error
+    path = recorded.transcript.write(tmp_path / "hw.jsonl")
+
+    replayed = await run_bench("attach_and_send", f"replay://{path}?scale=0", raw=True, params={"bytes": 300})
+    assert replayed.status == "passed", replayed.error
+    assert replayed.profile == "quectel-bg96"  # the recording's driver profile
+    before, after = read_transcript(path), replayed.transcript.events
+    # the same commands, the same answers (lines, binary payloads, finals), the same URCs
+    assert exchanges(after) == exchanges(before)
+    assert [e["line"] for e in after if e["kind"] == "urc"] == [
+        e["line"] for e in before if e["kind"] == "urc"
+    ]
+    # byte for byte: what the firmware wrote, and what the modem answered (echo aside: the modem
+    # had echo on for the first command only)
+    assert wire(after, "tx") == wire(before, "tx")
+    assert wire(after, "rx") == wire(before, "rx").replace("ATE0\\r", "", 1)
+    assert replayed.details["bytes_received"] == 300 and replayed.details == recorded.details | {
+        "address": replayed.details["address"]
+    }
+
+
+async def test_a_changed_firmware_command_fails_naming_it_and_the_nearest_recorded(tmp_path: Path) -> None:
+    source = EXAMPLES / "register-simcom-sim800.jsonl"
+    changed = tmp_path / "old-firmware.jsonl"
+    # the module of the recording answered AT+GMM: the firmware now sends AT+CGMM
+    changed.write_text(source.read_text(encoding="utf-8").replace('"AT+CGMM"', '"AT+GMM"'), encoding="utf-8")
+    line = next(i for i, e in enumerate(read_transcript(changed), start=1) if e.get("command") == "AT+GMM")
+    result = await run_bench("register", f"replay://{changed}?scale=0")
+    assert result.status == "failed"
+    assert result.error_type == "UnmatchedCommand"
+    assert result.error == (
+        f"replay://{changed}?scale=0: command 'AT+CGMM' is not in the recording {changed} "
+        f"(expected next: 'AT+GMM', line {line}; nearest recorded: 'AT+GMM', line {line})"
+    )
+    failed = [c for c in result.transcript.commands if c.get("error") == "UnmatchedCommand"]
+    assert failed[0]["command"] == "AT+CGMM"
+
+
+async def test_a_repeated_poll_is_answered_as_its_last_recording() -> None:
+    recording = load_recording(EXAMPLES / "register-simcom-sim800.jsonl")
+    transport, replay = open_replay(f"replay://{EXAMPLES / 'register-simcom-sim800.jsonl'}?scale=0")
+    first = recording.exchanges[0].command
+    await transport.write(f"{first}\r".encode())
+    await transport.write(f"{first}\r".encode())  # sent once more than recorded: the same answer
+    received = b""
+    while not replay._inbox.empty():  # scale=0: everything is queued at once
+        received += await transport.read()
+    answer = recording.exchanges[0].answer
+    assert answer is not None and answer.endswith(b"OK\r\n")
+    assert received.count(answer) == 2
+    with pytest.raises(UnmatchedCommand, match="command 'AT\\+NOPE' is not in the recording"):
+        await transport.write(b"AT+NOPE\r")
+    await transport.close()
+    assert replay.cursor == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("replay://", "expected replay://PATH"),
+        ("replay://x.jsonl?scale=-1", "scale='-1': expected a number 0 or more"),
+        ("replay://x.jsonl?scale=nan", "scale='nan'"),
+        ("replay://x.jsonl?speed=2", "unknown option 'speed'; known: scale"),
+    ],
+)
+def test_bad_replay_urls(url: str, error: str) -> None:
+    with pytest.raises(ReplayError, match=error.replace("(", "\\(").replace("?", "\\?")):
+        split_url(url)
+
+
+def test_unusable_recordings_are_refused_naming_the_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"seq": 0, "t": 0, "kind": "start"}) + "\n", encoding="utf-8")
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text('{"kind": "start"}\nnot json\n', encoding="utf-8")
+    for path, error in (
+        (tmp_path / "missing.jsonl", "missing.jsonl: no such transcript"),
+        (tmp_path, "is a folder"),
+        (empty, "no AT command in the transcript"),
+        (garbage, "garbage.jsonl:2: not a JSON object"),
+    ):
+        with pytest.raises(ReplayError, match=error):
+            load_recording(path)
+
+
+def test_the_command_refuses_a_missing_recording_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["bench", "register", "--modem-url", f"replay://{tmp_path}/none.jsonl", "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "none.jsonl: no such transcript" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("name", "script", "url", "params"), RECORDINGS, ids=[r[0] for r in RECORDINGS])
+async def test_the_shipped_transcripts_replay(
+    name: str, script: str, url: str, params: dict[str, Any]
+) -> None:
+    result = await run_bench(script, f"replay://{EXAMPLES / name}?scale=0", params=params)
+    assert result.status == "passed", result.error
+    assert exchanges(result.transcript.events) == exchanges(read_transcript(EXAMPLES / name))
+
+
+def test_pytest_runs_the_bench_tests_against_a_recording() -> None:
+    url = f"replay://{EXAMPLES / 'register-simcom-sim800.jsonl'}?scale=0"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/bench/test_bench_register.py::test_register_script", "tests/bench/test_bench_sms.py",
+         "--modem-url", url, "-rs"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout, run.stdout
+    assert "a recording of register, not of sms_roundtrip" in run.stdout
