@@ -326,7 +326,7 @@ def ports_command(args: argparse.Namespace, comports: Callable[[], Iterable[Any]
     except OptionError as exc:
         print(f"m2msim bench: {exc}", file=sys.stderr)
         return 2
-    ports = list_ports() if comports is None else list_ports(comports)
+    ports = list_ports(comports)
     if args.probe and ports:
         asyncio.run(probe_ports(ports, args.probe_timeout))
     if args.json:

@@ -127,10 +127,10 @@ def _comports() -> list[Any]:
     return list(list_ports.comports())
 
 
-def list_ports(comports: Callable[[], Iterable[Any]] = _comports) -> list[SerialPort]:
+def list_ports(comports: Callable[[], Iterable[Any]] | None = None) -> list[SerialPort]:
     """Every serial port pyserial sees (`comports` stands in for it in tests), sorted by device."""
     out = []
-    for info in comports():
+    for info in (comports or _comports)():
         location = getattr(info, "location", None)
         port = SerialPort(
             device=str(info.device),

@@ -1,0 +1,185 @@
+"""Several modems at once: four pty-served modems run one script concurrently, each with its own
+transcript; one table; a JUnit XML file of the common shape whose test cases are the modems."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from ptys import served_ptys_sync
+
+from hil.rack import load_rack, rack_of
+from m2msim.cli import main
+from m2msim.yamlio import YamlError
+
+# The JUnit XML shape CI systems read (the common schema of Ant / Jenkins / GitLab / GitHub):
+# element -> (required attributes, optional attributes, allowed children)
+JUNIT: dict[str, tuple[set[str], set[str], set[str]]] = {
+    "testsuites": (
+        set(),
+        {"name", "tests", "failures", "errors", "skipped", "time", "disabled"},
+        {"testsuite"},
+    ),
+    "testsuite": (
+        {"name", "tests", "failures", "errors"},
+        {"skipped", "time", "timestamp", "hostname", "id", "package", "disabled"},
+        {"testcase", "properties", "system-out", "system-err"},
+    ),
+    "testcase": (
+        {"name", "classname"},
+        {"time", "assertions", "status"},
+        {"failure", "error", "skipped", "system-out", "system-err"},
+    ),
+    "failure": (set(), {"message", "type"}, set()),
+    "error": (set(), {"message", "type"}, set()),
+    "skipped": (set(), {"message"}, set()),
+    "system-out": (set(), set(), set()),
+    "system-err": (set(), set(), set()),
+}
+
+
+def check_junit(element: ET.Element) -> None:
+    """Raise AssertionError unless `element` and everything under it has the JUnit shape."""
+    required, optional, children = JUNIT[element.tag]
+    attrs = set(element.attrib)
+    assert required <= attrs, f"<{element.tag}> lacks {required - attrs}"
+    assert attrs <= required | optional, f"<{element.tag}> has unknown {attrs - required - optional}"
+    for name in ("tests", "failures", "errors", "skipped"):
+        if name in element.attrib:
+            assert element.attrib[name].isdigit(), (element.tag, name)
+    if "time" in element.attrib:
+        assert float(element.attrib["time"]) >= 0
+    for child in element:
+        assert child.tag in children, f"<{child.tag}> inside <{element.tag}>"
+        check_junit(child)
+    if element.tag == "testsuite":
+        cases = element.findall("testcase")
+        assert int(element.attrib["tests"]) == len(cases)
+        assert int(element.attrib["failures"]) == sum(1 for c in cases if c.find("failure") is not None)
+        assert int(element.attrib["errors"]) == sum(1 for c in cases if c.find("error") is not None)
+
+
+def test_four_modems_in_parallel_with_a_junit_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with served_ptys_sync("simcom-sim800", count=4, seed=11) as ptys:
+        args = ["bench", "register", "--profile", "simcom-sim800", "--out", str(tmp_path / "out"),
+                "--junit", str(tmp_path / "ci" / "bench.xml"), "--param", "timeout=60"]  # fmt: skip
+        for pty in ptys:
+            args += ["--modem-url", pty]
+        (tmp_path / "ci").mkdir()
+        code = main(args)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    names = [m.name for m in rack_of(ptys)]
+    # one row per modem in the summary
+    for name in names:
+        assert any(line.lstrip().startswith(name) and "PASSED" in line for line in printed.splitlines()), (
+            printed
+        )
+    assert "4 passed" in printed
+    # each modem its own transcript, with its own device in it
+    for name, pty in zip(names, ptys, strict=True):
+        transcript = tmp_path / "out" / name / "transcript.jsonl"
+        assert transcript.is_file() and f'"url": "{pty}"' in transcript.read_text(encoding="utf-8")
+        assert (tmp_path / "out" / name / "report.json").is_file()
+    # the JUnit file: the common shape, one test case per modem, all passed
+    root = ET.parse(tmp_path / "ci" / "bench.xml").getroot()
+    assert root.tag == "testsuites"
+    check_junit(root)
+    [suite] = root.findall("testsuite")
+    assert suite.attrib["name"] == "bench.register"
+    cases = suite.findall("testcase")
+    assert [c.attrib["name"] for c in cases] == names
+    assert all(c.attrib["classname"] == "bench.register" for c in cases)
+    assert all(c.find("failure") is None and c.find("error") is None for c in cases)
+    assert all("PASSED" in (c.findtext("system-out") or "") for c in cases)
+    assert not [p for p in (tmp_path / "ci").iterdir() if p.name != "bench.xml"]  # written atomically
+
+
+def test_a_failing_and_an_unopenable_modem_are_their_own_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = Path(__file__).resolve().parents[2] / "hil" / "examples"
+    recording = examples / "transcripts" / "register-simcom-sim800.jsonl"
+    rack = tmp_path / "rack.yaml"
+    rack.write_text(
+        "modems:\n"
+        "  - url: virtual://generic?seed=1\n    name: good\n"
+        f"  - url: replay://{recording}?scale=0\n    name: recorded\n"
+        "  - url: socket://127.0.0.1:1\n    name: unplugged\n",
+        encoding="utf-8",
+    )
+    junit = tmp_path / "bench.xml"
+    code = main(
+        [
+            "bench",
+            str(examples / "my_check.py"),
+            "--rack",
+            str(rack),
+            "--out",
+            str(tmp_path / "out"),
+            "--junit",
+            str(junit),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1, printed
+    root = ET.parse(junit).getroot()
+    check_junit(root)
+    cases = {c.attrib["name"]: c for c in root.iter("testcase")}
+    assert list(cases) == ["good", "recorded", "unplugged"]
+    assert cases["good"].find("failure") is None
+    failure = cases["recorded"].find("failure")
+    assert failure is not None and failure.attrib["type"] == "UnmatchedCommand"
+    error = cases["unplugged"].find("error")
+    assert error is not None and "socket://127.0.0.1:1: cannot connect" in error.attrib["message"]
+    assert root.attrib["failures"] == "1" and root.attrib["errors"] == "1"
+    assert "1 passed, 1 failed, 1 error" in printed
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("modems: []\n", "rack.yaml:1: modems: no modems"),
+        ("modems:\n  - uri: /dev/ttyUSB0\n", "rack.yaml:2: modems[0].uri: unknown key (did you mean 'url'?)"),
+        (
+            "modems:\n  - url: /dev/ttyUSB0\n  - url: /dev/ttyUSB0\n",
+            "rack.yaml:3: modems[1].name: 'dev-ttyUSB0' is already",
+        ),
+        ("modems:\n  - url: /dev/ttyUSB0\n    name: a/b\n", "rack.yaml:3: modems[0].name: letters, digits"),
+    ],
+)
+def test_a_bad_rack_file(tmp_path: Path, text: str, error: str) -> None:
+    rack = tmp_path / "rack.yaml"
+    rack.write_text(text, encoding="utf-8")
+    with pytest.raises(YamlError) as caught:
+        load_rack(rack)
+    assert str(caught.value).startswith(f"{tmp_path}/{error}"), str(caught.value)
+
+
+def test_bad_rack_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "dir.xml").mkdir()
+    for args, error in (
+        (["bench", "register"], "give --modem-url URL (repeatable) or --rack FILE"),
+        (
+            ["bench", "register", "--modem-url", "virtual://generic", "--junit", str(tmp_path / "dir.xml")],
+            "is a folder",
+        ),
+        (
+            [
+                "bench",
+                "register",
+                "--modem-url",
+                "virtual://generic",
+                "--junit",
+                str(tmp_path / "no" / "x.xml"),
+            ],
+            "no such folder",
+        ),
+        (["bench", "register", "--rack", str(tmp_path / "none.yaml")], "none.yaml"),
+    ):
+        code = main([*args, "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and error in err and "Traceback" not in err, err
