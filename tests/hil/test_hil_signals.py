@@ -81,3 +81,39 @@ def test_an_interrupted_bench_keeps_its_transcript_and_releases(
     release = next(e for e in events[cut:] if e["kind"] == "step" and e["name"] == "release")
     assert release["ok"] and release["info"]["reason"] == "interrupted"
     assert not (out / "report.json").exists()  # no report for a run that did not end
+
+
+def test_an_interrupted_rack_releases_every_modem(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    urls = ["virtual://generic?seed=1&speed=20", "virtual://quectel-bg96?seed=2&speed=20"]
+    argv = [sys.executable, "-m", "m2msim", "-vv", "bench", "dtmf_call", "--param", "hold=30", "--out", str(out),
+            "--junit", str(tmp_path / "bench.xml")]  # fmt: skip
+    for url in urls:
+        argv += ["--modem-url", url]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    dialled: set[str] = set()
+    assert proc.stderr is not None
+    for line in proc.stderr:  # both modems in their call: the signal
+        if " >> ATD" in line:
+            dialled.add(line.split(" >> ")[0].rsplit(" ", 1)[-1])
+            if len(dialled) == len(urls):
+                proc.send_signal(signal.SIGINT)
+                break
+    assert len(dialled) == len(urls), "the bench ended before both modems dialled"
+    _, err = proc.communicate(timeout=2)
+    assert proc.returncode == 130, err
+    assert "m2msim bench: interrupted (SIGINT)" in err and "Traceback" not in err
+    assert not (tmp_path / "bench.xml").exists()  # no report of runs that did not end
+    for name in ("generic-seed-1-speed-20", "quectel-bg96-seed-2-speed-20"):
+        events = [
+            json.loads(x) for x in (out / name / "transcript.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        assert events[-1]["kind"] == "end" and events[-1]["status"] == "interrupted"
+        cut = [e["kind"] for e in events].index("interrupted")
+        assert [e.get("command") for e in events[cut:] if e["kind"] == "command"][:1] == ["ATH"]
