@@ -8,11 +8,23 @@ allow-list (`load_allow_list`) is the `modem.safety` policy every SMS and call i
     from hil import load_allow_list, run_bench
     result = await run_bench("sms_roundtrip", "/dev/ttyUSB2", allow_list=load_allow_list("bench.yaml"))
     result.write("runs/bench/sms-1")
+
+A script can also be a user's file (`get_script("./my_check.py")`, `get_script("./steps.yaml")`);
+`replay://transcript.jsonl` is a modem answering as a recorded one did (`hil.replay`); `hil.rack`
+runs one script on several modems at once (JUnit XML); `hil.ports` lists the serial ports.
 """
 
 from hil.allowlist import AllowedNumber, BenchAllowList, load_allow_list, parse_allow_list
 from hil.bench import BenchContext, run_bench
-from hil.errors import AllowListError, HilError, ScriptParamError, ScriptSkipped, UnknownScript
+from hil.errors import (
+    AllowListError,
+    HilError,
+    ScriptFileError,
+    ScriptParamError,
+    ScriptSkipped,
+    UnknownScript,
+)
+from hil.replay import ReplayError, UnmatchedCommand
 from hil.report import CostEstimate, estimate_cost
 from hil.result import BenchResult
 from hil.transcript import Transcript, read_transcript
@@ -27,10 +39,13 @@ __all__ = [
     "BenchUsage",
     "CostEstimate",
     "HilError",
+    "ReplayError",
+    "ScriptFileError",
     "ScriptParamError",
     "ScriptSkipped",
     "Transcript",
     "UnknownScript",
+    "UnmatchedCommand",
     "estimate_cost",
     "load_allow_list",
     "parse_allow_list",

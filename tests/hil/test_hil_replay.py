@@ -153,3 +153,28 @@ def test_pytest_runs_the_bench_tests_against_a_recording() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout, run.stdout
     assert "a recording of register, not of sms_roundtrip" in run.stdout
+
+
+def test_pytest_replays_each_test_from_its_own_recording_in_a_folder(tmp_path: Path) -> None:
+    def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+             "tests/bench/test_bench_register.py", *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    recorded = pytest_run("--modem-url", "virtual://simcom-sim800?seed=1", "--bench-out", str(tmp_path))
+    assert recorded.returncode == 0, recorded.stdout
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert folders == [
+        "test_modem_fixture_records_commands_simcom-sim800-seed-1_",
+        "test_register_script_simcom-sim800-seed-1_",
+    ]
+    replayed = pytest_run("--modem-url", f"replay://{tmp_path}?scale=0")
+    assert replayed.returncode == 0, replayed.stdout
+    assert "2 passed" in replayed.stdout, replayed.stdout
+    (tmp_path / folders[1] / "transcript.jsonl").unlink()
+    missing = pytest_run("--modem-url", f"replay://{tmp_path}?scale=0")
+    assert (
+        "1 passed, 1 skipped" in missing.stdout and "no recording of test_register_script" in missing.stdout
+    )
