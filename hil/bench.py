@@ -11,6 +11,7 @@ On a physical modem (any URL that is not `virtual://` or `replay://`), a script 
 refuses to start without an allow-list (`modem.safety.NoDialPolicy`), before a byte is written.
 A `replay://transcript.jsonl` modem (`hil.replay`) answers as the recorded one did; it sends
 nothing anywhere, so without an allow-list it texts and calls the numbers the recording used.
+The script's parameters default to the recording's (those given still win).
 """
 
 from __future__ import annotations
@@ -229,7 +230,13 @@ async def run_bench(
     bench_script = script if isinstance(script, BenchScript) else get_script(script)
     if transport is not None:
         url = transport.url
-    values = bench_script.resolve(params or {})
+    given = dict(params or {})
+    if is_replay(url) and transport is None:
+        # a recording replays with the parameters it was recorded with, unless given otherwise
+        recording = recording_of(url)
+        if recording.script == bench_script.name:
+            given = {**{k: v for k, v in recording.params.items() if k in bench_script.params}, **given}
+    values = bench_script.resolve(given)
     driver = driver_profile_for(url, profile)
     preflight(bench_script, url, allow_list, values)
     policy: safety.DialPolicy | None = allow_list.policy() if allow_list is not None else None

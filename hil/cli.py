@@ -135,7 +135,8 @@ def _bench(args: argparse.Namespace) -> int:
         check_float("--timeout", args.timeout, 0.001, 3600)
         check_int("--commitment", args.commitment, 0, 120)
         script = get_script(args.script)
-        params = script.resolve(_params(args.param))
+        given = _params(args.param)
+        params = script.resolve(given)
         allow: BenchAllowList | None = load_allow_list(args.allow_list) if args.allow_list else None
         check_offer(args.offer, args.plan, args.commitment)
         modems = rack_of(args.modem_url or []) + (load_rack(args.rack) if args.rack else [])
@@ -172,8 +173,8 @@ def _bench(args: argparse.Namespace) -> int:
             check_writable_dir(args.junit.parent, option="--junit")
         with output_lock(out):
             if len(modems) == 1 and args.rack is None:
-                return _run_and_report(args, script, params, allow, drivers[modems[0].name], out, modems)
-            return _run_rack(args, script, params, allow, drivers, out, modems)
+                return _run_and_report(args, script, given, allow, drivers[modems[0].name], out, modems)
+            return _run_rack(args, script, given, allow, drivers, out, modems)
     except OutputError as exc:
         return _fail(str(exc))
 
@@ -189,6 +190,7 @@ def _writable_folder(out: Path, option: str) -> None:
 
 
 def _kwargs(args: argparse.Namespace, params: dict[str, Any], allow: BenchAllowList | None) -> dict[str, Any]:
+    """run_bench's options; `params` as given (a replayed modem takes the others from its recording)."""
     return {
         "allow_list": allow,
         "params": params,

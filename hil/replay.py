@@ -81,6 +81,7 @@ class Recording:
     opening: list[tuple[float, bytes]]  # URCs before the first command (seconds after the start)
     profile: str | None = None  # the driver profile the recording ran with
     script: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # the script's parameters when recorded
     targets: dict[str, str] = field(default_factory=dict)  # "sms"/"call" -> the number used
 
 
@@ -167,6 +168,8 @@ def load_recording(path: str | Path) -> Recording:
         if kind == "open":
             rec.profile = event.get("profile")
             rec.script = event.get("script")
+            if isinstance(event.get("params"), dict):
+                rec.params = dict(event["params"])
         elif kind == "command":
             if not isinstance(event.get("command"), str):
                 raise ReplayError(f"{source}:{line}: a command event without its `command`")

@@ -124,6 +124,20 @@ def test_unusable_recordings_are_refused_naming_the_file(tmp_path: Path) -> None
             load_recording(path)
 
 
+def test_the_command_replays_with_the_recorded_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"replay://{EXAMPLES / 'attach_and_send-quectel-bg96.jsonl'}?scale=0"
+    assert main(["bench", "attach_and_send", "--modem-url", url, "--out", str(tmp_path / "a"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["params"]["bytes"] == 200 and report["details"]["bytes_received"] == 200
+    # a parameter given still wins: 300 bytes were never recorded
+    code = main(
+        ["bench", "attach_and_send", "--modem-url", url, "--out", str(tmp_path / "b"), "--param", "bytes=300"]
+    )
+    assert code == 1 and "is not in the recording" in capsys.readouterr().out
+
+
 def test_the_command_refuses_a_missing_recording_with_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
