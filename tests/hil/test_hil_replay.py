@@ -160,13 +160,13 @@ async def test_the_shipped_transcripts_replay(
 def test_pytest_runs_the_bench_tests_against_a_recording() -> None:
     url = f"replay://{EXAMPLES / 'register-simcom-sim800.jsonl'}?scale=0"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/bench/test_bench_register.py::test_register_script", "tests/bench/test_bench_sms.py",
-         "--modem-url", url, "-rs"],
+        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "tests/bench", "--modem-url", url, "-rs"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout, run.stdout
+    assert any("test_register_script[" in line and "PASSED" in line for line in run.stdout.splitlines())
     assert "a recording of register, not of sms_roundtrip" in run.stdout
+    assert "a recording of the script register, not of test_modem_fixture_records_commands" in run.stdout
 
 
 def test_pytest_replays_each_test_from_its_own_recording_in_a_folder(tmp_path: Path) -> None:
