@@ -4,6 +4,9 @@
     m2msim bench sms_roundtrip --modem-url /dev/ttyUSB2 --profile simcom-sim800 --allow-list bench.yaml
     m2msim bench dtmf_call --modem-url /dev/ttyUSB2 --allow-list bench.yaml --offer business-m2m-dtmf \\
         --param digits=1234# --out runs/bench/call-1
+    m2msim bench ./my_check.yaml --modem-url replay://runs/bench/call-1/transcript.jsonl?scale=0
+    m2msim bench register --modem-url /dev/ttyUSB2 --modem-url /dev/ttyUSB6 --junit bench.xml
+    m2msim bench ports --probe --json
 
 Exit status: 0 passed (or skipped: the modem lacks what the script needs, reason printed),
 1 the script failed or a send was refused by the allow-list, 2 unusable input (unknown script,
@@ -139,6 +142,8 @@ def _bench(args: argparse.Namespace) -> int:
         params = script.resolve(given)
         allow: BenchAllowList | None = load_allow_list(args.allow_list) if args.allow_list else None
         check_offer(args.offer, args.plan, args.commitment)
+        if args.probe:
+            raise OptionError("--probe is an option of `m2msim bench ports`")
         modems = rack_of(args.modem_url or []) + (load_rack(args.rack) if args.rack else [])
         if not modems:
             raise OptionError("give --modem-url URL (repeatable) or --rack FILE")

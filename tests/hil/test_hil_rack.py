@@ -163,6 +163,7 @@ def test_bad_rack_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "dir.xml").mkdir()
     for args, error in (
         (["bench", "register"], "give --modem-url URL (repeatable) or --rack FILE"),
+        (["bench", "register", "--modem-url", "virtual://generic", "--probe"], "--probe is an option of"),
         (
             ["bench", "register", "--modem-url", "virtual://generic", "--junit", str(tmp_path / "dir.xml")],
             "is a folder",
