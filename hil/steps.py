@@ -288,7 +288,7 @@ def _check_options(
         templated(action, command)
         if not command.upper().startswith("AT"):
             raise ScriptYamlError(source, line, where, f"{command!r}: a command line begins with AT")
-        if re.match(r"(?i)^AT\s*(D|\+CMGS|\+CMSS|\+CMGW|\+CSCA|\+CUSD)", command):
+        if _costly(command):
             raise ScriptYamlError(
                 source,
                 line,
@@ -318,6 +318,14 @@ def _check_options(
             where,
             f"expected a mapping of options ({', '.join(sorted(ACTIONS[action])) or 'none'})",
         )
+
+
+_COSTLY = re.compile(r"(?i)^\s*(D|\+CMGS|\+CMSS|\+CMGW|\+CSCA|\+CUSD|\+CGDATA|\+CHLD)")
+
+
+def _costly(command: str) -> bool:
+    """A command line that dials, texts or changes where texts go (also inside `AT...;...`)."""
+    return any(_COSTLY.match(part) for part in command[2:].split(";"))
 
 
 def _regex(pattern: str, source: str, line: int, where: str) -> None:

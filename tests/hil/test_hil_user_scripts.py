@@ -121,6 +121,11 @@ async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
             "bad.yaml:3: steps[0].expect: not a regular expression",
         ),
         (
+            "steps:\n  - send: AT+CSQ;D0612345678;\n",
+            "bad.yaml:2: steps[0].send: 'AT+CSQ;D0612345678;': texting",
+        ),
+        ("steps:\n  - send: at+cmgs=12\n", "bad.yaml:2: steps[0].send: 'at+cmgs=12': texting"),
+        (
             "steps:\n  - send: ATD+33612345678;\n",
             "bad.yaml:2: steps[0].send: 'ATD+33612345678;': texting and dialling",
         ),
