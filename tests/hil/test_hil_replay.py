@@ -192,3 +192,37 @@ def test_pytest_replays_each_test_from_its_own_recording_in_a_folder(tmp_path: P
     assert (
         "1 passed, 1 skipped" in missing.stdout and "no recording of test_register_script" in missing.stdout
     )
+
+
+def test_a_recording_keeps_answers_payloads_urcs_and_their_offsets(tmp_path: Path) -> None:
+    events = [
+        {"seq": 0, "t": 0.0, "kind": "start"},
+        {"seq": 1, "t": 0.01, "kind": "open", "script": "register", "profile": "simcom-sim800", "params": {"timeout": 5}},
+        {"seq": 2, "t": 0.5, "kind": "urc", "line": "RDY"},
+        {"seq": 4, "t": 1.0, "kind": "command", "command": "AT+CREG=2", "responses": [], "final": "OK", "duration_s": 0.2},
+        {"seq": 3, "t": 3.0, "kind": "urc", "line": '+CREG: 1,"1A","2B"'},
+        {"seq": 5, "t": 4.0, "kind": "command", "command": "AT+CIFSR", "responses": ["10.64.0.1"],
+         "final": "10.64.0.1", "duration_s": 0.1},
+        {"seq": 6, "t": 5.0, "kind": "command", "command": "AT+CIPRXGET=2,4", "responses": ["+CIPRXGET: 2,4,0"],
+         "payloads": ["AAEC/w=="], "final": "OK", "duration_s": 0.05},
+        {"seq": 7, "t": 6.0, "kind": "command", "command": "AT+CPIN?", "responses": [], "error": "CMEError",
+         "final": "+CME ERROR: 10", "duration_s": 0.01},
+        {"seq": 8, "t": 7.0, "kind": "command", "command": "AT+COPS?", "error": "CommandTimeout", "duration_s": 5.0},
+    ]  # fmt: skip
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    rec = load_recording(path)
+    assert (rec.script, rec.profile, rec.params) == ("register", "simcom-sim800", {"timeout": 5})
+    assert rec.opening == [(0.5, b"\r\nRDY\r\n")]
+    creg, cifsr, rx, cpin, cops = rec.exchanges
+    # the answer after the recorded delay; the URC at its offset from the command's start
+    assert (creg.answer, creg.delay, creg.urcs) == (
+        b"\r\nOK\r\n",
+        0.2,
+        [(2.0, b'\r\n+CREG: 1,"1A","2B"\r\n')],
+    )
+    assert cifsr.answer == b"\r\n10.64.0.1\r\n"  # a vendor final is the last line, not repeated
+    assert rx.answer == b"\r\n+CIPRXGET: 2,4,0\r\n\x00\x01\x02\xff\r\n\r\nOK\r\n"  # the payload bytes
+    assert cpin.answer == b"\r\n+CME ERROR: 10\r\n"
+    assert cops.answer is None  # timed out when recorded: no answer now either
+    assert [e.line for e in rec.exchanges] == [4, 6, 7, 8, 9]  # lines of the file
