@@ -226,3 +226,15 @@ def test_a_recording_keeps_answers_payloads_urcs_and_their_offsets(tmp_path: Pat
     assert cpin.answer == b"\r\n+CME ERROR: 10\r\n"
     assert cops.answer is None  # timed out when recorded: no answer now either
     assert [e.line for e in rec.exchanges] == [4, 6, 7, 8, 9]  # lines of the file
+
+
+async def test_a_scaled_replay_answers_in_the_recorded_order() -> None:
+    # scale 0.05: answers and URCs come after their recorded delays, twenty times faster
+    name = "register-simcom-sim800.jsonl"
+    result = await run_bench("register", f"replay://{EXAMPLES / name}?scale=0.05")
+    assert result.status == "passed", result.error
+    before = read_transcript(EXAMPLES / name)
+    assert exchanges(result.transcript.events) == exchanges(before)
+    assert [e["line"] for e in result.transcript.events if e["kind"] == "urc"] == [
+        e["line"] for e in before if e["kind"] == "urc"
+    ]
