@@ -220,7 +220,8 @@ def hang_up(m: VirtualModem, c: Cmd) -> Final | None:
 def online(m: VirtualModem, c: Cmd) -> Final | None:
     data_calls = [call for call in m.calls.calls.values() if call.mode == DATA and call.stat == ACTIVE]
     if not data_calls:
-        return NO_CARRIER
+        resume = m.tcp.resume  # a transparent socket left by "+++" (Quectel access mode 2)
+        return resume() if resume is not None else NO_CARRIER
     m.enter_data(m.calls._remote_echo)
     return connect(CSD_RATE)
 

@@ -1,10 +1,26 @@
-"""Quectel's TCP/IP stack (AT+QICSGP / +QIACT / +QIOPEN / +QISEND / +QIRD ...).
+"""Quectel's TCP/IP stack (AT+QICSGP / +QIACT / +QIOPEN / +QISEND / +QIRD / +QISWTMD ...).
 
-QICSGP sets a context's APN, QIACT / QIDEACT open and close the session,
-QIOPEN answers OK then `+QIOPEN: <id>,0`, QISEND -> `> ` -> `SEND OK`, received
-data is announced by `+QIURC: "recv",<id>` and read with QIRD (access mode 0),
-or pushed as `+QIURC: "recv",<id>,<n>` and the data (mode 1); QICLOSE,
-QISTATE, and QGDCNT (IP bytes sent and received, as the gateway counts them).
+As the BG96 TCP/IP AT Commands Manual V1.0 (the same commands in the EC2x/UG96 TCP/IP manuals)
+describes it:
+
+- QICSGP sets a context's APN, QIACT / QIDEACT open and close the session;
+- QIOPEN=<contextID>,<connectID 0-11>,"TCP"|"UDP",<host>,<port>[,<local_port>[,<access_mode>]]
+  answers OK then `+QIOPEN: <connectID>,<err>` (0 connected; 566 socket connect failed, 565 DNS
+  parse failed, 561 open PDP context failed: chapter 4, summary of error codes); in access mode 2
+  (transparent) it answers `CONNECT` once connected (or `ERROR`) instead;
+- the three data access modes (§1.2): 0 buffer (`+QIURC: "recv",<id>` when data arrives into an
+  empty buffer, read with QIRD), 1 direct push (`+QIURC: "recv",<id>,<len>` and the data),
+  2 transparent (the port carries the socket's bytes both ways; `+++` with a quiet guard time
+  before and after, S12, answers OK and leaves the socket in buffer mode; `ATO` or
+  `AT+QISWTMD=<id>,2` go back with `CONNECT`; the remote end closing ends it with `NO CARRIER`);
+- QISWTMD=<id>,<mode> switches a socket's access mode; QISEND=<id>[,<len>] -> `> ` -> `SEND OK`
+  (QISEND=<id>,0 asks the sent / acknowledged / unacknowledged byte counts); QIRD=<id>[,<len>]
+  (QIRD=<id>,0 the received / read / unread counts); QICLOSE; QISTATE (all, `=0,<contextID>` or
+  `=1,<connectID>`); `+QIURC: "closed",<id>` when the remote end closes; QGDCNT (IP bytes sent
+  and received, as the gateway counts them).
+
+Where the connections go: `modem.virtual.sockets` (the echo, or a real endpoint the Internet table
+allows).  Not emulated: "TCP LISTENER" / "UDP SERVICE" (servers on the module), QISENDEX.
 """
 
 from __future__ import annotations
@@ -13,19 +29,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modem.virtual.registry import StatefulSet
-from modem.virtual.results import ERROR, OK, CmeError, Final
-from modem.virtual.sockets import Socket
+from modem.virtual.results import CONNECT, ERROR, OK, SILENT, CmeError, Final
+from modem.virtual.sockets import FAIL_DNS, Socket
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
+
+BUFFER, PUSH, TRANSPARENT = 0, 1, 2
 
 
 @dataclass(slots=True)
 class QiState:
     """Quectel's TCP/IP stack in one modem."""
 
-    push: dict[int, bool] = field(default_factory=dict)  # access mode 1 (push) per connect ID
+    access: dict[int, int] = field(default_factory=dict)  # access mode per connect ID
+    online: int | None = None  # the connect ID whose bytes the port carries (transparent, in data mode)
     counted_from: tuple[int, int] = (0, 0)  # IP bytes (sent, received) when AT+QGDCNT=0 reset the counter
 
 
@@ -33,6 +52,11 @@ QUECTEL_TCP = StatefulSet("quectel-tcp", QiState)
 _qi = QUECTEL_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460
+MAX_READ = 1500
+ERR_PDP = 561  # open PDP context failed
+ERR_ID_USED = 563  # socket identity has been used
+ERR_DNS = 565  # DNS parse failed
+ERR_CONNECT = 566  # socket connect failed
 
 
 @QUECTEL_TCP.command("+QICSGP")
@@ -83,14 +107,90 @@ def qideact(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+# ----- data both ways ------------------------------------------------------------------------------
+
+
+def _access(m: VirtualModem, sid: int) -> int:
+    """The socket's access mode now: a transparent socket left by "+++" is in buffer mode."""
+    qi = _qi(m)
+    mode = qi.access.get(sid, BUFFER)
+    if mode == TRANSPARENT and not (qi.online == sid and m.in_data_mode):
+        return BUFFER
+    return mode
+
+
+def _go_online(m: VirtualModem, sock: Socket) -> None:
+    """The port carries `sock`'s bytes: what was buffered first, then as it comes."""
+    qi = _qi(m)
+    qi.access[sock.sid] = TRANSPARENT
+    qi.online = sock.sid
+    m.tcp.resume = lambda: _resume(m)
+
+    def from_dte(data: bytes) -> None:
+        if m.tcp.sockets.get(sock.sid) is sock and sock.connected:
+            m.tcp.send(sock, data)
+
+    m.enter_data(from_dte)
+
+    def flush_buffered() -> None:  # after the CONNECT that answers the command
+        if sock.rx and _access(m, sock.sid) == TRANSPARENT:
+            m.send_raw(bytes(sock.rx))
+            sock.rx.clear()
+
+    if sock.rx:
+        m.schedule(0.0, flush_buffered)
+
+
+def _resume(m: VirtualModem) -> Final | None:
+    """ATO: back to the transparent socket left by "+++"."""
+    qi = _qi(m)
+    sock = m.tcp.sockets.get(qi.online) if qi.online is not None else None
+    if sock is None or not sock.connected:
+        m.tcp.resume = None
+        return Final("NO CARRIER", 3)
+    _go_online(m, sock)
+    return CONNECT
+
+
 def _quectel_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
-    if _qi(m).push.get(sock.sid, False):
+    mode = _access(m, sock.sid)
+    if mode == TRANSPARENT:
+        m.send_raw(data)
+    elif mode == PUSH:
         m.urc(f'+QIURC: "recv",{sock.sid},{len(data)}', data.decode("latin-1"))
-        return
-    was_empty = not sock.rx
-    sock.rx += data
-    if was_empty:
-        m.urc(f'+QIURC: "recv",{sock.sid}')
+    else:
+        was_empty = not sock.rx
+        sock.rx += data
+        if was_empty:
+            m.urc(f'+QIURC: "recv",{sock.sid}')
+
+
+def _quectel_closed(m: VirtualModem, sock: Socket) -> None:
+    qi = _qi(m)
+    if qi.online == sock.sid:
+        qi.online = None
+        m.tcp.resume = None
+        if m.in_data_mode:
+            m.leave_data()
+            m.urc("NO CARRIER")
+            return
+    m.urc(f'+QIURC: "closed",{sock.sid}')
+
+
+def _quectel_up(m: VirtualModem, sock: Socket, access: int) -> None:
+    if access == TRANSPARENT:
+        m.send_raw(m.final_bytes(CONNECT))
+        _go_online(m, sock)
+    else:
+        m.urc(f"+QIOPEN: {sock.sid},0")
+
+
+def _quectel_fail(m: VirtualModem, sock: Socket, why: str, access: int) -> None:
+    _qi(m).access.pop(sock.sid, None)
+    if access == TRANSPARENT:
+        m.send_raw(m.final_bytes(ERROR))
+    else:
+        m.urc(f"+QIOPEN: {sock.sid},{ERR_DNS if why == FAIL_DNS else ERR_CONNECT}")
 
 
 @QUECTEL_TCP.command("+QIOPEN", sim=True)
@@ -107,47 +207,76 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     proto = c.str_at(2).upper()
     host = c.str_at(3)
     port = c.int_at(4, None, 1, 65535)
-    access = c.int_at(6, 0, 0, 2)
+    c.int_at(5, 0, 0, 65535)  # local port: any
+    access = c.int_at(6, BUFFER, 0, 2)
     if proto not in ("TCP", "UDP"):
         raise CmeError(50)
-    if access == 2:
-        raise CmeError(4)  # transparent access mode is not emulated
     if sid in m.tcp.sockets:
-        raise CmeError(563)  # socket identity has been used
+        raise CmeError(ERR_ID_USED)
     ctx = m.net.contexts.get(cid)
     if ctx is None or not ctx.active:
-        m.urc(f"+QIOPEN: {sid},561")  # open PDP context failed
+        if access == TRANSPARENT:
+            return ERROR
+        m.urc(f"+QIOPEN: {sid},{ERR_PDP}")
         return None
-    _qi(m).push[sid] = access == 1
+    _qi(m).access[sid] = access
     m.tcp.open(
         sid,
         proto,
         host,
         port,
         ctx,
-        lambda sock: m.urc(f"+QIOPEN: {sock.sid},0"),
-        lambda sock: m.urc(f'+QIURC: "closed",{sock.sid}'),
+        on_up=lambda sock: _quectel_up(m, sock, access),
+        on_fail=lambda sock, why: _quectel_fail(m, sock, why, access),
+        on_rx=lambda sock, data: _quectel_rx(m, sock, data),
+        on_closed=lambda sock: _quectel_closed(m, sock),
     )
+    # Transparent: the answer is CONNECT (or ERROR) once the connection is up (or has failed).
+    return SILENT if access == TRANSPARENT else None
+
+
+@QUECTEL_TCP.command("+QISWTMD")
+def qiswtmd(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info("+QISWTMD: (0-11),(0-2)")
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    sid = c.int_at(0, None, 0, 11)
+    mode = c.int_at(1, None, 0, 2)
+    sock = m.tcp.sockets.get(sid)
+    if sock is None:
+        return ERROR
+    if mode == TRANSPARENT:
+        if not sock.connected:
+            return ERROR
+        _go_online(m, sock)
+        return CONNECT
+    _qi(m).access[sid] = mode
     return None
 
 
 @QUECTEL_TCP.command("+QISEND")
 def qisend(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info(f"+QISEND: (0-11),(0-{MAX_SEND})")
+        return None
     if c.op is not Op.SET:
         raise CmeError(50)
     sid = c.int_at(0, None, 0, 11)
     sock = m.tcp.sockets.get(sid)
     if len(c.params()) >= 2 and c.params()[1] == "0":
-        m.info(f"+QISEND: {sock.sent if sock else 0},{sock.sent if sock else 0},0")
+        sent = sock.sent if sock else 0
+        m.info(f"+QISEND: {sent},{sent},0")
         return None
     if sock is None or not sock.connected:
         return ERROR
     length = c.int_at(1, 0, 0, MAX_SEND) or None
 
     def done(data: bytes) -> Final | None:
-        if sock.sid not in m.tcp.sockets:
+        if m.tcp.sockets.get(sid) is not sock:
             return Final("SEND FAIL", 4)
-        m.tcp.send(sock, data, lambda s, d: _quectel_rx(m, s, d))
+        m.tcp.send(sock, data)
         return SEND_OK
 
     return m.prompt(done, length)
@@ -155,13 +284,16 @@ def qisend(m: VirtualModem, c: Cmd) -> Final | None:
 
 @QUECTEL_TCP.command("+QIRD")
 def qird(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info(f"+QIRD: (0-11),(0-{MAX_READ})")
+        return None
     if c.op is not Op.SET:
         raise CmeError(50)
     sid = c.int_at(0, None, 0, 11)
     sock = m.tcp.sockets.get(sid)
     if sock is None:
         raise CmeError(3)
-    want = c.int_at(1, 1500, 0, 1500)
+    want = c.int_at(1, MAX_READ, 0, MAX_READ)
     if want == 0:
         m.info(f"+QIRD: {sock.received},{sock.received - len(sock.rx)},{len(sock.rx)}")
         return None
@@ -175,21 +307,36 @@ def qird(m: VirtualModem, c: Cmd) -> Final | None:
 
 @QUECTEL_TCP.command("+QICLOSE")
 def qiclose(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info("+QICLOSE: (0-11),(0-65535)")
+        return None
     if c.op is not Op.SET:
         raise CmeError(50)
-    sock = m.tcp.sockets.get(c.int_at(0, None, 0, 11))
+    sid = c.int_at(0, None, 0, 11)
+    sock = m.tcp.sockets.get(sid)
     if sock is not None:
         m.tcp.close(sock)
+    qi = _qi(m)
+    qi.access.pop(sid, None)
+    if qi.online == sid:
+        qi.online = None
+        m.tcp.resume = None
     return OK
 
 
 @QUECTEL_TCP.command("+QISTATE")
 def qistate(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        return None
+    kind = c.int_at(0, None, 0, 1) if c.op is Op.SET else None
+    which = c.int_at(1, None, 0, 16) if kind is not None else None
     for sid, sock in sorted(m.tcp.sockets.items()):
+        if (kind == 0 and sock.ctx.cid != which) or (kind == 1 and sid != which):
+            continue
         state = 2 if sock.connected else 1
-        access = 1 if _qi(m).push.get(sid) else 0
         m.info(
-            f'+QISTATE: {sid},"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0,{access},"uart1"'
+            f'+QISTATE: {sid},"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0,'
+            f'{_access(m, sid)},"uart1"'
         )
     return None
 

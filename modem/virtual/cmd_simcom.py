@@ -1,12 +1,26 @@
-"""SIMCom's TCP/IP stack (AT+CSTT / +CIICR / +CIFSR / +CIPSTART / +CIPSEND ...), single connection.
+"""SIMCom's TCP/IP stack (AT+CSTT / +CIICR / +CIFSR / +CIPSTART / +CIPSEND ...), single and multi-connection.
 
-CSTT sets the APN, CIICR opens the gateway session, CIFSR answers the IP
-address (with no OK when the profile says `cifsr_no_ok`), CIPSTART answers OK
-then `CONNECT OK`, CIPSEND opens the `> ` prompt and answers `SEND OK`;
-received data comes raw (or with `+IPD,<n>:` under +CIPHEAD=1), or is kept for
-AT+CIPRXGET=2 after AT+CIPRXGET=1 (`+CIPRXGET: 1` announces it); CIPCLOSE ->
-`CLOSE OK`, CIPSHUT -> `SHUT OK` (the session closes).  The remote end is the
-echo server of `modem.virtual.sockets`.
+As the SIM800 Series AT Command Manual V1.09 chapter 8 and the SIM800 Series TCPIP Application
+Note (§2 single connection, §3 multi-connection) describe it:
+
+- §8.2.9 CSTT sets the APN, §8.2.10 CIICR opens the gateway session, §8.2.11 CIFSR answers the IP
+  address (with no OK when the profile says `cifsr_no_ok`);
+- §8.2.1 CIPMUX=1 (only in IP INITIAL) switches to multi-connection: connection numbers 0-5, and
+  every answer about a connection starts with `<n>, `;
+- §8.2.2 CIPSTART answers OK, then `CONNECT OK` (`<n>, CONNECT OK`), or `STATE: <state>` and
+  `CONNECT FAIL` (`<n>, CONNECT FAIL`) when the network refuses the destination, the endpoint
+  refuses the connection or the name is unknown; `ALREADY CONNECT` when it is open;
+- §8.2.3 CIPSEND[=<n>][,<length>] opens the `> ` prompt (Ctrl-Z ends it, Esc cancels it, a length
+  takes exactly that many bytes) and answers `SEND OK` (`<n>, SEND OK`);
+- received data comes raw, after `+IPD,<len>:` under §8.2.14 CIPHEAD=1, as
+  `+RECEIVE,<n>,<len>:` and the data in multi-connection mode (Application Note §3.1), or is kept
+  for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
+- §8.2.5 CIPCLOSE -> `CLOSE OK` (`<n>, CLOSE OK`); the remote end closing -> `CLOSED`
+  (`<n>, CLOSED`); §8.2.6 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
+  state and, in multi-connection mode, one `C: ` line per connection.
+
+Where the connections go: `modem.virtual.sockets` (the echo, or a real endpoint the Internet table
+allows).  Not emulated: AT+CIPSERVER (a server on the module), AT+CIPMODE=1 (transparent mode).
 """
 
 from __future__ import annotations
@@ -30,23 +44,28 @@ class CipState:
     status: str = "IP INITIAL"  # the stack state +CIPSTATUS shows
     head: bool = False  # +CIPHEAD=1: pushed data comes after "+IPD,<n>:"
     manual_rx: bool = False  # +CIPRXGET=1: data is kept until read
+    mux: bool = False  # +CIPMUX=1: connections 0-5
 
 
 SIMCOM_TCP = StatefulSet("simcom-tcp", CipState)
 _cip = SIMCOM_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460
+MUX_IDS = 6  # §8.2.2: <n> 0..5
 
 
-# ----- SIMCom ------------------------------------------------------------------------------------------
+def _prefix(m: VirtualModem, sid: int) -> str:
+    return f"{sid}, " if _cip(m).mux else ""
 
 
 def _sim_state(m: VirtualModem) -> str:
-    st = _cip(m).status
+    cip = _cip(m)
+    if cip.mux:
+        return "IP PROCESSING" if m.tcp.sockets else cip.status
     sock = m.tcp.sockets.get(0)
     if sock is not None:
-        return "CONNECT OK" if sock.connected else "TCP CONNECTING"
-    return st
+        return "CONNECT OK" if sock.connected else f"{sock.proto} CONNECTING"
+    return cip.status
 
 
 @SIMCOM_TCP.command("+CSTT")
@@ -95,21 +114,44 @@ def cifsr(m: VirtualModem, c: Cmd) -> Final | None:
     return SILENT if m.profile.quirk("cifsr_no_ok") else None
 
 
+def _client_line(m: VirtualModem, sid: int) -> str:
+    sock = m.tcp.sockets.get(sid)
+    if sock is None:
+        return f'{sid},,"","","","INITIAL"'
+    state = "CONNECTED" if sock.connected else "CONNECTING"
+    return f'{sid},0,"{sock.proto}","{sock.host}","{sock.port}","{state}"'
+
+
 @SIMCOM_TCP.command("+CIPSTATUS")
 def cipstatus(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
-    return Final(f"OK\r\n\r\nSTATE: {_sim_state(m)}", 0)
+    cip = _cip(m)
+    if c.op is Op.SET:  # multi-connection: one connection's line (§8.2.8)
+        if not cip.mux:
+            return ERROR
+        m.info(f"+CIPSTATUS: {_client_line(m, c.int_at(0, None, 0, MUX_IDS - 1))}")
+        return None
+    text = f"OK\r\n\r\nSTATE: {_sim_state(m)}"
+    if cip.mux:
+        text += "\r\n\r\n" + "\r\n".join(f"C: {_client_line(m, sid)}" for sid in range(MUX_IDS))
+    return Final(text, 0)
 
 
 @SIMCOM_TCP.command("+CIPMUX")
 def cipmux(m: VirtualModem, c: Cmd) -> Final | None:
+    cip = _cip(m)
     if c.op is Op.READ:
-        m.info("+CIPMUX: 0")
+        m.info(f"+CIPMUX: {int(cip.mux)}")
     elif c.op is Op.TEST:
-        m.info("+CIPMUX: (0)")
-    elif c.int_at(0, None, 0, 1) != 0:
-        raise CmeError(4)  # multi-connection mode is not emulated
+        m.info("+CIPMUX: (0,1)")
+    elif c.op is Op.SET:
+        mux = bool(c.int_at(0, None, 0, 1))
+        if mux != cip.mux and (cip.status != "IP INITIAL" or m.tcp.sockets):
+            return ERROR  # §8.2.1: only in IP INITIAL
+        cip.mux = mux
+    else:
+        raise CmeError(50)
     return None
 
 
@@ -124,9 +166,23 @@ def ciphead(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-def _simcom_lost(m: VirtualModem) -> None:
-    _cip(m).status = "PDP DEACT"
-    m.urc("CLOSED")
+def _simcom_closed(m: VirtualModem, sock: Socket) -> None:
+    cip = _cip(m)
+    if m.tcp.losing:
+        cip.status = "PDP DEACT"
+    elif not cip.mux:
+        cip.status = f"{sock.proto} CLOSED"
+    m.urc(f"{_prefix(m, sock.sid)}CLOSED")
+
+
+def _simcom_fail(m: VirtualModem, sock: Socket, why: str) -> None:
+    cip = _cip(m)
+    if cip.mux:
+        m.urc(f"{sock.sid}, CONNECT FAIL")
+    else:
+        cip.status = f"{sock.proto} CLOSED"
+        m.urc(f"STATE: {cip.status}")
+        m.urc("CONNECT FAIL")
 
 
 def _simcom_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
@@ -135,7 +191,9 @@ def _simcom_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
         was_empty = not sock.rx
         sock.rx += data
         if was_empty:
-            m.urc("+CIPRXGET: 1")
+            m.urc(f"+CIPRXGET: 1,{sock.sid}" if cip.mux else "+CIPRXGET: 1")
+    elif cip.mux:
+        m.send_raw(f"\r\n+RECEIVE,{sock.sid},{len(data)}:\r\n".encode() + data)
     elif cip.head:
         m.send_raw(f"\r\n+IPD,{len(data)}:".encode() + data)
     else:
@@ -144,68 +202,98 @@ def _simcom_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
 
 @SIMCOM_TCP.command("+CIPSTART", sim=True)
 def cipstart(m: VirtualModem, c: Cmd) -> Final | None:
+    cip = _cip(m)
     if c.op is Op.TEST:
-        m.info('+CIPSTART: ("TCP","UDP"),("(0-255).(0-255).(0-255).(0-255)"),(1-65535)')
-        m.info('+CIPSTART: ("TCP","UDP"),("DOMAIN NAME"),(1-65535)')
+        n = "(0-5)," if cip.mux else ""
+        m.info(f'+CIPSTART: {n}("TCP","UDP"),("(0-255).(0-255).(0-255).(0-255)"),(1-65535)')
+        m.info(f'+CIPSTART: {n}("TCP","UDP"),("DOMAIN NAME"),(1-65535)')
         return None
     if c.op is not Op.SET:
         raise CmeError(50)
-    proto = c.str_at(0).upper()
-    host = c.str_at(1)
-    port = c.int_at(2, None, 1, 65535)
+    first = 1 if cip.mux else 0
+    sid = c.int_at(0, None, 0, MUX_IDS - 1) if cip.mux else 0
+    proto = c.str_at(first).upper()
+    host = c.str_at(first + 1)
+    port = c.int_at(first + 2, None, 1, 65535)
     if proto not in ("TCP", "UDP"):
         raise CmeError(50)
-    if 0 in m.tcp.sockets:
-        return Final("ERROR\r\n\r\nALREADY CONNECT", 4)
+    if sid in m.tcp.sockets:
+        return Final(f"ERROR\r\n\r\n{_prefix(m, sid)}ALREADY CONNECT", 4)
     ctx = m.net.context(1)
-    if _cip(m).status not in ("IP STATUS", "IP GPRSACT", "TCP CLOSED") or not ctx.active:
+    ready = ("IP STATUS",) if cip.mux else ("IP STATUS", "IP GPRSACT", "TCP CLOSED", "UDP CLOSED")
+    if cip.status not in ready or not ctx.active:
         return ERROR
-    m.tcp.open(0, proto, host, port, ctx, lambda sock: m.urc("CONNECT OK"), lambda sock: _simcom_lost(m))
+    m.tcp.open(
+        sid,
+        proto,
+        host,
+        port,
+        ctx,
+        on_up=lambda sock: m.urc(f"{_prefix(m, sock.sid)}CONNECT OK"),
+        on_fail=lambda sock, why: _simcom_fail(m, sock, why),
+        on_rx=lambda sock, data: _simcom_rx(m, sock, data),
+        on_closed=lambda sock: _simcom_closed(m, sock),
+    )
+    if not cip.mux:
+        cip.status = "IP STATUS"
     return None
 
 
 @SIMCOM_TCP.command("+CIPSEND")
 def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
+    cip = _cip(m)
     if c.op is Op.TEST:
-        m.info(f"+CIPSEND: <length>(1-{MAX_SEND})")
+        m.info(f"+CIPSEND: (0-5),<length>(1-{MAX_SEND})" if cip.mux else f"+CIPSEND: <length>(1-{MAX_SEND})")
         return None
-    sock = m.tcp.sockets.get(0)
+    if cip.mux:
+        if c.op is not Op.SET:
+            return ERROR
+        sid = c.int_at(0, None, 0, MUX_IDS - 1)
+        length = c.int_at(1, None, 1, MAX_SEND) if len(c.params()) > 1 else None
+    else:
+        sid = 0
+        length = c.int_at(0, None, 1, MAX_SEND) if c.op is Op.SET else None
+    sock = m.tcp.sockets.get(sid)
     if sock is None or not sock.connected:
         return ERROR
-    length = c.int_at(0, None, 1, MAX_SEND) if c.op is Op.SET else None
 
     def done(data: bytes) -> Final | None:
-        if sock.sid not in m.tcp.sockets:
+        if m.tcp.sockets.get(sid) is not sock:
             return ERROR
-        m.tcp.send(sock, data, lambda s, d: _simcom_rx(m, s, d))
-        return SEND_OK
+        m.tcp.send(sock, data)
+        return Final(f"{_prefix(m, sid)}SEND OK", 0)
 
     return m.prompt(done, length)
 
 
 @SIMCOM_TCP.command("+CIPRXGET")
 def ciprxget(m: VirtualModem, c: Cmd) -> Final | None:
+    cip = _cip(m)
     if c.op is Op.READ:
-        m.info(f"+CIPRXGET: {int(_cip(m).manual_rx)}")
+        m.info(f"+CIPRXGET: {int(cip.manual_rx)}")
         return None
     if c.op is Op.TEST:
-        m.info("+CIPRXGET: (0-4),(1-1460)")
+        m.info("+CIPRXGET: (0-4),(0-5),(1-1460)" if cip.mux else "+CIPRXGET: (0-4),(1-1460)")
         return None
     mode = c.int_at(0, None, 0, 4)
     if mode in (0, 1):
-        _cip(m).manual_rx = bool(mode)
+        cip.manual_rx = bool(mode)
         return None
-    sock = m.tcp.sockets.get(0)
-    if sock is None or not _cip(m).manual_rx:
+    sid = c.int_at(1, None, 0, MUX_IDS - 1) if cip.mux else 0
+    sock = m.tcp.sockets.get(sid)
+    if sock is None or not cip.manual_rx:
         raise CmeError(3)
+    who = f"{sid}," if cip.mux else ""
     if mode == 4:
-        m.info(f"+CIPRXGET: 4,{len(sock.rx)}")
+        m.info(f"+CIPRXGET: 4,{who}{len(sock.rx)}")
         return None
-    want = c.int_at(1, MAX_SEND, 1, MAX_SEND)
+    want = c.int_at(2 if cip.mux else 1, MAX_SEND, 1, MAX_SEND)
+    if mode == 3:
+        want = min(want, MAX_SEND // 2)  # §8.2.26: hex mode reads at most 730 bytes
     data = bytes(sock.rx[:want])
     del sock.rx[:want]
     shown = data.hex().upper().encode() if mode == 3 else data
-    m.info(f"+CIPRXGET: {mode},{len(data)},{len(sock.rx)}")
+    m.info(f"+CIPRXGET: {mode},{who}{len(data)},{len(sock.rx)}")
     m.raw(shown + b"\r\n")
     return None
 
@@ -214,12 +302,15 @@ def ciprxget(m: VirtualModem, c: Cmd) -> Final | None:
 def cipclose(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
-    sock = m.tcp.sockets.get(0)
+    cip = _cip(m)
+    sid = c.int_at(0, None, 0, MUX_IDS - 1) if cip.mux else 0
+    sock = m.tcp.sockets.get(sid)
     if sock is None:
         return ERROR
     m.tcp.close(sock)
-    _cip(m).status = "TCP CLOSED"
-    return Final("CLOSE OK", 0)
+    if not cip.mux:
+        cip.status = f"{sock.proto} CLOSED"
+    return Final(f"{_prefix(m, sid)}CLOSE OK", 0)
 
 
 @SIMCOM_TCP.command("+CIPSHUT")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from gateway.internet import DEFAULT_INTERNET, Internet
 from modem.profiles import Profile
 from modem.virtual.conditions import Conditions, Link, preset, preset_for
 from modem.virtual.faults import Faults, make_faults
@@ -131,6 +132,7 @@ class VirtualModem:
         epoch: datetime | None = None,
         pin: str | None = None,
         conditions: Conditions | None = None,
+        internet: Internet | None = None,
     ) -> None:
         from modem.virtual.calls import CallControl
         from modem.virtual.netlink import NetLink
@@ -188,6 +190,7 @@ class VirtualModem:
         self.link = Link(
             conditions or preset(preset_for(profile.rat, profile.act)), f"{profile.name}/{seed}/{index}"
         )
+        self.internet = internet or DEFAULT_INTERNET  # where the stacks' sockets go (gateway.internet)
         self.net: NetLink = NetLink(self, network)
         self.sms: SmsService = SmsService(self)
         self.calls: CallControl = CallControl(self)

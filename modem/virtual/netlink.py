@@ -12,6 +12,12 @@ included, with this model (IPv4, no options, MSS 1,460):
   server answers them in k segments carrying the ACKs: n + 40 k down; the
   modem acknowledges the echo: 40 B up;
 - close: FIN and ACK each way -> 80 B up, 80 B down.
+
+To a real endpoint (`gateway.internet` route CONNECT) the two directions are counted apart:
+
+- sending n bytes in k segments: n + 40 k up; the server's ACK: 40 B down;
+- receiving a chunk of m bytes (as the socket read it) in k segments: m + 40 k down; the
+  modem's ACK: 40 B up.
 """
 
 from __future__ import annotations
@@ -303,6 +309,16 @@ class NetLink:
         """`n` bytes sent and echoed back by the remote echo server."""
         k = segments(n)
         self.count(ctx, n + HEADER * k + HEADER, n + HEADER * k, payload_up=n, payload_down=n)
+
+    def tcp_send(self, ctx: Context, n: int) -> None:
+        """`n` bytes sent to a real endpoint, which acknowledges them."""
+        k = segments(n)
+        self.count(ctx, n + HEADER * k, HEADER, payload_up=n)
+
+    def tcp_receive(self, ctx: Context, n: int) -> None:
+        """`n` bytes received from a real endpoint, acknowledged by the modem."""
+        k = segments(n)
+        self.count(ctx, HEADER, n + HEADER * k, payload_down=n)
 
     def tcp_close(self, ctx: Context) -> None:
         self.count(ctx, TEARDOWN_UP, TEARDOWN_DOWN)

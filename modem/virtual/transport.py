@@ -5,8 +5,9 @@
 Query keys: `seed`, `index` (which modem of a fleet: its identity), `plmn`
 (serving network; another country's PLMN makes the modem roam), `csq`
 (`rssi,ber`), `speed` (simulated seconds per real second), `pin` (the SIM
-asks for this PIN: +CPIN: SIM PIN until AT+CPIN="<pin>"), and every fault
-key of `modem.virtual.faults`.
+asks for this PIN: +CPIN: SIM PIN until AT+CPIN="<pin>"), `internet` (a YAML
+file: the Internet table and destination policy of `gateway.internet`), and
+every fault key of `modem.virtual.faults`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from gateway.internet import DEFAULT_INTERNET, load_internet
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
 from modem.options import MAX_SEED
@@ -27,6 +29,7 @@ from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, fault_keys, make_faults
+from modem.virtual.netio import LoopSockets
 
 if TYPE_CHECKING:
     from gateway.api import NetworkAPI
@@ -50,9 +53,10 @@ class VirtualSpec:
     speed: float = 1.0
     pin: str | None = None
     faults: tuple[tuple[str, str], ...] = ()
+    internet: str = ""  # the Internet table's file (empty: the built-in table)
 
 
-_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin")
+_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin", "internet")
 MAX_INDEX = 999_999  # a fleet's modem number
 MAX_SPEED = 1e6
 
@@ -107,6 +111,7 @@ def parse_virtual_url(url: str) -> VirtualSpec:
         speed=speed,
         pin=pin,
         faults=tuple(faults),
+        internet=values.get("internet", ""),
     )
     if spec.plmn and (not spec.plmn.isdigit() or len(spec.plmn) not in (5, 6)):
         raise VirtualUrlError(f"{url}: plmn must be MCC+MNC (5 or 6 digits), got {spec.plmn!r}")
@@ -120,6 +125,7 @@ def build_modem(
     try:
         profile = load_profile(spec.profile)
         faults = make_faults(dict(spec.faults), make_faults(profile.faults))
+        internet = load_internet(spec.internet) if spec.internet else DEFAULT_INTERNET
     except YamlError as exc:
         raise VirtualUrlError(str(exc)) from exc
     except FaultError as exc:
@@ -134,6 +140,7 @@ def build_modem(
         now=now,
         epoch=epoch,
         pin=spec.pin,
+        internet=internet,
     )
 
 
@@ -149,6 +156,8 @@ class ModemRunner:
         self.closed = False
         #: called after every output flush (the control console's `wait` checks its states there)
         self.observer: Callable[[], None] | None = None
+        self.sockets = LoopSockets(clock.loop, modem.tcp, self.run_now)
+        modem.tcp.io = self.sockets  # the stacks' sockets to real endpoints live on this loop
         self._flush()
 
     def feed(self, data: bytes) -> None:
@@ -158,6 +167,14 @@ class ModemRunner:
     def kick(self) -> None:
         """Run what is due now and send its output (after the modem was changed from outside)."""
         self.modem.poll(self.clock.now())
+        self._flush()
+
+    def run_now(self, fn: Callable[[], None]) -> None:
+        """Run `fn` (a real socket's event) with the modem's clock at this moment, then flush."""
+        if self.closed:
+            return
+        self.modem.poll(self.clock.now())
+        fn()
         self._flush()
 
     def _tick(self) -> None:
@@ -188,6 +205,7 @@ class ModemRunner:
 
     def close(self) -> None:
         self.closed = True
+        self.sockets.close_all()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -258,7 +258,7 @@ def test_simcom_manual_receive_with_ciprxget() -> None:
     m.poll(2.0)
     at(m, 'AT+CSTT="orange.m2m.spec";+CIICR;+CIPRXGET=1')
     at(m, "AT+CIFSR")
-    at(m, 'AT+CIPSTART="TCP","10.0.0.9",7')
+    at(m, 'AT+CIPSTART="TCP","116.228.221.51",8500')  # SIMCom's demo server: the echo
     m.poll(2.5)
     m.take_output()
     at(m, "AT+CIPSEND")

@@ -1,0 +1,167 @@
+"""Real sockets for a served virtual modem: asyncio connections to the endpoints the Internet table allows.
+
+`LoopSockets` is the `sockets.SocketIO` of a modem driven by `transport.ModemRunner` on an event
+loop.  It connects (TCP) or binds a connected datagram endpoint (UDP) to the address
+`gateway.internet.Internet.route` chose, writes what the module sends, and reports each real event
+to the modem's `TcpSockets` through `run`, which first brings the modem's clock to the moment of the
+event (see the note on clocks in `modem.virtual.sockets`) and afterwards flushes the modem's output.
+
+Reading is paused while the modem's output toward the DTE is backed up (`pause_reading` /
+`resume_reading` from the endpoint), so a fast server cannot fill memory faster than a slow serial
+client drains it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modem.virtual.sockets import Socket, TcpSockets
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 75.0  # SIM800 AT Command Manual §8.2.2: at most 75 s for AT+CIPSTART (multi-IP)
+
+
+class _Stream(asyncio.Protocol):
+    def __init__(self, owner: LoopSockets, sock: Socket) -> None:
+        self.owner = owner
+        self.sock = sock
+        self.transport: asyncio.Transport | None = None
+        self.closing = False  # closed by the modem: no callback
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.owner.streams.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        tcp, sock = self.owner.tcp, self.sock
+        self.owner.run(lambda: tcp.received(sock, data))
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too: a module has no half-open sockets
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.streams.discard(self)
+        if not self.closing:
+            tcp, sock = self.owner.tcp, self.sock
+            self.owner.run(lambda: tcp.remote_closed(sock))
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: LoopSockets, sock: Socket) -> None:
+        self.owner = owner
+        self.sock = sock
+        self.transport: asyncio.DatagramTransport | None = None
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        self.owner.streams.add(self)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        tcp, sock = self.owner.tcp, self.sock
+        self.owner.run(lambda: tcp.received(sock, data))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("socket %d: %s", self.sock.sid, exc)  # ICMP unreachable: UDP loses the datagram
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.streams.discard(self)
+
+
+class LoopSockets:
+    """`SocketIO` on an asyncio loop; `run(fn)` calls `fn` with the modem at the current time."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, tcp: TcpSockets, run: Callable[[Callable[[], None]], None]
+    ) -> None:
+        self.loop = loop
+        self.tcp = tcp
+        self.run = run
+        self.streams: set[_Stream | _Datagrams] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.paused = False
+
+    def connect(self, sock: Socket, host: str, port: int) -> None:
+        task = self.loop.create_task(self._connect(sock, host, port))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        sock.handle = task
+
+    async def _connect(self, sock: Socket, host: str, port: int) -> None:
+        tcp = self.tcp
+        proto: _Stream | _Datagrams
+        try:
+            if sock.proto == "TCP":
+                _, proto = await asyncio.wait_for(
+                    self.loop.create_connection(lambda: _Stream(self, sock), host, port), CONNECT_TIMEOUT_S
+                )
+            else:
+                _, proto = await self.loop.create_datagram_endpoint(
+                    lambda: _Datagrams(self, sock), remote_addr=(host, port)
+                )
+        except (OSError, TimeoutError) as exc:
+            log.info("socket %d: %s %s:%d: %s", sock.sid, sock.proto, host, port, exc)
+            self.run(lambda: tcp.failed(sock))
+            return
+        if tcp.sockets.get(sock.sid) is not sock:  # closed while connecting
+            proto.closing = True
+            if proto.transport is not None:
+                proto.transport.close()
+            return
+        sock.handle = proto
+        if self.paused and isinstance(proto, _Stream) and proto.transport is not None:
+            proto.transport.pause_reading()
+        self.run(lambda: tcp.connected(sock))
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        proto = sock.handle
+        if isinstance(proto, _Stream) and proto.transport is not None and not proto.transport.is_closing():
+            proto.transport.write(data)
+        elif isinstance(proto, _Datagrams) and proto.transport is not None:
+            proto.transport.sendto(data)
+
+    def close(self, sock: Socket) -> None:
+        handle = sock.handle
+        sock.handle = None
+        if isinstance(handle, asyncio.Task):
+            handle.cancel()
+        elif isinstance(handle, _Stream | _Datagrams):
+            handle.closing = True
+            if handle.transport is not None:
+                handle.transport.close()
+
+    def pause_reading(self) -> None:
+        """The DTE side is backed up: stop reading the servers until `resume_reading`."""
+        if self.paused:
+            return
+        self.paused = True
+        for proto in self.streams:
+            if isinstance(proto, _Stream) and proto.transport is not None:
+                with contextlib.suppress(RuntimeError):
+                    proto.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        for proto in self.streams:
+            if isinstance(proto, _Stream) and proto.transport is not None:
+                with contextlib.suppress(RuntimeError):
+                    proto.transport.resume_reading()
+
+    def close_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for proto in list(self.streams):
+            proto.closing = True
+            if proto.transport is not None:
+                proto.transport.abort()
+        self.streams.clear()
