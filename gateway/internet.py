@@ -160,7 +160,9 @@ class Internet:
         if target.echo:
             return Route(RouteKind.ECHO)
         if not self.reachable(target.host):
-            return Route(RouteKind.REFUSED, reason=f"{target.host}: not reachable (loopback and 'allow' only)")
+            return Route(
+                RouteKind.REFUSED, reason=f"{target.host}: not reachable (loopback and 'allow' only)"
+            )
         return Route(RouteKind.CONNECT, target.host, target.port if target.port is not None else port)
 
     def resolve(self, name: str) -> str | None:
@@ -198,7 +200,10 @@ def _target(value: Any, source: str, path: str, line: int | None) -> Target:
         host, _, port_text = text.partition(":")
     if _address(host) is None:
         raise InternetError(
-            source, line, path, f"{value!r}: not an IP address (the table maps names to addresses, not to names)"
+            source,
+            line,
+            path,
+            f"{value!r}: not an IP address (the table maps names to addresses, not to names)",
         )
     port = None
     if port_text or text.endswith(":"):
@@ -233,7 +238,10 @@ def _parse(doc: Any, source: str, path: str, line: int | None) -> Internet:
                 raise InternetError(source, items.line_of(i), where, f"{item!r}: {exc}") from None
             if net is None:
                 raise InternetError(
-                    source, items.line_of(i), where, f"expected an address or network (quote it), got {item!r}"
+                    source,
+                    items.line_of(i),
+                    where,
+                    f"expected an address or network (quote it), got {item!r}",
                 )
             allow.append(net)
     if "hosts" in top:

@@ -4,6 +4,7 @@
     m2msim modem serve --profile quectel-bg96 --count 100      # 100 modems, 100 paths
     m2msim modem serve --profile generic --tcp 7000            # socket://127.0.0.1:7000
     m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
+    m2msim modem serve --profile quectel-bg96 --internet hosts.yaml   # sockets reach local servers
 
 The first lines of the output are the device paths (one per modem, flushed at once); then the
 modems' identities go to stderr.  It serves until SIGINT / SIGTERM, then closes the modems, writes
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.api import build_network
+from gateway.internet import Internet, load_internet
 from m2msim.outputs import OutputError, atomic_path, atomic_write_text, check_writable_dir, refuse_same_file
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
@@ -64,6 +66,12 @@ def register_serve(modem_subparsers: Any) -> None:
     p.add_argument("--seed", type=int, help="identity and fault seed (default: the scenario's, else 0)")
     p.add_argument("--plmn", default="", help="serving network MCC+MNC (default: the SIM's home network)")
     p.add_argument("--pin", help='the SIMs ask for this PIN (+CPIN: SIM PIN until AT+CPIN="PIN")')
+    p.add_argument(
+        "--internet",
+        type=Path,
+        metavar="FILE",
+        help="YAML: names -> local endpoints and the reachable addresses (default: loopback; names -> echo)",
+    )
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
     p.add_argument("--no-network", action="store_true", help="no operator network: the modems search forever")
     p.add_argument(
@@ -180,6 +188,7 @@ def _serve(args: argparse.Namespace) -> int:
         load_driver_profile(args.profile)  # the file's driver section too: one file, checked whole
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
+        internet = load_internet(args.internet) if args.internet else scenario.internet
     except (YamlError, OutputError, OptionError, FaultError, JournalError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
@@ -190,7 +199,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # The records file appears whole when serving ends (written under a temporary name).
         with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
-            signum = asyncio.run(_run(args, profile, scenario, faults, records, replay))
+            signum = asyncio.run(_run(args, profile, scenario, faults, records, replay, internet))
     except OutputError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
@@ -209,6 +218,7 @@ async def _run(
     faults: Any,
     records: Path | None,
     replay_entries: list[tuple[float, list[str]]],
+    internet: Internet | None = None,
 ) -> int:
     """Serve until SIGINT or SIGTERM; the signal's number."""
     loop = asyncio.get_running_loop()
@@ -240,6 +250,7 @@ async def _run(
                 now=clock.now(),
                 epoch=epoch,
                 pin=args.pin,
+                internet=internet,
             )
             if network is not None:
                 provision(network, modem, scenario)

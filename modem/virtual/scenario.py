@@ -12,6 +12,8 @@
       - {at: 30, sms: {from: "+33600000001", text: "ping"}}
       - {at: 60, call: {from: "+33600000002", data: false}}
     faults: {sim_busy: 2}              # as in a profile's faults (modem.virtual.faults)
+    internet:                          # where sockets go (gateway.internet); or a file name
+      hosts: {broker.example.com: "127.0.0.1:1883"}
 
 Errors name the file, the line and the key path (`roam.yaml:7: events[1].sms.from: ...`).
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.api import MtSms, Subscriber
+from gateway.internet import Internet, load_internet, parse_internet
 from m2msim.yamlio import (
     LocatedDict,
     LocatedList,
@@ -75,9 +78,10 @@ class ServeScenario:
     coverage: tuple[Step, ...] = ()
     events: tuple[Event, ...] = ()
     faults: dict[str, Any] = field(default_factory=dict)
+    internet: Internet | None = None  # the Internet table (None: the built-in one)
 
 
-TOP_KEYS = ("start", "seed", "offer", "apns", "coverage", "events", "faults")
+TOP_KEYS = ("start", "seed", "offer", "apns", "coverage", "events", "faults", "internet")
 MAX_SECONDS = 10 * 366 * 86_400.0  # scenario times: at most ten years after the start
 
 
@@ -91,6 +95,21 @@ def load_scenario(path: Path) -> ServeScenario:
         raise
     except YamlError as exc:
         raise ScenarioError(exc.source, exc.line, exc.key, exc.reason) from None
+
+
+def _internet(doc: LocatedDict, src: str) -> Internet | None:
+    """The `internet:` key: an inline table, or the name of a table file (relative to the scenario)."""
+    if "internet" not in doc:
+        return None
+    value = doc["internet"]
+    if isinstance(value, str):
+        path = Path(value)
+        if not path.is_absolute():
+            path = Path(src).parent / path
+        if not path.is_file():
+            raise ScenarioError(src, doc.line_of("internet"), "internet", f"{value!r}: no such file")
+        return load_internet(path)
+    return parse_internet(value, src, "internet", doc.line_of("internet"))
 
 
 def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
@@ -168,6 +187,7 @@ def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
         coverage=tuple(steps),
         events=tuple(events),
         faults=dict(faults),
+        internet=_internet(doc, src),
     )
 
 

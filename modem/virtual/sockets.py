@@ -34,6 +34,7 @@ from modem.virtual.netlink import HEADER, Context
 
 if TYPE_CHECKING:
     from modem.virtual.core import Timer, VirtualModem
+    from modem.virtual.results import Final
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class TcpSockets:
     sockets: dict[int, Socket] = field(default_factory=dict)
     io: SocketIO | None = None
     #: `ATO` with no data call: a command set's way back to online data (Quectel transparent mode)
-    resume: Callable[[], object] | None = None
+    resume: Callable[[], Final | None] | None = None
     losing: bool = False  # inside `lost()`: the network, not the remote end, closed the sockets
 
     def open(
