@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from modem.virtual.sockets import Socket, TcpSockets
@@ -61,8 +61,7 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # the selector's is not a subclass
         self.owner.streams.add(self)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:

@@ -1,0 +1,470 @@
+"""The modules' TCP/IP stacks: the Internet table and its policy, SIMCom multi-connection, Quectel's
+three access modes, UDP, and real endpoints on loopback through the asyncio runner."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from accounting.records import UsageRecord, UsageType
+from gateway.internet import (
+    DEFAULT_INTERNET,
+    ECHO_ADDRESS,
+    InternetError,
+    RouteKind,
+    load_internet,
+    parse_internet,
+)
+from gateway.network import Network, NetworkConfig
+from m2msim.yamlio import parse_yaml
+from modem.profiles import load_profile
+from modem.virtual.clock import LoopClock
+from modem.virtual.core import VirtualModem
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from modem.virtual.scenario import ScenarioError, ServeScenario, load_scenario, provision
+from modem.virtual.sockets import UDP_HEADER
+from modem.virtual.transport import ModemRunner, VirtualUrlError, build_modem, parse_virtual_url
+
+EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+WAIT_S = 15.0
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+def setup(profile: str, table: str | None = None) -> tuple[VirtualModem, Sink]:
+    """A registered modem (echo off) with a data session ready on context 1."""
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH)
+    if table is not None:
+        m.internet = parse_internet(parse_yaml(table, "t.yaml"), "t.yaml")
+    provision(net, m, ServeScenario())
+    m.poll(3.0)
+    m.take_output()
+    at(m, "ATE0")
+    if profile.startswith("simcom"):
+        at(m, 'AT+CSTT="orange.m2m.spec";+CIICR')
+        at(m, "AT+CIFSR")
+    else:
+        at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1')
+    return m, sink
+
+
+def at(m: VirtualModem, line: str, now: float | None = None) -> bytes:
+    m.feed(line.encode() + b"\r", m.now if now is None else now)
+    return m.take_output()
+
+
+def later(m: VirtualModem, seconds: float) -> bytes:
+    return m.take_output(m.now + seconds)
+
+
+# ----- the table and the policy ------------------------------------------------------------------
+
+
+def test_table_routes_names_addresses_and_refuses_the_rest() -> None:
+    table = parse_internet(
+        parse_yaml(
+            "hosts:\n"
+            "  broker.example.com: 127.0.0.1:1883\n"
+            "  api.example.com: 127.0.0.1\n"
+            '  203.0.113.7: "[::1]:8080"\n'
+            "  demo.example.com: echo\n"
+            "allow: [192.0.2.10, 198.51.100.0/24]\n"
+            "unknown: fail\n",
+            "t.yaml",
+        ),
+        "t.yaml",
+    )
+    broker = table.route("Broker.Example.COM.", 1)
+    assert (broker.kind, broker.host, broker.port) == (RouteKind.CONNECT, "127.0.0.1", 1883)
+    assert table.route("api.example.com", 80).port == 80
+    assert (table.route("203.0.113.7", 1).host, table.route("203.0.113.7", 1).port) == ("::1", 8080)
+    assert table.route("demo.example.com", 5).kind is RouteKind.ECHO
+    assert table.route("220.180.239.212", 8009).kind is RouteKind.ECHO  # Quectel's demo server
+    assert table.route("198.51.100.9", 7).kind is RouteKind.CONNECT  # an allowed network
+    assert table.route("10.0.0.9", 7).kind is RouteKind.REFUSED
+    assert table.route("8.8.8.8", 53).kind is RouteKind.REFUSED
+    assert table.route("nowhere.example", 7).kind is RouteKind.UNRESOLVED
+    # DNS as a PPP device sees it: a name with a port gets a stand-in address leading to its endpoint.
+    stand_in = table.resolve("broker.example.com")
+    assert stand_in is not None and stand_in.startswith("198.18.")
+    assert table.route(stand_in, 9).port == 1883
+    assert table.resolve("api.example.com") == "127.0.0.1"
+    assert table.resolve("nowhere.example") is None
+    # The built-in table: every unknown name reaches the echo; loopback is reachable, nothing else.
+    assert DEFAULT_INTERNET.route("anything.example", 7).kind is RouteKind.ECHO
+    assert DEFAULT_INTERNET.resolve("anything.example") == ECHO_ADDRESS
+    assert DEFAULT_INTERNET.route("localhost", 7).kind is RouteKind.CONNECT
+    assert DEFAULT_INTERNET.route("192.0.2.10", 7).kind is RouteKind.REFUSED
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("hosts:\n  a.example: 10.1.2.3\n", "t.yaml:2: hosts.a.example: 10.1.2.3 is not reachable"),
+        ("hosts:\n  a.example: 127.0.0.1:99999\n", "t.yaml:2: hosts.a.example: '127.0.0.1:99999': port"),
+        ("hosts:\n  a.example: other.example\n", "t.yaml:2: hosts.a.example: 'other.example': not an IP"),
+        ("hosts:\n  a.example: 1883\n", "t.yaml:2: hosts.a.example: expected echo"),
+        ("allow:\n  - 10.0.0.1/8\n", "t.yaml:2: allow[0]: '10.0.0.1/8'"),
+        ("allow: 10.0.0.0/8\n", "t.yaml:1: allow: expected a list"),
+        ("hostz: {}\n", "t.yaml:1: hostz: unknown key (did you mean 'hosts'?)"),
+        ("unknown: drop\n", "t.yaml:1: unknown: 'drop': expected echo or fail"),
+    ],
+)
+def test_table_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(InternetError) as err:
+        load_internet(path)
+    assert str(err.value).replace(str(path), "t.yaml").startswith(message)
+
+
+def test_table_from_the_url_the_scenario_and_the_serve_option(tmp_path: Path) -> None:
+    good = tmp_path / "hosts.yaml"
+    good.write_text('hosts:\n  broker.example.com: "127.0.0.1:1883"\n')
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hosts:\n  broker.example.com: 10.9.9.9\n")
+    modem = build_modem(parse_virtual_url(f"virtual://simcom-sim800?internet={good}"))
+    assert modem.internet.route("broker.example.com", 1).port == 1883
+    with pytest.raises(VirtualUrlError, match=r"bad.yaml:2: hosts.broker.example.com: 10.9.9.9"):
+        build_modem(parse_virtual_url(f"virtual://simcom-sim800?internet={bad}"))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("seed: 1\ninternet:\n  hosts:\n    x.example: echo\n  unknown: fail\n")
+    loaded = load_scenario(scenario).internet
+    assert loaded is not None and loaded.route("y.example", 1).kind is RouteKind.UNRESOLVED
+    scenario.write_text("seed: 1\ninternet: hosts.yaml\n")
+    loaded = load_scenario(scenario).internet
+    assert loaded is not None and loaded.route("broker.example.com", 1).port == 1883
+    scenario.write_text("seed: 1\ninternet:\n  allow: [not-an-address]\n")
+    with pytest.raises(ScenarioError, match=r"s.yaml:3: internet.allow\[0\]"):
+        load_scenario(scenario)
+    run = subprocess.run(
+        [sys.executable, "-m", "m2msim", "modem", "serve", "--check", "--internet", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"m2msim modem serve: {bad}:2: hosts.broker.example.com: 10.9.9.9 is not reachable: only loopback "
+        "and the addresses under 'allow'"
+    ]
+
+
+def test_refused_destination_gives_each_module_its_connect_failure() -> None:
+    m, _sink = setup("simcom-sim800")
+    assert at(m, 'AT+CIPSTART="TCP","10.0.0.9",7') == b"\r\nOK\r\n"
+    assert later(m, 0.5) == b"\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"
+    assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: TCP CLOSED\r\n"
+    ctx = m.net.context(1)
+    assert (ctx.bytes_up, ctx.bytes_down) == (HEADER, HEADER)  # the SYN, and the reset
+    q, _ = setup("quectel-bg96")
+    assert at(q, 'AT+QIOPEN=1,0,"TCP","10.0.0.9",7,0,1') == b"\r\nOK\r\n"
+    assert later(q, 0.5) == b"\r\n+QIOPEN: 0,566\r\n"
+    assert at(q, "AT+QISTATE") == b"\r\nOK\r\n"  # the failed socket is gone
+    assert at(q, 'AT+QIOPEN=1,1,"TCP","10.0.0.9",7,0,2') == b""  # transparent: the answer waits
+    assert later(q, 0.5) == b"\r\nERROR\r\n"
+
+
+def test_unknown_name_with_unknown_fail_is_a_dns_failure() -> None:
+    q, _ = setup("quectel-bg96", "unknown: fail\n")
+    at(q, 'AT+QIOPEN=1,0,"TCP","nowhere.example",80,0,0')
+    assert later(q, 0.5) == b"\r\n+QIOPEN: 0,565\r\n"
+    m, _ = setup("simcom-sim800", "unknown: fail\n")
+    at(m, "AT+CIPMUX?")
+    at(m, 'AT+CIPSTART="UDP","nowhere.example",53')
+    assert later(m, 0.5) == b"\r\nSTATE: UDP CLOSED\r\n\r\nCONNECT FAIL\r\n"
+
+
+def test_a_real_destination_without_a_served_modem_fails_to_connect() -> None:
+    m, _ = setup("quectel-bg96")  # no event loop: no real sockets
+    at(m, 'AT+QIOPEN=1,0,"TCP","127.0.0.1",9,0,0')
+    assert later(m, 0.5) == b"\r\n+QIOPEN: 0,566\r\n"
+
+
+# ----- SIMCom multi-connection ---------------------------------------------------------------------
+
+
+def test_simcom_multi_connection_ids_receive_status_and_close() -> None:
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    m = VirtualModem(load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH)
+    provision(net, m, ServeScenario())
+    m.poll(3.0)
+    m.take_output()
+    at(m, "ATE0")
+    assert at(m, "AT+CIPMUX=1;+CIPMUX?") == b"\r\n+CIPMUX: 1\r\n\r\nOK\r\n"
+    at(m, 'AT+CSTT="orange.m2m.spec";+CIICR')
+    at(m, "AT+CIFSR")
+    assert at(m, "AT+CIPMUX=0") == b"\r\nERROR\r\n"  # §8.2.1: only in IP INITIAL
+    assert at(m, 'AT+CIPSTART=0,"TCP","echo.example",7') == b"\r\nOK\r\n"
+    assert at(m, 'AT+CIPSTART=3,"UDP","116.228.221.51",8500') == b"\r\nOK\r\n"
+    assert later(m, 0.3) == b"\r\n0, CONNECT OK\r\n\r\n3, CONNECT OK\r\n"
+    assert at(m, 'AT+CIPSTART=0,"TCP","echo.example",7') == b"\r\nERROR\r\n\r\n0, ALREADY CONNECT\r\n"
+    assert at(m, "AT+CIPSEND=3,4") == b"\r\n> "
+    m.feed(b"ping", m.now)
+    assert m.take_output() == b"\r\n3, SEND OK\r\n"
+    assert later(m, 0.2) == b"\r\n+RECEIVE,3,4:\r\nping"
+    assert at(m, "AT+CIPSEND=0") == b"\r\n> "
+    m.feed(b"hello\x1a", m.now)
+    assert m.take_output() == b"\r\n0, SEND OK\r\n"
+    assert later(m, 0.2) == b"\r\n+RECEIVE,0,5:\r\nhello"
+    status = at(m, "AT+CIPSTATUS").decode()
+    assert status.startswith("\r\nOK\r\n\r\nSTATE: IP PROCESSING\r\n\r\n")
+    assert 'C: 0,0,"TCP","echo.example","7","CONNECTED"' in status
+    assert 'C: 1,,"","","","INITIAL"' in status
+    assert 'C: 3,0,"UDP","116.228.221.51","8500","CONNECTED"' in status
+    assert (
+        at(m, "AT+CIPSTATUS=3")
+        == b'\r\n+CIPSTATUS: 3,0,"UDP","116.228.221.51","8500","CONNECTED"\r\n\r\nOK\r\n'
+    )
+    # Manual receive, per connection.
+    at(m, "AT+CIPRXGET=1;+CIPSEND=0,6")
+    m.feed(b"abcdef", m.now)
+    m.take_output()
+    assert later(m, 0.2) == b"\r\n+CIPRXGET: 1,0\r\n"
+    assert at(m, "AT+CIPRXGET=2,0,4") == b"\r\n+CIPRXGET: 2,0,4,2\r\nabcd\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPRXGET=4,0") == b"\r\n+CIPRXGET: 4,0,2\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPCLOSE=3") == b"\r\n3, CLOSE OK\r\n"
+    assert at(m, "AT+CIPCLOSE=3") == b"\r\nERROR\r\n"
+    assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
+    ctx = m.net.context(1)
+    udp = 4 + UDP_HEADER
+    tcp_up = HANDSHAKE_UP + (5 + 2 * HEADER) + (6 + 2 * HEADER) + TEARDOWN_UP
+    tcp_down = HANDSHAKE_DOWN + (5 + HEADER) + (6 + HEADER) + TEARDOWN_DOWN
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
+    assert (rec.bytes_up, rec.bytes_down) == (tcp_up + udp, tcp_down + udp) == (ctx.bytes_up, ctx.bytes_down)
+
+
+# ----- Quectel's access modes ----------------------------------------------------------------------
+
+
+def test_quectel_push_mode_shows_the_data_with_the_urc() -> None:
+    q, _ = setup("quectel-bg96")
+    at(q, 'AT+QIOPEN=1,2,"UDP","220.180.239.212",8062,0,1')
+    assert later(q, 0.3) == b"\r\n+QIOPEN: 2,0\r\n"
+    at(q, "AT+QISEND=2,5")
+    q.feed(b"hello", q.now)
+    assert q.take_output() == b"\r\nSEND OK\r\n"
+    assert later(q, 0.2) == b'\r\n+QIURC: "recv",2,5\r\nhello\r\n'
+    assert (
+        at(q, "AT+QISTATE=1,2")
+        == b'\r\n+QISTATE: 2,"UDP","220.180.239.212",8062,0,2,1,0,1,"uart1"\r\n\r\nOK\r\n'
+    )
+    assert at(q, "AT+QISWTMD=2,0") == b"\r\nOK\r\n"  # to buffer mode
+    at(q, "AT+QISEND=2,2")
+    q.feed(b"hi", q.now)
+    q.take_output()
+    assert later(q, 0.2) == b'\r\n+QIURC: "recv",2\r\n'
+    assert at(q, "AT+QIRD=2") == b"\r\n+QIRD: 2\r\nhi\r\n\r\nOK\r\n"
+
+
+def test_quectel_transparent_mode_escape_buffer_and_back() -> None:
+    q, _ = setup("quectel-bg96")
+    assert at(q, 'AT+QIOPEN=1,0,"TCP","echo.example",7,0,2') == b""
+    assert later(q, 0.3) == b"\r\nCONNECT\r\n"
+    assert q.in_data_mode
+    q.feed(b"raw bytes", q.now + 2.0)
+    assert later(q, 0.2) == b"raw bytes"  # the echo, straight on the port
+    assert at(q, "AT+QISTATE") == b""  # in data mode a command line is data too
+    assert later(q, 0.2) == b"AT+QISTATE\r"
+    # "+++" after a quiet second, then a quiet second: command mode, the socket in buffer mode.
+    q.feed(b"+++", q.now + 1.5)
+    assert later(q, 1.1) == b"\r\nOK\r\n"
+    assert not q.in_data_mode
+    assert at(q, "AT+QISTATE").endswith(b',0,2,1,0,0,"uart1"\r\n\r\nOK\r\n')
+    at(q, "AT+QISEND=0,3")
+    q.feed(b"abc", q.now)
+    q.take_output()
+    assert later(q, 0.2) == b'\r\n+QIURC: "recv",0\r\n'
+    # ATO: back to the socket; what was buffered comes first, after CONNECT.
+    assert at(q, "ATO") + later(q, 0.0) == b"\r\nCONNECT\r\nabc"
+    q.feed(b"+++", q.now + 1.5)
+    later(q, 1.1)
+    assert at(q, "AT+QISWTMD=0,2") == b"\r\nCONNECT\r\n"
+    assert q.in_data_mode
+
+
+# ----- real endpoints on loopback, through the asyncio runner --------------------------------------
+
+
+class Dte:
+    """The DTE's view of a modem driven on the running loop."""
+
+    def __init__(self, modem: VirtualModem, speed: float = 1.0) -> None:
+        self.buf = bytearray()
+        self.changed = asyncio.Event()
+        clock = LoopClock(asyncio.get_running_loop(), modem.now, speed)
+        self.runner = ModemRunner(modem, clock, self._sink)
+
+    def _sink(self, data: bytes) -> None:
+        self.buf += data
+        self.changed.set()
+
+    async def expect(self, token: bytes) -> bytes:
+        async with asyncio.timeout(WAIT_S):
+            while (i := self.buf.find(token)) < 0:
+                self.changed.clear()
+                await self.changed.wait()
+        out = bytes(self.buf[: i + len(token)])
+        del self.buf[: i + len(token)]
+        return out
+
+    async def at(self, line: str, until: bytes = b"OK\r\n") -> bytes:
+        self.runner.feed(line.encode() + b"\r")
+        return await self.expect(until)
+
+    def write(self, data: bytes) -> None:
+        self.runner.feed(data)
+
+    async def close(self) -> None:
+        self.runner.close()
+        await asyncio.sleep(0)  # one turn of the loop: the closed transports release their sockets
+
+
+@pytest.fixture
+async def upper_server() -> AsyncIterator[tuple[int, list[asyncio.StreamWriter]]]:
+    """A loopback TCP server answering each chunk in upper case; its port and its open connections."""
+    writers: list[asyncio.StreamWriter] = []
+    handlers: list[asyncio.Task[object]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        try:
+            while data := await reader.read(65536):
+                writer.write(data.upper())
+                await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], writers
+    finally:
+        for w in writers:
+            w.close()
+        await asyncio.gather(*handlers, return_exceptions=True)  # each sees its end of file
+        server.close()
+        await server.wait_closed()
+
+
+class UdpUpper(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # the selector's is not a subclass
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data.upper(), addr)
+
+
+async def test_simcom_real_tcp_two_connections_and_the_remote_closing(
+    upper_server: tuple[int, list[asyncio.StreamWriter]],
+) -> None:
+    port, writers = upper_server
+    m, sink = setup("simcom-sim800", f'hosts:\n  api.example.com: "127.0.0.1:{port}"\n')
+    at(m, "AT+CIPSHUT")
+    at(m, "AT+CIPMUX=1")
+    at(m, 'AT+CSTT="orange.m2m.spec";+CIICR')
+    at(m, "AT+CIFSR")
+    dte = Dte(m)
+    await dte.at('AT+CIPSTART=1,"TCP","api.example.com",80', b"1, CONNECT OK\r\n")
+    await dte.at(f'AT+CIPSTART=4,"TCP","127.0.0.1",{port}', b"4, CONNECT OK\r\n")
+    await dte.at("AT+CIPSEND=4,5", b"> ")
+    dte.write(b"hello")
+    await dte.expect(b"4, SEND OK\r\n")
+    assert await dte.expect(b"HELLO") == b"\r\n+RECEIVE,4,5:\r\nHELLO"
+    await dte.at("AT+CIPSEND=1,3", b"> ")
+    dte.write(b"abc")
+    assert (await dte.expect(b"ABC")).endswith(b"\r\n+RECEIVE,1,3:\r\nABC")
+    assert len(writers) == 2
+    writers[0].close()  # the server ends connection 1
+    await dte.expect(b"\r\n1, CLOSED\r\n")
+    assert b'C: 1,,"","","","INITIAL"' in await dte.at("AT+CIPSTATUS", b'C: 5,,"","","","INITIAL"')
+    await dte.at("AT+CIPCLOSE=4", b"4, CLOSE OK\r\n")
+    await dte.at("AT+CIPSHUT", b"SHUT OK\r\n")
+    await dte.close()
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA and r.bytes_up]
+    each_up = HANDSHAKE_UP + TEARDOWN_UP
+    each_down = HANDSHAKE_DOWN + TEARDOWN_DOWN
+    sent_up = (5 + HEADER) + (3 + HEADER) + 2 * HEADER  # the data, and the ACKs of the answers
+    sent_down = (5 + HEADER) + (3 + HEADER) + 2 * HEADER  # the answers, and the ACKs of the data
+    assert (rec.bytes_up, rec.bytes_down) == (2 * each_up + sent_up, 2 * each_down + sent_down)
+
+
+async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail() -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    m, _ = setup("simcom-sim800")
+    dte = Dte(m)
+    out = await dte.at(f'AT+CIPSTART="TCP","127.0.0.1",{port}', b"CONNECT FAIL\r\n")
+    assert out == b"\r\nOK\r\n\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"
+    await dte.close()
+
+
+async def test_quectel_real_transparent_mode_ends_with_no_carrier(
+    upper_server: tuple[int, list[asyncio.StreamWriter]],
+) -> None:
+    port, writers = upper_server
+    q, _ = setup("quectel-bg96")
+    dte = Dte(q, speed=50.0)  # the +++ guard times (1 s each) pass in 20 ms
+    await dte.at(f'AT+QIOPEN=1,0,"TCP","127.0.0.1",{port},0,2', b"\r\nCONNECT\r\n")
+    dte.write(b"through")
+    assert await dte.expect(b"THROUGH") == b"THROUGH"
+    await asyncio.sleep(1.5 / 50)  # the guard time before "+++" is itself the thing under test
+    dte.write(b"+++")
+    await dte.expect(b"\r\nOK\r\n")
+    writers[0].write(b"while away")
+    await dte.expect(b'\r\n+QIURC: "recv",0\r\n')  # buffer mode now
+    assert await dte.at("AT+QIRD=0,100") == b"\r\n+QIRD: 10\r\nwhile away\r\n\r\nOK\r\n"
+    await dte.at("ATO", b"\r\nCONNECT\r\n")
+    writers[0].close()
+    await dte.expect(b"\r\nNO CARRIER\r\n")
+    assert not q.in_data_mode
+    assert await dte.at("ATO", b"NO CARRIER\r\n") == b"\r\nNO CARRIER\r\n"
+    await dte.close()
+
+
+@pytest.mark.parametrize("profile", ["simcom-sim800", "quectel-bg96"])
+async def test_real_udp_on_both_stacks(profile: str) -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(UdpUpper, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    m, _sink = setup(profile, f'hosts:\n  time.example.com: "127.0.0.1:{port}"\n')
+    dte = Dte(m)
+    send: Callable[[int], str]
+    if profile.startswith("simcom"):
+        await dte.at('AT+CIPHEAD=1;+CIPSTART="UDP","time.example.com",123', b"CONNECT OK\r\n")
+        send = "AT+CIPSEND={}".format
+        reply = b"\r\n+IPD,4:TICK"
+    else:
+        await dte.at('AT+QIOPEN=1,0,"UDP","time.example.com",123,0,1', b"+QIOPEN: 0,0\r\n")
+        send = "AT+QISEND=0,{}".format
+        reply = b'\r\n+QIURC: "recv",0,4\r\nTICK'
+    await dte.at(send(4), b"> ")
+    dte.write(b"tick")
+    await dte.expect(b"SEND OK\r\n")
+    assert (await dte.expect(b"TICK")).endswith(reply)
+    ctx = m.net.context(1)
+    assert (ctx.bytes_up, ctx.bytes_down) == (4 + UDP_HEADER, 4 + UDP_HEADER)
+    await dte.close()
+    transport.close()
