@@ -33,6 +33,7 @@ class _Stream(asyncio.Protocol):
         self.sock = sock
         self.transport: asyncio.Transport | None = None
         self.closing = False  # closed by the modem: no callback
+        self.reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -116,8 +117,8 @@ class LoopSockets:
                 proto.transport.close()
             return
         sock.handle = proto
-        if self.paused and isinstance(proto, _Stream) and proto.transport is not None:
-            proto.transport.pause_reading()
+        if isinstance(proto, _Stream):
+            self._apply(proto)
         self.run(lambda: tcp.connected(sock))
 
     def send(self, sock: Socket, data: bytes) -> None:
@@ -137,24 +138,40 @@ class LoopSockets:
             if handle.transport is not None:
                 handle.transport.close()
 
+    def pause(self, sock: Socket, paused: bool) -> None:
+        """One connection's data waits for the downlink (`sockets.WINDOW`): stop or resume reading it."""
+        proto = sock.handle
+        if isinstance(proto, _Stream):
+            self._apply(proto)
+
     def pause_reading(self) -> None:
         """The DTE side is backed up: stop reading the servers until `resume_reading`."""
-        if self.paused:
-            return
-        self.paused = True
-        for proto in self.streams:
-            if isinstance(proto, _Stream) and proto.transport is not None:
-                with contextlib.suppress(RuntimeError):
-                    proto.transport.pause_reading()
+        if not self.paused:
+            self.paused = True
+            self._apply_all()
 
     def resume_reading(self) -> None:
-        if not self.paused:
-            return
-        self.paused = False
+        if self.paused:
+            self.paused = False
+            self._apply_all()
+
+    def _apply_all(self) -> None:
         for proto in self.streams:
-            if isinstance(proto, _Stream) and proto.transport is not None:
-                with contextlib.suppress(RuntimeError):
-                    proto.transport.resume_reading()
+            if isinstance(proto, _Stream):
+                self._apply(proto)
+
+    def _apply(self, proto: _Stream) -> None:
+        transport = proto.transport
+        if transport is None or transport.is_closing():
+            return
+        want = self.paused or proto.sock.paused
+        if want != proto.reading_paused:
+            proto.reading_paused = want
+            with contextlib.suppress(RuntimeError):
+                if want:
+                    transport.pause_reading()
+                else:
+                    transport.resume_reading()
 
     def close_all(self) -> None:
         for task in list(self._tasks):

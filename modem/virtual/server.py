@@ -21,6 +21,8 @@ from modem.virtual.transport import ModemRunner
 
 log = logging.getLogger(__name__)
 
+BACKLOG = 1 << 20  # bytes waiting for the pty's reader before the modem's sockets stop being read
+
 
 class PtyEndpoint:
     """One virtual modem on one pseudo-terminal."""
@@ -55,14 +57,16 @@ class PtyEndpoint:
     def _write(self, data: bytes) -> None:
         if self._pending:
             self._pending += data
-            return
-        try:
-            n = os.write(self.master, data)
-        except BlockingIOError:
-            n = 0
-        if n < len(data):
-            self._pending += data[n:]
-            self.loop.add_writer(self.master, self._writable)
+        else:
+            try:
+                n = os.write(self.master, data)
+            except BlockingIOError:
+                n = 0
+            if n < len(data):
+                self._pending += data[n:]
+                self.loop.add_writer(self.master, self._writable)
+        if len(self._pending) > BACKLOG:
+            self.runner.sockets.pause_reading()  # the client reads slower than servers send
 
     def _writable(self) -> None:
         try:
@@ -72,6 +76,7 @@ class PtyEndpoint:
         del self._pending[:n]
         if not self._pending:
             self.loop.remove_writer(self.master)
+            self.runner.sockets.resume_reading()
 
     def close(self) -> None:
         self.runner.close()

@@ -14,8 +14,20 @@ destination fails as unreachable.  The I/O calls back `connected`, `failed`, `re
 Two clocks meet here.  The modem lives in simulated time (`clock.LoopClock`: loop time times
 `speed`); a real server lives in real time.  A real event is stamped with the simulated time at
 which it happens on the loop, so at `speed=1` the two agree; at `speed=10` a server that answers in
-100 ms answers in one simulated second.  The echo server and refusals are the network's own: they
-happen `CONNECT_S` / `RTT_S` simulated seconds later, whatever the speed.
+100 ms answers in one simulated second.  The radio link between the module and the gateway is the
+modem's `link` (`modem.virtual.conditions`, the network conditions of its RAT), in simulated time:
+
+- a connection is up when both the real connect has completed and the handshake (80 B up, 40 B
+  down) has crossed the link; the echo's and the refusals' answers cross it the same way (a
+  refusal: the SYN up, the network's reset down; an unknown name: one exchange of the same size);
+- what the module sends leaves for the server when its IP bytes have crossed the uplink
+  (`link.up.send`); what the server sends is counted by the gateway when it arrives from the
+  server and reaches the module when it has crossed the downlink (`link.down.send`); datagrams use
+  `send_datagram` and may be lost on the air (an uplink loss never reaches the gateway);
+- with conditions "full" nothing waits: bytes go through as they come (the throughput figure).
+
+While more than `WINDOW` bytes of a connection wait for the downlink, the real socket is not read
+(the module's TCP receive window): a fast server meets the radio's pace, not unbounded memory.
 
 Every byte goes through the gateway (`netlink.NetLink.count`, which models TCP/IP headers as
 its docstring says).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram
@@ -30,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.internet import Route, RouteKind
-from modem.virtual.netlink import HEADER, Context
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, Context, segments
 
 if TYPE_CHECKING:
     from modem.virtual.core import Timer, VirtualModem
@@ -38,9 +50,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONNECT_S = 0.2  # echo / refusal: the network's answer to a connect, in simulated seconds
-RTT_S = 0.1  # echo: what is sent comes back this much later
 UDP_HEADER = 28
+WINDOW = 65535  # bytes a connection lets wait for the downlink before its socket stops being read
 
 FAIL_CONNECT = "connect"  # refused by the policy, or the real endpoint refused / was unreachable
 FAIL_DNS = "dns"  # a name the Internet table does not know (unknown: fail)
@@ -57,6 +68,9 @@ class SocketIO(Protocol):
 
     def close(self, sock: Socket) -> None:
         """Close `sock`; no callback follows."""
+
+    def pause(self, sock: Socket, paused: bool) -> None:
+        """Stop (or resume) reading `sock`: its data waits for the downlink."""
 
 
 def _ignore_socket(sock: Socket) -> None:
@@ -89,7 +103,9 @@ class Socket:
     on_rx: Callable[[Socket, bytes], None] = _ignore_data
     on_closed: Callable[[Socket], None] = _ignore_socket  # the remote end closed, or the network dropped it
     handle: object = None  # the I/O's own state for a real socket
-    tag: object = None  # the command set's own state for this socket (access mode, ...)
+    up_at: float = 0.0  # when the handshake has crossed the link (a real connection is up no sooner)
+    waiting: int = 0  # bytes from the server not yet across the downlink
+    paused: bool = False  # the real socket is not read (more than WINDOW bytes waiting)
 
     @property
     def real(self) -> bool:
@@ -124,19 +140,24 @@ class TcpSockets:
         sock.on_rx, sock.on_closed = on_rx, on_closed
         self.sockets[sid] = sock
         kind = route.kind
+        link = m.link
+        tcp = sock.proto == "TCP"
+        handshake = link.rtt(m.now, HANDSHAKE_UP, HANDSHAKE_DOWN) if tcp else 0.0
+        sock.up_at = m.now + handshake
         if kind is RouteKind.CONNECT and self.io is not None:
             log.debug("socket %d: %s %s:%d -> %s:%d", sid, sock.proto, host, port, route.host, route.port)
             self.io.connect(sock, route.host, route.port)
-        elif kind is RouteKind.ECHO or (kind is RouteKind.REFUSED and sock.proto == "UDP"):
-            sock.timers.append(m.schedule(CONNECT_S, lambda: self.connected(sock)))
+        elif kind is RouteKind.ECHO or (kind is RouteKind.REFUSED and not tcp):
+            sock.timers.append(m.schedule(handshake, lambda: self.connected(sock)))
         else:
             why = FAIL_DNS if kind is RouteKind.UNRESOLVED else FAIL_CONNECT
             log.info(
                 "socket %d: %s %s:%d fails (%s)", sid, sock.proto, host, port, route.reason or "not served"
             )
-            if why == FAIL_CONNECT and sock.proto == "TCP":
+            if why == FAIL_CONNECT and tcp:
                 m.net.count(ctx, HEADER, HEADER)  # the SYN, and the network's reset
-            sock.timers.append(m.schedule(CONNECT_S, lambda: self.failed(sock)))
+            answer = handshake if tcp else link.rtt(m.now, HEADER, HEADER)
+            sock.timers.append(m.schedule(answer, lambda: self.failed(sock)))
         return sock
 
     # ----- what the network (or the real socket) does ----------------------------------------------
@@ -146,6 +167,10 @@ class TcpSockets:
 
     def connected(self, sock: Socket) -> None:
         if not self._current(sock):
+            return
+        if sock.up_at > self.modem.now:  # the real endpoint answered before the radio could
+            sock.timers.append(self.modem.schedule(sock.up_at - self.modem.now, lambda: self.connected(sock)))
+            sock.up_at = self.modem.now
             return
         sock.connected = True
         if sock.proto == "TCP":
@@ -160,15 +185,42 @@ class TcpSockets:
         sock.on_fail(sock, FAIL_DNS if kind is RouteKind.UNRESOLVED else FAIL_CONNECT)
 
     def received(self, sock: Socket, data: bytes) -> None:
-        """`data` came from the remote end (a TCP chunk as read, or one datagram)."""
-        if not self._current(sock) or not sock.connected or not data:
+        """`data` came from the remote end (a TCP chunk as read, or one datagram): counted by the
+        gateway now, at the module when it has crossed the downlink."""
+        if not self._current(sock) or not data:
             return
+        m = self.modem
         n = len(data)
+        at: float | None
         if sock.proto == "TCP":
-            self.modem.net.tcp_receive(sock.ctx, n)
+            m.net.tcp_receive(sock.ctx, n)
+            at = m.link.down.send(m.now, n + HEADER * segments(n))
         else:
-            self.modem.net.count(sock.ctx, 0, n + UDP_HEADER, payload_down=n)
-        sock.received += n
+            m.net.count(sock.ctx, 0, n + UDP_HEADER, payload_down=n)
+            at = m.link.down.send_datagram(m.now, n + UDP_HEADER)
+            if at is None:
+                return  # lost on the air
+        if at <= m.now and not sock.waiting:
+            self._deliver(sock, data)
+            return
+        sock.waiting += n
+        if sock.waiting > WINDOW and not sock.paused and self.io is not None:
+            sock.paused = True
+            self.io.pause(sock, True)
+
+        def arrive() -> None:
+            sock.waiting -= n
+            if sock.paused and sock.waiting <= WINDOW // 2 and self.io is not None:
+                sock.paused = False
+                self.io.pause(sock, False)
+            self._deliver(sock, data)
+
+        sock.timers.append(m.schedule(at - m.now, arrive))
+
+    def _deliver(self, sock: Socket, data: bytes) -> None:
+        if not self._current(sock) or not sock.connected:
+            return
+        sock.received += len(data)
         sock.on_rx(sock, data)
 
     def remote_closed(self, sock: Socket) -> None:
@@ -183,35 +235,47 @@ class TcpSockets:
     # ----- what the module does --------------------------------------------------------------------
 
     def send(self, sock: Socket, data: bytes) -> None:
-        """`data` leaves now: to the real endpoint, or to the echo, whose copy arrives RTT_S later."""
-        net = self.modem.net
+        """`data` leaves the module now; it reaches the network when it has crossed the uplink."""
+        m = self.modem
         n = len(data)
         if not n:
             return
         sock.sent += n
+        there: float | None
+        if sock.proto == "UDP":
+            there = m.link.up.send_datagram(m.now, n + UDP_HEADER)
+            if there is None:
+                return  # lost on the air: the gateway never sees it
+        else:
+            there = m.link.up.send(m.now, n + HEADER * segments(n))
+        if there <= m.now:
+            self._at_network(sock, data)
+        else:
+            sock.timers.append(m.schedule(there - m.now, lambda: self._at_network(sock, data)))
+
+    def _at_network(self, sock: Socket, data: bytes) -> None:
+        """`data` reached the gateway: counted, and on to the endpoint (or the echo, which answers)."""
+        m = self.modem
+        if not self._current(sock):
+            return
+        net = m.net
+        n = len(data)
         kind = sock.route.kind
         if sock.proto == "UDP":
-            echo = kind is RouteKind.ECHO
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)
         elif kind is RouteKind.ECHO:
-            echo = True
             net.tcp_echo(sock.ctx, n)
         else:
-            echo = False
             net.tcp_send(sock.ctx, n)
         if kind is RouteKind.CONNECT and self.io is not None:
             self.io.send(sock, data)
-        elif echo:
-
-            def arrive() -> None:
-                if not self._current(sock) or not sock.connected:
-                    return
-                if sock.proto == "UDP":
-                    net.count(sock.ctx, 0, n + UDP_HEADER, payload_down=n)
-                sock.received += n
-                sock.on_rx(sock, data)
-
-            sock.timers.append(self.modem.schedule(RTT_S, arrive))
+        elif kind is RouteKind.ECHO:
+            # The echo answers on a timer even when the link takes no time: after the send's result.
+            if sock.proto == "UDP":
+                sock.timers.append(m.schedule(0.0, lambda: self.received(sock, data)))
+                return
+            back = m.link.down.send(m.now, n + HEADER * segments(n))
+            sock.timers.append(m.schedule(back - m.now, lambda: self._deliver(sock, data)))
 
     def close(self, sock: Socket) -> None:
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:

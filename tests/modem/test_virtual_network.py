@@ -11,6 +11,7 @@ from gateway.api import CallOutcome
 from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
 from modem.profiles import load_profile
+from modem.virtual.conditions import preset
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from modem.virtual.scenario import ServeScenario, provision
@@ -230,6 +231,7 @@ def test_pdp_context_counts_nothing_until_used_and_refuses_unknown_apn() -> None
 
 def test_simcom_tcp_echo_counts_headers_and_writes_records() -> None:
     m, net, sink = setup("simcom-sim800")
+    m.link.set_conditions(preset("full"))  # the link takes no time: the echo's timing alone
     m.poll(2.0)
     assert at(m, 'AT+CSTT="orange.m2m.spec"') == b"\r\nOK\r\n"
     assert at(m, "AT+CIICR") == b"\r\nOK\r\n"
@@ -255,6 +257,7 @@ def test_simcom_tcp_echo_counts_headers_and_writes_records() -> None:
 
 def test_simcom_manual_receive_with_ciprxget() -> None:
     m, _, _ = setup("simcom-sim800")
+    m.link.set_conditions(preset("full"))  # the link takes no time: the echo's timing alone
     m.poll(2.0)
     at(m, 'AT+CSTT="orange.m2m.spec";+CIICR;+CIPRXGET=1')
     at(m, "AT+CIFSR")
@@ -272,6 +275,7 @@ def test_simcom_manual_receive_with_ciprxget() -> None:
 
 def test_quectel_tcp_qiurc_qird_and_data_counter() -> None:
     m, _, sink = setup("quectel-bg96")
+    m.link.set_conditions(preset("full"))  # the link takes no time: the echo's timing alone
     m.poll(3.0)
     assert at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1') == b"\r\nOK\r\n"
     assert at(m, "AT+QIACT?").startswith(b'\r\n+QIACT: 1,1,1,"10.')

@@ -26,6 +26,7 @@ from gateway.network import Network, NetworkConfig
 from m2msim.yamlio import parse_yaml
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
+from modem.virtual.conditions import Link, preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from modem.virtual.scenario import ScenarioError, ServeScenario, load_scenario, provision
@@ -44,11 +45,11 @@ class Sink:
         self.records.append(record)
 
 
-def setup(profile: str, table: str | None = None) -> tuple[VirtualModem, Sink]:
-    """A registered modem (echo off) with a data session ready on context 1."""
+def setup(profile: str, table: str | None = None, net_preset: str = "full") -> tuple[VirtualModem, Sink]:
+    """A registered modem (echo off) with a data session ready on context 1; no link delays by default."""
     sink = Sink()
     net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
-    m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH)
+    m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH, conditions=preset(net_preset))
     if table is not None:
         m.internet = parse_internet(parse_yaml(table, "t.yaml"), "t.yaml")
     provision(net, m, ServeScenario())
@@ -196,13 +197,33 @@ def test_a_real_destination_without_a_served_modem_fails_to_connect() -> None:
     assert later(m, 0.5) == b"\r\n+QIOPEN: 0,566\r\n"
 
 
+def test_the_link_of_the_rat_times_the_handshake_and_the_echo() -> None:
+    m, _ = setup("simcom-sim800", net_preset="gprs")
+    twin = Link(preset("gprs"), "simcom-sim800/5/0")  # the modem's link: same preset, same seed
+    start = m.now
+    handshake = twin.rtt(start, HANDSHAKE_UP, HANDSHAKE_DOWN)
+    assert handshake > 0.1  # GPRS: hundreds of milliseconds
+    at(m, 'AT+CIPSTART="TCP","echo.example",7')
+    assert m.next_deadline() == pytest.approx(start + handshake)
+    assert m.take_output(start + handshake) == b"\r\nCONNECT OK\r\n"
+    at(m, "AT+CIPSEND=1000")
+    m.feed(b"x" * 1000, m.now)
+    assert m.take_output() == b"\r\nSEND OK\r\n"
+    there = twin.up.send(m.now, 1000 + HEADER)
+    back = twin.down.send(there, 1000 + HEADER)
+    assert m.take_output(back - 1e-6) == b""
+    assert m.take_output(back) == b"x" * 1000
+
+
 # ----- SIMCom multi-connection ---------------------------------------------------------------------
 
 
 def test_simcom_multi_connection_ids_receive_status_and_close() -> None:
     sink = Sink()
     net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
-    m = VirtualModem(load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH)
+    m = VirtualModem(
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
+    )
     provision(net, m, ServeScenario())
     m.poll(3.0)
     m.take_output()
@@ -212,8 +233,9 @@ def test_simcom_multi_connection_ids_receive_status_and_close() -> None:
     at(m, "AT+CIFSR")
     assert at(m, "AT+CIPMUX=0") == b"\r\nERROR\r\n"  # §8.2.1: only in IP INITIAL
     assert at(m, 'AT+CIPSTART=0,"TCP","echo.example",7') == b"\r\nOK\r\n"
+    assert later(m, 0.0) == b"\r\n0, CONNECT OK\r\n"  # no link delays here: at once
     assert at(m, 'AT+CIPSTART=3,"UDP","116.228.221.51",8500') == b"\r\nOK\r\n"
-    assert later(m, 0.3) == b"\r\n0, CONNECT OK\r\n\r\n3, CONNECT OK\r\n"
+    assert later(m, 0.0) == b"\r\n3, CONNECT OK\r\n"
     assert at(m, 'AT+CIPSTART=0,"TCP","echo.example",7') == b"\r\nERROR\r\n\r\n0, ALREADY CONNECT\r\n"
     assert at(m, "AT+CIPSEND=3,4") == b"\r\n> "
     m.feed(b"ping", m.now)
