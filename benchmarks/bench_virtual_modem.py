@@ -5,7 +5,9 @@ Each figure comes with a baseline measured in the same run:
 - over a pty: the virtual modem served by `PtyEndpoint` (asyncio, in a child process) vs. a bare
   responder on the same kind of pty and loop that answers every line with OK without parsing it;
 - 100 modems from one process: aggregate commands/s with one command outstanding per modem, against
-  100 bare responders.
+  100 bare responders;
+- sockets (benchmarks/virtual_sockets.py): real TCP through one modem's pty at >= 10 MB/s with
+  network conditions off, and 100 modems each with an open socket served by one process.
 The client is this process, with blocking reads (one modem) or a selector (100 modems).
 Target: >= 2,000 commands/s over a pty.
 """
@@ -185,6 +187,9 @@ def main(quick: bool) -> None:
         f"{count} ptys    virtual modems {modem_many:11,.0f} commands/s   bare responders {bare_many:11,.0f}/s"
         f"   ratio {modem_many / bare_many:.2f}   ({modem_many / count:,.0f}/s per modem)"
     )
+    from benchmarks.virtual_sockets import report
+
+    report(quick)
 
 
 if __name__ == "__main__":
