@@ -148,7 +148,7 @@ class TcpSockets:
             log.debug("socket %d: %s %s:%d -> %s:%d", sid, sock.proto, host, port, route.host, route.port)
             self.io.connect(sock, route.host, route.port)
         elif kind is RouteKind.ECHO or (kind is RouteKind.REFUSED and not tcp):
-            sock.timers.append(m.schedule(handshake, lambda: self.connected(sock)))
+            self._later(sock, handshake, lambda: self.connected(sock))
         else:
             why = FAIL_DNS if kind is RouteKind.UNRESOLVED else FAIL_CONNECT
             log.info(
@@ -157,10 +157,18 @@ class TcpSockets:
             if why == FAIL_CONNECT and tcp:
                 m.net.count(ctx, HEADER, HEADER)  # the SYN, and the network's reset
             answer = handshake if tcp else link.rtt(m.now, HEADER, HEADER)
-            sock.timers.append(m.schedule(answer, lambda: self.failed(sock)))
+            self._later(sock, answer, lambda: self.failed(sock))
         return sock
 
     # ----- what the network (or the real socket) does ----------------------------------------------
+
+    def _later(self, sock: Socket, delay: float, fn: Callable[[], None]) -> None:
+        """A timer of `sock` (cancelled when it closes); the list keeps only those still to come."""
+        timers = sock.timers
+        if len(timers) >= 32:
+            now = self.modem.now
+            timers[:] = [t for t in timers if not t.cancelled and t.when > now]
+        timers.append(self.modem.schedule(delay, fn))
 
     def _current(self, sock: Socket) -> bool:
         return self.sockets.get(sock.sid) is sock
@@ -169,7 +177,7 @@ class TcpSockets:
         if not self._current(sock):
             return
         if sock.up_at > self.modem.now:  # the real endpoint answered before the radio could
-            sock.timers.append(self.modem.schedule(sock.up_at - self.modem.now, lambda: self.connected(sock)))
+            self._later(sock, sock.up_at - self.modem.now, lambda: self.connected(sock))
             sock.up_at = self.modem.now
             return
         sock.connected = True
@@ -215,7 +223,7 @@ class TcpSockets:
                 self.io.pause(sock, False)
             self._deliver(sock, data)
 
-        sock.timers.append(m.schedule(at - m.now, arrive))
+        self._later(sock, at - m.now, arrive)
 
     def _deliver(self, sock: Socket, data: bytes) -> None:
         if not self._current(sock) or not sock.connected:
@@ -251,7 +259,7 @@ class TcpSockets:
         if there <= m.now:
             self._at_network(sock, data)
         else:
-            sock.timers.append(m.schedule(there - m.now, lambda: self._at_network(sock, data)))
+            self._later(sock, there - m.now, lambda: self._at_network(sock, data))
 
     def _at_network(self, sock: Socket, data: bytes) -> None:
         """`data` reached the gateway: counted, and on to the endpoint (or the echo, which answers)."""
@@ -272,10 +280,10 @@ class TcpSockets:
         elif kind is RouteKind.ECHO:
             # The echo answers on a timer even when the link takes no time: after the send's result.
             if sock.proto == "UDP":
-                sock.timers.append(m.schedule(0.0, lambda: self.received(sock, data)))
+                self._later(sock, 0.0, lambda: self.received(sock, data))
                 return
             back = m.link.down.send(m.now, n + HEADER * segments(n))
-            sock.timers.append(m.schedule(back - m.now, lambda: self._deliver(sock, data)))
+            self._later(sock, back - m.now, lambda: self._deliver(sock, data))
 
     def close(self, sock: Socket) -> None:
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:

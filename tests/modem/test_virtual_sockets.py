@@ -30,7 +30,7 @@ from modem.virtual.conditions import Link, preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from modem.virtual.scenario import ScenarioError, ServeScenario, load_scenario, provision
-from modem.virtual.sockets import UDP_HEADER
+from modem.virtual.sockets import UDP_HEADER, Socket
 from modem.virtual.transport import ModemRunner, VirtualUrlError, build_modem, parse_virtual_url
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -490,3 +490,50 @@ async def test_real_udp_on_both_stacks(profile: str) -> None:
     assert (ctx.bytes_up, ctx.bytes_down) == (4 + UDP_HEADER, 4 + UDP_HEADER)
     await dte.close()
     transport.close()
+
+
+class FakeIO:
+    """A `SocketIO` that connects at once and records what the stack asks of it."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.pauses: list[bool] = []
+
+    def connect(self, sock: Socket, host: str, port: int) -> None:
+        sock.handle = self
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self, sock: Socket) -> None:
+        sock.handle = None
+
+    def pause(self, sock: Socket, paused: bool) -> None:
+        self.pauses.append(paused)
+
+
+def test_a_fast_server_is_paused_while_a_window_waits_for_the_gprs_downlink() -> None:
+    q, _ = setup("quectel-bg96", net_preset="gprs")
+    io = FakeIO()
+    q.tcp.io = io
+    at(q, 'AT+QIOPEN=1,0,"TCP","127.0.0.1",5000,0,0')
+    sock = q.tcp.sockets[0]
+    q.tcp.connected(sock)  # the real connect is done; the handshake still crosses the link
+    assert q.take_output() == b""
+    q.poll(q.now + 5.0)
+    assert q.take_output() == b"\r\n+QIOPEN: 0,0\r\n"
+    at(q, "AT+QISEND=0,3")
+    q.feed(b"get", q.now)
+    assert q.take_output() == b"\r\nSEND OK\r\n" and io.sent == []  # still on the uplink
+    q.poll(q.now + 5.0)
+    assert io.sent == [b"get"]
+    for _ in range(50):  # 50 x 1,460 B from the server at once: more than a window
+        q.tcp.received(sock, b"d" * 1460)
+    assert io.pauses == [True]
+    assert sock.waiting == 50 * 1460
+    q.poll(q.now + 600.0)  # GPRS downlink: the window drains, reading resumes
+    assert io.pauses == [True, False] and sock.waiting == 0
+    assert q.take_output() == b'\r\n+QIURC: "recv",0\r\n'
+    assert at(q, "AT+QIRD=0,0") == b"\r\n+QIRD: 73000,0,73000\r\n\r\nOK\r\n"
+    ctx = q.net.context(1)
+    assert ctx.payload_down == 73000 and ctx.payload_up == 3
