@@ -537,3 +537,93 @@ def test_a_fast_server_is_paused_while_a_window_waits_for_the_gprs_downlink() ->
     assert at(q, "AT+QIRD=0,0") == b"\r\n+QIRD: 73000,0,73000\r\n\r\nOK\r\n"
     ctx = q.net.context(1)
     assert ctx.payload_down == 73000 and ctx.payload_up == 3
+
+
+def test_serve_with_the_scenario_s_internet_reaches_a_local_server_and_bills_it(tmp_path: Path) -> None:
+    """`m2msim modem serve --scenario` with an inline `internet:` table: a socket to a name reaches a
+    loopback server, and the records file carries its bytes with the modelled headers."""
+    import csv
+    import os
+    import signal
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def echo_once() -> None:
+        peer, _ = listener.accept()
+        with peer:
+            while data := peer.recv(4096):
+                peer.sendall(data)
+
+    thread = threading.Thread(target=echo_once, daemon=True)
+    thread.start()
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        f'start: 2026-03-02T08:00:00Z\ninternet:\n  hosts:\n    backend.example.com: "127.0.0.1:{port}"\n'
+    )
+    records = tmp_path / "usage.csv"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "m2msim",
+            "modem",
+            "serve",
+            "--profile",
+            "quectel-bg96",
+            "--tcp",
+            "0",
+            "--scenario",
+            str(scenario),
+            "--records",
+            str(records),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=WAIT_S) as dte:
+            got = b""
+
+            def until(token: bytes) -> None:
+                nonlocal got
+                while token not in got:
+                    chunk = dte.recv(4096)
+                    assert chunk, got
+                    got += chunk
+                got = got[got.index(token) + len(token) :]
+
+            dte.sendall(b"ATE0;+CEREG=1;+CEREG?\r")
+            until(b"+CEREG: 1,")
+            if not got.startswith(b"1"):  # not yet registered: the URC says when
+                until(b"\r\n+CEREG: 1\r\n")
+            dte.sendall(b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r')
+            until(b"OK\r\n")
+            dte.sendall(b'AT+QIOPEN=1,0,"TCP","backend.example.com",80,0,1\r')
+            until(b"+QIOPEN: 0,0\r\n")
+            dte.sendall(b"AT+QISEND=0,5\r")
+            until(b"> ")
+            dte.sendall(b"hello")
+            until(b'+QIURC: "recv",0,5\r\nhello\r\n')
+            dte.sendall(b"AT+QICLOSE=0;+QIDEACT=1\r")
+            until(b"OK\r\n")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
+        assert proc.returncode == 130, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=WAIT_S)
+        listener.close()
+    thread.join(WAIT_S)
+    with records.open() as f:
+        (data,) = [row for row in csv.DictReader(f) if row["type"] == "data"]
+    up = HANDSHAKE_UP + (5 + HEADER) + HEADER + TEARDOWN_UP  # the data, the ACK of the answer
+    down = HANDSHAKE_DOWN + HEADER + (5 + HEADER) + TEARDOWN_DOWN  # the ACK of the data, the answer
+    assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
