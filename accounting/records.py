@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class UsageType(StrEnum):
@@ -101,27 +103,39 @@ GATEWAY_COLUMNS: tuple[str, ...] = (
     "sequence",
 )
 
-USAGE_SCHEMA = pa.schema(
-    [
-        pa.field("line", pa.string()),
-        pa.field("type", pa.string()),
-        pa.field("start", pa.timestamp("s", tz="UTC")),
-        pa.field("duration_s", pa.int64()),
-        pa.field("bytes_up", pa.int64()),
-        pa.field("bytes_down", pa.int64()),
-        pa.field("zone", pa.string()),
-        pa.field("dest", pa.string()),
-        pa.field("delivered", pa.bool_()),
-        pa.field("session", pa.string()),
-        pa.field("imsi", pa.string()),
-        pa.field("imeisv", pa.string()),
-        pa.field("apn", pa.string()),
-        pa.field("charging_id", pa.int64()),
-        pa.field("serving_plmn", pa.string()),
-        pa.field("cause", pa.int32()),
-        pa.field("sequence", pa.int32()),
-    ]
-)
+USAGE_SCHEMA: pa.Schema  # the Arrow schema of a usage file; made on first use (see `__getattr__`)
+
+
+def __getattr__(name: str) -> Any:
+    """`USAGE_SCHEMA`, made (and pyarrow imported) when a module first asks for it: reading the
+    records' enums and `UsageRecord` does not import pyarrow (`m2msim rate` starts faster)."""
+    if name != "USAGE_SCHEMA":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [
+            pa.field("line", pa.string()),
+            pa.field("type", pa.string()),
+            pa.field("start", pa.timestamp("s", tz="UTC")),
+            pa.field("duration_s", pa.int64()),
+            pa.field("bytes_up", pa.int64()),
+            pa.field("bytes_down", pa.int64()),
+            pa.field("zone", pa.string()),
+            pa.field("dest", pa.string()),
+            pa.field("delivered", pa.bool_()),
+            pa.field("session", pa.string()),
+            pa.field("imsi", pa.string()),
+            pa.field("imeisv", pa.string()),
+            pa.field("apn", pa.string()),
+            pa.field("charging_id", pa.int64()),
+            pa.field("serving_plmn", pa.string()),
+            pa.field("cause", pa.int32()),
+            pa.field("sequence", pa.int32()),
+        ]
+    )
+    globals()["USAGE_SCHEMA"] = schema
+    return schema
 
 
 @dataclass(frozen=True, slots=True)

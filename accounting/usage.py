@@ -22,24 +22,28 @@ import logging
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from accounting.errors import UsageError
 from accounting.records import Dest, UsageType, Zone
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow and numpy are imported where they are used (an Arrow table, Parquet footers, the duplicate
+# search of a large input): rating a CSV file starts with DuckDB alone (`m2msim rate` in 0.3 s).
+
 log = logging.getLogger(__name__)
 
-UsageSource: TypeAlias = str | Path | pa.Table | list[Path] | None  # a list or a folder: files read as one
+UsageSource: TypeAlias = "str | Path | pa.Table | list[Path] | None"  # a list or a folder: files read as one
 LINE_TYPES = ("data", "sms", "voice", "csd")
 REQUIRED = ("line", "type", "start")
 OPTIONAL = ("duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
@@ -209,10 +213,12 @@ class UsageReader:
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self.ordered = False  # every scan in file order (a CSV whose numbered rows are joined)
         self._in_order = False
-        if isinstance(source, pa.Table):
+        if _is_arrow_table(source):
             self.con.register("usage_input", source)
             self.relation = "usage_input"
         elif source is None:
+            import pyarrow as pa
+
             empty = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
             self.con.register("usage_input", empty)
             self.relation = "usage_input"
@@ -787,6 +793,8 @@ class UsageReader:
             hashes = self.con.execute(sql).fetchnumpy()["h"]
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        import numpy as np
+
         values = np.asarray(hashes, dtype=np.uint64)
         values.sort()
         repeated = values[1:][values[1:] == values[:-1]]
@@ -890,6 +898,12 @@ def _record_checks(month_end: datetime) -> list[tuple[str, str]]:
     ]
 
 
+def _is_arrow_table(source: object) -> bool:
+    """An Arrow table (only made when pyarrow is already imported: no need to import it to ask)."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(source, pa.Table)
+
+
 def _is_csv(path: Path) -> bool:
     return path.name.lower().endswith((".csv", ".csv.gz", ".txt"))
 
@@ -964,6 +978,9 @@ def _footer_claims(files: Sequence[Path]) -> tuple[datetime | None, bool]:
     any file) and each file holds the number of rows its footer counted.  A file that is not
     Parquet, or is truncated, is refused here.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     ends: list[int] = []
     unique = bool(files)
     seen: set[tuple[str, str]] = set()
@@ -1046,6 +1063,9 @@ def _parquet_statistics(
     ranges: dict[str, tuple[Any, Any]] = {}
     if not files:
         return frozenset(), ranges
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     bounded = {"start", "duration_s", "bytes_up", "bytes_down", "delivered"}
     try:
         for path in files:

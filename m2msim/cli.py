@@ -16,36 +16,84 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from m2msim.outputs import OutputError
 from m2msim.signals import exit_status, handle_signals, interruption, received, signal_name
 from m2msim.yamlio import YamlError
 
-# Package cli modules, in the order their commands are listed by --help.
-# reports.cli comes after accounting.cli: it adds --report to `rate` and `compare`.
-_COMMAND_MODULES = (
-    "simulator.cli",
-    "accounting.cli",
-    "gateway.cli",
-    "modem.cli",
-    "modem.sms.cli",
-    "hil.cli",
-    "reports.cli",
+# Every command: its name, its one-line help (`m2msim --help`) and the package cli modules whose
+# `register(subparsers)` declare its arguments and handler, in order (reports.cli adds --report to
+# `rate` and `compare`).  Building the parser imports none of them: a command's modules are
+# imported when the command line names it, so `m2msim --help`, `m2msim sms-decode ...` or
+# `m2msim rate ...` never load the simulator, the gateway's capture reader or the modem layer.
+# tests/m2msim/test_cli_lazy.py checks this table against what the modules register.
+_COMMANDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "run",
+        "simulate a scenario: usage records, alarms, invoice and summary in one folder",
+        ("simulator.cli",),
+    ),
+    ("rate", "bill a month of usage records with the tariff catalog", ("accounting.cli", "reports.cli")),
+    (
+        "compare",
+        "what the month would cost on every offer, plan and commitment",
+        ("accounting.cli", "reports.cli"),
+    ),
+    ("sessions-to-records", "cut data sessions (CSV) into 12-hour partial usage records", ("gateway.cli",)),
+    ("alarms-check", "validate an autodiagnostic alarm configuration", ("gateway.cli",)),
+    (
+        "records-from-radius-detail",
+        "usage records from FreeRADIUS detail files (the server's accounting log)",
+        ("gateway.cli",),
+    ),
+    ("records-from-osmo-cdr", "usage records from osmo-sgsn CDR files", ("gateway.cli",)),
+    ("records-from-pcap", "rebuild usage records from the RADIUS accounting in captures", ("gateway.cli",)),
+    ("modem", "drive AT modems: probe one, send raw AT commands", ("modem.cli",)),
+    ("sms-decode", "decode an SMS PDU string (as in +CMGR, +CMGL, +CMT, AT+CMGS)", ("modem.sms.cli",)),
+    ("sms-encode", "encode a text into the SMS-SUBMIT PDUs for AT+CMGS", ("modem.sms.cli",)),
+    ("sms-count", "alphabet and number of parts a text needs", ("modem.sms.cli",)),
+    (
+        "bench",
+        "run a bench script on a modem: transcript, timings and what it would cost",
+        ("hil.cli",),
+    ),
+    (
+        "report",
+        "the HTML report of a run, a rate/compare output or a bench folder (one offline file)",
+        ("reports.cli",),
+    ),
+    (
+        "sql",
+        "SQL over a run: views usage, lines, alarms, invoice_lines, invoice_items (DuckDB)",
+        ("reports.cli",),
+    ),
 )
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _version() -> str:
+    import importlib.metadata  # only for --version: it costs a tenth of the start-up
+
     try:
         return importlib.metadata.version("m2msim")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class _Version(argparse.Action):
+    """--version: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"m2msim {_version()}")
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,23 +103,53 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
 
 
+class _Command(_Parser):
+    """A command's place in the parser: its arguments are declared by its package's cli modules,
+    imported (and their `register` called) only when the command line names this command."""
+
+    def __init__(self, *args: Any, modules: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.modules = modules
+        self._declared: argparse.ArgumentParser | None = None
+
+    def declared(self) -> argparse.ArgumentParser:
+        """The command's parser as its package declares it (with its handler)."""
+        if self._declared is None:
+            name = self.prog.rsplit(" ", 1)[-1]
+            top = _Parser(prog=self.prog.rsplit(" ", 1)[0], add_help=False)
+            sub = top.add_subparsers()
+            for module in self.modules:
+                importlib.import_module(module).register(sub)
+            found = sub.choices.get(name)
+            if found is None:  # a command whose optional dependency is not installed
+                self.error(f"not available in this installation (its modules {', '.join(self.modules)})")
+            self._declared = found
+        return self._declared
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return self.declared().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        return self.declared().format_help()
+
+    def format_usage(self) -> str:
+        return self.declared().format_usage()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The `m2msim` parser; no command's modules are imported until it parses that command."""
     parser = _Parser(
         prog="m2msim",
         description="Simulate an M2M fleet, drive GSM modems on a bench, and bill both with the operator's tariff.",
     )
-    parser.add_argument("--version", action="version", version=f"m2msim {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Command)
     sub.required = True
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    for name, text, modules in _COMMANDS:
+        sub.add_parser(name, help=text, modules=modules, add_help=False)
     return parser
 
 

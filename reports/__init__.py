@@ -9,22 +9,48 @@ imported by `simulator` and `hil` to write `report.html` beside their outputs.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from m2msim.outputs import atomic_write_text
-from reports.bench_report import render_bench, render_bench_report
-from reports.data import ReportError, RunFiles, connect, find_files
-from reports.run_report import render_files, render_run_report
+if TYPE_CHECKING:
+    from reports.bench_report import render_bench_report
+    from reports.data import ReportError, RunFiles, connect, find_files
+    from reports.run_report import render_files, render_run_report
+
+# Imported when first used: `m2msim rate` loads `reports.cli` (for --report) without the pages.
+_LAZY = {
+    "render_bench_report": "reports.bench_report",
+    "ReportError": "reports.data",
+    "RunFiles": "reports.data",
+    "connect": "reports.data",
+    "find_files": "reports.data",
+    "render_files": "reports.run_report",
+    "render_run_report": "reports.run_report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def render_report(folder: str | Path) -> str:
     """The page of whatever `folder` holds: a bench folder's, else a run's (or `rate`/`compare` outputs')."""
+    from reports.bench_report import render_bench
+    from reports.data import find_files
+    from reports.run_report import render_files
+
     files = find_files(folder)
     return render_bench(files) if files.is_bench else render_files(files)
 
 
 def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     """Render `folder`'s report and write it atomically to `out` (default `folder/report.html`)."""
+    from m2msim.outputs import atomic_write_text
+
     target = Path(out) if out is not None else Path(folder) / "report.html"
     atomic_write_text(target, render_report(folder))
     return target

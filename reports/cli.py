@@ -25,12 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from m2msim.outputs import OutputError, atomic_write_text, refuse_same_file
-from reports import find_files, render_report
-from reports.data import VIEWS, ReportError, connect
-from reports.run_report import render_rating_report
+
+# The handlers import the report modules (DuckDB, pyarrow) they use: `m2msim rate` declares
+# --report with this module and must not pay for them when no report is asked for.
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -77,6 +75,9 @@ def _fail(cmd: str, message: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from reports import render_report
+    from reports.data import ReportError
+
     target: Path = args.out if args.out is not None else args.folder / "report.html"
     try:
         if args.out is not None:
@@ -106,6 +107,9 @@ def _with_report(handler: Handler, name: str) -> Handler:
         rc = handler(args)
         if args.report is None or rc not in (0, 1):
             return rc
+        from reports.data import ReportError
+        from reports.run_report import render_rating_report
+
         try:
             html = render_rating_report(args.inventory, args.usage, args.catalog)
             atomic_write_text(args.report, html)
@@ -147,6 +151,10 @@ def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from reports.data import VIEWS, ReportError, connect, find_files
+
     if not args.shell and not args.query:
         return _fail("sql", "give a QUERY (or --shell)")
     try:
@@ -184,6 +192,8 @@ def _shell(files: Any) -> int:
             "--shell: DuckDB's shell (the `duckdb` command) is not installed; run queries with "
             'm2msim sql RUN_DIR "SELECT ..." instead',
         )
+    from reports.data import VIEWS, connect
+
     with tempfile.TemporaryDirectory(prefix="m2msim-sql-") as tmp:
         con = connect(files)
         try:

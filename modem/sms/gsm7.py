@@ -9,8 +9,6 @@ TS 23.040 9.2.3.24).
 
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnencodableTextError
 
 ESC = 0x1B
@@ -106,7 +104,7 @@ class Gsm7Tables:
 
 DEFAULT_TABLES = Gsm7Tables(DEFAULT_ALPHABET, EXTENSION_TABLE)
 
-#: Below this many septets plain integer arithmetic beats numpy's call overhead.
+#: Below this many septets plain integer arithmetic beats numpy's call overhead (and its import).
 _NUMPY_MIN = 64
 
 
@@ -136,6 +134,8 @@ def pack_septets(codes: bytes, fill_bits: int = 0) -> bytes:
         raise ValueError(f"fill_bits must be 0..6, got {fill_bits}")
     n = len(codes)
     if n >= _NUMPY_MIN:
+        import numpy as np  # imported here: `m2msim sms-decode` starts without it
+
         bits = np.unpackbits(np.frombuffer(codes, dtype=np.uint8).reshape(-1, 1), axis=1, bitorder="little")
         flat = bits[:, :7].ravel()
         if fill_bits:
@@ -161,6 +161,8 @@ def unpack_septets(data: bytes, count: int, skip_bits: int = 0) -> bytes:
     if count <= 0:
         return b""
     if count >= _NUMPY_MIN:
+        import numpy as np
+
         bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
         septets = bits[skip_bits : skip_bits + 7 * count].reshape(count, 7)
         return bytes(np.packbits(septets, axis=1, bitorder="little").tobytes())
