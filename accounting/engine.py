@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
+from typing import Any
 
 from accounting.catalog import Catalog, Offer, load_catalog, pick_step
 from accounting.charges import (
@@ -394,12 +395,23 @@ def _rate_run(
     ctx = fleet_context(catalog, month, fleet_sms_count(catalog, active, rated.lines), per_offer)
     invoice = Invoice(inventory.customer, str(month), catalog.currency, catalog.id, errors=list(issues))
     empty = LineUsage()
+    # A line without usage costs what its terms say: lines alike in them (a group of 10,000) are
+    # priced once (the items are immutable; each bill gets its own list).
+    unused: dict[tuple[Any, ...], list[Item]] = {}
     for line in inventory.lines:
         if line.id not in valid:
             continue
         bill = LineBill(line.id, line.offer, line.plan, line.commitment, line.prototype, line.group)
         if line.id in active_ids:
-            bill.items = price_line(catalog, line, rated.lines.get(line.id, empty), ctx)
+            used = rated.lines.get(line.id)
+            if used is None:
+                terms = (line.offer, line.plan, line.commitment, line.prototype, line.since, line.options)
+                items = unused.get(terms)
+                if items is None:
+                    items = unused[terms] = price_line(catalog, line, empty, ctx)
+                bill.items = list(items)
+            else:
+                bill.items = price_line(catalog, line, used, ctx)
         invoice.lines.append(bill)
     fleet, quotes, service_issues = fleet_items(catalog, inventory, len(active), rated)
     invoice.fleet, invoice.quotes = fleet, quotes

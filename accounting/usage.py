@@ -211,7 +211,6 @@ class UsageReader:
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
-        self.ordered = False  # every scan in file order (a CSV whose numbered rows are joined)
         self._in_order = False
         if _is_arrow_table(source):
             self.con.register("usage_input", source)
@@ -323,7 +322,11 @@ class UsageReader:
     def _col(self, name: str) -> str:
         return f'"{name}"' if name in self.columns else "NULL"
 
-    def _normalised(self, month_start: datetime, month_end: datetime, with_rows: bool) -> str:
+    def _normalised(
+        self, month_start: datetime, month_end: datetime, with_rows: bool, duplicates: str = ""
+    ) -> str:
+        """Each row with its reject code (NULL: clean); `duplicates`: the numbered rows with the
+        columns of `_numbered_with_duplicates`, read instead of `self.numbered`."""
         c = self._col
         types = _lit([t.value for t in UsageType])
         zones = _lit([z.value for z in Zone])
@@ -341,7 +344,7 @@ class UsageReader:
         end_txt = "'" + month_end.strftime("%Y-%m-%d %H:%M:%S+00") + "'"
         inner = f"""
             SELECT {rn_col}
-                {c(DUP_ROW)} AS dup_r, {c(DUP_FILE)} AS dup_f,
+                {DUP_ROW if duplicates else "NULL"} AS dup_r, {DUP_FILE if duplicates else "NULL"} AS dup_f,
                 NULLIF(CAST({c("line")} AS VARCHAR), '') AS line_v,
                 CAST({c("type")} AS VARCHAR) AS type_v,
                 TRY_CAST({c("start")} AS TIMESTAMPTZ) AS ts,
@@ -353,7 +356,7 @@ class UsageReader:
                 NULLIF(CAST({c("dest")} AS VARCHAR), '') AS dest_v,
                 {c("delivered")} IS NOT NULL AS has_deliv,
                 TRY_CAST({c("delivered")} AS BOOLEAN) AS deliv
-            FROM {self.numbered if with_rows else self.relation}"""
+            FROM {(duplicates or self.numbered) if with_rows else self.relation}"""
         # Row-level checks, in this order; the ones after `too-many-octets` depend only on the group
         # (type, zone, destination, line) and are made on the aggregates in pass 1 (`_judge`).
         records = " ".join(f"WHEN {sql} THEN '{code}'" for code, sql in _record_checks(month_end))
@@ -442,12 +445,44 @@ class UsageReader:
         destination and line are judged once per aggregate (`_judge`), in the same order as
         `list_rejects`.
         """
+        self._dedupe()
+        groups = self._aggregate_relation(month_start, month_end, first_periods)
+        if self.duplicates:
+            # Aggregated once with every row; the extra copies of the duplicated rows (a table of
+            # their own, a few rows) are aggregated alike and taken back out: each copy fell in
+            # the group of the row it repeats, with the same sums.  They are rejects instead.
+            relation = self.relation
+            self.relation = "dup_copies"
+            try:
+                copies = self._aggregate_relation(month_start, month_end, first_periods)
+            finally:
+                self.relation = relation
+            for key, g in copies.items():
+                kept = groups[key]
+                if kept.rows == g.rows:
+                    del groups[key]
+                else:
+                    beyond = {p: v - g.beyond.get(p, 0) for p, v in kept.beyond.items()}
+                    groups[key] = kept._replace(
+                        rows=kept.rows - g.rows, ko=kept.ko - g.ko, calls=kept.calls - g.calls, beyond=beyond
+                    )
+                _add(
+                    groups, Group(g.line, g.type, g.zone, g.dest, g.delivered, "duplicate", g.rows, 0, 0, {})
+                )
+        malformed = len(self._malformed_rows())
+        if malformed:
+            _add(groups, Group(None, None, None, None, None, "bad-row", malformed, 0, 0, {}))
+        return list(groups.values())
+
+    def _aggregate_relation(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> dict[tuple[Any, ...], Group]:
+        """The aggregates of the rows of `self.relation`, by (line, type, zone, dest, delivered, code)."""
         groups: dict[tuple[Any, ...], Group] = {}
         periods = [int(p) for p in first_periods]
         no_calls: Mapping[int, int] = dict.fromkeys(periods, 0)  # shared by the groups without calls
         flagged = 0
         judged: dict[tuple[Any, ...], str | None] = {}
-        self._dedupe()
         scan = self._scan_sql(month_start, month_end, first_periods)
         settled = scan.settled
         rows = self._fetch(scan.sql)
@@ -483,16 +518,10 @@ class UsageReader:
         if flagged:
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
                 _add(groups, g)
-        malformed = len(self._malformed_rows())
-        if malformed:
-            _add(groups, Group(None, None, None, None, None, "bad-row", malformed, 0, 0, {}))
-        return list(groups.values())
+        return groups
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:
-            if self.ordered:
-                with self._in_file_order():
-                    return self.con.execute(sql).fetchall()
             return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
@@ -545,7 +574,6 @@ class UsageReader:
             self._range_check("bytes_up", bu, "bu", MAX_OCTETS),
             self._range_check("bytes_down", bd, "bd", MAX_OCTETS),
             deliv_bad,
-            "dup IS NOT NULL" if DUP_ROW in self.columns else "false",
             *self._record_checks_unsettled(month_end, ts, dur, bu, bd),
         ]
         if all(check == "false" for check in row_checks):
@@ -560,7 +588,6 @@ class UsageReader:
         inner = f"""
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
-                    {c(DUP_ROW)} AS dup,
                     {f'{deliv} AS deliv, "delivered" IS NOT NULL AS has_deliv, ' if deliv else ""}
                     {ts} AS ts, {c("duration_s")} IS NOT NULL AS has_dur, {dur} AS dur, {bu} AS bu, {bd} AS bd
                 FROM {self.relation}"""
@@ -725,17 +752,18 @@ class UsageReader:
             if code not in ("duplicate", "bad-row")
         )
         order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], fname)"
-        sql = f"""
-            SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
-            FROM ({self._normalised(month_start, month_end, with_rows=True)}) AS r
-            LEFT JOIN rejected_keys AS k
-              ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
-             AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')
-             AND k.k_deliv = COALESCE(CAST(r.g_deliv AS VARCHAR), '')
-            WHERE r.code IS NOT NULL OR k.reason IS NOT NULL
-            ORDER BY {order}, rn
-            LIMIT {int(limit)}"""
         with self._in_file_order():
+            duplicates = self._numbered_with_duplicates() if self.duplicates else ""
+            sql = f"""
+                SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
+                FROM ({self._normalised(month_start, month_end, True, duplicates)}) AS r
+                LEFT JOIN rejected_keys AS k
+                  ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
+                 AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')
+                 AND k.k_deliv = COALESCE(CAST(r.g_deliv AS VARCHAR), '')
+                WHERE r.code IS NOT NULL OR k.reason IS NOT NULL
+                ORDER BY {order}, rn
+                LIMIT {int(limit)}"""
             found = self._fetch(sql)
             malformed = self._malformed_rows()
         index = {str(p): i for i, p in enumerate(self.files)}
@@ -836,9 +864,11 @@ class UsageReader:
     def _dedupe(self) -> None:
         """Find the rows identical in every field to an earlier row (the first copy is billed).
 
-        One hash per row, grouped: only hashes seen twice are looked at again, to compare the rows
-        themselves.  Files whose footers prove their records unique are not read for this.  When
-        there are duplicates, the input becomes the numbered rows with the row each one repeats.
+        One hash per row, sorted: only hashes seen twice are looked at again, to compare the rows
+        themselves.  Files whose footers prove their records unique are not read for this.  The
+        extra copies (a copy repeated n times gives n - 1) go to the table `dup_copies`, which
+        `aggregate` takes back out of the sums; which row repeats which is found only when the
+        rejects are listed (`_numbered_with_duplicates`).
         """
         if self.claims_unique:
             return
@@ -853,31 +883,41 @@ class UsageReader:
             return
         self.con.execute("CREATE OR REPLACE TEMP TABLE dup_hashes (h UBIGINT)")
         self.con.executemany("INSERT INTO dup_hashes VALUES (?)", cand)
+        try:
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE dup_copies AS
+                SELECT {keys} FROM (
+                    SELECT {keys}, unnest(range(copies - 1)) FROM (
+                        SELECT {keys}, COUNT(*) AS copies
+                        FROM (SELECT {keys} FROM {self.relation} WHERE {h} IN (SELECT h FROM dup_hashes))
+                        GROUP BY ALL HAVING COUNT(*) > 1))"""
+            )
+        except duckdb.Error as exc:
+            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_copies").fetchone()[0])  # type: ignore[index]
+
+    def _numbered_with_duplicates(self) -> str:
+        """The numbered rows, each duplicate with the file and row of the first copy (in file order)."""
+        cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
+        keys = ", ".join(f'"{c}"' for c in cols)
         order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], {FILE_COL})"
-        with self._in_file_order():
-            try:
-                self.con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE dup_rows AS
-                    SELECT f, r, first_f, first_r FROM (
-                        SELECT {FILE_COL} AS f, {ROW_COL} AS r,
-                            first_value({FILE_COL}) OVER w AS first_f, first_value({ROW_COL}) OVER w AS first_r,
-                            row_number() OVER w AS k
-                        FROM (SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes))
-                        WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
-                    WHERE k > 1"""
-                )
-            except duckdb.Error as exc:
-                raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
-        self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
-        if not self.duplicates:
-            return
-        self.numbered = self.relation = (
+        try:
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE dup_rows AS
+                SELECT f, r, first_f, first_r FROM (
+                    SELECT {FILE_COL} AS f, {ROW_COL} AS r,
+                        first_value({FILE_COL}) OVER w AS first_f, first_value({ROW_COL}) OVER w AS first_r,
+                        row_number() OVER w AS k
+                    FROM (SELECT * FROM {self.numbered} WHERE hash({keys}) IN (SELECT h FROM dup_hashes))
+                    WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
+                WHERE k > 1"""
+            )
+        except duckdb.Error as exc:
+            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        return (
             f"(SELECT n.*, d.first_f AS {DUP_FILE}, d.first_r AS {DUP_ROW} FROM {self.numbered} AS n "
             f"LEFT JOIN dup_rows AS d ON n.{FILE_COL} IS NOT DISTINCT FROM d.f AND n.{ROW_COL} = d.r)"
         )
-        self.columns |= {FILE_COL, ROW_COL, DUP_FILE, DUP_ROW}
-        if self.kind == "csv":
-            self.ordered = True  # the rows are numbered as they come: every scan in file order
 
 
 def _record_checks(month_end: datetime) -> list[tuple[str, str]]:
