@@ -79,6 +79,7 @@ ROW_COL = "__m2msim_row"
 DUP_FILE = "__m2msim_dup_file"
 DUP_ROW = "__m2msim_dup_row"
 MAX_CSV_LINE = 1 << 20  # bytes: a usage row is a few hundred; a longer line is a malformed row
+SMALL_CSV = 64 << 20  # bytes: about a million rows, whose hashes DuckDB groups in a few MiB
 
 # What no network produces (values beyond these are rejects, "impossible value"):
 MAX_RECORD_S = 43_200  # a data record is cut every 12 h of a session (field notes)
@@ -293,13 +294,16 @@ class UsageReader:
         reader accepted: `_true_row` puts back the rejected ones before a row number is shown."""
         read = self._read_csv
         self.relation = f"(SELECT * FROM {read}){where})"
-        # One file (the usual case): a window over the whole input, which DuckDB streams. Several
-        # files: numbered per file, a partitioned window that holds every row (and may spill).
-        over = "" if len(self.files) == 1 else f"PARTITION BY {FILE_COL}"
-        self.numbered = (
-            f"(SELECT *, row_number() OVER ({over}) + 1 AS {ROW_COL} "
-            f"FROM (SELECT * FROM {read}, filename = '{FILE_COL}'){where}))"
-        )
+        # The rows numbered as they come, over the whole input: a streamed window, read in file
+        # order under `_in_file_order` (the files in the given order, each from its first row).
+        rows = f"(SELECT *, row_number() OVER () AS {ROW_COL} FROM (SELECT * FROM {read}, filename = '{FILE_COL}'){where}))"
+        if len(self.files) == 1:
+            self.numbered = f"(SELECT * REPLACE ({ROW_COL} + 1 AS {ROW_COL}) FROM {rows})"
+        else:  # each file from its own first row: a partitioned window (holds every row, may spill)
+            self.numbered = (
+                f"(SELECT * REPLACE ({ROW_COL} - min({ROW_COL}) OVER (PARTITION BY {FILE_COL}) + 2 AS {ROW_COL}) "
+                f"FROM {rows})"
+            )
 
     def _check_every_field(self) -> None:
         """Read every field of every row, not only those the rating uses: DuckDB checks a field's
@@ -400,18 +404,19 @@ class UsageReader:
 
     @contextlib.contextmanager
     def _in_file_order(self) -> Iterator[None]:
-        """One thread, rows kept in order: a CSV's rows are numbered as they come (`row_number()`)."""
-        if self.kind != "csv" or self._in_order:
-            yield
+        """Rows kept in the input's order: a CSV's (or a table's) rows are numbered as they come
+        (`row_number() OVER ()`), which is their row in the file only when DuckDB keeps the order
+        it read them in.  With `preserve_insertion_order` it does, on every thread; without, a
+        multi-threaded scan may hand the rows on in another order (the connection's default, for
+        the aggregates, whose order does not matter)."""
+        if self.kind == "parquet" or self._in_order:
+            yield  # Parquet rows are numbered by the reader itself (`file_row_number`)
             return
         self._in_order = True
-        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]  # type: ignore[index]
-        self.con.execute("SET threads = 1")
         self.con.execute("SET preserve_insertion_order = true")
         try:
             yield
         finally:
-            self.con.execute(f"SET threads = {int(threads)}")
             self.con.execute("SET preserve_insertion_order = false")
             self._in_order = False
 
@@ -816,7 +821,12 @@ class UsageReader:
 
         Sorted in NumPy rather than grouped in DuckDB: a hash table of 30 million distinct hashes
         outgrows the memory limit and spills gigabytes to disk; the sorted array is 8 bytes a row.
+        A small CSV input (under `SMALL_CSV` bytes) is grouped in DuckDB: no NumPy to load.
         """
+        if self.kind == "csv" and sum(p.stat().st_size for p in self.files) < SMALL_CSV:
+            return [
+                (int(h),) for (h,) in self._fetch(f"SELECT h FROM ({sql}) GROUP BY h HAVING COUNT(*) > 1")
+            ]
         try:
             hashes = self.con.execute(sql).fetchnumpy()["h"]
         except duckdb.Error as exc:

@@ -13,6 +13,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,20 @@ def test_a_command_usage_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[
     assert err.splitlines() == [
         "m2msim rate: argument --top: expected one argument (see m2msim rate --help)"
     ], err
+
+
+def test_rating_a_small_csv_loads_duckdb_alone(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        "line,type,start,duration_s,bytes_up,bytes_down,zone,dest\n"
+        "33612345678,data,2026-03-02T10:00:00Z,60,1000,2000,fr,\n"
+        "33612345678,data,2026-03-02T10:00:00Z,60,1000,2000,fr,\n",  # a duplicate: the hash pass runs
+        encoding="utf-8",
+    )
+    inventory = Path(__file__).resolve().parents[2] / "scenarios" / "example-month" / "inventory.yaml"
+    code = (
+        "import contextlib, io\nfrom m2msim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['rate', {str(inventory)!r}, {str(usage)!r}, '--json']) == 0"
+    )
+    assert _imported_after(code) == ["duckdb"]
