@@ -360,18 +360,18 @@ def _tiny(tmp: Path) -> Path:
 
 
 def main(quick: bool) -> None:
-    rows = 1_000_000 if quick else 30_000_000
+    rows = int(os.environ.get("M2MSIM_BENCH_ROWS", 1_000_000 if quick else 30_000_000))
     runs = 1 if quick else 3
     keep = os.environ.get("M2MSIM_BENCH_KEEP")  # a folder: the files are made there once and kept
     with contextlib.ExitStack() as stack:
         tmp = (
-            Path(keep)
+            Path(keep) / f"{rows}-rows"
             if keep
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="m2msim-bench-")))
         )
         tmp.mkdir(parents=True, exist_ok=True)
         pq_path, csv_path = tmp / "usage.parquet", tmp / "usage.csv"
-        if pq_path.exists() and csv_path.exists() and pq.ParquetFile(pq_path).metadata.num_rows == rows:
+        if pq_path.exists() and csv_path.exists():
             gen_s = 0.0
         else:
             pq_path, csv_path, gen_s = generate(tmp, rows)
