@@ -50,6 +50,7 @@ from modem.virtual.scenario import (
     schedule,
 )
 from modem.virtual.server import PtyEndpoint, TcpEndpoint
+from modem.virtual.serving import FdLimitError, fds_needed, raise_fd_limit, run_served
 
 
 def register_serve(modem_subparsers: Any) -> None:
@@ -189,8 +190,12 @@ def _serve(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
         internet = load_internet(args.internet) if args.internet else scenario.internet
+        raise_fd_limit(fds_needed(args.count, args.tcp is not None))
     except (YamlError, OutputError, OptionError, FaultError, JournalError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
+        return 2
+    except FdLimitError as exc:
+        print(f"m2msim modem serve: --count {args.count}: {exc}", file=sys.stderr)
         return 2
     if args.check:
         what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
@@ -199,7 +204,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # The records file appears whole when serving ends (written under a temporary name).
         with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
-            signum = asyncio.run(_run(args, profile, scenario, faults, records, replay, internet))
+            signum = run_served(_run(args, profile, scenario, faults, records, replay, internet))
     except OutputError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2

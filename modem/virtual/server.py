@@ -14,6 +14,7 @@ import logging
 import os
 import pty
 import tty
+from typing import cast
 
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import VirtualModem
@@ -88,13 +89,31 @@ class PtyEndpoint:
                 os.close(fd)
 
 
+class _TcpClient(asyncio.Protocol):
+    """One client connection of a `TcpEndpoint`: its bytes go straight to the modem (no stream, no task)."""
+
+    def __init__(self, endpoint: TcpEndpoint) -> None:
+        self.endpoint = endpoint
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.endpoint._connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.endpoint.runner.feed(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint._disconnected(self)
+
+
 class TcpEndpoint:
     """One virtual modem on a loopback TCP port (one client at a time; a new one takes over)."""
 
     def __init__(self, modem: VirtualModem, clock: LoopClock, port: int) -> None:
         self.port = port
         self.clock = clock
-        self._writer: asyncio.StreamWriter | None = None
+        self._client: _TcpClient | None = None
         self.runner = ModemRunner(modem, clock, self._write)
         self.server: asyncio.AbstractServer | None = None
 
@@ -107,31 +126,28 @@ class TcpEndpoint:
         return self.runner.modem
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        loop = self.clock.loop
+        self.server = await loop.create_server(lambda: _TcpClient(self), "127.0.0.1", self.port)
         if self.port == 0:
             self.port = self.server.sockets[0].getsockname()[1]
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = writer
-        try:
-            while data := await reader.read(65536):
-                self.runner.feed(data)
-        except ConnectionError:
-            pass
-        finally:
-            if self._writer is writer:
-                self._writer = None
-            writer.close()
+    def _connected(self, client: _TcpClient) -> None:
+        old, self._client = self._client, client
+        if old is not None and old.transport is not None:
+            old.transport.close()
+
+    def _disconnected(self, client: _TcpClient) -> None:
+        if self._client is client:
+            self._client = None
 
     def _write(self, data: bytes) -> None:
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(data)
+        client = self._client
+        if client is not None and client.transport is not None and not client.transport.is_closing():
+            client.transport.write(data)
 
     def close(self) -> None:
         self.runner.close()
-        if self._writer is not None:
-            self._writer.close()
+        if self._client is not None and self._client.transport is not None:
+            self._client.transport.close()
         if self.server is not None:
             self.server.close()
