@@ -265,15 +265,13 @@ class VirtualModem:
         buf = self._inbuf
         while buf and not self._held:
             if self.mode is Mode.COMMAND:
-                j = (
-                    buf.find(b"\r")
-                    if self.settings.sreg[3] == 13
-                    else buf.find(bytes([self.settings.sreg[3]]))
-                )
+                settings = self.settings  # read again each line: ATZ puts new settings in place
+                cr = settings.sreg[3]
+                j = buf.find(b"\r" if cr == 13 else bytes((cr,)))
                 if j < 0:
                     chunk = bytes(buf)
                     buf.clear()
-                    if self.settings.echo:
+                    if settings.echo:
                         self._out += chunk
                     self._line += chunk
                     stripped = self._line.strip(b"\n ").upper()
@@ -284,13 +282,15 @@ class VirtualModem:
                         self._line.clear()
                         self._run_body(self._last_line)
                     return
-                chunk = bytes(buf[: j + 1])
+                if settings.echo:
+                    self._out += buf[: j + 1]
+                if self._line:
+                    self._line += buf[:j]
+                    line = bytes(self._line)
+                    self._line.clear()
+                else:
+                    line = bytes(buf[:j])
                 del buf[: j + 1]
-                if self.settings.echo:
-                    self._out += chunk
-                self._line += chunk[:-1]
-                line = bytes(self._line)
-                self._line.clear()
                 self._run_line(line)
             elif self.mode is Mode.ENTRY:
                 self._scan_entry()
@@ -323,7 +323,10 @@ class VirtualModem:
             self.transcript.append((self.now, "dte", "AT" + body))
         final: Final | AtError = OK
         try:
-            for cmd in parse_line(body):
+            cmds = _PARSED.get(body)
+            if cmds is None:
+                cmds = _parsed(body)
+            for cmd in cmds:
                 result = self._dispatch(cmd)
                 if result is not None and result is not OK:
                     final = result
@@ -408,26 +411,36 @@ class VirtualModem:
         return self.final_bytes(ERROR)
 
     def _finish(self, final: Final | AtError) -> None:
-        tail = self._error_bytes(final) if isinstance(final, AtError) else self.final_bytes(final)
-        if final is PROMPT:
+        if isinstance(final, AtError):
+            tail = self._error_bytes(final)
+        elif final is PROMPT:
             tail = b"\r\n> "
+        else:
+            tail = self.final_bytes(final)
+        faults = self.faults
+        if not faults.noisy:  # the common case: the response goes out as it is
+            out = self._out
+            out += self._resp
+            out += tail
+            self._resp.clear()
+            if self._urc_backlog:
+                self._flush_backlog()
+            return
         resp = self._resp
         self._resp = bytearray()
-        faults = self.faults
-        if faults.noisy:
-            rng = self.rng
-            if faults.drop and rng.random() < faults.drop:
-                log.debug("fault: response dropped")
-                return
-            if faults.garbage and rng.random() < faults.garbage:
-                resp[0:0] = bytes(rng.randrange(0x80, 0x100) for _ in range(rng.randrange(1, 9)))
-            if faults.urc_burst and rng.random() < faults.urc_burst:
-                for line in faults.burst_urcs:
-                    resp += self._crlf + line.encode("latin-1") + self._crlf
-            if faults.delay_ms:
-                self._held.append((self.now + faults.delay_ms / 1000.0, bytes(resp + tail)))
-                self._flush_backlog()
-                return
+        rng = self.rng
+        if faults.drop and rng.random() < faults.drop:
+            log.debug("fault: response dropped")
+            return
+        if faults.garbage and rng.random() < faults.garbage:
+            resp[0:0] = bytes(rng.randrange(0x80, 0x100) for _ in range(rng.randrange(1, 9)))
+        if faults.urc_burst and rng.random() < faults.urc_burst:
+            for line in faults.burst_urcs:
+                resp += self._crlf + line.encode("latin-1") + self._crlf
+        if faults.delay_ms:
+            self._held.append((self.now + faults.delay_ms / 1000.0, bytes(resp + tail)))
+            self._flush_backlog()
+            return
         self._out += resp
         self._out += tail
         self._flush_backlog()
@@ -649,3 +662,17 @@ _ID_ALIASES = frozenset({"+CCID", "+ICCID", "+QCCID"})
 SIM_LOCK_ERRORS = {"SIM PIN": 11, "SIM PUK": 12}
 # Answered while a module initialises (the rest of the extended commands answer +CME ERROR: 515).
 _DURING_INIT = frozenset({"+CFUN", "+CMEE"})
+
+# Command lines already parsed, by their text after "AT": a fleet's clients repeat a few lines
+# (AT+CSQ, AT+CREG?...) and the commands are never changed once parsed.  Bounded: cleared when full.
+_PARSED: dict[str, tuple[Cmd, ...]] = {}
+_PARSED_MAX = 4096
+
+
+def _parsed(body: str) -> tuple[Cmd, ...]:
+    """`parse_line(body)`, kept in `_PARSED` (a line with a syntax error raises AtError each time)."""
+    cmds = tuple(parse_line(body))
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[body] = cmds
+    return cmds
