@@ -50,7 +50,7 @@ from modem.virtual.scenario import (
     schedule,
 )
 from modem.virtual.server import PtyEndpoint, TcpEndpoint
-from modem.virtual.serving import FdLimitError, fds_needed, raise_fd_limit, run_served
+from modem.virtual.serving import reserve_fds, run_served
 
 
 def register_serve(modem_subparsers: Any) -> None:
@@ -140,6 +140,7 @@ MAX_MODEMS = 1000
 def _serve(args: argparse.Namespace) -> int:
     try:
         check_int("--count", args.count, 1, MAX_MODEMS)
+        reserve_fds(args.count, args.tcp is not None)
         if args.tcp is not None:
             check_int("--tcp", args.tcp, 0, MAX_PORT)
             if args.tcp and args.tcp + args.count - 1 > MAX_PORT:
@@ -190,12 +191,8 @@ def _serve(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
         internet = load_internet(args.internet) if args.internet else scenario.internet
-        raise_fd_limit(fds_needed(args.count, args.tcp is not None))
     except (YamlError, OutputError, OptionError, FaultError, JournalError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
-        return 2
-    except FdLimitError as exc:
-        print(f"m2msim modem serve: --count {args.count}: {exc}", file=sys.stderr)
         return 2
     if args.check:
         what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"

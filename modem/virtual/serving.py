@@ -1,6 +1,6 @@
 """What serving many virtual modems from one process asks of the process: open files and the event loop.
 
-    raise_fd_limit(fds_needed(1000, tcp=False))   # before opening 1,000 ptys
+    reserve_fds(1000, tcp=False)                  # before opening 1,000 ptys (OptionError: --count)
     run_served(main())                            # on uvloop when it is installed, else asyncio's loop
 
 A pty keeps two descriptors open (master and slave), a TCP port two (the listening socket and the
@@ -16,6 +16,8 @@ import asyncio
 import resource
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from modem.options import OptionError
 
 T = TypeVar("T")
 
@@ -43,6 +45,14 @@ def raise_fd_limit(need: int) -> int:
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard if hard != resource.RLIM_INFINITY else need
+
+
+def reserve_fds(count: int, tcp: bool) -> None:
+    """Raise the open-file limit for `count` modems; `OptionError` naming `--count` when it cannot be."""
+    try:
+        raise_fd_limit(fds_needed(count, tcp))
+    except FdLimitError as exc:
+        raise OptionError(f"--count {count}: {exc}") from None
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
