@@ -36,8 +36,8 @@ class _Stream(asyncio.Protocol):
         self.reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: the interface, not the class, counts
+        self.transport = cast(asyncio.Transport, transport)
         self.owner.streams.add(self)
 
     def data_received(self, data: bytes) -> None:
