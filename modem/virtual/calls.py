@@ -116,6 +116,8 @@ class CallControl:
 
     def hang_up(self) -> None:
         m = self.modem
+        if m.ppp is not None:
+            m.ppp.end(announce=False)
         for call in list(self.calls.values()):
             self._end(call)
         if m.in_data_mode:
@@ -199,7 +201,9 @@ def dial(m: VirtualModem, c: Cmd) -> Final | None:
     if text.upper().startswith(">"):
         raise CmeError(4)  # dialing from a phonebook is not supported
     if number.startswith("*99"):
-        return NO_CARRIER  # PPP is not emulated: use the module's TCP stack or +CGACT
+        from modem.virtual.ppp.bearer import gprs_dial
+
+        return gprs_dial(m, number)
     return m.calls.dial(number, VOICE if voice else DATA)
 
 
@@ -218,6 +222,11 @@ def hang_up(m: VirtualModem, c: Cmd) -> Final | None:
 
 @VOICE_CALLS.command("O")
 def online(m: VirtualModem, c: Cmd) -> Final | None:
+    from modem.virtual.ppp.bearer import resume
+
+    resumed = resume(m)
+    if resumed is not None:
+        return resumed
     data_calls = [call for call in m.calls.calls.values() if call.mode == DATA and call.stat == ACTIVE]
     if not data_calls:
         resume = m.tcp.resume  # a transparent socket left by "+++" (Quectel access mode 2)

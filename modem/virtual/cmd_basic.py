@@ -54,7 +54,16 @@ def identification(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@V250.command("X", "L", "M", "&C", "&D", "&W", "&K", "&S", listed=False)
+@V250.command("&D", listed=False)
+def dtr_mode(m: VirtualModem, c: Cmd) -> Final | None:
+    value = int(c.arg) if c.arg.isdigit() else -1 if c.arg else 0
+    if value not in (0, 1, 2):
+        raise AtError()
+    m.settings.dtr = value
+    return None
+
+
+@V250.command("X", "L", "M", "&C", "&W", "&K", "&S", listed=False)
 def accepted(m: VirtualModem, c: Cmd) -> Final | None:
     if c.arg and not c.arg.isdigit():
         raise AtError()

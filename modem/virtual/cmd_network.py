@@ -158,6 +158,20 @@ def cgact(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+@GPRS.command("+CGDATA", sim=True)
+def cgdata(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info('+CGDATA: ("PPP")')
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    if c.str_at(0, "PPP").upper() != "PPP":
+        raise CmeError(4)  # only PPP as the layer-2 protocol
+    from modem.virtual.ppp.bearer import start
+
+    return start(m, c.int_at(1, 1, 1, 16))
+
+
 @GPRS.command("+CGPADDR")
 def cgpaddr(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:

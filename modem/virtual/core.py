@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from gateway.api import NetworkAPI
     from modem.virtual.calls import CallControl
     from modem.virtual.netlink import NetLink
+    from modem.virtual.ppp.bearer import PppBearer
     from modem.virtual.sms import SmsService
     from modem.virtual.sockets import TcpSockets
 
@@ -97,6 +98,7 @@ class Settings:
     cvhu: int = 1
     cscs: str = "IRA"
     csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
+    dtr: int = 1  # AT&D: what dropping DTR does in online data (0 nothing, 1 command mode, 2 hang up)
 
 
 @dataclass(slots=True)
@@ -195,6 +197,10 @@ class VirtualModem:
         self.sms: SmsService = SmsService(self)
         self.calls: CallControl = CallControl(self)
         self.tcp: TcpSockets = TcpSockets(self)
+        self.ppp: PppBearer | None = None  # the PPP bearer (ATD*99#), online or suspended
+        # Runs `fn` for an event from outside the engine (a host socket's data); the runner
+        # serving the modem replaces it to advance time first and send the output after.
+        self.external: Callable[[Callable[[], None]], None] = _call
         for line in profile.boot_urcs:
             self.urc(line)
         self.net.power_on()
@@ -564,6 +570,16 @@ class VirtualModem:
         if self._data_handler is not None:
             self._data_handler(data)
 
+    def dtr_drop(self) -> None:
+        """The DTE dropped DTR: as AT&D says, nothing (0), command mode as after "+++" (1), or hang up (2)."""
+        if self.mode is not Mode.DATA or self.settings.dtr == 0:
+            return
+        if self.settings.dtr == 1:
+            self._escape()
+            return
+        self.calls.hang_up()
+        self.urc("NO CARRIER")
+
     def _escape(self) -> None:
         self._escape_timer = None
         self._escape_plus = 0
@@ -655,6 +671,10 @@ class VirtualModem:
             "sms_stored": self.sms.stored_count(),
             "calls": len(self.calls.calls),
         }
+
+
+def _call(fn: Callable[[], None]) -> None:
+    fn()
 
 
 _ID_ALIASES = frozenset({"+CCID", "+ICCID", "+QCCID"})

@@ -61,6 +61,9 @@ class Context:
     bytes_down: int = 0
     payload_up: int = 0  # application bytes (AT+QGDCNT)
     payload_down: int = 0
+    auth: str = ""  # what the DTE gave over PPP: "pap" or "chap", the user name and (PAP) the password
+    user: str = ""
+    password: str = ""
 
     @property
     def active(self) -> bool:
@@ -260,6 +263,9 @@ class NetLink:
         return 0
 
     def deactivate(self, ctx: Context, abnormal: bool = False) -> None:
+        bearer = self.modem.ppp
+        if bearer is not None and bearer.ctx is ctx:
+            bearer.network_lost()  # NO CARRIER: the PPP bearer on this context ends
         if ctx.session_id is not None and self.network is not None:
             self.network.close_session(self.modem.now, ctx.session_id, abnormal=abnormal)
         ctx.session_id = None

@@ -158,6 +158,7 @@ class ModemRunner:
         self.observer: Callable[[], None] | None = None
         self.sockets = LoopSockets(clock.loop, modem.tcp, self.run_now)
         modem.tcp.io = self.sockets  # the stacks' sockets to real endpoints live on this loop
+        modem.external = self.run_now  # and the PPP forwarder's host sockets
         self._flush()
 
     def feed(self, data: bytes) -> None:

@@ -1,0 +1,128 @@
+"""PAP (RFC 1334) and CHAP with MD5 (RFC 1994), either side.
+
+The network side accepts what it is given, as APNs that take any credentials do: PAP's peer-id and
+password and CHAP's name are recorded (CHAP sends no password, only its MD5 answer, kept as hex).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+PAP_REQ, PAP_ACK, PAP_NAK = 1, 2, 3
+CHAP_CHALLENGE, CHAP_RESPONSE, CHAP_SUCCESS, CHAP_FAILURE = 1, 2, 3, 4
+CHAP_NAME = b"m2msim"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    method: str  # "pap" or "chap"
+    user: str
+    password: str  # PAP: as sent; CHAP: "" (the response is in `response`)
+    response: str = ""  # CHAP: the MD5 response, hex
+
+
+def chap_md5(ident: int, secret: bytes, challenge: bytes) -> bytes:
+    return hashlib.md5(bytes([ident]) + secret + challenge, usedforsecurity=False).digest()
+
+
+def _pkt(code: int, ident: int, body: bytes) -> bytes:
+    return struct.pack("!BBH", code, ident, 4 + len(body)) + body
+
+
+def _split(data: bytes) -> tuple[int, int, bytes] | None:
+    if len(data) < 4:
+        return None
+    code, ident, length = struct.unpack("!BBH", data[:4])
+    if length < 4 or length > len(data):
+        return None
+    return code, ident, data[4:length]
+
+
+class Authenticator:
+    """The network side: asks for `method` and accepts any answer; `done(credentials)` then."""
+
+    def __init__(
+        self,
+        method: str,
+        send: Callable[[int, bytes], None],
+        random_bytes: Callable[[int], bytes],
+        done: Callable[[Credentials], None],
+    ) -> None:
+        self.method = method
+        self._send = send
+        self._random = random_bytes
+        self._done = done
+        self._challenge = b""
+        self._ident = 0
+        self.credentials: Credentials | None = None
+
+    def start(self) -> None:
+        if self.method == "chap":
+            self._challenge = self._random(16)
+            self._ident = (self._ident + 1) & 0xFF
+            self._send(0xC223, _pkt(CHAP_CHALLENGE, self._ident, bytes([16]) + self._challenge + CHAP_NAME))
+
+    def receive(self, protocol: int, data: bytes) -> None:
+        parts = _split(data)
+        if parts is None:
+            return
+        code, ident, body = parts
+        if protocol == 0xC023 and self.method == "pap" and code == PAP_REQ:
+            if len(body) < 1 or len(body) < 2 + body[0]:
+                return
+            user = body[1 : 1 + body[0]]
+            rest = body[1 + body[0] :]
+            password = rest[1 : 1 + rest[0]]
+            self._send(0xC023, _pkt(PAP_ACK, ident, bytes([8]) + b"Login ok"))
+            self._finish(Credentials("pap", user.decode("latin-1"), password.decode("latin-1")))
+        elif protocol == 0xC223 and self.method == "chap" and code == CHAP_RESPONSE and ident == self._ident:
+            if len(body) < 1 or len(body) < 1 + body[0]:
+                return
+            value, name = body[1 : 1 + body[0]], body[1 + body[0] :]
+            self._send(0xC223, _pkt(CHAP_SUCCESS, ident, b"Welcome"))
+            self._finish(Credentials("chap", name.decode("latin-1"), "", value.hex()))
+
+    def _finish(self, credentials: Credentials) -> None:
+        if self.credentials is None:  # a repeated request (our Ack was lost) is acked again, reported once
+            self.credentials = credentials
+            self._done(credentials)
+
+
+class Peer:
+    """The device side: answers the network's PAP or CHAP with `user` / `password`."""
+
+    def __init__(
+        self,
+        method: str,
+        user: str,
+        password: str,
+        send: Callable[[int, bytes], None],
+        done: Callable[[bool], None],
+    ) -> None:
+        self.method = method
+        self.user = user.encode()
+        self.password = password.encode()
+        self._send = send
+        self._done = done
+
+    def start(self) -> None:
+        if self.method == "pap":
+            body = bytes([len(self.user)]) + self.user + bytes([len(self.password)]) + self.password
+            self._send(0xC023, _pkt(PAP_REQ, 1, body))
+
+    def receive(self, protocol: int, data: bytes) -> None:
+        parts = _split(data)
+        if parts is None:
+            return
+        code, ident, body = parts
+        if protocol == 0xC223 and code == CHAP_CHALLENGE and body:
+            challenge = body[1 : 1 + body[0]]
+            value = chap_md5(ident, self.password, challenge)
+            self._send(0xC223, _pkt(CHAP_RESPONSE, ident, bytes([16]) + value + self.user))
+        elif (protocol, code) in ((0xC023, PAP_ACK), (0xC223, CHAP_SUCCESS)):
+            self._done(True)
+        elif (protocol, code) in ((0xC023, PAP_NAK), (0xC223, CHAP_FAILURE)):
+            self._done(False)

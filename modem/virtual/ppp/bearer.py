@@ -1,0 +1,189 @@
+"""The PPP data bearer of the virtual modem: `ATD*99#`, `AT+CGDATA="PPP"`, `+++` / `ATO`, `ATH`, DTR.
+
+After `CONNECT` the modem speaks PPP on the serial line as the network side (`PppLink`, role
+"network"): LCP, then PAP or CHAP (any credentials are accepted and recorded in the PDP context),
+then IPCP, when the PDP context is activated (the gateway's session: APN policy, address pool, the
+12-hour cut) and its address given to the device with the DNS servers.  The device's IP packets go
+to the `Forwarder`; every IP packet is counted by the gateway at its real size, each way.
+
+`+++` (guard time S12) suspends the bearer: command mode, the context stays up, what the network
+sends meanwhile is dropped; `ATO` resumes it.  `ATH`, DTR dropped under `AT&D2`, the device's LCP
+Terminate-Request, the context's deactivation (`AT+CGACT=0`, the network lost) end it: the context
+is deactivated (if the bearer activated it) and `NO CARRIER` is given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING, cast
+
+from modem.virtual.ppp.auth import Credentials
+from modem.virtual.ppp.forwarder import Forwarder, Routes
+from modem.virtual.ppp.ipcp import NetworkIpcp, addr
+from modem.virtual.ppp.link import IpUp, PppLink
+from modem.virtual.results import CONNECT, NO_CARRIER, CmeError, Final
+
+if TYPE_CHECKING:
+    from modem.virtual.core import VirtualModem
+    from modem.virtual.netlink import Context
+
+log = logging.getLogger(__name__)
+
+# The network side's address and the DNS servers given by IPCP: RFC 6598 shared address space, as a
+# carrier-grade NAT uses, outside every APN pool of gateway/data/apns.yaml.
+OWN_ADDRESS = "100.64.0.1"
+DNS_SERVERS = ("100.64.0.2", "100.64.0.3")
+
+
+class PppBearer:
+    def __init__(self, modem: VirtualModem, ctx: Context) -> None:
+        self.modem = modem
+        self.ctx = ctx
+        self.activated = False  # the bearer activated the context (and deactivates it at the end)
+        self.ended = False
+        self.forwarder: Forwarder | None = None
+        self.packets_up = 0
+        self.packets_down = 0
+        self.link = PppLink(
+            "network",
+            self._write,
+            lambda delay, fn: modem.schedule(delay, fn),
+            modem.rng,
+            demand_auth=("chap", "pap"),
+            on_auth=self._auth,
+            on_network=self._network,
+            on_ip_up=self._ip_up,
+            on_ip=self._from_device,
+            on_finished=self._finished,
+        )
+
+    @property
+    def suspended(self) -> bool:
+        return not self.modem.in_data_mode
+
+    # ----- line ---------------------------------------------------------------------------------
+
+    def from_dte(self, data: bytes) -> None:
+        self.link.receive(data)
+
+    def _write(self, data: bytes) -> None:
+        if not self.suspended:
+            self.modem.send_raw(data)
+
+    # ----- the link's phases ----------------------------------------------------------------------
+
+    def _auth(self, credentials: Credentials) -> None:
+        self.ctx.auth = credentials.method
+        self.ctx.user = credentials.user
+        self.ctx.password = credentials.password
+
+    def _network(self) -> NetworkIpcp | None:
+        m, ctx = self.modem, self.ctx
+        if not ctx.active:
+            err = m.net.activate(ctx)
+            if err:
+                log.info("PPP: context %d on APN %r not activated: CME %d", ctx.cid, ctx.apn, err)
+                return None
+            self.activated = True
+        assert ctx.ip is not None
+        return NetworkIpcp(addr(OWN_ADDRESS), addr(ctx.ip), (addr(DNS_SERVERS[0]), addr(DNS_SERVERS[1])))
+
+    def _ip_up(self, ip: IpUp) -> None:
+        m = self.modem
+        routes = cast("Routes | None", getattr(m, "internet", None))
+        self.forwarder = Forwarder(
+            ip.local,
+            ip.peer,
+            ip.dns,
+            routes,
+            self._to_device,
+            lambda delay, fn: m.schedule(delay, fn),
+            m.external,
+            mss=self.link.lcp_policy.peer_mru - 40,
+            seed=m.rng.randrange(1 << 32),
+        )
+        log.info("PPP: up, device %s", ipaddress.IPv4Address(ip.local))
+
+    def _from_device(self, packet: bytes) -> None:
+        self.packets_up += 1
+        self.modem.net.count(self.ctx, len(packet), 0)
+        if self.forwarder is not None:
+            self.forwarder.from_device(packet)
+
+    def _to_device(self, packet: bytes) -> None:
+        if self.ended or not self.ctx.active:
+            return
+        self.packets_down += 1
+        self.modem.net.count(self.ctx, 0, len(packet))
+        if not self.suspended:
+            self.link.send_ip(packet)
+
+    def _finished(self, reason: str) -> None:
+        log.info("PPP: link ended: %s", reason)
+        self.end()
+
+    # ----- endings ------------------------------------------------------------------------------
+
+    def end(self, announce: bool = True) -> None:
+        """The bearer is over: flows closed, the context deactivated if the bearer activated it,
+        command mode, NO CARRIER (unless `announce` is False: ATH answers OK itself)."""
+        if self.ended:
+            return
+        self.ended = True
+        m = self.modem
+        if m.ppp is self:
+            m.ppp = None
+        self.link.stop()
+        if self.forwarder is not None:
+            self.forwarder.close()
+        if self.activated and self.ctx.active:
+            m.net.deactivate(self.ctx)
+        if m.in_data_mode:
+            m.leave_data()
+        if announce:
+            m.urc(NO_CARRIER.text)
+
+    def network_lost(self) -> None:
+        """The context was deactivated under the bearer (AT+CGACT=0, coverage lost): LCP
+        Terminate-Request to the device, then NO CARRIER."""
+        if self.ended:
+            return
+        self.activated = False  # already deactivated
+        if not self.suspended:
+            self.link.terminate("PDP context deactivated")
+        self.end()
+
+
+def gprs_dial(m: VirtualModem, number: str) -> Final | None:
+    """`ATD*99[*[address][*[L2P][*[cid]]]]#` (27.007 10.2.1.1)."""
+    fields = number[3:].rstrip("#").split("*")[1:]
+    cid = 1
+    if len(fields) >= 3 and fields[2]:
+        if not fields[2].isdigit():
+            return NO_CARRIER
+        cid = int(fields[2])
+    return start(m, cid)
+
+
+def start(m: VirtualModem, cid: int) -> Final | None:
+    """CONNECT and PPP on context `cid` (it is activated when the device's IPCP starts)."""
+    if m.ppp is not None:
+        raise CmeError(3)
+    ctx = m.net.contexts.get(cid)
+    if ctx is None or not m.net.registered or m.net.network is None:
+        return NO_CARRIER
+    bearer = PppBearer(m, ctx)
+    m.ppp = bearer
+    m.enter_data(bearer.from_dte)
+    m.schedule(0.0, bearer.link.start)  # after CONNECT has gone out
+    return CONNECT
+
+
+def resume(m: VirtualModem) -> Final | None:
+    """ATO with a suspended bearer: back to online data; None when there is none."""
+    bearer = m.ppp
+    if bearer is None:
+        return None
+    m.enter_data(bearer.from_dte)
+    return CONNECT

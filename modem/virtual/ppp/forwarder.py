@@ -1,0 +1,586 @@
+"""The network side of the PPP bearer in user space: the device's IP packets to real host sockets.
+
+Like slirp, the forwarder is every remote host the device talks to:
+
+- ICMP echo requests are answered (for the network side's address, the DNS servers, and every
+  destination the Internet table reaches); others get ICMP "communication administratively prohibited".
+- UDP to the DNS servers' port 53 is answered from the Internet table's names (A records; an unknown
+  name is NXDOMAIN); other UDP goes to the endpoint the table routes it to (a host socket, or the
+  built-in echo), answers come back as datagrams from the address the device sent to.
+- TCP is terminated here by a small TCP endpoint (SYN/ACK, in-order data, FIN/RST, the device's
+  window, retransmission after `RTO_S`) whose other end is a host socket (or the echo); a refused
+  destination gets a RST.
+
+Host sockets need a running asyncio loop (the `serve` loop); without one, as in sans-IO tests, only
+the echo, ICMP and DNS answer.  Every packet the forwarder writes goes through `deliver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from modem.virtual.ppp.cp import Cancel, Schedule
+from modem.virtual.ppp.ip import (
+    ACK,
+    FIN,
+    ICMP,
+    PSH,
+    RST,
+    SYN,
+    TCP,
+    UDP,
+    build_icmp,
+    build_tcp,
+    build_udp,
+    parse_ipv4,
+    parse_tcp,
+    transport_ok,
+)
+
+log = logging.getLogger(__name__)
+
+RTO_S = 1.0
+WINDOW = 65_535
+HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host socket stops being read
+DNS_TTL = 60
+
+
+class Route(Protocol):
+    @property
+    def kind(self) -> Any: ...  # gateway.internet.RouteKind: ECHO, CONNECT, REFUSED, UNRESOLVED
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+class Routes(Protocol):
+    """What the forwarder asks of the Internet table (`gateway.internet.Internet`)."""
+
+    def route(self, host: str, port: int) -> Route: ...
+
+    def resolve(self, name: str) -> str | None: ...
+
+
+def _kind(route: Route) -> str:
+    kind = route.kind
+    return str(getattr(kind, "name", kind)).upper()
+
+
+class Backend(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def eof(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def buffered(self) -> int: ...
+
+    def pause(self, paused: bool) -> None: ...
+
+
+@dataclass(slots=True)
+class EchoBackend:
+    """The built-in echo server: what is written comes back."""
+
+    flow: TcpFlow
+
+    def write(self, data: bytes) -> None:
+        self.flow.from_host(data)
+
+    def eof(self) -> None:
+        self.flow.host_eof()
+
+    def close(self) -> None:
+        pass
+
+    def buffered(self) -> int:
+        return 0
+
+    def pause(self, paused: bool) -> None:
+        pass
+
+
+class HostBackend(asyncio.Protocol):
+    """A host TCP socket behind a flow."""
+
+    def __init__(self, flow: TcpFlow, run: Callable[[Callable[[], None]], None]) -> None:
+        self.flow = flow
+        self.run = run
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.run(lambda: self.flow.from_host(data))
+
+    def eof_received(self) -> bool | None:
+        self.run(self.flow.host_eof)
+        return True  # keep the socket open for what the device still sends
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.run(self.flow.host_lost)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def eof(self) -> None:
+        if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def pause(self, paused: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        with contextlib.suppress(RuntimeError):
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+
+@dataclass(slots=True)
+class TcpFlow:
+    """One TCP connection of the device, terminated here."""
+
+    fwd: Forwarder
+    device: bytes
+    dport_device: int  # the device's port
+    remote: bytes
+    rport: int
+    rcv_nxt: int
+    iss: int
+    peer_mss: int
+    peer_window: int
+    snd_una: int = 0
+    snd_nxt: int = 0
+    backend: Backend | None = None
+    established: bool = False
+    pending: bytearray = field(default_factory=bytearray)  # from the host, not yet sent
+    unacked: bytearray = field(default_factory=bytearray)  # sent, not yet acknowledged
+    host_done: bool = False  # the host half-closed: a FIN follows the pending data
+    fin_sent: bool = False
+    peer_fin: bool = False
+    closed: bool = False
+    paused: bool = False
+    timer: Cancel | None = None
+
+    @property
+    def key(self) -> tuple[int, bytes, int]:
+        return (self.dport_device, self.remote, self.rport)
+
+    def segment(self, flags: int, seq: int, data: bytes = b"", mss: int | None = None) -> None:
+        window = max(0, WINDOW - (self.backend.buffered() if self.backend is not None else 0))
+        self.fwd.emit(
+            build_tcp(
+                self.remote,
+                self.device,
+                self.rport,
+                self.dport_device,
+                seq,
+                self.rcv_nxt,
+                flags,
+                window,
+                data,
+                mss,
+                self.fwd.ident(),
+            )
+        )
+
+    def accept(self) -> None:
+        """The host end is there: SYN-ACK."""
+        self.established = True
+        self.snd_una = self.iss
+        self.snd_nxt = self.iss + 1
+        self.segment(SYN | ACK, self.iss, mss=self.fwd.mss)
+
+    def refuse(self) -> None:
+        self.fwd.emit(
+            build_tcp(
+                self.remote,
+                self.device,
+                self.rport,
+                self.dport_device,
+                0,
+                self.rcv_nxt,
+                RST | ACK,
+                0,
+                ident=self.fwd.ident(),
+            )
+        )
+        self.finish()
+
+    def from_device(self, tcp: Any) -> None:
+        if tcp.flags & RST:
+            self.finish()
+            return
+        if tcp.flags & SYN:
+            if self.established and tcp.seq + 1 == self.rcv_nxt:
+                self.segment(SYN | ACK, self.iss, mss=self.fwd.mss)  # our SYN-ACK was lost
+            return
+        if not self.established:
+            return
+        if tcp.flags & ACK:
+            self._acked(tcp.ack, tcp.window)
+        data = tcp.data
+        if tcp.seq != self.rcv_nxt:
+            if data or tcp.flags & FIN:
+                self.segment(ACK, self.snd_nxt)  # out of order or a repeat: say what is expected
+            return
+        if data:
+            self.rcv_nxt = (self.rcv_nxt + len(data)) & 0xFFFFFFFF
+            self.fwd.bytes_from_device += len(data)
+        if tcp.flags & FIN and not self.peer_fin:
+            self.peer_fin = True
+            self.rcv_nxt = (self.rcv_nxt + 1) & 0xFFFFFFFF
+        if data or tcp.flags & FIN:
+            self.segment(ACK, self.snd_nxt)
+            if data and self.backend is not None:
+                self.backend.write(data)
+            if tcp.flags & FIN and self.backend is not None:
+                self.backend.eof()
+        self._maybe_done()
+
+    def _acked(self, ack: int, window: int) -> None:
+        self.peer_window = window
+        n = (ack - self.snd_una) & 0xFFFFFFFF
+        if 0 < n <= (self.snd_nxt - self.snd_una) & 0xFFFFFFFF:
+            data_acked = min(n, len(self.unacked))
+            del self.unacked[:data_acked]
+            self.snd_una = ack
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+        self.push()
+
+    def from_host(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.pending += data
+        self.push()
+        if len(self.pending) > HIGH_WATER and not self.paused and self.backend is not None:
+            self.paused = True
+            self.backend.pause(True)
+
+    def host_eof(self) -> None:
+        self.host_done = True
+        self.push()
+
+    def host_lost(self) -> None:
+        if not self.closed and not (self.host_done and self.peer_fin):
+            self.host_done = True
+            self.push()
+
+    def push(self) -> None:
+        if self.closed or not self.established:
+            return
+        mss = self.peer_mss
+        while self.pending:
+            in_flight = len(self.unacked)
+            room = self.peer_window - in_flight
+            if room <= 0:
+                break
+            seg = bytes(self.pending[: min(mss, room)])
+            del self.pending[: len(seg)]
+            self.unacked += seg
+            self.segment(ACK | PSH, self.snd_nxt, seg)
+            self.snd_nxt = (self.snd_nxt + len(seg)) & 0xFFFFFFFF
+            self.fwd.bytes_to_device += len(seg)
+        if self.paused and len(self.pending) < HIGH_WATER // 2 and self.backend is not None:
+            self.paused = False
+            self.backend.pause(False)
+        if self.host_done and not self.pending and not self.fin_sent:
+            self.fin_sent = True
+            self.segment(FIN | ACK, self.snd_nxt)
+            self.snd_nxt = (self.snd_nxt + 1) & 0xFFFFFFFF
+        if self.snd_nxt != self.snd_una and self.timer is None:
+            self.timer = self.fwd.schedule(RTO_S, self._retransmit)
+        self._maybe_done()
+
+    def _retransmit(self) -> None:
+        self.timer = None
+        if self.closed or self.snd_nxt == self.snd_una:
+            return
+        self.pending[0:0] = self.unacked  # go back to the first unacknowledged octet
+        self.unacked.clear()
+        self.snd_nxt = self.snd_una
+        self.fin_sent = False
+        self.push()
+
+    def _maybe_done(self) -> None:
+        if self.fin_sent and self.peer_fin and self.snd_una == self.snd_nxt:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.backend is not None:
+            self.backend.close()
+        self.fwd.tcp.pop(self.key, None)
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, on_data: Callable[[bytes], None], run: Callable[[Callable[[], None]], None]) -> None:
+        self.on_data = on_data
+        self.run = run
+        self.transport: asyncio.DatagramTransport | None = None
+        self.queue: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        for d in self.queue:
+            transport.sendto(d)
+        self.queue.clear()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.run(lambda: self.on_data(data))
+
+    def send(self, data: bytes) -> None:
+        if self.transport is None:
+            self.queue.append(data)
+        else:
+            self.transport.sendto(data)
+
+
+class Forwarder:
+    """The device's IP packets in (`from_device`), the answers out (`deliver`)."""
+
+    def __init__(
+        self,
+        device: bytes,
+        own: bytes,
+        dns: tuple[bytes, ...],
+        routes: Routes | None,
+        deliver: Callable[[bytes], None],
+        schedule: Schedule,
+        run: Callable[[Callable[[], None]], None] | None = None,
+        mss: int = 1460,
+        seed: int = 0,
+    ) -> None:
+        self.device = device
+        self.own = own
+        self.dns = dns
+        self.routes = routes
+        self.deliver = deliver
+        self.schedule = schedule
+        self.run: Callable[[Callable[[], None]], None] = run or (lambda fn: fn())
+        self.mss = mss
+        self._ident = seed & 0xFFFF
+        self._iss = (seed * 2_654_435_761) & 0xFFFFFFFF
+        self.tcp: dict[tuple[int, bytes, int], TcpFlow] = {}
+        self.udp: dict[tuple[int, bytes, int], _Datagrams] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.dropped = 0
+        self.bytes_from_device = 0  # TCP payload octets
+        self.bytes_to_device = 0
+
+    def ident(self) -> int:
+        self._ident = (self._ident + 1) & 0xFFFF
+        return self._ident
+
+    def emit(self, packet_bytes: bytes) -> None:
+        self.deliver(packet_bytes)
+
+    # ----- routing ------------------------------------------------------------------------------
+
+    def _route(self, dst: bytes, port: int) -> tuple[str, str, int]:
+        """('echo' | 'connect' | 'refused', host, port) for a destination of the device."""
+        if dst == self.own or dst in self.dns:
+            return "local", "", port
+        if self.routes is None:
+            return "refused", "", port
+        route = self.routes.route(str(ipaddress.IPv4Address(dst)), port)
+        kind = _kind(route)
+        if kind == "ECHO":
+            return "echo", "", port
+        if kind == "CONNECT":
+            return "connect", route.host, route.port
+        return "refused", "", port
+
+    @staticmethod
+    def _loop() -> asyncio.AbstractEventLoop | None:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    # ----- packets from the device ----------------------------------------------------------------
+
+    def from_device(self, packet_bytes: bytes) -> None:
+        ip = parse_ipv4(packet_bytes)
+        if ip is None or ip.src != self.device:
+            self.dropped += 1
+            return
+        if ip.proto == ICMP:
+            self._icmp(ip.dst, ip.payload)
+        elif ip.proto == UDP and len(ip.payload) >= 8 and transport_ok(ip):
+            sport, dport = struct.unpack("!HH", ip.payload[:4])
+            self._udp(ip.dst, sport, dport, ip.payload[8:])
+        elif ip.proto == TCP and transport_ok(ip):
+            tcp = parse_tcp(ip.payload)
+            if tcp is None:
+                self.dropped += 1
+                return
+            self._tcp(ip.dst, tcp)
+        else:
+            self.dropped += 1
+
+    def _icmp(self, dst: bytes, body: bytes) -> None:
+        if len(body) < 8 or body[0] != 8:
+            self.dropped += 1
+            return
+        kind, _, _ = self._route(dst, 0)
+        if kind == "refused":
+            self._unreachable(dst, 13, body)
+            return
+        self.emit(build_icmp(dst, self.device, 0, 0, body[4:], self.ident()))
+
+    def _unreachable(self, dst: bytes, code: int, original: bytes) -> None:
+        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + original[:28], self.ident()))
+
+    def _udp(self, dst: bytes, sport: int, dport: int, data: bytes) -> None:
+        kind, host, port = self._route(dst, dport)
+
+        def back(payload: bytes) -> None:
+            self.emit(build_udp(dst, self.device, dport, sport, payload, self.ident()))
+
+        if kind == "local":
+            if dst in self.dns and dport == 53:
+                answer = self._dns(data)
+                if answer is not None:
+                    back(answer)
+                return
+            self._unreachable(dst, 3, data)
+            return
+        if kind == "echo":
+            back(data)
+            return
+        loop = self._loop()
+        if kind == "refused" or loop is None:
+            self._unreachable(dst, 13, data)
+            return
+        key = (sport, dst, dport)
+        proto = self.udp.get(key)
+        if proto is None:
+            proto = self.udp[key] = _Datagrams(back, self.run)
+            self._spawn(loop.create_datagram_endpoint(lambda: proto, remote_addr=(host, port)))
+        proto.send(data)
+
+    def _dns(self, query: bytes) -> bytes | None:
+        """The answer to a DNS query for an A record, from the Internet table's names."""
+        if len(query) < 12:
+            return None
+        qid, flags, qd = struct.unpack("!HHH", query[:6])
+        if flags & 0x8000 or qd != 1:
+            return None
+        labels = []
+        i = 12
+        while i < len(query) and query[i]:
+            n = query[i]
+            labels.append(query[i + 1 : i + 1 + n].decode("latin-1"))
+            i += 1 + n
+        if i + 5 > len(query):
+            return None
+        question = query[12 : i + 5]
+        qtype = int.from_bytes(query[i + 1 : i + 3], "big")
+        name = ".".join(labels)
+        address = self.routes.resolve(name) if self.routes is not None else None
+        rd = flags & 0x0100
+        if address is None or ":" in address:
+            return struct.pack("!HHHHHH", qid, 0x8180 | rd | 3, 1, 0, 0, 0) + question  # NXDOMAIN
+        if qtype != 1:
+            return struct.pack("!HHHHHH", qid, 0x8180 | rd, 1, 0, 0, 0) + question  # no data of that type
+        answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, DNS_TTL, 4) + ipaddress.IPv4Address(address).packed
+        return struct.pack("!HHHHHH", qid, 0x8180 | rd, 1, 1, 0, 0) + question + answer
+
+    def _tcp(self, dst: bytes, tcp: Any) -> None:
+        key = (tcp.sport, dst, tcp.dport)
+        flow = self.tcp.get(key)
+        if flow is not None:
+            flow.from_device(tcp)
+            return
+        if tcp.flags & RST:
+            return
+        if not tcp.flags & SYN or tcp.flags & ACK:
+            seq = tcp.ack if tcp.flags & ACK else 0
+            ack = (tcp.seq + len(tcp.data) + (1 if tcp.flags & FIN else 0)) & 0xFFFFFFFF
+            self.emit(
+                build_tcp(dst, self.device, tcp.dport, tcp.sport, seq, ack, RST | ACK, 0, ident=self.ident())
+            )
+            return
+        self._iss = (self._iss + 64_000) & 0xFFFFFFFF
+        flow = TcpFlow(
+            self,
+            self.device,
+            tcp.sport,
+            dst,
+            tcp.dport,
+            (tcp.seq + 1) & 0xFFFFFFFF,
+            self._iss,
+            min(tcp.mss or 536, self.mss),
+            tcp.window,
+        )
+        kind, host, port = self._route(dst, tcp.dport)
+        loop = self._loop()
+        if kind == "echo":
+            self.tcp[key] = flow
+            flow.backend = EchoBackend(flow)
+            flow.accept()
+        elif kind == "connect" and loop is not None:
+            self.tcp[key] = flow
+            self._spawn(self._connect(loop, flow, host, port))
+        else:
+            flow.refuse()
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, flow: TcpFlow, host: str, port: int) -> None:
+        backend = HostBackend(flow, self.run)
+        try:
+            await loop.create_connection(lambda: backend, host, port)
+        except OSError as exc:
+            log.info("PPP: TCP to %s:%d refused by the host: %s", host, port, exc)
+            self.run(flow.refuse)
+            return
+        if flow.closed:
+            backend.close()
+            return
+        flow.backend = backend
+        self.run(flow.accept)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        """The bearer ended: every flow and host socket goes."""
+        for flow in list(self.tcp.values()):
+            flow.finish()
+        for proto in self.udp.values():
+            if proto.transport is not None:
+                proto.transport.close()
+        self.udp.clear()
+        for task in self._tasks:
+            task.cancel()

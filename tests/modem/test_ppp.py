@@ -1,0 +1,353 @@
+"""The PPP data bearer: framing, LCP / PAP / CHAP / IPCP negotiation, the forwarder, suspension,
+hang-up, DTR, the network dropping, and the gateway's bytes equal to the IP bytes exchanged."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accounting.records import UsageRecord
+from gateway.network import Network, NetworkConfig
+from modem.profiles import load_profile
+from modem.virtual.core import VirtualModem
+from modem.virtual.ppp import cp, lcp
+from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
+from modem.virtual.ppp.hdlc import ALL_CONTROL, FrameDecoder, encode_frame, escape, fcs16
+from modem.virtual.ppp.ip import ICMP, UDP, build_udp, parse_ipv4
+from modem.virtual.ppp.ipcp import IP_COMPRESSION
+from modem.virtual.scenario import ServeScenario, provision
+from tests.modem.pppdevice import Device, TcpClient
+
+EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+OWN = ipaddress.IPv4Address(OWN_ADDRESS).packed
+ECHO_HOST = ipaddress.IPv4Address("198.18.0.1").packed
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def write(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass(frozen=True)
+class _Route:
+    kind: str
+    host: str = ""
+    port: int = 0
+
+
+class EchoInternet:
+    """The Internet as the tests need it: 198.18.0.1 is the built-in echo, the rest refused."""
+
+    def route(self, host: str, port: int) -> _Route:
+        return _Route("ECHO") if host == "198.18.0.1" else _Route("REFUSED")
+
+    def resolve(self, name: str) -> str | None:
+        return "198.18.0.1" if name == "echo.example.com" else None
+
+
+def setup(profile: str = "simcom-sim800") -> tuple[VirtualModem, Network, Sink]:
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH)
+    provision(net, m, ServeScenario())
+    m.internet = EchoInternet()  # type: ignore[attr-defined]
+    m.take_output(0.0)
+    m.feed(b"ATE0\r", 0.0)
+    m.poll(3.0)  # registered
+    m.take_output()
+    m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', 3.0)
+    assert m.take_output() == b"\r\nOK\r\n"
+    return m, net, sink
+
+
+def online(profile: str = "simcom-sim800", **link: object) -> tuple[Device, Network, Sink]:
+    m, net, sink = setup(profile)
+    dev = Device(m, user="33612345678", password="secret", **link)
+    assert dev.dial() == b"\r\nCONNECT\r\n"
+    assert dev.link.ip is not None, dev.link.phase
+    return dev, net, sink
+
+
+# ----- framing ------------------------------------------------------------------------------------
+
+
+def test_fcs16_check_value_of_rfc1662() -> None:
+    assert fcs16(b"123456789") ^ 0xFFFF == 0x906E  # CRC-16/X.25, the FCS-16 of RFC 1662
+
+
+@given(
+    protocol=st.sampled_from([0x0021, 0xC021, 0x8021, 0xC023, 0x0057]),
+    info=st.binary(min_size=1, max_size=300),  # RFC 1662: a frame of less than 4 octets is invalid
+    accm=st.sampled_from([0, ALL_CONTROL, 0x000A0000]) | st.integers(0, ALL_CONTROL),
+    acfc=st.booleans(),
+    pfc=st.booleans(),
+    cuts=st.lists(st.integers(0, 700), max_size=6),
+)
+def test_frames_round_trip_in_any_pieces(protocol: int, info: bytes, accm: int, acfc: bool, pfc: bool, cuts: list[int]) -> None:
+    frame = encode_frame(protocol, info, accm=accm, acfc=acfc, pfc=pfc)
+    body = frame[1:-1]
+    assert 0x7E not in body
+    assert not any(b < 0x20 and accm >> b & 1 for b in body)
+    dec = FrameDecoder(accm=accm)
+    got = []
+    last = 0
+    for cut in sorted(c % (len(frame) + 1) for c in cuts):
+        got += dec.feed(frame[last:cut])
+        last = cut
+    got += dec.feed(frame[last:])
+    assert got == [(protocol, info)]
+
+
+@given(info=st.binary(min_size=1, max_size=100), where=st.integers(0, 10_000), bit=st.integers(0, 7))
+def test_a_damaged_frame_is_dropped_and_counted(info: bytes, where: int, bit: int) -> None:
+    raw = bytearray(b"\xff\x03\x00\x21" + info)
+    raw[where % len(raw)] ^= 1 << bit
+    fcs = fcs16(b"\xff\x03\x00\x21" + info) ^ 0xFFFF
+    damaged = b"\x7e" + escape(bytes(raw) + bytes([fcs & 0xFF, fcs >> 8]), ALL_CONTROL) + b"\x7e"
+    dec = FrameDecoder()
+    assert dec.feed(damaged + encode_frame(0x21, b"next")) == [(0x21, b"next")]
+    assert dec.bad == 1
+
+
+def test_unescaped_control_characters_in_the_receive_map_are_dropped() -> None:
+    frame = encode_frame(0x21, b"\x11\x13data", accm=ALL_CONTROL)
+    noisy = frame[:3] + b"\x11" + frame[3:]  # an XON inserted by the line
+    assert FrameDecoder(accm=ALL_CONTROL).feed(noisy) == [(0x21, b"\x11\x13data")]
+
+
+# ----- negotiation ---------------------------------------------------------------------------------
+
+
+def test_dial_negotiates_chap_and_ipcp_gives_the_pool_address_and_dns() -> None:
+    dev, net, _ = online()
+    m = dev.m
+    ctx = m.net.contexts[1]
+    assert ctx.active and (ctx.auth, ctx.user, ctx.password) == ("chap", "33612345678", "")
+    assert dev.link.ip is not None
+    assert dev.link.ip.local == ipaddress.IPv4Address(ctx.ip).packed
+    assert ipaddress.IPv4Address(ctx.ip) in ipaddress.IPv4Network("10.64.0.0/12")
+    assert dev.link.ip.dns == tuple(ipaddress.IPv4Address(a).packed for a in DNS_SERVERS)
+    assert dev.link.ip.peer == OWN
+    assert net.open_sessions() == [ctx.session_id]
+    # the device agreed to ACCM 0, PFC, ACFC: the modem sends IP compressed, unescaped
+    assert (dev.link.lcp_policy.tx_pfc, dev.link.lcp_policy.tx_acfc) == (True, True)
+    assert m.ppp is not None and (m.ppp.link.lcp_policy.tx_accm, m.ppp.link.lcp_policy.tx_acfc) == (0, True)
+
+
+def test_pap_when_the_device_naks_chap() -> None:
+    dev, _, _ = online(do_auth=("pap",))
+    ctx = dev.m.net.contexts[1]
+    assert (ctx.auth, ctx.user, ctx.password) == ("pap", "33612345678", "secret")
+
+
+def test_no_authentication_when_the_device_rejects_it() -> None:
+    dev, _, _ = online(refuse_lcp=frozenset({lcp.AUTH}))
+    ctx = dev.m.net.contexts[1]
+    assert ctx.active and ctx.auth == ""
+
+
+def test_cgdata_and_cid_in_the_dial_string() -> None:
+    m, _, _ = setup()
+    m.feed(b'AT+CGDCONT=3,"IP","orange.m2m.spec"\r', m.now)
+    m.take_output()
+    dev = Device(m)
+    assert dev.dial('AT+CGDATA="PPP",3') == b"\r\nCONNECT\r\n"
+    assert m.net.contexts[3].active and not m.net.contexts[1].active
+    m2, _, _ = setup()
+    assert Device(m2).dial("ATD*99***7#") == b"\r\nNO CARRIER\r\n"  # no context 7 defined
+    dev2 = Device(m2)
+    assert dev2.dial("ATD*99***1#") == b"\r\nCONNECT\r\n" and m2.net.contexts[1].active
+
+
+def test_mru_below_the_minimum_is_naked_and_unknown_options_rejected() -> None:
+    m, _, _ = setup()
+    dev = Device(m, mru=40)
+    dev.dial()
+    assert dev.link.lcp_policy.mru == lcp.DEFAULT_MRU  # took the modem's Nak
+    assert m.ppp is not None and m.ppp.link.lcp.naks_sent >= 1
+    # an option the modem does not do (callback, type 13) is rejected, the others acked
+    answers: list[tuple[int, bytes]] = []
+    request = cp.packet(cp.CONF_REQ, 99, cp.build_options([(lcp.MAGIC, b"\x01\x02\x03\x04"), (13, b"\x06")]))
+    m.feed(encode_frame(0xC021, request), m.now)
+    answers = FrameDecoder().feed(m.take_output(m.now))
+    rej = [info for proto, info in answers if proto == 0xC021 and info[0] == cp.CONF_REJ]
+    assert rej and cp.parse_options(rej[0][4:]) == [(13, b"\x06")] and rej[0][1] == 99
+
+
+def test_ipcp_rejects_van_jacobson_compression() -> None:
+    m, _, _ = setup()
+    dev = Device(m)
+    dev.link.start = _with_extra_ipcp(dev)  # type: ignore[method-assign]
+    dev.dial()
+    assert dev.link.ip is not None
+    assert m.ppp is not None and m.ppp.link.ipcp is not None and m.ppp.link.ipcp.rejects_sent == 1
+
+
+def _with_extra_ipcp(dev: Device) -> object:
+    start = dev.link.start
+    original = dev.link._network_phase
+
+    def network_phase() -> None:
+        original()
+        policy = dev.link.ipcp_policy
+        assert policy is not None and hasattr(policy, "extra")
+
+    def patched() -> None:
+        from modem.virtual.ppp import ipcp
+
+        base = ipcp.DeviceIpcp.__init__
+
+        def init(self: ipcp.DeviceIpcp, *a: object, **k: object) -> None:
+            base(self, *a, **k)  # type: ignore[arg-type]
+            self.extra = [(IP_COMPRESSION, b"\x00\x2d\x0f\x01")]
+
+        ipcp.DeviceIpcp.__init__ = init  # type: ignore[method-assign]
+        try:
+            dev.link._network_phase = network_phase  # type: ignore[method-assign]
+            start()
+            dev.pump()
+        finally:
+            ipcp.DeviceIpcp.__init__ = base  # type: ignore[method-assign]
+
+    return patched
+
+
+def test_lcp_echo_and_protocol_reject_of_ipv6cp() -> None:
+    dev, _, _ = online()
+    dev.link.echo(b"hello")
+    dev.pump()
+    assert dev.link.echo_replies == 1
+    dev.link.send(0x8057, cp.packet(cp.CONF_REQ, 1, b""))  # IPV6CP: not offered by this modem
+    dev.pump()
+    assert dev.m.ppp is not None and dev.m.ppp.link.rejected_protocols == [0x8057]
+
+
+# ----- IP, the forwarder and the bytes counted --------------------------------------------------
+
+
+def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
+    dev, _, _ = online()
+    ctx = dev.m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    dev.ping(OWN)
+    dev.ping(ECHO_HOST, b"x" * 500)
+    dev.send(build_udp(dev.address, ECHO_HOST, 5000, 7, b"udp echo"))
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04echo\x07example\x03com\x00\x00\x01\x00\x01"
+    dev.send(build_udp(dev.address, ipaddress.IPv4Address(DNS_SERVERS[0]).packed, 5353, 53, query))
+    got = [parse_ipv4(p) for p in dev.received]
+    assert [(g.proto, g.src) for g in got if g is not None] == [(ICMP, OWN), (ICMP, ECHO_HOST), (UDP, ECHO_HOST), (UDP, ipaddress.IPv4Address(DNS_SERVERS[0]).packed)]
+    assert got[1] is not None and got[1].payload[0] == 0 and got[1].payload.endswith(b"x" * 500)
+    assert got[2] is not None and got[2].payload[8:] == b"udp echo"
+    assert got[3] is not None and got[3].payload[-4:] == ipaddress.IPv4Address("198.18.0.1").packed
+    assert ctx.bytes_up - up0 == sum(len(p) for p in dev.sent)
+    assert ctx.bytes_down - down0 == sum(len(p) for p in dev.received)
+
+
+def test_tcp_through_the_forwarder_to_the_echo_and_a_refused_destination() -> None:
+    dev, _, _ = online()
+    c = TcpClient(dev, ECHO_HOST, 7)
+    c.connect()
+    c.write(b"hello through PPP")
+    c.write(b"z" * 3000)  # more than one segment (the device's MSS 1400)
+    c.close()
+    c.read()
+    assert bytes(c.data) == b"hello through PPP" + b"z" * 3000 and c.peer_fin
+    assert dev.m.ppp is not None and dev.m.ppp.forwarder is not None and not dev.m.ppp.forwarder.tcp
+    refused = TcpClient(dev, ipaddress.IPv4Address("192.0.2.1").packed, 80, sport=40001)
+    refused.connect()
+    assert refused.reset
+
+
+def test_records_bytes_equal_the_ip_bytes_exchanged() -> None:
+    dev, net, sink = online()
+    c = TcpClient(dev, ECHO_HOST, 7)
+    c.connect()
+    c.write(b"a" * 5000)
+    c.close()
+    c.read()
+    dev.m.feed(b"+++", dev.m.now + 1.5)
+    dev.m.poll(dev.m.now + 1.5)
+    dev.m.feed(b"ATH\r", dev.m.now + 1.0)
+    assert dev.m.take_output().endswith(b"\r\nOK\r\n")
+    net.flush(dev.m.now + 1.0)
+    (record,) = [r for r in sink.records if r.session is not None]
+    assert record.bytes_up == sum(len(p) for p in dev.sent)
+    assert record.bytes_down == sum(len(p) for p in dev.received)
+
+
+# ----- modes and endings ---------------------------------------------------------------------------
+
+
+def escape_sequence(dev: Device) -> bytes:
+    m = dev.m
+    m.feed(b"+++", m.now + 1.1)  # guard time S12 = 50 (1 s) before...
+    m.poll(m.now + 1.1)  # ...and after
+    return m.take_output()
+
+
+def test_escape_keeps_the_context_ato_resumes_ath_ends() -> None:
+    dev, net, _ = online()
+    m = dev.m
+    assert escape_sequence(dev) == b"\r\nOK\r\n"
+    m.feed(b"AT+CGACT?\r", m.now)
+    assert b"+CGACT: 1,1" in m.take_output()
+    dev.ping(OWN)  # the line is in command mode: the frame is not data, nothing answers
+    assert dev.received == []
+    m.feed(b"ATO\r", m.now)
+    assert m.take_output() == b"\r\nCONNECT\r\n"
+    dev.ping(OWN)
+    assert len(dev.received) == 1
+    escape_sequence(dev)
+    m.feed(b"ATH\r", m.now)
+    assert m.take_output() == b"\r\nOK\r\n"
+    assert not m.net.contexts[1].active and net.open_sessions() == []
+    m.feed(b"ATO\r", m.now)
+    assert m.take_output() == b"\r\nNO CARRIER\r\n"
+
+
+def test_dtr_drop_under_and_d1_suspends_and_d2_hangs_up() -> None:
+    dev, _, _ = online()
+    m = dev.m
+    m.settings.dtr = 1  # AT&D1, as set in command mode
+    m.dtr_drop()
+    assert m.take_output() == b"\r\nOK\r\n" and m.ppp is not None
+    m.feed(b"AT&D2;O\r", m.now)
+    assert m.take_output() == b"\r\nCONNECT\r\n"
+    m.dtr_drop()
+    assert m.take_output() == b"\r\nNO CARRIER\r\n"
+    assert m.ppp is None and not m.net.contexts[1].active
+
+
+def test_network_drop_sends_terminate_request_and_no_carrier() -> None:
+    dev, net, _ = online()
+    m = dev.m
+    m.net.lose()
+    out = m.take_output()
+    frames = FrameDecoder().feed(out)
+    assert any(p == 0xC021 and info[0] == cp.TERM_REQ for p, info in frames)
+    assert out.endswith(b"\r\nNO CARRIER\r\n")
+    assert m.ppp is None and net.open_sessions() == []
+
+
+def test_device_terminate_ends_with_no_carrier_and_releases_the_context() -> None:
+    dev, net, _ = online()
+    dev.link.terminate("bye")
+    dev.pump()
+    assert dev.text.endswith(b"\r\nNO CARRIER\r\n")
+    assert dev.m.ppp is None and net.open_sessions() == [] and not dev.m.in_data_mode
+
+
+def test_activation_refused_by_the_network_terminates_the_link() -> None:
+    m, _, _ = setup()
+    m.feed(b'AT+CGDCONT=1,"IP","no.such.apn"\r', m.now)
+    m.take_output()
+    dev = Device(m)
+    assert dev.dial() == b"\r\nCONNECT\r\n"
+    assert dev.link.ip is None and dev.text.endswith(b"\r\nNO CARRIER\r\n") and m.ppp is None
