@@ -95,7 +95,20 @@ class TcpClient:
 
     def _send(self, flags: int, data: bytes = b"") -> None:
         d = self.dev
-        d.send(build_tcp(d.address, self.dst, self.sport, self.port, self.seq, self.ack, flags, 65535, data, 1400 if flags & SYN else None))
+        d.send(
+            build_tcp(
+                d.address,
+                self.dst,
+                self.sport,
+                self.port,
+                self.seq,
+                self.ack,
+                flags,
+                65535,
+                data,
+                1400 if flags & SYN else None,
+            )
+        )
 
     def read(self) -> None:
         """Take the segments that arrived; acknowledge data and FIN."""

@@ -90,7 +90,9 @@ def test_fcs16_check_value_of_rfc1662() -> None:
     pfc=st.booleans(),
     cuts=st.lists(st.integers(0, 700), max_size=6),
 )
-def test_frames_round_trip_in_any_pieces(protocol: int, info: bytes, accm: int, acfc: bool, pfc: bool, cuts: list[int]) -> None:
+def test_frames_round_trip_in_any_pieces(
+    protocol: int, info: bytes, accm: int, acfc: bool, pfc: bool, cuts: list[int]
+) -> None:
     frame = encode_frame(protocol, info, accm=accm, acfc=acfc, pfc=pfc)
     body = frame[1:-1]
     assert 0x7E not in body
@@ -183,40 +185,10 @@ def test_mru_below_the_minimum_is_naked_and_unknown_options_rejected() -> None:
 
 def test_ipcp_rejects_van_jacobson_compression() -> None:
     m, _, _ = setup()
-    dev = Device(m)
-    dev.link.start = _with_extra_ipcp(dev)  # type: ignore[method-assign]
+    dev = Device(m, ipcp_extra=[(IP_COMPRESSION, b"\x00\x2d\x0f\x01")])
     dev.dial()
     assert dev.link.ip is not None
     assert m.ppp is not None and m.ppp.link.ipcp is not None and m.ppp.link.ipcp.rejects_sent == 1
-
-
-def _with_extra_ipcp(dev: Device) -> object:
-    start = dev.link.start
-    original = dev.link._network_phase
-
-    def network_phase() -> None:
-        original()
-        policy = dev.link.ipcp_policy
-        assert policy is not None and hasattr(policy, "extra")
-
-    def patched() -> None:
-        from modem.virtual.ppp import ipcp
-
-        base = ipcp.DeviceIpcp.__init__
-
-        def init(self: ipcp.DeviceIpcp, *a: object, **k: object) -> None:
-            base(self, *a, **k)  # type: ignore[arg-type]
-            self.extra = [(IP_COMPRESSION, b"\x00\x2d\x0f\x01")]
-
-        ipcp.DeviceIpcp.__init__ = init  # type: ignore[method-assign]
-        try:
-            dev.link._network_phase = network_phase  # type: ignore[method-assign]
-            start()
-            dev.pump()
-        finally:
-            ipcp.DeviceIpcp.__init__ = base  # type: ignore[method-assign]
-
-    return patched
 
 
 def test_lcp_echo_and_protocol_reject_of_ipv6cp() -> None:
@@ -242,7 +214,12 @@ def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
     query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04echo\x07example\x03com\x00\x00\x01\x00\x01"
     dev.send(build_udp(dev.address, ipaddress.IPv4Address(DNS_SERVERS[0]).packed, 5353, 53, query))
     got = [parse_ipv4(p) for p in dev.received]
-    assert [(g.proto, g.src) for g in got if g is not None] == [(ICMP, OWN), (ICMP, ECHO_HOST), (UDP, ECHO_HOST), (UDP, ipaddress.IPv4Address(DNS_SERVERS[0]).packed)]
+    assert [(g.proto, g.src) for g in got if g is not None] == [
+        (ICMP, OWN),
+        (ICMP, ECHO_HOST),
+        (UDP, ECHO_HOST),
+        (UDP, ipaddress.IPv4Address(DNS_SERVERS[0]).packed),
+    ]
     assert got[1] is not None and got[1].payload[0] == 0 and got[1].payload.endswith(b"x" * 500)
     assert got[2] is not None and got[2].payload[8:] == b"udp echo"
     assert got[3] is not None and got[3].payload[-4:] == ipaddress.IPv4Address("198.18.0.1").packed

@@ -20,7 +20,7 @@ RESTART_S = 3.0  # the restart timer (RFC 1661 4.6)
 MAX_CONFIGURE = 10
 MAX_TERMINATE = 2
 
-Options = list[tuple[int, bytes]]
+Options = list[tuple[int, bytes]]  # a Configure packet's (type, value) pairs
 
 
 class Cancel(Protocol):

@@ -21,10 +21,11 @@ from modem.virtual.ppp.cp import (
     ECHO_REQ,
     PROTO_REJ,
     Automaton,
+    Options,
     Schedule,
     packet,
 )
-from modem.virtual.ppp.hdlc import ALL_CONTROL, FrameDecoder, encode_frame
+from modem.virtual.ppp.hdlc import FrameDecoder, encode_frame
 from modem.virtual.ppp.ipcp import DeviceIpcp, NetworkIpcp
 from modem.virtual.ppp.lcp import LcpPolicy
 
@@ -56,6 +57,7 @@ class PppLink:
         password: str = "",
         refuse_lcp: frozenset[int] = frozenset(),
         mru: int | None = None,
+        ipcp_extra: Options | None = None,
         on_auth: Callable[[Credentials], None] | None = None,
         on_network: Callable[[], NetworkIpcp | None] | None = None,
         on_ip_up: Callable[[IpUp], None] | None = None,
@@ -67,6 +69,7 @@ class PppLink:
         self._schedule = schedule
         self.rng = rng
         self.user, self.password = user, password
+        self.ipcp_extra = list(ipcp_extra or [])
         self.on_auth = on_auth
         self.on_network = on_network
         self.on_ip_up = on_ip_up
@@ -230,7 +233,7 @@ class PppLink:
                 self.terminate("no PDP context")
                 return
         else:
-            policy = DeviceIpcp()
+            policy = DeviceIpcp(extra=list(self.ipcp_extra))
         self.ipcp_policy = policy
         self.ipcp = Automaton(
             "IPCP",
@@ -273,4 +276,3 @@ class PppLink:
             self.ipcp.stop()
         if self.on_finished is not None:
             self.on_finished(reason)
-

@@ -1,0 +1,193 @@
+"""Interop: lwIP's PPPoS client (written by others) dials the virtual modem through a pty.
+
+The client (tests/modem/lwip_pppos/client.c) is built with cc from the lwIP sources of Debian's
+`lwip` source package (Debian's liblwip0 is built without PPP), which `.ci/run` unpacks under
+/usr/local/src/m2msim-lwip (or $M2MSIM_LWIP_SRC); it is cached in the temporary folder by the
+sources' hash.  It sends AT and ATD*99#, negotiates LCP / CHAP / IPCP, opens a TCP connection
+through the forwarder to a server on loopback, and hangs up with LCP Terminate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.network import Network, NetworkConfig
+from modem.profiles import load_profile
+from modem.virtual.clock import LoopClock
+from modem.virtual.core import VirtualModem
+from modem.virtual.ppp.hdlc import FrameDecoder
+from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.server import PtyEndpoint
+from tests.modem.test_ppp import Sink
+
+HERE = Path(__file__).parent / "lwip_pppos"
+EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+SERVER_ADDRESS = "192.0.2.80"  # what the device dials; the Internet table sends it to loopback
+
+
+def lwip_sources() -> Path | None:
+    root = Path(os.environ.get("M2MSIM_LWIP_SRC", "/usr/local/src/m2msim-lwip"))
+    found = sorted(root.glob("lwip-*/src/netif/ppp/pppos.c"))
+    return found[-1].parents[2] if found else None
+
+
+def build_client() -> Path:
+    src = lwip_sources()
+    if src is None:
+        pytest.skip(
+            "lwIP sources not found under $M2MSIM_LWIP_SRC or /usr/local/src/m2msim-lwip (.ci/run unpacks them)"
+        )
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) to build lwIP's PPPoS client")
+    files = sorted(
+        [
+            *src.glob("core/*.c"),
+            *src.glob("core/ipv4/*.c"),
+            *src.glob("netif/ppp/*.c"),
+            *src.glob("netif/ppp/polarssl/*.c"),
+        ]
+    )
+    ours = [HERE / "client.c", HERE / "lwipopts.h", HERE / "arch" / "cc.h"]
+    digest = hashlib.sha256()
+    for f in [*ours, *files]:
+        digest.update(f.read_bytes())
+    out = Path(tempfile.gettempdir()) / f"m2msim-lwip-client-{digest.hexdigest()[:16]}"
+    if not out.exists():
+        tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+        cmd = [
+            cc,
+            "-O1",
+            "-w",
+            "-o",
+            str(tmp),
+            f"-I{HERE}",
+            f"-I{src / 'include'}",
+            str(HERE / "client.c"),
+            *map(str, files),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"building lwIP's PPPoS client failed:\n{done.stderr[-3000:]}")
+        tmp.replace(out)
+    return out
+
+
+@dataclass(frozen=True)
+class _Route:
+    kind: str
+    host: str = ""
+    port: int = 0
+
+
+class LoopbackServer:
+    """The Internet table of this test: SERVER_ADDRESS:7000 -> the local server."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def route(self, host: str, port: int) -> _Route:
+        if (host, port) == (SERVER_ADDRESS, 7000):
+            return _Route("CONNECT", "127.0.0.1", self.port)
+        return _Route("REFUSED")
+
+    def resolve(self, name: str) -> str | None:
+        return None
+
+
+def ip_bytes(stream: bytes) -> int:
+    """The IPv4 octets (protocol 0x0021) in a stream of PPP frames."""
+    return sum(len(info) for proto, info in FrameDecoder(accm=0).feed(stream) if proto == 0x21)
+
+
+def test_lwip_pppos_client_dials_gets_an_address_and_exchanges_tcp() -> None:
+    client = build_client()
+    message = "hello from lwIP " * 200  # 3,200 bytes: several segments each way
+    asyncio.run(asyncio.wait_for(_exchange(client, message), 90))
+
+
+async def _exchange(client: Path, message: str) -> None:
+    loop = asyncio.get_running_loop()
+    got = bytearray()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while len(got) < len(message):
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            got.extend(chunk)
+        writer.write(b"ECHO:" + bytes(got))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    clock = LoopClock(loop, 0.0, 1.0)
+    modem = VirtualModem(load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH)
+    provision(net, modem, ServeScenario())
+    modem.internet = LoopbackServer(port)  # type: ignore[attr-defined]
+    modem.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', 0.0)
+    modem.poll(modem.profile.search_s)  # registered before the device dials
+    modem.take_output()
+    endpoint = PtyEndpoint(modem, clock)
+    to_modem, from_modem = bytearray(), bytearray()
+    feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
+
+    def tap_in(data: bytes) -> None:
+        to_modem.extend(data)
+        feed(data)
+
+    def tap_out(data: bytes) -> None:
+        from_modem.extend(data)
+        sink_out(data)
+
+    endpoint.runner.feed = tap_in  # type: ignore[method-assign]
+    endpoint.runner.sink = tap_out
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(client),
+            endpoint.path,
+            SERVER_ADDRESS,
+            "7000",
+            message,
+            "33612345678",
+            "secret",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    finally:
+        endpoint.close()
+        server.close()
+        await server.wait_closed()
+    text = out.decode()
+    assert proc.returncode == 0, f"{text[-2000:]}\n{err.decode()[-2000:]}"
+    ctx = modem.net.contexts[1]
+    lines = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+    assert ipaddress.IPv4Address(lines["ip"]) in ipaddress.IPv4Network("10.64.0.0/12")
+    assert lines["recv"] == "ECHO:" + message and bytes(got) == message.encode()
+    assert ctx.auth == "chap" and ctx.user == "33612345678"
+    assert modem.ppp is None and not ctx.active  # the device's LCP Terminate ended the bearer
+    net.flush(modem.now + 1)
+    (record,) = [r for r in sink.records if r.session is not None]
+    # billed: exactly the IP packets that crossed the serial line, each way
+    assert record.bytes_up == ip_bytes(bytes(to_modem)) > len(message)
+    assert record.bytes_down == ip_bytes(bytes(from_modem)) > len(message)
