@@ -4,15 +4,14 @@ hang-up, DTR, the network dropping, and the gateway's bytes equal to the IP byte
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accounting.records import UsageRecord
+from gateway.internet import ECHO_ADDRESS
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
+from modem.virtual.conditions import preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp import cp, lcp
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
@@ -21,43 +20,19 @@ from modem.virtual.ppp.ip import ICMP, UDP, build_udp, parse_ipv4
 from modem.virtual.ppp.ipcp import IP_COMPRESSION
 from modem.virtual.scenario import ServeScenario, provision
 from tests.modem.pppdevice import Device, TcpClient
+from tests.netparts import EPOCH, RecordSink
 
-EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 OWN = ipaddress.IPv4Address(OWN_ADDRESS).packed
-ECHO_HOST = ipaddress.IPv4Address("198.18.0.1").packed
+ECHO_HOST = ipaddress.IPv4Address(ECHO_ADDRESS).packed  # the Internet table's built-in echo
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    def write(self, record: UsageRecord) -> None:
-        self.records.append(record)
-
-
-@dataclass(frozen=True)
-class _Route:
-    kind: str
-    host: str = ""
-    port: int = 0
-
-
-class EchoInternet:
-    """The Internet as the tests need it: 198.18.0.1 is the built-in echo, the rest refused."""
-
-    def route(self, host: str, port: int) -> _Route:
-        return _Route("ECHO") if host == "198.18.0.1" else _Route("REFUSED")
-
-    def resolve(self, name: str) -> str | None:
-        return "198.18.0.1" if name == "echo.example.com" else None
-
-
-def setup(profile: str = "simcom-sim800") -> tuple[VirtualModem, Network, Sink]:
-    sink = Sink()
+def setup(
+    profile: str = "simcom-sim800", conditions: str = "full"
+) -> tuple[VirtualModem, Network, RecordSink]:
+    sink = RecordSink()
     net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
-    m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH)
+    m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH, conditions=preset(conditions))
     provision(net, m, ServeScenario())
-    m.internet = EchoInternet()  # type: ignore[attr-defined]
     m.take_output(0.0)
     m.feed(b"ATE0\r", 0.0)
     m.poll(3.0)  # registered
@@ -67,7 +42,7 @@ def setup(profile: str = "simcom-sim800") -> tuple[VirtualModem, Network, Sink]:
     return m, net, sink
 
 
-def online(profile: str = "simcom-sim800", **link: object) -> tuple[Device, Network, Sink]:
+def online(profile: str = "simcom-sim800", **link: object) -> tuple[Device, Network, RecordSink]:
     m, net, sink = setup(profile)
     dev = Device(m, user="33612345678", password="secret", **link)
     assert dev.dial() == b"\r\nCONNECT\r\n"
@@ -211,7 +186,7 @@ def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
     dev.ping(OWN)
     dev.ping(ECHO_HOST, b"x" * 500)
     dev.send(build_udp(dev.address, ECHO_HOST, 5000, 7, b"udp echo"))
-    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04echo\x07example\x03com\x00\x00\x01\x00\x01"
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04demo\x07example\x03com\x00\x00\x01\x00\x01"
     dev.send(build_udp(dev.address, ipaddress.IPv4Address(DNS_SERVERS[0]).packed, 5353, 53, query))
     got = [parse_ipv4(p) for p in dev.received]
     assert [(g.proto, g.src) for g in got if g is not None] == [
@@ -222,7 +197,7 @@ def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
     ]
     assert got[1] is not None and got[1].payload[0] == 0 and got[1].payload.endswith(b"x" * 500)
     assert got[2] is not None and got[2].payload[8:] == b"udp echo"
-    assert got[3] is not None and got[3].payload[-4:] == ipaddress.IPv4Address("198.18.0.1").packed
+    assert got[3] is not None and got[3].payload[-4:] == ECHO_HOST  # an unknown name: the echo's stand-in
     assert ctx.bytes_up - up0 == sum(len(p) for p in dev.sent)
     assert ctx.bytes_down - down0 == sum(len(p) for p in dev.received)
 
@@ -328,3 +303,23 @@ def test_activation_refused_by_the_network_terminates_the_link() -> None:
     dev = Device(m)
     assert dev.dial() == b"\r\nCONNECT\r\n"
     assert dev.link.ip is None and dev.text.endswith(b"\r\nNO CARRIER\r\n") and m.ppp is None
+
+
+def test_the_radio_conditions_delay_ip_packets_as_the_preset_says() -> None:
+    m, _, _ = setup(conditions="gprs")
+    dev = Device(m)
+    dev.dial()
+    assert dev.link.ip is not None
+    sent_at = m.now
+    dev.ping(OWN, b"p" * 200)
+    assert dev.received == []  # on its way over GPRS
+    rtt = m.link.conditions.rtt_min
+    m.poll(sent_at + rtt / 2)
+    assert m.take_output() == b""  # not before half the minimum round trip... each way
+    deadline = m.next_deadline()
+    while deadline is not None and not dev.received and deadline < sent_at + 60:
+        dev.link.receive(m.take_output(deadline))
+        deadline = m.next_deadline()
+        dev.pump()
+    assert len(dev.received) == 1
+    assert rtt <= m.now - sent_at

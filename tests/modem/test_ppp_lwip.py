@@ -16,23 +16,22 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.internet import Internet, Target
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
+from modem.virtual.conditions import preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.hdlc import FrameDecoder
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.server import PtyEndpoint
-from tests.modem.test_ppp import Sink
+from tests.netparts import EPOCH, RecordSink
 
 HERE = Path(__file__).parent / "lwip_pppos"
-EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SERVER_ADDRESS = "192.0.2.80"  # what the device dials; the Internet table sends it to loopback
 
 
@@ -84,28 +83,6 @@ def build_client() -> Path:
     return out
 
 
-@dataclass(frozen=True)
-class _Route:
-    kind: str
-    host: str = ""
-    port: int = 0
-
-
-class LoopbackServer:
-    """The Internet table of this test: SERVER_ADDRESS:7000 -> the local server."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def route(self, host: str, port: int) -> _Route:
-        if (host, port) == (SERVER_ADDRESS, 7000):
-            return _Route("CONNECT", "127.0.0.1", self.port)
-        return _Route("REFUSED")
-
-    def resolve(self, name: str) -> str | None:
-        return None
-
-
 def ip_bytes(stream: bytes) -> int:
     """The IPv4 octets (protocol 0x0021) in a stream of PPP frames."""
     return sum(len(info) for proto, info in FrameDecoder(accm=0).feed(stream) if proto == 0x21)
@@ -133,12 +110,15 @@ async def _exchange(client: Path, message: str) -> None:
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    sink = Sink()
+    sink = RecordSink()
     net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
     clock = LoopClock(loop, 0.0, 1.0)
-    modem = VirtualModem(load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH)
+    modem = VirtualModem(
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
+    )
     provision(net, modem, ServeScenario())
-    modem.internet = LoopbackServer(port)  # type: ignore[attr-defined]
+    # the Internet table: the address the device dials leads to the local server
+    modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})  # type: ignore[attr-defined]
     modem.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', 0.0)
     modem.poll(modem.profile.search_s)  # registered before the device dials
     modem.take_output()

@@ -4,7 +4,11 @@ After `CONNECT` the modem speaks PPP on the serial line as the network side (`Pp
 "network"): LCP, then PAP or CHAP (any credentials are accepted and recorded in the PDP context),
 then IPCP, when the PDP context is activated (the gateway's session: APN policy, address pool, the
 12-hour cut) and its address given to the device with the DNS servers.  The device's IP packets go
-to the `Forwarder`; every IP packet is counted by the gateway at its real size, each way.
+to the `Forwarder`; every IP packet is counted by the gateway at its real size, each way.  The
+radio between the two is the modem's link (`modem.virtual.conditions`): each packet is a datagram
+on it, delayed by the preset's rate and latency, or lost (the device's TCP retransmits, as on a
+lossy bearer); an uplink packet lost on the radio never reaches the gateway, a downlink one has
+been counted by it already.
 
 `+++` (guard time S12) suspends the bearer: command mode, the context stays up, what the network
 sends meanwhile is dropped; `ATO` resumes it.  `ATH`, DTR dropped under `AT&D2`, the device's LCP
@@ -16,10 +20,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
+from gateway.internet import DEFAULT_INTERNET, Internet
 from modem.virtual.ppp.auth import Credentials
-from modem.virtual.ppp.forwarder import Forwarder, Routes
+from modem.virtual.ppp.forwarder import Forwarder
 from modem.virtual.ppp.ipcp import NetworkIpcp, addr
 from modem.virtual.ppp.link import IpUp, PppLink
 from modem.virtual.results import CONNECT, NO_CARRIER, CmeError, Final
@@ -43,8 +48,10 @@ class PppBearer:
         self.activated = False  # the bearer activated the context (and deactivates it at the end)
         self.ended = False
         self.forwarder: Forwarder | None = None
-        self.packets_up = 0
+        self.packets_up = 0  # IP packets counted by the gateway, each way
         self.packets_down = 0
+        self.lost_up = 0  # lost on the radio (the link's conditions)
+        self.lost_down = 0
         self.link = PppLink(
             "network",
             self._write,
@@ -91,12 +98,12 @@ class PppBearer:
 
     def _ip_up(self, ip: IpUp) -> None:
         m = self.modem
-        routes = cast("Routes | None", getattr(m, "internet", None))
+        internet: Internet = getattr(m, "internet", DEFAULT_INTERNET)
         self.forwarder = Forwarder(
             ip.local,
             ip.peer,
             ip.dns,
-            routes,
+            internet,
             self._to_device,
             lambda delay, fn: m.schedule(delay, fn),
             m.external,
@@ -106,17 +113,42 @@ class PppBearer:
         log.info("PPP: up, device %s", ipaddress.IPv4Address(ip.local))
 
     def _from_device(self, packet: bytes) -> None:
+        """An IP packet from the device: over the radio (`modem.link`: delayed, maybe lost), then
+        counted by the gateway and forwarded."""
+        m = self.modem
+        arrival = m.link.up.send_datagram(m.now, len(packet))
+        if arrival is None:
+            self.lost_up += 1
+        elif arrival <= m.now:
+            self._uplink(packet)
+        else:
+            m.schedule(arrival - m.now, lambda: self._uplink(packet))
+
+    def _uplink(self, packet: bytes) -> None:
+        if self.ended or not self.ctx.active:
+            return
         self.packets_up += 1
         self.modem.net.count(self.ctx, len(packet), 0)
         if self.forwarder is not None:
             self.forwarder.from_device(packet)
 
     def _to_device(self, packet: bytes) -> None:
+        """An IP packet for the device: counted by the gateway, then over the radio."""
         if self.ended or not self.ctx.active:
             return
+        m = self.modem
         self.packets_down += 1
-        self.modem.net.count(self.ctx, 0, len(packet))
-        if not self.suspended:
+        m.net.count(self.ctx, 0, len(packet))
+        arrival = m.link.down.send_datagram(m.now, len(packet))
+        if arrival is None:
+            self.lost_down += 1
+        elif arrival <= m.now:
+            self._downlink(packet)
+        else:
+            m.schedule(arrival - m.now, lambda: self._downlink(packet))
+
+    def _downlink(self, packet: bytes) -> None:
+        if not self.ended and not self.suspended:
             self.link.send_ip(packet)
 
     def _finished(self, reason: str) -> None:

@@ -11,6 +11,9 @@ Like slirp, the forwarder is every remote host the device talks to:
   window, retransmission after `RTO_S`) whose other end is a host socket (or the echo); a refused
   destination gets a RST.
 
+Where a destination goes is the Internet table's answer (`gateway.internet`): the echo, a real
+endpoint (loopback or an address the user allowed), or refused.
+
 Host sockets need a running asyncio loop (the `serve` loop); without one, as in sans-IO tests, only
 the echo, ICMP and DNS answer.  Every packet the forwarder writes goes through `deliver`.
 """
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.internet import Internet, RouteKind
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
     ACK,
@@ -50,30 +54,6 @@ RTO_S = 1.0
 WINDOW = 65_535
 HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host socket stops being read
 DNS_TTL = 60
-
-
-class Route(Protocol):
-    @property
-    def kind(self) -> Any: ...  # gateway.internet.RouteKind: ECHO, CONNECT, REFUSED, UNRESOLVED
-
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-
-class Routes(Protocol):
-    """What the forwarder asks of the Internet table (`gateway.internet.Internet`)."""
-
-    def route(self, host: str, port: int) -> Route: ...
-
-    def resolve(self, name: str) -> str | None: ...
-
-
-def _kind(route: Route) -> str:
-    kind = route.kind
-    return str(getattr(kind, "name", kind)).upper()
 
 
 class Backend(Protocol):
@@ -373,7 +353,7 @@ class Forwarder:
         device: bytes,
         own: bytes,
         dns: tuple[bytes, ...],
-        routes: Routes | None,
+        internet: Internet,
         deliver: Callable[[bytes], None],
         schedule: Schedule,
         run: Callable[[Callable[[], None]], None] | None = None,
@@ -383,7 +363,7 @@ class Forwarder:
         self.device = device
         self.own = own
         self.dns = dns
-        self.routes = routes
+        self.internet = internet
         self.deliver = deliver
         self.schedule = schedule
         self.run: Callable[[Callable[[], None]], None] = run or (lambda fn: fn())
@@ -410,13 +390,10 @@ class Forwarder:
         """('echo' | 'connect' | 'refused', host, port) for a destination of the device."""
         if dst == self.own or dst in self.dns:
             return "local", "", port
-        if self.routes is None:
-            return "refused", "", port
-        route = self.routes.route(str(ipaddress.IPv4Address(dst)), port)
-        kind = _kind(route)
-        if kind == "ECHO":
+        route = self.internet.route(str(ipaddress.IPv4Address(dst)), port)
+        if route.kind is RouteKind.ECHO:
             return "echo", "", port
-        if kind == "CONNECT":
+        if route.kind is RouteKind.CONNECT:
             return "connect", route.host, route.port
         return "refused", "", port
 
@@ -507,7 +484,7 @@ class Forwarder:
         question = query[12 : i + 5]
         qtype = int.from_bytes(query[i + 1 : i + 3], "big")
         name = ".".join(labels)
-        address = self.routes.resolve(name) if self.routes is not None else None
+        address = self.internet.resolve(name)
         rd = flags & 0x0100
         if address is None or ":" in address:
             return struct.pack("!HHHHHH", qid, 0x8180 | rd | 3, 1, 0, 0, 0) + question  # NXDOMAIN
