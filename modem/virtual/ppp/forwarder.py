@@ -27,7 +27,7 @@ import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gateway.internet import Internet, RouteKind
 from modem.virtual.ppp.cp import Cancel, Schedule
@@ -329,10 +329,9 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.queue: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
         for d in self.queue:
-            transport.sendto(d)
+            self.transport.sendto(d)
         self.queue.clear()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:

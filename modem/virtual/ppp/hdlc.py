@@ -8,6 +8,7 @@ Protocol-Field-Compression a protocol below 0x100 is sent as one octet.
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass, field
 
 FLAG = 0x7E
@@ -17,25 +18,19 @@ FCS_GOOD = 0xF0B8  # the FCS computed over a frame's octets including its own FC
 ALL_CONTROL = 0xFFFFFFFF  # the default ACCM: every octet below 0x20 escaped
 
 
-def _fcs_table() -> tuple[int, ...]:
-    table = []
-    for b in range(256):
-        v = b
-        for _ in range(8):
-            v = (v >> 1) ^ 0x8408 if v & 1 else v >> 1
-        table.append(v)
-    return tuple(table)
+# FCS-16 is CRC-CCITT with reflected input and output (polynomial 0x8408 bit-reversed, RFC 1662
+# appendix C).  binascii.crc_hqx computes the unreflected CRC-CCITT in C: reflecting each octet of
+# the data and the 16-bit register before and after gives the same value as the table of C.2.
+_REFLECT8 = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 
-FCS_TABLE = _fcs_table()
+def _reflect16(v: int) -> int:
+    return _REFLECT8[v & 0xFF] << 8 | _REFLECT8[v >> 8]
 
 
 def fcs16(data: bytes, fcs: int = FCS_INIT) -> int:
     """The running FCS-16 (RFC 1662 appendix C.2) of `data` from `fcs`."""
-    table = FCS_TABLE
-    for b in data:
-        fcs = (fcs >> 8) ^ table[(fcs ^ b) & 0xFF]
-    return fcs
+    return _reflect16(binascii.crc_hqx(data.translate(_REFLECT8), _reflect16(fcs)))
 
 
 def _escape_table(accm: int) -> bytes:

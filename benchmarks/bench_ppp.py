@@ -1,0 +1,250 @@
+"""PPP through the virtual modem's pty at "full" speed (no radio shaping): throughput and CPU per MB.
+
+A child process serves one virtual modem on a pty (asyncio, `PtyEndpoint`), bound to the operator
+network, with the Internet table sending 192.0.2.9 to loopback.  This process is the device: it
+dials `ATD*99#`, negotiates with the project's PPP client (`PppLink`, role "device"), then
+
+- uplink: UDP datagrams of 1,400 bytes through PPP to a host socket here;
+- downlink: the host socket sends datagrams of 1,400 bytes back through the forwarder to the device,
+
+each with at most `WINDOW` datagrams in flight (the receiver's count paces the sender, so no socket
+buffer overflows).  Figures: IP megabytes per second (IP bytes as the gateway counts them), and the
+serving process's CPU seconds (user + system) per IP megabyte.  Baseline in the same run: the frame
+codec alone (encode + decode in-process) in MB/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import random
+import select
+import socket
+import threading
+import time
+import tty
+from multiprocessing.connection import Connection
+
+from modem.virtual.ppp.hdlc import FrameDecoder, encode_frame
+from modem.virtual.ppp.ip import build_udp
+from modem.virtual.ppp.link import PppLink
+
+PAYLOAD = 1400
+WINDOW = 64
+SERVER = "192.0.2.9"
+APN = "orange.m2m.spec"
+
+
+def _serve(conn: Connection, up_port: int, down_port: int) -> None:
+    async def main() -> None:
+        from datetime import UTC, datetime
+
+        from gateway.internet import Internet, Target
+        from gateway.network import Network, NetworkConfig
+        from modem.profiles import load_profile
+        from modem.virtual.clock import LoopClock
+        from modem.virtual.conditions import preset
+        from modem.virtual.core import VirtualModem
+        from modem.virtual.scenario import ServeScenario, provision
+        from modem.virtual.server import PtyEndpoint
+
+        class Drop:
+            def write(self, record: object) -> None:
+                pass
+
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop)
+        net = Network(NetworkConfig(epoch=datetime(2026, 3, 1, tzinfo=UTC)), Drop())  # type: ignore[arg-type]
+        modem = VirtualModem(load_profile("simcom-sim800"), network=net, conditions=preset("full"))
+        provision(net, modem, ServeScenario())
+        modem.internet = Internet(  # type: ignore[attr-defined]
+            hosts={SERVER: Target(host="127.0.0.1")}
+        )
+        ep = PtyEndpoint(modem, clock)
+        stop = asyncio.Event()
+
+        def command() -> None:
+            msg = conn.recv()
+            if msg == "cpu":
+                t = os.times()
+                conn.send(t.user + t.system)
+            else:
+                stop.set()
+
+        loop.add_reader(conn.fileno(), command)
+        conn.send(ep.path)
+        await stop.wait()
+        ep.close()
+
+    asyncio.run(main())
+
+
+class _Timer:
+    def cancel(self) -> None:
+        pass
+
+
+def _chat(fd: int, command: bytes, answer: bytes, seconds: float = 10.0) -> bytes:
+    os.write(fd, command)
+    buf = b""
+    end = time.monotonic() + seconds
+    while answer not in buf:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"no {answer!r} after {command!r}: {buf[-200:]!r}")
+        if select.select([fd], [], [], left)[0]:
+            buf += os.read(fd, 4096)
+    return buf
+
+
+class Device:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.received = 0
+        self.received_bytes = 0
+        self.link = PppLink("device", self._write, lambda d, fn: _Timer(), random.Random(1), on_ip=self._ip)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            select.select([], [self.fd], [])
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def _ip(self, packet: bytes) -> None:
+        self.received += 1
+        self.received_bytes += len(packet)
+
+    def read(self, timeout: float) -> None:
+        if select.select([self.fd], [], [], timeout)[0]:
+            with contextlib.suppress(BlockingIOError):
+                self.link.receive(os.read(self.fd, 65536))
+
+    def connect(self) -> None:
+        _chat(self.fd, b"ATE0\r", b"OK")
+        _chat(self.fd, f'AT+CGDCONT=1,"IP","{APN}"\r'.encode(), b"OK")
+        end = time.monotonic() + 15
+        while b"+CREG: 0,1" not in _chat(self.fd, b"AT+CREG?\r", b"OK"):
+            if time.monotonic() > end:
+                raise RuntimeError("the virtual modem did not register")
+            time.sleep(0.2)
+        _chat(self.fd, b"ATD*99#\r", b"CONNECT\r\n")
+        self.link.start()
+        end = time.monotonic() + 15
+        while self.link.ip is None:
+            if time.monotonic() > end:
+                raise RuntimeError(f"PPP did not come up: {self.link.phase}")
+            self.read(0.1)
+
+
+def _cpu(conn: Connection) -> float:
+    conn.send("cpu")
+    return float(conn.recv())
+
+
+def uplink(dev: Device, conn: Connection, sink: socket.socket, count: int) -> tuple[float, float]:
+    assert dev.link.ip is not None
+    port = sink.getsockname()[1]
+    got = [0, 0]
+    done = threading.Event()
+
+    def receive() -> None:
+        while got[0] < count:
+            data = sink.recv(65536)
+            got[0] += 1
+            got[1] += len(data) + 28
+        done.set()
+
+    threading.Thread(target=receive, daemon=True).start()
+    server = socket.inet_aton(SERVER)
+    packet = build_udp(dev.link.ip.local, server, 40000, port, b"u" * PAYLOAD)
+    p = dev.link.lcp_policy
+    frame = encode_frame(0x21, packet, accm=p.tx_accm, acfc=p.tx_acfc, pfc=p.tx_pfc)
+    cpu0, t0 = _cpu(conn), time.perf_counter()
+    sent = 0
+    deadline = time.monotonic() + 60
+    while sent < count and time.monotonic() < deadline:
+        if sent - got[0] < WINDOW:
+            burst = min(WINDOW - (sent - got[0]), count - sent)
+            dev._write(frame * burst)
+            sent += burst
+        else:
+            time.sleep(0.0005)
+    done.wait(max(0.0, deadline - time.monotonic()))
+    seconds, cpu = time.perf_counter() - t0, _cpu(conn) - cpu0
+    mb = got[1] / 1e6
+    return mb / seconds, cpu / mb
+
+
+def downlink(dev: Device, conn: Connection, source: socket.socket, count: int) -> tuple[float, float]:
+    assert dev.link.ip is not None
+    port = source.getsockname()[1]
+    dev.link.send_ip(build_udp(dev.link.ip.local, socket.inet_aton(SERVER), 40001, port, b"start"))
+    source.settimeout(10)
+    _, peer = source.recvfrom(65536)
+    source.settimeout(None)
+    base = dev.received
+    payload = b"d" * PAYLOAD
+    cpu0, t0 = _cpu(conn), time.perf_counter()
+    sent = 0
+    deadline = time.monotonic() + 60
+    while dev.received - base < count and time.monotonic() < deadline:
+        while sent < count and sent - (dev.received - base) < WINDOW:
+            source.sendto(payload, peer)
+            sent += 1
+        dev.read(0.01)
+    seconds, cpu = time.perf_counter() - t0, _cpu(conn) - cpu0
+    mb = (dev.received - base) * (PAYLOAD + 28) / 1e6
+    return mb / seconds, cpu / mb
+
+
+def codec(n: int) -> float:
+    packet = bytes(random.Random(3).randbytes(PAYLOAD + 28))
+    dec = FrameDecoder(accm=0)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        dec.feed(encode_frame(0x21, packet, accm=0, acfc=True, pfc=True))
+    return n * len(packet) / 1e6 / (time.perf_counter() - t0)
+
+
+def main(quick: bool) -> None:
+    count = 2_000 if quick else 20_000
+    up_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    up_sock.bind(("127.0.0.1", 0))
+    up_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    down_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    down_sock.bind(("127.0.0.1", 0))
+    ctx = mp.get_context("fork")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(
+        target=_serve, args=(child, up_sock.getsockname()[1], down_sock.getsockname()[1]), daemon=True
+    )
+    proc.start()
+    fd = -1
+    try:
+        path = conn.recv()
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        dev = Device(fd)
+        dev.connect()
+        up_rate, up_cpu = uplink(dev, conn, up_sock, count)
+        down_rate, down_cpu = downlink(dev, conn, down_sock, count)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        conn.send(None)
+        proc.join(10)
+        up_sock.close()
+        down_sock.close()
+    print(
+        f"PPP uplink   {up_rate:8.2f} MB/s of IP   serving CPU {up_cpu:6.3f} s/MB   "
+        f"(UDP {PAYLOAD} B, {count} datagrams, pty, net=full)"
+    )
+    print(f"PPP downlink {down_rate:8.2f} MB/s of IP   serving CPU {down_cpu:6.3f} s/MB")
+    print(f"frame codec alone (encode + decode, in-process) {codec(count):8.2f} MB/s")
+
+
+if __name__ == "__main__":
+    main(quick=True)
