@@ -3,7 +3,7 @@
 The client (tests/modem/lwip_pppos/client.c) is built with cc from the lwIP sources of Debian's
 `lwip` source package (Debian's liblwip0 is built without PPP), which `.ci/run` unpacks under
 /usr/local/src/m2msim-lwip (or $M2MSIM_LWIP_SRC); it is cached in the temporary folder by the
-sources' hash.  It sends AT and ATD*99#, negotiates LCP / CHAP / IPCP, opens a TCP connection
+sources' hash.  It defines context 1 (AT+CGDCONT), waits for the registration, dials ATD*99#, negotiates LCP / CHAP / IPCP, opens a TCP connection
 through the forwarder to a server on loopback, and hangs up with LCP Terminate.
 """
 
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,9 @@ from gateway.internet import Internet, Target
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
-from modem.virtual.conditions import preset
+from modem.virtual.conditions import Conditions, conditions_from, preset
 from modem.virtual.core import VirtualModem
+from modem.virtual.ppp.bearer import PppBearer
 from modem.virtual.ppp.hdlc import FrameDecoder
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.server import PtyEndpoint
@@ -84,17 +86,42 @@ def build_client() -> Path:
 
 
 def ip_bytes(stream: bytes) -> int:
-    """The IPv4 octets (protocol 0x0021) in a stream of PPP frames."""
-    return sum(len(info) for proto, info in FrameDecoder(accm=0).feed(stream) if proto == 0x21)
+    """The IPv4 octets (protocol 0x0021) in a stream of PPP frames, up to the first Terminate-Request
+    of IPCP or LCP: IP that follows is dropped by the receiver (its IPCP is no longer open)."""
+    total = 0
+    for proto, info in FrameDecoder(accm=0).feed(stream):
+        if proto in (0x8021, 0xC021) and info[:1] == b"\x05":
+            break
+        if proto == 0x21:
+            total += len(info)
+    return total
 
 
-def test_lwip_pppos_client_dials_gets_an_address_and_exchanges_tcp() -> None:
+@pytest.mark.parametrize(
+    ("net", "netloss"),
+    [
+        ("full", None),  # no shaping: the exchange as fast as the pty goes
+        ("umts", "5"),  # UMTS rates and latency, 5 % of IP packets lost: lwIP's TCP retransmits
+    ],
+)
+def test_lwip_pppos_client_dials_gets_an_address_and_exchanges_tcp(
+    net: str, netloss: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = build_client()
+    bearers: list[PppBearer] = []
+    init = PppBearer.__init__
+
+    def keep(self: PppBearer, *args: Any) -> None:
+        init(self, *args)
+        bearers.append(self)
+
+    monkeypatch.setattr(PppBearer, "__init__", keep)
+    conditions = conditions_from(preset(net), netloss=netloss)
     message = "hello from lwIP " * 200  # 3,200 bytes: several segments each way
-    asyncio.run(asyncio.wait_for(_exchange(client, message), 90))
+    asyncio.run(asyncio.wait_for(_exchange(client, message, conditions, bearers), 120))
 
 
-async def _exchange(client: Path, message: str) -> None:
+async def _exchange(client: Path, message: str, conditions: Conditions, bearers: list[PppBearer]) -> None:
     loop = asyncio.get_running_loop()
     got = bytearray()
 
@@ -114,14 +141,11 @@ async def _exchange(client: Path, message: str) -> None:
     net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
     clock = LoopClock(loop, 0.0, 1.0)
     modem = VirtualModem(
-        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=conditions
     )
     provision(net, modem, ServeScenario())
     # the Internet table: the address the device dials leads to the local server
     modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})  # type: ignore[attr-defined]
-    modem.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', 0.0)
-    modem.poll(modem.profile.search_s)  # registered before the device dials
-    modem.take_output()
     endpoint = PtyEndpoint(modem, clock)
     to_modem, from_modem = bytearray(), bytearray()
     feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
@@ -140,6 +164,7 @@ async def _exchange(client: Path, message: str) -> None:
         proc = await asyncio.create_subprocess_exec(
             str(client),
             endpoint.path,
+            "orange.m2m.spec",
             SERVER_ADDRESS,
             "7000",
             message,
@@ -168,6 +193,10 @@ async def _exchange(client: Path, message: str) -> None:
     assert modem.ppp is None and not ctx.active  # the device's LCP Terminate ended the bearer
     net.flush(modem.now + 1)
     (record,) = [r for r in sink.records if r.session is not None]
-    # billed: exactly the IP packets that crossed the serial line, each way
-    assert record.bytes_up == ip_bytes(bytes(to_modem)) > len(message)
-    assert record.bytes_down == ip_bytes(bytes(from_modem)) > len(message)
+    # billed: exactly the IP packets that crossed the serial line, each way, less the uplink ones
+    # the radio lost (they never reached the gateway); downlink ones lost were billed, not received
+    (bearer,) = bearers
+    assert record.bytes_up == ip_bytes(bytes(to_modem)) - bearer.lost_up > len(message)
+    assert record.bytes_down == ip_bytes(bytes(from_modem)) + bearer.lost_down > len(message)
+    if conditions.loss:
+        assert bearer.lost_up + bearer.lost_down > 0  # the loss was there, and TCP got through it

@@ -50,8 +50,12 @@ class PppBearer:
         self.forwarder: Forwarder | None = None
         self.packets_up = 0  # IP packets counted by the gateway, each way
         self.packets_down = 0
-        self.lost_up = 0  # lost on the radio (the link's conditions)
+        # IP bytes lost on the way: uplink ones that never reached the gateway (lost on the radio,
+        # or still on it when the bearer ended), downlink ones billed that the device never got
+        # (lost on the radio, or arriving while the bearer was suspended or over)
+        self.lost_up = 0
         self.lost_down = 0
+        self._flying = [0, 0]  # IP bytes on the radio now, up and down
         self.link = PppLink(
             "network",
             self._write,
@@ -118,14 +122,20 @@ class PppBearer:
         m = self.modem
         arrival = m.link.up.send_datagram(m.now, len(packet))
         if arrival is None:
-            self.lost_up += 1
+            self.lost_up += len(packet)
         elif arrival <= m.now:
             self._uplink(packet)
         else:
-            m.schedule(arrival - m.now, lambda: self._uplink(packet))
+            self._flying[0] += len(packet)
+            m.schedule(arrival - m.now, lambda: self._uplink(packet, flew=True))
 
-    def _uplink(self, packet: bytes) -> None:
-        if self.ended or not self.ctx.active:
+    def _uplink(self, packet: bytes, flew: bool = False) -> None:
+        if self.ended:
+            return  # counted as lost when the bearer ended
+        if flew:
+            self._flying[0] -= len(packet)
+        if not self.ctx.active:
+            self.lost_up += len(packet)
             return
         self.packets_up += 1
         self.modem.net.count(self.ctx, len(packet), 0)
@@ -141,15 +151,20 @@ class PppBearer:
         m.net.count(self.ctx, 0, len(packet))
         arrival = m.link.down.send_datagram(m.now, len(packet))
         if arrival is None:
-            self.lost_down += 1
+            self.lost_down += len(packet)
         elif arrival <= m.now:
             self._downlink(packet)
         else:
-            m.schedule(arrival - m.now, lambda: self._downlink(packet))
+            self._flying[1] += len(packet)
+            m.schedule(arrival - m.now, lambda: self._downlink(packet, flew=True))
 
-    def _downlink(self, packet: bytes) -> None:
-        if not self.ended and not self.suspended:
-            self.link.send_ip(packet)
+    def _downlink(self, packet: bytes, flew: bool = False) -> None:
+        if self.ended:
+            return  # counted as lost when the bearer ended
+        if flew:
+            self._flying[1] -= len(packet)
+        if self.suspended or not self.link.send_ip(packet):
+            self.lost_down += len(packet)
 
     def _finished(self, reason: str) -> None:
         log.info("PPP: link ended: %s", reason)
@@ -163,6 +178,8 @@ class PppBearer:
         if self.ended:
             return
         self.ended = True
+        self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
+        self.lost_down += self._flying[1]
         m = self.modem
         if m.ppp is self:
             m.ppp = None

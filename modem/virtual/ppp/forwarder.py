@@ -291,13 +291,19 @@ class TcpFlow:
             self.fin_sent = True
             self.segment(FIN | ACK, self.snd_nxt)
             self.snd_nxt = (self.snd_nxt + 1) & 0xFFFFFFFF
-        if self.snd_nxt != self.snd_una and self.timer is None:
+        if self.timer is None and (self.snd_nxt != self.snd_una or self.pending):
+            # unacknowledged data to retransmit, or data held back by a zero window to probe
             self.timer = self.fwd.schedule(RTO_S, self._retransmit)
         self._maybe_done()
 
     def _retransmit(self) -> None:
         self.timer = None
-        if self.closed or self.snd_nxt == self.snd_una:
+        if self.closed:
+            return
+        if self.snd_nxt == self.snd_una:
+            if self.pending and self.peer_window == 0:  # window probe (RFC 9293 3.8.6.1): one octet
+                self.peer_window = 1
+                self.push()
             return
         self.pending[0:0] = self.unacked  # go back to the first unacknowledged octet
         self.unacked.clear()

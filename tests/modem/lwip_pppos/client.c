@@ -1,6 +1,7 @@
 /* A device dialling the virtual modem: AT, ATD*99#, lwIP's PPPoS client, one TCP exchange, hang-up.
  *
- * usage: client PTY ADDRESS PORT MESSAGE USER PASSWORD
+ * usage: client PTY APN ADDRESS PORT MESSAGE USER PASSWORD
+ * Defines context 1 on APN, waits for the registration (AT+CREG?, at most 15 s), dials.
  * Prints "ip <address>" when IPCP is up, "recv <bytes>" with what the server sent before closing,
  * "end <ppp error code>" when the link is down, and exits 0 when all of it happened.
  */
@@ -101,6 +102,15 @@ static void on_status(ppp_pcb *pcb, int code, void *ctx) {
     done = 1;
 }
 
+static int expect(const char *command, const char *answer, int timeout_ms);
+
+static int registered(void) {
+    for (int i = 0; i < 30; i++) {
+        if (expect("AT+CREG?\r", "+CREG: 0,1", 400) == 0 || expect("AT+CREG?\r", "+CREG: 0,5", 100) == 0) return 0;
+    }
+    return -1;
+}
+
 static int expect(const char *command, const char *answer, int timeout_ms) {
     char buf[512];
     size_t len = 0;
@@ -121,18 +131,21 @@ static int expect(const char *command, const char *answer, int timeout_ms) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 7) { fprintf(stderr, "usage: client PTY ADDRESS PORT MESSAGE USER PASSWORD\n"); return 2; }
+    if (argc != 8) { fprintf(stderr, "usage: client PTY APN ADDRESS PORT MESSAGE USER PASSWORD\n"); return 2; }
     fd = open(argv[1], O_RDWR | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) { perror(argv[1]); return 2; }
     struct termios tio;
     if (tcgetattr(fd, &tio) == 0) { cfmakeraw(&tio); tcsetattr(fd, TCSANOW, &tio); }
-    if (!ipaddr_aton(argv[2], &dest)) { fprintf(stderr, "bad address %s\n", argv[2]); return 2; }
-    port = (u16_t)atoi(argv[3]);
-    message = argv[4];
-    if (expect("AT\r", "OK", 5000) || expect("ATD*99#\r", "CONNECT\r\n", 5000)) return 1;
+    if (!ipaddr_aton(argv[3], &dest)) { fprintf(stderr, "bad address %s\n", argv[3]); return 2; }
+    port = (u16_t)atoi(argv[4]);
+    message = argv[5];
+    char cgdcont[160];
+    snprintf(cgdcont, sizeof cgdcont, "AT+CGDCONT=1,\"IP\",\"%s\"\r", argv[2]);
+    if (expect("ATE0\r", "OK", 5000) || expect(cgdcont, "OK", 5000) || registered()) return 1;
+    if (expect("ATD*99#\r", "CONNECT\r\n", 5000)) return 1;
     lwip_init();
     ppp = pppos_create(&pppif, serial_out, on_status, NULL);
-    ppp_set_auth(ppp, PPPAUTHTYPE_ANY, argv[5], argv[6]);
+    ppp_set_auth(ppp, PPPAUTHTYPE_ANY, argv[6], argv[7]);
     ppp_set_default(ppp);
     ppp_connect(ppp, 0);
     u32_t start = sys_now();
