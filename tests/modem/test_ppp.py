@@ -338,3 +338,19 @@ def test_the_radio_conditions_delay_ip_packets_as_the_preset_says() -> None:
         dev.pump()
     assert len(dev.received) == 1
     assert rtt <= m.now - sent_at
+
+
+def test_a_long_ppp_session_is_cut_every_12_hours_as_any_session() -> None:
+    dev, net, sink = online()
+    m = dev.m
+    dev.ping(OWN, b"a" * 100)
+    m.poll(m.now + 13 * 3600)  # thirteen hours later, still online
+    dev.pump()
+    dev.ping(OWN, b"b" * 100)
+    dev.link.terminate("done")
+    dev.pump()
+    net.flush(m.now + 1)
+    records = [r for r in sink.data() if r.session is not None]
+    assert [r.cause for r in records] == [17, 0]  # a time-limit partial record, then the final one
+    assert sum(r.bytes_up for r in records) == sum(len(p) for p in dev.sent)
+    assert sum(r.bytes_down for r in records) == sum(len(p) for p in dev.received)

@@ -103,6 +103,8 @@ class PppBearer:
     def _ip_up(self, ip: IpUp) -> None:
         m = self.modem
         internet: Internet = getattr(m, "internet", DEFAULT_INTERNET)
+        if self.forwarder is not None:  # IPCP negotiated again: the old flows go
+            self.forwarder.close()
         self.forwarder = Forwarder(
             ip.local,
             ip.peer,
