@@ -16,7 +16,7 @@ from modem.virtual.core import VirtualModem
 from modem.virtual.ppp import cp, lcp
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
 from modem.virtual.ppp.hdlc import ALL_CONTROL, FrameDecoder, encode_frame, escape, fcs16
-from modem.virtual.ppp.ip import ICMP, UDP, build_udp, parse_ipv4
+from modem.virtual.ppp.ip import ICMP, UDP, build_udp, checksum, parse_ipv4
 from modem.virtual.ppp.ipcp import IP_COMPRESSION
 from modem.virtual.scenario import ServeScenario, provision
 from tests.modem.pppdevice import Device, TcpClient
@@ -112,6 +112,25 @@ def test_unescaped_control_characters_in_the_receive_map_are_dropped() -> None:
     frame = encode_frame(0x21, b"\x11\x13data", accm=ALL_CONTROL)
     noisy = frame[:3] + b"\x11" + frame[3:]  # an XON inserted by the line
     assert FrameDecoder(accm=ALL_CONTROL).feed(noisy) == [(0x21, b"\x11\x13data")]
+
+
+def _rfc1071(data: bytes) -> int:
+    """RFC 1071 word by word: the reference for the fast checksum."""
+    if len(data) & 1:
+        data += b"\0"
+    total = 0
+    for i in range(0, len(data), 2):
+        total += data[i] << 8 | data[i + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@given(
+    data=st.binary(max_size=300)
+    | st.sampled_from([b"", b"\0\0", b"\xff\xff", b"\xff\xff\xff\xff", b"\0\x01"])
+)
+def test_internet_checksum_equals_rfc1071(data: bytes) -> None:
+    assert checksum(data) == _rfc1071(data)
 
 
 # ----- negotiation ---------------------------------------------------------------------------------

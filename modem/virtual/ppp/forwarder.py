@@ -375,6 +375,7 @@ class Forwarder:
         self.mss = mss
         self._ident = seed & 0xFFFF
         self._iss = (seed * 2_654_435_761) & 0xFFFFFFFF
+        self._routes: dict[tuple[bytes, int], tuple[str, str, int]] = {}
         self.tcp: dict[tuple[int, bytes, int], TcpFlow] = {}
         self.udp: dict[tuple[int, bytes, int], _Datagrams] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -392,15 +393,23 @@ class Forwarder:
     # ----- routing ------------------------------------------------------------------------------
 
     def _route(self, dst: bytes, port: int) -> tuple[str, str, int]:
-        """('echo' | 'connect' | 'refused', host, port) for a destination of the device."""
+        """('local' | 'echo' | 'connect' | 'refused', host, port) for a destination of the device."""
+        known = self._routes.get((dst, port))
+        if known is not None:
+            return known
         if dst == self.own or dst in self.dns:
-            return "local", "", port
-        route = self.internet.route(str(ipaddress.IPv4Address(dst)), port)
-        if route.kind is RouteKind.ECHO:
-            return "echo", "", port
-        if route.kind is RouteKind.CONNECT:
-            return "connect", route.host, route.port
-        return "refused", "", port
+            answer = ("local", "", port)
+        else:
+            route = self.internet.route(str(ipaddress.IPv4Address(dst)), port)
+            if route.kind is RouteKind.ECHO:
+                answer = ("echo", "", port)
+            elif route.kind is RouteKind.CONNECT:
+                answer = ("connect", route.host, route.port)
+            else:
+                answer = ("refused", "", port)
+        if len(self._routes) < 4096:  # the table does not change while the bearer is up
+            self._routes[(dst, port)] = answer
+        return answer
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop | None:

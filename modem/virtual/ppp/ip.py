@@ -10,13 +10,18 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
 def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
+    """The Internet checksum (RFC 1071) of `data`.
+
+    The one's complement sum of the 16-bit words is the data read as one big number modulo
+    0xFFFF (2**16 is 1 modulo 0xFFFF), except that a non-zero sum is never 0 but 0xFFFF.
+    """
     if len(data) & 1:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return int(~total & 0xFFFF)
+    number = int.from_bytes(data, "big")
+    total = number % 0xFFFF
+    if total == 0 and number:
+        total = 0xFFFF
+    return ~total & 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
