@@ -98,7 +98,7 @@ class Settings:
     cvhu: int = 1
     cscs: str = "IRA"
     csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
-    dtr: int = 1  # AT&D: what dropping DTR does in online data (0 nothing, 1 command mode, 2 hang up)
+    dtr: int = 2  # AT&D: what dropping DTR does in online data (0 nothing, 1 command mode, 2 hang up)
 
 
 @dataclass(slots=True)
