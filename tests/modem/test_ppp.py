@@ -3,22 +3,38 @@ hang-up, DTR, the network dropping, and the gateway's bytes equal to the IP byte
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.internet import ECHO_ADDRESS
+from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
+from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp import cp, lcp
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
 from modem.virtual.ppp.hdlc import ALL_CONTROL, FrameDecoder, encode_frame, escape, fcs16
-from modem.virtual.ppp.ip import ICMP, UDP, build_udp, checksum, parse_ipv4
+from modem.virtual.ppp.ip import (
+    ACK,
+    FIN,
+    ICMP,
+    PSH,
+    SYN,
+    UDP,
+    Ipv4,
+    build_tcp,
+    build_udp,
+    checksum,
+    parse_ipv4,
+    parse_tcp,
+)
 from modem.virtual.ppp.ipcp import IP_COMPRESSION
 from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.transport import ModemRunner
 from tests.modem.pppdevice import Device, TcpClient
 from tests.netparts import EPOCH, RecordSink
 
@@ -373,3 +389,88 @@ def test_a_long_ppp_session_is_cut_every_12_hours_as_any_session() -> None:
     assert [r.cause for r in records] == [17, 0]  # a time-limit partial record, then the final one
     assert sum(r.bytes_up for r in records) == sum(len(p) for p in dev.sent)
     assert sum(r.bytes_down for r in records) == sum(len(p) for p in dev.received)
+
+
+# ----- host sockets on an event loop (what `serve` does), without lwIP -----------------------------
+
+
+def test_udp_and_tcp_reach_host_sockets_through_the_served_modem() -> None:
+    asyncio.run(asyncio.wait_for(_served_exchange(), 30))
+
+
+async def _served_exchange() -> None:
+    loop = asyncio.get_running_loop()
+
+    class UdpEcho(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.transport.sendto(b"udp:" + data, addr)  # type: ignore[attr-defined]
+
+    async def tcp_upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.readexactly(5)
+        writer.write(data.upper())
+        await writer.drain()
+        writer.close()
+
+    udp, _ = await loop.create_datagram_endpoint(UdpEcho, local_addr=("127.0.0.1", 0))
+    server = await asyncio.start_server(tcp_upper, "127.0.0.1", 0)
+    udp_port = udp.get_extra_info("sockname")[1]
+    tcp_port = server.sockets[0].getsockname()[1]
+    m, _, _ = setup()
+    m.internet = Internet(  # type: ignore[attr-defined]
+        hosts={"192.0.2.80": Target(host="127.0.0.1")}, allow=()
+    )
+    dev = Device(m)
+    dev.dial()
+    assert dev.link.ip is not None
+    arrived = asyncio.Event()
+
+    def got_ip(packet: bytes) -> None:
+        dev.received.append(packet)
+        arrived.set()
+
+    dev.link.on_ip = got_ip
+    runner = ModemRunner(m, LoopClock(loop, m.now), lambda data: dev.link.receive(data))
+    dev.link._write = lambda data: loop.call_soon(runner.feed, data)  # type: ignore[method-assign]
+    far = ipaddress.IPv4Address("192.0.2.80").packed
+
+    async def next_packet() -> Ipv4:
+        arrived.clear()
+        while True:
+            if dev.received:
+                ip = parse_ipv4(dev.received.pop(0))
+                assert ip is not None
+                return ip
+            await arrived.wait()
+            arrived.clear()
+
+    try:
+        dev.link.send_ip(build_udp(dev.address, far, 5000, udp_port, b"hello"))
+        ip = await next_packet()
+        assert ip.proto == UDP and ip.src == far and ip.payload[8:] == b"udp:hello"
+        syn = build_tcp(dev.address, far, 40000, tcp_port, 100, 0, SYN, 65535, mss=1400)
+        dev.link.send_ip(syn)
+        ip = await next_packet()
+        t = parse_tcp(ip.payload)
+        assert t is not None and t.flags == SYN | ACK and t.ack == 101
+        dev.link.send_ip(
+            build_tcp(dev.address, far, 40000, tcp_port, 101, t.seq + 1, ACK | PSH, 65535, b"hello")
+        )
+        got = b""
+        while True:
+            ip = await next_packet()
+            seg = parse_tcp(ip.payload)
+            assert seg is not None
+            got += seg.data
+            if seg.flags & FIN:
+                break
+        assert got == b"HELLO"  # the host server's answer, then its close
+    finally:
+        runner.close()
+        assert m.ppp is not None and m.ppp.forwarder is not None
+        m.ppp.forwarder.close()
+        udp.close()
+        server.close()
+        await server.wait_closed()
