@@ -196,14 +196,14 @@ def dial(m: VirtualModem, c: Cmd) -> Final | None:
     text = c.arg
     voice = text.endswith(";")
     number = "".join(ch for ch in text.rstrip(";") if ch.isdigit() or ch in "+*#")
+    if number.startswith("*99") and not voice:  # a packet data call: PPP, on every profile
+        from modem.virtual.ppp.bearer import gprs_dial
+
+        return gprs_dial(m, number)
     if not voice and CSD.name not in m.profile.commands:
         return NO_CARRIER
     if text.upper().startswith(">"):
         raise CmeError(4)  # dialing from a phonebook is not supported
-    if number.startswith("*99"):
-        from modem.virtual.ppp.bearer import gprs_dial
-
-        return gprs_dial(m, number)
     return m.calls.dial(number, VOICE if voice else DATA)
 
 

@@ -51,9 +51,9 @@ def setup(
     provision(net, m, ServeScenario())
     m.take_output(0.0)
     m.feed(b"ATE0\r", 0.0)
-    m.poll(3.0)  # registered
+    m.poll(m.profile.search_s + 1.0)  # registered
     m.take_output()
-    m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', 3.0)
+    m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
     assert m.take_output() == b"\r\nOK\r\n"
     return m, net, sink
 
@@ -166,6 +166,12 @@ def test_dial_negotiates_chap_and_ipcp_gives_the_pool_address_and_dns() -> None:
     # the device agreed to ACCM 0, PFC, ACFC: the modem sends IP compressed, unescaped
     assert (dev.link.lcp_policy.tx_pfc, dev.link.lcp_policy.tx_acfc) == (True, True)
     assert m.ppp is not None and (m.ppp.link.lcp_policy.tx_accm, m.ppp.link.lcp_policy.tx_acfc) == (0, True)
+
+
+def test_every_profile_dials_ppp() -> None:
+    for profile in ("generic", "quectel-bg96", "quectel-eg25", "wavecom-fastrack"):
+        dev, _, _ = online(profile)
+        assert dev.m.net.contexts[1].active, profile
 
 
 def test_pap_when_the_device_naks_chap() -> None:
