@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.internet import ECHO_ADDRESS, Internet, Target
@@ -480,3 +480,33 @@ async def _served_exchange() -> None:
         udp.close()
         server.close()
         await server.wait_closed()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(
+            st.sampled_from([0xC021, 0xC023, 0xC223, 0x8021, 0x0021, 0x8057, 0x80FD]),
+            st.binary(max_size=80)
+            | st.builds(
+                lambda code, ident, body: bytes([code, ident]) + (4 + len(body)).to_bytes(2, "big") + body,
+                st.integers(0, 12),
+                st.integers(0, 255),
+                st.binary(max_size=40),
+            ),
+        ),
+        max_size=8,
+    ),
+    noise=st.binary(max_size=40),
+)
+def test_garbage_on_the_line_never_breaks_the_modem(frames: list[tuple[int, bytes]], noise: bytes) -> None:
+    dev, _, _ = online()
+    m = dev.m
+    m.feed(noise + b"".join(encode_frame(p, info, accm=0) for p, info in frames), m.now)
+    m.poll(m.now + 10.0)  # restart timers and whatever the frames started
+    m.take_output()
+    m.feed(b"+++", m.now + 1.5)
+    m.poll(m.now + 1.5)
+    m.feed(b"ATH\r", m.now)
+    assert m.take_output().endswith((b"OK\r\n", b"NO CARRIER\r\n"))
+    assert m.ppp is None
