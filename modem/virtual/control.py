@@ -461,6 +461,16 @@ def _hangup(c: Console, args: list[str]) -> dict[str, Any]:
     return {"hung_up": ended}
 
 
+def _dtr(c: Console, args: list[str]) -> dict[str, Any]:
+    _need(args, 2, "dtr TARGET off")
+    if args[1].lower() != "off":
+        raise ControlError(f"dtr {args[1]!r}: only off (the DTE drops DTR; a pty has no DTR line)")
+    found = c.targets(args[0])
+    for s in found:
+        s.modem.dtr_drop()  # as AT&D says: nothing, command mode, or hang up
+    return {"dtr_off": [s.index for s in found]}
+
+
 def _outcome(c: Console, args: list[str]) -> dict[str, Any]:
     _need(args, 2, f"outcome NUMBER[,NUMBER...] {'|'.join(OUTCOMES)}")
     if c.network is None:
@@ -671,6 +681,7 @@ COMMANDS: dict[str, Command] = {
     "sms": Command(_sms, True, SMS_USAGE),
     "call": Command(_call, True, "call TARGET FROM [--data]: ring the modem (voice, or CSD with --data)"),
     "hangup": Command(_hangup, True, "hangup TARGET: the far end releases the modem's calls"),
+    "dtr": Command(_dtr, True, "dtr TARGET off: the DTE drops DTR, online data ends as AT&D says"),
     "outcome": Command(
         _outcome,
         True,

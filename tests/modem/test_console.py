@@ -123,6 +123,9 @@ async def test_csd_call_rings_as_rel_async_and_answers_with_connect(bench: Conso
     await bench.expect(0, "+CRING: REL ASYNC")
     await bench.at(0, "ATA", "CONNECT 9600")
     assert bench.modem(0).in_data_mode
+    assert (await bench.ctl("dtr 0 off"))["dtr_off"] == [0]  # AT&D2, the default: hang up
+    await bench.expect(0, "NO CARRIER")
+    assert not bench.modem(0).in_data_mode and not bench.modem(0).calls.calls
 
 
 async def test_outgoing_calls_answered_or_refused_by_rule(bench: ConsoleBench) -> None:
