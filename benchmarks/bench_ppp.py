@@ -59,9 +59,7 @@ def _serve(conn: Connection, up_port: int, down_port: int) -> None:
         net = Network(NetworkConfig(epoch=datetime(2026, 3, 1, tzinfo=UTC)), Drop())  # type: ignore[arg-type]
         modem = VirtualModem(load_profile("simcom-sim800"), network=net, conditions=preset("full"))
         provision(net, modem, ServeScenario())
-        modem.internet = Internet(  # type: ignore[attr-defined]
-            hosts={SERVER: Target(host="127.0.0.1")}
-        )
+        modem.internet = Internet(hosts={SERVER: Target(host="127.0.0.1")})
         ep = PtyEndpoint(modem, clock)
         stop = asyncio.Event()
 

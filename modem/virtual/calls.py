@@ -222,9 +222,9 @@ def hang_up(m: VirtualModem, c: Cmd) -> Final | None:
 
 @VOICE_CALLS.command("O")
 def online(m: VirtualModem, c: Cmd) -> Final | None:
-    from modem.virtual.ppp.bearer import resume
+    from modem.virtual.ppp.bearer import resume as resume_ppp
 
-    resumed = resume(m)
+    resumed = resume_ppp(m)  # a PPP bearer left by "+++"
     if resumed is not None:
         return resumed
     data_calls = [call for call in m.calls.calls.values() if call.mode == DATA and call.stat == ACTIVE]

@@ -412,7 +412,7 @@ async def _served_exchange() -> None:
             self.transport = transport
 
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            self.transport.sendto(b"udp:" + data, addr)  # type: ignore[attr-defined]
+            self.transport.sendto(b"udp:" + data, addr)
 
     async def tcp_upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = await reader.readexactly(5)
@@ -425,9 +425,7 @@ async def _served_exchange() -> None:
     udp_port = udp.get_extra_info("sockname")[1]
     tcp_port = server.sockets[0].getsockname()[1]
     m, _, _ = setup()
-    m.internet = Internet(  # type: ignore[attr-defined]
-        hosts={"192.0.2.80": Target(host="127.0.0.1")}, allow=()
-    )
+    m.internet = Internet(hosts={"192.0.2.80": Target(host="127.0.0.1")}, allow=())
     dev = Device(m)
     dev.dial()
     assert dev.link.ip is not None

@@ -145,7 +145,7 @@ async def _exchange(client: Path, message: str, conditions: Conditions, bearers:
     )
     provision(net, modem, ServeScenario())
     # the Internet table: the address the device dials leads to the local server
-    modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})  # type: ignore[attr-defined]
+    modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})
     endpoint = PtyEndpoint(modem, clock)
     to_modem, from_modem = bytearray(), bytearray()
     feed, sink_out = endpoint.runner.feed, endpoint.runner.sink

@@ -22,7 +22,6 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
-from gateway.internet import DEFAULT_INTERNET, Internet
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
 from modem.virtual.ppp.ipcp import NetworkIpcp, addr
@@ -102,14 +101,13 @@ class PppBearer:
 
     def _ip_up(self, ip: IpUp) -> None:
         m = self.modem
-        internet: Internet = getattr(m, "internet", DEFAULT_INTERNET)
         if self.forwarder is not None:  # IPCP negotiated again: the old flows go
             self.forwarder.close()
         self.forwarder = Forwarder(
             ip.local,
             ip.peer,
             ip.dns,
-            internet,
+            m.internet,
             self._to_device,
             lambda delay, fn: m.schedule(delay, fn),
             m.external,
