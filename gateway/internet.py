@@ -31,8 +31,8 @@ Manual, §3 examples; the same host in the EC2x/UG96 manuals).
 
 `resolve(name)` answers a DNS query the way a PPP device's resolver sees it: the address a name
 stands for.  A name whose entry carries a port (or goes to the echo) gets a stand-in address from
-198.18.0.0/15 (the benchmarking range, RFC 2544, never routed), fixed by the entry's place in the
-table, and `route(<that address>, port)` leads to the entry's endpoint.
+100.127.0.0/16 (shared address space, RFC 6598: never routed on the Internet, and apart from
+every APN pool and from the PPP link's own 100.64.0.x), fixed by the entry's place in the table, and `route(<that address>, port)` leads to the entry's endpoint.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-STAND_IN = ipaddress.ip_network("198.18.0.0/15")  # stand-in addresses for names (RFC 2544)
-ECHO_ADDRESS = str(STAND_IN.network_address + 1)  # 198.18.0.1: the echo server's stand-in
+STAND_IN = ipaddress.ip_network("100.127.0.0/16")  # stand-in addresses for names (RFC 6598)
+ECHO_ADDRESS = str(STAND_IN.network_address + 1)  # 100.127.0.1: the echo server's stand-in
 
 # The demo servers of the vendors' manuals: their examples connect there; here they reach the echo.
 DEMO_HOSTS: tuple[str, ...] = (

@@ -4,6 +4,7 @@ three access modes, UDP, and real endpoints on loopback through the asyncio runn
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -14,9 +15,11 @@ from typing import cast
 import pytest
 
 from accounting.records import UsageRecord, UsageType
+from gateway.apn import ApnCatalog
 from gateway.internet import (
     DEFAULT_INTERNET,
     ECHO_ADDRESS,
+    STAND_IN,
     InternetError,
     RouteKind,
     load_internet,
@@ -102,7 +105,7 @@ def test_table_routes_names_addresses_and_refuses_the_rest() -> None:
     assert table.route("nowhere.example", 7).kind is RouteKind.UNRESOLVED
     # DNS as a PPP device sees it: a name with a port gets a stand-in address leading to its endpoint.
     stand_in = table.resolve("broker.example.com")
-    assert stand_in is not None and stand_in.startswith("198.18.")
+    assert stand_in is not None and ipaddress.ip_address(stand_in) in STAND_IN
     assert table.route(stand_in, 9).port == 1883
     assert table.resolve("api.example.com") == "127.0.0.1"
     assert table.resolve("nowhere.example") is None
@@ -627,3 +630,10 @@ def test_serve_with_the_scenario_s_internet_reaches_a_local_server_and_bills_it(
     up = HANDSHAKE_UP + (5 + HEADER) + HEADER + TEARDOWN_UP  # the data, the ACK of the answer
     down = HANDSHAKE_DOWN + HEADER + (5 + HEADER) + TEARDOWN_DOWN  # the ACK of the data, the answer
     assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
+
+
+def test_stand_in_addresses_are_no_device_address() -> None:
+    """A device on any APN never gets an address that DNS hands out for a name (or the PPP link's own)."""
+    pools = [apn.pool for apn in ApnCatalog.load().apns.values()]
+    assert pools and not any(STAND_IN.overlaps(pool) for pool in pools)
+    assert not STAND_IN.overlaps(ipaddress.ip_network("100.64.0.0/24"))  # the PPP peer and DNS servers
