@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from accounting.catalog import Catalog
 from accounting.charges import (
@@ -42,8 +42,9 @@ from accounting.invoice import layout_json
 from accounting.money import ZERO, fmt
 
 
-@dataclass(frozen=True, order=True)
-class Choice:
+class Choice(NamedTuple):
+    """An offer, plan and commitment (a tuple: hashed, compared and ordered field by field, in C)."""
+
     offer: str
     plan: str
     commitment: int
@@ -233,6 +234,9 @@ def _compare(run: RatingRun) -> Comparison:
     cost_on: dict[str, dict[Choice, Decimal]] = {}
     cost_off: dict[str, dict[Choice, Decimal]] = {}
     plans: _PlanCache = {}
+    # Lines of the same choice, activation date and month's usage cost the same on every choice:
+    # their variable costs are worked out once (a fleet of like devices has few distinct months).
+    alike: dict[tuple[Any, ...], tuple[Decimal, dict[Choice, Decimal], dict[Choice, Decimal]]] = {}
     for line in active:
         usage = run.rated.lines.get(line.id, empty)
         total = bills[line.id].total
@@ -240,31 +244,14 @@ def _compare(run: RatingRun) -> Comparison:
             comparisons.append(LineComparison(line.id, None, total))
             continue
         current = Choice(line.offer, line.plan, line.commitment or 0)
-        var_now = variable_cost(
-            catalog, current, line, usage, month, today_ctx.discounts.get(line.offer, (ZERO, ""))[0], plans
-        )
+        key = (current, line.since, _usage_key(usage))
+        known = alike.get(key)
+        if known is None:
+            known = alike[key] = _variable_costs(
+                catalog, choices, today_ctx, rates_all, current, line, usage, month, plans
+            )
+        var_now, on, off = known
         fixed[line.id] = total - var_now
-        on: dict[Choice, Decimal] = {}
-        off: dict[Choice, Decimal] = {}
-        parts: dict[str, tuple[int, Decimal] | None] = {}
-        for choice in choices:
-            if choice.offer not in parts:
-                refused = bool(refused_usage(catalog, catalog.offers[choice.offer], usage))
-                # an offer that refuses some of the usage is no choice (today's own choice stays listed)
-                terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
-                parts[choice.offer] = (
-                    None if refused else _offer_part(catalog, terms, choice.offer, line, usage, month)
-                )
-            part = parts[choice.offer]
-            if part is None and choice == current:
-                terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
-                part = _offer_part(catalog, terms, choice.offer, line, usage, month)
-            if part is None:
-                continue
-            volume, extra = part
-            off[choice] = _plan_part(catalog, choice, volume, ZERO, plans) + extra
-            rate = rates_all.get(choice.offer, (ZERO, ""))[0]
-            on[choice] = _plan_part(catalog, choice, volume, rate, plans) + extra if rate else off[choice]
         cost_on[line.id], cost_off[line.id] = on, off
         lc = LineComparison(line.id, current, total)
         for choice in off:
@@ -289,8 +276,13 @@ def _compare(run: RatingRun) -> Comparison:
     best: tuple[Decimal, FleetContext, dict[str, Choice]] | None = None
     for assume in ("today", "on", "off"):
         mix: dict[str, Choice] = {}
+        picked: dict[tuple[int, Choice], Choice] = {}  # alike lines (the same tables) pick alike
         for lid, now in current_mix.items():
-            mix[lid] = _cheapest(cost_on[lid], cost_off[lid], now, assume, today_ctx)
+            on, off = cost_on[lid], cost_off[lid]
+            pick = picked.get((id(off), now))
+            if pick is None:
+                pick = picked[(id(off), now)] = _cheapest(on, off, now, assume, today_ctx)
+            mix[lid] = pick
         total, ctx = price_mix(mix)
         if best is None or total < best[0]:
             best = (total, ctx, mix)
@@ -321,6 +313,53 @@ def _compare(run: RatingRun) -> Comparison:
         [(s.reason, s.count) for s in invoice.reject_summary],
         sorted(((rule, len(ids)) for rule, ids in rules.items()), key=lambda kv: (-kv[1], kv[0])),
     )
+
+
+def _usage_key(usage: LineUsage) -> tuple[Any, ...]:
+    """Everything of a line's month that the prices of `_variable_costs` read, as a hashable value."""
+    calls = tuple(
+        sorted((k, c.calls, c.seconds, tuple(sorted(c.beyond.items()))) for k, c in usage.calls.items())
+    )
+    return (tuple(sorted(usage.data_ko.items())), tuple(sorted(usage.sms.items())), calls)
+
+
+def _variable_costs(
+    catalog: Catalog,
+    choices: list[Choice],
+    today_ctx: FleetContext,
+    rates_all: Mapping[str, tuple[Decimal, str]],
+    current: Choice,
+    line: Line,
+    usage: LineUsage,
+    month: Month,
+    plans: _PlanCache,
+) -> tuple[Decimal, dict[Choice, Decimal], dict[Choice, Decimal]]:
+    """A line's variable cost today, and on every choice it can take with the fleet discounts on / off."""
+    var_now = variable_cost(
+        catalog, current, line, usage, month, today_ctx.discounts.get(line.offer, (ZERO, ""))[0], plans
+    )
+    on: dict[Choice, Decimal] = {}
+    off: dict[Choice, Decimal] = {}
+    parts: dict[str, tuple[int, Decimal] | None] = {}
+    for choice in choices:
+        if choice.offer not in parts:
+            refused = bool(refused_usage(catalog, catalog.offers[choice.offer], usage))
+            # an offer that refuses some of the usage is no choice (today's own choice stays listed)
+            terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
+            parts[choice.offer] = (
+                None if refused else _offer_part(catalog, terms, choice.offer, line, usage, month)
+            )
+        part = parts[choice.offer]
+        if part is None and choice == current:
+            terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
+            part = _offer_part(catalog, terms, choice.offer, line, usage, month)
+        if part is None:
+            continue
+        volume, extra = part
+        off[choice] = _plan_part(catalog, choice, volume, ZERO, plans) + extra
+        rate = rates_all.get(choice.offer, (ZERO, ""))[0]
+        on[choice] = _plan_part(catalog, choice, volume, rate, plans) + extra if rate else off[choice]
+    return var_now, on, off
 
 
 def _cheapest(
