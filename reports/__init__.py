@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from accounting import Comparison
     from reports.bench_report import render_bench_report
     from reports.data import ReportError, RunFiles, connect, find_files
     from reports.run_report import render_files, render_run_report
@@ -37,22 +38,35 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def render_report(folder: str | Path) -> str:
-    """The page of whatever `folder` holds: a bench folder's, else a run's (or `rate`/`compare` outputs')."""
+def render_report(folder: str | Path, *, comparison: Comparison | None = None) -> str:
+    """The page of whatever `folder` holds: a bench folder's, else a run's (or `rate`/`compare` outputs').
+
+    `comparison`: the month's offer comparison when the caller has it already (`m2msim run` rates
+    the month once for its invoice and compares on the same aggregates); else the page rates and
+    compares the folder's usage itself.
+    """
     from reports.bench_report import render_bench
     from reports.data import find_files
     from reports.run_report import render_files
 
     files = find_files(folder)
-    return render_bench(files) if files.is_bench else render_files(files)
+    if files.is_bench:
+        return render_bench(files)
+    if comparison is not None and files.comparison is None:
+        from reports.run_cost import page_comparison
+
+        files.comparison = page_comparison(comparison)
+    return render_files(files)
 
 
-def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+def write_report(
+    folder: str | Path, out: str | Path | None = None, *, comparison: Comparison | None = None
+) -> Path:
     """Render `folder`'s report and write it atomically to `out` (default `folder/report.html`)."""
     from m2msim.outputs import atomic_write_text
 
     target = Path(out) if out is not None else Path(folder) / "report.html"
-    atomic_write_text(target, render_report(folder))
+    atomic_write_text(target, render_report(folder, comparison=comparison))
     return target
 
 

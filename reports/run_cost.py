@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from accounting import compare_month
+from accounting import Comparison, compare_month
 from accounting.errors import AccountingError
 from reports import svg
 from reports.data import RunFiles
@@ -30,7 +30,12 @@ def comparison(files: RunFiles, con: duckdb.DuckDBPyConnection) -> dict[str, Any
     except AccountingError as exc:
         log.warning("no offer comparison: %s", exc)
         return None
-    # the page shows the lines that save most: only they are laid out (10,000 lines' choices are not)
+    return page_comparison(cmp)
+
+
+def page_comparison(cmp: Comparison) -> dict[str, Any]:
+    """What the page shows of a comparison: the fleet's scenarios and the lines that save most
+    (only they are laid out: 10,000 lines' choices are not)."""
     top = sorted(cmp.lines, key=lambda lc: (-lc.saving, lc.id))[:TOP_LINES]
     return replace(cmp, lines=top).to_dict()
 

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from accounting import inventory_from_dict, rate
+from accounting import Comparison, compare, inventory_from_dict, rate, rate_run
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
 from m2msim.rundir import run_folder
@@ -72,6 +72,7 @@ class RunResult:
     alarms: int = 0
     alarms_by_rule: dict[str, int] = field(default_factory=dict)
     invoice: Invoice | None = None
+    comparison: Comparison | None = None  # the offers compared on the invoice's own aggregates
     cost_by_group: dict[str, Decimal] = field(default_factory=dict)
     retry_cost: Decimal | None = None
     incidents: dict[str, int] = field(default_factory=dict)  # bad input the gateway refused, by kind
@@ -119,7 +120,7 @@ def run_shards(
             if on_shard is not None:
                 on_shard(index)
         return results
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(_START_METHOD)
     pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx, initializer=worker_init)
     try:
         results = _gather(pool, tasks, progress, on_shard)
@@ -128,6 +129,13 @@ def run_shards(
         raise
     pool.shutdown(wait=True)
     return results
+
+
+# Workers are forked where the platform can: a forked worker starts with the parent's modules
+# already imported (a spawned one imports numpy, pyarrow, SimPy, the gateway and accounting again,
+# 0.5-1 s of CPU each).  The parent forks before it opens any DuckDB connection or starts a thread
+# of its own (the pool forks all its workers at the first submit, before its manager thread).
+_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def terminate_pool(pool: ProcessPoolExecutor) -> None:
@@ -293,7 +301,10 @@ def _without_retries(paths: list[Path], out: Path) -> Path:
 def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
     inventory = inventory_from_dict(scenario.inventory, scenario.source)
     parts = usage_parts(out_dir)
-    invoice = rate(inventory, parts or None)
+    run = rate_run(inventory, parts or None)
+    invoice = run.invoice
+    # the report's offer comparison re-prices these aggregates: the month is read and rated once
+    result.comparison = compare(run)
     invoice.coverage = usage_coverage(scenario)
     result.invoice = invoice
     (out_dir / "invoice.json").write_text(invoice.to_json() + "\n", encoding="utf-8")
@@ -392,5 +403,5 @@ def _simulate_into(
     result.summary = build_summary(result)
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
     (out_dir / "summary.txt").write_text(render_summary(result.summary) + "\n", encoding="utf-8")
-    write_report(out_dir)
+    write_report(out_dir, comparison=result.comparison)
     return result
