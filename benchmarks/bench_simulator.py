@@ -1,19 +1,25 @@
-"""Simulator speed: a fleet of MQTT meters end to end to the usage records, against a plain SimPy model.
+"""Simulator speed as a user meets it: `m2msim run` of a month of MQTT meters end to end, against a plain SimPy model.
 
 Full: 10,000 devices for 30 days at one MQTT QoS 1 report every 15 minutes (28.8 million
-sessions), sharded over 2 worker processes, to the usage part files; targets <= 15 s wall and
-<= 2 GiB peak memory per process.  The CPU seconds of the workers are printed too: the wall
-time depends on what else the machine runs, the CPU time much less.  Then, in the main
-process, the optional merge of the parts into one `usage.parquet` (`m2msim run` without
-`--no-merge`).  Baseline in the same run: a plain SimPy model (one process per device, one
-timeout per session, each record appended to a list) on 1,000 devices for the same 30 days.
-`--quick`: 1,000 devices for 3 days, baseline on 100 devices.
+sessions), `m2msim run SCENARIO --workers 2 --no-merge` in a process of its own, from start-up
+to the last file: scenario load, the shards on 2 worker processes (usage part files), the
+rating (invoice), the offer comparison, the summary and `report.html`.  Target <= 8 s wall and
+>= 20x the baseline's sessions per second.  Three runs, each paired with a baseline run right
+after it (the machine is shared and its speed swings: a ratio is taken within a pair); the
+medians are printed.  The baseline: a plain SimPy model (one process per device, one timeout
+per session, each record appended to a list) on 1,000 devices for the same 30 days.  Then, once,
+the shards alone in this process (no start-up, no rating, no report) and their CPU seconds.
+`--quick`: 1,000 devices for 3 days, baseline on 100 devices, one pair.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +27,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import simpy
+import yaml
 
 from simulator.engine import Shard, fleet, shard_ranges
 from simulator.profiles import builtin_profiles
-from simulator.run import merge_usage, run_shards
+from simulator.run import run_shards
 from simulator.scenario import Scenario, parse_scenario
 
 PERIOD_S = 900
@@ -62,6 +69,35 @@ def fleet_doc(devices: int, days: int, shard_devices: int) -> dict[str, Any]:
         ],
         "run": {"shard_devices": shard_devices},
     }
+
+
+def write_scenario(folder: Path, devices: int, days: int, shard_devices: int) -> Path:
+    """The bench fleet as a scenario file, as a user would write it."""
+    path = folder / f"meters-{devices}.yaml"
+    path.write_text(
+        yaml.safe_dump(fleet_doc(devices, days, shard_devices), sort_keys=False), encoding="utf-8"
+    )
+    return path
+
+
+def m2msim_command() -> list[str]:
+    """The installed `m2msim` beside this interpreter (the console script users run)."""
+    script = Path(sys.executable).with_name("m2msim")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "m2msim"]
+
+
+def run_cli(args: list[str], *, env: dict[str, str] | None = None) -> float:
+    """Wall seconds of one `m2msim ...` command (its output discarded; a failure stops the bench)."""
+    t0 = time.perf_counter()
+    done = subprocess.run([*m2msim_command(), *args], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"m2msim {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()[-500:]}")
+    return wall
+
+
+def usage_rows(run_dir: Path) -> int:
+    return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in (run_dir / "usage").glob("part-*.parquet"))
 
 
 def baseline(devices: int, days: int) -> tuple[float, float, int]:
@@ -107,55 +143,60 @@ def _rss_mib(who: int) -> float:
 
 
 def main(quick: bool) -> None:
-    devices, days, base_devices = (1_000, 3, 100) if quick else (10_000, 30, 1_000)
+    devices, days, base_devices, pairs = (1_000, 3, 100, 1) if quick else (10_000, 30, 1_000, 3)
     workers = 2
-    scenario = parse_scenario(fleet_doc(devices, days, max(devices // 10, 1)), "<bench>")
-    out = Path(tempfile.mkdtemp(prefix="m2msim-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="m2msim-bench-"))
     try:
+        scen_path = write_scenario(tmp, devices, days, max(devices // 10, 1))
+        walls, ratios, base_rates = [], [], []
+        sessions = rows = 0
+        for k in range(pairs):
+            out = tmp / f"run-{k}"
+            wall = run_cli(
+                ["run", str(scen_path), "--workers", str(workers), "--no-merge", "--out", str(out)]
+            )
+            rows = usage_rows(out)
+            sessions = rows  # one record per session (no session reaches a 12-hour cut)
+            shutil.rmtree(out)
+            b_wall, _b_cpu, b_sessions = baseline(base_devices, days)
+            walls.append(wall)
+            base_rates.append(b_sessions / b_wall)
+            ratios.append(sessions / wall / base_rates[-1])
+        print(
+            f"simulator end to end: `m2msim run --workers {workers} --no-merge` of {devices:,} devices x {days} days, "
+            f"1 MQTT report / 15 min: {sessions:,} sessions, {rows:,} usage records, invoice, offer comparison, "
+            f"report.html"
+        )
+        print(
+            f"  wall {' / '.join(f'{w:.2f}' for w in walls)} s, median {statistics.median(walls):.2f} s -> "
+            f"{sessions / statistics.median(walls) / 1e6:.2f} M sessions/s  (target <= 8 s for 28.8 M)"
+        )
+        print(
+            f"  baseline (plain SimPy, 1 process per device, 1 timeout per session, {base_devices:,} devices x "
+            f"{days} days) right after each: {' / '.join(f'{r / 1e6:.3f}' for r in base_rates)} M sessions/s"
+        )
+        print(
+            f"  ratio within each pair: {' / '.join(f'{r:.1f}' for r in ratios)}x, median "
+            f"{statistics.median(ratios):.1f}x the baseline's sessions per second (target >= 20x)"
+        )
+        print(f"  peak RSS of a run's processes: {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB (the largest)")
+        scenario = parse_scenario(fleet_doc(devices, days, max(devices // 10, 1)), "<bench>")
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        stats = run_shards(scenario, out, workers=workers)
+        stats = run_shards(scenario, tmp / "shards", workers=workers)
         wall = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-        sessions = sum(s.groups[0]["data_sessions"] for s in stats)
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "usage").glob("part-*.parquet"))
-        size = sum(p.stat().st_size for p in (out / "usage").glob("part-*.parquet"))
-        m0, mc0 = time.perf_counter(), time.process_time()
-        merge_usage(out, csv=False)
-        merge_wall, merge_cpu = time.perf_counter() - m0, time.process_time() - mc0
-        bare_cpu, bare_sessions = without_encoding(scenario, out / "bare")
+        n = sum(s.groups[0]["data_sessions"] for s in stats)
+        bare_cpu, bare_sessions = without_encoding(scenario, tmp / "bare")
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     print(
-        f"simulator: {devices:,} devices x {days} days, 1 MQTT report / 15 min, {len(shard_ranges(scenario))} shards "
-        f"on {workers} processes: {sessions:,} sessions, {rows:,} usage records ({size / 2**20:.0f} MiB Parquet)"
-    )
-    print(f"  wall {wall:.2f} s -> {sessions / wall / 1e6:.2f} M sessions/s  (target <= 15 s for 28.8 M)")
-    print(f"  CPU in the workers {cpu:.1f} s ({cpu / wall:.2f} cores busy on average; the machine is shared)")
-    worker_mib, main_mib = _rss_mib(resource.RUSAGE_CHILDREN), _rss_mib(resource.RUSAGE_SELF)
-    print(
-        f"  peak RSS: worker {worker_mib:.0f} MiB (the largest of {workers}), main {main_mib:.0f} MiB "
-        f"(its high-water mark so far, the merge and the one-shard run included); the whole run stays under "
-        f"{workers * worker_mib + main_mib:.0f} MiB (target <= 2048 MiB)"
+        f"  the shards alone ({len(shard_ranges(scenario))} shards on {workers} processes, in this process's pool): "
+        f"{n:,} sessions in {wall:.2f} s wall, {cpu:.1f} s CPU in the workers ({cpu / wall:.2f} cores busy)"
     )
     print(
-        f"  optional merge into one usage.parquet: {merge_wall:.2f} s wall, {merge_cpu:.1f} s CPU "
-        f"(not in the figures above; `m2msim run --no-merge` skips it)"
+        f"  one shard without the Parquet encoding: {bare_sessions:,} sessions in {bare_cpu:.2f} s CPU "
+        f"(the encoding is {max(cpu / len(stats) - bare_cpu, 0):.2f} s of a shard's {cpu / len(stats):.2f})"
     )
-    b_wall, b_cpu, b_sessions = baseline(base_devices, days)
-    b_rate = b_sessions / b_wall
-    print(
-        f"baseline (plain SimPy, 1 process per device, 1 timeout per session): {base_devices:,} devices x {days} days, "
-        f"{b_sessions:,} sessions in {b_wall:.2f} s ({b_cpu:.2f} s CPU) -> {b_rate / 1e6:.3f} M sessions/s"
-    )
-    print(
-        f"  ratio: {sessions / wall / b_rate:.1f}x the baseline's sessions per second (records written vs only listed)"
-    )
-    b_cpu_rate = b_sessions / max(b_cpu, 1e-9)
-    if cpu > 0:
-        print(f"  per CPU second: {sessions / cpu / b_cpu_rate:.1f}x the baseline's sessions per CPU second")
-    print(
-        f"  one shard without the Parquet encoding (everything else kept): {bare_sessions:,} sessions in "
-        f"{bare_cpu:.2f} s CPU -> {bare_sessions / bare_cpu / b_cpu_rate:.1f}x the baseline per CPU second"
-    )
+    print(f"  machine load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
