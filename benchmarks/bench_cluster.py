@@ -83,7 +83,9 @@ def measure(tmp: Path, devices: int, days: int, cluster: LoopbackCluster | None,
     rows = usage_rows(out)
     size = sum(p.stat().st_size for p in (out / "usage").glob("part-*.parquet"))
     shutil.rmtree(out)
-    return Measured(devices, wall, rows, worker_cpu, sched_cpu, main_cpu, size)
+    m = Measured(devices, wall, rows, worker_cpu, sched_cpu, main_cpu, size)
+    print(f"  ({label}: {m})", flush=True)  # as it comes: a long run interrupted still leaves its figures
+    return m
 
 
 @dataclass
@@ -121,12 +123,15 @@ def main(quick: bool) -> None:
         with loopback_cluster(WORKERS, tmp / "logs") as cluster:
             started = time.perf_counter() - t0
             sched_rss0 = _mib(cluster.scheduler_pid, "VmRSS")
-            measure(tmp, small_n, days, cluster, "warm-up")  # the workers import the simulator on a first task
+            measure(
+                tmp, small_n, days, cluster, "warm-up"
+            )  # the workers import the simulator on a first task
             small = measure(tmp, small_n, days, cluster, "small")
             mid = measure(tmp, mid_n, days, cluster, "mid")
             local = measure(tmp, mid_n, days, None, "local")
             plan = make_plan(small, mid)
             predicted = plan.wall(big_n)
+            print(f"  (plan: {plan}; predicted for {big_n:,} devices: {predicted:.1f} s)", flush=True)
             big = measure(tmp, big_n, days, cluster, "big")
             worker_hwm = [_mib(p, "VmHWM") for p in cluster.worker_pids]
             sched_rss = _mib(cluster.scheduler_pid, "VmRSS")
