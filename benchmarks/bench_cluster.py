@@ -63,11 +63,6 @@ class Measured:
     size: int  # bytes of usage part files
 
 
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def measure(tmp: Path, devices: int, days: int, cluster: LoopbackCluster | None, label: str) -> Measured:
     scen = write_scenario(tmp, devices, days, min(SHARD_DEVICES, max(devices // 10, 1)))
     out = tmp / f"run-{label}"
@@ -75,9 +70,7 @@ def measure(tmp: Path, devices: int, days: int, cluster: LoopbackCluster | None,
     pids = cluster.worker_pids if cluster else []
     w0 = sum(_cpu_s(p) for p in pids)
     s0 = _cpu_s(cluster.scheduler_pid) if cluster else 0.0
-    m0 = _children_cpu()
-    wall = run_cli(["run", str(scen), *where, "--no-merge", "--force", "--out", str(out)])
-    main_cpu = _children_cpu() - m0
+    wall, main_cpu = run_cli(["run", str(scen), *where, "--no-merge", "--force", "--out", str(out)])
     worker_cpu = sum(_cpu_s(p) for p in pids) - w0
     sched_cpu = (_cpu_s(cluster.scheduler_pid) - s0) if cluster else 0.0
     rows = usage_rows(out)

@@ -86,14 +86,21 @@ def m2msim_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "m2msim"]
 
 
-def run_cli(args: list[str], *, env: dict[str, str] | None = None) -> float:
-    """Wall seconds of one `m2msim ...` command (its output discarded; a failure stops the bench)."""
-    t0 = time.perf_counter()
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (and of theirs: a run's forked workers)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_cli(args: list[str], *, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall, CPU seconds) of one `m2msim ...` command, its workers included (output discarded;
+    a failure stops the bench)."""
+    t0, c0 = time.perf_counter(), children_cpu()
     done = subprocess.run([*m2msim_command(), *args], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu() - c0
     if done.returncode != 0:
         raise RuntimeError(f"m2msim {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()[-500:]}")
-    return wall
+    return wall, cpu
 
 
 def usage_rows(run_dir: Path) -> int:
@@ -148,18 +155,20 @@ def main(quick: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="m2msim-bench-"))
     try:
         scen_path = write_scenario(tmp, devices, days, max(devices // 10, 1))
-        walls, ratios, base_rates = [], [], []
+        walls, cpus, ratios, cpu_ratios, base_rates = [], [], [], [], []
         sessions = rows = 0
         for k in range(pairs):
             out = tmp / f"run-{k}"
-            wall = run_cli(
+            wall, cpu = run_cli(
                 ["run", str(scen_path), "--workers", str(workers), "--no-merge", "--out", str(out)]
             )
             rows = usage_rows(out)
             sessions = rows  # one record per session (no session reaches a 12-hour cut)
             shutil.rmtree(out)
-            b_wall, _b_cpu, b_sessions = baseline(base_devices, days)
+            b_wall, b_cpu, b_sessions = baseline(base_devices, days)
             walls.append(wall)
+            cpus.append(cpu)
+            cpu_ratios.append((sessions / cpu) / (b_sessions / b_cpu))
             base_rates.append(b_sessions / b_wall)
             ratios.append(sessions / wall / base_rates[-1])
         print(
@@ -178,6 +187,12 @@ def main(quick: bool) -> None:
         print(
             f"  ratio within each pair: {' / '.join(f'{r:.1f}' for r in ratios)}x, median "
             f"{statistics.median(ratios):.1f}x the baseline's sessions per second (target >= 20x)"
+        )
+        print(
+            f"  CPU seconds of a run, its workers included: {' / '.join(f'{c:.1f}' for c in cpus)}, median "
+            f"{statistics.median(cpus):.1f} (on an idle 2-core machine the wall is at least half of it); per CPU "
+            f"second {' / '.join(f'{r:.1f}' for r in cpu_ratios)}x, median {statistics.median(cpu_ratios):.1f}x the "
+            f"baseline's sessions (less sensitive than the wall to what else the machine runs)"
         )
         print(f"  peak RSS of a run's processes: {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB (the largest)")
         scenario = parse_scenario(fleet_doc(devices, days, max(devices // 10, 1)), "<bench>")
