@@ -8,9 +8,10 @@ or Ctrl-C), then, all in one run:
    import the simulator: the fixed cost a (start-up, connection);
 2. 10,000 devices on the cluster and, for the overhead of the cluster path, the same with
    `--workers 2` on local processes;
-3. from those, the shard plan: per device, the workers' CPU seconds (c) and the coordinating
-   process's serial time after the shards (d: the rating, the offer comparison, the report);
-   predicted wall = a + c x devices / workers + d x devices;
+3. from those, the shard plan: each run's two phases, timed from the files it wrote (the shards:
+   from `scenario.yaml` to the last part file; after them: to `report.html`, the rating, the
+   offer comparison, the summary and the report by the coordinating process), each fitted as a
+   fixed part plus a part per device; the shards' part divides among machines, the other does not;
 4. 100,000 devices on the cluster, the prediction checked against it;
 5. the projection to 1,000,000 devices on N machines (docs/scaling.md explains the model).
 
@@ -61,6 +62,8 @@ class Measured:
     scheduler_cpu: float
     main_cpu: float  # the coordinating `m2msim run` process (and what it waited for)
     size: int  # bytes of usage part files
+    shards_s: float  # from scenario.yaml written to the last part file written
+    serial_s: float  # from the last part file to report.html: rating, comparison, summary, report
 
 
 def measure(tmp: Path, devices: int, days: int, cluster: LoopbackCluster | None, label: str) -> Measured:
@@ -74,37 +77,56 @@ def measure(tmp: Path, devices: int, days: int, cluster: LoopbackCluster | None,
     worker_cpu = sum(_cpu_s(p) for p in pids) - w0
     sched_cpu = (_cpu_s(cluster.scheduler_pid) - s0) if cluster else 0.0
     rows = usage_rows(out)
-    size = sum(p.stat().st_size for p in (out / "usage").glob("part-*.parquet"))
+    parts = list((out / "usage").glob("part-*.parquet"))
+    size = sum(p.stat().st_size for p in parts)
+    # the phases, from the times the run wrote its files (the folder is renamed whole, times kept)
+    begun = (out / "scenario.yaml").stat().st_mtime
+    shards_done = max(p.stat().st_mtime for p in parts)
+    ended = (out / "report.html").stat().st_mtime
     shutil.rmtree(out)
-    m = Measured(devices, wall, rows, worker_cpu, sched_cpu, main_cpu, size)
+    m = Measured(
+        devices, wall, rows, worker_cpu, sched_cpu, main_cpu, size, shards_done - begun, ended - shards_done
+    )
     print(f"  ({label}: {m})", flush=True)  # as it comes: a long run interrupted still leaves its figures
     return m
 
 
 @dataclass
 class Plan:
-    """The shard plan's cost model, from measured runs (see the module docstring)."""
+    """The shard plan's cost model, fitted on two measured runs (see the module docstring).
 
-    fixed_s: float  # a
-    worker_cpu_per_device: float  # c
-    serial_per_device: float  # d
+    wall = fixed + shards0 + shards_per_device x devices / machines + serial0 + serial_per_device x devices
+    """
+
+    fixed_s: float  # start-up and what is outside the two phases
+    shards0_s: float
+    shards_per_device: float  # the shard phase's wall per device, on one machine's workers
+    serial0_s: float
+    serial_per_device: float  # the coordinating process's time per device after the shards
+    worker_cpu_per_device: float
     rows_per_device: float
     bytes_per_device: float
 
-    def wall(self, devices: int, machines: int = 1, cores: int = WORKERS) -> float:
-        return (
-            self.fixed_s
-            + self.worker_cpu_per_device * devices / (machines * cores)
-            + self.serial_per_device * devices
-        )
+    def phases(self, devices: int, machines: int = 1) -> tuple[float, float]:
+        shards = self.shards0_s + self.shards_per_device * devices / machines
+        return shards, self.serial0_s + self.serial_per_device * devices
+
+    def wall(self, devices: int, machines: int = 1) -> float:
+        return self.fixed_s + sum(self.phases(devices, machines))
+
+
+def _line(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float]:
+    slope = max((y1 - y0) / (x1 - x0), 0.0)
+    return max(y1 - slope * x1, 0.0), slope
 
 
 def make_plan(small: Measured, mid: Measured) -> Plan:
-    c = mid.worker_cpu / mid.devices
-    fixed = max(small.wall - c * small.devices / WORKERS, 0.0)
-    shards_wall = c * mid.devices / WORKERS
-    d = max(mid.wall - fixed - shards_wall, 0.0) / mid.devices
-    return Plan(fixed, c, d, mid.rows / mid.devices, mid.size / mid.devices)
+    sh0, sh = _line(small.devices, small.shards_s, mid.devices, mid.shards_s)
+    se0, se = _line(small.devices, small.serial_s, mid.devices, mid.serial_s)
+    fixed = max(mid.wall - mid.shards_s - mid.serial_s, 0.0)
+    return Plan(
+        fixed, sh0, sh, se0, se, mid.worker_cpu / mid.devices, mid.rows / mid.devices, mid.size / mid.devices
+    )
 
 
 def main(quick: bool) -> None:
@@ -159,21 +181,23 @@ def main(quick: bool) -> None:
         f"coordinating process's peak {main_hwm:.0f} MiB"
     )
     print(
-        f"  shard plan from the {small_n:,} and {mid_n:,} runs: fixed {plan.fixed_s:.2f} s, workers "
-        f"{plan.worker_cpu_per_device * 1e3:.2f} CPU-ms per device, serial after the shards "
+        f"  shard plan from the {small_n:,} and {mid_n:,} runs: fixed {plan.fixed_s:.2f} s; shards "
+        f"{plan.shards0_s:.2f} s + {plan.shards_per_device * 1e3:.2f} ms per device on {WORKERS} workers "
+        f"({plan.worker_cpu_per_device * 1e3:.2f} CPU-ms per device); after them {plan.serial0_s:.2f} s + "
         f"{plan.serial_per_device * 1e3:.3f} ms per device; {plan.rows_per_device:,.0f} records and "
         f"{plan.bytes_per_device / 1024:.1f} KiB per device"
     )
+    p_sh, p_se = plan.phases(big_n)
     print(
-        f"  predicted for {big_n:,} devices: {predicted:.1f} s; measured {big.wall:.1f} s "
-        f"({(big.wall - predicted) / predicted * 100:+.0f}%)"
+        f"  predicted for {big_n:,} devices: {predicted:.1f} s (shards {p_sh:.1f}, after them {p_se:.1f}); "
+        f"measured {big.wall:.1f} s (shards {big.shards_s:.1f}, after them {big.serial_s:.1f}): "
+        f"{(big.wall - predicted) / predicted * 100:+.0f}%"
     )
-    print("  projection to 1,000,000 devices (model above, 2 single-threaded workers per machine):")
+    print(f"  projection to 1,000,000 devices (model above, {WORKERS} single-threaded workers per machine):")
     for machines in (1, 2, 4, 8, 16, 32, 64):
-        w = plan.wall(1_000_000, machines)
-        shards = plan.worker_cpu_per_device * 1_000_000 / (machines * WORKERS)
+        sh, se = plan.phases(1_000_000, machines)
         print(
-            f"    {machines:>3} machine(s): {w:8.0f} s ({shards:7.0f} s of shards, "
-            f"{plan.serial_per_device * 1_000_000:5.0f} s serial after them)"
+            f"    {machines:>3} machine(s): {plan.wall(1_000_000, machines):8.0f} s ({sh:7.0f} s of shards, "
+            f"{se:5.0f} s after them on the coordinating machine)"
         )
     print(f"  machine load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
