@@ -151,7 +151,8 @@ def main(quick: bool) -> None:
             worker_hwm = [_mib(p, "VmHWM") for p in cluster.worker_pids]
             sched_rss = _mib(cluster.scheduler_pid, "VmRSS")
             sched_hwm = _mib(cluster.scheduler_pid, "VmHWM")
-        main_hwm = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+            # the `m2msim run` processes (and the local run's workers), before the cluster's are waited for
+            main_hwm = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
@@ -178,7 +179,7 @@ def main(quick: bool) -> None:
     print(
         f"  memory: each worker's peak RSS {' / '.join(f'{w:.0f}' for w in worker_hwm)} MiB; the scheduler "
         f"{sched_rss0:.0f} MiB idle, {sched_rss:.0f} MiB after {big_n:,} devices (peak {sched_hwm:.0f}); the "
-        f"coordinating process's peak {main_hwm:.0f} MiB"
+        f"`m2msim run` processes' peak {main_hwm:.0f} MiB"
     )
     print(
         f"  shard plan from the {small_n:,} and {mid_n:,} runs: fixed {plan.fixed_s:.2f} s; shards "

@@ -179,6 +179,12 @@ def _on_cluster(
     from distributed import Client
 
     with Client(address) as client:  # type: ignore[no-untyped-call]
+        if tasks:
+            # The scenario (its inventory names every line) goes to each worker once, not with
+            # every shard: a queued task holds a reference, not a copy (at 100,000 devices a copy
+            # is 1.6 MiB pickled, and each worker held its queue's copies unpickled: 1 GiB).
+            shared = client.scatter(tasks[0][0], broadcast=True, hash=False)
+            tasks = [(shared, *t[1:]) for t in tasks]
         executor = client.get_executor(pure=False)
         try:
             results = _gather(executor, tasks, progress, on_shard)
