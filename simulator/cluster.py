@@ -1,7 +1,7 @@
 """A Dask cluster of command-line processes on this machine's loopback, for `--cluster` trials.
 
 `loopback_cluster(workers)` starts `dask scheduler` and `workers` x `dask worker` (one
-process each, `--no-nanny`, one thread) bound to 127.0.0.1, all in one new process group, and
+process each, `--no-nanny`, one thread) bound to 127.0.0.1 (their HTTP servers too, on free ports), all in one new process group, and
 yields a `LoopbackCluster` whose `address` is what `m2msim run --cluster` takes.  Leaving the
 block, normally or by an exception (Ctrl-C included), stops the whole process group: SIGTERM,
 then SIGKILL after a grace period, and every process is waited for.  The benchmarks and the
@@ -106,7 +106,18 @@ def loopback_cluster(
     watches: list[_Watch] = []
     try:
         sched = subprocess.Popen(
-            [*_dask(), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+            # its HTTP server (health, metrics) too on loopback, on a free port: never 0.0.0.0:8787
+            [
+                *_dask(),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -133,6 +144,8 @@ def loopback_cluster(
                     "1",
                     "--no-nanny",
                     "--no-dashboard",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
                     "--memory-limit",
                     memory_limit,
                     "--name",

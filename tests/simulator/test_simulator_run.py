@@ -147,7 +147,7 @@ def test_dask_cluster_runs_the_same_shards(tmp_path: Path) -> None:
     sc = sc_of(d)
     local = simulate(sc, tmp_path / "local", invoice=False)
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
     ) as cluster:
         remote = simulate(sc, tmp_path / "dask", cluster=cluster.scheduler_address, invoice=False)
     assert remote.shards == 3
