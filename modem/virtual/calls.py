@@ -5,16 +5,22 @@ dialing (stat 2); after `SETUP_S` the network is asked (`place_call`): an
 answered call becomes active (stat 0), a busy / unanswered / refused one ends
 with the BUSY / NO ANSWER / NO CARRIER result code.  A data call (`ATD<n>`)
 is placed at once: CONNECT 9600 and online data mode, where the remote end
-echoes every byte, until `+++` (guard time S12) and ATH.  Calls are billed by
-the gateway from `place_call` to `hang_up`.
+echoes every byte, until `+++` (guard time S12) and ATH.  The circuit carries
+bytes as the `gsm` preset of `modem.virtual.conditions` says (9.6 kbit/s each
+way and its round trip; no shaping when the modem's conditions are `full`):
+the echo of bytes sent at t arrives after their uplink then downlink crossing;
+echoed bytes that arrive in command mode (after `+++`) wait for ATO.  Calls
+are billed by the gateway from `place_call` to `hang_up`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
+from modem.virtual.conditions import Link, preset
 from modem.virtual.registry import CommandSet, numeric_setting
 from modem.virtual.results import BUSY, NO_ANSWER, NO_CARRIER, OK, CmeError, Final, connect
 from modem.virtual.syntax import Cmd, Op
@@ -59,6 +65,8 @@ class CallControl:
     calls: dict[int, Call] = field(default_factory=dict)
     dtmf_log: list[tuple[float, str]] = field(default_factory=list)
     ended: list[tuple[str, float, float]] = field(default_factory=list)  # (number, start, end)
+    csd_rx: bytearray = field(default_factory=bytearray)  # echoed bytes that arrived in command mode
+    _csd_link: Link | None = None
 
     def _new_idx(self) -> int:
         i = 1
@@ -111,8 +119,47 @@ class CallControl:
             CallOutcome(outcome), NO_CARRIER
         )
 
+    def csd_link(self) -> Link:
+        """The data circuit's link: the gsm preset (none when the modem's conditions are `full`)."""
+        m = self.modem
+        name = "full" if not m.link.conditions.shaped else "gsm"
+        if self._csd_link is None or self._csd_link.conditions.name != name:
+            self._csd_link = Link(preset(name), f"{m.link.seed}/csd")
+        return self._csd_link
+
     def _remote_echo(self, data: bytes) -> None:
-        self.modem.send_raw(data)
+        m = self.modem
+        call = next((c for c in self.calls.values() if c.mode == DATA and c.stat == ACTIVE), None)
+        if call is None:
+            return
+        link = self.csd_link()
+        back = link.down.send(link.up.send(m.now, len(data)), len(data))
+        if back <= m.now:
+            self._echo_arrives(call, data)  # no shaping: at once
+        else:
+            m.schedule(back - m.now, partial(self._echo_arrives, call, data))
+
+    def _echo_arrives(self, call: Call, data: bytes) -> None:
+        m = self.modem
+        if self.calls.get(call.idx) is not call:
+            log.debug("CSD echo of %d bytes after the call ended: the circuit is gone", len(data))
+            return
+        if m.in_data_mode:
+            m.send_raw(data)
+        else:
+            self.csd_rx += data
+
+    def resume_data(self) -> None:
+        """ATO: back to online data; echoed bytes that arrived meanwhile follow the CONNECT."""
+        m = self.modem
+        m.enter_data(self._remote_echo)
+        if self.csd_rx:
+            m.schedule(0.0, self._flush_rx)
+
+    def _flush_rx(self) -> None:
+        if self.modem.in_data_mode and self.csd_rx:
+            self.modem.send_raw(bytes(self.csd_rx))
+            self.csd_rx.clear()
 
     def hang_up(self) -> None:
         m = self.modem
@@ -131,6 +178,8 @@ class CallControl:
             m.net.network.hang_up(m.now, call.network_id)
         self.ended.append((call.number, call.started, m.now))
         self.calls.pop(call.idx, None)
+        if call.mode == DATA:
+            self.csd_rx.clear()
 
     def lost(self) -> None:
         """The network went away: every call ends with NO CARRIER."""
@@ -231,7 +280,7 @@ def online(m: VirtualModem, c: Cmd) -> Final | None:
     if not data_calls:
         resume = m.tcp.resume  # a transparent socket left by "+++" (Quectel access mode 2)
         return resume() if resume is not None else NO_CARRIER
-    m.enter_data(m.calls._remote_echo)
+    m.calls.resume_data()
     return connect(CSD_RATE)
 
 

@@ -5,6 +5,7 @@
     m2msim modem serve --profile generic --tcp 7000            # socket://127.0.0.1:7000
     m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
     m2msim modem serve --profile quectel-bg96 --internet hosts.yaml   # sockets reach local servers
+    m2msim modem serve --profile quectel-bg96 --netspeed edge --netdelay 150:550   # network conditions
 
 The first lines of the output are the device paths (one per modem, flushed at once); then the
 modems' identities go to stderr.  It serves until SIGINT / SIGTERM, then closes the modems, writes
@@ -31,6 +32,7 @@ from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
+from modem.virtual.conditions import Conditions, ConditionsError, conditions_from, preset, preset_for
 from modem.virtual.control import (
     JOURNAL_TAG,
     Console,
@@ -86,6 +88,15 @@ def register_serve(modem_subparsers: Any) -> None:
         "--journal", type=Path, help="write the console's commands, with their times, to this file"
     )
     p.add_argument("--replay", type=Path, help="run a console journal's commands again at their times")
+    p.add_argument(
+        "--net",
+        metavar="PRESET",
+        help="network conditions preset: gsm, gprs, edge, umts, hsdpa, lte, lte-m, nb-iot, full "
+        "(default: the profile's radio)",
+    )
+    p.add_argument("--netspeed", metavar="SPEED", help="a preset, kbit/s, or UP:DOWN kbit/s (0: unlimited)")
+    p.add_argument("--netdelay", metavar="DELAY", help="a preset, round trip ms, or MIN:MAX ms")
+    p.add_argument("--netloss", metavar="PERCENT", help="IP packet loss in percent")
     p.add_argument(
         "--check",
         action="store_true",
@@ -191,17 +202,26 @@ def _serve(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else ServeScenario()
         faults = make_faults(scenario.faults, make_faults(profile.faults))
         internet = load_internet(args.internet) if args.internet else scenario.internet
-    except (YamlError, OutputError, OptionError, FaultError, JournalError) as exc:
+        conditions = conditions_from(
+            preset(preset_for(profile.rat, profile.act)),
+            net=args.net,
+            netspeed=args.netspeed,
+            netdelay=args.netdelay,
+            netloss=args.netloss,
+            prefix="--",
+        )
+    except (YamlError, OutputError, OptionError, FaultError, JournalError, ConditionsError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     if args.check:
         what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
         print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
+        print(f"network conditions {conditions.describe()}")
         return 0
     try:
         # The records file appears whole when serving ends (written under a temporary name).
         with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
-            signum = run_served(_run(args, profile, scenario, faults, records, replay, internet))
+            signum = run_served(_run(args, profile, scenario, faults, records, replay, conditions, internet))
     except OutputError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
@@ -220,6 +240,7 @@ async def _run(
     faults: Any,
     records: Path | None,
     replay_entries: list[tuple[float, list[str]]],
+    conditions: Conditions,
     internet: Internet | None = None,
 ) -> int:
     """Serve until SIGINT or SIGTERM; the signal's number."""
@@ -253,6 +274,7 @@ async def _run(
                 epoch=epoch,
                 pin=args.pin,
                 internet=internet,
+                conditions=conditions,
             )
             if network is not None:
                 provision(network, modem, scenario)

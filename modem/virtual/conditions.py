@@ -398,9 +398,10 @@ class Direction:
 class Link:
     """A radio bearer's two directions, seeded: `up` (device -> network) and `down`, plus SMS legs."""
 
-    __slots__ = ("_conditions", "down", "on_change", "sms_rng", "up")
+    __slots__ = ("_conditions", "down", "on_change", "seed", "sms_rng", "up")
 
     def __init__(self, conditions: Conditions, seed: str | int = 0) -> None:
+        self.seed = seed  # what derived links (a CSD circuit) seed from
         self._conditions = conditions
         self.up = Direction(
             conditions.up_bps,

@@ -186,6 +186,7 @@ class VirtualModem:
         self.puk_attempts = 10
         self.powered = True  # False after AT+CPOWD / AT+QPOWD: input is ignored, nothing comes out
         self._ready_at = now + max(profile.init_s, self.faults.cme515)  # +CME ERROR: 515 until then
+        self._hold_s = 0.0  # see hold_response
         self._crlf = b"\r\n"
         self.radio = radio or RadioSettings()
         #: the packet bearer's shaper (`modem.virtual.conditions`): the profile's RAT preset unless given
@@ -398,6 +399,11 @@ class VirtualModem:
     def send_raw(self, data: bytes) -> None:
         """Bytes straight to the DTE now (online data, SIMCom's raw socket data)."""
         self._out += data
+
+    def hold_response(self, seconds: float) -> None:
+        """The running command's response leaves `seconds` later (e.g. an SMS submit's radio leg);
+        input waits meanwhile, as on a module busy with the network."""
+        self._hold_s = max(self._hold_s, seconds)
 
     def final_bytes(self, final: Final) -> bytes:
         if self.settings.quiet or final.code < 0:

@@ -8,12 +8,17 @@
       - {at: 0, plmn: "20801"}
       - {at: 600, plmn: "20610", csq: [9, 2]}   # roaming in Belgium (5), weak signal
       - {at: 900, plmn: none}          # no coverage: registration 2 (searching)
+      - {at: 1200, plmn: "20801", net: edge, netdelay: "600:1500"}   # network conditions from then on
     events:
       - {at: 30, sms: {from: "+33600000001", text: "ping"}}
       - {at: 60, call: {from: "+33600000002", data: false}}
     faults: {sim_busy: 2}              # as in a profile's faults (modem.virtual.faults)
     internet:                          # where sockets go (gateway.internet); or a file name
       hosts: {broker.example.com: "127.0.0.1:1883"}
+
+A coverage step's `net` (a preset), `netspeed`, `netdelay` and `netloss` change the
+modem's network conditions (`modem.virtual.conditions`) at that time; the
+others are kept.
 
 Errors name the file, the line and the key path (`roam.yaml:7: events[1].sms.from: ...`).
 """
@@ -42,6 +47,7 @@ from m2msim.yamlio import (
     text_field,
     text_list,
 )
+from modem.virtual.conditions import FULL, ConditionsError, conditions_from
 from modem.virtual.faults import FaultError, make_faults
 
 if TYPE_CHECKING:
@@ -58,6 +64,7 @@ class Step:
     at: float
     plmn: str | None
     csq: tuple[int, int] | None = None  # +CSQ <rssi>,<ber> from then on (None: unchanged)
+    net: tuple[tuple[str, str], ...] = ()  # network condition keys (net, netspeed, ...) from then on
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,7 @@ def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
     for i in range(len(coverage)):
         path = f"coverage[{i}]"
         item = mapping(coverage[i], src, path, coverage.line_of(i))
-        check_keys(item, ("at", "plmn", "csq"), src, path, required=("at", "plmn"))
+        check_keys(item, ("at", "plmn", "csq", *NET_KEYS), src, path, required=("at", "plmn"))
         plmn = text_field(item, "plmn", src, path, required=False, what="MCC+MNC (quoted) or none")
         if plmn is not None and plmn != "none" and (not plmn.isdigit() or len(plmn) not in (5, 6)):
             raise ScenarioError(src, item.line_of("plmn"), f"{path}.plmn", f"{plmn!r} is not MCC+MNC")
@@ -148,7 +155,8 @@ def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
                     src, item.line_of("csq"), f"{path}.csq", f"{csq!r} is not [rssi 0-31|99, ber 0-7|99]"
                 )
             csq = (csq[0], csq[1])
-        steps.append(Step(_seconds(item, src, path), None if plmn in (None, "none") else plmn, csq))
+        net = _net_keys(item, src, path)
+        steps.append(Step(_seconds(item, src, path), None if plmn in (None, "none") else plmn, csq, net))
     events: list[Event] = []
     items = sequence(doc.get("events") or LocatedList(), src, "events", doc.line_of("events"))
     for i in range(len(items)):
@@ -191,6 +199,29 @@ def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
     )
 
 
+NET_KEYS = ("net", "netspeed", "netdelay", "netloss")
+
+
+def _net_keys(item: LocatedDict, src: str, path: str) -> tuple[tuple[str, str], ...]:
+    """A step's network condition keys, each checked (as text: `netspeed: 64` is 64 kbit/s)."""
+    keys: list[tuple[str, str]] = []
+    for key in NET_KEYS:
+        if key not in item:
+            continue
+        given = item[key]
+        if isinstance(given, bool) or not isinstance(given, str | int | float):
+            raise ScenarioError(
+                src, item.line_of(key), f"{path}.{key}", f"expected a preset name or a number, got {given!r}"
+            )
+        value = item.raw(key) or str(given)
+        try:
+            conditions_from(FULL, **{key: value})
+        except ConditionsError as exc:
+            raise ScenarioError(src, item.line_of(key), f"{path}.{key}", str(exc)) from None
+        keys.append((key, value))
+    return tuple(keys)
+
+
 def _number(m: LocatedDict, src: str, path: str) -> str:
     number = text_field(m, "from", src, path, what="a phone number")
     assert number is not None
@@ -229,6 +260,8 @@ def schedule(modem: VirtualModem, scenario: ServeScenario, network: NetworkAPI |
 def _cover(modem: VirtualModem, step: Step) -> None:
     if step.csq is not None:
         modem.radio = replace(modem.radio, csq=step.csq)
+    if step.net:
+        modem.link.change(**dict(step.net))
     modem.net.move(step.plmn)
 
 

@@ -1,9 +1,12 @@
 """SMS in the virtual modem: message storages, MT delivery per +CNMI, MO sending through the SMSC.
 
 MT messages are taken from the network (`pending_sms`) every `POLL_S`
-simulated seconds while registered, stored in <mem3> and announced with
+simulated seconds while registered, reach the modem one SMS radio leg later
+(`Link.sms_leg`, the network conditions' preset: `modem.virtual.conditions`;
+in the order they were taken), are stored in <mem3> and announced with
 `+CMTI: "<mem3>",<index>` (+CNMI <mt>=1), or routed to the DTE as +CMT
-(<mt>=2).  A message that finds its storage full waits in the modem until
+(<mt>=2).  An MO submit (+CMGS, +CMSS) is answered after one radio leg too
+(the SMSC's acknowledgement), the modem taking no input meanwhile.  A message that finds its storage full waits in the modem until
 a slot frees (nothing is dropped).  Long messages arrive as one stored
 part per SMS-DELIVER, as on a real module.
 """
@@ -14,6 +17,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from modem.sms import (
@@ -68,6 +72,7 @@ class SmsService:
     backlog: deque[MtSms] = field(default_factory=deque)
     sent: list[tuple[float, str, str]] = field(default_factory=list)  # (now, destination, text)
     _poll: Timer | None = None
+    _mt_last: float = 0.0  # when the last MT message in flight on the air reaches the modem
 
     def __post_init__(self) -> None:
         p = self.modem.profile
@@ -99,7 +104,12 @@ class SmsService:
         if not net.registered or net.network is None:
             return
         for msg in net.network.pending_sms(m.now, m.identity.line_id):
-            self.backlog.append(msg)
+            at = max(m.now + m.link.sms_leg(), self._mt_last)
+            self._mt_last = at
+            if at > m.now:
+                m.schedule(at - m.now, partial(self.receive, msg))
+            else:
+                self.backlog.append(msg)
         self._deliver_backlog()
         for report in net.network.pending_reports(m.now, m.identity.line_id):
             self._status_report(report)
@@ -333,6 +343,7 @@ class SmsService:
             raise CmsError(rp_cause_code(result.cause))
         self.next_mr = (self.next_mr + 1) % 256
         self.sent.append((m.now, dest, text))
+        m.hold_response(m.link.sms_leg())
         return mr
 
 

@@ -1,13 +1,18 @@
 """The virtual modem on an asyncio loop: the runner, the in-process transport, and `virtual://` URLs.
 
     virtual://PROFILE?seed=3&index=0&plmn=20610&sim_busy=2&fail=+CMGS:cms:500
+    virtual://quectel-bg96?netspeed=edge&netdelay=150:550&netloss=0
 
 Query keys: `seed`, `index` (which modem of a fleet: its identity), `plmn`
 (serving network; another country's PLMN makes the modem roam), `csq`
 (`rssi,ber`), `speed` (simulated seconds per real second), `pin` (the SIM
 asks for this PIN: +CPIN: SIM PIN until AT+CPIN="<pin>"), `internet` (a YAML
-file: the Internet table and destination policy of `gateway.internet`), and
-every fault key of `modem.virtual.faults`.
+file: the Internet table and destination policy of `gateway.internet`), the
+network conditions `net` (a preset: gsm, gprs, edge, umts, hsdpa, lte, lte-m,
+nb-iot, full/off; default: the profile's radio), `netspeed` (a preset, kbit/s or
+UP:DOWN kbit/s), `netdelay` (a preset, round-trip ms or MIN:MAX ms),
+`netloss` (percent) of `modem.virtual.conditions`, and every fault key of
+`modem.virtual.faults`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from modem.at.errors import TransportError
 from modem.options import MAX_SEED
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
+from modem.virtual.conditions import ConditionsError, conditions_from, preset, preset_for
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, fault_keys, make_faults
 from modem.virtual.netio import LoopSockets
@@ -54,9 +60,11 @@ class VirtualSpec:
     pin: str | None = None
     faults: tuple[tuple[str, str], ...] = ()
     internet: str = ""  # the Internet table's file (empty: the built-in table)
+    net: tuple[tuple[str, str], ...] = ()  # net, netspeed, netdelay, netloss as given
 
 
-_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin", "internet")
+NET_KEYS = ("net", "netspeed", "netdelay", "netloss")
+_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin", "internet", *NET_KEYS)
 MAX_INDEX = 999_999  # a fleet's modem number
 MAX_SPEED = 1e6
 
@@ -112,7 +120,12 @@ def parse_virtual_url(url: str) -> VirtualSpec:
         pin=pin,
         faults=tuple(faults),
         internet=values.get("internet", ""),
+        net=tuple((k, values[k]) for k in NET_KEYS if k in values),
     )
+    try:
+        conditions_from(preset("full"), **dict(spec.net))
+    except ConditionsError as exc:
+        raise VirtualUrlError(f"{url}: {exc}") from None
     if spec.plmn and (not spec.plmn.isdigit() or len(spec.plmn) not in (5, 6)):
         raise VirtualUrlError(f"{url}: plmn must be MCC+MNC (5 or 6 digits), got {spec.plmn!r}")
     return spec
@@ -126,6 +139,9 @@ def build_modem(
         profile = load_profile(spec.profile)
         faults = make_faults(dict(spec.faults), make_faults(profile.faults))
         internet = load_internet(spec.internet) if spec.internet else DEFAULT_INTERNET
+        conditions = conditions_from(preset(preset_for(profile.rat, profile.act)), **dict(spec.net))
+    except ConditionsError as exc:
+        raise VirtualUrlError(f"virtual://{spec.profile}: {exc}") from exc
     except YamlError as exc:
         raise VirtualUrlError(str(exc)) from exc
     except FaultError as exc:
@@ -141,6 +157,7 @@ def build_modem(
         epoch=epoch,
         pin=spec.pin,
         internet=internet,
+        conditions=conditions,
     )
 
 

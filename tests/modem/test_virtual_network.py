@@ -1,4 +1,7 @@
-"""The virtual modem bound to the real operator network: registration, SMS, calls, data, TCP stacks, records."""
+"""The virtual modem bound to the real operator network: registration, SMS, calls, data, TCP stacks, records.
+
+The modems here run without network conditions (`FULL`): these tests check the AT behaviour; the
+timing that conditions add is tested in test_virtual_conditions.py."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from gateway.api import CallOutcome
 from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
 from modem.profiles import load_profile
-from modem.virtual.conditions import preset
+from modem.virtual.conditions import FULL, preset
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from modem.virtual.scenario import ServeScenario, provision
@@ -32,7 +35,14 @@ def setup(
 ) -> tuple[VirtualModem, Network, Sink]:
     sink = Sink()
     net = Network(NetworkConfig(epoch=EPOCH, seed=1, calls=SwitchConfig(forced=forced)), sink)
-    m = VirtualModem(load_profile(profile), network=net, seed=5, radio=RadioSettings(plmn=plmn), epoch=EPOCH)
+    m = VirtualModem(
+        load_profile(profile),
+        network=net,
+        seed=5,
+        radio=RadioSettings(plmn=plmn),
+        epoch=EPOCH,
+        conditions=FULL,
+    )
     provision(net, m, ServeScenario(offer=offer))
     m.take_output(0.0)
     at(m, "ATE0", 0.0)
@@ -41,7 +51,7 @@ def setup(
 
 def neighbour(net: Network, profile: str) -> VirtualModem:
     """A second modem on the same network (another line), echo off."""
-    other = VirtualModem(load_profile(profile), network=net, seed=5, index=1, epoch=EPOCH)
+    other = VirtualModem(load_profile(profile), network=net, seed=5, index=1, epoch=EPOCH, conditions=FULL)
     provision(net, other, ServeScenario())
     other.take_output(0.0)
     other.settings.echo = False
