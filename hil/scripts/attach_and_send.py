@@ -8,6 +8,10 @@ all.  A profile without one (generic 3GPP) can only activate and release the PDP
 The payload is `bytes` pseudo-random bytes drawn from `seed` (replayable).  `echo`: the far end
 echoes (the virtual network's server does; on a physical bench point `host`/`port` at an echo
 service) and the script reads the same number of bytes back.
+
+The result's `link` section: the RTT (the `open` step) and the throughput (the echo) measured, and
+the network conditions' preset they are compared with (`hil.linkcheck`); on the virtual modem a
+measurement outside the documented tolerance is noted in the transcript.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hil.errors import HilError, ScriptParamError, ScriptSkipped
+from hil.linkcheck import LinkClock, compare, expected_conditions
 from hil.scripts import BenchScript, Param
 from hil.usage import DataUse
 from modem.at.errors import ModemError
@@ -110,19 +115,25 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     conn: int | None = None
     attached = False
     echoed = bytearray()
+    clock = LinkClock(bench)
+    rtt_s, echo_s = 0.0, None
     try:
         with bench.step("attach", apn=apn) as info:
             address = await tcp.attach(apn)
             attached = True
             info["address"] = address
         with bench.step("open", host=host, port=port):
+            t0_open = clock.now()
             conn = await tcp.open(host, port)
+            rtt_s = clock.now() - t0_open
         use.connections += 1
+        t0_send = clock.now()
         with bench.step("send", bytes=size):
             await tcp.send(conn, data)
         use.sent += size
         if p["echo"] and size:
             await _read_echo(bench, tcp, conn, size, echoed, float(p["echo_timeout"]))
+            echo_s = clock.now() - t0_send
         with bench.step("counters") as info:
             counters = await tcp.counters()
             info.update(sent=counters.sent, received=counters.received, module_sent=counters.module_sent)
@@ -142,6 +153,10 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         raise EchoMismatch(
             f"sent {size} bytes, {len(echoed)} came back" + (" (different)" if len(echoed) == size else "")
         )
+    chunk = bench.modem.profile.tcp.max_send
+    link = compare(expected_conditions(bench), size, chunk, rtt_s, echo_s, clock.scale)
+    if bench.virtual and link.get("within_tolerance") is False:
+        bench.note(f"link measured outside the tolerance of {link['conditions']}", link=link)
     return {
         "apn": apn,
         "address": address,
@@ -155,6 +170,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
             "module_sent": counters.module_sent,
             "module_received": counters.module_received,
         },
+        "link": link,
     }
 
 

@@ -59,6 +59,12 @@ MTU = 1500  # bytes per IP packet when a stream is cut into packets for loss dra
 RTO_MIN = 1.0  # RFC 6298 2.4: a retransmission timeout is at least one second
 
 
+def rto_for(rtt_min: float, rtt_max: float) -> float:
+    """RFC 6298's RTO for a round trip uniform in [rtt_min, rtt_max]: SRTT (the mean) + 4 RTTVAR (the
+    mean deviation, (max - min) / 4), at least `RTO_MIN`."""
+    return max(RTO_MIN, (rtt_min + rtt_max) / 2.0 + (rtt_max - rtt_min))
+
+
 class ConditionsError(ValueError):
     """Network conditions that cannot be used (the text names the key or option and the value)."""
 
@@ -80,6 +86,11 @@ class Conditions:
     def shaped(self) -> bool:
         """False for "full": no rate limit, no latency, no loss."""
         return bool(self.up_bps or self.down_bps or self.rtt_max or self.loss)
+
+    @property
+    def rto(self) -> float:
+        """The retransmission timeout of a stream on this link (see the module docstring)."""
+        return rto_for(self.rtt_min, self.rtt_max)
 
     def describe(self) -> str:
         """One line for logs and `--check`: `edge: up 118.4 / down 236.8 kbit/s, RTT 300-1000 ms, loss 1%`."""
@@ -344,8 +355,7 @@ class Direction:
         self.rate_bps = rate_bps or None
         self.delay_min, self.delay_max = rtt[0] / 2.0, rtt[1] / 2.0
         self.loss = loss
-        mean = (rtt[0] + rtt[1]) / 2.0
-        self.rto = max(RTO_MIN, mean + (rtt[1] - rtt[0]))
+        self.rto = rto_for(rtt[0], rtt[1])
 
     def serialisation(self, nbytes: int) -> float:
         """Seconds the link takes to carry `nbytes` (0 when unlimited)."""
