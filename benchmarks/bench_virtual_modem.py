@@ -13,7 +13,10 @@ Each figure comes with a baseline measured in the same run:
   modem (slowest and median), the server's and the load processes' CPU use (100 % = one core), and
   the commands per CPU-second of the server (its capacity when it has a whole core);
 - sockets (benchmarks/virtual_sockets.py): real TCP through one modem's pty at >= 10 MB/s with
-  network conditions off, and 100 modems each with an open socket served by one process.
+  network conditions off, and 100 modems each with an open socket served by one process;
+- the network conditions' shaper (`modem.virtual.conditions`): time per packet of a stream send and
+  of a datagram on the gprs preset (lossy), against the bare arithmetic `now + size * 8 / rate`, and
+  the cost of a modem's `Link` against building the modem.
 Targets: >= 2,000 round trips/s over one pty; 1,000 modems from one process answering >= 100
 commands/s each.  `python -m benchmarks.bench_virtual_modem bare pty|tcp N` runs the bare responder
 alone (the fleet's baseline server).
@@ -154,6 +157,38 @@ def in_process(n: int) -> tuple[float, float]:
     for i in range(n):
         canned(COMMANDS[i % 4])
     return modem_rate, n / (time.perf_counter() - t0)
+
+
+def shaper(n: int) -> tuple[float, float, float, float, float]:
+    """(stream ns/packet, datagram ns/packet, bare ns/packet, Link µs, VirtualModem µs)."""
+    from modem.virtual.conditions import Link, preset
+
+    gprs = preset("gprs")
+    link = Link(gprs, "bench")
+    t0 = time.perf_counter()
+    for i in range(n):
+        link.up.send(i * 0.1, 1500)
+    stream = (time.perf_counter() - t0) / n * 1e9
+    t0 = time.perf_counter()
+    for i in range(n):
+        link.down.send_datagram(i * 0.1, 1500)
+    datagram = (time.perf_counter() - t0) / n * 1e9
+    rate = gprs.up_bps or 1.0
+    t0 = time.perf_counter()
+    for i in range(n):
+        _ = i * 0.1 + 1500 * 8 / rate
+    bare = (time.perf_counter() - t0) / n * 1e9
+    k = max(1, n // 100)
+    t0 = time.perf_counter()
+    for i in range(k):
+        Link(gprs, i)
+    make_link = (time.perf_counter() - t0) / k * 1e6
+    profile = load_profile("simcom-sim800")
+    t0 = time.perf_counter()
+    for i in range(k):
+        VirtualModem(profile, index=i)
+    make_modem = (time.perf_counter() - t0) / k * 1e6
+    return stream, datagram, bare, make_link, make_modem
 
 
 def core_cpu(modems: int, n: int) -> float:
@@ -410,6 +445,11 @@ def main(quick: bool) -> None:
     core_one, core_fleet = core_cpu(1, n_in), core_cpu(count, n_in)
     print(
         f"in-process  CPU per command (MIX): one modem {core_one:.2f} us, {count} modems in turn {core_fleet:.2f} us"
+    )
+    stream, datagram, bare, make_link, make_modem = shaper(n_in)
+    print(
+        f"shaper      stream send {stream:8,.0f} ns/packet   datagram {datagram:8,.0f} ns   "
+        f"bare arithmetic {bare:6,.0f} ns   Link {make_link:6,.1f} us of a {make_modem:7,.1f} us modem"
     )
     modem_pty = one_pty("modem", n_pty)
     bare_pty = one_pty("bare", n_pty)

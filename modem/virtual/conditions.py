@@ -338,12 +338,23 @@ def conditions_from(
 class Direction:
     """One direction of a link: when bytes sent at a time arrive (see the module docstring)."""
 
-    __slots__ = ("busy_until", "delay_max", "delay_min", "last_arrival", "loss", "rate_bps", "rng", "rto")
+    __slots__ = (
+        "_rng",
+        "_seed",
+        "busy_until",
+        "delay_max",
+        "delay_min",
+        "last_arrival",
+        "loss",
+        "rate_bps",
+        "rto",
+    )
 
-    def __init__(
-        self, rate_bps: float | None, rtt: tuple[float, float], loss: float, rng: random.Random
-    ) -> None:
-        self.rng = rng
+    def __init__(self, rate_bps: float | None, rtt: tuple[float, float], loss: float, seed: str) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = (
+            None  # made at the first draw: a modem that sends nothing pays nothing
+        )
         self.busy_until = -math.inf
         self.last_arrival = -math.inf
         self.rate_bps = rate_bps
@@ -356,6 +367,13 @@ class Direction:
         self.delay_min, self.delay_max = rtt[0] / 2.0, rtt[1] / 2.0
         self.loss = loss
         self.rto = rto_for(rtt[0], rtt[1])
+
+    @property
+    def rng(self) -> random.Random:
+        """This direction's seeded generator (latency and loss draws)."""
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        return self._rng
 
     def serialisation(self, nbytes: int) -> float:
         """Seconds the link takes to carry `nbytes` (0 when unlimited)."""
@@ -408,7 +426,7 @@ class Direction:
 class Link:
     """A radio bearer's two directions, seeded: `up` (device -> network) and `down`, plus SMS legs."""
 
-    __slots__ = ("_conditions", "down", "on_change", "seed", "sms_rng", "up")
+    __slots__ = ("_conditions", "_sms_rng", "down", "on_change", "seed", "up")
 
     def __init__(self, conditions: Conditions, seed: str | int = 0) -> None:
         self.seed = seed  # what derived links (a CSD circuit) seed from
@@ -417,15 +435,15 @@ class Link:
             conditions.up_bps,
             (conditions.rtt_min, conditions.rtt_max),
             conditions.loss,
-            random.Random(f"{seed}/link/up"),
+            f"{seed}/link/up",
         )
         self.down = Direction(
             conditions.down_bps,
             (conditions.rtt_min, conditions.rtt_max),
             conditions.loss,
-            random.Random(f"{seed}/link/down"),
+            f"{seed}/link/down",
         )
-        self.sms_rng = random.Random(f"{seed}/link/sms")
+        self._sms_rng: random.Random | None = None
         #: called with the new conditions after each change (logs, the console's display)
         self.on_change: Callable[[Conditions], None] | None = None
 
@@ -465,7 +483,9 @@ class Link:
         c = self._conditions
         if c.sms_max <= c.sms_min:
             return c.sms_min
-        return self.sms_rng.uniform(c.sms_min, c.sms_max)
+        if self._sms_rng is None:
+            self._sms_rng = random.Random(f"{self.seed}/link/sms")
+        return self._sms_rng.uniform(c.sms_min, c.sms_max)
 
 
 # ----- asyncio, real time ---------------------------------------------------------------------------
