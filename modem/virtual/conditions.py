@@ -492,12 +492,13 @@ class Link:
 
 
 def call_at_arrival(clock: LoopClock, t: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
-    """Run `fn(*args)` on the clock's loop when simulated time `t` (an arrival) is reached."""
+    """Run `fn(*args)` on the clock's loop when simulated time `t` (an arrival) is reached (to the
+    loop's clock resolution)."""
     return clock.loop.call_at(clock.loop_time(t), fn, *args)
 
 
 async def sleep_until(clock: LoopClock, t: float) -> None:
     """Wait until simulated time `t` (an arrival) on `clock`; returns at once if it is past."""
-    delay = clock.loop_time(t) - clock.loop.time()
-    if delay > 0:
+    # the loop may wake a callback up to its clock resolution early: wait again for what is left
+    while (delay := clock.loop_time(t) - clock.loop.time()) > 0:
         await asyncio.sleep(delay)

@@ -190,3 +190,22 @@ def test_a_modem_gets_its_profiles_preset_and_its_own_seeded_link() -> None:
     assert times[0] == times[1] != times[2]
     given = VirtualModem(load_profile("simcom-sim800"), conditions=preset("edge"))
     assert given.link.conditions.name == "edge"
+
+
+async def test_real_time_helpers_wait_for_the_arrival_on_the_loop_clock() -> None:
+    import asyncio
+
+    from modem.virtual.clock import LoopClock
+    from modem.virtual.conditions import call_at_arrival, sleep_until
+
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop, start=100.0, speed=1000.0)  # 1 simulated second per real millisecond
+    link = Link(conditions_from(preset("gprs"), **EXACT))
+    arrival = link.up.send(clock.now(), 1340)  # 0.4 s of air time + 0.1 s
+    await sleep_until(clock, arrival)
+    assert clock.now() >= arrival
+    done: asyncio.Future[float] = loop.create_future()
+    later = link.down.send(clock.now(), 2680)
+    call_at_arrival(clock, later, lambda: done.set_result(clock.now()))
+    assert await done >= later - 1e-3  # the loop's clock resolution, 1 µs of real time here
+    await sleep_until(clock, 0.0)  # in the past: returns at once
