@@ -32,7 +32,8 @@ seeded generator, so the same seed and the same calls give the same times:
 Times are in whatever clock the caller uses: the virtual modem passes its
 simulated `now` and schedules a timer at the arrival (`modem.schedule(t -
 modem.now, fn)`); asyncio code moving real bytes passes `LoopClock.now()` and
-waits with `call_at_arrival` / `sleep_until` (which map simulated to loop time).
+waits with `call_at_arrival` / `sleep_until` (which map simulated to loop time), or
+hands its bytes to a `ShapedPipe` that delivers them at their arrival, in order.
 
 Presets (`PRESETS`, each figure's source in `SOURCES` and in
 docs/virtual-modem.md) are chosen by the profile's RAT and 27.007 <AcT>
@@ -48,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -502,3 +504,77 @@ async def sleep_until(clock: LoopClock, t: float) -> None:
     # the loop may wake a callback up to its clock resolution early: wait again for what is left
     while (delay := clock.loop_time(t) - clock.loop.time()) > 0:
         await asyncio.sleep(delay)
+
+
+class ShapedPipe:
+    """Real bytes through one direction of a link, on an event loop: `send(data)` now, `sink(data)`
+    at its arrival, in the order sent (a lost datagram never reaches `sink`).
+
+        up = ShapedPipe(modem.link.up, clock, forward_to_server)             # a TCP-like stream
+        up = ShapedPipe(modem.link.up, clock, forward_packet, datagrams=True)  # IP packets, may drop
+
+    `size` is what the link carries for `data` (IP bytes, headers included; default `len(data)`).
+    With no shaping (`full`) `sink` still runs from the loop, never inside `send`.
+    """
+
+    def __init__(
+        self,
+        direction: Direction,
+        clock: LoopClock,
+        sink: Callable[[bytes], None],
+        *,
+        datagrams: bool = False,
+    ) -> None:
+        self.direction = direction
+        self.clock = clock
+        self.sink = sink
+        self.datagrams = datagrams
+        self.lost = 0  # datagrams the link dropped
+        self._queue: deque[tuple[float, bytes]] = deque()
+        self._handle: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def send(self, data: bytes, size: int | None = None) -> float | None:
+        """Hand `data` to the link now; its arrival time (simulated), None if lost or closed."""
+        if self.closed:
+            return None
+        n = len(data) if size is None else size
+        now = self.clock.now()
+        if self.datagrams:
+            arrival = self.direction.send_datagram(now, n)
+            if arrival is None:
+                self.lost += 1
+                return None
+        else:
+            arrival = self.direction.send(now, n)
+        self._queue.append((arrival, data))
+        if self._handle is None:
+            self._arm()
+        return arrival
+
+    def pending(self) -> int:
+        """Bytes sent and not yet delivered."""
+        return sum(len(d) for _, d in self._queue)
+
+    def close(self) -> None:
+        """Deliver nothing more (what is in flight is dropped: the connection is gone)."""
+        self.closed = True
+        self._queue.clear()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _arm(self) -> None:
+        self._handle = call_at_arrival(self.clock, self._queue[0][0], self._deliver)
+
+    def _deliver(self) -> None:
+        self._handle = None
+        now = self.clock.now()
+        queue = self._queue
+        # the loop may run a callback up to its clock resolution early: deliver what is due within it
+        while queue and queue[0][0] <= now + 1e-6 * self.clock.speed:
+            self.sink(queue.popleft()[1])
+            if self.closed:
+                return
+        if queue:
+            self._arm()

@@ -209,3 +209,37 @@ async def test_real_time_helpers_wait_for_the_arrival_on_the_loop_clock() -> Non
     call_at_arrival(clock, later, lambda: done.set_result(clock.now()))
     assert await done >= later - 1e-3  # the loop's clock resolution, 1 µs of real time here
     await sleep_until(clock, 0.0)  # in the past: returns at once
+
+
+async def test_shaped_pipe_delivers_real_bytes_at_their_arrival_in_order() -> None:
+    import asyncio
+
+    from modem.virtual.clock import LoopClock
+    from modem.virtual.conditions import ShapedPipe
+
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop, speed=1000.0)
+    got: list[tuple[float, bytes]] = []
+    all_in = asyncio.Event()
+
+    def sink(data: bytes) -> None:
+        got.append((clock.now(), data))
+        if len(got) == 3:
+            all_in.set()
+
+    link = Link(conditions_from(preset("umts"), netloss="0"), seed=2)  # latency drawn in 50-250 ms
+    pipe = ShapedPipe(link.down, clock, sink)
+    arrivals = [pipe.send(bytes([i]) * 4800) for i in range(3)]  # 0.1 s of air time each at 384 kbit/s
+    assert pipe.pending() == 3 * 4800
+    await all_in.wait()
+    assert [d[0] for _, d in got] == [0, 1, 2]
+    for (t, _), arrival in zip(got, arrivals, strict=True):
+        assert arrival is not None and t >= arrival - 1e-3
+    assert pipe.pending() == 0
+
+    lossy = ShapedPipe(Link(conditions_from(preset("lte"), netloss="100")).up, clock, sink, datagrams=True)
+    assert [lossy.send(b"x") for _ in range(3)] == [None, None, None] and lossy.lost == 3
+    closing = ShapedPipe(link.up, clock, sink)
+    closing.send(b"late")
+    closing.close()
+    assert closing.pending() == 0 and closing.send(b"more") is None
