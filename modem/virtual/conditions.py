@@ -47,6 +47,7 @@ The Android emulator's `-netspeed` / `-netdelay` presets are kept in
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 from collections import deque
@@ -56,6 +57,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modem.virtual.clock import LoopClock
+
+log = logging.getLogger(__name__)
 
 MTU = 1500  # bytes per IP packet when a stream is cut into packets for loss draws
 RTO_MIN = 1.0  # RFC 6298 2.4: a retransmission timeout is at least one second
@@ -459,6 +462,7 @@ class Link:
         rtt = (conditions.rtt_min, conditions.rtt_max)
         self.up.configure(conditions.up_bps, rtt, conditions.loss)
         self.down.configure(conditions.down_bps, rtt, conditions.loss)
+        log.info("link %s: %s", self.seed, conditions.describe())
         if self.on_change is not None:
             self.on_change(conditions)
 
