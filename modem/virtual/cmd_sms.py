@@ -138,17 +138,15 @@ def cmgs(m: VirtualModem, c: Cmd) -> Final | None:
             raise CmsError(305)
 
         def send_text(text: bytes) -> Final | None:
-            mr = m.sms.send_text(dest, _from_te(m, text))
-            m.info(f"+CMGS: {mr}")
-            return None
+            message = _from_te(m, text)
+            return m.sms.after_leg(lambda: f"+CMGS: {m.sms.send_text(dest, message)}")
 
         return m.prompt(send_text)
     length = _int(c, 0, None, 1, 176)
 
     def send_pdu(text: bytes) -> Final | None:
-        mr = m.sms.send_pdu(text.decode("latin-1"), length)
-        m.info(f"+CMGS: {mr}")
-        return None
+        pdu = text.decode("latin-1")
+        return m.sms.after_leg(lambda: f"+CMGS: {m.sms.send_pdu(pdu, length)}")
 
     return m.prompt(send_pdu)
 
@@ -186,8 +184,7 @@ def cmss(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmsError(302)
     index = _int(c, 0, None, 0, 9999)
     dest = c.str_at(1, "") or None
-    m.info(f"+CMSS: {m.sms.send_stored(index, dest)}")
-    return None
+    return m.sms.after_leg(lambda: f"+CMSS: {m.sms.send_stored(index, dest)}")
 
 
 def _from_te(m: VirtualModem, text: bytes) -> str:

@@ -33,6 +33,7 @@ from modem.virtual.identity import ModemIdentity, derive_identity
 from modem.virtual.results import (
     CME_TEXT,
     CMS_TEXT,
+    DEFERRED,
     ERROR,
     OK,
     PROMPT,
@@ -186,7 +187,6 @@ class VirtualModem:
         self.puk_attempts = 10
         self.powered = True  # False after AT+CPOWD / AT+QPOWD: input is ignored, nothing comes out
         self._ready_at = now + max(profile.init_s, self.faults.cme515)  # +CME ERROR: 515 until then
-        self._hold_s = 0.0  # see hold_response
         self._crlf = b"\r\n"
         self.radio = radio or RadioSettings()
         #: the packet bearer's shaper (`modem.virtual.conditions`): the profile's RAT preset unless given
@@ -400,10 +400,24 @@ class VirtualModem:
         """Bytes straight to the DTE now (online data, SIMCom's raw socket data)."""
         self._out += data
 
-    def hold_response(self, seconds: float) -> None:
-        """The running command's response leaves `seconds` later (e.g. an SMS submit's radio leg);
-        input waits meanwhile, as on a module busy with the network."""
-        self._hold_s = max(self._hold_s, seconds)
+    def defer(self, seconds: float, produce: Callable[[], Final | None]) -> Final:
+        """Finish the running command `seconds` later with what `produce()` gives then (its info
+        lines, its final result or AtError), e.g. an SMS submit after its radio leg; input waits
+        meanwhile, as on a module busy with the network.  Return what this gives from the handler."""
+        if seconds <= 0.0:
+            return produce() or OK
+
+        def finish() -> None:
+            final: Final | AtError
+            try:
+                final = produce() or OK
+            except AtError as exc:
+                final = exc
+            self._finish(final)
+
+        self._held.append((self.now + seconds, b""))  # blocks input; released just before `finish`
+        self.schedule(seconds, finish)
+        return DEFERRED
 
     def final_bytes(self, final: Final) -> bytes:
         if self.settings.quiet or final.code < 0:

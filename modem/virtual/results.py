@@ -25,6 +25,8 @@ NO_ANSWER = Final("NO ANSWER", 8)
 SILENT = Final("", -1)
 # The handler opened a text-entry prompt ("> "); the rest of the line is dropped.
 PROMPT = Final("", -2)
+# The command finishes later (`VirtualModem.defer`): nothing now, input waits.
+DEFERRED = Final("", -3)
 
 
 def connect(rate: int) -> Final:

@@ -6,7 +6,8 @@ simulated seconds while registered, reach the modem one SMS radio leg later
 in the order they were taken), are stored in <mem3> and announced with
 `+CMTI: "<mem3>",<index>` (+CNMI <mt>=1), or routed to the DTE as +CMT
 (<mt>=2).  An MO submit (+CMGS, +CMSS) is answered after one radio leg too
-(the SMSC's acknowledgement), the modem taking no input meanwhile.  A message that finds its storage full waits in the modem until
+(the message reaches the SMSC at the end of the leg and the answer is its
+acknowledgement), the modem taking no input meanwhile.  A message that finds its storage full waits in the modem until
 a slot frees (nothing is dropped).  Long messages arrive as one stored
 part per SMS-DELIVER, as on a real module.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,7 +36,7 @@ from modem.sms import (
 from modem.sms import can_encode_gsm7 as _gsm7_ok
 from modem.sms.codec import DeliverPdu
 from modem.sms.udh import decode_udh
-from modem.virtual.results import CmsError, rp_cause_code
+from modem.virtual.results import CmsError, Final, rp_cause_code
 
 if TYPE_CHECKING:
     from gateway.api import DeliveryReport, MtSms
@@ -343,8 +345,17 @@ class SmsService:
             raise CmsError(rp_cause_code(result.cause))
         self.next_mr = (self.next_mr + 1) % 256
         self.sent.append((m.now, dest, text))
-        m.hold_response(m.link.sms_leg())
         return mr
+
+    def after_leg(self, send: Callable[[], str]) -> Final:
+        """An MO submit: after one radio leg `send()` hands the message to the network and gives the
+        answer's information line (+CMGS: <mr>); the modem takes no input meanwhile."""
+        m = self.modem
+
+        def produce() -> None:
+            m.info(send())
+
+        return m.defer(m.link.sms_leg(), produce)
 
 
 # TP-Status (TS 23.040 9.2.3.15): short message received by the SME; validity period expired.

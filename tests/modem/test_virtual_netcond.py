@@ -155,8 +155,11 @@ def test_mo_sms_answer_waits_one_radio_leg() -> None:
     assert at(m, 'AT+CMGS="0612345678"', 4.0) == b"\r\n> "
     m.feed(b"hi\x1a", 4.0)
     assert m.take_output() == b""
+    m.feed(b"AT\r", 5.0)  # typed while the modem waits for the network: runs after the answer
     assert m.take_output(6.99) == b""
-    assert m.take_output(7.0) == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
+    # the answer, then the waiting AT's
+    assert m.take_output(7.0) == b"\r\n+CMGS: 0\r\n\r\nOK\r\n\r\nOK\r\n"
+    assert m.sms.sent == [(7.0, "0612345678", "hi")]  # the SMSC got it at the end of the leg
 
 
 def test_mt_sms_arrives_one_radio_leg_after_the_smsc_hands_it_over() -> None:
