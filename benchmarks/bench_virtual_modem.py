@@ -43,6 +43,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import cast
 
+from benchmarks.virtual_sockets import Served, rss_kb
 from modem.profiles import load_profile
 from modem.virtual.core import VirtualModem
 from modem.virtual.serving import FDS_SPARE, fds_needed, loop_factory, raise_fd_limit, run_served
@@ -92,28 +93,9 @@ def _serve(kind: str, count: int, conn: Connection) -> None:
         await stop.wait()
         for close in closers:
             close()
+        conn.send(rss_kb())
 
     asyncio.run(main())
-
-
-class Served:
-    def __init__(self, kind: str, count: int) -> None:
-        ctx = mp.get_context("fork")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(kind, count, child), daemon=True)
-        self.proc.start()
-        self.paths: list[str] = self.conn.recv()
-        self.fds = []
-        for path in self.paths:
-            fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-            tty.setraw(fd)
-            self.fds.append(fd)
-
-    def close(self) -> None:
-        for fd in self.fds:
-            os.close(fd)
-        self.conn.send(None)
-        self.proc.join(10)
 
 
 def _round_trip(fd: int, cmd: bytes) -> None:
@@ -124,7 +106,7 @@ def _round_trip(fd: int, cmd: bytes) -> None:
 
 
 def one_pty(kind: str, n: int) -> float:
-    served = Served(kind, 1)
+    served = Served(kind, 1, _serve)
     try:
         fd = served.fds[0]
         if kind == "modem":

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import tty
+from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -99,12 +100,12 @@ def _serve(kind: str, count: int, conn: Connection) -> None:
             await stop.wait()
         for close in closers:
             close()
-        conn.send(_rss_kb())
+        conn.send(rss_kb())
 
     asyncio.run(main())
 
 
-def _rss_kb() -> int:
+def rss_kb() -> int:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -113,10 +114,15 @@ def _rss_kb() -> int:
 
 
 class Served:
-    def __init__(self, kind: str, count: int) -> None:
+    """Ptys served by a forked process running `serve(kind, count, conn)`, opened raw here; the
+    serving process sends their paths, then its resident memory (kB) when told to stop."""
+
+    def __init__(
+        self, kind: str, count: int, serve: Callable[[str, int, Connection], None] | None = None
+    ) -> None:
         ctx = mp.get_context("fork")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(kind, count, child), daemon=True)
+        self.proc = ctx.Process(target=serve or _serve, args=(kind, count, child), daemon=True)
         self.proc.start()
         self.paths: list[str] = self.conn.recv()
         self.fds = []
