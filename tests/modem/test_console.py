@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,14 @@ from modem.virtual.control import JournalError, load_journal, parse_request, rep
 from tests.modem.console_bench import ANSWERING, EPOCH, ConsoleBench
 
 
-@pytest.fixture
-async def bench() -> AsyncIterator[ConsoleBench]:
-    b = ConsoleBench()
-    await b.registered()
-    yield b
-    b.close()
-
-
-async def test_list_finds_modems_by_index_imei_msisdn_and_path(bench: ConsoleBench) -> None:
-    m1 = bench.modem(1).identity
+async def test_list_finds_modems_by_index_imei_msisdn_and_path(console_bench: ConsoleBench) -> None:
+    m1 = console_bench.modem(1).identity
     for key in ("1", m1.imei, "+" + m1.msisdn, m1.msisdn, "/dev/pts/test1", m1.line_id):
-        (row,) = await bench.ctl(f"list {key}")
+        (row,) = await console_bench.ctl(f"list {key}")
         assert row["index"] == 1 and row["imei"] == m1.imei and row["registration"] == 1
-    assert [r["index"] for r in await bench.ctl("list")] == [0, 1]
-    assert [r["index"] for r in await bench.ctl("list 1,0")] == [1, 0]
-    assert "no modem '7'" in await bench.refused("list 7")
+    assert [r["index"] for r in await console_bench.ctl("list")] == [0, 1]
+    assert [r["index"] for r in await console_bench.ctl("list 1,0")] == [1, 0]
+    assert "no modem '7'" in await console_bench.refused("list 7")
 
 
 @pytest.mark.parametrize(
@@ -56,39 +47,41 @@ async def test_list_finds_modems_by_index_imei_msisdn_and_path(bench: ConsoleBen
     ],
 )
 async def test_bad_requests_get_one_line_and_the_console_goes_on(
-    bench: ConsoleBench, line: str, words: str
+    console_bench: ConsoleBench, line: str, words: str
 ) -> None:
-    assert words in await bench.refused(line)
-    assert len(await bench.ctl("list")) == 2
-    assert bench.console.journal == []  # refused commands change nothing, so nothing is journaled
+    assert words in await console_bench.refused(line)
+    assert len(await console_bench.ctl("list")) == 2
+    assert console_bench.console.journal == []  # refused commands change nothing, so nothing is journaled
 
 
-async def test_mt_sms_through_the_smsc_is_stored_and_announced(bench: ConsoleBench) -> None:
-    result = await bench.ctl('sms 0 +33698765432 "Open valve 3"')
+async def test_mt_sms_through_the_smsc_is_stored_and_announced(console_bench: ConsoleBench) -> None:
+    result = await console_bench.ctl('sms 0 +33698765432 "Open valve 3"')
     assert result["submitted"][0]["status"] in ("accepted", "stored")
-    got = await bench.expect(0, '+CMTI: "SM",1')
+    got = await console_bench.expect(0, '+CMTI: "SM",1')
     assert "+CMTI" in got
-    stored = bench.modem(0).sms.stores["SM"][1]
+    stored = console_bench.modem(0).sms.stores["SM"][1]
     assert stored.text == "Open valve 3" and stored.number == "+33698765432"
-    assert bench.modem(1).sms.stored_count() == 0
+    assert console_bench.modem(1).sms.stored_count() == 0
 
 
-async def test_long_mt_sms_arrives_as_concatenated_parts(bench: ConsoleBench) -> None:
+async def test_long_mt_sms_arrives_as_concatenated_parts(console_bench: ConsoleBench) -> None:
     text = "".join(f"{i:03d}-" for i in range(60))  # 240 characters: two parts
-    await bench.ctl(f"sms 0 +33698765432 {text}")
-    await bench.expect(0, '+CMTI: "SM",2')
-    parts = [decode_pdu(s.pdu, Direction.MT) for _, s in sorted(bench.modem(0).sms.stores["SM"].items())]
+    await console_bench.ctl(f"sms 0 +33698765432 {text}")
+    await console_bench.expect(0, '+CMTI: "SM",2')
+    parts = [
+        decode_pdu(s.pdu, Direction.MT) for _, s in sorted(console_bench.modem(0).sms.stores["SM"].items())
+    ]
     assert all(isinstance(p, SmsDeliver) for p in parts)
     concat = [p.concat for p in parts if isinstance(p, SmsDeliver)]
     assert [(c.sequence, c.total) for c in concat if c] == [(1, 2), (2, 2)]
     assert "".join(p.text or "" for p in parts) == text
 
 
-async def test_flash_sms_is_class_0_with_a_report_request(bench: ConsoleBench) -> None:
-    await bench.ctl("sms all +33698765432 Alarm --flash --report")
+async def test_flash_sms_is_class_0_with_a_report_request(console_bench: ConsoleBench) -> None:
+    await console_bench.ctl("sms all +33698765432 Alarm --flash --report")
     for i in (0, 1):
-        await bench.expect(i, "+CMTI:")
-        stored = bench.modem(i).sms.stores["SM"][1]
+        await console_bench.expect(i, "+CMTI:")
+        stored = console_bench.modem(i).sms.stores["SM"][1]
         msg = decode_pdu(stored.pdu, Direction.MT)
         assert isinstance(msg, SmsDeliver)
         assert msg.dcs.message_class == 0
@@ -96,120 +89,120 @@ async def test_flash_sms_is_class_0_with_a_report_request(bench: ConsoleBench) -
         assert msg.text == "Alarm"
 
 
-async def test_pdu_sms_is_delivered_as_given_and_shown_by_cnmi_2_2(bench: ConsoleBench) -> None:
+async def test_pdu_sms_is_delivered_as_given_and_shown_by_cnmi_2_2(console_bench: ConsoleBench) -> None:
     (part,) = encode_deliver("raw pdu", "+33611112222", EPOCH, smsc="+33689004000")
-    await bench.at(0, "AT+CNMI=2,2,0,0,0")
-    await bench.ctl(f"sms 0 --pdu={part.hex}")
-    got = await bench.expect(0, part.hex)
+    await console_bench.at(0, "AT+CNMI=2,2,0,0,0")
+    await console_bench.ctl(f"sms 0 --pdu={part.hex}")
+    got = await console_bench.expect(0, part.hex)
     assert f"+CMT: ,{part.tpdu_length}" in got
 
 
-async def test_incoming_call_rings_is_answered_then_the_far_end_hangs_up(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CLIP=1")
-    await bench.ctl("call 0 +33655555555")
-    got = await bench.expect(0, ",0\r\n")  # the end of +CLIP: "+33655555555",145,"",0,"",0
+async def test_incoming_call_rings_is_answered_then_the_far_end_hangs_up(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CLIP=1")
+    await console_bench.ctl("call 0 +33655555555")
+    got = await console_bench.expect(0, ",0\r\n")  # the end of +CLIP: "+33655555555",145,"",0,"",0
     assert "RING" in got and '"+33655555555"' in got
-    assert (await bench.ctl("list 0"))[0]["calls"][0]["stat"] == 4
-    await bench.at(0, "ATA")
-    assert (await bench.ctl("wait 0 call-active 5"))["state"] == "call-active"
-    assert (await bench.ctl("hangup 0"))["hung_up"] == [0]
-    await bench.expect(0, "NO CARRIER")
-    await bench.ctl("wait 0 idle 5")
+    assert (await console_bench.ctl("list 0"))[0]["calls"][0]["stat"] == 4
+    await console_bench.at(0, "ATA")
+    assert (await console_bench.ctl("wait 0 call-active 5"))["state"] == "call-active"
+    assert (await console_bench.ctl("hangup 0"))["hung_up"] == [0]
+    await console_bench.expect(0, "NO CARRIER")
+    await console_bench.ctl("wait 0 idle 5")
 
 
-async def test_csd_call_rings_as_rel_async_and_answers_with_connect(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CRC=1")
-    await bench.ctl("call 0 +33655555555 --data")
-    await bench.expect(0, "+CRING: REL ASYNC")
-    await bench.at(0, "ATA", "CONNECT 9600")
-    assert bench.modem(0).in_data_mode
-    assert (await bench.ctl("dtr 0 off"))["dtr_off"] == [0]  # AT&D2, the default: hang up
-    await bench.expect(0, "NO CARRIER")
-    assert not bench.modem(0).in_data_mode and not bench.modem(0).calls.calls
+async def test_csd_call_rings_as_rel_async_and_answers_with_connect(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CRC=1")
+    await console_bench.ctl("call 0 +33655555555 --data")
+    await console_bench.expect(0, "+CRING: REL ASYNC")
+    await console_bench.at(0, "ATA", "CONNECT 9600")
+    assert console_bench.modem(0).in_data_mode
+    assert (await console_bench.ctl("dtr 0 off"))["dtr_off"] == [0]  # AT&D2, the default: hang up
+    await console_bench.expect(0, "NO CARRIER")
+    assert not console_bench.modem(0).in_data_mode and not console_bench.modem(0).calls.calls
 
 
-async def test_outgoing_calls_answered_or_refused_by_rule(bench: ConsoleBench) -> None:
-    await bench.ctl("outcome 0612345678 busy")
-    await bench.at(0, "ATD0612345678;")
-    await bench.expect(0, "BUSY")
-    await bench.ctl("outcome 0612345678 answered")
-    await bench.at(0, "ATD0612345678;")
-    await bench.ctl("wait 0 call-active 5")
-    await bench.at(0, "ATH")
-    voice = [r for r in bench.kept.records if r.type == UsageType.VOICE]
+async def test_outgoing_calls_answered_or_refused_by_rule(console_bench: ConsoleBench) -> None:
+    await console_bench.ctl("outcome 0612345678 busy")
+    await console_bench.at(0, "ATD0612345678;")
+    await console_bench.expect(0, "BUSY")
+    await console_bench.ctl("outcome 0612345678 answered")
+    await console_bench.at(0, "ATD0612345678;")
+    await console_bench.ctl("wait 0 call-active 5")
+    await console_bench.at(0, "ATH")
+    voice = [r for r in console_bench.kept.records if r.type == UsageType.VOICE]
     assert len(voice) == 2  # the busy attempt and the answered call, as the gateway records both
 
 
-async def test_coverage_none_home_and_roaming_with_creg_urcs(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CREG=1")
-    await bench.ctl("coverage 0 none")
-    await bench.expect(0, "+CREG: 2")
-    await bench.ctl("wait 0 searching 5")
-    assert (await bench.ctl("list 0"))[0]["csq"] == [99, 99]
-    await bench.ctl("coverage 0 20610")  # Belgium: roaming
-    await bench.expect(0, "+CREG: 5")
-    await bench.ctl("coverage 0 home")
-    await bench.expect(0, "+CREG: 2")
-    await bench.expect(0, "+CREG: 1")
-    assert bench.modem(1).net.stat == 1  # the other modem did not move
+async def test_coverage_none_home_and_roaming_with_creg_urcs(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CREG=1")
+    await console_bench.ctl("coverage 0 none")
+    await console_bench.expect(0, "+CREG: 2")
+    await console_bench.ctl("wait 0 searching 5")
+    assert (await console_bench.ctl("list 0"))[0]["csq"] == [99, 99]
+    await console_bench.ctl("coverage 0 20610")  # Belgium: roaming
+    await console_bench.expect(0, "+CREG: 5")
+    await console_bench.ctl("coverage 0 home")
+    await console_bench.expect(0, "+CREG: 2")
+    await console_bench.expect(0, "+CREG: 1")
+    assert console_bench.modem(1).net.stat == 1  # the other modem did not move
 
 
-async def test_csq_and_rat(bench: ConsoleBench) -> None:
-    await bench.ctl("csq 0 9 2")
-    assert "+CSQ: 9,2" in await bench.at(0, "AT+CSQ")
-    await bench.at(0, "AT+CREG=2")
-    await bench.ctl("rat 0 utran")
-    got = await bench.expect(0, ",2\r\n")  # +CREG: 1,"lac","ci",2 (UTRAN)
+async def test_csq_and_rat(console_bench: ConsoleBench) -> None:
+    await console_bench.ctl("csq 0 9 2")
+    assert "+CSQ: 9,2" in await console_bench.at(0, "AT+CSQ")
+    await console_bench.at(0, "AT+CREG=2")
+    await console_bench.ctl("rat 0 utran")
+    got = await console_bench.expect(0, ",2\r\n")  # +CREG: 1,"lac","ci",2 (UTRAN)
     assert "+CREG: 1," in got
-    assert '"Orange F",2' in await bench.at(0, "AT+COPS?")
-    assert (await bench.ctl("list 0"))[0]["rat"] == "utran"
+    assert '"Orange F",2' in await console_bench.at(0, "AT+COPS?")
+    assert (await console_bench.ctl("list 0"))[0]["rat"] == "utran"
 
 
-async def test_detach_ends_the_context_and_the_modem_attaches_again(bench: ConsoleBench) -> None:
-    await bench.at(0, 'AT+CGDCONT=1,"IP","orange.m2m.spec"')
-    await bench.at(0, "AT+CGACT=1,1")
-    await bench.ctl("wait 0 context-active 1")
-    await bench.at(0, "AT+CGREG=1")
-    await bench.ctl("detach 0")
-    await bench.expect(0, "+CGREG: 2")
-    await bench.expect(0, "+CGREG: 1")
-    assert (await bench.ctl("list 0"))[0]["contexts"] == []
-    data = [r for r in bench.kept.records if r.type == UsageType.DATA]
+async def test_detach_ends_the_context_and_the_modem_attaches_again(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, 'AT+CGDCONT=1,"IP","orange.m2m.spec"')
+    await console_bench.at(0, "AT+CGACT=1,1")
+    await console_bench.ctl("wait 0 context-active 1")
+    await console_bench.at(0, "AT+CGREG=1")
+    await console_bench.ctl("detach 0")
+    await console_bench.expect(0, "+CGREG: 2")
+    await console_bench.expect(0, "+CGREG: 1")
+    assert (await console_bench.ctl("list 0"))[0]["contexts"] == []
+    data = [r for r in console_bench.kept.records if r.type == UsageType.DATA]
     assert len(data) == 1
 
 
-async def test_refuse_pdp_refuses_the_next_activation_only(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CMEE=1")
-    await bench.at(0, 'AT+CGDCONT=1,"IP","orange.m2m.spec"')
-    await bench.ctl("refuse-pdp 0 missing-or-unknown-apn")
-    await bench.at(0, "AT+CGACT=1,1", "+CME ERROR: 533")
-    await bench.at(0, "AT+CGACT=1,1")
-    await bench.ctl("wait 0 context-active 1")
+async def test_refuse_pdp_refuses_the_next_activation_only(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CMEE=1")
+    await console_bench.at(0, 'AT+CGDCONT=1,"IP","orange.m2m.spec"')
+    await console_bench.ctl("refuse-pdp 0 missing-or-unknown-apn")
+    await console_bench.at(0, "AT+CGACT=1,1", "+CME ERROR: 533")
+    await console_bench.at(0, "AT+CGACT=1,1")
+    await console_bench.ctl("wait 0 context-active 1")
 
 
-async def test_fault_keys_apply_to_a_running_modem(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CMEE=1")
-    await bench.ctl("fault 0 fail=+CSQ:cme:100 sim_busy=1")
-    await bench.at(0, "AT+CIMI", "+CME ERROR: 14")
-    await bench.at(0, "AT+CSQ", "+CME ERROR: 100")
-    assert "+CSQ:" in await bench.at(1, "AT+CSQ")
+async def test_fault_keys_apply_to_a_running_modem(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CMEE=1")
+    await console_bench.ctl("fault 0 fail=+CSQ:cme:100 sim_busy=1")
+    await console_bench.at(0, "AT+CIMI", "+CME ERROR: 14")
+    await console_bench.at(0, "AT+CSQ", "+CME ERROR: 100")
+    assert "+CSQ:" in await console_bench.at(1, "AT+CSQ")
 
 
-async def test_wait_times_out_with_one_line(bench: ConsoleBench) -> None:
-    error = await bench.refused("wait 0 call-active 0.05")
+async def test_wait_times_out_with_one_line(console_bench: ConsoleBench) -> None:
+    error = await console_bench.refused("wait 0 call-active 0.05")
     assert error == "timeout: call-active not reached in 0.05 s by modem(s) 0"
 
 
-async def test_usage_equals_the_gateways_records_and_is_priced(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CMGF=1")
-    await bench.at(0, 'AT+CMGS="+33612345678"', "> ")
-    bench.served[0].runner.feed(b"meter 42\x1a")
-    await bench.expect(0, "OK")
-    await bench.at(0, f"ATD{ANSWERING};")
-    await bench.ctl("wait 0 call-active 5")
-    await bench.at(0, "ATH")
-    (usage,) = await bench.ctl("usage 0")
-    mine = [r for r in bench.kept.records if r.line == bench.modem(0).identity.line_id]
+async def test_usage_equals_the_gateways_records_and_is_priced(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CMGF=1")
+    await console_bench.at(0, 'AT+CMGS="+33612345678"', "> ")
+    console_bench.served[0].runner.feed(b"meter 42\x1a")
+    await console_bench.expect(0, "OK")
+    await console_bench.at(0, f"ATD{ANSWERING};")
+    await console_bench.ctl("wait 0 call-active 5")
+    await console_bench.at(0, "ATH")
+    (usage,) = await console_bench.ctl("usage 0")
+    mine = [r for r in console_bench.kept.records if r.line == console_bench.modem(0).identity.line_id]
     assert usage["records"] == len(mine) == 2
     assert usage["sms_records"] == 1 and usage["voice_records"] == 1
     assert usage["duration_s"] == sum(r.duration_s for r in mine)
@@ -219,15 +212,15 @@ async def test_usage_equals_the_gateways_records_and_is_priced(bench: ConsoleBen
 
     assert Decimal(usage["usage_amount"]) >= 0
     assert Decimal(usage["month_total"]) >= Decimal(usage["usage_amount"])
-    (other,) = await bench.ctl("usage 1")
+    (other,) = await console_bench.ctl("usage 1")
     assert other["records"] == 0 and Decimal(other["usage_amount"]) == 0
 
 
-async def test_journal_has_simulated_times_and_replays(bench: ConsoleBench, tmp_path: Path) -> None:
-    await bench.ctl(f"csq {bench.modem(1).identity.imei} 7 1")
-    await bench.ctl("list")  # reads are not journaled
-    await bench.ctl("coverage all none")
-    text = bench.console.journal_text()
+async def test_journal_has_simulated_times_and_replays(console_bench: ConsoleBench, tmp_path: Path) -> None:
+    await console_bench.ctl(f"csq {console_bench.modem(1).identity.imei} 7 1")
+    await console_bench.ctl("list")  # reads are not journaled
+    await console_bench.ctl("coverage all none")
+    text = console_bench.console.journal_text()
     path = tmp_path / "journal.jsonl"
     path.write_text(text)
     header, entries = load_journal(path)
@@ -268,17 +261,17 @@ def test_requests_as_words_or_json() -> None:
     assert parse_request(json.dumps(["sms", "0", "+331", 'a "quote"'])) == ["sms", "0", "+331", 'a "quote"']
 
 
-async def test_network_speed_delay_and_loss_change_the_link(bench: ConsoleBench) -> None:
-    assert (await bench.ctl("list 0"))[0]["net"].startswith("gprs:")
-    result = await bench.ctl("net 0 edge")
+async def test_network_speed_delay_and_loss_change_the_link(console_bench: ConsoleBench) -> None:
+    assert (await console_bench.ctl("list 0"))[0]["net"].startswith("gprs:")
+    result = await console_bench.ctl("net 0 edge")
     assert result["conditions"].startswith("edge:")
-    assert bench.modem(0).link.conditions.name == "edge"
-    await bench.ctl("speed 0 64:256")
-    await bench.ctl("delay 0 100:300")
-    await bench.ctl("loss 0 5")
-    c = bench.modem(0).link.conditions
+    assert console_bench.modem(0).link.conditions.name == "edge"
+    await console_bench.ctl("speed 0 64:256")
+    await console_bench.ctl("delay 0 100:300")
+    await console_bench.ctl("loss 0 5")
+    c = console_bench.modem(0).link.conditions
     assert (c.up_bps, c.down_bps, c.rtt_min, c.rtt_max, c.loss) == (64_000, 256_000, 0.1, 0.3, 0.05)
-    assert bench.modem(1).link.conditions.name == "gprs"
-    assert "netspeed" in await bench.refused("speed 0 warp")
-    await bench.ctl("rat 1 eutran")
-    assert bench.modem(1).link.conditions.name == "lte"
+    assert console_bench.modem(1).link.conditions.name == "gprs"
+    assert "netspeed" in await console_bench.refused("speed 0 warp")
+    await console_bench.ctl("rat 1 eutran")
+    assert console_bench.modem(1).link.conditions.name == "lte"

@@ -1,15 +1,12 @@
 """Module behaviour as the vendors' AT manuals describe it (the sections are cited in the profiles).
 
 Sans-IO: simulated time is given with each command.  The console-driven ones (USSD's priced
-consumption, status reports stored with +CDSI) run on the console bench.
+consumption, status reports stored with +CDSI) run on the console console_bench.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from accounting.records import UsageType
 from gateway.api import CallOutcome
@@ -251,57 +248,49 @@ def test_battery() -> None:
 # ----- on the console bench: USSD priced consumption, +CDSI ------------------------------------------------
 
 
-@pytest.fixture
-async def bench() -> AsyncIterator[ConsoleBench]:
-    b = ConsoleBench()
-    await b.registered()
-    yield b
-    b.close()
-
-
-async def test_ussd_consumption_is_the_lines_month_priced_by_the_catalog(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CMGF=1")
-    await bench.at(0, 'AT+CMGS="+33612345678"', "> ")
-    bench.served[0].runner.feed(b"meter 42\x1a")
-    await bench.expect(0, "OK")
-    (usage,) = await bench.ctl("usage 0")
-    await bench.at(0, 'AT+CUSD=1,"*#123#",15')
-    got = await bench.expect(0, ",15\r\n")
+async def test_ussd_consumption_is_the_lines_month_priced_by_the_catalog(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CMGF=1")
+    await console_bench.at(0, 'AT+CMGS="+33612345678"', "> ")
+    console_bench.served[0].runner.feed(b"meter 42\x1a")
+    await console_bench.expect(0, "OK")
+    (usage,) = await console_bench.ctl("usage 0")
+    await console_bench.at(0, 'AT+CUSD=1,"*#123#",15')
+    got = await console_bench.expect(0, ",15\r\n")
     assert f'+CUSD: 0,"2026-03: 1 SMS, 0 s of calls, 0.0 kB of data: {usage["usage_amount"]} EUR' in got
-    await bench.at(0, 'AT+CUSD=1,"*123#",15')
-    got = await bench.expect(0, ",15\r\n")
+    await console_bench.at(0, 'AT+CUSD=1,"*123#",15')
+    got = await console_bench.expect(0, ",15\r\n")
     assert '+CUSD: 1,"Orange M2M\n1 My consumption\n2 My number",15' in got
-    await bench.at(0, 'AT+CUSD=1,"2",15')
-    got = await bench.expect(0, ",15\r\n")
-    assert f'+CUSD: 0,"Your number: +{bench.modem(0).identity.msisdn}",15' in got
-    await bench.at(0, 'AT+CUSD=1,"*#999#",15')
-    await bench.expect(0, "+CUSD: 4\r\n")
+    await console_bench.at(0, 'AT+CUSD=1,"2",15')
+    got = await console_bench.expect(0, ",15\r\n")
+    assert f'+CUSD: 0,"Your number: +{console_bench.modem(0).identity.msisdn}",15' in got
+    await console_bench.at(0, 'AT+CUSD=1,"*#999#",15')
+    await console_bench.expect(0, "+CUSD: 4\r\n")
 
 
-async def test_status_report_stored_and_announced_with_cdsi(bench: ConsoleBench) -> None:
-    await bench.at(0, "AT+CMGF=1")
-    await bench.at(0, "AT+CSMP=49,167,0,0")  # TP-SRR: a status report is requested
-    await bench.at(0, "AT+CNMI=2,1,0,2,0")  # <ds>=2: reports stored, +CDSI
-    to = "+" + bench.modem(1).identity.msisdn
-    await bench.at(0, f'AT+CMGS="{to}"', "> ")
-    bench.served[0].runner.feed(b"ping\x1a")
-    await bench.expect(0, "+CMGS: 0")
-    await bench.expect(0, '+CDSI: "SM",1')  # delivered to modem 1: the report is stored at index 1
-    out = await bench.at(0, "AT+CMGR=1")
+async def test_status_report_stored_and_announced_with_cdsi(console_bench: ConsoleBench) -> None:
+    await console_bench.at(0, "AT+CMGF=1")
+    await console_bench.at(0, "AT+CSMP=49,167,0,0")  # TP-SRR: a status report is requested
+    await console_bench.at(0, "AT+CNMI=2,1,0,2,0")  # <ds>=2: reports stored, +CDSI
+    to = "+" + console_bench.modem(1).identity.msisdn
+    await console_bench.at(0, f'AT+CMGS="{to}"', "> ")
+    console_bench.served[0].runner.feed(b"ping\x1a")
+    await console_bench.expect(0, "+CMGS: 0")
+    await console_bench.expect(0, '+CDSI: "SM",1')  # delivered to modem 1: the report is stored at index 1
+    out = await console_bench.at(0, "AT+CMGR=1")
     (line,) = [x for x in out.split("\r\n") if x.startswith("+CMGR:")]
     assert line.startswith(f'+CMGR: "REC UNREAD",6,0,"{to}",145,"26/03/02,')
     assert line.endswith(",0")  # TP-Status 0: received by the SME
-    await bench.at(0, "AT+CMGF=0")
-    out = await bench.at(0, "AT+CMGR=1")
+    await console_bench.at(0, "AT+CMGF=0")
+    out = await console_bench.at(0, "AT+CMGR=1")
     assert "+CMGR: 1,," in out  # read now; the PDU follows
 
 
-async def test_console_power_and_battery(bench: ConsoleBench) -> None:
-    await bench.ctl("battery 1 40 3700 --charging")
-    assert "+CBC: 1,40,3700" in await bench.at(1, "AT+CBC")
-    await bench.ctl("power 0 off")
-    await bench.expect(0, "NORMAL POWER DOWN")
-    assert (await bench.ctl("list 0"))[0]["powered"] is False
-    await bench.ctl("power 0 on")
-    await bench.expect(0, "SMS Ready")
-    await bench.ctl("wait 0 registered 5")
+async def test_console_power_and_battery(console_bench: ConsoleBench) -> None:
+    await console_bench.ctl("battery 1 40 3700 --charging")
+    assert "+CBC: 1,40,3700" in await console_bench.at(1, "AT+CBC")
+    await console_bench.ctl("power 0 off")
+    await console_bench.expect(0, "NORMAL POWER DOWN")
+    assert (await console_bench.ctl("list 0"))[0]["powered"] is False
+    await console_bench.ctl("power 0 on")
+    await console_bench.expect(0, "SMS Ready")
+    await console_bench.ctl("wait 0 registered 5")
