@@ -91,6 +91,7 @@ class Device:
             self.base_plmn = self.home
         self.plmn = self.base_plmn
         self.imei = imei(group.tac, gidx)
+        self.persistent = group.application is not None and group.application.session == "persistent"
         # decisions: (time s, order, kind, payload)
         self.decisions: list[tuple[int, int, str, Any]] = []
         start = shard.scenario.start
@@ -116,8 +117,7 @@ class Device:
             if hit and applies:
                 self.outages.append(o)
                 self.decisions.append((int((o.start - start).total_seconds()), 3, "outage", o))
-        app = group.application
-        if app is not None and app.session == "persistent":  # clock changes under an open context
+        if self.persistent:  # clock changes under an open context
             plmns = {self.base_plmn} | {d[3] for d in self.decisions if d[2] == "trip" and d[3]}
             for plmn in sorted(plmns):
                 self.decisions.extend((t, 0, "tz", plmn) for t in shard.tz_changes(plmn))
@@ -132,7 +132,6 @@ class Device:
             self.profile = shard.profiles[group.application.profile]
             self.period = draw_period(setup, group.schedule)
             self.phase = draw_phase(setup, group.schedule, self.period, shard.epoch_unix)
-        self.persistent = group.application is not None and group.application.session == "persistent"
         self.area_down = False  # in an area outage: no coverage
         self.attached = False
         self.session_counter = 0
@@ -194,16 +193,18 @@ class Device:
         abnormal: bool = False,
         retry: bool = False,
         charging: I64 | None = None,
+        move: int | None = None,
     ) -> None:
-        """Data sessions of this device (bulk path, or the gateway's per-call path when capturing)."""
+        """Data sessions of this device: the bulk path, or the gateway's per-call path (`_play`) when
+        the shard plays every session so or a move at `move` falls into them."""
         n = int(start.shape[0])
         if n == 0:
             return
         self.stats.data_sessions += n
         if charging is None:
             charging = self._charging(n, retry)
-        if self.shard.per_call:
-            self.env.process(self._play(start, duration, up, down, charging, abnormal))
+        if self.shard.per_call or move is not None:
+            self.env.process(self._play(start, duration, up, down, charging, abnormal, move))
             return
         abn = np.full(n, int(abnormal), dtype=np.int64)
         self.shard.batcher.add(self.stretch(), self.gi, start, duration, up, down, charging, abn)
@@ -268,17 +269,13 @@ class Device:
                 across = s.start + s.duration > t1
                 if self._moves_only_at(t1) and across.any():  # the context goes on across the move
                     keep = ~across
-                    self.stats.data_sessions += int(across.sum())
-                    self.env.process(
-                        self._play(
-                            s.start[across],
-                            s.duration[across],
-                            s.up[across],
-                            s.down[across],
-                            charging[across],
-                            False,
-                            t1,
-                        )
+                    self.sessions(
+                        s.start[across],
+                        s.duration[across],
+                        s.up[across],
+                        s.down[across],
+                        charging=charging[across],
+                        move=t1,
                     )
                     self.sessions(
                         s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]

@@ -227,7 +227,6 @@ class Shard:
             on_cut=self._capture_sessions if capture else None,
         )
         self.devices: list[Device] = []
-        self._gidx: dict[str, int] = {}
         for ref in devices:
             group = scenario.groups[ref.group_index]
             offer = scenario.offers[ref.line]
@@ -235,7 +234,6 @@ class Shard:
             # a fixed address per line (its fleet index), so shards never hand out the same one
             sub = Subscriber(ref.line, ident.imsi, ident.msisdn, offer, static_address=ref.gidx)
             self.network.register_subscriber(sub)
-            self._gidx[ref.line] = ref.gidx
             self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx))
 
     def tz_changes(self, plmn: str) -> tuple[int, ...]:
@@ -286,7 +284,7 @@ class Shard:
                     imeisv=s.imeisv,
                     apn=s.apn,
                     charging_id=c & 0xFFFFFFFF,
-                    ip_address=fixed_host(pool, self._gidx[s.line]),
+                    ip_address=fixed_host(pool, line.subscriber.static_address or 0),
                     sgsn_address=cfg.sgsn_address
                     if s.serving_plmn == cfg.home_plmn
                     else cfg.visited_sgsn_address,
