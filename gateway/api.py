@@ -22,6 +22,9 @@ from typing import Protocol
 
 from accounting.records import Dest, UsageRecord, Zone
 
+MAX_IP_PACKET = 65_535
+"""The largest packet `NetworkAPI.carry_packet` takes: an IPv4 Total Length (an IPv6 packet without jumbogram)."""
+
 
 class GtpCause(IntEnum):
     """GTPv1-C cause values (TS 29.060 7.7.1) a GGSN answers to Create PDP Context."""
@@ -207,7 +210,16 @@ class NetworkAPI(Protocol):
         ...
 
     def transfer(self, now: float, session_id: str, bytes_up: int, bytes_down: int) -> None:
-        """Count IP bytes carried by an open session since the last call."""
+        """Count IP bytes carried by an open session since the last call (the capture samples
+        G-PDUs made from these counts: their packets are modelled, not real)."""
+        ...
+
+    def carry_packet(self, now: float, session_id: str, packet: bytes, *, uplink: bool) -> None:
+        """Carry one real IP packet on an open session: counted at its length (uplink: from the
+        device; else downlink), and, when the capture writes GTP-U, written as one G-PDU whose
+        T-PDU is exactly `packet` (uplink SGSN -> GGSN with the GGSN's TEID, downlink back with the
+        SGSN's).  `packet` is 1..`MAX_IP_PACKET` octets (else `gateway.errors.InvalidVolume`).  `transfer`
+        is for volume whose packets are not real (modelled headers, the simulator's traffic)."""
         ...
 
     def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:

@@ -69,3 +69,7 @@ class CaptureSink(Protocol):
     def user_packets(self, now: float, ctx: ContextInfo, bytes_up: int, bytes_down: int) -> None:
         """User-plane traffic carried since the last call (the capture may sample GTP-U packets from it)."""
         ...
+
+    def user_packet(self, now: float, ctx: ContextInfo, packet: bytes, uplink: bool) -> None:
+        """One real IP packet carried by the context (uplink: from the device): its G-PDU carries it."""
+        ...

@@ -17,7 +17,7 @@ import numpy as np
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
-from gateway.api import GtpCause, RecordSink, SessionResult
+from gateway.api import MAX_IP_PACKET, GtpCause, RecordSink, SessionResult
 from gateway.apn import AddressPool, Apn, ApnCatalog
 from gateway.config import CountingMode, NetworkConfig
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
@@ -297,14 +297,48 @@ class Ggsn:
         )
         self._advance(s, now, up, down, pk_up, pk_down)
 
+    def carry(self, now: float, session_id: str, packet: bytes, uplink: bool) -> None:
+        """One real IP packet on a session: counted at its length, and handed whole to the capture."""
+        s = self._session(now, session_id, "packet")
+        if s is None:
+            return
+        self.journal.check_order(now, s.last_time, f"session {session_id}")
+        if not isinstance(packet, (bytes, bytearray, memoryview)):
+            self.journal.fail(
+                now, "bad-volume", session_id, InvalidVolume("packet", type(packet).__name__, "must be bytes")
+            )
+        n = len(packet)
+        if not 0 < n <= MAX_IP_PACKET:
+            self.journal.fail(
+                now,
+                "bad-volume",
+                session_id,
+                InvalidVolume("packet", f"{n} octets", f"an IP packet is 1..{MAX_IP_PACKET} octets"),
+            )
+        data = bytes(packet)
+        if uplink:
+            self._advance(s, now, n, 0, 1, 0, data, True)
+        else:
+            self._advance(s, now, 0, n, 0, 1, data, False)
+
     def _packets(self, nbytes: int, given: int | None) -> int:
         if given is not None:
             return given
         return -(-nbytes // self.config.mean_packet_bytes)
 
     def _advance(
-        self, s: _Session, now: float, up: int, down: int, pk_up: int | None, pk_down: int | None
+        self,
+        s: _Session,
+        now: float,
+        up: int,
+        down: int,
+        pk_up: int | None,
+        pk_down: int | None,
+        packet: bytes | None = None,
+        uplink: bool = False,
     ) -> None:
+        """Count a chunk (and the scans since the last event); `packet`: the chunk is this real
+        IP packet, given whole to the capture (the scans' volume is still sampled)."""
         t = whole(now)
         scan_packets = 0
         rate_s = self._scan_rate_s if s.apn.scan_rate_per_hour is None else s.apn.scan_rate_per_hour / 3600.0
@@ -320,8 +354,14 @@ class Ggsn:
             down_counted = inner_down + GTP_U_OVERHEAD * (self._packets(down, pk_down) + scan_packets)
         else:
             up_counted, down_counted = up, inner_down
-        if self.capture is not None and (up or inner_down):
-            self.capture.user_packets(now, s.ctx, up, inner_down)
+        if self.capture is not None:
+            if packet is None:
+                if up or inner_down:
+                    self.capture.user_packets(now, s.ctx, up, inner_down)
+            else:
+                if inner_down > down:
+                    self.capture.user_packets(now, s.ctx, 0, inner_down - down)
+                self.capture.user_packet(now, s.ctx, packet, uplink)
         self._settle(s, t, up_counted, down_counted)
         s.last_time = now
         if up_counted or down_counted:

@@ -97,6 +97,15 @@ class UdpFlow:
         return cls(".".join(map(str, src)), ".".join(map(str, dst)), sport, dport)
 
 
+_GPDU = struct.Struct("!BBHI")
+MAX_TPDU = SNAPLEN - HEADERS_LEN - _GPDU.size  # the largest T-PDU whose frame fits the snapshot length
+
+
+def gpdu(teid: int, tpdu: bytes) -> bytes:
+    """A G-PDU (GTP-U header: version 1, no optional fields, message 255, length, TEID) carrying `tpdu`."""
+    return _GPDU.pack(0x30, 255, len(tpdu), teid) + tpdu
+
+
 def gpdu_with_inner(teid: int, inner: UdpFlow, ip_id: int, size: int) -> bytes:
     """GTP-U header + inner IPv4/UDP headers of a user packet of `size` octets of IP (payload not included)."""
     checksum = inner.checksum_base + size + ip_id

@@ -31,7 +31,7 @@ import numpy as np
 
 from gateway.capture import codec, gtpc, radius
 from gateway.capture.bulk import WINDOW_EVENTS, BulkWriter
-from gateway.capture.frames import PcapStream, UdpFlow, gpdu_with_inner, udp_record
+from gateway.capture.frames import MAX_TPDU, PcapStream, UdpFlow, gpdu, gpdu_with_inner, udp_record
 from gateway.capture.order import ReorderBuffer, RunWriter, index_records, merge_runs
 from gateway.events import ContextInfo
 from gateway.partial import PartialRecords
@@ -111,9 +111,11 @@ class PcapCapture:
     """A `gateway.events.CaptureSink` writing a pcap file; use as a context manager.
 
     `epoch` is the run's time origin (UTC); `secret` the RADIUS shared secret.
-    `gtpu_sample_rate` is the fraction of user-plane packets written as GTP-U
-    G-PDUs (0: none), drawn with a generator seeded by `seed`; user volume is cut
-    into packets of `mtu` octets of inner IP.
+    `gtpu_sample_rate` is the fraction of modelled user-plane packets (volume
+    given as byte counts, `user_packets`) written as GTP-U G-PDUs (0: none), drawn
+    with a generator seeded by `seed`; that volume is cut into packets of `mtu`
+    octets of inner IP.  Real IP packets (`user_packet`, the PPP bearer's) are each
+    written as a G-PDU carrying them whole, unless `gtpu_real` is False.
 
     Per-event packets are written in (timestamp, call order) order when each
     call is dated no earlier than `reorder_horizon_s` before the latest one and
@@ -128,6 +130,7 @@ class PcapCapture:
         secret: bytes | str = DEFAULT_SECRET,
         *,
         gtpu_sample_rate: float = 0.0,
+        gtpu_real: bool = True,
         seed: int = 0,
         mtu: int = 1_400,
         aaa_address: str = DEFAULT_AAA_ADDRESS,
@@ -152,6 +155,7 @@ class PcapCapture:
         self._epoch_us = int(self.epoch.timestamp()) * 1_000_000 + self.epoch.microsecond
         self.secret = secret.encode() if isinstance(secret, str) else bytes(secret)
         self.gtpu_sample_rate = gtpu_sample_rate
+        self.gtpu_real = gtpu_real
         self.mtu = mtu
         self.aaa_address = aaa_address
         self.app_server = app_server
@@ -187,7 +191,8 @@ class PcapCapture:
         self._runs: list[RunWriter] = []
         self._run_dir: tempfile.TemporaryDirectory[str] | None = None
         self._bulk: BulkWriter | None = None
-        self.user_packets_sampled = 0
+        self.user_packets_sampled = 0  # G-PDUs made from byte counts (`user_packets`)
+        self.user_packets_real = 0  # G-PDUs carrying a real packet (`user_packet`)
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -486,6 +491,27 @@ class PcapCapture:
         down = self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
         self._sample(ts, max(bytes_up, 0), up, state.up_inner, state.tunnel.ggsn_teid)
         self._sample(ts, max(bytes_down, 0), down, state.down_inner, state.tunnel.sgsn_teid)
+
+    def user_packet(self, now: float, ctx: ContextInfo, packet: bytes, uplink: bool) -> None:
+        """A real IP packet: one G-PDU carrying it whole, in its direction (unless `gtpu_real` is off)."""
+        if not self.gtpu_real:
+            return
+        try:
+            ts = self._ts(now)
+            state = self._context(ctx)
+            if len(packet) > MAX_TPDU:
+                raise codec.CaptureError(f"a {len(packet)}-octet packet: a G-PDU frame holds {MAX_TPDU}")
+        except codec.CaptureError as exc:
+            self.skip_event("user packet", ctx, exc)
+            return
+        if uplink:
+            outer = self.flow(ctx.sgsn_address, ctx.ggsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
+            teid = state.tunnel.ggsn_teid
+        else:
+            outer = self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
+            teid = state.tunnel.sgsn_teid
+        self._emit(ts, outer, gpdu(teid, packet))
+        self.user_packets_real += 1
 
     def _sample(self, ts: int, volume: int, outer: UdpFlow, inner: UdpFlow, teid: int) -> None:
         count = math.ceil(volume / self.mtu)

@@ -4,7 +4,10 @@ Registration follows the network's answer to `attach`: accepted on the SIM's
 home PLMN -> stat 1, on another PLMN -> stat 5 (roaming), refused -> stat 3,
 no network or not yet answered -> stat 2 (searching); AT+CFUN=0 -> stat 0.
 
-Data is counted by the gateway (`transfer`) as IP bytes, TCP/IP headers
+Real IP packets (the PPP bearer's) are given to the gateway whole (`carry`,
+the gateway's `carry_packet`): counted at their length and written as they are
+into its GTP-U capture.  The module TCP/IP stacks' data is counted by the
+gateway (`count`, the gateway's `transfer`) as IP bytes, TCP/IP headers
 included, with this model (IPv4, no options, MSS 1,460):
 
 - connect: SYN and ACK up, SYN-ACK down -> 80 B up, 40 B down;
@@ -27,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway.api import MAX_IP_PACKET
 from modem.virtual.plmn import operator_names
 
 if TYPE_CHECKING:
@@ -272,13 +276,27 @@ class NetLink:
         ctx.ip = None
 
     def count(self, ctx: Context, up: int, down: int, payload_up: int = 0, payload_down: int = 0) -> None:
-        """Count IP bytes on `ctx`'s session at the gateway."""
+        """Count modelled IP bytes on `ctx`'s session at the gateway (`transfer`: packets not real)."""
         ctx.bytes_up += up
         ctx.bytes_down += down
         ctx.payload_up += payload_up
         ctx.payload_down += payload_down
         if ctx.session_id is not None and self.network is not None and (up or down):
             self.network.transfer(self.modem.now, ctx.session_id, up, down)
+
+    def carry(self, ctx: Context, packet: bytes, uplink: bool) -> bool:
+        """One real IP packet on `ctx`'s session: counted by the gateway at its length and written
+        whole into its capture (`carry_packet`).  False (nothing counted) when the context has no
+        session or the bytes cannot be an IP packet (empty, or more than 65,535 octets)."""
+        n = len(packet)
+        if ctx.session_id is None or self.network is None or not 0 < n <= MAX_IP_PACKET:
+            return False
+        if uplink:
+            ctx.bytes_up += n
+        else:
+            ctx.bytes_down += n
+        self.network.carry_packet(self.modem.now, ctx.session_id, packet, uplink=uplink)
+        return True
 
     def send_sms(
         self,

@@ -64,6 +64,9 @@ class Capture:
     def user_packets(self, now: float, ctx: ContextInfo, bytes_up: int, bytes_down: int) -> None:
         self.calls.append(("user_packets", now, ctx.session_id, bytes_up, bytes_down))
 
+    def user_packet(self, now: float, ctx: ContextInfo, packet: bytes, uplink: bool) -> None:
+        self.calls.append(("user_packet", now, ctx.session_id, packet, uplink))
+
 
 def make(
     offer: str = "business-m2m", capture: Capture | None = None, **config: object

@@ -4,7 +4,8 @@ After `CONNECT` the modem speaks PPP on the serial line as the network side (`Pp
 "network"): LCP, then PAP or CHAP (any credentials are accepted and recorded in the PDP context),
 then IPCP, when the PDP context is activated (the gateway's session: APN policy, address pool, the
 12-hour cut) and its address given to the device with the DNS servers.  The device's IP packets go
-to the `Forwarder`; every IP packet is counted by the gateway at its real size, each way.  The
+to the `Forwarder`; every IP packet is carried by the gateway whole (`NetLink.carry`): counted at
+its real size, each way, and written as it is into the gateway's GTP-U capture.  The
 radio between the two is the modem's link (`modem.virtual.conditions`): each packet is a datagram
 on it, delayed by the preset's rate and latency, or lost (the device's TCP retransmits, as on a
 lossy bearer); an uplink packet lost on the radio never reaches the gateway, a downlink one has
@@ -134,21 +135,19 @@ class PppBearer:
             return  # counted as lost when the bearer ended
         if flew:
             self._flying[0] -= len(packet)
-        if not self.ctx.active:
-            self.lost_up += len(packet)
+        if not self.modem.net.carry(self.ctx, packet, uplink=True):
+            self.lost_up += len(packet)  # no session any more (or not an IP packet): never carried
             return
         self.packets_up += 1
-        self.modem.net.count(self.ctx, len(packet), 0)
         if self.forwarder is not None:
             self.forwarder.from_device(packet)
 
     def _to_device(self, packet: bytes) -> None:
         """An IP packet for the device: counted by the gateway, then over the radio."""
-        if self.ended or not self.ctx.active:
-            return
         m = self.modem
+        if self.ended or not m.net.carry(self.ctx, packet, uplink=False):
+            return
         self.packets_down += 1
-        m.net.count(self.ctx, 0, len(packet))
         arrival = m.link.down.send_datagram(m.now, len(packet))
         if arrival is None:
             self.lost_down += len(packet)
