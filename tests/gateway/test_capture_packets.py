@@ -231,3 +231,46 @@ def test_sampled_gpdu_pads_a_short_remainder_to_ipv4_and_udp_headers(tmp_path: P
     frames = [bytes(p) for p in rdpcap(str(path)) if p.haslayer(UDP) and p[UDP].dport == 2152]
     inner = sorted(struct.unpack_from("!H", f, 42 + 8 + 2)[0] for f in frames)  # inner IPv4 total length
     assert inner == [28, 28, 200]  # never shorter than IPv4 20 + UDP 8
+
+
+def test_a_real_packet_is_one_gpdu_carrying_it_whole_in_its_direction(tmp_path: Path) -> None:
+    ctx = CONTEXTS[0]
+    up = bytes(IP(src=ctx.ip_address, dst="203.0.113.7", id=9) / UDP(sport=5000, dport=7) / Raw(b"ping"))
+    down = bytes(IP(src="203.0.113.7", dst=ctx.ip_address, id=10) / UDP(sport=7, dport=5000) / Raw(b"pong"))
+    path = tmp_path / "real.pcap"
+    with PcapCapture(path, EPOCH, SECRET) as capture:  # real packets need no sampling
+        capture.pdp_create(0.0, ctx, 128)
+        capture.user_packet(1.0, ctx, up, True)
+        capture.user_packet(1.5, ctx, down, False)
+        capture.user_packets(2.0, ctx, 5_000, 5_000)  # modelled volume: sampled at 0, so none
+        assert capture.user_packets_real == 2 and capture.user_packets_sampled == 0
+    with RawPcapReader(str(path)) as reader:
+        frames = [bytes(data) for data, _meta in reader][2:]
+    tunnel = gtpc.Tunnel.of(ctx)
+    assert frames == [
+        bytes(
+            reference.frame(
+                ctx.sgsn_address, ctx.ggsn_address, 2152, 2152, 3, reference.gpdu(tunnel.ggsn_teid, IP(up))
+            )
+        ),
+        bytes(
+            reference.frame(
+                ctx.ggsn_address, ctx.sgsn_address, 2152, 2152, 4, reference.gpdu(tunnel.sgsn_teid, IP(down))
+            )
+        ),
+    ]
+    assert [bytes(Ether(f)[GTP_U_Header].payload) for f in frames] == [up, down]
+
+
+def test_real_packets_can_be_left_out_and_an_oversized_one_is_skipped_with_a_reason(tmp_path: Path) -> None:
+    ctx = CONTEXTS[0]
+    with PcapCapture(tmp_path / "off.pcap", EPOCH, SECRET, gtpu_real=False) as capture:
+        capture.pdp_create(0.0, ctx, 128)
+        capture.user_packet(1.0, ctx, bytes(100), True)
+        assert capture.packets == 2 and capture.user_packets_real == 0
+    with PcapCapture(tmp_path / "big.pcap", EPOCH, SECRET) as capture:
+        capture.pdp_create(0.0, ctx, 128)
+        capture.user_packet(1.0, ctx, bytes(65_486), True)  # its frame would pass pcap's 65,535 octets
+        capture.user_packet(1.0, ctx, bytes(65_485), False)
+        assert capture.user_packets_real == 1 and capture.skipped["user packet"] == 1
+        assert "65486-octet packet" in capture.skipped_examples[0]

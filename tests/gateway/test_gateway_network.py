@@ -22,7 +22,7 @@ from gateway.errors import (
 )
 from gateway.events import ContextInfo
 from gateway.network import GTP_U_OVERHEAD, CountingMode, Network, NetworkConfig, network_config
-from gateway.partial import INTERVAL_S, cut_sessions
+from gateway.partial import INTERVAL_S, cut_sessions, prorate
 
 
 class Capture:
@@ -570,3 +570,84 @@ def test_bad_apn_tables_name_the_file_and_key(tmp_path: Path, text: str, message
     with pytest.raises(ConfigError, match=message) as info:
         ApnCatalog.load(path)
     assert str(path) in str(info.value)
+
+
+# ----- real packets (carry_packet) ------------------------------------------------------------------
+
+
+def test_real_packets_are_counted_at_their_length_and_reach_the_capture_whole() -> None:
+    capture = Capture()
+    net, sink = make(capture=capture)
+    s = net.open_session(0, "L1", "orange.m2m.spec")
+    assert s.session_id
+    sid = s.session_id
+    up, down = b"\x45" + bytes(59), bytearray(b"\x45" + bytes(1_399))
+    net.carry_packet(1.0, sid, up, uplink=True)
+    net.carry_packet(1.25, sid, down, uplink=False)
+    net.carry_packet(INTERVAL_S + 5.0, sid, memoryview(up), uplink=True)  # after a 12-hour boundary
+    net.transfer(INTERVAL_S + 6.0, sid, 100, 0)  # modelled volume still goes as counts
+    net.close_session(INTERVAL_S + 7.0, sid)
+    assert [(r.bytes_up, r.bytes_down, r.cause) for r in sink.records] == [
+        (60 + prorate(60, INTERVAL_S - 1, INTERVAL_S + 4), 1_400, 17),
+        (60 - prorate(60, INTERVAL_S - 1, INTERVAL_S + 4) + 100, 0, 0),
+    ]
+    carried = [c for c in capture.calls if c[0] in ("user_packet", "user_packets")]
+    assert carried == [
+        ("user_packet", 1.0, sid, up, True),
+        ("user_packet", 1.25, sid, bytes(down), False),
+        ("user_packet", INTERVAL_S + 5.0, sid, up, True),
+        ("user_packets", INTERVAL_S + 6.0, sid, 100, 0),
+    ]
+
+
+def test_real_packets_with_outer_gtp_counting_and_scans() -> None:
+    capture = Capture()
+    net, sink = make(capture=capture, counting=CountingMode.OUTER_GTP, scan_rate_per_hour=3_600.0, seed=4)
+    s = net.open_session(0, "L1", "orange.m2m")  # a public APN: scanned
+    assert s.session_id
+    net.carry_packet(600.0, s.session_id, bytes(100), uplink=True)
+    net.carry_packet(600.0, s.session_id, bytes(200), uplink=False)
+    net.close_session(600.0, s.session_id)
+    scans = net.counters["scan-packets"]
+    assert scans > 0  # Poisson(1/s over 600 s), drawn at the first packet
+    (rec,) = sink.records
+    assert rec.bytes_up == 100 + GTP_U_OVERHEAD
+    assert rec.bytes_down == 200 + GTP_U_OVERHEAD + net.counters["scan-bytes"] + scans * GTP_U_OVERHEAD
+    kinds = [(c[0], c[3:]) for c in capture.calls if c[0].startswith("user_")]
+    # the scans' volume is modelled (sampled), the real packets go whole
+    assert kinds == [
+        ("user_packets", (0, net.counters["scan-bytes"])),
+        ("user_packet", (bytes(100), True)),
+        ("user_packet", (bytes(200), False)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("packet", "match"),
+    [(b"", "1..65535 octets"), (bytes(65_536), "1..65535 octets"), ("45000014", "must be bytes")],
+)
+def test_a_packet_that_cannot_be_ip_is_refused(packet: object, match: str) -> None:
+    net, sink = make()
+    s = net.open_session(0, "L1", "orange.m2m.spec")
+    assert s.session_id
+    with pytest.raises(InvalidVolume, match=match):
+        net.carry_packet(1, s.session_id, packet, uplink=True)  # type: ignore[arg-type]
+    assert net.incidents[-1].kind == "bad-volume"
+    net.carry_packet(2, s.session_id, bytes(65_535), uplink=False)  # the session is still usable
+    net.close_session(3, s.session_id)
+    assert (sink.records[0].bytes_up, sink.records[0].bytes_down) == (0, 65_535)
+
+
+def test_packets_on_a_released_session_are_dropped_with_a_trace_and_time_order_holds() -> None:
+    net, sink = make()
+    s = net.open_session(1, "L1", "orange.m2m.spec")
+    assert s.session_id
+    net.carry_packet(5, s.session_id, bytes(40), uplink=True)
+    with pytest.raises(OutOfOrder):
+        net.carry_packet(4, s.session_id, bytes(40), uplink=True)
+    net.close_session(6, s.session_id)
+    net.carry_packet(7, s.session_id, bytes(40), uplink=False)
+    with pytest.raises(UnknownSession):
+        net.carry_packet(7, "L1-99", bytes(40), uplink=False)
+    assert [i.kind for i in net.incidents][-2:] == ["released-session", "unknown-session"]
+    assert [(r.bytes_up, r.bytes_down) for r in sink.records] == [(40, 0)]
