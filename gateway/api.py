@@ -21,6 +21,7 @@ from enum import IntEnum, StrEnum
 from typing import Protocol
 
 from accounting.records import Dest, UsageRecord, Zone
+from gateway.events import CaptureSink
 
 MAX_IP_PACKET = 65_535
 """The largest packet `NetworkAPI.carry_packet` takes: an IPv4 Total Length (an IPv6 packet without jumbogram)."""
@@ -263,12 +264,16 @@ class NetworkAPI(Protocol):
         ...
 
 
-def build_network(epoch: datetime, records: RecordSink, seed: int = 0) -> NetworkAPI:
+def build_network(
+    epoch: datetime, records: RecordSink, seed: int = 0, *, capture: CaptureSink | None = None
+) -> NetworkAPI:
     """The operator network (`gateway.network.Network`, default configuration) as a `NetworkAPI`.
 
     `epoch`: the UTC time of simulated 0; `records`: where its usage records go; `seed`: the
-    call switch's seeded outcomes.  This is where mypy checks the implementation against the protocol.
+    call switch's seeded outcomes; `capture`: where its control, accounting and user-plane
+    events go (e.g. a `gateway.capture.PcapCapture`).  This is where mypy checks the
+    implementation against the protocol.
     """
     from gateway.network import Network, NetworkConfig  # the implementation imports this module
 
-    return Network(NetworkConfig(epoch=epoch, seed=seed), records)
+    return Network(NetworkConfig(epoch=epoch, seed=seed), records, capture=capture)

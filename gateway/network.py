@@ -12,6 +12,9 @@ Data sessions
   else 219), the offer's APN policy and the line's APN list (else 209), the
   line's NSAPIs and the gateway's context limit (else 199), then takes an
   address from the APN's pool (exhausted: 211).
+- Real IP packets (`carry_packet`, the PPP bearer's) are counted one by one at
+  their length and handed whole to the capture (`CaptureSink.user_packet`);
+  `transfer` counts volume whose packets are modelled (the capture samples it).
 - Volume is counted per direction on the IP packets (`CountingMode.INNER_IP`),
   or on the GTP-U packets between the SGSN and the GGSN
   (`CountingMode.OUTER_GTP`: each packet carries 36 more bytes, outer IPv4

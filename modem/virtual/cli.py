@@ -4,6 +4,7 @@
     m2msim modem serve --profile quectel-bg96 --count 100      # 100 modems, 100 paths
     m2msim modem serve --profile generic --tcp 7000            # socket://127.0.0.1:7000
     m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
+    m2msim modem serve --profile simcom-sim800 --records usage.csv --capture gateway.pcap   # PPP in GTP-U
     m2msim modem serve --profile quectel-bg96 --internet hosts.yaml   # sockets reach local servers
     m2msim modem serve --profile quectel-bg96 --netspeed edge --netdelay 150:550   # network conditions
 
@@ -76,6 +77,11 @@ def register_serve(modem_subparsers: Any) -> None:
         help="YAML: names -> local endpoints and the reachable addresses (default: loopback; names -> echo)",
     )
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
+    p.add_argument(
+        "--capture",
+        type=Path,
+        help="write the gateway's capture to this pcap (GTP-C, RADIUS, the PPP bearer's packets in GTP-U)",
+    )
     p.add_argument("--no-network", action="store_true", help="no operator network: the modems search forever")
     p.add_argument(
         "--control",
@@ -170,13 +176,32 @@ def _serve(args: argparse.Namespace) -> int:
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
             inputs = [p for p in (args.scenario, Path(args.profile)) if p is not None]
             refuse_same_file(args.records, inputs, option="--records")
+        if args.capture is not None:
+            if args.no_network:
+                raise OptionError("--capture: there is no network to capture with --no-network")
+            check_writable_dir(args.capture.parent, "--capture")
+            if args.capture.is_dir():
+                raise OptionError(f"--capture {args.capture}: is a directory, expected a file name")
+            refuse_same_file(
+                args.capture,
+                [p for p in (args.scenario, Path(args.profile), args.records) if p],
+                option="--capture",
+            )
+            from gateway.capture.pcapfile import is_capture
+
+            if args.records is not None and args.capture.resolve() == args.records.resolve():
+                raise OptionError(f"--capture {args.capture}: is also the --records file; name two files")
+            if args.capture.exists() and not is_capture(args.capture):
+                raise OptionError(f"--capture {args.capture}: exists and is not a pcap capture")
         for option, path in (("--journal", args.journal), ("--control-file", args.control_file)):
             if path is not None:
                 check_writable_dir(path.parent, option)
                 if path.is_dir():
                     raise OptionError(f"{option} {path}: is a directory, expected a file name")
                 refuse_same_file(
-                    path, [p for p in (args.scenario, args.records, args.replay) if p], option=option
+                    path,
+                    [p for p in (args.scenario, args.records, args.capture, args.replay) if p],
+                    option=option,
                 )
         if args.control == "none" and (args.control_file or args.journal):
             raise OptionError("--control none: no console, so no --control-file or --journal")
@@ -219,9 +244,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"network conditions {conditions.describe()}")
         return 0
     try:
-        # The records file appears whole when serving ends (written under a temporary name).
-        with atomic_path(args.records) if args.records else contextlib.nullcontext() as records:
-            signum = run_served(_run(args, profile, scenario, faults, records, replay, conditions, internet))
+        # The records file and the capture appear whole when serving ends (written under temporary names).
+        with (
+            atomic_path(args.records) if args.records else contextlib.nullcontext() as records,
+            atomic_path(args.capture) if args.capture else contextlib.nullcontext() as capture,
+        ):
+            signum = run_served(
+                _run(args, profile, scenario, faults, records, replay, conditions, internet, capture)
+            )
     except OutputError as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
@@ -229,6 +259,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     kept = f"; usage records in {args.records}" if args.records else ""
+    kept += f"; capture in {args.capture}" if args.capture else ""
     print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
     return 128 + signum
 
@@ -242,6 +273,7 @@ async def _run(
     replay_entries: list[tuple[float, list[str]]],
     conditions: Conditions,
     internet: Internet | None = None,
+    capture_path: Path | None = None,
 ) -> int:
     """Serve until SIGINT or SIGTERM; the signal's number."""
     loop = asyncio.get_running_loop()
@@ -250,13 +282,18 @@ async def _run(
     writer = None
     network = None
     tee = None
+    capture = None
     if not args.no_network:
         if records is not None:
             from accounting.usage_writer import UsageWriter, format_for
 
             writer = UsageWriter(records, format_for(args.records))
         tee = RecordTee(writer if writer is not None else _Discard())
-        network = build_network(epoch, tee, seed)
+        if capture_path is not None:
+            from gateway.capture import PcapCapture
+
+            capture = PcapCapture(capture_path, epoch, seed=seed)
+        network = build_network(epoch, tee, seed, capture=capture)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
     control: ControlServer | None = None
@@ -340,6 +377,8 @@ async def _run(
             network.flush(clock.now())
         if writer is not None:
             writer.close()
+        if capture is not None:
+            capture.close()
 
 
 class _Discard:

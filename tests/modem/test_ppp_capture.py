@@ -5,16 +5,23 @@ ICMP and DNS through the forwarder.  tshark reads the pcap: every G-PDU's inner 
 that crossed the PPP line (the same octets, the same count, in order each way), uplink ones from
 the SGSN to the GGSN with the GGSN's TEID Data of the Create PDP Context Response, downlink ones
 back with the SGSN's TEID Data of the Create request; their sum equals the usage record's bytes
-and the RADIUS Stop's octets.  The lwIP client (written by others) does the same through a pty.
+and the RADIUS Stop's octets.  The lwIP client (written by others) does the same through a pty,
+and `m2msim modem serve --capture` writes the same file for a device on its TCP port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import csv
 import ipaddress
 import json
+import random
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +35,12 @@ from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
-from modem.virtual.ppp.hdlc import FrameDecoder
-from modem.virtual.ppp.ip import build_udp
+from modem.virtual.ppp.ip import build_icmp, build_udp
+from modem.virtual.ppp.link import PppLink
 from modem.virtual.scenario import ServeScenario, provision
-from modem.virtual.server import PtyEndpoint
-from tests.modem.pppdevice import Device, TcpClient
-from tests.modem.test_ppp_lwip import build_client
+from tests.modem.pppdevice import Device, TcpClient, no_timers
+from tests.modem.test_ppp_lwip import SERVER_ADDRESS, build_client, ip_packets, run_client
+from tests.modem.test_virtual_serve import serve
 from tests.netparts import EPOCH, RecordSink
 
 SECRET = "ppp-capture-secret"
@@ -116,15 +123,21 @@ def check_capture(path: Path, up: list[bytes], down: list[bytes], record_up: int
     assert (int(octets_in), int(octets_out)) == (record_up, record_down)
 
 
+def captured_modem(sink: RecordSink, capture: PcapCapture) -> tuple[Network, VirtualModem]:
+    """A network writing `capture` and a provisioned SIM800 on it, its link unshaped."""
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink, capture=capture)
+    modem = VirtualModem(
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
+    )
+    provision(net, modem, ServeScenario())
+    return net, modem
+
+
 def test_every_ip_packet_of_a_ppp_session_is_in_the_capture_inside_gtp_u(tmp_path: Path) -> None:
     path = tmp_path / "ppp.pcap"
     sink = RecordSink()
     with PcapCapture(path, EPOCH, SECRET) as capture:
-        net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink, capture=capture)
-        m = VirtualModem(
-            load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
-        )
-        provision(net, m, ServeScenario())
+        net, m = captured_modem(sink, capture)
         m.feed(b"ATE0\r", 0.0)
         m.poll(m.profile.search_s + 1.0)  # registered
         m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
@@ -157,18 +170,6 @@ def test_every_ip_packet_of_a_ppp_session_is_in_the_capture_inside_gtp_u(tmp_pat
     check_capture(path, dev.sent, dev.received, record.bytes_up, record.bytes_down)
 
 
-def ip_packets(stream: bytes) -> list[bytes]:
-    """The IPv4 packets (protocol 0x0021) in a stream of PPP frames, up to the first Terminate-Request
-    of IPCP or LCP (IP after it is dropped by the receiver: its IPCP is no longer open)."""
-    found = []
-    for proto, info in FrameDecoder(accm=0).feed(stream):
-        if proto in (0x8021, 0xC021) and info[:1] == b"\x05":
-            break
-        if proto == 0x21:
-            found.append(info)
-    return found
-
-
 def test_lwip_pppos_packets_are_the_capture_s_g_pdus(tmp_path: Path) -> None:
     client = build_client()
     asyncio.run(asyncio.wait_for(_lwip_exchange(client, tmp_path / "lwip.pcap"), 120))
@@ -186,53 +187,131 @@ async def _lwip_exchange(client: Path, path: Path) -> None:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     sink = RecordSink()
-    to_modem, from_modem = bytearray(), bytearray()
     with PcapCapture(path, EPOCH, SECRET) as capture:
-        net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink, capture=capture)
-        modem = VirtualModem(
-            load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
-        )
-        provision(net, modem, ServeScenario())
-        modem.internet = Internet(hosts={"192.0.2.80": Target(host="127.0.0.1", port=port)})
-        endpoint = PtyEndpoint(modem, LoopClock(asyncio.get_running_loop(), 0.0, 1.0))
-        feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
-
-        def tap_in(data: bytes) -> None:
-            to_modem.extend(data)
-            feed(data)
-
-        def tap_out(data: bytes) -> None:
-            from_modem.extend(data)
-            sink_out(data)
-
-        endpoint.runner.feed = tap_in  # type: ignore[method-assign]
-        endpoint.runner.sink = tap_out
+        net, modem = captured_modem(sink, capture)
+        modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})
         try:
-            proc = await asyncio.create_subprocess_exec(
-                str(client),
-                endpoint.path,
-                "orange.m2m.spec",
-                "192.0.2.80",
-                "7000",
-                message.decode(),
-                "33612345678",
-                "secret",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            dialled = await run_client(
+                client, modem, LoopClock(asyncio.get_running_loop(), 0.0, 1.0), message.decode()
             )
-            try:
-                out, err = await asyncio.wait_for(proc.communicate(), 60)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
         finally:
-            endpoint.close()
             server.close()
             await server.wait_closed()
-        assert proc.returncode == 0, f"{out.decode()[-2000:]}\n{err.decode()[-2000:]}"
-        assert b"recv ECHO:" + message in out
+        assert dialled.returncode == 0, f"{dialled.out[-2000:]}\n{dialled.err[-2000:]}"
+        assert "recv ECHO:" + message.decode() in dialled.out
         net.flush(modem.now + 1.0)
     (record,) = [r for r in sink.data() if r.session is not None]
-    up, down = ip_packets(bytes(to_modem)), ip_packets(bytes(from_modem))
+    up, down = ip_packets(dialled.to_modem), ip_packets(dialled.from_modem)
     check_capture(path, up, down, record.bytes_up, record.bytes_down)
+
+
+def test_serve_writes_the_capture_of_a_ppp_session(tmp_path: Path) -> None:
+    records, path = tmp_path / "usage.csv", tmp_path / "gateway.pcap"
+    path.write_bytes(bytes.fromhex("d4c3b2a1") + bytes(20))  # an earlier capture: replaced
+    proc = serve(
+        *("--profile", "simcom-sim800", "--tcp", "0", "--control", "none", "--net", "full"),
+        *("--records", str(records), "--capture", str(path)),
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sent, received = _dial_and_exchange(sock)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1].endswith(f"; usage records in {records}; capture in {path}")
+    with records.open(newline="") as f:
+        (row,) = [r for r in csv.DictReader(f) if r["type"] == "data"]
+    check_capture(path, sent, received, int(row["bytes_up"]), int(row["bytes_down"]))
+
+
+def _dial_and_exchange(sock: socket.socket) -> tuple[list[bytes], list[bytes]]:
+    """AT, dial, PPP with the project's client, a ping and a UDP echo, LCP Terminate: the IP sent and received."""
+
+    def until(want: bytes, line: bytes = b"") -> bytes:
+        if line:
+            sock.sendall(line + b"\r")
+        got = b""
+        while want not in got:
+            chunk = sock.recv(4096)
+            assert chunk, got
+            got += chunk
+        return got
+
+    until(b"OK", b"ATE0")
+    until(b"OK", b'AT+CGDCONT=1,"IP","orange.m2m.spec"')
+    for _ in range(100):  # registered after the profile's 2 s of search
+        if b"+CGREG: 0,1" in until(b"OK", b"AT+CGREG?"):
+            break
+        sock.settimeout(0.1)
+        with contextlib.suppress(TimeoutError):
+            sock.recv(1)  # nothing comes: a bounded pause of 0.1 s between two questions
+        sock.settimeout(10)
+    until(b"CONNECT\r\n", b"ATD*99#")
+    received: list[bytes] = []
+    link = PppLink(
+        "device",
+        sock.sendall,
+        no_timers,
+        random.Random(3),
+        user="33612345678",
+        password="x",
+        on_ip=received.append,
+    )
+    link.start()
+    while link.ip is None:
+        link.receive(sock.recv(4096))
+    me, echo = link.ip.local, ipaddress.IPv4Address(ECHO_ADDRESS).packed
+    sent = [
+        build_icmp(me, echo, 8, 0, b"\x12\x34\x00\x01" + b"served ping"),
+        build_udp(me, echo, 6000, 7, b"served udp " * 40),
+    ]
+    for packet in sent:
+        link.send_ip(packet)
+    while len(received) < len(sent):
+        link.receive(sock.recv(4096))
+    link.terminate("done")
+    tail = b""
+    while b"NO CARRIER" not in tail:
+        data = sock.recv(4096)
+        assert data, tail
+        link.receive(data)
+        tail = (tail + data)[-64:]
+    return sent, received
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--capture", "{notes}"], "--capture {notes}: exists and is not a pcap capture"),
+        (["--capture", "{dir}"], "--capture {dir}: is a directory, expected a file name"),
+        (
+            ["--capture", "{out}", "--no-network"],
+            "--capture: there is no network to capture with --no-network",
+        ),
+        (["--capture", "{out}", "--records", "{out}"], "--capture {out}: is also the --records file"),
+    ],
+)
+def test_serve_refuses_a_capture_it_cannot_write_with_one_line(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a capture: never replaced\n")
+    names = {"notes": str(notes), "dir": str(tmp_path), "out": str(tmp_path / "out.pcap")}
+    command = [sys.executable, "-m", "m2msim", "modem", "serve", "--check"]
+    done = subprocess.run(
+        command + [o.format(**names) for o in options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("m2msim modem serve: " + message.format(**names))
+    assert notes.read_text() == "not a capture: never replaced\n"

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +86,72 @@ def build_client() -> Path:
     return out
 
 
-def ip_bytes(stream: bytes) -> int:
-    """The IPv4 octets (protocol 0x0021) in a stream of PPP frames, up to the first Terminate-Request
+@dataclass(frozen=True)
+class Dialled:
+    """What a run of lwIP's client left: its exit status and output, the bytes each way on the pty."""
+
+    returncode: int | None
+    out: str
+    err: str
+    to_modem: bytes
+    from_modem: bytes
+
+
+async def run_client(client: Path, modem: VirtualModem, clock: LoopClock, message: str) -> Dialled:
+    """lwIP's client against `modem` served on a pty: it dials, sends `message` to SERVER_ADDRESS port
+    7000 (the caller's Internet table says where that goes), reads the answer and hangs up."""
+    endpoint = PtyEndpoint(modem, clock)
+    to_modem, from_modem = bytearray(), bytearray()
+    feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
+
+    def tap_in(data: bytes) -> None:
+        to_modem.extend(data)
+        feed(data)
+
+    def tap_out(data: bytes) -> None:
+        from_modem.extend(data)
+        sink_out(data)
+
+    endpoint.runner.feed = tap_in  # type: ignore[method-assign]
+    endpoint.runner.sink = tap_out
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(client),
+            endpoint.path,
+            "orange.m2m.spec",
+            SERVER_ADDRESS,
+            "7000",
+            message,
+            "33612345678",
+            "secret",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    finally:
+        endpoint.close()
+    return Dialled(proc.returncode, out.decode(), err.decode(), bytes(to_modem), bytes(from_modem))
+
+
+def ip_packets(stream: bytes) -> list[bytes]:
+    """The IPv4 packets (protocol 0x0021) in a stream of PPP frames, up to the first Terminate-Request
     of IPCP or LCP: IP that follows is dropped by the receiver (its IPCP is no longer open)."""
-    total = 0
+    found = []
     for proto, info in FrameDecoder(accm=0).feed(stream):
         if proto in (0x8021, 0xC021) and info[:1] == b"\x05":
             break
         if proto == 0x21:
-            total += len(info)
-    return total
+            found.append(info)
+    return found
+
+
+def ip_bytes(stream: bytes) -> int:
+    return sum(map(len, ip_packets(stream)))
 
 
 @pytest.mark.parametrize(
@@ -146,45 +203,13 @@ async def _exchange(client: Path, message: str, conditions: Conditions, bearers:
     provision(net, modem, ServeScenario())
     # the Internet table: the address the device dials leads to the local server
     modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})
-    endpoint = PtyEndpoint(modem, clock)
-    to_modem, from_modem = bytearray(), bytearray()
-    feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
-
-    def tap_in(data: bytes) -> None:
-        to_modem.extend(data)
-        feed(data)
-
-    def tap_out(data: bytes) -> None:
-        from_modem.extend(data)
-        sink_out(data)
-
-    endpoint.runner.feed = tap_in  # type: ignore[method-assign]
-    endpoint.runner.sink = tap_out
     try:
-        proc = await asyncio.create_subprocess_exec(
-            str(client),
-            endpoint.path,
-            "orange.m2m.spec",
-            SERVER_ADDRESS,
-            "7000",
-            message,
-            "33612345678",
-            "secret",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        dialled = await run_client(client, modem, clock, message)
     finally:
-        endpoint.close()
         server.close()
         await server.wait_closed()
-    text = out.decode()
-    assert proc.returncode == 0, f"{text[-2000:]}\n{err.decode()[-2000:]}"
+    text = dialled.out
+    assert dialled.returncode == 0, f"{text[-2000:]}\n{dialled.err[-2000:]}"
     ctx = modem.net.contexts[1]
     lines = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
     assert ipaddress.IPv4Address(lines["ip"]) in ipaddress.IPv4Network("10.64.0.0/12")
@@ -196,7 +221,7 @@ async def _exchange(client: Path, message: str, conditions: Conditions, bearers:
     # billed: exactly the IP packets that crossed the serial line, each way, less the uplink ones
     # the radio lost (they never reached the gateway); downlink ones lost were billed, not received
     (bearer,) = bearers
-    assert record.bytes_up == ip_bytes(bytes(to_modem)) - bearer.lost_up > len(message)
-    assert record.bytes_down == ip_bytes(bytes(from_modem)) + bearer.lost_down > len(message)
+    assert record.bytes_up == ip_bytes(dialled.to_modem) - bearer.lost_up > len(message)
+    assert record.bytes_down == ip_bytes(dialled.from_modem) + bearer.lost_down > len(message)
     if conditions.loss:
         assert bearer.lost_up + bearer.lost_down > 0  # the loss was there, and TCP got through it
