@@ -4,13 +4,20 @@ Figures printed:
 - sessions/s through `Network` (open, 4 transfers, close: 6 calls, about 1.5
   records per session), with a list sink and with the Parquet `UsageWriter`;
 - `cut_sessions` rows/s (numpy) and the same rule as a Python loop
-  (`cut_sessions_py`), on the same sessions, and their ratio.
+  (`cut_sessions_py`), on the same sessions, and their ratio;
+- per IP packet of 1,400 octets on one session (what the PPP bearer gives):
+  `carry_packet` without a capture and with a `PcapCapture` writing each
+  packet whole as a G-PDU, against `transfer` of the same counts without a
+  capture and with one sampling a G-PDU per 1,400 octets (rate 1, the path
+  PPP used before): microseconds per packet, medians of 5 interleaved runs.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +26,7 @@ import numpy as np
 from accounting.records import UsageRecord
 from accounting.usage_writer import UsageWriter
 from gateway.api import Subscriber
+from gateway.capture import PcapCapture
 from gateway.network import Network, NetworkConfig, RecordSink
 from gateway.partial import INTERVAL_S, cut_sessions, cut_sessions_py
 
@@ -91,9 +99,58 @@ def bench_cut(quick: bool) -> None:
     print(f"numpy / Python loop: {(rows / dt_np) / (py_rows / dt_py):.1f}x")
 
 
+PACKET = 1_400
+
+
+def _packets_run(folder: Path, n: int, real: bool, capture: bool) -> float:
+    """Seconds for `n` packets of PACKET octets, up and down in turn, on one session."""
+    with PcapCapture(folder / "p.pcap", EPOCH, gtpu_sample_rate=0.0 if real else 1.0, mtu=PACKET) as pcap:
+        net = Network(NetworkConfig(epoch=EPOCH, seed=1), _ListSink(), capture=pcap if capture else None)
+        net.register_subscriber(Subscriber("L1", "208010000000001", "33600000001", "business-m2m"))
+        net.attach(0, "L1", "3569380356438091", "20801")
+        sid = net.open_session(0, "L1", "orange.m2m.spec").session_id
+        assert sid is not None
+        packet = bytes([0x45]) + bytes(PACKET - 1)
+        carry, transfer = net.carry_packet, net.transfer
+        t0 = time.perf_counter()
+        if real:
+            for k in range(n):
+                carry(1.0 + k * 1e-4, sid, packet, uplink=not k & 1)
+        else:
+            for k in range(n):
+                if k & 1:
+                    transfer(1.0 + k * 1e-4, sid, 0, PACKET)
+                else:
+                    transfer(1.0 + k * 1e-4, sid, PACKET, 0)
+        net.close_session(1.0 + n * 1e-4, sid)
+        pcap.close()
+        return time.perf_counter() - t0
+
+
+def bench_packets(quick: bool) -> None:
+    n = 5_000 if quick else 100_000
+    runs: dict[str, list[float]] = {}
+    cases: dict[str, Callable[[Path], float]] = {
+        "transfer, no capture": lambda d: _packets_run(d, n, real=False, capture=False),
+        "carry_packet, no capture": lambda d: _packets_run(d, n, real=True, capture=False),
+        "transfer, capture sampling 1 G-PDU per packet": lambda d: _packets_run(
+            d, n, real=False, capture=True
+        ),
+        "carry_packet, capture writing each packet": lambda d: _packets_run(d, n, real=True, capture=True),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(5):
+            for name, case in cases.items():
+                runs.setdefault(name, []).append(case(Path(tmp)))
+    for name, times in runs.items():
+        us = statistics.median(times) / n * 1e6
+        print(f"per packet of {PACKET} B, {name:<46} {us:6.2f} us = {PACKET / us:7.1f} MB/s of IP")
+
+
 def main(quick: bool) -> None:
     bench_cut(quick)
     bench_network(quick)
+    bench_packets(quick)
 
 
 if __name__ == "__main__":

@@ -101,9 +101,23 @@ _GPDU = struct.Struct("!BBHI")
 MAX_TPDU = SNAPLEN - HEADERS_LEN - _GPDU.size  # the largest T-PDU whose frame fits the snapshot length
 
 
-def gpdu(teid: int, tpdu: bytes) -> bytes:
-    """A G-PDU (GTP-U header: version 1, no optional fields, message 255, length, TEID) carrying `tpdu`."""
-    return _GPDU.pack(0x30, 255, len(tpdu), teid) + tpdu
+def gpdu_record(ts_us: int, flow: UdpFlow, ip_id: int, teid: int, tpdu: bytes) -> bytes:
+    """One G-PDU of `flow` at `ts_us` as a pcap record, as `udp_record` frames a payload: the GTP-U
+    header (version 1, no optional fields, message 255, length, TEID) and `tpdu`, copied once."""
+    n = len(tpdu)
+    total = 36 + n  # IPv4 20 + UDP 8 + GTP-U 8 + T-PDU
+    checksum = flow.checksum_base + total + ip_id
+    checksum = (checksum & 0xFFFF) + (checksum >> 16)
+    checksum = ~((checksum & 0xFFFF) + (checksum >> 16)) & 0xFFFF
+    sec, usec = divmod(ts_us, 1_000_000)
+    return b"".join(
+        (
+            _RECORD.pack(sec, usec, total + 14, total + 14),
+            _L2_L4_FAST.pack(flow.head, total, ip_id, _FRAG_TTL_PROTO, checksum, flow.addresses, 16 + n, 0),
+            _GPDU.pack(0x30, 255, n, teid),
+            tpdu,
+        )
+    )
 
 
 def gpdu_with_inner(teid: int, inner: UdpFlow, ip_id: int, size: int) -> bytes:

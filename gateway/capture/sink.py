@@ -31,7 +31,7 @@ import numpy as np
 
 from gateway.capture import codec, gtpc, radius
 from gateway.capture.bulk import WINDOW_EVENTS, BulkWriter
-from gateway.capture.frames import MAX_TPDU, PcapStream, UdpFlow, gpdu, gpdu_with_inner, udp_record
+from gateway.capture.frames import MAX_TPDU, PcapStream, UdpFlow, gpdu_record, gpdu_with_inner, udp_record
 from gateway.capture.order import ReorderBuffer, RunWriter, index_records, merge_runs
 from gateway.events import ContextInfo
 from gateway.partial import PartialRecords
@@ -85,6 +85,7 @@ class _Context:
         "down_inner",
         "gtpc",
         "gtpc_back",
+        "gtpu",
         "stopped",
         "template",
         "tunnel",
@@ -100,6 +101,7 @@ class _Context:
         identity = radius.session_attributes(ctx) + capture.line_part(ctx)
         self.template = radius.AccountingTemplate(identity, capture.secret)
         app_port = 40_000 + ctx.charging_id % 20_000
+        self.gtpu: tuple[UdpFlow, int, UdpFlow, int] | None = None  # (path, TEID) up, then down
         self.up_inner: UdpFlow | None = None
         self.down_inner: UdpFlow | None = None
         if capture.gtpu_sample_rate > 0:
@@ -501,16 +503,21 @@ class PcapCapture:
             state = self._context(ctx)
             if len(packet) > MAX_TPDU:
                 raise codec.CaptureError(f"a {len(packet)}-octet packet: a G-PDU frame holds {MAX_TPDU}")
+            paths = state.gtpu
+            if paths is None:
+                paths = state.gtpu = (
+                    self.flow(ctx.sgsn_address, ctx.ggsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT),
+                    state.tunnel.ggsn_teid,
+                    self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT),
+                    state.tunnel.sgsn_teid,
+                )
         except codec.CaptureError as exc:
             self.skip_event("user packet", ctx, exc)
             return
-        if uplink:
-            outer = self.flow(ctx.sgsn_address, ctx.ggsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
-            teid = state.tunnel.ggsn_teid
-        else:
-            outer = self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
-            teid = state.tunnel.sgsn_teid
-        self._emit(ts, outer, gpdu(teid, packet))
+        outer, teid = (paths[0], paths[1]) if uplink else (paths[2], paths[3])
+        self._ip_id = ip_id = (self._ip_id + 1) & 0xFFFF
+        self._order.push(ts, gpdu_record(ts, outer, ip_id, teid, packet))
+        self._packets += 1
         self.user_packets_real += 1
 
     def _sample(self, ts: int, volume: int, outer: UdpFlow, inner: UdpFlow, teid: int) -> None:

@@ -292,7 +292,8 @@ async def _run(
         if capture_path is not None:
             from gateway.capture import PcapCapture
 
-            capture = PcapCapture(capture_path, epoch, seed=seed)
+            # events come in real time: a short reorder window bounds the memory held for real packets
+            capture = PcapCapture(capture_path, epoch, seed=seed, reorder_horizon_s=5.0, reorder_limit=32_768)
         network = build_network(epoch, tee, seed, capture=capture)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
