@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.capture import PcapCapture
+from gateway.capture import PcapCapture, ReadReport, records_from_pcap
 from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
@@ -168,6 +168,9 @@ def test_every_ip_packet_of_a_ppp_session_is_in_the_capture_inside_gtp_u(tmp_pat
     (record,) = [r for r in sink.data() if r.session is not None]
     assert len(dev.sent) >= 8 and len(dev.received) >= 8
     check_capture(path, dev.sent, dev.received, record.bytes_up, record.bytes_down)
+    report = ReadReport()
+    assert list(records_from_pcap(path, SECRET, report=report)) == [record]  # the G-PDUs are no RADIUS
+    assert report.rejected == 0 and not report.other_ports
 
 
 def test_lwip_pppos_packets_are_the_capture_s_g_pdus(tmp_path: Path) -> None:

@@ -97,9 +97,16 @@ class Dialled:
     from_modem: bytes
 
 
-async def run_client(client: Path, modem: VirtualModem, clock: LoopClock, message: str) -> Dialled:
-    """lwIP's client against `modem` served on a pty: it dials, sends `message` to SERVER_ADDRESS port
-    7000 (the caller's Internet table says where that goes), reads the answer and hangs up."""
+async def run_client(
+    client: Path,
+    modem: VirtualModem,
+    clock: LoopClock,
+    message: str,
+    address: str = SERVER_ADDRESS,
+    port: int = 7000,
+) -> Dialled:
+    """lwIP's client against `modem` served on a pty: it dials, sends `message` to `address`:`port`
+    (the caller's Internet table says where that goes), reads the answer and hangs up."""
     endpoint = PtyEndpoint(modem, clock)
     to_modem, from_modem = bytearray(), bytearray()
     feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
@@ -119,8 +126,8 @@ async def run_client(client: Path, modem: VirtualModem, clock: LoopClock, messag
             str(client),
             endpoint.path,
             "orange.m2m.spec",
-            SERVER_ADDRESS,
-            "7000",
+            address,
+            str(port),
             message,
             "33612345678",
             "secret",
