@@ -337,8 +337,13 @@ class Ggsn:
         packet: bytes | None = None,
         uplink: bool = False,
     ) -> None:
-        """Count a chunk (and the scans since the last event); `packet`: the chunk is this real
-        IP packet, given whole to the capture (the scans' volume is still sampled)."""
+        """Count a chunk (and the scans since the last event).
+
+        `packet`: the chunk is this real IP packet, carried at the instant `now`: it is counted
+        whole in the period `now` falls in (a boundary passes once `now` is past it), and given
+        whole to the capture after the records of the boundaries passed.  The scans' volume is
+        spread over the span since the last event, as any `transfer`, and still sampled.
+        """
         t = whole(now)
         scan_packets = 0
         rate_s = self._scan_rate_s if s.apn.scan_rate_per_hour is None else s.apn.scan_rate_per_hour / 3600.0
@@ -348,21 +353,26 @@ class Ggsn:
             if scan_packets:
                 self.journal.counters["scan-packets"] += scan_packets
                 self.journal.counters["scan-bytes"] += scan_packets * self.config.scan_packet_bytes
-        inner_down = down + scan_packets * self.config.scan_packet_bytes
+        scan_bytes = scan_packets * self.config.scan_packet_bytes
+        inner_down = down + scan_bytes
         if self._outer:
             up_counted = up + GTP_U_OVERHEAD * self._packets(up, pk_up)
             down_counted = inner_down + GTP_U_OVERHEAD * (self._packets(down, pk_down) + scan_packets)
         else:
             up_counted, down_counted = up, inner_down
-        if self.capture is not None:
-            if packet is None:
-                if up or inner_down:
-                    self.capture.user_packets(now, s.ctx, up, inner_down)
-            else:
-                if inner_down > down:
-                    self.capture.user_packets(now, s.ctx, 0, inner_down - down)
+        if packet is None:
+            if self.capture is not None and (up or inner_down):
+                self.capture.user_packets(now, s.ctx, up, inner_down)
+            self._settle(s, t, up_counted, down_counted)
+        else:
+            scan_counted = scan_bytes + (GTP_U_OVERHEAD * scan_packets if self._outer else 0)
+            self._settle(s, math.ceil(now), 0, scan_counted)  # the boundaries before `now`
+            if self.capture is not None:
+                if scan_bytes:
+                    self.capture.user_packets(now, s.ctx, 0, scan_bytes)
                 self.capture.user_packet(now, s.ctx, packet, uplink)
-        self._settle(s, t, up_counted, down_counted)
+            s.cur_up += up_counted
+            s.cur_down += down_counted - scan_counted
         s.last_time = now
         if up_counted or down_counted:
             self.use(now, s.line, UseKind.DATA, zone=s.zone, nbytes=up_counted + down_counted)

@@ -22,7 +22,7 @@ from gateway.errors import (
 )
 from gateway.events import ContextInfo
 from gateway.network import GTP_U_OVERHEAD, CountingMode, Network, NetworkConfig, network_config
-from gateway.partial import INTERVAL_S, cut_sessions, prorate
+from gateway.partial import INTERVAL_S, cut_sessions
 
 
 class Capture:
@@ -584,18 +584,30 @@ def test_real_packets_are_counted_at_their_length_and_reach_the_capture_whole() 
     up, down = b"\x45" + bytes(59), bytearray(b"\x45" + bytes(1_399))
     net.carry_packet(1.0, sid, up, uplink=True)
     net.carry_packet(1.25, sid, down, uplink=False)
-    net.carry_packet(INTERVAL_S + 5.0, sid, memoryview(up), uplink=True)  # after a 12-hour boundary
+    net.carry_packet(INTERVAL_S, sid, up, uplink=True)  # at the boundary's instant: still the first period
+    net.carry_packet(INTERVAL_S + 0.25, sid, memoryview(up), uplink=True)  # past it: the next one, whole
     net.transfer(INTERVAL_S + 6.0, sid, 100, 0)  # modelled volume still goes as counts
     net.close_session(INTERVAL_S + 7.0, sid)
-    assert [(r.bytes_up, r.bytes_down, r.cause) for r in sink.records] == [
-        (60 + prorate(60, INTERVAL_S - 1, INTERVAL_S + 4), 1_400, 17),
-        (60 - prorate(60, INTERVAL_S - 1, INTERVAL_S + 4) + 100, 0, 0),
+    # a packet is carried at an instant: never spread over the time since the previous one
+    assert [(r.bytes_up, r.bytes_down, r.cause, r.duration_s) for r in sink.records] == [
+        (120, 1_400, 17, INTERVAL_S),
+        (160, 0, 0, 7),
     ]
-    carried = [c for c in capture.calls if c[0] in ("user_packet", "user_packets")]
+    carried = [
+        c[:3] + c[3:5] for c in capture.calls if c[0] in ("user_packet", "user_packets", "acct_interim")
+    ]
     assert carried == [
         ("user_packet", 1.0, sid, up, True),
         ("user_packet", 1.25, sid, bytes(down), False),
-        ("user_packet", INTERVAL_S + 5.0, sid, up, True),
+        ("user_packet", float(INTERVAL_S), sid, up, True),
+        (
+            "acct_interim",
+            float(INTERVAL_S),
+            sid,
+            120,
+            1_400,
+        ),  # the boundary's record before the packet past it
+        ("user_packet", INTERVAL_S + 0.25, sid, up, True),
         ("user_packets", INTERVAL_S + 6.0, sid, 100, 0),
     ]
 

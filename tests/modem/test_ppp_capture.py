@@ -70,6 +70,7 @@ def fields(path: Path, display: str, *names: str) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class Gpdu:
+    number: int  # the frame's number in the file
     src: str  # the outer IPv4 addresses (SGSN, GGSN)
     dst: str
     teid: int
@@ -91,6 +92,7 @@ def gpdus(path: Path) -> list[Gpdu]:
         assert int(inner["ip.len"]) == length  # the T-PDU is exactly one IP packet
         found.append(
             Gpdu(
+                int(layers["frame"]["frame.number"]),
                 outer["ip.src"],
                 outer["ip.dst"],
                 int(layers["gtp"]["gtp.teid"], 16),
@@ -171,6 +173,50 @@ def test_every_ip_packet_of_a_ppp_session_is_in_the_capture_inside_gtp_u(tmp_pat
     report = ReadReport()
     assert list(records_from_pcap(path, SECRET, report=report)) == [record]  # the G-PDUs are no RADIUS
     assert report.rejected == 0 and not report.other_ports
+
+
+def test_a_ppp_session_over_12_hours_cuts_its_records_between_packets(tmp_path: Path) -> None:
+    path = tmp_path / "long.pcap"
+    sink = RecordSink()
+    with PcapCapture(path, EPOCH, SECRET) as capture:
+        net, m = captured_modem(sink, capture)
+        m.feed(b"ATE0\r", 0.0)
+        m.poll(m.profile.search_s + 1.0)  # registered
+        m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
+        dev = Device(m)
+        dev.dial()
+        echo = ipaddress.IPv4Address(ECHO_ADDRESS).packed
+        dev.ping(echo, b"before " * 20)
+        dev.send(build_udp(dev.address, echo, 5000, 7, b"still the first period"))
+        m.poll(m.now + 13 * 3600)  # thirteen hours later, still online
+        dev.pump()
+        dev.ping(echo, b"after " * 30)
+        dev.link.terminate("done")
+        dev.pump()
+        net.flush(m.now + 1.0)
+    records = [r for r in sink.data() if r.session is not None]
+    assert [r.cause for r in records] == [17, 0]
+    ((interim, up1, down1), (stop, up2, down2)) = [
+        tuple(map(int, row))
+        for row in fields(
+            path,
+            "radius.Acct_Status_Type == 2 || radius.Acct_Status_Type == 3",
+            "frame.number",
+            "radius.Acct_Input_Octets",
+            "radius.Acct_Output_Octets",
+        )
+    ]
+    config = NetworkConfig(epoch=EPOCH)
+    found = gpdus(path)
+
+    def octets(before: int, src: str) -> int:
+        return sum(len(g.inner) for g in found if g.number < before and g.src == src)
+
+    # the Interim-Update's counters are the G-PDUs before it, the Stop's all of them: cut between packets
+    assert (up1, down1) == (octets(interim, config.sgsn_address), octets(interim, config.ggsn_address))
+    assert (up2, down2) == (octets(stop, config.sgsn_address), octets(stop, config.ggsn_address))
+    assert (records[0].bytes_up, records[0].bytes_down) == (up1, down1) and up1 > 0 and up2 > up1
+    check_capture(path, dev.sent, dev.received, up2, down2)
 
 
 def test_lwip_pppos_packets_are_the_capture_s_g_pdus(tmp_path: Path) -> None:
