@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from modem.virtual.calls import CallControl
     from modem.virtual.netlink import NetLink
     from modem.virtual.ppp.bearer import PppBearer
+    from modem.virtual.ppp.tun import TunNetwork
     from modem.virtual.sms import SmsService
     from modem.virtual.sockets import TcpSockets
 
@@ -199,6 +200,7 @@ class VirtualModem:
         self.calls: CallControl = CallControl(self)
         self.tcp: TcpSockets = TcpSockets(self)
         self.ppp: PppBearer | None = None  # the PPP bearer (ATD*99#), online or suspended
+        self.tun: TunNetwork | None = None  # PPP's IP into this TUN device's namespace; None: the forwarder
         # Runs `fn` for an event from outside the engine (a host socket's data); the runner
         # serving the modem replaces it to advance time first and send the output after.
         self.external: Callable[[Callable[[], None]], None] = _call

@@ -391,7 +391,7 @@ class Forwarder:
 
     # ----- routing ------------------------------------------------------------------------------
 
-    def _route(self, dst: bytes, port: int) -> tuple[str, str, int]:
+    def route(self, dst: bytes, port: int) -> tuple[str, str, int]:
         """('local' | 'echo' | 'connect' | 'refused', host, port) for a destination of the device."""
         known = self._routes.get((dst, port))
         if known is not None:
@@ -442,7 +442,7 @@ class Forwarder:
         if len(body) < 8 or body[0] != 8:
             self.dropped += 1
             return
-        kind, _, _ = self._route(dst, 0)
+        kind, _, _ = self.route(dst, 0)
         if kind == "refused":
             self._unreachable(dst, 13, body)
             return
@@ -452,7 +452,7 @@ class Forwarder:
         self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + original[:28], self.ident()))
 
     def _udp(self, dst: bytes, sport: int, dport: int, data: bytes) -> None:
-        kind, host, port = self._route(dst, dport)
+        kind, host, port = self.route(dst, dport)
 
         def back(payload: bytes) -> None:
             self.emit(build_udp(dst, self.device, dport, sport, payload, self.ident()))
@@ -533,7 +533,7 @@ class Forwarder:
             min(tcp.mss or 536, self.mss),
             tcp.window,
         )
-        kind, host, port = self._route(dst, tcp.dport)
+        kind, host, port = self.route(dst, tcp.dport)
         loop = self._loop()
         if kind == "echo":
             self.tcp[key] = flow

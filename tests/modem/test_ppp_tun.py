@@ -1,0 +1,269 @@
+"""The PPP bearer's TUN path: the device's IP into a TUN device in a network namespace m2msim makes.
+
+Needs root, /dev/net/tun and iproute2 (`tun_unavailable` says which is missing: the tests skip with
+that reason).  Every namespace a test makes is removed when it ends, failed or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from gateway.internet import ECHO_ADDRESS, Internet, Target
+from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
+from modem.virtual.ppp.ip import ICMP, TCP, UDP, build_icmp, build_udp, parse_ipv4, parse_tcp
+from modem.virtual.ppp.netns import NETNS_DIR, OURS_DIR, Namespace, remove_stale
+from modem.virtual.ppp.tun import TunNetwork, TunPath, tun_unavailable
+from tests.modem.pppdevice import Device, TcpClient
+from tests.modem.test_ppp import setup
+
+OWN = ipaddress.IPv4Address(OWN_ADDRESS).packed
+ECHO_HOST = ipaddress.IPv4Address(ECHO_ADDRESS).packed
+ALLOWED = "192.0.2.10"  # under `allow`, and put on the namespace's loopback by the test
+REFUSED = ipaddress.IPv4Address("198.51.100.7").packed
+
+REASON = tun_unavailable()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no TUN path here: {REASON}")
+
+_names = iter(range(1000))
+
+
+def namespace_name() -> str:
+    return f"m2msim-test-{os.getpid()}-{next(_names)}"
+
+
+def exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+@pytest.fixture
+def tun() -> Iterator[TunNetwork]:
+    network = TunNetwork.open(namespace_name())
+    try:
+        yield network
+    finally:
+        network.close()
+    assert not exists(network.namespace.name)
+
+
+class Online:
+    """A device dialled into a modem whose bearer uses `tun`; `wait` pumps what the TUN sends back."""
+
+    def __init__(self, tun: TunNetwork, internet: Internet | None = None) -> None:
+        m, self.net, self.sink = setup()
+        if internet is not None:
+            m.internet = internet
+        m.tun = tun
+        self.arrived = asyncio.Event()
+
+        def external(fn: Callable[[], None]) -> None:
+            fn()
+            self.arrived.set()
+
+        m.external = external
+        self.dev = Device(m, user="33612345678", password="secret")
+        assert self.dev.dial() == b"\r\nCONNECT\r\n"
+        assert m.ppp is not None and isinstance(m.ppp.path, TunPath)
+
+    async def wait(self, count: int) -> None:
+        """Until the device has received `count` packets in all."""
+        dev = self.dev
+        dev.pump()
+        while len(dev.received) < count:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), 10)
+            dev.pump()
+
+
+def _udp_server() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    s.setblocking(False)
+    return s
+
+
+async def test_the_namespace_kernel_answers_ping_and_a_udp_server_there_sees_the_device(
+    tun: TunNetwork,
+) -> None:
+    o = Online(tun)
+    dev = o.dev
+    ctx = dev.m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    dev.ping(OWN, b"real kernel")
+    await o.wait(1)
+    reply = parse_ipv4(dev.received[0])
+    assert reply is not None and reply.proto == ICMP and reply.src == OWN and reply.payload[0] == 0
+    assert reply.payload.endswith(b"real kernel")
+    server = tun.namespace.call(_udp_server)  # a server in the namespace, as `ip netns exec` starts one
+    try:
+        port = server.getsockname()[1]
+        dev.send(build_udp(dev.address, OWN, 40000, port, b"hello from the device"))
+        data, peer = await asyncio.wait_for(asyncio.get_running_loop().sock_recvfrom(server, 2048), 10)
+        assert data == b"hello from the device"
+        assert peer == (ctx.ip, 40000)  # a real IP host: the server sees the device's own address
+        server.sendto(b"answer " * 100, peer)
+        await o.wait(2)
+    finally:
+        server.close()
+    answer = parse_ipv4(dev.received[1])
+    assert answer is not None and answer.proto == UDP and answer.payload[8:] == b"answer " * 100
+    # billed: the real packets, as they crossed the line
+    assert ctx.bytes_up - up0 == sum(len(p) for p in dev.sent)
+    assert ctx.bytes_down - down0 == sum(len(p) for p in dev.received)
+    assert tun.packets_in == 2 and tun.packets_out == 2
+
+
+async def test_tcp_to_a_server_in_the_namespace(tun: TunNetwork) -> None:
+    got = bytearray()
+    peers: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[0])
+        got.extend(await reader.readexactly(3000))
+        writer.write(b"ECHO:" + bytes(got))
+        await writer.drain()
+        writer.close()
+
+    def listening() -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        return s
+
+    sock = tun.namespace.call(listening)
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        o = Online(tun)
+        dev = o.dev
+        c = TcpClient(dev, OWN, sock.getsockname()[1])
+        c._send(0x02)  # SYN: the namespace's kernel answers
+        await o.wait(1)
+        c.read()
+        c.write(b"t" * 1000)
+        c.write(b"t" * 2000)
+        while not c.peer_fin:
+            await o.wait(len(dev.received) + 1)
+            c.read()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert bytes(c.data) == b"ECHO:" + b"t" * 3000
+    assert peers == [dev.m.net.contexts[1].ip]
+    ctx = dev.m.net.contexts[1]
+    assert ctx.bytes_up == sum(len(p) for p in dev.sent)
+    assert ctx.bytes_down == sum(len(p) for p in dev.received)
+    segments = [parse_ipv4(p) for p in dev.received]
+    assert all(s is not None and s.proto == TCP and s.src == OWN for s in segments)
+    assert any(s is not None and (t := parse_tcp(s.payload)) is not None and t.flags & 0x01 for s in segments)
+
+
+async def test_the_internet_table_still_decides(tun: TunNetwork) -> None:
+    # an allowed address the user put in the namespace: the kernel there answers for it
+    tun.namespace.ip("addr", "add", f"{ALLOWED}/32", "dev", "lo")
+    internet = Internet(
+        hosts={"redirected.example.com": Target(host="127.0.0.1", port=9)},
+        allow=(ipaddress.ip_network(ALLOWED),),
+    )
+    o = Online(tun, internet)
+    dev = o.dev
+    allowed = ipaddress.IPv4Address(ALLOWED).packed
+    dev.ping(allowed, b"to the namespace")
+    await o.wait(1)
+    assert tun.packets_in == 1
+    # refused by the policy: "administratively prohibited" at once, nothing into the namespace
+    dev.ping(REFUSED)
+    # the echo's stand-in and the DNS servers: the forwarder, as without TUN
+    dev.ping(ECHO_HOST, b"echo")
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x0aredirected\x07example\x03com\x00\x00\x01\x00\x01"
+    dev.send(build_udp(dev.address, ipaddress.IPv4Address(DNS_SERVERS[0]).packed, 5353, 53, query))
+    assert tun.packets_in == 1
+    got = [parse_ipv4(p) for p in dev.received]
+    assert [(g.src, g.payload[:2]) for g in got[:3] if g is not None] == [
+        (allowed, b"\x00\x00"),  # echo reply from the namespace's kernel
+        (REFUSED, b"\x03\x0d"),  # destination unreachable, communication administratively prohibited
+        (ECHO_HOST, b"\x00\x00"),
+    ]
+    dns = got[3]
+    assert (
+        dns is not None and dns.proto == UDP and dns.payload[-4:] == bytes([100, 127, 0, 2])
+    )  # its stand-in
+    ctx = dev.m.net.contexts[1]
+    assert ctx.bytes_up == sum(len(p) for p in dev.sent)
+    assert ctx.bytes_down == sum(len(p) for p in dev.received)
+
+
+async def test_a_spoofed_source_does_not_enter_the_namespace(tun: TunNetwork) -> None:
+    o = Online(tun)
+    dev = o.dev
+    dev.send(build_icmp(ipaddress.IPv4Address("10.99.0.1").packed, OWN, 8, 0, b"\x00\x01\x00\x01spoof"))
+    assert tun.packets_in == 0
+    assert dev.m.ppp is not None and dev.m.ppp.forwarder is not None and dev.m.ppp.forwarder.dropped == 1
+
+
+async def test_the_bearer_ending_detaches_its_address(tun: TunNetwork) -> None:
+    o = Online(tun)
+    dev = o.dev
+    address = dev.address
+    assert address in tun._paths
+    dev.link.terminate("bye")
+    dev.pump()
+    assert dev.m.ppp is None and address not in tun._paths
+
+
+# ----- the namespace's life ----------------------------------------------------------------------
+
+
+def test_a_namespace_m2msim_made_goes_with_its_device_a_joined_one_stays() -> None:
+    name = namespace_name()
+    made = TunNetwork.open(name)
+    device = made.device
+    assert exists(name) and made.namespace.made
+    made.close()
+    assert not exists(name)
+    user = Namespace.open(name)  # the user's namespace (made here as `ip netns add` would)
+    try:
+        user.made = False  # as though someone else had made it
+        joined = TunNetwork.open(name)
+        assert not joined.namespace.made and joined.device == device
+        joined.close()
+        assert exists(name)  # kept
+        assert "m2msim" not in _links(name)  # but our device is gone
+    finally:
+        user.made = True
+        user.closed = False
+        user.close()
+    assert not exists(name)
+
+
+def _links(name: str) -> str:
+    import subprocess
+
+    return subprocess.run(["ip", "-n", name, "-o", "link"], capture_output=True, text=True, check=True).stdout
+
+
+def test_stale_namespaces_of_a_killed_m2msim_are_removed_and_only_those() -> None:
+    import subprocess
+
+    stale, reused = namespace_name(), namespace_name()
+    proc = subprocess.Popen(["true"])  # a process id that is gone: this child's
+    proc.wait()
+    for name in (stale, reused):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        OURS_DIR.mkdir(parents=True, exist_ok=True)
+        (OURS_DIR / stale).write_text(f"{proc.pid} {(NETNS_DIR / stale).stat().st_ino}\n")
+        # the name was ours once, but the namespace now under it is another one: not removed
+        (OURS_DIR / reused).write_text(f"{proc.pid} 1\n")
+        removed = remove_stale()
+        assert stale in removed and reused not in removed
+        assert not exists(stale) and exists(reused)
+    finally:
+        for name in (stale, reused):
+            if exists(name):
+                subprocess.run(["ip", "netns", "del", name], check=False)
+            (OURS_DIR / name).unlink(missing_ok=True)
