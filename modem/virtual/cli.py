@@ -7,6 +7,7 @@
     m2msim modem serve --profile simcom-sim800 --records usage.csv --capture gateway.pcap   # PPP in GTP-U
     m2msim modem serve --profile quectel-bg96 --internet hosts.yaml   # sockets reach local servers
     m2msim modem serve --profile quectel-bg96 --netspeed edge --netdelay 150:550   # network conditions
+    m2msim modem serve --profile simcom-sim800 --ip-path tun --netns lab   # PPP's IP into a namespace
 
 The first lines of the output are the device paths (one per modem, flushed at once); then the
 modems' identities go to stderr.  It serves until SIGINT / SIGTERM, then closes the modems, writes
@@ -46,6 +47,8 @@ from modem.virtual.control import (
 from modem.virtual.control_server import ADDRESS_TAG, ControlServer
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, make_faults
+from modem.virtual.ppp.netns import check_name
+from modem.virtual.ppp.tun import IP_CHOICES, TunNetwork, default_namespace, tun_unavailable
 from modem.virtual.scenario import (
     ServeScenario,
     load_scenario,
@@ -75,6 +78,19 @@ def register_serve(modem_subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help="YAML: names -> local endpoints and the reachable addresses (default: loopback; names -> echo)",
+    )
+    p.add_argument(
+        "--ip-path",
+        choices=IP_CHOICES,
+        default="auto",
+        help="where PPP's IP packets go: tun (a TUN device in a network namespace; root), user (the "
+        "user-space forwarder), auto (default: tun when root with /dev/net/tun and iproute2, else user)",
+    )
+    p.add_argument(
+        "--netns",
+        metavar="NAME",
+        help="the network namespace of the TUN path (default m2msim-PID, made and removed; "
+        "an existing one is joined and kept)",
     )
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
     p.add_argument(
@@ -203,6 +219,17 @@ def _serve(args: argparse.Namespace) -> int:
                     [p for p in (args.scenario, args.records, args.capture, args.replay) if p],
                     option=option,
                 )
+        if args.netns is not None:
+            if args.ip_path == "user":
+                raise OptionError(f"--netns {args.netns}: only with --ip-path tun or auto")
+            try:
+                check_name(args.netns)
+            except ValueError as exc:
+                raise OptionError(f"--netns {exc}") from None
+        if args.ip_path == "tun" and not args.no_network:
+            reason = tun_unavailable()
+            if reason is not None:
+                raise OptionError(f"--ip-path tun: {reason}")
         if args.control == "none" and (args.control_file or args.journal):
             raise OptionError("--control none: no console, so no --control-file or --journal")
         if args.journal is None and args.records is not None and args.control != "none":
@@ -242,6 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
         what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
         print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
         print(f"network conditions {conditions.describe()}")
+        print(f"IP path {_ip_path_choice(args)[0]}")
         return 0
     try:
         # The records file and the capture appear whole when serving ends (written under temporary names).
@@ -299,7 +327,10 @@ async def _run(
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
     control: ControlServer | None = None
     console: Console | None = None
+    tun: TunNetwork | None = None
     try:
+        if network is not None:
+            tun = _open_tun(args)
         for i in range(args.count):
             modem = VirtualModem(
                 profile,
@@ -316,6 +347,7 @@ async def _run(
             )
             if network is not None:
                 provision(network, modem, scenario)
+            modem.tun = tun
             schedule(modem, scenario, network)
             if args.tcp is not None:
                 tcp = TcpEndpoint(modem, clock, args.tcp + i if args.tcp else 0)
@@ -374,12 +406,47 @@ async def _run(
             atomic_write_text(args.journal, console.journal_text())
         for ep in endpoints:
             ep.close()
+        if tun is not None:
+            tun.close()
         if network is not None:
             network.flush(clock.now())
         if writer is not None:
             writer.close()
         if capture is not None:
             capture.close()
+
+
+def _ip_path_choice(args: argparse.Namespace) -> tuple[str, str]:
+    """("tun" | "user", why) for `--ip-path`."""
+    if args.ip_path == "user":
+        return "user", "--ip-path user"
+    reason = tun_unavailable()
+    if reason is None:
+        return "tun", f"--ip-path {args.ip_path}"
+    return "user", reason  # auto (tun without its needs was refused with the options)
+
+
+def _open_tun(args: argparse.Namespace) -> TunNetwork | None:
+    """The TUN path's namespace and device when `--ip-path` chooses it; states the choice on stderr.
+    `--ip-path tun` that cannot be made raises (exit 2); auto falls back to the forwarder, saying why."""
+    path, why = _ip_path_choice(args)
+    tun = None
+    if path == "tun":
+        try:
+            tun = TunNetwork.open(args.netns or default_namespace())
+        except OSError as exc:
+            if args.ip_path == "tun":
+                raise
+            why = str(exc)
+    if tun is not None:
+        print(f"m2msim modem serve: PPP's IP path: {tun.describe()}", file=sys.stderr, flush=True)
+    else:
+        print(
+            f"m2msim modem serve: PPP's IP path: the user-space forwarder ({why})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return tun
 
 
 class _Discard:
