@@ -9,8 +9,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import select
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -241,14 +247,10 @@ def test_a_namespace_m2msim_made_goes_with_its_device_a_joined_one_stays() -> No
 
 
 def _links(name: str) -> str:
-    import subprocess
-
     return subprocess.run(["ip", "-n", name, "-o", "link"], capture_output=True, text=True, check=True).stdout
 
 
 def test_stale_namespaces_of_a_killed_m2msim_are_removed_and_only_those() -> None:
-    import subprocess
-
     stale, reused = namespace_name(), namespace_name()
     proc = subprocess.Popen(["true"])  # a process id that is gone: this child's
     proc.wait()
@@ -267,3 +269,113 @@ def test_stale_namespaces_of_a_killed_m2msim_are_removed_and_only_those() -> Non
             if exists(name):
                 subprocess.run(["ip", "netns", "del", name], check=False)
             (OURS_DIR / name).unlink(missing_ok=True)
+
+
+# ----- `m2msim modem serve --ip-path` --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "m2msim", "modem", "serve", "--control", "none", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+
+
+def _line_with(proc: subprocess.Popen[str], text: str, seconds: float = 30.0) -> str:
+    """The first stderr line of `proc` containing `text` (within `seconds`)."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"no {text!r} on stderr: {''.join(seen)}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_states_the_tun_path_and_removes_its_namespace_on_a_signal(sig: signal.Signals) -> None:
+    name = namespace_name()
+    proc = _serve("--ip-path", "tun", "--netns", name)
+    try:
+        line = _line_with(proc, "PPP's IP path")
+        assert f"network namespace {name} (made by m2msim" in line and f"ip netns exec {name}" in line
+        assert exists(name)
+        proc.send_signal(sig)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if exists(name):  # the test failed: remove it all the same
+            subprocess.run(["ip", "netns", "del", name], check=False)
+    assert proc.returncode == 128 + sig
+    assert not exists(name) and not (OURS_DIR / name).exists()
+
+
+def test_serve_joins_a_namespace_it_did_not_make_and_keeps_it() -> None:
+    name = namespace_name()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        proc = _serve("--ip-path", "auto", "--netns", name)
+        try:
+            line = _line_with(proc, "PPP's IP path")
+            assert "joined, kept at the end" in line
+            assert "m2msim0" in _links(name)
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert exists(name) and "m2msim" not in _links(name)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_serve_user_path_and_option_errors() -> None:
+    proc = _serve("--ip-path", "user")
+    try:
+        line = _line_with(proc, "PPP's IP path")
+        assert "the user-space forwarder (--ip-path user)" in line
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    for args, message in (
+        (["--netns", "no/slash"], "--netns 'no/slash': a namespace name is"),
+        (["--ip-path", "user", "--netns", "lab"], "--netns lab: only with --ip-path tun or auto"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "m2msim", "modem", "serve", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    check = subprocess.run(
+        [sys.executable, "-m", "m2msim", "modem", "serve", "--ip-path", "tun", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0 and "IP path tun" in check.stdout
