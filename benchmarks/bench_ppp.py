@@ -11,6 +11,11 @@ each with at most `WINDOW` datagrams in flight (the receiver's count paces the s
 buffer overflows).  Figures: IP megabytes per second (IP bytes as the gateway counts them), and the
 serving process's CPU seconds (user + system) per IP megabyte.  Baseline in the same run: the frame
 codec alone (encode + decode in-process) in MB/s.
+
+Both IP paths are measured in the same run: the user-space forwarder (host sockets on loopback) and,
+when this runs as root with TUN (`modem.virtual.ppp.tun`), the TUN device in a network namespace the
+serving process makes (the host sockets are then opened in that namespace, the device sends to the
+gateway's address).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ SERVER = "192.0.2.9"
 APN = "orange.m2m.spec"
 
 
-def _serve(conn: Connection, up_port: int, down_port: int) -> None:
+def _serve(conn: Connection, ip_path: str) -> None:
     async def main() -> None:
         from datetime import UTC, datetime
 
@@ -60,6 +65,11 @@ def _serve(conn: Connection, up_port: int, down_port: int) -> None:
         modem = VirtualModem(load_profile("simcom-sim800"), network=net, conditions=preset("full"))
         provision(net, modem, ServeScenario())
         modem.internet = Internet(hosts={SERVER: Target(host="127.0.0.1")})
+        tun = None
+        if ip_path == "tun":
+            from modem.virtual.ppp.tun import TunNetwork
+
+            tun = modem.tun = TunNetwork.open(f"m2msim-bench-{os.getpid()}")
         ep = PtyEndpoint(modem, clock)
         stop = asyncio.Event()
 
@@ -72,9 +82,13 @@ def _serve(conn: Connection, up_port: int, down_port: int) -> None:
                 stop.set()
 
         loop.add_reader(conn.fileno(), command)
-        conn.send(ep.path)
-        await stop.wait()
-        ep.close()
+        conn.send((ep.path, tun.namespace.name if tun is not None else None))
+        try:
+            await stop.wait()
+        finally:
+            ep.close()
+            if tun is not None:
+                tun.close()
 
     asyncio.run(main())
 
@@ -142,7 +156,9 @@ def _cpu(conn: Connection) -> float:
     return float(conn.recv())
 
 
-def uplink(dev: Device, conn: Connection, sink: socket.socket, count: int) -> tuple[float, float]:
+def uplink(
+    dev: Device, conn: Connection, sink: socket.socket, count: int, server: bytes
+) -> tuple[float, float]:
     assert dev.link.ip is not None
     port = sink.getsockname()[1]
     got = [0, 0]
@@ -156,7 +172,6 @@ def uplink(dev: Device, conn: Connection, sink: socket.socket, count: int) -> tu
         done.set()
 
     threading.Thread(target=receive, daemon=True).start()
-    server = socket.inet_aton(SERVER)
     packet = build_udp(dev.link.ip.local, server, 40000, port, b"u" * PAYLOAD)
     p = dev.link.lcp_policy
     frame = encode_frame(0x21, packet, accm=p.tx_accm, acfc=p.tx_acfc, pfc=p.tx_pfc)
@@ -176,10 +191,12 @@ def uplink(dev: Device, conn: Connection, sink: socket.socket, count: int) -> tu
     return mb / seconds, cpu / mb
 
 
-def downlink(dev: Device, conn: Connection, source: socket.socket, count: int) -> tuple[float, float]:
+def downlink(
+    dev: Device, conn: Connection, source: socket.socket, count: int, server: bytes
+) -> tuple[float, float]:
     assert dev.link.ip is not None
     port = source.getsockname()[1]
-    dev.link.send_ip(build_udp(dev.link.ip.local, socket.inet_aton(SERVER), 40001, port, b"start"))
+    dev.link.send_ip(build_udp(dev.link.ip.local, server, 40001, port, b"start"))
     source.settimeout(10)
     _, peer = source.recvfrom(65536)
     source.settimeout(None)
@@ -207,40 +224,74 @@ def codec(n: int) -> float:
     return n * len(packet) / 1e6 / (time.perf_counter() - t0)
 
 
-def main(quick: bool) -> None:
-    count = 2_000 if quick else 20_000
-    up_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    up_sock.bind(("127.0.0.1", 0))
-    up_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    down_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    down_sock.bind(("127.0.0.1", 0))
+def _socket(rcvbuf: int = 0) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1" if rcvbuf else "0.0.0.0", 0))
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    return s
+
+
+def measure(ip_path: str, count: int) -> tuple[float, float, float, float]:
+    """(uplink MB/s, uplink CPU s/MB, downlink MB/s, downlink CPU s/MB) through one IP path."""
+    from modem.virtual.ppp.bearer import OWN_ADDRESS
+    from modem.virtual.ppp.netns import Namespace
+
     ctx = mp.get_context("fork")
     conn, child = ctx.Pipe()
-    proc = ctx.Process(
-        target=_serve, args=(child, up_sock.getsockname()[1], down_sock.getsockname()[1]), daemon=True
-    )
+    proc = ctx.Process(target=_serve, args=(child, ip_path), daemon=True)
     proc.start()
     fd = -1
+    socks: list[socket.socket] = []
     try:
-        path = conn.recv()
+        if not conn.poll(30):
+            raise RuntimeError("the serving process did not start")
+        path, namespace = conn.recv()
+        if namespace is None:
+            socks = [_socket(4 << 20), _socket(4 << 20)]
+            server = socket.inet_aton(SERVER)
+        else:  # the host sockets live in the serving process's namespace (it removes it at the end)
+            ns = Namespace(namespace, made=False)
+            socks = [ns.call(lambda: _socket(0)), ns.call(lambda: _socket(0))]
+            socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            server = socket.inet_aton(OWN_ADDRESS)
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(fd)
         dev = Device(fd)
         dev.connect()
-        up_rate, up_cpu = uplink(dev, conn, up_sock, count)
-        down_rate, down_cpu = downlink(dev, conn, down_sock, count)
+        up_rate, up_cpu = uplink(dev, conn, socks[0], count, server)
+        down_rate, down_cpu = downlink(dev, conn, socks[1], count, server)
     finally:
         if fd >= 0:
             os.close(fd)
         conn.send(None)
         proc.join(10)
-        up_sock.close()
-        down_sock.close()
-    print(
-        f"PPP uplink   {up_rate:8.2f} MB/s of IP   serving CPU {up_cpu:6.3f} s/MB   "
-        f"(UDP {PAYLOAD} B, {count} datagrams, pty, net=full)"
-    )
-    print(f"PPP downlink {down_rate:8.2f} MB/s of IP   serving CPU {down_cpu:6.3f} s/MB")
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(10)
+        for s in socks:
+            s.close()
+    return up_rate, up_cpu, down_rate, down_cpu
+
+
+def main(quick: bool) -> None:
+    from modem.virtual.ppp.tun import tun_unavailable
+
+    count = 2_000 if quick else 20_000
+    paths = ["user"]
+    reason = tun_unavailable()
+    if reason is None:
+        paths.append("tun")
+    for ip_path in paths:
+        up_rate, up_cpu, down_rate, down_cpu = measure(ip_path, count)
+        what = "forwarder" if ip_path == "user" else "TUN      "
+        print(
+            f"PPP {what} uplink   {up_rate:8.2f} MB/s of IP   serving CPU {up_cpu:6.3f} s/MB   "
+            f"(UDP {PAYLOAD} B, {count} datagrams, pty, net=full)"
+        )
+        print(f"PPP {what} downlink {down_rate:8.2f} MB/s of IP   serving CPU {down_cpu:6.3f} s/MB")
+    if reason is not None:
+        print(f"PPP TUN: not measured ({reason})")
     print(f"frame codec alone (encode + decode, in-process) {codec(count):8.2f} MB/s")
 
 

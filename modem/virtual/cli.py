@@ -328,6 +328,15 @@ async def _run(
     control: ControlServer | None = None
     console: Console | None = None
     tun: TunNetwork | None = None
+    # a signal from here on ends the serving below, the namespace and the devices removed
+    stop: asyncio.Future[int] = loop.create_future()
+
+    def on_signal(signum: int) -> None:
+        if not stop.done():
+            stop.set_result(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, int(sig))
     try:
         if network is not None:
             tun = _open_tun(args)
@@ -390,14 +399,6 @@ async def _run(
                 flush=True,
             )
             replay(console, replay_entries)
-        stop: asyncio.Future[int] = loop.create_future()
-
-        def on_signal(signum: int) -> None:
-            if not stop.done():
-                stop.set_result(signum)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, int(sig))
         return await stop
     finally:
         if control is not None:

@@ -11,8 +11,11 @@ file: the Internet table and destination policy of `gateway.internet`), the
 network conditions `net` (a preset: gsm, gprs, edge, umts, hsdpa, lte, lte-m,
 nb-iot, full/off; default: the profile's radio), `netspeed` (a preset, kbit/s or
 UP:DOWN kbit/s), `netdelay` (a preset, round-trip ms or MIN:MAX ms),
-`netloss` (percent) of `modem.virtual.conditions`, and every fault key of
-`modem.virtual.faults`.
+`netloss` (percent) of `modem.virtual.conditions`, `ip` (where PPP's IP goes: `user`, the
+user-space forwarder, the default; `tun`, a TUN device in a network namespace, as root;
+`auto`, tun when it can be made, else user) with `netns` (the namespace's name, default
+`m2msim-<pid>-<n>`: made when the modem starts, removed when the transport closes; an existing one is
+joined and kept), and every fault key of `modem.virtual.faults`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from modem.virtual.conditions import ConditionsError, conditions_from, preset, p
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.faults import FaultError, fault_keys, make_faults
 from modem.virtual.netio import LoopSockets
+from modem.virtual.ppp.netns import check_name
+from modem.virtual.ppp.tun import IP_CHOICES, TunNetwork, default_namespace, tun_unavailable
 
 if TYPE_CHECKING:
     from gateway.api import NetworkAPI
@@ -61,10 +66,12 @@ class VirtualSpec:
     faults: tuple[tuple[str, str], ...] = ()
     internet: str = ""  # the Internet table's file (empty: the built-in table)
     net: tuple[tuple[str, str], ...] = ()  # net, netspeed, netdelay, netloss as given
+    ip_path: str = "user"  # PPP's IP: user (the forwarder), tun or auto (modem.virtual.ppp.tun)
+    netns: str = ""  # the TUN path's namespace (empty: m2msim-<pid>-<n>)
 
 
 NET_KEYS = ("net", "netspeed", "netdelay", "netloss")
-_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin", "internet", *NET_KEYS)
+_OWN_KEYS = ("seed", "index", "plmn", "csq", "speed", "pin", "internet", "ip", "netns", *NET_KEYS)
 MAX_INDEX = 999_999  # a fleet's modem number
 MAX_SPEED = 1e6
 
@@ -110,6 +117,16 @@ def parse_virtual_url(url: str) -> VirtualSpec:
     pin = values.get("pin") or None
     if pin is not None and (not pin.isdigit() or not 4 <= len(pin) <= 8):
         raise bad("pin", "a SIM PIN of 4 to 8 digits")
+    ip_path = values.get("ip", "user")
+    if ip_path not in IP_CHOICES:
+        raise bad("ip", " or ".join(IP_CHOICES))
+    if "netns" in values:
+        try:
+            check_name(values["netns"])
+        except ValueError as exc:
+            raise VirtualUrlError(f"{url}: netns={exc}") from None
+        if ip_path == "user":
+            raise VirtualUrlError(f"{url}: netns is for ip=tun or ip=auto")
     spec = VirtualSpec(
         profile=parts.netloc,
         seed=whole("seed", 0, MAX_SEED),
@@ -121,6 +138,8 @@ def parse_virtual_url(url: str) -> VirtualSpec:
         faults=tuple(faults),
         internet=values.get("internet", ""),
         net=tuple((k, values[k]) for k in NET_KEYS if k in values),
+        ip_path=ip_path,
+        netns=values.get("netns", ""),
     )
     try:
         conditions_from(preset("full"), **dict(spec.net))
@@ -232,10 +251,18 @@ class ModemRunner:
 class VirtualTransport:
     """`modem.transport.Transport` for an in-process virtual modem."""
 
-    def __init__(self, url: str, modem_factory: Callable[[float], VirtualModem], speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        modem_factory: Callable[[float], VirtualModem],
+        speed: float = 1.0,
+        tun_opener: Callable[[], TunNetwork | None] | None = None,
+    ) -> None:
         self.url = url
         self._factory = modem_factory
         self._speed = speed
+        self._tun_opener = tun_opener
+        self.tun: TunNetwork | None = None  # the TUN path's device and namespace, made with the modem
         self._runner: ModemRunner | None = None
         self._buf = bytearray()
         self._ready: asyncio.Event | None = None
@@ -250,7 +277,10 @@ class VirtualTransport:
             loop = asyncio.get_running_loop()
             self._ready = asyncio.Event()
             clock = LoopClock(loop, 0.0, self._speed)
-            self._runner = ModemRunner(self._factory(clock.now()), clock, self._sink)
+            modem = self._factory(clock.now())
+            if self._tun_opener is not None:
+                self.tun = modem.tun = self._tun_opener()
+            self._runner = ModemRunner(modem, clock, self._sink)
         return self._runner
 
     def _sink(self, data: bytes) -> None:
@@ -279,6 +309,8 @@ class VirtualTransport:
         self._closed = True
         if self._runner is not None:
             self._runner.close()
+        if self.tun is not None:
+            self.tun.close()
         if self._ready is not None:
             self._ready.set()
 
@@ -295,4 +327,36 @@ def open_virtual(url: str, network: NetworkAPI | None = None, **opts: Any) -> Vi
     if opts:
         log.debug("%s: serial options ignored by the virtual modem: %s", url, sorted(opts))
     epoch = datetime.now(UTC).replace(microsecond=0)
-    return VirtualTransport(url, lambda now: build_modem(spec, network, now, epoch), spec.speed)
+    return VirtualTransport(
+        url, lambda now: build_modem(spec, network, now, epoch), spec.speed, _tun_opener(url, spec)
+    )
+
+
+_transports = iter(range(1 << 62))
+
+
+def _tun_opener(url: str, spec: VirtualSpec) -> Callable[[], TunNetwork | None] | None:
+    """What makes the TUN path of `spec` when the modem starts (None: the forwarder, ip=user).
+    ip=tun that cannot be used fails here, at open time; ip=auto falls back to the forwarder."""
+    if spec.ip_path == "user":
+        return None
+    reason = tun_unavailable()
+    if reason is not None:
+        if spec.ip_path == "tun":
+            raise VirtualUrlError(f"{url}: ip=tun: {reason}")
+        log.info("%s: PPP's IP through the user-space forwarder: %s", url, reason)
+        return None
+    name = spec.netns or f"{default_namespace()}-{next(_transports)}"
+
+    def opener() -> TunNetwork | None:
+        try:
+            tun = TunNetwork.open(name)
+        except OSError as exc:
+            if spec.ip_path == "tun":
+                raise VirtualUrlError(f"{url}: ip=tun: {exc}") from None
+            log.info("%s: PPP's IP through the user-space forwarder: %s", url, exc)
+            return None
+        log.info("%s: PPP's IP path: %s", url, tun.describe())
+        return tun
+
+    return opener

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import select
 import signal
 import socket
@@ -25,6 +26,7 @@ from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
 from modem.virtual.ppp.ip import ICMP, TCP, UDP, build_icmp, build_udp, parse_ipv4, parse_tcp
 from modem.virtual.ppp.netns import NETNS_DIR, OURS_DIR, Namespace, remove_stale
 from modem.virtual.ppp.tun import TunNetwork, TunPath, tun_unavailable
+from modem.virtual.transport import VirtualUrlError, open_virtual
 from tests.modem.pppdevice import Device, TcpClient
 from tests.modem.test_ppp import setup
 
@@ -379,3 +381,25 @@ def test_serve_user_path_and_option_errors() -> None:
         check=False,
     )
     assert check.returncode == 0 and "IP path tun" in check.stdout
+
+
+# ----- `virtual://...?ip=tun` ----------------------------------------------------------------------
+
+
+async def test_virtual_url_ip_tun_makes_the_namespace_with_the_modem_and_removes_it_at_close() -> None:
+    name = namespace_name()
+    t = open_virtual(f"virtual://simcom-sim800?ip=tun&netns={name}")
+    assert not exists(name)  # made when the modem starts
+    try:
+        await t.write(b"ATE0\r")
+        assert t.tun is not None and exists(name) and t.modem.tun is t.tun
+    finally:
+        await t.close()
+    assert not exists(name)
+    for url, message in (
+        ("virtual://generic?ip=kernel", "ip='kernel': expected auto or tun or user"),
+        ("virtual://generic?netns=lab", "netns is for ip=tun or ip=auto"),
+        ("virtual://generic?ip=tun&netns=a/b", "netns='a/b': a namespace name is"),
+    ):
+        with pytest.raises(VirtualUrlError, match=re.escape(message)):
+            open_virtual(url)

@@ -68,7 +68,13 @@ def _run_ip(args: list[str], stdin: str | None = None) -> None:
         raise NamespaceError(errno.ENOENT, "iproute2's `ip` command is not installed")
     try:
         done = subprocess.run(
-            [ip, *args], input=stdin, capture_output=True, text=True, timeout=IP_TIMEOUT_S, check=False
+            [ip, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=IP_TIMEOUT_S,
+            check=False,
+            start_new_session=True,  # a Ctrl-C at the terminal does not cut a clean-up short
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NamespaceError(errno.EIO, f"ip {' '.join(args)}: {exc}") from None
