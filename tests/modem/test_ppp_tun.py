@@ -22,13 +22,19 @@ from pathlib import Path
 import pytest
 
 from gateway.internet import ECHO_ADDRESS, Internet, Target
+from gateway.network import Network, NetworkConfig
+from modem.profiles import load_profile
+from modem.virtual.conditions import preset
+from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
 from modem.virtual.ppp.ip import ICMP, TCP, UDP, build_icmp, build_udp, parse_ipv4, parse_tcp
 from modem.virtual.ppp.netns import NETNS_DIR, OURS_DIR, Namespace, remove_stale
 from modem.virtual.ppp.tun import TunNetwork, TunPath, tun_unavailable
+from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.transport import VirtualUrlError, open_virtual
 from tests.modem.pppdevice import Device, TcpClient
 from tests.modem.test_ppp import setup
+from tests.netparts import EPOCH, RecordSink
 
 OWN = ipaddress.IPv4Address(OWN_ADDRESS).packed
 ECHO_HOST = ipaddress.IPv4Address(ECHO_ADDRESS).packed
@@ -403,3 +409,92 @@ async def test_virtual_url_ip_tun_makes_the_namespace_with_the_modem_and_removes
     ):
         with pytest.raises(VirtualUrlError, match=re.escape(message)):
             open_virtual(url)
+
+
+async def test_one_tun_serves_every_modem_of_the_network_each_gets_its_own_answers(tun: TunNetwork) -> None:
+    sink = RecordSink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    devices = []
+    arrived = asyncio.Event()
+
+    def external(fn: Callable[[], None]) -> None:
+        fn()
+        arrived.set()
+
+    for index in range(2):
+        m = VirtualModem(
+            load_profile("simcom-sim800"),
+            network=net,
+            seed=5,
+            index=index,
+            epoch=EPOCH,
+            conditions=preset("full"),
+        )
+        provision(net, m, ServeScenario())
+        m.tun, m.external = tun, external
+        m.take_output(0.0)
+        m.poll(m.profile.search_s + 1.0)
+        m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
+        m.take_output()
+        dev = Device(m)
+        assert b"CONNECT" in dev.dial()
+        devices.append(dev)
+    assert devices[0].address != devices[1].address
+    for i, dev in enumerate(devices):
+        dev.ping(OWN, f"from device {i}".encode())
+    while not all(dev.received for dev in devices):
+        arrived.clear()
+        await asyncio.wait_for(arrived.wait(), 10)
+        for dev in devices:
+            dev.pump()
+    for i, dev in enumerate(devices):
+        (reply,) = [parse_ipv4(p) for p in dev.received]
+        assert (
+            reply is not None
+            and reply.dst == dev.address
+            and reply.payload.endswith(f"from device {i}".encode())
+        )
+
+
+def test_a_tun_that_cannot_be_made_exits_2_with_tun_and_falls_back_with_auto() -> None:
+    name = namespace_name()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        # the namespace already routes a pool elsewhere (another m2msim serving into it, say)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", name, "route", "add", "10.64.0.0/12", "dev", "lo"], check=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "m2msim",
+                "modem",
+                "serve",
+                "--control",
+                "none",
+                "--ip-path",
+                "tun",
+                *("--netns", name),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("m2msim modem serve: ip -n ") and f"namespace {name}" in done.stderr
+        assert exists(name) and "m2msim" not in _links(name)  # joined, kept, our device gone
+        proc = _serve("--ip-path", "auto", "--netns", name)
+        try:
+            line = _line_with(proc, "PPP's IP path")
+            assert "the user-space forwarder (ip -n " in line
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)

@@ -47,6 +47,9 @@ IP_TIMEOUT_S = 10.0
 class NamespaceError(OSError):
     """A namespace that cannot be made, entered or configured (the text says which and why)."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def check_name(name: str) -> str:
     """`name` when it can name a namespace (letters, digits, `_.-`, at most 64), else ValueError."""
@@ -79,8 +82,8 @@ def _run_ip(args: list[str], stdin: str | None = None) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NamespaceError(errno.EIO, f"ip {' '.join(args)}: {exc}") from None
     if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"status {done.returncode}"
-        raise NamespaceError(errno.EIO, f"ip {' '.join(args)}: {reason}")
+        reason = "; ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+        raise NamespaceError(errno.EIO, f"ip {' '.join(args)}: {reason or f'status {done.returncode}'}")
 
 
 def _setns(path: Path) -> None:
