@@ -235,9 +235,11 @@ async def test_the_bearer_ending_detaches_its_address(tun: TunNetwork) -> None:
 def test_a_namespace_m2msim_made_goes_with_its_device_a_joined_one_stays() -> None:
     name = namespace_name()
     made = TunNetwork.open(name)
-    device = made.device
-    assert exists(name) and made.namespace.made
-    made.close()
+    try:
+        device = made.device
+        assert exists(name) and made.namespace.made
+    finally:
+        made.close()
     assert not exists(name)
     user = Namespace.open(name)  # the user's namespace (made here as `ip netns add` would)
     try:
