@@ -8,9 +8,11 @@ dials `ATD*99#`, negotiates with the project's PPP client (`PppLink`, role "devi
 - downlink: the host socket sends datagrams of 1,400 bytes back through the forwarder to the device,
 
 each with at most `WINDOW` datagrams in flight (the receiver's count paces the sender, so no socket
-buffer overflows).  Figures: IP megabytes per second (IP bytes as the gateway counts them), and the
-serving process's CPU seconds (user + system) per IP megabyte.  Baseline in the same run: the frame
-codec alone (encode + decode in-process) in MB/s.
+buffer overflows); then one TCP connection each way carrying as many octets (`TcpBulk`: the device
+sends with a 64 KiB window, or acknowledges every segment it receives).  Figures: megabytes per
+second (UDP: IP bytes as the gateway counts them; TCP: payload), and the serving process's CPU
+seconds (user + system) per megabyte.  Baseline in the same run: the frame codec alone (encode +
+decode in-process) in MB/s.
 
 Both IP paths are measured in the same run: the user-space forwarder (host sockets on loopback) and,
 when this runs as root with TUN (`modem.virtual.ppp.tun`), the TUN device in a network namespace the
@@ -30,10 +32,11 @@ import socket
 import threading
 import time
 import tty
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from modem.virtual.ppp.hdlc import FrameDecoder, encode_frame
-from modem.virtual.ppp.ip import build_udp
+from modem.virtual.ppp.ip import ACK, PSH, RST, SYN, TCP, build_tcp, build_udp, parse_ipv4, parse_tcp
 from modem.virtual.ppp.link import PppLink
 
 PAYLOAD = 1400
@@ -116,6 +119,7 @@ class Device:
         self.fd = fd
         self.received = 0
         self.received_bytes = 0
+        self.on_packet: Callable[[bytes], None] | None = None
         self.link = PppLink("device", self._write, lambda d, fn: _Timer(), random.Random(1), on_ip=self._ip)
 
     def _write(self, data: bytes) -> None:
@@ -128,6 +132,8 @@ class Device:
     def _ip(self, packet: bytes) -> None:
         self.received += 1
         self.received_bytes += len(packet)
+        if self.on_packet is not None:
+            self.on_packet(packet)
 
     def read(self, timeout: float) -> None:
         if select.select([self.fd], [], [], timeout)[0]:
@@ -215,6 +221,135 @@ def downlink(
     return mb / seconds, cpu / mb
 
 
+class TcpBulk:
+    """The device's side of one TCP connection in bulk: it sends (acknowledgements counted) or
+    receives (every in-order segment acknowledged); the line loses nothing (pty, net=full)."""
+
+    def __init__(self, dev: Device, server: bytes, port: int, sport: int) -> None:
+        assert dev.link.ip is not None
+        self.dev, self.server, self.port, self.sport = dev, server, port, sport
+        self.local = dev.link.ip.local
+        self.iss = 1000
+        self.sent_total = 0  # payload octets sent
+        self.acked = 0  # payload octets the peer acknowledged
+        self.rcv_nxt = 0
+        self.received = 0  # in-order payload octets received
+        self.synack = False
+        self.peer_window = 0
+        dev.on_packet = self._packet
+
+    def _packet(self, packet: bytes) -> None:
+        ip = parse_ipv4(packet)
+        if ip is None or ip.proto != TCP:
+            return
+        t = parse_tcp(ip.payload)
+        if t is None or t.dport != self.sport:
+            return
+        if t.flags & SYN:
+            self.synack = True
+            self.rcv_nxt = (t.seq + 1) & 0xFFFFFFFF
+        if t.flags & ACK:
+            self.acked = max(self.acked, ((t.ack - self.iss - 1) & 0xFFFFFFFF))
+            self.peer_window = t.window
+        if t.data and t.seq == self.rcv_nxt:
+            self.rcv_nxt = (self.rcv_nxt + len(t.data)) & 0xFFFFFFFF
+            self.received += len(t.data)
+            self.send(ACK, self.iss + 1 + self.sent_total)
+
+    def send(self, flags: int, seq: int, data: bytes = b"", mss: int | None = None) -> None:
+        packet = build_tcp(
+            self.local, self.server, self.sport, self.port, seq, self.rcv_nxt, flags, 65535, data, mss
+        )
+        p = self.dev.link.lcp_policy
+        self.dev._write(encode_frame(0x21, packet, accm=p.tx_accm, acfc=p.tx_acfc, pfc=p.tx_pfc))
+
+    def connect(self) -> None:
+        self.send(SYN, self.iss, mss=PAYLOAD)
+        end = time.monotonic() + 10
+        while not self.synack:
+            if time.monotonic() > end:
+                raise RuntimeError("no SYN-ACK")
+            self.dev.read(0.1)
+        self.send(ACK, self.iss + 1)
+
+    def upload(self, total: int, window: int = 64 * 1024) -> None:
+        payload = b"t" * PAYLOAD
+        end = time.monotonic() + 60
+        while self.acked < total and time.monotonic() < end:
+            while self.sent_total < total and self.sent_total - self.acked < min(
+                window, self.peer_window or window
+            ):
+                n = min(PAYLOAD, total - self.sent_total)
+                self.send(ACK | PSH, self.iss + 1 + self.sent_total, payload[:n])
+                self.sent_total += n
+            self.dev.read(0.01)
+
+    def reset(self) -> None:
+        self.send(RST | ACK, self.iss + 1 + self.sent_total)
+        self.dev.on_packet = None
+
+
+def _listener(rcvbuf: bool) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1" if rcvbuf else "0.0.0.0", 0))
+    s.listen()
+    return s
+
+
+def tcp_uplink(
+    dev: Device, conn: Connection, listener: socket.socket, total: int, server: bytes
+) -> tuple[float, float]:
+    """The device sends `total` octets over TCP to a server: payload MB/s, serving CPU s per payload MB."""
+    got = [0]
+    done = threading.Event()
+
+    def serve() -> None:
+        peer, _ = listener.accept()
+        with peer:
+            while got[0] < total:
+                data = peer.recv(1 << 20)
+                if not data:
+                    break
+                got[0] += len(data)
+        done.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    bulk = TcpBulk(dev, server, listener.getsockname()[1], 41000)
+    bulk.connect()
+    cpu0, t0 = _cpu(conn), time.perf_counter()
+    bulk.upload(total)
+    done.wait(30)
+    seconds, cpu = time.perf_counter() - t0, _cpu(conn) - cpu0
+    bulk.reset()
+    mb = got[0] / 1e6
+    return mb / seconds, cpu / mb
+
+
+def tcp_downlink(
+    dev: Device, conn: Connection, listener: socket.socket, total: int, server: bytes
+) -> tuple[float, float]:
+    """A server sends `total` octets over TCP to the device: payload MB/s, serving CPU s per payload MB."""
+
+    def serve() -> None:
+        peer, _ = listener.accept()
+        with peer:
+            peer.sendall(b"d" * total)
+            with contextlib.suppress(OSError):
+                peer.recv(1)  # until the device resets the connection
+
+    threading.Thread(target=serve, daemon=True).start()
+    bulk = TcpBulk(dev, server, listener.getsockname()[1], 41001)
+    bulk.connect()
+    cpu0, t0 = _cpu(conn), time.perf_counter()
+    end = time.monotonic() + 60
+    while bulk.received < total and time.monotonic() < end:
+        dev.read(0.01)
+    seconds, cpu = time.perf_counter() - t0, _cpu(conn) - cpu0
+    bulk.reset()
+    mb = bulk.received / 1e6
+    return mb / seconds, cpu / mb
+
+
 def codec(n: int) -> float:
     packet = bytes(random.Random(3).randbytes(PAYLOAD + 28))
     dec = FrameDecoder(accm=0)
@@ -232,8 +367,8 @@ def _socket(rcvbuf: int = 0) -> socket.socket:
     return s
 
 
-def measure(ip_path: str, count: int) -> tuple[float, float, float, float]:
-    """(uplink MB/s, uplink CPU s/MB, downlink MB/s, downlink CPU s/MB) through one IP path."""
+def measure(ip_path: str, count: int) -> list[tuple[float, float]]:
+    """(MB/s, serving CPU s/MB) through one IP path: UDP up, UDP down, TCP up, TCP down."""
     from modem.virtual.ppp.bearer import OWN_ADDRESS
     from modem.virtual.ppp.netns import Namespace
 
@@ -248,19 +383,24 @@ def measure(ip_path: str, count: int) -> tuple[float, float, float, float]:
             raise RuntimeError("the serving process did not start")
         path, namespace = conn.recv()
         if namespace is None:
-            socks = [_socket(4 << 20), _socket(4 << 20)]
+            socks = [_socket(4 << 20), _socket(4 << 20), _listener(True), _listener(True)]
             server = socket.inet_aton(SERVER)
         else:  # the host sockets live in the serving process's namespace (it removes it at the end)
             ns = Namespace(namespace, made=False)
             socks = [ns.call(lambda: _socket(0)), ns.call(lambda: _socket(0))]
+            socks += [ns.call(lambda: _listener(False)), ns.call(lambda: _listener(False))]
             socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             server = socket.inet_aton(OWN_ADDRESS)
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(fd)
         dev = Device(fd)
         dev.connect()
-        up_rate, up_cpu = uplink(dev, conn, socks[0], count, server)
-        down_rate, down_cpu = downlink(dev, conn, socks[1], count, server)
+        figures = [
+            uplink(dev, conn, socks[0], count, server),
+            downlink(dev, conn, socks[1], count, server),
+            tcp_uplink(dev, conn, socks[2], count * PAYLOAD, server),
+            tcp_downlink(dev, conn, socks[3], count * PAYLOAD, server),
+        ]
     finally:
         if fd >= 0:
             os.close(fd)
@@ -271,7 +411,7 @@ def measure(ip_path: str, count: int) -> tuple[float, float, float, float]:
             proc.join(10)
         for s in socks:
             s.close()
-    return up_rate, up_cpu, down_rate, down_cpu
+    return figures
 
 
 def main(quick: bool) -> None:
@@ -283,13 +423,20 @@ def main(quick: bool) -> None:
     if reason is None:
         paths.append("tun")
     for ip_path in paths:
-        up_rate, up_cpu, down_rate, down_cpu = measure(ip_path, count)
+        (up, up_cpu), (down, down_cpu), (tcp_up, tcp_up_cpu), (tcp_down, tcp_down_cpu) = measure(
+            ip_path, count
+        )
         what = "forwarder" if ip_path == "user" else "TUN      "
         print(
-            f"PPP {what} uplink   {up_rate:8.2f} MB/s of IP   serving CPU {up_cpu:6.3f} s/MB   "
+            f"PPP {what} UDP uplink   {up:8.2f} MB/s of IP   serving CPU {up_cpu:6.3f} s/MB   "
             f"(UDP {PAYLOAD} B, {count} datagrams, pty, net=full)"
         )
-        print(f"PPP {what} downlink {down_rate:8.2f} MB/s of IP   serving CPU {down_cpu:6.3f} s/MB")
+        print(f"PPP {what} UDP downlink {down:8.2f} MB/s of IP   serving CPU {down_cpu:6.3f} s/MB")
+        print(
+            f"PPP {what} TCP uplink   {tcp_up:8.2f} MB/s payload serving CPU {tcp_up_cpu:6.3f} s/MB   "
+            f"({count * PAYLOAD / 1e6:.1f} MB each way, one connection)"
+        )
+        print(f"PPP {what} TCP downlink {tcp_down:8.2f} MB/s payload serving CPU {tcp_down_cpu:6.3f} s/MB")
     if reason is not None:
         print(f"PPP TUN: not measured ({reason})")
     print(f"frame codec alone (encode + decode, in-process) {codec(count):8.2f} MB/s")
