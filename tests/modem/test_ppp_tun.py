@@ -268,9 +268,12 @@ def test_stale_namespaces_of_a_killed_m2msim_are_removed_and_only_those() -> Non
         subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         OURS_DIR.mkdir(parents=True, exist_ok=True)
-        (OURS_DIR / stale).write_text(f"{proc.pid} {(NETNS_DIR / stale).stat().st_ino}\n")
-        # the name was ours once, but the namespace now under it is another one: not removed
-        (OURS_DIR / reused).write_text(f"{proc.pid} 1\n")
+        st = (NETNS_DIR / stale).stat()
+        (OURS_DIR / stale).write_text(f"{proc.pid} {st.st_ino} {st.st_ctime_ns}\n")
+        # the name was ours once, but the namespace now under it is another one (its inode number
+        # may be the freed one again, not its change time): not removed
+        st = (NETNS_DIR / reused).stat()
+        (OURS_DIR / reused).write_text(f"{proc.pid} {st.st_ino} {st.st_ctime_ns - 1}\n")
         removed = remove_stale()
         assert stale in removed and reused not in removed
         assert not exists(stale) and exists(reused)

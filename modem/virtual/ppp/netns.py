@@ -11,9 +11,9 @@ thread calls libc's `setns(2)` (a thread's namespace is its own), and what it op
 device, a socket) stays in the namespace when the thread ends.  iproute2's `ip` does the rest.
 
 The namespaces this process makes are noted under /run/m2msim/netns (one file per name, holding the
-process id and the namespace's inode): a later start removes those whose process is gone (killed
-before it could clean up) when the name still holds that very namespace, and never one it did not
-make.
+process id, the namespace's inode and its change time): a later start removes those whose process
+is gone (killed before it could clean up) when the name still holds that very namespace, and never
+one it did not make.
 """
 
 from __future__ import annotations
@@ -97,6 +97,12 @@ def _setns(path: Path) -> None:
         os.close(fd)
 
 
+def _identity(path: Path) -> str:
+    """A namespace's inode and its change time (an inode number alone is reused once freed)."""
+    st = path.stat()
+    return f"{st.st_ino} {st.st_ctime_ns}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -132,8 +138,8 @@ class Namespace:
         ns = cls(name, made=True)
         try:
             OURS_DIR.mkdir(parents=True, exist_ok=True)
-            # the process and the namespace's own inode: a later namespace of the same name is not ours
-            atomic_write_text(OURS_DIR / name, f"{os.getpid()} {ns.path.stat().st_ino}\n")
+            # the process and the namespace's identity: a later namespace of the same name is not ours
+            atomic_write_text(OURS_DIR / name, f"{os.getpid()} {_identity(ns.path)}\n")
             ns.ip("link", "set", "lo", "up")
         except BaseException:
             ns.close()
@@ -194,14 +200,14 @@ def remove_stale() -> list[str]:
         return removed
     for note in notes:
         try:
-            pid_text, inode_text = note.read_text(encoding="ascii").split()
-            pid, inode = int(pid_text), int(inode_text)
+            pid_text, identity = note.read_text(encoding="ascii").split(maxsplit=1)
+            pid = int(pid_text)
         except (OSError, ValueError):
             continue
         if pid <= 0 or _alive(pid):
             continue
         try:
-            same = (NETNS_DIR / note.name).stat().st_ino == inode
+            same = _identity(NETNS_DIR / note.name) == identity.strip()
         except OSError:
             same = False
         if same:
