@@ -27,6 +27,7 @@ The reader runs on the asyncio loop that is running when the first bearer comes 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import fcntl
 import ipaddress
 import logging
@@ -107,6 +108,7 @@ class TunNetwork:
         self.packets_in = 0  # written into the TUN (from devices)
         self.packets_out = 0  # read from it and handed to a bearer
         self.dropped = 0  # read from it for no bearer (or not IPv4), or refused by the device on write
+        atexit.register(self.close)  # a caller that forgets to close still leaves nothing behind
 
     @classmethod
     def open(
@@ -232,6 +234,7 @@ class TunNetwork:
         if self.closed:
             return
         self.closed = True
+        atexit.unregister(self.close)
         for path in list(self._paths.values()):
             path.forwarder.close()
         self._paths.clear()
