@@ -32,7 +32,6 @@ from modem.virtual.results import CONNECT, NO_CARRIER, CmeError, Final
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
     from modem.virtual.netlink import Context
-    from modem.virtual.ppp.tun import TunPath
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +48,6 @@ class PppBearer:
         self.activated = False  # the bearer activated the context (and deactivates it at the end)
         self.ended = False
         self.forwarder: Forwarder | None = None
-        # where the device's packets go: the forwarder, or the TUN device when the modem has one
-        self.path: Forwarder | TunPath | None = None
         self.packets_up = 0  # IP packets counted by the gateway, each way
         self.packets_down = 0
         # IP bytes lost on the way: uplink ones that never reached the gateway (lost on the radio,
@@ -105,8 +102,8 @@ class PppBearer:
 
     def _ip_up(self, ip: IpUp) -> None:
         m = self.modem
-        if self.path is not None:  # IPCP negotiated again: the old flows go
-            self.path.close()
+        if self.forwarder is not None:  # IPCP negotiated again: the old flows go
+            self.forwarder.close()
         self.forwarder = Forwarder(
             ip.local,
             ip.peer,
@@ -118,9 +115,8 @@ class PppBearer:
             mss=self.link.lcp_policy.peer_mru - 40,
             seed=m.rng.randrange(1 << 32),
         )
-        self.path = (
-            self.forwarder if m.tun is None else m.tun.path(self.forwarder, self._to_device, m.external)
-        )
+        if m.tun is not None:  # the namespace behind the TUN device takes what the table lets through
+            m.tun.attach(self.forwarder, m.external)
         log.info("PPP: up, device %s", ipaddress.IPv4Address(ip.local))
 
     def _from_device(self, packet: bytes) -> None:
@@ -145,8 +141,8 @@ class PppBearer:
             self.lost_up += len(packet)  # no session any more (or not an IP packet): never carried
             return
         self.packets_up += 1
-        if self.path is not None:
-            self.path.from_device(packet)
+        if self.forwarder is not None:
+            self.forwarder.from_device(packet)
 
     def _to_device(self, packet: bytes) -> None:
         """An IP packet for the device: counted by the gateway, then over the radio."""
@@ -189,8 +185,8 @@ class PppBearer:
         if m.ppp is self:
             m.ppp = None
         self.link.stop()
-        if self.path is not None:
-            self.path.close()
+        if self.forwarder is not None:
+            self.forwarder.close()
         if self.activated and self.ctx.active:
             m.net.deactivate(self.ctx)
         if m.in_data_mode:

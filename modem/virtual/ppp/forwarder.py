@@ -349,8 +349,19 @@ class _Datagrams(asyncio.DatagramProtocol):
             self.transport.sendto(data)
 
 
+class KernelPath(Protocol):
+    """A way past the forwarder into a kernel's network (`modem.virtual.ppp.tun.TunPath`)."""
+
+    def takes(self, packet_bytes: bytes) -> bool:
+        """Whether the packet went that way (else the forwarder serves it)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Forwarder:
-    """The device's IP packets in (`from_device`), the answers out (`deliver`)."""
+    """The device's IP packets in (`from_device`), the answers out (`deliver`); with a `kernel`
+    path, the packets it takes go there instead."""
 
     def __init__(
         self,
@@ -378,6 +389,7 @@ class Forwarder:
         self.tcp: dict[tuple[int, bytes, int], TcpFlow] = {}
         self.udp: dict[tuple[int, bytes, int], _Datagrams] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.kernel: KernelPath | None = None
         self.dropped = 0
         self.bytes_from_device = 0  # TCP payload octets
         self.bytes_to_device = 0
@@ -420,6 +432,8 @@ class Forwarder:
     # ----- packets from the device ----------------------------------------------------------------
 
     def from_device(self, packet_bytes: bytes) -> None:
+        if self.kernel is not None and self.kernel.takes(packet_bytes):
+            return
         ip = parse_ipv4(packet_bytes)
         if ip is None or ip.src != self.device:
             self.dropped += 1
@@ -565,7 +579,10 @@ class Forwarder:
         task.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
-        """The bearer ended: every flow and host socket goes."""
+        """The bearer ended: every flow and host socket goes (and the kernel path)."""
+        if self.kernel is not None:
+            self.kernel.close()
+            self.kernel = None
         for flow in list(self.tcp.values()):
             flow.finish()
         for proto in self.udp.values():

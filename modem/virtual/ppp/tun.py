@@ -16,7 +16,7 @@ are served by the user-space `Forwarder` as without TUN, and a destination the p
 what the forwarder answers (ICMP "administratively prohibited", a TCP RST).
 
     tun = TunNetwork.open("m2msim-4242")      # root, /dev/net/tun and iproute2's `ip`
-    modem.tun = tun                            # the modem's PPP bearers use it
+    modem.tun = tun                            # the modem's PPP bearers attach their forwarders
     ...
     tun.close()                                # device gone; the namespace too if m2msim made it
 
@@ -160,16 +160,13 @@ class TunNetwork:
 
     # ----- the bearers ---------------------------------------------------------------------------
 
-    def path(
-        self,
-        forwarder: Forwarder,
-        deliver: Callable[[bytes], None],
-        run: Callable[[Callable[[], None]], None],
-    ) -> TunPath | Forwarder:
-        """The IP path of a bearer whose device has `forwarder.device` (the forwarder serves what the
-        Internet table sends elsewhere); the forwarder alone when no event loop runs to read the TUN."""
+    def attach(self, forwarder: Forwarder, run: Callable[[Callable[[], None]], None]) -> TunPath | None:
+        """Give the bearer whose forwarder serves `forwarder.device` its way into the namespace (the
+        forwarder keeps what the Internet table sends elsewhere); what comes back for that address is
+        emitted by the forwarder, each batch through `run` (the modem's clock).  None, and the
+        forwarder alone, when no event loop runs to read the TUN."""
         if self.closed:
-            return forwarder
+            return None
         if self._loop is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -177,10 +174,10 @@ class TunNetwork:
                 log.warning(
                     "TUN %s: no event loop running, the bearer uses the user-space forwarder", self.device
                 )
-                return forwarder
+                return None
             loop.add_reader(self.fd, self._readable)
             self._loop = loop
-        path = TunPath(self, forwarder, deliver, run)
+        path = TunPath(self, forwarder, run)
         old = self._paths.get(forwarder.device)
         if old is not None:
             log.warning(
@@ -189,6 +186,7 @@ class TunNetwork:
                 ipaddress.IPv4Address(forwarder.device),
             )
         self._paths[forwarder.device] = path
+        forwarder.kernel = path
         return path
 
     def detach(self, path: TunPath) -> None:
@@ -245,19 +243,14 @@ class TunNetwork:
 
 
 class TunPath:
-    """One bearer's IP path with the TUN: what goes into the namespace, what the forwarder serves."""
+    """One bearer's way into the namespace (its forwarder's `kernel`): the packets it takes."""
 
     def __init__(
-        self,
-        tun: TunNetwork,
-        forwarder: Forwarder,
-        deliver: Callable[[bytes], None],
-        run: Callable[[Callable[[], None]], None],
+        self, tun: TunNetwork, forwarder: Forwarder, run: Callable[[Callable[[], None]], None]
     ) -> None:
         self.tun = tun
         self.forwarder = forwarder
         self.device = forwarder.device
-        self.deliver = deliver
         self.run = run
         self._ways: dict[bytes, bool] = {}  # destination -> into the namespace (True) or the forwarder
 
@@ -277,8 +270,9 @@ class TunPath:
                 self._ways[dst] = way
         return way
 
-    def from_device(self, packet: bytes) -> None:
-        """An IP packet from the device (counted by the gateway already)."""
+    def takes(self, packet: bytes) -> bool:
+        """An IP packet from the device (counted by the gateway already): into the namespace when
+        it is the device's own and its destination goes there; False: the forwarder's."""
         if (
             len(packet) >= 20
             and packet[0] >> 4 == 4
@@ -286,18 +280,18 @@ class TunPath:
             and self._into_namespace(packet[16:20])
         ):
             self.tun.write(packet)
-        else:
-            self.forwarder.from_device(packet)
+            return True
+        return False
 
     def receive(self, packets: list[bytes]) -> None:
-        """Packets the namespace sent to the device: to the bearer, on the modem's time."""
+        """Packets the namespace sent to the device: out through the forwarder, on the modem's time."""
+        emit = self.forwarder.emit
 
         def deliver() -> None:
             for packet in packets:
-                self.deliver(packet)
+                emit(packet)
 
         self.run(deliver)
 
     def close(self) -> None:
         self.tun.detach(self)
-        self.forwarder.close()
