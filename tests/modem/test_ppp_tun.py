@@ -24,6 +24,7 @@ import pytest
 from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
+from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
@@ -34,6 +35,7 @@ from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.transport import VirtualUrlError, open_virtual
 from tests.modem.pppdevice import Device, TcpClient
 from tests.modem.test_ppp import setup
+from tests.modem.test_ppp_lwip import build_client, ip_bytes, run_client
 from tests.netparts import EPOCH, RecordSink
 
 OWN = ipaddress.IPv4Address(OWN_ADDRESS).packed
@@ -82,7 +84,8 @@ class Online:
         m.external = external
         self.dev = Device(m, user="33612345678", password="secret")
         assert self.dev.dial() == b"\r\nCONNECT\r\n"
-        assert m.ppp is not None and isinstance(m.ppp.path, TunPath)
+        assert m.ppp is not None and m.ppp.forwarder is not None
+        assert isinstance(m.ppp.forwarder.kernel, TunPath)
 
     async def wait(self, count: int) -> None:
         """Until the device has received `count` packets in all."""
@@ -92,6 +95,14 @@ class Online:
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), 10)
             dev.pump()
+
+
+def _listening() -> socket.socket:
+    """A TCP server's socket on every address (made in the namespace by `Namespace.call`)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("0.0.0.0", 0))
+    s.listen()
+    return s
 
 
 def _udp_server() -> socket.socket:
@@ -143,13 +154,7 @@ async def test_tcp_to_a_server_in_the_namespace(tun: TunNetwork) -> None:
         await writer.drain()
         writer.close()
 
-    def listening() -> socket.socket:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("0.0.0.0", 0))
-        s.listen()
-        return s
-
-    sock = tun.namespace.call(listening)
+    sock = tun.namespace.call(_listening)
     server = await asyncio.start_server(serve, sock=sock)
     try:
         o = Online(tun)
@@ -503,3 +508,55 @@ def test_a_tun_that_cannot_be_made_exits_2_with_tun_and_falls_back_with_auto() -
         assert proc.returncode == 128 + signal.SIGTERM
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+# ----- interop: lwIP's PPPoS client through the TUN path --------------------------------------------
+
+
+def test_lwip_pppos_client_reaches_a_server_in_the_namespace(tun: TunNetwork) -> None:
+    """lwIP's client (tests/modem/test_ppp_lwip.py builds and runs it) dials through a pty; the namespace's
+    kernel carries its TCP to a server started in the namespace, which sees the device's own address;
+    the bill is the real IP packets that crossed the line."""
+    client = build_client()
+    asyncio.run(asyncio.wait_for(_lwip_through_tun(client, tun, "hello through the TUN " * 150), 120))
+    assert tun.packets_in > 0 and tun.packets_out > 0
+
+
+async def _lwip_through_tun(client: Path, tun: TunNetwork, message: str) -> None:
+    got = bytearray()
+    peers: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[0])
+        got.extend(await reader.readexactly(len(message)))
+        writer.write(b"ECHO:" + bytes(got))
+        await writer.drain()
+        writer.close()
+
+    # a server in the namespace, as `ip netns exec NAME ...` starts one
+    server = await asyncio.start_server(serve, sock=tun.namespace.call(_listening))
+    port = server.sockets[0].getsockname()[1]
+    sink = RecordSink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    clock = LoopClock(asyncio.get_running_loop(), 0.0, 1.0)
+    modem = VirtualModem(
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=preset("full")
+    )
+    provision(net, modem, ServeScenario())
+    modem.tun = tun
+    try:
+        # the device dials the gateway's address: the namespace's host
+        dialled = await run_client(client, modem, clock, message, OWN_ADDRESS, port)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert dialled.returncode == 0, f"{dialled.out[-2000:]}\n{dialled.err[-2000:]}"
+    lines = dict(line.split(" ", 1) for line in dialled.out.splitlines() if " " in line)
+    assert lines["recv"] == "ECHO:" + message and bytes(got) == message.encode()
+    assert peers == [lines["ip"]]  # a real IP host: the server sees the device's pool address
+    assert modem.ppp is None  # the device's LCP Terminate ended the bearer
+    net.flush(modem.now + 1)
+    (record,) = [r for r in sink.records if r.session is not None]
+    # billed: exactly the IP packets that crossed the serial line, each way (nothing lost: net=full)
+    assert record.bytes_up == ip_bytes(dialled.to_modem) > len(message)
+    assert record.bytes_down == ip_bytes(dialled.from_modem) > len(message)
