@@ -30,8 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
-import duckdb
-
+from accounting.db import arrow_scans, duckdb
 from accounting.errors import UsageError
 from accounting.records import Dest, UsageType, Zone
 
@@ -214,12 +213,14 @@ class UsageReader:
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
         if _is_arrow_table(source):
+            arrow_scans()
             self.con.register("usage_input", source)
             self.relation = "usage_input"
         elif source is None:
             import pyarrow as pa
 
             empty = pa.table({c: pa.array([], pa.string()) for c in REQUIRED})
+            arrow_scans()
             self.con.register("usage_input", empty)
             self.relation = "usage_input"
             self.name = "<no usage>"
