@@ -20,7 +20,6 @@ import gzip
 import json
 import logging
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -274,7 +273,7 @@ class UsageReader:
         assert header is not None
         self.kind = "csv"
         _keep_try_cast_in_sql(self.con)
-        tag = secrets.token_hex(4)
+        tag = os.urandom(4).hex()
         self.csv_rejects, self.csv_scans, self.csv_fields = (
             f"csv_rejects_{tag}",
             f"csv_scans_{tag}",

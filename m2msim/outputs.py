@@ -15,7 +15,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -53,7 +52,7 @@ class OutputBusy(OutputError):
 
 def temporary_name(path: Path, tag: str = "tmp") -> Path:
     """A fresh hidden name beside `path`, in the same folder (so the final rename is atomic)."""
-    return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}-{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def _fsync_dir(folder: Path) -> None:
