@@ -36,10 +36,10 @@ from accounting.engine import (
     fleet_sms_count,
     refused_usage,
 )
-from accounting.gcpause import paused_gc
 from accounting.inventory import Line, Month, is_active
 from accounting.invoice import layout_json
 from accounting.money import ZERO, fmt
+from m2msim.gcpause import paused_gc
 
 
 class Choice(NamedTuple):
@@ -214,7 +214,7 @@ def _discount_names(ctx: FleetContext) -> tuple[str, ...]:
 
 def compare(run: RatingRun) -> Comparison:
     """Compare every choice for every line of a rated month (see the module's note on discounts)."""
-    with paused_gc():  # see accounting.gcpause: many small objects, no cycles
+    with paused_gc():  # see m2msim.gcpause: many small objects, no cycles
         return _compare(run)
 
 

@@ -33,7 +33,6 @@ from accounting.charges import (
     subscription_item,
 )
 from accounting.fleet import fleet_items
-from accounting.gcpause import paused_gc
 from accounting.inventory import Inventory, InventoryIssue, Line, Month, check_lines, is_active
 from accounting.invoice import Invoice, Item, LineBill, Reject, RejectSummary
 from accounting.money import ZERO
@@ -45,6 +44,7 @@ from accounting.usage import (
     UsageSource,
     month_bounds,
 )
+from m2msim.gcpause import paused_gc
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from accounting.gcpause import paused_gc
 from accounting.inventory import InventoryIssue
 from accounting.money import ZERO, cents, fmt
+from m2msim.gcpause import paused_gc
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(v, ensure_ascii=False) does
 _STR: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one

@@ -18,11 +18,11 @@ import pytest
 
 from accounting import inventory_from_dict, rate
 from accounting.engine import price_line, sort_usage
-from accounting.gcpause import paused_gc
 from accounting.invoice import _ENCODE, Invoice, Item, LineBill
 from accounting.render import family
 from accounting.usage import UsageReader
 from accounting.usage_table import usage_table
+from m2msim.gcpause import paused_gc
 
 ITEMS = [
     Item.make("subscription", 1, "month", Decimal("7.5"), None, "step-1"),
