@@ -631,7 +631,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         p = CATALOG_DIR / f"{p.name}.yaml"
     source = str(p)
     try:
-        data = load_yaml(p, decimals_as_text=True)
+        data = load_yaml(p, decimals_as_text=True, cache=True)
     except YamlError as exc:
         raise CatalogError(source, exc.key, exc.reason, exc.line) from None
     return parse_catalog(data, source)

@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from m2msim.gcpause import paused_gc
+
 __all__ = [
     "LocatedDict",
     "LocatedList",
@@ -140,15 +142,34 @@ def decode_text(data: bytes, source: str) -> str:
 
 
 def load_yaml(
-    path: Path | str, *, source: str | None = None, decimals_as_text: bool = False, allow_empty: bool = False
+    path: Path | str,
+    *,
+    source: str | None = None,
+    decimals_as_text: bool = False,
+    allow_empty: bool = False,
+    cache: bool = False,
 ) -> Any:
     """Read and parse a YAML file; mappings are `LocatedDict`, sequences `LocatedList`.
 
-    Every problem is a `YamlError` naming `source` (default: the path as given).
+    Every problem is a `YamlError` naming `source` (default: the path as given).  `cache=True`:
+    the document is kept between runs, keyed by the file's content (`m2msim.yamlcache`), for
+    files read at every start that may be large (an inventory, a catalog).
     """
     src = source or str(path)
     text = read_text_file(path, src, "YAML file")
-    return parse_yaml(text, src, decimals_as_text=decimals_as_text, allow_empty=allow_empty)
+    if not cache:
+        return parse_yaml(text, src, decimals_as_text=decimals_as_text, allow_empty=allow_empty)
+    from m2msim import yamlcache
+
+    key = yamlcache.key_of(text, f"decimals_as_text={decimals_as_text}")
+    if key is not None:
+        found, data = yamlcache.lookup(key)
+        if found:
+            return data
+    data = parse_yaml(text, src, decimals_as_text=decimals_as_text, allow_empty=allow_empty)
+    if key is not None and data is not None:
+        yamlcache.store(key, data)
+    return data
 
 
 def parse_yaml(text: str, source: str, *, decimals_as_text: bool = False, allow_empty: bool = False) -> Any:
@@ -160,7 +181,8 @@ def parse_yaml(text: str, source: str, *, decimals_as_text: bool = False, allow_
     from m2msim._pyyaml import load
 
     try:
-        data = load(text, decimals_as_text=decimals_as_text)
+        with paused_gc():  # a large file makes many objects that all live on (see m2msim.gcpause)
+            data = load(text, decimals_as_text=decimals_as_text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
