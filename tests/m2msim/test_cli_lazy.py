@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,10 @@ from m2msim import cli
 HEAVY = ("duckdb", "_duckdb", "pyarrow", "numpy", "simpy", "scapy", "pandas", "dask", "yaml")
 
 
-def _imported_after(code: str) -> list[str]:
+def _imported_after(code: str, env: dict[str, str] | None = None) -> list[str]:
     """The heavy modules a fresh interpreter has imported after running `code`."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
     return loaded
 
@@ -100,7 +101,8 @@ def test_a_command_usage_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[
 
 def test_rating_a_small_csv_loads_duckdbs_engine_alone(tmp_path: Path) -> None:
     """DuckDB's engine (its compiled module, without the package's Python layer when the installed
-    DuckDB has one) and PyYAML for the inventory: no pyarrow, no numpy."""
+    DuckDB has one) and PyYAML for the inventory and the catalog, not even that once their parsed
+    documents are in the cache: no pyarrow, no numpy."""
     usage = tmp_path / "usage.csv"
     usage.write_text(
         "line,type,start,duration_s,bytes_up,bytes_down,zone,dest\n"
@@ -115,4 +117,6 @@ def test_rating_a_small_csv_loads_duckdbs_engine_alone(tmp_path: Path) -> None:
         f"    assert main(['rate', {str(inventory)!r}, {str(usage)!r}, '--json']) == 0"
     )
     engine = "_duckdb" if importlib.util.find_spec("_duckdb") is not None else "duckdb"
-    assert _imported_after(code) == sorted([engine, "yaml"])
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert _imported_after(code, env) == sorted([engine, "yaml"])
+    assert _imported_after(code, env) == [engine]
