@@ -47,6 +47,8 @@ def pick_step(steps: tuple[VolumeStep, ...], count: int) -> Decimal:
 
 @dataclass(frozen=True)
 class SmsRule:
+    """SMS pricing: the zones a message may leave from, the destinations it may go to, its volume steps."""
+
     from_zones: frozenset[str]
     to_dests: frozenset[str]
     steps: tuple[VolumeStep, ...]
@@ -54,6 +56,8 @@ class SmsRule:
 
 @dataclass(frozen=True)
 class CallTariff:
+    """A call tariff: where from and to, an indivisible first period and its price, then per second."""
+
     id: str
     from_zones: frozenset[str]
     to_dests: frozenset[str]
@@ -64,6 +68,8 @@ class CallTariff:
 
 @dataclass(frozen=True)
 class PlanStep:
+    """One step of a plan: its allowance, its monthly price per commitment, the price beyond it."""
+
     name: str
     allowance_ko: int
     price: Mapping[int, Decimal]  # commitment months -> monthly price
@@ -72,6 +78,8 @@ class PlanStep:
 
 @dataclass(frozen=True)
 class Plan:
+    """A plan of an offer: its steps (one, or the optima steps chosen by volume)."""
+
     id: str
     steps: tuple[PlanStep, ...]
 
@@ -82,6 +90,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Prototype:
+    """An offer's prototype option: how many months, the free volume, the price beyond it."""
+
     months: int
     free_ko: int
     over_per_mo: Decimal
@@ -89,6 +99,8 @@ class Prototype:
 
 @dataclass(frozen=True)
 class Offer:
+    """An offer: the usage it includes, its call tariffs, fees, bundle zones and rates, plans."""
+
     id: str
     name: str
     usage: frozenset[str]
@@ -102,6 +114,8 @@ class Offer:
 
 @dataclass(frozen=True)
 class FleetDiscount:
+    """A discount on some offers' subscriptions once the fleet has enough of their lines."""
+
     name: str
     offers: frozenset[str]
     min_lines: int
@@ -110,6 +124,8 @@ class FleetDiscount:
 
 @dataclass(frozen=True)
 class Option:
+    """A line option: its monthly and one-off prices and the options it requires."""
+
     id: str
     name: str
     monthly: Decimal
@@ -119,6 +135,8 @@ class Option:
 
 @dataclass(frozen=True)
 class AssistanceTier:
+    """Assistance prices up to a fleet size (by hours of service), or a quote above it."""
+
     up_to: int | None
     prices: Mapping[str, Decimal]
     quote: str | None
@@ -126,6 +144,8 @@ class AssistanceTier:
 
 @dataclass(frozen=True)
 class Assistance:
+    """The assistance service: tiers by fleet size, managers included and the price of more."""
+
     name: str
     tiers: tuple[AssistanceTier, ...]
     included_managers: int
@@ -134,6 +154,8 @@ class Assistance:
 
 @dataclass(frozen=True)
 class SmsInternet:
+    """The SMS Internet service: per short id fees, billable destinations, volume steps."""
+
     name: str
     activation_per_short_id: Decimal
     monthly_per_short_id: Decimal
@@ -144,6 +166,8 @@ class SmsInternet:
 
 @dataclass(frozen=True)
 class Localisation:
+    """The localisation service: fees, the price of a hit and its volume discounts."""
+
     name: str
     activation: Decimal
     monthly: Decimal
@@ -153,12 +177,16 @@ class Localisation:
 
 @dataclass(frozen=True)
 class SecureMobileAccess:
+    """The Secure Mobile Access service: its set-up fee per kind of access."""
+
     name: str
     setup: Mapping[str, Decimal]
 
 
 @dataclass(frozen=True)
 class Catalog:
+    """A whole tariff catalog, validated: everything the rating engine prices from."""
+
     id: str
     title: str
     currency: str

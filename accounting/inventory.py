@@ -33,6 +33,8 @@ SECONDS_PER_LINE = 0.000_1
 
 @dataclass(frozen=True)
 class Month:
+    """A billing month."""
+
     year: int
     month: int
 
@@ -59,12 +61,16 @@ class Month:
 
 @dataclass(frozen=True)
 class OptionSub:
+    """An option on a line, from its `since` day."""
+
     id: str
     since: date
 
 
 @dataclass(frozen=True)
 class Line:
+    """One line of the inventory (a group's lines are made alike, `group` set to its prefix)."""
+
     id: str
     offer: str
     plan: str
@@ -78,6 +84,8 @@ class Line:
 
 @dataclass(frozen=True)
 class AssistanceSub:
+    """The customer's assistance subscription."""
+
     hours: str
     managers: int
     since: date | None = None
@@ -85,6 +93,8 @@ class AssistanceSub:
 
 @dataclass(frozen=True)
 class SmsInternetSub:
+    """The customer's SMS Internet subscription."""
+
     short_ids: int
     popup: int
     since: date
@@ -92,6 +102,8 @@ class SmsInternetSub:
 
 @dataclass(frozen=True)
 class Services:
+    """The customer's fleet services (each absent when not subscribed)."""
+
     assistance: AssistanceSub | None = None
     sms_internet: SmsInternetSub | None = None
     localisation: date | None = None  # the `since` of the service
@@ -100,6 +112,8 @@ class Services:
 
 @dataclass(frozen=True)
 class Inventory:
+    """The customer's inventory for one billing month."""
+
     customer: str
     month: Month
     lines: tuple[Line, ...]
