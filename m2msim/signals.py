@@ -13,7 +13,6 @@ Ctrl-C cannot break the clean-up of the first.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import threading
@@ -115,6 +114,8 @@ def worker_init() -> None:
 
     The parent starts its workers with both signals blocked (`deferred_signals`), so none arrives
     before this runs; they are unblocked here."""
+    import ctypes  # here: every command imports this module, only workers need ctypes
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(AttributeError, OSError):

@@ -18,6 +18,7 @@ home) is skipped silently: it only saves time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -48,6 +49,7 @@ def cache_folder() -> Path:
     return Path(base) / "m2msim" / "yaml"
 
 
+@functools.cache
 def _stamp() -> bytes:
     """What the parse depends on besides the text: the loader's code and PyYAML's installation."""
     parts = []

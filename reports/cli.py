@@ -16,7 +16,6 @@ import argparse
 import csv
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -192,6 +191,8 @@ def _shell(files: Any) -> int:
             "--shell: DuckDB's shell (the `duckdb` command) is not installed; run queries with "
             'm2msim sql RUN_DIR "SELECT ..." instead',
         )
+    import subprocess  # for the shell alone (`m2msim rate` imports this module for --report)
+
     from reports.data import VIEWS, connect
 
     with tempfile.TemporaryDirectory(prefix="m2msim-sql-") as tmp:
