@@ -374,6 +374,16 @@ def inventory_from_dict(data: Any, source: str = "<inventory>", *, max_lines: in
     for i, raw in enumerate(raw_lines):
         entries = _line_entries(ctx, raw, i)
         ctx.lines += len(entries)
+        if len(entries) == 1:  # a line of its own (an inventory of 10,000 of them is usual)
+            line = entries[0]
+            known = len(seen)
+            seen.setdefault(line.id, line.where)
+            if len(seen) == known:
+                raise ctx.fail(
+                    f"lines[{i}].id", f"duplicate line id {line.id!r} (first at {seen[line.id]})", raw
+                )
+            lines.append(line)
+            continue
         ids = [line.id for line in entries]  # distinct within an entry (a group's counter)
         if not seen.keys().isdisjoint(ids):
             dup = next(line_id for line_id in ids if line_id in seen)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +116,40 @@ def test_prototype_needs_no_commitment_and_flag_must_be_boolean() -> None:
 def test_bundled_example_loads() -> None:
     inv = load_inventory(EXAMPLE)
     assert inv.customer == "acme-meters" and len(inv.lines) == 11
+
+
+def _entry(**key: Any) -> dict[str, Any]:
+    return {"offer": "intense", "plan": "optima", "commitment": 36, "since": "2025-01-01", **key}
+
+
+@pytest.mark.parametrize(
+    ("entries", "field", "dup"),
+    [
+        ([_entry(id="A"), _entry(id="B"), _entry(id="A")], "lines[2].id", "A"),  # lines of their own
+        ([_entry(id_prefix="G", count=20), _entry(id="G07")], "lines[1].id", "G07"),  # a line in a group
+        ([_entry(id="G07"), _entry(id_prefix="G", count=20)], "lines[1].id", "G07"),  # a group over a line
+        ([_entry(id_prefix="G", count=9), _entry(id_prefix="G", count=9)], "lines[1].id", "G1"),
+    ],
+)
+def test_a_duplicate_id_is_refused_whatever_the_entries(
+    entries: list[dict[str, Any]], field: str, dup: str
+) -> None:
+    """Plain mappings too (a scenario's embedded inventory): the first place of the id is named."""
+    with pytest.raises(InventoryError) as err:
+        inventory_from_dict({"customer": "c", "month": "2026-03", "lines": entries}, "inv")
+    assert err.value.field == field
+    assert f"duplicate line id {dup!r} (first at inv)" in err.value.reason
+
+
+def test_a_groups_lines_are_lines_like_any() -> None:
+    """Equal (and hashing alike) to the lines written one by one, and frozen."""
+    grouped = inventory_from_dict(
+        {"customer": "c", "month": "2026-03", "lines": [_entry(id_prefix="G", count=12)]}
+    )
+    one_by_one = inventory_from_dict(
+        {"customer": "c", "month": "2026-03", "lines": [_entry(id=f"G{n:02d}") for n in range(1, 13)]}
+    )
+    assert [replace(line, group=None) for line in grouped.lines] == list(one_by_one.lines)
+    assert {hash(replace(line, group=None)) for line in grouped.lines} == {hash(x) for x in one_by_one.lines}
+    with pytest.raises(FrozenInstanceError):
+        grouped.lines[0].id = "X"  # type: ignore[misc]
