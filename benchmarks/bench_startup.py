@@ -14,7 +14,8 @@ untimed first run), and the `YAML cache cold` rows with an empty cache folder at
 first run after the inventory changed).
 
 The commands are run in turns (one of each, then again), so a load swing on a shared machine
-falls on all of them alike; the median of the runs is reported.  Target: <= 0.3 s each (the
+falls on all of them alike; the median of the runs is reported, wall and CPU time (user + system
+of every thread: less swayed by the machine's load than the wall time).  Target: <= 0.3 s each (the
 line-by-line inventory is shown for what it costs, not held to the target).
 
 Python's compiled-module caches are kept in a folder of the benchmark's own
@@ -28,6 +29,7 @@ ratio measured under the same load).
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,12 +50,18 @@ INFO = "(line by line)"  # a row shown, not held to the target
 COLD = ", YAML cache cold"
 
 
-def _wall(argv: list[str], env: dict[str, str], cold: bool) -> float:
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _wall(argv: list[str], env: dict[str, str], cold: bool) -> tuple[float, float]:
+    """The command's wall time and CPU time (user + system, every thread of it)."""
     if cold:  # an empty cache folder of its own
         env = {**env, "XDG_CACHE_HOME": tempfile.mkdtemp(dir=env["XDG_CACHE_HOME"])}
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
 def _one_by_one(inventory: dict[str, Any]) -> dict[str, Any]:
@@ -125,11 +133,15 @@ def main(quick: bool) -> None:
             _wall(argv, env, COLD in name)
         load_before = _load()
         times: dict[str, list[float]] = {name: [] for name in cases}
+        cpus: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(runs):
             for name, argv in cases.items():
-                times[name].append(_wall(argv, env, COLD in name))
+                wall, cpu = _wall(argv, env, COLD in name)
+                times[name].append(wall)
+                cpus[name].append(cpu)
         load_after = _load()
     med = {name: statistics.median(t) for name, t in times.items()}
+    med_cpu = {name: statistics.median(t) for name, t in cpus.items()}
     bare, duck = med["python -c pass"], med['python -c "import duckdb"']
     print(
         f"start-up, fresh process each time, median of {runs} (commands in turns); 10,000-line "
@@ -141,11 +153,14 @@ def main(quick: bool) -> None:
         else:
             verdict = "  ok" if t <= TARGET_S else f"  over {TARGET_S} s"
         print(
-            f"  {name:<42} {t * 1000:7.0f} ms  x{t / bare:5.1f} python -c pass  "
-            f"x{t / duck:4.2f} import duckdb{verdict}"
+            f"  {name:<42} {t * 1000:7.0f} ms ({med_cpu[name] * 1000:4.0f} CPU-ms)  x{t / bare:5.1f} "
+            f"python -c pass  x{t / duck:4.2f} import duckdb{verdict}"
         )
     if baseline:
         for name in med:
             if "[baseline]" in name:
                 mine = name.replace(" [baseline]", "")
-                print(f"  {mine:<42} x{med[mine] / med[name]:4.2f} the baseline's time")
+                print(
+                    f"  {mine:<42} x{med[mine] / med[name]:4.2f} the baseline's time, "
+                    f"x{med_cpu[mine] / med_cpu[name]:4.2f} its CPU time"
+                )
