@@ -10,3 +10,28 @@ from hil.pytest_plugin import (  # noqa: F401  (hooks found by pytest by name)
     pytest_addoption,
     pytest_generate_tests,
 )
+
+
+def pytest_configure(config: object) -> None:
+    """The suite's caches (the YAML cache of `m2msim/yamlcache.py`) go to a folder of this run, not
+    to the user's `~/.cache`: a test never writes where the user keeps files, and every run starts
+    with an empty cache.  Child processes inherit it through the environment."""
+    import os
+    import tempfile
+
+    if "M2MSIM_TEST_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="m2msim-test-cache-")
+        os.environ["M2MSIM_TEST_CACHE"] = folder
+        os.environ["XDG_CACHE_HOME"] = folder
+        _made.append(folder)
+
+
+_made: list[str] = []
+
+
+def pytest_unconfigure(config: object) -> None:
+    """The cache folder this run made goes with it."""
+    import shutil
+
+    for folder in _made:
+        shutil.rmtree(folder, ignore_errors=True)
