@@ -187,8 +187,10 @@ def test_voice_call_with_dtmf_is_billed(served: ServedModem, client: Any) -> Non
             answered.set()
 
     # python-gsmmodem polls AT+CLCC: dialing, then active
-    call = gsm.dial("0140000000", callStatusUpdateCallbackFunc=on_status)
-    assert answered.wait(15)
+    call = gsm.dial(
+        "0140000000", timeout=60, callStatusUpdateCallbackFunc=on_status
+    )  # 5 s default: a loaded CI
+    assert answered.wait(60)
     call.sendDtmfTone("42#")
     call.hangup()
     assert served.call(lambda: [t for _, t in served.modem.calls.dtmf_log]) == ["4", "2", "#"]
