@@ -23,6 +23,8 @@ a `virtual://` URL, or the serve scenario's `internet:` key, inline or a file na
       demo.example.com: echo                # -> the built-in echo server
     allow: [192.0.2.10, 198.51.100.0/24]    # reachable besides loopback
     unknown: echo                           # a name not in the table: echo (default) or fail
+    inbound:                                # servers on the module: device port <- host loopback port
+      8080: 18080
 
 Built in (a user's `hosts` entry of the same name wins): `localhost` -> 127.0.0.1, and the demo
 servers of the vendors' manuals -> the echo: SIMCom's 116.228.221.51 (SIM800 Series TCPIP
@@ -33,6 +35,13 @@ Manual, §3 examples; the same host in the EC2x/UG96 manuals).
 stands for.  A name whose entry carries a port (or goes to the echo) gets a stand-in address from
 100.127.0.0/16 (shared address space, RFC 6598: never routed on the Internet, and apart from
 every APN pool and from the PPP link's own 100.64.0.x), fixed by the entry's place in the table, and `route(<that address>, port)` leads to the entry's endpoint.
+
+Inbound connections (a server on the module: SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"):
+`inbound_route(device_ip, port)` answers where the host's programs reach a device listening on
+`port`: the loopback port `inbound` maps it to, when the device's address is on a private APN (an
+RFC 1918 pool, as the operator's private APNs in `data/apns.yaml` have: the customer's servers reach
+their devices through the private network); a public APN's device is behind the operator's firewall
+for unsolicited connections, and an unmapped port is reachable by nobody.
 """
 
 from __future__ import annotations
@@ -63,7 +72,11 @@ DEMO_HOSTS: tuple[str, ...] = (
     "220.180.239.212",  # Quectel, BG96 TCP/IP AT Commands Manual §3 examples (ports 8009, 8062)
 )
 
-TOP_KEYS = ("hosts", "allow", "unknown")
+TOP_KEYS = ("hosts", "allow", "unknown", "inbound")
+# A private APN's pool (RFC 1918): the only device addresses an inbound connection may reach.
+PRIVATE_POOLS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 UNKNOWN_CHOICES = ("echo", "fail")
 
 
@@ -127,6 +140,7 @@ class Internet:
     hosts: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType(_builtin_hosts()))
     allow: tuple[IPNetwork, ...] = ()
     unknown: str = "echo"  # "echo" or "fail"
+    inbound: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))  # device -> host port
     _stand_ins: Mapping[str, str] = field(default_factory=dict, repr=False)  # stand-in address -> name
 
     def __post_init__(self) -> None:
@@ -164,6 +178,20 @@ class Internet:
                 RouteKind.REFUSED, reason=f"{target.host}: not reachable (loopback and 'allow' only)"
             )
         return Route(RouteKind.CONNECT, target.host, target.port if target.port is not None else port)
+
+    def inbound_route(self, device_ip: str | None, port: int) -> Route:
+        """Where the host's programs reach a device (address `device_ip`) listening on `port`:
+        CONNECT with the loopback address and port to serve, or REFUSED with the reason."""
+        ip = _address(device_ip or "")
+        if ip is None or not any(ip.version == n.version and ip in n for n in PRIVATE_POOLS):
+            return Route(
+                RouteKind.REFUSED,
+                reason=f"{device_ip}: not on a private APN (inbound connections are refused)",
+            )
+        host_port = self.inbound.get(port)
+        if host_port is None:
+            return Route(RouteKind.REFUSED, reason=f"port {port}: not under 'inbound' in the Internet table")
+        return Route(RouteKind.CONNECT, "127.0.0.1", host_port)
 
     def resolve(self, name: str) -> str | None:
         """The address a DNS answer gives for `name` (None: no such name; the device sees NXDOMAIN)."""
@@ -266,7 +294,31 @@ def _parse(doc: Any, source: str, path: str, line: int | None) -> Internet:
         raise InternetError(
             source, top.line_of("unknown"), join_path(path, "unknown"), f"{unknown!r}: expected echo or fail"
         )
-    return Internet(MappingProxyType(hosts), tuple(allow), str(unknown))
+    inbound = _inbound(top, source, path) if "inbound" in top else {}
+    return Internet(MappingProxyType(hosts), tuple(allow), str(unknown), MappingProxyType(inbound))
+
+
+def _inbound(top: LocatedDict, source: str, path: str) -> dict[int, int]:
+    """`inbound:`, device listening port -> host loopback port, each 1..65535, host ports distinct."""
+    where = join_path(path, "inbound")
+    table: LocatedDict = mapping(top["inbound"], source, where, top.line_of("inbound"))
+    ports: dict[int, int] = {}
+    for device, host in table.items():
+        key = join_path(where, str(device))
+        line = table.line_of(device)
+        text = str(device).strip()  # the loader's keys are text
+        device_port = _port(int(text) if text.isdigit() else text, "device port", source, line, key)
+        host_port = _port(host, "host port", source, line, key)
+        if host_port in ports.values():
+            raise InternetError(source, line, key, f"host port {host_port} is given twice")
+        ports[device_port] = host_port
+    return ports
+
+
+def _port(value: Any, what: str, source: str, line: int | None, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise InternetError(source, line, key, f"{what} {value!r}: expected a port 1..65535")
+    return value
 
 
 def load_internet(path: Path | str) -> Internet:

@@ -6,6 +6,10 @@ loop.  It connects (TCP) or binds a connected datagram endpoint (UDP) to the add
 to the modem's `TcpSockets` through `run`, which first brings the modem's clock to the moment of the
 event (see the note on clocks in `modem.virtual.sockets`) and afterwards flushes the modem's output.
 
+A server on the module (`sockets.Listener`) is an asyncio server on the loopback port the Internet
+table maps it to; each connection a host program makes there is reported through `accept`, and is
+then read and written as any other connection, or closed at once when the stack refuses it.
+
 Reading is paused while the modem's output toward the DTE is backed up (`pause_reading` /
 `resume_reading` from the endpoint), so a fast server cannot fill memory faster than a slow serial
 client drains it.
@@ -16,14 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from modem.virtual.sockets import Socket, TcpSockets
+    from modem.virtual.sockets import Listener, Socket, TcpSockets
 
 log = logging.getLogger(__name__)
 
+MUX_BACKLOG = 8  # clients waiting to be accepted by a server on the module
 CONNECT_TIMEOUT_S = 75.0  # SIM800 AT Command Manual §8.2.2: at most 75 s for AT+CIPSTART (multi-IP)
 
 
@@ -52,6 +58,43 @@ class _Stream(asyncio.Protocol):
         if not self.closing:
             tcp, sock = self.owner.tcp, self.sock
             self.owner.run(lambda: tcp.remote_closed(sock))
+
+
+class _Incoming(_Stream):
+    """A host program's connection to a server on the module: a `_Stream` once the stack took it."""
+
+    def __init__(self, owner: LoopSockets, listener: Listener) -> None:
+        self.owner = owner
+        self.transport = None
+        self.closing = False
+        self.reading_paused = False
+        self.listener = listener
+        self.accepted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        owner, listener = self.owner, self.listener
+        peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
+        taken: list[Socket] = []
+
+        def accept() -> None:
+            sock = owner.tcp.accept(listener, str(peer[0]), int(peer[1]))
+            if sock is not None:
+                taken.append(sock)
+
+        owner.run(accept)
+        if not taken:
+            self.closing = True
+            transport.close()
+            return
+        self.sock = taken[0]
+        self.sock.handle = self
+        self.accepted = True
+        super().connection_made(transport)
+        owner._apply(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.accepted:
+            super().connection_lost(exc)
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -87,6 +130,8 @@ class LoopSockets:
         self.run = run
         self.streams: set[_Stream | _Datagrams] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.servers: set[asyncio.AbstractServer] = set()
+        self._binding: dict[asyncio.Task[None], socket.socket] = {}  # servers' sockets not yet served
         self.paused = False
 
     def connect(self, sock: Socket, host: str, port: int) -> None:
@@ -138,6 +183,57 @@ class LoopSockets:
             if handle.transport is not None:
                 handle.transport.close()
 
+    def listen(self, listener: Listener) -> None:
+        """Bind the port now (a client connecting before the loop serves it waits in the backlog)."""
+        host, port = listener.route.host, listener.route.port
+        listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind((host, port))
+            listening.listen(MUX_BACKLOG)
+            listening.setblocking(False)
+        except OSError as exc:
+            listening.close()
+            log.warning("server %d: cannot serve %s:%d: %s", listener.lid, host, port, exc)
+            return
+        task = self.loop.create_task(self._serve(listener, listening))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._binding[task] = listening
+        listener.handle = task
+
+    async def _serve(self, listener: Listener, listening: socket.socket) -> None:
+        task = asyncio.current_task()
+        try:
+            server = await self.loop.create_server(lambda: _Incoming(self, listener), sock=listening)
+        except BaseException:
+            listening.close()
+            raise
+        finally:
+            if task is not None:
+                self._binding.pop(task, None)
+        if listener.handle is not task:  # closed while starting
+            server.close()
+            return
+        listener.handle = server
+        self.servers.add(server)
+
+    def unlisten(self, listener: Listener) -> None:
+        handle = listener.handle
+        listener.handle = None
+        if isinstance(handle, asyncio.Task):
+            self._close_binding(handle)
+            handle.cancel()
+        elif isinstance(handle, asyncio.AbstractServer):
+            self.servers.discard(handle)
+            handle.close()
+
+    def _close_binding(self, task: asyncio.Task[None]) -> None:
+        """A server's socket bound but not yet served: closed (its task may never run)."""
+        listening = self._binding.pop(task, None)
+        if listening is not None:
+            listening.close()
+
     def pause(self, sock: Socket, paused: bool) -> None:
         """One connection's data waits for the downlink (`sockets.WINDOW`): stop or resume reading it."""
         proto = sock.handle
@@ -175,7 +271,11 @@ class LoopSockets:
 
     def close_all(self) -> None:
         for task in list(self._tasks):
+            self._close_binding(task)
             task.cancel()
+        for server in list(self.servers):
+            server.close()
+        self.servers.clear()
         for proto in list(self.streams):
             proto.closing = True
             if proto.transport is not None:

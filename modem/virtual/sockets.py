@@ -29,6 +29,15 @@ modem's `link` (`modem.virtual.conditions`, the network conditions of its RAT), 
 While more than `WINDOW` bytes of a connection wait for the downlink, the real socket is not read
 (the module's TCP receive window): a fast server meets the radio's pace, not unbounded memory.
 
+Servers on the module (`listen`, SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"): a `Listener` on a
+device port.  The host's programs reach it on the loopback port the Internet table's `inbound`
+section maps that port to, only when the device is on a private APN
+(`gateway.internet.Internet.inbound_route`); the I/O serves that port (`SocketIO.listen`) and
+reports each connection through `accept`, which gives it a connection number of the stack
+(`Listener.take_id`) or refuses it when all are taken.  An accepted connection is a `Socket` like
+any other (its `host` and `port` the client's), counted the same way but for its handshake, which
+comes from the network: SYN and ACK down, SYN-ACK up -> 40 B up, 80 B down.
+
 Every byte goes through the gateway (`netlink.NetLink.count`, which models TCP/IP headers as
 its docstring says).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram
 to a refused destination is counted up and dropped (UDP has no connect to fail).
@@ -72,6 +81,12 @@ class SocketIO(Protocol):
     def pause(self, sock: Socket, paused: bool) -> None:
         """Stop (or resume) reading `sock`: its data waits for the downlink."""
 
+    def listen(self, listener: Listener) -> None:
+        """Serve `listener.route` (a loopback address and port); connections go to `TcpSockets.accept`."""
+
+    def unlisten(self, listener: Listener) -> None:
+        """Stop serving `listener`'s port (its accepted connections stay)."""
+
 
 def _ignore_socket(sock: Socket) -> None:
     return None
@@ -106,10 +121,35 @@ class Socket:
     up_at: float = 0.0  # when the handshake has crossed the link (a real connection is up no sooner)
     waiting: int = 0  # bytes from the server not yet across the downlink
     paused: bool = False  # the real socket is not read (more than WINDOW bytes waiting)
+    listener: Listener | None = None  # the server on the module that accepted it (None: opened by the module)
 
     @property
     def real(self) -> bool:
         return self.route.kind is RouteKind.CONNECT
+
+
+def _no_id() -> int | None:
+    return None
+
+
+def _ignore() -> None:
+    return None
+
+
+@dataclass(slots=True, eq=False)
+class Listener:
+    """A TCP server on the module, listening on `port` of the device's address on `ctx`."""
+
+    lid: int  # the stack's number for it (Quectel's <connectID> of the listener, SIMCom 0)
+    port: int
+    ctx: Context
+    route: Route  # CONNECT: the loopback address and port the host's programs connect to
+    take_id: Callable[[], int | None] = _no_id  # a free connection number for a new client, None: full
+    on_accept: Callable[[Socket], None] = _ignore_socket
+    on_full: Callable[[], None] = _ignore  # a client came and every connection number was taken
+    on_rx: Callable[[Socket, bytes], None] = _ignore_data
+    on_closed: Callable[[Socket], None] = _ignore_socket
+    handle: object = None  # the I/O's own state (the host server)
 
 
 @dataclass(slots=True)
@@ -120,6 +160,7 @@ class TcpSockets:
     #: `ATO` with no data call: a command set's way back to online data (Quectel transparent mode)
     resume: Callable[[], Final | None] | None = None
     losing: bool = False  # inside `lost()`: the network, not the remote end, closed the sockets
+    listeners: dict[int, Listener] = field(default_factory=dict)
 
     def open(
         self,
@@ -158,6 +199,55 @@ class TcpSockets:
                 m.net.count(ctx, HEADER, HEADER)  # the SYN, and the network's reset
             answer = handshake if tcp else link.rtt(m.now, HEADER, HEADER)
             self._later(sock, answer, lambda: self.failed(sock))
+        return sock
+
+    def listen(
+        self,
+        lid: int,
+        port: int,
+        ctx: Context,
+        take_id: Callable[[], int | None],
+        on_accept: Callable[[Socket], None],
+        on_full: Callable[[], None],
+        on_rx: Callable[[Socket, bytes], None],
+        on_closed: Callable[[Socket], None],
+    ) -> Listener:
+        """A server on `port`: reachable from the host when the Internet table and the APN allow it."""
+        route = self.modem.internet.inbound_route(ctx.ip, port)
+        listener = Listener(lid, port, ctx, route, take_id, on_accept, on_full, on_rx, on_closed)
+        self.listeners[lid] = listener
+        if route.kind is not RouteKind.CONNECT:
+            log.info("server %d on port %d: nobody can connect: %s", lid, port, route.reason)
+        elif self.io is None:
+            log.info("server %d on port %d: nobody can connect: the modem is not served", lid, port)
+        else:
+            log.info("server %d on port %d: served on %s:%d", lid, port, route.host, route.port)
+            self.io.listen(listener)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        if self.listeners.get(listener.lid) is listener:
+            del self.listeners[listener.lid]
+        if self.io is not None and listener.handle is not None:
+            self.io.unlisten(listener)
+        listener.handle = None
+
+    def accept(self, listener: Listener, host: str, port: int) -> Socket | None:
+        """A client at `host`:`port` connected to `listener`: its socket, or None (refused: the
+        listener is gone or every connection number is taken)."""
+        if self.listeners.get(listener.lid) is not listener:
+            return None
+        sid = listener.take_id()
+        if sid is None:
+            listener.on_full()
+            return None
+        ctx = listener.ctx
+        sock = Socket(sid, "TCP", host, port, ctx, Route(RouteKind.CONNECT, host, port), listener=listener)
+        sock.on_rx, sock.on_closed = listener.on_rx, listener.on_closed
+        self.sockets[sid] = sock
+        self.modem.net.count(ctx, HANDSHAKE_DOWN, HANDSHAKE_UP)  # the client's SYN and ACK come down
+        sock.connected = True
+        listener.on_accept(sock)
         return sock
 
     # ----- what the network (or the real socket) does ----------------------------------------------
@@ -303,10 +393,14 @@ class TcpSockets:
     def close_context(self, ctx: Context) -> None:
         for sock in [s for s in self.sockets.values() if s.ctx is ctx]:
             self.close(sock)
+        for listener in [lst for lst in self.listeners.values() if lst.ctx is ctx]:
+            self.unlisten(listener)
 
     def lost(self) -> None:
         """Coverage or the PDP context went away: sockets close without a teardown on the air."""
         self.losing = True
+        for listener in list(self.listeners.values()):
+            self.unlisten(listener)
         try:
             for sock in list(self.sockets.values()):
                 self._drop(sock)

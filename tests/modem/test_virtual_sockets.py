@@ -33,7 +33,7 @@ from modem.virtual.conditions import Link, preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from modem.virtual.scenario import ScenarioError, ServeScenario, load_scenario, provision
-from modem.virtual.sockets import UDP_HEADER, Socket
+from modem.virtual.sockets import UDP_HEADER, Listener, Socket
 from modem.virtual.transport import ModemRunner, VirtualUrlError, build_modem, parse_virtual_url
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -513,6 +513,12 @@ class FakeIO:
 
     def pause(self, sock: Socket, paused: bool) -> None:
         self.pauses.append(paused)
+
+    def listen(self, listener: Listener) -> None:
+        listener.handle = self
+
+    def unlisten(self, listener: Listener) -> None:
+        listener.handle = None
 
 
 def test_a_fast_server_is_paused_while_a_window_waits_for_the_gprs_downlink() -> None:
