@@ -19,8 +19,15 @@ Note (§2 single connection, §3 multi-connection) describe it:
   (`<n>, CLOSED`); §8.2.6 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
   state and, in multi-connection mode, one `C: ` line per connection.
 
+- §8.2.18 CIPSERVER=1,<port> (multi-connection, after CIFSR) answers OK then `SERVER OK`: a TCP
+  server on the module; each client gets the first free connection number and `<n>, REMOTE IP:
+  <address>`, then is a connection like the others (+CIPSEND, `+RECEIVE`, +CIPCLOSE, `<n>, CLOSED`);
+  a client finding all six taken is turned away; CIPSERVER=0 answers OK then `SERVER CLOSE` (the
+  connections stay); +CIPSTATUS adds `S: 0,0,"<port>","LISTENING"`.
+
 Where the connections go: `modem.virtual.sockets` (the echo, or a real endpoint the Internet table
-allows).  Not emulated: AT+CIPSERVER (a server on the module), AT+CIPMODE=1 (transparent mode).
+allows; a server's clients come from the host through the table's `inbound` ports).  Not
+emulated: AT+CIPSERVER in single-connection mode, AT+CIPMODE=1 (transparent mode).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, SILENT, CmeError, Final
-from modem.virtual.sockets import Socket
+from modem.virtual.sockets import Listener, Socket
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
@@ -52,6 +59,7 @@ _cip = SIMCOM_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460
 MUX_IDS = 6  # §8.2.2: <n> 0..5
+SERVER_ID = 0  # the one server of the stack (its key among the stack's listeners)
 
 
 def _prefix(m: VirtualModem, sid: int) -> str:
@@ -61,7 +69,7 @@ def _prefix(m: VirtualModem, sid: int) -> str:
 def _sim_state(m: VirtualModem) -> str:
     cip = _cip(m)
     if cip.mux:
-        return "IP PROCESSING" if m.tcp.sockets else cip.status
+        return "IP PROCESSING" if m.tcp.sockets or m.tcp.listeners else cip.status
     sock = m.tcp.sockets.get(0)
     if sock is not None:
         return "CONNECT OK" if sock.connected else f"{sock.proto} CONNECTING"
@@ -134,7 +142,11 @@ def cipstatus(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     text = f"OK\r\n\r\nSTATE: {_sim_state(m)}"
     if cip.mux:
-        text += "\r\n\r\n" + "\r\n".join(f"C: {_client_line(m, sid)}" for sid in range(MUX_IDS))
+        lines = [f"C: {_client_line(m, sid)}" for sid in range(MUX_IDS)]
+        server = _server(m)
+        if server is not None:
+            lines.append(f'S: 0,0,"{server.port}","LISTENING"')
+        text += "\r\n\r\n" + "\r\n".join(lines)
     return Final(text, 0)
 
 
@@ -322,3 +334,47 @@ def cipshut(m: VirtualModem, c: Cmd) -> Final | None:
     m.net.deactivate(ctx)
     _cip(m).status = "IP INITIAL"
     return Final("SHUT OK", 0)
+
+
+def _server(m: VirtualModem) -> Listener | None:
+    return m.tcp.listeners.get(SERVER_ID)
+
+
+def _free_id(m: VirtualModem) -> int | None:
+    """The first connection number no connection uses (a new client of the server takes it)."""
+    return next((sid for sid in range(MUX_IDS) if sid not in m.tcp.sockets), None)
+
+
+@SIMCOM_TCP.command("+CIPSERVER")
+def cipserver(m: VirtualModem, c: Cmd) -> Final | None:
+    cip = _cip(m)
+    server = _server(m)
+    if c.op is Op.TEST:
+        m.info("+CIPSERVER: (0-CLOSE SERVER, 1-OPEN SERVER),(1,65535)")
+        return None
+    if c.op is Op.READ:
+        m.info(f"+CIPSERVER: 1,{server.port},0,0" if server is not None else "+CIPSERVER: 0")
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    mode = c.int_at(0, None, 0, 1)
+    if mode == 0:
+        if server is None:
+            return ERROR
+        m.tcp.unlisten(server)
+        return Final("OK\r\n\r\nSERVER CLOSE", 0)
+    port = c.int_at(1, None, 1, 65535)
+    ctx = m.net.context(1)
+    if not cip.mux or server is not None or cip.status != "IP STATUS" or not ctx.active:
+        return ERROR
+    m.tcp.listen(
+        SERVER_ID,
+        port,
+        ctx,
+        take_id=lambda: _free_id(m),
+        on_accept=lambda sock: m.urc(f"{sock.sid}, REMOTE IP: {sock.host}"),
+        on_full=lambda: None,  # the module says nothing: the client is turned away
+        on_rx=lambda sock, data: _simcom_rx(m, sock, data),
+        on_closed=lambda sock: _simcom_closed(m, sock),
+    )
+    return Final("OK\r\n\r\nSERVER OK", 0)

@@ -1,0 +1,175 @@
+"""Servers on the module: SIMCom AT+CIPSERVER and Quectel "TCP LISTENER", reached from the host
+through the Internet table's `inbound` ports when the device is on a private APN."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from accounting.records import UsageType
+from gateway.internet import InternetError, RouteKind, load_internet, parse_internet
+from m2msim.yamlio import parse_yaml
+from modem.virtual.core import VirtualModem
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from tests.modem.test_virtual_sockets import WAIT_S, Dte, Sink, at
+from tests.modem.test_virtual_sockets import setup as ready_modem
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def simcom_mux(table: str | None = None, apn: str = "orange.m2m.spec") -> tuple[VirtualModem, Sink]:
+    """A SIM800 in multi-connection mode with its session up on `apn` (after AT+CIFSR)."""
+    m, sink = ready_modem("simcom-sim800", table)
+    at(m, "AT+CIPSHUT")
+    at(m, "AT+CIPMUX=1")
+    at(m, f'AT+CSTT="{apn}";+CIICR')
+    at(m, "AT+CIFSR")
+    return m, sink
+
+
+# ----- the table's `inbound` section and the policy ------------------------------------------------
+
+
+def test_inbound_ports_reach_devices_on_private_apns_only() -> None:
+    table = parse_internet(parse_yaml("inbound:\n  8080: 18080\n  502: 10502\n", "t.yaml"), "t.yaml")
+    route = table.inbound_route("10.64.0.7", 8080)
+    assert (route.kind, route.host, route.port) == (RouteKind.CONNECT, "127.0.0.1", 18080)
+    assert table.inbound_route("10.64.0.7", 502).port == 10502
+    unmapped = table.inbound_route("10.64.0.7", 23)
+    assert unmapped.kind is RouteKind.REFUSED and "port 23: not under 'inbound'" in unmapped.reason
+    public = table.inbound_route("198.18.0.5", 8080)  # orange.m2m's public pool (data/apns.yaml)
+    assert public.kind is RouteKind.REFUSED and "not on a private APN" in public.reason
+    assert table.inbound_route(None, 8080).kind is RouteKind.REFUSED  # no session: no address
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("inbound:\n  8080: 70000\n", r"h.yaml:2: inbound.8080: host port 70000: expected a port 1..65535"),
+        ("inbound:\n  0: 18080\n", r"h.yaml:2: inbound.0: device port 0: expected a port 1..65535"),
+        ('inbound:\n  8080: "18080"\n', r"h.yaml:2: inbound.8080: host port '18080': expected a port"),
+        ("inbound:\n  80: 18080\n  81: 18080\n", r"h.yaml:3: inbound.81: host port 18080 is given twice"),
+        ("inbound: [8080]\n", r"h.yaml:1: inbound"),
+    ],
+)
+def test_inbound_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "h.yaml"
+    path.write_text(text)
+    with pytest.raises(InternetError, match=message.replace("h.yaml", f"{path}")):
+        load_internet(path)
+
+
+# ----- SIMCom AT+CIPSERVER, sans-IO ------------------------------------------------------------------
+
+
+def test_simcom_cipserver_needs_multi_connection_and_an_address() -> None:
+    m, _ = ready_modem("simcom-sim800")
+    assert at(m, "AT+CIPSERVER=1,8080") == b"\r\nERROR\r\n"  # single connection: not emulated
+    at(m, "AT+CIPSHUT")
+    at(m, "AT+CIPMUX=1")
+    assert at(m, "AT+CIPSERVER=1,8080") == b"\r\nERROR\r\n"  # IP INITIAL: no session, no address
+    assert (
+        at(m, "AT+CIPSERVER=?") == b"\r\n+CIPSERVER: (0-CLOSE SERVER, 1-OPEN SERVER),(1,65535)\r\n\r\nOK\r\n"
+    )
+    assert at(m, "AT+CIPSERVER?") == b"\r\n+CIPSERVER: 0\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSERVER=0") == b"\r\nERROR\r\n"  # no server to close
+
+
+def test_simcom_cipserver_opens_shows_and_closes_the_server() -> None:
+    m, _ = simcom_mux()
+    assert at(m, "AT+CIPSERVER=1,8080") == b"\r\nOK\r\n\r\nSERVER OK\r\n"
+    assert at(m, "AT+CIPSERVER=1,8081") == b"\r\nERROR\r\n"  # one server
+    assert at(m, "AT+CIPSERVER?") == b"\r\n+CIPSERVER: 1,8080,0,0\r\n\r\nOK\r\n"
+    status = at(m, "AT+CIPSTATUS")
+    assert b"STATE: IP PROCESSING\r\n" in status
+    assert status.endswith(b'C: 5,,"","","","INITIAL"\r\nS: 0,0,"8080","LISTENING"\r\n')
+    # No inbound port in the table: the server listens, nobody can reach it.
+    assert m.tcp.listeners[0].route.kind is RouteKind.REFUSED
+    assert at(m, "AT+CIPSERVER=0") == b"\r\nOK\r\n\r\nSERVER CLOSE\r\n"
+    assert not m.tcp.listeners and b"S: " not in at(m, "AT+CIPSTATUS")
+    at(m, "AT+CIPSERVER=1,8080")
+    assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"  # the session ends: the server with it
+    assert not m.tcp.listeners
+
+
+# ----- SIMCom through the loop: a host program connects to the device --------------------------------
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async with asyncio.timeout(WAIT_S):
+        return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_simcom_server_accepts_host_clients_exchanges_and_bills() -> None:
+    host_port = free_port()
+    m, sink = simcom_mux(f"inbound:\n  8080: {host_port}\n")
+    dte = Dte(m)
+    await dte.at("AT+CIPSERVER=1,8080", b"SERVER OK\r\n")
+    reader0, writer0 = await connect(host_port)
+    local0 = writer0.get_extra_info("sockname")
+    assert await dte.expect(b"0, REMOTE IP: 127.0.0.1\r\n") == b"\r\n0, REMOTE IP: 127.0.0.1\r\n"
+    writer0.write(b"hello")
+    assert await dte.expect(b"hello") == b"\r\n+RECEIVE,0,5:\r\nhello"
+    await dte.at("AT+CIPSEND=0,3", b"> ")
+    dte.write(b"abc")
+    await dte.expect(b"0, SEND OK\r\n")
+    async with asyncio.timeout(WAIT_S):
+        assert await reader0.readexactly(3) == b"abc"
+    status = await dte.at("AT+CIPSTATUS", b'"LISTENING"\r\n')
+    assert f'C: 0,0,"TCP","127.0.0.1","{local0[1]}","CONNECTED"'.encode() in status
+    _, writer1 = await connect(host_port)  # a second client takes the next free number
+    await dte.expect(b"\r\n1, REMOTE IP: 127.0.0.1\r\n")
+    writer0.close()  # the first client leaves
+    await dte.expect(b"\r\n0, CLOSED\r\n")
+    await dte.at("AT+CIPCLOSE=1", b"1, CLOSE OK\r\n")
+    await dte.at("AT+CIPSERVER=0", b"SERVER CLOSE\r\n")
+    with pytest.raises(ConnectionRefusedError):  # nothing serves the port any more
+        await connect(host_port)
+    await dte.at("AT+CIPSHUT", b"SHUT OK\r\n")
+    await dte.close()
+    writer1.close()
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA and (r.bytes_up or r.bytes_down)]
+    accept_up, accept_down = 2 * HANDSHAKE_DOWN, 2 * HANDSHAKE_UP  # the clients' SYN, ACK come down
+    data_up = HEADER + (3 + HEADER)  # the ACK of "hello", then "abc"
+    data_down = (5 + HEADER) + HEADER  # "hello", then the ACK of "abc"
+    assert (rec.bytes_up, rec.bytes_down) == (
+        accept_up + data_up + 2 * TEARDOWN_UP,
+        accept_down + data_down + 2 * TEARDOWN_DOWN,
+    )
+
+
+async def test_simcom_server_turns_away_a_seventh_client() -> None:
+    host_port = free_port()
+    m, _ = simcom_mux(f"inbound:\n  8080: {host_port}\n")
+    dte = Dte(m)
+    await dte.at("AT+CIPSERVER=1,8080", b"SERVER OK\r\n")
+    clients = []
+    for sid in range(6):
+        clients.append(await connect(host_port))
+        await dte.expect(f"{sid}, REMOTE IP: 127.0.0.1\r\n".encode())
+    reader, writer = await connect(host_port)
+    async with asyncio.timeout(WAIT_S):
+        assert await reader.read() == b""  # closed by the module: no connection number left
+    assert sorted(m.tcp.sockets) == list(range(6))
+    for _, w in [*clients, (reader, writer)]:
+        w.close()
+    await dte.close()
+
+
+async def test_a_device_on_a_public_apn_is_not_reachable() -> None:
+    host_port = free_port()
+    m, _ = simcom_mux(f"inbound:\n  8080: {host_port}\n", apn="orange.m2m")
+    dte = Dte(m)
+    await dte.at("AT+CIPSERVER=1,8080", b"SERVER OK\r\n")  # the module listens; the network blocks
+    assert m.tcp.listeners[0].route.kind is RouteKind.REFUSED
+    with pytest.raises(ConnectionRefusedError):
+        await connect(host_port)
+    await dte.close()
