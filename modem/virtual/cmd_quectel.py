@@ -19,8 +19,17 @@ describes it:
   `=1,<connectID>`); `+QIURC: "closed",<id>` when the remote end closes; QGDCNT (IP bytes sent
   and received, as the gateway counts them).
 
+A server on the module (BG96 TCP/IP Application Note §2.2.4, §2.3.4):
+QIOPEN=<contextID>,<connectID>,"TCP LISTENER","127.0.0.1",0,<local_port>[,<access_mode>] answers OK
+then `+QIOPEN: <connectID>,0`; each client gets the first free connectID and
+`+QIURC: "incoming",<connectID>,<serverID>,"<remoteIP>",<remote_port>`, then is a "TCP INCOMING"
+socket in the listener's access mode (buffer or push; a transparent listener's clients are in
+buffer mode, as §2.3.4 has it); a client finding every connectID taken gets
+`+QIURC: "incoming full"` and is turned away; QICLOSE=<serverID> stops listening.
+
 Where the connections go: `modem.virtual.sockets` (the echo, or a real endpoint the Internet table
-allows).  Not emulated: "TCP LISTENER" / "UDP SERVICE" (servers on the module), QISENDEX.
+allows; a listener's clients come from the host through the table's `inbound` ports).  Not
+emulated: "UDP SERVICE", QISENDEX.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
+    from modem.virtual.netlink import Context
 
 BUFFER, PUSH, TRANSPARENT = 0, 1, 2
 
@@ -57,6 +67,8 @@ ERR_PDP = 561  # open PDP context failed
 ERR_ID_USED = 563  # socket identity has been used
 ERR_DNS = 565  # DNS parse failed
 ERR_CONNECT = 566  # socket connect failed
+IDS = 12  # <connectID> 0..11
+LISTENER, INCOMING = "TCP LISTENER", "TCP INCOMING"
 
 
 @QUECTEL_TCP.command("+QICSGP")
@@ -203,23 +215,28 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmeError(50)
     cid = c.int_at(0, None, 1, 16)
-    sid = c.int_at(1, None, 0, 11)
+    sid = c.int_at(1, None, 0, IDS - 1)
     proto = c.str_at(2).upper()
     host = c.str_at(3)
-    port = c.int_at(4, None, 1, 65535)
-    c.int_at(5, 0, 0, 65535)  # local port: any
+    listener = proto == LISTENER
+    port = c.int_at(4, None, 0 if listener else 1, 65535)
+    local_port = c.int_at(5, None if listener else 0, 1 if listener else 0, 65535)  # a client's: any
     access = c.int_at(6, BUFFER, 0, 2)
-    if proto not in ("TCP", "UDP"):
+    if proto not in ("TCP", "UDP", LISTENER):
         raise CmeError(50)
-    if sid in m.tcp.sockets:
+    if sid in m.tcp.sockets or sid in m.tcp.listeners:
         raise CmeError(ERR_ID_USED)
     ctx = m.net.contexts.get(cid)
     if ctx is None or not ctx.active:
-        if access == TRANSPARENT:
+        if access == TRANSPARENT and not listener:
             return ERROR
         m.urc(f"+QIOPEN: {sid},{ERR_PDP}")
         return None
     _qi(m).access[sid] = access
+    if listener:
+        _listen(m, sid, local_port, ctx, BUFFER if access == TRANSPARENT else access)
+        m.schedule(0.0, lambda: m.urc(f"+QIOPEN: {sid},0"))  # after the OK that answers the command
+        return None
     m.tcp.open(
         sid,
         proto,
@@ -233,6 +250,29 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     )
     # Transparent: the answer is CONNECT (or ERROR) once the connection is up (or has failed).
     return SILENT if access == TRANSPARENT else None
+
+
+def _free_id(m: VirtualModem) -> int | None:
+    """The first connectID neither a socket nor a listener holds (a listener's new client takes it)."""
+    tcp = m.tcp
+    return next((i for i in range(IDS) if i not in tcp.sockets and i not in tcp.listeners), None)
+
+
+def _listen(m: VirtualModem, sid: int, port: int, ctx: Context, access: int) -> None:
+    def accepted(sock: Socket) -> None:
+        _qi(m).access[sock.sid] = access
+        m.urc(f'+QIURC: "incoming",{sock.sid},{sid},"{sock.host}",{sock.port}')
+
+    m.tcp.listen(
+        sid,
+        port,
+        ctx,
+        take_id=lambda: _free_id(m),
+        on_accept=accepted,
+        on_full=lambda: m.urc('+QIURC: "incoming full"'),
+        on_rx=lambda sock, data: _quectel_rx(m, sock, data),
+        on_closed=lambda sock: _quectel_closed(m, sock),
+    )
 
 
 @QUECTEL_TCP.command("+QISWTMD")
@@ -312,10 +352,13 @@ def qiclose(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     if c.op is not Op.SET:
         raise CmeError(50)
-    sid = c.int_at(0, None, 0, 11)
+    sid = c.int_at(0, None, 0, IDS - 1)
     sock = m.tcp.sockets.get(sid)
     if sock is not None:
         m.tcp.close(sock)
+    server = m.tcp.listeners.get(sid)
+    if server is not None:
+        m.tcp.unlisten(server)
     qi = _qi(m)
     qi.access.pop(sid, None)
     if qi.online == sid:
@@ -330,14 +373,23 @@ def qistate(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     kind = c.int_at(0, None, 0, 1) if c.op is Op.SET else None
     which = c.int_at(1, None, 0, 16) if kind is not None else None
-    for sid, sock in sorted(m.tcp.sockets.items()):
-        if (kind == 0 and sock.ctx.cid != which) or (kind == 1 and sid != which):
-            continue
+    lines: dict[int, tuple[Context, str]] = {}
+    for sid, sock in m.tcp.sockets.items():
+        server = sock.listener
         state = 2 if sock.connected else 1
-        m.info(
-            f'+QISTATE: {sid},"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0,'
-            f'{_access(m, sid)},"uart1"'
-        )
+        if server is None:
+            shown = f'"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0'
+        else:
+            shown = (
+                f'"{INCOMING}","{sock.host}",{sock.port},{server.port},{state},{sock.ctx.cid},{server.lid}'
+            )
+        lines[sid] = (sock.ctx, shown)
+    for sid, lst in m.tcp.listeners.items():  # socket state 3: listening (§2.2.6)
+        lines[sid] = (lst.ctx, f'"{LISTENER}","{lst.ctx.ip}",0,{lst.port},3,{lst.ctx.cid},{sid}')
+    for sid, (ctx, shown) in sorted(lines.items()):
+        if (kind == 0 and ctx.cid != which) or (kind == 1 and sid != which):
+            continue
+        m.info(f'+QISTATE: {sid},{shown},{_access(m, sid)},"uart1"')
     return None
 
 

@@ -14,7 +14,7 @@ from gateway.internet import InternetError, RouteKind, load_internet, parse_inte
 from m2msim.yamlio import parse_yaml
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
-from tests.modem.test_virtual_sockets import WAIT_S, Dte, Sink, at
+from tests.modem.test_virtual_sockets import WAIT_S, Dte, Sink, at, later
 from tests.modem.test_virtual_sockets import setup as ready_modem
 
 
@@ -172,4 +172,77 @@ async def test_a_device_on_a_public_apn_is_not_reachable() -> None:
     assert m.tcp.listeners[0].route.kind is RouteKind.REFUSED
     with pytest.raises(ConnectionRefusedError):
         await connect(host_port)
+    await dte.close()
+
+
+# ----- Quectel "TCP LISTENER" ----------------------------------------------------------------------------
+
+
+def test_quectel_listener_opens_shows_and_closes() -> None:
+    q, _ = ready_modem("quectel-bg96")
+    assert at(q, 'AT+QIOPEN=1,11,"TCP LISTENER","127.0.0.1",0,2020,0') + later(q, 0.0) == (
+        b"\r\nOK\r\n\r\n+QIOPEN: 11,0\r\n"
+    )
+    assert at(q, 'AT+QIOPEN=1,11,"TCP","127.0.0.1",80,0,0') == b"\r\n+CME ERROR: 563\r\n"  # id in use
+    ip = q.net.context(1).ip
+    assert at(q, "AT+QISTATE=1,11") == (
+        f'\r\n+QISTATE: 11,"TCP LISTENER","{ip}",0,2020,3,1,11,0,"uart1"\r\n\r\nOK\r\n'.encode()
+    )
+    assert b"+QIOPEN: 0,561\r\n" in at(q, 'AT+QIOPEN=2,0,"TCP LISTENER","127.0.0.1",0,2021,0')
+    assert at(q, 'AT+QIOPEN=1,0,"TCP LISTENER","127.0.0.1",0,0,0') == b"\r\n+CME ERROR: 50\r\n"
+    assert at(q, "AT+QICLOSE=11") == b"\r\nOK\r\n"
+    assert not q.tcp.listeners and at(q, "AT+QISTATE") == b"\r\nOK\r\n"
+
+
+async def test_quectel_listener_accepts_in_push_mode_and_bills() -> None:
+    host_port = free_port()
+    q, sink = ready_modem("quectel-bg96", f"inbound:\n  2020: {host_port}\n")
+    dte = Dte(q)
+    await dte.at('AT+QIOPEN=1,11,"TCP LISTENER","127.0.0.1",0,2020,1', b"+QIOPEN: 11,0\r\n")
+    reader, writer = await connect(host_port)
+    client_port = writer.get_extra_info("sockname")[1]
+    urc = await dte.expect(f"{client_port}\r\n".encode())
+    assert urc == f'\r\n+QIURC: "incoming",0,11,"127.0.0.1",{client_port}\r\n'.encode()
+    status = await dte.at("AT+QISTATE=1,0")
+    assert f'+QISTATE: 0,"TCP INCOMING","127.0.0.1",{client_port},2020,2,1,11,1,"uart1"'.encode() in status
+    writer.write(b"ping")
+    assert await dte.expect(b"ping") == b'\r\n+QIURC: "recv",0,4\r\nping'
+    await dte.at("AT+QISEND=0,4", b"> ")
+    dte.write(b"pong")
+    await dte.expect(b"SEND OK\r\n")
+    async with asyncio.timeout(WAIT_S):
+        assert await reader.readexactly(4) == b"pong"
+    writer.close()
+    await dte.expect(b'\r\n+QIURC: "closed",0\r\n')
+    await dte.at("AT+QICLOSE=0")
+    await dte.at("AT+QICLOSE=11")
+    with pytest.raises(ConnectionRefusedError):
+        await connect(host_port)
+    await dte.at("AT+QIDEACT=1")
+    await dte.close()
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA and (r.bytes_up or r.bytes_down)]
+    assert (rec.bytes_up, rec.bytes_down) == (
+        HANDSHAKE_DOWN + HEADER + (4 + HEADER) + TEARDOWN_UP,
+        HANDSHAKE_UP + (4 + HEADER) + HEADER + TEARDOWN_DOWN,
+    )
+
+
+async def test_quectel_listener_in_buffer_mode_and_incoming_full() -> None:
+    host_port = free_port()
+    q, _ = ready_modem("quectel-bg96", f"inbound:\n  2020: {host_port}\n")
+    dte = Dte(q)
+    await dte.at('AT+QIOPEN=1,11,"TCP LISTENER","127.0.0.1",0,2020,0', b"+QIOPEN: 11,0\r\n")
+    clients = []
+    for sid in range(11):  # connectIDs 0..10: the listener holds 11
+        clients.append(await connect(host_port))
+        await dte.expect(f'+QIURC: "incoming",{sid},11,'.encode())
+    clients[3][1].write(b"buffered")
+    await dte.expect(b'\r\n+QIURC: "recv",3\r\n')
+    assert await dte.at("AT+QIRD=3,100") == b"\r\n+QIRD: 8\r\nbuffered\r\n\r\nOK\r\n"
+    reader, writer = await connect(host_port)
+    await dte.expect(b'\r\n+QIURC: "incoming full"\r\n')
+    async with asyncio.timeout(WAIT_S):
+        assert await reader.read() == b""
+    for _, w in [*clients, (reader, writer)]:
+        w.close()
     await dte.close()
