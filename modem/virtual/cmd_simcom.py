@@ -19,15 +19,18 @@ Note (§2 single connection, §3 multi-connection) describe it:
   (`<n>, CLOSED`); §8.2.6 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
   state and, in multi-connection mode, one `C: ` line per connection.
 
-- §8.2.18 CIPSERVER=1,<port> (multi-connection, after CIFSR) answers OK then `SERVER OK`: a TCP
-  server on the module; each client gets the first free connection number and `<n>, REMOTE IP:
-  <address>`, then is a connection like the others (+CIPSEND, `+RECEIVE`, +CIPCLOSE, `<n>, CLOSED`);
-  a client finding all six taken is turned away; CIPSERVER=0 answers OK then `SERVER CLOSE` (the
-  connections stay); +CIPSTATUS adds `S: 0,0,"<port>","LISTENING"`.
+- §8.2.18 CIPSERVER=1,<port> (after CIFSR) answers OK then `SERVER OK`: a TCP server on the
+  module.  Multi-connection: each client gets the first free connection number and `<n>, REMOTE
+  IP: <address>`, then is a connection like the others (+CIPSEND, `+RECEIVE`, +CIPCLOSE,
+  `<n>, CLOSED`); a client finding all six taken is turned away; +CIPSTATUS adds
+  `S: 0,0,"<port>","LISTENING"`.  Single connection: the state is `SERVER LISTENING`, one client
+  at a time (`REMOTE IP: <address>`, then the connection 0 of +CIPSEND and `CONNECT OK`), the
+  next ones turned away while it stays.  CIPSERVER=0 answers OK then `SERVER CLOSE` (the
+  connections stay).
 
 Where the connections go: `modem.virtual.sockets` (the echo, or a real endpoint the Internet table
 allows; a server's clients come from the host through the table's `inbound` ports).  Not
-emulated: AT+CIPSERVER in single-connection mode, AT+CIPMODE=1 (transparent mode).
+emulated: AT+CIPMODE=1 (transparent mode).
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def _sim_state(m: VirtualModem) -> str:
     sock = m.tcp.sockets.get(0)
     if sock is not None:
         return "CONNECT OK" if sock.connected else f"{sock.proto} CONNECTING"
+    if _server(m) is not None:
+        return "SERVER LISTENING"
     return cip.status
 
 
@@ -231,6 +236,8 @@ def cipstart(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(50)
     if sid in m.tcp.sockets:
         return Final(f"ERROR\r\n\r\n{_prefix(m, sid)}ALREADY CONNECT", 4)
+    if not cip.mux and _server(m) is not None:
+        return ERROR  # single connection: the one connection is the server's
     ctx = m.net.context(1)
     ready = ("IP STATUS",) if cip.mux else ("IP STATUS", "IP GPRSACT", "TCP CLOSED", "UDP CLOSED")
     if cip.status not in ready or not ctx.active:
@@ -342,7 +349,14 @@ def _server(m: VirtualModem) -> Listener | None:
 
 def _free_id(m: VirtualModem) -> int | None:
     """The first connection number no connection uses (a new client of the server takes it)."""
-    return next((sid for sid in range(MUX_IDS) if sid not in m.tcp.sockets), None)
+    ids = MUX_IDS if _cip(m).mux else 1
+    return next((sid for sid in range(ids) if sid not in m.tcp.sockets), None)
+
+
+def _accepted(m: VirtualModem, sock: Socket) -> None:
+    m.urc(f"{_prefix(m, sock.sid)}REMOTE IP: {sock.host}")
+    if not _cip(m).mux:
+        m.urc("CONNECT OK")
 
 
 @SIMCOM_TCP.command("+CIPSERVER")
@@ -365,14 +379,16 @@ def cipserver(m: VirtualModem, c: Cmd) -> Final | None:
         return Final("OK\r\n\r\nSERVER CLOSE", 0)
     port = c.int_at(1, None, 1, 65535)
     ctx = m.net.context(1)
-    if not cip.mux or server is not None or cip.status != "IP STATUS" or not ctx.active:
+    if server is not None or (m.tcp.sockets.get(0) is not None and not cip.mux):
+        return ERROR
+    if cip.status not in (("IP STATUS",) if cip.mux else ("IP STATUS", "TCP CLOSED")) or not ctx.active:
         return ERROR
     m.tcp.listen(
         SERVER_ID,
         port,
         ctx,
         take_id=lambda: _free_id(m),
-        on_accept=lambda sock: m.urc(f"{sock.sid}, REMOTE IP: {sock.host}"),
+        on_accept=lambda sock: _accepted(m, sock),
         on_full=lambda: None,  # the module says nothing: the client is turned away
         on_rx=lambda sock, data: _simcom_rx(m, sock, data),
         on_closed=lambda sock: _simcom_closed(m, sock),

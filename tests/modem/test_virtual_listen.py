@@ -4,7 +4,12 @@ through the Internet table's `inbound` ports when the device is on a private APN
 from __future__ import annotations
 
 import asyncio
+import csv
+import os
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,9 +75,8 @@ def test_inbound_errors_name_file_line_and_key(tmp_path: Path, text: str, messag
 # ----- SIMCom AT+CIPSERVER, sans-IO ------------------------------------------------------------------
 
 
-def test_simcom_cipserver_needs_multi_connection_and_an_address() -> None:
+def test_simcom_cipserver_needs_an_address() -> None:
     m, _ = ready_modem("simcom-sim800")
-    assert at(m, "AT+CIPSERVER=1,8080") == b"\r\nERROR\r\n"  # single connection: not emulated
     at(m, "AT+CIPSHUT")
     at(m, "AT+CIPMUX=1")
     assert at(m, "AT+CIPSERVER=1,8080") == b"\r\nERROR\r\n"  # IP INITIAL: no session, no address
@@ -98,6 +102,18 @@ def test_simcom_cipserver_opens_shows_and_closes_the_server() -> None:
     at(m, "AT+CIPSERVER=1,8080")
     assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"  # the session ends: the server with it
     assert not m.tcp.listeners
+
+
+def test_simcom_single_connection_server_listens_and_blocks_cipstart() -> None:
+    m, _ = ready_modem("simcom-sim800")
+    assert at(m, 'AT+CIPSTART="TCP","116.228.221.51",8500') == b"\r\nOK\r\n"
+    assert at(m, "AT+CIPSERVER=1,8080").endswith(b"\r\nERROR\r\n")  # the one connection is in use
+    assert at(m, "AT+CIPCLOSE") == b"\r\nCLOSE OK\r\n"
+    assert at(m, "AT+CIPSERVER=1,8080") == b"\r\nOK\r\n\r\nSERVER OK\r\n"
+    assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: SERVER LISTENING\r\n"
+    assert at(m, 'AT+CIPSTART="TCP","116.228.221.51",8500') == b"\r\nERROR\r\n"
+    assert at(m, "AT+CIPSERVER=0") == b"\r\nOK\r\n\r\nSERVER CLOSE\r\n"
+    assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: TCP CLOSED\r\n"
 
 
 # ----- SIMCom through the loop: a host program connects to the device --------------------------------
@@ -144,6 +160,33 @@ async def test_simcom_server_accepts_host_clients_exchanges_and_bills() -> None:
         accept_up + data_up + 2 * TEARDOWN_UP,
         accept_down + data_down + 2 * TEARDOWN_DOWN,
     )
+
+
+async def test_simcom_single_connection_server_takes_one_client_at_a_time() -> None:
+    host_port = free_port()
+    m, _ = ready_modem("simcom-sim800", f"inbound:\n  8080: {host_port}\n")
+    dte = Dte(m)
+    await dte.at("AT+CIPHEAD=1;+CIPSERVER=1,8080", b"SERVER OK\r\n")
+    reader, writer = await connect(host_port)
+    assert await dte.expect(b"CONNECT OK\r\n") == b"\r\nREMOTE IP: 127.0.0.1\r\n\r\nCONNECT OK\r\n"
+    other, other_writer = await connect(host_port)
+    async with asyncio.timeout(WAIT_S):
+        assert await other.read() == b""  # turned away: the one connection is taken
+    writer.write(b"hi")
+    assert await dte.expect(b"hi") == b"\r\n+IPD,2:hi"
+    await dte.at("AT+CIPSEND=2", b"> ")
+    dte.write(b"yo")
+    await dte.expect(b"SEND OK\r\n")
+    async with asyncio.timeout(WAIT_S):
+        assert await reader.readexactly(2) == b"yo"
+    writer.close()
+    await dte.expect(b"\r\nCLOSED\r\n")
+    assert await dte.at("AT+CIPSTATUS", b"LISTENING\r\n") == b"\r\nOK\r\n\r\nSTATE: SERVER LISTENING\r\n"
+    _, again = await connect(host_port)  # the server takes the next client
+    await dte.expect(b"\r\nREMOTE IP: 127.0.0.1\r\n\r\nCONNECT OK\r\n")
+    for w in (other_writer, again):
+        w.close()
+    await dte.close()
 
 
 async def test_simcom_server_turns_away_a_seventh_client() -> None:
@@ -246,3 +289,73 @@ async def test_quectel_listener_in_buffer_mode_and_incoming_full() -> None:
     for _, w in [*clients, (reader, writer)]:
         w.close()
     await dte.close()
+
+
+# ----- m2msim modem serve --internet: a host program reaches a served modem's server ----------------
+
+
+def test_serve_maps_the_inbound_port_to_the_served_modem_s_server(tmp_path: Path) -> None:
+    host_port = free_port()
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(f"inbound:\n  8080: {host_port}\n")
+    records = tmp_path / "usage.csv"
+    command = ["modem", "serve", "--profile", "simcom-sim800", "--tcp", "0", "--internet", str(hosts)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m2msim", *command, "--records", str(records)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=WAIT_S) as dte:
+            got = b""
+
+            def until(token: bytes) -> bytes:
+                nonlocal got
+                while token not in got:
+                    chunk = dte.recv(4096)
+                    assert chunk, got
+                    got += chunk
+                end = got.index(token) + len(token)
+                seen, got = got[:end], got[end:]
+                return seen
+
+            dte.sendall(b"ATE0;+CREG=1;+CREG?\r")
+            until(b"+CREG: 1,")
+            if not got.startswith(b"1"):  # not yet registered: the URC says when
+                until(b"\r\n+CREG: 1\r\n")
+            dte.sendall(b'AT+CIPMUX=1;+CSTT="orange.m2m.spec";+CIICR\r')
+            until(b"OK\r\n")
+            dte.sendall(b"AT+CIFSR\r")
+            until(b"\r\n")
+            dte.sendall(b"AT+CIPSERVER=1,8080\r")
+            until(b"SERVER OK\r\n")
+            with socket.create_connection(("127.0.0.1", host_port), timeout=WAIT_S) as client:
+                until(b"0, REMOTE IP: 127.0.0.1\r\n")
+                client.sendall(b"reading?")
+                assert until(b"reading?").endswith(b"+RECEIVE,0,8:\r\nreading?")
+                dte.sendall(b"AT+CIPSEND=0,4\r")
+                until(b"> ")
+                dte.sendall(b"1234")
+                until(b"0, SEND OK\r\n")
+                assert client.recv(4, socket.MSG_WAITALL) == b"1234"
+                dte.sendall(b"AT+CIPCLOSE=0\r")
+                until(b"0, CLOSE OK\r\n")
+                assert client.recv(1) == b""
+            dte.sendall(b"AT+CIPSHUT\r")
+            until(b"SHUT OK\r\n")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
+        assert proc.returncode == 130, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=WAIT_S)
+    with records.open() as f:
+        (data,) = [row for row in csv.DictReader(f) if row["type"] == "data"]
+    up = HANDSHAKE_DOWN + HEADER + (4 + HEADER) + TEARDOWN_UP  # the ACK of the question, the answer
+    down = HANDSHAKE_UP + (8 + HEADER) + HEADER + TEARDOWN_DOWN  # the question, the ACK of the answer
+    assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
