@@ -67,17 +67,20 @@ URC_WORDS: frozenset[str] = frozenset(
         "CONNECT FAIL",
         "ALREADY CONNECT",
         "PDP DEACT",
+        "SERVER OK",
+        "SERVER CLOSE",
         "APP RDY",
     }
 )
-# SIMCom multi-socket notices: `0, CLOSED`, `1, CONNECT OK`, and `RECV FROM:1.2.3.4:5000`.
+# SIMCom multi-socket notices: `0, CLOSED`, `1, CONNECT OK`, `RECV FROM:1.2.3.4:5000`, and a server's
+# client `0, REMOTE IP: 1.2.3.4` (`REMOTE IP: 1.2.3.4` with one connection).
 URC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("CLOSED", re.compile(r"\d+, CLOSED")),
     ("CONNECT OK", re.compile(r"\d+, CONNECT OK")),
     ("CONNECT FAIL", re.compile(r"\d+, CONNECT FAIL")),
     ("ALREADY CONNECT", re.compile(r"\d+, ALREADY CONNECT")),
     ("RECV FROM", re.compile(r"RECV FROM:.*")),
-    ("REMOTE IP", re.compile(r"REMOTE IP:.*")),
+    ("REMOTE IP", re.compile(r"(?:\d+, )?REMOTE IP:.*")),
 )
 
 _PREFIX = re.compile(r"([+^*$%#][A-Za-z0-9_]+)\s*[:,]")

@@ -230,6 +230,25 @@ def test_simcom_vendor_finals_and_socket_notices() -> None:
     ]
 
 
+def test_simcom_server_notices_are_urcs() -> None:
+    # AT+CIPSERVER answers OK, then "SERVER OK"; each client of the server is announced.
+    events = run(
+        [
+            (Command("AT+CIPSERVER=1,8080"), b"\r\nOK\r\n\r\nSERVER OK\r\n"),
+            (None, b"\r\n0, REMOTE IP: 10.1.2.3\r\n\r\nREMOTE IP: 10.1.2.4\r\n"),
+            (Command("AT+CIPSERVER=0"), b"\r\nOK\r\n\r\nSERVER CLOSE\r\n"),
+        ]
+    )
+    assert events == [
+        OK,
+        Urc("SERVER OK", "SERVER OK"),
+        Urc("REMOTE IP", "0, REMOTE IP: 10.1.2.3"),
+        Urc("REMOTE IP", "REMOTE IP: 10.1.2.4"),
+        OK,
+        Urc("SERVER CLOSE", "SERVER CLOSE"),
+    ]
+
+
 def test_pushed_socket_data_urcs() -> None:
     events = run([(None, b'+IPD,5:a\r\nbc\r\n+RECEIVE,0,3:\r\nxyz\r\n+QIURC: "recv",0,4\r\n\r\nOK\r\n')])
     assert events == [
