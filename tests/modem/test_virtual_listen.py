@@ -359,3 +359,16 @@ def test_serve_maps_the_inbound_port_to_the_served_modem_s_server(tmp_path: Path
     up = HANDSHAKE_DOWN + HEADER + (4 + HEADER) + TEARDOWN_UP  # the ACK of the question, the answer
     down = HANDSHAKE_UP + (8 + HEADER) + HEADER + TEARDOWN_DOWN  # the question, the ACK of the answer
     assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
+
+
+@pytest.mark.parametrize(
+    ("profile", "command"),
+    [
+        ("quectel-bg96", "AT+CIPSERVER=1,8080"),  # SIMCom's command: not in a Quectel's sets
+        ("simcom-sim800", 'AT+QIOPEN=1,11,"TCP LISTENER","127.0.0.1",0,2020,0'),
+    ],
+)
+def test_each_vendor_s_server_command_is_its_profile_s_only(profile: str, command: str) -> None:
+    m, _ = ready_modem(profile)
+    assert at(m, command) == b"\r\nERROR\r\n"
+    assert not m.tcp.listeners
