@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from accounting import Comparison
     from reports.bench_report import render_bench_report
     from reports.data import ReportError, RunFiles, connect, find_files
+    from reports.hourly import HourlyUsage
     from reports.run_report import render_files, render_run_report
 
 # Imported when first used: `m2msim rate` loads `reports.cli` (for --report) without the pages.
@@ -38,12 +39,16 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def render_report(folder: str | Path, *, comparison: Comparison | None = None) -> str:
+def render_report(
+    folder: str | Path, *, comparison: Comparison | None = None, hourly: HourlyUsage | None = None
+) -> str:
     """The page of whatever `folder` holds: a bench folder's, else a run's (or `rate`/`compare` outputs').
 
     `comparison`: the month's offer comparison when the caller has it already (`m2msim run` rates
     the month once for its invoice and compares on the same aggregates); else the page rates and
-    compares the folder's usage itself.
+    compares the folder's usage itself.  `hourly`: the records' sums per hour and device group
+    when the caller counted them as it wrote the records (`reports.hourly`); else the page
+    aggregates the folder's records.
     """
     from reports.bench_report import render_bench
     from reports.data import find_files
@@ -56,17 +61,21 @@ def render_report(folder: str | Path, *, comparison: Comparison | None = None) -
         from reports.run_cost import page_comparison
 
         files.comparison = page_comparison(comparison)
-    return render_files(files)
+    return render_files(files, hourly=hourly)
 
 
 def write_report(
-    folder: str | Path, out: str | Path | None = None, *, comparison: Comparison | None = None
+    folder: str | Path,
+    out: str | Path | None = None,
+    *,
+    comparison: Comparison | None = None,
+    hourly: HourlyUsage | None = None,
 ) -> Path:
     """Render `folder`'s report and write it atomically to `out` (default `folder/report.html`)."""
     from m2msim.outputs import atomic_write_text
 
     target = Path(out) if out is not None else Path(folder) / "report.html"
-    atomic_write_text(target, render_report(folder, comparison=comparison))
+    atomic_write_text(target, render_report(folder, comparison=comparison, hourly=hourly))
     return target
 
 

@@ -19,6 +19,7 @@ import duckdb
 from accounting.errors import AccountingError
 from reports import svg
 from reports.data import ReportError, RunFiles, connect, find_files
+from reports.hourly import HourlyUsage
 from reports.page import Page, count, e, kpi, money, table, td, tr
 from reports.run_common import CENT, Period, mo, parse_time
 from reports.run_cost import comparison, costliest_section, groups_section, offers_section, problems_section
@@ -154,13 +155,13 @@ def _scenario(files: RunFiles) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _hourly(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+def hourly_usage(con: duckdb.DuckDBPyConnection) -> HourlyUsage:
     """Per hour and device group: volume, billable ko, sessions, failed, SMS, calls, call s, roaming volume.
 
     The one pass over every record, grouped by hour, device group and record type with no filter
     on the type (one hash of the type per row instead of a comparison per figure); the few
-    hundred groups are then folded per hour and group here.  Hours are bucketed on the epoch
-    (integer arithmetic, no time zone rules to apply per row) and turned into datetimes once.
+    hundred groups are then folded per hour and group (`HourlyUsage`).  Hours are bucketed on the
+    epoch (integer arithmetic, no time zone rules to apply per row).
     """
     rows = con.execute(
         "SELECT epoch_ms(u.start) // 3600000 AS h, coalesce(l.device_group, '(not in the inventory)') AS g, "
@@ -169,28 +170,32 @@ def _hourly(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
         "sum(u.duration_s), sum(u.bytes_up + u.bytes_down) FILTER (u.zone <> 'fr') "
         "FROM usage u LEFT JOIN lines l USING (line) WHERE u.start IS NOT NULL GROUP BY ALL"
     ).fetchall()
-    out: dict[tuple[int, str], list[float]] = {}
+    out = HourlyUsage()
     for h, g, kind, vol, ko, first, failed, n, seconds, roaming in rows:
-        acc = out.setdefault((int(h), g), [0.0] * 8)
-        if kind == "data":
-            acc[0] += float(vol or 0)
-            acc[1] += float(ko or 0)
-            acc[2] += float(first)
-            acc[3] += float(failed)
-            acc[7] += float(roaming or 0)
-        elif kind == "sms":
-            acc[4] += float(n)
-        elif kind in ("voice", "csd"):
-            acc[5] += float(n)
-            acc[6] += float(seconds or 0)
-    return [(datetime.fromtimestamp(h * 3600, UTC), g, *acc) for (h, g), acc in sorted(out.items())]
+        out.add(
+            int(h),
+            g,
+            kind,
+            records=int(n),
+            volume=int(vol or 0),
+            ko=int(ko or 0),
+            first=int(first),
+            failed=int(failed),
+            seconds=int(seconds or 0),
+            roaming=int(roaming or 0),
+        )
+    return out
 
 
-def render_files(files: RunFiles, *, threads: int | None = None) -> str:
-    """The report of what `files` holds (see `render_run_report`)."""
+def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyUsage | None = None) -> str:
+    """The report of what `files` holds (see `render_run_report`).
+
+    `hourly`: the records' sums per hour and device group when the caller counted them as it
+    wrote the records (`m2msim run`); else the page aggregates the records itself.
+    """
     con = connect(files, threads)
     try:
-        return _render(files, con)
+        return _render(files, con, hourly)
     except duckdb.Error as exc:
         raise ReportError(
             f"{files.folder}: cannot aggregate the records: {str(exc).splitlines()[0]}"
@@ -199,7 +204,7 @@ def render_files(files: RunFiles, *, threads: int | None = None) -> str:
         con.close()
 
 
-def _render(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
+def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage | None) -> str:
     period = _period(files, con)
     s = files.summary or {}
     inv = files.invoice or {}
@@ -211,7 +216,7 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
         or (files.comparison or {}).get("customer")
         or files.folder.name
     )
-    hourly = _hourly(con)
+    hourly = (tally if tally is not None else hourly_usage(con)).rows()
     groups = [g["name"] for g in s.get("groups", [])] or sorted({r[1] for r in hourly})
     bands = [
         svg.Band(
@@ -249,7 +254,7 @@ def render_run_report(run_dir: Path | str, *, threads: int | None = None) -> str
     return render_files(find_files(run_dir), threads=threads)
 
 
-__all__ = ["render_files", "render_rating_report", "render_run_report"]
+__all__ = ["hourly_usage", "render_files", "render_rating_report", "render_run_report"]
 
 
 def render_rating_report(inventory: Path | str, usage: Path | str, catalog: str | None = None) -> str:

@@ -82,13 +82,13 @@ class SessionBatcher:
         writer: ColumnSink,
         epoch_unix: int,
         flush_sessions: int = 1 << 20,
-        on_records: Callable[[list[Stretch], I64, I64, I64, I64, I64], None] | None = None,
+        on_records: Callable[[list[Stretch], I64, I64, PartialRecords], None] | None = None,
         on_cut: Callable[[list[Stretch], I64, I64, PartialRecords], None] | None = None,
     ) -> None:
         self.writer = writer
         self.epoch_unix = epoch_unix
         self.flush_sessions = flush_sessions
-        self.on_records = on_records  # (stretches, stretch index, group, start, up, down) per record
+        self.on_records = on_records  # (stretches, stretch index, group per record, records) per flush
         self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
         self._parts: list[tuple[int, I64, I64, I64, I64, I64, I64]] = []
         self._pending = 0
@@ -145,7 +145,7 @@ class SessionBatcher:
         if self.on_records is not None:
             g = np.array(self._stretch_group, dtype=np.int64)
             groups = np.full(rsi.shape[0], g[0]) if int(g.min()) == int(g.max()) else g[rsi]
-            self.on_records(self._stretches, rsi, groups, rec.start_s, rec.bytes_up, rec.bytes_down)
+            self.on_records(self._stretches, rsi, groups, rec)
         self._stretches.clear()
         self._stretch_group.clear()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from accounting.records import UsageRecord, UsageType, charging_block_bits
+from accounting.records import ClosingCause, UsageRecord, UsageType, Zone, charging_block_bits
 from accounting.usage_writer import UsageWriter
 from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
 from gateway.api import Subscriber
@@ -30,6 +30,7 @@ from gateway.events import ContextInfo
 from gateway.network import Network, NetworkConfig
 from gateway.partial import PartialRecords
 from gateway.plmn import time_zone_changes, zone_of
+from reports.hourly import HourlyUsage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.device import Device, Identity
 from simulator.profiles import Profile, builtin_profiles
@@ -66,10 +67,12 @@ PART_PARQUET_OPTIONS: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class ShardResult:
-    """What a shard reports back: per-group counters and the gateway's incidents by kind."""
+    """What a shard reports back: per-group counters, the gateway's incidents by kind, and its
+    records' sums per hour and group index (`reports.hourly`, for the run's report)."""
 
     groups: list[dict[str, int]]
     incidents: dict[str, int]
+    hourly: HourlyUsage = field(default_factory=HourlyUsage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,23 +138,41 @@ class TeeWriter:
 
 
 class CountingSink:
-    """The gateway's record sink: counts the per-call records per group.
+    """The gateway's record sink: counts the per-call records per group, and per hour (`hourly`).
 
     Session and call ids need nothing: they are `<line>-<charging id>` and `<line>-C<n>` already.
     """
 
-    def __init__(self, out: TeeWriter, group_of: Mapping[str, int], stats: list[GroupStats]) -> None:
+    def __init__(
+        self, out: TeeWriter, group_of: Mapping[str, int], stats: list[GroupStats], hourly: HourlyUsage
+    ) -> None:
         self.out = out
         self.group_of = group_of
         self.stats = stats
+        self.hourly = hourly
 
     def write(self, record: UsageRecord) -> None:
+        group = self.group_of[record.line]
+        volume = record.bytes_up + record.bytes_down
+        ko = -(-volume // 1024)
         if record.type == UsageType.DATA:
-            st = self.stats[self.group_of[record.line]]
+            st = self.stats[group]
             st.data_records += 1
             st.bytes_up += record.bytes_up
             st.bytes_down += record.bytes_down
-            st.billable_ko += -(-(record.bytes_up + record.bytes_down) // 1024)
+            st.billable_ko += ko
+        self.hourly.add(
+            int(record.start.timestamp()) // 3600,
+            group,
+            record.type.value,
+            records=1,
+            volume=volume,
+            ko=ko,
+            first=int(record.sequence is None or record.sequence <= 1),
+            failed=int(record.cause == ClosingCause.ABNORMAL),
+            seconds=record.duration_s,
+            roaming=volume if record.zone != Zone.FR else 0,
+        )
         self.out.write(record)
 
 
@@ -176,6 +197,7 @@ class Shard:
         self.charging_block_bits = charging_block_bits(scenario.n_devices)
         self.profiles: dict[str, Profile] = builtin_profiles()
         self.stats = [GroupStats() for _ in scenario.groups]
+        self.hourly = HourlyUsage()  # the records' sums per hour and group index (the run's report)
         self.per_call = False  # data sessions go in bulk, to the capture too (`_capture_sessions`)
         self._zones: dict[str, str] = {}
         self._tz_changes: dict[str, tuple[int, ...]] = {}
@@ -197,7 +219,7 @@ class Shard:
         self.usage = TeeWriter(writers)
         group_of = {d.line: d.group_index for d in devices}
         self.group_of = group_of
-        self.sink = CountingSink(self.usage, group_of, self.stats)
+        self.sink = CountingSink(self.usage, group_of, self.stats, self.hourly)
         alarm_path = out_dir / "alarms" / f"{name}.jsonl"
         alarm_path.parent.mkdir(parents=True, exist_ok=True)
         self._alarm_file = alarm_path.open("w", encoding="utf-8")
@@ -297,12 +319,12 @@ class Shard:
             )
         self.capture.write_sessions(contexts, rec)
 
-    def _on_bulk_records(
-        self, stretches: list[Stretch], rsi: I64, groups: I64, start: I64, up: I64, down: I64
-    ) -> None:
+    def _on_bulk_records(self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords) -> None:
+        up, down = rec.bytes_up, rec.bytes_down
         total = up + down
         ko = (total + 1023) >> 10  # each record rounded up to a whole ko (volumes are never negative)
-        if int(groups.min()) == int(groups.max()):  # one group in the batch (the usual case): no masks
+        one_group = int(groups.min()) == int(groups.max())
+        if one_group:  # one group in the batch (the usual case): no masks
             st = self.stats[int(groups[0])]
             st.data_records += int(groups.shape[0])
             st.bytes_up += int(up.sum())
@@ -315,8 +337,42 @@ class Shard:
                 st.bytes_up += int(up[sel].sum())
                 st.bytes_down += int(down[sel].sum())
                 st.billable_ko += int(ko[sel].sum())
+        self._tally_bulk(stretches, rsi, groups, rec, total, ko)
         if self.alarms is not None:
-            self._observe_bulk(stretches, rsi, start, total)
+            self._observe_bulk(stretches, rsi, rec.start_s, total)
+
+    def _tally_bulk(
+        self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords, total: I64, ko: I64
+    ) -> None:
+        """The bulk data records into `hourly`: their sums per hour and group (`reports.hourly`)."""
+        hour = (rec.start_s + self.epoch_unix) // 3600
+        h0 = int(hour.min())
+        n_groups = len(self.stats)
+        cell = (hour - h0) * n_groups + groups if n_groups > 1 else hour - h0
+        cells = int(cell.max()) + 1
+        records = np.bincount(cell, minlength=cells)
+        first = (
+            records if int(rec.sequence.max()) <= 1 else np.bincount(cell[rec.sequence <= 1], minlength=cells)
+        )
+        abnormal = rec.cause == int(ClosingCause.ABNORMAL)
+        failed = np.bincount(cell[abnormal], minlength=cells) if abnormal.any() else None
+        roams = np.array([s.zone != Zone.FR.value for s in stretches], dtype=bool)[rsi]
+        sums = {"volume": total, "ko": ko}
+        if roams.any():
+            sums["roaming"] = np.where(roams, total, 0)
+        totals = {k: _bin_sums(cell, v, cells) for k, v in sums.items()}
+        for c in np.flatnonzero(records).tolist():
+            self.hourly.add(
+                h0 + c // n_groups,
+                c % n_groups,
+                UsageType.DATA.value,
+                records=int(records[c]),
+                volume=totals["volume"][c],
+                ko=totals["ko"][c],
+                first=int(first[c]),
+                failed=0 if failed is None else int(failed[c]),
+                roaming=totals["roaming"][c] if "roaming" in totals else 0,
+            )
 
     def _observe_bulk(self, stretches: list[Stretch], rsi: I64, start: I64, total: I64) -> None:
         """Tell the alarm engine about bulk data of watched lines, one use per stretch and day."""
@@ -368,6 +424,22 @@ class Shard:
             self.capture.close()
 
 
+def _bin_sums(cell: I64, values: I64, cells: int) -> list[int]:
+    """Exact sums of non-negative integer `values` per cell index: floats add whole numbers exactly
+    while every sum stays below 2^53 (then each partial sum does too), else integer sums by cell."""
+    if int(values.sum()) < 1 << 53:
+        return [int(v) for v in np.bincount(cell, weights=values, minlength=cells).tolist()]
+    order = np.argsort(cell, kind="stable")
+    sorted_cells = cell[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_cells[1:] != sorted_cells[:-1])))
+    out = [0] * cells
+    for c, v in zip(
+        sorted_cells[starts].tolist(), np.add.reduceat(values[order], starts).tolist(), strict=True
+    ):
+        out[c] = int(v)
+    return out
+
+
 def run_shard(
     scenario: Scenario,
     index: int,
@@ -386,4 +458,4 @@ def run_shard(
     incidents = {
         k.removeprefix("incident:"): v for k, v in shard.network.counters.items() if k.startswith("incident:")
     }
-    return ShardResult([s.as_dict() for s in stats], dict(sorted(incidents.items())))
+    return ShardResult([s.as_dict() for s in stats], dict(sorted(incidents.items())), shard.hourly)

@@ -19,6 +19,8 @@ import yaml
 from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
 from m2msim.cli import main as m2msim
+from reports import connect, find_files, render_run_report
+from reports.run_report import hourly_usage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.progress import ProgressBar
 from simulator.run import simulate
@@ -440,6 +442,8 @@ def test_shipped_scenarios_run_on_a_short_period(path: Path, tmp_path: Path) -> 
     totals = r.summary["totals"]
     kinds = {"data": totals["data_records"], "sms": totals["sms_sent"], "calls": totals["calls_answered"]}
     assert sum(kinds.values()) > 0
+    # the run's report draws the hourly sums its shards counted: the same page as from the records
+    assert render_run_report(r.out_dir) == (r.out_dir / "report.html").read_text(encoding="utf-8")
 
 
 def test_sms_calls_and_server_commands_go_through_the_gateway(tmp_path: Path) -> None:
@@ -488,3 +492,48 @@ def test_the_simulators_usage_files_are_rated_without_per_row_checks(tmp_path: P
     inventory = inventory_from_dict(sc.inventory)
     typed, text = rate(inventory, parts), rate(inventory, run.out_dir / "usage.csv")
     assert typed.to_dict() == text.to_dict() and typed.rows_read == run.usage_rows > 0
+
+
+def test_the_run_report_counts_every_kind_of_record_as_the_records_say(tmp_path: Path) -> None:
+    """The hourly sums the shards count (bulk and per-call records) give the page the records give."""
+    trip = {"share": 1.0, "start": "2026-03-01T12:00:00Z", "end": "2026-03-01T18:00:00Z", "plmn": "26201"}
+    d = doc(
+        devices=5,
+        application={
+            "profile": "mqtt-qos1",
+            "session": "persistent",
+            "keepalive": "20min",
+            "payload": {"fixed": 96},
+        },
+        mobility={"trips": [trip]},
+        reconnect={"policy": "fixed", "delay": "2min", "jitter": 0.5},
+        sms=[{"kind": "heartbeat", "every": "6h", "dest": "0612345678", "size": 20}],
+        calls=[{"kind": "csd", "rate_per_day": 6, "dest": "0145000000", "duration": "90s"}],
+    )
+    d["period"]["days"] = 2  # persistent contexts longer than 12 hours: partial records of sequence 2 and on
+    bulk = {
+        **doc()["groups"][0],
+        "name": "bulk",
+        "lines": "B",
+        "mobility": {"eu_share": 0.5, "eu_plmns": ["26201"]},
+    }
+    d["groups"].append(bulk)
+    d["inventory"]["lines"].append({**d["inventory"]["lines"][0], "id_prefix": "B", "count": 4})
+    d["events"] = {
+        "outages": [
+            {"kind": "apn", "apn": "orange.m2m.spec", "start": "2026-03-01T03:00:00Z", "duration": "1h"},
+            {"kind": "server", "start": "2026-03-01T20:00:00Z", "duration": "1h"},
+        ]
+    }
+    r = simulate(sc_of(d, shard_devices=3), tmp_path / "mix", workers=2)
+    rows = table(r.out_dir / "usage.parquet").to_pylist()
+    data = [x for x in rows if x["type"] == "data"]
+    assert {x["type"] for x in rows} == {"data", "sms", "csd"}
+    assert any(x["sequence"] > 1 for x in data) and any(x["cause"] == 4 for x in data)
+    assert {x["zone"] for x in data} == {"fr", "eu"}
+    con = connect(find_files(r.out_dir))
+    try:
+        assert r.hourly == hourly_usage(con)  # every sum, those the page does not show too
+    finally:
+        con.close()
+    assert render_run_report(r.out_dir) == (r.out_dir / "report.html").read_text(encoding="utf-8")
