@@ -138,7 +138,7 @@ class _CountingSink:
 def without_encoding(scenario: Scenario, out: Path) -> tuple[float, int]:
     """(CPU seconds, sessions) of the first shard, in this process, with every step but the encoding."""
     a, b = shard_ranges(scenario)[0]
-    shard = Shard(scenario, 0, fleet(scenario)[a:b], out)
+    shard = Shard(scenario, 0, fleet(scenario, a, b), out)
     shard.batcher.writer = _CountingSink()
     c0 = time.process_time()
     shard.run()

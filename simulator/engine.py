@@ -82,12 +82,19 @@ class DeviceRef:
     gidx: int  # the device's index in the fleet (scenario order)
 
 
-def fleet(scenario: Scenario) -> list[DeviceRef]:
-    """Every device of the scenario, in order: groups in file order, lines in inventory order."""
+def fleet(scenario: Scenario, start: int = 0, end: int | None = None) -> list[DeviceRef]:
+    """The devices [start, end) of the scenario, in order: groups in file order, lines in inventory order.
+
+    Only the slice's devices are made (a shard of 1,000 devices in a fleet of 100,000 makes 1,000).
+    """
+    stop = scenario.n_devices if end is None else min(end, scenario.n_devices)
     out: list[DeviceRef] = []
+    first = 0  # fleet index of the group's first line
     for gi, g in enumerate(scenario.groups):
-        for line in g.line_ids:
-            out.append(DeviceRef(gi, line, len(out)))
+        lo, hi = max(start - first, 0), min(stop - first, len(g.line_ids))
+        if lo < hi:
+            out.extend(DeviceRef(gi, line, first + k) for k, line in enumerate(g.line_ids[lo:hi], lo))
+        first += len(g.line_ids)
     return out
 
 
@@ -452,7 +459,7 @@ def run_shard(
     progress: Callable[[float], None] | None = None,
 ) -> ShardResult:
     """Simulate devices [start, end) of the fleet as shard `index`; returns its statistics."""
-    devices = fleet(scenario)[start:end]
+    devices = fleet(scenario, start, end)
     shard = Shard(scenario, index, devices, out_dir, csv=csv, capture=capture)
     stats = shard.run(progress)
     incidents = {

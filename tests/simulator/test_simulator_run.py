@@ -22,6 +22,7 @@ from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
 from simulator.batch import SessionBatcher, Stretch
+from simulator.engine import fleet
 from simulator.progress import ProgressBar
 from simulator.run import simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
@@ -537,3 +538,13 @@ def test_the_run_report_counts_every_kind_of_record_as_the_records_say(tmp_path:
     finally:
         con.close()
     assert render_run_report(r.out_dir) == (r.out_dir / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_a_shards_devices_are_its_slice_of_the_fleet(path: Path) -> None:
+    sc = load_scenario(path)
+    whole = fleet(sc)
+    assert [d.gidx for d in whole] == list(range(sc.n_devices))
+    n = len(whole)
+    for a, b in [(0, n), (0, 1), (1, n // 2), (n // 3, n - 1), (n - 1, n), (n, n), (2, n + 5)]:
+        assert fleet(sc, a, b) == whole[a:b]
