@@ -90,7 +90,7 @@ class SessionBatcher:
         self.flush_sessions = flush_sessions
         self.on_records = on_records  # (stretches, stretch index, group per record, records) per flush
         self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
-        self._parts: list[tuple[int, I64, I64, I64, I64, I64, I64]] = []
+        self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool]] = []
         self._pending = 0
         self._stretches: list[Stretch] = []
         self._stretch_group: list[int] = []
@@ -105,16 +105,16 @@ class SessionBatcher:
         up: I64,
         down: I64,
         charging_id: I64,
-        abnormal: I64 | None = None,
+        abnormal: bool = False,
     ) -> None:
-        """Add sessions (times in seconds from the run's start) of one device stretch."""
+        """Add sessions (times in seconds from the run's start) of one device stretch; `abnormal`:
+        they all end abnormally (closing cause 4), as reconnection attempts do."""
         n = int(start.shape[0])
         if n == 0:
             return
         self._stretches.append(stretch)
         self._stretch_group.append(group)
-        abn = abnormal if abnormal is not None else np.zeros(n, dtype=np.int64)
-        self._parts.append((len(self._stretches) - 1, start, duration, up, down, charging_id, abn))
+        self._parts.append((len(self._stretches) - 1, start, duration, up, down, charging_id, abnormal))
         self._pending += n
         if self._pending >= self.flush_sessions:
             self.flush()
@@ -129,7 +129,7 @@ class SessionBatcher:
         up = np.concatenate([p[3] for p in self._parts])
         down = np.concatenate([p[4] for p in self._parts])
         charging = np.concatenate([p[5] for p in self._parts])
-        abnormal = np.concatenate([p[6] for p in self._parts]).astype(bool)
+        abnormal = np.repeat(np.array([p[6] for p in self._parts], dtype=bool), counts)
         self._parts.clear()
         self._pending = 0
         rec = _records(start, duration, up, down, abnormal)

@@ -206,8 +206,7 @@ class Device:
         if self.shard.per_call or move is not None:
             self.env.process(self._play(start, duration, up, down, charging, abnormal, move))
             return
-        abn = np.full(n, int(abnormal), dtype=np.int64)
-        self.shard.batcher.add(self.stretch(), self.gi, start, duration, up, down, charging, abn)
+        self.shard.batcher.add(self.stretch(), self.gi, start, duration, up, down, charging, abnormal)
 
     def _play(
         self,
