@@ -11,7 +11,7 @@ stretches, never one Python string per record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +68,61 @@ def _records(
         sequence=np.ones(n, dtype=np.int64),
         cause=cause,
     )
+
+
+# "0000" to "9999" as 4-byte words: the decimal digits of a number, four at a time, by table look-up.
+_DIGITS4 = np.frombuffer(b"".join(b"%04d" % i for i in range(10_000)), dtype=np.uint32)
+
+
+def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
+    """The `session` column: `<line>-<charging id>` of each record, its line `lines[rsi[i]]`.
+
+    The records of a batch come in runs of one stretch whose charging ids have as many digits,
+    so each run's strings are one fixed-width block: the line and a dash, then the last digits
+    of the ids (made four at a time from a table), with no string made per record.  Records in
+    short runs or negative ids go the general way (pyarrow's casts, joined), which gives the
+    same strings.
+    """
+    n = int(rsi.shape[0])
+    if n == 0 or int(charging.min()) < 0:
+        return _joined_session_ids(lines, rsi, charging)
+    top = int(charging.max())
+    nd = np.ones(n, dtype=np.int64)  # digits of each id
+    p = 10
+    while p <= top:
+        nd += charging >= p
+        p *= 10
+    starts = np.flatnonzero(np.concatenate(([True], (rsi[1:] != rsi[:-1]) | (nd[1:] != nd[:-1]))))
+    if starts.shape[0] * 64 > n:  # runs this short cost more in Python than the blocks save
+        return _joined_session_ids(lines, rsi, charging)
+    chunks = -(-len(str(top)) // 4)
+    words = np.empty((n, chunks), dtype=np.uint32)
+    rest = charging
+    for k in range(chunks - 1, -1, -1):
+        q = rest // 10_000
+        words[:, k] = _DIGITS4[rest - q * 10_000]
+        rest = q
+    digits = words.view(np.uint8).reshape(n, 4 * chunks)  # each id right-aligned, zero-padded
+    prefixes = [np.frombuffer((line + "-").encode("utf-8"), dtype=np.uint8) for line in lines]
+    plen = np.array([a.shape[0] for a in prefixes], dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(plen[rsi] + nd, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    bounds = [*starts.tolist(), n]
+    at = offsets[bounds].tolist()
+    for j, (s, d) in enumerate(zip(rsi[starts].tolist(), nd[starts].tolist(), strict=True)):
+        prefix, a, b = prefixes[s], bounds[j], bounds[j + 1]
+        block = data[at[j] : at[j + 1]].reshape(b - a, prefix.shape[0] + d)
+        block[:, : prefix.shape[0]] = prefix
+        block[:, prefix.shape[0] :] = digits[a:b, 4 * chunks - d :]
+    if offsets[-1] < 1 << 31:
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _joined_session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
+    line = pa.DictionaryArray.from_arrays(pa.array(rsi.astype(np.int32)), pa.array(lines, type=pa.string()))
+    return pc.binary_join_element_wise(line.cast(pa.string()), pc.cast(pa.array(charging), pa.string()), "-")
 
 
 class ColumnSink(Protocol):
@@ -166,9 +221,7 @@ class SessionBatcher:
             return pa.DictionaryArray.from_arrays(indices[key], pa.array(list(uniq), type=pa.string()))
 
         line = column([s.line for s in stretches])
-        session = pc.binary_join_element_wise(
-            line.cast(pa.string()), pc.cast(pa.array(charging), pa.string()), "-"
-        )
+        session = session_ids([s.line for s in stretches], rsi, charging)
         self.writer.write_columns(
             {
                 "line": line,

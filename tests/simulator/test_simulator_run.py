@@ -548,3 +548,29 @@ def test_a_shards_devices_are_its_slice_of_the_fleet(path: Path) -> None:
     n = len(whole)
     for a, b in [(0, n), (0, 1), (1, n // 2), (n // 3, n - 1), (n - 1, n), (n, n), (2, n + 5)]:
         assert fleet(sc, a, b) == whole[a:b]
+
+
+def test_session_ids_are_the_line_a_dash_and_the_charging_id() -> None:
+    """Fixed-width blocks per run of records, or pyarrow's casts joined: the same strings."""
+    import numpy as np
+
+    from simulator.batch import session_ids
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        k, n = int(rng.integers(1, 30)), int(rng.integers(1, 6000))
+        lines = [
+            "é" * int(rng.integers(0, 3)) + str(rng.integers(0, 10 ** int(rng.integers(1, 12))))
+            for _ in range(k)
+        ]
+        rsi = np.sort(rng.integers(0, k, n)) if trial % 3 else rng.integers(0, k, n)
+        charging = rng.integers(0, 2 ** int(rng.integers(1, 62)), n).astype(np.int64)
+        if trial % 2:  # consecutive ids per run, as a device's sessions have them, across powers of ten
+            charging = np.sort(rng.integers(0, 10 ** int(rng.integers(1, 10)), n)).astype(np.int64)
+        charging[: min(n, 5)] = [0, 9, 10, 99, 100][: min(n, 5)] if trial % 5 == 0 else charging[: min(n, 5)]
+        got = session_ids(lines, rsi, charging)
+        assert got.to_pylist() == [
+            f"{lines[s]}-{c}" for s, c in zip(rsi.tolist(), charging.tolist(), strict=True)
+        ]
+    minus = session_ids(["L"], np.zeros(3, dtype=np.int64), np.array([-5, 0, 7], dtype=np.int64))
+    assert minus.to_pylist() == ["L--5", "L-0", "L-7"]
