@@ -214,7 +214,7 @@ def alarms_section(con: duckdb.DuckDBPyConnection, period: Period | None) -> str
         numeric=[1, 2],
     )
     top = con.execute(
-        "SELECT line, count(*) AS n, string_agg(DISTINCT rule, ', ') FROM alarms GROUP BY 1 "
+        "SELECT line, count(*) AS n, string_agg(DISTINCT rule, ', ' ORDER BY rule) FROM alarms GROUP BY 1 "
         "ORDER BY n DESC, line LIMIT 10"
     ).fetchall()
     tbl2 = table(
