@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.virtual.registry import CommandSet
+from modem.virtual.registry import ALL_FORMS, QUERIES, CommandSet
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
 
@@ -23,28 +23,28 @@ def _exec_or_test(c: Cmd) -> bool:
     return True
 
 
-@GENERAL.command("+CGMI", "+GMI")
+@GENERAL.command("+CGMI", "+GMI", pure=ALL_FORMS)
 def manufacturer(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.profile.identity.manufacturer)
     return None
 
 
-@GENERAL.command("+CGMM", "+GMM")
+@GENERAL.command("+CGMM", "+GMM", pure=ALL_FORMS)
 def model(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.profile.identity.model)
     return None
 
 
-@GENERAL.command("+CGMR", "+GMR")
+@GENERAL.command("+CGMR", "+GMR", pure=ALL_FORMS)
 def revision(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.profile.identity.revision)
     return None
 
 
-@GENERAL.command("+CGSN", "+GSN")
+@GENERAL.command("+CGSN", "+GSN", pure=ALL_FORMS)
 def imei(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.SET:
         kind = c.int_at(0, 0, 0, 3)
@@ -58,7 +58,7 @@ def imei(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@GENERAL.command("+CIMI", sim=True)
+@GENERAL.command("+CIMI", sim=True, pure=ALL_FORMS)
 def imsi(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):
         m.info(m.identity.imsi)
@@ -79,7 +79,7 @@ def own_number(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@GENERAL.command("+CPIN", sim=True)
+@GENERAL.command("+CPIN", sim=True, pure=QUERIES)
 def pin(m: VirtualModem, c: Cmd) -> Final | None:
     from modem.virtual.results import SILENT
 
@@ -123,7 +123,7 @@ def _puk(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@GENERAL.command("+CFUN")
+@GENERAL.command("+CFUN", pure=QUERIES)
 def functionality(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CFUN: {m.net.cfun}")
@@ -146,7 +146,7 @@ def functionality(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@GENERAL.command("+CMEE")
+@GENERAL.command("+CMEE", pure=QUERIES)
 def error_mode(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CMEE: {m.settings.cmee}")
@@ -157,7 +157,7 @@ def error_mode(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@GENERAL.command("+CSQ")
+@GENERAL.command("+CSQ", pure=ALL_FORMS)
 def signal(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+CSQ: (0-31,99),(0-7,99)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modem.virtual.plmn import neighbours, operator_names
-from modem.virtual.registry import CommandSet, numeric_setting
+from modem.virtual.registry import QUERIES, CommandSet, numeric_setting
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
 
@@ -21,22 +21,22 @@ def _registration(m: VirtualModem, c: Cmd, attr: str) -> Final | None:
     return numeric_setting(m, c, attr, 2, lambda n: f"{n},{m.net.location() if n == 2 else m.net.stat}")
 
 
-@NETWORK.command("+CREG")
+@NETWORK.command("+CREG", pure=QUERIES)
 def creg(m: VirtualModem, c: Cmd) -> Final | None:
     return _registration(m, c, "creg_n")
 
 
-@GPRS.command("+CGREG")
+@GPRS.command("+CGREG", pure=QUERIES)
 def cgreg(m: VirtualModem, c: Cmd) -> Final | None:
     return _registration(m, c, "cgreg_n")
 
 
-@GPRS.command("+CEREG")
+@GPRS.command("+CEREG", pure=QUERIES)
 def cereg(m: VirtualModem, c: Cmd) -> Final | None:
     return _registration(m, c, "cereg_n")
 
 
-@NETWORK.command("+COPS", sim=True)
+@NETWORK.command("+COPS", sim=True, pure=QUERIES)
 def cops(m: VirtualModem, c: Cmd) -> Final | None:
     net = m.net
     fmt = m.settings.cops_format
@@ -81,7 +81,7 @@ def _plmn_by_name(name: str) -> str:
     raise CmeError(50)
 
 
-@GPRS.command("+CGATT")
+@GPRS.command("+CGATT", pure=QUERIES)
 def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
         m.info(f"+CGATT: {1 if m.net.registered else 0}")

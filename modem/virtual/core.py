@@ -69,12 +69,13 @@ class Mode(Enum):
 class Timer:
     """A scheduled callback; `cancel()` makes it a no-op."""
 
-    __slots__ = ("cancelled", "fn", "when")
+    __slots__ = ("cancelled", "fn", "quiet", "when")
 
-    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+    def __init__(self, when: float, fn: Callable[[], None], quiet: bool = False) -> None:
         self.when = when
         self.fn = fn
         self.cancelled = False
+        self.quiet = quiet  # `fn` calls `changed()` itself when it changes anything (the SMS poll)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -145,7 +146,13 @@ class VirtualModem:
 
         self.profile = profile
         self.identity = identity or derive_identity(profile, seed, index)
-        self.faults = faults or make_faults(profile.faults)
+        # The memo: input chunks made of pure commands (`registry.Spec.pure`) and the output they gave,
+        # replayed by `answer` until anything changes (any other input, a timer that is not quiet, a
+        # URC, `changed()`) and while no timer is due (`_memo_due`).
+        self._memo: dict[bytes, tuple[bytes, str]] = {}
+        self._memo_due = 0.0
+        self._pure = False  # every command of the input being fed so far was pure
+        self._faults = faults or make_faults(profile.faults)
         self.rng = random.Random(f"{profile.name}/{seed}/{index}/rng")
         self.epoch = epoch or datetime(2012, 3, 1, tzinfo=UTC)
         self.now = now
@@ -179,7 +186,7 @@ class VirtualModem:
         self._escape_timer: Timer | None = None
         self._last_data = now
         self._urc_backlog: list[bytes] = []
-        self._sim_busy_left = self.faults.sim_busy
+        self._sim_busy_left = self._faults.sim_busy
         self.pin = pin  # the SIM's PIN: locked until AT+CPIN="<pin>"; None: no PIN asked
         self.sim_state = "SIM PIN" if pin else "READY"  # READY, SIM PIN, SIM PUK
         self.pin_attempts = 3
@@ -187,9 +194,9 @@ class VirtualModem:
         self.puk = f"{random.Random(f'{profile.name}/{seed}/{index}/puk').randrange(10**8):08d}"
         self.puk_attempts = 10
         self.powered = True  # False after AT+CPOWD / AT+QPOWD: input is ignored, nothing comes out
-        self._ready_at = now + max(profile.init_s, self.faults.cme515)  # +CME ERROR: 515 until then
+        self._ready_at = now + max(profile.init_s, self._faults.cme515)  # +CME ERROR: 515 until then
         self._crlf = b"\r\n"
-        self.radio = radio or RadioSettings()
+        self._radio = radio or RadioSettings()
         #: the packet bearer's shaper (`modem.virtual.conditions`): the profile's RAT preset unless given
         self.link = Link(
             conditions or preset(preset_for(profile.rat, profile.act)), f"{profile.name}/{seed}/{index}"
@@ -212,11 +219,81 @@ class VirtualModem:
 
     def feed(self, data: bytes, now: float) -> None:
         """Bytes from the DTE at simulated time `now`."""
+        hit = self.answer(data, now)
+        if hit is not None:
+            self._out += hit
+            return
         self._advance(now)
         if not self.powered:
+            self._memo.clear()
             return
+        start = len(self._out)
+        self._pure = True
         self._inbuf += data
         self._drain()
+        if self._pure and self._quiet() and self.now >= self._ready_at and not self._inbuf:
+            # nothing changed: the answers known stay true, and this one joins them
+            if not self._memo:
+                due = self.next_deadline()
+                self._memo_due = float("inf") if due is None else due
+            self._memo[data] = (bytes(self._out[start:]), self._last_line)
+        elif self._memo:
+            self._memo.clear()
+
+    def answer(self, data: bytes, now: float) -> bytes | None:
+        """What feeding `data` at `now` gives when the memo knows it (the same line of pure commands
+        answered earlier, nothing changed since, no timer due, no output waiting); None otherwise (then
+        `feed` it).  Time moves to `now` as `feed` would move it."""
+        hit = self._memo.get(data)
+        if hit is None or self._out or self.transcript is not None or self.on_line is not None:
+            return None
+        if now >= self._memo_due:
+            self._advance(now)  # quiet timers (the SMS poll) keep the memo; any other forgets it
+            hit = self._memo.get(data)
+            if hit is None or self._out or now >= self._memo_due:
+                return None
+        if now > self.now:
+            self.now = now
+        self._last_line = hit[1]
+        return hit[0]
+
+    def changed(self) -> None:
+        """Forget the memo of answers: call after changing the modem's state from outside its commands
+        and timers (ModemRunner.kick and run_now do; setting `radio` or `faults` does)."""
+        self._memo.clear()
+
+    @property
+    def radio(self) -> RadioSettings:
+        """Where the modem is (serving network, signal, RAT): the console and scenarios change it."""
+        return self._radio
+
+    @radio.setter
+    def radio(self, value: RadioSettings) -> None:
+        self._radio = value
+        self.changed()
+
+    @property
+    def faults(self) -> Faults:
+        """The faults injected into its answers (the console changes them)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self._faults = value
+        self.changed()
+
+    def _quiet(self) -> bool:
+        """Command mode with nothing pending: no partial line, held response, entry or URC backlog."""
+        return (
+            self.mode is Mode.COMMAND
+            and not self._line
+            and not self._held
+            and not self._urc_backlog
+            and self.powered
+            and self.transcript is None
+            and self.on_line is None
+            and not self._faults.noisy
+        )
 
     def poll(self, now: float) -> None:
         """Run what is due at `now` (timers, held responses, waiting input)."""
@@ -243,9 +320,12 @@ class VirtualModem:
             t = self._held[0][0]
         return t
 
-    def schedule(self, delay: float, fn: Callable[[], None]) -> Timer:
-        """Call `fn` at `now + delay` (simulated seconds)."""
-        timer = Timer(self.now + max(0.0, delay), fn)
+    def schedule(self, delay: float, fn: Callable[[], None], quiet: bool = False) -> Timer:
+        """Call `fn` at `now + delay` (simulated seconds).  `quiet`: `fn` mostly changes nothing and
+        calls `changed()` when it does (else the memo of answers is forgotten when it runs)."""
+        timer = Timer(self.now + max(0.0, delay), fn, quiet)
+        if timer.when < self._memo_due:
+            self._memo_due = timer.when  # the memo's answers hold until then at most
         self._seq += 1
         heapq.heappush(self._timers, (timer.when, self._seq, timer))
         return timer
@@ -253,14 +333,21 @@ class VirtualModem:
     def _advance(self, now: float) -> None:
         if now > self.now:
             self.now = now
+        ran = False
         while True:
             t_timer = self.next_deadline()
             if t_timer is None or t_timer > self.now:
+                if ran:
+                    self._memo_due = float("inf") if t_timer is None else t_timer
                 return
+            ran = True
             if self._held and self._held[0][0] <= t_timer:
+                self._memo.clear()
                 self._out += self._held.popleft()[1]
                 continue
             _, _, timer = heapq.heappop(self._timers)
+            if not timer.quiet:
+                self._memo.clear()
             saved = self.now
             self.now = timer.when
             try:
@@ -353,14 +440,17 @@ class VirtualModem:
             spec = self._table.get("S")
         if spec is None:
             raise AtError()
+        if cmd.op not in spec.pure:
+            self._pure = False
         if self.now < self._ready_at and name[0] == "+" and name not in _DURING_INIT:
             raise CmeError(515)
         if spec.sim and self._sim_busy_left > 0:
+            self._pure = False
             self._sim_busy_left -= 1
             raise CmeError(14)
         if spec.sim and self.sim_state != "READY" and name != "+CPIN":
             raise CmeError(SIM_LOCK_ERRORS.get(self.sim_state, 13))
-        rule = self.faults.fail.get(name) if self.faults.fail else None
+        rule = self._faults.fail.get(name) if self._faults.fail else None
         if rule is not None:
             if rule.kind == "cme":
                 raise CmeError(rule.code)
@@ -388,6 +478,8 @@ class VirtualModem:
         """An unsolicited result (with an optional second line, as +CMT's PDU); buffered outside command mode."""
         if not self.powered:
             return
+        if self._memo:
+            self._memo.clear()
         data = self._crlf + line.encode("latin-1") + self._crlf
         if payload is not None:
             data += payload.encode("latin-1") + self._crlf
@@ -400,6 +492,7 @@ class VirtualModem:
 
     def send_raw(self, data: bytes) -> None:
         """Bytes straight to the DTE now (online data, SIMCom's raw socket data)."""
+        self._pure = False
         self._out += data
 
     def defer(self, seconds: float, produce: Callable[[], Final | None]) -> Final:
@@ -445,7 +538,7 @@ class VirtualModem:
             tail = b"\r\n> "
         else:
             tail = self.final_bytes(final)
-        faults = self.faults
+        faults = self._faults
         if not faults.noisy:  # the common case: the response goes out as it is
             out = self._out
             out += self._resp
@@ -626,7 +719,7 @@ class VirtualModem:
 
     def after_cfun(self) -> None:
         """AT+CFUN=...: a module re-initialising answers CME 515 for a while (fault `cme515`, seconds)."""
-        self._ready_at = max(self._ready_at, self.now + self.faults.cme515)
+        self._ready_at = max(self._ready_at, self.now + self._faults.cme515)
 
     @property
     def initialising(self) -> bool:
@@ -652,7 +745,7 @@ class VirtualModem:
             self.sim_state = "SIM PIN"  # a reset asks for the PIN again
         for line in self.profile.boot_urcs:
             self.urc(line)
-        self._ready_at = self.now + max(self.profile.init_s, self.faults.cme515)
+        self._ready_at = self.now + max(self.profile.init_s, self._faults.cme515)
         if fun == 1:
             self.net.power_on()
         else:

@@ -8,7 +8,7 @@ reach theirs with `SET.state(m)`.  `modem.virtual.sets` lists every set by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
 
@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 Handler: TypeAlias = "Callable[[VirtualModem, Cmd], Final | None]"
 S = TypeVar("S")
 
+#: `pure=` of a command whose every form only reads (the identities, +CSQ)
+ALL_FORMS: frozenset[Op] = frozenset(Op)
+#: `pure=` of a setting whose read (`?`) and test (`=?`) forms only read (+CREG, +CFUN...)
+QUERIES: frozenset[Op] = frozenset({Op.READ, Op.TEST})
+
 
 @dataclass(frozen=True, slots=True)
 class Spec:
@@ -29,6 +34,9 @@ class Spec:
     handler: Handler
     sim: bool  # needs the SIM: answers CME 14 while the SIM is busy
     listed: bool  # shown by AT+CLAC
+    #: the forms whose answer depends on the modem's state alone and that change nothing: a line made of
+    #: such commands is answered from the modem's memo while nothing changes (`VirtualModem.answer`)
+    pure: frozenset[Op] = frozenset()
 
 
 class CommandSet:
@@ -38,12 +46,18 @@ class CommandSet:
         self.name = name
         self.commands: dict[str, Spec] = {}
 
-    def command(self, *names: str, sim: bool = False, listed: bool = True) -> Callable[[Handler], Handler]:
-        """Add `handler` under every name in `names` (upper-case, with the prefix: `+CSQ`, `E`, `&F`)."""
+    def command(
+        self, *names: str, sim: bool = False, listed: bool = True, pure: Iterable[Op] = ()
+    ) -> Callable[[Handler], Handler]:
+        """Add `handler` under every name in `names` (upper-case, with the prefix: `+CSQ`, `E`, `&F`).
+
+        `pure`: the forms (`ALL_FORMS`, `QUERIES`) that only read the modem's state (no timer, no random
+        draw, no change, nothing that depends on the time): their answers may be replayed."""
+        forms = frozenset(pure)
 
         def add(handler: Handler) -> Handler:
             for name in names:
-                self.commands[name] = Spec(name, self.name, handler, sim, listed)
+                self.commands[name] = Spec(name, self.name, handler, sim, listed, forms)
             return handler
 
         return add

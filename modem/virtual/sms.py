@@ -97,7 +97,7 @@ class SmsService:
 
     def start_polling(self) -> None:
         if self._poll is None and self.modem.net.network is not None:
-            self._poll = self.modem.schedule(0.0, self._fetch)
+            self._poll = self.modem.schedule(0.0, self._fetch, quiet=True)
 
     def _fetch(self) -> None:
         self._poll = None
@@ -106,6 +106,7 @@ class SmsService:
         if not net.registered or net.network is None:
             return
         for msg in net.network.pending_sms(m.now, m.identity.line_id):
+            m.changed()
             at = max(m.now + m.link.sms_leg(), self._mt_last)
             self._mt_last = at
             if at > m.now:
@@ -114,8 +115,9 @@ class SmsService:
                 self.backlog.append(msg)
         self._deliver_backlog()
         for report in net.network.pending_reports(m.now, m.identity.line_id):
+            m.changed()
             self._status_report(report)
-        self._poll = m.schedule(POLL_S, self._fetch)
+        self._poll = m.schedule(POLL_S, self._fetch, quiet=True)
 
     def _status_report(self, report: DeliveryReport) -> None:
         """A status report for an MO SMS, as +CNMI's <ds> says: 1, routed as +CDS; 2, stored (in "SR"
@@ -161,6 +163,8 @@ class SmsService:
 
     def _deliver_backlog(self) -> None:
         m = self.modem
+        if self.backlog:
+            m.changed()
         while self.backlog:
             msg = self.backlog[0]
             sender = _display_number(msg.sender)

@@ -192,17 +192,28 @@ class ModemRunner:
         self.closed = False
         #: called after every output flush (the control console's `wait` checks its states there)
         self.observer: Callable[[], None] | None = None
+        self._now = clock.now
+        self._answer = modem.answer
         self.sockets = LoopSockets(clock.loop, modem.tcp, self.run_now)
         modem.tcp.io = self.sockets  # the stacks' sockets to real endpoints live on this loop
         modem.external = self.run_now  # and the PPP forwarder's host sockets
         self._flush()
 
     def feed(self, data: bytes) -> None:
-        self.modem.feed(data, self.clock.now())
-        self._flush()
+        now = self._now()
+        out = self._answer(data, now)  # a poller's repeated line: its memoised answer, nothing else to do
+        if out is None:
+            self.modem.feed(data, now)
+            self._flush()
+            return
+        if out and not self.closed:
+            self.sink(out)
+        if self.observer is not None:
+            self.observer()
 
     def kick(self) -> None:
         """Run what is due now and send its output (after the modem was changed from outside)."""
+        self.modem.changed()
         self.modem.poll(self.clock.now())
         self._flush()
 
@@ -212,6 +223,7 @@ class ModemRunner:
             return
         self.modem.poll(self.clock.now())
         fn()
+        self.modem.changed()
         self._flush()
 
     def _tick(self) -> None:
