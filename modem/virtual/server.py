@@ -1,8 +1,11 @@
 """Serving virtual modems to any AT client: on pseudo-terminals or on loopback TCP ports.
 
-A pty: the master side is read with the loop's `add_reader`, the slave is put
-in raw mode and kept open by the server (so the master never reads EIO while
-no client has the device open); clients open the slave's path (`/dev/pts/N`).
+A pty: the master side is read in the loop's `ReadyHub` (one loop callback serves every modem
+ready at that moment), the slave is put in raw mode and kept open by the server (so the master
+never reads EIO while no client has the device open); clients open the slave's path (`/dev/pts/N`).
+A TCP port: a listening socket on 127.0.0.1, one client at a time (a new one takes over), its
+socket read in the same hub.  Both write the modem's output at once and keep what the client has
+not taken yet (`_Writer`).
 """
 
 from __future__ import annotations
@@ -13,16 +16,80 @@ import errno
 import logging
 import os
 import pty
+import socket
 import tty
-from typing import cast
 
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import VirtualModem
+from modem.virtual.serving import ReadyHub
 from modem.virtual.transport import ModemRunner
 
 log = logging.getLogger(__name__)
 
-BACKLOG = 1 << 20  # bytes waiting for the pty's reader before the modem's sockets stop being read
+BACKLOG = 1 << 20  # bytes waiting for the client before the modem's sockets stop being read
+READ_SIZE = 65536
+
+
+class _Writer:
+    """Bytes toward one client descriptor: written at once; what does not fit waits for the loop's
+    writability, and past `BACKLOG` the modem's sockets stop being read until the client catches up."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.runner: ModemRunner | None = None  # whose sockets pause while the client is behind
+        self.pending = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self.pending:
+            self.pending += data
+        else:
+            try:
+                n = os.write(self.fd, data)
+            except BlockingIOError:
+                n = 0
+            except (BrokenPipeError, ConnectionResetError):
+                self.lost()
+                return
+            if n == len(data):
+                return
+            self.pending += data[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        if len(self.pending) > BACKLOG and self.runner is not None:
+            self.runner.sockets.pause_reading()  # the client reads slower than servers send
+
+    def _writable(self) -> None:
+        try:
+            n = os.write(self.fd, self.pending)
+        except BlockingIOError:
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.lost()
+            return
+        del self.pending[:n]
+        if not self.pending:
+            self.loop.remove_writer(self.fd)
+            self._resume()
+
+    def lost(self) -> None:
+        """The client is gone: what waits for it is dropped (the endpoint closes the descriptor)."""
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.pending:
+            self.pending.clear()
+            self.loop.remove_writer(self.fd)
+            self._resume()
+
+    def _resume(self) -> None:
+        if self.runner is not None:
+            self.runner.sockets.resume_reading()
 
 
 class PtyEndpoint:
@@ -34,10 +101,11 @@ class PtyEndpoint:
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         self.loop = clock.loop
-        self._pending = bytearray()
-        self._writing = False
-        self.loop.add_reader(self.master, self._readable)
-        self.runner = ModemRunner(modem, clock, self._write)
+        self._writer = _Writer(self.loop, self.master)
+        self.runner = ModemRunner(modem, clock, self._writer.write)
+        self._writer.runner = self.runner
+        self._hub = ReadyHub.of(self.loop)
+        self._hub.add(self.master, self._readable)
 
     @property
     def modem(self) -> VirtualModem:
@@ -45,7 +113,7 @@ class PtyEndpoint:
 
     def _readable(self) -> None:
         try:
-            data = os.read(self.master, 65536)
+            data = os.read(self.master, READ_SIZE)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -55,56 +123,13 @@ class PtyEndpoint:
         if data:
             self.runner.feed(data)
 
-    def _write(self, data: bytes) -> None:
-        if self._pending:
-            self._pending += data
-        else:
-            try:
-                n = os.write(self.master, data)
-            except BlockingIOError:
-                n = 0
-            if n < len(data):
-                self._pending += data[n:]
-                self.loop.add_writer(self.master, self._writable)
-        if len(self._pending) > BACKLOG:
-            self.runner.sockets.pause_reading()  # the client reads slower than servers send
-
-    def _writable(self) -> None:
-        try:
-            n = os.write(self.master, self._pending)
-        except BlockingIOError:
-            return
-        del self._pending[:n]
-        if not self._pending:
-            self.loop.remove_writer(self.master)
-            self.runner.sockets.resume_reading()
-
     def close(self) -> None:
         self.runner.close()
-        self.loop.remove_reader(self.master)
-        if self._pending:
-            self.loop.remove_writer(self.master)
+        self._hub.remove(self.master)
+        self._writer.close()
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-class _TcpClient(asyncio.Protocol):
-    """One client connection of a `TcpEndpoint`: its bytes go straight to the modem (no stream, no task)."""
-
-    def __init__(self, endpoint: TcpEndpoint) -> None:
-        self.endpoint = endpoint
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.endpoint._connected(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.endpoint.runner.feed(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.endpoint._disconnected(self)
 
 
 class TcpEndpoint:
@@ -113,9 +138,12 @@ class TcpEndpoint:
     def __init__(self, modem: VirtualModem, clock: LoopClock, port: int) -> None:
         self.port = port
         self.clock = clock
-        self._client: _TcpClient | None = None
+        self.loop = clock.loop
+        self._client: socket.socket | None = None
+        self._writer: _Writer | None = None
         self.runner = ModemRunner(modem, clock, self._write)
-        self.server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
+        self._hub: ReadyHub | None = None
 
     @property
     def path(self) -> str:
@@ -126,28 +154,72 @@ class TcpEndpoint:
         return self.runner.modem
 
     async def start(self) -> None:
-        loop = self.clock.loop
-        self.server = await loop.create_server(lambda: _TcpClient(self), "127.0.0.1", self.port)
-        if self.port == 0:
-            self.port = self.server.sockets[0].getsockname()[1]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(16)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._listener = sock
+        self.port = sock.getsockname()[1]
+        self.loop.add_reader(sock.fileno(), self._accept)
 
-    def _connected(self, client: _TcpClient) -> None:
-        old, self._client = self._client, client
-        if old is not None and old.transport is not None:
-            old.transport.close()
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            client, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        client.setblocking(False)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._drop_client()  # a new client takes over
+        self._client = client
+        self._writer = _Writer(self.loop, client.fileno())
+        self._writer.runner = self.runner
+        self._hub = ReadyHub.of(self.loop)
+        self._hub.add(client.fileno(), self._readable)
 
-    def _disconnected(self, client: _TcpClient) -> None:
-        if self._client is client:
-            self._client = None
+    def _readable(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        try:
+            data = client.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""  # reset by the peer: as a close
+        if data:
+            self.runner.feed(data)
+        else:
+            self._drop_client()
+
+    def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if self._hub is not None:
+            self._hub.remove(client.fileno())
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        client.close()
 
     def _write(self, data: bytes) -> None:
-        client = self._client
-        if client is not None and client.transport is not None and not client.transport.is_closing():
-            client.transport.write(data)
+        writer = self._writer
+        if writer is not None:
+            writer.write(data)
+            if writer.closed:
+                self._drop_client()
 
     def close(self) -> None:
         self.runner.close()
-        if self._client is not None and self._client.transport is not None:
-            self._client.transport.close()
-        if self.server is not None:
-            self.server.close()
+        self._drop_client()
+        if self._listener is not None:
+            if not self.loop.is_closed():
+                self.loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None

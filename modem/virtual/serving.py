@@ -2,6 +2,11 @@
 
     reserve_fds(1000, tcp=False)                  # before opening 1,000 ptys (OptionError: --count)
     run_served(main())                            # on uvloop when it is installed, else asyncio's loop
+    hub = ReadyHub.of(loop); hub.add(fd, on_readable) ... hub.remove(fd)
+
+`ReadyHub` watches the modems' descriptors (pty masters, TCP clients) in an epoll set of its own,
+which the loop watches as one descriptor: one callback of the loop serves every descriptor ready
+at that moment, so a fleet's commands cost one loop wake-up per batch instead of one each.
 
 A pty keeps two descriptors open (master and slave), a TCP port two (the listening socket and the
 client's; three while a new client takes over).  The soft RLIMIT_NOFILE is raised up to the hard
@@ -13,9 +18,11 @@ command, on TCP most of all; the modems behave the same on either loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
+import select
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from modem.options import OptionError
 
@@ -69,3 +76,70 @@ def run_served(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(main)` on the loop `loop_factory` picks."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
+
+
+class ReadyHub:
+    """Many descriptors' read readiness in one callback of an event loop (Linux epoll; elsewhere the
+    loop's own `add_reader` per descriptor).  `ReadyHub.of(loop)` is the loop's hub: made at the first
+    `add`, its epoll set closed when the last descriptor is removed."""
+
+    _hubs: ClassVar[
+        dict[int, ReadyHub]
+    ] = {}  # by id(loop): uvloop's loops take no attributes nor weak references
+    BATCH = 1024  # descriptors served per loop callback at most (the rest: the next one)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._handlers: dict[int, Callable[[], None]] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        if self._epoll is not None:
+            loop.add_reader(self._epoll.fileno(), self._ready)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> ReadyHub:
+        hub = cls._hubs.get(id(loop))
+        if hub is None or hub.loop is not loop:
+            hub = cls._hubs[id(loop)] = cls(loop)
+        return hub
+
+    def add(self, fd: int, on_readable: Callable[[], None]) -> None:
+        """Call `on_readable()` whenever `fd` has something to read (level-triggered, as add_reader)."""
+        self._handlers[fd] = on_readable
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+        else:
+            self.loop.add_reader(fd, on_readable)
+
+    def remove(self, fd: int) -> None:
+        """Stop watching `fd` (before closing it); the hub closes when it watches nothing."""
+        if self._handlers.pop(fd, None) is None:
+            return
+        if self._epoll is None:
+            self.loop.remove_reader(fd)
+        else:
+            with contextlib.suppress(OSError):  # closed already: epoll forgot it
+                self._epoll.unregister(fd)
+        if not self._handlers:
+            self.close()
+
+    def close(self) -> None:
+        if self._hubs.get(id(self.loop)) is self:
+            del self._hubs[id(self.loop)]
+        if self._epoll is not None and not self._epoll.closed:
+            if not self.loop.is_closed():
+                self.loop.remove_reader(self._epoll.fileno())
+            self._epoll.close()
+
+    def _ready(self) -> None:
+        assert self._epoll is not None
+        handlers = self._handlers
+        for fd, _ in self._epoll.poll(0, self.BATCH):
+            handler = handlers.get(fd)
+            if handler is None:
+                continue
+            try:
+                handler()
+            except Exception as exc:  # one descriptor's failure is reported; the others are served
+                self.loop.call_exception_handler(
+                    {"message": f"ReadyHub: error serving descriptor {fd}", "exception": exc}
+                )

@@ -1,9 +1,13 @@
-"""The modem's memo of answers (a poller's repeated lines): the same bytes as the full interpreter,
-forgotten whenever anything that an answer shows changes."""
+"""The modem's memo of answers (a poller's repeated lines) and the serving hub: the same bytes as the
+full interpreter, forgotten whenever anything that an answer shows changes."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import socket
+import tty
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -11,10 +15,13 @@ import pytest
 
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
+from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
 from modem.virtual.faults import make_faults
 from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.server import PtyEndpoint, TcpEndpoint
+from modem.virtual.serving import ReadyHub
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 POLLS = ("AT", "AT+CSQ", "AT+CREG?", "AT+CGREG?", "AT+CGATT?", "AT+COPS?", "AT+CPIN?", "AT+CFUN?", "AT+CGMI")
@@ -128,3 +135,56 @@ def test_random_sessions_give_the_bytes_of_a_modem_without_memo(seed: int) -> No
             plain.feed(chunk, now)
         assert memo.take_output() == plain.take_output(), (seed, now, line)
     assert hits > 40  # the memo did answer
+
+
+def test_hub_serves_ptys_and_closes_with_its_last_descriptor() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop)
+        eps = [PtyEndpoint(VirtualModem(load_profile("generic"), index=i), clock) for i in range(3)]
+        hub = ReadyHub.of(loop)
+        assert all(ReadyHub.of(loop) is hub for _ in eps)
+        fds = []
+        for ep in eps:
+            fd = os.open(ep.path, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(fd)
+            fds.append(fd)
+        try:
+            for fd in fds:
+                os.write(fd, b"ATE0\r")
+            for fd in fds:
+                got = b""
+                while not got.endswith(b"OK\r\n"):
+                    got += await loop.run_in_executor(None, os.read, fd, 4096)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            for ep in eps:
+                ep.close()
+        assert ReadyHub.of(loop) is not hub  # the old one closed with its last descriptor
+        ReadyHub.of(loop).close()
+
+    asyncio.run(main())
+
+
+def test_tcp_endpoint_a_new_client_takes_over() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ep = TcpEndpoint(VirtualModem(load_profile("generic")), LoopClock(loop), 0)
+        await ep.start()
+        try:
+            r1, w1 = await asyncio.open_connection("127.0.0.1", ep.port)
+            w1.write(b"ATE0\r")
+            assert (await r1.readuntil(b"OK\r\n")).endswith(b"OK\r\n")
+            r2, w2 = await asyncio.open_connection("127.0.0.1", ep.port)
+            assert await r1.read() == b""  # the first client is closed
+            w2.write(b"AT+CGMI\r")
+            assert await r2.readuntil(b"OK\r\n") == b"\r\nM2MSIM\r\n\r\nOK\r\n"
+            w2.close()
+            w1.close()
+        finally:
+            ep.close()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", ep.port), timeout=2).close()
+
+    asyncio.run(main())
