@@ -4,14 +4,16 @@ Each figure comes with a baseline measured in the same run:
 - in-process: the modem's feed/take_output vs. a bare function that returns a canned "OK";
 - one pty: the virtual modem served by `PtyEndpoint` (asyncio, in a child process) vs. a bare
   responder on the same kind of pty and loop that answers every line with OK without parsing it;
-- a fleet: `m2msim modem serve --count N` (one process, ptys or `--tcp 0`) vs. a bare asyncio
-  responder serving N endpoints of the same transport from one process (every line answered with OK,
-  nothing parsed).  The load comes from separate processes (`LOADERS` of them, each driving a share
-  of the modems), so what is measured is the server's capacity, not the client's: every modem has one
-  command outstanding and the next one is sent when the answer's final result has arrived, as an AT
-  client does, cycling through a mix of read commands (`MIX`).  Printed: aggregate commands/s, per
-  modem (slowest and median), the server's and the load processes' CPU use (100 % = one core), and
-  the commands per CPU-second of the server (its capacity when it has a whole core);
+- a fleet: `m2msim modem serve --count N` (one process, ptys or `--tcp 0`) vs. a bare responder
+  serving N endpoints of the same transport from one process the same way (`ReadyHub`; every line
+  answered with OK, nothing parsed).  The load comes from separate processes (`LOADERS` of them, each
+  driving a share of the modems from one epoll loop), counted from `RUN_IN_S` on (the modems are
+  registered by then): every modem has one command outstanding and the next one is sent when the
+  answer's final result has arrived, as an AT client does, cycling through a mix of read commands
+  (`MIX`).  Printed: aggregate commands/s, per modem (slowest and median), the CPU use (100 % = one
+  core) of the server, of the load processes and of the whole machine (everything it ran, the
+  kernel's workers and other users' work included) with its load average, and the CPU microseconds
+  per command of the server and of the load separately;
 - sockets (benchmarks/virtual_sockets.py): real TCP through one modem's pty at >= 10 MB/s with
   network conditions off, and 100 modems each with an open socket served by one process;
 - the network conditions' shaper (`modem.virtual.conditions`): time per packet of a stream send and
@@ -28,7 +30,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import resource
-import selectors
+import select
 import signal
 import socket
 import statistics
@@ -37,37 +39,65 @@ import sys
 import tempfile
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import cast
 
 from benchmarks.virtual_sockets import Served, rss_kb
 from modem.profiles import load_profile
 from modem.virtual.core import VirtualModem
-from modem.virtual.serving import FDS_SPARE, fds_needed, loop_factory, raise_fd_limit, run_served
+from modem.virtual.serving import FDS_SPARE, ReadyHub, fds_needed, loop_factory, raise_fd_limit, run_served
 
 COMMANDS = (b"AT\r", b"AT+CSQ\r", b"AT+CREG?\r", b"AT+CGMI\r")
 MIX = (b"AT\r", b"AT+CSQ\r", b"AT+CREG?\r", b"AT+CGATT?\r", b"AT+COPS?\r", b"AT+CGREG?\r")
 TERMINATORS = (b"OK\r\n", b"ERROR\r\n")
 FLEET_PROFILE = "simcom-sim800"
 LOADERS = 2
+RUN_IN_S = 3.0  # before counting: the profile's network search (2 s) and each client's first round of MIX
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _bare_answer(fd: int) -> Callable[[], None]:
+    """Read `fd`, answer every line with OK (nothing parsed); a closed TCP client is dropped."""
+
+    def answer() -> None:
+        data = os.read(fd, 65536)
+        if data:
+            os.write(fd, b"\r\nOK\r\n" * data.count(b"\r"))
+        else:
+            ReadyHub.of(asyncio.get_running_loop()).remove(fd)
+            os.close(fd)
+
+    return answer
+
+
 def _bare_pty(loop: asyncio.AbstractEventLoop) -> str:
-    """A pty on `loop` that answers every line with OK, parsing nothing; the slave's path."""
+    """A pty on `loop` that answers every line with OK, parsing nothing; the slave's path.  Its master
+    is served as the modems' are (`ReadyHub`)."""
     master, slave = os.openpty()
     tty.setraw(slave)
     os.set_blocking(master, False)
-
-    def answer() -> None:
-        data = os.read(master, 65536)
-        os.write(master, b"\r\nOK\r\n" * data.count(b"\r"))
-
-    loop.add_reader(master, answer)
+    ReadyHub.of(loop).add(master, _bare_answer(master))
     return os.ttyname(slave)
+
+
+def _bare_tcp(loop: asyncio.AbstractEventLoop) -> str:
+    """A loopback TCP port on `loop` answering every line with OK, its clients served as the modems'."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+
+    def accept() -> None:
+        client, _ = listener.accept()
+        client.setblocking(False)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        fd = client.detach()
+        ReadyHub.of(loop).add(fd, _bare_answer(fd))
+
+    loop.add_reader(listener.fileno(), accept)
+    return f"socket://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def _serve(kind: str, count: int, conn: Connection) -> None:
@@ -173,11 +203,14 @@ def shaper(n: int) -> tuple[float, float, float, float, float]:
     return stream, datagram, bare, make_link, make_modem
 
 
-def core_cpu(modems: int, n: int) -> float:
-    """CPU microseconds per command of the modem core alone, `modems` modems answering `MIX` in turn."""
+def core_cpu(modems: int, n: int, memo: bool = True) -> float:
+    """CPU microseconds per command of the modem core alone, `modems` modems answering `MIX` in turn
+    (`memo` False: every line interpreted, the memo of answers turned off by a line observer)."""
     profile = load_profile(FLEET_PROFILE)
     fleet = [VirtualModem(profile, index=i) for i in range(modems)]
     for m in fleet:
+        if not memo:
+            m.on_line = _ignore
         m.take_output(0.0)
         m.feed(b"ATE0\r", 0.0)
         m.take_output()
@@ -189,6 +222,10 @@ def core_cpu(modems: int, n: int) -> float:
     return (time.process_time() - t0) / n * 1e6
 
 
+def _ignore(line: str) -> None:
+    pass
+
+
 # ----- a fleet served from one process, load from others -------------------------------------------------
 
 
@@ -196,22 +233,9 @@ def bare_main(kind: str, count: int) -> None:
     """The fleet's baseline server: `count` endpoints answering every line with OK, paths on stdout."""
     raise_fd_limit(fds_needed(count, kind == "tcp"))
 
-    class Answer(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast(asyncio.Transport, transport)
-
-        def data_received(self, data: bytes) -> None:
-            self.transport.write(b"\r\nOK\r\n" * data.count(b"\r"))
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        paths = []
-        for _ in range(count):
-            if kind == "tcp":
-                server = await loop.create_server(Answer, "127.0.0.1", 0)
-                paths.append(f"socket://127.0.0.1:{server.sockets[0].getsockname()[1]}")
-            else:
-                paths.append(_bare_pty(loop))
+        paths = [(_bare_tcp if kind == "tcp" else _bare_pty)(loop) for _ in range(count)]
         print("\n".join(paths), flush=True)
         stop = loop.create_future()
         loop.add_signal_handler(signal.SIGINT, stop.set_result, None)
@@ -237,49 +261,63 @@ def _cpu_self() -> float:
 
 
 def _load(paths: Sequence[str], conn: Connection) -> None:
-    """A load process: one AT client per path, each waiting for its answer before the next command."""
+    """A load process: one AT client per path, each waiting for its answer before the next command.
+
+    Kept cheap, as it shares the cores with the server: one epoll set, and per answer one read, a
+    test of its last bytes and one write of the next command (the commands of each client pre-made
+    as one cycle, its position in a list indexed by descriptor)."""
     raise_fd_limit(len(paths) + FDS_SPARE)
     fds = [_open_endpoint(p) for p in paths]
     for fd in fds:
         _round_trip(fd, b"ATE0\r")  # echo off, as drivers do; the boot URCs come before its answer
         os.set_blocking(fd, False)
-    sel = selectors.DefaultSelector()
-    index = {}
-    for k, fd in enumerate(fds):
-        sel.register(fd, selectors.EVENT_READ)
-        index[fd] = k
-    bufs = [b""] * len(fds)
-    sent = [0] * len(fds)
-    counts = [0] * len(fds)
+    ep = select.epoll()
+    top = max(fds) + 1
+    bufs = [b""] * top
+    step = [0] * top  # commands answered (the next command is MIX[step % len(MIX)])
+    for fd in fds:
+        ep.register(fd, select.EPOLLIN)
     conn.send("ready")
     t0, t1 = conn.recv()
     for k, fd in enumerate(fds):
+        step[fd] = k
         os.write(fd, MIX[k % len(MIX)])
-        sent[k] = k
+    n_mix = len(MIX)
+    read, write, poll = os.read, os.write, ep.poll
+    counted = list(step)  # the steps when counting starts
     counting = False
     cpu0 = 0.0
     while True:
         now = time.time()
         if not counting and now >= t0:
             counting, cpu0 = True, _cpu_self()
+            counted = list(step)
         if now >= t1:
             break
-        for key, _ in sel.select(min(t1 - now, 0.05)):
-            fd = int(key.fd)
-            k = index[fd]
-            buf = bufs[k] + os.read(fd, 4096)
+        for fd, _ in poll(min(t1 - now, 0.05)):
+            buf = read(fd, 4096)
+            if bufs[fd]:
+                buf = bufs[fd] + buf
             if buf.endswith(TERMINATORS):
-                bufs[k] = b""
-                if counting:
-                    counts[k] += 1
-                sent[k] += 1
-                os.write(fd, MIX[sent[k] % len(MIX)])
+                bufs[fd] = b""
+                k = step[fd] + 1
+                step[fd] = k
+                write(fd, MIX[k % n_mix])
             else:
-                bufs[k] = buf
+                bufs[fd] = buf
     cpu = _cpu_self() - cpu0
+    ep.close()
     for fd in fds:
         os.close(fd)
-    conn.send((counts, cpu))
+    conn.send(([step[fd] - counted[fd] for fd in fds], cpu))
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (every process, the kernel's workers)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
 def _proc_cpu(pid: int) -> float:
@@ -294,10 +332,22 @@ class FleetRun:
     median: float  # commands/s, median modem
     server_cpu: float  # cores (1.0 = one core busy all the time)
     load_cpu: float  # cores, all load processes
+    machine: float = 0.0  # cores busy on the whole machine (these processes, the kernel's, everyone else's)
+    loadavg: float = 0.0  # the 1-minute load average at the end
 
     @property
     def per_server_cpu(self) -> float:
         return self.rate / self.server_cpu if self.server_cpu else 0.0
+
+    @property
+    def server_us(self) -> float:
+        """Server CPU microseconds per command (user + system)."""
+        return self.server_cpu / self.rate * 1e6 if self.rate else 0.0
+
+    @property
+    def load_us(self) -> float:
+        """Load processes' CPU microseconds per command."""
+        return self.load_cpu / self.rate * 1e6 if self.rate else 0.0
 
 
 def fleet(command: list[str], count: int, seconds: float, loaders: int = LOADERS) -> FleetRun:
@@ -339,14 +389,18 @@ def _drive(pid: int, paths: list[str], seconds: float, loaders: int) -> FleetRun
         for c in conns:
             if c.recv() != "ready":
                 raise RuntimeError("load process failed")
-        t0 = time.time() + 0.5  # a half-second run-in before counting starts
+        t0 = time.time() + RUN_IN_S  # counting starts once the modems are registered and polled
         t1 = t0 + seconds
         for c in conns:
             c.send((t0, t1))
         time.sleep(max(0.0, t0 - time.time()))
         cpu0 = _proc_cpu(pid)
+        busy0, total0 = _machine_busy()
         time.sleep(max(0.0, t1 - time.time()))
         server_cpu = (_proc_cpu(pid) - cpu0) / seconds
+        busy1, total1 = _machine_busy()
+        cores = os.cpu_count() or 1
+        machine = (busy1 - busy0) / (total1 - total0) * cores if total1 > total0 else 0.0
         counts: list[int] = []
         load_cpu = 0.0
         for c in conns:
@@ -357,7 +411,9 @@ def _drive(pid: int, paths: list[str], seconds: float, loaders: int) -> FleetRun
         for p in procs:
             p.join(10)
     rates = sorted(n / seconds for n in counts)
-    return FleetRun(sum(rates), rates[0], statistics.median(rates), server_cpu, load_cpu)
+    return FleetRun(
+        sum(rates), rates[0], statistics.median(rates), server_cpu, load_cpu, machine, os.getloadavg()[0]
+    )
 
 
 # `python -c` for `m2msim modem serve` on asyncio's own loop even where uvloop is installed
@@ -381,7 +437,8 @@ def _median_run(runs: list[FleetRun]) -> FleetRun:
 def _show(label: str, r: FleetRun) -> str:
     return (
         f"  {label:24} {r.rate:8,.0f} commands/s  per modem slowest {r.slowest:5,.0f}/s median {r.median:5,.0f}/s  "
-        f"CPU server {r.server_cpu:4.0%} load {r.load_cpu:4.0%}  {1e6 / r.per_server_cpu:5.1f} us server CPU/command"
+        f"CPU server {r.server_cpu:4.0%} load {r.load_cpu:4.0%} machine {r.machine:4.0%} (loadavg {r.loadavg:.1f})  "
+        f"CPU/command: server {r.server_us:5.1f} us, load {r.load_us:5.1f} us"
     )
 
 
@@ -414,6 +471,13 @@ def fleet_report(kind: str, count: int, seconds: float, repeat: int, core_us: fl
         f"{core_us:.1f} modem core (in-process, {count} modems), {us_modem - us_bare - core_us:.1f} the rest "
         f"(runner, endpoint, timers, network polling)"
     )
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1e6 / (modem.server_us + modem.load_us)
+    print(
+        f"  ceiling with the {cores} cores to the server and its load alone: {ceiling:,.0f} commands/s, "
+        f"{ceiling / count:,.0f} per modem (CPU per command {modem.server_us:.1f} + {modem.load_us:.1f} us; "
+        "the kernel's pty / TCP workers not counted)"
+    )
 
 
 def main(quick: bool) -> None:
@@ -425,8 +489,10 @@ def main(quick: bool) -> None:
         f"   ratio {modem_rate / canned_rate:.3f}"
     )
     core_one, core_fleet = core_cpu(1, n_in), core_cpu(count, n_in)
+    full_one, full_fleet = core_cpu(1, n_in, memo=False), core_cpu(count, n_in, memo=False)
     print(
         f"in-process  CPU per command (MIX): one modem {core_one:.2f} us, {count} modems in turn {core_fleet:.2f} us"
+        f"   (every line interpreted, no memo: {full_one:.2f} / {full_fleet:.2f} us)"
     )
     stream, datagram, bare, make_link, make_modem = shaper(n_in)
     print(
