@@ -77,6 +77,7 @@ ROW_COL = "__m2msim_row"
 DUP_FILE = "__m2msim_dup_file"
 DUP_ROW = "__m2msim_dup_row"
 MAX_CSV_LINE = 1 << 20  # bytes: a usage row is a few hundred; a longer line is a malformed row
+FETCH_ROWS = 4096  # an aggregate with more rows than this is fetched by columns
 SMALL_CSV = 64 << 20  # bytes: about a million rows, whose hashes DuckDB groups in a few MiB
 
 # What no network produces (values beyond these are rejects, "impossible value"):
@@ -496,15 +497,19 @@ class UsageReader:
         judged: dict[tuple[Any, ...], str | None] = {}
         scan = self._scan_sql(month_start, month_end, first_periods)
         settled = scan.settled
-        rows = self._fetch(scan.sql)
+        beyond_cols = [f"b{p}" for p in periods]
+        rows = self._fetch_sums(scan.sql, ["ko"] if settled else ["ko", *beyond_cols])
         # Settled: the call sums come from a scan of their own, made only when there are calls.
         call_sums: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         if settled and any(row[1] in _CALL_TYPES for row in rows):
-            call_sums = {row[:5]: row[5:] for row in self._fetch(scan.calls)}
+            call_sums = {row[:5]: row[5:] for row in self._fetch_sums(scan.calls, beyond_cols)}
         for row in rows:
-            raw_line, type_, raw_zone, raw_dest, deliv, bad, n, ko = row[:8]
-            if bad:
-                flagged += n
+            raw_line, type_, raw_zone, raw_dest, deliv, rejected, n, ko = row[:8]
+            line = raw_line or None
+            zone = raw_zone or "fr"
+            dest = raw_dest or None
+            if rejected:  # the rows of a row-level reject (the code), sorted out by the scan itself
+                _add(groups, Group(line, type_, zone, dest, deliv, rejected, n, 0, 0, {}))
                 continue
             if settled and type_ == "data" and n != row[-1]:
                 # data rows without both byte counts: sorted out by the second scan
@@ -512,9 +517,6 @@ class UsageReader:
                 n = row[-1]
                 if not n:
                     continue
-            line = raw_line or None
-            zone = raw_zone or "fr"
-            dest = raw_dest or None
             jkey = (line is None, type_, zone, dest)
             code = judged.get(jkey, "?")
             if code == "?":
@@ -536,6 +538,31 @@ class UsageReader:
             return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+
+    def _fetch_sums(self, sql: str, sums: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The rows of an aggregate, its `sums` columns (SUMs, NULL counting as 0) as integers.
+
+        A large result (a month has tens of thousands of aggregates) is fetched by columns, four
+        times cheaper than as tuples.  DuckDB's SUM of BIGINT is a HUGEINT, which NumPy would
+        turn into a float: the sums are fetched as BIGINT, and when one does not fit (no real
+        month comes near 2^63) the aggregate is fetched again as exact tuples.
+        """
+        cast = ", ".join(f"TRY_CAST(COALESCE({s}, 0) AS BIGINT) AS {s}" for s in sums)
+        try:
+            result = self.con.execute(f"SELECT * REPLACE ({cast}) FROM ({sql})" if sums else sql)
+            names = [str(d[0]) for d in result.description or ()]
+            rows = result.fetchmany(FETCH_ROWS)
+            if len(rows) == FETCH_ROWS:  # the rest by columns (NumPy is loaded for large inputs only)
+                columns = [c.tolist() for c in result.fetchnumpy().values()]
+                if any(None in columns[names.index(s)] for s in sums):
+                    return self._fetch(sql)
+                rows.extend(zip(*columns, strict=True))
+        except duckdb.Error as exc:
+            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        where = [names.index(s) for s in sums]
+        if any(row[i] is None for row in rows[:FETCH_ROWS] for i in where):
+            return self._fetch(sql)
+        return rows
 
     def _scan_sql(self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]) -> Scan:
         """The one-scan aggregate: raw keys, a row-check flag, integer sums over the clean rows.
@@ -576,25 +603,44 @@ class UsageReader:
             and month_start <= lo
             and hi < month_end
         ):
-            ts_bad = "false"  # every row has a start, and all of them are in the month
+            ts_checks = []  # every row has a start, and all of them are in the month
         else:
-            ts_bad = f"(ts IS NULL OR ts < TIMESTAMPTZ '{start_txt}' OR ts >= TIMESTAMPTZ '{end_txt}')"
+            ts_checks = [
+                ("bad-start", "ts IS NULL"),
+                ("outside-month", f"ts < TIMESTAMPTZ '{start_txt}' OR ts >= TIMESTAMPTZ '{end_txt}'"),
+            ]
+        bytes_bad = " OR ".join(
+            check
+            for check in (
+                self._range_check("bytes_up", bu, "bu", MAX_OCTETS),
+                self._range_check("bytes_down", bd, "bd", MAX_OCTETS),
+            )
+            if check != "false"
+        )
+        # The row checks of `_normalised`, in its order, less those the statistics settle.
         row_checks = [
-            ts_bad,
-            dur_bad,
-            self._range_check("bytes_up", bu, "bu", MAX_OCTETS),
-            self._range_check("bytes_down", bd, "bd", MAX_OCTETS),
-            deliv_bad,
+            *ts_checks,
+            ("bad-duration", dur_bad),
+            ("bad-bytes", bytes_bad or "false"),
+            ("bad-delivered", deliv_bad),
             *self._record_checks_unsettled(month_end, ts, dur, bu, bd),
         ]
-        if all(check == "false" for check in row_checks):
+        row_checks = [(code, sql) for code, sql in row_checks if sql != "false"]
+        if not row_checks:
             # The statistics settled every row check but one: a data row without both byte counts,
-            # which the aggregate counts (`with_bytes`).  No per-row flag, no flag in the key.
+            # which the aggregate counts (`with_bytes`).  No per-row code, no code in the key.
             lo, hi = self.ranges.get("delivered", (None, None))
             if deliv and lo is not None and lo == hi:
                 deliv = "true" if lo else "false"  # the same on every row: a constant, not a key
             return Scan(*self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True)
-        checks = " OR ".join(row_checks)
+        # The first failed check names the row's reject (NULL: clean), so that the one scan sorts
+        # the rejected rows by reason too; a data row without both byte counts is a 'bad-bytes'
+        # (the group check of `_normalised` that depends on the row).
+        cases = " ".join(f"WHEN {sql} THEN '{code}'" for code, sql in row_checks)
+        code = (
+            f"CASE {cases} WHEN COALESCE(type_v = 'data', false) AND (bu IS NULL OR bd IS NULL) "
+            "THEN 'bad-bytes' END"
+        )
         # Each column is converted once (inner SELECT), then checked, then summed.
         inner = f"""
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
@@ -602,28 +648,27 @@ class UsageReader:
                     {f'{deliv} AS deliv, "delivered" IS NOT NULL AS has_deliv, ' if deliv else ""}
                     {ts} AS ts, {c("duration_s")} IS NOT NULL AS has_dur, {dur} AS dur, {bu} AS bu, {bd} AS bd
                 FROM {self.relation}"""
-        # The sums are formed under CASE: a flagged row's values may not even fit the arithmetic.
-        call = "NOT bad AND type_v IN ('voice', 'csd')"
+        # The sums are formed under CASE: a rejected row's values may not even fit the arithmetic.
+        call = "code IS NULL AND type_v IN ('voice', 'csd')"
         beyond = "".join(
             f",\n SUM(CASE WHEN {call} THEN GREATEST({secs} - {int(p)}, 0) END) AS b{int(p)}"
             for p in first_periods
         )
         return Scan(
             f"""
-            SELECT line_v, type_v, zone_v, dest_v, {"deliv" if deliv else "NULL"}, bad, COUNT(*) AS n,
-                SUM(CASE WHEN NOT bad THEN (bu + bd + 1023) // 1024 END) AS ko,
+            SELECT line_v, type_v, zone_v, dest_v, {"deliv" if deliv else "NULL"}, code, COUNT(*) AS n,
+                SUM(CASE WHEN code IS NULL THEN (bu + bd + 1023) // 1024 END) AS ko,
                 COUNT(*) FILTER ({call} AND dur > 0) AS calls{beyond}
-            FROM (
-                SELECT *, ({checks}
-                    OR (COALESCE(type_v = 'data', false) AND (bu IS NULL OR bd IS NULL))) AS bad
-                FROM ({inner}))
-            GROUP BY line_v, type_v, zone_v, dest_v, {"deliv, " if deliv else ""}bad""",
+            FROM (SELECT *, {code} AS code FROM ({inner}))
+            GROUP BY line_v, type_v, zone_v, dest_v, {"deliv, " if deliv else ""}code""",
             "",
             False,
         )
 
-    def _record_checks_unsettled(self, month_end: datetime, ts: str, dur: str, bu: str, bd: str) -> list[str]:
-        """The SQL of the `_record_checks` the statistics (or the files' footers) do not settle."""
+    def _record_checks_unsettled(
+        self, month_end: datetime, ts: str, dur: str, bu: str, bd: str
+    ) -> list[tuple[str, str]]:
+        """The (code, SQL) of the `_record_checks` the statistics (or the files' footers) do not settle."""
         out = []
         no_dur = dur in ("NULL", "CAST(NULL AS DOUBLE)")
         d_lo, d_hi = self.ranges.get("duration_s", (None, None)) if dur == '"duration_s"' else (None, None)
@@ -666,7 +711,7 @@ class UsageReader:
                     and u_hi + v_hi <= MAX_OCTETS_PER_S * max(shortest, 1)
                 )
             if not settled:
-                out.append(sql)
+                out.append((code, sql))
         return out
 
     def _settled_scan_sql(

@@ -7,6 +7,7 @@ bad rows included (values too large to add, negative ones, missing byte counts).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -231,11 +232,13 @@ def test_the_call_scan_runs_only_for_a_month_with_calls(tmp_path: Path) -> None:
         reader = UsageReader(tmp_path / f"{name}.parquet")
         made: list[str] = []
 
-        def fetch(sql: str, made: list[str] = made, read: Any = reader._fetch) -> list[tuple[Any, ...]]:
+        def fetch(
+            sql: str, sums: Sequence[str], made: list[str] = made, read: Any = reader._fetch_sums
+        ) -> list[tuple[Any, ...]]:
             made.append(sql)
-            return read(sql)  # type: ignore[no-any-return]
+            return read(sql, sums)  # type: ignore[no-any-return]
 
-        reader._fetch = fetch  # type: ignore[method-assign]
+        reader._fetch_sums = fetch  # type: ignore[method-assign]
         groups = reader.aggregate(*month_bounds(2026, 3), [0, 60])
         assert len(made) == scans, name
         assert rate(INV, tmp_path / f"{name}.parquet").to_dict() == rate(INV, _as_text(rows)).to_dict()
