@@ -503,6 +503,7 @@ class UsageReader:
         call_sums: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         if settled and any(row[1] in _CALL_TYPES for row in rows):
             call_sums = {row[:5]: row[5:] for row in self._fetch_sums(scan.calls, beyond_cols)}
+        new = tuple.__new__  # a Group made without its Python-level constructor (tens of thousands)
         for row in rows:
             raw_line, type_, raw_zone, raw_dest, deliv, rejected, n, ko = row[:8]
             line = raw_line or None
@@ -523,11 +524,15 @@ class UsageReader:
                 code = judged[jkey] = _judge(line, type_, zone, dest)
             if type_ in _CALL_TYPES:
                 sums = call_sums[row[:5]] if settled else row[8:]
-                calls = int(sums[0] or 0)
-                beyond: Mapping[int, int] = {p: int(v or 0) for p, v in zip(periods, sums[1:], strict=True)}
+                calls = sums[0]
+                beyond: Mapping[int, int] = dict(zip(periods, sums[1:], strict=True))
             else:
                 calls, beyond = 0, no_calls
-            _add(groups, Group(line, type_, zone, dest, deliv, code, n, int(ko or 0), calls, beyond))
+            key = (line, type_, zone, dest, deliv, code)
+            if key in groups:  # raw keys that normalise alike (an empty zone and 'fr')
+                _add(groups, Group(line, type_, zone, dest, deliv, code, n, ko, calls, beyond))
+            else:
+                groups[key] = new(Group, (line, type_, zone, dest, deliv, code, n, ko, calls, beyond))
         if flagged:
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
                 _add(groups, g)
@@ -547,21 +552,24 @@ class UsageReader:
         turn into a float: the sums are fetched as BIGINT, and when one does not fit (no real
         month comes near 2^63) the aggregate is fetched again as exact tuples.
         """
-        cast = ", ".join(f"TRY_CAST(COALESCE({s}, 0) AS BIGINT) AS {s}" for s in sums)
+        if not sums:
+            return self._fetch(sql)
+        exact = f"SELECT * REPLACE ({', '.join(f'COALESCE({s}, 0) AS {s}' for s in sums)}) FROM ({sql})"
+        cast = ", ".join(f"TRY_CAST({s} AS BIGINT) AS {s}" for s in sums)
         try:
-            result = self.con.execute(f"SELECT * REPLACE ({cast}) FROM ({sql})" if sums else sql)
+            result = self.con.execute(f"SELECT * REPLACE ({cast}) FROM ({exact})")
             names = [str(d[0]) for d in result.description or ()]
             rows = result.fetchmany(FETCH_ROWS)
             if len(rows) == FETCH_ROWS:  # the rest by columns (NumPy is loaded for large inputs only)
                 columns = [c.tolist() for c in result.fetchnumpy().values()]
                 if any(None in columns[names.index(s)] for s in sums):
-                    return self._fetch(sql)
+                    return self._fetch(exact)
                 rows.extend(zip(*columns, strict=True))
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         where = [names.index(s) for s in sums]
-        if any(row[i] is None for row in rows[:FETCH_ROWS] for i in where):
-            return self._fetch(sql)
+        if any(row[i] is None for row in rows for i in where):
+            return self._fetch(exact)
         return rows
 
     def _scan_sql(self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]) -> Scan:

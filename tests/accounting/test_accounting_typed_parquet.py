@@ -244,3 +244,51 @@ def test_the_call_scan_runs_only_for_a_month_with_calls(tmp_path: Path) -> None:
         assert rate(INV, tmp_path / f"{name}.parquet").to_dict() == rate(INV, _as_text(rows)).to_dict()
         voice = [g for g in groups if g.type == "voice"]
         assert [(g.calls, dict(g.beyond)) for g in voice] == ([(1, {0: 61, 60: 1})] if scans == 2 else [])
+
+
+def test_a_month_of_many_aggregates_is_fetched_exactly(tmp_path: Path) -> None:
+    """More aggregates than are fetched as tuples (thousands of lines): the sums fetched by
+    columns are the exact integers, typed Parquet and text alike."""
+    count = 3000
+    inv = inventory_from_dict(
+        {
+            "customer": "c",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "L",
+                    "count": count,
+                    "offer": "business-m2m",
+                    "plan": "compteur",
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                }
+            ],
+        }
+    )
+    rows: list[dict[str, Any]] = []
+    for i in range(1, count + 1):
+        line = f"L{i:04d}"
+        rows.append(
+            {
+                "line": line,
+                "type": "data",
+                "start": T,
+                "duration_s": 60,
+                "bytes_up": i * 1000,
+                "bytes_down": 7,
+            }
+        )
+        rows.append({"line": line, "type": "csd", "start": T, "duration_s": i % 200, "dest": "fr-mobile"})
+    _write(tmp_path / "many.parquet", rows)
+    for source in (tmp_path / "many.parquet", _as_text(rows)):
+        groups = UsageReader(source).aggregate(*month_bounds(2026, 3), [0, 60])
+        assert len(groups) == 2 * count
+        data = {g.line: g.ko for g in groups if g.type == "data"}
+        calls = {g.line: (g.calls, dict(g.beyond)) for g in groups if g.type == "csd"}
+        for i in range(1, count + 1):
+            line = f"L{i:04d}"
+            assert data[line] == -(-(i * 1000 + 7) // 1024)
+            assert calls[line] == (int(i % 200 > 0), {0: i % 200, 60: max(i % 200 - 60, 0)})
+            assert all(type(v) is int for v in (data[line], *calls[line][1].values()))
+    assert rate(inv, tmp_path / "many.parquet").to_dict() == rate(inv, _as_text(rows)).to_dict()
