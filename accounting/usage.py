@@ -428,7 +428,8 @@ class UsageReader:
             self._in_order = False
 
     def _range_check(self, name: str, value: str, alias: str, most: int) -> str:
-        """SQL true when a value is outside 0..most (NULL is not); false when the statistics settle it.
+        """SQL true when a value is outside 0..most (NULL when it is NULL: a WHEN does not take it);
+        false when the statistics settle it.
 
         The statistics are those of the column as stored: they settle the check only when the
         value is the column itself, read as it is (BIGINT), not a TRY_CAST of it.
@@ -436,7 +437,7 @@ class UsageReader:
         lo, hi = self.ranges.get(name, (-1, most + 1))
         if value == "NULL" or (value == f'"{name}"' and lo >= 0 and hi <= most):
             return "false"  # a column NULL on every row is never out of range
-        return f"COALESCE(NOT ({alias} BETWEEN 0 AND {most}), false)"
+        return f"NOT ({alias} BETWEEN 0 AND {most})"  # a WHEN: NULL is not taken
 
     def _typed(self, name: str, kinds: frozenset[str], cast: str) -> str:
         """A column as the type the checks need: as it is when already of that kind, else TRY_CAST."""
@@ -645,10 +646,7 @@ class UsageReader:
         # the rejected rows by reason too; a data row without both byte counts is a 'bad-bytes'
         # (the group check of `_normalised` that depends on the row).
         cases = " ".join(f"WHEN {sql} THEN '{code}'" for code, sql in row_checks)
-        code = (
-            f"CASE {cases} WHEN COALESCE(type_v = 'data', false) AND (bu IS NULL OR bd IS NULL) "
-            "THEN 'bad-bytes' END"
-        )
+        code = f"CASE {cases} WHEN (bu IS NULL OR bd IS NULL) AND type_v = 'data' THEN 'bad-bytes' END"
         # Each column is converted once (inner SELECT), then checked, then summed.
         inner = f"""
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
@@ -991,18 +989,17 @@ class UsageReader:
 
 def _record_checks(month_end: datetime) -> list[tuple[str, str]]:
     """(code, SQL) of the checks of what no network produces, over the aliases type_v, ts, dur, bu,
-    bd of a normalised row (its start in the month, its numbers in range); never NULL."""
+    bd of a normalised row (its start in the month, its numbers in range), each a WHEN of a CASE
+    (NULL: not taken).  The numeric test comes first: it rules out almost every row, and DuckDB
+    tests the type (text) only on the rows it leaves."""
     end = int(month_end.timestamp())
     return [
-        ("over-12h", f"COALESCE(type_v = 'data' AND dur > {MAX_RECORD_S}, false)"),
-        (
-            "past-month-end",
-            f"COALESCE(type_v IN ('data', 'voice', 'csd') AND dur > {end} - epoch(ts), false)",
-        ),
+        ("over-12h", f"dur > {MAX_RECORD_S} AND type_v = 'data'"),
+        ("past-month-end", f"dur > {end} - epoch(ts) AND type_v IN ('data', 'voice', 'csd')"),
         (
             "too-many-octets",
-            f"COALESCE(type_v = 'data' AND CAST(bu AS DOUBLE) + bd > "
-            f"{MAX_OCTETS_PER_S}.0 * GREATEST(COALESCE(dur, {MAX_RECORD_S}), 1), false)",
+            f"CAST(bu AS DOUBLE) + bd > {MAX_OCTETS_PER_S}.0 * GREATEST(COALESCE(dur, {MAX_RECORD_S}), 1) "
+            "AND type_v = 'data'",
         ),
     ]
 

@@ -400,7 +400,10 @@ def main(quick: bool) -> None:
             f"{fixed_cpu:.2f} CPU-s"
         )
         results = {}
+        wanted = [w.strip() for w in os.environ.get("M2MSIM_BENCH_SHAPES", "").split(",") if w.strip()]
         for label, path in files.items():
+            if wanted and not any(w in label for w in wanted):
+                continue  # M2MSIM_BENCH_SHAPES: the shapes whose label holds one of these words
             done, bare = [], []
             for _ in range(runs):  # in turns: a load swing falls on both
                 done.append(rate_in_child(path))
