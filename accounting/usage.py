@@ -189,7 +189,7 @@ def _lit(values: Sequence[str]) -> str:
 
 
 class Scan(NamedTuple):
-    """The SQL of the aggregate; settled: the statistics settled every row check (no flag)."""
+    """The SQL of the aggregate; settled: the statistics settled every row check (no reject code)."""
 
     sql: str
     calls: str  # settled only: the call sums per call group, run when the month has calls
@@ -452,9 +452,10 @@ class UsageReader:
     ) -> list[Group]:
         """Per (line, type, zone, dest, delivered, row check): counts, ko, calls and seconds.
 
-        One scan groups the rows on the raw key columns and a single per-row flag (any row-level
-        check failed); the sums only take the clean rows.  Only when some row is flagged does a
-        second scan (`_aggregate_flagged`) sort the flagged rows by reason.  Type, zone,
+        One scan groups the rows on the raw key columns and the row's reject code (the first
+        row-level check it fails, NULL when clean); the sums only take the clean rows.  Only
+        when the statistics settled the checks and some data row lacks a byte count does a
+        second scan (`_aggregate_flagged`) sort those rows out.  Type, zone,
         destination and line are judged once per aggregate (`_judge`), in the same order as
         `list_rejects`.
         """
@@ -574,7 +575,7 @@ class UsageReader:
         return rows
 
     def _scan_sql(self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]) -> Scan:
-        """The one-scan aggregate: raw keys, a row-check flag, integer sums over the clean rows.
+        """The one-scan aggregate: raw keys, a reject code, integer sums over the clean rows.
 
         Or, when the statistics settled the row checks, the two scans of `_settled_scan_sql`.
         """
@@ -603,7 +604,7 @@ class UsageReader:
         start_txt = month_start.strftime("%Y-%m-%d %H:%M:%S+00")
         end_txt = month_end.strftime("%Y-%m-%d %H:%M:%S+00")
         type_v = f"CAST({c('type')} AS VARCHAR)"
-        # Exactly the rows the CASE of `_normalised` flags, plus data rows without both byte counts.
+        # Exactly the codes the CASE of `_normalised` gives, plus data rows without both byte counts.
         lo, hi = self.ranges.get("start", (None, None))
         if (
             ts == '"start"'
@@ -763,7 +764,8 @@ class UsageReader:
     def _aggregate_flagged(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
     ) -> list[Group]:
-        """Second scan, only when some row failed a row-level check: those rows, grouped by reason."""
+        """Second scan, only when a settled scan found data rows without both byte counts: the
+        rows that fail a row-level check, grouped by reason."""
         calls = "code IS NULL AND type_v IN ('voice', 'csd')"
         beyond = ",\n".join(
             f"SUM(CASE WHEN {calls} THEN GREATEST(CAST(ceil(COALESCE(dur, 0)) AS BIGINT) - {int(p)}, 0) END) AS b{int(p)}"
