@@ -250,7 +250,7 @@ def _capture(
                     "-r",
                     "3",
                     "-t",
-                    "3",
+                    "3",  # the one deliberate re-send; more on a busy machine are compared all the same
                     "-q",
                     "-f",
                     str(source),
