@@ -304,6 +304,9 @@ class _Decoder:
         self.tracker = SessionTracker(report)
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
         self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
+        # the same -> the Request Authenticator that response answered: a copy of an answered request
+        # (the client re-sent before the response reached it) is a retransmission, not a new request
+        self.answered_request: dict[tuple[bytes, int, int], bytes] = {}
         self.fragments = _Fragments()
         self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
 
@@ -478,6 +481,7 @@ class _Decoder:
             self.report.reject(n, "bad Response Authenticator", f"identifier {msg[1]}")
         else:
             self.answered[key] = msg[4:20]
+            self.answered_request[key] = request_auth
 
     def request(self, n: int, nas: bytes, port: int, payload: bytes, ts_us: int) -> UsageRecord | None:
         msg = self._message(n, payload)
@@ -486,8 +490,11 @@ class _Decoder:
         report = self.report
         report.accounting_requests += 1
         key = (nas, port, msg[1])
-        if self.pending.get(key) == msg[4:20]:
-            report.retransmissions += 1
+        auth = msg[4:20]
+        if self.pending.get(key) == auth or (
+            key not in self.pending and self.answered_request.get(key) == auth
+        ):
+            report.retransmissions += 1  # the same octets again, before or after the response
             return None
         self.pending[key] = msg[4:20]
         if not radius.request_authenticator_ok(msg, self.secret):

@@ -180,7 +180,9 @@ def test_retransmissions_are_billed_once(tmp_path: Path) -> None:
     frames = [(ts, ethernet(v4(m, r))) for ts, m, r in timeline]
     records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
     assert rows(records) == expected()
-    assert report.retransmissions == 4 and report.duplicate_responses == 1
+    # the Start's two copies are re-sends of its very octets, answered each: two duplicate responses
+    assert report.retransmissions == 4 and report.duplicate_responses == 2
+    assert report.authenticated_requests == 5  # Start, Interim twice, Stop twice: each read once
     assert report.rejected == 0
     assert report.unanswered_requests == 1  # the first Interim, whose response never came
 
