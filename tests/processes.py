@@ -3,9 +3,14 @@ when a command has started handling signals)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -49,3 +54,52 @@ def wait_for_handler(proc: subprocess.Popen[bytes], signum: int, timeout: float 
             return True
         time.sleep(0.001)
     return False
+
+
+class TcpDte:
+    """A terminal on a served modem's TCP port: bytes read as they come, consumed up to each awaited
+    token (the answer or URC the test waits for; the connection closing before it fails the test)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.got = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def until(self, token: bytes) -> bytes:
+        """Everything up to and including `token`; what follows stays in `got`."""
+        while token not in self.got:
+            chunk = self.sock.recv(4096)
+            assert chunk, self.got
+            self.got += chunk
+        end = self.got.index(token) + len(token)
+        seen, self.got = self.got[:end], self.got[end:]
+        return seen
+
+
+@contextlib.contextmanager
+def served_tcp(*options: str, timeout: float) -> Iterator[TcpDte]:
+    """`m2msim modem serve --tcp 0 OPTIONS...` in a child process, a `TcpDte` on the port it prints.
+
+    On leaving normally the serve gets SIGINT and must end with status 130 (its files written);
+    whatever happens, it is not left running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m2msim", "modem", "serve", "--tcp", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=timeout) as sock:
+            yield TcpDte(sock)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 130, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=timeout)

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +17,7 @@ from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from tests.modem.test_virtual_sockets import WAIT_S, Dte, Sink, at, later
 from tests.modem.test_virtual_sockets import setup as ready_modem
+from tests.processes import served_tcp
 
 
 def free_port() -> int:
@@ -299,61 +296,33 @@ def test_serve_maps_the_inbound_port_to_the_served_modem_s_server(tmp_path: Path
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text(f"inbound:\n  8080: {host_port}\n")
     records = tmp_path / "usage.csv"
-    command = ["modem", "serve", "--profile", "simcom-sim800", "--tcp", "0", "--internet", str(hosts)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "m2msim", *command, "--records", str(records)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=WAIT_S) as dte:
-            got = b""
-
-            def until(token: bytes) -> bytes:
-                nonlocal got
-                while token not in got:
-                    chunk = dte.recv(4096)
-                    assert chunk, got
-                    got += chunk
-                end = got.index(token) + len(token)
-                seen, got = got[:end], got[end:]
-                return seen
-
-            dte.sendall(b"ATE0;+CREG=1;+CREG?\r")
-            until(b"+CREG: 1,")
-            if not got.startswith(b"1"):  # not yet registered: the URC says when
-                until(b"\r\n+CREG: 1\r\n")
-            dte.sendall(b'AT+CIPMUX=1;+CSTT="orange.m2m.spec";+CIICR\r')
-            until(b"OK\r\n")
-            dte.sendall(b"AT+CIFSR\r")
-            until(b"\r\n")
-            dte.sendall(b"AT+CIPSERVER=1,8080\r")
-            until(b"SERVER OK\r\n")
-            with socket.create_connection(("127.0.0.1", host_port), timeout=WAIT_S) as client:
-                until(b"0, REMOTE IP: 127.0.0.1\r\n")
-                client.sendall(b"reading?")
-                assert until(b"reading?").endswith(b"+RECEIVE,0,8:\r\nreading?")
-                dte.sendall(b"AT+CIPSEND=0,4\r")
-                until(b"> ")
-                dte.sendall(b"1234")
-                until(b"0, SEND OK\r\n")
-                assert client.recv(4, socket.MSG_WAITALL) == b"1234"
-                dte.sendall(b"AT+CIPCLOSE=0\r")
-                until(b"0, CLOSE OK\r\n")
-                assert client.recv(1) == b""
-            dte.sendall(b"AT+CIPSHUT\r")
-            until(b"SHUT OK\r\n")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT_S)
-        assert proc.returncode == 130, err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=WAIT_S)
+    with served_tcp(
+        "--profile", "simcom-sim800", "--internet", str(hosts), "--records", str(records), timeout=WAIT_S
+    ) as dte:
+        dte.send(b"ATE0;+CREG=1;+CREG?\r")
+        dte.until(b"+CREG: 1,")
+        if not dte.got.startswith(b"1"):  # not yet registered: the URC says when
+            dte.until(b"\r\n+CREG: 1\r\n")
+        dte.send(b'AT+CIPMUX=1;+CSTT="orange.m2m.spec";+CIICR\r')
+        dte.until(b"OK\r\n")
+        dte.send(b"AT+CIFSR\r")
+        dte.until(b"\r\n")
+        dte.send(b"AT+CIPSERVER=1,8080\r")
+        dte.until(b"SERVER OK\r\n")
+        with socket.create_connection(("127.0.0.1", host_port), timeout=WAIT_S) as client:
+            dte.until(b"0, REMOTE IP: 127.0.0.1\r\n")
+            client.sendall(b"reading?")
+            assert dte.until(b"reading?").endswith(b"+RECEIVE,0,8:\r\nreading?")
+            dte.send(b"AT+CIPSEND=0,4\r")
+            dte.until(b"> ")
+            dte.send(b"1234")
+            dte.until(b"0, SEND OK\r\n")
+            assert client.recv(4, socket.MSG_WAITALL) == b"1234"
+            dte.send(b"AT+CIPCLOSE=0\r")
+            dte.until(b"0, CLOSE OK\r\n")
+            assert client.recv(1) == b""
+        dte.send(b"AT+CIPSHUT\r")
+        dte.until(b"SHUT OK\r\n")
     with records.open() as f:
         (data,) = [row for row in csv.DictReader(f) if row["type"] == "data"]
     up = HANDSHAKE_DOWN + HEADER + (4 + HEADER) + TEARDOWN_UP  # the ACK of the question, the answer

@@ -35,6 +35,7 @@ from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN
 from modem.virtual.scenario import ScenarioError, ServeScenario, load_scenario, provision
 from modem.virtual.sockets import UDP_HEADER, Listener, Socket
 from modem.virtual.transport import ModemRunner, VirtualUrlError, build_modem, parse_virtual_url
+from tests.processes import served_tcp
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 WAIT_S = 15.0
@@ -552,8 +553,6 @@ def test_serve_with_the_scenario_s_internet_reaches_a_local_server_and_bills_it(
     """`m2msim modem serve --scenario` with an inline `internet:` table: a socket to a name reaches a
     loopback server, and the records file carries its bytes with the modelled headers."""
     import csv
-    import os
-    import signal
     import socket
     import threading
 
@@ -573,62 +572,31 @@ def test_serve_with_the_scenario_s_internet_reaches_a_local_server_and_bills_it(
         f'start: 2026-03-02T08:00:00Z\ninternet:\n  hosts:\n    backend.example.com: "127.0.0.1:{port}"\n'
     )
     records = tmp_path / "usage.csv"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "m2msim",
-            "modem",
-            "serve",
+    try:
+        with served_tcp(
             "--profile",
             "quectel-bg96",
-            "--tcp",
-            "0",
             "--scenario",
             str(scenario),
             "--records",
             str(records),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=WAIT_S) as dte:
-            got = b""
-
-            def until(token: bytes) -> None:
-                nonlocal got
-                while token not in got:
-                    chunk = dte.recv(4096)
-                    assert chunk, got
-                    got += chunk
-                got = got[got.index(token) + len(token) :]
-
-            dte.sendall(b"ATE0;+CEREG=1;+CEREG?\r")
-            until(b"+CEREG: 1,")
-            if not got.startswith(b"1"):  # not yet registered: the URC says when
-                until(b"\r\n+CEREG: 1\r\n")
-            dte.sendall(b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r')
-            until(b"OK\r\n")
-            dte.sendall(b'AT+QIOPEN=1,0,"TCP","backend.example.com",80,0,1\r')
-            until(b"+QIOPEN: 0,0\r\n")
-            dte.sendall(b"AT+QISEND=0,5\r")
-            until(b"> ")
-            dte.sendall(b"hello")
-            until(b'+QIURC: "recv",0,5\r\nhello\r\n')
-            dte.sendall(b"AT+QICLOSE=0;+QIDEACT=1\r")
-            until(b"OK\r\n")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT_S)
-        assert proc.returncode == 130, err
+            timeout=WAIT_S,
+        ) as dte:
+            dte.send(b"ATE0;+CEREG=1;+CEREG?\r")
+            dte.until(b"+CEREG: 1,")
+            if not dte.got.startswith(b"1"):  # not yet registered: the URC says when
+                dte.until(b"\r\n+CEREG: 1\r\n")
+            dte.send(b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r')
+            dte.until(b"OK\r\n")
+            dte.send(b'AT+QIOPEN=1,0,"TCP","backend.example.com",80,0,1\r')
+            dte.until(b"+QIOPEN: 0,0\r\n")
+            dte.send(b"AT+QISEND=0,5\r")
+            dte.until(b"> ")
+            dte.send(b"hello")
+            dte.until(b'+QIURC: "recv",0,5\r\nhello\r\n')
+            dte.send(b"AT+QICLOSE=0;+QIDEACT=1\r")
+            dte.until(b"OK\r\n")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=WAIT_S)
         listener.close()
     thread.join(WAIT_S)
     with records.open() as f:
