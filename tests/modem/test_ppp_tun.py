@@ -7,6 +7,7 @@ that reason).  Every namespace a test makes is removed when it ends, failed or n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import re
@@ -343,38 +344,37 @@ def test_serve_states_the_tun_path_and_removes_its_namespace_on_a_signal(sig: si
     assert not exists(name) and not (OURS_DIR / name).exists()
 
 
+@contextlib.contextmanager
+def _ip_path_of_serve(*args: str) -> Iterator[str]:
+    """`modem serve ARGS` with its stderr line stating PPP's IP path; SIGTERM on leaving normally
+    (the serve must end with 128 + SIGTERM); whatever happens, not left running."""
+    proc = _serve(*args)
+    try:
+        yield _line_with(proc, "PPP's IP path")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def test_serve_joins_a_namespace_it_did_not_make_and_keeps_it() -> None:
     name = namespace_name()
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
-        proc = _serve("--ip-path", "auto", "--netns", name)
-        try:
-            line = _line_with(proc, "PPP's IP path")
+        with _ip_path_of_serve("--ip-path", "auto", "--netns", name) as line:
             assert "joined, kept at the end" in line
             assert "m2msim0" in _links(name)
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        assert proc.returncode == 128 + signal.SIGTERM
         assert exists(name) and "m2msim" not in _links(name)
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def test_serve_user_path_and_option_errors() -> None:
-    proc = _serve("--ip-path", "user")
-    try:
-        line = _line_with(proc, "PPP's IP path")
+    with _ip_path_of_serve("--ip-path", "user") as line:
         assert "the user-space forwarder (--ip-path user)" in line
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     for args, message in (
         (["--netns", "no/slash"], "--netns 'no/slash': a namespace name is"),
         (["--ip-path", "user", "--netns", "lab"], "--netns lab: only with --ip-path tun or auto"),
@@ -495,17 +495,8 @@ def test_a_tun_that_cannot_be_made_exits_2_with_tun_and_falls_back_with_auto() -
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith("m2msim modem serve: ip -n ") and f"namespace {name}" in done.stderr
         assert exists(name) and "m2msim" not in _links(name)  # joined, kept, our device gone
-        proc = _serve("--ip-path", "auto", "--netns", name)
-        try:
-            line = _line_with(proc, "PPP's IP path")
+        with _ip_path_of_serve("--ip-path", "auto", "--netns", name) as line:
             assert "the user-space forwarder (ip -n " in line
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        assert proc.returncode == 128 + signal.SIGTERM
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
