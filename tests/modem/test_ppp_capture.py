@@ -135,15 +135,20 @@ def captured_modem(sink: RecordSink, capture: PcapCapture) -> tuple[Network, Vir
     return net, modem
 
 
+def registered_with_context(m: VirtualModem) -> None:
+    """Echo off, registered, context 1 on the private APN: ready for `ATD*99#`."""
+    m.feed(b"ATE0\r", 0.0)
+    m.poll(m.profile.search_s + 1.0)
+    m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
+    m.take_output()
+
+
 def test_every_ip_packet_of_a_ppp_session_is_in_the_capture_inside_gtp_u(tmp_path: Path) -> None:
     path = tmp_path / "ppp.pcap"
     sink = RecordSink()
     with PcapCapture(path, EPOCH, SECRET) as capture:
         net, m = captured_modem(sink, capture)
-        m.feed(b"ATE0\r", 0.0)
-        m.poll(m.profile.search_s + 1.0)  # registered
-        m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
-        m.take_output()
+        registered_with_context(m)
         dev = Device(m, user="33612345678", password="secret")
         assert dev.dial() == b"\r\nCONNECT\r\n" and dev.link.ip is not None
         echo = ipaddress.IPv4Address(ECHO_ADDRESS).packed
@@ -180,9 +185,7 @@ def test_a_ppp_session_over_12_hours_cuts_its_records_between_packets(tmp_path: 
     sink = RecordSink()
     with PcapCapture(path, EPOCH, SECRET) as capture:
         net, m = captured_modem(sink, capture)
-        m.feed(b"ATE0\r", 0.0)
-        m.poll(m.profile.search_s + 1.0)  # registered
-        m.feed(b'AT+CGDCONT=1,"IP","orange.m2m.spec"\r', m.now)
+        registered_with_context(m)
         dev = Device(m)
         dev.dial()
         echo = ipaddress.IPv4Address(ECHO_ADDRESS).packed
