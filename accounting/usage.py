@@ -20,12 +20,13 @@ import gzip
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
@@ -245,7 +246,7 @@ class UsageReader:
                 f"(SELECT *, NULL AS {FILE_COL}, row_number() OVER () + 1 AS {ROW_COL} FROM {self.relation})"
             )
         self.columns = self._columns()
-        self.empty_columns, self.ranges = _parquet_statistics(self.parquet_files)
+        self.empty_columns, self.ranges = _parquet_statistics(self.con, self.parquet_files)
 
     @property
     def several(self) -> bool:
@@ -262,7 +263,7 @@ class UsageReader:
             f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet({files}, file_row_number = true, filename = '{FILE_COL}'))"
         )
-        self.max_end, self.claims_unique = _footer_claims(self.files)
+        self.max_end, self.claims_unique = _footer_claims(self.con, self.files)
 
     def _csv(self) -> None:
         """CSV files with the same header: every field read as text; a row the CSV reader cannot
@@ -1077,33 +1078,55 @@ def _csv_header(path: Path) -> list[str]:
 FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)
 
 
-def _footer_claims(files: Sequence[Path]) -> tuple[datetime | None, bool]:
+def _parquet_footers(
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path], query: str
+) -> list[tuple[Any, ...]]:
+    """The rows of `query` over the files' footers (`{files}` in it: DuckDB's list of them).
+
+    A file that is not Parquet, or is truncated, is refused naming it (the first such file).
+    """
+    listed = "[" + _lit([str(p) for p in files]) + "]"
+    try:
+        return con.execute(query.format(files=listed)).fetchall()
+    except duckdb.Error as exc:
+        for path in files:  # which file: the first one DuckDB cannot read alone
+            try:
+                con.execute(query.format(files="[" + _lit([str(path)]) + "]")).fetchall()
+            except duckdb.Error as one:
+                raise UsageError(
+                    str(path), f"cannot read: not a Parquet file, or a truncated one ({_first_line(one)})"
+                ) from None
+        raise UsageError(_describe(files), f"cannot read: {_first_line(exc)}") from None
+
+
+def _footer_claims(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> tuple[datetime | None, bool]:
     """What the files' footers say of their records, checked against the files themselves.
 
     (the latest end of a record, start + duration_s, over every file; or None when some file
     does not say), and whether the records are unique by construction: every file says so, for
     its own run and shard, no (run, shard) comes twice (the same part given twice is checked like
     any file) and each file holds the number of rows its footer counted.  A file that is not
-    Parquet, or is truncated, is refused here.
+    Parquet, or is truncated, is refused here.  The footers are read by DuckDB (pyarrow is not
+    imported to rate a Parquet file).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    rows = _parquet_footers(
+        con,
+        files,
+        "SELECT f.file_name, f.num_rows, k.value FROM parquet_file_metadata({files}) AS f "
+        "LEFT JOIN (SELECT file_name, value FROM parquet_kv_metadata({files}) "
+        f"WHERE key = '{FOOTER_KEY.decode()}'::BLOB) AS k USING (file_name)",
+    )
+    footers = {str(name): (num_rows, value) for name, num_rows, value in rows}
     ends: list[int] = []
     unique = bool(files)
     seen: set[tuple[str, str]] = set()
     for path in files:
+        num_rows, value = footers[str(path)]
         try:
-            meta = pq.ParquetFile(path).metadata
-        except (OSError, pa.ArrowException) as exc:
-            raise UsageError(
-                str(path), f"cannot read: not a Parquet file, or a truncated one ({_first_line(exc)})"
-            ) from None
-        try:
-            doc = json.loads((meta.metadata or {}).get(FOOTER_KEY, b"null"))
+            doc = json.loads(value) if value is not None else None
         except ValueError:
             doc = None
-        if not isinstance(doc, dict) or doc.get("rows") != meta.num_rows:
+        if not isinstance(doc, dict) or doc.get("rows") != num_rows:
             unique = False
             ends.clear()
             files = []  # nothing more to learn: one file without a claim settles both answers
@@ -1115,7 +1138,7 @@ def _footer_claims(files: Sequence[Path]) -> tuple[datetime | None, bool]:
         end = doc.get("max_end")
         if isinstance(end, int) and not isinstance(end, bool):
             ends.append(end)
-        elif meta.num_rows:
+        elif num_rows:
             ends.clear()
             files = []
             break
@@ -1155,8 +1178,55 @@ def _true_row(accepted: int, rejected: Sequence[int]) -> int:
         row = nxt
 
 
+def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, str]:
+    """A file's top-level columns and their DuckDB types, from its `parquet_schema()` rows
+    (name, num_children, duckdb_type): the root first, then each element before its children."""
+    types: dict[str, str] = {}
+    inside = 0  # elements of the current column's subtree still to pass
+    for name, children, duckdb_type in schema[1:]:
+        if inside:
+            inside += (children or 0) - 1
+        else:
+            types[str(name)] = str(duckdb_type)
+            inside = children or 0
+    return types
+
+
+_WHOLE = frozenset(
+    ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+)
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([+-]\d\d(?::\d\d){0,2})?")
+
+
+def _statistic(text: str | None, duckdb_type: str, upper: bool) -> Any:
+    """A Parquet statistic (DuckDB's text of it) as the value the column holds in Python: an int,
+    a bool, a datetime (aware, in UTC, for a timestamp with a time zone, else naive); None for any
+    other type, or text not of the type.  A timestamp finer than the microsecond is rounded
+    outwards to one (`upper`: up), so that the bound still holds."""
+    if text is None:
+        return None
+    if duckdb_type in _WHOLE:
+        return int(text) if text.lstrip("-").isdigit() else None
+    if duckdb_type == "BOOLEAN":
+        return {"true": True, "false": False}.get(text)
+    stamp = _STAMP.fullmatch(text) if duckdb_type.startswith("TIMESTAMP") else None
+    if stamp is None:
+        return None
+    day, fraction, zone = stamp.groups(default="")
+    aware = "TIME ZONE" in duckdb_type or duckdb_type.startswith("TIMESTAMPTZ")
+    if aware != bool(zone):
+        return None
+    try:
+        value = datetime.fromisoformat(f"{day}.{fraction[:6].ljust(6, '0')}{zone}")
+        if upper and fraction[6:].strip("0"):
+            value += timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        return None
+    return value.astimezone(UTC) if aware else value
+
+
 def _parquet_statistics(
-    files: Sequence[Path],
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path]
 ) -> tuple[frozenset[str], dict[str, tuple[Any, Any]]]:
     """What the Parquet files' statistics prove, before reading a row.
 
@@ -1166,43 +1236,62 @@ def _parquet_statistics(
     values, and of `start` and `delivered` when no row lacks one, when every row group says: a
     check the statistics settle is not made row by row, and a `delivered` that is the same on
     every row (the simulator writes true) is a constant rather than a grouping key.
+
+    DuckDB reads the footers (`parquet_schema()`: each column's type; `parquet_metadata()`: each
+    row group's statistics, as text, converted here to the column's type).
     """
     empty = set(OPTIONAL)
     ranges: dict[str, tuple[Any, Any]] = {}
     if not files:
         return frozenset(), ranges
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     bounded = {"start", "duration_s", "bytes_up", "bytes_down", "delivered"}
+    names = _lit(sorted(empty | bounded))
     try:
-        for path in files:
-            meta = pq.ParquetFile(path).metadata
-            index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
-            for name in sorted(empty | bounded):
-                i = index.get(name)
-                if i is None:
-                    bounded.discard(name)
-                    continue  # not in this file: NULL there too
-                for g in range(meta.num_row_groups):
-                    rg = meta.row_group(g)
-                    st = rg.column(i).statistics
-                    if st is None or not st.has_null_count or st.null_count != rg.num_rows:
-                        empty.discard(name)
-                    if name in ("start", "delivered") and (
-                        st is None or not st.has_null_count or st.null_count
-                    ):
-                        bounded.discard(name)  # a row without a start is bad; `delivered` may vary
-                    if name in bounded and st is not None and st.null_count == rg.num_rows:
-                        continue  # only NULLs here: nothing to bound
-                    kind = {"start": datetime, "delivered": bool}.get(name, int)
-                    if st is None or not st.has_min_max or not isinstance(st.min, kind):
-                        bounded.discard(name)
-                    elif name in bounded:
-                        lo, hi = ranges.get(name, (st.min, st.max))
-                        ranges[name] = (min(lo, st.min), max(hi, st.max))
-    except (OSError, pa.ArrowException):
+        schema = _parquet_footers(
+            con, files, "SELECT file_name, name, num_children, duckdb_type FROM parquet_schema({files})"
+        )
+        stats = _parquet_footers(
+            con,
+            files,
+            "SELECT file_name, path_in_schema, row_group_id, row_group_num_rows, stats_null_count, "
+            "COALESCE(stats_min_value, stats_min), COALESCE(stats_max_value, stats_max) "
+            f"FROM parquet_metadata({{files}}) WHERE path_in_schema IN ({names})",
+        )
+    except UsageError:
         return frozenset(), {}  # DuckDB reports the unreadable file
+    schemas: dict[str, list[tuple[Any, ...]]] = {}
+    for file_name, *element in schema:
+        schemas.setdefault(str(file_name), []).append(tuple(element))
+    groups: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for file_name, path_in_schema, *group in stats:
+        groups.setdefault((str(file_name), str(path_in_schema)), []).append(tuple(group))
+    for path in files:
+        types = _top_level_types(schemas.get(str(path), []))
+        for name in sorted(empty | bounded):
+            duckdb_type = types.get(name)
+            if duckdb_type is None:
+                bounded.discard(name)
+                continue  # not in this file: NULL there too
+            kind = {"start": datetime, "delivered": bool}.get(name, int)
+            for _, num_rows, null_count, low, high in groups.get((str(path), name), []):
+                if null_count != num_rows:
+                    empty.discard(name)
+                if name in ("start", "delivered") and null_count != 0:
+                    bounded.discard(name)  # a row without a start is bad; `delivered` may vary
+                if name in bounded and null_count == num_rows:
+                    continue  # only NULLs here: nothing to bound
+                lo = _statistic(low, duckdb_type, upper=False)
+                hi = _statistic(high, duckdb_type, upper=True)
+                if not isinstance(lo, kind) or not isinstance(hi, kind):
+                    bounded.discard(name)
+                elif name in bounded:
+                    old = ranges.get(name)
+                    if old is None:
+                        ranges[name] = (lo, hi)
+                    elif isinstance(lo, datetime) and (old[0].tzinfo is None) != (lo.tzinfo is None):
+                        bounded.discard(name)  # files that disagree on the time zone: no common bound
+                    else:
+                        ranges[name] = (min(old[0], lo), max(old[1], hi))
     return frozenset(empty), {k: v for k, v in ranges.items() if k in bounded}
 
 

@@ -292,3 +292,40 @@ def test_a_month_of_many_aggregates_is_fetched_exactly(tmp_path: Path) -> None:
             assert calls[line] == (int(i % 200 > 0), {0: i % 200, 60: max(i % 200 - 60, 0)})
             assert all(type(v) is int for v in (data[line], *calls[line][1].values()))
     assert rate(inv, tmp_path / "many.parquet").to_dict() == rate(inv, _as_text(rows)).to_dict()
+
+
+def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) -> None:
+    """DuckDB's text of each row group's min/max becomes the column's value: a timestamp in any
+    unit and zone as an aware datetime in UTC (one finer than the microsecond rounded outwards),
+    integers of any width as int, a BOOLEAN as bool; a text column bounds nothing."""
+    import pyarrow.parquet as pq
+
+    ns = pa.array(
+        [1_772_445_600_000_000_001, 1_772_449_200_000_000_999], pa.timestamp("ns", tz="Europe/Paris")
+    )
+    table = pa.table(
+        {
+            "line": ["A", "A"],
+            "type": ["data", "data"],
+            "start": ns,
+            "duration_s": pa.array([0, 7], pa.int32()),
+            "bytes_up": pa.array([None, 5], pa.uint16()),
+            "bytes_down": ["1", "2"],
+            "delivered": [True, False],
+        }
+    )
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path, row_group_size=1)
+    reader = UsageReader(path)
+    assert reader.ranges == {
+        "start": (datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 11, 0, 0, 1, tzinfo=UTC)),
+        "duration_s": (0, 7),
+        "bytes_up": (5, 5),
+        "delivered": (False, True),
+    }
+    assert reader.empty_columns == {"zone", "dest"}
+    # a second file whose `start` has no time zone: no common bound, and no failure
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(table.set_column(2, "start", ns.cast(pa.timestamp("us"), safe=False)), naive)
+    both = UsageReader([path, naive])
+    assert "start" not in both.ranges and both.ranges["duration_s"] == (0, 7)
