@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import NamedTuple
 
 from accounting.engine import reject_category
-from accounting.invoice import PROJECTION_RULE, Invoice, LineBill
+from accounting.invoice import PROJECTION_RULE, Invoice, Item, LineBill
 from accounting.money import ZERO, fmt
 
 SMALL_FLEET = 20
@@ -36,10 +38,33 @@ def money(amount: Decimal) -> str:
 
 
 def _plan_label(bill: LineBill) -> str:
-    if bill.prototype:
-        return f"{bill.offer} prototype"
-    months = f" {bill.commitment} m" if bill.commitment else ""
-    return f"{bill.offer} {bill.plan}{months}"
+    return _label(bill.offer, bill.plan, bill.commitment, bill.prototype)
+
+
+def _label(offer: str, plan: str, commitment: int | None, prototype: bool) -> str:
+    if prototype:
+        return f"{offer} prototype"
+    months = f" {commitment} m" if commitment else ""
+    return f"{offer} {plan}{months}"
+
+
+class _Sums(NamedTuple):
+    """What the readable invoice sums of one line's items."""
+
+    total: Decimal
+    families: dict[str, Decimal]  # by family, the families of the items only
+    steps: list[str]  # the steps of its subscription items
+
+
+def _sums(items: Sequence[Item]) -> _Sums:
+    families: dict[str, Decimal] = {}
+    steps = []
+    for item in items:
+        fam = family(item.code)
+        families[fam] = families.get(fam, ZERO) + item.amount
+        if item.step and item.code == "subscription":
+            steps.append(item.step)
+    return _Sums(sum((i.amount for i in items), ZERO), families, steps)
 
 
 def _line_detail(bill: LineBill) -> list[str]:
@@ -55,7 +80,19 @@ def _line_detail(bill: LineBill) -> list[str]:
 def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> str:
     out: list[str] = []
     cur = invoice.currency
-    totals = [b.total for b in invoice.lines]  # each line's total once
+    # Lines alike (a group's lines without usage share their items) are summed once: per distinct
+    # items (their identities: an item is immutable), the total, the sums by family and the steps.
+    alike: dict[tuple[int, ...], _Sums] = {}
+    counts: dict[tuple[str, str, int | None, bool, tuple[int, ...]], int] = defaultdict(int)
+    totals = []  # each line's total, in the invoice's order
+    for bill in invoice.lines:
+        items = bill.items
+        key = tuple(map(id, items))
+        known = alike.get(key)
+        if known is None:
+            known = alike[key] = _sums(items)
+        totals.append(known.total)
+        counts[(bill.offer, bill.plan, bill.commitment, bill.prototype, key)] += 1
     lines_total = sum(totals, ZERO)
     fleet_total = sum((i.amount for i in invoice.fleet), ZERO)
     out.append(f"Invoice {invoice.customer}, {invoice.month} (catalog {invoice.catalog}, {cur} HT)")
@@ -74,23 +111,20 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
             f"plus subscriptions, options and fees {money(projection.fixed)}"
         )
         out.append(f"  ({PROJECTION_RULE})")
-    groups: dict[str, list[LineBill]] = defaultdict(list)
+    groups: dict[str, int] = defaultdict(int)  # lines per offer, plan and commitment
     group_sums: dict[str, dict[str, Decimal]] = {}
     steps: dict[str, int] = defaultdict(int)
-    families: dict[str, str] = {}
-    for bill in invoice.lines:  # one walk over every item: sums by family and the steps chosen
-        label = _plan_label(bill)
-        groups[label].append(bill)
+    for (offer, plan, commitment, prototype, key), n in counts.items():
+        label = _label(offer, plan, commitment, prototype)
+        groups[label] += n
         sums = group_sums.get(label)
         if sums is None:
             sums = group_sums[label] = dict.fromkeys(FAMILIES, ZERO)
-        for item in bill.items:
-            fam = families.get(item.code)
-            if fam is None:
-                fam = families[item.code] = family(item.code)
-            sums[fam] += item.amount
-            if item.step and item.code == "subscription":
-                steps[f"{bill.offer} {bill.plan}: {item.step}"] += 1
+        known = alike[key]
+        for fam, amount in known.families.items():
+            sums[fam] += amount * n
+        for step in known.steps:
+            steps[f"{offer} {plan}: {step}"] += n
     if groups:
         out.append("")
         out.append("By offer and plan")
@@ -104,7 +138,7 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
             sums = group_sums[label]
             total = sum(sums.values(), ZERO)
             out.append(
-                f"  {label:<36} {len(groups[label]):>7}"
+                f"  {label:<36} {groups[label]:>7}"
                 + "".join(f" {money(sums[f]):>12}" for f in FAMILIES)
                 + f" {money(total):>13}"
             )
