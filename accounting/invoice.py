@@ -101,6 +101,15 @@ class LineBill:
     def to_dict(self) -> dict[str, Any]:
         return self._dict(self.total)
 
+    def _json_head(self) -> str:
+        """The start of the line's entry as `_ENCODE(self._dict(...))` writes it, up to its total."""
+        head = f'{{"id": {_STR(self.id)}, "offer": {_STR(self.offer)}, "plan": {_STR(self.plan)}, '
+        if self.commitment is not None:
+            head += f'"commitment": {int.__repr__(self.commitment)}, '
+        if self.prototype:
+            head += '"prototype": true, '
+        return head
+
     def _dict(self, total: Decimal, items: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "offer": self.offer, "plan": self.plan}
         if self.commitment is not None:
@@ -275,19 +284,28 @@ class Invoice:
         with paused_gc():
             doc = self.to_dict(lines=False)
             shared: dict[int, str] = {}
+            # Lines alike (a group's lines without usage share their items): the total and the
+            # items' text once per distinct items (their identities: an item is immutable).
+            alike: dict[tuple[int, ...], tuple[Decimal, str]] = {}
             lines: list[Any] = []
             lines_total = ZERO
             for line in self.lines:
-                total = line.total
+                key = tuple(map(id, line.items))
+                known = alike.get(key)
+                if known is None:
+                    items = []
+                    for item in line.items:
+                        text = shared.get(id(item))
+                        if text is None:
+                            text = shared[id(item)] = item.to_json()
+                        items.append(text)
+                    known = alike[key] = (
+                        line.total,
+                        f'"total_ht": {_STR(fmt(line.total))}, "items": [{", ".join(items)}]}}',
+                    )
+                total, tail = known
                 lines_total += total
-                head = _ENCODE(line._dict(total, items=False))
-                items = []
-                for item in line.items:
-                    text = shared.get(id(item))
-                    if text is None:
-                        text = shared[id(item)] = item.to_json()
-                    items.append(text)
-                lines.append(_Encoded(f'{head[:-1]}, "items": [{", ".join(items)}]}}'))
+                lines.append(_Encoded(f"{line._json_head()}{tail}"))
             doc["total_ht"] = fmt(lines_total + sum((i.amount for i in self.fleet), ZERO))
             doc["lines"] = lines
             return layout_json(doc)
