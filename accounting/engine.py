@@ -398,21 +398,27 @@ def _rate_run(
     # A line without usage costs what its terms say: lines alike in them (a group of 10,000) are
     # priced once (the items are immutable; each bill gets its own list).
     unused: dict[tuple[Any, ...], list[Item]] = {}
+    bills, used_by_line = invoice.lines, rated.lines
     for line in inventory.lines:
-        if line.id not in valid:
+        line_id = line.id
+        if line_id not in valid:
             continue
-        bill = LineBill(line.id, line.offer, line.plan, line.commitment, line.prototype, line.group)
-        if line.id in active_ids:
-            used = rated.lines.get(line.id)
+        items: list[Item]
+        if line_id not in active_ids:
+            items = []
+        else:
+            used = used_by_line.get(line_id)
             if used is None:
                 terms = (line.offer, line.plan, line.commitment, line.prototype, line.since, line.options)
-                items = unused.get(terms)
-                if items is None:
-                    items = unused[terms] = price_line(catalog, line, empty, ctx)
-                bill.items = list(items)
+                priced = unused.get(terms)
+                if priced is None:
+                    priced = unused[terms] = price_line(catalog, line, empty, ctx)
+                items = priced.copy()
             else:
-                bill.items = price_line(catalog, line, used, ctx)
-        invoice.lines.append(bill)
+                items = price_line(catalog, line, used, ctx)
+        bills.append(
+            LineBill(line_id, line.offer, line.plan, line.commitment, line.prototype, line.group, items)
+        )
     fleet, quotes, service_issues = fleet_items(catalog, inventory, len(active), rated)
     invoice.fleet, invoice.quotes = fleet, quotes
     invoice.errors.extend(service_issues)
