@@ -80,6 +80,7 @@ DUP_ROW = "__m2msim_dup_row"
 MAX_CSV_LINE = 1 << 20  # bytes: a usage row is a few hundred; a longer line is a malformed row
 FETCH_ROWS = 4096  # an aggregate with more rows than this is fetched by columns
 SMALL_CSV = 64 << 20  # bytes: about a million rows, whose hashes DuckDB groups in a few MiB
+SMALL_PARQUET = 1_000_000  # rows (the footers count them): grouped in DuckDB alike
 
 # What no network produces (values beyond these are rejects, "impossible value"):
 MAX_RECORD_S = 43_200  # a data record is cut every 12 h of a session (field notes)
@@ -217,6 +218,7 @@ class UsageReader:
         self._header: list[str] = []
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
+        self.parquet_rows = 0  # the rows the Parquet files' footers count
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
         if _is_arrow_table(source):
@@ -263,7 +265,7 @@ class UsageReader:
             f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet({files}, file_row_number = true, filename = '{FILE_COL}'))"
         )
-        self.max_end, self.claims_unique = _footer_claims(self.con, self.files)
+        self.max_end, self.claims_unique, self.parquet_rows = _footer_claims(self.con, self.files)
 
     def _csv(self) -> None:
         """CSV files with the same header: every field read as text; a row the CSV reader cannot
@@ -881,9 +883,12 @@ class UsageReader:
 
         Sorted in NumPy rather than grouped in DuckDB: a hash table of 30 million distinct hashes
         outgrows the memory limit and spills gigabytes to disk; the sorted array is 8 bytes a row.
-        A small CSV input (under `SMALL_CSV` bytes) is grouped in DuckDB: no NumPy to load.
+        A small input (a CSV under `SMALL_CSV` bytes, Parquet files of fewer than `SMALL_PARQUET`
+        rows) is grouped in DuckDB: no NumPy to load.
         """
-        if self.kind == "csv" and sum(p.stat().st_size for p in self.files) < SMALL_CSV:
+        if (self.kind == "parquet" and self.parquet_rows < SMALL_PARQUET) or (
+            self.kind == "csv" and sum(p.stat().st_size for p in self.files) < SMALL_CSV
+        ):
             return [
                 (int(h),) for (h,) in self._fetch(f"SELECT h FROM ({sql}) GROUP BY h HAVING COUNT(*) > 1")
             ]
@@ -1099,14 +1104,17 @@ def _parquet_footers(
         raise UsageError(_describe(files), f"cannot read: {_first_line(exc)}") from None
 
 
-def _footer_claims(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> tuple[datetime | None, bool]:
+def _footer_claims(
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path]
+) -> tuple[datetime | None, bool, int]:
     """What the files' footers say of their records, checked against the files themselves.
 
     (the latest end of a record, start + duration_s, over every file; or None when some file
     does not say), and whether the records are unique by construction: every file says so, for
     its own run and shard, no (run, shard) comes twice (the same part given twice is checked like
-    any file) and each file holds the number of rows its footer counted.  A file that is not
-    Parquet, or is truncated, is refused here.  The footers are read by DuckDB (pyarrow is not
+    any file) and each file holds the number of rows its footer counted; and the number of rows
+    of the files.  A file that is not Parquet, or is truncated, is refused here.  The footers are
+    read by DuckDB (pyarrow is not
     imported to rate a Parquet file).
     """
     rows = _parquet_footers(
@@ -1117,6 +1125,7 @@ def _footer_claims(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> tup
         f"WHERE key = '{FOOTER_KEY.decode()}'::BLOB) AS k USING (file_name)",
     )
     footers = {str(name): (num_rows, value) for name, num_rows, value in rows}
+    total = sum(int(footers[str(path)][0] or 0) for path in files)
     ends: list[int] = []
     unique = bool(files)
     seen: set[tuple[str, str]] = set()
@@ -1146,7 +1155,7 @@ def _footer_claims(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> tup
         latest = datetime.fromtimestamp(max(ends), UTC) if ends and files else None
     except (OverflowError, OSError, ValueError):
         latest = None  # past any calendar: no help to the check
-    return latest, unique
+    return latest, unique, total
 
 
 _CSV_ERRORS = {
