@@ -166,8 +166,12 @@ class TcpFlow:
     def key(self) -> tuple[int, bytes, int]:
         return (self.dport_device, self.remote, self.rport)
 
-    def segment(self, flags: int, seq: int, data: bytes = b"", mss: int | None = None) -> None:
-        window = max(0, WINDOW - (self.backend.buffered() if self.backend is not None else 0))
+    def segment(
+        self, flags: int, seq: int, data: bytes = b"", mss: int | None = None, window: int | None = None
+    ) -> None:
+        """A segment to the device; its window is what the host end has not taken yet, unless given."""
+        if window is None:
+            window = max(0, WINDOW - (self.backend.buffered() if self.backend is not None else 0))
         self.fwd.emit(
             build_tcp(
                 self.remote,
@@ -192,19 +196,7 @@ class TcpFlow:
         self.segment(SYN | ACK, self.iss, mss=self.fwd.mss)
 
     def refuse(self) -> None:
-        self.fwd.emit(
-            build_tcp(
-                self.remote,
-                self.device,
-                self.rport,
-                self.dport_device,
-                0,
-                self.rcv_nxt,
-                RST | ACK,
-                0,
-                ident=self.fwd.ident(),
-            )
-        )
+        self.segment(RST | ACK, 0, window=0)
         self.finish()
 
     def from_device(self, tcp: Any) -> None:
