@@ -21,7 +21,7 @@ Each figure comes with a baseline measured in the same run:
   the cost of a modem's `Link` against building the modem.
 Targets: >= 2,000 round trips/s over one pty; 1,000 modems from one process answering >= 100
 commands/s each.  `python -m benchmarks.bench_virtual_modem bare pty|tcp N` runs the bare responder
-alone (the fleet's baseline server).
+alone (the fleet's baseline server); `... fleet pty|tcp [N SECONDS REPEAT]` the fleet figures alone.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import statistics
@@ -56,6 +57,8 @@ FLEET_PROFILE = "simcom-sim800"
 LOADERS = 2
 RUN_IN_S = 3.0  # before counting: the profile's network search (2 s) and each client's first round of MIX
 ROOT = Path(__file__).resolve().parents[1]
+LOAD_C = Path(__file__).with_name("at_load.c")  # the load generator in C (compiled at benchmark time)
+LOADS = ("c", "python")  # which load generator drives the fleet
 
 
 def _bare_answer(fd: int) -> Callable[[], None]:
@@ -334,6 +337,7 @@ class FleetRun:
     load_cpu: float  # cores, all load processes
     machine: float = 0.0  # cores busy on the whole machine (these processes, the kernel's, everyone else's)
     loadavg: float = 0.0  # the 1-minute load average at the end
+    wrong: int | None = None  # answers whose bytes were not the command's (None: not checked)
 
     @property
     def per_server_cpu(self) -> float:
@@ -350,8 +354,24 @@ class FleetRun:
         return self.load_cpu / self.rate * 1e6 if self.rate else 0.0
 
 
-def fleet(command: list[str], count: int, seconds: float, loaders: int = LOADERS) -> FleetRun:
-    """Start the server `command` (it prints `count` endpoint paths), load it for `seconds`, stop it."""
+def build_c_load(folder: Path) -> Path | None:
+    """benchmarks/at_load.c compiled into `folder`; None when no C compiler is found."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    binary = folder / "at_load"
+    done = subprocess.run([cc, "-O2", "-o", str(binary), str(LOAD_C)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cc} {LOAD_C}: {done.stderr.strip()[-2000:]}")
+    return binary
+
+
+def fleet(
+    command: list[str], count: int, seconds: float, loaders: int = LOADERS, c_load: Path | None = None
+) -> FleetRun:
+    """Start the server `command` (it prints `count` endpoint paths), load it for `seconds`, stop it.
+    `c_load`: the compiled C load generator drives the modems (one process, answers checked); else
+    `loaders` Python load processes."""
     with tempfile.TemporaryFile() as err:
         server = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT, start_new_session=True
@@ -364,6 +384,8 @@ def fleet(command: list[str], count: int, seconds: float, loaders: int = LOADERS
                 server.wait()
                 err.seek(0)
                 raise RuntimeError(f"{command}: no paths; stderr: {err.read().decode()[-2000:]}")
+            if c_load is not None:
+                return _drive_c(c_load, server.pid, paths, seconds, bare="bare" in command)
             return _drive(server.pid, paths, seconds, loaders)
         finally:
             server.send_signal(signal.SIGINT)
@@ -374,6 +396,26 @@ def fleet(command: list[str], count: int, seconds: float, loaders: int = LOADERS
                 server.wait()
             if server.stdout is not None:
                 server.stdout.close()
+
+
+def _window(pid: int, t0: float, t1: float) -> tuple[float, float]:
+    """(server cores, machine cores) busy from `t0` to `t1` (wall-clock times; returns after `t1`)."""
+    time.sleep(max(0.0, t0 - time.time()))
+    cpu0 = _proc_cpu(pid)
+    busy0, total0 = _machine_busy()
+    time.sleep(max(0.0, t1 - time.time()))
+    server_cpu = (_proc_cpu(pid) - cpu0) / (t1 - t0)
+    busy1, total1 = _machine_busy()
+    cores = os.cpu_count() or 1
+    machine = (busy1 - busy0) / (total1 - total0) * cores if total1 > total0 else 0.0
+    return server_cpu, machine
+
+
+def _run(counts: list[int], seconds: float, server_cpu: float, load_cpu: float, machine: float) -> FleetRun:
+    rates = sorted(n / seconds for n in counts)
+    return FleetRun(
+        sum(rates), rates[0], statistics.median(rates), server_cpu, load_cpu, machine, os.getloadavg()[0]
+    )
 
 
 def _drive(pid: int, paths: list[str], seconds: float, loaders: int) -> FleetRun:
@@ -393,14 +435,7 @@ def _drive(pid: int, paths: list[str], seconds: float, loaders: int) -> FleetRun
         t1 = t0 + seconds
         for c in conns:
             c.send((t0, t1))
-        time.sleep(max(0.0, t0 - time.time()))
-        cpu0 = _proc_cpu(pid)
-        busy0, total0 = _machine_busy()
-        time.sleep(max(0.0, t1 - time.time()))
-        server_cpu = (_proc_cpu(pid) - cpu0) / seconds
-        busy1, total1 = _machine_busy()
-        cores = os.cpu_count() or 1
-        machine = (busy1 - busy0) / (total1 - total0) * cores if total1 > total0 else 0.0
+        server_cpu, machine = _window(pid, t0, t1)
         counts: list[int] = []
         load_cpu = 0.0
         for c in conns:
@@ -410,9 +445,49 @@ def _drive(pid: int, paths: list[str], seconds: float, loaders: int) -> FleetRun
     finally:
         for p in procs:
             p.join(10)
-    rates = sorted(n / seconds for n in counts)
+    return _run(counts, seconds, server_cpu, load_cpu, machine)
+
+
+def _drive_c(binary: Path, pid: int, paths: list[str], seconds: float, bare: bool) -> FleetRun:
+    """The fleet driven by the C load generator (benchmarks/at_load.c): one process, one epoll loop,
+    every answer's bytes checked (`--bare`: every answer must be OK)."""
+    with tempfile.TemporaryDirectory(prefix="m2msim-load-") as folder:
+        listing = Path(folder) / "paths"
+        listing.write_text("\n".join(paths) + "\n")
+        load = subprocess.Popen(
+            [str(binary), str(listing), *(["--bare"] if bare else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert load.stdin is not None and load.stdout is not None
+        try:
+            if load.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"{binary}: the load generator failed (status {load.wait()})")
+            t0 = time.time() + RUN_IN_S
+            t1 = t0 + seconds
+            load.stdin.write(f"{t0!r} {t1!r}\n")
+            load.stdin.flush()
+            server_cpu, machine = _window(pid, t0, t1)
+            out, _ = load.communicate(timeout=60)
+        finally:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
+    if load.returncode != 0:
+        raise RuntimeError(f"{binary}: exit status {load.returncode}")
+    fields = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    counts = [int(n) for n in fields["counts"].split()]
+    run = _run(counts, seconds, server_cpu, float(fields["cpu"]) / seconds, machine)
     return FleetRun(
-        sum(rates), rates[0], statistics.median(rates), server_cpu, load_cpu, machine, os.getloadavg()[0]
+        run.rate,
+        run.slowest,
+        run.median,
+        run.server_cpu,
+        run.load_cpu,
+        run.machine,
+        run.loadavg,
+        int(fields["wrong"]),
     )
 
 
@@ -435,49 +510,71 @@ def _median_run(runs: list[FleetRun]) -> FleetRun:
 
 
 def _show(label: str, r: FleetRun) -> str:
+    checked = "" if r.wrong is None else f"  wrong answers {r.wrong}"
     return (
         f"  {label:24} {r.rate:8,.0f} commands/s  per modem slowest {r.slowest:5,.0f}/s median {r.median:5,.0f}/s  "
         f"CPU server {r.server_cpu:4.0%} load {r.load_cpu:4.0%} machine {r.machine:4.0%} (loadavg {r.loadavg:.1f})  "
-        f"CPU/command: server {r.server_us:5.1f} us, load {r.load_us:5.1f} us"
+        f"CPU/command: server {r.server_us:5.1f} us, load {r.load_us:5.1f} us{checked}"
     )
 
 
-def fleet_report(kind: str, count: int, seconds: float, repeat: int, core_us: float) -> None:
+def _load_name(c_load: Path | None) -> str:
+    if c_load is not None:
+        return "load: the C generator (benchmarks/at_load.c), 1 process, every answer's bytes checked"
+    return f"load: the Python generator, {LOADERS} processes, answers not checked"
+
+
+def fleet_report(
+    kind: str, count: int, seconds: float, repeat: int, core_us: float, c_load: Path | None
+) -> None:
+    """The fleet on `kind` under each load generator (the C one first when it could be built)."""
     variants = {"modems (serve)": serve_command(kind, count)}
     if loop_factory() is not asyncio.new_event_loop:
         variants["modems, asyncio's loop"] = serve_command(kind, count, uvloop=False)
     variants["bare responder"] = bare_command(kind, count)
-    runs: dict[str, list[FleetRun]] = {name: [] for name in variants}
-    for _ in range(repeat):
-        for name, command in variants.items():
-            runs[name].append(fleet(command, count, seconds))
-    median = {name: _median_run(r) for name, r in runs.items()}
-    modem, bare = median["modems (serve)"], median["bare responder"]
-    loop = "uvloop" if "modems, asyncio's loop" in median else "asyncio"
-    print(
-        f"{count} modems on {kind} from one process ({loop}), {LOADERS} load processes, median of {repeat}:"
-    )
-    for name, r in median.items():
-        print(_show(name, r))
-    verdict = "meets" if modem.slowest >= 100 else "MISSES"
-    us_modem, us_bare = 1e6 / modem.per_server_cpu, 1e6 / bare.per_server_cpu
-    print(
-        f"  ratio to the bare responder {modem.rate / bare.rate:.2f} in commands/s, "
-        f"{modem.per_server_cpu / bare.per_server_cpu:.2f} per server CPU-second; "
-        f"{verdict} 100 commands/s for the slowest modem"
-    )
-    print(
-        f"  server CPU per command {us_modem:.1f} us: {us_bare:.1f} I/O and loop (the bare responder's), "
-        f"{core_us:.1f} modem core (in-process, {count} modems), {us_modem - us_bare - core_us:.1f} the rest "
-        f"(runner, endpoint, timers, network polling)"
-    )
-    cores = os.cpu_count() or 1
-    ceiling = cores * 1e6 / (modem.server_us + modem.load_us)
-    print(
-        f"  ceiling with the {cores} cores to the server and its load alone: {ceiling:,.0f} commands/s, "
-        f"{ceiling / count:,.0f} per modem (CPU per command {modem.server_us:.1f} + {modem.load_us:.1f} us; "
-        "the kernel's pty / TCP workers not counted)"
-    )
+    loop = "uvloop" if "modems, asyncio's loop" in variants else "asyncio"
+    loads: list[Path | None] = [c_load, None] if c_load is not None else [None]
+    for load in loads:
+        runs: dict[str, list[FleetRun]] = {name: [] for name in variants}
+        for _ in range(repeat):
+            for name, command in variants.items():
+                runs[name].append(fleet(command, count, seconds, c_load=load))
+        median = {name: _median_run(r) for name, r in runs.items()}
+        modem, bare = median["modems (serve)"], median["bare responder"]
+        print(f"{count} modems on {kind} from one process ({loop}), median of {repeat}; {_load_name(load)}:")
+        for name, r in median.items():
+            print(_show(name, r))
+        verdict = "meets" if modem.slowest >= 100 else "MISSES"
+        us_modem, us_bare = 1e6 / modem.per_server_cpu, 1e6 / bare.per_server_cpu
+        print(
+            f"  ratio to the bare responder {modem.rate / bare.rate:.2f} in commands/s, "
+            f"{modem.per_server_cpu / bare.per_server_cpu:.2f} per server CPU-second; "
+            f"{verdict} 100 commands/s for the slowest modem"
+        )
+        print(
+            f"  server CPU per command {us_modem:.1f} us: {us_bare:.1f} I/O and loop (the bare responder's), "
+            f"{core_us:.1f} modem core (in-process, {count} modems), {us_modem - us_bare - core_us:.1f} the "
+            "rest (runner, endpoint, timers, network polling)"
+        )
+        cores = os.cpu_count() or 1
+        ceiling = cores * 1e6 / (modem.server_us + modem.load_us)
+        print(
+            f"  ceiling with the {cores} cores to the server and its load alone: {ceiling:,.0f} commands/s, "
+            f"{ceiling / count:,.0f} per modem (CPU per command {modem.server_us:.1f} + {modem.load_us:.1f} us; "
+            "the kernel's pty / TCP workers not counted)"
+        )
+
+
+def fleets(
+    count: int, seconds: float, repeat: int, core_us: float, kinds: Sequence[str] = ("pty", "tcp")
+) -> None:
+    """`fleet_report` for each kind, with the C load generator when a C compiler is found."""
+    with tempfile.TemporaryDirectory(prefix="m2msim-bench-") as folder:
+        c_load = build_c_load(Path(folder))
+        if c_load is None:
+            print("fleet: no C compiler (cc, gcc) found: the C load generator is skipped, Python load only")
+        for kind in kinds:
+            fleet_report(kind, count, seconds, repeat, core_us, c_load)
 
 
 def main(quick: bool) -> None:
@@ -506,8 +603,7 @@ def main(quick: bool) -> None:
         f"one pty     virtual modem {modem_pty:12,.0f} round trips/s  bare responder {bare_pty:12,.0f}/s"
         f"   ratio {modem_pty / bare_pty:.2f}   ({verdict} the 2,000/s target)"
     )
-    for kind in ("pty", "tcp"):
-        fleet_report(kind, count, seconds, repeat, core_fleet)
+    fleets(count, seconds, repeat, core_fleet)
     from benchmarks.virtual_sockets import report
 
     report(quick)
@@ -516,5 +612,8 @@ def main(quick: bool) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["bare"]:
         bare_main(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["fleet"]:  # fleet KIND [COUNT SECONDS REPEAT]: the fleet figures alone
+        size = [float(x) for x in sys.argv[3:6]] or [1000, 5.0, 3]
+        fleets(int(size[0]), size[1], int(size[2]), core_cpu(int(size[0]), 200_000), kinds=[sys.argv[2]])
     else:
         main(quick=True)
