@@ -158,8 +158,8 @@ class VirtualModem:
         self.now = now
         self.settings = self._defaults()
         self.mode = Mode.COMMAND
-        self.transcript: list[tuple[float, str, str]] | None = None  # (now, "dte"/"urc", text) when recording
-        self.on_line: Callable[[str], None] | None = None  # called after each command line ran ("AT...")
+        self._transcript: list[tuple[float, str, str]] | None = None
+        self._on_line: Callable[[str], None] | None = None
         sets = [COMMAND_SETS[name] for name in sorted(profile.commands)]
         self._table = {
             name: spec
@@ -244,8 +244,8 @@ class VirtualModem:
         """What feeding `data` at `now` gives when the memo knows it (the same line of pure commands
         answered earlier, nothing changed since, no timer due, no output waiting); None otherwise (then
         `feed` it).  Time moves to `now` as `feed` would move it."""
-        hit = self._memo.get(data)
-        if hit is None or self._out or self.transcript is not None or self.on_line is not None:
+        hit = self._memo.get(data)  # empty while a transcript or a line observer is set (their setters)
+        if hit is None or self._out:
             return None
         if now >= self._memo_due:
             self._advance(now)  # quiet timers (the SMS poll) keep the memo; any other forgets it
@@ -261,6 +261,26 @@ class VirtualModem:
         """Forget the memo of answers: call after changing the modem's state from outside its commands
         and timers (ModemRunner.kick and run_now do; setting `radio` or `faults` does)."""
         self._memo.clear()
+
+    @property
+    def transcript(self) -> list[tuple[float, str, str]] | None:
+        """(now, "dte"/"urc", text) of every command line and URC while recording; None: not recording."""
+        return self._transcript
+
+    @transcript.setter
+    def transcript(self, value: list[tuple[float, str, str]] | None) -> None:
+        self._transcript = value
+        self.changed()  # every line is recorded from now on: none answered from the memo
+
+    @property
+    def on_line(self) -> Callable[[str], None] | None:
+        """Called after each command line ran ("AT..."); None: nobody is told."""
+        return self._on_line
+
+    @on_line.setter
+    def on_line(self, value: Callable[[str], None] | None) -> None:
+        self._on_line = value
+        self.changed()  # every line runs (and is told) from now on: none answered from the memo
 
     @property
     def radio(self) -> RadioSettings:
@@ -290,8 +310,8 @@ class VirtualModem:
             and not self._held
             and not self._urc_backlog
             and self.powered
-            and self.transcript is None
-            and self.on_line is None
+            and self._transcript is None
+            and self._on_line is None
             and not self._faults.noisy
         )
 
@@ -415,8 +435,8 @@ class VirtualModem:
         self._run_body(body)
 
     def _run_body(self, body: str) -> None:
-        if self.transcript is not None:
-            self.transcript.append((self.now, "dte", "AT" + body))
+        if self._transcript is not None:
+            self._transcript.append((self.now, "dte", "AT" + body))
         final: Final | AtError = OK
         try:
             cmds = _PARSED.get(body)
@@ -430,8 +450,8 @@ class VirtualModem:
         except AtError as exc:
             final = exc
         self._finish(final)
-        if self.on_line is not None:
-            self.on_line("AT" + body)
+        if self._on_line is not None:
+            self._on_line("AT" + body)
 
     def _dispatch(self, cmd: Cmd) -> Final | None:
         name = cmd.name
@@ -483,8 +503,8 @@ class VirtualModem:
         data = self._crlf + line.encode("latin-1") + self._crlf
         if payload is not None:
             data += payload.encode("latin-1") + self._crlf
-        if self.transcript is not None:
-            self.transcript.append((self.now, "urc", line))
+        if self._transcript is not None:
+            self._transcript.append((self.now, "urc", line))
         if self.mode is Mode.COMMAND and not self._line:
             self._out += data
         else:

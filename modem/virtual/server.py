@@ -18,6 +18,7 @@ import os
 import pty
 import socket
 import tty
+from collections.abc import Callable
 
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import VirtualModem
@@ -105,23 +106,29 @@ class PtyEndpoint:
         self.runner = ModemRunner(modem, clock, self._writer.write)
         self._writer.runner = self.runner
         self._hub = ReadyHub.of(self.loop)
-        self._hub.add(self.master, self._readable)
+        self._hub.add(self.master, self._reader())
 
     @property
     def modem(self) -> VirtualModem:
         return self.runner.modem
 
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno == errno.EIO:
+    def _reader(self) -> Callable[[], None]:
+        """What the hub calls when the master is readable (the hot path: what it uses bound once)."""
+        fd, read, runner = self.master, os.read, self.runner
+
+        def readable() -> None:
+            try:
+                data = read(fd, READ_SIZE)
+            except BlockingIOError:
                 return
-            raise
-        if data:
-            self.runner.feed(data)
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    return
+                raise
+            if data:
+                runner.feed(data)
+
+        return readable
 
     def close(self) -> None:
         self.runner.close()

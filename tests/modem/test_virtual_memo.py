@@ -106,6 +106,25 @@ def test_the_sms_poll_keeps_the_memo_and_a_message_forgets_it() -> None:
     assert b"+CMTI" in out and out.endswith(b"\r\n+CSQ: 21,0\r\n\r\nOK\r\n")
 
 
+def test_a_line_observer_or_a_transcript_set_later_sees_every_line() -> None:
+    """Set after the memo knows a line, a line observer is told of that line and a transcript records
+    it: neither is skipped by an answer from the memo."""
+    m = bound()
+    at(m, "ATE0", 0.0)
+    first = at(m, "AT+CSQ", 10.0)
+    assert m.answer(b"AT+CSQ\r", 10.0) == first
+    seen: list[str] = []
+    m.on_line = seen.append
+    assert m.answer(b"AT+CSQ\r", 10.0) is None
+    assert at(m, "AT+CSQ", 10.0) == first and seen == ["AT+CSQ"]
+    m.on_line = None
+    at(m, "AT+CSQ", 10.0)
+    assert m.answer(b"AT+CSQ\r", 10.0) == first
+    m.transcript = []
+    assert at(m, "AT+CSQ", 10.0) == first
+    assert m.transcript == [(10.0, "dte", "AT+CSQ")]
+
+
 def test_echo_and_the_last_line_for_a_slash_follow_the_memo() -> None:
     m = bound()
     at(m, "AT+CSQ", 10.0)
