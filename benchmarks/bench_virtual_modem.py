@@ -6,11 +6,14 @@ Each figure comes with a baseline measured in the same run:
   responder on the same kind of pty and loop that answers every line with OK without parsing it;
 - a fleet: `m2msim modem serve --count N` (one process, ptys or `--tcp 0`) vs. a bare responder
   serving N endpoints of the same transport from one process the same way (`ReadyHub`; every line
-  answered with OK, nothing parsed).  The load comes from separate processes (`LOADERS` of them, each
-  driving a share of the modems from one epoll loop), counted from `RUN_IN_S` on (the modems are
-  registered by then): every modem has one command outstanding and the next one is sent when the
-  answer's final result has arrived, as an AT client does, cycling through a mix of read commands
-  (`MIX`).  Printed: aggregate commands/s, per modem (slowest and median), the CPU use (100 % = one
+  answered with OK, nothing parsed).  The load comes from other processes, under two generators in
+  turn, each figure labelled with its generator: benchmarks/at_load.c (compiled with the machine's C
+  compiler at the start; skipped with a message when there is none), one process and one epoll loop
+  that checks every answer's bytes and counts the wrong ones, and the Python one (`LOADERS`
+  processes, each driving a share of the modems from one epoll loop, answers not checked).  Counted
+  from `RUN_IN_S` on (the modems are registered by then): every modem has one command outstanding
+  and the next one is sent when the answer's final result has arrived, as an AT client does, cycling
+  through a mix of read commands (`MIX`).  Printed: aggregate commands/s, per modem (slowest and median), the CPU use (100 % = one
   core) of the server, of the load processes and of the whole machine (everything it ran, the
   kernel's workers and other users' work included) with its load average, and the CPU microseconds
   per command of the server and of the load separately;
