@@ -99,24 +99,29 @@ def test_a_command_usage_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[
     ], err
 
 
-def test_rating_a_small_csv_loads_duckdbs_engine_alone(tmp_path: Path) -> None:
-    """DuckDB's engine (its compiled module, without the package's Python layer when the installed
-    DuckDB has one) and PyYAML for the inventory and the catalog, not even that once their parsed
-    documents are in the cache: no pyarrow, no numpy."""
-    usage = tmp_path / "usage.csv"
-    usage.write_text(
+def test_rating_a_small_csv_loads_duckdbs_engine_alone_or_nothing(tmp_path: Path) -> None:
+    """A small plain CSV is read without DuckDB; another (here with a spreadsheet's line ends)
+    loads DuckDB's engine (its compiled module, without the package's Python layer when the
+    installed DuckDB has one).  PyYAML for the inventory and the catalog, not even that once their
+    parsed documents are in the cache: no pyarrow, no numpy."""
+    text = (
         "line,type,start,duration_s,bytes_up,bytes_down,zone,dest\n"
         "33612345678,data,2026-03-02T10:00:00Z,60,1000,2000,fr,\n"
-        "33612345678,data,2026-03-02T10:00:00Z,60,1000,2000,fr,\n",  # a duplicate: the hash pass runs
-        encoding="utf-8",
+        "33612345678,data,2026-03-02T10:00:00Z,60,1000,2000,fr,\n"  # a duplicate: the hash pass runs
     )
     inventory = Path(__file__).resolve().parents[2] / "scenarios" / "example-month" / "inventory.yaml"
-    code = (
-        "import contextlib, io\nfrom m2msim.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    assert main(['rate', {str(inventory)!r}, {str(usage)!r}, '--json']) == 0"
-    )
     engine = "_duckdb" if importlib.util.find_spec("_duckdb") is not None else "duckdb"
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    assert _imported_after(code, env) == sorted([engine, "yaml"])
-    assert _imported_after(code, env) == [engine]
+    for name, content, duckdb in (
+        ("plain.csv", text, []),
+        ("crlf.csv", text.replace("\n", "\r\n"), [engine]),
+    ):
+        usage = tmp_path / name
+        usage.write_bytes(content.encode())
+        code = (
+            "import contextlib, io\nfrom m2msim.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['rate', {str(inventory)!r}, {str(usage)!r}, '--json']) == 0"
+        )
+        assert _imported_after(code, env) == sorted([*duckdb, "yaml"] if name == "plain.csv" else duckdb)
+        assert _imported_after(code, env) == duckdb

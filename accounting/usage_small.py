@@ -1,0 +1,339 @@
+"""A small, plain usage CSV rated without DuckDB: the same rows, rules, rejects and sums.
+
+Starting DuckDB (its engine loaded, a connection made, a few queries planned) costs about 0.1 s,
+a third of `m2msim rate` on a one-row file.  A CSV file of at most `MAX_BYTES` written plainly
+(printable ASCII without spaces or double quotes, `\\n` line ends, no empty line, every row with
+the header's number of fields: what m2msim and most programs write) is read here instead, in
+Python, by the rules of `accounting.usage.UsageReader`, which this module follows check for check:
+
+- a row's reject code is the first check it fails, in the order of the reader's SQL (`_scan_sql`
+  for the aggregates, `_normalised` for the listing), with DuckDB's NULL logic (an empty field is
+  NULL; a test on NULL is not taken);
+- a value is read as DuckDB reads it (`TRY_CAST` to a timestamp with time zone in UTC, to DOUBLE,
+  to BOOLEAN; a count as a whole DOUBLE) only in the forms whose reading is certain: any other
+  form of a value (`1e3`, `+5`, `2026-03-02`, `yes`, ...) makes the whole file go to DuckDB;
+- a duplicate is a line written twice (here, a line identical in every field);
+- a reject's reason is the text the reader's SQL writes.
+
+Anything outside that (a BOM, CRLF, quotes, a damaged row, non-ASCII text, a folder, Parquet, a
+larger file) is read by DuckDB as before: `small_csv_reader` returns None.
+tests/accounting/test_usage_small.py rates generated files both ways and compares the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from accounting.usage import (
+    LINE_TYPES,
+    MAX_OCTETS,
+    MAX_OCTETS_PER_S,
+    MAX_RECORD_S,
+    MAX_SECONDS,
+    REQUIRED,
+    ROW_REASONS,
+    Group,
+    RejectedKey,
+    UsageReader,
+    UsageSource,
+    _judge,
+    group_key,
+)
+
+MAX_BYTES = 256 << 10  # a few thousand rows: read in a few ms
+
+_TYPES = frozenset(("data", "sms", "voice", "csd", "sms_internet", "location_hit"))
+_ZONES = frozenset(("fr", "eu", "world"))
+_DESTS = frozenset(("fr-mobile", "fr-fixed", "fr-premium", "intl", "orange-fr", "other"))
+_DEST_TYPES = frozenset(("sms", "voice", "csd", "sms_internet"))
+_CALL_TYPES = frozenset(("voice", "csd"))
+_LINE_TYPES = frozenset(LINE_TYPES)
+_CHECKED = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
+
+# Bytes a plain file holds: printable ASCII but the space and the double quote, and `\n`.
+_PLAIN = bytes([10, 0x21, *range(0x23, 0x7F)])
+# The forms of a value whose reading by DuckDB is certain.
+_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)?", re.ASCII)
+_NUMBER = re.compile(r"-?\d{1,18}(?:\.\d{1,9})?", re.ASCII)
+_BOOLEANS = {"true": True, "false": False}
+
+
+class _Unsure(Exception):
+    """A value in a form this reader does not read: the file goes to DuckDB."""
+
+
+def _stamp(text: str | None) -> datetime | None:
+    """TRY_CAST(text AS TIMESTAMPTZ) with the time zone UTC."""
+    if text is None:
+        return None
+    m = _STAMP.fullmatch(text)
+    if m is None:
+        raise _Unsure(text)
+    year, month, day, hour, minute, second, fraction, zone = m.groups()
+    try:
+        tz = UTC
+        if zone and zone != "Z":
+            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            if hours > 14 or minutes > 59:
+                raise _Unsure(text)
+            sign = -1 if zone[0] == "-" else 1
+            tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        micro = int((fraction or "").ljust(6, "0"))
+        value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz)
+    except ValueError:  # a date or time of no calendar: DuckDB's answer is not certain here
+        raise _Unsure(text) from None
+    if value.year < 2 or value.year > 9998:
+        raise _Unsure(text)
+    return value
+
+
+def _double(text: str | None) -> float | None:
+    """TRY_CAST(text AS DOUBLE)."""
+    if text is None:
+        return None
+    if _NUMBER.fullmatch(text) is None:
+        raise _Unsure(text)
+    return float(text)
+
+
+def _count(text: str | None) -> int | None:
+    """An octet count as the reader's `_count` makes it of text: the DOUBLE when whole and within
+    10^18, else -1 (refused by the range check); NULL for no value."""
+    d = _double(text)
+    if d is None:
+        return None
+    return int(d) if d == math.trunc(d) and -1e18 <= d <= 1e18 else -1
+
+
+def _boolean(text: str | None) -> bool | None:
+    """TRY_CAST(text AS BOOLEAN)."""
+    if text is None:
+        return None
+    if text not in _BOOLEANS:
+        raise _Unsure(text)
+    return _BOOLEANS[text]
+
+
+def _quoted(text: str | None) -> str:
+    """A value as a reject's reason shows it: ` 'text'`, or ` missing`."""
+    return " missing" if text is None else f" '{text}'"
+
+
+class _Row:
+    """One row of the file: its fields (None: empty), their readings, the row it repeats."""
+
+    __slots__ = ("bd", "bu", "deliv", "dest", "dup", "dur", "line", "raw", "row", "ts", "type", "zone")
+
+    def __init__(self, row: int, values: Mapping[str, str | None], dup: int | None) -> None:
+        self.row, self.raw, self.dup = row, values, dup
+        self.line = values["line"]
+        self.type = values["type"]
+        self.zone = values["zone"] or "fr"
+        self.dest = values["dest"]
+        self.ts = _stamp(values["start"])
+        self.dur = _double(values["duration_s"])
+        self.bu = _count(values["bytes_up"])
+        self.bd = _count(values["bytes_down"])
+        self.deliv = _boolean(values["delivered"])
+
+    def row_code(self, month_start: datetime, month_end: datetime) -> str | None:
+        """The row-level checks, in the order of the reader's CASE (duplicates apart)."""
+        ts, dur, bu, bd, type_ = self.ts, self.dur, self.bu, self.bd, self.type
+        if ts is None:
+            return "bad-start"
+        if ts < month_start or ts >= month_end:
+            return "outside-month"
+        if self.raw["duration_s"] is not None and (dur is None or not 0 <= dur <= MAX_SECONDS):
+            return "bad-duration"
+        if (bu is not None and not 0 <= bu <= MAX_OCTETS) or (bd is not None and not 0 <= bd <= MAX_OCTETS):
+            return "bad-bytes"
+        if self.raw["delivered"] is not None and self.deliv is None:
+            return "bad-delivered"
+        if dur is not None and dur > MAX_RECORD_S and type_ == "data":
+            return "over-12h"
+        if dur is not None and dur > month_end.timestamp() - _epoch(ts) and type_ in ("data", "voice", "csd"):
+            return "past-month-end"
+        if (
+            bu is not None
+            and bd is not None
+            and float(bu) + bd > float(MAX_OCTETS_PER_S) * max(MAX_RECORD_S if dur is None else dur, 1)
+            and type_ == "data"
+        ):
+            return "too-many-octets"
+        return None
+
+    def full_code(self, month_start: datetime, month_end: datetime) -> str | None:
+        """The code the reject listing gives (`_normalised`): duplicate, row checks, group checks."""
+        if self.dup is not None:
+            return "duplicate"
+        code = self.row_code(month_start, month_end)
+        if code is not None:
+            return code
+        type_ = self.type
+        if type_ is None or type_ not in _TYPES:
+            return "bad-type"
+        if type_ == "data" and (self.bu is None or self.bd is None):
+            return "bad-bytes"
+        if self.zone not in _ZONES:
+            return "bad-zone"
+        if type_ in _DEST_TYPES and (self.dest is None or self.dest not in _DESTS):
+            return "bad-dest"
+        if type_ in _LINE_TYPES and self.line is None:
+            return "no-line"
+        return None
+
+    def reason(self, code: str) -> str:
+        """A row-level reject's reason, as the reader's SQL writes it."""
+        raw = self.raw
+        text = ROW_REASONS[code][1]
+        if code == "duplicate":
+            return f"{text} row {self.dup}"
+        if code == "bad-type":
+            return text + _quoted(self.type)
+        if code in ("bad-start", "outside-month"):
+            return text + _quoted(raw["start"])
+        if code in ("bad-duration", "over-12h"):
+            return text + _quoted(raw["duration_s"])
+        if code == "bad-zone":
+            return text + _quoted(self.zone)
+        if code == "bad-dest":
+            return text + _quoted(self.dest)
+        if code == "bad-delivered":
+            return text + _quoted(raw["delivered"])
+        if code == "past-month-end":
+            return f"{text} '{raw['start']}' + {raw['duration_s']} s"
+        if code in ("bad-bytes", "too-many-octets"):
+            up, down = raw["bytes_up"], raw["bytes_down"]
+            shown = ["missing" if v is None else f"'{v}'" for v in (up, down)]
+            return f"{text} {shown[0]}/{shown[1]}"
+        return text
+
+
+def _epoch(ts: datetime) -> float:
+    """DuckDB's epoch(ts): the microseconds since 1970 divided by a million, as a DOUBLE."""
+    delta = ts - _EPOCH
+    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) / 1_000_000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SmallCsvReader(UsageReader):
+    """A small plain CSV file read in Python (see the module's text): what `UsageReader` gives
+    the rating (`aggregate`, `list_rejects`), without a DuckDB connection."""
+
+    def __init__(self, path: Path, rows: list[_Row]) -> None:  # no connection: nothing of the base's
+        self.name = str(path)
+        self.kind = "csv"
+        self.files = [path]
+        self._rows = rows
+
+    def aggregate(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> list[Group]:
+        periods = [int(p) for p in first_periods]
+        no_calls: Mapping[int, int] = dict.fromkeys(periods, 0)
+        sums: dict[tuple[Any, ...], list[Any]] = {}  # key -> [rows, ko, calls, beyond]
+        for r in self._rows:
+            code = r.row_code(month_start, month_end)
+            if code is None and r.type == "data" and (r.bu is None or r.bd is None):
+                code = "bad-bytes"
+            if r.dup is not None:  # a copy: taken out of its aggregate, a reject of its own
+                code = "duplicate"
+            elif code is None:  # the row's values count; the aggregate may still be refused
+                code = _judge(r.line, r.type, r.zone, r.dest)
+                key = (r.line, r.type, r.zone, r.dest, r.deliv, code)
+                entry = sums.get(key)
+                calls = r.type in _CALL_TYPES
+                if entry is None:
+                    entry = sums[key] = [0, 0, 0, dict.fromkeys(periods, 0) if calls else no_calls]
+                entry[0] += 1
+                if r.bu is not None and r.bd is not None:
+                    entry[1] += (r.bu + r.bd + 1023) // 1024
+                if calls:
+                    dur = r.dur
+                    if dur is not None and dur > 0:
+                        entry[2] += 1
+                    secs = math.ceil(dur or 0)
+                    beyond = entry[3]
+                    for p in periods:
+                        beyond[p] += max(secs - p, 0)
+                continue
+            key = (r.line, r.type, r.zone, r.dest, r.deliv, code)
+            entry = sums.get(key)
+            if entry is None:
+                entry = sums[key] = [0, 0, 0, {}]
+            entry[0] += 1
+        return [
+            Group(line, type_, zone, dest, deliv, code, n, ko, calls, beyond)
+            for (line, type_, zone, dest, deliv, code), (n, ko, calls, beyond) in sums.items()
+        ]
+
+    def list_rejects(
+        self, month_start: datetime, month_end: datetime, rejected: Sequence[RejectedKey], limit: int
+    ) -> list[tuple[str | None, int, str]]:
+        reasons = {r.key: r.reason for r in rejected}
+        out: list[tuple[str | None, int, str]] = []
+        for r in self._rows:
+            if len(out) >= limit:
+                break
+            code = r.full_code(month_start, month_end)
+            if code is not None:
+                out.append((None, r.row, r.reason(code)))
+                continue
+            reason = reasons.get(group_key(r.line, r.type, r.zone, r.dest, r.deliv))
+            if reason is not None:
+                out.append((None, r.row, reason))
+        return out
+
+
+def small_csv_reader(source: UsageSource) -> SmallCsvReader | None:
+    """The reader of a small plain CSV file (see the module's text), or None: read it with DuckDB."""
+    if not isinstance(source, str | Path):
+        return None
+    path = Path(source)
+    if not path.name.lower().endswith((".csv", ".txt")):
+        return None
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None  # DuckDB's reader says why
+    if len(data) > MAX_BYTES or data.translate(None, _PLAIN):
+        return None
+    lines = data.decode("ascii").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        return None
+    header = lines[0].split(",")
+    if (
+        "" in header
+        or len(set(header)) != len(header)
+        or any(c not in header for c in REQUIRED)
+        or not all(lines[1:])
+    ):
+        return None  # DuckDB's reader refuses the header, or the file has an empty line
+    width = len(header)
+    index = [header.index(c) if c in header else -1 for c in _CHECKED]
+    seen: dict[str, int] = {}
+    rows: list[_Row] = []
+    try:
+        for number, text in enumerate(lines[1:], start=2):
+            fields = text.split(",")
+            if len(fields) != width:
+                return None  # a malformed row: DuckDB's reader lists it
+            values = {
+                c: (fields[i] or None) if i >= 0 else None for c, i in zip(_CHECKED, index, strict=True)
+            }
+            first = seen.setdefault(text, number)
+            rows.append(_Row(number, values, first if first != number else None))
+    except _Unsure:
+        return None
+    return SmallCsvReader(path, rows)
