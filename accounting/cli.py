@@ -17,7 +17,7 @@ from accounting.compare import compare
 from accounting.engine import RatingRun, rate_run
 from accounting.errors import AccountingError, UsageError
 from accounting.inventory import MAX_LINES, load_inventory
-from accounting.usage_small import small_csv_reader
+from accounting.usage_small import small_reader
 from m2msim.outputs import OutputError, atomic_write_text, output_lock, refuse_same_file
 
 MAX_TOP = 1_000_000  # lines the readable output may list
@@ -89,7 +89,7 @@ def _rate(args: argparse.Namespace) -> RatingRun:
     catalog = load_catalog(args.catalog)
     inventory = load_inventory(args.inventory, max_lines=sys.maxsize if args.force else MAX_LINES)
     # A small plain CSV file is read without starting DuckDB (the same rows, rules and rejects).
-    run = rate_run(inventory, args.usage, catalog, reader=small_csv_reader(args.usage))
+    run = rate_run(inventory, args.usage, catalog, reader=small_reader(args.usage))
     if not run.rated.rows and not run.invoice.rejects:
         raise UsageError(str(args.usage), "no usage records in it (only a header?): nothing to rate")
     return run

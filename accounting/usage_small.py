@@ -29,7 +29,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from accounting.db import duckdb
 from accounting.usage import (
+    FOOTER_KEY,
     LINE_TYPES,
     MAX_OCTETS,
     MAX_OCTETS_PER_S,
@@ -42,10 +44,29 @@ from accounting.usage import (
     UsageReader,
     UsageSource,
     _judge,
+    _sql_safe,
     group_key,
 )
 
 MAX_BYTES = 256 << 10  # a few thousand rows: read in a few ms
+MAX_PARQUET_BYTES = 64 << 10
+MAX_PARQUET_ROWS = 5_000
+# Parquet column types whose values DuckDB writes as text that reads back as the rating reads the
+# value (a whole number, a timestamp, true/false; a column of NULLs); a DOUBLE, a DECIMAL, a list
+# ... make the file go to the reader.
+_PARQUET_TYPES = frozenset(
+    (
+        "VARCHAR",
+        "BIGINT",
+        "INTEGER",
+        "SMALLINT",
+        "TINYINT",
+        "TIMESTAMP WITH TIME ZONE",
+        "TIMESTAMP",
+        "BOOLEAN",
+        '"NULL"',
+    )
+)
 
 _TYPES = frozenset(("data", "sms", "voice", "csd", "sms_internet", "location_hit"))
 _ZONES = frozenset(("fr", "eu", "world"))
@@ -58,7 +79,10 @@ _CHECKED = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zo
 # Bytes a plain file holds: printable ASCII but the space and the double quote, and `\n`.
 _PLAIN = bytes([10, 0x21, *range(0x23, 0x7F)])
 # The forms of a value whose reading by DuckDB is certain.
-_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)?", re.ASCII)
+# (A timestamp as DuckDB writes one as text, `2026-03-02 10:00:00+00`, is one of them.)
+_STAMP = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::\d\d)?)?", re.ASCII
+)
 _NUMBER = re.compile(r"-?\d{1,18}(?:\.\d{1,9})?", re.ASCII)
 _BOOLEANS = {"true": True, "false": False}
 
@@ -78,7 +102,7 @@ def _stamp(text: str | None) -> datetime | None:
     try:
         tz = UTC
         if zone and zone != "Z":
-            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            hours, minutes = int(zone[1:3]), int(zone[4:6] or 0)
             if hours > 14 or minutes > 59:
                 raise _Unsure(text)
             sign = -1 if zone[0] == "-" else 1
@@ -131,10 +155,10 @@ class _Row:
 
     def __init__(self, row: int, values: Mapping[str, str | None], dup: int | None) -> None:
         self.row, self.raw, self.dup = row, values, dup
-        self.line = values["line"]
-        self.type = values["type"]
+        self.line = values["line"] or None
+        self.type = values["type"]  # a Parquet file's empty text is a type, and a bad one
         self.zone = values["zone"] or "fr"
-        self.dest = values["dest"]
+        self.dest = values["dest"] or None
         self.ts = _stamp(values["start"])
         self.dur = _double(values["duration_s"])
         self.bu = _count(values["bytes_up"])
@@ -223,13 +247,13 @@ def _epoch(ts: datetime) -> float:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class SmallCsvReader(UsageReader):
-    """A small plain CSV file read in Python (see the module's text): what `UsageReader` gives
-    the rating (`aggregate`, `list_rejects`), without a DuckDB connection."""
+class SmallUsageReader(UsageReader):
+    """A small file's rows held in Python (see the module's text): what `UsageReader` gives the
+    rating (`aggregate`, `list_rejects`), without a DuckDB connection of its own."""
 
-    def __init__(self, path: Path, rows: list[_Row]) -> None:  # no connection: nothing of the base's
+    def __init__(self, path: Path, kind: str, rows: list[_Row]) -> None:  # nothing of the base's
         self.name = str(path)
-        self.kind = "csv"
+        self.kind = kind
         self.files = [path]
         self._rows = rows
 
@@ -292,19 +316,29 @@ class SmallCsvReader(UsageReader):
         return out
 
 
-def small_csv_reader(source: UsageSource) -> SmallCsvReader | None:
-    """The reader of a small plain CSV file (see the module's text), or None: read it with DuckDB."""
+def small_reader(source: UsageSource) -> SmallUsageReader | None:
+    """The reader of a small plain CSV file or a small Parquet file (see the module's text), or
+    None: read it with `UsageReader`."""
     if not isinstance(source, str | Path):
         return None
     path = Path(source)
-    if not path.name.lower().endswith((".csv", ".txt")):
+    name = path.name.lower()
+    csv = name.endswith((".csv", ".txt"))
+    if not csv and not name.endswith(".parquet"):
         return None
     try:
-        if not path.is_file() or path.stat().st_size > MAX_BYTES:
+        if not path.is_file() or path.stat().st_size > (MAX_BYTES if csv else MAX_PARQUET_BYTES):
             return None
         data = path.read_bytes()
     except OSError:
-        return None  # DuckDB's reader says why
+        return None  # the reader says why
+    try:
+        return _csv(path, data) if csv else _parquet(path, data)
+    except _Unsure:
+        return None
+
+
+def _csv(path: Path, data: bytes) -> SmallUsageReader | None:
     if len(data) > MAX_BYTES or data.translate(None, _PLAIN):
         return None
     lines = data.decode("ascii").split("\n")
@@ -321,19 +355,46 @@ def small_csv_reader(source: UsageSource) -> SmallCsvReader | None:
     ):
         return None  # DuckDB's reader refuses the header, or the file has an empty line
     width = len(header)
+    records: list[tuple[str | None, ...]] = []
+    for text in lines[1:]:
+        fields = text.split(",")
+        if len(fields) != width:
+            return None  # a malformed row: DuckDB's reader lists it
+        records.append(tuple(f or None for f in fields))
+    return SmallUsageReader(path, "csv", _rows(header, records))
+
+
+def _rows(header: Sequence[str], records: Sequence[tuple[str | None, ...]]) -> list[_Row]:
+    """The rows (the first is row 2), each copy of an earlier one naming it."""
     index = [header.index(c) if c in header else -1 for c in _CHECKED]
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str | None, ...], int] = {}
     rows: list[_Row] = []
+    for number, fields in enumerate(records, start=2):
+        values = {c: fields[i] if i >= 0 else None for c, i in zip(_CHECKED, index, strict=True)}
+        first = seen.setdefault(fields, number)
+        rows.append(_Row(number, values, first if first != number else None))
+    return rows
+
+
+def _parquet(path: Path, data: bytes) -> SmallUsageReader | None:
+    """A small Parquet file's rows as DuckDB writes their values as text (one query), when its
+    columns are of types whose text reads back as the rating reads the values."""
+    if FOOTER_KEY in data:
+        return None  # the simulator's file: its footer's claims decide what the reader checks
+    con = duckdb.connect(":memory:", config={"threads": "1"})
     try:
-        for number, text in enumerate(lines[1:], start=2):
-            fields = text.split(",")
-            if len(fields) != width:
-                return None  # a malformed row: DuckDB's reader lists it
-            values = {
-                c: (fields[i] or None) if i >= 0 else None for c, i in zip(_CHECKED, index, strict=True)
-            }
-            first = seen.setdefault(text, number)
-            rows.append(_Row(number, values, first if first != number else None))
-    except _Unsure:
+        con.execute("SET TimeZone = 'UTC'")  # timestamps with a time zone written in UTC
+        files = f"read_parquet(['{_sql_safe(str(path))}'])"
+        types = {str(n): str(t) for n, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
+        if not types.keys() >= set(REQUIRED) or not set(types.values()) <= _PARQUET_TYPES:
+            return None
+        records = con.execute(
+            f"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM {files} LIMIT {MAX_PARQUET_ROWS + 1}"
+        ).fetchall()
+    except duckdb.Error:
+        return None  # the reader says what is wrong with the file
+    finally:
+        con.close()
+    if len(records) > MAX_PARQUET_ROWS:
         return None
-    return SmallCsvReader(path, rows)
+    return SmallUsageReader(path, "parquet", _rows(list(types), records))

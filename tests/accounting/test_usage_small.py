@@ -8,10 +8,14 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
 from accounting import load_catalog, load_inventory
 from accounting.engine import rate_run
 from accounting.inventory import Inventory
-from accounting.usage_small import MAX_BYTES, small_csv_reader
+from accounting.usage_small import MAX_BYTES, small_reader
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
 FILES = 100  # in four seeded runs
@@ -104,7 +108,7 @@ def _file(rng: random.Random, path: Path) -> None:
 
 def _both(inventory: Inventory, path: Path) -> tuple[str, str, bool]:
     catalog = load_catalog()
-    small = small_csv_reader(path)
+    small = small_reader(path)
     outputs = []
     for reader in (None, small):
         run = rate_run(inventory, path, catalog, reader=reader)
@@ -138,6 +142,7 @@ def test_generated_files_rate_alike_both_ways(tmp_path: Path) -> None:
     inventories = [load_inventory(tmp_path / "with.yaml"), load_inventory(tmp_path / "without.yaml")]
     small = 0
     reasons: set[str] = set()
+    parquet = 0
     for i in range(FILES):
         path = tmp_path / f"u{i}.csv"
         _file(rng, path)
@@ -145,7 +150,18 @@ def test_generated_files_rate_alike_both_ways(tmp_path: Path) -> None:
         small += was_small
         if was_small:
             reasons |= {_kind(r["reason"]) for r in json.loads(doc)["rejects"]}
+            # the same rows as Parquet: columns typed as pyarrow infers them, or all text
+            as_text = rng.random() < 0.3
+            options = pacsv.ConvertOptions(
+                column_types=dict.fromkeys(pacsv.read_csv(path).column_names, pa.string())
+                if as_text
+                else None,
+                strings_can_be_null=True,
+            )
+            pq.write_table(pacsv.read_csv(path, convert_options=options), path.with_suffix(".parquet"))
+            parquet += _both(inventories[i % 2], path.with_suffix(".parquet"))[2]
     assert small >= FILES // 2  # most files are plain: the small path is what is compared
+    assert parquet >= small // 2
     assert reasons >= {
         "duplicate record: identical in every field to",
         "impossible value: a data record is cut at 43,200 s (12 h): duration_s",
@@ -191,6 +207,6 @@ def test_the_small_path_takes_plain_files_only(tmp_path: Path) -> None:
     for name, (content, expected) in cases.items():
         path = tmp_path / name
         path.write_bytes(content)
-        assert (small_csv_reader(path) is not None) is expected, name
-    assert small_csv_reader(tmp_path) is None  # a folder
-    assert small_csv_reader(tmp_path / "missing.csv") is None  # DuckDB's reader says why
+        assert (small_reader(path) is not None) is expected, name
+    assert small_reader(tmp_path) is None  # a folder
+    assert small_reader(tmp_path / "missing.csv") is None  # DuckDB's reader says why
