@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from accounting.db import duckdb
+from accounting.parquet_small import read_small_parquet
 from accounting.usage import (
     FOOTER_KEY,
     LINE_TYPES,
@@ -381,6 +382,12 @@ def _parquet(path: Path, data: bytes) -> SmallUsageReader | None:
     columns are of types whose text reads back as the rating reads the values."""
     if FOOTER_KEY in data:
         return None  # the simulator's file: its footer's claims decide what the reader checks
+    decoded = read_small_parquet(data, MAX_PARQUET_ROWS)
+    if decoded is not None:  # a file of the kinds decoded in Python: DuckDB is not even loaded
+        names, rows = decoded
+        if not set(names) >= set(REQUIRED):
+            return None
+        return SmallUsageReader(path, "parquet", _rows(names, rows))
     con = duckdb.connect(":memory:", config={"threads": "1"})
     try:
         con.execute("SET TimeZone = 'UTC'")  # timestamps with a time zone written in UTC

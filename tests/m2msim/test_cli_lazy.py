@@ -99,11 +99,15 @@ def test_a_command_usage_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[
     ], err
 
 
-def test_rating_a_small_csv_loads_duckdbs_engine_alone_or_nothing(tmp_path: Path) -> None:
-    """A small plain CSV is read without DuckDB; another (here with a spreadsheet's line ends)
-    loads DuckDB's engine (its compiled module, without the package's Python layer when the
-    installed DuckDB has one).  PyYAML for the inventory and the catalog, not even that once their
-    parsed documents are in the cache: no pyarrow, no numpy."""
+def test_rating_a_small_file_loads_duckdbs_engine_alone_or_nothing(tmp_path: Path) -> None:
+    """A small plain CSV, or a small Parquet file of the usual column types, is read without
+    DuckDB; another (here a CSV with a spreadsheet's line ends) loads DuckDB's engine (its compiled
+    module, without the package's Python layer when the installed DuckDB has one).  PyYAML for the
+    inventory and the catalog, not even that once their parsed documents are in the cache: no
+    pyarrow, no numpy."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     text = (
         "line,type,start,duration_s,bytes_up,bytes_down,zone,dest\n"
         "33612345678,data,2026-03-02T10:00:00Z,60,1000,2000,fr,\n"
@@ -111,17 +115,15 @@ def test_rating_a_small_csv_loads_duckdbs_engine_alone_or_nothing(tmp_path: Path
     )
     inventory = Path(__file__).resolve().parents[2] / "scenarios" / "example-month" / "inventory.yaml"
     engine = "_duckdb" if importlib.util.find_spec("_duckdb") is not None else "duckdb"
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    for name, content, duckdb in (
-        ("plain.csv", text, []),
-        ("crlf.csv", text.replace("\n", "\r\n"), [engine]),
-    ):
-        usage = tmp_path / name
-        usage.write_bytes(content.encode())
+    (tmp_path / "plain.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "crlf.csv").write_bytes(text.replace("\n", "\r\n").encode())
+    pq.write_table(pacsv.read_csv(tmp_path / "plain.csv"), tmp_path / "typed.parquet")
+    for i, (name, duckdb) in enumerate((("plain.csv", []), ("typed.parquet", []), ("crlf.csv", [engine]))):
+        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / f"cache{i}")}
         code = (
             "import contextlib, io\nfrom m2msim.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
-            f"    assert main(['rate', {str(inventory)!r}, {str(usage)!r}, '--json']) == 0"
+            f"    assert main(['rate', {str(inventory)!r}, {str(tmp_path / name)!r}, '--json']) == 0"
         )
-        assert _imported_after(code, env) == sorted([*duckdb, "yaml"] if name == "plain.csv" else duckdb)
-        assert _imported_after(code, env) == duckdb
+        assert _imported_after(code, env) == sorted([*duckdb, "yaml"]), name
+        assert _imported_after(code, env) == duckdb, name

@@ -1,0 +1,324 @@
+"""A small Parquet file's rows decoded in Python, each value as the text DuckDB casts it to.
+
+Loading DuckDB's engine and connecting costs about 0.06 s, pyarrow more: too much for a file of a
+few rows.  This reads what pyarrow and most writers put in a small flat file, and nothing else:
+the footer (Thrift compact protocol), each column's pages (data pages of version 1, a dictionary
+page), uncompressed or Snappy, values PLAIN or dictionary-encoded, required or optional columns.
+The values come out as `CAST(value AS VARCHAR)` gives them in DuckDB with the time zone UTC (a
+whole number, `true`/`false`, a timestamp `2026-03-02 10:00:00.5+00`, the text itself), None for
+NULL: what `accounting.usage_small` reads.
+
+Anything else (nested or repeated columns, other codecs or encodings, data pages of version 2,
+floating point, decimals, dates, nanosecond timestamps, binary that is not text) returns None,
+and the file is read by DuckDB.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_MAGIC = b"PAR1"
+# Physical types
+_BOOLEAN, _INT32, _INT64, _BYTE_ARRAY = 0, 1, 2, 6
+# Encodings
+_PLAIN, _PLAIN_DICTIONARY, _RLE, _RLE_DICTIONARY = 0, 2, 3, 8
+# Page types
+_DATA_PAGE, _DICTIONARY_PAGE = 0, 2
+_UNCOMPRESSED, _SNAPPY = 0, 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Unread(Exception):
+    """Something this reader does not read: the file goes to DuckDB."""
+
+
+# --- Thrift compact protocol: a struct as {field id: value} ----------------------------------------
+
+
+class _Thrift:
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data, self.pos = data, pos
+
+    def byte(self) -> int:
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 70:
+                raise _Unread("varint")
+
+    def zigzag(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def value(self, kind: int) -> Any:
+        if kind in (1, 2):  # a bool inside a list (in a struct, the field type holds it)
+            return self.byte() == 1
+        if kind == 3:
+            return struct.unpack_from("b", self.data, self._skip(1))[0]
+        if kind in (4, 5, 6):
+            return self.zigzag()
+        if kind == 7:
+            return struct.unpack_from("<d", self.data, self._skip(8))[0]
+        if kind == 8:
+            n = self.varint()
+            return self.data[self._skip(n) : self.pos]
+        if kind in (9, 10):
+            head = self.byte()
+            size, inner = head >> 4, head & 0x0F
+            if size == 15:
+                size = self.varint()
+            return [self.value(inner) for _ in range(size)]
+        if kind == 12:
+            return self.struct()
+        raise _Unread(f"thrift type {kind}")
+
+    def _skip(self, n: int) -> int:
+        at = self.pos
+        self.pos += n
+        if self.pos > len(self.data):
+            raise _Unread("truncated")
+        return at
+
+    def struct(self) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        last = 0
+        while True:
+            head = self.byte()
+            if head == 0:
+                return out
+            kind, delta = head & 0x0F, head >> 4
+            fid = last + delta if delta else self.zigzag()
+            last = fid
+            out[fid] = (kind == 1) if kind in (1, 2) else self.value(kind)
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def _snappy(data: bytes) -> bytes:
+    """A Snappy block decompressed."""
+    src = _Thrift(data)
+    size = src.varint()
+    out = bytearray()
+    n = len(data)
+    while src.pos < n:
+        tag = src.byte()
+        kind = tag & 3
+        if kind == 0:  # a literal
+            length = tag >> 2
+            if length >= 60:
+                extra = length - 59
+                length = int.from_bytes(data[src.pos : src.pos + extra], "little")
+                src.pos += extra
+            length += 1
+            out += data[src.pos : src.pos + length]
+            src.pos += length
+            continue
+        if kind == 1:
+            length = ((tag >> 2) & 7) + 4
+            offset = ((tag >> 5) << 8) | src.byte()
+        elif kind == 2:
+            length = (tag >> 2) + 1
+            offset = int.from_bytes(data[src.pos : src.pos + 2], "little")
+            src.pos += 2
+        else:
+            length = (tag >> 2) + 1
+            offset = int.from_bytes(data[src.pos : src.pos + 4], "little")
+            src.pos += 4
+        if offset == 0 or offset > len(out):
+            raise _Unread("snappy offset")
+        start = len(out) - offset
+        for i in range(length):  # a copy may overlap what it writes
+            out.append(out[start + i])
+    if len(out) != size:
+        raise _Unread("snappy length")
+    return bytes(out)
+
+
+def _hybrid(data: bytes, pos: int, end: int, width: int, count: int) -> list[int]:
+    """`count` values of the RLE / bit-packed hybrid encoding between pos and end."""
+    out: list[int] = []
+    src = _Thrift(data, pos)
+    size = (width + 7) // 8
+    mask = (1 << width) - 1
+    while len(out) < count:
+        if src.pos >= end:
+            raise _Unread("levels")
+        head = src.varint()
+        if head & 1:  # bit-packed groups of 8
+            groups = head >> 1
+            nbytes = groups * width
+            bits = int.from_bytes(data[src.pos : src.pos + nbytes], "little")
+            src.pos += nbytes
+            out += [(bits >> (i * width)) & mask for i in range(groups * 8)]
+        else:
+            value = int.from_bytes(data[src.pos : src.pos + size], "little")
+            src.pos += size
+            out += [value] * (head >> 1)
+    return out[:count]
+
+
+def _plain(data: bytes, pos: int, physical: int, count: int) -> list[Any]:
+    if physical == _INT64:
+        return list(struct.unpack_from(f"<{count}q", data, pos))
+    if physical == _INT32:
+        return list(struct.unpack_from(f"<{count}i", data, pos))
+    if physical == _BOOLEAN:
+        bits = int.from_bytes(data[pos : pos + (count + 7) // 8], "little")
+        return [bool((bits >> i) & 1) for i in range(count)]
+    if physical == _BYTE_ARRAY:
+        out = []
+        for _ in range(count):
+            (n,) = struct.unpack_from("<i", data, pos)
+            out.append(data[pos + 4 : pos + 4 + n])
+            pos += 4 + n
+        return out
+    raise _Unread("physical type")
+
+
+def _page(data: bytes, codec: int, size: int) -> bytes:
+    if codec == _UNCOMPRESSED:
+        return data
+    if codec == _SNAPPY:
+        page = _snappy(data)
+        if len(page) != size:
+            raise _Unread("page size")
+        return page
+    raise _Unread("codec")
+
+
+def _column(data: bytes, meta: dict[int, Any], physical: int, optional: bool, rows: int) -> list[Any]:
+    """A column chunk's values (None: NULL), as stored."""
+    codec = meta[4]
+    pos = meta.get(11) or meta[9]
+    dictionary: list[Any] | None = None
+    out: list[Any] = []
+    while len(out) < rows:
+        src = _Thrift(data, pos)
+        header = src.struct()
+        size = header[3]
+        body = _page(data[src.pos : src.pos + size], codec, header[2])
+        pos = src.pos + size
+        if header[1] == _DICTIONARY_PAGE:
+            d = header[7]
+            if d.get(2, _PLAIN) not in (_PLAIN, _PLAIN_DICTIONARY):
+                raise _Unread("dictionary encoding")
+            dictionary = _plain(body, 0, physical, d[1])
+            continue
+        if header[1] != _DATA_PAGE:
+            raise _Unread("page type")
+        d = header[5]
+        count, encoding = d[1], d[2]
+        at = 0
+        if optional:
+            if d.get(3, _RLE) != _RLE:
+                raise _Unread("level encoding")
+            (n,) = struct.unpack_from("<i", body, 0)
+            levels = _hybrid(body, 4, 4 + n, 1, count)
+            at = 4 + n
+        else:
+            levels = [1] * count
+        present = sum(levels)
+        if encoding == _PLAIN:
+            values = _plain(body, at, physical, present)
+        elif encoding in (_PLAIN_DICTIONARY, _RLE_DICTIONARY) and dictionary is not None:
+            width = body[at]
+            index = _hybrid(body, at + 1, len(body), width, present) if present else []
+            values = [dictionary[i] for i in index]
+        else:
+            raise _Unread("encoding")
+        it = iter(values)
+        out += [next(it) if level else None for level in levels]
+    if len(out) != rows:
+        raise _Unread("row count")
+    return out
+
+
+# --- values as DuckDB writes them ------------------------------------------------------------------
+
+
+def _stamp_text(value: int, per_second: int, utc: bool) -> str:
+    micros = value * (1_000_000 // per_second)
+    when = _EPOCH + timedelta(microseconds=micros)
+    if not 1 <= when.year <= 9999:
+        raise _Unread("timestamp range")
+    text = (
+        f"{when.year:04d}-{when.month:02d}-{when.day:02d} {when.hour:02d}:{when.minute:02d}:{when.second:02d}"
+    )
+    if when.microsecond:
+        text += "." + f"{when.microsecond:06d}".rstrip("0")
+    return text + "+00" if utc else text
+
+
+def _as_text(element: dict[int, Any]) -> Any:
+    """How a column's stored values become DuckDB's text of them: a function, or raises `_Unread`."""
+    physical = element.get(1)
+    logical = element.get(10) or {}
+    converted = element.get(6)
+    if 11 in logical:  # the null type: only NULLs
+        return lambda v: None
+    if physical == _BYTE_ARRAY and (1 in logical or converted == 0):
+        return lambda v: v.decode("utf-8")  # bad UTF-8: UnicodeDecodeError, caught by the caller
+    if physical == _BOOLEAN and not logical and converted is None:
+        return lambda v: "true" if v else "false"
+    if physical in (_INT32, _INT64) and not logical and converted is None:
+        return str
+    if physical in (_INT32, _INT64) and 10 in logical and logical[10].get(2, True):
+        return str  # a signed integer of any width
+    if physical == _INT64 and 8 in logical:
+        unit = logical[8].get(2) or {}
+        per = 1_000 if 1 in unit else 1_000_000 if 2 in unit else 0
+        if not per:
+            raise _Unread("timestamp unit")
+        utc = bool(logical[8].get(1))
+        if per == 1_000 and not utc:
+            raise _Unread("a local timestamp in milliseconds")  # DuckDB's TIMESTAMP_MS
+        return lambda v: _stamp_text(v, per, utc)
+    raise _Unread("column type")
+
+
+def read_small_parquet(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[str | None, ...]]] | None:
+    """(column names, rows of text values) of a small flat Parquet file, or None: read it with DuckDB."""
+    try:
+        if len(data) < 12 or data[:4] != _MAGIC or data[-4:] != _MAGIC:
+            return None
+        (size,) = struct.unpack_from("<i", data, len(data) - 8)
+        if not 0 < size <= len(data) - 12:
+            return None
+        footer = _Thrift(data, len(data) - 8 - size).struct()
+        schema = footer[2]
+        root, columns = schema[0], schema[1:]
+        if root.get(5) != len(columns) or any(c.get(5) or c.get(3, 0) == 2 for c in columns):
+            return None  # nested or repeated columns
+        names = [c[4].decode("utf-8") for c in columns]
+        rows = footer[3]
+        if rows > max_rows:
+            return None
+        convert = [_as_text(c) for c in columns]
+        values: list[list[Any]] = [[] for _ in columns]
+        for group in footer.get(4, []):
+            chunks = group[1]
+            if len(chunks) != len(columns):
+                return None
+            for i, chunk in enumerate(chunks):
+                meta = chunk[3]
+                if meta[3] != [names[i].encode("utf-8")] or meta[1] != columns[i].get(1) or chunk.get(1):
+                    return None
+                stored = _column(data, meta, meta[1], columns[i].get(3, 0) == 1, group[3])
+                values[i] += [None if v is None else convert[i](v) for v in stored]
+        if any(len(v) != rows for v in values):
+            return None
+        return names, list(zip(*values, strict=True)) if columns else []
+    except (_Unread, IndexError, KeyError, TypeError, ValueError, struct.error, OverflowError):
+        return None
