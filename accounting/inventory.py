@@ -19,6 +19,7 @@ from typing import Any
 from accounting.catalog import Catalog
 from accounting.errors import InventoryError
 from m2msim import yamlio
+from m2msim.gcpause import paused_gc
 from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -356,6 +357,11 @@ def inventory_from_dict(data: Any, source: str = "<inventory>", *, max_lines: in
 
     More than `max_lines` lines is refused (`InventoryError`) with what rating them would take.
     """
+    with paused_gc():  # a line object per line, all living on (see m2msim.gcpause)
+        return _inventory(data, source, max_lines)
+
+
+def _inventory(data: Any, source: str, max_lines: int) -> Inventory:
     ctx = _Ctx(source, max_lines)
     m = ctx.mapping(data, "")
     ctx.known_keys(m, "", {"customer", "month", "lines", "services"})

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from m2msim.gcpause import paused_gc
 from m2msim.outputs import OutputError
 from m2msim.signals import exit_status, handle_signals, interruption, received, signal_name
 from m2msim.yamlio import YamlError
@@ -118,8 +119,11 @@ class _Command(_Parser):
             name = self.prog.rsplit(" ", 1)[-1]
             top = _Parser(prog=self.prog.rsplit(" ", 1)[0], add_help=False)
             sub = top.add_subparsers()
-            for module in self.modules:
-                importlib.import_module(module).register(sub)
+            # Importing makes tens of thousands of objects (functions, classes) that all live on:
+            # the cyclic collector would walk them all several times for nothing (m2msim.gcpause).
+            with paused_gc():
+                for module in self.modules:
+                    importlib.import_module(module).register(sub)
             found = sub.choices.get(name)
             if found is None:  # a command whose optional dependency is not installed
                 self.error(f"not available in this installation (its modules {', '.join(self.modules)})")
