@@ -76,6 +76,17 @@ _COMMANDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 Handler = Callable[[argparse.Namespace], int]
 
+# Commands that compute and write their outputs whole (closed), with no process or server of their
+# own: the program leaves once they return, without the interpreter's teardown (m2msim.entry).
+_AT_ONCE = frozenset(("rate", "compare", "sms-decode", "sms-encode", "sms-count"))
+
+
+def ends_at_once(words: Sequence[str]) -> bool:
+    """Whether the command line names a command of `_AT_ONCE` (its first word not an option: the
+    program's own options take no value)."""
+    named = [w for w in words if not w.startswith("-")][:1]
+    return bool(named) and named[0] in _AT_ONCE
+
 
 def _version() -> str:
     import importlib.metadata  # only for --version: it costs a tenth of the start-up
