@@ -19,18 +19,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib.util
 import json
 import os
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from m2msim.gcpause import paused_gc
 from m2msim.outputs import atomic_write_text
 from m2msim.yamlio import LocatedDict, LocatedList
+
+if TYPE_CHECKING:
+    from hashlib import sha256
+else:
+    try:  # Python's own SHA-256: hashlib's loads OpenSSL's libcrypto, a few ms of every start-up
+        from _sha256 import sha256
+    except ImportError:  # a Python that names it otherwise
+        from hashlib import sha256
 
 __all__ = ["MAX_ENTRIES", "cache_folder", "key_of", "lookup", "store"]
 
@@ -55,7 +62,7 @@ def _stamp() -> bytes:
     parts = []
     here = Path(__file__).resolve().parent
     for name in ("yamlio.py", "_pyyaml.py", "yamlcache.py"):
-        parts.append(hashlib.sha256((here / name).read_bytes()).hexdigest())
+        parts.append(sha256((here / name).read_bytes()).hexdigest())
     spec = importlib.util.find_spec("yaml")
     origin = spec.origin if spec is not None else None
     if origin:
@@ -67,7 +74,7 @@ def _stamp() -> bytes:
 def key_of(text: str, options: str) -> str | None:
     """The cache key of `text` parsed with `options`; None when the loader's files cannot be read."""
     try:
-        h = hashlib.sha256(FORMAT.encode())
+        h = sha256(FORMAT.encode())
         h.update(b"\0" + _stamp() + b"\0" + options.encode() + b"\0")
     except OSError:
         return None

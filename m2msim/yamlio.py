@@ -19,7 +19,6 @@ one kind of mistake.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -261,6 +260,8 @@ def check_keys(
     allowed = list(allowed)
     for key in m:
         if key not in allowed:
+            import difflib  # only for a misspelt key's message
+
             near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else f" (allowed: {', '.join(sorted(allowed))})"
             raise YamlError(source, m.line_of(key), join_path(path, key), f"unknown key{hint}")
