@@ -4,7 +4,8 @@
 Parquet as pyarrow writes it) with a 10,000-line inventory (four groups of lines, as
 accounting-io.md's `id_prefix`/`count`), each against same-run baselines: `python -c pass` (the
 interpreter alone), `python -c "import duckdb"` (the DuckDB package) and the DuckDB engine
-started (`import _duckdb` and an in-memory connection: the floor of any rating).  One more row
+started (`import _duckdb` and an in-memory connection: the floor of a rating through DuckDB; the
+one-row files here, small and plain, are rated without it: `accounting.usage_small`).  One more row
 rates the same month with the 10,000 lines written out one by one (50,000 YAML lines): the same
 bill, read from a large YAML file.
 
