@@ -801,10 +801,19 @@ class UsageReader:
         return groups
 
     def list_rejects(
-        self, month_start: datetime, month_end: datetime, rejected: Sequence[RejectedKey], limit: int
+        self,
+        month_start: datetime,
+        month_end: datetime,
+        rejected: Sequence[RejectedKey],
+        limit: int,
+        scan: bool = True,
     ) -> list[tuple[str | None, int, str]]:
         """Second pass, only when there are rejects: (file, row, reason) in file order, at most
-        `limit`.  The file is None when the input is one file (or a table)."""
+        `limit`.  The file is None when the input is one file (or a table).  `scan=False`: the
+        rejects are only duplicates and malformed CSV rows, both already found: the rows are not
+        read again."""
+        if not scan:
+            return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE rejected_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
             "k_dest VARCHAR, k_deliv VARCHAR, reason VARCHAR)"
@@ -833,6 +842,16 @@ class UsageReader:
                 LIMIT {int(limit)}"""
             found = self._fetch(sql)
             malformed = self._malformed_rows()
+        return self._listed(found, malformed, limit)
+
+    def _listed(
+        self,
+        found: Sequence[tuple[Any, ...]],
+        malformed: Mapping[tuple[str, int], str],
+        limit: int,
+    ) -> list[tuple[str | None, int, str]]:
+        """The rejects found (file, row, reason, duplicate's first file and row) and the malformed
+        CSV rows, with their true row numbers, in file order, at most `limit`."""
         index = {str(p): i for i, p in enumerate(self.files)}
         out: list[tuple[int, int, str | None, int, str]] = []
         for fname, rn, reason, dup_f, dup_r in found:
@@ -940,10 +959,11 @@ class UsageReader:
         """Find the rows identical in every field to an earlier row (the first copy is billed).
 
         One hash per row, sorted: only hashes seen twice are looked at again, to compare the rows
-        themselves.  Files whose footers prove their records unique are not read for this.  The
-        extra copies (a copy repeated n times gives n - 1) go to the table `dup_copies`, which
-        `aggregate` takes back out of the sums; which row repeats which is found only when the
-        rejects are listed (`_numbered_with_duplicates`).
+        themselves.  Files whose footers prove their records unique are not read for this.  One
+        scan of the numbered rows whose hash came twice, in file order, finds each extra copy (a
+        row repeated n times gives n - 1) with the file and row of its first copy: the table
+        `dup_copies` holds their fields, which `aggregate` takes back out of the sums, and
+        `dup_rows` where they are, which `list_rejects` names.
         """
         if self.claims_unique:
             return
@@ -958,40 +978,42 @@ class UsageReader:
             return
         self.con.execute("CREATE OR REPLACE TEMP TABLE dup_hashes (h UBIGINT)")
         self.con.executemany("INSERT INTO dup_hashes VALUES (?)", cand)
-        try:
-            self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE dup_copies AS
-                SELECT {keys} FROM (
-                    SELECT {keys}, unnest(range(copies - 1)) FROM (
-                        SELECT {keys}, COUNT(*) AS copies
-                        FROM (SELECT {keys} FROM {self.relation} WHERE {h} IN (SELECT h FROM dup_hashes))
-                        GROUP BY ALL HAVING COUNT(*) > 1))"""
-            )
-        except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
-        self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_copies").fetchone()[0])  # type: ignore[index]
-
-    def _numbered_with_duplicates(self) -> str:
-        """The numbered rows, each duplicate with the file and row of the first copy (in file order)."""
-        cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
-        keys = ", ".join(f'"{c}"' for c in cols)
         order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], {FILE_COL})"
         try:
+            with self._in_file_order():
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE dup_found AS
+                    SELECT * EXCLUDE (k) FROM (
+                        SELECT {keys}, {FILE_COL} AS {DUP_FILE}_f, {ROW_COL} AS {DUP_ROW}_r,
+                            first_value({FILE_COL}) OVER w AS {DUP_FILE}, first_value({ROW_COL}) OVER w AS {DUP_ROW},
+                            row_number() OVER w AS k
+                        FROM (SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes))
+                        WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
+                    WHERE k > 1"""
+                )
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE dup_copies AS SELECT {keys} FROM dup_found")
             self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE dup_rows AS
-                SELECT f, r, first_f, first_r FROM (
-                    SELECT {FILE_COL} AS f, {ROW_COL} AS r,
-                        first_value({FILE_COL}) OVER w AS first_f, first_value({ROW_COL}) OVER w AS first_r,
-                        row_number() OVER w AS k
-                    FROM (SELECT * FROM {self.numbered} WHERE hash({keys}) IN (SELECT h FROM dup_hashes))
-                    WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
-                WHERE k > 1"""
+                f"CREATE OR REPLACE TEMP TABLE dup_rows AS SELECT {DUP_FILE}_f AS f, {DUP_ROW}_r AS r, "
+                f"{DUP_FILE} AS first_f, {DUP_ROW} AS first_r FROM dup_found"
             )
+            self.con.execute("DROP TABLE dup_found")
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
+
+    def _numbered_with_duplicates(self) -> str:
+        """The numbered rows, each duplicate with the file and row of the first copy (`dup_rows`)."""
         return (
             f"(SELECT n.*, d.first_f AS {DUP_FILE}, d.first_r AS {DUP_ROW} FROM {self.numbered} AS n "
             f"LEFT JOIN dup_rows AS d ON n.{FILE_COL} IS NOT DISTINCT FROM d.f AND n.{ROW_COL} = d.r)"
+        )
+
+    def _duplicate_rows(self, limit: int) -> list[tuple[Any, ...]]:
+        """The rows of `dup_rows` as the listing's scan gives them (file, row, no reason, first file,
+        first row), in file order, at most `limit`: the rejects when duplicates are the only ones."""
+        order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], f)"
+        return self._fetch(
+            f"SELECT f, r, NULL, first_f, first_r FROM dup_rows ORDER BY {order}, r LIMIT {int(limit)}"
         )
 
 

@@ -291,6 +291,49 @@ def test_identical_records_are_billed_once_and_the_copies_name_the_first(
         assert [r for r in doc["rejects"] if r["reason"].startswith("duplicate")] == dups
 
 
+def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rejected = {r["row"] for r in rated(["rate", str(INV), str(USAGE)], capsys)["rejects"]}
+    header, *body = [line for row, line in enumerate(CSV_TEXT.splitlines(), 1) if row not in rejected]
+    fields = len(header.split(","))
+    path = tmp_path / "u.csv"
+    rows = [header, *body[:5], "33612345678,data,,,", *body[5:], body[0], body[3], body[0]]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    listings: list[tuple[bool, list[tuple[str | None, int, str]]]] = []
+    real = UsageReader.list_rejects
+
+    def both_ways(self: UsageReader, *args: Any, scan: bool = True) -> list[tuple[str | None, int, str]]:
+        listed = real(self, *args, scan=scan)
+        listings.append((scan, listed))
+        assert real(self, *args, scan=True) == listed  # the rows read again name the same rejects
+        return listed
+
+    monkeypatch.setattr(UsageReader, "list_rejects", both_ways)
+    for source in (path, tmp_path / "u.parquet"):
+        doc = rated(["rate", str(INV), str(source)], capsys)
+        assert Decimal(doc["total_ht"]) == TOTAL
+        copies = [
+            {"row": len(rows) - 2, "reason": "duplicate record: identical in every field to row 2"},
+            {"row": len(rows) - 1, "reason": "duplicate record: identical in every field to row 5"},
+            {"row": len(rows), "reason": "duplicate record: identical in every field to row 2"},
+        ]
+        if source == path:
+            assert doc["rejects"] == [
+                {"row": 7, "reason": f"malformed row: fewer fields than the header's {fields}"},
+                *copies,
+            ]
+            rows.remove("33612345678,data,,,")  # the same rows in Parquet, one row fewer
+            path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+            table = pacsv.read_csv(
+                path, convert_options=pacsv.ConvertOptions(column_types={"session": pa.string()})
+            )
+            pq.write_table(table, tmp_path / "u.parquet")
+        else:
+            assert doc["rejects"] == copies
+    assert [scan for scan, _ in listings] == [False, False]
+
+
 # --- several files as one input ---------------------------------------------------------------
 
 
