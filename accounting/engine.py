@@ -432,7 +432,9 @@ def _rate_run(
         # Duplicates and malformed CSV rows are known by row already: only other rejects need the
         # rows read again.
         scan = any(g.code not in _KNOWN_BY_ROW for g, _, _ in rated.rejected)
-        listed = reader.list_rejects(start, end, keys, max_rejects, scan=scan)
+        listed = reader.list_rejects(
+            start, end, keys, max_rejects, scan=scan, groups=[g.key for g, _, _ in rated.rejected]
+        )
         invoice.rejects = [Reject(row, reason, file) for file, row, reason in listed]
     t3 = time.perf_counter()
     timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}

@@ -81,6 +81,9 @@ MAX_CSV_LINE = 1 << 20  # bytes: a usage row is a few hundred; a longer line is 
 FETCH_ROWS = 4096  # an aggregate with more rows than this is fetched by columns
 SMALL_CSV = 64 << 20  # bytes: about a million rows, whose hashes DuckDB groups in a few MiB
 SMALL_PARQUET = 1_000_000  # rows (the footers count them): grouped in DuckDB alike
+# The listing of rejects passes over the rows of aggregates without a reject when fewer than this
+# hold one (their keys' hashes are a list in the SQL text; past it most rows are read anyway).
+MAX_LISTED_KEYS = 5_000
 
 # What no network produces (values beyond these are rejects, "impossible value"):
 MAX_RECORD_S = 43_200  # a data record is cut every 12 h of a session (field notes)
@@ -337,11 +340,22 @@ class UsageReader:
         return f'"{name}"' if name in self.columns else "NULL"
 
     def _normalised(
-        self, month_start: datetime, month_end: datetime, with_rows: bool, duplicates: str = ""
+        self,
+        month_start: datetime,
+        month_end: datetime,
+        with_rows: bool,
+        duplicates: str = "",
+        within: str = "",
     ) -> str:
         """Each row with its reject code (NULL: clean); `duplicates`: the numbered rows with the
-        columns of `_numbered_with_duplicates`, read instead of `self.numbered`."""
+        columns of `_numbered_with_duplicates`, read instead of `self.numbered`; `within`: the
+        hashes of some `Group.key`s (SQL constants), the rows of other aggregates left out
+        before any value is converted or checked.  A list of constants rather than a join: DuckDB
+        makes it a lookup of each row in the few keys, where a join built its table of the rows."""
         c = self._col
+        source = (duplicates or self.numbered) if with_rows else self.relation
+        if within:
+            source = f"(SELECT * FROM {source} AS n WHERE {self._key_hash('n')} IN ({within}))"
         types = _lit([t.value for t in UsageType])
         zones = _lit([z.value for z in Zone])
         dests = _lit([d.value for d in Dest])
@@ -370,7 +384,7 @@ class UsageReader:
                 NULLIF(CAST({c("dest")} AS VARCHAR), '') AS dest_v,
                 {c("delivered")} IS NOT NULL AS has_deliv,
                 TRY_CAST({c("delivered")} AS BOOLEAN) AS deliv
-            FROM {(duplicates or self.numbered) if with_rows else self.relation}"""
+            FROM {source}"""
         # Row-level checks, in this order; the ones after `too-many-octets` depend only on the group
         # (type, zone, destination, line) and are made on the aggregates in pass 1 (`_judge`).
         records = " ".join(f"WHEN {sql} THEN '{code}'" for code, sql in _record_checks(month_end))
@@ -394,6 +408,20 @@ class UsageReader:
             SELECT *,
                 line_v AS g_line, type_v AS g_type, zone_v AS g_zone, dest_v AS g_dest, deliv AS g_deliv
             FROM (SELECT *, {code} AS code FROM ({inner}))"""
+
+    def _key_hash(self, row: str) -> str:
+        """SQL: the hash of the row's aggregate key (`Group.key`: line, type, zone, destination and
+        delivered as the aggregates normalise them), as `hash()` of the key's five texts gives it."""
+
+        def col(name: str) -> str:
+            return f'CAST({row}."{name}" AS VARCHAR)' if name in self.columns else "CAST(NULL AS VARCHAR)"
+
+        deliv = f'TRY_CAST({row}."delivered" AS BOOLEAN)' if "delivered" in self.columns else "NULL"
+        return (
+            f"hash(COALESCE({col('line')}, ''), COALESCE({col('type')}, ''), "
+            f"COALESCE(NULLIF({col('zone')}, ''), 'fr'), COALESCE({col('dest')}, ''), "
+            f"COALESCE(CAST({deliv} AS VARCHAR), ''))"
+        )
 
     def _count(self, name: str) -> str:
         """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
@@ -807,13 +835,26 @@ class UsageReader:
         rejected: Sequence[RejectedKey],
         limit: int,
         scan: bool = True,
+        groups: Sequence[tuple[str, str, str, str, str]] | None = None,
     ) -> list[tuple[str | None, int, str]]:
         """Second pass, only when there are rejects: (file, row, reason) in file order, at most
         `limit`.  The file is None when the input is one file (or a table).  `scan=False`: the
         rejects are only duplicates and malformed CSV rows, both already found: the rows are not
-        read again."""
+        read again.  `groups`: the keys of every aggregate holding a reject (`Group.key`); the
+        rows of the others are passed over before their values are converted and checked."""
         if not scan:
             return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
+        within = ""
+        if groups is not None and len(groups) <= MAX_LISTED_KEYS:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE listed_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
+                "k_dest VARCHAR, k_deliv VARCHAR)"
+            )
+            self.con.executemany("INSERT INTO listed_keys VALUES (?, ?, ?, ?, ?)", sorted(set(groups)))
+            hashes = self._fetch(
+                "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM listed_keys ORDER BY 1"
+            )
+            within = ", ".join(f"{int(h)}::UBIGINT" for (h,) in hashes)  # `_key_hash` of each key
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE rejected_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
             "k_dest VARCHAR, k_deliv VARCHAR, reason VARCHAR)"
@@ -832,7 +873,7 @@ class UsageReader:
             duplicates = self._numbered_with_duplicates() if self.duplicates else ""
             sql = f"""
                 SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
-                FROM ({self._normalised(month_start, month_end, True, duplicates)}) AS r
+                FROM ({self._normalised(month_start, month_end, True, duplicates, within)}) AS r
                 LEFT JOIN rejected_keys AS k
                   ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
                  AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')

@@ -303,10 +303,12 @@ def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_aga
     listings: list[tuple[bool, list[tuple[str | None, int, str]]]] = []
     real = UsageReader.list_rejects
 
-    def both_ways(self: UsageReader, *args: Any, scan: bool = True) -> list[tuple[str | None, int, str]]:
-        listed = real(self, *args, scan=scan)
+    def both_ways(
+        self: UsageReader, *args: Any, scan: bool = True, **kw: Any
+    ) -> list[tuple[str | None, int, str]]:
+        listed = real(self, *args, scan=scan, **kw)
         listings.append((scan, listed))
-        assert real(self, *args, scan=True) == listed  # the rows read again name the same rejects
+        assert real(self, *args) == listed  # every row read again: the same rejects
         return listed
 
     monkeypatch.setattr(UsageReader, "list_rejects", both_ways)
@@ -332,6 +334,56 @@ def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_aga
         else:
             assert doc["rejects"] == copies
     assert [scan for scan, _ in listings] == [False, False]
+
+
+def test_the_listing_passes_over_clean_aggregates_and_names_the_rows_a_full_read_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the rows of aggregates holding a reject are converted and checked again: the same
+    rows, reasons and order as when every row is, whatever their keys normalise to."""
+    path = with_rows(
+        tmp_path,
+        ",sms_internet,2026-03-05T10:00:00Z,,,,,other,true,",
+        ",sms_internet,2026-03-05T11:00:00Z,,,,,other,,",
+        ",sms_internet,2026-03-05T12:00:00Z,,,,,orange-fr,maybe,",
+        ",sms_internet,2026-03-05T13:00:00Z,,,,fr,orange-fr,false,",
+        "33612345678,data,2026-03-05T10:00:00Z,60,100,100,,,,",
+        "33612345678,data,2026-03-05T10:00:01Z,60,100,100,mars,,,",
+        "33612345678,,2026-03-05T10:00:00Z,60,100,100,fr,,,",
+        ",data,2026-03-05T10:00:00Z,60,100,100,fr,,,",
+        "33612345679,sms,2026-03-05T10:00:00Z,,,,,fr-mobile,,",
+        "33612345679,sms,2026-03-05T10:00:01Z,,,,,,,",
+        "UNKNOWN9,data,yesterday,60,1,1,,,,",
+    )
+    columns = (
+        "line",
+        "type",
+        "start",
+        "duration_s",
+        "bytes_up",
+        "bytes_down",
+        "zone",
+        "dest",
+        "delivered",
+        "session",
+    )
+    text = pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=True)
+    table = pacsv.read_csv(path, convert_options=text)  # as the CSV holds them: an empty field is NULL
+    pq.write_table(table, tmp_path / "u.parquet")
+    listings: list[list[tuple[str | None, int, str]]] = []
+    real = UsageReader.list_rejects
+
+    def both_ways(self: UsageReader, *args: Any, **kw: Any) -> list[tuple[str | None, int, str]]:
+        listed = real(self, *args, **kw)
+        assert kw.get("groups") and listed == real(self, *args)  # every row read: the same
+        listings.append(listed)
+        return listed
+
+    monkeypatch.setattr(UsageReader, "list_rejects", both_ways)
+    for source in (path, tmp_path / "u.parquet"):
+        doc = rated(["rate", str(INV), str(source)], capsys)
+        assert len(doc["rejects"]) == sum(r["count"] for r in doc["rejects_by_reason"]) == 14
+    assert listings[0] == listings[1]
 
 
 # --- several files as one input ---------------------------------------------------------------
