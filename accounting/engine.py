@@ -251,8 +251,6 @@ class RatedUsage:
 
 
 _UNDECIDED = ("", "")  # a refusal not yet decided (None: decided, no refusal)
-# Rejects the reader lists without reading the rows again (`UsageReader.list_rejects`).
-_KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))
 
 
 def sort_usage(
@@ -429,12 +427,7 @@ def _rate_run(
     t2 = time.perf_counter()
     if rated.rejected:
         keys = [RejectedKey(g.key, reason) for g, _, reason in rated.rejected if g.code is None]
-        # Duplicates and malformed CSV rows are known by row already: only other rejects need the
-        # rows read again.
-        scan = any(g.code not in _KNOWN_BY_ROW for g, _, _ in rated.rejected)
-        listed = reader.list_rejects(
-            start, end, keys, max_rejects, scan=scan, groups=[g.key for g, _, _ in rated.rejected]
-        )
+        listed = reader.list_rejects(start, end, keys, max_rejects)
         invoice.rejects = [Reject(row, reason, file) for file, row, reason in listed]
     t3 = time.perf_counter()
     timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}

@@ -224,6 +224,7 @@ class UsageReader:
         self.parquet_rows = 0  # the rows the Parquet files' footers count
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
+        self._coded: list[Group] | None = None  # the aggregates with a reject code (`aggregate`)
         if _is_arrow_table(source):
             arrow_scans()
             self.con.register("usage_input", source)
@@ -517,6 +518,7 @@ class UsageReader:
         malformed = len(self._malformed_rows())
         if malformed:
             _add(groups, Group(None, None, None, None, None, "bad-row", malformed, 0, 0, {}))
+        self._coded = [g for g in groups.values() if g.code is not None]
         return list(groups.values())
 
     def _aggregate_relation(
@@ -834,23 +836,28 @@ class UsageReader:
         month_end: datetime,
         rejected: Sequence[RejectedKey],
         limit: int,
-        scan: bool = True,
-        groups: Sequence[tuple[str, str, str, str, str]] | None = None,
+        *,
+        every_row: bool = False,
     ) -> list[tuple[str | None, int, str]]:
         """Second pass, only when there are rejects: (file, row, reason) in file order, at most
-        `limit`.  The file is None when the input is one file (or a table).  `scan=False`: the
-        rejects are only duplicates and malformed CSV rows, both already found: the rows are not
-        read again.  `groups`: the keys of every aggregate holding a reject (`Group.key`); the
-        rows of the others are passed over before their values are converted and checked."""
-        if not scan:
+        `limit`.  The file is None when the input is one file (or a table).  `rejected`: the
+        aggregates the engine refuses, besides those `aggregate` gave a reject code.
+
+        After `aggregate`, the rows are read again only when there is more than duplicates and
+        malformed CSV rows (both already found), and only the rows of the aggregates that hold a
+        reject are converted and checked.  `every_row`: every row read and checked regardless
+        (the listing is the same)."""
+        coded = None if every_row else self._coded
+        if coded is not None and not rejected and all(g.code in _KNOWN_BY_ROW for g in coded):
             return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
         within = ""
+        groups = None if coded is None else {*(g.key for g in coded), *(r.key for r in rejected)}
         if groups is not None and len(groups) <= MAX_LISTED_KEYS:
             self.con.execute(
                 "CREATE OR REPLACE TEMP TABLE listed_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
                 "k_dest VARCHAR, k_deliv VARCHAR)"
             )
-            self.con.executemany("INSERT INTO listed_keys VALUES (?, ?, ?, ?, ?)", sorted(set(groups)))
+            self.con.executemany("INSERT INTO listed_keys VALUES (?, ?, ?, ?, ?)", sorted(groups))
             hashes = self._fetch(
                 "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM listed_keys ORDER BY 1"
             )
@@ -1367,6 +1374,7 @@ def _parquet_statistics(
     return frozenset(empty), {k: v for k, v in ranges.items() if k in bounded}
 
 
+_KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without reading the rows again
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
 _CALL_TYPES = frozenset(("voice", "csd"))
 

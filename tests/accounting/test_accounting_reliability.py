@@ -300,17 +300,22 @@ def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_aga
     path = tmp_path / "u.csv"
     rows = [header, *body[:5], "33612345678,data,,,", *body[5:], body[0], body[3], body[0]]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    listings: list[tuple[bool, list[tuple[str | None, int, str]]]] = []
-    real = UsageReader.list_rejects
+    listings: list[tuple[int, list[tuple[str | None, int, str]]]] = []
+    reads: list[str] = []
+    real, normalised = UsageReader.list_rejects, UsageReader._normalised
 
-    def both_ways(
-        self: UsageReader, *args: Any, scan: bool = True, **kw: Any
-    ) -> list[tuple[str | None, int, str]]:
-        listed = real(self, *args, scan=scan, **kw)
-        listings.append((scan, listed))
-        assert real(self, *args) == listed  # every row read again: the same rejects
+    def read(self: UsageReader, *args: Any, **kw: Any) -> str:
+        reads.append(self.name)
+        return normalised(self, *args, **kw)
+
+    def both_ways(self: UsageReader, *args: Any) -> list[tuple[str | None, int, str]]:
+        reads.clear()
+        listed = real(self, *args)
+        listings.append((len(reads), listed))
+        assert real(self, *args, every_row=True) == listed and reads  # every row read: the same
         return listed
 
+    monkeypatch.setattr(UsageReader, "_normalised", read)
     monkeypatch.setattr(UsageReader, "list_rejects", both_ways)
     for source in (path, tmp_path / "u.parquet"):
         doc = rated(["rate", str(INV), str(source)], capsys)
@@ -333,7 +338,7 @@ def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_aga
             pq.write_table(table, tmp_path / "u.parquet")
         else:
             assert doc["rejects"] == copies
-    assert [scan for scan, _ in listings] == [False, False]
+    assert [n for n, _ in listings] == [0, 0]  # the rows were not read again
 
 
 def test_the_listing_passes_over_clean_aggregates_and_names_the_rows_a_full_read_names(
@@ -371,14 +376,22 @@ def test_the_listing_passes_over_clean_aggregates_and_names_the_rows_a_full_read
     table = pacsv.read_csv(path, convert_options=text)  # as the CSV holds them: an empty field is NULL
     pq.write_table(table, tmp_path / "u.parquet")
     listings: list[list[tuple[str | None, int, str]]] = []
-    real = UsageReader.list_rejects
+    filtered: list[str] = []
+    real, key_hash = UsageReader.list_rejects, UsageReader._key_hash
 
-    def both_ways(self: UsageReader, *args: Any, **kw: Any) -> list[tuple[str | None, int, str]]:
-        listed = real(self, *args, **kw)
-        assert kw.get("groups") and listed == real(self, *args)  # every row read: the same
+    def hashed(self: UsageReader, row: str) -> str:
+        filtered.append(row)
+        return key_hash(self, row)
+
+    def both_ways(self: UsageReader, *args: Any) -> list[tuple[str | None, int, str]]:
+        filtered.clear()
+        listed = real(self, *args)
+        assert filtered  # only the rows of the aggregates holding a reject were checked
+        assert real(self, *args, every_row=True) == listed  # every row checked: the same
         listings.append(listed)
         return listed
 
+    monkeypatch.setattr(UsageReader, "_key_hash", hashed)
     monkeypatch.setattr(UsageReader, "list_rejects", both_ways)
     for source in (path, tmp_path / "u.parquet"):
         doc = rated(["rate", str(INV), str(source)], capsys)
