@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accounting.catalog import Catalog, Offer, load_catalog, pick_step
 from accounting.charges import (
@@ -45,6 +45,9 @@ from accounting.usage import (
     month_bounds,
 )
 from m2msim.gcpause import paused_gc
+
+if TYPE_CHECKING:
+    from accounting.usage_parts import PartAggregates  # a run's parts, aggregated where written
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +367,7 @@ def rate_run(
     usage: UsageSource,
     catalog: Catalog | None = None,
     *,
-    reader: UsageReader | None = None,
+    reader: UsageReader | PartAggregates | None = None,
     max_rejects: int = MAX_LISTED_REJECTS,
 ) -> RatingRun:
     with paused_gc():
@@ -375,7 +378,7 @@ def _rate_run(
     inventory: Inventory,
     usage: UsageSource,
     catalog: Catalog | None,
-    reader: UsageReader | None,
+    reader: UsageReader | PartAggregates | None,
     max_rejects: int,
 ) -> RatingRun:
     catalog = catalog or load_catalog()

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import simpy
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone, charging_block_bits
+from accounting.usage_parts import PartAggregate
 from accounting.usage_writer import UsageWriter
 from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
 from gateway.api import Subscriber
@@ -67,12 +68,14 @@ PART_PARQUET_OPTIONS: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class ShardResult:
-    """What a shard reports back: per-group counters, the gateway's incidents by kind, and its
-    records' sums per hour and group index (`reports.hourly`, for the run's report)."""
+    """What a shard reports back: per-group counters, the gateway's incidents by kind, its
+    records' sums per hour and group index (`reports.hourly`, for the run's report), and the
+    rating's aggregates of its usage part (`accounting.usage_parts`) when the run rates them."""
 
     groups: list[dict[str, int]]
     incidents: dict[str, int]
     hourly: HourlyUsage = field(default_factory=HourlyUsage)
+    usage: PartAggregate | None = None  # the rating's aggregates of its usage part, when asked
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -33,6 +34,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,9 +43,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from accounting import Comparison, compare, inventory_from_dict, rate, rate_run
+from accounting import Comparison, compare, inventory_from_dict, load_catalog, rate, rate_run
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
+from accounting.usage import month_bounds
+from accounting.usage_parts import PartAggregates, aggregate_part
 from m2msim.rundir import run_folder
 from m2msim.signals import deferred_signals, worker_init
 from reports import write_report
@@ -83,9 +87,30 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _shard_task(args: tuple[Scenario, int, int, int, str, bool, bool]) -> ShardResult:
-    scenario, index, start, end, out, csv, capture = args
-    return run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture)
+# What the rating of a month needs to aggregate a usage part: the month [start, end) and the
+# catalog's first periods (`accounting.usage_parts.aggregate_part`).
+RatingSpec = tuple[datetime, datetime, tuple[int, ...]]
+
+
+def rating_spec(scenario: Scenario) -> RatingSpec:
+    """The month and first periods the run's invoice rates with (the scenario's inventory month,
+    the default catalog): its shards aggregate their usage parts for them."""
+    year, month = (int(x) for x in str(scenario.inventory["month"]).split("-"))
+    return (*month_bounds(year, month), load_catalog().first_periods())
+
+
+def _rated(result: ShardResult, out_dir: Path, index: int, rating: RatingSpec | None) -> ShardResult:
+    """The shard's result with the rating's aggregates of its usage part, when asked: made in the
+    process that wrote the part, while the other shards still run."""
+    if rating is None:
+        return result
+    return dataclasses.replace(result, usage=aggregate_part(part_path(out_dir, index), *rating))
+
+
+def _shard_task(args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec | None]) -> ShardResult:
+    scenario, index, start, end, out, csv, capture, rating = args
+    result = run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture)
+    return _rated(result, Path(out), index, rating)
 
 
 def run_shards(
@@ -98,29 +123,32 @@ def run_shards(
     capture: bool = False,
     progress: Progress | None = None,
     on_shard: Callable[[int], None] | None = None,
+    rating: RatingSpec | None = None,
 ) -> list[ShardResult]:
     """Simulate every shard; in this process, on `workers` processes, or on a Dask cluster.
 
     `on_shard(index)` is called in shard order as each shard's files are complete, while
-    the later shards still run (`simulate` merges the usage parts that way).
+    the later shards still run (`simulate` merges the usage parts that way).  `rating`: each
+    shard also aggregates its usage part for the rating (`ShardResult.usage`).
     """
     ranges = shard_ranges(scenario)
-    tasks = [(scenario, i, a, b, str(out_dir), csv, capture) for i, (a, b) in enumerate(ranges)]
+    tasks = [(scenario, i, a, b, str(out_dir), csv, capture, rating) for i, (a, b) in enumerate(ranges)]
     n = len(tasks)
     if cluster is not None:
         return _on_cluster(cluster, tasks, progress, on_shard)
     if workers <= 1 or n <= 1:
         results = []
         for i, t in enumerate(tasks):
-            scenario_, index, a, b, out, csv_, cap = t
+            scenario_, index, a, b, out, csv_, cap, rating_ = t
 
             def shard_progress(f: float, i: int = i) -> None:
                 if progress is not None:
                     progress((i + f) / n)
 
-            results.append(
-                run_shard(scenario_, index, a, b, Path(out), csv=csv_, capture=cap, progress=shard_progress)
+            result = run_shard(
+                scenario_, index, a, b, Path(out), csv=csv_, capture=cap, progress=shard_progress
             )
+            results.append(_rated(result, Path(out), index, rating_))
             if on_shard is not None:
                 on_shard(index)
         return results
@@ -340,10 +368,14 @@ def _without_retries(paths: list[Path], out: Path) -> Path:
     return out
 
 
-def _invoice(scenario: Scenario, out_dir: Path, result: RunResult) -> None:
+def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Sequence[ShardResult]) -> None:
     inventory = inventory_from_dict(scenario.inventory, scenario.source)
     parts = usage_parts(out_dir)
-    run = rate_run(inventory, parts or None)
+    aggregated = [s.usage for s in shards if s.usage is not None]
+    # The shards aggregated their parts as they finished (when they all did, and nothing since
+    # changed the parts: the sum stands in for the scan of the files read as one).
+    reader = PartAggregates(aggregated) if parts and len(aggregated) == len(parts) else None
+    run = rate_run(inventory, parts or None, reader=reader)
     invoice = run.invoice
     # the report's offer comparison re-prices these aggregates: the month is read and rated once
     result.comparison = compare(run)
@@ -432,6 +464,7 @@ def _simulate_into(
             capture=capture,
             progress=progress,
             on_shard=None if merger is None else lambda i: merger.add(part_path(out_dir, i)),
+            rating=rating_spec(scenario) if invoice else None,
         )
     finally:
         if merger is not None:
@@ -444,7 +477,7 @@ def _simulate_into(
     result.usage_rows = merge_usage(out_dir, csv, parquet=False)
     result.alarms, result.alarms_by_rule = merge_alarms(out_dir)
     if invoice:
-        _invoice(scenario, out_dir, result)
+        _invoice(scenario, out_dir, result, shard_stats)
     result.summary = build_summary(result)
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
     (out_dir / "summary.txt").write_text(render_summary(result.summary) + "\n", encoding="utf-8")

@@ -540,6 +540,41 @@ def test_the_run_report_counts_every_kind_of_record_as_the_records_say(tmp_path:
     assert render_run_report(r.out_dir) == (r.out_dir / "report.html").read_text(encoding="utf-8")
 
 
+def test_the_shards_aggregates_rate_the_month_as_the_part_files_read_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each shard aggregates its usage part for the rating as it ends; the sum of these is the invoice's."""
+    import simulator.run
+    from accounting import inventory_from_dict, rate
+    from accounting.usage_parts import PartAggregates
+
+    summed: list[bool] = []
+
+    class Watched(PartAggregates):
+        def aggregate(self, start: datetime, end: datetime, periods: Any) -> Any:
+            summed.append(self._summable(start, end, periods))
+            return super().aggregate(start, end, periods)
+
+    monkeypatch.setattr(simulator.run, "PartAggregates", Watched)
+    d = doc(
+        devices=5,
+        application={"profile": "mqtt-qos1", "session": "persistent", "keepalive": "20min"},
+        sms=[{"kind": "heartbeat", "every": "6h", "dest": "0612345678", "size": 20}],
+        calls=[{"kind": "csd", "rate_per_day": 6, "dest": "0145000000", "duration": "90s"}],
+        reconnect={"policy": "fixed", "delay": "2min", "jitter": 0.5},
+    )
+    d["period"]["days"] = 2
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T20:00:00Z", "duration": "1h"}]}
+    r = simulate(sc_of(d, shard_devices=2), tmp_path / "run", workers=2, merge=False)
+    assert summed == [True] and r.shards == 3 and r.retry_cost is not None
+    assert r.invoice is not None and r.invoice.lines and not r.invoice.rejects
+    whole = rate(
+        inventory_from_dict(r.scenario.inventory), sorted((r.out_dir / "usage").glob("part-*.parquet"))
+    )
+    whole.coverage = r.invoice.coverage
+    assert r.invoice.to_json() == whole.to_json()
+
+
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_a_shards_devices_are_its_slice_of_the_fleet(path: Path) -> None:
     sc = load_scenario(path)

@@ -1,0 +1,113 @@
+"""A usage input of several Parquet files aggregated file by file, where each file is written.
+
+A run's shards write one usage part each; the rating's scan (`UsageReader.aggregate`) of a part
+can run in the process that wrote it, as soon as the part is complete, while other parts are
+still being made.  `aggregate_part` does that scan; `PartAggregates` sums the parts' aggregates
+per key and stands in for the reader of the whole input in `engine.rate_run`.
+
+The sum equals the aggregate of the files read as one when no record of one file repeats a
+record of another (the duplicate search is per file): `PartAggregates` checks that every part
+claims its records unique by construction, each for its own run and shard, no (run, shard)
+twice (as `UsageReader` reads the footers of the files given as one), and that every part was
+aggregated for the month and first periods asked.  Otherwise, and to list rejected rows (their
+row numbers are those of the files read as one), it reads the files as one.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import multiprocessing.util
+import shutil
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from accounting import usage
+from accounting.usage import FOOTER_KEY, Group, RejectedKey, UsageReader, connect
+
+
+@dataclass(frozen=True, slots=True)
+class PartAggregate:
+    """One file's aggregates, the month and first periods they were made for, and its footer's
+    claim: (run, shard) when the records are unique by construction, else None."""
+
+    path: str
+    month_start: datetime
+    month_end: datetime
+    first_periods: tuple[int, ...]
+    groups: list[Group]
+    origin: tuple[str, str] | None
+
+
+def aggregate_part(
+    path: Path, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+) -> PartAggregate:
+    """The rating's aggregates of one Parquet file, on a DuckDB connection of one thread of its own."""
+    in_child = multiprocessing.parent_process() is not None
+    fresh = not usage._SPILL
+    with closing(connect(threads=1)) as con:
+        if fresh and in_child:
+            # A worker process ends without running `atexit`: its spill folder goes with its
+            # multiprocessing finalizers instead.
+            multiprocessing.util.Finalize(None, shutil.rmtree, args=(usage._SPILL[0], True), exitpriority=0)
+        reader = UsageReader(path, con)
+        groups = reader.aggregate(month_start, month_end, tuple(first_periods))
+        origin = None
+        if reader.claims_unique:
+            row = con.execute(
+                "SELECT value FROM parquet_kv_metadata(?) WHERE key = ?::BLOB",
+                [str(path), FOOTER_KEY.decode()],
+            ).fetchone()
+            doc = json.loads(row[0]) if row is not None else {}
+            origin = (str(doc.get("run")), str(doc.get("shard")))
+    return PartAggregate(
+        str(path), month_start, month_end, tuple(int(p) for p in first_periods), groups, origin
+    )
+
+
+class PartAggregates:
+    """The aggregates of files read as one, summed from each file's (`aggregate_part`)."""
+
+    def __init__(self, parts: Sequence[PartAggregate]) -> None:
+        self.parts = list(parts)
+        self.files = [Path(p.path) for p in self.parts]
+        self._reader: UsageReader | None = None
+
+    def _whole(self) -> UsageReader:
+        if self._reader is None:
+            self._reader = UsageReader(self.files)
+        return self._reader
+
+    def _summable(self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]) -> bool:
+        periods = tuple(int(p) for p in first_periods)
+        origins = [p.origin for p in self.parts]
+        return (
+            bool(self.parts)
+            and all(
+                (p.month_start, p.month_end, p.first_periods) == (month_start, month_end, periods)
+                for p in self.parts
+            )
+            and None not in origins
+            and len(set(origins)) == len(origins)
+        )
+
+    def aggregate(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> list[Group]:
+        """As `UsageReader.aggregate` of the files read as one."""
+        if not self._summable(month_start, month_end, first_periods):
+            return self._whole().aggregate(month_start, month_end, first_periods)
+        groups: dict[tuple[object, ...], Group] = {}
+        for part in self.parts:
+            for g in part.groups:
+                usage._add(groups, g)
+        return list(groups.values())
+
+    def list_rejects(
+        self, month_start: datetime, month_end: datetime, rejected: Sequence[RejectedKey], limit: int
+    ) -> list[tuple[str | None, int, str]]:
+        """As `UsageReader.list_rejects` of the files read as one (which it reads)."""
+        return self._whole().list_rejects(month_start, month_end, rejected, limit)
