@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser import Browser, find_chromium
@@ -153,3 +155,33 @@ def test_sql_shell_without_duckdbs_shell_says_so(tmp_path: Path) -> None:
     (tmp_path / "invoice.json").write_text('{"total_ht": "0.00", "lines": []}')
     r = run_cli(["sql", str(tmp_path), "--shell"])
     assert r.rc == 2 and "`duckdb` command) is not installed" in r.err
+
+
+@pytest.mark.parametrize(
+    ("amounts", "named"),
+    [
+        ({"total_ht": None, "quantity": "1", "amount": "1.00"}, "lines[1].total_ht: not an amount"),
+        (
+            {"total_ht": "1.00", "quantity": "x", "amount": "1.00"},
+            "lines[1].items[1].quantity: not an amount",
+        ),
+        ({"total_ht": "1.00", "quantity": "1", "amount": "1,5"}, "lines[1].items[1].amount: not an amount"),
+    ],
+)
+def test_an_invoice_amount_that_is_not_one_is_named(amounts: dict[str, Any], named: str) -> None:
+    from reports.data import invoice_tables
+
+    good = {"code": "x", "quantity": "2", "amount": "0.50"}
+    bad = {"code": "y", "quantity": amounts["quantity"], "amount": amounts["amount"]}
+    doc = {
+        "lines": [
+            {"id": "L0", "total_ht": "1.00", "items": [good]},
+            {"id": "L1", "total_ht": amounts["total_ht"], "items": [good, bad]},
+        ]
+    }
+    with pytest.raises(ReportError, match=re.escape(f"inv: {named}")):
+        invoice_tables(doc, "inv")
+    doc["lines"][1] = {"id": "L1", "total_ht": "1.5", "items": [good, {**good, "quantity": 3}]}
+    lines, items = invoice_tables(doc, "inv")
+    assert lines["total_ht"].to_pylist() == [Decimal("1.00"), Decimal("1.50")]
+    assert items["quantity"].to_pylist() == [Decimal("2.000"), Decimal("2.000"), Decimal("3.000")]
