@@ -239,6 +239,7 @@ def _compare(run: RatingRun) -> Comparison:
     # Lines of the same choice, activation date and month's usage cost the same on every choice:
     # their variable costs are worked out once (a fleet of like devices has few distinct months).
     alike: dict[tuple[Any, ...], tuple[Decimal, dict[Choice, Decimal], dict[Choice, Decimal]]] = {}
+    line_costs: dict[tuple[int, str], dict[Choice, Decimal]] = {}  # (variable costs, bill as written)
     for line in active:
         usage = run.rated.lines.get(line.id, empty)
         total = bills[line.id].total
@@ -253,24 +254,37 @@ def _compare(run: RatingRun) -> Comparison:
                 catalog, choices, today_ctx, rates_all, current, line, usage, month, plans
             )
         var_now, on, off = known
-        fixed[line.id] = total - var_now
+        fixed[line.id] = part = total - var_now
         cost_on[line.id], cost_off[line.id] = on, off
-        lc = LineComparison(line.id, current, total)
-        for choice in off:
-            today_rate = choice.offer in today_ctx.discounts
-            lc.costs[choice] = fixed[line.id] + (on[choice] if today_rate else off[choice])
-        comparisons.append(lc)
+        # alike lines with the same bill have the same costs: summed once, each line a copy
+        costs = line_costs.get((id(known), str(total)))
+        if costs is None:
+            costs = line_costs[(id(known), str(total))] = {
+                choice: part + (on[choice] if choice.offer in today_ctx.discounts else off[choice])
+                for choice in off
+            }
+        comparisons.append(LineComparison(line.id, current, total, dict(costs)))
     protos = sum((bills[line.id].total for line in active if line.prototype), ZERO)
+
+    fixed_all = sum(fixed.values(), ZERO)  # a mix of every line (each one below) sums them alike
 
     def price_mix(mix: Mapping[str, Choice]) -> tuple[Decimal, FleetContext]:
         counts: dict[str, int] = defaultdict(int)
         for line in active:
             counts[mix[line.id].offer if line.id in mix else line.offer] += 1
         ctx = fleet_context(catalog, month, today_ctx.sms_count, counts)
-        total = fleet_fixed + protos
-        for lid, choice in mix.items():
-            table = cost_on[lid] if choice.offer in ctx.discounts else cost_off[lid]
-            total += fixed[lid] + table[choice]
+        discounted = ctx.discounts
+        if mix.keys() == fixed.keys():
+            total = fleet_fixed + protos + fixed_all
+        else:
+            total = fleet_fixed + protos + sum((fixed[lid] for lid in mix), ZERO)
+        total += sum(
+            (
+                (cost_on if choice.offer in discounted else cost_off)[lid][choice]
+                for lid, choice in mix.items()
+            ),
+            ZERO,
+        )
         return total, ctx
 
     current_mix = {lc.id: lc.current for lc in comparisons if lc.current is not None}
