@@ -103,6 +103,16 @@ def run_cli(args: list[str], *, env: dict[str, str] | None = None) -> tuple[floa
     return wall, cpu
 
 
+def phases(run_dir: Path, launched: float) -> tuple[float, float, float]:
+    """A run's wall split by the times of the files it wrote (the folder is renamed whole, times
+    kept): start-up (to `scenario.yaml`), the shards (to the last usage part), after them (to
+    `report.html`: the last part's scan for the rating, the invoice, comparison, summary, report)."""
+    begun = (run_dir / "scenario.yaml").stat().st_mtime
+    shards_done = max(p.stat().st_mtime for p in (run_dir / "usage").glob("part-*.parquet"))
+    ended = (run_dir / "report.html").stat().st_mtime
+    return begun - launched, shards_done - begun, ended - shards_done
+
+
 def usage_rows(run_dir: Path) -> int:
     return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in (run_dir / "usage").glob("part-*.parquet"))
 
@@ -156,13 +166,16 @@ def main(quick: bool) -> None:
     try:
         scen_path = write_scenario(tmp, devices, days, max(devices // 10, 1))
         walls, cpus, ratios, cpu_ratios, base_rates = [], [], [], [], []
+        split: list[tuple[float, float, float]] = []
         sessions = rows = 0
         for k in range(pairs):
             out = tmp / f"run-{k}"
+            launched = time.time()
             wall, cpu = run_cli(
                 ["run", str(scen_path), "--workers", str(workers), "--no-merge", "--out", str(out)]
             )
             rows = usage_rows(out)
+            split.append(phases(out, launched))
             sessions = rows  # one record per session (no session reaches a 12-hour cut)
             shutil.rmtree(out)
             b_wall, b_cpu, b_sessions = baseline(base_devices, days)
@@ -193,6 +206,12 @@ def main(quick: bool) -> None:
             f"{statistics.median(cpus):.1f} (on an idle 2-core machine the wall is at least half of it); per CPU "
             f"second {' / '.join(f'{r:.1f}' for r in cpu_ratios)}x, median {statistics.median(cpu_ratios):.1f}x the "
             f"baseline's sessions (less sensitive than the wall to what else the machine runs)"
+        )
+        start_s, shards_s, after_s = (statistics.median(x) for x in zip(*split, strict=True))
+        print(
+            f"  where a run's wall goes (medians, from the times of the files it wrote): start-up {start_s:.2f} s, "
+            f"the shards {shards_s:.2f} s, after the last part {after_s:.2f} s (its scan for the rating, invoice, "
+            f"comparison, summary, report on one core)"
         )
         print(f"  peak RSS of a run's processes: {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB (the largest)")
         scenario = parse_scenario(fleet_doc(devices, days, max(devices // 10, 1)), "<bench>")
