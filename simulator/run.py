@@ -47,7 +47,7 @@ from accounting import Comparison, compare, inventory_from_dict, load_catalog, r
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
 from accounting.usage import month_bounds
-from accounting.usage_parts import PartAggregates, aggregate_part
+from accounting.usage_parts import PartAggregates, aggregate_part, before_workers
 from m2msim.rundir import run_folder
 from m2msim.signals import deferred_signals, worker_init
 from reports import write_report
@@ -152,6 +152,8 @@ def run_shards(
             if on_shard is not None:
                 on_shard(index)
         return results
+    if rating is not None:
+        before_workers()
     ctx = multiprocessing.get_context(_START_METHOD)
     pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx, initializer=shard_worker_init)
     try:
