@@ -24,6 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from accounting import usage
 from accounting.db import duckdb
@@ -116,6 +117,8 @@ class PartAggregates:
         self.parts = list(parts)
         self.files = [Path(p.path) for p in self.parts]
         self._reader: UsageReader | None = None
+        self._asked: tuple[datetime, datetime, tuple[int, ...]] | None = None  # what `aggregate` was asked
+        self._aggregated = False  # the files read as one were aggregated
 
     def _whole(self) -> UsageReader:
         if self._reader is None:
@@ -139,7 +142,9 @@ class PartAggregates:
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
     ) -> list[Group]:
         """As `UsageReader.aggregate` of the files read as one."""
+        self._asked = (month_start, month_end, tuple(first_periods))
         if not self._summable(month_start, month_end, first_periods):
+            self._aggregated = True
             return self._whole().aggregate(month_start, month_end, first_periods)
         groups: dict[tuple[object, ...], Group] = {}
         for part in self.parts:
@@ -148,7 +153,17 @@ class PartAggregates:
         return list(groups.values())
 
     def list_rejects(
-        self, month_start: datetime, month_end: datetime, rejected: Sequence[RejectedKey], limit: int
+        self,
+        month_start: datetime,
+        month_end: datetime,
+        rejected: Sequence[RejectedKey],
+        limit: int,
+        **options: Any,
     ) -> list[tuple[str | None, int, str]]:
-        """As `UsageReader.list_rejects` of the files read as one (which it reads)."""
-        return self._whole().list_rejects(month_start, month_end, rejected, limit)
+        """As `UsageReader.list_rejects` of the files read as one: they are read (and aggregated
+        first, as the reader's listing expects, when the parts' sums stood in for that)."""
+        whole = self._whole()
+        if not self._aggregated and self._asked is not None:
+            whole.aggregate(*self._asked)
+            self._aggregated = True
+        return whole.list_rejects(month_start, month_end, rejected, limit, **options)

@@ -19,8 +19,11 @@ MARCH = month_bounds(2026, 3)
 T0 = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
 
 
-def write_part(path: Path, lines: list[str], *, shard: int, run: str = "r seed 1", seed: int = 0) -> Path:
-    """A part as a run's shard writes it: data columns, footer claiming its records unique."""
+def write_part(
+    path: Path, lines: list[str], *, shard: int, run: str = "r seed 1", seed: int = 0, late: int = 0
+) -> Path:
+    """A part as a run's shard writes it: data columns, footer claiming its records unique; its
+    last `late` records start after the month."""
     rng = np.random.default_rng(seed)
     n = 500
     with UsageWriter(path, origin={"run": run, "shard": shard}) as w:
@@ -28,7 +31,9 @@ def write_part(path: Path, lines: list[str], *, shard: int, run: str = "r seed 1
             {
                 "line": [lines[i % len(lines)] for i in range(n)],
                 "type": ["data"] * n,
-                "start": T0 + np.sort(rng.integers(0, 30 * 86_400, n)),
+                "start": T0
+                + np.sort(rng.integers(0, 30 * 86_400, n))
+                + np.r_[np.zeros(n - late), np.full(late, 40 * 86_400)].astype(np.int64),
                 "duration_s": rng.integers(1, 600, n),
                 "bytes_up": rng.integers(0, 5_000, n),
                 "bytes_down": rng.integers(0, 5_000, n),
@@ -99,3 +104,17 @@ def test_parts_that_cannot_be_summed_are_read_as_one(tmp_path: Path, case: str) 
     inv = inventory(["A"])
     with_parts = rate_run(inv, [a, b], reader=parts).invoice
     assert with_parts.rejects and with_parts.to_json() == rate_run(inv, [a, b]).invoice.to_json()
+
+
+def test_summed_parts_with_rejects_list_them_as_the_files_read_as_one(tmp_path: Path) -> None:
+    periods = load_catalog().first_periods()
+    files = [
+        write_part(tmp_path / "part-00000.parquet", ["A", "B"], shard=0, seed=1),
+        write_part(tmp_path / "part-00001.parquet", ["B", "C"], shard=1, seed=2, late=3),
+    ]
+    parts = PartAggregates([aggregate_part(p, *MARCH, periods) for p in files])
+    assert parts._summable(*MARCH, periods)
+    inv = inventory(["A", "B", "C"])
+    summed, whole = rate_run(inv, files, reader=parts).invoice, rate_run(inv, files).invoice
+    assert [(r.file, r.row) for r in summed.rejects] == [("part-00001.parquet", n) for n in (499, 500, 501)]
+    assert summed.to_json() == whole.to_json()
