@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from accounting import usage
+from accounting.records import RATING_COLUMNS
 from accounting.usage import MAX_OCTETS_PER_S, UsageReader, month_bounds
 from accounting.usage_writer import FOOTER_KEY, UsageWriter
 from m2msim.cli import main
@@ -360,19 +361,9 @@ def test_the_listing_passes_over_clean_aggregates_and_names_the_rows_a_full_read
         "33612345679,sms,2026-03-05T10:00:01Z,,,,,,,",
         "UNKNOWN9,data,yesterday,60,1,1,,,,",
     )
-    columns = (
-        "line",
-        "type",
-        "start",
-        "duration_s",
-        "bytes_up",
-        "bytes_down",
-        "zone",
-        "dest",
-        "delivered",
-        "session",
+    text = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(RATING_COLUMNS, pa.string()), strings_can_be_null=True
     )
-    text = pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=True)
     table = pacsv.read_csv(path, convert_options=text)  # as the CSV holds them: an empty field is NULL
     pq.write_table(table, tmp_path / "u.parquet")
     listings: list[list[tuple[str | None, int, str]]] = []
