@@ -300,8 +300,15 @@ class SmallUsageReader(UsageReader):
         ]
 
     def list_rejects(
-        self, month_start: datetime, month_end: datetime, rejected: Sequence[RejectedKey], limit: int
+        self,
+        month_start: datetime,
+        month_end: datetime,
+        rejected: Sequence[RejectedKey],
+        limit: int,
+        *,
+        every_row: bool = False,
     ) -> list[tuple[str | None, int, str]]:
+        # Every row is checked here whatever `every_row` says: the rows are already in memory.
         reasons = {r.key: r.reason for r in rejected}
         out: list[tuple[str | None, int, str]] = []
         for r in self._rows:
