@@ -410,6 +410,10 @@ class UsageReader:
                 line_v AS g_line, type_v AS g_type, zone_v AS g_zone, dest_v AS g_dest, deliv AS g_deliv
             FROM (SELECT *, {code} AS code FROM ({inner}))"""
 
+    def _file_order(self, column: str) -> str:
+        """SQL: the position of the file named in `column` among the input's files (their order)."""
+        return f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], {column})"
+
     def _key_hash(self, row: str) -> str:
         """SQL: the hash of the row's aggregate key (`Group.key`: line, type, zone, destination and
         delivered as the aggregates normalise them), as `hash()` of the key's five texts gives it."""
@@ -875,7 +879,7 @@ class UsageReader:
             for code, (_, text) in ROW_REASONS.items()
             if code not in ("duplicate", "bad-row")
         )
-        order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], fname)"
+        order = self._file_order("fname")
         with self._in_file_order():
             duplicates = self._numbered_with_duplicates() if self.duplicates else ""
             sql = f"""
@@ -1026,7 +1030,7 @@ class UsageReader:
             return
         self.con.execute("CREATE OR REPLACE TEMP TABLE dup_hashes (h UBIGINT)")
         self.con.executemany("INSERT INTO dup_hashes VALUES (?)", cand)
-        order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], {FILE_COL})"
+        order = self._file_order(FILE_COL)
         try:
             with self._in_file_order():
                 self.con.execute(
@@ -1059,7 +1063,7 @@ class UsageReader:
     def _duplicate_rows(self, limit: int) -> list[tuple[Any, ...]]:
         """The rows of `dup_rows` as the listing's scan gives them (file, row, no reason, first file,
         first row), in file order, at most `limit`: the rejects when duplicates are the only ones."""
-        order = f"list_position([{_lit([str(p) for p in self.files]) or 'NULL'}], f)"
+        order = self._file_order("f")
         return self._fetch(
             f"SELECT f, r, NULL, first_f, first_r FROM dup_rows ORDER BY {order}, r LIMIT {int(limit)}"
         )

@@ -32,8 +32,9 @@ from typing import Any
 from accounting.db import duckdb
 from accounting.parquet_small import read_small_parquet
 from accounting.usage import (
+    _CALL_TYPES,
+    _TYPES,
     FOOTER_KEY,
-    LINE_TYPES,
     MAX_OCTETS,
     MAX_OCTETS_PER_S,
     MAX_RECORD_S,
@@ -69,12 +70,6 @@ _PARQUET_TYPES = frozenset(
     )
 )
 
-_TYPES = frozenset(("data", "sms", "voice", "csd", "sms_internet", "location_hit"))
-_ZONES = frozenset(("fr", "eu", "world"))
-_DESTS = frozenset(("fr-mobile", "fr-fixed", "fr-premium", "intl", "orange-fr", "other"))
-_DEST_TYPES = frozenset(("sms", "voice", "csd", "sms_internet"))
-_CALL_TYPES = frozenset(("voice", "csd"))
-_LINE_TYPES = frozenset(LINE_TYPES)
 _CHECKED = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
 
 # Bytes a plain file holds: printable ASCII but the space and the double quote, and `\n`.
@@ -199,18 +194,11 @@ class _Row:
         code = self.row_code(month_start, month_end)
         if code is not None:
             return code
-        type_ = self.type
-        if type_ is None or type_ not in _TYPES:
+        if self.type not in _TYPES:
             return "bad-type"
-        if type_ == "data" and (self.bu is None or self.bd is None):
+        if self.type == "data" and (self.bu is None or self.bd is None):
             return "bad-bytes"
-        if self.zone not in _ZONES:
-            return "bad-zone"
-        if type_ in _DEST_TYPES and (self.dest is None or self.dest not in _DESTS):
-            return "bad-dest"
-        if type_ in _LINE_TYPES and self.line is None:
-            return "no-line"
-        return None
+        return _judge(self.line, self.type, self.zone, self.dest)
 
     def reason(self, code: str) -> str:
         """A row-level reject's reason, as the reader's SQL writes it."""
