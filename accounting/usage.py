@@ -221,6 +221,7 @@ class UsageReader:
         self._header: list[str] = []
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
+        self.origins: list[tuple[str, str]] = []  # then, each file's (run, shard), in file order
         self.parquet_rows = 0  # the rows the Parquet files' footers count
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
@@ -269,7 +270,8 @@ class UsageReader:
             f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet({files}, file_row_number = true, filename = '{FILE_COL}'))"
         )
-        self.max_end, self.claims_unique, self.parquet_rows = _footer_claims(self.con, self.files)
+        self.max_end, self.origins, self.parquet_rows = _footer_claims(self.con, self.files)
+        self.claims_unique = bool(self.origins)
 
     def _csv(self) -> None:
         """CSV files with the same header: every field read as text; a row the CSV reader cannot
@@ -1180,13 +1182,14 @@ def _parquet_footers(
 
 def _footer_claims(
     con: duckdb.DuckDBPyConnection, files: Sequence[Path]
-) -> tuple[datetime | None, bool, int]:
+) -> tuple[datetime | None, list[tuple[str, str]], int]:
     """What the files' footers say of their records, checked against the files themselves.
 
     (the latest end of a record, start + duration_s, over every file; or None when some file
-    does not say), and whether the records are unique by construction: every file says so, for
-    its own run and shard, no (run, shard) comes twice (the same part given twice is checked like
-    any file) and each file holds the number of rows its footer counted; and the number of rows
+    does not say); each file's (run, shard) when the records are unique by construction (else an
+    empty list): every file says so, for its own run and shard, no (run, shard) comes twice (the
+    same part given twice is checked like any file) and each file holds the number of rows its
+    footer counted; and the number of rows
     of the files.  A file that is not Parquet, or is truncated, is refused here.  The footers are
     read by DuckDB (pyarrow is not
     imported to rate a Parquet file).
@@ -1202,6 +1205,7 @@ def _footer_claims(
     total = sum(int(footers[str(path)][0] or 0) for path in files)
     ends: list[int] = []
     unique = bool(files)
+    origins: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for path in files:
         num_rows, value = footers[str(path)]
@@ -1218,6 +1222,7 @@ def _footer_claims(
         if key in seen or doc.get("unique") is not True:
             unique = False
         seen.add(key)
+        origins.append(key)
         end = doc.get("max_end")
         if isinstance(end, int) and not isinstance(end, bool):
             ends.append(end)
@@ -1229,7 +1234,7 @@ def _footer_claims(
         latest = datetime.fromtimestamp(max(ends), UTC) if ends and files else None
     except (OverflowError, OSError, ValueError):
         latest = None  # past any calendar: no help to the check
-    return latest, unique, total
+    return latest, origins if unique else [], total
 
 
 _CSV_ERRORS = {

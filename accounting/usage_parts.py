@@ -15,7 +15,6 @@ row numbers are those of the files read as one), it reads the files as one.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -28,7 +27,7 @@ from typing import Any
 
 from accounting import usage
 from accounting.db import duckdb
-from accounting.usage import FOOTER_KEY, Group, RejectedKey, UsageReader, connect
+from accounting.usage import Group, RejectedKey, UsageReader, connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +97,7 @@ def _aggregate(
 ) -> PartAggregate:
     reader = UsageReader(path, con)
     groups = reader.aggregate(month_start, month_end, tuple(first_periods))
-    origin = None
-    if reader.claims_unique:
-        row = con.execute(
-            "SELECT value FROM parquet_kv_metadata(?) WHERE key = ?::BLOB", [str(path), FOOTER_KEY.decode()]
-        ).fetchone()
-        doc = json.loads(row[0]) if row is not None else {}
-        origin = (str(doc.get("run")), str(doc.get("shard")))
+    origin = reader.origins[0] if reader.origins else None
     return PartAggregate(
         str(path), month_start, month_end, tuple(int(p) for p in first_periods), groups, origin
     )
