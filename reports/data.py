@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -198,7 +199,7 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
     items: dict[str, list[Any]] = {
         k: [] for k in ("line", "code", "quantity", "unit", "amount", "step", "note")
     }
-    places: list[str] = []  # where each item is in the document (named when an amount is refused)
+    places: list[tuple[int | None, int]] = []  # each item's (line's index or None: fleet, item's index)
     for i, bill in enumerate((invoice or {}).get("lines", [])):
         if not isinstance(bill, dict):
             raise ReportError(f"{source}: lines[{i}]: a line is an object")
@@ -209,13 +210,16 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
         lines["commitment"].append(bill.get("commitment"))
         lines["total_ht"].append(bill.get("total_ht"))
         for j, it in enumerate(bill.get("items", [])):
-            _add_item(items, places, lid, it, f"{source}: lines[{i}].items[{j}]")
+            _add_item(items, places, lid, it, source, (i, j))
     for j, it in enumerate((invoice or {}).get("fleet", [])):
-        _add_item(items, places, None, it, f"{source}: fleet[{j}]")
-    line_places = [f"{source}: lines[{i}]" for i in range(len(lines["line"]))]
-    lines["total_ht"] = _amounts(lines["total_ht"], MONEY, line_places, "total_ht")
-    items["quantity"] = _amounts(items["quantity"], QUANTITY, places, "quantity")
-    items["amount"] = _amounts(items["amount"], MONEY, places, "amount")
+        _add_item(items, places, None, it, source, (None, j))
+
+    def item_place(k: int) -> str:  # made only to name a refused amount
+        return _item_place(source, places[k])
+
+    lines["total_ht"] = _amounts(lines["total_ht"], MONEY, lambda k: f"{source}: lines[{k}]", "total_ht")
+    items["quantity"] = _amounts(items["quantity"], QUANTITY, item_place, "quantity")
+    items["amount"] = _amounts(items["amount"], MONEY, item_place, "amount")
     s = pa.string()
     lt = pa.table(
         lines,
@@ -240,9 +244,22 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
     return lt, it_
 
 
-def _add_item(items: dict[str, list[Any]], places: list[str], line: str | None, it: Any, where: str) -> None:
+def _item_place(source: str, place: tuple[int | None, int]) -> str:
+    """Where an item is in the invoice document: (its line's index or None for the fleet's, its index)."""
+    i, j = place
+    return f"{source}: fleet[{j}]" if i is None else f"{source}: lines[{i}].items[{j}]"
+
+
+def _add_item(
+    items: dict[str, list[Any]],
+    places: list[tuple[int | None, int]],
+    line: str | None,
+    it: Any,
+    source: str,
+    place: tuple[int | None, int],
+) -> None:
     if not isinstance(it, dict):
-        raise ReportError(f"{where}: an item is an object")
+        raise ReportError(f"{_item_place(source, place)}: an item is an object")
     items["line"].append(line)
     items["code"].append(str(it.get("code")))
     items["quantity"].append(it.get("quantity", "0"))
@@ -250,18 +267,19 @@ def _add_item(items: dict[str, list[Any]], places: list[str], line: str | None, 
     items["amount"].append(it.get("amount", "0"))
     items["step"].append(it.get("step"))
     items["note"].append(it.get("note"))
-    places.append(where)
+    places.append(place)
 
 
-def _amounts(values: list[Any], kind: pa.DataType, places: list[str], name: str) -> pa.Array:
+def _amounts(values: list[Any], kind: pa.DataType, place: Callable[[int], str], name: str) -> pa.Array:
     """One column of amounts as Arrow decimals, converted from their text by Arrow at once (a
     month of 10,000 lines has 70,000 amounts); when Arrow refuses one, each is converted with
-    `Decimal` as written, which names the first that is not an amount."""
+    `Decimal` as written, which names the first that is not an amount (`place(k)`: where the k-th
+    value is in the document)."""
     try:
         return pa.array([str(v) for v in values], pa.string()).cast(kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    return pa.array([_money(v, f"{where}.{name}") for v, where in zip(values, places, strict=True)], kind)
+    return pa.array([_money(v, f"{place(k)}.{name}") for k, v in enumerate(values)], kind)
 
 
 def alarms_table(path: Path | None) -> pa.Table:
