@@ -16,17 +16,19 @@ Fleet services (assistance, SMS Internet, localisation) do not depend on the off
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from operator import itemgetter, mul
 from typing import Any, NamedTuple
 
-from accounting.catalog import Catalog
+from accounting.catalog import Catalog, Offer
 from accounting.charges import (
     OfferTerms,
     PlanPrices,
     bundle_volume,
     offer_cost,
+    per_ko,
 )
 from accounting.engine import (
     FleetContext,
@@ -38,7 +40,7 @@ from accounting.engine import (
 )
 from accounting.inventory import Line, Month, is_active
 from accounting.invoice import layout_json
-from accounting.money import ZERO, fmt
+from accounting.money import ZERO, cents, fmt
 from m2msim.gcpause import paused_gc
 
 
@@ -75,11 +77,7 @@ _PlanCache = dict[tuple[Choice, Decimal], PlanPrices]
 
 def _plan_part(catalog: Catalog, choice: Choice, volume: int, rate: Decimal, cache: _PlanCache) -> Decimal:
     """The amounts of the plan's items (subscription less `rate`, data over the bundle) on its best step."""
-    prices = cache.get((choice, rate))
-    if prices is None:
-        plan = catalog.offers[choice.offer].plans[choice.plan]
-        prices = cache[(choice, rate)] = PlanPrices.of(plan, choice.commitment, rate)
-    return prices.cheapest(catalog, volume)[1]
+    return _plan_prices(catalog, choice, rate, cache).cheapest(catalog, volume)[1]
 
 
 def variable_cost(
@@ -231,14 +229,16 @@ def _compare(run: RatingRun) -> Comparison:
     rates_all = {o: (d.rate, d.name) for d in catalog.fleet_discounts for o in d.offers}
     # fixed part (SMS, options) and variable costs per line, choice and discount state
     comparisons: list[LineComparison] = []
-    fixed: dict[str, Decimal] = {}
-    cost_on: dict[str, dict[Choice, Decimal]] = {}
-    cost_off: dict[str, dict[Choice, Decimal]] = {}
-    plans: _PlanCache = {}
+    table = _ChoiceTable.of(catalog, choices, today_ctx, rates_all, {})
     # Lines of the same choice, activation date and month's usage cost the same on every choice:
     # their variable costs are worked out once (a fleet of like devices has few distinct months).
-    alike: dict[tuple[Any, ...], tuple[Decimal, dict[Choice, Decimal], dict[Choice, Decimal]]] = {}
+    alike: dict[tuple[Any, ...], _Costs] = {}
     line_costs: dict[tuple[int, str], dict[Choice, Decimal]] = {}  # (variable costs, bill as written)
+    # The lines of one `_Costs` (and so of one choice today) move alike in every mix below: a mix is
+    # priced per class, each class counted as many times as it has lines.
+    classes: dict[int, tuple[_Costs, Choice, list[str]]] = {}
+    discounted_now = today_ctx.discounts
+    fixed_all = ZERO  # the fixed parts of every line (each mix below moves them all)
     for line in active:
         usage = run.rated.lines.get(line.id, empty)
         total = bills[line.id].total
@@ -249,68 +249,87 @@ def _compare(run: RatingRun) -> Comparison:
         key = (current, line.since, _usage_key(usage))
         known = alike.get(key)
         if known is None:
-            known = alike[key] = _variable_costs(
-                catalog, choices, today_ctx, rates_all, current, line, usage, month, plans
-            )
-        var_now, on, off = known
-        fixed[line.id] = part = total - var_now
-        cost_on[line.id], cost_off[line.id] = on, off
+            today_rate = discounted_now.get(line.offer, (ZERO, ""))[0]
+            var_now, on, off = _variable_costs(table, today_rate, current, line, usage, month)
+            now = {c: (on[c] if c.offer in discounted_now else v) for c, v in off.items()}
+            known = alike[key] = _Costs(var_now, on, off, now, table.refusals(usage))
+            classes[id(known)] = (known, current, [])
+        classes[id(known)][2].append(line.id)
+        part = total - known.var_now
+        fixed_all += part
         # alike lines with the same bill have the same costs: summed once, each line a copy
         costs = line_costs.get((id(known), str(total)))
         if costs is None:
-            costs = line_costs[(id(known), str(total))] = {
-                choice: part + (on[choice] if choice.offer in today_ctx.discounts else off[choice])
-                for choice in off
-            }
+            costs = line_costs[(id(known), str(total))] = {c: part + v for c, v in known.now.items()}
         comparisons.append(LineComparison(line.id, current, total, dict(costs)))
     protos = sum((bills[line.id].total for line in active if line.prototype), ZERO)
+    kinds = list(classes.values())
+    base_counts: dict[str, int] = defaultdict(int)  # the prototypes, on their offers in every mix
+    for line in active:
+        if line.prototype:
+            base_counts[line.offer] += 1
 
-    fixed_all = sum(fixed.values(), ZERO)  # a mix of every line (each one below) sums them alike
-
-    def price_mix(mix: Mapping[str, Choice]) -> tuple[Decimal, FleetContext]:
-        counts: dict[str, int] = defaultdict(int)
-        for line in active:
-            counts[mix[line.id].offer if line.id in mix else line.offer] += 1
+    def price_mix(picks: list[Choice]) -> tuple[Decimal, FleetContext, int]:
+        """A mix given as each class's choice: its total, its fleet context, the lines it moves."""
+        counts = base_counts.copy()
+        moved = 0
+        for (_, now, lids), pick in zip(kinds, picks, strict=True):
+            counts[pick.offer] += len(lids)
+            if pick != now:
+                moved += len(lids)
         ctx = fleet_context(catalog, month, today_ctx.sms_count, counts)
         discounted = ctx.discounts
-        if mix.keys() == fixed.keys():
-            total = fleet_fixed + protos + fixed_all
-        else:
-            total = fleet_fixed + protos + sum((fixed[lid] for lid in mix), ZERO)
-        total += sum(
-            (
-                (cost_on if choice.offer in discounted else cost_off)[lid][choice]
-                for lid, choice in mix.items()
-            ),
-            ZERO,
-        )
-        return total, ctx
+        total = fleet_fixed + protos + fixed_all
+        for (costs, _, lids), pick in zip(kinds, picks, strict=True):
+            cost = (costs.on if pick.offer in discounted else costs.off)[pick]
+            total += cost if len(lids) == 1 else len(lids) * cost
+        return total, ctx, moved
 
-    current_mix = {lc.id: lc.current for lc in comparisons if lc.current is not None}
     today = Scenario("today", invoice.total, 0, _discount_names(today_ctx))
-    best: tuple[Decimal, FleetContext, dict[str, Choice]] | None = None
+    best: tuple[Decimal, FleetContext, int, list[Choice]] | None = None
     for assume in ("today", "on", "off"):
-        mix: dict[str, Choice] = {}
-        picked: dict[tuple[int, Choice], Choice] = {}  # alike lines (the same tables) pick alike
-        for lid, now in current_mix.items():
-            on, off = cost_on[lid], cost_off[lid]
-            pick = picked.get((id(off), now))
-            if pick is None:
-                pick = picked[(id(off), now)] = _cheapest(on, off, now, assume, today_ctx)
-            mix[lid] = pick
-        total, ctx = price_mix(mix)
+        picks = [_cheapest(costs, now, assume) for costs, now, _ in kinds]
+        total, ctx, moved = price_mix(picks)
         if best is None or total < best[0]:
-            best = (total, ctx, mix)
+            best = (total, ctx, moved, picks)
     assert best is not None
-    moved = sum(1 for lid, c in best[2].items() if c != current_mix[lid])
-    best_mix = Scenario("best choice per line", best[0], moved, _discount_names(best[1]))
+    best_mix = Scenario("best choice per line", best[0], best[2], _discount_names(best[1]))
+    best_choices = {lid: pick for (_, _, lids), pick in zip(kinds, best[3], strict=True) for lid in lids}
+    # "Every line that can on X": classes alike in today's choice and in the choices they can take
+    # (the same keys) all move or all stay; a set of them is summed at once, per choice.
+    sets: dict[tuple[tuple[bool, ...], Choice], _Set] = {}
+    for kind, current, lids in kinds:
+        same = sets.get((kind.refused, current))
+        if same is None:
+            same = sets[(kind.refused, current)] = _Set(current, kind.off.keys(), [], [], [], [0])
+        same.weights.append(len(lids))
+        same.ons.append(kind.on)
+        same.offs.append(kind.off)
+        same.lines[0] += len(lids)
     uniform = []
     for choice in choices:
-        mix = {lid: (choice if choice in cost_off[lid] else cur) for lid, cur in current_mix.items()}
-        moved = sum(1 for lid, c in mix.items() if c != current_mix[lid])
-        if not moved and not any(c == choice for c in current_mix.values()):
+        counts = base_counts.copy()
+        moved = 0
+        picks = []
+        for same in sets.values():
+            pick = choice if choice in same.choices else same.now
+            n = same.lines[0]
+            counts[pick.offer] += n
+            if pick != same.now:
+                moved += n
+            picks.append(pick)
+        if not moved and not any(same.now == choice for same in sets.values()):
             continue
-        total, ctx = price_mix(mix)
+        ctx = fleet_context(catalog, month, today_ctx.sms_count, counts)
+        discounted = ctx.discounts
+        total = fleet_fixed + protos + fixed_all
+        for same, pick in zip(sets.values(), picks, strict=True):
+            get = itemgetter(pick)
+            tables = same.ons if pick.offer in discounted else same.offs
+            if same.lines[0] == len(tables):  # one line each
+                total += sum(map(get, tables), ZERO)
+            else:
+                total += sum(map(mul, same.weights, map(get, tables)), ZERO)
         uniform.append(Scenario(f"every line that can, on {choice}", total, moved, _discount_names(ctx)))
     rules: dict[str, set[str]] = defaultdict(set)
     for issue in invoice.errors:
@@ -323,7 +342,7 @@ def _compare(run: RatingRun) -> Comparison:
         comparisons,
         today,
         best_mix,
-        best[2],
+        {lc.id: best_choices[lc.id] for lc in comparisons if lc.current is not None},
         uniform,
         [(s.reason, s.count) for s in invoice.reject_summary],
         sorted(((rule, len(ids)) for rule, ids in rules.items()), key=lambda kv: (-kv[1], kv[0])),
@@ -338,54 +357,177 @@ def _usage_key(usage: LineUsage) -> tuple[Any, ...]:
     return (tuple(sorted(usage.data_ko.items())), tuple(sorted(usage.sms.items())), calls)
 
 
+_Priced = tuple[Choice, tuple[Decimal, ...], tuple[Decimal, ...] | None]
+
+
+class _OfferChoices(NamedTuple):
+    """An offer's choices as the comparison prices them, worked out once per comparison."""
+
+    offer: Offer
+    terms: OfferTerms
+    # what its offer part reads (two offers alike in it give every line the same part)
+    part_key: tuple[Any, ...]
+    # per plan: its steps' (allowance in ko, price per Mo over it), and its choices: (choice, each
+    # step's subscription amount without discount, with the fleet discount or None: no discount)
+    plans: tuple[tuple[tuple[tuple[int, Decimal], ...], tuple[_Priced, ...]], ...]
+
+
+@dataclass
+class _ChoiceTable:
+    """The catalog's choices grouped by offer and plan, with what pricing them on a line's month reads."""
+
+    catalog: Catalog
+    offers: tuple[_OfferChoices, ...]
+    plans: _PlanCache
+    # the usage's kinds (data or not, SMS keys, call keys) -> which offers refuse it, in `offers` order
+    refused: dict[tuple[Any, ...], tuple[bool, ...]] = field(default_factory=dict)
+    # (price per Mo, ko over the allowance) -> the overage's amount (`over_amount`)
+    overs: dict[tuple[Decimal, int], Decimal] = field(default_factory=dict)
+
+    @staticmethod
+    def of(
+        catalog: Catalog,
+        choices: list[Choice],
+        today_ctx: FleetContext,
+        rates_all: Mapping[str, tuple[Decimal, str]],
+        plans: _PlanCache,
+    ) -> _ChoiceTable:
+        by_plan: dict[str, dict[str, list[_Priced]]] = {}
+        for choice in choices:
+            rate = rates_all.get(choice.offer, (ZERO, ""))[0]
+            off = _plan_prices(catalog, choice, ZERO, plans).subscriptions
+            on = _plan_prices(catalog, choice, rate, plans).subscriptions if rate else None
+            by_plan.setdefault(choice.offer, {}).setdefault(choice.plan, []).append((choice, off, on))
+        offers = []
+        for offer_id, priced in by_plan.items():
+            offer = catalog.offers[offer_id]
+            terms = today_ctx.offer_terms(catalog, offer)
+            calls = tuple(
+                (t, c.from_zones, c.to_dests, c.first_period_s, c.first_period_price, c.per_second)
+                for t, c in offer.calls.items()
+            )
+            part_key = (terms.data, terms.bundle_zones, terms.outside, calls, offer.activation_fee)
+            steps = {p: tuple((s.allowance_ko, s.over_per_mo) for s in offer.plans[p].steps) for p in priced}
+            offers.append(
+                _OfferChoices(offer, terms, part_key, tuple((steps[p], tuple(c)) for p, c in priced.items()))
+            )
+        return _ChoiceTable(catalog, tuple(offers), plans)
+
+    def refusals(self, usage: LineUsage) -> tuple[bool, ...]:
+        """For each offer, whether it refuses some of the usage (`refused_usage`, once per kind of month)."""
+        key = (bool(usage.data_ko), tuple(usage.sms), tuple(usage.calls))
+        known = self.refused.get(key)
+        if known is None:
+            catalog = self.catalog
+            known = self.refused[key] = tuple(
+                bool(refused_usage(catalog, o.offer, usage)) for o in self.offers
+            )
+        return known
+
+
+def _plan_prices(catalog: Catalog, choice: Choice, rate: Decimal, cache: _PlanCache) -> PlanPrices:
+    prices = cache.get((choice, rate))
+    if prices is None:
+        plan = catalog.offers[choice.offer].plans[choice.plan]
+        prices = cache[(choice, rate)] = PlanPrices.of(plan, choice.commitment, rate)
+    return prices
+
+
 def _variable_costs(
-    catalog: Catalog,
-    choices: list[Choice],
-    today_ctx: FleetContext,
-    rates_all: Mapping[str, tuple[Decimal, str]],
+    table: _ChoiceTable,
+    today_rate: Decimal,
     current: Choice,
     line: Line,
     usage: LineUsage,
     month: Month,
-    plans: _PlanCache,
 ) -> tuple[Decimal, dict[Choice, Decimal], dict[Choice, Decimal]]:
-    """A line's variable cost today, and on every choice it can take with the fleet discounts on / off."""
-    var_now = variable_cost(
-        catalog, current, line, usage, month, today_ctx.discounts.get(line.offer, (ZERO, ""))[0], plans
-    )
+    """A line's variable cost today, and on every choice it can take with the fleet discounts on / off.
+
+    Each choice's amount is `variable_cost`'s, worked out in shares: the offer part once per offer
+    alike in it, a step's overage once per plan (its choices differ in commitment and discount only)
+    and looked up by price and ko over the allowance (`over_amount` reads nothing else).
+    """
+    catalog = table.catalog
+    overs = table.overs
     on: dict[Choice, Decimal] = {}
     off: dict[Choice, Decimal] = {}
-    parts: dict[str, tuple[int, Decimal] | None] = {}
-    for choice in choices:
-        if choice.offer not in parts:
-            refused = bool(refused_usage(catalog, catalog.offers[choice.offer], usage))
-            # an offer that refuses some of the usage is no choice (today's own choice stays listed)
-            terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
-            parts[choice.offer] = (
-                None if refused else _offer_part(catalog, terms, choice.offer, line, usage, month)
-            )
-        part = parts[choice.offer]
-        if part is None and choice == current:
-            terms = today_ctx.offer_terms(catalog, catalog.offers[choice.offer])
-            part = _offer_part(catalog, terms, choice.offer, line, usage, month)
-        if part is None:
+    var_now: Decimal | None = None
+    parts: dict[tuple[Any, ...], tuple[int, Decimal]] = {}
+    for entry, refused in zip(table.offers, table.refusals(usage), strict=True):
+        # an offer that refuses some of the usage is no choice (today's own choice stays listed)
+        if refused and entry.offer.id != current.offer:
             continue
+        part = parts.get(entry.part_key)
+        if part is None:
+            part = parts[entry.part_key] = _offer_part(
+                catalog, entry.terms, entry.offer.id, line, usage, month
+            )
         volume, extra = part
-        off[choice] = _plan_part(catalog, choice, volume, ZERO, plans) + extra
-        rate = rates_all.get(choice.offer, (ZERO, ""))[0]
-        on[choice] = _plan_part(catalog, choice, volume, rate, plans) + extra if rate else off[choice]
+        for steps, priced in entry.plans:
+            over = []
+            for allowance, per_mo in steps:
+                okey = (per_mo, volume - allowance if volume > allowance else 0)
+                amount = overs.get(okey)
+                if amount is None:
+                    amount = overs[okey] = cents(per_ko(catalog, per_mo, okey[1]))
+                over.append(amount)
+            single = len(over) == 1
+            for choice, subs_off, subs_on in priced:
+                if refused and choice != current:
+                    continue
+                cost = (subs_off[0] + over[0] if single else _least(subs_off, over)) + extra
+                off[choice] = cost
+                if subs_on is None:
+                    on[choice] = cost
+                else:
+                    on[choice] = (subs_on[0] + over[0] if single else _least(subs_on, over)) + extra
+                if choice == current:
+                    subs = _plan_prices(catalog, choice, today_rate, table.plans).subscriptions
+                    var_now = _least(subs, over) + extra
+    if var_now is None:  # today's choice is not in the catalog's list: priced on its own
+        var_now = variable_cost(catalog, current, line, usage, month, today_rate, table.plans)
     return var_now, on, off
 
 
-def _cheapest(
-    on: Mapping[Choice, Decimal], off: Mapping[Choice, Decimal], now: Choice, assume: str, today: FleetContext
-) -> Choice:
-    def cost(c: Choice) -> Decimal:
-        if assume == "on" or (assume == "today" and c.offer in today.discounts):
-            return on[c]
-        return off[c]
+def _least(subscriptions: tuple[Decimal, ...], over: list[Decimal]) -> Decimal:
+    """`PlanPrices.cheapest`'s cost from its steps' overage amounts: the least of subscription + overage."""
+    best = subscriptions[0] + over[0]
+    for i in range(1, len(subscriptions)):
+        cost = subscriptions[i] + over[i]
+        if cost < best:
+            best = cost
+    return best
 
-    return min(off, key=lambda c: (cost(c), c != now, c))
+
+class _Costs(NamedTuple):
+    """A line's variable costs: today, on every choice it can take with the fleet discounts on and off,
+    and with the discounts as they stand today (the choices of `off`, in its order)."""
+
+    var_now: Decimal
+    on: dict[Choice, Decimal]
+    off: dict[Choice, Decimal]
+    now: dict[Choice, Decimal]
+    refused: tuple[bool, ...]  # the offers that refuse some of the usage (`_ChoiceTable.refusals`)
+
+
+class _Set(NamedTuple):
+    """Classes of lines with the same choice today and the same choices they can take."""
+
+    now: Choice
+    choices: Collection[Choice]
+    weights: list[int]  # each class's lines
+    ons: list[dict[Choice, Decimal]]  # each class's costs with the fleet discounts on
+    offs: list[dict[Choice, Decimal]]
+    lines: list[int]  # [the lines of every class]
+
+
+def _cheapest(costs: _Costs, now: Choice, assume: str) -> Choice:
+    """The choice of least cost under the assumption; on a tie today's choice, then the least choice."""
+    table = costs.on if assume == "on" else costs.off if assume == "off" else costs.now
+    least = min(table.values())
+    if table.get(now) == least:
+        return now
+    return min(c for c, v in table.items() if v == least)
 
 
 def _context_of(run: RatingRun, moves: Mapping[str, Choice]) -> FleetContext:
