@@ -104,9 +104,8 @@ class LineComparison:
 
     @property
     def cheapest(self) -> Choice | None:
-        if not self.costs:
-            return self.current
-        return min(self.costs, key=lambda c: (self.costs[c], c != self.current, c))
+        """The choice of least cost; on a tie today's choice, then the least choice."""
+        return _least_choice(self.costs, self.current) if self.costs else self.current
 
     @property
     def cheapest_total(self) -> Decimal:
@@ -182,20 +181,7 @@ class Comparison:
                 "saving_ht": fmt(self.saving),
                 "scenarios": [scen(s) for s in sorted(self.scenarios, key=lambda s: (s.total, s.name))],
             },
-            "lines": [
-                {
-                    "id": lc.id,
-                    "current": str(lc.current) if lc.current else "prototype",
-                    "current_total_ht": fmt(lc.current_total),
-                    "cheapest": str(lc.cheapest) if lc.cheapest else "prototype",
-                    "cheapest_total_ht": fmt(lc.cheapest_total),
-                    "saving_ht": fmt(lc.saving),
-                    "options": {
-                        str(c): fmt(v) for c, v in sorted(lc.costs.items(), key=lambda kv: (kv[1], kv[0]))
-                    },
-                }
-                for lc in self.lines
-            ],
+            "lines": _line_entries(self.lines),
         }
 
     def to_json(self) -> str:
@@ -205,6 +191,47 @@ class Comparison:
         from accounting.render_compare import render_comparison
 
         return render_comparison(self, top=top)
+
+
+def _line_entries(lines: list[LineComparison]) -> list[dict[str, Any]]:
+    """The lines of `Comparison.to_dict`.  The texts of amounts and choices repeat from line to line
+    (10,000 lines, some 20 choices each): each is written once (`fmt` reads only the value; a zero is
+    written each time, its sign being the one thing equal values can differ in)."""
+    amounts: dict[Decimal, str] = {}
+    names: dict[Choice, str] = {}
+
+    def text(amount: Decimal) -> str:
+        if not amount:
+            return fmt(amount)
+        known = amounts.get(amount)
+        if known is None:
+            known = amounts[amount] = fmt(amount)
+        return known
+
+    def name(choice: Choice | None) -> str:
+        if not choice:
+            return "prototype"
+        known = names.get(choice)
+        if known is None:
+            known = names[choice] = str(choice)
+        return known
+
+    by_cost = itemgetter(1, 0)
+    entries = []
+    for lc in lines:
+        cheapest_total = lc.cheapest_total
+        entries.append(
+            {
+                "id": lc.id,
+                "current": name(lc.current),
+                "current_total_ht": text(lc.current_total),
+                "cheapest": name(lc.cheapest),
+                "cheapest_total_ht": text(cheapest_total),
+                "saving_ht": text(lc.current_total - cheapest_total),
+                "options": {name(c): text(v) for c, v in sorted(lc.costs.items(), key=by_cost)},
+            }
+        )
+    return entries
 
 
 def _discount_names(ctx: FleetContext) -> tuple[str, ...]:
@@ -523,11 +550,15 @@ class _Set(NamedTuple):
 
 def _cheapest(costs: _Costs, now: Choice, assume: str) -> Choice:
     """The choice of least cost under the assumption; on a tie today's choice, then the least choice."""
-    table = costs.on if assume == "on" else costs.off if assume == "off" else costs.now
-    least = min(table.values())
-    if table.get(now) == least:
+    return _least_choice(costs.on if assume == "on" else costs.off if assume == "off" else costs.now, now)
+
+
+def _least_choice(costs: Mapping[Choice, Decimal], now: Choice | None) -> Choice:
+    """The choice of least cost (`costs` not empty); on a tie `now`, then the least choice."""
+    least = min(costs.values())
+    if now is not None and costs.get(now) == least:
         return now
-    return min(c for c, v in table.items() if v == least)
+    return min(c for c, v in costs.items() if v == least)
 
 
 def _context_of(run: RatingRun, moves: Mapping[str, Choice]) -> FleetContext:

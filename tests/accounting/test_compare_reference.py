@@ -31,7 +31,8 @@ from accounting.engine import (
     refused_usage,
 )
 from accounting.inventory import Line, is_active
-from accounting.money import ZERO
+from accounting.invoice import layout_json
+from accounting.money import ZERO, fmt
 from accounting.usage_table import usage_table
 
 MONTHS = 16
@@ -241,7 +242,33 @@ def _check(run: RatingRun, got: Comparison) -> None:
     assert str(got.today.total) == str(run.invoice.total) == str(_billed(run, {}))
 
 
+def _plain_lines(got: Comparison) -> list[dict[str, Any]]:
+    """The "lines" of the comparison's document, written out the plain way."""
+    out = []
+    for lc in got.lines:
+        cheapest = min(lc.costs, key=lambda c: (lc.costs[c], c != lc.current, c)) if lc.costs else lc.current
+        least = lc.costs[cheapest] if cheapest is not None and lc.costs else lc.current_total
+        out.append(
+            {
+                "id": lc.id,
+                "current": str(lc.current) if lc.current else "prototype",
+                "current_total_ht": fmt(lc.current_total),
+                "cheapest": str(cheapest) if cheapest else "prototype",
+                "cheapest_total_ht": fmt(least),
+                "saving_ht": fmt(lc.current_total - least),
+                "options": {
+                    str(c): fmt(v) for c, v in sorted(lc.costs.items(), key=lambda kv: (kv[1], kv[0]))
+                },
+            }
+        )
+    return out
+
+
 @pytest.mark.parametrize("seed", range(MONTHS))
 def test_the_comparison_is_the_plain_computation(seed: int) -> None:
     run = _month(seed)
-    _check(run, compare(run))
+    got = compare(run)
+    _check(run, got)
+    doc = got.to_dict()
+    assert doc["lines"] == _plain_lines(got)
+    assert got.to_json() == layout_json({**doc, "lines": _plain_lines(got)})
