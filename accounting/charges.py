@@ -13,7 +13,7 @@ SMS (priced on the fleet's step) and options do not depend on the choice; protot
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -91,6 +91,17 @@ def step_cost(catalog: Catalog, step: PlanStep, commitment: int, volume_ko: int,
     return cents(subscription_price(step, commitment, rate)) + over_amount(catalog, step, volume_ko)
 
 
+def least_step(subscriptions: Sequence[Decimal], overages: Sequence[Decimal]) -> tuple[int, Decimal]:
+    """Of steps' subscription and overage amounts, the step that costs least and its cost; ties go
+    to the first step."""
+    best, best_cost = 0, subscriptions[0] + overages[0]
+    for i in range(1, len(subscriptions)):
+        cost = subscriptions[i] + overages[i]
+        if cost < best_cost:
+            best, best_cost = i, cost
+    return best, best_cost
+
+
 @dataclass(frozen=True)
 class PlanPrices:
     """A plan at one commitment and fleet discount rate: each step's subscription amount, made once
@@ -105,13 +116,9 @@ class PlanPrices:
 
     def cheapest(self, catalog: Catalog, volume_ko: int) -> tuple[PlanStep, Decimal]:
         """The cheapest step for the volume and its cost (`step_cost`); ties go to the first step."""
-        steps, subs = self.plan.steps, self.subscriptions
-        best, best_cost = steps[0], subs[0] + over_amount(catalog, steps[0], volume_ko)
-        for i in range(1, len(steps)):
-            cost = subs[i] + over_amount(catalog, steps[i], volume_ko)
-            if cost < best_cost:
-                best, best_cost = steps[i], cost
-        return best, best_cost
+        steps = self.plan.steps
+        i, cost = least_step(self.subscriptions, [over_amount(catalog, s, volume_ko) for s in steps])
+        return steps[i], cost
 
     def step_for(self, catalog: Catalog, volume_ko: int) -> PlanStep:
         """The step a line with this volume is billed on (a one-step plan has no choice)."""

@@ -22,13 +22,14 @@ from decimal import Decimal
 from operator import itemgetter, mul
 from typing import Any, NamedTuple
 
-from accounting.catalog import Catalog, Offer
+from accounting.catalog import Catalog, Offer, PlanStep
 from accounting.charges import (
     OfferTerms,
     PlanPrices,
     bundle_volume,
+    least_step,
     offer_cost,
-    per_ko,
+    over_amount,
 )
 from accounting.engine import (
     FleetContext,
@@ -40,7 +41,7 @@ from accounting.engine import (
 )
 from accounting.inventory import Line, Month, is_active
 from accounting.invoice import layout_json
-from accounting.money import ZERO, cents, fmt
+from accounting.money import ZERO, fmt
 from m2msim.gcpause import paused_gc
 
 
@@ -394,9 +395,9 @@ class _OfferChoices(NamedTuple):
     terms: OfferTerms
     # what its offer part reads (two offers alike in it give every line the same part)
     part_key: tuple[Any, ...]
-    # per plan: its steps' (allowance in ko, price per Mo over it), and its choices: (choice, each
-    # step's subscription amount without discount, with the fleet discount or None: no discount)
-    plans: tuple[tuple[tuple[tuple[int, Decimal], ...], tuple[_Priced, ...]], ...]
+    # per plan: its steps, and its choices: (choice, each step's subscription amount without
+    # discount, with the fleet discount or None: no discount)
+    plans: tuple[tuple[tuple[PlanStep, ...], tuple[_Priced, ...]], ...]
 
 
 @dataclass
@@ -434,10 +435,8 @@ class _ChoiceTable:
                 for t, c in offer.calls.items()
             )
             part_key = (terms.data, terms.bundle_zones, terms.outside, calls, offer.activation_fee)
-            steps = {p: tuple((s.allowance_ko, s.over_per_mo) for s in offer.plans[p].steps) for p in priced}
-            offers.append(
-                _OfferChoices(offer, terms, part_key, tuple((steps[p], tuple(c)) for p, c in priced.items()))
-            )
+            plans_priced = tuple((offer.plans[p].steps, tuple(c)) for p, c in priced.items())
+            offers.append(_OfferChoices(offer, terms, part_key, plans_priced))
         return _ChoiceTable(catalog, tuple(offers), plans)
 
     def refusals(self, usage: LineUsage) -> tuple[bool, ...]:
@@ -492,38 +491,29 @@ def _variable_costs(
         volume, extra = part
         for steps, priced in entry.plans:
             over = []
-            for allowance, per_mo in steps:
-                okey = (per_mo, volume - allowance if volume > allowance else 0)
+            for step in steps:
+                allowance = step.allowance_ko
+                okey = (step.over_per_mo, volume - allowance if volume > allowance else 0)
                 amount = overs.get(okey)
                 if amount is None:
-                    amount = overs[okey] = cents(per_ko(catalog, per_mo, okey[1]))
+                    amount = overs[okey] = over_amount(catalog, step, volume)
                 over.append(amount)
             single = len(over) == 1
             for choice, subs_off, subs_on in priced:
                 if refused and choice != current:
                     continue
-                cost = (subs_off[0] + over[0] if single else _least(subs_off, over)) + extra
+                cost = (subs_off[0] + over[0] if single else least_step(subs_off, over)[1]) + extra
                 off[choice] = cost
                 if subs_on is None:
                     on[choice] = cost
                 else:
-                    on[choice] = (subs_on[0] + over[0] if single else _least(subs_on, over)) + extra
+                    on[choice] = (subs_on[0] + over[0] if single else least_step(subs_on, over)[1]) + extra
                 if choice == current:
                     subs = _plan_prices(catalog, choice, today_rate, table.plans).subscriptions
-                    var_now = _least(subs, over) + extra
+                    var_now = least_step(subs, over)[1] + extra
     if var_now is None:  # today's choice is not in the catalog's list: priced on its own
         var_now = variable_cost(catalog, current, line, usage, month, today_rate, table.plans)
     return var_now, on, off
-
-
-def _least(subscriptions: tuple[Decimal, ...], over: list[Decimal]) -> Decimal:
-    """`PlanPrices.cheapest`'s cost from its steps' overage amounts: the least of subscription + overage."""
-    best = subscriptions[0] + over[0]
-    for i in range(1, len(subscriptions)):
-        cost = subscriptions[i] + over[i]
-        if cost < best:
-            best = cost
-    return best
 
 
 class _Costs(NamedTuple):
