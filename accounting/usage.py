@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import UsageError
 from accounting.records import Dest, UsageType, Zone
+from accounting.usage_arrow import Settled
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -199,6 +200,7 @@ class Scan(NamedTuple):
     sql: str
     calls: str  # settled only: the call sums per call group, run when the month has calls
     settled: bool
+    plan: Settled | None = None  # settled only: the columns the scans read as they are (None: some other way)
 
 
 class UsageReader:
@@ -226,6 +228,7 @@ class UsageReader:
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
         self._coded: list[Group] | None = None  # the aggregates with a reject code (`aggregate`)
+        self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
             arrow_scans()
             self.con.register("usage_input", source)
@@ -265,7 +268,7 @@ class UsageReader:
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         self.kind = "parquet"
         self.parquet_files = self.files
-        self.relation = f"read_parquet({files})"
+        self.relation = self._files = f"read_parquet({files})"
         self.numbered = (
             f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet({files}, file_row_number = true, filename = '{FILE_COL}'))"
@@ -539,10 +542,14 @@ class UsageReader:
         scan = self._scan_sql(month_start, month_end, first_periods)
         settled = scan.settled
         beyond_cols = [f"b{p}" for p in periods]
-        rows = self._fetch_sums(scan.sql, ["ko"] if settled else ["ko", *beyond_cols])
-        # Settled: the call sums come from a scan of their own, made only when there are calls.
         call_sums: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        if settled and any(row[1] in _CALL_TYPES for row in rows):
+        read = self._settled_by_arrow(scan, periods)
+        if read is not None:  # the same rows as the settled scans', read and summed by pyarrow and NumPy
+            rows, call_sums = read
+        else:
+            rows = self._fetch_sums(scan.sql, ["ko"] if settled else ["ko", *beyond_cols])
+        # Settled: the call sums come from a scan of their own, made only when there are calls.
+        if settled and read is None and any(row[1] in _CALL_TYPES for row in rows):
             call_sums = {row[:5]: row[5:] for row in self._fetch_sums(scan.calls, beyond_cols)}
         new = tuple.__new__  # a Group made without its Python-level constructor (tens of thousands)
         for row in rows:
@@ -578,6 +585,25 @@ class UsageReader:
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
                 _add(groups, g)
         return groups
+
+    def _settled_by_arrow(
+        self, scan: Scan, periods: Sequence[int]
+    ) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], tuple[Any, ...]]] | None:
+        """The rows of a settled scan of the Parquet files themselves, by `usage_arrow`; None when
+        the scan is not one it makes (DuckDB then runs it): unsettled, a small input, a table."""
+        from accounting import usage_arrow
+
+        if (
+            not scan.settled
+            or scan.plan is None
+            or self.relation != self._files
+            or self.parquet_rows < usage_arrow.ARROW_ROWS
+        ):
+            return None
+        threads = self._fetch("SELECT current_setting('threads')")[0][0]
+        return usage_arrow.settled_rows(
+            self.parquet_files, self.types, scan.plan, periods, threads=int(threads) > 1
+        )
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:
@@ -681,7 +707,8 @@ class UsageReader:
             lo, hi = self.ranges.get("delivered", (None, None))
             if deliv and lo is not None and lo == hi:
                 deliv = "true" if lo else "false"  # the same on every row: a constant, not a key
-            return Scan(*self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True)
+            plan = self._settled_plan(bu, bd, dur, deliv)
+            return Scan(*self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True, plan)
         # The first failed check names the row's reject (NULL: clean), so that the one scan sorts
         # the rejected rows by reason too; a data row without both byte counts is a 'bad-bytes'
         # (the group check of `_normalised` that depends on the row).
@@ -759,6 +786,27 @@ class UsageReader:
             if not settled:
                 out.append((code, sql))
         return out
+
+    def _settled_plan(self, bu: str, bd: str, dur: str, deliv: str) -> Settled | None:
+        """The columns the settled scans read, when each is read as it is or is NULL (see `Settled`)."""
+        numbers = (
+            ("bytes_up", bu, "CAST(NULL AS BIGINT)"),
+            ("bytes_down", bd, "CAST(NULL AS BIGINT)"),
+            ("duration_s", dur, "NULL"),
+        )
+        if any(sql not in (f'"{name}"', null) for name, sql, null in numbers):
+            return None
+        delivered: dict[str, str | bool | None] = {
+            '"delivered"': "delivered",
+            "true": True,
+            "false": False,
+            "": None,
+        }
+        if deliv not in delivered:
+            return None
+        bytes_up, bytes_down, duration = (name if sql == f'"{name}"' else None for name, sql, _ in numbers)
+        keys = tuple(name if name in self.columns else None for name in ("line", "type", "zone", "dest"))
+        return Settled(keys, bytes_up, bytes_down, duration, delivered[deliv])
 
     def _settled_scan_sql(
         self,

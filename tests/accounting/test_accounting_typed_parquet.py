@@ -99,7 +99,7 @@ def test_statistics_settle_the_checks_of_a_clean_file(tmp_path: Path) -> None:
     reader = UsageReader(tmp_path / "u.parquet")
     assert "delivered" in reader.columns and "delivered" in reader.empty_columns
     assert reader.ranges["bytes_up"] == (1, 3000) and reader.ranges["duration_s"] == (0, 61)
-    sql, _, settled = reader._scan_sql(*month_bounds(2026, 3), [0, 60])
+    sql, _, settled, _ = reader._scan_sql(*month_bounds(2026, 3), [0, 60])
     assert settled and "BETWEEN" not in sql and "delivered" not in sql and "start" not in sql
 
 
@@ -217,7 +217,7 @@ def test_a_typed_delivered_column_is_settled_a_key_when_it_varies_a_constant_whe
         columns["delivered"] = [r.get("delivered") for r in rows]
         with UsageWriter(path, dictionary_columns=DICTIONARY, origin={"run": "test", "shard": 0}) as w:
             w.write_columns(columns, length=len(rows))
-        sql, _, settled = UsageReader(path)._scan_sql(*month_bounds(2026, 3), [0, 60])
+        sql, _, settled, _ = UsageReader(path)._scan_sql(*month_bounds(2026, 3), [0, 60])
         assert settled, name
         assert ("deliv_v" in sql) is keyed, name
         typed = rate(inv, path)

@@ -1,0 +1,382 @@
+"""The settled aggregate of Parquet files, read with pyarrow and summed with NumPy.
+
+When the files' statistics and footers settle every row check (`UsageReader._scan_sql` gives a
+settled scan: the simulator's files, a Parquet with a typed start), the aggregate is only a
+grouping on four or five text keys with a few integer sums.  DuckDB hashes the four keys of
+every row; here the key columns are read as dictionaries, a batch at a time: each batch's
+dictionary codes become codes of the whole input (one lookup per dictionary value, not per
+row), the codes one integer per row, and the sums `np.bincount`s over it.
+
+The result is the rows the settled scan's SQL gives (`_settled_scan_sql`: the counts scan and the
+call scan), so that the reader turns them into `Group`s the same way.  Anything this module is not
+sure of gives None, and the reader runs DuckDB instead: a column of another type than the scan
+reads as it is, a key column stored without a dictionary, files whose schemas differ, text that is
+not UTF-8, sums that might not be exact in a float or might not fit 64 bits.  DuckDB remains the
+one judge of every reject: this path only ever sees files in which no row can be one (a data row
+without both byte counts is counted as the SQL counts it, `with_bytes`, and sorted out by the
+reader's second scan).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 1 << 20  # rows read and grouped at a time (memory: a few tens of MiB)
+MAX_SPACE = 1 << 16  # (type, zone, dest, delivered) index combinations a batch's dictionaries may make
+MAX_CELLS = 1 << 22  # lines x combinations of the dense sums (8 bytes each, per sum)
+ARROW_ROWS = 500_000  # fewer rows (the footers count them): DuckDB, without importing pyarrow
+_EXACT = 1 << 53  # a float64 sum of integers is exact below this
+_FITS = 1 << 63  # a sum must stay below this (BIGINT)
+_SPLIT = 1 << 26  # values summed as two halves (high, low) when one float sum would not be exact
+KEYS = ("line", "type", "zone", "dest")
+CALL_TYPES = ("voice", "csd")
+
+
+class Settled(NamedTuple):
+    """What the settled scan reads, as `_settled_scan_sql` was given it.
+
+    keys: for line, type, zone and dest, the column read (as VARCHAR) or None (NULL on every
+    row); bytes_up, bytes_down, duration_s: the BIGINT column read as it is, or None (NULL);
+    delivered: the BOOLEAN column grouped on, True or False (a constant), or None (no key).
+    """
+
+    keys: tuple[str | None, ...]
+    bytes_up: str | None
+    bytes_down: str | None
+    duration_s: str | None
+    delivered: str | bool | None
+
+
+SettledRows = tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], tuple[int, ...]]]
+
+
+class _Codes:
+    """The values of one key column over the whole input, each with its code (its place here)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.index: dict[Any, int] = {}
+        self._last: tuple[pa.Array, np.ndarray] | None = None  # the last dictionary and its codes
+
+    def code(self, value: Any) -> int:
+        found = self.index.get(value)
+        if found is None:
+            found = self.index[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def local(self, column: pa.Array | pa.ChunkedArray | None, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """A batch's column as indices into its own dictionary (the last entry: NULL), and the
+        code of each entry.  None: NULL on every row."""
+        import numpy as np
+        import pyarrow as pa
+
+        if column is None:
+            return np.zeros(rows, np.int32), np.array([self.code(None)], np.int64)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if pa.types.is_dictionary(column.type):
+            dictionary, indices = column.dictionary, column.indices
+        else:  # a boolean column (delivered): its two values are the dictionary
+            dictionary, indices = pa.array([False, True]), column.cast(pa.int8())
+        if self._last is not None and self._last[0].equals(dictionary):
+            codes = self._last[1]  # the batches of a row group share its dictionary
+        else:
+            get = self.index.get
+            values = [*dictionary.to_pylist(), None]
+            found = [get(v) for v in values]
+            if None in found:
+                found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
+            codes = np.array(found, np.int64)
+            self._last = (dictionary, codes)
+        if indices.null_count:
+            indices = indices.fill_null(len(dictionary))
+        return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), codes
+
+
+class _Sums:
+    """Integer sums per (line code, combination code), grown as new codes come."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        import numpy as np
+
+        self.shape = (0, 0)
+        self.sums = {name: np.zeros((0, 0), np.int64) for name in names}
+        self.bound = dict.fromkeys(names, 0)  # what each sum may reach at most: it must fit 64 bits
+
+    def fit(self, lines: int, combos: int) -> None:
+        import numpy as np
+
+        if lines <= self.shape[0] and combos <= self.shape[1]:
+            return
+        shape = (max(lines, self.shape[0]), max(combos, self.shape[1]))
+        for name, old in self.sums.items():
+            new = np.zeros(shape, np.int64)
+            new[: old.shape[0], : old.shape[1]] = old
+            self.sums[name] = new
+        self.shape = shape
+
+
+class _Batch:
+    """One batch's keys: each row's line index and (type, zone, dest, delivered) index in the
+    batch's own dictionaries as one integer, and the codes of the whole input they stand for."""
+
+    def __init__(self, key: np.ndarray, lines: np.ndarray, space: int, sums: _Sums) -> None:
+        self.key, self.lines, self.space, self.sums = key, lines, space, sums
+        self.present: np.ndarray | None = None  # the combinations the batch holds (`place`)
+        self.combos: np.ndarray | None = None  # and their codes
+        self.distinct = False
+
+    def place(self, present: np.ndarray, combos: np.ndarray) -> None:
+        import numpy as np
+
+        self.present, self.combos = present, combos
+        # Distinct codes: the batch's sums are added in place; else (a dictionary holding a value
+        # twice) added one by one.
+        self.distinct = len(np.unique(self.lines)) == len(self.lines) and len(np.unique(combos)) == len(
+            combos
+        )
+
+    def count(self, where: np.ndarray | None = None) -> np.ndarray:
+        """The batch's rows (`where`: of those rows) per key, as a (lines, space) array."""
+        import numpy as np
+
+        key = self.key if where is None else self.key[where]
+        return np.bincount(key, minlength=len(self.lines) * self.space).reshape(len(self.lines), self.space)
+
+    def add(self, name: str, where: np.ndarray | None = None, values: np.ndarray | None = None) -> bool:
+        """Add the batch's count of rows (`where`: of those rows) or sum of non-negative integers
+        (`values`, of the rows `where`); False when a sum might not be exact or fit 64 bits."""
+        import numpy as np
+
+        size = len(self.lines) * self.space
+        if values is None:
+            summed = self.count(where)
+            most = int(summed.sum())
+        else:
+            key = self.key if where is None else self.key[where]
+            top = int(values.max()) if len(values) else 0
+            most = top * len(values)
+            if most < _EXACT:
+                summed = np.bincount(key, weights=values, minlength=size).astype(np.int64)
+            elif top < _EXACT // 2 and len(values) < _SPLIT:
+                high, low = np.divmod(values, _SPLIT)  # each half's sum is below 2**53: exact
+                summed = np.bincount(key, weights=high, minlength=size).astype(np.int64) * _SPLIT
+                summed += np.bincount(key, weights=low, minlength=size).astype(np.int64)
+            else:
+                return False
+        return self.add_counted(name, summed, most)
+
+    def add_counted(self, name: str, summed: np.ndarray, most: int) -> bool:
+        """Add sums per key (`count`'s shape) that are at most `most` in all."""
+        import numpy as np
+
+        assert self.present is not None and self.combos is not None
+        self.sums.bound[name] += most
+        if self.sums.bound[name] >= _FITS:
+            return False
+        kept = summed.reshape(len(self.lines), self.space)[:, self.present]
+        total = self.sums.sums[name]
+        if self.distinct:
+            total[np.ix_(self.lines, self.combos)] += kept
+        else:
+            np.add.at(total, np.ix_(self.lines, self.combos), kept)
+        return True
+
+
+def settled_rows(
+    files: Sequence[Path],
+    types: dict[str, str],
+    plan: Settled,
+    first_periods: Sequence[int],
+    threads: bool,
+) -> SettledRows | None:
+    """The rows of the settled scan's two queries over `files`, or None (DuckDB is to run them).
+
+    (the counts rows: line, type, zone, dest, delivered, False, rows, ko, rows with both byte
+    counts; the call sums per key of the rows of a call type: calls, then the seconds beyond each
+    first period.)  `types`: the columns' DuckDB types; `threads`: pyarrow may read columns in
+    parallel (False on a one-thread connection: a worker among others).
+    """
+    try:
+        return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads)
+    except (UnicodeDecodeError, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
+        log.debug("the settled aggregate left to DuckDB: %s", exc)
+        return None
+
+
+def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> list[str] | None:
+    """The columns to read, when every file stores them as this module reads them; else None."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    wanted: dict[str, Any] = {}
+    for name in plan.keys:
+        if name is not None:
+            if types.get(name) != "VARCHAR":
+                return None
+            wanted[name] = (pa.string(), pa.large_string())
+    for name in (plan.bytes_up, plan.bytes_down, plan.duration_s):
+        if name is not None:
+            if types.get(name) != "BIGINT":
+                return None
+            wanted[name] = (pa.int64(),)
+    if isinstance(plan.delivered, str):
+        if types.get(plan.delivered) != "BOOLEAN":
+            return None
+        wanted[plan.delivered] = (pa.bool_(),)
+    first: pa.Schema | None = None
+    for path in files:
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema().remove_metadata()
+        if first is None:
+            first = schema
+        elif not schema.equals(first):
+            return None  # files read as one by DuckDB's rules: left to it
+        for name, kinds in wanted.items():
+            if schema.get_field_index(name) < 0 or schema.field(name).type not in kinds:
+                return None
+        where = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+        for name in plan.keys:
+            if name is None:
+                continue
+            for g in range(metadata.num_row_groups):
+                if not metadata.row_group(g).column(where[name]).has_dictionary_page:
+                    return None  # text without a dictionary: DuckDB's hash is as fast
+    return list(wanted)
+
+
+def _settled_rows(
+    files: Sequence[Path], types: dict[str, str], plan: Settled, periods: list[int], threads: bool
+) -> SettledRows | None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    columns = _readable(files, types, plan)
+    if columns is None:
+        return None
+    texts = [name for name in plan.keys if name is not None]
+    codes = [_Codes() for _ in KEYS]
+    deliv = _Codes()
+    combos = _Codes()  # (type, zone, dest, delivered) codes
+    beyond = [f"b{i}" for i in range(len(periods))]
+    sums = _Sums(["n", "ko", "without_bytes", "calls", *beyond])
+    for path in files:
+        reader = pq.ParquetFile(path, read_dictionary=texts)
+        for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=threads):
+            rows = batch.num_rows
+            if not rows:
+                continue
+            indexed = [
+                c.local(batch.column(name) if name is not None else None, rows)
+                for c, name in zip(codes, plan.keys, strict=True)
+            ]
+            if isinstance(plan.delivered, str):
+                indexed.append(deliv.local(batch.column(plan.delivered), rows))
+            else:  # a constant, or no column: the value of every row
+                indexed.append((np.zeros(rows, np.int32), np.array([deliv.code(plan.delivered)], np.int64)))
+            # The batch's combinations of (type, zone, dest, delivered) indices: a small space,
+            # whose entries present in the batch are given codes of the whole input.
+            sizes = [len(found) for _, found in indexed]
+            space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
+            if space > MAX_SPACE or sizes[0] * space > MAX_CELLS:
+                return None
+            (
+                (line, line_codes),
+                (type_, type_codes),
+                (zone, zone_codes),
+                (dest, dest_codes),
+                (dv, dv_codes),
+            ) = indexed
+            local = ((type_ * sizes[2] + zone) * sizes[3] + dest) * sizes[4] + dv
+            wide = sizes[0] * space >= 1 << 31
+            part = _Batch((line.astype(np.int64) if wide else line) * space + local, line_codes, space, sums)
+            counted = part.count()
+            present = np.flatnonzero(counted.any(axis=0))
+            global_combos = []
+            for value in present.tolist():
+                rest, d = divmod(value, sizes[4])
+                rest, de = divmod(rest, sizes[3])
+                t, z = divmod(rest, sizes[2])
+                global_combos.append(
+                    combos.code(
+                        (int(type_codes[t]), int(zone_codes[z]), int(dest_codes[de]), int(dv_codes[d]))
+                    )
+                )
+            if len(codes[0].values) * len(combos.values) > MAX_CELLS:
+                return None  # more lines than the dense sums should hold: DuckDB's hash table
+            sums.fit(len(codes[0].values), len(combos.values))
+            part.place(present, np.array(global_combos, np.int64))
+            part.add_counted("n", counted, rows)
+            up, up_valid = _integers(batch, plan.bytes_up, rows)
+            down, down_valid = _integers(batch, plan.bytes_down, rows)
+            both = (
+                up_valid if down_valid is None else down_valid if up_valid is None else up_valid & down_valid
+            )
+            ko = (up + down + 1023) >> 10  # as the SQL's // 1024 (no negative count): each record's whole ko
+            if both is not None:  # some row lacks a byte count: its ko is NULL, not summed, not counted
+                if not part.add("without_bytes", ~both) or not part.add("ko", both, ko[both]):
+                    return None
+            elif not part.add("ko", None, ko):
+                return None
+            calls = [i for i, code in enumerate(type_codes.tolist()) if codes[1].values[code] in CALL_TYPES]
+            if calls:
+                is_call = np.isin(type_, calls)
+                if is_call.any():
+                    where = np.flatnonzero(is_call)
+                    secs = _integers(batch, plan.duration_s, rows)[0][where]  # NULL as 0: COALESCE(dur, 0)
+                    part.add("calls", where[secs > 0])  # dur > 0: a NULL duration is no call
+                    for name, p in zip(beyond, periods, strict=True):
+                        if not part.add(name, where, np.maximum(secs - p, 0)):
+                            return None
+    return _rows(codes, deliv, combos, sums, beyond)
+
+
+def _integers(batch: pa.RecordBatch, name: str | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A BIGINT column of the batch as int64 (NULL as 0), and where it is not NULL (None: everywhere)."""
+    import numpy as np
+
+    if name is None:
+        return np.zeros(rows, np.int64), np.zeros(rows, bool)
+    column = batch.column(name)
+    if column.null_count:
+        return column.fill_null(0).to_numpy(), column.is_valid().to_numpy(zero_copy_only=False)
+    return column.to_numpy(), None
+
+
+def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyond: list[str]) -> SettledRows:
+    """The sums as the settled scans' rows (see `settled_rows`), one per key with a row."""
+    import numpy as np
+
+    n = sums.sums["n"]
+    lines, combo = np.nonzero(n)
+    keys = [
+        (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
+        for t, z, d, v in combos.values
+    ]
+    names = codes[0].values
+    counted = n[lines, combo].tolist()
+    ko = sums.sums["ko"][lines, combo].tolist()
+    with_bytes = (n - sums.sums["without_bytes"])[lines, combo].tolist()
+    line_list, combo_list = lines.tolist(), combo.tolist()
+    out = [
+        (names[li], *keys[ci], False, count, k, w)
+        for li, ci, count, k, w in zip(line_list, combo_list, counted, ko, with_bytes, strict=True)
+    ]
+    is_call = np.array([k[0] in CALL_TYPES for k in keys] or [False])[combo]
+    where = np.flatnonzero(is_call)
+    call_columns = [sums.sums[name][lines[where], combo[where]].tolist() for name in ["calls", *beyond]]
+    call_sums = {
+        (names[line_list[i]], *keys[combo_list[i]]): sums_of
+        for i, sums_of in zip(where.tolist(), zip(*call_columns, strict=True), strict=True)
+    }
+    return out, call_sums

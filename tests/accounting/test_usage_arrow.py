@@ -1,0 +1,268 @@
+"""The settled aggregate read by pyarrow and NumPy (`accounting.usage_arrow`) against DuckDB's scan.
+
+Many seeded files whose row checks the statistics settle (the simulator's writer, and plain
+pyarrow files whose starts and durations stay inside the month), with the keys the scan sorts
+out later (unknown lines, an empty line, empty and unknown zones, missing or unknown
+destinations, unknown types, data rows lacking a byte count, NULL durations, `delivered` absent,
+constant or varying), in several row groups and batches: the same `Group`s and the same invoice,
+byte for byte, whichever path aggregates.  And the inputs the path leaves to DuckDB.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from accounting import inventory_from_dict, rate, usage_arrow
+from accounting.usage import Group, UsageReader, month_bounds
+from accounting.usage_writer import UsageWriter
+from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
+
+MONTH = month_bounds(2026, 3)
+PERIODS = (0, 1, 30, 60)
+LINES = [f"V{i}" for i in range(1, 7)] + [f"C{i}" for i in range(1, 7)]
+INV = inventory_from_dict(
+    {
+        "customer": "c",
+        "month": "2026-03",
+        "lines": [
+            {
+                "id_prefix": "V",
+                "count": 6,
+                "offer": "business-m2m-dtmf",
+                "plan": "compteur",
+                "commitment": 24,
+                "since": "2025-01-01",
+            },
+            {
+                "id_prefix": "C",
+                "count": 6,
+                "offer": "business-m2m",
+                "plan": "forfait-2mo",
+                "commitment": 24,
+                "since": "2025-01-01",
+            },
+        ],
+    }
+)
+
+
+def _rows(rnd: random.Random, n: int, odd: bool, delivered: str) -> dict[str, list[Any]]:
+    """`n` records as columns; `odd`: keys and values the later checks reject or sort out."""
+    lines = [*LINES, "X1"] + (["", "Y2"] if odd else [])
+    kinds = ["data"] * 6 + ["sms", "voice", "csd", "sms_internet", "location_hit"] + (["fax"] if odd else [])
+    zones: list[str | None] = ["fr", "eu", "world", *(("", None, "mars") if odd else ())]
+    dests: list[str | None] = ["fr-mobile", "fr-fixed", *((None, "", "moon") if odd else ())]
+    start = MONTH[0] + timedelta(hours=1)
+    cols: dict[str, list[Any]] = {k: [] for k in ("line", "type", "start", "duration_s", "bytes_up")}
+    cols |= {k: [] for k in ("bytes_down", "zone", "dest", "delivered", "session")}
+    for i in range(n):
+        kind = rnd.choice(kinds)
+        big = rnd.random() < 0.05  # ko and seconds far from a float's exact range when summed
+        cols["line"].append(rnd.choice(lines))
+        cols["type"].append(kind)
+        cols["start"].append(start + timedelta(seconds=rnd.randrange(20 * 86_400)))
+        cols["duration_s"].append(
+            None
+            if odd and rnd.random() < 0.05
+            else rnd.choice((0, 1, 29, 30, 31, 59, 60, 61, rnd.randrange(43_201)))
+            if not big
+            else 43_200
+        )
+        missing = odd and kind == "data" and rnd.random() < 0.05
+        up = rnd.randrange(3_000_000_000) if big else rnd.randrange(9000)
+        cols["bytes_up"].append(None if missing and rnd.random() < 0.5 else up)
+        cols["bytes_down"].append(
+            None if missing and cols["bytes_up"][-1] is not None else rnd.randrange(700)
+        )
+        cols["zone"].append(rnd.choice(zones) if kind == "data" or odd else "fr")
+        cols["dest"].append(None if kind == "data" and not odd else rnd.choice(dests))
+        cols["delivered"].append(
+            None if delivered == "none" else True if delivered == "true" else rnd.choice((True, False, None))
+        )
+        cols["session"].append(f"s{i}")
+    if delivered == "none":
+        del cols["delivered"]
+    return cols
+
+
+def _simulator_file(path: Path, seed: int, odd: bool, delivered: str, chunks: int) -> None:
+    """As the simulator writes its usage: dictionary strings, its encodings, a footer."""
+    rnd = random.Random(seed)
+    required = REQUIRED_COLUMNS if not odd else ("line", "type", "start")
+    with UsageWriter(
+        path,
+        dictionary_columns=DICTIONARY_COLUMNS,
+        parquet_options=PART_PARQUET_OPTIONS,
+        required_columns=required,
+        origin={"run": f"test {seed}", "shard": 0},
+    ) as w:
+        for _ in range(chunks):  # a row group each, each with its own dictionaries
+            n = rnd.randrange(1, 400)
+            w.write_columns(_rows(rnd, n, odd, delivered), length=n)
+
+
+def _pyarrow_file(path: Path, seed: int, odd: bool, copies: int) -> None:
+    """A typed Parquet written by pyarrow (no footer claim: the duplicate search runs), with
+    `copies` rows repeated."""
+    rnd = random.Random(seed)
+    cols = _rows(rnd, rnd.randrange(200, 900), odd, "none")
+    del cols["session"]
+    table = pa.table(
+        {
+            "line": pa.array(cols["line"], pa.string()),
+            "type": pa.array(cols["type"], pa.string()),
+            "start": pa.array(cols["start"], pa.timestamp("s", tz="UTC")),
+            **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
+            "zone": pa.array(cols["zone"], pa.string()),
+            "dest": pa.array(cols["dest"], pa.string()),
+        }
+    )
+    if copies:
+        table = pa.concat_tables([table, table.take([rnd.randrange(len(table)) for _ in range(copies)])])
+    pq.write_table(table, path, row_group_size=max(len(table) // 3, 1))
+
+
+def _groups(source: Any, arrow: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], int]:
+    """The aggregates, normalised for comparison, and how many times the pyarrow path answered."""
+    answered = []
+    real = usage_arrow.settled_rows
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(usage_arrow, "settled_rows", spy)
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if arrow else 1 << 62)
+    groups = UsageReader(source).aggregate(*MONTH, PERIODS)
+    monkeypatch.setattr(usage_arrow, "settled_rows", real)
+    return sorted((_plain(g) for g in groups), key=repr), sum(answered)
+
+
+def _plain(g: Group) -> tuple[Any, ...]:
+    return (*g[:9], sorted(g.beyond.items()))
+
+
+def _invoice(source: Any, arrow: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if arrow else 1 << 62)
+    invoice = rate(INV, source)
+    return invoice.render_text(), json.dumps(invoice.to_json(), sort_keys=True)
+
+
+def _same_both_ways(source: Any, monkeypatch: pytest.MonkeyPatch) -> int:
+    by_arrow, answered = _groups(source, True, monkeypatch)
+    by_duckdb, unasked = _groups(source, False, monkeypatch)
+    assert unasked == 0
+    assert by_arrow == by_duckdb
+    assert _invoice(source, True, monkeypatch) == _invoice(source, False, monkeypatch)
+    return answered
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_simulators_files_aggregate_alike_both_ways(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = seed % 2 == 1
+    delivered = ("none", "true", "vary")[seed % 3]
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, seed, odd, delivered, chunks=1 + seed % 4)
+    assert UsageReader(path)._scan_sql(*MONTH, PERIODS).settled
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", (97, 1024)[seed % 2])  # several batches a row group
+    assert _same_both_ways(path, monkeypatch) == 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_typed_pyarrow_files_with_duplicates_aggregate_alike_both_ways(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "typed.parquet"
+    _pyarrow_file(path, 100 + seed, odd=seed % 2 == 0, copies=seed % 3)
+    assert UsageReader(path)._scan_sql(*MONTH, PERIODS).settled
+    assert _same_both_ways(path, monkeypatch) == 1  # the copies are taken back out by DuckDB
+
+
+def test_several_files_read_as_one_aggregate_alike_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = []
+    for shard in range(3):
+        path = tmp_path / f"part-{shard}.parquet"
+        rnd = random.Random(shard)
+        with UsageWriter(
+            path,
+            dictionary_columns=DICTIONARY_COLUMNS,
+            parquet_options=PART_PARQUET_OPTIONS,
+            required_columns=("line", "type", "start"),
+            origin={"run": "test", "shard": shard},
+        ) as w:
+            for _ in range(2):
+                w.write_columns(_rows(rnd, 300, True, "vary"), length=300)
+        paths.append(path)
+    assert _same_both_ways(paths, monkeypatch) == 1
+
+
+def test_sums_past_a_floats_exact_range_are_split_or_left_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 5, odd=False, delivered="true", chunks=3)
+    monkeypatch.setattr(usage_arrow, "_EXACT", 1 << 30)  # every sum of ko now summed in two halves
+    assert _same_both_ways(path, monkeypatch) == 1
+    monkeypatch.setattr(usage_arrow, "_FITS", 1 << 20)  # a sum that may not fit: DuckDB's
+    assert _same_both_ways(path, monkeypatch) == 0
+
+
+def _unsettled_or_declined(tmp_path: Path) -> dict[str, Sequence[Path]]:
+    """Inputs the pyarrow path leaves to DuckDB, each with a reason in its name."""
+    base = tmp_path / "base.parquet"
+    _pyarrow_file(base, 7, odd=False, copies=0)
+    table = pq.read_table(base)
+    made: dict[str, Sequence[Path]] = {}
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(table, plain, use_dictionary=False)
+    made["line stored without a dictionary"] = [plain]
+    other = tmp_path / "other.parquet"
+    pq.write_table(table.append_column("extra", pa.array([1] * len(table))), other)
+    made["files whose schemas differ"] = [base, other]
+    narrow = tmp_path / "narrow.parquet"
+    pq.write_table(table.set_column(4, "bytes_up", pa.array([5] * len(table), pa.int32())), narrow)
+    made["a byte count of another type"] = [narrow]
+    late = tmp_path / "late.parquet"
+    later = pa.array([datetime(2026, 3, 31, 23, tzinfo=UTC)] * len(table), pa.timestamp("s", tz="UTC"))
+    pq.write_table(table.set_column(2, "start", later), late)
+    made["records that may last past the month (unsettled)"] = [late]
+    return made
+
+
+def test_what_the_path_is_not_sure_of_is_left_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for reason, paths in _unsettled_or_declined(tmp_path).items():
+        assert _same_both_ways(list(paths), monkeypatch) == 0, reason
+
+
+def test_a_month_of_the_simulators_shape_is_read_a_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches much smaller than the row groups: the dictionaries of a row group are mapped once."""
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 42, odd=True, delivered="vary", chunks=6)
+    reader = UsageReader(path)
+    scan = reader._scan_sql(*MONTH, PERIODS)
+    assert scan.plan is not None
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 13)
+    small = usage_arrow.settled_rows(reader.parquet_files, reader.types, scan.plan, PERIODS, threads=False)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 1 << 20)
+    large = usage_arrow.settled_rows(reader.parquet_files, reader.types, scan.plan, PERIODS, threads=True)
+    assert small is not None and large is not None
+    assert sorted(small[0], key=repr) == sorted(large[0], key=repr) and small[1] == large[1]
+    assert sum(row[6] for row in small[0]) == pq.ParquetFile(path).metadata.num_rows
