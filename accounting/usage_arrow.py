@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 1 << 20  # rows read and grouped at a time (memory: a few tens of MiB)
+# Rows read and grouped at a time: a few MiB.  Batches of a million rows cost 3-5 times the CPU
+# of a first read (each allocation a fresh mapping whose pages fault in) for no later gain.
+BATCH_ROWS = 1 << 18
 MAX_SPACE = 1 << 16  # (type, zone, dest, delivered) index combinations a batch's dictionaries may make
 MAX_CELLS = 1 << 22  # lines x combinations of the dense sums (8 bytes each, per sum)
 ARROW_ROWS = 500_000  # fewer rows (the footers count them): DuckDB, without importing pyarrow
@@ -65,7 +67,7 @@ class _Codes:
     def __init__(self) -> None:
         self.values: list[Any] = []
         self.index: dict[Any, int] = {}
-        self._last: tuple[pa.Array, np.ndarray] | None = None  # the last dictionary and its codes
+        self._last: tuple[pa.Array, np.ndarray, bool] | None = None  # the last dictionary, its codes
 
     def code(self, value: Any) -> int:
         found = self.index.get(value)
@@ -74,14 +76,16 @@ class _Codes:
             self.values.append(value)
         return found
 
-    def local(self, column: pa.Array | pa.ChunkedArray | None, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """A batch's column as indices into its own dictionary (the last entry: NULL), and the
-        code of each entry.  None: NULL on every row."""
+    def local(
+        self, column: pa.Array | pa.ChunkedArray | None, rows: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """A batch's column as indices into its own dictionary (the last entry: NULL), the code
+        of each entry, and whether the codes are distinct.  None: NULL on every row."""
         import numpy as np
         import pyarrow as pa
 
         if column is None:
-            return np.zeros(rows, np.int32), np.array([self.code(None)], np.int64)
+            return np.zeros(rows, np.int32), np.array([self.code(None)], np.int64), True
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         if pa.types.is_dictionary(column.type):
@@ -89,18 +93,18 @@ class _Codes:
         else:  # a boolean column (delivered): its two values are the dictionary
             dictionary, indices = pa.array([False, True]), column.cast(pa.int8())
         if self._last is not None and self._last[0].equals(dictionary):
-            codes = self._last[1]  # the batches of a row group share its dictionary
+            codes, distinct = self._last[1:]  # the batches of a row group share its dictionary
         else:
             get = self.index.get
             values = [*dictionary.to_pylist(), None]
             found = [get(v) for v in values]
             if None in found:
                 found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
-            codes = np.array(found, np.int64)
-            self._last = (dictionary, codes)
+            codes, distinct = np.array(found, np.int64), len(set(found)) == len(found)
+            self._last = (dictionary, codes, distinct)
         if indices.null_count:
             indices = indices.fill_null(len(dictionary))
-        return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), codes
+        return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), codes, distinct
 
 
 class _Sums:
@@ -111,7 +115,7 @@ class _Sums:
 
         self.shape = (0, 0)
         self.sums = {name: np.zeros((0, 0), np.int64) for name in names}
-        self.bound = dict.fromkeys(names, 0)  # what each sum may reach at most: it must fit 64 bits
+        self.bound = dict.fromkeys(names, 0)  # what each sum of values may reach: it must fit 64 bits
 
     def fit(self, lines: int, combos: int) -> None:
         import numpy as np
@@ -127,43 +131,41 @@ class _Sums:
 
 
 class _Batch:
-    """One batch's keys: each row's line index and (type, zone, dest, delivered) index in the
-    batch's own dictionaries as one integer, and the codes of the whole input they stand for."""
+    """One batch's keys: each row's line index (in the batch's dictionary) and combination
+    index (among the batch's (type, zone, dest, delivered) combinations) as one integer, and the
+    codes of the whole input they stand for."""
 
-    def __init__(self, key: np.ndarray, lines: np.ndarray, space: int, sums: _Sums) -> None:
-        self.key, self.lines, self.space, self.sums = key, lines, space, sums
-        self.present: np.ndarray | None = None  # the combinations the batch holds (`place`)
-        self.combos: np.ndarray | None = None  # and their codes
-        self.distinct = False
-
-    def place(self, present: np.ndarray, combos: np.ndarray) -> None:
-        import numpy as np
-
-        self.present, self.combos = present, combos
+    def __init__(
+        self, key: np.ndarray, lines: np.ndarray, combos: np.ndarray, distinct: bool, sums: _Sums
+    ) -> None:
+        self.key, self.lines, self.combos, self.sums = key, lines, combos, sums
         # Distinct codes: the batch's sums are added in place; else (a dictionary holding a value
         # twice) added one by one.
-        self.distinct = len(np.unique(self.lines)) == len(self.lines) and len(np.unique(combos)) == len(
-            combos
-        )
+        self.distinct = distinct
+        self.size = len(lines) * len(combos)
+        self.where: np.ndarray | None = None  # `few`: the rows of the sums that follow
+        self.keys: np.ndarray | None = None  # and their keys, each present once
 
-    def count(self, where: np.ndarray | None = None) -> np.ndarray:
-        """The batch's rows (`where`: of those rows) per key, as a (lines, space) array."""
+    def few(self, where: np.ndarray) -> None:
+        """The sums that follow are of these rows only (the calls: a few in a hundred): made
+        over the keys they hold, not over every (line, combination) of the batch."""
         import numpy as np
 
-        key = self.key if where is None else self.key[where]
-        return np.bincount(key, minlength=len(self.lines) * self.space).reshape(len(self.lines), self.space)
+        self.keys, inverse = np.unique(self.key[where], return_inverse=True)
+        self.where, self.inverse = where, inverse.reshape(-1)
 
     def add(self, name: str, where: np.ndarray | None = None, values: np.ndarray | None = None) -> bool:
         """Add the batch's count of rows (`where`: of those rows) or sum of non-negative integers
         (`values`, of the rows `where`); False when a sum might not be exact or fit 64 bits."""
         import numpy as np
 
-        size = len(self.lines) * self.space
-        if values is None:
-            summed = self.count(where)
-            most = int(summed.sum())
+        if self.keys is not None:  # of the rows of `few` (`where` a subset of them, as a mask)
+            key, size = self.inverse if where is None else self.inverse[where], len(self.keys)
         else:
-            key = self.key if where is None else self.key[where]
+            key, size = self.key if where is None else self.key[where], self.size
+        if values is None:  # a count: at most the rows, far from 2**63
+            summed = np.bincount(key, minlength=size)
+        else:
             top = int(values.max()) if len(values) else 0
             most = top * len(values)
             if most < _EXACT:
@@ -174,22 +176,23 @@ class _Batch:
                 summed += np.bincount(key, weights=low, minlength=size).astype(np.int64)
             else:
                 return False
-        return self.add_counted(name, summed, most)
-
-    def add_counted(self, name: str, summed: np.ndarray, most: int) -> bool:
-        """Add sums per key (`count`'s shape) that are at most `most` in all."""
-        import numpy as np
-
-        assert self.present is not None and self.combos is not None
-        self.sums.bound[name] += most
-        if self.sums.bound[name] >= _FITS:
-            return False
-        kept = summed.reshape(len(self.lines), self.space)[:, self.present]
+            self.sums.bound[name] += most
+            if self.sums.bound[name] >= _FITS:
+                return False
         total = self.sums.sums[name]
+        if self.keys is not None:
+            lines, combos = np.divmod(self.keys, len(self.combos))
+            place = (self.lines[lines], self.combos[combos])
+            if self.distinct:
+                total[place] += summed
+            else:
+                np.add.at(total, place, summed)
+            return True
+        summed = summed.reshape(len(self.lines), len(self.combos))
         if self.distinct:
-            total[np.ix_(self.lines, self.combos)] += kept
+            total[np.ix_(self.lines, self.combos)] += summed
         else:
-            np.add.at(total, np.ix_(self.lines, self.combos), kept)
+            np.add.at(total, np.ix_(self.lines, self.combos), summed)
         return True
 
 
@@ -283,25 +286,19 @@ def _settled_rows(
             if isinstance(plan.delivered, str):
                 indexed.append(deliv.local(batch.column(plan.delivered), rows))
             else:  # a constant, or no column: the value of every row
-                indexed.append((np.zeros(rows, np.int32), np.array([deliv.code(plan.delivered)], np.int64)))
+                indexed.append(
+                    (np.zeros(rows, np.int32), np.array([deliv.code(plan.delivered)], np.int64), True)
+                )
             # The batch's combinations of (type, zone, dest, delivered) indices: a small space,
             # whose entries present in the batch are given codes of the whole input.
-            sizes = [len(found) for _, found in indexed]
+            sizes = [len(found) for _, found, _ in indexed]
             space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
-            if space > MAX_SPACE or sizes[0] * space > MAX_CELLS:
+            if space > MAX_SPACE:
                 return None
-            (
-                (line, line_codes),
-                (type_, type_codes),
-                (zone, zone_codes),
-                (dest, dest_codes),
-                (dv, dv_codes),
-            ) = indexed
+            (line, line_codes, line_distinct), (type_, type_codes, _), (zone, zone_codes, _) = indexed[:3]
+            (dest, dest_codes, _), (dv, dv_codes, _) = indexed[3:]
             local = ((type_ * sizes[2] + zone) * sizes[3] + dest) * sizes[4] + dv
-            wide = sizes[0] * space >= 1 << 31
-            part = _Batch((line.astype(np.int64) if wide else line) * space + local, line_codes, space, sums)
-            counted = part.count()
-            present = np.flatnonzero(counted.any(axis=0))
+            present = np.flatnonzero(np.bincount(local, minlength=space))
             global_combos = []
             for value in present.tolist():
                 rest, d = divmod(value, sizes[4])
@@ -312,11 +309,15 @@ def _settled_rows(
                         (int(type_codes[t]), int(zone_codes[z]), int(dest_codes[de]), int(dv_codes[d]))
                     )
                 )
-            if len(codes[0].values) * len(combos.values) > MAX_CELLS:
+            if max(sizes[0], len(codes[0].values)) * len(combos.values) > MAX_CELLS:
                 return None  # more lines than the dense sums should hold: DuckDB's hash table
             sums.fit(len(codes[0].values), len(combos.values))
-            part.place(present, np.array(global_combos, np.int64))
-            part.add_counted("n", counted, rows)
+            to_present = np.zeros(space, np.int32)
+            to_present[present] = np.arange(len(present), dtype=np.int32)
+            distinct = line_distinct and len(set(global_combos)) == len(global_combos)
+            key = line * len(present) + to_present[local]  # below 2**31: MAX_CELLS
+            part = _Batch(key, line_codes, np.array(global_combos, np.int64), distinct, sums)
+            part.add("n")
             up, up_valid = _integers(batch, plan.bytes_up, rows)
             down, down_valid = _integers(batch, plan.bytes_down, rows)
             both = (
@@ -334,9 +335,10 @@ def _settled_rows(
                 if is_call.any():
                     where = np.flatnonzero(is_call)
                     secs = _integers(batch, plan.duration_s, rows)[0][where]  # NULL as 0: COALESCE(dur, 0)
-                    part.add("calls", where[secs > 0])  # dur > 0: a NULL duration is no call
+                    part.few(where)
+                    part.add("calls", secs > 0)  # dur > 0: a NULL duration is no call
                     for name, p in zip(beyond, periods, strict=True):
-                        if not part.add(name, where, np.maximum(secs - p, 0)):
+                        if not part.add(name, None, np.maximum(secs - p, 0)):
                             return None
     return _rows(codes, deliv, combos, sums, beyond)
 

@@ -301,8 +301,9 @@ def _with_duplicates(csv_path: Path, out: Path, copies: int = 12) -> None:
         f.writelines(lines)
 
 
-def shapes(tmp: Path, pq_path: Path, csv_path: Path) -> dict[str, Path]:
-    """The usage files of one month in the shapes users give: (label -> file)."""
+def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[str, Path]:
+    """The usage files of one month in the shapes users give: (label -> file); `wanted`: only
+    the shapes whose label holds one of these words are made (none: every shape)."""
     out = {"simulator parquet": pq_path, "simulator csv": csv_path}
     made: dict[str, tuple[Path, Callable[[Path], None]]] = {
         "pyarrow parquet, text start": (
@@ -318,6 +319,8 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path) -> dict[str, Path]:
         "csv with 12 duplicates": (tmp / "duplicates.csv", lambda p: _with_duplicates(csv_path, p)),
     }
     for label, (path, make) in made.items():
+        if wanted and not any(w in label for w in wanted):
+            continue
         if not path.exists():
             make(path)
         out[label] = path
@@ -378,7 +381,8 @@ def main(quick: bool) -> None:
             gen_s = 0.0
         else:
             pq_path, csv_path, gen_s = generate(tmp, rows)
-        files = shapes(tmp, pq_path, csv_path)
+        wanted = [w.strip() for w in os.environ.get("M2MSIM_BENCH_SHAPES", "").split(",") if w.strip()]
+        files = shapes(tmp, pq_path, csv_path, wanted)
         os.sync()  # the generated files' dirty pages are written out now, not during the first timed run
         print(
             f"{rows:,} rows for {LINES:,} lines (generated in {gen_s:.1f} s): parquet as the simulator writes it "
@@ -400,7 +404,6 @@ def main(quick: bool) -> None:
             f"{fixed_cpu:.2f} CPU-s"
         )
         results = {}
-        wanted = [w.strip() for w in os.environ.get("M2MSIM_BENCH_SHAPES", "").split(",") if w.strip()]
         for label, path in files.items():
             if wanted and not any(w in label for w in wanted):
                 continue  # M2MSIM_BENCH_SHAPES: the shapes whose label holds one of these words
