@@ -89,9 +89,11 @@ class _Codes:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         if pa.types.is_dictionary(column.type):
-            dictionary, indices = column.dictionary, column.indices
+            dictionary = column.dictionary
+            indices, valid = _numbers(column.indices)
         else:  # a boolean column (delivered): its two values are the dictionary
-            dictionary, indices = pa.array([False, True]), column.cast(pa.int8())
+            dictionary = pa.array([False, True])
+            indices, valid = _bits(column.buffers()[1], column.offset, len(column)), _valid(column)
         if self._last is not None and self._last[0].equals(dictionary):
             codes, distinct = self._last[1:]  # the batches of a row group share its dictionary
         else:
@@ -102,9 +104,10 @@ class _Codes:
                 found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
             codes, distinct = np.array(found, np.int64), len(set(found)) == len(found)
             self._last = (dictionary, codes, distinct)
-        if indices.null_count:
-            indices = indices.fill_null(len(dictionary))
-        return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), codes, distinct
+        indices = indices.astype(np.int32, copy=False)
+        if valid is not None:
+            indices = np.where(valid, indices, len(dictionary))  # NULL: the entry after the dictionary's
+        return indices, codes, distinct
 
 
 class _Sums:
@@ -359,10 +362,35 @@ def _integers(batch: pa.RecordBatch, name: str | None, rows: int) -> tuple[np.nd
 
     if name is None:
         return np.zeros(rows, np.int64), np.zeros(rows, bool)
-    column = batch.column(name)
-    if column.null_count:
-        return column.fill_null(0).to_numpy(), column.is_valid().to_numpy(zero_copy_only=False)
-    return column.to_numpy(), None
+    values, valid = _numbers(batch.column(name))
+    return (values, None) if valid is None else (np.where(valid, values, 0), valid)
+
+
+# An array's values and validity are taken from its buffers: pyarrow's `fill_null` and `is_valid`
+# load `pyarrow.compute`, whose import costs more than the pass over a million rows.
+
+
+def _numbers(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """A fixed-width integer array's values (anything where NULL) and where it is not NULL (None:
+    everywhere)."""
+    import numpy as np
+
+    values = np.frombuffer(array.buffers()[1], dtype=array.type.to_pandas_dtype())
+    return values[array.offset : array.offset + len(array)], _valid(array)
+
+
+def _valid(array: pa.Array) -> np.ndarray | None:
+    if not array.null_count:
+        return None
+    return _bits(array.buffers()[0], array.offset, len(array)).astype(bool)
+
+
+def _bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
+    """A bitmap's bits (Arrow's order: least significant first) from `offset`, as 0 and 1."""
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")
+    return bits[offset : offset + length]
 
 
 def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyond: list[str]) -> SettledRows:
