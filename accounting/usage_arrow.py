@@ -259,8 +259,11 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
         elif not schema.equals(first):
             return None  # files read as one by DuckDB's rules: left to it
         for name, kinds in wanted.items():
-            if schema.get_field_index(name) < 0 or schema.field(name).type not in kinds:
+            if schema.get_field_index(name) < 0:
                 return None
+            kind = schema.field(name).type
+            if (kind.value_type if pa.types.is_dictionary(kind) else kind) not in kinds:
+                return None  # a text column written from dictionary values is read as its values
         where = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
         for name in plan.keys:
             if name is None:
