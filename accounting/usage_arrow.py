@@ -20,20 +20,21 @@ reader's second scan).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
-# Rows read and grouped at a time: a few MiB.  Batches of a million rows cost 3-5 times the CPU
-# of a first read (each allocation a fresh mapping whose pages fault in) for no later gain.
+# Rows grouped at a time (slices of a row group read whole): the batch's arrays stay a few MiB.
 BATCH_ROWS = 1 << 18
 MAX_SPACE = 1 << 16  # (type, zone, dest, delivered) index combinations a batch's dictionaries may make
+MAX_GROUP_ROWS = 1 << 22  # a row group's rows: about 40 bytes each once read (dictionary indices, integers)
 MAX_CELLS = 1 << 22  # lines x combinations of the dense sums (8 bytes each, per sum)
 ARROW_ROWS = 500_000  # fewer rows (the footers count them): DuckDB, without importing pyarrow
 _EXACT = 1 << 53  # a float64 sum of integers is exact below this
@@ -265,6 +266,8 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
             if (kind.value_type if pa.types.is_dictionary(kind) else kind) not in kinds:
                 return None  # a text column written from dictionary values is read as its values
         where = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+        if any(metadata.row_group(g).num_rows > MAX_GROUP_ROWS for g in range(metadata.num_row_groups)):
+            return None  # read a row group at a time: a larger one is left to DuckDB's streaming
         for name in plan.keys:
             if name is None:
                 continue
@@ -291,7 +294,7 @@ def _settled_rows(
     sums = _Sums(["n", "ko", "without_bytes", "calls", *beyond])
     for path in files:
         reader = pq.ParquetFile(path, read_dictionary=texts)
-        for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=threads):
+        for batch in _batches(reader, columns, threads):
             rows = batch.num_rows
             if not rows:
                 continue
@@ -357,6 +360,13 @@ def _settled_rows(
                         if not part.add(name, None, np.maximum(secs - p, 0)):
                             return None
     return _rows(codes, deliv, combos, sums, beyond)
+
+
+def _batches(reader: pq.ParquetFile, columns: list[str], threads: bool) -> Iterator[pa.RecordBatch]:
+    """The file's rows a batch at a time, read a row group at a time: `iter_batches` kept 10 MiB
+    more of each row group it passed (0.4 GiB after 30 M rows, against 0.25 this way)."""
+    for group in range(reader.metadata.num_row_groups):
+        yield from reader.read_row_group(group, columns=columns, use_threads=threads).to_batches(BATCH_ROWS)
 
 
 def _integers(batch: pa.RecordBatch, name: str | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
