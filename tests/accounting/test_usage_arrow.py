@@ -270,3 +270,15 @@ def test_a_month_of_the_simulators_shape_is_read_a_batch_at_a_time(
     assert small is not None and large is not None
     assert sorted(small[0], key=repr) == sorted(large[0], key=repr) and small[1] == large[1]
     assert sum(row[6] for row in small[0]) == pq.ParquetFile(path).metadata.num_rows
+
+
+@pytest.mark.parametrize(("limit", "value"), [("MAX_GROUP_ROWS", 50), ("MAX_CELLS", 40), ("MAX_SPACE", 2)])
+def test_inputs_past_the_memory_the_path_allows_itself_are_left_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, value: int
+) -> None:
+    """Row groups read whole, the dense (line, combination) tables, a batch's combinations."""
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 3, odd=True, delivered="vary", chunks=3)
+    assert _same_both_ways(path, monkeypatch) == 1
+    monkeypatch.setattr(usage_arrow, limit, value)
+    assert _same_both_ways(path, monkeypatch) == 0
