@@ -1,9 +1,10 @@
 """The settled aggregate of Parquet files, read with pyarrow and summed with NumPy.
 
 When the files' statistics and footers settle every row check (`UsageReader._scan_sql` gives a
-settled scan: the simulator's files, a Parquet with a typed start), the aggregate is only a
-grouping on four or five text keys with a few integer sums.  DuckDB hashes the four keys of
-every row; here the key columns are read as dictionaries, a batch at a time: each batch's
+settled scan: the simulator's files, a typed Parquet whose statistics keep its records inside
+the month), the aggregate is only a grouping on four or five text keys with a few integer sums.
+DuckDB hashes the four keys of every row; here the key columns are read as dictionaries, a row
+group at a time, grouped in batches: each batch's
 dictionary codes become codes of the whole input (one lookup per dictionary value, not per
 row), the codes one integer per row, and the sums `np.bincount`s over it.
 
@@ -19,7 +20,9 @@ reader's second scan).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -214,21 +217,38 @@ def settled_rows(
     first period.)  `types`: the columns' DuckDB types; `threads`: pyarrow may read columns in
     parallel (False on a one-thread connection: a worker among others).
     """
-    import pyarrow as pa
-
-    # The batches' buffers from the C library's allocator: with pyarrow's default (mimalloc) the
-    # first pass of a process cost 2-3 times the CPU of the next (0.8-1.1 CPU-s against 0.4 for
-    # 3 M rows), fresh memory faulting in page by page.  Restored after: the buffers that outlive
-    # the pass are freed by the pool that made them.
-    pool = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
     try:
-        return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads)
+        with _system_pool():
+            return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads)
     except (UnicodeDecodeError, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the settled aggregate left to DuckDB: %s", exc)
         return None
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: list[Any] = [0, None]  # passes under way (threads of a Dask worker), the pool to restore
+
+
+@contextlib.contextmanager
+def _system_pool() -> Iterator[None]:
+    """pyarrow's buffers from the C library's allocator while a pass runs: with pyarrow's default
+    (mimalloc) the first pass of a process cost 2-3 times the CPU of the next (0.8-1.1 CPU-s
+    against 0.4 for 3 M rows).  The default is process-wide: set by the first pass, restored by
+    the last (a buffer is freed by the pool that made it, whichever is the default then)."""
+    import pyarrow as pa
+
+    with _POOL_LOCK:
+        if not _POOL[0]:
+            _POOL[1] = pa.default_memory_pool()
+            pa.set_memory_pool(pa.system_memory_pool())
+        _POOL[0] += 1
+    try:
+        yield
     finally:
-        pa.set_memory_pool(pool)
+        with _POOL_LOCK:
+            _POOL[0] -= 1
+            if not _POOL[0]:
+                pa.set_memory_pool(_POOL[1])
 
 
 def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> list[str] | None:
