@@ -1,0 +1,59 @@
+"""The usage records of seeded runs of the shipped scenarios, fixed by their digest.
+
+The part files' layout (encodings, row groups, compression) may change for speed; the records may
+not.  Each digest is of every record of a run, every column as a reader sees it, the rows sorted:
+it was taken from the code before the part files' layout last changed, and a change of any value,
+row or column type shows here.  A deliberate change of the model (new traffic, new columns) updates
+the digests, and says why in its commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from simulator.run import simulate
+from simulator.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+# (scenario, days, lines) -> (records, sha256 of the sorted records' text)
+EXPECTED = {
+    ("asset-trackers-europe", 2, 40): (
+        4087,
+        "30e570f937d9bb02af0235d2bcea5b9a29b246ae7da0aec541e4635a273837ca",
+    ),
+    ("default", 1, 40): (5339, "832f4b056a86b00ab9b1bdbc337a1f39287cf6c8340759fd89c2054fffa8a966"),
+    ("firmware-retry-storm", 12, 20): (
+        37758,
+        "164e0e8e92e78b95f98e00c7cd4695d2af087d78ce03afb6ee319c983813c97e",
+    ),
+    ("heavy-data-intense", 2, 30): (5880, "6bc7e365a317d941606f0ccec891b0f7ca82cb050b3a9996837a88d0b22ab7a9"),
+    ("smart-meters", 1.5, 40): (5880, "1a157eeeb7ad012ee7ec8c2ac7181810fa24f1b40d75e3d12010dcdde3c4cc0b"),
+}
+
+
+def records_digest(parts: list[Path]) -> tuple[int, str]:
+    """(rows, digest) of the records of `parts` read as one: every column, by name, rows sorted."""
+    con = duckdb.connect()
+    files = [str(p) for p in parts]
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({files!r})").fetchall()
+    columns = ", ".join(f'"{name}"' for name in sorted(r[0] for r in described))
+    rows = con.execute(f"SELECT {columns} FROM read_parquet({files!r}) ORDER BY ALL").fetchall()
+    types = con.execute(f"DESCRIBE SELECT {columns} FROM read_parquet({files!r})").fetchall()
+    text = repr([(r[0], r[1]) for r in types]) + "\n" + "\n".join(repr(r) for r in rows)
+    return len(rows), hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize(("name", "days", "lines"), sorted(EXPECTED))
+def test_the_records_of_a_seeded_run_are_unchanged(
+    tmp_path: Path, name: str, days: float, lines: int
+) -> None:
+    sc = load_scenario(SCENARIOS / f"{name}.yaml", days=days, max_lines=lines, shard_devices=16)
+    result = simulate(sc, tmp_path / "run", workers=1, invoice=False, merge=False)
+    parts = sorted((result.out_dir / "usage").glob("part-*.parquet"))
+    assert len(parts) > 1
+    assert records_digest(parts) == EXPECTED[(name, days, lines)]
