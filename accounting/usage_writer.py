@@ -131,7 +131,7 @@ class UsageWriter:
             if value is None:
                 arrays.append(pa.nulls(n, type=field.type))
             elif isinstance(value, pa.DictionaryArray):
-                arrays.append(value.cast(field.type))
+                arrays.append(value if value.type == field.type else value.cast(field.type))
             elif pa.types.is_dictionary(field.type):
                 arrays.append(pc.dictionary_encode(pa.array(value, type=pa.string())))
             else:
@@ -161,10 +161,10 @@ class UsageWriter:
                 raise ValueError(f"{self.path}: column {name!r} is required, got an empty value")
         if self._parquet is not None:
             if self.origin is not None and batch.num_rows:
-                ends = pc.add(
-                    pc.cast(batch.column("start"), pa.int64()),
-                    pc.fill_null(batch.column("duration_s"), 0),
-                )
+                duration = batch.column("duration_s")
+                if duration.null_count:
+                    duration = pc.fill_null(duration, 0)
+                ends = pc.add(pc.cast(batch.column("start"), pa.int64()), duration)
                 end = pc.max(ends).as_py()
                 if end is not None:
                     self._max_end = end if self._max_end is None else max(self._max_end, end)

@@ -87,14 +87,29 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     if n == 0 or int(charging.min()) < 0:
         return _joined_session_ids(lines, rsi, charging)
     top = int(charging.max())
-    nd = np.ones(n, dtype=np.int64)  # digits of each id
-    p = 10
-    while p <= top:
-        nd += charging >= p
-        p *= 10
-    starts = np.flatnonzero(np.concatenate(([True], (rsi[1:] != rsi[:-1]) | (nd[1:] != nd[:-1]))))
-    if starts.shape[0] * 64 > n:  # runs this short cost more in Python than the blocks save
+    runs = np.flatnonzero(np.concatenate(([True], rsi[1:] != rsi[:-1])))  # the first record of each run
+    if runs.shape[0] * 64 > n:  # runs this short cost more in Python than the blocks save
         return _joined_session_ids(lines, rsi, charging)
+    # the digits of each run's ids, from its least and greatest id; element by element only in
+    # the (rare) runs whose ids do not all have as many digits, cut into blocks where that changes
+    low = _digit_count(np.minimum.reduceat(charging, runs))
+    high = _digit_count(np.maximum.reduceat(charging, runs))
+    starts, nd = runs, low
+    mixed = np.flatnonzero(low != high).tolist()
+    if mixed:
+        ends = [*runs[1:].tolist(), n]
+        cuts, counts = [], []
+        for r in mixed:
+            a, b = int(runs[r]), ends[r]
+            each = _digit_count(charging[a:b])
+            first = np.flatnonzero(np.concatenate(([True], each[1:] != each[:-1])))
+            cuts.append(a + first)
+            counts.append(each[first])
+        keep = low == high
+        starts = np.concatenate([runs[keep], *cuts])
+        nd = np.concatenate([low[keep], *counts])
+        order = np.argsort(starts, kind="stable")
+        starts, nd = starts[order], nd[order]
     chunks = -(-len(str(top)) // 4)
     words = np.empty((n, chunks), dtype=np.uint32)
     rest = charging
@@ -105,12 +120,14 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     digits = words.view(np.uint8).reshape(n, 4 * chunks)  # each id right-aligned, zero-padded
     prefixes = [np.frombuffer((line + "-").encode("utf-8"), dtype=np.uint8) for line in lines]
     plen = np.array([a.shape[0] for a in prefixes], dtype=np.int64)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(plen[rsi] + nd, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
     bounds = [*starts.tolist(), n]
+    block_rsi = rsi[starts]
+    widths = plen[block_rsi] + nd  # the width of each block's strings
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.repeat(widths, np.diff(bounds)), out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
     at = offsets[bounds].tolist()
-    for j, (s, d) in enumerate(zip(rsi[starts].tolist(), nd[starts].tolist(), strict=True)):
+    for j, (s, d) in enumerate(zip(block_rsi.tolist(), nd.tolist(), strict=True)):
         prefix, a, b = prefixes[s], bounds[j], bounds[j + 1]
         block = data[at[j] : at[j + 1]].reshape(b - a, prefix.shape[0] + d)
         block[:, : prefix.shape[0]] = prefix
@@ -118,6 +135,16 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     if offsets[-1] < 1 << 31:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _digit_count(values: I64) -> I64:
+    """The number of decimal digits of each non-negative value."""
+    nd = np.ones(values.shape[0], dtype=np.int64)
+    top, p = int(values.max()) if values.shape[0] else 0, 10
+    while p <= top:
+        nd += values >= p
+        p *= 10
+    return nd
 
 
 def _joined_session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
@@ -218,7 +245,10 @@ class SessionBatcher:
             key = codes.tobytes()
             if key not in indices:
                 indices[key] = pa.array(codes[rsi]) if len(uniq) > 1 else pa.array(np.zeros(n, np.int32))
-            return pa.DictionaryArray.from_arrays(indices[key], pa.array(list(uniq), type=pa.string()))
+            # the codes index `uniq` by construction: no check of each one
+            return pa.DictionaryArray.from_arrays(
+                indices[key], pa.array(list(uniq), type=pa.string()), safe=False
+            )
 
         line = column([s.line for s in stretches])
         session = session_ids([s.line for s in stretches], rsi, charging)
