@@ -67,6 +67,13 @@ def before_workers() -> None:
     usage._spill_folder()
 
 
+def prepare_worker() -> None:
+    """Make this worker's connection now, before it simulates: DuckDB gives the C library's free
+    memory back to the kernel (`malloc_trim`) when its database starts, so a connection made after
+    a first shard would make the next one fault all its pages in again."""
+    _worker_connection()
+
+
 # This worker's connections, one per thread (a Dask worker may run tasks on several threads),
 # keyed with the process id: a process forked from this one makes its own.
 _WORKER: dict[tuple[int, int], duckdb.DuckDBPyConnection] = {}

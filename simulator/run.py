@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -47,7 +48,7 @@ from accounting import Comparison, compare, inventory_from_dict, load_catalog, r
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
 from accounting.usage import month_bounds
-from accounting.usage_parts import PartAggregates, aggregate_part, before_workers
+from accounting.usage_parts import PartAggregates, aggregate_part, before_workers, prepare_worker
 from m2msim.rundir import run_folder
 from m2msim.signals import deferred_signals, worker_init
 from reports import write_report
@@ -155,7 +156,12 @@ def run_shards(
     if rating is not None:
         before_workers()
     ctx = multiprocessing.get_context(_START_METHOD)
-    pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx, initializer=shard_worker_init)
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, n),
+        mp_context=ctx,
+        initializer=shard_worker_init,
+        initargs=(rating is not None,),
+    )
     try:
         results = _gather(pool, tasks, progress, on_shard)
     except BaseException:
@@ -178,7 +184,7 @@ _M_MMAP_THRESHOLD = -3
 _M_TRIM_THRESHOLD = -1
 
 
-def shard_worker_init() -> None:
+def shard_worker_init(rates: bool = False) -> None:
     """Initializer of the processes that run shards: `worker_init`, and freed memory kept for reuse.
 
     Each batch of a shard allocates and frees the same few hundred MiB of columns (8 MiB arrays).
@@ -191,7 +197,14 @@ def shard_worker_init() -> None:
     kernel honours that request by compacting memory at the fault (`defrag` set to `madvise`, a
     common default), a worker's first shard spent more CPU in the kernel (1.3-1.5 s, measured on
     a 2.9 M-record shard) than on the records' encoding.  The arrays are reused from the heap
-    after the first batch, so huge pages would save little: they are not asked for.
+    after the first batch, so huge pages would save little: they are not asked for.  Arrow's
+    buffers come from the same heap (pyarrow's system memory pool): its default pool (mimalloc)
+    asks for huge pages on its own, and a worker's first shard zeroed them page by page (a third
+    of the kernel's time in a run).
+
+    `rates`: the worker aggregates its usage parts for the rating (`accounting.usage_parts`): its
+    DuckDB connection is made here, before the heap holds anything, since DuckDB gives the free
+    heap back to the kernel when it starts (the next shard then faulted every page in again).
     """
     worker_init()
     with contextlib.suppress(AttributeError, ImportError):
@@ -202,6 +215,9 @@ def shard_worker_init() -> None:
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's upper bound for it on 64-bit systems
         libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    pa.set_memory_pool(pa.system_memory_pool())
+    if rates:
+        prepare_worker()
 
 
 def terminate_pool(pool: ProcessPoolExecutor) -> None:
