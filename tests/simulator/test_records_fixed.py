@@ -4,7 +4,7 @@ The part files' layout (encodings, row groups, compression) may change for speed
 not.  Each digest is of every record of a run, every column as a reader sees it, the rows sorted:
 it was taken from the code before the part files' layout last changed, and a change of any value,
 row or column type shows here.  A deliberate change of the model (new traffic, new columns) updates
-the digests, and says why in its commit.
+the digests, and says why in its commit.  Also: how a shard worker is set up to keep its memory.
 """
 
 from __future__ import annotations
@@ -57,3 +57,29 @@ def test_the_records_of_a_seeded_run_are_unchanged(
     parts = sorted((result.out_dir / "usage").glob("part-*.parquet"))
     assert len(parts) > 1
     assert records_digest(parts) == EXPECTED[(name, days, lines)]
+
+
+def _worker_state() -> tuple[str, bool]:
+    import os
+
+    import pyarrow as pa
+
+    from accounting import usage_parts
+
+    return pa.default_memory_pool().backend_name, any(pid == os.getpid() for pid, _ in usage_parts._WORKER)
+
+
+@pytest.mark.parametrize("rates", [False, True])
+def test_a_shard_worker_keeps_its_memory_and_starts_duckdb_before_its_first_shard(rates: bool) -> None:
+    """Arrow's buffers from the C library's kept heap; DuckDB (which trims that heap when its
+    database starts) connected at once when the worker will aggregate its parts for the rating."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from simulator.run import shard_worker_init
+
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=shard_worker_init, initargs=(rates,)) as pool:
+        backend, connected = pool.submit(_worker_state).result()
+    assert backend == "system"
+    assert connected is rates
