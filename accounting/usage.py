@@ -938,7 +938,7 @@ class UsageReader:
         )
         order = self._file_order("fname")
         with self._in_file_order():
-            numbered = self._numbered_kept(hashes, self._key_hash("n")) if within else self.numbered
+            numbered = self._numbered_kept(hashes, self._key_hash("n"), True) if within else self.numbered
             duplicates = self._numbered_with_duplicates(numbered) if self.duplicates else ""
             normalised = self._normalised(month_start, month_end, True, duplicates, within, numbered)
             sql = f"""
@@ -1012,9 +1012,10 @@ class UsageReader:
             (str(f), int(line)): _csv_reason(str(kind), col, self.csv_fields) for f, line, kind, col in rows
         }
 
-    def _numbered_kept(self, hashes: Sequence[int], hashed: str) -> str:
-        """The numbered rows (the columns of `self.numbered`) whose `hashed` (SQL over a row of the
-        input, aliased `n`) is one of `hashes`, or a few more: filter them again.
+    def _numbered_kept(self, hashes: Sequence[int], hashed: str, rating_only: bool = False) -> str:
+        """The numbered rows (the columns of `self.numbered`; `rating_only`: those the rating reads)
+        whose `hashed` (SQL over a row of the input, aliased `n`) is one of `hashes`, or a few
+        more: filter them again.
 
         A CSV's rows are numbered by `row_number() OVER ()` in file order, on one thread (2-3
         CPU-s per 3 million rows with the listing's checks).  Here the rows are numbered by their
@@ -1032,7 +1033,8 @@ class UsageReader:
         for h in hashes:
             bits[h % KEPT_BITS] = ord("1")
         keep = f"get_bit('{bits.decode()}'::BIT, CAST({hashed} % {KEPT_BITS} AS INTEGER)) = 1"
-        fields = ", ".join(f'CASE WHEN k THEN "{_sql_safe(n)}" END AS "{_sql_safe(n)}"' for n in self._header)
+        names = [n for n in self._header if not rating_only or n in (*REQUIRED, *OPTIONAL)]
+        fields = ", ".join(f'CASE WHEN k THEN "{_sql_safe(n)}" END AS "{_sql_safe(n)}"' for n in names)
         if self.several:
             source = f"(SELECT * FROM {self._read_csv}, filename = '{FILE_COL}'){self._where})"
             fields += f", {FILE_COL}"

@@ -23,7 +23,18 @@ from accounting.usage import UsageReader, connect
 from tests.accounting.test_usage_small import BYTES, DESTS, DURATIONS, STARTS, TYPES, ZONES
 
 INPUTS = 30  # generated inputs, in one seeded run
-COLUMNS = ["line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered"]
+COLUMNS = [
+    "line",
+    "type",
+    "start",
+    "duration_s",
+    "bytes_up",
+    "bytes_down",
+    "zone",
+    "dest",
+    "delivered",
+    "session",
+]
 KNOWN = [f"A{i:02d}" for i in range(1, 31)] + [f"V{i:02d}" for i in range(1, 11)]
 LINES = [*KNOWN, "LATE1", "NOBODY", "X-unknown", ""]
 
@@ -51,10 +62,10 @@ def _clean(rng: random.Random, n: int) -> list[str]:
     line = rng.choice(KNOWN)
     start = f"2026-03-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{(n * 7) % 60:02d}Z"
     if kind < 0.7:
-        return [line, "data", start, str(n % 3000), str(n % 9000), str(n % 700), "fr", "", ""]
+        return [line, "data", start, str(n % 3000), str(n % 9000), str(n % 700), "fr", "", "", f"s{n % 50}"]
     if kind < 0.85:
-        return [line, "sms", start, "", "", "", "", "fr-mobile", "true"]
-    return [line, rng.choice(["voice", "csd"]), start, str(n % 400), "", "", "eu", "fr-fixed", ""]
+        return [line, "sms", start, "", "", "", "", "fr-mobile", "true", ""]
+    return [line, rng.choice(["voice", "csd"]), start, str(n % 400), "", "", "eu", "fr-fixed", "", "s1"]
 
 
 def _bad(rng: random.Random, n: int) -> list[str]:
@@ -70,6 +81,7 @@ def _bad(rng: random.Random, n: int) -> list[str]:
         ZONES,
         DESTS,
         ["", "true", "false", "yes"],
+        ["", "s1", "it's"],
     ]
     for _ in range(rng.choice([1, 1, 2])):
         i = rng.randrange(len(COLUMNS))
@@ -110,7 +122,7 @@ def _file(rng: random.Random, path: Path, rows: int, salt: int) -> None:
     data = ("\r\n" if rng.random() < 0.2 else "\n").join(lines).encode("utf-8") + b"\n"
     if rng.random() < 0.2:  # a field of bad UTF-8: a malformed row
         cut = data.index(b"\n", len(data) // 2) + 1
-        data = data[:cut] + b"A01,data,2026-03-02T10:00:00Z,5,1,1,fr\xff,,\n" + data[cut:]
+        data = data[:cut] + b"A01,data,2026-03-02T10:00:00Z,5,1,1,fr\xff,,,s1\n" + data[cut:]
     path.write_bytes(data)
 
 
@@ -132,12 +144,12 @@ def test_rows_numbered_by_a_parallel_scan_are_the_rows_numbered_one_by_one(
     real = UsageReader._numbered_kept
     made: list[bool] = []
 
-    def kept(self: UsageReader, hashes: Any, hashed: str) -> str:
-        out = real(self, hashes, hashed)
+    def kept(self: UsageReader, *args: Any) -> str:
+        out = real(self, *args)
         made.append(out != self.numbered)
         return out
 
-    def one_by_one(self: UsageReader, hashes: Any, hashed: str) -> str:
+    def one_by_one(self: UsageReader, *args: Any) -> str:
         return self.numbered  # as the rows were numbered before: row_number() in file order
 
     reasons: set[str] = set()
@@ -160,7 +172,7 @@ def test_rows_numbered_by_a_parallel_scan_are_the_rows_numbered_one_by_one(
             refused += 1
             continue
         reasons |= {r["reason"].split(" '")[0].split(":")[0] for r in json.loads(fast[0])["rejects"]}
-    assert refused <= INPUTS // 10
+    assert refused <= INPUTS // 5  # inputs DuckDB refuses both ways (a quote it cannot place)
     assert sum(made) >= INPUTS // 2  # the parallel numbering was what was compared
     assert reasons >= {
         "duplicate record",
