@@ -85,7 +85,6 @@ SMALL_PARQUET = 1_000_000  # rows (the footers count them): grouped in DuckDB al
 # The listing of rejects passes over the rows of aggregates without a reject when fewer than this
 # hold one (their keys' hashes are a list in the SQL text; past it most rows are read anyway).
 MAX_LISTED_KEYS = 5_000
-KEPT_BITS = 1 << 18  # the bitmap of `_numbered_kept`: 5,000 hashes keep 2% of the other rows
 
 # What no network produces (values beyond these are rejects, "impossible value"):
 MAX_RECORD_S = 43_200  # a data record is cut every 12 h of a session (field notes)
@@ -220,7 +219,7 @@ class UsageReader:
         self.parquet_files: list[Path] = []
         self.csv_rejects = self.csv_scans = ""  # where DuckDB lists the CSV rows it could not parse
         self.csv_fields = 0
-        self._read_csv = self._where = ""
+        self._read_csv = ""
         self._header: list[str] = []
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
@@ -312,7 +311,7 @@ class UsageReader:
     def _csv_relations(self, where: str) -> None:
         """The CSV input as rows, and as numbered rows.  A row's number counts only the rows the
         reader accepted: `_true_row` puts back the rejected ones before a row number is shown."""
-        read, self._where = self._read_csv, where
+        read = self._read_csv
         self.relation = f"(SELECT * FROM {read}){where})"
         # The rows numbered as they come, over the whole input: a streamed window, read in file
         # order under `_in_file_order` (the files in the given order, each from its first row).
@@ -353,16 +352,14 @@ class UsageReader:
         with_rows: bool,
         duplicates: str = "",
         within: str = "",
-        numbered: str = "",
     ) -> str:
-        """Each row with its reject code (NULL: clean); `numbered`: the numbered rows read instead
-        of `self.numbered` (some of them, `_numbered_kept`); `duplicates`: the numbered rows with the
-        columns of `_numbered_with_duplicates`, read instead of those; `within`: the
+        """Each row with its reject code (NULL: clean); `duplicates`: the numbered rows with the
+        columns of `_numbered_with_duplicates`, read instead of `self.numbered`; `within`: the
         hashes of some `Group.key`s (SQL constants), the rows of other aggregates left out
         before any value is converted or checked.  A list of constants rather than a join: DuckDB
         makes it a lookup of each row in the few keys, where a join built its table of the rows."""
         c = self._col
-        source = (duplicates or numbered or self.numbered) if with_rows else self.relation
+        source = (duplicates or self.numbered) if with_rows else self.relation
         if within:
             source = f"(SELECT * FROM {source} AS n WHERE {self._key_hash('n')} IN ({within}))"
         types = _lit([t.value for t in UsageType])
@@ -908,29 +905,14 @@ class UsageReader:
         if coded is not None and not rejected and all(g.code in _KNOWN_BY_ROW for g in coded):
             return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
         within = ""
-        hashes: list[int] = []
         groups = None if coded is None else {*(g.key for g in coded), *(r.key for r in rejected)}
         if groups is not None and len(groups) <= MAX_LISTED_KEYS:
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE listed_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
-                "k_dest VARCHAR, k_deliv VARCHAR)"
+            self._table("listed_keys", _KEY_COLUMNS, sorted(groups))
+            hashes = self._fetch(
+                "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM listed_keys ORDER BY 1"
             )
-            self.con.executemany("INSERT INTO listed_keys VALUES (?, ?, ?, ?, ?)", sorted(groups))
-            hashes = [
-                int(h)
-                for (h,) in self._fetch(
-                    "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM listed_keys ORDER BY 1"
-                )
-            ]
-            within = ", ".join(f"{h}::UBIGINT" for h in hashes)  # `_key_hash` of each key
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE rejected_keys (k_line VARCHAR, k_type VARCHAR, k_zone VARCHAR, "
-            "k_dest VARCHAR, k_deliv VARCHAR, reason VARCHAR)"
-        )
-        if rejected:
-            self.con.executemany(
-                "INSERT INTO rejected_keys VALUES (?, ?, ?, ?, ?, ?)", [(*r.key, r.reason) for r in rejected]
-            )
+            within = ", ".join(f"{int(h)}::UBIGINT" for (h,) in hashes)  # `_key_hash` of each key
+        self._table("rejected_keys", [*_KEY_COLUMNS, "reason"], [(*r.key, r.reason) for r in rejected])
         messages = " ".join(
             f"WHEN '{code}' THEN '{_sql_safe(text)}' || {_value_of(code)}"
             for code, (_, text) in ROW_REASONS.items()
@@ -938,12 +920,10 @@ class UsageReader:
         )
         order = self._file_order("fname")
         with self._in_file_order():
-            numbered = self._numbered_kept(hashes, self._key_hash("n"), True) if within else self.numbered
-            duplicates = self._numbered_with_duplicates(numbered) if self.duplicates else ""
-            normalised = self._normalised(month_start, month_end, True, duplicates, within, numbered)
+            duplicates = self._numbered_with_duplicates() if self.duplicates else ""
             sql = f"""
                 SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
-                FROM ({normalised}) AS r
+                FROM ({self._normalised(month_start, month_end, True, duplicates, within)}) AS r
                 LEFT JOIN rejected_keys AS k
                   ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
                  AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')
@@ -952,7 +932,6 @@ class UsageReader:
                 ORDER BY {order}, rn
                 LIMIT {int(limit)}"""
             found = self._fetch(sql)
-            self.con.execute("DROP TABLE IF EXISTS kept_rows")
             malformed = self._malformed_rows()
         return self._listed(found, malformed, limit)
 
@@ -965,7 +944,7 @@ class UsageReader:
         """The rejects found (file, row, reason, duplicate's first file and row) and the malformed
         CSV rows, with their true row numbers, in file order, at most `limit`."""
         index = {str(p): i for i, p in enumerate(self.files)}
-        lines: dict[str, list[int]] = {}  # each file's malformed rows, sorted
+        lines: dict[str, list[int]] = {}  # each file's malformed rows, sorted once (not per reject)
         for f, line in sorted(malformed):
             lines.setdefault(f, []).append(line)
         out: list[tuple[int, int, str | None, int, str]] = []
@@ -1012,48 +991,15 @@ class UsageReader:
             (str(f), int(line)): _csv_reason(str(kind), col, self.csv_fields) for f, line, kind, col in rows
         }
 
-    def _numbered_kept(self, hashes: Sequence[int], hashed: str, rating_only: bool = False) -> str:
-        """The numbered rows (the columns of `self.numbered`; `rating_only`: those the rating reads)
-        whose `hashed` (SQL over a row of the input, aliased `n`) is one of `hashes`, or a few
-        more: filter them again.
-
-        A CSV's rows are numbered by `row_number() OVER ()` in file order, on one thread (2-3
-        CPU-s per 3 million rows with the listing's checks).  Here the rows are numbered by their
-        place in a table made in file order, which DuckDB fills from a parallel scan
-        (`preserve_insertion_order`, under `_in_file_order`): each row gives a flag and, when it is
-        kept, its fields; a row's number is its `rowid`.  The test is a bit of a bitmap indexed by
-        the hash (a projection: a join, or a long IN list that DuckDB makes one, would lose the
-        order); the rows a colliding hash keeps besides are left out by the caller's filter.
-        Other inputs, and too many hashes for the bitmap to sort anything out, are read as
-        `self.numbered`.
-        """
-        if self.kind != "csv" or not self._in_order or len(hashes) > MAX_LISTED_KEYS:
-            return self.numbered
-        bits = bytearray(b"0" * KEPT_BITS)
-        for h in hashes:
-            bits[h % KEPT_BITS] = ord("1")
-        keep = f"get_bit('{bits.decode()}'::BIT, CAST({hashed} % {KEPT_BITS} AS INTEGER)) = 1"
-        names = [n for n in self._header if not rating_only or n in (*REQUIRED, *OPTIONAL)]
-        fields = ", ".join(f'CASE WHEN k THEN "{_sql_safe(n)}" END AS "{_sql_safe(n)}"' for n in names)
-        if self.several:
-            source = f"(SELECT * FROM {self._read_csv}, filename = '{FILE_COL}'){self._where})"
-            fields += f", {FILE_COL}"
-        else:
-            source = self.relation
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE kept_rows AS SELECT k, {fields} FROM (SELECT *, {keep} AS k FROM {source} AS n)"
-        )
-        if not self.several:
-            return (
-                f"(SELECT * EXCLUDE (k), '{_sql_safe(str(self.files[0]))}' AS {FILE_COL}, rowid + 2 AS {ROW_COL} "
-                "FROM kept_rows WHERE k)"
-            )
-        # Each file's rows follow the previous file's: a row's number counts from its file's first.
-        return (
-            f"(SELECT r.* EXCLUDE (k), r.rowid - f.first + 2 AS {ROW_COL} FROM kept_rows AS r "
-            f"JOIN (SELECT {FILE_COL}, min(rowid) AS first FROM kept_rows GROUP BY ALL) AS f USING ({FILE_COL}) "
-            "WHERE r.k)"
-        )
+    def _table(
+        self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], kind: str = "VARCHAR"
+    ) -> None:
+        """A temporary table `name` of `rows` (every column of type `kind`), sent in one statement
+        as one list per column: `executemany` runs a statement per row (100,000 copies of rows
+        took 110 s to insert, 5,000 keys of the listing 1-3 s)."""
+        lists = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        unnested = ", ".join(f'unnest(?::{kind}[]) AS "{_sql_safe(c)}"' for c in columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {unnested}", lists)
 
     def _seen_twice(self, sql: str) -> list[tuple[int]]:
         """The values of column `h` of `sql` that come twice or more.
@@ -1101,16 +1047,13 @@ class UsageReader:
             self._check_every_field()
         if not twice:
             return []
-        self.con.execute("CREATE OR REPLACE TEMP TABLE dup_lines (h UBIGINT)")
-        self.con.executemany("INSERT INTO dup_lines VALUES (?)", twice)
+        self._table("dup_lines", ["h"], twice, "UBIGINT")
         found = self._fetch(f"SELECT DISTINCT l FROM {raw} WHERE hash(l) IN (SELECT h FROM dup_lines)")
         rows = [[v if v != "" else None for v in row] for row in csv.reader(str(r[0]) for r in found)]
         rows = [row for row in rows if len(row) == len(cols)]
         if not rows:
             return []
-        names = ", ".join(f'"{_sql_safe(c)}" VARCHAR' for c in cols)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE dup_fields ({names})")
-        self.con.executemany(f"INSERT INTO dup_fields VALUES ({', '.join('?' for _ in cols)})", rows)
+        self._table("dup_fields", cols, rows)
         return self._fetch(f"SELECT DISTINCT {h} FROM dup_fields")
 
     def _dedupe(self) -> None:
@@ -1134,19 +1077,17 @@ class UsageReader:
             cand = self._seen_twice(f"SELECT {h} AS h FROM {self.relation}")
         if not cand:
             return
-        self.con.execute("CREATE OR REPLACE TEMP TABLE dup_hashes (h UBIGINT)")
-        self.con.executemany("INSERT INTO dup_hashes VALUES (?)", cand)
+        self._table("dup_hashes", ["h"], cand, "UBIGINT")
         order = self._file_order(FILE_COL)
         try:
             with self._in_file_order():
-                numbered = self._numbered_kept([int(c[0]) for c in cand], h)
                 self.con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE dup_found AS
                     SELECT * EXCLUDE (k) FROM (
                         SELECT {keys}, {FILE_COL} AS {DUP_FILE}_f, {ROW_COL} AS {DUP_ROW}_r,
                             first_value({FILE_COL}) OVER w AS {DUP_FILE}, first_value({ROW_COL}) OVER w AS {DUP_ROW},
                             row_number() OVER w AS k
-                        FROM (SELECT * FROM {numbered} WHERE {h} IN (SELECT h FROM dup_hashes))
+                        FROM (SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes))
                         WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
                     WHERE k > 1"""
                 )
@@ -1156,15 +1097,14 @@ class UsageReader:
                 f"{DUP_FILE} AS first_f, {DUP_ROW} AS first_r FROM dup_found"
             )
             self.con.execute("DROP TABLE dup_found")
-            self.con.execute("DROP TABLE IF EXISTS kept_rows")
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
 
-    def _numbered_with_duplicates(self, numbered: str) -> str:
-        """The `numbered` rows, each duplicate with the file and row of the first copy (`dup_rows`)."""
+    def _numbered_with_duplicates(self) -> str:
+        """The numbered rows, each duplicate with the file and row of the first copy (`dup_rows`)."""
         return (
-            f"(SELECT n.*, d.first_f AS {DUP_FILE}, d.first_r AS {DUP_ROW} FROM {numbered} AS n "
+            f"(SELECT n.*, d.first_f AS {DUP_FILE}, d.first_r AS {DUP_ROW} FROM {self.numbered} AS n "
             f"LEFT JOIN dup_rows AS d ON n.{FILE_COL} IS NOT DISTINCT FROM d.f AND n.{ROW_COL} = d.r)"
         )
 
@@ -1489,6 +1429,7 @@ def _parquet_statistics(
     return frozenset(empty), {k: v for k, v in ranges.items() if k in bounded}
 
 
+_KEY_COLUMNS = ["k_line", "k_type", "k_zone", "k_dest", "k_deliv"]  # a `Group.key` as a table's row
 _KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without reading the rows again
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
 _CALL_TYPES = frozenset(("voice", "csd"))
