@@ -19,22 +19,12 @@ from accounting import inventory_from_dict, load_catalog
 from accounting.engine import rate_run
 from accounting.errors import UsageError
 from accounting.inventory import Inventory
+from accounting.records import RATING_COLUMNS
 from accounting.usage import UsageReader, connect
 from tests.accounting.test_usage_small import BYTES, DESTS, DURATIONS, STARTS, TYPES, ZONES
 
 INPUTS = 30  # generated inputs, in one seeded run
-COLUMNS = [
-    "line",
-    "type",
-    "start",
-    "duration_s",
-    "bytes_up",
-    "bytes_down",
-    "zone",
-    "dest",
-    "delivered",
-    "session",
-]
+COLUMNS = list(RATING_COLUMNS)
 KNOWN = [f"A{i:02d}" for i in range(1, 31)] + [f"V{i:02d}" for i in range(1, 11)]
 LINES = [*KNOWN, "LATE1", "NOBODY", "X-unknown", ""]
 
