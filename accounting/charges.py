@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from accounting.catalog import Catalog, Offer, Option, Plan, PlanStep, Prototype
 from accounting.inventory import Month, OptionSub
@@ -83,7 +84,10 @@ def subscription_price(step: PlanStep, commitment: int, rate: Decimal) -> Decima
 
 def over_amount(catalog: Catalog, step: PlanStep, volume_ko: int) -> Decimal:
     """The amount of the data over a step's allowance (rounded: the item's amount)."""
-    return cents(per_ko(catalog, step.over_per_mo, max(0, volume_ko - step.allowance_ko)))
+    over = volume_ko - step.allowance_ko
+    if over <= 0 and not step.over_per_mo.is_signed():  # within the allowance: 0.00 (-0.00 at a price of -0)
+        return _NOTHING
+    return cents(per_ko(catalog, step.over_per_mo, max(0, over)))
 
 
 def step_cost(catalog: Catalog, step: PlanStep, commitment: int, volume_ko: int, rate: Decimal) -> Decimal:
@@ -136,21 +140,37 @@ def subscription_item(
 
 
 def bundle_items(
-    catalog: Catalog, step: PlanStep, bundle: str, volume: int, label: str | None, items: list[Item]
+    catalog: Catalog,
+    step: PlanStep,
+    bundle: str,
+    volume: int,
+    label: str | None,
+    items: list[Item],
+    made: dict[tuple[Any, ...], Item],
 ) -> None:
-    """The data in the bundle (free) and over it, on `step`, appended to `items` (after the subscription)."""
+    """The data in the bundle (free) and over it, on `step`, appended to `items` (after the subscription).
+
+    `made`: the items made so far for the fleet, by what each is made of; an item is immutable, so
+    the lines with the same one share it (and the invoice's writers encode it once)."""
     if not volume:
         return
-    inside = min(volume, step.allowance_ko)
+    allowance = step.allowance_ko
+    inside = min(volume, allowance)
     if inside:
-        items.append(Item(f"data-{bundle}-bundle", inside, "ko", _NOTHING, None, label))
-    if volume > step.allowance_ko:
-        over = volume - step.allowance_ko
-        items.append(
-            Item(
-                f"data-{bundle}-over", over, "ko", cents(per_ko(catalog, step.over_per_mo, over)), None, label
-            )
-        )
+        key: tuple[Any, ...] = ("bundle", bundle, inside, label)
+        item = made.get(key)
+        if item is None:
+            item = made[key] = Item(f"data-{bundle}-bundle", inside, "ko", _NOTHING, None, label)
+        items.append(item)
+    if volume > allowance:
+        over = volume - allowance
+        per_mo = step.over_per_mo
+        key = ("over", bundle, over, label, per_mo)
+        item = made.get(key)
+        if item is None:
+            exact = per_ko(catalog, per_mo, over)
+            item = made[key] = Item(f"data-{bundle}-over", over, "ko", cents(exact), None, label)
+        items.append(item)
 
 
 def prototype_items(
@@ -200,11 +220,23 @@ def outside_data(
 
 
 def outside_data_items(
-    catalog: Catalog, terms: OfferTerms, data_ko: Mapping[str, int], items: list[Item]
+    catalog: Catalog,
+    terms: OfferTerms,
+    data_ko: Mapping[str, int],
+    items: list[Item],
+    made: dict[tuple[Any, ...], Item],
 ) -> None:
-    """`outside_data` as invoice items, appended to `items`."""
-    for code, ko, exact in outside_data(catalog, terms, data_ko):
-        items.append(Item(code, ko, "ko", cents(exact)))
+    """`outside_data` as invoice items, appended to `items` (`made`: as for `bundle_items`)."""
+    if not (terms.data and data_ko):
+        return
+    for zone, code, per_mo in terms.outside:
+        ko = data_ko.get(zone, 0)
+        if ko:
+            key = (code, ko, per_mo)
+            item = made.get(key)
+            if item is None:
+                item = made[key] = Item(code, ko, "ko", cents(per_ko(catalog, per_mo, ko)))
+            items.append(item)
 
 
 def calls(offer: Offer, used: Mapping[tuple[str, str, str], CallUse]) -> list[tuple[str, int, int, Decimal]]:
@@ -223,10 +255,20 @@ def calls(offer: Offer, used: Mapping[tuple[str, str, str], CallUse]) -> list[tu
     return out
 
 
-def call_items(offer: Offer, used: Mapping[tuple[str, str, str], CallUse], items: list[Item]) -> None:
-    """`calls` as invoice items (quantity: the seconds; note: the number of calls), appended to `items`."""
+def call_items(
+    offer: Offer,
+    used: Mapping[tuple[str, str, str], CallUse],
+    items: list[Item],
+    made: dict[tuple[Any, ...], Item],
+) -> None:
+    """`calls` as invoice items (quantity: the seconds; note: the number of calls), appended to `items`
+    (`made`: as for `bundle_items`)."""
     for call_type, n, seconds, exact in calls(offer, used):
-        items.append(Item(call_type, seconds, "s", cents(exact), f"{n} call{'s' if n > 1 else ''}"))
+        key = (call_type, n, seconds, exact)
+        item = made.get(key)
+        if item is None:
+            item = made[key] = Item(call_type, seconds, "s", cents(exact), f"{n} call{'s' if n > 1 else ''}")
+        items.append(item)
 
 
 def offer_cost(

@@ -165,6 +165,8 @@ class FleetContext:
     options: dict[tuple[str, date], tuple[Item, ...]] = field(default_factory=dict, compare=False, repr=False)
     plans: dict[tuple[str, str, int], PlanPrices] = field(default_factory=dict, compare=False, repr=False)
     terms: dict[str, OfferTerms] = field(default_factory=dict, compare=False, repr=False)
+    # Items that depend on a volume, by what each is made of (see `charges.bundle_items`).
+    made: dict[tuple[Any, ...], Item] = field(default_factory=dict, compare=False, repr=False)
 
     def offer_terms(self, catalog: Catalog, offer: Offer) -> OfferTerms:
         terms = self.terms.get(offer.id)
@@ -218,11 +220,11 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
         if subscription is None:
             subscription = ctx.subscriptions[key] = subscription_item(step, commitment, rate, why, label)
         items.append(subscription)
-        bundle_items(catalog, step, terms.bundle, volume, label, items)
+        bundle_items(catalog, step, terms.bundle, volume, label, items, ctx.made)
         if offer.activation_fee:
             activation_items(offer, line.since, ctx.month, items)
     if terms.data and data_ko:
-        outside_data_items(catalog, terms, data_ko, items)
+        outside_data_items(catalog, terms, data_ko, items, ctx.made)
     if terms.sms and usage.sms:
         n = 0
         from_zones, to_dests = catalog.sms.from_zones, catalog.sms.to_dests
@@ -230,9 +232,13 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
             if z in from_zones and d in to_dests:
                 n += c
         if n:
-            items.append(sms_item(n, ctx.sms_price, ctx.sms_note))
+            skey = ("sms", n, ctx.sms_price, ctx.sms_note)
+            item = ctx.made.get(skey)
+            if item is None:
+                item = ctx.made[skey] = sms_item(n, ctx.sms_price, ctx.sms_note)
+            items.append(item)
     if usage.calls:
-        call_items(offer, usage.calls, items)
+        call_items(offer, usage.calls, items, ctx.made)
     for sub in line.options:
         okey = (sub.id, sub.since)
         fixed = ctx.options.get(okey)
@@ -276,9 +282,9 @@ def sort_usage(
     if active is None:
         active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
     refusals: dict[tuple[str, str | None, str | None, str | None], tuple[str, str] | None] = {}
-    billable: dict[str, tuple[LineUsage, str]] = {}  # valid, active line -> (its usage, its offer)
+    billable: dict[str | None, tuple[LineUsage, str]] = {}  # valid, active line -> (its usage, its offer)
     for g in groups:
-        line_id, type_, zone, dest, delivered, code, n, _, _, _ = g
+        line_id, type_, zone, dest, delivered, code, n, ko, _, _ = g
         rows += n
         if code is not None:
             rejected.append((g, ROW_REASONS[code][0], code))
@@ -297,28 +303,38 @@ def sort_usage(
             else:
                 hits += n
             continue
-        line_id = line_id or ""
         hit = billable.get(line_id)
         if hit is None:
-            line = valid.get(line_id)
+            lid = line_id or ""
+            line = valid.get(lid)
             if line is None:
-                if line_id in by_id:
-                    rejected.append((g, LINE_NOT_BILLED, f"{LINE_NOT_BILLED}: line {line_id!r}"))
+                if lid in by_id:
+                    rejected.append((g, LINE_NOT_BILLED, f"{LINE_NOT_BILLED}: line {lid!r}"))
                 else:
-                    rejected.append((g, UNKNOWN_LINE, f"unknown line {line_id!r}"))
+                    rejected.append((g, UNKNOWN_LINE, f"unknown line {lid!r}"))
                 continue
-            if line_id not in active:
-                rejected.append(
-                    (g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {line_id!r} starts {line.since}")
-                )
+            if lid not in active:
+                rejected.append((g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {lid!r} starts {line.since}"))
                 continue
-            hit = billable[line_id] = (usage[line_id], line.offer)
-        hit[0].add(g)
-        rkey = (hit[1], type_, zone, dest)
+            hit = billable[line_id] = (usage[lid], line.offer)
+        used, offer_id = hit
+        # `LineUsage.add`, written out: it runs once per aggregate.
+        if type_ == "data":
+            data_ko = used.data_ko
+            z = zone or ""
+            data_ko[z] = data_ko.get(z, 0) + ko
+            used.data_records += n
+        elif type_ == "sms":
+            sms = used.sms
+            skey = (zone or "", dest or "")
+            sms[skey] = sms.get(skey, 0) + n
+        else:
+            used.add(g)
+        rkey = (offer_id, type_, zone, dest)
         why = refusals.get(rkey, _UNDECIDED)
         if why is _UNDECIDED:
             why = refusals[rkey] = refusal(
-                catalog, catalog.offers[hit[1]], type_ or "", zone or "", dest or ""
+                catalog, catalog.offers[offer_id], type_ or "", zone or "", dest or ""
             )
         if why is not None:
             rejected.append((g, *why))

@@ -84,6 +84,41 @@ class Item(NamedTuple):
         return d
 
 
+class _ItemTexts:
+    """`Item.to_json` for many items: the text around an item's quantity and amount is made once
+    per (code, unit, step, note), an amount's text once per value."""
+
+    def __init__(self) -> None:
+        self.forms: dict[tuple[str, str, str | None, str | None], tuple[str, str, str]] = {}
+        self.amounts: dict[Decimal, str] = {}
+
+    def text(self, item: Item) -> str:
+        code, quantity, unit, amount, note, step = item
+        fkey = (code, unit, step, note)
+        form = self.forms.get(fkey)
+        if form is None:
+            tail = '"'
+            if step is not None:
+                tail += f', "step": {_STR(step)}'
+            if note is not None:
+                tail += f', "note": {_STR(note)}'
+            form = self.forms[fkey] = (
+                f'{{"code": {_STR(code)}, "quantity": "',
+                f'", "unit": {_STR(unit)}, "amount": "',
+                tail + "}",
+            )
+        # An int's or a Decimal's text holds nothing JSON escapes; anything else is encoded.
+        qtext = str(quantity) if type(quantity) is int else _STR(str(quantity))[1:-1]
+        if amount:
+            atext = self.amounts.get(amount)
+            if atext is None:
+                atext = self.amounts[amount] = fmt(amount)
+        else:  # zero: 0.00 and -0.00 are equal keys but differ in text
+            atext = fmt(amount)
+        head, mid, tail = form
+        return f"{head}{qtext}{mid}{atext}{tail}"
+
+
 @dataclass
 class LineBill:
     id: str
@@ -103,7 +138,11 @@ class LineBill:
 
     def _json_head(self) -> str:
         """The start of the line's entry as `_ENCODE(self._dict(...))` writes it, up to its total."""
-        head = f'{{"id": {_STR(self.id)}, "offer": {_STR(self.offer)}, "plan": {_STR(self.plan)}, '
+        return f'{{"id": {_STR(self.id)}, {self._json_terms()}'
+
+    def _json_terms(self) -> str:
+        """The keys of the entry after its id and before its total (the same for alike lines)."""
+        head = f'"offer": {_STR(self.offer)}, "plan": {_STR(self.plan)}, '
         if self.commitment is not None:
             head += f'"commitment": {int.__repr__(self.commitment)}, '
         if self.prototype:
@@ -283,29 +322,38 @@ class Invoice:
         """
         with paused_gc():
             doc = self.to_dict(lines=False)
+            write = _ItemTexts().text
             shared: dict[int, str] = {}
             # Lines alike (a group's lines without usage share their items): the total and the
             # items' text once per distinct items (their identities: an item is immutable).
             alike: dict[tuple[int, ...], tuple[Decimal, str]] = {}
+            heads: dict[tuple[str, str, int | None, bool], str] = {}  # a line's keys after its id
             lines: list[Any] = []
             lines_total = ZERO
             for line in self.lines:
-                key = tuple(map(id, line.items))
+                items = line.items
+                key = tuple(map(id, items))
                 known = alike.get(key)
                 if known is None:
-                    items = []
-                    for item in line.items:
+                    texts = []
+                    total = ZERO
+                    for item in items:
+                        total += item.amount
                         text = shared.get(id(item))
                         if text is None:
-                            text = shared[id(item)] = item.to_json()
-                        items.append(text)
+                            text = shared[id(item)] = write(item)
+                        texts.append(text)
                     known = alike[key] = (
-                        line.total,
-                        f'"total_ht": {_STR(fmt(line.total))}, "items": [{", ".join(items)}]}}',
+                        total,
+                        f'"total_ht": {_STR(fmt(total))}, "items": [{", ".join(texts)}]}}',
                     )
                 total, tail = known
                 lines_total += total
-                lines.append(_Encoded(f"{line._json_head()}{tail}"))
+                hkey = (line.offer, line.plan, line.commitment, line.prototype)
+                head = heads.get(hkey)
+                if head is None:
+                    head = heads[hkey] = line._json_terms()
+                lines.append(_Encoded(f'{{"id": {_STR(line.id)}, {head}{tail}'))
             doc["total_ht"] = fmt(lines_total + sum((i.amount for i in self.fleet), ZERO))
             doc["lines"] = lines
             return layout_json(doc)

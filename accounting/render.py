@@ -56,15 +56,20 @@ class _Sums(NamedTuple):
     steps: list[str]  # the steps of its subscription items
 
 
-def _sums(items: Sequence[Item]) -> _Sums:
+def _sums(items: Sequence[Item], families_of: dict[str, str]) -> _Sums:
+    """`families_of`: each item code's family, filled as codes come."""
     families: dict[str, Decimal] = {}
     steps = []
-    for item in items:
-        fam = family(item.code)
-        families[fam] = families.get(fam, ZERO) + item.amount
-        if item.step and item.code == "subscription":
-            steps.append(item.step)
-    return _Sums(sum((i.amount for i in items), ZERO), families, steps)
+    total = ZERO
+    for code, _, _, amount, _, step in items:
+        fam = families_of.get(code)
+        if fam is None:
+            fam = families_of[code] = family(code)
+        total += amount
+        families[fam] = families.get(fam, ZERO) + amount
+        if step and code == "subscription":
+            steps.append(step)
+    return _Sums(total, families, steps)
 
 
 def _line_detail(bill: LineBill) -> list[str]:
@@ -85,12 +90,13 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
     alike: dict[tuple[int, ...], _Sums] = {}
     counts: dict[tuple[str, str, int | None, bool, tuple[int, ...]], int] = defaultdict(int)
     totals = []  # each line's total, in the invoice's order
+    families_of: dict[str, str] = {}
     for bill in invoice.lines:
         items = bill.items
         key = tuple(map(id, items))
         known = alike.get(key)
         if known is None:
-            known = alike[key] = _sums(items)
+            known = alike[key] = _sums(items, families_of)
         totals.append(known.total)
         counts[(bill.offer, bill.plan, bill.commitment, bill.prototype, key)] += 1
     lines_total = sum(totals, ZERO)
@@ -122,7 +128,7 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
             sums = group_sums[label] = dict.fromkeys(FAMILIES, ZERO)
         known = alike[key]
         for fam, amount in known.families.items():
-            sums[fam] += amount * n
+            sums[fam] += amount if n == 1 else amount * n
         for step in known.steps:
             steps[f"{offer} {plan}: {step}"] += n
     if groups:
