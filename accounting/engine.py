@@ -87,25 +87,31 @@ class LineUsage:
     calls: dict[tuple[str, str, str], CallUse] = field(default_factory=dict)
 
     def add(self, g: Group) -> None:
-        _, type_, zone, dest, _, _, rows, ko, calls, beyond = g
-        zone = zone or ""
-        if type_ == "data":
-            data_ko = self.data_ko
-            data_ko[zone] = data_ko.get(zone, 0) + ko
-            self.data_records += rows
-        elif type_ == "sms":
-            key = (zone, dest or "")
-            self.sms[key] = self.sms.get(key, 0) + rows
-        else:
-            ckey = (type_ or "", zone, dest or "")
-            use = self.calls.get(ckey)
-            if use is None:
-                use = self.calls[ckey] = CallUse()
-            use.calls += calls
-            use.seconds += beyond.get(0, 0)
-            sums = use.beyond
-            for p, s in beyond.items():
-                sums[p] = sums.get(p, 0) + s
+        self.add_all((g,))
+
+    def add_all(self, groups: Iterable[Group]) -> None:
+        """Add the line's aggregates, in their order."""
+        data_ko, sms, calls = self.data_ko, self.sms, self.calls
+        records = 0
+        for _, type_, zone, dest, _, _, rows, ko, n_calls, beyond in groups:
+            zone = zone or ""
+            if type_ == "data":
+                data_ko[zone] = data_ko.get(zone, 0) + ko
+                records += rows
+            elif type_ == "sms":
+                key = (zone, dest or "")
+                sms[key] = sms.get(key, 0) + rows
+            else:
+                ckey = (type_ or "", zone, dest or "")
+                use = calls.get(ckey)
+                if use is None:
+                    use = calls[ckey] = CallUse()
+                use.calls += n_calls
+                use.seconds += beyond.get(0, 0)
+                sums = use.beyond
+                for p, s in beyond.items():
+                    sums[p] = sums.get(p, 0) + s
+        self.data_records += records
 
     def types_used(self) -> set[str]:
         used = {t for (t, _, _) in self.calls}
@@ -274,17 +280,21 @@ def sort_usage(
     `active`: the ids of the valid lines active in the month, when the caller has them.
     """
     by_id = {line.id: line for line in inventory.lines}
-    usage: dict[str, LineUsage] = defaultdict(LineUsage)
+    by_line: dict[str, list[Group]] = {}
     rejected: list[tuple[Group, str, str]] = []
     smsi: dict[tuple[str, bool], int] = defaultdict(int)
     hits = rows = 0
     services = inventory.services
     if active is None:
         active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
-    refusals: dict[tuple[str, str | None, str | None, str | None], tuple[str, str] | None] = {}
-    billable: dict[str | None, tuple[LineUsage, str]] = {}  # valid, active line -> (its usage, its offer)
+    # Why an offer refuses a kind of aggregate, decided once per offer: data by zone, the rest by
+    # (type, zone, destination).
+    refusals: dict[str, tuple[dict[Any, tuple[str, str] | None], dict[Any, tuple[str, str] | None]]] = {}
+    # A valid, active line's aggregates (added to its usage at the end, in their order) and its
+    # offer's refusals.
+    billable: dict[str | None, tuple[list[Group], Any, Any, str]] = {}
     for g in groups:
-        line_id, type_, zone, dest, delivered, code, n, ko, _, _ = g
+        line_id, type_, zone, dest, delivered, code, n, _, _, _ = g
         rows += n
         if code is not None:
             rejected.append((g, ROW_REASONS[code][0], code))
@@ -316,29 +326,33 @@ def sort_usage(
             if lid not in active:
                 rejected.append((g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {lid!r} starts {line.since}"))
                 continue
-            hit = billable[line_id] = (usage[lid], line.offer)
-        used, offer_id = hit
-        # `LineUsage.add`, written out: it runs once per aggregate.
+            whys = refusals.get(line.offer)
+            if whys is None:
+                whys = refusals[line.offer] = ({}, {})
+            mine = by_line.get(lid)
+            if mine is None:
+                mine = by_line[lid] = []
+            hit = billable[line_id] = (mine, *whys, line.offer)
+        mine, data_whys, other_whys, offer_id = hit
+        mine.append(g)
         if type_ == "data":
-            data_ko = used.data_ko
-            z = zone or ""
-            data_ko[z] = data_ko.get(z, 0) + ko
-            used.data_records += n
-        elif type_ == "sms":
-            sms = used.sms
-            skey = (zone or "", dest or "")
-            sms[skey] = sms.get(skey, 0) + n
+            why = data_whys.get(zone, _UNDECIDED)
+            if why is _UNDECIDED:
+                why = data_whys[zone] = refusal(catalog, catalog.offers[offer_id], "data", zone or "", "")
         else:
-            used.add(g)
-        rkey = (offer_id, type_, zone, dest)
-        why = refusals.get(rkey, _UNDECIDED)
-        if why is _UNDECIDED:
-            why = refusals[rkey] = refusal(
-                catalog, catalog.offers[offer_id], type_ or "", zone or "", dest or ""
-            )
+            rkey = (type_, zone, dest)
+            why = other_whys.get(rkey, _UNDECIDED)
+            if why is _UNDECIDED:
+                why = other_whys[rkey] = refusal(
+                    catalog, catalog.offers[offer_id], type_ or "", zone or "", dest or ""
+                )
         if why is not None:
             rejected.append((g, *why))
-    return RatedUsage(dict(usage), rejected, dict(smsi), hits, rows)
+    usage = {}
+    for lid, mine in by_line.items():
+        used = usage[lid] = LineUsage()
+        used.add_all(mine)
+    return RatedUsage(usage, rejected, dict(smsi), hits, rows)
 
 
 def fleet_sms_count(catalog: Catalog, lines: Iterable[Line], usage: Mapping[str, LineUsage]) -> int:

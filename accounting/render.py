@@ -11,10 +11,10 @@ import heapq
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from accounting.engine import reject_category
-from accounting.invoice import PROJECTION_RULE, Invoice, Item, LineBill
+from accounting.invoice import PROJECTION_RULE, Invoice, LineBill
 from accounting.money import ZERO, fmt
 
 SMALL_FLEET = 20
@@ -48,28 +48,53 @@ def _label(offer: str, plan: str, commitment: int | None, prototype: bool) -> st
     return f"{offer} {plan}{months}"
 
 
-class _Sums(NamedTuple):
-    """What the readable invoice sums of one line's items."""
+class Summary(NamedTuple):
+    """What the readable invoice sums of its lines."""
 
-    total: Decimal
-    families: dict[str, Decimal]  # by family, the families of the items only
-    steps: list[str]  # the steps of its subscription items
+    totals: list[Decimal]  # each line's total, in the invoice's order
+    lines: dict[str, int]  # lines per offer, plan and commitment (their label)
+    sums: dict[str, dict[str, Decimal]]  # by label, the amounts by family (every one of FAMILIES)
+    steps: dict[str, int]  # "offer plan: step" -> lines billed on that step
 
 
-def _sums(items: Sequence[Item], families_of: dict[str, str]) -> _Sums:
-    """`families_of`: each item code's family, filled as codes come."""
-    families: dict[str, Decimal] = {}
-    steps = []
-    total = ZERO
-    for code, _, _, amount, _, step in items:
-        fam = families_of.get(code)
-        if fam is None:
-            fam = families_of[code] = family(code)
-        total += amount
-        families[fam] = families.get(fam, ZERO) + amount
-        if step and code == "subscription":
-            steps.append(step)
-    return _Sums(total, families, steps)
+def summary(bills: Sequence[LineBill]) -> Summary:
+    """The lines' totals and sums, in one pass over their items (an item code's family found once)."""
+    families_of: dict[str, str] = {}
+    kinds: dict[tuple[str, str, int | None, bool], list[Any]] = {}  # -> [lines, sums by family]
+    steps: dict[tuple[str, str, str], int] = defaultdict(int)
+    totals = []
+    for bill in bills:
+        kkey = (bill.offer, bill.plan, bill.commitment, bill.prototype)
+        kind = kinds.get(kkey)
+        if kind is None:
+            kind = kinds[kkey] = [0, dict.fromkeys(FAMILIES, ZERO)]
+        kind[0] += 1
+        sums = kind[1]
+        total = ZERO
+        for code, _, _, amount, _, step in bill.items:
+            fam = families_of.get(code)
+            if fam is None:
+                fam = families_of[code] = family(code)
+            total += amount
+            sums[fam] += amount
+            if step and code == "subscription":
+                steps[(bill.offer, bill.plan, step)] += 1
+        totals.append(total)
+    lines: dict[str, int] = defaultdict(int)
+    label_sums: dict[str, dict[str, Decimal]] = {}
+    for (offer, plan, commitment, prototype), (n, sums) in kinds.items():
+        label = _label(offer, plan, commitment, prototype)
+        lines[label] += n
+        into = label_sums.get(label)
+        if into is None:
+            label_sums[label] = sums
+        else:
+            for fam, amount in sums.items():
+                into[fam] += amount
+    by_step: dict[str, int] = defaultdict(int)
+    for (offer, plan, step), n in steps.items():
+        by_step[f"{offer} {plan}: {step}"] += n
+    return Summary(totals, lines, label_sums, by_step)
 
 
 def _line_detail(bill: LineBill) -> list[str]:
@@ -85,20 +110,7 @@ def _line_detail(bill: LineBill) -> list[str]:
 def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> str:
     out: list[str] = []
     cur = invoice.currency
-    # Lines alike (a group's lines without usage share their items) are summed once: per distinct
-    # items (their identities: an item is immutable), the total, the sums by family and the steps.
-    alike: dict[tuple[int, ...], _Sums] = {}
-    counts: dict[tuple[str, str, int | None, bool, tuple[int, ...]], int] = defaultdict(int)
-    totals = []  # each line's total, in the invoice's order
-    families_of: dict[str, str] = {}
-    for bill in invoice.lines:
-        items = bill.items
-        key = tuple(map(id, items))
-        known = alike.get(key)
-        if known is None:
-            known = alike[key] = _sums(items, families_of)
-        totals.append(known.total)
-        counts[(bill.offer, bill.plan, bill.commitment, bill.prototype, key)] += 1
+    totals, groups, group_sums, steps = summary(invoice.lines)
     lines_total = sum(totals, ZERO)
     fleet_total = sum((i.amount for i in invoice.fleet), ZERO)
     out.append(f"Invoice {invoice.customer}, {invoice.month} (catalog {invoice.catalog}, {cur} HT)")
@@ -117,20 +129,6 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
             f"plus subscriptions, options and fees {money(projection.fixed)}"
         )
         out.append(f"  ({PROJECTION_RULE})")
-    groups: dict[str, int] = defaultdict(int)  # lines per offer, plan and commitment
-    group_sums: dict[str, dict[str, Decimal]] = {}
-    steps: dict[str, int] = defaultdict(int)
-    for (offer, plan, commitment, prototype, key), n in counts.items():
-        label = _label(offer, plan, commitment, prototype)
-        groups[label] += n
-        sums = group_sums.get(label)
-        if sums is None:
-            sums = group_sums[label] = dict.fromkeys(FAMILIES, ZERO)
-        known = alike[key]
-        for fam, amount in known.families.items():
-            sums[fam] += amount if n == 1 else amount * n
-        for step in known.steps:
-            steps[f"{offer} {plan}: {step}"] += n
     if groups:
         out.append("")
         out.append("By offer and plan")
