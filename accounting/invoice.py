@@ -21,8 +21,8 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(v, ensu
 _STR: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one
 
 
-class _Encoded(str):
-    """A list entry already encoded as JSON (by `_ENCODE`), laid out as it is."""
+class _Entries(list[str]):
+    """A list's entries already encoded and laid out ("    " + entry), joined as they are."""
 
 
 def layout_json(doc: dict[str, Any]) -> str:
@@ -30,7 +30,10 @@ def layout_json(doc: dict[str, Any]) -> str:
     parts = []
     for key, value in doc.items():
         if isinstance(value, list) and value:
-            inner = ",\n".join(["    " + (v if isinstance(v, _Encoded) else _ENCODE(v)) for v in value])
+            if isinstance(value, _Entries):
+                inner = ",\n".join(value)
+            else:
+                inner = ",\n".join(["    " + _ENCODE(v) for v in value])
             parts.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
         else:
             parts.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
@@ -328,7 +331,8 @@ class Invoice:
             # items' text once per distinct items (their identities: an item is immutable).
             alike: dict[tuple[int, ...], tuple[Decimal, str]] = {}
             heads: dict[tuple[str, str, int | None, bool], str] = {}  # a line's keys after its id
-            lines: list[Any] = []
+            lines = _Entries()
+            add = lines.append
             lines_total = ZERO
             for line in self.lines:
                 items = line.items
@@ -353,7 +357,7 @@ class Invoice:
                 head = heads.get(hkey)
                 if head is None:
                     head = heads[hkey] = line._json_terms()
-                lines.append(_Encoded(f'{{"id": {_STR(line.id)}, {head}{tail}'))
+                add(f'    {{"id": {_STR(line.id)}, {head}{tail}')
             doc["total_ht"] = fmt(lines_total + sum((i.amount for i in self.fleet), ZERO))
             doc["lines"] = lines
             return layout_json(doc)
