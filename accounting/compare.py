@@ -40,7 +40,7 @@ from accounting.engine import (
     refused_usage,
 )
 from accounting.inventory import Line, Month, is_active
-from accounting.invoice import layout_json
+from accounting.invoice import LaidOut, json_string, layout_json
 from accounting.money import ZERO, fmt
 from m2msim.gcpause import paused_gc
 
@@ -163,6 +163,11 @@ class Comparison:
         return self.today.total - self.cheapest.total
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self._head(), "lines": _line_entries(self.lines)}
+
+    def _head(self) -> dict[str, Any]:
+        """The document's keys before its lines."""
+
         def scen(s: Scenario) -> dict[str, Any]:
             return {
                 "name": s.name,
@@ -182,11 +187,12 @@ class Comparison:
                 "saving_ht": fmt(self.saving),
                 "scenarios": [scen(s) for s in sorted(self.scenarios, key=lambda s: (s.total, s.name))],
             },
-            "lines": _line_entries(self.lines),
         }
 
     def to_json(self) -> str:
-        return layout_json(self.to_dict())
+        """`layout_json(self.to_dict())`, the lines' entries written as text (`_line_texts`)."""
+        with paused_gc():
+            return layout_json({**self._head(), "lines": _line_texts(self.lines)})
 
     def render_text(self, top: int = 10) -> str:
         from accounting.render_compare import render_comparison
@@ -233,6 +239,59 @@ def _line_entries(lines: list[LineComparison]) -> list[dict[str, Any]]:
             }
         )
     return entries
+
+
+_ALIKE_KEPT = 4  # entries kept per (today's choice, bill) to recognise alike lines by their costs
+
+
+def _line_texts(lines: list[LineComparison]) -> LaidOut:
+    """The entries of `_line_entries` as `layout_json` writes them, without their dicts: each
+    amount's and choice's JSON text made once, and lines alike (the same choice, bill and costs,
+    as a fleet of like devices has) written once after their id.  A zero amount's text is made each
+    time (its sign is the one thing equal values can differ in): lines holding one are not shared."""
+    amounts: dict[Decimal, str] = {}
+    names: dict[Choice | None, str] = {}
+
+    def text(amount: Decimal) -> str:
+        if not amount:
+            return json_string(fmt(amount))
+        known = amounts.get(amount)
+        if known is None:
+            known = amounts[amount] = json_string(fmt(amount))
+        return known
+
+    def name(choice: Choice | None) -> str:
+        known = names.get(choice)
+        if known is None:
+            known = names[choice] = json_string(str(choice) if choice else "prototype")
+        return known
+
+    by_cost = itemgetter(1, 0)
+    alike: dict[tuple[Choice | None, str], list[tuple[dict[Choice, Decimal], str]]] = {}
+    out = LaidOut()
+    for lc in lines:
+        costs = lc.costs
+        shared = bool(lc.current_total) and all(costs.values())
+        rest = None
+        seen: list[tuple[dict[Choice, Decimal], str]] = []
+        if shared:
+            seen = alike.setdefault((lc.current, str(lc.current_total)), seen)
+            for known_costs, known_rest in seen:
+                if known_costs == costs:
+                    rest = known_rest
+                    break
+        if rest is None:
+            cheapest_total = lc.cheapest_total
+            options = ", ".join([f"{name(c)}: {text(v)}" for c, v in sorted(costs.items(), key=by_cost)])
+            rest = (
+                f'"current": {name(lc.current)}, "current_total_ht": {text(lc.current_total)}, '
+                f'"cheapest": {name(lc.cheapest)}, "cheapest_total_ht": {text(cheapest_total)}, '
+                f'"saving_ht": {text(lc.current_total - cheapest_total)}, "options": {{{options}}}}}'
+            )
+            if shared and len(seen) < _ALIKE_KEPT:
+                seen.append((costs, rest))
+        out.append(f'    {{"id": {json_string(lc.id)}, {rest}')
+    return out
 
 
 def _discount_names(ctx: FleetContext) -> tuple[str, ...]:

@@ -18,10 +18,10 @@ from accounting.money import ZERO, cents, fmt
 from m2msim.gcpause import paused_gc
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(v, ensure_ascii=False) does
-_STR: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one
+json_string: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one
 
 
-class _Entries(list[str]):
+class LaidOut(list[str]):
     """A list's entries already encoded and laid out ("    " + entry), joined as they are."""
 
 
@@ -30,7 +30,7 @@ def layout_json(doc: dict[str, Any]) -> str:
     parts = []
     for key, value in doc.items():
         if isinstance(value, list) and value:
-            if isinstance(value, _Entries):
+            if isinstance(value, LaidOut):
                 inner = ",\n".join(value)
             else:
                 inner = ",\n".join(["    " + _ENCODE(v) for v in value])
@@ -64,13 +64,13 @@ class Item(NamedTuple):
     def to_json(self) -> str:
         """`to_dict()` encoded, as `json.dumps(..., ensure_ascii=False)` writes it, without the dict."""
         text = (
-            f'{{"code": {_STR(self.code)}, "quantity": {_STR(str(self.quantity))}, '
-            f'"unit": {_STR(self.unit)}, "amount": "{fmt(self.amount)}"'
+            f'{{"code": {json_string(self.code)}, "quantity": {json_string(str(self.quantity))}, '
+            f'"unit": {json_string(self.unit)}, "amount": "{fmt(self.amount)}"'
         )
         if self.step is not None:
-            text += f', "step": {_STR(self.step)}'
+            text += f', "step": {json_string(self.step)}'
         if self.note is not None:
-            text += f', "note": {_STR(self.note)}'
+            text += f', "note": {json_string(self.note)}'
         return text + "}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,16 +102,16 @@ class _ItemTexts:
         if form is None:
             tail = '"'
             if step is not None:
-                tail += f', "step": {_STR(step)}'
+                tail += f', "step": {json_string(step)}'
             if note is not None:
-                tail += f', "note": {_STR(note)}'
+                tail += f', "note": {json_string(note)}'
             form = self.forms[fkey] = (
-                f'{{"code": {_STR(code)}, "quantity": "',
-                f'", "unit": {_STR(unit)}, "amount": "',
+                f'{{"code": {json_string(code)}, "quantity": "',
+                f'", "unit": {json_string(unit)}, "amount": "',
                 tail + "}",
             )
         # An int's or a Decimal's text holds nothing JSON escapes; anything else is encoded.
-        qtext = str(quantity) if type(quantity) is int else _STR(str(quantity))[1:-1]
+        qtext = str(quantity) if type(quantity) is int else json_string(str(quantity))[1:-1]
         if amount:
             atext = self.amounts.get(amount)
             if atext is None:
@@ -141,11 +141,11 @@ class LineBill:
 
     def _json_head(self) -> str:
         """The start of the line's entry as `_ENCODE(self._dict(...))` writes it, up to its total."""
-        return f'{{"id": {_STR(self.id)}, {self._json_terms()}'
+        return f'{{"id": {json_string(self.id)}, {self._json_terms()}'
 
     def _json_terms(self) -> str:
         """The keys of the entry after its id and before its total (the same for alike lines)."""
-        head = f'"offer": {_STR(self.offer)}, "plan": {_STR(self.plan)}, '
+        head = f'"offer": {json_string(self.offer)}, "plan": {json_string(self.plan)}, '
         if self.commitment is not None:
             head += f'"commitment": {int.__repr__(self.commitment)}, '
         if self.prototype:
@@ -331,7 +331,7 @@ class Invoice:
             # items' text once per distinct items (their identities: an item is immutable).
             alike: dict[tuple[int, ...], tuple[Decimal, str]] = {}
             heads: dict[tuple[str, str, int | None, bool], str] = {}  # a line's keys after its id
-            lines = _Entries()
+            lines = LaidOut()
             add = lines.append
             lines_total = ZERO
             for line in self.lines:
@@ -349,7 +349,7 @@ class Invoice:
                         texts.append(text)
                     known = alike[key] = (
                         total,
-                        f'"total_ht": {_STR(fmt(total))}, "items": [{", ".join(texts)}]}}',
+                        f'"total_ht": {json_string(fmt(total))}, "items": [{", ".join(texts)}]}}',
                     )
                 total, tail = known
                 lines_total += total
@@ -357,7 +357,7 @@ class Invoice:
                 head = heads.get(hkey)
                 if head is None:
                     head = heads[hkey] = line._json_terms()
-                add(f'    {{"id": {_STR(line.id)}, {head}{tail}')
+                add(f'    {{"id": {json_string(line.id)}, {head}{tail}')
             doc["total_ht"] = fmt(lines_total + sum((i.amount for i in self.fleet), ZERO))
             doc["lines"] = lines
             return layout_json(doc)

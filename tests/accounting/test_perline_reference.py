@@ -29,6 +29,7 @@ from test_compare_reference import _inventory
 import accounting.render as render
 from accounting import inventory_from_dict, load_catalog
 from accounting.catalog import Catalog
+from accounting.compare import compare
 from accounting.engine import (
     LINE_NOT_ACTIVE,
     LINE_NOT_BILLED,
@@ -366,6 +367,9 @@ def _check(inventory: Inventory, groups: list[Group], monkeypatch: pytest.Monkey
     assert run.invoice.to_json() == layout_json(ref.to_dict())
     for kw in ({}, {"all_lines": True}, {"top": 3}):
         assert run.invoice.render_text(**kw) == ref_text(ref, monkeypatch, **kw)
+    # the comparison's JSON, written as text, against its document encoded by `json`
+    comparison = compare(run)
+    assert comparison.to_json() == layout_json(comparison.to_dict())
 
 
 @pytest.mark.parametrize("seed", range(40))
