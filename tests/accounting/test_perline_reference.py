@@ -29,6 +29,7 @@ from test_compare_reference import _inventory
 import accounting.render as render
 from accounting import inventory_from_dict, load_catalog
 from accounting.catalog import Catalog
+from accounting.charges import CallUse
 from accounting.compare import compare
 from accounting.engine import (
     LINE_NOT_ACTIVE,
@@ -70,6 +71,23 @@ class _Aggregated:
 # ----- the reference ---------------------------------------------------------------------------------
 
 
+def ref_add(usage: LineUsage, g: Group) -> None:
+    """One aggregate added to its line's month."""
+    zone = g.zone or ""
+    if g.type == "data":
+        usage.data_ko[zone] = usage.data_ko.get(zone, 0) + g.ko
+        usage.data_records += g.rows
+    elif g.type == "sms":
+        key = (zone, g.dest or "")
+        usage.sms[key] = usage.sms.get(key, 0) + g.rows
+    else:
+        use = usage.calls.setdefault((g.type or "", zone, g.dest or ""), CallUse())
+        use.calls += g.calls
+        use.seconds += g.beyond.get(0, 0)
+        for p, s in g.beyond.items():
+            use.beyond[p] = use.beyond.get(p, 0) + s
+
+
 def ref_sort(
     catalog: Catalog, inventory: Inventory, groups: list[Group], valid: dict[str, Line]
 ) -> RatedUsage:
@@ -108,7 +126,7 @@ def ref_sort(
                     (g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {line_id!r} starts {line.since}")
                 )
             else:
-                usage[line_id].add(g)
+                ref_add(usage[line_id], g)
                 why = refusal(catalog, catalog.offers[line.offer], g.type or "", g.zone or "", g.dest or "")
                 if why is not None:
                     rejected.append((g, *why))
