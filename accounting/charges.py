@@ -19,13 +19,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from accounting.catalog import Catalog, Offer, Option, Plan, PlanStep, Prototype
+from accounting.catalog import CallTariff, Catalog, Offer, Option, Plan, PlanStep, Prototype
 from accounting.inventory import Month, OptionSub
 from accounting.invoice import Item
 from accounting.money import ZERO, cents
 
 
-@dataclass
+@dataclass(slots=True)
 class CallUse:
     calls: int = 0  # calls that lasted more than 0 s
     seconds: int = 0  # whole seconds, each call rounded up
@@ -239,20 +239,32 @@ def outside_data_items(
             items.append(item)
 
 
-def calls(offer: Offer, used: Mapping[tuple[str, str, str], CallUse]) -> list[tuple[str, int, int, Decimal]]:
-    """The calls the offer prices, per kind: (call type, calls, seconds, exact); each call pays its
-    first period, then per second beyond it."""
+def call_sums(
+    offer: Offer, used: Mapping[tuple[str, str, str], CallUse]
+) -> list[tuple[str, CallTariff, int, int, int]]:
+    """The calls the offer prices, per kind: (call type, its tariff, calls, seconds, seconds beyond
+    the first period)."""
     out = []
     for call_type, tariff in offer.calls.items() if used else ():
         n = seconds = beyond = 0
+        from_zones, to_dests, first = tariff.from_zones, tariff.to_dests, tariff.first_period_s
         for (t, z, d), use in used.items():
-            if t == call_type and z in tariff.from_zones and d in tariff.to_dests:
+            if t == call_type and z in from_zones and d in to_dests:
                 n += use.calls
                 seconds += use.seconds
-                beyond += use.beyond.get(tariff.first_period_s, 0)
+                beyond += use.beyond.get(first, 0)
         if n:
-            out.append((call_type, n, seconds, n * tariff.first_period_price + beyond * tariff.per_second))
+            out.append((call_type, tariff, n, seconds, beyond))
     return out
+
+
+def calls(offer: Offer, used: Mapping[tuple[str, str, str], CallUse]) -> list[tuple[str, int, int, Decimal]]:
+    """The calls the offer prices, per kind: (call type, calls, seconds, exact); each call pays its
+    first period, then per second beyond it."""
+    return [
+        (call_type, n, seconds, n * tariff.first_period_price + beyond * tariff.per_second)
+        for call_type, tariff, n, seconds, beyond in call_sums(offer, used)
+    ]
 
 
 def call_items(
@@ -262,11 +274,13 @@ def call_items(
     made: dict[tuple[Any, ...], Item],
 ) -> None:
     """`calls` as invoice items (quantity: the seconds; note: the number of calls), appended to `items`
-    (`made`: as for `bundle_items`)."""
-    for call_type, n, seconds, exact in calls(offer, used):
-        key = (call_type, n, seconds, exact)
+    (`made`: as for `bundle_items`, by the counts and the tariff's prices)."""
+    for call_type, tariff, n, seconds, beyond in call_sums(offer, used):
+        price, per_second = tariff.first_period_price, tariff.per_second
+        key = (call_type, n, seconds, beyond, price, per_second)
         item = made.get(key)
         if item is None:
+            exact = n * price + beyond * per_second
             item = made[key] = Item(call_type, seconds, "s", cents(exact), f"{n} call{'s' if n > 1 else ''}")
         items.append(item)
 

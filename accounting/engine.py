@@ -77,7 +77,7 @@ def reject_category(reason: str) -> str:
     return next((c for c in REJECT_CATEGORIES if reason.startswith(c)), reason)
 
 
-@dataclass
+@dataclass(slots=True)
 class LineUsage:
     """A line's month, in integers: ko per zone, SMS and calls per (zone, destination)."""
 
