@@ -63,15 +63,7 @@ class Item(NamedTuple):
 
     def to_json(self) -> str:
         """`to_dict()` encoded, as `json.dumps(..., ensure_ascii=False)` writes it, without the dict."""
-        text = (
-            f'{{"code": {json_string(self.code)}, "quantity": {json_string(str(self.quantity))}, '
-            f'"unit": {json_string(self.unit)}, "amount": "{fmt(self.amount)}"'
-        )
-        if self.step is not None:
-            text += f', "step": {json_string(self.step)}'
-        if self.note is not None:
-            text += f', "note": {json_string(self.note)}'
-        return text + "}"
+        return _ItemTexts().text(self)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
