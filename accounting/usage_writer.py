@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -47,6 +47,9 @@ class UsageWriter:
     the defaults (zstd, dictionary pages for every column, statistics).
     `required_columns` (Parquet only): columns the producer never leaves empty, stored as
     Parquet REQUIRED (no definition levels to encode); a batch with a null there is refused.
+    `tally` (Parquet only): called with each Arrow batch as it is written (every record passes
+    through it once, in file order): `accounting.usage_parts.PartSums.add` keeps the rating's
+    sums of the file that way, so that its aggregate need not read the records back.
     `origin` (Parquet only): the run and shard that produced the file, `{"run": ..., "shard": ...}`.
     The producer vouches that the records it hands over as columns are unique by construction
     (the simulator's data records: a session's charging id and record sequence number); the
@@ -66,8 +69,10 @@ class UsageWriter:
         parquet_options: Mapping[str, Any] | None = None,
         required_columns: Sequence[str] = (),
         origin: Mapping[str, Any] | None = None,
+        tally: Callable[[pa.RecordBatch], None] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._tally = tally
         self.origin = dict(origin) if origin is not None else None
         self._seen: set[tuple[Any, ...]] | None = set() if origin is not None else None
         self._unique = True
@@ -169,6 +174,8 @@ class UsageWriter:
                 if end is not None:
                     self._max_end = end if self._max_end is None else max(self._max_end, end)
             self._parquet.write_batch(batch)
+            if self._tally is not None:
+                self._tally(batch)
         elif self._csv is not None:
             self._csv.write_batch(batch)
         self.rows_written += batch.num_rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy.typing as npt
 import simpy
 
 from accounting.records import USAGE_SCHEMA, ClosingCause, UsageRecord, UsageType, Zone, charging_block_bits
-from accounting.usage_parts import PartAggregate
+from accounting.usage_parts import PartAggregate, PartSums, aggregate_part
 from accounting.usage_writer import UsageWriter
 from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
 from gateway.api import Subscriber
@@ -42,6 +42,9 @@ from simulator.stats import GroupStats
 log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]
+# What the rating of a month needs to aggregate a usage part: the month [start, end) and the
+# catalog's first periods (`accounting.usage_parts.aggregate_part`).
+RatingSpec = tuple[datetime, datetime, tuple[int, ...]]
 # String columns of few distinct values per batch: handed to the Parquet writer as dictionaries.
 DICTIONARY_COLUMNS = ("line", "type", "zone", "dest", "imsi", "imeisv", "apn", "serving_plmn")
 # How the part files are encoded (measured on a month of MQTT meters, 2.9 M records a shard:
@@ -207,6 +210,7 @@ class Shard:
         csv: bool = False,
         capture: bool = False,
         flush_sessions: int = 1 << 20,
+        sums: bool = False,
     ) -> None:
         self.scenario = scenario
         self.index = index
@@ -221,15 +225,19 @@ class Shard:
         self._tz_changes: dict[str, tuple[int, ...]] = {}
         self._apns: dict[str, frozenset[str]] = {}
         name = part_name(index)
+        # `sums`: the rating's sums of the usage part, kept as its batches are written
+        self.part_sums = PartSums() if sums else None
+        self.part_path = out_dir / "usage" / f"{name}.parquet"
         writers = [
             UsageWriter(
-                out_dir / "usage" / f"{name}.parquet",
+                self.part_path,
                 dictionary_columns=DICTIONARY_COLUMNS,
                 parquet_options=PART_PARQUET_OPTIONS,
                 required_columns=REQUIRED_COLUMNS,
                 # The footer names the run and shard: the rating then trusts the records to be
                 # unique (a session's charging id and sequence number make each data record so).
                 origin={"run": f"{scenario.name} seed {scenario.seed}", "shard": index},
+                tally=None if self.part_sums is None else self.part_sums.add,
             )
         ]
         if csv:
@@ -468,15 +476,23 @@ def run_shard(
     csv: bool = False,
     capture: bool = False,
     progress: Callable[[float], None] | None = None,
+    rating: RatingSpec | None = None,
 ) -> ShardResult:
-    """Simulate devices [start, end) of the fleet as shard `index`; returns its statistics."""
+    """Simulate devices [start, end) of the fleet as shard `index`; returns its statistics.
+
+    `rating`: the usage part is also aggregated for the rating (`ShardResult.usage`), from the
+    sums kept as its records were written (`accounting.usage_parts.PartSums`).
+    """
     devices = fleet(scenario, start, end)
     # The shard's objects (devices, their processes, the gateway's lines) live until it ends and
     # are freed by reference counting: the cyclic collector, paused, would walk them for nothing.
     with paused_gc():
-        shard = Shard(scenario, index, devices, out_dir, csv=csv, capture=capture)
+        shard = Shard(scenario, index, devices, out_dir, csv=csv, capture=capture, sums=rating is not None)
         stats = shard.run(progress)
     incidents = {
         k.removeprefix("incident:"): v for k, v in shard.network.counters.items() if k.startswith("incident:")
     }
-    return ShardResult([s.as_dict() for s in stats], dict(sorted(incidents.items())), shard.hourly)
+    usage = None
+    if rating is not None:
+        usage = aggregate_part(shard.part_path, *rating, sums=shard.part_sums)
+    return ShardResult([s.as_dict() for s in stats], dict(sorted(incidents.items())), shard.hourly, usage)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import json
 import logging
 import multiprocessing
@@ -34,7 +33,6 @@ import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,7 @@ from accounting import Comparison, compare, inventory_from_dict, load_catalog, r
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
 from accounting.usage import month_bounds
-from accounting.usage_parts import PartAggregates, aggregate_part, before_workers, prepare_worker
+from accounting.usage_parts import PartAggregates, before_workers, prepare_worker
 from m2msim.rundir import run_folder
 from m2msim.signals import deferred_signals, worker_init
 from reports import write_report
@@ -57,6 +55,7 @@ from reports.hourly import HourlyUsage
 from simulator.engine import (
     DICTIONARY_COLUMNS,
     PART_PARQUET_OPTIONS,
+    RatingSpec,
     ShardResult,
     part_name,
     run_shard,
@@ -88,11 +87,6 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-# What the rating of a month needs to aggregate a usage part: the month [start, end) and the
-# catalog's first periods (`accounting.usage_parts.aggregate_part`).
-RatingSpec = tuple[datetime, datetime, tuple[int, ...]]
-
-
 def rating_spec(scenario: Scenario) -> RatingSpec:
     """The month and first periods the run's invoice rates with (the scenario's inventory month,
     the default catalog): its shards aggregate their usage parts for them."""
@@ -100,18 +94,11 @@ def rating_spec(scenario: Scenario) -> RatingSpec:
     return (*month_bounds(year, month), load_catalog().first_periods())
 
 
-def _rated(result: ShardResult, out_dir: Path, index: int, rating: RatingSpec | None) -> ShardResult:
-    """The shard's result with the rating's aggregates of its usage part, when asked: made in the
-    process that wrote the part, while the other shards still run."""
-    if rating is None:
-        return result
-    return dataclasses.replace(result, usage=aggregate_part(part_path(out_dir, index), *rating))
-
-
 def _shard_task(args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec | None]) -> ShardResult:
+    # the rating's aggregates of the shard's usage part, when asked, are made in the process that
+    # wrote the part, while the other shards still run
     scenario, index, start, end, out, csv, capture, rating = args
-    result = run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture)
-    return _rated(result, Path(out), index, rating)
+    return run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture, rating=rating)
 
 
 def run_shards(
@@ -147,9 +134,17 @@ def run_shards(
                     progress((i + f) / n)
 
             result = run_shard(
-                scenario_, index, a, b, Path(out), csv=csv_, capture=cap, progress=shard_progress
+                scenario_,
+                index,
+                a,
+                b,
+                Path(out),
+                csv=csv_,
+                capture=cap,
+                progress=shard_progress,
+                rating=rating_,
             )
-            results.append(_rated(result, Path(out), index, rating_))
+            results.append(result)
             if on_shard is not None:
                 on_shard(index)
         return results
