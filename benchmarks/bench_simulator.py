@@ -32,10 +32,11 @@ import pyarrow.parquet as pq
 import simpy
 import yaml
 
+from accounting.usage_parts import aggregate_part
 from m2msim.gcpause import paused_gc
 from simulator.engine import Shard, fleet, shard_ranges
 from simulator.profiles import builtin_profiles
-from simulator.run import run_shards, shard_worker_init
+from simulator.run import rating_spec, run_shards, shard_worker_init
 from simulator.scenario import Scenario, parse_scenario
 
 PERIOD_S = 900
@@ -149,29 +150,42 @@ class _CountingSink:
         self.rows += length or 0
 
 
-def _one_shard(scenario: Scenario, out: Path, index: int, encode: bool) -> tuple[float, int]:
-    """(CPU seconds, sessions) of shard `index` in this process; `encode=False`: every step but the
-    Parquet encoding (the batches are only counted)."""
+def _one_shard(scenario: Scenario, out: Path, index: int, encode: bool) -> tuple[float, int, float, float]:
+    """(CPU seconds, sessions) of shard `index` in this process, its usage part's sums kept for the
+    rating as a run's shards keep them; `encode=False`: every step but the Parquet encoding (the
+    batches are only counted).  Then, with the encoding, the CPU seconds of the part's aggregate
+    for the rating from those sums (as a run makes it) and by reading the part back (0.0 without)."""
     a, b = shard_ranges(scenario)[index]
     with paused_gc():
-        shard = Shard(scenario, index, fleet(scenario, a, b), out)
+        shard = Shard(scenario, index, fleet(scenario, a, b), out, sums=encode)
         if not encode:
             shard.batcher.writer = _CountingSink()
         c0 = time.process_time()
         shard.run()
-        return time.process_time() - c0, shard.batcher.stats.sessions
+        cpu = time.process_time() - c0
+        summed = read = 0.0
+        if encode:
+            spec = rating_spec(scenario)
+            c0 = time.process_time()
+            aggregate_part(shard.part_path, *spec, sums=shard.part_sums)
+            summed = time.process_time() - c0
+            c0 = time.process_time()
+            aggregate_part(shard.part_path, *spec)
+            read = time.process_time() - c0
+        return cpu, shard.batcher.stats.sessions, summed, read
 
 
-def shard_split(scenario: Scenario, out: Path) -> tuple[float, float, int]:
-    """(CPU seconds with, without the encoding, sessions) of the second shard, in a worker process
-    set up as a run's are (`shard_worker_init`), after a first shard (a worker's first shard also
+def shard_split(scenario: Scenario, out: Path) -> tuple[float, float, int, float, float]:
+    """(CPU seconds with, without the encoding, sessions, the part's aggregate from the sums, by
+    reading it back) of the second shard, in a worker process set up as a run's are
+    (`shard_worker_init`, aggregating its parts), after a first shard (a worker's first shard also
     faults its memory in): the same shard twice, so that the difference is the encoding."""
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=shard_worker_init) as pool:
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=shard_worker_init, initargs=(True,)) as pool:
         pool.submit(_one_shard, scenario, out, 0, True).result()
-        with_cpu, sessions = pool.submit(_one_shard, scenario, out, 1, True).result()
-        bare_cpu, _ = pool.submit(_one_shard, scenario, out, 1, False).result()
-    return with_cpu, bare_cpu, sessions
+        with_cpu, sessions, summed, read = pool.submit(_one_shard, scenario, out, 1, True).result()
+        bare_cpu, *_ = pool.submit(_one_shard, scenario, out, 1, False).result()
+    return with_cpu, bare_cpu, sessions, summed, read
 
 
 def _rss_mib(who: int) -> float:
@@ -241,7 +255,7 @@ def main(quick: bool) -> None:
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
         n = sum(s.groups[0]["data_sessions"] for s in stats)
-        with_cpu, bare_cpu, bare_sessions = shard_split(scenario, tmp / "split")
+        with_cpu, bare_cpu, bare_sessions, summed_cpu, read_cpu = shard_split(scenario, tmp / "split")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
@@ -250,6 +264,8 @@ def main(quick: bool) -> None:
     )
     print(
         f"  one shard in a worker (after a first one), {bare_sessions:,} sessions: {with_cpu:.2f} s CPU, "
-        f"{bare_cpu:.2f} without the Parquet encoding (the encoding {max(with_cpu - bare_cpu, 0):.2f})"
+        f"{bare_cpu:.2f} without the Parquet encoding (the encoding {max(with_cpu - bare_cpu, 0):.2f}); "
+        f"then its part's aggregate for the rating {summed_cpu:.3f} CPU-s from the sums kept as it was "
+        f"written ({read_cpu:.3f} reading the part back)"
     )
     print(f"  machine load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
