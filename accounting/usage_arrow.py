@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ _FITS = 1 << 63  # a sum must stay below this (BIGINT)
 _SPLIT = 1 << 26  # values summed as two halves (high, low) when one float sum would not be exact
 KEYS = ("line", "type", "zone", "dest")
 CALL_TYPES = ("voice", "csd")
+_ROW_SUMS = ("n", "ko", "without_bytes")  # per (line, combination); the others per key of the call rows
+WORKERS = 2  # threads summing batches (at most the cores)
 
 
 class Settled(NamedTuple):
@@ -71,7 +75,6 @@ class _Codes:
     def __init__(self) -> None:
         self.values: list[Any] = []
         self.index: dict[Any, int] = {}
-        self._last: tuple[pa.Array, np.ndarray, bool] | None = None  # the last dictionary, its codes
 
     def code(self, value: Any) -> int:
         found = self.index.get(value)
@@ -80,38 +83,58 @@ class _Codes:
             self.values.append(value)
         return found
 
-    def local(
-        self, column: pa.Array | pa.ChunkedArray | None, rows: int
-    ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """A batch's column as indices into its own dictionary (the last entry: NULL), the code
-        of each entry, and whether the codes are distinct.  None: NULL on every row."""
+    def of(self, values: list[Any]) -> tuple[np.ndarray, bool]:
+        """The codes of a dictionary's entries (given as values, the last one None: the entry
+        of the NULL rows), and whether they are distinct."""
         import numpy as np
-        import pyarrow as pa
 
-        if column is None:
-            return np.zeros(rows, np.int32), np.array([self.code(None)], np.int64), True
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        if pa.types.is_dictionary(column.type):
-            dictionary = column.dictionary
-            indices, valid = _numbers(column.indices)
-        else:  # a boolean column (delivered): its two values are the dictionary
-            dictionary = pa.array([False, True])
-            indices, valid = _bits(column.buffers()[1], column.offset, len(column)), _valid(column)
-        if self._last is not None and self._last[0].equals(dictionary):
-            codes, distinct = self._last[1:]  # the batches of a row group share its dictionary
-        else:
-            get = self.index.get
-            values = [*dictionary.to_pylist(), None]
-            found = [get(v) for v in values]
-            if None in found:
-                found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
-            codes, distinct = np.array(found, np.int64), len(set(found)) == len(found)
-            self._last = (dictionary, codes, distinct)
-        indices = indices.astype(np.int32, copy=False)
-        if valid is not None:
-            indices = np.where(valid, indices, len(dictionary))  # NULL: the entry after the dictionary's
-        return indices, codes, distinct
+        get = self.index.get
+        found = [get(v) for v in values]
+        if None in found:
+            found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
+        return np.array(found, np.int64), len(set(found)) == len(found)
+
+
+class _Key(NamedTuple):
+    """A row group's key column: each row's entry in its dictionary (the entry after the
+    dictionary's: NULL, where `valid` says so), and the code of each entry."""
+
+    indices: np.ndarray | None  # None: one entry, every row's (a constant or no column)
+    valid: tuple[np.ndarray, int] | None  # the validity bitmap and its offset; None: no NULL
+    codes: np.ndarray
+    distinct: bool
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """The batch's rows' entries (as int32)."""
+        import numpy as np
+
+        if self.indices is None:
+            return np.zeros(stop - start, np.int32)
+        indices = self.indices[start:stop].astype(np.int32, copy=False)
+        if self.valid is None:
+            return indices
+        return np.where(_bits(*self.valid, start, stop), indices, len(self.codes) - 1)
+
+
+class _Group(NamedTuple):
+    """A row group read: its keys (line, type, zone, dest, delivered), its integer columns, and
+    the entries of its type dictionary that are call types."""
+
+    keys: list[_Key]
+    integers: list[
+        tuple[np.ndarray, tuple[np.ndarray, int] | None] | None
+    ]  # bytes_up, bytes_down, duration_s
+    calls: list[int]
+
+
+class _Part(NamedTuple):
+    """A batch's sums, made on a worker thread: per (line entry, present combination) cell, or
+    for the call sums, per key the call rows hold (`call_keys`, in the same cell numbering)."""
+
+    present: np.ndarray  # the (type, zone, dest, delivered) entry combinations present
+    sums: dict[str, np.ndarray]
+    most: dict[str, int]  # what each sum of values may reach
+    call_keys: np.ndarray | None
 
 
 class _Sums:
@@ -136,71 +159,106 @@ class _Sums:
             self.sums[name] = new
         self.shape = shape
 
-
-class _Batch:
-    """One batch's keys: each row's line index (in the batch's dictionary) and combination
-    index (among the batch's (type, zone, dest, delivered) combinations) as one integer, and the
-    codes of the whole input they stand for."""
-
-    def __init__(
-        self, key: np.ndarray, lines: np.ndarray, combos: np.ndarray, distinct: bool, sums: _Sums
-    ) -> None:
-        self.key, self.lines, self.combos, self.sums = key, lines, combos, sums
-        # Distinct codes: the batch's sums are added in place; else (a dictionary holding a value
-        # twice) added one by one.
-        self.distinct = distinct
-        self.size = len(lines) * len(combos)
-        self.where: np.ndarray | None = None  # `few`: the rows of the sums that follow
-        self.keys: np.ndarray | None = None  # and their keys, each present once
-
-    def few(self, where: np.ndarray) -> None:
-        """The sums that follow are of these rows only (the calls: a few in a hundred): made
-        over the keys they hold, not over every (line, combination) of the batch."""
+    def add(self, group: _Group, part: _Part, combos: np.ndarray, distinct: bool) -> bool:
+        """Add a batch's sums (`combos`: the codes of its present combinations); False when a
+        sum might not fit 64 bits."""
         import numpy as np
 
-        self.keys, inverse = np.unique(self.key[where], return_inverse=True)
-        self.where, self.inverse = where, inverse.reshape(-1)
-
-    def add(self, name: str, where: np.ndarray | None = None, values: np.ndarray | None = None) -> bool:
-        """Add the batch's count of rows (`where`: of those rows) or sum of non-negative integers
-        (`values`, of the rows `where`); False when a sum might not be exact or fit 64 bits."""
-        import numpy as np
-
-        if self.keys is not None:  # of the rows of `few` (`where` a subset of them, as a mask)
-            key, size = self.inverse if where is None else self.inverse[where], len(self.keys)
-        else:
-            key, size = self.key if where is None else self.key[where], self.size
-        if values is None:  # a count: at most the rows, far from 2**63
-            summed = np.bincount(key, minlength=size)
-        else:
-            top = int(values.max()) if len(values) else 0
-            most = top * len(values)
-            if most < _EXACT:
-                summed = np.bincount(key, weights=values, minlength=size).astype(np.int64)
-            elif top < _EXACT // 2 and len(values) < _SPLIT:
-                high, low = np.divmod(values, _SPLIT)  # each half's sum is below 2**53: exact
-                summed = np.bincount(key, weights=high, minlength=size).astype(np.int64) * _SPLIT
-                summed += np.bincount(key, weights=low, minlength=size).astype(np.int64)
-            else:
+        lines = group.keys[0].codes
+        for name, most in part.most.items():
+            self.bound[name] += most
+            if self.bound[name] >= _FITS:
                 return False
-            self.sums.bound[name] += most
-            if self.sums.bound[name] >= _FITS:
-                return False
-        total = self.sums.sums[name]
-        if self.keys is not None:
-            lines, combos = np.divmod(self.keys, len(self.combos))
-            place = (self.lines[lines], self.combos[combos])
-            if self.distinct:
-                total[place] += summed
+        width = len(part.present)
+        if part.call_keys is not None:
+            line, combo = np.divmod(part.call_keys, width)
+            call_place = (lines[line], combos[combo])
+        place = np.ix_(lines, combos)
+        for name, summed in part.sums.items():
+            total = self.sums[name]
+            if name not in _ROW_SUMS:
+                if distinct:
+                    total[call_place] += summed
+                else:
+                    np.add.at(total, call_place, summed)
+            elif distinct:
+                total[place] += summed.reshape(len(lines), width)
             else:
-                np.add.at(total, place, summed)
-            return True
-        summed = summed.reshape(len(self.lines), len(self.combos))
-        if self.distinct:
-            total[np.ix_(self.lines, self.combos)] += summed
-        else:
-            np.add.at(total, np.ix_(self.lines, self.combos), summed)
+                np.add.at(total, place, summed.reshape(len(lines), width))
         return True
+
+
+def _sum(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.ndarray | None:
+    """The count of rows (or the sum of non-negative integers `values`) per key below `size`;
+    None when a sum might not be exact."""
+    import numpy as np
+
+    if values is None:  # a count: at most the rows, far from 2**63
+        return np.bincount(key, minlength=size)
+    top = int(values.max()) if len(values) else 0
+    if top * len(values) < _EXACT:
+        return np.bincount(key, weights=values, minlength=size).astype(np.int64)
+    if top < _EXACT // 2 and len(values) < _SPLIT:
+        high, low = np.divmod(values, _SPLIT)  # each half's sum is below 2**53: exact
+        summed = np.bincount(key, weights=high, minlength=size).astype(np.int64) * _SPLIT
+        summed += np.bincount(key, weights=low, minlength=size).astype(np.int64)
+        return summed
+    return None
+
+
+def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) -> _Part | None:
+    """A batch's sums (rows start to stop of the row group); None when a sum might not be exact.
+    Runs on a worker thread: NumPy's loops and `bincount` let the other thread run."""
+    import numpy as np
+
+    line, type_, zone, dest, dv = (k.rows(start, stop) for k in group.keys)
+    sizes = [len(k.codes) for k in group.keys]
+    local = type_
+    for entries, size in ((zone, sizes[2]), (dest, sizes[3]), (dv, sizes[4])):
+        if size > 1:  # one entry: every row's, nothing to add
+            local = local * size + entries
+    space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
+    seen = np.bincount(local, minlength=space)
+    present = np.flatnonzero(seen)
+    to_present = np.zeros(space, np.int32)
+    to_present[present] = np.arange(len(present), dtype=np.int32)
+    width = len(present)
+    key = line * width + to_present[local]  # below 2**31: MAX_CELLS
+    cells = sizes[0] * width
+    sums: dict[str, np.ndarray] = {"n": np.bincount(key, minlength=cells)}
+    most: dict[str, int] = {}
+    up, up_valid = _integers(group.integers[0], start, stop)
+    down, down_valid = _integers(group.integers[1], start, stop)
+    ko = np.add(up, down)
+    ko += 1023
+    ko >>= 10  # as the SQL's // 1024 (no negative count): each record's whole ko
+    both = up_valid if down_valid is None else down_valid if up_valid is None else up_valid & down_valid
+    if both is not None:  # some row lacks a byte count: its ko is NULL, not summed, not counted
+        sums["without_bytes"] = np.bincount(key[~both], minlength=cells)
+        key, ko = key[both], ko[both]
+    summed = _sum(key, cells, ko)
+    if summed is None:
+        return None
+    sums["ko"], most["ko"] = summed, (int(ko.max()) if len(ko) else 0) * len(ko)
+    call_keys = None
+    if group.calls:
+        is_call = np.isin(type_, group.calls)
+        if is_call.any():
+            where = np.flatnonzero(is_call)
+            # NULL as 0: COALESCE(dur, 0)
+            secs = _integers(group.integers[2], start, stop)[0][where]
+            call_keys, inverse = np.unique(
+                line[where] * width + to_present[local[where]], return_inverse=True
+            )
+            inverse = inverse.reshape(-1)
+            sums["calls"] = np.bincount(inverse[secs > 0], minlength=len(call_keys))  # dur > 0
+            for name, p in beyond:
+                over = np.maximum(secs - p, 0)
+                summed = _sum(inverse, len(call_keys), over)
+                if summed is None:
+                    return None
+                sums[name], most[name] = summed, (int(over.max()) if len(over) else 0) * len(over)
+    return _Part(present, sums, most, call_keys)
 
 
 def settled_rows(
@@ -300,7 +358,6 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
 def _settled_rows(
     files: Sequence[Path], types: dict[str, str], plan: Settled, periods: list[int], threads: bool
 ) -> SettledRows | None:
-    import numpy as np
     import pyarrow.parquet as pq
 
     columns = _readable(files, types, plan)
@@ -310,120 +367,154 @@ def _settled_rows(
     codes = [_Codes() for _ in KEYS]
     deliv = _Codes()
     combos = _Codes()  # (type, zone, dest, delivered) codes
-    beyond = [f"b{i}" for i in range(len(periods))]
-    sums = _Sums(["n", "ko", "without_bytes", "calls", *beyond])
-    for path in files:
-        reader = pq.ParquetFile(path, read_dictionary=texts)
-        for batch in _batches(reader, columns, threads):
-            rows = batch.num_rows
-            if not rows:
-                continue
-            indexed = [
-                c.local(batch.column(name) if name is not None else None, rows)
-                for c, name in zip(codes, plan.keys, strict=True)
-            ]
-            if isinstance(plan.delivered, str):
-                indexed.append(deliv.local(batch.column(plan.delivered), rows))
-            else:  # a constant, or no column: the value of every row
-                indexed.append(
-                    (np.zeros(rows, np.int32), np.array([deliv.code(plan.delivered)], np.int64), True)
-                )
-            # The batch's combinations of (type, zone, dest, delivered) indices: a small space,
-            # whose entries present in the batch are given codes of the whole input.
-            sizes = [len(found) for _, found, _ in indexed]
-            space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
-            if space > MAX_SPACE:
-                return None
-            (line, line_codes, line_distinct), (type_, type_codes, _), (zone, zone_codes, _) = indexed[:3]
-            (dest, dest_codes, _), (dv, dv_codes, _) = indexed[3:]
-            local = ((type_ * sizes[2] + zone) * sizes[3] + dest) * sizes[4] + dv
-            present = np.flatnonzero(np.bincount(local, minlength=space))
-            global_combos = []
-            for value in present.tolist():
-                rest, d = divmod(value, sizes[4])
-                rest, de = divmod(rest, sizes[3])
-                t, z = divmod(rest, sizes[2])
-                global_combos.append(
-                    combos.code(
-                        (int(type_codes[t]), int(zone_codes[z]), int(dest_codes[de]), int(dv_codes[d]))
-                    )
-                )
-            if max(sizes[0], len(codes[0].values)) * len(combos.values) > MAX_CELLS:
-                return None  # more lines than the dense sums should hold: DuckDB's hash table
-            sums.fit(len(codes[0].values), len(combos.values))
-            to_present = np.zeros(space, np.int32)
-            to_present[present] = np.arange(len(present), dtype=np.int32)
-            distinct = line_distinct and len(set(global_combos)) == len(global_combos)
-            key = line * len(present) + to_present[local]  # below 2**31: MAX_CELLS
-            part = _Batch(key, line_codes, np.array(global_combos, np.int64), distinct, sums)
-            part.add("n")
-            up, up_valid = _integers(batch, plan.bytes_up, rows)
-            down, down_valid = _integers(batch, plan.bytes_down, rows)
-            both = (
-                up_valid if down_valid is None else down_valid if up_valid is None else up_valid & down_valid
-            )
-            ko = (up + down + 1023) >> 10  # as the SQL's // 1024 (no negative count): each record's whole ko
-            if both is not None:  # some row lacks a byte count: its ko is NULL, not summed, not counted
-                if not part.add("without_bytes", ~both) or not part.add("ko", both, ko[both]):
+    beyond = [(f"b{i}", p) for i, p in enumerate(periods)]
+    sums = _Sums(["n", "ko", "without_bytes", "calls", *(name for name, _ in beyond)])
+    workers = min(os.cpu_count() or 1, WORKERS) if threads else 1
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow") if workers > 1 else None
+    pending: deque[tuple[_Group, Future[_Part | None]]] = deque()
+    try:
+        for path in files:
+            reader = pq.ParquetFile(path, read_dictionary=texts)
+            for g in range(reader.metadata.num_row_groups):
+                # Read while the workers sum the row group before (pyarrow lets go of the GIL).
+                table = reader.read_row_group(g, columns=columns, use_threads=threads)
+                group = _group(table, plan, codes, deliv)
+                if group is None or not _merge(pending, sums, combos, codes[0]):
                     return None
-            elif not part.add("ko", None, ko):
-                return None
-            calls = [i for i, code in enumerate(type_codes.tolist()) if codes[1].values[code] in CALL_TYPES]
-            if calls:
-                is_call = np.isin(type_, calls)
-                if is_call.any():
-                    where = np.flatnonzero(is_call)
-                    secs = _integers(batch, plan.duration_s, rows)[0][where]  # NULL as 0: COALESCE(dur, 0)
-                    part.few(where)
-                    part.add("calls", secs > 0)  # dur > 0: a NULL duration is no call
-                    for name, p in zip(beyond, periods, strict=True):
-                        if not part.add(name, None, np.maximum(secs - p, 0)):
-                            return None
-    return _rows(codes, deliv, combos, sums, beyond)
+                rows = table.num_rows
+                for start in range(0, rows, BATCH_ROWS):
+                    task = (group, start, min(start + BATCH_ROWS, rows), beyond)
+                    pending.append((group, pool.submit(_batch, *task) if pool else _done(_batch(*task))))
+        if not _merge(pending, sums, combos, codes[0]):
+            return None
+    finally:
+        if pool is not None:
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+    return _rows(codes, deliv, combos, sums, [name for name, _ in beyond])
 
 
-def _batches(reader: pq.ParquetFile, columns: list[str], threads: bool) -> Iterator[pa.RecordBatch]:
-    """The file's rows a batch at a time, read a row group at a time: `iter_batches` kept 10 MiB
-    more of each row group it passed (0.4 GiB after 30 M rows, against 0.25 this way)."""
-    for group in range(reader.metadata.num_row_groups):
-        yield from reader.read_row_group(group, columns=columns, use_threads=threads).to_batches(BATCH_ROWS)
+def _done(part: _Part | None) -> Future[_Part | None]:
+    """A batch summed on this thread, as a finished task."""
+    future: Future[_Part | None] = Future()
+    future.set_result(part)
+    return future
 
 
-def _integers(batch: pa.RecordBatch, name: str | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """A BIGINT column of the batch as int64 (NULL as 0), and where it is not NULL (None: everywhere)."""
+def _group(table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes) -> _Group | None:
+    """A row group's columns as NumPy views and its dictionaries' codes; None when its
+    (type, zone, dest, delivered) entries make too many combinations."""
     import numpy as np
 
-    if name is None:
-        return np.zeros(rows, np.int64), np.zeros(rows, bool)
-    values, valid = _numbers(batch.column(name))
-    return (values, None) if valid is None else (np.where(valid, values, 0), valid)
+    keys = []
+    for c, name in zip(codes, plan.keys, strict=True):
+        if name is None:
+            keys.append(_Key(None, None, *c.of([None])))
+            continue
+        column = _chunk(table.column(name))
+        values = [*column.dictionary.to_pylist(), None]
+        indices, valid = _numbers(column.indices), _validity(column)
+        keys.append(_Key(indices, valid, *c.of(values)))
+    if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
+        column = _chunk(table.column(plan.delivered))
+        bits = _bits(np.frombuffer(column.buffers()[1], np.uint8), column.offset, 0, len(column))
+        keys.append(_Key(bits, _validity(column), *deliv.of([False, True, None])))
+    else:  # a constant, or no column: the value of every row
+        keys.append(_Key(None, None, *deliv.of([plan.delivered])))
+    space = 1
+    for key in keys[1:]:
+        space *= len(key.codes)
+    if space > MAX_SPACE:
+        return None
+    integers: list[tuple[np.ndarray, tuple[np.ndarray, int] | None] | None] = []
+    for name in (plan.bytes_up, plan.bytes_down, plan.duration_s):
+        if name is None:
+            integers.append(None)
+        else:
+            column = _chunk(table.column(name))
+            integers.append((_numbers(column), _validity(column)))
+    type_values = codes[1].values
+    calls = [i for i, code in enumerate(keys[1].codes.tolist()) if type_values[code] in CALL_TYPES]
+    return _Group(keys, integers, calls)
+
+
+def _chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
+def _merge(
+    pending: deque[tuple[_Group, Future[_Part | None]]], sums: _Sums, combos: _Codes, lines: _Codes
+) -> bool:
+    """Add the sums of the batches summed so far, in their order; False: DuckDB is to run the scan."""
+    import numpy as np
+
+    while pending:
+        group, future = pending.popleft()
+        part = future.result()
+        if part is None:
+            return False
+        type_, zone, dest, dv = (k.codes.tolist() for k in group.keys[1:])
+        sizes = [len(zone), len(dest), len(dv)]
+        found = []
+        for value in part.present.tolist():
+            rest, d = divmod(value, sizes[2])
+            rest, de = divmod(rest, sizes[1])
+            t, z = divmod(rest, sizes[0])
+            found.append(combos.code((type_[t], zone[z], dest[de], dv[d])))
+        if max(len(group.keys[0].codes), len(lines.values)) * len(combos.values) > MAX_CELLS:
+            return False  # more lines than the dense sums should hold: DuckDB's hash table
+        sums.fit(len(lines.values), len(combos.values))
+        distinct = group.keys[0].distinct and len(set(found)) == len(found)
+        if not sums.add(group, part, np.array(found, np.int64), distinct):
+            return False
+    return True
+
+
+def _integers(
+    column: tuple[np.ndarray, tuple[np.ndarray, int] | None] | None, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A BIGINT column's rows start to stop as int64 (NULL as 0), and where it is not NULL (None:
+    everywhere)."""
+    import numpy as np
+
+    if column is None:
+        return np.zeros(stop - start, np.int64), np.zeros(stop - start, bool)
+    values, validity = column
+    if validity is None:
+        return values[start:stop], None
+    valid = _bits(*validity, start, stop).astype(bool)
+    return np.where(valid, values[start:stop], 0), valid
 
 
 # An array's values and validity are taken from its buffers: pyarrow's `fill_null` and `is_valid`
 # load `pyarrow.compute`, whose import costs more than the pass over a million rows.
 
 
-def _numbers(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """A fixed-width integer array's values (anything where NULL) and where it is not NULL (None:
-    everywhere)."""
+def _numbers(array: pa.Array) -> np.ndarray:
+    """A fixed-width integer array's values (anything where NULL)."""
     import numpy as np
 
     values = np.frombuffer(array.buffers()[1], dtype=array.type.to_pandas_dtype())
-    return values[array.offset : array.offset + len(array)], _valid(array)
+    return values[array.offset : array.offset + len(array)]
 
 
-def _valid(array: pa.Array) -> np.ndarray | None:
-    if not array.null_count:
-        return None
-    return _bits(array.buffers()[0], array.offset, len(array)).astype(bool)
-
-
-def _bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
-    """A bitmap's bits (Arrow's order: least significant first) from `offset`, as 0 and 1."""
+def _validity(array: pa.Array) -> tuple[np.ndarray, int] | None:
+    """An array's validity bitmap and its offset; None when no value is NULL."""
     import numpy as np
 
-    bits = np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")
-    return bits[offset : offset + length]
+    if not array.null_count:
+        return None
+    return np.frombuffer(array.buffers()[0], np.uint8), array.offset
+
+
+def _bits(bitmap: np.ndarray, offset: int, start: int, stop: int) -> np.ndarray:
+    """A bitmap's bits start to stop (Arrow's order: least significant first, from `offset`), as 0 and 1."""
+    import numpy as np
+
+    first = offset + start
+    bits = np.unpackbits(bitmap[first >> 3 : (offset + stop + 7) >> 3], bitorder="little")
+    return bits[first & 7 : (first & 7) + stop - start]
 
 
 def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyond: list[str]) -> SettledRows:
