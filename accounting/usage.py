@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
+from accounting import usage_arrow
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import UsageError
 from accounting.records import Dest, UsageType, Zone
@@ -545,7 +546,10 @@ class UsageReader:
         call_sums: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         read = self._settled_by_arrow(scan, periods)
         if read is not None:  # the same rows as the settled scans', read and summed by pyarrow and NumPy
-            rows, call_sums = read
+            rows = []  # those the blocks leave to the loop below
+            seen: set[tuple[Any, ...]] = set()
+            for block in read:
+                rows += _block_groups(groups, block, periods, no_calls, call_sums, seen)
         else:
             rows = self._fetch_sums(scan.sql, ["ko"] if settled else ["ko", *beyond_cols])
         # Settled: the call sums come from a scan of their own, made only when there are calls.
@@ -586,13 +590,9 @@ class UsageReader:
                 _add(groups, g)
         return groups
 
-    def _settled_by_arrow(
-        self, scan: Scan, periods: Sequence[int]
-    ) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], tuple[Any, ...]]] | None:
+    def _settled_by_arrow(self, scan: Scan, periods: Sequence[int]) -> usage_arrow.SettledRows | None:
         """The rows of a settled scan of the Parquet files themselves, by `usage_arrow`; None when
         the scan is not one it makes (DuckDB then runs it): unsettled, a small input, a table."""
-        from accounting import usage_arrow
-
         if (
             not scan.settled
             or scan.plan is None
@@ -1433,6 +1433,50 @@ _KEY_COLUMNS = ["k_line", "k_type", "k_zone", "k_dest", "k_deliv"]  # a `Group.k
 _KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without reading the rows again
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
 _CALL_TYPES = frozenset(("voice", "csd"))
+
+
+def _block_groups(
+    groups: dict[tuple[Any, ...], Group],
+    block: usage_arrow.Block,
+    periods: Sequence[int],
+    no_calls: Mapping[int, int],
+    call_sums: dict[tuple[Any, ...], tuple[Any, ...]],
+    seen: set[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """A settled key's groups, made at once when nothing sets one line's apart: every line named,
+    every data row with both byte counts, the key's groups new (`seen`: the keys made so far).
+    Else its rows, as the settled scan gives them (the call sums into `call_sums`), for the
+    aggregate's loop, which makes the groups one by one."""
+    type_, raw_zone, raw_dest, deliv = block.key
+    zone = raw_zone or "fr"
+    dest = raw_dest or None
+    code = _judge("", type_, zone, dest)  # a named line's
+    key = (type_, zone, dest, deliv, code)
+    lines = block.lines
+    if key in seen or None in lines or "" in lines or (type_ == "data" and block.rows != block.with_bytes):
+        if block.calls is not None:
+            call_sums.update(zip([(line, *block.key) for line in lines], block.calls, strict=True))
+        return [
+            (line, *block.key, False, n, ko, w)
+            for line, n, ko, w in zip(lines, block.rows, block.ko, block.with_bytes, strict=True)
+        ]
+    seen.add(key)
+    new = tuple.__new__  # a Group made without its Python-level constructor (tens of thousands)
+    if block.calls is None:
+        made = [
+            new(Group, (line, type_, zone, dest, deliv, code, n, ko, 0, no_calls))
+            for line, n, ko in zip(lines, block.rows, block.ko, strict=True)
+        ]
+    else:
+        made = [
+            new(
+                Group,
+                (line, type_, zone, dest, deliv, code, n, ko, c[0], dict(zip(periods, c[1:], strict=True))),
+            )
+            for line, n, ko, c in zip(lines, block.rows, block.ko, block.calls, strict=True)
+        ]
+    groups.update(zip([(line, *key) for line in lines], made, strict=True))
+    return []
 
 
 def _add(groups: dict[tuple[Any, ...], Group], g: Group) -> None:

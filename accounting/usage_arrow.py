@@ -66,7 +66,20 @@ class Settled(NamedTuple):
     delivered: str | bool | None
 
 
-SettledRows = tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], tuple[int, ...]]]
+class Block(NamedTuple):
+    """The settled scans' rows of one (type, zone, dest, delivered) key, as read: one entry per
+    line with a row (the line as read, its rows, ko, rows with both byte counts and, for a call
+    type, its call sums: calls, then the seconds beyond each first period)."""
+
+    key: tuple[Any, Any, Any, Any]
+    lines: list[Any]
+    rows: list[int]
+    ko: list[int]
+    with_bytes: list[int]
+    calls: list[tuple[int, ...]] | None  # None: not a call type
+
+
+SettledRows = list[Block]
 
 
 class _Codes:
@@ -270,10 +283,10 @@ def settled_rows(
 ) -> SettledRows | None:
     """The rows of the settled scan's two queries over `files`, or None (DuckDB is to run them).
 
-    (the counts rows: line, type, zone, dest, delivered, False, rows, ko, rows with both byte
-    counts; the call sums per key of the rows of a call type: calls, then the seconds beyond each
-    first period.)  `types`: the columns' DuckDB types; `threads`: pyarrow may read columns in
-    parallel (False on a one-thread connection: a worker among others).
+    A `Block` per (type, zone, dest, delivered) key: for each line, the counts row (rows, ko, rows
+    with both byte counts) and, for a call type, the call sums (calls, then the seconds beyond each
+    first period).  `types`: the columns' DuckDB types; `threads`: the file is read and summed on
+    two threads (False on a one-thread connection: a worker among others).
     """
     try:
         with _system_pool():
@@ -518,29 +531,32 @@ def _bits(bitmap: np.ndarray, offset: int, start: int, stop: int) -> np.ndarray:
 
 
 def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyond: list[str]) -> SettledRows:
-    """The sums as the settled scans' rows (see `settled_rows`), one per key with a row."""
+    """The sums as the settled scans' rows (see `settled_rows`), a block per key combination."""
     import numpy as np
 
     n = sums.sums["n"]
-    lines, combo = np.nonzero(n)
-    keys = [
-        (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
-        for t, z, d, v in combos.values
-    ]
-    names = codes[0].values
-    counted = n[lines, combo].tolist()
-    ko = sums.sums["ko"][lines, combo].tolist()
-    with_bytes = (n - sums.sums["without_bytes"])[lines, combo].tolist()
-    line_list, combo_list = lines.tolist(), combo.tolist()
-    out = [
-        (names[li], *keys[ci], False, count, k, w)
-        for li, ci, count, k, w in zip(line_list, combo_list, counted, ko, with_bytes, strict=True)
-    ]
-    is_call = np.array([k[0] in CALL_TYPES for k in keys] or [False])[combo]
-    where = np.flatnonzero(is_call)
-    call_columns = [sums.sums[name][lines[where], combo[where]].tolist() for name in ["calls", *beyond]]
-    call_sums = {
-        (names[line_list[i]], *keys[combo_list[i]]): sums_of
-        for i, sums_of in zip(where.tolist(), zip(*call_columns, strict=True), strict=True)
-    }
-    return out, call_sums
+    names = np.empty(n.shape[0], dtype=object)
+    names[:] = codes[0].values
+    out = []
+    for c, (t, z, d, v) in enumerate(combos.values):
+        key = (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
+        lines = np.flatnonzero(n[:, c])
+        if not len(lines):
+            continue
+        counted = n[lines, c]
+        with_bytes = counted - sums.sums["without_bytes"][lines, c]
+        calls = None
+        if key[0] in CALL_TYPES:
+            columns = [sums.sums[name][lines, c].tolist() for name in ["calls", *beyond]]
+            calls = list(zip(*columns, strict=True))
+        out.append(
+            Block(
+                key,
+                names[lines].tolist(),
+                counted.tolist(),
+                sums.sums["ko"][lines, c].tolist(),
+                with_bytes.tolist(),
+                calls,
+            )
+        )
+    return out

@@ -268,8 +268,25 @@ def test_a_month_of_the_simulators_shape_is_read_a_batch_at_a_time(
     monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 1 << 20)
     large = usage_arrow.settled_rows(reader.parquet_files, reader.types, scan.plan, PERIODS, threads=True)
     assert small is not None and large is not None
-    assert sorted(small[0], key=repr) == sorted(large[0], key=repr) and small[1] == large[1]
-    assert sum(row[6] for row in small[0]) == pq.ParquetFile(path).metadata.num_rows
+    assert _flat(small) == _flat(large)
+    assert sum(n for block in small for n in block.rows) == pq.ParquetFile(path).metadata.num_rows
+
+
+def _flat(blocks: list[usage_arrow.Block]) -> list[tuple[Any, ...]]:
+    """The settled rows, one per (key, line), in a fixed order."""
+    rows: list[tuple[Any, ...]] = []
+    for block in blocks:
+        calls: list[Any] = block.calls or [None] * len(block.lines)
+        rows += zip(
+            [block.key] * len(block.lines),
+            block.lines,
+            block.rows,
+            block.ko,
+            block.with_bytes,
+            calls,
+            strict=True,
+        )
+    return sorted(rows, key=repr)
 
 
 @pytest.mark.parametrize(("limit", "value"), [("MAX_GROUP_ROWS", 50), ("MAX_CELLS", 40), ("MAX_SPACE", 2)])
