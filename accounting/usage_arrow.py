@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Rows grouped at a time (slices of a row group read whole): the batch's arrays stay a few MiB.
 BATCH_ROWS = 1 << 18
+SAMPLE_STEP = 64  # a batch's combinations are guessed from one row in this many
 MAX_SPACE = 1 << 16  # (type, zone, dest, delivered) index combinations a batch's dictionaries may make
 MAX_GROUP_ROWS = 1 << 22  # a row group's rows: about 40 bytes each once read (dictionary indices, integers)
 MAX_CELLS = 1 << 22  # lines x combinations of the dense sums (8 bytes each, per sum)
@@ -182,7 +183,7 @@ class _Sums:
             self.bound[name] += most
             if self.bound[name] >= _FITS:
                 return False
-        width = len(part.present)
+        width = len(part.present) + 1  # the batch's cells: an extra column, empty
         if part.call_keys is not None:
             line, combo = np.divmod(part.call_keys, width)
             call_place = (lines[line], combos[combo])
@@ -195,9 +196,9 @@ class _Sums:
                 else:
                     np.add.at(total, call_place, summed)
             elif distinct:
-                total[place] += summed.reshape(len(lines), width)
+                total[place] += summed.reshape(len(lines), width)[:, :-1]
             else:
-                np.add.at(total, place, summed.reshape(len(lines), width))
+                np.add.at(total, place, summed.reshape(len(lines), width)[:, :-1])
         return True
 
 
@@ -220,8 +221,9 @@ def _sum(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.nda
 
 
 def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) -> _Part | None:
-    """A batch's sums (rows start to stop of the row group); None when a sum might not be exact.
-    Runs on a worker thread: NumPy's loops and `bincount` let the other thread run."""
+    """A batch's sums (rows start to stop of the row group); None when a sum might not be exact
+    or the cells would be too many.  Runs on a worker thread: NumPy's loops and `bincount` let
+    the other thread run."""
     import numpy as np
 
     line, type_, zone, dest, dv = (k.rows(start, stop) for k in group.keys)
@@ -231,14 +233,25 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
         if size > 1:  # one entry: every row's, nothing to add
             local = local * size + entries
     space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
-    seen = np.bincount(local, minlength=space)
-    present = np.flatnonzero(seen)
-    to_present = np.zeros(space, np.int32)
-    to_present[present] = np.arange(len(present), dtype=np.int32)
-    width = len(present)
-    key = line * width + to_present[local]  # below 2**31: MAX_CELLS
-    cells = sizes[0] * width
-    sums: dict[str, np.ndarray] = {"n": np.bincount(key, minlength=cells)}
+    # The combinations present, first guessed from a sample of the rows (counting every row's
+    # into a few counters is slow: each count waits for the one before); a row of another
+    # combination falls in an extra column, whose rows, if any, make the batch start again
+    # from every row's combination.
+    for sample in (local[::SAMPLE_STEP], local):
+        present = np.flatnonzero(np.bincount(sample, minlength=space))
+        width = len(present) + 1  # the extra column: a combination not in the sample
+        if sizes[0] * width > MAX_CELLS:
+            return None
+        to_present = np.full(space, len(present), np.intp)
+        to_present[present] = np.arange(len(present))
+        combo = to_present[local]
+        key = np.multiply(line, width, dtype=np.intp)  # intp: bincount takes it without a copy
+        key += combo
+        cells = sizes[0] * width
+        counted = np.bincount(key, minlength=cells)
+        if not counted[len(present) :: width].any():
+            break
+    sums: dict[str, np.ndarray] = {"n": counted}
     most: dict[str, int] = {}
     up, up_valid = _integers(group.integers[0], start, stop)
     down, down_valid = _integers(group.integers[1], start, stop)
@@ -248,21 +261,22 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     both = up_valid if down_valid is None else down_valid if up_valid is None else up_valid & down_valid
     if both is not None:  # some row lacks a byte count: its ko is NULL, not summed, not counted
         sums["without_bytes"] = np.bincount(key[~both], minlength=cells)
-        key, ko = key[both], ko[both]
-    summed = _sum(key, cells, ko)
+        ko_key, ko = key[both], ko[both]
+    else:
+        ko_key = key
+    summed = _sum(ko_key, cells, ko)
     if summed is None:
         return None
     sums["ko"], most["ko"] = summed, (int(ko.max()) if len(ko) else 0) * len(ko)
     call_keys = None
     if group.calls:
-        is_call = np.isin(type_, group.calls)
-        if is_call.any():
-            where = np.flatnonzero(is_call)
+        # whether each present combination (and the extra column: none) is of a call type
+        of_call = np.isin(present // (space // sizes[1]), group.calls)
+        where = np.flatnonzero(np.append(of_call, False)[combo])
+        if len(where):
             # NULL as 0: COALESCE(dur, 0)
             secs = _integers(group.integers[2], start, stop)[0][where]
-            call_keys, inverse = np.unique(
-                line[where] * width + to_present[local[where]], return_inverse=True
-            )
+            call_keys, inverse = np.unique(key[where], return_inverse=True)
             inverse = inverse.reshape(-1)
             sums["calls"] = np.bincount(inverse[secs > 0], minlength=len(call_keys))  # dur > 0
             for name, p in beyond:

@@ -184,6 +184,19 @@ def test_the_simulators_files_aggregate_alike_both_ways(
     assert _same_both_ways(path, monkeypatch) == 1
 
 
+@pytest.mark.parametrize("step", [1, 5, 1 << 30])
+def test_the_combinations_a_sample_misses_are_counted_all_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    """A batch's combinations guessed from every row, from one in five, or from its first row only
+    (every other combination then found by the batch's second count)."""
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 5, odd=True, delivered="vary", chunks=2)
+    monkeypatch.setattr(usage_arrow, "SAMPLE_STEP", step)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 211)
+    assert _same_both_ways(path, monkeypatch) == 1
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_typed_pyarrow_files_with_duplicates_aggregate_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
