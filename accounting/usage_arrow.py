@@ -97,16 +97,16 @@ class _Codes:
             self.values.append(value)
         return found
 
-    def of(self, values: list[Any]) -> tuple[np.ndarray, bool]:
+    def of(self, values: list[Any]) -> np.ndarray:
         """The codes of a dictionary's entries (given as values, the last one None: the entry
-        of the NULL rows), and whether they are distinct."""
+        of the NULL rows)."""
         import numpy as np
 
         get = self.index.get
         found = [get(v) for v in values]
         if None in found:
             found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
-        return np.array(found, np.int64), len(set(found)) == len(found)
+        return np.array(found, np.intp)
 
 
 class _Key(NamedTuple):
@@ -116,7 +116,6 @@ class _Key(NamedTuple):
     indices: np.ndarray | None  # None: one entry, every row's (a constant or no column)
     valid: tuple[np.ndarray, int] | None  # the validity bitmap and its offset; None: no NULL
     codes: np.ndarray
-    distinct: bool
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """The batch's rows' entries (as int32)."""
@@ -131,21 +130,27 @@ class _Key(NamedTuple):
 
 
 class _Group(NamedTuple):
-    """A row group read: its keys (line, type, zone, dest, delivered), its integer columns, and
-    the entries of its type dictionary that are call types."""
+    """A row group read: its keys (line, type, zone, dest, delivered), its integer columns, the
+    entries of its type dictionary that are call types, the line codes given so far (its own
+    among them), and the (type, zone, dest, delivered) codes, shared by the threads under `lock`."""
 
     keys: list[_Key]
     integers: list[
         tuple[np.ndarray, tuple[np.ndarray, int] | None] | None
     ]  # bytes_up, bytes_down, duration_s
     calls: list[int]
+    lines: int
+    combos: _Codes
+    lock: threading.Lock
 
 
 class _Part(NamedTuple):
-    """A batch's sums, made on a worker thread: per (line entry, present combination) cell, or
-    for the call sums, per key the call rows hold (`call_keys`, in the same cell numbering)."""
+    """A batch's sums, made on a worker thread: per (line code, combination code) cell of a
+    `lines` x `width` table (its last column empty), or for the call sums, per key the call
+    rows hold (`call_keys`, in the same cell numbering)."""
 
-    present: np.ndarray  # the (type, zone, dest, delivered) entry combinations present
+    lines: int
+    width: int
     sums: dict[str, np.ndarray]
     most: dict[str, int]  # what each sum of values may reach
     call_keys: np.ndarray | None
@@ -173,32 +178,23 @@ class _Sums:
             self.sums[name] = new
         self.shape = shape
 
-    def add(self, group: _Group, part: _Part, combos: np.ndarray, distinct: bool) -> bool:
-        """Add a batch's sums (`combos`: the codes of its present combinations); False when a
-        sum might not fit 64 bits."""
+    def add(self, part: _Part) -> bool:
+        """Add a batch's sums; False when a sum might not fit 64 bits."""
         import numpy as np
 
-        lines = group.keys[0].codes
         for name, most in part.most.items():
             self.bound[name] += most
             if self.bound[name] >= _FITS:
                 return False
-        width = len(part.present) + 1  # the batch's cells: an extra column, empty
+        lines, width = part.lines, part.width
+        self.fit(lines, width - 1)
         if part.call_keys is not None:
-            line, combo = np.divmod(part.call_keys, width)
-            call_place = (lines[line], combos[combo])
-        place = np.ix_(lines, combos)
+            call_place = np.divmod(part.call_keys, width)  # each key once: added in place
         for name, summed in part.sums.items():
-            total = self.sums[name]
-            if name not in _ROW_SUMS:
-                if distinct:
-                    total[call_place] += summed
-                else:
-                    np.add.at(total, call_place, summed)
-            elif distinct:
-                total[place] += summed.reshape(len(lines), width)[:, :-1]
+            if name in _ROW_SUMS:
+                self.sums[name][:lines, : width - 1] += summed.reshape(lines, width)[:, :-1]
             else:
-                np.add.at(total, place, summed.reshape(len(lines), width)[:, :-1])
+                self.sums[name][call_place] += summed
         return True
 
 
@@ -226,7 +222,8 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     the other thread run."""
     import numpy as np
 
-    line, type_, zone, dest, dv = (k.rows(start, stop) for k in group.keys)
+    entries, type_, zone, dest, dv = (k.rows(start, stop) for k in group.keys)
+    line = group.keys[0].codes[entries]  # each row's line code (intp)
     sizes = [len(k.codes) for k in group.keys]
     local = type_
     for entries, size in ((zone, sizes[2]), (dest, sizes[3]), (dv, sizes[4])):
@@ -239,17 +236,18 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     # from every row's combination.
     for sample in (local[::SAMPLE_STEP], local):
         present = np.flatnonzero(np.bincount(sample, minlength=space))
-        width = len(present) + 1  # the extra column: a combination not in the sample
-        if sizes[0] * width > MAX_CELLS:
-            return None
-        to_present = np.full(space, len(present), np.intp)
-        to_present[present] = np.arange(len(present))
-        combo = to_present[local]
-        key = np.multiply(line, width, dtype=np.intp)  # intp: bincount takes it without a copy
+        found = _combination_codes(group, present)
+        width = len(group.combos.values) + 1  # the extra column: a combination not in the sample
+        cells = group.lines * width
+        if cells > MAX_CELLS:
+            return None  # more lines than the dense sums should hold: DuckDB's hash table
+        to_code = np.full(space, width - 1, np.intp)
+        to_code[present] = found
+        combo = to_code[local]
+        key = np.multiply(line, width)  # intp: bincount takes it without a copy
         key += combo
-        cells = sizes[0] * width
         counted = np.bincount(key, minlength=cells)
-        if not counted[len(present) :: width].any():
+        if not counted[width - 1 :: width].any():
             break
     sums: dict[str, np.ndarray] = {"n": counted}
     most: dict[str, int] = {}
@@ -271,8 +269,9 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     call_keys = None
     if group.calls:
         # whether each present combination (and the extra column: none) is of a call type
-        of_call = np.isin(present // (space // sizes[1]), group.calls)
-        where = np.flatnonzero(np.append(of_call, False)[combo])
+        of_call = np.zeros(space, bool)
+        of_call[present] = np.isin(present // (space // sizes[1]), group.calls)
+        where = np.flatnonzero(of_call[local])
         if len(where):
             # NULL as 0: COALESCE(dur, 0)
             secs = _integers(group.integers[2], start, stop)[0][where]
@@ -285,7 +284,20 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
                 if summed is None:
                     return None
                 sums[name], most[name] = summed, (int(over.max()) if len(over) else 0) * len(over)
-    return _Part(present, sums, most, call_keys)
+    return _Part(group.lines, width, sums, most, call_keys)
+
+
+def _combination_codes(group: _Group, present: np.ndarray) -> list[int]:
+    """The codes of the batch's present (type, zone, dest, delivered) entry combinations."""
+    type_, zone, dest, dv = (k.codes.tolist() for k in group.keys[1:])
+    found = []
+    with group.lock:
+        for value in present.tolist():
+            rest, d = divmod(value, len(dv))
+            rest, de = divmod(rest, len(dest))
+            t, z = divmod(rest, len(zone))
+            found.append(group.combos.code((type_[t], zone[z], dest[de], dv[d])))
+    return found
 
 
 def settled_rows(
@@ -398,25 +410,26 @@ def _settled_rows(
     sums = _Sums(["n", "ko", "without_bytes", "calls", *(name for name, _ in beyond)])
     workers = min(os.cpu_count() or 1, WORKERS) if threads else 1
     pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow") if workers > 1 else None
-    pending: deque[tuple[_Group, Future[_Part | None]]] = deque()
+    pending: deque[Future[_Part | None]] = deque()
+    lock = threading.Lock()
     try:
         for path in files:
             reader = pq.ParquetFile(path, read_dictionary=texts)
             for g in range(reader.metadata.num_row_groups):
                 # Read while the workers sum the row group before (pyarrow lets go of the GIL).
                 table = reader.read_row_group(g, columns=columns, use_threads=threads)
-                group = _group(table, plan, codes, deliv)
-                if group is None or not _merge(pending, sums, combos, codes[0]):
+                group = _group(table, plan, codes, deliv, combos, lock)
+                if group is None or not _merge(pending, sums):
                     return None
                 rows = table.num_rows
                 for start in range(0, rows, BATCH_ROWS):
                     task = (group, start, min(start + BATCH_ROWS, rows), beyond)
-                    pending.append((group, pool.submit(_batch, *task) if pool else _done(_batch(*task))))
-        if not _merge(pending, sums, combos, codes[0]):
+                    pending.append(pool.submit(_batch, *task) if pool else _done(_batch(*task)))
+        if not _merge(pending, sums):
             return None
     finally:
         if pool is not None:
-            for _, future in pending:
+            for future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
     return _rows(codes, deliv, combos, sums, [name for name, _ in beyond])
@@ -429,7 +442,9 @@ def _done(part: _Part | None) -> Future[_Part | None]:
     return future
 
 
-def _group(table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes) -> _Group | None:
+def _group(
+    table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes, combos: _Codes, lock: threading.Lock
+) -> _Group | None:
     """A row group's columns as NumPy views and its dictionaries' codes; None when its
     (type, zone, dest, delivered) entries make too many combinations."""
     import numpy as np
@@ -437,18 +452,18 @@ def _group(table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes) -
     keys = []
     for c, name in zip(codes, plan.keys, strict=True):
         if name is None:
-            keys.append(_Key(None, None, *c.of([None])))
+            keys.append(_Key(None, None, c.of([None])))
             continue
         column = _chunk(table.column(name))
         values = [*column.dictionary.to_pylist(), None]
         indices, valid = _numbers(column.indices), _validity(column)
-        keys.append(_Key(indices, valid, *c.of(values)))
+        keys.append(_Key(indices, valid, c.of(values)))
     if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
         column = _chunk(table.column(plan.delivered))
         bits = _bits(np.frombuffer(column.buffers()[1], np.uint8), column.offset, 0, len(column))
-        keys.append(_Key(bits, _validity(column), *deliv.of([False, True, None])))
+        keys.append(_Key(bits, _validity(column), deliv.of([False, True, None])))
     else:  # a constant, or no column: the value of every row
-        keys.append(_Key(None, None, *deliv.of([plan.delivered])))
+        keys.append(_Key(None, None, deliv.of([plan.delivered])))
     space = 1
     for key in keys[1:]:
         space *= len(key.codes)
@@ -463,37 +478,18 @@ def _group(table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes) -
             integers.append((_numbers(column), _validity(column)))
     type_values = codes[1].values
     calls = [i for i, code in enumerate(keys[1].codes.tolist()) if type_values[code] in CALL_TYPES]
-    return _Group(keys, integers, calls)
+    return _Group(keys, integers, calls, len(codes[0].values), combos, lock)
 
 
 def _chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 
-def _merge(
-    pending: deque[tuple[_Group, Future[_Part | None]]], sums: _Sums, combos: _Codes, lines: _Codes
-) -> bool:
+def _merge(pending: deque[Future[_Part | None]], sums: _Sums) -> bool:
     """Add the sums of the batches summed so far, in their order; False: DuckDB is to run the scan."""
-    import numpy as np
-
     while pending:
-        group, future = pending.popleft()
-        part = future.result()
-        if part is None:
-            return False
-        type_, zone, dest, dv = (k.codes.tolist() for k in group.keys[1:])
-        sizes = [len(zone), len(dest), len(dv)]
-        found = []
-        for value in part.present.tolist():
-            rest, d = divmod(value, sizes[2])
-            rest, de = divmod(rest, sizes[1])
-            t, z = divmod(rest, sizes[0])
-            found.append(combos.code((type_[t], zone[z], dest[de], dv[d])))
-        if max(len(group.keys[0].codes), len(lines.values)) * len(combos.values) > MAX_CELLS:
-            return False  # more lines than the dense sums should hold: DuckDB's hash table
-        sums.fit(len(lines.values), len(combos.values))
-        distinct = group.keys[0].distinct and len(set(found)) == len(found)
-        if not sums.add(group, part, np.array(found, np.int64), distinct):
+        part = pending.popleft().result()
+        if part is None or not sums.add(part):
             return False
     return True
 
