@@ -89,6 +89,7 @@ class _Codes:
     def __init__(self) -> None:
         self.values: list[Any] = []
         self.index: dict[Any, int] = {}
+        self._last: tuple[pa.Array, np.ndarray] | None = None  # the last dictionary, its codes
 
     def code(self, value: Any) -> int:
         found = self.index.get(value)
@@ -96,6 +97,15 @@ class _Codes:
             found = self.index[value] = len(self.values)
             self.values.append(value)
         return found
+
+    def of_dictionary(self, dictionary: pa.Array) -> np.ndarray:
+        """The codes of a dictionary's entries and of the NULL rows' entry after them: the row
+        groups of a file often share one dictionary, coded once."""
+        if self._last is not None and self._last[0].equals(dictionary):
+            return self._last[1]
+        codes = self.of([*dictionary.to_pylist(), None])
+        self._last = (dictionary, codes)
+        return codes
 
     def of(self, values: list[Any]) -> np.ndarray:
         """The codes of a dictionary's entries (given as values, the last one None: the entry
@@ -455,9 +465,7 @@ def _group(
             keys.append(_Key(None, None, c.of([None])))
             continue
         column = _chunk(table.column(name))
-        values = [*column.dictionary.to_pylist(), None]
-        indices, valid = _numbers(column.indices), _validity(column)
-        keys.append(_Key(indices, valid, c.of(values)))
+        keys.append(_Key(_numbers(column.indices), _validity(column), c.of_dictionary(column.dictionary)))
     if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
         column = _chunk(table.column(plan.delivered))
         bits = _bits(np.frombuffer(column.buffers()[1], np.uint8), column.offset, 0, len(column))
