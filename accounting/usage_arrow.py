@@ -424,7 +424,9 @@ def _settled_rows(
     lock = threading.Lock()
     try:
         for path in files:
-            reader = pq.ParquetFile(path, read_dictionary=texts)
+            # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
+            # more CPU here)
+            reader = pq.ParquetFile(path, read_dictionary=texts, pre_buffer=False)
             for g in range(reader.metadata.num_row_groups):
                 # Read while the workers sum the row group before (pyarrow lets go of the GIL).
                 table = reader.read_row_group(g, columns=columns, use_threads=threads)
