@@ -4,12 +4,14 @@ When the files' statistics and footers settle every row check (`UsageReader._sca
 settled scan: the simulator's files, a typed Parquet whose statistics keep its records inside
 the month), the aggregate is only a grouping on four or five text keys with a few integer sums.
 DuckDB hashes the four keys of every row; here the key columns are read as dictionaries, a row
-group at a time, grouped in batches: each batch's
-dictionary codes become codes of the whole input (one lookup per dictionary value, not per
-row), the codes one integer per row, and the sums `np.bincount`s over it.
+group at a time, and summed in batches on two threads while the next row group is read: each
+dictionary's values get codes of the whole input (one lookup per dictionary value, not per
+row), a row's (line, combination) codes make one integer, and the sums are `np.bincount`s over
+it, dense tables added to the totals in batch order.
 
 The result is the rows the settled scan's SQL gives (`_settled_scan_sql`: the counts scan and the
-call scan), so that the reader turns them into `Group`s the same way.  Anything this module is not
+call scan), a `Block` per key combination, so that the reader turns them into `Group`s the same
+way.  Anything this module is not
 sure of gives None, and the reader runs DuckDB instead: a column of another type than the scan
 reads as it is, a key column stored without a dictionary, files whose schemas differ, text that is
 not UTF-8, sums that might not be exact in a float or might not fit 64 bits.  DuckDB remains the
