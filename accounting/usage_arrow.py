@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,6 +67,14 @@ class Settled(NamedTuple):
     bytes_down: str | None
     duration_s: str | None
     delivered: str | bool | None
+
+
+class RowCheck(Protocol):
+    """Checks of every row made as the pass reads them (a ValueError: a row fails)."""
+
+    columns: list[str]  # read besides the pass's own
+
+    def __call__(self, batch: pa.RecordBatch) -> None: ...
 
 
 class Block(NamedTuple):
@@ -318,17 +326,20 @@ def settled_rows(
     plan: Settled,
     first_periods: Sequence[int],
     threads: bool,
+    check: RowCheck | None = None,
 ) -> SettledRows | None:
     """The rows of the settled scan's two queries over `files`, or None (DuckDB is to run them).
 
     A `Block` per (type, zone, dest, delivered) key: for each line, the counts row (rows, ko, rows
     with both byte counts) and, for a call type, the call sums (calls, then the seconds beyond each
     first period).  `types`: the columns' DuckDB types; `threads`: the file is read and summed on
-    two threads (False on a one-thread connection: a worker among others).
+    two threads (False on a one-thread connection: a worker among others).  `check`: called on
+    the main thread with every batch read (in file order, with its own columns read too) before
+    it is summed; a ValueError from it gives None.
     """
     try:
         with _system_pool():
-            return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads)
+            return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
     except (UnicodeDecodeError, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the settled aggregate left to DuckDB: %s", exc)
         return None
@@ -440,13 +451,20 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
 
 
 def _settled_rows(
-    files: Sequence[Path], types: dict[str, str], plan: Settled, periods: list[int], threads: bool
+    files: Sequence[Path],
+    types: dict[str, str],
+    plan: Settled,
+    periods: list[int],
+    threads: bool,
+    check: RowCheck | None = None,
 ) -> SettledRows | None:
     import pyarrow.parquet as pq
 
     columns = _readable(files, types, plan)
     if columns is None:
         return None
+    if check is not None:
+        columns += [name for name in check.columns if name not in columns]
     texts = [name for name in plan.keys if name is not None]
     codes = [_Codes() for _ in KEYS]
     deliv = _Codes()
@@ -469,6 +487,9 @@ def _settled_rows(
                 if group is None or not _merge(pending, sums):
                     return None
                 rows = table.num_rows
+                if check is not None:
+                    for batch in table.to_batches(BATCH_ROWS):
+                        check(batch)
                 for start in range(0, rows, BATCH_ROWS):
                     task = (group, start, min(start + BATCH_ROWS, rows), beyond)
                     pending.append(pool.submit(_batch, *task) if pool else _done(_batch(*task)))

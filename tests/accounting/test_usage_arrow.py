@@ -312,3 +312,44 @@ def test_inputs_past_the_memory_the_path_allows_itself_are_left_to_duckdb(
     assert _same_both_ways(path, monkeypatch) == 1
     monkeypatch.setattr(usage_arrow, limit, value)
     assert _same_both_ways(path, monkeypatch) == 0
+
+
+class _Seen:
+    """A row check that counts the rows it is shown and the starts among its columns."""
+
+    def __init__(self) -> None:
+        self.columns = ["start"]
+        self.rows = 0
+        self.starts = 0
+
+    def __call__(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        self.starts += batch.num_rows - batch.column(batch.schema.get_field_index("start")).null_count
+
+
+class _Refuse:
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+
+    def __call__(self, batch: pa.RecordBatch) -> None:
+        raise ValueError("a row fails")
+
+
+def test_a_row_check_is_shown_every_row_and_its_refusal_leaves_the_scan_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 11, odd=True, delivered="vary", chunks=3)
+    reader = UsageReader(path)
+    scan = reader._scan_sql(*MONTH, PERIODS)
+    assert scan.plan is not None
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 97)
+    args = (reader.parquet_files, reader.types, scan.plan, PERIODS)
+    seen = _Seen()
+    checked = usage_arrow.settled_rows(*args, threads=True, check=seen)
+    unchecked = usage_arrow.settled_rows(*args, threads=True)
+    assert checked is not None and unchecked is not None and _flat(checked) == _flat(unchecked)
+    rows = pq.ParquetFile(path).metadata.num_rows
+    assert seen.rows == seen.starts == rows  # every row, with the column the check asked for
+    assert usage_arrow.settled_rows(*args, threads=True, check=_Refuse()) is None
+    assert usage_arrow.settled_rows(*args, threads=False, check=_Refuse()) is None
