@@ -272,17 +272,25 @@ def test_a_month_of_the_simulators_shape_is_read_a_batch_at_a_time(
 ) -> None:
     """Batches much smaller than the row groups: the dictionaries of a row group are mapped once."""
     path = tmp_path / "u.parquet"
-    _simulator_file(path, 42, odd=True, delivered="vary", chunks=6)
-    reader = UsageReader(path)
-    scan = reader._scan_sql(*MONTH, PERIODS)
-    assert scan.plan is not None
+    args = _pass_args(path, 42, chunks=6)
     monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 13)
-    small = usage_arrow.settled_rows(reader.parquet_files, reader.types, scan.plan, PERIODS, threads=False)
+    small = usage_arrow.settled_rows(*args, threads=False)
     monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 1 << 20)
-    large = usage_arrow.settled_rows(reader.parquet_files, reader.types, scan.plan, PERIODS, threads=True)
+    large = usage_arrow.settled_rows(*args, threads=True)
     assert small is not None and large is not None
     assert _flat(small) == _flat(large)
     assert sum(n for block in small for n in block.rows) == pq.ParquetFile(path).metadata.num_rows
+
+
+def _pass_args(
+    path: Path, seed: int, chunks: int
+) -> tuple[Sequence[Path], dict[str, str], usage_arrow.Settled, Sequence[int]]:
+    """A simulator's file with odd keys and a varying `delivered`, and the pass's arguments for it."""
+    _simulator_file(path, seed, odd=True, delivered="vary", chunks=chunks)
+    reader = UsageReader(path)
+    scan = reader._scan_sql(*MONTH, PERIODS)
+    assert scan.plan is not None
+    return reader.parquet_files, reader.types, scan.plan, PERIODS
 
 
 def _flat(blocks: list[usage_arrow.Block]) -> list[tuple[Any, ...]]:
@@ -339,12 +347,8 @@ def test_a_row_check_is_shown_every_row_and_its_refusal_leaves_the_scan_to_duckd
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "u.parquet"
-    _simulator_file(path, 11, odd=True, delivered="vary", chunks=3)
-    reader = UsageReader(path)
-    scan = reader._scan_sql(*MONTH, PERIODS)
-    assert scan.plan is not None
+    args = _pass_args(path, 11, chunks=3)
     monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 97)
-    args = (reader.parquet_files, reader.types, scan.plan, PERIODS)
     seen = _Seen()
     checked = usage_arrow.settled_rows(*args, threads=True, check=seen)
     unchecked = usage_arrow.settled_rows(*args, threads=True)
