@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from accounting import usage
 from accounting.db import duckdb
 from accounting.usage import Group, RejectedKey, Scan, UsageReader, connect
-from accounting.usage_arrow import CALL_TYPES, KEYS, Settled, SettledRows
+from accounting.usage_arrow import CALL_TYPES, KEYS, Block, Settled, SettledRows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -296,7 +296,6 @@ class PartSums:
         durations: dict[tuple[Any, ...], list[np.ndarray]] = {}
         for key, arrays in self._calls.items():
             durations.setdefault(scanned(key), []).extend(arrays)
-        rows_out = [(*k, False, n, ko, with_bytes) for k, (n, ko, with_bytes) in counts.items()]
         call_sums: dict[tuple[Any, ...], tuple[int, ...]] = {}
         for k, arrays in durations.items():
             if k[1] not in CALL_TYPES:
@@ -306,7 +305,20 @@ class PartSums:
                 int(np.count_nonzero(secs > 0)),
                 *(int(np.maximum(secs - int(p), 0).sum()) for p in first_periods),
             )
-        return rows_out, call_sums
+        no_calls = (0,) * (1 + len(first_periods))
+        blocks: dict[tuple[Any, ...], Block] = {}
+        for k, (n, ko, with_bytes) in counts.items():
+            block = blocks.get(k[1:])
+            if block is None:
+                calls: list[tuple[int, ...]] | None = [] if k[1] in CALL_TYPES else None
+                block = blocks[k[1:]] = Block((k[1], k[2], k[3], k[4]), [], [], [], [], calls)
+            block.lines.append(k[0])
+            block.rows.append(n)
+            block.ko.append(ko)
+            block.with_bytes.append(with_bytes)
+            if block.calls is not None:
+                block.calls.append(call_sums.get(k, no_calls))
+        return list(blocks.values())
 
 
 def _local(column: pa.Array | None, rows: int) -> tuple[np.ndarray | None, list[Any]]:
