@@ -117,6 +117,11 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}"
 
 
+def part_path(out_dir: Path, index: int) -> Path:
+    """The usage part file of shard `index`."""
+    return out_dir / "usage" / f"{part_name(index)}.parquet"
+
+
 def shard_ranges(scenario: Scenario) -> list[tuple[int, int]]:
     """[start, end) device index ranges of the shards."""
     n, size = scenario.n_devices, scenario.shard_devices
@@ -227,7 +232,7 @@ class Shard:
         name = part_name(index)
         # `sums`: the rating's sums of the usage part, kept as its batches are written
         self.part_sums = PartSums() if sums else None
-        self.part_path = out_dir / "usage" / f"{name}.parquet"
+        self.part_path = part_path(out_dir, index)
         writers = [
             UsageWriter(
                 self.part_path,

@@ -57,7 +57,7 @@ from simulator.engine import (
     PART_PARQUET_OPTIONS,
     RatingSpec,
     ShardResult,
-    part_name,
+    part_path,
     run_shard,
     shard_ranges,
 )
@@ -314,11 +314,6 @@ class UsageMerger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def part_path(out_dir: Path, index: int) -> Path:
-    """The usage part file of shard `index`."""
-    return out_dir / "usage" / f"{part_name(index)}.parquet"
 
 
 def usage_parts(out_dir: Path) -> list[Path]:
