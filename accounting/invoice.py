@@ -131,12 +131,9 @@ class LineBill:
     def to_dict(self) -> dict[str, Any]:
         return self._dict(self.total)
 
-    def _json_head(self) -> str:
-        """The start of the line's entry as `_ENCODE(self._dict(...))` writes it, up to its total."""
-        return f'{{"id": {json_string(self.id)}, {self._json_terms()}'
-
     def _json_terms(self) -> str:
-        """The keys of the entry after its id and before its total (the same for alike lines)."""
+        """The keys of the line's entry (as `_ENCODE(self._dict(...))` writes it) after its id and
+        before its total: the same for alike lines."""
         head = f'"offer": {json_string(self.offer)}, "plan": {json_string(self.plan)}, '
         if self.commitment is not None:
             head += f'"commitment": {int.__repr__(self.commitment)}, '
@@ -332,13 +329,12 @@ class Invoice:
                 known = alike.get(key)
                 if known is None:
                     texts = []
-                    total = ZERO
                     for item in items:
-                        total += item.amount
                         text = shared.get(id(item))
                         if text is None:
                             text = shared[id(item)] = write(item)
                         texts.append(text)
+                    total = line.total
                     known = alike[key] = (
                         total,
                         f'"total_ht": {json_string(fmt(total))}, "items": [{", ".join(texts)}]}}',
