@@ -560,6 +560,12 @@ def _merge(pending: deque[Future[_Part | None]], sums: _Sums) -> bool:
     return True
 
 
+def integers(array: pa.Array | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A BIGINT array's values as int64 (NULL as 0), and where it is not NULL (None: everywhere);
+    no array: `rows` NULLs."""
+    return _integers(None if array is None else (_numbers(array), _validity(array)), 0, rows)
+
+
 def _integers(
     column: tuple[np.ndarray, tuple[np.ndarray, int] | None] | None, start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from accounting import usage
 from accounting.db import duckdb
 from accounting.usage import Group, RejectedKey, Scan, UsageReader, connect
-from accounting.usage_arrow import CALL_TYPES, KEYS, Block, Settled, SettledRows
+from accounting.usage_arrow import CALL_TYPES, KEYS, Block, Settled, SettledRows, integers
 
 if TYPE_CHECKING:
     import numpy as np
@@ -346,15 +346,9 @@ def _local(column: pa.Array | None, rows: int) -> tuple[np.ndarray | None, list[
 
 
 def _counts(batch: pa.RecordBatch, name: str, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """An integer column as int64 (NULL as 0) and where it is not NULL (None: on every row)."""
-    import numpy as np
-
-    if name not in batch.schema.names:
-        return np.zeros(rows, np.int64), np.zeros(rows, bool)
-    column = batch.column(name)
-    if not column.null_count:
-        return np.asarray(column).astype(np.int64, copy=False), None
-    return np.asarray(column.fill_null(0)).astype(np.int64, copy=False), np.asarray(column.is_valid())
+    """A BIGINT column of the batch as int64 (NULL as 0) and where it is not NULL (None: on every
+    row), read as the settled pass reads one."""
+    return integers(batch.column(name) if name in batch.schema.names else None, rows)
 
 
 class _SummedReader(UsageReader):
