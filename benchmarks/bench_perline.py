@@ -31,7 +31,7 @@ from benchmarks.bench_accounting import GROUPS
 MO = 1024
 
 
-class _Aggregated:
+class Aggregated:
     """A reader whose month is already aggregated."""
 
     def __init__(self, groups: list[Group]) -> None:
@@ -136,7 +136,7 @@ def measure(label: str, doc: dict[str, Any], groups: list[Group], runs: int, pla
     inventory = inventory_from_dict(doc)
     stages: dict[str, list[float]] = {}
     for _ in range(runs):
-        price_s, run = _cpu(lambda: rate_run(inventory, None, catalog, reader=_Aggregated(groups)))  # type: ignore[arg-type]
+        price_s, run = _cpu(lambda: rate_run(inventory, None, catalog, reader=Aggregated(groups)))  # type: ignore[arg-type]
         text_s, _ = _cpu(run.invoice.render_text)
         json_s, _ = _cpu(run.invoice.to_json)
         compare_s, comparison = _cpu(compare, run)

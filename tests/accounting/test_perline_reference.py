@@ -52,20 +52,9 @@ from accounting.inventory import Inventory, Line, Month, is_active
 from accounting.invoice import Invoice, Item, LineBill, layout_json
 from accounting.money import ZERO, cents
 from accounting.usage import ROW_REASONS, Group
-from benchmarks.bench_perline import bench_month, meters_month
+from benchmarks.bench_perline import Aggregated, bench_month, meters_month
 
 KO = 1024
-
-
-class _Aggregated:
-    def __init__(self, groups: list[Group]) -> None:
-        self.groups = groups
-
-    def aggregate(self, *_: Any) -> list[Group]:
-        return self.groups
-
-    def list_rejects(self, *_: Any, **__: Any) -> list[tuple[str | None, int, str]]:
-        return []
 
 
 # ----- the reference ---------------------------------------------------------------------------------
@@ -371,7 +360,7 @@ def _month(seed: int) -> tuple[Inventory, list[Group]]:
 
 def _check(inventory: Inventory, groups: list[Group], monkeypatch: pytest.MonkeyPatch) -> None:
     catalog = load_catalog()
-    run = rate_run(inventory, None, catalog, reader=_Aggregated(groups))  # type: ignore[arg-type]
+    run = rate_run(inventory, None, catalog, reader=Aggregated(groups))  # type: ignore[arg-type]
     ref, rated = ref_invoice(inventory, groups, catalog)
     got, want = run.rated, rated
     assert [(repr(g), c, r) for g, c, r in got.rejected] == [(repr(g), c, r) for g, c, r in want.rejected]
@@ -404,7 +393,7 @@ def test_bench_months_as_the_reference(make: Any, monkeypatch: pytest.MonkeyPatc
 def test_lines_share_items_made_alike() -> None:
     """Lines with the same usage under the same terms share their items (what the writers rely on)."""
     doc, groups = meters_month(200)
-    run = rate_run(inventory_from_dict(doc), None, load_catalog(), reader=_Aggregated(groups))  # type: ignore[arg-type]
+    run = rate_run(inventory_from_dict(doc), None, load_catalog(), reader=Aggregated(groups))  # type: ignore[arg-type]
     distinct = {id(i) for b in run.invoice.lines for i in b.items}
     volumes = {g.ko for g in groups}
     assert len(distinct) == 2 + len(volumes)  # the subscription, the bundle full, one overage per volume
