@@ -39,6 +39,8 @@ from accounting.usage_arrow import Settled
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from accounting.usage_arrow_checks import RowProof
+
 # pyarrow and numpy are imported where they are used (an Arrow table, Parquet footers, the duplicate
 # search of a large input): rating a CSV file starts with DuckDB alone (`m2msim rate` in 0.3 s).
 
@@ -229,6 +231,8 @@ class UsageReader:
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
         self._coded: list[Group] | None = None  # the aggregates with a reject code (`aggregate`)
+        self._rows_proven = False  # the scan taken as settled: every row checked by `_proof`
+        self._proof: RowProof | None = None  # the checks made as the pyarrow pass reads the rows
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
             arrow_scans()
@@ -501,8 +505,10 @@ class UsageReader:
         destination and line are judged once per aggregate (`_judge`), in the same order as
         `list_rejects`.
         """
-        self._dedupe()
-        groups = self._aggregate_relation(month_start, month_end, first_periods)
+        groups = self._proven_aggregate(month_start, month_end, first_periods)
+        if groups is None:
+            self._dedupe()
+            groups = self._aggregate_relation(month_start, month_end, first_periods)
         if self.duplicates:
             # Aggregated once with every row; the extra copies of the duplicated rows (a table of
             # their own, a few rows) are aggregated alike and taken back out: each copy fell in
@@ -530,6 +536,37 @@ class UsageReader:
             _add(groups, Group(None, None, None, None, None, "bad-row", malformed, 0, 0, {}))
         self._coded = [g for g in groups.values() if g.code is not None]
         return list(groups.values())
+
+    def _proven_aggregate(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> dict[tuple[Any, ...], Group] | None:
+        """Parquet files whose rows DuckDB would check one by one and search for duplicates (no
+        footer settles them): the settled scan by the pyarrow pass, which checks every row as it
+        reads it (`usage_arrow_checks`); None when a row may fail, or anything is unsure (the
+        rows are then checked by DuckDB)."""
+        from accounting import usage_arrow_checks
+
+        if (
+            not usage_arrow_checks.PROVE
+            or self.kind != "parquet"
+            or self.relation != self._files
+            or self.parquet_rows < usage_arrow.ARROW_ROWS
+            or (self.claims_unique and self._scan_sql(month_start, month_end, first_periods).settled)
+        ):
+            return None
+        threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
+        self._proof = usage_arrow_checks.row_proof(
+            self.parquet_files, self.types, month_start, month_end, self.parquet_rows, threads
+        )
+        if self._proof is None:
+            return None
+        self._rows_proven = True
+        try:
+            return self._aggregate_relation(month_start, month_end, first_periods)
+        except _Unproven:
+            return None
+        finally:
+            self._rows_proven, self._proof = False, None
 
     def _aggregate_relation(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
@@ -593,17 +630,31 @@ class UsageReader:
     def _settled_by_arrow(self, scan: Scan, periods: Sequence[int]) -> usage_arrow.SettledRows | None:
         """The rows of a settled scan of the Parquet files themselves, by `usage_arrow`; None when
         the scan is not one it makes (DuckDB then runs it): unsettled, a small input, a table."""
+        proof = self._proof  # the rows checked as the pass reads them: no other way to take
         if (
             not scan.settled
             or scan.plan is None
             or self.relation != self._files
             or self.parquet_rows < usage_arrow.ARROW_ROWS
         ):
+            if proof is not None:
+                proof.finish()
+                raise _Unproven
             return None
         threads = self._fetch("SELECT current_setting('threads')")[0][0]
-        return usage_arrow.settled_rows(
-            self.parquet_files, self.types, scan.plan, periods, threads=int(threads) > 1
-        )
+        if proof is None:
+            return usage_arrow.settled_rows(
+                self.parquet_files, self.types, scan.plan, periods, threads=int(threads) > 1
+            )
+        try:
+            read = usage_arrow.settled_rows(
+                self.parquet_files, self.types, scan.plan, periods, threads=int(threads) > 1, check=proof
+            )
+        finally:
+            proven = proof.finish()
+        if read is None or not proven:
+            raise _Unproven
+        return read
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:
@@ -700,7 +751,7 @@ class UsageReader:
             ("bad-delivered", deliv_bad),
             *self._record_checks_unsettled(month_end, ts, dur, bu, bd),
         ]
-        row_checks = [(code, sql) for code, sql in row_checks if sql != "false"]
+        row_checks = [(code, sql) for code, sql in row_checks if sql != "false" and not self._rows_proven]
         if not row_checks:
             # The statistics settled every row check but one: a data row without both byte counts,
             # which the aggregate counts (`with_bytes`).  No per-row code, no code in the key.
@@ -1115,6 +1166,10 @@ class UsageReader:
         return self._fetch(
             f"SELECT f, r, NULL, first_f, first_r FROM dup_rows ORDER BY {order}, r LIMIT {int(limit)}"
         )
+
+
+class _Unproven(Exception):
+    """The pyarrow pass could not check every row (`UsageReader._proven_aggregate`)."""
 
 
 def _record_checks(month_end: datetime) -> list[tuple[str, str]]:

@@ -1,0 +1,554 @@
+"""Every row of an unsettled Parquet input checked as the pyarrow pass reads it, or not.
+
+A Parquet file without the simulator's footer (a pyarrow export: its `start` as text or as a
+typed timestamp, no statistics that settle the checks, any column order) is checked row by row
+by DuckDB's scan (`UsageReader._scan_sql`, unsettled) and searched for duplicates
+(`UsageReader._dedupe`).  Instead, the reader may take the settled scans (`usage_arrow`, the
+pyarrow pass) and have the pass call a `RowProof` on every batch it reads (the columns the
+checks need read with the pass's own: one read for both).  When every row passes and no two
+rows are alike, the pass's sums are the month's; at the first row that may fail, or anything
+unsure, the pass gives up and DuckDB checks the rows as before (and lists the rejects).
+
+The checks follow the reader's SQL check for check, on the values as DuckDB reads them:
+
+- `start`: a TIMESTAMP WITH TIME ZONE (or a TIMESTAMP, read in UTC) in milliseconds or
+  microseconds; or text in the forms whose reading by DuckDB is certain (those of
+  `usage_small`: `YYYY-MM-DD HH:MM:SS`, `T` or a space between, up to six decimals, then
+  nothing, `Z`, `+HH` or `+HH:MM`), parsed here by columns of bytes.  Every row has one, inside
+  the month;
+- `duration_s`, `bytes_up`, `bytes_down`: BIGINT, NULL or within their bounds; a data row has
+  both byte counts; the checks of what no network produces (`_record_checks`) computed in
+  integers, and where DuckDB's DOUBLE arithmetic could round the other way (a record ending
+  within a millisecond of the month's end), unsure;
+- `delivered`: BOOLEAN (never malformed), or no column;
+- no two rows identical: a 64-bit hash of each row's line, start, duration, byte counts and
+  `delivered`, sorted; a hash seen twice (a copy, or two rows alike in those columns) is unsure;
+- text that is not UTF-8 in any text column (DuckDB refuses the file): unsure.
+
+The checks that depend on the aggregate's key only (type, zone, destination, line) are made on
+the aggregates by the reader, as for every input.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+# Off until the pass is parallel: measured per 30 M rows of the bench's pyarrow files, the pass
+# with these checks costs 8.6-9.9 CPU-s against 8.3-9.1 for DuckDB's checks with a typed start,
+# 10.8-11.2 against 11.3-12.6 with a text start, but the pass's one thread takes longer than
+# DuckDB's two (docs/accounting.md).
+PROVE = False
+_TEXT = "VARCHAR"
+_KEYS = ("line", "type", "zone", "dest")
+_NUMBERS = ("duration_s", "bytes_up", "bytes_down")
+# Other columns: read only to check their text is UTF-8 (DuckDB's duplicate search reads every
+# column); a type outside these (a list, a map, a DECIMAL...) leaves the file to DuckDB.
+_OTHER_TYPES = frozenset(
+    (
+        "VARCHAR",
+        "BLOB",
+        "BOOLEAN",
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "DATE",
+        "TIMESTAMP",
+        "TIMESTAMP WITH TIME ZONE",
+    )
+)
+_STAMP_TYPES = {"VARCHAR": "text", "TIMESTAMP WITH TIME ZONE": "aware", "TIMESTAMP": "naive"}
+_MICROS = {"ms": 1_000, "us": 1}  # a Parquet timestamp's unit -> microseconds per unit
+_UNSURE_MICROS = 1_000  # past-month-end: DuckDB's DOUBLE may round a closer call the other way
+
+
+class _Unsure(ValueError):
+    """A row DuckDB may judge otherwise than clean, or a value this module does not read (a
+    ValueError: the pass that calls the checks gives up)."""
+
+
+class RowProof:
+    """The checks of every row of the files, made on the batches the pyarrow pass reads
+    (`usage_arrow.settled_rows(check=...)`), then `finish` for the duplicates.  Made only for
+    files whose columns it reads (`_Unsure` otherwise).  `threads`: the checks run on a thread
+    of their own, beside the pass (NumPy's passes over whole columns release the interpreter's
+    lock), at most `AHEAD` batches behind it."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        types: dict[str, str],
+        month_start: datetime,
+        month_end: datetime,
+        rows: int,
+        threads: bool,
+    ) -> None:
+        import numpy as np
+
+        if not all(name in types for name in ("line", "type", "start")):
+            raise _Unsure("a required column is missing")
+        self.columns, self._texts = _columns(files, types)
+        self._types = types
+        self._bounds = _micros(month_start), _micros(month_end)
+        self._hashes = np.empty(rows, np.uint64)
+        self._done = 0
+        self._pool = ThreadPoolExecutor(max_workers=1) if threads else None
+        self._pending: deque[Future[None]] = deque()
+        self.proven: bool | None = None  # the answer, once given
+
+    def __call__(self, batch: pa.RecordBatch) -> None:
+        """One batch's rows checked (`_Unsure` at the first that may fail, maybe a batch or two
+        later), their hashes kept."""
+        if self._pool is None:
+            self._check(batch)
+            return
+        self._pending.append(self._pool.submit(self._check, batch))
+        while len(self._pending) > AHEAD:
+            self._pending.popleft().result()
+
+    def _check(self, batch: pa.RecordBatch) -> None:
+        hashes = _batch(batch, self._types, self._texts, *self._bounds)
+        first, self._done = self._done, self._done + len(hashes)  # one thread at a time
+        if self._done > len(self._hashes):
+            raise _Unsure("the files hold more rows than their footers count")
+        self._hashes[first : first + len(hashes)] = hashes
+
+    def finish(self) -> bool:
+        """True when every row was checked and no two rows are alike (see the module's text).
+        Called once, whether the pass ended or gave up."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+            self.proven = self._done == len(self._hashes)
+        except (_Unsure, OSError, ValueError) as exc:
+            log.debug("the rows are left to DuckDB's checks: %s", exc)
+            self.proven = False
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+        hashes, self._hashes = self._hashes, self._hashes[:0]
+        if self.proven:
+            hashes.sort()
+            self.proven = not bool((hashes[1:] == hashes[:-1]).any())
+            if not self.proven:
+                log.debug("the rows are left to DuckDB's checks: two rows alike in the hashed columns")
+        return self.proven
+
+
+AHEAD = 2  # batches the checks may be behind the pass (each a few MiB)
+
+
+def row_proof(
+    files: Sequence[Path],
+    types: dict[str, str],
+    month_start: datetime,
+    month_end: datetime,
+    rows: int,
+    threads: bool,
+) -> RowProof | None:
+    """The checks of the files' `rows` rows for this month, or None when some column is not of a
+    type they read (the rows are left to DuckDB's checks)."""
+    try:
+        return RowProof(files, types, month_start, month_end, rows, threads)
+    except (_Unsure, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
+        log.debug("the rows are left to DuckDB's checks: %s", exc)
+        return None
+
+
+def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(the columns to read, those of them read as dictionaries), when every file stores the
+    columns as this module reads them; else `_Unsure`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    wanted: dict[str, tuple[Any, ...]] = {}
+    for name, kind in types.items():
+        if name in _KEYS:
+            if kind != _TEXT:
+                raise _Unsure(f"{name} is {kind}")
+            wanted[name] = (pa.string(), pa.large_string())
+        elif name == "start":
+            if kind not in _STAMP_TYPES:
+                raise _Unsure(f"start is {kind}")
+            wanted[name] = (pa.string(), pa.large_string()) if kind == _TEXT else ("timestamp",)
+        elif name in _NUMBERS:
+            if kind != "BIGINT":
+                raise _Unsure(f"{name} is {kind}")
+            wanted[name] = (pa.int64(),)
+        elif name == "delivered":
+            if kind != "BOOLEAN":
+                raise _Unsure(f"delivered is {kind}")
+            wanted[name] = (pa.bool_(),)
+        elif kind not in _OTHER_TYPES:
+            raise _Unsure(f"{name} is {kind}")
+        elif kind == _TEXT:
+            wanted[name] = (pa.string(), pa.large_string())  # read for its UTF-8 only
+    first: pa.Schema | None = None
+    for path in files:
+        schema = pq.read_schema(path).remove_metadata()
+        if first is None:
+            first = schema
+        elif not schema.equals(first):
+            raise _Unsure("files whose schemas differ")
+        for name, kinds in wanted.items():
+            if schema.get_field_index(name) < 0:
+                raise _Unsure(f"no column {name}")
+            kind = schema.field(name).type
+            if pa.types.is_dictionary(kind):
+                if pa.string() not in kinds:
+                    raise _Unsure(f"{name} is {kind}")  # numbers are read from their buffers
+                kind = kind.value_type
+            if kinds == ("timestamp",):
+                if not pa.types.is_timestamp(kind) or kind.unit not in _MICROS:
+                    raise _Unsure(f"start is {kind}")
+                if (kind.tz is None) != (types["start"] == "TIMESTAMP"):
+                    raise _Unsure(f"start is {kind}")
+            elif kind not in kinds:
+                raise _Unsure(f"{name} is {kind}")
+    texts = [name for name, kinds in wanted.items() if pa.string() in kinds and name != "start"]
+    return list(wanted), texts
+
+
+def _values(array: pa.Array) -> np.ndarray:
+    """A fixed-width column's values (a timestamp's count of its units), anything where NULL."""
+    import numpy as np
+
+    width = array.type.bit_width // 8
+    values = np.frombuffer(array.buffers()[1], f"<i{width}")
+    return values[array.offset : array.offset + len(array)]
+
+
+def _valid(array: pa.Array) -> np.ndarray | None:
+    """Where a column is not NULL (None: everywhere)."""
+    if not array.null_count:
+        return None
+    return _bits(array.buffers()[0], array.offset, len(array)).astype(bool)
+
+
+def _bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
+    """A bitmap's bits (Arrow's order: least significant first) from `offset`, as 0 and 1."""
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(buffer, np.uint8), count=offset + length, bitorder="little")
+    return bits[offset:]
+
+
+def _micros(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _batch(batch: pa.RecordBatch, types: dict[str, str], texts: list[str], lo: int, hi: int) -> np.ndarray:
+    """The checks of one batch (`_Unsure` at the first failed one), and its rows' hashes."""
+    import numpy as np
+    import pyarrow as pa
+
+    from accounting.usage import MAX_OCTETS, MAX_OCTETS_PER_S, MAX_RECORD_S, MAX_SECONDS
+
+    rows = batch.num_rows
+    for name in texts:  # text DuckDB reads is UTF-8, or DuckDB refuses the file
+        column = batch.column(name)
+        (column.dictionary if pa.types.is_dictionary(column.type) else column).validate(full=True)
+    start = batch.column("start")
+    if start.null_count:
+        raise _Unsure("a row without a start")
+    if types["start"] != _TEXT:
+        ts = _values(start).astype(np.int64) * _MICROS[start.type.unit]
+    elif pa.types.is_dictionary(start.type):  # stored as an Arrow dictionary: each value read once
+        ts = stamps(start.dictionary)[_values(start.indices)]
+    else:
+        ts = stamps(start)
+    if bool((ts < lo).any()) or bool((ts >= hi).any()):
+        raise _Unsure("a start outside the month")
+    values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for name in _NUMBERS:
+        if name in types:
+            column = batch.column(name)
+            values[name] = (_values(column), _valid(column))
+        else:
+            values[name] = (np.zeros(rows, np.int64), np.zeros(rows, bool))
+    (dur, dur_ok), (up, up_ok), (down, down_ok) = (values[n] for n in _NUMBERS)
+    for number, valid, most in (
+        (dur, dur_ok, MAX_SECONDS),
+        (up, up_ok, MAX_OCTETS),
+        (down, down_ok, MAX_OCTETS),
+    ):
+        bad = number.view(np.uint64) > most  # a negative number is past 2**63 as unsigned
+        if bool((bad if valid is None else bad & valid).any()):
+            raise _Unsure("a number out of its range")
+    kind = batch.column("type")
+    type_values = kind.dictionary.to_pylist()
+    index, valid_type = _values(kind.indices), _valid(kind.indices)
+    is_data = _flags(type_values, ("data",), index, valid_type)
+    timed = _flags(type_values, ("data", "voice", "csd"), index, valid_type)
+    # A data row has both byte counts (else: bad-bytes).
+    if up_ok is not None or down_ok is not None:
+        both = np.ones(rows, bool) if up_ok is None else up_ok.copy()
+        if down_ok is not None:
+            both &= down_ok
+        if bool((is_data & ~both).any()):
+            raise _Unsure("a data row without both byte counts")
+    has_dur = np.ones(rows, bool) if dur_ok is None else dur_ok
+    # over-12h: dur > MAX_RECORD_S on a data row.
+    if bool((is_data & has_dur & (dur > MAX_RECORD_S)).any()):
+        raise _Unsure("a data record over 12 h")
+    # past-month-end: dur > end - epoch(ts), in DOUBLE; exact in microseconds here, and unsure
+    # within a millisecond of the limit unless the start is a whole second (then DuckDB's
+    # arithmetic is exact too).
+    over = dur * 1_000_000 - (hi - ts)  # microseconds past the month's end (> 0: a reject)
+    late = over > 0
+    if bool((ts % 1_000_000).any()):  # some start within a second
+        late |= (np.abs(over) < _UNSURE_MICROS) & (ts % 1_000_000 != 0)
+    if bool((timed & has_dur & late).any()):
+        raise _Unsure("a record lasting past the month's end, or too close to tell")
+    # too-many-octets: bu + bd > MAX_OCTETS_PER_S * max(COALESCE(dur, MAX_RECORD_S), 1) on a
+    # data row; bu + bd <= 2 * MAX_OCTETS (< 2**53: DuckDB's DOUBLE sum is exact), and past
+    # 10**6 s the product is more than any such sum, so the product is made on at most 10**6.
+    seconds = np.where(has_dur, dur, MAX_RECORD_S) if dur_ok is not None else dur
+    seconds = np.clip(seconds, 1, 1_000_000)
+    both_sum = np.where(up_ok, up, 0) if up_ok is not None else up
+    both_sum = both_sum + (np.where(down_ok, down, 0) if down_ok is not None else down)
+    if bool((is_data & (both_sum > MAX_OCTETS_PER_S * seconds)).any()):
+        raise _Unsure("more octets than the record's duration carries")
+    return _row_hashes(batch, types, ts, values)
+
+
+def _flags(
+    values: list[Any], wanted: tuple[str, ...], index: np.ndarray, valid: np.ndarray | None
+) -> np.ndarray:
+    """Each row's type among `wanted` (a NULL type: no)."""
+    import numpy as np
+
+    table = np.array([v in wanted for v in values] + [False], bool)
+    flags: np.ndarray = table[index if valid is None else np.where(valid, index, len(values))]
+    return flags
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place (uint64 arithmetic wraps)."""
+    import numpy as np
+
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+# The text columns hashed: type, zone and destination rarely tell two rows apart that line,
+# start, duration and byte counts do not (rows alike in the hashed columns only are unsure).
+_HASHED = ("line",)
+_NULL = 0x9E3779B97F4A7C15  # a NULL's value in a row's hash
+_STEP = 0x100000001B3  # each column's hash is multiplied by this before the next is added
+
+
+def _row_hashes(
+    batch: pa.RecordBatch,
+    types: dict[str, str],
+    ts: np.ndarray,
+    values: dict[str, tuple[np.ndarray, np.ndarray | None]],
+) -> np.ndarray:
+    """A hash of each row's line, start, duration, byte counts and `delivered`: rows alike in
+    them hash alike (a text by the Python hash of its value, a number by its value, NULL by a
+    value of its own); rows that differ hash alike about once in 2**64 pairs (then the file is
+    left to DuckDB, as when two rows differ in their other columns only)."""
+    import numpy as np
+
+    null, step = np.uint64(_NULL), np.uint64(_STEP)
+    h = ts.view(np.uint64).copy()
+    for name in _HASHED:
+        if name in types:
+            column = batch.column(name)
+            values_of = column.dictionary.to_pylist()
+            table = np.array([*(hash(v) for v in values_of), _NULL - (1 << 64)], np.int64).view(np.uint64)
+            index, valid = _values(column.indices), _valid(column.indices)
+            h *= step
+            h += table[index if valid is None else np.where(valid, index, len(values_of))]
+    for name in _NUMBERS:
+        if name in types:
+            number, valid = values[name]
+            h *= step
+            h += number.view(np.uint64) if valid is None else np.where(valid, number.view(np.uint64), null)
+    if "delivered" in types:
+        column = batch.column("delivered")
+        bits = _bits(column.buffers()[1], column.offset, len(column)).astype(np.uint64)
+        valid = _valid(column)
+        h *= step
+        h += bits if valid is None else np.where(valid, bits, null)
+    return _mix(h)
+
+
+# Text starts: the forms of `usage_small._stamp` (a fixed layout of 19 characters, then a
+# fraction and a time zone), read by columns of bytes, one layout of the rest at a time.
+_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_FIXED = ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"))
+_FRACTIONS = (0, 2, 3, 4, 5, 6, 7)  # characters of `.d{1,6}`, or none
+_ZONES = (0, 1, 3, 6)  # none, Z, +HH, +HH:MM
+
+
+def stamps(column: pa.Array) -> np.ndarray:
+    """TRY_CAST(text AS TIMESTAMPTZ) in UTC of each row, as microseconds since 1970; `_Unsure`
+    when some row is NULL or not in one of the forms whose reading is certain."""
+    import numpy as np
+    import pyarrow as pa
+
+    if column.null_count:
+        raise _Unsure("a row without a start")
+    if pa.types.is_large_string(column.type):
+        offsets = np.frombuffer(column.buffers()[1], np.int64)
+    else:
+        offsets = np.frombuffer(column.buffers()[1], np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
+    data = np.frombuffer(column.buffers()[2], np.uint8) if len(column) else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    out = np.empty(len(column), np.int64)
+    if not len(column):
+        return out
+    counts = np.bincount(lengths)
+    for length in np.flatnonzero(counts).tolist():
+        if length < 19 or length > 19 + 7 + 6:
+            raise _Unsure(f"a start of {length} characters")
+        if counts[length] == len(column):
+            where = None
+            text = data[offsets[0] : offsets[-1]].reshape(len(column), length)
+        else:
+            where = np.flatnonzero(lengths == length)
+            text = data[offsets[where][:, None] + np.arange(length)]
+        value = _layouts(text, length)
+        if where is None:
+            out[:] = value
+        else:
+            out[where] = value
+    return out
+
+
+def _layouts(text: np.ndarray, length: int) -> np.ndarray:
+    """The instants of rows of `length` characters (a matrix of their bytes), each in one of the
+    layouts of that length; read a block of rows at a time (each pass over a column of bytes then
+    stays in the processor's cache)."""
+    import numpy as np
+
+    rows = len(text)
+    out = np.empty(rows, np.int64)
+    rest = length - 19
+    layouts = [(f, rest - f) for f in _FRACTIONS if rest - f in _ZONES]
+    for first in range(0, rows, _BLOCK):
+        block = text[first : first + _BLOCK]
+        matched = np.zeros(len(block), bool)
+        for fraction, zone in layouts:
+            fits = _layout_mask(block, fraction, zone)
+            if bool(fits.all()):
+                out[first : first + len(block)] = _instant(block, fraction, zone)
+                matched[:] = True
+                break
+            if bool(fits.any()):
+                out[first : first + len(block)][fits] = _instant(block[fits], fraction, zone)
+                matched |= fits
+        if not bool(matched.all()):
+            raise _Unsure("a start in a form whose reading is not certain")
+    return out
+
+
+_BLOCK = 1 << 15  # rows of text starts read at a time
+
+
+def _layout_mask(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
+    """The rows whose bytes are of this layout (digits where digits go, each separator in place)."""
+    import numpy as np
+
+    digits = [*_DIGITS, *range(20, 19 + fraction)]
+    at = 19 + fraction
+    if zone == 3 or zone == 6:
+        digits += [at + 1, at + 2] + ([at + 4, at + 5] if zone == 6 else [])
+    ok = np.ones(len(text), bool)
+    for i in digits:
+        ok &= (text[:, i] - np.uint8(48)) <= 9
+    for i, char in _FIXED:
+        ok &= text[:, i] == char[0]
+    ok &= (text[:, 10] == ord(" ")) | (text[:, 10] == ord("T"))
+    if fraction:
+        ok &= text[:, 19] == ord(".")
+    if zone == 1:
+        ok &= text[:, at] == ord("Z")
+    elif zone:
+        ok &= (text[:, at] == ord("+")) | (text[:, at] == ord("-"))
+        if zone == 6:
+            ok &= text[:, at + 3] == ord(":")
+    return ok
+
+
+def _number(text: np.ndarray, first: int, count: int) -> np.ndarray:
+    """The number written by `count` digits from column `first` (their bytes already checked)."""
+    import numpy as np
+
+    value = text[:, first].astype(np.int32) - 48
+    for i in range(first + 1, first + count):
+        value = value * 10 + text[:, i] - 48
+    return value
+
+
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@functools.cache
+def _calendar() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Days from 1970 to 1 January of years 0..9999, which are leap years, days before each month
+    (of a common year) and each month's days."""
+    import numpy as np
+
+    year = np.arange(10_000, dtype=np.int64)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    starts = np.concatenate([[0], np.cumsum(365 + leap[:-1])]) - 719_528  # 1970-01-01 is day 719,528
+    month_days = np.array(_MONTH_DAYS, np.int64)
+    before = np.concatenate([[0], np.cumsum(month_days)[:-1]])
+    return starts, leap, before, month_days
+
+
+def _instant(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
+    """The rows of one layout as microseconds since 1970 (their values checked as a calendar's)."""
+    import numpy as np
+
+    starts, leaps, before, month_days = _calendar()
+    year, month, day = _number(text, 0, 4), _number(text, 5, 2), _number(text, 8, 2)
+    hour, minute, second = _number(text, 11, 2), _number(text, 14, 2), _number(text, 17, 2)
+    ok = (year >= 2) & (year <= 9998) & (month >= 1) & (month <= 12)
+    if not bool(ok.all()):
+        raise _Unsure("a start of no calendar")
+    leap = leaps[year]
+    ok = (day >= 1) & (day <= month_days[month] + (leap & (month == 2)))
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    seconds = (starts[year] + before[month] + leap * (month > 2) + day - 1) * 86_400
+    seconds += hour * 3600 + minute * 60 + second
+    if zone >= 3:
+        at = 19 + fraction
+        hours = _number(text, at + 1, 2)
+        minutes = _number(text, at + 4, 2) if zone == 6 else np.zeros(len(text), np.int32)
+        ok &= (hours <= 14) & (minutes <= 59)
+        offset = hours * 3600 + minutes * 60
+        seconds -= np.where(text[:, at] == ord("-"), -offset, offset)
+    if not bool(ok.all()):
+        raise _Unsure("a start of no calendar")
+    micros: np.ndarray = seconds * 1_000_000
+    if fraction:
+        micros += _number(text, 20, fraction - 1) * 10 ** (7 - fraction)
+    return micros

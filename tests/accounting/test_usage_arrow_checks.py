@@ -1,0 +1,461 @@
+"""Unsettled Parquet files proven clean by pyarrow and NumPy (`accounting.usage_arrow_checks`).
+
+Seeded pyarrow-written files (text starts in every form the proof reads, typed starts with and
+without a time zone, any column order, several row groups and files, extra columns, `delivered`
+or not), with the keys the engine refuses later (unknown lines and types, empty and unknown
+zones, bad destinations): the proof must answer, and the Groups, the invoice text and its JSON
+(with the reject listing) are byte for byte those of DuckDB's checks.  Each kind of bad row,
+each form the proof does not read, and a duplicate make it decline, and the rating is still
+the same both ways.  The text starts' reading is compared with DuckDB's TRY_CAST value by value.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from accounting import inventory_from_dict, rate, usage_arrow, usage_arrow_checks
+from accounting.errors import UsageError
+from accounting.usage import MAX_OCTETS, MAX_SECONDS, UsageReader, connect, month_bounds
+from accounting.usage_small import _stamp, _Unsure
+
+MONTH = month_bounds(2026, 3)
+PERIODS = (0, 1, 30, 60)
+INV = inventory_from_dict(
+    {
+        "customer": "c",
+        "month": "2026-03",
+        "lines": [
+            {
+                "id_prefix": "V",
+                "count": 6,
+                "offer": "business-m2m-dtmf",
+                "plan": "compteur",
+                "commitment": 24,
+                "since": "2025-01-01",
+            },
+            {
+                "id_prefix": "C",
+                "count": 6,
+                "offer": "business-m2m",
+                "plan": "forfait-2mo",
+                "commitment": 24,
+                "since": "2025-01-01",
+            },
+        ],
+    }
+)
+LINES = [f"V{i}" for i in range(1, 7)] + [f"C{i}" for i in range(1, 7)]
+ORDER = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
+
+
+@pytest.fixture(autouse=True)
+def _proof_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proof is off by default (no faster yet than DuckDB's checks): on for these tests."""
+    monkeypatch.setattr(usage_arrow_checks, "PROVE", True)
+
+
+def _text(moment: datetime, rnd: random.Random, form: int) -> str:
+    """A start as text in one of the forms read by the proof (`form` picks it; some rows vary)."""
+    sep = "T" if form % 2 else " "
+    base = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    fraction = "" if form % 3 == 0 or not moment.microsecond else "." + f"{moment.microsecond:06d}"
+    if form % 3 == 2 and fraction:
+        fraction = fraction.rstrip("0") or ".0"
+    zone = ("Z", "+00", "+00:00", "", "+02:00", "-05")[(form + rnd.randrange(2)) % 6]
+    if zone in ("+02:00", "-05"):  # the same instant written in another time zone
+        hours = 2 if zone == "+02:00" else -5
+        base = (moment + timedelta(hours=hours)).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    return base + fraction + zone
+
+
+def _rows(rnd: random.Random, n: int, fractions: bool) -> dict[str, list[Any]]:
+    """`n` clean records (each row passes every row check) with keys refused later."""
+    lines = [*LINES, "X1", ""]
+    kinds = ["data"] * 6 + ["sms", "voice", "csd", "sms_internet", "location_hit", "fax"]
+    zones: list[str | None] = ["fr", "eu", "world", "", None, "mars"]
+    dests: list[str | None] = ["fr-mobile", "fr-fixed", None, "", "moon"]
+    cols: dict[str, list[Any]] = {k: [] for k in ORDER}
+    end = MONTH[1]
+    for i in range(n):
+        kind = rnd.choice(kinds)
+        start = MONTH[0] + timedelta(seconds=rnd.randrange(31 * 86_400 - 1))
+        if fractions and rnd.random() < 0.5:
+            start += timedelta(microseconds=rnd.randrange(1, 1_000_000))
+        room = int((end - start).total_seconds()) - 1  # whole seconds left before the month's end
+        most = min(room, 43_200) if kind == "data" else room
+        dur = rnd.choice((None, 0, 1, 30, 61, rnd.randrange(max(most, 1)), most))
+        if dur is not None:
+            dur = max(0, min(dur, most))
+        if i % 97 == 0 and kind not in ("data", "voice", "csd"):
+            dur = 10**9  # long records of other types are no reject
+        up: int | None = rnd.randrange(3_000_000_000) if rnd.random() < 0.05 else rnd.randrange(9000)
+        down: int | None = rnd.randrange(700)
+        if kind != "data" and rnd.random() < 0.3:
+            up, down = None, None
+        cols["line"].append(rnd.choice(lines))
+        cols["type"].append(kind)
+        cols["start"].append(start)
+        cols["duration_s"].append(dur)
+        cols["bytes_up"].append(up)
+        cols["bytes_down"].append(down)
+        cols["zone"].append(rnd.choice(zones))
+        cols["dest"].append(None if kind == "data" else rnd.choice(dests))
+        cols["delivered"].append(rnd.choice((True, False, None)))
+    return cols
+
+
+def _table(cols: dict[str, list[Any]], rnd: random.Random, start: str, delivered: bool) -> pa.Table:
+    """The records as pyarrow writes them: `start` as text ("text") or typed ("ms", "us", "naive"),
+    the columns in a seeded order, maybe an extra column."""
+    form = rnd.randrange(12)
+    if start == "text":
+        starts = pa.array([_text(s, rnd, form + i % 2) for i, s in enumerate(cols["start"])], pa.string())
+    elif start == "naive":
+        starts = pa.array([s.replace(tzinfo=None) for s in cols["start"]], pa.timestamp("us"))
+    else:
+        starts = pa.array(cols["start"], pa.timestamp(start, tz="UTC"))
+    fields = {
+        "line": pa.array(cols["line"], pa.string()),
+        "type": pa.array(cols["type"], pa.string()),
+        "start": starts,
+        **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
+        "zone": pa.array(cols["zone"], pa.string()),
+        "dest": pa.array(cols["dest"], pa.string()),
+    }
+    if delivered:
+        fields["delivered"] = pa.array(cols["delivered"], pa.bool_())
+    if rnd.random() < 0.5:
+        fields["imsi"] = pa.array([f"20801{rnd.randrange(10**9):09d}" for _ in cols["line"]], pa.string())
+    if rnd.random() < 0.3:
+        fields["cause"] = pa.array([rnd.randrange(4) for _ in cols["line"]], pa.int32())
+    names = list(fields)
+    rnd.shuffle(names)
+    return pa.table({k: fields[k] for k in names})
+
+
+def _write(path: Path, table: pa.Table, rnd: random.Random) -> Path:
+    pq.write_table(table, path, row_group_size=max(len(table) // rnd.randrange(1, 5), 1))
+    return path
+
+
+def _clean_file(tmp_path: Path, seed: int, name: str = "u.parquet") -> Path:
+    rnd = random.Random(seed)
+    start = ("text", "text", "ms", "us", "naive")[seed % 5]
+    table = _table(_rows(rnd, rnd.randrange(300, 1500), start != "ms"), rnd, start, seed % 3 != 0)
+    return _write(tmp_path / name, table, rnd)
+
+
+class _Answers:
+    """The answers of the proofs made, read when compared (a proof answers once the pass ends)."""
+
+    def __init__(self, proofs: list[usage_arrow_checks.RowProof | None]) -> None:
+        self.proofs = proofs
+
+    def now(self) -> list[bool]:
+        return [bool(p is not None and p.proven) for p in self.proofs]
+
+
+def _answers(monkeypatch: pytest.MonkeyPatch) -> _Answers:
+    """From now on, for each aggregate the proof was tried on: whether every row was proven."""
+    proofs: list[usage_arrow_checks.RowProof | None] = []
+    real = usage_arrow_checks.row_proof
+
+    def spy(*args: Any, **kwargs: Any) -> usage_arrow_checks.RowProof | None:
+        found = real(*args, **kwargs)
+        proofs.append(found)
+        return found
+
+    monkeypatch.setattr(usage_arrow_checks, "row_proof", spy)
+    return _Answers(proofs)
+
+
+def _rated(source: Any, proof: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    """The aggregates (normalised), the invoice text and JSON; `proof`: the proof may run (and
+    the pyarrow pass), else DuckDB's checks as for a small file."""
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if proof else 1 << 62)
+    groups = UsageReader(source).aggregate(*MONTH, PERIODS)
+    plain = sorted(((*g[:9], sorted(g.beyond.items())) for g in groups), key=repr)
+    invoice = rate(INV, source)
+    return plain, invoice.render_text(), json.dumps(invoice.to_json(), sort_keys=True)
+
+
+def _same_both_ways(source: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The proof's answers (one per aggregate tried); the rating the same both ways."""
+    answers = _answers(monkeypatch)
+    by_proof = _rated(source, True, monkeypatch)
+    made = answers.now()
+    by_duckdb = _rated(source, False, monkeypatch)
+    assert answers.now() == made, "the proof ran for a file left to DuckDB"
+    assert by_proof == by_duckdb
+    return made
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_clean_pyarrow_files_are_proven_and_rated_alike_both_ways(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _clean_file(tmp_path, seed)
+    assert not UsageReader(path)._scan_sql(*MONTH, PERIODS).settled or seed % 5 >= 2
+    if seed % 2:
+        monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 97)  # several batches a row group
+    assert _same_both_ways(path, monkeypatch) == [True, True]  # the aggregate, and `rate`'s own
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_one_thread_connection_checks_the_rows_on_the_passs_thread(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker among others: the checks run on the pass's thread, not a thread of their own."""
+    path = _clean_file(tmp_path, seed)
+    answers = _answers(monkeypatch)
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 61)
+    alone = UsageReader(path, connect(threads=1)).aggregate(*MONTH, PERIODS)
+    assert answers.now() == [True]
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 1 << 62)
+    by_duckdb = UsageReader(path, connect(threads=1)).aggregate(*MONTH, PERIODS)
+    assert sorted(map(repr, alone)) == sorted(map(repr, by_duckdb))
+
+
+def test_several_files_read_as_one_are_proven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rnd = random.Random(5)
+    cols = _rows(rnd, 900, True)
+    table = _table(cols, rnd, "text", True)
+    paths = [_write(tmp_path / f"part-{i}.parquet", table.slice(300 * i, 300), rnd) for i in range(3)]
+    assert _same_both_ways(paths, monkeypatch) == [True, True]
+
+
+def _bad(tmp_path: Path, seed: int) -> dict[str, pa.Table]:
+    """A clean table and, per reason, the same table with one row (or value) changed."""
+    rnd = random.Random(seed)
+    cols = _rows(rnd, 400, False)
+    data = cols["type"].index("data")
+    voice = cols["type"].index("voice")
+    out: dict[str, pa.Table] = {}
+
+    def changed(**values: Any) -> dict[str, list[Any]]:
+        copy = {k: list(v) for k, v in cols.items()}
+        for name, (row, value) in values.items():
+            copy[name][row] = value
+        return copy
+
+    end = MONTH[1]
+    cases = {
+        "start before the month": changed(start=(7, MONTH[0] - timedelta(seconds=1))),
+        "start at the month's end": changed(start=(7, end)),
+        "no start": changed(start=(7, None)),
+        "negative duration": changed(duration_s=(3, -1)),
+        "duration past its bound": changed(duration_s=(3, MAX_SECONDS + 1)),
+        "negative byte count": changed(bytes_up=(5, -5)),
+        "byte count past its bound": changed(bytes_down=(5, MAX_OCTETS + 1)),
+        "a data row without a byte count": changed(bytes_up=(data, None)),
+        "a data record over 12 h": changed(duration_s=(data, 43_201), start=(data, MONTH[0])),
+        "a call past the month's end": changed(
+            start=(voice, end - timedelta(seconds=10)), duration_s=(voice, 11)
+        ),
+        "too many octets": changed(
+            bytes_up=(data, 3_750_000_000 * 2),
+            bytes_down=(data, 1),
+            duration_s=(data, 2),
+            start=(data, MONTH[0]),
+        ),
+    }
+    for reason, values in cases.items():
+        out[reason] = _table(values, random.Random(seed), "us", True)
+    clean = out["clean"] = _table(cols, random.Random(seed), "us", True)
+    out["a duplicate row"] = pa.concat_tables([clean, clean.slice(11, 1)])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_bad_row_leaves_the_file_to_duckdb(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for reason, table in _bad(tmp_path, seed).items():
+        path = tmp_path / f"{seed}-{reason}.parquet"
+        pq.write_table(table, path, row_group_size=150)
+        proven = reason == "clean"  # the same rows but one: proven
+        assert _same_both_ways(path, monkeypatch) == [proven, proven], reason
+
+
+def _stamped(tmp_path: Path, texts: Sequence[str | None]) -> Path:
+    """A clean file whose starts are these texts, row by row (the rest as `_rows` makes it)."""
+    rnd = random.Random(1)
+    table = _table(_rows(rnd, len(texts), False), rnd, "text", False)
+    i = table.schema.get_field_index("start")
+    table = table.set_column(i, "start", pa.array(texts, pa.string()))
+    path = tmp_path / "stamps.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "2026-03-05",
+        "2026-03-05 10:00",
+        "2026-03-05 10:00:00.1234567Z",
+        "2026-03-05 10:00:00+0100",
+        "2026-03-05 10:00:00 UTC",
+        "2026-03-05 10:00:00+15",
+        "2026-03-05 24:00:00Z",
+        "2026-03-05 10:60:00Z",
+        "2026-03-05 10:00:60Z",
+        "2026-02-30 10:00:00Z",
+        "2026-03-05 10:00:00z",
+        "2026-03-05t10:00:00Z",
+        " 2026-03-05 10:00:00",
+        "2026-03-05 10:00:00.Z",
+        "2026-3-05 10:00:00Z",
+        "+2026-03-05 10:00:0Z",
+        "2026-03-05 10:00:00+01:",
+        "2026-03-05 10:00:00 ",
+        "٢٠٢٦-03-05 10:00:00Z",
+    ],
+)
+def test_starts_in_other_forms_leave_the_file_to_duckdb(
+    tmp_path: Path, odd: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rnd = random.Random(len(odd))
+    texts: list[str | None] = [
+        _text(MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30)), rnd, i) for i in range(40)
+    ]
+    texts[17] = odd
+    assert _same_both_ways(_stamped(tmp_path, texts), monkeypatch) == [False, False]
+
+
+def test_a_record_ending_within_a_millisecond_of_the_month_is_left_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB compares the duration with `end - epoch(start)` in DOUBLE: too close to call here."""
+    rnd = random.Random(3)
+    cols = _rows(rnd, 50, False)
+    row = cols["type"].index("voice")
+    cols["start"][row] = MONTH[1] - timedelta(seconds=60, microseconds=500)  # 60.0005 s before the end
+    cols["duration_s"][row] = 60  # ends 0.5 ms before the month's: clean, but too close to call here
+    base = _table(cols, random.Random(3), "us", False)
+    path = _write(tmp_path / "close.parquet", base, rnd)
+    assert _same_both_ways(path, monkeypatch) == [False, False]
+    cols["start"][row] = MONTH[1] - timedelta(seconds=60, microseconds=5_000)  # 5 ms: certain
+    path = _write(tmp_path / "far.parquet", _table(cols, random.Random(3), "us", False), rnd)
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+
+
+def test_text_that_is_not_utf8_leaves_the_file_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rnd = random.Random(4)
+    table = _table(_rows(rnd, 60, False), rnd, "ms", False)
+    i = table.schema.get_field_index("line")
+    broken = pa.array([b"V1"] * 59 + [b"V\xff"], pa.binary()).cast(pa.string(), safe=False)
+    table = table.set_column(i, "line", broken)
+    path = tmp_path / "latin.parquet"
+    pq.write_table(table, path)
+    answers = _answers(monkeypatch)
+    failures = []
+    for proof in (True, False):
+        monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if proof else 1 << 62)
+        with pytest.raises(UsageError) as failed:
+            UsageReader(path).aggregate(*MONTH, PERIODS)
+        failures.append(str(failed.value))
+    assert answers.now() == [False]
+    assert failures[0] == failures[1]  # DuckDB's own refusal, both ways
+
+
+def test_other_column_types_leave_the_file_to_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rnd = random.Random(6)
+    table = _table(_rows(rnd, 60, False), rnd, "ms", False)
+    variants = {
+        "a float duration": table.set_column(
+            table.schema.get_field_index("duration_s"), "duration_s", table["duration_s"].cast(pa.float64())
+        ),
+        "an int32 byte count": table.set_column(
+            table.schema.get_field_index("bytes_down"), "bytes_down", table["bytes_down"].cast(pa.int32())
+        ),
+        "nanoseconds": table.set_column(
+            table.schema.get_field_index("start"), "start", table["start"].cast(pa.timestamp("ns", tz="UTC"))
+        ),
+        "a list column": table.append_column("tags", pa.array([["a"]] * len(table))),
+    }
+    for reason, variant in variants.items():
+        path = tmp_path / f"{reason}.parquet"
+        pq.write_table(variant, path)
+        assert _same_both_ways(path, monkeypatch) == [False, False], reason
+
+
+def test_small_files_and_the_proof_switched_off_are_not_proven(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _clean_file(tmp_path, 0)
+    answers = _answers(monkeypatch)
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", len(pq.read_table(path)) + 1)  # below the threshold
+    UsageReader(path).aggregate(*MONTH, PERIODS)
+    assert answers.now() == []
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0)
+    monkeypatch.setattr(usage_arrow_checks, "PROVE", False)
+    UsageReader(path).aggregate(*MONTH, PERIODS)
+    assert answers.now() == []
+    monkeypatch.setattr(usage_arrow_checks, "PROVE", True)
+    UsageReader(path).aggregate(*MONTH, PERIODS)
+    assert answers.now() == [True]
+
+
+def _duckdb_stamps(texts: Sequence[str]) -> list[int | None]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute(
+        "SELECT epoch_us(TRY_CAST(t AS TIMESTAMPTZ)) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS u(t, i) ORDER BY i",
+        [list(texts)],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_text_starts_read_as_duckdb_and_the_small_reader_read_them() -> None:
+    """Every form the proof reads, generated around calendar edges: the instant DuckDB's TRY_CAST
+    gives, and `usage_small` reads the same forms (one rule, two readers)."""
+    rnd = random.Random(11)
+    texts: list[str] = []
+    edges = [
+        datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC),
+        datetime(2000, 3, 1, tzinfo=UTC),
+        MONTH[0],
+        MONTH[1],
+    ]
+    for i in range(3000):
+        base = rnd.choice(edges) + timedelta(seconds=rnd.randrange(-86_400 * 3, 86_400 * 3))
+        base += timedelta(microseconds=rnd.randrange(1_000_000) if i % 2 else 0)
+        texts.append(_text(base, rnd, i))
+        if i % 50 == 0:  # offsets of every kind, 1..6 decimals
+            sign = rnd.choice("+-")
+            digits = rnd.randrange(1, 7)
+            texts.append(
+                base.strftime("%Y-%m-%dT%H:%M:%S")
+                + "."
+                + str(rnd.randrange(10**digits)).zfill(digits)
+                + f"{sign}{rnd.randrange(15):02d}:{rnd.randrange(60):02d}"
+            )
+    ours = usage_arrow_checks.stamps(pa.array(texts, pa.string())).tolist()
+    assert ours == _duckdb_stamps(texts)
+    for text, micros in zip(texts, ours, strict=True):
+        small = _stamp(text)
+        assert small is not None
+        delta = small - datetime(1970, 1, 1, tzinfo=UTC)
+        assert micros == (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@pytest.mark.parametrize("text", ["2026-03-05 10:00:00 UTC", "2026-13-01 00:00:00", "2026-03-05 10:00:00+15"])
+def test_forms_the_small_reader_refuses_the_proof_refuses(text: str) -> None:
+    with pytest.raises(_Unsure):
+        _stamp(text)
+    with pytest.raises(usage_arrow_checks._Unsure):
+        usage_arrow_checks.stamps(pa.array([text], pa.string()))
