@@ -231,7 +231,7 @@ class UsageReader:
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
         self._in_order = False
         self._coded: list[Group] | None = None  # the aggregates with a reject code (`aggregate`)
-        self._rows_proven = False  # the scan taken as settled: every row checked by `_proof`
+        self._rows_proven = False  # the scan taken as settled as `_proof` checks every row
         self._proof: RowProof | None = None  # the checks made as the pyarrow pass reads the rows
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
@@ -543,7 +543,9 @@ class UsageReader:
         """Parquet files whose rows DuckDB would check one by one and search for duplicates (no
         footer settles them): the settled scan by the pyarrow pass, which checks every row as it
         reads it (`usage_arrow_checks`); None when a row may fail, or anything is unsure (the
-        rows are then checked by DuckDB)."""
+        rows are then checked by DuckDB).  When the statistics settle the scan already, the
+        proof only stands for the duplicate search: failed, the pass's sums are kept and the
+        duplicates searched by DuckDB."""
         from accounting import usage_arrow_checks
 
         if (
@@ -551,22 +553,27 @@ class UsageReader:
             or self.kind != "parquet"
             or self.relation != self._files
             or self.parquet_rows < usage_arrow.ARROW_ROWS
-            or (self.claims_unique and self._scan_sql(month_start, month_end, first_periods).settled)
         ):
             return None
+        settled = self._scan_sql(month_start, month_end, first_periods).settled  # by the statistics
+        if self.claims_unique and settled:
+            return None
         threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
-        self._proof = usage_arrow_checks.row_proof(
+        proof = self._proof = usage_arrow_checks.row_proof(
             self.parquet_files, self.types, month_start, month_end, self.parquet_rows, threads
         )
-        if self._proof is None:
+        if proof is None:
             return None
-        self._rows_proven = True
+        self._rows_proven = not settled
         try:
-            return self._aggregate_relation(month_start, month_end, first_periods)
+            groups = self._aggregate_relation(month_start, month_end, first_periods)
         except _Unproven:
             return None
         finally:
             self._rows_proven, self._proof = False, None
+        if not proof.proven:
+            self._dedupe()
+        return groups
 
     def _aggregate_relation(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
@@ -652,9 +659,9 @@ class UsageReader:
             )
         finally:
             proven = proof.finish()
-        if read is None or not proven:
+        if read is None or (self._rows_proven and not proven):
             raise _Unproven
-        return read
+        return read  # (unproven: settled by the statistics, the duplicates left to `_dedupe`)
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from accounting import inventory_from_dict, rate, usage_arrow
+from accounting import inventory_from_dict, rate, usage_arrow, usage_arrow_checks
 from accounting.usage import Group, UsageReader, month_bounds
 from accounting.usage_writer import UsageWriter
 from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
@@ -263,6 +263,8 @@ def _unsettled_or_declined(tmp_path: Path) -> dict[str, Sequence[Path]]:
 def test_what_the_path_is_not_sure_of_is_left_to_duckdb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The pass's own judgement: the row proof (which may prove the unsettled rows) is off here.
+    monkeypatch.setattr(usage_arrow_checks, "PROVE", False)
     for reason, paths in _unsettled_or_declined(tmp_path).items():
         assert _same_both_ways(list(paths), monkeypatch) == 0, reason
 
