@@ -571,8 +571,8 @@ class UsageReader:
             return None
         finally:
             self._rows_proven, self._proof = False, None
-        if not proof.proven:
-            self._dedupe()
+        if not proof.proven:  # rows alike in the proof's columns (or a doubt, the scan settled anyway)
+            self._dedupe(proof.repeats if proof.clean else None)
         return groups
 
     def _aggregate_relation(
@@ -658,10 +658,10 @@ class UsageReader:
                 self.parquet_files, self.types, scan.plan, periods, threads=int(threads) > 1, check=proof
             )
         finally:
-            proven = proof.finish()
-        if read is None or (self._rows_proven and not proven):
+            proof.finish()
+        if read is None or (self._rows_proven and not proof.clean):
             raise _Unproven
-        return read  # (unproven: settled by the statistics, the duplicates left to `_dedupe`)
+        return read  # (not proven: rows alike, or settled by the statistics; left to `_dedupe`)
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:
@@ -1114,7 +1114,7 @@ class UsageReader:
         self._table("dup_fields", cols, rows)
         return self._fetch(f"SELECT DISTINCT {h} FROM dup_fields")
 
-    def _dedupe(self) -> None:
+    def _dedupe(self, rows: Sequence[tuple[int, int]] | None = None) -> None:
         """Find the rows identical in every field to an earlier row (the first copy is billed).
 
         One hash per row, sorted: only hashes seen twice are looked at again, to compare the rows
@@ -1122,20 +1122,28 @@ class UsageReader:
         scan of the numbered rows whose hash came twice, in file order, finds each extra copy (a
         row repeated n times gives n - 1) with the file and row of its first copy: the table
         `dup_copies` holds their fields, which `aggregate` takes back out of the sums, and
-        `dup_rows` where they are, which `list_rejects` names.
+        `dup_rows` where they are, which `list_rejects` names.  `rows`: Parquet rows (file index,
+        row of the file from 0) among which every copy of every duplicate is (the row proof's
+        hashes found them): only those are read and compared.
         """
         if self.claims_unique:
             return
         cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
         keys = ", ".join(f'"{c}"' for c in cols)
         h = f"hash({keys})"
-        if self.kind == "csv":
-            cand = self._csv_candidates(cols, h)
+        if rows is not None:
+            if not rows:
+                return
+            candidates = self._parquet_rows(rows)
         else:
-            cand = self._seen_twice(f"SELECT {h} AS h FROM {self.relation}")
-        if not cand:
-            return
-        self._table("dup_hashes", ["h"], cand, "UBIGINT")
+            if self.kind == "csv":
+                cand = self._csv_candidates(cols, h)
+            else:
+                cand = self._seen_twice(f"SELECT {h} AS h FROM {self.relation}")
+            if not cand:
+                return
+            self._table("dup_hashes", ["h"], cand, "UBIGINT")
+            candidates = f"SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes)"
         order = self._file_order(FILE_COL)
         try:
             with self._in_file_order():
@@ -1145,7 +1153,7 @@ class UsageReader:
                         SELECT {keys}, {FILE_COL} AS {DUP_FILE}_f, {ROW_COL} AS {DUP_ROW}_r,
                             first_value({FILE_COL}) OVER w AS {DUP_FILE}, first_value({ROW_COL}) OVER w AS {DUP_ROW},
                             row_number() OVER w AS k
-                        FROM (SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes))
+                        FROM ({candidates})
                         WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
                     WHERE k > 1"""
                 )
@@ -1158,6 +1166,19 @@ class UsageReader:
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
+
+    def _parquet_rows(self, rows: Sequence[tuple[int, int]]) -> str:
+        """SQL: these rows (file index, row of the file from 0) as `numbered` has them, each file
+        read for its rows alone (DuckDB skips to them by their row numbers)."""
+        by_file: dict[int, set[int]] = {}
+        for f, r in rows:
+            by_file.setdefault(f, set()).add(r)
+        return " UNION ALL ".join(
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
+            f"FROM read_parquet([{_lit([str(self.files[f])])}], file_row_number = true, filename = '{FILE_COL}') "
+            f"WHERE file_row_number IN ({', '.join(str(int(r)) for r in sorted(found))})"
+            for f, found in sorted(by_file.items())
+        )
 
     def _numbered_with_duplicates(self) -> str:
         """The numbered rows, each duplicate with the file and row of the first copy (`dup_rows`)."""

@@ -104,14 +104,21 @@ class RowProof:
 
         if not all(name in types for name in ("line", "type", "start")):
             raise _Unsure("a required column is missing")
-        self.columns, self._texts = _columns(files, types)
+        self.columns, self._texts, counts = _columns(files, types)
+        if sum(counts) != rows:
+            raise _Unsure("the footers count other rows")
+        self._firsts = np.cumsum([0, *counts])  # each file's first row among all
         self._types = types
         self._bounds = _micros(month_start), _micros(month_end)
         self._hashes = np.empty(rows, np.uint64)
         self._done = 0
         self._pool = ThreadPoolExecutor(max_workers=1) if threads else None
         self._pending: deque[Future[None]] = deque()
-        self.proven: bool | None = None  # the answer, once given
+        self.proven: bool | None = None  # the answer, once given: every row clean, no two alike
+        self.clean = False  # every row passed the checks (two may still be alike)
+        # When clean but not proven: the rows (file index, row of the file from 0) whose hash
+        # another row shares, every copy of every duplicate among them; None: too many to list.
+        self.repeats: list[tuple[int, int]] | None = None
 
     def __call__(self, batch: pa.RecordBatch) -> None:
         """One batch's rows checked (`_Unsure` at the first that may fail, maybe a batch or two
@@ -132,26 +139,41 @@ class RowProof:
 
     def finish(self) -> bool:
         """True when every row was checked and no two rows are alike (see the module's text).
-        Called once, whether the pass ended or gave up."""
+        Called once, whether the pass ended or gave up.  `clean` and `repeats` tell the rest."""
+        import numpy as np
+
         try:
             while self._pending:
                 self._pending.popleft().result()
-            self.proven = self._done == len(self._hashes)
+            self.clean = self._done == len(self._hashes)
         except (_Unsure, OSError, ValueError) as exc:
             log.debug("the rows are left to DuckDB's checks: %s", exc)
-            self.proven = False
+            self.clean = False
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
         hashes, self._hashes = self._hashes, self._hashes[:0]
-        if self.proven:
-            hashes.sort()
-            self.proven = not bool((hashes[1:] == hashes[:-1]).any())
-            if not self.proven:
-                log.debug("the rows are left to DuckDB's checks: two rows alike in the hashed columns")
-        return self.proven
+        self.proven = False
+        if not self.clean:
+            return False
+        ordered = np.sort(hashes)
+        same = ordered[1:] == ordered[:-1]
+        if not bool(same.any()):
+            self.proven = True
+            return True
+        repeated = np.unique(ordered[1:][same])
+        log.debug("%d row hashes seen twice or more: those rows compared by DuckDB", len(repeated))
+        if len(repeated) <= MAX_REPEATS:
+            where = np.flatnonzero(np.isin(hashes, repeated))
+            if len(where) <= MAX_REPEAT_ROWS:
+                files = np.searchsorted(self._firsts, where, side="right") - 1
+                self.repeats = list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
+        return False
 
 
+# Rows alike in the hashed columns listed for DuckDB to compare (more: its full duplicate search).
+MAX_REPEATS = 1_000
+MAX_REPEAT_ROWS = 10_000
 AHEAD = 2  # batches the checks may be behind the pass (each a few MiB)
 
 
@@ -172,9 +194,9 @@ def row_proof(
         return None
 
 
-def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], list[str]]:
-    """(the columns to read, those of them read as dictionaries), when every file stores the
-    columns as this module reads them; else `_Unsure`."""
+def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], list[str], list[int]]:
+    """(the columns to read, the text columns among them checked for UTF-8, each file's rows),
+    when every file stores the columns as this module reads them; else `_Unsure`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -201,8 +223,11 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
         elif kind == _TEXT:
             wanted[name] = (pa.string(), pa.large_string())  # read for its UTF-8 only
     first: pa.Schema | None = None
+    counts = []
     for path in files:
-        schema = pq.read_schema(path).remove_metadata()
+        with pq.ParquetFile(path) as file:
+            counts.append(file.metadata.num_rows)
+            schema = file.schema_arrow.remove_metadata()
         if first is None:
             first = schema
         elif not schema.equals(first):
@@ -223,7 +248,7 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
             elif kind not in kinds:
                 raise _Unsure(f"{name} is {kind}")
     texts = [name for name, kinds in wanted.items() if pa.string() in kinds and name != "start"]
-    return list(wanted), texts
+    return list(wanted), texts, counts
 
 
 def _values(array: pa.Array) -> np.ndarray:

@@ -459,3 +459,54 @@ def test_forms_the_small_reader_refuses_the_proof_refuses(text: str) -> None:
         _stamp(text)
     with pytest.raises(usage_arrow_checks._Unsure):
         usage_arrow_checks.stamps(pa.array([text], pa.string()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_alike_are_compared_by_duckdb_among_the_proofs_candidates_only(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Duplicates (a row three times, two others twice, copies in another file and row group, NULLs)
+    and a row alike in the hashed columns only (another zone): every row is clean, so the pass's
+    sums stand and DuckDB compares only the rows whose hash another row shares (no duplicate
+    search over the files); the rating, duplicates listed as rejects, is the same both ways."""
+    rnd = random.Random(seed)
+    table = _table(_rows(rnd, 600, seed % 2 == 0), rnd, ("text", "us", "ms")[seed % 3], seed % 2 == 1)
+    alike = table.take([50])
+    zone = alike.schema.get_field_index("zone")
+    alike = alike.set_column(zone, "zone", pa.array(["eu" if alike["zone"][0].as_py() != "eu" else "world"]))
+    whole = pa.concat_tables([table, table.take([3, 3, 100, 599]), alike])
+    cut = rnd.randrange(200, 600)
+    paths = [
+        _write(tmp_path / "a.parquet", whole.slice(0, cut), rnd),
+        _write(tmp_path / "b.parquet", whole.slice(cut), rnd),
+    ]
+    searched = []
+    full_search = UsageReader._seen_twice
+
+    def spy(reader: UsageReader, sql: str) -> list[tuple[int]]:
+        searched.append(sql)
+        return full_search(reader, sql)
+
+    monkeypatch.setattr(UsageReader, "_seen_twice", spy)
+    answers = _answers(monkeypatch)
+    by_proof = _rated(paths, True, monkeypatch)
+    assert [(p is not None and p.clean, p is not None and p.proven) for p in answers.proofs] == [(True, False)] * 2
+    assert all(p is not None and p.repeats for p in answers.proofs)
+    assert searched == []
+    assert by_proof == _rated(paths, False, monkeypatch)
+    assert searched  # DuckDB's own search, the proof off
+    duplicates = [g for g in by_proof[0] if g[5] == "duplicate"]
+    assert sum(g[6] for g in duplicates) == 4  # the copies; the row alike is no duplicate
+
+
+def test_too_many_rows_alike_leave_the_duplicate_search_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the rows it lists, the proof leaves the search to DuckDB (the pass's sums stand)."""
+    rnd = random.Random(9)
+    table = _table(_rows(rnd, 400, True), rnd, "us", True)
+    path = _write(tmp_path / "u.parquet", pa.concat_tables([table, table.slice(0, 40)]), rnd)
+    monkeypatch.setattr(usage_arrow_checks, "MAX_REPEAT_ROWS", 79)
+    answers = _answers(monkeypatch)
+    assert _same_both_ways(path, monkeypatch) == [False, False]
+    assert [p is not None and p.clean and p.repeats is None for p in answers.proofs] == [True, True]
