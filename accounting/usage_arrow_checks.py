@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -114,6 +115,7 @@ class RowProof:
         self._done = 0
         self._pool = ThreadPoolExecutor(max_workers=1) if threads else None
         self._pending: deque[Future[None]] = deque()
+        self._tables: dict[str, tuple[pa.Array, np.ndarray]] = {}  # `_row_hashes`' last tables
         self.proven: bool | None = None  # the answer, once given: every row clean, no two alike
         self.clean = False  # every row passed the checks (two may still be alike)
         # When clean but not proven: the rows (file index, row of the file from 0) whose hash
@@ -131,7 +133,7 @@ class RowProof:
             self._pending.popleft().result()
 
     def _check(self, batch: pa.RecordBatch) -> None:
-        hashes = _batch(batch, self._types, self._texts, *self._bounds)
+        hashes = _batch(batch, self._types, self._texts, *self._bounds, self._tables)
         first, self._done = self._done, self._done + len(hashes)  # one thread at a time
         if self._done > len(self._hashes):
             raise _Unsure("the files hold more rows than their footers count")
@@ -164,7 +166,12 @@ class RowProof:
         repeated = np.unique(ordered[1:][same])
         log.debug("%d row hashes seen twice or more: those rows compared by DuckDB", len(repeated))
         if len(repeated) <= MAX_REPEATS:
-            where = np.flatnonzero(np.isin(hashes, repeated))
+            # The rows whose hash ends as a repeated one's, then those whose hash is one.
+            ends = np.zeros(1 << 16, bool)
+            ends[(repeated & np.uint64(0xFFFF)).astype(np.intp)] = True
+            low = hashes.view(np.uint16)[::4] if sys.byteorder == "little" else hashes & np.uint64(0xFFFF)
+            maybe = np.flatnonzero(ends[low])
+            where = maybe[np.isin(hashes[maybe], repeated)]
             if len(where) <= MAX_REPEAT_ROWS:
                 files = np.searchsorted(self._firsts, where, side="right") - 1
                 self.repeats = list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
@@ -174,7 +181,7 @@ class RowProof:
 # Rows alike in the hashed columns listed for DuckDB to compare (more: its full duplicate search).
 MAX_REPEATS = 1_000
 MAX_REPEAT_ROWS = 10_000
-AHEAD = 2  # batches the checks may be behind the pass (each a few MiB)
+AHEAD = 8  # batches the checks may be behind the pass (two row groups of a million rows)
 
 
 def row_proof(
@@ -280,8 +287,19 @@ def _micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _batch(batch: pa.RecordBatch, types: dict[str, str], texts: list[str], lo: int, hi: int) -> np.ndarray:
-    """The checks of one batch (`_Unsure` at the first failed one), and its rows' hashes."""
+def _batch(
+    batch: pa.RecordBatch,
+    types: dict[str, str],
+    texts: list[str],
+    lo: int,
+    hi: int,
+    tables: dict[str, tuple[pa.Array, np.ndarray]],
+) -> np.ndarray:
+    """The checks of one batch (`_Unsure` at the first failed one), and its rows' hashes.
+
+    Each check is first made on the batch's extremes (a minimum or maximum over a column, its
+    NULL slots included, bounds what its rows can be); only the rows the extremes leave in doubt,
+    usually none, are looked at one by one."""
     import numpy as np
     import pyarrow as pa
 
@@ -300,7 +318,9 @@ def _batch(batch: pa.RecordBatch, types: dict[str, str], texts: list[str], lo: i
         ts = stamps(start.dictionary)[_values(start.indices)]
     else:
         ts = stamps(start)
-    if bool((ts < lo).any()) or bool((ts >= hi).any()):
+    if not rows:
+        return np.zeros(0, np.uint64)
+    if int(ts.min()) < lo or int(ts.max()) >= hi:
         raise _Unsure("a start outside the month")
     values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for name in _NUMBERS:
@@ -315,44 +335,60 @@ def _batch(batch: pa.RecordBatch, types: dict[str, str], texts: list[str], lo: i
         (up, up_ok, MAX_OCTETS),
         (down, down_ok, MAX_OCTETS),
     ):
+        if int(number.min()) >= 0 and int(number.max()) <= most:
+            continue  # every value in range, a NULL slot's too
         bad = number.view(np.uint64) > most  # a negative number is past 2**63 as unsigned
         if bool((bad if valid is None else bad & valid).any()):
             raise _Unsure("a number out of its range")
+    # The numbers with NULL as 0 (a NULL slot may hold anything): each in its range now.
+    d, u, v = (
+        n if ok is None else np.where(ok, n, 0) for n, ok in ((dur, dur_ok), (up, up_ok), (down, down_ok))
+    )
     kind = batch.column("type")
-    type_values = kind.dictionary.to_pylist()
-    index, valid_type = _values(kind.indices), _valid(kind.indices)
-    is_data = _flags(type_values, ("data",), index, valid_type)
-    timed = _flags(type_values, ("data", "voice", "csd"), index, valid_type)
     # A data row has both byte counts (else: bad-bytes).
     if up_ok is not None or down_ok is not None:
         both = np.ones(rows, bool) if up_ok is None else up_ok.copy()
         if down_ok is not None:
             both &= down_ok
-        if bool((is_data & ~both).any()):
+        if bool(_flags_at(kind, ("data",), np.flatnonzero(~both)).any()):
             raise _Unsure("a data row without both byte counts")
-    has_dur = np.ones(rows, bool) if dur_ok is None else dur_ok
     # over-12h: dur > MAX_RECORD_S on a data row.
-    if bool((is_data & has_dur & (dur > MAX_RECORD_S)).any()):
+    if int(d.max()) > MAX_RECORD_S and bool(
+        _flags_at(kind, ("data",), np.flatnonzero(d > MAX_RECORD_S)).any()
+    ):
         raise _Unsure("a data record over 12 h")
-    # past-month-end: dur > end - epoch(ts), in DOUBLE; exact in microseconds here, and unsure
-    # within a millisecond of the limit unless the start is a whole second (then DuckDB's
-    # arithmetic is exact too).
-    over = dur * 1_000_000 - (hi - ts)  # microseconds past the month's end (> 0: a reject)
-    late = over > 0
-    if bool((ts % 1_000_000).any()):  # some start within a second
-        late |= (np.abs(over) < _UNSURE_MICROS) & (ts % 1_000_000 != 0)
-    if bool((timed & has_dur & late).any()):
-        raise _Unsure("a record lasting past the month's end, or too close to tell")
+    # past-month-end: dur > end - epoch(ts) on a call or data row, in DOUBLE; exact in
+    # microseconds here, and unsure within a millisecond of the limit unless the start is a
+    # whole second (then DuckDB's arithmetic is exact too).
+    ends = ts + d * 1_000_000
+    if int(ends.max()) > hi - _UNSURE_MICROS:
+        near = np.flatnonzero(ends > hi - _UNSURE_MICROS)
+        over = ends[near] - hi  # microseconds past the month's end (> 0: a reject)
+        late = (over > 0) | ((over > -_UNSURE_MICROS) & (ts[near] % 1_000_000 != 0))
+        timed = _flags_at(kind, ("data", "voice", "csd"), near)
+        if dur_ok is not None:
+            timed &= dur_ok[near]
+        if bool((timed & late).any()):
+            raise _Unsure("a record lasting past the month's end, or too close to tell")
     # too-many-octets: bu + bd > MAX_OCTETS_PER_S * max(COALESCE(dur, MAX_RECORD_S), 1) on a
     # data row; bu + bd <= 2 * MAX_OCTETS (< 2**53: DuckDB's DOUBLE sum is exact), and past
     # 10**6 s the product is more than any such sum, so the product is made on at most 10**6.
-    seconds = np.where(has_dur, dur, MAX_RECORD_S) if dur_ok is not None else dur
-    seconds = np.clip(seconds, 1, 1_000_000)
-    both_sum = np.where(up_ok, up, 0) if up_ok is not None else up
-    both_sum = both_sum + (np.where(down_ok, down, 0) if down_ok is not None else down)
-    if bool((is_data & (both_sum > MAX_OCTETS_PER_S * seconds)).any()):
-        raise _Unsure("more octets than the record's duration carries")
-    return _row_hashes(batch, types, ts, values)
+    if int(u.max()) + int(v.max()) > MAX_OCTETS_PER_S:
+        seconds = np.where(dur_ok, dur, MAX_RECORD_S) if dur_ok is not None else dur
+        seconds = np.clip(seconds, 1, 1_000_000)
+        heavy = np.flatnonzero(u + v > MAX_OCTETS_PER_S * seconds)
+        if bool(_flags_at(kind, ("data",), heavy).any()):
+            raise _Unsure("more octets than the record's duration carries")
+    return _row_hashes(batch, types, ts, values, tables)
+
+
+def _flags_at(kind: pa.DictionaryArray, wanted: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
+    """Whether the type of each of these rows is among `wanted` (a NULL type: no)."""
+    indices = kind.indices
+    valid = _valid(indices)
+    return _flags(
+        kind.dictionary.to_pylist(), wanted, _values(indices)[rows], None if valid is None else valid[rows]
+    )
 
 
 def _flags(
@@ -390,11 +426,14 @@ def _row_hashes(
     types: dict[str, str],
     ts: np.ndarray,
     values: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    tables: dict[str, tuple[pa.Array, np.ndarray]],
 ) -> np.ndarray:
     """A hash of each row's line, start, duration, byte counts and `delivered`: rows alike in
     them hash alike (a text by the Python hash of its value, a number by its value, NULL by a
-    value of its own); rows that differ hash alike about once in 2**64 pairs (then the file is
-    left to DuckDB, as when two rows differ in their other columns only)."""
+    value of its own); rows that differ hash alike about once in 2**64 pairs (then DuckDB
+    compares them, as when two rows differ in their other columns only).  `tables`: the last
+    dictionary of each text column with its values' hashes (the row groups of a file often
+    share one dictionary, hashed once)."""
     import numpy as np
 
     null, step = np.uint64(_NULL), np.uint64(_STEP)
@@ -402,11 +441,16 @@ def _row_hashes(
     for name in _HASHED:
         if name in types:
             column = batch.column(name)
-            values_of = column.dictionary.to_pylist()
-            table = np.array([*(hash(v) for v in values_of), _NULL - (1 << 64)], np.int64).view(np.uint64)
+            last = tables.get(name)
+            if last is not None and last[0].equals(column.dictionary):
+                table = last[1]
+            else:
+                values_of = column.dictionary.to_pylist()
+                table = np.array([*(hash(v) for v in values_of), _NULL - (1 << 64)], np.int64).view(np.uint64)
+                tables[name] = (column.dictionary, table)
             index, valid = _values(column.indices), _valid(column.indices)
             h *= step
-            h += table[index if valid is None else np.where(valid, index, len(values_of))]
+            h += table[index if valid is None else np.where(valid, index, len(table) - 1)]
     for name in _NUMBERS:
         if name in types:
             number, valid = values[name]
