@@ -521,6 +521,10 @@ def _layouts(text: np.ndarray, length: int) -> np.ndarray:
     layouts = [(f, rest - f) for f in _FRACTIONS if rest - f in _ZONES]
     for first in range(0, rows, _BLOCK):
         block = text[first : first + _BLOCK]
+        quick = _one_month(block) if length in (19, 20) else None
+        if quick is not None:
+            out[first : first + len(block)] = quick
+            continue
         matched = np.zeros(len(block), bool)
         for fraction, zone in layouts:
             fits = _layout_mask(block, fraction, zone)
@@ -537,6 +541,83 @@ def _layouts(text: np.ndarray, length: int) -> np.ndarray:
 
 
 _BLOCK = 1 << 15  # rows of text starts read at a time
+
+
+def _swar(pattern: str) -> tuple[int, int, int, int, int]:
+    """Constants to test 8 bytes read as one little-endian integer against `pattern`: `d` a
+    digit, `?` anything, any other character itself (see `_fits`)."""
+    high = digits = six = fixed = chars = 0
+    for i, char in enumerate(pattern):
+        if char == "d":
+            high |= 0xF0 << 8 * i
+            digits |= 0x30 << 8 * i
+            six |= 0x06 << 8 * i
+        elif char != "?":
+            fixed |= 0xFF << 8 * i
+            chars |= ord(char) << 8 * i
+    return high, digits, six, fixed, chars
+
+
+def _fits(words: np.ndarray, constants: tuple[int, int, int, int, int]) -> np.ndarray:
+    """Whether each word's bytes are of the pattern: a digit is a byte 0x30 to 0x39 (its high
+    half 3, and still 3 once 6 is added; a carry out of a byte that is no digit spoils only a
+    word that fails already)."""
+    import numpy as np
+
+    high, digits, six, fixed, chars = (np.uint64(c) for c in constants)
+    fits: np.ndarray = (
+        ((words & high) == digits) & (((words + six) & high) == digits) & ((words & fixed) == chars)
+    )
+    return fits
+
+
+_DAY_TIME = _swar("dd?dd:dd")  # bytes 8 to 15 of `YYYY-MM-DD HH:MM:SS`
+_SECONDS = {19: _swar(":dd\0\0\0\0\0"), 20: _swar(":ddZ\0\0\0\0")}  # bytes 16 to 23, then nothing or Z
+_PAIRS = 0xFFFF_00FF_FF00_FFFF  # the digits' bytes of bytes 8 to 15
+
+
+def _one_month(text: np.ndarray) -> np.ndarray | None:
+    """The instants of rows `YYYY-MM-DD HH:MM:SS` (`T` or a space in the middle) then nothing or
+    `Z` (all of one length), all in the month of the first: its days, hours, minutes and seconds
+    read as pairs of digits, 8 bytes at a time, the month's calendar once.  None when some row is
+    not of that form (the layouts are then read one by one, and decide)."""
+    import numpy as np
+
+    rows, length = text.shape
+    words = np.zeros((rows, 3), np.uint64)
+    words.view(np.uint8).reshape(rows, 24)[:, :length] = text
+    month_words, day_time, seconds = words[:, 0], words[:, 1], words[:, 2]
+    head = bytes(text[0, :8])  # YYYY-MM-
+    if not bool((month_words == month_words[0]).all()) or not (
+        head[:4].isdigit() and head[4:5] == b"-" and head[5:7].isdigit() and head[7:8] == b"-"
+    ):
+        return None
+    year, month = int(head[:4]), int(head[5:7])
+    if not (2 <= year <= 9998 and 1 <= month <= 12):
+        return None
+    middle = (day_time >> np.uint64(16)) & np.uint64(0xFF)
+    fits = _fits(day_time, _DAY_TIME) & _fits(seconds, _SECONDS[length])
+    fits &= (middle == ord(" ")) | (middle == ord("T"))
+    if not bool(fits.all()):
+        return None
+    # Each pair of digits (tens at the lower byte) made one number: byte i of v * 10 + (v >> 8).
+    v = (day_time - np.uint64(_DAY_TIME[1])) & np.uint64(_PAIRS)
+    pairs = v * np.uint64(10) + (v >> np.uint64(8))
+    day, hour, minute = (((pairs >> np.uint64(s)) & np.uint64(0xFF)).astype(np.int64) for s in (0, 24, 48))
+    v = seconds - np.uint64(_SECONDS[length][1])
+    second = (
+        ((v >> np.uint64(8)) & np.uint64(0xFF)) * np.uint64(10) + ((v >> np.uint64(16)) & np.uint64(0xFF))
+    ).astype(np.int64)
+    starts, leaps, before, month_days = _calendar()
+    leap = bool(leaps[year])
+    days = int(month_days[month]) + (leap and month == 2)
+    if int(day.min()) < 1 or int(day.max()) > days or int(hour.max()) > 23 or int(minute.max()) > 59:
+        return None
+    if int(second.max()) > 59:
+        return None
+    first_day = int(starts[year]) + int(before[month]) + (leap and month > 2)
+    micros: np.ndarray = ((((day + (first_day - 1)) * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000
+    return micros
 
 
 def _layout_mask(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:

@@ -490,7 +490,9 @@ def test_rows_alike_are_compared_by_duckdb_among_the_proofs_candidates_only(
     monkeypatch.setattr(UsageReader, "_seen_twice", spy)
     answers = _answers(monkeypatch)
     by_proof = _rated(paths, True, monkeypatch)
-    assert [(p is not None and p.clean, p is not None and p.proven) for p in answers.proofs] == [(True, False)] * 2
+    assert [(p is not None and p.clean, p is not None and p.proven) for p in answers.proofs] == [
+        (True, False)
+    ] * 2
     assert all(p is not None and p.repeats for p in answers.proofs)
     assert searched == []
     assert by_proof == _rated(paths, False, monkeypatch)
@@ -510,3 +512,30 @@ def test_too_many_rows_alike_leave_the_duplicate_search_to_duckdb(
     answers = _answers(monkeypatch)
     assert _same_both_ways(path, monkeypatch) == [False, False]
     assert [p is not None and p.clean and p.repeats is None for p in answers.proofs] == [True, True]
+
+
+@pytest.mark.parametrize("month", [(2024, 2), (2026, 2), (2026, 3), (2026, 4), (2000, 12)])
+def test_starts_of_one_month_read_8_bytes_at_a_time_as_duckdb_reads_them(month: tuple[int, int]) -> None:
+    """Blocks of starts all in one month, `YYYY-MM-DD HH:MM:SS` then nothing or `Z` (the
+    quick reading): the instants DuckDB's TRY_CAST gives; a day or time of no calendar in such
+    a block is refused (24:00:00 too, which DuckDB reads as the next day's midnight)."""
+    rnd = random.Random(month[0] * 12 + month[1])
+    first, end = month_bounds(*month)
+    days = (end - first).days
+    for zone, sep in (("Z", " "), ("", "T"), ("Z", "T")):
+        moments = [first + timedelta(seconds=rnd.randrange(days * 86_400)) for _ in range(3000)]
+        moments += [first, end - timedelta(seconds=1)]
+        texts = [m.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + zone for m in moments]
+        assert usage_arrow_checks.stamps(pa.array(texts, pa.string())).tolist() == _duckdb_stamps(texts)
+        for odd in (
+            f"{days + 1:02d} 10:00:00",
+            "00 10:00:00",
+            "05 24:00:00",
+            "05 10:60:00",
+            "05 10:00:60",
+            "05 1a:00:00",
+        ):
+            wrong = texts[:]
+            wrong[1234] = first.strftime("%Y-%m-") + odd.replace(" ", sep) + zone
+            with pytest.raises(usage_arrow_checks._Unsure):
+                usage_arrow_checks.stamps(pa.array(wrong, pa.string()))
