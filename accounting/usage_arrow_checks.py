@@ -22,7 +22,9 @@ The checks follow the reader's SQL check for check, on the values as DuckDB read
   within a millisecond of the month's end), unsure;
 - `delivered`: BOOLEAN (never malformed), or no column;
 - no two rows identical: a 64-bit hash of each row's line, start, duration, byte counts and
-  `delivered`, sorted; a hash seen twice (a copy, or two rows alike in those columns) is unsure;
+  `delivered`, sorted; a hash seen twice (a copy, or two rows alike in those columns): every row
+  being clean, the pass's sums stand, and the rows sharing a hash are listed (`repeats`) for
+  DuckDB to compare (`UsageReader._dedupe(rows)`);
 - text that is not UTF-8 in any text column (DuckDB refuses the file): unsure.
 
 The checks that depend on the aggregate's key only (type, zone, destination, line) are made on
