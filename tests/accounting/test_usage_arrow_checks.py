@@ -539,3 +539,28 @@ def test_starts_of_one_month_read_8_bytes_at_a_time_as_duckdb_reads_them(month: 
             wrong[1234] = first.strftime("%Y-%m-") + odd.replace(" ", sep) + zone
             with pytest.raises(usage_arrow_checks._Unsure):
                 usage_arrow_checks.stamps(pa.array(wrong, pa.string()))
+
+
+def test_a_pass_that_declines_leaves_the_month_to_duckdbs_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows the proof reads but the pass does not (text keys stored without a dictionary): DuckDB
+    checks the rows and searches the duplicates, the rating the same both ways."""
+    rnd = random.Random(12)
+    table = _table(_rows(rnd, 500, True), rnd, "text", True)
+    path = tmp_path / "plain.parquet"
+    pq.write_table(pa.concat_tables([table, table.slice(7, 2)]), path, use_dictionary=False)
+    searched = []
+    full_search = UsageReader._seen_twice
+
+    def spy(reader: UsageReader, sql: str) -> list[tuple[int]]:
+        searched.append(sql)
+        return full_search(reader, sql)
+
+    monkeypatch.setattr(UsageReader, "_seen_twice", spy)
+    answers = _answers(monkeypatch)
+    by_proof = _rated(path, True, monkeypatch)
+    assert len(answers.proofs) == 2 and all(p is not None for p in answers.proofs)
+    assert len(searched) == 2  # the proof made, the pass declined: DuckDB's search each time
+    assert by_proof == _rated(path, False, monkeypatch)
+    assert sum(g[6] for g in by_proof[0] if g[5] == "duplicate") == 2
