@@ -114,6 +114,7 @@ class RowProof:
         self._types = types
         self._bounds = _micros(month_start), _micros(month_end)
         self._hashes = np.empty(rows, np.uint64)
+        self._low = np.empty(rows, np.uint32)  # each row's hash's low 32 bits, in row order
         self._done = 0
         self._pool = ThreadPoolExecutor(max_workers=1) if threads else None
         self._pending: deque[Future[None]] = deque()
@@ -140,6 +141,7 @@ class RowProof:
         if self._done > len(self._hashes):
             raise _Unsure("the files hold more rows than their footers count")
         self._hashes[first : first + len(hashes)] = hashes
+        self._low[first : first + len(hashes)] = hashes  # (the low bits: NumPy's cast wraps)
 
     def finish(self) -> bool:
         """True when every row was checked and no two rows are alike (see the module's text).
@@ -157,23 +159,26 @@ class RowProof:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
         hashes, self._hashes = self._hashes, self._hashes[:0]
+        low, self._low = self._low, self._low[:0]
         self.proven = False
         if not self.clean:
             return False
-        ordered = np.sort(hashes)
-        same = ordered[1:] == ordered[:-1]
+        # Sorted where they are (a sorted copy cost more in page faults than the sort itself).
+        hashes.sort()
+        same = hashes[1:] == hashes[:-1]
         if not bool(same.any()):
             self.proven = True
             return True
-        repeated = np.unique(ordered[1:][same])
+        repeated = np.unique(hashes[1:][same])
         log.debug("%d row hashes seen twice or more: those rows compared by DuckDB", len(repeated))
         if len(repeated) <= MAX_REPEATS:
-            # The rows whose hash ends as a repeated one's, then those whose hash is one.
+            # The rows whose hash ends as a repeated one's: every row of a repeated hash, and
+            # about one more in 2**32 rows a repeated hash (DuckDB compares whole rows).
             ends = np.zeros(1 << 16, bool)
             ends[(repeated & np.uint64(0xFFFF)).astype(np.intp)] = True
-            low = hashes.view(np.uint16)[::4] if sys.byteorder == "little" else hashes & np.uint64(0xFFFF)
-            maybe = np.flatnonzero(ends[low])
-            where = maybe[np.isin(hashes[maybe], repeated)]
+            low16 = low.view(np.uint16)[::2] if sys.byteorder == "little" else low & np.uint32(0xFFFF)
+            maybe = np.flatnonzero(ends[low16])
+            where = maybe[np.isin(low[maybe], repeated.astype(np.uint32))]
             if len(where) <= MAX_REPEAT_ROWS:
                 files = np.searchsorted(self._firsts, where, side="right") - 1
                 self.repeats = list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
