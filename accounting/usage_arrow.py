@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -337,9 +337,28 @@ def settled_rows(
     the main thread with every batch read (in file order, with its own columns read too) before
     it is summed; a ValueError from it gives None.
     """
+    return _guarded(lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check))
+
+
+def table_rows(
+    tables: Iterable[pa.Table],
+    plan: Settled,
+    first_periods: Sequence[int],
+    threads: bool,
+    check: RowCheck | None = None,
+) -> SettledRows | None:
+    """`settled_rows` of Arrow tables given one at a time instead of the row groups of Parquet
+    files (a CSV file read by pyarrow.csv, `usage_csv_arrow`), or None.  Each table holds the
+    columns `plan` names as the pass reads them from Parquet (a key as dictionary<string>, a
+    number as int64, `delivered` as bool), and `check`'s; the iterator may raise a ValueError
+    (None: DuckDB is to run the scan).  A table is taken while the workers sum the one before."""
+    return _guarded(lambda: _summed(tables, plan, [int(p) for p in first_periods], threads, check))
+
+
+def _guarded(run: Callable[[], SettledRows | None]) -> SettledRows | None:
     try:
         with _system_pool():
-            return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
+            return run()
     except (UnicodeDecodeError, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the settled aggregate left to DuckDB: %s", exc)
         return None
@@ -466,6 +485,22 @@ def _settled_rows(
     if check is not None:
         columns += [name for name in check.columns if name not in columns]
     texts = [name for name in plan.keys if name is not None]
+
+    def row_groups() -> Iterator[pa.Table]:
+        for path in files:
+            # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
+            # more CPU here)
+            reader = pq.ParquetFile(path, read_dictionary=texts, pre_buffer=False)
+            for g in range(reader.metadata.num_row_groups):
+                yield reader.read_row_group(g, columns=columns, use_threads=threads)
+
+    return _summed(row_groups(), plan, periods, threads, check)
+
+
+def _summed(
+    tables: Iterable[pa.Table], plan: Settled, periods: list[int], threads: bool, check: RowCheck | None
+) -> SettledRows | None:
+    """The pass over the tables (Parquet row groups, or `table_rows`' tables)."""
     codes = [_Codes() for _ in KEYS]
     deliv = _Codes()
     combos = _Codes()  # (type, zone, dest, delivered) codes
@@ -476,23 +511,18 @@ def _settled_rows(
     pending: deque[Future[_Part | None]] = deque()
     lock = threading.Lock()
     try:
-        for path in files:
-            # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
-            # more CPU here)
-            reader = pq.ParquetFile(path, read_dictionary=texts, pre_buffer=False)
-            for g in range(reader.metadata.num_row_groups):
-                # Read while the workers sum the row group before (pyarrow lets go of the GIL).
-                table = reader.read_row_group(g, columns=columns, use_threads=threads)
-                group = _group(table, plan, codes, deliv, combos, lock)
-                if group is None or not _merge(pending, sums):
-                    return None
-                rows = table.num_rows
-                if check is not None:
-                    for batch in table.to_batches(BATCH_ROWS):
-                        check(batch)
-                for start in range(0, rows, BATCH_ROWS):
-                    task = (group, start, min(start + BATCH_ROWS, rows), beyond)
-                    pending.append(pool.submit(_batch, *task) if pool else _done(_batch(*task)))
+        # Each table read while the workers sum the one before (pyarrow lets go of the GIL).
+        for table in tables:
+            group = _group(table, plan, codes, deliv, combos, lock)
+            if group is None or not _merge(pending, sums):
+                return None
+            rows = table.num_rows
+            if check is not None:
+                for batch in table.to_batches(BATCH_ROWS):
+                    check(batch)
+            for start in range(0, rows, BATCH_ROWS):
+                task = (group, start, min(start + BATCH_ROWS, rows), beyond)
+                pending.append(pool.submit(_batch, *task) if pool else _done(_batch(*task)))
         if not _merge(pending, sums):
             return None
     finally:
