@@ -24,7 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,6 +233,8 @@ class UsageReader:
         self._coded: list[Group] | None = None  # the aggregates with a reject code (`aggregate`)
         self._rows_proven = False  # the scan taken as settled as `_proof` checks every row
         self._proof: RowProof | None = None  # the checks made as the pyarrow pass reads the rows
+        # a CSV file read by pyarrow.csv and proven row by row (`_csv_aggregate`): its settled rows
+        self._csv_rows: Callable[[Sequence[int]], usage_arrow.SettledRows | None] | None = None
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
             arrow_scans()
@@ -505,7 +507,9 @@ class UsageReader:
         destination and line are judged once per aggregate (`_judge`), in the same order as
         `list_rejects`.
         """
-        groups = self._proven_aggregate(month_start, month_end, first_periods)
+        groups = self._csv_aggregate(month_start, month_end, first_periods)
+        if groups is None:
+            groups = self._proven_aggregate(month_start, month_end, first_periods)
         if groups is None:
             self._dedupe()
             groups = self._aggregate_relation(month_start, month_end, first_periods)
@@ -575,6 +579,31 @@ class UsageReader:
             self._dedupe(proof.repeats if proof.clean else None)
         return groups
 
+    def _csv_aggregate(
+        self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
+    ) -> dict[tuple[Any, ...], Group] | None:
+        """A large CSV file in plain forms: read by pyarrow.csv, every row proven clean as the
+        pyarrow pass reads it (`usage_csv_arrow`); None when it is not, or a row may fail (DuckDB
+        then reads and checks the file as before)."""
+        from accounting import usage_csv_arrow
+
+        if self.kind != "csv" or len(self.files) != 1:
+            return None
+        threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
+        plan = usage_csv_arrow.csv_plan(self.files[0], self._header, threads)
+        if plan is None:
+            return None
+        self._csv_rows = lambda periods: usage_csv_arrow.settled_rows(
+            plan, month_start, month_end, periods, threads
+        )
+        self._rows_proven = True
+        try:
+            return self._aggregate_relation(month_start, month_end, first_periods)
+        except _Unproven:
+            return None
+        finally:
+            self._rows_proven, self._csv_rows = False, None
+
     def _aggregate_relation(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
     ) -> dict[tuple[Any, ...], Group]:
@@ -637,6 +666,11 @@ class UsageReader:
     def _settled_by_arrow(self, scan: Scan, periods: Sequence[int]) -> usage_arrow.SettledRows | None:
         """The rows of a settled scan of the Parquet files themselves, by `usage_arrow`; None when
         the scan is not one it makes (DuckDB then runs it): unsettled, a small input, a table."""
+        if self._csv_rows is not None:  # a CSV file proven row by row as pyarrow reads it
+            read = self._csv_rows(periods) if scan.settled else None
+            if read is None:
+                raise _Unproven
+            return read
         proof = self._proof  # the rows checked as the pass reads them: no other way to take
         if (
             not scan.settled

@@ -1,0 +1,412 @@
+"""A large usage CSV file read by pyarrow.csv on both cores, every row proven clean, summed by the pass.
+
+DuckDB reads a CSV file at about 1-2 M rows/s here (its reader, then the row checks of
+`UsageReader._scan_sql` and the duplicate search of `UsageReader._dedupe`).  A file written in
+the plain forms below is read instead by pyarrow.csv, in chunks of whole lines parsed on two
+threads, each chunk a table of the columns as the pyarrow pass reads them (`usage_arrow.table_rows`);
+the row proof of `usage_arrow_checks` checks every row as the pass reads it.  When every row
+passes, the pass's sums are the month's: no row is a reject, and the engine's rejects (an
+unknown line, a service not in the offer) are listed by DuckDB as before.  At anything else the
+reader does what it did (DuckDB reads and checks the file, and lists its rejects).
+
+The forms read here are those whose reading by DuckDB (`read_csv` as `UsageReader._csv` calls
+it: every field as text, `,`, `"` quoting and escaping, an empty field NULL, a quoted empty
+field NULL too) is certain; each is checked on the file's bytes before a row is parsed:
+
+- one file (`.csv` or `.txt`, not compressed) of at least `MIN_BYTES`;
+- a header of plain names (letters, digits, `_`), each bare or within quotes, no byte-order mark;
+- every line ended by `\\n`, or every line by `\\r\\n` when the header is (a `\\r` elsewhere:
+  DuckDB refuses the file); no line longer than half of `usage.MAX_CSV_LINE`;
+- every `"` at the start of a field or at its end: DuckDB refuses a character after a closing
+  quote (a malformed row) where pyarrow keeps it;
+- no `0x` or `0X` (pyarrow reads a number written in hexadecimal, DuckDB does not);
+
+and on the values as parsed: no key (line, type, zone, dest) or other text holds a `"`, `,`, `\\r`
+or `\\n` (a quoted newline or a misplaced quote shows there); `duration_s`, `bytes_up` and
+`bytes_down` are read as int64 by pyarrow, which refuses any other form than an optional sign,
+digits and blanks around them (DuckDB reads those alike); `delivered` is `true`, `false` or
+empty; each chunk holds as many rows as lines.  The rest (the start's forms, the bounds, the
+12 hours, the month's end, duplicates) is the row proof's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from accounting import usage_arrow, usage_arrow_checks
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+MAX_DIGITS = 15  # a count of more digits may not be exact in DuckDB's DOUBLE
+MAX_COUNT = 10**15  # (the largest bound of the reader's checks): exact in a DOUBLE
+MIN_BYTES = 24 << 20  # a smaller file is read by DuckDB (importing pyarrow costs what it saves)
+CHUNK_BYTES = 16 << 20  # lines parsed at a time by one thread (about 300,000 rows)
+AHEAD = 3  # chunks parsed ahead of the pass
+WORKERS = 2
+KEYS = ("line", "type", "zone", "dest")
+NUMBERS = ("duration_s", "bytes_up", "bytes_down")
+_NAME = re.compile(rb'(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+)(?:,(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+))*(\r?)\n')
+_SPECIAL = ('"', ",", "\r", "\n")  # in no value read here
+_NEWLINE, _RETURN, _QUOTE, _COMMA = 10, 13, 34, 44
+
+
+class _Unsure(ValueError):
+    """A file, or a chunk of one, not in the forms read here: DuckDB reads it."""
+
+
+class Chunk(NamedTuple):
+    """Whole lines of the file: bytes start to stop, and the rows they hold."""
+
+    start: int
+    stop: int
+    rows: int
+
+
+class CsvPlan(NamedTuple):
+    """A file in the forms read here (see the module's text), cut in chunks of whole lines."""
+
+    path: Path
+    header: list[str]
+    chunks: list[Chunk]
+    rows: int
+    quoted: bool  # the counts within quotes (on the first row): read as text, then as numbers here
+
+    @property
+    def types(self) -> dict[str, str]:
+        """The columns as the row proof reads them (DuckDB's names of the Arrow types made here)."""
+        kinds = {**dict.fromkeys(NUMBERS, "BIGINT"), "delivered": "BOOLEAN"}
+        return {name: kinds.get(name, "VARCHAR") for name in self.header}
+
+    @property
+    def settled(self) -> usage_arrow.Settled:
+        """What the pass reads of the tables (`usage_arrow.Settled`)."""
+        present = set(self.header)
+
+        def column(name: str) -> str | None:
+            return name if name in present else None
+
+        return usage_arrow.Settled(
+            tuple(column(name) for name in KEYS),
+            column("bytes_up"),
+            column("bytes_down"),
+            column("duration_s"),
+            column("delivered"),
+        )
+
+
+def csv_plan(path: Path, header: Sequence[str], threads: bool) -> CsvPlan | None:
+    """The plan of reading `path` (whose header DuckDB's reader takes as `header`) here, or None:
+    DuckDB reads it."""
+    try:
+        return _plan(path, list(header), threads)
+    except (_Unsure, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
+        log.debug("the CSV file is read by DuckDB: %s", exc)
+        return None
+
+
+def _plan(path: Path, header: list[str], threads: bool) -> CsvPlan | None:
+    if not path.name.lower().endswith((".csv", ".txt")) or path.stat().st_size < MIN_BYTES:
+        return None
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        data = source.read_buffer()
+    head = _NAME.match(data.slice(0, min(len(data), 1 << 16)).to_pybytes())
+    if head is None:
+        raise _Unsure("a header of other forms than plain names")
+    names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
+    if names != header:
+        raise _Unsure("the header is not read alike")
+    crlf = bool(head.group(1))
+    bounds = _bounds(data, head.end())
+    pieces = list(itertools.pairwise(bounds))
+    if threads and len(pieces) > 1:
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv") as pool:
+            counted = list(pool.map(lambda piece: _scan(data, piece[0], piece[1], crlf), pieces))
+    else:
+        counted = [_scan(data, *piece, crlf) for piece in pieces]
+    chunks = [Chunk(a, b, rows) for (a, b), rows in zip(pieces, counted, strict=True)]
+    # Counts in quotes on the first lines: read as text (pyarrow reads no DOUBLE in quotes here).
+    first = data.slice(head.end(), min(len(data) - head.end(), 1 << 16)).to_pybytes().split(b"\n")[:-1]
+    at = [header.index(n) for n in NUMBERS if n in header]
+    quoted = any(
+        f[i].startswith(b'"')
+        for f in (line.split(b",") for line in first)
+        if len(f) == len(header)
+        for i in at
+    )
+    return CsvPlan(path, header, chunks, sum(counted), quoted)
+
+
+def _bounds(data: pa.Buffer, first: int) -> list[int]:
+    """Where the chunks start (after a line's end), and the file's end."""
+    import numpy as np
+
+    out = [first]
+    size = len(data)
+    while size - out[-1] > CHUNK_BYTES:
+        at = out[-1] + CHUNK_BYTES
+        window = np.frombuffer(data.slice(at, min(size - at, 1 << 20)), np.uint8)
+        ends = np.flatnonzero(window == _NEWLINE)
+        if not len(ends):
+            raise _Unsure("a line longer than 1 MiB")
+        out.append(at + int(ends[0]) + 1)
+    if out[-1] < size:
+        out.append(size)
+    return out
+
+
+def _scan(data: pa.Buffer, start: int, stop: int, crlf: bool) -> int:
+    """The lines of bytes start to stop (whole lines, but perhaps the file's last), when they end
+    as the header does and none is long; else `_Unsure`."""
+    import numpy as np
+
+    from accounting.usage import MAX_CSV_LINE
+
+    a = np.frombuffer(data.slice(start, stop - start), np.uint8)
+    ends = np.flatnonzero(a == _NEWLINE)
+    returns = int(np.count_nonzero(a == _RETURN))
+    # With as many rows as `\n` (`_table`), a `\r` not before a `\n` would have ended a line.
+    if returns != (len(ends) if crlf else 0) or a[-1] == _RETURN:
+        raise _Unsure("a line not ended as the header is")
+    if (
+        len(ends)
+        and int(max(ends[0], np.diff(ends).max(initial=0), len(a) - 1 - ends[-1])) > MAX_CSV_LINE // 2
+    ):
+        raise _Unsure("a long line")
+    if not len(ends) and len(a) > MAX_CSV_LINE // 2:
+        raise _Unsure("a long line")
+    return len(ends) + int(a[-1] != _NEWLINE)
+
+
+def tables(plan: CsvPlan, threads: bool) -> Iterator[pa.Table]:
+    """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads);
+    `_Unsure` at a chunk not in the forms read here."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(plan.path)) as source:
+        data = source.read_buffer()
+        if not threads:
+            for chunk in plan.chunks:
+                yield _table(data, chunk, plan)
+            return
+        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
+        pending: deque[Future[pa.Table]] = deque()
+        try:
+            for chunk in plan.chunks:
+                pending.append(pool.submit(_table, data, chunk, plan))
+                if len(pending) > AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
+
+def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
+    """One chunk's rows: keys as dictionaries, numbers as int64, `delivered` as bool, the rest
+    as text, each value as DuckDB reads it; `_Unsure` when one is not in the forms read here.
+
+    pyarrow splits the fields without quoting (at every comma and line end): a value in quotes
+    comes with its quotes, taken off here, and a quote anywhere else, which DuckDB would read
+    otherwise or refuse, shows in a value."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    kinds = {**dict.fromkeys(KEYS, text), "delivered": text}
+    if not plan.quoted:
+        kinds.update(dict.fromkeys(NUMBERS, pa.float64()))  # no `0x...`, unlike int64
+    header = plan.header
+
+    def read() -> pa.Table:
+        return pacsv.read_csv(
+            pa.BufferReader(data.slice(chunk.start, chunk.stop - chunk.start)),
+            read_options=pacsv.ReadOptions(
+                column_names=header, use_threads=False, block_size=chunk.stop - chunk.start + 1
+            ),
+            parse_options=pacsv.ParseOptions(
+                quote_char=False, newlines_in_values=False, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: kinds.get(name, pa.string()) for name in header},
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        )
+
+    try:
+        table = read()
+    except pa.ArrowInvalid:
+        if plan.quoted:
+            raise
+        kinds.update(dict.fromkeys(NUMBERS, pa.string()))  # counts in quotes further on: as text
+        table = read()
+    if table.num_rows != chunk.rows or not table.num_rows:
+        raise _Unsure("a chunk of other rows than lines")
+    table = table.combine_chunks()
+    columns = []
+    for name in header:
+        column = table.column(name).chunk(0)
+        if name in KEYS or name == "delivered":
+            column = _dictionary(column, name)
+        elif name in NUMBERS:
+            column = _counts(column)
+        else:
+            column = _unquoted(column, _offsets(column))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=header)
+
+
+def _unquoted_text(value: str) -> str | None:
+    """A field as DuckDB reads it: within quotes, the text inside (NULL when empty)."""
+    if '"' not in value:
+        return value
+    inside = value[1:-1]
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"' or '"' in inside:
+        raise _Unsure("a quote inside a field")
+    return inside or None
+
+
+def _dictionary(column: pa.DictionaryArray, name: str) -> pa.Array:
+    """A dictionary column with its values read (`delivered`: as bool)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = column.dictionary
+    values = _unquoted(values, _offsets(values))
+    if name != "delivered":
+        return pa.DictionaryArray.from_arrays(column.indices, values)
+    texts = values.to_pylist()
+    if not set(texts) <= {"true", "false", None}:
+        raise _Unsure("a delivered other than true or false")
+    table = np.array([v == "true" for v in texts] + [False], bool)
+    known = np.array([v is not None for v in texts] + [False], bool)
+    indices = column.indices.fill_null(len(texts)).to_numpy()
+    return pa.array(table[indices], pa.bool_(), mask=~known[indices])
+
+
+def _counts(column: pa.Array) -> pa.Array:
+    """A count column as int64, as DuckDB's TRY_CAST to DOUBLE reads it: read by pyarrow as a
+    DOUBLE (the same forms, no hexadecimal), here whole and within 0..`MAX_COUNT`; else text, in
+    quotes or not, digits only."""
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_string(column.type):
+        return _whole(column, _offsets(column))
+    if column.offset:
+        raise _Unsure("a sliced column")  # (a chunk's columns are read whole)
+    values = np.frombuffer(column.buffers()[1], np.float64)[: len(column)]
+    if column.null_count:
+        values = np.where(column.is_valid().to_numpy(zero_copy_only=False), values, 0.0)
+    if not bool(((values >= 0) & (values <= MAX_COUNT) & (values == np.trunc(values))).all()):
+        raise _Unsure("a count not whole, or out of bounds")
+    return pa.Array.from_buffers(
+        pa.int64(),
+        len(column),
+        [column.buffers()[0], pa.py_buffer(values.astype(np.int64))],
+    )
+
+
+def _offsets(column: pa.Array) -> np.ndarray:
+    import numpy as np
+
+    offsets = np.frombuffer(column.buffers()[1], np.int32)[column.offset : column.offset + len(column) + 1]
+    return offsets.astype(np.int64)
+
+
+def _bytes(column: pa.Array, offsets: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    buffer = column.buffers()[2]
+    if buffer is None or offsets[-1] == offsets[0]:
+        return np.zeros(max(int(offsets[-1]), 1), np.uint8)
+    return np.frombuffer(buffer, np.uint8)
+
+
+def _quoted(column: pa.Array, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Which values are within quotes (checked: the two quotes, and no other in any value)."""
+    import numpy as np
+
+    lengths = np.diff(offsets)
+    quoted: np.ndarray = (lengths > 0) & (data[np.minimum(offsets[:-1], len(data) - 1)] == _QUOTE)
+    count = int(np.count_nonzero(data[offsets[0] : offsets[-1]] == _QUOTE))
+    if count:
+        ok = lengths[quoted] >= 2
+        ok &= data[offsets[1:][quoted] - 1] == _QUOTE
+        if not bool(ok.all()) or count != 2 * int(np.count_nonzero(quoted)):
+            raise _Unsure("a quote inside a field")
+    return quoted
+
+
+def _unquoted(column: pa.Array, offsets: np.ndarray) -> pa.Array:
+    """A text column as DuckDB reads it: the values within quotes without them, `""` NULL."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = _bytes(column, offsets)
+    quoted = _quoted(column, offsets, data)
+    if not quoted.any():
+        return column
+    keep = np.ones(len(data), bool)
+    keep[offsets[:-1][quoted]] = False
+    keep[offsets[1:][quoted] - 1] = False
+    taken = np.concatenate([[0], np.cumsum(2 * quoted)])
+    new_offsets = (offsets - offsets[0] - taken).astype(np.int32)
+    body = data[offsets[0] : offsets[-1]][keep[offsets[0] : offsets[-1]]]
+    valid = np.diff(new_offsets) > 0
+    if column.null_count:
+        valid &= column.is_valid().to_numpy(zero_copy_only=False)
+    return pa.Array.from_buffers(
+        pa.string(),
+        len(column),
+        [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(new_offsets), pa.py_buffer(body)],
+    )
+
+
+def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
+    """A count column of text as DuckDB's TRY_CAST to DOUBLE reads it, when every value is digits
+    (within quotes or not), at most `MAX_DIGITS` of them: as int64 (NULL when empty)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = _bytes(column, offsets)
+    quoted = int(np.count_nonzero(_quoted(column, offsets, data)))
+    body = data[offsets[0] : offsets[-1]]
+    if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + 2 * quoted != len(body):
+        raise _Unsure("a number in another form than digits")
+    digits = _unquoted(column, offsets) if quoted else column
+    if int(np.diff(_offsets(digits)).max()) > MAX_DIGITS:
+        raise _Unsure("a number of many digits")
+    return pc.cast(digits, pa.int64())
+
+
+def settled_rows(
+    plan: CsvPlan, month_start: datetime, month_end: datetime, first_periods: Sequence[int], threads: bool
+) -> usage_arrow.SettledRows | None:
+    """The settled scans' rows of the file (`usage_arrow.settled_rows`' form), every row proven
+    clean for this month; None when some row may not be, or anything is unsure."""
+    proof = usage_arrow_checks.row_proof([], plan.types, month_start, month_end, plan.rows, threads)
+    if proof is None:
+        return None
+    try:
+        read = usage_arrow.table_rows(tables(plan, threads), plan.settled, first_periods, threads, proof)
+    finally:
+        proven = proof.finish()
+    return read if proven else None
