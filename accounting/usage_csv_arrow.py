@@ -1,32 +1,36 @@
-"""A large usage CSV file read by pyarrow.csv on both cores, every row proven clean, summed by the pass.
+"""A large usage CSV file read by pyarrow.csv on two threads, every row proven clean, summed by the pass.
 
-DuckDB reads a CSV file at about 1-2 M rows/s here (its reader, then the row checks of
+DuckDB reads a CSV file at 1-2 M rows/s here (its reader, then the row checks of
 `UsageReader._scan_sql` and the duplicate search of `UsageReader._dedupe`).  A file written in
 the plain forms below is read instead by pyarrow.csv, in chunks of whole lines parsed on two
-threads, each chunk a table of the columns as the pyarrow pass reads them (`usage_arrow.table_rows`);
-the row proof of `usage_arrow_checks` checks every row as the pass reads it.  When every row
-passes, the pass's sums are the month's: no row is a reject, and the engine's rejects (an
-unknown line, a service not in the offer) are listed by DuckDB as before.  At anything else the
-reader does what it did (DuckDB reads and checks the file, and lists its rejects).
+threads, each chunk a table of the columns as the pyarrow pass reads them from Parquet (keys as
+dictionaries, counts as int64, `delivered` as bool) for `usage_arrow.table_rows`; the row proof
+of `usage_arrow_checks` checks every row as the pass reads it.  When every row passes, the
+pass's sums are the month's: no row is a reject, and the engine's rejects (an unknown line, a
+service not in the offer) are listed by DuckDB as before.  At anything else the reader does
+what it did (DuckDB reads and checks the file, and lists its rejects).
 
 The forms read here are those whose reading by DuckDB (`read_csv` as `UsageReader._csv` calls
-it: every field as text, `,`, `"` quoting and escaping, an empty field NULL, a quoted empty
-field NULL too) is certain; each is checked on the file's bytes before a row is parsed:
+it: every field as text, `"` quoting and escaping, an empty field NULL, a quoted empty field
+NULL too) is certain:
 
 - one file (`.csv` or `.txt`, not compressed) of at least `MIN_BYTES`;
 - a header of plain names (letters, digits, `_`), each bare or within quotes, no byte-order mark;
-- every line ended by `\\n`, or every line by `\\r\\n` when the header is (a `\\r` elsewhere:
-  DuckDB refuses the file); no line longer than half of `usage.MAX_CSV_LINE`;
-- every `"` at the start of a field or at its end: DuckDB refuses a character after a closing
-  quote (a malformed row) where pyarrow keeps it;
-- no `0x` or `0X` (pyarrow reads a number written in hexadecimal, DuckDB does not);
+- every line ended by `\n`, or every line by `\r\n` when the header is (a `\r` elsewhere: DuckDB
+  refuses the file), and none longer than half of `usage.MAX_CSV_LINE`: counted on the file's
+  bytes, a chunk holding as many rows as lines;
+- pyarrow splits the fields with quoting off, at every comma and line end: a value within
+  quotes comes with them and is taken out of them here, and a quote anywhere else (inside a
+  field, a character after a closing quote, which pyarrow's quoting would keep where DuckDB
+  refuses the row, a quoted comma or line end, an escaped quote) shows in some value: unsure;
+- no control character in a text (DuckDB's reading of one is not certain);
+- a count (`duration_s`, `bytes_up`, `bytes_down`) read as a DOUBLE by pyarrow, whose forms
+  DuckDB's TRY_CAST reads alike (pyarrow's int64 would read `0x1F`, DuckDB does not), whole and
+  within `MAX_COUNT`; or, when the first lines quote the counts, text of digits only;
+- `delivered` is `true`, `false` or empty.
 
-and on the values as parsed: no key (line, type, zone, dest) or other text holds a `"`, `,`, `\\r`
-or `\\n` (a quoted newline or a misplaced quote shows there); `duration_s`, `bytes_up` and
-`bytes_down` are read as int64 by pyarrow, which refuses any other form than an optional sign,
-digits and blanks around them (DuckDB reads those alike); `delivered` is `true`, `false` or
-empty; each chunk holds as many rows as lines.  The rest (the start's forms, the bounds, the
-12 hours, the month's end, duplicates) is the row proof's.
+The rest (the start's forms, the bounds, the 12 hours, the month's end, duplicates) is the row
+proof's.
 """
 
 from __future__ import annotations
@@ -58,8 +62,7 @@ WORKERS = 2
 KEYS = ("line", "type", "zone", "dest")
 NUMBERS = ("duration_s", "bytes_up", "bytes_down")
 _NAME = re.compile(rb'(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+)(?:,(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+))*(\r?)\n')
-_SPECIAL = ('"', ",", "\r", "\n")  # in no value read here
-_NEWLINE, _RETURN, _QUOTE, _COMMA = 10, 13, 34, 44
+_NEWLINE, _RETURN, _QUOTE, _BLANK = 10, 13, 34, 32
 
 
 class _Unsure(ValueError):
@@ -267,7 +270,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
         elif name in NUMBERS:
             column = _counts(column)
         else:
-            column = _unquoted(column, _offsets(column))
+            column = _unquoted(column, _offsets(column), controls=name != "start")
         columns.append(column)
     return pa.Table.from_arrays(columns, names=header)
 
@@ -354,13 +357,16 @@ def _quoted(column: pa.Array, offsets: np.ndarray, data: np.ndarray) -> np.ndarr
     return quoted
 
 
-def _unquoted(column: pa.Array, offsets: np.ndarray) -> pa.Array:
-    """A text column as DuckDB reads it: the values within quotes without them, `""` NULL."""
+def _unquoted(column: pa.Array, offsets: np.ndarray, controls: bool = True) -> pa.Array:
+    """A text column as DuckDB reads it: the values within quotes without them, `""` NULL;
+    `controls`: `_Unsure` at a control character (`start`: its forms are the proof's)."""
     import numpy as np
     import pyarrow as pa
 
     data = _bytes(column, offsets)
     quoted = _quoted(column, offsets, data)
+    if controls and bool((data[offsets[0] : offsets[-1]] < _BLANK).any()):
+        raise _Unsure("a control character in a text")
     if not quoted.any():
         return column
     keep = np.ones(len(data), bool)
@@ -391,7 +397,7 @@ def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     body = data[offsets[0] : offsets[-1]]
     if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + 2 * quoted != len(body):
         raise _Unsure("a number in another form than digits")
-    digits = _unquoted(column, offsets) if quoted else column
+    digits = _unquoted(column, offsets, controls=False) if quoted else column
     if int(np.diff(_offsets(digits)).max()) > MAX_DIGITS:
         raise _Unsure("a number of many digits")
     return pc.cast(digits, pa.int64())

@@ -266,6 +266,9 @@ DECLINED: dict[str, Callable[[str, int], str]] = {
     "a delivered other than true or false": lambda t, r: _field(t, r, "delivered", lambda v: "yes"),
     "a long line": lambda t, r: _field(t, r, "session", lambda v: "s" * (1 << 19)),
     "a start missing": lambda t, r: _field(t, r, "start", lambda v: ""),
+    "a control character": lambda t, r: _field(t, r, "session", lambda v: v + "\x01"),
+    "a NUL byte": lambda t, r: _field(t, r, "line", lambda v: v + "\x00"),
+    "a blank in the header": lambda t, r: t.replace(",", ", ", 1),
 }
 
 
@@ -318,6 +321,23 @@ def test_a_count_written_as_a_whole_fraction_reads_as_duckdb_reads_it(
     rows = _data_rows(text)
     for form, row in zip(("120.0", "1e2", " 7", "007", "+5", "-0"), rows, strict=False):
         text = _field(text, row, "bytes_up", lambda v, f=form: f)  # type: ignore[misc]
+    path = tmp_path / "usage.csv"
+    path.write_text(text)
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+
+
+def test_counts_in_quotes_further_on_are_read_as_text_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bare counts on the first lines, quoted ones in a later chunk: that chunk read again with
+    its counts as text."""
+    rnd = random.Random(12)
+    for _ in range(100):
+        text = _text(rnd, "bare", 300).decode()
+        if "bytes_up" in text.split("\n")[0].split(","):
+            break
+    rows = _data_rows(text)
+    text = _field(text, rows[-1], "bytes_up", lambda v: f'"{v}"')
     path = tmp_path / "usage.csv"
     path.write_text(text)
     assert _same_both_ways(path, monkeypatch) == [True, True]
