@@ -176,9 +176,19 @@ def _scan(data: pa.Buffer, start: int, stop: int, crlf: bool) -> int:
     as the header does and none is long; else `_Unsure`."""
     import numpy as np
 
+    a = np.frombuffer(data.slice(start, stop - start), np.uint8)
+    try:
+        return _lines(a, crlf)
+    finally:
+        _release(data, start, stop)
+
+
+def _lines(a: np.ndarray, crlf: bool) -> int:
+    """The lines of a chunk's bytes (see `_scan`)."""
+    import numpy as np
+
     from accounting.usage import MAX_CSV_LINE
 
-    a = np.frombuffer(data.slice(start, stop - start), np.uint8)
     ends = np.flatnonzero(a == _NEWLINE)
     returns = int(np.count_nonzero(a == _RETURN))
     # With as many rows as `\n` (`_table`), a `\r` not before a `\n` would have ended a line.
@@ -192,6 +202,28 @@ def _scan(data: pa.Buffer, start: int, stop: int, crlf: bool) -> int:
     if not len(ends) and len(a) > MAX_CSV_LINE // 2:
         raise _Unsure("a long line")
     return len(ends) + int(a[-1] != _NEWLINE)
+
+
+def _release(data: pa.Buffer, start: int, stop: int) -> None:
+    """The pages of bytes start to stop of the memory-mapped file dropped from the process (read
+    again from the page cache if touched): a file read whole would count in the process's
+    resident memory (1.6 GiB for 30 M rows)."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    first = -(-(data.address + start) // page) * page
+    last = (data.address + stop) // page * page
+    if last <= first:
+        return
+    try:
+        madvise = ctypes.CDLL(None).madvise
+    except (OSError, AttributeError):
+        return
+    madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
+
+
+_MADV_DONTNEED = 4  # Linux (mman.h): the mapping's pages dropped, read again when touched
 
 
 def tables(plan: CsvPlan, threads: bool) -> Iterator[pa.Table]:
@@ -259,6 +291,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
             raise
         kinds.update(dict.fromkeys(NUMBERS, pa.string()))  # counts in quotes further on: as text
         table = read()
+    _release(data, chunk.start, chunk.stop)
     if table.num_rows != chunk.rows or not table.num_rows:
         raise _Unsure("a chunk of other rows than lines")
     table = table.combine_chunks()
