@@ -337,7 +337,9 @@ def settled_rows(
     the main thread with every batch read (in file order, with its own columns read too) before
     it is summed; a ValueError from it gives None.
     """
-    return _guarded(lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check))
+    return _guarded(
+        lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
+    )
 
 
 def table_rows(
