@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from accounting.usage_arrow_checks import RowProof
+    from accounting.usage_csv_arrow import CsvPlan
 
 # pyarrow and numpy are imported where they are used (an Arrow table, Parquet footers, the duplicate
 # search of a large input): rating a CSV file starts with DuckDB alone (`m2msim rate` in 0.3 s).
@@ -235,6 +236,7 @@ class UsageReader:
         self._proof: RowProof | None = None  # the checks made as the pyarrow pass reads the rows
         # a CSV file read by pyarrow.csv and proven row by row (`_csv_aggregate`): its settled rows
         self._csv_rows: Callable[[Sequence[int]], usage_arrow.SettledRows | None] | None = None
+        self._csv_plan: CsvPlan | None = None  # the same file's plan, while its repeats are compared
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
             arrow_scans()
@@ -593,16 +595,30 @@ class UsageReader:
         plan = usage_csv_arrow.csv_plan(self.files[0], self._header, threads)
         if plan is None:
             return None
-        self._csv_rows = lambda periods: usage_csv_arrow.settled_rows(
-            plan, month_start, month_end, periods, threads
-        )
+        repeats: list[list[int] | None] = []
+
+        def read(periods: Sequence[int]) -> usage_arrow.SettledRows | None:
+            found = usage_csv_arrow.settled_rows(plan, month_start, month_end, periods, threads)
+            if found is None:
+                return None
+            repeats.append(found.repeats)
+            return found.rows
+
+        self._csv_rows = read
         self._rows_proven = True
         try:
-            return self._aggregate_relation(month_start, month_end, first_periods)
+            groups = self._aggregate_relation(month_start, month_end, first_periods)
         except _Unproven:
             return None
         finally:
             self._rows_proven, self._csv_rows = False, None
+        if repeats and repeats[0] is not None:  # rows alike in the proof's columns: compared here
+            self._csv_plan = plan
+            try:
+                self._dedupe([(0, row) for row in repeats[0]])
+            finally:
+                self._csv_plan = None
+        return groups
 
     def _aggregate_relation(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
@@ -1168,7 +1184,9 @@ class UsageReader:
         if rows is not None:
             if not rows:
                 return
-            candidates = self._parquet_rows(rows)
+            candidates = self._csv_repeats(rows) if self._csv_plan is not None else self._parquet_rows(rows)
+            if not candidates:
+                return
         else:
             if self.kind == "csv":
                 cand = self._csv_candidates(cols, h)
@@ -1213,6 +1231,29 @@ class UsageReader:
             f"WHERE file_row_number IN ({', '.join(str(int(r)) for r in sorted(found))})"
             for f, found in sorted(by_file.items())
         )
+
+    def _csv_repeats(self, rows: Sequence[tuple[int, int]]) -> str:
+        """SQL: the rows of the CSV file (file index 0, row from 0) that DuckDB's duplicate search
+        would compare, as `numbered` has them: those whose fields are those of a line written
+        twice or more as it is (`_csv_candidates`: a duplicate is a line written twice), among
+        these rows, every one alike in the row proof's hashes; "" when none."""
+        from collections import Counter
+
+        from accounting import usage_csv_arrow
+
+        assert self._csv_plan is not None
+        texts = usage_csv_arrow.lines(self._csv_plan, [r for _, r in rows])
+        twice = {text for text, n in Counter(texts.values()).items() if n > 1}
+        if not twice:
+            return ""
+        fields = {
+            row: tuple(v if v != "" else None for v in next(csv.reader([text.decode()])))
+            for row, text in texts.items()
+        }
+        alike = {fields[row] for row, text in texts.items() if text in twice}
+        found = [(*f, str(self.files[0]), str(row + 2)) for row, f in sorted(fields.items()) if f in alike]
+        self._table("dup_candidates", [*self._header, FILE_COL, ROW_COL], found)
+        return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM dup_candidates"
 
     def _numbered_with_duplicates(self) -> str:
         """The numbered rows, each duplicate with the file and row of the first copy (`dup_rows`)."""

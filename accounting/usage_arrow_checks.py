@@ -108,6 +108,8 @@ class RowProof:
         if not all(name in types for name in ("line", "type", "start")):
             raise _Unsure("a required column is missing")
         self.columns, self._texts, counts = _columns(files, types)
+        if not files:
+            counts = [rows]  # no Parquet footer: the caller counted them (a CSV file's lines)
         if sum(counts) != rows:
             raise _Unsure("the footers count other rows")
         self._firsts = np.cumsum([0, *counts])  # each file's first row among all

@@ -436,9 +436,18 @@ def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     return pc.cast(digits, pa.int64())
 
 
+class CsvRead(NamedTuple):
+    """The settled scans' rows of a file whose every row passed the proof's checks; `repeats`:
+    None when no two rows are alike, else the rows (from 0) among which every copy of every
+    duplicate is (the proof's hashes seen twice)."""
+
+    rows: usage_arrow.SettledRows
+    repeats: list[int] | None
+
+
 def settled_rows(
     plan: CsvPlan, month_start: datetime, month_end: datetime, first_periods: Sequence[int], threads: bool
-) -> usage_arrow.SettledRows | None:
+) -> CsvRead | None:
     """The settled scans' rows of the file (`usage_arrow.settled_rows`' form), every row proven
     clean for this month; None when some row may not be, or anything is unsure."""
     proof = usage_arrow_checks.row_proof([], plan.types, month_start, month_end, plan.rows, threads)
@@ -447,5 +456,29 @@ def settled_rows(
     try:
         read = usage_arrow.table_rows(tables(plan, threads), plan.settled, first_periods, threads, proof)
     finally:
-        proven = proof.finish()
-    return read if proven else None
+        proof.finish()
+    if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
+        return None
+    return CsvRead(read, None if proof.proven else [row for _, row in proof.repeats or ()])
+
+
+def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
+    """The text of these rows (from 0), as written, without their line ends."""
+    import numpy as np
+    import pyarrow as pa
+
+    out: dict[int, bytes] = {}
+    wanted = sorted(set(rows))
+    firsts = np.cumsum([0, *(c.rows for c in plan.chunks)])
+    with pa.memory_map(str(plan.path)) as source:
+        data = source.read_buffer()
+        for c in sorted(set((np.searchsorted(firsts, wanted, side="right") - 1).tolist())):
+            chunk = plan.chunks[c]
+            text = data.slice(chunk.start, chunk.stop - chunk.start).to_pybytes()
+            ends = [*np.flatnonzero(np.frombuffer(text, np.uint8) == _NEWLINE).tolist(), len(text)]
+            for row in wanted:
+                at = row - int(firsts[c])
+                if 0 <= at < chunk.rows:
+                    line = text[ends[at - 1] + 1 if at else 0 : ends[at]]
+                    out[row] = line[:-1] if line.endswith(b"\r") else line
+    return out

@@ -261,7 +261,6 @@ DECLINED: dict[str, Callable[[str, int], str]] = {
     "a start outside the month": lambda t, r: _field(t, r, "start", lambda v: "2026-04-02T10:00:00Z"),
     "a start in another form": lambda t, r: _field(t, r, "start", lambda v: "2026-03-10"),
     "a record over 12 h": lambda t, r: _field(t, r, "duration_s", lambda v: "43201"),
-    "a duplicate row": lambda t, r: t + t.split("\n")[r - 1] + "\n",
     "text that is not UTF-8": lambda t, r: _field(t, r, "line", lambda v: v + "\udcff"),
     "a delivered other than true or false": lambda t, r: _field(t, r, "delivered", lambda v: "yes"),
     "a long line": lambda t, r: _field(t, r, "session", lambda v: "s" * (1 << 19)),
@@ -341,3 +340,45 @@ def test_counts_in_quotes_further_on_are_read_as_text_alike(
     path = tmp_path / "usage.csv"
     path.write_text(text)
     assert _same_both_ways(path, monkeypatch) == [True, True]
+
+
+def test_rows_alike_are_compared_here_as_duckdb_compares_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line written twice (a duplicate: a reject naming the first), the same fields written
+    otherwise (one quoted: a duplicate too, as DuckDB's search finds it once some line of them is
+    written twice), rows alike in the hashed columns but another zone (not duplicates), a
+    fields' twin whose lines all differ (not one): the sums stand, the rows alike are compared
+    here, the listing is DuckDB's."""
+    rnd = random.Random(21)
+    for _ in range(100):
+        text = _text(rnd, "bare", 400).decode()
+        if {"zone", "session"} <= set(text.split("\n")[0].split(",")):
+            break
+    lines = text.rstrip("\n").split("\n")
+    rows = _data_rows(text)
+    copy, quoted, other, twin = (lines[r - 1] for r in rows[:4])
+    names = lines[0].split(",")
+    at = names.index("line")
+
+    def requote(line: str) -> str:
+        fields = line.split(",")
+        fields[at] = f'"{fields[at]}"'
+        return ",".join(fields)
+
+    def rezone(line: str) -> str:
+        fields = line.split(",")
+        fields[names.index("zone")] = "world" if fields[names.index("zone")] != "world" else "eu"
+        return ",".join(fields)
+
+    lines += [copy, copy, requote(copy), requote(quoted), rezone(other), requote(twin)]
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+    listed = json.loads(_rated(path, True, monkeypatch)[2])["rejects"]
+    first = rows[0]
+    dups = [r for r in listed if r["reason"].startswith("duplicate")]
+    assert dups == [
+        {"row": n, "reason": f"duplicate record: identical in every field to row {first}"}
+        for n in range(len(lines) - 5, len(lines) - 2)
+    ], dups
