@@ -84,7 +84,7 @@ class CsvPlan(NamedTuple):
     header: list[str]
     chunks: list[Chunk]
     rows: int
-    quoted: bool  # the counts within quotes (on the first row): read as text, then as numbers here
+    quoted: bool  # counts within quotes on the first lines: read as text, then as numbers here
 
     @property
     def types(self) -> dict[str, str]:
