@@ -4,7 +4,7 @@ When the files' statistics and footers settle every row check (`UsageReader._sca
 settled scan: the simulator's files, a typed Parquet whose statistics keep its records inside
 the month), the aggregate is only a grouping on four or five text keys with a few integer sums.
 DuckDB hashes the four keys of every row; here the key columns are read as dictionaries, a row
-group at a time, and summed in batches on two threads while the next row group is read: each
+group at a time, on two threads each reading a row group and summing it in batches: each
 dictionary's values get codes of the whole input (one lookup per dictionary value, not per
 row), a row's (line, combination) codes make one integer, and the sums are `np.bincount`s over
 it, dense tables added to the totals in batch order.
@@ -152,7 +152,8 @@ class _Key(NamedTuple):
 class _Group(NamedTuple):
     """A row group read: its keys (line, type, zone, dest, delivered), its integer columns, the
     entries of its type dictionary that are call types, the line codes given so far (its own
-    among them), and the (type, zone, dest, delivered) codes, shared by the threads under `lock`."""
+    among them), the code of its first line entry when its entries' codes follow on from it (None
+    otherwise), and the (type, zone, dest, delivered) codes, shared by the threads under `lock`."""
 
     keys: list[_Key]
     integers: list[
@@ -160,14 +161,15 @@ class _Group(NamedTuple):
     ]  # bytes_up, bytes_down, duration_s
     calls: list[int]
     lines: int
+    first_line: int | None
     combos: _Codes
     lock: threading.Lock
 
 
 class _Part(NamedTuple):
-    """A batch's sums, made on a worker thread: per (line code, combination code) cell of a
-    `lines` x `width` table (its last column empty), or for the call sums, per key the call
-    rows hold (`call_keys`, in the same cell numbering)."""
+    """A batch's sums, made on a worker thread: per (combination code, line code) cell of a
+    `width` x `lines` table (its last row empty), or for the call sums, per key the call rows
+    hold (`call_keys`, in the same cell numbering)."""
 
     lines: int
     width: int
@@ -177,7 +179,7 @@ class _Part(NamedTuple):
 
 
 class _Sums:
-    """Integer sums per (line code, combination code), grown as new codes come."""
+    """Integer sums per (combination code, line code), grown as new codes come."""
 
     def __init__(self, names: Sequence[str]) -> None:
         import numpy as np
@@ -186,12 +188,12 @@ class _Sums:
         self.sums = {name: np.zeros((0, 0), np.int64) for name in names}
         self.bound = dict.fromkeys(names, 0)  # what each sum of values may reach: it must fit 64 bits
 
-    def fit(self, lines: int, combos: int) -> None:
+    def fit(self, combos: int, lines: int) -> None:
         import numpy as np
 
-        if lines <= self.shape[0] and combos <= self.shape[1]:
+        if combos <= self.shape[0] and lines <= self.shape[1]:
             return
-        shape = (max(lines, self.shape[0]), max(combos, self.shape[1]))
+        shape = (max(combos, self.shape[0]), max(lines, self.shape[1]))
         for name, old in self.sums.items():
             new = np.zeros(shape, np.int64)
             new[: old.shape[0], : old.shape[1]] = old
@@ -207,12 +209,12 @@ class _Sums:
             if self.bound[name] >= _FITS:
                 return False
         lines, width = part.lines, part.width
-        self.fit(lines, width - 1)
+        self.fit(width - 1, lines)
         if part.call_keys is not None:
-            call_place = np.divmod(part.call_keys, width)  # each key once: added in place
+            call_place = np.divmod(part.call_keys, lines)  # each key once: added in place
         for name, summed in part.sums.items():
             if name in _ROW_SUMS:
-                self.sums[name][:lines, : width - 1] += summed.reshape(lines, width)[:, :-1]
+                self.sums[name][: width - 1, :lines] += summed.reshape(width, lines)[:-1]
             else:
                 self.sums[name][call_place] += summed
         return True
@@ -242,14 +244,24 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     the other thread run."""
     import numpy as np
 
-    entries, type_, zone, dest, dv = (k.rows(start, stop) for k in group.keys)
-    line = group.keys[0].codes[entries]  # each row's line code (intp)
-    sizes = [len(k.codes) for k in group.keys]
-    local = type_
-    for entries, size in ((zone, sizes[2]), (dest, sizes[3]), (dv, sizes[4])):
+    keys = group.keys
+    # each row's line code: its entry, plus the code of the first entry when they follow on
+    line = keys[0].rows(start, stop)
+    if group.first_line is None:
+        line = keys[0].codes[line]
+    sizes = [len(k.codes) for k in keys]
+    # each row's (type, zone, dest, delivered) entries as one number below `space`
+    local = keys[1].rows(start, stop)
+    owned = False  # `local` may be a view of the column read
+    for k, size in zip(keys[2:], sizes[2:], strict=True):
         if size > 1:  # one entry: every row's, nothing to add
-            local = local * size + entries
+            if owned:
+                local *= size
+            else:
+                local, owned = local * size, True
+            local += k.rows(start, stop)
     space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
+    lines = group.lines
     # The combinations present, first guessed from a sample of the rows (counting every row's
     # into a few counters is slow: each count waits for the one before); a row of another
     # combination falls in an extra column, whose rows, if any, make the batch start again
@@ -258,16 +270,19 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
         present = np.flatnonzero(np.bincount(sample, minlength=space))
         found = _combination_codes(group, present)
         width = len(group.combos.values) + 1  # the extra column: a combination not in the sample
-        cells = group.lines * width
+        cells = lines * width
         if cells > MAX_CELLS:
             return None  # more lines than the dense sums should hold: DuckDB's hash table
-        to_code = np.full(space, width - 1, np.intp)
-        to_code[present] = found
-        combo = to_code[local]
-        key = np.multiply(line, width)  # intp: bincount takes it without a copy
-        key += combo
+        # a row's cell: its combination's code times the lines, plus its line's code
+        to_cell = np.full(space, (width - 1) * lines, np.intp)
+        to_cell[present] = found
+        to_cell[present] *= lines
+        if group.first_line:
+            to_cell += group.first_line  # the code of the line of entry 0
+        key = to_cell[local]  # intp: bincount takes it without a copy
+        key += line
         counted = np.bincount(key, minlength=cells)
-        if not counted[width - 1 :: width].any():
+        if not counted[(width - 1) * lines :].any():
             break
     sums: dict[str, np.ndarray] = {"n": counted}
     most: dict[str, int] = {}
@@ -304,7 +319,7 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
                 if summed is None:
                     return None
                 sums[name], most[name] = summed, (int(over.max()) if len(over) else 0) * len(over)
-    return _Part(group.lines, width, sums, most, call_keys)
+    return _Part(lines, width, sums, most, call_keys)
 
 
 def _combination_codes(group: _Group, present: np.ndarray) -> list[int]:
@@ -334,8 +349,9 @@ def settled_rows(
     with both byte counts) and, for a call type, the call sums (calls, then the seconds beyond each
     first period).  `types`: the columns' DuckDB types; `threads`: the file is read and summed on
     two threads (False on a one-thread connection: a worker among others).  `check`: called on
-    the main thread with every batch read (in file order, with its own columns read too) before
-    it is summed; a ValueError from it gives None.
+    the calling thread with every batch read (in file order, with its own columns read too)
+    before its sums are added (they are made beforehand, on the worker that read it); a
+    ValueError from it gives None.
     """
     try:
         with _system_pool():
@@ -404,8 +420,11 @@ def _kept_heap(keep: bool) -> None:
         trim(0)
 
 
-def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> list[str] | None:
-    """The columns to read, when every file stores them as this module reads them; else None."""
+def _readable(
+    files: Sequence[Path], types: dict[str, str], plan: Settled
+) -> tuple[list[str], list[Any]] | None:
+    """The columns to read and each file's footer, when every file stores the columns as this
+    module reads them; else None."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -425,8 +444,10 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
             return None
         wanted[plan.delivered] = (pa.bool_(),)
     first: pa.Schema | None = None
+    footers = []
     for path in files:
         metadata = pq.read_metadata(path)
+        footers.append(metadata)
         schema = metadata.schema.to_arrow_schema().remove_metadata()
         if first is None:
             first = schema
@@ -447,7 +468,7 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
             for g in range(metadata.num_row_groups):
                 if not metadata.row_group(g).column(where[name]).has_dictionary_page:
                     return None  # text without a dictionary: DuckDB's hash is as fast
-    return list(wanted)
+    return list(wanted), footers
 
 
 def _settled_rows(
@@ -458,56 +479,138 @@ def _settled_rows(
     threads: bool,
     check: RowCheck | None = None,
 ) -> SettledRows | None:
-    import pyarrow.parquet as pq
-
-    columns = _readable(files, types, plan)
-    if columns is None:
+    readable = _readable(files, types, plan)
+    if readable is None:
         return None
+    columns, footers = readable
     if check is not None:
         columns += [name for name in check.columns if name not in columns]
-    texts = [name for name in plan.keys if name is not None]
-    codes = [_Codes() for _ in KEYS]
-    deliv = _Codes()
-    combos = _Codes()  # (type, zone, dest, delivered) codes
     beyond = [(f"b{i}", p) for i, p in enumerate(periods)]
     sums = _Sums(["n", "ko", "without_bytes", "calls", *(name for name, _ in beyond)])
+    work = _Work(files, footers, columns, plan, beyond, keep=check is not None)
     workers = min(os.cpu_count() or 1, WORKERS) if threads else 1
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow") if workers > 1 else None
-    pending: deque[Future[_Part | None]] = deque()
-    lock = threading.Lock()
+    tasks = range(len(work.groups))
+    if workers == 1:
+        for task in tasks:
+            if not _take(work.run(task), sums, check):
+                return None
+        return work.rows(sums)
+    # Each worker reads a row group and sums it, the next row group going to the other: both
+    # cores read (pyarrow lets go of the GIL; its own threads within one row group cost more CPU
+    # than they save).  This thread checks and adds the results in row group order, a few ahead.
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow")
+    pending: deque[Future[_Read | None]] = deque()
     try:
-        for path in files:
+        for task in tasks:
+            pending.append(pool.submit(work.run, task))
+            if len(pending) > workers and not _take(pending.popleft().result(), sums, check):
+                return None
+        while pending:
+            if not _take(pending.popleft().result(), sums, check):
+                return None
+    finally:
+        work.stop()
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+    return work.rows(sums)
+
+
+class _Read(NamedTuple):
+    """A row group read and summed: its batches' sums, and the table when a check is to see it."""
+
+    parts: list[_Part | None]
+    table: pa.Table | None
+
+
+def _take(read: _Read | None, sums: _Sums, check: RowCheck | None) -> bool:
+    """Check a row group's rows (when asked) and add its batches' sums, in their order; False:
+    DuckDB is to run the scan."""
+    if read is None:
+        return False
+    if check is not None and read.table is not None:
+        for batch in read.table.to_batches(BATCH_ROWS):
+            check(batch)
+    return all(part is not None and sums.add(part) for part in read.parts)
+
+
+class _Work:
+    """The row groups of the files, each read and summed by `run` on whichever thread; the
+    dictionaries are coded in row group order (a row group waits for the one before it), so
+    that the codes, and the order of the result, do not depend on the threads' timing."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        footers: list[Any],
+        columns: list[str],
+        plan: Settled,
+        beyond: list[tuple[str, int]],
+        keep: bool,
+    ) -> None:
+        self.groups = [(f, g) for f, footer in enumerate(footers) for g in range(footer.num_row_groups)]
+        self.files, self.footers, self.columns, self.plan, self.beyond = files, footers, columns, plan, beyond
+        self.keep = keep  # the tables are kept for a check
+        self.codes = [_Codes() for _ in KEYS]
+        self.deliv = _Codes()
+        self.combos = _Codes()  # (type, zone, dest, delivered) codes
+        self.lock = threading.Lock()  # the combinations' codes, given from the batches
+        self.turn = threading.Condition()
+        self.coded = 0  # the row groups coded so far
+        self.stopped = False
+        self.local = threading.local()  # each thread's open files
+
+    def run(self, task: int) -> _Read | None:
+        """Read row group `task` and sum its batches; None: a row group the pass does not take."""
+        try:
+            return self._run(task)
+        finally:
+            with self.turn:  # whatever happened, the next row group is not kept waiting
+                if self.coded == task:
+                    self.coded = task + 1
+                    self.turn.notify_all()
+
+    def _run(self, task: int) -> _Read | None:
+        import pyarrow.parquet as pq
+
+        f, g = self.groups[task]
+        opened: dict[int, pq.ParquetFile] = self.local.__dict__.setdefault("files", {})
+        reader = opened.get(f)
+        if reader is None:
             # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
             # more CPU here)
-            reader = pq.ParquetFile(path, read_dictionary=texts, pre_buffer=False)
-            for g in range(reader.metadata.num_row_groups):
-                # Read while the workers sum the row group before (pyarrow lets go of the GIL).
-                table = reader.read_row_group(g, columns=columns, use_threads=threads)
-                group = _group(table, plan, codes, deliv, combos, lock)
-                if group is None or not _merge(pending, sums):
-                    return None
-                rows = table.num_rows
-                if check is not None:
-                    for batch in table.to_batches(BATCH_ROWS):
-                        check(batch)
-                for start in range(0, rows, BATCH_ROWS):
-                    task = (group, start, min(start + BATCH_ROWS, rows), beyond)
-                    pending.append(pool.submit(_batch, *task) if pool else _done(_batch(*task)))
-        if not _merge(pending, sums):
+            texts = [name for name in self.plan.keys if name is not None]
+            reader = opened[f] = pq.ParquetFile(
+                self.files[f], metadata=self.footers[f], read_dictionary=texts, pre_buffer=False
+            )
+        table = reader.read_row_group(g, columns=self.columns, use_threads=False)
+        with self.turn:
+            while self.coded != task and not self.stopped:
+                self.turn.wait()
+            if self.stopped:
+                return None
+            group = _group(table, self.plan, self.codes, self.deliv, self.combos, self.lock)
+            self.coded = task + 1
+            self.turn.notify_all()
+        if group is None:
             return None
-    finally:
-        if pool is not None:
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-    return _rows(codes, deliv, combos, sums, [name for name, _ in beyond])
+        rows = table.num_rows
+        parts = []
+        for start in range(0, rows, BATCH_ROWS):
+            part = _batch(group, start, min(start + BATCH_ROWS, rows), self.beyond)
+            parts.append(part)
+            if part is None or self.stopped:
+                break
+        return _Read(parts, table if self.keep else None)
 
+    def stop(self) -> None:
+        """No row group is to be coded or summed any more (the pass has its answer, or none)."""
+        with self.turn:
+            self.stopped = True
+            self.turn.notify_all()
 
-def _done(part: _Part | None) -> Future[_Part | None]:
-    """A batch summed on this thread, as a finished task."""
-    future: Future[_Part | None] = Future()
-    future.set_result(part)
-    return future
+    def rows(self, sums: _Sums) -> SettledRows:
+        return _rows(self.codes, self.deliv, self.combos, sums, [name for name, _ in self.beyond])
 
 
 def _group(
@@ -544,20 +647,15 @@ def _group(
             integers.append((_numbers(column), _validity(column)))
     type_values = codes[1].values
     calls = [i for i, code in enumerate(keys[1].codes.tolist()) if type_values[code] in CALL_TYPES]
-    return _Group(keys, integers, calls, len(codes[0].values), combos, lock)
+    line = keys[0]
+    used = line.codes if line.valid is not None or line.indices is None else line.codes[:-1]
+    follow = len(used) and int(used[-1]) - int(used[0]) == len(used) - 1 and bool((np.diff(used) == 1).all())
+    first = int(used[0]) if follow else None
+    return _Group(keys, integers, calls, len(codes[0].values), first, combos, lock)
 
 
 def _chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-
-
-def _merge(pending: deque[Future[_Part | None]], sums: _Sums) -> bool:
-    """Add the sums of the batches summed so far, in their order; False: DuckDB is to run the scan."""
-    while pending:
-        part = pending.popleft().result()
-        if part is None or not sums.add(part):
-            return False
-    return True
 
 
 def integers(array: pa.Array | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -617,26 +715,26 @@ def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyon
     import numpy as np
 
     n = sums.sums["n"]
-    names = np.empty(n.shape[0], dtype=object)
-    names[:] = codes[0].values
+    names = np.empty(n.shape[1], dtype=object)
+    names[:] = codes[0].values[: n.shape[1]]
     out = []
-    for c, (t, z, d, v) in enumerate(combos.values):
+    for c, (t, z, d, v) in enumerate(combos.values[: n.shape[0]]):
         key = (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
-        lines = np.flatnonzero(n[:, c])
+        lines = np.flatnonzero(n[c])
         if not len(lines):
             continue
-        counted = n[lines, c]
-        with_bytes = counted - sums.sums["without_bytes"][lines, c]
+        counted = n[c, lines]
+        with_bytes = counted - sums.sums["without_bytes"][c, lines]
         calls = None
         if key[0] in CALL_TYPES:
-            columns = [sums.sums[name][lines, c].tolist() for name in ["calls", *beyond]]
+            columns = [sums.sums[name][c, lines].tolist() for name in ["calls", *beyond]]
             calls = list(zip(*columns, strict=True))
         out.append(
             Block(
                 key,
                 names[lines].tolist(),
                 counted.tolist(),
-                sums.sums["ko"][lines, c].tolist(),
+                sums.sums["ko"][c, lines].tolist(),
                 with_bytes.tolist(),
                 calls,
             )
