@@ -517,10 +517,10 @@ def _settled_rows(
 
 
 class _Read(NamedTuple):
-    """A row group read and summed: its batches' sums, and the table when a check is to see it."""
+    """A row group read and summed: its batches' sums, and the batches when a check is to see them."""
 
     parts: list[_Part | None]
-    table: pa.Table | None
+    batches: list[pa.RecordBatch]
 
 
 def _take(read: _Read | None, sums: _Sums, check: RowCheck | None) -> bool:
@@ -528,8 +528,8 @@ def _take(read: _Read | None, sums: _Sums, check: RowCheck | None) -> bool:
     DuckDB is to run the scan."""
     if read is None:
         return False
-    if check is not None and read.table is not None:
-        for batch in read.table.to_batches(BATCH_ROWS):
+    if check is not None:
+        for batch in read.batches:
             check(batch)
     return all(part is not None and sums.add(part) for part in read.parts)
 
@@ -550,9 +550,12 @@ class _Work:
     ) -> None:
         self.groups = [(f, g) for f, footer in enumerate(footers) for g in range(footer.num_row_groups)]
         self.files, self.footers, self.columns, self.plan, self.beyond = files, footers, columns, plan, beyond
-        self.keep = keep  # the tables are kept for a check
+        self.keep = keep  # the batches are kept for a check
         self.codes = [_Codes() for _ in KEYS]
         self.deliv = _Codes()
+        self.delivered = self.deliv.of(
+            [False, True, None] if isinstance(plan.delivered, str) else [plan.delivered]
+        )  # a boolean column's entries (False, True, NULL), or the value of every row
         self.combos = _Codes()  # (type, zone, dest, delivered) codes
         self.lock = threading.Lock()  # the combinations' codes, given from the batches
         self.turn = threading.Condition()
@@ -583,25 +586,30 @@ class _Work:
             reader = opened[f] = pq.ParquetFile(
                 self.files[f], metadata=self.footers[f], read_dictionary=texts, pre_buffer=False
             )
-        table = reader.read_row_group(g, columns=self.columns, use_threads=False)
-        with self.turn:
-            while self.coded != task and not self.stopped:
-                self.turn.wait()
-            if self.stopped:
-                return None
-            group = _group(table, self.plan, self.codes, self.deliv, self.combos, self.lock)
-            self.coded = task + 1
-            self.turn.notify_all()
-        if group is None:
-            return None
-        rows = table.num_rows
-        parts = []
-        for start in range(0, rows, BATCH_ROWS):
-            part = _batch(group, start, min(start + BATCH_ROWS, rows), self.beyond)
+        # A batch at a time (a row group read whole was mapped and faulted in afresh: twice the
+        # page faults), its dictionaries coded when the row group's first batch is read.
+        coded = None
+        parts: list[_Part | None] = []
+        kept = []
+        batches = reader.iter_batches(BATCH_ROWS, row_groups=[g], columns=self.columns, use_threads=False)
+        for batch in batches:
+            if coded is None:
+                with self.turn:
+                    while self.coded != task and not self.stopped:
+                        self.turn.wait()
+                    if self.stopped:
+                        return None
+                    coded = _code(batch, self.plan, self.codes, self.delivered)
+                    self.coded = task + 1
+                    self.turn.notify_all()
+            group = _group(batch, self.plan, coded, self.combos, self.lock)
+            part = None if group is None else _batch(group, 0, batch.num_rows, self.beyond)
             parts.append(part)
             if part is None or self.stopped:
                 break
-        return _Read(parts, table if self.keep else None)
+            if self.keep:
+                kept.append(batch)
+        return _Read(parts, kept)
 
     def stop(self) -> None:
         """No row group is to be coded or summed any more (the pass has its answer, or none)."""
@@ -613,26 +621,66 @@ class _Work:
         return _rows(self.codes, self.deliv, self.combos, sums, [name for name, _ in self.beyond])
 
 
+class _Coded(NamedTuple):
+    """A row group's key codes, given when its first batch is read: the dictionaries of its key
+    columns (None: no column), each key's entry codes (line, type, zone, dest, delivered), the
+    line codes given so far (its own among them), the entries of its type dictionary that are
+    call types, the code of its first line entry when its entries' codes follow on from it
+    (None otherwise), and whether the NULL entry's code follows them too."""
+
+    dictionaries: list[pa.Array | None]
+    codes: list[np.ndarray]
+    lines: int
+    calls: list[int]
+    first_line: int | None
+    null_follows: bool
+
+
+def _code(batch: pa.RecordBatch, plan: Settled, codes: list[_Codes], delivered: np.ndarray) -> _Coded:
+    """The codes of a row group's dictionaries, from its first batch (the row groups one after
+    the other: the codes are given in the files' order)."""
+    import numpy as np
+
+    dictionaries = [None if name is None else batch.column(name).dictionary for name in plan.keys]
+    found = [
+        c.of([None]) if d is None else c.of_dictionary(d) for c, d in zip(codes, dictionaries, strict=True)
+    ]
+    type_values = codes[1].values
+    calls = [i for i, code in enumerate(found[1].tolist()) if type_values[code] in CALL_TYPES]
+    line = found[0]  # its entries' codes, then the NULL entry's
+    used = line if plan.keys[0] is None else line[:-1]
+    follow = (
+        len(used) > 0 and int(used[-1]) - int(used[0]) == len(used) - 1 and bool((np.diff(used) == 1).all())
+    )
+    first = int(used[0]) if follow else None
+    null_follows = first is not None and int(line[-1]) == first + len(line) - 1
+    return _Coded(dictionaries, [*found, delivered], len(codes[0].values), calls, first, null_follows)
+
+
 def _group(
-    table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes, combos: _Codes, lock: threading.Lock
+    batch: pa.RecordBatch, plan: Settled, coded: _Coded, combos: _Codes, lock: threading.Lock
 ) -> _Group | None:
-    """A row group's columns as NumPy views and its dictionaries' codes; None when its
-    (type, zone, dest, delivered) entries make too many combinations."""
+    """A batch's columns as NumPy views, with its row group's codes; None when its dictionaries
+    are not its row group's first batch's (a column chunk written partly without its
+    dictionary: left to DuckDB), or its (type, zone, dest, delivered) entries make too many
+    combinations."""
     import numpy as np
 
     keys = []
-    for c, name in zip(codes, plan.keys, strict=True):
+    for name, dictionary, codes in zip(plan.keys, coded.dictionaries, coded.codes, strict=False):
         if name is None:
-            keys.append(_Key(None, None, c.of([None])))
+            keys.append(_Key(None, None, codes))
             continue
-        column = _chunk(table.column(name))
-        keys.append(_Key(_numbers(column.indices), _validity(column), c.of_dictionary(column.dictionary)))
+        column = batch.column(name)
+        if column.dictionary is not dictionary and not column.dictionary.equals(dictionary):
+            return None
+        keys.append(_Key(_numbers(column.indices), _validity(column), codes))
     if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
-        column = _chunk(table.column(plan.delivered))
+        column = batch.column(plan.delivered)
         bits = _bits(np.frombuffer(column.buffers()[1], np.uint8), column.offset, 0, len(column))
-        keys.append(_Key(bits, _validity(column), deliv.of([False, True, None])))
+        keys.append(_Key(bits, _validity(column), coded.codes[4]))
     else:  # a constant, or no column: the value of every row
-        keys.append(_Key(None, None, deliv.of([plan.delivered])))
+        keys.append(_Key(None, None, coded.codes[4]))
     space = 1
     for key in keys[1:]:
         space *= len(key.codes)
@@ -643,19 +691,10 @@ def _group(
         if name is None:
             integers.append(None)
         else:
-            column = _chunk(table.column(name))
+            column = batch.column(name)
             integers.append((_numbers(column), _validity(column)))
-    type_values = codes[1].values
-    calls = [i for i, code in enumerate(keys[1].codes.tolist()) if type_values[code] in CALL_TYPES]
-    line = keys[0]
-    used = line.codes if line.valid is not None or line.indices is None else line.codes[:-1]
-    follow = len(used) and int(used[-1]) - int(used[0]) == len(used) - 1 and bool((np.diff(used) == 1).all())
-    first = int(used[0]) if follow else None
-    return _Group(keys, integers, calls, len(codes[0].values), first, combos, lock)
-
-
-def _chunk(column: pa.ChunkedArray) -> pa.Array:
-    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    first = coded.first_line if keys[0].valid is None or coded.null_follows else None
+    return _Group(keys, integers, coded.calls, coded.lines, first, combos, lock)
 
 
 def integers(array: pa.Array | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
