@@ -756,9 +756,15 @@ def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyon
     n = sums.sums["n"]
     names = np.empty(n.shape[1], dtype=object)
     names[:] = codes[0].values[: n.shape[1]]
+    keys = [
+        (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
+        for t, z, d, v in combos.values[: n.shape[0]]
+    ]
+    # The workers code the combinations as they meet them: the blocks in the keys' order, the
+    # lines in their codes' (given in the files' order), whatever the threads' timing.
     out = []
-    for c, (t, z, d, v) in enumerate(combos.values[: n.shape[0]]):
-        key = (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
+    for c in sorted(range(len(keys)), key=lambda c: [(v is None, str(v)) for v in keys[c]]):
+        key = keys[c]
         lines = np.flatnonzero(n[c])
         if not len(lines):
             continue
