@@ -146,7 +146,7 @@ class _Key(NamedTuple):
         indices = self.indices[start:stop].astype(np.int32, copy=False)
         if self.valid is None:
             return indices
-        return np.where(_bits(*self.valid, start, stop), indices, len(self.codes) - 1)
+        return np.where(_bits(*self.valid, start, stop).view(bool), indices, len(self.codes) - 1)
 
 
 class _Group(NamedTuple):
@@ -220,21 +220,20 @@ class _Sums:
         return True
 
 
-def _sum(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.ndarray | None:
-    """The count of rows (or the sum of non-negative integers `values`) per key below `size`;
-    None when a sum might not be exact."""
+def _sum(key: np.ndarray, size: int, values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """The sum of non-negative integers `values` per key below `size`, and what a sum may reach
+    (the largest value times the values); None when a sum might not be exact."""
     import numpy as np
 
-    if values is None:  # a count: at most the rows, far from 2**63
-        return np.bincount(key, minlength=size)
     top = int(values.max()) if len(values) else 0
-    if top * len(values) < _EXACT:
-        return np.bincount(key, weights=values, minlength=size).astype(np.int64)
+    most = top * len(values)
+    if most < _EXACT:
+        return np.bincount(key, weights=values, minlength=size).astype(np.int64), most
     if top < _EXACT // 2 and len(values) < _SPLIT:
         high, low = np.divmod(values, _SPLIT)  # each half's sum is below 2**53: exact
         summed = np.bincount(key, weights=high, minlength=size).astype(np.int64) * _SPLIT
         summed += np.bincount(key, weights=low, minlength=size).astype(np.int64)
-        return summed
+        return summed, most
     return None
 
 
@@ -300,7 +299,7 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     summed = _sum(ko_key, cells, ko)
     if summed is None:
         return None
-    sums["ko"], most["ko"] = summed, (int(ko.max()) if len(ko) else 0) * len(ko)
+    sums["ko"], most["ko"] = summed
     call_keys = None
     if group.calls:
         # whether each present combination (and the extra column: none) is of a call type
@@ -318,7 +317,7 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
                 summed = _sum(inverse, len(call_keys), over)
                 if summed is None:
                     return None
-                sums[name], most[name] = summed, (int(over.max()) if len(over) else 0) * len(over)
+                sums[name], most[name] = summed
     return _Part(lines, width, sums, most, call_keys)
 
 
@@ -715,7 +714,7 @@ def _integers(
     values, validity = column
     if validity is None:
         return values[start:stop], None
-    valid = _bits(*validity, start, stop).astype(bool)
+    valid = _bits(*validity, start, stop).view(bool)  # 0 and 1: as booleans
     return np.where(valid, values[start:stop], 0), valid
 
 
