@@ -27,8 +27,9 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -352,9 +353,38 @@ def settled_rows(
     before its sums are added (they are made beforehand, on the worker that read it); a
     ValueError from it gives None.
     """
+    return _guarded(
+        lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
+    )
+
+
+def table_rows(
+    tables: Iterable[pa.Table],
+    plan: Settled,
+    first_periods: Sequence[int],
+    threads: bool,
+    check: RowCheck | None = None,
+) -> SettledRows | None:
+    """`settled_rows` of Arrow tables given one at a time instead of the row groups of Parquet
+    files, or None.  Each table holds the columns `plan` names as the pass reads them from
+    Parquet (a key as dictionary<string>, a number as int64, `delivered` as bool), and
+    `check`'s; the iterator may raise a ValueError (None: DuckDB is to run the scan).  The
+    tables are taken on the calling thread, each summed by a worker while the next is taken."""
+    return _guarded(
+        lambda: _summed((partial(_table_batches, t) for t in tables), plan, first_periods, threads, check)
+    )
+
+
+def _table_batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    """A table's batches, its chunks' dictionaries made one (a batch's dictionaries must be the
+    first batch's)."""
+    return iter(table.unify_dictionaries().to_batches(BATCH_ROWS))
+
+
+def _guarded(run: Callable[[], SettledRows | None]) -> SettledRows | None:
     try:
         with _system_pool():
-            return _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
+            return run()
     except (UnicodeDecodeError, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the settled aggregate left to DuckDB: %s", exc)
         return None
@@ -484,14 +514,59 @@ def _settled_rows(
     columns, footers = readable
     if check is not None:
         columns += [name for name in check.columns if name not in columns]
-    beyond = [(f"b{i}", p) for i, p in enumerate(periods)]
+    groups = _RowGroups(files, footers, columns, [name for name in plan.keys if name is not None])
+    return _summed(groups.sources(), plan, periods, threads, check)
+
+
+class _RowGroups:
+    """The row groups of Parquet files, each read a batch at a time by whichever worker takes it,
+    each worker with its own open files."""
+
+    def __init__(
+        self, files: Sequence[Path], footers: list[Any], columns: list[str], texts: list[str]
+    ) -> None:
+        self.files, self.footers, self.columns, self.texts = files, footers, columns, texts
+        self.local = threading.local()
+
+    def sources(self) -> Iterator[Callable[[], Iterator[pa.RecordBatch]]]:
+        for f, footer in enumerate(self.footers):
+            for g in range(footer.num_row_groups):
+                yield partial(self.batches, f, g)
+
+    def batches(self, f: int, g: int) -> Iterator[pa.RecordBatch]:
+        """Row group `g` of file `f`, a batch at a time (a row group read whole was mapped and
+        faulted in afresh: twice the page faults)."""
+        import pyarrow.parquet as pq
+
+        opened: dict[int, pq.ParquetFile] = self.local.__dict__.setdefault("files", {})
+        reader = opened.get(f)
+        if reader is None:
+            # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
+            # more CPU here)
+            reader = opened[f] = pq.ParquetFile(
+                self.files[f], metadata=self.footers[f], read_dictionary=self.texts, pre_buffer=False
+            )
+        batches: Iterator[pa.RecordBatch] = reader.iter_batches(
+            BATCH_ROWS, row_groups=[g], columns=self.columns, use_threads=False
+        )
+        return batches
+
+
+def _summed(
+    sources: Iterable[Callable[[], Iterator[pa.RecordBatch]]],
+    plan: Settled,
+    first_periods: Sequence[int],
+    threads: bool,
+    check: RowCheck | None,
+) -> SettledRows | None:
+    """The pass over `sources` (row groups, or tables), each giving its batches when called."""
+    beyond = [(f"b{i}", int(p)) for i, p in enumerate(first_periods)]
     sums = _Sums(["n", "ko", "without_bytes", "calls", *(name for name, _ in beyond)])
-    work = _Work(files, footers, columns, plan, beyond, keep=check is not None)
+    work = _Work(plan, beyond, keep=check is not None)
     workers = min(os.cpu_count() or 1, WORKERS) if threads else 1
-    tasks = range(len(work.groups))
     if workers == 1:
-        for task in tasks:
-            if not _take(work.run(task), sums, check):
+        for task, source in enumerate(sources):
+            if not _take(work.run(task, source), sums, check):
                 return None
         return work.rows(sums)
     # Each worker reads a row group and sums it, the next row group going to the other: both
@@ -500,8 +575,8 @@ def _settled_rows(
     pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow")
     pending: deque[Future[_Read | None]] = deque()
     try:
-        for task in tasks:
-            pending.append(pool.submit(work.run, task))
+        for task, source in enumerate(sources):
+            pending.append(pool.submit(work.run, task, source))
             if len(pending) > workers and not _take(pending.popleft().result(), sums, check):
                 return None
         while pending:
@@ -534,21 +609,12 @@ def _take(read: _Read | None, sums: _Sums, check: RowCheck | None) -> bool:
 
 
 class _Work:
-    """The row groups of the files, each read and summed by `run` on whichever thread; the
-    dictionaries are coded in row group order (a row group waits for the one before it), so
-    that the codes, and the order of the result, do not depend on the threads' timing."""
+    """Row groups (or tables) each read and summed by `run` on whichever thread; the dictionaries
+    are coded in their order (a row group waits for the one before it to be coded), so that the
+    codes, and the order of the result, do not depend on the threads' timing."""
 
-    def __init__(
-        self,
-        files: Sequence[Path],
-        footers: list[Any],
-        columns: list[str],
-        plan: Settled,
-        beyond: list[tuple[str, int]],
-        keep: bool,
-    ) -> None:
-        self.groups = [(f, g) for f, footer in enumerate(footers) for g in range(footer.num_row_groups)]
-        self.files, self.footers, self.columns, self.plan, self.beyond = files, footers, columns, plan, beyond
+    def __init__(self, plan: Settled, beyond: list[tuple[str, int]], keep: bool) -> None:
+        self.plan, self.beyond = plan, beyond
         self.keep = keep  # the batches are kept for a check
         self.codes = [_Codes() for _ in KEYS]
         self.deliv = _Codes()
@@ -560,38 +626,23 @@ class _Work:
         self.turn = threading.Condition()
         self.coded = 0  # the row groups coded so far
         self.stopped = False
-        self.local = threading.local()  # each thread's open files
 
-    def run(self, task: int) -> _Read | None:
-        """Read row group `task` and sum its batches; None: a row group the pass does not take."""
+    def run(self, task: int, source: Callable[[], Iterator[pa.RecordBatch]]) -> _Read | None:
+        """Read row group `task` (the `task`th source) and sum its batches; None: a row group the
+        pass does not take."""
         try:
-            return self._run(task)
+            return self._run(task, source)
         finally:
             with self.turn:  # whatever happened, the next row group is not kept waiting
                 if self.coded == task:
                     self.coded = task + 1
                     self.turn.notify_all()
 
-    def _run(self, task: int) -> _Read | None:
-        import pyarrow.parquet as pq
-
-        f, g = self.groups[task]
-        opened: dict[int, pq.ParquetFile] = self.local.__dict__.setdefault("files", {})
-        reader = opened.get(f)
-        if reader is None:
-            # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
-            # more CPU here)
-            texts = [name for name in self.plan.keys if name is not None]
-            reader = opened[f] = pq.ParquetFile(
-                self.files[f], metadata=self.footers[f], read_dictionary=texts, pre_buffer=False
-            )
-        # A batch at a time (a row group read whole was mapped and faulted in afresh: twice the
-        # page faults), its dictionaries coded when the row group's first batch is read.
-        coded = None
+    def _run(self, task: int, source: Callable[[], Iterator[pa.RecordBatch]]) -> _Read | None:
+        coded = None  # the row group's dictionaries, coded when its first batch is read
         parts: list[_Part | None] = []
         kept = []
-        batches = reader.iter_batches(BATCH_ROWS, row_groups=[g], columns=self.columns, use_threads=False)
-        for batch in batches:
+        for batch in source():
             if coded is None:
                 with self.turn:
                     while self.coded != task and not self.stopped:

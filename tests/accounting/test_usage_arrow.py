@@ -425,3 +425,32 @@ def test_a_dictionary_that_changes_within_a_row_group_leaves_the_scan_to_duckdb(
     batches = pq.ParquetFile(path, read_dictionary=["line"]).iter_batches(1000, columns=["line"])
     assert len({len(batch.column(0).dictionary) for batch in batches}) > 1
     assert _same_both_ways(path, monkeypatch) == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arrow_tables_given_one_at_a_time_sum_as_the_row_groups_do(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`table_rows`: the row groups handed over as tables (two of them joined into one table of
+    two chunks with dictionaries of their own, whose batches must share one) give the blocks
+    the files give."""
+    path = tmp_path / "u.parquet"
+    files, types, plan, periods = _pass_args(path, 50 + seed, chunks=5)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", (61, 1 << 18)[seed % 2])
+    threads = seed < 2
+    read = usage_arrow.settled_rows(files, types, plan, periods, threads=threads)
+    assert read is not None
+    columns = [name for name in (*plan.keys, plan.bytes_up, plan.bytes_down, plan.duration_s) if name]
+    if isinstance(plan.delivered, str):
+        columns.append(plan.delivered)
+    reader = pq.ParquetFile(path, read_dictionary=[name for name in plan.keys if name])
+    groups = [reader.read_row_group(g, columns=columns) for g in range(reader.metadata.num_row_groups)]
+    tables = [pa.concat_tables(groups[:2]), *groups[2:]]
+    assert tables[0].column("line").num_chunks == 2
+    assert _flat(usage_arrow.table_rows(iter(tables), plan, periods, threads=threads) or []) == _flat(read)
+
+    def refused() -> Any:
+        yield tables[0]
+        raise ValueError("a CSV row the reader cannot take")
+
+    assert usage_arrow.table_rows(refused(), plan, periods, threads=threads) is None
