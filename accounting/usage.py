@@ -24,9 +24,12 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
@@ -1619,21 +1622,18 @@ def _block_groups(
             for line, n, ko, w in zip(lines, block.rows, block.ko, block.with_bytes, strict=True)
         ]
     seen.add(key)
-    new = tuple.__new__  # a Group made without its Python-level constructor (tens of thousands)
+    # Made by C loops (zip, map, repeat): a month has tens of thousands of these groups.
     if block.calls is None:
-        made = [
-            new(Group, (line, type_, zone, dest, deliv, code, n, ko, 0, no_calls))
-            for line, n, ko in zip(lines, block.rows, block.ko, strict=True)
-        ]
+        calls: Iterable[int] = repeat(0)
+        beyond: Iterable[Mapping[int, int]] = repeat(no_calls)
     else:
-        made = [
-            new(
-                Group,
-                (line, type_, zone, dest, deliv, code, n, ko, c[0], dict(zip(periods, c[1:], strict=True))),
-            )
-            for line, n, ko, c in zip(lines, block.rows, block.ko, block.calls, strict=True)
-        ]
-    groups.update(zip([(line, *key) for line in lines], made, strict=True))
+        calls = map(itemgetter(0), block.calls)
+        beyond = map(dict, map(zip, repeat(periods), map(itemgetter(slice(1, None)), block.calls)))
+    made = map(
+        partial(tuple.__new__, Group),  # a Group made without its Python-level constructor
+        zip(lines, *map(repeat, key), block.rows, block.ko, calls, beyond, strict=False),
+    )
+    groups.update(zip(zip(lines, *map(repeat, key), strict=False), made, strict=False))
     return []
 
 

@@ -4,7 +4,7 @@ When the files' statistics and footers settle every row check (`UsageReader._sca
 settled scan: the simulator's files, a typed Parquet whose statistics keep its records inside
 the month), the aggregate is only a grouping on four or five text keys with a few integer sums.
 DuckDB hashes the four keys of every row; here the key columns are read as dictionaries, a row
-group at a time, and summed in batches on two threads while the next row group is read: each
+group at a time, on two threads each reading a row group and summing it in batches: each
 dictionary's values get codes of the whole input (one lookup per dictionary value, not per
 row), a row's (line, combination) codes make one integer, and the sums are `np.bincount`s over
 it, dense tables added to the totals in batch order.
@@ -29,6 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -146,13 +147,14 @@ class _Key(NamedTuple):
         indices = self.indices[start:stop].astype(np.int32, copy=False)
         if self.valid is None:
             return indices
-        return np.where(_bits(*self.valid, start, stop), indices, len(self.codes) - 1)
+        return np.where(_bits(*self.valid, start, stop).view(bool), indices, len(self.codes) - 1)
 
 
 class _Group(NamedTuple):
     """A row group read: its keys (line, type, zone, dest, delivered), its integer columns, the
     entries of its type dictionary that are call types, the line codes given so far (its own
-    among them), and the (type, zone, dest, delivered) codes, shared by the threads under `lock`."""
+    among them), the code of its first line entry when its entries' codes follow on from it (None
+    otherwise), and the (type, zone, dest, delivered) codes, shared by the threads under `lock`."""
 
     keys: list[_Key]
     integers: list[
@@ -160,14 +162,15 @@ class _Group(NamedTuple):
     ]  # bytes_up, bytes_down, duration_s
     calls: list[int]
     lines: int
+    first_line: int | None
     combos: _Codes
     lock: threading.Lock
 
 
 class _Part(NamedTuple):
-    """A batch's sums, made on a worker thread: per (line code, combination code) cell of a
-    `lines` x `width` table (its last column empty), or for the call sums, per key the call
-    rows hold (`call_keys`, in the same cell numbering)."""
+    """A batch's sums, made on a worker thread: per (combination code, line code) cell of a
+    `width` x `lines` table (its last row empty), or for the call sums, per key the call rows
+    hold (`call_keys`, in the same cell numbering)."""
 
     lines: int
     width: int
@@ -177,7 +180,7 @@ class _Part(NamedTuple):
 
 
 class _Sums:
-    """Integer sums per (line code, combination code), grown as new codes come."""
+    """Integer sums per (combination code, line code), grown as new codes come."""
 
     def __init__(self, names: Sequence[str]) -> None:
         import numpy as np
@@ -186,12 +189,12 @@ class _Sums:
         self.sums = {name: np.zeros((0, 0), np.int64) for name in names}
         self.bound = dict.fromkeys(names, 0)  # what each sum of values may reach: it must fit 64 bits
 
-    def fit(self, lines: int, combos: int) -> None:
+    def fit(self, combos: int, lines: int) -> None:
         import numpy as np
 
-        if lines <= self.shape[0] and combos <= self.shape[1]:
+        if combos <= self.shape[0] and lines <= self.shape[1]:
             return
-        shape = (max(lines, self.shape[0]), max(combos, self.shape[1]))
+        shape = (max(combos, self.shape[0]), max(lines, self.shape[1]))
         for name, old in self.sums.items():
             new = np.zeros(shape, np.int64)
             new[: old.shape[0], : old.shape[1]] = old
@@ -207,32 +210,31 @@ class _Sums:
             if self.bound[name] >= _FITS:
                 return False
         lines, width = part.lines, part.width
-        self.fit(lines, width - 1)
+        self.fit(width - 1, lines)
         if part.call_keys is not None:
-            call_place = np.divmod(part.call_keys, width)  # each key once: added in place
+            call_place = np.divmod(part.call_keys, lines)  # each key once: added in place
         for name, summed in part.sums.items():
             if name in _ROW_SUMS:
-                self.sums[name][:lines, : width - 1] += summed.reshape(lines, width)[:, :-1]
+                self.sums[name][: width - 1, :lines] += summed.reshape(width, lines)[:-1]
             else:
                 self.sums[name][call_place] += summed
         return True
 
 
-def _sum(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.ndarray | None:
-    """The count of rows (or the sum of non-negative integers `values`) per key below `size`;
-    None when a sum might not be exact."""
+def _sum(key: np.ndarray, size: int, values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """The sum of non-negative integers `values` per key below `size`, and what a sum may reach
+    (the largest value times the values); None when a sum might not be exact."""
     import numpy as np
 
-    if values is None:  # a count: at most the rows, far from 2**63
-        return np.bincount(key, minlength=size)
     top = int(values.max()) if len(values) else 0
-    if top * len(values) < _EXACT:
-        return np.bincount(key, weights=values, minlength=size).astype(np.int64)
+    most = top * len(values)
+    if most < _EXACT:
+        return np.bincount(key, weights=values, minlength=size).astype(np.int64), most
     if top < _EXACT // 2 and len(values) < _SPLIT:
         high, low = np.divmod(values, _SPLIT)  # each half's sum is below 2**53: exact
         summed = np.bincount(key, weights=high, minlength=size).astype(np.int64) * _SPLIT
         summed += np.bincount(key, weights=low, minlength=size).astype(np.int64)
-        return summed
+        return summed, most
     return None
 
 
@@ -242,14 +244,24 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     the other thread run."""
     import numpy as np
 
-    entries, type_, zone, dest, dv = (k.rows(start, stop) for k in group.keys)
-    line = group.keys[0].codes[entries]  # each row's line code (intp)
-    sizes = [len(k.codes) for k in group.keys]
-    local = type_
-    for entries, size in ((zone, sizes[2]), (dest, sizes[3]), (dv, sizes[4])):
+    keys = group.keys
+    # each row's line code: its entry, plus the code of the first entry when they follow on
+    line = keys[0].rows(start, stop)
+    if group.first_line is None:
+        line = keys[0].codes[line]
+    sizes = [len(k.codes) for k in keys]
+    # each row's (type, zone, dest, delivered) entries as one number below `space`
+    local = keys[1].rows(start, stop)
+    owned = False  # `local` may be a view of the column read
+    for k, size in zip(keys[2:], sizes[2:], strict=True):
         if size > 1:  # one entry: every row's, nothing to add
-            local = local * size + entries
+            if owned:
+                local *= size
+            else:
+                local, owned = local * size, True
+            local += k.rows(start, stop)
     space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
+    lines = group.lines
     # The combinations present, first guessed from a sample of the rows (counting every row's
     # into a few counters is slow: each count waits for the one before); a row of another
     # combination falls in an extra column, whose rows, if any, make the batch start again
@@ -258,16 +270,19 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
         present = np.flatnonzero(np.bincount(sample, minlength=space))
         found = _combination_codes(group, present)
         width = len(group.combos.values) + 1  # the extra column: a combination not in the sample
-        cells = group.lines * width
+        cells = lines * width
         if cells > MAX_CELLS:
             return None  # more lines than the dense sums should hold: DuckDB's hash table
-        to_code = np.full(space, width - 1, np.intp)
-        to_code[present] = found
-        combo = to_code[local]
-        key = np.multiply(line, width)  # intp: bincount takes it without a copy
-        key += combo
+        # a row's cell: its combination's code times the lines, plus its line's code
+        to_cell = np.full(space, (width - 1) * lines, np.intp)
+        to_cell[present] = found
+        to_cell[present] *= lines
+        if group.first_line:
+            to_cell += group.first_line  # the code of the line of entry 0
+        key = to_cell[local]  # intp: bincount takes it without a copy
+        key += line
         counted = np.bincount(key, minlength=cells)
-        if not counted[width - 1 :: width].any():
+        if not counted[(width - 1) * lines :].any():
             break
     sums: dict[str, np.ndarray] = {"n": counted}
     most: dict[str, int] = {}
@@ -285,7 +300,7 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
     summed = _sum(ko_key, cells, ko)
     if summed is None:
         return None
-    sums["ko"], most["ko"] = summed, (int(ko.max()) if len(ko) else 0) * len(ko)
+    sums["ko"], most["ko"] = summed
     call_keys = None
     if group.calls:
         # whether each present combination (and the extra column: none) is of a call type
@@ -303,8 +318,8 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
                 summed = _sum(inverse, len(call_keys), over)
                 if summed is None:
                     return None
-                sums[name], most[name] = summed, (int(over.max()) if len(over) else 0) * len(over)
-    return _Part(group.lines, width, sums, most, call_keys)
+                sums[name], most[name] = summed
+    return _Part(lines, width, sums, most, call_keys)
 
 
 def _combination_codes(group: _Group, present: np.ndarray) -> list[int]:
@@ -334,8 +349,9 @@ def settled_rows(
     with both byte counts) and, for a call type, the call sums (calls, then the seconds beyond each
     first period).  `types`: the columns' DuckDB types; `threads`: the file is read and summed on
     two threads (False on a one-thread connection: a worker among others).  `check`: called on
-    the main thread with every batch read (in file order, with its own columns read too) before
-    it is summed; a ValueError from it gives None.
+    the calling thread with every batch read (in file order, with its own columns read too)
+    before its sums are added (they are made beforehand, on the worker that read it); a
+    ValueError from it gives None.
     """
     return _guarded(
         lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
@@ -350,11 +366,19 @@ def table_rows(
     check: RowCheck | None = None,
 ) -> SettledRows | None:
     """`settled_rows` of Arrow tables given one at a time instead of the row groups of Parquet
-    files (a CSV file read by pyarrow.csv, `usage_csv_arrow`), or None.  Each table holds the
-    columns `plan` names as the pass reads them from Parquet (a key as dictionary<string>, a
-    number as int64, `delivered` as bool), and `check`'s; the iterator may raise a ValueError
-    (None: DuckDB is to run the scan).  A table is taken while the workers sum the one before."""
-    return _guarded(lambda: _summed(tables, plan, [int(p) for p in first_periods], threads, check))
+    files, or None.  Each table holds the columns `plan` names as the pass reads them from
+    Parquet (a key as dictionary<string>, a number as int64, `delivered` as bool), and
+    `check`'s; the iterator may raise a ValueError (None: DuckDB is to run the scan).  The
+    tables are taken on the calling thread, each summed by a worker while the next is taken."""
+    return _guarded(
+        lambda: _summed((partial(_table_batches, t) for t in tables), plan, first_periods, threads, check)
+    )
+
+
+def _table_batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    """A table's batches, its chunks' dictionaries made one (a batch's dictionaries must be the
+    first batch's)."""
+    return iter(table.unify_dictionaries().to_batches(BATCH_ROWS))
 
 
 def _guarded(run: Callable[[], SettledRows | None]) -> SettledRows | None:
@@ -425,8 +449,11 @@ def _kept_heap(keep: bool) -> None:
         trim(0)
 
 
-def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> list[str] | None:
-    """The columns to read, when every file stores them as this module reads them; else None."""
+def _readable(
+    files: Sequence[Path], types: dict[str, str], plan: Settled
+) -> tuple[list[str], list[Any]] | None:
+    """The columns to read and each file's footer, when every file stores the columns as this
+    module reads them; else None."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -446,8 +473,10 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
             return None
         wanted[plan.delivered] = (pa.bool_(),)
     first: pa.Schema | None = None
+    footers = []
     for path in files:
         metadata = pq.read_metadata(path)
+        footers.append(metadata)
         schema = metadata.schema.to_arrow_schema().remove_metadata()
         if first is None:
             first = schema
@@ -468,7 +497,7 @@ def _readable(files: Sequence[Path], types: dict[str, str], plan: Settled) -> li
             for g in range(metadata.num_row_groups):
                 if not metadata.row_group(g).column(where[name]).has_dictionary_page:
                     return None  # text without a dictionary: DuckDB's hash is as fast
-    return list(wanted)
+    return list(wanted), footers
 
 
 def _settled_rows(
@@ -479,89 +508,229 @@ def _settled_rows(
     threads: bool,
     check: RowCheck | None = None,
 ) -> SettledRows | None:
-    import pyarrow.parquet as pq
-
-    columns = _readable(files, types, plan)
-    if columns is None:
+    readable = _readable(files, types, plan)
+    if readable is None:
         return None
+    columns, footers = readable
     if check is not None:
         columns += [name for name in check.columns if name not in columns]
-    texts = [name for name in plan.keys if name is not None]
+    groups = _RowGroups(files, footers, columns, [name for name in plan.keys if name is not None])
+    return _summed(groups.sources(), plan, periods, threads, check)
 
-    def row_groups() -> Iterator[pa.Table]:
-        for path in files:
+
+class _RowGroups:
+    """The row groups of Parquet files, each read a batch at a time by whichever worker takes it,
+    each worker with its own open files."""
+
+    def __init__(
+        self, files: Sequence[Path], footers: list[Any], columns: list[str], texts: list[str]
+    ) -> None:
+        self.files, self.footers, self.columns, self.texts = files, footers, columns, texts
+        self.local = threading.local()
+
+    def sources(self) -> Iterator[Callable[[], Iterator[pa.RecordBatch]]]:
+        for f, footer in enumerate(self.footers):
+            for g in range(footer.num_row_groups):
+                yield partial(self.batches, f, g)
+
+    def batches(self, f: int, g: int) -> Iterator[pa.RecordBatch]:
+        """Row group `g` of file `f`, a batch at a time (a row group read whole was mapped and
+        faulted in afresh: twice the page faults)."""
+        import pyarrow.parquet as pq
+
+        opened: dict[int, pq.ParquetFile] = self.local.__dict__.setdefault("files", {})
+        reader = opened.get(f)
+        if reader is None:
             # pre_buffer=False: each column chunk read as it is decoded (with pre_buffer, 5-10 %
             # more CPU here)
-            reader = pq.ParquetFile(path, read_dictionary=texts, pre_buffer=False)
-            for g in range(reader.metadata.num_row_groups):
-                yield reader.read_row_group(g, columns=columns, use_threads=threads)
-
-    return _summed(row_groups(), plan, periods, threads, check)
+            reader = opened[f] = pq.ParquetFile(
+                self.files[f], metadata=self.footers[f], read_dictionary=self.texts, pre_buffer=False
+            )
+        batches: Iterator[pa.RecordBatch] = reader.iter_batches(
+            BATCH_ROWS, row_groups=[g], columns=self.columns, use_threads=False
+        )
+        return batches
 
 
 def _summed(
-    tables: Iterable[pa.Table], plan: Settled, periods: list[int], threads: bool, check: RowCheck | None
+    sources: Iterable[Callable[[], Iterator[pa.RecordBatch]]],
+    plan: Settled,
+    first_periods: Sequence[int],
+    threads: bool,
+    check: RowCheck | None,
 ) -> SettledRows | None:
-    """The pass over the tables (Parquet row groups, or `table_rows`' tables)."""
-    codes = [_Codes() for _ in KEYS]
-    deliv = _Codes()
-    combos = _Codes()  # (type, zone, dest, delivered) codes
-    beyond = [(f"b{i}", p) for i, p in enumerate(periods)]
+    """The pass over `sources` (row groups, or tables), each giving its batches when called."""
+    beyond = [(f"b{i}", int(p)) for i, p in enumerate(first_periods)]
     sums = _Sums(["n", "ko", "without_bytes", "calls", *(name for name, _ in beyond)])
+    work = _Work(plan, beyond, keep=check is not None)
     workers = min(os.cpu_count() or 1, WORKERS) if threads else 1
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow") if workers > 1 else None
-    pending: deque[Future[_Part | None]] = deque()
-    lock = threading.Lock()
-    try:
-        # Each table read while the workers sum the one before (pyarrow lets go of the GIL).
-        for table in tables:
-            group = _group(table, plan, codes, deliv, combos, lock)
-            if group is None or not _merge(pending, sums):
+    if workers == 1:
+        for task, source in enumerate(sources):
+            if not _take(work.run(task, source), sums, check):
                 return None
-            rows = table.num_rows
-            if check is not None:
-                for batch in table.to_batches(BATCH_ROWS):
-                    check(batch)
-            for start in range(0, rows, BATCH_ROWS):
-                task = (group, start, min(start + BATCH_ROWS, rows), beyond)
-                pending.append(pool.submit(_batch, *task) if pool else _done(_batch(*task)))
-        if not _merge(pending, sums):
-            return None
+        return work.rows(sums)
+    # Each worker reads a row group and sums it, the next row group going to the other: both
+    # cores read (pyarrow lets go of the GIL; its own threads within one row group cost more CPU
+    # than they save).  This thread checks and adds the results in row group order, a few ahead.
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-arrow")
+    pending: deque[Future[_Read | None]] = deque()
+    try:
+        for task, source in enumerate(sources):
+            pending.append(pool.submit(work.run, task, source))
+            if len(pending) > workers and not _take(pending.popleft().result(), sums, check):
+                return None
+        while pending:
+            if not _take(pending.popleft().result(), sums, check):
+                return None
     finally:
-        if pool is not None:
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-    return _rows(codes, deliv, combos, sums, [name for name, _ in beyond])
+        work.stop()
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+    return work.rows(sums)
 
 
-def _done(part: _Part | None) -> Future[_Part | None]:
-    """A batch summed on this thread, as a finished task."""
-    future: Future[_Part | None] = Future()
-    future.set_result(part)
-    return future
+class _Read(NamedTuple):
+    """A row group read and summed: its batches' sums, and the batches when a check is to see them."""
+
+    parts: list[_Part | None]
+    batches: list[pa.RecordBatch]
+
+
+def _take(read: _Read | None, sums: _Sums, check: RowCheck | None) -> bool:
+    """Check a row group's rows (when asked) and add its batches' sums, in their order; False:
+    DuckDB is to run the scan."""
+    if read is None:
+        return False
+    if check is not None:
+        for batch in read.batches:
+            check(batch)
+    return all(part is not None and sums.add(part) for part in read.parts)
+
+
+class _Work:
+    """Row groups (or tables) each read and summed by `run` on whichever thread; the dictionaries
+    are coded in their order (a row group waits for the one before it to be coded), so that the
+    codes, and the order of the result, do not depend on the threads' timing."""
+
+    def __init__(self, plan: Settled, beyond: list[tuple[str, int]], keep: bool) -> None:
+        self.plan, self.beyond = plan, beyond
+        self.keep = keep  # the batches are kept for a check
+        self.codes = [_Codes() for _ in KEYS]
+        self.deliv = _Codes()
+        self.delivered = self.deliv.of(
+            [False, True, None] if isinstance(plan.delivered, str) else [plan.delivered]
+        )  # a boolean column's entries (False, True, NULL), or the value of every row
+        self.combos = _Codes()  # (type, zone, dest, delivered) codes
+        self.lock = threading.Lock()  # the combinations' codes, given from the batches
+        self.turn = threading.Condition()
+        self.coded = 0  # the row groups coded so far
+        self.stopped = False
+
+    def run(self, task: int, source: Callable[[], Iterator[pa.RecordBatch]]) -> _Read | None:
+        """Read row group `task` (the `task`th source) and sum its batches; None: a row group the
+        pass does not take."""
+        try:
+            return self._run(task, source)
+        finally:
+            with self.turn:  # whatever happened, the next row group is not kept waiting
+                if self.coded == task:
+                    self.coded = task + 1
+                    self.turn.notify_all()
+
+    def _run(self, task: int, source: Callable[[], Iterator[pa.RecordBatch]]) -> _Read | None:
+        coded = None  # the row group's dictionaries, coded when its first batch is read
+        parts: list[_Part | None] = []
+        kept = []
+        for batch in source():
+            if coded is None:
+                with self.turn:
+                    while self.coded != task and not self.stopped:
+                        self.turn.wait()
+                    if self.stopped:
+                        return None
+                    coded = _code(batch, self.plan, self.codes, self.delivered)
+                    self.coded = task + 1
+                    self.turn.notify_all()
+            group = _group(batch, self.plan, coded, self.combos, self.lock)
+            part = None if group is None else _batch(group, 0, batch.num_rows, self.beyond)
+            parts.append(part)
+            if part is None or self.stopped:
+                break
+            if self.keep:
+                kept.append(batch)
+        return _Read(parts, kept)
+
+    def stop(self) -> None:
+        """No row group is to be coded or summed any more (the pass has its answer, or none)."""
+        with self.turn:
+            self.stopped = True
+            self.turn.notify_all()
+
+    def rows(self, sums: _Sums) -> SettledRows:
+        return _rows(self.codes, self.deliv, self.combos, sums, [name for name, _ in self.beyond])
+
+
+class _Coded(NamedTuple):
+    """A row group's key codes, given when its first batch is read: the dictionaries of its key
+    columns (None: no column), each key's entry codes (line, type, zone, dest, delivered), the
+    line codes given so far (its own among them), the entries of its type dictionary that are
+    call types, the code of its first line entry when its entries' codes follow on from it
+    (None otherwise), and whether the NULL entry's code follows them too."""
+
+    dictionaries: list[pa.Array | None]
+    codes: list[np.ndarray]
+    lines: int
+    calls: list[int]
+    first_line: int | None
+    null_follows: bool
+
+
+def _code(batch: pa.RecordBatch, plan: Settled, codes: list[_Codes], delivered: np.ndarray) -> _Coded:
+    """The codes of a row group's dictionaries, from its first batch (the row groups one after
+    the other: the codes are given in the files' order)."""
+    import numpy as np
+
+    dictionaries = [None if name is None else batch.column(name).dictionary for name in plan.keys]
+    found = [
+        c.of([None]) if d is None else c.of_dictionary(d) for c, d in zip(codes, dictionaries, strict=True)
+    ]
+    type_values = codes[1].values
+    calls = [i for i, code in enumerate(found[1].tolist()) if type_values[code] in CALL_TYPES]
+    line = found[0]  # its entries' codes, then the NULL entry's
+    used = line if plan.keys[0] is None else line[:-1]
+    follow = (
+        len(used) > 0 and int(used[-1]) - int(used[0]) == len(used) - 1 and bool((np.diff(used) == 1).all())
+    )
+    first = int(used[0]) if follow else None
+    null_follows = first is not None and int(line[-1]) == first + len(line) - 1
+    return _Coded(dictionaries, [*found, delivered], len(codes[0].values), calls, first, null_follows)
 
 
 def _group(
-    table: pa.Table, plan: Settled, codes: list[_Codes], deliv: _Codes, combos: _Codes, lock: threading.Lock
+    batch: pa.RecordBatch, plan: Settled, coded: _Coded, combos: _Codes, lock: threading.Lock
 ) -> _Group | None:
-    """A row group's columns as NumPy views and its dictionaries' codes; None when its
-    (type, zone, dest, delivered) entries make too many combinations."""
+    """A batch's columns as NumPy views, with its row group's codes; None when its dictionaries
+    are not its row group's first batch's (a column chunk written partly without its
+    dictionary: left to DuckDB), or its (type, zone, dest, delivered) entries make too many
+    combinations."""
     import numpy as np
 
     keys = []
-    for c, name in zip(codes, plan.keys, strict=True):
+    for name, dictionary, codes in zip(plan.keys, coded.dictionaries, coded.codes, strict=False):
         if name is None:
-            keys.append(_Key(None, None, c.of([None])))
+            keys.append(_Key(None, None, codes))
             continue
-        column = _chunk(table.column(name))
-        keys.append(_Key(_numbers(column.indices), _validity(column), c.of_dictionary(column.dictionary)))
+        column = batch.column(name)
+        if column.dictionary is not dictionary and not column.dictionary.equals(dictionary):
+            return None
+        keys.append(_Key(_numbers(column.indices), _validity(column), codes))
     if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
-        column = _chunk(table.column(plan.delivered))
+        column = batch.column(plan.delivered)
         bits = _bits(np.frombuffer(column.buffers()[1], np.uint8), column.offset, 0, len(column))
-        keys.append(_Key(bits, _validity(column), deliv.of([False, True, None])))
+        keys.append(_Key(bits, _validity(column), coded.codes[4]))
     else:  # a constant, or no column: the value of every row
-        keys.append(_Key(None, None, deliv.of([plan.delivered])))
+        keys.append(_Key(None, None, coded.codes[4]))
     space = 1
     for key in keys[1:]:
         space *= len(key.codes)
@@ -572,24 +741,10 @@ def _group(
         if name is None:
             integers.append(None)
         else:
-            column = _chunk(table.column(name))
+            column = batch.column(name)
             integers.append((_numbers(column), _validity(column)))
-    type_values = codes[1].values
-    calls = [i for i, code in enumerate(keys[1].codes.tolist()) if type_values[code] in CALL_TYPES]
-    return _Group(keys, integers, calls, len(codes[0].values), combos, lock)
-
-
-def _chunk(column: pa.ChunkedArray) -> pa.Array:
-    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-
-
-def _merge(pending: deque[Future[_Part | None]], sums: _Sums) -> bool:
-    """Add the sums of the batches summed so far, in their order; False: DuckDB is to run the scan."""
-    while pending:
-        part = pending.popleft().result()
-        if part is None or not sums.add(part):
-            return False
-    return True
+    first = coded.first_line if keys[0].valid is None or coded.null_follows else None
+    return _Group(keys, integers, coded.calls, coded.lines, first, combos, lock)
 
 
 def integers(array: pa.Array | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -610,7 +765,7 @@ def _integers(
     values, validity = column
     if validity is None:
         return values[start:stop], None
-    valid = _bits(*validity, start, stop).astype(bool)
+    valid = _bits(*validity, start, stop).view(bool)  # 0 and 1: as booleans
     return np.where(valid, values[start:stop], 0), valid
 
 
@@ -649,26 +804,32 @@ def _rows(codes: list[_Codes], deliv: _Codes, combos: _Codes, sums: _Sums, beyon
     import numpy as np
 
     n = sums.sums["n"]
-    names = np.empty(n.shape[0], dtype=object)
-    names[:] = codes[0].values
+    names = np.empty(n.shape[1], dtype=object)
+    names[:] = codes[0].values[: n.shape[1]]
+    keys = [
+        (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
+        for t, z, d, v in combos.values[: n.shape[0]]
+    ]
+    # The workers code the combinations as they meet them: the blocks in the keys' order, the
+    # lines in their codes' (given in the files' order), whatever the threads' timing.
     out = []
-    for c, (t, z, d, v) in enumerate(combos.values):
-        key = (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
-        lines = np.flatnonzero(n[:, c])
+    for c in sorted(range(len(keys)), key=lambda c: [(v is None, str(v)) for v in keys[c]]):
+        key = keys[c]
+        lines = np.flatnonzero(n[c])
         if not len(lines):
             continue
-        counted = n[lines, c]
-        with_bytes = counted - sums.sums["without_bytes"][lines, c]
+        counted = n[c, lines]
+        with_bytes = counted - sums.sums["without_bytes"][c, lines]
         calls = None
         if key[0] in CALL_TYPES:
-            columns = [sums.sums[name][lines, c].tolist() for name in ["calls", *beyond]]
+            columns = [sums.sums[name][c, lines].tolist() for name in ["calls", *beyond]]
             calls = list(zip(*columns, strict=True))
         out.append(
             Block(
                 key,
                 names[lines].tolist(),
                 counted.tolist(),
-                sums.sums["ko"][lines, c].tolist(),
+                sums.sums["ko"][c, lines].tolist(),
                 with_bytes.tolist(),
                 calls,
             )

@@ -412,6 +412,7 @@ def main(quick: bool) -> None:
             if wanted and not any(w in label for w in wanted):
                 continue  # M2MSIM_BENCH_SHAPES: the shapes whose label holds one of these words
             done, bare, by_duckdb = [], [], []
+            load_before = os.getloadavg()[0]  # the machine is shared: how busy it was, beside the ratios
             settled = label == "simulator parquet"  # the shape whose month pyarrow aggregates
             for _ in range(runs):  # in turns: a load swing falls on both
                 done.append(rate_in_child(path))
@@ -434,7 +435,8 @@ def main(quick: bool) -> None:
                 f"  runs {', '.join(format(r['elapsed'], '.2f') for r in done)} s, "
                 f"bare {', '.join(format(b['elapsed'], '.2f') for b in bare)} s; "
                 f"CPU {cpu:.2f} s, bare {bare_cpu:.2f} s; peak RSS {max(r['peak_kib'] for r in done) / 2**20:.2f} GiB; "
-                f"total {med['total']} EUR; rows read {med['rows']:,}, rejected {med['rejected']:,}"
+                f"total {med['total']} EUR; rows read {med['rows']:,}, rejected {med['rejected']:,}; "
+                f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} cores)"
             )
             print(
                 "  stages: "

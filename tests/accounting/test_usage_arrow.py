@@ -359,3 +359,100 @@ def test_a_row_check_is_shown_every_row_and_its_refusal_leaves_the_scan_to_duckd
     assert seen.rows == seen.starts == rows  # every row, with the column the check asked for
     assert usage_arrow.settled_rows(*args, threads=True, check=_Refuse()) is None
     assert usage_arrow.settled_rows(*args, threads=False, check=_Refuse()) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_workers_give_what_one_thread_gives_in_the_same_order(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several files of many row groups, read a batch at a time by two workers in turns: the same
+    blocks, lines and sums, in the same order, as one thread reading them all, run after run."""
+    rnd = random.Random(seed)
+    paths = []
+    for shard in range(1 + seed % 3):
+        path = tmp_path / f"part-{shard}.parquet"
+        with UsageWriter(
+            path,
+            dictionary_columns=DICTIONARY_COLUMNS,
+            parquet_options=PART_PARQUET_OPTIONS,
+            required_columns=("line", "type", "start"),
+            origin={"run": f"test {seed}", "shard": shard},
+        ) as w:
+            for _ in range(rnd.randrange(2, 9)):  # a row group each
+                n = rnd.randrange(1, 500)
+                w.write_columns(
+                    _rows(rnd, n, rnd.random() < 0.5, ("none", "true", "vary")[seed % 3]), length=n
+                )
+        paths.append(path)
+    reader = UsageReader(paths)
+    scan = reader._scan_sql(*MONTH, PERIODS)
+    assert scan.plan is not None
+    args = (reader.parquet_files, reader.types, scan.plan, PERIODS)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", (37, 128, 1 << 18)[seed % 3])
+    one = usage_arrow.settled_rows(*args, threads=False)
+    assert one is not None
+    for _ in range(3):
+        assert usage_arrow.settled_rows(*args, threads=True) == one
+    assert sum(sum(block.rows) for block in one) == sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    assert _same_both_ways(paths, monkeypatch) == 1
+
+
+def test_a_dictionary_that_changes_within_a_row_group_leaves_the_scan_to_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer whose dictionary outgrew its page limit wrote the rest of the chunk without it:
+    read a batch at a time, the later batches come with other dictionaries."""
+    path = tmp_path / "fallback.parquet"
+    rnd = random.Random(3)
+    cols = _rows(rnd, 5000, odd=False, delivered="none")
+    del cols["session"]
+    cols["line"] = [f"Z{rnd.randrange(3000)}" if rnd.random() < 0.5 else line for line in cols["line"]]
+    table = pa.table(
+        {
+            "line": pa.array(cols["line"], pa.string()),
+            "type": pa.array(cols["type"], pa.string()),
+            "start": pa.array(cols["start"], pa.timestamp("s", tz="UTC")),
+            **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
+            "zone": pa.array(cols["zone"], pa.string()),
+            "dest": pa.array(cols["dest"], pa.string()),
+        }
+    )
+    pq.write_table(
+        table, path, dictionary_pagesize_limit=2000, data_page_size=1000, row_group_size=len(table)
+    )
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    assert chunk.has_dictionary_page and "PLAIN" in chunk.encodings
+    assert UsageReader(path)._scan_sql(*MONTH, PERIODS).settled
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 1000)
+    batches = pq.ParquetFile(path, read_dictionary=["line"]).iter_batches(1000, columns=["line"])
+    assert len({len(batch.column(0).dictionary) for batch in batches}) > 1
+    assert _same_both_ways(path, monkeypatch) == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arrow_tables_given_one_at_a_time_sum_as_the_row_groups_do(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`table_rows`: the row groups handed over as tables (two of them joined into one table of
+    two chunks with dictionaries of their own, whose batches must share one) give the blocks
+    the files give."""
+    path = tmp_path / "u.parquet"
+    files, types, plan, periods = _pass_args(path, 50 + seed, chunks=5)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", (61, 1 << 18)[seed % 2])
+    threads = seed < 2
+    read = usage_arrow.settled_rows(files, types, plan, periods, threads=threads)
+    assert read is not None
+    columns = [name for name in (*plan.keys, plan.bytes_up, plan.bytes_down, plan.duration_s) if name]
+    if isinstance(plan.delivered, str):
+        columns.append(plan.delivered)
+    reader = pq.ParquetFile(path, read_dictionary=[name for name in plan.keys if name])
+    groups = [reader.read_row_group(g, columns=columns) for g in range(reader.metadata.num_row_groups)]
+    tables = [pa.concat_tables(groups[:2]), *groups[2:]]
+    assert tables[0].column("line").num_chunks == 2
+    assert _flat(usage_arrow.table_rows(iter(tables), plan, periods, threads=threads) or []) == _flat(read)
+
+    def refused() -> Any:
+        yield tables[0]
+        raise ValueError("a CSV row the reader cannot take")
+
+    assert usage_arrow.table_rows(refused(), plan, periods, threads=threads) is None
