@@ -11,7 +11,6 @@ the same both ways.  The text starts' reading is compared with DuckDB's TRY_CAST
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,40 +21,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from usage_forms import MONTH, PERIODS, parquet_table, rating, records, start_text, write_parquet
 
-from accounting import inventory_from_dict, rate, usage_arrow, usage_arrow_checks
+from accounting import usage_arrow, usage_arrow_checks
 from accounting.errors import UsageError
 from accounting.usage import MAX_OCTETS, MAX_SECONDS, UsageReader, connect, month_bounds
 from accounting.usage_small import _stamp, _Unsure
-
-MONTH = month_bounds(2026, 3)
-PERIODS = (0, 1, 30, 60)
-INV = inventory_from_dict(
-    {
-        "customer": "c",
-        "month": "2026-03",
-        "lines": [
-            {
-                "id_prefix": "V",
-                "count": 6,
-                "offer": "business-m2m-dtmf",
-                "plan": "compteur",
-                "commitment": 24,
-                "since": "2025-01-01",
-            },
-            {
-                "id_prefix": "C",
-                "count": 6,
-                "offer": "business-m2m",
-                "plan": "forfait-2mo",
-                "commitment": 24,
-                "since": "2025-01-01",
-            },
-        ],
-    }
-)
-LINES = [f"V{i}" for i in range(1, 7)] + [f"C{i}" for i in range(1, 7)]
-ORDER = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
 
 
 @pytest.fixture(autouse=True)
@@ -64,95 +35,11 @@ def _proof_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(usage_arrow_checks, "PROVE", True)
 
 
-def _text(moment: datetime, rnd: random.Random, form: int) -> str:
-    """A start as text in one of the forms read by the proof (`form` picks it; some rows vary)."""
-    sep = "T" if form % 2 else " "
-    base = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
-    fraction = "" if form % 3 == 0 or not moment.microsecond else "." + f"{moment.microsecond:06d}"
-    if form % 3 == 2 and fraction:
-        fraction = fraction.rstrip("0") or ".0"
-    zone = ("Z", "+00", "+00:00", "", "+02:00", "-05")[(form + rnd.randrange(2)) % 6]
-    if zone in ("+02:00", "-05"):  # the same instant written in another time zone
-        hours = 2 if zone == "+02:00" else -5
-        base = (moment + timedelta(hours=hours)).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
-    return base + fraction + zone
-
-
-def _rows(rnd: random.Random, n: int, fractions: bool) -> dict[str, list[Any]]:
-    """`n` clean records (each row passes every row check) with keys refused later."""
-    lines = [*LINES, "X1", ""]
-    kinds = ["data"] * 6 + ["sms", "voice", "csd", "sms_internet", "location_hit", "fax"]
-    zones: list[str | None] = ["fr", "eu", "world", "", None, "mars"]
-    dests: list[str | None] = ["fr-mobile", "fr-fixed", None, "", "moon"]
-    cols: dict[str, list[Any]] = {k: [] for k in ORDER}
-    end = MONTH[1]
-    for i in range(n):
-        kind = rnd.choice(kinds)
-        start = MONTH[0] + timedelta(seconds=rnd.randrange(31 * 86_400 - 1))
-        if fractions and rnd.random() < 0.5:
-            start += timedelta(microseconds=rnd.randrange(1, 1_000_000))
-        room = int((end - start).total_seconds()) - 1  # whole seconds left before the month's end
-        most = min(room, 43_200) if kind == "data" else room
-        dur = rnd.choice((None, 0, 1, 30, 61, rnd.randrange(max(most, 1)), most))
-        if dur is not None:
-            dur = max(0, min(dur, most))
-        if i % 97 == 0 and kind not in ("data", "voice", "csd"):
-            dur = 10**9  # long records of other types are no reject
-        up: int | None = rnd.randrange(3_000_000_000) if rnd.random() < 0.05 else rnd.randrange(9000)
-        down: int | None = rnd.randrange(700)
-        if kind != "data" and rnd.random() < 0.3:
-            up, down = None, None
-        cols["line"].append(rnd.choice(lines))
-        cols["type"].append(kind)
-        cols["start"].append(start)
-        cols["duration_s"].append(dur)
-        cols["bytes_up"].append(up)
-        cols["bytes_down"].append(down)
-        cols["zone"].append(rnd.choice(zones))
-        cols["dest"].append(None if kind == "data" else rnd.choice(dests))
-        cols["delivered"].append(rnd.choice((True, False, None)))
-    return cols
-
-
-def _table(cols: dict[str, list[Any]], rnd: random.Random, start: str, delivered: bool) -> pa.Table:
-    """The records as pyarrow writes them: `start` as text ("text") or typed ("ms", "us", "naive"),
-    the columns in a seeded order, maybe an extra column."""
-    form = rnd.randrange(12)
-    if start == "text":
-        starts = pa.array([_text(s, rnd, form + i % 2) for i, s in enumerate(cols["start"])], pa.string())
-    elif start == "naive":
-        starts = pa.array([s.replace(tzinfo=None) for s in cols["start"]], pa.timestamp("us"))
-    else:
-        starts = pa.array(cols["start"], pa.timestamp(start, tz="UTC"))
-    fields = {
-        "line": pa.array(cols["line"], pa.string()),
-        "type": pa.array(cols["type"], pa.string()),
-        "start": starts,
-        **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
-        "zone": pa.array(cols["zone"], pa.string()),
-        "dest": pa.array(cols["dest"], pa.string()),
-    }
-    if delivered:
-        fields["delivered"] = pa.array(cols["delivered"], pa.bool_())
-    if rnd.random() < 0.5:
-        fields["imsi"] = pa.array([f"20801{rnd.randrange(10**9):09d}" for _ in cols["line"]], pa.string())
-    if rnd.random() < 0.3:
-        fields["cause"] = pa.array([rnd.randrange(4) for _ in cols["line"]], pa.int32())
-    names = list(fields)
-    rnd.shuffle(names)
-    return pa.table({k: fields[k] for k in names})
-
-
-def _write(path: Path, table: pa.Table, rnd: random.Random) -> Path:
-    pq.write_table(table, path, row_group_size=max(len(table) // rnd.randrange(1, 5), 1))
-    return path
-
-
 def _clean_file(tmp_path: Path, seed: int, name: str = "u.parquet") -> Path:
     rnd = random.Random(seed)
     start = ("text", "text", "ms", "us", "naive")[seed % 5]
-    table = _table(_rows(rnd, rnd.randrange(300, 1500), start != "ms"), rnd, start, seed % 3 != 0)
-    return _write(tmp_path / name, table, rnd)
+    table = parquet_table(records(rnd, rnd.randrange(300, 1500), start != "ms"), rnd, start, seed % 3 != 0)
+    return write_parquet(tmp_path / name, table, rnd)
 
 
 class _Answers:
@@ -180,13 +67,10 @@ def _answers(monkeypatch: pytest.MonkeyPatch) -> _Answers:
 
 
 def _rated(source: Any, proof: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
-    """The aggregates (normalised), the invoice text and JSON; `proof`: the proof may run (and
-    the pyarrow pass), else DuckDB's checks as for a small file."""
+    """`rating(source)`; `proof`: the proof may run (and the pyarrow pass), else DuckDB's checks
+    as for a small file."""
     monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if proof else 1 << 62)
-    groups = UsageReader(source).aggregate(*MONTH, PERIODS)
-    plain = sorted(((*g[:9], sorted(g.beyond.items())) for g in groups), key=repr)
-    invoice = rate(INV, source)
-    return plain, invoice.render_text(), json.dumps(invoice.to_json(), sort_keys=True)
+    return rating(source)
 
 
 def _same_both_ways(source: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
@@ -229,16 +113,16 @@ def test_a_one_thread_connection_checks_the_rows_on_the_passs_thread(
 
 def test_several_files_read_as_one_are_proven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rnd = random.Random(5)
-    cols = _rows(rnd, 900, True)
-    table = _table(cols, rnd, "text", True)
-    paths = [_write(tmp_path / f"part-{i}.parquet", table.slice(300 * i, 300), rnd) for i in range(3)]
+    cols = records(rnd, 900, True)
+    table = parquet_table(cols, rnd, "text", True)
+    paths = [write_parquet(tmp_path / f"part-{i}.parquet", table.slice(300 * i, 300), rnd) for i in range(3)]
     assert _same_both_ways(paths, monkeypatch) == [True, True]
 
 
 def _bad(tmp_path: Path, seed: int) -> dict[str, pa.Table]:
     """A clean table and, per reason, the same table with one row (or value) changed."""
     rnd = random.Random(seed)
-    cols = _rows(rnd, 400, False)
+    cols = records(rnd, 400, False)
     data = cols["type"].index("data")
     voice = cols["type"].index("voice")
     out: dict[str, pa.Table] = {}
@@ -271,8 +155,8 @@ def _bad(tmp_path: Path, seed: int) -> dict[str, pa.Table]:
         ),
     }
     for reason, values in cases.items():
-        out[reason] = _table(values, random.Random(seed), "us", True)
-    clean = out["clean"] = _table(cols, random.Random(seed), "us", True)
+        out[reason] = parquet_table(values, random.Random(seed), "us", True)
+    clean = out["clean"] = parquet_table(cols, random.Random(seed), "us", True)
     out["a duplicate row"] = pa.concat_tables([clean, clean.slice(11, 1)])
     return out
 
@@ -291,7 +175,7 @@ def test_each_bad_row_leaves_the_file_to_duckdb(
 def _stamped(tmp_path: Path, texts: Sequence[str | None]) -> Path:
     """A clean file whose starts are these texts, row by row (the rest as `_rows` makes it)."""
     rnd = random.Random(1)
-    table = _table(_rows(rnd, len(texts), False), rnd, "text", False)
+    table = parquet_table(records(rnd, len(texts), False), rnd, "text", False)
     i = table.schema.get_field_index("start")
     table = table.set_column(i, "start", pa.array(texts, pa.string()))
     path = tmp_path / "stamps.parquet"
@@ -328,7 +212,7 @@ def test_starts_in_other_forms_leave_the_file_to_duckdb(
 ) -> None:
     rnd = random.Random(len(odd))
     texts: list[str | None] = [
-        _text(MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30)), rnd, i) for i in range(40)
+        start_text(MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30)), rnd, i) for i in range(40)
     ]
     texts[17] = odd
     assert _same_both_ways(_stamped(tmp_path, texts), monkeypatch) == [False, False]
@@ -339,15 +223,15 @@ def test_a_record_ending_within_a_millisecond_of_the_month_is_left_to_duckdb(
 ) -> None:
     """DuckDB compares the duration with `end - epoch(start)` in DOUBLE: too close to call here."""
     rnd = random.Random(3)
-    cols = _rows(rnd, 50, False)
+    cols = records(rnd, 50, False)
     row = cols["type"].index("voice")
     cols["start"][row] = MONTH[1] - timedelta(seconds=60, microseconds=500)  # 60.0005 s before the end
     cols["duration_s"][row] = 60  # ends 0.5 ms before the month's: clean, but too close to call here
-    base = _table(cols, random.Random(3), "us", False)
-    path = _write(tmp_path / "close.parquet", base, rnd)
+    base = parquet_table(cols, random.Random(3), "us", False)
+    path = write_parquet(tmp_path / "close.parquet", base, rnd)
     assert _same_both_ways(path, monkeypatch) == [False, False]
     cols["start"][row] = MONTH[1] - timedelta(seconds=60, microseconds=5_000)  # 5 ms: certain
-    path = _write(tmp_path / "far.parquet", _table(cols, random.Random(3), "us", False), rnd)
+    path = write_parquet(tmp_path / "far.parquet", parquet_table(cols, random.Random(3), "us", False), rnd)
     assert _same_both_ways(path, monkeypatch) == [True, True]
 
 
@@ -355,7 +239,7 @@ def test_text_that_is_not_utf8_leaves_the_file_to_duckdb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rnd = random.Random(4)
-    table = _table(_rows(rnd, 60, False), rnd, "ms", False)
+    table = parquet_table(records(rnd, 60, False), rnd, "ms", False)
     i = table.schema.get_field_index("line")
     broken = pa.array([b"V1"] * 59 + [b"V\xff"], pa.binary()).cast(pa.string(), safe=False)
     table = table.set_column(i, "line", broken)
@@ -374,7 +258,7 @@ def test_text_that_is_not_utf8_leaves_the_file_to_duckdb(
 
 def test_other_column_types_leave_the_file_to_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rnd = random.Random(6)
-    table = _table(_rows(rnd, 60, False), rnd, "ms", False)
+    table = parquet_table(records(rnd, 60, False), rnd, "ms", False)
     variants = {
         "a float duration": table.set_column(
             table.schema.get_field_index("duration_s"), "duration_s", table["duration_s"].cast(pa.float64())
@@ -434,7 +318,7 @@ def test_text_starts_read_as_duckdb_and_the_small_reader_read_them() -> None:
     for i in range(3000):
         base = rnd.choice(edges) + timedelta(seconds=rnd.randrange(-86_400 * 3, 86_400 * 3))
         base += timedelta(microseconds=rnd.randrange(1_000_000) if i % 2 else 0)
-        texts.append(_text(base, rnd, i))
+        texts.append(start_text(base, rnd, i))
         if i % 50 == 0:  # offsets of every kind, 1..6 decimals
             sign = rnd.choice("+-")
             digits = rnd.randrange(1, 7)
@@ -470,15 +354,17 @@ def test_rows_alike_are_compared_by_duckdb_among_the_proofs_candidates_only(
     sums stand and DuckDB compares only the rows whose hash another row shares (no duplicate
     search over the files); the rating, duplicates listed as rejects, is the same both ways."""
     rnd = random.Random(seed)
-    table = _table(_rows(rnd, 600, seed % 2 == 0), rnd, ("text", "us", "ms")[seed % 3], seed % 2 == 1)
+    table = parquet_table(
+        records(rnd, 600, seed % 2 == 0), rnd, ("text", "us", "ms")[seed % 3], seed % 2 == 1
+    )
     alike = table.take([50])
     zone = alike.schema.get_field_index("zone")
     alike = alike.set_column(zone, "zone", pa.array(["eu" if alike["zone"][0].as_py() != "eu" else "world"]))
     whole = pa.concat_tables([table, table.take([3, 3, 100, 599]), alike])
     cut = rnd.randrange(200, 600)
     paths = [
-        _write(tmp_path / "a.parquet", whole.slice(0, cut), rnd),
-        _write(tmp_path / "b.parquet", whole.slice(cut), rnd),
+        write_parquet(tmp_path / "a.parquet", whole.slice(0, cut), rnd),
+        write_parquet(tmp_path / "b.parquet", whole.slice(cut), rnd),
     ]
     searched = []
     full_search = UsageReader._seen_twice
@@ -506,8 +392,8 @@ def test_too_many_rows_alike_leave_the_duplicate_search_to_duckdb(
 ) -> None:
     """Past the rows it lists, the proof leaves the search to DuckDB (the pass's sums stand)."""
     rnd = random.Random(9)
-    table = _table(_rows(rnd, 400, True), rnd, "us", True)
-    path = _write(tmp_path / "u.parquet", pa.concat_tables([table, table.slice(0, 40)]), rnd)
+    table = parquet_table(records(rnd, 400, True), rnd, "us", True)
+    path = write_parquet(tmp_path / "u.parquet", pa.concat_tables([table, table.slice(0, 40)]), rnd)
     monkeypatch.setattr(usage_arrow_checks, "MAX_REPEAT_ROWS", 79)
     answers = _answers(monkeypatch)
     assert _same_both_ways(path, monkeypatch) == [False, False]
@@ -547,7 +433,7 @@ def test_a_pass_that_declines_leaves_the_month_to_duckdbs_checks(
     """Rows the proof reads but the pass does not (text keys stored without a dictionary): DuckDB
     checks the rows and searches the duplicates, the rating the same both ways."""
     rnd = random.Random(12)
-    table = _table(_rows(rnd, 500, True), rnd, "text", True)
+    table = parquet_table(records(rnd, 500, True), rnd, "text", True)
     path = tmp_path / "plain.parquet"
     pq.write_table(pa.concat_tables([table, table.slice(7, 2)]), path, use_dictionary=False)
     searched = []

@@ -15,123 +15,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from usage_forms import CSV_STYLES, MONTH, PERIODS, csv_file, rating, replace_field
 
-from accounting import inventory_from_dict, rate, usage_csv_arrow
-from accounting.errors import UsageError
-from accounting.usage import UsageReader, connect, month_bounds
-
-MONTH = month_bounds(2026, 3)
-PERIODS = (0, 1, 30, 60)
-INV = inventory_from_dict(
-    {
-        "customer": "c",
-        "month": "2026-03",
-        "lines": [
-            {
-                "id_prefix": "V",
-                "count": 6,
-                "offer": "business-m2m-dtmf",
-                "plan": "compteur",
-                "commitment": 24,
-                "since": "2025-01-01",
-            },
-            {
-                "id_prefix": "C",
-                "count": 6,
-                "offer": "business-m2m",
-                "plan": "forfait-2mo",
-                "commitment": 24,
-                "since": "2025-01-01",
-            },
-        ],
-    }
-)
-LINES = [f"V{i}" for i in range(1, 7)] + [f"C{i}" for i in range(1, 7)]
-OPTIONAL = ["duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered", "session"]
-TYPES = ["data"] * 6 + ["sms", "voice", "voice", "csd", "sms_internet", "location_hit"]
-DESTS = {"sms": ["fr-mobile", "intl"], "voice": ["fr-mobile", "fr-fixed", "fr-premium", "intl"]}
-DESTS |= {"csd": ["fr-fixed"], "sms_internet": ["orange-fr", "other"]}
-
-
-def _start(rnd: random.Random, second: int) -> str:
-    """A start in March 2026 (a distinct second per row), in one of the forms the proof reads."""
-    moment = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(seconds=second)
-    form = rnd.randrange(5)
-    if form == 0:
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if form == 1:
-        return moment.strftime("%Y-%m-%d %H:%M:%S")
-    if form == 2:
-        return (moment + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+01:00")
-    if form == 3:
-        return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{rnd.randrange(1000):03d}Z"
-    return (moment - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S-02")
-
-
-def _row(rnd: random.Random, second: int, odd: bool) -> dict[str, str]:
-    """A clean row; `odd`: a key the engine refuses or judges (the rows stay clean)."""
-    type_ = rnd.choice(TYPES)
-    row = {
-        "line": rnd.choice(LINES),
-        "type": type_,
-        "start": _start(rnd, second),
-        "duration_s": str(rnd.randrange(43_200 if type_ == "data" else 4_000)) if rnd.random() < 0.9 else "",
-        "bytes_up": str(rnd.randrange(50_000)),
-        "bytes_down": str(rnd.randrange(500_000)),
-        "zone": rnd.choice(["fr", "fr", "eu", "world", ""]),
-        "dest": rnd.choice(DESTS.get(type_, [""])),
-        "delivered": rnd.choice(["", "true", "false"]) if type_ == "sms_internet" else "",
-        "session": f"s{rnd.randrange(10_000)}",
-    }
-    if type_ != "data" and rnd.random() < 0.3:
-        row["bytes_up"] = row["bytes_down"] = ""
-    if odd:
-        key, value = rnd.choice(
-            [("line", "NOBODY"), ("type", "fax"), ("zone", "mars"), ("dest", ""), ("line", "")]
-        )
-        if key == "line" and type_ not in ("data", "sms", "voice", "csd"):
-            key, value = "zone", "mars"
-        row[key] = value
-    return row
-
-
-def _text(rnd: random.Random, style: str, rows: int) -> bytes:
-    """A clean file of `rows` rows written in `style`: bare, pyarrow (text in quotes), spreadsheet
-    (every field in quotes, CRLF), mixed (each text field in quotes or not)."""
-    columns = ["line", "type", "start", *rnd.sample(OPTIONAL, rnd.randrange(len(OPTIONAL) + 1))]
-    rnd.shuffle(columns)
-    if "type" in columns and not {"bytes_up", "bytes_down"} <= set(columns):
-        columns += [c for c in ("bytes_up", "bytes_down") if c not in columns]  # data rows need both
-    fraction = style != "spreadsheet" and rnd.random() < 0.3  # whole counts written `120.0`
-    seconds = rnd.sample(range(27 * 86_400), rows)
-    lines = []
-    quote_header = style == "spreadsheet" or rnd.random() < 0.2
-    lines.append(",".join(f'"{c}"' if quote_header else c for c in columns))
-    for i in range(rows):
-        row = _row(rnd, seconds[i], rnd.random() < 0.02)
-        fields = []
-        for c in columns:
-            value = row[c]
-            if fraction and value and c in ("duration_s", "bytes_up") and rnd.random() < 0.5:
-                value += ".0"
-            number = c in ("duration_s", "bytes_up", "bytes_down")
-            if style == "spreadsheet":
-                quoted = bool(value) or rnd.random() < 0.3  # an empty field as "" now and then
-            elif style == "pyarrow":
-                quoted = bool(value) and c not in ("start",) and not number
-            elif style == "mixed":
-                quoted = not number and rnd.random() < 0.5
-            else:
-                quoted = False
-            fields.append(f'"{value}"' if quoted else value)
-        lines.append(",".join(fields))
-    end = "\r\n" if style == "spreadsheet" else "\n"
-    return (end.join(lines) + (end if rnd.random() < 0.9 else "")).encode()
+from accounting import usage_csv_arrow
+from accounting.usage import UsageReader
 
 
 class _Taken:
@@ -150,17 +41,11 @@ class _Taken:
 
 
 def _rated(path: Path, here: bool, monkeypatch: pytest.MonkeyPatch, threads: int = 2) -> tuple[Any, ...]:
-    """The aggregates (normalised), the invoice text and JSON; `here`: the file may be read by
-    this module (in chunks of a few lines), else by DuckDB as a small file is."""
+    """`rating(path)`; `here`: the file may be read by this module (in chunks of a few lines),
+    else by DuckDB as a small file is."""
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
-    try:
-        groups = UsageReader(path, connect(threads=threads)).aggregate(*MONTH, PERIODS)
-        invoice = rate(INV, path)
-    except UsageError as exc:  # a file DuckDB refuses: refused alike
-        return (str(exc),)
-    plain = sorted(((*g[:9], sorted(g.beyond.items())) for g in groups), key=repr)
-    return plain, invoice.render_text(), invoice.to_json()
+    return rating(path, threads)
 
 
 def _same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch, threads: int = 2) -> list[bool]:
@@ -174,25 +59,22 @@ def _same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch, threads: int = 
     return made
 
 
-STYLES = ("bare", "pyarrow", "spreadsheet", "mixed")
-
-
 @pytest.mark.parametrize("seed", range(16))
 def test_clean_files_are_read_here_and_rated_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rnd = random.Random(seed)
     path = tmp_path / "usage.csv"
-    path.write_bytes(_text(rnd, STYLES[seed % 4], rnd.randrange(200, 900)))
+    path.write_bytes(csv_file(rnd, CSV_STYLES[seed % 4], rnd.randrange(200, 900)))
     assert _same_both_ways(path, monkeypatch) == [True, True]  # the aggregate, and `rate`'s own
 
 
 def test_the_refused_keys_are_listed_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unknown lines and types, bad zones and destinations: rows the engine refuses, listed."""
     rnd = random.Random(99)
-    text = _text(rnd, "pyarrow", 400).decode()
+    text = csv_file(rnd, "pyarrow", 400).decode()
     row = _data_row(text)
-    text = _field(text, row, "line", lambda v: '"NOBODY"')
+    text = replace_field(text, row, "line", lambda v: '"NOBODY"')
     path = tmp_path / "usage.csv"
     path.write_text(text)
     assert _same_both_ways(path, monkeypatch) == [True, True]
@@ -206,19 +88,8 @@ def test_a_one_thread_connection_reads_the_chunks_on_its_own_thread(
 ) -> None:
     rnd = random.Random(50 + seed)
     path = tmp_path / "usage.csv"
-    path.write_bytes(_text(rnd, STYLES[seed * 2], 500))
+    path.write_bytes(csv_file(rnd, CSV_STYLES[seed * 2], 500))
     assert _same_both_ways(path, monkeypatch, threads=1) == [True, True]
-
-
-def _field(text: str, row: int, column: str, new: Callable[[str], str]) -> str:
-    """The file with one field of row `row` (the header is row 1) replaced."""
-    lines = text.split("\n")
-    names = [n.strip('"\r') for n in lines[0].split(",")]
-    fields = lines[row - 1].split(",")
-    at = names.index(column)
-    fields[at] = new(fields[at])
-    lines[row - 1] = ",".join(fields)
-    return "\n".join(lines)
 
 
 def _data_rows(text: str) -> list[int]:
@@ -240,33 +111,35 @@ def _data_row(text: str) -> int:
 
 DECLINED: dict[str, Callable[[str, int], str]] = {
     "a byte order mark": lambda t, r: "\ufeff" + t,
-    "a lone carriage return": lambda t, r: _field(t, r, "bytes_up", lambda v: v + "\r0"),
+    "a lone carriage return": lambda t, r: replace_field(t, r, "bytes_up", lambda v: v + "\r0"),
     "a line ended by CRLF in a file of LF": lambda t, r: t.replace("\n", "\r\n", r)[::1],
-    "a quote inside a field": lambda t, r: _field(t, r, "line", lambda v: v[:2] + '"' + v[2:]),
-    "a character after a closing quote": lambda t, r: _field(
+    "a quote inside a field": lambda t, r: replace_field(t, r, "line", lambda v: v[:2] + '"' + v[2:]),
+    "a character after a closing quote": lambda t, r: replace_field(
         t, r, "line", lambda v: f'"{v.strip(chr(34))}"7'
     ),
-    "a blank after a closing quote": lambda t, r: _field(t, r, "zone", lambda v: f'"{v.strip(chr(34))}" '),
-    "a quoted comma": lambda t, r: _field(t, r, "line", lambda v: f'"{v.strip(chr(34))},x"'),
-    "a quoted newline": lambda t, r: _field(t, r, "line", lambda v: f'"{v.strip(chr(34))}\nx"'),
-    "an escaped quote": lambda t, r: _field(t, r, "line", lambda v: f'"{v.strip(chr(34))}""x"'),
-    "an empty line": lambda t, r: _field(t, r, "line", lambda v: "\n" + v),
-    "too many fields": lambda t, r: _field(t, r, "line", lambda v: v + ",x"),
-    "a hexadecimal count": lambda t, r: _field(t, r, "bytes_up", lambda v: "0x1F"),
-    "a fractional duration": lambda t, r: _field(t, r, "duration_s", lambda v: "12.5"),
-    "a negative count": lambda t, r: _field(t, r, "bytes_down", lambda v: "-3"),
-    "a count of 16 digits": lambda t, r: _field(t, r, "bytes_down", lambda v: "1" * 16),
-    "a count not a number": lambda t, r: _field(t, r, "bytes_down", lambda v: "nan"),
-    "a data row without bytes": lambda t, r: _field(t, r, "bytes_down", lambda v: ""),
-    "a start outside the month": lambda t, r: _field(t, r, "start", lambda v: "2026-04-02T10:00:00Z"),
-    "a start in another form": lambda t, r: _field(t, r, "start", lambda v: "2026-03-10"),
-    "a record over 12 h": lambda t, r: _field(t, r, "duration_s", lambda v: "43201"),
-    "text that is not UTF-8": lambda t, r: _field(t, r, "line", lambda v: v + "\udcff"),
-    "a delivered other than true or false": lambda t, r: _field(t, r, "delivered", lambda v: "yes"),
-    "a long line": lambda t, r: _field(t, r, "session", lambda v: "s" * (1 << 19)),
-    "a start missing": lambda t, r: _field(t, r, "start", lambda v: ""),
-    "a control character": lambda t, r: _field(t, r, "session", lambda v: v + "\x01"),
-    "a NUL byte": lambda t, r: _field(t, r, "line", lambda v: v + "\x00"),
+    "a blank after a closing quote": lambda t, r: replace_field(
+        t, r, "zone", lambda v: f'"{v.strip(chr(34))}" '
+    ),
+    "a quoted comma": lambda t, r: replace_field(t, r, "line", lambda v: f'"{v.strip(chr(34))},x"'),
+    "a quoted newline": lambda t, r: replace_field(t, r, "line", lambda v: f'"{v.strip(chr(34))}\nx"'),
+    "an escaped quote": lambda t, r: replace_field(t, r, "line", lambda v: f'"{v.strip(chr(34))}""x"'),
+    "an empty line": lambda t, r: replace_field(t, r, "line", lambda v: "\n" + v),
+    "too many fields": lambda t, r: replace_field(t, r, "line", lambda v: v + ",x"),
+    "a hexadecimal count": lambda t, r: replace_field(t, r, "bytes_up", lambda v: "0x1F"),
+    "a fractional duration": lambda t, r: replace_field(t, r, "duration_s", lambda v: "12.5"),
+    "a negative count": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "-3"),
+    "a count of 16 digits": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "1" * 16),
+    "a count not a number": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "nan"),
+    "a data row without bytes": lambda t, r: replace_field(t, r, "bytes_down", lambda v: ""),
+    "a start outside the month": lambda t, r: replace_field(t, r, "start", lambda v: "2026-04-02T10:00:00Z"),
+    "a start in another form": lambda t, r: replace_field(t, r, "start", lambda v: "2026-03-10"),
+    "a record over 12 h": lambda t, r: replace_field(t, r, "duration_s", lambda v: "43201"),
+    "text that is not UTF-8": lambda t, r: replace_field(t, r, "line", lambda v: v + "\udcff"),
+    "a delivered other than true or false": lambda t, r: replace_field(t, r, "delivered", lambda v: "yes"),
+    "a long line": lambda t, r: replace_field(t, r, "session", lambda v: "s" * (1 << 19)),
+    "a start missing": lambda t, r: replace_field(t, r, "start", lambda v: ""),
+    "a control character": lambda t, r: replace_field(t, r, "session", lambda v: v + "\x01"),
+    "a NUL byte": lambda t, r: replace_field(t, r, "line", lambda v: v + "\x00"),
     "a blank in the header": lambda t, r: t.replace(",", ", ", 1),
 }
 
@@ -278,7 +151,7 @@ def test_each_unsure_form_or_row_leaves_the_file_to_duckdb(
     rnd = random.Random(7)
     columns_needed = {"line", "bytes_up", "bytes_down", "duration_s", "zone", "delivered", "session"}
     for _ in range(100):  # a file with every column the cases change
-        text = _text(rnd, "bare", 300).decode()
+        text = csv_file(rnd, "bare", 300).decode()
         if columns_needed <= set(text.split("\n")[0].split(",")):
             break
     clean = tmp_path / "clean.csv"
@@ -294,7 +167,7 @@ def test_other_inputs_are_left_to_duckdb(tmp_path: Path, monkeypatch: pytest.Mon
     import gzip
 
     rnd = random.Random(3)
-    text = _text(rnd, "pyarrow", 300)
+    text = csv_file(rnd, "pyarrow", 300)
     paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
     for p in paths:
         p.write_bytes(text)
@@ -314,12 +187,12 @@ def test_a_count_written_as_a_whole_fraction_reads_as_duckdb_reads_it(
     """`120.0`, `1e2`, ` 7`, `+5`, `-0`: DOUBLEs DuckDB reads alike, whole; the file is read here."""
     rnd = random.Random(11)
     for _ in range(100):
-        text = _text(rnd, "bare", 300).decode()
+        text = csv_file(rnd, "bare", 300).decode()
         if {"bytes_up", "duration_s"} <= set(text.split("\n")[0].split(",")):
             break
     rows = _data_rows(text)
     for form, row in zip(("120.0", "1e2", " 7", "007", "+5", "-0"), rows, strict=False):
-        text = _field(text, row, "bytes_up", lambda v, f=form: f)  # type: ignore[misc]
+        text = replace_field(text, row, "bytes_up", lambda v, f=form: f)  # type: ignore[misc]
     path = tmp_path / "usage.csv"
     path.write_text(text)
     assert _same_both_ways(path, monkeypatch) == [True, True]
@@ -332,11 +205,11 @@ def test_counts_in_quotes_further_on_are_read_as_text_alike(
     its counts as text."""
     rnd = random.Random(12)
     for _ in range(100):
-        text = _text(rnd, "bare", 300).decode()
+        text = csv_file(rnd, "bare", 300).decode()
         if "bytes_up" in text.split("\n")[0].split(","):
             break
     rows = _data_rows(text)
-    text = _field(text, rows[-1], "bytes_up", lambda v: f'"{v}"')
+    text = replace_field(text, rows[-1], "bytes_up", lambda v: f'"{v}"')
     path = tmp_path / "usage.csv"
     path.write_text(text)
     assert _same_both_ways(path, monkeypatch) == [True, True]
@@ -352,7 +225,7 @@ def test_rows_alike_are_compared_here_as_duckdb_compares_them(
     here, the listing is DuckDB's."""
     rnd = random.Random(21)
     for _ in range(100):
-        text = _text(rnd, "bare", 400).decode()
+        text = csv_file(rnd, "bare", 400).decode()
         if {"zone", "session"} <= set(text.split("\n")[0].split(",")):
             break
     lines = text.rstrip("\n").split("\n")

@@ -1,0 +1,246 @@
+"""The usage files of the fast paths' tests: seeded months in the forms users give them.
+
+- `csv_file(rnd, style, rows)`: a clean usage CSV (every row passes the row checks; some keys
+  the engine refuses later) written as a person, pyarrow or a spreadsheet writes it
+  (`CSV_STYLES`); `replace_field` changes one field of one row.
+- `records(rnd, n, fractions)`, `parquet_table(cols, rnd, start, delivered)`, `write_parquet`:
+  clean records as pyarrow writes them to Parquet, the start as text in any form the row proof
+  reads, or typed.
+- `rating(source)`: what the rating of a source gives (the aggregates, the invoice text and
+  JSON, or the error that refuses it): compared byte for byte between the fast paths and DuckDB.
+- `INV`, `LINES`, `MONTH`, `PERIODS`: the inventory and the month they are rated in.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from accounting import inventory_from_dict, rate
+from accounting.errors import UsageError
+from accounting.usage import UsageReader, connect, month_bounds
+
+MONTH = month_bounds(2026, 3)
+PERIODS = (0, 1, 30, 60)
+INV = inventory_from_dict(
+    {
+        "customer": "c",
+        "month": "2026-03",
+        "lines": [
+            {
+                "id_prefix": "V",
+                "count": 6,
+                "offer": "business-m2m-dtmf",
+                "plan": "compteur",
+                "commitment": 24,
+                "since": "2025-01-01",
+            },
+            {
+                "id_prefix": "C",
+                "count": 6,
+                "offer": "business-m2m",
+                "plan": "forfait-2mo",
+                "commitment": 24,
+                "since": "2025-01-01",
+            },
+        ],
+    }
+)
+LINES = [f"V{i}" for i in range(1, 7)] + [f"C{i}" for i in range(1, 7)]
+OPTIONAL = ["duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered", "session"]
+TYPES = ["data"] * 6 + ["sms", "voice", "voice", "csd", "sms_internet", "location_hit"]
+DESTS = {"sms": ["fr-mobile", "intl"], "voice": ["fr-mobile", "fr-fixed", "fr-premium", "intl"]}
+DESTS |= {"csd": ["fr-fixed"], "sms_internet": ["orange-fr", "other"]}
+_ORDER = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
+CSV_STYLES = ("bare", "pyarrow", "spreadsheet", "mixed")
+
+
+def _csv_start(rnd: random.Random, second: int) -> str:
+    """A start in March 2026 (a distinct second per row), in one of the forms the proof reads."""
+    moment = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(seconds=second)
+    form = rnd.randrange(5)
+    if form == 0:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if form == 1:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if form == 2:
+        return (moment + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+01:00")
+    if form == 3:
+        return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{rnd.randrange(1000):03d}Z"
+    return (moment - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S-02")
+
+
+def _csv_row(rnd: random.Random, second: int, odd: bool) -> dict[str, str]:
+    """A clean row; `odd`: a key the engine refuses or judges (the rows stay clean)."""
+    type_ = rnd.choice(TYPES)
+    row = {
+        "line": rnd.choice(LINES),
+        "type": type_,
+        "start": _csv_start(rnd, second),
+        "duration_s": str(rnd.randrange(43_200 if type_ == "data" else 4_000)) if rnd.random() < 0.9 else "",
+        "bytes_up": str(rnd.randrange(50_000)),
+        "bytes_down": str(rnd.randrange(500_000)),
+        "zone": rnd.choice(["fr", "fr", "eu", "world", ""]),
+        "dest": rnd.choice(DESTS.get(type_, [""])),
+        "delivered": rnd.choice(["", "true", "false"]) if type_ == "sms_internet" else "",
+        "session": f"s{rnd.randrange(10_000)}",
+    }
+    if type_ != "data" and rnd.random() < 0.3:
+        row["bytes_up"] = row["bytes_down"] = ""
+    if odd:
+        key, value = rnd.choice(
+            [("line", "NOBODY"), ("type", "fax"), ("zone", "mars"), ("dest", ""), ("line", "")]
+        )
+        if key == "line" and type_ not in ("data", "sms", "voice", "csd"):
+            key, value = "zone", "mars"
+        row[key] = value
+    return row
+
+
+def csv_file(rnd: random.Random, style: str, rows: int) -> bytes:
+    """A clean file of `rows` rows written in `style`: bare, pyarrow (text in quotes), spreadsheet
+    (every field in quotes, CRLF), mixed (each text field in quotes or not)."""
+    columns = ["line", "type", "start", *rnd.sample(OPTIONAL, rnd.randrange(len(OPTIONAL) + 1))]
+    rnd.shuffle(columns)
+    if "type" in columns and not {"bytes_up", "bytes_down"} <= set(columns):
+        columns += [c for c in ("bytes_up", "bytes_down") if c not in columns]  # data rows need both
+    fraction = style != "spreadsheet" and rnd.random() < 0.3  # whole counts written `120.0`
+    seconds = rnd.sample(range(27 * 86_400), rows)
+    lines = []
+    quote_header = style == "spreadsheet" or rnd.random() < 0.2
+    lines.append(",".join(f'"{c}"' if quote_header else c for c in columns))
+    for i in range(rows):
+        row = _csv_row(rnd, seconds[i], rnd.random() < 0.02)
+        fields = []
+        for c in columns:
+            value = row[c]
+            if fraction and value and c in ("duration_s", "bytes_up") and rnd.random() < 0.5:
+                value += ".0"
+            number = c in ("duration_s", "bytes_up", "bytes_down")
+            if style == "spreadsheet":
+                quoted = bool(value) or rnd.random() < 0.3  # an empty field as "" now and then
+            elif style == "pyarrow":
+                quoted = bool(value) and c not in ("start",) and not number
+            elif style == "mixed":
+                quoted = not number and rnd.random() < 0.5
+            else:
+                quoted = False
+            fields.append(f'"{value}"' if quoted else value)
+        lines.append(",".join(fields))
+    end = "\r\n" if style == "spreadsheet" else "\n"
+    return (end.join(lines) + (end if rnd.random() < 0.9 else "")).encode()
+
+
+def replace_field(text: str, row: int, column: str, new: Callable[[str], str]) -> str:
+    """The file with one field of row `row` (the header is row 1) replaced."""
+    lines = text.split("\n")
+    names = [n.strip('"\r') for n in lines[0].split(",")]
+    fields = lines[row - 1].split(",")
+    at = names.index(column)
+    fields[at] = new(fields[at])
+    lines[row - 1] = ",".join(fields)
+    return "\n".join(lines)
+
+
+def start_text(moment: datetime, rnd: random.Random, form: int) -> str:
+    """A start as text in one of the forms read by the proof (`form` picks it; some rows vary)."""
+    sep = "T" if form % 2 else " "
+    base = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    fraction = "" if form % 3 == 0 or not moment.microsecond else "." + f"{moment.microsecond:06d}"
+    if form % 3 == 2 and fraction:
+        fraction = fraction.rstrip("0") or ".0"
+    zone = ("Z", "+00", "+00:00", "", "+02:00", "-05")[(form + rnd.randrange(2)) % 6]
+    if zone in ("+02:00", "-05"):  # the same instant written in another time zone
+        hours = 2 if zone == "+02:00" else -5
+        base = (moment + timedelta(hours=hours)).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    return base + fraction + zone
+
+
+def records(rnd: random.Random, n: int, fractions: bool) -> dict[str, list[Any]]:
+    """`n` clean records (each row passes every row check) with keys refused later."""
+    lines = [*LINES, "X1", ""]
+    kinds = ["data"] * 6 + ["sms", "voice", "csd", "sms_internet", "location_hit", "fax"]
+    zones: list[str | None] = ["fr", "eu", "world", "", None, "mars"]
+    dests: list[str | None] = ["fr-mobile", "fr-fixed", None, "", "moon"]
+    cols: dict[str, list[Any]] = {k: [] for k in _ORDER}
+    end = MONTH[1]
+    for i in range(n):
+        kind = rnd.choice(kinds)
+        start = MONTH[0] + timedelta(seconds=rnd.randrange(31 * 86_400 - 1))
+        if fractions and rnd.random() < 0.5:
+            start += timedelta(microseconds=rnd.randrange(1, 1_000_000))
+        room = int((end - start).total_seconds()) - 1  # whole seconds left before the month's end
+        most = min(room, 43_200) if kind == "data" else room
+        dur = rnd.choice((None, 0, 1, 30, 61, rnd.randrange(max(most, 1)), most))
+        if dur is not None:
+            dur = max(0, min(dur, most))
+        if i % 97 == 0 and kind not in ("data", "voice", "csd"):
+            dur = 10**9  # long records of other types are no reject
+        up: int | None = rnd.randrange(3_000_000_000) if rnd.random() < 0.05 else rnd.randrange(9000)
+        down: int | None = rnd.randrange(700)
+        if kind != "data" and rnd.random() < 0.3:
+            up, down = None, None
+        cols["line"].append(rnd.choice(lines))
+        cols["type"].append(kind)
+        cols["start"].append(start)
+        cols["duration_s"].append(dur)
+        cols["bytes_up"].append(up)
+        cols["bytes_down"].append(down)
+        cols["zone"].append(rnd.choice(zones))
+        cols["dest"].append(None if kind == "data" else rnd.choice(dests))
+        cols["delivered"].append(rnd.choice((True, False, None)))
+    return cols
+
+
+def parquet_table(cols: dict[str, list[Any]], rnd: random.Random, start: str, delivered: bool) -> pa.Table:
+    """The records as pyarrow writes them: `start` as text ("text") or typed ("ms", "us", "naive"),
+    the columns in a seeded order, maybe an extra column."""
+    form = rnd.randrange(12)
+    if start == "text":
+        starts = pa.array(
+            [start_text(s, rnd, form + i % 2) for i, s in enumerate(cols["start"])], pa.string()
+        )
+    elif start == "naive":
+        starts = pa.array([s.replace(tzinfo=None) for s in cols["start"]], pa.timestamp("us"))
+    else:
+        starts = pa.array(cols["start"], pa.timestamp(start, tz="UTC"))
+    fields = {
+        "line": pa.array(cols["line"], pa.string()),
+        "type": pa.array(cols["type"], pa.string()),
+        "start": starts,
+        **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
+        "zone": pa.array(cols["zone"], pa.string()),
+        "dest": pa.array(cols["dest"], pa.string()),
+    }
+    if delivered:
+        fields["delivered"] = pa.array(cols["delivered"], pa.bool_())
+    if rnd.random() < 0.5:
+        fields["imsi"] = pa.array([f"20801{rnd.randrange(10**9):09d}" for _ in cols["line"]], pa.string())
+    if rnd.random() < 0.3:
+        fields["cause"] = pa.array([rnd.randrange(4) for _ in cols["line"]], pa.int32())
+    names = list(fields)
+    rnd.shuffle(names)
+    return pa.table({k: fields[k] for k in names})
+
+
+def write_parquet(path: Path, table: pa.Table, rnd: random.Random) -> Path:
+    pq.write_table(table, path, row_group_size=max(len(table) // rnd.randrange(1, 5), 1))
+    return path
+
+
+def rating(source: Any, threads: int = 2) -> tuple[Any, ...]:
+    """The aggregates of `source` (normalised), its invoice text and JSON; or the refusal's
+    message when the file is refused."""
+    try:
+        groups = UsageReader(source, connect(threads=threads)).aggregate(*MONTH, PERIODS)
+        invoice = rate(INV, source)
+    except UsageError as exc:
+        return (str(exc),)
+    plain = sorted(((*g[:9], sorted(g.beyond.items())) for g in groups), key=repr)
+    return plain, invoice.render_text(), invoice.to_json()
