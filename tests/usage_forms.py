@@ -200,14 +200,17 @@ def records(rnd: random.Random, n: int, fractions: bool) -> dict[str, list[Any]]
 
 def parquet_table(cols: dict[str, list[Any]], rnd: random.Random, start: str, delivered: bool) -> pa.Table:
     """The records as pyarrow writes them: `start` as text ("text") or typed ("ms", "us", "naive"),
-    the columns in a seeded order, maybe an extra column."""
+    the columns in a seeded order, maybe an extra column; a start of None is a NULL."""
     form = rnd.randrange(12)
     if start == "text":
         starts = pa.array(
-            [start_text(s, rnd, form + i % 2) for i, s in enumerate(cols["start"])], pa.string()
+            [None if s is None else start_text(s, rnd, form + i % 2) for i, s in enumerate(cols["start"])],
+            pa.string(),
         )
     elif start == "naive":
-        starts = pa.array([s.replace(tzinfo=None) for s in cols["start"]], pa.timestamp("us"))
+        starts = pa.array(
+            [None if s is None else s.replace(tzinfo=None) for s in cols["start"]], pa.timestamp("us")
+        )
     else:
         starts = pa.array(cols["start"], pa.timestamp(start, tz="UTC"))
     fields = {
