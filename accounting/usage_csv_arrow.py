@@ -17,8 +17,8 @@ NULL too) is certain:
 - one file (`.csv` or `.txt`, not compressed) of at least `MIN_BYTES`;
 - a header of plain names (letters, digits, `_`), each bare or within quotes, no byte-order mark;
 - every line ended by `\n`, or every line by `\r\n` when the header is (a `\r` elsewhere: DuckDB
-  refuses the file), and none longer than half of `usage.MAX_CSV_LINE`: counted on the file's
-  bytes, a chunk holding as many rows as lines;
+  refuses the file), and none longer than a quarter of `usage.MAX_CSV_LINE` (some up to half of
+  it pass; none longer): counted on the file's bytes, a chunk holding as many rows as lines;
 - pyarrow splits the fields with quoting off, at every comma and line end: a value within
   quotes comes with them and is taken out of them here, and a quote anywhere else (inside a
   field, a character after a closing quote, which pyarrow's quoting would keep where DuckDB
@@ -189,19 +189,19 @@ def _lines(a: np.ndarray, crlf: bool) -> int:
 
     from accounting.usage import MAX_CSV_LINE
 
-    ends = np.flatnonzero(a == _NEWLINE)
+    newline = a == _NEWLINE
+    ends = int(np.count_nonzero(newline))
     returns = int(np.count_nonzero(a == _RETURN))
     # With as many rows as `\n` (`_table`), a `\r` not before a `\n` would have ended a line.
-    if returns != (len(ends) if crlf else 0) or a[-1] == _RETURN:
+    if returns != (ends if crlf else 0) or a[-1] == _RETURN:
         raise _Unsure("a line not ended as the header is")
-    if (
-        len(ends)
-        and int(max(ends[0], np.diff(ends).max(initial=0), len(a) - 1 - ends[-1])) > MAX_CSV_LINE // 2
-    ):
+    # A line of half DuckDB's limit or more spans a whole block of a quarter of it (blocks from
+    # the chunk's start) with no line end in it; a shorter line never does.
+    block = MAX_CSV_LINE // 4
+    whole = len(a) // block * block
+    if whole and not bool(newline[:whole].reshape(-1, block).any(axis=1).all()):
         raise _Unsure("a long line")
-    if not len(ends) and len(a) > MAX_CSV_LINE // 2:
-        raise _Unsure("a long line")
-    return len(ends) + int(a[-1] != _NEWLINE)
+    return ends + int(a[-1] != _NEWLINE)
 
 
 def _release(data: pa.Buffer, start: int, stop: int) -> None:

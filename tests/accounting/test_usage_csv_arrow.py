@@ -255,3 +255,19 @@ def test_rows_alike_are_compared_here_as_duckdb_compares_them(
         {"row": n, "reason": f"duplicate record: identical in every field to row {first}"}
         for n in range(len(lines) - 5, len(lines) - 2)
     ], dups
+
+
+@pytest.mark.parametrize(("length", "here"), [(200_000, True), (600_000, False)])
+def test_a_long_line_is_read_here_below_a_quarter_of_duckdbs_limit(
+    tmp_path: Path, length: int, here: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines up to a quarter of `MAX_CSV_LINE` are read here; from half of it, by DuckDB."""
+    rnd = random.Random(31)
+    for _ in range(100):
+        text = csv_file(rnd, "bare", 300).decode()
+        if {"session", "duration_s"} <= set(text.split("\n")[0].split(",")):
+            break
+    row = _data_rows(text)[3]
+    path = tmp_path / "usage.csv"
+    path.write_text(replace_field(text, row, "session", lambda v: "s" * length))
+    assert _same_both_ways(path, monkeypatch) in ([[True, True]] if here else [[False, False], []])
