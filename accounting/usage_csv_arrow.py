@@ -390,19 +390,28 @@ def _quoted(column: pa.Array, offsets: np.ndarray, data: np.ndarray) -> np.ndarr
     return quoted
 
 
-def _unquoted(column: pa.Array, offsets: np.ndarray, controls: bool = True) -> pa.Array:
+def _unquoted(
+    column: pa.Array, offsets: np.ndarray, controls: bool = True, quoted: np.ndarray | None = None
+) -> pa.Array:
     """A text column as DuckDB reads it: the values within quotes without them, `""` NULL;
     `controls`: `_Unsure` at a control character (`start`: its forms are the proof's)."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     data = _bytes(column, offsets)
-    quoted = _quoted(column, offsets, data)
+    if quoted is None:
+        quoted = _quoted(column, offsets, data)
     if controls and bool((data[offsets[0] : offsets[-1]] < _BLANK).any()):
         raise _Unsure("a control character in a text")
     if not quoted.any():
         return column
-    keep = np.ones(len(data), bool)
+    lengths = np.diff(offsets)
+    if not bool((lengths[quoted] == 2).any()):
+        # Each quote is the first or the last character of a value within quotes (`_quoted`):
+        # trimming the quotes off the ends takes off exactly those (a third of the copy below).
+        return pc.ascii_trim(column, '"')
+    keep = np.ones(len(data), bool)  # `""` among the values: NULL
     keep[offsets[:-1][quoted]] = False
     keep[offsets[1:][quoted] - 1] = False
     taken = np.concatenate([[0], np.cumsum(2 * quoted)])
@@ -426,11 +435,12 @@ def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     import pyarrow.compute as pc
 
     data = _bytes(column, offsets)
-    quoted = int(np.count_nonzero(_quoted(column, offsets, data)))
+    within = _quoted(column, offsets, data)
+    quoted = int(np.count_nonzero(within))
     body = data[offsets[0] : offsets[-1]]
     if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + 2 * quoted != len(body):
         raise _Unsure("a number in another form than digits")
-    digits = _unquoted(column, offsets, controls=False) if quoted else column
+    digits = _unquoted(column, offsets, controls=False, quoted=within) if quoted else column
     if int(np.diff(_offsets(digits)).max()) > MAX_DIGITS:
         raise _Unsure("a number of many digits")
     return pc.cast(digits, pa.int64())
