@@ -2,7 +2,8 @@
 
 - `csv_file(rnd, style, rows)`: a clean usage CSV (every row passes the row checks; some keys
   the engine refuses later) written as a person, pyarrow or a spreadsheet writes it
-  (`CSV_STYLES`); `replace_field` changes one field of one row.
+  (`CSV_STYLES`); `csv_with_columns` one with some columns; `replace_field` changes one field
+  of one row.
 - `records(rnd, n, fractions)`, `parquet_table(cols, rnd, start, delivered)`, `write_parquet`:
   clean records as pyarrow writes them to Parquet, the start as text in any form the row proof
   reads, or typed.
@@ -135,6 +136,15 @@ def csv_file(rnd: random.Random, style: str, rows: int) -> bytes:
         lines.append(",".join(fields))
     end = "\r\n" if style == "spreadsheet" else "\n"
     return (end.join(lines) + (end if rnd.random() < 0.9 else "")).encode()
+
+
+def csv_with_columns(rnd: random.Random, columns: set[str], rows: int = 300) -> str:
+    """A clean bare CSV (`csv_file`) whose header has these optional columns among others."""
+    for _ in range(100):
+        text = csv_file(rnd, "bare", rows).decode()
+        if columns <= set(text.split("\n")[0].split(",")):
+            return text
+    raise AssertionError(f"no file with the columns {sorted(columns)} in 100 tries")
 
 
 def replace_field(text: str, row: int, column: str, new: Callable[[str], str]) -> str:

@@ -20,39 +20,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from usage_forms import INV, LINES, MONTH, PERIODS
 
-from accounting import inventory_from_dict, rate, usage_arrow, usage_arrow_checks
-from accounting.usage import Group, UsageReader, month_bounds
+from accounting import rate, usage_arrow, usage_arrow_checks
+from accounting.usage import Group, UsageReader
 from accounting.usage_writer import UsageWriter
 from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
-
-MONTH = month_bounds(2026, 3)
-PERIODS = (0, 1, 30, 60)
-LINES = [f"V{i}" for i in range(1, 7)] + [f"C{i}" for i in range(1, 7)]
-INV = inventory_from_dict(
-    {
-        "customer": "c",
-        "month": "2026-03",
-        "lines": [
-            {
-                "id_prefix": "V",
-                "count": 6,
-                "offer": "business-m2m-dtmf",
-                "plan": "compteur",
-                "commitment": 24,
-                "since": "2025-01-01",
-            },
-            {
-                "id_prefix": "C",
-                "count": 6,
-                "offer": "business-m2m",
-                "plan": "forfait-2mo",
-                "commitment": 24,
-                "since": "2025-01-01",
-            },
-        ],
-    }
-)
 
 
 def _rows(rnd: random.Random, n: int, odd: bool, delivered: str) -> dict[str, list[Any]]:
@@ -94,6 +67,20 @@ def _rows(rnd: random.Random, n: int, odd: bool, delivered: str) -> dict[str, li
     return cols
 
 
+def _plain_table(cols: dict[str, list[Any]]) -> pa.Table:
+    """The records as a table of plain types (text keys, a typed start, int64 counts)."""
+    return pa.table(
+        {
+            "line": pa.array(cols["line"], pa.string()),
+            "type": pa.array(cols["type"], pa.string()),
+            "start": pa.array(cols["start"], pa.timestamp("s", tz="UTC")),
+            **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
+            "zone": pa.array(cols["zone"], pa.string()),
+            "dest": pa.array(cols["dest"], pa.string()),
+        }
+    )
+
+
 def _simulator_file(path: Path, seed: int, odd: bool, delivered: str, chunks: int) -> None:
     """As the simulator writes its usage: dictionary strings, its encodings, a footer."""
     rnd = random.Random(seed)
@@ -116,16 +103,7 @@ def _pyarrow_file(path: Path, seed: int, odd: bool, copies: int) -> None:
     rnd = random.Random(seed)
     cols = _rows(rnd, rnd.randrange(200, 900), odd, "none")
     del cols["session"]
-    table = pa.table(
-        {
-            "line": pa.array(cols["line"], pa.string()),
-            "type": pa.array(cols["type"], pa.string()),
-            "start": pa.array(cols["start"], pa.timestamp("s", tz="UTC")),
-            **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
-            "zone": pa.array(cols["zone"], pa.string()),
-            "dest": pa.array(cols["dest"], pa.string()),
-        }
-    )
+    table = _plain_table(cols)
     if copies:
         table = pa.concat_tables([table, table.take([rnd.randrange(len(table)) for _ in range(copies)])])
     if seed % 2:  # the text columns as Arrow dictionaries (their type stored in the file's schema)
@@ -407,16 +385,7 @@ def test_a_dictionary_that_changes_within_a_row_group_leaves_the_scan_to_duckdb(
     cols = _rows(rnd, 5000, odd=False, delivered="none")
     del cols["session"]
     cols["line"] = [f"Z{rnd.randrange(3000)}" if rnd.random() < 0.5 else line for line in cols["line"]]
-    table = pa.table(
-        {
-            "line": pa.array(cols["line"], pa.string()),
-            "type": pa.array(cols["type"], pa.string()),
-            "start": pa.array(cols["start"], pa.timestamp("s", tz="UTC")),
-            **{k: pa.array(cols[k], pa.int64()) for k in ("duration_s", "bytes_up", "bytes_down")},
-            "zone": pa.array(cols["zone"], pa.string()),
-            "dest": pa.array(cols["dest"], pa.string()),
-        }
-    )
+    table = _plain_table(cols)
     pq.write_table(
         table, path, dictionary_pagesize_limit=2000, data_page_size=1000, row_group_size=len(table)
     )

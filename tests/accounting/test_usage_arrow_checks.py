@@ -73,6 +73,19 @@ def _rated(source: Any, proof: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[A
     return rating(source)
 
 
+def _searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, each of DuckDB's full duplicate searches (its SQL)."""
+    searched: list[str] = []
+    full_search = UsageReader._seen_twice
+
+    def spy(reader: UsageReader, sql: str) -> list[tuple[int]]:
+        searched.append(sql)
+        return full_search(reader, sql)
+
+    monkeypatch.setattr(UsageReader, "_seen_twice", spy)
+    return searched
+
+
 def _same_both_ways(source: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The proof's answers (one per aggregate tried); the rating the same both ways."""
     answers = _answers(monkeypatch)
@@ -366,14 +379,7 @@ def test_rows_alike_are_compared_by_duckdb_among_the_proofs_candidates_only(
         write_parquet(tmp_path / "a.parquet", whole.slice(0, cut), rnd),
         write_parquet(tmp_path / "b.parquet", whole.slice(cut), rnd),
     ]
-    searched = []
-    full_search = UsageReader._seen_twice
-
-    def spy(reader: UsageReader, sql: str) -> list[tuple[int]]:
-        searched.append(sql)
-        return full_search(reader, sql)
-
-    monkeypatch.setattr(UsageReader, "_seen_twice", spy)
+    searched = _searches(monkeypatch)
     answers = _answers(monkeypatch)
     by_proof = _rated(paths, True, monkeypatch)
     assert [(p is not None and p.clean, p is not None and p.proven) for p in answers.proofs] == [
@@ -436,14 +442,7 @@ def test_a_pass_that_declines_leaves_the_month_to_duckdbs_checks(
     table = parquet_table(records(rnd, 500, True), rnd, "text", True)
     path = tmp_path / "plain.parquet"
     pq.write_table(pa.concat_tables([table, table.slice(7, 2)]), path, use_dictionary=False)
-    searched = []
-    full_search = UsageReader._seen_twice
-
-    def spy(reader: UsageReader, sql: str) -> list[tuple[int]]:
-        searched.append(sql)
-        return full_search(reader, sql)
-
-    monkeypatch.setattr(UsageReader, "_seen_twice", spy)
+    searched = _searches(monkeypatch)
     answers = _answers(monkeypatch)
     by_proof = _rated(path, True, monkeypatch)
     assert len(answers.proofs) == 2 and all(p is not None for p in answers.proofs)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from usage_forms import CSV_STYLES, MONTH, PERIODS, csv_file, rating, replace_field
+from usage_forms import CSV_STYLES, MONTH, PERIODS, csv_file, csv_with_columns, rating, replace_field
 
 from accounting import usage_csv_arrow
 from accounting.usage import UsageReader
@@ -150,10 +150,7 @@ def test_each_unsure_form_or_row_leaves_the_file_to_duckdb(
 ) -> None:
     rnd = random.Random(7)
     columns_needed = {"line", "bytes_up", "bytes_down", "duration_s", "zone", "delivered", "session"}
-    for _ in range(100):  # a file with every column the cases change
-        text = csv_file(rnd, "bare", 300).decode()
-        if columns_needed <= set(text.split("\n")[0].split(",")):
-            break
+    text = csv_with_columns(rnd, columns_needed)
     clean = tmp_path / "clean.csv"
     clean.write_text(text)
     assert _same_both_ways(clean, monkeypatch) == [True, True]
@@ -186,10 +183,7 @@ def test_a_count_written_as_a_whole_fraction_reads_as_duckdb_reads_it(
 ) -> None:
     """`120.0`, `1e2`, ` 7`, `+5`, `-0`: DOUBLEs DuckDB reads alike, whole; the file is read here."""
     rnd = random.Random(11)
-    for _ in range(100):
-        text = csv_file(rnd, "bare", 300).decode()
-        if {"bytes_up", "duration_s"} <= set(text.split("\n")[0].split(",")):
-            break
+    text = csv_with_columns(rnd, {"bytes_up", "duration_s"})
     rows = _data_rows(text)
     for form, row in zip(("120.0", "1e2", " 7", "007", "+5", "-0"), rows, strict=False):
         text = replace_field(text, row, "bytes_up", lambda v, f=form: f)  # type: ignore[misc]
@@ -204,10 +198,7 @@ def test_counts_in_quotes_further_on_are_read_as_text_alike(
     """Bare counts on the first lines, quoted ones in a later chunk: that chunk read again with
     its counts as text."""
     rnd = random.Random(12)
-    for _ in range(100):
-        text = csv_file(rnd, "bare", 300).decode()
-        if "bytes_up" in text.split("\n")[0].split(","):
-            break
+    text = csv_with_columns(rnd, {"bytes_up"})
     rows = _data_rows(text)
     text = replace_field(text, rows[-1], "bytes_up", lambda v: f'"{v}"')
     path = tmp_path / "usage.csv"
@@ -224,10 +215,7 @@ def test_rows_alike_are_compared_here_as_duckdb_compares_them(
     fields' twin whose lines all differ (not one): the sums stand, the rows alike are compared
     here, the listing is DuckDB's."""
     rnd = random.Random(21)
-    for _ in range(100):
-        text = csv_file(rnd, "bare", 400).decode()
-        if {"zone", "session"} <= set(text.split("\n")[0].split(",")):
-            break
+    text = csv_with_columns(rnd, {"zone", "session"}, 400)
     lines = text.rstrip("\n").split("\n")
     rows = _data_rows(text)
     copy, quoted, other, twin = (lines[r - 1] for r in rows[:4])
@@ -263,10 +251,7 @@ def test_a_long_line_is_read_here_below_a_quarter_of_duckdbs_limit(
 ) -> None:
     """Lines up to a quarter of `MAX_CSV_LINE` are read here; from half of it, by DuckDB."""
     rnd = random.Random(31)
-    for _ in range(100):
-        text = csv_file(rnd, "bare", 300).decode()
-        if {"session", "duration_s"} <= set(text.split("\n")[0].split(",")):
-            break
+    text = csv_with_columns(rnd, {"session", "duration_s"})
     row = _data_rows(text)[3]
     path = tmp_path / "usage.csv"
     path.write_text(replace_field(text, row, "session", lambda v: "s" * length))
