@@ -240,6 +240,9 @@ class UsageReader:
         # a CSV file read by pyarrow.csv and proven row by row (`_csv_aggregate`): its settled rows
         self._csv_rows: Callable[[Sequence[int]], usage_arrow.SettledRows | None] | None = None
         self._csv_plan: CsvPlan | None = None  # the same file's plan, while its repeats are compared
+        # the CSV file whose aggregate pyarrow made (its plan, and whether on two threads): its
+        # rejects are listed by pyarrow too (`_csv_listing`)
+        self._csv_read: tuple[CsvPlan, bool] | None = None
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
             arrow_scans()
@@ -592,6 +595,7 @@ class UsageReader:
         then reads and checks the file as before)."""
         from accounting import usage_csv_arrow
 
+        self._csv_read = None
         if self.kind != "csv" or len(self.files) != 1:
             return None
         threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
@@ -621,6 +625,7 @@ class UsageReader:
                 self._dedupe([(0, row) for row in repeats[0]])
             finally:
                 self._csv_plan = None
+        self._csv_read = plan, threads
         return groups
 
     def _aggregate_relation(
@@ -1015,6 +1020,8 @@ class UsageReader:
         coded = None if every_row else self._coded
         if coded is not None and not rejected and all(g.code in _KNOWN_BY_ROW for g in coded):
             return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
+        if coded is not None and self._csv_read is not None and all(g.code in _LISTED_BY_KEY for g in coded):
+            return self._csv_listing(coded, rejected, limit)
         within = ""
         groups = None if coded is None else {*(g.key for g in coded), *(r.key for r in rejected)}
         if groups is not None and len(groups) <= MAX_LISTED_KEYS:
@@ -1045,6 +1052,33 @@ class UsageReader:
             found = self._fetch(sql)
             malformed = self._malformed_rows()
         return self._listed(found, malformed, limit)
+
+    def _csv_listing(
+        self, coded: Sequence[Group], rejected: Sequence[RejectedKey], limit: int
+    ) -> list[tuple[str | None, int, str]]:
+        """`list_rejects` of a CSV file whose every row pyarrow proved clean (`_csv_aggregate`):
+        its rejects are the copies of duplicates (already found) and the rows of the aggregates
+        refused by their key (`_judge`'s codes, then the engine's `rejected`), found by pyarrow
+        reading the file's key columns again instead of DuckDB reading it whole.  The reasons
+        are the listing scan's, word for word."""
+        from accounting import usage_csv_arrow
+
+        assert self._csv_read is not None
+        plan, threads = self._csv_read
+        reasons = {r.key: r.reason for r in rejected}  # for rows without a code
+        for g in coded:  # a code of the key's own overrides the engine's reason
+            if g.code is not None and g.code not in _KNOWN_BY_ROW:
+                value = {"bad-type": g.type, "bad-zone": g.zone, "bad-dest": g.dest}.get(g.code, "")
+                shown = "" if g.code == "no-line" else " missing" if value is None else f" '{value}'"
+                reasons[g.key] = ROW_REASONS[g.code][1] + shown
+        copies = self._duplicate_rows(limit) if self.duplicates else []
+        found: list[tuple[Any, ...]] = list(copies)
+        if reasons:
+            fname = str(self.files[0])
+            skip = {int(rn) - 2 for _, rn, *_ in copies}  # a duplicate's copy: listed as one
+            for row, key in usage_csv_arrow.key_rows(plan, threads, reasons, limit, skip):
+                found.append((fname, row + 2, reasons[key], None, None))  # the header is row 1
+        return self._listed(found, {}, limit)
 
     def _listed(
         self,
@@ -1592,6 +1626,8 @@ def _parquet_statistics(
 
 _KEY_COLUMNS = ["k_line", "k_type", "k_zone", "k_dest", "k_deliv"]  # a `Group.key` as a table's row
 _KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without reading the rows again
+# the codes a proven CSV's aggregates may hold: listed by their keys (`_csv_listing`)
+_LISTED_BY_KEY = frozenset(("duplicate", "bad-type", "bad-zone", "bad-dest", "no-line"))
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
 _CALL_TYPES = frozenset(("voice", "csd"))
 

@@ -39,11 +39,11 @@ import itertools
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
 
@@ -226,22 +226,24 @@ def _release(data: pa.Buffer, start: int, stop: int) -> None:
 _MADV_DONTNEED = 4  # Linux (mman.h): the mapping's pages dropped, read again when touched
 
 
-def tables(plan: CsvPlan, threads: bool) -> Iterator[pa.Table]:
+def tables(
+    plan: CsvPlan, threads: bool, only: Sequence[str] | None = None
+) -> Generator[pa.Table, None, None]:
     """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads);
-    `_Unsure` at a chunk not in the forms read here."""
+    `_Unsure` at a chunk not in the forms read here.  `only`: these columns of the header."""
     import pyarrow as pa
 
     with pa.memory_map(str(plan.path)) as source:
         data = source.read_buffer()
         if not threads:
             for chunk in plan.chunks:
-                yield _table(data, chunk, plan)
+                yield _table(data, chunk, plan, only)
             return
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
         pending: deque[Future[pa.Table]] = deque()
         try:
             for chunk in plan.chunks:
-                pending.append(pool.submit(_table, data, chunk, plan))
+                pending.append(pool.submit(_table, data, chunk, plan, only))
                 if len(pending) > AHEAD:
                     yield pending.popleft().result()
             while pending:
@@ -252,7 +254,7 @@ def tables(plan: CsvPlan, threads: bool) -> Iterator[pa.Table]:
             pool.shutdown(wait=True)
 
 
-def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
+def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan, only: Sequence[str] | None = None) -> pa.Table:
     """One chunk's rows: keys as dictionaries, numbers as int64, `delivered` as bool, the rest
     as text, each value as DuckDB reads it; `_Unsure` when one is not in the forms read here.
 
@@ -267,6 +269,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
     if not plan.quoted:
         kinds.update(dict.fromkeys(NUMBERS, pa.float64()))  # no `0x...`, unlike int64
     header = plan.header
+    names = list(header if only is None else only)
 
     def read() -> pa.Table:
         return pacsv.read_csv(
@@ -281,6 +284,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
                 column_types={name: kinds.get(name, pa.string()) for name in header},
                 null_values=[""],
                 strings_can_be_null=True,
+                include_columns=names,
             ),
         )
 
@@ -296,7 +300,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
         raise _Unsure("a chunk of other rows than lines")
     table = table.combine_chunks()
     columns = []
-    for name in header:
+    for name in names:
         column = table.column(name).chunk(0)
         if name in KEYS or name == "delivered":
             column = _dictionary(column, name)
@@ -305,7 +309,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
         else:
             column = _unquoted(column, _offsets(column), controls=name != "start")
         columns.append(column)
-    return pa.Table.from_arrays(columns, names=header)
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def _unquoted_text(value: str) -> str | None:
@@ -470,6 +474,86 @@ def settled_rows(
     if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
         return None
     return CsvRead(read, None if proof.proven else [row for _, row in proof.repeats or ()])
+
+
+def key_rows(
+    plan: CsvPlan,
+    threads: bool,
+    keys: Collection[tuple[str, str, str, str, str]],
+    limit: int,
+    skip: Collection[int] = (),
+) -> list[tuple[int, tuple[str, str, str, str, str]]]:
+    """The rows (from 0) whose aggregate key (`usage.group_key` of the line, type, zone as the
+    aggregates normalise it, destination and `delivered`) is one of `keys`, with it, in file
+    order, the rows of `skip` left out, at most `limit`: the file read again by pyarrow, its key
+    columns only."""
+    import numpy as np
+
+    from accounting.usage import group_key
+
+    names = [n for n in (*KEYS, "delivered") if n in plan.header]
+    # Each key's values, column by column: a row whose value in some column is in no key is in
+    # none (most rows; the others are looked at one by one).
+    wanted = [
+        {key[i] for key in keys} for i in range(5)
+    ]  # texts as `group_key` makes them: '' for NULL (and the zone's '' for 'fr')
+    found: list[tuple[int, tuple[str, str, str, str, str]]] = []
+    first = 0
+    chunks = tables(plan, threads, only=names)
+    try:
+        for table in chunks:
+            rows = table.num_rows
+            maybe = np.ones(rows, bool)
+            values: list[list[Any]] = []
+            indices: list[np.ndarray] = []
+            for i, name in enumerate((*KEYS, "delivered")):
+                if name not in names:
+                    entries: list[Any] = [None]
+                    index = np.zeros(rows, np.int64)
+                else:
+                    entries, index = _entries(table.column(name).chunk(0))
+                texts = [_key_text(i, v) for v in entries]
+                maybe &= np.array([t in wanted[i] for t in texts], bool)[index]
+                values.append(entries)
+                indices.append(index)
+            for row in np.flatnonzero(maybe).tolist():
+                if first + row in skip:
+                    continue
+                line, type_, zone, dest, deliv = (values[i][int(indices[i][row])] for i in range(5))
+                key = group_key(line, type_, zone or "fr", dest, deliv)
+                if key in keys:
+                    found.append((first + row, key))
+                    if len(found) >= limit:
+                        return found
+            first += rows
+    finally:
+        chunks.close()
+    return found
+
+
+def _entries(column: pa.Array) -> tuple[list[Any], np.ndarray]:
+    """A key column's values and each row's index among them (the last value: NULL)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        entries = [*column.dictionary.to_pylist(), None]
+        index = column.indices.fill_null(len(entries) - 1).to_numpy().astype(np.int64)
+        return entries, index
+    flags = column.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int64)  # `delivered`
+    if column.null_count:
+        flags[column.is_null().to_numpy(zero_copy_only=False)] = 2
+    return [False, True, None], flags
+
+
+def _key_text(position: int, value: Any) -> str:
+    """A key column's value as `usage.group_key` writes it (the zone normalised as the aggregates'
+    is: empty or NULL is 'fr')."""
+    if position == 2:
+        return str(value or "fr")
+    if position == 4:
+        return "" if value is None else str(value).lower()
+    return str(value or "")
 
 
 def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:

@@ -281,10 +281,10 @@ def _to_parquet(csv_path: Path, out: Path, start_type: pa.DataType) -> None:
             writer.write_batch(batch)
 
 
-def _to_csv(csv_path: Path, out: Path, rejects: float = 0.0, seed: int = 7) -> None:
+def _to_csv(csv_path: Path, out: Path, rejects: float = 0.0, seed: int = 7, kinds: int = 3) -> None:
     """The same rows as a spreadsheet exports them (every field quoted, the columns in another order,
     CRLF line ends); with `rejects`, that share of rows made unusable (an unknown line, a start
-    that is no date, a negative byte count), each kind a third."""
+    that is no date, a negative byte count), each kind alike among the first `kinds`."""
     reader = _batches(csv_path, pa.string())
     order = ["start", "type", "line", "zone", "dest", "duration_s", "bytes_down", "bytes_up"]
     rng = np.random.default_rng(seed)
@@ -293,7 +293,7 @@ def _to_csv(csv_path: Path, out: Path, rejects: float = 0.0, seed: int = 7) -> N
     for batch in reader:
         table = pa.Table.from_batches([batch]).select(order)
         if rejects:
-            kind = np.where(rng.random(len(table)) < rejects, rng.integers(1, 4, len(table)), 0)
+            kind = np.where(rng.random(len(table)) < rejects, rng.integers(1, kinds + 1, len(table)), 0)
             for k, name, value in ((1, "line", "X-unknown"), (2, "start", "yesterday"), (3, "bytes_up", -5)):
                 column = table.column(name)
                 bad = pa.array(kind == k)
@@ -331,6 +331,10 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
         ),
         "spreadsheet csv (quoted, CRLF)": (tmp / "spreadsheet.csv", lambda p: _to_csv(csv_path, p)),
         "csv with 0.1% rejects": (tmp / "rejects.csv", lambda p: _to_csv(csv_path, p, rejects=0.001)),
+        "csv with 0.01% unknown lines": (
+            tmp / "unknown-lines.csv",
+            lambda p: _to_csv(csv_path, p, rejects=0.0001, kinds=1),
+        ),
         "csv with 12 duplicates": (tmp / "duplicates.csv", lambda p: _with_duplicates(csv_path, p)),
     }
     for label, (path, make) in made.items():

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from usage_forms import CSV_STYLES, MONTH, PERIODS, csv_file, csv_with_columns, rating, replace_field
+from usage_forms import CSV_STYLES, INV, MONTH, PERIODS, csv_file, csv_with_columns, rating, replace_field
 
 from accounting import usage_csv_arrow
-from accounting.usage import UsageReader
+from accounting.usage import UsageReader, connect
 
 
 class _Taken:
@@ -256,3 +256,49 @@ def test_a_long_line_is_read_here_below_a_quarter_of_duckdbs_limit(
     path = tmp_path / "usage.csv"
     path.write_text(replace_field(text, row, "session", lambda v: "s" * length))
     assert _same_both_ways(path, monkeypatch) in ([[True, True]] if here else [[False, False], []])
+
+
+def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown lines, types and zones (refused by their key), some of their rows and a clean row
+    written twice (the copies listed as duplicates, not by their key): the file's rows are
+    listed by pyarrow reading its key columns again, the same rows with the same reasons as
+    DuckDB's listing, up to any limit."""
+    from accounting import load_catalog
+    from accounting.engine import rate_run
+
+    rnd = random.Random(41)
+    text = csv_with_columns(rnd, {"zone", "dest", "duration_s"}, 600)
+    rows = _data_rows(text)
+    changes = [("line", "NOBODY"), ("type", "fax"), ("zone", "mars"), ("line", "X9")] * 2
+    for row, (column, value) in zip(rows[:8], changes, strict=True):
+        text = replace_field(text, row, column, lambda v, x=value: x)  # type: ignore[misc]
+    lines = text.rstrip("\n").split("\n")
+    lines += [lines[rows[0] - 1], lines[rows[20] - 1], lines[rows[4] - 1]]  # copies
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join(lines) + "\n")
+    used: list[bool] = []
+    real = UsageReader._csv_listing
+
+    def spy(reader: UsageReader, *args: Any) -> Any:
+        used.append(True)
+        return real(reader, *args)
+
+    monkeypatch.setattr(UsageReader, "_csv_listing", spy)
+    monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
+
+    def listing(here: bool, limit: int) -> list[dict[str, Any]]:
+        monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
+        reader = UsageReader(path, connect(threads=2))
+        run = rate_run(INV, path, load_catalog(), reader=reader, max_rejects=limit)
+        found: list[dict[str, Any]] = json.loads(run.invoice.to_json())["rejects"]
+        return found
+
+    full = listing(False, 100_000)
+    assert {r["row"] for r in full} >= set(rows[:8])
+    copies = [r for r in full if r["row"] > len(lines) - 3]
+    assert len(copies) == 3 and all(r["reason"].startswith("duplicate record") for r in copies), copies
+    for limit in (1, 7, 100_000):
+        assert listing(True, limit) == full[:limit]
+    assert used == [True, True, True]
