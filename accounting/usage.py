@@ -1020,8 +1020,10 @@ class UsageReader:
         coded = None if every_row else self._coded
         if coded is not None and not rejected and all(g.code in _KNOWN_BY_ROW for g in coded):
             return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
-        if coded is not None and self._csv_read is not None and all(g.code in _LISTED_BY_KEY for g in coded):
-            return self._csv_listing(coded, rejected, limit)
+        if coded is not None and all(g.code in _LISTED_BY_KEY for g in coded):
+            listed = self._key_listing(coded, rejected, limit)
+            if listed is not None:
+                return listed
         within = ""
         groups = None if coded is None else {*(g.key for g in coded), *(r.key for r in rejected)}
         if groups is not None and len(groups) <= MAX_LISTED_KEYS:
@@ -1053,17 +1055,18 @@ class UsageReader:
             malformed = self._malformed_rows()
         return self._listed(found, malformed, limit)
 
-    def _csv_listing(
+    def _key_listing(
         self, coded: Sequence[Group], rejected: Sequence[RejectedKey], limit: int
-    ) -> list[tuple[str | None, int, str]]:
-        """`list_rejects` of a CSV file whose every row pyarrow proved clean (`_csv_aggregate`):
-        its rejects are the copies of duplicates (already found) and the rows of the aggregates
-        refused by their key (`_judge`'s codes, then the engine's `rejected`), found by pyarrow
-        reading the file's key columns again instead of DuckDB reading it whole.  The reasons
-        are the listing scan's, word for word."""
-        from accounting import usage_csv_arrow
+    ) -> list[tuple[str | None, int, str]] | None:
+        """`list_rejects` when every reject is a duplicate's copy (already found) or a row of an
+        aggregate refused by its key (`_judge`'s codes, then the engine's `rejected`): the rows
+        found by pyarrow reading the key columns again (`usage_keys`) instead of DuckDB reading
+        every row whole; None (DuckDB's listing) unless pyarrow read and proved the file, a CSV
+        (`_csv_aggregate`).  The reasons are the listing scan's, word for word."""
+        if self._csv_read is None:
+            return None
+        from accounting import usage_csv_arrow, usage_keys
 
-        assert self._csv_read is not None
         plan, threads = self._csv_read
         reasons = {r.key: r.reason for r in rejected}  # for rows without a code
         for g in coded:  # a code of the key's own overrides the engine's reason
@@ -1075,8 +1078,9 @@ class UsageReader:
         found: list[tuple[Any, ...]] = list(copies)
         if reasons:
             fname = str(self.files[0])
-            skip = {int(rn) - 2 for _, rn, *_ in copies}  # a duplicate's copy: listed as one
-            for row, key in usage_csv_arrow.key_rows(plan, threads, reasons, limit, skip):
+            skip = {(0, int(rn) - 2) for _, rn, *_ in copies}  # a duplicate's copy: listed as one
+            sources = [usage_csv_arrow.key_tables(plan, threads)]
+            for _, row, key in usage_keys.key_rows(sources, reasons, limit, skip):
                 found.append((fname, row + 2, reasons[key], None, None))  # the header is row 1
         return self._listed(found, {}, limit)
 

@@ -39,11 +39,11 @@ import itertools
 import logging
 import re
 from collections import deque
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
 
@@ -476,84 +476,9 @@ def settled_rows(
     return CsvRead(read, None if proof.proven else [row for _, row in proof.repeats or ()])
 
 
-def key_rows(
-    plan: CsvPlan,
-    threads: bool,
-    keys: Collection[tuple[str, str, str, str, str]],
-    limit: int,
-    skip: Collection[int] = (),
-) -> list[tuple[int, tuple[str, str, str, str, str]]]:
-    """The rows (from 0) whose aggregate key (`usage.group_key` of the line, type, zone as the
-    aggregates normalise it, destination and `delivered`) is one of `keys`, with it, in file
-    order, the rows of `skip` left out, at most `limit`: the file read again by pyarrow, its key
-    columns only."""
-    import numpy as np
-
-    from accounting.usage import group_key
-
-    names = [n for n in (*KEYS, "delivered") if n in plan.header]
-    # Each key's values, column by column: a row whose value in some column is in no key is in
-    # none (most rows; the others are looked at one by one).
-    wanted = [
-        {key[i] for key in keys} for i in range(5)
-    ]  # texts as `group_key` makes them: '' for NULL (and the zone's '' for 'fr')
-    found: list[tuple[int, tuple[str, str, str, str, str]]] = []
-    first = 0
-    chunks = tables(plan, threads, only=names)
-    try:
-        for table in chunks:
-            rows = table.num_rows
-            maybe = np.ones(rows, bool)
-            values: list[list[Any]] = []
-            indices: list[np.ndarray] = []
-            for i, name in enumerate((*KEYS, "delivered")):
-                if name not in names:
-                    entries: list[Any] = [None]
-                    index = np.zeros(rows, np.int64)
-                else:
-                    entries, index = _entries(table.column(name).chunk(0))
-                texts = [_key_text(i, v) for v in entries]
-                maybe &= np.array([t in wanted[i] for t in texts], bool)[index]
-                values.append(entries)
-                indices.append(index)
-            for row in np.flatnonzero(maybe).tolist():
-                if first + row in skip:
-                    continue
-                line, type_, zone, dest, deliv = (values[i][int(indices[i][row])] for i in range(5))
-                key = group_key(line, type_, zone or "fr", dest, deliv)
-                if key in keys:
-                    found.append((first + row, key))
-                    if len(found) >= limit:
-                        return found
-            first += rows
-    finally:
-        chunks.close()
-    return found
-
-
-def _entries(column: pa.Array) -> tuple[list[Any], np.ndarray]:
-    """A key column's values and each row's index among them (the last value: NULL)."""
-    import numpy as np
-    import pyarrow as pa
-
-    if pa.types.is_dictionary(column.type):
-        entries = [*column.dictionary.to_pylist(), None]
-        index = column.indices.fill_null(len(entries) - 1).to_numpy().astype(np.int64)
-        return entries, index
-    flags = column.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int64)  # `delivered`
-    if column.null_count:
-        flags[column.is_null().to_numpy(zero_copy_only=False)] = 2
-    return [False, True, None], flags
-
-
-def _key_text(position: int, value: Any) -> str:
-    """A key column's value as `usage.group_key` writes it (the zone normalised as the aggregates'
-    is: empty or NULL is 'fr')."""
-    if position == 2:
-        return str(value or "fr")
-    if position == 4:
-        return "" if value is None else str(value).lower()
-    return str(value or "")
+def key_tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
+    """The file's chunks read again, their key columns only (`usage_keys.key_rows`)."""
+    return tables(plan, threads, only=[n for n in (*KEYS, "delivered") if n in plan.header])
 
 
 def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:

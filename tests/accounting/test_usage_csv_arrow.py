@@ -279,13 +279,14 @@ def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
     path = tmp_path / "usage.csv"
     path.write_text("\n".join(lines) + "\n")
     used: list[bool] = []
-    real = UsageReader._csv_listing
+    real = UsageReader._key_listing
 
     def spy(reader: UsageReader, *args: Any) -> Any:
-        used.append(True)
-        return real(reader, *args)
+        listed = real(reader, *args)
+        used.append(listed is not None)
+        return listed
 
-    monkeypatch.setattr(UsageReader, "_csv_listing", spy)
+    monkeypatch.setattr(UsageReader, "_key_listing", spy)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
 
     def listing(here: bool, limit: int) -> list[dict[str, Any]]:
@@ -296,6 +297,8 @@ def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
         return found
 
     full = listing(False, 100_000)
+    assert used == [False]  # a file DuckDB read: its listing too
+    used.clear()
     assert {r["row"] for r in full} >= set(rows[:8])
     copies = [r for r in full if r["row"] > len(lines) - 3]
     assert len(copies) == 3 and all(r["reason"].startswith("duplicate record") for r in copies), copies
