@@ -243,6 +243,7 @@ class UsageReader:
         # the CSV file whose aggregate pyarrow made (its plan, and whether on two threads): its
         # rejects are listed by pyarrow too (`_csv_listing`)
         self._csv_read: tuple[CsvPlan, bool] | None = None
+        self._aside = 0  # rows the proof set aside, checked by DuckDB (the table `set_aside_rows`)
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
             arrow_scans()
@@ -515,6 +516,7 @@ class UsageReader:
         destination and line are judged once per aggregate (`_judge`), in the same order as
         `list_rejects`.
         """
+        self._aside = 0
         groups = self._csv_aggregate(month_start, month_end, first_periods)
         if groups is None:
             groups = self._proven_aggregate(month_start, month_end, first_periods)
@@ -532,14 +534,7 @@ class UsageReader:
             finally:
                 self.relation = relation
             for key, g in copies.items():
-                kept = groups[key]
-                if kept.rows == g.rows:
-                    del groups[key]
-                else:
-                    beyond = {p: v - g.beyond.get(p, 0) for p, v in kept.beyond.items()}
-                    groups[key] = kept._replace(
-                        rows=kept.rows - g.rows, ko=kept.ko - g.ko, calls=kept.calls - g.calls, beyond=beyond
-                    )
+                _take_back(groups, key, g)
                 _add(
                     groups, Group(g.line, g.type, g.zone, g.dest, g.delivered, "duplicate", g.rows, 0, 0, {})
                 )
@@ -579,10 +574,18 @@ class UsageReader:
         self._rows_proven = not settled
         try:
             groups = self._aggregate_relation(month_start, month_end, first_periods)
+            plan = self._scan_sql(month_start, month_end, first_periods).plan
         except _Unproven:
             return None
         finally:
             self._rows_proven, self._proof = False, None
+        if not settled and proof.set_aside:
+            assert plan is not None
+            numbered = self._parquet_rows(proof.of_files(proof.set_aside))
+            try:
+                self._set_aside(groups, numbered, proof.taken, plan, month_start, month_end, first_periods)
+            except _Unproven:
+                return None
         if not proof.proven:  # rows alike in the proof's columns (or a doubt, the scan settled anyway)
             self._dedupe(proof.repeats if proof.clean else None)
         return groups
@@ -602,13 +605,13 @@ class UsageReader:
         plan = usage_csv_arrow.csv_plan(self.files[0], self._header, threads)
         if plan is None:
             return None
-        repeats: list[list[int] | None] = []
+        reads: list[usage_csv_arrow.CsvRead] = []
 
         def read(periods: Sequence[int]) -> usage_arrow.SettledRows | None:
             found = usage_csv_arrow.settled_rows(plan, month_start, month_end, periods, threads)
             if found is None:
                 return None
-            repeats.append(found.repeats)
+            reads.append(found)
             return found.rows
 
         self._csv_rows = read
@@ -619,14 +622,84 @@ class UsageReader:
             return None
         finally:
             self._rows_proven, self._csv_rows = False, None
-        if repeats and repeats[0] is not None:  # rows alike in the proof's columns: compared here
+        found = reads[0]
+        if found.set_aside:
+            try:
+                numbered = self._csv_lines(plan, found.set_aside)
+                self._set_aside(
+                    groups, numbered, found.taken, plan.settled, month_start, month_end, first_periods
+                )
+            except _Unproven:
+                return None
+        if found.repeats is not None:  # rows alike in the proof's columns: compared here
             self._csv_plan = plan
             try:
-                self._dedupe([(0, row) for row in repeats[0]])
+                self._dedupe([(0, row) for row in found.repeats])
             finally:
                 self._csv_plan = None
         self._csv_read = plan, threads
         return groups
+
+    def _set_aside(
+        self,
+        groups: dict[tuple[Any, ...], Group],
+        numbered: str,
+        taken: Sequence[pa.RecordBatch],
+        plan: Settled,
+        month_start: datetime,
+        month_end: datetime,
+        first_periods: Sequence[int],
+    ) -> None:
+        """The rows the proof set aside (a few that may fail a check), which the pass summed with
+        the others: their sums taken back out of `groups` (the pass run again on `taken`, the
+        rows as it read them: the same sums, exactly), then the rows checked and summed by DuckDB
+        as a scan of the whole input checks them (`numbered`: SQL of those rows as `numbered`
+        has them, kept as the table `set_aside_rows` for the listing)."""
+        import pyarrow as pa
+
+        try:
+            table = pa.Table.from_batches(taken)
+        except (OSError, ValueError) as exc:  # batches of files of other types: DuckDB checks all
+            log.debug("the rows set aside are left to DuckDB with the others: %s", exc)
+            raise _Unproven from None
+        relation = self.relation
+        self._rows_proven = True
+        self._csv_rows = lambda periods: usage_arrow.table_rows([table], plan, periods, threads=False)
+        try:
+            summed = self._aggregate_relation(month_start, month_end, first_periods)
+        finally:
+            self._rows_proven, self._csv_rows = False, None
+        for key, g in summed.items():
+            _take_back(groups, key, g)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE set_aside_rows AS {numbered}")
+        except duckdb.Error as exc:
+            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+        self.relation = f"(SELECT * EXCLUDE ({FILE_COL}, {ROW_COL}) FROM set_aside_rows)"
+        try:
+            checked = self._aggregate_relation(month_start, month_end, first_periods)
+        finally:
+            self.relation = relation
+        for g in checked.values():
+            _add(groups, g)
+        self._aside = len(table)
+        log.debug("%d rows that may fail a check set aside, checked by DuckDB", len(table))
+
+    def _csv_lines(self, plan: CsvPlan, rows: Sequence[int]) -> str:
+        """SQL: these rows (from 0) of the CSV file as `numbered` has them, from their lines read
+        again (DuckDB's reading of each field: `_csv_repeats`)."""
+        from accounting import usage_csv_arrow
+
+        texts = usage_csv_arrow.lines(plan, rows)
+        fname = str(self.files[0])
+        found = []
+        for row, text in sorted(texts.items()):
+            fields = next(csv.reader([text.decode()]), [])
+            if len(fields) != len(self._header):  # (an empty line): DuckDB reads the file
+                raise _Unproven
+            found.append((*(v if v != "" else None for v in fields), fname, str(row + 2)))
+        self._table("set_aside_lines", [*self._header, FILE_COL, ROW_COL], found)
+        return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM set_aside_lines"
 
     def _aggregate_relation(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
@@ -682,7 +755,7 @@ class UsageReader:
                 _add(groups, Group(line, type_, zone, dest, deliv, code, n, ko, calls, beyond))
             else:
                 groups[key] = new(Group, (line, type_, zone, dest, deliv, code, n, ko, calls, beyond))
-        if flagged:
+        if flagged and not self._rows_proven:  # (proven: such rows were set aside, `_set_aside`)
             for g in self._aggregate_flagged(month_start, month_end, first_periods):
                 _add(groups, g)
         return groups
@@ -1020,8 +1093,8 @@ class UsageReader:
         coded = None if every_row else self._coded
         if coded is not None and not rejected and all(g.code in _KNOWN_BY_ROW for g in coded):
             return self._listed(self._duplicate_rows(limit), self._malformed_rows(), limit)
-        if coded is not None and all(g.code in _LISTED_BY_KEY for g in coded):
-            listed = self._key_listing(coded, rejected, limit)
+        if coded is not None and (self._aside or all(g.code in _LISTED_BY_KEY for g in coded)):
+            listed = self._key_listing(coded, rejected, limit, month_start, month_end)
             if listed is not None:
                 return listed
         within = ""
@@ -1032,6 +1105,21 @@ class UsageReader:
                 "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM listed_keys ORDER BY 1"
             )
             within = ", ".join(f"{int(h)}::UBIGINT" for (h,) in hashes)  # `_key_hash` of each key
+        with self._in_file_order():
+            found = self._listing_scan(month_start, month_end, rejected, limit, within)
+            malformed = self._malformed_rows()
+        return self._listed(found, malformed, limit)
+
+    def _listing_scan(
+        self,
+        month_start: datetime,
+        month_end: datetime,
+        rejected: Sequence[RejectedKey],
+        limit: int,
+        within: str = "",
+    ) -> list[tuple[Any, ...]]:
+        """The rejects among the rows of `numbered` (file, row, reason, duplicate's first file and
+        row), each row checked and converted, in file order, at most `limit` (`list_rejects`)."""
         self._table("rejected_keys", [*_KEY_COLUMNS, "reason"], [(*r.key, r.reason) for r in rejected])
         messages = " ".join(
             f"WHEN '{code}' THEN '{_sql_safe(text)}' || {_value_of(code)}"
@@ -1039,30 +1127,33 @@ class UsageReader:
             if code not in ("duplicate", "bad-row")
         )
         order = self._file_order("fname")
-        with self._in_file_order():
-            duplicates = self._numbered_with_duplicates() if self.duplicates else ""
-            sql = f"""
-                SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
-                FROM ({self._normalised(month_start, month_end, True, duplicates, within)}) AS r
-                LEFT JOIN rejected_keys AS k
-                  ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
-                 AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')
-                 AND k.k_deliv = COALESCE(CAST(r.g_deliv AS VARCHAR), '')
-                WHERE r.code IS NOT NULL OR k.reason IS NOT NULL
-                ORDER BY {order}, rn
-                LIMIT {int(limit)}"""
-            found = self._fetch(sql)
-            malformed = self._malformed_rows()
-        return self._listed(found, malformed, limit)
+        duplicates = self._numbered_with_duplicates() if self.duplicates else ""
+        sql = f"""
+            SELECT fname, rn, COALESCE(CASE code {messages} END, k.reason) AS reason, dup_f, dup_r
+            FROM ({self._normalised(month_start, month_end, True, duplicates, within)}) AS r
+            LEFT JOIN rejected_keys AS k
+              ON r.code IS NULL AND k.k_line = COALESCE(r.g_line, '') AND k.k_type = r.g_type
+             AND k.k_zone = r.g_zone AND k.k_dest = COALESCE(r.g_dest, '')
+             AND k.k_deliv = COALESCE(CAST(r.g_deliv AS VARCHAR), '')
+            WHERE r.code IS NOT NULL OR k.reason IS NOT NULL
+            ORDER BY {order}, rn
+            LIMIT {int(limit)}"""
+        return self._fetch(sql)
 
     def _key_listing(
-        self, coded: Sequence[Group], rejected: Sequence[RejectedKey], limit: int
+        self,
+        coded: Sequence[Group],
+        rejected: Sequence[RejectedKey],
+        limit: int,
+        month_start: datetime,
+        month_end: datetime,
     ) -> list[tuple[str | None, int, str]] | None:
-        """`list_rejects` when every reject is a duplicate's copy (already found) or a row of an
-        aggregate refused by its key (`_judge`'s codes, then the engine's `rejected`): the rows
-        found by pyarrow reading the key columns again (`usage_keys`) instead of DuckDB reading
-        every row whole; None (DuckDB's listing) unless pyarrow read and proved the file, a CSV
-        (`_csv_aggregate`).  The reasons are the listing scan's, word for word."""
+        """`list_rejects` when every reject is a duplicate's copy (already found), a row of an
+        aggregate refused by its key (`_judge`'s codes, then the engine's `rejected`) or a row the
+        proof set aside: the rows found by pyarrow reading the key columns again (`usage_keys`),
+        and the rows set aside checked by DuckDB (the table `set_aside_rows`), instead of DuckDB
+        reading every row whole; None (DuckDB's listing) unless pyarrow read and proved the file,
+        a CSV (`_csv_aggregate`).  The reasons are the listing scan's, word for word."""
         if self._csv_read is None:
             return None
         from accounting import usage_csv_arrow, usage_keys
@@ -1070,15 +1161,24 @@ class UsageReader:
         plan, threads = self._csv_read
         reasons = {r.key: r.reason for r in rejected}  # for rows without a code
         for g in coded:  # a code of the key's own overrides the engine's reason
-            if g.code is not None and g.code not in _KNOWN_BY_ROW:
+            if g.code in _LISTED_BY_KEY and g.code not in _KNOWN_BY_ROW:
                 value = {"bad-type": g.type, "bad-zone": g.zone, "bad-dest": g.dest}.get(g.code, "")
                 shown = "" if g.code == "no-line" else " missing" if value is None else f" '{value}'"
                 reasons[g.key] = ROW_REASONS[g.code][1] + shown
         copies = self._duplicate_rows(limit) if self.duplicates else []
         found: list[tuple[Any, ...]] = list(copies)
+        skip = {(0, int(rn) - 2) for _, rn, *_ in copies}  # a duplicate's copy: listed as one
+        if self._aside:  # every row-level reject is among them (the others passed every check)
+            numbered = self.numbered
+            self.numbered = "set_aside_rows"
+            try:
+                aside = self._listing_scan(month_start, month_end, rejected, limit)
+            finally:
+                self.numbered = numbered
+            found += [row for row in aside if (0, int(row[1]) - 2) not in skip]
+            skip.update((0, int(rn) - 2) for (rn,) in self._fetch(f"SELECT {ROW_COL} FROM set_aside_rows"))
         if reasons:
             fname = str(self.files[0])
-            skip = {(0, int(rn) - 2) for _, rn, *_ in copies}  # a duplicate's copy: listed as one
             sources = [usage_csv_arrow.key_tables(plan, threads)]
             for _, row, key in usage_keys.key_rows(sources, reasons, limit, skip):
                 found.append((fname, row + 2, reasons[key], None, None))  # the header is row 1
@@ -1675,6 +1775,18 @@ def _block_groups(
     )
     groups.update(zip(zip(lines, *map(repeat, key), strict=False), made, strict=False))
     return []
+
+
+def _take_back(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...], g: Group) -> None:
+    """Take an aggregate's rows and sums back out of the one of the same key (which holds them)."""
+    kept = groups[key]
+    if kept.rows == g.rows:
+        del groups[key]
+    else:
+        beyond = {p: v - g.beyond.get(p, 0) for p, v in kept.beyond.items()}
+        groups[key] = kept._replace(
+            rows=kept.rows - g.rows, ko=kept.ko - g.ko, calls=kept.calls - g.calls, beyond=beyond
+        )
 
 
 def _add(groups: dict[tuple[Any, ...], Group], g: Group) -> None:

@@ -222,11 +222,12 @@ class _Sums:
 
 
 def _sum(key: np.ndarray, size: int, values: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """The sum of non-negative integers `values` per key below `size`, and what a sum may reach
-    (the largest value times the values); None when a sum might not be exact."""
+    """The sum of integers `values` per key below `size`, and what a sum may reach (the largest
+    magnitude times the values); None when a sum might not be exact.  (A clean row's values are
+    not negative; the rows of a check's doubt may be, and their sums are taken back out after.)"""
     import numpy as np
 
-    top = int(values.max()) if len(values) else 0
+    top = max(int(values.max()), -int(values.min())) if len(values) else 0
     most = top * len(values)
     if most < _EXACT:
         return np.bincount(key, weights=values, minlength=size).astype(np.int64), most

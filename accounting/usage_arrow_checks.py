@@ -6,8 +6,12 @@ by DuckDB's scan (`UsageReader._scan_sql`, unsettled) and searched for duplicate
 (`UsageReader._dedupe`).  Instead, the reader may take the settled scans (`usage_arrow`, the
 pyarrow pass) and have the pass call a `RowProof` on every batch it reads (the columns the
 checks need read with the pass's own: one read for both).  When every row passes and no two
-rows are alike, the pass's sums are the month's; at the first row that may fail, or anything
-unsure, the pass gives up and DuckDB checks the rows as before (and lists the rejects).
+rows are alike, the pass's sums are the month's.  A row that may fail a check is set aside (at
+most `MAX_SET_ASIDE` of them): the reader takes its sums back out of the pass's (the pass run
+again on the rows set aside, as it read them) and has DuckDB check and sum it as a scan of the
+whole input would (`UsageReader._set_aside`).  Anything unsure (a value not read as DuckDB reads
+it, text that is not UTF-8, too many rows set aside) and the pass gives up: DuckDB checks every
+row as before (and lists the rejects).
 
 The checks follow the reader's SQL check for check, on the values as DuckDB reads them:
 
@@ -126,6 +130,11 @@ class RowProof:
         # When clean but not proven: the rows (file index, row of the file from 0) whose hash
         # another row shares, every copy of every duplicate among them; None: too many to list.
         self.repeats: list[tuple[int, int]] | None = None
+        # The rows that may fail a check, set aside (at most `MAX_SET_ASIDE`): each one's row
+        # among all (from 0), and the rows themselves as the pass read them, for the reader to
+        # take their sums back out and have DuckDB check them (`UsageReader._set_aside`).
+        self.set_aside: list[int] = []
+        self.taken: list[pa.RecordBatch] = []
 
     def __call__(self, batch: pa.RecordBatch) -> None:
         """One batch's rows checked (`_Unsure` at the first that may fail, maybe a batch or two
@@ -138,10 +147,18 @@ class RowProof:
             self._pending.popleft().result()
 
     def _check(self, batch: pa.RecordBatch) -> None:
-        hashes = _batch(batch, self._types, self._texts, *self._bounds, self._tables)
+        import numpy as np
+
+        hashes, doubt = _batch(batch, self._types, self._texts, *self._bounds, self._tables)
         first, self._done = self._done, self._done + len(hashes)  # one thread at a time
         if self._done > len(self._hashes):
             raise _Unsure("the files hold more rows than their footers count")
+        if doubt is not None:
+            where = np.flatnonzero(doubt)
+            if len(self.set_aside) + len(where) > MAX_SET_ASIDE:
+                raise _Unsure("too many rows that may fail a check")
+            self.set_aside += (where + first).tolist()
+            self.taken.append(batch.take(where))
         self._hashes[first : first + len(hashes)] = hashes
         self._low[first : first + len(hashes)] = hashes  # (the low bits: NumPy's cast wraps)
 
@@ -182,14 +199,25 @@ class RowProof:
             maybe = np.flatnonzero(ends[low16])
             where = maybe[np.isin(low[maybe], repeated.astype(np.uint32))]
             if len(where) <= MAX_REPEAT_ROWS:
-                files = np.searchsorted(self._firsts, where, side="right") - 1
-                self.repeats = list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
+                self.repeats = self.of_files(where)
         return False
+
+    def of_files(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, int]]:
+        """Rows among all (from 0) as (file index, row of the file from 0)."""
+        import numpy as np
+
+        where = np.asarray(rows, np.int64)
+        files = np.searchsorted(self._firsts, where, side="right") - 1
+        return list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
 
 
 # Rows alike in the hashed columns listed for DuckDB to compare (more: its full duplicate search).
 MAX_REPEATS = 1_000
 MAX_REPEAT_ROWS = 10_000
+# Rows that may fail a check, set aside for DuckDB to check (more: DuckDB checks every row): each
+# costs its line read again (a CSV) and a row of a small table; a month with a reject in 30 rows
+# is better checked by DuckDB's scan.
+MAX_SET_ASIDE = 200_000
 AHEAD = 8  # batches the checks may be behind the pass (two row groups of a million rows)
 
 
@@ -303,12 +331,15 @@ def _batch(
     lo: int,
     hi: int,
     tables: dict[str, tuple[pa.Array, np.ndarray]],
-) -> np.ndarray:
-    """The checks of one batch (`_Unsure` at the first failed one), and its rows' hashes.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The checks of one batch: its rows' hashes, and the rows that may fail a check (None: none);
+    `_Unsure` when the batch cannot be read as DuckDB reads it.
 
     Each check is first made on the batch's extremes (a minimum or maximum over a column, its
     NULL slots included, bounds what its rows can be); only the rows the extremes leave in doubt,
-    usually none, are looked at one by one."""
+    usually none, are looked at one by one.  A row in doubt is checked no further: its start is
+    taken as the month's first instant and its numbers as 0 in the checks after (its start is
+    hashed as such: rows alike are in doubt alike, and still hash alike)."""
     import numpy as np
     import pyarrow as pa
 
@@ -319,18 +350,39 @@ def _batch(
         column = batch.column(name)
         (column.dictionary if pa.types.is_dictionary(column.type) else column).validate(full=True)
     start = batch.column("start")
-    if start.null_count:
-        raise _Unsure("a row without a start")
+    doubt: np.ndarray | None = None
     if types["start"] != _TEXT:
         ts = _values(start).astype(np.int64) * _MICROS[start.type.unit]
+        if start.null_count:
+            doubt = ~_valid(start)  # type: ignore[operator]
     elif pa.types.is_dictionary(start.type):  # stored as an Arrow dictionary: each value read once
-        ts = stamps(start.dictionary)[_values(start.indices)]
+        values_of, unread = _stamps(start.dictionary)
+        index = _values(start.indices)
+        if start.null_count:
+            index = np.where(_valid(start.indices), index, len(values_of))  # type: ignore[arg-type]
+            values_of = np.append(values_of, 0)
+            unread = np.append(np.zeros(len(values_of) - 1, bool) if unread is None else unread, True)
+        ts = values_of[index]
+        doubt = None if unread is None else unread[index]
     else:
-        ts = stamps(start)
+        ts, doubt = _stamps(start)
     if not rows:
-        return np.zeros(0, np.uint64)
+        return np.zeros(0, np.uint64), None
+
+    def aside(rows_in_doubt: np.ndarray) -> None:
+        nonlocal doubt
+        doubt = rows_in_doubt if doubt is None else doubt | rows_in_doubt
+
+    def at(where: np.ndarray) -> np.ndarray:
+        mask = np.zeros(rows, bool)
+        mask[where] = True
+        return mask
+
+    if doubt is not None:
+        ts = np.where(doubt, lo, ts)
     if int(ts.min()) < lo or int(ts.max()) >= hi:
-        raise _Unsure("a start outside the month")
+        aside((ts < lo) | (ts >= hi))
+        ts = np.where(doubt, lo, ts)  # type: ignore[arg-type]
     values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for name in _NUMBERS:
         if name in types:
@@ -347,25 +399,32 @@ def _batch(
         if int(number.min()) >= 0 and int(number.max()) <= most:
             continue  # every value in range, a NULL slot's too
         bad = number.view(np.uint64) > most  # a negative number is past 2**63 as unsigned
-        if bool((bad if valid is None else bad & valid).any()):
-            raise _Unsure("a number out of its range")
-    # The numbers with NULL as 0 (a NULL slot may hold anything): each in its range now.
+        if valid is not None:
+            bad &= valid
+        if bool(bad.any()):
+            aside(bad)
+    # The numbers with NULL (or in doubt) as 0 (a NULL slot may hold anything): each in range now.
     d, u, v = (
         n if ok is None else np.where(ok, n, 0) for n, ok in ((dur, dur_ok), (up, up_ok), (down, down_ok))
     )
+    if doubt is not None:
+        d, u, v = (np.where(doubt, 0, n) for n in (d, u, v))
     kind = batch.column("type")
     # A data row has both byte counts (else: bad-bytes).
     if up_ok is not None or down_ok is not None:
         both = np.ones(rows, bool) if up_ok is None else up_ok.copy()
         if down_ok is not None:
             both &= down_ok
-        if bool(_flags_at(kind, ("data",), np.flatnonzero(~both)).any()):
-            raise _Unsure("a data row without both byte counts")
+        lacking = np.flatnonzero(~both)
+        data = _flags_at(kind, ("data",), lacking)
+        if bool(data.any()):
+            aside(at(lacking[data]))
     # over-12h: dur > MAX_RECORD_S on a data row.
-    if int(d.max()) > MAX_RECORD_S and bool(
-        _flags_at(kind, ("data",), np.flatnonzero(d > MAX_RECORD_S)).any()
-    ):
-        raise _Unsure("a data record over 12 h")
+    if int(d.max()) > MAX_RECORD_S:
+        long = np.flatnonzero(d > MAX_RECORD_S)
+        data = _flags_at(kind, ("data",), long)
+        if bool(data.any()):
+            aside(at(long[data]))
     # past-month-end: dur > end - epoch(ts) on a call or data row, in DOUBLE; exact in
     # microseconds here, and unsure within a millisecond of the limit unless the start is a
     # whole second (then DuckDB's arithmetic is exact too).
@@ -378,7 +437,7 @@ def _batch(
         if dur_ok is not None:
             timed &= dur_ok[near]
         if bool((timed & late).any()):
-            raise _Unsure("a record lasting past the month's end, or too close to tell")
+            aside(at(near[timed & late]))
     # too-many-octets: bu + bd > MAX_OCTETS_PER_S * max(COALESCE(dur, MAX_RECORD_S), 1) on a
     # data row; bu + bd <= 2 * MAX_OCTETS (< 2**53: DuckDB's DOUBLE sum is exact), and past
     # 10**6 s the product is more than any such sum, so the product is made on at most 10**6.
@@ -386,9 +445,10 @@ def _batch(
         seconds = np.where(dur_ok, dur, MAX_RECORD_S) if dur_ok is not None else dur
         seconds = np.clip(seconds, 1, 1_000_000)
         heavy = np.flatnonzero(u + v > MAX_OCTETS_PER_S * seconds)
-        if bool(_flags_at(kind, ("data",), heavy).any()):
-            raise _Unsure("more octets than the record's duration carries")
-    return _row_hashes(batch, types, ts, values, tables)
+        data = _flags_at(kind, ("data",), heavy)
+        if bool(data.any()):
+            aside(at(heavy[data]))
+    return _row_hashes(batch, types, ts, values, tables), doubt
 
 
 def _flags_at(kind: pa.DictionaryArray, wanted: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
@@ -485,11 +545,17 @@ _ZONES = (0, 1, 3, 6)  # none, Z, +HH, +HH:MM
 def stamps(column: pa.Array) -> np.ndarray:
     """TRY_CAST(text AS TIMESTAMPTZ) in UTC of each row, as microseconds since 1970; `_Unsure`
     when some row is NULL or not in one of the forms whose reading is certain."""
+    out, unread = _stamps(column)
+    if unread is not None:
+        raise _Unsure("a start NULL, or in a form whose reading is not certain")
+    return out
+
+
+def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """`stamps`, and the rows NULL or in another form (None: none), whose instants are 0."""
     import numpy as np
     import pyarrow as pa
 
-    if column.null_count:
-        raise _Unsure("a row without a start")
     if pa.types.is_large_string(column.type):
         offsets = np.frombuffer(column.buffers()[1], np.int64)
     else:
@@ -497,35 +563,48 @@ def stamps(column: pa.Array) -> np.ndarray:
     offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
     data = np.frombuffer(column.buffers()[2], np.uint8) if len(column) else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
-    out = np.empty(len(column), np.int64)
+    out = np.zeros(len(column), np.int64)
+    unread = None if not column.null_count else ~_valid(column)  # type: ignore[operator]
     if not len(column):
-        return out
+        return out, unread
     counts = np.bincount(lengths)
     for length in np.flatnonzero(counts).tolist():
-        if length < 19 or length > 19 + 7 + 6:
-            raise _Unsure(f"a start of {length} characters")
         if counts[length] == len(column):
             where = None
             text = data[offsets[0] : offsets[-1]].reshape(len(column), length)
         else:
             where = np.flatnonzero(lengths == length)
             text = data[offsets[where][:, None] + np.arange(length)]
-        value = _layouts(text, length)
+        odd: np.ndarray | None
+        if length < 19 or length > 19 + 7 + 6:
+            value, odd = np.zeros(len(text), np.int64), np.ones(len(text), bool)
+        else:
+            value, odd = _layouts(text, length)
         if where is None:
             out[:] = value
         else:
             out[where] = value
-    return out
+        if odd is not None and bool(odd.any()):
+            if unread is None:
+                unread = np.zeros(len(column), bool)
+            if where is None:
+                unread |= odd
+            else:
+                unread[where] |= odd
+    if unread is not None:
+        out[unread] = 0
+    return out, unread
 
 
-def _layouts(text: np.ndarray, length: int) -> np.ndarray:
+def _layouts(text: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray | None]:
     """The instants of rows of `length` characters (a matrix of their bytes), each in one of the
-    layouts of that length; read a block of rows at a time (each pass over a column of bytes then
-    stays in the processor's cache)."""
+    layouts of that length, and the rows in none (None: none); read a block of rows at a time
+    (each pass over a column of bytes then stays in the processor's cache)."""
     import numpy as np
 
     rows = len(text)
-    out = np.empty(rows, np.int64)
+    out = np.zeros(rows, np.int64)
+    odd: np.ndarray | None = None
     rest = length - 19
     layouts = [(f, rest - f) for f in _FRACTIONS if rest - f in _ZONES]
     for first in range(0, rows, _BLOCK):
@@ -538,15 +617,19 @@ def _layouts(text: np.ndarray, length: int) -> np.ndarray:
         for fraction, zone in layouts:
             fits = _layout_mask(block, fraction, zone)
             if bool(fits.all()):
-                out[first : first + len(block)] = _instant(block, fraction, zone)
-                matched[:] = True
+                value, wrong = _instant(block, fraction, zone)
+                out[first : first + len(block)] = value
+                matched[:] = True if wrong is None else ~wrong
                 break
             if bool(fits.any()):
-                out[first : first + len(block)][fits] = _instant(block[fits], fraction, zone)
-                matched |= fits
+                value, wrong = _instant(block[fits], fraction, zone)
+                out[first : first + len(block)][fits] = value
+                matched[fits] |= True if wrong is None else ~wrong
         if not bool(matched.all()):
-            raise _Unsure("a start in a form whose reading is not certain")
-    return out
+            if odd is None:
+                odd = np.zeros(rows, bool)
+            odd[first : first + len(block)] = ~matched
+    return out, odd
 
 
 _BLOCK = 1 << 15  # rows of text starts read at a time
@@ -681,18 +764,19 @@ def _calendar() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return starts, leap, before, month_days
 
 
-def _instant(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
-    """The rows of one layout as microseconds since 1970 (their values checked as a calendar's)."""
+def _instant(text: np.ndarray, fraction: int, zone: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows of one layout as microseconds since 1970, and those of no calendar (None: none;
+    their instants are anything)."""
     import numpy as np
 
     starts, leaps, before, month_days = _calendar()
     year, month, day = _number(text, 0, 4), _number(text, 5, 2), _number(text, 8, 2)
     hour, minute, second = _number(text, 11, 2), _number(text, 14, 2), _number(text, 17, 2)
     ok = (year >= 2) & (year <= 9998) & (month >= 1) & (month <= 12)
-    if not bool(ok.all()):
-        raise _Unsure("a start of no calendar")
+    if not bool(ok.all()):  # looked up as a calendar's first month, and refused
+        month = np.where(ok, month, 1)
     leap = leaps[year]
-    ok = (day >= 1) & (day <= month_days[month] + (leap & (month == 2)))
+    ok &= (day >= 1) & (day <= month_days[month] + (leap & (month == 2)))
     ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
     seconds = (starts[year] + before[month] + leap * (month > 2) + day - 1) * 86_400
     seconds += hour * 3600 + minute * 60 + second
@@ -703,9 +787,7 @@ def _instant(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
         ok &= (hours <= 14) & (minutes <= 59)
         offset = hours * 3600 + minutes * 60
         seconds -= np.where(text[:, at] == ord("-"), -offset, offset)
-    if not bool(ok.all()):
-        raise _Unsure("a start of no calendar")
     micros: np.ndarray = seconds * 1_000_000
     if fraction:
         micros += _number(text, 20, fraction - 1) * 10 ** (7 - fraction)
-    return micros
+    return micros, None if bool(ok.all()) else ~ok

@@ -342,8 +342,9 @@ def _dictionary(column: pa.DictionaryArray, name: str) -> pa.Array:
 
 def _counts(column: pa.Array) -> pa.Array:
     """A count column as int64, as DuckDB's TRY_CAST to DOUBLE reads it: read by pyarrow as a
-    DOUBLE (the same forms, no hexadecimal), here whole and within 0..`MAX_COUNT`; else text, in
-    quotes or not, digits only."""
+    DOUBLE (the same forms, no hexadecimal), here whole and within -`MAX_COUNT`..`MAX_COUNT` (a
+    negative count is a reject, which the proof sets aside); else text, in quotes or not, digits
+    only."""
     import numpy as np
     import pyarrow as pa
 
@@ -354,7 +355,7 @@ def _counts(column: pa.Array) -> pa.Array:
     values = np.frombuffer(column.buffers()[1], np.float64)[: len(column)]
     if column.null_count:
         values = np.where(column.is_valid().to_numpy(zero_copy_only=False), values, 0.0)
-    if not bool(((values >= 0) & (values <= MAX_COUNT) & (values == np.trunc(values))).all()):
+    if not bool(((np.abs(values) <= MAX_COUNT) & (values == np.trunc(values))).all()):
         raise _Unsure("a count not whole, or out of bounds")
     return pa.Array.from_buffers(
         pa.int64(),
@@ -433,7 +434,8 @@ def _unquoted(
 
 def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     """A count column of text as DuckDB's TRY_CAST to DOUBLE reads it, when every value is digits
-    (within quotes or not), at most `MAX_DIGITS` of them: as int64 (NULL when empty)."""
+    (within quotes or not) after at most a minus sign, at most `MAX_DIGITS` characters: as int64
+    (NULL when empty; a negative count is a reject, which the proof sets aside)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -442,8 +444,13 @@ def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     within = _quoted(column, offsets, data)
     quoted = int(np.count_nonzero(within))
     body = data[offsets[0] : offsets[-1]]
-    if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + 2 * quoted != len(body):
+    minus = np.flatnonzero(body == ord("-"))
+    if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + len(minus) + 2 * quoted != len(body):
         raise _Unsure("a number in another form than digits")
+    if len(minus):  # each one first in its value (after its quote)
+        firsts = offsets[:-1] - offsets[0] + within
+        if not bool(np.isin(minus, firsts).all()):
+            raise _Unsure("a number in another form than digits")
     digits = _unquoted(column, offsets, controls=False, quoted=within) if quoted else column
     if int(np.diff(_offsets(digits)).max()) > MAX_DIGITS:
         raise _Unsure("a number of many digits")
@@ -451,19 +458,23 @@ def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
 
 
 class CsvRead(NamedTuple):
-    """The settled scans' rows of a file whose every row passed the proof's checks; `repeats`:
+    """The settled scans' rows of a file whose every row was checked by the proof; `repeats`:
     None when no two rows are alike, else the rows (from 0) among which every copy of every
-    duplicate is (the proof's hashes seen twice)."""
+    duplicate is (the proof's hashes seen twice); `set_aside`: the rows (from 0) that may fail a
+    check, summed all the same, and `taken` those rows as the pass read them (`RowProof`)."""
 
     rows: usage_arrow.SettledRows
     repeats: list[int] | None
+    set_aside: list[int]
+    taken: list[pa.RecordBatch]
 
 
 def settled_rows(
     plan: CsvPlan, month_start: datetime, month_end: datetime, first_periods: Sequence[int], threads: bool
 ) -> CsvRead | None:
     """The settled scans' rows of the file (`usage_arrow.settled_rows`' form), every row proven
-    clean for this month; None when some row may not be, or anything is unsure."""
+    clean for this month but those set aside; None when too many may not be, or anything is
+    unsure."""
     proof = usage_arrow_checks.row_proof([], plan.types, month_start, month_end, plan.rows, threads)
     if proof is None:
         return None
@@ -473,7 +484,9 @@ def settled_rows(
         proof.finish()
     if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
         return None
-    return CsvRead(read, None if proof.proven else [row for _, row in proof.repeats or ()])
+    return CsvRead(
+        read, None if proof.proven else [row for _, row in proof.repeats or ()], proof.set_aside, proof.taken
+    )
 
 
 def key_tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
@@ -482,22 +495,36 @@ def key_tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
 
 
 def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
-    """The text of these rows (from 0), as written, without their line ends."""
+    """The text of these rows (from 0), as written, without their line ends: the chunks that
+    hold one read again (two at a time, their pages dropped after as when first read)."""
     import numpy as np
     import pyarrow as pa
 
-    out: dict[int, bytes] = {}
-    wanted = sorted(set(rows))
+    wanted = np.unique(np.asarray(rows, np.int64))
     firsts = np.cumsum([0, *(c.rows for c in plan.chunks)])
+    of_chunk = np.searchsorted(firsts, wanted, side="right") - 1
+    cut = np.flatnonzero(np.diff(of_chunk)) + 1
+    out: dict[int, bytes] = {}
     with pa.memory_map(str(plan.path)) as source:
         data = source.read_buffer()
-        for c in sorted(set((np.searchsorted(firsts, wanted, side="right") - 1).tolist())):
+
+        def read(at: np.ndarray) -> list[tuple[int, bytes]]:
+            c = int(of_chunk[np.searchsorted(wanted, at[0])])
             chunk = plan.chunks[c]
-            text = data.slice(chunk.start, chunk.stop - chunk.start).to_pybytes()
-            ends = [*np.flatnonzero(np.frombuffer(text, np.uint8) == _NEWLINE).tolist(), len(text)]
-            for row in wanted:
-                at = row - int(firsts[c])
-                if 0 <= at < chunk.rows:
-                    line = text[ends[at - 1] + 1 if at else 0 : ends[at]]
-                    out[row] = line[:-1] if line.endswith(b"\r") else line
+            text = np.frombuffer(data, np.uint8, count=chunk.stop - chunk.start, offset=chunk.start)
+            ends = np.flatnonzero(text == _NEWLINE)
+            if len(ends) < chunk.rows:  # the file's last line, without its line end
+                ends = np.append(ends, len(text))
+            local = at - int(firsts[c])
+            begin = np.where(local > 0, ends[local - 1] + 1, 0)
+            found = [
+                (row, text[b:e].tobytes())
+                for row, b, e in zip(at.tolist(), begin.tolist(), ends[local].tolist(), strict=True)
+            ]
+            _release(data, chunk.start, chunk.stop)
+            return [(row, line[:-1] if line.endswith(b"\r") else line) for row, line in found]
+
+        with ThreadPoolExecutor(2, thread_name_prefix="usage-csv-lines") as pool:
+            for found in pool.map(read, np.split(wanted, cut) if len(wanted) else []):
+                out.update(found)
     return out

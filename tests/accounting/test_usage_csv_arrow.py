@@ -6,8 +6,8 @@ order, optional columns missing, an extra column, quoted empty fields, whole cou
 a fraction), with keys the engine refuses later (unknown lines and types, unknown zones, missing
 destinations): the file is read here, in several chunks, and the Groups, the invoice text and its
 JSON (with the reject listing) are byte for byte those of DuckDB's reading.  Each form DuckDB may
-read otherwise, and each row the proof does not pass, makes the file go to DuckDB, and the
-rating is still the same both ways.
+read otherwise makes the file go to DuckDB; each row the proof does not pass is set aside for
+DuckDB to check; and the rating is still the same both ways.
 """
 
 from __future__ import annotations
@@ -26,18 +26,32 @@ from accounting.usage import UsageReader, connect
 
 
 class _Taken:
-    """For each rating from now on: whether the file was read and summed here."""
+    """For each rating from now on: whether the file was read and summed here, and the rows (from
+    0) the proof set aside."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answers: list[bool] = []
-        real = usage_csv_arrow.settled_rows
+        self.aside: list[list[int]] = []
+        self._reads = 0
+        real = UsageReader._csv_aggregate
+        read = usage_csv_arrow.settled_rows
 
         def spy(*args: Any, **kwargs: Any) -> Any:
+            reads = self._reads
             found = real(*args, **kwargs)
-            self.answers.append(found is not None)
+            if self._reads > reads:  # the file was read here (and maybe given up after)
+                self.answers.append(found is not None)
             return found
 
-        monkeypatch.setattr(usage_csv_arrow, "settled_rows", spy)
+        def seen(*args: Any, **kwargs: Any) -> Any:
+            self._reads += 1
+            found = read(*args, **kwargs)
+            if found is not None:
+                self.aside.append(found.set_aside)
+            return found
+
+        monkeypatch.setattr(UsageReader, "_csv_aggregate", spy)
+        monkeypatch.setattr(usage_csv_arrow, "settled_rows", seen)
 
 
 def _rated(path: Path, here: bool, monkeypatch: pytest.MonkeyPatch, threads: int = 2) -> tuple[Any, ...]:
@@ -127,21 +141,44 @@ DECLINED: dict[str, Callable[[str, int], str]] = {
     "too many fields": lambda t, r: replace_field(t, r, "line", lambda v: v + ",x"),
     "a hexadecimal count": lambda t, r: replace_field(t, r, "bytes_up", lambda v: "0x1F"),
     "a fractional duration": lambda t, r: replace_field(t, r, "duration_s", lambda v: "12.5"),
-    "a negative count": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "-3"),
     "a count of 16 digits": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "1" * 16),
+    "a minus within a count": lambda t, r: replace_field(t, r, "bytes_down", lambda v: '"3-3"'),
     "a count not a number": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "nan"),
-    "a data row without bytes": lambda t, r: replace_field(t, r, "bytes_down", lambda v: ""),
-    "a start outside the month": lambda t, r: replace_field(t, r, "start", lambda v: "2026-04-02T10:00:00Z"),
-    "a start in another form": lambda t, r: replace_field(t, r, "start", lambda v: "2026-03-10"),
-    "a record over 12 h": lambda t, r: replace_field(t, r, "duration_s", lambda v: "43201"),
     "text that is not UTF-8": lambda t, r: replace_field(t, r, "line", lambda v: v + "\udcff"),
     "a delivered other than true or false": lambda t, r: replace_field(t, r, "delivered", lambda v: "yes"),
     "a long line": lambda t, r: replace_field(t, r, "session", lambda v: "s" * (1 << 19)),
-    "a start missing": lambda t, r: replace_field(t, r, "start", lambda v: ""),
     "a control character": lambda t, r: replace_field(t, r, "session", lambda v: v + "\x01"),
     "a NUL byte": lambda t, r: replace_field(t, r, "line", lambda v: v + "\x00"),
     "a blank in the header": lambda t, r: t.replace(",", ", ", 1),
 }
+
+
+SET_ASIDE: dict[str, Callable[[str, int], str]] = {
+    "a negative count": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "-3"),
+    "a negative count in quotes": lambda t, r: replace_field(t, r, "bytes_up", lambda v: '"-12"'),
+    "a data row without bytes": lambda t, r: replace_field(t, r, "bytes_down", lambda v: ""),
+    "a start outside the month": lambda t, r: replace_field(t, r, "start", lambda v: "2026-04-02T10:00:00Z"),
+    "a start in another form": lambda t, r: replace_field(t, r, "start", lambda v: "2026-03-10"),
+    "a record over 12 h": lambda t, r: replace_field(t, r, "duration_s", lambda v: "43201"),
+    "a start missing": lambda t, r: replace_field(t, r, "start", lambda v: ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SET_ASIDE))
+def test_each_row_that_may_fail_is_set_aside_for_duckdb(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read here all the same: the row's sums are taken back out and the row is
+    checked by DuckDB from its line read again; the same aggregates, invoice and listing."""
+    rnd = random.Random(7)
+    columns_needed = {"line", "bytes_up", "bytes_down", "duration_s", "zone", "delivered", "session"}
+    text = csv_with_columns(rnd, columns_needed)
+    row = _data_row(text)
+    path = tmp_path / "usage.csv"
+    path.write_text(SET_ASIDE[case](text, row))
+    taken = _Taken(monkeypatch)
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+    assert taken.aside[:2] == [[row - 2], [row - 2]]  # (the header is row 1)
 
 
 @pytest.mark.parametrize("case", sorted(DECLINED))
@@ -258,6 +295,22 @@ def test_a_long_line_is_read_here_below_a_quarter_of_duckdbs_limit(
     assert _same_both_ways(path, monkeypatch) in ([[True, True]] if here else [[False, False], []])
 
 
+def _key_listings(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on (the file read in chunks of a few lines): for each listing, whether it was
+    made by pyarrow reading the key columns again (`UsageReader._key_listing`)."""
+    used: list[bool] = []
+    real = UsageReader._key_listing
+
+    def spy(reader: UsageReader, *args: Any) -> Any:
+        listed = real(reader, *args)
+        used.append(listed is not None)
+        return listed
+
+    monkeypatch.setattr(UsageReader, "_key_listing", spy)
+    monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
+    return used
+
+
 def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,16 +331,7 @@ def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
     lines += [lines[rows[0] - 1], lines[rows[20] - 1], lines[rows[4] - 1]]  # copies
     path = tmp_path / "usage.csv"
     path.write_text("\n".join(lines) + "\n")
-    used: list[bool] = []
-    real = UsageReader._key_listing
-
-    def spy(reader: UsageReader, *args: Any) -> Any:
-        listed = real(reader, *args)
-        used.append(listed is not None)
-        return listed
-
-    monkeypatch.setattr(UsageReader, "_key_listing", spy)
-    monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
+    used = _key_listings(monkeypatch)
 
     def listing(here: bool, limit: int) -> list[dict[str, Any]]:
         monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
@@ -305,3 +349,60 @@ def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
     for limit in (1, 7, 100_000):
         assert listing(True, limit) == full[:limit]
     assert used == [True, True, True]
+
+
+def test_rows_set_aside_are_listed_with_the_refused_keys_as_duckdb_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that fail a check (set aside by the proof and checked by DuckDB), among rows refused
+    by their key and duplicates: a bad row with a refused key too (its check's reason comes
+    first), a row set aside that DuckDB finds clean but whose key is refused, a bad row written
+    twice (its copy a duplicate): the same listing as DuckDB's reading of the whole file, up to
+    any limit, and the same invoice."""
+    from accounting import load_catalog
+    from accounting.engine import rate_run
+
+    rnd = random.Random(43)
+    text = csv_with_columns(rnd, {"zone", "dest", "duration_s"}, 600)
+    rows = _data_rows(text)
+    changes: list[tuple[tuple[str, str], ...]] = [
+        (("line", "NOBODY"),),
+        (("start", "2026-04-01T00:00:00Z"),),
+        (("bytes_up", "-7"),),
+        (("start", "yesterday"), ("line", "X9")),  # a bad start on a refused line: bad-start
+        (("start", "2026-03-10"), ("line", "NOBODY")),  # read by DuckDB as a date: unknown line
+        (("duration_s", "43201"),),
+        (("type", "fax"),),
+        (("bytes_down", ""),),
+    ]
+    for row, change in zip(rows[:8], changes, strict=True):
+        for column, value in change:
+            text = replace_field(text, row, column, lambda v, x=value: x)  # type: ignore[misc]
+    lines = text.rstrip("\n").split("\n")
+    lines += [lines[rows[2] - 1], lines[rows[20] - 1], lines[rows[0] - 1]]  # copies: bad, clean, refused
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join(lines) + "\n")
+    used = _key_listings(monkeypatch)
+    taken = _Taken(monkeypatch)
+
+    def rated(here: bool, limit: int) -> tuple[list[dict[str, Any]], str]:
+        monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
+        reader = UsageReader(path, connect(threads=2))
+        run = rate_run(INV, path, load_catalog(), reader=reader, max_rejects=limit)
+        return json.loads(run.invoice.to_json())["rejects"], run.invoice.render_text()
+
+    full, invoice = rated(False, 100_000)
+    assert not any(used)  # a file DuckDB read: its listing too
+    used.clear()
+    reasons = {r["row"]: r["reason"] for r in full}
+    assert reasons[rows[3]].startswith("malformed value: start"), reasons[rows[3]]
+    assert reasons[rows[4]] == "unknown line 'NOBODY'"
+    assert reasons[len(lines) - 2].startswith("duplicate record"), reasons  # the bad row's copy
+    for limit in (1, 7, 13, 100_000):
+        listed, text_invoice = rated(True, limit)
+        assert listed == full[:limit]
+        assert text_invoice == (invoice if limit == 100_000 else rated(False, limit)[1])
+    assert used == [True] * 4
+    assert taken.answers == [True] * 4
+    # The seven rows that may fail and the bad row's copy set aside (the header is row 1).
+    assert sorted(taken.aside[0]) == sorted(r - 2 for r in [*rows[1:6], rows[7], len(lines) - 2]), taken.aside
