@@ -583,8 +583,10 @@ class UsageReader:
             assert plan is not None
             numbered = self._parquet_rows(proof.of_files(proof.set_aside))
             try:
-                self._set_aside(groups, numbered, proof.taken, plan, month_start, month_end, first_periods)
-            except _Unproven:
+                table = usage_arrow_checks.taken_table(proof)
+                self._set_aside(groups, numbered, table, plan, month_start, month_end, first_periods)
+            except (_Unproven, OSError, ValueError) as exc:  # (rows of files of other types)
+                log.debug("the rows set aside are left to DuckDB with the others: %r", exc)
                 return None
         if not proof.proven:  # rows alike in the proof's columns (or a doubt, the scan settled anyway)
             self._dedupe(proof.repeats if proof.clean else None)
@@ -623,7 +625,7 @@ class UsageReader:
         finally:
             self._rows_proven, self._csv_rows = False, None
         found = reads[0]
-        if found.set_aside:
+        if found.taken is not None:
             try:
                 numbered = self._csv_lines(plan, found.set_aside)
                 self._set_aside(
@@ -644,24 +646,17 @@ class UsageReader:
         self,
         groups: dict[tuple[Any, ...], Group],
         numbered: str,
-        taken: Sequence[pa.RecordBatch],
+        table: pa.Table,
         plan: Settled,
         month_start: datetime,
         month_end: datetime,
         first_periods: Sequence[int],
     ) -> None:
         """The rows the proof set aside (a few that may fail a check), which the pass summed with
-        the others: their sums taken back out of `groups` (the pass run again on `taken`, the
+        the others: their sums taken back out of `groups` (the pass run again on `table`, the
         rows as it read them: the same sums, exactly), then the rows checked and summed by DuckDB
         as a scan of the whole input checks them (`numbered`: SQL of those rows as `numbered`
         has them, kept as the table `set_aside_rows` for the listing)."""
-        import pyarrow as pa
-
-        try:
-            table = pa.Table.from_batches(taken)
-        except (OSError, ValueError) as exc:  # batches of files of other types: DuckDB checks all
-            log.debug("the rows set aside are left to DuckDB with the others: %s", exc)
-            raise _Unproven from None
         relation = self.relation
         self._rows_proven = True
         self._csv_rows = lambda periods: usage_arrow.table_rows([table], plan, periods, threads=False)

@@ -466,7 +466,7 @@ class CsvRead(NamedTuple):
     rows: usage_arrow.SettledRows
     repeats: list[int] | None
     set_aside: list[int]
-    taken: list[pa.RecordBatch]
+    taken: pa.Table | None
 
 
 def settled_rows(
@@ -484,8 +484,13 @@ def settled_rows(
         proof.finish()
     if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
         return None
+    try:
+        taken = usage_arrow_checks.taken_table(proof) if proof.set_aside else None
+    except (OSError, ValueError) as exc:  # (chunks of other types)
+        log.debug("the rows set aside are left to DuckDB with the others: %r", exc)
+        return None
     return CsvRead(
-        read, None if proof.proven else [row for _, row in proof.repeats or ()], proof.set_aside, proof.taken
+        read, None if proof.proven else [row for _, row in proof.repeats or ()], proof.set_aside, taken
     )
 
 

@@ -382,6 +382,45 @@ def test_text_starts_read_as_duckdb_and_the_small_reader_read_them() -> None:
         assert micros == (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+ODD_STARTS = (
+    None,
+    "",
+    "yesterday",
+    "2026-03-05",
+    "2026-03-05 10:00:00 UTC",
+    "2026-13-01 00:00:00Z",
+    "2026-02-30 10:00:00Z",
+    "2026-03-05 10:00:00+15",
+    "2026-03-05 10:00:00.25Z",
+    "2026-03-05 10:00:00+01:00",
+    "2026-03-05T10:00:00",
+)
+
+
+@pytest.mark.parametrize("odd", [1, 9, 200, 2000])
+def test_a_column_of_starts_with_odd_rows_is_read_around_them(odd: int) -> None:
+    """Starts mostly of one length with `odd` rows of other forms, lengths or none (NULL): each
+    row in a form read here has DuckDB's instant, the others are told apart, row by row as the
+    starts of one row each are."""
+    rnd = random.Random(odd)
+    texts: list[str | None] = [
+        (MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30))).strftime("%Y-%m-%d %H:%M:%SZ")
+        for _ in range(5000)
+    ]
+    for row in rnd.sample(range(len(texts)), odd):
+        texts[row] = rnd.choice(ODD_STARTS)
+    values, unread = usage_arrow_checks._stamps(pa.array(texts, pa.string()))
+    read_alone = []
+    for text in texts:
+        try:
+            read_alone.append(None if text is None else int(usage_arrow_checks.stamps(pa.array([text]))[0]))
+        except usage_arrow_checks._Unsure:
+            read_alone.append(None)
+    assert [None if unread is not None and unread[i] else int(v) for i, v in enumerate(values)] == read_alone
+    duck = _duckdb_stamps([t or "" for t in texts])
+    assert all(ours is None or ours == theirs for ours, theirs in zip(read_alone, duck, strict=True))
+
+
 @pytest.mark.parametrize("text", ["2026-03-05 10:00:00 UTC", "2026-13-01 00:00:00", "2026-03-05 10:00:00+15"])
 def test_forms_the_small_reader_refuses_the_proof_refuses(text: str) -> None:
     with pytest.raises(_Unsure):
