@@ -240,9 +240,9 @@ class UsageReader:
         # a CSV file read by pyarrow.csv and proven row by row (`_csv_aggregate`): its settled rows
         self._csv_rows: Callable[[Sequence[int]], usage_arrow.SettledRows | None] | None = None
         self._csv_plan: CsvPlan | None = None  # the same file's plan, while its repeats are compared
-        # the CSV file whose aggregate pyarrow made (its plan, and whether on two threads): its
-        # rejects are listed by pyarrow too (`_csv_listing`)
-        self._csv_read: tuple[CsvPlan, bool] | None = None
+        # the CSV file whose aggregate pyarrow made: each row's aggregate cell, kept by the pass
+        # (its rejects are listed without reading it again, `_key_listing`)
+        self._csv_cells: usage_arrow.Cells | None = None
         self._aside = 0  # rows the proof set aside, checked by DuckDB (the table `set_aside_rows`)
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
         if _is_arrow_table(source):
@@ -600,7 +600,7 @@ class UsageReader:
         then reads and checks the file as before)."""
         from accounting import usage_csv_arrow
 
-        self._csv_read = None
+        self._csv_cells = None
         if self.kind != "csv" or len(self.files) != 1:
             return None
         threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
@@ -639,7 +639,7 @@ class UsageReader:
                 self._dedupe([(0, row) for row in found.repeats])
             finally:
                 self._csv_plan = None
-        self._csv_read = plan, threads
+        self._csv_cells = found.cells
         return groups
 
     def _set_aside(
@@ -1145,15 +1145,14 @@ class UsageReader:
     ) -> list[tuple[str | None, int, str]] | None:
         """`list_rejects` when every reject is a duplicate's copy (already found), a row of an
         aggregate refused by its key (`_judge`'s codes, then the engine's `rejected`) or a row the
-        proof set aside: the rows found by pyarrow reading the key columns again (`usage_keys`),
-        and the rows set aside checked by DuckDB (the table `set_aside_rows`), instead of DuckDB
-        reading every row whole; None (DuckDB's listing) unless pyarrow read and proved the file,
-        a CSV (`_csv_aggregate`).  The reasons are the listing scan's, word for word."""
-        if self._csv_read is None:
+        proof set aside: the rows of refused keys found from each row's aggregate cell, kept by
+        the pass (`usage_arrow.Cells`), and the rows set aside checked by DuckDB (the table
+        `set_aside_rows`), instead of DuckDB reading every row whole; None (DuckDB's listing)
+        unless pyarrow read and proved the file, a CSV (`_csv_aggregate`).  The reasons are the
+        listing scan's, word for word."""
+        cells = self._csv_cells
+        if cells is None:
             return None
-        from accounting import usage_csv_arrow, usage_keys
-
-        plan, threads = self._csv_read
         reasons = {r.key: r.reason for r in rejected}  # for rows without a code
         for g in coded:  # a code of the key's own overrides the engine's reason
             if g.code in _LISTED_BY_KEY and g.code not in _KNOWN_BY_ROW:
@@ -1174,8 +1173,7 @@ class UsageReader:
             skip.update((0, int(rn) - 2) for (rn,) in self._fetch(f"SELECT {ROW_COL} FROM set_aside_rows"))
         if reasons:
             fname = str(self.files[0])
-            sources = [usage_csv_arrow.key_tables(plan, threads)]
-            for _, row, key in usage_keys.key_rows(sources, reasons, limit, skip):
+            for row, key in cells.rows_of(reasons, limit, {row for _, row in skip}):
                 found.append((fname, row + 2, reasons[key], None, None))  # the header is row 1
         return self._listed(found, {}, limit)
 

@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -177,6 +177,58 @@ class _Part(NamedTuple):
     sums: dict[str, np.ndarray]
     most: dict[str, int]  # what each sum of values may reach
     call_keys: np.ndarray | None
+    cells: np.ndarray | None = None  # each row's cell (int32), when the pass keeps them (`Cells`)
+
+
+Key = tuple[str, str, str, str, str]  # an aggregate's key (`usage.group_key`)
+
+
+class Cells:
+    """Each row's cell of the pass's sums, kept batch by batch in row order when asked (4 bytes a
+    row): a combination code times the batch's line count plus a line code, and what the codes
+    stand for once the pass ends.  The rows of some aggregate keys are then found without reading
+    the input again (`rows_of`)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[np.ndarray, int]] = []  # (each row's cell, the lines then)
+        self.lines: list[Any] = []  # line code -> the line's value
+        self.combos: list[tuple[Any, Any, Any, Any]] = []  # code -> (type, zone, dest, delivered)
+
+    def rows_of(self, keys: Collection[Key], limit: int, skip: Collection[int] = ()) -> list[tuple[int, Key]]:
+        """(row from 0, key) of each row whose aggregate key (`usage.group_key` of its line,
+        type, zone as the aggregates normalise it, destination and `delivered`) is one of
+        `keys`, in order, the rows of `skip` left out, at most `limit`."""
+        import numpy as np
+
+        from accounting.usage import group_key
+
+        lines: dict[str, list[int]] = {}
+        for code, value in enumerate(self.lines):
+            lines.setdefault(str(value or ""), []).append(code)
+        wanted = np.zeros((len(self.combos), len(self.lines)), bool)
+        key_of: dict[tuple[int, int], Key] = {}
+        for c, (type_, zone, dest, deliv) in enumerate(self.combos):
+            rest = group_key("", type_, zone or "fr", dest, deliv)[1:]
+            for key in keys:
+                if key[1:] == rest:
+                    for code in lines.get(key[0], ()):
+                        wanted[c, code] = True
+                        key_of[c, code] = key
+        found: list[tuple[int, Key]] = []
+        if not key_of:
+            return found
+        first = 0
+        flat = wanted.ravel()
+        for cells, count in self.batches:
+            combo, line = np.divmod(cells, count)
+            rows = np.flatnonzero(flat[combo * len(self.lines) + line])
+            for row in rows.tolist():
+                if first + row not in skip:
+                    found.append((first + row, key_of[int(combo[row]), int(line[row])]))
+                    if len(found) >= limit:
+                        return found
+            first += len(cells)
+        return found
 
 
 class _Sums:
@@ -239,9 +291,11 @@ def _sum(key: np.ndarray, size: int, values: np.ndarray) -> tuple[np.ndarray, in
     return None
 
 
-def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) -> _Part | None:
-    """A batch's sums (rows start to stop of the row group); None when a sum might not be exact
-    or the cells would be too many.  Runs on a worker thread: NumPy's loops and `bincount` let
+def _batch(
+    group: _Group, start: int, stop: int, beyond: list[tuple[str, int]], keep_cells: bool = False
+) -> _Part | None:
+    """A batch's sums (rows start to stop of the row group), and each row's cell when `keep_cells`;
+    None when a sum might not be exact or the cells would be too many.  Runs on a worker thread: NumPy's loops and `bincount` let
     the other thread run."""
     import numpy as np
 
@@ -320,7 +374,7 @@ def _batch(group: _Group, start: int, stop: int, beyond: list[tuple[str, int]]) 
                 if summed is None:
                     return None
                 sums[name], most[name] = summed
-    return _Part(lines, width, sums, most, call_keys)
+    return _Part(lines, width, sums, most, call_keys, key.astype(np.int32) if keep_cells else None)
 
 
 def _combination_codes(group: _Group, present: np.ndarray) -> list[int]:
@@ -365,14 +419,18 @@ def table_rows(
     first_periods: Sequence[int],
     threads: bool,
     check: RowCheck | None = None,
+    cells: Cells | None = None,
 ) -> SettledRows | None:
     """`settled_rows` of Arrow tables given one at a time instead of the row groups of Parquet
     files, or None.  Each table holds the columns `plan` names as the pass reads them from
     Parquet (a key as dictionary<string>, a number as int64, `delivered` as bool), and
     `check`'s; the iterator may raise a ValueError (None: DuckDB is to run the scan).  The
-    tables are taken on the calling thread, each summed by a worker while the next is taken."""
+    tables are taken on the calling thread, each summed by a worker while the next is taken.
+    `cells`: filled with each row's cell, for the listing of rows by key."""
     return _guarded(
-        lambda: _summed((partial(_table_batches, t) for t in tables), plan, first_periods, threads, check)
+        lambda: _summed(
+            (partial(_table_batches, t) for t in tables), plan, first_periods, threads, check, cells
+        )
     )
 
 
@@ -559,15 +617,16 @@ def _summed(
     first_periods: Sequence[int],
     threads: bool,
     check: RowCheck | None,
+    cells: Cells | None = None,
 ) -> SettledRows | None:
     """The pass over `sources` (row groups, or tables), each giving its batches when called."""
     beyond = [(f"b{i}", int(p)) for i, p in enumerate(first_periods)]
     sums = _Sums(["n", "ko", "without_bytes", "calls", *(name for name, _ in beyond)])
-    work = _Work(plan, beyond, keep=check is not None)
+    work = _Work(plan, beyond, keep=check is not None, cells=cells)
     workers = min(os.cpu_count() or 1, WORKERS) if threads else 1
     if workers == 1:
         for task, source in enumerate(sources):
-            if not _take(work.run(task, source), sums, check):
+            if not _take(work.run(task, source), sums, check, cells):
                 return None
         return work.rows(sums)
     # Each worker reads a row group and sums it, the next row group going to the other: both
@@ -578,10 +637,10 @@ def _summed(
     try:
         for task, source in enumerate(sources):
             pending.append(pool.submit(work.run, task, source))
-            if len(pending) > workers and not _take(pending.popleft().result(), sums, check):
+            if len(pending) > workers and not _take(pending.popleft().result(), sums, check, cells):
                 return None
         while pending:
-            if not _take(pending.popleft().result(), sums, check):
+            if not _take(pending.popleft().result(), sums, check, cells):
                 return None
     finally:
         work.stop()
@@ -598,15 +657,20 @@ class _Read(NamedTuple):
     batches: list[pa.RecordBatch]
 
 
-def _take(read: _Read | None, sums: _Sums, check: RowCheck | None) -> bool:
-    """Check a row group's rows (when asked) and add its batches' sums, in their order; False:
-    DuckDB is to run the scan."""
+def _take(read: _Read | None, sums: _Sums, check: RowCheck | None, cells: Cells | None = None) -> bool:
+    """Check a row group's rows (when asked) and add its batches' sums (and keep their rows'
+    cells), in their order; False: DuckDB is to run the scan."""
     if read is None:
         return False
     if check is not None:
         for batch in read.batches:
             check(batch)
-    return all(part is not None and sums.add(part) for part in read.parts)
+    for part in read.parts:
+        if part is None or not sums.add(part):
+            return False
+        if cells is not None and part.cells is not None:
+            cells.batches.append((part.cells, part.lines))
+    return True
 
 
 class _Work:
@@ -614,9 +678,12 @@ class _Work:
     are coded in their order (a row group waits for the one before it to be coded), so that the
     codes, and the order of the result, do not depend on the threads' timing."""
 
-    def __init__(self, plan: Settled, beyond: list[tuple[str, int]], keep: bool) -> None:
+    def __init__(
+        self, plan: Settled, beyond: list[tuple[str, int]], keep: bool, cells: Cells | None = None
+    ) -> None:
         self.plan, self.beyond = plan, beyond
         self.keep = keep  # the batches are kept for a check
+        self.cells = cells  # each row's cell kept
         self.codes = [_Codes() for _ in KEYS]
         self.deliv = _Codes()
         self.delivered = self.deliv.of(
@@ -654,7 +721,11 @@ class _Work:
                     self.coded = task + 1
                     self.turn.notify_all()
             group = _group(batch, self.plan, coded, self.combos, self.lock)
-            part = None if group is None else _batch(group, 0, batch.num_rows, self.beyond)
+            part = (
+                None
+                if group is None
+                else _batch(group, 0, batch.num_rows, self.beyond, self.cells is not None)
+            )
             parts.append(part)
             if part is None or self.stopped:
                 break
@@ -669,6 +740,17 @@ class _Work:
             self.turn.notify_all()
 
     def rows(self, sums: _Sums) -> SettledRows:
+        if self.cells is not None:  # what the codes stand for
+            self.cells.lines = list(self.codes[0].values)
+            self.cells.combos = [
+                (
+                    self.codes[1].values[t],
+                    self.codes[2].values[z],
+                    self.codes[3].values[d],
+                    self.deliv.values[v],
+                )
+                for t, z, d, v in self.combos.values
+            ]
         return _rows(self.codes, self.deliv, self.combos, sums, [name for name, _ in self.beyond])
 
 

@@ -226,24 +226,22 @@ def _release(data: pa.Buffer, start: int, stop: int) -> None:
 _MADV_DONTNEED = 4  # Linux (mman.h): the mapping's pages dropped, read again when touched
 
 
-def tables(
-    plan: CsvPlan, threads: bool, only: Sequence[str] | None = None
-) -> Generator[pa.Table, None, None]:
+def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
     """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads);
-    `_Unsure` at a chunk not in the forms read here.  `only`: these columns of the header."""
+    `_Unsure` at a chunk not in the forms read here."""
     import pyarrow as pa
 
     with pa.memory_map(str(plan.path)) as source:
         data = source.read_buffer()
         if not threads:
             for chunk in plan.chunks:
-                yield _table(data, chunk, plan, only)
+                yield _table(data, chunk, plan)
             return
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
         pending: deque[Future[pa.Table]] = deque()
         try:
             for chunk in plan.chunks:
-                pending.append(pool.submit(_table, data, chunk, plan, only))
+                pending.append(pool.submit(_table, data, chunk, plan))
                 if len(pending) > AHEAD:
                     yield pending.popleft().result()
             while pending:
@@ -254,7 +252,7 @@ def tables(
             pool.shutdown(wait=True)
 
 
-def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan, only: Sequence[str] | None = None) -> pa.Table:
+def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
     """One chunk's rows: keys as dictionaries, numbers as int64, `delivered` as bool, the rest
     as text, each value as DuckDB reads it; `_Unsure` when one is not in the forms read here.
 
@@ -269,7 +267,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan, only: Sequence[str] | N
     if not plan.quoted:
         kinds.update(dict.fromkeys(NUMBERS, pa.float64()))  # no `0x...`, unlike int64
     header = plan.header
-    names = list(header if only is None else only)
+    names = list(header)
 
     def read() -> pa.Table:
         return pacsv.read_csv(
@@ -467,6 +465,7 @@ class CsvRead(NamedTuple):
     repeats: list[int] | None
     set_aside: list[int]
     taken: pa.Table | None
+    cells: usage_arrow.Cells  # each row's aggregate cell: its rows by key listed without reading it again
 
 
 def settled_rows(
@@ -478,8 +477,11 @@ def settled_rows(
     proof = usage_arrow_checks.row_proof([], plan.types, month_start, month_end, plan.rows, threads)
     if proof is None:
         return None
+    cells = usage_arrow.Cells()
     try:
-        read = usage_arrow.table_rows(tables(plan, threads), plan.settled, first_periods, threads, proof)
+        read = usage_arrow.table_rows(
+            tables(plan, threads), plan.settled, first_periods, threads, proof, cells
+        )
     finally:
         proof.finish()
     if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
@@ -489,14 +491,8 @@ def settled_rows(
     except (OSError, ValueError) as exc:  # (chunks of other types)
         log.debug("the rows set aside are left to DuckDB with the others: %r", exc)
         return None
-    return CsvRead(
-        read, None if proof.proven else [row for _, row in proof.repeats or ()], proof.set_aside, taken
-    )
-
-
-def key_tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
-    """The file's chunks read again, their key columns only (`usage_keys.key_rows`)."""
-    return tables(plan, threads, only=[n for n in (*KEYS, "delivered") if n in plan.header])
+    repeats = None if proof.proven else [row for _, row in proof.repeats or ()]
+    return CsvRead(read, repeats, proof.set_aside, taken, cells)
 
 
 def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
