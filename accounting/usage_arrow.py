@@ -397,6 +397,7 @@ def settled_rows(
     first_periods: Sequence[int],
     threads: bool,
     check: RowCheck | None = None,
+    cells: Cells | None = None,
 ) -> SettledRows | None:
     """The rows of the settled scan's two queries over `files`, or None (DuckDB is to run them).
 
@@ -406,10 +407,10 @@ def settled_rows(
     two threads (False on a one-thread connection: a worker among others).  `check`: called on
     the calling thread with every batch read (in file order, with its own columns read too)
     before its sums are added (they are made beforehand, on the worker that read it); a
-    ValueError from it gives None.
+    ValueError from it gives None.  `cells`: filled with each row's cell (`Cells`).
     """
     return _guarded(
-        lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check)
+        lambda: _settled_rows(files, types, plan, [int(p) for p in first_periods], threads, check, cells)
     )
 
 
@@ -566,6 +567,7 @@ def _settled_rows(
     periods: list[int],
     threads: bool,
     check: RowCheck | None = None,
+    cells: Cells | None = None,
 ) -> SettledRows | None:
     readable = _readable(files, types, plan)
     if readable is None:
@@ -574,7 +576,7 @@ def _settled_rows(
     if check is not None:
         columns += [name for name in check.columns if name not in columns]
     groups = _RowGroups(files, footers, columns, [name for name in plan.keys if name is not None])
-    return _summed(groups.sources(), plan, periods, threads, check)
+    return _summed(groups.sources(), plan, periods, threads, check, cells)
 
 
 class _RowGroups:

@@ -202,6 +202,11 @@ class RowProof:
                 self.repeats = self.of_files(where)
         return False
 
+    @property
+    def firsts(self) -> list[int]:
+        """Each file's first row among all (from 0)."""
+        return [int(f) for f in self._firsts[:-1]]
+
     def of_files(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, int]]:
         """Rows among all (from 0) as (file index, row of the file from 0)."""
         import numpy as np

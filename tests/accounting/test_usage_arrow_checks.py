@@ -11,6 +11,7 @@ the same both ways.  The text starts' reading is compared with DuckDB's TRY_CAST
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -520,3 +521,52 @@ def test_a_pass_that_declines_leaves_the_month_to_duckdbs_checks(
     assert len(searched) == 2  # the proof made, the pass declined: DuckDB's search each time
     assert by_proof == _rated(path, False, monkeypatch)
     assert sum(g[6] for g in by_proof[0] if g[5] == "duplicate") == 2
+
+
+def test_parquet_rejects_are_listed_from_the_cells_and_the_rows_set_aside_as_duckdb_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three files read as one, with keys refused later (unknown lines and types, zones,
+    destinations), rows that fail a check (set aside) and a row repeated in another file: the
+    listing found from each row's aggregate cell and DuckDB's checks of the rows set aside is
+    DuckDB's listing of every row, up to any limit, with the same invoice."""
+    from usage_forms import INV
+
+    from accounting import load_catalog
+    from accounting.engine import rate_run
+
+    rnd = random.Random(17)
+    cols = records(rnd, 900, True)
+    data = [i for i, t in enumerate(cols["type"]) if t == "data"]
+    cols["start"][data[1]] = MONTH[1] + timedelta(hours=1)  # outside the month
+    cols["bytes_up"][data[2]] = -5
+    cols["bytes_down"][data[400]] = None  # a data row without both byte counts
+    cols["duration_s"][data[401]] = 43_201  # over 12 h
+    for name in cols:
+        cols[name].insert(750, cols[name][12])  # a copy of a row of the first file in the last
+        cols[name].insert(760, cols[name][data[2]])  # and of a bad row
+    table = parquet_table(cols, rnd, "text", True)
+    paths = [write_parquet(tmp_path / f"part-{i}.parquet", table.slice(300 * i, 302), rnd) for i in range(3)]
+    used: list[bool] = []
+    real = UsageReader._key_listing
+
+    def spy(reader: UsageReader, *args: Any) -> Any:
+        listed = real(reader, *args)
+        used.append(listed is not None)
+        return listed
+
+    monkeypatch.setattr(UsageReader, "_key_listing", spy)
+
+    def rated(proof: bool, limit: int) -> tuple[list[dict[str, Any]], str]:
+        monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if proof else 1 << 62)
+        reader = UsageReader(paths, connect(threads=2))
+        run = rate_run(INV, paths, load_catalog(), reader=reader, max_rejects=limit)
+        return json.loads(run.invoice.to_json())["rejects"], run.invoice.render_text()
+
+    answers = _answers(monkeypatch)
+    for limit in (1, 7, 13, 100_000):
+        by_duckdb = rated(False, limit)
+        assert rated(True, limit) == by_duckdb
+    assert len(by_duckdb[0]) > 13
+    assert used == [True] * 4  # (only the proven ratings list by cells; DuckDB's listing otherwise)
+    assert all(p is not None and len(p.set_aside) == 5 for p in answers.proofs), answers.aside()
