@@ -257,3 +257,18 @@ def rating(source: Any, threads: int = 2) -> tuple[Any, ...]:
         return (str(exc),)
     plain = sorted(((*g[:9], sorted(g.beyond.items())) for g in groups), key=repr)
     return plain, invoice.render_text(), invoice.to_json()
+
+
+def key_listings(monkeypatch: Any) -> list[bool]:
+    """From now on, for each listing by `UsageReader._key_listing`: whether it listed the rejects
+    (from the pass's cells and the rows set aside) rather than leave them to DuckDB's listing."""
+    used: list[bool] = []
+    real = UsageReader._key_listing
+
+    def spy(reader: UsageReader, *args: Any) -> Any:
+        listed = real(reader, *args)
+        used.append(listed is not None)
+        return listed
+
+    monkeypatch.setattr(UsageReader, "_key_listing", spy)
+    return used

@@ -530,7 +530,7 @@ def test_parquet_rejects_are_listed_from_the_cells_and_the_rows_set_aside_as_duc
     destinations), rows that fail a check (set aside) and a row repeated in another file: the
     listing found from each row's aggregate cell and DuckDB's checks of the rows set aside is
     DuckDB's listing of every row, up to any limit, with the same invoice."""
-    from usage_forms import INV
+    from usage_forms import INV, key_listings
 
     from accounting import load_catalog
     from accounting.engine import rate_run
@@ -547,15 +547,7 @@ def test_parquet_rejects_are_listed_from_the_cells_and_the_rows_set_aside_as_duc
         cols[name].insert(760, cols[name][data[2]])  # and of a bad row
     table = parquet_table(cols, rnd, "text", True)
     paths = [write_parquet(tmp_path / f"part-{i}.parquet", table.slice(300 * i, 302), rnd) for i in range(3)]
-    used: list[bool] = []
-    real = UsageReader._key_listing
-
-    def spy(reader: UsageReader, *args: Any) -> Any:
-        listed = real(reader, *args)
-        used.append(listed is not None)
-        return listed
-
-    monkeypatch.setattr(UsageReader, "_key_listing", spy)
+    used = key_listings(monkeypatch)
 
     def rated(proof: bool, limit: int) -> tuple[list[dict[str, Any]], str]:
         monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if proof else 1 << 62)

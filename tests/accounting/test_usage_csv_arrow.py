@@ -19,7 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from usage_forms import CSV_STYLES, INV, MONTH, PERIODS, csv_file, csv_with_columns, rating, replace_field
+from usage_forms import (
+    CSV_STYLES,
+    INV,
+    MONTH,
+    PERIODS,
+    csv_file,
+    csv_with_columns,
+    key_listings,
+    rating,
+    replace_field,
+)
 
 from accounting import usage_csv_arrow
 from accounting.usage import UsageReader, connect
@@ -296,19 +306,9 @@ def test_a_long_line_is_read_here_below_a_quarter_of_duckdbs_limit(
 
 
 def _key_listings(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """From now on (the file read in chunks of a few lines): for each listing, whether it was
-    made by pyarrow reading the key columns again (`UsageReader._key_listing`)."""
-    used: list[bool] = []
-    real = UsageReader._key_listing
-
-    def spy(reader: UsageReader, *args: Any) -> Any:
-        listed = real(reader, *args)
-        used.append(listed is not None)
-        return listed
-
-    monkeypatch.setattr(UsageReader, "_key_listing", spy)
+    """`key_listings`, the file read in chunks of a few lines."""
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
-    return used
+    return key_listings(monkeypatch)
 
 
 def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
