@@ -273,12 +273,29 @@ def _batches(csv_path: Path, start_type: pa.DataType) -> Any:
     )
 
 
-def _to_parquet(csv_path: Path, out: Path, start_type: pa.DataType) -> None:
-    """A Parquet file as pyarrow writes one from a CSV: plain columns, pyarrow's default options."""
+def _to_parquet(csv_path: Path, out: Path, start_type: pa.DataType, rejects: float = 0.0) -> None:
+    """A Parquet file as pyarrow writes one from a CSV: plain columns, pyarrow's default options;
+    with `rejects`, that share of rows made unusable as `_damaged` makes them."""
     reader = _batches(csv_path, start_type)
+    rng = np.random.default_rng(7)
     with pq.ParquetWriter(out, reader.schema) as writer:
         for batch in reader:
-            writer.write_batch(batch)
+            if rejects:
+                writer.write_table(_damaged(pa.Table.from_batches([batch]), rng, rejects, 3))
+            else:
+                writer.write_batch(batch)
+
+
+def _damaged(table: pa.Table, rng: np.random.Generator, rejects: float, kinds: int) -> pa.Table:
+    """`rejects` of the rows made unusable (an unknown line, a start that is no date, a negative
+    byte count), each kind alike among the first `kinds`."""
+    kind = np.where(rng.random(len(table)) < rejects, rng.integers(1, kinds + 1, len(table)), 0)
+    for k, name, value in ((1, "line", "X-unknown"), (2, "start", "yesterday"), (3, "bytes_up", -5)):
+        column = table.column(name)
+        bad = pa.array(kind == k)
+        fixed = pc.if_else(bad, pa.scalar(value, column.type), column)
+        table = table.set_column(table.schema.get_field_index(name), name, fixed)
+    return table
 
 
 def _to_csv(csv_path: Path, out: Path, rejects: float = 0.0, seed: int = 7, kinds: int = 3) -> None:
@@ -293,12 +310,7 @@ def _to_csv(csv_path: Path, out: Path, rejects: float = 0.0, seed: int = 7, kind
     for batch in reader:
         table = pa.Table.from_batches([batch]).select(order)
         if rejects:
-            kind = np.where(rng.random(len(table)) < rejects, rng.integers(1, kinds + 1, len(table)), 0)
-            for k, name, value in ((1, "line", "X-unknown"), (2, "start", "yesterday"), (3, "bytes_up", -5)):
-                column = table.column(name)
-                bad = pa.array(kind == k)
-                fixed = pc.if_else(bad, pa.scalar(value, column.type), column)
-                table = table.set_column(table.schema.get_field_index(name), name, fixed)
+            table = _damaged(table, rng, rejects, kinds)
         if writer is None:
             writer = pacsv.CSVWriter(out, table.schema, write_options=options)
         writer.write_table(table)
@@ -328,6 +340,10 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
         "pyarrow parquet, TIMESTAMPTZ": (
             tmp / "typed-start.parquet",
             lambda p: _to_parquet(csv_path, p, pa.timestamp("s", tz="UTC")),
+        ),
+        "pyarrow parquet, 0.1% rejects": (
+            tmp / "rejects.parquet",
+            lambda p: _to_parquet(csv_path, p, pa.string(), rejects=0.001),
         ),
         "spreadsheet csv (quoted, CRLF)": (tmp / "spreadsheet.csv", lambda p: _to_csv(csv_path, p)),
         "csv with 0.1% rejects": (tmp / "rejects.csv", lambda p: _to_csv(csv_path, p, rejects=0.001)),
