@@ -509,6 +509,27 @@ def _kept_heap(keep: bool) -> None:
         trim(0)
 
 
+# Past this resident size the heap a pass keeps is given back (its free blocks, wherever they are).
+KEPT_HEAP_CEILING = 1 << 30
+
+
+def _ceiling() -> None:
+    """The heap kept during a pass given back when the process grows past `KEPT_HEAP_CEILING`:
+    rows kept to the end of a pass (a check's rows set aside, each row's cell) leave freed blocks
+    between them that the heap keeps, 0.3-0.5 GiB more at the peak of 30 M rows of a CSV with
+    rejects.  Read after each row group (about 20 us); past the ceiling, 4 or 5 times a pass."""
+    import ctypes
+    import mmap
+
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            resident = int(f.read().split()[1]) * mmap.PAGESIZE
+        if resident > KEPT_HEAP_CEILING:
+            ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return  # no /proc, or not glibc: the heap as the C library keeps it
+
+
 def _readable(
     files: Sequence[Path], types: dict[str, str], plan: Settled
 ) -> tuple[list[str], list[Any]] | None:
@@ -672,6 +693,7 @@ def _take(read: _Read | None, sums: _Sums, check: RowCheck | None, cells: Cells 
             return False
         if cells is not None and part.cells is not None:
             cells.batches.append((part.cells, part.lines))
+    _ceiling()
     return True
 
 
