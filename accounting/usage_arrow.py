@@ -510,14 +510,16 @@ def _kept_heap(keep: bool) -> None:
 
 
 # Past this resident size the heap a pass keeps is given back (its free blocks, wherever they are).
-KEPT_HEAP_CEILING = 1 << 30
+KEPT_HEAP_CEILING = 5 << 28  # 1.25 GiB: under the 1.5 GiB a month may take, trimmed seldom
 
 
 def _ceiling() -> None:
     """The heap kept during a pass given back when the process grows past `KEPT_HEAP_CEILING`:
     rows kept to the end of a pass (a check's rows set aside, each row's cell) leave freed blocks
     between them that the heap keeps, 0.3-0.5 GiB more at the peak of 30 M rows of a CSV with
-    rejects.  Read after each row group (about 20 us); past the ceiling, 4 or 5 times a pass."""
+    rejects (1.38-1.48 GiB; 1.25-1.27 with the ceiling, in the same time).  Read after each row
+    group (about 20 us).  A ceiling of 1 GiB trimmed so often (a pyarrow Parquet month with text
+    starts peaks at 1.2-1.3 GiB) that the page faults after cost 0.3-1 CPU-s."""
     import ctypes
     import mmap
 
