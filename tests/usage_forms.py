@@ -272,3 +272,17 @@ def key_listings(monkeypatch: Any) -> list[bool]:
 
     monkeypatch.setattr(UsageReader, "_key_listing", spy)
     return used
+
+
+def listing(source: Any, limit: int) -> tuple[list[dict[str, Any]], str]:
+    """The rejects `rate` lists for `source` (at most `limit`) and its invoice's text."""
+    import json
+
+    from accounting import load_catalog
+    from accounting.engine import rate_run
+
+    run = rate_run(
+        INV, source, load_catalog(), reader=UsageReader(source, connect(threads=2)), max_rejects=limit
+    )
+    rejects: list[dict[str, Any]] = json.loads(run.invoice.to_json())["rejects"]
+    return rejects, run.invoice.render_text()

@@ -21,18 +21,18 @@ from typing import Any
 import pytest
 from usage_forms import (
     CSV_STYLES,
-    INV,
     MONTH,
     PERIODS,
     csv_file,
     csv_with_columns,
     key_listings,
+    listing,
     rating,
     replace_field,
 )
 
 from accounting import usage_csv_arrow
-from accounting.usage import UsageReader, connect
+from accounting.usage import UsageReader
 
 
 class _Taken:
@@ -318,9 +318,6 @@ def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
     written twice (the copies listed as duplicates, not by their key): the file's rows are
     listed by pyarrow reading its key columns again, the same rows with the same reasons as
     DuckDB's listing, up to any limit."""
-    from accounting import load_catalog
-    from accounting.engine import rate_run
-
     rnd = random.Random(41)
     text = csv_with_columns(rnd, {"zone", "dest", "duration_s"}, 600)
     rows = _data_rows(text)
@@ -333,21 +330,18 @@ def test_rejects_by_key_are_listed_by_pyarrow_as_duckdb_lists_them(
     path.write_text("\n".join(lines) + "\n")
     used = _key_listings(monkeypatch)
 
-    def listing(here: bool, limit: int) -> list[dict[str, Any]]:
+    def rejects(here: bool, limit: int) -> list[dict[str, Any]]:
         monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
-        reader = UsageReader(path, connect(threads=2))
-        run = rate_run(INV, path, load_catalog(), reader=reader, max_rejects=limit)
-        found: list[dict[str, Any]] = json.loads(run.invoice.to_json())["rejects"]
-        return found
+        return listing(path, limit)[0]
 
-    full = listing(False, 100_000)
+    full = rejects(False, 100_000)
     assert used == [False]  # a file DuckDB read: its listing too
     used.clear()
     assert {r["row"] for r in full} >= set(rows[:8])
     copies = [r for r in full if r["row"] > len(lines) - 3]
     assert len(copies) == 3 and all(r["reason"].startswith("duplicate record") for r in copies), copies
     for limit in (1, 7, 100_000):
-        assert listing(True, limit) == full[:limit]
+        assert rejects(True, limit) == full[:limit]
     assert used == [True, True, True]
 
 
@@ -359,9 +353,6 @@ def test_rows_set_aside_are_listed_with_the_refused_keys_as_duckdb_lists_them(
     first), a row set aside that DuckDB finds clean but whose key is refused, a bad row written
     twice (its copy a duplicate): the same listing as DuckDB's reading of the whole file, up to
     any limit, and the same invoice."""
-    from accounting import load_catalog
-    from accounting.engine import rate_run
-
     rnd = random.Random(43)
     text = csv_with_columns(rnd, {"zone", "dest", "duration_s"}, 600)
     rows = _data_rows(text)
@@ -387,9 +378,7 @@ def test_rows_set_aside_are_listed_with_the_refused_keys_as_duckdb_lists_them(
 
     def rated(here: bool, limit: int) -> tuple[list[dict[str, Any]], str]:
         monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
-        reader = UsageReader(path, connect(threads=2))
-        run = rate_run(INV, path, load_catalog(), reader=reader, max_rejects=limit)
-        return json.loads(run.invoice.to_json())["rejects"], run.invoice.render_text()
+        return listing(path, limit)
 
     full, invoice = rated(False, 100_000)
     assert not any(used)  # a file DuckDB read: its listing too
