@@ -577,7 +577,7 @@ class UsageReader:
         cells = self._pass_cells = usage_arrow.Cells()
         try:
             groups = self._aggregate_relation(month_start, month_end, first_periods)
-            plan = self._scan_sql(month_start, month_end, first_periods).plan
+            plan = self._scan_sql(month_start, month_end, first_periods).plan if proof.set_aside else None
         except _Unproven:
             return None
         finally:
@@ -712,16 +712,10 @@ class UsageReader:
         again (DuckDB's reading of each field: `_csv_repeats`)."""
         from accounting import usage_csv_arrow
 
-        texts = usage_csv_arrow.lines(plan, rows)
-        fname = str(self.files[0])
-        found = []
-        for row, text in sorted(texts.items()):
-            fields = next(csv.reader([text.decode()]), [])
-            if len(fields) != len(self._header):  # (an empty line): DuckDB reads the file
-                raise _Unproven
-            found.append((*(v if v != "" else None for v in fields), fname, str(row + 2)))
-        self._table("set_aside_lines", [*self._header, FILE_COL, ROW_COL], found)
-        return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM set_aside_lines"
+        fields = [(row, _csv_fields(text)) for row, text in sorted(usage_csv_arrow.lines(plan, rows).items())]
+        if any(len(f) != len(self._header) for _, f in fields):  # (an empty line): DuckDB reads the file
+            raise _Unproven
+        return self._csv_numbered("set_aside_lines", fields)
 
     def _aggregate_relation(
         self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]
@@ -1419,14 +1413,18 @@ class UsageReader:
         twice = {text for text, n in Counter(texts.values()).items() if n > 1}
         if not twice:
             return ""
-        fields = {
-            row: tuple(v if v != "" else None for v in next(csv.reader([text.decode()])))
-            for row, text in texts.items()
-        }
+        fields = {row: _csv_fields(text) for row, text in texts.items()}
         alike = {fields[row] for row, text in texts.items() if text in twice}
-        found = [(*f, str(self.files[0]), str(row + 2)) for row, f in sorted(fields.items()) if f in alike]
-        self._table("dup_candidates", [*self._header, FILE_COL, ROW_COL], found)
-        return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM dup_candidates"
+        return self._csv_numbered(
+            "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if f in alike]
+        )
+
+    def _csv_numbered(self, name: str, fields: Sequence[tuple[int, tuple[str | None, ...]]]) -> str:
+        """SQL: rows of the CSV file (from 0, with their fields) as `numbered` has them, kept as
+        the table `name`."""
+        found = [(*f, str(self.files[0]), str(row + 2)) for row, f in fields]  # (the header is row 1)
+        self._table(name, [*self._header, FILE_COL, ROW_COL], found)
+        return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM {name}"
 
     def _numbered_with_duplicates(self) -> str:
         """The numbered rows, each duplicate with the file and row of the first copy (`dup_rows`)."""
@@ -1807,6 +1805,12 @@ def _block_groups(
     )
     groups.update(zip(zip(lines, *map(repeat, key), strict=False), made, strict=False))
     return []
+
+
+def _csv_fields(text: bytes) -> tuple[str | None, ...]:
+    """A CSV line's fields as DuckDB's reader gives them (an empty field NULL), in the forms the
+    pyarrow reader takes (`usage_csv_arrow`: no quote within a field)."""
+    return tuple(v if v != "" else None for v in next(csv.reader([text.decode()]), []))
 
 
 def _take_back(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...], g: Group) -> None:

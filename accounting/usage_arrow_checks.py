@@ -413,11 +413,10 @@ def _batch(
         mask[where] = True
         return mask
 
-    if doubt is not None:
-        ts = np.where(doubt, lo, ts)
     if int(ts.min()) < lo or int(ts.max()) >= hi:
         aside((ts < lo) | (ts >= hi))
-        ts = np.where(doubt, lo, ts)  # type: ignore[arg-type]
+    if doubt is not None:
+        ts = np.where(doubt, lo, ts)
     values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for name in _NUMBERS:
         if name in types:
