@@ -519,9 +519,10 @@ class UsageReader:
         `list_rejects`.
         """
         self._aside = 0
-        groups = self._csv_aggregate(month_start, month_end, first_periods)
-        if groups is None:
-            groups = self._proven_aggregate(month_start, month_end, first_periods)
+        with usage_arrow.small_pages():  # (the pyarrow pass's and its proof's arrays)
+            groups = self._csv_aggregate(month_start, month_end, first_periods)
+            if groups is None:
+                groups = self._proven_aggregate(month_start, month_end, first_periods)
         if groups is None:
             self._dedupe()
             groups = self._aggregate_relation(month_start, month_end, first_periods)

@@ -46,6 +46,7 @@ from accounting import Comparison, compare, inventory_from_dict, load_catalog, r
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
 from accounting.usage import month_bounds
+from accounting.usage_arrow import huge_pages
 from accounting.usage_parts import PartAggregates, before_workers, prepare_worker
 from m2msim.rundir import run_folder
 from m2msim.signals import deferred_signals, worker_init
@@ -202,10 +203,7 @@ def shard_worker_init(rates: bool = False) -> None:
     heap back to the kernel when it starts (the next shard then faulted every page in again).
     """
     worker_init()
-    with contextlib.suppress(AttributeError, ImportError):
-        from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
-
-        _set_madvise_hugepage(False)
+    huge_pages(False)
     with contextlib.suppress(AttributeError, OSError):
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's upper bound for it on 64-bit systems
