@@ -182,21 +182,17 @@ class RowProof:
         self.proven = False
         if not self.clean:
             return False
-        # Sorted where they are (a sorted copy cost more in page faults than the sort itself).
-        hashes.sort()
-        same = hashes[1:] == hashes[:-1]
-        if not bool(same.any()):
+        repeated = _repeated(hashes, self._pool is not None)
+        if not len(repeated):
             self.proven = True
             return True
-        repeated = np.unique(hashes[1:][same])
         log.debug("%d row hashes seen twice or more: those rows compared by DuckDB", len(repeated))
         if len(repeated) <= MAX_REPEATS:
             # The rows whose hash ends as a repeated one's: every row of a repeated hash, and
             # about one more in 2**32 rows a repeated hash (DuckDB compares whole rows).
             ends = np.zeros(1 << 16, bool)
             ends[(repeated & np.uint64(0xFFFF)).astype(np.intp)] = True
-            low16 = low.view(np.uint16)[::2] if sys.byteorder == "little" else low & np.uint32(0xFFFF)
-            maybe = np.flatnonzero(ends[low16])
+            maybe = _ending(low, ends, self._pool is not None)
             where = maybe[np.isin(low[maybe], repeated.astype(np.uint32))]
             if len(where) <= MAX_REPEAT_ROWS:
                 self.repeats = self.of_files(where)
@@ -214,6 +210,53 @@ class RowProof:
         where = np.asarray(rows, np.int64)
         files = np.searchsorted(self._firsts, where, side="right") - 1
         return list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
+
+
+def _repeated(hashes: np.ndarray, threads: bool) -> np.ndarray:
+    """The values found twice or more among the hashes (sorted, each once), the hashes sorted
+    where they are (a sorted copy cost more in page faults than the sort itself).  On two
+    threads the array is first split about its median (NumPy's selection: 0.04 s for 30 M),
+    no value on the left above it, none on the right below it, and each side sorted on a
+    thread of its own: 0.21 s against 0.33 for the one sort and search of 30 M."""
+    import numpy as np
+
+    def sort(part: np.ndarray) -> np.ndarray:
+        part.sort()
+        same = part[1:] == part[:-1]
+        return np.unique(part[1:][same]) if bool(same.any()) else part[:0]
+
+    middle = len(hashes) // 2
+    if not threads or middle < SPLIT_SORT:
+        return sort(hashes)
+    hashes.partition(middle)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        right = pool.submit(sort, hashes[middle:])
+        found = [sort(hashes[:middle]), right.result()]
+    if hashes[middle - 1] == hashes[middle]:  # the two sides' ends: the one place they meet
+        found.append(hashes[middle : middle + 1])
+    return np.unique(np.concatenate(found))
+
+
+def _ending(low: np.ndarray, ends: np.ndarray, threads: bool) -> np.ndarray:
+    """The rows (from 0) whose hash's low 16 bits are marked in `ends`: by blocks of a million
+    rows (the whole at once made a temporary of 8 bytes a row), the two halves on two threads
+    (0.05 s against 0.10 for 30 M rows)."""
+    import numpy as np
+
+    def rows(start: int, stop: int) -> np.ndarray:
+        found = [np.empty(0, np.intp)]
+        for at in range(start, stop, ENDING_BLOCK):
+            block = low[at : min(at + ENDING_BLOCK, stop)]
+            low16 = block.view(np.uint16)[::2] if sys.byteorder == "little" else block & np.uint32(0xFFFF)
+            found.append(np.flatnonzero(ends[low16]) + at)
+        return np.concatenate(found)
+
+    middle = len(low) // 2
+    if not threads or middle < SPLIT_SORT:
+        return rows(0, len(low))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        right = pool.submit(rows, middle, len(low))
+        return np.concatenate([rows(0, middle), right.result()])
 
 
 def _kept(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
@@ -253,6 +296,8 @@ MAX_REPEAT_ROWS = 10_000
 # costs its line read again (a CSV) and a row of a small table; a month with a reject in 30 rows
 # is better checked by DuckDB's scan.
 MAX_SET_ASIDE = 200_000
+SPLIT_SORT = 1 << 20  # rows on each side from which the hashes are sorted on two threads
+ENDING_BLOCK = 1 << 20  # rows whose hashes' ends are looked up at a time
 AHEAD = 8  # batches the checks may be behind the pass (two row groups of a million rows)
 
 

@@ -450,6 +450,8 @@ def test_rows_alike_are_compared_by_duckdb_among_the_proofs_candidates_only(
         write_parquet(tmp_path / "a.parquet", whole.slice(0, cut), rnd),
         write_parquet(tmp_path / "b.parquet", whole.slice(cut), rnd),
     ]
+    if seed % 2:  # the hashes split about their median and sorted on two threads, as a month's are
+        monkeypatch.setattr(usage_arrow_checks, "SPLIT_SORT", 1)
     searched = _searches(monkeypatch)
     answers = _answers(monkeypatch)
     by_proof = _rated(paths, True, monkeypatch)
@@ -462,6 +464,73 @@ def test_rows_alike_are_compared_by_duckdb_among_the_proofs_candidates_only(
     assert searched  # DuckDB's own search, the proof off
     duplicates = [g for g in by_proof[0] if g[5] == "duplicate"]
     assert sum(g[6] for g in duplicates) == 4  # the copies; the row alike is no duplicate
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_hashes_seen_twice_are_found_whether_sorted_on_one_thread_or_split_on_two(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values repeated among a proof's hashes, each once, and the hashes left sorted, the same
+    on one thread as split about the median on two: repeats on one side, across the middle, many
+    copies of the median itself, none at all, an odd count, the largest 64-bit values."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    pool = rng.integers(0, 1 << 64, int(rng.integers(1, n + 1)), dtype=np.uint64, endpoint=False)
+    if seed % 4 == 0:
+        pool[:2] = np.iinfo(np.uint64).max
+    hashes = rng.choice(pool, n) if seed % 5 else np.unique(pool)
+    if seed % 3 == 0 and len(hashes) > 2:
+        hashes[: len(hashes) // 2] = np.sort(hashes)[len(hashes) // 2]  # the median many times over
+    values, counts = np.unique(hashes, return_counts=True)
+    expected = values[counts > 1]
+    monkeypatch.setattr(usage_arrow_checks, "SPLIT_SORT", 1)
+    monkeypatch.setattr(usage_arrow_checks, "ENDING_BLOCK", 1 + seed % 7)
+    for threads in (False, True):
+        mine = hashes.copy()
+        found = usage_arrow_checks._repeated(mine, threads)
+        assert found.tolist() == expected.tolist()
+        assert mine.tolist() == sorted(hashes.tolist())
+    low = hashes.astype(np.uint32)
+    ends = np.zeros(1 << 16, bool)
+    ends[rng.integers(0, 1 << 16, 50)] = True
+    ends[low[: n // 3] & 0xFFFF] = True
+    marked = [i for i, v in enumerate(low.tolist()) if ends[v & 0xFFFF]]
+    for threads in (False, True):
+        assert usage_arrow_checks._ending(low, ends, threads).tolist() == marked
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_numpy_asks_for_no_huge_pages_while_a_pass_and_its_proof_run(
+    tmp_path: Path, before: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proof's arrays are made, and the pass reads, without huge pages; the setting the process
+    had is back after the rating."""
+    from numpy._core.multiarray import _get_madvise_hugepage  # type: ignore[attr-defined]
+
+    seen: list[bool] = []
+    check = usage_arrow_checks.RowProof._check
+
+    def spy(proof: usage_arrow_checks.RowProof, batch: pa.RecordBatch) -> None:
+        seen.append(bool(_get_madvise_hugepage()))
+        check(proof, batch)
+
+    monkeypatch.setattr(usage_arrow_checks.RowProof, "_check", spy)
+    real = usage_arrow_checks.row_proof
+
+    def made(*args: Any, **kwargs: Any) -> usage_arrow_checks.RowProof | None:
+        seen.append(bool(_get_madvise_hugepage()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(usage_arrow_checks, "row_proof", made)
+    previous = usage_arrow.huge_pages(before)
+    try:
+        _rated(_clean_file(tmp_path, 2), True, monkeypatch)
+        assert len(seen) > 1 and not any(seen)
+        assert usage_arrow.huge_pages(before) is before
+    finally:
+        usage_arrow.huge_pages(previous)
 
 
 def test_too_many_rows_alike_leave_the_duplicate_search_to_duckdb(
