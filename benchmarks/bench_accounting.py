@@ -37,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accounting.usage_writer import UsageWriter
+from m2msim.entry import no_blas_threads
 from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
 
 LINES = 10_000
@@ -401,6 +402,7 @@ def _tiny(tmp: Path) -> Path:
 
 
 def main(quick: bool) -> None:
+    no_blas_threads()  # the ratings in child processes start as `m2msim rate` does
     rows = int(os.environ.get("M2MSIM_BENCH_ROWS", 1_000_000 if quick else 30_000_000))
     runs = 1 if quick else 3
     keep = os.environ.get("M2MSIM_BENCH_KEEP")  # a folder: the files are made there once and kept
