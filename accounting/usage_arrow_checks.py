@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from accounting.usage_arrow import Codes
+
 log = logging.getLogger(__name__)
 
 # On: with the two-thread pass, the month of a pyarrow file of 3 M rows is aggregated in half the
@@ -124,7 +126,7 @@ class RowProof:
         self._done = 0
         self._pool = ThreadPoolExecutor(max_workers=1) if threads else None
         self._pending: deque[Future[None]] = deque()
-        self._tables: dict[str, tuple[pa.Array, np.ndarray]] = {}  # `_row_hashes`' last tables
+        self._tables: dict[str, Codes] = {}  # `_row_hashes`' codes of the text values
         self.proven: bool | None = None  # the answer, once given: every row clean, no two alike
         self.clean = False  # every row passed the checks (two may still be alike)
         # When clean but not proven: the rows (file index, row of the file from 0) whose hash
@@ -410,7 +412,7 @@ def _batch(
     texts: list[str],
     lo: int,
     hi: int,
-    tables: dict[str, tuple[pa.Array, np.ndarray]],
+    tables: dict[str, Codes],
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The checks of one batch: its rows' hashes, and the rows that may fail a check (None: none);
     `_Unsure` when the batch cannot be read as DuckDB reads it.
@@ -574,28 +576,24 @@ def _row_hashes(
     types: dict[str, str],
     ts: np.ndarray,
     values: dict[str, tuple[np.ndarray, np.ndarray | None]],
-    tables: dict[str, tuple[pa.Array, np.ndarray]],
+    tables: dict[str, Codes],
 ) -> np.ndarray:
     """A hash of each row's line, start, duration, byte counts and `delivered`: rows alike in
-    them hash alike (a text by the Python hash of its value, a number by its value, NULL by a
+    them hash alike (a text by its code, a number by its value, NULL by a
     value of its own); rows that differ hash alike about once in 2**64 pairs (then DuckDB
-    compares them, as when two rows differ in their other columns only).  `tables`: the last
-    dictionary of each text column with its values' hashes (the row groups of a file often
-    share one dictionary, hashed once)."""
+    compares them, as when two rows differ in their other columns only).  `tables`: each hashed
+    text column's values, each with a code of its own over the whole input (a NULL's too),
+    which is what is hashed."""
     import numpy as np
+
+    from accounting.usage_arrow import Codes
 
     null, step = np.uint64(_NULL), np.uint64(_STEP)
     h = ts.view(np.uint64).copy()
     for name in _HASHED:
         if name in types:
             column = batch.column(name)
-            last = tables.get(name)
-            if last is not None and last[0].equals(column.dictionary):
-                table = last[1]
-            else:
-                values_of = column.dictionary.to_pylist()
-                table = np.array([*(hash(v) for v in values_of), _NULL - (1 << 64)], np.int64).view(np.uint64)
-                tables[name] = (column.dictionary, table)
+            table = tables.setdefault(name, Codes()).of_dictionary(column.dictionary).view(np.uint64)
             index, valid = _values(column.indices), _valid(column.indices)
             h *= step
             h += table[index if valid is None else np.where(valid, index, len(table) - 1)]

@@ -425,3 +425,30 @@ def test_arrow_tables_given_one_at_a_time_sum_as_the_row_groups_do(
         raise ValueError("a CSV row the reader cannot take")
 
     assert usage_arrow.table_rows(refused(), plan, periods, threads=threads) is None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dictionaries_are_coded_as_value_by_value_whatever_their_order(seed: int) -> None:
+    """Row groups' dictionaries of the same values in other orders, some with new values, a NULL
+    among them, text or large text: each entry gets the code the value had the first time it came
+    (a new value the next code, in the dictionary's order), and the NULL rows' entry the code of
+    None, as coding each value in turn gives."""
+    import numpy as np
+
+    rnd = random.Random(seed)
+    kind = pa.large_string() if seed % 3 == 0 else pa.string()
+    pool = [f"L{i:04d}" for i in range(rnd.randrange(1, 60))]
+    fast, slow = usage_arrow.Codes(), usage_arrow.Codes()
+    for _ in range(8):
+        values: list[str | None] = rnd.sample(pool, rnd.randrange(1, len(pool) + 1))
+        if rnd.random() < 0.3:
+            values.append(f"new{rnd.randrange(10**6)}")
+        if rnd.random() < 0.1:
+            values.insert(rnd.randrange(len(values) + 1), None)
+        values = list(dict.fromkeys(values))
+        dictionary = pa.array(values, kind)
+        codes = fast.of_dictionary(dictionary)
+        assert codes.dtype == np.intp
+        assert codes.tolist() == slow.of([*values, None]).tolist()
+        assert fast.values == slow.values
+        pool = list(dict.fromkeys([*pool, *(v for v in values if v is not None)]))
