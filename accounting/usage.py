@@ -519,10 +519,9 @@ class UsageReader:
         `list_rejects`.
         """
         self._aside = 0
-        with usage_arrow.small_pages():  # (the pyarrow pass's and its proof's arrays)
-            groups = self._csv_aggregate(month_start, month_end, first_periods)
-            if groups is None:
-                groups = self._proven_aggregate(month_start, month_end, first_periods)
+        groups = self._csv_aggregate(month_start, month_end, first_periods)
+        if groups is None:
+            groups = self._proven_aggregate(month_start, month_end, first_periods)
         if groups is None:
             self._dedupe()
             groups = self._aggregate_relation(month_start, month_end, first_periods)
@@ -569,6 +568,20 @@ class UsageReader:
         if self.claims_unique and settled:
             return None
         threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
+        with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
+            return self._proven_pass(month_start, month_end, first_periods, settled, threads)
+
+    def _proven_pass(
+        self,
+        month_start: datetime,
+        month_end: datetime,
+        first_periods: Sequence[int],
+        settled: bool,
+        threads: bool,
+    ) -> dict[tuple[Any, ...], Group] | None:
+        """`_proven_aggregate` once the files are the proof's to try."""
+        from accounting import usage_arrow_checks
+
         proof = self._proof = usage_arrow_checks.row_proof(
             self.parquet_files, self.types, month_start, month_end, self.parquet_rows, threads
         )
@@ -613,6 +626,20 @@ class UsageReader:
         plan = usage_csv_arrow.csv_plan(self.files[0], self._header, threads)
         if plan is None:
             return None
+        with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
+            return self._csv_pass(plan, month_start, month_end, first_periods, threads)
+
+    def _csv_pass(
+        self,
+        plan: CsvPlan,
+        month_start: datetime,
+        month_end: datetime,
+        first_periods: Sequence[int],
+        threads: bool,
+    ) -> dict[tuple[Any, ...], Group] | None:
+        """`_csv_aggregate` once the file is in the forms pyarrow reads here."""
+        from accounting import usage_csv_arrow
+
         reads: list[usage_csv_arrow.CsvRead] = []
 
         def read(periods: Sequence[int]) -> usage_arrow.SettledRows | None:
