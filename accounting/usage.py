@@ -567,9 +567,8 @@ class UsageReader:
         settled = self._scan_sql(month_start, month_end, first_periods).settled  # by the statistics
         if self.claims_unique and settled:
             return None
-        threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
         with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
-            return self._proven_pass(month_start, month_end, first_periods, settled, threads)
+            return self._proven_pass(month_start, month_end, first_periods, settled, self._threads)
 
     def _proven_pass(
         self,
@@ -622,7 +621,7 @@ class UsageReader:
         self._cells = None
         if self.kind != "csv" or len(self.files) != 1:
             return None
-        threads = int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
+        threads = self._threads
         plan = usage_csv_arrow.csv_plan(self.files[0], self._header, threads)
         if plan is None:
             return None
@@ -823,10 +822,9 @@ class UsageReader:
                 proof.finish()
                 raise _Unproven
             return None
-        threads = self._fetch("SELECT current_setting('threads')")[0][0]
         if proof is None:
             return usage_arrow.settled_rows(
-                self.parquet_files, self.types, scan.plan, periods, threads=int(threads) > 1
+                self.parquet_files, self.types, scan.plan, periods, threads=self._threads
             )
         try:
             read = usage_arrow.settled_rows(
@@ -834,7 +832,7 @@ class UsageReader:
                 self.types,
                 scan.plan,
                 periods,
-                threads=int(threads) > 1,
+                threads=self._threads,
                 check=proof,
                 cells=self._pass_cells,
             )
@@ -843,6 +841,12 @@ class UsageReader:
         if read is None or (self._rows_proven and not proof.clean):
             raise _Unproven
         return read  # (not proven: rows alike, or settled by the statistics; left to `_dedupe`)
+
+    @property
+    def _threads(self) -> bool:
+        """Whether the connection runs DuckDB on more than one thread (the pyarrow paths then
+        read on two)."""
+        return int(self._fetch("SELECT current_setting('threads')")[0][0]) > 1
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         try:
