@@ -349,6 +349,65 @@ def _duckdb_stamps(texts: Sequence[str]) -> list[int | None]:
     return [r[0] for r in rows]
 
 
+@pytest.mark.parametrize("seed", range(45))
+def test_a_batch_of_zulu_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_read_it(seed: int) -> None:
+    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts (`T` or a space) read by Arrow's cast: whenever it
+    reads a batch, every row is one the layouts read, to the same instant, and DuckDB's TRY_CAST
+    gives it too; a batch holding one row that is no instant (a day the month lacks, hour 24,
+    minute or second 60, a letter for a digit, February 29 of a common year; years 0, 1, 9999,
+    which Arrow reads and the layouts do not) or of
+    another layout (a zone, no zone, another separator) is left to the layouts, which find it."""
+    import numpy as np
+
+    rnd = random.Random(seed)
+
+    def text(moment: datetime) -> str:
+        return f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%SZ")
+
+    year = rnd.choice((3, 1600, 1999, 2000, 2023, 2024, 2026, 2100, 9997))
+    first = datetime(year, rnd.randrange(1, 13), 1, tzinfo=UTC)
+    texts = [text(first + timedelta(seconds=rnd.randrange(-86_400 * 40, 86_400 * 40))) for _ in range(500)]
+    bad = [
+        "2026-02-30 10:00:00Z",
+        "2023-02-29 10:00:00Z",
+        "2026-04-31 10:00:00Z",
+        "2026-03-01 24:00:00Z",
+        "2026-03-01 23:60:00Z",
+        "2026-03-01 23:59:60Z",
+        "2026-13-01 10:00:00Z",
+        "2026-00-10 10:00:00Z",
+        "2026-03-00 10:00:00Z",
+        "0000-03-01 10:00:00Z",
+        "0001-03-01 10:00:00Z",
+        "9999-03-01 10:00:00Z",
+        "2026-03-0a 10:00:00Z",
+        "2026-03-01 1O:00:00Z",
+        "2026-03-01t10:00:00Z",
+        "2026-03-01 10:00:00z",
+        "2026/03/01 10:00:00Z",
+        "2026-03-01 10:00+01Z",
+        "+026-03-01 10:00:00Z",
+        "2026-03-01 10:00:00+",
+    ]
+    if seed % 3:
+        texts[rnd.randrange(len(texts))] = rnd.choice(bad)
+    column = pa.array(texts, pa.string())
+    matrix = np.frombuffer(column.buffers()[2], np.uint8)[: 20 * len(texts)].reshape(-1, 20)
+    quick = usage_arrow_checks._by_arrow(column, matrix)
+    values, odd = usage_arrow_checks._layouts(matrix, 20)
+    duck = _duckdb_stamps(texts)
+    if seed % 3 == 0:
+        assert quick is not None  # (every row an instant of that layout: read by Arrow)
+    if quick is not None:
+        assert odd is None
+        assert quick.tolist() == values.tolist() == duck
+    else:
+        assert seed % 3  # a bad row among them
+    found, unread = usage_arrow_checks._stamps(column)
+    expect = [None if odd is not None and odd[i] else v for i, v in enumerate(values.tolist())]
+    assert [None if unread is not None and unread[i] else v for i, v in enumerate(found.tolist())] == expect
+
+
 def test_text_starts_read_as_duckdb_and_the_small_reader_read_them() -> None:
     """Every form the proof reads, generated around calendar edges: the instant DuckDB's TRY_CAST
     gives, and `usage_small` reads the same forms (one rule, two readers)."""
