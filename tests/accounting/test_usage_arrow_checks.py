@@ -349,9 +349,13 @@ def _duckdb_stamps(texts: Sequence[str]) -> list[int | None]:
     return [r[0] for r in rows]
 
 
+@pytest.mark.parametrize("zone", ["Z", ""])
 @pytest.mark.parametrize("seed", range(45))
-def test_a_batch_of_zulu_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_read_it(seed: int) -> None:
-    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts (`T` or a space) read by Arrow's cast: whenever it
+def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_read_it(
+    seed: int, zone: str
+) -> None:
+    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts, or of starts without a zone (read in UTC), `T` or
+    a space in the middle, read by Arrow's cast: whenever it
     reads a batch, every row is one the layouts read, to the same instant, and DuckDB's TRY_CAST
     gives it too; a batch holding one row that is no instant (a day the month lacks, hour 24,
     minute or second 60, a letter for a digit, February 29 of a common year; years 0, 1, 9999,
@@ -362,7 +366,7 @@ def test_a_batch_of_zulu_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_
     rnd = random.Random(seed)
 
     def text(moment: datetime) -> str:
-        return f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%SZ")
+        return f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%S") + zone
 
     year = rnd.choice((3, 1600, 1999, 2000, 2023, 2024, 2026, 2100, 9997))
     first = datetime(year, rnd.randrange(1, 13), 1, tzinfo=UTC)
@@ -389,12 +393,17 @@ def test_a_batch_of_zulu_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_
         "+026-03-01 10:00:00Z",
         "2026-03-01 10:00:00+",
     ]
+    if not zone:  # the same, of 19 characters
+        bad = [b[:19] if b.endswith(("Z", "z")) else b[1:] for b in bad]
+        bad += ["2026-03-01 10:00:0Z", "2026-03-01 10:00Z0"]
     if seed % 3:
         texts[rnd.randrange(len(texts))] = rnd.choice(bad)
     column = pa.array(texts, pa.string())
-    matrix = np.frombuffer(column.buffers()[2], np.uint8)[: 20 * len(texts)].reshape(-1, 20)
+    width = 19 + len(zone)
+    assert {len(t) for t in texts} == {width}
+    matrix = np.frombuffer(column.buffers()[2], np.uint8)[: width * len(texts)].reshape(-1, width)
     quick = usage_arrow_checks._by_arrow(column, matrix)
-    values, odd = usage_arrow_checks._layouts(matrix, 20)
+    values, odd = usage_arrow_checks._layouts(matrix, width)
     duck = _duckdb_stamps(texts)
     if seed % 3 == 0:
         assert quick is not None  # (every row an instant of that layout: read by Arrow)
