@@ -687,7 +687,7 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
 def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
     """The instants of rows that are all `YYYY-MM-DD HH:MM:SSZ`, or all `YYYY-MM-DD HH:MM:SS`
     read in UTC as DuckDB reads it here (`T` or a space in the middle; the matrix of their 20 or
-    19 bytes), read by Arrow's cast: 13 ns a row against 35-44 for `_layouts`.
+    19 bytes), read by Arrow's cast: 18 ns a row with the checks here, against 24-44 for `_layouts`.
     Arrow's ISO 8601 reader takes digits only where that layout has them, and refuses a day the
     month does not have, an hour past 23, a minute or a second past 59; the separators, checked
     here, pin the layout to the one `_layouts` reads.  None when a row is of another layout, or
