@@ -42,7 +42,7 @@ import logging
 import sys
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,24 +167,29 @@ class RowProof:
     def finish(self) -> bool:
         """True when every row was checked and no two rows are alike (see the module's text).
         Called once, whether the pass ended or gave up.  `clean` and `repeats` tell the rest."""
-        import numpy as np
-
         try:
-            while self._pending:
-                self._pending.popleft().result()
-            self.clean = self._done == len(self._hashes)
-        except (_Unsure, OSError, ValueError) as exc:
-            log.debug("the rows are left to DuckDB's checks: %s", exc)
-            self.clean = False
+            try:
+                while self._pending:
+                    self._pending.popleft().result()
+                self.clean = self._done == len(self._hashes)
+            except (_Unsure, OSError, ValueError) as exc:
+                log.debug("the rows are left to DuckDB's checks: %s", exc)
+                self.clean = False
+            return self._answer()  # (the checks' thread sorts half the hashes)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
+
+    def _answer(self) -> bool:
+        """`finish` once the checks are done: the hashes sorted and searched for repeats."""
+        import numpy as np
+
         hashes, self._hashes = self._hashes, self._hashes[:0]
         low, self._low = self._low, self._low[:0]
         self.proven = False
         if not self.clean:
             return False
-        repeated = _repeated(hashes, self._pool is not None)
+        repeated = _repeated(hashes, self._pool)
         if not len(repeated):
             self.proven = True
             return True
@@ -194,7 +199,7 @@ class RowProof:
             # about one more in 2**32 rows a repeated hash (DuckDB compares whole rows).
             ends = np.zeros(1 << 16, bool)
             ends[(repeated & np.uint64(0xFFFF)).astype(np.intp)] = True
-            maybe = _ending(low, ends, self._pool is not None)
+            maybe = _ending(low, ends, self._pool)
             where = maybe[np.isin(low[maybe], repeated.astype(np.uint32))]
             if len(where) <= MAX_REPEAT_ROWS:
                 self.repeats = self.of_files(where)
@@ -214,12 +219,12 @@ class RowProof:
         return list(zip(files.tolist(), (where - self._firsts[files]).tolist(), strict=True))
 
 
-def _repeated(hashes: np.ndarray, threads: bool) -> np.ndarray:
+def _repeated(hashes: np.ndarray, pool: Executor | None) -> np.ndarray:
     """The values found twice or more among the hashes (sorted, each once), the hashes sorted
-    where they are (a sorted copy cost more in page faults than the sort itself).  On two
-    threads the array is first split about its median (NumPy's selection: 0.04 s for 30 M),
-    no value on the left above it, none on the right below it, and each side sorted on a
-    thread of its own: 0.21 s against 0.33 for the one sort and search of 30 M."""
+    where they are (a sorted copy cost more in page faults than the sort itself).  With a `pool`
+    (a thread besides this one) the array is first split about its median (NumPy's selection:
+    0.04 s for 30 M), no value on the left above it, none on the right below it, and each side
+    sorted on a thread of its own: 0.21 s against 0.33 for the one sort and search of 30 M."""
     import numpy as np
 
     def sort(part: np.ndarray) -> np.ndarray:
@@ -228,21 +233,20 @@ def _repeated(hashes: np.ndarray, threads: bool) -> np.ndarray:
         return np.unique(part[1:][same]) if bool(same.any()) else part[:0]
 
     middle = len(hashes) // 2
-    if not threads or middle < SPLIT_SORT:
+    if pool is None or middle < SPLIT_SORT:
         return sort(hashes)
     hashes.partition(middle)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        right = pool.submit(sort, hashes[middle:])
-        found = [sort(hashes[:middle]), right.result()]
+    right = pool.submit(sort, hashes[middle:])
+    found = [sort(hashes[:middle]), right.result()]
     if hashes[middle - 1] == hashes[middle]:  # the two sides' ends: the one place they meet
         found.append(hashes[middle : middle + 1])
     return np.unique(np.concatenate(found))
 
 
-def _ending(low: np.ndarray, ends: np.ndarray, threads: bool) -> np.ndarray:
+def _ending(low: np.ndarray, ends: np.ndarray, pool: Executor | None) -> np.ndarray:
     """The rows (from 0) whose hash's low 16 bits are marked in `ends`: by blocks of a million
-    rows (the whole at once made a temporary of 8 bytes a row), the two halves on two threads
-    (0.05 s against 0.10 for 30 M rows)."""
+    rows (the whole at once made a temporary of 8 bytes a row), with a `pool` the two halves on
+    two threads (0.05 s against 0.10 for 30 M rows)."""
     import numpy as np
 
     def rows(start: int, stop: int) -> np.ndarray:
@@ -254,11 +258,10 @@ def _ending(low: np.ndarray, ends: np.ndarray, threads: bool) -> np.ndarray:
         return np.concatenate(found)
 
     middle = len(low) // 2
-    if not threads or middle < SPLIT_SORT:
+    if pool is None or middle < SPLIT_SORT:
         return rows(0, len(low))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        right = pool.submit(rows, middle, len(low))
-        return np.concatenate([rows(0, middle), right.result()])
+    right = pool.submit(rows, middle, len(low))
+    return np.concatenate([rows(0, middle), right.result()])
 
 
 def _kept(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:

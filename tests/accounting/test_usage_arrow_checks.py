@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -555,18 +556,20 @@ def test_hashes_seen_twice_are_found_whether_sorted_on_one_thread_or_split_on_tw
     expected = values[counts > 1]
     monkeypatch.setattr(usage_arrow_checks, "SPLIT_SORT", 1)
     monkeypatch.setattr(usage_arrow_checks, "ENDING_BLOCK", 1 + seed % 7)
-    for threads in (False, True):
-        mine = hashes.copy()
-        found = usage_arrow_checks._repeated(mine, threads)
-        assert found.tolist() == expected.tolist()
-        assert mine.tolist() == sorted(hashes.tolist())
+    with ThreadPoolExecutor(max_workers=1) as two:
+        for pool in (None, two):
+            mine = hashes.copy()
+            found = usage_arrow_checks._repeated(mine, pool)
+            assert found.tolist() == expected.tolist()
+            assert mine.tolist() == sorted(hashes.tolist())
     low = hashes.astype(np.uint32)
     ends = np.zeros(1 << 16, bool)
     ends[rng.integers(0, 1 << 16, 50)] = True
     ends[low[: n // 3] & 0xFFFF] = True
     marked = [i for i, v in enumerate(low.tolist()) if ends[v & 0xFFFF]]
-    for threads in (False, True):
-        assert usage_arrow_checks._ending(low, ends, threads).tolist() == marked
+    with ThreadPoolExecutor(max_workers=1) as two:
+        for pool in (None, two):
+            assert usage_arrow_checks._ending(low, ends, pool).tolist() == marked
 
 
 @pytest.mark.parametrize("before", [True, False])
