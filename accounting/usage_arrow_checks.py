@@ -635,6 +635,7 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     """`stamps`, and the rows NULL or in another form (None: none), whose instants are 0."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pa.types.is_large_string(column.type):
         offsets = np.frombuffer(column.buffers()[1], np.int64)
@@ -653,22 +654,23 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
             unread = lengths == length if unread is None else unread | (lengths == length)
         elif counts[length] == len(column):  # every row: the text as a matrix, as it is
             text = data[offsets[0] : offsets[-1]].reshape(len(column), length)
-            quick = _by_arrow(column, text) if length in (19, 20) else None
-            if quick is not None:
-                out[:] = quick
-                continue
-            out[:], odd = _layouts(text, length)
+            out[:], odd = _matrix(column, text, length)
             if odd is not None:
                 unread = odd if unread is None else unread | odd
         elif 8 * (len(column) - int(counts[length])) < len(column):  # a few rows of other lengths
-            # Their bytes taken out: the rest is a matrix again (a copy, not a gather).
-            other = np.flatnonzero(lengths != length)
-            sizes = lengths[other]
-            at = np.repeat(offsets[other] - offsets[0] - np.cumsum(sizes) + sizes, sizes)
-            at += np.arange(len(at))
-            text = np.delete(data[offsets[0] : offsets[-1]], at).reshape(-1, length)
-            where = np.flatnonzero(lengths == length)
-            out[where], odd = _layouts(text, length)
+            # Arrow's filter takes them out (a copy of the rest's bytes, a third of NumPy's
+            # delete): the rest is a matrix again, and an array Arrow's cast may read.
+            of_length = lengths == length
+            if column.null_count:
+                of_length &= _valid(column)
+            where = np.flatnonzero(of_length)
+            if not len(where):  # (NULL, each of them)
+                continue
+            rest = pc.filter(column, pa.array(of_length))
+            wide = np.int64 if pa.types.is_large_string(rest.type) else np.int32
+            first, last = np.frombuffer(rest.buffers()[1], wide)[[rest.offset, rest.offset + len(rest)]]
+            text = np.frombuffer(rest.buffers()[2], np.uint8)[int(first) : int(last)].reshape(-1, length)
+            out[where], odd = _matrix(rest, text, length)
             if odd is not None:
                 if unread is None:
                     unread = np.zeros(len(column), bool)
@@ -685,6 +687,16 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     if unread is not None:
         out[unread] = 0
     return out, unread
+
+
+def _matrix(column: pa.Array, text: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The instants of the rows of `column`, every one of `length` characters (`text`: the matrix
+    of their bytes), and the rows in no layout (None: none); read by Arrow's cast when it can
+    (not with a NULL among them), else by the layouts."""
+    quick = _by_arrow(column, text) if length in (19, 20) else None
+    if quick is not None:
+        return quick, None
+    return _layouts(text, length)
 
 
 def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:

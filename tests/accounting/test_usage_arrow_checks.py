@@ -466,19 +466,26 @@ ODD_STARTS = (
 )
 
 
+@pytest.mark.parametrize(
+    ("kind", "zone"), [("string", "Z"), ("string", ""), ("large_string", ""), ("sliced", "Z")]
+)
 @pytest.mark.parametrize("odd", [1, 9, 200, 2000])
-def test_a_column_of_starts_with_odd_rows_is_read_around_them(odd: int) -> None:
+def test_a_column_of_starts_with_odd_rows_is_read_around_them(odd: int, zone: str, kind: str) -> None:
     """Starts mostly of one length with `odd` rows of other forms, lengths or none (NULL): each
     row in a form read here has DuckDB's instant, the others are told apart, row by row as the
-    starts of one row each are."""
+    starts of one row each are (a column of text or large text, or a slice of one)."""
     rnd = random.Random(odd)
     texts: list[str | None] = [
-        (MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30))).strftime("%Y-%m-%d %H:%M:%SZ")
+        (MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30))).strftime(f"%Y-%m-%d %H:%M:%S{zone}")
         for _ in range(5000)
     ]
     for row in rnd.sample(range(len(texts)), odd):
         texts[row] = rnd.choice(ODD_STARTS)
-    values, unread = usage_arrow_checks._stamps(pa.array(texts, pa.string()))
+    if kind == "sliced":
+        column = pa.array(["2026-03-05 10:00:00Z", *texts, None], pa.string()).slice(1, len(texts))
+    else:
+        column = pa.array(texts, pa.large_string() if kind == "large_string" else pa.string())
+    values, unread = usage_arrow_checks._stamps(column)
     read_alone = []
     for text in texts:
         try:
