@@ -622,7 +622,7 @@ class UsageReader:
         if self.kind != "csv" or len(self.files) != 1:
             return None
         threads = self._threads
-        plan = usage_csv_arrow.csv_plan(self.files[0], self._header, threads)
+        plan = usage_csv_arrow.csv_plan(self.files[0], self._header)
         if plan is None:
             return None
         with usage_arrow.small_pages():  # (the proof's arrays and the pass's)

@@ -108,14 +108,18 @@ class RowProof:
         month_end: datetime,
         rows: int,
         threads: bool,
+        grows: bool = False,
     ) -> None:
         import numpy as np
 
         if not all(name in types for name in ("line", "type", "start")):
             raise _Unsure("a required column is missing")
         self.columns, self._texts, counts = _columns(files, types)
+        # `grows`: no footer counts the rows (a CSV file's lines, counted as they are read, told
+        # to `finish`); `rows` is the room first made for them, made larger when they are more.
+        self._grows = grows
         if not files:
-            counts = [rows]  # no Parquet footer: the caller counted them (a CSV file's lines)
+            counts = [rows]
         if sum(counts) != rows:
             raise _Unsure("the footers count other rows")
         self._firsts = np.cumsum([0, *counts])  # each file's first row among all
@@ -154,7 +158,9 @@ class RowProof:
         hashes, doubt = _batch(batch, self._types, self._texts, *self._bounds, self._tables)
         first, self._done = self._done, self._done + len(hashes)  # one thread at a time
         if self._done > len(self._hashes):
-            raise _Unsure("the files hold more rows than their footers count")
+            if not self._grows:
+                raise _Unsure("the files hold more rows than their footers count")
+            self._room(self._done)
         if doubt is not None:
             where = np.flatnonzero(doubt)
             if len(self.set_aside) + len(where) > MAX_SET_ASIDE:
@@ -164,14 +170,31 @@ class RowProof:
         self._hashes[first : first + len(hashes)] = hashes
         self._low[first : first + len(hashes)] = hashes  # (the low bits: NumPy's cast wraps)
 
-    def finish(self) -> bool:
+    def _room(self, rows: int) -> None:
+        """The arrays of the hashes made larger, for at least `rows` rows (half as many again)."""
+        import numpy as np
+
+        size = max(rows, len(self._hashes) * 3 // 2)
+        for name, kind in (("_hashes", np.uint64), ("_low", np.uint32)):
+            old, new = getattr(self, name), np.empty(size, kind)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def finish(self, rows: int | None = None) -> bool:
         """True when every row was checked and no two rows are alike (see the module's text).
-        Called once, whether the pass ended or gave up.  `clean` and `repeats` tell the rest."""
+        Called once, whether the pass ended or gave up.  `clean` and `repeats` tell the rest.
+        `rows`: when the rows grow as they are read, how many there are (None: not all read)."""
+        import numpy as np
+
         try:
             try:
                 while self._pending:
                     self._pending.popleft().result()
-                self.clean = self._done == len(self._hashes)
+                if self._grows:
+                    self.clean = rows is not None and self._done == rows
+                    self._firsts = np.array([0, self._done])
+                else:
+                    self.clean = self._done == len(self._hashes)
             except (_Unsure, OSError, ValueError) as exc:
                 log.debug("the rows are left to DuckDB's checks: %s", exc)
                 self.clean = False
@@ -184,8 +207,8 @@ class RowProof:
         """`finish` once the checks are done: the hashes sorted and searched for repeats."""
         import numpy as np
 
-        hashes, self._hashes = self._hashes, self._hashes[:0]
-        low, self._low = self._low, self._low[:0]
+        hashes, self._hashes = self._hashes[: self._done], self._hashes[:0]
+        low, self._low = self._low[: self._done], self._low[:0]
         self.proven = False
         if not self.clean:
             return False
@@ -313,11 +336,12 @@ def row_proof(
     month_end: datetime,
     rows: int,
     threads: bool,
+    grows: bool = False,
 ) -> RowProof | None:
     """The checks of the files' `rows` rows for this month, or None when some column is not of a
-    type they read (the rows are left to DuckDB's checks)."""
+    type they read (the rows are left to DuckDB's checks); `grows`: see `RowProof`."""
     try:
-        return RowProof(files, types, month_start, month_end, rows, threads)
+        return RowProof(files, types, month_start, month_end, rows, threads, grows)
     except (_Unsure, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the rows are left to DuckDB's checks: %s", exc)
         return None

@@ -39,7 +39,7 @@ import itertools
 import logging
 import re
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +59,7 @@ MIN_BYTES = 24 << 20  # a smaller file is read by DuckDB (importing pyarrow cost
 CHUNK_BYTES = 16 << 20  # lines parsed at a time by one thread (about 300,000 rows)
 AHEAD = 3  # chunks parsed ahead of the pass
 WORKERS = 2
+SPAN = 4096  # bytes whose line ends are counted together (`Lines`)
 KEYS = ("line", "type", "zone", "dest")
 NUMBERS = ("duration_s", "bytes_up", "bytes_down")
 _NAME = re.compile(rb'(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+)(?:,(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+))*(\r?)\n')
@@ -70,11 +71,18 @@ class _Unsure(ValueError):
 
 
 class Chunk(NamedTuple):
-    """Whole lines of the file: bytes start to stop, and the rows they hold."""
+    """Whole lines of the file: bytes start to stop."""
 
     start: int
     stop: int
+
+
+class Lines(NamedTuple):
+    """A chunk's lines, counted as it is parsed: how many, and the line ends in each `SPAN`
+    bytes from its start (where `lines` finds a row again without looking at every line end)."""
+
     rows: int
+    ends: np.ndarray
 
 
 class CsvPlan(NamedTuple):
@@ -83,8 +91,17 @@ class CsvPlan(NamedTuple):
     path: Path
     header: list[str]
     chunks: list[Chunk]
-    rows: int
     quoted: bool  # counts within quotes on the first lines: read as text, then as numbers here
+    crlf: bool  # every line ended by `\r\n`, as the header is
+    guess: int  # the rows the file may hold (from its first lines): room made for the proof's
+    read: list[Lines]  # each chunk's lines, filled in file order as `tables` gives its table
+
+    @property
+    def rows(self) -> int | None:
+        """The file's rows, once every chunk was read (None before)."""
+        if len(self.read) != len(self.chunks):
+            return None
+        return sum(lines.rows for lines in self.read)
 
     @property
     def types(self) -> dict[str, str]:
@@ -109,17 +126,19 @@ class CsvPlan(NamedTuple):
         )
 
 
-def csv_plan(path: Path, header: Sequence[str], threads: bool) -> CsvPlan | None:
+def csv_plan(path: Path, header: Sequence[str]) -> CsvPlan | None:
     """The plan of reading `path` (whose header DuckDB's reader takes as `header`) here, or None:
-    DuckDB reads it."""
+    DuckDB reads it.  Its lines are counted and checked as each chunk is parsed (`_lines`): a
+    scan of the whole file before the pass cost 0.4-0.6 s of 30 M rows, and read every byte
+    twice."""
     try:
-        return _plan(path, list(header), threads)
+        return _plan(path, list(header))
     except (_Unsure, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the CSV file is read by DuckDB: %s", exc)
         return None
 
 
-def _plan(path: Path, header: list[str], threads: bool) -> CsvPlan | None:
+def _plan(path: Path, header: list[str]) -> CsvPlan | None:
     if not path.name.lower().endswith((".csv", ".txt")) or path.stat().st_size < MIN_BYTES:
         return None
     import pyarrow as pa
@@ -133,16 +152,14 @@ def _plan(path: Path, header: list[str], threads: bool) -> CsvPlan | None:
     if names != header:
         raise _Unsure("the header is not read alike")
     crlf = bool(head.group(1))
-    bounds = _bounds(data, head.end())
-    pieces = list(itertools.pairwise(bounds))
-    if threads and len(pieces) > 1:
-        with ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv") as pool:
-            counted = list(pool.map(lambda piece: _scan(data, piece[0], piece[1], crlf), pieces))
-    else:
-        counted = [_scan(data, *piece, crlf) for piece in pieces]
-    chunks = [Chunk(a, b, rows) for (a, b), rows in zip(pieces, counted, strict=True)]
+    chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(data, head.end()))]
+    sample = data.slice(head.end(), min(len(data) - head.end(), 1 << 16)).to_pybytes()
+    first = sample.split(b"\n")[:-1]
+    # Room for a quarter more rows than lines as long as the first ones; at most a line of
+    # empty fields per `len(header)` bytes (more: the proof's arrays are made larger).
+    body = len(data) - head.end()
+    guess = min(body * max(len(first), 1) // max(len(sample), 1) * 5 // 4, body // len(header)) + 1024
     # Counts in quotes on the first lines: read as text (pyarrow reads no DOUBLE in quotes here).
-    first = data.slice(head.end(), min(len(data) - head.end(), 1 << 16)).to_pybytes().split(b"\n")[:-1]
     at = [header.index(n) for n in NUMBERS if n in header]
     quoted = any(
         f[i].startswith(b'"')
@@ -150,7 +167,7 @@ def _plan(path: Path, header: list[str], threads: bool) -> CsvPlan | None:
         if len(f) == len(header)
         for i in at
     )
-    return CsvPlan(path, header, chunks, sum(counted), quoted)
+    return CsvPlan(path, header, chunks, quoted, crlf, guess, [])
 
 
 def _bounds(data: pa.Buffer, first: int) -> list[int]:
@@ -171,43 +188,39 @@ def _bounds(data: pa.Buffer, first: int) -> list[int]:
     return out
 
 
-def _scan(data: pa.Buffer, start: int, stop: int, crlf: bool) -> int:
-    """The lines of bytes start to stop (whole lines, but perhaps the file's last), when they end
-    as the header does and none is long; else `_Unsure`."""
-    import numpy as np
-
-    a = np.frombuffer(data.slice(start, stop - start), np.uint8)
-    try:
-        return _lines(a, crlf)
-    finally:
-        _release(data, start, stop)
-
-
-def _lines(a: np.ndarray, crlf: bool) -> int:
-    """The lines of a chunk's bytes (see `_scan`), counted a block of a quarter of DuckDB's line
-    limit at a time (each block's line ends and returns found while it is in the processor's
-    cache: a third of the time of the whole chunk at once)."""
+def _lines(a: np.ndarray, crlf: bool) -> Lines:
+    """The lines of a chunk's bytes (whole lines, but perhaps the file's last), when they end as
+    the header does and none is long; else `_Unsure`.  Counted a block of a quarter of DuckDB's
+    line limit at a time (each block's line ends and returns found while it is in the
+    processor's cache: a third of the time of the whole chunk at once), and each `SPAN` bytes'
+    line ends kept (`Lines`)."""
     import numpy as np
 
     from accounting.usage import MAX_CSV_LINE
 
-    block = MAX_CSV_LINE // 4
-    found = np.empty(min(len(a), block), bool)
-    ends = returns = 0
+    block = MAX_CSV_LINE // 4  # (a multiple of `SPAN`)
+    found = np.zeros(min(len(a), block) + SPAN, bool)
+    spans = []
+    returns = 0
     for at in range(0, len(a), block):
         part = a[at : at + block]
-        seen = found[: len(part)]
-        count = int(np.count_nonzero(np.equal(part, _NEWLINE, out=seen)))
+        width = -(-len(part) // SPAN) * SPAN
+        seen = found[:width]
+        np.equal(part, _NEWLINE, out=seen[: len(part)])
+        seen[len(part) :] = False
+        ends = np.add.reduce(seen.view(np.uint8).reshape(-1, SPAN), axis=1, dtype=np.int32)
         # A line of half DuckDB's limit or more spans a whole block (blocks from the chunk's
         # start) with no line end in it; a shorter line never does.
-        if not count and len(part) == block:
+        if len(part) == block and not ends.any():
             raise _Unsure("a long line")
-        ends += count
-        returns += int(np.count_nonzero(np.equal(part, _RETURN, out=seen)))
+        spans.append(ends)
+        returns += int(np.count_nonzero(np.equal(part, _RETURN, out=seen[: len(part)])))
+    counts = np.concatenate(spans)
+    total = int(counts.sum())
     # With as many rows as `\n` (`_table`), a `\r` not before a `\n` would have ended a line.
-    if returns != (ends if crlf else 0) or a[-1] == _RETURN:
+    if returns != (total if crlf else 0) or a[-1] == _RETURN:
         raise _Unsure("a line not ended as the header is")
-    return ends + int(a[-1] != _NEWLINE)
+    return Lines(total + int(a[-1] != _NEWLINE), counts)
 
 
 def _release(data: pa.Buffer, start: int, stop: int) -> None:
@@ -233,41 +246,58 @@ _MADV_DONTNEED = 4  # Linux (mman.h): the mapping's pages dropped, read again wh
 
 
 def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
-    """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads);
-    `_Unsure` at a chunk not in the forms read here."""
+    """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads),
+    each chunk's lines kept in `plan.read` as its table is given; `_Unsure` at a chunk not in
+    the forms read here."""
     import pyarrow as pa
 
+    plan.read.clear()
     with pa.memory_map(str(plan.path)) as source:
         data = source.read_buffer()
         if not threads:
             for chunk in plan.chunks:
-                yield _table(data, chunk, plan)
+                table, lines = _table(data, chunk, plan)
+                plan.read.append(lines)
+                yield table
             return
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
-        pending: deque[Future[pa.Table]] = deque()
+        pending: deque[Future[tuple[pa.Table, Lines]]] = deque()
         try:
             for chunk in plan.chunks:
                 pending.append(pool.submit(_table, data, chunk, plan))
                 if len(pending) > AHEAD:
-                    yield pending.popleft().result()
+                    table, lines = pending.popleft().result()
+                    plan.read.append(lines)
+                    yield table
             while pending:
-                yield pending.popleft().result()
+                table, lines = pending.popleft().result()
+                plan.read.append(lines)
+                yield table
         finally:
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
 
 
-def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
+def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Lines]:
     """One chunk's rows: keys as dictionaries, numbers as int64, `delivered` as bool, the rest
-    as text, each value as DuckDB reads it; `_Unsure` when one is not in the forms read here.
+    as text, each value as DuckDB reads it, and its lines; `_Unsure` when one is not in the
+    forms read here.
 
     pyarrow splits the fields without quoting (at every comma and line end): a value in quotes
     comes with its quotes, taken off here, and a quote anywhere else, which DuckDB would read
     otherwise or refuse, shows in a value."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    try:
+        lines = _lines(
+            np.frombuffer(data, np.uint8, count=chunk.stop - chunk.start, offset=chunk.start), plan.crlf
+        )
+    except _Unsure:
+        _release(data, chunk.start, chunk.stop)
+        raise
     text = pa.dictionary(pa.int32(), pa.string())
     kinds = {**dict.fromkeys(KEYS, text), "delivered": text}
     if not plan.quoted:
@@ -300,7 +330,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
         kinds.update(dict.fromkeys(NUMBERS, pa.string()))  # counts in quotes further on: as text
         table = read()
     _release(data, chunk.start, chunk.stop)
-    if table.num_rows != chunk.rows or not table.num_rows:
+    if table.num_rows != lines.rows or not table.num_rows:
         raise _Unsure("a chunk of other rows than lines")
     table = table.combine_chunks()
     columns = []
@@ -313,7 +343,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> pa.Table:
         else:
             column = _unquoted(column, _offsets(column), controls=name != "start")
         columns.append(column)
-    return pa.Table.from_arrays(columns, names=names)
+    return pa.Table.from_arrays(columns, names=names), lines
 
 
 def _unquoted_text(value: str) -> str | None:
@@ -480,7 +510,9 @@ def settled_rows(
     """The settled scans' rows of the file (`usage_arrow.settled_rows`' form), every row proven
     clean for this month but those set aside; None when too many may not be, or anything is
     unsure."""
-    proof = usage_arrow_checks.row_proof([], plan.types, month_start, month_end, plan.rows, threads)
+    proof = usage_arrow_checks.row_proof(
+        [], plan.types, month_start, month_end, plan.guess, threads, grows=True
+    )
     if proof is None:
         return None
     cells = usage_arrow.Cells()
@@ -489,7 +521,7 @@ def settled_rows(
             tables(plan, threads), plan.settled, first_periods, threads, proof, cells
         )
     finally:
-        proof.finish()
+        proof.finish(plan.rows)
     if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
         return None
     try:
@@ -502,36 +534,59 @@ def settled_rows(
 
 
 def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
-    """The text of these rows (from 0), as written, without their line ends: the chunks that
-    hold one read again (two at a time, their pages dropped after as when first read)."""
+    """The text of these rows (from 0), as written, without their line ends, once every chunk was
+    read: each row found from the line ends its chunk's parse counted by spans (`Lines`), only
+    the spans that hold a row's line end read again from the file (a few thousand bytes a row;
+    reading them through the memory map cost a page fault each, twice the time)."""
+    import os
+
     import numpy as np
-    import pyarrow as pa
 
     wanted = np.unique(np.asarray(rows, np.int64))
-    firsts = np.cumsum([0, *(c.rows for c in plan.chunks)])
+    if len(plan.read) != len(plan.chunks):
+        raise ValueError("the file's chunks were not all read")
+    firsts = np.cumsum([0, *(lines.rows for lines in plan.read)])
     of_chunk = np.searchsorted(firsts, wanted, side="right") - 1
     cut = np.flatnonzero(np.diff(of_chunk)) + 1
     out: dict[int, bytes] = {}
-    with pa.memory_map(str(plan.path)) as source:
-        data = source.read_buffer()
-
-        def read(at: np.ndarray) -> list[tuple[int, bytes]]:
+    with plan.path.open("rb", buffering=0) as file:
+        handle = file.fileno()
+        for at in np.split(wanted, cut) if len(wanted) else []:
             c = int(of_chunk[np.searchsorted(wanted, at[0])])
             chunk = plan.chunks[c]
-            text = np.frombuffer(data, np.uint8, count=chunk.stop - chunk.start, offset=chunk.start)
-            ends = np.flatnonzero(text == _NEWLINE)
-            if len(ends) < chunk.rows:  # the file's last line, without its line end
-                ends = np.append(ends, len(text))
-            local = at - int(firsts[c])
-            begin = np.where(local > 0, ends[local - 1] + 1, 0)
-            found = [
-                (row, text[b:e].tobytes())
-                for row, b, e in zip(at.tolist(), begin.tolist(), ends[local].tolist(), strict=True)
-            ]
-            _release(data, chunk.start, chunk.stop)
-            return [(row, line[:-1] if line.endswith(b"\r") else line) for row, line in found]
 
-        with ThreadPoolExecutor(2, thread_name_prefix="usage-csv-lines") as pool:
-            for found in pool.map(read, np.split(wanted, cut) if len(wanted) else []):
-                out.update(found)
+            def read(start: int, size: int, chunk: Chunk = chunk) -> np.ndarray:
+                return np.frombuffer(os.pread(handle, size, chunk.start + start), np.uint8)
+
+            begin, end = _line_spans(read, chunk.stop - chunk.start, at - int(firsts[c]), plan.read[c].ends)
+            for row, b, e in zip(at.tolist(), begin.tolist(), end.tolist(), strict=True):
+                line = os.pread(handle, e - b, chunk.start + b)
+                out[row] = line[:-1] if line.endswith(b"\r") else line
     return out
+
+
+def _line_spans(
+    read: Callable[[int, int], np.ndarray], size: int, rows: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of these lines (from 0, sorted) of a chunk of `size` bytes begins, and where
+    its line end (or the chunk's end) is; `ends`: the line ends in each `SPAN` bytes, `read`
+    gives the chunk's bytes from a place (a span's)."""
+    import numpy as np
+
+    through = np.cumsum(ends, dtype=np.int64)  # the line ends up to each span's end
+    total = int(through[-1]) if len(through) else 0
+    # Line r begins after the r-th line end (from 1) and ends at the (r + 1)-th, or the chunk's end.
+    numbers = np.union1d(rows[rows > 0], rows[rows < total] + 1)
+    spans = np.searchsorted(through, numbers)  # each one's span: the first to reach that many
+    where = np.empty(len(numbers), np.int64)
+    for part in np.split(np.arange(len(numbers)), np.flatnonzero(np.diff(spans)) + 1):
+        if not len(part):
+            continue
+        span = int(spans[part[0]])
+        found = np.flatnonzero(read(span * SPAN, SPAN) == _NEWLINE)
+        before = int(through[span - 1]) if span else 0
+        where[part] = span * SPAN + found[numbers[part] - before - 1]
+    at = dict(zip(numbers.tolist(), where.tolist(), strict=True))
+    begin = np.array([at[r] + 1 if r else 0 for r in rows.tolist()], np.int64)
+    end = np.array([at.get(r + 1, size) for r in rows.tolist()], np.int64)
+    return begin, end
