@@ -468,3 +468,36 @@ def test_lines_are_found_again_from_the_line_ends_counted_by_spans(seed: int) ->
     )
     found = [data[b:e].tobytes().decode().removesuffix("\r") for b, e in zip(begin, stop, strict=True)]
     assert found == [texts[r] for r in wanted]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_counts_as_text_are_read_as_duckdb_reads_them(seed: int) -> None:
+    """Counts of text (within quotes or not, empty, `""`, negative, of 0 to 8 or 15 characters):
+    the values DuckDB's TRY_CAST to DOUBLE gives; a value that is not digits after at most a minus
+    sign leaves the chunk to DuckDB."""
+    import duckdb
+    import pyarrow as pa
+
+    rnd = random.Random(seed)
+    longest = 8 if seed % 2 else 15
+    texts: list[str | None] = []
+    for _ in range(3000):
+        size = rnd.randrange(0, longest + 1)
+        digits = "".join(rnd.choice("0123456789") for _ in range(size))
+        if size >= 2 and rnd.random() < 0.1:
+            digits = "-" + digits[1:]
+        quoted = f'"{digits}"' if rnd.random() < 0.5 else digits
+        texts.append(quoted or None)
+    column = pa.array(texts, pa.string())
+    read = usage_csv_arrow._whole(column, usage_csv_arrow._offsets(column))
+    plain = [None if t is None else t.strip('"') or None for t in texts]
+    con = duckdb.connect()
+    duck = con.execute(
+        "SELECT CAST(TRY_CAST(t AS DOUBLE) AS BIGINT) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS u(t, i) ORDER BY i",
+        [plain],
+    ).fetchall()
+    assert read.to_pylist() == [d for (d,) in duck]
+    for bad in ("-", "1-2", "+5", "1.0", " 5", "5 ", "٣", "0x1F", '"-"'):
+        odd = pa.array([*texts[:50], bad, *texts[50:60]], pa.string())
+        with pytest.raises((usage_csv_arrow._Unsure, pa.ArrowInvalid)):
+            usage_csv_arrow._whole(odd, usage_csv_arrow._offsets(odd))
