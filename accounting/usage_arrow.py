@@ -247,13 +247,15 @@ class Cells:
         if not key_of:
             return found
         first = 0
-        flat = wanted.ravel()
+        known, table = -1, wanted[:, :0].ravel()  # whether each cell is wanted, per lines known
         for cells, count in self.batches:
-            combo, line = np.divmod(cells, count)
-            rows = np.flatnonzero(flat[combo * len(self.lines) + line])
+            if count != known:  # (a batch numbers its cells by the lines known then)
+                known, table = count, wanted[:, :count].ravel()
+            rows = np.flatnonzero(table[cells])
             for row in rows.tolist():
                 if first + row not in skip:
-                    found.append((first + row, key_of[int(combo[row]), int(line[row])]))
+                    combo, line = divmod(int(cells[row]), count)
+                    found.append((first + row, key_of[combo, line]))
                     if len(found) >= limit:
                         return found
             first += len(cells)

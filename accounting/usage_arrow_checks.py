@@ -307,10 +307,11 @@ def _kept(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
 
 def taken_table(proof: RowProof) -> pa.Table:
     """The rows the proof set aside, as one table of the pass's types (its text keys as
-    dictionaries again); a ValueError when the batches differ in their types."""
+    dictionaries again), of one chunk (summed again as one batch, not one per batch they came
+    from); a ValueError when the batches differ in their types."""
     import pyarrow as pa
 
-    table = pa.Table.from_batches(proof.taken)
+    table = pa.Table.from_batches(proof.taken).combine_chunks()
     for i, name in enumerate(table.schema.names):
         if name in _KEYS and pa.types.is_string(table.schema.field(i).type):
             table = table.set_column(i, name, table.column(i).dictionary_encode())
