@@ -414,23 +414,34 @@ def _bytes(column: pa.Array, offsets: np.ndarray) -> np.ndarray:
     return np.frombuffer(buffer, np.uint8)
 
 
-def _quoted(column: pa.Array, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """Which values are within quotes (checked: the two quotes, and no other in any value)."""
+def _quoted(
+    column: pa.Array, offsets: np.ndarray, data: np.ndarray, lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """Which values are within quotes (checked: the two quotes, and no other in any value);
+    `lengths`: the values' (`offsets`' differences), when already found."""
     import numpy as np
 
-    lengths = np.diff(offsets)
+    if lengths is None:
+        lengths = np.diff(offsets)
     quoted: np.ndarray = (lengths > 0) & (data[np.minimum(offsets[:-1], len(data) - 1)] == _QUOTE)
     count = int(np.count_nonzero(data[offsets[0] : offsets[-1]] == _QUOTE))
     if count:
-        ok = lengths[quoted] >= 2
-        ok &= data[offsets[1:][quoted] - 1] == _QUOTE
-        if not bool(ok.all()) or count != 2 * int(np.count_nonzero(quoted)):
+        within = int(np.count_nonzero(quoted))
+        if within == len(lengths):  # every value (a spreadsheet's export): no selection to make
+            ok = bool((lengths >= 2).all()) and bool((data[offsets[1:] - 1] == _QUOTE).all())
+        else:
+            ok = bool((lengths[quoted] >= 2).all()) and bool((data[offsets[1:][quoted] - 1] == _QUOTE).all())
+        if not ok or count != 2 * within:
             raise _Unsure("a quote inside a field")
     return quoted
 
 
 def _unquoted(
-    column: pa.Array, offsets: np.ndarray, controls: bool = True, quoted: np.ndarray | None = None
+    column: pa.Array,
+    offsets: np.ndarray,
+    controls: bool = True,
+    quoted: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
 ) -> pa.Array:
     """A text column as DuckDB reads it: the values within quotes without them, `""` NULL;
     `controls`: `_Unsure` at a control character (`start`: its forms are the proof's)."""
@@ -439,14 +450,15 @@ def _unquoted(
     import pyarrow.compute as pc
 
     data = _bytes(column, offsets)
+    if lengths is None:
+        lengths = np.diff(offsets)
     if quoted is None:
-        quoted = _quoted(column, offsets, data)
+        quoted = _quoted(column, offsets, data, lengths)
     if controls and bool((data[offsets[0] : offsets[-1]] < _BLANK).any()):
         raise _Unsure("a control character in a text")
     if not quoted.any():
         return column
-    lengths = np.diff(offsets)
-    if not bool((lengths[quoted] == 2).any()):
+    if not bool((lengths == 2).any()) or not bool((lengths[quoted] == 2).any()):
         # Each quote is the first or the last character of a value within quotes (`_quoted`):
         # trimming the quotes off the ends takes off exactly those (a third of the copy below).
         return pc.ascii_trim(column, '"')
@@ -475,19 +487,21 @@ def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     import pyarrow.compute as pc
 
     data = _bytes(column, offsets)
-    within = _quoted(column, offsets, data)
+    lengths = np.diff(offsets)
+    within = _quoted(column, offsets, data, lengths)
     quoted = int(np.count_nonzero(within))
     body = data[offsets[0] : offsets[-1]]
     minus = np.flatnonzero(body == ord("-"))
     if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + len(minus) + 2 * quoted != len(body):
         raise _Unsure("a number in another form than digits")
     if len(minus):  # each one first in its value (after its quote)
-        firsts = offsets[:-1] - offsets[0] + within
-        if not bool(np.isin(minus, firsts).all()):
+        firsts = offsets[:-1] - offsets[0] + within  # (in order: a value's first is past the last's)
+        value = np.searchsorted(firsts, minus, side="right") - 1
+        if not bool((firsts[np.maximum(value, 0)] == minus).all()):
             raise _Unsure("a number in another form than digits")
-    digits = _unquoted(column, offsets, controls=False, quoted=within) if quoted else column
-    if int(np.diff(_offsets(digits)).max()) > MAX_DIGITS:
+    if int((lengths - 2 * within).max()) > MAX_DIGITS:
         raise _Unsure("a number of many digits")
+    digits = _unquoted(column, offsets, controls=False, quoted=within, lengths=lengths) if quoted else column
     return pc.cast(digits, pa.int64())
 
 
