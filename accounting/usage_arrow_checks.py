@@ -669,6 +669,14 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
     data = np.frombuffer(column.buffers()[2], np.uint8) if len(column) else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
+    if len(column) and not column.null_count and int(lengths.min()) == int(lengths.max()):
+        length = int(lengths[0])  # (most batches: one length, no NULL)
+        if 19 <= length <= 19 + 7 + 6:
+            text = data[offsets[0] : offsets[-1]].reshape(len(column), length)
+            instants, odd = _matrix(column, text, length)
+            if odd is not None:
+                instants[odd] = 0
+            return instants, odd
     out = np.zeros(len(column), np.int64)
     unread = None if not column.null_count else ~_valid(column)  # type: ignore[operator]
     if not len(column):
@@ -732,14 +740,26 @@ def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
     month does not have, an hour past 23, a minute or a second past 59; the separators, checked
     here, pin the layout to the one `_layouts` reads.  None when a row is of another layout, or
     Arrow refuses one (`_layouts` then reads them and finds which)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     zulu = text.shape[1] == 20
+    if zulu and text.strides == (20, 1):  # bytes 4-7 `-MM-`, 8-11 `DD?H`, 12-15 `H:MM`, 16-19 `:SSZ`
+        words = text.view("<u4")
+        separators = (
+            (1, 0xFF0000FF, ord("-") | ord("-") << 24),
+            (3, 0x0000FF00, ord(":") << 8),
+            (4, 0xFF0000FF, ord(":") | ord("Z") << 24),
+        )
+        for at, mask, value in separators:
+            if not bool(((words[:, at] & np.uint32(mask)) == np.uint32(value)).all()):
+                return None
+    else:
+        for at, byte in ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"), *([(19, b"Z")] if zulu else [])):
+            if not bool((text[:, at] == ord(byte)).all()):
+                return None
     middle = text[:, 10]
-    for at, byte in ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"), *([(19, b"Z")] if zulu else [])):
-        if not bool((text[:, at] == ord(byte)).all()):
-            return None
     if not bool(((middle == ord(" ")) | (middle == ord("T"))).all()):
         return None
     kind = pa.timestamp("us", "UTC") if zulu else pa.timestamp("us")  # (no zone: its digits as UTC)

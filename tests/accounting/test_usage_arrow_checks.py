@@ -416,6 +416,7 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
     found, unread = usage_arrow_checks._stamps(column)
     expect = [None if odd is not None and odd[i] else v for i, v in enumerate(values.tolist())]
     assert [None if unread is not None and unread[i] else v for i, v in enumerate(found.tolist())] == expect
+    assert unread is None or not found[unread].any()  # (the rows not read: instant 0)
 
 
 def test_text_starts_read_as_duckdb_and_the_small_reader_read_them() -> None:
@@ -493,6 +494,7 @@ def test_a_column_of_starts_with_odd_rows_is_read_around_them(odd: int, zone: st
         except usage_arrow_checks._Unsure:
             read_alone.append(None)
     assert [None if unread is not None and unread[i] else int(v) for i, v in enumerate(values)] == read_alone
+    assert unread is None or not values[unread].any()  # (the rows not read: instant 0)
     duck = _duckdb_stamps([t or "" for t in texts])
     assert all(ours is None or ours == theirs for ours, theirs in zip(read_alone, duck, strict=True))
 
