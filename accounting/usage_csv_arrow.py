@@ -18,7 +18,8 @@ NULL too) is certain:
 - a header of plain names (letters, digits, `_`), each bare or within quotes, no byte-order mark;
 - every line ended by `\n`, or every line by `\r\n` when the header is (a `\r` elsewhere: DuckDB
   refuses the file), and none longer than a quarter of `usage.MAX_CSV_LINE` (some up to half of
-  it pass; none longer): counted on the file's bytes, a chunk holding as many rows as lines;
+  it pass; none longer): counted on each chunk's bytes just before it is parsed (`_lines`),
+  the chunk holding as many rows as lines;
 - pyarrow splits the fields with quoting off, at every comma and line end: a value within
   quotes comes with them and is taken out of them here, and a quote anywhere else (inside a
   field, a character after a closing quote, which pyarrow's quoting would keep where DuckDB
