@@ -30,7 +30,9 @@ def test_cluster_run_writes_the_local_runs_files(tmp_path: Path) -> None:
     try:
         with loopback_cluster(2, tmp_path / "logs") as cluster:
             pgid = cluster.scheduler_pid
-            assert sorted(process_group(pgid)) == sorted([cluster.scheduler_pid, *cluster.worker_pids])
+            # every process of the cluster in the one group stopped as one (which may also hold, for
+            # a moment, a short-lived helper a worker or the scheduler started: seen once in a full run)
+            assert {cluster.scheduler_pid, *cluster.worker_pids} <= set(process_group(pgid))
             _run(tmp_path / "cluster", "--cluster", cluster.address)
     except ClusterError as exc:  # the dask command-line tools are part of the dependencies
         pytest.fail(str(exc))
