@@ -685,14 +685,10 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     for length in np.flatnonzero(counts).tolist():
         if length < 19 or length > 19 + 7 + 6:  # no form read here
             unread = lengths == length if unread is None else unread | (lengths == length)
-        elif counts[length] == len(column):  # every row: the text as a matrix, as it is
-            text = data[offsets[0] : offsets[-1]].reshape(len(column), length)
-            out[:], odd = _matrix(column, text, length)
-            if odd is not None:
-                unread = odd if unread is None else unread | odd
         elif 8 * (len(column) - int(counts[length])) < len(column):  # a few rows of other lengths
-            # Arrow's filter takes them out (a copy of the rest's bytes, a third of NumPy's
-            # delete): the rest is a matrix again, and an array Arrow's cast may read.
+            # (or NULL: every row of one length without NULL is read above.) Arrow's filter takes
+            # them out (a copy of the rest's bytes, a third of NumPy's delete): the rest is a
+            # matrix again, and an array Arrow's cast may read.
             of_length = lengths == length
             if column.null_count:
                 of_length &= _valid(column)
@@ -723,9 +719,9 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _matrix(column: pa.Array, text: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """The instants of the rows of `column`, every one of `length` characters (`text`: the matrix
-    of their bytes), and the rows in no layout (None: none); read by Arrow's cast when it can
-    (not with a NULL among them), else by the layouts."""
+    """The instants of the rows of `column` (no NULL), every one of `length` characters (`text`:
+    the matrix of their bytes), and the rows in no layout (None: none); read by Arrow's cast when
+    it can, else by the layouts."""
     quick = _by_arrow(column, text) if length in (19, 20) else None
     if quick is not None:
         return quick, None

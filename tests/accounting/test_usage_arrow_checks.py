@@ -499,6 +499,28 @@ def test_a_column_of_starts_with_odd_rows_is_read_around_them(odd: int, zone: st
     assert all(ours is None or ours == theirs for ours, theirs in zip(read_alone, duck, strict=True))
 
 
+def test_a_null_start_whose_slot_holds_a_whole_start_is_not_read() -> None:
+    """Every slot of one length, one of them NULL (Arrow lets a NULL slot hold bytes): that row is
+    unread, instant 0, and the others are read as they are without it."""
+    import numpy as np
+
+    texts = [f"2026-03-{day:02d} 10:00:00Z" for day in range(1, 29)]
+    body = "".join(texts).encode()
+    offsets = np.arange(0, len(body) + 1, 20, dtype=np.int32)
+    valid = np.ones(len(texts), bool)
+    valid[5] = False
+    column = pa.Array.from_buffers(
+        pa.string(),
+        len(texts),
+        [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(offsets), pa.py_buffer(body)],
+    )
+    values, unread = usage_arrow_checks._stamps(column)
+    assert unread is not None and unread.tolist() == (~valid).tolist()
+    assert values[5] == 0
+    alone = usage_arrow_checks.stamps(pa.array(texts[:5] + texts[6:], pa.string()))
+    assert np.delete(values, 5).tolist() == alone.tolist()
+
+
 @pytest.mark.parametrize("text", ["2026-03-05 10:00:00 UTC", "2026-13-01 00:00:00", "2026-03-05 10:00:00+15"])
 def test_forms_the_small_reader_refuses_the_proof_refuses(text: str) -> None:
     with pytest.raises(_Unsure):
