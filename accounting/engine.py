@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from accounting.catalog import Catalog, Offer, load_catalog, pick_step
 from accounting.charges import (
@@ -32,6 +32,7 @@ from accounting.charges import (
     sms_item,
     subscription_item,
 )
+from accounting.errors import AccountingError
 from accounting.fleet import fleet_items
 from accounting.inventory import Inventory, InventoryIssue, Line, Month, check_lines, is_active
 from accounting.invoice import Invoice, Item, LineBill, Reject, RejectSummary
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from accounting.usage_parts import PartAggregates  # a run's parts, aggregated where written
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MAX_LISTED_REJECTS = 100_000
 
@@ -416,7 +418,7 @@ def _rate_run(
     reader = reader or UsageReader(usage)
     start, end = month_bounds(inventory.month.year, inventory.month.month)
     t0 = time.perf_counter()
-    groups = reader.aggregate(start, end, catalog.first_periods())
+    groups = _reading(reader, lambda: reader.aggregate(start, end, catalog.first_periods()))
     t1 = time.perf_counter()
     month = inventory.month
     active = [line for line in valid.values() if is_active(line, month)]
@@ -460,12 +462,23 @@ def _rate_run(
     t2 = time.perf_counter()
     if rated.rejected:
         keys = [RejectedKey(g.key, reason) for g, _, reason in rated.rejected if g.code is None]
-        listed = reader.list_rejects(start, end, keys, max_rejects)
+        listed = _reading(reader, lambda: reader.list_rejects(start, end, keys, max_rejects))
         invoice.rejects = [Reject(row, reason, file) for file, row, reason in listed]
+    reader.check_unchanged()  # (the invoice of a file changed while it was read is not given)
     t3 = time.perf_counter()
     timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}
     log.debug("rated %d rows: %s", rated.rows, timings)
     return RatingRun(catalog, inventory, valid, rated, invoice, timings)
+
+
+def _reading(reader: UsageReader | PartAggregates, work: Callable[[], _T]) -> _T:
+    """`work()` reading the usage; a file changed while it was read is named as such (`FileChanged`)
+    rather than by the error it caused (a row or a table missing, a file no longer readable)."""
+    try:
+        return work()
+    except (AccountingError, OSError, ValueError):
+        reader.check_unchanged()
+        raise
 
 
 def rate(inventory: Inventory, usage: UsageSource, catalog: Catalog | None = None) -> Invoice:

@@ -38,3 +38,14 @@ class UsageError(AccountingError):
     def __init__(self, source: str, reason: str) -> None:
         self.source, self.reason = source, reason
         super().__init__(f"{source}: {reason}")
+
+
+class FileChanged(UsageError):
+    """A usage file that changed while it was being read (written to, cut short, replaced or
+    removed): the rows read may come from two versions of it, so nothing rated from it stands."""
+
+    def __init__(self, path: object, what: str) -> None:
+        super().__init__(
+            str(path),
+            f"changed while it was being read ({what}): nothing was rated; rate it once it is complete",
+        )

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from accounting import usage_arrow
 from accounting.db import arrow_scans, duckdb
-from accounting.errors import UsageError
+from accounting.errors import FileChanged, UsageError
 from accounting.records import Dest, UsageType, Zone
 from accounting.usage_arrow import Settled
 
@@ -223,6 +223,7 @@ class UsageReader:
         self.name = "<table>"
         self.kind = "table"
         self.files: list[Path] = []
+        self._states: Sequence[FileState] = ()  # each file's state when first seen (`check_unchanged`)
         self.parquet_files: list[Path] = []
         self.csv_rejects = self.csv_scans = ""  # where DuckDB lists the CSV rows it could not parse
         self.csv_fields = 0
@@ -262,6 +263,7 @@ class UsageReader:
         else:
             paths = [Path(p) for p in source] if isinstance(source, list) else [Path(source)]
             self.files = _input_files(paths)
+            self._states = [file_state(p) for p in self.files]  # before anything is read
             self.name = str(source) if not isinstance(source, list) else _describe(self.files)
             if all(_is_csv(p) for p in self.files):
                 self._csv()
@@ -275,6 +277,20 @@ class UsageReader:
             )
         self.columns = self._columns()
         self.empty_columns, self.ranges = _parquet_statistics(self.con, self.parquet_files)
+
+    def check_unchanged(self) -> None:
+        """`FileChanged` when an input file is not as it was before it was first read: another
+        file in its place, another size, another time of change, or none.  Rows read before and
+        after a change (a file still being written, or cut short) would be rated together."""
+        for path, state in zip(self.files, self._states, strict=True):
+            try:
+                now = file_state(path)
+            except OSError as exc:
+                raise FileChanged(
+                    path, "removed" if isinstance(exc, FileNotFoundError) else str(exc)
+                ) from None
+            if now != state:
+                raise FileChanged(path, state.change(now))
 
     @property
     def several(self) -> bool:
@@ -1503,6 +1519,29 @@ def _is_arrow_table(source: object) -> bool:
 
 def _is_csv(path: Path) -> bool:
     return path.name.lower().endswith((".csv", ".csv.gz", ".txt"))
+
+
+class FileState(NamedTuple):
+    """What tells a file's content changed: the file itself (device, inode), its size, the time
+    of its last change."""
+
+    device: int
+    inode: int
+    size: int
+    changed: int  # ns
+
+    def change(self, now: FileState) -> str:
+        """How `now` differs from this state, in words."""
+        if (now.device, now.inode) != (self.device, self.inode):
+            return "another file now has its name"
+        if now.size != self.size:
+            return f"{self.size:,} bytes when first read, {now.size:,} now"
+        return "written to"
+
+
+def file_state(path: Path) -> FileState:
+    st = path.stat()
+    return FileState(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _input_files(paths: Sequence[Path]) -> list[Path]:

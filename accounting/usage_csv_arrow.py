@@ -2,8 +2,8 @@
 
 DuckDB reads a CSV file at 1-2 M rows/s here (its reader, then the row checks of
 `UsageReader._scan_sql` and the duplicate search of `UsageReader._dedupe`).  A file written in
-the plain forms below is read instead by pyarrow.csv, in chunks of whole lines parsed on two
-threads, each chunk a table of the columns as the pyarrow pass reads them from Parquet (keys as
+the plain forms below is read instead by pyarrow.csv, in chunks of whole lines (each read with
+`pread`: a file cut short while it is read says so, `FileChanged`) parsed on two threads, each chunk a table of the columns as the pyarrow pass reads them from Parquet (keys as
 dictionaries, counts as int64, `delivered` as bool) for `usage_arrow.table_rows`; the row proof
 of `usage_arrow_checks` checks every row as the pass reads it.  When every row passes, the
 pass's sums are the month's: no row is a reject, and the engine's rejects (an unknown line, a
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
+from accounting.errors import FileChanged
 
 if TYPE_CHECKING:
     import numpy as np
@@ -142,23 +144,22 @@ def csv_plan(path: Path, header: Sequence[str]) -> CsvPlan | None:
 def _plan(path: Path, header: list[str]) -> CsvPlan | None:
     if not path.name.lower().endswith((".csv", ".txt")) or path.stat().st_size < MIN_BYTES:
         return None
-    import pyarrow as pa
-
-    with pa.memory_map(str(path)) as source:
-        data = source.read_buffer()
-    head = _NAME.match(data.slice(0, min(len(data), 1 << 16)).to_pybytes())
-    if head is None:
-        raise _Unsure("a header of other forms than plain names")
-    names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
-    if names != header:
-        raise _Unsure("the header is not read alike")
-    crlf = bool(head.group(1))
-    chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(data, head.end()))]
-    sample = data.slice(head.end(), min(len(data) - head.end(), 1 << 16)).to_pybytes()
+    with path.open("rb", buffering=0) as file:
+        handle = file.fileno()
+        size = os.fstat(handle).st_size
+        head = _NAME.match(os.pread(handle, 1 << 16, 0))
+        if head is None:
+            raise _Unsure("a header of other forms than plain names")
+        names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
+        if names != header:
+            raise _Unsure("the header is not read alike")
+        crlf = bool(head.group(1))
+        chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, head.end()))]
+        sample = os.pread(handle, min(size - head.end(), 1 << 16), head.end())
     first = sample.split(b"\n")[:-1]
     # Room for a quarter more rows than lines as long as the first ones; at most a line of
     # empty fields per `len(header)` bytes (more: the proof's arrays are made larger).
-    body = len(data) - head.end()
+    body = size - head.end()
     guess = min(body * max(len(first), 1) // max(len(sample), 1) * 5 // 4, body // len(header)) + 1024
     # Counts in quotes on the first lines: read as text (pyarrow reads no DOUBLE in quotes here).
     at = [header.index(n) for n in NUMBERS if n in header]
@@ -171,15 +172,15 @@ def _plan(path: Path, header: list[str]) -> CsvPlan | None:
     return CsvPlan(path, header, chunks, quoted, crlf, guess, [])
 
 
-def _bounds(data: pa.Buffer, first: int) -> list[int]:
-    """Where the chunks start (after a line's end), and the file's end."""
+def _bounds(handle: int, size: int, first: int) -> list[int]:
+    """Where the chunks start (after a line's end), and the file's end (`size` bytes; `handle`:
+    the file open)."""
     import numpy as np
 
     out = [first]
-    size = len(data)
     while size - out[-1] > CHUNK_BYTES:
         at = out[-1] + CHUNK_BYTES
-        window = np.frombuffer(data.slice(at, min(size - at, 1 << 20)), np.uint8)
+        window = np.frombuffer(os.pread(handle, min(size - at, 1 << 20), at), np.uint8)
         ends = np.flatnonzero(window == _NEWLINE)
         if not len(ends):
             raise _Unsure("a line longer than 1 MiB")
@@ -224,28 +225,6 @@ def _lines(a: np.ndarray, crlf: bool) -> Lines:
     return Lines(total + int(a[-1] != _NEWLINE), counts)
 
 
-def _release(data: pa.Buffer, start: int, stop: int) -> None:
-    """The pages of bytes start to stop of the memory-mapped file dropped from the process (read
-    again from the page cache if touched): a file read whole would count in the process's
-    resident memory (1.6 GiB for 30 M rows)."""
-    import ctypes
-    import mmap
-
-    page = mmap.PAGESIZE
-    first = -(-(data.address + start) // page) * page
-    last = (data.address + stop) // page * page
-    if last <= first:
-        return
-    try:
-        madvise = ctypes.CDLL(None).madvise
-    except (OSError, AttributeError):
-        return
-    madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
-
-
-_MADV_DONTNEED = 4  # Linux (mman.h): the mapping's pages dropped, read again when touched
-
-
 def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
     """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads),
     each chunk's lines kept in `plan.read` as its table is given; `_Unsure` at a chunk not in
@@ -253,11 +232,13 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
     import pyarrow as pa
 
     plan.read.clear()
-    with pa.memory_map(str(plan.path)) as source:
-        data = source.read_buffer()
+    # Each chunk read with `pread` into a buffer of its own, not through a memory map of the
+    # file: a file cut short while it is read gives a short read here (`FileChanged`), where a
+    # mapping's missing pages killed the process (SIGBUS).  As fast: 99-100 ms a chunk either way.
+    with pa.OSFile(str(plan.path), "r", memory_pool=pa.default_memory_pool()) as source:
         if not threads:
             for chunk in plan.chunks:
-                table, lines = _table(data, chunk, plan)
+                table, lines = _table(source, chunk, plan)
                 plan.read.append(lines)
                 yield table
             return
@@ -265,7 +246,7 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
         pending: deque[Future[tuple[pa.Table, Lines]]] = deque()
         try:
             for chunk in plan.chunks:
-                pending.append(pool.submit(_table, data, chunk, plan))
+                pending.append(pool.submit(_table, source, chunk, plan))
                 if len(pending) > AHEAD:
                     table, lines = pending.popleft().result()
                     plan.read.append(lines)
@@ -280,7 +261,7 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
             pool.shutdown(wait=True)
 
 
-def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Lines]:
+def _table(source: pa.NativeFile, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Lines]:
     """One chunk's rows: keys as dictionaries, numbers as int64, `delivered` as bool, the rest
     as text, each value as DuckDB reads it, and its lines; `_Unsure` when one is not in the
     forms read here.
@@ -292,13 +273,10 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Line
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    try:
-        lines = _lines(
-            np.frombuffer(data, np.uint8, count=chunk.stop - chunk.start, offset=chunk.start), plan.crlf
-        )
-    except _Unsure:
-        _release(data, chunk.start, chunk.stop)
-        raise
+    data = source.read_at(chunk.stop - chunk.start, chunk.start)
+    if len(data) != chunk.stop - chunk.start:
+        raise FileChanged(plan.path, "cut short")
+    lines = _lines(np.frombuffer(data, np.uint8), plan.crlf)
     text = pa.dictionary(pa.int32(), pa.string())
     kinds = {**dict.fromkeys(KEYS, text), "delivered": text}
     if not plan.quoted:
@@ -308,7 +286,7 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Line
 
     def read() -> pa.Table:
         return pacsv.read_csv(
-            pa.BufferReader(data.slice(chunk.start, chunk.stop - chunk.start)),
+            pa.BufferReader(data),
             read_options=pacsv.ReadOptions(
                 column_names=header, use_threads=False, block_size=chunk.stop - chunk.start + 1
             ),
@@ -330,7 +308,6 @@ def _table(data: pa.Buffer, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Line
             raise
         kinds.update(dict.fromkeys(NUMBERS, pa.string()))  # counts in quotes further on: as text
         table = read()
-    _release(data, chunk.start, chunk.stop)
     if table.num_rows != lines.rows or not table.num_rows:
         raise _Unsure("a chunk of other rows than lines")
     table = table.combine_chunks()
@@ -552,9 +529,8 @@ def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
     """The text of these rows (from 0), as written, without their line ends, once every chunk was
     read: each row found from the line ends its chunk's parse counted by spans (`Lines`), only
     the spans that hold a row's line end read again from the file (a few thousand bytes a row;
-    reading them through the memory map cost a page fault each, twice the time)."""
-    import os
-
+    read through a memory map of the file, each cost a page fault, twice the time).  `FileChanged`
+    when the file has fewer bytes than its chunks now."""
     import numpy as np
 
     wanted = np.unique(np.asarray(rows, np.int64))
@@ -571,13 +547,22 @@ def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
             chunk = plan.chunks[c]
 
             def read(start: int, size: int, chunk: Chunk = chunk) -> np.ndarray:
-                return np.frombuffer(os.pread(handle, size, chunk.start + start), np.uint8)
+                size = min(size, chunk.stop - chunk.start - start)  # (the chunk's last span)
+                return np.frombuffer(_pread(handle, size, chunk.start + start, plan.path), np.uint8)
 
             begin, end = _line_spans(read, chunk.stop - chunk.start, at - int(firsts[c]), plan.read[c].ends)
             for row, b, e in zip(at.tolist(), begin.tolist(), end.tolist(), strict=True):
-                line = os.pread(handle, e - b, chunk.start + b)
+                line = _pread(handle, e - b, chunk.start + b, plan.path)
                 out[row] = line[:-1] if line.endswith(b"\r") else line
     return out
+
+
+def _pread(handle: int, size: int, at: int, path: Path) -> bytes:
+    """`size` bytes of the file from `at`; `FileChanged` when it has fewer now."""
+    data = os.pread(handle, size, at)
+    if len(data) != size:
+        raise FileChanged(path, "cut short")
+    return data
 
 
 def _line_spans(

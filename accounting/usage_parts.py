@@ -413,6 +413,12 @@ class PartAggregates:
                 usage._add(groups, g)
         return list(groups.values())
 
+    def check_unchanged(self) -> None:
+        """As `UsageReader.check_unchanged`, for the files when they were read as one (the parts'
+        sums were made by the run's shards as they wrote the files)."""
+        if self._reader is not None:
+            self._reader.check_unchanged()
+
     def list_rejects(
         self,
         month_start: datetime,

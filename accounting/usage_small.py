@@ -47,6 +47,7 @@ from accounting.usage import (
     UsageSource,
     _judge,
     _sql_safe,
+    file_state,
     group_key,
 )
 
@@ -244,6 +245,7 @@ class SmallUsageReader(UsageReader):
         self.name = str(path)
         self.kind = kind
         self.files = [path]
+        self._states = ()  # (set by `small_reader`: the file before it was read)
         self._rows = rows
 
     def aggregate(
@@ -323,15 +325,21 @@ def small_reader(source: UsageSource) -> SmallUsageReader | None:
     if not csv and not name.endswith(".parquet"):
         return None
     try:
-        if not path.is_file() or path.stat().st_size > (MAX_BYTES if csv else MAX_PARQUET_BYTES):
+        if not path.is_file():
+            return None
+        state = file_state(path)
+        if state.size > (MAX_BYTES if csv else MAX_PARQUET_BYTES):
             return None
         data = path.read_bytes()
     except OSError:
         return None  # the reader says why
     try:
-        return _csv(path, data) if csv else _parquet(path, data)
+        reader = _csv(path, data) if csv else _parquet(path, data)
     except _Unsure:
         return None
+    if reader is not None:
+        reader._states = [state]  # (`check_unchanged`: the file as it was before it was read)
+    return reader
 
 
 def _csv(path: Path, data: bytes) -> SmallUsageReader | None:

@@ -43,6 +43,9 @@ class Aggregated:
     def list_rejects(self, *_: Any, **__: Any) -> list[tuple[str | None, int, str]]:
         return []
 
+    def check_unchanged(self) -> None:
+        """No file read: nothing that may change."""
+
 
 def bench_month(lines: int, seed: int = 2026) -> tuple[dict[str, Any], list[Group]]:
     """The accounting bench's inventory (scaled to `lines`) and a month of aggregates for it."""
