@@ -41,7 +41,7 @@ import functools
 import logging
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -141,6 +141,7 @@ class RowProof:
         # take their sums back out and have DuckDB check them (`UsageReader._set_aside`).
         self.set_aside: list[int] = []
         self.taken: list[pa.RecordBatch] = []
+        self.meanwhile: Future[Any] | None = None  # `finish`'s work beside the sort
 
     def __call__(self, batch: pa.RecordBatch) -> None:
         """One batch's rows checked (`_Unsure` at the first that may fail, maybe a batch or two
@@ -180,10 +181,13 @@ class RowProof:
             new[: len(old)] = old
             setattr(self, name, new)
 
-    def finish(self, rows: int | None = None) -> bool:
+    def finish(self, rows: int | None = None, meanwhile: Callable[[], Any] | None = None) -> bool:
         """True when every row was checked and no two rows are alike (see the module's text).
         Called once, whether the pass ended or gave up.  `clean` and `repeats` tell the rest.
-        `rows`: when the rows grow as they are read, how many there are (None: not all read)."""
+        `rows`: when the rows grow as they are read, how many there are (None: not all read).
+        `meanwhile`: work run on a thread of its own while the hashes are sorted, once every row
+        is checked and clean (its future: `self.meanwhile`); the sort leaves the interpreter's
+        lock free, and a core half idle."""
         import numpy as np
 
         try:
@@ -198,6 +202,10 @@ class RowProof:
             except (_Unsure, OSError, ValueError) as exc:
                 log.debug("the rows are left to DuckDB's checks: %s", exc)
                 self.clean = False
+            if self.clean and meanwhile is not None:
+                aside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-meanwhile")
+                self.meanwhile = aside.submit(meanwhile)
+                aside.shutdown(wait=False)  # (its thread ends with the work)
             return self._answer()  # (the checks' thread sorts half the hashes)
         finally:
             if self._pool is not None:
