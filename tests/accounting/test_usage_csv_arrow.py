@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,33 @@ def test_each_row_that_may_fail_is_set_aside_for_duckdb(
     taken = _Taken(monkeypatch)
     assert _same_both_ways(path, monkeypatch) == [True, True]
     assert taken.aside[:2] == [[row - 2], [row - 2]]  # (the header is row 1)
+
+
+def test_the_rows_set_aside_are_read_again_beside_the_proofs_sort(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their lines are read again and split on a thread of their own while the proof's hashes
+    are sorted, on two threads and on one; the listing is still DuckDB's."""
+    rnd = random.Random(8)
+    text = csv_with_columns(rnd, {"line", "bytes_up", "bytes_down", "duration_s", "zone", "session"})
+    rows = _data_rows(text)[:3]
+    for row in rows:
+        text = SET_ASIDE["a negative count"](text, row)
+    path = tmp_path / "usage.csv"
+    path.write_text(text)
+    real = UsageReader._csv_fields_of
+    threads: list[str] = []
+
+    def spy(self: UsageReader, plan: Any, asked: list[int]) -> Any:
+        threads.append(threading.current_thread().name)
+        assert asked == [r - 2 for r in rows]  # every row set aside, once the checks are done
+        return real(self, plan, asked)
+
+    monkeypatch.setattr(UsageReader, "_csv_fields_of", spy)
+    for workers in (2, 1):
+        threads.clear()
+        assert _same_both_ways(path, monkeypatch, workers) == [True, True]
+        assert len(threads) == 2 and all(t.startswith("usage-meanwhile") for t in threads), threads
 
 
 @pytest.mark.parametrize("case", sorted(DECLINED))
