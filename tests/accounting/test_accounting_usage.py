@@ -13,6 +13,7 @@ import pytest
 
 from accounting import UsageError, inventory_from_dict, rate
 from accounting.records import UsageRecord, UsageType, Zone
+from accounting.usage import ARROW_TABLE_ROWS
 from accounting.usage_table import usage_table
 from accounting.usage_writer import UsageWriter
 
@@ -232,3 +233,30 @@ def test_huge_values_are_malformed_not_fatal_and_stray_columns_are_ignored() -> 
         (3, f"malformed value: bytes_up/bytes_down '{10**17}'/'0'"),
     ]
     assert {i.code: str(i.amount) for i in invoice.lines[0].items} == {"subscription": "5.50", "sms": "0.07"}
+
+
+def test_a_large_table_of_text_reaches_duckdb_as_arrow_where_only_its_engine_is_loaded(
+    tmp_path: Path,
+) -> None:
+    """`m2msim rate` loads DuckDB's engine without the package's Python layer: a temporary table
+    of many rows of text (the lines of rows set aside) is sent as Arrow all the same."""
+    import subprocess
+    import sys
+
+    usage = tmp_path / "u.csv"
+    usage.write_text("line,type,start\nA,sms,2026-03-02T10:00:00Z\n", encoding="utf-8")
+    code = f"""
+import sys
+import pyarrow
+from accounting import usage
+reader = usage.UsageReader({str(usage)!r})
+assert "duckdb" not in sys.modules, "the package's layer is loaded: not as m2msim rate runs"
+rows = [(str(i), None if i % 7 == 0 else "x") for i in range(usage.ARROW_TABLE_ROWS)]
+reader._table("many", ["a", "b"], rows)
+print(reader.con.execute("SELECT count(*), count(b), max(a::INT) FROM many").fetchone())
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    n = ARROW_TABLE_ROWS
+    assert done.stdout.strip() == str((n, n - len(range(0, n, 7)), n - 1))
