@@ -231,11 +231,27 @@ def _rate_child(path: str, queue: Any, arrow: bool = True) -> None:
 def rate_in_child(path: Path, arrow: bool = True) -> dict[str, Any]:
     """One rating of the file in a fresh process: wall and CPU seconds, peak RSS, the invoice's
     total; `arrow`: a settled Parquet month aggregated by pyarrow (else by DuckDB)."""
+    return _in_child(_rate_child, str(path), arrow)
+
+
+def _in_child(target: Any, *args: Any) -> dict[str, Any]:
+    """`target(*args, queue)`'s answer, run in a fresh process; a child that dies without one
+    (a crash in the code measured) stops the bench with its exit status instead of hanging it."""
+    import queue as queues
+
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_rate_child, args=(str(path), queue, arrow))
+    proc = ctx.Process(target=target, args=(args[0], queue, *args[1:]))
     proc.start()
-    result: dict[str, Any] = queue.get()
+    while True:
+        try:
+            result: dict[str, Any] = queue.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if not proc.is_alive() and queue.empty():
+                raise RuntimeError(
+                    f"{target.__name__}({args[0]}): the child exited {proc.exitcode} without an answer"
+                ) from None
     proc.join()
     return result
 
@@ -383,13 +399,7 @@ def _bare_child(path: str, queue: Any) -> None:
 def bare_in_child(path: Path) -> dict[str, Any]:
     """One bare DuckDB aggregate over the file (per line, the sum of rounded ko), types as DuckDB
     detects them, in a fresh process with the rating's threads and memory limit."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_bare_child, args=(str(path), queue))
-    proc.start()
-    result: dict[str, Any] = queue.get()
-    proc.join()
-    return result
+    return _in_child(_bare_child, str(path))
 
 
 def _tiny(tmp: Path) -> Path:
