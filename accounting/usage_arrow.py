@@ -234,15 +234,16 @@ class Cells:
         lines: dict[str, list[int]] = {}
         for code, value in enumerate(self.lines):
             lines.setdefault(str(value or ""), []).append(code)
+        by_rest: dict[tuple[Any, ...], list[Key]] = {}  # the keys by all but their line
+        for key in keys:
+            by_rest.setdefault(key[1:], []).append(key)
         wanted = np.zeros((len(self.combos), len(self.lines)), bool)
         key_of: dict[tuple[int, int], Key] = {}
         for c, (type_, zone, dest, deliv) in enumerate(self.combos):
-            rest = group_key("", type_, zone or "fr", dest, deliv)[1:]
-            for key in keys:
-                if key[1:] == rest:
-                    for code in lines.get(key[0], ()):
-                        wanted[c, code] = True
-                        key_of[c, code] = key
+            for key in by_rest.get(group_key("", type_, zone or "fr", dest, deliv)[1:], ()):
+                for code in lines.get(key[0], ()):
+                    wanted[c, code] = True
+                    key_of[c, code] = key
         found: list[tuple[int, Key]] = []
         if not key_of:
             return found
