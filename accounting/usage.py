@@ -658,10 +658,8 @@ class UsageReader:
 
         reads: list[usage_csv_arrow.CsvRead] = []
 
-        def aside(rows: list[int]) -> list[tuple[int, tuple[str | None, ...]]]:
-            return self._csv_fields_of(plan, rows)
-
         def read(periods: Sequence[int]) -> usage_arrow.SettledRows | None:
+            aside = partial(self._csv_fields_of, plan)  # (the rows set aside, beside the sort)
             found = usage_csv_arrow.settled_rows(plan, month_start, month_end, periods, threads, aside)
             if found is None:
                 return None

@@ -41,6 +41,7 @@ from accounting.usage import (
     MAX_SECONDS,
     REQUIRED,
     ROW_REASONS,
+    FileState,
     Group,
     RejectedKey,
     UsageReader,
@@ -241,11 +242,12 @@ class SmallUsageReader(UsageReader):
     """A small file's rows held in Python (see the module's text): what `UsageReader` gives the
     rating (`aggregate`, `list_rejects`), without a DuckDB connection of its own."""
 
-    def __init__(self, path: Path, kind: str, rows: list[_Row]) -> None:  # nothing of the base's
+    def __init__(self, path: Path, kind: str, rows: list[_Row], state: FileState) -> None:
+        # (nothing of the base's set-up; `state`: the file before it was read, `check_unchanged`)
         self.name = str(path)
         self.kind = kind
         self.files = [path]
-        self._states = ()  # (set by `small_reader`: the file before it was read)
+        self._states = [state]
         self._rows = rows
 
     def aggregate(
@@ -334,15 +336,13 @@ def small_reader(source: UsageSource) -> SmallUsageReader | None:
     except OSError:
         return None  # the reader says why
     try:
-        reader = _csv(path, data) if csv else _parquet(path, data)
+        rows = _csv(data) if csv else _parquet(path, data)
     except _Unsure:
         return None
-    if reader is not None:
-        reader._states = [state]  # (`check_unchanged`: the file as it was before it was read)
-    return reader
+    return None if rows is None else SmallUsageReader(path, "csv" if csv else "parquet", rows, state)
 
 
-def _csv(path: Path, data: bytes) -> SmallUsageReader | None:
+def _csv(data: bytes) -> list[_Row] | None:
     if len(data) > MAX_BYTES or data.translate(None, _PLAIN):
         return None
     lines = data.decode("ascii").split("\n")
@@ -365,7 +365,7 @@ def _csv(path: Path, data: bytes) -> SmallUsageReader | None:
         if len(fields) != width:
             return None  # a malformed row: DuckDB's reader lists it
         records.append(tuple(f or None for f in fields))
-    return SmallUsageReader(path, "csv", _rows(header, records))
+    return _rows(header, records)
 
 
 def _rows(header: Sequence[str], records: Sequence[tuple[str | None, ...]]) -> list[_Row]:
@@ -380,7 +380,7 @@ def _rows(header: Sequence[str], records: Sequence[tuple[str | None, ...]]) -> l
     return rows
 
 
-def _parquet(path: Path, data: bytes) -> SmallUsageReader | None:
+def _parquet(path: Path, data: bytes) -> list[_Row] | None:
     """A small Parquet file's rows as DuckDB writes their values as text (one query), when its
     columns are of types whose text reads back as the rating reads the values."""
     if FOOTER_KEY in data:
@@ -390,7 +390,7 @@ def _parquet(path: Path, data: bytes) -> SmallUsageReader | None:
         names, rows = decoded
         if not set(names) >= set(REQUIRED):
             return None
-        return SmallUsageReader(path, "parquet", _rows(names, rows))
+        return _rows(names, rows)
     con = duckdb.connect(":memory:", config={"threads": "1"})
     try:
         con.execute("SET TimeZone = 'UTC'")  # timestamps with a time zone written in UTC
@@ -407,4 +407,4 @@ def _parquet(path: Path, data: bytes) -> SmallUsageReader | None:
         con.close()
     if len(records) > MAX_PARQUET_ROWS:
         return None
-    return SmallUsageReader(path, "parquet", _rows(list(types), records))
+    return _rows(list(types), records)
