@@ -475,7 +475,7 @@ def _table_batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
 
 def _guarded(run: Callable[[], SettledRows | None]) -> SettledRows | None:
     try:
-        with _system_pool():
+        with _pass_pool():
             return run()
     except (UnicodeDecodeError, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the settled aggregate left to DuckDB: %s", exc)
@@ -487,17 +487,26 @@ _POOL: list[Any] = [0, None]  # passes under way (threads of a Dask worker), the
 
 
 @contextlib.contextmanager
-def _system_pool() -> Iterator[None]:
-    """pyarrow's buffers from the C library's allocator while a pass runs: with pyarrow's default
-    (mimalloc) the first pass of a process cost 2-3 times the CPU of the next (0.8-1.1 CPU-s
-    against 0.4 for 3 M rows).  The default is process-wide: set by the first pass, restored by
-    the last (a buffer is freed by the pool that made it, whichever is the default then)."""
+def _pass_pool() -> Iterator[None]:
+    """pyarrow's buffers from its jemalloc pool while a pass runs (the C library's where this
+    pyarrow has none).  With pyarrow's default (mimalloc) the first pass of a process cost 2-3
+    times the CPU of the next (0.8-1.1 CPU-s against 0.4 for 3 M rows).  With the C library's,
+    every buffer Arrow grows or shrinks (a text column's values while they are decoded, each
+    column's buffer cut to its length at the end) is copied whole to a new block: Arrow's
+    system allocator cannot `realloc` and keep its 64-byte alignment; jemalloc grows and shrinks
+    in place.  30 M rows, one process each in turns, wall / CPU-s against the C library's: a
+    pyarrow Parquet month with text starts 3.45 / 6.2 s against 3.49 / 6.26 (pyarrow's reading
+    2.39 CPU-s against 2.58), with 0.1 % rejects 4.21-4.29 s against 4.48-4.62, a CSV with
+    0.1 % rejects 9.54-9.59 s against 9.85 (peak 0.96 GiB against 1.32), the simulator's CSV
+    7.27-7.64 s against 7.41-7.98; the other shapes 0.02-0.05 s sooner.  The default is
+    process-wide: set by the first pass, restored by the last (a buffer is freed by the pool
+    that made it, whichever is the default then)."""
     import pyarrow as pa
 
     with _POOL_LOCK:
         if not _POOL[0]:
             _POOL[1] = pa.default_memory_pool()
-            pa.set_memory_pool(pa.system_memory_pool())
+            pa.set_memory_pool(pass_pool())
             _kept_heap(True)
         _POOL[0] += 1
     try:
@@ -509,6 +518,17 @@ def _system_pool() -> Iterator[None]:
             if not _POOL[0]:
                 pa.set_memory_pool(_POOL[1])
                 _kept_heap(False)
+
+
+def pass_pool() -> pa.MemoryPool:
+    """The memory pool of a pass's buffers: pyarrow's jemalloc pool, or the C library's where
+    this pyarrow was built without jemalloc."""
+    import pyarrow as pa
+
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.system_memory_pool()
 
 
 _PAGES: list[Any] = [0, True]  # holders of `small_pages`, NumPy's setting to restore
@@ -703,7 +723,7 @@ class _RowGroups:
             # The file opened here, its column chunks read into buffers of the pass's pool: opened
             # by pyarrow from its path, they came from Arrow's own default pool (mimalloc), which
             # gave their pages back between row groups, to be faulted in again (430 MB of 30 M
-            # rows with text starts; 0.15 CPU-s in the kernel).  pre_buffer=False: each column
+            # rows with text starts; 0.15 CPU-s in the kernel; `_pass_pool`).  pre_buffer=False: each column
             # chunk read as it is decoded (with pre_buffer, 5-10 % more CPU here).
             source = pa.OSFile(str(self.files[f]), "r", memory_pool=pa.default_memory_pool())
             with _OPEN_LOCK:

@@ -635,6 +635,32 @@ def test_numpy_asks_for_no_huge_pages_while_a_pass_and_its_proof_run(
         usage_arrow.huge_pages(previous)
 
 
+def test_a_pass_reads_into_the_pass_pool_and_gives_the_default_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a pass runs, pyarrow's default pool is the pass's (jemalloc where pyarrow has it:
+    Arrow grows and shrinks its buffers there without copying them); the default the process
+    had is back after the rating."""
+    seen: list[str] = []
+    check = usage_arrow_checks.RowProof._check
+
+    def spy(proof: usage_arrow_checks.RowProof, batch: pa.RecordBatch) -> None:
+        seen.append(pa.default_memory_pool().backend_name)
+        check(proof, batch)
+
+    monkeypatch.setattr(usage_arrow_checks.RowProof, "_check", spy)
+    try:
+        pa.jemalloc_memory_pool()
+        wanted = "jemalloc"
+    except NotImplementedError:
+        wanted = "system"
+    assert usage_arrow.pass_pool().backend_name == wanted
+    before = pa.default_memory_pool().backend_name
+    _rated(_clean_file(tmp_path, 2), True, monkeypatch)
+    assert len(seen) > 1 and set(seen) == {wanted}
+    assert pa.default_memory_pool().backend_name == before
+
+
 def test_too_many_rows_alike_leave_the_duplicate_search_to_duckdb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
