@@ -176,17 +176,18 @@ def _plan(path: Path, header: list[str]) -> CsvPlan | None:
 
 def _bounds(handle: int, size: int, first: int) -> list[int]:
     """Where the chunks start (after a line's end), and the file's end (`size` bytes; `handle`:
-    the file open)."""
-    import numpy as np
-
+    the file open).  Each chunk's first line end is looked for in the next `SPAN` bytes, then
+    in the next MiB (reading a MiB at each of a 2 GB file's 119 chunks took 0.07-0.12 s, on
+    one core, before the pass could start)."""
     out = [first]
     while size - out[-1] > CHUNK_BYTES:
         at = out[-1] + CHUNK_BYTES
-        window = np.frombuffer(os.pread(handle, min(size - at, 1 << 20), at), np.uint8)
-        ends = np.flatnonzero(window == _NEWLINE)
-        if not len(ends):
-            raise _Unsure("a line longer than 1 MiB")
-        out.append(at + int(ends[0]) + 1)
+        end = os.pread(handle, min(size - at, SPAN), at).find(b"\n")
+        if end < 0:
+            end = os.pread(handle, min(size - at, 1 << 20), at).find(b"\n")
+            if end < 0:
+                raise _Unsure("a line longer than 1 MiB")
+        out.append(at + end + 1)
     if out[-1] < size:
         out.append(size)
     return out

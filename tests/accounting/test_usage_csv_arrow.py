@@ -12,6 +12,7 @@ DuckDB to check; and the rating is still the same both ways.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -529,3 +530,32 @@ def test_counts_as_text_are_read_as_duckdb_reads_them(seed: int) -> None:
         odd = pa.array([*texts[:50], bad, *texts[50:60]], pa.string())
         with pytest.raises((usage_csv_arrow._Unsure, pa.ArrowInvalid)):
             usage_csv_arrow._whole(odd, usage_csv_arrow._offsets(odd))
+
+
+@pytest.mark.parametrize("long_line", [0, SPAN - 1, SPAN + 1, 3 * SPAN, (1 << 20) + 10])
+def test_chunks_start_after_the_first_line_end_past_each_cut(
+    tmp_path: Path, long_line: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk starts after the first line end at or past its cut, whether that end is in the
+    next `SPAN` bytes or further (a line longer than `SPAN` across the cut); no line end in the
+    MiB past a cut leaves the file to DuckDB."""
+    rnd = random.Random(long_line)
+    lines = [b"x" * rnd.randrange(1, 200) for _ in range(400)]
+    lines[150] = b"y" * long_line
+    body = b"\n".join(lines) + b"\n"
+    path = tmp_path / "u.csv"
+    path.write_bytes(b"a\n" + body)
+    cut = 2 + sum(len(line) + 1 for line in lines[:150]) + 5  # 5 bytes into the long line
+    monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", cut - 2)
+    with path.open("rb") as file:
+        if long_line > 1 << 20:
+            with pytest.raises(usage_csv_arrow._Unsure, match="longer than 1 MiB"):
+                usage_csv_arrow._bounds(file.fileno(), len(body) + 2, 2)
+            return
+        bounds = usage_csv_arrow._bounds(file.fileno(), len(body) + 2, 2)
+    data = path.read_bytes()
+    assert bounds[0] == 2 and bounds[-1] == len(data)
+    assert all(data[b - 1 : b] == b"\n" for b in bounds[1:])
+    ends = [i + 1 for i, c in enumerate(data) if c == 10]
+    for before, after in itertools.pairwise(bounds[:-1]):
+        assert after == min(e for e in ends if e > before + usage_csv_arrow.CHUNK_BYTES)
