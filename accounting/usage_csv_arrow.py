@@ -574,15 +574,32 @@ def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
             c = int(of_chunk[np.searchsorted(wanted, at[0])])
             chunk = plan.chunks[c]
 
-            def read(start: int, size: int, chunk: Chunk = chunk) -> np.ndarray:
+            spans: dict[int, bytes] = {}  # the spans read, by where they start in the chunk
+
+            def read(
+                start: int, size: int, chunk: Chunk = chunk, spans: dict[int, bytes] = spans
+            ) -> np.ndarray:
                 size = min(size, chunk.stop - chunk.start - start)  # (the chunk's last span)
-                return np.frombuffer(_pread(handle, size, chunk.start + start, plan.path), np.uint8)
+                data = spans[start] = _pread(handle, size, chunk.start + start, plan.path)
+                return np.frombuffer(data, np.uint8)
 
             begin, end = _line_spans(read, chunk.stop - chunk.start, at - int(firsts[c]), plan.read[c].ends)
             for row, b, e in zip(at.tolist(), begin.tolist(), end.tolist(), strict=True):
-                line = _pread(handle, e - b, chunk.start + b, plan.path)
+                line = _within(spans, b, e)  # (a line within a span read above: taken from it)
+                if line is None:  # across spans
+                    line = _pread(handle, e - b, chunk.start + b, plan.path)
                 out[row] = line[:-1] if line.endswith(b"\r") else line
     return out
+
+
+def _within(spans: dict[int, bytes], begin: int, end: int) -> bytes | None:
+    """The bytes from `begin` to `end` when the span read that holds the line end at `end`
+    (`spans`, by where each starts) holds them all; else None."""
+    first = end // SPAN * SPAN
+    span = spans.get(first)
+    if span is not None and first <= begin and end <= first + len(span):
+        return span[begin - first : end - first]
+    return None
 
 
 def _pread(handle: int, size: int, at: int, path: Path) -> bytes:

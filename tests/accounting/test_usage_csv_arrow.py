@@ -559,3 +559,33 @@ def test_chunks_start_after_the_first_line_end_past_each_cut(
     ends = [i + 1 for i, c in enumerate(data) if c == 10]
     for before, after in itertools.pairwise(bounds[:-1]):
         assert after == min(e for e in ends if e > before + usage_csv_arrow.CHUNK_BYTES)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rows_read_again_are_the_lines_of_the_file(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lines` gives each row's line as written (no line end), whether the line lies within the
+    span of bytes read to find it or across two (a long field), the file's last line with or
+    without its line end, in chunks of a few lines."""
+    rnd = random.Random(seed)
+    text = csv_with_columns(rnd, {"session", "duration_s"})
+    for row in rnd.sample(_data_rows(text), 12):  # lines across the spans
+        text = replace_field(text, row, "session", lambda v: "s" * rnd.randrange(SPAN // 2, 2 * SPAN))
+    raw = text.encode()
+    if seed % 2:
+        raw = raw.rstrip(b"\n")
+    path = tmp_path / "usage.csv"
+    path.write_bytes(raw)
+    monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
+    monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3 * SPAN)
+    header = raw.split(b"\n", 1)[0].decode().replace('"', "").split(",")
+    plan = usage_csv_arrow.csv_plan(path, header)
+    assert plan is not None and len(plan.chunks) > 3
+    for _ in usage_csv_arrow.tables(plan, threads=False):
+        pass
+    written = raw.split(b"\n")[1:]
+    if not seed % 2:
+        written = written[:-1]  # (after the last line end)
+    wanted = sorted({0, len(written) - 1, *rnd.sample(range(len(written)), 60)})
+    assert usage_csv_arrow.lines(plan, wanted) == {r: written[r] for r in wanted}
