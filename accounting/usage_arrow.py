@@ -518,6 +518,7 @@ def _pass_pool() -> Iterator[None]:
             if not _POOL[0]:
                 pa.set_memory_pool(_POOL[1])
                 _kept_heap(False)
+                pass_pool().release_unused()  # (what jemalloc keeps after a pass, 20-100 MB: 0.3 ms)
 
 
 def pass_pool() -> pa.MemoryPool:
