@@ -609,17 +609,23 @@ def _ceiling() -> None:
     between them that the heap keeps, 0.3-0.5 GiB more at the peak of 30 M rows of a CSV with
     rejects (1.38-1.48 GiB; 1.25-1.27 with the ceiling, in the same time).  Read after each row
     group (about 20 us).  A ceiling of 1 GiB trimmed so often (a pyarrow Parquet month with text
-    starts peaks at 1.2-1.3 GiB) that the page faults after cost 0.3-1 CPU-s."""
+    starts peaks at 1.2-1.3 GiB) that the page faults after cost 0.3-1 CPU-s.  (Since the pass's
+    buffers come from jemalloc, the shapes of the benchmark peak at 0.9-1 GiB.)  The pass pool's
+    unused pages are given back too."""
     import ctypes
     import mmap
 
     try:
         with open("/proc/self/statm", "rb") as f:
             resident = int(f.read().split()[1]) * mmap.PAGESIZE
-        if resident > KEPT_HEAP_CEILING:
+    except (OSError, ValueError, IndexError):
+        return  # no /proc: the heaps as they keep themselves
+    if resident > KEPT_HEAP_CEILING:
+        pass_pool().release_unused()
+        try:
             ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, ValueError, IndexError, AttributeError):
-        return  # no /proc, or not glibc: the heap as the C library keeps it
+        except AttributeError:
+            return  # not glibc
 
 
 def _readable(

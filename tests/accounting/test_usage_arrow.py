@@ -452,3 +452,27 @@ def test_dictionaries_are_coded_as_value_by_value_whatever_their_order(seed: int
         assert codes.tolist() == slow.of([*values, None]).tolist()
         assert fast.values == slow.values
         pool = list(dict.fromkeys([*pool, *(v for v in values if v is not None)]))
+
+
+def test_past_the_ceiling_each_row_group_gives_the_heaps_back_and_sums_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process resident past `KEPT_HEAP_CEILING` gives back the C library's heap and the pass
+    pool's unused pages after each row group (here: every one, with a ceiling of 0); the sums are
+    those DuckDB makes."""
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 5, False, "vary", chunks=4)
+    trims: list[str] = []
+    real = usage_arrow.pass_pool
+
+    def pool() -> pa.MemoryPool:
+        trims.append("pool")
+        return real()
+
+    monkeypatch.setattr(usage_arrow, "pass_pool", pool)
+    monkeypatch.setattr(usage_arrow, "KEPT_HEAP_CEILING", 0)
+    by_arrow, answered = _groups(path, True, monkeypatch)
+    by_duckdb, _ = _groups(path, False, monkeypatch)
+    assert answered == 1 and by_arrow == by_duckdb
+    # the pool set at the pass's start, given back after each of the 4 row groups and at the end
+    assert len(trims) == 1 + 4 + 1
