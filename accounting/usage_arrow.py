@@ -667,15 +667,8 @@ def _readable(
             kind = schema.field(name).type
             if (kind.value_type if pa.types.is_dictionary(kind) else kind) not in kinds:
                 return None  # a text column written from dictionary values is read as its values
-        where = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
         if any(metadata.row_group(g).num_rows > MAX_GROUP_ROWS for g in range(metadata.num_row_groups)):
             return None  # read a row group at a time: a larger one is left to DuckDB's streaming
-        for name in plan.keys:
-            if name is None:
-                continue
-            for g in range(metadata.num_row_groups):
-                if not metadata.row_group(g).column(where[name]).has_dictionary_page:
-                    return None  # text without a dictionary: DuckDB's hash is as fast
     return list(wanted), footers
 
 
@@ -837,6 +830,7 @@ class _Work:
         self.lock = threading.Lock()  # the combinations' codes, given from the batches
         self.turn = threading.Condition()
         self.coded = 0  # the row groups coded so far
+        self.recoded = False  # a batch's dictionaries coded out of the files' order
         self.stopped = False
 
     def run(self, task: int, source: Callable[[], Iterator[pa.RecordBatch]]) -> _Read | None:
@@ -864,7 +858,17 @@ class _Work:
                     coded = _code(batch, self.plan, self.codes, self.delivered)
                     self.coded = task + 1
                     self.turn.notify_all()
-            group = _group(batch, self.plan, coded, self.combos, self.lock)
+            try:
+                group = _group(batch, self.plan, coded, self.combos, self.lock)
+            except _OtherDictionaries:
+                # pyarrow makes a text column's dictionary from its values where the column
+                # chunk has no dictionary page (or no more room in it): each batch's holds the
+                # batch before's and the values new in it.  Its codes are given now, whatever
+                # the other row groups were given meanwhile (`rows` orders the lines by name).
+                with self.turn:
+                    coded = _code(batch, self.plan, self.codes, self.delivered)
+                    self.recoded = True
+                group = _group(batch, self.plan, coded, self.combos, self.lock)
             part = (
                 None
                 if group is None
@@ -895,7 +899,12 @@ class _Work:
                 )
                 for t, z, d, v in self.combos.values
             ]
-        return _rows(self.codes, self.deliv, self.combos, sums, [name for name, _ in self.beyond])
+        beyond = [name for name, _ in self.beyond]
+        return _rows(self.codes, self.deliv, self.combos, sums, beyond, by_name=self.recoded)
+
+
+class _OtherDictionaries(Exception):
+    """A batch whose dictionaries are not those of the batch before it in its row group."""
 
 
 class _Coded(NamedTuple):
@@ -937,10 +946,9 @@ def _code(batch: pa.RecordBatch, plan: Settled, codes: list[Codes], delivered: n
 def _group(
     batch: pa.RecordBatch, plan: Settled, coded: _Coded, combos: Codes, lock: threading.Lock
 ) -> _Group | None:
-    """A batch's columns as NumPy views, with its row group's codes; None when its dictionaries
-    are not its row group's first batch's (a column chunk written partly without its
-    dictionary: left to DuckDB), or its (type, zone, dest, delivered) entries make too many
-    combinations."""
+    """A batch's columns as NumPy views, with the codes of its dictionaries (`coded`); None when
+    its (type, zone, dest, delivered) entries make too many combinations.  `_OtherDictionaries`
+    when a key column's dictionary is not the one `coded` codes."""
     import numpy as np
 
     keys = []
@@ -950,7 +958,7 @@ def _group(
             continue
         column = batch.column(name)
         if column.dictionary is not dictionary and not column.dictionary.equals(dictionary):
-            return None
+            raise _OtherDictionaries
         keys.append(_Key(_numbers(column.indices), _validity(column), codes))
     if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
         column = batch.column(plan.delivered)
@@ -1026,13 +1034,23 @@ def _bits(bitmap: np.ndarray, offset: int, start: int, stop: int) -> np.ndarray:
     return bits[first & 7 : (first & 7) + stop - start]
 
 
-def _rows(codes: list[Codes], deliv: Codes, combos: Codes, sums: _Sums, beyond: list[str]) -> SettledRows:
-    """The sums as the settled scans' rows (see `settled_rows`), a block per key combination."""
+def _rows(
+    codes: list[Codes], deliv: Codes, combos: Codes, sums: _Sums, beyond: list[str], by_name: bool = False
+) -> SettledRows:
+    """The sums as the settled scans' rows (see `settled_rows`), a block per key combination.
+    `by_name`: each block's lines in the order of their names (their codes were not all given in
+    the files' order)."""
     import numpy as np
 
     n = sums.sums["n"]
     names = np.empty(n.shape[1], dtype=object)
     names[:] = codes[0].values[: n.shape[1]]
+    rank = None
+    if by_name:
+        rank = np.empty(len(names), np.intp)
+        rank[sorted(range(len(names)), key=lambda i: (names[i] is None, str(names[i])))] = np.arange(
+            len(names)
+        )
     keys = [
         (codes[1].values[t], codes[2].values[z], codes[3].values[d], deliv.values[v])
         for t, z, d, v in combos.values[: n.shape[0]]
@@ -1045,6 +1063,8 @@ def _rows(codes: list[Codes], deliv: Codes, combos: Codes, sums: _Sums, beyond: 
         lines = np.flatnonzero(n[c])
         if not len(lines):
             continue
+        if rank is not None:
+            lines = lines[np.argsort(rank[lines], kind="stable")]
         counted = n[c, lines]
         with_bytes = counted - sums.sums["without_bytes"][c, lines]
         calls = None

@@ -704,12 +704,13 @@ def test_starts_of_one_month_read_8_bytes_at_a_time_as_duckdb_reads_them(month: 
 def test_a_pass_that_declines_leaves_the_month_to_duckdbs_checks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rows the proof reads but the pass does not (text keys stored without a dictionary): DuckDB
+    """Rows the proof reads but the pass does not (a row group larger than the pass reads): DuckDB
     checks the rows and searches the duplicates, the rating the same both ways."""
     rnd = random.Random(12)
     table = parquet_table(records(rnd, 500, True), rnd, "text", True)
     path = tmp_path / "plain.parquet"
     pq.write_table(pa.concat_tables([table, table.slice(7, 2)]), path, use_dictionary=False)
+    monkeypatch.setattr(usage_arrow, "MAX_GROUP_ROWS", 100)
     searched = _searches(monkeypatch)
     answers = _answers(monkeypatch)
     by_proof = _rated(path, True, monkeypatch)
