@@ -290,12 +290,15 @@ def _batches(csv_path: Path, start_type: pa.DataType) -> Any:
     )
 
 
-def _to_parquet(csv_path: Path, out: Path, start_type: pa.DataType, rejects: float = 0.0) -> None:
+def _to_parquet(
+    csv_path: Path, out: Path, start_type: pa.DataType, rejects: float = 0.0, dictionary: bool = True
+) -> None:
     """A Parquet file as pyarrow writes one from a CSV: plain columns, pyarrow's default options;
-    with `rejects`, that share of rows made unusable as `_damaged` makes them."""
+    with `rejects`, that share of rows made unusable as `_damaged` makes them; `dictionary=False`:
+    no column dictionary-encoded (as writers that store text plainly give it)."""
     reader = _batches(csv_path, start_type)
     rng = np.random.default_rng(7)
-    with pq.ParquetWriter(out, reader.schema) as writer:
+    with pq.ParquetWriter(out, reader.schema, use_dictionary=dictionary) as writer:
         for batch in reader:
             if rejects:
                 writer.write_table(_damaged(pa.Table.from_batches([batch]), rng, rejects, 3))
@@ -357,6 +360,10 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
         "pyarrow parquet, TIMESTAMPTZ": (
             tmp / "typed-start.parquet",
             lambda p: _to_parquet(csv_path, p, pa.timestamp("s", tz="UTC")),
+        ),
+        "pyarrow parquet, no dictionaries": (
+            tmp / "plain-text.parquet",
+            lambda p: _to_parquet(csv_path, p, pa.string(), dictionary=False),
         ),
         "pyarrow parquet, 0.1% rejects": (
             tmp / "rejects.parquet",
