@@ -639,16 +639,16 @@ def test_a_pass_reads_into_the_pass_pool_and_gives_the_default_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While a pass runs, pyarrow's default pool is the pass's (jemalloc where pyarrow has it:
-    Arrow grows and shrinks its buffers there without copying them); the default the process
-    had is back after the rating."""
+    Arrow grows and shrinks its buffers there without copying them): every batch the workers
+    read and sum is read then; the default the process had is back after the rating."""
     seen: list[str] = []
-    check = usage_arrow_checks.RowProof._check
+    group = usage_arrow._group
 
-    def spy(proof: usage_arrow_checks.RowProof, batch: pa.RecordBatch) -> None:
+    def spy(batch: pa.RecordBatch, *args: Any) -> Any:
         seen.append(pa.default_memory_pool().backend_name)
-        check(proof, batch)
+        return group(batch, *args)
 
-    monkeypatch.setattr(usage_arrow_checks.RowProof, "_check", spy)
+    monkeypatch.setattr(usage_arrow, "_group", spy)
     try:
         pa.jemalloc_memory_pool()
         wanted = "jemalloc"
