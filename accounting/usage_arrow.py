@@ -518,7 +518,7 @@ def _pass_pool() -> Iterator[None]:
             if not _POOL[0]:
                 pa.set_memory_pool(_POOL[1])
                 _kept_heap(False)
-                pass_pool().release_unused()  # (what jemalloc keeps after a pass, 20-100 MB: 0.3 ms)
+                _release_pass_pool()  # (what jemalloc keeps after a pass, 20-100 MB: 0.3 ms)
 
 
 def pass_pool() -> pa.MemoryPool:
@@ -530,6 +530,14 @@ def pass_pool() -> pa.MemoryPool:
         return pa.jemalloc_memory_pool()
     except NotImplementedError:
         return pa.system_memory_pool()
+
+
+def _release_pass_pool() -> None:
+    """The pass pool's unused pages given back (the C library's pool's are its heap, which the
+    callers trim themselves)."""
+    pool = pass_pool()
+    if pool.backend_name != "system":
+        pool.release_unused()
 
 
 _PAGES: list[Any] = [0, True]  # holders of `small_pages`, NumPy's setting to restore
@@ -621,7 +629,7 @@ def _ceiling() -> None:
     except (OSError, ValueError, IndexError):
         return  # no /proc: the heaps as they keep themselves
     if resident > KEPT_HEAP_CEILING:
-        pass_pool().release_unused()
+        _release_pass_pool()
         try:
             ctypes.CDLL(None).malloc_trim(0)
         except AttributeError:

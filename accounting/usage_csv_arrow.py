@@ -156,7 +156,7 @@ def _plan(path: Path, header: list[str]) -> CsvPlan | None:
         if names != header:
             raise _Unsure("the header is not read alike")
         crlf = bool(head.group(1))
-        chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, head.end()))]
+        chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, head.end(), path))]
         sample = os.pread(handle, min(size - head.end(), 1 << 16), head.end())
     first = sample.split(b"\n")[:-1]
     # Room for a quarter more rows than lines as long as the first ones; at most a line of
@@ -174,17 +174,17 @@ def _plan(path: Path, header: list[str]) -> CsvPlan | None:
     return CsvPlan(path, header, chunks, quoted, crlf, guess, [])
 
 
-def _bounds(handle: int, size: int, first: int) -> list[int]:
+def _bounds(handle: int, size: int, first: int, path: Path) -> list[int]:
     """Where the chunks start (after a line's end), and the file's end (`size` bytes; `handle`:
-    the file open).  Each chunk's first line end is looked for in the next `SPAN` bytes, then
-    in the next MiB (reading a MiB at each of a 2 GB file's 119 chunks took 0.07-0.12 s, on
-    one core, before the pass could start)."""
+    `path` open; `FileChanged` when it has fewer bytes now).  Each chunk's first line end is
+    looked for in the next `SPAN` bytes, then in the next MiB (reading a MiB at each of a 2 GB
+    file's 119 chunks took 0.07-0.12 s, on one core, before the pass could start)."""
     out = [first]
     while size - out[-1] > CHUNK_BYTES:
         at = out[-1] + CHUNK_BYTES
-        end = os.pread(handle, min(size - at, SPAN), at).find(b"\n")
+        end = _pread(handle, min(size - at, SPAN), at, path).find(b"\n")
         if end < 0:
-            end = os.pread(handle, min(size - at, 1 << 20), at).find(b"\n")
+            end = _pread(handle, min(size - at, 1 << 20), at, path).find(b"\n")
             if end < 0:
                 raise _Unsure("a line longer than 1 MiB")
         out.append(at + end + 1)

@@ -550,9 +550,9 @@ def test_chunks_start_after_the_first_line_end_past_each_cut(
     with path.open("rb") as file:
         if long_line > 1 << 20:
             with pytest.raises(usage_csv_arrow._Unsure, match="longer than 1 MiB"):
-                usage_csv_arrow._bounds(file.fileno(), len(body) + 2, 2)
+                usage_csv_arrow._bounds(file.fileno(), len(body) + 2, 2, path)
             return
-        bounds = usage_csv_arrow._bounds(file.fileno(), len(body) + 2, 2)
+        bounds = usage_csv_arrow._bounds(file.fileno(), len(body) + 2, 2, path)
     data = path.read_bytes()
     assert bounds[0] == 2 and bounds[-1] == len(data)
     assert all(data[b - 1 : b] == b"\n" for b in bounds[1:])
