@@ -44,7 +44,8 @@ BATCH_ROWS = 1 << 18
 SAMPLE_STEP = 64  # a batch's combinations are guessed from one row in this many
 MAX_SPACE = 1 << 16  # (type, zone, dest, delivered) index combinations a batch's dictionaries may make
 MAX_GROUP_ROWS = 1 << 22  # a row group's rows: about 40 bytes each once read (dictionary indices, integers)
-MAX_CELLS = 1 << 22  # lines x combinations of the dense sums (8 bytes each, per sum)
+MAX_CELLS = 1 << 25  # lines x combinations of the sums' tables (8 bytes each, per row sum)
+DENSE_CELLS = 1 << 19  # more lines x combinations: a batch's row sums added row by row (`_Part`)
 ARROW_ROWS = 500_000  # fewer rows (the footers count them): DuckDB (importing pyarrow costs what it saves)
 _EXACT = 1 << 53  # a float64 sum of integers is exact below this
 _FITS = 1 << 63  # a sum must stay below this (BIGINT)
@@ -199,7 +200,10 @@ class _Group(NamedTuple):
 class _Part(NamedTuple):
     """A batch's sums, made on a worker thread: per (combination code, line code) cell of a
     `width` x `lines` table (its last row empty), or for the call sums, per key the call rows
-    hold (`call_keys`, in the same cell numbering)."""
+    hold (`call_keys`, in the same cell numbering).  (A batch of more cells than `DENSE_CELLS`
+    (a large fleet's) gives its row sums as each row's cell and value instead (`by_row`: the
+    name's cells, and its values or None for a count of one each), added in place to the
+    totals: a table of every cell for each batch would cost more than its rows)."""
 
     lines: int
     width: int
@@ -207,6 +211,7 @@ class _Part(NamedTuple):
     most: dict[str, int]  # what each sum of values may reach
     call_keys: np.ndarray | None
     cells: np.ndarray | None = None  # each row's cell (int32), when the pass keeps them (`Cells`)
+    by_row: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None
 
 
 Key = tuple[str, str, str, str, str]  # an aggregate's key (`usage.group_key`)
@@ -264,26 +269,58 @@ class Cells:
 
 
 class _Sums:
-    """Integer sums per (combination code, line code), grown as new codes come."""
+    """Integer sums per (combination code, line code), grown as new codes come.
+
+    The row sums (`_ROW_SUMS`: rows, ko, rows without both byte counts) are tables of every
+    combination and line; the call sums only have rows for the call types' combinations
+    (`call_row`), a few of the month's combinations.  The tables are made larger than asked
+    (a quarter more lines), so that the lines of a large fleet, coming row group after row
+    group, do not copy them each time; `table` gives a sum's table as asked."""
 
     def __init__(self, names: Sequence[str]) -> None:
         import numpy as np
 
-        self.shape = (0, 0)
-        self.sums = {name: np.zeros((0, 0), np.int64) for name in names}
+        self.shape = (0, 0)  # (combinations, lines) asked for
+        self.lines_room = 0  # the lines the tables have room for
+        self.names = list(names)
+        self.sums = {name: np.zeros((0, 0), np.int64) for name in names if name in _ROW_SUMS}
+        self.call_row: dict[int, int] = {}  # a call type's combination -> its row in the call sums
+        self.calls = {name: np.zeros((0, 0), np.int64) for name in names if name not in _ROW_SUMS}
         self.bound = dict.fromkeys(names, 0)  # what each sum of values may reach: it must fit 64 bits
 
     def fit(self, combos: int, lines: int) -> None:
-        import numpy as np
-
         if combos <= self.shape[0] and lines <= self.shape[1]:
             return
-        shape = (max(combos, self.shape[0]), max(lines, self.shape[1]))
-        for name, old in self.sums.items():
-            new = np.zeros(shape, np.int64)
-            new[: old.shape[0], : old.shape[1]] = old
-            self.sums[name] = new
-        self.shape = shape
+        if lines > self.lines_room:
+            self.lines_room = max(lines, self.lines_room + self.lines_room // 4)
+        self.shape = (max(combos, self.shape[0]), max(lines, self.shape[1]))
+        for sums, rows in ((self.sums, self.shape[0]), (self.calls, len(self.call_row))):
+            for name, old in sums.items():
+                if old.shape[0] < rows or old.shape[1] < self.lines_room:
+                    sums[name] = _grown(old, rows, self.lines_room)
+
+    def _call_rows(self, combos: np.ndarray) -> np.ndarray:
+        """The rows of the call sums of these combinations, new ones made."""
+        import numpy as np
+
+        for c in np.unique(combos).tolist():
+            if c not in self.call_row:
+                self.call_row[c] = len(self.call_row)
+        for name, old in self.calls.items():
+            if old.shape[0] < len(self.call_row):
+                self.calls[name] = _grown(old, len(self.call_row), self.lines_room)
+        rows = np.empty(self.shape[0] + 1, np.intp)
+        for c, r in self.call_row.items():
+            rows[c] = r
+        placed: np.ndarray = rows[combos]
+        return placed
+
+    def table(self, name: str) -> np.ndarray:
+        """A sum's table: every combination (a row sum) or call combination (a call sum) by
+        every line."""
+        if name in self.sums:
+            return self.sums[name][: self.shape[0], : self.shape[1]]
+        return self.calls[name][: len(self.call_row), : self.shape[1]]
 
     def add(self, part: _Part) -> bool:
         """Add a batch's sums; False when a sum might not fit 64 bits."""
@@ -295,14 +332,44 @@ class _Sums:
                 return False
         lines, width = part.lines, part.width
         self.fit(width - 1, lines)
+        if part.by_row is not None:
+            room = self.lines_room
+            for name, (cells, values) in part.by_row.items():
+                combo, line = np.divmod(cells, lines)
+                combo *= room
+                combo += line  # the cell in the tables' numbering
+                np.add.at(self.sums[name].reshape(-1), combo, _ones(len(combo)) if values is None else values)
         if part.call_keys is not None:
-            call_place = np.divmod(part.call_keys, lines)  # each key once: added in place
+            combo, line = np.divmod(part.call_keys, lines)  # each key once: added in place
+            call_place = (self._call_rows(combo), line)
         for name, summed in part.sums.items():
             if name in _ROW_SUMS:
                 self.sums[name][: width - 1, :lines] += summed.reshape(width, lines)[:-1]
             else:
-                self.sums[name][call_place] += summed
+                self.calls[name][call_place] += summed
         return True
+
+
+def _grown(old: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """A table made larger, its sums kept and the rest zero."""
+    import numpy as np
+
+    new = np.zeros((max(rows, old.shape[0]), max(columns, old.shape[1])), np.int64)
+    new[: old.shape[0], : old.shape[1]] = old
+    return new
+
+
+_ONES: list[np.ndarray] = []
+
+
+def _ones(n: int) -> np.ndarray:
+    """n ones (int64), a view of an array kept for the pass (`np.add.at` adds an array of
+    values six times faster than a scalar)."""
+    import numpy as np
+
+    if not _ONES or len(_ONES[0]) < n:
+        _ONES[:] = [np.ones(max(n, BATCH_ROWS), np.int64)]
+    return _ONES[0][:n]
 
 
 def _sum(key: np.ndarray, size: int, values: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -359,7 +426,7 @@ def _batch(
         width = len(group.combos.values) + 1  # the extra column: a combination not in the sample
         cells = lines * width
         if cells > MAX_CELLS:
-            return None  # more lines than the dense sums should hold: DuckDB's hash table
+            return None  # more lines than the sums' tables should hold: DuckDB's hash table
         # a row's cell: its combination's code times the lines, plus its line's code
         to_cell = np.full(space, (width - 1) * lines, np.intp)
         to_cell[present] = found
@@ -368,10 +435,20 @@ def _batch(
             to_cell += group.first_line  # the code of the line of entry 0
         key = to_cell[local]  # intp: bincount takes it without a copy
         key += line
+        if cells > DENSE_CELLS:  # a large fleet: the row sums given by row (`_Part.by_row`)
+            counted = None
+            if int(key.max()) < (width - 1) * lines:  # no row in the extra column
+                break
+            continue
         counted = np.bincount(key, minlength=cells)
         if not counted[(width - 1) * lines :].any():
             break
-    sums: dict[str, np.ndarray] = {"n": counted}
+    sums: dict[str, np.ndarray] = {}
+    by_row: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None
+    if counted is None:
+        by_row = {"n": (key, None)}
+    else:
+        sums["n"] = counted
     most: dict[str, int] = {}
     up, up_valid = _integers(group.integers[0], start, stop)
     down, down_valid = _integers(group.integers[1], start, stop)
@@ -380,14 +457,21 @@ def _batch(
     ko >>= 10  # as the SQL's // 1024 (no negative count): each record's whole ko
     both = up_valid if down_valid is None else down_valid if up_valid is None else up_valid & down_valid
     if both is not None:  # some row lacks a byte count: its ko is NULL, not summed, not counted
-        sums["without_bytes"] = np.bincount(key[~both], minlength=cells)
+        if by_row is None:
+            sums["without_bytes"] = np.bincount(key[~both], minlength=cells)
+        else:
+            by_row["without_bytes"] = (key[~both], None)
         ko_key, ko = key[both], ko[both]
     else:
         ko_key = key
-    summed = _sum(ko_key, cells, ko)
-    if summed is None:
-        return None
-    sums["ko"], most["ko"] = summed
+    if by_row is None:
+        summed = _sum(ko_key, cells, ko)
+        if summed is None:
+            return None
+        sums["ko"], most["ko"] = summed
+    else:  # added as integers: exact whatever their size (`most` keeps them within 64 bits)
+        by_row["ko"] = (ko_key, ko)
+        most["ko"] = max(int(ko.max()), -int(ko.min())) * len(ko) if len(ko) else 0
     call_keys = None
     if group.calls:
         # whether each present combination (and the extra column: none) is of a call type
@@ -406,7 +490,8 @@ def _batch(
                 if summed is None:
                     return None
                 sums[name], most[name] = summed
-    return _Part(lines, width, sums, most, call_keys, key.astype(np.int32) if keep_cells else None)
+    kept = key.astype(np.int32) if keep_cells else None
+    return _Part(lines, width, sums, most, call_keys, kept, by_row)
 
 
 def _combination_codes(group: _Group, present: np.ndarray) -> list[int]:
@@ -1050,7 +1135,7 @@ def _rows(
     the files' order)."""
     import numpy as np
 
-    n = sums.sums["n"]
+    n = sums.table("n")
     names = np.empty(n.shape[1], dtype=object)
     names[:] = codes[0].values[: n.shape[1]]
     rank = None
@@ -1074,17 +1159,21 @@ def _rows(
         if rank is not None:
             lines = lines[np.argsort(rank[lines], kind="stable")]
         counted = n[c, lines]
-        with_bytes = counted - sums.sums["without_bytes"][c, lines]
+        with_bytes = counted - sums.table("without_bytes")[c, lines]
         calls = None
         if key[0] in CALL_TYPES:
-            columns = [sums.sums[name][c, lines].tolist() for name in ["calls", *beyond]]
+            row = sums.call_row.get(c)
+            columns = [
+                [0] * len(lines) if row is None else sums.table(name)[row, lines].tolist()
+                for name in ["calls", *beyond]
+            ]
             calls = list(zip(*columns, strict=True))
         out.append(
             Block(
                 key,
                 names[lines].tolist(),
                 counted.tolist(),
-                sums.sums["ko"][c, lines].tolist(),
+                sums.table("ko")[c, lines].tolist(),
                 with_bytes.tolist(),
                 calls,
             )

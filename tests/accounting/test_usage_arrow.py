@@ -496,3 +496,76 @@ def test_past_the_ceiling_each_row_group_gives_the_heaps_back_and_sums_alike(
     assert answered == 1 and by_arrow == by_duckdb
     # the pool set at the pass's start, given back after each of the 4 row groups and at the end
     assert len(trims) == 1 + 4 + 1
+
+
+def _fleet_file(path: Path, seed: int, lines: int, groups: int) -> None:
+    """The simulator's writing of a fleet of `lines` lines (most unknown to the inventory), each
+    row group bringing lines the ones before lacked, so that the sums' tables grow as they come."""
+    rnd = random.Random(seed)
+    with UsageWriter(
+        path,
+        dictionary_columns=DICTIONARY_COLUMNS,
+        parquet_options=PART_PARQUET_OPTIONS,
+        required_columns=("line", "type", "start"),
+        origin={"run": f"test {seed}", "shard": 0},
+    ) as w:
+        for g in range(groups):
+            cols = _rows(rnd, 400, seed % 2 == 1, "vary")
+            known = lines * (g + 1) // groups  # the lines met so far
+            cols["line"] = [line if rnd.random() < 0.1 else f"F{rnd.randrange(known)}" for line in cols["line"]]
+            w.write_columns(cols, length=400)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_large_fleets_sums_added_row_by_row_aggregate_alike_both_ways(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `DENSE_CELLS` (a fleet of a million lines) each batch's rows are added to the sums'
+    tables cell by cell instead of through a table of every cell: the pass answers, with DuckDB's
+    aggregates and invoice, the same blocks as the dense sums give, on two workers as on one
+    thread, while the tables grow row group after row group."""
+    path = tmp_path / "u.parquet"
+    _fleet_file(path, seed, 1500, 6)
+    reader = UsageReader(path)
+    scan = reader._scan_sql(*MONTH, PERIODS)
+    assert scan.plan is not None
+    args = (reader.parquet_files, reader.types, scan.plan, PERIODS)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", (37, 128, 400, 1 << 18)[seed])
+    dense = usage_arrow.settled_rows(*args, threads=False)
+    assert dense is not None
+    by_row: list[bool] = []
+    real_add = usage_arrow._Sums.add
+
+    def add(self: usage_arrow._Sums, part: usage_arrow._Part) -> bool:
+        by_row.append(part.by_row is not None)
+        return real_add(self, part)
+
+    monkeypatch.setattr(usage_arrow._Sums, "add", add)
+    monkeypatch.setattr(usage_arrow, "DENSE_CELLS", 0)
+    for threads in (False, True, True):
+        assert usage_arrow.settled_rows(*args, threads=threads) == dense
+    assert by_row and all(by_row)
+    assert _same_both_ways(path, monkeypatch) == 1
+
+
+def test_the_sums_tables_keep_room_for_the_lines_to_come() -> None:
+    """Lines coming a few at a time grow the tables by a quarter at least, not each time; the
+    sums kept, the call sums only for the call types' combinations."""
+    import numpy as np
+
+    sums = usage_arrow._Sums(["n", "ko", "without_bytes", "calls", "b0"])
+    grown = 0
+    for lines in range(1, 2001):
+        before = sums.sums["n"]
+        sums.fit(3, lines)
+        grown += sums.sums["n"] is not before
+        sums.sums["n"][2, lines - 1] = lines
+    assert grown < 40
+    assert sums.table("n").shape == (3, 2000)
+    assert sums.table("n")[2].tolist() == list(range(1, 2001))
+    part = usage_arrow._Part(
+        2000, 4, {"calls": np.array([1, 2]), "b0": np.array([5, 7])}, {}, np.array([2 * 2000 + 3, 9])
+    )
+    assert sums.add(part)
+    assert sums.table("calls").shape == (2, 2000)  # two call combinations, not three
+    assert sums.table("b0")[sums.call_row[2], 3] == 5 and sums.table("b0")[sums.call_row[0], 9] == 7
