@@ -103,6 +103,7 @@ class Codes:
         self.index: dict[Any, int] = {}
         self._last: tuple[pa.Array, np.ndarray] | None = None  # the last dictionary, its codes
         self._known: pa.Array | None = None  # `values` as an Arrow array, once a dictionary is coded
+        self._texts: _TextIndex | None = None  # the values by their bytes' hashes, for large dictionaries
 
     def code(self, value: Any) -> int:
         found = self.index.get(value)
@@ -116,11 +117,44 @@ class Codes:
         groups of a file often share one dictionary, coded once."""
         if self._last is not None and self._last[0].equals(dictionary):
             return self._last[1]
-        codes = self._known_codes(dictionary)
+        codes = None
+        if len(dictionary) + len(self.values) > TEXT_INDEX_VALUES:
+            codes = self._text_codes(dictionary)
+        if codes is None:
+            codes = self._known_codes(dictionary)
         if codes is None:  # values not seen before: coded in the dictionary's order
             codes = self.of([*dictionary.to_pylist(), None])
         self._last = (dictionary, codes)
         return codes
+
+    def _text_codes(self, dictionary: pa.Array) -> np.ndarray | None:
+        """`of_dictionary` of a large fleet's lines, by `_TextIndex`: the known values found by a
+        hash of their bytes and checked equal, the new ones given codes in the dictionary's
+        order (as `of` gives them).  None when the index cannot say (not text, a NULL in the
+        dictionary, two texts of one hash): the other ways code it."""
+        import numpy as np
+
+        if self._texts is None:
+            self._texts = _TextIndex()
+        texts = self._texts
+        if not texts.sync(self.values):
+            return None
+        found = texts.find(dictionary)
+        if found is None:
+            return None
+        codes, new = found
+        if len(new):
+            added = dictionary.take(new).to_pylist()
+            first = len(self.values)
+            self.values.extend(added)
+            self.index.update(zip(added, range(first, first + len(added)), strict=True))
+        null = self.index.get(None)
+        if null is None:
+            null = self.code(None)
+        out = np.empty(len(codes) + 1, np.intp)
+        out[:-1] = codes
+        out[-1] = null
+        return out
 
     def _known_codes(self, dictionary: pa.Array) -> np.ndarray | None:
         """The codes of a dictionary's entries and the NULL entry when every one has a code
@@ -158,6 +192,192 @@ class Codes:
         if None in found:
             found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
         return np.array(found, np.intp)
+
+
+# Dictionaries and known values past this many together are coded by `_TextIndex` (a million
+# lines: each CSV chunk's dictionary of 250,000 of them took 150 ms by Python's dict, whose
+# entries are met in no order, and 270 ms by Arrow's `index_in`, which hashes every known value
+# again; 10,000 lines stay with `index_in`).
+TEXT_INDEX_VALUES = 1 << 16
+_HASH_STEP = 0x100000001B3
+
+
+class _TextIndex:
+    """A key column's text values by a 64-bit hash of their bytes, kept sorted with each one's
+    code, grown as values come (each added once, in place by `np.insert`).  A dictionary's
+    values are hashed by their 8-byte words (NumPy) and looked up in hash order by
+    `np.searchsorted` (a tenth of the time of looking them up in the dictionary's order, whose
+    searches meet the known hashes in no order); those found are compared with the known value
+    of their code (Arrow's `equal`): a code is given only to a value equal to it, whatever the
+    hashes."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.hashes = np.empty(0, np.uint64)  # sorted
+        self.codes = np.empty(0, np.intp)  # each hash's value's code
+        self.chunks: list[pa.Array] = []  # the values, code after code (NULL where not text)
+        self.firsts: list[int] = []  # the code of each chunk's first value
+        self.count = 0  # the values indexed: codes 0 to count - 1
+        self.broken = False  # a value the index cannot take: it says nothing more
+
+    def sync(self, values: list[Any]) -> bool:
+        """The values given codes since (by any way) indexed; False when the index is of no use."""
+        import numpy as np
+        import pyarrow as pa
+
+        if self.broken:
+            return False
+        if len(values) > self.count:
+            try:
+                added = pa.array(values[self.count :], pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                self.broken = True
+                return False
+            hashes = text_hashes(added)
+            valid = np.flatnonzero(added.is_valid().to_numpy(zero_copy_only=False))
+            order = np.argsort(hashes[valid], kind="stable")
+            hashes, codes = hashes[valid][order], valid[order] + self.count
+            at = np.searchsorted(self.hashes, hashes)
+            self.hashes = np.insert(self.hashes, at, hashes)
+            self.codes = np.insert(self.codes, at, codes)
+            self.chunks.append(added)
+            self.firsts.append(self.count)
+            if len(self.chunks) > 16:  # (a take reads each chunk apart)
+                self.chunks, self.firsts = [pa.concat_arrays(self.chunks)], [0]
+            self.count = len(values)
+        return True
+
+    def _same(self, dictionary: pa.Array, entries: np.ndarray, codes: np.ndarray) -> bool:
+        """Whether each of the dictionary's `entries` is the text of its code."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        chunk = np.searchsorted(np.array(self.firsts), codes, side="right") - 1
+        for c, (values, first) in enumerate(zip(self.chunks, self.firsts, strict=True)):
+            mine = np.flatnonzero(chunk == c) if len(self.chunks) > 1 else np.arange(len(codes))
+            if len(mine):
+                known = values.take(pa.array(codes[mine] - first))
+                given = dictionary.take(pa.array(entries[mine])).cast(pa.string())
+                if not pc.all(pc.equal(given, known)).as_py():
+                    return False
+        return True
+
+    def find(self, dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each entry's code (the new values numbered on from the known ones, in the order they
+        first come in the dictionary, as `Codes.of` numbers them), and the first entry of each
+        new value, in order; None when the index cannot tell."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text = pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)
+        if dictionary.null_count or not text:
+            return None
+        hashes = text_hashes(dictionary)
+        order = np.argsort(hashes, kind="stable")  # the entries by hash (alike: in their order)
+        ordered = hashes[order]
+        codes = np.full(len(hashes), -1, np.intp)
+        if len(self.hashes):
+            at = np.minimum(np.searchsorted(self.hashes, ordered), len(self.hashes) - 1)
+            hit = self.hashes[at] == ordered
+            entries = order[hit]
+            codes[entries] = self.codes[at[hit]]
+            if len(entries) and not self._same(dictionary, entries, codes[entries]):
+                return None  # two texts of one hash
+            new = order[~hit]
+            ordered = ordered[~hit]
+        else:
+            new = order
+        if not len(new):
+            return codes, new
+        head = np.ones(len(new), bool)  # the first entry of each hash (the entries of one: in order)
+        head[1:] = ordered[1:] != ordered[:-1]
+        run = np.cumsum(head) - 1
+        firsts = new[head]
+        if len(firsts) < len(new):  # a value twice in the dictionary, or two texts of one hash
+            again = pa.array(firsts[run])
+            if not pc.all(pc.equal(dictionary.take(pa.array(new)), dictionary.take(again))).as_py():
+                return None
+        rank = np.empty(len(firsts), np.intp)
+        rank[np.argsort(firsts)] = np.arange(len(firsts))
+        codes[new] = self.count + rank[run]
+        return codes, np.sort(firsts)
+
+
+def text_hashes(array: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each text's bytes and length (a string or large string array), by its
+    8-byte words, a round per word the text has (whatever the array's other texts), each round
+    over the texts that long only.  NULLs hash as empty texts."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(array)
+    wide = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    offsets = np.frombuffer(array.buffers()[1], np.int64 if wide else np.int32)[
+        array.offset : array.offset + n + 1
+    ]
+    lengths = np.diff(offsets)
+    first, last = int(offsets[0]), int(offsets[-1])
+    raw = np.zeros(last - first + 8, np.uint8)  # room to read a whole word past any end
+    data = array.buffers()[2]
+    if data is not None and last > first:
+        raw[: last - first] = np.frombuffer(data, np.uint8)[first:last]
+    keep = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)
+    step = np.uint64(_HASH_STEP)
+    hashes = lengths.astype(np.uint64)
+    live = np.arange(n)  # the texts with a word at `w`: all for the first (an empty one: zero)
+    at = (offsets[:-1] - first).astype(np.intp)
+    left = lengths.astype(np.intp)
+    w = 0
+    while len(live):
+        word = np.zeros(len(live), np.uint64)
+        for b in range(8):  # the word's bytes, little-endian
+            word |= raw[at + b].astype(np.uint64) << np.uint64(8 * b)
+        word &= keep[np.minimum(left, 8)]  # the bytes past the text's end taken out
+        mixed = hashes[live] * step
+        mixed += word
+        hashes[live] = mix64(mixed)
+        w += 1
+        more = np.flatnonzero(left > 8)
+        live, at, left = live[more], at[more] + 8, left[more] - 8
+    return hashes
+
+
+class TextHashes:
+    """`text_hashes` of a key column's dictionaries, each entry's and a NULL's (`null`, after
+    them), the last dictionary's kept (a row group's batches share one): alike for a text
+    wherever it comes, with no codes to give (the row proof hashes a line so)."""
+
+    def __init__(self, null: int) -> None:
+        self.null = null
+        self._last: tuple[pa.Array, np.ndarray] | None = None
+
+    def of_dictionary(self, dictionary: pa.Array) -> np.ndarray:
+        import numpy as np
+
+        if self._last is not None and (self._last[0] is dictionary or self._last[0].equals(dictionary)):
+            return self._last[1]
+        hashes = np.empty(len(dictionary) + 1, np.uint64)
+        hashes[:-1] = text_hashes(dictionary)
+        if dictionary.null_count:
+            hashes[:-1][~dictionary.is_valid().to_numpy(zero_copy_only=False)] = self.null
+        hashes[-1] = self.null
+        self._last = (dictionary, hashes)
+        return hashes
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place (uint64 arithmetic wraps)."""
+    import numpy as np
+
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
 
 
 class _Key(NamedTuple):

@@ -447,17 +447,24 @@ def test_arrow_tables_given_one_at_a_time_sum_as_the_row_groups_do(
     assert usage_arrow.table_rows(refused(), plan, periods, threads=threads) is None
 
 
+@pytest.mark.parametrize("indexed", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_dictionaries_are_coded_as_value_by_value_whatever_their_order(seed: int) -> None:
+def test_dictionaries_are_coded_as_value_by_value_whatever_their_order(
+    seed: int, indexed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Row groups' dictionaries of the same values in other orders, some with new values, a NULL
     among them, text or large text: each entry gets the code the value had the first time it came
     (a new value the next code, in the dictionary's order), and the NULL rows' entry the code of
-    None, as coding each value in turn gives."""
+    None, as coding each value in turn gives.  `indexed`: by the hashes of a large fleet's
+    `_TextIndex` (texts empty, not ASCII, longer than it takes, dictionaries cut from larger
+    arrays, values twice in one, values coded one at a time meanwhile)."""
     import numpy as np
 
+    if indexed:
+        monkeypatch.setattr(usage_arrow, "TEXT_INDEX_VALUES", 0)
     rnd = random.Random(seed)
     kind = pa.large_string() if seed % 3 == 0 else pa.string()
-    pool = [f"L{i:04d}" for i in range(rnd.randrange(1, 60))]
+    pool = [f"L{i:04d}" for i in range(rnd.randrange(1, 60))] + ["", "Zé-ü", "x" * rnd.randrange(7, 17)]
     fast, slow = usage_arrow.Codes(), usage_arrow.Codes()
     for _ in range(8):
         values: list[str | None] = rnd.sample(pool, rnd.randrange(1, len(pool) + 1))
@@ -465,13 +472,70 @@ def test_dictionaries_are_coded_as_value_by_value_whatever_their_order(seed: int
             values.append(f"new{rnd.randrange(10**6)}")
         if rnd.random() < 0.1:
             values.insert(rnd.randrange(len(values) + 1), None)
+        if indexed and rnd.random() < 0.1:
+            values.append("y" * 70)
         values = list(dict.fromkeys(values))
-        dictionary = pa.array(values, kind)
+        if indexed and rnd.random() < 0.2:
+            values.append(rnd.choice(values))  # a value twice (a writer's dictionary may hold it so)
+        padded = ["pad", *values, "pad"] if rnd.random() < 0.3 else values
+        dictionary = pa.array(padded, kind)
+        if padded is not values:
+            dictionary = dictionary.slice(1, len(values))
         codes = fast.of_dictionary(dictionary)
         assert codes.dtype == np.intp
         assert codes.tolist() == slow.of([*values, None]).tolist()
         assert fast.values == slow.values
+        if rnd.random() < 0.3:
+            one = f"one{rnd.randrange(10**6)}"
+            assert fast.code(one) == slow.code(one)
+            pool.append(one)
         pool = list(dict.fromkeys([*pool, *(v for v in values if v is not None)]))
+
+
+def test_texts_of_one_hash_are_told_apart_by_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large fleet's index gives a code only to a text equal to the one it stands for: with a
+    hash that makes many texts alike (their length), the same codes as coding value by value."""
+    import numpy as np
+
+    monkeypatch.setattr(usage_arrow, "TEXT_INDEX_VALUES", 0)
+    monkeypatch.setattr(
+        usage_arrow, "text_hashes", lambda a: np.array([len(v.as_py() or "") for v in a], np.uint64)
+    )
+    rnd = random.Random(5)
+    fast, slow = usage_arrow.Codes(), usage_arrow.Codes()
+    for _ in range(10):
+        values = list(dict.fromkeys(f"{rnd.choice('ABC')}{rnd.randrange(40)}" for _ in range(30)))
+        assert fast.of_dictionary(pa.array(values)).tolist() == slow.of([*values, None]).tolist()
+        assert fast.values == slow.values
+
+
+def test_text_hashes_follow_each_texts_bytes_alone() -> None:
+    """A text hashes alike wherever it lies in its array (offsets, large text, a slice, longer
+    texts beside it) and unlike its neighbours that share all but a byte or the length."""
+    from accounting.usage_arrow import TextHashes, text_hashes
+
+    long = "L" * 300
+    texts = [
+        "",
+        "a",
+        "a\x00",
+        "abcdefgh",
+        "abcdefgi",
+        "abcdefghX",
+        "Zé" * 9,
+        "12345678901234567",
+        long,
+        long + "!",
+    ]
+    texts += [long[:-1] + "M"]
+    alone = [int(text_hashes(pa.array([t]))[0]) for t in texts]
+    assert len(set(alone)) == len(texts)
+    shuffled = random.Random(3).sample(texts, len(texts))
+    for kind in (pa.string(), pa.large_string()):
+        array = pa.array(["pad", *shuffled, "pad"], kind).slice(1, len(texts))
+        assert [int(h) for h in text_hashes(array)] == [alone[texts.index(t)] for t in shuffled]
+    hashes = TextHashes(7).of_dictionary(pa.array(["a", None, "b"]))
+    assert hashes.tolist() == [alone[1], 7, int(text_hashes(pa.array(["b"]))[0]), 7]
 
 
 def test_past_the_ceiling_each_row_group_gives_the_heaps_back_and_sums_alike(
@@ -512,7 +576,9 @@ def _fleet_file(path: Path, seed: int, lines: int, groups: int) -> None:
         for g in range(groups):
             cols = _rows(rnd, 400, seed % 2 == 1, "vary")
             known = lines * (g + 1) // groups  # the lines met so far
-            cols["line"] = [line if rnd.random() < 0.1 else f"F{rnd.randrange(known)}" for line in cols["line"]]
+            cols["line"] = [
+                line if rnd.random() < 0.1 else f"F{rnd.randrange(known)}" for line in cols["line"]
+            ]
             w.write_columns(cols, length=400)
 
 
