@@ -358,14 +358,19 @@ def sort_usage(
 
 
 def fleet_sms_count(catalog: Catalog, lines: Iterable[Line], usage: Mapping[str, LineUsage]) -> int:
+    """The SMS the fleet's lines sent that their offers price (the fleet's step is chosen by it)."""
     total = 0
+    from_zones, to_dests = catalog.sms.from_zones, catalog.sms.to_dests
+    with_sms = {offer_id for offer_id, offer in catalog.offers.items() if "sms" in offer.usage}
     for line in lines:
-        u = usage.get(line.id)
-        if u is None or "sms" not in catalog.offers[line.offer].usage:
+        if line.offer not in with_sms:
             continue
-        total += sum(
-            c for (z, d), c in u.sms.items() if z in catalog.sms.from_zones and d in catalog.sms.to_dests
-        )
+        u = usage.get(line.id)
+        if u is None or not u.sms:
+            continue
+        for (z, d), c in u.sms.items():
+            if z in from_zones and d in to_dests:
+                total += c
     return total
 
 
