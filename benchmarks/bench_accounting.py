@@ -51,10 +51,15 @@ GROUPS = [  # (prefix, count, offer, plan, commitment, calls)
 ]
 
 
-def inventory_dict() -> dict[str, Any]:
+def fleet_groups(scale: int = 1) -> list[tuple[str, int, str, str, int, str]]:
+    """The bench fleet's groups of lines, each `scale` times as many (100: a million lines)."""
+    return [(p, n * scale, o, pl, c, calls) for p, n, o, pl, c, calls in GROUPS]
+
+
+def inventory_dict(scale: int = 1) -> dict[str, Any]:
     lines = [
         {"id_prefix": p, "count": n, "offer": o, "plan": pl, "commitment": c, "since": "2025-01-01"}
-        for p, n, o, pl, c, _ in GROUPS
+        for p, n, o, pl, c, _ in fleet_groups(scale)
     ]
     return {
         "customer": "bench",
@@ -64,9 +69,9 @@ def inventory_dict() -> dict[str, Any]:
     }
 
 
-def _line_ids() -> tuple[np.ndarray, np.ndarray]:
+def _line_ids(scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
     ids, voice = [], []
-    for prefix, count, *_, calls in GROUPS:
+    for prefix, count, *_, calls in fleet_groups(scale):
         width = len(str(count))
         ids += [f"{prefix}{i:0{width}d}" for i in range(1, count + 1)]
         voice += [calls == "voice"] * count
@@ -85,9 +90,17 @@ def _dictionary(codes: np.ndarray, values: list[str] | pa.Array, mask: np.ndarra
     )
 
 
-def _chunk(rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray) -> dict[str, Any]:
-    """One chunk of the month, as the columns the simulator hands to `UsageWriter.write_columns`."""
-    li = rng.integers(0, LINES, n)
+def _identities(lines: int) -> tuple[pa.Array, pa.Array]:
+    """Each line's IMSI and IMEISV."""
+    return pa.array([f"20801{i:010d}" for i in range(lines)]), pa.array([f"35{i:014d}" for i in range(lines)])
+
+
+def _chunk(
+    rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray, identities: tuple[pa.Array, pa.Array]
+) -> dict[str, Any]:
+    """One chunk of the month, as the columns the simulator hands to `UsageWriter.write_columns`:
+    rows of lines drawn at random from the whole fleet."""
+    li = rng.integers(0, len(ids), n)
     kind = rng.choice(4, n, p=[0.93, 0.04, 0.02, 0.01])  # data, sms, call, location-free filler as data
     kind[kind == 3] = 0
     is_data = kind == 0
@@ -108,8 +121,7 @@ def _chunk(rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray) -
     session = pc.binary_join_element_wise(
         line.cast(pa.string()), pc.cast(pa.array(charging), pa.string()), "-"
     )
-    imsi = pa.array([f"20801{i:010d}" for i in range(LINES)])
-    imeisv = pa.array([f"35{i:014d}" for i in range(LINES)])
+    imsi, imeisv = identities
     return {
         "line": line,
         "type": _dictionary(types, ["data", "sms", "voice", "csd"]),
@@ -130,10 +142,13 @@ def _chunk(rng: np.random.Generator, n: int, ids: pa.Array, voice: np.ndarray) -
     }
 
 
-def generate(tmp: Path, rows: int, seed: int = 2026) -> tuple[Path, Path, float]:
+def generate(tmp: Path, rows: int, seed: int = 2026, scale: int = 1) -> tuple[Path, Path, float]:
+    """The month's rows for the bench fleet (`scale` times its lines), as the simulator writes
+    them (Parquet) and as a CSV of the rating's columns."""
     rng = np.random.default_rng(seed)
-    ids_np, voice = _line_ids()
+    ids_np, voice = _line_ids(scale)
     ids = pa.array(ids_np)
+    identities = _identities(len(ids))
     pq_path, csv_path = tmp / "usage.parquet", tmp / "usage.csv"
     t0 = time.perf_counter()
     cw: pacsv.CSVWriter | None = None
@@ -147,7 +162,7 @@ def generate(tmp: Path, rows: int, seed: int = 2026) -> tuple[Path, Path, float]
     ) as pw:
         while done < rows:
             n = min(CHUNK, rows - done)
-            columns = _chunk(rng, n, ids, voice)
+            columns = _chunk(rng, n, ids, voice, identities)
             pw.write_columns(columns, length=n)
             table = pa.table(
                 {
@@ -186,7 +201,7 @@ def _peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _rate_child(path: str, queue: Any, arrow: bool = True) -> None:
+def _rate_child(path: str, queue: Any, arrow: bool = True, scale: int = 1, offers: bool = True) -> None:
     from accounting import inventory_from_dict, load_catalog, usage_arrow
 
     if not arrow:  # the settled aggregate left to DuckDB, as for a file too small for pyarrow
@@ -197,7 +212,8 @@ def _rate_child(path: str, queue: Any, arrow: bool = True) -> None:
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds()
     con = connect(threads=os.cpu_count(), memory_limit=MEMORY_LIMIT)
-    run = rate_run(inventory_from_dict(inventory_dict()), None, load_catalog(), reader=UsageReader(path, con))
+    inventory = inventory_from_dict(inventory_dict(scale))
+    run = rate_run(inventory, None, load_catalog(), reader=UsageReader(path, con))
     invoice = run.invoice
     t1 = time.perf_counter()
     text = invoice.render_text()
@@ -209,7 +225,7 @@ def _rate_child(path: str, queue: Any, arrow: bool = True) -> None:
     t2 = time.perf_counter()
     from accounting.compare import compare
 
-    comparison = compare(run)
+    cheapest = str(compare(run).cheapest.total) if offers else None
     compare_s = time.perf_counter() - t2
     peak_kib = _peak_kib()
     queue.put(
@@ -223,15 +239,16 @@ def _rate_child(path: str, queue: Any, arrow: bool = True) -> None:
             "stages": stages,
             "chars": len(text) + len(doc),
             "compare_s": compare_s,
-            "cheapest": str(comparison.cheapest.total),
+            "cheapest": cheapest,
         }
     )
 
 
-def rate_in_child(path: Path, arrow: bool = True) -> dict[str, Any]:
+def rate_in_child(path: Path, arrow: bool = True, scale: int = 1, offers: bool = True) -> dict[str, Any]:
     """One rating of the file in a fresh process: wall and CPU seconds, peak RSS, the invoice's
-    total; `arrow`: a settled Parquet month aggregated by pyarrow (else by DuckDB)."""
-    return _in_child(_rate_child, str(path), arrow)
+    total; `arrow`: a settled Parquet month aggregated by pyarrow (else by DuckDB); `scale`: the
+    bench fleet that many times (`fleet_groups`); `offers`: the offer comparison made after."""
+    return _in_child(_rate_child, str(path), arrow, scale, offers)
 
 
 def _in_child(target: Any, *args: Any) -> dict[str, Any]:
@@ -418,23 +435,31 @@ def _tiny(tmp: Path) -> Path:
     return path
 
 
+def month_files(
+    stack: contextlib.ExitStack, name: str, rows: int, scale: int = 1
+) -> tuple[Path, Path, Path, float]:
+    """The bench month's folder, Parquet and CSV files, and the seconds it took to make them:
+    in `M2MSIM_BENCH_KEEP`/`name` when set (made there once and kept), else in a temporary
+    folder removed with `stack`."""
+    keep = os.environ.get("M2MSIM_BENCH_KEEP")
+    tmp = (
+        Path(keep) / name
+        if keep
+        else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="m2msim-bench-")))
+    )
+    tmp.mkdir(parents=True, exist_ok=True)
+    pq_path, csv_path = tmp / "usage.parquet", tmp / "usage.csv"
+    if pq_path.exists() and csv_path.exists():
+        return tmp, pq_path, csv_path, 0.0
+    return tmp, *generate(tmp, rows, scale=scale)
+
+
 def main(quick: bool) -> None:
     no_blas_threads()  # the ratings in child processes start as `m2msim rate` does
     rows = int(os.environ.get("M2MSIM_BENCH_ROWS", 1_000_000 if quick else 30_000_000))
     runs = 1 if quick else 3
-    keep = os.environ.get("M2MSIM_BENCH_KEEP")  # a folder: the files are made there once and kept
     with contextlib.ExitStack() as stack:
-        tmp = (
-            Path(keep) / f"{rows}-rows"
-            if keep
-            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="m2msim-bench-")))
-        )
-        tmp.mkdir(parents=True, exist_ok=True)
-        pq_path, csv_path = tmp / "usage.parquet", tmp / "usage.csv"
-        if pq_path.exists() and csv_path.exists():
-            gen_s = 0.0
-        else:
-            pq_path, csv_path, gen_s = generate(tmp, rows)
+        tmp, pq_path, csv_path, gen_s = month_files(stack, f"{rows}-rows", rows)
         wanted = [w.strip() for w in os.environ.get("M2MSIM_BENCH_SHAPES", "").split(",") if w.strip()]
         files = shapes(tmp, pq_path, csv_path, wanted)
         os.sync()  # the generated files' dirty pages are written out now, not during the first timed run
