@@ -346,9 +346,11 @@ def _compare(run: RatingRun) -> Comparison:
         fixed_all += part
         # alike lines with the same bill have the same costs: summed once, each line a copy
         costs = line_costs.get((id(known), str(total)))
-        if costs is None:
+        if costs is None:  # (the first line's own; the next ones' copies of it)
             costs = line_costs[(id(known), str(total))] = {c: part + v for c, v in known.now.items()}
-        comparisons.append(LineComparison(line.id, current, total, dict(costs)))
+            comparisons.append(LineComparison(line.id, current, total, costs))
+        else:
+            comparisons.append(LineComparison(line.id, current, total, dict(costs)))
     protos = sum((bills[line.id].total for line in active if line.prototype), ZERO)
     kinds = list(classes.values())
     base_counts: dict[str, int] = defaultdict(int)  # the prototypes, on their offers in every mix
@@ -388,10 +390,14 @@ def _compare(run: RatingRun) -> Comparison:
     for kind, current, lids in kinds:
         same = sets.get((kind.refused, current))
         if same is None:
-            same = sets[(kind.refused, current)] = _Set(current, kind.off.keys(), [], [], [], [0])
-        same.weights.append(len(lids))
-        same.ons.append(kind.on)
-        same.offs.append(kind.off)
+            same = sets[(kind.refused, current)] = _Set(current, kind.off.keys(), [], [], [], [], [], [0])
+        if len(lids) == 1:
+            same.ons1.append(kind.on)
+            same.offs1.append(kind.off)
+        else:
+            same.weights.append(Decimal(len(lids)))
+            same.ons.append(kind.on)
+            same.offs.append(kind.off)
         same.lines[0] += len(lids)
     uniform = []
     for choice in choices:
@@ -412,10 +418,10 @@ def _compare(run: RatingRun) -> Comparison:
         total = fleet_fixed + protos + fixed_all
         for same, pick in zip(sets.values(), picks, strict=True):
             get = itemgetter(pick)
-            tables = same.ons if pick.offer in discounted else same.offs
-            if same.lines[0] == len(tables):  # one line each
-                total += sum(map(get, tables), ZERO)
-            else:
+            with_discount = pick.offer in discounted
+            total += sum(map(get, same.ons1 if with_discount else same.offs1), ZERO)
+            if same.weights:
+                tables = same.ons if with_discount else same.offs
                 total += sum(map(mul, same.weights, map(get, tables)), ZERO)
         uniform.append(Scenario(f"every line that can, on {choice}", total, moved, _discount_names(ctx)))
     rules: dict[str, set[str]] = defaultdict(set)
@@ -587,12 +593,17 @@ class _Costs(NamedTuple):
 
 
 class _Set(NamedTuple):
-    """Classes of lines with the same choice today and the same choices they can take."""
+    """Classes of lines with the same choice today and the same choices they can take: the
+    classes of one line (most of a large fleet's, whose lines' months differ), then the others
+    with their lines as a `Decimal` (a product of two Decimals is cheaper than of a Decimal and
+    an int, which is made a Decimal first)."""
 
     now: Choice
     choices: Collection[Choice]
-    weights: list[int]  # each class's lines
-    ons: list[dict[Choice, Decimal]]  # each class's costs with the fleet discounts on
+    ons1: list[dict[Choice, Decimal]]  # each one-line class's costs with the fleet discounts on
+    offs1: list[dict[Choice, Decimal]]
+    weights: list[Decimal]  # each other class's lines
+    ons: list[dict[Choice, Decimal]]  # each other class's costs with the fleet discounts on
     offs: list[dict[Choice, Decimal]]
     lines: list[int]  # [the lines of every class]
 
