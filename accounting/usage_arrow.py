@@ -503,7 +503,8 @@ class _Sums:
         self.shape = (0, 0)  # (combinations, lines) asked for
         self.lines_room = 0  # the lines the tables have room for
         self.names = list(names)
-        self.sums = {name: np.zeros((0, 0), np.int64) for name in names if name in _ROW_SUMS}
+        # the rows without both byte counts' table made when a batch has some (80 MB a million lines)
+        self.sums = {name: np.zeros((0, 0), np.int64) for name in ("n", "ko")}
         self.call_row: dict[int, int] = {}  # a call type's combination -> its row in the call sums
         self.calls = {name: np.zeros((0, 0), np.int64) for name in names if name not in _ROW_SUMS}
         self.bound = dict.fromkeys(names, 0)  # what each sum of values may reach: it must fit 64 bits
@@ -538,9 +539,21 @@ class _Sums:
     def table(self, name: str) -> np.ndarray:
         """A sum's table: every combination (a row sum) or call combination (a call sum) by
         every line."""
+        import numpy as np
+
         if name in self.sums:
             return self.sums[name][: self.shape[0], : self.shape[1]]
+        if name in _ROW_SUMS:  # none made: no batch had any
+            return np.zeros(self.shape, np.int64)
         return self.calls[name][: len(self.call_row), : self.shape[1]]
+
+    def _row_sums(self, name: str) -> np.ndarray:
+        """A row sum's table, made (of zeros, as large as the others) when first summed."""
+        table = self.sums.get(name)
+        if table is None:
+            n = self.sums["n"]
+            table = self.sums[name] = _grown(n[:0, :0], n.shape[0], n.shape[1])
+        return table
 
     def add(self, part: _Part) -> bool:
         """Add a batch's sums; False when a sum might not fit 64 bits."""
@@ -558,13 +571,14 @@ class _Sums:
                 combo, line = np.divmod(cells, lines)
                 combo *= room
                 combo += line  # the cell in the tables' numbering
-                np.add.at(self.sums[name].reshape(-1), combo, _ones(len(combo)) if values is None else values)
+                table = self._row_sums(name).reshape(-1)
+                np.add.at(table, combo, _ones(len(combo)) if values is None else values)
         if part.call_keys is not None:
             combo, line = np.divmod(part.call_keys, lines)  # each key once: added in place
             call_place = (self._call_rows(combo), line)
         for name, summed in part.sums.items():
             if name in _ROW_SUMS:
-                self.sums[name][: width - 1, :lines] += summed.reshape(width, lines)[:-1]
+                self._row_sums(name)[: width - 1, :lines] += summed.reshape(width, lines)[:-1]
             else:
                 self.calls[name][call_place] += summed
         return True

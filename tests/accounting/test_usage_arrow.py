@@ -629,6 +629,9 @@ def test_the_sums_tables_keep_room_for_the_lines_to_come() -> None:
     assert grown < 40
     assert sums.table("n").shape == (3, 2000)
     assert sums.table("n")[2].tolist() == list(range(1, 2001))
+    # no row lacked a byte count: no table of them made, all the same read as zeros
+    assert "without_bytes" not in sums.sums and not sums.table("without_bytes").any()
+    assert sums.table("without_bytes").shape == (3, 2000)
     part = usage_arrow._Part(
         2000, 4, {"calls": np.array([1, 2]), "b0": np.array([5, 7])}, {}, np.array([2 * 2000 + 3, 9])
     )
