@@ -191,19 +191,33 @@ def _damaged_csv(draw: st.DrawFn) -> bytes:
 
 
 @FUZZ
-@given(data=_damaged_csv(), threads=st.sampled_from((1, 2)), chunk=st.sampled_from((400, 3_000, 1 << 20)))
+@given(
+    data=_damaged_csv(),
+    threads=st.sampled_from((1, 2)),
+    chunk=st.sampled_from((400, 3_000, 1 << 20)),
+    large=st.booleans(),
+)
 def test_a_damaged_csv_is_rated_alike_by_pyarrow_and_by_duckdb(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes, threads: int, chunk: int
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, threads: int, chunk: int, large: bool
 ) -> None:
     path = tmp_path_factory.mktemp("fast-csv") / "usage.csv"
     path.write_bytes(data)
     with pytest.MonkeyPatch.context() as patch:
+        _as_a_large_fleet(patch, large)
         patch.setattr(usage_csv_arrow, "CHUNK_BYTES", chunk)
         patch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
         fast = rating(path, threads)
         patch.setattr(usage_csv_arrow, "MIN_BYTES", 1 << 62)
         slow = rating(path, threads)
     assert fast == slow
+
+
+def _as_a_large_fleet(patch: pytest.MonkeyPatch, large: bool) -> None:
+    """When `large`, the pass takes the ways of a fleet of a million lines: each batch's row sums
+    added cell by cell, the dictionaries coded by the hashes of their texts."""
+    if large:
+        patch.setattr(usage_arrow, "DENSE_CELLS", 0)
+        patch.setattr(usage_arrow, "TEXT_INDEX_VALUES", 0)
 
 
 def _edge(draw: st.DrawFn, column: str) -> Any:
@@ -279,9 +293,9 @@ def _damaged_parquet(draw: st.DrawFn) -> tuple[pa.Table, int, bool, bool]:
 
 
 @FUZZ
-@given(made=_damaged_parquet(), batch=st.sampled_from((61, 1 << 18)))
+@given(made=_damaged_parquet(), batch=st.sampled_from((61, 1 << 18)), large=st.booleans())
 def test_a_damaged_parquet_is_rated_alike_by_the_pyarrow_pass_and_by_duckdb(
-    tmp_path_factory: pytest.TempPathFactory, made: tuple[pa.Table, int, bool, bool], batch: int
+    tmp_path_factory: pytest.TempPathFactory, made: tuple[pa.Table, int, bool, bool], batch: int, large: bool
 ) -> None:
     table, group_rows, statistics, dictionary = made
     path: Path = tmp_path_factory.mktemp("fast-parquet") / "usage.parquet"
@@ -289,6 +303,7 @@ def test_a_damaged_parquet_is_rated_alike_by_the_pyarrow_pass_and_by_duckdb(
         table, path, row_group_size=group_rows, write_statistics=statistics, use_dictionary=dictionary
     )
     with pytest.MonkeyPatch.context() as patch:
+        _as_a_large_fleet(patch, large)
         patch.setattr(usage_arrow_checks, "PROVE", True)
         patch.setattr(usage_arrow, "BATCH_ROWS", batch)
         patch.setattr(usage_arrow, "ARROW_ROWS", 0)
