@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,88 @@ def test_the_users_own_blas_setting_stands(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     entry.no_blas_threads()
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def _cpuinfo(vendor: str, family: int, flags: str) -> str:
+    block = f"processor\t: {{n}}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: 17\nflags\t\t: {flags}\n"
+    return "\n".join(block.format(n=n) for n in range(2))  # blocks parted by a blank line
+
+
+_AVX512 = "fpu sse sse2 avx avx2 avx512f avx512dq avx512cd avx512bw avx512vl"
+
+
+@pytest.mark.parametrize(
+    ("vendor", "family", "flags", "slow"),
+    [
+        ("AuthenticAMD", 25, _AVX512, True),  # Zen 4 (EPYC Genoa, Ryzen 7000)
+        ("AuthenticAMD", 25, "fpu sse sse2 avx avx2", False),  # Zen 3: no AVX-512
+        ("AuthenticAMD", 26, _AVX512, False),  # Zen 5: a compress store at full speed
+        ("GenuineIntel", 6, _AVX512, False),  # Intel's cores: AVX-512 sorts are their fastest
+        ("AuthenticAMD", 25, _AVX512.replace("avx512f ", ""), False),
+    ],
+)
+def test_only_zen_4_is_taken_for_a_cpu_of_slow_avx512_sorts(
+    vendor: str, family: int, flags: str, slow: bool
+) -> None:
+    assert entry.slow_compress_store(_cpuinfo(vendor, family, flags)) is slow
+    assert entry.slow_compress_store("") is False
+
+
+def test_the_avx512_paths_are_named_as_the_installed_numpy_names_them() -> None:
+    assert (
+        entry.numpy_avx512_paths("2.4.6")
+        == entry.numpy_avx512_paths("3.0.0")
+        == "X86_V4 AVX512_ICL AVX512_SPR"
+    )
+    older = entry.numpy_avx512_paths("2.3.5")
+    assert older is not None and "AVX512F" in older.split() and "X86_V4" not in older.split()
+    assert entry.numpy_avx512_paths("1.26.4") == older
+    assert entry.numpy_avx512_paths("dev") is None
+
+
+def _numpy_features(env: dict[str, str]) -> dict[str, bool]:
+    """NumPy's CPU features in a fresh interpreter under `env`, ImportWarnings as errors (a name
+    NumPy does not know in NPY_DISABLE_CPU_FEATURES is one)."""
+    code = "import json, numpy\nfrom numpy._core import _multiarray_umath as m\nprint(json.dumps(m.__cpu_features__))"
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ImportWarning", "-c", code], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    features: dict[str, bool] = json.loads(done.stdout)
+    return features
+
+
+def test_on_zen_4_numpy_is_told_to_sort_on_its_avx2_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a Zen 4's cpuinfo, the variable names the installed NumPy's AVX-512 paths, which it
+    takes without a warning and turns off; another CPU's leaves NumPy as it is."""
+    monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
+    intel = tmp_path / "intel"
+    intel.write_text(_cpuinfo("GenuineIntel", 6, _AVX512), encoding="utf-8")
+    entry.sorts_without_slow_avx512(str(intel))
+    assert "NPY_DISABLE_CPU_FEATURES" not in os.environ
+    zen4 = tmp_path / "zen4"
+    zen4.write_text(_cpuinfo("AuthenticAMD", 25, _AVX512), encoding="utf-8")
+    entry.sorts_without_slow_avx512(str(zen4))
+    names = os.environ["NPY_DISABLE_CPU_FEATURES"].split()
+    features = _numpy_features(dict(os.environ))
+    named = [n for n in names if n in features]
+    assert named, f"none of {names} is a feature NumPy knows"
+    assert not any(features[n] for n in named)
+    if os.path.exists("/proc/cpuinfo") and "avx512f" in Path("/proc/cpuinfo").read_text(encoding="utf-8"):
+        env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+        assert any(_numpy_features(env)[n] for n in named)  # on by default on this CPU: the setting did it
+
+
+def test_the_users_own_numpy_cpu_setting_stands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    zen4 = tmp_path / "zen4"
+    zen4.write_text(_cpuinfo("AuthenticAMD", 25, _AVX512), encoding="utf-8")
+    monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "")
+    entry.sorts_without_slow_avx512(str(zen4))
+    assert os.environ["NPY_DISABLE_CPU_FEATURES"] == ""
+    monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES")
+    entry.sorts_without_slow_avx512(str(tmp_path / "absent"))  # no cpuinfo: NumPy as it is
+    assert "NPY_DISABLE_CPU_FEATURES" not in os.environ
