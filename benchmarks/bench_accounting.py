@@ -454,6 +454,12 @@ def month_files(
     return tmp, *generate(tmp, rows, scale=scale)
 
 
+def numpy_paths() -> str:
+    """Which of NumPy's code paths the ratings take (`m2msim.entry.sorts_without_slow_avx512`)."""
+    off = os.environ.get("NPY_DISABLE_CPU_FEATURES")
+    return f"NumPy without {off}" if off else "NumPy's own CPU paths"
+
+
 def main(quick: bool) -> None:
     numpy_as_m2msim_runs_it()  # the ratings in child processes start as `m2msim rate` does
     rows = int(os.environ.get("M2MSIM_BENCH_ROWS", 1_000_000 if quick else 30_000_000))
@@ -470,7 +476,8 @@ def main(quick: bool) -> None:
             "the shapes below"
         )
         print(
-            f"cores {os.cpu_count()}, DuckDB memory_limit {MEMORY_LIMIT}, median of {runs} run(s), each in a fresh process; "
+            f"cores {os.cpu_count()}, {numpy_paths()}, DuckDB memory_limit {MEMORY_LIMIT}, median of {runs} run(s), "
+            "each in a fresh process; "
             "marginal = rows / (time - the time of a 1-row file); bare = one DuckDB aggregate over the same file "
             "(per line, sum of rounded ko), run in turn with the rating"
         )
