@@ -9,11 +9,11 @@ import sys
 import time
 
 import benchmarks
-from m2msim.entry import numpy_as_m2msim_runs_it
+from m2msim.entry import libraries_as_m2msim_runs_them
 
 
 def main() -> int:
-    numpy_as_m2msim_runs_it()  # before any bench module imports NumPy: as every `m2msim` command starts
+    libraries_as_m2msim_runs_them()  # before any bench module imports NumPy: as every `m2msim` command starts
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("names", nargs="*", help="bench modules to run (e.g. accounting); all by default")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")

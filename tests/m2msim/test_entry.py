@@ -120,3 +120,56 @@ def test_the_users_own_numpy_cpu_setting_stands(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES")
     entry.sorts_without_slow_avx512(str(tmp_path / "absent"))  # no cpuinfo: NumPy as it is
     assert "NPY_DISABLE_CPU_FEATURES" not in os.environ
+
+
+_JEMALLOC_ROUNDS = """
+import resource, sys
+import numpy as np, pyarrow as pa
+pool = pa.jemalloc_memory_pool()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+size = 32 << 20
+b = pa.allocate_buffer(size, memory_pool=pool)
+np.frombuffer(b, np.uint8)[:] = 1
+del b
+f0 = faults()
+for _ in range(10):  # buffers of a pass's size, each freed before the next is made
+    b = pa.allocate_buffer(size, memory_pool=pool)
+    np.frombuffer(b, np.uint8)[:] = 1
+    del b
+print((faults() - f0) / 10, size // 4096)
+"""
+
+
+def _jemalloc_rounds(env: dict[str, str]) -> tuple[float, int]:
+    """(page faults per buffer of 32 MiB made after one was freed, the buffer's pages) in a
+    fresh interpreter under `env`."""
+    done = subprocess.run([sys.executable, "-c", _JEMALLOC_ROUNDS], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    faults, pages = done.stdout.split()
+    return float(faults), int(pages)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="no /proc to read a process's memory")
+def test_the_pass_pool_keeps_freed_pages_until_the_pass_gives_them_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under m2msim's setting, a buffer freed in pyarrow's jemalloc pool lends its pages to the
+    next (no page faulted in again), and `release_unused` gives them back; under pyarrow's own,
+    each new buffer of that size faults every page in."""
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow is built without jemalloc")
+    monkeypatch.delenv(entry.ARROW_JEMALLOC, raising=False)
+    own = dict(os.environ)
+    entry.arrow_keeps_freed_pages()
+    faults, pages = _jemalloc_rounds(dict(os.environ))
+    assert faults < pages / 10
+    faults, pages = _jemalloc_rounds(own)
+    assert faults > pages / 2
+    monkeypatch.setenv(entry.ARROW_JEMALLOC, "narenas:2")
+    entry.arrow_keeps_freed_pages()
+    assert os.environ[entry.ARROW_JEMALLOC] == "narenas:2"  # the user's own setting stands
