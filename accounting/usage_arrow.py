@@ -853,7 +853,9 @@ def pass_pool() -> pa.MemoryPool:
 
 def _release_pass_pool() -> None:
     """The pass pool's unused pages given back (the C library's pool's are its heap, which the
-    callers trim themselves)."""
+    callers trim themselves).  Under the decay every `m2msim` command sets for jemalloc
+    (`m2msim.entry.arrow_keeps_freed_pages`) jemalloc gives none back: they serve the process's
+    next buffers until it ends."""
     pool = pass_pool()
     if pool.backend_name != "system":
         pool.release_unused()

@@ -13,7 +13,9 @@ from m2msim.entry import libraries_as_m2msim_runs_them
 
 
 def main() -> int:
-    libraries_as_m2msim_runs_them()  # before any bench module imports NumPy: as every `m2msim` command starts
+    # Before any bench module imports NumPy or pyarrow, as every `m2msim` command starts; the
+    # ratings the benches run in child processes inherit it.
+    libraries_as_m2msim_runs_them()
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("names", nargs="*", help="bench modules to run (e.g. accounting); all by default")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")

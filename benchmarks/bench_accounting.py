@@ -37,7 +37,6 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accounting.usage_writer import UsageWriter
-from m2msim.entry import libraries_as_m2msim_runs_them
 from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
 
 LINES = 10_000
@@ -461,7 +460,6 @@ def numpy_paths() -> str:
 
 
 def main(quick: bool) -> None:
-    libraries_as_m2msim_runs_them()  # the ratings in child processes start as `m2msim rate` does
     rows = int(os.environ.get("M2MSIM_BENCH_ROWS", 1_000_000 if quick else 30_000_000))
     runs = 1 if quick else 3
     with contextlib.ExitStack() as stack:

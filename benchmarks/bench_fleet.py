@@ -20,7 +20,6 @@ import statistics
 from typing import Any
 
 from benchmarks.bench_accounting import _tiny, bare_in_child, month_files, rate_in_child
-from m2msim.entry import libraries_as_m2msim_runs_them
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -28,7 +27,6 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(quick: bool) -> None:
-    libraries_as_m2msim_runs_them()
     scale = 10 if quick else 100
     rows = int(os.environ.get("M2MSIM_BENCH_ROWS", 3_000_000 if quick else 30_000_000))
     runs = 1 if quick else 3

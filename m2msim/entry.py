@@ -139,7 +139,7 @@ def arrow_keeps_freed_pages() -> None:
 
 def libraries_as_m2msim_runs_them() -> None:
     """What every command sets before NumPy and pyarrow load: no BLAS threads, no slow AVX-512
-    sorts, the pass pool's freed pages kept until the pass ends."""
+    sorts, the pass pool's freed pages kept for its next buffers."""
     no_blas_threads()
     sorts_without_slow_avx512()
     arrow_keeps_freed_pages()
