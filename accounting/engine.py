@@ -92,8 +92,8 @@ class LineUsage:
         self.add_all((g,))
 
     def add_all(self, groups: Iterable[Group]) -> None:
-        """Add the line's aggregates, in their order."""
-        data_ko, sms, calls = self.data_ko, self.sms, self.calls
+        """Add the line's aggregates, in their order (`sort_usage` adds them so, one at a time)."""
+        data_ko, sms = self.data_ko, self.sms
         records = 0
         for _, type_, zone, dest, _, _, rows, ko, n_calls, beyond in groups:
             zone = zone or ""
@@ -104,16 +104,20 @@ class LineUsage:
                 key = (zone, dest or "")
                 sms[key] = sms.get(key, 0) + rows
             else:
-                ckey = (type_ or "", zone, dest or "")
-                use = calls.get(ckey)
-                if use is None:
-                    use = calls[ckey] = CallUse()
-                use.calls += n_calls
-                use.seconds += beyond.get(0, 0)
-                sums = use.beyond
-                for p, s in beyond.items():
-                    sums[p] = sums.get(p, 0) + s
+                self.add_call(type_ or "", zone, dest or "", n_calls, beyond)
         self.data_records += records
+
+    def add_call(self, type_: str, zone: str, dest: str, n_calls: int, beyond: Mapping[int, int]) -> None:
+        """Add an aggregate of calls: its calls and seconds beyond each first period."""
+        ckey = (type_, zone, dest)
+        use = self.calls.get(ckey)
+        if use is None:
+            use = self.calls[ckey] = CallUse()
+        use.calls += n_calls
+        use.seconds += beyond.get(0, 0)
+        sums = use.beyond
+        for p, s in beyond.items():
+            sums[p] = sums.get(p, 0) + s
 
     def types_used(self) -> set[str]:
         used = {t for (t, _, _) in self.calls}
@@ -282,7 +286,7 @@ def sort_usage(
     `active`: the ids of the valid lines active in the month, when the caller has them.
     """
     by_id = {line.id: line for line in inventory.lines}
-    by_line: dict[str, list[Group]] = {}
+    usage: dict[str, LineUsage] = {}
     rejected: list[tuple[Group, str, str]] = []
     smsi: dict[tuple[str, bool], int] = defaultdict(int)
     hits = rows = 0
@@ -292,11 +296,11 @@ def sort_usage(
     # Why an offer refuses a kind of aggregate, decided once per offer: data by zone, the rest by
     # (type, zone, destination).
     refusals: dict[str, tuple[dict[Any, tuple[str, str] | None], dict[Any, tuple[str, str] | None]]] = {}
-    # A valid, active line's aggregates (added to its usage at the end, in their order) and its
-    # offer's refusals.
-    billable: dict[str | None, tuple[list[Group], Any, Any, str]] = {}
+    # A valid, active line's usage (each of its aggregates added as it comes, in their order:
+    # `LineUsage.add_all`, made here for one aggregate at a time) and its offer's refusals.
+    billable: dict[str | None, tuple[LineUsage, Any, Any, str]] = {}
     for g in groups:
-        line_id, type_, zone, dest, delivered, code, n, _, _, _ = g
+        line_id, type_, zone, dest, delivered, code, n, ko, n_calls, beyond = g
         rows += n
         if code is not None:
             rejected.append((g, ROW_REASONS[code][0], code))
@@ -331,29 +335,33 @@ def sort_usage(
             whys = refusals.get(line.offer)
             if whys is None:
                 whys = refusals[line.offer] = ({}, {})
-            mine = by_line.get(lid)
-            if mine is None:
-                mine = by_line[lid] = []
-            hit = billable[line_id] = (mine, *whys, line.offer)
-        mine, data_whys, other_whys, offer_id = hit
-        mine.append(g)
+            used = usage.get(lid)
+            if used is None:
+                used = usage[lid] = LineUsage()
+            hit = billable[line_id] = (used, *whys, line.offer)
+        used, data_whys, other_whys, offer_id = hit
+        zone = zone or ""
         if type_ == "data":
             why = data_whys.get(zone, _UNDECIDED)
             if why is _UNDECIDED:
-                why = data_whys[zone] = refusal(catalog, catalog.offers[offer_id], "data", zone or "", "")
+                why = data_whys[zone] = refusal(catalog, catalog.offers[offer_id], "data", zone, "")
+            data_ko = used.data_ko
+            data_ko[zone] = data_ko.get(zone, 0) + ko
+            used.data_records += n
         else:
             rkey = (type_, zone, dest)
             why = other_whys.get(rkey, _UNDECIDED)
             if why is _UNDECIDED:
                 why = other_whys[rkey] = refusal(
-                    catalog, catalog.offers[offer_id], type_ or "", zone or "", dest or ""
+                    catalog, catalog.offers[offer_id], type_ or "", zone, dest or ""
                 )
+            if type_ == "sms":
+                sms, skey = used.sms, (zone, dest or "")
+                sms[skey] = sms.get(skey, 0) + n
+            else:
+                used.add_call(type_ or "", zone, dest or "", n_calls, beyond)
         if why is not None:
             rejected.append((g, *why))
-    usage = {}
-    for lid, mine in by_line.items():
-        used = usage[lid] = LineUsage()
-        used.add_all(mine)
     return RatedUsage(usage, rejected, dict(smsi), hits, rows)
 
 
