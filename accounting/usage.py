@@ -604,7 +604,7 @@ class UsageReader:
         if proof is None:
             return None
         self._rows_proven = not settled
-        cells = self._pass_cells = usage_arrow.Cells()
+        cells = self._pass_cells = proof.cells = usage_arrow.Cells()
         try:
             groups = self._aggregate_relation(month_start, month_end, first_periods)
             plan = self._scan_sql(month_start, month_end, first_periods).plan if proof.set_aside else None

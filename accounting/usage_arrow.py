@@ -487,6 +487,24 @@ class Cells:
             first += len(cells)
         return found
 
+    def of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The cell of each of these rows (from 0, ascending) as one number: its combination code
+        times 2**32 plus its line code (`rows_of`' reading of a batch's cells)."""
+        import numpy as np
+
+        out = np.empty(len(rows), np.int64)
+        firsts = np.cumsum([0, *(len(cells) for cells, _ in self.batches)])
+        if len(rows) and int(rows[-1]) >= int(firsts[-1]):
+            raise ValueError("a row past the cells kept")
+        batch = np.searchsorted(firsts, rows, side="right") - 1
+        cut = np.flatnonzero(np.diff(batch)) + 1
+        for at in np.split(np.arange(len(rows)), cut) if len(rows) else ():
+            b = int(batch[at[0]])
+            cells, count = self.batches[b]
+            combo, line = np.divmod(cells[rows[at] - firsts[b]].astype(np.int64), count)
+            out[at] = (combo << 32) + line
+        return out
+
 
 class _Sums:
     """Integer sums per (combination code, line code), grown as new codes come.

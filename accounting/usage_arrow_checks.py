@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from accounting.usage_arrow import TextHashes
+    from accounting.usage_arrow import Cells, TextHashes
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class RowProof:
         self.proven: bool | None = None  # the answer, once given: every row clean, no two alike
         self.clean = False  # every row passed the checks (two may still be alike)
         # When clean but not proven: the rows (file index, row of the file from 0) whose hash
-        # another row shares, every copy of every duplicate among them; None: too many to list.
+        # another row of their aggregate cell shares (`cells`), every copy of every duplicate
+        # among them; None: too many to list.
         self.repeats: list[tuple[int, int]] | None = None
         # The rows that may fail a check, set aside (at most `MAX_SET_ASIDE`): each one's row
         # among all (from 0), and the rows themselves as the pass read them, for the reader to
@@ -142,6 +143,9 @@ class RowProof:
         self.set_aside: list[int] = []
         self.taken: list[pa.RecordBatch] = []
         self.meanwhile: Future[Any] | None = None  # `finish`'s work beside the sort
+        # Each row's aggregate cell, kept by the pass (set by its caller): rows of one hash in
+        # other cells are then not listed in `repeats` (`_alike`).
+        self.cells: Cells | None = None
 
     def __call__(self, batch: pa.RecordBatch) -> None:
         """One batch's rows checked (`_Unsure` at the first that may fail, maybe a batch or two
@@ -227,11 +231,16 @@ class RowProof:
         log.debug("%d row hashes seen twice or more: those rows compared by DuckDB", len(repeated))
         if len(repeated) <= MAX_REPEATS:
             # The rows whose hash ends as a repeated one's: every row of a repeated hash, and
-            # about one more in 2**32 rows a repeated hash (DuckDB compares whole rows).
-            ends = np.zeros(1 << 16, bool)
-            ends[(repeated & np.uint64(0xFFFF)).astype(np.intp)] = True
+            # about one more in 2**32 rows a repeated hash (DuckDB compares whole rows).  The
+            # ends marked by 16 bits, or 24 past `FEW_REPEATS` (the rows found by them, then
+            # searched for the 32 bits, a few per mark).
+            bits = 16 if len(repeated) <= FEW_REPEATS else 24
+            ends = np.zeros(1 << bits, bool)
+            ends[(repeated & np.uint64((1 << bits) - 1)).astype(np.intp)] = True
             maybe = _ending(low, ends, self._pool)
             where = maybe[np.isin(low[maybe], repeated.astype(np.uint32))]
+            if self.cells is not None:
+                where = where[_alike(low[where], self.cells.of_rows(where))]
             if len(where) <= MAX_REPEAT_ROWS:
                 self.repeats = self.of_files(where)
         return False
@@ -275,17 +284,23 @@ def _repeated(hashes: np.ndarray, pool: Executor | None) -> np.ndarray:
 
 
 def _ending(low: np.ndarray, ends: np.ndarray, pool: Executor | None) -> np.ndarray:
-    """The rows (from 0) whose hash's low 16 bits are marked in `ends`: by blocks of a million
-    rows (the whole at once made a temporary of 8 bytes a row), with a `pool` the two halves on
-    two threads (0.05 s against 0.10 for 30 M rows)."""
+    """The rows (from 0) whose hash's low bits (16, or as many as `ends` has marks for) are
+    marked in `ends`: by blocks of a million rows (the whole at once made a temporary of 8
+    bytes a row), with a `pool` the two halves on two threads (0.05 s against 0.10 for 30 M
+    rows, 16 bits)."""
     import numpy as np
+
+    mask = np.uint32(len(ends) - 1)
 
     def rows(start: int, stop: int) -> np.ndarray:
         found = [np.empty(0, np.intp)]
         for at in range(start, stop, ENDING_BLOCK):
             block = low[at : min(at + ENDING_BLOCK, stop)]
-            low16 = block.view(np.uint16)[::2] if sys.byteorder == "little" else block & np.uint32(0xFFFF)
-            found.append(np.flatnonzero(ends[low16]) + at)
+            if len(ends) == 1 << 16 and sys.byteorder == "little":
+                bits = block.view(np.uint16)[::2]
+            else:
+                bits = block & mask
+            found.append(np.flatnonzero(ends[bits]) + at)
         return np.concatenate(found)
 
     middle = len(low) // 2
@@ -293,6 +308,27 @@ def _ending(low: np.ndarray, ends: np.ndarray, pool: Executor | None) -> np.ndar
         return rows(0, len(low))
     right = pool.submit(rows, middle, len(low))
     return np.concatenate([rows(0, middle), right.result()])
+
+
+def _alike(low: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Which rows share both their hash's low 32 bits and their aggregate cell with another of
+    them: rows alike in every field do (the same values, the same hash and cell); rows of one
+    hash in other cells (two SMS of a line in one second, to two destinations: the proof's hash
+    leaves type, zone and destination to the cell) are not duplicates, and DuckDB need not
+    compare them."""
+    import numpy as np
+
+    if not len(low):
+        return np.zeros(0, bool)
+    # Both as one number (wrapping: two pairs made one keep a row more, never one less).
+    with np.errstate(over="ignore"):
+        pairs = cells.astype(np.uint64) * np.uint64(_MIX) + low.astype(np.uint64)
+    _, inverse, counts = np.unique(pairs, return_inverse=True, return_counts=True)
+    alike: np.ndarray = counts[inverse.reshape(-1)] > 1
+    return alike
+
+
+_MIX = 0x9E3779B97F4A7C15  # an odd 64-bit multiplier (2**64 / the golden ratio)
 
 
 def _kept(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
@@ -327,7 +363,8 @@ def taken_table(proof: RowProof) -> pa.Table:
 
 
 # Rows alike in the hashed columns listed for DuckDB to compare (more: its full duplicate search).
-MAX_REPEATS = 1_000
+MAX_REPEATS = 1_000_000
+FEW_REPEATS = 1_000  # repeated hashes whose rows are found by 16 bits of their hashes (more: 24)
 MAX_REPEAT_ROWS = 10_000
 # Rows that may fail a check, set aside for DuckDB to check (more: DuckDB checks every row): each
 # costs its line read again (a CSV) and a row of a small table; a month with a reject in 30 rows

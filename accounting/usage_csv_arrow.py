@@ -519,7 +519,7 @@ def settled_rows(
     )
     if proof is None:
         return None
-    cells = usage_arrow.Cells()
+    cells = proof.cells = usage_arrow.Cells()
 
     def meanwhile() -> Any:
         return aside(proof.set_aside) if aside is not None and proof.set_aside else None

@@ -754,3 +754,67 @@ def test_parquet_rejects_are_listed_from_the_cells_and_the_rows_set_aside_as_duc
     assert len(by_duckdb[0]) > 13
     assert used == [True] * 4  # (only the proven ratings list by cells; DuckDB's listing otherwise)
     assert all(p is not None and len(p.set_aside) == 5 for p in answers.proofs), answers.aside()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rows_alike_in_the_hash_but_of_another_cell_are_not_listed_for_duckdb(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many rows alike in the hashed columns but of another destination (a line's SMS to two
+    numbers in one second), besides two duplicates: the proof lists only the duplicates' rows
+    (rows alike in every field share their cell), within a limit the rows alike would pass, with
+    the rows found by 24 bits of their hashes past a few repeated ones; DuckDB's full search is
+    not made, and the rating is the same both ways."""
+    rnd = random.Random(seed)
+    table = parquet_table(records(rnd, 600, seed % 2 == 0), rnd, ("text", "us")[seed % 2], True)
+    picked = table.take(list(range(0, 600, 10)))
+    other = ["fr-fixed" if v != "fr-fixed" else "fr-mobile" for v in picked["dest"].to_pylist()]
+    dest = picked.schema.get_field_index("dest")
+    alike = picked.set_column(dest, "dest", pa.array(other, picked.schema.field(dest).type))
+    path = write_parquet(tmp_path / "u.parquet", pa.concat_tables([table, alike, table.take([5, 77])]), rnd)
+    monkeypatch.setattr(usage_arrow_checks, "FEW_REPEATS", 8 if seed % 2 else 1_000)
+    monkeypatch.setattr(usage_arrow_checks, "MAX_REPEAT_ROWS", 20)  # (the 120 rows alike: past it)
+    searched = _searches(monkeypatch)
+    answers = _answers(monkeypatch)
+    by_proof = _rated(path, True, monkeypatch)
+    assert len(answers.proofs) == 2
+    for p in answers.proofs:
+        assert p is not None and p.clean and not p.proven
+        assert p.repeats is not None and sorted(r for _, r in p.repeats) == [5, 77, 660, 661]
+    assert searched == []
+    assert by_proof == _rated(path, False, monkeypatch)
+    assert sum(g[6] for g in by_proof[0] if g[5] == "duplicate") == 2
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_rows_are_alike_when_they_share_both_hash_bits_and_cell(seed: int) -> None:
+    """`_alike` keeps exactly the rows whose (low 32 bits, cell) pair another row has."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 200))
+    low = rng.integers(0, 6, n).astype(np.uint32) * np.uint32(0x9E3779B9)
+    cells = (rng.integers(0, 3, n).astype(np.int64) << 32) + rng.integers(0, 4, n)
+    pairs = list(zip(low.tolist(), cells.tolist(), strict=True))
+    expected = [pairs.count(p) > 1 for p in pairs]
+    assert usage_arrow_checks._alike(low, cells).tolist() == expected
+
+
+def test_the_cells_of_rows_are_read_across_batches_of_other_line_counts() -> None:
+    """A batch numbers its cells by the lines known then: each row's (combination, line) is the
+    same whichever batch holds it."""
+    import numpy as np
+
+    cells = usage_arrow.Cells()
+    cells.batches = [
+        (np.array([0, 4, 7], np.int32), 3),
+        (np.array([9, 2], np.int32), 5),
+        (np.array([], np.int32), 5),
+    ]
+    cells.batches.append((np.array([13, 6], np.int32), 7))
+    rows = np.array([0, 1, 2, 3, 4, 5, 6])
+    expected = [divmod(c, n) for batch, n in cells.batches for c in batch.tolist()]
+    assert cells.of_rows(rows).tolist() == [(c << 32) + line for c, line in expected]
+    assert cells.of_rows(np.array([2, 6])).tolist() == [(2 << 32) + 1, (0 << 32) + 6]
+    with pytest.raises(ValueError):
+        cells.of_rows(np.array([7]))
