@@ -7,7 +7,8 @@ every tracked object, the month's aggregates included, and finds nothing to free
 benchmark that was a third of the Python time.  Reading a large YAML file (an inventory of 10,000
 lines written one by one) is the same: the collector took half of PyYAML's time.  The collector is
 paused for the duration and put back as it was; objects freed meanwhile by reference counting are
-freed as usual.
+freed as usual.  The objects the block made leave it counted as old ones (`_aged`): left young, the
+first collection after the pause walked them all, and the next one again.
 """
 
 from __future__ import annotations
