@@ -759,7 +759,8 @@ class UsageReader:
         beside the proof's sort."""
         from accounting import usage_csv_arrow
 
-        return [(row, _csv_fields(text)) for row, text in sorted(usage_csv_arrow.lines(plan, rows).items())]
+        found = sorted(usage_csv_arrow.lines(plan, rows).items())
+        return list(zip((row for row, _ in found), _csv_fields([text for _, text in found]), strict=True))
 
     def _csv_lines(self, fields: Sequence[tuple[int, tuple[str | None, ...]]]) -> str:
         """SQL: these rows of the CSV file (`_csv_fields_of`) as `numbered` has them."""
@@ -1486,7 +1487,7 @@ class UsageReader:
         twice = {text for text, n in Counter(texts.values()).items() if n > 1}
         if not twice:
             return ""
-        fields = {row: _csv_fields(text) for row, text in texts.items()}
+        fields = dict(zip(texts, _csv_fields(list(texts.values())), strict=True))
         alike = {fields[row] for row, text in texts.items() if text in twice}
         return self._csv_numbered(
             "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if f in alike]
@@ -1903,10 +1904,11 @@ def _block_groups(
     return []
 
 
-def _csv_fields(text: bytes) -> tuple[str | None, ...]:
-    """A CSV line's fields as DuckDB's reader gives them (an empty field NULL), in the forms the
-    pyarrow reader takes (`usage_csv_arrow`: no quote within a field)."""
-    return tuple(v if v != "" else None for v in next(csv.reader([text.decode()]), []))
+def _csv_fields(texts: Sequence[bytes]) -> list[tuple[str | None, ...]]:
+    """Each CSV line's fields as DuckDB's reader gives them (an empty field NULL), in the forms
+    the pyarrow reader takes (`usage_csv_arrow`: no quote within a field, so none left open at a
+    line's end: one reader splits them all, in half the time of a reader per line)."""
+    return [tuple(v if v != "" else None for v in row) for row in csv.reader(t.decode() for t in texts)]
 
 
 def _take_back(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...], g: Group) -> None:
