@@ -37,9 +37,9 @@ def _aged() -> None:
     objects made 0.  Without it, the first object made after a pause set off a collection of
     the youngest generation, which walked every object the block made (they all were still in
     it), then of the next, which walked them again: 0.04 s after rating a month of 10,000
-    lines, 0.33 s after 100,000.  The oldest generation is walked by the full collections
-    alone, as seldom as the collector makes them; garbage among the objects moved (a cycle) is
-    freed then.  Done by freezing every object and unfreezing them at once (the unfreezing
+    lines, 0.33 s after 100,000, 3.0 s after a million.  The oldest generation is walked by
+    the full collections alone, as seldom as the collector makes them; garbage among the
+    objects moved (a cycle) is freed then.  Done by freezing every object and unfreezing them at once (the unfreezing
     puts them in the oldest generation); not done when some code of the process keeps objects
     frozen, which the unfreezing would give back to the collector."""
     if gc.get_freeze_count():
