@@ -240,7 +240,12 @@ class RowProof:
             maybe = _ending(low, ends, self._pool)
             where = maybe[np.isin(low[maybe], repeated.astype(np.uint32))]
             if self.cells is not None:
-                where = where[_alike(low[where], self.cells.of_rows(where))]
+                try:
+                    cells = self.cells.of_rows(where)
+                except ValueError as exc:  # (cells not kept for every row: every candidate listed)
+                    log.debug("the rows alike listed whatever their cells: %s", exc)
+                else:
+                    where = where[_alike(low[where], cells)]
             if len(where) <= MAX_REPEAT_ROWS:
                 self.repeats = self.of_files(where)
         return False

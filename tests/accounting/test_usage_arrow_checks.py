@@ -756,6 +756,18 @@ def test_parquet_rejects_are_listed_from_the_cells_and_the_rows_set_aside_as_duc
     assert all(p is not None and len(p.set_aside) == 5 for p in answers.proofs), answers.aside()
 
 
+def _alike_in_hash_only(tmp_path: Path, seed: int) -> Path:
+    """600 rows, then rows 0, 10, ... 590 again but for their destination (rows 600-659), then
+    copies of rows 5 and 77 (rows 660 and 661)."""
+    rnd = random.Random(seed)
+    table = parquet_table(records(rnd, 600, seed % 2 == 0), rnd, ("text", "us")[seed % 2], True)
+    picked = table.take(list(range(0, 600, 10)))
+    other = ["fr-fixed" if v != "fr-fixed" else "fr-mobile" for v in picked["dest"].to_pylist()]
+    dest = picked.schema.get_field_index("dest")
+    alike = picked.set_column(dest, "dest", pa.array(other, picked.schema.field(dest).type))
+    return write_parquet(tmp_path / "u.parquet", pa.concat_tables([table, alike, table.take([5, 77])]), rnd)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_rows_alike_in_the_hash_but_of_another_cell_are_not_listed_for_duckdb(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
@@ -765,13 +777,7 @@ def test_rows_alike_in_the_hash_but_of_another_cell_are_not_listed_for_duckdb(
     (rows alike in every field share their cell), within a limit the rows alike would pass, with
     the rows found by 24 bits of their hashes past a few repeated ones; DuckDB's full search is
     not made, and the rating is the same both ways."""
-    rnd = random.Random(seed)
-    table = parquet_table(records(rnd, 600, seed % 2 == 0), rnd, ("text", "us")[seed % 2], True)
-    picked = table.take(list(range(0, 600, 10)))
-    other = ["fr-fixed" if v != "fr-fixed" else "fr-mobile" for v in picked["dest"].to_pylist()]
-    dest = picked.schema.get_field_index("dest")
-    alike = picked.set_column(dest, "dest", pa.array(other, picked.schema.field(dest).type))
-    path = write_parquet(tmp_path / "u.parquet", pa.concat_tables([table, alike, table.take([5, 77])]), rnd)
+    path = _alike_in_hash_only(tmp_path, seed)
     monkeypatch.setattr(usage_arrow_checks, "FEW_REPEATS", 8 if seed % 2 else 1_000)
     monkeypatch.setattr(usage_arrow_checks, "MAX_REPEAT_ROWS", 20)  # (the 120 rows alike: past it)
     searched = _searches(monkeypatch)
@@ -818,3 +824,25 @@ def test_the_cells_of_rows_are_read_across_batches_of_other_line_counts() -> Non
     assert cells.of_rows(np.array([2, 6])).tolist() == [(2 << 32) + 1, (0 << 32) + 6]
     with pytest.raises(ValueError):
         cells.of_rows(np.array([7]))
+
+
+def test_without_every_rows_cell_every_row_of_a_repeated_hash_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cells that do not cover a candidate row (`Cells.of_rows` refuses): the proof lists every
+    row of a repeated hash, as before it asked the cells, and the rating is the same."""
+
+    def uncovered(cells: usage_arrow.Cells, rows: Any) -> Any:
+        raise ValueError("a row past the cells kept")
+
+    path = _alike_in_hash_only(tmp_path, 0)
+    monkeypatch.setattr(usage_arrow.Cells, "of_rows", uncovered)
+    searched = _searches(monkeypatch)
+    answers = _answers(monkeypatch)
+    by_proof = _rated(path, True, monkeypatch)
+    for p in answers.proofs:
+        assert p is not None and p.repeats is not None
+        listed = sorted(r for _, r in p.repeats)
+        assert {5, 77, 660, 661, *range(0, 600, 10), *range(600, 660)} <= set(listed)
+    assert searched == []
+    assert by_proof == _rated(path, False, monkeypatch)
