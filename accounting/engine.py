@@ -88,25 +88,6 @@ class LineUsage:
     sms: dict[tuple[str, str], int] = field(default_factory=dict)
     calls: dict[tuple[str, str, str], CallUse] = field(default_factory=dict)
 
-    def add(self, g: Group) -> None:
-        self.add_all((g,))
-
-    def add_all(self, groups: Iterable[Group]) -> None:
-        """Add the line's aggregates, in their order (`sort_usage` adds them so, one at a time)."""
-        data_ko, sms = self.data_ko, self.sms
-        records = 0
-        for _, type_, zone, dest, _, _, rows, ko, n_calls, beyond in groups:
-            zone = zone or ""
-            if type_ == "data":
-                data_ko[zone] = data_ko.get(zone, 0) + ko
-                records += rows
-            elif type_ == "sms":
-                key = (zone, dest or "")
-                sms[key] = sms.get(key, 0) + rows
-            else:
-                self.add_call(type_ or "", zone, dest or "", n_calls, beyond)
-        self.data_records += records
-
     def add_call(self, type_: str, zone: str, dest: str, n_calls: int, beyond: Mapping[int, int]) -> None:
         """Add an aggregate of calls: its calls and seconds beyond each first period."""
         ckey = (type_, zone, dest)
@@ -296,8 +277,8 @@ def sort_usage(
     # Why an offer refuses a kind of aggregate, decided once per offer: data by zone, the rest by
     # (type, zone, destination).
     refusals: dict[str, tuple[dict[Any, tuple[str, str] | None], dict[Any, tuple[str, str] | None]]] = {}
-    # A valid, active line's usage (each of its aggregates added as it comes, in their order:
-    # `LineUsage.add_all`, made here for one aggregate at a time) and its offer's refusals.
+    # A valid, active line's usage (each of its aggregates added as it comes, in their order) and
+    # its offer's refusals.
     billable: dict[str | None, tuple[LineUsage, Any, Any, str]] = {}
     for g in groups:
         line_id, type_, zone, dest, delivered, code, n, ko, n_calls, beyond = g
