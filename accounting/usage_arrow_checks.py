@@ -325,15 +325,13 @@ def _alike(low: np.ndarray, cells: np.ndarray) -> np.ndarray:
 
     if not len(low):
         return np.zeros(0, bool)
-    # Both as one number (wrapping: two pairs made one keep a row more, never one less).
+    # Both as one number, as a row's hash adds a column (wrapping: two pairs made one keep a row
+    # more, never one less).
     with np.errstate(over="ignore"):
-        pairs = cells.astype(np.uint64) * np.uint64(_MIX) + low.astype(np.uint64)
+        pairs = cells.astype(np.uint64) * np.uint64(_STEP) + low.astype(np.uint64)
     _, inverse, counts = np.unique(pairs, return_inverse=True, return_counts=True)
     alike: np.ndarray = counts[inverse.reshape(-1)] > 1
     return alike
-
-
-_MIX = 0x9E3779B97F4A7C15  # an odd 64-bit multiplier (2**64 / the golden ratio)
 
 
 def _kept(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
