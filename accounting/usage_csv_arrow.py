@@ -463,28 +463,79 @@ def _unquoted(
 def _whole(column: pa.Array, offsets: np.ndarray) -> pa.Array:
     """A count column of text as DuckDB's TRY_CAST to DOUBLE reads it, when every value is digits
     (within quotes or not) after at most a minus sign, at most `MAX_DIGITS` characters: as int64
-    (NULL when empty; a negative count is a reject, which the proof sets aside)."""
+    (NULL when empty; a negative count is a reject, which the proof sets aside).
+
+    Read 8 bytes at a time (`_eight`): the word that ends at each value's last digit, read from
+    any byte of the chunk, holds up to 8 of its digits, checked and summed within the word; a
+    longer value's first digits are in the word before.  4.6-4.8 ms a column of 250,000 values,
+    where taking the quotes off and Arrow's cast took 5.7-7.4."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     data = _bytes(column, offsets)
-    lengths = np.diff(offsets)
-    within = _quoted(column, offsets, data, lengths)
-    quoted = int(np.count_nonzero(within))
-    body = data[offsets[0] : offsets[-1]]
-    minus = np.flatnonzero(body == ord("-"))
-    if int(np.count_nonzero((body - np.uint8(48)) <= 9)) + len(minus) + 2 * quoted != len(body):
-        raise _Unsure("a number in another form than digits")
-    if len(minus):  # each one first in its value (after its quote)
-        firsts = offsets[:-1] - offsets[0] + within  # (in order: a value's first is past the last's)
-        value = np.searchsorted(firsts, minus, side="right") - 1
-        if not bool((firsts[np.maximum(value, 0)] == minus).all()):
-            raise _Unsure("a number in another form than digits")
-    if int((lengths - 2 * within).max()) > MAX_DIGITS:
+    within = _quoted(column, offsets, data)
+    first = offsets[:-1] + within  # each value's first byte within its quotes, and its end
+    last = offsets[1:] - within
+    size = last - first
+    if len(size) and int(size.max()) > MAX_DIGITS:
         raise _Unsure("a number of many digits")
-    digits = _unquoted(column, offsets, controls=False, quoted=within, lengths=lengths) if quoted else column
-    return pc.cast(digits, pa.int64())
+    # The bytes after 8 of nothing: the word of the 8 bytes before a value's end `e` is at `e`.
+    padded = np.zeros(len(data) + 9, np.uint8)
+    padded[8:-1] = data
+    words = np.ndarray((len(data) + 2,), np.uint64, padded, 0, (1,))
+    digits = size.copy()
+    negative = None
+    minus = np.flatnonzero(data[offsets[0] : offsets[-1]] == ord("-")) + offsets[0]
+    if len(minus):  # each one the first byte of its value (within its quotes), before a digit
+        value = np.searchsorted(first, minus, side="right") - 1
+        if not bool((first[np.maximum(value, 0)] == minus).all()) or bool((size[value] < 2).any()):
+            raise _Unsure("a number in another form than digits")
+        digits[value] -= 1
+        negative = value
+    low, fits = _eight(np.take(words, last), np.minimum(digits, 8))
+    long = np.flatnonzero(digits > 8)
+    if len(long):  # (the first digits of a value of 9 to 15)
+        high, high_fits = _eight(np.take(words, last[long] - 8), digits[long] - 8)
+        low[long] += high * np.uint64(100_000_000)
+        fits &= high_fits
+    if not fits:
+        raise _Unsure("a number in another form than digits")
+    counts = low.view(np.int64)
+    if negative is not None:
+        counts[negative] *= -1
+    valid = size > 0
+    mask = None if bool(valid.all()) else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.int64(), len(counts), [mask, pa.py_buffer(counts)])
+
+
+# 8 bytes read as one little-endian word (`_eight`): the byte at the lowest address lowest.
+_ZEROS = 0x3030303030303030  # "0" in each byte
+_HIGH_BITS = 0x8080808080808080
+_PAST_NINE = 0x7676767676767676  # added to a byte of 0-127: 128 or more when past 9
+# The word's `k` highest bytes (the last `k` of the 8), for `k` from 0 to 8.
+_LAST_BYTES = tuple(((1 << 64) - 1) ^ ((1 << (64 - 8 * k)) - 1) for k in range(9))
+
+
+def _eight(words: np.ndarray, digits: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The numbers written by the last `digits` (0-8) bytes of each word, and whether each of
+    those bytes is a digit.  The bytes before them are taken as leading zeros; the digits are
+    paired, then the pairs, then the fours, each step one multiplication of the whole word (the
+    higher part of each sum falls out of the lanes kept)."""
+    import numpy as np
+
+    last = np.array(_LAST_BYTES, np.uint64)
+    value = words ^ np.uint64(_ZEROS)  # a digit's byte now its value, 0-9
+    value &= np.take(last, digits)
+    fits = not bool(((value | (value + np.uint64(_PAST_NINE))) & np.uint64(_HIGH_BITS)).any())
+    value *= np.uint64(10 << 8 | 1)  # each 16 bits: 10 * its first byte + its second, in the second
+    value >>= np.uint64(8)
+    value &= np.uint64(0x00FF00FF00FF00FF)
+    value *= np.uint64(100 << 16 | 1)
+    value >>= np.uint64(16)
+    value &= np.uint64(0x0000FFFF0000FFFF)
+    value *= np.uint64(10_000 << 32 | 1)
+    value >>= np.uint64(32)
+    return value, fits
 
 
 class CsvRead(NamedTuple):

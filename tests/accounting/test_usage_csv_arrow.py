@@ -526,7 +526,9 @@ def test_counts_as_text_are_read_as_duckdb_reads_them(seed: int) -> None:
         [plain],
     ).fetchall()
     assert read.to_pylist() == [d for (d,) in duck]
-    for bad in ("-", "1-2", "+5", "1.0", " 5", "5 ", "٣", "0x1F", '"-"'):
+    # (bytes next to the digits, ":" and "/", in the last 8 bytes of a value or the 7 before)
+    odd_forms = ("-", "1-2", "+5", "1.0", " 5", "5 ", "٣", "0x1F", '"-"', "--5")
+    for bad in (*odd_forms, "9:", "/1", "12345678/9", "1:12345678"):
         odd = pa.array([*texts[:50], bad, *texts[50:60]], pa.string())
         with pytest.raises((usage_csv_arrow._Unsure, pa.ArrowInvalid)):
             usage_csv_arrow._whole(odd, usage_csv_arrow._offsets(odd))
