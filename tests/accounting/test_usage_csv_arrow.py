@@ -492,9 +492,16 @@ def test_lines_are_found_again_from_the_line_ends_counted_by_spans(seed: int) ->
     assert int(counted.ends.sum()) == chunk.count("\n")
     picked = rnd.sample(range(len(texts)), min(len(texts), rnd.randrange(1, 50)))
     wanted = sorted({*picked, 0, len(texts) - 1})
-    begin, stop = usage_csv_arrow._line_spans(
-        lambda at, size: data[at : at + size], len(data), np.array(wanted, np.int64), counted.ends
+
+    def read(spans: Any) -> Any:
+        padded = np.zeros((int(spans.max()) + 1) * SPAN if len(spans) else 0, np.uint8)
+        padded[: len(data)] = data[: len(padded)]
+        return padded.reshape(-1, SPAN)[spans]
+
+    begin, stop, spans, read_bytes = usage_csv_arrow._line_spans(
+        read, len(data), np.array(wanted, np.int64), counted.ends
     )
+    assert (read_bytes == read(spans)).all()
     found = [data[b:e].tobytes().decode().removesuffix("\r") for b, e in zip(begin, stop, strict=True)]
     assert found == [texts[r] for r in wanted]
 
