@@ -29,7 +29,8 @@ The checks follow the reader's SQL check for check, on the values as DuckDB read
   `delivered`, sorted; a hash seen twice (a copy, or two rows alike in those columns): every row
   being clean, the pass's sums stand, and the rows sharing a hash are listed (`repeats`) for
   DuckDB to compare (`UsageReader._dedupe(rows)`);
-- text that is not UTF-8 in any text column (DuckDB refuses the file): unsure.
+- text that is not UTF-8 in any text column (DuckDB refuses the file): unsure (a start's is
+  checked on the rows set aside only: one in a form read here is ASCII).
 
 The checks that depend on the aggregate's key only (type, zone, destination, line) are made on
 the aggregates by the reader, as for every input.
@@ -159,6 +160,7 @@ class RowProof:
 
     def _check(self, batch: pa.RecordBatch) -> None:
         import numpy as np
+        import pyarrow as pa
 
         hashes, doubt = _batch(batch, self._types, self._texts, *self._bounds, self._tables)
         first, self._done = self._done, self._done + len(hashes)  # one thread at a time
@@ -170,8 +172,12 @@ class RowProof:
             where = np.flatnonzero(doubt)
             if len(self.set_aside) + len(where) > MAX_SET_ASIDE:
                 raise _Unsure("too many rows that may fail a check")
+            taken = _kept(batch, where)
+            start = taken.column("start")
+            if pa.types.is_string(start.type) or pa.types.is_large_string(start.type):
+                start.validate(full=True)  # (a start read is ASCII; one set aside is DuckDB's to read)
             self.set_aside += (where + first).tolist()
-            self.taken.append(_kept(batch, where))
+            self.taken.append(taken)
         self._hashes[first : first + len(hashes)] = hashes
         self._low[first : first + len(hashes)] = hashes  # (the low bits: NumPy's cast wraps)
 

@@ -158,6 +158,13 @@ DECLINED: dict[str, Callable[[str, int], str]] = {
     "a minus within a count": lambda t, r: replace_field(t, r, "bytes_down", lambda v: '"3-3"'),
     "a count not a number": lambda t, r: replace_field(t, r, "bytes_down", lambda v: "nan"),
     "text that is not UTF-8": lambda t, r: replace_field(t, r, "line", lambda v: v + "\udcff"),
+    # (the parse takes any bytes: each column's are checked after it, a start's when set aside)
+    "a start that is not UTF-8": lambda t, r: replace_field(t, r, "start", lambda v: v + "\udcff"),
+    "a column not rated that is not UTF-8": lambda t, r: replace_field(
+        t, r, "session", lambda v: "\udcff" + v
+    ),
+    "a delivered that is not UTF-8": lambda t, r: replace_field(t, r, "delivered", lambda v: "\udcff"),
+    "a zone that is not UTF-8": lambda t, r: replace_field(t, r, "zone", lambda v: "fr\udce9"),
     "a delivered other than true or false": lambda t, r: replace_field(t, r, "delivered", lambda v: "yes"),
     "a long line": lambda t, r: replace_field(t, r, "session", lambda v: "s" * (1 << 19)),
     "a control character": lambda t, r: replace_field(t, r, "session", lambda v: v + "\x01"),
