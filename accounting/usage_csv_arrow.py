@@ -206,6 +206,10 @@ def _lines(a: np.ndarray, crlf: bool) -> Lines:
 
     block = MAX_CSV_LINE // 4  # (a multiple of `SPAN`)
     found = np.zeros(min(len(a), block) + SPAN, bool)
+    # Each 8 flags read as one word, whose product by 0x0101... holds their sum in its top byte:
+    # each span's line ends then a sum of SPAN / 8 words (3.3 ms a chunk of 16 MiB, where
+    # NumPy's sum of the flags by span took 4.8).
+    sums = np.empty(len(found) // 8, np.uint64)
     spans = []
     returns = 0
     for at in range(0, len(a), block):
@@ -214,7 +218,10 @@ def _lines(a: np.ndarray, crlf: bool) -> Lines:
         seen = found[:width]
         np.equal(part, _NEWLINE, out=seen[: len(part)])
         seen[len(part) :] = False
-        ends = np.add.reduce(seen.view(np.uint8).reshape(-1, SPAN), axis=1, dtype=np.int32)
+        words = sums[: width // 8]
+        np.multiply(seen.view(np.uint64), np.uint64(0x0101010101010101), out=words)
+        words >>= np.uint64(56)
+        ends = words.reshape(-1, SPAN // 8).sum(axis=1).astype(np.int32)
         # A line of half DuckDB's limit or more spans a whole block (blocks from the chunk's
         # start) with no line end in it; a shorter line never does.
         if len(part) == block and not ends.any():
