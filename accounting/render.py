@@ -189,8 +189,12 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
         out.append("")
         out.append(f"Rejected usage rows: {invoice.rejects_total:,} (header is row 1)")
         first: dict[str, list[str]] = defaultdict(list)
+        categories: dict[str, str] = {}  # (by reason: most rejects share theirs)
         for r in invoice.rejects:
-            rows = first[reject_category(r.reason)]
+            category = categories.get(r.reason)
+            if category is None:
+                category = categories[r.reason] = reject_category(r.reason)
+            rows = first[category]
             if len(rows) < 3:
                 rows.append(f"{r.where}: {r.reason}")
         for s in invoice.reject_summary:

@@ -18,7 +18,7 @@ import pytest
 
 from accounting import inventory_from_dict, rate
 from accounting.engine import price_line, sort_usage
-from accounting.invoice import _ENCODE, Invoice, Item, LineBill
+from accounting.invoice import _ENCODE, Invoice, Item, LineBill, Reject, layout_json
 from accounting.render import family
 from accounting.usage import UsageReader
 from accounting.usage_table import usage_table
@@ -47,8 +47,14 @@ def test_invoice_json_lines_are_the_encoded_line_dicts() -> None:
         LineBill("C", "o", "p", 36, False, None, ITEMS[2:]),
     ]
     inv.fleet = [ITEMS[3]]
+    inv.rejects = [
+        Reject(2, "malformed row: start 'hier à 9 h' \"x\"\n"),
+        Reject(7, "duplicate record of row 2", "mars b.csv"),
+        Reject(9, "malformed row: start 'hier à 9 h' \"x\"\n"),
+    ]
     text = inv.to_json()
     assert json.loads(text) == inv.to_dict()
+    assert text == layout_json(inv.to_dict())  # (the rejects, as the lines, encoded alike)
     for line in inv.lines:
         assert (
             "    " + _ENCODE(line.to_dict()) in text.splitlines()
