@@ -705,7 +705,6 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     """`stamps`, and the rows NULL or in another form (None: none), whose instants are 0."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if pa.types.is_large_string(column.type):
         offsets = np.frombuffer(column.buffers()[1], np.int64)
@@ -731,20 +730,16 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
         if length < 19 or length > 19 + 7 + 6:  # no form read here
             unread = lengths == length if unread is None else unread | (lengths == length)
         elif 8 * (len(column) - int(counts[length])) < len(column):  # a few rows of other lengths
-            # (or NULL: every row of one length without NULL is read above.) Arrow's filter takes
-            # them out (a copy of the rest's bytes, a third of NumPy's delete): the rest is a
-            # matrix again, and an array Arrow's cast may read.
+            # (or NULL: every row of one length without NULL is read above.) Taken out, the rest
+            # is a matrix again, and an array Arrow's cast may read (`_rows_of_length`).
             of_length = lengths == length
             if column.null_count:
                 of_length &= _valid(column)
             where = np.flatnonzero(of_length)
             if not len(where):  # (NULL, each of them)
                 continue
-            rest = pc.filter(column, pa.array(of_length))
-            wide = np.int64 if pa.types.is_large_string(rest.type) else np.int32
-            first, last = np.frombuffer(rest.buffers()[1], wide)[[rest.offset, rest.offset + len(rest)]]
-            text = np.frombuffer(rest.buffers()[2], np.uint8)[int(first) : int(last)].reshape(-1, length)
-            out[where], odd = _matrix(rest, text, length)
+            rest, text = _rows_of_length(column, data, offsets, where, of_length, length)
+            out[of_length], odd = _matrix(rest, text, length)
             if odd is not None:
                 if unread is None:
                     unread = np.zeros(len(column), bool)
@@ -761,6 +756,41 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     if unread is not None:
         out[unread] = 0
     return out, unread
+
+
+_RUNS = 1_000  # runs of rows of one length copied one by one (more: by Arrow's filter)
+
+
+def _rows_of_length(
+    column: pa.Array,
+    data: np.ndarray,
+    offsets: np.ndarray,
+    where: np.ndarray,
+    of_length: np.ndarray,
+    length: int,
+) -> tuple[pa.Array, np.ndarray]:
+    """The rows `where` of a column of text (`of_length`: the same, as flags), each of `length`
+    bytes (`data` and `offsets`: the column's), as an array of text and the matrix of their
+    bytes.  Their bytes are copied a run of rows at a time when the runs are few (a column of 1 M
+    rows with a few hundred others: 0.7 ms, where Arrow's filter took 1.6, and NumPy's delete three
+    times that); else by the filter."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cuts = np.flatnonzero(np.diff(where) != 1) + 1
+    if len(cuts) >= _RUNS:
+        rest = pc.filter(column, pa.array(of_length))
+        wide = np.int64 if pa.types.is_large_string(rest.type) else np.int32
+        first, last = np.frombuffer(rest.buffers()[1], wide)[[rest.offset, rest.offset + len(rest)]]
+        return rest, np.frombuffer(rest.buffers()[2], np.uint8)[int(first) : int(last)].reshape(-1, length)
+    starts = offsets[where[np.concatenate([[0], cuts])]].tolist()
+    ends = offsets[where[np.concatenate([cuts - 1, [len(where) - 1]])] + 1].tolist()
+    text = np.concatenate([data[a:b] for a, b in zip(starts, ends, strict=True)])
+    large = pa.types.is_large_string(column.type)
+    bounds = np.arange(0, (len(where) + 1) * length, length, dtype=np.int64 if large else np.int32)
+    rest = pa.Array.from_buffers(column.type, len(where), [None, pa.py_buffer(bounds), pa.py_buffer(text)])
+    return rest, text.reshape(-1, length)
 
 
 def _matrix(column: pa.Array, text: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -470,11 +470,18 @@ ODD_STARTS = (
 @pytest.mark.parametrize(
     ("kind", "zone"), [("string", "Z"), ("string", ""), ("large_string", ""), ("sliced", "Z")]
 )
-@pytest.mark.parametrize("odd", [1, 9, 200, 2000])
-def test_a_column_of_starts_with_odd_rows_is_read_around_them(odd: int, zone: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("odd", "runs"),
+    [(1, usage_arrow_checks._RUNS), (9, 4), (200, usage_arrow_checks._RUNS), (200, 4), (2000, 4)],
+)
+def test_a_column_of_starts_with_odd_rows_is_read_around_them(
+    odd: int, zone: str, kind: str, runs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Starts mostly of one length with `odd` rows of other forms, lengths or none (NULL): each
     row in a form read here has DuckDB's instant, the others are told apart, row by row as the
-    starts of one row each are (a column of text or large text, or a slice of one)."""
+    starts of one row each are (a column of text or large text, or a slice of one; the rows of
+    one length taken run by run, or by Arrow's filter past `runs` runs)."""
+    monkeypatch.setattr(usage_arrow_checks, "_RUNS", runs)
     rnd = random.Random(odd)
     texts: list[str | None] = [
         (MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30))).strftime(f"%Y-%m-%d %H:%M:%S{zone}")
