@@ -188,3 +188,29 @@ def test_a_csv_cut_short_while_its_repeated_rows_are_read_again_is_refused(
     with pytest.raises(FileChanged, match=f"{size:,} bytes when first read, {size // 2:,} now"):
         rate_run(INV, path, reader=UsageReader(path, connect(threads=2)))
     assert asked  # (the repeated rows were being read again when the file was cut)
+
+
+def test_a_csv_rewritten_alike_in_size_and_time_while_rows_are_read_again_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line end moved in place, the file's size and time of change kept: the spans read again
+    to find the repeated rows hold other line ends than the parse counted, and the rating says
+    the file changed rather than compare other bytes as those rows."""
+    path = _csv(tmp_path, 5)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*lines, lines[10], lines[700]]))  # two rows written twice
+    at = sum(len(line) for line in lines[:10]) + lines[10].index(b",")  # in row 10's line
+    _chunked(path, monkeypatch, lambda p: None)
+    real = usage_csv_arrow.lines
+
+    def rewrite_first(plan: Any, rows: Any) -> Any:
+        state = path.stat()
+        with path.open("r+b") as f:
+            f.seek(at)
+            f.write(b"\n")
+        os.utime(path, ns=(state.st_atime_ns, state.st_mtime_ns))
+        return real(plan, rows)
+
+    monkeypatch.setattr(usage_csv_arrow, "lines", rewrite_first)
+    with pytest.raises(FileChanged, match="other lines where they were"):
+        rate_run(INV, path, reader=UsageReader(path, connect(threads=2)))
