@@ -605,3 +605,20 @@ def test_rows_read_again_are_the_lines_of_the_file(
         written = written[:-1]  # (after the last line end)
     wanted = sorted({0, len(written) - 1, *rnd.sample(range(len(written)), 60)})
     assert usage_csv_arrow.lines(plan, wanted) == {r: written[r] for r in wanted}
+
+
+def test_a_count_whose_null_slot_holds_digits_stays_null() -> None:
+    """Arrow lets a NULL slot hold bytes: the count read is NULL there, the others as written."""
+    import numpy as np
+    import pyarrow as pa
+
+    body = b'"12"7"-3"'
+    offsets = np.array([0, 4, 5, 9], np.int32)
+    valid = np.array([True, False, True])
+    column = pa.Array.from_buffers(
+        pa.string(),
+        3,
+        [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(offsets), pa.py_buffer(body)],
+    )
+    read = usage_csv_arrow._whole(column, usage_csv_arrow._offsets(column))
+    assert read.to_pylist() == [12, None, -3]
