@@ -19,6 +19,7 @@ import csv
 import gzip
 import json
 import logging
+import operator
 import os
 import re
 import shutil
@@ -1238,7 +1239,11 @@ class UsageReader:
         cells, firsts = self._cells
         index = {str(p): i for i, p in enumerate(self.files)}
 
+        several = self.several
+
         def row_of(fname: Any, rn: Any) -> int:  # a row's number among all the files' (from 0)
+            if not several:  # (one file: its rows are all the files')
+                return int(rn) - 2
             return firsts[index[str(fname)]] + int(rn) - 2  # (the header is row 1)
 
         reasons = {r.key: r.reason for r in rejected}  # for rows without a code
@@ -1278,20 +1283,23 @@ class UsageReader:
         lines: dict[str, list[int]] = {}  # each file's malformed rows, sorted once (not per reject)
         for f, line in sorted(malformed):
             lines.setdefault(f, []).append(line)
+        several = self.several
+        as_read = self.kind != "csv" or not lines  # (each row's number as the scan gave it)
         out: list[tuple[int, int, str | None, int, str]] = []
+        add = out.append
         for fname, rn, reason, dup_f, dup_r in found:
-            row = self._row(fname, int(rn), lines)
+            row = int(rn) if as_read else self._row(fname, int(rn), lines)
             if dup_r is not None:
                 first = self._row(dup_f, int(dup_r), lines)
-                where = f"{self._shown(dup_f)}:{first}" if self.several else f"row {first}"
+                where = f"{self._shown(dup_f)}:{first}" if several else f"row {first}"
                 reason = f"{ROW_REASONS['duplicate'][1]} {where}"
-            out.append((index.get(str(fname), 0), row, fname, row, str(reason)))
+            add((index.get(str(fname), 0) if several else 0, row, fname, row, str(reason)))
         for (fname, line), reason in malformed.items():
-            out.append((index.get(fname, 0), line, fname, line, reason))
-        out.sort(key=lambda r: (r[0], r[1]))
-        return [
-            (self._shown(f) if self.several else None, row, reason) for _, _, f, row, reason in out[:limit]
-        ]
+            add((index.get(fname, 0), line, fname, line, reason))
+        out.sort(key=operator.itemgetter(0, 1))
+        if not several:
+            return [(None, row, reason) for _, _, _, row, reason in out[:limit]]
+        return [(self._shown(f), row, reason) for _, _, f, row, reason in out[:limit]]
 
     def _shown(self, fname: Any) -> str:
         """A file as a reject names it: its name, or its path when names repeat."""

@@ -474,16 +474,18 @@ class Cells:
             return found
         first = 0
         known, table = -1, wanted[:, :0].ravel()  # whether each cell is wanted, per lines known
+        key_at: dict[int, Key] = {}  # the key of each cell wanted, per lines known
         for cells, count in self.batches:
             if count != known:  # (a batch numbers its cells by the lines known then)
                 known, table = count, wanted[:, :count].ravel()
-            rows = np.flatnonzero(table[cells])
-            for row in rows.tolist():
-                if first + row not in skip:
-                    combo, line = divmod(int(cells[row]), count)
-                    found.append((first + row, key_of[combo, line]))
-                    if len(found) >= limit:
-                        return found
+                key_at = {combo * count + line: key for (combo, line), key in key_of.items() if line < count}
+            rows = np.flatnonzero(np.take(table, cells))
+            if len(rows):
+                for row, cell in zip((rows + first).tolist(), cells[rows].tolist(), strict=True):
+                    if row not in skip:
+                        found.append((row, key_at[cell]))
+                        if len(found) >= limit:
+                            return found
             first += len(cells)
         return found
 
