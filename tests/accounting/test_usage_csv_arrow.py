@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -622,3 +623,52 @@ def test_a_count_whose_null_slot_holds_digits_stays_null() -> None:
     )
     read = usage_csv_arrow._whole(column, usage_csv_arrow._offsets(column))
     assert read.to_pylist() == [12, None, -3]
+
+
+def _count_as_duckdb_reads_it(text: str | None) -> int | None:
+    """A count's value as the CSV reader must give it (`_whole`): NULL, or the digits after at
+    most a minus, within quotes or not, of at most `MAX_DIGITS` characters; a ValueError for any
+    other form (the column is then unsure)."""
+    if text is None:
+        return None
+    if '"' in text:
+        if len(text) < 2 or text[0] != '"' or text[-1] != '"' or '"' in text[1:-1]:
+            raise ValueError(text)
+        text = text[1:-1]
+    if not text:
+        return None
+    if len(text) > usage_csv_arrow.MAX_DIGITS or not re.fullmatch("-?[0-9]+", text):
+        raise ValueError(text)
+    return int(text)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_counts_of_any_bytes_are_read_or_left_unsure_as_their_forms_say(seed: int) -> None:
+    """Columns of values drawn from digits and the bytes next to them (a minus, quotes, `:` and
+    `/` on each side of the digits, blanks, a sign, a point, a letter, a non-ASCII digit), of 0 to
+    17 characters: each column read as the forms say, value for value, or left unsure whole."""
+    import pyarrow as pa
+
+    rnd = random.Random(seed)
+    alphabet = "0123456789" * 6 + '-"/:+. x٣'
+    for _ in range(400):
+        texts: list[str | None] = []
+        odd = rnd.choice((0.0, 0.02, 0.3))  # the share of characters drawn from every byte
+        for _ in range(rnd.randrange(1, 30)):
+            size = rnd.randrange(0, 18 if odd else 16)  # (16 characters or more: unsure)
+            value = "".join(rnd.choice(alphabet if rnd.random() < odd else "0123456789") for _ in range(size))
+            if size > 1 and rnd.random() < 0.1:
+                value = "-" + value[1:]
+            if rnd.random() < 0.4:
+                value = f'"{value}"'
+            texts.append(value if value or rnd.random() < 0.5 else None)
+        column = pa.array(texts, pa.string())
+        try:
+            expected: list[int | None] | None = [_count_as_duckdb_reads_it(t) for t in texts]
+        except ValueError:
+            expected = None
+        try:
+            read = usage_csv_arrow._whole(column, usage_csv_arrow._offsets(column)).to_pylist()
+        except (usage_csv_arrow._Unsure, pa.ArrowInvalid):
+            read = None
+        assert read == expected, texts
