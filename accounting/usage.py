@@ -1288,22 +1288,18 @@ class UsageReader:
         for f, line in sorted(malformed):
             lines.setdefault(f, []).append(line)
         several = self.several
-        as_read = self.kind != "csv" or not lines  # (each row's number as the scan gave it)
         out: list[tuple[int, int, str | None, int, str]] = []
-        add = out.append
         for fname, rn, reason, dup_f, dup_r in found:
-            row = int(rn) if as_read else self._row(fname, int(rn), lines)
+            row = self._row(fname, int(rn), lines)
             if dup_r is not None:
                 first = self._row(dup_f, int(dup_r), lines)
                 where = f"{self._shown(dup_f)}:{first}" if several else f"row {first}"
                 reason = f"{ROW_REASONS['duplicate'][1]} {where}"
-            add((index.get(str(fname), 0) if several else 0, row, fname, row, str(reason)))
+            out.append((index.get(str(fname), 0), row, fname, row, str(reason)))
         for (fname, line), reason in malformed.items():
-            add((index.get(fname, 0), line, fname, line, reason))
+            out.append((index.get(fname, 0), line, fname, line, reason))
         out.sort(key=operator.itemgetter(0, 1))
-        if not several:
-            return [(None, row, reason) for _, _, _, row, reason in out[:limit]]
-        return [(self._shown(f), row, reason) for _, _, f, row, reason in out[:limit]]
+        return [(self._shown(f) if several else None, row, reason) for _, _, f, row, reason in out[:limit]]
 
     def _shown(self, fname: Any) -> str:
         """A file as a reject names it: its name, or its path when names repeat."""

@@ -430,13 +430,7 @@ def _quoted(
     return quoted
 
 
-def _unquoted(
-    column: pa.Array,
-    offsets: np.ndarray,
-    controls: bool = True,
-    quoted: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
-) -> pa.Array:
+def _unquoted(column: pa.Array, offsets: np.ndarray, controls: bool = True) -> pa.Array:
     """A text column as DuckDB reads it: the values within quotes without them, `""` NULL;
     `controls`: `_Unsure` at a control character (`start`: its forms are the proof's)."""
     import numpy as np
@@ -444,10 +438,8 @@ def _unquoted(
     import pyarrow.compute as pc
 
     data = _bytes(column, offsets)
-    if lengths is None:
-        lengths = np.diff(offsets)
-    if quoted is None:
-        quoted = _quoted(column, offsets, data, lengths)
+    lengths = np.diff(offsets)
+    quoted = _quoted(column, offsets, data, lengths)
     if controls and bool((data[offsets[0] : offsets[-1]] < _BLANK).any()):
         raise _Unsure("a control character in a text")
     if not quoted.any():
