@@ -16,7 +16,8 @@ row as before (and lists the rejects).
 The checks follow the reader's SQL check for check, on the values as DuckDB reads them:
 
 - `start`: a TIMESTAMP WITH TIME ZONE (or a TIMESTAMP, read in UTC) in milliseconds or
-  microseconds; or text in the forms whose reading by DuckDB is certain (those of
+  microseconds, or in nanoseconds (pandas' TIMESTAMP(TZ)_NS, rounded to the nearest microsecond
+  as DuckDB's cast rounds them; Spark's INT96, floored as DuckDB reads them); or text in the forms whose reading by DuckDB is certain (those of
   `usage_small`: `YYYY-MM-DD HH:MM:SS`, `T` or a space between, up to six decimals, then
   nothing, `Z`, `+HH` or `+HH:MM`), parsed here by columns of bytes.  Every row has one, inside
   the month;
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from accounting.usage_arrow import Cells, TextHashes
 
@@ -84,7 +86,13 @@ _OTHER_TYPES = frozenset(
         "TIMESTAMP WITH TIME ZONE",
     )
 )
-_STAMP_TYPES = {"VARCHAR": "text", "TIMESTAMP WITH TIME ZONE": "aware", "TIMESTAMP": "naive"}
+_STAMP_TYPES = {
+    "VARCHAR": "text",
+    "TIMESTAMP WITH TIME ZONE": "aware",
+    "TIMESTAMP": "naive",
+    "TIMESTAMPTZ_NS": "aware",  # (pandas' default: nanoseconds, read by DuckDB as such)
+    "TIMESTAMP_NS": "naive",
+}
 _MICROS = {"ms": 1_000, "us": 1}  # a Parquet timestamp's unit -> microseconds per unit
 _UNSURE_MICROS = 1_000  # past-month-end: DuckDB's DOUBLE may round a closer call the other way
 
@@ -176,6 +184,8 @@ class RowProof:
             start = taken.column("start")
             if pa.types.is_string(start.type) or pa.types.is_large_string(start.type):
                 start.validate(full=True)  # (a start read is ASCII; one set aside is DuckDB's to read)
+            elif pa.types.is_timestamp(start.type) and start.type.unit == "ns":
+                taken = _in_micros(taken, self._types["start"])
             self.set_aside += (where + first).tolist()
             self.taken.append(taken)
         self._hashes[first : first + len(hashes)] = hashes
@@ -358,6 +368,25 @@ def _kept(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
+def _in_micros(taken: pa.RecordBatch, duckdb_type: str) -> pa.RecordBatch:
+    """Rows set aside whose start pyarrow read in nanoseconds, their start as DuckDB reads it
+    from the file when it holds it in microseconds (an INT96, floored: DuckDB would round the
+    nanoseconds of an Arrow table); as they are when DuckDB holds nanoseconds."""
+    import pyarrow as pa
+
+    if duckdb_type.endswith("_NS"):
+        return taken
+    start = taken.column("start")
+    valid = _valid(start)
+    micros = pa.array(
+        _micros_of(_values(start), "ns", duckdb_type),
+        pa.timestamp("us", start.type.tz),
+        mask=None if valid is None else ~valid,
+    )
+    columns = [micros if name == "start" else taken.column(name) for name in taken.schema.names]
+    return pa.RecordBatch.from_arrays(columns, names=taken.schema.names)
+
+
 def taken_table(proof: RowProof) -> pa.Table:
     """The rows the proof set aside, as one table of the pass's types (its text keys as
     dictionaries again), of one chunk (summed again as one batch, not one per batch they came
@@ -439,6 +468,7 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
         with pq.ParquetFile(path) as file:
             counts.append(file.metadata.num_rows)
             schema = file.schema_arrow.remove_metadata()
+            stored = file.schema
         if first is None:
             first = schema
         elif not schema.equals(first):
@@ -452,14 +482,46 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
                     raise _Unsure(f"{name} is {kind}")  # numbers are read from their buffers
                 kind = kind.value_type
             if kinds == ("timestamp",):
-                if not pa.types.is_timestamp(kind) or kind.unit not in _MICROS:
+                if not pa.types.is_timestamp(kind) or kind.unit not in _stamp_units(
+                    types["start"], stored, name
+                ):
                     raise _Unsure(f"start is {kind}")
-                if (kind.tz is None) != (types["start"] == "TIMESTAMP"):
+                if (kind.tz is None) != (_STAMP_TYPES[types["start"]] == "naive"):
                     raise _Unsure(f"start is {kind}")
             elif kind not in kinds:
                 raise _Unsure(f"{name} is {kind}")
     texts = [name for name, kinds in wanted.items() if pa.string() in kinds and name != "start"]
     return list(wanted), texts, counts
+
+
+def _stamp_units(duckdb_type: str, stored: pq.ParquetSchema, name: str) -> tuple[str, ...]:
+    """The units pyarrow may give the timestamps of column `name` (`stored`: the file's Parquet
+    schema) that DuckDB reads as `duckdb_type`, each read here as DuckDB reads it (`_micros_of`):
+    milliseconds or microseconds for a TIMESTAMP (WITH TIME ZONE); nanoseconds for a
+    TIMESTAMP(TZ)_NS (pandas' default), or for Spark's INT96, which DuckDB reads as a TIMESTAMP
+    of microseconds (pyarrow: nanoseconds)."""
+    if duckdb_type.endswith("_NS"):
+        return ("ns",)
+    leaves = [stored.column(i) for i in range(len(stored))]
+    if any(c.path == name and c.physical_type == "INT96" for c in leaves):
+        return ("ns",)
+    return tuple(_MICROS)
+
+
+def _micros_of(values: np.ndarray, unit: str, duckdb_type: str) -> np.ndarray:
+    """Timestamps in `unit` as DuckDB reads them, in microseconds: nanoseconds rounded to the
+    nearest (half away from zero) when DuckDB holds them as nanoseconds and casts them (a
+    TIMESTAMP(TZ)_NS), else floored (an INT96, read as microseconds)."""
+    import numpy as np
+
+    if unit != "ns":
+        return values.astype(np.int64) * _MICROS[unit]
+    whole: np.ndarray
+    whole, rest = np.divmod(values.astype(np.int64), 1_000)
+    if not duckdb_type.endswith("_NS"):
+        return whole
+    rounded: np.ndarray = whole + ((rest > 500) | ((rest == 500) & (values >= 0)))
+    return rounded
 
 
 def _values(array: pa.Array) -> np.ndarray:
@@ -519,7 +581,7 @@ def _batch(
     start = batch.column("start")
     doubt: np.ndarray | None = None
     if types["start"] != _TEXT:
-        ts = _values(start).astype(np.int64) * _MICROS[start.type.unit]
+        ts = _micros_of(_values(start), start.type.unit, types["start"])
         if start.null_count:
             doubt = ~_valid(start)  # type: ignore[operator]
     elif pa.types.is_dictionary(start.type):  # stored as an Arrow dictionary: each value read once

@@ -312,15 +312,65 @@ def test_other_column_types_leave_the_file_to_duckdb(tmp_path: Path, monkeypatch
         "an int32 byte count": table.set_column(
             table.schema.get_field_index("bytes_down"), "bytes_down", table["bytes_down"].cast(pa.int32())
         ),
-        "nanoseconds": table.set_column(
-            table.schema.get_field_index("start"), "start", table["start"].cast(pa.timestamp("ns", tz="UTC"))
-        ),
         "a list column": table.append_column("tags", pa.array([["a"]] * len(table))),
     }
     for reason, variant in variants.items():
         path = tmp_path / f"{reason}.parquet"
         pq.write_table(variant, path)
         assert _same_both_ways(path, monkeypatch) == [False, False], reason
+
+
+_NS_EDGES = (-501, -500, -499, -400, -1, 0, 1, 499, 500, 501)  # nanoseconds about a month's bound
+
+
+def _nanosecond_file(tmp_path: Path, seed: int, form: str) -> Path:
+    """Starts in nanoseconds, as pandas writes them (`utc`: TIMESTAMP(UTC, NANOS); `naive`:
+    without a time zone) or Spark (`int96`): random parts of a microsecond, and SMS rows a few
+    nanoseconds about the month's first and last instants, where rounding a start to the nearest
+    microsecond (DuckDB's cast of nanoseconds) and flooring it (DuckDB's reading of an INT96)
+    put the row on other sides of the bound; with `bad`, a data row about the first instant
+    with a negative byte count too, set aside (its reason depends on its start's reading)."""
+    rnd = random.Random(seed)
+    cols = records(rnd, rnd.randrange(300, 900), True)
+    nanos = [
+        None
+        if s is None
+        else int((s - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) * 1000
+        + rnd.randrange(1000)
+        for s in cols["start"]
+    ]
+    sms = [i for i, kind in enumerate(cols["type"]) if kind == "sms"]
+    bounds = [int(b.timestamp()) * 10**9 for b in MONTH]
+    for i, (edge, bound) in enumerate(zip(_NS_EDGES * 2, [bounds[0]] * 10 + [bounds[1]] * 10, strict=True)):
+        nanos[sms[i]] = bound + edge
+    if seed % 2:
+        data = cols["type"].index("data")
+        nanos[data] = bounds[0] - 400
+        cols["bytes_up"][data] = -5
+    table = parquet_table(cols, rnd, "us", True)
+    kind = pa.timestamp("ns") if form == "naive" else pa.timestamp("ns", tz="UTC")
+    table = table.set_column(table.schema.get_field_index("start"), "start", pa.array(nanos, kind))
+    path = tmp_path / f"{form}-{seed}.parquet"
+    pq.write_table(
+        table, path, row_group_size=max(len(table) // 3, 1), use_deprecated_int96_timestamps=form == "int96"
+    )
+    return path
+
+
+@pytest.mark.parametrize("form", ["utc", "naive", "int96"])
+@pytest.mark.parametrize("seed", range(4))
+def test_starts_in_nanoseconds_are_read_as_duckdb_rounds_or_floors_them(
+    tmp_path: Path, form: str, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start of nanoseconds is the microsecond DuckDB makes of it: the nearest (half away from
+    zero) for a TIMESTAMP(TZ)_NS, the one before for an INT96 (and a row set aside goes to
+    DuckDB with that start): the rating is the same both ways, rejects listed alike."""
+    path = _nanosecond_file(tmp_path, seed, form)
+    expected = "TIMESTAMP" if form == "int96" else "TIMESTAMPTZ_NS" if form == "utc" else "TIMESTAMP_NS"
+    assert UsageReader(path).types["start"] == expected
+    answers = _answers(monkeypatch)
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+    assert all(len(aside) for aside in (p.set_aside for p in answers.proofs if p is not None))
 
 
 def test_small_files_and_the_proof_switched_off_are_not_proven(
