@@ -478,7 +478,7 @@ class UsageReader:
         kind = self.types.get(name, "")
         if kind in _INTEGER_TYPES:
             return f'"{name}"'
-        if kind in ("INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"):
+        if kind in _NARROW_INTEGER_TYPES:
             return f'CAST("{name}" AS BIGINT)'
         d = f'TRY_CAST("{name}" AS DOUBLE)'
         return (
@@ -509,10 +509,13 @@ class UsageReader:
         false when the statistics settle it.
 
         The statistics are those of the column as stored: they settle the check only when the
-        value is the column itself, read as it is (BIGINT), not a TRY_CAST of it.
+        value is the column itself, read as it is (BIGINT, or a narrower integer cast to one), not
+        a TRY_CAST of it.
         """
         lo, hi = self.ranges.get(name, (-1, most + 1))
-        if value == "NULL" or (value == f'"{name}"' and lo >= 0 and hi <= most):
+        if value == "NULL" or (
+            value in (f'"{name}"', f'CAST("{name}" AS BIGINT)') and lo >= 0 and hi <= most
+        ):
             return "false"  # a column NULL on every row is never out of range
         return f"NOT ({alias} BETWEEN 0 AND {most})"  # a WHEN: NULL is not taken
 
@@ -928,6 +931,12 @@ class UsageReader:
             dur = c("duration_s")
             secs = "COALESCE(dur, 0)"
             dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
+        elif self.types.get("duration_s") in _NARROW_INTEGER_TYPES:  # (BIGINT: sums of them overflow less)
+            dur = (
+                "NULL" if "duration_s" in self.empty_columns else f"CAST({self._col('duration_s')} AS BIGINT)"
+            )
+            secs = "COALESCE(dur, 0)"
+            dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
         else:
             dur = self._typed("duration_s", frozenset(), "DOUBLE")
             secs = "CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
@@ -1066,7 +1075,8 @@ class UsageReader:
             ("bytes_down", bd, "CAST(NULL AS BIGINT)"),
             ("duration_s", dur, "NULL"),
         )
-        if any(sql not in (f'"{name}"', null) for name, sql, null in numbers):
+        # (a narrower integer column is read as it is too, widened: `usage_arrow.wide`)
+        if any(sql not in (f'"{name}"', f'CAST("{name}" AS BIGINT)', null) for name, sql, null in numbers):
             return None
         delivered: dict[str, str | bool | None] = {
             '"delivered"': "delivered",
@@ -1076,7 +1086,7 @@ class UsageReader:
         }
         if deliv not in delivered:
             return None
-        bytes_up, bytes_down, duration = (name if sql == f'"{name}"' else None for name, sql, _ in numbers)
+        bytes_up, bytes_down, duration = (name if sql != null else None for name, sql, null in numbers)
         keys = tuple(name if name in self.columns else None for name in ("line", "type", "zone", "dest"))
         return Settled(keys, bytes_up, bytes_down, duration, delivered[deliv])
 
@@ -1868,6 +1878,7 @@ _KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without re
 # the codes a proven CSV's aggregates may hold: listed by their keys (`_csv_listing`)
 _LISTED_BY_KEY = frozenset(("duplicate", "bad-type", "bad-zone", "bad-dest", "no-line"))
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
+_NARROW_INTEGER_TYPES = usage_arrow.COUNT_TYPES - _INTEGER_TYPES  # each value exact as a BIGINT: cast
 _CALL_TYPES = frozenset(("voice", "csd"))
 
 

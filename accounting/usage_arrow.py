@@ -993,9 +993,9 @@ def _readable(
             wanted[name] = (pa.string(), pa.large_string())
     for name in (plan.bytes_up, plan.bytes_down, plan.duration_s):
         if name is not None:
-            if types.get(name) != "BIGINT":
+            if types.get(name) not in COUNT_TYPES:
                 return None
-            wanted[name] = (pa.int64(),)
+            wanted[name] = count_types()
     if isinstance(plan.delivered, str):
         if types.get(plan.delivered) != "BOOLEAN":
             return None
@@ -1326,7 +1326,7 @@ def _group(
             integers.append(None)
         else:
             column = batch.column(name)
-            integers.append((_numbers(column), _validity(column)))
+            integers.append((wide(_numbers(column)), _validity(column)))
     first = coded.first_line if keys[0].valid is None or coded.null_follows else None
     return _Group(keys, integers, coded.calls, coded.lines, first, combos, lock)
 
@@ -1355,6 +1355,25 @@ def _integers(
 
 # An array's values and validity are taken from its buffers: pyarrow's `fill_null` and `is_valid`
 # load `pyarrow.compute`, whose import costs more than the pass over a million rows.
+
+
+# The integer types a count (duration, octets) may have, as DuckDB names them, read as they are:
+# each value exact in an int64 (Spark's IntegerType, a 32-bit column from pandas or Polars).
+COUNT_TYPES = frozenset(("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"))
+
+
+def count_types() -> tuple[pa.DataType, ...]:
+    """The Arrow types of `COUNT_TYPES`."""
+    import pyarrow as pa
+
+    return (pa.int64(), pa.int32(), pa.int16(), pa.int8(), pa.uint32(), pa.uint16(), pa.uint8())
+
+
+def wide(values: np.ndarray) -> np.ndarray:
+    """Integers as int64 (a narrower column's values copied; sums of them would overflow)."""
+    import numpy as np
+
+    return values if values.dtype == np.int64 else values.astype(np.int64)
 
 
 def _numbers(array: pa.Array) -> np.ndarray:

@@ -21,7 +21,8 @@ The checks follow the reader's SQL check for check, on the values as DuckDB read
   `usage_small`: `YYYY-MM-DD HH:MM:SS`, `T` or a space between, up to six decimals, then
   nothing, `Z`, `+HH` or `+HH:MM`), parsed here by columns of bytes.  Every row has one, inside
   the month;
-- `duration_s`, `bytes_up`, `bytes_down`: BIGINT, NULL or within their bounds; a data row has
+- `duration_s`, `bytes_up`, `bytes_down`: BIGINT (or a narrower integer, read as one), NULL or within
+  their bounds; a data row has
   both byte counts; the checks of what no network produces (`_record_checks`) computed in
   integers, and where DuckDB's DOUBLE arithmetic could round the other way (a record ending
   within a millisecond of the month's end), unsure;
@@ -48,6 +49,8 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from accounting.usage_arrow import COUNT_TYPES, count_types, wide
 
 if TYPE_CHECKING:
     import numpy as np
@@ -451,9 +454,9 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
                 raise _Unsure(f"start is {kind}")
             wanted[name] = (pa.string(), pa.large_string()) if kind == _TEXT else ("timestamp",)
         elif name in _NUMBERS:
-            if kind != "BIGINT":
+            if kind not in COUNT_TYPES:
                 raise _Unsure(f"{name} is {kind}")
-            wanted[name] = (pa.int64(),)
+            wanted[name] = count_types()
         elif name == "delivered":
             if kind != "BOOLEAN":
                 raise _Unsure(f"delivered is {kind}")
@@ -615,7 +618,7 @@ def _batch(
     for name in _NUMBERS:
         if name in types:
             column = batch.column(name)
-            values[name] = (_values(column), _valid(column))
+            values[name] = (wide(_values(column)), _valid(column))
         else:
             values[name] = (np.zeros(rows, np.int64), np.zeros(rows, bool))
     (dur, dur_ok), (up, up_ok), (down, down_ok) = (values[n] for n in _NUMBERS)
