@@ -17,15 +17,14 @@ The checks follow the reader's SQL check for check, on the values as DuckDB read
 
 - `start`: a TIMESTAMP WITH TIME ZONE (or a TIMESTAMP, read in UTC) in milliseconds or
   microseconds, or in nanoseconds (pandas' TIMESTAMP(TZ)_NS, rounded to the nearest microsecond
-  as DuckDB's cast rounds them; Spark's INT96, floored as DuckDB reads them); or text in the forms whose reading by DuckDB is certain (those of
-  `usage_small`: `YYYY-MM-DD HH:MM:SS`, `T` or a space between, up to six decimals, then
-  nothing, `Z`, `+HH` or `+HH:MM`), parsed here by columns of bytes.  Every row has one, inside
-  the month;
-- `duration_s`, `bytes_up`, `bytes_down`: BIGINT (or a narrower integer, read as one), NULL or within
-  their bounds; a data row has
-  both byte counts; the checks of what no network produces (`_record_checks`) computed in
-  integers, and where DuckDB's DOUBLE arithmetic could round the other way (a record ending
-  within a millisecond of the month's end), unsure;
+  as DuckDB's cast rounds them; Spark's INT96, floored as DuckDB reads them); or text in the
+  forms whose reading by DuckDB is certain (those of `usage_small`: `YYYY-MM-DD HH:MM:SS`, `T`
+  or a space between, up to six decimals, then nothing, `Z`, `+HH` or `+HH:MM`), parsed here by
+  columns of bytes.  Every row has one, inside the month;
+- `duration_s`, `bytes_up`, `bytes_down`: BIGINT (or a narrower integer, read as one), NULL or
+  within their bounds; a data row has both byte counts; the checks of what no network produces
+  (`_record_checks`) computed in integers, and where DuckDB's DOUBLE arithmetic could round the
+  other way (a record ending within a millisecond of the month's end), unsure;
 - `delivered`: BOOLEAN (never malformed), or no column;
 - no two rows identical: a 64-bit hash of each row's line, start, duration, byte counts and
   `delivered`, sorted; a hash seen twice (a copy, or two rows alike in those columns): every row
