@@ -434,7 +434,8 @@ class UsageReader:
                 WHEN dup_r IS NOT NULL THEN 'duplicate'
                 WHEN ts IS NULL THEN 'bad-start'
                 WHEN ts < TIMESTAMPTZ {start_txt} OR ts >= TIMESTAMPTZ {end_txt} THEN 'outside-month'
-                WHEN has_dur AND (dur IS NULL OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})) THEN 'bad-duration'
+                WHEN has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))
+                    THEN 'bad-duration'
                 WHEN NOT (bu BETWEEN 0 AND {MAX_OCTETS}) OR NOT (bd BETWEEN 0 AND {MAX_OCTETS}) THEN 'bad-bytes'
                 WHEN has_deliv AND deliv IS NULL THEN 'bad-delivered'
                 {records}"""
@@ -471,8 +472,10 @@ class UsageReader:
 
     def _count(self, name: str) -> str:
         """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
-        whole (a fraction or a number past 10^18 gives -1, refused by the range check; text that is
-        no number gives NULL: refused on a data row, ignored on others)."""
+        whole (a fraction, NaN, an infinity or a number past 10^18 gives -1, refused by the range
+        check; text that is no number gives NULL: refused on a data row, ignored on others).  NaN
+        is tested on its own: DuckDB takes a Parquet column's bounds, which leave NaN out, as
+        those of every value, and folds `NaN BETWEEN ...` to true."""
         if name not in self.columns or name in self.empty_columns:
             return "CAST(NULL AS BIGINT)"
         kind = self.types.get(name, "")
@@ -482,8 +485,8 @@ class UsageReader:
             return f'CAST("{name}" AS BIGINT)'
         d = f'TRY_CAST("{name}" AS DOUBLE)'
         return (
-            f"(CASE WHEN {d} IS NULL THEN NULL WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 "
-            f"THEN CAST({d} AS BIGINT) ELSE -1 END)"
+            f"(CASE WHEN {d} IS NULL THEN NULL WHEN NOT isfinite({d}) THEN -1 "
+            f"WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 THEN TRY_CAST({d} AS BIGINT) ELSE -1 END)"
         )
 
     @contextlib.contextmanager
@@ -939,8 +942,10 @@ class UsageReader:
             dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
         else:
             dur = self._typed("duration_s", frozenset(), "DOUBLE")
-            secs = "CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
-            dur_bad = f"(has_dur AND (dur IS NULL OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})))"
+            secs = "TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
+            dur_bad = (
+                f"(has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})))"
+            )
         if "delivered" in self.columns and "delivered" not in self.empty_columns:
             deliv = self._typed("delivered", frozenset({"BOOLEAN"}), "BOOLEAN")
             # A BOOLEAN column holds a value or NULL (not given): never a malformed one.
@@ -1075,8 +1080,14 @@ class UsageReader:
             ("bytes_down", bd, "CAST(NULL AS BIGINT)"),
             ("duration_s", dur, "NULL"),
         )
-        # (a narrower integer column is read as it is too, widened: `usage_arrow.wide`)
-        if any(sql not in (f'"{name}"', f'CAST("{name}" AS BIGINT)', null) for name, sql, null in numbers):
+
+        def read(name: str) -> set[str]:  # the column read as it is: the pass reads its values
+            forms = {f'"{name}"', f'CAST("{name}" AS BIGINT)'}  # (narrower integers: widened)
+            if self._rows_proven and self.types.get(name) in usage_arrow.FLOAT_COUNT_TYPES:
+                forms |= {self._count(name), f'TRY_CAST("{name}" AS DOUBLE)'}  # (whole, the proof says)
+            return forms
+
+        if any(sql != null and sql not in read(name) for name, sql, null in numbers):
             return None
         delivered: dict[str, str | bool | None] = {
             '"delivered"': "delivered",
@@ -1137,7 +1148,7 @@ class UsageReader:
         rows that fail a row-level check, grouped by reason."""
         calls = "code IS NULL AND type_v IN ('voice', 'csd')"
         beyond = ",\n".join(
-            f"SUM(CASE WHEN {calls} THEN GREATEST(CAST(ceil(COALESCE(dur, 0)) AS BIGINT) - {int(p)}, 0) END) AS b{int(p)}"
+            f"SUM(CASE WHEN {calls} THEN GREATEST(TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT) - {int(p)}, 0) END) AS b{int(p)}"
             for p in first_periods
         )
         sql = f"""

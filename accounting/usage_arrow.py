@@ -993,9 +993,9 @@ def _readable(
             wanted[name] = (pa.string(), pa.large_string())
     for name in (plan.bytes_up, plan.bytes_down, plan.duration_s):
         if name is not None:
-            if types.get(name) not in COUNT_TYPES:
+            if types.get(name) not in COUNT_TYPES | FLOAT_COUNT_TYPES:
                 return None
-            wanted[name] = count_types()
+            wanted[name] = count_types(floats=True)  # (floats only in a plan the proof vouches for)
     if isinstance(plan.delivered, str):
         if types.get(plan.delivered) != "BOOLEAN":
             return None
@@ -1308,7 +1308,7 @@ def _group(
         column = batch.column(name)
         if column.dictionary is not dictionary and not column.dictionary.equals(dictionary):
             raise _OtherDictionaries
-        keys.append(_Key(_numbers(column.indices), _validity(column), codes))
+        keys.append(_Key(fixed_values(column.indices), _validity(column), codes))
     if isinstance(plan.delivered, str):  # a boolean column: its two values are the dictionary
         column = batch.column(plan.delivered)
         bits = _bits(np.frombuffer(column.buffers()[1], np.uint8), column.offset, 0, len(column))
@@ -1326,7 +1326,7 @@ def _group(
             integers.append(None)
         else:
             column = batch.column(name)
-            integers.append((wide(_numbers(column)), _validity(column)))
+            integers.append((wide(fixed_values(column)), _validity(column)))
     first = coded.first_line if keys[0].valid is None or coded.null_follows else None
     return _Group(keys, integers, coded.calls, coded.lines, first, combos, lock)
 
@@ -1334,7 +1334,7 @@ def _group(
 def integers(array: pa.Array | None, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
     """A BIGINT array's values as int64 (NULL as 0), and where it is not NULL (None: everywhere);
     no array: `rows` NULLs."""
-    return _integers(None if array is None else (_numbers(array), _validity(array)), 0, rows)
+    return _integers(None if array is None else (wide(fixed_values(array)), _validity(array)), 0, rows)
 
 
 def _integers(
@@ -1360,24 +1360,37 @@ def _integers(
 # The integer types a count (duration, octets) may have, as DuckDB names them, read as they are:
 # each value exact in an int64 (Spark's IntegerType, a 32-bit column from pandas or Polars).
 COUNT_TYPES = frozenset(("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"))
+# Floating-point counts (pandas' integers with a missing value): read as integers only where the
+# row proof vouches that DuckDB reads the same whole number (`usage_arrow_checks`).
+FLOAT_COUNT_TYPES = frozenset(("DOUBLE", "FLOAT"))
+# Floats from this magnitude up (or not finite) read as 0: past any bound of the checks (`MAX_OCTETS`,
+# `MAX_SECONDS`), rejects the proof sets aside, and not always whole numbers of an int64.
+FLOAT_LARGEST = 2.0**53
 
 
-def count_types() -> tuple[pa.DataType, ...]:
-    """The Arrow types of `COUNT_TYPES`."""
+def count_types(floats: bool = False) -> tuple[pa.DataType, ...]:
+    """The Arrow types of `COUNT_TYPES` (`floats`: and of `FLOAT_COUNT_TYPES`)."""
     import pyarrow as pa
 
-    return (pa.int64(), pa.int32(), pa.int16(), pa.int8(), pa.uint32(), pa.uint16(), pa.uint8())
+    integers = (pa.int64(), pa.int32(), pa.int16(), pa.int8(), pa.uint32(), pa.uint16(), pa.uint8())
+    return (*integers, pa.float64(), pa.float32()) if floats else integers
 
 
 def wide(values: np.ndarray) -> np.ndarray:
-    """Integers as int64 (a narrower column's values copied; sums of them would overflow)."""
+    """Counts as int64: a narrower integer column's values copied (sums of them would overflow);
+    a float's whole part (not finite or past an int64: 0), which the row proof sets aside
+    unless it is the whole number DuckDB reads."""
     import numpy as np
 
-    return values if values.dtype == np.int64 else values.astype(np.int64)
+    if values.dtype == np.int64:
+        return values
+    if values.dtype.kind == "f":
+        return np.where(np.abs(values) < FLOAT_LARGEST, values, 0).astype(np.int64)
+    return values.astype(np.int64)
 
 
-def _numbers(array: pa.Array) -> np.ndarray:
-    """A fixed-width integer array's values (anything where NULL)."""
+def fixed_values(array: pa.Array) -> np.ndarray:
+    """A fixed-width array's values, of its own type (anything where NULL)."""
     import numpy as np
 
     values = np.frombuffer(array.buffers()[1], dtype=array.type.to_pandas_dtype())

@@ -49,7 +49,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accounting.usage_arrow import COUNT_TYPES, count_types, wide
+from accounting.usage_arrow import (
+    COUNT_TYPES,
+    FLOAT_COUNT_TYPES,
+    FLOAT_LARGEST,
+    count_types,
+    fixed_values,
+    wide,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -453,9 +460,9 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
                 raise _Unsure(f"start is {kind}")
             wanted[name] = (pa.string(), pa.large_string()) if kind == _TEXT else ("timestamp",)
         elif name in _NUMBERS:
-            if kind not in COUNT_TYPES:
+            if kind not in COUNT_TYPES | FLOAT_COUNT_TYPES:
                 raise _Unsure(f"{name} is {kind}")
-            wanted[name] = count_types()
+            wanted[name] = count_types(floats=kind in FLOAT_COUNT_TYPES)
         elif name == "delivered":
             if kind != "BOOLEAN":
                 raise _Unsure(f"delivered is {kind}")
@@ -617,7 +624,14 @@ def _batch(
     for name in _NUMBERS:
         if name in types:
             column = batch.column(name)
-            values[name] = (wide(_values(column)), _valid(column))
+            raw, valid = fixed_values(column), _valid(column)
+            if raw.dtype.kind == "f":  # whole and an int64, or DuckDB's reading is a reject (or fractional)
+                odd = (raw != np.trunc(raw)) | ~(np.abs(raw) < FLOAT_LARGEST)  # (NaN: odd)
+                if valid is not None:
+                    odd &= valid
+                if bool(odd.any()):
+                    aside(odd)
+            values[name] = (wide(raw), valid)
         else:
             values[name] = (np.zeros(rows, np.int64), np.zeros(rows, bool))
     (dur, dur_ok), (up, up_ok), (down, down_ok) = (values[n] for n in _NUMBERS)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from accounting import inventory_from_dict, rate
 from accounting.usage import UsageReader, month_bounds
@@ -329,3 +330,33 @@ def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) 
     pq.write_table(table.set_column(2, "start", ns.cast(pa.timestamp("us"), safe=False)), naive)
     both = UsageReader([path, naive])
     assert "start" not in both.ranges and both.ranges["duration_s"] == (0, 7)
+
+
+def test_float_counts_not_finite_are_rejected_rows_not_a_file_refused(tmp_path: Path) -> None:
+    """A float column may hold NaN or an infinity where pandas' integers had a missing value
+    (not a NULL): DuckDB refused to cast them in a CASE that never takes them, and the whole file
+    was refused.  Each such row is a malformed value, named; the other rows are rated."""
+    nan, inf = float("nan"), float("inf")
+    path = tmp_path / "floats.parquet"
+    table = pa.table(
+        {
+            "line": ["A", "A", "D", "D", "A", "D"],
+            "type": ["data", "data", "voice", "voice", "data", "sms"],
+            "start": pa.array([T] * 6, pa.timestamp("us", tz="UTC")),
+            "duration_s": pa.array([10.0, nan, 61.5, inf, 0.0, None]),
+            "bytes_up": pa.array([100.0, 5.0, None, None, nan, None]),
+            "bytes_down": pa.array([1.0, 2.0, None, None, -inf, None]),
+            "dest": [None, None, "fr-mobile", "fr-mobile", None, "fr-mobile"],
+        }
+    )
+    pq.write_table(table, path)
+    invoice = rate(INV, path)
+    assert [(r.row, r.reason) for r in invoice.rejects] == [
+        (3, "malformed value: duration_s 'nan'"),
+        (5, "malformed value: duration_s 'inf'"),
+        (6, "malformed value: bytes_up/bytes_down 'nan'/'-inf'"),
+    ]
+    assert invoice.rows_read == 6
+    items = {line.id: {i.code: i.quantity for i in line.items} for line in invoice.lines}
+    assert items["D"]["voice"] == 62  # the call of 61.5 s, to its next second
+    assert items["D"]["sms"] == 1 and items["A"]["data-fr-over"] == 1  # (100 + 1 octets: 1 ko)

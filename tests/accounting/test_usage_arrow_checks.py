@@ -306,8 +306,10 @@ def test_other_column_types_leave_the_file_to_duckdb(tmp_path: Path, monkeypatch
     rnd = random.Random(6)
     table = parquet_table(records(rnd, 60, False), rnd, "ms", False)
     variants = {
-        "a float duration": table.set_column(
-            table.schema.get_field_index("duration_s"), "duration_s", table["duration_s"].cast(pa.float64())
+        "a DECIMAL duration": table.set_column(
+            table.schema.get_field_index("duration_s"),
+            "duration_s",
+            table["duration_s"].cast(pa.decimal128(24, 2)),
         ),
         "a list column": table.append_column("tags", pa.array([["a"]] * len(table))),
     }
@@ -341,6 +343,46 @@ def test_counts_of_narrower_integer_types_are_read_as_duckdb_reads_them(
     answers = _answers(monkeypatch)
     assert _same_both_ways(path, monkeypatch) == [True, True]
     assert answers.aside()[0] if negative else True
+
+
+_ODD_FLOATS = (12.5, float("nan"), float("inf"), float("-inf"), -0.0, -3.0, 1e19, 2.0**62, 0.25)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_counts_in_floats_are_read_where_whole_and_set_aside_where_not(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Durations and octets in float columns (pandas' integers with a missing value; NaN, an
+    infinity, a fraction, -0.0, a number past an int64 among them): each whole one read as
+    DuckDB reads it, the others set aside for DuckDB (a fractional duration is no reject there,
+    but its call is rated on its next second): the rating the same both ways."""
+    rnd = random.Random(seed)
+    cols = records(rnd, rnd.randrange(300, 900), seed % 2 == 0)
+    odd = seed % 4 != 0
+    if odd:
+        for name in ("duration_s", "bytes_up", "bytes_down"):
+            for _ in range(3):
+                cols[name][rnd.randrange(len(cols[name]))] = rnd.choice(_ODD_FLOATS)
+        cols["duration_s"][cols["type"].index("voice")] = 61.5
+        cols["duration_s"][cols["type"].index("data")] = float("nan")  # (outside the file's bounds)
+        cols["bytes_up"][cols["type"].index("sms")] = float("nan")
+    float_cols = {
+        k: [None if v is None else float(v) for v in cols[k]]
+        for k in ("duration_s", "bytes_up", "bytes_down")
+    }
+    table = parquet_table(
+        {**cols, **{k: [0] * len(vs) for k, vs in float_cols.items()}},
+        rnd,
+        ("us", "text")[seed % 2],
+        seed % 3 == 1,
+    )
+    for name, values in float_cols.items():
+        kind = pa.float32() if name == "bytes_down" and seed % 3 == 2 else pa.float64()
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, kind))
+    path = write_parquet(tmp_path / f"floats-{seed}.parquet", table, rnd)
+    answers = _answers(monkeypatch)
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+    assert bool(answers.aside()[0]) == odd
 
 
 _NS_EDGES = (-501, -500, -499, -400, -1, 0, 1, 499, 500, 501)  # nanoseconds about a month's bound
