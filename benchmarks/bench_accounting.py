@@ -322,6 +322,21 @@ def _to_parquet(
                 writer.write_batch(batch)
 
 
+def _retyped(csv_path: Path, out: Path, kinds: dict[str, pa.DataType], int96: bool = False) -> None:
+    """A Parquet file of the rows with these columns in these types, as another writer makes it:
+    pandas (a start in nanoseconds, counts as floats: its integers with a missing value), or
+    Spark (`int96`: the start as INT96, the duration an IntegerType)."""
+    reader = _batches(csv_path, pa.timestamp("s", tz="UTC"))
+    schema = pa.schema([pa.field(f.name, kinds.get(f.name, f.type)) for f in reader.schema])
+    with pq.ParquetWriter(out, schema, use_deprecated_int96_timestamps=int96) as writer:
+        for batch in reader:
+            writer.write_batch(
+                pa.RecordBatch.from_arrays(
+                    [c.cast(f.type) for c, f in zip(batch.columns, schema, strict=True)], schema=schema
+                )
+            )
+
+
 def _damaged(table: pa.Table, rng: np.random.Generator, rejects: float, kinds: int) -> pa.Table:
     """`rejects` of the rows made unusable (an unknown line, a start that is no date, a negative
     byte count), each kind alike among the first `kinds`."""
@@ -380,6 +395,23 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
         "pyarrow parquet, no dictionaries": (
             tmp / "plain-text.parquet",
             lambda p: _to_parquet(csv_path, p, pa.string(), dictionary=False),
+        ),
+        "pandas parquet (ns, float counts)": (
+            tmp / "pandas.parquet",
+            lambda p: _retyped(
+                csv_path,
+                p,
+                {
+                    "start": pa.timestamp("ns", tz="UTC"),
+                    **dict.fromkeys(("duration_s", "bytes_up", "bytes_down"), pa.float64()),
+                },
+            ),
+        ),
+        "spark parquet (INT96, int32 duration)": (
+            tmp / "spark.parquet",
+            lambda p: _retyped(
+                csv_path, p, {"start": pa.timestamp("ns"), "duration_s": pa.int32()}, int96=True
+            ),
         ),
         "pyarrow parquet, 0.1% rejects": (
             tmp / "rejects.parquet",
