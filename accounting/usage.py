@@ -1653,8 +1653,27 @@ def _csv_header(path: Path) -> list[str]:
             raise UsageError(str(path), f"line 1: column {name!r} is named twice in the header")
     missing = [c for c in REQUIRED if c not in names]
     if missing:
+        other = _other_separator(names)
+        if other is not None:  # (a spreadsheet in a locale whose lists are separated by ';')
+            raise UsageError(
+                str(path),
+                f"line 1: the header is one column {names[0]!r}: its names are separated by {other!r}, "
+                "a usage CSV's by ','",
+            )
         raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
     return names
+
+
+def _other_separator(names: Sequence[str]) -> str | None:
+    """The separator a one-column header's names are split by, when it splits into the required
+    columns (';', a tab or '|'), else None."""
+    if len(names) != 1:
+        return None
+    for sep in (";", "\t", "|"):
+        parts = [part.strip().strip('"') for part in names[0].split(sep)]
+        if all(c in parts for c in REQUIRED):
+            return sep
+    return None
 
 
 FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)

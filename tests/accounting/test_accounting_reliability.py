@@ -72,6 +72,12 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
         (b"\x00\x01PK garbage\xff", "line 1: binary data"),
         (b"line,ty\xe9pe,start\n", "line 1: not UTF-8 text (byte 0xe9 at column 8)"),
         (b"type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
+        (
+            b"line;type;start;bytes_up\nL1;data;2026-03-01T00:00:00Z;1\n",
+            "line 1: the header is one column 'line;type;start;bytes_up': its names are separated by ';'",
+        ),
+        (b'"line"\t"type"\t"start"\n', "its names are separated by '\\t', a usage CSV's by ','"),
+        (b"line;type\n", "missing required column(s): line, type, start"),
     ],
 )
 def test_an_unusable_csv_is_refused_naming_it(
