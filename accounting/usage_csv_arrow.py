@@ -70,6 +70,7 @@ KEYS = ("line", "type", "zone", "dest")
 NUMBERS = ("duration_s", "bytes_up", "bytes_down")
 _NAME = re.compile(rb'(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+)(?:,(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+))*(\r?)\n')
 _NEWLINE, _RETURN, _QUOTE, _BLANK = 10, 13, 34, 32
+_BOM = b"\xef\xbb\xbf"
 
 
 class _Unsure(ValueError):
@@ -150,7 +151,9 @@ def _plan(path: Path, header: list[str]) -> CsvPlan | None:
     with path.open("rb", buffering=0) as file:
         handle = file.fileno()
         size = os.fstat(handle).st_size
-        head = _NAME.match(os.pread(handle, 1 << 16, 0))
+        start = os.pread(handle, 1 << 16, 0)
+        # (a UTF-8 byte order mark, as a spreadsheet's "CSV UTF-8" export begins: DuckDB skips it)
+        head = _NAME.match(start, len(_BOM) if start.startswith(_BOM) else 0)
         if head is None:
             raise _Unsure("a header of other forms than plain names")
         names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
