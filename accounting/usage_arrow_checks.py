@@ -875,25 +875,29 @@ def _matrix(column: pa.Array, text: np.ndarray, length: int) -> tuple[np.ndarray
     """The instants of the rows of `column` (no NULL), every one of `length` characters (`text`:
     the matrix of their bytes), and the rows in no layout (None: none); read by Arrow's cast when
     it can, else by the layouts."""
-    quick = _by_arrow(column, text) if length in (19, 20) else None
+    quick = _by_arrow(column, text) if length in (19, 20, 25) else None
     if quick is not None:
         return quick, None
     return _layouts(text, length)
 
 
 def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
-    """The instants of rows that are all `YYYY-MM-DD HH:MM:SSZ`, or all `YYYY-MM-DD HH:MM:SS`
-    read in UTC as DuckDB reads it here (`T` or a space in the middle; the matrix of their 20 or
-    19 bytes), read by Arrow's cast: 18 ns a row with the checks here, against 24-44 for `_layouts`.
-    Arrow's ISO 8601 reader takes digits only where that layout has them, and refuses a day the
-    month does not have, an hour past 23, a minute or a second past 59; the separators, checked
-    here, pin the layout to the one `_layouts` reads.  None when a row is of another layout, or
-    Arrow refuses one (`_layouts` then reads them and finds which)."""
+    """The instants of rows that are all `YYYY-MM-DD HH:MM:SSZ`, all `YYYY-MM-DD HH:MM:SS+HH:MM`
+    (or `-HH:MM`: a local time and its offset, as systems in a time zone write it), or all
+    `YYYY-MM-DD HH:MM:SS` read in UTC as DuckDB reads it here (`T` or a space in the middle; the
+    matrix of their 20, 25 or 19 bytes), read by Arrow's cast: 18 ns a row with the checks here,
+    against 24-44 for `_layouts` (60 with an offset).  Arrow's ISO 8601 reader takes digits only
+    where that layout has them, and refuses a day the month does not have, an hour past 23, a
+    minute or a second past 59; the separators, checked here, pin the layout to the one
+    `_layouts` reads, and an offset past 14 hours or 59 minutes (Arrow reads them, the layouts
+    do not) leaves the rows to them.  None when a row is of another layout, or Arrow refuses one
+    (`_layouts` then reads them and finds which)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    zulu = text.shape[1] == 20
+    width = text.shape[1]
+    zulu = width == 20
     if zulu and text.strides == (20, 1):  # bytes 4-7 `-MM-`, 8-11 `DD?H`, 12-15 `H:MM`, 16-19 `:SSZ`
         words = text.view("<u4")
         separators = (
@@ -905,19 +909,26 @@ def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
             if not bool(((words[:, at] & np.uint32(mask)) == np.uint32(value)).all()):
                 return None
     else:
-        for at, byte in ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"), *([(19, b"Z")] if zulu else [])):
+        fixed = [(4, b"-"), (7, b"-"), (13, b":"), (16, b":"), *([(19, b"Z")] if zulu else [])]
+        for at, byte in [*fixed, *([(22, b":")] if width == 25 else [])]:
             if not bool((text[:, at] == ord(byte)).all()):
                 return None
     middle = text[:, 10]
     if not bool(((middle == ord(" ")) | (middle == ord("T"))).all()):
         return None
-    kind = pa.timestamp("us", "UTC") if zulu else pa.timestamp("us")  # (no zone: its digits as UTC)
+    if width == 25:
+        sign = text[:, 19]
+        if not bool(((sign == ord("+")) | (sign == ord("-"))).all()):
+            return None
+    kind = pa.timestamp("us", "UTC") if width != 19 else pa.timestamp("us")  # (no zone: its digits as UTC)
     try:
         instants: np.ndarray = pc.cast(column, kind).cast(pa.int64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if int(instants.min()) < _ARROW_YEARS[0] or int(instants.max()) >= _ARROW_YEARS[1]:
         return None  # (Arrow reads year 0 too; the layouts read the years 2 to 9998)
+    if width == 25 and (int(_number(text, 20, 2).max()) > 14 or int(_number(text, 23, 2).max()) > 59):
+        return None  # (digits there: Arrow read them)
     return instants
 
 

@@ -465,12 +465,13 @@ def _duckdb_stamps(texts: Sequence[str]) -> list[int | None]:
     return [r[0] for r in rows]
 
 
-@pytest.mark.parametrize("zone", ["Z", ""])
+@pytest.mark.parametrize("zone", ["Z", "", "+HH:MM"])
 @pytest.mark.parametrize("seed", range(45))
 def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_read_it(
     seed: int, zone: str
 ) -> None:
-    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts, or of starts without a zone (read in UTC), `T` or
+    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts, of starts with an offset (`+HH:MM` or `-HH:MM`,
+    up to 14 hours), or of starts without a zone (read in UTC), `T` or
     a space in the middle, read by Arrow's cast: whenever it
     reads a batch, every row is one the layouts read, to the same instant, and DuckDB's TRY_CAST
     gives it too; a batch holding one row that is no instant (a day the month lacks, hour 24,
@@ -481,8 +482,12 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
 
     rnd = random.Random(seed)
 
+    def offset() -> str:
+        return f"{rnd.choice('+-')}{rnd.randrange(15):02d}:{rnd.choice((0, 30, 45, rnd.randrange(60))):02d}"
+
     def text(moment: datetime) -> str:
-        return f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%S") + zone
+        written = f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%S")
+        return written + (offset() if zone == "+HH:MM" else zone)
 
     year = rnd.choice((3, 1600, 1999, 2000, 2023, 2024, 2026, 2100, 9997))
     first = datetime(year, rnd.randrange(1, 13), 1, tzinfo=UTC)
@@ -512,10 +517,16 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
     if not zone:  # the same, of 19 characters
         bad = [b[:19] if b.endswith(("Z", "z")) else b[1:] for b in bad]
         bad += ["2026-03-01 10:00:0Z", "2026-03-01 10:00Z0"]
+    elif zone == "+HH:MM":  # the same, of 25 characters, and offsets of no zone or other layouts
+        bad = [b[:19] + offset() if b.endswith(("Z", "z")) else b + "+0100" for b in bad]
+        bad += [
+            f"2026-03-01 10:00:00{o}" for o in ("+15:00", "-14:60", "+0a:00", "*01:00", "+01;00", "+01:0a")
+        ]
+        bad += ["2026-03-01 10:00:00Z+0100", "2026-03-01 10:00:00.50+01"]
     if seed % 3:
         texts[rnd.randrange(len(texts))] = rnd.choice(bad)
     column = pa.array(texts, pa.string())
-    width = 19 + len(zone)
+    width = 19 + {"": 0, "Z": 1}.get(zone, 6)
     assert {len(t) for t in texts} == {width}
     matrix = np.frombuffer(column.buffers()[2], np.uint8)[: width * len(texts)].reshape(-1, width)
     quick = usage_arrow_checks._by_arrow(column, matrix)
