@@ -875,30 +875,28 @@ def _matrix(column: pa.Array, text: np.ndarray, length: int) -> tuple[np.ndarray
     """The instants of the rows of `column` (no NULL), every one of `length` characters (`text`:
     the matrix of their bytes), and the rows in no layout (None: none); read by Arrow's cast when
     it can, else by the layouts."""
-    quick = _by_arrow(column, text) if length in (19, 20, 25) else None
+    quick = _by_arrow(column, text)
     if quick is not None:
         return quick, None
     return _layouts(text, length)
 
 
 def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
-    """The instants of rows that are all `YYYY-MM-DD HH:MM:SSZ`, all `YYYY-MM-DD HH:MM:SS+HH:MM`
-    (or `-HH:MM`: a local time and its offset, as systems in a time zone write it), or all
-    `YYYY-MM-DD HH:MM:SS` read in UTC as DuckDB reads it here (`T` or a space in the middle; the
-    matrix of their 20, 25 or 19 bytes), read by Arrow's cast: 18 ns a row with the checks here,
-    against 24-44 for `_layouts` (60 with an offset).  Arrow's ISO 8601 reader takes digits only
-    where that layout has them, and refuses a day the month does not have, an hour past 23, a
-    minute or a second past 59; the separators, checked here, pin the layout to the one
-    `_layouts` reads, and an offset past 14 hours or 59 minutes (Arrow reads them, the layouts
-    do not) leaves the rows to them.  None when a row is of another layout, or Arrow refuses one
-    (`_layouts` then reads them and finds which)."""
+    """The instants of rows all of one layout (the matrix of their bytes: `YYYY-MM-DD HH:MM:SS`,
+    `T` or a space in the middle, up to six decimals, then nothing, read in UTC as DuckDB reads it
+    here, `Z`, or an offset `+HH` or `+HH:MM` of a local time), read by Arrow's cast: 18 ns a row
+    with the checks here, against 24-44 for `_layouts` (60 with a fraction or an offset).
+    Arrow's ISO 8601 reader takes digits only where the layout has them, and refuses a day the
+    month does not have, an hour past 23, a minute or a second past 59; the separators, checked
+    here, pin the layout to one `_layouts` reads, and an offset past 14 hours or 59 minutes
+    (Arrow reads them, the layouts do not) leaves the rows to them.  None when the rows are of
+    no one layout, or Arrow refuses one (`_layouts` then reads them and finds which)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     width = text.shape[1]
-    zulu = width == 20
-    if zulu and text.strides == (20, 1):  # bytes 4-7 `-MM-`, 8-11 `DD?H`, 12-15 `H:MM`, 16-19 `:SSZ`
+    if width == 20 and text.strides == (20, 1):  # bytes 4-7 `-MM-`, 8-11 `DD?H`, 12-15 `H:MM`, 16-19 `:SSZ`
         words = text.view("<u4")
         separators = (
             (1, 0xFF0000FF, ord("-") | ord("-") << 24),
@@ -908,27 +906,28 @@ def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
         for at, mask, value in separators:
             if not bool(((words[:, at] & np.uint32(mask)) == np.uint32(value)).all()):
                 return None
-    else:
-        fixed = [(4, b"-"), (7, b"-"), (13, b":"), (16, b":"), *([(19, b"Z")] if zulu else [])]
-        for at, byte in [*fixed, *([(22, b":")] if width == 25 else [])]:
-            if not bool((text[:, at] == ord(byte)).all()):
-                return None
-    middle = text[:, 10]
-    if not bool(((middle == ord(" ")) | (middle == ord("T"))).all()):
-        return None
-    if width == 25:
-        sign = text[:, 19]
-        if not bool(((sign == ord("+")) | (sign == ord("-"))).all()):
+        middle = text[:, 10]
+        if not bool(((middle == ord(" ")) | (middle == ord("T"))).all()):
             return None
-    kind = pa.timestamp("us", "UTC") if width != 19 else pa.timestamp("us")  # (no zone: its digits as UTC)
+        fraction, zone = 0, 1
+    else:
+        layouts = [(f, z) for f in _FRACTIONS for z in _ZONES if 19 + f + z == width]
+        found = next((lay for lay in layouts if bool(_separators(text, *lay).all())), None)
+        if found is None:
+            return None
+        fraction, zone = found
+    kind = pa.timestamp("us", "UTC") if zone else pa.timestamp("us")  # (no zone: its digits as UTC)
     try:
         instants: np.ndarray = pc.cast(column, kind).cast(pa.int64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if int(instants.min()) < _ARROW_YEARS[0] or int(instants.max()) >= _ARROW_YEARS[1]:
         return None  # (Arrow reads year 0 too; the layouts read the years 2 to 9998)
-    if width == 25 and (int(_number(text, 20, 2).max()) > 14 or int(_number(text, 23, 2).max()) > 59):
-        return None  # (digits there: Arrow read them)
+    at = 19 + fraction
+    if zone >= 3 and int(_number(text, at + 1, 2).max()) > 14:  # (digits there: Arrow read them)
+        return None
+    if zone == 6 and int(_number(text, at + 4, 2).max()) > 59:
+        return None
     return instants
 
 
@@ -1060,14 +1059,24 @@ def _layout_mask(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
     at = 19 + fraction
     if zone == 3 or zone == 6:
         digits += [at + 1, at + 2] + ([at + 4, at + 5] if zone == 6 else [])
-    ok = np.ones(len(text), bool)
+    ok = _separators(text, fraction, zone)
     for i in digits:
         ok &= (text[:, i] - np.uint8(48)) <= 9
+    return ok
+
+
+def _separators(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
+    """The rows whose separators are those of this layout (`-`, `:`, `T` or a space, the point of
+    a fraction, `Z` or the sign of an offset and its `:`)."""
+    import numpy as np
+
+    ok = np.ones(len(text), bool)
     for i, char in _FIXED:
         ok &= text[:, i] == char[0]
     ok &= (text[:, 10] == ord(" ")) | (text[:, 10] == ord("T"))
     if fraction:
         ok &= text[:, 19] == ord(".")
+    at = 19 + fraction
     if zone == 1:
         ok &= text[:, at] == ord("Z")
     elif zone:

@@ -465,13 +465,16 @@ def _duckdb_stamps(texts: Sequence[str]) -> list[int | None]:
     return [r[0] for r in rows]
 
 
-@pytest.mark.parametrize("zone", ["Z", "", "+HH:MM"])
+_SUFFIXES = {"": 19, "Z": 20, "+HH:MM": 25, "+HH": 22, ".fffZ": 24, ".ffffff": 26, ".fff+HH:MM": 29}
+
+
+@pytest.mark.parametrize("zone", sorted(_SUFFIXES))
 @pytest.mark.parametrize("seed", range(45))
 def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_read_it(
     seed: int, zone: str
 ) -> None:
-    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts, of starts with an offset (`+HH:MM` or `-HH:MM`,
-    up to 14 hours), or of starts without a zone (read in UTC), `T` or
+    """Batches of `YYYY-MM-DD HH:MM:SSZ` starts, of starts with an offset (`+HH:MM`, `-HH:MM` or
+    `+HH`, up to 14 hours), with milli- or microseconds, or without a zone (read in UTC), `T` or
     a space in the middle, read by Arrow's cast: whenever it
     reads a batch, every row is one the layouts read, to the same instant, and DuckDB's TRY_CAST
     gives it too; a batch holding one row that is no instant (a day the month lacks, hour 24,
@@ -485,9 +488,16 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
     def offset() -> str:
         return f"{rnd.choice('+-')}{rnd.randrange(15):02d}:{rnd.choice((0, 30, 45, rnd.randrange(60))):02d}"
 
+    def suffix() -> str:
+        return (
+            zone.replace(".ffffff", f".{rnd.randrange(10**6):06d}")
+            .replace(".fff", f".{rnd.randrange(1000):03d}")
+            .replace("+HH:MM", offset())
+            .replace("+HH", offset()[:3])
+        )
+
     def text(moment: datetime) -> str:
-        written = f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%S")
-        return written + (offset() if zone == "+HH:MM" else zone)
+        return f"{moment.year:04d}" + moment.strftime(f"-%m-%d{rnd.choice(' T')}%H:%M:%S") + suffix()
 
     year = rnd.choice((3, 1600, 1999, 2000, 2023, 2024, 2026, 2100, 9997))
     first = datetime(year, rnd.randrange(1, 13), 1, tzinfo=UTC)
@@ -516,17 +526,31 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
     ]
     if not zone:  # the same, of 19 characters
         bad = [b[:19] if b.endswith(("Z", "z")) else b[1:] for b in bad]
-        bad += ["2026-03-01 10:00:0Z", "2026-03-01 10:00Z0"]
-    elif zone == "+HH:MM":  # the same, of 25 characters, and offsets of no zone or other layouts
-        bad = [b[:19] + offset() if b.endswith(("Z", "z")) else b + "+0100" for b in bad]
-        bad += [
-            f"2026-03-01 10:00:00{o}" for o in ("+15:00", "-14:60", "+0a:00", "*01:00", "+01;00", "+01:0a")
-        ]
-        bad += ["2026-03-01 10:00:00Z+0100", "2026-03-01 10:00:00.50+01"]
+        bad += ["2026-03-01 10:00:0Z", "2026-03-01 10:00Z00"]
+    elif zone != "Z":  # the same with this suffix, and suffixes of no instant or of other layouts
+        bad = [b[:19] + suffix() for b in bad]
+        odd = {
+            "+HH:MM": (
+                "+15:00",
+                "-14:60",
+                "+0a:00",
+                "*01:00",
+                "+01;00",
+                "+01:0a",
+                "Z+0100",
+                ".50+01",
+                ".1234Z",
+            ),
+            "+HH": ("+15", "-1a", "*01", ".5Z", "+1:"),
+            ".fffZ": (".12aZ", ",123Z", ".123z", ".1234", "+01:0"),
+            ".ffffff": (".12345a", ",123456", "+01:00Z", ".1234Z+"),
+            ".fff+HH:MM": (".123+15:00", ".123-01:60", ".12a+01:00", ".123+01;00", ".123456+01"),
+        }[zone]
+        bad += [f"2026-03-01 10:00:00{o}" for o in odd]
     if seed % 3:
         texts[rnd.randrange(len(texts))] = rnd.choice(bad)
     column = pa.array(texts, pa.string())
-    width = 19 + {"": 0, "Z": 1}.get(zone, 6)
+    width = _SUFFIXES[zone]
     assert {len(t) for t in texts} == {width}
     matrix = np.frombuffer(column.buffers()[2], np.uint8)[: width * len(texts)].reshape(-1, width)
     quick = usage_arrow_checks._by_arrow(column, matrix)
