@@ -988,6 +988,9 @@ def _readable(
     wanted: dict[str, Any] = {}
     for name in plan.keys:
         if name is not None:
+            if name == plan.keys[0] and types.get(name) in COUNT_TYPES:  # (a line's number: as text)
+                wanted[name] = count_types()
+                continue
             if types.get(name) != "VARCHAR":
                 return None
             wanted[name] = (pa.string(), pa.large_string())
@@ -1036,7 +1039,9 @@ def _settled_rows(
     columns, footers = readable
     if check is not None:
         columns += [name for name in check.columns if name not in columns]
-    groups = _RowGroups(files, footers, columns, [name for name in plan.keys if name is not None])
+    keys = [name for name in plan.keys if name is not None]
+    texts = [k for k in keys if types[k] == "VARCHAR"]
+    groups = _RowGroups(files, footers, columns, texts, [k for k in keys if k not in texts])
     try:
         return _summed(groups.tasks(), plan, periods, threads, check, cells)
     finally:
@@ -1048,9 +1053,15 @@ class _RowGroups:
     each worker with its own open files."""
 
     def __init__(
-        self, files: Sequence[Path], footers: list[Any], columns: list[str], texts: list[str]
+        self,
+        files: Sequence[Path],
+        footers: list[Any],
+        columns: list[str],
+        texts: list[str],
+        numbered: Sequence[str] = (),
     ) -> None:
         self.files, self.footers, self.columns, self.texts = files, footers, columns, texts
+        self.numbered = list(numbered)  # key columns of integers (a line's number): made text
         self.local = threading.local()
         self.sources: list[Any] = []  # every worker's open files, closed after the pass
 
@@ -1083,6 +1094,8 @@ class _RowGroups:
         batches: Iterator[pa.RecordBatch] = reader.iter_batches(
             BATCH_ROWS, row_groups=[g], columns=self.columns, use_threads=False
         )
+        if self.numbered:
+            return (keys_as_text(batch, self.numbered) for batch in batches)
         return batches
 
     def close(self) -> None:
@@ -1094,6 +1107,22 @@ class _RowGroups:
 
 
 _OPEN_LOCK = threading.Lock()
+
+
+def keys_as_text(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
+    """The batch with these integer columns as dictionaries of the text DuckDB casts them to
+    (`CAST(line AS VARCHAR)`: the digits, a minus first): each value encoded by Arrow's hash of
+    integers, then only the distinct values cast (a fleet's lines written as numbers by a
+    spreadsheet or pandas, which read them as integers)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = list(batch.columns)
+    for name in names:
+        i = batch.schema.get_field_index(name)
+        coded = pc.dictionary_encode(columns[i])
+        columns[i] = pa.DictionaryArray.from_arrays(coded.indices, coded.dictionary.cast(pa.string()))
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _summed(

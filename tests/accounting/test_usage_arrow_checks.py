@@ -11,6 +11,7 @@ the same both ways.  The text starts' reading is compared with DuckDB's TRY_CAST
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +23,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from usage_forms import MONTH, PERIODS, parquet_table, rating, records, start_text, write_parquet
+from usage_forms import LINES, MONTH, PERIODS, parquet_table, rating, records, start_text, write_parquet
 
-from accounting import usage_arrow, usage_arrow_checks
+from accounting import inventory_from_dict, rate, usage_arrow, usage_arrow_checks
 from accounting.errors import UsageError
 from accounting.usage import MAX_OCTETS, MAX_SECONDS, UsageReader, connect, month_bounds
 from accounting.usage_small import _stamp, _Unsure
@@ -343,6 +344,63 @@ def test_counts_of_narrower_integer_types_are_read_as_duckdb_reads_them(
     answers = _answers(monkeypatch)
     assert _same_both_ways(path, monkeypatch) == [True, True]
     assert answers.aside()[0] if negative else True
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lines_written_as_numbers_are_read_as_the_text_duckdb_casts_them_to(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's lines written as numbers (their MSISDNs, which a spreadsheet or pandas reads as
+    integers): read by the pass and the proof as the text of their digits, as DuckDB casts them;
+    a number not in the inventory, a row that fails a check, a copy and NULL lines among them:
+    the aggregates, the invoice and its rejects the same both ways."""
+    rnd = random.Random(seed)
+    cols = records(rnd, rnd.randrange(300, 900), seed % 2 == 0)
+    number = {line: 33_612_345_600 + i for i, line in enumerate(LINES)} | {"X1": 33_699_999_999}
+    cols["line"] = [None if line == "" else number[line] for line in cols["line"]]
+    if seed % 3:
+        cols["bytes_up"][cols["type"].index("data")] = -5  # set aside
+    table = parquet_table(
+        {**cols, "line": ["L"] * len(cols["line"])}, rnd, ("us", "text")[seed % 2], seed % 3 == 1
+    )
+    kind = pa.int64() if seed < 4 else pa.uint64() if seed == 4 else pa.decimal128(12, 0)
+    table = table.set_column(table.schema.get_field_index("line"), "line", pa.array(cols["line"], kind))
+    table = pa.concat_tables([table, table.slice(7, 1)])  # a copy
+    path = write_parquet(tmp_path / f"numbers-{seed}.parquet", table, rnd)
+    inventory = inventory_from_dict(
+        {
+            "customer": "c",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id": str(number[line]),
+                    "offer": offer,
+                    "plan": plan,
+                    "commitment": 24,
+                    "since": "2025-01-01",
+                }
+                for line, offer, plan in [
+                    *((f"V{i}", "business-m2m-dtmf", "compteur") for i in range(1, 7)),
+                    *((f"C{i}", "business-m2m", "forfait-2mo") for i in range(1, 7)),
+                ]
+            ],
+        }
+    )
+    answers = _answers(monkeypatch)
+
+    def rated(proof: bool) -> tuple[Any, ...]:
+        monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if proof else 1 << 62)
+        groups = UsageReader(path, connect(threads=2)).aggregate(*MONTH, PERIODS)
+        invoice = rate(inventory, path)
+        return sorted(map(repr, groups)), invoice.render_text(), invoice.to_json()
+
+    by_proof = rated(True)
+    checked = [aside is not None for aside in answers.aside()]  # (a copy: not proven, but checked)
+    assert checked == ([True, True] if seed < 4 else [False, False])  # (UBIGINT, DECIMAL: DuckDB's)
+    assert by_proof == rated(False)
+    rejects = json.loads(by_proof[2])["rejects"]
+    assert any(r["reason"] == "unknown line '33699999999'" for r in rejects), rejects
+    assert any(r["reason"].startswith("duplicate record") for r in rejects), rejects
 
 
 _ODD_FLOATS = (12.5, float("nan"), float("inf"), float("-inf"), -0.0, -3.0, 1e19, 2.0**62, 0.25)
