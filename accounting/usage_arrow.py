@@ -993,7 +993,7 @@ def _readable(
                 continue
             if types.get(name) != "VARCHAR":
                 return None
-            wanted[name] = (pa.string(), pa.large_string())
+            wanted[name] = (pa.string(), pa.large_string(), pa.string_view())  # (read as dictionaries)
     for name in (plan.bytes_up, plan.bytes_down, plan.duration_s):
         if name is not None:
             if types.get(name) not in COUNT_TYPES | FLOAT_COUNT_TYPES:

@@ -456,7 +456,7 @@ def _columns(files: Sequence[Path], types: dict[str, str]) -> tuple[list[str], l
         elif name in _KEYS:
             if kind != _TEXT:
                 raise _Unsure(f"{name} is {kind}")
-            wanted[name] = (pa.string(), pa.large_string())
+            wanted[name] = (pa.string(), pa.large_string(), pa.string_view())  # (the pass reads dictionaries)
         elif name == "start":
             if kind not in _STAMP_TYPES:
                 raise _Unsure(f"start is {kind}")
