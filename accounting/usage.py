@@ -934,7 +934,7 @@ class UsageReader:
             dur = c("duration_s")
             secs = "COALESCE(dur, 0)"
             dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
-        elif self.types.get("duration_s") in _NARROW_INTEGER_TYPES:  # (BIGINT: sums of them overflow less)
+        elif self.types.get("duration_s") in _NARROW_INTEGER_TYPES:  # (cast: DuckDB's INTEGER sums overflow)
             dur = (
                 "NULL" if "duration_s" in self.empty_columns else f"CAST({self._col('duration_s')} AS BIGINT)"
             )

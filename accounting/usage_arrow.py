@@ -1407,7 +1407,7 @@ def count_types(floats: bool = False) -> tuple[pa.DataType, ...]:
 
 def wide(values: np.ndarray) -> np.ndarray:
     """Counts as int64: a narrower integer column's values copied (sums of them would overflow);
-    a float's whole part (not finite or past an int64: 0), which the row proof sets aside
+    a float's whole part (not finite, or from `FLOAT_LARGEST` up: 0), which the row proof sets aside
     unless it is the whole number DuckDB reads."""
     import numpy as np
 
