@@ -423,6 +423,68 @@ def test_text_keys_stored_as_string_views_are_read_as_dictionaries(
     assert all(aside == 1 for aside in answers.aside())  # checked to the end, the bad row set aside
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_files_as_any_writer_types_them_are_rated_alike_both_ways(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The types other writers give, drawn together: a start as text, in ms, us or ns (with a time
+    zone or not) or as an INT96; each count as an integer of 8 to 64 bits or a float; the line
+    as text, as a `string_view` or as a number; rows that fail a check, NULLs, NaN and a copy
+    among them.  The pass and the proof check them to the end (a copy: compared by DuckDB) and
+    the aggregates, the invoice and its rejects are DuckDB's."""
+    rnd = random.Random(1000 + seed)
+    cols = records(rnd, rnd.randrange(300, 900), True)
+    for name in ("duration_s", "bytes_up", "bytes_down"):
+        for _ in range(rnd.randrange(3)):
+            cols[name][rnd.randrange(len(cols[name]))] = rnd.choice((-1, None, 0))
+    start = rnd.choice(("text", "ms", "us", "naive", "ns", "ns-naive", "int96"))
+    table = parquet_table(
+        cols, rnd, start if start in ("text", "ms", "us", "naive") else "us", rnd.random() < 0.5
+    )
+    if start.startswith(("ns", "int96")):
+        kind = pa.timestamp("ns") if start != "ns" else pa.timestamp("ns", tz="UTC")
+        nanos = [
+            None if v is None else int(v.timestamp() * 10**6) * 1000 + rnd.randrange(1000)
+            for v in cols["start"]
+        ]
+        table = table.set_column(table.schema.get_field_index("start"), "start", pa.array(nanos, kind))
+    floats = False
+    for name in ("duration_s", "bytes_up", "bytes_down"):
+        values = cols[name]
+        kind = rnd.choice((pa.int64(), pa.int32(), pa.float64(), pa.float32()))
+        if kind == pa.int32() and any(v is not None and abs(v) >= 2**31 for v in values):
+            kind = pa.int64()
+        if kind == pa.float32() and any(v is not None and abs(v) >= 2**24 for v in values):
+            kind = pa.float64()
+        column: list[Any] = list(values)
+        if kind in (pa.float64(), pa.float32()):
+            floats = True
+            if rnd.random() < 0.5:
+                column[rnd.randrange(len(column))] = float("nan")
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(column, kind))
+    numbers = {line: 33_612_345_600 + i for i, line in enumerate([*LINES, "X1"])}
+    line_kind = rnd.choice(("text", "view", "number"))
+    if line_kind == "view":
+        table = table.set_column(
+            table.schema.get_field_index("line"), "line", table["line"].cast(pa.string_view())
+        )
+    elif line_kind == "number":
+        lines = [None if v in ("", None) else numbers[v] for v in cols["line"]]
+        table = table.set_column(table.schema.get_field_index("line"), "line", pa.array(lines, pa.int64()))
+    table = pa.concat_tables([table, table.slice(rnd.randrange(len(table)), 1)])
+    path = tmp_path / f"any-{seed}.parquet"
+    pq.write_table(
+        table,
+        path,
+        row_group_size=max(len(table) // rnd.randrange(1, 4), 1),
+        use_deprecated_int96_timestamps=start == "int96",
+    )
+    answers = _answers(monkeypatch)
+    _same_both_ways(path, monkeypatch)
+    checked = [aside is not None for aside in answers.aside()]
+    assert checked == [True, True], (start, line_kind, floats, table.schema)
+
+
 _ODD_FLOATS = (12.5, float("nan"), float("inf"), float("-inf"), -0.0, -3.0, 1e19, 2.0**62, 0.25)
 
 
