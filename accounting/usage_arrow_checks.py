@@ -19,7 +19,7 @@ The checks follow the reader's SQL check for check, on the values as DuckDB read
   microseconds, or in nanoseconds (pandas' TIMESTAMP(TZ)_NS, rounded to the nearest microsecond
   as DuckDB's cast rounds them; Spark's INT96, floored as DuckDB reads them); or text in the
   forms whose reading by DuckDB is certain (those of `usage_small`: `YYYY-MM-DD HH:MM:SS`, `T`
-  or a space between, up to six decimals, then nothing, `Z`, `+HH` or `+HH:MM`), parsed here by
+  or a space between, up to six decimals, then nothing, `Z`, `+HH`, `+HHMM` or `+HH:MM`), parsed here by
   columns of bytes.  Every row has one, inside the month;
 - `duration_s`, `bytes_up`, `bytes_down`: BIGINT (or a narrower integer, read as one), NULL or
   within their bounds; a data row has both byte counts; the checks of what no network produces
@@ -769,7 +769,7 @@ def _row_hashes(
 _DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
 _FIXED = ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"))
 _FRACTIONS = (0, 2, 3, 4, 5, 6, 7)  # characters of `.d{1,6}`, or none
-_ZONES = (0, 1, 3, 6)  # none, Z, +HH, +HH:MM
+_ZONES = (0, 1, 3, 5, 6)  # none, Z, +HH, +HHMM, +HH:MM
 
 
 def stamps(column: pa.Array) -> np.ndarray:
@@ -886,7 +886,7 @@ def _matrix(column: pa.Array, text: np.ndarray, length: int) -> tuple[np.ndarray
 def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
     """The instants of rows all of one layout (the matrix of their bytes: `YYYY-MM-DD HH:MM:SS`,
     `T` or a space in the middle, up to six decimals, then nothing, read in UTC as DuckDB reads it
-    here, `Z`, or an offset `+HH` or `+HH:MM` of a local time), read by Arrow's cast: 18 ns a row
+    here, `Z`, or an offset `+HH`, `+HHMM` or `+HH:MM` of a local time), read by Arrow's cast: 18 ns a row
     with the checks here, against 24-44 for `_layouts` (60 with a fraction or an offset).
     Arrow's ISO 8601 reader takes digits only where the layout has them, and refuses a day the
     month does not have, an hour past 23, a minute or a second past 59; the separators, checked
@@ -928,7 +928,7 @@ def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
     at = 19 + fraction
     if zone >= 3 and int(_number(text, at + 1, 2).max()) > 14:  # (digits there: Arrow read them)
         return None
-    if zone == 6 and int(_number(text, at + 4, 2).max()) > 59:
+    if zone >= 5 and int(_number(text, at + zone - 2, 2).max()) > 59:
         return None
     return instants
 
@@ -1059,8 +1059,8 @@ def _layout_mask(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
 
     digits = [*_DIGITS, *range(20, 19 + fraction)]
     at = 19 + fraction
-    if zone == 3 or zone == 6:
-        digits += [at + 1, at + 2] + ([at + 4, at + 5] if zone == 6 else [])
+    if zone >= 3:
+        digits += [at + 1, at + 2] + {3: [], 5: [at + 3, at + 4], 6: [at + 4, at + 5]}[zone]
     ok = _separators(text, fraction, zone)
     for i in digits:
         ok &= (text[:, i] - np.uint8(48)) <= 9
@@ -1134,7 +1134,7 @@ def _instant(text: np.ndarray, fraction: int, zone: int) -> tuple[np.ndarray, np
     if zone >= 3:
         at = 19 + fraction
         hours = _number(text, at + 1, 2)
-        minutes = _number(text, at + 4, 2) if zone == 6 else np.zeros(len(text), np.int32)
+        minutes = _number(text, at + zone - 2, 2) if zone >= 5 else np.zeros(len(text), np.int32)
         ok &= (hours <= 14) & (minutes <= 59)
         offset = hours * 3600 + minutes * 60
         seconds -= np.where(text[:, at] == ord("-"), -offset, offset)

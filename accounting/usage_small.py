@@ -79,7 +79,7 @@ _PLAIN = bytes([10, 0x21, *range(0x23, 0x7F)])
 # The forms of a value whose reading by DuckDB is certain.
 # (A timestamp as DuckDB writes one as text, `2026-03-02 10:00:00+00`, is one of them.)
 _STAMP = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::\d\d)?)?", re.ASCII
+    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::?\d\d)?)?", re.ASCII
 )
 _NUMBER = re.compile(r"-?\d{1,18}(?:\.\d{1,9})?", re.ASCII)
 _BOOLEANS = {"true": True, "false": False}
@@ -100,7 +100,7 @@ def _stamp(text: str | None) -> datetime | None:
     try:
         tz = UTC
         if zone and zone != "Z":
-            hours, minutes = int(zone[1:3]), int(zone[4:6] or 0)
+            hours, minutes = int(zone[1:3]), int(zone[-2:] if len(zone) > 3 else 0)  # +HH, +HHMM, +HH:MM
             if hours > 14 or minutes > 59:
                 raise _Unsure(text)
             sign = -1 if zone[0] == "-" else 1

@@ -165,9 +165,9 @@ def start_text(moment: datetime, rnd: random.Random, form: int) -> str:
     fraction = "" if form % 3 == 0 or not moment.microsecond else "." + f"{moment.microsecond:06d}"
     if form % 3 == 2 and fraction:
         fraction = fraction.rstrip("0") or ".0"
-    zone = ("Z", "+00", "+00:00", "", "+02:00", "-05")[(form + rnd.randrange(2)) % 6]
-    if zone in ("+02:00", "-05"):  # the same instant written in another time zone
-        hours = 2 if zone == "+02:00" else -5
+    zone = ("Z", "+00", "+00:00", "", "+02:00", "-05", "-0330")[(form + rnd.randrange(2)) % 7]
+    if zone in ("+02:00", "-05", "-0330"):  # the same instant written in another time zone
+        hours = {"+02:00": 2, "-05": -5, "-0330": -3.5}[zone]
         base = (moment + timedelta(hours=hours)).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
     return base + fraction + zone
 

@@ -231,7 +231,7 @@ def _stamped(tmp_path: Path, texts: Sequence[str | None]) -> Path:
         "2026-03-05",
         "2026-03-05 10:00",
         "2026-03-05 10:00:00.1234567Z",
-        "2026-03-05 10:00:00+0100",
+        "2026-03-05 10:00:00+0160",
         "2026-03-05 10:00:00 UTC",
         "2026-03-05 10:00:00+15",
         "2026-03-05 24:00:00Z",
@@ -605,7 +605,17 @@ def _duckdb_stamps(texts: Sequence[str]) -> list[int | None]:
     return [r[0] for r in rows]
 
 
-_SUFFIXES = {"": 19, "Z": 20, "+HH:MM": 25, "+HH": 22, ".fffZ": 24, ".ffffff": 26, ".fff+HH:MM": 29}
+_SUFFIXES = {
+    "": 19,
+    "Z": 20,
+    "+HH:MM": 25,
+    "+HHMM": 24,
+    "+HH": 22,
+    ".fffZ": 24,
+    ".ffffff": 26,
+    ".fff+HH:MM": 29,
+    ".fff+HHMM": 28,
+}
 
 
 @pytest.mark.parametrize("zone", sorted(_SUFFIXES))
@@ -633,6 +643,7 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
             zone.replace(".ffffff", f".{rnd.randrange(10**6):06d}")
             .replace(".fff", f".{rnd.randrange(1000):03d}")
             .replace("+HH:MM", offset())
+            .replace("+HHMM", offset().replace(":", ""))
             .replace("+HH", offset()[:3])
         )
 
@@ -685,6 +696,8 @@ def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb
             ".fffZ": (".12aZ", ",123Z", ".123z", ".1234", "+01:0"),
             ".ffffff": (".12345a", ",123456", "+01:00Z", ".1234Z+"),
             ".fff+HH:MM": (".123+15:00", ".123-01:60", ".12a+01:00", ".123+01;00", ".123456+01"),
+            "+HHMM": ("+1500", "-0160", "+01:0", "*0100", "+0a00", ".5+01", ".123Z"),
+            ".fff+HHMM": (".123+1500", ".123-0160", ".12a+0100", ".123+01:0", ".12345+01"),
         }[zone]
         bad += [f"2026-03-01 10:00:00{o}" for o in odd]
     if seed % 3:
@@ -731,7 +744,7 @@ def test_text_starts_read_as_duckdb_and_the_small_reader_read_them() -> None:
                 base.strftime("%Y-%m-%dT%H:%M:%S")
                 + "."
                 + str(rnd.randrange(10**digits)).zfill(digits)
-                + f"{sign}{rnd.randrange(15):02d}:{rnd.randrange(60):02d}"
+                + f"{sign}{rnd.randrange(15):02d}{rnd.choice((':', ''))}{rnd.randrange(60):02d}"
             )
     ours = usage_arrow_checks.stamps(pa.array(texts, pa.string())).tolist()
     assert ours == _duckdb_stamps(texts)
