@@ -434,8 +434,7 @@ class UsageReader:
                 WHEN dup_r IS NOT NULL THEN 'duplicate'
                 WHEN ts IS NULL THEN 'bad-start'
                 WHEN ts < TIMESTAMPTZ {start_txt} OR ts >= TIMESTAMPTZ {end_txt} THEN 'outside-month'
-                WHEN has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))
-                    THEN 'bad-duration'
+                WHEN {_BAD_DURATION} THEN 'bad-duration'
                 WHEN NOT (bu BETWEEN 0 AND {MAX_OCTETS}) OR NOT (bd BETWEEN 0 AND {MAX_OCTETS}) THEN 'bad-bytes'
                 WHEN has_deliv AND deliv IS NULL THEN 'bad-delivered'
                 {records}"""
@@ -930,22 +929,16 @@ class UsageReader:
         ts = self._typed("start", frozenset({"TIMESTAMP WITH TIME ZONE"}), "TIMESTAMPTZ")
         bu = self._count("bytes_up")
         bd = self._count("bytes_down")
-        if self.types.get("duration_s") in integer:
+        if self.types.get("duration_s") in integer | _NARROW_INTEGER_TYPES:
             dur = c("duration_s")
-            secs = "COALESCE(dur, 0)"
-            dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
-        elif self.types.get("duration_s") in _NARROW_INTEGER_TYPES:  # (cast: DuckDB's INTEGER sums overflow)
-            dur = (
-                "NULL" if "duration_s" in self.empty_columns else f"CAST({self._col('duration_s')} AS BIGINT)"
-            )
+            if dur != "NULL" and self.types["duration_s"] in _NARROW_INTEGER_TYPES:
+                dur = f"CAST({dur} AS BIGINT)"  # (DuckDB's sums of a narrower integer overflow)
             secs = "COALESCE(dur, 0)"
             dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
         else:
             dur = self._typed("duration_s", frozenset(), "DOUBLE")
             secs = "TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
-            dur_bad = (
-                f"(has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS})))"
-            )
+            dur_bad = f"({_BAD_DURATION})"
         if "delivered" in self.columns and "delivered" not in self.empty_columns:
             deliv = self._typed("delivered", frozenset({"BOOLEAN"}), "BOOLEAN")
             # A BOOLEAN column holds a value or NULL (not given): never a malformed one.
@@ -1084,7 +1077,10 @@ class UsageReader:
         def read(name: str) -> set[str]:  # the column read as it is: the pass reads its values
             forms = {f'"{name}"', f'CAST("{name}" AS BIGINT)'}  # (narrower integers: widened)
             if self._rows_proven and self.types.get(name) in usage_arrow.FLOAT_COUNT_TYPES:
-                forms |= {self._count(name), f'TRY_CAST("{name}" AS DOUBLE)'}  # (whole, the proof says)
+                forms |= {
+                    self._count(name),
+                    self._typed(name, frozenset(), "DOUBLE"),
+                }  # (whole, the proof says)
             return forms
 
         if any(sql != null and sql not in read(name) for name, sql, null in numbers):
@@ -1908,6 +1904,10 @@ _KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without re
 # the codes a proven CSV's aggregates may hold: listed by their keys (`_csv_listing`)
 _LISTED_BY_KEY = frozenset(("duplicate", "bad-type", "bad-zone", "bad-dest", "no-line"))
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
+# A duration given but not a number of seconds in bounds, over the aliases `has_dur` and `dur` (a
+# DOUBLE): NaN tested on its own (DuckDB folds `NaN BETWEEN ...` to true by a column's Parquet
+# bounds, which leave NaN out).
+_BAD_DURATION = f"has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))"
 _NARROW_INTEGER_TYPES = usage_arrow.COUNT_TYPES - _INTEGER_TYPES  # each value exact as a BIGINT: cast
 _CALL_TYPES = frozenset(("voice", "csd"))
 

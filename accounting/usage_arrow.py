@@ -1095,7 +1095,7 @@ class _RowGroups:
             BATCH_ROWS, row_groups=[g], columns=self.columns, use_threads=False
         )
         if self.numbered:
-            return (keys_as_text(batch, self.numbered) for batch in batches)
+            return (_keys_as_text(batch, self.numbered) for batch in batches)
         return batches
 
     def close(self) -> None:
@@ -1109,7 +1109,7 @@ class _RowGroups:
 _OPEN_LOCK = threading.Lock()
 
 
-def keys_as_text(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
+def _keys_as_text(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
     """The batch with these integer columns as dictionaries of the text DuckDB casts them to
     (`CAST(line AS VARCHAR)`: the digits, a minus first): each value encoded by Arrow's hash of
     integers, then only the distinct values cast (a fleet's lines written as numbers by a

@@ -925,11 +925,10 @@ def _by_arrow(column: pa.Array, text: np.ndarray) -> np.ndarray | None:
         return None
     if int(instants.min()) < _ARROW_YEARS[0] or int(instants.max()) >= _ARROW_YEARS[1]:
         return None  # (Arrow reads year 0 too; the layouts read the years 2 to 9998)
-    at = 19 + fraction
-    if zone >= 3 and int(_number(text, at + 1, 2).max()) > 14:  # (digits there: Arrow read them)
-        return None
-    if zone >= 5 and int(_number(text, at + zone - 2, 2).max()) > 59:
-        return None
+    if zone >= 3:  # (digits there: Arrow read them)
+        hours, minutes = _offset(text, fraction, zone)
+        if int(hours.max()) > 14 or int(minutes.max()) > 59:
+            return None
     return instants
 
 
@@ -1059,8 +1058,8 @@ def _layout_mask(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
 
     digits = [*_DIGITS, *range(20, 19 + fraction)]
     at = 19 + fraction
-    if zone >= 3:
-        digits += [at + 1, at + 2] + {3: [], 5: [at + 3, at + 4], 6: [at + 4, at + 5]}[zone]
+    if zone >= 3:  # the offset's hours, then its minutes (`_offset`)
+        digits += [at + 1, at + 2] + ([at + zone - 2, at + zone - 1] if zone >= 5 else [])
     ok = _separators(text, fraction, zone)
     for i in digits:
         ok &= (text[:, i] - np.uint8(48)) <= 9
@@ -1086,6 +1085,16 @@ def _separators(text: np.ndarray, fraction: int, zone: int) -> np.ndarray:
         if zone == 6:
             ok &= text[:, at + 3] == ord(":")
     return ok
+
+
+def _offset(text: np.ndarray, fraction: int, zone: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hours and minutes of an offset `+HH` (minutes 0), `+HHMM` or `+HH:MM` (`zone` 3, 5,
+    6 characters) after the seconds and `fraction`, their digits already checked."""
+    import numpy as np
+
+    at = 19 + fraction
+    minutes = _number(text, at + zone - 2, 2) if zone >= 5 else np.zeros(len(text), np.int32)
+    return _number(text, at + 1, 2), minutes
 
 
 def _number(text: np.ndarray, first: int, count: int) -> np.ndarray:
@@ -1132,12 +1141,10 @@ def _instant(text: np.ndarray, fraction: int, zone: int) -> tuple[np.ndarray, np
     seconds = (starts[year] + before[month] + leap * (month > 2) + day - 1) * 86_400
     seconds += hour * 3600 + minute * 60 + second
     if zone >= 3:
-        at = 19 + fraction
-        hours = _number(text, at + 1, 2)
-        minutes = _number(text, at + zone - 2, 2) if zone >= 5 else np.zeros(len(text), np.int32)
+        hours, minutes = _offset(text, fraction, zone)
         ok &= (hours <= 14) & (minutes <= 59)
         offset = hours * 3600 + minutes * 60
-        seconds -= np.where(text[:, at] == ord("-"), -offset, offset)
+        seconds -= np.where(text[:, 19 + fraction] == ord("-"), -offset, offset)
     micros: np.ndarray = seconds * 1_000_000
     if fraction:
         micros += _number(text, 20, fraction - 1) * 10 ** (7 - fraction)
