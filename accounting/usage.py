@@ -642,14 +642,22 @@ class UsageReader:
         from accounting import usage_csv_arrow
 
         self._cells = None
-        if self.kind != "csv" or len(self.files) != 1:
+        if self.kind != "csv":
+            return None
+        if len(self.files) != 1:
+            for path in self.files:
+                if path.name.lower().endswith(".gz"):
+                    usage_csv_arrow.check_gzip(path)  # (DuckDB reads a damaged one)
             return None
         threads = self._threads
         plan = usage_csv_arrow.csv_plan(self.files[0], self._header)
-        if plan is None:
-            return None
-        with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
-            return self._csv_pass(plan, month_start, month_end, first_periods, threads)
+        groups = None
+        if plan is not None:
+            with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
+                groups = self._csv_pass(plan, month_start, month_end, first_periods, threads)
+        if groups is None and self.files[0].name.lower().endswith(".gz"):
+            usage_csv_arrow.check_gzip(self.files[0])  # (left to DuckDB, which reads a damaged one)
+        return groups
 
     def _csv_pass(
         self,
@@ -1569,7 +1577,7 @@ def _is_arrow_table(source: object) -> bool:
 
 
 def _is_csv(path: Path) -> bool:
-    return path.name.lower().endswith((".csv", ".csv.gz", ".txt"))
+    return path.name.lower().endswith((".csv", ".csv.gz", ".txt", ".txt.gz"))
 
 
 class FileState(NamedTuple):

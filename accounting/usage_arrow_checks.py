@@ -161,6 +161,8 @@ class RowProof:
         self.set_aside: list[int] = []
         self.taken: list[pa.RecordBatch] = []
         self.meanwhile: Future[Any] | None = None  # `finish`'s work beside the sort
+        # Told the rows set aside (among all, sorted) as each batch's are, on the checks' thread.
+        self.on_aside: Callable[[list[int]], None] | None = None
         # Each row's aggregate cell, kept by the pass (set by its caller): rows of one hash in
         # other cells are then not listed in `repeats` (`_alike`).
         self.cells: Cells | None = None
@@ -195,8 +197,11 @@ class RowProof:
                 start.validate(full=True)  # (a start read is ASCII; one set aside is DuckDB's to read)
             elif pa.types.is_timestamp(start.type) and start.type.unit == "ns":
                 taken = _in_micros(taken, self._types["start"])
-            self.set_aside += (where + first).tolist()
+            aside = (where + first).tolist()
+            self.set_aside += aside
             self.taken.append(taken)
+            if self.on_aside is not None:
+                self.on_aside(aside)
         self._hashes[first : first + len(hashes)] = hashes
         self._low[first : first + len(hashes)] = hashes  # (the low bits: NumPy's cast wraps)
 

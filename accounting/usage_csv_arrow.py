@@ -15,7 +15,11 @@ The forms read here are those whose reading by DuckDB (`read_csv` as `UsageReade
 it: every field as text, `"` quoting and escaping, an empty field NULL, a quoted empty field
 NULL too) is certain:
 
-- one file (`.csv` or `.txt`, not compressed) of at least `MIN_BYTES`;
+- one file (`.csv` or `.txt`) of at least `MIN_BYTES`, or one compressed by gzip (`.csv.gz`,
+  `.txt.gz`, one member or several as `cat` joins them) of at least `MIN_GZIP_BYTES`: inflated
+  on a thread of its own a piece at a time (`Inflated`) as the chunks are parsed, the
+  inflater's state kept where each chunk begins, so that a chunk is inflated again from there
+  when its rows are read back (`lines`);
 - a header of plain names (letters, digits, `_`), each bare or within quotes, no byte-order mark;
 - every line ended by `\n`, or every line by `\r\n` when the header is (a `\r` elsewhere: DuckDB
   refuses the file), and none longer than a quarter of `usage.MAX_CSV_LINE` (some up to half of
@@ -43,15 +47,17 @@ import itertools
 import logging
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
-from accounting.errors import FileChanged
+from accounting.errors import FileChanged, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,6 +68,9 @@ log = logging.getLogger(__name__)
 MAX_DIGITS = 15  # a count of more digits may not be exact in DuckDB's DOUBLE
 MAX_COUNT = 10**15  # (the largest bound of the reader's checks): exact in a DOUBLE
 MIN_BYTES = 24 << 20  # a smaller file is read by DuckDB (importing pyarrow costs what it saves)
+MIN_GZIP_BYTES = 8 << 20  # (compressed: about as many rows as `MIN_BYTES` of text)
+PIECE = 1 << 17  # compressed bytes inflated at a time (`Inflated`)
+RECENT = 12  # chunks of a compressed file kept at hand for the rows the proof sets aside
 CHUNK_BYTES = 16 << 20  # lines parsed at a time by one thread (about 300,000 rows)
 AHEAD = 3  # chunks parsed ahead of the pass
 WORKERS = 2
@@ -102,11 +111,13 @@ class CsvPlan(NamedTuple):
     crlf: bool  # every line ended by `\r\n`, as the header is
     guess: int  # the rows the file may hold (from its first lines): room made for the proof's
     read: list[Lines]  # each chunk's lines, filled in file order as `tables` gives its table
+    # A file compressed by gzip: its bytes as inflated (the chunks, offsets in them, cut as they come).
+    inflated: Inflated | None = None
 
     @property
     def rows(self) -> int | None:
         """The file's rows, once every chunk was read (None before)."""
-        if len(self.read) != len(self.chunks):
+        if len(self.read) != len(self.chunks) or (self.inflated is not None and not self.inflated.ended):
             return None
         return sum(lines.rows for lines in self.read)
 
@@ -146,26 +157,65 @@ def csv_plan(path: Path, header: Sequence[str]) -> CsvPlan | None:
 
 
 def _plan(path: Path, header: list[str]) -> CsvPlan | None:
-    if not path.name.lower().endswith((".csv", ".txt")) or path.stat().st_size < MIN_BYTES:
+    name = path.name.lower()
+    if name.endswith((".csv.gz", ".txt.gz")):
+        return _gzip_plan(path, header)
+    if not name.endswith((".csv", ".txt")) or path.stat().st_size < MIN_BYTES:
         return None
     with path.open("rb", buffering=0) as file:
         handle = file.fileno()
         size = os.fstat(handle).st_size
         start = os.pread(handle, 1 << 16, 0)
-        # (a UTF-8 byte order mark, as a spreadsheet's "CSV UTF-8" export begins: DuckDB skips it)
-        head = _NAME.match(start, len(_BOM) if start.startswith(_BOM) else 0)
-        if head is None:
-            raise _Unsure("a header of other forms than plain names")
-        names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
-        if names != header:
-            raise _Unsure("the header is not read alike")
-        crlf = bool(head.group(1))
-        chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, head.end(), path))]
-        sample = os.pread(handle, min(size - head.end(), 1 << 16), head.end())
+        crlf, body = _header(start, header)
+        chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, body, path))]
+        sample = os.pread(handle, min(size - body, 1 << 16), body)
+    return _planned(path, header, chunks, crlf, sample, size - body, None)
+
+
+def _gzip_plan(path: Path, header: list[str]) -> CsvPlan | None:
+    """`_plan` of a file compressed by gzip: its first pieces inflated for the header and the
+    first lines, its chunks cut as it is inflated (`Inflated.chunks`)."""
+    size = path.stat().st_size
+    if size < MIN_GZIP_BYTES:
+        return None
+    inflated = Inflated(path)
+    start, used = inflated.head(1 << 17)
+    crlf, body = _header(start, header)
+    sample = start[body:]
+    sample = sample[: sample.rfind(b"\n") + 1]
+    if not sample:
+        raise _Unsure("no whole line in the first inflated bytes")
+    inflated.body = body
+    return _planned(path, header, [], crlf, sample, size * len(start) // max(used, 1) - body, inflated)
+
+
+def _header(start: bytes, header: list[str]) -> tuple[bool, int]:
+    """Whether the lines end by `\r\n` (as the header's does), and where the header's line ends,
+    from the file's first bytes; `_Unsure` when the header is not in the forms read here."""
+    # (a UTF-8 byte order mark, as a spreadsheet's "CSV UTF-8" export begins: DuckDB skips it)
+    head = _NAME.match(start, len(_BOM) if start.startswith(_BOM) else 0)
+    if head is None:
+        raise _Unsure("a header of other forms than plain names")
+    names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
+    if names != header:
+        raise _Unsure("the header is not read alike")
+    return bool(head.group(1)), head.end()
+
+
+def _planned(
+    path: Path,
+    header: list[str],
+    chunks: list[Chunk],
+    crlf: bool,
+    sample: bytes,
+    body: int,
+    inflated: Inflated | None,
+) -> CsvPlan:
+    """The plan, from the first lines (`sample`) and the bytes after the header (`body`, about)."""
     first = sample.split(b"\n")[:-1]
     # Room for a quarter more rows than lines as long as the first ones; at most a line of
     # empty fields per `len(header)` bytes (more: the proof's arrays are made larger).
-    body = size - head.end()
+    body = max(body, 0)
     guess = min(body * max(len(first), 1) // max(len(sample), 1) * 5 // 4, body // len(header)) + 1024
     # Counts in quotes on the first lines: read as text (pyarrow reads no DOUBLE in quotes here).
     at = [header.index(n) for n in NUMBERS if n in header]
@@ -175,7 +225,188 @@ def _plan(path: Path, header: list[str]) -> CsvPlan | None:
         if len(f) == len(header)
         for i in at
     )
-    return CsvPlan(path, header, chunks, quoted, crlf, guess, [])
+    return CsvPlan(path, header, chunks, quoted, crlf, guess, [], inflated)
+
+
+class _Point(NamedTuple):
+    """Where inflating may begin again: the inflated bytes before it, the compressed bytes
+    before it, and the inflater's state there (None: a gzip member begins there)."""
+
+    out: int
+    at: int
+    state: Any
+
+
+class Inflated:
+    """A file compressed by gzip, inflated `PIECE` compressed bytes at a time.  A file of
+    several members (as `cat` joins gzip files, and as DuckDB reads them) is read member after
+    member; anything else after a member, or a file that ends within one, is unsure (DuckDB
+    refuses it).  Where each chunk begins, the state of the inflater is kept (`_Point`, a
+    copy of about 40 KiB each), so that a chunk is inflated again from there alone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.body = 0  # where the header's line ends in the inflated bytes
+        self.points: list[_Point] = []  # each chunk's (`CsvPlan.chunks`)
+        self.ended = False  # every chunk cut
+        # The last chunks' bytes (by index), while the row proof may still set rows of them
+        # aside, and the lines of those it did (by row among all): `keep`.
+        self.recent: dict[int, bytes] = {}
+        self.kept: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+
+    def _pieces(self, handle: int, point: _Point) -> Generator[tuple[_Point, bytes], None, None]:
+        """The inflated bytes from `point` on, a piece at a time, each with the point where it begins."""
+        zlib = _zlib()
+        out, at, state = point
+        inflater = None if state is None else state.copy()
+        while True:
+            data = os.pread(handle, PIECE, at)
+            if not data:
+                if inflater is not None:
+                    raise _Unsure("the file ends within a gzip member")
+                return
+            here = _Point(out, at, None if inflater is None else inflater.copy())
+            pieces = []
+            rest = data
+            try:
+                while rest:
+                    if inflater is None:
+                        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # (a gzip header only)
+                    pieces.append(inflater.decompress(rest))
+                    rest = b""
+                    if inflater.eof:  # a member's end: another may follow
+                        rest, inflater = inflater.unused_data, None
+            except zlib.error as exc:
+                if re.search("incorrect (data|length) check", str(exc)):  # (CRC-32, size mod 2**32)
+                    # (DuckDB reads such a file without a word)
+                    raise UsageError(
+                        str(self.path),
+                        f"damaged: its gzip data fail their own check ({exc}); nothing was rated",
+                    ) from None
+                raise _Unsure(f"not gzip as DuckDB reads it: {exc}") from None
+            piece = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+            yield here, piece
+            out += len(piece)
+            at += len(data)
+
+    def head(self, size: int) -> tuple[bytes, int]:
+        """The first `size` inflated bytes or more (fewer: the whole file), and the compressed
+        bytes they took."""
+        found, used = [], 0
+        with self.path.open("rb", buffering=0) as file:
+            pieces = self._pieces(file.fileno(), _Point(0, 0, None))
+            for point, piece in pieces:
+                found.append(piece)
+                used = point.at + PIECE
+                if point.out + len(piece) >= size:
+                    break
+            pieces.close()
+        return b"".join(found), used
+
+    def chunks(self, plan: CsvPlan) -> Generator[bytes, None, None]:
+        """The bytes after the header cut in chunks of whole lines, each the first line end past
+        `CHUNK_BYTES` (as `_bounds` cuts a file), each chunk added to `plan.chunks` and where it
+        begins to `points`; `ended` once the last is given."""
+        self.points.clear()
+        plan.chunks.clear()
+        self.recent.clear()
+        self.kept.clear()
+        self.ended = False
+        held: list[bytes] = []  # the bytes inflated but not yet in a chunk, from `begin`
+        points: deque[_Point] = deque()  # the points of the pieces held
+        begin, size = 0, 0
+        with self.path.open("rb", buffering=0) as file:
+            for point, piece in self._pieces(file.fileno(), _Point(0, 0, None)):
+                points.append(point)
+                held.append(piece)
+                size += len(piece)
+                if begin == 0:  # (the header's line first taken off)
+                    if size < self.body:
+                        continue
+                    data = b"".join(held)
+                    held, begin, size = [data[self.body :]], self.body, size - self.body
+                while size > CHUNK_BYTES:
+                    data = b"".join(held) if len(held) > 1 else held[0]
+                    end = data.find(b"\n", CHUNK_BYTES)
+                    if end < 0:
+                        if size > CHUNK_BYTES + (1 << 20):
+                            raise _Unsure("a line longer than 1 MiB")
+                        held = [data]
+                        break
+                    yield self._cut(plan, points, begin, data[: end + 1])
+                    begin += end + 1
+                    held, size = [data[end + 1 :]], size - end - 1
+            if begin == 0:
+                raise _Unsure("fewer inflated bytes than the header's")
+            if size:
+                yield self._cut(plan, points, begin, b"".join(held))
+        self.ended = True
+
+    def _cut(self, plan: CsvPlan, points: deque[_Point], begin: int, data: bytes) -> bytes:
+        """A chunk of `data` from `begin` noted, with the last point at or before it."""
+        while len(points) > 1 and points[1].out <= begin:
+            points.popleft()
+        with self._lock:
+            self.recent[len(self.points)] = data
+            for old in [c for c in self.recent if c <= len(self.points) - RECENT]:
+                del self.recent[old]
+            self.points.append(points[0])
+            plan.chunks.append(Chunk(begin, begin + len(data)))
+        return data
+
+    def keep(self, plan: CsvPlan, rows: list[int]) -> None:
+        """The lines of these rows (among all, sorted) kept from their chunks' bytes while they
+        are still at hand (the row proof sets them aside a chunk or two after their parse): a
+        chunk no longer at hand is inflated again when its rows are read back (`lines`)."""
+        import numpy as np
+
+        with self._lock:
+            recent = dict(self.recent)
+        for c, at in _by_chunk(plan, np.asarray(rows, np.int64)):
+            if c in recent:
+                self.kept.update(_chunk_lines(plan, _BytesChunk(np.frombuffer(recent[c], np.uint8)), c, at))
+
+    def chunk(self, index: int, chunk: Chunk) -> bytes:
+        """The bytes of a chunk (`index` in `points`) inflated again; `FileChanged` when they
+        cannot be."""
+        found = []
+        point = self.points[index]
+        try:
+            with self.path.open("rb", buffering=0) as file:
+                pieces = self._pieces(file.fileno(), point)
+                for at, piece in pieces:
+                    found.append(piece)
+                    if at.out + len(piece) >= chunk.stop:
+                        break
+                pieces.close()
+        except _Unsure:
+            raise FileChanged(self.path, "other compressed bytes where they were") from None
+        data = b"".join(found)[chunk.start - point.out : chunk.stop - point.out]
+        if len(data) != chunk.stop - chunk.start:
+            raise FileChanged(self.path, "cut short")
+        return data
+
+
+def check_gzip(path: Path) -> None:
+    """`UsageError` when the file's gzip data fail their check (CRC-32 and length), which
+    DuckDB's reading does not make: inflated to its end, nothing kept (other faults are
+    DuckDB's to refuse)."""
+    inflated = Inflated(path)
+    with path.open("rb", buffering=0) as file, contextlib.suppress(_Unsure):
+        for _ in inflated._pieces(file.fileno(), _Point(0, 0, None)):
+            pass
+
+
+def _zlib() -> Any:
+    """zlib-ng's inflater (twice as fast as the standard library's zlib here), or zlib's."""
+    try:
+        from zlib_ng import zlib_ng
+    except ImportError:  # pragma: no cover (a dependency; the standard library's inflates alike)
+        import zlib
+
+        return zlib
+    return zlib_ng
 
 
 def _bounds(handle: int, size: int, first: int, path: Path) -> list[int]:
@@ -243,9 +474,12 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
     """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads),
     each chunk's lines kept in `plan.read` as its table is given; `_Unsure` at a chunk not in
     the forms read here."""
+    plan.read.clear()
+    if plan.inflated is not None:
+        yield from _inflated_tables(plan, plan.inflated, threads)
+        return
     import pyarrow as pa
 
-    plan.read.clear()
     # Each chunk read with `pread` into a buffer of its own, not through a memory map of the
     # file: a file cut short while it is read gives a short read here (`FileChanged`), where a
     # mapping's missing pages killed the process (SIGBUS).  The copy costs about 0.15 CPU-s a
@@ -253,7 +487,7 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
     with pa.OSFile(str(plan.path), "r", memory_pool=pa.default_memory_pool()) as source:
         if not threads:
             for chunk in plan.chunks:
-                table, lines = _table(source, chunk, plan)
+                table, lines = _read(source, chunk, plan)
                 plan.read.append(lines)
                 yield table
             return
@@ -261,7 +495,7 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
         pending: deque[Future[tuple[pa.Table, Lines]]] = deque()
         try:
             for chunk in plan.chunks:
-                pending.append(pool.submit(_table, source, chunk, plan))
+                pending.append(pool.submit(_read, source, chunk, plan))
                 if len(pending) > AHEAD:
                     table, lines = pending.popleft().result()
                     plan.read.append(lines)
@@ -276,7 +510,53 @@ def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
             pool.shutdown(wait=True)
 
 
-def _table(source: pa.NativeFile, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Lines]:
+def _inflated_tables(plan: CsvPlan, inflated: Inflated, threads: bool) -> Generator[pa.Table, None, None]:
+    """`tables` of a file compressed by gzip: its chunks inflated and cut one after the other
+    on a thread of their own (`Inflated.chunks`), each parsed on one of two others."""
+    chunks = inflated.chunks(plan)
+    try:
+        if not threads:
+            for data in chunks:
+                table, lines = _table(data, plan)
+                plan.read.append(lines)
+                yield table
+            return
+        inflater = ThreadPoolExecutor(1, thread_name_prefix="usage-gzip")
+        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
+
+        def parse(data: Future[bytes | None]) -> tuple[pa.Table, Lines] | None:
+            got = data.result()
+            return None if got is None else _table(got, plan)
+
+        pending: deque[Future[tuple[pa.Table, Lines] | None]] = deque()
+        try:
+            for _ in range(AHEAD + 1):
+                pending.append(pool.submit(parse, inflater.submit(next, chunks, None)))
+            while pending:
+                found = pending.popleft().result()
+                if found is None:
+                    break
+                pending.append(pool.submit(parse, inflater.submit(next, chunks, None)))
+                plan.read.append(found[1])
+                yield found[0]
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+            inflater.shutdown(wait=True)
+    finally:
+        chunks.close()
+
+
+def _read(source: pa.NativeFile, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Lines]:
+    """`_table` of a chunk of the (uncompressed) file, read with `pread`."""
+    data = source.read_at(chunk.stop - chunk.start, chunk.start)
+    if len(data) != chunk.stop - chunk.start:
+        raise FileChanged(plan.path, "cut short")
+    return _table(data, plan)
+
+
+def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
     """One chunk's rows: keys as dictionaries, numbers as int64, `delivered` as bool, the rest
     as text, each value as DuckDB reads it, and its lines; `_Unsure` when one is not in the
     forms read here.
@@ -288,9 +568,6 @@ def _table(source: pa.NativeFile, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    data = source.read_at(chunk.stop - chunk.start, chunk.start)
-    if len(data) != chunk.stop - chunk.start:
-        raise FileChanged(plan.path, "cut short")
     lines = _lines(np.frombuffer(data, np.uint8), plan.crlf)
     # Keys as text, each made a dictionary after (`_dictionary`): the parse's dictionaries cost
     # 2.5 ms more a chunk of 250,000 rows than Arrow's encoding of the text it gives.
@@ -303,9 +580,7 @@ def _table(source: pa.NativeFile, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table
     def read() -> pa.Table:
         return pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(
-                column_names=header, use_threads=False, block_size=chunk.stop - chunk.start + 1
-            ),
+            read_options=pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(data) + 1),
             parse_options=pacsv.ParseOptions(
                 quote_char=False, newlines_in_values=False, ignore_empty_lines=False
             ),
@@ -579,6 +854,8 @@ def settled_rows(
     )
     if proof is None:
         return None
+    if plan.inflated is not None:
+        proof.on_aside = partial(plan.inflated.keep, plan)
     cells = proof.cells = usage_arrow.Cells()
 
     def meanwhile() -> Any:
@@ -619,47 +896,135 @@ def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
     the spans that hold a row's line end read again from the file (a few thousand bytes a row;
     read through a memory map of the file, each cost a page fault, twice the time), all of a
     chunk's at once (`_line_spans`: 0.2 s for 30,000 rows, beside the proof's sort, where a
-    NumPy call per span took 0.43).  `FileChanged` when the file has fewer bytes than its chunks now."""
+    NumPy call per span took 0.43).  A file compressed by gzip: each chunk that holds some is
+    inflated again from where it begins (`Inflated.chunk`, two at a time).  `FileChanged` when
+    the file has fewer bytes than its chunks now."""
     import numpy as np
 
     wanted = np.unique(np.asarray(rows, np.int64))
-    if len(plan.read) != len(plan.chunks):
+    if plan.rows is None:
         raise ValueError("the file's chunks were not all read")
-    firsts = np.cumsum([0, *(lines.rows for lines in plan.read)])
-    of_chunk = np.searchsorted(firsts, wanted, side="right") - 1
-    cut = np.flatnonzero(np.diff(of_chunk)) + 1
     out: dict[int, bytes] = {}
-    with plan.path.open("rb", buffering=0) as file:
-        handle = file.fileno()
-        for at in np.split(wanted, cut) if len(wanted) else []:
-            c = int(of_chunk[np.searchsorted(wanted, at[0])])
-            chunk = plan.chunks[c]
-            size = chunk.stop - chunk.start
-
-            def read(spans: np.ndarray, chunk: Chunk = chunk, size: int = size) -> np.ndarray:
-                return _read_spans(handle, plan.path, chunk.start, size, spans)
-
-            try:
-                begin, end, read_spans, data = _line_spans(read, size, at - int(firsts[c]), plan.read[c].ends)
-            except _Unsure:
-                raise FileChanged(plan.path, "other lines where they were") from None
-            # A line within the span read that holds its line end is taken from it; else read.
-            span = np.searchsorted(read_spans, end // SPAN)
-            inside = (span < len(read_spans)) & (begin >= end // SPAN * SPAN) & (end < size)
-            if len(read_spans):  # (the chunk's last line, without its line end: read)
-                inside &= read_spans[np.minimum(span, len(read_spans) - 1)] == end // SPAN
-            shift = (span - end // SPAN) * SPAN  # where the span's bytes are in `data`
-            flat = data.reshape(-1)
-            for row, b, e, ok, moved in zip(
-                at.tolist(), begin.tolist(), end.tolist(), inside.tolist(), shift.tolist(), strict=True
-            ):
-                line = (
-                    flat[b + moved : e + moved].tobytes()
-                    if ok
-                    else _pread(handle, e - b, chunk.start + b, plan.path)
-                )
-                out[row] = line[:-1] if line.endswith(b"\r") else line
+    if plan.inflated is not None:  # (those kept as their chunk was read: `Inflated.keep`)
+        out = {row: plan.inflated.kept[row] for row in wanted.tolist() if row in plan.inflated.kept}
+        if out:
+            wanted = wanted[~np.isin(wanted, np.fromiter(out, np.int64, len(out)))]
+    groups = _by_chunk(plan, wanted)
+    with contextlib.ExitStack() as stack:
+        if plan.inflated is None:
+            handle = stack.enter_context(plan.path.open("rb", buffering=0)).fileno()
+            sources: Any = ((_FileChunk(handle, plan.path, plan.chunks[c]), c, at) for c, at in groups)
+        else:
+            sources = _inflated_chunks(plan, plan.inflated, groups, stack)
+        for source, c, at in sources:
+            out.update(_chunk_lines(plan, source, c, at))
     return out
+
+
+def _by_chunk(plan: CsvPlan, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """These rows (among all, sorted) by the chunk that holds them, among the chunks read: each
+    chunk's index and its rows (from its first)."""
+    import numpy as np
+
+    firsts = np.cumsum([0, *(lines.rows for lines in plan.read)])
+    of_chunk = np.searchsorted(firsts, rows, side="right") - 1
+    inside = of_chunk < len(firsts) - 1
+    rows, of_chunk = rows[inside], of_chunk[inside]
+    cut = np.flatnonzero(np.diff(of_chunk)) + 1
+    return (
+        [
+            (int(of_chunk[at]), part - int(firsts[of_chunk[at]]))
+            for at, part in zip([0, *cut.tolist()], np.split(rows, cut), strict=True)
+        ]
+        if len(rows)
+        else []
+    )
+
+
+def _chunk_lines(
+    plan: CsvPlan, source: _FileChunk | _BytesChunk, c: int, rows: np.ndarray
+) -> dict[int, bytes]:
+    """`lines` of these rows of chunk `c` (from its first, sorted), its bytes read from `source`;
+    keyed by their row among all."""
+    import numpy as np
+
+    size = plan.chunks[c].stop - plan.chunks[c].start
+    first = sum(lines.rows for lines in plan.read[:c])  # (rows: from it)
+    try:
+        begin, end, read_spans, data = _line_spans(source.spans, size, rows, plan.read[c].ends)
+    except _Unsure:
+        raise FileChanged(plan.path, "other lines where they were") from None
+    # A line within the span read that holds its line end is taken from it; else read.
+    span = np.searchsorted(read_spans, end // SPAN)
+    inside = (span < len(read_spans)) & (begin >= end // SPAN * SPAN) & (end < size)
+    if len(read_spans):  # (the chunk's last line, without its line end: read)
+        inside &= read_spans[np.minimum(span, len(read_spans) - 1)] == end // SPAN
+    shift = (span - end // SPAN) * SPAN  # where the span's bytes are in `data`
+    flat = data.reshape(-1)
+    out: dict[int, bytes] = {}
+    for row, b, e, ok, moved in zip(
+        rows.tolist(), begin.tolist(), end.tolist(), inside.tolist(), shift.tolist(), strict=True
+    ):
+        line = flat[b + moved : e + moved].tobytes() if ok else source.text(b, e)
+        out[first + row] = line[:-1] if line.endswith(b"\r") else line
+    return out
+
+
+class _FileChunk(NamedTuple):
+    """A chunk's bytes read again from the (uncompressed) file."""
+
+    handle: int
+    path: Path
+    chunk: Chunk
+
+    def spans(self, spans: np.ndarray) -> np.ndarray:
+        return _read_spans(
+            self.handle, self.path, self.chunk.start, self.chunk.stop - self.chunk.start, spans
+        )
+
+    def text(self, begin: int, end: int) -> bytes:
+        return _pread(self.handle, end - begin, self.chunk.start + begin, self.path)
+
+
+class _BytesChunk(NamedTuple):
+    """A chunk's bytes inflated again."""
+
+    data: np.ndarray
+
+    def spans(self, spans: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        out = np.zeros((len(spans), SPAN), np.uint8)
+        for i, at in enumerate((spans * SPAN).tolist()):
+            got = self.data[at : at + SPAN]
+            out[i, : len(got)] = got
+        return out
+
+    def text(self, begin: int, end: int) -> bytes:
+        return self.data[begin:end].tobytes()
+
+
+def _inflated_chunks(
+    plan: CsvPlan, inflated: Inflated, groups: list[tuple[int, np.ndarray]], stack: contextlib.ExitStack
+) -> Generator[tuple[_BytesChunk, int, np.ndarray], None, None]:
+    """The chunks that hold these rows (chunk, its rows), inflated again on two threads, the
+    next one while the rows of one are found."""
+    import numpy as np
+
+    pool = stack.enter_context(ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-gzip"))
+    ahead: deque[tuple[Future[bytes], int, np.ndarray]] = deque()
+    try:
+        for c, at in groups:
+            ahead.append((pool.submit(inflated.chunk, c, plan.chunks[c]), c, at))
+            if len(ahead) > WORKERS:
+                data, c0, at0 = ahead.popleft()
+                yield _BytesChunk(np.frombuffer(data.result(), np.uint8)), c0, at0
+        while ahead:
+            data, c0, at0 = ahead.popleft()
+            yield _BytesChunk(np.frombuffer(data.result(), np.uint8)), c0, at0
+    finally:
+        for data, _, _ in ahead:
+            data.cancel()
 
 
 def _read_spans(handle: int, path: Path, start: int, size: int, spans: np.ndarray) -> np.ndarray:

@@ -33,15 +33,17 @@ def _chunked(path: Path, monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
     """The CSV file read by pyarrow in chunks of a few lines, `change(path)` made just before the
     second chunk is read."""
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
+    monkeypatch.setattr(usage_csv_arrow, "MIN_GZIP_BYTES", 0)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
+    monkeypatch.setattr(usage_csv_arrow, "PIECE", 1_000)
     real = usage_csv_arrow._table
     calls: list[int] = []
 
-    def hooked(source: Any, chunk: usage_csv_arrow.Chunk, plan: Any) -> Any:
-        calls.append(chunk.start)
+    def hooked(data: Any, plan: Any) -> Any:
+        calls.append(len(data))
         if len(calls) == 2:
             change(path)
-        return real(source, chunk, plan)
+        return real(data, plan)
 
     monkeypatch.setattr(usage_csv_arrow, "_table", hooked)
 
@@ -53,10 +55,18 @@ def _csv(tmp_path: Path, seed: int) -> Path:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["usage.csv", "usage.csv.gz"])
 def test_a_csv_cut_short_while_its_chunks_are_read_is_refused_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int, name: str
 ) -> None:
+    """Found by the pass's own short read; a file compressed by gzip, by its inflater finding
+    the file ending within its member (DuckDB then refuses it): the refusal names the change."""
+    import gzip
+
     path = _csv(tmp_path, 1)
+    if name.endswith(".gz"):
+        path = path.rename(tmp_path / name)
+        path.write_bytes(gzip.compress(path.read_bytes()))
     size = path.stat().st_size
 
     def cut(p: Path) -> None:
@@ -69,10 +79,10 @@ def test_a_csv_cut_short_while_its_chunks_are_read_is_refused_naming_it(
         f"{path}: changed while it was being read ({size:,} bytes when first read, {size // 3:,} now): "
         "nothing was rated; rate it once it is complete"
     )
-    # found by the pass's own short read (DuckDB did not go on to read what is left of the file)
-    assert str(caught.value.__context__).endswith(
-        "changed while it was being read (cut short): nothing was rated; rate it once it is complete"
-    )
+    if not name.endswith(".gz"):  # (DuckDB did not go on to read what is left of the file)
+        assert str(caught.value.__context__).endswith(
+            "changed while it was being read (cut short): nothing was rated; rate it once it is complete"
+        )
 
 
 def test_a_csv_still_being_written_is_refused_with_its_two_sizes(

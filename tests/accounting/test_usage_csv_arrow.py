@@ -72,6 +72,7 @@ def _rated(path: Path, here: bool, monkeypatch: pytest.MonkeyPatch, threads: int
     """`rating(path)`; `here`: the file may be read by this module (in chunks of a few lines),
     else by DuckDB as a small file is."""
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
+    monkeypatch.setattr(usage_csv_arrow, "MIN_GZIP_BYTES", 0 if here else 1 << 62)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
     return rating(path, threads)
 
@@ -268,7 +269,7 @@ def test_each_unsure_form_or_row_leaves_the_file_to_duckdb(
 
 
 def test_other_inputs_are_left_to_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Several files, a compressed file, a small file: DuckDB as before."""
+    """Several files, a small file, a small compressed file: DuckDB as before."""
     import gzip
 
     rnd = random.Random(3)
@@ -279,11 +280,83 @@ def test_other_inputs_are_left_to_duckdb(tmp_path: Path, monkeypatch: pytest.Mon
     taken = _Taken(monkeypatch)
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
     UsageReader(paths).aggregate(*MONTH, PERIODS)
-    (tmp_path / "c.csv.gz").write_bytes(gzip.compress(text))
-    UsageReader(tmp_path / "c.csv.gz").aggregate(*MONTH, PERIODS)
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 1 << 20)
     UsageReader(paths[0]).aggregate(*MONTH, PERIODS)
+    (tmp_path / "c.csv.gz").write_bytes(gzip.compress(text))
+    monkeypatch.setattr(usage_csv_arrow, "MIN_GZIP_BYTES", len(text))
+    UsageReader(tmp_path / "c.csv.gz").aggregate(*MONTH, PERIODS)
     assert taken.answers == []
+
+
+def _gzipped(raw: bytes, rnd: random.Random, members: int) -> bytes:
+    """`raw` compressed by gzip in `members` members (as `cat a.gz b.gz` joins them), cut anywhere."""
+    import gzip
+
+    cuts = sorted(rnd.sample(range(1, len(raw)), members - 1))
+    return b"".join(
+        gzip.compress(raw[a:b], rnd.choice((1, 6, 9))) for a, b in itertools.pairwise([0, *cuts, len(raw)])
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_file_compressed_by_gzip_is_read_here_alike(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `.csv.gz` of one member or several, inflated a few bytes at a time and cut in chunks of a
+    few lines: read here, rows that may fail set aside (their lines kept as they are, or read
+    back by inflating their chunks again), a refused line and copies listed, the rating and its
+    listing DuckDB's."""
+    rnd = random.Random(70 + seed)
+    text = csv_with_columns(rnd, {"zone", "dest", "duration_s", "session"}, rnd.randrange(300, 700))
+    rows = _data_rows(text)
+    bad = rnd.sample(rows, 5)
+    for row in bad[:3]:
+        text = SET_ASIDE[rnd.choice([c for c in sorted(SET_ASIDE) if "quotes" not in c])](text, row)
+    text = replace_field(text, bad[3], "line", lambda v: "NOBODY")
+    lines = text.rstrip("\n").split("\n")
+    lines += [lines[bad[4] - 1], lines[bad[0] - 1]]  # copies: clean, and of a row set aside
+    end = "\r\n" if seed % 2 else "\n"
+    raw = end.join(lines).encode() + (end.encode() if seed % 3 else b"")
+    path = tmp_path / ("usage.csv.gz" if seed % 4 else "usage.txt.gz")
+    path.write_bytes(_gzipped(raw, rnd, 1 + seed % 3))
+    monkeypatch.setattr(usage_csv_arrow, "PIECE", rnd.choice((61, 512, 4096)))
+    # Lines set aside kept from the chunks at hand, or (a chunk at hand) from chunks inflated again.
+    monkeypatch.setattr(usage_csv_arrow, "RECENT", 12 if seed < 4 else 1)
+    taken = _Taken(monkeypatch)
+    assert _same_both_ways(path, monkeypatch, threads=1 + seed % 2) == [True, True]
+    assert sorted(taken.aside[0]) == sorted({*(r - 2 for r in bad[:3]), len(lines) - 2}), taken.aside
+    listed = {r["row"]: r["reason"] for r in json.loads(_rated(path, True, monkeypatch)[2])["rejects"]}
+    assert listed[bad[3]] == "unknown line 'NOBODY'", listed
+    assert listed[len(lines) - 1].startswith("duplicate record"), listed
+
+
+@pytest.mark.parametrize("case", ["cut short", "bytes after it", "a bad checksum", "only its header"])
+def test_a_gzip_file_duckdb_refuses_is_refused_alike(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compressed file that ends within its member or has other bytes after it: left to
+    DuckDB, which refuses it, with its message, both ways.  One whose data fail gzip's check
+    (which DuckDB's reading does not make): refused as damaged, both ways.  One of its header
+    alone: no rows either way."""
+    import gzip
+
+    rnd = random.Random(11)
+    raw = csv_with_columns(rnd, {"zone", "duration_s"}, 400).encode()
+    packed = gzip.compress(raw)
+    damaged = {
+        "cut short": packed[: len(packed) * 2 // 3],
+        "bytes after it": packed + b"\x00" * 8,
+        "a bad checksum": packed[:-8] + bytes([packed[-8] ^ 1]) + packed[-7:],
+        "only its header": gzip.compress(raw.split(b"\n", 1)[0] + b"\n"),
+    }[case]
+    path = tmp_path / "usage.csv.gz"
+    path.write_bytes(damaged)
+    monkeypatch.setattr(usage_csv_arrow, "PIECE", 333)
+    answers = _same_both_ways(path, monkeypatch)
+    assert True not in answers
+    refused = _rated(path, True, monkeypatch)
+    assert (len(refused) == 1) == (case != "only its header"), refused
+    assert ("damaged: its gzip data fail their own check" in refused[0]) == (case == "a bad checksum")
 
 
 def test_a_count_written_as_a_whole_fraction_reads_as_duckdb_reads_it(
