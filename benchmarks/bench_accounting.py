@@ -379,6 +379,19 @@ def _with_duplicates(csv_path: Path, out: Path, copies: int = 12) -> None:
         f.writelines(lines)
 
 
+def _gzipped(source: Path, make: Callable[[Path], None], out: Path) -> None:
+    """`source` (made by `make` first when missing) compressed as `gzip -6` does (zlib-ng's
+    deflate at level 6, as an export piped to gzip)."""
+    from zlib_ng import gzip_ng
+
+    if not source.exists():
+        make(source)
+    part = out.with_name(out.name + ".part")
+    with source.open("rb") as f, gzip_ng.open(part, "wb", compresslevel=6) as g:  # type: ignore[no-untyped-call]
+        shutil.copyfileobj(f, g, 16 << 20)
+    part.replace(out)
+
+
 def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[str, Path]:
     """The usage files of one month in the shapes users give: (label -> file); `wanted`: only
     the shapes whose label holds one of these words are made (none: every shape)."""
@@ -424,6 +437,14 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
             lambda p: _to_csv(csv_path, p, rejects=0.0001, kinds=1),
         ),
         "csv with 12 duplicates": (tmp / "duplicates.csv", lambda p: _with_duplicates(csv_path, p)),
+        "spreadsheet csv.gz (gzip -6)": (
+            tmp / "spreadsheet.csv.gz",
+            lambda p: _gzipped(tmp / "spreadsheet.csv", lambda q: _to_csv(csv_path, q), p),
+        ),
+        "csv.gz with 0.1% rejects": (
+            tmp / "rejects.csv.gz",
+            lambda p: _gzipped(tmp / "rejects.csv", lambda q: _to_csv(csv_path, q, rejects=0.001), p),
+        ),
     }
     for label, (path, make) in made.items():
         if wanted and not any(w in label for w in wanted):
