@@ -1576,8 +1576,30 @@ def _is_arrow_table(source: object) -> bool:
     return pa is not None and isinstance(source, pa.Table)
 
 
+_CSV_NAMES = (".csv", ".txt")
+_COMPRESSED = {".gz": "gzip", ".zst": "zstd"}  # what DuckDB's reader inflates, by the name's end
+_OTHER_COMPRESSION = {".bz2": "bzip2", ".xz": "xz", ".lzma": "lzma", ".zip": "zip", ".lz4": "lz4", ".7z": "7-Zip"}
+
+
 def _is_csv(path: Path) -> bool:
-    return path.name.lower().endswith((".csv", ".csv.gz", ".txt", ".txt.gz"))
+    """A CSV file by its name: `.csv` or `.txt`, maybe compressed by gzip or zstd."""
+    name = path.name.lower()
+    return name.endswith(_CSV_NAMES) or any(
+        name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES) for end in _COMPRESSED
+    )
+
+
+def _other_compression(path: Path) -> None:
+    """`UsageError` for a file named as a CSV compressed otherwise (`usage.csv.bz2`), rather
+    than its bytes read as Parquet's."""
+    name = path.name.lower()
+    for end, kind in _OTHER_COMPRESSION.items():
+        if name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES):
+            raise UsageError(
+                str(path),
+                f"a CSV compressed by {kind}: usage CSVs are read as they are, or compressed by gzip "
+                "(.csv.gz) or zstd (.csv.zst); decompress it, or compress it by one of those",
+            )
 
 
 class FileState(NamedTuple):
@@ -1617,6 +1639,7 @@ def _input_files(paths: Sequence[Path]) -> list[Path]:
                 raise UsageError(str(path), "a folder without usage files (*.parquet or *.csv) in it")
             out.extend(found)
         elif path.is_file():
+            _other_compression(path)
             out.append(path)
         else:
             raise UsageError(str(path), "no such file" if not path.exists() else "not a file")
@@ -1632,9 +1655,16 @@ def _describe(files: Sequence[Path]) -> str:
 def _csv_header(path: Path) -> list[str]:
     """The column names of a CSV file's first line, or `UsageError` saying why it has none."""
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rb") as f:
-            head = f.readline(MAX_CSV_LINE + 1)
+        if path.name.lower().endswith(".zst"):
+            import pyarrow as pa
+
+            with pa.input_stream(str(path), compression="zstd") as stream:
+                first = stream.read(MAX_CSV_LINE + 1)
+            head = first[: first.find(b"\n") + 1] if b"\n" in first else first
+        else:
+            opener = gzip.open if path.name.lower().endswith(".gz") else open
+            with opener(path, "rb") as f:
+                head = f.readline(MAX_CSV_LINE + 1)
     except (OSError, EOFError) as exc:
         raise UsageError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if not head.strip():

@@ -89,6 +89,51 @@ def test_an_unusable_csv_is_refused_naming_it(
     assert line.startswith(f"m2msim rate: {path}: ") and expected in line, line
 
 
+def test_a_csv_compressed_by_gzip_or_zstd_is_rated_as_the_plain_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As operators ship exports: the same invoice as the plain file's (DuckDB inflates both)."""
+    import gzip
+
+    import pyarrow as pa
+
+    plain = rated(["rate", str(INV), str(USAGE)], capsys)
+    packed = {"u.csv.gz": gzip.compress(USAGE.read_bytes()), "u.txt.gz": gzip.compress(USAGE.read_bytes())}
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(USAGE.read_bytes())
+    packed["u.csv.zst"] = sink.getvalue().to_pybytes()
+    for name, data in packed.items():
+        (tmp_path / name).write_bytes(data)
+        assert rated(["rate", str(INV), str(tmp_path / name)], capsys) == plain, name
+        # damaged: cut short, or (gzip) data failing their own check
+        (tmp_path / name).write_bytes(data[: len(data) // 2])
+        line = refused(["rate", str(INV), str(tmp_path / name)], capsys)
+        assert line.startswith(f"m2msim rate: {tmp_path / name}: cannot read: "), line
+    data = packed["u.csv.gz"]
+    (tmp_path / "u.csv.gz").write_bytes(data[:-8] + bytes([data[-8] ^ 1]) + data[-7:])
+    line = refused(["rate", str(INV), str(tmp_path / "u.csv.gz")], capsys)
+    assert line == (
+        f"m2msim rate: {tmp_path / 'u.csv.gz'}: damaged: its gzip data fail their own check "
+        "(Error -3 while decompressing data: incorrect data check); nothing was rated"
+    ), line
+
+
+@pytest.mark.parametrize("end", [".bz2", ".xz", ".zip"])
+def test_a_csv_compressed_otherwise_is_refused_saying_how(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], end: str
+) -> None:
+    """Not read as a Parquet file (which it is not), but named for what it is."""
+    path = tmp_path / f"usage.csv{end}"
+    path.write_bytes(b"BZh91AY&SY not read")
+    line = refused(["rate", str(INV), str(path)], capsys)
+    kind = {".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}[end]
+    assert line == (
+        f"m2msim rate: {path}: a CSV compressed by {kind}: usage CSVs are read as they are, or compressed "
+        "by gzip (.csv.gz) or zstd (.csv.zst); decompress it, or compress it by one of those"
+    ), line
+
+
 def test_an_unusable_parquet_is_refused_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.parquet"
     pq.write_table(pacsv.read_csv(USAGE), good)
