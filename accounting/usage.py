@@ -242,7 +242,7 @@ class UsageReader:
         self._proof: RowProof | None = None  # the checks made as the pyarrow pass reads the rows
         # a CSV file read by pyarrow.csv and proven row by row (`_csv_aggregate`): its settled rows
         self._csv_rows: Callable[[Sequence[int]], usage_arrow.SettledRows | None] | None = None
-        self._csv_plan: CsvPlan | None = None  # the same file's plan, while its repeats are compared
+        self._csv_plans: list[CsvPlan] | None = None  # the files' plans, while their repeats are compared
         # the files whose rows pyarrow proved (a CSV file, or Parquet files): each row's aggregate
         # cell, kept by the pass, and each file's first row among all (their rejects are listed
         # without reading them again, `_key_listing`)
@@ -644,37 +644,34 @@ class UsageReader:
         self._cells = None
         if self.kind != "csv":
             return None
-        if len(self.files) != 1:
+        threads = self._threads
+        plans = usage_csv_arrow.csv_plans(self.files, self._header)
+        groups = None
+        if plans is not None:
+            with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
+                groups = self._csv_pass(plans, month_start, month_end, first_periods, threads)
+        if groups is None:
             for path in self.files:
                 if path.name.lower().endswith(".gz"):
-                    usage_csv_arrow.check_gzip(path)  # (DuckDB reads a damaged one)
-            return None
-        threads = self._threads
-        plan = usage_csv_arrow.csv_plan(self.files[0], self._header)
-        groups = None
-        if plan is not None:
-            with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
-                groups = self._csv_pass(plan, month_start, month_end, first_periods, threads)
-        if groups is None and self.files[0].name.lower().endswith(".gz"):
-            usage_csv_arrow.check_gzip(self.files[0])  # (left to DuckDB, which reads a damaged one)
+                    usage_csv_arrow.check_gzip(path)  # (left to DuckDB, which reads a damaged one)
         return groups
 
     def _csv_pass(
         self,
-        plan: CsvPlan,
+        plans: list[CsvPlan],
         month_start: datetime,
         month_end: datetime,
         first_periods: Sequence[int],
         threads: bool,
     ) -> dict[tuple[Any, ...], Group] | None:
-        """`_csv_aggregate` once the file is in the forms pyarrow reads here."""
+        """`_csv_aggregate` once the files are in the forms pyarrow reads here."""
         from accounting import usage_csv_arrow
 
         reads: list[usage_csv_arrow.CsvRead] = []
 
         def read(periods: Sequence[int]) -> usage_arrow.SettledRows | None:
-            aside = partial(self._csv_fields_of, plan)  # (the rows set aside, beside the sort)
-            found = usage_csv_arrow.settled_rows(plan, month_start, month_end, periods, threads, aside)
+            aside = partial(self._csv_fields_of, plans)  # (the rows set aside, beside the sort)
+            found = usage_csv_arrow.settled_rows(plans, month_start, month_end, periods, threads, aside)
             if found is None:
                 return None
             reads.append(found)
@@ -694,17 +691,17 @@ class UsageReader:
                 assert found.aside is not None
                 numbered = self._csv_lines(found.aside.result())
                 self._set_aside(
-                    groups, numbered, found.taken, plan.settled, month_start, month_end, first_periods
+                    groups, numbered, found.taken, plans[0].settled, month_start, month_end, first_periods
                 )
             except _Unproven:
                 return None
         if found.repeats is not None:  # rows alike in the proof's columns: compared here
-            self._csv_plan = plan
+            self._csv_plans = plans
             try:
-                self._dedupe([(0, row) for row in found.repeats])
+                self._dedupe(found.repeats)
             finally:
-                self._csv_plan = None
-        self._cells = found.cells, [0]
+                self._csv_plans = None
+        self._cells = found.cells, found.firsts
         return groups
 
     def _set_aside(
@@ -767,20 +764,21 @@ class UsageReader:
         )
         return f"SELECT {columns}, {FILE_COL}, {ROW_COL} FROM set_aside_taken"
 
-    def _csv_fields_of(self, plan: CsvPlan, rows: Sequence[int]) -> list[tuple[int, tuple[str | None, ...]]]:
-        """These rows (from 0) of the CSV file, their lines read again and split as DuckDB's
-        reader splits them (`_csv_repeats`), in row order.  No DuckDB query (only the package's
-        Arrow set-up imported): it may run on a thread beside the proof's sort."""
-        from accounting import usage_csv_arrow
-
-        found = sorted(usage_csv_arrow.lines(plan, rows).items())
+    def _csv_fields_of(
+        self, plans: Sequence[CsvPlan], rows: Sequence[tuple[int, int]]
+    ) -> list[tuple[tuple[int, int], tuple[str | None, ...]]]:
+        """These rows (file index, row of the file from 0) of the CSV files, their lines read
+        again and split as DuckDB's reader splits them (`_csv_repeats`), in file and row order.
+        No DuckDB query (only the package's Arrow set-up imported): it may run on a thread beside
+        the proof's sort."""
+        found = sorted(_csv_texts(plans, rows).items())
         if len(found) >= ARROW_TABLE_ROWS:  # (their table is sent to DuckDB as Arrow: `_table`)
             arrow_scans()  # the package's set-up for it (0.03-0.06 s), here beside the sort
-        return list(zip((row for row, _ in found), _csv_fields([text for _, text in found]), strict=True))
+        return list(zip((at for at, _ in found), _csv_fields([text for _, text in found]), strict=True))
 
-    def _csv_lines(self, fields: Sequence[tuple[int, tuple[str | None, ...]]]) -> str:
-        """SQL: these rows of the CSV file (`_csv_fields_of`) as `numbered` has them."""
-        if any(len(f) != len(self._header) for _, f in fields):  # (an empty line): DuckDB reads the file
+    def _csv_lines(self, fields: Sequence[tuple[tuple[int, int], tuple[str | None, ...]]]) -> str:
+        """SQL: these rows of the CSV files (`_csv_fields_of`) as `numbered` has them."""
+        if any(len(f) != len(self._header) for _, f in fields):  # (an empty line): DuckDB reads the files
             raise _Unproven
         return self._csv_numbered("set_aside_lines", fields)
 
@@ -1458,7 +1456,7 @@ class UsageReader:
         if rows is not None:
             if not rows:
                 return
-            candidates = self._csv_repeats(rows) if self._csv_plan is not None else self._parquet_rows(rows)
+            candidates = self._csv_repeats(rows) if self._csv_plans is not None else self._parquet_rows(rows)
             if not candidates:
                 return
         else:
@@ -1513,10 +1511,8 @@ class UsageReader:
         these rows, every one alike in the row proof's hashes; "" when none."""
         from collections import Counter
 
-        from accounting import usage_csv_arrow
-
-        assert self._csv_plan is not None
-        texts = usage_csv_arrow.lines(self._csv_plan, [r for _, r in rows])
+        assert self._csv_plans is not None
+        texts = _csv_texts(self._csv_plans, rows)
         twice = {text for text, n in Counter(texts.values()).items() if n > 1}
         if not twice:
             return ""
@@ -1526,10 +1522,12 @@ class UsageReader:
             "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if f in alike]
         )
 
-    def _csv_numbered(self, name: str, fields: Sequence[tuple[int, tuple[str | None, ...]]]) -> str:
-        """SQL: rows of the CSV file (from 0, with their fields) as `numbered` has them, kept as
-        the table `name`."""
-        found = [(*f, str(self.files[0]), str(row + 2)) for row, f in fields]  # (the header is row 1)
+    def _csv_numbered(
+        self, name: str, fields: Sequence[tuple[tuple[int, int], tuple[str | None, ...]]]
+    ) -> str:
+        """SQL: rows of the CSV files ((file index, row of the file from 0), with their fields) as
+        `numbered` has them, kept as the table `name`."""
+        found = [(*f, str(self.files[i]), str(row + 2)) for (i, row), f in fields]  # (the header is row 1)
         self._table(name, [*self._header, FILE_COL, ROW_COL], found)
         return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM {name}"
 
@@ -1578,7 +1576,14 @@ def _is_arrow_table(source: object) -> bool:
 
 _CSV_NAMES = (".csv", ".txt")
 _COMPRESSED = {".gz": "gzip", ".zst": "zstd"}  # what DuckDB's reader inflates, by the name's end
-_OTHER_COMPRESSION = {".bz2": "bzip2", ".xz": "xz", ".lzma": "lzma", ".zip": "zip", ".lz4": "lz4", ".7z": "7-Zip"}
+_OTHER_COMPRESSION = {
+    ".bz2": "bzip2",
+    ".xz": "xz",
+    ".lzma": "lzma",
+    ".zip": "zip",
+    ".lz4": "lz4",
+    ".7z": "7-Zip",
+}
 
 
 def _is_csv(path: Path) -> bool:
@@ -1989,6 +1994,20 @@ def _block_groups(
     )
     groups.update(zip(zip(lines, *map(repeat, key), strict=False), made, strict=False))
     return []
+
+
+def _csv_texts(plans: Sequence[CsvPlan], rows: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The lines of these rows (file index, row of the file from 0) as written (`usage_csv_arrow.lines`)."""
+    from accounting import usage_csv_arrow
+
+    by_file: dict[int, list[int]] = {}
+    for f, r in rows:
+        by_file.setdefault(f, []).append(r)
+    return {
+        (f, r): text
+        for f, wanted in sorted(by_file.items())
+        for r, text in usage_csv_arrow.lines(plans[f], wanted).items()
+    }
 
 
 def _csv_fields(texts: Sequence[bytes]) -> list[tuple[str | None, ...]]:

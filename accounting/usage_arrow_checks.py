@@ -215,10 +215,13 @@ class RowProof:
             new[: len(old)] = old
             setattr(self, name, new)
 
-    def finish(self, rows: int | None = None, meanwhile: Callable[[], Any] | None = None) -> bool:
+    def finish(
+        self, rows: int | Sequence[int] | None = None, meanwhile: Callable[[], Any] | None = None
+    ) -> bool:
         """True when every row was checked and no two rows are alike (see the module's text).
         Called once, whether the pass ended or gave up.  `clean` and `repeats` tell the rest.
-        `rows`: when the rows grow as they are read, how many there are (None: not all read).
+        `rows`: when the rows grow as they are read, how many there are, or each file's (None:
+        not all read).
         `meanwhile`: work run on a thread of its own while the hashes are sorted, once every row
         is checked and clean (its future: `self.meanwhile`); the sort leaves the interpreter's
         lock free, and a core half idle."""
@@ -229,8 +232,9 @@ class RowProof:
                 while self._pending:
                     self._pending.popleft().result()
                 if self._grows:
-                    self.clean = rows is not None and self._done == rows
-                    self._firsts = np.array([0, self._done])
+                    counts = [rows] if isinstance(rows, int) else list(rows or ())
+                    self.clean = rows is not None and self._done == sum(counts)
+                    self._firsts = np.cumsum([0, *counts]) if self.clean else np.array([0, self._done])
                 else:
                     self.clean = self._done == len(self._hashes)
             except (_Unsure, OSError, ValueError) as exc:

@@ -15,8 +15,9 @@ The forms read here are those whose reading by DuckDB (`read_csv` as `UsageReade
 it: every field as text, `"` quoting and escaping, an empty field NULL, a quoted empty field
 NULL too) is certain:
 
-- one file (`.csv` or `.txt`) of at least `MIN_BYTES`, or one compressed by gzip (`.csv.gz`,
-  `.txt.gz`, one member or several as `cat` joins them) of at least `MIN_GZIP_BYTES`: inflated
+- files (`.csv` or `.txt`, one or several with one header: a folder of daily exports, each
+  one's rows after the one before's) of at least `MIN_BYTES` in all, each maybe compressed by
+  gzip (`.csv.gz`, `.txt.gz`, one member or several as `cat` joins them): inflated
   on a thread of its own a piece at a time (`Inflated`) as the chunks are parsed, the
   inflater's state kept where each chunk begins, so that a chunk is inflated again from there
   when its rows are read back (`lines`);
@@ -68,7 +69,7 @@ log = logging.getLogger(__name__)
 MAX_DIGITS = 15  # a count of more digits may not be exact in DuckDB's DOUBLE
 MAX_COUNT = 10**15  # (the largest bound of the reader's checks): exact in a DOUBLE
 MIN_BYTES = 24 << 20  # a smaller file is read by DuckDB (importing pyarrow costs what it saves)
-MIN_GZIP_BYTES = 8 << 20  # (compressed: about as many rows as `MIN_BYTES` of text)
+GZIP_RATIO = 3  # a gzip CSV's bytes inflated, about (against `MIN_BYTES`)
 PIECE = 1 << 17  # compressed bytes inflated at a time (`Inflated`)
 RECENT = 12  # chunks of a compressed file kept at hand for the rows the proof sets aside
 CHUNK_BYTES = 16 << 20  # lines parsed at a time by one thread (about 300,000 rows)
@@ -144,29 +145,41 @@ class CsvPlan(NamedTuple):
         )
 
 
-def csv_plan(path: Path, header: Sequence[str]) -> CsvPlan | None:
-    """The plan of reading `path` (whose header DuckDB's reader takes as `header`) here, or None:
-    DuckDB reads it.  Its lines are counted and checked as each chunk is parsed (`_lines`): a
-    scan of the whole file before the pass cost 0.4-0.6 s of 30 M rows, and read every byte
-    twice."""
+def csv_plans(paths: Sequence[Path], header: Sequence[str]) -> list[CsvPlan] | None:
+    """The plans of reading these files (whose header DuckDB's reader takes as `header`, each
+    one's rows after the one before's, as a folder of daily exports) here, or None: DuckDB
+    reads them.  Their lines are counted and checked as each chunk is parsed (`_lines`): a scan
+    of the whole file before the pass cost 0.4-0.6 s of 30 M rows, and read every byte twice."""
     try:
-        return _plan(path, list(header))
+        if sum(path.stat().st_size * (GZIP_RATIO if _gzip(path) else 1) for path in paths) < MIN_BYTES:
+            return None
+        plans = [_plan(path, list(header)) for path in paths]
     except (_Unsure, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
-        log.debug("the CSV file is read by DuckDB: %s", exc)
+        log.debug("the CSV files are read by DuckDB: %s", exc)
         return None
+    return None if None in plans else [plan for plan in plans if plan is not None]
+
+
+def csv_plan(path: Path, header: Sequence[str]) -> CsvPlan | None:
+    """`csv_plans` of one file."""
+    plans = csv_plans([path], header)
+    return None if plans is None else plans[0]
+
+
+def _gzip(path: Path) -> bool:
+    return path.name.lower().endswith((".csv.gz", ".txt.gz"))
 
 
 def _plan(path: Path, header: list[str]) -> CsvPlan | None:
-    name = path.name.lower()
-    if name.endswith((".csv.gz", ".txt.gz")):
+    if _gzip(path):
         return _gzip_plan(path, header)
-    if not name.endswith((".csv", ".txt")) or path.stat().st_size < MIN_BYTES:
+    if not path.name.lower().endswith((".csv", ".txt")):
         return None
     with path.open("rb", buffering=0) as file:
         handle = file.fileno()
         size = os.fstat(handle).st_size
         start = os.pread(handle, 1 << 16, 0)
-        crlf, body = _header(start, header)
+        crlf, body = _header(start, header, len(start) == size)
         chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, body, path))]
         sample = os.pread(handle, min(size - body, 1 << 16), body)
     return _planned(path, header, chunks, crlf, sample, size - body, None)
@@ -176,30 +189,30 @@ def _gzip_plan(path: Path, header: list[str]) -> CsvPlan | None:
     """`_plan` of a file compressed by gzip: its first pieces inflated for the header and the
     first lines, its chunks cut as it is inflated (`Inflated.chunks`)."""
     size = path.stat().st_size
-    if size < MIN_GZIP_BYTES:
-        return None
     inflated = Inflated(path)
     start, used = inflated.head(1 << 17)
-    crlf, body = _header(start, header)
+    crlf, body = _header(start, header, len(start) < 1 << 17)
     sample = start[body:]
-    sample = sample[: sample.rfind(b"\n") + 1]
-    if not sample:
-        raise _Unsure("no whole line in the first inflated bytes")
+    sample = sample[: sample.rfind(b"\n") + 1]  # (the first whole lines, or none)
     inflated.body = body
     return _planned(path, header, [], crlf, sample, size * len(start) // max(used, 1) - body, inflated)
 
 
-def _header(start: bytes, header: list[str]) -> tuple[bool, int]:
+def _header(start: bytes, header: list[str], whole: bool) -> tuple[bool, int]:
     """Whether the lines end by `\r\n` (as the header's does), and where the header's line ends,
-    from the file's first bytes; `_Unsure` when the header is not in the forms read here."""
+    from the file's first bytes (`whole`: the whole file, which may be its header alone, without
+    a line end); `_Unsure` when the header is not in the forms read here."""
     # (a UTF-8 byte order mark, as a spreadsheet's "CSV UTF-8" export begins: DuckDB skips it)
-    head = _NAME.match(start, len(_BOM) if start.startswith(_BOM) else 0)
+    head = _NAME.match(
+        start + b"\n" if whole and not start.endswith(b"\n") else start,
+        len(_BOM) if start.startswith(_BOM) else 0,
+    )
     if head is None:
         raise _Unsure("a header of other forms than plain names")
     names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
     if names != header:
         raise _Unsure("the header is not read alike")
-    return bool(head.group(1)), head.end()
+    return bool(head.group(1)), min(head.end(), len(start))
 
 
 def _planned(
@@ -470,90 +483,84 @@ def _lines(a: np.ndarray, crlf: bool) -> Lines:
     return Lines(total + int(a[-1] != _NEWLINE), counts)
 
 
-def tables(plan: CsvPlan, threads: bool) -> Generator[pa.Table, None, None]:
-    """The file's chunks as tables, in file order (parsed `AHEAD` chunks ahead on two threads),
-    each chunk's lines kept in `plan.read` as its table is given; `_Unsure` at a chunk not in
-    the forms read here."""
-    plan.read.clear()
-    if plan.inflated is not None:
-        yield from _inflated_tables(plan, plan.inflated, threads)
-        return
-    import pyarrow as pa
-
-    # Each chunk read with `pread` into a buffer of its own, not through a memory map of the
-    # file: a file cut short while it is read gives a short read here (`FileChanged`), where a
-    # mapping's missing pages killed the process (SIGBUS).  The copy costs about 0.15 CPU-s a
-    # 1.7 GB file (30 M rows) more than the mapping's page faults, 1 % of the rating's CPU.
-    with pa.OSFile(str(plan.path), "r", memory_pool=pa.default_memory_pool()) as source:
-        if not threads:
-            for chunk in plan.chunks:
-                table, lines = _read(source, chunk, plan)
-                plan.read.append(lines)
-                yield table
-            return
-        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
-        pending: deque[Future[tuple[pa.Table, Lines]]] = deque()
-        try:
-            for chunk in plan.chunks:
-                pending.append(pool.submit(_read, source, chunk, plan))
-                if len(pending) > AHEAD:
-                    table, lines = pending.popleft().result()
-                    plan.read.append(lines)
-                    yield table
-            while pending:
-                table, lines = pending.popleft().result()
-                plan.read.append(lines)
-                yield table
-        finally:
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-
-
-def _inflated_tables(plan: CsvPlan, inflated: Inflated, threads: bool) -> Generator[pa.Table, None, None]:
-    """`tables` of a file compressed by gzip: its chunks inflated and cut one after the other
-    on a thread of their own (`Inflated.chunks`), each parsed on one of two others."""
-    chunks = inflated.chunks(plan)
+def tables(plans: Sequence[CsvPlan], threads: bool) -> Generator[pa.Table, None, None]:
+    """The files' chunks as tables, file after file in file order (their bytes read or inflated
+    in turn on a thread of their own, `_chunks`, and parsed `AHEAD` chunks ahead on two more),
+    each chunk's lines kept in its plan's `read` as its table is given; `_Unsure` at a chunk not
+    in the forms read here."""
+    for plan in plans:
+        plan.read.clear()
+    chunks = _chunks(plans)
     try:
         if not threads:
-            for data in chunks:
-                table, lines = _table(data, plan)
-                plan.read.append(lines)
+            for i, data in chunks:
+                table, lines = _table(_chunk_bytes(data, plans[i]), plans[i])
+                plans[i].read.append(lines)
                 yield table
             return
-        inflater = ThreadPoolExecutor(1, thread_name_prefix="usage-gzip")
+        reader = ThreadPoolExecutor(1, thread_name_prefix="usage-csv-read")
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
 
-        def parse(data: Future[bytes | None]) -> tuple[pa.Table, Lines] | None:
-            got = data.result()
-            return None if got is None else _table(got, plan)
+        def parse(got: Future[tuple[int, Any] | None]) -> tuple[int, pa.Table, Lines] | None:
+            found = got.result()
+            return (
+                None
+                if found is None
+                else (found[0], *_table(_chunk_bytes(found[1], plans[found[0]]), plans[found[0]]))
+            )
 
-        pending: deque[Future[tuple[pa.Table, Lines] | None]] = deque()
+        pending: deque[Future[tuple[int, pa.Table, Lines] | None]] = deque()
         try:
             for _ in range(AHEAD + 1):
-                pending.append(pool.submit(parse, inflater.submit(next, chunks, None)))
+                pending.append(pool.submit(parse, reader.submit(next, chunks, None)))
             while pending:
-                found = pending.popleft().result()
-                if found is None:
+                parsed = pending.popleft().result()
+                if parsed is None:
                     break
-                pending.append(pool.submit(parse, inflater.submit(next, chunks, None)))
-                plan.read.append(found[1])
-                yield found[0]
+                pending.append(pool.submit(parse, reader.submit(next, chunks, None)))
+                plans[parsed[0]].read.append(parsed[2])
+                yield parsed[1]
         finally:
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
-            inflater.shutdown(wait=True)
+            reader.shutdown(wait=True)
     finally:
         chunks.close()
 
 
-def _read(source: pa.NativeFile, chunk: Chunk, plan: CsvPlan) -> tuple[pa.Table, Lines]:
-    """`_table` of a chunk of the (uncompressed) file, read with `pread`."""
-    data = source.read_at(chunk.stop - chunk.start, chunk.start)
+def _chunks(plans: Sequence[CsvPlan]) -> Generator[tuple[int, Chunk | bytes], None, None]:
+    """Each file's chunks, file after file (its plan's index, the chunk): a plain file's as
+    `Chunk`s, read by the thread that parses each (`_chunk_bytes`); a file compressed by gzip's as
+    their bytes, inflated and cut here (`Inflated.chunks`)."""
+    for i, plan in enumerate(plans):
+        if plan.inflated is None:
+            for chunk in plan.chunks:
+                yield i, chunk
+            continue
+        inflated = plan.inflated.chunks(plan)
+        try:
+            for data in inflated:
+                yield i, data
+        finally:
+            inflated.close()
+
+
+def _chunk_bytes(chunk: Chunk | bytes, plan: CsvPlan) -> pa.Buffer | bytes:
+    """A chunk's bytes: a plain file's read with `pread` into a buffer of its own, not through
+    a memory map of the file (a file cut short while it is read gives a short read here,
+    `FileChanged`, where a mapping's missing pages killed the process with SIGBUS; the copy
+    costs about 0.15 CPU-s a 1.7 GB file, 30 M rows, more than the mapping's page faults, 1 %
+    of the rating's CPU)."""
+    import pyarrow as pa
+
+    if not isinstance(chunk, Chunk):
+        return chunk
+    with pa.OSFile(str(plan.path), "r", memory_pool=pa.default_memory_pool()) as source:
+        data = source.read_at(chunk.stop - chunk.start, chunk.start)
     if len(data) != chunk.stop - chunk.start:
         raise FileChanged(plan.path, "cut short")
-    return _table(data, plan)
+    return data
 
 
 def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
@@ -823,51 +830,58 @@ def _eight(words: np.ndarray, digits: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 class CsvRead(NamedTuple):
-    """The settled scans' rows of a file whose every row was checked by the proof; `repeats`:
-    None when no two rows are alike, else the rows (from 0) among which every copy of every
-    duplicate is (the proof's hashes seen twice); `set_aside`: the rows (from 0) that may fail a
-    check, summed all the same, and `taken` those rows as the pass read them (`RowProof`)."""
+    """The settled scans' rows of files whose every row was checked by the proof; `repeats`:
+    None when no two rows are alike, else the rows (file index, row of the file from 0) among
+    which every copy of every duplicate is (the proof's hashes seen twice); `set_aside`: the
+    rows (among all, from 0) that may fail a check, summed all the same, and `taken` those rows
+    as the pass read them (`RowProof`); `firsts`: each file's first row among all."""
 
     rows: usage_arrow.SettledRows
-    repeats: list[int] | None
+    repeats: list[tuple[int, int]] | None
     set_aside: list[int]
     taken: pa.Table | None
     cells: usage_arrow.Cells  # each row's aggregate cell: its rows by key listed without reading it again
     aside: Future[Any] | None  # `settled_rows`' `aside(set_aside)`, made while the hashes were sorted
+    firsts: list[int]
 
 
 def settled_rows(
-    plan: CsvPlan,
+    plans: Sequence[CsvPlan],
     month_start: datetime,
     month_end: datetime,
     first_periods: Sequence[int],
     threads: bool,
-    aside: Callable[[list[int]], Any] | None = None,
+    aside: Callable[[list[tuple[int, int]]], Any] | None = None,
 ) -> CsvRead | None:
-    """The settled scans' rows of the file (`usage_arrow.settled_rows`' form), every row proven
+    """The settled scans' rows of the files (`usage_arrow.settled_rows`' form), every row proven
     clean for this month but those set aside; None when too many may not be, or anything is
-    unsure.  `aside`: work on the rows set aside (their lines read again), run while the proof's
-    hashes are sorted (0.25 s of 20,000 rows beside a sort of 0.27 s on 30 M rows), given as
-    the read's `aside`."""
+    unsure.  `aside`: work on the rows set aside (file index, row of the file from 0; their
+    lines read again), run while the proof's hashes are sorted (0.25 s of 20,000 rows beside a
+    sort of 0.27 s on 30 M rows), given as the read's `aside`."""
+    plan = plans[0]  # (the files have one header: the same columns, read alike)
     proof = usage_arrow_checks.row_proof(
-        [], plan.types, month_start, month_end, plan.guess, threads, grows=True
+        [], plan.types, month_start, month_end, sum(p.guess for p in plans), threads, grows=True
     )
     if proof is None:
         return None
-    if plan.inflated is not None:
-        proof.on_aside = partial(plan.inflated.keep, plan)
+    if any(p.inflated is not None for p in plans):
+        proof.on_aside = partial(_keep, plans)
     cells = proof.cells = usage_arrow.Cells()
 
     def meanwhile() -> Any:
-        return aside(proof.set_aside) if aside is not None and proof.set_aside else None
+        if aside is None or not proof.set_aside:
+            return None
+        return aside(proof.of_files(proof.set_aside))
 
     read = None
     try:
         read = usage_arrow.table_rows(
-            tables(plan, threads), plan.settled, first_periods, threads, proof, cells
+            tables(plans, threads), plan.settled, first_periods, threads, proof, cells
         )
     finally:
-        proof.finish(plan.rows, meanwhile if read is not None else None)
+        counts = [p.rows for p in plans]
+        rows = None if None in counts else [n for n in counts if n is not None]
+        proof.finish(rows, meanwhile if read is not None else None)
     early = proof.meanwhile
     if read is None or not proof.clean or (not proof.proven and proof.repeats is None):
         _settle(early)
@@ -878,8 +892,21 @@ def settled_rows(
         log.debug("the rows set aside are left to DuckDB with the others: %r", exc)
         _settle(early)
         return None
-    repeats = None if proof.proven else [row for _, row in proof.repeats or ()]
-    return CsvRead(read, repeats, proof.set_aside, taken, cells, early)
+    repeats = None if proof.proven else list(proof.repeats or ())
+    return CsvRead(read, repeats, proof.set_aside, taken, cells, early, proof.firsts)
+
+
+def _keep(plans: Sequence[CsvPlan], rows: list[int]) -> None:
+    """`Inflated.keep` of the rows (among all, sorted) the proof sets aside, in their files."""
+    first = 0
+    for plan in plans:
+        read = sum(lines.rows for lines in plan.read)
+        mine = [row - first for row in rows if first <= row < first + read]
+        if mine and plan.inflated is not None:
+            plan.inflated.keep(plan, mine)
+        first += read
+        if first > rows[-1]:
+            return
 
 
 def _settle(work: Future[Any] | None) -> None:

@@ -33,7 +33,6 @@ def _chunked(path: Path, monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
     """The CSV file read by pyarrow in chunks of a few lines, `change(path)` made just before the
     second chunk is read."""
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
-    monkeypatch.setattr(usage_csv_arrow, "MIN_GZIP_BYTES", 0)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
     monkeypatch.setattr(usage_csv_arrow, "PIECE", 1_000)
     real = usage_csv_arrow._table
