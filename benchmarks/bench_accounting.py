@@ -392,6 +392,31 @@ def _gzipped(source: Path, make: Callable[[Path], None], out: Path) -> None:
     part.replace(out)
 
 
+def _daily(source: Path, make: Callable[[Path], None], out: Path, days: int) -> None:
+    """`source` (made by `make` first when missing) cut into `days` files of as many rows (a
+    folder of daily exports, each with the header), each compressed as `gzip -6` does."""
+    from zlib_ng import gzip_ng
+
+    if not source.exists():
+        make(source)
+    part = out.with_name(out.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir()
+    with source.open("rb") as f:
+        header = f.readline()
+        rows = sum(1 for _ in f)
+        f.seek(len(header))
+        for day in range(days):
+            with gzip_ng.open(part / f"day-{day + 1:02d}.csv.gz", "wb", compresslevel=6) as g:  # type: ignore[no-untyped-call]
+                g.write(header)
+                for _ in range(-(-rows // days)):
+                    line = f.readline()
+                    if not line:
+                        break
+                    g.write(line)
+    part.replace(out)
+
+
 def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[str, Path]:
     """The usage files of one month in the shapes users give: (label -> file); `wanted`: only
     the shapes whose label holds one of these words are made (none: every shape)."""
@@ -441,6 +466,10 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
             tmp / "spreadsheet.csv.gz",
             lambda p: _gzipped(tmp / "spreadsheet.csv", lambda q: _to_csv(csv_path, q), p),
         ),
+        "10 daily csv.gz exports (a folder)": (
+            tmp / "daily-gzip",
+            lambda p: _daily(tmp / "spreadsheet.csv", lambda q: _to_csv(csv_path, q), p, 10),
+        ),
         "csv.gz with 0.1% rejects": (
             tmp / "rejects.csv.gz",
             lambda p: _gzipped(tmp / "rejects.csv", lambda q: _to_csv(csv_path, q, rejects=0.001), p),
@@ -462,6 +491,8 @@ def _bare_child(path: str, queue: Any) -> None:
     con.execute(f"SET threads = {os.cpu_count()}")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET enable_progress_bar = false")
+    if os.path.isdir(path):  # (a folder of CSV files, read as one)
+        path = os.path.join(path, "*")
     source = f"read_parquet('{path}')" if path.endswith(".parquet") else f"read_csv('{path}')"
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     rows = con.execute(
@@ -507,11 +538,13 @@ def month_files(
 
 
 def _warm(path: Path) -> None:
-    """The file read once, untimed, into the page cache: the rating and the bare aggregate of each
-    pair then both read it from memory, as a file just exported or written is read."""
-    with path.open("rb", buffering=0) as f:
-        while f.read(1 << 24):
-            pass
+    """The file (or a folder's files) read once, untimed, into the page cache: the rating and the
+    bare aggregate of each pair then both read it from memory, as a file just exported or
+    written is read."""
+    for one in sorted(path.iterdir()) if path.is_dir() else [path]:
+        with one.open("rb", buffering=0) as f:
+            while f.read(1 << 24):
+                pass
 
 
 def numpy_paths() -> str:
