@@ -361,12 +361,15 @@ class Inflated:
         while len(points) > 1 and points[1].out <= begin:
             points.popleft()
         with self._lock:
-            self.recent[len(self.points)] = data
-            for old in [c for c in self.recent if c <= len(self.points) - RECENT]:
-                del self.recent[old]
+            self.recent[len(self.points)] = data  # (let go by `_chunks`)
             self.points.append(points[0])
             plan.chunks.append(Chunk(begin, begin + len(data)))
         return data
+
+    def let_go(self, index: int) -> None:
+        """A chunk's bytes no longer kept at hand (`_chunks` keeps `RECENT` of all the files')."""
+        with self._lock:
+            self.recent.pop(index, None)
 
     def keep(self, plan: CsvPlan, rows: list[int]) -> None:
         """The lines of these rows (among all, sorted) kept from their chunks' bytes while they
@@ -533,6 +536,7 @@ def _chunks(plans: Sequence[CsvPlan]) -> Generator[tuple[int, Chunk | bytes], No
     """Each file's chunks, file after file (its plan's index, the chunk): a plain file's as
     `Chunk`s, read by the thread that parses each (`_chunk_bytes`); a file compressed by gzip's as
     their bytes, inflated and cut here (`Inflated.chunks`)."""
+    at_hand: deque[tuple[Inflated, int]] = deque()  # the chunks kept at hand, of any file
     for i, plan in enumerate(plans):
         if plan.inflated is None:
             for chunk in plan.chunks:
@@ -541,6 +545,10 @@ def _chunks(plans: Sequence[CsvPlan]) -> Generator[tuple[int, Chunk | bytes], No
         inflated = plan.inflated.chunks(plan)
         try:
             for data in inflated:
+                at_hand.append((plan.inflated, len(plan.inflated.points) - 1))
+                while len(at_hand) > RECENT:
+                    owner, index = at_hand.popleft()
+                    owner.let_go(index)
                 yield i, data
         finally:
             inflated.close()
