@@ -350,6 +350,33 @@ def test_several_files_are_read_here_one_after_the_other_alike(
     assert set(refused) <= {(names.index(r["file"]), r["row"]) for r in listed}, (refused, listed)
 
 
+def test_the_chunks_kept_at_hand_are_few_whatever_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of gzip files read one after the other, `RECENT` chunks in all are kept at hand for the
+    rows the proof sets aside, the last ones read (a folder of daily files held every file's)."""
+    import gzip
+
+    rnd = random.Random(5)
+    monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
+    monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
+    monkeypatch.setattr(usage_csv_arrow, "RECENT", 3)
+    head, *lines = csv_file(rnd, "bare", 1_200).split(b"\n")
+    paths = []
+    for day in range(4):
+        paths.append(tmp_path / f"day-{day}.csv.gz")
+        paths[-1].write_bytes(gzip.compress(b"\n".join([head, *lines[day * 300 : day * 300 + 300]]) + b"\n"))
+    header = head.decode().split(",")
+    plans = usage_csv_arrow.csv_plans(paths, header)
+    assert plans is not None and all(p.inflated is not None for p in plans)
+    for _ in usage_csv_arrow.tables(plans, threads=True):
+        pass
+    kept = [(k, c) for k, p in enumerate(plans) if p.inflated for c in p.inflated.recent]
+    assert len(plans[-1].chunks) >= 3 and kept == [
+        (3, c) for c in range(len(plans[-1].chunks) - 3, len(plans[-1].chunks))
+    ]
+
+
 def _gzipped(raw: bytes, rnd: random.Random, members: int) -> bytes:
     """`raw` compressed by gzip in `members` members (as `cat a.gz b.gz` joins them), cut anywhere."""
     import gzip
