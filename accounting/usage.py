@@ -231,6 +231,7 @@ class UsageReader:
         self.csv_fields = 0
         self._read_csv = ""
         self._header: list[str] = []
+        self._delimiter = ","  # a CSV's: ',', or ';', a tab or '|' as its header is split
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
         self.origins: list[tuple[str, str]] = []  # then, each file's (run, shard), in file order
@@ -317,15 +318,23 @@ class UsageReader:
         split into the header's fields (too many or too few, bad UTF-8, an unclosed quote, a line
         over `MAX_CSV_LINE` bytes) is listed by DuckDB in a rejects table, and is a reject here."""
         header: list[str] | None = None
+        delimiter = ","
         for path in self.files:
-            names = _csv_header(path)
+            names, split = _csv_header(path)
             if header is None:
-                header = names
-            elif names != header:
+                header, delimiter = names, split
+            elif (names, split) != (header, delimiter):
                 raise UsageError(
-                    str(path), f"line 1: the header differs from {self.files[0].name}'s: {','.join(names)}"
+                    str(path),
+                    f"line 1: the header differs from {self.files[0].name}'s: {split.join(names)}"
+                    + (
+                        f" (its names separated by {split!r}, not {delimiter!r})"
+                        if split != delimiter
+                        else ""
+                    ),
                 )
         assert header is not None
+        self._delimiter = delimiter
         self.kind = "csv"
         _keep_try_cast_in_sql(self.con, self._fresh)
         tag = os.urandom(4).hex()
@@ -337,7 +346,7 @@ class UsageReader:
         columns = "{" + ", ".join(f"'{_sql_safe(n)}': 'VARCHAR'" for n in header) + "}"
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         read = (
-            f"read_csv({files}, header = true, auto_detect = false, columns = {columns}, delim = ',', "
+            f"read_csv({files}, header = true, auto_detect = false, columns = {columns}, delim = '{delimiter}', "
             f"quote = '\"', escape = '\"', max_line_size = {MAX_CSV_LINE}, store_rejects = true, "
             f"rejects_table = '{self.csv_rejects}', rejects_scan = '{self.csv_scans}'"
         )
@@ -645,7 +654,7 @@ class UsageReader:
         if self.kind != "csv":
             return None
         threads = self._threads
-        plans = usage_csv_arrow.csv_plans(self.files, self._header)
+        plans = usage_csv_arrow.csv_plans(self.files, self._header, self._delimiter)
         groups = None
         if plans is not None:
             with usage_arrow.small_pages():  # (the proof's arrays and the pass's)
@@ -774,7 +783,8 @@ class UsageReader:
         found = sorted(_csv_texts(plans, rows).items())
         if len(found) >= ARROW_TABLE_ROWS:  # (their table is sent to DuckDB as Arrow: `_table`)
             arrow_scans()  # the package's set-up for it (0.03-0.06 s), here beside the sort
-        return list(zip((at for at, _ in found), _csv_fields([text for _, text in found]), strict=True))
+        fields = _csv_fields([text for _, text in found], self._delimiter)
+        return list(zip((at for at, _ in found), fields, strict=True))
 
     def _csv_lines(self, fields: Sequence[tuple[tuple[int, int], tuple[str | None, ...]]]) -> str:
         """SQL: these rows of the CSV files (`_csv_fields_of`) as `numbered` has them."""
@@ -1429,7 +1439,10 @@ class UsageReader:
             return []
         self._table("dup_lines", ["h"], twice, "UBIGINT")
         found = self._fetch(f"SELECT DISTINCT l FROM {raw} WHERE hash(l) IN (SELECT h FROM dup_lines)")
-        rows = [[v if v != "" else None for v in row] for row in csv.reader(str(r[0]) for r in found)]
+        rows = [
+            [v if v != "" else None for v in row]
+            for row in csv.reader((str(r[0]) for r in found), delimiter=self._delimiter)
+        ]
         rows = [row for row in rows if len(row) == len(cols)]
         if not rows:
             return []
@@ -1516,7 +1529,7 @@ class UsageReader:
         twice = {text for text, n in Counter(texts.values()).items() if n > 1}
         if not twice:
             return ""
-        fields = dict(zip(texts, _csv_fields(list(texts.values())), strict=True))
+        fields = dict(zip(texts, _csv_fields(list(texts.values()), self._delimiter), strict=True))
         alike = {fields[row] for row, text in texts.items() if text in twice}
         return self._csv_numbered(
             "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if f in alike]
@@ -1657,8 +1670,11 @@ def _describe(files: Sequence[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The column names of a CSV file's first line, or `UsageError` saying why it has none."""
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """The column names of a CSV file's first line and the character that separates them (',',
+    or ';', a tab or '|' when split by it the names hold the required columns, as a spreadsheet
+    exports a CSV in a locale whose lists are separated by ';'), or `UsageError` saying why it
+    has none."""
     try:
         if path.name.lower().endswith(".zst"):
             import pyarrow as pa
@@ -1684,7 +1700,11 @@ def _csv_header(path: Path) -> list[str]:
         raise UsageError(
             str(path), f"line 1: not UTF-8 text (byte 0x{head[exc.start]:02x} at column {exc.start + 1})"
         ) from None
-    names = [n.strip() for n in next(csv.reader([text.rstrip("\r\n")]), [])]
+    line = text.rstrip("\r\n")
+    names = [n.strip() for n in next(csv.reader([line]), [])]
+    delimiter = _other_separator(names) or ","
+    if delimiter != ",":
+        names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter), [])]
     for i, name in enumerate(names):
         if not name:
             raise UsageError(str(path), f"line 1: column {i + 1} of the header has no name")
@@ -1692,15 +1712,8 @@ def _csv_header(path: Path) -> list[str]:
             raise UsageError(str(path), f"line 1: column {name!r} is named twice in the header")
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        other = _other_separator(names)
-        if other is not None:  # (a spreadsheet in a locale whose lists are separated by ';')
-            raise UsageError(
-                str(path),
-                f"line 1: the header is one column {names[0]!r}: its names are separated by {other!r}, "
-                "a usage CSV's by ','",
-            )
         raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
-    return names
+    return names, delimiter
 
 
 def _other_separator(names: Sequence[str]) -> str | None:
@@ -2010,11 +2023,14 @@ def _csv_texts(plans: Sequence[CsvPlan], rows: Sequence[tuple[int, int]]) -> dic
     }
 
 
-def _csv_fields(texts: Sequence[bytes]) -> list[tuple[str | None, ...]]:
+def _csv_fields(texts: Sequence[bytes], delimiter: str = ",") -> list[tuple[str | None, ...]]:
     """Each CSV line's fields as DuckDB's reader gives them (an empty field NULL), in the forms
     the pyarrow reader takes (`usage_csv_arrow`: no quote within a field, so none left open at a
     line's end: one reader splits them all, in half the time of a reader per line)."""
-    return [tuple(v if v != "" else None for v in row) for row in csv.reader(t.decode() for t in texts)]
+    return [
+        tuple(v if v != "" else None for v in row)
+        for row in csv.reader((t.decode() for t in texts), delimiter=delimiter)
+    ]
 
 
 def _take_back(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...], g: Group) -> None:

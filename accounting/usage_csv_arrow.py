@@ -78,7 +78,11 @@ WORKERS = 2
 SPAN = 4096  # bytes whose line ends are counted together (`Lines`)
 KEYS = ("line", "type", "zone", "dest")
 NUMBERS = ("duration_s", "bytes_up", "bytes_down")
-_NAME = re.compile(rb'(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+)(?:,(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+))*(\r?)\n')
+_NAME = rb'(?:"[A-Za-z0-9_]+"|[A-Za-z0-9_]+)'  # a header's name, bare or within quotes
+_NAMES = {
+    sep: re.compile(_NAME + rb"(?:" + re.escape(sep.encode()) + _NAME + rb")*(\r?)\n")
+    for sep in (",", ";", "\t", "|")
+}
 _NEWLINE, _RETURN, _QUOTE, _BLANK = 10, 13, 34, 32
 _BOM = b"\xef\xbb\xbf"
 
@@ -114,6 +118,7 @@ class CsvPlan(NamedTuple):
     read: list[Lines]  # each chunk's lines, filled in file order as `tables` gives its table
     # A file compressed by gzip: its bytes as inflated (the chunks, offsets in them, cut as they come).
     inflated: Inflated | None = None
+    delimiter: str = ","  # (or ';', a tab, '|': `usage._csv_header`)
 
     @property
     def rows(self) -> int | None:
@@ -145,7 +150,7 @@ class CsvPlan(NamedTuple):
         )
 
 
-def csv_plans(paths: Sequence[Path], header: Sequence[str]) -> list[CsvPlan] | None:
+def csv_plans(paths: Sequence[Path], header: Sequence[str], delimiter: str = ",") -> list[CsvPlan] | None:
     """The plans of reading these files (whose header DuckDB's reader takes as `header`, each
     one's rows after the one before's, as a folder of daily exports) here, or None: DuckDB
     reads them.  Their lines are counted and checked as each chunk is parsed (`_lines`): a scan
@@ -153,7 +158,7 @@ def csv_plans(paths: Sequence[Path], header: Sequence[str]) -> list[CsvPlan] | N
     try:
         if sum(path.stat().st_size * (GZIP_RATIO if _gzip(path) else 1) for path in paths) < MIN_BYTES:
             return None
-        plans = [_plan(path, list(header)) for path in paths]
+        plans = [_plan(path, list(header), delimiter) for path in paths]
     except (_Unsure, OSError, ValueError) as exc:  # ArrowException is an OSError or ValueError
         log.debug("the CSV files are read by DuckDB: %s", exc)
         return None
@@ -170,46 +175,48 @@ def _gzip(path: Path) -> bool:
     return path.name.lower().endswith((".csv.gz", ".txt.gz"))
 
 
-def _plan(path: Path, header: list[str]) -> CsvPlan | None:
+def _plan(path: Path, header: list[str], delimiter: str) -> CsvPlan | None:
     if _gzip(path):
-        return _gzip_plan(path, header)
+        return _gzip_plan(path, header, delimiter)
     if not path.name.lower().endswith((".csv", ".txt")):
         return None
     with path.open("rb", buffering=0) as file:
         handle = file.fileno()
         size = os.fstat(handle).st_size
         start = os.pread(handle, 1 << 16, 0)
-        crlf, body = _header(start, header, len(start) == size)
+        crlf, body = _header(start, header, len(start) == size, delimiter)
         chunks = [Chunk(a, b) for a, b in itertools.pairwise(_bounds(handle, size, body, path))]
         sample = os.pread(handle, min(size - body, 1 << 16), body)
-    return _planned(path, header, chunks, crlf, sample, size - body, None)
+    return _planned(path, header, chunks, crlf, sample, size - body, None, delimiter)
 
 
-def _gzip_plan(path: Path, header: list[str]) -> CsvPlan | None:
+def _gzip_plan(path: Path, header: list[str], delimiter: str) -> CsvPlan | None:
     """`_plan` of a file compressed by gzip: its first pieces inflated for the header and the
     first lines, its chunks cut as it is inflated (`Inflated.chunks`)."""
     size = path.stat().st_size
     inflated = Inflated(path)
     start, used = inflated.head(1 << 17)
-    crlf, body = _header(start, header, len(start) < 1 << 17)
+    crlf, body = _header(start, header, len(start) < 1 << 17, delimiter)
     sample = start[body:]
     sample = sample[: sample.rfind(b"\n") + 1]  # (the first whole lines, or none)
     inflated.body = body
-    return _planned(path, header, [], crlf, sample, size * len(start) // max(used, 1) - body, inflated)
+    return _planned(
+        path, header, [], crlf, sample, size * len(start) // max(used, 1) - body, inflated, delimiter
+    )
 
 
-def _header(start: bytes, header: list[str], whole: bool) -> tuple[bool, int]:
+def _header(start: bytes, header: list[str], whole: bool, delimiter: str) -> tuple[bool, int]:
     """Whether the lines end by `\r\n` (as the header's does), and where the header's line ends,
     from the file's first bytes (`whole`: the whole file, which may be its header alone, without
     a line end); `_Unsure` when the header is not in the forms read here."""
     # (a UTF-8 byte order mark, as a spreadsheet's "CSV UTF-8" export begins: DuckDB skips it)
-    head = _NAME.match(
+    head = _NAMES[delimiter].match(
         start + b"\n" if whole and not start.endswith(b"\n") else start,
         len(_BOM) if start.startswith(_BOM) else 0,
     )
     if head is None:
         raise _Unsure("a header of other forms than plain names")
-    names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(",")
+    names = head.group(0).rstrip(b"\r\n").replace(b'"', b"").decode().split(delimiter)
     if names != header:
         raise _Unsure("the header is not read alike")
     return bool(head.group(1)), min(head.end(), len(start))
@@ -223,6 +230,7 @@ def _planned(
     sample: bytes,
     body: int,
     inflated: Inflated | None,
+    delimiter: str,
 ) -> CsvPlan:
     """The plan, from the first lines (`sample`) and the bytes after the header (`body`, about)."""
     first = sample.split(b"\n")[:-1]
@@ -234,11 +242,11 @@ def _planned(
     at = [header.index(n) for n in NUMBERS if n in header]
     quoted = any(
         f[i].startswith(b'"')
-        for f in (line.split(b",") for line in first)
+        for f in (line.split(delimiter.encode()) for line in first)
         if len(f) == len(header)
         for i in at
     )
-    return CsvPlan(path, header, chunks, quoted, crlf, guess, [], inflated)
+    return CsvPlan(path, header, chunks, quoted, crlf, guess, [], inflated, delimiter)
 
 
 class _Point(NamedTuple):
@@ -597,7 +605,7 @@ def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(data) + 1),
             parse_options=pacsv.ParseOptions(
-                quote_char=False, newlines_in_values=False, ignore_empty_lines=False
+                delimiter=plan.delimiter, quote_char=False, newlines_in_values=False, ignore_empty_lines=False
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: kinds.get(name, pa.string()) for name in header},

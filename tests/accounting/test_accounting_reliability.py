@@ -72,11 +72,8 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
         (b"\x00\x01PK garbage\xff", "line 1: binary data"),
         (b"line,ty\xe9pe,start\n", "line 1: not UTF-8 text (byte 0xe9 at column 8)"),
         (b"type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
-        (
-            b"line;type;start;bytes_up\nL1;data;2026-03-01T00:00:00Z;1\n",
-            "line 1: the header is one column 'line;type;start;bytes_up': its names are separated by ';'",
-        ),
-        (b'"line"\t"type"\t"start"\n', "its names are separated by '\\t', a usage CSV's by ','"),
+        (b'"line"\t"type"\t"start"\n', "no usage records in it"),  # (split by tabs: a header)
+        (b"line;type;line;start\n", "line 1: column 'line' is named twice in the header"),
         (b"line;type\n", "missing required column(s): line, type, start"),
     ],
 )
@@ -87,6 +84,26 @@ def test_an_unusable_csv_is_refused_naming_it(
     path.write_bytes(content)
     line = refused(["rate", str(INV), str(path)], capsys)
     assert line.startswith(f"m2msim rate: {path}: ") and expected in line, line
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_csv_split_by_another_separator_is_rated_as_the_plain_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], delimiter: str
+) -> None:
+    """A spreadsheet's export in a locale whose lists are separated by ';' (a tab, '|'): the
+    separator read from its header, the same invoice; files of one input split otherwise than
+    the first are refused saying so."""
+    plain = rated(["rate", str(INV), str(USAGE)], capsys)
+    other = tmp_path / "exports" / "b.csv"
+    other.parent.mkdir()
+    other.write_text(CSV_TEXT.replace(",", delimiter), encoding="utf-8")
+    assert rated(["rate", str(INV), str(other)], capsys) == plain
+    (tmp_path / "exports" / "a.csv").write_text(CSV_TEXT, encoding="utf-8")
+    line = refused(["rate", str(INV), str(tmp_path / "exports")], capsys)
+    assert line == (
+        f"m2msim rate: {other}: line 1: the header differs from a.csv's: {delimiter.join(HEADER.split(','))} "
+        f"(its names separated by {delimiter!r}, not ',')"
+    ), line
 
 
 def test_a_csv_compressed_by_gzip_or_zstd_is_rated_as_the_plain_file(

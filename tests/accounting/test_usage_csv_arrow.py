@@ -120,6 +120,35 @@ def test_a_file_that_begins_with_a_byte_order_mark_is_read_here_alike(
     assert listed[len(lines) - 1].startswith("duplicate record"), listed
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_file_split_by_another_separator_is_read_here_alike(
+    tmp_path: Path, seed: int, delimiter: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spreadsheet's export in a locale whose lists are separated by ';' (or a tab, or '|'):
+    read here with its separator, a bad row set aside and read back, a refused line and a copy
+    listed, as DuckDB reads it with that separator; a comma in a text is text."""
+    rnd = random.Random(30 + seed)
+    text = csv_with_columns(rnd, {"zone", "dest", "duration_s", "session"}, rnd.randrange(200, 900))
+    rows = _data_rows(text)
+    text = replace_field(text, rows[3], "bytes_up", lambda v: "-7")
+    text = replace_field(text, rows[5], "line", lambda v: "NOBODY")
+    lines = [line.replace(",", delimiter) for line in text.split("\n")]
+    lines.insert(-1, lines[rows[9] - 1])  # a copy, last
+    at = [n.strip('"') for n in lines[0].split(delimiter)].index("session")
+    fields = lines[rows[7] - 1].split(delimiter)
+    fields[at] = f"{fields[at].strip(chr(34))},x"  # (a comma in a text)
+    lines[rows[7] - 1] = delimiter.join(fields)
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join(lines))
+    taken = _Taken(monkeypatch)
+    assert _same_both_ways(path, monkeypatch) == [True, True]
+    assert taken.aside and rows[3] - 2 in taken.aside[0]
+    listed = {r["row"]: r["reason"] for r in json.loads(_rated(path, True, monkeypatch)[2])["rejects"]}
+    assert listed[rows[5]] == "unknown line 'NOBODY'" and rows[3] in listed, listed
+    assert listed[len(lines) - 1].startswith("duplicate record"), listed
+
+
 def test_the_refused_keys_are_listed_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unknown lines and types, bad zones and destinations: rows the engine refuses, listed."""
     rnd = random.Random(99)
