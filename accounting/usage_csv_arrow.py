@@ -21,15 +21,17 @@ NULL too) is certain:
   on a thread of its own a piece at a time (`Inflated`) as the chunks are parsed, the
   inflater's state kept where each chunk begins, so that a chunk is inflated again from there
   when its rows are read back (`lines`);
-- a header of plain names (letters, digits, `_`), each bare or within quotes, no byte-order mark;
+- a header of plain names (letters, digits, `_`), each bare or within quotes, maybe after a
+  UTF-8 byte-order mark, separated by the file's separator (`,`, or `;`, a tab or `|` as the
+  header says: `usage._csv_header`);
 - every line ended by `\n`, or every line by `\r\n` when the header is (a `\r` elsewhere: DuckDB
   refuses the file), and none longer than a quarter of `usage.MAX_CSV_LINE` (some up to half of
   it pass; none longer): counted on each chunk's bytes just before it is parsed (`_lines`),
   the chunk holding as many rows as lines;
-- pyarrow splits the fields with quoting off, at every comma and line end: a value within
+- pyarrow splits the fields with quoting off, at every separator and line end: a value within
   quotes comes with them and is taken out of them here, and a quote anywhere else (inside a
   field, a character after a closing quote, which pyarrow's quoting would keep where DuckDB
-  refuses the row, a quoted comma or line end, an escaped quote) shows in some value: unsure;
+  refuses the row, a quoted separator or line end, an escaped quote) shows in some value: unsure;
 - no control character in a text (DuckDB's reading of one is not certain); every text UTF-8,
   checked by the row proof (the parse here takes any bytes);
 - a count (`duration_s`, `bytes_up`, `bytes_down`) read as a DOUBLE by pyarrow, whose forms
