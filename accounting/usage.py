@@ -268,9 +268,10 @@ class UsageReader:
             self.files = _input_files(paths)
             self._states = [file_state(p) for p in self.files]  # before anything is read
             self.name = str(source) if not isinstance(source, list) else _describe(self.files)
-            if all(_is_csv(p) for p in self.files):
+            csv_files = [_is_csv(p) or _text_by_content(p) for p in self.files]
+            if all(csv_files):
                 self._csv()
-            elif any(_is_csv(p) for p in self.files):
+            elif any(csv_files):
                 raise UsageError(self.name, "a mix of CSV and Parquet files: give one kind")
             else:
                 self._parquet()
@@ -1587,7 +1588,7 @@ def _is_arrow_table(source: object) -> bool:
     return pa is not None and isinstance(source, pa.Table)
 
 
-_CSV_NAMES = (".csv", ".txt")
+_CSV_NAMES = (".csv", ".txt", ".tsv")
 _COMPRESSED = {".gz": "gzip", ".zst": "zstd"}  # what DuckDB's reader inflates, by the name's end
 _OTHER_COMPRESSION = {
     ".bz2": "bzip2",
@@ -1607,10 +1608,32 @@ def _is_csv(path: Path) -> bool:
     )
 
 
+_WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+_PARQUET_NAMES = (".parquet", ".parq", ".pq")
+
+
+def _text_by_content(path: Path) -> bool:
+    """A file named neither as a CSV nor as Parquet (`cdr-20260301.dat`, no extension) read as a
+    CSV unless it begins as Parquet does (`PAR1`)."""
+    if path.name.lower().endswith(_PARQUET_NAMES):
+        return False
+    try:
+        with path.open("rb") as f:
+            return f.read(4) != b"PAR1"
+    except OSError:
+        return False  # (the Parquet reader says why)
+
+
 def _other_compression(path: Path) -> None:
-    """`UsageError` for a file named as a CSV compressed otherwise (`usage.csv.bz2`), rather
-    than its bytes read as Parquet's."""
+    """`UsageError` for a file named as a CSV compressed otherwise (`usage.csv.bz2`), or as a
+    spreadsheet's workbook, rather than its bytes read as Parquet's."""
     name = path.name.lower()
+    if name.endswith(_WORKBOOKS):
+        raise UsageError(
+            str(path),
+            f"a spreadsheet workbook ({path.suffix}), not a usage file: save its sheet as CSV "
+            "(UTF-8, comma- or semicolon-separated) and rate that",
+        )
     for end, kind in _OTHER_COMPRESSION.items():
         if name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES):
             raise UsageError(
@@ -1692,6 +1715,12 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         raise UsageError(str(path), "line 1: empty, expected the header row (line,type,start,...)")
     if len(head) > MAX_CSV_LINE:
         raise UsageError(str(path), f"line 1: longer than {MAX_CSV_LINE:,} bytes, not a usage header")
+    if head.startswith(b"\x1f\x8b"):  # (gzip's magic, in a file not named `.gz`)
+        raise UsageError(str(path), "compressed by gzip: name it .csv.gz, or decompress it")
+    if head.startswith(b"PK\x03\x04"):  # (a zip archive: an .xlsx workbook is one)
+        raise UsageError(
+            str(path), "a zip archive (or a spreadsheet workbook): not a CSV file; extract or export the CSV"
+        )
     if b"\x00" in head:
         raise UsageError(str(path), "line 1: binary data (a NUL byte): not a CSV file")
     try:

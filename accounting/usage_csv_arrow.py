@@ -15,7 +15,7 @@ The forms read here are those whose reading by DuckDB (`read_csv` as `UsageReade
 it: every field as text, `"` quoting and escaping, an empty field NULL, a quoted empty field
 NULL too) is certain:
 
-- files (`.csv` or `.txt`, one or several with one header: a folder of daily exports, each
+- files (`.csv`, `.txt`, `.tsv` or any name the reader takes as text, one or several with one header: a folder of daily exports, each
   one's rows after the one before's) of at least `MIN_BYTES` in all, each maybe compressed by
   gzip (`.csv.gz`, `.txt.gz`, one member or several as `cat` joins them): inflated
   on a thread of its own a piece at a time (`Inflated`) as the chunks are parsed, the
@@ -180,7 +180,7 @@ def _gzip(path: Path) -> bool:
 def _plan(path: Path, header: list[str], delimiter: str) -> CsvPlan | None:
     if _gzip(path):
         return _gzip_plan(path, header, delimiter)
-    if not path.name.lower().endswith((".csv", ".txt")):
+    if path.name.lower().endswith((".gz", ".zst")):  # (zstd, or gzip by another name: DuckDB's)
         return None
     with path.open("rb", buffering=0) as file:
         handle = file.fileno()

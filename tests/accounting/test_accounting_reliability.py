@@ -136,6 +136,37 @@ def test_a_csv_compressed_by_gzip_or_zstd_is_rated_as_the_plain_file(
     ), line
 
 
+def test_a_usage_file_is_known_by_its_content_whatever_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV named `.dat`, `.tsv` (split by tabs) or with no extension, a Parquet file named
+    `.dat`: rated as what they hold; a workbook, gzip data named `.csv`, a zip named `.csv`:
+    refused saying what they are."""
+    plain = rated(["rate", str(INV), str(USAGE)], capsys)
+    (tmp_path / "cdr-20260301.dat").write_text(CSV_TEXT, encoding="utf-8")
+    (tmp_path / "export").write_text(CSV_TEXT, encoding="utf-8")
+    (tmp_path / "usage.tsv").write_text(CSV_TEXT.replace(",", "\t"), encoding="utf-8")
+    for name in ("cdr-20260301.dat", "export", "usage.tsv"):
+        assert rated(["rate", str(INV), str(tmp_path / name)], capsys) == plain, name
+    pq.write_table(pacsv.read_csv(USAGE), tmp_path / "usage.parquet")
+    (tmp_path / "usage-parquet.dat").write_bytes((tmp_path / "usage.parquet").read_bytes())
+    as_parquet = rated(["rate", str(INV), str(tmp_path / "usage.parquet")], capsys)
+    assert rated(["rate", str(INV), str(tmp_path / "usage-parquet.dat")], capsys) == as_parquet
+    import gzip
+
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04 a workbook")
+    (tmp_path / "packed.csv").write_bytes(gzip.compress(CSV_TEXT.encode()))
+    (tmp_path / "zipped.csv").write_bytes(b"PK\x03\x04 an archive")
+    expected = {
+        "sheet.xlsx": "a spreadsheet workbook (.xlsx), not a usage file: save its sheet as CSV",
+        "packed.csv": "compressed by gzip: name it .csv.gz, or decompress it",
+        "zipped.csv": "a zip archive (or a spreadsheet workbook): not a CSV file",
+    }
+    for name, text in expected.items():
+        line = refused(["rate", str(INV), str(tmp_path / name)], capsys)
+        assert line.startswith(f"m2msim rate: {tmp_path / name}: {text}"), line
+
+
 @pytest.mark.parametrize("end", [".bz2", ".xz", ".zip"])
 def test_a_csv_compressed_otherwise_is_refused_saying_how(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], end: str
