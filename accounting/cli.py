@@ -104,6 +104,13 @@ def _emit(text: str, out: Path | None) -> None:
         atomic_write_text(out, text)
 
 
+def _doubt(command: str, said: str | None) -> None:
+    """A run whose output may not be what its input meant says so, on stderr (the output is
+    still written)."""
+    if said is not None:
+        print(f"m2msim {command}: warning: {said}", file=sys.stderr)
+
+
 def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     try:
         return work(args).run()
@@ -127,6 +134,7 @@ class _Rate(_Command):
     def run(self) -> int:
         args = self.args
         invoice = _rate(args).invoice
+        _doubt("rate", invoice.doubt())
         text = (
             invoice.to_json() + "\n"
             if args.json
@@ -139,7 +147,9 @@ class _Rate(_Command):
 class _Compare(_Command):
     def run(self) -> int:
         args = self.args
-        comparison = compare(_rate(args))
+        run = _rate(args)
+        _doubt("compare", run.invoice.doubt())
+        comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
         _emit(text, args.out)
         return 0

@@ -8,6 +8,7 @@ invoice (see `accounting.render`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -196,6 +197,7 @@ class RejectSummary:
     count: int
 
 
+_SLASHED_DATE = re.compile(r"start '\d{1,2}/\d{1,2}/\d{2,4}")  # (01/03/2026 10:00, 3/1/26 ...)
 FIXED_UNITS = frozenset({"month", "once"})  # subscriptions, options, fees: not proportional to usage
 PROJECTION_RULE = (
     "projection, not a bill: usage charges x days in the month / days covered; "
@@ -287,6 +289,26 @@ class Invoice:
     @property
     def rejects_total(self) -> int:
         return sum(s.count for s in self.reject_summary)
+
+    def doubt(self) -> str | None:
+        """Why the invoice may not be what the usage meant, when half the rows read or more were
+        rejected (a file in another form than a usage file's: starts written as a spreadsheet
+        shows dates, another month): the main reason, its first row, and what a start is."""
+        rejected = self.rejects_total
+        if not self.rows_read or rejected * 2 < self.rows_read:
+            return None
+        top = max(self.reject_summary, key=lambda s: s.count)
+        first = next((r for r in self.rejects if r.reason.startswith(top.reason)), None)
+        said = (
+            f"{rejected:,} of the {self.rows_read:,} usage rows were rejected, {top.count:,} as "
+            f"{top.reason}" + (f" ({first.where}: {first.reason})" if first is not None else "")
+        )
+        if first is not None and _SLASHED_DATE.search(first.reason):
+            said += (
+                "; a start is ISO 8601 with its offset (2026-03-01T10:00:00Z), not a date with slashes "
+                "as a spreadsheet shows it"
+            )
+        return said + ": the invoice bills only the rows not rejected"
 
     @property
     def total(self) -> Decimal:

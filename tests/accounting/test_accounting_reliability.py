@@ -167,6 +167,34 @@ def test_a_usage_file_is_known_by_its_content_whatever_its_name(
         assert line.startswith(f"m2msim rate: {tmp_path / name}: {text}"), line
 
 
+def test_a_month_whose_rows_are_mostly_rejected_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Starts written as a spreadsheet shows dates (day first, with slashes): every row is
+    rejected, the invoice is still written (subscriptions), and the run warns on stderr with the
+    reason, its first row and what a start is; a month with a few rejects does not."""
+    import re
+
+    day_first = re.sub(
+        r"(\d{4})-(\d\d)-(\d\d)T(\d\d:\d\d:\d\d)Z", lambda m: f"{m[3]}/{m[2]}/{m[1]} {m[4]}", CSV_TEXT
+    )
+    path = tmp_path / "export.csv"
+    path.write_text(day_first, encoding="utf-8")
+    rows = len(CSV_TEXT.splitlines()) - 1
+    for command in ("rate", "compare"):
+        rc, out, err = run([command, str(INV), str(path)], capsys)
+        assert rc == 0 and out
+        first = day_first.splitlines()[1].split(",")[2]
+        assert err == (
+            f"m2msim {command}: warning: {rows} of the {rows} usage rows were rejected, {rows} as malformed value "
+            f"(row 2: malformed value: start '{first}'); a start is ISO 8601 with its offset "
+            "(2026-03-01T10:00:00Z), not a date with slashes as a spreadsheet shows it: the invoice bills "
+            "only the rows not rejected\n"
+        ), err
+    rc, out, err = run(["rate", str(INV), str(USAGE)], capsys)
+    assert rc == 0 and "Rejected usage rows" in out and err == ""
+
+
 @pytest.mark.parametrize("end", [".bz2", ".xz", ".zip"])
 def test_a_csv_compressed_otherwise_is_refused_saying_how(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], end: str
