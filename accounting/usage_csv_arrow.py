@@ -273,7 +273,7 @@ class Inflated:
         self.points: list[_Point] = []  # each chunk's (`CsvPlan.chunks`)
         self.ended = False  # every chunk cut
         # The last chunks' bytes (by index), while the row proof may still set rows of them
-        # aside, and the lines of those it did (by row among all): `keep`.
+        # aside, and the lines of those it did (by row of the file): `keep`.
         self.recent: dict[int, bytes] = {}
         self.kept: dict[int, bytes] = {}
         self._lock = threading.Lock()
@@ -382,7 +382,7 @@ class Inflated:
             self.recent.pop(index, None)
 
     def keep(self, plan: CsvPlan, rows: list[int]) -> None:
-        """The lines of these rows (among all, sorted) kept from their chunks' bytes while they
+        """The lines of these rows of the file (from 0, sorted) kept from their chunks' bytes while they
         are still at hand (the row proof sets them aside a chunk or two after their parse): a
         chunk no longer at hand is inflated again when its rows are read back (`lines`)."""
         import numpy as np
@@ -967,8 +967,8 @@ def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
 
 
 def _by_chunk(plan: CsvPlan, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """These rows (among all, sorted) by the chunk that holds them, among the chunks read: each
-    chunk's index and its rows (from its first)."""
+    """These rows of the file (from 0, sorted) by the chunk that holds them, among the chunks
+    read: each chunk's index and its rows (from its first)."""
     import numpy as np
 
     firsts = np.cumsum([0, *(lines.rows for lines in plan.read)])
