@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -1709,7 +1710,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
             opener = gzip.open if path.name.lower().endswith(".gz") else open
             with opener(path, "rb") as f:
                 head = f.readline(MAX_CSV_LINE + 1)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # (zlib: damaged gzip data)
         raise UsageError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if not head.strip():
         raise UsageError(str(path), "line 1: empty, expected the header row (line,type,start,...)")
@@ -1730,6 +1731,8 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
             str(path), f"line 1: not UTF-8 text (byte 0x{head[exc.start]:02x} at column {exc.start + 1})"
         ) from None
     line = text.rstrip("\r\n")
+    if "\r" in line or "\n" in line:  # (a line end within the line: DuckDB's reader ends it there)
+        raise UsageError(str(path), "line 1: a carriage return within the header row")
     names = [n.strip() for n in next(csv.reader([line]), [])]
     delimiter = _other_separator(names) or ","
     if delimiter != ",":

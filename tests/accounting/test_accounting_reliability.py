@@ -74,6 +74,7 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
         (b"type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
         (b'"line"\t"type"\t"start"\n', "no usage records in it"),  # (split by tabs: a header)
         (b"line;type;line;start\n", "line 1: column 'line' is named twice in the header"),
+        (b"line\rtype,start\n", "line 1: a carriage return within the header row"),
         (b"line;type\n", "missing required column(s): line, type, start"),
     ],
 )

@@ -9,6 +9,7 @@ counted is in the bill and every row left out is listed.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fuzzing import FUZZ, assert_cli_contract, mutated_bytes, mutated_yaml, run_cli, write
 from hypothesis import given
+from hypothesis import strategies as st
 
 from accounting.catalog import CATALOG_DIR
 
@@ -70,7 +72,9 @@ def test_a_damaged_parquet(tmp_path_factory: object, data: bytes) -> None:
 
 
 @FUZZ
-@given(data=mutated_bytes(CSV_BYTES))
+@given(
+    data=st.sampled_from([b",", b";", b"\t"]).flatmap(lambda sep: mutated_bytes(CSV_BYTES.replace(b",", sep)))
+)
 def test_a_damaged_csv_bills_only_what_it_accepts(tmp_path_factory: object, data: bytes) -> None:
     folder = _tmp(tmp_path_factory)
     path = write(folder / "usage.csv", data)
@@ -92,6 +96,27 @@ def test_a_damaged_csv_bills_only_what_it_accepts(tmp_path_factory: object, data
     redo = json.loads(again.out)
     assert redo["rejects"] == [] and redo["total_ht"] == doc["total_ht"], (doc["rejects"], redo["rejects"])
     assert redo["rows_read"] == doc["rows_read"] - len(rejected)
+
+
+GZIP_BYTES = gzip.compress(CSV_BYTES, mtime=0)
+
+
+@FUZZ
+@given(data=mutated_bytes(GZIP_BYTES), here=st.booleans())
+def test_a_damaged_gzip_csv(tmp_path_factory: object, data: bytes, here: bool) -> None:
+    """Damaged compressed data (a bad block, a checksum, a cut, bytes after it), read by DuckDB
+    as a small file is, or (`here`) inflated and read by the pyarrow pass in chunks of a few
+    lines: exit 0 or 2, one line, never a traceback."""
+    from accounting import usage_csv_arrow
+
+    path = write(_tmp(tmp_path_factory) / "usage.csv.gz", data)
+    saved = usage_csv_arrow.MIN_BYTES, usage_csv_arrow.CHUNK_BYTES, usage_csv_arrow.PIECE
+    if here:
+        usage_csv_arrow.MIN_BYTES, usage_csv_arrow.CHUNK_BYTES, usage_csv_arrow.PIECE = 0, 500, 97
+    try:
+        assert_cli_contract(run_cli(["rate", str(INV), str(path), "--json"]))
+    finally:
+        usage_csv_arrow.MIN_BYTES, usage_csv_arrow.CHUNK_BYTES, usage_csv_arrow.PIECE = saved
 
 
 def _rows_are_lines(data: bytes) -> bool:
