@@ -1604,9 +1604,16 @@ _OTHER_COMPRESSION = {
 def _is_csv(path: Path) -> bool:
     """A CSV file by its name: `.csv` or `.txt`, maybe compressed by gzip or zstd."""
     name = path.name.lower()
-    return name.endswith(_CSV_NAMES) or any(
-        name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES) for end in _COMPRESSED
-    )
+    return name.endswith(_CSV_NAMES) or _compressed_csv(name, _COMPRESSED) is not None
+
+
+def _compressed_csv(name: str, compressions: Mapping[str, str]) -> str | None:
+    """The compression a file's name (lower case) says a CSV is compressed by, among these (by
+    the name's end), or None."""
+    for end, kind in compressions.items():
+        if name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES):
+            return kind
+    return None
 
 
 _WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
@@ -1635,13 +1642,13 @@ def _other_compression(path: Path) -> None:
             f"a spreadsheet workbook ({path.suffix}), not a usage file: save its sheet as CSV "
             "(UTF-8, comma- or semicolon-separated) and rate that",
         )
-    for end, kind in _OTHER_COMPRESSION.items():
-        if name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES):
-            raise UsageError(
-                str(path),
-                f"a CSV compressed by {kind}: usage CSVs are read as they are, or compressed by gzip "
-                "(.csv.gz) or zstd (.csv.zst); decompress it, or compress it by one of those",
-            )
+    kind = _compressed_csv(name, _OTHER_COMPRESSION)
+    if kind is not None:
+        raise UsageError(
+            str(path),
+            f"a CSV compressed by {kind}: usage CSVs are read as they are, or compressed by gzip "
+            "(.csv.gz) or zstd (.csv.zst); decompress it, or compress it by one of those",
+        )
 
 
 class FileState(NamedTuple):

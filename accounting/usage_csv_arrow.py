@@ -167,12 +167,6 @@ def csv_plans(paths: Sequence[Path], header: Sequence[str], delimiter: str = ","
     return None if None in plans else [plan for plan in plans if plan is not None]
 
 
-def csv_plan(path: Path, header: Sequence[str]) -> CsvPlan | None:
-    """`csv_plans` of one file."""
-    plans = csv_plans([path], header)
-    return None if plans is None else plans[0]
-
-
 def _gzip(path: Path) -> bool:
     return path.name.lower().endswith((".csv.gz", ".txt.gz"))
 
@@ -389,9 +383,10 @@ class Inflated:
 
         with self._lock:
             recent = dict(self.recent)
-        for c, at in _by_chunk(plan, np.asarray(rows, np.int64)):
-            if c in recent:
-                self.kept.update(_chunk_lines(plan, _BytesChunk(np.frombuffer(recent[c], np.uint8)), c, at))
+        for held in _by_chunk(plan, np.asarray(rows, np.int64)):
+            if held.chunk in recent:
+                data = np.frombuffer(recent[held.chunk], np.uint8)
+                self.kept.update(_chunk_lines(plan, _BytesChunk(data), held))
 
     def chunk(self, index: int, chunk: Chunk) -> bytes:
         """The bytes of a chunk (`index` in `points`) inflated again; `FileChanged` when they
@@ -514,13 +509,12 @@ def tables(plans: Sequence[CsvPlan], threads: bool) -> Generator[pa.Table, None,
         reader = ThreadPoolExecutor(1, thread_name_prefix="usage-csv-read")
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-csv")
 
-        def parse(got: Future[tuple[int, Any] | None]) -> tuple[int, pa.Table, Lines] | None:
+        def parse(got: Future[tuple[int, Chunk | bytes] | None]) -> tuple[int, pa.Table, Lines] | None:
             found = got.result()
-            return (
-                None
-                if found is None
-                else (found[0], *_table(_chunk_bytes(found[1], plans[found[0]]), plans[found[0]]))
-            )
+            if found is None:
+                return None
+            i, chunk = found
+            return i, *_table(_chunk_bytes(chunk, plans[i]), plans[i])
 
         pending: deque[Future[tuple[int, pa.Table, Lines] | None]] = deque()
         try:
@@ -958,17 +952,26 @@ def lines(plan: CsvPlan, rows: Sequence[int]) -> dict[int, bytes]:
     with contextlib.ExitStack() as stack:
         if plan.inflated is None:
             handle = stack.enter_context(plan.path.open("rb", buffering=0)).fileno()
-            sources: Any = ((_FileChunk(handle, plan.path, plan.chunks[c]), c, at) for c, at in groups)
+            sources: Any = ((_FileChunk(handle, plan.path, plan.chunks[g.chunk]), g) for g in groups)
         else:
             sources = _inflated_chunks(plan, plan.inflated, groups, stack)
-        for source, c, at in sources:
-            out.update(_chunk_lines(plan, source, c, at))
+        for source, held in sources:
+            out.update(_chunk_lines(plan, source, held))
     return out
 
 
-def _by_chunk(plan: CsvPlan, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+class _InChunk(NamedTuple):
+    """Rows of a file that one chunk holds: the chunk's index, its first row in the file, and
+    the rows (from that first, sorted)."""
+
+    chunk: int
+    first: int
+    rows: np.ndarray
+
+
+def _by_chunk(plan: CsvPlan, rows: np.ndarray) -> list[_InChunk]:
     """These rows of the file (from 0, sorted) by the chunk that holds them, among the chunks
-    read: each chunk's index and its rows (from its first)."""
+    read."""
     import numpy as np
 
     firsts = np.cumsum([0, *(lines.rows for lines in plan.read)])
@@ -978,7 +981,7 @@ def _by_chunk(plan: CsvPlan, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
     cut = np.flatnonzero(np.diff(of_chunk)) + 1
     return (
         [
-            (int(of_chunk[at]), part - int(firsts[of_chunk[at]]))
+            _InChunk(int(of_chunk[at]), int(firsts[of_chunk[at]]), part - int(firsts[of_chunk[at]]))
             for at, part in zip([0, *cut.tolist()], np.split(rows, cut), strict=True)
         ]
         if len(rows)
@@ -986,15 +989,13 @@ def _by_chunk(plan: CsvPlan, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
     )
 
 
-def _chunk_lines(
-    plan: CsvPlan, source: _FileChunk | _BytesChunk, c: int, rows: np.ndarray
-) -> dict[int, bytes]:
-    """`lines` of these rows of chunk `c` (from its first, sorted), its bytes read from `source`;
-    keyed by their row among all."""
+def _chunk_lines(plan: CsvPlan, source: _FileChunk | _BytesChunk, held: _InChunk) -> dict[int, bytes]:
+    """`lines` of the rows one chunk holds, its bytes read from `source`; keyed by their row of
+    the file."""
     import numpy as np
 
+    c, first, rows = held
     size = plan.chunks[c].stop - plan.chunks[c].start
-    first = sum(lines.rows for lines in plan.read[:c])  # (rows: from it)
     try:
         begin, end, read_spans, data = _line_spans(source.spans, size, rows, plan.read[c].ends)
     except _Unsure:
@@ -1050,25 +1051,22 @@ class _BytesChunk(NamedTuple):
 
 
 def _inflated_chunks(
-    plan: CsvPlan, inflated: Inflated, groups: list[tuple[int, np.ndarray]], stack: contextlib.ExitStack
-) -> Generator[tuple[_BytesChunk, int, np.ndarray], None, None]:
-    """The chunks that hold these rows (chunk, its rows), inflated again on two threads, the
-    next one while the rows of one are found."""
+    plan: CsvPlan, inflated: Inflated, groups: list[_InChunk], stack: contextlib.ExitStack
+) -> Generator[tuple[_BytesChunk, _InChunk], None, None]:
+    """The chunks that hold these rows, inflated again on two threads, the next one while the
+    rows of one are found."""
     import numpy as np
 
     pool = stack.enter_context(ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-gzip"))
-    ahead: deque[tuple[Future[bytes], int, np.ndarray]] = deque()
+    ahead: deque[tuple[Future[bytes], _InChunk]] = deque()
     try:
-        for c, at in groups:
-            ahead.append((pool.submit(inflated.chunk, c, plan.chunks[c]), c, at))
-            if len(ahead) > WORKERS:
-                data, c0, at0 = ahead.popleft()
-                yield _BytesChunk(np.frombuffer(data.result(), np.uint8)), c0, at0
-        while ahead:
-            data, c0, at0 = ahead.popleft()
-            yield _BytesChunk(np.frombuffer(data.result(), np.uint8)), c0, at0
+        for i, held in enumerate(groups):
+            ahead.append((pool.submit(inflated.chunk, held.chunk, plan.chunks[held.chunk]), held))
+            while ahead and (len(ahead) > WORKERS or i == len(groups) - 1):
+                data, done = ahead.popleft()
+                yield _BytesChunk(np.frombuffer(data.result(), np.uint8)), done
     finally:
-        for data, _, _ in ahead:
+        for data, _ in ahead:
             data.cancel()
 
 

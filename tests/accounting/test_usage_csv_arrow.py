@@ -104,14 +104,29 @@ def test_a_file_that_begins_with_a_byte_order_mark_is_read_here_alike(
     """A spreadsheet's "CSV UTF-8" export begins with a UTF-8 byte order mark, which DuckDB
     skips: read here too, its rows numbered alike (a bad row, a refused line, a copy among them)."""
     rnd = random.Random(seed)
-    text = csv_with_columns(rnd, {"zone", "dest", "duration_s"}, rnd.randrange(200, 900))
+    rows, lines = _marked(csv_with_columns(rnd, {"zone", "dest", "duration_s"}, rnd.randrange(200, 900)))
+    path = tmp_path / "usage.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n" if seed % 2 else "\n").join(lines).encode())
+    _marks_read_here_alike(path, rows, lines, monkeypatch)
+
+
+def _marked(text: str) -> tuple[list[int], list[str]]:
+    """The data rows of `text` (`_data_rows`), and its lines with three marks: a bad row
+    (`rows[3]`, a negative count: set aside), a refused line (`rows[5]`) and a copy of `rows[9]`
+    last."""
     rows = _data_rows(text)
     text = replace_field(text, rows[3], "bytes_up", lambda v: "-7")
     text = replace_field(text, rows[5], "line", lambda v: "NOBODY")
     lines = text.split("\n")
     lines.insert(-1, lines[rows[9] - 1])  # a copy, last
-    path = tmp_path / "usage.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n" if seed % 2 else "\n").join(lines).encode())
+    return rows, lines
+
+
+def _marks_read_here_alike(
+    path: Path, rows: list[int], lines: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file of `_marked` lines read here and rated alike both ways, its bad row set aside,
+    and its marks listed as DuckDB lists them."""
     taken = _Taken(monkeypatch)
     assert _same_both_ways(path, monkeypatch) == [True, True]
     assert taken.aside and rows[3] - 2 in taken.aside[0]
@@ -130,23 +145,15 @@ def test_a_file_split_by_another_separator_is_read_here_alike(
     listed, as DuckDB reads it with that separator; a comma in a text is text."""
     rnd = random.Random(30 + seed)
     text = csv_with_columns(rnd, {"zone", "dest", "duration_s", "session"}, rnd.randrange(200, 900))
-    rows = _data_rows(text)
-    text = replace_field(text, rows[3], "bytes_up", lambda v: "-7")
-    text = replace_field(text, rows[5], "line", lambda v: "NOBODY")
-    lines = [line.replace(",", delimiter) for line in text.split("\n")]
-    lines.insert(-1, lines[rows[9] - 1])  # a copy, last
+    rows, lines = _marked(text)
+    lines = [line.replace(",", delimiter) for line in lines]
     at = [n.strip('"') for n in lines[0].split(delimiter)].index("session")
     fields = lines[rows[7] - 1].split(delimiter)
     fields[at] = f"{fields[at].strip(chr(34))},x"  # (a comma in a text)
     lines[rows[7] - 1] = delimiter.join(fields)
     path = tmp_path / "usage.csv"
     path.write_text("\n".join(lines))
-    taken = _Taken(monkeypatch)
-    assert _same_both_ways(path, monkeypatch) == [True, True]
-    assert taken.aside and rows[3] - 2 in taken.aside[0]
-    listed = {r["row"]: r["reason"] for r in json.loads(_rated(path, True, monkeypatch)[2])["rejects"]}
-    assert listed[rows[5]] == "unknown line 'NOBODY'" and rows[3] in listed, listed
-    assert listed[len(lines) - 1].startswith("duplicate record"), listed
+    _marks_read_here_alike(path, rows, lines, monkeypatch)
 
 
 def test_the_refused_keys_are_listed_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -810,8 +817,9 @@ def test_rows_read_again_are_the_lines_of_the_file(
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3 * SPAN)
     header = raw.split(b"\n", 1)[0].decode().replace('"', "").split(",")
-    plan = usage_csv_arrow.csv_plan(path, header)
-    assert plan is not None and len(plan.chunks) > 3
+    plans = usage_csv_arrow.csv_plans([path], header)
+    assert plans is not None and len(plans[0].chunks) > 3
+    plan = plans[0]
     for _ in usage_csv_arrow.tables([plan], threads=False):
         pass
     written = raw.split(b"\n")[1:]
