@@ -1555,7 +1555,10 @@ class UsageReader:
 
     def _duplicate_rows(self, limit: int) -> list[tuple[Any, ...]]:
         """The rows of `dup_rows` as the listing's scan gives them (file, row, no reason, first file,
-        first row), in file order, at most `limit`: the rejects when duplicates are the only ones."""
+        first row), in file order, at most `limit`: the rejects when duplicates are the only ones
+        (none when `_dedupe` found none, and made no table)."""
+        if not self.duplicates:
+            return []
         order = self._file_order("f")
         return self._fetch(
             f"SELECT f, r, NULL, first_f, first_r FROM dup_rows ORDER BY {order}, r LIMIT {int(limit)}"

@@ -470,6 +470,22 @@ def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_aga
     assert [n for n, _ in listings] == [0, 0]  # the rows were not read again
 
 
+def test_malformed_rows_as_the_only_rejects_are_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No copy and no other reject: the listing of the malformed rows alone (it once asked DuckDB
+    for the table of copies, which no search had made, and the month was refused)."""
+    rejected = {r["row"] for r in rated(["rate", str(INV), str(USAGE)], capsys)["rejects"]}
+    header, *body = [line for row, line in enumerate(CSV_TEXT.splitlines(), 1) if row not in rejected]
+    fields = len(header.split(","))
+    path = tmp_path / "u.csv"
+    path.write_text("\n".join([header, *body[:5], "33612345678,data,,,", *body[5:]]) + "\n", encoding="utf-8")
+    doc = rated(["rate", str(INV), str(path)], capsys)
+    assert doc["rejects"] == [{"row": 7, "reason": f"malformed row: fewer fields than the header's {fields}"}]
+    assert Decimal(doc["total_ht"]) == TOTAL
+    assert doc["rows_read"] == len(body) + 1
+
+
 def test_the_listing_passes_over_clean_aggregates_and_names_the_rows_a_full_read_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
