@@ -663,8 +663,9 @@ class UsageReader:
                 groups = self._csv_pass(plans, month_start, month_end, first_periods, threads)
         if groups is None:
             for path in self.files:
-                if path.name.lower().endswith(".gz"):
-                    usage_csv_arrow.check_gzip(path)  # (left to DuckDB, which reads a damaged one)
+                if path.name.lower().endswith((".gz", ".zst")):
+                    # (left to DuckDB, which reads a damaged gzip file, or a zstd file cut short)
+                    usage_csv_arrow.check_compressed(path)
         return groups
 
     def _csv_pass(
@@ -1713,8 +1714,15 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         if path.name.lower().endswith(".zst"):
             import pyarrow as pa
 
-            with pa.input_stream(str(path), compression="zstd") as stream:
-                first = stream.read(MAX_CSV_LINE + 1)
+            from accounting.usage_csv_arrow import zstd_error
+
+            try:
+                with pa.input_stream(str(path), compression="zstd") as stream:
+                    first = stream.read(MAX_CSV_LINE + 1)
+            except OSError as exc:
+                if not path.is_file():
+                    raise
+                raise zstd_error(path, exc) from None
             head = first[: first.find(b"\n") + 1] if b"\n" in first else first
         else:
             opener = gzip.open if path.name.lower().endswith(".gz") else open

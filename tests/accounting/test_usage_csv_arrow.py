@@ -34,7 +34,7 @@ from usage_forms import (
     replace_field,
 )
 
-from accounting import usage_csv_arrow
+from accounting import usage, usage_csv_arrow
 from accounting.usage import UsageReader
 from accounting.usage_csv_arrow import SPAN
 
@@ -423,15 +423,37 @@ def _gzipped(raw: bytes, rnd: random.Random, members: int) -> bytes:
     )
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_a_file_compressed_by_gzip_is_read_here_alike(
-    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+def _zstd(raw: bytes, rnd: random.Random, frames: int) -> bytes:
+    """`raw` compressed by zstd in `frames` frames (as `cat a.zst b.zst` joins them), cut anywhere,
+    each with its size in its header (one-shot) or without (streamed)."""
+    import pyarrow as pa
+
+    cuts = sorted(rnd.sample(range(1, len(raw)), frames - 1))
+    out = []
+    for a, b in itertools.pairwise([0, *cuts, len(raw)]):
+        if rnd.random() < 0.5:
+            out.append(pa.Codec("zstd", rnd.choice((1, 3, 9))).compress(raw[a:b], asbytes=True))
+        else:
+            sink = pa.BufferOutputStream()
+            with pa.CompressedOutputStream(sink, "zstd") as stream:
+                for at in range(a, b, 997):
+                    stream.write(raw[at : min(at + 997, b)])
+            out.append(sink.getvalue().to_pybytes())
+    return b"".join(out)
+
+
+@pytest.mark.parametrize(
+    ("codec", "seed"), [*(("gzip", s) for s in range(8)), *(("zstd", s) for s in range(8))]
+)
+def test_a_compressed_file_is_read_here_alike(
+    tmp_path: Path, codec: str, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A `.csv.gz` of one member or several, inflated a few bytes at a time and cut in chunks of a
-    few lines: read here, rows that may fail set aside (their lines kept as they are, or read
-    back by inflating their chunks again), a refused line and copies listed, the rating and its
-    listing DuckDB's."""
-    rnd = random.Random(70 + seed)
+    """A `.csv.gz` of one member or several, or a `.csv.zst` of one frame or several, inflated a
+    few bytes at a time and cut in chunks of a few lines: read here, rows that may fail set aside
+    (their lines kept as they are, or read back by inflating their chunks again: gzip from where
+    each begins, zstd from the file's start), a refused line and copies listed, the rating and
+    its listing DuckDB's."""
+    rnd = random.Random(70 + seed + (100 if codec == "zstd" else 0))
     text = csv_with_columns(rnd, {"zone", "dest", "duration_s", "session"}, rnd.randrange(300, 700))
     rows = _data_rows(text)
     bad = rnd.sample(rows, 5)
@@ -442,9 +464,11 @@ def test_a_file_compressed_by_gzip_is_read_here_alike(
     lines += [lines[bad[4] - 1], lines[bad[0] - 1]]  # copies: clean, and of a row set aside
     end = "\r\n" if seed % 2 else "\n"
     raw = end.join(lines).encode() + (end.encode() if seed % 3 else b"")
-    path = tmp_path / ("usage.csv.gz" if seed % 4 else "usage.txt.gz")
-    path.write_bytes(_gzipped(raw, rnd, 1 + seed % 3))
+    end = ".gz" if codec == "gzip" else ".zst"
+    path = tmp_path / ("usage.csv" + end if seed % 4 else "usage.txt" + end)
+    path.write_bytes((_gzipped if codec == "gzip" else _zstd)(raw, rnd, 1 + seed % 3))
     monkeypatch.setattr(usage_csv_arrow, "PIECE", rnd.choice((61, 512, 4096)))
+    monkeypatch.setattr(usage_csv_arrow, "ZSTD_PIECE", rnd.choice((61, 512, 4096)))
     # Lines set aside kept from the chunks at hand, or (a chunk at hand) from chunks inflated again.
     monkeypatch.setattr(usage_csv_arrow, "RECENT", 12 if seed < 4 else 1)
     taken = _Taken(monkeypatch)
@@ -482,6 +506,69 @@ def test_a_gzip_file_duckdb_refuses_is_refused_alike(
     refused = _rated(path, True, monkeypatch)
     assert (len(refused) == 1) == (case != "only its header"), refused
     assert ("damaged: its gzip data fail their own check" in refused[0]) == (case == "a bad checksum")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "cut short",
+        "cut at a line's end",
+        "bytes after it",
+        "a damaged block",
+        "a bad checksum",
+        "only its header",
+    ],
+)
+def test_a_damaged_zstd_file_is_refused_both_ways(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `.csv.zst` cut within its frame (DuckDB reads it up to the cut without a word: rows
+    lost, or a count cut short), with other bytes after its frame, a block damaged, or data that
+    fail its checksum: refused as such (exit 2 in `rate`), read here or left to DuckDB.  One of
+    its header alone: read here, no rows either way."""
+    import shutil
+    import subprocess
+
+    import pyarrow as pa
+
+    rnd = random.Random(12)
+    # (more than the 1 MiB the header's reading takes in: the cut is past it)
+    raw = csv_with_columns(rnd, {"zone", "duration_s"}, 24_000).encode()
+    assert len(raw) > usage.MAX_CSV_LINE
+    codec = pa.Codec("zstd")
+    packed = codec.compress(raw, asbytes=True)
+    if case == "cut at a line's end":  # (a frame of its own: the first ends at a line's end)
+        first = raw[: raw.index(b"\n", len(raw) // 2) + 1]
+        two = codec.compress(first, asbytes=True) + codec.compress(raw[len(first) :], asbytes=True)
+        damaged = two[: len(two) - 5]
+    elif case == "a bad checksum":
+        if shutil.which("zstd") is None:
+            pytest.skip("the zstd command (package zstd) is not installed: it writes a frame's checksum")
+        with_check = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
+        damaged = with_check[:-4] + bytes(b ^ 0xFF for b in with_check[-4:])
+    else:
+        damaged = {
+            "cut short": packed[: len(packed) * 2 // 3],
+            "bytes after it": packed + b"\x00" * 8,
+            "a damaged block": packed[:40] + bytes([packed[40] ^ 0xFF]) + packed[41:],
+            "only its header": codec.compress(raw.split(b"\n", 1)[0] + b"\n", asbytes=True),
+        }[case]
+    path = tmp_path / "usage.csv.zst"
+    path.write_bytes(damaged)
+    monkeypatch.setattr(usage_csv_arrow, "ZSTD_PIECE", 333)
+    expected = {
+        "cut short": "cut short: its zstd data end within a frame; nothing was rated",
+        "cut at a line's end": "cut short: its zstd data end within a frame; nothing was rated",
+        "bytes after it": "damaged: not zstd data as its writer left them",
+        "a damaged block": "damaged: not zstd data as its writer left them",
+        "a bad checksum": "damaged: its zstd data fail their own check",
+    }
+    for here in (True, False):
+        found = _rated(path, here, monkeypatch)
+        if case == "only its header":
+            assert len(found) == 3, found
+            continue
+        assert len(found) == 1 and found[0].startswith(f"{path}: {expected[case]}"), found
 
 
 def test_a_count_written_as_a_whole_fraction_reads_as_duckdb_reads_it(
