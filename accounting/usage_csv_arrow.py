@@ -1138,13 +1138,22 @@ def _inflated_chunks(
     plan: CsvPlan, inflated: Inflated, groups: list[_InChunk], stack: contextlib.ExitStack
 ) -> Generator[tuple[_BytesChunk, _InChunk], None, None]:
     """The chunks that hold these rows, inflated again on two threads, the next one while the
-    rows of one are found."""
+    rows of one are found (zstd: in one sweep from the start); those still at hand (the pass's
+    last chunks) taken as they are."""
     import numpy as np
 
     if inflated.codec == "zstd":  # (no state kept: every chunk wanted in one sweep from the start)
-        again = inflated.again([plan.chunks[held.chunk] for held in groups])
+        with inflated._lock:
+            at_hand = dict(inflated.recent)
+        # (the sweep ends at the last chunk not at hand: a month's last chunks are often wanted)
+        again = inflated.again([plan.chunks[held.chunk] for held in groups if held.chunk not in at_hand])
         stack.callback(again.close)
-        for held, text in zip(groups, again, strict=False):  # (`again` raises when it has fewer)
+        for held in groups:
+            text = at_hand.get(held.chunk)
+            if text is None:
+                text = next(again, None)
+                if text is None:  # (`again` raises when it has fewer)
+                    raise FileChanged(inflated.path, "cut short")
             yield _BytesChunk(np.frombuffer(text, np.uint8)), held
         return
     pool = stack.enter_context(ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-gzip"))
