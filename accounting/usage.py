@@ -1705,11 +1705,43 @@ def _describe(files: Sequence[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
 
 
+_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # how each compression's data begin
+_ENDS = {"gzip": ".gz", "zstd": ".zst"}
+
+
+def _named_compression(path: Path) -> None:
+    """`UsageError` for a file named as compressed by gzip or zstd whose data are not (another's,
+    or none): its name says what it should be named (rather than a decompressor's words)."""
+    name = path.name.lower()
+    named = next((kind for kind, end in _ENDS.items() if name.endswith(end)), None)
+    if named is None:
+        return
+    try:
+        with path.open("rb") as f:
+            start = f.read(4)
+    except OSError:
+        return  # (the reading after says why)
+    found = next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
+    if len(start) == 4 and 0x50 <= start[0] <= 0x5F and start[1:] == b"\x2a\x4d\x18":
+        found = "zstd"  # (a skippable frame first)
+    if found == named or not start:
+        return
+    stem = path.name[: -len(_ENDS[named])]
+    if found is None:
+        raise UsageError(
+            str(path), f"named {_ENDS[named]}, but its data are not compressed by {named}: name it {stem}"
+        )
+    raise UsageError(
+        str(path), f"named {_ENDS[named]}, but compressed by {found}: name it {stem}{_ENDS[found]}"
+    )
+
+
 def _csv_header(path: Path) -> tuple[list[str], str]:
     """The column names of a CSV file's first line and the character that separates them (',',
     or ';', a tab or '|' when split by it the names hold the required columns, as a spreadsheet
     exports a CSV in a locale whose lists are separated by ';'), or `UsageError` saying why it
     has none."""
+    _named_compression(path)
     try:
         if path.name.lower().endswith(".zst"):
             import pyarrow as pa

@@ -471,6 +471,33 @@ def test_copies_and_malformed_rows_alone_are_listed_without_reading_the_rows_aga
     assert [n for n, _ in listings] == [0, 0]  # the rows were not read again
 
 
+@pytest.mark.parametrize(
+    ("name", "packed_by", "advice"),
+    [
+        ("u.csv.zst", "gzip", "named .zst, but compressed by gzip: name it u.csv.gz"),
+        ("u.csv.gz", "zstd", "named .gz, but compressed by zstd: name it u.csv.zst"),
+        ("u.csv.gz", None, "named .gz, but its data are not compressed by gzip: name it u.csv"),
+        ("u.txt.zst", None, "named .zst, but its data are not compressed by zstd: name it u.txt"),
+    ],
+)
+def test_a_file_named_as_compressed_otherwise_says_how_to_name_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, packed_by: str | None, advice: str
+) -> None:
+    import gzip
+
+    data = USAGE.read_bytes()
+    if packed_by == "gzip":
+        data = gzip.compress(data)
+    elif packed_by == "zstd":
+        data = pa.Codec("zstd").compress(data, asbytes=True)
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert refused(["rate", str(INV), str(path)], capsys) == f"m2msim rate: {path}: {advice}"
+    fixed = tmp_path / advice.rsplit("name it ", 1)[1]
+    fixed.write_bytes(data)
+    assert Decimal(rated(["rate", str(INV), str(fixed)], capsys)["total_ht"]) == TOTAL
+
+
 def test_malformed_rows_as_the_only_rejects_are_listed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
