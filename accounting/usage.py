@@ -1736,6 +1736,16 @@ def _named_compression(path: Path) -> None:
     )
 
 
+def _utf16_ascii(head: bytes) -> bool:
+    """Whether a first line reads as ASCII text in UTF-16 without a byte order mark: a NUL in every
+    other byte (little- or big-endian) and none in the others."""
+    pairs = head[: len(head) // 2 * 2][:64]
+    if len(pairs) < 8:
+        return False
+    even, odd = pairs[0::2], pairs[1::2]
+    return (even.count(0) == len(even) and 0 not in odd) or (odd.count(0) == len(odd) and 0 not in even)
+
+
 def _csv_header(path: Path) -> tuple[list[str], str]:
     """The column names of a CSV file's first line and the character that separates them (',',
     or ';', a tab or '|' when split by it the names hold the required columns, as a spreadsheet
@@ -1771,6 +1781,12 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     if head.startswith(b"PK\x03\x04"):  # (a zip archive: an .xlsx workbook is one)
         raise UsageError(
             str(path), "a zip archive (or a spreadsheet workbook): not a CSV file; extract or export the CSV"
+        )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(head):
+        raise UsageError(
+            str(path),
+            "UTF-16 text (as a spreadsheet's 'Unicode text' export saves it), not UTF-8: save the "
+            "sheet as CSV UTF-8, or convert the file (iconv -f UTF-16 -t UTF-8)",
         )
     if b"\x00" in head:
         raise UsageError(str(path), "line 1: binary data (a NUL byte): not a CSV file")

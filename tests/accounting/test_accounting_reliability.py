@@ -76,6 +76,14 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
         (b"line;type;line;start\n", "line 1: column 'line' is named twice in the header"),
         (b"line\rtype,start\n", "line 1: a carriage return within the header row"),
         (b"line;type\n", "missing required column(s): line, type, start"),
+        *(
+            (text, "UTF-16 text (as a spreadsheet's 'Unicode text' export saves it), not UTF-8")
+            for text in (
+                b"\xff\xfe" + "line\ttype\tstart\n".encode("utf-16-le"),
+                b"\xfe\xff" + "line\ttype\tstart\n".encode("utf-16-be"),
+                "line,type,start\n".encode("utf-16-le"),
+            )
+        ),
     ],
 )
 def test_an_unusable_csv_is_refused_naming_it(
