@@ -315,16 +315,16 @@ class Inflated:
         import pyarrow as pa
 
         out = 0
-        try:
-            with pa.OSFile(str(self.path), "r") as raw, pa.CompressedInputStream(raw, "zstd") as stream:
-                while True:
+        with pa.OSFile(str(self.path), "r") as raw, pa.CompressedInputStream(raw, "zstd") as stream:
+            while True:
+                try:
                     piece = memoryview(stream.read_buffer(ZSTD_PIECE))
-                    if not len(piece):
-                        return
-                    yield _Point(out, raw.tell(), None), piece
-                    out += len(piece)
-        except OSError as exc:  # (pyarrow's errors of the stream)
-            raise zstd_error(self.path, exc) from None
+                except OSError as exc:  # (pyarrow's errors of the stream)
+                    raise zstd_error(self.path, exc) from None
+                if not len(piece):
+                    return
+                yield _Point(out, raw.tell(), None), piece
+                out += len(piece)
 
     def _gzip_pieces(self, handle: int, point: _Point) -> Generator[tuple[_Point, bytes], None, None]:
         zlib = _zlib()
