@@ -269,7 +269,7 @@ class UsageReader:
             self.files = _input_files(paths)
             self._states = [file_state(p) for p in self.files]  # before anything is read
             self.name = str(source) if not isinstance(source, list) else _describe(self.files)
-            csv_files = [_is_csv(p) or _text_by_content(p) for p in self.files]
+            csv_files = [is_csv_input(p) for p in self.files]
             if all(csv_files):
                 self._csv()
             elif any(csv_files):
@@ -1622,6 +1622,23 @@ def _compressed_csv(name: str, compressions: Mapping[str, str]) -> str | None:
 
 _WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 _PARQUET_NAMES = (".parquet", ".parq", ".pq")
+
+
+def is_csv_input(path: Path) -> bool:
+    """Whether a usage file is read as a CSV: by its name (`.csv`, `.txt`, `.tsv`, maybe `.gz` or
+    `.zst`), or by its content when its name says neither (`_text_by_content`)."""
+    return _is_csv(path) or _text_by_content(path)
+
+
+def input_files(paths: Sequence[Path]) -> list[Path]:
+    """The usage files a list of paths names, as the rating reads them (`_input_files`: a folder's
+    parts, or its Parquet or CSV files)."""
+    return _input_files(paths)
+
+
+def csv_layout(path: Path) -> tuple[list[str], str]:
+    """A usage CSV's column names and separator, as the rating reads them (`_csv_header`)."""
+    return _csv_header(path)
 
 
 def _text_by_content(path: Path) -> bool:

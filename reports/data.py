@@ -72,7 +72,10 @@ class RunFiles:
 
     @property
     def usage_kind(self) -> str:
-        return "csv" if self.usage and self.usage[0].suffix == ".csv" else "parquet"
+        """ "csv" or "parquet", as the rating reads the usage files (by name, or by content)."""
+        from accounting.usage import is_csv_input
+
+        return "csv" if self.usage and is_csv_input(self.usage[0]) else "parquet"
 
 
 def _read_json(path: Path) -> Any:
@@ -306,48 +309,66 @@ def alarms_table(path: Path | None) -> pa.Table:
     return table
 
 
+# The `usage` view's columns and their types (DuckDB's names), and the values of those a file may
+# leave out or empty, as the rating reads them.
+_USAGE_COLUMNS = {
+    "line": "VARCHAR",
+    "type": "VARCHAR",
+    "start": "TIMESTAMP WITH TIME ZONE",
+    "duration_s": "BIGINT",
+    "bytes_up": "BIGINT",
+    "bytes_down": "BIGINT",
+    "zone": "VARCHAR",
+    "dest": "VARCHAR",
+    "delivered": "BOOLEAN",
+    "session": "VARCHAR",
+    "imsi": "VARCHAR",
+    "imeisv": "VARCHAR",
+    "apn": "VARCHAR",
+    "charging_id": "BIGINT",
+    "serving_plmn": "VARCHAR",
+    "cause": "INTEGER",
+    "sequence": "INTEGER",
+}
+_USAGE_DEFAULTS = {"duration_s": "0", "bytes_up": "0", "bytes_down": "0", "zone": "'fr'"}
+
+
 def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
+    """The `usage` view: every column of `_USAGE_COLUMNS` with its type, whatever the files hold
+    (a run's parts as they are; a CSV, gzip or zstd too, or a Parquet file of other writers: its
+    columns cast as the rating reads them, those it lacks empty or at their defaults)."""
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files.usage)
     if not files.usage:
-        return (
-            "SELECT NULL::VARCHAR AS line, NULL::VARCHAR AS type, NULL::TIMESTAMPTZ AS start, "
-            "NULL::BIGINT AS duration_s, NULL::BIGINT AS bytes_up, NULL::BIGINT AS bytes_down, "
-            "NULL::VARCHAR AS zone, NULL::VARCHAR AS dest, NULL::BOOLEAN AS delivered, NULL::VARCHAR AS session, "
-            "NULL::BIGINT AS charging_id, NULL::INTEGER AS cause, NULL::INTEGER AS sequence, false AS retry "
-            "WHERE false"
-        )
+        empty = ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in _USAGE_COLUMNS.items())
+        return f"SELECT {empty}, false AS retry WHERE false"
     if files.usage_kind == "parquet":
-        return f"SELECT *, {RETRY_SQL} AS retry FROM read_parquet([{paths}])"
-    src = f"read_csv([{paths}], header = true, all_varchar = true)"
-    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    typed = {
-        "line": "VARCHAR",
-        "type": "VARCHAR",
-        "start": "TIMESTAMPTZ",
-        "duration_s": "BIGINT",
-        "bytes_up": "BIGINT",
-        "bytes_down": "BIGINT",
-        "zone": "VARCHAR",
-        "dest": "VARCHAR",
-        "delivered": "BOOLEAN",
-        "session": "VARCHAR",
-        "imsi": "VARCHAR",
-        "imeisv": "VARCHAR",
-        "apn": "VARCHAR",
-        "charging_id": "BIGINT",
-        "serving_plmn": "VARCHAR",
-        "cause": "INTEGER",
-        "sequence": "INTEGER",
-    }
-    defaults = {"duration_s": "0", "bytes_up": "0", "bytes_down": "0", "zone": "'fr'"}
+        src = f"read_parquet([{paths}], union_by_name = true)"
+    else:
+        from accounting.usage import MAX_CSV_LINE, csv_layout
+
+        try:
+            header, delimiter = csv_layout(files.usage[0])
+        except AccountingError as exc:
+            raise ReportError(str(exc)) from None
+        # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
+        # malformed (fields that do not match the header) are not in the view.
+        names = "{" + ", ".join("'" + n.replace("'", "''") + "': 'VARCHAR'" for n in header) + "}"
+        src = (
+            f"read_csv([{paths}], header = true, auto_detect = false, columns = {names}, "
+            f"delim = '{delimiter.replace(chr(39), chr(39) * 2)}', quote = '\"', escape = '\"', "
+            f"max_line_size = {MAX_CSV_LINE}, ignore_errors = true)"
+        )
+    have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    if all(have.get(name) == kind for name, kind in _USAGE_COLUMNS.items()):
+        return f"SELECT *, {RETRY_SQL} AS retry FROM {src}"  # (a run's parts: every column, typed)
     cols = []
-    for name, kind in typed.items():
+    for name, kind in _USAGE_COLUMNS.items():
         if name in have:
             expr = f'TRY_CAST("{name}" AS {kind})'
-            if name in defaults:
-                expr = f"coalesce({expr}, {defaults[name]})"
+            if name in _USAGE_DEFAULTS:
+                expr = f"coalesce({expr}, {_USAGE_DEFAULTS[name]})"
         else:
-            expr = f"{defaults.get(name, 'NULL')}::{kind}"
+            expr = f"{_USAGE_DEFAULTS.get(name, 'NULL')}::{kind}"
         cols.append(f'{expr} AS "{name}"')
     return f"SELECT *, {RETRY_SQL} AS retry FROM (SELECT {', '.join(cols)} FROM {src})"
 

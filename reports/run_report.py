@@ -267,12 +267,14 @@ def render_rating_report(inventory: Path | str, usage: Path | str, catalog: str 
         comparison = compare(run).to_dict()
     except AccountingError as exc:
         raise ReportError(str(exc)) from None
+    from accounting.usage import input_files
+
     usage_path = Path(usage)
     files = RunFiles(
         usage_path.parent,
         invoice=run.invoice.to_dict(),
         comparison=comparison,
         inventory=inv,
-        usage=[usage_path],
+        usage=input_files([usage_path]),  # (a folder's files, as the rating read them)
     )
     return render_files(files)

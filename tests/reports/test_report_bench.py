@@ -125,6 +125,53 @@ def test_rate_and_compare_write_the_report(tmp_path: Path) -> None:
     assert folder_keys["comparison:fleet.cheapest.total_ht"] == keys["comparison:fleet.cheapest.total_ht"]
 
 
+def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) -> None:
+    """The same rows compressed by gzip or zstd, split by `;`, as a folder of daily gzip files, or
+    as a Parquet file of pyarrow's with no gateway column (its `usage` view made of the columns
+    it has): the same page as the plain CSV's.  (Each was refused after the invoice was printed:
+    the page's view read a compressed CSV or a folder as Parquet, and asked any Parquet file for
+    `charging_id`.)  A CSV with a malformed row makes its page too."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+    raw = usage.read_bytes()
+    header, *rows = raw.decode().splitlines(keepends=True)
+    forms = tmp_path / "forms"
+    forms.mkdir()
+    (forms / "u.csv.gz").write_bytes(gzip.compress(raw))
+    (forms / "u.csv.zst").write_bytes(pa.Codec("zstd").compress(raw, asbytes=True))
+    (forms / "u-semicolon.csv").write_text("".join(line.replace(",", ";") for line in [header, *rows]))
+    daily = forms / "daily"
+    daily.mkdir()
+    (daily / "d1.csv.gz").write_bytes(gzip.compress("".join([header, *rows[:15]]).encode()))
+    (daily / "d2.csv.gz").write_bytes(gzip.compress("".join([header, *rows[15:]]).encode()))
+    names = header.strip().split(",")
+    empty_null = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+    )
+    text = pacsv.read_csv(usage, convert_options=empty_null)  # (every field as text, an empty one NULL)
+    pq.write_table(text.drop_columns(["session"]), forms / "u.parquet")
+    pages = {}
+    for source in [usage, *sorted(forms.iterdir())]:
+        out = tmp_path / f"{source.name}.html"
+        r = run_cli(["rate", str(inv), str(source), "--report", str(out)])
+        assert r.rc == 0, (source.name, r)
+        pages[source.name] = out.read_text()
+    # (the folder's rejects name their file and its row: the rest of its page is the same)
+    assert [name for name, page in pages.items() if page != pages["usage.csv"]] == ["daily"]
+    totals = {name: dict(shown_keys(page)) for name, page in pages.items()}
+    assert totals["daily"] == totals["usage.csv"]
+    bad = tmp_path / "malformed.csv"
+    bad.write_text("".join([header, *rows[:5], "33612345678,data,,,\n", *rows[5:]]))
+    r = run_cli(["rate", str(inv), str(bad), "--report", str(tmp_path / "malformed.html")])
+    assert r.rc == 0, r
+    assert "malformed row" in (tmp_path / "malformed.html").read_text()
+
+
 def test_report_refuses_what_it_cannot_use(tmp_path: Path) -> None:
     inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
     over = run_cli(["rate", str(inv), str(usage), "--report", str(usage)])
