@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from accounting import usage_arrow
+from accounting.csv_forms import named_compression, other_separator
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, UsageError
 from accounting.records import Dest, UsageType, Zone
@@ -1722,37 +1723,6 @@ def _describe(files: Sequence[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
 
 
-_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # how each compression's data begin
-_ENDS = {"gzip": ".gz", "zstd": ".zst"}
-
-
-def _named_compression(path: Path) -> None:
-    """`UsageError` for a file named as compressed by gzip or zstd whose data are not (another's,
-    or none): its name says what it should be named (rather than a decompressor's words)."""
-    name = path.name.lower()
-    named = next((kind for kind, end in _ENDS.items() if name.endswith(end)), None)
-    if named is None:
-        return
-    try:
-        with path.open("rb") as f:
-            start = f.read(4)
-    except OSError:
-        return  # (the reading after says why)
-    found = next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
-    if len(start) == 4 and 0x50 <= start[0] <= 0x5F and start[1:] == b"\x2a\x4d\x18":
-        found = "zstd"  # (a skippable frame first)
-    if found == named or not start:
-        return
-    stem = path.name[: -len(_ENDS[named])]
-    if found is None:
-        raise UsageError(
-            str(path), f"named {_ENDS[named]}, but its data are not compressed by {named}: name it {stem}"
-        )
-    raise UsageError(
-        str(path), f"named {_ENDS[named]}, but compressed by {found}: name it {stem}{_ENDS[found]}"
-    )
-
-
 def _utf16_ascii(head: bytes) -> bool:
     """Whether a first line reads as ASCII text in UTF-16 without a byte order mark: a NUL in every
     other byte (little- or big-endian) and none in the others."""
@@ -1768,7 +1738,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     or ';', a tab or '|' when split by it the names hold the required columns, as a spreadsheet
     exports a CSV in a locale whose lists are separated by ';'), or `UsageError` saying why it
     has none."""
-    _named_compression(path)
+    named_compression(path)
     try:
         if path.name.lower().endswith(".zst"):
             import pyarrow as pa
@@ -1817,7 +1787,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     if "\r" in line or "\n" in line:  # (a line end within the line: DuckDB's reader ends it there)
         raise UsageError(str(path), "line 1: a carriage return within the header row")
     names = [n.strip() for n in next(csv.reader([line]), [])]
-    delimiter = _other_separator(names) or ","
+    delimiter = other_separator(names, REQUIRED) or ","
     if delimiter != ",":
         names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter), [])]
     for i, name in enumerate(names):
@@ -1829,18 +1799,6 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     if missing:
         raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
     return names, delimiter
-
-
-def _other_separator(names: Sequence[str]) -> str | None:
-    """The separator a one-column header's names are split by, when it splits into the required
-    columns (';', a tab or '|'), else None."""
-    if len(names) != 1:
-        return None
-    for sep in (";", "\t", "|"):
-        parts = [part.strip().strip('"') for part in names[0].split(sep)]
-        if all(c in parts for c in REQUIRED):
-            return sep
-    return None
 
 
 FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)

@@ -489,18 +489,17 @@ def check_compressed(path: Path) -> None:
             pass
 
 
-def zstd_error(path: Path, exc: OSError) -> UsageError:
-    """The refusal of a file whose zstd stream pyarrow's reader stopped at (`exc`)."""
+def zstd_error(path: Path, exc: OSError, done: str = "rated") -> UsageError:
+    """The refusal of a file whose zstd stream pyarrow's reader stopped at (`exc`): nothing was
+    `done` with it."""
     text = str(exc).removeprefix("ZSTD decompress failed: ")
     if "Truncated" in text:
-        return UsageError(str(path), "cut short: its zstd data end within a frame; nothing was rated")
-    if "checksum" in text:
-        return UsageError(
-            str(path), f"damaged: its zstd data fail their own check ({text}); nothing was rated"
-        )
-    return UsageError(
-        str(path), f"damaged: not zstd data as its writer left them ({text}); nothing was rated"
-    )
+        why = "cut short: its zstd data end within a frame"
+    elif "checksum" in text:
+        why = f"damaged: its zstd data fail their own check ({text})"
+    else:
+        why = f"damaged: not zstd data as its writer left them ({text})"
+    return UsageError(str(path), f"{why}; nothing was {done}")
 
 
 def _zlib() -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from accounting.csv_forms import named_compression, other_separator
 from accounting.records import Zone
 from accounting.usage_writer import UsageWriter, format_for
 from gateway.alarms import load_alarm_config
@@ -113,10 +114,12 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     A row is rejected, and the others converted, for: a wrong number of fields (a truncated last
     row too), bytes that are not UTF-8 (or NUL), an over-long field, a value no network produces,
     a row identical to an earlier one.  A file that cannot be used at all (missing, a directory,
-    empty, binary, a header that is not UTF-8 or lacks a column) raises `UnusableFile`."""
+    empty, binary, a header that is not UTF-8 or lacks a column, compressed data that are
+    damaged or cut short) raises `UnusableFile`.  As `rate` reads a CSV: compressed by gzip
+    (`.gz`) or zstd (`.zst`), its fields separated by `;`, a tab or `|` when its header is."""
     source = str(path)
     try:
-        data = read_file_bytes(path, source, "CSV file")
+        data = _decompressed(Path(path), read_file_bytes(path, source, "CSV file"))
     except YamlError as exc:
         raise UnusableFile(str(exc)) from None
     if data.startswith(b"\xef\xbb\xbf"):
@@ -134,6 +137,10 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader)]
+        delimiter = other_separator(header, SESSION_COLUMNS)
+        if delimiter is not None:  # (a spreadsheet's export in a locale whose lists use ';')
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            header = [h.strip() for h in next(reader)]
     except (StopIteration, csv.Error) as exc:
         raise UnusableFile(f"{source}:1: unreadable header row: {exc}") from None
     missing = [c for c in SESSION_COLUMNS if c not in header]
@@ -175,6 +182,38 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
 
 class UnusableFile(Exception):
     """An input file that cannot be used at all (the text names it)."""
+
+
+def _decompressed(path: Path, data: bytes) -> bytes:
+    """A file's bytes decompressed as its name says (`.gz`, `.zst`; a name that says another
+    compression than its data's, damaged data, data cut short: `UnusableFile`), else as read."""
+    import gzip
+    import zlib
+
+    from accounting.errors import AccountingError
+
+    name = path.name.lower()
+    if not name.endswith((".gz", ".zst")):
+        return data
+    try:
+        named_compression(path)
+    except AccountingError as exc:
+        raise UnusableFile(str(exc)) from None
+    if name.endswith(".gz"):
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:  # (BadGzipFile is an OSError)
+            why = f"damaged: not gzip data as its writer left them ({exc}); nothing was read"
+            raise UnusableFile(f"{path}: {why}") from None
+    import pyarrow as pa
+
+    from accounting.usage_csv_arrow import zstd_error
+
+    try:
+        with pa.input_stream(pa.BufferReader(data), compression="zstd") as stream:
+            return bytes(stream.read())
+    except OSError as exc:
+        raise UnusableFile(str(zstd_error(path, exc, "read"))) from None
 
 
 def cmd_sessions_to_records(args: argparse.Namespace) -> int:

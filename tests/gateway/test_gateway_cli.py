@@ -47,6 +47,48 @@ def test_sessions_to_records_unusable_input(tmp_path: Path, capsys: pytest.Captu
     assert "missing column(s) duration_s, bytes_up, bytes_down" in capsys.readouterr().err
 
 
+SESSIONS = (
+    "line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal\n"
+    "L1,2026-03-01T10:00:00Z,90000,1000,2000,fr,s1,\n"
+    "L2,2026-03-01T11:00:00+01:00,43200,5,5,eu,s2,true\n"
+)
+
+
+@pytest.mark.parametrize("form", ["gzip", "zstd", "semicolons", "tabs"])
+def test_sessions_as_rate_reads_a_csv_make_the_same_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    """Compressed by gzip or zstd, or a spreadsheet's export split by `;` or tabs: the records of the
+    plain file (each was refused: "binary data", or "missing column(s)")."""
+    import gzip
+
+    import pyarrow as pa
+
+    plain = tmp_path / "sessions.csv"
+    plain.write_text(SESSIONS, encoding="utf-8")
+    raw = SESSIONS.encode()
+    path, data = {
+        "gzip": (tmp_path / "s.csv.gz", gzip.compress(raw)),
+        "zstd": (tmp_path / "s.csv.zst", pa.Codec("zstd").compress(raw, asbytes=True)),
+        "semicolons": (tmp_path / "s.csv", raw.replace(b",", b";")),
+        "tabs": (tmp_path / "s.tsv", raw.replace(b",", b"\t")),
+    }[form]
+    path.write_bytes(data)
+    assert main(["sessions-to-records", str(plain), str(tmp_path / "plain.parquet")]) == 0
+    assert main(["sessions-to-records", str(path), str(tmp_path / "form.parquet")]) == 0
+    capsys.readouterr()
+    assert pq.read_table(tmp_path / "form.parquet") == pq.read_table(tmp_path / "plain.parquet")
+    if form in ("gzip", "zstd"):  # cut short, or named as the other compression: refused, exit 2
+        path.write_bytes(data[: len(data) // 2])
+        assert main(["sessions-to-records", str(path), str(tmp_path / "cut.parquet")]) == 2
+        why = "cut short: its zstd data end within a frame" if form == "zstd" else "damaged: not gzip data"
+        assert f"m2msim: {path}: {why}" in capsys.readouterr().err
+        other = path.with_name("s.csv.zst" if form == "gzip" else "s.csv.gz")
+        other.write_bytes(data)
+        assert main(["sessions-to-records", str(other), str(tmp_path / "o.parquet")]) == 2
+        assert f"compressed by {form}: name it s.csv{path.suffix}" in capsys.readouterr().err
+
+
 def test_alarms_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "alarms.yaml"
     good.write_text(

@@ -1,0 +1,52 @@
+"""How a usage or sessions CSV is written, read from its first bytes and its header (shared by
+`rate` and `sessions-to-records`): the compression its name says against its data's, and the
+separator of a spreadsheet's export in a locale whose lists use `;`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from accounting.errors import UsageError
+
+_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # how each compression's data begin
+_ENDS = {"gzip": ".gz", "zstd": ".zst"}
+
+
+def named_compression(path: Path) -> None:
+    """`UsageError` for a file named as compressed by gzip or zstd whose data are not (another's,
+    or none): its name says what it should be named (rather than a decompressor's words)."""
+    name = path.name.lower()
+    named = next((kind for kind, end in _ENDS.items() if name.endswith(end)), None)
+    if named is None:
+        return
+    try:
+        with path.open("rb") as f:
+            start = f.read(4)
+    except OSError:
+        return  # (the reading after says why)
+    found = next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
+    if len(start) == 4 and 0x50 <= start[0] <= 0x5F and start[1:] == b"\x2a\x4d\x18":
+        found = "zstd"  # (a skippable frame first)
+    if found == named or not start:
+        return
+    stem = path.name[: -len(_ENDS[named])]
+    if found is None:
+        raise UsageError(
+            str(path), f"named {_ENDS[named]}, but its data are not compressed by {named}: name it {stem}"
+        )
+    raise UsageError(
+        str(path), f"named {_ENDS[named]}, but compressed by {found}: name it {stem}{_ENDS[found]}"
+    )
+
+
+def other_separator(names: Sequence[str], required: Sequence[str]) -> str | None:
+    """The separator a one-column header's names are split by, when it splits into the `required`
+    columns (';', a tab or '|'), else None."""
+    if len(names) != 1:
+        return None
+    for sep in (";", "\t", "|"):
+        parts = [part.strip().strip('"') for part in names[0].split(sep)]
+        if all(c in parts for c in required):
+            return sep
+    return None
