@@ -92,6 +92,7 @@ def _rate(args: argparse.Namespace) -> RatingRun:
     run = rate_run(inventory, args.usage, catalog, reader=small_reader(args.usage))
     if not run.rated.rows and not run.invoice.rejects:
         raise UsageError(str(args.usage), "no usage records in it (only a header?): nothing to rate")
+    args.rating_run = run  # (`--report` draws this month: not rated a second time)
     return run
 
 

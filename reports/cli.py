@@ -110,7 +110,9 @@ def _with_report(handler: Handler, name: str) -> Handler:
         from reports.run_report import render_rating_report
 
         try:
-            html = render_rating_report(args.inventory, args.usage, args.catalog)
+            html = render_rating_report(
+                args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
+            )
             atomic_write_text(args.report, html)
         except (ReportError, OutputError) as exc:
             return _fail(name, str(exc))

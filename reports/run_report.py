@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -24,6 +24,9 @@ from reports.page import Page, count, e, kpi, money, table, td, tr
 from reports.run_common import CENT, Period, mo, parse_time
 from reports.run_cost import comparison, costliest_section, groups_section, offers_section, problems_section
 from reports.run_time import alarms_section, sms_calls_section, storm_section, traffic_section
+
+if TYPE_CHECKING:
+    from accounting.engine import RatingRun
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +260,17 @@ def render_run_report(run_dir: Path | str, *, threads: int | None = None) -> str
 __all__ = ["hourly_usage", "render_files", "render_rating_report", "render_run_report"]
 
 
-def render_rating_report(inventory: Path | str, usage: Path | str, catalog: str | None = None) -> str:
-    """The report of `m2msim rate`/`compare INVENTORY USAGE`: the month rated and compared, then drawn."""
+def render_rating_report(
+    inventory: Path | str, usage: Path | str, catalog: str | None = None, *, run: RatingRun | None = None
+) -> str:
+    """The report of `m2msim rate`/`compare INVENTORY USAGE`: the month rated (`run`: as the
+    command rated it) and compared, then drawn."""
     from accounting import compare, load_catalog, load_inventory, rate_run
 
     try:
-        inv = load_inventory(inventory)
-        run = rate_run(inv, usage, load_catalog(catalog))
+        if run is None:
+            run = rate_run(load_inventory(inventory), usage, load_catalog(catalog))
+        inv = run.inventory
         comparison = compare(run).to_dict()
     except AccountingError as exc:
         raise ReportError(str(exc)) from None

@@ -172,6 +172,30 @@ def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) 
     assert "malformed row" in (tmp_path / "malformed.html").read_text()
 
 
+def test_the_rating_report_draws_the_month_the_command_rated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rate --report`: the month is rated once (the report drew it after rating it a second time,
+    which doubled the time of a large file), and the page is the one the month makes alone."""
+    import accounting.engine
+    from m2msim.cli import main
+    from reports.run_report import render_rating_report
+
+    inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+    real = accounting.engine._rate_run
+    calls: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(accounting.engine, "_rate_run", counted)
+    assert main(["rate", str(inv), str(usage), "--report", str(tmp_path / "r.html")]) == 0
+    capsys.readouterr()
+    assert len(calls) == 1
+    assert (tmp_path / "r.html").read_text() == render_rating_report(inv, usage)
+
+
 def test_report_refuses_what_it_cannot_use(tmp_path: Path) -> None:
     inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
     over = run_cli(["rate", str(inv), str(usage), "--report", str(usage)])
