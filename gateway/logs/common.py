@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from gateway.acct_sessions import Rejects
 
@@ -79,18 +83,64 @@ def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
     return files
 
 
+_GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"  # how gzip's and zstd's data begin
+
+
+class _ArrowStream(io.RawIOBase):
+    """A pyarrow input stream (zstd) as a raw stream, for lines to be read from it."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+
+def _opened(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when they are gzip's or zstd's (a log rotated and
+    compressed, whatever its name: `detail-20260301.gz`, `sgsn.cdr.1.zst`)."""
+    stream = path.open("rb")
+    head = stream.read(4)
+    if head.startswith(_GZIP):
+        stream.close()
+        return gzip.GzipFile(path, "rb")
+    if head == _ZSTD:
+        import pyarrow as pa
+
+        stream.close()
+        return io.BufferedReader(_ArrowStream(pa.input_stream(str(path), compression="zstd")))
+    stream.seek(0)
+    return stream
+
+
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without its end) of a UTF-8 text file; `LogError` on bytes that are not text."""
+    """(line number, text without its end) of a UTF-8 text file, maybe compressed by gzip or zstd;
+    `LogError` on bytes that are not text, or compressed data damaged or cut short."""
     try:
-        stream = path.open("rb")
+        stream = _opened(path)
     except OSError as exc:
         raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    number = 0
     with stream:
-        for number, raw in enumerate(stream, 1):
-            if b"\0" in raw:
-                raise LogError(f"{path}:{number}: binary data (NUL byte), not a text log")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
-            yield number, text.rstrip("\r\n")
+        try:
+            for number, raw in enumerate(stream, 1):
+                if b"\0" in raw:
+                    raise LogError(f"{path}:{number}: binary data (NUL byte), not a text log")
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
+                yield number, text.rstrip("\r\n")
+        except (EOFError, OSError, zlib.error) as exc:  # (gzip's, or pyarrow's zstd stream's)
+            cut = isinstance(exc, EOFError) or "Truncated" in str(exc)
+            why = "cut short" if cut else f"damaged ({exc})"
+            raise LogError(f"{path}: its compressed data are {why} after line {number}") from None

@@ -259,6 +259,47 @@ def test_osmo_cdr_gives_a_record_per_periodic_row_and_one_at_the_end(tmp_path: P
     assert report.rejected == 0 and report.open_sessions == []
 
 
+def _compressed(raw: bytes, codec: str) -> bytes:
+    import gzip
+
+    import pyarrow as pa
+
+    return gzip.compress(raw) if codec == "gzip" else pa.Codec("zstd").compress(raw, asbytes=True)
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_logs_rotated_and_compressed_give_the_records_of_the_plain_ones(
+    tmp_path: Path, codec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A detail file or CDR file compressed by logrotate (gzip, or zstd), whatever its name, in a
+    folder beside plain ones: the records of the plain files (it was refused as binary data).
+    One cut short is refused, naming it, and nothing is written."""
+    blocks = DETAIL.split("\n\n")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "detail-20260301").write_text("\n\n".join(blocks[:3]) + "\n\n")
+    (plain / "detail").write_text("\n\n".join(blocks[3:]))
+    rotated = tmp_path / "rotated"
+    rotated.mkdir()
+    packed = _compressed(("\n\n".join(blocks[:3]) + "\n\n").encode(), codec)
+    (rotated / "detail-20260301.1").write_bytes(packed)  # (no name to say it: its bytes do)
+    (rotated / "detail").write_text("\n\n".join(blocks[3:]))
+    want = rows(list(records_from_radius_detail(plain, LogReport())))
+    assert rows(list(records_from_radius_detail(rotated, LogReport()))) == want and len(want) == 3
+    cdr = tmp_path / "sgsn.cdr.1"
+    cdr.write_bytes(_compressed(CDR.encode(), codec))
+    (tmp_path / "sgsn.cdr").write_text(CDR)
+    assert rows(list(records_from_osmo_cdr(cdr, LogReport(), serving_plmn="20801"))) == rows(
+        list(records_from_osmo_cdr(tmp_path / "sgsn.cdr", LogReport(), serving_plmn="20801"))
+    )
+    (rotated / "detail-20260301.1").write_bytes(packed[: len(packed) // 2])
+    out = tmp_path / "out.csv"
+    assert main(["records-from-radius-detail", str(rotated), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{rotated / 'detail-20260301.1'}: its compressed data are cut short after line" in err, err
+    assert not out.exists()
+
+
 def test_osmo_cdr_bad_rows_are_rejects_with_their_line(tmp_path: Path) -> None:
     lines = CDR.splitlines()
     lines[3] = lines[3].replace(",1200,34000,", ",1200,-5,")
