@@ -13,6 +13,13 @@ _MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # how each compress
 _ENDS = {"gzip": ".gz", "zstd": ".zst"}
 
 
+def compression_of(start: bytes) -> str | None:
+    """ "gzip" or "zstd" when a file's first 4 bytes are those of that compression's data, else None."""
+    if len(start) == 4 and 0x50 <= start[0] <= 0x5F and start[1:] == b"\x2a\x4d\x18":
+        return "zstd"  # (a skippable frame first)
+    return next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
+
+
 def named_compression(path: Path) -> None:
     """`UsageError` for a file named as compressed by gzip or zstd whose data are not (another's,
     or none): its name says what it should be named (rather than a decompressor's words)."""
@@ -25,9 +32,7 @@ def named_compression(path: Path) -> None:
             start = f.read(4)
     except OSError:
         return  # (the reading after says why)
-    found = next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
-    if len(start) == 4 and 0x50 <= start[0] <= 0x5F and start[1:] == b"\x2a\x4d\x18":
-        found = "zstd"  # (a skippable frame first)
+    found = compression_of(start)
     if found == named or not start:
         return
     stem = path.name[: -len(_ENDS[named])]

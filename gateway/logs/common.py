@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from accounting.csv_forms import compression_of
 from gateway.acct_sessions import Rejects
 
 MAX_LISTED_REJECTS = 1_000
@@ -83,9 +84,6 @@ def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
     return files
 
 
-_GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"  # how gzip's and zstd's data begin
-
-
 class _ArrowStream(io.RawIOBase):
     """A pyarrow input stream (zstd) as a raw stream, for lines to be read from it."""
 
@@ -109,11 +107,11 @@ def _opened(path: Path) -> io.BufferedIOBase:
     """The file's bytes, decompressed when they are gzip's or zstd's (a log rotated and
     compressed, whatever its name: `detail-20260301.gz`, `sgsn.cdr.1.zst`)."""
     stream = path.open("rb")
-    head = stream.read(4)
-    if head.startswith(_GZIP):
+    kind = compression_of(stream.read(4))
+    if kind == "gzip":
         stream.close()
         return gzip.GzipFile(path, "rb")
-    if head == _ZSTD:
+    if kind == "zstd":
         import pyarrow as pa
 
         stream.close()
