@@ -1,11 +1,15 @@
-"""How a usage or sessions CSV is written, read from its first bytes and its header (shared by
-`rate` and `sessions-to-records`): the compression its name says against its data's, and the
-separator of a spreadsheet's export in a locale whose lists use `;`."""
+"""How an input file is written, read from its first bytes and its header: its compression (gzip
+or zstd, against what its name says; a stream of its bytes decompressed), and the separator of a
+spreadsheet's CSV export in a locale whose lists use `;`.  Shared by `rate`, `sessions-to-records`,
+the log readers and the capture reader."""
 
 from __future__ import annotations
 
+import gzip
+import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from accounting.errors import UsageError
 
@@ -55,3 +59,33 @@ def other_separator(names: Sequence[str], required: Sequence[str]) -> str | None
         if all(c in parts for c in required):
             return sep
     return None
+
+
+class _ArrowStream(io.RawIOBase):
+    """A pyarrow input stream as a raw stream, for `io.BufferedReader` (lines, `copyfileobj`)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+
+def decompressing(path: Path, kind: str) -> io.BufferedIOBase:
+    """A stream of the file's bytes decompressed by `kind` ("gzip" or "zstd", `compression_of`).
+    Reading it raises `EOFError` (gzip) or `OSError` (zstd: "Truncated compressed stream") when the
+    data are cut short, `OSError` or `zlib.error` when they are damaged."""
+    if kind == "gzip":
+        return gzip.GzipFile(path, "rb")
+    import pyarrow as pa
+
+    return io.BufferedReader(_ArrowStream(pa.input_stream(str(path), compression="zstd")))

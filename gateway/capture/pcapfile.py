@@ -7,14 +7,24 @@ with its own link type and timestamp resolution; Enhanced, Simple and obsolete
 Packet blocks; other blocks skipped).  A file that is not a capture, or that is
 cut inside a packet, raises `CaptureFileError` naming the file and, past the
 header, the packet number and the byte offset where it stops making sense.
+A capture compressed by gzip or zstd (`capture.pcap.gz`, as tcpdump's rotation
+or Wireshark save them; known by its first bytes) is decompressed into an
+unnamed temporary file first, and read the same way; compressed data cut short
+or damaged raise `CaptureFileError` too.
 """
 
 from __future__ import annotations
 
 import mmap
+import shutil
 import struct
+import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
+
+from accounting.csv_forms import compression_of, decompressing
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # little-endian, microseconds (multiplier to nanoseconds)
@@ -32,11 +42,27 @@ class CaptureFileError(Exception):
     """The file is missing, unreadable, not a capture, or cut short."""
 
 
-def is_capture(path: Path) -> bool:
-    """Whether `path` is a regular file that starts like a pcap or pcapng."""
+def _head(path: Path, size: int) -> tuple[bytes, str | None]:
+    """The first `size` bytes of the capture (decompressed: gzip's or zstd's), and its compression."""
+    with path.open("rb") as stream:
+        kind = compression_of(stream.read(4))
+        if kind is None:
+            stream.seek(0)
+            return stream.read(size), None
     try:
-        with path.open("rb") as stream:
-            head = stream.read(4)
+        with decompressing(path, kind) as inner:
+            return inner.read(size), kind
+    except (EOFError, OSError, zlib.error) as exc:
+        raise _compressed_error(path, kind, exc) from None
+
+
+def is_capture(path: Path) -> bool:
+    """Whether `path` is a regular file that starts like a pcap or pcapng (maybe compressed by
+    gzip or zstd)."""
+    try:
+        head, _ = _head(path, 4)
+    except CaptureFileError:
+        return True  # (compressed data that stop before a capture's first bytes: `check_file` says so)
     except OSError:
         return False
     return head in PCAP_MAGICS or head == PCAPNG_SHB
@@ -49,14 +75,13 @@ def check_file(path: Path) -> None:
     if not path.is_file():
         raise CaptureFileError(f"{path}: not a file")
     try:
-        with path.open("rb") as stream:
-            head = stream.read(24)
+        head, kind = _head(path, 24)
     except OSError as exc:
         raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     if not head:
         raise CaptureFileError(f"{path}: empty file, not a capture")
-    if head[:2] == b"\x1f\x8b":
-        raise CaptureFileError(f"{path}: gzip-compressed; decompress it first (gunzip)")
+    if kind is not None and head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
+        raise CaptureFileError(f"{path}: compressed by {kind}, but not a pcap or pcapng capture inside")
     if head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
         raise CaptureFileError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
     if head[:4] in PCAP_MAGICS and len(head) < 24:
@@ -66,7 +91,10 @@ def check_file(path: Path) -> None:
 def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(microseconds since 1970, link type, frame) of each packet, in file order."""
     check_file(path)
-    with path.open("rb") as stream:
+    with path.open("rb") as raw:
+        kind = compression_of(raw.read(4))
+    stream = path.open("rb") if kind is None else _decompressed(path, kind)
+    with stream:
         try:
             view = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as exc:
@@ -78,6 +106,26 @@ def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:
             yield from _pcap(path, view)
     finally:
         view.close()
+
+
+def _decompressed(path: Path, kind: str) -> IO[bytes]:
+    """The capture decompressed into an unnamed temporary file (gone when closed), whose bytes are
+    then read as a plain capture's; `CaptureFileError` when its data are cut short or damaged."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (the caller's, which closes it)
+    try:
+        with decompressing(path, kind) as inner:
+            shutil.copyfileobj(inner, out, 1 << 20)
+    except (EOFError, OSError, zlib.error) as exc:
+        out.close()
+        raise _compressed_error(path, kind, exc) from None
+    out.flush()
+    return out
+
+
+def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError:
+    """The refusal of a capture whose compressed data stop making sense (`exc`, while decompressed)."""
+    cut = isinstance(exc, EOFError) or "Truncated" in str(exc)
+    return CaptureFileError(f"{path}: its {kind} data are {'cut short' if cut else f'damaged ({exc})'}")
 
 
 def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:

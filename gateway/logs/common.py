@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from accounting.csv_forms import compression_of
+from accounting.csv_forms import compression_of, decompressing
 from gateway.acct_sessions import Rejects
 
 MAX_LISTED_REJECTS = 1_000
@@ -84,40 +82,16 @@ def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
     return files
 
 
-class _ArrowStream(io.RawIOBase):
-    """A pyarrow input stream (zstd) as a raw stream, for lines to be read from it."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.stream.close()
-        super().close()
-
-
 def _opened(path: Path) -> io.BufferedIOBase:
     """The file's bytes, decompressed when they are gzip's or zstd's (a log rotated and
     compressed, whatever its name: `detail-20260301.gz`, `sgsn.cdr.1.zst`)."""
     stream = path.open("rb")
     kind = compression_of(stream.read(4))
-    if kind == "gzip":
-        stream.close()
-        return gzip.GzipFile(path, "rb")
-    if kind == "zstd":
-        import pyarrow as pa
-
-        stream.close()
-        return io.BufferedReader(_ArrowStream(pa.input_stream(str(path), compression="zstd")))
-    stream.seek(0)
-    return stream
+    if kind is None:
+        stream.seek(0)
+        return stream
+    stream.close()
+    return decompressing(path, kind)
 
 
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:

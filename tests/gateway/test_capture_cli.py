@@ -53,6 +53,39 @@ def test_json_summary_counts_records_and_rejects(capture: Path, capsys: pytest.C
     assert summary["rejected"] == 0 and summary["records"] > 12 and summary["lines"] == 5
 
 
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_a_compressed_capture_gives_the_records_of_the_plain_one(
+    capture: Path, tmp_path: Path, codec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture compressed by gzip or zstd (as Wireshark saves `.pcap.gz`, or a rotation
+    compresses it), named so or not, alone or in a folder: its records are the plain capture's
+    (it was refused: "decompress it first").  Its data cut short: refused, nothing written."""
+    import gzip
+
+    import pyarrow as pa
+
+    raw = capture.read_bytes()
+    packed = gzip.compress(raw) if codec == "gzip" else pa.Codec("zstd").compress(raw, asbytes=True)
+    folder = tmp_path / "rotated"
+    folder.mkdir()
+    (folder / "run.pcap.1").write_bytes(packed)
+    plain = tmp_path / "plain.csv"
+    assert main(["records-from-pcap", str(capture), "--out", str(plain), "--secret", "cli-secret"]) == 0
+    for source in (folder / "run.pcap.1", folder):
+        out = tmp_path / "compressed.csv"
+        assert main(["records-from-pcap", str(source), "--out", str(out), "--secret", "cli-secret"]) == 0
+        assert out.read_bytes() == plain.read_bytes()
+    capsys.readouterr()
+    for cut in (len(packed) * 2 // 3, 12):  # (12: before the capture's header is whole)
+        (folder / "run.pcap.1").write_bytes(packed[:cut])
+        for source in (folder / "run.pcap.1", folder):  # (a folder's too: not skipped as no capture)
+            out = tmp_path / "cut.csv"
+            argv = ["records-from-pcap", str(source), "--out", str(out), "--secret", "cli-secret"]
+            assert main(argv) == 2
+            assert f"run.pcap.1: its {codec} data are cut short" in capsys.readouterr().err
+            assert not out.exists()
+
+
 @pytest.mark.parametrize("kind", ["missing", "text", "empty", "directory"])
 def test_unusable_capture_exits_2_with_one_line(
     tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]

@@ -367,7 +367,8 @@ def test_cli_reads_a_folder_and_names_skipped_files(
         ("cut-block", "block at offset"),
         ("huge-length", "not plausible"),
         ("empty-folder", "holds no pcap"),
-        ("gzip", "gzip-compressed"),
+        ("gzip-cut", "its gzip data are cut short"),
+        ("gzip-of-text", "compressed by gzip, but not a pcap or pcapng capture inside"),
     ],
 )
 def test_unusable_inputs_exit_2_with_one_line(
@@ -391,8 +392,11 @@ def test_unusable_inputs_exit_2_with_one_line(
         data = bytearray(write_pcap(path, 1, frames).read_bytes())
         data[24 + 8 : 24 + 12] = (10**9).to_bytes(4, "little")
         path.write_bytes(bytes(data))
-    elif kind == "gzip":
-        path.write_bytes(gzip.compress(write_pcap(path, 1, frames).read_bytes()))
+    elif kind == "gzip-cut":  # (a whole one is read: `test_capture_cli`)
+        packed = gzip.compress(write_pcap(path, 1, frames).read_bytes())
+        path.write_bytes(packed[: len(packed) - 40])
+    elif kind == "gzip-of-text":
+        path.write_bytes(gzip.compress(b"line,type,start\n" * 10))
     elif kind == "empty-folder":
         path = tmp_path / "folder"
         path.mkdir()
