@@ -135,8 +135,8 @@ def find_files(folder: Path | str) -> RunFiles:
         files.usage = [root / "usage.parquet"]
     elif parts := sorted((root / "usage").glob("part-*.parquet")):
         files.usage = parts
-    elif (root / "usage.csv").is_file():
-        files.usage = [root / "usage.csv"]
+    elif csv := [root / n for n in ("usage.csv", "usage.csv.gz", "usage.csv.zst") if (root / n).is_file()]:
+        files.usage = csv[:1]  # (as `rate` read it: plain, or compressed by gzip or zstd)
     if (root / "alarms.jsonl").is_file():
         files.alarms = root / "alarms.jsonl"
     if not (files.summary or files.invoice or files.comparison or files.bench or files.usage):

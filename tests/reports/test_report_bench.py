@@ -114,15 +114,27 @@ def test_rate_and_compare_write_the_report(tmp_path: Path) -> None:
     keys = dict(shown_keys(html))
     assert as_number(keys["invoice:total_ht"]) == Decimal(invoice["total_ht"])
     assert as_number(keys["comparison:fleet.saving_ht"]) == Decimal(comparison["fleet"]["saving_ht"])
-    # the same outputs in a folder (with the usage) make the same page with `m2msim report`
-    shutil.copy(usage, tmp_path / "usage.csv")
+    # the same outputs in a folder (with the usage, plain or compressed) make the same page with
+    # `m2msim report`
+    import gzip
+
     for name in ("rate.html", "compare.html"):
         (tmp_path / name).unlink()
-    again = run_cli(["report", str(tmp_path)])
-    assert again.rc == 0, again
-    folder_keys = dict(shown_keys((tmp_path / "report.html").read_text()))
-    assert folder_keys["invoice:total_ht"] == keys["invoice:total_ht"]
-    assert folder_keys["comparison:fleet.cheapest.total_ht"] == keys["comparison:fleet.cheapest.total_ht"]
+    pages = []
+    for name, data in (
+        ("usage.csv", usage.read_bytes()),
+        ("usage.csv.gz", gzip.compress(usage.read_bytes())),
+    ):
+        for old in tmp_path.glob("usage.csv*"):
+            old.unlink()
+        (tmp_path / name).write_bytes(data)
+        again = run_cli(["report", str(tmp_path)])
+        assert again.rc == 0, again
+        pages.append((tmp_path / "report.html").read_text())
+        folder_keys = dict(shown_keys(pages[-1]))
+        assert folder_keys["invoice:total_ht"] == keys["invoice:total_ht"]
+        assert folder_keys["comparison:fleet.cheapest.total_ht"] == keys["comparison:fleet.cheapest.total_ht"]
+    assert pages[0] == pages[1]
 
 
 def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) -> None:
