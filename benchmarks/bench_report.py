@@ -6,22 +6,29 @@ by stage: the SQL views, the hourly aggregation per device group (DuckDB, the on
 records), the offer comparison (accounting, on the month's aggregates) and the whole page.  The
 ratio printed is the report's time against the run's own (simulation, merge and invoice): what
 writing `report.html` adds to `m2msim run`.  Then the default scenario's whole month: the page's
-size (target: under a few MB) and render time.  `--quick`: 1,000 devices for 3 days, and the
-default scenario for 3 days.
+size (target: under a few MB) and render time.  Then the report `rate --report` writes of a CSV
+export (the accounting bench's spreadsheet CSV, 3 M rows): `m2msim rate` with and without
+`--report`, each in a process of its own, wall time and peak RSS.  `--quick`: 1,000 devices for 3
+days, the default scenario for 3 days, a CSV of 300,000 rows (measured first).
 """
 
 from __future__ import annotations
 
+import resource
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from accounting import compare_month
-from benchmarks.bench_simulator import fleet_doc
+from benchmarks.bench_accounting import _to_csv, generate, inventory_dict
+from benchmarks.bench_simulator import fleet_doc, m2msim_command
 from reports import render_run_report
 from reports.data import connect, find_files
-from reports.run_report import _hourly
+from reports.run_report import record_sums
 from simulator.run import simulate
 from simulator.scenario import load_scenario, parse_scenario
 
@@ -42,10 +49,43 @@ def _timed_run(doc_days: tuple[int, int], out: Path) -> tuple[float, float]:
     return total - report, report  # simulate() writes report.html too: its run time less one render
 
 
+def _rating_report(folder: Path, rows: int) -> None:
+    """`m2msim rate INVENTORY CSV` without and with `--report`, each in a process of its own."""
+    folder.mkdir()
+    _, csv_path, _ = generate(folder, rows)
+    export = folder / "spreadsheet.csv"
+    _to_csv(csv_path, export)
+    inventory = folder / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(inventory_dict(1)), encoding="utf-8")
+    figures = []
+    for extra in ([], ["--report", str(folder / "report.html")]):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [*m2msim_command(), "rate", str(inventory), str(export), *extra], capture_output=True, check=False
+        )
+        wall = time.perf_counter() - t0
+        assert done.returncode == 0, done.stderr.decode()
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        figures.append((wall, peak if peak > before else None))
+    (plain, plain_rss), (report, report_rss) = figures
+
+    def rss(kib: int | None) -> str:
+        return "no more than before" if kib is None else f"{kib / 2**20:.2f} GiB"
+
+    print(
+        f"rate --report of a spreadsheet CSV export ({rows:,} rows, 10,000 lines): {report:.2f} s, peak "
+        f"{rss(report_rss)}; without the report {plain:.2f} s, peak {rss(plain_rss)}: the report adds "
+        f"{report - plain:.2f} s (x{report / plain:.2f})"
+    )
+
+
 def main(quick: bool) -> None:
     devices, days = (1_000, 3) if quick else (10_000, 30)
     tmp = Path(tempfile.mkdtemp(prefix="m2msim-bench-report-"))
     try:
+        # (first: the peak memory of this process's children is the largest so far)
+        _rating_report(tmp / "csv", 300_000 if quick else 3_000_000)
         out = tmp / "fleet"
         run_s, report_s = _timed_run((devices, days), out)
         files = find_files(out)
@@ -55,7 +95,7 @@ def main(quick: bool) -> None:
         rows = con.execute("SELECT count(*) FROM usage").fetchone()
         n = int(rows[0]) if rows else 0
         t0 = time.perf_counter()
-        hourly = _hourly(con)
+        hourly = record_sums(con)[0].rows()
         agg_s = time.perf_counter() - t0
         con.close()
         t0 = time.perf_counter()

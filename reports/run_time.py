@@ -227,8 +227,14 @@ def alarms_section(con: duckdb.DuckDBPyConnection, period: Period | None) -> str
 
 
 def sms_calls_section(
-    files: RunFiles, hourly: list[tuple[Any, ...]], groups: list[str], con: duckdb.DuckDBPyConnection
+    files: RunFiles,
+    hourly: list[tuple[Any, ...]],
+    groups: list[str],
+    con: duckdb.DuckDBPyConnection,
+    calls: list[tuple[str, str, str | None, int, int]] | None = None,
 ) -> str:
+    """SMS and calls: the run's totals, a table per device group, type and destination (`calls`:
+    as `run_report.record_sums` summed them, else asked of the records here), per day."""
     parts = []
     t = (files.summary or {}).get("totals")
     if t:
@@ -263,11 +269,13 @@ def sms_calls_section(
             )
             + "</div>"
         )
-    rows = con.execute(
-        "SELECT coalesce(l.device_group, '(not in the inventory)'), u.type, u.dest, count(*), sum(u.duration_s) "
-        "FROM usage u LEFT JOIN lines l USING (line) WHERE u.type IN ('sms', 'voice', 'csd', 'sms_internet') "
-        "GROUP BY ALL ORDER BY 1, 2, 3"
-    ).fetchall()
+    rows = calls
+    if rows is None:
+        rows = con.execute(
+            "SELECT coalesce(l.device_group, '(not in the inventory)'), u.type, u.dest, count(*), "
+            "sum(u.duration_s) FROM usage u LEFT JOIN lines l USING (line) "
+            "WHERE u.type IN ('sms', 'voice', 'csd', 'sms_internet') GROUP BY ALL ORDER BY 1, 2, 3"
+        ).fetchall()
     if rows:
         parts.append(
             table(
