@@ -8,6 +8,7 @@ a month of 10,000 devices (some 30 million records) comes down to a few thousand
 from __future__ import annotations
 
 import calendar
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -223,7 +224,8 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
     # The page's joins are the records against the small `lines` table, written so. DuckDB knows
     # no row count of a CSV and chose to build its hash table on the records (30 M CSV rows: 2.9
     # GB and 10.8 s for one join, against 261 MB and 6.3 s as written).
-    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    with contextlib.suppress(duckdb.Error):  # (a DuckDB before 1.1 has no such step: its own choice)
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     try:
         return _render(files, con, hourly)
     except duckdb.Error as exc:
