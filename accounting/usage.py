@@ -1703,6 +1703,9 @@ def _input_files(paths: Sequence[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            for p in files:  # (a day's export compressed otherwise would be left out without a word)
+                if _compressed_csv(p.name.lower(), _OTHER_COMPRESSION) is not None:
+                    _other_compression(p)
             parquet = [p for p in files if p.name.endswith(".parquet")]
             parts = [p for p in parquet if p.name.startswith("part-")]
             found = parts or parquet or [p for p in files if _is_csv(p)]

@@ -506,6 +506,22 @@ def test_a_file_named_as_compressed_otherwise_says_how_to_name_it(
     assert Decimal(rated(["rate", str(INV), str(fixed)], capsys)["total_ht"]) == TOTAL
 
 
+def test_a_folder_with_a_days_export_compressed_otherwise_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder of daily exports where one day is `.csv.bz2`: refused, naming that file (its rows
+    were left out without a word, and the month billed without them)."""
+    import bz2
+
+    header, *rows = CSV_TEXT.splitlines(keepends=True)
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    (folder / "d1.csv").write_text("".join([header, *rows[:20]]), encoding="utf-8")
+    (folder / "d2.csv.bz2").write_bytes(bz2.compress("".join([header, *rows[20:]]).encode()))
+    line = refused(["rate", str(INV), str(folder)], capsys)
+    assert line.startswith(f"m2msim rate: {folder / 'd2.csv.bz2'}: a CSV compressed by bzip2"), line
+
+
 def test_malformed_rows_as_the_only_rejects_are_listed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
