@@ -1708,6 +1708,13 @@ def _input_files(paths: Sequence[Path]) -> list[Path]:
                     _other_compression(p)
             parquet = [p for p in files if p.name.endswith(".parquet")]
             parts = [p for p in parquet if p.name.startswith("part-")]
+            exports = [p for p in files if _is_csv(p) and not p.name.lower().endswith(".txt")]
+            if parquet and exports:  # (the CSVs' rows would be left out without a word)
+                names = ", ".join(p.name for p in exports[:3]) + (", ..." if len(exports) > 3 else "")
+                raise UsageError(
+                    str(path),
+                    f"a folder of Parquet files and CSV files ({names}): give one kind, or the files",
+                )
             found = parts or parquet or [p for p in files if _is_csv(p)]
             if not found:
                 raise UsageError(str(path), "a folder without usage files (*.parquet or *.csv) in it")

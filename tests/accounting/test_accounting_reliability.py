@@ -7,6 +7,7 @@ their row numbers; the rest is rated as if they had never been there.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -520,6 +521,18 @@ def test_a_folder_with_a_days_export_compressed_otherwise_is_refused_naming_it(
     (folder / "d2.csv.bz2").write_bytes(bz2.compress("".join([header, *rows[20:]]).encode()))
     line = refused(["rate", str(INV), str(folder)], capsys)
     assert line.startswith(f"m2msim rate: {folder / 'd2.csv.bz2'}: a CSV compressed by bzip2"), line
+    # a day as Parquet beside days as CSV: the CSVs were left out
+    (folder / "d2.csv.bz2").unlink()
+    table = pacsv.read_csv(
+        io.BytesIO("".join([header, *rows[20:]]).encode()),
+        convert_options=pacsv.ConvertOptions(column_types={"session": pa.string()}),
+    )
+    pq.write_table(table, folder / "d2.parquet")
+    line = refused(["rate", str(INV), str(folder)], capsys)
+    assert (
+        line
+        == f"m2msim rate: {folder}: a folder of Parquet files and CSV files (d1.csv): give one kind, or the files"
+    )
 
 
 def test_malformed_rows_as_the_only_rejects_are_listed(
