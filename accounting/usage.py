@@ -1696,6 +1696,9 @@ def file_state(path: Path) -> FileState:
     return FileState(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+_RUN_TEXTS = frozenset(("invoice.txt", "summary.txt"))  # a run's folder's readable outputs (not usage)
+
+
 def _input_files(paths: Sequence[Path]) -> list[Path]:
     """The files to read: each path a file, or a folder of usage files (its `part-*.parquet`, else
     its `*.parquet`, else its `*.csv`, in name order; hidden names are m2msim's temporary files)."""
@@ -1708,7 +1711,7 @@ def _input_files(paths: Sequence[Path]) -> list[Path]:
                     _other_compression(p)
             parquet = [p for p in files if p.name.endswith(".parquet")]
             parts = [p for p in parquet if p.name.startswith("part-")]
-            exports = [p for p in files if _is_csv(p) and not p.name.lower().endswith(".txt")]
+            exports = [p for p in files if _is_csv(p) and p.name not in _RUN_TEXTS]
             if parquet and exports:  # (the CSVs' rows would be left out without a word)
                 names = ", ".join(p.name for p in exports[:3]) + (", ..." if len(exports) > 3 else "")
                 raise UsageError(

@@ -528,11 +528,14 @@ def test_a_folder_with_a_days_export_compressed_otherwise_is_refused_naming_it(
         convert_options=pacsv.ConvertOptions(column_types={"session": pa.string()}),
     )
     pq.write_table(table, folder / "d2.parquet")
-    line = refused(["rate", str(INV), str(folder)], capsys)
-    assert (
-        line
-        == f"m2msim rate: {folder}: a folder of Parquet files and CSV files (d1.csv): give one kind, or the files"
-    )
+    mixed = f"m2msim rate: {folder}: a folder of Parquet files and CSV files (d1.csv): give one kind, or the files"
+    assert refused(["rate", str(INV), str(folder)], capsys) == mixed
+    (folder / "d1.csv").rename(folder / "d1.txt")  # (an operator's export named .txt: the same)
+    assert refused(["rate", str(INV), str(folder)], capsys) == mixed.replace("d1.csv", "d1.txt")
+    (folder / "d1.txt").unlink()  # a run's folder: its invoice and summary texts beside its Parquet
+    for name in ("invoice.txt", "summary.txt"):
+        (folder / name).write_text("Invoice ...\n", encoding="utf-8")
+    assert rated(["rate", str(INV), str(folder)], capsys)["rows_read"] == len(rows) - 20
 
 
 def test_malformed_rows_as_the_only_rejects_are_listed(
