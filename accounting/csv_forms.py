@@ -7,14 +7,28 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from accounting.errors import UsageError
 
+CSV_NAMES = (".csv", ".txt", ".tsv")  # the ends of a CSV file's name
+COMPRESSED = {
+    ".gz": "gzip",
+    ".zst": "zstd",
+}  # what DuckDB's reader inflates (and the pass), by the name's end
+_ENDS = {kind: end for end, kind in COMPRESSED.items()}
 _MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # how each compression's data begin
-_ENDS = {"gzip": ".gz", "zstd": ".zst"}
+
+
+def compressed_csv(name: str, compressions: Mapping[str, str] = COMPRESSED) -> str | None:
+    """The compression a file's name (lower case) says a CSV is compressed by, among these (by
+    the name's end: `usage.csv.gz`, `day.txt.zst`), or None."""
+    for end, kind in compressions.items():
+        if name.endswith(end) and name[: -len(end)].endswith(CSV_NAMES):
+            return kind
+    return None
 
 
 def compression_of(start: bytes) -> str | None:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from accounting import usage_arrow
-from accounting.csv_forms import named_compression, other_separator
+from accounting.csv_forms import CSV_NAMES, compressed_csv, named_compression, other_separator
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, UsageError
 from accounting.records import Dest, UsageType, Zone
@@ -1594,8 +1594,6 @@ def _is_arrow_table(source: object) -> bool:
     return pa is not None and isinstance(source, pa.Table)
 
 
-_CSV_NAMES = (".csv", ".txt", ".tsv")
-_COMPRESSED = {".gz": "gzip", ".zst": "zstd"}  # what DuckDB's reader inflates, by the name's end
 _OTHER_COMPRESSION = {
     ".bz2": "bzip2",
     ".xz": "xz",
@@ -1609,16 +1607,7 @@ _OTHER_COMPRESSION = {
 def _is_csv(path: Path) -> bool:
     """A CSV file by its name: `.csv` or `.txt`, maybe compressed by gzip or zstd."""
     name = path.name.lower()
-    return name.endswith(_CSV_NAMES) or _compressed_csv(name, _COMPRESSED) is not None
-
-
-def _compressed_csv(name: str, compressions: Mapping[str, str]) -> str | None:
-    """The compression a file's name (lower case) says a CSV is compressed by, among these (by
-    the name's end), or None."""
-    for end, kind in compressions.items():
-        if name.endswith(end) and name[: -len(end)].endswith(_CSV_NAMES):
-            return kind
-    return None
+    return name.endswith(CSV_NAMES) or compressed_csv(name) is not None
 
 
 _WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
@@ -1664,7 +1653,7 @@ def _other_compression(path: Path) -> None:
             f"a spreadsheet workbook ({path.suffix}), not a usage file: save its sheet as CSV "
             "(UTF-8, comma- or semicolon-separated) and rate that",
         )
-    kind = _compressed_csv(name, _OTHER_COMPRESSION)
+    kind = compressed_csv(name, _OTHER_COMPRESSION)
     if kind is not None:
         raise UsageError(
             str(path),
@@ -1707,7 +1696,7 @@ def _input_files(paths: Sequence[Path]) -> list[Path]:
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             for p in files:  # (a day's export compressed otherwise would be left out without a word)
-                if _compressed_csv(p.name.lower(), _OTHER_COMPRESSION) is not None:
+                if compressed_csv(p.name.lower(), _OTHER_COMPRESSION) is not None:
                     _other_compression(p)
             parquet = [p for p in files if p.name.endswith(".parquet")]
             parts = [p for p in parquet if p.name.startswith("part-")]

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
+from accounting.csv_forms import COMPRESSED, compressed_csv
 from accounting.errors import FileChanged, UsageError
 
 if TYPE_CHECKING:
@@ -174,25 +175,17 @@ def csv_plans(paths: Sequence[Path], header: Sequence[str], delimiter: str = ","
     return None if None in plans else [plan for plan in plans if plan is not None]
 
 
-_TEXT_NAMES = (".csv", ".txt", ".tsv")
-_CODECS = {".gz": "gzip", ".zst": "zstd"}
-
-
 def compression(path: Path) -> str | None:
     """ "gzip" or "zstd" for a text file compressed so by its name (`.csv.gz`, `.txt.zst`, ...),
     else None."""
-    name = path.name.lower()
-    for end, codec in _CODECS.items():
-        if name.endswith(end) and name[: -len(end)].endswith(_TEXT_NAMES):
-            return codec
-    return None
+    return compressed_csv(path.name.lower())
 
 
 def _plan(path: Path, header: list[str], delimiter: str) -> CsvPlan | None:
     codec = compression(path)
     if codec is not None:
         return _compressed_plan(path, header, delimiter, codec)
-    if path.name.lower().endswith(tuple(_CODECS)):  # (compressed, by another name: DuckDB's)
+    if path.name.lower().endswith(tuple(COMPRESSED)):  # (compressed, by another name: DuckDB's)
         return None
     with path.open("rb", buffering=0) as file:
         handle = file.fileno()
