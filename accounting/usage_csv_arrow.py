@@ -1129,31 +1129,32 @@ class _BytesChunk(NamedTuple):
 def _inflated_chunks(
     plan: CsvPlan, inflated: Inflated, groups: list[_InChunk], stack: contextlib.ExitStack
 ) -> Generator[tuple[_BytesChunk, _InChunk], None, None]:
-    """The chunks that hold these rows, inflated again on two threads, the next one while the
-    rows of one are found (zstd: in one sweep from the start); those still at hand (the pass's
-    last chunks) taken as they are."""
+    """The chunks that hold these rows: those still at hand (the pass's last chunks) as they are,
+    the others inflated again (gzip: on two threads from where each begins, the next one while
+    the rows of one are found; zstd: in one sweep from the start, which ends at the last one)."""
     import numpy as np
 
+    with inflated._lock:
+        at_hand = dict(inflated.recent)
+    for held in groups:
+        if held.chunk in at_hand:
+            yield _BytesChunk(np.frombuffer(at_hand[held.chunk], np.uint8)), held
+    rest = [held for held in groups if held.chunk not in at_hand]
     if inflated.codec == "zstd":  # (no state kept: every chunk wanted in one sweep from the start)
-        with inflated._lock:
-            at_hand = dict(inflated.recent)
-        # (the sweep ends at the last chunk not at hand: a month's last chunks are often wanted)
-        again = inflated.again([plan.chunks[held.chunk] for held in groups if held.chunk not in at_hand])
+        again = inflated.again([plan.chunks[held.chunk] for held in rest])
         stack.callback(again.close)
-        for held in groups:
-            text = at_hand.get(held.chunk)
-            if text is None:
-                text = next(again, None)
-                if text is None:  # (`again` raises when it has fewer)
-                    raise FileChanged(inflated.path, "cut short")
+        for held in rest:
+            text = next(again, None)
+            if text is None:  # (`again` raises when it has fewer)
+                raise FileChanged(inflated.path, "cut short")
             yield _BytesChunk(np.frombuffer(text, np.uint8)), held
         return
     pool = stack.enter_context(ThreadPoolExecutor(WORKERS, thread_name_prefix="usage-gzip"))
     ahead: deque[tuple[Future[bytes], _InChunk]] = deque()
     try:
-        for i, held in enumerate(groups):
+        for i, held in enumerate(rest):
             ahead.append((pool.submit(inflated.chunk, held.chunk, plan.chunks[held.chunk]), held))
-            while ahead and (len(ahead) > WORKERS or i == len(groups) - 1):
+            while ahead and (len(ahead) > WORKERS or i == len(rest) - 1):
                 data, done = ahead.popleft()
                 yield _BytesChunk(np.frombuffer(data.result(), np.uint8)), done
     finally:
