@@ -94,6 +94,12 @@ class _ArrowStream(io.RawIOBase):
         super().close()
 
 
+def cut_short(exc: BaseException) -> bool:
+    """Whether an error of a `decompressing` stream says its data end too soon (gzip's `EOFError`,
+    pyarrow's "Truncated compressed stream"), rather than that they are damaged."""
+    return isinstance(exc, EOFError) or "Truncated" in str(exc)
+
+
 def decompressing(path: Path, kind: str) -> io.BufferedIOBase:
     """A stream of the file's bytes decompressed by `kind` ("gzip" or "zstd", `compression_of`).
     Reading it raises `EOFError` (gzip) or `OSError` (zstd: "Truncated compressed stream") when the

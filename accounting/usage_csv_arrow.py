@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
-from accounting.csv_forms import COMPRESSED, compressed_csv
+from accounting.csv_forms import COMPRESSED, compressed_csv, cut_short
 from accounting.errors import FileChanged, UsageError
 
 if TYPE_CHECKING:
@@ -486,7 +486,7 @@ def zstd_error(path: Path, exc: OSError, done: str = "rated") -> UsageError:
     """The refusal of a file whose zstd stream pyarrow's reader stopped at (`exc`): nothing was
     `done` with it."""
     text = str(exc).removeprefix("ZSTD decompress failed: ")
-    if "Truncated" in text:
+    if cut_short(exc):
         why = "cut short: its zstd data end within a frame"
     elif "checksum" in text:
         why = f"damaged: its zstd data fail their own check ({text})"

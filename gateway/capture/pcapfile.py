@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from accounting.csv_forms import compression_of, decompressing
+from accounting.csv_forms import compression_of, cut_short, decompressing
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # little-endian, microseconds (multiplier to nanoseconds)
@@ -124,8 +124,9 @@ def _decompressed(path: Path, kind: str) -> IO[bytes]:
 
 def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError:
     """The refusal of a capture whose compressed data stop making sense (`exc`, while decompressed)."""
-    cut = isinstance(exc, EOFError) or "Truncated" in str(exc)
-    return CaptureFileError(f"{path}: its {kind} data are {'cut short' if cut else f'damaged ({exc})'}")
+    return CaptureFileError(
+        f"{path}: its {kind} data are {'cut short' if cut_short(exc) else f'damaged ({exc})'}"
+    )
 
 
 def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from accounting.csv_forms import compression_of, decompressing
+from accounting.csv_forms import compression_of, cut_short, decompressing
 from gateway.acct_sessions import Rejects
 
 MAX_LISTED_REJECTS = 1_000
@@ -113,6 +113,5 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
                     raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
                 yield number, text.rstrip("\r\n")
         except (EOFError, OSError, zlib.error) as exc:  # (gzip's, or pyarrow's zstd stream's)
-            cut = isinstance(exc, EOFError) or "Truncated" in str(exc)
-            why = "cut short" if cut else f"damaged ({exc})"
+            why = "cut short" if cut_short(exc) else f"damaged ({exc})"
             raise LogError(f"{path}: its compressed data are {why} after line {number}") from None
