@@ -346,11 +346,9 @@ class UsageReader:
             f"csv_scans_{tag}",
             len(header),
         )
-        columns = "{" + ", ".join(f"'{_sql_safe(n)}': 'VARCHAR'" for n in header) + "}"
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         read = (
-            f"read_csv({files}, header = true, auto_detect = false, columns = {columns}, delim = '{delimiter}', "
-            f"quote = '\"', escape = '\"', max_line_size = {MAX_CSV_LINE}, store_rejects = true, "
+            f"read_csv({files}, {csv_read_options(header, delimiter)}, store_rejects = true, "
             f"rejects_table = '{self.csv_rejects}', rejects_scan = '{self.csv_scans}'"
         )
         self._read_csv, self._header = read, header
@@ -1624,6 +1622,17 @@ def input_files(paths: Sequence[Path]) -> list[Path]:
     """The usage files a list of paths names, as the rating reads them (`_input_files`: a folder's
     parts, or its Parquet or CSV files)."""
     return _input_files(paths)
+
+
+def csv_read_options(header: Sequence[str], delimiter: str) -> str:
+    """The options of DuckDB's `read_csv` that read a usage CSV as the rating reads it: its header's
+    columns, every one as text, its separator, `"` quoting and escaping, lines up to
+    `MAX_CSV_LINE` (what it does with a malformed row is the caller's option)."""
+    columns = "{" + ", ".join(f"'{_sql_safe(n)}': 'VARCHAR'" for n in header) + "}"
+    return (
+        f"header = true, auto_detect = false, columns = {columns}, delim = '{_sql_safe(delimiter)}', "
+        f"quote = '\"', escape = '\"', max_line_size = {MAX_CSV_LINE}"
+    )
 
 
 def csv_layout(path: Path) -> tuple[list[str], str]:

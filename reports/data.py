@@ -344,7 +344,7 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
     if files.usage_kind == "parquet":
         src = f"read_parquet([{paths}], union_by_name = true)"
     else:
-        from accounting.usage import MAX_CSV_LINE, csv_layout
+        from accounting.usage import csv_layout, csv_read_options
 
         try:
             header, delimiter = csv_layout(files.usage[0])
@@ -352,12 +352,7 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
             raise ReportError(str(exc)) from None
         # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
         # malformed (fields that do not match the header) are not in the view.
-        names = "{" + ", ".join("'" + n.replace("'", "''") + "': 'VARCHAR'" for n in header) + "}"
-        src = (
-            f"read_csv([{paths}], header = true, auto_detect = false, columns = {names}, "
-            f"delim = '{delimiter.replace(chr(39), chr(39) * 2)}', quote = '\"', escape = '\"', "
-            f"max_line_size = {MAX_CSV_LINE}, ignore_errors = true)"
-        )
+        src = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
     have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     if all(have.get(name) == kind for name, kind in _USAGE_COLUMNS.items()):
         return f"SELECT *, {RETRY_SQL} AS retry FROM {src}"  # (a run's parts: every column, typed)
