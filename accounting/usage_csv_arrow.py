@@ -63,8 +63,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from accounting import usage_arrow, usage_arrow_checks
-from accounting.csv_forms import COMPRESSED, compressed_csv, cut_short
+from accounting.csv_forms import COMPRESSED, compressed_csv
 from accounting.errors import FileChanged, UsageError
+from m2msim.compressed import cut_short
 
 if TYPE_CHECKING:
     import numpy as np

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from accounting.csv_forms import compression_of, cut_short, decompressing
+from m2msim.compressed import compression_of, cut_short, decompressing
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # little-endian, microseconds (multiplier to nanoseconds)

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from accounting.csv_forms import compression_of, cut_short, decompressing
 from gateway.acct_sessions import Rejects
+from m2msim.compressed import compression_of, cut_short, decompressing
 
 MAX_LISTED_REJECTS = 1_000
 
