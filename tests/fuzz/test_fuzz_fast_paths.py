@@ -17,6 +17,7 @@ for files of any size here (their thresholds lowered), in chunks and batches of 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -204,12 +205,21 @@ def test_a_damaged_csv_is_rated_alike_by_pyarrow_and_by_duckdb(
     path.write_bytes(data)
     with pytest.MonkeyPatch.context() as patch:
         _as_a_large_fleet(patch, large)
-        patch.setattr(usage_csv_arrow, "CHUNK_BYTES", chunk)
-        patch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
-        fast = rating(path, threads)
-        patch.setattr(usage_csv_arrow, "MIN_BYTES", 1 << 62)
-        slow = rating(path, threads)
+        fast, slow = _by_the_pass_and_by_duckdb(patch, path, threads, CHUNK_BYTES=chunk)
     assert fast == slow
+
+
+def _by_the_pass_and_by_duckdb(
+    patch: pytest.MonkeyPatch, source: Path, threads: int, **sizes: int
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """`rating(source)` by the CSV pass (taken whatever the size, `sizes` set in its module),
+    then by DuckDB's reader."""
+    for name, value in sizes.items():
+        patch.setattr(usage_csv_arrow, name, value)
+    patch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
+    fast = rating(source, threads)
+    patch.setattr(usage_csv_arrow, "MIN_BYTES", 1 << 62)
+    return fast, rating(source, threads)
 
 
 def _as_a_large_fleet(patch: pytest.MonkeyPatch, large: bool) -> None:
@@ -310,4 +320,66 @@ def test_a_damaged_parquet_is_rated_alike_by_the_pyarrow_pass_and_by_duckdb(
         fast = rating(path)
         patch.setattr(usage_arrow, "ARROW_ROWS", 1 << 62)
         slow = rating(path)
+    assert fast == slow
+
+
+def _compressed(data: bytes, codec: str, level: int) -> bytes:
+    if codec == "gz":
+        return gzip.compress(data, compresslevel=level, mtime=0)
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data)
+    return sink.getvalue().to_pybytes()
+
+
+def _split(data: bytes, parts: int) -> list[bytes]:
+    """The CSV text as `parts` files of its rows in order, each with the header (a folder of
+    daily exports)."""
+    header, _, body = data.partition(b"\n")
+    rows = body.splitlines(keepends=True)
+    size = max(1, -(-len(rows) // parts))
+    return [header + b"\n" + b"".join(rows[i : i + size]) for i in range(0, max(len(rows), 1), size)]
+
+
+@FUZZ
+@given(
+    data=_damaged_csv(),
+    codec=st.sampled_from(("gz", "zst", "plain")),
+    files=st.sampled_from((1, 1, 3)),
+    chunk=st.sampled_from((400, 3_000, 1 << 20)),
+    piece=st.sampled_from((64, 1 << 17)),
+    recent=st.sampled_from((0, 1, 12)),
+    threads=st.sampled_from((1, 2)),
+    cut=st.sampled_from((None, None, None, 0.3, 0.9)),
+)
+def test_a_damaged_compressed_csv_or_folder_is_rated_alike_by_pyarrow_and_by_duckdb(
+    tmp_path_factory: pytest.TempPathFactory,
+    data: bytes,
+    codec: str,
+    files: int,
+    chunk: int,
+    piece: int,
+    recent: int,
+    threads: int,
+    cut: float | None,
+) -> None:
+    """The pass's own decompression (gzip inflated from a kept state, zstd swept again from the
+    start, chunks at hand or not) and its reading of several files as one input give what DuckDB
+    gives for the same bytes, in small pieces and chunks; compressed data cut short (`cut`: the
+    share of the last file's bytes left) are refused alike."""
+    if codec == "plain" and files == 1:
+        files = 2
+    folder = tmp_path_factory.mktemp("fast-compressed")
+    parts = _split(data, files) if files > 1 else [data]
+    suffix = "" if codec == "plain" else f".{codec}"
+    for day, part in enumerate(parts, 1):
+        body = part if codec == "plain" else _compressed(part, codec, 1 + day % 9)
+        if cut is not None and day == len(parts) and codec != "plain":
+            body = body[: max(1, int(len(body) * cut))]
+        (folder / f"usage-2026-03-{day:02d}.csv{suffix}").write_bytes(body)
+    source: Path = folder if len(parts) > 1 else folder / f"usage-2026-03-01.csv{suffix}"
+    with pytest.MonkeyPatch.context() as patch:
+        fast, slow = _by_the_pass_and_by_duckdb(
+            patch, source, threads, CHUNK_BYTES=chunk, PIECE=piece, ZSTD_PIECE=piece, RECENT=recent
+        )
     assert fast == slow
