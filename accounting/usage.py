@@ -201,6 +201,11 @@ def _sql_safe(text: str) -> str:
     return text.replace("'", "''")
 
 
+def _ident(name: str) -> str:
+    """`name` as an SQL identifier: a file's column name may hold any character, `"` too."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _lit(values: Sequence[str]) -> str:
     return ", ".join(f"'{_sql_safe(v)}'" for v in values)
 
@@ -373,7 +378,7 @@ class UsageReader:
     def _check_every_field(self) -> None:
         """Read every field of every row, not only those the rating uses: DuckDB checks a field's
         UTF-8 only when it reads it, and a row with bad bytes in any field is a malformed row."""
-        fields = ", ".join(f'"{_sql_safe(n)}"' for n in self._header)
+        fields = ", ".join(_ident(n) for n in self._header)
         self._csv_relations(f" WHERE strlen(concat({fields})) >= 0")
 
     def _columns(self) -> set[str]:
@@ -768,7 +773,7 @@ class UsageReader:
         arrow_scans()
         self.con.register("set_aside_taken", table)
         read = set(table.schema.names)
-        quoted = {name: '"' + name.replace('"', '""') + '"' for name in self.types}
+        quoted = {name: _ident(name) for name in self.types}
         columns = ", ".join(
             f"CAST({quoted[name] if name in read else 'NULL'} AS {kind}) AS {quoted[name]}"
             for name, kind in self.types.items()
@@ -1390,7 +1395,7 @@ class UsageReader:
                     self.con.unregister(view)
                 return
         lists = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
-        unnested = ", ".join(f'unnest(?::{kind}[]) AS "{_sql_safe(c)}"' for c in columns)
+        unnested = ", ".join(f"unnest(?::{kind}[]) AS {_ident(c)}" for c in columns)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {unnested}", lists)
 
     def _seen_twice(self, sql: str) -> list[tuple[int]]:
@@ -1466,7 +1471,7 @@ class UsageReader:
         if self.claims_unique:
             return
         cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
-        keys = ", ".join(f'"{c}"' for c in cols)
+        keys = ", ".join(_ident(c) for c in cols)
         h = f"hash({keys})"
         if rows is not None:
             if not rows:

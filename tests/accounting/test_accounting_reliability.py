@@ -554,6 +554,37 @@ def test_malformed_rows_as_the_only_rejects_are_listed(
     assert doc["rows_read"] == len(body) + 1
 
 
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_column_named_with_quotes_is_read_as_any_other(
+    form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column of the user's own named with a double quote (`note "x"`), beside a copied row and,
+    in the CSV, a field that is not UTF-8: the copy and the bad field are listed and the rest is
+    rated (the name went into DuckDB's SQL within quotes it ended: a traceback, exit 1)."""
+    rows = rated(["rate", str(INV), str(USAGE)], capsys)
+    rejected = {r["row"] for r in rows["rejects"]}
+    header, *body = [line for row, line in enumerate(CSV_TEXT.splitlines(), 1) if row not in rejected]
+    lines = [f'{header},"note ""x"""', *(f"{line},n{i}" for i, line in enumerate(body))]
+    lines.insert(4, lines[3])  # a copy of the third record, as row 5
+    data = ("\n".join(lines) + "\n").encode()
+    if form == "csv":
+        data += body[0].encode() + b",\xff\n"  # (row len(body) + 3)
+        path = tmp_path / "u.csv"
+        path.write_bytes(data)
+    else:
+        path = tmp_path / "u.parquet"
+        text = pacsv.read_csv(
+            io.BytesIO(data), convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
+        )
+        pq.write_table(text, path)
+    doc = rated(["rate", str(INV), str(path)], capsys)
+    expected = [{"row": 5, "reason": "duplicate record: identical in every field to row 4"}]
+    if form == "csv":
+        expected.append({"row": len(body) + 3, "reason": 'malformed row: not UTF-8 text in column note "x"'})
+    assert doc["rejects"] == expected
+    assert Decimal(doc["total_ht"]) == TOTAL
+
+
 def test_the_listing_passes_over_clean_aggregates_and_names_the_rows_a_full_read_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
