@@ -27,6 +27,10 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   time zone closes a partial record with the TS 32.298 cause (PLMN change 24,
   serving node change 18, RAT change 22, MS time zone change 23); the record
   keeps the serving network it was used in, the session goes on.
+- An Accounting-On or Accounting-Off (RFC 2866 5.1: the client restarted, or
+  stops accounting) ends the client's sessions opened before it without a
+  Stop (listed with the open ones): a later Start that reuses one of their
+  Acct-Session-Ids opens a new session.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from gateway.plmn import default_table
 STATUS_START = 1
 STATUS_STOP = 2
 STATUS_INTERIM = 3
+STATUS_ACCOUNTING_ON = 7
+STATUS_ACCOUNTING_OFF = 8
 
 GIGAWORD = 1 << 32
 CLOSED_MEMORY_S = (
@@ -158,8 +164,12 @@ class SessionTracker:
         # closed sessions, oldest first: (requests seen, time of the Stop), kept CLOSED_MEMORY_S
         self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int]] = {}
         self.zones = default_table()
+        self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
 
     def request(self, req: AcctRequest, where: int) -> UsageRecord | None:
+        if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
+            self._client_restarted(req)
+            return None
         key = (req.client, req.session_id)
         sig = _signature(req)
         state = self.sessions.get(key)
@@ -194,6 +204,13 @@ class SessionTracker:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return None
         return self._usage(key, state, req, sig, where)
+
+    def _client_restarted(self, req: AcctRequest) -> None:
+        """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
+        re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone)."""
+        when = req.event_time if req.event_time is not None else req.time_s
+        for key in [k for k, s in self.sessions.items() if k[0] == req.client and s.start_s < when]:
+            self.ended.append(self.sessions.pop(key).session_id)
 
     def _forget_closed(self, now_s: int) -> None:
         """Drop the sessions closed more than CLOSED_MEMORY_S before `now_s` (memory stays bounded)."""
@@ -356,4 +373,4 @@ class SessionTracker:
         return cause
 
     def finish(self) -> None:
-        self.report.open_sessions = sorted(s.session_id for s in self.sessions.values())
+        self.report.open_sessions = sorted([*self.ended, *(s.session_id for s in self.sessions.values())])

@@ -42,7 +42,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accounting.records import UsageRecord
-from gateway.acct_sessions import AcctRequest, LineFrom, Rejects, SessionTracker, choose_line
+from gateway.acct_sessions import (
+    STATUS_ACCOUNTING_OFF,
+    STATUS_ACCOUNTING_ON,
+    AcctRequest,
+    LineFrom,
+    Rejects,
+    SessionTracker,
+    choose_line,
+)
 from gateway.capture import radius
 from gateway.capture.pcapfile import CaptureFileError, check_file, is_capture, read_packets
 from gateway.capture.sink import DEFAULT_SECRET
@@ -507,7 +515,7 @@ class _Decoder:
             report.reject(n, "malformed Accounting-Request", str(exc))
             return None
         if req is None:
-            return None  # Accounting-On/Off and others carry no usage
+            return None  # others (Accounting-On/Off end the client's sessions) carry no usage
         return self.tracker.request(req, n)
 
     def _acct_request(self, msg: bytes, nas: bytes, ts_us: int) -> AcctRequest | None:
@@ -546,12 +554,17 @@ class _Decoder:
         status = _u32(std, radius.ACCT_STATUS_TYPE, "Acct-Status-Type")
         if status is None:
             raise _BadMessage("missing Acct-Status-Type")
+        client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
+        if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # the client's sessions end (no usage)
+            event = _u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp")
+            return AcctRequest(
+                status=status, session_id="", client=client, time_s=ts_us // 1_000_000, event_time=event
+            )
         if status not in (radius.STATUS_START, radius.STATUS_INTERIM, radius.STATUS_STOP):
             return None
         session_id = _text(std, radius.ACCT_SESSION_ID)
         if session_id is None:
             raise _BadMessage("missing Acct-Session-Id")
-        client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
         return AcctRequest(
             status=status,
             session_id=session_id,

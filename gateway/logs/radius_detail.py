@@ -26,6 +26,8 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    STATUS_ACCOUNTING_OFF,
+    STATUS_ACCOUNTING_ON,
     STATUS_INTERIM,
     STATUS_START,
     STATUS_STOP,
@@ -212,14 +214,9 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     if "Acct-Status-Type" not in values:
         raise _BadBlock(header_line, "no Acct-Status-Type")
     status_text = _string(values["Acct-Status-Type"])
-    if status_text in NO_USAGE_STATUS:
-        return None
-    status = _integer(values, lines, "Acct-Status-Type", STATUS_TYPES)
-    if status not in (STATUS_START, STATUS_INTERIM, STATUS_STOP):
-        return None
-    session_id = _string(values.get("Acct-Session-Id", ""))
-    if not session_id:
-        raise _BadBlock(header_line, "no Acct-Session-Id")
+    status = NO_USAGE_STATUS.get(status_text)
+    if status is None:
+        status = _integer(values, lines, "Acct-Status-Type", STATUS_TYPES)
     written = _integer(values, lines, "Timestamp")
     client = next(
         (
@@ -229,6 +226,15 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         ),
         "",
     )
+    time_s = written if written is not None else int(header_time.timestamp())
+    if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end
+        event = _event_time(values, lines, written)
+        return AcctRequest(status=status, session_id="", client=client, time_s=time_s, event_time=event)
+    if status not in (STATUS_START, STATUS_INTERIM, STATUS_STOP):
+        return None
+    session_id = _string(values.get("Acct-Session-Id", ""))
+    if not session_id:
+        raise _BadBlock(header_line, "no Acct-Session-Id")
     class_value = None
     if "Class" in values:
         try:
@@ -249,7 +255,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         status=status,
         session_id=session_id,
         client=client,
-        time_s=written if written is not None else int(header_time.timestamp()),
+        time_s=time_s,
         line=choose_line(class_value, _string(calling) if calling is not None else None, line_from),
         event_time=_event_time(values, lines, written),
         session_time=_integer(values, lines, "Acct-Session-Time"),
@@ -307,8 +313,10 @@ def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Itera
         except _BadBlock as exc:
             report.reject(exc.line, "unusable block", str(exc))
             continue
-        if req is None:
+        if req is None or req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             report.ignored[_string(block[2].get("Acct-Status-Type", "?"))] += 1
+            if req is not None:
+                tracker.request(req, line)  # Accounting-On/Off: the client's sessions end
             continue
         report.accounting_requests += 1
         record = tracker.request(req, line)

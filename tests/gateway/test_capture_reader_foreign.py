@@ -14,6 +14,7 @@ import pytest
 from handmade_pcap import (
     SECRET,
     acct,
+    attr,
     ethernet,
     fragments4,
     ipv4,
@@ -24,6 +25,7 @@ from handmade_pcap import (
     response,
     sll,
     sll2,
+    u32,
     udp,
     write_pcap,
     write_pcapng,
@@ -280,6 +282,43 @@ def test_32_bit_counters_without_gigawords_wrap(tmp_path: Path) -> None:
     assert [r.bytes_up for r in records] == [4_000_000_000, (1 << 32) + 1_000 - 4_000_000_000]
     assert [r.bytes_down for r in records] == [10, 10]
     assert report.counter_wraps == 1 and report.rejected == 0
+
+
+def accounting_on(ident: int, event: int, delay: int = 0) -> bytes:
+    """Accounting-On (RFC 2866 5.1) of the GGSN: it restarted."""
+    return request(
+        ident, attr(40, u32(7)) + attr(4, bytes((192, 0, 2, 1))) + attr(55, u32(event)) + attr(41, u32(delay))
+    )
+
+
+def test_accounting_on_ends_the_clients_sessions_and_a_reused_session_id_is_a_new_session(
+    tmp_path: Path,
+) -> None:
+    """The GGSN restarts (Accounting-On) and numbers its sessions from the start again: the new session
+    with the old Acct-Session-Id is billed from its own Start (it was a 'duplicate Start', then its
+    counters were taken as the old session's: a 32-bit wrap of ~4 GB, or every record refused). The
+    Accounting-On re-sent later (Acct-Delay-Time) ends nothing opened since."""
+    msgs = [
+        request(1, acct(1, event=T0, gigawords=False)),
+        request(2, acct(3, event=T0 + 3_600, st=3_600, octets=(100_000_000, 5_000), gigawords=False)),
+        accounting_on(3, T0 + 4_000),
+        request(4, acct(1, event=T0 + 4_100, gigawords=False)),
+        accounting_on(5, T0 + 4_000, delay=120),
+        request(6, acct(3, event=T0 + 4_700, st=600, octets=(10_000_000, 1_000), gigawords=False)),
+        request(
+            7, acct(2, event=T0 + 5_000, st=900, octets=(120_000_000, 1_500), gigawords=False, terminate=1)
+        ),
+    ]
+    times = [T0, T0 + 3_600, T0 + 4_000, T0 + 4_100, T0 + 4_120, T0 + 4_700, T0 + 5_000]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.sequence) for r in records] == [
+        (datetime.fromtimestamp(T0, UTC), 3_600, 100_000_000, 5_000, 1),
+        (datetime.fromtimestamp(T0 + 4_100, UTC), 600, 10_000_000, 1_000, 1),
+        (datetime.fromtimestamp(T0 + 4_700, UTC), 300, 110_000_000, 500, 2),
+    ]
+    assert report.rejected == 0 and report.counter_wraps == 0
+    assert report.open_sessions == ["sess-1"]  # the first one: ended by the restart, without a Stop
 
 
 def test_counters_going_down_with_gigawords_are_a_reject(tmp_path: Path) -> None:

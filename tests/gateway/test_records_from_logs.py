@@ -143,6 +143,31 @@ def test_detail_file_gives_a_record_per_interim_and_stop(tmp_path: Path) -> None
     assert report.ignored == {"Accounting-Off": 1} and report.rejected == 0 and report.open_sessions == []
 
 
+def test_detail_accounting_on_ends_the_clients_sessions_before_a_session_id_is_reused(tmp_path: Path) -> None:
+    """The client restarted (Accounting-On) and gave its next session an Acct-Session-Id it had used:
+    that session is read from its own Start (it was a 'duplicate Start', and its Stop was billed as the
+    old session's)."""
+    blocks = DETAIL.split("\n\n")
+    start, interim, stop = blocks[0], blocks[1], blocks[4]
+    restart = (
+        "Mon Mar  2 00:59:00 2026\n\tAcct-Status-Type = Accounting-On\n\tNAS-IP-Address = 192.0.2.1\n"
+        "\tTimestamp = 1772413140"
+    )
+    again = start.replace("Sun Mar  1 10:00:00", "Mon Mar  2 01:00:00").replace("1772359200", "1772413200")
+    again = again.replace("Mar  1 2026 10:00:00", "Mar  2 2026 01:00:00")
+    stop = stop.replace("Acct-Session-Time = 57600", "Acct-Session-Time = 3600")
+    path = tmp_path / "detail"
+    path.write_text("\n\n".join([start, interim, restart, again, stop]) + "\n\n")
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.sequence) for r in records] == [
+        (START, 43_200, 1_000, (1 << 32) + 5_000, 1),
+        (datetime(2026, 3, 2, 1, tzinfo=UTC), 3_600, 1_600, (1 << 32) + 6_100, 1),
+    ]
+    assert report.rejected == 0 and report.ignored == {"Accounting-On": 1}
+    assert report.open_sessions == ["4f2a0001"]  # the first, ended by the restart without a Stop
+
+
 def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_path: Path) -> None:
     text = DETAIL.replace("\tAcct-Input-Octets = 1600", "\tAcct-Input-Octets = lots")
     text = text.replace(
