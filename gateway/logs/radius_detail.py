@@ -70,7 +70,7 @@ TERMINATE_CAUSES = {
 _HEADER = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
 _ATTRIBUTE = re.compile(r"^\s+([A-Za-z0-9][A-Za-z0-9_.:-]*)\s*(?:=|\+=|:=)\s*(.*?)\s*$")
 _ESCAPE = re.compile(r"\\([0-7]{3}|.)")
-_EVENT_DATE = re.compile(r"^([A-Z][a-z]{2} \d{1,2} \d{4} \d\d:\d\d:\d\d) ([A-Z]{2,5})$")
+_EVENT_DATE = re.compile(r"^([A-Z][a-z]{2} \d{1,2} \d{4} \d\d:\d\d:\d\d) ([A-Za-z]{2,6}|[+-]\d\d(?:\d\d)?)$")
 
 _TEXT_ATTRIBUTES = (
     "3GPP-IMSI",
@@ -189,7 +189,8 @@ def _integer(
 
 
 def _event_time(values: dict[str, str], lines: dict[str, int], written: int | None) -> int | None:
-    """Event-Timestamp in seconds; a date in a zone other than UTC/GMT falls back to Timestamp - Acct-Delay-Time."""
+    """Event-Timestamp in seconds: a date in UTC/GMT or a numeric zone (`+04`) as it says; a date in a zone
+    named otherwise (`CET`: its offset is not in the text) falls back to Timestamp - Acct-Delay-Time."""
     value = values.get("Event-Timestamp")
     if value is None:
         return None
@@ -200,8 +201,12 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
     if match is None:
         raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date")
     when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S")
-    if match.group(2) in ("UTC", "GMT"):
+    zone = match.group(2)
+    if zone in ("UTC", "GMT"):
         return int(when.replace(tzinfo=UTC).timestamp())
+    if zone[0] in "+-":  # a zone tzdata names by its offset (+04 Dubai, -03 Sao Paulo, +0530): exact
+        offset = int(zone[1:3]) * 3_600 + int(zone[3:5] or 0) * 60
+        return int(when.replace(tzinfo=UTC).timestamp()) - (offset if zone[0] == "+" else -offset)
     if written is None:
         raise _BadBlock(
             lines["Event-Timestamp"], f"Event-Timestamp in zone {match.group(2)} and no Timestamp to place it"

@@ -4,7 +4,8 @@ the formats' documentation (rlm_detail's output; osmo-sgsn's sgsn_cdr.c columns)
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,29 @@ def test_detail_accounting_on_ends_the_clients_sessions_before_a_session_id_is_r
     ]
     assert report.rejected == 0 and report.ignored == {"Accounting-On": 1}
     assert report.open_sessions == ["4f2a0001"]  # the first, ended by the restart without a Stop
+
+
+@pytest.mark.parametrize(("zone", "offset"), [("+04", 4 * 60), ("-03", -3 * 60), ("+0530", 5 * 60 + 30)])
+def test_detail_event_timestamp_in_a_numeric_zone_is_read_exactly(
+    tmp_path: Path, zone: str, offset: int
+) -> None:
+    """FreeRADIUS prints Event-Timestamp in its server's zone, `%Z`: tzdata names many zones by their
+    offset (Asia/Dubai `+04`, America/Sao_Paulo `-03`); such blocks were refused ('is not a date'),
+    every record of a server there lost. The offset is exact: the Start's time is the event's, not
+    the Timestamp the server wrote 3 s later."""
+
+    def local(match: re.Match[str]) -> str:
+        when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S") + timedelta(minutes=offset)
+        return f'Event-Timestamp = "{when:%b} {when.day:2d} {when:%Y %H:%M:%S} {zone}"'
+
+    text = re.sub(r'Event-Timestamp = "(.*) UTC"', local, DETAIL).replace("1772359200", "1772359203")
+    assert '"Mar  1 2026 14:00:00 +04"' in text or zone != "+04"
+    path = tmp_path / "detail"
+    path.write_text(text)
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert report.rejected == 0 and len(records) == 3
+    assert records[0].start == START
 
 
 def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_path: Path) -> None:
