@@ -163,26 +163,35 @@ def _records(
     files: list[Path], report: LogReport, line_from: OsmoLineFrom, serving_plmn: str | None
 ) -> Iterator[UsageRecord]:
     tracker = SessionTracker(report)
-    closed: dict[tuple[str, str], tuple[int, int]] = {}  # context -> volumes at its closing row
+    # (GGSN, charging id) -> (IMSI, volumes) at the context's closing row
+    closed: dict[tuple[str, str], tuple[str, str, str]] = {}
     for path in files:
         for number, row in _rows(path, report):
             report.current_file = str(path)
             report.entries += 1
             if row is None:
                 continue
+            key = (row["ggsn_addr"], row["charging_id"])
+            end = closed.get(key)
+            if (
+                PDP_STATUS[row["event"]][0] == STATUS_STOP
+                and end is not None
+                and end[1:] == (row["vol_in"], row["vol_out"])
+                and row["imsi"] in (end[0], "N/A")
+            ):
+                # pdp-free after pdp-deact; pdp-deact and pdp-free after pdp-terminate, which parts the
+                # context from its subscriber (IMSI, IMEI and MSISDN N/A)
+                report.ignored[f"{row['event']} after the context's end"] += 1
+                continue
             try:
                 req = _request(row, line_from, serving_plmn)
             except _BadRow as exc:
                 report.reject(number, "malformed row", str(exc))
                 continue
-            key = (row["ggsn_addr"], req.session_id)
-            if req.status == STATUS_STOP and closed.get(key) == (req.in_lo, req.out_lo):
-                report.ignored[f"{row['event']} after the context's end"] += 1  # pdp-free after pdp-deact
-                continue
             report.accounting_requests += 1
             record = tracker.request(req, number)
             if req.status == STATUS_STOP:
-                closed[key] = (req.in_lo or 0, req.out_lo or 0)
+                closed[key] = (row["imsi"], row["vol_in"], row["vol_out"])
             if record is not None:
                 yield record
     tracker.finish()

@@ -308,6 +308,37 @@ def test_osmo_cdr_gives_a_record_per_periodic_row_and_one_at_the_end(tmp_path: P
     assert report.rejected == 0 and report.open_sessions == []
 
 
+def test_osmo_cdr_rows_after_pdp_terminate_without_a_subscriber_are_not_rejects(tmp_path: Path) -> None:
+    """osmo-sgsn's pdp-terminate parts the context from its MM context before the GGSN confirms the
+    delete: the pdp-deact and pdp-free rows that follow carry IMSI, IMEI and MSISDN `N/A`. They were
+    rejected as malformed, two rejects per abnormal release; they repeat the ended context."""
+    lines = CDR.splitlines()[:4]
+    lines.append(
+        lines[3]
+        .replace("pdp-periodic,600,", "pdp-terminate,900,")
+        .replace("20260301101001", "20260301101501")
+    )
+    for event, ms in (("pdp-deact", "002"), ("pdp-free", "003")):
+        lines.append(
+            f"20260301101501{ms},N/A,N/A,N/A,-1,-1,N/A,{event},900,192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,"
+            "1200,34000,9001"
+        )
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    assert [(r.duration_s, r.bytes_up, r.bytes_down, r.cause) for r in records] == [
+        (600, 1200, 34000, 17),
+        (300, 0, 0, 4),
+    ]
+    assert report.rejected == 0 and report.open_sessions == []
+    assert report.ignored == {
+        "attach": 1,
+        "pdp-deact after the context's end": 1,
+        "pdp-free after the context's end": 1,
+    }
+
+
 def _compressed(raw: bytes, codec: str) -> bytes:
     import gzip
 
