@@ -103,6 +103,7 @@ class AcctRequest:
     out_lo: int | None = None
     out_gw: int | None = None
     terminate: int | None = None
+    delay: int | None = None  # Acct-Delay-Time: the client sent it this long before time_s (RFC 2866 5.2)
     imsi: str | None = None
     imeisv: str | None = None
     apn: str | None = None
@@ -147,6 +148,14 @@ class _Session:
     last_out: int = 0
     sequence: int = 0
     seen: set[tuple[object, ...]] = field(default_factory=set)
+
+
+def _event_time(req: AcctRequest) -> int:
+    """When the request's event happened: its Event-Timestamp, else when the client sent it (the time
+    it was seen less Acct-Delay-Time: a request re-sent, or queued, is seen late)."""
+    if req.event_time is not None:
+        return req.event_time
+    return req.time_s - (req.delay or 0)
 
 
 def _signature(req: AcctRequest) -> tuple[object, ...]:
@@ -208,7 +217,7 @@ class SessionTracker:
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
         re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone)."""
-        when = req.event_time if req.event_time is not None else req.time_s
+        when = _event_time(req)
         for key in [k for k, s in self.sessions.items() if k[0] == req.client and s.start_s < when]:
             self.ended.append(self.sessions.pop(key).session_id)
 
@@ -233,7 +242,7 @@ class SessionTracker:
         self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], *, joined: bool
     ) -> None:
         line = req.line or ""
-        start = req.event_time if req.event_time is not None else req.time_s
+        start = _event_time(req)
         if joined:
             start -= req.session_time or 0
         self.sessions[key] = _Session(

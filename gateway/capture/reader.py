@@ -556,9 +556,13 @@ class _Decoder:
             raise _BadMessage("missing Acct-Status-Type")
         client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
         if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # the client's sessions end (no usage)
-            event = _u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp")
             return AcctRequest(
-                status=status, session_id="", client=client, time_s=ts_us // 1_000_000, event_time=event
+                status=status,
+                session_id="",
+                client=client,
+                time_s=ts_us // 1_000_000,
+                event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
+                delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
             )
         if status not in (radius.STATUS_START, radius.STATUS_INTERIM, radius.STATUS_STOP):
             return None
@@ -578,6 +582,7 @@ class _Decoder:
             out_lo=_u32(std, radius.ACCT_OUTPUT_OCTETS, "Acct-Output-Octets"),
             out_gw=_u32(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
             terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
+            delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
             imsi=identity.imsi,
             imeisv=identity.imeisv,
             apn=apn,
@@ -625,6 +630,7 @@ class _Decoder:
                     self.report.reject(first, "incomplete fragmented RADIUS message", "fragments missing")
 
 
+ACCT_DELAY_TIME = 41
 NAS_IDENTIFIER = 32
 NAS_IPV6_ADDRESS = 95
 

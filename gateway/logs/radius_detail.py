@@ -234,7 +234,10 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     time_s = written if written is not None else int(header_time.timestamp())
     if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end
         event = _event_time(values, lines, written)
-        return AcctRequest(status=status, session_id="", client=client, time_s=time_s, event_time=event)
+        delay = _integer(values, lines, "Acct-Delay-Time")
+        return AcctRequest(
+            status=status, session_id="", client=client, time_s=time_s, event_time=event, delay=delay
+        )
     if status not in (STATUS_START, STATUS_INTERIM, STATUS_STOP):
         return None
     session_id = _string(values.get("Acct-Session-Id", ""))
@@ -269,6 +272,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         out_lo=_integer(values, lines, "Acct-Output-Octets"),
         out_gw=_integer(values, lines, "Acct-Output-Gigawords"),
         terminate=_integer(values, lines, "Acct-Terminate-Cause", TERMINATE_CAUSES),
+        delay=_integer(values, lines, "Acct-Delay-Time"),
         imsi=text_of.get("3GPP-IMSI"),
         imeisv=text_of.get("3GPP-IMEISV"),
         apn=text_of.get("Called-Station-Id"),

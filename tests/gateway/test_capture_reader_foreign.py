@@ -271,6 +271,31 @@ def test_stop_of_an_unseen_session_is_a_reject_not_a_record(tmp_path: Path) -> N
     assert records == [] and report.reasons == {"Stop of a session never seen before": 1}
 
 
+def test_without_event_timestamp_the_start_is_when_the_client_sent_it(tmp_path: Path) -> None:
+    """A client that sends no Event-Timestamp: the session starts when its Start left the client, the
+    time it was captured less Acct-Delay-Time (RFC 2866 5.2: the first copy was lost, the one seen
+    was re-sent 30 s later). It started 30 s late; a session joined at an Interim-Update sent 20 s
+    late likewise."""
+
+    def late(status: int, session: str, delay: int, **kw: object) -> bytes:
+        return acct(status, session, event=T0, delay=delay, **kw).replace(attr(55, u32(T0)), b"")  # type: ignore[arg-type]
+
+    msgs = [
+        request(1, late(1, "sess-1", 30)),
+        request(2, late(3, "sess-1", 0, st=600, octets=(100, 200))),
+        request(3, late(3, "sess-2", 20, st=600, octets=(10, 20))),
+        request(4, late(3, "sess-2", 0, st=1_200, octets=(30, 40))),
+    ]
+    times = [T0 + 30, T0 + 600, T0 + 620, T0 + 1_200]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.session, r.start, r.duration_s) for r in records] == [
+        ("sess-1", datetime.fromtimestamp(T0, UTC), 600),
+        ("sess-2", datetime.fromtimestamp(T0 + 600, UTC), 600),
+    ]
+    assert report.rejected == 0
+
+
 def test_32_bit_counters_without_gigawords_wrap(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0, gigawords=False)),

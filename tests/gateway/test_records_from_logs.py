@@ -192,6 +192,21 @@ def test_detail_event_timestamp_in_a_numeric_zone_is_read_exactly(
     assert records[0].start == START
 
 
+def test_detail_start_without_event_timestamp_is_when_the_client_sent_it(tmp_path: Path) -> None:
+    """No Event-Timestamp: the Start is when the client sent it, the Timestamp the server wrote less
+    Acct-Delay-Time (it was re-sent 5 s late); the records started 5 s late."""
+    text = DETAIL.replace(
+        '\tEvent-Timestamp = "Mar  1 2026 10:00:00 UTC"\n\tAcct-Delay-Time = 0\n\tTimestamp = 1772359200',
+        "\tAcct-Delay-Time = 5\n\tTimestamp = 1772359205",
+    )
+    assert text != DETAIL
+    path = tmp_path / "detail"
+    path.write_text(text)
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [r.start for r in records][:1] == [START] and len(records) == 3 and report.rejected == 0
+
+
 def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_path: Path) -> None:
     text = DETAIL.replace("\tAcct-Input-Octets = 1600", "\tAcct-Input-Octets = lots")
     text = text.replace(
