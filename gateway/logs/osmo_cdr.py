@@ -25,6 +25,7 @@ session: id `IMSI-CHARGINGID`, unique per GGSN address.
 from __future__ import annotations
 
 import csv
+import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +141,18 @@ def _rows(path: Path, report: LogReport) -> Iterator[tuple[int, dict[str, str] |
         raise LogError(f"{path}: empty, not an osmo-sgsn CDR file")
 
 
+def _timed(
+    index: int, path: Path, report: LogReport
+) -> Iterator[tuple[str, int, int, dict[str, str] | None]]:
+    """(timestamp, file index, line number, row) of one CDR file; a row whose timestamp is unusable
+    keeps the place of the row before it."""
+    when = ""
+    for number, row in _rows(path, report):
+        if row is not None and len(row["timestamp"]) == 17 and row["timestamp"].isdigit():
+            when = row["timestamp"]  # YYYYMMDDhhmmssmmm: in time order as text
+        yield when, index, number, row
+
+
 def records_from_osmo_cdr(
     inputs: Path | str | Sequence[Path | str],
     report: LogReport | None = None,
@@ -147,7 +160,8 @@ def records_from_osmo_cdr(
     line_from: OsmoLineFrom = "msisdn",
     serving_plmn: str | None = None,
 ) -> Iterator[UsageRecord]:
-    """Usage records from osmo-sgsn CDR files, in file order (files one after the other, as given).
+    """Usage records from osmo-sgsn CDR files (files, or folders of them, merged in time order: a file
+    rotated by logrotate, `sgsn.cdr.1`, holds the rows before those of `sgsn.cdr`).
 
     `LogError` (`file:line: reason`) when a file is not a CDR file; a row that
     cannot be used is a reject in `report` with its file and line.
@@ -165,33 +179,34 @@ def _records(
     tracker = SessionTracker(report)
     # (GGSN, charging id) -> (IMSI, volumes) at the context's closing row
     closed: dict[tuple[str, str], tuple[str, str, str]] = {}
-    for path in files:
-        for number, row in _rows(path, report):
-            report.current_file = str(path)
-            report.entries += 1
-            if row is None:
-                continue
-            key = (row["ggsn_addr"], row["charging_id"])
-            end = closed.get(key)
-            if (
-                PDP_STATUS[row["event"]][0] == STATUS_STOP
-                and end is not None
-                and end[1:] == (row["vol_in"], row["vol_out"])
-                and row["imsi"] in (end[0], "N/A")
-            ):
-                # pdp-free after pdp-deact; pdp-deact and pdp-free after pdp-terminate, which parts the
-                # context from its subscriber (IMSI, IMEI and MSISDN N/A)
-                report.ignored[f"{row['event']} after the context's end"] += 1
-                continue
-            try:
-                req = _request(row, line_from, serving_plmn)
-            except _BadRow as exc:
-                report.reject(number, "malformed row", str(exc))
-                continue
-            report.accounting_requests += 1
-            record = tracker.request(req, number)
-            if req.status == STATUS_STOP:
-                closed[key] = (row["imsi"], row["vol_in"], row["vol_out"])
-            if record is not None:
-                yield record
+    names = [str(f) for f in files]
+    merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
+    for _when, index, number, row in merged:
+        report.current_file = names[index]
+        report.entries += 1
+        if row is None:
+            continue
+        key = (row["ggsn_addr"], row["charging_id"])
+        end = closed.get(key)
+        if (
+            PDP_STATUS[row["event"]][0] == STATUS_STOP
+            and end is not None
+            and end[1:] == (row["vol_in"], row["vol_out"])
+            and row["imsi"] in (end[0], "N/A")
+        ):
+            # pdp-free after pdp-deact; pdp-deact and pdp-free after pdp-terminate, which parts the
+            # context from its subscriber (IMSI, IMEI and MSISDN N/A)
+            report.ignored[f"{row['event']} after the context's end"] += 1
+            continue
+        try:
+            req = _request(row, line_from, serving_plmn)
+        except _BadRow as exc:
+            report.reject(number, "malformed row", str(exc))
+            continue
+        report.accounting_requests += 1
+        record = tracker.request(req, number)
+        if req.status == STATUS_STOP:
+            closed[key] = (row["imsi"], row["vol_in"], row["vol_out"])
+        if record is not None:
+            yield record
     tracker.finish()
