@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from accounting.records import ClosingCause, UsageRecord, UsageType
+from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.plmn import default_table
 
 STATUS_START = 1
@@ -337,7 +337,7 @@ class SessionTracker:
             duration_s=duration,
             bytes_up=d_in,
             bytes_down=d_out,
-            zone=self.zones.zone(plmn or ""),
+            zone=self.zones.zone(plmn) if plmn else Zone.FR,  # no serving network said: the record's default
             session=state.session_id,
             imsi=state.imsi,
             imeisv=state.imeisv,

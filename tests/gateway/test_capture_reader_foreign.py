@@ -27,6 +27,7 @@ from handmade_pcap import (
     sll2,
     u32,
     udp,
+    vsa3gpp,
     write_pcap,
     write_pcapng,
 )
@@ -293,6 +294,19 @@ def test_without_event_timestamp_the_start_is_when_the_client_sent_it(tmp_path: 
         ("sess-1", datetime.fromtimestamp(T0, UTC), 600),
         ("sess-2", datetime.fromtimestamp(T0 + 600, UTC), 600),
     ]
+    assert report.rejected == 0
+
+
+def test_no_serving_network_said_is_the_records_default_zone_not_world(tmp_path: Path) -> None:
+    """A client that sends no 3GPP-SGSN-MCC-MNC (optional in TS 29.061, absent from non-3GPP
+    clients): the records have no serving_plmn and the usage record's default zone, fr. They were
+    zone world, rated as roaming outside Europe."""
+    msgs = [
+        request(i, m[20:].replace(vsa3gpp(18, b"20801"), b"")) for i, m in enumerate(session_messages(), 1)
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.serving_plmn, r.zone.value) for r in records] == [(None, "fr"), (None, "fr")]
     assert report.rejected == 0
 
 

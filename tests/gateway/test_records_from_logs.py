@@ -370,6 +370,15 @@ def test_osmo_cdr_folder_rotated_by_logrotate_is_read_in_time_order(tmp_path: Pa
     assert report.joined == [] and report.open_sessions == [] and report.rejected == 0
 
 
+def test_osmo_cdr_without_serving_plmn_is_zone_fr(tmp_path: Path) -> None:
+    """Without --serving-plmn the records have no serving network and zone fr, as documented (they
+    were zone world: a lab's traffic rated as roaming outside Europe)."""
+    path = tmp_path / "sgsn.cdr"
+    path.write_text(CDR)
+    records = list(records_from_osmo_cdr(path, LogReport()))
+    assert {(r.serving_plmn, r.zone.value) for r in records} == {(None, "fr")} and len(records) == 3
+
+
 def _compressed(raw: bytes, codec: str) -> bytes:
     import gzip
 
