@@ -179,6 +179,7 @@ def _records(
     tracker = SessionTracker(report)
     # (GGSN, charging id) -> (IMSI, volumes) at the context's closing row
     closed: dict[tuple[str, str], tuple[str, str, str]] = {}
+    ggsn_of: dict[tuple[str, str], str] = {}  # (IMSI, charging id) -> the GGSN of the context's rows
     names = [str(f) for f in files]
     merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
     for _when, index, number, row in merged:
@@ -186,6 +187,11 @@ def _records(
         report.entries += 1
         if row is None:
             continue
+        context = (row["imsi"], row["charging_id"])
+        if row["ggsn_addr"]:
+            ggsn_of[context] = row["ggsn_addr"]
+        else:  # the GGSN deleted the context: osmo-sgsn's last row has lost its GTP side (no address)
+            row["ggsn_addr"] = ggsn_of.get(context, "")
         key = (row["ggsn_addr"], row["charging_id"])
         end = closed.get(key)
         if (

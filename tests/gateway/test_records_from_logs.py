@@ -379,6 +379,27 @@ def test_osmo_cdr_without_serving_plmn_is_zone_fr(tmp_path: Path) -> None:
     assert {(r.serving_plmn, r.zone.value) for r in records} == {(None, "fr")} and len(records) == 3
 
 
+def test_osmo_cdr_context_deleted_by_the_ggsn_ends_at_its_pdp_free_row(tmp_path: Path) -> None:
+    """The GGSN deletes the context (Delete PDP Context Request): osmo-sgsn drops its GTP side, then
+    frees it once the MS acknowledges; that last row has no ggsn_addr, sgsn_addr, apni nor eua_addr.
+    It was a Stop of a session never seen (another GGSN), the context left open and the octets since
+    its last periodic row lost."""
+    lines = CDR.splitlines()[:4]
+    lines.append(
+        "20260301101501000,208011234567890,3520990012345601,33612345678,1234,10,hlr1,pdp-free,900,,,,,"
+        "1300,35000,9001"
+    )
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    assert [(r.duration_s, r.bytes_up, r.bytes_down, r.cause, r.apn) for r in records] == [
+        (600, 1200, 34000, 17, "m2m.example"),
+        (300, 100, 1000, 4, "m2m.example"),
+    ]
+    assert report.rejected == 0 and report.open_sessions == []
+
+
 def _compressed(raw: bytes, codec: str) -> bytes:
     import gzip
 
