@@ -67,10 +67,12 @@ def _timestamp(text: str) -> int:
     return int(when.timestamp())
 
 
-def _count(row: dict[str, str], name: str) -> int:
+def _count(row: dict[str, str], name: str, bits: int = 32) -> int:
     text = row[name]
     if not text.isdigit():
         raise _BadRow(f"{name} {text!r}: expected a whole number")
+    if int(text) >> bits:
+        raise _BadRow(f"{name} {text}: out of range (more than {bits} bits)")
     return int(text)
 
 
@@ -92,9 +94,9 @@ def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | N
         line=line,
         event_time=when - duration if status == STATUS_START else when,
         session_time=duration,
-        in_lo=_count(row, "vol_in"),
+        in_lo=_count(row, "vol_in", 64),
         in_gw=0,  # 64-bit counters: never wrapped
-        out_lo=_count(row, "vol_out"),
+        out_lo=_count(row, "vol_out", 64),
         out_gw=0,
         terminate=terminate,
         imsi=imsi,

@@ -72,6 +72,8 @@ _ATTRIBUTE = re.compile(r"^\s+([A-Za-z0-9][A-Za-z0-9_.:-]*)\s*(?:=|\+=|:=)\s*(.*
 _ESCAPE = re.compile(r"\\([0-7]{3}|.)")
 _EVENT_DATE = re.compile(r"^([A-Z][a-z]{2} \d{1,2} \d{4} \d\d:\d\d:\d\d) ([A-Za-z]{2,6}|[+-]\d\d(?:\d\d)?)$")
 
+_U32_MAX = 0xFFFF_FFFF
+
 _TEXT_ATTRIBUTES = (
     "3GPP-IMSI",
     "3GPP-IMEISV",
@@ -111,8 +113,14 @@ def _octets(value: str) -> bytes:
         return text.encode("utf-8")
 
 
-def _header_time(text: str) -> datetime:
-    return datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+def _header_time(text: str) -> datetime | None:
+    """The time of a date line (`Sun Mar  1 10:00:00 2026`), None when the line is not one."""
+    if not _HEADER.match(text):
+        return None
+    try:
+        return datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+    except ValueError:  # shaped like one, but no date ('Mon Feb 30 ...')
+        return None
 
 
 def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
@@ -128,7 +136,8 @@ def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
             header, values, lines = None, {}, {}
             continue
         if not text[0].isspace():
-            if not _HEADER.match(text):
+            when = _header_time(text)
+            if when is None:
                 if not seen_header:
                     raise LogError(
                         f"{path}:{number}: not a FreeRADIUS detail file: expected a date line such as "
@@ -143,7 +152,7 @@ def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
             if header is not None:  # a block with no blank line after it
                 yield header[0], header[1], values, lines
             seen_header = True
-            header, values, lines = (number, _header_time(text)), {}, {}
+            header, values, lines = (number, when), {}, {}
             continue
         match = _ATTRIBUTE.match(text)
         if header is None:
@@ -185,6 +194,8 @@ def _integer(
         raise _BadBlock(lines[name], f"{name}: {text!r} is not an integer") from None
     if number < 0:
         raise _BadBlock(lines[name], f"{name}: {number} is negative")
+    if number > _U32_MAX:  # RADIUS integers (and FreeRADIUS's Timestamp until 2106) are 32-bit
+        raise _BadBlock(lines[name], f"{name}: {number} is out of range (more than 32 bits)")
     return number
 
 
@@ -196,11 +207,18 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
         return None
     text = _string(value)
     if text.isdigit():
+        if int(text) > _U32_MAX:
+            raise _BadBlock(
+                lines["Event-Timestamp"], f"Event-Timestamp: {text} is out of range (more than 32 bits)"
+            )
         return int(text)
     match = _EVENT_DATE.match(" ".join(text.split()))
     if match is None:
         raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date")
-    when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S")
+    try:
+        when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S")
+    except ValueError:
+        raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date") from None
     zone = match.group(2)
     if zone in ("UTC", "GMT"):
         return int(when.replace(tzinfo=UTC).timestamp())

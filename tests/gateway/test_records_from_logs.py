@@ -226,6 +226,57 @@ def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_pa
     assert report.reasons == {"unusable block": 1, "unreadable line": 1}
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("Mon Mar  2 01:00:00 2026", "Mon Feb 30 01:00:00 2026", "unreadable line: neither a date line"),
+        ("Mar  2 2026 01:00:00 UTC", "Feb 30 2026 01:00:00 UTC", "unusable block: Event-Timestamp: 'Feb 30"),
+        (
+            '"Mar  2 2026 01:00:00 UTC"',
+            "99999999999999",
+            "unusable block: Event-Timestamp: 99999999999999 is out",
+        ),
+        (
+            "= 54000",
+            "= 999999999999999",
+            "unusable block: Acct-Session-Time: 999999999999999 is out of range",
+        ),
+        (
+            "= 1500",
+            "= 99999999999999999999999",
+            "unusable block: Acct-Input-Octets: 99999999999999999999999 is out",
+        ),
+    ],
+)
+def test_detail_dates_and_integers_that_cannot_be_are_rejects_not_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, reason: str
+) -> None:
+    """A date line or Event-Timestamp shaped like a date but none (Feb 30), an integer beyond the 32 bits
+    of a RADIUS integer: a block of a damaged or edited file. They stopped the command with a traceback
+    (ValueError, OverflowError, or pyarrow's when writing --out)."""
+    assert old in DETAIL
+    path = tmp_path / "detail"
+    path.write_text(DETAIL.replace(old, new, 1))
+    out = tmp_path / "usage.parquet"
+    assert main(["records-from-radius-detail", str(path), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rejected"] == 1 and summary["rejects"][0]["reason"].startswith(reason), summary["rejects"]
+
+
+def test_osmo_cdr_counts_beyond_their_columns_range_are_rejects(tmp_path: Path) -> None:
+    lines = CDR.splitlines()
+    lines[3] = lines[3].replace(",pdp-periodic,600,", ",pdp-periodic,99999999999999,")
+    lines[4] = lines[4].replace(",5000000000,9001", ",99999999999999999999999,9001")
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    report = LogReport()
+    list(records_from_osmo_cdr(path, report))
+    assert [r["reason"] for r in report.rejects] == [
+        "malformed row: pdp_duration 99999999999999: out of range (more than 32 bits)",
+        "malformed row: vol_out 99999999999999999999999: out of range (more than 64 bits)",
+    ]
+
+
 def test_detail_folder_of_clients_and_days_is_merged_in_time_order(tmp_path: Path) -> None:
     blocks = DETAIL.split("\n\n")
     other = DETAIL.replace('"4f2a0001"', '"77aa0002"').replace("192.0.2.1", "192.0.2.2")
