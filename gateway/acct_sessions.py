@@ -269,7 +269,7 @@ class SessionTracker:
             return
         self._open(key, req, sig, joined=True)
         state = self.sessions[key]
-        state.last_time, state.last_in, state.last_out = totals
+        state.last_time, state.last_in, state.last_out, _wraps = totals
         self.report.joined.append(
             {
                 "session": req.session_id,
@@ -280,8 +280,10 @@ class SessionTracker:
             }
         )
 
-    def _totals(self, req: AcctRequest, state: _Session | None, where: int) -> tuple[int, int, int] | None:
-        """(session time, octets in, octets out) of an Interim/Stop; None after a reject."""
+    def _totals(
+        self, req: AcctRequest, state: _Session | None, where: int
+    ) -> tuple[int, int, int, int] | None:
+        """(session time, octets in, octets out, 32-bit wraps) of an Interim/Stop; None after a reject."""
         if req.session_time is None or req.in_lo is None or req.out_lo is None:
             missing = [
                 name
@@ -295,6 +297,7 @@ class SessionTracker:
             self.report.reject(where, "malformed Accounting-Request", f"missing {', '.join(missing)}")
             return None
         octets = []
+        wraps = 0
         for lo, gw, last in (
             (req.in_lo, req.in_gw, state.last_in if state else 0),
             (req.out_lo, req.out_gw, state.last_out if state else 0),
@@ -306,9 +309,9 @@ class SessionTracker:
             total = last - prev_lo + lo
             if lo < prev_lo:
                 total += GIGAWORD
-                self.report.counter_wraps += 1
+                wraps += 1
             octets.append(total)
-        return req.session_time, octets[0], octets[1]
+        return req.session_time, octets[0], octets[1], wraps
 
     def _usage(
         self, key: tuple[object, str], state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
@@ -316,12 +319,13 @@ class SessionTracker:
         totals = self._totals(req, state, where)
         if totals is None:
             return None
-        session_time, octets_in, octets_out = totals
+        session_time, octets_in, octets_out, wraps = totals
         d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
         duration = session_time - state.last_time
         if d_in < 0 or d_out < 0 or duration < 0:
             self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
             return None
+        self.report.counter_wraps += wraps  # (those of a request refused above were never added)
         stop = req.status == STATUS_STOP
         plmn = state.serving_plmn  # the network the usage happened in, before any move this request says
         if stop:
@@ -351,7 +355,7 @@ class SessionTracker:
             self.closed[key] = (state.seen, req.time_s)
             del self.sessions[key]
         else:
-            state.last_time, state.last_in, state.last_out = totals
+            state.last_time, state.last_in, state.last_out = session_time, octets_in, octets_out
         self.report.records += 1
         return record
 

@@ -360,6 +360,24 @@ def test_accounting_on_ends_the_clients_sessions_and_a_reused_session_id_is_a_ne
     assert report.open_sessions == ["sess-1"]  # the first one: ended by the restart, without a Stop
 
 
+def test_a_late_interim_without_gigawords_is_refused_and_no_wrap_is_said(tmp_path: Path) -> None:
+    """The first Interim-Update's copy re-sent late (Acct-Delay-Time), after the second: its 32-bit
+    counters are below the session's, its Acct-Session-Time too, so it is refused as going backwards;
+    the summary said two counters had wrapped (2^32 added) though no record took them."""
+    msgs = [
+        request(1, acct(1, event=T0, gigawords=False)),
+        request(3, acct(3, event=T0 + 1_200, st=1_200, octets=(3_000, 300), gigawords=False)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(1_000, 100), gigawords=False, delay=601)),
+        request(4, acct(2, event=T0 + 1_500, st=1_500, octets=(4_000, 400), gigawords=False, terminate=1)),
+    ]
+    frames = [
+        (ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, [T0, T0 + 1_200, T0 + 1_201, T0 + 1_500])
+    ]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.bytes_up, r.bytes_down) for r in records] == [(3_000, 300), (1_000, 100)]
+    assert report.reasons == {"counters went backwards": 1} and report.counter_wraps == 0
+
+
 def test_counters_going_down_with_gigawords_are_a_reject(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0)),
