@@ -215,6 +215,8 @@ def _records(
         record = tracker.request(req, number)
         if req.status == STATUS_STOP:
             closed[key] = (row["imsi"], row["vol_in"], row["vol_out"])
+        elif req.status == STATUS_START:  # a new context on the charging id (osmo-ggsn reuses them)
+            closed.pop(key, None)
         if record is not None:
             yield record
     tracker.finish()

@@ -451,6 +451,42 @@ def test_osmo_cdr_context_deleted_by_the_ggsn_ends_at_its_pdp_free_row(tmp_path:
     assert report.rejected == 0 and report.open_sessions == []
 
 
+def test_osmo_cdr_charging_id_reused_by_the_next_context_that_ends_alike(tmp_path: Path) -> None:
+    """osmo-ggsn's charging id is its first free context slot: one device's contexts all get charging
+    id 1. A second context that ended with the volumes the first had ended with (none: an idle
+    context) had its pdp-deact taken for the first's repeated end: it was never closed, and the
+    third context was a duplicate Start dated from the second's activation."""
+
+    def row(ts: str, event: str, duration: int, vin: int, vout: int) -> str:
+        return (
+            f"2026030{ts},208011234567890,3520990012345601,33612345678,1234,10,,{event},{duration},"
+            f"192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,{vin},{vout},1"
+        )
+
+    lines = [HEADER]
+    for hour, end in (("10", 60), ("11", 120)):
+        lines += [
+            row(f"1{hour}0000000", "pdp-act", 0, 0, 0),
+            row(f"1{hour}0{end // 60}00000", "pdp-deact", end, 0, 0),
+        ]
+        lines.append(row(f"1{hour}0{end // 60}00002", "pdp-free", end, 0, 0))
+    lines += [row("1120000000", "pdp-act", 0, 0, 0), row("1121000000", "pdp-periodic", 600, 500, 700)]
+    lines += [row("1121500000", "pdp-deact", 900, 800, 900), row("1121500002", "pdp-free", 900, 800, 900)]
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    t0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert [(r.start, r.duration_s, r.bytes_up, r.cause, r.sequence) for r in records] == [
+        (t0, 60, 0, 0, 1),
+        (t0.replace(hour=11), 120, 0, 0, 1),
+        (t0.replace(hour=12), 600, 500, 17, 1),
+        (t0.replace(hour=12, minute=10), 300, 300, 0, 2),
+    ]
+    assert report.rejected == 0 and report.open_sessions == []
+    assert report.ignored == {"pdp-free after the context's end": 3}
+
+
 def _compressed(raw: bytes, codec: str) -> bytes:
     import gzip
 
