@@ -218,8 +218,17 @@ class SessionTracker:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
         re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone)."""
         when = _event_time(req)
-        for key in [k for k, s in self.sessions.items() if k[0] == req.client and s.start_s < when]:
-            self.ended.append(self.sessions.pop(key).session_id)
+        for client, session_id in [
+            k for k, s in self.sessions.items() if k[0] == req.client and s.start_s < when
+        ]:
+            self.end_without_stop(client, session_id)
+
+    def end_without_stop(self, client: object, session_id: str) -> None:
+        """The source says this session is over though no Stop will come (listed with the open ones, as
+        a session without a Stop); a later Start with its id opens a new session."""
+        state = self.sessions.pop((client, session_id), None)
+        if state is not None:
+            self.ended.append(state.session_id)
 
     def _forget_closed(self, now_s: int) -> None:
         """Drop the sessions closed more than CLOSED_MEMORY_S before `now_s` (memory stays bounded)."""

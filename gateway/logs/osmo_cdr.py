@@ -212,6 +212,10 @@ def _records(
             report.reject(number, "malformed row", str(exc))
             continue
         report.accounting_requests += 1
+        if req.status == STATUS_START:
+            # a log repeats no row: a pdp-act on the id of an open context is a new context, and that
+            # one ended without a row (osmo-sgsn restarted)
+            tracker.end_without_stop(req.client, req.session_id)
         record = tracker.request(req, number)
         if req.status == STATUS_STOP:
             closed[key] = (row["imsi"], row["vol_in"], row["vol_out"])

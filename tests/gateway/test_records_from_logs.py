@@ -487,6 +487,38 @@ def test_osmo_cdr_charging_id_reused_by_the_next_context_that_ends_alike(tmp_pat
     assert report.ignored == {"pdp-free after the context's end": 3}
 
 
+def test_osmo_cdr_context_left_open_by_a_restart_is_not_merged_with_the_next(tmp_path: Path) -> None:
+    """The lab restarts (osmo-sgsn and osmo-ggsn): the open context gets no closing row, and the
+    device's next context has its session id (osmo-ggsn numbers charging ids from 1 again). That
+    pdp-act was a duplicate Start and the new context's volumes were taken as the old one's: refused
+    as going backwards, then billed as deltas from the old counters (50,000 octets up lost)."""
+    lines = [HEADER]
+    for ts, event, duration, vin, vout in (
+        ("1000", "pdp-act", 0, 0, 0),
+        ("1010", "pdp-periodic", 600, 50_000, 70_000),
+        ("1100", "pdp-act", 0, 0, 0),
+        ("1110", "pdp-periodic", 600, 1_000, 2_000),
+        ("1120", "pdp-periodic", 1_200, 60_000, 90_000),
+        ("1125", "pdp-deact", 1_500, 61_000, 91_000),
+    ):
+        lines.append(
+            f"20260301{ts}00000,208011234567890,3520990012345601,33612345678,1234,10,,{event},{duration},"
+            f"192.0.2.1,192.0.2.50,m2m.example,10.0.0.7,{vin},{vout},1"
+        )
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    t0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert [(r.start, r.bytes_up, r.bytes_down, r.sequence) for r in records] == [
+        (t0, 50_000, 70_000, 1),
+        (t0.replace(hour=11), 1_000, 2_000, 1),
+        (t0.replace(hour=11, minute=10), 59_000, 88_000, 2),
+        (t0.replace(hour=11, minute=20), 1_000, 1_000, 3),
+    ]
+    assert report.rejected == 0 and report.open_sessions == ["208011234567890-1"]  # the first, unended
+
+
 def _compressed(raw: bytes, codec: str) -> bytes:
     import gzip
 
