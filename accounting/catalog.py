@@ -24,6 +24,11 @@ from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 DEFAULT_CATALOG = "orange-m2m-2012"
 
+# Bounds of a catalog's values: an amount is a price below a billion times a count of at most 10**15
+# (ko, seconds, messages), so every amount and sum keeps within Decimal's 28 digits and rounds to
+# the cent exactly (a price of 1e30 made the rounding fail: a traceback).
+MAX_PRICE = Decimal(10**9)
+MAX_INTEGER = 10**15
 _ID = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 LINE_USAGE = (UsageType.DATA, UsageType.SMS, UsageType.VOICE, UsageType.CSD)
 CALL_TYPES = (UsageType.VOICE, UsageType.CSD)
@@ -252,20 +257,22 @@ class _Reader:
 
     def money(self, m: LocatedDict, key: str, path: str, default: Any = ...) -> Decimal:
         value = self.get(m, key, path, default)
-        if isinstance(value, Decimal):
-            return value
-        d = to_decimal(value)
-        if d is None or d < 0:
+        d = value if isinstance(value, Decimal) else to_decimal(value)
+        if d is None or d < 0 or d >= MAX_PRICE:
             raise self.fail(
-                _join(path, key), f"expected a non-negative decimal, got {_show(value)}", m.line_of(key)
+                _join(path, key),
+                f"expected a non-negative decimal below {MAX_PRICE:,}, got {_show(value)}",
+                m.line_of(key),
             )
         return d
 
     def integer(self, m: LocatedDict, key: str, path: str, default: Any = ..., minimum: int = 0) -> int:
         value = self.get(m, key, path, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_INTEGER:
             raise self.fail(
-                _join(path, key), f"expected an integer >= {minimum}, got {_show(value)}", m.line_of(key)
+                _join(path, key),
+                f"expected an integer from {minimum} to {MAX_INTEGER:,}, got {_show(value)}",
+                m.line_of(key),
             )
         return value
 

@@ -47,7 +47,10 @@ def test_bundled_catalog_reads_the_2012_prices_exactly() -> None:
          "      forfait-5mo:\n        steps: []", "offers.business-m2m.plans.forfait-5mo.steps", "non-empty"),
         ("zones: [fr, eu, world]", "zones: [fr, eu, mars]", "zones[2]", "unknown value 'mars'"),
         ("calls: {voice: dtmf}", "calls: {voice: dtmf2}", "offers.business-m2m-dtmf.calls.voice", "unknown call tariff"),
-        ("ko_per_mo: 1024", "ko_per_mo: -1", "ko_per_mo", "expected an integer >= 1"),
+        ("ko_per_mo: 1024", "ko_per_mo: -1", "ko_per_mo", "expected an integer from 1 to"),
+        # (values whose amounts would pass Decimal's 28 digits: the rounding to the cent failed)
+        ("first_period_price: 0.15", "first_period_price: 1e30", "call_tariffs.dtmf.first_period_price", "below 1,000,000,000"),
+        ("first_period_s: 60", "first_period_s: 1000000000000000000000000", "call_tariffs.dtmf.first_period_s", "from 0 to 1,000,000,000,000,000"),
         ("currency: EUR\n", "currency: EUR\nvat: 20\n", "vat", "unknown key"),
         ("  autodiagnostic: {name: autodiagnostic, monthly: 1, requires: [autogestion]}",
          "  autodiagnostic: {name: autodiagnostic, monthly: 1, requires: [autogestion2]}", "options.autodiagnostic.requires", "unknown option"),
