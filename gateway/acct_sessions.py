@@ -50,6 +50,8 @@ STATUS_ACCOUNTING_ON = 7
 STATUS_ACCOUNTING_OFF = 8
 
 GIGAWORD = 1 << 32
+MAX_OCTETS = (1 << 63) - 1  # a record's octets are 64-bit signed integers (Parquet int64)
+MAX_GIGAWORDS = MAX_OCTETS >> 32  # 2^31 - 1: more, and a counter passes MAX_OCTETS
 CLOSED_MEMORY_S = (
     3_600  # a closed session's requests are recognised as retransmissions this long after its Stop
 )
@@ -66,6 +68,8 @@ CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_S = int((datetime.min.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # a record's time: year 1
+_LAST_S = int((datetime.max.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # ... to year 9999
 
 LineFrom = Literal["auto", "class", "calling-station-id"]
 _TEXT_ID = re.compile(rb"[\x21-\x7e]{1,64}")
@@ -307,18 +311,26 @@ class SessionTracker:
             return None
         octets = []
         wraps = 0
-        for lo, gw, last in (
-            (req.in_lo, req.in_gw, state.last_in if state else 0),
-            (req.out_lo, req.out_gw, state.last_out if state else 0),
+        for name, lo, gw, last in (
+            ("Acct-Input", req.in_lo, req.in_gw, state.last_in if state else 0),
+            ("Acct-Output", req.out_lo, req.out_gw, state.last_out if state else 0),
         ):
             if gw is not None:
-                octets.append(lo + (gw << 32))
-                continue
-            prev_lo = last & 0xFFFFFFFF
-            total = last - prev_lo + lo
-            if lo < prev_lo:
-                total += GIGAWORD
-                wraps += 1
+                total = lo + (gw << 32)
+            else:
+                prev_lo = last & 0xFFFFFFFF
+                total = last - prev_lo + lo
+                if lo < prev_lo:
+                    total += GIGAWORD
+                    wraps += 1
+            if total > MAX_OCTETS:  # (no network counts 2^63 octets: a damaged or hostile request)
+                said = f"-Gigawords {gw}" if gw is not None and gw > MAX_GIGAWORDS else "-Octets"
+                self.report.reject(
+                    where,
+                    "malformed Accounting-Request",
+                    f"{name}{said}: {total} octets is out of range (more than 2^63 - 1)",
+                )
+                return None
             octets.append(total)
         return req.session_time, octets[0], octets[1], wraps
 
@@ -333,6 +345,14 @@ class SessionTracker:
         duration = session_time - state.last_time
         if d_in < 0 or d_out < 0 or duration < 0:
             self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
+            return None
+        if state.start_s + state.last_time < _FIRST_S or state.start_s + session_time > _LAST_S:
+            self.report.reject(  # (a date written as text, in a log: a RADIUS time has 32 bits)
+                where,
+                "malformed Accounting-Request",
+                f"session {req.session_id!r}: Acct-Session-Time {session_time} from its start "
+                f"({state.start_s} s since 1970) is out of range (outside the years 1 to 9999)",
+            )
             return None
         self.report.counter_wraps += wraps  # (those of a request refused above were never added)
         stop = req.status == STATUS_STOP

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
     AcctRequest,
@@ -234,6 +235,13 @@ def _u32(attrs: dict[int, bytes], a_type: int, name: str) -> int | None:
     if len(value) != 4:
         raise _BadMessage(f"{name} has {len(value)} octets, not 4")
     return int(_U32.unpack(value)[0])
+
+
+def _gigawords(attrs: dict[int, bytes], a_type: int, name: str) -> int | None:
+    value = _u32(attrs, a_type, name)
+    if value is not None and value > MAX_GIGAWORDS:
+        raise _BadMessage(f"{name} {value} is out of range (more than 2^31 - 1: octets past 2^63 - 1)")
+    return value
 
 
 def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
@@ -578,9 +586,9 @@ class _Decoder:
             event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
             session_time=_u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time"),
             in_lo=_u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets"),
-            in_gw=_u32(std, radius.ACCT_INPUT_GIGAWORDS, "Acct-Input-Gigawords"),
+            in_gw=_gigawords(std, radius.ACCT_INPUT_GIGAWORDS, "Acct-Input-Gigawords"),
             out_lo=_u32(std, radius.ACCT_OUTPUT_OCTETS, "Acct-Output-Octets"),
-            out_gw=_u32(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
+            out_gw=_gigawords(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
             terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
             delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
             imsi=identity.imsi,

@@ -94,9 +94,9 @@ def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | N
         line=line,
         event_time=when - duration if status == STATUS_START else when,
         session_time=duration,
-        in_lo=_count(row, "vol_in", 64),
+        in_lo=_count(row, "vol_in", 63),  # (a record's octets are signed 64-bit)
         in_gw=0,  # 64-bit counters: never wrapped
-        out_lo=_count(row, "vol_out", 64),
+        out_lo=_count(row, "vol_out", 63),
         out_gw=0,
         terminate=terminate,
         imsi=imsi,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
     STATUS_INTERIM,
@@ -180,7 +181,12 @@ class _BadBlock(Exception):
 
 
 def _integer(
-    values: dict[str, str], lines: dict[str, int], name: str, names: dict[str, int] | None = None
+    values: dict[str, str],
+    lines: dict[str, int],
+    name: str,
+    names: dict[str, int] | None = None,
+    *,
+    gigawords: bool = False,
 ) -> int | None:
     value = values.get(name)
     if value is None:
@@ -196,6 +202,10 @@ def _integer(
         raise _BadBlock(lines[name], f"{name}: {number} is negative")
     if number > _U32_MAX:  # RADIUS integers (and FreeRADIUS's Timestamp until 2106) are 32-bit
         raise _BadBlock(lines[name], f"{name}: {number} is out of range (more than 32 bits)")
+    if gigawords and number > MAX_GIGAWORDS:
+        raise _BadBlock(
+            lines[name], f"{name}: {number} is out of range (more than 2^31 - 1: octets past 2^63 - 1)"
+        )
     return number
 
 
@@ -286,9 +296,9 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         event_time=_event_time(values, lines, written),
         session_time=_integer(values, lines, "Acct-Session-Time"),
         in_lo=_integer(values, lines, "Acct-Input-Octets"),
-        in_gw=_integer(values, lines, "Acct-Input-Gigawords"),
+        in_gw=_integer(values, lines, "Acct-Input-Gigawords", gigawords=True),
         out_lo=_integer(values, lines, "Acct-Output-Octets"),
-        out_gw=_integer(values, lines, "Acct-Output-Gigawords"),
+        out_gw=_integer(values, lines, "Acct-Output-Gigawords", gigawords=True),
         terminate=_integer(values, lines, "Acct-Terminate-Cause", TERMINATE_CAUSES),
         delay=_integer(values, lines, "Acct-Delay-Time"),
         imsi=text_of.get("3GPP-IMSI"),

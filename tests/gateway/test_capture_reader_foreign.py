@@ -389,6 +389,39 @@ def test_counters_going_down_with_gigawords_are_a_reject(tmp_path: Path) -> None
     assert len(records) == 1 and report.reasons == {"counters went backwards": 1}
 
 
+def test_gigawords_past_2_to_the_31_are_a_reject_naming_packet_and_attribute(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Acct-Input-Gigawords >= 2^31 (a damaged or hostile request) made octets past 2^63: the Parquet
+    writer stopped with a traceback. A counter that wraps past 2^63 (32-bit after Gigawords) too."""
+    near = ((1 << 31) - 1) << 32
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=((1 << 31 << 32) + 5, 10))),
+        request(3, acct(3, event=T0 + 700, st=700, octets=(near + 0xFFFF_FFF0, 20))),
+        request(4, acct(2, event=T0 + 900, st=900, octets=(5, 30), gigawords=False, terminate=1)),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, [T0, T0 + 600, T0 + 700, T0 + 900])]
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    records, report = read(path)
+    assert [(r.bytes_up, r.bytes_down) for r in records] == [(near + 0xFFFF_FFF0, 20)]
+    assert [(r.packet, r.reason) for r in report.rejects] == [
+        (
+            3,
+            "malformed Accounting-Request: Acct-Input-Gigawords 2147483648 is out of range "
+            "(more than 2^31 - 1: octets past 2^63 - 1)",
+        ),
+        (
+            7,
+            "malformed Accounting-Request: Acct-Input-Octets: 9223372036854775813 octets is out of "
+            "range (more than 2^63 - 1)",
+        ),
+    ]
+    out = tmp_path / "usage.parquet"
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err and out.exists()
+
+
 def test_interim_with_a_new_serving_network_is_a_partial_record_boundary(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0, plmn="20801")),

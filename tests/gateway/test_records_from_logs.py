@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from accounting.records import UsageRecord
@@ -246,6 +247,11 @@ def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_pa
             "= 99999999999999999999999",
             "unusable block: Acct-Input-Octets: 99999999999999999999999 is out",
         ),
+        (  # 32 bits, but octets past 2^63: the Parquet writer's traceback
+            "Acct-Output-Gigawords = 1",
+            "Acct-Output-Gigawords = 2147483648",
+            "unusable block: Acct-Output-Gigawords: 2147483648 is out of range (more than 2^31 - 1",
+        ),
     ],
 )
 def test_detail_dates_and_integers_that_cannot_be_are_rejects_not_tracebacks(
@@ -263,6 +269,21 @@ def test_detail_dates_and_integers_that_cannot_be_are_rejects_not_tracebacks(
     assert summary["rejected"] == 1 and summary["rejects"][0]["reason"].startswith(reason), summary["rejects"]
 
 
+def test_detail_record_past_the_year_9999_is_a_reject_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Event-Timestamp written as a date has no 32-bit bound: a session started late in 9999 whose
+    Interim-Update ends past the year 9999 stopped the command with OverflowError."""
+    path = tmp_path / "detail"
+    path.write_text(DETAIL.replace('"Mar  1 2026 10:00:00 UTC"', '"Dec 31 9999 23:00:00 UTC"', 1))
+    assert main(["records-from-radius-detail", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 0 and summary["reasons"] == {"malformed Accounting-Request": 4}
+    assert summary["rejects"][0]["line"] == 20  # (the first Interim-Update's date line)
+    assert "Acct-Session-Time 43200 from its start" in summary["rejects"][0]["reason"]
+    assert "out of range (outside the years 1 to 9999)" in summary["rejects"][0]["reason"]
+
+
 def test_osmo_cdr_counts_beyond_their_columns_range_are_rejects(tmp_path: Path) -> None:
     lines = CDR.splitlines()
     lines[3] = lines[3].replace(",pdp-periodic,600,", ",pdp-periodic,99999999999999,")
@@ -273,8 +294,15 @@ def test_osmo_cdr_counts_beyond_their_columns_range_are_rejects(tmp_path: Path) 
     list(records_from_osmo_cdr(path, report))
     assert [r["reason"] for r in report.rejects] == [
         "malformed row: pdp_duration 99999999999999: out of range (more than 32 bits)",
-        "malformed row: vol_out 99999999999999999999999: out of range (more than 64 bits)",
+        "malformed row: vol_out 99999999999999999999999: out of range (more than 63 bits)",
     ]
+    # 2^63 fits 64 bits, not a record's signed 64-bit octets (the Parquet writer's traceback)
+    lines = CDR.splitlines()
+    lines[4] = lines[4].replace(",5000000000,9001", f",{1 << 63},9001")
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "usage.parquet"
+    assert main(["records-from-osmo-cdr", str(path), "--out", str(out)]) == 0
+    assert pq.read_table(out).num_rows == 2
 
 
 def test_detail_folder_of_clients_and_days_is_merged_in_time_order(tmp_path: Path) -> None:
