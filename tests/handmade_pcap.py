@@ -164,15 +164,22 @@ def loop(ip: bytes) -> bytes:
 
 
 def write_pcap(
-    path: Path, linktype: int, frames: Sequence[tuple[int, bytes]], *, nano: bool = False, big: bool = False
+    path: Path,
+    linktype: int,
+    frames: Sequence[tuple[int, bytes]],
+    *,
+    nano: bool = False,
+    big: bool = False,
+    snaplen: int = 262_144,
 ) -> Path:
-    """A classic pcap: `frames` are (microseconds since 1970, frame)."""
+    """A classic pcap: `frames` are (microseconds since 1970, frame), each cut to `snaplen` octets."""
     order = ">" if big else "<"
     magic = 0xA1B23C4D if nano else 0xA1B2C3D4
-    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 262_144, linktype)]
+    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
     for ts_us, frame in frames:
         frac = ts_us % 1_000_000 * (1_000 if nano else 1)
-        out.append(struct.pack(order + "IIII", ts_us // 1_000_000, frac, len(frame), len(frame)) + frame)
+        kept = frame[:snaplen]
+        out.append(struct.pack(order + "IIII", ts_us // 1_000_000, frac, len(kept), len(frame)) + kept)
     path.write_bytes(b"".join(out))
     return path
 
@@ -188,8 +195,10 @@ def write_pcapng(
     frames: Sequence[tuple[int, int, bytes]],
     *,
     tsresol: int | None = None,
+    snaplen: int = 262_144,
 ) -> Path:
-    """A pcapng, one section, an interface per link type; `frames` are (interface, microseconds, frame).
+    """A pcapng, one section, an interface per link type; `frames` are (interface, microseconds, frame),
+    each cut to `snaplen` octets.
 
     With `tsresol` (if_tsresol option, 10^-n), timestamps are written in that resolution.
     """
@@ -198,10 +207,11 @@ def write_pcapng(
         options = b""
         if tsresol is not None:
             options = struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HH", 0, 0)
-        out.append(_block(1, struct.pack("<HHI", linktype, 0, 262_144) + options))
+        out.append(_block(1, struct.pack("<HHI", linktype, 0, snaplen) + options))
     for iface, ts_us, frame in frames:
         ticks = ts_us if tsresol is None else ts_us * 10 ** (tsresol - 6)
-        body = struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame)) + frame
+        kept = frame[:snaplen]
+        body = struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(kept), len(frame)) + kept
         out.append(_block(6, body))
     path.write_bytes(b"".join(out))
     return path

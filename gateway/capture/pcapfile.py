@@ -1,7 +1,8 @@
 """Packets of a pcap or pcapng file, read with `struct` over a memory map (no dissection).
 
 `read_packets(path)` yields `(microseconds since 1970, link type, frame bytes)`
-for every packet of a classic pcap (either byte order, micro- or nanosecond
+(`read_frames(path)` adds the packet's length on the wire, more than the frame's
+when the capture's snapshot length cut it) for every packet of a classic pcap (either byte order, micro- or nanosecond
 timestamps) or a pcapng (any number of sections and interfaces, each interface
 with its own link type and timestamp resolution; Enhanced, Simple and obsolete
 Packet blocks; other blocks skipped).  A file that is not a capture, or that is
@@ -90,6 +91,13 @@ def check_file(path: Path) -> None:
 
 def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(microseconds since 1970, link type, frame) of each packet, in file order."""
+    for ts_us, linktype, frame, _orig in read_frames(path):
+        yield ts_us, linktype, frame
+
+
+def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
+    """(microseconds since 1970, link type, frame, the packet's length on the wire) of each packet,
+    in file order: a frame shorter than its length was cut by the capture's snapshot length."""
     check_file(path)
     with path.open("rb") as raw:
         kind = compression_of(raw.read(4))
@@ -129,7 +137,7 @@ def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError
     )
 
 
-def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
+def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]]:
     order, to_ns = PCAP_MAGICS[view[:4]]
     linktype = struct.unpack_from(order + "I", view, 20)[0] & 0xFFFF
     record = struct.Struct(order + "IIII")
@@ -141,7 +149,7 @@ def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
             raise CaptureFileError(
                 f"{path}: packet {n} at offset {pos}: record header cut ({size - pos} octets)"
             )
-        sec, frac, incl, _orig = record.unpack_from(view, pos)
+        sec, frac, incl, orig = record.unpack_from(view, pos)
         if incl > MAX_SNAPLEN:
             raise CaptureFileError(
                 f"{path}: packet {n} at offset {pos}: captured length {incl} is not plausible (corrupt file)"
@@ -151,7 +159,7 @@ def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
             raise CaptureFileError(
                 f"{path}: packet {n} at offset {pos}: cut after {size - pos - 16} of {incl} octets"
             )
-        yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, view[pos + 16 : end]
+        yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, view[pos + 16 : end], orig
         pos = end
 
 
@@ -167,7 +175,7 @@ def _tick_converter(option: int | None) -> tuple[int, int]:
     return 1, 10 ** (exponent - 6)
 
 
-def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
+def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]]:
     size, pos, n = len(view), 0, 0
     order = "<"
     interfaces: list[tuple[int, int, int, int]] = []  # (link type, multiplier, divisor, offset in us)
@@ -224,9 +232,9 @@ def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
                 if end - body < 20:
                     raise CaptureFileError(f"{path}: packet {n} at offset {pos}: block too short")
                 if block_type == _EPB:
-                    iface, high, low, caplen = struct.unpack_from(order + "IIII", view, body)
+                    iface, high, low, caplen, orig = struct.unpack_from(order + "IIIII", view, body)
                 else:
-                    iface, _drops, high, low, caplen = struct.unpack_from(order + "HHIII", view, body)
+                    iface, _drops, high, low, caplen, orig = struct.unpack_from(order + "HHIIII", view, body)
                 if iface >= len(interfaces):
                     raise CaptureFileError(
                         f"{path}: packet {n} at offset {pos}: interface {iface} was never described"
@@ -239,5 +247,5 @@ def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes]]:
                     f"{path}: packet {n} at offset {pos}: captured length {caplen} overruns its block"
                 )
             last_ts = ts_us
-            yield ts_us, linktype, view[data_at : data_at + caplen]
+            yield ts_us, linktype, view[data_at : data_at + caplen], orig
         pos += length

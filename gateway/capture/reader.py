@@ -53,7 +53,7 @@ from gateway.acct_sessions import (
     choose_line,
 )
 from gateway.capture import radius
-from gateway.capture.pcapfile import CaptureFileError, check_file, is_capture, read_packets
+from gateway.capture.pcapfile import CaptureFileError, check_file, is_capture, read_frames
 from gateway.capture.sink import DEFAULT_SECRET
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
 
 ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accounting port
 MAX_LISTED_REJECTS = 1_000
+SNAPLEN_CUT = "packet cut by the capture's snapshot length"
 MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
 
 LINKTYPE_NULL = 0
@@ -100,6 +101,7 @@ _IPV6_EXTENSIONS = frozenset({0, 43, 60, 51})  # hop-by-hop, routing, destinatio
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _UDP = struct.Struct("!HHH")
+_UDP_PORTS = struct.Struct("!HH")
 _FRAG6 = struct.Struct("!BBHI")
 
 Udp = tuple[bytes, bytes, int, int, bytes]  # source, destination, source port, destination port, payload
@@ -325,6 +327,31 @@ class _Decoder:
         self.answered_request: dict[tuple[bytes, int, int], bytes] = {}
         self.fragments = _Fragments()
         self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
+        self.orig = 0  # the length on the wire of the packet being read (more than its frame: cut)
+
+    def _truncated(self, n: int, data: bytes, detail: str) -> None:
+        """A frame too short for what it says: cut by the capture's snapshot length, or damaged."""
+        if self.orig > len(data):
+            self.report.reject(
+                n,
+                SNAPLEN_CUT,
+                f"captured {len(data)} of {self.orig} bytes: capture with -s 0 (tcpdump, dumpcap) "
+                "to keep whole packets",
+            )
+        else:
+            self.report.reject(n, "truncated frame", detail)
+
+    def _cut_request(self, data: bytes, at: int, nas: bytes, sport: int, dport: int) -> None:
+        """An Accounting-Request cut by the snapshot length after its Authenticator: awaits its response
+        (which is whole, and not one 'without a request')."""
+        if self.orig > len(data) and dport in self.ports and len(data) >= at + 20 and data[at] == 4:
+            self.pending[(nas, sport, data[at + 1])] = data[at + 4 : at + 20]
+
+    def _cut_before_ports(self, n: int, data: bytes) -> None:
+        """A frame cut by the snapshot length before its UDP ports: it may be accounting (a reject);
+        a frame merely short, on the wire too, is not."""
+        if self.orig > len(data):
+            self._truncated(n, data, "")
 
     # -- link layer and IP -------------------------------------------------------------------------
 
@@ -332,19 +359,19 @@ class _Decoder:
         """(source, destination, source port, destination port, payload) of a UDP datagram, else None."""
         if linktype == LINKTYPE_ETHERNET:
             if len(data) < 14:
-                self.report.reject(n, "truncated frame", f"{len(data)} octets")
+                self._truncated(n, data, f"{len(data)} octets")
                 return None
             off, ethertype = 14, _U16.unpack_from(data, 12)[0]
         elif linktype in _RAW_IP:
             off, ethertype = 0, 0
         elif linktype == LINKTYPE_LINUX_SLL2:
             if len(data) < 20:
-                self.report.reject(n, "truncated frame", f"{len(data)} octets")
+                self._truncated(n, data, f"{len(data)} octets")
                 return None
             off, ethertype = 20, _U16.unpack_from(data, 0)[0]
         elif linktype == LINKTYPE_LINUX_SLL:
             if len(data) < 16:
-                self.report.reject(n, "truncated frame", f"{len(data)} octets")
+                self._truncated(n, data, f"{len(data)} octets")
                 return None
             off, ethertype = 16, _U16.unpack_from(data, 14)[0]
         elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
@@ -361,9 +388,14 @@ class _Decoder:
             return self._ipv4(n, data, off)
         if ethertype == 0x86DD:
             return self._ipv6(n, data, off)
+        if ethertype == 0 or ethertype in _VLAN_TAGS:  # cut before the IP version or within the tags
+            self._cut_before_ports(n, data)
         return None
 
     def _ipv4(self, n: int, data: bytes, off: int) -> Udp | None:
+        if len(data) < off + 20 and (len(data) <= off + 9 or data[off + 9] == 17):
+            self._cut_before_ports(n, data)  # (UDP, or its protocol not captured)
+            return None
         if len(data) < off + 20 or data[off + 9] != 17 or data[off] >> 4 != 4:
             return None
         ihl = (data[off] & 0x0F) * 4
@@ -371,6 +403,16 @@ class _Decoder:
         frag = _U16.unpack_from(data, off + 6)[0]
         if frag & 0x3FFF:
             total = _U16.unpack_from(data, off + 2)[0]
+            if self.orig > len(data):  # a fragment cut short cannot be reassembled
+                if not frag & 0x1FFF and len(data) >= off + ihl + 4:  # the first: its ports say
+                    sport, dport = (
+                        _U16.unpack_from(data, off + ihl)[0],
+                        _U16.unpack_from(data, off + ihl + 2)[0],
+                    )
+                    if sport not in self.ports and dport not in self.ports:
+                        return None
+                self._truncated(n, data, "")
+                return None
             key = (src, dst, _U16.unpack_from(data, off + 4)[0])
             return self._fragment(
                 n, key, (frag & 0x1FFF) * 8, bool(frag & 0x2000), data[off + ihl : off + total]
@@ -379,6 +421,7 @@ class _Decoder:
 
     def _ipv6(self, n: int, data: bytes, off: int) -> Udp | None:
         if len(data) < off + 40:
+            self._cut_before_ports(n, data)
             return None
         next_header = data[off + 6]
         end = off + 40 + _U16.unpack_from(data, off + 4)[0]
@@ -386,11 +429,20 @@ class _Decoder:
         pos = off + 40
         while next_header in _IPV6_EXTENSIONS or next_header == 44:
             if len(data) < pos + 8:
+                self._cut_before_ports(n, data)
                 return None
             if next_header == 44:  # fragment header
                 inner, _res, offset_flags, ident = _FRAG6.unpack_from(data, pos)
                 if inner != 17:
                     self.report.fragments += 1
+                    return None
+                if self.orig > len(data):  # a fragment cut short cannot be reassembled
+                    first = pos + 8
+                    if not offset_flags & 0xFFF8 and len(data) >= first + 4:  # the first: its ports say
+                        sport, dport = _U16.unpack_from(data, first)[0], _U16.unpack_from(data, first + 2)[0]
+                        if sport not in self.ports and dport not in self.ports:
+                            return None
+                    self._truncated(n, data, "")
                     return None
                 return self._fragment(
                     n, (src, dst, ident), offset_flags & 0xFFF8, bool(offset_flags & 1), data[pos + 8 : end]
@@ -415,14 +467,17 @@ class _Decoder:
         return udp
 
     def _datagram(self, n: int, src: bytes, dst: bytes, data: bytes, udp: int) -> Udp | None:
-        if len(data) < udp + 8:
-            return None  # not even a UDP header: nothing says it is accounting
+        if len(data) < udp + 8:  # not even a UDP header: nothing says it is accounting, unless cut short
+            if len(data) < udp + 4 or not self.ports.isdisjoint(_UDP_PORTS.unpack_from(data, udp)):
+                self._cut_before_ports(n, data)
+            return None
         sport, dport, ulen = _UDP.unpack_from(data, udp)
         if dport not in self.ports and sport not in self.ports:
             self._other_port(data, udp, dport)
             return None
         if ulen < 8 or len(data) < udp + ulen:
-            self.report.reject(n, "truncated frame", f"UDP length {ulen}, {len(data) - udp} octets captured")
+            self._truncated(n, data, f"UDP length {ulen}, {len(data) - udp} octets captured")
+            self._cut_request(data, udp + 8, src, sport, dport)
             return None
         return src, dst, sport, dport, data[udp + 8 : udp + ulen]
 
@@ -454,9 +509,8 @@ class _Decoder:
                     self._other_port(data, 34, dport)
                 return None
             if ulen < 8 or len(data) < 34 + ulen:
-                self.report.reject(
-                    n, "truncated frame", f"UDP length {ulen}, {len(data) - 34} octets captured"
-                )
+                self._truncated(n, data, f"UDP length {ulen}, {len(data) - 34} octets captured")
+                self._cut_request(data, 42, data[26:30], sport, dport)
                 return None
             src, dst, payload = data[26:30], data[30:34], data[42 : 34 + ulen]
         else:
@@ -692,9 +746,9 @@ def records_from_pcap(
     return _records(files, key, report, frozenset(ports), line_from)
 
 
-def _numbered(index: int, path: Path) -> Iterator[tuple[int, int, int, int, bytes]]:
-    for n, (ts_us, linktype, data) in enumerate(read_packets(path), 1):
-        yield ts_us, index, n, linktype, data
+def _numbered(index: int, path: Path) -> Iterator[tuple[int, int, int, int, bytes, int]]:
+    for n, (ts_us, linktype, data, orig) in enumerate(read_frames(path), 1):
+        yield ts_us, index, n, linktype, data, orig
 
 
 def _records(
@@ -705,15 +759,19 @@ def _records(
     packet = decoder.packet
     if len(files) == 1:
         report.current_file = names[0]
-        for n, (ts_us, linktype, data) in enumerate(read_packets(files[0]), 1):
+        for n, (ts_us, linktype, data, orig) in enumerate(read_frames(files[0]), 1):
             report.packets = n
+            decoder.orig = orig
             record = packet(n, data, linktype, ts_us)
             if record is not None:
                 yield record
     else:
-        for ts_us, index, n, linktype, data in heapq.merge(*(_numbered(i, f) for i, f in enumerate(files))):
+        for ts_us, index, n, linktype, data, orig in heapq.merge(
+            *(_numbered(i, f) for i, f in enumerate(files))
+        ):
             report.packets += 1
             report.current_file = names[index]
+            decoder.orig = orig
             record = packet(n, data, linktype, ts_us)
             if record is not None:
                 yield record

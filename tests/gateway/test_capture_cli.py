@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -10,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from netparts import EPOCH
 
-from gateway.capture import PcapCapture, records_from_pcap
+from gateway.capture import PcapCapture, ReadReport, records_from_pcap
 from gateway.capture.synthetic import drive, make_sessions
 from m2msim.cli import main
 
@@ -100,3 +103,27 @@ def test_unusable_capture_exits_2_with_one_line(
     assert main(["records-from-pcap", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("m2msim records-from-pcap: ") and str(path) in err and "\n" not in err
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="needs Wireshark's editcap")
+@pytest.mark.parametrize("snaplen", [200, 40])
+def test_a_capture_cut_by_editcap_lists_every_request_as_cut(
+    capture: Path, tmp_path: Path, snaplen: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`editcap -s 200` cuts every Accounting-Request (they were 'truncated frame', their responses
+    'without a request'); `-s 40` cuts the UDP header (they were dropped without a word)."""
+    cut = tmp_path / f"cut{snaplen}.pcap"
+    subprocess.run(["editcap", "-s", str(snaplen), str(capture), str(cut)], check=True)
+    assert main(["records-from-pcap", str(cut), "--json", "--secret", "cli-secret"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    report = ReadReport()
+    whole = list(records_from_pcap(capture, "cli-secret", report))
+    assert summary["records"] == 0 and len(whole) > 12
+    assert list(summary["reasons"]) == ["packet cut by the capture's snapshot length"]
+    responses_cut = report.accounting_responses if snaplen < 62 else 0
+    assert summary["rejected"] == report.accounting_requests + responses_cut
+    assert re.fullmatch(
+        f"packet cut by the capture's snapshot length: captured {snaplen} of [0-9]+ bytes: "
+        r"capture with -s 0 \(tcpdump, dumpcap\) to keep whole packets",
+        summary["rejects"][0]["reason"],
+    )

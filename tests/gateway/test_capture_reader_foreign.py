@@ -422,6 +422,48 @@ def test_gigawords_past_2_to_the_31_are_a_reject_naming_packet_and_attribute(
     assert "Traceback" not in capsys.readouterr().err and out.exists()
 
 
+SNAPLEN = "packet cut by the capture's snapshot length: captured {} of {} bytes: capture with -s 0"
+
+
+@pytest.mark.parametrize("snaplen", [120, 62, 40, 30, 20, 10])
+@pytest.mark.parametrize("form", ["pcap", "pcapng", "ipv6"])
+def test_packets_cut_by_the_snapshot_length_are_rejects_saying_so(
+    tmp_path: Path, snaplen: int, form: str
+) -> None:
+    """A capture made with a snapshot length (`tcpdump -s 120`, `editcap -s 40`): each accounting
+    packet cut short is a reject saying the capture cut it and which option keeps it whole. Cut in
+    the RADIUS message they were 'truncated frame' (and their responses 'without a request'); cut
+    in the UDP or IP header they were dropped without a word. Other traffic cut short is no reject
+    where what was captured says it is no accounting (TCP, or a UDP port that is not 1813/1646)."""
+    v = v6 if form == "ipv6" else v4
+    frames = [(ts, ethernet(v(m, r)), "radius") for ts, m, r in exchange(session_messages())]
+    frames += [
+        (T0 * 1_000_000 + 5, ethernet(ipv4(GGSN, AAA, udp(2123, 2123, bytes(300)))), "gtp"),
+        (T0 * 1_000_000 + 6, ethernet(ipv4(GGSN, AAA, bytes(300), proto=6)), "tcp"),
+    ]
+    frames.sort()
+    if form == "pcapng":
+        path = write_pcapng(tmp_path / "c.pcapng", [1], [(0, ts, f) for ts, f, _ in frames], snaplen=snaplen)
+    else:
+        path = write_pcap(tmp_path / "c.pcap", 1, [(ts, f) for ts, f, _ in frames], snaplen=snaplen)
+    records, report = read(path)
+    may_be_accounting = {"radius": True, "gtp": snaplen < 14 + 20 + 4, "tcp": snaplen <= 14 + 9}
+    cut = [
+        (n, SNAPLEN.format(snaplen, len(f)))
+        for n, (_ts, f, kind) in enumerate(frames, 1)
+        if len(f) > snaplen and may_be_accounting[kind]
+    ]
+    assert records == [] and len(cut) >= 3
+    assert [(r.packet, r.reason[: len(c)]) for r, (_n, c) in zip(report.rejects, cut, strict=True)] == cut
+    # (a request cut after its Authenticator still pairs with its response, never 'without a request')
+    assert report.reasons == {"packet cut by the capture's snapshot length": len(cut)}
+    assert report.unanswered_requests == 0
+    # a frame cut only after its datagram (Ethernet padding, a trailer) is whole: read
+    padded = [(ts, ethernet(v(m, r)) + bytes(300)) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "p.pcap", 1, padded, snaplen=max(snaplen, 250)))
+    assert rows(records) == expected() and report.rejected == 0
+
+
 def test_interim_with_a_new_serving_network_is_a_partial_record_boundary(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0, plmn="20801")),
