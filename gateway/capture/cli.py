@@ -1,8 +1,9 @@
 """`m2msim records-from-pcap CAPTURE... [--out FILE.parquet|.csv] [--json] [--secret S] [--radius-port P]`.
 
-Exit status: 0 when the captures were read; 1 when every Accounting-Request
-failed its authenticator check (the shared secret is wrong); 2 with one line on
-stderr when an input or the output cannot be used.
+Exit status: 0 when the captures were read (with one warning line on stderr when
+no Accounting-Request could be used); 1 when every Accounting-Request failed its
+authenticator check (the shared secret is wrong); 2 with one line on stderr when
+an input or the output cannot be used.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         status = 1
+    elif report.no_usable_requests is not None:  # (an empty output: say why, as `rate` says its doubt)
+        print(f"{PROG}: warning: {report.no_usable_requests}", file=sys.stderr)
     summary = _summary(report, totals, args.out)
     summary["skipped_files"] = [str(p) for p in skipped]
     if args.json:
@@ -134,6 +137,8 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
     )
     for path in skipped:
         print(f"  skipped {path}: not a pcap or pcapng file")
+    if report.no_usable_requests is not None:
+        print(f"  warning: {report.no_usable_requests}")
     if report.retransmissions:
         print(f"  {report.retransmissions} retransmitted requests billed once")
     if report.duplicate_responses:

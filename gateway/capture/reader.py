@@ -132,6 +132,36 @@ class ReadReport(Rejects):
         self.reasons: Counter[str] = Counter()  # reject reason category -> count
         self.rejects: list[Reject] = []  # the first MAX_LISTED_REJECTS, with details
         self.current_file: str | None = None
+        self.ports: list[int] = []  # the accounting ports read
+
+    @property
+    def no_usable_requests(self) -> str | None:
+        """Why no Accounting-Request of the captures could be used (none opened or joined a session:
+        none present, all cut by the snapshot length, all rejected), naming them; None when some could."""
+        if self.sessions or self.joined:
+            return None
+        names = self.files[0] if len(self.files) == 1 else ", ".join(self.files[:10])
+        if len(self.files) > 10:
+            names += f" and {len(self.files) - 10} more"
+        said = f"{names}: no usable Accounting-Request, no records: "
+        if not self.rejected:
+            ports = ", ".join(str(p) for p in sorted(self.ports))
+            said += (
+                f"{self.accounting_requests} Accounting-Requests (none with usage)"
+                if self.accounting_requests
+                else f"none among its {self.packets} packets (UDP port{'s' if len(self.ports) > 1 else ''} {ports})"
+            )
+            if self.other_ports:
+                port, count = self.other_ports.most_common(1)[0]
+                said += f"; {count} datagrams to UDP port {port} look like some: add --radius-port {port}?"
+            return said
+        top, count = max(self.reasons.items(), key=lambda item: item[1])
+        first = next((r for r in self.rejects if r.reason.startswith(top)), None)
+        said += f"{self.rejected} packets rejected, {count} as {top}"
+        if first is not None:
+            where = f"{first.file} packet {first.packet}" if first.file else f"packet {first.packet}"
+            said += f" ({where}: {first.reason[len(top) + 2 :] or top})"
+        return said
 
     @property
     def rejected(self) -> int:
@@ -167,6 +197,7 @@ class ReadReport(Rejects):
             "open_sessions": list(self.open_sessions),
             "rejected": self.rejected,
             "reasons": dict(sorted(self.reasons.items())),
+            "warning": self.no_usable_requests,
             "rejects": [
                 {"packet": r.packet, "reason": r.reason} | ({"file": r.file} if r.file else {})
                 for r in self.rejects
@@ -755,6 +786,7 @@ def _records(
     files: list[Path], secret: bytes, report: ReadReport, ports: frozenset[int], line_from: LineFrom
 ) -> Iterator[UsageRecord]:
     decoder = _Decoder(secret, report, ports, line_from)
+    report.ports = sorted(ports)
     names = [str(f) for f in files]
     packet = decoder.packet
     if len(files) == 1:

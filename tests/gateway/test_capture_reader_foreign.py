@@ -648,3 +648,52 @@ def test_a_stop_repeated_hours_later_is_a_reject_never_a_record(tmp_path: Path) 
     records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
     assert rows(records) == expected()
     assert report.reasons == {"Stop of a session never seen before": 1} and report.retransmissions == 0
+
+
+@pytest.mark.parametrize("case", ["cut", "rejected", "none", "other-port", "two-files"])
+def test_a_capture_without_a_usable_request_says_so(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No Accounting-Request could be used (all cut by the snapshot length, all rejected, none
+    there): one warning line on stderr naming the capture and why, and the summary's `warning`;
+    the output is still written and the exit status 0, as `rate` does for a month whose rows are
+    rejected. It was an empty output and exit 0 without a word."""
+    msgs = session_messages()
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    path = tmp_path / "in.pcap"
+    files = [path]
+    if case == "cut":
+        write_pcap(path, 1, frames, snaplen=40)
+        why = "6 packets rejected, 6 as packet cut by the capture's snapshot length (packet 1: captured 40 of 170"
+    elif case == "rejected":  # the capture began after the Interim-Update: a Stop alone
+        write_pcap(path, 1, frames[4:])
+        why = "1 packets rejected, 1 as Stop of a session never seen before (packet 1: 'sess-1': no Start"
+    elif case == "none":
+        write_pcap(path, 1, [(T0 * 1_000_000, ethernet(ipv4(GGSN, AAA, udp(2123, 2123, bytes(30)))))])
+        why = "none among its 1 packets (UDP ports 1646, 1813)"
+    elif case == "other-port":
+        write_pcap(path, 1, [(ts, ethernet(v4(m, r, port=11813))) for ts, m, r in exchange(msgs)])
+        why = "none among its 6 packets (UDP ports 1646, 1813); 3 datagrams to UDP port 11813 look like some"
+    else:
+        write_pcap(path, 1, frames[:2], snaplen=40)
+        files.append(write_pcap(tmp_path / "in2.pcap", 1, frames[2:], snaplen=40))
+        why = f"6 as packet cut by the capture's snapshot length ({path} packet 1: captured 40 of 170"
+    out = tmp_path / "usage.csv"
+    argv = ["records-from-pcap", *map(str, files), "--secret", SECRET.decode(), "--out", str(out)]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    names = ", ".join(map(str, files))
+    line = captured.err.strip()
+    assert "\n" not in line and line.startswith(
+        f"m2msim records-from-pcap: warning: {names}: no usable Accounting-Request, no records: "
+    )
+    assert why in line, line
+    summary = json.loads(captured.out)
+    assert summary["warning"] == line.removeprefix("m2msim records-from-pcap: warning: ")
+    assert out.read_text().count("\n") == 1  # the header: written, empty
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == line and f"  warning: {summary['warning']}\n" in captured.out
+    # a capture with a usable request says nothing
+    write_pcap(path, 1, frames[:2])
+    assert main([*argv[:2], *argv[-4:]]) == 0 and capsys.readouterr().err == ""
