@@ -1,7 +1,8 @@
 """`m2msim records-from-pcap CAPTURE... [--out FILE.parquet|.csv] [--json] [--secret S] [--radius-port P]`.
 
 Exit status: 0 when the captures were read (with one warning line on stderr when
-no Accounting-Request could be used); 1 when every Accounting-Request failed its
+no Accounting-Request could be used, and one per capture cut short within a
+packet, read up to the cut); 1 when every Accounting-Request failed its
 authenticator check (the shared secret is wrong); 2 with one line on stderr when
 an input or the output cannot be used.
 """
@@ -109,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"{args.out}: cannot write ({exc.strerror or exc})")
     status = 0
+    for cut in report.cut_short:  # read up to the cut, as tshark does: its records end there
+        print(f"{PROG}: warning: {_cut_said(cut)}", file=sys.stderr)
     if report.bad_secret:
         print(
             f"{PROG}: every one of {report.accounting_requests} Accounting-Requests failed its authenticator "
@@ -127,6 +130,17 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+def _cut_said(cut: dict[str, Any]) -> str:
+    return (
+        f"{cut['file']}: "
+        + (f"its {cut['compression']} data are " if cut["compression"] else "")
+        + f"cut short at byte offset {cut['offset']}"
+        + (" of the decompressed capture" if cut["compression"] else "")
+        + f", after packet {cut['packets']}: read up to there, its records are complete only up to packet "
+        f"{cut['packets']} (a capture still being written, or a disk that filled up?)"
+    )
+
+
 def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals, skipped: list[Path]) -> None:
     names = report.files[0] if len(report.files) == 1 else f"{len(report.files)} captures"
     print(
@@ -137,6 +151,8 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
     )
     for path in skipped:
         print(f"  skipped {path}: not a pcap or pcapng file")
+    for cut in report.cut_short:
+        print(f"  warning: {_cut_said(cut)}")
     if report.no_usable_requests is not None:
         print(f"  warning: {report.no_usable_requests}")
     if report.retransmissions:

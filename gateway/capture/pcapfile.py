@@ -5,23 +5,25 @@
 when the capture's snapshot length cut it) for every packet of a classic pcap (either byte order, micro- or nanosecond
 timestamps) or a pcapng (any number of sections and interfaces, each interface
 with its own link type and timestamp resolution; Enhanced, Simple and obsolete
-Packet blocks; other blocks skipped).  A file that is not a capture, or that is
-cut inside a packet, raises `CaptureFileError` naming the file and, past the
-header, the packet number and the byte offset where it stops making sense.
+Packet blocks; other blocks skipped).  A file that is not a capture, or damaged,
+raises `CaptureFileError` naming the file and, past the header, the packet
+number and the byte offset where it stops making sense; one cut inside a packet
+raises `CaptureCutShort` (a `CaptureFileError`) once the packets before the cut
+were read.
 A capture compressed by gzip or zstd (`capture.pcap.gz`, as tcpdump's rotation
 or Wireshark save them; known by its first bytes) is decompressed into an
-unnamed temporary file first, and read the same way; compressed data cut short
-or damaged raise `CaptureFileError` too.
+unnamed temporary file first, and read the same way; compressed data damaged,
+or cut before the capture's header, raise `CaptureFileError` too, and data cut
+short later are read up to where they stop, then `CaptureCutShort`.
 """
 
 from __future__ import annotations
 
 import mmap
-import shutil
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -35,12 +37,25 @@ PCAP_MAGICS = {
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_SNAPLEN = 1 << 20  # no capture tool writes a larger packet record; past it the file is garbage
+MAX_BLOCK = MAX_SNAPLEN + (1 << 16)  # a pcapng block: a packet and its options; past it, garbage
 
 _SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
 
 
 class CaptureFileError(Exception):
     """The file is missing, unreadable, not a capture, or cut short."""
+
+
+class CaptureCutShort(CaptureFileError):
+    """The capture ends within a packet (a ring buffer's live file, a disk that filled up): raised once
+    every whole packet before the cut was read. `packets`: how many; `offset`: where the cut one starts.
+    Compressed data cut short are read likewise, up to where they stop."""
+
+    def __init__(self, message: str, packets: int, offset: int, *, compression: str | None = None) -> None:
+        super().__init__(message)
+        self.packets = packets
+        self.offset = offset
+        self.compression = compression  # the offset is then the decompressed capture's
 
 
 def _head(path: Path, size: int) -> tuple[bytes, str | None]:
@@ -101,33 +116,74 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
     check_file(path)
     with path.open("rb") as raw:
         kind = compression_of(raw.read(4))
-    stream = path.open("rb") if kind is None else _decompressed(path, kind)
+    data_cut = False
+    if kind is None:
+        stream: IO[bytes] = path.open("rb")
+    else:
+        stream, data_cut = _decompressed(path, kind)
     with stream:
         try:
             view = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as exc:
             raise CaptureFileError(f"{path}: cannot be read ({exc})") from exc
     try:
-        if view[:4] == PCAPNG_SHB:
-            yield from _pcapng(path, view)
-        else:
-            yield from _pcap(path, view)
+        packets = yield from (_pcapng(path, view) if view[:4] == PCAPNG_SHB else _pcap(path, view))
+        offset = len(view)
+    except CaptureCutShort as exc:
+        if not data_cut:
+            raise
+        packets, offset = exc.packets, exc.offset  # (the data stop within a packet, as they mostly do)
     finally:
         view.close()
+    if data_cut:  # read up to where the data stop, as a plain capture cut short
+        raise CaptureCutShort(
+            f"{path}: its {kind} data are cut short: read up to byte {offset} of the decompressed capture, "
+            f"after packet {packets}",
+            packets,
+            offset,
+            compression=kind,
+        )
 
 
-def _decompressed(path: Path, kind: str) -> IO[bytes]:
+def _decompressed(path: Path, kind: str) -> tuple[IO[bytes], bool]:
     """The capture decompressed into an unnamed temporary file (gone when closed), whose bytes are
-    then read as a plain capture's; `CaptureFileError` when its data are cut short or damaged."""
+    then read as a plain capture's, and whether its compressed data are cut short (then the file
+    holds all they give: gzip's every octet, zstd's up to its last whole block);
+    `CaptureFileError` when they are damaged."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 (the caller's, which closes it)
     try:
         with decompressing(path, kind) as inner:
-            shutil.copyfileobj(inner, out, 1 << 20)
+            while chunk := inner.read1(1 << 16):  # (gzip's: all it has; `read` would lose a part)
+                out.write(chunk)
     except (EOFError, OSError, zlib.error) as exc:
-        out.close()
-        raise _compressed_error(path, kind, exc) from None
+        if not cut_short(exc):
+            out.close()
+            raise _compressed_error(path, kind, exc) from None
+        if kind == "zstd":
+            _zstd_tail(path, out)
+        out.flush()
+        return out, True
     out.flush()
-    return out
+    return out, False
+
+
+def _zstd_tail(path: Path, out: IO[bytes]) -> None:
+    """Append to `out` what pyarrow's zstd stream decompressed in the read that met the cut, and
+    dropped: the data again, up to `out`'s size, then an octet at a time (about 1 µs each) to where
+    they stop."""
+    import pyarrow as pa
+
+    size, done = out.tell(), 0
+    stream = pa.input_stream(str(path), compression="zstd")
+    try:
+        while done < size:
+            done += len(stream.read(min(1 << 20, size - done)))
+        while octet := stream.read(1):
+            out.write(octet)
+    except OSError:
+        pass  # (where the data stop)
+    finally:
+        stream.close()
 
 
 def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError:
@@ -137,7 +193,8 @@ def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError
     )
 
 
-def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]]:
+def _pcap(path: Path, view: mmap.mmap) -> Generator[tuple[int, int, bytes, int], None, int]:
+    """The packets of a classic pcap; returns how many."""
     order, to_ns = PCAP_MAGICS[view[:4]]
     linktype = struct.unpack_from(order + "I", view, 20)[0] & 0xFFFF
     record = struct.Struct(order + "IIII")
@@ -146,8 +203,8 @@ def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]]:
     while pos < size:
         n += 1
         if pos + 16 > size:
-            raise CaptureFileError(
-                f"{path}: packet {n} at offset {pos}: record header cut ({size - pos} octets)"
+            raise CaptureCutShort(
+                f"{path}: packet {n} at offset {pos}: record header cut ({size - pos} octets)", n - 1, pos
             )
         sec, frac, incl, orig = record.unpack_from(view, pos)
         if incl > MAX_SNAPLEN:
@@ -156,11 +213,14 @@ def _pcap(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]]:
             )
         end = pos + 16 + incl
         if end > size:
-            raise CaptureFileError(
-                f"{path}: packet {n} at offset {pos}: cut after {size - pos - 16} of {incl} octets"
+            raise CaptureCutShort(
+                f"{path}: packet {n} at offset {pos}: cut after {size - pos - 16} of {incl} octets",
+                n - 1,
+                pos,
             )
         yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, view[pos + 16 : end], orig
         pos = end
+    return n
 
 
 def _tick_converter(option: int | None) -> tuple[int, int]:
@@ -175,15 +235,16 @@ def _tick_converter(option: int | None) -> tuple[int, int]:
     return 1, 10 ** (exponent - 6)
 
 
-def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]]:
+def _pcapng(path: Path, view: mmap.mmap) -> Generator[tuple[int, int, bytes, int], None, int]:
+    """The packets of a pcapng; returns how many."""
     size, pos, n = len(view), 0, 0
     order = "<"
     interfaces: list[tuple[int, int, int, int]] = []  # (link type, multiplier, divisor, offset in us)
     last_ts = 0
     while pos < size:
         if pos + 12 > size:
-            raise CaptureFileError(
-                f"{path}: block at offset {pos} cut ({size - pos} octets) after packet {n}"
+            raise CaptureCutShort(
+                f"{path}: block at offset {pos} cut ({size - pos} octets) after packet {n}", n, pos
             )
         if view[pos : pos + 4] == PCAPNG_SHB:
             magic = view[pos + 8 : pos + 12]
@@ -196,11 +257,10 @@ def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]
             interfaces = []
         block_type, length = struct.unpack_from(order + "II", view, pos)
         if length < 12 or length % 4 or pos + length > size:
-            what = "cut" if pos + length > size and length >= 12 and not length % 4 else "corrupt"
-            raise CaptureFileError(
-                f"{path}: block at offset {pos} (after packet {n}) is {what}: length {length}, "
-                f"{size - pos} octets left"
-            )
+            message = f"{path}: block at offset {pos} (after packet {n}) is %s: length {length}, {size - pos} octets left"
+            if length >= 12 and not length % 4 and length <= MAX_BLOCK:  # a whole block's length: cut
+                raise CaptureCutShort(message % "cut", n, pos)
+            raise CaptureFileError(message % "corrupt")
         body, end = pos + 8, pos + length - 4
         if block_type == _IDB:
             if end - body < 8:
@@ -249,3 +309,4 @@ def _pcapng(path: Path, view: mmap.mmap) -> Iterator[tuple[int, int, bytes, int]
             last_ts = ts_us
             yield ts_us, linktype, view[data_at : data_at + caplen], orig
         pos += length
+    return n

@@ -29,7 +29,8 @@ Identities of a record:
 
 A packet that cannot be used is counted in the `ReadReport` with its number
 (and file) and reason; reading never stops on a bad packet.  A file that is
-not a capture or is cut short raises `CaptureFileError`.
+not a capture or is damaged raises `CaptureFileError`; one cut short within a
+packet is read up to the cut, listed in the report's `cut_short`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ from gateway.acct_sessions import (
     choose_line,
 )
 from gateway.capture import radius
-from gateway.capture.pcapfile import CaptureFileError, check_file, is_capture, read_frames
+from gateway.capture.pcapfile import (
+    CaptureCutShort,
+    CaptureFileError,
+    check_file,
+    is_capture,
+    read_frames,
+)
 from gateway.capture.sink import DEFAULT_SECRET
 
 __all__ = [
@@ -133,6 +140,8 @@ class ReadReport(Rejects):
         self.rejects: list[Reject] = []  # the first MAX_LISTED_REJECTS, with details
         self.current_file: str | None = None
         self.ports: list[int] = []  # the accounting ports read
+        # files that end within a packet, read up to it: file, whole packets read, offset, reason
+        self.cut_short: list[dict[str, object]] = []
 
     @property
     def no_usable_requests(self) -> str | None:
@@ -198,6 +207,7 @@ class ReadReport(Rejects):
             "rejected": self.rejected,
             "reasons": dict(sorted(self.reasons.items())),
             "warning": self.no_usable_requests,
+            "cut_short": list(self.cut_short),
             "rejects": [
                 {"packet": r.packet, "reason": r.reason} | ({"file": r.file} if r.file else {})
                 for r in self.rejects
@@ -763,9 +773,10 @@ def records_from_pcap(
 
     Several files are merged by packet time (ties: the order given, then file
     order).  Inputs are checked at once (`CaptureFileError` if one cannot be
-    used); packets are read lazily, and a file cut short raises
-    `CaptureFileError` when the reading reaches the cut.  Pass a `ReadReport` to
-    learn what was rejected and why.
+    used); packets are read lazily.  A file cut within a packet (a ring buffer's
+    live file, a disk that filled up) is read up to the cut, which `report.cut_short`
+    lists; one damaged otherwise raises `CaptureFileError` when the reading reaches
+    it.  Pass a `ReadReport` to learn what was rejected and why.
     """
     inputs = [path] if isinstance(path, (str, Path)) else list(path)
     files, _skipped = capture_files(inputs)
@@ -777,9 +788,25 @@ def records_from_pcap(
     return _records(files, key, report, frozenset(ports), line_from)
 
 
-def _numbered(index: int, path: Path) -> Iterator[tuple[int, int, int, int, bytes, int]]:
-    for n, (ts_us, linktype, data, orig) in enumerate(read_frames(path), 1):
-        yield ts_us, index, n, linktype, data, orig
+def _numbered(index: int, path: Path, report: ReadReport) -> Iterator[tuple[int, int, int, int, bytes, int]]:
+    try:
+        for n, (ts_us, linktype, data, orig) in enumerate(read_frames(path), 1):
+            yield ts_us, index, n, linktype, data, orig
+    except CaptureCutShort as cut:
+        _cut_short(report, path, cut)
+
+
+def _cut_short(report: ReadReport, path: Path, cut: CaptureCutShort) -> None:
+    """A file read up to a cut within a packet: said in `report.cut_short`."""
+    report.cut_short.append(
+        {
+            "file": str(path),
+            "packets": cut.packets,
+            "offset": cut.offset,
+            "compression": cut.compression,
+            "reason": str(cut),
+        }
+    )
 
 
 def _records(
@@ -791,15 +818,18 @@ def _records(
     packet = decoder.packet
     if len(files) == 1:
         report.current_file = names[0]
-        for n, (ts_us, linktype, data, orig) in enumerate(read_frames(files[0]), 1):
-            report.packets = n
-            decoder.orig = orig
-            record = packet(n, data, linktype, ts_us)
-            if record is not None:
-                yield record
+        try:
+            for n, (ts_us, linktype, data, orig) in enumerate(read_frames(files[0]), 1):
+                report.packets = n
+                decoder.orig = orig
+                record = packet(n, data, linktype, ts_us)
+                if record is not None:
+                    yield record
+        except CaptureCutShort as cut:
+            _cut_short(report, files[0], cut)
     else:
         for ts_us, index, n, linktype, data, orig in heapq.merge(
-            *(_numbered(i, f) for i, f in enumerate(files))
+            *(_numbered(i, f, report) for i, f in enumerate(files))
         ):
             report.packets += 1
             report.current_file = names[index]

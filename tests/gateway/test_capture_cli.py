@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -62,7 +63,7 @@ def test_a_compressed_capture_gives_the_records_of_the_plain_one(
 ) -> None:
     """A capture compressed by gzip or zstd (as Wireshark saves `.pcap.gz`, or a rotation
     compresses it), named so or not, alone or in a folder: its records are the plain capture's
-    (it was refused: "decompress it first").  Its data cut short: refused, nothing written."""
+    (it was refused: "decompress it first").  Its data cut before the capture's header: refused."""
     import gzip
 
     import pyarrow as pa
@@ -79,14 +80,59 @@ def test_a_compressed_capture_gives_the_records_of_the_plain_one(
         assert main(["records-from-pcap", str(source), "--out", str(out), "--secret", "cli-secret"]) == 0
         assert out.read_bytes() == plain.read_bytes()
     capsys.readouterr()
-    for cut in (len(packed) * 2 // 3, 12):  # (12: before the capture's header is whole)
-        (folder / "run.pcap.1").write_bytes(packed[:cut])
-        for source in (folder / "run.pcap.1", folder):  # (a folder's too: not skipped as no capture)
-            out = tmp_path / "cut.csv"
-            argv = ["records-from-pcap", str(source), "--out", str(out), "--secret", "cli-secret"]
-            assert main(argv) == 2
-            assert f"run.pcap.1: its {codec} data are cut short" in capsys.readouterr().err
-            assert not out.exists()
+    cut = 12  # before the capture's header is whole: refused, nothing written
+    (folder / "run.pcap.1").write_bytes(packed[:cut])
+    for source in (folder / "run.pcap.1", folder):  # (a folder's too: not skipped as no capture)
+        out = tmp_path / "cut.csv"
+        argv = ["records-from-pcap", str(source), "--out", str(out), "--secret", "cli-secret"]
+        assert main(argv) == 2
+        assert f"run.pcap.1: its {codec} data are cut short" in capsys.readouterr().err
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_a_compressed_capture_cut_short_is_read_up_to_the_cut(
+    capture: Path, tmp_path: Path, codec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Compressed data cut short (a copy or a download that stopped) are read as a plain capture
+    cut short: the packets their data give (gzip's every octet, zstd's up to its last whole block),
+    a warning saying where, `cut_short` in the summary. They were refused, nothing written."""
+    import gzip
+
+    import pyarrow as pa
+
+    raw = capture.read_bytes()
+    half = len(raw) // 2
+    if codec == "gzip":
+        packed = gzip.compress(raw)
+        cut = len(packed) * 2 // 3
+        given = len(zlib.decompressobj(31).decompress(packed[:cut]))  # all the octets the cut data give
+    else:  # two frames, cut within the second: the first's octets
+        first = pa.Codec("zstd").compress(raw[:half], asbytes=True)
+        packed = first + pa.Codec("zstd").compress(raw[half:], asbytes=True)
+        cut, given = len(first) + 40, half
+    path = tmp_path / "run.pcap.1"
+    path.write_bytes(packed[:cut])
+    cut_plain = tmp_path / "cut.pcap"
+    cut_plain.write_bytes(raw[:given])
+    report = ReadReport()
+    want = list(records_from_pcap(cut_plain, "cli-secret", report))
+    (whole_packets,) = [c["packets"] for c in report.cut_short] or [report.packets]
+    assert 0 < len(want) < len(list(records_from_pcap(capture, "cli-secret")))
+    out = tmp_path / "usage.csv"
+    argv = ["records-from-pcap", str(path), "--out", str(out), "--secret", "cli-secret", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["records"] == len(want) and len(out.read_text().splitlines()) == len(want) + 1
+    assert [(c["packets"], c["compression"]) for c in summary["cut_short"]] == [(whole_packets, codec)]
+    offset = summary["cut_short"][0]["offset"]
+    assert captured.err == (
+        f"m2msim records-from-pcap: warning: {path}: its {codec} data are cut short at byte offset {offset} "
+        f"of the decompressed capture, after packet {whole_packets}: read up to there, its records are "
+        "complete only up to packet "
+        f"{whole_packets} (a capture still being written, or a disk that filled up?)\n"
+    )
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "empty", "directory"])

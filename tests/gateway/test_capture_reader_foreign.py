@@ -534,11 +534,11 @@ def test_cli_reads_a_folder_and_names_skipped_files(
         ("garbage", "not a pcap or pcapng capture"),
         ("empty", "empty file"),
         ("short-header", "pcap header cut"),
-        ("cut-record", "packet 3 at offset"),
-        ("cut-block", "block at offset"),
+        ("corrupt-block", "block at offset 28 (after packet 0) is corrupt: length 13"),
         ("huge-length", "not plausible"),
         ("empty-folder", "holds no pcap"),
         ("gzip-cut", "its gzip data are cut short"),
+        ("gzip-damaged", "its gzip data are damaged"),
         ("gzip-of-text", "compressed by gzip, but not a pcap or pcapng capture inside"),
     ],
 )
@@ -553,19 +553,24 @@ def test_unusable_inputs_exit_2_with_one_line(
         path.write_bytes(b"")
     elif kind == "short-header":
         path.write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00")
-    elif kind == "cut-record":
-        full = write_pcap(tmp_path / "full.pcap", 1, frames[:3]).read_bytes()
-        path.write_bytes(full[:-10])
-    elif kind == "cut-block":
+    elif kind == "corrupt-block":  # (a block cut short at the end is read up to the cut)
         path = write_pcapng(tmp_path / "in.pcapng", [1], [(0, ts, f) for ts, f in frames])
-        path.write_bytes(path.read_bytes()[:-7])
+        data = bytearray(path.read_bytes())
+        data[28 + 4 : 28 + 8] = (13).to_bytes(4, "little")  # the interface block's length
+        path.write_bytes(bytes(data))
     elif kind == "huge-length":
         data = bytearray(write_pcap(path, 1, frames).read_bytes())
         data[24 + 8 : 24 + 12] = (10**9).to_bytes(4, "little")
         path.write_bytes(bytes(data))
-    elif kind == "gzip-cut":  # (a whole one is read: `test_capture_cli`)
+    elif (
+        kind == "gzip-cut"
+    ):  # before the capture's header (cut later: read up to the cut, `test_capture_cli`)
         packed = gzip.compress(write_pcap(path, 1, frames).read_bytes())
-        path.write_bytes(packed[: len(packed) - 40])
+        path.write_bytes(packed[:14])
+    elif kind == "gzip-damaged":  # its CRC-32 (cut short, it is read up to the cut)
+        packed = bytearray(gzip.compress(write_pcap(path, 1, frames).read_bytes()))
+        packed[-8] ^= 0xFF
+        path.write_bytes(bytes(packed))
     elif kind == "gzip-of-text":
         path.write_bytes(gzip.compress(b"line,type,start\n" * 10))
     elif kind == "empty-folder":
@@ -697,3 +702,55 @@ def test_a_capture_without_a_usable_request_says_so(
     # a capture with a usable request says nothing
     write_pcap(path, 1, frames[:2])
     assert main([*argv[:2], *argv[-4:]]) == 0 and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("where", ["pcap-data", "pcap-record-header", "pcapng-block", "ring-buffer"])
+def test_a_capture_cut_within_its_last_packet_is_read_up_to_the_cut(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The live file of a ring buffer, or a capture on a disk that filled up, ends within a packet:
+    its packets up to the cut are read (as tshark does), a warning names the file and where it was
+    cut, and the summary lists it in `cut_short`. The whole run exited 2 with nothing written."""
+    a, b = _split_capture(tmp_path)
+    frames = sorted(a + b)  # sess-a's Interim at packet 3, its Stop at 5, sess-b's Stop at 11
+    path = tmp_path / "in.pcap"
+    inputs = [path]
+    if where == "pcap-data":
+        data = write_pcap(path, 1, frames[:10]).read_bytes()
+        path.write_bytes(data[:-30])  # packet 10 cut
+        packets, offset = 9, len(data) - 16 - len(frames[9][1])
+    elif where == "pcap-record-header":
+        data = write_pcap(path, 1, frames[:10]).read_bytes()
+        offset = len(data) - 16 - len(frames[9][1])
+        path.write_bytes(data[: offset + 9])  # packet 10's record header cut
+        packets = 9
+    elif where == "pcapng-block":
+        path = tmp_path / "in.pcapng"
+        inputs = [path]
+        data = write_pcapng(path, [1], [(0, ts, f) for ts, f in frames[:10]]).read_bytes()
+        path.write_bytes(data[:-40])
+        packets, offset = 9, len(data) - 32 - (len(frames[9][1]) + 3) // 4 * 4
+    else:  # the ring buffer's older file whole, the live one cut
+        write_pcap(tmp_path / "ring_00001.pcap", 1, frames[:6])
+        data = write_pcap(path, 1, frames[6:10]).read_bytes()
+        path.write_bytes(data[:-30])
+        inputs = [tmp_path / "ring_00001.pcap", path]
+        packets, offset = 3, len(data) - 16 - len(frames[9][1])
+    out = tmp_path / "usage.csv"
+    argv = ["records-from-pcap", *map(str, inputs), "--secret", SECRET.decode(), "--out", str(out)]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    want, _ = read(write_pcap(tmp_path / "whole.pcap", 1, frames[:9]))
+    assert summary["records"] == len(want) == 3 and len(out.read_text().splitlines()) == 4
+    assert [(c["file"], c["packets"], c["offset"]) for c in summary["cut_short"]] == [
+        (str(path), packets, offset)
+    ]
+    assert captured.err == (
+        f"m2msim records-from-pcap: warning: {path}: cut short at byte offset {offset}, after packet "
+        f"{packets}: read up to there, its records are complete only up to packet {packets} (a capture "
+        "still being written, or a disk that filled up?)\n"
+    )
+    # in Python: the records up to the cut, the cut in the report
+    records, report = read(inputs)
+    assert rows(records) == rows(want) and report.cut_short == summary["cut_short"]
