@@ -1,10 +1,10 @@
 """`m2msim records-from-pcap CAPTURE... [--out FILE.parquet|.csv] [--json] [--secret S] [--radius-port P]`.
 
-Exit status: 0 when the captures were read (with one warning line on stderr when
-no Accounting-Request could be used, and one per capture cut short within a
-packet, read up to the cut); 1 when every Accounting-Request failed its
-authenticator check (the shared secret is wrong); 2 with one line on stderr when
-an input or the output cannot be used.
+Exit status: 0 when the captures were read (with one warning line on stderr per
+capture cut short within a packet, read up to the cut); 1 when no
+Accounting-Request could be used (one warning line says why; the empty output is
+written) or every one failed its authenticator check (the shared secret is
+wrong); 2 with one line on stderr when an input or the output cannot be used.
 """
 
 from __future__ import annotations
@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         status = 1
-    elif report.no_usable_requests is not None:  # (an empty output: say why, as `rate` says its doubt)
+    elif report.no_usable_requests is not None:  # (an empty output: done, but nothing to bill)
         print(f"{PROG}: warning: {report.no_usable_requests}", file=sys.stderr)
+        status = 1
     summary = _summary(report, totals, args.out)
     summary["skipped_files"] = [str(p) for p in skipped]
     if args.json:

@@ -661,8 +661,8 @@ def test_a_capture_without_a_usable_request_says_so(
 ) -> None:
     """No Accounting-Request could be used (all cut by the snapshot length, all rejected, none
     there): one warning line on stderr naming the capture and why, and the summary's `warning`;
-    the output is still written and the exit status 0, as `rate` does for a month whose rows are
-    rejected. It was an empty output and exit 0 without a word."""
+    the output is still written (empty) and the exit status is 1, done with a failure the command
+    reports, as for a wrong secret. It was an empty output and exit 0 without a word."""
     msgs = session_messages()
     frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
     path = tmp_path / "in.pcap"
@@ -685,7 +685,7 @@ def test_a_capture_without_a_usable_request_says_so(
         why = f"6 as packet cut by the capture's snapshot length ({path} packet 1: captured 40 of 170"
     out = tmp_path / "usage.csv"
     argv = ["records-from-pcap", *map(str, files), "--secret", SECRET.decode(), "--out", str(out)]
-    assert main([*argv, "--json"]) == 0
+    assert main([*argv, "--json"]) == 1
     captured = capsys.readouterr()
     names = ", ".join(map(str, files))
     line = captured.err.strip()
@@ -696,7 +696,7 @@ def test_a_capture_without_a_usable_request_says_so(
     summary = json.loads(captured.out)
     assert summary["warning"] == line.removeprefix("m2msim records-from-pcap: warning: ")
     assert out.read_text().count("\n") == 1  # the header: written, empty
-    assert main(argv) == 0
+    assert main(argv) == 1
     captured = capsys.readouterr()
     assert captured.err.strip() == line and f"  warning: {summary['warning']}\n" in captured.out
     # a capture with a usable request says nothing
