@@ -9,9 +9,9 @@ missing policy is refused with `NoDialPolicy`: a physical modem never dials by d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from modem.at.errors import ModemError
 
@@ -118,3 +118,306 @@ def resolve_policy(url: str, policy: DialPolicy | None) -> DialPolicy:
 def check(url: str, policy: DialPolicy | None, number: str, action: Action) -> None:
     """Apply the safety rules for one send or call."""
     resolve_policy(url, policy).check(number, action)
+
+
+# -- command lines: what a raw AT command line would make the modem send or call -------------------
+
+Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<length>), "refuse",
+# "format" (AT+CMGF: "pdu" / "text") or "reset" (the SMS format is no longer known)
+
+_EXT_START = frozenset("+^$*%#!@")
+_EXT_NAME = re.compile(r"[A-Z0-9_.]+")
+_FIXED_LENGTH_SEND = re.compile(r"^AT[+^$#%][A-Z]*SEND=")  # AT+CIPSEND=<n>, AT+QISEND=<id>,<n>
+_S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
+_DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
+# S3 ends a command line, S5 edits it (backspace): another value would change what the modem reads
+_S_DEFAULTS = {3: 13, 5: 8}
+_CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECORD, GET RESPONSE, STATUS
+_BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "+CFUN"})
+_SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)
+_CALLS_BY_NAME = ("DIAL", "ECALL")
+_REFUSED_NAMES = {
+    "+CDU": "dials a URI",
+    "+CTFR": "deflects a call to another number",
+    "+CSIM": "sends raw commands to the SIM",
+    "+CUSATT": "answers the SIM toolkit (which may set up calls and SMS)",
+    "+CUSATE": "sends an envelope to the SIM toolkit (which may set up calls and SMS)",
+    "+STGR": "answers the SIM toolkit (which may set up calls and SMS)",
+    "+STKTR": "answers the SIM toolkit (which may set up calls and SMS)",
+}
+
+
+def _seven_bit(text: str) -> str:
+    """The line as a modem that drops the parity bit reads it (each byte & 0x7F)."""
+    return bytes(b & 0x7F for b in text.encode("utf-8", "surrogateescape")).decode("ascii")
+
+
+def _outside_quotes(body: str) -> str:
+    """Spaces dropped and letters upper-cased outside quoted strings (V.250 §5.1 ignores both)."""
+    out: list[str] = []
+    quoted = False
+    for ch in body:
+        if ch == '"':
+            quoted = not quoted
+        if quoted or ch == '"':
+            out.append(ch)
+        elif ch != " ":
+            out.append(ch.upper())
+    return "".join(out)
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside quoted strings."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def command_effects(line: str) -> list[Effect]:
+    """What a command line makes the modem do that the bench's allow-list must know of.
+
+    The line is read as a modem reads it (ITU-T V.250): from its first `AT` (anything before is
+    ignored), `A/` repeating the last line, spaces ignored, any case, basic commands chained without
+    separator (`ATE0D+33...;`), extended ones after `;`.  What cannot be read with certainty is
+    refused (`("refuse", why)`): the check fails closed.
+    """
+    text = _seven_bit(line)
+    bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+    if bad is not None:
+        return [("refuse", f"the line holds the control character {bad!r} (a line end or an edit)")]
+    m = re.search(r"A[T/]", text, re.IGNORECASE)
+    if m is None:
+        return []  # no command: the modem ignores the line
+    if m.group(0)[1] == "/":
+        return [("refuse", "A/ repeats the last command line")]
+    body = _outside_quotes(text[m.end() :])
+    parts = _split(body, ";")
+    effects: list[Effect] = []
+    for i, part in enumerate(parts):
+        effects += _part_effects(part, voice=i + 1 < len(parts))
+    return effects
+
+
+def _part_effects(part: str, *, voice: bool) -> list[Effect]:
+    effects: list[Effect] = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        if c in _EXT_START:
+            name = _EXT_NAME.match(part, i + 1)
+            if name is None:
+                return [*effects, ("refuse", f"{part[i:]!r} is not an extended command")]
+            return effects + _extended(c + name.group(0), part[name.end() :])
+        if c == "D":
+            return [*effects, _dial(part[i + 1 :], voice)]
+        if c == "S":
+            s = _S_REGISTER.match(part, i)
+            if s is None:
+                return [*effects, ("refuse", f"{part[i:]!r} is not an S-register command")]
+            register, value = int(s.group(1)), s.group(2)
+            if value is not None and register in _S_DEFAULTS and value != str(_S_DEFAULTS[register]):
+                return [*effects, ("refuse", f"S{register}={value} changes how the modem reads a line")]
+            i = s.end()
+            continue
+        if c in "&\\" and i + 1 < len(part) and part[i + 1].isalpha():
+            if part[i : i + 2] == "&F":
+                effects.append(("reset", ""))
+            i += 2
+        elif c.isalpha():
+            if c == "Z":
+                effects.append(("reset", ""))
+            i += 1
+        else:
+            return [*effects, ("refuse", f"{part[i:]!r} cannot be read as V.250 commands")]
+        while i < len(part) and part[i].isdigit():
+            i += 1
+    return effects
+
+
+def _dial(dial: str, voice: bool) -> Effect:
+    if dial.startswith(">"):
+        return ("refuse", "ATD> dials a phonebook entry")
+    if dial.startswith("L"):
+        return ("refuse", "ATDL redials the last number")
+    if dial.startswith("S"):
+        return ("refuse", "ATDS dials a stored number")
+    m = _DIAL_NUMBER.fullmatch(dial)
+    if m is None:
+        return (
+            "refuse",
+            f"dial string {dial!r}: only a number (digits, * and #, a leading +) can be checked",
+        )
+    return ("call" if voice else "csd", m.group(1))
+
+
+def _extended(name: str, args: str) -> list[Effect]:
+    if args == "=?":
+        return []  # a test command changes nothing
+    kind = "read" if args == "?" else "set" if args.startswith("=") else "exec"
+    params = _split(args[1:], ",") if kind == "set" else []
+    word = name[1:]
+    if name == "+CMGS":
+        return [_cmgs(params) if kind == "set" else ("refuse", "AT+CMGS without a destination")]
+    if any(s in word for s in _SMS_BY_NAME):
+        return [("refuse", f"AT{name} sends an SMS the allow-list cannot check (use AT+CMGS)")]
+    if any(s in word for s in _CALLS_BY_NAME) or name in _REFUSED_NAMES:
+        return [("refuse", f"AT{name} {_REFUSED_NAMES.get(name, 'places a call')}")]
+    if "CUSD" in word and (name != "+CUSD" or len(params) > 1 or params[:1] not in ([], ["0"], ["1"], ["2"])):
+        return [("refuse", f"AT{name}{args} sends a USSD string")]
+    if name == "+CCFC" and kind == "set" and (len(params) < 2 or params[1] not in ("0", "2", "4")):
+        return [("refuse", f"AT{name}{args} forwards calls (only disable, query and erase can go)")]
+    if name == "+CHLD" and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
+        return [("refuse", f"AT{name}{args} transfers or deflects a call")]
+    if name == "+CSCA" and kind == "set":
+        return [("refuse", "AT+CSCA changes the SMS service centre")]
+    if name == "+CRSM" and kind == "set" and params[0] not in _CRSM_READS:
+        return [("refuse", f"AT{name}{args} writes to the SIM")]
+    if name == "+CMGF":
+        if kind == "set" and params in (["0"], ["1"]):
+            return [("format", "pdu" if params == ["0"] else "text")]
+        return [] if kind == "read" else [("reset", "")]
+    if name == "+CFUN" and kind == "set":
+        return [("reset", "")]
+    return []
+
+
+def _cmgs(params: list[str]) -> Effect:
+    first = params[0] if params else ""
+    if first.isdigit():
+        return ("pdu", first)
+    if len(first) >= 2 and first[0] == first[-1] == '"':
+        number = first[1:-1]
+        toda = params[1] if len(params) > 1 else ""
+        if toda == "145" and not number.startswith("+"):
+            number = "+" + number
+        elif toda not in ("", "129", "161", "145"):
+            return ("refuse", f"AT+CMGS type of address {toda!r}")
+        return ("sms", number)
+    return ("refuse", f"AT+CMGS={','.join(params)}: no number or PDU length to check")
+
+
+def costly_command(line: str) -> str | None:
+    """Why the command line texts, calls, forwards or cannot be read for sure; None when it does not."""
+    for kind, value in command_effects(line):
+        if kind == "refuse":
+            return value
+        if kind in ACTIONS:
+            return f"{'texts' if kind == 'sms' else 'calls'} {value}"
+        if kind == "pdu":
+            return "sends an SMS (PDU mode)"
+    return None
+
+
+class CommandGuard:
+    """The last check before bytes go to the modem: every command line an `ATClient` writes.
+
+    Installed by the driver (`modem.drivers.Modem`) and `m2msim modem at`: a voice or data call
+    (`ATD<n>[;]`) and an SMS (`AT+CMGS`: the quoted number in text mode, the PDU's destination in PDU
+    mode) go out only to a number the policy allows; whatever else texts, calls or forwards (stored
+    messages, phonebook and redial, USSD, call forwarding, another SMS centre, `A/`, ...) is refused.
+    On the virtual modem (or with `AllowAll`) nothing is refused.  The guard also follows the SMS
+    format (AT+CMGF): `AT+CMGS=<n>` is a PDU length in PDU mode but the destination number in text
+    mode, so it goes only when the format is known to be PDU.
+    """
+
+    def __init__(self, url: str, policy: DialPolicy | None) -> None:
+        self.url = url
+        self.policy = policy
+        self.enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
+        self.sms_format: str | None = None  # "pdu" / "text" once set by AT+CMGF on this link
+        self._after: list[Effect] = []
+
+    def check(self, line: str, data: bytes | None = None) -> None:
+        """Raise `SafetyError` (or `NumberNotAllowed`, `NoDialPolicy`) unless `line` (and the `data`
+        written after its prompt) may go to the modem."""
+        effects = command_effects(line)
+        if self.enforcing:
+            if data is not None:
+                self._check_data(line, data)
+            for kind, value in effects:
+                self._check(line, kind, value, data)
+        self._after = [e for e in effects if e[0] == "format"]
+        if any(kind in ("format", "reset") for kind, _ in effects):
+            self.sms_format = None
+
+    def done(self, line: str) -> None:
+        """The modem answered OK to the line last checked."""
+        for _, value in self._after:
+            self.sms_format = value
+        self._after = []
+
+    def urc(self, name: str) -> None:
+        """An unsolicited result: after a boot notice the SMS format is the modem's stored one again."""
+        if name in _BOOT_NOTICES:
+            self.sms_format = None
+
+    def check_data_write(self, data_mode: bool) -> None:
+        """Raw bytes (`ATClient.write_data`) go only to a call or socket in data mode."""
+        if self.enforcing and not data_mode:
+            raise SafetyError(f"{self.url}: raw bytes refused: the modem is not in data mode")
+
+    def _refuse(self, line: str, why: str) -> SafetyError:
+        return SafetyError(f"{self.url}: {line!r} refused: {why}")
+
+    def _check(self, line: str, kind: str, value: str, data: bytes | None) -> None:
+        if kind == "refuse":
+            raise self._refuse(line, value)
+        if kind in ACTIONS:
+            if kind == "sms" and data is None:
+                raise self._refuse(line, "the message must be given with the command")
+            resolve_policy(self.url, self.policy).check(value, cast(Action, kind))
+        elif kind == "pdu":
+            policy = resolve_policy(self.url, self.policy)
+            if self.sms_format != "pdu":
+                raise self._refuse(
+                    line,
+                    "the SMS format is not known to be PDU mode (in text mode the number is "
+                    "the destination): send AT+CMGF=0 first",
+                )
+            if data is None:
+                raise self._refuse(line, "the message must be given with the command")
+            policy.check(_pdu_destination(line, int(value), data, self._refuse), "sms")
+
+    def _check_data(self, line: str, data: bytes) -> None:
+        """Data after a prompt must end where the modem ends it: at its length, or at its one Ctrl-Z
+        (bytes after an early Ctrl-Z or ESC would be read as command lines)."""
+        text = _outside_quotes(_seven_bit(line))
+        fields = _split(text, ",")
+        name = _FIXED_LENGTH_SEND.search(text)
+        if name is not None and ";" not in text and fields[-1].isdigit() and int(fields[-1]) == len(data):
+            return  # a socket send of a given length: the modem reads that many bytes, whatever they are
+        seven = bytes(b & 0x7F for b in data)
+        ends = [i for i, b in enumerate(seven) if b in (0x1A, 0x1B)]
+        if ends != [len(data) - 1] or seven[-1] != 0x1A:
+            raise self._refuse(line, "its data must end with one Ctrl-Z and hold no other Ctrl-Z or ESC")
+
+
+def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:
+    """The destination number of the SMS-SUBMIT written after `AT+CMGS=<length>`."""
+    from modem.sms import Direction, SmsCodecError, SmsSubmit, decode_pdu
+
+    body = data[:-1]
+    if not re.fullmatch(rb"(?:[0-9A-Fa-f]{2})+", body):
+        raise refuse(line, "the PDU is not hexadecimal octets")
+    try:
+        message = decode_pdu(body.decode("ascii"), Direction.MO, tpdu_length=length)
+    except SmsCodecError as exc:
+        raise refuse(line, f"the PDU cannot be read: {exc}") from None
+    if not isinstance(message, SmsSubmit):
+        raise refuse(line, f"the PDU is a {type(message).__name__}, not an SMS-SUBMIT")
+    if message.smsc is not None:
+        raise refuse(line, f"the PDU names its own SMS centre ({message.smsc.number})")
+    dest = message.destination
+    if dest.ton > 2 or dest.npi > 1:
+        raise refuse(line, f"the destination {dest.value!r} has the type of address {dest.toa:#x}")
+    return dest.number

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from modem.at import grammar
 from modem.at.codes import TRANSIENT_CME, TRANSIENT_CMS
@@ -91,6 +91,18 @@ class Reply:
         return b"".join(r.payload for r in self.responses if r.payload is not None)
 
 
+class CommandGuard(Protocol):
+    """Checks every command line before it is written (`modem.safety.CommandGuard`: the allow-list)."""
+
+    def check(self, line: str, data: bytes | None = None) -> None: ...
+
+    def done(self, line: str) -> None: ...
+
+    def urc(self, name: str) -> None: ...
+
+    def check_data_write(self, data_mode: bool) -> None: ...
+
+
 @dataclass
 class _Pending:
     command: Command
@@ -122,6 +134,8 @@ class ATClient:
         self.retry = retry or RetryPolicy()
         self.watchdog = watchdog or WatchdogPolicy()
         self.recoveries = 0
+        #: checks each command line before it is written; the driver installs the bench's allow-list
+        self.guard: CommandGuard | None = None
         self._parser = ATParser()
         self._lock = asyncio.Lock()
         self._pending: _Pending | None = None
@@ -230,6 +244,8 @@ class ATClient:
     async def _exchange(self, cmd: Command, timeout: float, data: bytes | None = None) -> Reply:
         if self._eof or self._closed:
             raise ConnectionClosed(f"{self.url}: closed")
+        if self.guard is not None:
+            self.guard.check(cmd.line, data)
         loop = asyncio.get_running_loop()
         pending = _Pending(cmd, loop.create_future())
         self._pending = pending
@@ -250,7 +266,10 @@ class ATClient:
                         self._parser.expect_echo(data.decode("utf-8", "surrogateescape"))
                         self._data_sent = True
                         await self._write(data)
-                return await asyncio.shield(pending.future)
+                reply = await asyncio.shield(pending.future)
+            if self.guard is not None:
+                self.guard.done(cmd.line)
+            return reply
         except TimeoutError:
             self._parser.abandon()
             raise CommandTimeout(cmd.line, timeout) from None
@@ -276,6 +295,8 @@ class ATClient:
 
     async def write_data(self, data: bytes) -> None:
         """Send raw bytes in data mode."""
+        if self.guard is not None:
+            self.guard.check_data_write(self._parser.in_data_mode)
         await self._write(data)
 
     async def escape(self) -> None:
@@ -385,6 +406,8 @@ class ATClient:
         pending = self._pending
         if isinstance(event, Urc):
             log.debug("%s URC %s", self.url, event.line)
+            if self.guard is not None:
+                self.guard.urc(event.name)
             self._urcs.publish(event)
         elif isinstance(event, Data):
             self._data.put_nowait(event.data)

@@ -53,6 +53,8 @@ class Modem:
         self, client: ATClient, profile: DriverProfile | None = None, policy: safety.DialPolicy | None = None
     ) -> None:
         self.client = client
+        # the last check before bytes go out: raw commands too (`modem.client.command`) meet the policy
+        client.guard = safety.CommandGuard(client.url, policy)
         self.profile = profile or DriverProfile()
         client.init_sequence = list(self.profile.init)
         client.timeouts.update(self.profile.timeouts)

@@ -90,6 +90,10 @@ class Messaging:
         """Send a text (split into parts when long, in PDU mode); returns the message references."""
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
+        guard = self.client.guard
+        if not isinstance(guard, safety.CommandGuard) or guard.sms_format != self.mode:
+            # AT+CMGS=<length> in text mode would text the number <length>: set the format first
+            await self.set_mode(self.mode)
         if self.mode == "text":
             reply = await self.client.command_with_data(
                 f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z

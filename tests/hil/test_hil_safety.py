@@ -122,3 +122,25 @@ def test_cli_bad_allow_list_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert status == 2
     assert f"{path}:3: numbers[0].allow" in err and "telex" in err
+
+
+RAW_DIAL_PY = """
+from hil.scripts import BenchScript
+
+async def run(bench):
+    await bench.modem.client.command("ATE0D+33699999999;")  # past the dial step, raw
+    return {}
+
+SCRIPT = BenchScript(name="raw_dial", description="dials raw", run=run)
+"""
+
+
+async def test_a_python_script_cannot_dial_raw_past_the_allow_list(tmp_path: Path) -> None:
+    script = tmp_path / "raw_dial.py"
+    script.write_text(RAW_DIAL_PY, encoding="utf-8")
+    fake = bench_fake()
+    allow = allow_list_from_numbers({"+33612345678": "bench phone"}, actions=("call",))
+    result = await run_bench(str(script), fake.url, transport=fake, allow_list=allow)
+    assert result.status == "refused", result.error
+    assert "not on the bench's allow-list" in (result.error or "")
+    assert_never_dialled_or_texted(fake)

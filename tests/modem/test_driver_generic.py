@@ -115,6 +115,7 @@ async def test_operator_signal_and_pdp_context() -> None:
 async def test_send_sms_pdu_mode_through_the_codec() -> None:
     t = ScriptedTransport(
         steps(
+            ("AT+CMGF=0\r", "\r\nOK\r\n"),  # the format is set before the first AT+CMGS
             ("AT+CMGS=22\r", "\r\n> "),
             ("0001000B916407281553F800000AE8329BFD4697D9EC37\x1a", "\r\n+CMGS: 12\r\n\r\nOK\r\n"),
         )
@@ -128,7 +129,7 @@ async def test_send_long_sms_in_two_parts() -> None:
     text = "x" * 200  # 160 septets fit one message; a concatenated part carries 153
     parts = encode_submit(text, "+33612345678", message_reference=0, concat_reference=0)
     assert len(parts) == 2
-    script = []
+    script = [("AT+CMGF=0\r", "\r\nOK\r\n")]
     for i, p in enumerate(parts):
         script += [
             (f"AT+CMGS={p.tpdu_length}\r", "\r\n> "),

@@ -1,0 +1,163 @@
+"""The last check before bytes go out (`modem.safety.CommandGuard`): every command line the driver's
+client writes to a physical modem meets the bench's allow-list, raw ones too.
+
+Lines are read as a module reads them (ITU-T V.250 §5: text before `AT` ignored, `A/`, spaces and
+case ignored, basic commands chained without separator, CR and backspace in the line), dialling as
+27.007 §6.2-6.3 has it (`ATD>` phonebook, `ATDL`, modifiers), SMS as 27.005 §3.5 has it (AT+CMGS:
+the number in text mode, the PDU's TP-DA in PDU mode; AT+CMSS from storage; AT+CMGC), plus USSD,
+call forwarding and deflection, and another SMS centre.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.fakemodem import AnsweringTransport
+from modem.at.client import ATClient, WatchdogPolicy
+from modem.drivers.generic import Modem
+from modem.drivers.profile import DriverProfile
+from modem.safety import AllowList, NumberNotAllowed, SafetyError, costly_command
+from modem.sms import encode_submit
+
+BENCH = AllowList(["+33612345678"])
+OFF = "+33699999999"
+
+
+def fake(url: str = "/dev/ttyUSB9") -> AnsweringTransport:
+    return AnsweringTransport({"AT+CMGS": "+CMGS: 7"}, url=url)
+
+
+def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
+    client = ATClient(t, watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    return Modem(client, DriverProfile(), policy)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ATE0D+33699999999;",  # basic commands chained: the dial after E0
+        "AT+CSQ;D+33699999999",
+        "atd 06 99 99 99 99;",
+        "xyATD+33699999999;",  # what precedes AT is ignored by the module
+        "ATD>SM1;",
+        'ATD>"bench";',
+        "ATDL;",
+        "ATDS=1;",
+        "ATD+33612345678P0699999999;",
+        "ATD+33612345678;\rATD+33699999999;",  # a CR in the line: two command lines
+        "AT+CSQ\x08\x08\x08\x08D+33699999999;",  # backspaces edit the line into a dial
+        "A/",
+        "AT+CMSS=1",
+        'AT+CMSS=1,"+33612345678"',
+        'AT+CMGC=1,2,0,0,"+33699999999"',
+        'AT+CMGS="+33699999999"',
+        'AT+CMGS="33699999999",129',
+        'AT+QCMGS="+33699999999",1,1,1',
+        'AT+CUSD=1,"*123*0699999999#",15',
+        'AT+CCFC=0,3,"+33699999999"',
+        "AT+CCFC=0,1",
+        'AT+CTFR="+33699999999"',
+        'AT+CSCA="+33699999999",145',
+        "ATS3=59",
+    ],
+)
+async def test_raw_lines_that_text_call_or_forward_off_the_list_are_refused(line: str) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError):
+            await modem.client.command(line)
+    assert bytes(t.written) == b""
+    assert costly_command(line) is not None
+
+
+@pytest.mark.parametrize("line", ["ATD+33612345678;", "ATE0 D +33 6 12 34 56 78;", "atd0033612345678i;"])
+async def test_a_raw_dial_to_an_allowed_number_goes(line: str) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command(line)
+    assert t.lines == [line]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["AT+CSQ", "ATE0V1&D2S0=0", 'AT+CGDCONT=1,"IP","data.orange"', "AT+CUSD=1", "AT+CCFC=0,2", "AT+CSCA?"],
+)
+async def test_lines_that_neither_text_nor_call_go_without_an_allow_list(line: str) -> None:
+    t = fake()
+    async with modem_on(t, policy=None) as modem:
+        await modem.client.command(line)
+    assert t.lines == [line]
+
+
+async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() -> None:
+    ok = encode_submit("hi", "+33612345678")[0]
+    off = encode_submit("hi", OFF)[0]
+    via = encode_submit("hi", "+33612345678", smsc=OFF)[0]
+    long_off = encode_submit("x" * 200, OFF, concat_reference=1)  # a second part elsewhere
+    t = fake()
+    async with modem_on(t) as modem:
+        c = modem.client
+
+        async def send(pdu_hex: str, length: int, tail: bytes = b"") -> None:
+            await c.command_with_data(f"AT+CMGS={length}", pdu_hex.encode() + b"\x1a" + tail)
+
+        # in text mode AT+CMGS=<length> texts the number <length>: the format must be known
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await send(ok.hex, ok.tpdu_length)
+        await c.command("AT+CMGF=1")
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await send(ok.hex, ok.tpdu_length)
+        await c.command("AT+CMGF=0")
+        with pytest.raises(NumberNotAllowed):
+            await send(off.hex, off.tpdu_length)
+        with pytest.raises(NumberNotAllowed):
+            await send(long_off[1].hex, long_off[1].tpdu_length)
+        with pytest.raises(SafetyError, match="its own SMS centre"):
+            await send(via.hex, via.tpdu_length)
+        with pytest.raises(SafetyError, match="cannot be read"):
+            await send(ok.hex, ok.tpdu_length + 1)
+        with pytest.raises(SafetyError, match="one Ctrl-Z"):  # the rest would be a command line
+            await send(ok.hex, ok.tpdu_length, b"ATD+33699999999;\r\x1a")
+        await c.command("ATZ")  # the stored profile may bring text mode back
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await send(ok.hex, ok.tpdu_length)
+        await c.command("AT+CMGF=0")
+        await send(ok.hex, ok.tpdu_length)
+    assert t.lines == ["AT+CMGF=1", "AT+CMGF=0", "ATZ", "AT+CMGF=0", f"AT+CMGS={ok.tpdu_length}"]
+    assert bytes(t.written).endswith(ok.hex.encode() + b"\x1a")
+
+
+async def test_text_mode_message_cannot_carry_a_command_after_an_early_ctrl_z() -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.sms.set_mode("text")
+        with pytest.raises(SafetyError, match="one Ctrl-Z"):
+            await modem.sms.send("+33612345678", "hi\x1aATD+33699999999;\r")
+        assert await modem.sms.send("+33612345678", "hi") == [7]
+    assert b"ATD" not in t.written
+
+
+async def test_the_driver_sets_the_sms_format_before_sending_when_it_is_not_known() -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.sms.configure()
+        await modem.client.command("ATZ")  # e.g. a watchdog recovery: the stored format is back
+        await modem.sms.send("+33612345678", "hi")
+    assert t.lines[-3:-1] == ["ATZ", "AT+CMGF=0"] and t.lines[-1].startswith("AT+CMGS=")
+
+
+async def test_raw_bytes_go_only_in_data_mode() -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match="not in data mode"):
+            await modem.client.write_data(b"ATD+33699999999;\r")
+    assert bytes(t.written) == b""
+
+
+async def test_the_virtual_modem_is_not_guarded() -> None:
+    t = fake("virtual://generic")
+    async with modem_on(t, policy=None) as modem:
+        await modem.client.command("ATDL;")
+        await modem.client.command('AT+CUSD=1,"*100#",15')
+    assert t.lines == ["ATDL;", 'AT+CUSD=1,"*100#",15']
