@@ -56,6 +56,7 @@ from m2msim.yamlio import (
     sequence,
     text_field,
 )
+from modem import safety
 from modem.at.errors import CommandError, ModemError
 from modem.at.parser import Urc
 
@@ -148,7 +149,8 @@ def parse_steps_script(data: Any, source: str) -> BenchScript:
     items = sequence(top["steps"], source, "steps", top.line_of("steps"))
     if not items:
         raise ScriptYamlError(source, top.line_of("steps"), "steps", "no steps: list at least one")
-    steps = [_step(items, i, source, set(params)) for i in range(len(items))]
+    defaults = {k: p.default for k, p in params.items()}
+    steps = [_step(items, i, source, defaults) for i in range(len(items))]
     needs = frozenset(
         {"sms" for s in steps if s.action == "sms"} | {"call" for s in steps if s.action == "dial"}
     )
@@ -200,7 +202,7 @@ def _params(top: LocatedDict, source: str) -> dict[str, Param]:
     return out
 
 
-def _step(items: Any, i: int, source: str, params: set[str]) -> Step:
+def _step(items: Any, i: int, source: str, params: Mapping[str, Any]) -> Step:
     path = f"steps[{i}]"
     line = items.line_of(i) or 0
     entry = mapping(items[i], source, path, line)
@@ -255,7 +257,7 @@ def _check_options(
     source: str,
     path: str,
     line: int,
-    params: set[str],
+    params: Mapping[str, Any],
     entry: LocatedDict,
 ) -> None:
     def fail(key: str, reason: str) -> ScriptYamlError:
@@ -288,13 +290,14 @@ def _check_options(
         templated(action, command)
         if not command.upper().startswith("AT"):
             raise ScriptYamlError(source, line, where, f"{command!r}: a command line begins with AT")
-        if _costly(command):
+        why = costly(_subst(command, params))  # with the parameters' defaults; again when run
+        if why:
             raise ScriptYamlError(
                 source,
                 line,
                 where,
                 f"{command!r}: texting and dialling go through the `sms` and `dial` steps, "
-                "which check the bench allow-list",
+                f"which check the bench allow-list ({why})",
             )
     elif action == "wait_urc":
         pattern = text_field(entry, action, source, path, what="a URC pattern")
@@ -320,12 +323,19 @@ def _check_options(
         )
 
 
-_COSTLY = re.compile(r"(?i)^\s*(D|\+CMGS|\+CMSS|\+CMGW|\+CSCA|\+CUSD|\+CGDATA|\+CHLD)")
+# Besides what `modem.safety.costly_command` refuses: writing a message (sent by AT+CMSS), data
+# calls and call-hold services go through the driver only.
+_DRIVER_ONLY = re.compile(r"[+](CMGW|CGDATA|CHLD)\b")
 
 
-def _costly(command: str) -> bool:
-    """A command line that dials, texts or changes where texts go (also inside `AT...;...`)."""
-    return any(_COSTLY.match(part) for part in command[2:].split(";"))
+def costly(command: str) -> str | None:
+    """Why a `send` step's command line may not go (it texts, calls, forwards, or cannot be read for
+    sure: `modem.safety.costly_command`), else None."""
+    why = safety.costly_command(command)
+    if why is None:
+        m = _DRIVER_ONLY.search(command.upper())
+        why = f"AT{m.group(0)} goes through the driver only" if m else None
+    return why
 
 
 def _regex(pattern: str, source: str, line: int, where: str) -> None:
@@ -408,6 +418,10 @@ async def _run_step(bench: BenchContext, step: Step, state: _State, info: dict[s
 
 async def _send(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
     command = _subst(str(step.value), p)
+    why = costly(command)  # the parameters given may make a command that texts or calls
+    if why:
+        bench.transcript.record("refused", action="send", command=command, reason=why)
+        raise safety.SafetyError(f"{step.where}: {command!r} refused: {why}")
     timeout = step.number("timeout", p, 0.0) if "timeout" in step.options else None
     final_rx = step.text("final", p)
     expect = step.text("expect", p)

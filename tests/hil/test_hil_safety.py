@@ -144,3 +144,14 @@ async def test_a_python_script_cannot_dial_raw_past_the_allow_list(tmp_path: Pat
     assert result.status == "refused", result.error
     assert "not on the bench's allow-list" in (result.error or "")
     assert_never_dialled_or_texted(fake)
+
+
+async def test_a_yaml_send_made_a_dial_by_a_parameter_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "param.yaml"
+    script.write_text("params:\n  cmd: {default: +CSQ}\nsteps:\n  - send: AT${cmd}\n", encoding="utf-8")
+    fake = bench_fake()
+    result = await run_bench(str(script), fake.url, transport=fake, params={"cmd": "D+33699999999;"})
+    assert result.status == "refused", result.error
+    [refused] = result.transcript.of_kind("refused")
+    assert refused["command"] == "ATD+33699999999;"
+    assert_never_dialled_or_texted(fake)

@@ -125,6 +125,14 @@ async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
             "bad.yaml:2: steps[0].send: 'AT+CSQ;D0612345678;': texting",
         ),
         ("steps:\n  - send: at+cmgs=12\n", "bad.yaml:2: steps[0].send: 'at+cmgs=12': texting"),
+        (  # V.250 basic commands chain without separator: the dial after E0
+            "steps:\n  - send: ATE0D+33612345678;\n",
+            "bad.yaml:2: steps[0].send: 'ATE0D+33612345678;': texting and dialling",
+        ),
+        (
+            'steps:\n  - send: AT+CCFC=0,3,"+33699999999"\n',
+            "bad.yaml:2: steps[0].send: 'AT+CCFC=0,3,\"+33699999999\"': texting and dialling",
+        ),
         (
             "steps:\n  - send: ATD+33612345678;\n",
             "bad.yaml:2: steps[0].send: 'ATD+33612345678;': texting and dialling",
