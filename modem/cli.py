@@ -25,7 +25,7 @@ from modem.at.errors import ModemError, TransportError
 from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfileError
 from modem.options import OptionError, check_float, check_int
-from modem.safety import is_virtual
+from modem.safety import CommandGuard, costly_command, is_virtual
 from modem.transport import Transport
 
 Configure = Callable[[Any], None]
@@ -214,6 +214,16 @@ def _at(args: argparse.Namespace) -> int:
         _check_transport_options(args)
     except OptionError as exc:
         return _fail(str(exc), 2)
+    # Every line is checked before the modem is opened: one that texts, calls or forwards is
+    # refused on a physical modem (no allow-list here), and nothing at all is sent.
+    for line in args.commands if not is_virtual(args.url) else ():
+        why = costly_command(line)
+        if why is not None:
+            return _fail(
+                f"{args.url}: {line!r} refused: {why}; texting and calling go through "
+                "`m2msim bench --allow-list FILE`",
+                2,
+            )
 
     async def run() -> int:
         try:
@@ -222,6 +232,8 @@ def _at(args: argparse.Namespace) -> int:
             return _fail(str(exc), 2)
         status = 0
         async with ATClient(transport, timeout=args.timeout) as client:
+            # a raw line that texts, calls or forwards is refused on a physical modem (no allow-list here)
+            client.guard = CommandGuard(client.url, None)
             client.subscribe(lambda urc: print(f"URC {urc.line}" + (f" | {urc.extra}" if urc.extra else "")))
             for line in args.commands:
                 print(f"> {line}")

@@ -90,6 +90,16 @@ def test_unusable_input_exits_2_without_traceback(
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("line", ["ATD+33612345678;", "ATE0D+33612345678;", 'AT+CMSS=1,"+33612345678"', "A/"])
+def test_raw_lines_that_text_or_call_are_refused_on_a_physical_modem(
+    line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # checked before the device is opened: no allow-list here, so nothing that texts or calls goes
+    assert main(["modem", "at", "/dev/does-not-exist-m2msim", "AT+CSQ", line]) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and "cannot open" not in err and "Traceback" not in err
+
+
 class PtyServedModem:
     """The virtual modem on a pseudo-terminal, served by an event loop in a background thread."""
 
