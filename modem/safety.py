@@ -123,12 +123,14 @@ def check(url: str, policy: DialPolicy | None, number: str, action: Action) -> N
 # -- command lines: what a raw AT command line would make the modem send or call -------------------
 
 Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<length>), "refuse",
+# "data" (a packet data dial, ATD*99#),
 # "format" (AT+CMGF: "pdu" / "text") or "reset" (the SMS format is no longer known)
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
 _FIXED_LENGTH_SEND = re.compile(r"^AT[+^$#%][A-Z]*SEND=")  # AT+CIPSEND=<n>, AT+QISEND=<id>,<n>
 _S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
+_PACKET_DIAL = re.compile(r"\*99(\*\*\*\d+)?#|\*98(\*\d+)?#")  # ATD*99#, ATD*99***<cid>#, ATD*98*<cid>#
 _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
 # S3 ends a command line, S5 edits it (backspace): another value would change what the modem reads
 _S_DEFAULTS = {3: 13, 5: 8}
@@ -191,7 +193,15 @@ def command_effects(line: str) -> list[Effect]:
     separator (`ATE0D+33...;`), extended ones after `;`.  What cannot be read with certainty is
     refused (`("refuse", why)`): the check fails closed.
     """
-    text = _seven_bit(line)
+    if line.isascii():
+        return _line_effects(line)
+    # A module that drops the parity bit reads other characters (0x9A as Ctrl-Z, 0xA2 as a quote)
+    # than one that does not: what either would do counts.
+    effects = _line_effects(line)
+    return effects + [e for e in _line_effects(_seven_bit(line)) if e not in effects]
+
+
+def _line_effects(text: str) -> list[Effect]:
     bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
     if bad is not None:
         return [("refuse", f"the line holds the control character {bad!r} (a line end or an edit)")]
@@ -251,6 +261,8 @@ def _dial(dial: str, voice: bool) -> Effect:
         return ("refuse", "ATDL redials the last number")
     if dial.startswith("S"):
         return ("refuse", "ATDS dials a stored number")
+    if not voice and _PACKET_DIAL.fullmatch(dial):
+        return ("data", dial)  # a packet data session (27.007 §10.2.1): no number is called
     m = _DIAL_NUMBER.fullmatch(dial)
     if m is None:
         return (
@@ -396,10 +408,10 @@ class CommandGuard:
         name = _FIXED_LENGTH_SEND.search(text)
         if name is not None and ";" not in text and fields[-1].isdigit() and int(fields[-1]) == len(data):
             return  # a socket send of a given length: the modem reads that many bytes, whatever they are
-        seven = bytes(b & 0x7F for b in data)
-        ends = [i for i, b in enumerate(seven) if b in (0x1A, 0x1B)]
-        if ends != [len(data) - 1] or seven[-1] != 0x1A:
-            raise self._refuse(line, "its data must end with one Ctrl-Z and hold no other Ctrl-Z or ESC")
+        for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
+            ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]
+            if ends != [len(data) - 1] or view[-1] != 0x1A:
+                raise self._refuse(line, "its data must end with one Ctrl-Z and hold no other Ctrl-Z or ESC")
 
 
 def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:

@@ -60,6 +60,9 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         'AT+CTFR="+33699999999"',
         'AT+CSCA="+33699999999",145',
         "ATS3=59",
+        # U+00A2 is C2 A2 in UTF-8: a module dropping the parity bit reads A2 as a quote, one that
+        # does not reads the string as closed: the dial after it counts either way
+        'AT+CPBW=1,"+33612345678",145,"x\u00a2";D+33699999999;',
     ],
 )
 async def test_raw_lines_that_text_call_or_forward_off_the_list_are_refused(line: str) -> None:
@@ -81,7 +84,16 @@ async def test_a_raw_dial_to_an_allowed_number_goes(line: str) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["AT+CSQ", "ATE0V1&D2S0=0", 'AT+CGDCONT=1,"IP","data.orange"', "AT+CUSD=1", "AT+CCFC=0,2", "AT+CSCA?"],
+    [
+        "AT+CSQ",
+        "ATE0V1&D2S0=0",
+        "ATD*99#",
+        "ATD*99***1#",
+        'AT+CGDCONT=1,"IP","data.orange"',
+        "AT+CUSD=1",
+        "AT+CCFC=0,2",
+        "AT+CSCA?",
+    ],
 )
 async def test_lines_that_neither_text_nor_call_go_without_an_allow_list(line: str) -> None:
     t = fake()
