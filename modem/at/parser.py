@@ -319,7 +319,7 @@ class ATParser:
         if cmd is None:
             self._unsolicited(line, events)
             return
-        stripped = line.strip()
+        stripped = line.strip(_EDGE_NOISE)
         if self._echo and stripped.strip("\x1a\x1b").upper() in self._echo:
             self._echo.remove(stripped.strip("\x1a\x1b").upper())
             return
@@ -399,7 +399,7 @@ class ATParser:
             self._final(events, Result.VENDOR, line, True)  # e.g. Wavecom's +CPIN: READY without OK
 
     def _unsolicited(self, line: str, events: list[Event]) -> None:
-        line = line.strip()
+        line = line.strip(_EDGE_NOISE)
         if not line:
             return
         prefix = grammar.prefix_of(line)
@@ -425,6 +425,11 @@ class ATParser:
                 name = line.split(":", 1)[0]
                 log.debug("unsolicited line not in the grammar: %r", line)
         events.append(Urc(name, line))
+
+
+# Stripped from both ends of an answer or URC line: spaces and control bytes, and 0xFF (as decoded):
+# the NUL or 0xFF a UART glues to a line (a break, a module's reset) must not hide an OK.
+_EDGE_NOISE = "".join(map(chr, range(0x21))) + "\x7f\udcff"
 
 
 def _is_noise(line: str) -> bool:

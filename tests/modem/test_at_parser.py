@@ -336,6 +336,18 @@ def test_line_noise_is_dropped_but_text_is_kept() -> None:
     assert body[1] == Response("Привет")  # message text is never noise
 
 
+def test_a_nul_or_ff_glued_to_a_line_does_not_hide_the_final() -> None:
+    # A UART break or a module's reset leaves NUL / 0xFF bytes on the line they arrive with:
+    # the OK after them is still the final result (it was an answer line, and the command hung).
+    events = run(
+        [
+            (Command("AT+CSQ"), b"\r\n+CSQ: 21,0\x00\r\n\x00OK\r\n"),
+            (Command("AT+CGMI"), b"\r\n\xffQuectel\r\n\xff\xffOK\x00\r\n\x00RING\r\n"),
+        ]
+    )
+    assert events == [Response("+CSQ: 21,0"), OK, Response("Quectel"), OK, Urc("RING", "RING")]
+
+
 def test_stray_final_with_no_command_is_not_a_final() -> None:
     events = run([(None, b"\r\nOK\r\n")])
     assert events == [Urc("OK", "OK")]
