@@ -329,9 +329,9 @@ class ATClient:
         async with self._lock:
             return await self._probe(timeout)
 
-    async def _probe(self, timeout: float | None = None) -> bool:
+    async def _probe(self, timeout: float | None = None, line: str = "AT") -> bool:
         try:
-            await self._exchange(Command("AT"), timeout or self.watchdog.probe_timeout)
+            await self._exchange(Command(line), timeout or self.watchdog.probe_timeout)
         except CommandTimeout:
             return False
         except ModemError:
@@ -355,8 +355,9 @@ class ATClient:
         await self._write(b"\x1b")  # cancels a pending `> ` prompt
         await self._escape()
         policy = self.watchdog
-        if not await self._probe():
-            raise CommandTimeout("AT (after recovery)", policy.probe_timeout)
+        # ATQ0, not a bare AT: a modem left quiet by ATQ1 answers nothing, not even AT, until then
+        if not await self._probe(line="ATQ0"):
+            raise CommandTimeout("ATQ0 (after recovery)", policy.probe_timeout)
         for line in (*policy.reset, *self.init_sequence):
             try:
                 await self._exchange(Command(line), self.timeout_for(Command(line)))

@@ -116,7 +116,7 @@ async def test_watchdog_recovers_a_stuck_modem_and_keeps_queued_commands() -> No
             ("AT\r", None),  # the watchdog's probe gets no answer either
             (b"\x1b", None),  # cancel a pending prompt
             (b"+++", "\r\nOK\r\n"),  # escape from data mode
-            ("AT\r", "\r\nOK\r\n"),
+            ("ATQ0\r", "\r\nOK\r\n"),
             ("ATZ\r", "\r\nOK\r\n"),
             ("ATE0\r", "ATE0\r\r\nOK\r\n"),  # the init sequence, re-run
             ("AT+CMEE=1\r", "\r\nOK\r\n"),
@@ -132,6 +132,26 @@ async def test_watchdog_recovers_a_stuck_modem_and_keeps_queued_commands() -> No
         creg, cgsn = await asyncio.gather(*queued)
     assert creg.lines == ("+CREG: 0,1",) and cgsn.lines == ("869262030000012",)
     assert at.recoveries == 1 and t.done and t.mismatch is None
+
+
+async def test_watchdog_brings_back_a_modem_left_quiet_by_atq1() -> None:
+    # V.250 Q1: no result codes at all, not even to AT; ATQ0 turns them back on (and answers OK).
+    t = ScriptedTransport(
+        steps(
+            ("ATQ1\r", None),
+            ("AT\r", None),
+            (b"\x1b", None),
+            (b"+++", None),
+            ("ATQ0\r", "\r\nOK\r\n"),
+            ("ATZ\r", "\r\nOK\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t, watchdog=FAST_WATCHDOG) as at:
+        with pytest.raises(errors.CommandTimeout, match="'ATQ1'"):
+            await at.command("ATQ1", timeout=0.05)
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 21,0",)
+    assert at.recoveries == 1 and t.done
 
 
 async def test_watchdog_leaves_a_slow_but_alive_modem_alone() -> None:
