@@ -429,6 +429,8 @@ class VirtualModem:
         if i < 0:
             i = text.upper().find("AT")
             if i < 0:
+                if text.strip("\n ").upper().endswith("A/"):  # `A/` and the CR in one write
+                    self._run_body(self._last_line)
                 return  # noise without a command: real modules ignore it
         body = text[i + 2 :].strip("\n")
         self._last_line = body

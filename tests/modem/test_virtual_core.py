@@ -71,6 +71,9 @@ def test_repeat_last_line_with_a_slash() -> None:
     first = at(m, "AT+CGSN")
     m.feed(b"A/", m.now)
     assert m.take_output() == first
+    # an AT client writes its lines with a CR: `A/` runs at once, the CR after it is an empty line
+    m.feed(b"A/\r", m.now)
+    assert m.take_output() == first
 
 
 def test_atz_restores_profile_defaults() -> None:
