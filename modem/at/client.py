@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from modem.at import grammar
 from modem.at.codes import TRANSIENT_CME, TRANSIENT_CMS
@@ -255,17 +255,18 @@ class ATClient:
         try:
             async with asyncio.timeout(timeout):
                 await self._write(cmd.line.encode("utf-8", "surrogateescape") + b"\r")
-                if data is not None:
-                    prompt: asyncio.Future[Any] = asyncio.ensure_future(pending.prompt.wait())
-                    waiters: set[asyncio.Future[Any]] = {prompt, pending.future}
-                    try:
-                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        prompt.cancel()
-                    if not pending.future.done():
-                        self._parser.expect_echo(data.decode("utf-8", "surrogateescape"))
-                        self._data_sent = True
-                        await self._write(data)
+                prompt: asyncio.Future[Any] = asyncio.ensure_future(pending.prompt.wait())
+                waiters: set[asyncio.Future[Any]] = {prompt, pending.future}
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    prompt.cancel()
+                if not pending.future.done():
+                    if data is None:  # `> `: the modem asks for text (AT+CMGW, AT+CMGS) none was given
+                        await self._cancel_prompt(cmd, pending)
+                    self._parser.expect_echo(data.decode("utf-8", "surrogateescape"))
+                    self._data_sent = True
+                    await self._write(data)
                 reply = await asyncio.shield(pending.future)
             if self.guard is not None:
                 self.guard.done(cmd.line)
@@ -280,6 +281,16 @@ class ATClient:
             self._pending = None
             if not pending.future.done():
                 pending.future.cancel()
+
+    async def _cancel_prompt(self, cmd: Command, pending: _Pending) -> NoReturn:
+        """ESC ends the text entry without sending or storing anything; the command fails at once
+        rather than wait out its timeout while the watchdog's probe is typed in as text."""
+        await self._write(b"\x1b")
+        with contextlib.suppress(TimeoutError, ModemError):
+            async with asyncio.timeout(self.watchdog.probe_timeout):
+                await asyncio.shield(pending.future)  # OK, ERROR or nothing, as modules differ
+        self._parser.abandon()
+        raise CommandError(cmd.line, "> (the modem asked for text and none was given: cancelled with ESC)")
 
     async def _write(self, data: bytes) -> None:
         try:

@@ -154,6 +154,24 @@ async def test_watchdog_brings_back_a_modem_left_quiet_by_atq1() -> None:
     assert at.recoveries == 1 and t.done
 
 
+async def test_a_prompt_with_no_text_to_send_is_cancelled_at_once() -> None:
+    # AT+CMGW sent as a plain command: the modem answers `> ` and waits for text. ESC ends the
+    # entry (27.005 §3.5.3: nothing stored); the command fails then, not after its timeout with
+    # the watchdog's AT typed in as text.
+    t = ScriptedTransport(
+        steps(
+            ('AT+CMGW="+33612345678"\r', "\r\n> "),
+            (b"\x1b", "\r\nOK\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t, watchdog=FAST_WATCHDOG) as at:
+        with pytest.raises(errors.CommandError, match="asked for text and none was given"):
+            await at.command('AT+CMGW="+33612345678"', timeout=30)
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 21,0",)
+    assert at.recoveries == 0 and t.done
+
+
 async def test_watchdog_leaves_a_slow_but_alive_modem_alone() -> None:
     t = ScriptedTransport(
         steps(("AT+CSQ\r", None), ("AT\r", "\r\nOK\r\n"), ("AT+CSQ\r", "\r\n+CSQ: 3,0\r\n\r\nOK\r\n"))
