@@ -125,6 +125,8 @@ class ATParser:
         self._skip_lf = False
         self._command: Command | None = None
         self._echo: list[str] = []
+        self._data_echo: str | None = None  # the text written after a prompt, until its echo is seen
+        self._echo_on = False
         self._raw_need = 0
         self._raw_owner: Response | Urc | None = None
         self._raw_chunks: list[bytes] = []
@@ -147,16 +149,20 @@ class ATParser:
             self._mode = _Mode.LINES
         self._command = command
         self._echo = [command.line.strip().upper()]
+        self._data_echo = None
+        self._echo_on = False  # the command line came back: the modem echoes (ATE1)
         self._body_next = False
 
     def expect_echo(self, text: str) -> None:
         """Data written after a prompt (SMS text) may be echoed back: recognise it and drop it."""
-        self._echo.append(text.strip("\r\n\x1a\x1b").upper())
+        self._data_echo = text.strip("\r\n\x1a\x1b").upper()
+        self._echo.append(self._data_echo)
 
     def abandon(self) -> None:
         """Forget the command in flight (its timeout expired); later lines are unsolicited."""
         self._command = None
         self._echo = []
+        self._data_echo = None
         self._body_next = False
 
     def expect_pushed(self, pushed: Iterable[PushedData]) -> None:
@@ -297,6 +303,7 @@ class ATParser:
         cmd = self._command
         self._command = None
         self._echo = []
+        self._data_echo = None
         self._body_next = False
         events.append(Final(result, line, ok, value))
         if result is Result.CONNECT and cmd is not None and cmd.data_mode:
@@ -320,8 +327,19 @@ class ATParser:
             self._unsolicited(line, events)
             return
         stripped = line.strip(_EDGE_NOISE)
+        key = self._data_echo
+        body = stripped.removeprefix("> ")
+        if key and self._echo_on and body[: len(key)].upper() == key and body[len(key) :].strip(_EDGE_NOISE):
+            # ATE1 ATV0: answers have no leading CR LF, so the echoed text (and its Ctrl-Z, when
+            # echoed) runs straight into the answer, `...C8F40C+CMGS: 7`
+            self._data_echo = None
+            if key in self._echo:
+                self._echo.remove(key)
+            self._line(body[len(key) :], events)
+            return
         if self._echo and stripped.strip("\x1a\x1b").upper() in self._echo:
             self._echo.remove(stripped.strip("\x1a\x1b").upper())
+            self._echo_on = self._echo_on or stripped.upper() == cmd.line.strip().upper()
             return
         if stripped in (">", "> "):
             self._prompt(events)

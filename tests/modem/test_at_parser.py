@@ -162,6 +162,28 @@ def test_prompt_without_line_end_and_echoed_text() -> None:
     assert parser.feed(b"Hello\x1a\r\n+CMGS: 7\r\n\r\nOK\r\n") == [Response("+CMGS: 7"), OK]
 
 
+def test_echoed_text_glued_to_a_numeric_mode_answer() -> None:
+    # ATE1 ATV0: the answer after the text has no leading CR LF (V.250 §5.7.1), so the echo of
+    # the text and its Ctrl-Z run straight into `+CMGS: <mr>`; the final is the numeric 0.
+    parser = ATParser()
+    parser.begin(Command("AT+CMGS=17"))
+    assert parser.feed(b"AT+CMGS=17\r\r\n> ") == [Prompt()]
+    parser.expect_echo("0011000B913316214365F70000AA03C8F40C\x1a")
+    answer = parser.feed(b"0011000B913316214365F70000AA03C8F40C\x1a+CMGS: 4\r\n0\r")
+    assert answer == [Response("+CMGS: 4"), Final(Result.OK, "0", True)]
+    # a module that does not echo the Ctrl-Z: the text and the answer meet without a separator
+    parser.begin(Command('AT+CMGS="+33612345678"'))
+    assert parser.feed(b'AT+CMGS="+33612345678"\r\r\n> ') == [Prompt()]
+    parser.expect_echo("relev\u00e9 42\x1a")
+    answer = parser.feed("relevé 42+CMGS: 5\r\n0\r".encode())
+    assert answer == [Response("+CMGS: 5"), Final(Result.OK, "0", True)]
+    # echo off (ATE0): an answer that starts like the text is the answer
+    parser.begin(Command('AT+CMGS="+33612345678"'))
+    assert parser.feed(b"\r\n> ") == [Prompt()]
+    parser.expect_echo("+CM\x1a")
+    assert parser.feed(b"\r\n+CMGS: 6\r\n\r\nOK\r\n") == [Response("+CMGS: 6"), OK]
+
+
 def test_data_mode_after_connect_until_no_carrier() -> None:
     events = run(
         [
