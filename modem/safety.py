@@ -132,8 +132,9 @@ _FIXED_LENGTH_SEND = re.compile(r"^AT[+^$#%][A-Z]*SEND=")  # AT+CIPSEND=<n>, AT+
 _S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
 _PACKET_DIAL = re.compile(r"\*99(\*\*\*\d+)?#|\*98(\*\d+)?#")  # ATD*99#, ATD*99***<cid>#, ATD*98*<cid>#
 _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
-# S3 ends a command line, S5 edits it (backspace): another value would change what the modem reads
-_S_DEFAULTS = {3: 13, 5: 8}
+# S3 ends a command line, S5 edits it (backspace), S2 escapes data mode: another value would change
+# what the modem reads as a command
+_S_DEFAULTS = {2: 43, 3: 13, 5: 8}  # S2 is the escape character (`+++`)
 _CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECORD, GET RESPONSE, STATUS
 _BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "+CFUN"})
 _SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)
@@ -348,6 +349,7 @@ class CommandGuard:
         self.enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
         self.sms_format: str | None = None  # "pdu" / "text" once set by AT+CMGF on this link
         self._after: list[Effect] = []
+        self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
 
     def check(self, line: str, data: bytes | None = None) -> None:
         """Raise `SafetyError` (or `NumberNotAllowed`, `NoDialPolicy`) unless `line` (and the `data`
@@ -373,10 +375,17 @@ class CommandGuard:
         if name in _BOOT_NOTICES:
             self.sms_format = None
 
-    def check_data_write(self, data_mode: bool) -> None:
-        """Raw bytes (`ATClient.write_data`) go only to a call or socket in data mode."""
-        if self.enforcing and not data_mode:
+    def check_data_write(self, data_mode: bool, data: bytes) -> None:
+        """Raw bytes (`ATClient.write_data`) go only to a call or socket in data mode, and never
+        hold the `+++` escape (with a pause around it the modem would take the next bytes as
+        command lines: `ATClient.escape()` is the way back to command mode)."""
+        if not self.enforcing:
+            return
+        if not data_mode:
             raise SafetyError(f"{self.url}: raw bytes refused: the modem is not in data mode")
+        if b"+++" in self._data_tail + data:
+            raise SafetyError(f"{self.url}: raw bytes refused: they hold the +++ escape (use escape())")
+        self._data_tail = (self._data_tail + data)[-2:]
 
     def _refuse(self, line: str, why: str) -> SafetyError:
         return SafetyError(f"{self.url}: {line!r} refused: {why}")

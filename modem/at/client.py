@@ -100,7 +100,7 @@ class CommandGuard(Protocol):
 
     def urc(self, name: str) -> None: ...
 
-    def check_data_write(self, data_mode: bool) -> None: ...
+    def check_data_write(self, data_mode: bool, data: bytes) -> None: ...
 
 
 @dataclass
@@ -307,7 +307,7 @@ class ATClient:
     async def write_data(self, data: bytes) -> None:
         """Send raw bytes in data mode."""
         if self.guard is not None:
-            self.guard.check_data_write(self._parser.in_data_mode)
+            self.guard.check_data_write(self._parser.in_data_mode, data)
         await self._write(data)
 
     async def escape(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.fakemodem import AnsweringTransport
+from hil.fakemodem import Answer, AnsweringTransport
 from modem.at.client import ATClient, WatchdogPolicy
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile
@@ -60,6 +60,7 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         'AT+CTFR="+33699999999"',
         'AT+CSCA="+33699999999",145',
         "ATS3=59",
+        "ATS2=65",  # the escape character: AAA would leave data mode
         # U+00A2 is C2 A2 in UTF-8: a module dropping the parity bit reads A2 as a quote, one that
         # does not reads the string as closed: the dial after it counts either way
         'AT+CPBW=1,"+33612345678",145,"x\u00a2";D+33699999999;',
@@ -165,6 +166,21 @@ async def test_raw_bytes_go_only_in_data_mode() -> None:
         with pytest.raises(SafetyError, match="not in data mode"):
             await modem.client.write_data(b"ATD+33699999999;\r")
     assert bytes(t.written) == b""
+
+
+async def test_data_mode_bytes_cannot_escape_to_command_mode() -> None:
+    # A data call to an allowed number; `+++` with a pause around it would put the modem back in
+    # command mode and the bytes after it would be command lines (a dial to any number).
+    t = AnsweringTransport({"ATD+33612345678": Answer(final="CONNECT 9600")}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"READ METER\r")
+        with pytest.raises(SafetyError, match=r"\+\+\+ escape"):
+            await call.write(b"+++")
+        await call.write(b"x++")
+        with pytest.raises(SafetyError, match=r"\+\+\+ escape"):  # split over writes
+            await call.write(b"+")
+    assert bytes(t.written) == b"ATD+33612345678\rREAD METER\rx++"
 
 
 async def test_the_virtual_modem_is_not_guarded() -> None:
