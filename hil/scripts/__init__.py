@@ -62,6 +62,19 @@ class Param:
         return text
 
 
+def number_problem(value: Any) -> str | None:
+    """What is wrong with a `to` parameter (empty: the allow-list's first number is used)."""
+    from modem.safety import normalise_number
+
+    if not value:
+        return None
+    try:
+        normalise_number(str(value))
+    except ValueError:
+        return "not a phone number (digits, with spaces, dots, dashes, 00 or + as written)"
+    return None
+
+
 @dataclass(frozen=True)
 class BenchScript:
     name: str

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hil.errors import HilError
-from hil.scripts import BenchScript, Param
+from hil.scripts import BenchScript, Param, number_problem
 from hil.usage import CallUse
 from modem.at.errors import CallFailed
 from modem.drivers.calls import DTMF_DIGITS
@@ -90,7 +90,7 @@ SCRIPT = BenchScript(
     run=run,
     needs=frozenset({"call"}),
     params={
-        "to": Param("", "number to call (default: the allow-list's first call number)"),
+        "to": Param("", "number to call (default: the allow-list's first call number)", check=number_problem),
         "digits": Param("1234#", "DTMF digits to send once the call is answered", check=_dtmf_problem),
         "hold": Param(2.0, "seconds to hold the line after the digits"),
         "poll": Param(0.5, "seconds between AT+CLCC polls while the call is set up"),

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hil.errors import HilError
-from hil.scripts import BenchScript, Param
+from hil.scripts import BenchScript, Param, number_problem
 from hil.usage import SmsUse
 from modem.at import grammar
 from modem.at.errors import ModemError
@@ -129,7 +129,7 @@ SCRIPT = BenchScript(
     run=run,
     needs=frozenset({"sms"}),
     params={
-        "to": Param("", "number to text (default: the allow-list's first SMS number)"),
+        "to": Param("", "number to text (default: the allow-list's first SMS number)", check=number_problem),
         "expect_reply": Param(
             "auto", "wait for the message to come back: auto, yes, no", ("auto", "yes", "no")
         ),

@@ -61,6 +61,8 @@ def test_bench_sms_json_report_with_offer(tmp_path: Path, capsys: pytest.Capture
         (["bench", "register", "--modem-url", FAST, "--param", "timeout"], "expected KEY=VALUE"),
         (["bench", "register", "--modem-url", FAST, "--offer", "gold"], "unknown offer 'gold'"),
         (["bench", "dtmf_call", "--modem-url", FAST, "--param", "digits=12X"], "not DTMF digits: X"),
+        (["bench", "dtmf_call", "--modem-url", FAST, "--param", "to=06 12 34 56 7x"], "not a phone number"),
+        (["bench", "sms_roundtrip", "--modem-url", FAST, "--param", "to=bench phone"], "not a phone number"),
         (["bench", "attach_and_send", "--modem-url", FAST, "--param", "payload=hex"], "binary, text"),
         (["bench", "attach_and_send", "--modem-url", FAST, "--param", "bytes=-1"], "must be 0 or more"),
         (["bench", "register", "--modem-url", FAST, "--profile", "nosuch"], "nosuch"),
