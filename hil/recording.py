@@ -20,6 +20,7 @@ from modem.at.client import ATClient, Reply
 from modem.at.command import Command
 from modem.at.errors import CMEError, CMSError, CommandError, ModemError
 from modem.at.parser import Urc
+from modem.safety import NumberNotAllowed, SafetyError
 from modem.transport import Transport
 from modem.transports import describe
 
@@ -75,6 +76,12 @@ class RecordingClient(ATClient):
                 reply = await super().command(command, timeout=timeout)
             else:
                 reply = await super().command_with_data(command, data, timeout=timeout)
+        except SafetyError as exc:  # the command guard refused the line: nothing was written
+            refused: dict[str, Any] = {"action": getattr(exc, "action", "command"), "command": line}
+            if isinstance(exc, NumberNotAllowed):
+                refused["number"] = exc.number
+            self.transcript.record("refused", at=began, reason=str(exc), **refused)
+            raise
         except ModemError as exc:
             event["responses"] = list(getattr(exc, "lines", ()) or ())
             event["error"] = type(exc).__name__

@@ -143,6 +143,10 @@ async def test_a_python_script_cannot_dial_raw_past_the_allow_list(tmp_path: Pat
     result = await run_bench(str(script), fake.url, transport=fake, allow_list=allow)
     assert result.status == "refused", result.error
     assert "not on the bench's allow-list" in (result.error or "")
+    [refused] = result.transcript.of_kind("refused")  # a refusal, not a command sent
+    assert (refused["action"], refused["number"]) == ("call", "+33699999999")
+    assert refused["command"] == "ATE0D+33699999999;" and result.summary()["refused"] == 1
+    assert "ATE0D+33699999999;" not in [c["command"] for c in result.transcript.commands]
     assert_never_dialled_or_texted(fake)
 
 
