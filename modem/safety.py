@@ -413,9 +413,13 @@ class CommandGuard:
         """Data after a prompt must end where the modem ends it: at its length, or at its one Ctrl-Z
         (bytes after an early Ctrl-Z or ESC would be read as command lines)."""
         text = _outside_quotes(_seven_bit(line))
-        fields = _split(text, ",")
-        name = _FIXED_LENGTH_SEND.search(text)
-        if name is not None and ";" not in text and fields[-1].isdigit() and int(fields[-1]) == len(data):
+        length = _split(text.partition("=")[2], ",")[-1]
+        if (
+            _FIXED_LENGTH_SEND.match(text)
+            and ";" not in text
+            and length.isdigit()
+            and int(length) == len(data)
+        ):
             return  # a socket send of a given length: the modem reads that many bytes, whatever they are
         for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
             ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]

@@ -160,6 +160,19 @@ async def test_the_driver_sets_the_sms_format_before_sending_when_it_is_not_know
     assert t.lines[-3:-1] == ["ATZ", "AT+CMGF=0"] and t.lines[-1].startswith("AT+CMGS=")
 
 
+async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:
+    # AT+CIPSEND=<n> / AT+QISEND=<id>,<n>: the module reads n bytes, a Ctrl-Z among them is data;
+    # bytes past n would be read as a command line.
+    payload = b"\x1aAT\x1b\r"
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=("AT+CIPSEND", "AT+QISEND"))
+    async with modem_on(t) as modem:
+        await modem.client.command_with_data("AT+CIPSEND=5", payload)
+        await modem.client.command_with_data("AT+QISEND=0,5", payload)
+        with pytest.raises(SafetyError, match="one Ctrl-Z"):
+            await modem.client.command_with_data("AT+QISEND=0,5", payload + b"ATD+33699999999;\r")
+    assert b"ATD" not in t.written
+
+
 async def test_raw_bytes_go_only_in_data_mode() -> None:
     t = fake()
     async with modem_on(t) as modem:
