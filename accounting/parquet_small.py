@@ -320,5 +320,15 @@ def read_small_parquet(data: bytes, max_rows: int) -> tuple[list[str], list[tupl
         if any(len(v) != rows for v in values):
             return None
         return names, list(zip(*values, strict=True)) if columns else []
-    except (_Unread, IndexError, KeyError, TypeError, ValueError, struct.error, OverflowError):
+    except (
+        _Unread,
+        AttributeError,  # (a footer's field of another Thrift type than the format's)
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+        struct.error,
+        OverflowError,
+        RecursionError,
+    ):
         return None

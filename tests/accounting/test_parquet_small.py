@@ -91,5 +91,15 @@ def test_files_it_does_not_read_are_declined(tmp_path: Path) -> None:
         [("L1", "data", "2026-03-02T10:00:00Z")],
     )
     assert read_small_parquet(data, 0) is None  # more rows than asked for
-    for damaged in (data[: len(data) // 2], data[:-9] + data[-8:], b"PAR1" + b"\xff" * 40 + b"PAR1", b""):
+    # a footer whose schema is a list of integers, not of elements (Thrift compact: version 1,
+    # schema [1, 2], 0 rows): it stopped `rate` with AttributeError
+    odd = bytes([0x15, 0x02, 0x19, 0x25, 0x02, 0x04, 0x16, 0x00, 0x00])
+    odd_footer = b"PAR1" + odd + len(odd).to_bytes(4, "little") + b"PAR1"
+    for damaged in (
+        data[: len(data) // 2],
+        data[:-9] + data[-8:],
+        b"PAR1" + b"\xff" * 40 + b"PAR1",
+        b"",
+        odd_footer,
+    ):
         assert read_small_parquet(damaged, 1_000) is None
