@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -166,6 +167,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     except (ReportError, OutputError) as exc:
         return _fail("sql", str(exc))
     try:
+        refused = _not_a_query(con, args.query)
+        if refused is not None:
+            return _fail("sql", refused)
         cur = con.execute(args.query)
         names = [d[0] for d in cur.description or []]
         rows = cur.fetchall()
@@ -183,6 +187,35 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(_text_table(names, rows))
     return 0
+
+
+_EXPLAIN = re.compile(r"\s*EXPLAIN(?:\s+ANALY[SZ]E)?\s+", re.IGNORECASE)
+
+
+def _not_a_query(con: Any, sql: str) -> str | None:
+    """Why `sql` is refused, or None when every statement only reads (SELECT, or EXPLAIN of one).
+
+    A COPY ... TO, an ATTACH, an EXPORT, a CREATE, a SET or a PRAGMA would write files (in the run
+    folder or anywhere else) or change the session: `m2msim sql` answers queries, it writes nothing.
+    """
+    import duckdb
+
+    for statement in con.extract_statements(sql):
+        kind = statement.type
+        if kind == duckdb.StatementType.EXPLAIN:
+            inner = _EXPLAIN.match(statement.query)
+            rest = con.extract_statements(statement.query[inner.end() :]) if inner else []
+            if len(rest) == 1 and rest[0].type == duckdb.StatementType.SELECT:
+                continue
+        elif kind == duckdb.StatementType.SELECT:
+            continue
+        text = " ".join(statement.query.split())
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return (
+            f"only queries are run (SELECT, or EXPLAIN of one): {kind.name} refused, as it could write "
+            f"files or change the views: {shown}"
+        )
+    return None
 
 
 def _shell(files: Any) -> int:

@@ -166,3 +166,25 @@ def test_bad_input_exits_2_with_one_line(storm_run: Path, tmp_path: Path) -> Non
     assert broken.rc == 2 and "summary.json:1: not JSON" in broken.err
     none = run_cli(["sql", str(storm_run)])
     assert none.rc == 2 and "QUERY" in none.err
+
+
+def test_a_statement_that_writes_is_refused_and_nothing_is_written(storm_run: Path, tmp_path: Path) -> None:
+    before = {p: p.stat().st_mtime_ns for p in storm_run.rglob("*")}
+    target = tmp_path / "out.csv"
+    for statement in (
+        f"COPY (SELECT * FROM usage) TO '{target}'",
+        f"COPY usage TO '{storm_run / 'usage.parquet'}' (FORMAT parquet)",
+        f"ATTACH '{tmp_path / 'x.db'}' AS x; CREATE TABLE x.t AS SELECT 1",
+        f"SELECT 1; EXPORT DATABASE '{tmp_path / 'dump'}'",
+        f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{target}'",
+        "SET threads = 1",
+        "PRAGMA enable_profiling",
+    ):
+        r = run_cli(["sql", str(storm_run), statement])
+        assert r.rc == 2 and len(r.err.strip().splitlines()) == 1, (statement, r.err)
+        assert "only queries are run" in r.err
+    assert list(tmp_path.iterdir()) == []
+    assert {p: p.stat().st_mtime_ns for p in storm_run.rglob("*")} == before
+    assert sql_json(storm_run, "SELECT count(*) > 0 AS ok FROM usage") == [{"ok": True}]
+    explained = run_cli(["sql", str(storm_run), "EXPLAIN SELECT count(*) FROM usage"])
+    assert explained.rc == 0, explained.err
