@@ -647,7 +647,7 @@ def parse_scenario(
     if admit is not None:
         admit(raw_devices(top), (end - start).total_seconds() / 86_400)
     inv, line_groups = expand_lines(r, inventory)
-    net = r.mapping(top.get("network", {}), "network", {"apns", "default_apn", "gateway", "alarms"})
+    net = r.mapping(top.get("network", {}), "network", {"apns", "default_apn", "alarms"})
     apns = _apns(r, net.get("apns", {}))
     default_apn = r.string(net.get("default_apn", DEFAULT_APN), "network.default_apn").lower()
     if default_apn not in apns:

@@ -96,6 +96,11 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "groups[1].sms[0].kind",
             "one of heartbeat, alarm",
         ),
+        (
+            lambda d: d.update(network={"gateway": {"partial_interval": "6h"}}),
+            "network.gateway",
+            "unknown key (allowed: alarms, apns, default_apn)",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
