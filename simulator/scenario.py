@@ -572,6 +572,29 @@ def _apply_overrides(doc: dict[str, Any], days: float | None, max_lines: int | N
     return doc
 
 
+def _within_month(r: Reader, month: str, groups: tuple[Group, ...], outages: tuple[Outage, ...]) -> None:
+    """Every dated event touches the billing month: an outage or a trip wholly before or after it,
+    or a SIM swap after it, would change nothing in the run (a date of another month, a typo)."""
+    m_start, m_end = month_bounds(month)
+    spans: list[tuple[str, datetime, datetime]] = [
+        (f"events.outages[{i}]", o.start, o.end) for i, o in enumerate(outages)
+    ]
+    for i, g in enumerate(groups):
+        spans += [
+            (f"groups[{i}].mobility.trips[{j}]", t.start, t.end) for j, t in enumerate(g.mobility.trips)
+        ]
+        spans += [(f"groups[{i}].sim_swaps[{j}].at", w.at, w.at) for j, w in enumerate(g.sim_swaps)]
+    for path, start, end in spans:
+        if start >= m_end or (end <= m_start and not path.endswith(".at")):
+            shown = start.isoformat() if start == end else f"{start.isoformat()} .. {end.isoformat()}"
+            raise r.fail(
+                path,
+                f"a time within the billing month {month} ({m_start:%Y-%m-%d} to {m_end:%Y-%m-%d}): "
+                "outside it, it changes nothing",
+                shown,
+            )
+
+
 _TOP_KEYS = {"name", "description", "seed", "period", "inventory", "network", "groups", "events", "run"}
 
 # Admission of a job before the inventory is expanded: (devices, days) -> None, or raise.
@@ -670,6 +693,7 @@ def parse_scenario(
         _outage(r, o, f"events.outages[{i}]", names, apns)
         for i, o in enumerate(r.seq(events.get("outages", []), "events.outages"))
     )
+    _within_month(r, str(inventory["month"]), groups, outages)
     run = r.mapping(top.get("run", {}), "run", {"shard_devices"})
     alarms = _alarm_config(r, net.get("alarms", {}), groups)
     return Scenario(

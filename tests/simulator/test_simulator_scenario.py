@@ -101,6 +101,25 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "network.gateway",
             "unknown key (allowed: alarms, apns, default_apn)",
         ),
+        (
+            lambda d: d.update(
+                events={"outages": [{"kind": "server", "start": "2026-04-12T02:00:00Z", "duration": "2h"}]}
+            ),
+            "events.outages[0]",
+            "a time within the billing month 2026-03",
+        ),
+        (
+            lambda d: d["groups"][0].update(
+                mobility={"trips": [{"start": "2026-02-01", "end": "2026-02-20", "plmn": "26201"}]}
+            ),
+            "groups[0].mobility.trips[0]",
+            "a time within the billing month 2026-03",
+        ),
+        (
+            lambda d: d["groups"][0].update(sim_swaps=[{"at": "2026-04-02T10:00:00Z", "share": 0.1}]),
+            "groups[0].sim_swaps[0].at",
+            "a time within the billing month 2026-03",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
@@ -248,3 +267,13 @@ def test_shipped_scenarios_load(path: Path) -> None:
     sc = load_scenario(path)
     assert sc.n_devices > 0 and sc.description
     assert sc.start.month == 3 and sc.duration_s == 31 * 86_400
+
+
+def test_events_that_touch_the_billing_month_are_kept() -> None:
+    """An outage or a trip running into the month, a SIM swap before it: each changes the run."""
+    doc = base()
+    doc["events"] = {"outages": [{"kind": "server", "start": "2026-02-28T22:00:00Z", "duration": "6h"}]}
+    doc["groups"][0]["mobility"] = {"trips": [{"start": "2026-02-20", "end": "2026-03-02", "plmn": "26201"}]}
+    doc["groups"][0]["sim_swaps"] = [{"at": "2026-02-15T10:00:00Z", "share": 0.5}]
+    sc = parse_scenario(doc, "scen.yaml")
+    assert len(sc.outages) == 1 and len(sc.groups[0].mobility.trips) == 1 and len(sc.groups[0].sim_swaps) == 1
