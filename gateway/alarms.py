@@ -468,6 +468,16 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
             per_sms=_decimal(prices, "per_sms", src, ppath) or Decimal(0),
             per_call_s=_decimal(prices, "per_call_s", src, ppath) or Decimal(0),
         )
+        if threshold.amount is not None and not (
+            threshold.per_mo or threshold.per_sms or threshold.per_call_s
+        ):
+            raise ConfigFileError(
+                src,
+                t.line_of("amount"),
+                f"{tpath}.amount",
+                "an amount is counted from the unit prices (prices: per_mo, per_sms, per_call_s) and "
+                "none is above 0: it would stay 0 and never fire; give the prices",
+            )
     return AlarmGroup(
         name=name,
         lines=frozenset(text_list(item, "lines", src, where, default=[], what="a line id") or []),

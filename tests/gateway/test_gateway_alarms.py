@@ -219,6 +219,11 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
         ({"groups": [{"name": "g", "period": {"hours": ["8h-9h"]}}]}, "not HH:MM"),
         ({"groups": [{"name": "g", "allowed_types": ["telex"]}]}, "allowed_types: unknown"),
         ({"groups": [{"name": "g", "threshold": {"amount": "lots"}}]}, "threshold.amount"),
+        ({"groups": [{"name": "g", "threshold": {"amount": "10.00"}}]}, "threshold.amount: .* never fire"),
+        (
+            {"groups": [{"name": "g", "threshold": {"amount": "10", "prices": {"per_mo": "0"}}}]},
+            "threshold.amount: .* never fire",
+        ),
         ({"groups": [{"name": "g", "threshold": {"bytes": -5}}]}, "threshold.bytes"),
     ],
 )
