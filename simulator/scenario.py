@@ -257,6 +257,9 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
             f"start < end, both within the billing month {month_s} ({m_start:%Y-%m-%d} to {m_end:%Y-%m-%d})",
             f"{start.isoformat()} .. {end.isoformat()}",
         )
+    if end - start < timedelta(seconds=1):
+        length = f"{(end - start).total_seconds():g} s"
+        raise r.fail("period", "a period of at least one second (the run counts whole seconds)", length)
     return start, end
 
 

@@ -248,6 +248,7 @@ def test_a_run_folder_is_replaced_and_only_its_files_removed(tmp_path: Path) -> 
         ("--days", "0", "--days 0: expected"),
         ("--days", "-1", "--days -1: expected"),
         ("--days", "1e9", "--days 1e+09: expected"),
+        ("--days", "1e-9", "--days: 1e-09: expected a period of at least one second"),
         ("--seed", "-1", "--seed -1: expected a whole number in [0, 9,223,372,036,854,775,807]"),
         ("--seed", str(2**64), f"--seed {2**64}: expected"),
         ("--workers", "0", "--workers 0: expected a whole number in [1, 256]"),

@@ -120,6 +120,7 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "groups[0].sim_swaps[0].at",
             "a time within the billing month 2026-03",
         ),
+        (lambda d: d.update(period={"days": 0.000000001}), "period", "a period of at least one second"),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
