@@ -164,6 +164,13 @@ class Reader:
 
         Finite, not negative (not zero when `positive`), at most `max_s` (a year by default)."""
         seconds: float | None = None
+        raw = self._raw.get(path)
+        if isinstance(value, int | float) and not isinstance(value, bool) and raw is not None and ":" in raw:
+            raise self.error(
+                path,
+                f"{raw} is read by YAML as {value:g} seconds (base 60: minutes:seconds or hours:minutes?): "
+                "write it with a unit, such as 90s, 15min or 12h",
+            )
         if isinstance(value, int | float) and not isinstance(value, bool):
             seconds = float(value)
         elif isinstance(value, str):

@@ -215,6 +215,24 @@ def test_errors_in_a_file_name_its_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("written", "read_as"), [("12:00", "720"), ("1:30", "90"), ("2:00:00", "7200")])
+def test_a_duration_yaml_reads_in_base_60_is_refused(tmp_path: Path, written: str, read_as: str) -> None:
+    """`period: 12:00` is 720 seconds to YAML 1.1, whoever meant twelve hours or twelve minutes."""
+    path = tmp_path / "s.yaml"
+    text = yaml.safe_dump(base(), sort_keys=False).replace("period: 15min", f"period: {written}")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(YamlError) as info:
+        load_scenario(path)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if f"period: {written}" in t)
+    assert str(info.value).startswith(
+        f"{path}:{line}: groups[0].schedule.period: {written} is read by YAML as {read_as} seconds"
+    )
+    assert "with a unit" in info.value.reason
+    path.write_text(text.replace(f"period: {written}", "period: 720"), encoding="utf-8")
+    schedule = load_scenario(path).groups[0].schedule
+    assert schedule is not None and schedule.period_s == 720.0
+
+
 def test_outage_recovery_spread_is_the_models_default() -> None:
     doc = copy.deepcopy(base())
     doc["events"] = {
