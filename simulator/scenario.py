@@ -318,7 +318,9 @@ def _application(r: Reader, raw: Any, path: str) -> Application:
 
 
 def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStream:
-    m = r.mapping(raw, path, {"kind", "dest", "every", "rate_per_day", "duration", "size"})
+    # an SMS has a size and no duration, a call the reverse: the other key would be ignored
+    own = "duration" if "voice" in kinds else "size"
+    m = r.mapping(raw, path, {"kind", "dest", "every", "rate_per_day", own})
     kind = r.choice(m.get("kind"), f"{path}.kind", kinds)
     dest = r.string(m.get("dest"), f"{path}.dest")
     if ("every" in m) == ("rate_per_day" in m):

@@ -121,6 +121,18 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "a time within the billing month 2026-03",
         ),
         (lambda d: d.update(period={"days": 0.000000001}), "period", "a period of at least one second"),
+        (
+            lambda d: d["groups"][1]["sms"][0].update(duration="20s"),
+            "groups[1].sms[0].duration",
+            "unknown key (allowed: dest, every, kind, rate_per_day, size)",
+        ),
+        (
+            lambda d: d["groups"][1].update(
+                calls=[{"kind": "voice", "rate_per_day": 1, "dest": "0140000000", "size": 32}]
+            ),
+            "groups[1].calls[0].size",
+            "unknown key (allowed: dest, duration, every, kind, rate_per_day)",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
