@@ -298,6 +298,18 @@ def _application(r: Reader, raw: Any, path: str) -> Application:
     if session == "persistent" and not profiles[name].persistent_capable:
         capable = tuple(sorted(n for n, p in profiles.items() if p.persistent_capable))
         raise r.fail(f"{path}.profile", f"a profile with persistent figures ({', '.join(capable)})", name)
+    if "keepalive" in m and session != "persistent":
+        raise r.error(
+            f"{path}.keepalive",
+            "only a persistent session sends keep-alives (a per-report session closes after each "
+            "report): set session: persistent, or remove keepalive",
+        )
+    if "certificate_chain" in m and not profiles[name].tls:
+        tls = ", ".join(sorted(n for n, p in profiles.items() if p.tls))
+        raise r.error(
+            f"{path}.certificate_chain",
+            f"profile {name!r} has no TLS handshake to carry a certificate chain (TLS profiles: {tls})",
+        )
     keepalive = r.duration(m.get("keepalive", "20min"), f"{path}.keepalive")
     payload = Payload()
     if "payload" in m:

@@ -133,6 +133,16 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "groups[1].calls[0].size",
             "unknown key (allowed: dest, duration, every, kind, rate_per_day)",
         ),
+        (
+            lambda d: d["groups"][0]["application"].update(keepalive="5min"),
+            "groups[0].application.keepalive",
+            "only a persistent session sends keep-alives",
+        ),
+        (
+            lambda d: d["groups"][0].update(application={"profile": "coap", "certificate_chain": "6kB"}),
+            "groups[0].application.certificate_chain",
+            "profile 'coap' has no TLS handshake",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
