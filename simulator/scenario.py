@@ -475,6 +475,22 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
         raw, path, {"kind", "start", "duration", "end", "groups", "share", "apn", "recovery", "recovery_s"}
     )
     kind = r.choice(m.get("kind"), f"{path}.kind", OUTAGE_KINDS)
+    # keys another kind of outage reads: here they would change nothing
+    if kind == "apn" and "groups" in m:
+        raise r.error(
+            f"{path}.groups",
+            "an apn outage hits every group on that APN: remove groups (or use kind: server for some groups)",
+        )
+    if kind != "apn" and "apn" in m:
+        raise r.error(
+            f"{path}.apn", f"only an apn outage names an APN: use kind: apn, or remove apn ({kind})"
+        )
+    for key in ("recovery", "recovery_s"):
+        if kind != "area" and key in m:
+            raise r.error(
+                f"{path}.{key}",
+                f"only an area outage has a synchronised come-back when the cell returns: remove {key} ({kind})",
+            )
     start = r.instant(m.get("start"), f"{path}.start")
     if "end" in m:
         end = r.instant(m["end"], f"{path}.end")

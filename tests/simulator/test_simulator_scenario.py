@@ -143,6 +143,45 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "groups[0].application.certificate_chain",
             "profile 'coap' has no TLS handshake",
         ),
+        (
+            lambda d: d.update(
+                events={
+                    "outages": [
+                        {
+                            "kind": "apn",
+                            "apn": "orange.m2m.spec",
+                            "start": "2026-03-02",
+                            "duration": "1h",
+                            "groups": ["meters"],
+                        }
+                    ]
+                }
+            ),
+            "events.outages[0].groups",
+            "an apn outage hits every group on that APN",
+        ),
+        (
+            lambda d: d.update(
+                events={
+                    "outages": [
+                        {"kind": "server", "apn": "orange.m2m.spec", "start": "2026-03-02", "duration": "1h"}
+                    ]
+                }
+            ),
+            "events.outages[0].apn",
+            "only an apn outage names an APN",
+        ),
+        (
+            lambda d: d.update(
+                events={
+                    "outages": [
+                        {"kind": "server", "start": "2026-03-02", "duration": "1h", "recovery": "uniform"}
+                    ]
+                }
+            ),
+            "events.outages[0].recovery",
+            "only an area outage has a synchronised come-back",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
