@@ -388,10 +388,26 @@ def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
     )
 
 
+# The keys each reconnection policy reads (immediate: no wait at all; fixed: no back-off cap).
+_RECONNECT_KEYS = {
+    "immediate": ("max_attempts",),
+    "fixed": ("delay", "jitter", "max_attempts"),
+    "exponential": ("delay", "max", "jitter", "max_attempts"),
+}
+
+
 def _reconnect(r: Reader, raw: Any, path: str) -> Reconnect:
     m = r.mapping(raw, path, {"policy", "delay", "max", "jitter", "max_attempts"})
+    policy = r.choice(m.get("policy", "exponential"), f"{path}.policy", RECONNECT_POLICIES)
+    for key in ("delay", "max", "jitter"):
+        if key in m and key not in _RECONNECT_KEYS[policy]:
+            takes = [k for k, keys in _RECONNECT_KEYS.items() if key in keys]
+            raise r.error(
+                f"{path}.{key}",
+                f"the {policy} policy has no {key} (only {' and '.join(takes)}): remove it, or change the policy",
+            )
     return Reconnect(
-        policy=r.choice(m.get("policy", "exponential"), f"{path}.policy", RECONNECT_POLICIES),
+        policy=policy,
         delay_s=r.duration(m.get("delay", 30), f"{path}.delay", positive=False),
         max_s=r.duration(m.get("max", 3600), f"{path}.max"),
         jitter=r.share(m.get("jitter", 0.5), f"{path}.jitter"),

@@ -182,6 +182,16 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "events.outages[0].recovery",
             "only an area outage has a synchronised come-back",
         ),
+        (
+            lambda d: d["groups"][0].update(reconnect={"policy": "immediate", "delay": "30s"}),
+            "groups[0].reconnect.delay",
+            "the immediate policy has no delay (only fixed and exponential)",
+        ),
+        (
+            lambda d: d["groups"][0].update(reconnect={"policy": "fixed", "delay": "30s", "max": "30min"}),
+            "groups[0].reconnect.max",
+            "the fixed policy has no max (only exponential)",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
