@@ -275,8 +275,10 @@ def _schedule(r: Reader, raw: Any, path: str) -> Schedule:
     align = r.choice(m.get("align", "random"), f"{path}.align", ("clock", "random"))
     jitter = r.choice(m.get("jitter", "none"), f"{path}.jitter", model_names())
     spread = _spread(r, m, "jitter_s", jitter, path)
-    if period is not None and spread >= period:
-        raise r.fail(f"{path}.jitter_s", f"a spread shorter than the period ({period:g} s)", spread)
+    shortest = period if period is not None else min(p for p, _ in TR45820_PERIOD_MIX)
+    if spread >= shortest:
+        which = "the period" if period is not None else "the mix's shortest period"
+        raise r.fail(f"{path}.jitter_s", f"a spread shorter than {which} ({shortest:g} s)", spread)
     return Schedule(period_s=period, align=align, jitter=jitter, jitter_s=spread)
 
 

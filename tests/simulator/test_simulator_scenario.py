@@ -192,6 +192,13 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "groups[0].reconnect.max",
             "the fixed policy has no max (only exponential)",
         ),
+        (
+            lambda d: d["groups"][0].update(
+                schedule={"mix": "tr45820", "jitter": "uniform", "jitter_s": "1d"}
+            ),
+            "groups[0].schedule.jitter_s",
+            "a spread shorter than the mix's shortest period (1800 s)",
+        ),
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
