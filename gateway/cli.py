@@ -32,6 +32,7 @@ from m2msim.outputs import OutputError, atomic_path, refuse_same_file
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
+OPTIONAL_COLUMNS = ("zone", "session", "abnormal")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -146,6 +147,7 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     missing = [c for c in SESSION_COLUMNS if c not in header]
     if missing:
         raise UnusableFile(f"{source}:1: missing column(s) {', '.join(missing)}")
+    _misspelt_column(header, source)
     rows: list[Row] = []
     rejects: list[tuple[int, str]] = []
     seen: dict[tuple[str, ...], int] = {}
@@ -178,6 +180,23 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
         except RowReject as exc:
             rejects.append((number, str(exc)))
     return rows, rejects
+
+
+def _misspelt_column(header: list[str], source: str) -> None:
+    """An unknown column close to a known one (`Zone`, `sesion`) is refused: read as another column
+    it would be left aside, and every session taken as in France or normal without a word.  Other
+    columns of an operator's export (an IMSI, an APN) are left aside."""
+    import difflib
+
+    known = (*SESSION_COLUMNS, *OPTIONAL_COLUMNS)
+    for name in header:
+        if name in known:
+            continue
+        near = [k for k in known if k == name.lower()] or difflib.get_close_matches(
+            name.lower(), known, n=1, cutoff=0.8
+        )
+        if near and near[0] not in header:
+            raise UnusableFile(f"{source}:1: column {name!r}: unknown column (did you mean {near[0]!r}?)")
 
 
 class UnusableFile(Exception):

@@ -47,6 +47,28 @@ def test_sessions_to_records_unusable_input(tmp_path: Path, capsys: pytest.Captu
     assert "missing column(s) duration_s, bytes_up, bytes_down" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("column", "meant", "value"),
+    [("Zone", "zone", "world"), ("zones", "zone", "eu"), ("abnormall", "abnormal", "true")],
+)
+def test_a_misspelt_optional_column_is_refused_not_left_aside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, meant: str, value: str
+) -> None:
+    """Left aside, a `Zone` column made every session a session in France, billed as such."""
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text(
+        f"line,start,duration_s,bytes_up,bytes_down,{column},imsi\nL1,2026-03-01T10:00:00Z,60,10,20,{value},1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "usage.csv"
+    assert main(["sessions-to-records", str(sessions), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"sessions.csv:1: column {column!r}: unknown column (did you mean {meant!r}?)" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    sessions.write_text(sessions.read_text().replace(column, meant), encoding="utf-8")  # imsi: left aside
+    assert main(["sessions-to-records", str(sessions), str(out)]) == 0
+
+
 SESSIONS = (
     "line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal\n"
     "L1,2026-03-01T10:00:00Z,90000,1000,2000,fr,s1,\n"
