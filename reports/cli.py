@@ -88,11 +88,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _fail("report", str(exc))
     except OSError as exc:
         return _fail("report", f"{exc.filename or target}: {exc.strerror or exc}")
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        # a JSON file of the right kind but not of the shape m2msim writes (edited, or another version)
-        return _fail(
-            "report", f"{args.folder}: a file is not as m2msim writes it ({type(exc).__name__}: {exc})"
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
+        # a JSON file of the right kind but not of the shape m2msim writes (edited, or another version);
+        # ArithmeticError: an amount that is not a number (decimal.InvalidOperation)
+        why = (
+            "an amount that is not a number"
+            if isinstance(exc, ArithmeticError)
+            else f"{type(exc).__name__}: {exc}"
         )
+        return _fail("report", f"{args.folder}: a file is not as m2msim writes it ({why})")
     print(f"report: {target} ({len(html.encode()) / 1024:,.0f} KiB)")
     return 0
 

@@ -282,7 +282,20 @@ def _amounts(values: list[Any], kind: pa.DataType, place: Callable[[int], str], 
         return pa.array([str(v) for v in values], pa.string()).cast(kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    return pa.array([_money(v, f"{place(k)}.{name}") for k, v in enumerate(values)], kind)
+    amounts = [_money(v, f"{place(k)}.{name}") for k, v in enumerate(values)]
+    try:
+        return pa.array(amounts, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # an amount too large (or too precise) for it
+        k = next(k for k, d in enumerate(amounts) if not _fits(d, kind))
+        raise ReportError(f"{place(k)}.{name}: not an amount of an invoice: {values[k]!r}") from None
+
+
+def _fits(amount: Decimal, kind: pa.DataType) -> bool:
+    try:
+        pa.array([amount], kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def alarms_table(path: Path | None) -> pa.Table:

@@ -277,6 +277,10 @@ def test_a_damaged_run_folder_is_one_line_never_a_traceback(tmp_path: Path) -> N
     (tmp_path / "invoice.json").write_text('{"total_ht": "1.00", "lines": [{"id": "L1", "total_ht": "abc"}]}')
     inv = run_cli(["report", str(tmp_path)])
     assert inv.rc == 2 and "lines[0].total_ht: not an amount" in inv.err
+    (tmp_path / "invoice.json").write_text('{"total_ht": "abc", "lines": []}')
+    total = run_cli(["report", str(tmp_path)])
+    assert total.rc == 2 and len(total.err.strip().splitlines()) == 1, total.err
+    assert "an amount that is not a number" in total.err
 
 
 @pytest.mark.skipif(shutil.which("duckdb") is not None, reason="DuckDB's shell is installed here")
@@ -295,6 +299,10 @@ def test_sql_shell_without_duckdbs_shell_says_so(tmp_path: Path) -> None:
             "lines[1].items[1].quantity: not an amount",
         ),
         ({"total_ht": "1.00", "quantity": "1", "amount": "1,5"}, "lines[1].items[1].amount: not an amount"),
+        (
+            {"total_ht": "1.00", "quantity": "1", "amount": "1e30"},
+            "lines[1].items[1].amount: not an amount of an invoice: '1e30'",
+        ),
     ],
 )
 def test_an_invoice_amount_that_is_not_one_is_named(amounts: dict[str, Any], named: str) -> None:
