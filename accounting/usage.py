@@ -39,7 +39,7 @@ from accounting import usage_arrow
 from accounting.csv_forms import CSV_NAMES, compressed_csv, named_compression, other_separator
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, UsageError
-from accounting.records import Dest, UsageType, Zone
+from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
 from accounting.usage_arrow import Settled
 
 if TYPE_CHECKING:
@@ -1809,12 +1809,35 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     for i, name in enumerate(names):
         if not name:
             raise UsageError(str(path), f"line 1: column {i + 1} of the header has no name")
-        if name in names[:i]:
+        if name.lower() in (n.lower() for n in names[:i]):  # (DuckDB's names ignore case)
             raise UsageError(str(path), f"line 1: column {name!r} is named twice in the header")
+        near = _misspelt_column(name, names)
+        if near is not None:
+            raise UsageError(
+                str(path),
+                f"line 1: column {name!r} is not a usage column: did you mean {near!r}? (left aside, "
+                "every row would be rated without it)",
+            )
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
     return names, delimiter
+
+
+def _misspelt_column(name: str, names: Sequence[str]) -> str | None:
+    """The rating column `name` was meant to be, when it is not one but is close to one the header
+    lacks (`Zone`, `zones`, `bytes_dwn`): read as another column, it would be left aside and every
+    row rated with the column's default (a roaming month billed as at home).  Other columns (an
+    operator's own) are left aside; None for them."""
+    if name in RATING_COLUMNS or name in GATEWAY_COLUMNS:
+        return None
+    import difflib  # only for a column the rating does not read
+
+    lacking = [c for c in RATING_COLUMNS if c not in names]
+    near = [c for c in lacking if c == name.lower()] or difflib.get_close_matches(
+        name.lower(), lacking, n=1, cutoff=0.8
+    )
+    return near[0] if near else None
 
 
 FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)

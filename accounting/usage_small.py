@@ -47,6 +47,7 @@ from accounting.usage import (
     UsageReader,
     UsageSource,
     _judge,
+    _misspelt_column,
     _sql_safe,
     file_state,
     group_key,
@@ -353,8 +354,9 @@ def _csv(data: bytes) -> list[_Row] | None:
     header = lines[0].split(",")
     if (
         "" in header
-        or len(set(header)) != len(header)
+        or len({h.lower() for h in header}) != len(header)
         or any(c not in header for c in REQUIRED)
+        or any(_misspelt_column(h, header) for h in header)
         or not all(lines[1:])
     ):
         return None  # DuckDB's reader refuses the header, or the file has an empty line

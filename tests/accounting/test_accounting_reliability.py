@@ -75,6 +75,15 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
         (b"type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
         (b'"line"\t"type"\t"start"\n', "no usage records in it"),  # (split by tabs: a header)
         (b"line;type;line;start\n", "line 1: column 'line' is named twice in the header"),
+        (b"line,type,zone,start,Zone\nL1,sms,fr,2026-03-02T00:00:00Z,fr\n", "column 'Zone' is named twice"),
+        *(  # left aside, each made every row a row in France, or without its bytes down
+            (f"line,type,start,bytes_up,{name}\nL1,data,2026-03-02T00:00:00Z,1,2\n".encode(), expected)
+            for name, expected in (
+                ("Zone", "column 'Zone' is not a usage column: did you mean 'zone'?"),
+                ("zones", "column 'zones' is not a usage column: did you mean 'zone'?"),
+                ("bytes_dwn", "column 'bytes_dwn' is not a usage column: did you mean 'bytes_down'?"),
+            )
+        ),
         (b"line\rtype,start\n", "line 1: a carriage return within the header row"),
         (b"line;type\n", "missing required column(s): line, type, start"),
         *(
