@@ -388,6 +388,14 @@ class UsageReader:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.types = {str(row[0]): str(row[1]) for row in described}
         cols = set(self.types)
+        for name in sorted(cols):  # (a CSV's header was checked as it was read: `_csv_header`)
+            near = _misspelt_column(name, list(cols))
+            if near is not None:
+                raise UsageError(
+                    self.name,
+                    f"column {name!r} is not a usage column: did you mean {near!r}? (left aside, every "
+                    "row would be rated without it)",
+                )
         missing = [c for c in REQUIRED if c not in cols]
         if missing:
             raise UsageError(self.name, f"missing required column(s): {', '.join(missing)}")

@@ -390,7 +390,7 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
     decoded = read_small_parquet(data, MAX_PARQUET_ROWS)
     if decoded is not None:  # a file of the kinds decoded in Python: DuckDB is not even loaded
         names, rows = decoded
-        if not set(names) >= set(REQUIRED):
+        if not set(names) >= set(REQUIRED) or any(_misspelt_column(n, names) for n in names):
             return None
         return _rows(names, rows)
     con = duckdb.connect(":memory:", config={"threads": "1"})
@@ -400,6 +400,8 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
         types = {str(n): str(t) for n, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
         if not types.keys() >= set(REQUIRED) or not set(types.values()) <= _PARQUET_TYPES:
             return None
+        if any(_misspelt_column(n, list(types)) for n in types):
+            return None  # the reader refuses it, naming the column
         records = con.execute(
             f"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM {files} LIMIT {MAX_PARQUET_ROWS + 1}"
         ).fetchall()

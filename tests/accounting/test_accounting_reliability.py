@@ -244,6 +244,22 @@ def test_an_unusable_parquet_is_refused_naming_it(tmp_path: Path, capsys: pytest
         assert line.startswith(f"m2msim rate: {tmp_path / name}: cannot read: not a Parquet file"), line
 
 
+@pytest.mark.parametrize("rows", [3, None])  # a small file (read without DuckDB) and the whole month
+def test_a_parquet_column_close_to_a_rating_column_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: int | None
+) -> None:
+    """Left aside, a `Zone` column made every row a row in France: roaming billed at home rates."""
+    table = pacsv.read_csv(USAGE)
+    table = table.slice(0, rows) if rows else table
+    path = tmp_path / "usage.parquet"
+    pq.write_table(table.rename_columns(["Zone" if n == "zone" else n for n in table.column_names]), path)
+    line = refused(["rate", str(INV), str(path)], capsys)
+    assert line == (
+        f"m2msim rate: {path}: column 'Zone' is not a usage column: did you mean 'zone'? "
+        "(left aside, every row would be rated without it)"
+    )
+
+
 def test_a_folder_without_usage_files_and_a_folder_for_a_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
