@@ -195,7 +195,54 @@ def parse_yaml(text: str, source: str, *, decimals_as_text: bool = False, allow_
         raise YamlError(source, None, "", "nested too deeply") from None
     if data is None and not allow_empty:
         raise YamlError(source, None, "", "the file is empty (no YAML document)")
+    if "&" in text and "*" in text:  # anchors and aliases: what the readers would walk, once expanded
+        try:
+            expanded, written = _expanded_size(data)
+        except RecursionError:
+            raise YamlError(source, None, "", "nested too deeply") from None
+        if expanded > MAX_EXPANDED and expanded > ALIAS_EXPANSION * written:
+            raise YamlError(
+                source,
+                None,
+                "",
+                f"its aliases (*name) expand it to {expanded:,} values from {written:,} written: "
+                "too many to read (a YAML bomb?)",
+            )
     return data
+
+
+# A document whose aliases expand it to more values than this, and this many times the values
+# written, is refused: its readers walk every value of it (a "billion laughs" YAML of a few lines
+# made them run for hours).
+MAX_EXPANDED = 1_000_000
+ALIAS_EXPANSION = 100
+
+
+def _expanded_size(data: Any) -> tuple[int, int]:
+    """The values of `data` counted as its readers walk them (an alias's each time it is used), and
+    as written (each mapping or list once): the loader gives a value used twice as one object."""
+    sizes: dict[int, int] = {}
+    written = 0
+
+    def size(value: Any) -> int:
+        nonlocal written
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            return 1
+        known = sizes.get(id(value))
+        if known is not None:
+            return known
+        total = 1
+        for child in children:
+            total += size(child)
+        written += 1 + len(value)
+        sizes[id(value)] = total
+        return total
+
+    return size(data), written
 
 
 # -- validation vocabulary -----------------------------------------------------------------------

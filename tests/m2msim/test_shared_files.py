@@ -59,6 +59,28 @@ def test_empty_document_is_refused_unless_allowed() -> None:
     assert parse_yaml("", "f.yaml", allow_empty=True) is None
 
 
+def billion_laughs(levels: int) -> str:
+    """A few lines whose aliases expand to 9**levels values."""
+    text = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n"
+    for n in range(1, levels):
+        text += f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n"
+    return text
+
+
+def test_aliases_that_expand_a_few_lines_to_millions_of_values_are_refused() -> None:
+    """Every reader walks the document as its aliases expand it: 9 levels made `m2msim run` and
+    `m2msim rate` run for hours on a file of ten lines."""
+    err = _err(billion_laughs(9))
+    assert (
+        err.line is None and "aliases (*name) expand it to 490,329,055 values from 100 written" in err.reason
+    )
+    assert "a YAML bomb?" in err.reason
+    small = parse_yaml(billion_laughs(3), "f.yaml")  # 9**3: an anchor used often is fine
+    assert len(small["l2"]) == 9 and small["l2"][0] is small["l1"]
+    shared = "base: &b {offer: x, plan: y}\n" + "".join(f"l{n}: {{<<: *b, id: '{n}'}}\n" for n in range(2000))
+    assert parse_yaml(shared, "f.yaml")["l1999"] == {"offer": "x", "plan": "y", "id": "1999"}
+
+
 def test_decimals_as_text_keeps_money_exact() -> None:
     assert parse_yaml("p: 0.10\n", "f", decimals_as_text=True)["p"] == "0.10"
     assert parse_yaml("p: 0.10\n", "f")["p"] == pytest.approx(0.1)
