@@ -399,6 +399,15 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
         geo = _section(item, "geography", src, where, ("countries", "operators"))
         geopath = f"{where}.geography"
         countries = text_list(geo, "countries", src, geopath, default=[], what="an ISO country code") or []
+        for i, country in enumerate(countries):
+            if len(country) != 2 or not country.isascii() or not country.isalpha():
+                raise ConfigFileError(
+                    src,
+                    geo.line_of("countries"),
+                    f"{geopath}.countries[{i}]",
+                    f"{country!r} is not an ISO 3166-1 alpha-2 country code (FR, BE, DE, ...): "
+                    "no network would match it, and every attach would raise an alarm",
+                )
         operators = text_list(geo, "operators", src, geopath, default=[], what="MCC+MNC (quoted)") or []
         for i, op in enumerate(operators):
             if not op.isdigit() or len(op) not in (5, 6):

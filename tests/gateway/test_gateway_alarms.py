@@ -218,6 +218,11 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
         ({"groups": [{"name": "g", "period": {"hours": ["20:00-08:00"]}}]}, "split it at midnight"),
         ({"groups": [{"name": "g", "period": {"hours": ["8h-9h"]}}]}, "not HH:MM"),
         ({"groups": [{"name": "g", "allowed_types": ["telex"]}]}, "allowed_types: unknown"),
+        (
+            {"groups": [{"name": "g", "geography": {"countries": ["France"]}}]},
+            r"geography.countries\[0\]: 'France' is not an ISO 3166-1 alpha-2 country code",
+        ),
+        ({"groups": [{"name": "g", "geography": {"countries": ["FR", "FRA"]}}]}, r"countries\[1\]: 'FRA'"),
         ({"groups": [{"name": "g", "threshold": {"amount": "lots"}}]}, "threshold.amount"),
         ({"groups": [{"name": "g", "threshold": {"amount": "10.00"}}]}, "threshold.amount: .* never fire"),
         (
