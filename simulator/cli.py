@@ -76,6 +76,24 @@ def check_options(args: argparse.Namespace) -> str | None:
     for option, value, lo, hi in checks:
         if value is not None and not lo <= value <= hi:
             return f"{option} {value}: expected a whole number in [{lo}, {hi:,}]"
+    if args.cluster is not None:
+        return _cluster_problem(args.cluster)
+    return None
+
+
+def _cluster_problem(address: str) -> str | None:
+    """Why `--cluster ADDRESS` is not a scheduler's address (Dask's own parsing raised a bare
+    ValueError with a traceback), or None."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls"):
+            _, port = parse_host_port(location)
+            if not 1 <= port <= 65_535:
+                raise ValueError(f"port {port} is not in 1..65535")
+    except ValueError as exc:
+        return f"--cluster {address}: not a scheduler address such as tcp://10.0.0.5:8786 ({exc})"
     return None
 
 

@@ -253,7 +253,11 @@ def _on_cluster(
     """The shards on an existing Dask distributed cluster, through its executor interface."""
     from distributed import Client
 
-    with Client(address) as client:  # type: ignore[no-untyped-call]
+    try:
+        client: Any = Client(address)  # type: ignore[no-untyped-call]
+    except OSError as exc:  # (no scheduler there: the error names the option, not the run folder)
+        raise OSError(exc.errno, str(exc), f"--cluster {address}") from None
+    with client:
         if tasks:
             # The scenario (its inventory names every line) goes to each worker once, not with
             # every shard: a queued task holds a reference, not a copy (at 100,000 devices a copy

@@ -256,6 +256,12 @@ def test_a_run_folder_is_replaced_and_only_its_files_removed(tmp_path: Path) -> 
         ("--shard-devices", "0", "--shard-devices 0: expected a whole number in [1, 10,000,000]"),
         ("--max-lines", "-1", "--max-lines -1: expected a whole number in [1, 1,000,000,000]"),
         ("--seed", "x", "argument --seed: invalid int value"),
+        (
+            "--cluster",
+            "scheduler",
+            "--cluster scheduler: not a scheduler address such as tcp://10.0.0.5:8786",
+        ),
+        ("--cluster", "tcp://10.0.0.5:99999", "(port 99999 is not in 1..65535)"),
     ],
 )
 def test_options_out_of_range_exit_2_naming_the_range(
