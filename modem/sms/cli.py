@@ -20,7 +20,7 @@ from typing import Any
 
 from modem.options import OptionError, check_int
 
-from .address import Address
+from .address import Address, TypeOfNumber
 from .codec import encode_submit
 from .dcs import DataCoding
 from .errors import SmsCodecError
@@ -142,6 +142,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
     except OptionError as exc:
         return _fail(str(exc))
     try:
+        for option, value in (("--to", args.to), ("--smsc", args.smsc)):
+            if value and Address.parse(value).ton == TypeOfNumber.ALPHANUMERIC:
+                # (a letter for a digit, O612345678: the PDU went to a name no network routes)
+                return _fail(
+                    f"{option} {value}: not a phone number (digits, * and #, an optional leading +, "
+                    "spaces or dashes between them)"
+                )
         pdus = encode_submit(
             args.text,
             args.to,

@@ -59,6 +59,8 @@ def test_count(capsys: pytest.CaptureFixture[str]) -> None:
         (["sms-decode", DELIVER[:30]], "truncated PDU"),
         (["sms-decode", DELIVER, "--length", "3"], "length given is 3"),
         (["sms-encode", "hi", "--to", "+33 six"], "international number"),
+        (["sms-encode", "hi", "--to", "O612345678"], "--to O612345678: not a phone number"),
+        (["sms-encode", "hi", "--to", "0612345678", "--smsc", "Orange"], "--smsc Orange: not a phone number"),
         (["sms-encode", "a" * 40000, "--to", "+336"], "more than 255 parts"),
     ],
 )
