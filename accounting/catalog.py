@@ -663,6 +663,13 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         path = DEFAULT_CATALOG
     p = Path(path)
     if not p.suffix and not p.exists():
+        bundled = sorted(f.stem for f in CATALOG_DIR.glob("*.yaml"))
+        if p.name not in bundled or p.name != str(path):
+            raise CatalogError(
+                str(path),
+                "",
+                f"no such file, nor a bundled catalog of that name (bundled: {', '.join(bundled)})",
+            )
         p = CATALOG_DIR / f"{p.name}.yaml"
     source = str(p)
     try:

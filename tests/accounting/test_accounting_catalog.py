@@ -77,6 +77,13 @@ def test_unparsable_or_missing_catalog(tmp_path: Path) -> None:
         load_catalog(bad)
     with pytest.raises(CatalogError, match="cannot read"):
         load_catalog(tmp_path / "none.yaml")
+    # a name without a suffix: a bundled catalog's, else nothing (a path was read as the bundled one)
+    with pytest.raises(CatalogError, match=r"^orange-2012: \(top\): no such file, nor a bundled catalog"):
+        load_catalog("orange-2012")
+    missing = tmp_path / "orange-m2m-2012"
+    with pytest.raises(CatalogError, match="bundled: orange-m2m-2012"):
+        load_catalog(missing)
+    assert load_catalog("orange-m2m-2012").id == "orange-m2m-2012"
 
 
 def test_a_second_operator_catalog_works_without_code() -> None:
