@@ -7,6 +7,10 @@
   which names the process that holds it (an advisory `flock` on a small file beside the output;
   the kernel drops it when the holder dies, so a killed run never leaves a stale lock).
 - `refuse_same_file(out, inputs)` refuses an output that is one of the command's inputs.
+
+An output path that is a device, a pipe or a socket (`--out /dev/null`, `/dev/stdout`, a FIFO) is
+written in place: it cannot be replaced by a file (renaming over `/dev/null` would put a regular
+file in its place), and nobody reads it as a file that could be half written.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -55,6 +60,15 @@ def temporary_name(path: Path, tag: str = "tmp") -> Path:
     return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}-{os.getpid()}-{os.urandom(4).hex()}")
 
 
+def _is_stream(path: Path) -> bool:
+    """Whether `path` exists and is neither a regular file nor a folder (a device, a pipe, a socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -74,11 +88,14 @@ def atomic_path(path: Path | str, *, fsync: bool = True) -> Iterator[Path]:
 
     The folder must exist (a missing folder is the caller's decision to create).  On any
     exception, KeyboardInterrupt and SystemExit included, the temporary file is removed and
-    `path` is left as it was.
+    `path` is left as it was.  A device, pipe or socket at `path` is yielded itself, to write in place.
     """
     final = Path(path)
     if final.is_dir():
         raise OutputError(f"{final}: is a directory, expected a file name")
+    if _is_stream(final):
+        yield final
+        return
     tmp = temporary_name(final)
     try:
         yield tmp
@@ -152,9 +169,13 @@ def output_lock(path: Path | str) -> Iterator[None]:
     """Hold the right to write `path` (a file or a folder) for the block; `OutputBusy` if taken.
 
     The lock file sits beside `path` (the parent folder must exist), holds the owner's PID, and is
-    removed on release.  A holder that dies loses the lock with its file descriptor.
+    removed on release.  A holder that dies loses the lock with its file descriptor.  A device, pipe
+    or socket (`/dev/null`) is not locked: it is written in place, and no lock file goes beside it.
     """
     target = Path(path)
+    if _is_stream(target):
+        yield
+        return
     lock = _lock_file(target)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
