@@ -106,6 +106,10 @@ def _with_report(handler: Handler, name: str) -> Handler:
         if args.report is not None:
             try:
                 refuse_same_file(args.report, [args.inventory, args.usage], "--report")
+                out = getattr(args, "out", None)
+                if out is not None and _same_path(args.report, out):
+                    # the page would be written over the invoice just written there
+                    raise OutputError(f"--report {args.report}: is also --out; choose another file")
             except OutputError as exc:
                 return _fail(name, str(exc))
         rc = handler(args)
@@ -127,6 +131,14 @@ def _with_report(handler: Handler, name: str) -> Handler:
         return rc
 
     return run
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name the same file, existing or not."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.resolve() == b.resolve()
 
 
 def _jsonable(v: Any) -> Any:

@@ -258,6 +258,13 @@ def test_report_refuses_what_it_cannot_use(tmp_path: Path) -> None:
     inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
     over = run_cli(["rate", str(inv), str(usage), "--report", str(usage)])
     assert over.rc == 2 and "refusing to overwrite an input" in over.err and len(over.err.splitlines()) == 1
+    for command in ("rate", "compare"):  # the page was written over the --out file, exit 0
+        both = tmp_path / "sub" / ".." / f"{command}.txt"
+        twice = run_cli(
+            [command, str(inv), str(usage), "--out", str(both), "--report", str(tmp_path / f"{command}.txt")]
+        )
+        assert twice.rc == 2 and "is also --out" in twice.err and len(twice.err.splitlines()) == 1, twice.err
+        assert not (tmp_path / f"{command}.txt").exists()
     nothing = run_cli(["report", str(tmp_path)])
     assert nothing.rc == 2 and "no run outputs here" in nothing.err
     missing = run_cli(["report", str(tmp_path / "nope")])
