@@ -177,7 +177,10 @@ def _bench(args: argparse.Namespace) -> int:
                 raise OutputError(f"--junit {args.junit}: is a folder, expected a file name")
             check_writable_dir(args.junit.parent, option="--junit")
         with output_lock(out):
-            if len(modems) == 1 and args.rack is None:
+            single = len(modems) == 1 and args.rack is None
+            for folder in [out] if single else [out / m.name for m in modems]:
+                _refuse_earlier_bench(folder)
+            if single:
                 return _run_and_report(args, script, given, allow, drivers[modems[0].name], out, modems)
             return _run_rack(args, script, given, allow, drivers, out, modems)
     except OutputError as exc:
@@ -192,6 +195,16 @@ def _writable_folder(out: Path, option: str) -> None:
     except OSError as exc:
         raise OutputError(f"{option} {out}: cannot create the folder ({exc.strerror or exc})") from None
     check_writable_dir(out, option)
+
+
+def _refuse_earlier_bench(folder: Path) -> None:
+    """`OutputError` when `folder` holds an earlier bench's transcript: the new one would overwrite
+    it, and an interrupted or failed run would leave the earlier run's reports beside its transcript."""
+    if (folder / TRANSCRIPT).exists():
+        raise OutputError(
+            f"--out {folder}: holds an earlier bench's {TRANSCRIPT} (it would be overwritten, and the "
+            "earlier reports left beside the new transcript); choose another folder"
+        )
 
 
 def _kwargs(args: argparse.Namespace, params: dict[str, Any], allow: BenchAllowList | None) -> dict[str, Any]:

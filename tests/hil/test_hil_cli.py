@@ -130,3 +130,19 @@ def test_a_second_bench_on_the_same_out_is_refused(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"process {os.getpid()} is writing it now" in err[0]
     assert not (out / "transcript.jsonl").exists()
+
+
+def test_a_bench_into_an_earlier_benchs_folder_is_refused_and_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The transcript was truncated by the next bench on the same --out; interrupted, that bench left
+    the earlier run's report.json / report.html (PASSED) beside its own transcript."""
+    out = tmp_path / "run"
+    assert main(["bench", "register", "--modem-url", FAST, "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    again = ["bench", "dtmf_call", "--modem-url", "virtual://generic", "--out", str(out)]
+    assert main(again) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "earlier bench's transcript.jsonl" in err[0], err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
