@@ -13,19 +13,21 @@ error, an output that is an input), one line on stderr.  `rate` and `compare` ke
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import errno
 import json
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from m2msim.outputs import OutputError, atomic_write_text, refuse_same_file
+from m2msim.outputs import OutputBusy, OutputError, atomic_write_text, output_lock, refuse_same_file
 
 # The handlers import the report modules (DuckDB, pyarrow) they use: `m2msim rate` declares
 # --report with this module and must not pay for them when no report is asked for.
@@ -82,8 +84,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         if args.out is not None:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
-        html = render_report(args.folder)
-        atomic_write_text(target, html)
+        with _folder_lock(args.folder):
+            html = render_report(args.folder)
+            atomic_write_text(target, html)
     except (ReportError, OutputError) as exc:
         return _fail("report", str(exc))
     except OSError as exc:
@@ -99,6 +102,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _fail("report", f"{args.folder}: a file is not as m2msim writes it ({why})")
     print(f"report: {target} ({len(html.encode()) / 1024:,.0f} KiB)")
     return 0
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the lock `run` and `bench` hold while they write `folder`: a report made while a run
+    swapped in its new folder read the old run's files and wrote their page into the new run.
+
+    A folder whose parent cannot be written is read without it: no run can replace that folder."""
+    real = folder.resolve()
+    if not folder.is_dir() or not real.name:
+        yield  # not a folder: the report says what is wrong with it
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(real))
+        except OutputBusy:
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+        yield
 
 
 def _with_report(handler: Handler, name: str) -> Handler:

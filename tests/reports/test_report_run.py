@@ -8,6 +8,7 @@ with the reason, where Debian's `chromium` is not installed (`.ci/run` installs 
 from __future__ import annotations
 
 import json
+import os
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -15,13 +16,15 @@ from typing import Any
 
 import pytest
 from browser import Browser, find_chromium
+from fuzzing import run_cli
 from reportcheck import as_number, parse, shown_keys, value_at
 
 from accounting import compare_month, inventory_from_dict
 from m2msim.cli import main as m2msim
+from m2msim.outputs import output_lock
 from reports import render_run_report
 from simulator.run import simulate
-from simulator.scenario import load_scenario
+from simulator.scenario import load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 CHROMIUM = find_chromium()
@@ -74,6 +77,22 @@ def test_the_run_writes_its_report_and_the_command_makes_it_again(default_run: P
     assert m2msim(["report", str(default_run), "--out", str(tmp_path / "again.html")]) == 0
     assert (tmp_path / "again.html").read_text(encoding="utf-8") == html  # made from the files alone
     assert render_run_report(default_run) == html
+
+
+def test_a_report_of_a_folder_a_run_is_writing_is_refused(storm_doc: dict[str, Any], tmp_path: Path) -> None:
+    """A report made while a run swapped its new folder in wrote the old run's page into the new run."""
+    out = tmp_path / "run"
+    simulate(parse_scenario(storm_doc, "storm-unit.yaml"), out)
+    page = (out / "report.html").read_bytes()
+    with output_lock(out):  # as the next run of this folder holds it until its swap
+        busy = run_cli(["report", str(out)])
+        elsewhere = run_cli(["report", str(out / "." / ""), "--out", str(tmp_path / "page.html")])
+    for r in (busy, elsewhere):
+        assert r.rc == 2 and f"process {os.getpid()} is writing it now" in r.err, r.err
+        assert len(r.err.strip().splitlines()) == 1
+    assert (out / "report.html").read_bytes() == page and not (tmp_path / "page.html").exists()
+    assert m2msim(["report", str(out), "--out", str(tmp_path / "page.html")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html", "run"]
 
 
 def test_the_page_is_self_contained_small_and_fetches_nothing(default_run: Path) -> None:
