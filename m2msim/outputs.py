@@ -89,8 +89,12 @@ def atomic_path(path: Path | str, *, fsync: bool = True) -> Iterator[Path]:
     The folder must exist (a missing folder is the caller's decision to create).  On any
     exception, KeyboardInterrupt and SystemExit included, the temporary file is removed and
     `path` is left as it was.  A device, pipe or socket at `path` is yielded itself, to write in place.
+    A symbolic link at `path` is kept: the file it names is the one replaced (renaming over the link
+    put a file in its place and left the file it named as it was).
     """
     final = Path(path)
+    if final.is_symlink():  # the file it names is written (atomically, beside it); the link stays
+        final = Path(os.path.realpath(final))
     if final.is_dir():
         raise OutputError(f"{final}: is a directory, expected a file name")
     if _is_stream(final):

@@ -1,6 +1,7 @@
-"""An output path that is a device or a pipe (`--out /dev/null`, `/dev/stdout`, a FIFO) is written in
-place, never replaced by a regular file (as root, renaming over `/dev/null` replaced it for every
-program of the machine), and no lock or temporary file is made beside it."""
+"""What is at an output path: a device or a pipe (`--out /dev/null`, `/dev/stdout`, a FIFO) is written
+in place, never replaced by a regular file (as root, renaming over `/dev/null` replaced it for every
+program of the machine), with no lock or temporary file beside it; a symbolic link is kept, and the
+file it names written."""
 
 from __future__ import annotations
 
@@ -58,3 +59,19 @@ def test_rate_out_and_report_to_a_pipe(tmp_path: Path) -> None:
     assert page[0].startswith(b"<!DOCTYPE html>")
     assert stat.S_ISFIFO(os.lstat(invoice).st_mode) and stat.S_ISFIFO(os.lstat(html).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["invoice", "page"]
+
+
+def test_an_output_that_is_a_symbolic_link_writes_the_file_it_names(tmp_path: Path) -> None:
+    """`--out latest.json` pointing at this month's file: the link was replaced by a regular file,
+    and the month's file, the one the link names, was left as it was."""
+    month = tmp_path / "months" / "2026-03.json"
+    month.parent.mkdir()
+    month.write_text("an older invoice\n")
+    latest = tmp_path / "latest.json"
+    latest.symlink_to(Path("months") / "2026-03.json")
+    argv = ["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv"), "--json", "--out", str(latest)]
+    assert m2msim(argv) == 0
+    assert latest.is_symlink() and os.readlink(latest) == str(Path("months") / "2026-03.json")
+    assert month.read_text().startswith("{") and '"customer": "acme-meters"' in month.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "months"]
+    assert sorted(p.name for p in month.parent.iterdir()) == ["2026-03.json"]
