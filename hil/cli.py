@@ -252,7 +252,9 @@ def _run_and_report(
         paths = result.write(out)
     except OSError as exc:
         print(result.render_text(), end="")
-        return _fail(f"{out}: cannot write the report: {exc.strerror or exc}")
+        cut = result.transcript.unwritten is not None
+        kept = f"; {TRANSCRIPT} there stops before the end of the run" if cut else ""
+        return _fail(f"{out}: cannot write the report: {exc.strerror or exc}{kept}")
     if args.junit is not None:
         write_junit(args.junit, script.name, [RackRow(modems[0], result)], started)
     if args.json:

@@ -14,20 +14,27 @@ Events are appended when they end (`seq`), so a step comes after the commands it
 
 Given a `path`, the transcript is written as it goes: each event is appended to the file and
 flushed at once, so a bench that is interrupted or crashes keeps every event up to that moment
-(each line a complete JSON object).
+(each line a complete JSON object).  A file that cannot be created, or take the first event, is an
+`OutputError` (the bench has sent nothing yet).  A later write that fails (a full disk) never stops
+the run nor its clean-up: the file is cut back to its last whole line, the events are kept in memory
+(`unwritten` says why the file stopped), and `write` puts the whole transcript in place at the end.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from m2msim.outputs import atomic_write_text
+from m2msim.outputs import OutputError, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
@@ -44,16 +51,43 @@ class Transcript:
         self.started = started or datetime.now(UTC)
         self.events: list[dict[str, Any]] = []
         self.path = path
-        self._stream: TextIO | None = None
+        self.unwritten: OSError | None = None  # why the file stopped taking events, if it did
+        self._fd: int | None = None
+        self._written = 0  # bytes of whole lines in the file
         if path is not None:
-            self._stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 (closed by close())
+            try:
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot write the transcript ({exc.strerror or exc})") from None
         self.record("start", wall_clock=self.started.isoformat(timespec="milliseconds"))
+        if self.unwritten is not None:  # not even the first event: no file, the bench sends nothing
+            if Path(path).is_file() and Path(path).stat().st_size == 0:
+                Path(path).unlink()
+            raise OutputError(
+                f"{path}: cannot write the transcript ({self.unwritten.strerror or self.unwritten})"
+            )
 
     def close(self) -> None:
         """Stop writing to `path` (the events stay in memory)."""
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _append(self, data: bytes) -> None:
+        assert self._fd is not None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            # the file keeps whole lines only; the run and its clean-up go on, the events in memory
+            with suppress(OSError):
+                os.ftruncate(self._fd, self._written)
+            self.close()
+            self.unwritten = exc
+            log.warning("%s: the transcript cannot be written any more (%s); kept in memory", self.path, exc)
+            return
+        self._written += len(data)
 
     def __enter__(self) -> Transcript:
         return self
@@ -73,10 +107,9 @@ class Transcript:
         event: dict[str, Any] = {"seq": len(self.events), "t": round(t, 6), "kind": kind}
         event.update(fields)
         self.events.append(event)
-        if self._stream is not None:
-            # One write per event, flushed: an interruption leaves whole lines only.
-            self._stream.write(_line(event))
-            self._stream.flush()
+        if self._fd is not None:
+            # One write per event, unbuffered: an interruption leaves whole lines only.
+            self._append(_line(event).encode("utf-8"))
         return event
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
@@ -117,9 +150,7 @@ class Transcript:
         """The transcript at `path`: the file it is streamed to already holds it; another path is
         written atomically."""
         target = Path(path)
-        if self.path is not None and target.resolve() == Path(self.path).resolve():
-            if self._stream is not None:
-                self._stream.flush()
+        if self.path is not None and target.resolve() == Path(self.path).resolve() and self.unwritten is None:
             return target
         atomic_write_text(target, self.to_jsonl())
         return target

@@ -203,8 +203,11 @@ def output_lock(path: Path | str) -> Iterator[None]:
             break
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:  # a full disk: not even the lock file's few bytes
+            raise OutputError(f"{target}: cannot write beside it ({exc.strerror or exc})") from None
         yield
     finally:
         with contextlib.suppress(OSError):

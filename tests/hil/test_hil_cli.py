@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +150,53 @@ def test_a_bench_into_an_earlier_benchs_folder_is_refused_and_keeps_it(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "earlier bench's transcript.jsonl" in err[0], err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def _bench_with_file_size_limit(out: Path, limit: int) -> subprocess.CompletedProcess[str]:
+    """`m2msim -vv bench dtmf_call` in a process that cannot write a file past `limit` bytes (EFBIG,
+    as a full disk gives ENOSPC): its debug log names every command sent to the modem."""
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    argv = [sys.executable, "-m", "m2msim", "-vv", "bench", "dtmf_call", "--modem-url", FAST]
+    return subprocess.run(
+        [*argv, "--param", "hold=1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limited,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+
+def test_a_transcript_the_disk_cannot_take_from_the_start_sends_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = _bench_with_file_size_limit(out, 20)  # the lock's PID fits, not the first event
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and " >> " not in done.stderr  # not one byte to the modem
+    assert done.stderr.strip().splitlines()[-1].endswith("cannot write the transcript (File too large)")
+    assert sorted(p.name for p in out.iterdir()) == []
+    lock = _bench_with_file_size_limit(out, 0)  # not even the lock file's PID
+    assert lock.returncode == 2 and "Traceback" not in lock.stderr and " >> " not in lock.stderr
+    assert (
+        lock.stderr.strip().splitlines()[-1]
+        == f"m2msim bench: {out}: cannot write beside it (File too large)"
+    )
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_transcript_the_disk_stops_taking_keeps_whole_lines_and_the_bench_hangs_up(tmp_path: Path) -> None:
+    """A full disk in the middle of a call: the next event's write raised, the clean-up (ATH) was
+    skipped, the command ended with a traceback and the file with half a line."""
+    out = tmp_path / "run"
+    done = _bench_with_file_size_limit(out, 2500)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and " >> ATH" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("m2msim bench:") and "transcript.jsonl there stops before the end" in last
+    text = (out / "transcript.jsonl").read_text(encoding="utf-8")
+    events = [json.loads(line) for line in text.splitlines()]  # every line whole
+    assert text.endswith("\n") and 0 < len(text) <= 2500
+    assert [e["seq"] for e in events] == list(range(len(events))) and events[-1]["kind"] != "end"
