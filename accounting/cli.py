@@ -9,6 +9,7 @@ all (a temporary file renamed over it), by one process at a time, and never over
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -96,12 +97,13 @@ def _rate(args: argparse.Namespace) -> RatingRun:
     return run
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _emit(text: str, out: Path | None, locked: bool) -> None:
+    """`text` to stdout, or to `out` (under its lock, unless the command holds it already)."""
     if out is None:
         sys.stdout.write(text)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    with output_lock(out):
+    with contextlib.nullcontext() if locked else output_lock(out):
         atomic_write_text(out, text)
 
 
@@ -114,7 +116,14 @@ def _doubt(command: str, said: str | None) -> None:
 
 def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     try:
-        return work(args).run()
+        command_ = work(args)
+        # --out is held from the start (a second writer is refused before it rates), when its
+        # folder exists; else its folder is made, and the lock taken, when the output is written
+        out: Path | None = args.out
+        held = out is not None and out.parent.is_dir()
+        with output_lock(out) if held and out is not None else contextlib.nullcontext():
+            command_.out_locked = held
+            return command_.run()
     except (AccountingError, OutputError) as exc:
         print(f"m2msim {command}: {exc}", file=sys.stderr)
     except OSError as exc:
@@ -126,6 +135,7 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
 class _Command:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.out_locked = False  # whether the command holds --out's lock already
 
     def run(self) -> int:
         raise NotImplementedError
@@ -141,7 +151,7 @@ class _Rate(_Command):
             if args.json
             else invoice.render_text(top=args.top, all_lines=args.all_lines)
         )
-        _emit(text, args.out)
+        _emit(text, args.out, self.out_locked)
         return 1 if args.strict and invoice.has_problems else 0
 
 
@@ -152,7 +162,7 @@ class _Compare(_Command):
         _doubt("compare", run.invoice.doubt())
         comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
-        _emit(text, args.out)
+        _emit(text, args.out, self.out_locked)
         return 0
 
 

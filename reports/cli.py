@@ -136,25 +136,39 @@ def _with_report(handler: Handler, name: str) -> Handler:
                     raise OutputError(f"--report {args.report}: is also --out; choose another file")
             except OutputError as exc:
                 return _fail(name, str(exc))
-        rc = handler(args)
-        if args.report is None or rc not in (0, 1):
-            return rc
-        from reports.data import ReportError
-        from reports.run_report import render_rating_report
-
+        # --report is held from the start to its write, as --out is: two commands writing the same
+        # files at once left one's invoice beside the other's page
+        held = args.report is not None and args.report.parent.is_dir()
         try:
-            html = render_rating_report(
-                args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
-            )
-            atomic_write_text(args.report, html)
-        except (ReportError, OutputError) as exc:
+            lock = output_lock(args.report) if held else contextlib.nullcontext()
+            with lock:
+                return _rate_and_report(handler, name, args)
+        except OutputError as exc:
             return _fail(name, str(exc))
-        except OSError as exc:
+        except OSError as exc:  # the lock file cannot be made: nor could the page
             return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
-        print(f"report: {args.report}", file=sys.stderr)
-        return rc
 
     return run
+
+
+def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace) -> int:
+    rc = handler(args)
+    if args.report is None or rc not in (0, 1):
+        return rc
+    from reports.data import ReportError
+    from reports.run_report import render_rating_report
+
+    try:
+        html = render_rating_report(
+            args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
+        )
+        atomic_write_text(args.report, html)
+    except (ReportError, OutputError) as exc:
+        return _fail(name, str(exc))
+    except OSError as exc:
+        return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
+    print(f"report: {args.report}", file=sys.stderr)
+    return rc
 
 
 def _same_path(a: Path, b: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from decimal import Decimal
@@ -14,6 +15,7 @@ from browser import Browser, find_chromium
 from fuzzing import run_cli
 from reportcheck import as_number, shown_keys, value_at
 
+from m2msim.outputs import output_lock
 from reports import ReportError, render_bench_report, render_report
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
@@ -329,3 +331,27 @@ def test_an_invoice_amount_that_is_not_one_is_named(amounts: dict[str, Any], nam
     lines, items = invoice_tables(doc, "inv")
     assert lines["total_ht"].to_pylist() == [Decimal("1.00"), Decimal("1.50")]
     assert items["quantity"].to_pylist() == [Decimal("2.000"), Decimal("2.000"), Decimal("3.000")]
+
+
+def test_rate_holds_out_and_report_from_the_start(tmp_path: Path) -> None:
+    """Each output was locked only for the instant of its write: a second rate on the same files ran
+    whole, its invoice and the first one's page ending side by side (and a warning on the month,
+    printed before the refusal, made the refusal two lines)."""
+    inv = EXAMPLE / "inventory.yaml"
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        "line,type,start,duration_s,bytes_up,bytes_down\n33612345678,data,2026-03-02,60,1,2\n"
+        "33612345678,data,01/03/2026,60,1,2\n33612345678,data,02/03/2026,60,1,2\n",
+        encoding="utf-8",
+    )
+    out, page = tmp_path / "invoice.txt", tmp_path / "month.html"
+    argv = ["rate", str(inv), str(usage), "--out", str(out), "--report", str(page)]
+    for held in (out, page):
+        with output_lock(held):  # as another rate writing it holds it
+            busy = run_cli(argv)
+        assert busy.rc == 2 and busy.err.strip().splitlines() == [
+            f"m2msim rate: {held}: process {os.getpid()} is writing it now (one writer per output); "
+            "wait for it or choose another"
+        ], busy.err
+        assert not out.exists() and not page.exists()
+    assert run_cli(argv).rc == 0 and out.exists() and page.exists()
