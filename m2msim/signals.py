@@ -128,10 +128,25 @@ def worker_init() -> None:
 @contextmanager
 def deferred_signals() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back during a step that must not be cut in two (a rename pair);
-    a signal that arrives meanwhile is delivered when the block ends."""
+    a signal that arrives meanwhile is delivered when the block ends.
+
+    Blocking the signals holds them back in this thread and in the processes it starts meanwhile;
+    but the process may have other threads (DuckDB's and Arrow's pools: five during a run's swap)
+    that a signal sent to the process reaches, and Python then runs its handler in this thread at
+    once.  In the main thread the handlers are also replaced by one that only notes the signal,
+    and the signal is raised again, to the handler of before, when the block ends."""
     held = {signal.SIGINT, signal.SIGTERM}
+    noted: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in held} if main else {}
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: noted.append(signum))
     old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # one held back here is noted now
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        if noted:
+            signal.raise_signal(noted[0])

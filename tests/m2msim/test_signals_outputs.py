@@ -16,12 +16,14 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from processes import process_group, wait_for_handler
 
 from m2msim.cli import main as m2msim
+from m2msim.signals import deferred_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
@@ -103,3 +105,30 @@ def test_records_from_pcap_out_interrupted_keeps_whole_records(tmp_path: Path) -
     out = tmp_path / "out" / "records.csv"
     out.parent.mkdir()
     _attack(["records-from-pcap", str(run / "capture"), "--out", str(out)], out, seed=20260302)
+
+
+def test_a_signal_held_back_waits_for_the_end_of_the_block_whatever_thread_it_reaches() -> None:
+    """A signal sent to the process while the main thread holds it back reaches another thread (a run
+    has DuckDB's and Arrow's at its swap); Python ran the handler in the main thread at once, inside
+    the block that was not to be cut in two."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    steps: list[str] = []
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    previous = signal.set_wakeup_fd(wake)  # the C handler writes there, in whichever thread it runs
+    try:
+        with pytest.raises(KeyboardInterrupt), deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)  # the other thread takes it: this one holds it back
+            assert os.read(woken, 1) == bytes([signal.SIGINT])  # received by the process
+            signal.pthread_sigmask(signal.SIG_BLOCK, [])  # Python runs the handlers of what came
+            steps.append("end of the block")
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(woken)
+        os.close(wake)
+        stop.set()
+        other.join()
+    assert steps == ["end of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
