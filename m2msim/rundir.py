@@ -15,8 +15,8 @@
    (an interruption included) that folder is removed and `out` is untouched;
 5. on success it writes the marker, then swaps the new folder in: an atomic exchange of the two
    names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file system cannot, two renames
-   (old away, new in); SIGINT and SIGTERM are held back during the swap.  Then the old run's
-   files, those its marker lists, are removed.
+   (old away, new in).  Then the old run's files, those its marker lists, are removed; SIGINT and
+   SIGTERM are held back during both.
 
 Readers see the old complete folder or the new complete folder, never a part of one, whatever
 stops the process (SIGKILL included).
@@ -179,13 +179,22 @@ def swap_in(
             os.rename(out, old)
             os.rename(new, out)
         _fsync_dir(out.parent)
-    if old is not None:
-        _remove_run(old, _kept_name(out))
+        # still held: a signal that came during the swap, delivered here, would have the caller
+        # remove the old run's folder whole, a file dropped into it meanwhile included
+        if old is not None:
+            _remove_run(old, _kept_name(out))
 
 
 @contextlib.contextmanager
-def run_folder(out: Path | str, *, force: bool = False, option: str = "--out") -> Iterator[Path]:
-    """A temporary folder to fill; it replaces `out` whole when the block ends without an exception."""
+def run_folder(
+    out: Path | str,
+    *,
+    force: bool = False,
+    option: str = "--out",
+    exchange: Callable[[Path, Path], bool] = _exchange,
+) -> Iterator[Path]:
+    """A temporary folder to fill; it replaces `out` whole when the block ends without an exception
+    (`exchange`: as for `swap_in`)."""
     final = Path(out)
     if final.name in ("", ".", ".."):
         final = final.resolve()
@@ -205,7 +214,7 @@ def run_folder(out: Path | str, *, force: bool = False, option: str = "--out") -
             files = [f for f in _files_under(work) if f != MARKER]
             marker = {"m2msim": "run folder", "files": files}
             (work / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
-            swap_in(work, final, keep_aside)
+            swap_in(work, final, keep_aside, exchange)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from m2msim.outputs import OutputBusy, OutputError
-from m2msim.rundir import MARKER, is_run_folder, run_folder, swap_in
+from m2msim.rundir import MARKER, _exchange, is_run_folder, run_folder, swap_in
 
 
 def _fill(folder: Path, **files: str) -> None:
@@ -113,3 +115,25 @@ def test_files_m2msim_did_not_write_are_never_deleted(tmp_path: Path) -> None:
         run_folder(tmp_path / "r.kept-1" / "notes"),
     ):
         pass
+
+
+def test_a_signal_during_the_swap_never_removes_a_file_dropped_into_the_old_run(tmp_path: Path) -> None:
+    """Held back during the swap, a SIGINT was delivered right after it, before the old run's own
+    files were removed: the caller then removed the old run's folder whole, the user's file in it."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+
+    def exchange_then_ctrl_c(a: Path, b: Path) -> bool:
+        swapped = _exchange(a, b)
+        os.kill(os.getpid(), signal.SIGINT)  # pending: the swap holds it back
+        return swapped
+
+    for exchange in (exchange_then_ctrl_c, lambda a, b: os.kill(os.getpid(), signal.SIGINT) or False):
+        with pytest.raises(KeyboardInterrupt), run_folder(out, exchange=exchange) as work:
+            _fill(work, a="new")
+            _fill(out, notes="mine")  # dropped into the old run while the new one is built
+        assert _tree(out)["a"] == "new"
+        kept = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("r.kept-"))
+        assert [_tree(tmp_path / k) for k in kept][-1] == {"notes": "mine"}
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
