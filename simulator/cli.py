@@ -13,7 +13,7 @@ from gateway.errors import GatewayError
 from m2msim.outputs import OutputError
 from simulator.estimate import JobTooBig, admit, estimate_devices, estimate_run, machine_limits
 from simulator.progress import ProgressBar
-from simulator.run import simulate
+from simulator.run import WorkerDied, simulate
 from simulator.scenario import load_scenario
 
 
@@ -142,6 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (AccountingError, GatewayError, OutputError) as exc:
         print(f"m2msim run: {exc}", file=sys.stderr)
         return 2
+    except WorkerDied as exc:
+        print(f"m2msim run: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"m2msim run: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
         return 2

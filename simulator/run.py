@@ -30,8 +30,10 @@ import json
 import logging
 import multiprocessing
 import shutil
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -160,11 +162,33 @@ def run_shards(
     )
     try:
         results = _gather(pool, tasks, progress, on_shard)
+    except BrokenProcessPool:
+        died = [p for p in getattr(pool, "_processes", {}).values() if p.exitcode]
+        terminate_pool(pool)
+        raise WorkerDied(died[0].pid if died else None, died[0].exitcode if died else None) from None
     except BaseException:
         terminate_pool(pool)
         raise
     pool.shutdown(wait=True)
     return results
+
+
+class WorkerDied(Exception):
+    """A worker process ended while it simulated a shard (killed: the system's out-of-memory killer,
+    or by hand); the run stops, its folder is not written."""
+
+    def __init__(self, pid: int | None, exitcode: int | None) -> None:
+        who = f"worker process {pid}" if pid else "a worker process"
+        if exitcode is not None and exitcode < 0:
+            how = f"was killed by {signal.Signals(-exitcode).name}"
+            if -exitcode == signal.SIGKILL:
+                how += " (the system's out-of-memory killer, or a kill -9)"
+        else:
+            how = f"ended with status {exitcode}" if exitcode is not None else "ended"
+        super().__init__(
+            f"{who} {how} while it simulated a shard: the run stopped and wrote nothing (if memory "
+            "ran out: fewer --workers, or a smaller --shard-devices)"
+        )
 
 
 # Workers are forked where the platform can: a forked worker starts with the parent's modules

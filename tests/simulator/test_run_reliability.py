@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from fuzzing import assert_cli_contract, run_cli
 from processes import process_group, wait_for_handler
 
-from m2msim.rundir import MARKER, marker_files
+from m2msim.rundir import MARKER, marker_files, run_folder
 from simulator.estimate import JobTooBig, Limits, admit, estimate_run
 from simulator.scenario import load_scenario
 
@@ -135,6 +136,42 @@ def test_signals_at_random_moments_leave_a_whole_run_and_no_process(tmp_path: Pa
                 _assert_complete_run(out, seed)
         assert _m2msim_entries(out.parent) == [], "temporary files left beside the run folder"
         before = _digest(out)
+
+
+def _ignores_sigint(pid: str) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    return False
+
+
+def _a_worker(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
+    """A worker process of the run `proc`, as soon as one is ready: a child of it that ignores SIGINT
+    (`worker_init`; a child forked to run a program, or the resource tracker, does not)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+                with contextlib.suppress(OSError):
+                    if _ignores_sigint(child):
+                        return int(child)
+        time.sleep(0.001)  # nothing tells another process when a child is ready: /proc is read again
+    pytest.fail("the run started no worker process")
+
+
+def test_a_worker_killed_stops_the_run_in_one_line_and_keeps_the_old_run(tmp_path: Path) -> None:
+    """A worker killed by the out-of-memory killer (SIGKILL): the run ended in a traceback."""
+    out = tmp_path / "runs" / "r"
+    with run_folder(out) as old:  # the previous run
+        (old / "summary.json").write_text("{}\n")
+    before = _digest(out)
+    proc = _start(out, seed=2)
+    worker = _a_worker(proc)
+    os.kill(worker, signal.SIGKILL)
+    rc, err = _finish(proc, 60)
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith(f"m2msim run: worker process {worker} was killed by SIGKILL"), err
+    assert _digest(out) == before and _m2msim_entries(out.parent) == []
 
 
 def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -> None:
