@@ -32,7 +32,7 @@ import multiprocessing
 import shutil
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -191,6 +191,18 @@ class WorkerDied(Exception):
         )
 
 
+class PoolStalled(WorkerDied):
+    """The process pool stopped handing out work and results (its manager thread ended)."""
+
+    def __init__(self) -> None:
+        Exception.__init__(
+            self,
+            "the worker processes' pool stopped working (its manager thread ended: it could not "
+            "start a thread, under this machine's limits on memory or processes?): the run stopped "
+            "and wrote nothing (fewer --workers, or --workers 1)",
+        )
+
+
 # Workers are forked where the platform can: a forked worker starts with the parent's modules
 # already imported (a spawned one imports numpy, pyarrow, SimPy, the gateway and accounting again,
 # 0.5-1 s of CPU each).  The parent forks before it opens any DuckDB connection or starts a thread
@@ -263,12 +275,28 @@ def _gather(
         futures = [pool.submit(_shard_task, t) for t in tasks]
     results: list[ShardResult] = []
     for done, f in enumerate(futures, 1):
-        results.append(f.result())
+        results.append(_result(pool, f))
         if on_shard is not None:
             on_shard(done - 1)
         if progress is not None:
             progress(done / len(futures))
     return results
+
+
+_STALL_CHECK_S = 0.5  # how often a wait for a shard checks that the pool still works
+
+
+def _result(pool: Executor, future: Future[ShardResult]) -> ShardResult:
+    """The shard's result.  A process pool whose manager thread has ended resolves none of its
+    futures: measured, under a memory limit (`ulimit -v`) the thread could not start the queue's
+    feeder thread ("can't start new thread") and the run waited forever.  Then `PoolStalled`."""
+    while True:
+        try:
+            return future.result(timeout=_STALL_CHECK_S)
+        except TimeoutError:
+            manager = getattr(pool, "_executor_manager_thread", None)
+            if manager is not None and not manager.is_alive() and not future.done():
+                raise PoolStalled() from None
 
 
 def _on_cluster(

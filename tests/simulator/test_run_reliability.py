@@ -14,10 +14,13 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -26,6 +29,7 @@ from processes import process_group, wait_for_handler
 
 from m2msim.rundir import MARKER, marker_files, run_folder
 from simulator.estimate import JobTooBig, Limits, admit, estimate_run
+from simulator.run import PoolStalled, _gather
 from simulator.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -172,6 +176,35 @@ def test_a_worker_killed_stops_the_run_in_one_line_and_keeps_the_old_run(tmp_pat
     assert rc == 1 and len(err) == 1, err
     assert err[0].startswith(f"m2msim run: worker process {worker} was killed by SIGKILL"), err
     assert _digest(out) == before and _m2msim_entries(out.parent) == []
+
+
+class _PoolWithoutManager(Executor):
+    """A process pool whose manager thread has ended (under `ulimit -v` it could not start the
+    queue's feeder thread): what it was given is never done."""
+
+    def __init__(self) -> None:
+        self._executor_manager_thread = threading.Thread(target=lambda: None)
+        self._executor_manager_thread.start()
+        self._executor_manager_thread.join()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return Future()
+
+
+def test_a_pool_that_stopped_working_stops_the_run_rather_than_waiting_forever() -> None:
+    outcome: list[BaseException] = []
+
+    def gather() -> None:
+        try:
+            _gather(_PoolWithoutManager(), [("shard", 0)], None, None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=gather, daemon=True)  # left behind if it waits forever
+    waiting.start()
+    waiting.join(30)
+    assert not waiting.is_alive(), "the run waited forever for a pool that had stopped"
+    assert isinstance(outcome[0], PoolStalled) and "--workers 1" in str(outcome[0])
 
 
 def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -> None:
