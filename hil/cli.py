@@ -176,9 +176,16 @@ def _bench(args: argparse.Namespace) -> int:
             if args.junit.is_dir():
                 raise OutputError(f"--junit {args.junit}: is a folder, expected a file name")
             check_writable_dir(args.junit.parent, option="--junit")
+        single = len(modems) == 1 and args.rack is None
+        folders = [out] if single else [out / m.name for m in modems]
+        if args.junit is not None:
+            ours = {(f / n).resolve() for f in folders for n in (TRANSCRIPT, *_REPORTS)}
+            if args.junit.resolve() in ours:  # the JUnit file was written over it, exit 0
+                raise OutputError(
+                    f"--junit {args.junit}: is one of the bench's own files; choose another name"
+                )
         with output_lock(out):
-            single = len(modems) == 1 and args.rack is None
-            for folder in [out] if single else [out / m.name for m in modems]:
+            for folder in folders:
                 _refuse_earlier_bench(folder)
             if single:
                 return _run_and_report(args, script, given, allow, drivers[modems[0].name], out, modems)
@@ -195,6 +202,9 @@ def _writable_folder(out: Path, option: str) -> None:
     except OSError as exc:
         raise OutputError(f"{option} {out}: cannot create the folder ({exc.strerror or exc})") from None
     check_writable_dir(out, option)
+
+
+_REPORTS = ("report.json", "report.txt", "report.html")  # what `BenchResult.write` puts beside the transcript
 
 
 def _refuse_earlier_bench(folder: Path) -> None:

@@ -200,3 +200,16 @@ def test_a_transcript_the_disk_stops_taking_keeps_whole_lines_and_the_bench_hang
     events = [json.loads(line) for line in text.splitlines()]  # every line whole
     assert text.endswith("\n") and 0 < len(text) <= 2500
     assert [e["seq"] for e in events] == list(range(len(events))) and events[-1]["kind"] != "end"
+
+
+def test_a_junit_file_that_is_one_of_the_benchs_own_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--junit OUT/transcript.jsonl: the JUnit XML was written over the transcript, exit 0."""
+    for name in ("transcript.jsonl", "report.json"):
+        out = tmp_path / name.split(".")[0]
+        bench = ["bench", "register", "--modem-url", FAST, "--out", str(out)]
+        assert main([*bench, "--junit", str(out / "." / name)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is one of the bench's own files" in err[0], err
+        assert not (out / "transcript.jsonl").exists()
