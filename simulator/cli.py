@@ -11,6 +11,7 @@ from pathlib import Path
 from accounting.errors import AccountingError
 from gateway.errors import GatewayError
 from m2msim.outputs import OutputError
+from reports.data import ReportError
 from simulator.estimate import JobTooBig, admit, estimate_devices, estimate_run, machine_limits
 from simulator.progress import ProgressBar
 from simulator.run import WorkerDied, simulate
@@ -144,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     except WorkerDied as exc:
         print(f"m2msim run: {exc}", file=sys.stderr)
+        return 1
+    except ReportError as exc:  # (the run's own files, so not the user's input: a DuckDB out of memory)
+        print(f"m2msim run: the report could not be drawn, so the run was not kept: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"m2msim run: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)

@@ -178,6 +178,31 @@ def test_a_worker_killed_stops_the_run_in_one_line_and_keeps_the_old_run(tmp_pat
     assert _digest(out) == before and _m2msim_entries(out.parent) == []
 
 
+def test_a_report_that_cannot_be_drawn_stops_the_run_in_one_line_and_keeps_the_old_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's DuckDB out of memory (a ReportError from the run's own files) ended the run in
+    a traceback."""
+    import simulator.run
+    from reports.data import ReportError
+
+    out = tmp_path / "runs" / "r"
+    with run_folder(out) as old:  # the previous run
+        (old / "summary.json").write_text("{}\n")
+    before = _digest(out)
+
+    def no_memory(folder: Any, *args: Any, **kwargs: Any) -> Path:
+        raise ReportError(f"{folder}: Out of Memory Error: could not allocate block of size 256 KiB")
+
+    monkeypatch.setattr(simulator.run, "write_report", no_memory)
+    result = run_cli(["run", str(DEFAULT), *SMALL, "--workers", "1", "--out", str(out)])
+    assert_cli_contract(result, allowed=(1,))
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Out of Memory Error" in lines[0], result
+    assert lines[0].startswith("m2msim run: the report could not be drawn, so the run was not kept: ")
+    assert _digest(out) == before and _m2msim_entries(out.parent) == []
+
+
 class _PoolWithoutManager(Executor):
     """A process pool whose manager thread has ended (under `ulimit -v` it could not start the
     queue's feeder thread): what it was given is never done."""
