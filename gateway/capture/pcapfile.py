@@ -1,4 +1,4 @@
-"""Packets of a pcap or pcapng file, read with `struct` over a memory map (no dissection).
+"""Packets of a pcap or pcapng file, read with `struct` over chunks of the file (no dissection).
 
 `read_packets(path)` yields `(microseconds since 1970, link type, frame bytes)`
 (`read_frames(path)` adds the packet's length on the wire, more than the frame's
@@ -9,7 +9,11 @@ Packet blocks; other blocks skipped).  A file that is not a capture, or damaged,
 raises `CaptureFileError` naming the file and, past the header, the packet
 number and the byte offset where it stops making sense; one cut inside a packet
 raises `CaptureCutShort` (a `CaptureFileError`) once the packets before the cut
-were read.
+were read.  The file is read with `pread`, a MiB at a time, up to the size it had
+when opened (a live capture growing is read up to there), never memory-mapped: a
+file emptied or cut while it is read (tcpdump -W reusing its name) raises
+`CaptureFileError` ("changed while it was read"), where a map's process died of
+SIGBUS.
 A capture compressed by gzip or zstd (`capture.pcap.gz`, as tcpdump's rotation
 or Wireshark save them; known by its first bytes) is decompressed into an
 unnamed temporary file first, and read the same way; compressed data damaged,
@@ -19,7 +23,7 @@ short later are read up to where they stop, then `CaptureCutShort`.
 
 from __future__ import annotations
 
-import mmap
+import os
 import struct
 import tempfile
 import zlib
@@ -38,6 +42,7 @@ PCAP_MAGICS = {
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_SNAPLEN = 1 << 20  # no capture tool writes a larger packet record; past it the file is garbage
 MAX_BLOCK = MAX_SNAPLEN + (1 << 16)  # a pcapng block: a packet and its options; past it, garbage
+CHUNK = 1 << 20  # bytes read at a time (more for a packet that needs more)
 
 _SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
 
@@ -117,24 +122,30 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
     with path.open("rb") as raw:
         kind = compression_of(raw.read(4))
     data_cut = False
-    if kind is None:
-        stream: IO[bytes] = path.open("rb")
-    else:
-        stream, data_cut = _decompressed(path, kind)
-    with stream:
-        try:
-            view = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as exc:
-            raise CaptureFileError(f"{path}: cannot be read ({exc})") from exc
     try:
-        packets = yield from (_pcapng(path, view) if view[:4] == PCAPNG_SHB else _pcap(path, view))
-        offset = len(view)
-    except CaptureCutShort as exc:
-        if not data_cut:
-            raise
-        packets, offset = exc.packets, exc.offset  # (the data stop within a packet, as they mostly do)
-    finally:
-        view.close()
+        if kind is None:
+            stream: IO[bytes] = path.open("rb")
+        else:
+            stream, data_cut = _decompressed(path, kind)
+    except OSError as exc:
+        raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    with stream:
+        source = _Source(path, stream)
+        first = source.at(0, 0)
+        try:
+            if first[:4] == PCAPNG_SHB:
+                packets = yield from _pcapng(path, source, first)
+            elif first[:4] in PCAP_MAGICS and len(first) >= 24:
+                packets = yield from _pcap(path, source, first)
+            else:  # (as `check_file` saw it a moment ago: replaced since)
+                raise source.changed()
+            offset = source.size
+        except CaptureCutShort as exc:
+            if not data_cut:
+                source.check()
+                raise
+            packets, offset = exc.packets, exc.offset  # (the data stop within a packet, as they mostly do)
+        source.check()
     if data_cut:  # read up to where the data stop, as a plain capture cut short
         raise CaptureCutShort(
             f"{path}: its {kind} data are cut short: read up to byte {offset} of the decompressed capture, "
@@ -142,6 +153,41 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
             packets,
             offset,
             compression=kind,
+        )
+
+
+class _Source:
+    """The bytes of an open capture, read with `pread` up to the size it had when opened."""
+
+    def __init__(self, path: Path, stream: IO[bytes]) -> None:
+        self.path = path
+        self.fd = stream.fileno()
+        self.size = os.fstat(self.fd).st_size
+
+    def at(self, pos: int, need: int) -> bytes:
+        """The file's bytes from offset `pos`: a chunk, or `need` when more (the caller has checked
+        that the file holds them), or up to its end; `CaptureFileError` when it no longer does."""
+        want = min(max(CHUNK, need), self.size - pos)
+        data = os.pread(self.fd, want, pos)
+        while len(data) < want:  # (a regular file gives all it has at once)
+            more = os.pread(self.fd, want - len(data), pos + len(data))
+            if not more:
+                raise self.changed()
+            data += more
+        return data
+
+    def check(self) -> None:
+        """`CaptureFileError` when the file is now shorter than when it was opened (emptied or cut
+        while it was read, maybe written again since: its bytes read may come from two captures)."""
+        if os.fstat(self.fd).st_size < self.size:
+            raise self.changed()
+
+    def changed(self) -> CaptureFileError:
+        now = os.fstat(self.fd).st_size
+        return CaptureFileError(
+            f"{self.path}: changed while it was read ({self.size} bytes when opened, {now} now: emptied or "
+            "cut, as tcpdump -W or -C reusing a file's name does): nothing read from it stands; read it "
+            "once it is complete, or a copy"
         )
 
 
@@ -193,33 +239,42 @@ def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError
     )
 
 
-def _pcap(path: Path, view: mmap.mmap) -> Generator[tuple[int, int, bytes, int], None, int]:
-    """The packets of a classic pcap; returns how many."""
-    order, to_ns = PCAP_MAGICS[view[:4]]
-    linktype = struct.unpack_from(order + "I", view, 20)[0] & 0xFFFF
-    record = struct.Struct(order + "IIII")
-    size, pos, n = len(view), 24, 0
+def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, bytes, int], None, int]:
+    """The packets of a classic pcap (`buf`: the file's first bytes); returns how many."""
+    order, to_ns = PCAP_MAGICS[buf[:4]]
+    linktype = struct.unpack_from(order + "I", buf, 20)[0] & 0xFFFF
+    unpack = struct.Struct(order + "IIII").unpack_from
+    size, base, i, n = source.size, 0, 24, 0  # `buf` holds the file's bytes from offset `base`; at `i`
+    limit, held = size - base, len(buf)
     frac_us = to_ns == 1_000  # microsecond file: the fraction is already in microseconds
-    while pos < size:
+    while i < limit:
         n += 1
-        if pos + 16 > size:
-            raise CaptureCutShort(
-                f"{path}: packet {n} at offset {pos}: record header cut ({size - pos} octets)", n - 1, pos
-            )
-        sec, frac, incl, orig = record.unpack_from(view, pos)
+        if i + 16 > held:  # (the record header past the bytes held)
+            pos = base + i
+            if pos + 16 > size:
+                raise CaptureCutShort(
+                    f"{path}: packet {n} at offset {pos}: record header cut ({size - pos} octets)", n - 1, pos
+                )
+            buf, base, i = source.at(pos, 16), pos, 0
+            limit, held = size - base, len(buf)
+        sec, frac, incl, orig = unpack(buf, i)
         if incl > MAX_SNAPLEN:
             raise CaptureFileError(
-                f"{path}: packet {n} at offset {pos}: captured length {incl} is not plausible (corrupt file)"
+                f"{path}: packet {n} at offset {base + i}: captured length {incl} is not plausible (corrupt file)"
             )
-        end = pos + 16 + incl
-        if end > size:
-            raise CaptureCutShort(
-                f"{path}: packet {n} at offset {pos}: cut after {size - pos - 16} of {incl} octets",
-                n - 1,
-                pos,
-            )
-        yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, view[pos + 16 : end], orig
-        pos = end
+        end = i + 16 + incl
+        if end > held:
+            pos = base + i
+            if pos + 16 + incl > size:
+                raise CaptureCutShort(
+                    f"{path}: packet {n} at offset {pos}: cut after {size - pos - 16} of {incl} octets",
+                    n - 1,
+                    pos,
+                )
+            buf, base, i, end = source.at(pos, 16 + incl), pos, 0, 16 + incl
+            limit, held = size - base, len(buf)
+        yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, buf[i + 16 : end], orig
+        i = end
     return n
 
 
@@ -235,19 +290,22 @@ def _tick_converter(option: int | None) -> tuple[int, int]:
     return 1, 10 ** (exponent - 6)
 
 
-def _pcapng(path: Path, view: mmap.mmap) -> Generator[tuple[int, int, bytes, int], None, int]:
-    """The packets of a pcapng; returns how many."""
-    size, pos, n = len(view), 0, 0
+def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, bytes, int], None, int]:
+    """The packets of a pcapng (`buf`: the file's first bytes); returns how many."""
+    size, base, i, n = source.size, 0, 0, 0  # `buf` holds the file's bytes from offset `base`; at `i`
     order = "<"
     interfaces: list[tuple[int, int, int, int]] = []  # (link type, multiplier, divisor, offset in us)
     last_ts = 0
-    while pos < size:
-        if pos + 12 > size:
-            raise CaptureCutShort(
-                f"{path}: block at offset {pos} cut ({size - pos} octets) after packet {n}", n, pos
-            )
-        if view[pos : pos + 4] == PCAPNG_SHB:
-            magic = view[pos + 8 : pos + 12]
+    while base + i < size:
+        pos = base + i
+        if i + 12 > len(buf):  # (the block header past the bytes held)
+            if pos + 12 > size:
+                raise CaptureCutShort(
+                    f"{path}: block at offset {pos} cut ({size - pos} octets) after packet {n}", n, pos
+                )
+            buf, base, i = source.at(pos, 12), pos, 0
+        if buf[i : i + 4] == PCAPNG_SHB:
+            magic = buf[i + 8 : i + 12]
             if magic == b"\x4d\x3c\x2b\x1a":
                 order = "<"
             elif magic == b"\x1a\x2b\x3c\x4d":
@@ -255,28 +313,30 @@ def _pcapng(path: Path, view: mmap.mmap) -> Generator[tuple[int, int, bytes, int
             else:
                 raise CaptureFileError(f"{path}: section header at offset {pos} has no byte-order magic")
             interfaces = []
-        block_type, length = struct.unpack_from(order + "II", view, pos)
+        block_type, length = struct.unpack_from(order + "II", buf, i)
         if length < 12 or length % 4 or pos + length > size:
             message = f"{path}: block at offset {pos} (after packet {n}) is %s: length {length}, {size - pos} octets left"
             if length >= 12 and not length % 4 and length <= MAX_BLOCK:  # a whole block's length: cut
                 raise CaptureCutShort(message % "cut", n, pos)
             raise CaptureFileError(message % "corrupt")
-        body, end = pos + 8, pos + length - 4
+        if i + length > len(buf):  # (checked above: the file holds it)
+            buf, base, i = source.at(pos, length), pos, 0
+        body, end = i + 8, i + length - 4
         if block_type == _IDB:
             if end - body < 8:
                 raise CaptureFileError(f"{path}: interface block at offset {pos} is too short")
-            linktype = struct.unpack_from(order + "H", view, body)[0]
+            linktype = struct.unpack_from(order + "H", buf, body)[0]
             resol: int | None = None
             offset_s = 0
             opt = body + 8
             while opt + 4 <= end:
-                code, olen = struct.unpack_from(order + "HH", view, opt)
+                code, olen = struct.unpack_from(order + "HH", buf, opt)
                 if code == 0:
                     break
                 if code == 9 and olen >= 1:
-                    resol = view[opt + 4]
+                    resol = buf[opt + 4]
                 elif code == 14 and olen >= 8:
-                    offset_s = struct.unpack_from(order + "q", view, opt + 4)[0]
+                    offset_s = struct.unpack_from(order + "q", buf, opt + 4)[0]
                 opt += 4 + (olen + 3) // 4 * 4
             mul, div = _tick_converter(resol)
             interfaces.append((linktype, mul, div, offset_s * 1_000_000))
@@ -286,27 +346,27 @@ def _pcapng(path: Path, view: mmap.mmap) -> Generator[tuple[int, int, bytes, int
                 if not interfaces:
                     raise CaptureFileError(f"{path}: packet {n} at offset {pos}: no interface described")
                 linktype = interfaces[0][0]
-                orig = struct.unpack_from(order + "I", view, body)[0]
+                orig = struct.unpack_from(order + "I", buf, body)[0]
                 data_at, caplen, ts_us = body + 4, min(orig, end - body - 4), last_ts
             else:
                 if end - body < 20:
                     raise CaptureFileError(f"{path}: packet {n} at offset {pos}: block too short")
                 if block_type == _EPB:
-                    iface, high, low, caplen, orig = struct.unpack_from(order + "IIIII", view, body)
+                    iface, high, low, caplen, orig = struct.unpack_from(order + "IIIII", buf, body)
                 else:
-                    iface, _drops, high, low, caplen, orig = struct.unpack_from(order + "HHIIII", view, body)
+                    iface, _drops, high, low, caplen, orig = struct.unpack_from(order + "HHIIII", buf, body)
                 if iface >= len(interfaces):
                     raise CaptureFileError(
                         f"{path}: packet {n} at offset {pos}: interface {iface} was never described"
                     )
-                linktype, mul, div, base = interfaces[iface]
-                ts_us = ((high << 32 | low) * mul) // div + base
+                linktype, mul, div, since = interfaces[iface]
+                ts_us = ((high << 32 | low) * mul) // div + since
                 data_at = body + 20
             if data_at + caplen > end:
                 raise CaptureFileError(
                     f"{path}: packet {n} at offset {pos}: captured length {caplen} overruns its block"
                 )
             last_ts = ts_us
-            yield ts_us, linktype, view[data_at : data_at + caplen], orig
-        pos += length
+            yield ts_us, linktype, buf[data_at : data_at + caplen], orig
+        i += length
     return n

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -754,3 +756,78 @@ def test_a_capture_cut_within_its_last_packet_is_read_up_to_the_cut(
     # in Python: the records up to the cut, the cut in the report
     records, report = read(inputs)
     assert rows(records) == rows(want) and report.cut_short == summary["cut_short"]
+
+
+# Reads a capture through `m2msim records-from-pcap`, changing the file (argv 2: "empty", "cut" to
+# its first half, "grow") as its second packet is read; argv 3: the bytes the reader reads at a time.
+_CHANGED_WHILE_READ = """
+import os, sys
+from pathlib import Path
+import gateway.capture.pcapfile as pcapfile
+import gateway.capture.reader as reader
+from m2msim.cli import main
+
+path, change, out = Path(sys.argv[1]), sys.argv[2], sys.argv[4]
+pcapfile.CHUNK = int(sys.argv[3])
+read_frames = reader.read_frames
+
+def changing(p):
+    for n, frame in enumerate(read_frames(p), 1):
+        if n == 2:
+            if change == "grow":  # (a live capture: read up to its size when opened)
+                with open(p, "ab") as f:
+                    f.write(bytes(5000))
+            else:  # (tcpdump -W reusing the file's name, a user emptying it)
+                os.truncate(p, 0 if change == "empty" else p.stat().st_size // 2)
+        yield frame
+
+reader.read_frames = changing
+sys.exit(main(["records-from-pcap", str(path), "--secret", "%s", "--out", out, "--json"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "chunk"),
+    [
+        ("pcap", "empty", 4096),
+        ("pcap", "cut", 1 << 20),
+        ("pcapng", "empty", 1 << 20),
+        ("pcapng", "cut", 4096),
+        ("pcap", "grow", 4096),
+    ],
+)
+def test_a_capture_emptied_or_cut_while_it_is_read_is_refused_by_name(
+    tmp_path: Path, kind: str, change: str, chunk: int
+) -> None:
+    """A capture emptied or cut while it is read (tcpdump -W or -C reusing its name, a user
+    emptying it): one line naming it, exit 2, nothing written. Read over a memory map, the process
+    died of SIGBUS (exit -7) without a word. A capture growing meanwhile is read up to its size
+    when it was opened."""
+    frames = sorted(
+        (ts + k * 1_000_000, ethernet(v4(m, r)))
+        for k in range(40)
+        for ts, m, r in exchange(session_messages(f"sess-{k}"))
+    )
+    path = tmp_path / f"live.{kind}"
+    if kind == "pcap":
+        write_pcap(path, 1, frames)
+    else:
+        write_pcapng(path, [1], [(0, ts, f) for ts, f in frames])
+    assert path.stat().st_size > 8 * 4096
+    want, _ = read(path)
+    out = tmp_path / "usage.csv"
+    script = _CHANGED_WHILE_READ % SECRET.decode()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path), change, str(chunk), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if change == "grow":
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["records"] == len(want) == 80
+        return
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.startswith(f"m2msim records-from-pcap: {path}: changed while it was read (")
+    assert done.stderr.endswith("(nothing written)\n") and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr and not out.exists()
