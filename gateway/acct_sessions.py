@@ -36,6 +36,7 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -131,6 +132,26 @@ class Rejects:
 
     def reject(self, where: int, category: str, detail: str = "") -> None:
         raise NotImplementedError
+
+
+def no_usable_said(files: Sequence[str], what: str) -> str:
+    """The start of the warning of a read whose inputs gave nothing to bill: `files` named (the
+    first 10, and how many more), "no usable `what`, no records: "."""
+    names = files[0] if len(files) == 1 else ", ".join(files[:10])
+    if len(files) > 10:
+        names += f" and {len(files) - 10} more"
+    return f"{names}: no usable {what}, no records: "
+
+
+def main_reject_said(reasons: Mapping[str, int], unit: str, listed: Iterable[tuple[str, str]]) -> str:
+    """ "N `unit` rejected, K as REASON (WHERE: DETAIL)": the reason most rejects have, and the first
+    of them among the `listed` ones, (where, "reason: detail")."""
+    top, count = max(reasons.items(), key=lambda item: item[1])
+    said = f"{sum(reasons.values())} {unit} rejected, {count} as {top}"
+    first = next(((where, reason) for where, reason in listed if reason.startswith(top)), None)
+    if first is not None:
+        said += f" ({first[0]}: {first[1][len(top) + 2 :] or top})"
+    return said
 
 
 @dataclass(slots=True)

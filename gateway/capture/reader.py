@@ -52,6 +52,8 @@ from gateway.acct_sessions import (
     Rejects,
     SessionTracker,
     choose_line,
+    main_reject_said,
+    no_usable_said,
 )
 from gateway.capture import radius
 from gateway.capture.pcapfile import (
@@ -149,10 +151,7 @@ class ReadReport(Rejects):
         none present, all cut by the snapshot length, all rejected), naming them; None when some could."""
         if self.sessions or self.joined:
             return None
-        names = self.files[0] if len(self.files) == 1 else ", ".join(self.files[:10])
-        if len(self.files) > 10:
-            names += f" and {len(self.files) - 10} more"
-        said = f"{names}: no usable Accounting-Request, no records: "
+        said = no_usable_said(self.files, "Accounting-Request")
         if not self.rejected:
             ports = ", ".join(str(p) for p in sorted(self.ports))
             said += (
@@ -164,13 +163,11 @@ class ReadReport(Rejects):
                 port, count = self.other_ports.most_common(1)[0]
                 said += f"; {count} datagrams to UDP port {port} look like some: add --radius-port {port}?"
             return said
-        top, count = max(self.reasons.items(), key=lambda item: item[1])
-        first = next((r for r in self.rejects if r.reason.startswith(top)), None)
-        said += f"{self.rejected} packets rejected, {count} as {top}"
-        if first is not None:
-            where = f"{first.file} packet {first.packet}" if first.file else f"packet {first.packet}"
-            said += f" ({where}: {first.reason[len(top) + 2 :] or top})"
-        return said
+        listed = (
+            (f"{r.file} packet {r.packet}" if r.file else f"packet {r.packet}", r.reason)
+            for r in self.rejects
+        )
+        return said + main_reject_said(self.reasons, "packets", listed)
 
     @property
     def rejected(self) -> int:

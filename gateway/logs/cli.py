@@ -1,7 +1,9 @@
 """`m2msim records-from-radius-detail` and `m2msim records-from-osmo-cdr`.
 
-Exit status: 0 when the logs were read (rejected entries are listed); 2 with
-one line on stderr when an input or the output cannot be used.
+Exit status: 0 when the logs were read (rejected entries are listed); 1 when
+no accounting entry could be used (one warning line says why; the empty output
+is written); 2 with one line on stderr when an input or the output cannot be
+used.
 """
 
 from __future__ import annotations
@@ -97,6 +99,10 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
     except OSError as exc:
         print(f"m2msim {command}: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr)
         return 2
+    status = 0
+    if report.no_usable_entries is not None:  # (an empty output: done, but nothing to bill)
+        print(f"m2msim {command}: warning: {report.no_usable_entries}", file=sys.stderr)
+        status = 1
     if args.json:
         summary: dict[str, Any] = {
             "records": totals.records,
@@ -108,9 +114,9 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
             summary["out"] = str(args.out)
         summary.update(report.as_dict())
         print(json.dumps(summary, indent=2))
-        return 0
+        return status
     _print(report, totals, args.out)
-    return 0
+    return status
 
 
 def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
@@ -121,6 +127,8 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         f"({totals.bytes_up} octets up, {totals.bytes_down} down)"
         + (f", written to {out}" if out is not None else "")
     )
+    if report.no_usable_entries is not None:
+        print(f"  warning: {report.no_usable_entries}")
     for kind, count in sorted(report.ignored.items()):
         print(f"  {count} entries without usage: {kind}")
     if report.retransmissions:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from gateway.acct_sessions import Rejects
+from gateway.acct_sessions import Rejects, main_reject_said, no_usable_said
 from m2msim.compressed import compression_of, cut_short, decompressing
 
 MAX_LISTED_REJECTS = 1_000
@@ -35,6 +35,21 @@ class LogReport(Rejects):
     def rejected(self) -> int:
         return sum(self.reasons.values())
 
+    @property
+    def no_usable_entries(self) -> str | None:
+        """Why no accounting entry of the logs could be used (none opened or joined a session: none
+        there, all rejected), naming them; None when some could."""
+        if self.sessions or self.joined:
+            return None
+        said = no_usable_said(self.files, "accounting entry")
+        if self.rejected:
+            listed = ((f"{r['file']}:{r['line']}", str(r["reason"])) for r in self.rejects)
+            return said + main_reject_said(self.reasons, "entries", listed)
+        if self.accounting_requests:
+            return said + f"{self.accounting_requests} accounting entries (none with usage)"
+        ignored = ", ".join(f"{count} {kind}" for kind, count in sorted(self.ignored.items()))
+        return said + "none there" + (f", only entries without usage ({ignored})" if ignored else "")
+
     def reject(self, where: int, category: str, detail: str = "") -> None:
         self.reasons[category] += 1
         if len(self.rejects) < MAX_LISTED_REJECTS:
@@ -55,6 +70,7 @@ class LogReport(Rejects):
             "open_sessions": list(self.open_sessions),
             "rejected": self.rejected,
             "reasons": dict(sorted(self.reasons.items())),
+            "warning": self.no_usable_entries,
             "rejects": list(self.rejects),
         }
 

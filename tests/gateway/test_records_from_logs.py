@@ -616,3 +616,55 @@ def test_osmo_cdr_cli_refuses_a_file_without_its_header(
     capsys.readouterr()
     assert main(["records-from-osmo-cdr", str(good), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == 3
+
+
+@pytest.mark.parametrize(
+    "case", ["detail-off-only", "detail-rejected", "cdr-mm-only", "cdr-rejected", "two-files"]
+)
+def test_logs_without_a_usable_entry_say_so_and_exit_1(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No accounting entry of the logs could be used (none there, every one rejected): one warning
+    line on stderr naming the files and why, the summary's `warning`, the output written (empty) and
+    exit 1, as records-from-pcap does. It was an empty output and exit 0 without a word."""
+    blocks = DETAIL.split("\n\n")
+    lines = CDR.splitlines()
+    command, files = "records-from-radius-detail", [tmp_path / "detail"]
+    if case == "detail-off-only":  # (a client's restart alone)
+        files[0].write_text(blocks[5] + "\n\n")
+        why = "none there, only entries without usage (1 Accounting-Off)"
+    elif case == "detail-rejected":  # the log began after the session's Interim-Updates: a Stop alone
+        files[0].write_text(blocks[4] + "\n\n")
+        why = f"1 entries rejected, 1 as Stop of a session never seen before ({files[0]}:1: '4f2a0001': no Start"
+    elif case == "two-files":
+        files.append(tmp_path / "detail-2")
+        files[0].write_text(blocks[5] + "\n\n")
+        files[1].write_text(blocks[4] + "\n\n")
+        why = f"1 entries rejected, 1 as Stop of a session never seen before ({files[1]}:1: "
+    else:
+        command, files = "records-from-osmo-cdr", [tmp_path / "sgsn.cdr"]
+        if case == "cdr-mm-only":
+            files[0].write_text("\n".join([lines[0], lines[1], lines[7]]) + "\n")
+            why = "none there, only entries without usage (1 attach, 1 detach)"
+        else:
+            files[0].write_text("\n".join([lines[0], lines[2].replace(",0,0,9001", ",0,-1,9001")]) + "\n")
+            why = f"1 entries rejected, 1 as malformed row ({files[0]}:2: vol_out '-1': expected a whole number)"
+    out = tmp_path / "usage.csv"
+    argv = [command, *map(str, files), "--out", str(out)]
+    assert main([*argv, "--json"]) == 1
+    captured = capsys.readouterr()
+    names = ", ".join(map(str, files))
+    line = captured.err.strip()
+    assert "\n" not in line and line.startswith(
+        f"m2msim {command}: warning: {names}: no usable accounting entry, no records: "
+    )
+    assert why in line, line
+    summary = json.loads(captured.out)
+    assert summary["warning"] == line.removeprefix(f"m2msim {command}: warning: ")
+    assert out.read_text().count("\n") == 1  # the header: written, empty
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == line and f"  warning: {summary['warning']}\n" in captured.out
+    # a log with a usable entry says nothing
+    files[0].write_text(DETAIL if command == "records-from-radius-detail" else CDR)
+    assert main([command, str(files[0]), "--json"]) == 0 and capsys.readouterr().err == ""
