@@ -1,12 +1,15 @@
 """Files compressed by gzip or zstd, known by their first bytes whatever their names: which
-compression (`compression_of`), a stream of their bytes decompressed (`decompressing`), and
-whether an error of that stream says the data end too soon (`cut_short`).  Shared by the usage
-readers (`accounting`), the log readers and the capture reader (`gateway`)."""
+compression (`compression_of`), a stream of their bytes decompressed (`decompressing`),
+whether an error of that stream says the data end too soon (`cut_short`), and all the bytes
+data cut short give (`Salvaged`).  Shared by the usage readers (`accounting`), the log readers
+and the capture reader (`gateway`)."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +57,75 @@ def decompressing(path: Path, kind: str) -> io.BufferedIOBase:
     import pyarrow as pa
 
     return io.BufferedReader(_ArrowStream(pa.input_stream(str(path), compression="zstd")))
+
+
+class Salvaged:
+    """The bytes of a file compressed by `kind`, decompressed a piece at a time (iterate it, or read
+    `stream()`) up to where its data stop: gzip's every octet, zstd's up to its last whole block
+    (pyarrow's stream drops the rest of the read that meets the cut: that read is made again an
+    octet at a time, about 1 µs each).  Once they are all read, `cut` says whether the data were
+    cut short; data damaged raise as `decompressing`'s reads do (`OSError`, `zlib.error`)."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.kind = path, kind
+        self.cut = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        done = 0
+        try:
+            with decompressing(self.path, self.kind) as inner:
+                while piece := inner.read1(1 << 16):  # (gzip's: all it has; `read` would lose a part)
+                    done += len(piece)
+                    yield piece
+        except (EOFError, OSError, zlib.error) as exc:
+            if not cut_short(exc):
+                raise
+            self.cut = True
+            if self.kind == "zstd":
+                yield from _zstd_rest(self.path, done)
+
+    def stream(self) -> io.BufferedReader:
+        """The bytes as a binary stream (lines): it ends where the data stop."""
+        return io.BufferedReader(_PieceStream(iter(self)))
+
+
+def _zstd_rest(path: Path, done: int) -> Iterator[bytes]:
+    """What the zstd data past their first `done` octets give before they stop: the data again up to
+    `done`, then an octet at a time."""
+    import pyarrow as pa
+
+    rest, skipped = bytearray(), 0
+    stream = pa.input_stream(str(path), compression="zstd")
+    try:
+        while skipped < done:
+            piece = stream.read(min(1 << 20, done - skipped))
+            if not piece:
+                return
+            skipped += len(piece)
+        while octet := stream.read(1):
+            rest += octet
+    except OSError:
+        pass  # (where the data stop)
+    finally:
+        stream.close()
+    if rest:
+        yield bytes(rest)
+
+
+class _PieceStream(io.RawIOBase):
+    """An iterator of bytes as a raw stream, for `io.BufferedReader`."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self.pieces = pieces
+        self.rest = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.rest:
+            self.rest = memoryview(next(self.pieces, b""))
+        size = min(len(buffer), len(self.rest))
+        buffer[:size] = self.rest[:size]
+        self.rest = self.rest[size:]
+        return size

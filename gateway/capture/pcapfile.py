@@ -31,7 +31,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO
 
-from m2msim.compressed import compression_of, cut_short, decompressing
+from m2msim.compressed import Salvaged, compression_of, cut_short, decompressing
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # little-endian, microseconds (multiplier to nanoseconds)
@@ -194,42 +194,17 @@ class _Source:
 def _decompressed(path: Path, kind: str) -> tuple[IO[bytes], bool]:
     """The capture decompressed into an unnamed temporary file (gone when closed), whose bytes are
     then read as a plain capture's, and whether its compressed data are cut short (then the file
-    holds all they give: gzip's every octet, zstd's up to its last whole block);
-    `CaptureFileError` when they are damaged."""
+    holds all they give: `Salvaged`); `CaptureFileError` when they are damaged."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 (the caller's, which closes it)
+    data = Salvaged(path, kind)
     try:
-        with decompressing(path, kind) as inner:
-            while chunk := inner.read1(1 << 16):  # (gzip's: all it has; `read` would lose a part)
-                out.write(chunk)
+        for piece in data:
+            out.write(piece)
     except (EOFError, OSError, zlib.error) as exc:
-        if not cut_short(exc):
-            out.close()
-            raise _compressed_error(path, kind, exc) from None
-        if kind == "zstd":
-            _zstd_tail(path, out)
-        out.flush()
-        return out, True
+        out.close()
+        raise _compressed_error(path, kind, exc) from None
     out.flush()
-    return out, False
-
-
-def _zstd_tail(path: Path, out: IO[bytes]) -> None:
-    """Append to `out` what pyarrow's zstd stream decompressed in the read that met the cut, and
-    dropped: the data again, up to `out`'s size, then an octet at a time (about 1 µs each) to where
-    they stop."""
-    import pyarrow as pa
-
-    size, done = out.tell(), 0
-    stream = pa.input_stream(str(path), compression="zstd")
-    try:
-        while done < size:
-            done += len(stream.read(min(1 << 20, size - done)))
-        while octet := stream.read(1):
-            out.write(octet)
-    except OSError:
-        pass  # (where the data stop)
-    finally:
-        stream.close()
+    return out, data.cut
 
 
 def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError:

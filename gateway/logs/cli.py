@@ -1,6 +1,7 @@
 """`m2msim records-from-radius-detail` and `m2msim records-from-osmo-cdr`.
 
-Exit status: 0 when the logs were read (rejected entries are listed); 1 when
+Exit status: 0 when the logs were read (rejected entries are listed; one warning
+line on stderr per compressed log cut short, read up to its last whole line); 1 when
 no accounting entry could be used (one warning line says why; the empty output
 is written); 2 with one line on stderr when an input or the output cannot be
 used.
@@ -100,6 +101,8 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
         print(f"m2msim {command}: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr)
         return 2
     status = 0
+    for cut in report.cut_short:  # read up to the cut: its records end there
+        print(f"m2msim {command}: warning: {_cut_said(cut)}", file=sys.stderr)
     if report.no_usable_entries is not None:  # (an empty output: done, but nothing to bill)
         print(f"m2msim {command}: warning: {report.no_usable_entries}", file=sys.stderr)
         status = 1
@@ -119,6 +122,14 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
     return status
 
 
+def _cut_said(cut: dict[str, Any]) -> str:
+    return (
+        f"{cut['file']}: its {cut['compression']} data are cut short after line {cut['lines']}: read up to "
+        f"there, its records are complete only up to line {cut['lines']} (a copy that stopped, or a disk "
+        "that filled up?)"
+    )
+
+
 def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
     names = report.files[0] if len(report.files) == 1 else f"{len(report.files)} files"
     print(
@@ -127,6 +138,8 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         f"({totals.bytes_up} octets up, {totals.bytes_down} down)"
         + (f", written to {out}" if out is not None else "")
     )
+    for cut in report.cut_short:
+        print(f"  warning: {_cut_said(cut)}")
     if report.no_usable_entries is not None:
         print(f"  warning: {report.no_usable_entries}")
     for kind, count in sorted(report.ignored.items()):

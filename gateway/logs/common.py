@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from gateway.acct_sessions import Rejects, main_reject_said, no_usable_said
-from m2msim.compressed import compression_of, cut_short, decompressing
+from m2msim.compressed import Salvaged, compression_of
 
 MAX_LISTED_REJECTS = 1_000
 
@@ -30,6 +30,8 @@ class LogReport(Rejects):
         self.reasons: Counter[str] = Counter()
         self.rejects: list[dict[str, object]] = []
         self.current_file = ""
+        # compressed files whose data stop within a line, read up to it: file, last whole line, ...
+        self.cut_short: list[dict[str, object]] = []
 
     @property
     def rejected(self) -> int:
@@ -71,6 +73,7 @@ class LogReport(Rejects):
             "rejected": self.rejected,
             "reasons": dict(sorted(self.reasons.items())),
             "warning": self.no_usable_entries,
+            "cut_short": list(self.cut_short),
             "rejects": list(self.rejects),
         }
 
@@ -98,29 +101,36 @@ def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
     return files
 
 
-def _opened(path: Path) -> io.BufferedIOBase:
+def _opened(path: Path) -> tuple[io.BufferedIOBase, Salvaged | None]:
     """The file's bytes, decompressed when they are gzip's or zstd's (a log rotated and
-    compressed, whatever its name: `detail-20260301.gz`, `sgsn.cdr.1.zst`)."""
+    compressed, whatever its name: `detail-20260301.gz`, `sgsn.cdr.1.zst`): then with them, what
+    says whether the data were cut short."""
     stream = path.open("rb")
     kind = compression_of(stream.read(4))
     if kind is None:
         stream.seek(0)
-        return stream
+        return stream, None
     stream.close()
-    return decompressing(path, kind)
+    data = Salvaged(path, kind)
+    return data.stream(), data
 
 
-def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str]]:
     """(line number, text without its end) of a UTF-8 text file, maybe compressed by gzip or zstd;
-    `LogError` on bytes that are not text, or compressed data damaged or cut short."""
+    `LogError` on bytes that are not text, or compressed data damaged or cut before a first whole
+    line.  Compressed data cut short later (a copy that stopped, a disk that filled up) are read up
+    to their last whole line (a part of a line after it is no entry), in `report.cut_short`."""
     try:
-        stream = _opened(path)
+        stream, data = _opened(path)
     except OSError as exc:
         raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     number = 0
     with stream:
         try:
             for number, raw in enumerate(stream, 1):
+                if data is not None and data.cut and not raw.endswith(b"\n"):
+                    number -= 1  # (the line the data stop within)
+                    break
                 if b"\0" in raw:
                     raise LogError(f"{path}:{number}: binary data (NUL byte), not a text log")
                 try:
@@ -128,6 +138,16 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
                 except UnicodeDecodeError as exc:
                     raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
                 yield number, text.rstrip("\r\n")
-        except (EOFError, OSError, zlib.error) as exc:  # (gzip's, or pyarrow's zstd stream's)
-            why = "cut short" if cut_short(exc) else f"damaged ({exc})"
-            raise LogError(f"{path}: its compressed data are {why} after line {number}") from None
+        except (OSError, zlib.error) as exc:  # (gzip's, or pyarrow's zstd stream's)
+            raise LogError(f"{path}: its compressed data are damaged ({exc}) after line {number}") from None
+    if data is not None and data.cut:
+        if not number:
+            raise LogError(f"{path}: its {data.kind} data are cut short before a first whole line")
+        report.cut_short.append(
+            {
+                "file": str(path),
+                "lines": number,
+                "compression": data.kind,
+                "reason": f"{path}: its {data.kind} data are cut short after line {number}",
+            }
+        )

@@ -130,7 +130,7 @@ def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
     lines: dict[str, int] = {}
     header: tuple[int, datetime] | None = None
     seen_header = False
-    for number, text in text_lines(path):
+    for number, text in text_lines(path, report):
         if not text.strip():
             if header is not None:
                 yield header[0], header[1], values, lines
@@ -168,7 +168,16 @@ def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
             continue
         values.setdefault(match.group(1), match.group(2))
         lines.setdefault(match.group(1), number)
-    if header is not None:
+    cut = next((c for c in report.cut_short if c["file"] == str(path)), None)
+    if header is not None and cut is not None:  # (its attributes may go on past the cut)
+        report.current_file = str(path)
+        report.reject(
+            header[0],
+            "block cut short",
+            f"the file's {cut['compression']} data stop after its line {cut['lines']}, before the blank "
+            "line that ends a block",
+        )
+    elif header is not None:
         yield header[0], header[1], values, lines
     if not seen_header:
         raise LogError(f"{path}: empty, not a FreeRADIUS detail file")

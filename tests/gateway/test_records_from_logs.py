@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -561,7 +562,7 @@ def test_logs_rotated_and_compressed_give_the_records_of_the_plain_ones(
 ) -> None:
     """A detail file or CDR file compressed by logrotate (gzip, or zstd), whatever its name, in a
     folder beside plain ones: the records of the plain files (it was refused as binary data).
-    One cut short is refused, naming it, and nothing is written."""
+    One cut short before a first whole line is refused, naming it, and nothing is written."""
     blocks = DETAIL.split("\n\n")
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -580,11 +581,11 @@ def test_logs_rotated_and_compressed_give_the_records_of_the_plain_ones(
     assert rows(list(records_from_osmo_cdr(cdr, LogReport(), serving_plmn="20801"))) == rows(
         list(records_from_osmo_cdr(tmp_path / "sgsn.cdr", LogReport(), serving_plmn="20801"))
     )
-    (rotated / "detail-20260301.1").write_bytes(packed[: len(packed) // 2])
+    (rotated / "detail-20260301.1").write_bytes(packed[:12])  # (cut later: read up to the cut, below)
     out = tmp_path / "out.csv"
     assert main(["records-from-radius-detail", str(rotated), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"{rotated / 'detail-20260301.1'}: its compressed data are cut short after line" in err, err
+    assert f"{rotated / 'detail-20260301.1'}: its {codec} data are cut short before a first whole line" in err
     assert not out.exists()
 
 
@@ -668,3 +669,70 @@ def test_logs_without_a_usable_entry_say_so_and_exit_1(
     # a log with a usable entry says nothing
     files[0].write_text(DETAIL if command == "records-from-radius-detail" else CDR)
     assert main([command, str(files[0]), "--json"]) == 0 and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+@pytest.mark.parametrize("log", ["detail", "cdr"])
+def test_a_compressed_log_cut_short_is_read_up_to_its_last_whole_line(
+    tmp_path: Path, codec: str, log: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log rotated and compressed, cut short (a copy that stopped, a disk that filled up): read up
+    to the last whole line its data give (gzip's every octet, zstd's up to its last whole block), a
+    part of a line after it no entry, a detail block the cut may end within a reject, one warning
+    line naming the file and the last whole line, `cut_short` in the summary. It was refused (exit
+    2), nothing written: the records of every entry before the cut lost."""
+    import gzip
+
+    import pyarrow as pa
+
+    raw = (DETAIL if log == "detail" else CDR).encode()
+    if codec == "gzip":
+        packed = gzip.compress(raw)
+        cut = len(packed) - (100 if log == "detail" else 35)
+        given = zlib.decompressobj(31).decompress(packed[:cut])  # all the octets the cut data give
+    else:  # two frames, cut within the second: the first's octets
+        half = len(raw) // 2 if log == "detail" else raw.index(b"pdp-deact") + 20
+        first = pa.Codec("zstd").compress(raw[:half], asbytes=True)
+        packed = first + pa.Codec("zstd").compress(raw[half:], asbytes=True)
+        cut, given = len(first) + 40, raw[:half]
+    assert not given.endswith(b"\n")  # (cut within a line)
+    lines = given.count(b"\n")
+    path = tmp_path / ("detail-20260301.1" if log == "detail" else "sgsn.cdr.1")
+    path.write_bytes(packed[:cut])
+    plain = tmp_path / "plain"  # the entries that end before the cut
+    plain.write_bytes(
+        given[: given.rindex(b"\n\n") + 2] if log == "detail" else given[: given.rindex(b"\n") + 1]
+    )
+    if log == "detail":
+        command = "records-from-radius-detail"
+        want = rows(list(records_from_radius_detail(plain, LogReport())))
+        got = rows(list(records_from_radius_detail(path, report := LogReport())))
+        assert report.reasons == {"block cut short": 1}  # the block the cut ends within
+    else:
+        command = "records-from-osmo-cdr"
+        want = rows(list(records_from_osmo_cdr(plain, LogReport())))
+        got = rows(list(records_from_osmo_cdr(path, report := LogReport())))
+        assert report.rejected == 0
+    assert got == want and want
+    out = tmp_path / "usage.csv"
+    assert main([command, str(path), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["records"] == len(want) and len(out.read_text().splitlines()) == len(want) + 1
+    assert (
+        summary["cut_short"]
+        == report.cut_short
+        == [
+            {
+                "file": str(path),
+                "lines": lines,
+                "compression": codec,
+                "reason": f"{path}: its {codec} data are cut short after line {lines}",
+            }
+        ]
+    )
+    assert captured.err == (
+        f"m2msim {command}: warning: {path}: its {codec} data are cut short after line {lines}: read up to "
+        f"there, its records are complete only up to line {lines} (a copy that stopped, or a disk that "
+        "filled up?)\n"
+    )
