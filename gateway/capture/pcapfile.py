@@ -11,9 +11,9 @@ number and the byte offset where it stops making sense; one cut inside a packet
 raises `CaptureCutShort` (a `CaptureFileError`) once the packets before the cut
 were read.  The file is read with `pread`, a MiB at a time, up to the size it had
 when opened (a live capture growing is read up to there), never memory-mapped: a
-file emptied or cut while it is read (tcpdump -W reusing its name) raises
-`CaptureFileError` ("changed while it was read"), where a map's process died of
-SIGBUS.
+file emptied, cut or replaced while it is read (tcpdump -W reusing its name)
+raises `CaptureFileError` ("changed while it was read"), where a map's process
+died of SIGBUS.  No plain capture is held open between reads.
 A capture compressed by gzip or zstd (`capture.pcap.gz`, as tcpdump's rotation
 or Wireshark save them; known by its first bytes) is decompressed into an
 unnamed temporary file first, and read the same way; compressed data damaged,
@@ -122,15 +122,16 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
     with path.open("rb") as raw:
         kind = compression_of(raw.read(4))
     data_cut = False
+    kept: IO[bytes] | None = None
     try:
-        if kind is None:
-            stream: IO[bytes] = path.open("rb")
-        else:
-            stream, data_cut = _decompressed(path, kind)
+        if kind is not None:
+            kept, data_cut = _decompressed(path, kind)
+        source = _Source(path, kept)
     except OSError as exc:
+        if kept is not None:
+            kept.close()
         raise CaptureFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    with stream:
-        source = _Source(path, stream)
+    try:
         first = source.at(0, 0)
         try:
             if first[:4] == PCAPNG_SHB:
@@ -138,7 +139,7 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
             elif first[:4] in PCAP_MAGICS and len(first) >= 24:
                 packets = yield from _pcap(path, source, first)
             else:  # (as `check_file` saw it a moment ago: replaced since)
-                raise source.changed()
+                raise source.changed("other bytes now")
             offset = source.size
         except CaptureCutShort as exc:
             if not data_cut:
@@ -146,6 +147,9 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
                 raise
             packets, offset = exc.packets, exc.offset  # (the data stop within a packet, as they mostly do)
         source.check()
+    finally:
+        if kept is not None:
+            kept.close()
     if data_cut:  # read up to where the data stop, as a plain capture cut short
         raise CaptureCutShort(
             f"{path}: its {kind} data are cut short: read up to byte {offset} of the decompressed capture, "
@@ -157,37 +161,70 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
 
 
 class _Source:
-    """The bytes of an open capture, read with `pread` up to the size it had when opened."""
+    """The bytes of a capture, read with `pread` up to the size it had when first opened.  A plain
+    file is opened again for each read, and checked to be the same file: the captures of a folder,
+    merged, hold no file open (over a map, 1,018 of them stopped at "Too many open files", the
+    usual limit being 1,024).  `kept`: a decompressed capture's unnamed temporary file, held open."""
 
-    def __init__(self, path: Path, stream: IO[bytes]) -> None:
-        self.path = path
-        self.fd = stream.fileno()
-        self.size = os.fstat(self.fd).st_size
+    def __init__(self, path: Path, kept: IO[bytes] | None) -> None:
+        self.path, self.kept = path, kept
+        self.identity: tuple[int, int] | None = None
+        if kept is not None:
+            self.size = os.fstat(kept.fileno()).st_size
+            return
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            stat = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self.size, self.identity = stat.st_size, (stat.st_dev, stat.st_ino)
 
     def at(self, pos: int, need: int) -> bytes:
         """The file's bytes from offset `pos`: a chunk, or `need` when more (the caller has checked
         that the file holds them), or up to its end; `CaptureFileError` when it no longer does."""
         want = min(max(CHUNK, need), self.size - pos)
-        data = os.pread(self.fd, want, pos)
+        if self.kept is not None:
+            return self._read(self.kept.fileno(), pos, want)
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise self.changed("removed now") from None
+        except OSError as exc:
+            raise CaptureFileError(f"{self.path}: cannot be read ({exc.strerror or exc})") from exc
+        try:
+            stat = os.fstat(fd)
+            if (stat.st_dev, stat.st_ino) != self.identity:
+                raise self.changed("another file under its name now")
+            return self._read(fd, pos, want)
+        finally:
+            os.close(fd)
+
+    def _read(self, fd: int, pos: int, want: int) -> bytes:
+        data = os.pread(fd, want, pos)
         while len(data) < want:  # (a regular file gives all it has at once)
-            more = os.pread(self.fd, want - len(data), pos + len(data))
+            more = os.pread(fd, want - len(data), pos + len(data))
             if not more:
-                raise self.changed()
+                raise self.changed(f"{os.fstat(fd).st_size} now")
             data += more
         return data
 
     def check(self) -> None:
         """`CaptureFileError` when the file is now shorter than when it was opened (emptied or cut
         while it was read, maybe written again since: its bytes read may come from two captures)."""
-        if os.fstat(self.fd).st_size < self.size:
-            raise self.changed()
+        if self.kept is not None:
+            return
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return  # (removed once read: what was read was one file's)
+        if (stat.st_dev, stat.st_ino) == self.identity and stat.st_size < self.size:
+            raise self.changed(f"{stat.st_size} now")
 
-    def changed(self) -> CaptureFileError:
-        now = os.fstat(self.fd).st_size
+    def changed(self, now: str) -> CaptureFileError:
         return CaptureFileError(
-            f"{self.path}: changed while it was read ({self.size} bytes when opened, {now} now: emptied or "
-            "cut, as tcpdump -W or -C reusing a file's name does): nothing read from it stands; read it "
-            "once it is complete, or a copy"
+            f"{self.path}: changed while it was read ({self.size} bytes when opened, {now}: emptied, cut "
+            "or replaced, as tcpdump -W or -C reusing a file's name does): nothing read from it stands; "
+            "read it once it is complete, or a copy"
         )
 
 

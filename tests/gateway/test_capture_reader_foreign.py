@@ -759,7 +759,8 @@ def test_a_capture_cut_within_its_last_packet_is_read_up_to_the_cut(
 
 
 # Reads a capture through `m2msim records-from-pcap`, changing the file (argv 2: "empty", "cut" to
-# its first half, "grow") as its second packet is read; argv 3: the bytes the reader reads at a time.
+# its first half, "grow", "replace" by a copy) as its second packet is read; argv 3: the bytes the
+# reader reads at a time.
 _CHANGED_WHILE_READ = """
 import os, sys
 from pathlib import Path
@@ -777,6 +778,10 @@ def changing(p):
             if change == "grow":  # (a live capture: read up to its size when opened)
                 with open(p, "ab") as f:
                     f.write(bytes(5000))
+            elif change == "replace":  # (another capture renamed over it)
+                other = p.with_name("other.pcap")
+                other.write_bytes(p.read_bytes())
+                os.replace(other, p)
             else:  # (tcpdump -W reusing the file's name, a user emptying it)
                 os.truncate(p, 0 if change == "empty" else p.stat().st_size // 2)
         yield frame
@@ -794,6 +799,7 @@ sys.exit(main(["records-from-pcap", str(path), "--secret", "%s", "--out", out, "
         ("pcapng", "empty", 1 << 20),
         ("pcapng", "cut", 4096),
         ("pcap", "grow", 4096),
+        ("pcap", "replace", 4096),
     ],
 )
 def test_a_capture_emptied_or_cut_while_it_is_read_is_refused_by_name(
@@ -801,8 +807,8 @@ def test_a_capture_emptied_or_cut_while_it_is_read_is_refused_by_name(
 ) -> None:
     """A capture emptied or cut while it is read (tcpdump -W or -C reusing its name, a user
     emptying it): one line naming it, exit 2, nothing written. Read over a memory map, the process
-    died of SIGBUS (exit -7) without a word. A capture growing meanwhile is read up to its size
-    when it was opened."""
+    died of SIGBUS (exit -7) without a word. A capture replaced under its name is refused alike; one
+    growing meanwhile is read up to its size when it was opened."""
     frames = sorted(
         (ts + k * 1_000_000, ethernet(v4(m, r)))
         for k in range(40)
@@ -831,3 +837,30 @@ def test_a_capture_emptied_or_cut_while_it_is_read_is_refused_by_name(
     assert done.stderr.startswith(f"m2msim records-from-pcap: {path}: changed while it was read (")
     assert done.stderr.endswith("(nothing written)\n") and done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_a_folder_of_more_captures_than_open_files_allowed_is_read(tmp_path: Path) -> None:
+    """A ring buffer of hourly captures (tcpdump -G 3600: 1,440 files in two months) read as one
+    folder: every capture merged was held open (a memory map keeps its file), and past the limit of
+    open files (1,024 by default) the run stopped, "Too many open files". Read here under a limit
+    of 64 with 80 captures."""
+    frames = sorted(
+        (ts + k * 1_000_000, ethernet(v4(m, r)))
+        for k in range(80)
+        for ts, m, r in exchange(session_messages(f"sess-{k}"))
+    )
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    for k in range(80):
+        write_pcap(ring / f"cap_{k:05d}.pcap", 1, frames[k * 6 : (k + 1) * 6])
+    script = (
+        "import resource, sys\n"
+        "from m2msim.cli import main\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["records-from-pcap", str(ring), "--secret", SECRET.decode(), "--json"]
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["records"] == 160 and summary["sessions"] == 80 and len(summary["files"]) == 80
