@@ -33,7 +33,7 @@ from typing import Literal
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import STATUS_INTERIM, STATUS_START, STATUS_STOP, AcctRequest, SessionTracker
-from gateway.logs.common import LogError, LogReport, input_files, text_lines
+from gateway.logs.common import LogError, LogReport, input_files, reserve_open_files, text_lines
 
 HEADER = (
     "timestamp,imsi,imei,msisdn,cell_id,lac,hlr,event,pdp_duration,"
@@ -172,6 +172,7 @@ def records_from_osmo_cdr(
     files = input_files(paths, "CDR")
     report = report if report is not None else LogReport()
     report.files = [str(f) for f in files]
+    reserve_open_files(files)
     return _records(files, report, line_from, serving_plmn)
 
 

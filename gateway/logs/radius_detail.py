@@ -37,7 +37,7 @@ from gateway.acct_sessions import (
     SessionTracker,
     choose_line,
 )
-from gateway.logs.common import LogError, LogReport, input_files, text_lines
+from gateway.logs.common import LogError, LogReport, input_files, reserve_open_files, text_lines
 
 # Dictionary names FreeRADIUS prints for the integer attributes used here (RFC 2866, dictionary.3gpp).
 STATUS_TYPES = {
@@ -344,6 +344,7 @@ def records_from_radius_detail(
     files = input_files(paths, "detail")
     report = report if report is not None else LogReport()
     report.files = [str(f) for f in files]
+    reserve_open_files(files)
     return _records(files, report, line_from)
 
 

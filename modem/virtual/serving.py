@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import resource
 import select
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
+from m2msim.fdlimit import FdLimitError as FdLimitError
+from m2msim.fdlimit import raise_fd_limit as raise_fd_limit
 from modem.options import OptionError
 
 T = TypeVar("T")
@@ -31,27 +32,9 @@ T = TypeVar("T")
 FDS_SPARE = 64  # the interpreter, imports, the records file, signals, the control socket...
 
 
-class FdLimitError(OSError):
-    """More descriptors are needed than the hard RLIMIT_NOFILE allows."""
-
-
 def fds_needed(count: int, tcp: bool) -> int:
     """Descriptors `count` modems keep open (plus a margin for the rest of the process)."""
     return (3 if tcp else 2) * count + FDS_SPARE
-
-
-def raise_fd_limit(need: int) -> int:
-    """Make the soft RLIMIT_NOFILE at least `need` (up to the hard limit); the soft limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= need:
-        return soft
-    if hard != resource.RLIM_INFINITY and hard < need:
-        raise FdLimitError(
-            f"needs {need} open files, the limit is {soft} (hard limit {hard}): "
-            f"raise it (ulimit -n {need} as root) or serve fewer modems"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard if hard != resource.RLIM_INFINITY else need
 
 
 def reserve_fds(count: int, tcp: bool) -> None:

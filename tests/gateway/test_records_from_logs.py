@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -736,3 +738,36 @@ def test_a_compressed_log_cut_short_is_read_up_to_its_last_whole_line(
         f"there, its records are complete only up to line {lines} (a copy that stopped, or a disk that "
         "filled up?)\n"
     )
+
+
+def test_a_folder_of_more_logs_than_open_files_allowed_is_read(tmp_path: Path) -> None:
+    """A radacct folder of many clients' daily detail files (40 clients: 1,200 a month), plain and
+    compressed: every file merged by time is open at once, and past the soft limit of open files
+    (1,024 by default) the run stopped, "cannot be read (Too many open files)". The soft limit is
+    raised up to the hard one; read here with a soft limit of 64 and 80 files."""
+    import gzip
+
+    radacct = tmp_path / "radacct"
+    for client in range(8):
+        folder = radacct / f"192.0.2.{client + 1}"
+        folder.mkdir(parents=True)
+        for day in range(1, 11):
+            text = DETAIL.replace('"4f2a0001"', f'"s{client}-{day}"').replace(
+                "192.0.2.1", f"192.0.2.{client + 1}"
+            )
+            path = folder / f"detail-202603{day:02d}"
+            if day % 2:
+                path.write_bytes(gzip.compress(text.encode()))
+            else:
+                path.write_text(text)
+    script = (
+        "import resource, sys\n"
+        "from m2msim.cli import main\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["records-from-radius-detail", str(radacct), "--json"]
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["records"] == 3 * 80 and summary["sessions"] == 80 and len(summary["files"]) == 80
