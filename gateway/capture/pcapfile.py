@@ -89,8 +89,9 @@ def is_capture(path: Path) -> bool:
     return head in PCAP_MAGICS or head == PCAPNG_SHB
 
 
-def check_file(path: Path) -> None:
-    """`CaptureFileError` unless `path` is a readable file that starts like a capture."""
+def check_file(path: Path) -> str | None:
+    """`CaptureFileError` unless `path` is a readable file that starts like a capture; its
+    compression ("gzip", "zstd") or None."""
     if not path.exists():
         raise CaptureFileError(f"{path}: no such file")
     if not path.is_file():
@@ -107,6 +108,7 @@ def check_file(path: Path) -> None:
         raise CaptureFileError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
     if head[:4] in PCAP_MAGICS and len(head) < 24:
         raise CaptureFileError(f"{path}: pcap header cut at {len(head)} of 24 octets")
+    return kind
 
 
 def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:

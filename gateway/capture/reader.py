@@ -64,6 +64,7 @@ from gateway.capture.pcapfile import (
     read_frames,
 )
 from gateway.capture.sink import DEFAULT_SECRET
+from m2msim.fdlimit import FdLimitError, raise_fd_limit
 
 __all__ = [
     "ACCT_PORTS",
@@ -75,6 +76,7 @@ __all__ = [
     "records_from_pcap",
 ]
 
+FDS_SPARE = 64  # the interpreter, imports, the output, its temporary file...
 ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accounting port
 MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
@@ -779,8 +781,13 @@ def records_from_pcap(
     files, _skipped = capture_files(inputs)
     report = report if report is not None else ReadReport()
     report.files = [str(f) for f in files]
-    for f in files:  # every input now, so that an unusable one fails before any record
-        check_file(f)
+    # every input now, so that an unusable one fails before any record
+    compressed = sum(check_file(f) is not None for f in files)
+    if compressed:  # (each read from its temporary file, held open while the captures are merged)
+        try:
+            raise_fd_limit(compressed + FDS_SPARE, fewer="read fewer compressed captures at once")
+        except FdLimitError as exc:
+            raise CaptureFileError(f"{compressed} compressed captures to merge: {exc}") from None
     key = secret.encode() if isinstance(secret, str) else bytes(secret)
     return _records(files, key, report, frozenset(ports), line_from)
 

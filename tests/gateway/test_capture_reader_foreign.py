@@ -839,11 +839,23 @@ def test_a_capture_emptied_or_cut_while_it_is_read_is_refused_by_name(
     assert "Traceback" not in done.stderr and not out.exists()
 
 
-def test_a_folder_of_more_captures_than_open_files_allowed_is_read(tmp_path: Path) -> None:
+# `m2msim ARGV...` with a soft limit of 64 open files.
+_UNDER_64_OPEN_FILES = """
+import resource, sys
+from m2msim.cli import main
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_folder_of_more_captures_than_open_files_allowed_is_read(tmp_path: Path, compressed: bool) -> None:
     """A ring buffer of hourly captures (tcpdump -G 3600: 1,440 files in two months) read as one
     folder: every capture merged was held open (a memory map keeps its file), and past the limit of
-    open files (1,024 by default) the run stopped, "Too many open files". Read here under a limit
-    of 64 with 80 captures."""
+    open files (1,024 by default) the run stopped, "Too many open files". Compressed as it rotates
+    (tcpdump -z gzip), each is read from its decompressed temporary file, held open: the run stopped
+    likewise, calling the next one's gzip data "damaged (Too many open files)"; the soft limit is now
+    raised up to the hard one. Read here with a soft limit of 64 and 80 captures."""
     frames = sorted(
         (ts + k * 1_000_000, ethernet(v4(m, r)))
         for k in range(80)
@@ -852,15 +864,14 @@ def test_a_folder_of_more_captures_than_open_files_allowed_is_read(tmp_path: Pat
     ring = tmp_path / "ring"
     ring.mkdir()
     for k in range(80):
-        write_pcap(ring / f"cap_{k:05d}.pcap", 1, frames[k * 6 : (k + 1) * 6])
-    script = (
-        "import resource, sys\n"
-        "from m2msim.cli import main\n"
-        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
+        path = write_pcap(ring / f"cap_{k:05d}.pcap", 1, frames[k * 6 : (k + 1) * 6])
+        if compressed:
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+            path.unlink()
     argv = ["records-from-pcap", str(ring), "--secret", SECRET.decode(), "--json"]
-    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_64_OPEN_FILES, *argv], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["records"] == 160 and summary["sessions"] == 80 and len(summary["files"]) == 80
