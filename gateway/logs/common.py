@@ -126,8 +126,9 @@ def _opened(path: Path) -> tuple[io.BufferedIOBase, Salvaged | None]:
     return data.stream(), data
 
 
-def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str]]:
-    """(line number, text without its end) of a UTF-8 text file, maybe compressed by gzip or zstd;
+def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str, bool]]:
+    """(line number, text without its end, whether it has its end: only a file's last line may
+    not) of a UTF-8 text file, maybe compressed by gzip or zstd;
     `LogError` on bytes that are not text, or compressed data damaged or cut before a first whole
     line.  Compressed data cut short later (a copy that stopped, a disk that filled up) are read up
     to their last whole line (a part of a line after it is no entry), in `report.cut_short`."""
@@ -148,7 +149,7 @@ def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str]]:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
-                yield number, text.rstrip("\r\n")
+                yield number, text.rstrip("\r\n"), raw.endswith(b"\n")
         except (OSError, zlib.error) as exc:  # (gzip's, or pyarrow's zstd stream's)
             raise LogError(f"{path}: its compressed data are damaged ({exc}) after line {number}") from None
     if data is not None and data.cut:

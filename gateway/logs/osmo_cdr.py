@@ -110,7 +110,7 @@ def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | N
 def _rows(path: Path, report: LogReport) -> Iterator[tuple[int, dict[str, str] | None]]:
     """(line number, row by column name, or None for a row rejected here) of one CDR file."""
     header_seen = False
-    for number, text in text_lines(path, report):
+    for number, text, _ended in text_lines(path, report):
         if not text.strip():
             continue
         if not header_seen:

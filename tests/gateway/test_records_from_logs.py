@@ -771,3 +771,31 @@ def test_a_folder_of_more_logs_than_open_files_allowed_is_read(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["records"] == 3 * 80 and summary["sessions"] == 80 and len(summary["files"]) == 80
+
+
+@pytest.mark.parametrize("end", ["within-a-number", "before-gigawords", "after-timestamp"])
+def test_a_detail_file_still_being_written_bills_no_part_of_a_block(tmp_path: Path, end: str) -> None:
+    """The day's detail file read while FreeRADIUS writes it (or a copy that stopped) ends within
+    its last block: an Acct-Output-Octets of 6100 cut to 61, its Gigawords not written yet, was
+    read as a Stop whose counter went down, taken for a 32-bit wrap: 4 GiB billed that were never
+    used, without a word; a Stop cut before its Acct-Terminate-Cause closed its record with cause 4
+    (abnormal), not 0. Such a block is a reject ('block cut short') and its session left open; one
+    that ends with the Timestamp the server writes last is whole, its blank line not written yet."""
+    if end == "within-a-number":
+        cut = DETAIL.index("Acct-Output-Octets = 6100") + len("Acct-Output-Octets = 61")
+    elif end == "before-gigawords":
+        cut = DETAIL.index("\tAcct-Input-Gigawords = 0\n\tAcct-Output-Gigawords = 1\n\tAcct-Terminate")
+    else:
+        cut = DETAIL.index("\tTimestamp = 1772416800\n") + len("\tTimestamp = 1772416800\n")
+    path = tmp_path / "detail-20260302"
+    path.write_text(DETAIL[:cut])
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    (tmp_path / "whole").write_text(DETAIL)
+    whole = rows(list(records_from_radius_detail(tmp_path / "whole", LogReport())))
+    if end == "after-timestamp":  # the Stop whole
+        assert rows(records) == whole[:3] and report.rejected == 0
+        return
+    assert rows(records) == whole[:2] and report.counter_wraps == 0
+    assert report.reasons == {"block cut short": 1} and report.rejects[0]["line"] == 66
+    assert report.open_sessions == ["4f2a0001"]
