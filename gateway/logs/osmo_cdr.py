@@ -110,8 +110,13 @@ def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | N
 def _rows(path: Path, report: LogReport) -> Iterator[tuple[int, dict[str, str] | None]]:
     """(line number, row by column name, or None for a row rejected here) of one CDR file."""
     header_seen = False
-    for number, text, _ended in text_lines(path, report):
+    for number, text, ended in text_lines(path, report):
         if not text.strip():
+            continue
+        if header_seen and not ended:  # osmo-sgsn ends every row: the file is still being written
+            report.current_file = str(path)
+            report.reject(number, "row cut short", f"the file ends within it ({text[-40:]!r})")
+            yield number, None
             continue
         if not header_seen:
             if text.strip() != HEADER:

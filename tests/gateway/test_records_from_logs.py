@@ -799,3 +799,22 @@ def test_a_detail_file_still_being_written_bills_no_part_of_a_block(tmp_path: Pa
     assert rows(records) == whole[:2] and report.counter_wraps == 0
     assert report.reasons == {"block cut short": 1} and report.rejects[0]["line"] == 66
     assert report.open_sessions == ["4f2a0001"]
+
+
+@pytest.mark.parametrize(("row", "cut"), [(4, -3), (5, -3)])
+def test_an_osmo_cdr_file_still_being_written_uses_no_part_of_a_row(
+    tmp_path: Path, row: int, cut: int
+) -> None:
+    """A CDR file read while osmo-sgsn writes it ends within its last row: a pdp-periodic row whose
+    charging id 9001 was cut to 90 opened a session of its own, joined mid-way and left open; a
+    pdp-deact cut alike was a Stop of a session never seen. The row is a reject that says so."""
+    lines = CDR.splitlines(keepends=True)
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("".join(lines[:row]) + lines[row][:cut])
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    path.write_text("".join(lines[:row]))
+    assert rows(records) == rows(list(records_from_osmo_cdr(path, LogReport())))
+    assert report.joined == [] and report.open_sessions == ["208011234567890-9001"]
+    assert report.reasons == {"row cut short": 1} and report.rejects[0]["line"] == row + 1
+    assert str(report.rejects[0]["reason"]).startswith("row cut short: the file ends within it (")
