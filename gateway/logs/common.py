@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -130,16 +131,19 @@ def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str, bool]]
     """(line number, text without its end, whether it has its end: only a file's last line may
     not) of a UTF-8 text file, maybe compressed by gzip or zstd;
     `LogError` on bytes that are not text, or compressed data damaged or cut before a first whole
-    line.  Compressed data cut short later (a copy that stopped, a disk that filled up) are read up
-    to their last whole line (a part of a line after it is no entry), in `report.cut_short`."""
+    line, or a plain file emptied or cut while it is read (logrotate's copytruncate).  Compressed
+    data cut short later (a copy that stopped, a disk that filled up) are read up to their last
+    whole line (a part of a line after it is no entry), in `report.cut_short`."""
     try:
         stream, data = _opened(path)
+        size = os.fstat(stream.fileno()).st_size if data is None else 0
     except OSError as exc:
         raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    number = 0
+    number = done = 0
     with stream:
         try:
             for number, raw in enumerate(stream, 1):
+                done += len(raw)
                 if data is not None and data.cut and not raw.endswith(b"\n"):
                     number -= 1  # (the line the data stop within)
                     break
@@ -152,6 +156,12 @@ def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str, bool]]
                 yield number, text.rstrip("\r\n"), raw.endswith(b"\n")
         except (OSError, zlib.error) as exc:  # (gzip's, or pyarrow's zstd stream's)
             raise LogError(f"{path}: its compressed data are damaged ({exc}) after line {number}") from None
+        if done < size:  # (a file that grows is read on: its lines are only added)
+            raise LogError(
+                f"{path}: changed while it was read ({size} bytes when opened, {os.fstat(stream.fileno()).st_size} "
+                f"now: emptied or cut, as logrotate's copytruncate does) after line {number}: nothing read "
+                "from it stands; read it once it is complete, or a copy"
+            )
     if data is not None and data.cut:
         if not number:
             raise LogError(f"{path}: its {data.kind} data are cut short before a first whole line")

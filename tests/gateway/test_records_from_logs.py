@@ -818,3 +818,47 @@ def test_an_osmo_cdr_file_still_being_written_uses_no_part_of_a_row(
     assert report.joined == [] and report.open_sessions == ["208011234567890-9001"]
     assert report.reasons == {"row cut short": 1} and report.rejects[0]["line"] == row + 1
     assert str(report.rejects[0]["reason"]).startswith("row cut short: the file ends within it (")
+
+
+@pytest.mark.parametrize("log", ["detail", "cdr"])
+def test_a_log_emptied_while_it_is_read_is_refused_by_name(
+    tmp_path: Path, log: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log emptied while it is read (logrotate's copytruncate copies the day's file, then empties
+    it under the reader): the reading stopped at the end of what it had buffered, the records after
+    it lost without a word. Now one line naming the file, exit 2, nothing written."""
+    import gateway.logs.common as common
+
+    blocks = DETAIL.split("\n\n")
+    if log == "detail":
+        command, module = "records-from-radius-detail", "gateway.logs.radius_detail"
+        text = "".join("\n\n".join(blocks[:5]).replace('"4f2a0001"', f'"s{k}"') + "\n\n" for k in range(30))
+    else:
+        command, module = "records-from-osmo-cdr", "gateway.logs.osmo_cdr"
+        rows_ = CDR.splitlines()
+        text = (
+            rows_[0]
+            + "\n"
+            + "".join(
+                "\n".join(r.replace(",9001", f",{9001 + k}") for r in rows_[1:]) + "\n" for k in range(60)
+            )
+        )
+    path = tmp_path / "live.log"
+    path.write_text(text)
+    assert len(text) > 4 * 8192  # (more than the reading buffers at once)
+    reading = common.text_lines
+
+    def emptied(p: Path, report: LogReport) -> object:
+        for n, item in enumerate(reading(p, report), 1):
+            if n == 2:
+                p.write_bytes(b"")  # (truncated in place, as copytruncate does)
+            yield item
+
+    monkeypatch.setattr(f"{module}.text_lines", emptied)
+    out = tmp_path / "usage.csv"
+    assert main([command, str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"m2msim {command}: {path}: changed while it was read ({len(text)} bytes when opened, 0 now"
+    )
+    assert err.endswith("(nothing written)\n") and err.count("\n") == 1 and not out.exists()
