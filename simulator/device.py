@@ -79,6 +79,9 @@ class Device:
         setup = rngmod.device_rng(seed, ident.line, rngmod.SETUP)
         self.seed = seed
         self.T = shard.scenario.duration_s
+        # the second its line is activated (0: at the period's start or before): the device's life
+        # starts there; at or after T it has none in the period
+        self.on = shard.scenario.activations.get(ident.line, 0)
         mob = group.mobility
         self.home = mob.home_plmn
         u = float(setup.random())
@@ -104,6 +107,8 @@ class Device:
         for k, swap in enumerate(group.sim_swaps):
             if float(setup.random()) < swap.share:
                 at = int((swap.at - start).total_seconds())
+                if self.on > 0 and at <= self.on:  # before the line's activation: no swap of this SIM
+                    continue
                 if at <= 0:  # swapped before the period: the SIM is in its new device from the start
                     self.imei = imei(group.tac, gidx + 500_000 * (k + 1))
                 else:
@@ -123,7 +128,10 @@ class Device:
                 self.decisions.extend((t, 0, "tz", plmn) for t in shard.tz_changes(plmn))
         # in time order; at the same second trips first, then swaps, then outages (a stable sort)
         self.decisions = sorted((d for d in self.decisions if d[0] < self.T), key=lambda d: (d[0], d[1]))
-        if self.base_plmn != self.home or any(d[2] == "trip" for d in self.decisions):
+        if self.on > 0:
+            self._activate()
+        abroad = self.base_plmn != self.home or self.plmn != self.home
+        if self.on < self.T and (abroad or any(d[2] == "trip" for d in self.decisions)):
             self.stats.roaming_devices += 1
         self.profile: Profile | None = None
         self.period = 0.0
@@ -141,6 +149,26 @@ class Device:
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
         self.stats.devices += 1
+
+    def _activate(self) -> None:
+        """The decisions of a device whose line is activated at `on` > 0, as it sees them from there.
+
+        Until its activation the SIM is not on the network: a trip going on at `on` leaves it
+        abroad (its first attach is on the trip's network) and one ended before leaves no trace;
+        an outage going on at `on` is met from there; SIM swaps and clock changes until then do
+        not touch it (the swaps are left out when drawn).
+        """
+        on, start = self.on, self.shard.scenario.start
+        kept: list[tuple[int, int, str, Any]] = []
+        for d in self.decisions:
+            t, order, kind, payload = d
+            if t > on:
+                kept.append(d)
+            elif kind == "trip":
+                self.plmn = payload if payload is not None else self.base_plmn
+            elif kind == "outage" and (payload.end - start).total_seconds() > on:
+                kept.append((on, order, kind, payload))
+        self.decisions = sorted(kept, key=lambda d: (d[0], d[1]))
 
     @cached_property
     def rng_retry(self) -> np.random.Generator:
@@ -321,6 +349,8 @@ class Device:
     # ------------------------------------------------------------------ life
 
     def life(self) -> Generator[simpy.Event, Any, None]:
+        if self.on > 0:  # the line is activated during the period: first attach then
+            yield self.env.timeout(self.on)
         self.attach()
         catch_up = False
         for t, _order, kind, payload in self.decisions:
@@ -448,6 +478,8 @@ class Device:
     def sms_process(self, k: int, stream: EventStream) -> Generator[simpy.Event, Any, None]:
         r = rngmod.device_rng(self.seed, self.ident.line, rngmod.EVENTS * 1000 + k)
         for t in self._arrivals(stream, r):
+            if t < self.on:  # the line is not active yet
+                continue
             if t > self.env.now:
                 yield self.env.timeout(t - self.env.now)
             if self.area_down:
@@ -464,6 +496,8 @@ class Device:
         kind = CallKind.VOICE if stream.kind == "voice" else CallKind.CSD
         for t in self._arrivals(stream, r):
             hold = max(1, math.ceil(float(r.exponential(stream.duration_s)))) if stream.duration_s > 0 else 1
+            if t < self.on:  # the line is not active yet
+                continue
             if t > self.env.now:
                 yield self.env.timeout(t - self.env.now)
             if self.area_down:
@@ -508,6 +542,8 @@ class Device:
         r = rngmod.device_rng(self.seed, self.ident.line, rngmod.EVENTS * 1000 + 500)
         mean = 86_400.0 / mt.rate_per_day
         t = float(r.exponential(mean))
+        while t < self.on:  # the server sends no command to a line not active yet
+            t += float(r.exponential(mean))
         while t + MT_PAGING_S < self.T:
             yield self.env.timeout(t - self.env.now)
             res = self.net.submit_sms(self.env.now, self.ident.line, mt.sender, mt.text)
@@ -518,6 +554,8 @@ class Device:
             t = max(t + float(r.exponential(mean)), float(self.env.now))
 
     def start(self, spawn: Callable[[Generator[simpy.Event, Any, Any]], object]) -> None:
+        if self.on >= self.T:  # activated after the period: no activity in it
+            return
         spawn(self.life())
         for k, s in enumerate(self.group.sms):
             spawn(self.sms_process(k, s))

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import calendar
 import copy
+import math
 import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,9 @@ class Scenario:
     network: dict[str, Any]
     shard_devices: int
     offers: dict[str, str] = field(repr=False, default_factory=dict)  # line id -> offer
+    # line id -> second of the period at which the line is activated (its `since`, 00:00 UTC), for
+    # the lines activated after the period's start only: a device starts its life there
+    activations: dict[str, int] = field(repr=False, default_factory=dict)
     autodiagnostic: frozenset[str] = frozenset()  # lines with the autodiagnostic option
     alarms: AlarmConfig = field(default_factory=lambda: AlarmConfig(()))
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -224,6 +228,19 @@ def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[
     for line in inv.lines:
         groups.setdefault(line.group if line.group is not None else line.id, []).append(line.id)
     return inv, groups
+
+
+def activations(inv: Inventory, start: datetime) -> dict[str, int]:
+    """The lines activated after `start`: line id -> seconds from `start` to its `since` at 00:00 UTC
+    (the day the rating counts it active from: the billing month is UTC's)."""
+    late: dict[date, int] = {}
+    for day in {line.since for line in inv.lines}:  # a few dates for a fleet of any size
+        on = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        if on > start:
+            late[day] = math.ceil((on - start).total_seconds())
+    if not late:
+        return {}
+    return {line.id: late[line.since] for line in inv.lines if line.since in late}
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -761,6 +778,7 @@ def parse_scenario(
         network=net,
         shard_devices=r.integer(run.get("shard_devices", 1000), "run.shard_devices", 1, 10_000_000),
         offers={line.id: line.offer for line in inv.lines},
+        activations=activations(inv, start),
         autodiagnostic=frozenset(
             line.id for line in inv.lines if any(o.id == "autodiagnostic" for o in line.options)
         ),
