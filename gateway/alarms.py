@@ -3,7 +3,8 @@
 The network reports each use of a line (`Use`: attach, data, SMS, call) to an
 `AlarmEngine`, which checks the rules of the line's group and writes an
 `Alarm` (time, line, rule, details) to its sink as it happens; lines without
-the autodiagnostic option are not watched.
+the autodiagnostic option are not watched, and a line whose option starts during
+the run (`watched_from`) raises no alarm before then.
 
 Rules (a group sets any of them):
 
@@ -193,8 +194,12 @@ class AlarmEngine:
         timezone: str = "UTC",
         holdoff_s: float = 3600.0,
         plmns: PlmnTable | None = None,
+        watched_from: Mapping[str, datetime] | None = None,
     ) -> None:
         self.groups = tuple(groups)
+        # lines watched from a time (their option subscribed then): the engine follows their uses
+        # before it (IMEI, the month's consumption) but raises no alarm
+        self._watched_from: Mapping[str, datetime] = watched_from or {}
         self._watched: Callable[[str], bool] = (
             autodiagnostic if callable(autodiagnostic) else frozenset(autodiagnostic).__contains__
         )
@@ -222,6 +227,9 @@ class AlarmEngine:
         return self._group_of[line]
 
     def _fire(self, use: Use, rule: str, key: str, details: dict[str, object]) -> None:
+        since = self._watched_from.get(use.line)
+        if since is not None and use.time < since:
+            return
         slot = (use.line, rule, key)
         last = self._last.get(slot)
         if last is not None and (use.time - last).total_seconds() < self.holdoff_s:
@@ -505,8 +513,15 @@ class AlarmConfig:
     timezone: str = "UTC"
     holdoff_s: float = 3600.0
 
-    def engine(self, autodiagnostic: Collection[str] | Callable[[str], bool], sink: AlarmSink) -> AlarmEngine:
-        return AlarmEngine(self.groups, autodiagnostic, sink, self.timezone, self.holdoff_s)
+    def engine(
+        self,
+        autodiagnostic: Collection[str] | Callable[[str], bool],
+        sink: AlarmSink,
+        watched_from: Mapping[str, datetime] | None = None,
+    ) -> AlarmEngine:
+        return AlarmEngine(
+            self.groups, autodiagnostic, sink, self.timezone, self.holdoff_s, watched_from=watched_from
+        )
 
 
 TOP_KEYS = ("groups", "timezone", "holdoff_s")

@@ -257,7 +257,9 @@ class Shard:
         self.alarm_sink = JsonLinesAlarmSink(self._alarm_file)
         self.alarms: AlarmEngine | None = None
         if scenario.alarms.groups:
-            self.alarms = scenario.alarms.engine(scenario.autodiagnostic, self.alarm_sink)
+            self.alarms = scenario.alarms.engine(
+                scenario.autodiagnostic, self.alarm_sink, watched_from=scenario.autodiagnostic_from
+            )
         self.capture: Any = None
         if capture:
             from gateway.capture import PcapCapture

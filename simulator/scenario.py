@@ -187,6 +187,8 @@ class Scenario:
     # the lines activated after the period's start only: a device starts its life there
     activations: dict[str, int] = field(repr=False, default_factory=dict)
     autodiagnostic: frozenset[str] = frozenset()  # lines with the autodiagnostic option
+    # lines whose autodiagnostic option starts after the period's start: watched from then
+    autodiagnostic_from: dict[str, datetime] = field(repr=False, default_factory=dict)
     alarms: AlarmConfig = field(default_factory=lambda: AlarmConfig(()))
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -241,6 +243,20 @@ def activations(inv: Inventory, start: datetime) -> dict[str, int]:
     if not late:
         return {}
     return {line.id: late[line.since] for line in inv.lines if line.since in late}
+
+
+def option_starts(inv: Inventory, option: str, start: datetime) -> dict[str, datetime]:
+    """The lines whose `option` starts after `start`: line id -> its `since` at 00:00 UTC."""
+    late: dict[int, datetime] = {}
+    # the lines of an inventory line group share their options: each set is looked at once
+    for key, options in {id(line.options): line.options for line in inv.lines}.items():
+        for o in options:
+            on = datetime(o.since.year, o.since.month, o.since.day, tzinfo=UTC)
+            if o.id == option and on > start:
+                late[key] = on
+    if not late:
+        return {}
+    return {line.id: late[id(line.options)] for line in inv.lines if id(line.options) in late}
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -782,6 +798,7 @@ def parse_scenario(
         autodiagnostic=frozenset(
             line.id for line in inv.lines if any(o.id == "autodiagnostic" for o in line.options)
         ),
+        autodiagnostic_from=option_starts(inv, "autodiagnostic", start),
         alarms=alarms,
         raw=top,
     )

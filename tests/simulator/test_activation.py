@@ -148,3 +148,22 @@ def test_an_outage_going_on_at_the_activation_and_a_line_activated_after_the_per
         assert sum(n for code, n in items.items() if code.startswith("data-")) == ko > 0
     summary = json.loads((run.out_dir / "summary.json").read_text())
     assert {g["name"]: g["data_sessions"] for g in summary["groups"]}["late"] == 0
+
+
+def test_a_line_is_watched_from_its_autodiagnostic_options_since(tmp_path: Path) -> None:
+    d = doc()
+    old, new = d["inventory"]["lines"][:2]
+    old["since"] = new["since"] = "2025-01-01"
+    # the option from 15 March (a SIM swap on the 16th) and from April: billed from then, watched from then
+    old["options"] = ["autogestion", {"id": "autodiagnostic", "since": "2026-03-15"}]
+    new["options"] = ["autogestion", {"id": "autodiagnostic", "since": "2026-04-01"}]
+    d["groups"][0]["sim_swaps"] = [{"at": "2026-03-16T10:00:00Z", "share": 1}]
+    run = simulate(parse_scenario(d, "unit.yaml"), tmp_path / "run", invoice=False)
+    seen = alarms(run.out_dir)
+    assert not [a for a in seen if a["line"].startswith("NEW")]
+    old_alarms = [a for a in seen if a["line"].startswith("OLD")]
+    assert "2026-03-15T00:00:00+00:00" <= min(a["time"] for a in old_alarms) < "2026-03-16"
+    # the IMEI the line used before the option is known: the swap after it is seen
+    swaps = [a for a in old_alarms if a["rule"] == "imei-change"]
+    assert sorted(a["line"] for a in swaps) == ["OLD1", "OLD2"]
+    assert {a["time"] for a in swaps} == {"2026-03-16T10:00:00+00:00"}
