@@ -3,7 +3,8 @@
 Exit status: 0 when the output was produced; 1 with `--strict` when the invoice has inventory
 errors or rejected rows; 2 when an input or an option cannot be used at all (one line on stderr,
 naming the file and line or row and field, or the option).  `--out` is written whole or not at
-all (a temporary file renamed over it), by one process at a time, and never over an input.
+all (a temporary file renamed over it), by one process at a time, never over an input, nor over
+a file m2msim did not write unless `--force` (`is_output`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,32 @@ from accounting.engine import RatingRun, rate_run
 from accounting.errors import AccountingError, UsageError
 from accounting.inventory import MAX_LINES, load_inventory
 from accounting.usage_small import small_reader
-from m2msim.outputs import OutputError, atomic_write_text, output_lock, refuse_same_file
+from m2msim.outputs import (
+    OutputError,
+    any_of,
+    atomic_write_text,
+    head_matches,
+    output_lock,
+    refuse_foreign,
+    refuse_same_file,
+)
 
 MAX_TOP = 1_000_000  # lines the readable output may list
+
+# What `rate` and `compare` write, by its first line (text) or first keys (JSON), as every version of
+# m2msim wrote it: either command's --out replaces any of the four, and no other file (m2msim.outputs).
+_JSON_STRING = rb'"(?:[^"\\\n]|\\.)*"'
+is_output = any_of(
+    head_matches(rb"Invoice [^\n]*, \d{4}-\d{2} \(catalog [^\n]*\)\n"),
+    head_matches(rb"Offer comparison [^\n]*, \d{4}-\d{2} \([^\n]*\)\n"),
+    head_matches(
+        rb'\{\n  "customer": '
+        + _JSON_STRING
+        + rb',\n  "month": "\d{4}-\d{2}",\n  "currency": '
+        + _JSON_STRING
+        + rb',\n  "[a-z_]+": '
+    ),
+)
 
 
 class OptionError(AccountingError):
@@ -58,7 +82,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help=f"rate an inventory of more than {MAX_LINES:,} lines (refused by default, with an estimate)",
+        help=f"rate an inventory of more than {MAX_LINES:,} lines (refused by default, with an estimate); "
+        "replace an --out or --report file m2msim did not write",
     )
 
 
@@ -87,6 +112,7 @@ def _rate(args: argparse.Namespace) -> RatingRun:
         refuse_same_file(args.out, inputs)
         if args.out.is_dir():
             raise OptionError(f"--out: {args.out} is a folder, expected a file name")
+        refuse_foreign(args.out, is_output, force=args.force, option="--out")
     catalog = load_catalog(args.catalog)
     inventory = load_inventory(args.inventory, max_lines=sys.maxsize if args.force else MAX_LINES)
     # A small plain CSV file is read without starting DuckDB (the same rows, rules and rejects).
@@ -97,14 +123,14 @@ def _rate(args: argparse.Namespace) -> RatingRun:
     return run
 
 
-def _emit(text: str, out: Path | None, locked: bool) -> None:
+def _emit(text: str, out: Path | None, locked: bool, force: bool) -> None:
     """`text` to stdout, or to `out` (under its lock, unless the command holds it already)."""
     if out is None:
         sys.stdout.write(text)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.nullcontext() if locked else output_lock(out):
-        atomic_write_text(out, text)
+        atomic_write_text(out, text, own=is_output, force=force, option="--out")
 
 
 def _doubt(command: str, said: str | None) -> None:
@@ -151,7 +177,7 @@ class _Rate(_Command):
             if args.json
             else invoice.render_text(top=args.top, all_lines=args.all_lines)
         )
-        _emit(text, args.out, self.out_locked)
+        _emit(text, args.out, self.out_locked, args.force)
         return 1 if args.strict and invoice.has_problems else 0
 
 
@@ -162,7 +188,7 @@ class _Compare(_Command):
         _doubt("compare", run.invoice.doubt())
         comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
-        _emit(text, args.out, self.out_locked)
+        _emit(text, args.out, self.out_locked, args.force)
         return 0
 
 

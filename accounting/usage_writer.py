@@ -205,3 +205,24 @@ class UsageWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+# The header row of a usage CSV as this writer writes it (Arrow quotes every name).
+CSV_HEADER = ",".join(f'"{name}"' for name in USAGE_SCHEMA.names).encode("ascii") + b"\n"
+
+
+def is_usage_file(path: Path) -> bool:
+    """Whether `path` is a usage-record file as this writer writes it (any version of m2msim): a CSV
+    whose first line is `CSV_HEADER`, or a Parquet file whose columns are the usage schema's, in its
+    order.  Commands that write usage records replace such a file, and no other (m2msim.outputs)."""
+    with open(path, "rb") as f:
+        head = f.read(len(CSV_HEADER))
+        if head == CSV_HEADER:
+            return True
+        if not head.startswith(b"PAR1"):
+            return False
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return bool(list(names) == list(USAGE_SCHEMA.names))

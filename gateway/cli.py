@@ -24,11 +24,11 @@ import numpy as np
 
 from accounting.csv_forms import named_compression, other_separator
 from accounting.records import Zone
-from accounting.usage_writer import UsageWriter, format_for
+from accounting.usage_writer import UsageWriter, format_for, is_usage_file
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from m2msim.outputs import OutputError, atomic_path, refuse_same_file
+from m2msim.outputs import OutputError, atomic_path, refuse_foreign, refuse_same_file
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
@@ -49,6 +49,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("sessions", type=Path, metavar="SESSIONS", help="sessions CSV with a header row")
     p.add_argument("out", type=Path, metavar="OUT", help="usage records to write (.csv or .parquet)")
     p.add_argument("--interval", type=int, default=INTERVAL_S, help="seconds between partial records (43200)")
+    p.add_argument(
+        "--force", action="store_true", help="replace an OUT file m2msim did not write (usage records)"
+    )
     p.set_defaults(handler=cmd_sessions_to_records)
     a = subparsers.add_parser("alarms-check", help="validate an autodiagnostic alarm configuration")
     a.add_argument("config", type=Path, metavar="ALARMS", help="alarm configuration (YAML)")
@@ -239,10 +242,11 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     if not 0 < args.interval <= INTERVAL_S:
         return _fail(f"--interval {args.interval}: out of range (1..{INTERVAL_S} s: a record is cut at 12 h)")
     try:
-        rows, rejects = read_sessions(args.sessions)
         refuse_same_file(args.out, [args.sessions], option="OUT")
         if args.out.is_dir():
             raise OutputError(f"OUT {args.out}: is a directory, expected a file name")
+        refuse_foreign(args.out, is_usage_file, force=args.force, option="OUT")
+        rows, rejects = read_sessions(args.sessions)
     except (UnusableFile, OutputError) as exc:
         return _fail(str(exc))
     cut = cut_sessions(
@@ -261,7 +265,8 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     )
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out) as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
+        guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
+        with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
             writer.write_columns(columns, length=len(cut))
     except OutputError as exc:
         return _fail(str(exc))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accounting.records import UsageRecord
-from accounting.usage_writer import UsageWriter, format_for
+from accounting.usage_writer import UsageWriter, format_for, is_usage_file
 from m2msim.outputs import atomic_path
 
 
@@ -19,11 +19,15 @@ class Totals:
     lines: set[str] = field(default_factory=set)
 
 
-def write_records(records: Iterable[UsageRecord], out: Path | None) -> Totals:
+def write_records(
+    records: Iterable[UsageRecord], out: Path | None, *, force: bool = False, option: str = "--out"
+) -> Totals:
     """Consume `records`, writing them to `out` (.csv, else Parquet) when given; the totals.
 
     The file appears whole or not at all: written under a temporary name beside `out` and
     renamed at the end; any exception (from the records' source too) leaves `out` as it was.
+    A file at `out` that is not usage records as m2msim writes them is never replaced, unless
+    `force` (`OutputError`, before the first record is read; m2msim.outputs).
     """
     totals = Totals()
 
@@ -38,7 +42,8 @@ def write_records(records: Iterable[UsageRecord], out: Path | None) -> Totals:
         for record in records:
             counted(record)
         return totals
-    with atomic_path(out) as tmp, UsageWriter(tmp, format_for(out)) as writer:
+    guarded = atomic_path(out, own=is_usage_file, force=force, option=option)
+    with guarded as tmp, UsageWriter(tmp, format_for(out)) as writer:
         for record in records:
             writer.write(counted(record))
     return totals

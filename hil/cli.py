@@ -35,11 +35,21 @@ from hil.allowlist import BenchAllowList, load_allow_list
 from hil.bench import TRANSCRIPT, driver_profile_for, preflight, run_bench
 from hil.errors import ScriptParamError, UnknownScript
 from hil.ports import list_ports, probe_ports, render_ports
-from hil.rack import RackModem, RackRow, load_rack, rack_of, render_table, run_rack, summary_dict, write_junit
+from hil.rack import (
+    RackModem,
+    RackRow,
+    is_junit,
+    load_rack,
+    rack_of,
+    render_table,
+    run_rack,
+    summary_dict,
+    write_junit,
+)
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferError, check_offer
-from hil.result import BenchResult
+from hil.result import REPORT_FILES, BenchResult
 from hil.scripts import NAMES, BenchScript, all_scripts, get_script
-from m2msim.outputs import OutputError, check_writable_dir, output_lock
+from m2msim.outputs import OutputError, check_writable_dir, output_lock, refuse_foreign
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
 from modem.drivers.profile import DriverProfile
@@ -74,6 +84,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--rack", type=Path, help="YAML listing the modems to run the script on at once")
     p.add_argument("--junit", type=Path, help="also write a JUnit XML report (one test case per modem)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a --junit file, or a report.json, report.txt or report.html in --out, that m2msim "
+        "did not write",
+    )
     p.add_argument(
         "--probe",
         action="store_true",
@@ -171,6 +187,8 @@ def _bench(args: argparse.Namespace) -> int:
     # The output must be writable before the first byte goes to a modem: SMS and calls on a
     # physical modem cost money, and a run whose transcript cannot be kept must not happen.
     try:
+        if args.junit is not None:  # (before the --out folder is made)
+            refuse_foreign(args.junit, is_junit, force=args.force, option="--junit")
         _writable_folder(out, "--out")
         if args.junit is not None:
             if args.junit.is_dir():
@@ -187,6 +205,8 @@ def _bench(args: argparse.Namespace) -> int:
         with output_lock(out):
             for folder in folders:
                 _refuse_earlier_bench(folder)
+                for name, own in REPORT_FILES.items():
+                    refuse_foreign(folder / name, own, force=args.force, option="--out")
             if single:
                 return _run_and_report(args, script, given, allow, drivers[modems[0].name], out, modems)
             return _run_rack(args, script, given, allow, drivers, out, modems)
@@ -259,14 +279,14 @@ def _run_and_report(
     if result is None:
         return _interrupted(signum, str(out / TRANSCRIPT))
     try:
-        paths = result.write(out)
+        paths = result.write(out, force=args.force)
     except OSError as exc:
         print(result.render_text(), end="")
         cut = result.transcript.unwritten is not None
         kept = f"; {TRANSCRIPT} there stops before the end of the run" if cut else ""
         return _fail(f"{out}: cannot write the report: {exc.strerror or exc}{kept}")
     if args.junit is not None:
-        write_junit(args.junit, script.name, [RackRow(modems[0], result)], started)
+        write_junit(args.junit, script.name, [RackRow(modems[0], result)], started, force=args.force)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
@@ -295,7 +315,7 @@ def _run_rack(
     async def one(m: RackModem) -> BenchResult:
         folder = out / m.name
         result = await run_bench(script, m.url, profile=drivers[m.name], out=folder, **kwargs)
-        result.write(folder)
+        result.write(folder, force=args.force)
         return result
 
     started = datetime.now(UTC)
@@ -303,7 +323,7 @@ def _run_rack(
     if rows is None:
         return _interrupted(signum, f"{out}/<modem>/{TRANSCRIPT}")
     if args.junit is not None:
-        write_junit(args.junit, script.name, rows, started)
+        write_junit(args.junit, script.name, rows, started, force=args.force)
     if args.json:
         print(json.dumps(summary_dict(script.name, rows), indent=2, ensure_ascii=False, default=str))
     else:

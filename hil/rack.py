@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.result import BenchResult
-from m2msim.outputs import atomic_write_text
+from m2msim.outputs import atomic_write_text, head_matches
 from m2msim.yamlio import YamlError, check_keys, load_yaml, mapping, sequence, text_field
 
 _ENTRY_KEYS = {"url", "profile", "name"}
@@ -213,12 +213,22 @@ def junit_xml(script: str, rows: Sequence[RackRow], started: datetime | None = N
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
+# A JUnit file m2msim wrote (any version): its root is the `testsuites` `junit_xml` names.
+is_junit = head_matches(rb'<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="m2msim bench"')
+
+
 def write_junit(
-    path: str | Path, script: str, rows: Sequence[RackRow], started: datetime | None = None
+    path: str | Path,
+    script: str,
+    rows: Sequence[RackRow],
+    started: datetime | None = None,
+    *,
+    force: bool = False,
 ) -> Path:
-    """`junit_xml` written atomically to `path`."""
+    """`junit_xml` written atomically to `path`, never over a file m2msim did not write (unless
+    `force`; m2msim.outputs)."""
     target = Path(path)
-    atomic_write_text(target, junit_xml(script, rows, started))
+    atomic_write_text(target, junit_xml(script, rows, started), own=is_junit, force=force, option="--junit")
     return target
 
 

@@ -16,10 +16,19 @@ from accounting.records import UsageRecord, UsageType
 from hil.report import CostEstimate
 from hil.transcript import Transcript
 from hil.usage import BenchUsage
-from m2msim.outputs import atomic_write_text
+from m2msim.outputs import Recogniser, atomic_write_text, head_matches
 from reports import write_report
+from reports.page import is_page
 
 STATUSES = ("passed", "failed", "refused", "skipped")
+
+# The reports `write` puts beside the transcript, and how each is known as m2msim's (any version):
+# a bench replaces its own earlier reports, and no other file (m2msim.outputs).
+REPORT_FILES: dict[str, Recogniser] = {
+    "report.json": head_matches(rb'\{\n  "summary": \{\n    "script": '),
+    "report.txt": head_matches(rb"bench [^\n]* on [^\n]*: [A-Z]+\n"),
+    "report.html": is_page,
+}
 
 
 @dataclass
@@ -100,9 +109,10 @@ class BenchResult:
     def render_text(self) -> str:
         return render_text(self)
 
-    def write(self, out: str | Path) -> dict[str, Path]:
+    def write(self, out: str | Path, *, force: bool = False) -> dict[str, Path]:
         """Write transcript.jsonl, report.json, report.txt and report.html under `out` (created if
-        needed), each atomically (the transcript a bench streamed there is already complete)."""
+        needed), each atomically (the transcript a bench streamed there is already complete); a
+        report file there that m2msim did not write is kept (`OutputError`) unless `force`."""
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -110,11 +120,10 @@ class BenchResult:
             "report": directory / "report.json",
             "text": directory / "report.txt",
         }
-        atomic_write_text(
-            paths["report"], json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
-        )
-        atomic_write_text(paths["text"], self.render_text())
-        paths["html"] = write_report(directory)
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+        atomic_write_text(paths["report"], text, own=REPORT_FILES["report.json"], force=force)
+        atomic_write_text(paths["text"], self.render_text(), own=REPORT_FILES["report.txt"], force=force)
+        paths["html"] = write_report(directory, own=REPORT_FILES["report.html"], force=force)
         return paths
 
 

@@ -7,6 +7,14 @@
   which names the process that holds it (an advisory `flock` on a small file beside the output;
   the kernel drops it when the holder dies, so a killed run never leaves a stale lock).
 - `refuse_same_file(out, inputs)` refuses an output that is one of the command's inputs.
+- `refuse_foreign(path, own, force=...)` refuses an output path that holds a file m2msim did not
+  write: an existing regular, non-empty file (the file a symbolic link names) is replaced only when
+  `own(path)` recognises it as this writer's output, or with `force` (the user's `--force`).  Each
+  writer passes its own recogniser, a check of the content it writes (a first line, a header, JSON
+  keys, a Parquet schema, an HTML `generator`), never of extended attributes (lost by `cp`, `scp`).
+  `atomic_path(path, own=..., force=...)` makes the same check again at the rename: a file created
+  at `path` while the output was written is never replaced (`renameat2(RENAME_NOREPLACE)`, else a
+  hard link, which fail when the name exists); a file there that m2msim wrote is replaced.
 
 An output path that is a device, a pipe or a socket (`--out /dev/null`, `/dev/stdout`, a FIFO) is
 written in place: it cannot be replaced by a file (renaming over `/dev/null` would put a regular
@@ -19,18 +27,24 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "OutputBusy",
     "OutputError",
+    "Recogniser",
+    "any_of",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable_dir",
+    "head_matches",
     "output_lock",
+    "refuse_foreign",
     "refuse_same_file",
     "temporary_name",
 ]
@@ -53,6 +67,105 @@ class OutputBusy(OutputError):
         super().__init__(
             f"{path}: {who} is writing it now (one writer per output); wait for it or choose another"
         )
+
+
+# How a writer knows a file it wrote: given the existing file (a regular, non-empty one), True when its
+# content is this writer's output (an earlier run of the same command, or an older m2msim's).
+Recogniser = Callable[[Path], bool]
+
+HEAD_BYTES = 4096  # what `head_matches` reads of a file
+
+
+def head_matches(pattern: str | bytes) -> Recogniser:
+    """A recogniser: the file's first `HEAD_BYTES` bytes match `pattern` (a regex, from the start)."""
+    regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+
+    def recognise(path: Path) -> bool:
+        with open(path, "rb") as f:
+            return regex.match(f.read(HEAD_BYTES)) is not None
+
+    return recognise
+
+
+def any_of(*recognisers: Recogniser) -> Recogniser:
+    """A recogniser of the files any of `recognisers` knows (a command that writes several kinds)."""
+
+    def recognise(path: Path) -> bool:
+        return any(r(path) for r in recognisers)
+
+    return recognise
+
+
+def _foreign(path: Path, own: Recogniser) -> bool:
+    """Whether `path` holds a file m2msim may not replace: a regular, non-empty file that `own`
+    does not recognise (one that cannot be read cannot be recognised)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False  # nothing there (a dangling link: its target is created)
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return False  # a folder is refused by the writers, a device or a pipe is written in place
+    try:
+        return not own(path)
+    except (OSError, ValueError):
+        return True
+
+
+def _foreign_error(path: Path | str, option: str | None, after: str = "") -> OutputError:
+    name = f"{option} {path}" if option else str(path)
+    return OutputError(
+        f"{name}: exists and was not written by m2msim{after}: choose another name, or --force to replace it"
+    )
+
+
+def refuse_foreign(
+    path: Path | str, own: Recogniser, *, force: bool = False, option: str | None = None
+) -> None:
+    """`OutputError` when `path` (or the file its symbolic link names) is a regular, non-empty file
+    that `own` does not recognise as m2msim's output, unless `force`.  Call it before the command's
+    work: the refusal then costs nothing (no rating, no modem opened)."""
+    if not force and _foreign(_final(Path(path)), own):
+        raise _foreign_error(path, option)
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _rename_noreplace(src: Path, dst: Path) -> bool:
+    """Rename `src` to `dst` unless `dst` exists (False then); atomic: a file created at `dst` at the
+    same moment is never replaced.  `renameat2(RENAME_NOREPLACE)`, else a hard link and an unlink."""
+    import ctypes
+
+    renameat2: Any
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        renameat2 = None
+    if renameat2 is not None:
+        rc = renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            return True
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            return False
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), str(dst))
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        # no hard links here (a FAT or network file system): the check just made stands, and a file
+        # created in the instant between it and this rename would be replaced
+        if dst.exists() or dst.is_symlink():
+            return False
+        os.replace(src, dst)
+        return True
+    os.unlink(src)
+    return True
 
 
 def temporary_name(path: Path, tag: str = "tmp") -> Path:
@@ -82,8 +195,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _final(path: Path) -> Path:
+    """The file written for `path`: the one a symbolic link names, else `path`."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path | str, *, fsync: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: Path | str,
+    *,
+    fsync: bool = True,
+    own: Recogniser | None = None,
+    force: bool = False,
+    option: str | None = None,
+) -> Iterator[Path]:
     """A temporary path to write; renamed over `path` when the block ends without an exception.
 
     The folder must exist (a missing folder is the caller's decision to create).  On any
@@ -91,10 +216,13 @@ def atomic_path(path: Path | str, *, fsync: bool = True) -> Iterator[Path]:
     `path` is left as it was.  A device, pipe or socket at `path` is yielded itself, to write in place.
     A symbolic link at `path` is kept: the file it names is the one replaced (renaming over the link
     put a file in its place and left the file it named as it was).
+    With `own`, a file m2msim did not write is never replaced (unless `force`): refused on entry, and
+    at the rename, where a file that appeared meanwhile is left as it is and `OutputError` raised.
     """
-    final = Path(path)
-    if final.is_symlink():  # the file it names is written (atomically, beside it); the link stays
-        final = Path(os.path.realpath(final))
+    final = _final(Path(path))  # a link's file is written (atomically, beside it); the link stays
+    guard = own is not None and not force
+    if guard and own is not None and _foreign(final, own):
+        raise _foreign_error(path, option)
     if final.is_dir():
         raise OutputError(f"{final}: is a directory, expected a file name")
     if _is_stream(final):
@@ -109,7 +237,12 @@ def atomic_path(path: Path | str, *, fsync: bool = True) -> Iterator[Path]:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        os.replace(tmp, final)
+        if not guard or own is None:
+            os.replace(tmp, final)
+        elif not _rename_noreplace(tmp, final):  # a file is there: m2msim's own, or one just made
+            if _foreign(final, own):
+                raise _foreign_error(path, option, " (it appeared while the output was written)")
+            os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -118,15 +251,32 @@ def atomic_path(path: Path | str, *, fsync: bool = True) -> Iterator[Path]:
         _fsync_dir(final.parent)
 
 
-def atomic_write_bytes(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
+def atomic_write_bytes(
+    path: Path | str,
+    data: bytes,
+    *,
+    fsync: bool = True,
+    own: Recogniser | None = None,
+    force: bool = False,
+    option: str | None = None,
+) -> None:
     """Write `data` to `path` atomically (see `atomic_path`)."""
-    with atomic_path(path, fsync=fsync) as tmp:
+    with atomic_path(path, fsync=fsync, own=own, force=force, option=option) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: Path | str, text: str, *, encoding: str = "utf-8", fsync: bool = True) -> None:
+def atomic_write_text(
+    path: Path | str,
+    text: str,
+    *,
+    encoding: str = "utf-8",
+    fsync: bool = True,
+    own: Recogniser | None = None,
+    force: bool = False,
+    option: str | None = None,
+) -> None:
     """Write `text` to `path` atomically (see `atomic_path`)."""
-    atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+    atomic_write_bytes(path, text.encode(encoding), fsync=fsync, own=own, force=force, option=option)
 
 
 def _same(a: Path, b: Path) -> bool:

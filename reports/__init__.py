@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from accounting import Comparison
+    from m2msim.outputs import Recogniser
     from reports.bench_report import render_bench_report
     from reports.data import ReportError, RunFiles, connect, find_files
     from reports.hourly import HourlyUsage
@@ -70,12 +71,16 @@ def write_report(
     *,
     comparison: Comparison | None = None,
     hourly: HourlyUsage | None = None,
+    own: Recogniser | None = None,
+    force: bool = False,
 ) -> Path:
-    """Render `folder`'s report and write it atomically to `out` (default `folder/report.html`)."""
+    """Render `folder`'s report and write it atomically to `out` (default `folder/report.html`);
+    with `own`, never over a file m2msim did not write, unless `force` (m2msim.outputs)."""
     from m2msim.outputs import atomic_write_text
 
     target = Path(out) if out is not None else Path(folder) / "report.html"
-    atomic_write_text(target, render_report(folder, comparison=comparison, hourly=hourly))
+    html = render_report(folder, comparison=comparison, hourly=hourly)
+    atomic_write_text(target, html, own=own, force=force)
     return target
 
 

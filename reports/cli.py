@@ -27,7 +27,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from m2msim.outputs import OutputBusy, OutputError, atomic_write_text, output_lock, refuse_same_file
+from m2msim.outputs import (
+    OutputBusy,
+    OutputError,
+    atomic_write_text,
+    output_lock,
+    refuse_foreign,
+    refuse_same_file,
+)
+from reports.page import is_page
 
 # The handlers import the report modules (DuckDB, pyarrow) they use: `m2msim rate` declares
 # --report with this module and must not pay for them when no report is asked for.
@@ -46,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "folder", type=Path, metavar="FOLDER", help="run folder, rate/compare outputs or bench folder"
     )
     p.add_argument("--out", type=Path, help="the HTML file to write (default FOLDER/report.html)")
+    p.add_argument(
+        "--force", action="store_true", help="replace an --out (or FOLDER/report.html) m2msim did not write"
+    )
     p.set_defaults(handler=cmd_report)
     q = subparsers.add_parser(
         "sql",
@@ -82,11 +93,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     target: Path = args.out if args.out is not None else args.folder / "report.html"
     try:
+        option = "--out" if args.out is not None else None
         if args.out is not None:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
+        refuse_foreign(target, is_page, force=args.force, option=option)
         with _folder_lock(args.folder):
             html = render_report(args.folder)
-            atomic_write_text(target, html)
+            atomic_write_text(target, html, own=is_page, force=args.force, option=option)
     except (ReportError, OutputError) as exc:
         return _fail("report", str(exc))
     except OSError as exc:
@@ -134,6 +147,7 @@ def _with_report(handler: Handler, name: str) -> Handler:
                 if out is not None and _same_path(args.report, out):
                     # the page would be written over the invoice just written there
                     raise OutputError(f"--report {args.report}: is also --out; choose another file")
+                refuse_foreign(args.report, is_page, force=args.force, option="--report")
             except OutputError as exc:
                 return _fail(name, str(exc))
         # --report is held from the start to its write, as --out is: two commands writing the same
@@ -162,7 +176,7 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace) -> i
         html = render_rating_report(
             args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
         )
-        atomic_write_text(args.report, html)
+        atomic_write_text(args.report, html, own=is_page, force=args.force, option="--report")
     except (ReportError, OutputError) as exc:
         return _fail(name, str(exc))
     except OSError as exc:

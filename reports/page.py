@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from html import escape
 
+from m2msim.outputs import head_matches
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 CSS = """
@@ -68,6 +70,16 @@ footer { margin-top: 36px; font-size: 12px; color: var(--muted); border-top: 1px
   details { display: block; } details > summary { display: none; }
 }
 """
+
+
+# Says in every page that m2msim wrote it: a page m2msim wrote may be replaced by the next one, any
+# other file at the output's path is kept (m2msim.outputs).  Pages of older versions have no such
+# line; their title says it ("m2msim report: ...", "m2msim bench: ...").
+GENERATOR = "m2msim"
+is_page = head_matches(
+    rb'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    rb'(?:<meta name="generator" content="m2msim"|.{0,1000}?<title>m2msim (?:report|bench): )'
+)
 
 
 def e(text: object) -> str:
@@ -135,6 +147,7 @@ class Page:
         return (
             "<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="generator" content="{GENERATOR}">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{e(self.title)}</title><style>{CSS}</style></head><body><main>"

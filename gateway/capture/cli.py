@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from accounting.usage_writer import is_usage_file
 from gateway.capture.reader import ACCT_PORTS, CaptureFileError, ReadReport, capture_files, records_from_pcap
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.recordfiles import Totals, write_records
-from m2msim.outputs import OutputError, refuse_same_file
+from m2msim.outputs import OutputError, refuse_foreign, refuse_same_file
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
 PROG = "m2msim records-from-pcap"
@@ -51,6 +52,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the records (.parquet, or .csv)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an --out file m2msim did not write (usage records)"
+    )
     parser.add_argument(
         "--secret",
         default=None,
@@ -98,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
         files, skipped = capture_files(args.captures)
         if args.out is not None:
             refuse_same_file(args.out, [*args.captures, *files])
+            refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
         records = records_from_pcap(files, secret, report, ports=ports, line_from=args.line_from)
     except (CaptureFileError, OutputError) as exc:
         return _fail(exc)
     try:
-        totals = write_records(records, args.out)
+        totals = write_records(records, args.out, force=args.force)
     except CaptureFileError as exc:
         return _fail(f"{exc} (nothing written)" if args.out is not None else exc)
     except OutputError as exc:

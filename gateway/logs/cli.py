@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from accounting.records import UsageRecord
+from accounting.usage_writer import is_usage_file
 from gateway.logs.common import LogError, LogReport
 from gateway.logs.osmo_cdr import records_from_osmo_cdr
 from gateway.logs.radius_detail import records_from_radius_detail
 from gateway.recordfiles import Totals, write_records
-from m2msim.outputs import OutputError, refuse_same_file
+from m2msim.outputs import OutputError, refuse_foreign, refuse_same_file
 
 
 def register(subparsers: Any) -> None:
@@ -65,6 +66,9 @@ def register(subparsers: Any) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the records (.parquet, or .csv)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an --out file m2msim did not write (usage records)"
+    )
 
 
 def cmd_radius_detail(args: argparse.Namespace) -> int:
@@ -93,7 +97,8 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
     try:
         if args.out is not None:
             refuse_same_file(args.out, args.inputs)
-        totals = write_records(read(report), args.out)
+            refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
+        totals = write_records(read(report), args.out, force=args.force)
     except (LogError, OutputError) as exc:
         print(f"m2msim {command}: {exc}" + (" (nothing written)" if args.out else ""), file=sys.stderr)
         return 2

@@ -28,7 +28,14 @@ from typing import Any
 
 from gateway.api import build_network
 from gateway.internet import Internet, load_internet
-from m2msim.outputs import OutputError, atomic_path, atomic_write_text, check_writable_dir, refuse_same_file
+from m2msim.outputs import (
+    OutputError,
+    atomic_path,
+    atomic_write_text,
+    check_writable_dir,
+    refuse_foreign,
+    refuse_same_file,
+)
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
@@ -93,6 +100,9 @@ def register_serve(modem_subparsers: Any) -> None:
         "an existing one is joined and kept)",
     )
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
+    p.add_argument(
+        "--force", action="store_true", help="replace a --records file m2msim did not write (usage records)"
+    )
     p.add_argument(
         "--capture",
         type=Path,
@@ -192,6 +202,9 @@ def _serve(args: argparse.Namespace) -> int:
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
             inputs = [p for p in (args.scenario, Path(args.profile)) if p is not None]
             refuse_same_file(args.records, inputs, option="--records")
+            from accounting.usage_writer import is_usage_file
+
+            refuse_foreign(args.records, is_usage_file, force=args.force, option="--records")
         if args.capture is not None:
             if args.no_network:
                 raise OptionError("--capture: there is no network to capture with --no-network")
@@ -274,7 +287,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # The records file and the capture appear whole when serving ends (written under temporary names).
         with (
-            atomic_path(args.records) if args.records else contextlib.nullcontext() as records,
+            _records_path(args) if args.records else contextlib.nullcontext() as records,
             atomic_path(args.capture) if args.capture else contextlib.nullcontext() as capture,
         ):
             signum = run_served(
@@ -458,6 +471,13 @@ class _Discard:
 
     def write(self, record: Any) -> None:
         self.count += 1
+
+
+def _records_path(args: argparse.Namespace) -> contextlib.AbstractContextManager[Path]:
+    """--records written atomically, never over a file m2msim did not write (unless --force)."""
+    from accounting.usage_writer import is_usage_file
+
+    return atomic_path(args.records, own=is_usage_file, force=args.force, option="--records")
 
 
 def _ours(path: Path, tag: str) -> bool:

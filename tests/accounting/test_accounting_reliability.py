@@ -786,11 +786,15 @@ def test_out_is_refused_when_it_is_an_input_and_left_alone(
 
 def test_out_is_written_whole_by_one_writer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "invoice.json"
-    out.write_text("the previous invoice", encoding="utf-8")
+    previous = (  # last month's, as m2msim wrote it
+        '{\n  "customer": "acme-meters",\n  "month": "2026-02",\n  "currency": "EUR",\n'
+        '  "catalog": "orange-m2m-2012",\n  "total_ht": "1.00"\n}\n'
+    )
+    out.write_text(previous, encoding="utf-8")
     with output_lock(out):
         line = refused(["rate", str(INV), str(USAGE), "--json", "--out", str(out)], capsys)
     assert f"process {os.getpid()}" in line and str(out) in line
-    assert out.read_text(encoding="utf-8") == "the previous invoice"
+    assert out.read_text(encoding="utf-8") == previous
     rc, stdout, _ = run(["rate", str(INV), str(USAGE), "--json", "--out", str(out)], capsys)
     assert rc == 0 and stdout == ""
     assert json.loads(out.read_text(encoding="utf-8"))["total_ht"] == str(TOTAL)

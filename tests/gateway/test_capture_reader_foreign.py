@@ -35,6 +35,7 @@ from handmade_pcap import (
 )
 
 from accounting.records import UsageRecord
+from accounting.usage_writer import UsageWriter
 from gateway.capture import ReadReport, records_from_pcap
 from m2msim.cli import main
 
@@ -580,13 +581,15 @@ def test_unusable_inputs_exit_2_with_one_line(
         path.mkdir()
         (path / "x.txt").write_text("no capture here")
     out = tmp_path / "usage.parquet"
-    out.write_bytes(b"previous output")
+    with UsageWriter(out):  # an earlier output (no records), which a usable capture would replace
+        pass
+    previous = out.read_bytes()
     code = main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--out", str(out)])
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "Traceback" not in captured.err
     assert lines[0].startswith("m2msim records-from-pcap: ") and str(path) in lines[0] and needle in lines[0]
-    assert out.read_bytes() == b"previous output"  # the output is untouched (atomic)
+    assert out.read_bytes() == previous  # the output is untouched (atomic)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")] == []
 
 

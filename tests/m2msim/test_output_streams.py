@@ -66,7 +66,7 @@ def test_an_output_that_is_a_symbolic_link_writes_the_file_it_names(tmp_path: Pa
     and the month's file, the one the link names, was left as it was."""
     month = tmp_path / "months" / "2026-03.json"
     month.parent.mkdir()
-    month.write_text("an older invoice\n")
+    month.write_text("Invoice acme-meters, 2026-02 (catalog orange-m2m-2012, EUR HT)\nTotal HT: 1.00 EUR\n")
     latest = tmp_path / "latest.json"
     latest.symlink_to(Path("months") / "2026-03.json")
     argv = ["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv"), "--json", "--out", str(latest)]
