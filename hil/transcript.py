@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from m2msim.outputs import OutputError, atomic_write_text
+from m2msim.outputs import OutputError, atomic_write_text, head_matches
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +152,13 @@ class Transcript:
         target = Path(path)
         if self.path is not None and target.resolve() == Path(self.path).resolve() and self.unwritten is None:
             return target
-        atomic_write_text(target, self.to_jsonl())
+        atomic_write_text(target, self.to_jsonl(), own=is_transcript)
         return target
+
+
+# A transcript m2msim wrote (any version): its first event, numbered 0 (the start, on a bench).  `write` replaces such a file
+# (the pytest plugin's --bench-out, run again) and no other (m2msim.outputs).
+is_transcript = head_matches(rb'\{"seq": 0, "t": [-+.0-9eE]+, "kind": "')
 
 
 def _line(event: dict[str, Any]) -> str:

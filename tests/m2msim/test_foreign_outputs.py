@@ -285,3 +285,21 @@ def test_devices_and_unreadable_files() -> None:
     refuse_foreign("/dev/null", lambda p: False)
     with pytest.raises(OutputError):
         refuse_foreign(__file__, lambda p: bool(open(p.with_name("missing"))))  # noqa: SIM115
+
+
+def test_a_transcript_kept_by_the_pytest_plugin(tmp_path: Path) -> None:
+    """`pytest --bench-out`: each test's transcript replaces the one of its earlier run, no other file."""
+    from hil.transcript import Transcript
+
+    path = tmp_path / "transcript.jsonl"
+    path.write_bytes(FOREIGN)
+    t = Transcript()
+    t.record("command", command="AT")
+    with pytest.raises(OutputError, match="exists and was not written by m2msim"):
+        t.write(path)
+    assert path.read_bytes() == FOREIGN
+    path.unlink()
+    t.write(path)
+    first = os.stat(path).st_ino
+    t.write(path)  # its own: replaced
+    assert os.stat(path).st_ino != first and '"kind": "command"' in path.read_text()
