@@ -163,14 +163,30 @@ def run_shards(
     try:
         results = _gather(pool, tasks, progress, on_shard)
     except BrokenProcessPool:
-        died = [p for p in getattr(pool, "_processes", {}).values() if p.exitcode]
+        culprit = _dead_worker(pool)
         terminate_pool(pool)
-        raise WorkerDied(died[0].pid if died else None, died[0].exitcode if died else None) from None
+        raise WorkerDied(*culprit) from None
     except BaseException:
         terminate_pool(pool)
         raise
     pool.shutdown(wait=True)
     return results
+
+
+def _dead_worker(pool: ProcessPoolExecutor) -> tuple[int | None, int | None]:
+    """(pid, exit code) of the worker whose death broke the pool, as far as known.
+
+    The pool's manager thread reaps its workers after it has failed the futures: read before it
+    is done, a worker's exit code may still be unknown (its `waitpid` raced with the manager's),
+    so it is waited for first.  It also stops the other workers (SIGTERM): the one that died
+    otherwise is the cause."""
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=5.0)
+    processes = getattr(pool, "_processes", None) or {}
+    died = [p for p in processes.values() if p.exitcode]
+    died.sort(key=lambda p: p.exitcode == -signal.SIGTERM)  # (stable: the pool's own stops last)
+    return (died[0].pid, died[0].exitcode) if died else (None, None)
 
 
 class WorkerDied(Exception):
