@@ -24,6 +24,7 @@ from m2msim.outputs import (
     OutputError,
     any_of,
     atomic_write_text,
+    check_parents,
     head_matches,
     output_lock,
     refuse_foreign,
@@ -146,6 +147,9 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
         # --out is held from the start (a second writer is refused before it rates), when its
         # folder exists; else its folder is made, and the lock taken, when the output is written
         out: Path | None = args.out
+        for option, path in (("--out", out), ("--report", getattr(args, "report", None))):
+            if path is not None:
+                check_parents(path, option)  # (before the month is rated, not after)
         held = out is not None and out.parent.is_dir()
         with output_lock(out) if held and out is not None else contextlib.nullcontext():
             command_.out_locked = held

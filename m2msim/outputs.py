@@ -41,6 +41,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_parents",
     "check_writable_dir",
     "head_matches",
     "output_lock",
@@ -314,6 +315,24 @@ def check_writable_dir(folder: Path | str, option: str = "--out") -> None:
             probe.unlink()
 
 
+def check_parents(path: Path | str, option: str = "--out") -> None:
+    """`OutputError` when a folder on the way to `path` is a file: the command would do its work
+    and then fail to make the folder ("File exists")."""
+    for folder in reversed(Path(path).parents):
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{option} {path}: {folder} is a file, not a folder")
+
+
+def _unwritable(target: Path, exc: OSError) -> OutputError:
+    """The error of a lock file that cannot be made beside `target`, in words of `target`."""
+    if exc.errno == errno.ENOTDIR:
+        try:
+            check_parents(target, "output")
+        except OutputError as found:
+            return found
+    return OutputError(f"{target}: cannot write in {target.parent} ({exc.strerror or exc})")
+
+
 def _lock_file(path: Path) -> Path:
     return path.with_name(f"{TMP_PREFIX}{path.name}.lock")
 
@@ -332,7 +351,12 @@ def output_lock(path: Path | str) -> Iterator[None]:
         return
     lock = _lock_file(target)
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:  # (no such folder: the caller's to say or make)
+                raise
+            raise _unwritable(target, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -784,6 +784,39 @@ def test_out_is_refused_when_it_is_an_input_and_left_alone(
     assert usage.read_text(encoding="utf-8") == CSV_TEXT
 
 
+def test_an_output_whose_folder_is_a_file_or_cannot_be_written_is_named_before_rating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out f/r.txt` where `f` is a file was rated, then refused as "f: File exists"; a folder on
+    a read-only file system was named by the lock file beside the output."""
+    import errno
+
+    import accounting.cli
+
+    def not_rated(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("rated before the output was checked")
+
+    (tmp_path / "f").write_text("x\n")
+    with monkeypatch.context() as patch:
+        patch.setattr(accounting.cli, "rate_run", not_rated)
+        for option, name in (("--out", "r.txt"), ("--report", "r.html")):
+            path = tmp_path / "f" / "sub" / name
+            line = refused(["rate", str(INV), str(USAGE), option, str(path)], capsys)
+            assert line == f"m2msim rate: {option} {path}: {tmp_path / 'f'} is a file, not a folder", line
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any) -> int:
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    out = tmp_path / "invoice.txt"
+    line = refused(["rate", str(INV), str(USAGE), "--out", str(out)], capsys)
+    assert line == f"m2msim rate: {out}: cannot write in {tmp_path} (Read-only file system)", line
+    assert not out.exists()
+
+
 def test_out_is_written_whole_by_one_writer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "invoice.json"
     previous = (  # last month's, as m2msim wrote it
