@@ -30,7 +30,10 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 - An Accounting-On or Accounting-Off (RFC 2866 5.1: the client restarted, or
   stops accounting) ends the client's sessions opened before it without a
   Stop (listed with the open ones): a later Start that reuses one of their
-  Acct-Session-Ids opens a new session.
+  Acct-Session-Ids opens a new session.  A Start for an open session that had an
+  Interim-Update, dated at or after it, is the same: the client restarted without
+  saying so (no client re-sends a Start after an Interim); before any Interim it
+  is a duplicate Start (a re-sent Start whose Event-Timestamp the client rewrote).
 """
 
 from __future__ import annotations
@@ -235,6 +238,13 @@ class SessionTracker:
             self._join(key, req, sig, where)
             return None
         if req.status == STATUS_START:
+            if (state.sequence or state.joined) and _event_time(req) >= state.start_s + state.last_time:
+                # A Start after the session's Interim-Update: no client re-sends its Start once it has
+                # sent an Interim, so the client restarted (without Accounting-On) and reused the id.
+                self.end_without_stop(key[0], key[1])
+                if self._line(req, where) is not None:
+                    self._open(key, req, sig, joined=False)
+                return None
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return None
         return self._usage(key, state, req, sig, where)

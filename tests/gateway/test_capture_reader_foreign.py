@@ -363,6 +363,35 @@ def test_accounting_on_ends_the_clients_sessions_and_a_reused_session_id_is_a_ne
     assert report.open_sessions == ["sess-1"]  # the first one: ended by the restart, without a Stop
 
 
+def test_a_client_restarting_without_accounting_on_and_reusing_the_session_id_bills_no_false_wrap(
+    tmp_path: Path,
+) -> None:
+    """The GGSN restarts without an Accounting-On and numbers its sessions afresh: a Start for the open
+    session after its Interim-Update is a new session. It was a 'duplicate Start', then the new
+    session's 32-bit counters, below the old one's, were read as a wrap: 4,194,967,296 octets up
+    billed for 10 MB. A second Start before any Interim is still a duplicate Start."""
+    msgs = [
+        request(1, acct(1, event=T0, gigawords=False)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100_000_000, 5_000), gigawords=False)),
+        request(3, acct(1, event=T0 + 700, gigawords=False)),
+        request(4, acct(1, event=T0 + 710, gigawords=False)),
+        request(5, acct(3, event=T0 + 1_900, st=1_200, octets=(10_000_000, 1_000), gigawords=False)),
+        request(
+            6, acct(2, event=T0 + 2_000, st=1_300, octets=(12_000_000, 1_500), gigawords=False, terminate=1)
+        ),
+    ]
+    times = [T0, T0 + 600, T0 + 700, T0 + 710, T0 + 1_900, T0 + 2_000]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.sequence) for r in records] == [
+        (datetime.fromtimestamp(T0, UTC), 600, 100_000_000, 5_000, 1),
+        (datetime.fromtimestamp(T0 + 700, UTC), 1_200, 10_000_000, 1_000, 1),
+        (datetime.fromtimestamp(T0 + 1_900, UTC), 100, 2_000_000, 500, 2),
+    ]
+    assert report.counter_wraps == 0 and report.reasons == {"duplicate Start": 1}
+    assert report.open_sessions == ["sess-1"]  # the first one: ended by the restart, without a Stop
+
+
 def test_a_late_interim_without_gigawords_is_refused_and_no_wrap_is_said(tmp_path: Path) -> None:
     """The first Interim-Update's copy re-sent late (Acct-Delay-Time), after the second: its 32-bit
     counters are below the session's, its Acct-Session-Time too, so it is refused as going backwards;
