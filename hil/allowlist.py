@@ -10,6 +10,8 @@
         label: SMS loopback SIM
         allow: [sms]
         dest: fr-mobile           # tariff destination for the cost estimate (default: from the number)
+    allow_commands: [AT+QENG]     # commands the driver's command guard lets through on a physical
+                                  # modem besides those known to be safe (never texts, calls, USSD)
 
 The file becomes a `modem.safety` policy (`BenchAllowList.policy()`): one `modem.safety.AllowList`
 per action, so the decision (number normalisation, matching) is the modem layer's, never a second
@@ -38,12 +40,12 @@ from m2msim.yamlio import (
     text_field,
     text_list,
 )
-from modem.safety import ACTIONS, Action, AllowList, NumberNotAllowed, normalise_number
+from modem.safety import ACTIONS, Action, AllowList, NumberNotAllowed, allow_commands_field, normalise_number
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ACTIONS: tuple[str, ...] = ("sms", "call")
-_TOP_KEYS = {"country_code", "numbers"}
+_TOP_KEYS = {"country_code", "numbers", "allow_commands"}
 _ENTRY_KEYS = {"number", "label", "allow", "dest"}
 _NSN_DIGITS = 9  # France: 0 + 9-digit national significant number (ARCEP plan)
 
@@ -66,10 +68,12 @@ class AllowedNumber:
 
 
 class ActionAllowLists:
-    """A `modem.safety.DialPolicy` made of one `modem.safety.AllowList` per action."""
+    """A `modem.safety.DialPolicy` made of one `modem.safety.AllowList` per action, with the
+    bench's `allow_commands` for the driver's command guard."""
 
-    def __init__(self, lists: Mapping[str, AllowList]) -> None:
+    def __init__(self, lists: Mapping[str, AllowList], allow_commands: tuple[str, ...] = ()) -> None:
         self.lists = dict(lists)
+        self.allow_commands = allow_commands
 
     def check(self, number: str, action: Action) -> None:
         allow = self.lists.get(action)
@@ -85,6 +89,7 @@ class BenchAllowList:
     entries: tuple[AllowedNumber, ...]
     source: str = "<allow-list>"
     country_code: str = "33"
+    allow_commands: tuple[str, ...] = ()  # commands the command guard lets through besides its own
 
     def __iter__(self) -> Iterator[AllowedNumber]:
         return iter(self.entries)
@@ -98,7 +103,7 @@ class BenchAllowList:
         for action in sorted(ACTIONS):
             numbers = [s for e in self.entries if action in e.actions for s in e.spellings]
             lists[action] = AllowList(numbers, actions=[action])
-        return ActionAllowLists(lists)
+        return ActionAllowLists(lists, self.allow_commands)
 
     def find(self, number: str) -> AllowedNumber | None:
         """The entry a number belongs to (any spelling), or None."""
@@ -191,7 +196,8 @@ def _allow_list(data: Any, source: str) -> BenchAllowList:
                 )
             seen[spelling] = entry.line
         entries.append(entry)
-    return BenchAllowList(tuple(entries), source, country_code)
+    commands = allow_commands_field(top, source, "")
+    return BenchAllowList(tuple(entries), source, country_code, commands)
 
 
 def _parse_entry(items: LocatedList, i: int, source: str, country_code: str) -> AllowedNumber:

@@ -25,7 +25,7 @@ from modem.at.errors import ModemError, TransportError
 from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfileError
 from modem.options import OptionError, check_float, check_int
-from modem.safety import CommandGuard, costly_command, is_virtual
+from modem.safety import CommandGuard, command_name, costly_command, is_physical, is_virtual
 from modem.transport import Transport
 
 Configure = Callable[[Any], None]
@@ -78,6 +78,14 @@ def register(subparsers: Any) -> None:
     at = sub.add_parser("at", help="send raw AT commands and print the answers")
     _transport_args(at)
     at.add_argument("commands", nargs="+", metavar="COMMAND", help="command lines, e.g. AT+CSQ 'AT+CREG?'")
+    at.add_argument(
+        "--allow-command",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="on a physical modem, also send this command (e.g. AT+QENG) the guard does not know to be "
+        "safe; never one that texts, calls or sends USSD (repeatable)",
+    )
     at.set_defaults(handler=_at)
 
     # ---- sub-commands from other modules (e.g. `modem serve` from modem.virtual) ----
@@ -214,10 +222,14 @@ def _at(args: argparse.Namespace) -> int:
         _check_transport_options(args)
     except OptionError as exc:
         return _fail(str(exc), 2)
-    # Every line is checked before the modem is opened: one that texts, calls or forwards is
-    # refused on a physical modem (no allow-list here), and nothing at all is sent.
+    try:
+        allowed = [command_name(name) for name in args.allow_command]
+    except ValueError as exc:
+        return _fail(f"--allow-command: {exc}", 2)
+    # Every line is checked before the modem is opened: one that texts, calls or forwards, or is
+    # not known to be safe, is refused on a physical modem (no allow-list here): nothing is sent.
     for line in args.commands if not is_virtual(args.url) else ():
-        why = costly_command(line)
+        why = costly_command(line, allowed if is_physical(args.url) else None)
         if why is not None:
             return _fail(
                 f"{args.url}: {line!r} refused: {why}; texting and calling go through "
@@ -233,7 +245,7 @@ def _at(args: argparse.Namespace) -> int:
         status = 0
         async with ATClient(transport, timeout=args.timeout) as client:
             # a raw line that texts, calls or forwards is refused on a physical modem (no allow-list here)
-            client.guard = CommandGuard(client.url, None)
+            client.guard = CommandGuard(client.url, None, allowed)
             client.subscribe(lambda urc: print(f"URC {urc.line}" + (f" | {urc.extra}" if urc.extra else "")))
             for line in args.commands:
                 print(f"> {line}")

@@ -8,12 +8,15 @@ missing policy is refused with `NoDialPolicy`: a physical modem never dials by d
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from modem.at.errors import ModemError
+
+log = logging.getLogger(__name__)
 
 Action = Literal["sms", "call", "csd"]
 ACTIONS: frozenset[str] = frozenset({"sms", "call", "csd"})
@@ -49,7 +52,10 @@ def normalise_number(number: str) -> str:
 
 
 class DialPolicy(Protocol):
-    """Decides whether an SMS, a voice call or a data call to a number may go out."""
+    """Decides whether an SMS, a voice call or a data call to a number may go out.
+
+    A policy may also carry `allow_commands` (command names): what the bench lets its command guard
+    pass besides the commands known to be safe (`policy_commands`)."""
 
     def check(self, number: str, action: Action) -> None:
         """Return if allowed; raise `NumberNotAllowed` otherwise."""
@@ -57,11 +63,15 @@ class DialPolicy(Protocol):
 
 
 class AllowList:
-    """An explicit list of numbers (any common spelling), optionally per action."""
+    """An explicit list of numbers (any common spelling), optionally per action, and the commands
+    the bench lets its command guard pass besides those known to be safe (`allow_commands`)."""
 
-    def __init__(self, numbers: Iterable[str], actions: Iterable[str] = ACTIONS) -> None:
+    def __init__(
+        self, numbers: Iterable[str], actions: Iterable[str] = ACTIONS, allow_commands: Iterable[str] = ()
+    ) -> None:
         self.numbers = frozenset(normalise_number(n) for n in numbers)
         self.actions = frozenset(actions)
+        self.allow_commands = tuple(command_name(c) for c in allow_commands)
         unknown = self.actions - ACTIONS
         if unknown:
             raise ValueError(f"unknown actions {sorted(unknown)}; known: {sorted(ACTIONS)}")
@@ -87,6 +97,11 @@ class AllowList:
             except ValueError as exc:
                 raise SafetyError(f"{path}:{lineno}: {exc}") from None
         return cls(numbers)
+
+
+def policy_commands(policy: DialPolicy | None) -> tuple[str, ...]:
+    """The command names a policy adds to the command guard's safe list (its `allow_commands`)."""
+    return tuple(getattr(policy, "allow_commands", ()))
 
 
 class AllowAll:
@@ -139,6 +154,45 @@ _CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECOR
 _BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "+CFUN"})
 _SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)
 _CALLS_BY_NAME = ("DIAL", "ECALL")
+# Fail closed on a physical modem: besides the dial and AT+CMGS (checked against the allow-list),
+# a command line goes only when each of its commands is one known to be safe here, or one the
+# bench's configuration adds (`allow_commands`).  A known extended command may be read (`?`) and
+# tested (`=?`); its action (no parameter, "e") and set ("s") forms go when listed below.
+_SAFE_BASIC = frozenset("AEHILMOPQTVXZ") | {"&C", "&D", "&F", "&K", "&S", "&V", "&W"}
+_SAFE_EXTENDED: dict[str, str] = {
+    # identity and general (V.250 §6.1, 27.007 §5)
+    "+GMI": "e", "+GMM": "e", "+GMR": "e", "+GSN": "e", "+GCAP": "e",
+    "+CGMI": "e", "+CGMM": "e", "+CGMR": "e", "+CGSN": "es", "+CIMI": "e", "+CSCS": "s",
+    "+CMEE": "s", "+CFUN": "s", "+CPAS": "e", "+CCLK": "s", "+CEER": "e", "+CIND": "",
+    "+CMER": "s", "+CPIN": "s", "+CLCK": "", "+IFC": "s", "+CSCLK": "s", "+CPSMS": "s",
+    "+CEDRXS": "s", "+CTZU": "s", "+CTZR": "s", "+CBC": "e", "+CCID": "e", "+ICCID": "e",
+    "+QCCID": "e", "+CRSM": "s",
+    # network (27.007 §7): +COPS is checked by its mode, a manual selection may roam
+    "+CSQ": "e", "+CESQ": "e", "+CREG": "s", "+CGREG": "s", "+CEREG": "s", "+C5GREG": "s",
+    "+COPS": "s", "+CNUM": "e", "+CPOL": "", "+CPLS": "",
+    # calls in progress (27.007 §6-7, C.2.11): placing one is the dial's, checked above
+    "+CLCC": "e", "+VTS": "s", "+CHUP": "e", "+CRC": "s", "+CLIP": "s", "+CLIR": "s",
+    "+COLP": "s", "+CCWA": "s", "+CSSN": "s", "+CBST": "s", "+CHLD": "s", "+CCFC": "s",
+    "+CUSD": "es",
+    # packet data (27.007 §10): a PDP context calls no number (AT+CGDATA as ATD*99#)
+    "+CGDCONT": "s", "+CGACT": "s", "+CGATT": "s", "+CGPADDR": "es", "+CGCONTRDP": "es",
+    "+CGAUTH": "s", "+CGEREP": "s", "+CGSMS": "s", "+CGDATA": "s",
+    # SMS (27.005 §3): reading, storage and settings (not +CRES: it may restore another SMS
+    # centre); sending is AT+CMGS's, checked above
+    "+CMGF": "s", "+CSCA": "", "+CPMS": "s", "+CNMI": "s", "+CMGR": "s", "+CMGL": "es",
+    "+CMGD": "s", "+CMGW": "es", "+CSMP": "s", "+CSDH": "s", "+CSMS": "s", "+CSCB": "s",
+    "+CNMA": "es", "+CMMS": "s", "+CSAS": "es",
+    # phonebook (27.007 §8.11-8.14; dialling from it, ATD>, is refused)
+    "+CPBS": "s", "+CPBR": "s", "+CPBF": "s", "+CPBW": "s",
+    # the drivers' TCP stacks: SIMCom (SIM800 manual ch. 8) and Quectel (TCP/IP AT manual)
+    "+CIPMUX": "s", "+CIPRXGET": "s", "+CSTT": "es", "+CIICR": "e", "+CIFSR": "e",
+    "+CIPSTART": "s", "+CIPSEND": "es", "+CIPCLOSE": "es", "+CIPSHUT": "e", "+CIPACK": "es",
+    "+CIPSTATUS": "es", "+QICSGP": "s", "+QIACT": "s", "+QIDEACT": "s", "+QIOPEN": "s",
+    "+QISEND": "s", "+QIRD": "s", "+QICLOSE": "s", "+QISTATE": "es", "+QGDCNT": "s",
+    "+QIGETERROR": "e",
+}  # fmt: skip
+_COPS_SAFE_MODES = frozenset({"", "0", "2", "3"})  # automatic, deregister, set the format
+_ALLOW_NAME = re.compile(r"[+^$*%#!@][A-Z0-9_.]+|[&\\][A-Z]|[A-Z]")
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",
@@ -243,10 +297,14 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
         if c in "&\\" and i + 1 < len(part) and part[i + 1].isalpha():
             if part[i : i + 2] == "&F":
                 effects.append(("reset", ""))
+            if part[i : i + 2] not in _SAFE_BASIC:
+                effects.append(("unlisted", part[i : i + 2]))
             i += 2
         elif c.isalpha():
             if c == "Z":
                 effects.append(("reset", ""))
+            if c not in _SAFE_BASIC:
+                effects.append(("unlisted", c))
             i += 1
         else:
             return [*effects, ("refuse", f"{part[i:]!r} cannot be read as V.250 commands")]
@@ -274,8 +332,8 @@ def _dial(dial: str, voice: bool) -> Effect:
 
 
 def _extended(name: str, args: str) -> list[Effect]:
-    if args == "=?":
-        return []  # a test command changes nothing
+    if args == "=?":  # a test command changes nothing; an unknown one still is not known
+        return [] if name in _SAFE_EXTENDED else [("unlisted", name)]
     kind = "read" if args == "?" else "set" if args.startswith("=") else "exec"
     params = _split(args[1:], ",") if kind == "set" else []
     word = name[1:]
@@ -301,7 +359,31 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [] if kind == "read" else [("reset", "")]
     if name == "+CFUN" and kind == "set":
         return [("reset", "")]
-    return []
+    return _listed(name, kind, params)
+
+
+def _listed(name: str, kind: str, params: list[str]) -> list[Effect]:
+    """Nothing for a command known to be safe in this form, else why it cannot be known to be."""
+    forms = _SAFE_EXTENDED.get(name)
+    if forms is None:
+        return [("unlisted", name)]
+    if name == "+COPS" and kind == "set" and params[0] not in _COPS_SAFE_MODES:
+        return [("unlisted-form", name)]  # a manual selection may register on a roaming network
+    if kind == "read" or (kind == "exec" and "e" in forms) or (kind == "set" and "s" in forms):
+        return []
+    return [("unlisted-form", name)]
+
+
+def command_name(text: str) -> str:
+    """An `allow_commands` entry as the guard names commands: `at+qeng` -> `+QENG`, `AT&Y` -> `&Y`;
+    raises ValueError for anything else (a whole command line, parameters, a dial)."""
+    name = text.strip().upper().removeprefix("AT")
+    if not _ALLOW_NAME.fullmatch(name) or name in ("D", "S"):
+        raise ValueError(
+            f"{text!r} is not a command name (e.g. AT+QENG, AT^SYSINFO, AT&Y): parameters, dials "
+            "and S-registers cannot be listed"
+        )
+    return name
 
 
 def _cmgs(params: list[str]) -> Effect:
@@ -319,16 +401,58 @@ def _cmgs(params: list[str]) -> Effect:
     return ("refuse", f"AT+CMGS={','.join(params)}: no number or PDU length to check")
 
 
-def costly_command(line: str) -> str | None:
-    """Why the command line texts, calls, forwards or cannot be read for sure; None when it does not."""
+def costly_command(line: str, allow_commands: Iterable[str] | None = None) -> str | None:
+    """Why the command line texts, calls, forwards or cannot be read for sure; None when it does not.
+
+    With `allow_commands` (names, `command_name`), as on a physical modem: also a command that is
+    not known to be safe nor in `allow_commands`."""
+    allowed = None if allow_commands is None else frozenset(allow_commands)
     for kind, value in command_effects(line):
         if kind == "refuse":
             return value
+        if kind in ("unlisted", "unlisted-form") and allowed is not None and value not in allowed:
+            return _unlisted_why(kind, value)
         if kind in ACTIONS:
             return f"{'texts' if kind == 'sms' else 'calls'} {value}"
         if kind == "pdu":
             return "sends an SMS (PDU mode)"
     return None
+
+
+def allow_commands_field(m: Any, source: str, path: str) -> tuple[str, ...]:
+    """The `allow_commands` list of a YAML mapping (the bench's allow-list, a profile's `driver:`),
+    each entry read by `command_name`; a bad one is a `YamlError` naming the file, line and key."""
+    from m2msim.yamlio import LocatedList, YamlError, join_path, text_list
+
+    names = text_list(m, "allow_commands", source, path, default=(), what="a command name") or []
+    raw = m.get("allow_commands")
+    out: list[str] = []
+    for i, text in enumerate(names):
+        line = raw.line_of(i) if isinstance(raw, LocatedList) else m.line_of("allow_commands")
+        try:
+            name = command_name(text)
+        except ValueError as exc:
+            raise YamlError(source, line, join_path(join_path(path, "allow_commands"), i), str(exc)) from None
+        if name in _SAFE_EXTENDED or name in _SAFE_BASIC:
+            log.info("%s: %s is known to be safe already; listing it changes nothing", source, name)
+        out.append(name)
+    return tuple(out)
+
+
+def _unlisted_why(kind: str, name: str) -> str:
+    what = f"AT{name}" if kind == "unlisted" else f"AT{name} in this form"
+    return (
+        f"{what} is not known to be safe on a physical modem (it might text, call, send USSD or register on a roaming network); "
+        f"if it does none of these, list {name} under allow_commands in the bench's allow-list or "
+        "the driver profile"
+    )
+
+
+def is_physical(url: str) -> bool:
+    """False for the virtual modem and a recording (`replay://`), also under `spy://`."""
+    while url.startswith("spy://"):
+        url = url[len("spy://") :]
+    return not url.startswith(("virtual://", "replay://"))
 
 
 class CommandGuard:
@@ -341,12 +465,18 @@ class CommandGuard:
     On the virtual modem (or with `AllowAll`) nothing is refused.  The guard also follows the SMS
     format (AT+CMGF): `AT+CMGS=<n>` is a PDU length in PDU mode but the destination number in text
     mode, so it goes only when the format is known to be PDU.
+
+    On a physical modem it fails closed: a command that is not known to be safe (a vendor's
+    extension that may text, call or send USSD, or one not known at all) is refused unless it is in
+    `allow_commands` (names as `command_name` reads them: the bench's and the profile's lists).
     """
 
-    def __init__(self, url: str, policy: DialPolicy | None) -> None:
+    def __init__(self, url: str, policy: DialPolicy | None, allow_commands: Iterable[str] = ()) -> None:
         self.url = url
         self.policy = policy
         self.enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
+        self.strict = self.enforcing and is_physical(url)
+        self.allow_commands = frozenset(command_name(c) for c in allow_commands)
         self.sms_format: str | None = None  # "pdu" / "text" once set by AT+CMGF on this link
         self._after: list[Effect] = []
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
@@ -393,7 +523,10 @@ class CommandGuard:
     def _check(self, line: str, kind: str, value: str, data: bytes | None) -> None:
         if kind == "refuse":
             raise self._refuse(line, value)
-        if kind in ACTIONS:
+        if kind in ("unlisted", "unlisted-form"):
+            if self.strict and value not in self.allow_commands:
+                raise self._refuse(line, _unlisted_why(kind, value))
+        elif kind in ACTIONS:
             if kind == "sms" and data is None:
                 raise self._refuse(line, "the message must be given with the command")
             resolve_policy(self.url, self.policy).check(value, cast(Action, kind))

@@ -54,8 +54,10 @@ class Modem:
     ) -> None:
         self.client = client
         # the last check before bytes go out: raw commands too (`modem.client.command`) meet the policy
-        client.guard = safety.CommandGuard(client.url, policy)
         self.profile = profile or DriverProfile()
+        client.guard = safety.CommandGuard(
+            client.url, policy, (*self.profile.allow_commands, *safety.policy_commands(policy))
+        )
         client.init_sequence = list(self.profile.init)
         client.timeouts.update(self.profile.timeouts)
         client.final_patterns.update(self.profile.no_ok)

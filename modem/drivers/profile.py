@@ -8,6 +8,7 @@
       timeouts: {+CIICR: 85}             # seconds, by response prefix
       tcp: {stack: simcom-cip, max_send: 1460, read_size: 1460, mux: false, context: 1}
       no_ok: {"AT+CPIN?": "\\+CPIN: .*"}   # answers that end a command without OK (Wavecom)
+      allow_commands: [AT+QENG]          # vendor commands the command guard may let through
 
 Everything has a default (a plain 3GPP module without a TCP stack), so a profile without a
 `driver:` section drives a generic modem.  Errors name the file, the line and the field.
@@ -33,6 +34,7 @@ from m2msim.yamlio import (
     text_list,
 )
 from modem.at.errors import ModemError
+from modem.safety import allow_commands_field
 
 TCP_STACKS = ("none", "simcom-cip", "quectel-qi")
 REGISTRATIONS = ("+CREG", "+CGREG", "+CEREG", "+C5GREG")
@@ -65,6 +67,7 @@ class DriverProfile:
     no_ok: dict[str, str] = field(default_factory=dict)
     tcp: TcpSettings = field(default_factory=TcpSettings)
     source: str = "<defaults>"
+    allow_commands: tuple[str, ...] = ()  # commands the command guard may let through besides its own
 
 
 def parse_driver_section(
@@ -85,7 +88,12 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
     if data is None:
         return DriverProfile(name=name, source=src)
     d = mapping(data, src, "driver")
-    check_keys(d, ("init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok"), src, "driver")
+    check_keys(
+        d,
+        ("init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok", "allow_commands"),
+        src,
+        "driver",
+    )
     defaults = DriverProfile()
 
     def fail(m: LocatedDict, key: str, path: str, message: str) -> DriverProfileError:
@@ -168,6 +176,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         no_ok=no_ok,
         tcp=tcp,
         source=src,
+        allow_commands=allow_commands_field(d, src, "driver"),
     )
 
 

@@ -105,6 +105,12 @@ def test_spellings_and_destinations() -> None:
         ),
         ("country_code: abc\nnumbers: []\n", 1, "country_code", "1-3 digits"),
         ("numbers: '+33612345678'\n", 1, "numbers", "list"),
+        (
+            "numbers: ['+33612345678']\nallow_commands:\n  - AT+QENG\n  - AT+QENG=1\n",
+            4,
+            "allow_commands[1]",
+            "not a command name",
+        ),
     ],
 )
 def test_errors_name_file_line_and_field(
@@ -122,3 +128,9 @@ def test_errors_name_file_line_and_field(
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AllowListError, match=r"bench\.yaml: cannot read"):
         load_allow_list(tmp_path / "bench.yaml")
+
+
+def test_allow_commands_reach_the_policy(tmp_path: Path) -> None:
+    allow = load_allow_list(write(tmp_path, GOOD + "allow_commands: [AT+QENG, 'at^sysinfo']\n"))
+    assert allow.allow_commands == ("+QENG", "^SYSINFO")
+    assert allow.policy().allow_commands == ("+QENG", "^SYSINFO")

@@ -100,6 +100,20 @@ def test_raw_lines_that_text_or_call_are_refused_on_a_physical_modem(
     assert "refused" in err and "cannot open" not in err and "Traceback" not in err
 
 
+def test_a_command_not_known_to_be_safe_is_refused_on_a_physical_modem_unless_allowed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    device = "/dev/does-not-exist-m2msim"
+    assert main(["modem", "at", device, "AT+CSQ", 'AT+QCFG="roamservice",2']) == 2
+    err = capsys.readouterr().err
+    assert "AT+QCFG is not known to be safe" in err and "cannot open" not in err
+    # listed: it gets as far as opening the device
+    assert main(["modem", "at", device, "--allow-command", "AT+QCFG", 'AT+QCFG="roamservice",2']) == 2
+    assert "cannot open" in capsys.readouterr().err
+    assert main(["modem", "at", device, "--allow-command", "AT+QCFG=1", "AT"]) == 2
+    assert "--allow-command: 'AT+QCFG=1' is not a command name" in capsys.readouterr().err
+
+
 class PtyServedModem:
     """The virtual modem on a pseudo-terminal, served by an event loop in a background thread."""
 

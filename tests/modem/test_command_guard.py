@@ -10,12 +10,14 @@ call forwarding and deflection, and another SMS centre.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hil.fakemodem import Answer, AnsweringTransport
 from modem.at.client import ATClient, WatchdogPolicy
 from modem.drivers.generic import Modem
-from modem.drivers.profile import DriverProfile
+from modem.drivers.profile import DriverProfile, load_driver_profile
 from modem.safety import AllowList, NumberNotAllowed, SafetyError, costly_command
 from modem.sms import encode_submit
 
@@ -202,3 +204,70 @@ async def test_the_virtual_modem_is_not_guarded() -> None:
         await modem.client.command("ATDL;")
         await modem.client.command('AT+CUSD=1,"*100#",15')
     assert t.lines == ["ATDL;", 'AT+CUSD=1,"*100#",15']
+
+
+# -- fail closed: on a physical modem only commands known to be safe, or listed, go ------------------
+
+UNLISTED = [
+    ('AT+QCFG="roamservice",2', "+QCFG"),  # a vendor's extension: nobody listed what it does
+    ("AT^SYSCFG=2,2,3FFFFFFF,1,2", "^SYSCFG"),
+    ('AT+CSQ;+QXYZ=1,"+33699999999"', "+QXYZ"),  # after a safe command on the same line
+    ("AT+QXYZ=?", "+QXYZ"),  # not even the test form of a command not known at all
+    ("ATE0&Y0", "&Y"),  # a basic command too
+    ('AT+COPS=1,2,"20601"', "+COPS"),  # a known command in a form that may roam (manual selection)
+]
+
+
+@pytest.mark.parametrize(("line", "name"), UNLISTED)
+async def test_a_command_not_known_to_be_safe_is_refused_on_a_physical_modem(line: str, name: str) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match=f"AT{re.escape(name)}.* allow_commands"):
+            await modem.client.command(line)
+    async with modem_on(fake(), policy=None) as modem:  # without an allow-list too
+        with pytest.raises(SafetyError, match=re.escape(name)):
+            await modem.client.command(line)
+    assert bytes(t.written) == b""
+    assert costly_command(line) is None  # a `send` step's file check: the guard decides when it runs
+    assert costly_command(line, allow_commands=()) is not None
+
+
+@pytest.mark.parametrize(("line", "name"), UNLISTED)
+async def test_a_listed_command_goes(line: str, name: str) -> None:
+    by_profile, by_bench = fake(), fake()
+    client = ATClient(by_profile, watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    async with Modem(client, DriverProfile(allow_commands=(name,)), BENCH) as modem:
+        await modem.client.command(line)
+    async with modem_on(by_bench, AllowList(["+33612345678"], allow_commands=[f"at{name.lower()}"])) as modem:
+        await modem.client.command(line)
+    assert by_profile.lines == by_bench.lines == [line]
+    assert costly_command(line, allow_commands=[name]) is None
+
+
+async def test_listing_a_command_never_lets_a_send_or_a_dial_through() -> None:
+    policy = AllowList(["+33612345678"], allow_commands=["+CMSS", "+QCMGS", "+CUSD", "+CTFR"])
+    t = fake()
+    async with modem_on(t, policy) as modem:
+        for line in ("AT+CMSS=1", 'AT+QCMGS="+33699999999"', "ATD+33699999999;", 'AT+CUSD=1,"*100#"'):
+            with pytest.raises(SafetyError):
+                await modem.client.command(line)
+    assert bytes(t.written) == b""
+
+
+@pytest.mark.parametrize("line", [line for line, _ in UNLISTED])
+async def test_the_virtual_modem_takes_any_command(line: str) -> None:
+    t = fake("virtual://generic")
+    async with modem_on(t) as modem:
+        await modem.client.command(line)
+    assert t.lines == [line]
+
+
+@pytest.mark.parametrize(
+    "name", ["generic", "quectel-bg96", "quectel-eg25", "simcom-sim800", "wavecom-fastrack"]
+)
+def test_what_the_drivers_send_is_known_to_be_safe(name: str) -> None:
+    profile = load_driver_profile(name)
+    lines = [*profile.init, *profile.iccid, profile.cnmi, "ATZ", "ATQ0", "AT", "ATH", "AT+CHUP", "AT+CGACT=0"]
+    lines += [f"AT{kind}{form}" for kind in profile.registration for form in ("?", "=2")]
+    assert [line for line in lines if costly_command(line, profile.allow_commands)] == []

@@ -40,6 +40,12 @@ def test_defaults_without_a_driver_section(tmp_path: Path) -> None:
         ("driver:\n  timeouts:\n    +CIICR: -1\n", 4, "driver.timeouts.+CIICR", "expected seconds > 0"),
         ("driver:\n  sms: {mode: unicode}\n", 3, "driver.sms.mode", "expected pdu or text"),
         ("driver:\n  colour: red\n", 3, "driver.colour", "unknown key"),
+        (
+            "driver:\n  allow_commands:\n    - AT+QENG\n    - ATD+33612345678;\n",
+            5,
+            "driver.allow_commands[1]",
+            "not a command name",
+        ),
     ],
 )
 def test_bad_driver_sections(tmp_path: Path, section: str, line: int, field: str, message: str) -> None:
@@ -63,3 +69,9 @@ def test_no_ok_quirks_reach_the_client(tmp_path: Path) -> None:
     path.write_text('name: wavecom\ndriver:\n  no_ok: {"AT+CPIN?": "(unclosed"}\n')
     with pytest.raises(DriverProfileError, match=r"wavecom.yaml:3: driver.no_ok.AT\+CPIN\?: not a regular"):
         load_driver_profile(path)
+
+
+def test_allow_commands_are_read_as_the_guard_names_commands(tmp_path: Path) -> None:
+    path = tmp_path / "quectel.yaml"
+    path.write_text("name: quectel\ndriver:\n  allow_commands: [at+qeng, AT^SYSINFO, AT&Y]\n")
+    assert load_driver_profile(path).allow_commands == ("+QENG", "^SYSINFO", "&Y")
