@@ -16,7 +16,9 @@
 The file becomes a `modem.safety` policy (`BenchAllowList.policy()`): one `modem.safety.AllowList`
 per action, so the decision (number normalisation, matching) is the modem layer's, never a second
 copy.  A national number is allowed under its E.164 spelling too, and an E.164 number of the
-bench's country under its national spelling: the same subscriber either way.
+bench's country under its national spelling: the same subscriber either way, but only on the home
+network, so that national spelling goes only while the modem is registered at home (the driver's
+command guard follows +CREG/+CGREG/+CEREG; `modem.safety.CommandGuard`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ class AllowedNumber:
     line: int  # where it is in the file (1-based; 0 when built in code)
 
     @property
+    def home_only(self) -> frozenset[str]:
+        """The national spelling of a number listed in international form: it reaches the same
+        subscriber only while the modem is on its home network (abroad it is a number there)."""
+        written = normalise_number(self.number)
+        return frozenset(s for s in self.spellings if s != written and not s.startswith("+"))
+
+    @property
     def e164(self) -> str:
         """The `+CC...` spelling when there is one, else the number as normalised."""
         return next((s for s in sorted(self.spellings) if s.startswith("+")), min(self.spellings))
@@ -80,6 +89,10 @@ class ActionAllowLists:
         if allow is None:
             raise NumberNotAllowed(number, action)
         allow.check(number, action)
+
+    def home_network_only(self, number: str, action: Action) -> bool:
+        allow = self.lists.get(action)
+        return allow is not None and allow.home_network_only(number, action)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +114,10 @@ class BenchAllowList:
         """The `modem.safety` policy the drivers and the harness check before every send and call."""
         lists: dict[str, AllowList] = {}
         for action in sorted(ACTIONS):
-            numbers = [s for e in self.entries if action in e.actions for s in e.spellings]
-            lists[action] = AllowList(numbers, actions=[action])
+            entries = [e for e in self.entries if action in e.actions]
+            home_only = [s for e in entries for s in e.home_only]
+            numbers = [s for e in entries for s in e.spellings - e.home_only]
+            lists[action] = AllowList(numbers, actions=[action], home_only=home_only)
         return ActionAllowLists(lists, self.allow_commands)
 
     def find(self, number: str) -> AllowedNumber | None:

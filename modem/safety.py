@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from modem.at import grammar
 from modem.at.errors import ModemError
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,17 @@ class AllowList:
     the bench lets its command guard pass besides those known to be safe (`allow_commands`)."""
 
     def __init__(
-        self, numbers: Iterable[str], actions: Iterable[str] = ACTIONS, allow_commands: Iterable[str] = ()
+        self,
+        numbers: Iterable[str],
+        actions: Iterable[str] = ACTIONS,
+        allow_commands: Iterable[str] = (),
+        home_only: Iterable[str] = (),
     ) -> None:
         self.numbers = frozenset(normalise_number(n) for n in numbers)
         self.actions = frozenset(actions)
         self.allow_commands = tuple(command_name(c) for c in allow_commands)
+        # national spellings of listed numbers: the same subscriber only on the home network
+        self.home_only = frozenset(normalise_number(n) for n in home_only) - self.numbers
         unknown = self.actions - ACTIONS
         if unknown:
             raise ValueError(f"unknown actions {sorted(unknown)}; known: {sorted(ACTIONS)}")
@@ -81,8 +88,15 @@ class AllowList:
             canonical = normalise_number(number)
         except ValueError:
             raise NumberNotAllowed(number, action) from None
-        if action not in self.actions or canonical not in self.numbers:
+        if action not in self.actions or canonical not in self.numbers | self.home_only:
             raise NumberNotAllowed(number, action)
+
+    def home_network_only(self, number: str, action: Action) -> bool:
+        """True when `number` is allowed only as another spelling valid on the home network."""
+        try:
+            return normalise_number(number) in self.home_only
+        except ValueError:
+            return False
 
     @classmethod
     def from_file(cls, path: str | Path) -> AllowList:
@@ -97,6 +111,13 @@ class AllowList:
             except ValueError as exc:
                 raise SafetyError(f"{path}:{lineno}: {exc}") from None
         return cls(numbers)
+
+
+def home_network_only(policy: DialPolicy | None, number: str, action: Action) -> bool:
+    """Whether the policy allows `number` only while the modem is registered on its home network
+    (a national spelling of a listed international number: abroad it reaches someone else)."""
+    method = getattr(policy, "home_network_only", None)
+    return bool(method(number, action)) if callable(method) else False
 
 
 def policy_commands(policy: DialPolicy | None) -> tuple[str, ...]:
@@ -193,6 +214,12 @@ _SAFE_EXTENDED: dict[str, str] = {
 }  # fmt: skip
 _COPS_SAFE_MODES = frozenset({"", "0", "2", "3"})  # automatic, deregister, set the format
 _ALLOW_NAME = re.compile(r"[+^$*%#!@][A-Z0-9_.]+|[&\\][A-Z]|[A-Z]")
+_REGISTRATIONS = frozenset({"+CREG", "+CGREG", "+CEREG", "+C5GREG"})
+_HOME = frozenset({1, 6, 9})  # 27.007 §7.2 / §10.1.22: home (SMS only, CSFB not preferred)
+_ROAMING = frozenset({5, 7, 10})
+_REGISTRATION_READ = re.compile(r"(?:\+C(?:E|G|5G)?REG\?;?)+")
+_REGISTRATION_SET = re.compile(r"(\+C(?:E|G|5G)?REG)=(?!\?)([^;]*)")
+_OPERATOR_SET = re.compile(r"\+COPS=")  # another operator chosen: the registration is not known
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",
@@ -478,6 +505,11 @@ class CommandGuard:
         self.strict = self.enforcing and is_physical(url)
         self.allow_commands = frozenset(command_name(c) for c in allow_commands)
         self.sms_format: str | None = None  # "pdu" / "text" once set by AT+CMGF on this link
+        # registration (+CREG/+CGREG/+CEREG/+C5GREG) as the modem last told it: kind -> stat; kept
+        # while that kind's URCs are on, else only until the next line that does not read it
+        self.registration: dict[str, int] = {}
+        self._reg_urcs: dict[str, bool] = {}
+        self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
         self._after: list[Effect] = []
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
 
@@ -493,17 +525,54 @@ class CommandGuard:
         self._after = [e for e in effects if e[0] == "format"]
         if any(kind in ("format", "reset") for kind, _ in effects):
             self.sms_format = None
+        if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(_outside_quotes(line)):
+            self.registration.clear()
+            self._reg_urcs.clear()
+        text = _outside_quotes(line)
+        # a registration URC setting (anywhere in the line): off until the modem confirms it
+        sets = _REGISTRATION_SET.findall(text)
+        for kind, _ in sets:
+            self._reg_urcs[kind] = False
+        self._reg_after = [(kind, n not in ("", "0") and n.isdigit()) for kind, n in sets]
+        read = _REGISTRATION_READ.fullmatch(text.partition("AT")[2])
+        for kind in list(self.registration):
+            if not self._reg_urcs.get(kind) and not read:
+                del self.registration[kind]  # no URC would tell a change: known no longer
 
-    def done(self, line: str) -> None:
-        """The modem answered OK to the line last checked."""
+    def done(self, line: str, lines: Iterable[str] = ()) -> None:
+        """The modem answered OK to the line last checked, with these information lines."""
         for _, value in self._after:
             self.sms_format = value
         self._after = []
+        for kind, on in self._reg_after:
+            self._reg_urcs[kind] = on
+        self._reg_after = []
+        for text in lines:
+            prefix = grammar.prefix_of(text)
+            fields = grammar.fields_of(text)
+            if prefix in _REGISTRATIONS and len(fields) >= 2 and fields[0].isdigit() and fields[1].isdigit():
+                self._reg_urcs[prefix] = fields[0] != "0"  # a read answer: <n>,<stat>,...
+                self.registration[prefix] = int(fields[1])
 
-    def urc(self, name: str) -> None:
-        """An unsolicited result: after a boot notice the SMS format is the modem's stored one again."""
+    def urc(self, name: str, line: str = "") -> None:
+        """An unsolicited result: after a boot notice the SMS format is the modem's stored one again
+        (and the registration is not known); a registration URC gives its new state."""
         if name in _BOOT_NOTICES:
             self.sms_format = None
+            self.registration.clear()
+            self._reg_urcs.clear()
+        elif name in _REGISTRATIONS:
+            fields = grammar.fields_of(line)
+            if fields and fields[0].isdigit():
+                self.registration[name] = int(fields[0])
+
+    @property
+    def home(self) -> bool | None:
+        """True: registered on the home network; False: roaming; None: not known."""
+        stats = set(self.registration.values())
+        if stats & _ROAMING:
+            return False
+        return True if stats & _HOME else None
 
     def check_data_write(self, data_mode: bool, data: bytes) -> None:
         """Raw bytes (`ATClient.write_data`) go only to a call or socket in data mode, and never
@@ -530,6 +599,7 @@ class CommandGuard:
             if kind == "sms" and data is None:
                 raise self._refuse(line, "the message must be given with the command")
             resolve_policy(self.url, self.policy).check(value, cast(Action, kind))
+            self._check_home(line, value, cast(Action, kind))
         elif kind == "pdu":
             policy = resolve_policy(self.url, self.policy)
             if self.sms_format != "pdu":
@@ -540,7 +610,25 @@ class CommandGuard:
                 )
             if data is None:
                 raise self._refuse(line, "the message must be given with the command")
-            policy.check(_pdu_destination(line, int(value), data, self._refuse), "sms")
+            destination = _pdu_destination(line, int(value), data, self._refuse)
+            policy.check(destination, "sms")
+            self._check_home(line, destination, "sms")
+
+    def _check_home(self, line: str, number: str, action: Action) -> None:
+        """A national spelling allowed only as a listed international number's: home network only."""
+        if not home_network_only(self.policy, number, action) or self.home:
+            return
+        where = (
+            "the modem is roaming"
+            if self.home is False
+            else "the modem is not known to be on its home network"
+        )
+        raise self._refuse(
+            line,
+            f"{number} is allowed only as the national spelling of a listed number, which reaches that "
+            f"subscriber only on the home network, and {where} (+CREG/+CGREG/+CEREG): use the "
+            "international spelling, or list the national one",
+        )
 
     def _check_data(self, line: str, data: bytes) -> None:
         """Data after a prompt must end where the modem ends it: at its length, or at its one Ctrl-Z

@@ -96,9 +96,9 @@ class CommandGuard(Protocol):
 
     def check(self, line: str, data: bytes | None = None) -> None: ...
 
-    def done(self, line: str) -> None: ...
+    def done(self, line: str, lines: Iterable[str] = ()) -> None: ...
 
-    def urc(self, name: str) -> None: ...
+    def urc(self, name: str, line: str = "") -> None: ...
 
     def check_data_write(self, data_mode: bool, data: bytes) -> None: ...
 
@@ -269,7 +269,7 @@ class ATClient:
                     await self._write(data)
                 reply = await asyncio.shield(pending.future)
             if self.guard is not None:
-                self.guard.done(cmd.line)
+                self.guard.done(cmd.line, reply.lines)
             return reply
         except TimeoutError:
             self._parser.abandon()
@@ -419,7 +419,7 @@ class ATClient:
         if isinstance(event, Urc):
             log.debug("%s URC %s", self.url, event.line)
             if self.guard is not None:
-                self.guard.urc(event.name)
+                self.guard.urc(event.name, event.line)
             self._urcs.publish(event)
         elif isinstance(event, Data):
             self._data.put_nowait(event.data)

@@ -15,6 +15,7 @@ from modem.at import grammar
 from modem.at.client import ATClient
 from modem.at.command import Command
 from modem.at.errors import CallFailed
+from modem.drivers.network import Network
 
 log = logging.getLogger(__name__)
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
@@ -26,6 +27,15 @@ def dial_string(number: str) -> str:
         return safety.normalise_number(number)
     except ValueError:
         raise ValueError(f"cannot dial {number!r}: not a phone number") from None
+
+
+async def home_network_check(
+    network: Network | None, policy: safety.DialPolicy | None, number: str, action: safety.Action
+) -> None:
+    """Read the registration just before dialling or texting a number the policy allows only on
+    the home network (a national spelling): the command guard then knows where the modem is."""
+    if network is not None and safety.home_network_only(policy, number, action):
+        await network.registration()
 
 
 CALL_ENDS = frozenset({"BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE"})
@@ -80,9 +90,12 @@ class DataCall:
 
 
 class Calls:
-    def __init__(self, client: ATClient, policy: safety.DialPolicy | None) -> None:
+    def __init__(
+        self, client: ATClient, policy: safety.DialPolicy | None, network: Network | None = None
+    ) -> None:
         self.client = client
         self.policy = policy
+        self.network = network  # asked for the registration before a home-network-only number
 
     async def dial(self, number: str, *, timeout: float = 60.0, poll: float = 0.5) -> None:
         """Place a voice call (`ATD<number>;`) and wait until it is active (+CLCC stat 0).
@@ -94,6 +107,7 @@ class Calls:
         safety.check(self.client.url, self.policy, number, "call")
         line = f"ATD{dial_string(number)};"
         async with self.client.urcs(CALL_ENDS) as ends:
+            await home_network_check(self.network, self.policy, number, "call")
             await self.client.command(line)
             seen = False
             absent = 0
@@ -143,5 +157,6 @@ class Calls:
     async def dial_data(self, number: str) -> DataCall:
         """Place a CSD call (`ATD<number>`, no `;`): CONNECT puts the link in data mode."""
         safety.check(self.client.url, self.policy, number, "csd")
+        await home_network_check(self.network, self.policy, number, "csd")
         reply = await self.client.command(Command(f"ATD{dial_string(number)}", data_mode=True))
         return DataCall(self.client, number, reply.final.value)

@@ -62,8 +62,8 @@ class Modem:
         client.timeouts.update(self.profile.timeouts)
         client.final_patterns.update(self.profile.no_ok)
         self.network = Network(client, self.profile)
-        self.sms = Messaging(client, self.profile, policy)
-        self.calls = Calls(client, policy)
+        self.sms = Messaging(client, self.profile, policy, self.network)
+        self.calls = Calls(client, policy, self.network)
         stack = TCP_STACKS.get(self.profile.tcp.stack)
         self._tcp: TcpStack | None = stack(client, self.profile) if stack is not None else None
 

@@ -20,7 +20,8 @@ from modem.at import grammar
 from modem.at.client import ATClient, Subscription
 from modem.at.errors import ModemError
 from modem.at.parser import Urc
-from modem.drivers.network import quote
+from modem.drivers.calls import home_network_check
+from modem.drivers.network import Network, quote
 from modem.drivers.profile import DriverProfile
 from modem.sms import (
     Direction,
@@ -64,10 +65,17 @@ Handler = Callable[[IncomingSms], Awaitable[None] | None]
 
 
 class Messaging:
-    def __init__(self, client: ATClient, profile: DriverProfile, policy: safety.DialPolicy | None) -> None:
+    def __init__(
+        self,
+        client: ATClient,
+        profile: DriverProfile,
+        policy: safety.DialPolicy | None,
+        network: Network | None = None,
+    ) -> None:
         self.client = client
         self.profile = profile
         self.policy = policy
+        self.network = network  # asked for the registration before a home-network-only number
         self.mode = profile.sms_mode
         self._mr = 0
         self._reassembler = Reassembler(timeout=3600.0)
@@ -95,6 +103,7 @@ class Messaging:
             # AT+CMGS=<length> in text mode would text the number <length>: set the format first
             await self.set_mode(self.mode)
         if self.mode == "text":
+            await home_network_check(self.network, self.policy, number, "sms")
             reply = await self.client.command_with_data(
                 f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
             )
@@ -103,6 +112,7 @@ class Messaging:
         pdus = encode_submit(text, number, message_reference=self._mr, concat_reference=self._mr)
         self._mr = (self._mr + len(pdus)) % 256
         for pdu in pdus:
+            await home_network_check(self.network, self.policy, number, "sms")
             reply = await self.client.command_with_data(
                 f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z
             )

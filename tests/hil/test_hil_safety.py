@@ -19,7 +19,7 @@ from m2msim.cli import main
 from modem.at.client import ATClient
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile
-from modem.safety import NoDialPolicy, NumberNotAllowed
+from modem.safety import NoDialPolicy, NumberNotAllowed, SafetyError
 
 # Answers by command prefix (longest match wins); anything else answers OK.
 ANSWERS: dict[str, str] = {
@@ -159,3 +159,71 @@ async def test_a_yaml_send_made_a_dial_by_a_parameter_is_refused(tmp_path: Path)
     [refused] = result.transcript.of_kind("refused")
     assert refused["command"] == "ATD+33699999999;"
     assert_never_dialled_or_texted(fake)
+
+
+# -- a national spelling reaches the listed subscriber only on the home network ----------------------
+
+
+def roaming_fake(stat: int) -> AnsweringTransport:
+    """A module registered with this +CREG / +CGREG stat (1 home, 5 roaming), URCs off."""
+    answers = {
+        **ANSWERS,
+        "AT+CREG?": f"+CREG: 0,{stat}",
+        "AT+CGREG?": f"+CGREG: 0,{stat}",
+        "AT+CMGS": "+CMGS: 7",
+    }
+    return AnsweringTransport(answers, url="/dev/ttyUSB9")
+
+
+def national_twin_modem(fake: AnsweringTransport) -> Modem:
+    # +33 6 12 34 56 78 is listed; 0612345678 is its national spelling. 0698765432 is listed as is.
+    allow = allow_list_from_numbers(["+33 6 12 34 56 78", "06 98 76 54 32"], actions=("sms", "call"))
+    client = ATClient(fake)
+    client.start()
+    return Modem(client, DriverProfile(registration=("+CREG", "+CGREG")), allow.policy())
+
+
+async def test_a_national_spelling_of_a_listed_number_is_refused_while_roaming() -> None:
+    fake = roaming_fake(5)
+    async with national_twin_modem(fake) as modem:
+        with pytest.raises(SafetyError, match=r"0612345678 .* home network, and the modem is roaming"):
+            await modem.calls.dial("06 12 34 56 78")
+        with pytest.raises(SafetyError, match="roaming"):
+            await modem.sms.send("0612345678", "hi")
+        await modem.client.command("AT+CREG?")
+        with pytest.raises(SafetyError, match="roaming"):  # a raw line too
+            await modem.client.command("ATD0612345678;")
+        await modem.sms.send("+33612345678", "hi")  # the international spelling reaches the subscriber
+        await modem.sms.send("0698765432", "hi")  # listed as written
+    assert [line for line in fake.lines if line.startswith(("ATD", "AT+CMGS"))] == [
+        "AT+CMGS=15",
+        "AT+CMGS=14",
+    ]
+
+
+async def test_a_national_spelling_goes_on_the_home_network_once_the_modem_says_so() -> None:
+    fake = roaming_fake(1)
+    async with national_twin_modem(fake) as modem:
+        with pytest.raises(SafetyError, match="not known to be on its home network"):
+            await modem.client.command("ATD0612345678;")  # nothing read yet
+        await modem.calls.dial("0612345678")  # the driver reads the registration first
+        await modem.client.command("AT+CREG?")
+        await modem.client.command("AT+CSQ")  # URCs off: the state may have changed since
+        with pytest.raises(SafetyError, match="not known to be on its home network"):
+            await modem.client.command("ATD0612345678;")
+        async with modem.client.urcs({"+CREG"}) as urcs:  # URCs on: each change is told
+            await modem.client.command("AT+CREG=2")
+            fake.push(b'\r\n+CREG: 1,"1A2B","01C2D3E"\r\n')
+            await urcs.get()
+            await modem.client.command("AT+CSQ")
+            await modem.client.command("ATD0612345678;")
+            fake.push(b'\r\n+CREG: 5,"2B3C","01C2D3E"\r\n')
+            await urcs.get()
+            with pytest.raises(SafetyError, match="roaming"):
+                await modem.client.command("ATD0612345678;")
+            fake.push(b'\r\n+CREG: 1,"1A2B","01C2D3E"\r\n')
+            await urcs.get()
+            await modem.client.command("AT+CSQ;+CREG=0")  # URCs off again: a change would not be told
+            with pytest.raises(SafetyError, match="not known to be on its home network"):
+                await modem.client.command("ATD0612345678;")
+    assert fake.lines.count("ATD0612345678;") == 2
