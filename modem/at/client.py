@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# ATV0: how long a `<digit><CR>` waits for an LF that would make it text (the modem writes CR LF
+# together; a USB serial adapter may still deliver them in two reads)
+CR_LF_WAIT = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,9 +396,19 @@ class ATClient:
     # -- reader --------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
         error: ModemError = ConnectionClosed(f"{self.url}: end of stream")
+        read: asyncio.Future[bytes] | None = None
         try:
             while True:
-                chunk = await self.transport.read()
+                if read is None:
+                    read = asyncio.ensure_future(self.transport.read())
+                if self._parser.holding:  # ATV0 `<digit><CR>`: a result code unless LF follows
+                    done, _ = await asyncio.wait({read}, timeout=CR_LF_WAIT)
+                    if not done:
+                        for event in self._parser.flush():
+                            self._dispatch(event)
+                        continue
+                chunk = await read
+                read = None
                 if not chunk:
                     break
                 self.last_activity = time.monotonic()
@@ -404,6 +417,9 @@ class ATClient:
                     self._dispatch(event)
         except OSError as exc:
             error = ConnectionClosed(f"{self.url}: {exc}")
+        finally:
+            if read is not None and not read.done():
+                read.cancel()
         self._eof = True
         self._end(error)
 

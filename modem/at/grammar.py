@@ -193,6 +193,33 @@ def urc_followed_by_line(prefix: str, fields: list[str]) -> bool:
 BODY_FOLLOWS: frozenset[str] = frozenset({"+CMGR", "+CMGL"})
 
 
+_BASIC = re.compile(r"(&[A-Z]|\\[A-Z]|S\d+(?:=\d*|\?)?|[A-Z])(\d*)")
+
+
+def verbose_after(line: str) -> bool | None:
+    """Whether the modem answers in words (ATV1, True) or digits (ATV0, False) once `line` is done,
+    or None when the line does not change it (V.250 §6.2.6; ATZ and AT&F bring back V1, the
+    factory setting).  Only the basic commands before a dial or an extended command are read."""
+    upper = line.upper()
+    start = upper.find("AT")
+    if start < 0:
+        return None
+    body = upper[start + 2 :].replace(" ", "")
+    verbose: bool | None = None
+    i = 0
+    while i < len(body):
+        m = _BASIC.match(body, i)
+        if m is None or m.group(1) == "D":
+            break
+        name, value = m.group(1), m.group(2)
+        if name == "V":
+            verbose = value not in ("", "0")
+        elif name in ("Z", "&F"):
+            verbose = True
+        i = m.end()
+    return verbose
+
+
 def parse_connect(line: str) -> str | None:
     """The speed text of a `CONNECT [speed]` line ("" without speed), or None if not one."""
     m = _CONNECT.fullmatch(line)

@@ -6,6 +6,10 @@ The parser is told which command is in flight (`begin`) and turns the modem's by
 What is unsolicited is decided by the grammar (`modem.at.grammar`) and the command in flight, never
 by timing; the echo of the command line is recognised and dropped, whether echo is on or off.
 The parser does no I/O and keeps no clock: feeding the same bytes split anywhere gives the same events.
+In ATV0 (numeric results) a one-digit line ended by CR is a result code, and text when LF follows
+(V.250 §5.7.1); when the CR is the last byte so far the parser holds it (`holding`) until the next
+byte, or until the client, the modem having fallen quiet, calls `flush()`.  In ATV1, the default,
+results are words and a one-digit line is always text.
 Socket data a module pushes after a header of its own (SIMCom's `+IPD,<n>:`, Quectel's
 `+QIURC: "recv",<id>,<n>`) is vendor framing: the vendor's driver declares it (`PushedData`) and
 hands it to the parser; the generic parser knows none.
@@ -131,6 +135,9 @@ class ATParser:
         self._raw_owner: Response | Urc | None = None
         self._raw_chunks: list[bytes] = []
         self._pending_urc: Urc | None = None  # +CMT header waiting for its second line
+        self._verbose = True  # ATV1 (the default): result codes are words, a bare digit is text
+        self._verbose_after: bool | None = None  # what the command in flight sets (ATV0, ATZ...)
+        self._flushing = False
         self._body_next = False  # the next line is +CMGR/+CMGL message text
 
     # -- what the client tells the parser ------------------------------------------------------
@@ -148,6 +155,7 @@ class ATParser:
         if self._mode is _Mode.DATA:
             self._mode = _Mode.LINES
         self._command = command
+        self._verbose_after = grammar.verbose_after(command.line)
         self._echo = [command.line.strip().upper()]
         self._data_echo = None
         self._echo_on = False  # the command line came back: the modem echoes (ATE1)
@@ -235,10 +243,14 @@ class ATParser:
                     del buf[:]
                 break
             raw = bytes(buf[:end])
+            if end + 1 == len(buf) and buf[end] == 0x0D and not self._flushing and self._may_be_numeric(raw):
+                break  # `<digit><CR>`: a result code, or text if LF follows; the next byte tells
             self._skip_lf = buf[end] == 0x0D
+            # ATV0 ends a result code with CR alone, information text with CR LF (V.250 §5.7.1)
+            bare_cr = self._skip_lf and (end + 1 == len(buf) or buf[end + 1] != 0x0A)
             del buf[: end + 1]
             if raw:
-                self._line(raw.decode(_ENCODING, _ERRORS), events)
+                self._line(raw.decode(_ENCODING, _ERRORS), events, bare_cr)
         return events
 
     # -- internals -----------------------------------------------------------------------------
@@ -299,8 +311,39 @@ class ATParser:
             events.append(Data(bytes(buf[: len(buf) - keep])))
             del buf[: len(buf) - keep]
 
+    @property
+    def holding(self) -> bool:
+        """A one-digit line ended by CR waits for the next byte: LF makes it text (ATV0)."""
+        buf = self._buf
+        return self._mode is _Mode.LINES and buf.endswith(b"\r") and self._may_be_numeric(bytes(buf[:-1]))
+
+    def flush(self) -> list[Event]:
+        """The modem fell quiet: a held `<digit><CR>` had no LF after it, so it is a result code."""
+        self._flushing = True
+        try:
+            return self.feed(b"")
+        finally:
+            self._flushing = False
+
+    def _may_be_numeric(self, raw: bytes) -> bool:
+        text = raw.strip(b" \t\n")
+        return len(text) == 1 and text.isdigit() and b"\r" not in raw and self._numeric(True)
+
+    @property
+    def verbose(self) -> bool:
+        """True while the modem answers in words (ATV1), False after ATV0 answered OK."""
+        return self._verbose
+
+    def _numeric(self, bare_cr: bool) -> bool:
+        """Whether a one-digit line is a numeric result code: in ATV0 (or for the command that
+        switches, whose result may come either way) and ended by CR alone; in ATV1 never."""
+        return bare_cr and (not self._verbose or self._verbose_after is not None)
+
     def _final(self, events: list[Event], result: Result, line: str, ok: bool, value: str = "") -> None:
         cmd = self._command
+        if ok and self._verbose_after is not None:
+            self._verbose = self._verbose_after
+        self._verbose_after = None
         self._command = None
         self._echo = []
         self._data_echo = None
@@ -309,7 +352,7 @@ class ATParser:
         if result is Result.CONNECT and cmd is not None and cmd.data_mode:
             self._mode = _Mode.DATA
 
-    def _line(self, line: str, events: list[Event]) -> None:
+    def _line(self, line: str, events: list[Event], bare_cr: bool = False) -> None:
         if self._pending_urc is not None:  # second line of +CMT / +CBM / +CDS
             head = self._pending_urc
             self._pending_urc = None
@@ -324,7 +367,7 @@ class ATParser:
             log.debug("line noise dropped: %r", line.encode(_ENCODING, _ERRORS))
             return
         if cmd is None:
-            self._unsolicited(line, events)
+            self._unsolicited(line, events, numeric=self._numeric(bare_cr))
             return
         stripped = line.strip(_EDGE_NOISE)
         key = self._data_echo
@@ -335,7 +378,7 @@ class ATParser:
             self._data_echo = None
             if key in self._echo:
                 self._echo.remove(key)
-            self._line(body[len(key) :], events)
+            self._line(body[len(key) :], events, bare_cr)
             return
         if self._echo and stripped.strip("\x1a\x1b").upper() in self._echo:
             self._echo.remove(stripped.strip("\x1a\x1b").upper())
@@ -347,7 +390,7 @@ class ATParser:
         if stripped.startswith("> ") and stripped[2:].strip("\x1a\x1b").upper() in self._echo:
             self._prompt(events)  # prompt and echo of the data on one line
             return
-        if self._command_final(cmd, stripped, events):
+        if self._command_final(cmd, stripped, events, numeric=self._numeric(bare_cr)):
             return
         prefix = grammar.prefix_of(stripped)
         if prefix is not None:
@@ -356,12 +399,13 @@ class ATParser:
             else:
                 self._unsolicited(stripped, events)
             return
+        numeric = self._numeric(bare_cr)
         if (
             grammar.urc_word(stripped) is not None
-            or stripped in ("2", "3")
+            or (numeric and stripped in ("2", "3"))
             or stripped in grammar.CALL_PROGRESS
         ):
-            self._unsolicited(stripped, events)
+            self._unsolicited(stripped, events, numeric=numeric)
             return
         if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, stripped):
             events.append(Response(stripped))
@@ -369,7 +413,7 @@ class ATParser:
             return
         events.append(Response(stripped))
 
-    def _command_final(self, cmd: Command, line: str, events: list[Event]) -> bool:
+    def _command_final(self, cmd: Command, line: str, events: list[Event], *, numeric: bool = False) -> bool:
         if line in cmd.finals:
             self._final(events, Result.VENDOR, line, cmd.finals[line])
             return True
@@ -395,7 +439,7 @@ class ATParser:
         if cmd.dial and line in grammar.CALL_PROGRESS:
             self._final(events, grammar.CALL_PROGRESS[line], line, False)
             return True
-        if len(line) == 1 and line in grammar.NUMERIC_RESULTS:  # ATV0
+        if numeric and len(line) == 1 and line in grammar.NUMERIC_RESULTS:  # ATV0: `<digit><CR>`
             result = grammar.NUMERIC_RESULTS[line]
             if result in (Result.OK, Result.ERROR) or cmd.dial or result is Result.CONNECT:
                 ok = result in (Result.OK, Result.CONNECT)
@@ -416,7 +460,7 @@ class ATParser:
         if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, line):
             self._final(events, Result.VENDOR, line, True)  # e.g. Wavecom's +CPIN: READY without OK
 
-    def _unsolicited(self, line: str, events: list[Event]) -> None:
+    def _unsolicited(self, line: str, events: list[Event], *, numeric: bool = False) -> None:
         line = line.strip(_EDGE_NOISE)
         if not line:
             return
@@ -435,7 +479,7 @@ class ATParser:
             return
         name = grammar.urc_word(line)
         if name is None:
-            if line in ("2", "3"):  # ATV0 RING / NO CARRIER
+            if numeric and line in ("2", "3"):  # ATV0 RING / NO CARRIER
                 name = "RING" if line == "2" else "NO CARRIER"
             elif line in grammar.CALL_PROGRESS:
                 name = line

@@ -291,3 +291,44 @@ async def test_busy_before_the_prompt_is_retried() -> None:
     async with client(t) as at:
         reply = await at.command_with_data("AT+CMGS=24", b"00\x1a")
     assert reply.fields("+CMGS") == ["9"] and t.done
+
+
+class ChunkedModem:
+    """Answers each command line with these chunks, each one read of its own."""
+
+    url = "script://chunked"
+
+    def __init__(self, answers: dict[bytes, list[bytes]]) -> None:
+        self.answers = answers
+        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def read(self) -> bytes:
+        return await self.inbox.get()
+
+    async def write(self, data: bytes) -> None:
+        for chunk in self.answers[data]:
+            self.inbox.put_nowait(chunk)
+
+    async def close(self) -> None:
+        self.inbox.put_nowait(b"")
+
+
+async def test_a_one_digit_answer_is_the_value_in_either_result_format() -> None:
+    # ATV1: `0` answering ATS0? is the register's value, not the numeric OK; ATV0: the value is
+    # `0<CR><LF>`, the result `0<CR>`, even when a read ends between the CR and the LF
+    t = ChunkedModem(
+        {
+            b"ATS0?\r": [b"\r\n0\r\n\r\nOK\r\n"],
+            b"ATV0\r": [b"0\r"],
+            b"ATS7?\r": [b"3\r", b"\n0", b"\r"],
+            b"ATV1\r": [b"0\r"],
+        }
+    )
+    async with ATClient(t, watchdog=WatchdogPolicy(enabled=False)) as at:
+        assert (await at.command("ATS0?")).lines == ("0",)
+        await at.command("ATV0")
+        reply = await at.command("ATS7?")
+        assert reply.lines == ("3",) and reply.final.line == "0"
+        await at.command("ATV1")
+        t.answers[b"ATS7?\r"] = [b"\r\n3\r\n\r\nOK\r\n"]
+        assert (await at.command("ATS7?")).lines == ("3",)

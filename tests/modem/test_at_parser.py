@@ -22,12 +22,14 @@ def run(steps: list[tuple[Command | None, bytes]], chunk_sizes: list[int] | None
             parser.begin(cmd)
         if chunk_sizes is None:
             events += parser.feed(data)
+            events += parser.flush()  # the modem falls quiet after each step
             continue
         i = 0
         while i < len(data):
             n = max(1, next(sizes, 1))
             events += parser.feed(data[i : i + n])
             i += n
+        events += parser.flush()
     return merge_data(events)
 
 
@@ -119,6 +121,7 @@ def test_numeric_result_codes_v0() -> None:
     # V.250 §5.7.1: with ATV0 a result is `<code><CR>`, no line feed.
     events = run(
         [
+            (Command("ATV0"), b"0\r"),
             (Command("ATE0"), b"0\r"),
             (Command("AT+FOO"), b"4\r"),
             (None, b"2\r"),
@@ -130,6 +133,7 @@ def test_numeric_result_codes_v0() -> None:
     )
     assert events == [
         Final(Result.OK, "0", True),
+        Final(Result.OK, "0", True),
         Final(Result.ERROR, "4", False),
         Urc("RING", "2"),
         Final(Result.BUSY, "7", False),
@@ -137,6 +141,57 @@ def test_numeric_result_codes_v0() -> None:
         Final(Result.NO_ANSWER, "8", False),
         Final(Result.NO_DIALTONE, "6", False),
     ]
+
+
+def test_a_one_digit_answer_is_information_in_verbose_mode() -> None:
+    # ATV1, the default: results are words, so `0` answering ATS0? (auto-answer off) is the value,
+    # and `2` answering ATS7? is not RING
+    events = run(
+        [
+            (Command("ATS0?"), b"\r\n0\r\n\r\nOK\r\n"),
+            (Command("ATS7?"), b"\r\n2\r\n\r\nOK\r\n"),
+            (Command("AT+FOO"), b"\r\n4\r\n\r\nERROR\r\n"),
+        ]
+    )
+    assert events == [
+        Response("0"),
+        OK,
+        Response("2"),
+        OK,
+        Response("4"),
+        Final(Result.ERROR, "ERROR", False),
+    ]
+
+
+def test_a_one_digit_answer_in_numeric_mode_ends_with_cr_lf_and_the_result_with_cr() -> None:
+    # ATV0: information text is `<text><CR><LF>`, a result code `<digit><CR>` (V.250 §5.7.1)
+    events = run(
+        [
+            (Command("ATE0V0"), b"0\r"),
+            (Command("ATS0?"), b"0\r\n0\r"),
+            (Command("ATS7?"), b"2\r\n0\r"),
+            (None, b"2\r"),
+            (Command("ATS0=1V1"), b"0\r"),  # back to words: its own result may be either
+            (Command("ATS0?"), b"\r\n1\r\n\r\nOK\r\n"),
+        ]
+    )
+    assert events == [
+        Final(Result.OK, "0", True),
+        Response("0"),
+        Final(Result.OK, "0", True),
+        Response("2"),
+        Final(Result.OK, "0", True),
+        Urc("RING", "2"),
+        Final(Result.OK, "0", True),
+        Response("1"),
+        OK,
+    ]
+    parser = ATParser()
+    parser.begin(Command("ATV0"))
+    parser.feed(b"\r\nOK\r\n")  # a module answering the switch in the old format
+    assert not parser.verbose
+    parser.begin(Command("ATZ"))
+    assert parser.feed(b"0\r") + parser.flush() == [Final(Result.OK, "0", True)] and parser.verbose
 
 
 def test_call_progress_finals_only_for_dial_commands() -> None:
@@ -166,16 +221,19 @@ def test_echoed_text_glued_to_a_numeric_mode_answer() -> None:
     # ATE1 ATV0: the answer after the text has no leading CR LF (V.250 §5.7.1), so the echo of
     # the text and its Ctrl-Z run straight into `+CMGS: <mr>`; the final is the numeric 0.
     parser = ATParser()
+    parser.begin(Command("ATE1V0"))
+    assert parser.feed(b"ATE1V0\r0\r") == []  # held: an LF next would make it text
+    assert parser.holding and parser.flush() == [Final(Result.OK, "0", True)]
     parser.begin(Command("AT+CMGS=17"))
     assert parser.feed(b"AT+CMGS=17\r\r\n> ") == [Prompt()]
     parser.expect_echo("0011000B913316214365F70000AA03C8F40C\x1a")
-    answer = parser.feed(b"0011000B913316214365F70000AA03C8F40C\x1a+CMGS: 4\r\n0\r")
+    answer = parser.feed(b"0011000B913316214365F70000AA03C8F40C\x1a+CMGS: 4\r\n0\r") + parser.flush()
     assert answer == [Response("+CMGS: 4"), Final(Result.OK, "0", True)]
     # a module that does not echo the Ctrl-Z: the text and the answer meet without a separator
     parser.begin(Command('AT+CMGS="+33612345678"'))
     assert parser.feed(b'AT+CMGS="+33612345678"\r\r\n> ') == [Prompt()]
     parser.expect_echo("relev\u00e9 42\x1a")
-    answer = parser.feed("relevé 42+CMGS: 5\r\n0\r".encode())
+    answer = parser.feed("relevé 42+CMGS: 5\r\n0\r".encode()) + parser.flush()
     assert answer == [Response("+CMGS: 5"), Final(Result.OK, "0", True)]
     # echo off (ATE0): an answer that starts like the text is the answer
     parser.begin(Command('AT+CMGS="+33612345678"'))
@@ -409,6 +467,7 @@ TRANSCRIPTS: list[list[tuple[Command | None, bytes]]] = [
     ],
     [
         (Command("ATV0"), b"0\r"),
+        (Command("ATS0?"), b"0\r\n0\r"),
         (
             Command("AT+CIPRXGET=2,9", payload_fields={"+CIPRXGET": 1}),
             b"+CIPRXGET: 1\r\n+CIPRXGET: 2,3,0\r\n\r\n\n\r\nOK\r\n",
