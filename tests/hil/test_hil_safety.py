@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hil.allowlist import allow_list_from_numbers
+from hil.allowlist import allow_list_from_numbers, parse_allow_list
 from hil.bench import run_bench
 from hil.errors import ScriptParamError
 from hil.fakemodem import AnsweringTransport
+from hil.scripts import get_script
 from m2msim.cli import main
 from modem.at.client import ATClient
 from modem.drivers.generic import Modem
@@ -227,3 +228,19 @@ async def test_a_national_spelling_goes_on_the_home_network_once_the_modem_says_
             with pytest.raises(SafetyError, match="not known to be on its home network"):
                 await modem.client.command("ATD0612345678;")
     assert fake.lines.count("ATD0612345678;") == 2
+
+
+async def test_a_script_command_not_known_to_be_safe_ends_the_run_refused(tmp_path: Path) -> None:
+    script = tmp_path / "cell.yaml"
+    script.write_text('steps:\n  - send: AT+QENG="servingcell"\n    expect: "servingcell"\n')
+    fake = bench_fake()
+    result = await run_bench(get_script(str(script)), fake.url, transport=fake)
+    assert result.status == "refused" and "AT+QENG is not known to be safe" in (result.error or "")
+    refused = [e for e in result.transcript.events if e["kind"] == "refused"]
+    assert refused and refused[0]["command"] == 'AT+QENG="servingcell"'
+    assert not any(line.startswith("AT+QENG") for line in fake.lines)
+    listed = parse_allow_list({"numbers": ["+33612345678"], "allow_commands": ["AT+QENG"]}, "bench.yaml")
+    fake = AnsweringTransport({**ANSWERS, "AT+QENG": '+QENG: "servingcell","NOCONN"'}, url="/dev/ttyUSB9")
+    assert (
+        await run_bench(get_script(str(script)), fake.url, transport=fake, allow_list=listed)
+    ).status == "passed"
