@@ -520,8 +520,11 @@ class CommandGuard:
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
+            sms_format = self.sms_format
             for kind, value in effects:
-                self._check(line, kind, value, data)
+                if kind in ("format", "reset"):  # the rest of the line runs in a format not known
+                    sms_format = None
+                self._check(line, kind, value, data, sms_format)
         self._after = [e for e in effects if e[0] == "format"]
         if any(kind in ("format", "reset") for kind, _ in effects):
             self.sms_format = None
@@ -589,7 +592,7 @@ class CommandGuard:
     def _refuse(self, line: str, why: str) -> SafetyError:
         return SafetyError(f"{self.url}: {line!r} refused: {why}")
 
-    def _check(self, line: str, kind: str, value: str, data: bytes | None) -> None:
+    def _check(self, line: str, kind: str, value: str, data: bytes | None, sms_format: str | None) -> None:
         if kind == "refuse":
             raise self._refuse(line, value)
         if kind in ("unlisted", "unlisted-form"):
@@ -602,7 +605,7 @@ class CommandGuard:
             self._check_home(line, value, cast(Action, kind))
         elif kind == "pdu":
             policy = resolve_policy(self.url, self.policy)
-            if self.sms_format != "pdu":
+            if sms_format != "pdu":
                 raise self._refuse(
                     line,
                     "the SMS format is not known to be PDU mode (in text mode the number is "

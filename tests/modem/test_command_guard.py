@@ -143,6 +143,19 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
     assert bytes(t.written).endswith(ok.hex.encode() + b"\x1a")
 
 
+@pytest.mark.parametrize("before", ["AT+CMGF=1;", "ATZ;", "AT&F", "AT+CFUN=1,1;", "AT+CMGF=0;"])
+async def test_a_pdu_length_after_a_format_change_on_the_same_line_is_refused(before: str) -> None:
+    # the module runs the line in order: after AT+CMGF=1 (or a reset to the stored text mode)
+    # AT+CMGS=<length> texts the number <length>, whatever the format was before the line
+    ok = encode_submit("hi", "+33612345678")[0]
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command("AT+CMGF=0")
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await modem.client.command_with_data(f"{before}+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
+    assert t.lines == ["AT+CMGF=0"]
+
+
 async def test_text_mode_message_cannot_carry_a_command_after_an_early_ctrl_z() -> None:
     t = fake()
     async with modem_on(t) as modem:
