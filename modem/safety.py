@@ -347,8 +347,10 @@ def _dial(dial: str, voice: bool) -> Effect:
         return ("refuse", "ATDL redials the last number")
     if dial.startswith("S"):
         return ("refuse", "ATDS dials a stored number")
-    if not voice and _PACKET_DIAL.fullmatch(dial):
-        return ("data", dial)  # a packet data session (27.007 §10.2.1): no number is called
+    # a packet data session (27.007 §10.2.1): no number is called; `ATDT*99#` (a tone modifier
+    # first, as wvdial and many chat scripts dial) is the same
+    if not voice and _PACKET_DIAL.fullmatch(dial.removeprefix("T").removeprefix("P")):
+        return ("data", dial)
     m = _DIAL_NUMBER.fullmatch(dial)
     if m is None:
         return (

@@ -47,6 +47,8 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         "ATDL;",
         "ATDS=1;",
         "ATD+33612345678P0699999999;",
+        "ATDT*99#;",  # a voice call to *99#
+        "ATDT*99#+33699999999",
         "ATD+33612345678;\rATD+33699999999;",  # a CR in the line: two command lines
         "AT+CSQ\x08\x08\x08\x08D+33699999999;",  # backspaces edit the line into a dial
         "A/",
@@ -92,6 +94,8 @@ async def test_a_raw_dial_to_an_allowed_number_goes(line: str) -> None:
         "ATE0V1&D2S0=0",
         "ATD*99#",
         "ATD*99***1#",
+        "ATDT*99#",  # as wvdial and many PPP chat scripts dial
+        "ATDT*99***1#",
         'AT+CGDCONT=1,"IP","data.orange"',
         "AT+CUSD=1",
         "AT+CCFC=0,2",
