@@ -66,8 +66,8 @@ def register(subparsers: Any) -> None:
     capture_cli.register(subparsers)
 
 
-def _fail(message: str) -> int:
-    print(f"m2msim: {message}", file=sys.stderr)
+def _fail(command: str, message: str) -> int:
+    print(f"m2msim {command}: {message}", file=sys.stderr)
     return 2
 
 
@@ -240,7 +240,10 @@ def _decompressed(path: Path, data: bytes) -> bytes:
 
 def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     if not 0 < args.interval <= INTERVAL_S:
-        return _fail(f"--interval {args.interval}: out of range (1..{INTERVAL_S} s: a record is cut at 12 h)")
+        return _fail(
+            "sessions-to-records",
+            f"--interval {args.interval}: out of range (1..{INTERVAL_S} s: a record is cut at 12 h)",
+        )
     try:
         refuse_same_file(args.out, [args.sessions], option="OUT")
         if args.out.is_dir():
@@ -248,7 +251,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         refuse_foreign(args.out, is_usage_file, force=args.force, option="OUT")
         rows, rejects = read_sessions(args.sessions)
     except (UnusableFile, OutputError) as exc:
-        return _fail(str(exc))
+        return _fail("sessions-to-records", str(exc))
     cut = cut_sessions(
         np.array([r[1] for r in rows], dtype=np.int64),
         np.array([r[2] for r in rows], dtype=np.int64),
@@ -269,9 +272,9 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
             writer.write_columns(columns, length=len(cut))
     except OutputError as exc:
-        return _fail(str(exc))
+        return _fail("sessions-to-records", str(exc))
     except OSError as exc:
-        return _fail(f"{args.out}: cannot write: {exc.strerror or exc}")
+        return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
     print(f"{len(rows)} sessions -> {len(cut)} records in {args.out}; {len(rejects)} rows rejected")
@@ -282,7 +285,7 @@ def cmd_alarms_check(args: argparse.Namespace) -> int:
     try:
         config = load_alarm_config(args.config)
     except (ConfigError, YamlError) as exc:
-        return _fail(str(exc))
+        return _fail("alarms-check", str(exc))
     print(
         f"{args.config}: {len(config.groups)} group(s), time zone {config.timezone}, holdoff {config.holdoff_s:g} s"
     )

@@ -144,13 +144,33 @@ class _Command(_Parser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        return self.declared().parse_known_args(args, namespace)
+        parsed, extras = self.declared().parse_known_args(args, namespace)
+        if extras:  # said by the command that got them (the top parser said "m2msim: unrecognized ...")
+            _chosen(self.declared(), parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
     def format_help(self) -> str:
         return self.declared().format_help()
 
     def format_usage(self) -> str:
         return self.declared().format_usage()
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the sub-command `args` names under `parser` (`modem probe`), else `parser`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            name = getattr(args, action.dest, None)
+            if isinstance(name, str) and name in action.choices:
+                return _chosen(action.choices[name], args)
+    return parser
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """The command's words, as its error lines start: `m2msim rate`, `m2msim modem probe`."""
+    words = ["m2msim", args.command]
+    sub = getattr(args, "modem_command", None)
+    return " ".join([*words, sub] if isinstance(sub, str) else words)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 parser = build_parser()
                 args = parser.parse_args(argv)
-                command = f"m2msim {args.command}"
+                command = _command_name(args)
                 level = logging.WARNING - 10 * min(args.verbose, 2)
                 logging.basicConfig(
                     level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -116,8 +116,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def _fail(message: str, status: int) -> int:
-    print(f"m2msim modem: {message}", file=sys.stderr)
+def _fail(args: argparse.Namespace, message: str, status: int) -> int:
+    print(f"m2msim modem {args.modem_command}: {message}", file=sys.stderr)
     return status
 
 
@@ -133,14 +133,14 @@ def _probe(args: argparse.Namespace) -> int:
         _check_transport_options(args)
         check_float("--wait", args.wait, 0, MAX_WAIT_S)
     except OptionError as exc:
-        return _fail(str(exc), 2)
+        return _fail(args, str(exc), 2)
 
     async def run() -> int:
         try:
             transport = await _open(args)
             modem = await Modem.on_transport(transport, profile=profile, timeout=args.timeout)
         except (TransportError, DriverProfileError) as exc:
-            return _fail(str(exc), 2)
+            return _fail(args, str(exc), 2)
         async with modem:
             if args.wait > 0:
                 # Not registered in time: reported below as the state it stayed in.
@@ -175,7 +175,7 @@ def _probe(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run())
     except ModemError as exc:
-        return _fail(str(exc), 1)
+        return _fail(args, str(exc), 1)
 
 
 def _registration_status(args: argparse.Namespace, registrations: dict[str, Registration]) -> int:
@@ -185,9 +185,9 @@ def _registration_status(args: argparse.Namespace, registrations: dict[str, Regi
     if any(r.stat == 3 for r in registrations.values()) and not any(
         r.registered for r in registrations.values()
     ):
-        return _fail(f"{args.url}: registration refused by the network ({states})", 1)
+        return _fail(args, f"{args.url}: registration refused by the network ({states})", 1)
     if args.wait > 0 and not any(r.registered for r in registrations.values()):
-        return _fail(f"{args.url}: not registered after {args.wait:g} s ({states or 'no answer'})", 1)
+        return _fail(args, f"{args.url}: not registered after {args.wait:g} s ({states or 'no answer'})", 1)
     return 0
 
 
@@ -221,17 +221,18 @@ def _at(args: argparse.Namespace) -> int:
     try:
         _check_transport_options(args)
     except OptionError as exc:
-        return _fail(str(exc), 2)
+        return _fail(args, str(exc), 2)
     try:
         allowed = [command_name(name) for name in args.allow_command]
     except ValueError as exc:
-        return _fail(f"--allow-command: {exc}", 2)
+        return _fail(args, f"--allow-command: {exc}", 2)
     # Every line is checked before the modem is opened: one that texts, calls or forwards, or is
     # not known to be safe, is refused on a physical modem (no allow-list here): nothing is sent.
     for line in args.commands if not is_virtual(args.url) else ():
         why = costly_command(line, allowed if is_physical(args.url) else None)
         if why is not None:
             return _fail(
+                args,
                 f"{args.url}: {line!r} refused: {why}; texting and calling go through "
                 "`m2msim bench --allow-list FILE`",
                 2,
@@ -241,7 +242,7 @@ def _at(args: argparse.Namespace) -> int:
         try:
             transport = await _open(args)
         except TransportError as exc:
-            return _fail(str(exc), 2)
+            return _fail(args, str(exc), 2)
         status = 0
         async with ATClient(transport, timeout=args.timeout) as client:
             # a raw line that texts, calls or forwards is refused on a physical modem (no allow-list here)
@@ -262,4 +263,4 @@ def _at(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run())
     except ModemError as exc:
-        return _fail(str(exc), 1)
+        return _fail(args, str(exc), 1)

@@ -112,8 +112,8 @@ def describe(msg: SmsMessage) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _fail(message: str) -> int:
-    print(f"m2msim: {message}", file=sys.stderr)
+def _fail(command: str, message: str) -> int:
+    print(f"m2msim {command}: {message}", file=sys.stderr)
     return 2
 
 
@@ -121,11 +121,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     try:
         check_int("--length", args.length, 1, MAX_TPDU)
     except OptionError as exc:
-        return _fail(str(exc))
+        return _fail("sms-decode", str(exc))
     try:
         msg = decode_pdu(args.pdu, args.direction, with_smsc=not args.no_smsc, tpdu_length=args.length)
     except SmsCodecError as exc:
-        return _fail(f"PDU: {exc}")
+        return _fail("sms-decode", f"PDU: {exc}")
     fields = describe(msg)
     if args.json:
         print(json.dumps(fields, ensure_ascii=False))
@@ -140,14 +140,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
         check_int("--mr", args.mr, 0, 255)
         check_int("--validity", args.validity, 1, MAX_VALIDITY_MIN)
     except OptionError as exc:
-        return _fail(str(exc))
+        return _fail("sms-encode", str(exc))
     try:
         for option, value in (("--to", args.to), ("--smsc", args.smsc)):
             if value and Address.parse(value).ton == TypeOfNumber.ALPHANUMERIC:
                 # (a letter for a digit, O612345678: the PDU went to a name no network routes)
                 return _fail(
+                    "sms-encode",
                     f"{option} {value}: not a phone number (digits, * and #, an optional leading +, "
-                    "spaces or dashes between them)"
+                    "spaces or dashes between them)",
                 )
         pdus = encode_submit(
             args.text,
@@ -161,7 +162,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             language=_LANGUAGES[args.language] if args.language else 0,
         )
     except SmsCodecError as exc:
-        return _fail(f"cannot encode: {exc}")
+        return _fail("sms-encode", f"cannot encode: {exc}")
     for p in pdus:
         print(f"{p.part}\t{p.parts}\t{p.tpdu_length}\t{p.hex}")
     return 0
@@ -171,7 +172,7 @@ def cmd_count(args: argparse.Namespace) -> int:
     try:
         info = length_info(args.text, language=_LANGUAGES[args.language] if args.language else 0)
     except SmsCodecError as exc:
-        return _fail(str(exc))
+        return _fail("sms-count", str(exc))
     print(
         f"alphabet: {info.alphabet.value}\nunits: {info.units}\nparts: {info.parts}\n"
         f"per_part: {info.per_part}\nremaining: {info.remaining}"

@@ -104,7 +104,7 @@ def test_sessions_as_rate_reads_a_csv_make_the_same_records(
         path.write_bytes(data[: len(data) // 2])
         assert main(["sessions-to-records", str(path), str(tmp_path / "cut.parquet")]) == 2
         why = "cut short: its zstd data end within a frame" if form == "zstd" else "damaged: not gzip data"
-        assert f"m2msim: {path}: {why}" in capsys.readouterr().err
+        assert f"m2msim sessions-to-records: {path}: {why}" in capsys.readouterr().err
         other = path.with_name("s.csv.zst" if form == "gzip" else "s.csv.gz")
         other.write_bytes(data)
         assert main(["sessions-to-records", str(other), str(tmp_path / "o.parquet")]) == 2

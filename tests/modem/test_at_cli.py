@@ -43,7 +43,7 @@ def test_probe_exits_1_when_the_network_refuses_registration(capsys: pytest.Capt
     assert "CREG          3 (registration denied)" in captured.out  # the report is still printed
     err = [line for line in captured.err.splitlines() if line.strip()]
     assert err == [
-        f"m2msim modem: {url}: registration refused by the network "
+        f"m2msim modem probe: {url}: registration refused by the network "
         "(CREG 3 (registration denied), CGREG 3 (registration denied))"
     ]
 
@@ -55,7 +55,9 @@ def test_probe_exits_1_when_the_modem_does_not_register_within_wait(
     url = "virtual://generic?seed=2&speed=50&reg_lost_at=0"
     assert main(["modem", "probe", url, "--wait", "0.5"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and err[0].startswith(f"m2msim modem: {url}: not registered after 0.5 s (CREG 2")
+    assert len(err) == 1 and err[0].startswith(
+        f"m2msim modem probe: {url}: not registered after 0.5 s (CREG 2"
+    )
 
 
 def test_probe_without_wait_reports_a_search_with_exit_0(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,4 +70,8 @@ def test_unusable_input_exits_2_with_one_line(
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and message in captured.err and captured.err.startswith("m2msim: ")
+    assert (
+        captured.err.count("\n") == 1
+        and message in captured.err
+        and captured.err.startswith(f"m2msim {argv[0]}: ")
+    )
