@@ -1,10 +1,11 @@
 """How a usage or sessions CSV is written, read from its name and header: the compression its name
 says (against its data's: `m2msim.compressed`), and the separator of a spreadsheet's CSV export in
-a locale whose lists use `;`.  Shared by `rate`, its report and `sessions-to-records`."""
+a locale whose lists use `;`, and the header's misspelt columns.  Shared by `rate`, its report and
+`sessions-to-records`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from accounting.errors import UsageError
@@ -62,3 +63,23 @@ def other_separator(names: Sequence[str], required: Sequence[str]) -> str | None
         if all(c in parts for c in required):
             return sep
     return None
+
+
+def misspelt_column(
+    name: str, names: Sequence[str], columns: Sequence[str], others: Collection[str] = ()
+) -> str | None:
+    """The column of `columns` a header's column `name` was meant to be (`names`: the header), when
+    it is none of them but is close to one the header lacks (`Zone`, `zones`, `bytes_dwn`): read as
+    another column, it would be left aside and every row read with the column's default (a roaming
+    month billed as at home).  A column the header has is never the one meant, however close: the
+    closest among those it lacks is.  Other columns (an operator's own; `others`, known ones the
+    reader does not use) are left aside: None for them."""
+    if name in columns or name in others:
+        return None
+    import difflib  # only for a column the reader does not know
+
+    lacking = [c for c in columns if c not in names]
+    near = [c for c in lacking if c == name.lower()] or difflib.get_close_matches(
+        name.lower(), lacking, n=1, cutoff=0.8
+    )
+    return near[0] if near else None

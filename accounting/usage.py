@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from accounting import usage_arrow
-from accounting.csv_forms import CSV_NAMES, compressed_csv, named_compression, other_separator
+from accounting.csv_forms import (
+    CSV_NAMES,
+    compressed_csv,
+    misspelt_column,
+    named_compression,
+    other_separator,
+)
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, UsageError
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
@@ -1833,19 +1839,8 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
 
 
 def _misspelt_column(name: str, names: Sequence[str]) -> str | None:
-    """The rating column `name` was meant to be, when it is not one but is close to one the header
-    lacks (`Zone`, `zones`, `bytes_dwn`): read as another column, it would be left aside and every
-    row rated with the column's default (a roaming month billed as at home).  Other columns (an
-    operator's own) are left aside; None for them."""
-    if name in RATING_COLUMNS or name in GATEWAY_COLUMNS:
-        return None
-    import difflib  # only for a column the rating does not read
-
-    lacking = [c for c in RATING_COLUMNS if c not in names]
-    near = [c for c in lacking if c == name.lower()] or difflib.get_close_matches(
-        name.lower(), lacking, n=1, cutoff=0.8
-    )
-    return near[0] if near else None
+    """The rating column `name` was meant to be (`accounting.csv_forms.misspelt_column`), or None."""
+    return misspelt_column(name, names, RATING_COLUMNS, GATEWAY_COLUMNS)
 
 
 FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from accounting.csv_forms import named_compression, other_separator
+from accounting.csv_forms import misspelt_column, named_compression, other_separator
 from accounting.records import Zone
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file
 from gateway.alarms import load_alarm_config
@@ -186,20 +186,14 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
 
 
 def _misspelt_column(header: list[str], source: str) -> None:
-    """An unknown column close to a known one (`Zone`, `sesion`) is refused: read as another column
-    it would be left aside, and every session taken as in France or normal without a word.  Other
-    columns of an operator's export (an IMSI, an APN) are left aside."""
-    import difflib
-
-    known = (*SESSION_COLUMNS, *OPTIONAL_COLUMNS)
+    """An unknown column close to a known one the file lacks (`Zone`, `sesion`) is refused: read as
+    another column it would be left aside, and every session taken as in France or normal without a
+    word (`accounting.csv_forms.misspelt_column`, the rule of the usage files).  Other columns of an
+    operator's export (an IMSI, an APN) are left aside."""
     for name in header:
-        if name in known:
-            continue
-        near = [k for k in known if k == name.lower()] or difflib.get_close_matches(
-            name.lower(), known, n=1, cutoff=0.8
-        )
-        if near and near[0] not in header:
-            raise UnusableFile(f"{source}:1: column {name!r}: unknown column (did you mean {near[0]!r}?)")
+        near = misspelt_column(name, header, (*SESSION_COLUMNS, *OPTIONAL_COLUMNS))
+        if near is not None:
+            raise UnusableFile(f"{source}:1: column {name!r}: unknown column (did you mean {near!r}?)")
 
 
 class UnusableFile(Exception):

@@ -69,6 +69,27 @@ def test_a_misspelt_optional_column_is_refused_not_left_aside(
     assert main(["sessions-to-records", str(sessions), str(out)]) == 0
 
 
+def test_a_column_as_close_to_one_present_as_to_one_lacking_is_the_lacking_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lizone` is as close to `line` (the file has it) as to `zone` (it lacks it): the rule of the
+    usage files (`accounting.csv_forms.misspelt_column`) takes the closest among the columns lacking."""
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,lizone\nL1,2026-03-01T10:00:00Z,60,10,20,eu\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "usage.csv"
+    assert main(["sessions-to-records", str(sessions), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "sessions.csv:1: column 'lizone': unknown column (did you mean 'zone'?)" in err
+    with_zone = (
+        "line,start,duration_s,bytes_up,bytes_down,zone,lizone\nL1,2026-03-01T10:00:00Z,60,10,20,eu,x\n"
+    )
+    sessions.write_text(with_zone, encoding="utf-8")  # both columns there: lizone is one of the operator's
+    assert main(["sessions-to-records", str(sessions), str(out)]) == 0
+
+
 SESSIONS = (
     "line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal\n"
     "L1,2026-03-01T10:00:00Z,90000,1000,2000,fr,s1,\n"
