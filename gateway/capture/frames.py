@@ -9,6 +9,7 @@ The UDP checksum is 0 ("not computed"), which RFC 768 allows over IPv4.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 from typing import BinaryIO
 
 from gateway.capture import codec
@@ -19,6 +20,7 @@ SNAPLEN = 65_535
 
 _PCAP_HEADER = struct.Struct("<IHHiIII")
 _RECORD = struct.Struct("<IIII")
+FILE_HEADER = _PCAP_HEADER.pack(PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
 # Ethernet (dst, src, type) + IPv4 (20 octets) + UDP (8 octets): 42 octets.
 _L2_L4 = struct.Struct("!6s6sH BBHHHBBH4s4s HHHH")
 # The same 42 octets with a flow's constant runs pre-packed: Ethernet + version/TOS (16 octets), total
@@ -162,6 +164,24 @@ def udp_record(ts_us: int, flow: UdpFlow, ip_id: int, payload: bytes) -> bytes:
     )
 
 
+def is_own_capture(path: Path) -> bool:
+    """Whether `path` holds a capture `PcapStream` wrote (m2msim's, which an output may replace: see
+    `m2msim.outputs`).  A classic pcap header has no room for a writer's name, so m2msim's is known by
+    its content: this writer's file header exactly (micro-seconds, little-endian, snapshot length
+    65,535, Ethernet), then no packet, or a first packet whose Ethernet addresses are those `mac_for`
+    derives from its IPv4 addresses (02:00:a.b.c.d), which no real network's capture has."""
+    with open(path, "rb") as f:
+        head = f.read(_PCAP_HEADER.size + _RECORD.size + HEADERS_LEN)
+    if head[: _PCAP_HEADER.size] != FILE_HEADER:
+        return False
+    frame = head[_PCAP_HEADER.size + _RECORD.size :]
+    if len(head) == _PCAP_HEADER.size:
+        return True  # a capture of nothing
+    if len(frame) < HEADERS_LEN or frame[12:14] != b"\x08\x00":
+        return False
+    return frame[:6] == mac_for(frame[30:34]) and frame[6:12] == mac_for(frame[26:30])
+
+
 class PcapStream:
     """Writes a classic pcap (microsecond timestamps, Ethernet) to a binary stream."""
 
@@ -171,7 +191,7 @@ class PcapStream:
         self.stream = stream
         self._write = stream.write
         self.packets = 0
-        stream.write(_PCAP_HEADER.pack(PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET))
+        stream.write(FILE_HEADER)
 
     def write_udp(self, ts_us: int, flow: UdpFlow, ip_id: int, payload: bytes) -> None:
         """One UDP packet of `flow` at `ts_us`."""

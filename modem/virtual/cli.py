@@ -101,7 +101,9 @@ def register_serve(modem_subparsers: Any) -> None:
     )
     p.add_argument("--records", type=Path, help="write the usage records to this CSV or Parquet file")
     p.add_argument(
-        "--force", action="store_true", help="replace a --records file m2msim did not write (usage records)"
+        "--force",
+        action="store_true",
+        help="replace a --records or --capture file m2msim did not write (usage records, its pcap)",
     )
     p.add_argument(
         "--capture",
@@ -216,12 +218,11 @@ def _serve(args: argparse.Namespace) -> int:
                 [p for p in (args.scenario, Path(args.profile), args.records) if p],
                 option="--capture",
             )
-            from gateway.capture.pcapfile import is_capture
+            from gateway.capture.frames import is_own_capture
 
             if args.records is not None and args.capture.resolve() == args.records.resolve():
                 raise OptionError(f"--capture {args.capture}: is also the --records file; name two files")
-            if args.capture.exists() and not is_capture(args.capture):
-                raise OptionError(f"--capture {args.capture}: exists and is not a pcap capture")
+            refuse_foreign(args.capture, is_own_capture, force=args.force, option="--capture")
         for option, path in (("--journal", args.journal), ("--control-file", args.control_file)):
             if path is not None:
                 check_writable_dir(path.parent, option)
@@ -288,7 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
         # The records file and the capture appear whole when serving ends (written under temporary names).
         with (
             _records_path(args) if args.records else contextlib.nullcontext() as records,
-            atomic_path(args.capture) if args.capture else contextlib.nullcontext() as capture,
+            _capture_path(args) if args.capture else contextlib.nullcontext() as capture,
         ):
             signum = run_served(
                 _run(args, profile, scenario, faults, records, replay, conditions, internet, capture)
@@ -478,6 +479,13 @@ def _records_path(args: argparse.Namespace) -> contextlib.AbstractContextManager
     from accounting.usage_writer import is_usage_file
 
     return atomic_path(args.records, own=is_usage_file, force=args.force, option="--records")
+
+
+def _capture_path(args: argparse.Namespace) -> contextlib.AbstractContextManager[Path]:
+    """--capture written atomically, never over a file m2msim did not write (unless --force)."""
+    from gateway.capture.frames import is_own_capture
+
+    return atomic_path(args.capture, own=is_own_capture, force=args.force, option="--capture")
 
 
 def _ours(path: Path, tag: str) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from handmade_pcap import write_pcap
+from handmade_pcap import acct, ethernet, ipv4, request, udp, write_pcap, write_pcapng
 
 from accounting.usage_writer import UsageWriter
 from m2msim.cli import main
@@ -256,6 +256,32 @@ def test_modem_serve_records(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main([*serve, "--force"]) == 0
     with UsageWriter(records):  # an earlier serve's records
         pass
+    assert main(serve) == 0
+    capsys.readouterr()
+
+
+def test_modem_serve_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`modem serve --capture`: a capture m2msim did not write (tcpdump's, as pcap or pcapng, even
+    with snapshot length 65,535) is refused before serving, kept byte for byte; m2msim's own earlier
+    capture, with packets or none, is replaced; `--force` replaces the user's."""
+    from gateway.capture.frames import PcapStream, UdpFlow
+
+    path = tmp_path / "gateway.pcap"
+    serve = ["modem", "serve", "--profile", "generic", "--capture", str(path), "--check"]
+    frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 1813, request(1, acct(1, "s1", event=1_000)))))
+    tcpdump = write_pcap(tmp_path / "t.pcap", 1, [(1_000_000, frame)], snaplen=65_535).read_bytes()
+    for foreign in (tcpdump, write_pcapng(tmp_path / "t.pcapng", [1], [(0, 1, frame)]).read_bytes(), FOREIGN):
+        path.write_bytes(foreign)
+        assert main(serve) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--capture {path}: exists and was not written by m2msim" in err[0], err
+        assert path.read_bytes() == foreign
+    assert main([*serve, "--force"]) == 0
+    with path.open("wb") as f:  # an earlier serve's capture of nothing, then of a packet
+        PcapStream(f)
+    assert main(serve) == 0
+    with path.open("wb") as f:
+        PcapStream(f).write_udp(1_000_000, UdpFlow("192.0.2.1", "192.0.2.10", 32768, 1813), 1, b"x" * 20)
     assert main(serve) == 0
     capsys.readouterr()
 

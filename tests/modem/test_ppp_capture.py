@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from gateway.capture import PcapCapture, ReadReport, records_from_pcap
+from gateway.capture.frames import PcapStream
 from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
@@ -259,7 +260,8 @@ async def _lwip_exchange(client: Path, path: Path) -> None:
 
 def test_serve_writes_the_capture_of_a_ppp_session(tmp_path: Path) -> None:
     records, path = tmp_path / "usage.csv", tmp_path / "gateway.pcap"
-    path.write_bytes(bytes.fromhex("d4c3b2a1") + bytes(20))  # an earlier capture: replaced
+    with path.open("wb") as f:  # an earlier capture (of nothing): replaced
+        PcapStream(f)
     proc = serve(
         *("--profile", "simcom-sim800", "--tcp", "0", "--control", "none", "--net", "full"),
         *("--records", str(records), "--capture", str(path)),
@@ -340,7 +342,7 @@ def _dial_and_exchange(sock: socket.socket) -> tuple[list[bytes], list[bytes]]:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--capture", "{notes}"], "--capture {notes}: exists and is not a pcap capture"),
+        (["--capture", "{notes}"], "--capture {notes}: exists and was not written by m2msim"),
         (["--capture", "{dir}"], "--capture {dir}: is a directory, expected a file name"),
         (
             ["--capture", "{out}", "--no-network"],
