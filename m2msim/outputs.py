@@ -2,7 +2,9 @@
 
 - `atomic_path(path)` yields a temporary name in the same folder; on success the file is flushed
   to disk and renamed over `path` (a reader sees the old file or the new one, never a part);
-  on any failure, an interruption included, the temporary file is removed.
+  on any failure, an interruption included, the temporary file is removed.  The name carries the
+  host and the process (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`): the file a writer killed by SIGKILL
+  left is removed at the next write of the same output on the same host, once that process is gone.
 - `output_lock(path)` makes a second writer of the same output fail at once with `OutputBusy`,
   which names the process that holds it (an advisory `flock` on a small file beside the output;
   the kernel drops it when the holder dies, so a killed run never leaves a stale lock).
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import stat
@@ -47,8 +50,12 @@ __all__ = [
     "output_lock",
     "refuse_foreign",
     "refuse_same_file",
+    "remove_stale",
+    "stale_pattern",
     "temporary_name",
 ]
+
+log = logging.getLogger(__name__)
 
 # Temporary files and locks m2msim creates beside an output start with this: m2msim knows them
 # as its own (and may remove a stale one), and nobody mistakes them for an output.
@@ -169,9 +176,64 @@ def _rename_noreplace(src: Path, dst: Path) -> bool:
     return True
 
 
+def host_name() -> str:
+    """This machine's name as m2msim's temporary names carry it: letters, digits, `.` and `_` (any
+    other character, `-` included, as `_`), at most 64 of them."""
+    return re.sub(r"[^A-Za-z0-9._]", "_", os.uname().nodename)[:64] or "_"
+
+
 def temporary_name(path: Path, tag: str = "tmp") -> Path:
-    """A fresh hidden name beside `path`, in the same folder (so the final rename is atomic)."""
-    return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}-{os.getpid()}-{os.urandom(4).hex()}")
+    """A fresh hidden name beside `path`, in the same folder (so the final rename is atomic):
+    `.m2msim-NAME.TAG-HOST-PID-XXXXXXXX`, which says who made it, so that what a killed writer
+    left can be known for its own (`remove_stale`)."""
+    name = f"{TMP_PREFIX}{path.name}.{tag}-{host_name()}-{os.getpid()}-{os.urandom(4).hex()}"
+    return path.with_name(name)
+
+
+def stale_pattern(path: Path, tags: str = "tmp", *, legacy: bool = False) -> re.Pattern[str]:
+    """The names `temporary_name(path, TAG)` gives on this host, for a TAG of `tags` (a regex
+    alternation, `tmp|old`): groups `tag` and `pid`.  With `legacy`, also the names of versions
+    before the host was in them (`.m2msim-NAME.TAG-PID-XXXXXXXX`)."""
+    host = re.escape(host_name()) + "-"
+    return re.compile(
+        rf"{re.escape(TMP_PREFIX + path.name)}\.(?P<tag>{tags})-"
+        rf"{f'(?:{host})?' if legacy else host}(?P<pid>\d+)-[0-9a-f]{{8}}"
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists on this host (one of another user's too)."""
+    if pid <= 0:
+        return True  # (no process of ours has such a number: never taken as dead)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process; a number no process has (not ours: never touched)
+    return True
+
+
+def remove_stale(path: Path) -> list[Path]:
+    """Remove the temporary files a killed writer of `path` left beside it (SIGKILL, a power loss):
+    only regular files named by `temporary_name(path)` on this host whose process is no longer
+    alive.  Anything else is left as it is: a live writer's file, another host's (a shared
+    folder), a folder, a link, a name of an older version.  The files removed."""
+    pattern = stale_pattern(path)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None or _alive(int(found["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def _is_stream(path: Path) -> bool:
@@ -229,6 +291,8 @@ def atomic_path(
     if _is_stream(final):
         yield final
         return
+    for stale in remove_stale(final):
+        log.info("removed %s, left by a writer of %s that was killed", stale, final)
     tmp = temporary_name(final)
     try:
         yield tmp

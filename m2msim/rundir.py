@@ -4,8 +4,9 @@
 
 1. it takes `output_lock(out)`: a second writer of the same folder fails at once, naming the
    process that holds it;
-2. it removes what a killed run left beside `out` (`.m2msim-NAME.tmp-PID-XXXXXXXX` folders:
-   m2msim's by their name, and nobody else's since the lock is held), and puts back the old run
+2. it removes what a killed run left beside `out` (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX` folders
+   of this host, or of a version before the host was named: m2msim's by their name, and nobody
+   else's since the lock is held), and puts back the old run
    if a kill came between the two renames of the fallback swap (below);
 3. it checks what `out` holds now: nothing, or an m2msim run folder (one with the marker file
    `.m2msim-run.json`, which lists the files the run wrote, and holding no other file) are
@@ -29,12 +30,11 @@ import ctypes
 import errno
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from m2msim.outputs import TMP_PREFIX, OutputError, output_lock, temporary_name
+from m2msim.outputs import OutputError, output_lock, stale_pattern, temporary_name
 from m2msim.signals import deferred_signals
 
 __all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder", "swap_in"]
@@ -74,15 +74,11 @@ def is_run_folder(folder: Path) -> bool:
     return all(f in known for f in _files_under(folder))
 
 
-def _stale_pattern(out: Path) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(TMP_PREFIX + out.name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}$")
-
-
 def _clean_stale(out: Path) -> None:
     """Remove the temporary folders of killed runs of `out` (the caller holds the lock)."""
-    pattern = _stale_pattern(out)
-    stale = sorted(p for p in out.parent.iterdir() if pattern.match(p.name))
-    old = [p for p in stale if pattern.match(p.name).group(1) == "old"]  # type: ignore[union-attr]
+    pattern = stale_pattern(out, "tmp|old", legacy=True)
+    stale = sorted(p for p in out.parent.iterdir() if pattern.fullmatch(p.name))
+    old = [p for p in stale if pattern.fullmatch(p.name)["tag"] == "old"]  # type: ignore[index]
     if not out.exists() and old and marker_files(old[0]) is not None:
         os.rename(old[0], out)  # a kill came between "old away" and "new in": the old run comes back
         stale.remove(old[0])

@@ -27,6 +27,7 @@ import pytest
 from fuzzing import assert_cli_contract, run_cli
 from processes import process_group, wait_for_handler
 
+from m2msim.outputs import host_name
 from m2msim.rundir import MARKER, marker_files, run_folder
 from simulator.estimate import JobTooBig, Limits, admit, estimate_run
 from simulator.run import PoolStalled, _gather
@@ -247,7 +248,7 @@ def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -
     rc, _ = _finish(proc, 2.0)  # its workers die with it (PR_SET_PDEATHSIG): no process left
     assert rc == -signal.SIGKILL
     assert _digest(out) == before  # still the old complete run
-    stale = re.compile(rf"^\.m2msim-{out.name}\.(tmp-\d+-[0-9a-f]{{8}}|lock)$")
+    stale = re.compile(rf"^\.m2msim-{out.name}\.(tmp-{host_name()}-\d+-[0-9a-f]{{8}}|lock)$")
     left = _m2msim_entries(out.parent)
     assert left and all(stale.match(n) for n in left), left  # m2msim's own names, known to the next run
     rc, err = _finish(_start(out, seed=3, workers=1), 120)
