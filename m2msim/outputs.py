@@ -182,12 +182,36 @@ def host_name() -> str:
     return re.sub(r"[^A-Za-z0-9._]", "_", os.uname().nodename)[:64] or "_"
 
 
+NAME_MAX = 255  # bytes in a file's name (Linux's file systems, and most others)
+
+
+def _fitted(name: str, tail: int) -> str:
+    """`name` as m2msim's own names beside it carry it (`.m2msim-NAME` and `tail` more bytes): the
+    name itself when they fit in `NAME_MAX` bytes, else its start and a digest of it (an output
+    whose name is near the limit: its temporary file and its lock could not be made)."""
+    room = NAME_MAX - len(TMP_PREFIX) - tail
+    if len(os.fsencode(name)) <= room:
+        return name
+    import hashlib
+
+    digest = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    start = name
+    while len(os.fsencode(start + digest)) > room:
+        start = start[:-1]
+    return start + digest
+
+
+def _temporary_stem(path: Path) -> str:
+    """The `NAME` of `temporary_name(path, TAG)`: room kept for a tag of 8, the host, a PID of 10."""
+    return _fitted(path.name, len(f".{'t' * 8}-{host_name()}-{'9' * 10}-{'f' * 8}"))
+
+
 def temporary_name(path: Path, tag: str = "tmp") -> Path:
     """A fresh hidden name beside `path`, in the same folder (so the final rename is atomic):
     `.m2msim-NAME.TAG-HOST-PID-XXXXXXXX`, which says who made it, so that what a killed writer
-    left can be known for its own (`remove_stale`)."""
-    name = f"{TMP_PREFIX}{path.name}.{tag}-{host_name()}-{os.getpid()}-{os.urandom(4).hex()}"
-    return path.with_name(name)
+    left can be known for its own (`remove_stale`).  `tag`: at most 8 characters."""
+    stem = _temporary_stem(path)
+    return path.with_name(f"{TMP_PREFIX}{stem}.{tag}-{host_name()}-{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def stale_pattern(path: Path, tags: str = "tmp", *, legacy: bool = False) -> re.Pattern[str]:
@@ -196,7 +220,7 @@ def stale_pattern(path: Path, tags: str = "tmp", *, legacy: bool = False) -> re.
     before the host was in them (`.m2msim-NAME.TAG-PID-XXXXXXXX`)."""
     host = re.escape(host_name()) + "-"
     return re.compile(
-        rf"{re.escape(TMP_PREFIX + path.name)}\.(?P<tag>{tags})-"
+        rf"{re.escape(TMP_PREFIX + _temporary_stem(path))}\.(?P<tag>{tags})-"
         rf"{f'(?:{host})?' if legacy else host}(?P<pid>\d+)-[0-9a-f]{{8}}"
     )
 
@@ -398,7 +422,7 @@ def _unwritable(target: Path, exc: OSError) -> OutputError:
 
 
 def _lock_file(path: Path) -> Path:
-    return path.with_name(f"{TMP_PREFIX}{path.name}.lock")
+    return path.with_name(f"{TMP_PREFIX}{_fitted(path.name, len('.lock'))}.lock")
 
 
 @contextlib.contextmanager

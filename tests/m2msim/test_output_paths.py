@@ -1,0 +1,42 @@
+"""Outputs at unusual paths: names at the file system's limit, names of bytes that are not UTF-8, links
+and folders on the way; what every command writes must land there whole, or be refused in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from m2msim.cli import main
+from m2msim.outputs import atomic_path, output_lock, remove_stale, temporary_name
+
+ROOT = Path(__file__).resolve().parents[2]
+MONTH = ROOT / "scenarios" / "example-month"
+SESSIONS = "line,start,duration_s,bytes_up,bytes_down\n336,2026-03-01T00:00:00Z,100,10,20\n"
+
+
+def test_an_output_named_at_the_length_limit_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name of 255 bytes is a valid file name: its temporary file and its lock (`.m2msim-NAME...`)
+    were not, and the command failed with "File name too long" after its work."""
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text(SESSIONS, encoding="utf-8")
+    records = tmp_path / ("r" * 251 + ".csv")
+    invoice = tmp_path / ("i" * 251 + ".txt")
+    for _ in range(2):  # written, then its own output replaced
+        assert main(["sessions-to-records", str(sessions), str(records)]) == 0
+        assert (
+            main(["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv"), "--out", str(invoice)])
+            == 0
+        )
+    capsys.readouterr()
+    assert records.read_bytes().startswith(b'"line"') and invoice.read_text().startswith("Invoice ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([sessions.name, records.name, invoice.name])
+    # two such names that differ at their end have temporary names of their own, within the limit
+    long_a, long_b = tmp_path / ("x" * 250 + "a"), tmp_path / ("x" * 250 + "b")
+    tmp_a, tmp_b = temporary_name(long_a).name, temporary_name(long_b).name
+    assert len(tmp_a.encode()) <= 255 and tmp_a.split(".tmp-")[0] != tmp_b.split(".tmp-")[0]
+    with output_lock(long_a), atomic_path(long_a) as tmp:
+        tmp.write_bytes(b"x")
+    assert long_a.read_bytes() == b"x" and remove_stale(long_b) == []
