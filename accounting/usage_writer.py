@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -86,6 +87,9 @@ class UsageWriter:
         self._csv: pacsv.CSVWriter | None = None
         self._schema = USAGE_SCHEMA
         self._required: list[int] = []
+        # opened here, by its bytes: Arrow takes a path given as text for UTF-8 (a name of other
+        # bytes, as a Latin-1 system makes, raised UnicodeEncodeError) and may read it as a URI
+        self._sink = pa.OSFile(os.fsencode(self.path), "wb")
         if self.format == "parquet":
             self._required = [i for i, f in enumerate(USAGE_SCHEMA) if f.name in required_columns]
             if dictionary_columns or required_columns:
@@ -103,9 +107,9 @@ class UsageWriter:
                 )
             options: dict[str, Any] = {"compression": "zstd", "store_schema": not dictionary_columns}
             options.update(parquet_options or {})
-            self._parquet = pq.ParquetWriter(self.path, self._schema, **options)
+            self._parquet = pq.ParquetWriter(self._sink, self._schema, **options)
         else:
-            self._csv = pacsv.CSVWriter(self.path, USAGE_SCHEMA)
+            self._csv = pacsv.CSVWriter(self._sink, USAGE_SCHEMA)
 
     def write(self, record: UsageRecord) -> None:
         if self._seen is not None and self._unique:
@@ -181,21 +185,24 @@ class UsageWriter:
         self.rows_written += batch.num_rows
 
     def close(self) -> None:
-        self._flush_pending()
-        if self._parquet is not None:
-            if self.origin is not None:
-                claim = {
-                    **self.origin,
-                    "rows": self.rows_written,
-                    "unique": self._unique,
-                    "max_end": self._max_end,
-                }
-                self._parquet.add_key_value_metadata({FOOTER_KEY: json.dumps(claim)})
-            self._parquet.close()
-            self._parquet = None
-        if self._csv is not None:
-            self._csv.close()
-            self._csv = None
+        try:
+            self._flush_pending()
+            if self._parquet is not None:
+                if self.origin is not None:
+                    claim = {
+                        **self.origin,
+                        "rows": self.rows_written,
+                        "unique": self._unique,
+                        "max_end": self._max_end,
+                    }
+                    self._parquet.add_key_value_metadata({FOOTER_KEY: json.dumps(claim)})
+                self._parquet.close()
+                self._parquet = None
+            if self._csv is not None:
+                self._csv.close()
+                self._csv = None
+        finally:
+            self._sink.close()
         log.debug("wrote %d usage rows to %s", self.rows_written, self.path)
 
     def __enter__(self) -> UsageWriter:
@@ -222,7 +229,8 @@ def is_usage_file(path: Path) -> bool:
         if not head.startswith(b"PAR1"):
             return False
     try:
-        names = pq.read_schema(path).names
+        with pa.OSFile(os.fsencode(path)) as f:  # (by its bytes: a name that is not UTF-8 too)
+            names = pq.read_schema(f).names
     except (OSError, ValueError, pa.ArrowException):
         return False
     return bool(list(names) == list(USAGE_SCHEMA.names))

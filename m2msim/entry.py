@@ -145,11 +145,24 @@ def libraries_as_m2msim_runs_them() -> None:
     arrow_keeps_freed_pages()
 
 
+def names_print_as_given() -> None:
+    """File names print on stdout as they were given: a name whose bytes are not UTF-8 (a Latin-1
+    `relev\xe9.csv`) comes back from the system as text with surrogates, which a UTF-8 locale's
+    stdout refused ("surrogates not allowed", a traceback after the work was done and its output
+    written).  They are written as their own bytes, as `ls` shows them; stderr already writes them
+    escaped (`\udce9`)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        with contextlib.suppress(ValueError, OSError):
+            reconfigure(errors="surrogateescape")
+
+
 def console() -> None:
     """Run the command line in this process and exit with its status."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _early)
     libraries_as_m2msim_runs_them()
+    names_print_as_given()
     from m2msim.cli import ends_at_once, main
     from m2msim.signals import Terminated, received
 

@@ -3,10 +3,14 @@ and folders on the way; what every command writes must land there whole, or be r
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from accounting.usage_writer import is_usage_file
 from m2msim.cli import main
 from m2msim.outputs import atomic_path, output_lock, remove_stale, temporary_name
 
@@ -40,3 +44,20 @@ def test_an_output_named_at_the_length_limit_is_written(
     with output_lock(long_a), atomic_path(long_a) as tmp:
         tmp.write_bytes(b"x")
     assert long_a.read_bytes() == b"x" and remove_stale(long_b) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_usage_records_to_a_name_that_is_not_utf8(tmp_path: Path, suffix: str) -> None:
+    """A name in Latin-1 (`relev\\xe9.csv`, as a system of that locale makes it), in a UTF-8 locale
+    (stdout refuses surrogates): a traceback where the file was to be written (UnicodeEncodeError in
+    Arrow), then another where its name was printed; nothing was written."""
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text(SESSIONS, encoding="utf-8")
+    out = bytes(tmp_path) + b"/relev\xe9" + suffix.encode()
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONUTF8": "0"}
+    command = [sys.executable, "-m", "m2msim", "sessions-to-records", str(sessions), os.fsdecode(out)]
+    done = subprocess.run(command, capture_output=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    assert done.stdout == b"1 sessions -> 1 records in " + out + b"; 0 rows rejected\n"
+    assert is_usage_file(Path(os.fsdecode(out)))  # its own: replaced by the next write (a Parquet was not)
+    assert sorted(os.listdir(bytes(tmp_path))) == sorted([b"sessions.csv", out.rsplit(b"/", 1)[1]])
