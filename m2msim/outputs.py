@@ -51,6 +51,7 @@ __all__ = [
     "refuse_foreign",
     "refuse_same_file",
     "remove_stale",
+    "same_path",
     "stale_pattern",
     "temporary_name",
 ]
@@ -368,11 +369,12 @@ def atomic_write_text(
     atomic_write_bytes(path, text.encode(encoding), fsync=fsync, own=own, force=force, option=option)
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_path(a: Path | str, b: Path | str) -> bool:
+    """Whether `a` and `b` name the same file, existing (a hard link too) or not yet."""
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return a.resolve() == b.resolve()
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def refuse_same_file(out: Path | str, inputs: Iterable[Path | str], option: str = "--out") -> None:
@@ -382,7 +384,7 @@ def refuse_same_file(out: Path | str, inputs: Iterable[Path | str], option: str 
         ip = Path(i)
         if not ip.exists():
             continue
-        if o.exists() and _same(o, ip):
+        if o.exists() and same_path(o, ip):
             raise OutputError(f"{option} {o}: is the input {ip}; refusing to overwrite an input")
         if ip.is_dir() and o.resolve().is_relative_to(ip.resolve()):
             raise OutputError(f"{option} {o}: is inside the input folder {ip}; choose another place")

@@ -35,6 +35,7 @@ from m2msim.outputs import (
     check_writable_dir,
     refuse_foreign,
     refuse_same_file,
+    same_path,
 )
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
@@ -254,6 +255,20 @@ def _serve(args: argparse.Namespace) -> int:
                     f"--records {args.records}: {args.journal} (the console journal beside the records) "
                     "exists and is not a console journal; name another with --journal"
                 )
+        named = [
+            (option, path)
+            for option, path in (
+                ("--records", args.records),
+                ("--capture", args.capture),
+                ("--journal", args.journal),
+                ("--control-file", args.control_file),
+            )
+            if path is not None
+        ]
+        for i, (option, path) in enumerate(named):  # (one written over the other: the records lost)
+            for other, other_path in named[:i]:
+                if same_path(path, other_path):
+                    raise OptionError(f"{option} {path}: is also the {other} file; name two files")
         for option, path, tag, what in (
             ("--control-file", args.control_file, ADDRESS_TAG, "a console address file"),
             ("--journal", args.journal, JOURNAL_TAG, "a console journal"),

@@ -61,3 +61,26 @@ def test_usage_records_to_a_name_that_is_not_utf8(tmp_path: Path, suffix: str) -
     assert done.stdout == b"1 sessions -> 1 records in " + out + b"; 0 rows rejected\n"
     assert is_usage_file(Path(os.fsdecode(out)))  # its own: replaced by the next write (a Parquet was not)
     assert sorted(os.listdir(bytes(tmp_path))) == sorted([b"sessions.csv", out.rsplit(b"/", 1)[1]])
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("--records", "--journal"),
+        ("--records", "--control-file"),
+        ("--capture", "--control-file"),
+        ("--journal", "--control-file"),
+    ],
+)
+def test_modem_serve_refuses_one_file_for_two_outputs(
+    tmp_path: Path, first: str, second: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--records out.csv --journal out.csv`: the journal was written there when serving ended, and the
+    records refused at their rename (it was not theirs): a whole serve's records lost."""
+    (tmp_path / "link").symlink_to(tmp_path)
+    same, again = tmp_path / "out", tmp_path / "link" / "out"  # one file, two names
+    serve = ["modem", "serve", "--profile", "generic", first, str(same), second, str(again), "--check"]
+    assert main(serve) == 2
+    err = capsys.readouterr().err
+    assert err == f"m2msim modem serve: {second} {again}: is also the {first} file; name two files\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
