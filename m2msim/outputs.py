@@ -436,6 +436,10 @@ def output_lock(path: Path | str) -> Iterator[None]:
     or socket (`/dev/null`) is not locked: it is written in place, and no lock file goes beside it.
     """
     target = Path(path)
+    if target.name in ("", ".", ".."):  # (`--out .`, `--out ''`: the folder they name)
+        target = target.resolve()
+        if not target.name:
+            raise OutputError(f"{path}: is the root folder, expected a file name")
     if _is_stream(target):
         yield
         return

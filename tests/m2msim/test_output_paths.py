@@ -84,3 +84,20 @@ def test_modem_serve_refuses_one_file_for_two_outputs(
     err = capsys.readouterr().err
     assert err == f"m2msim modem serve: {second} {again}: is also the {first} file; name two files\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
+
+
+@pytest.mark.parametrize("given", ["", ".", "..", "/"])
+@pytest.mark.parametrize("option", ["--out", "--report"])
+def test_a_folder_without_a_name_as_the_output_is_refused_in_one_line(
+    tmp_path: Path,
+    given: str,
+    option: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`rate --out .` (or '', .., /) ended in a traceback: the lock beside the output has no name to take."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv"), option, given]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("m2msim rate: "), captured.err
+    assert "folder" in captured.err or "directory" in captured.err
