@@ -28,7 +28,7 @@ from accounting.usage_writer import UsageWriter, format_for, is_usage_file
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from m2msim.outputs import OutputError, atomic_path, refuse_foreign, refuse_same_file
+from m2msim.outputs import OutputError, atomic_path, check_parents, refuse_foreign, refuse_same_file
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
@@ -239,6 +239,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             f"--interval {args.interval}: out of range (1..{INTERVAL_S} s: a record is cut at 12 h)",
         )
     try:
+        check_parents(args.out, "OUT")  # (else "cannot write: File exists" once the work was done)
         refuse_same_file(args.out, [args.sessions], option="OUT")
         if args.out.is_dir():
             raise OutputError(f"OUT {args.out}: is a directory, expected a file name")

@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from m2msim.outputs import OutputError, output_lock, stale_pattern, temporary_name
+from m2msim.outputs import OutputError, check_parents, output_lock, stale_pattern, temporary_name
 from m2msim.signals import deferred_signals
 
 __all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder", "swap_in"]
@@ -194,6 +194,7 @@ def run_folder(
     final = Path(out)
     if final.name in ("", ".", ".."):
         final = final.resolve()
+    check_parents(final, option)  # (else "cannot create the folder it goes in (File exists)")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -20,7 +20,7 @@ from accounting.usage_writer import is_usage_file
 from gateway.capture.reader import ACCT_PORTS, CaptureFileError, ReadReport, capture_files, records_from_pcap
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.recordfiles import Totals, write_records
-from m2msim.outputs import OutputError, refuse_foreign, refuse_same_file
+from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
 PROG = "m2msim records-from-pcap"
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         files, skipped = capture_files(args.captures)
         if args.out is not None:
+            check_parents(args.out)  # (else "cannot write (File exists)" once the captures were read)
             refuse_same_file(args.out, [*args.captures, *files])
             refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
         records = records_from_pcap(files, secret, report, ports=ports, line_from=args.line_from)

@@ -22,7 +22,7 @@ from gateway.logs.common import LogError, LogReport
 from gateway.logs.osmo_cdr import records_from_osmo_cdr
 from gateway.logs.radius_detail import records_from_radius_detail
 from gateway.recordfiles import Totals, write_records
-from m2msim.outputs import OutputError, refuse_foreign, refuse_same_file
+from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
 
 
 def register(subparsers: Any) -> None:
@@ -96,6 +96,7 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
     report = LogReport()
     try:
         if args.out is not None:
+            check_parents(args.out)  # (else "cannot write (File exists)" once the logs were read)
             refuse_same_file(args.out, args.inputs)
             refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
         totals = write_records(read(report), args.out, force=args.force)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from handmade_pcap import write_pcap
 
 from accounting.usage_writer import is_usage_file
 from m2msim.cli import main
@@ -101,3 +102,31 @@ def test_a_folder_without_a_name_as_the_output_is_refused_in_one_line(
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and captured.err.startswith("m2msim rate: "), captured.err
     assert "folder" in captured.err or "directory" in captured.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions-to-records", "{sessions}", "{out}"],
+        ["records-from-radius-detail", "{detail}", "--out", "{out}"],
+        ["records-from-osmo-cdr", "{detail}", "--out", "{out}"],
+        ["records-from-pcap", "{pcap}", "--out", "{out}"],
+        ["run", str(ROOT / "scenarios" / "default.yaml"), "--out", "{out}"],
+    ],
+)
+def test_an_output_under_a_file_is_named_so_before_the_work(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output's folder that is a file (`notes.txt/usage.csv`) was said after the work as
+    "cannot write (File exists)", as if the output existed."""
+    (tmp_path / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
+    (tmp_path / "detail").write_text("not read\n", encoding="utf-8")
+    names = {
+        "sessions": tmp_path / "sessions.csv",
+        "detail": tmp_path / "detail",
+        "pcap": write_pcap(tmp_path / "c.pcap", 1, []),
+        "out": tmp_path / "sessions.csv" / "usage.csv",
+    }
+    assert main([w.format(**names) for w in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{names['out']}: {names['sessions']} is a file, not a folder" in err, err
