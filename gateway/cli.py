@@ -28,7 +28,14 @@ from accounting.usage_writer import UsageWriter, format_for, is_usage_file
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from m2msim.outputs import OutputError, atomic_path, check_parents, refuse_foreign, refuse_same_file
+from m2msim.outputs import (
+    OutputError,
+    atomic_path,
+    check_parents,
+    output_lock,
+    refuse_foreign,
+    refuse_same_file,
+)
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
@@ -264,7 +271,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
-        with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
+        with output_lock(args.out), guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
             writer.write_columns(columns, length=len(cut))
     except OutputError as exc:
         return _fail("sessions-to-records", str(exc))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file
-from m2msim.outputs import atomic_path
+from m2msim.outputs import atomic_path, output_lock
 
 
 @dataclass(slots=True)
@@ -27,7 +27,8 @@ def write_records(
     The file appears whole or not at all: written under a temporary name beside `out` and
     renamed at the end; any exception (from the records' source too) leaves `out` as it was.
     A file at `out` that is not usage records as m2msim writes them is never replaced, unless
-    `force` (`OutputError`, before the first record is read; m2msim.outputs).
+    `force` (`OutputError`, before the first record is read; m2msim.outputs).  `out` is held for
+    the whole reading (`output_lock`): a second command writing it meanwhile is refused at once.
     """
     totals = Totals()
 
@@ -42,8 +43,9 @@ def write_records(
         for record in records:
             counted(record)
         return totals
+    out.parent.mkdir(parents=True, exist_ok=True)
     guarded = atomic_path(out, own=is_usage_file, force=force, option=option)
-    with guarded as tmp, UsageWriter(tmp, format_for(out)) as writer:
+    with output_lock(out), guarded as tmp, UsageWriter(tmp, format_for(out)) as writer:
         for record in records:
             writer.write(counted(record))
     return totals

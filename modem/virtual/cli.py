@@ -33,6 +33,7 @@ from m2msim.outputs import (
     atomic_path,
     atomic_write_text,
     check_writable_dir,
+    output_lock,
     refuse_foreign,
     refuse_same_file,
     same_path,
@@ -294,31 +295,43 @@ def _serve(args: argparse.Namespace) -> int:
     except (YamlError, OutputError, OptionError, FaultError, JournalError, ConditionsError) as exc:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
-        print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
-        print(f"network conditions {conditions.describe()}")
-        print(f"IP path {_ip_path_choice(args)[0]}")
-        return 0
+    # one writer per output: a second serve on the same --records or --capture is refused now, not
+    # when both end (the later one's file replaced the other's: a whole serve's records lost)
+    held = contextlib.ExitStack()
     try:
-        # The records file and the capture appear whole when serving ends (written under temporary names).
-        with (
-            _records_path(args) if args.records else contextlib.nullcontext() as records,
-            _capture_path(args) if args.capture else contextlib.nullcontext() as capture,
-        ):
-            signum = run_served(
-                _run(args, profile, scenario, faults, records, replay, conditions, internet, capture)
-            )
+        for path in (args.records, args.capture):
+            if path is not None:
+                held.enter_context(output_lock(path))
     except OutputError as exc:
+        held.close()
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"m2msim modem serve: {exc}", file=sys.stderr)
-        return 2
-    kept = f"; usage records in {args.records}" if args.records else ""
-    kept += f"; capture in {args.capture}" if args.capture else ""
-    print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
-    return 128 + signum
+    with held:
+        if args.check:
+            what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
+            print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
+            print(f"network conditions {conditions.describe()}")
+            print(f"IP path {_ip_path_choice(args)[0]}")
+            return 0
+        try:
+            # The records file and the capture appear whole when serving ends (written under temporary names).
+            with (
+                _records_path(args) if args.records else contextlib.nullcontext() as records,
+                _capture_path(args) if args.capture else contextlib.nullcontext() as capture,
+            ):
+                signum = run_served(
+                    _run(args, profile, scenario, faults, records, replay, conditions, internet, capture)
+                )
+        except OutputError as exc:
+            print(f"m2msim modem serve: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"m2msim modem serve: {exc}", file=sys.stderr)
+            return 2
+        kept = f"; usage records in {args.records}" if args.records else ""
+        kept += f"; capture in {args.capture}" if args.capture else ""
+        print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
+        return 128 + signum
 
 
 async def _run(

@@ -130,3 +130,33 @@ def test_an_output_under_a_file_is_named_so_before_the_work(
     assert main([w.format(**names) for w in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{names['out']}: {names['sessions']} is a file, not a folder" in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions-to-records", "{sessions}", "{out}"],
+        ["records-from-radius-detail", "{detail}", "--out", "{out}"],
+        ["records-from-pcap", "{pcap}", "--out", "{out}"],
+        ["modem", "serve", "--profile", "generic", "--records", "{out}", "--check"],
+        ["modem", "serve", "--profile", "generic", "--capture", "{out}", "--check"],
+    ],
+)
+def test_a_second_writer_of_the_same_output_is_refused(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One writer per output: two `modem serve --records usage.csv` both served, and the one that
+    ended last replaced the other's records; two conversions to one file both wrote it."""
+    (tmp_path / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
+    (tmp_path / "detail").write_text("", encoding="utf-8")
+    names = {
+        "sessions": tmp_path / "sessions.csv",
+        "detail": tmp_path / "detail",
+        "pcap": write_pcap(tmp_path / "c.pcap", 1, []),
+        "out": tmp_path / "out.csv",
+    }
+    with output_lock(names["out"]):  # another command writing it now
+        assert main([w.format(**names) for w in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{names['out']}: process {os.getpid()} is writing it now" in err, err
+    assert not names["out"].exists()
