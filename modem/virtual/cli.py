@@ -306,6 +306,7 @@ def _serve(args: argparse.Namespace) -> int:
         held.close()
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
+    args.journal_lost = None  # what kept the console journal from being written at the end
     with held:
         if args.check:
             what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
@@ -330,6 +331,11 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         kept = f"; usage records in {args.records}" if args.records else ""
         kept += f"; capture in {args.capture}" if args.capture else ""
+        if args.journal_lost is not None:  # (the records and the capture are written all the same)
+            print(
+                f"m2msim modem serve: {args.journal_lost}: the console journal is lost{kept}", file=sys.stderr
+            )
+            return 2
         print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
         return 128 + signum
 
@@ -446,7 +452,12 @@ async def _run(
         if control is not None:
             await control.close()
         if console is not None and args.journal is not None:
-            atomic_write_text(args.journal, console.journal_text())
+            try:  # (raised, it skipped the rest: the records, the capture and the TUN namespace)
+                atomic_write_text(args.journal, console.journal_text(), own=_journal_file, option="--journal")
+            except OutputError as exc:
+                args.journal_lost = str(exc)
+            except OSError as exc:
+                args.journal_lost = f"--journal {args.journal}: cannot write ({exc.strerror or exc})"
         for ep in endpoints:
             ep.close()
         if tun is not None:
@@ -514,6 +525,11 @@ def _capture_path(args: argparse.Namespace) -> contextlib.AbstractContextManager
     from gateway.capture.frames import is_own_capture
 
     return atomic_path(args.capture, own=is_own_capture, force=args.force, option="--capture")
+
+
+def _journal_file(path: Path) -> bool:
+    """A console journal an earlier serve wrote (replaced by this one's)."""
+    return _ours(path, JOURNAL_TAG)
 
 
 def _ours(path: Path, tag: str) -> bool:

@@ -4,6 +4,8 @@ and folders on the way; what every command writes must land there whole, or be r
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +162,30 @@ def test_a_second_writer_of_the_same_output_is_refused(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{names['out']}: process {os.getpid()} is writing it now" in err, err
     assert not names["out"].exists()
+
+
+def test_a_journal_that_cannot_be_written_keeps_the_serves_records(tmp_path: Path) -> None:
+    """`modem serve --journal sub/j.jsonl` whose folder was removed while it served: the journal's
+    failure, raised in the serve's clean-up, skipped the rest of it, and the whole serve's usage
+    records (and capture, and TUN namespace) were lost."""
+    records, folder = tmp_path / "usage.csv", tmp_path / "sub"
+    folder.mkdir()
+    journal = folder / "j.jsonl"
+    command = [sys.executable, "-m", "m2msim", "modem", "serve", "--profile", "generic", "--tcp", "0"]
+    command += ["--ip-path", "user", "--records", str(records), "--journal", str(journal)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("socket://")  # serving
+        shutil.rmtree(folder)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == (
+        f"m2msim modem serve: --journal {journal}: cannot write (No such file or directory): "
+        f"the console journal is lost; usage records in {records}"
+    )
+    assert is_usage_file(records)
