@@ -31,10 +31,19 @@ import numpy as np
 
 from gateway.capture import codec, gtpc, radius
 from gateway.capture.bulk import WINDOW_EVENTS, BulkWriter
-from gateway.capture.frames import MAX_TPDU, PcapStream, UdpFlow, gpdu_record, gpdu_with_inner, udp_record
+from gateway.capture.frames import (
+    MAX_TPDU,
+    PcapStream,
+    UdpFlow,
+    gpdu_record,
+    gpdu_with_inner,
+    is_own_capture,
+    udp_record,
+)
 from gateway.capture.order import ReorderBuffer, RunWriter, index_records, merge_runs
 from gateway.events import ContextInfo
 from gateway.partial import PartialRecords
+from m2msim.outputs import refuse_foreign
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +132,9 @@ class PcapCapture:
     call is dated no earlier than `reorder_horizon_s` before the latest one and
     at most `reorder_limit` packets wait; later ones are written out of order
     and counted in `late_packets`.  `write_sessions` writes whole sessions in bulk.
+
+    A file at `path` that is not a capture m2msim wrote (`frames.is_own_capture`) raises
+    `m2msim.outputs.OutputError` rather than being written over, unless `force`.
     """
 
     def __init__(
@@ -143,6 +155,7 @@ class PcapCapture:
         reorder_limit: int = DEFAULT_REORDER_LIMIT,
         endpoint: int = 0,
         dns_servers: tuple[str, ...] = gtpc.DEFAULT_DNS_SERVERS,
+        force: bool = False,
     ) -> None:
         if not 0.0 <= gtpu_sample_rate <= 1.0:
             raise codec.CaptureError(f"GTP-U sample rate {gtpu_sample_rate}: expected 0..1")
@@ -184,6 +197,8 @@ class PcapCapture:
         self._gtp_seq: dict[tuple[str, str], int] = {}
         self.skipped: Counter[str] = Counter()  # events that could not be encoded, by event
         self.skipped_examples: list[str] = []  # the first MAX_SKIPPED_EXAMPLES of them, with the reason
+        # a capture of another program (tcpdump's) at `path` is never written over, unless `force`
+        refuse_foreign(self.path, is_own_capture, force=force)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._buffer_size = buffer_size
         self._file = self.path.open("wb", buffering=buffer_size)

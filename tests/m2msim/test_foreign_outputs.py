@@ -286,6 +286,27 @@ def test_modem_serve_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     capsys.readouterr()
 
 
+def test_the_gateways_capture_writer(tmp_path: Path) -> None:
+    """`PcapCapture` (the library's capture writer) never writes over a capture of another program;
+    its own earlier capture, or with `force` the other's, is replaced."""
+    from datetime import UTC, datetime
+
+    from gateway.capture import PcapCapture
+
+    path = tmp_path / "trial.pcap"
+    frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 1813, request(1, acct(1, "s1", event=1_000)))))
+    tcpdump = write_pcap(path, 1, [(1_000_000, frame)], snaplen=65_535).read_bytes()
+    epoch = datetime(2026, 3, 1, tzinfo=UTC)
+    with pytest.raises(OutputError, match="exists and was not written by m2msim"):
+        PcapCapture(path, epoch)
+    assert path.read_bytes() == tcpdump
+    with PcapCapture(path, epoch, force=True):
+        pass
+    with PcapCapture(path, epoch):  # its own
+        pass
+    assert path.stat().st_size == 24
+
+
 def test_a_file_that_appears_while_the_output_is_written_is_kept(tmp_path: Path) -> None:
     """The check is made again at the rename: a file created at the path meanwhile is never replaced."""
     out = tmp_path / "invoice.txt"
