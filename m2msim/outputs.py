@@ -284,8 +284,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _final(path: Path) -> Path:
-    """The file written for `path`: the one a symbolic link names, else `path`."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """The file written for `path`: the one a symbolic link names, else `path`.  A link to a device,
+    a pipe or a socket is kept as given: `/dev/stdout` names `/proc/self/fd/1`, whose link to a
+    pipe, `pipe:[897112]`, is no path (a temporary file was made in `/proc/PID/fd/` and failed)."""
+    if not path.is_symlink() or _is_stream(path):
+        return path
+    return Path(os.path.realpath(path))
 
 
 @contextlib.contextmanager

@@ -189,3 +189,20 @@ def test_a_journal_that_cannot_be_written_keeps_the_serves_records(tmp_path: Pat
         f"the console journal is lost; usage records in {records}"
     )
     assert is_usage_file(records)
+
+
+def test_out_dev_stdout_into_a_pipe(tmp_path: Path) -> None:
+    """`rate --out /dev/stdout | less`: /dev/stdout is a link to /proc/self/fd/1, and that one to
+    `pipe:[N]`, which is no path: the invoice was written to a temporary file in /proc/PID/fd/, which
+    failed (exit 2).  A link to a device or a pipe is written in place, as the device itself is."""
+    command = [
+        sys.executable,
+        "-m",
+        "m2msim",
+        "rate",
+        str(MONTH / "inventory.yaml"),
+        str(MONTH / "usage.csv"),
+    ]
+    done = subprocess.run([*command, "--out", "/dev/stdout"], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    assert done.stdout.startswith(b"Invoice ") and b"Total HT" in done.stdout
