@@ -35,6 +35,27 @@ def format_for(path: Path) -> UsageFormat:
     return "csv" if path.suffix.lower() == ".csv" else "parquet"
 
 
+def misnamed_output(path: Path) -> str | None:
+    """Why usage records cannot be written under `path`'s name, or None: a name that the rating
+    reads as a CSV or as compressed (`usage.csv.gz`, `usage.txt`, `usage.tsv`) would get Parquet
+    (any name but `.csv`), which `m2msim rate` then refused ("not compressed by gzip", "binary
+    data: not a CSV file")."""
+    from accounting.csv_forms import CSV_NAMES
+
+    name = path.name.lower()
+    if name.endswith(".csv") or not name.endswith((*CSV_NAMES, ".gz", ".zst")):
+        return None
+    compressed = name.endswith((".gz", ".zst"))
+    stem = path.name
+    for ends in ((".gz", ".zst"), (*CSV_NAMES, ".parquet")):
+        stem = next((stem[: -len(e)] for e in ends if stem.lower().endswith(e)), stem)
+    what = "a compressed file" if compressed else "a CSV file"
+    return (
+        f"named as {what}, which m2msim does not write (usage records: CSV under a .csv name, "
+        f"else Parquet, uncompressed): name it {stem}.csv or {stem}.parquet"
+    )
+
+
 class UsageWriter:
     """Writes usage records to one file; use as a context manager.
 

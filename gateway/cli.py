@@ -24,7 +24,7 @@ import numpy as np
 
 from accounting.csv_forms import misspelt_column, named_compression, other_separator
 from accounting.records import Zone
-from accounting.usage_writer import UsageWriter, format_for, is_usage_file
+from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
@@ -250,6 +250,9 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         refuse_same_file(args.out, [args.sessions], option="OUT")
         if args.out.is_dir():
             raise OutputError(f"OUT {args.out}: is a directory, expected a file name")
+        misnamed = misnamed_output(args.out)
+        if misnamed is not None:
+            raise OutputError(f"OUT {args.out}: {misnamed}")
         refuse_foreign(args.out, is_usage_file, force=args.force, option="OUT")
         rows, rejects = read_sessions(args.sessions)
     except (UnusableFile, OutputError) as exc:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accounting.records import UsageRecord
-from accounting.usage_writer import UsageWriter, format_for, is_usage_file
-from m2msim.outputs import atomic_path, output_lock
+from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
+from m2msim.outputs import OutputError, atomic_path, output_lock
 
 
 @dataclass(slots=True)
@@ -43,6 +43,9 @@ def write_records(
         for record in records:
             counted(record)
         return totals
+    misnamed = misnamed_output(out)
+    if misnamed is not None:
+        raise OutputError(f"{option} {out}: {misnamed}")
     out.parent.mkdir(parents=True, exist_ok=True)
     guarded = atomic_path(out, own=is_usage_file, force=force, option=option)
     with output_lock(out), guarded as tmp, UsageWriter(tmp, format_for(out)) as writer:

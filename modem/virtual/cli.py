@@ -206,8 +206,11 @@ def _serve(args: argparse.Namespace) -> int:
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
             inputs = [p for p in (args.scenario, Path(args.profile)) if p is not None]
             refuse_same_file(args.records, inputs, option="--records")
-            from accounting.usage_writer import is_usage_file
+            from accounting.usage_writer import is_usage_file, misnamed_output
 
+            misnamed = misnamed_output(args.records)
+            if misnamed is not None:
+                raise OptionError(f"--records {args.records}: {misnamed}")
             refuse_foreign(args.records, is_usage_file, force=args.force, option="--records")
         if args.capture is not None:
             if args.no_network:

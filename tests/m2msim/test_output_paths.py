@@ -206,3 +206,32 @@ def test_out_dev_stdout_into_a_pipe(tmp_path: Path) -> None:
     done = subprocess.run([*command, "--out", "/dev/stdout"], capture_output=True, timeout=60, check=False)
     assert done.returncode == 0 and done.stderr == b"", done.stderr
     assert done.stdout.startswith(b"Invoice ") and b"Total HT" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["usage.csv.gz", "usage.csv.zst", "usage.txt", "usage.tsv", "usage.parquet.gz"]
+)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions-to-records", "{sessions}", "{out}"],
+        ["records-from-radius-detail", "{detail}", "--out", "{out}"],
+        ["modem", "serve", "--profile", "generic", "--records", "{out}", "--check"],
+    ],
+)
+def test_usage_records_under_a_name_read_as_something_else_are_refused(
+    tmp_path: Path, argv: list[str], name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sessions-to-records s.csv usage.csv.gz` wrote Parquet (any name but .csv) under a name
+    `m2msim rate` reads as a gzip CSV: it refused the file ("its data are not compressed by gzip:
+    name it usage.csv", which was no better).  Refused before the work, naming what to call it."""
+    (tmp_path / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
+    (tmp_path / "detail").write_text("", encoding="utf-8")
+    out = tmp_path / name
+    names = {"sessions": tmp_path / "sessions.csv", "detail": tmp_path / "detail", "out": out}
+    assert main([w.format(**names) for w in argv]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and f"{out}: named as a " in err and "name it usage.csv or usage.parquet" in err
+    )
+    assert not out.exists()
