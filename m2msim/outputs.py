@@ -47,6 +47,7 @@ __all__ = [
     "check_parents",
     "check_writable_dir",
     "head_matches",
+    "is_stream",
     "output_lock",
     "refuse_foreign",
     "refuse_same_file",
@@ -259,6 +260,12 @@ def remove_stale(path: Path) -> list[Path]:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
+
+
+def is_stream(path: Path | str) -> bool:
+    """Whether `path` names a device, a pipe or a socket (through links too): an output written in
+    place, with nothing beside it."""
+    return _is_stream(Path(path))
 
 
 def _is_stream(path: Path) -> bool:

@@ -33,6 +33,7 @@ from m2msim.outputs import (
     atomic_path,
     atomic_write_text,
     check_writable_dir,
+    is_stream,
     output_lock,
     refuse_foreign,
     refuse_same_file,
@@ -251,8 +252,14 @@ def _serve(args: argparse.Namespace) -> int:
                 raise OptionError(f"--ip-path tun: {reason}")
         if args.control == "none" and (args.control_file or args.journal):
             raise OptionError("--control none: no console, so no --control-file or --journal")
-        if args.journal is None and args.records is not None and args.control != "none":
-            # the run's console journal goes beside its records, so that the run replays
+        if (
+            args.journal is None
+            and args.records is not None
+            and args.control != "none"
+            and not is_stream(args.records)
+        ):
+            # the run's console journal goes beside its records, so that the run replays (not beside
+            # a device: `--records /dev/null` wrote /dev/null.console.jsonl, or failed at the end)
             args.journal = args.records.with_name(args.records.name + ".console.jsonl")
             if args.journal.exists() and not _ours(args.journal, JOURNAL_TAG):
                 raise OptionError(

@@ -235,3 +235,24 @@ def test_usage_records_under_a_name_read_as_something_else_are_refused(
         err.count("\n") == 1 and f"{out}: named as a " in err and "name it usage.csv or usage.parquet" in err
     )
     assert not out.exists()
+
+
+def test_modem_serve_records_to_a_device_puts_no_journal_beside_it() -> None:
+    """`modem serve --records /dev/null`: its console journal went "beside the records", as
+    /dev/null.console.jsonl: a file in /dev as root, a failure at the end (exit 2) as a user."""
+    beside = Path("/dev/null.console.jsonl")
+    assert not beside.exists()
+    command = [sys.executable, "-m", "m2msim", "modem", "serve", "--profile", "generic", "--tcp", "0"]
+    command += ["--ip-path", "user", "--records", "/dev/null"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("socket://")  # serving
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        made = beside.exists()
+        beside.unlink(missing_ok=True)
+    assert proc.returncode == 130 and not made, err
