@@ -376,8 +376,12 @@ def atomic_write_text(
     force: bool = False,
     option: str | None = None,
 ) -> None:
-    """Write `text` to `path` atomically (see `atomic_path`)."""
-    atomic_write_bytes(path, text.encode(encoding), fsync=fsync, own=own, force=force, option=option)
+    """Write `text` to `path` atomically (see `atomic_path`).  A file name in it whose bytes are not
+    UTF-8 (`relev\xe9`, read from the system as text with surrogates) is written escaped, `\udce9`,
+    as on stderr: the file stays valid UTF-8 (a JUnit XML too); it raised UnicodeEncodeError (a
+    bench's report.html in such a folder, after the bench had run)."""
+    data = text.encode(encoding, errors="backslashreplace")
+    atomic_write_bytes(path, data, fsync=fsync, own=own, force=force, option=option)
 
 
 def same_path(a: Path | str, b: Path | str) -> bool:

@@ -256,3 +256,29 @@ def test_modem_serve_records_to_a_device_puts_no_journal_beside_it() -> None:
         made = beside.exists()
         beside.unlink(missing_ok=True)
     assert proc.returncode == 130 and not made, err
+
+
+def test_a_bench_into_a_folder_named_in_latin1(tmp_path: Path) -> None:
+    """`bench --out relev\\xe9s`: the reports name the folder, and writing them raised
+    UnicodeEncodeError once the bench had run (exit 1, no report.html, no JUnit XML).  The name
+    is written escaped, as on stderr, and the JUnit XML stays a valid UTF-8 document."""
+    from xml.dom import minidom
+
+    out = bytes(tmp_path) + b"/relev\xe9s"
+    junit = out + b".xml"
+    command = [
+        sys.executable,
+        "-m",
+        "m2msim",
+        "bench",
+        "register",
+        "--modem-url",
+        "virtual://generic?speed=50",
+    ]
+    command += ["--out", os.fsdecode(out), "--junit", os.fsdecode(junit)]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONUTF8": "0"}
+    done = subprocess.run(command, capture_output=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(out)) == [b"report.html", b"report.json", b"report.txt", b"transcript.jsonl"]
+    assert "relev\\udce9s" in Path(os.fsdecode(out + b"/report.html")).read_text(encoding="utf-8")
+    assert minidom.parse(os.fsdecode(junit)).documentElement.getAttribute("name") == "m2msim bench"
