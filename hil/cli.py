@@ -49,7 +49,7 @@ from hil.rack import (
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferError, check_offer
 from hil.result import REPORT_FILES, BenchResult
 from hil.scripts import NAMES, BenchScript, all_scripts, get_script
-from m2msim.outputs import OutputError, check_writable_dir, output_lock, refuse_foreign
+from m2msim.outputs import OutputError, check_writable_dir, output_lock, refuse_foreign, refuse_same_file
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
 from modem.drivers.profile import DriverProfile
@@ -188,6 +188,9 @@ def _bench(args: argparse.Namespace) -> int:
     # physical modem cost money, and a run whose transcript cannot be kept must not happen.
     try:
         if args.junit is not None:  # (before the --out folder is made)
+            # never over an input, --force or not (the allow-list was replaced by the JUnit XML)
+            inputs = [args.allow_list, args.rack, args.script, args.profile]
+            refuse_same_file(args.junit, [Path(p) for p in inputs if p], option="--junit")
             refuse_foreign(args.junit, is_junit, force=args.force, option="--junit")
         _writable_folder(out, "--out")
         if args.junit is not None:

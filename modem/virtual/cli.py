@@ -205,7 +205,7 @@ def _serve(args: argparse.Namespace) -> int:
             check_writable_dir(args.records.parent, "--records")
             if args.records.is_dir():
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
-            inputs = [p for p in (args.scenario, Path(args.profile)) if p is not None]
+            inputs = [p for p in (args.scenario, Path(args.profile), args.internet, args.replay) if p]
             refuse_same_file(args.records, inputs, option="--records")
             from accounting.usage_writer import is_usage_file, misnamed_output
 
@@ -221,7 +221,11 @@ def _serve(args: argparse.Namespace) -> int:
                 raise OptionError(f"--capture {args.capture}: is a directory, expected a file name")
             refuse_same_file(
                 args.capture,
-                [p for p in (args.scenario, Path(args.profile), args.records) if p],
+                [
+                    p
+                    for p in (args.scenario, Path(args.profile), args.internet, args.replay, args.records)
+                    if p
+                ],
                 option="--capture",
             )
             from gateway.capture.frames import is_own_capture

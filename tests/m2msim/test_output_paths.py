@@ -282,3 +282,45 @@ def test_a_bench_into_a_folder_named_in_latin1(tmp_path: Path) -> None:
     assert sorted(os.listdir(out)) == [b"report.html", b"report.json", b"report.txt", b"transcript.jsonl"]
     assert "relev\\udce9s" in Path(os.fsdecode(out + b"/report.html")).read_text(encoding="utf-8")
     assert minidom.parse(os.fsdecode(junit)).documentElement.getAttribute("name") == "m2msim bench"
+
+
+def test_bench_junit_over_its_own_allow_list_is_refused_even_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench --allow-list bench.yaml --junit bench.yaml --force`: the allow-list, an input, was
+    replaced by the JUnit XML (exit 0); an output that is an input is refused, --force or not."""
+    allow = tmp_path / "bench.yaml"
+    allow.write_text('numbers:\n  - number: "+33612345678"\n', encoding="utf-8")
+    before = allow.read_bytes()
+    out = tmp_path / "out"
+    bench = ["bench", "register", "--modem-url", "virtual://generic?speed=50", "--allow-list", str(allow)]
+    assert main([*bench, "--junit", str(allow), "--force", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"m2msim bench: --junit {allow}: is the input {allow}; refusing to overwrite an input\n"
+    assert allow.read_bytes() == before and not out.exists()
+
+
+@pytest.mark.parametrize(("given", "output"), [("--replay", "--records"), ("--internet", "--capture")])
+def test_modem_serve_output_over_its_replay_or_internet_file_is_refused_even_with_force(
+    tmp_path: Path, given: str, output: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`modem serve --replay j.jsonl --records j.jsonl --force` replaced the journal it replayed when
+    serving ended (only the profile and the scenario were taken as inputs)."""
+    path = tmp_path / "input"
+    path.write_text('{"m2msim": "console-journal", "version": 1}\n', encoding="utf-8")
+    serve = [
+        "modem",
+        "serve",
+        "--profile",
+        "generic",
+        given,
+        str(path),
+        output,
+        str(path),
+        "--force",
+        "--check",
+    ]
+    assert main(serve) == 2
+    assert capsys.readouterr().err == (
+        f"m2msim modem serve: {output} {path}: is the input {path}; refusing to overwrite an input\n"
+    )
