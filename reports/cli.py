@@ -34,6 +34,7 @@ from m2msim.outputs import (
     output_lock,
     refuse_foreign,
     refuse_same_file,
+    same_path,
 )
 from reports.page import is_page
 
@@ -144,7 +145,7 @@ def _with_report(handler: Handler, name: str) -> Handler:
             try:
                 refuse_same_file(args.report, [args.inventory, args.usage], "--report")
                 out = getattr(args, "out", None)
-                if out is not None and _same_path(args.report, out):
+                if out is not None and same_path(args.report, out):
                     # the page would be written over the invoice just written there
                     raise OutputError(f"--report {args.report}: is also --out; choose another file")
                 refuse_foreign(args.report, is_page, force=args.force, option="--report")
@@ -183,14 +184,6 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace) -> i
         return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
     print(f"report: {args.report}", file=sys.stderr)
     return rc
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    """Whether `a` and `b` name the same file, existing or not."""
-    try:
-        return a.samefile(b)
-    except OSError:
-        return a.resolve() == b.resolve()
 
 
 def _jsonable(v: Any) -> Any:
