@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,9 +162,12 @@ _SPILL: list[str] = []
 
 
 def _spill_folder() -> str:
-    """One temporary folder per process for DuckDB to spill into; removed when the process exits."""
+    """One temporary folder per process for DuckDB to spill into; removed when the process exits, and
+    by the next process of this host whose own is made, if it was killed (`private_folder`)."""
     if not _SPILL:
-        folder = tempfile.mkdtemp(prefix="m2msim-duckdb-")
+        from m2msim.outputs import private_folder
+
+        folder = str(private_folder("m2msim-duckdb"))
         atexit.register(shutil.rmtree, folder, True)
         _SPILL.append(folder)
     return _SPILL[0]

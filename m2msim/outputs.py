@@ -31,7 +31,9 @@ import fcntl
 import logging
 import os
 import re
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -260,6 +262,29 @@ def remove_stale(path: Path) -> list[Path]:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
+
+
+def private_folder(prefix: str) -> Path:
+    """A fresh folder of this process in the temporary directory, `PREFIX-HOST-PID-XXXXXXXX`, after
+    removing the folders of that name a killed process of this host and user left there (DuckDB's
+    spill files of a rating killed by SIGKILL or the OOM killer can be gigabytes)."""
+    parent = Path(tempfile.gettempdir())
+    pattern = re.compile(rf"{re.escape(prefix)}-{re.escape(host_name())}-(?P<pid>\d+)-[a-z0-9_]+")
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        entries = []
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None or _alive(int(found["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if (
+                entry.is_dir(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+            ):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-{host_name()}-{os.getpid()}-", dir=parent))
 
 
 def is_stream(path: Path | str) -> bool:
