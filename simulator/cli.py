@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,15 @@ def check_options(args: argparse.Namespace) -> str | None:
     for option, value, lo, hi in checks:
         if value is not None and not lo <= value <= hi:
             return f"{option} {value}: expected a whole number in [{lo}, {hi:,}]"
+    if args.out is not None:
+        where = os.fsencode(os.path.abspath(args.out))
+        try:
+            where.decode("utf-8")
+        except UnicodeDecodeError:  # (found after the simulation, when the run's parts are rated)
+            return (
+                f"--out {os.fsdecode(where)!r}: the run folder's path is not UTF-8, and DuckDB, which "
+                "reads the run's usage parts, opens only UTF-8 paths; choose a UTF-8 name"
+            )
     if args.cluster is not None:
         return _cluster_problem(args.cluster)
     return None

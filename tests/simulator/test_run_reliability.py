@@ -434,3 +434,14 @@ def test_partial_month_says_the_days_and_projects_the_month(tmp_path: Path) -> N
     summary = json.loads((out / "summary.json").read_text())
     assert summary["projected_month"] == p and summary["usage_covers"] == inv["usage_covers"]
     assert "a projection, not a bill" in (out / "summary.txt").read_text()
+
+
+def test_a_run_folder_whose_path_is_not_utf8_is_refused_before_simulating(tmp_path: Path) -> None:
+    """`--out` with a Latin-1 name (`r\\xe9run`): the month was simulated, then DuckDB, which opens
+    only UTF-8 paths, could not read the run's parts and the run failed with 'not a Parquet file'.
+    Refused at once now, saying why, nothing made."""
+    out = tmp_path / os.fsdecode(b"r\xe9run")
+    result = run_cli(["run", str(DEFAULT), *SMALL, "--out", str(out)])
+    assert_cli_contract(result)
+    assert result.rc == 2 and "the run folder's path is not UTF-8" in result.err, result
+    assert list(tmp_path.iterdir()) == []
