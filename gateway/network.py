@@ -612,7 +612,9 @@ class Network:
         self.journal.counters["call-records"] += 1
 
     def _end_call(self, now: float, call: ActiveCall) -> None:
-        duration = math.ceil(now - call.answered_at)
+        # to the microsecond first: a call answered at 1.3 s and hung up 7 s later is 1.3 + 7 -
+        # 1.3 = 7.000000000000001 s in floating point, which rounded up billed 8 s
+        duration = math.ceil(round(now - call.answered_at, 6))
         del self.switch.active[call.call_id]
         line = self._lines[call.line_id]
         line.call_id = None

@@ -60,6 +60,18 @@ def test_durations_are_whole_seconds_rounded_up() -> None:
     assert sink.records[0].start == datetime(2026, 3, 1, 0, 0, 10, tzinfo=UTC)
 
 
+def test_a_whole_number_of_seconds_is_not_rounded_up_by_floating_point() -> None:
+    """A call answered at a fractional time and held a whole number of seconds (the simulator's
+    calls) lasts that number: 1.3 + 7 - 1.3 is 7.000000000000001 in floating point, billed 8 s."""
+    net, sink = make("business-m2m-dtmf")
+    holds = [(1.3, 7), (100.1, 3), (86_399.7, 13)]
+    for answered, hold in holds:
+        call = net.place_call(answered, "L1", "0612000000", CallKind.VOICE)
+        assert call.call_id
+        net.hang_up(answered + hold, call.call_id)
+    assert [r.duration_s for r in sink.records] == [hold for _, hold in holds]
+
+
 def test_forced_outcomes_by_destination() -> None:
     forced = {"0600000001": CallOutcome.BUSY, "33600000002": CallOutcome.NO_ANSWER}
     net, sink = make("business-m2m-dtmf", SwitchConfig(forced=forced))
