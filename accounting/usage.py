@@ -78,7 +78,7 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
     "over-12h": ("impossible value", "impossible value: a data record is cut at 43,200 s (12 h): duration_s"),
     "past-month-end": (
         "impossible value",
-        "impossible value: the record lasts past the end of the billing month: start + duration_s",
+        "impossible value: the record lasts more than 12 h past the end of the billing month: start + duration_s",
     ),
     "too-many-octets": (
         "impossible value",
@@ -104,6 +104,10 @@ MAX_LISTED_KEYS = 5_000
 
 # What no network produces (values beyond these are rejects, "impossible value"):
 MAX_RECORD_S = 43_200  # a data record is cut every 12 h of a session (field notes)
+# A record is billed in the month its start falls in, whole, and may end after it: a 12-hour partial
+# record opened in the month's last 12 hours, a call across midnight.  One that ends more than 12 h
+# after the month (the longest data record) is the reject (a call of a trillion seconds).
+PAST_MONTH_END_S = MAX_RECORD_S
 # Octets (up + down) one record can carry per second: 30 Gbit/s, the IMT-2020 peak rates of 5G NR
 # (20 Gbit/s down plus 10 Gbit/s up), the fastest radio access there is; a record shorter than a
 # second is allowed a second's worth, one without a duration the 12 hours of the record limit.
@@ -1085,11 +1089,14 @@ class UsageReader:
                 settled = no_dur or (
                     d_hi is not None
                     and (
-                        (self.max_end is not None and self.max_end <= month_end)
+                        (
+                            self.max_end is not None
+                            and self.max_end <= month_end + timedelta(seconds=PAST_MONTH_END_S)
+                        )
                         or (
                             s_hi is not None
                             and s_hi.tzinfo is not None
-                            and s_hi.timestamp() + d_hi <= month_end.timestamp()
+                            and s_hi.timestamp() + d_hi <= month_end.timestamp() + PAST_MONTH_END_S
                         )
                     )
                 )
@@ -1595,7 +1602,7 @@ def _record_checks(month_end: datetime) -> list[tuple[str, str]]:
     bd of a normalised row (its start in the month, its numbers in range), each a WHEN of a CASE
     (NULL: not taken).  The numeric test comes first: it rules out almost every row, and DuckDB
     tests the type (text) only on the rows it leaves."""
-    end = int(month_end.timestamp())
+    end = int(month_end.timestamp()) + PAST_MONTH_END_S
     return [
         ("over-12h", f"dur > {MAX_RECORD_S} AND type_v = 'data'"),
         ("past-month-end", f"dur > {end} - epoch(ts) AND type_v IN ('data', 'voice', 'csd')"),

@@ -592,7 +592,7 @@ def _batch(
     import numpy as np
     import pyarrow as pa
 
-    from accounting.usage import MAX_OCTETS, MAX_OCTETS_PER_S, MAX_RECORD_S, MAX_SECONDS
+    from accounting.usage import MAX_OCTETS, MAX_OCTETS_PER_S, MAX_RECORD_S, MAX_SECONDS, PAST_MONTH_END_S
 
     rows = batch.num_rows
     for name in texts:  # text DuckDB reads is UTF-8, or DuckDB refuses the file
@@ -680,13 +680,14 @@ def _batch(
         data = _flags_at(kind, ("data",), long)
         if bool(data.any()):
             aside(at(long[data]))
-    # past-month-end: dur > end - epoch(ts) on a call or data row, in DOUBLE; exact in
-    # microseconds here, and unsure within a millisecond of the limit unless the start is a
-    # whole second (then DuckDB's arithmetic is exact too).
+    # past-month-end: dur > end + PAST_MONTH_END_S - epoch(ts) on a call or data row, in DOUBLE;
+    # exact in microseconds here, and unsure within a millisecond of the limit unless the start
+    # is a whole second (then DuckDB's arithmetic is exact too).
     ends = ts + d * 1_000_000
-    if int(ends.max()) > hi - _UNSURE_MICROS:
-        near = np.flatnonzero(ends > hi - _UNSURE_MICROS)
-        over = ends[near] - hi  # microseconds past the month's end (> 0: a reject)
+    limit = hi + PAST_MONTH_END_S * 1_000_000
+    if int(ends.max()) > limit - _UNSURE_MICROS:
+        near = np.flatnonzero(ends > limit - _UNSURE_MICROS)
+        over = ends[near] - limit  # microseconds past the limit (> 0: a reject)
         late = (over > 0) | ((over > -_UNSURE_MICROS) & (ts[near] % 1_000_000 != 0))
         timed = _flags_at(kind, ("data", "voice", "csd"), near)
         if dur_ok is not None:

@@ -39,6 +39,7 @@ from accounting.usage import (
     MAX_OCTETS_PER_S,
     MAX_RECORD_S,
     MAX_SECONDS,
+    PAST_MONTH_END_S,
     REQUIRED,
     ROW_REASONS,
     FileState,
@@ -179,7 +180,8 @@ class _Row:
             return "bad-delivered"
         if dur is not None and dur > MAX_RECORD_S and type_ == "data":
             return "over-12h"
-        if dur is not None and dur > month_end.timestamp() - _epoch(ts) and type_ in ("data", "voice", "csd"):
+        late = month_end.timestamp() + PAST_MONTH_END_S
+        if dur is not None and dur > late - _epoch(ts) and type_ in ("data", "voice", "csd"):
             return "past-month-end"
         if (
             bu is not None

@@ -348,9 +348,42 @@ def test_the_trillion_second_call_is_a_reject_and_bills_nothing(
     assert Decimal(doc["total_ht"]) == TOTAL
     assert doc["rejects"][-1] == {
         "row": 39,
-        "reason": "impossible value: the record lasts past the end of the billing month: start + duration_s "
-        "'2026-03-05T10:00:00Z' + 1000000000000 s",
+        "reason": "impossible value: the record lasts more than 12 h past the end of the billing month: "
+        "start + duration_s '2026-03-05T10:00:00Z' + 1000000000000 s",
     }
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_session_open_across_the_months_end_is_billed_once_in_the_months_of_its_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """The gateway's 12-hour records of a context opened at 20:00 on 31 March: the first one ends at
+    08:00 on 1 April.  It was an impossible value in March and outside the month in April: its
+    octets were billed in no month.  Each record is billed whole in the month its start falls in."""
+    from datetime import UTC, datetime
+
+    from gateway.api import Subscriber
+    from gateway.network import Network, NetworkConfig
+
+    path = tmp_path / f"usage{suffix}"
+    with UsageWriter(path) as sink:
+        net = Network(NetworkConfig(epoch=datetime(2026, 3, 31, 20, tzinfo=UTC), seed=1), sink)
+        net.register_subscriber(Subscriber("33612345678", "208011234567890", "33612345678", "business-m2m"))
+        net.attach(0, "33612345678", imeisv="3569380356438091", serving_plmn="20801")
+        session = net.open_session(0, "33612345678", "orange.m2m.spec")
+        assert session.session_id is not None
+        net.transfer(86_400, session.session_id, 2 * 1_000 * 1024, 0)  # 1,000 ko in each 12 hours
+        net.close_session(86_400, session.session_id)
+    lines = INV.read_text(encoding="utf-8").split("\n  - id:")[:2]  # the header and the first line
+    billed = {}
+    for month in ("2026-03", "2026-04"):
+        inventory = tmp_path / f"{month}.yaml"
+        inventory.write_text("\n  - id:".join(lines).replace("month: 2026-03", f"month: {month}"), "utf-8")
+        doc = rated(["rate", str(inventory), str(path)], capsys)
+        [line] = doc["lines"]
+        billed[month] = sum(int(i["quantity"]) for i in line["items"] if i["code"].startswith("data-fr"))
+        assert [r["reason"].split(":")[0] for r in doc["rejects"]] == ["outside the billing month"]
+    assert billed == {"2026-03": 1_000, "2026-04": 1_000}
 
 
 @pytest.mark.parametrize(
@@ -361,12 +394,8 @@ def test_the_trillion_second_call_is_a_reject_and_bills_nothing(
             "impossible value: a data record is cut at 43,200 s",
         ),
         (
-            "33612345678,data,2026-03-31T23:00:00Z,3601,10,10,fr,,,s9",
-            "lasts past the end of the billing month",
-        ),
-        (
-            "33612345679,csd,2026-03-31T23:59:00Z,61,,,fr,fr-mobile,,",
-            "lasts past the end of the billing month",
+            "33612345679,csd,2026-03-31T23:59:00Z,43261,,,fr,fr-mobile,,",
+            "lasts more than 12 h past the end of the billing month",
         ),
         (
             f"33612345678,data,2026-03-10T00:00:00Z,2,{2 * MAX_OCTETS_PER_S},1,fr,,,s9",
@@ -748,8 +777,14 @@ def test_the_footer_speeds_up_only_what_it_proves(tmp_path: Path) -> None:
     plain = tmp_path / "plain.parquet"
     _part(plain, _records(3, 2), None)
     assert not UsageReader(plain).claims_unique
-    late = _records(1, 31)
-    late[0].update(start=late[0]["start"].replace(hour=23, minute=59), duration_s=120)
+    across = _records(1, 31)  # a record across midnight at the month's end is billed in March
+    across[0].update(start=across[0]["start"].replace(hour=23, minute=59), duration_s=120)
+    _part(tmp_path / "across.parquet", across, {"run": "r", "shard": 1})
+    assert UsageReader(tmp_path / "across.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
+    late = _records(1, 31)  # a call ending more than 12 h after it is an impossible value
+    late[0].update(
+        type="voice", dest="fr-mobile", start=late[0]["start"].replace(hour=23, minute=59), duration_s=43_321
+    )
     _part(tmp_path / "late.parquet", late, {"run": "r", "shard": 1})
     assert not UsageReader(tmp_path / "late.parquet")._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
 

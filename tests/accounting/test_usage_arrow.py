@@ -230,8 +230,14 @@ def _unsettled_or_declined(tmp_path: Path) -> dict[str, Sequence[Path]]:
     made["a byte count of another type"] = [narrow]
     late = tmp_path / "late.parquet"
     later = pa.array([datetime(2026, 3, 31, 23, tzinfo=UTC)] * len(table), pa.timestamp("s", tz="UTC"))
-    pq.write_table(table.set_column(2, "start", later), late)
-    made["records that may last past the month (unsettled)"] = [late]
+    longer = table.schema.get_field_index("duration_s")
+    pq.write_table(
+        table.set_column(2, "start", later).set_column(
+            longer, "duration_s", pa.array([13 * 3_600 + 1] * len(table), table.schema.field(longer).type)
+        ),
+        late,
+    )
+    made["records that may last more than 12 h past the month (unsettled)"] = [late]
     return made
 
 
