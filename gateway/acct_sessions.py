@@ -1,13 +1,17 @@
 """RADIUS accounting sessions to usage records: the rules every accounting reader shares.
 
 A reader (a capture, a FreeRADIUS `detail` file) turns each Accounting-Request
-into an `AcctRequest`; `SessionTracker.request` returns the usage record it
+into an `AcctRequest`; `SessionTracker.request` returns the usage records it
 closes, if any.  The rules (docs/capture.md, "Reader rules"):
 
 - One record per Interim-Update and per Stop: volumes are the deltas of the
   cumulative Acct-Input/Output-Octets (+ Gigawords x 2^32) since the session's
   previous request, the duration the delta of Acct-Session-Time, the start the
-  session's start plus the previous request's Acct-Session-Time.
+  session's start plus the previous request's Acct-Session-Time.  A record over
+  the 12-hour record limit (a client without Interim-Updates, or with a longer
+  interval) is cut at the session's 12-hour marks inside it, as the gateway cuts
+  its records (`gateway.partial`): its octets spread in proportion to time, each
+  part but the last closed with cause 17 (time limit).
 - Sessions are keyed by (accounting client, Acct-Session-Id): the client is
   NAS-IP-Address, else NAS-Identifier, else the packet's source address.
 - A request whose status, Acct-Session-Time and counters (for a Start, its
@@ -42,9 +46,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Literal
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
+from gateway.partial import INTERVAL_S, record_bytes
 from gateway.plmn import default_table
 
 STATUS_START = 1
@@ -203,40 +209,40 @@ class SessionTracker:
         self.zones = default_table()
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
 
-    def request(self, req: AcctRequest, where: int) -> UsageRecord | None:
+    def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
-            return None
+            return []
         key = (req.client, req.session_id)
         sig = _signature(req)
         state = self.sessions.get(key)
         report = self.report
         if state is not None and sig in state.seen:
             report.retransmissions += 1
-            return None
+            return []
         if state is None:
             self._forget_closed(req.time_s)
             closed_entry = self.closed.get(key)
             closed = closed_entry[0] if closed_entry is not None else None
             if closed is not None and sig in closed:
                 report.retransmissions += 1
-                return None
+                return []
             if req.status == STATUS_START:
                 if self._line(req, where) is not None:
                     self._open(key, req, sig, joined=False)
-                return None
+                return []
             if closed is not None:
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
-                return None
+                return []
             if req.status == STATUS_STOP:
                 report.reject(
                     where,
                     "Stop of a session never seen before",
                     f"{req.session_id!r}: no Start or Interim-Update delimits its last record",
                 )
-                return None
+                return []
             self._join(key, req, sig, where)
-            return None
+            return []
         if req.status == STATUS_START:
             if (state.sequence or state.joined) and _event_time(req) >= state.start_s + state.last_time:
                 # A Start after the session's Interim-Update: no client re-sends its Start once it has
@@ -246,7 +252,7 @@ class SessionTracker:
                     self._open(key, req, sig, joined=False)
                 return None
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
-            return None
+            return []
         return self._usage(key, state, req, sig, where)
 
     def _client_restarted(self, req: AcctRequest) -> None:
@@ -367,16 +373,16 @@ class SessionTracker:
 
     def _usage(
         self, key: tuple[object, str], state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
-    ) -> UsageRecord | None:
+    ) -> list[UsageRecord]:
         totals = self._totals(req, state, where)
         if totals is None:
-            return None
+            return []
         session_time, octets_in, octets_out, wraps = totals
         d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
         duration = session_time - state.last_time
         if d_in < 0 or d_out < 0 or duration < 0:
             self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
-            return None
+            return []
         if state.start_s + state.last_time < _FIRST_S or state.start_s + session_time > _LAST_S:
             self.report.reject(  # (a date written as text, in a log: a RADIUS time has 32 bits)
                 where,
@@ -384,7 +390,7 @@ class SessionTracker:
                 f"session {req.session_id!r}: Acct-Session-Time {session_time} from its start "
                 f"({state.start_s} s since 1970) is out of range (outside the years 1 to 9999)",
             )
-            return None
+            return []
         self.report.counter_wraps += wraps  # (those of a request refused above were never added)
         stop = req.status == STATUS_STOP
         plmn = state.serving_plmn  # the network the usage happened in, before any move this request says
@@ -393,31 +399,40 @@ class SessionTracker:
         else:
             cause = self._interim_cause(state, req)
         state.seen.add(sig)
-        state.sequence += 1
-        record = UsageRecord(
-            line=state.line,
-            type=UsageType.DATA,
-            start=_EPOCH + timedelta(seconds=state.start_s + state.last_time),
-            duration_s=duration,
-            bytes_up=d_in,
-            bytes_down=d_out,
-            zone=self.zones.zone(plmn) if plmn else Zone.FR,  # no serving network said: the record's default
-            session=state.session_id,
-            imsi=state.imsi,
-            imeisv=state.imeisv,
-            apn=state.apn,
-            charging_id=state.charging_id,
-            serving_plmn=plmn,
-            cause=cause,
-            sequence=None if state.joined else state.sequence,
-        )
+        # a record over the 12-hour record limit is cut at the session's 12-hour marks inside it
+        first = state.last_time
+        marks = range((first // INTERVAL_S + 1) * INTERVAL_S, session_time, INTERVAL_S)
+        bounds = [first, *(marks if duration > INTERVAL_S else ()), session_time]
+        records = []
+        for lo, hi in pairwise(bounds):
+            state.sequence += 1
+            last = hi == session_time
+            records.append(
+                UsageRecord(
+                    line=state.line,
+                    type=UsageType.DATA,
+                    start=_EPOCH + timedelta(seconds=state.start_s + lo),
+                    duration_s=hi - lo,
+                    bytes_up=record_bytes(d_in, lo - first, hi - first, duration),
+                    bytes_down=record_bytes(d_out, lo - first, hi - first, duration),
+                    zone=self.zones.zone(plmn) if plmn else Zone.FR,  # no serving network said: the default
+                    session=state.session_id,
+                    imsi=state.imsi,
+                    imeisv=state.imeisv,
+                    apn=state.apn,
+                    charging_id=state.charging_id,
+                    serving_plmn=plmn,
+                    cause=cause if last else int(ClosingCause.TIME_LIMIT),
+                    sequence=None if state.joined else state.sequence,
+                )
+            )
         if stop:
             self.closed[key] = (state.seen, req.time_s)
             del self.sessions[key]
         else:
             state.last_time, state.last_in, state.last_out = session_time, octets_in, octets_out
-        self.report.records += 1
-        return record
+        self.report.records += len(records)
+        return records
 
     @staticmethod
     def _interim_cause(state: _Session, req: AcctRequest) -> int:

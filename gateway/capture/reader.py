@@ -534,7 +534,7 @@ class _Decoder:
 
     # -- RADIUS -------------------------------------------------------------------------------------
 
-    def packet(self, n: int, data: bytes, linktype: int, ts_us: int) -> UsageRecord | None:
+    def packet(self, n: int, data: bytes, linktype: int, ts_us: int) -> list[UsageRecord] | None:
         ports = self.ports
         if (  # the common case inline: Ethernet, IPv4 without options, UDP, not a fragment
             linktype == LINKTYPE_ETHERNET
@@ -593,7 +593,7 @@ class _Decoder:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth
 
-    def request(self, n: int, nas: bytes, port: int, payload: bytes, ts_us: int) -> UsageRecord | None:
+    def request(self, n: int, nas: bytes, port: int, payload: bytes, ts_us: int) -> list[UsageRecord] | None:
         msg = self._message(n, payload)
         if msg is None:
             return None
@@ -826,9 +826,9 @@ def _records(
             for n, (ts_us, linktype, data, orig) in enumerate(read_frames(files[0]), 1):
                 report.packets = n
                 decoder.orig = orig
-                record = packet(n, data, linktype, ts_us)
-                if record is not None:
-                    yield record
+                records = packet(n, data, linktype, ts_us)
+                if records:
+                    yield from records
         except CaptureCutShort as cut:
             _cut_short(report, files[0], cut)
     else:
@@ -838,7 +838,7 @@ def _records(
             report.packets += 1
             report.current_file = names[index]
             decoder.orig = orig
-            record = packet(n, data, linktype, ts_us)
-            if record is not None:
-                yield record
+            records = packet(n, data, linktype, ts_us)
+            if records:
+                yield from records
     decoder.finish()

@@ -222,11 +222,10 @@ def _records(
             # a log repeats no row: a pdp-act on the id of an open context is a new context, and that
             # one ended without a row (osmo-sgsn restarted)
             tracker.end_without_stop(req.client, req.session_id)
-        record = tracker.request(req, number)
+        records = tracker.request(req, number)
         if req.status == STATUS_STOP:
             closed[key] = (row["imsi"], row["vol_in"], row["vol_out"])
         elif req.status == STATUS_START:  # a new context on the charging id (osmo-ggsn reuses them)
             closed.pop(key, None)
-        if record is not None:
-            yield record
+        yield from records
     tracker.finish()

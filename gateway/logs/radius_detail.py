@@ -382,7 +382,5 @@ def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Itera
                 tracker.request(req, line)  # Accounting-On/Off: the client's sessions end
             continue
         report.accounting_requests += 1
-        record = tracker.request(req, line)
-        if record is not None:
-            yield record
+        yield from tracker.request(req, line)
     tracker.finish()

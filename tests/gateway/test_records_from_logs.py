@@ -148,6 +148,71 @@ def test_detail_file_gives_a_record_per_interim_and_stop(tmp_path: Path) -> None
     assert report.ignored == {"Accounting-Off": 1} and report.rejected == 0 and report.open_sessions == []
 
 
+LONG = """\
+Sun Mar  1 10:00:00 2026
+\tAcct-Status-Type = Start
+\tAcct-Session-Id = "7b000001"
+\tNAS-IP-Address = 192.0.2.1
+\tCalling-Station-Id = "33612345678"
+\tEvent-Timestamp = "Mar  1 2026 10:00:00 UTC"
+\tTimestamp = 1772359200
+
+Mon Mar  2 02:00:00 2026
+\tAcct-Status-Type = Interim-Update
+\tAcct-Session-Id = "7b000001"
+\tNAS-IP-Address = 192.0.2.1
+\tCalling-Station-Id = "33612345678"
+\tAcct-Session-Time = 57600
+\tAcct-Input-Octets = 160000
+\tAcct-Output-Octets = 1600
+\tTimestamp = 1772416800
+
+Tue Mar  3 02:00:00 2026
+\tAcct-Status-Type = Stop
+\tAcct-Session-Id = "7b000001"
+\tNAS-IP-Address = 192.0.2.1
+\tCalling-Station-Id = "33612345678"
+\tAcct-Session-Time = 144000
+\tAcct-Input-Octets = 1000000
+\tAcct-Output-Octets = 10000
+\tAcct-Terminate-Cause = User-Request
+\tTimestamp = 1772503200
+
+"""
+
+
+def test_detail_record_over_12_hours_is_cut_at_the_sessions_12_hour_marks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client whose Interim-Updates come every 16 h, then 24 h (or never): its records of more than
+    43,200 s were each written whole, and `m2msim rate` refused them (a data record is cut at 12 h),
+    so the session's octets were billed nowhere.  They are cut at the session's 12-hour marks."""
+    path = tmp_path / "detail-20260301"
+    path.write_text(LONG)
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    h = 3_600
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.cause, r.sequence) for r in records] == [
+        (START, 12 * h, 120_000, 1_200, 17, 1),
+        (START + timedelta(hours=12), 4 * h, 40_000, 400, 17, 2),  # the Interim's record, cut at 12 h
+        (START + timedelta(hours=16), 8 * h, 280_000, 2_800, 17, 3),  # the Stop's record of 24 h
+        (START + timedelta(hours=24), 12 * h, 420_000, 4_200, 17, 4),
+        (START + timedelta(hours=36), 4 * h, 140_000, 1_400, 0, 5),
+    ]
+    assert report.records == 5 and report.rejected == 0
+    out = tmp_path / "records.csv"
+    assert main(["records-from-radius-detail", str(path), "--out", str(out)]) == 0
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n  - {id: '33612345678', offer: business-m2m, "
+        "plan: forfait-2mo, commitment: 24, since: 2025-01-15}\n"
+    )
+    capsys.readouterr()
+    assert main(["rate", str(inventory), str(out), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["rejects"] == []
+
+
 def test_detail_accounting_on_ends_the_clients_sessions_before_a_session_id_is_reused(tmp_path: Path) -> None:
     """The client restarted (Accounting-On) and gave its next session an Acct-Session-Id it had used:
     that session is read from its own Start (it was a 'duplicate Start', and its Stop was billed as the
