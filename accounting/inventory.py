@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,8 @@ class _Ctx:
                 raise self.fail(fp, "required field missing", m)
             return None
         value = m[key]
+        if isinstance(value, datetime):  # (a date too): its day in UTC, the billing month's zone
+            return (value.astimezone(UTC) if value.tzinfo is not None else value).date()
         if isinstance(value, date):
             return value
         if isinstance(value, str):

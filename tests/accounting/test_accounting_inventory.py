@@ -58,6 +58,21 @@ def test_load_groups_options_and_services(tmp_path: Path) -> None:
     assert first.where == f"{tmp_path / 'inventory.yaml'}:4"
 
 
+def test_a_date_and_time_is_taken_as_its_day_in_utc(tmp_path: Path) -> None:
+    """The billing month is UTC's: an activation at 00:30 on 1 April in Paris is on 31 March in UTC.
+    It was taken as its day where written, 1 April: the line was not active in March, billed nothing."""
+    text = BASE.replace("    since: 2025-01-15\n", "    since: 2026-04-01T00:30:00+02:00\n", 1)
+    text = text.replace(
+        "{id: first-traffic-billing, since: 2026-03-02}",
+        "{id: first-traffic-billing, since: 2026-03-02T23:00:00-02:00}",
+    )
+    first = load_inventory(write(tmp_path, text)).lines[0]
+    assert first.since == date(2026, 3, 31)
+    assert [o.since for o in first.options] == [date(2026, 3, 31), date(2026, 3, 3)]
+    naive = BASE.replace("    since: 2025-01-15\n", "    since: 2026-03-31T23:30:00\n", 1)
+    assert load_inventory(write(tmp_path, naive)).lines[0].since == date(2026, 3, 31)  # UTC, as elsewhere
+
+
 @pytest.mark.parametrize(
     ("count", "first", "last"), [(9, "G1", "G9"), (10, "G01", "G10"), (1000, "G0001", "G1000")]
 )
