@@ -128,19 +128,27 @@ def refusal(catalog: Catalog, offer: Offer, type_: str, zone: str, dest: str) ->
 
 
 def refused_usage(catalog: Catalog, offer: Offer, usage: LineUsage) -> list[str]:
-    """The reasons a line's usage would be refused on an offer (empty: the offer can take it all)."""
+    """The reasons a line's usage would be refused on an offer (empty: the offer can take it all).
+
+    Usage that no offer of the catalog prices (an SMS sent abroad, a call to an international
+    number) is refused on every offer alike: it is no reason against this one."""
     out = []
     if usage.data_ko and "data" not in offer.usage:
         out.append(f"data is not part of {offer.id}")
     for zone, dest in usage.sms:
         r = refusal(catalog, offer, "sms", zone, dest)
-        if r:
+        if r and _priced_somewhere(catalog, "sms", zone, dest):
             out.append(r[1])
     for type_, zone, dest in usage.calls:
         r = refusal(catalog, offer, type_, zone, dest)
-        if r:
+        if r and _priced_somewhere(catalog, type_, zone, dest):
             out.append(r[1])
     return out
+
+
+def _priced_somewhere(catalog: Catalog, type_: str, zone: str, dest: str) -> bool:
+    """Whether some offer of the catalog prices this kind of usage."""
+    return any(refusal(catalog, o, type_, zone, dest) is None for o in catalog.offers.values())
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,20 @@ def test_prototypes_are_kept_as_they_are() -> None:
     proto = {"id": "P", "offer": "intense", "plan": "optima", "prototype": True, "since": "2026-03-01"}
     c = compare(run([proto], [{"line": "P", "type": "data", "start": T, "bytes_up": 10, "bytes_down": 0}]))
     assert c.lines[0].current is None and c.lines[0].costs == {} and c.saving == 0
+
+
+def test_usage_no_offer_prices_does_not_keep_a_line_on_its_offer() -> None:
+    # A Business 5 Mo line (24 m) roams in the EU: 10 Mo there, 10 x 7 = 70.00, plus 10.00 = 80.00.
+    # It also sent an SMS from the EU, which no offer of the catalog prices (rejected on every one).
+    # On Europe 5 Mo 36 m the 10 Mo are in the bundle's zones: 12.50 + 5 x 3 = 27.50, saving 52.50.
+    rows: list[dict[str, Any]] = [
+        {"line": "R", "type": "data", "start": T, "bytes_up": 10 * MO, "bytes_down": 0, "zone": "eu"},
+        {"line": "R", "type": "sms", "start": T, "zone": "eu", "dest": "fr-mobile"},
+        {"line": "R", "type": "voice", "start": T, "duration_s": 30, "zone": "eu", "dest": "fr-mobile"},
+    ]
+    c = compare(run([ln("R", "business-m2m", "forfait-5mo", 24)], rows))
+    (lc,) = c.lines
+    assert lc.current_total == Decimal("80.00")
+    assert lc.cheapest in (Choice("europe", "forfait-5mo", 36), Choice("europe-dtmf", "forfait-5mo", 36))
+    assert lc.saving == Decimal("52.50")
+    assert c.best_mix.total == Decimal("27.50")
