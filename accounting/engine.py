@@ -282,6 +282,11 @@ def sort_usage(
     services = inventory.services
     if active is None:
         active = {lid for lid, line in valid.items() if is_active(line, inventory.month)}
+    month_index = inventory.month.index
+
+    def later(since: date) -> bool:  # a service subscribed from a later month
+        return Month.of(since).index > month_index
+
     # Why an offer refuses a kind of aggregate, decided once per offer: data by zone, the rest by
     # (type, zone, destination).
     refusals: dict[str, tuple[dict[Any, tuple[str, str] | None], dict[Any, tuple[str, str] | None]]] = {}
@@ -297,6 +302,9 @@ def sort_usage(
         if type_ == "sms_internet":
             if services.sms_internet is None or catalog.sms_internet is None:
                 rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: SMS Internet is not subscribed"))
+            elif later(services.sms_internet.since):
+                since = services.sms_internet.since
+                rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: SMS Internet starts {since}"))
             elif dest not in catalog.sms_internet.billable_dests:
                 rejected.append((g, NOT_PRICED, f"{NOT_PRICED}: SMS Internet to {dest}"))
             else:
@@ -305,6 +313,9 @@ def sort_usage(
         if type_ == "location_hit":
             if services.localisation is None or catalog.localisation is None:
                 rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: localisation is not subscribed"))
+            elif later(services.localisation):
+                since = services.localisation
+                rejected.append((g, NOT_IN_OFFER, f"{NOT_IN_OFFER}: localisation starts {since}"))
             else:
                 hits += n
             continue

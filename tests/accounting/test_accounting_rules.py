@@ -377,6 +377,22 @@ def test_services_not_subscribed_reject_their_usage() -> None:
     ]
 
 
+def test_usage_of_a_service_starting_after_the_month_is_rejected_not_dropped() -> None:
+    # SMS Internet from April, localisation from 10 April: March bills neither (no fee, no
+    # subscription), and their messages and hits are rejects. The line alone: 8.00.
+    services = {
+        "sms_internet": {"short_ids": 1, "since": "2026-04-01"},
+        "localisation": {"since": "2026-04-10"},
+    }
+    inv = bill([line("A")], [*smsi(2), {"type": "location_hit", "start": T}], services)
+    assert inv.fleet == [] and inv.total == Decimal("8.00")
+    assert [(r.row, r.reason) for r in inv.rejects] == [
+        (2, "service not in the offer: SMS Internet starts 2026-04-01"),
+        (3, "service not in the offer: SMS Internet starts 2026-04-01"),
+        (4, "service not in the offer: localisation starts 2026-04-10"),
+    ]
+
+
 # --- prototypes ---------------------------------------------------------------------------
 
 
