@@ -475,15 +475,24 @@ def _check_line(line: Line, month: Month, catalog: Catalog) -> list[tuple[str, s
                 f"{line.offer} {line.plan} is on {months} months only, not {line.commitment}",
             )
         )
-    ids = {o.id for o in line.options}
+    since = {o.id: o.since for o in line.options}
+    ids = since.keys()
     for opt in line.options:
         known = catalog.options.get(opt.id)
         if known is None:
             out.append(("unknown-option", f"unknown option {opt.id!r}"))
             continue
+        billed = Month.of(opt.since).index <= month.index
         for req in known.requires:
             if req not in ids:
                 out.append((f"{opt.id}-requires-{req}", f"option {opt.id} requires {req} on the same line"))
+            elif billed and Month.of(since[req]).index > month.index:
+                out.append(
+                    (
+                        f"{opt.id}-requires-{req}",
+                        f"option {opt.id} requires {req} on the same line, which starts {since[req]}",
+                    )
+                )
     if len(ids) != len(line.options):
         out.append(("duplicate-option", "an option is listed twice"))
     return out

@@ -467,6 +467,17 @@ def test_inventory_rule_errors_are_reported_and_not_billed() -> None:
     assert inv.rejects[0].reason == "line not billed (inventory error): line 'I24'"
 
 
+def test_autodiagnostic_billed_in_a_month_before_its_autogestion_is_an_error() -> None:
+    # autodiagnostic from the line's start, autogestion only from May: in March the line has
+    # autodiagnostic without autogestion (an error, not billed); in May both (8.00 + 0 + 1.00).
+    opts = ["autodiagnostic", {"id": "autogestion", "since": "2026-05-01"}]
+    inv = bill([line("AD", options=opts), line("OK")], [])
+    assert [(e.line, e.rule) for e in inv.errors] == [("AD", "autodiagnostic-requires-autogestion")]
+    assert [b.id for b in inv.lines] == ["OK"] and inv.total == Decimal("8.00")
+    may = inventory_from_dict({"customer": "c", "month": "2026-05", "lines": [line("AD", options=opts)]})
+    assert rate(may, None).total == Decimal("9.00")
+
+
 # --- rounding and totals ------------------------------------------------------------------
 
 
