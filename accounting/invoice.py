@@ -198,7 +198,9 @@ class RejectSummary:
 
 
 _SLASHED_DATE = re.compile(r"start '\d{1,2}/\d{1,2}/\d{2,4}")  # (01/03/2026 10:00, 3/1/26 ...)
-FIXED_UNITS = frozenset({"month", "once"})  # subscriptions, options, fees: not proportional to usage
+# Subscriptions, options, fees: not proportional to usage (the fleet's fees per SMS Internet ShortID
+# and per extra assistance manager too: monthly or once, counted in their own units).
+FIXED_UNITS = frozenset({"month", "once", "short id", "manager"})
 PROJECTION_RULE = (
     "projection, not a bill: usage charges x days in the month / days covered; "
     "subscriptions, options and fees as they are"

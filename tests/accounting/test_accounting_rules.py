@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from accounting import inventory_from_dict, rate
-from accounting.invoice import Invoice
+from accounting.invoice import Invoice, UsageCoverage
 from accounting.usage_table import usage_table
 
 T = "2026-03-10T10:00:00Z"
@@ -391,6 +391,28 @@ def test_usage_of_a_service_starting_after_the_month_is_rejected_not_dropped() -
         (3, "service not in the offer: SMS Internet starts 2026-04-01"),
         (4, "service not in the offer: localisation starts 2026-04-10"),
     ]
+
+
+def test_a_partial_month_projects_the_usage_and_not_the_fleet_services_fees() -> None:
+    # Usage of 10 of March's 31 days. Line A: subscription 8.00; 3 Mo on its 2 Mo bundle, 1 Mo over
+    # at 1.5 = 1.50. Fleet: SMS Internet activation 2 x 75 = 150.00 (once), subscription 2 x 140 =
+    # 280.00 and pop-up 60.00 a month, 1 message 0.094 -> 0.09; assistance 160.00 and 2 managers
+    # beyond 5, 300.00 a month. Usage 1.50 + 0.09 = 1.59, projected 1.59 x 31 / 10 = 4.929 -> 4.93;
+    # fixed 8 + 150 + 280 + 60 + 160 + 300 = 958.00; the projected month 962.93.
+    services = {
+        "sms_internet": {"short_ids": 2, "popup": 1, "since": "2026-03-01"},
+        "assistance": {"hours": "8-20-weekdays", "managers": 7},
+    }
+    inv = bill([line("A")], [data("A", 3 * MO), *smsi(1)], services)
+    inv.coverage = UsageCoverage("2026-03-01T00:00:00+00:00", "2026-03-11T00:00:00+00:00", Decimal(10), 31)
+    p = inv.projection()
+    assert p is not None
+    assert (p.usage, p.usage_projected, p.fixed, p.total) == (
+        Decimal("1.59"),
+        Decimal("4.93"),
+        Decimal("958.00"),
+        Decimal("962.93"),
+    )
 
 
 # --- prototypes ---------------------------------------------------------------------------
