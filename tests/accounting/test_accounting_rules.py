@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,6 +77,38 @@ def test_bundle_then_overage_per_ko() -> None:
     assert item(inv, "A", "data-fr-bundle") == ("2048", "0.00")
     assert item(inv, "A", "data-fr-over") == ("1024", "1.50")
     assert inv.lines[0].total == Decimal("9.50")
+
+
+@pytest.mark.parametrize("source", ["table", "csv", "parquet"])
+def test_a_data_record_running_past_the_month_end_is_billed_in_the_month_it_starts(
+    tmp_path: Path, source: str
+) -> None:
+    # A session opened 2026-03-31 20:00 is cut at 12 h: its first record runs to 2026-04-01 08:00
+    # with 2,359,296 o = 2,304 ko (2 Mo in the bundle, 256 ko over at 1.5 EUR/Mo: 0.375 -> 0.38).
+    # The April invoice rejects it (its start is in March): March bills it, 8.00 + 0.38 = 8.38.
+    row = {
+        "line": "A",
+        "type": "data",
+        "start": "2026-03-31T20:00:00Z",
+        "duration_s": 43_200,
+        "bytes_up": 2_359_296,
+        "bytes_down": 0,
+        "zone": "fr",
+    }
+    table = usage_table([row])
+    usage: Any = table
+    if source == "csv":
+        usage = tmp_path / "u.csv"
+        usage.write_text(",".join(row) + "\n" + ",".join(str(v) for v in row.values()) + "\n")
+    elif source == "parquet":
+        import pyarrow.parquet as pq
+
+        usage = tmp_path / "u.parquet"
+        pq.write_table(table, usage)
+    inv = rate(inventory_from_dict({"customer": "c", "month": "2026-03", "lines": [line("A")]}), usage)
+    assert inv.rejects == []
+    assert item(inv, "A", "data-fr-over") == ("256", "0.38")
+    assert inv.total == Decimal("8.38")
 
 
 def test_up_and_down_bytes_count_together() -> None:
