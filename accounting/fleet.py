@@ -128,4 +128,32 @@ def fleet_items(
                     f"secure-mobile-access-{kind}-setup", 1, "once", catalog.secure_mobile_access.setup[kind]
                 )
             )
+    issues.extend(_secure_mobile_access_unsaid(inventory))
     return items, quotes, issues
+
+
+def _secure_mobile_access_unsaid(inventory: Inventory) -> list[InventoryIssue]:
+    """Lines taking a Secure Mobile Access option whose service the customer's `services` do not
+    date: its 2,000 set-up, charged once when the customer first subscribed, can be neither billed
+    nor known to be paid already, so it is said rather than left out in silence."""
+    month = inventory.month
+    said = inventory.services.secure_mobile_access
+    unsaid: dict[str, list[str]] = {}
+    for line in inventory.lines:
+        for option in line.options:
+            kind = option.id.removeprefix("secure-mobile-access-")
+            if kind != option.id and kind not in said and Month.of(option.since).index <= month.index:
+                unsaid.setdefault(kind, []).append(line.id)
+    issues = []
+    for kind, lines in sorted(unsaid.items()):
+        named = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+        issues.append(
+            InventoryIssue(
+                "",
+                "secure-mobile-access-setup-undated",
+                f"{named} {'takes' if len(lines) == 1 else 'take'} secure-mobile-access-{kind}, but services.secure_mobile_access.{kind} "
+                "does not say since when the customer has the service: its set-up (once, when first "
+                "subscribed) is not billed",
+            )
+        )
+    return issues

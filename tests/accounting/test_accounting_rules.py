@@ -336,6 +336,27 @@ def test_secure_mobile_access_setup_once_per_service_in_its_month() -> None:
     assert fleet(inv) == {"secure-mobile-access-intranet-setup": "2000.00"}
 
 
+def test_a_secure_mobile_access_option_whose_service_is_undated_is_said_not_left_out() -> None:
+    """Lines taking secure-mobile-access-intranet with no `services.secure_mobile_access.intranet`:
+    the 2,000 set-up (once per customer and service, when first subscribed) was neither billed nor
+    said. The option is billed (4.00 a line) and the invoice says the set-up could not be; a
+    service that is dated, or an option from a later month, says nothing."""
+    sma = ["secure-mobile-access-intranet"]
+    later = [{"id": "secure-mobile-access-internet", "since": "2026-04-02"}]
+    inv = bill([line("A", options=sma), line("B", options=sma), line("C", options=later)], [])
+    assert [items(inv, x).get("option-secure-mobile-access-intranet") for x in "ABC"] == [
+        "4.00",
+        "4.00",
+        None,
+    ]
+    assert [(e.line, e.rule) for e in inv.errors] == [("", "secure-mobile-access-setup-undated")]
+    assert "A, B take secure-mobile-access-intranet" in inv.errors[0].message and fleet(inv) == {}
+    dated = bill(
+        [line("A", options=sma)], [], {"secure_mobile_access": {"intranet": {"since": "2025-01-01"}}}
+    )
+    assert dated.errors == [] and fleet(dated) == {}
+
+
 # --- fleet services -----------------------------------------------------------------------
 
 
