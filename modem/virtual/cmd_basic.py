@@ -75,6 +75,8 @@ _SREG_RANGE = {0: (0, 255), 3: (0, 127), 4: (0, 127), 5: (0, 127), 7: (1, 255), 
 
 @V250.command("S", listed=False)
 def sregister(m: VirtualModem, c: Cmd) -> Final | None:
+    if not c.name[1:].isdigit():  # `ATS?`, `ATS=3`: no register named
+        raise AtError()
     reg = int(c.name[1:])
     if reg not in _SREG_RANGE:
         raise AtError()

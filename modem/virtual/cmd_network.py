@@ -132,6 +132,14 @@ def cgdcont(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+def _cids(params: list[str | None]) -> list[int]:
+    """The context ids of a +CGACT / +CGPADDR list; CME 50 for one that is not a number."""
+    try:
+        return [int(p) for p in params if p]
+    except ValueError:
+        raise CmeError(50) from None
+
+
 @GPRS.command("+CGACT", sim=True)
 def cgact(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
@@ -142,7 +150,7 @@ def cgact(m: VirtualModem, c: Cmd) -> Final | None:
     elif c.op is Op.SET:
         state = c.int_at(0, None, 0, 1)
         params = c.params()
-        cids = [int(p) for p in params[1:] if p] or sorted(m.net.contexts)
+        cids = _cids(params[1:]) or sorted(m.net.contexts)
         for cid in cids:
             target = m.net.contexts.get(cid)
             if target is None:
@@ -177,7 +185,7 @@ def cgpaddr(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         m.info("+CGPADDR: (" + ",".join(str(cid) for cid in sorted(m.net.contexts)) + ")")
         return None
-    cids = [int(p) for p in c.params() if p] if c.op is Op.SET else sorted(m.net.contexts)
+    cids = _cids(c.params()) if c.op is Op.SET else sorted(m.net.contexts)
     for cid in cids:
         found = m.net.contexts.get(cid)
         if found is None:

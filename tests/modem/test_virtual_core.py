@@ -94,6 +94,14 @@ def test_s_registers_read_and_set_and_s3_s4_shape_results() -> None:
     assert at(m, "ATS4=13") == b"\r\rOK\r\r"  # S4 is the line feed character
 
 
+@pytest.mark.parametrize("line", ["ATS?", "ATS=3", "ATS"])
+def test_an_s_command_without_its_register_number_is_an_error(line: str) -> None:
+    m = modem()
+    at(m, "ATE0")
+    assert at(m, line) == b"\r\nERROR\r\n"
+    assert at(m, "AT") == b"\r\nOK\r\n"
+
+
 def test_identity_is_valid_and_replays() -> None:
     a = modem("quectel-bg96", seed=3)
     b = modem("quectel-bg96", seed=3)

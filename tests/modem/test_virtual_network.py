@@ -239,6 +239,15 @@ def test_pdp_context_counts_nothing_until_used_and_refuses_unknown_apn() -> None
     assert net.open_sessions()
 
 
+@pytest.mark.parametrize("line", ["AT+CGACT=1,abc", 'AT+CGACT=0,"x', "AT+CGPADDR=abc", "AT+CGPADDR=1,x"])
+def test_a_context_id_that_is_not_a_number_is_cme_50(line: str) -> None:
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, 'AT+CMEE=1;+CGDCONT=1,"IP","orange.m2m.spec"')
+    assert at(m, line) == b"\r\n+CME ERROR: 50\r\n"
+    assert at(m, "AT+CGACT?") == b"\r\n+CGACT: 1,0\r\n\r\nOK\r\n"
+
+
 def test_simcom_tcp_echo_counts_headers_and_writes_records() -> None:
     m, net, sink = setup("simcom-sim800")
     m.link.set_conditions(preset("full"))  # the link takes no time: the echo's timing alone
