@@ -63,6 +63,8 @@ def cops(m: VirtualModem, c: Cmd) -> Final | None:
         elif mode in (1, 4):
             m.settings.cops_format = c.int_at(1, fmt, 0, 2)
             oper = c.str_at(2)
+            if oper.isdigit() and len(oper) not in (5, 6):
+                raise CmeError(50)  # a numeric operator is MCC+MNC: 5 or 6 digits
             plmn = oper if oper.isdigit() else _plmn_by_name(oper)
             net.select_plmn(plmn)
         else:

@@ -82,6 +82,17 @@ def test_roaming_is_stat_5_with_location_in_mode_2() -> None:
     assert net.line(m.identity.line_id).serving_plmn == "20610"
 
 
+@pytest.mark.parametrize("oper", ["3", '"2080"', '"2080123"'])
+def test_manual_selection_of_a_numeric_operator_that_is_not_mcc_mnc_is_refused(oper: str) -> None:
+    """It was accepted, and the registration that followed raised the gateway's identity error."""
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMEE=1")
+    assert at(m, f"AT+COPS=1,2,{oper}") == b"\r\n+CME ERROR: 50\r\n"
+    m.poll(10.0)
+    assert at(m, "AT+COPS=3,2;+COPS?") == b'\r\n+COPS: 0,2,"20801",0\r\n\r\nOK\r\n'
+
+
 def test_unknown_sim_is_denied_and_cfun0_stops_searching() -> None:
     sink = Sink()
     net = Network(NetworkConfig(epoch=EPOCH), sink)
