@@ -294,9 +294,9 @@ def dtmf(m: VirtualModem, c: Cmd) -> Final | None:
     active = [call for call in m.calls.calls.values() if call.stat == ACTIVE and call.mode == VOICE]
     if not active:
         raise CmeError(3)
-    tones = [t for t in c.str_at(0).replace(",", "") if t.upper() in "0123456789#*ABCD"]
-    if not tones:
-        raise CmeError(50)
+    tones = [t for t in c.str_at(0) if t not in ", "]
+    if not tones or any(t.upper() not in "0123456789#*ABCD" for t in tones):
+        raise CmeError(50)  # a character that is no DTMF tone: nothing is sent
     for tone in tones:
         active[0].dtmf.append(tone.upper())
         m.calls.dtmf_log.append((m.now, tone.upper()))

@@ -198,6 +198,19 @@ def test_voice_call_dtmf_clcc_and_billed_duration() -> None:
     assert rec.duration_s == 25
 
 
+@pytest.mark.parametrize("tones", ['"1X2"', "E", '"1,2,!"', '""'])
+def test_dtmf_with_a_character_that_is_no_tone_is_refused_and_sends_nothing(tones: str) -> None:
+    """`AT+VTS="1X2"` answered OK and sent 1 and 2, the X dropped without a word."""
+    m, _, _ = setup(**{"0140000000": CallOutcome.ANSWERED})
+    m.poll(2.0)
+    at(m, "AT+CMEE=1;D0140000000;", 10.0)
+    m.poll(11.0)
+    assert at(m, f"AT+VTS={tones}") == b"\r\n+CME ERROR: 50\r\n"
+    assert m.calls.dtmf_log == []
+    assert at(m, 'AT+VTS="a,*"') == b"\r\nOK\r\n"
+    assert [t for _, t in m.calls.dtmf_log] == ["A", "*"]
+
+
 def test_busy_call_ends_with_busy() -> None:
     m, _, _ = setup(**{"0140000001": CallOutcome.BUSY})
     m.poll(2.0)
