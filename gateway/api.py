@@ -238,12 +238,14 @@ class NetworkAPI(Protocol):
         udh: bytes = b"",
         status_report: bool = False,
         message_ref: int | None = None,
+        validity_s: float | None = None,
     ) -> SmsResult:
         """A mobile-originated SMS to `dest_number` (national or E.164 digits, '+' allowed).
 
         `text` and `udh` (the part's user-data header elements) reach the recipient when it is a
         line of this network; `status_report` (TP-SRR) with the device's TP-MR `message_ref` puts a
         status report in `pending_reports` once the message is delivered or expires.
+        `validity_s`: the TP-VP it was submitted with, in seconds (None: the SMSC's default).
         """
         ...
 

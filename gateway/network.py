@@ -452,6 +452,7 @@ class Network:
         udh: bytes = b"",
         status_report: bool = False,
         message_ref: int | None = None,
+        validity_s: float | None = None,
     ) -> SmsResult:
         """A mobile-originated SMS; `text` (optional) is forwarded when the destination is a line of this network.
 
@@ -460,7 +461,9 @@ class Network:
         `status_report` (TP-SRR) with the device's TP-MR `message_ref`: a status report waits for
         the line (`pending_reports`) once the message is delivered to another line of this network
         or expires there; a destination outside the network is beyond the simulation, and its
-        report says delivered at once.
+        report says delivered at once.  `validity_s` (the submitted TP-VP, in seconds; None: the
+        SMSC's default) is how long the message waits for another line of the network; a period
+        that is not above 0 (an absolute TP-VP already past) is refused.
         """
         line = self._lines.get(line_id)
         if line is None:
@@ -478,6 +481,10 @@ class Network:
             self._incident(
                 now, "bad-sms", line_id, f"user_data_len {user_data_len!r} not in 0..{MAX_USER_DATA}"
             )
+            self.journal.counters["sms-refused"] += 1
+            return SmsResult(SmsStatus.REFUSED, cause=RP_INVALID_MANDATORY_INFORMATION)
+        if validity_s is not None and not (isinstance(validity_s, int | float) and 0 < validity_s < math.inf):
+            self._incident(now, "bad-sms", line_id, f"validity_s {validity_s!r} is not above 0")
             self.journal.counters["sms-refused"] += 1
             return SmsResult(SmsStatus.REFUSED, cause=RP_INVALID_MANDATORY_INFORMATION)
         try:
@@ -507,7 +514,7 @@ class Network:
         target = self._by_msisdn.get(classified.e164 or "")
         report_to = ReportTo(line_id, ref, classified.e164 or str(dest_number)) if status_report else None
         if target is not None:
-            self.smsc.submit(now, target, sub.msisdn, text or "", udh=udh, report_to=report_to)
+            self.smsc.submit(now, target, sub.msisdn, text or "", validity_s, udh=udh, report_to=report_to)
         elif report_to is not None:
             delivered = DeliveryReport("", sub.msisdn, ref, now, now, SmsStatus.ACCEPTED, report_to.recipient)
             self.smsc.report_to_line(line_id, delivered)

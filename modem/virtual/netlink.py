@@ -306,6 +306,7 @@ class NetLink:
         udh: bytes = b"",
         status_report: bool = False,
         message_ref: int | None = None,
+        validity_s: float | None = None,
     ) -> SmsResult:
         """MO SMS through the SMSC.
 
@@ -324,6 +325,7 @@ class NetLink:
             udh=udh,
             status_report=status_report,
             message_ref=message_ref,
+            validity_s=validity_s,
         )
 
     def tcp_connect(self, ctx: Context) -> None:

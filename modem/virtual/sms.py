@@ -35,6 +35,7 @@ from modem.sms import (
 )
 from modem.sms import can_encode_gsm7 as _gsm7_ok
 from modem.sms.codec import DeliverPdu
+from modem.sms.timestamp import EnhancedValidity, Validity, decode_relative_validity
 from modem.sms.udh import decode_udh
 from modem.virtual.results import CmsError, Final, rp_cause_code
 
@@ -60,6 +61,7 @@ class Stored:
     udl: int = 0  # TP-UDL of a stored outgoing message (what +CMSS sends)
     udh: bytes = b""  # a stored outgoing PDU's header elements, relayed by +CMSS (see `_relayed`)
     srr: bool = False  # a stored outgoing message asks for a status report (TP-SRR)
+    validity: Validity | None = None  # a stored outgoing message's TP-VP (None: the SMSC's default)
     report: str = ""  # a stored status report (+CNMI <ds>=2): its text-mode fields after <stat>
 
 
@@ -266,7 +268,9 @@ class SmsService:
 
     def send_text(self, dest: str, text: str) -> int:
         """Text-mode MO (AT+CMGS="<da>"): the message reference."""
-        return self._submit(dest, text, self.text_udl(text), srr=self._text_srr())
+        return self._submit(
+            dest, text, self.text_udl(text), srr=self._text_srr(), validity=self._text_validity()
+        )
 
     def decode_submit(self, pdu_hex: str, length: int) -> SmsSubmit:
         try:
@@ -283,7 +287,12 @@ class SmsService:
         msg = self.decode_submit(pdu_hex, length)
         udl = msg.user_data.encode()[0]
         return self._submit(
-            msg.destination.number, msg.text or "", udl, _relayed(msg), msg.status_report_request
+            msg.destination.number,
+            msg.text or "",
+            udl,
+            _relayed(msg),
+            msg.status_report_request,
+            msg.validity,
         )
 
     def write_text(self, dest: str, text: str) -> int:
@@ -293,7 +302,17 @@ class SmsService:
             (part,) = encode_submit(text, dest, smsc=self.smsc or None)
         except (SmsCodecError, ValueError):
             raise CmsError(305) from None
-        stored = Stored(STO_UNSENT, dest, text, "", part.hex, part.tpdu_length, udl, srr=self._text_srr())
+        stored = Stored(
+            STO_UNSENT,
+            dest,
+            text,
+            "",
+            part.hex,
+            part.tpdu_length,
+            udl,
+            srr=self._text_srr(),
+            validity=self._text_validity(),
+        )
         return self._store_outgoing(stored)
 
     def write_pdu(self, pdu_hex: str, length: int) -> int:
@@ -309,6 +328,7 @@ class SmsService:
             udl,
             _relayed(msg),
             msg.status_report_request,
+            msg.validity,
         )
         return self._store_outgoing(stored)
 
@@ -328,7 +348,7 @@ class SmsService:
         target = dest or msg.number
         if not target:
             raise CmsError(304 if self.modem.settings.cmgf == 0 else 305)
-        mr = self._submit(target, msg.text, msg.udl, msg.udh, msg.srr)
+        mr = self._submit(target, msg.text, msg.udl, msg.udh, msg.srr, msg.validity)
         msg.status = STO_SENT
         return mr
 
@@ -336,7 +356,31 @@ class SmsService:
         """Text mode: +CSMP's first octet asks for a status report (TP-SRR, bit 5)."""
         return bool(self.modem.settings.csmp[0] & 0x20)
 
-    def _submit(self, dest: str, text: str, udl: int, udh: bytes = b"", srr: bool = False) -> int:
+    def _text_validity(self) -> timedelta | None:
+        """Text mode: +CSMP's <vp> when its first octet says relative (TP-VPF 10), else none."""
+        fo, vp = self.modem.settings.csmp[:2]
+        return decode_relative_validity(vp) if (fo >> 3) & 3 == 2 else None
+
+    def _validity_s(self, validity: Validity | None) -> float | None:
+        """A TP-VP as the SMSC counts it: seconds from now (an absolute one by the network's clock)."""
+        if isinstance(validity, timedelta):
+            return validity.total_seconds()
+        if isinstance(validity, datetime):
+            m = self.modem
+            return (validity - (m.epoch + timedelta(seconds=m.now))).total_seconds()
+        if isinstance(validity, EnhancedValidity) and validity.period is not None:
+            return validity.period.total_seconds()
+        return None  # none given (or an enhanced format without a duration): the SMSC's default
+
+    def _submit(
+        self,
+        dest: str,
+        text: str,
+        udl: int,
+        udh: bytes = b"",
+        srr: bool = False,
+        validity: Validity | None = None,
+    ) -> int:
         from gateway.api import SmsStatus
 
         m = self.modem
@@ -344,7 +388,7 @@ class SmsService:
         if not net.registered or net.network is None:
             raise CmsError(331)
         mr = self.next_mr
-        result = net.send_sms(dest, udl, text, udh, srr, mr)
+        result = net.send_sms(dest, udl, text, udh, srr, mr, self._validity_s(validity))
         if result.status is not SmsStatus.ACCEPTED:
             raise CmsError(rp_cause_code(result.cause))
         self.next_mr = (self.next_mr + 1) % 256

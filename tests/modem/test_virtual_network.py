@@ -5,7 +5,7 @@ timing that conditions add is tested in test_virtual_conditions.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from gateway.api import CallOutcome
 from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
 from modem.profiles import load_profile
+from modem.sms.timestamp import EnhancedValidity
 from modem.virtual.conditions import FULL, preset
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
@@ -512,3 +513,67 @@ def test_text_mode_csmp_srr_gives_a_text_cds_and_without_it_none() -> None:
     out = m.take_output(6.0).decode()
     assert out.startswith(f'\r\n+CDS: 6,{mr},"+447700900123",145,"')
     assert out.rstrip().endswith(",0")
+
+
+@pytest.mark.parametrize(
+    ("validity", "expires_after_s"),
+    [
+        (timedelta(minutes=5), 300),  # relative TP-VP
+        (datetime(2026, 3, 2, 9, 0, tzinfo=UTC), 3600 - 4),  # absolute: an hour after the epoch
+        (EnhancedValidity(bytes([0x02, 90, 0, 0, 0, 0, 0])), 90),  # enhanced, in seconds
+    ],
+    ids=["relative", "absolute", "enhanced"],
+)
+def test_an_mo_sms_expires_at_the_end_of_the_validity_period_it_was_submitted_with(
+    validity: timedelta | datetime | EnhancedValidity, expires_after_s: int
+) -> None:
+    """The SMSC kept every MO SMS for its own 3 days: the report said expired days late."""
+    from modem.sms import Direction, SmsStatusReport, decode_pdu, encode_submit
+
+    m, net, _ = setup()
+    other = neighbour(net, "generic")
+    m.poll(4.0)
+    at(other, "AT+CFUN=0", 4.0)  # the recipient is off: the message waits at the SMSC
+    at(m, "AT+CNMI=2,1,0,1,0")
+    dest = f"+{other.identity.msisdn}"
+    (pdu,) = encode_submit("meter 17 ok", dest, status_report=True, validity=timedelta(minutes=5))
+    tpdu = bytearray(pdu.tpdu)
+    if isinstance(validity, EnhancedValidity):  # encode_submit does not write this format
+        tpdu[0] = tpdu[0] & ~0x18 | 0x08
+        at_vp = 4 + (len(dest) - 1 + 1) // 2
+        tpdu[at_vp + 2 : at_vp + 3] = validity.raw
+    else:
+        tpdu = bytearray(encode_submit("meter 17 ok", dest, status_report=True, validity=validity)[0].tpdu)
+    at(m, f"AT+CMGS={len(tpdu)}")
+    m.feed(b"00" + tpdu.hex().upper().encode() + b"\x1a", 4.0)
+    assert m.take_output().startswith(b"\r\n+CMGS: ")
+    assert m.take_output(4.0 + expires_after_s - 1) == b""  # still valid: kept for the recipient
+    lines = m.take_output(4.0 + expires_after_s + 1).decode().split("\r\n")
+    report = decode_pdu(lines[2], Direction.MT)
+    assert isinstance(report, SmsStatusReport) and report.status == 0x46  # validity period expired
+    assert net.smsc.expired == 1
+
+
+def test_a_text_mode_sms_expires_after_the_csmp_validity_period() -> None:
+    m, net, _ = setup()
+    other = neighbour(net, "generic")
+    m.poll(4.0)
+    at(other, "AT+CFUN=0", 4.0)
+    at(m, "AT+CMGF=1;+CNMI=2,1,0,1,0;+CSMP=49,11,0,0")  # TP-SRR, relative TP-VP 11: one hour
+    at(m, f'AT+CMGS="+{other.identity.msisdn}"')
+    m.feed(b"report please\x1a", 4.0)
+    assert m.take_output().startswith(b"\r\n+CMGS: ")
+    assert m.take_output(4.0 + 3599) == b""
+    assert m.take_output(4.0 + 3601).decode().rstrip().endswith(",70")  # TP-Status 0x46
+
+
+def test_an_mo_sms_whose_absolute_validity_is_past_is_refused_and_not_billed() -> None:
+    from modem.sms import encode_submit
+
+    m, _, sink = setup()
+    m.poll(4.0)
+    (pdu,) = encode_submit("late", "+33612345678", validity=datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+    at(m, f"AT+CMEE=1;+CMGS={pdu.tpdu_length}")
+    m.feed(pdu.hex.encode() + b"\x1a", 4.0)
+    assert m.take_output() == b"\r\n+CMS ERROR: 96\r\n"  # RP cause: invalid mandatory information
+    assert not [r for r in sink.records if r.type is UsageType.SMS]
