@@ -14,7 +14,7 @@ network, and `build_network` gives the implementation typed as it (mypy checks t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -239,6 +239,7 @@ class NetworkAPI(Protocol):
         status_report: bool = False,
         message_ref: int | None = None,
         validity_s: float | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> SmsResult:
         """A mobile-originated SMS to `dest_number` (national or E.164 digits, '+' allowed).
 
@@ -246,6 +247,8 @@ class NetworkAPI(Protocol):
         line of this network; `status_report` (TP-SRR) with the device's TP-MR `message_ref` puts a
         status report in `pending_reports` once the message is delivered or expires.
         `validity_s`: the TP-VP it was submitted with, in seconds (None: the SMSC's default).
+        `extra` goes with the text to such a recipient as `MtSms.extra` (the device's own encoding
+        of the part: what its modem delivers as it came).
         """
         ...
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
@@ -453,6 +453,7 @@ class Network:
         status_report: bool = False,
         message_ref: int | None = None,
         validity_s: float | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> SmsResult:
         """A mobile-originated SMS; `text` (optional) is forwarded when the destination is a line of this network.
 
@@ -463,7 +464,8 @@ class Network:
         or expires there; a destination outside the network is beyond the simulation, and its
         report says delivered at once.  `validity_s` (the submitted TP-VP, in seconds; None: the
         SMSC's default) is how long the message waits for another line of the network; a period
-        that is not above 0 (an absolute TP-VP already past) is refused.
+        that is not above 0 (an absolute TP-VP already past) is refused.  `extra` is kept with the
+        text for such a recipient (`MtSms.extra`).
         """
         line = self._lines.get(line_id)
         if line is None:
@@ -514,7 +516,9 @@ class Network:
         target = self._by_msisdn.get(classified.e164 or "")
         report_to = ReportTo(line_id, ref, classified.e164 or str(dest_number)) if status_report else None
         if target is not None:
-            self.smsc.submit(now, target, sub.msisdn, text or "", validity_s, udh=udh, report_to=report_to)
+            self.smsc.submit(
+                now, target, sub.msisdn, text or "", validity_s, udh=udh, report_to=report_to, extra=extra
+            )
         elif report_to is not None:
             delivered = DeliveryReport("", sub.msisdn, ref, now, now, SmsStatus.ACCEPTED, report_to.recipient)
             self.smsc.report_to_line(line_id, delivered)

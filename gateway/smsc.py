@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.api import DeliveryReport, MtSms, ReportTo, SmsStatus
@@ -59,12 +60,14 @@ class Smsc:
         status_report: bool = False,
         udh: bytes = b"",
         report_to: ReportTo | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[SmsStatus, MtSms | None]:
         """Store an MT SMS for `line_id`; STORED, or REFUSED when the line's store is full.
 
         `udh`: the user-data header's information elements of an MO part, relayed as they came.
         `report_to`: an MO SMS whose sender asked for a status report: when the message is
         delivered or expires, a report with the sender's TP-MR waits for it (`take_reports`).
+        `extra`: kept with the message for the recipient's device (`MtSms.extra`).
         """
         queue = self._store.setdefault(line_id, deque())
         self._expire_queue(now, line_id, queue)
@@ -84,6 +87,7 @@ class Smsc:
             status_report=status_report,
             udh=udh,
             report_to=report_to,
+            extra=dict(extra or {}),
         )
         self._next_ref = (self._next_ref + 1) % 256
         queue.append(sms)

@@ -34,6 +34,8 @@ from gateway.api import MAX_IP_PACKET
 from modem.virtual.plmn import operator_names
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from gateway.api import NetworkAPI, SmsResult
     from modem.virtual.core import Timer, VirtualModem
 
@@ -307,6 +309,7 @@ class NetLink:
         status_report: bool = False,
         message_ref: int | None = None,
         validity_s: float | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> SmsResult:
         """MO SMS through the SMSC.
 
@@ -326,6 +329,7 @@ class NetLink:
             status_report=status_report,
             message_ref=message_ref,
             validity_s=validity_s,
+            extra=extra,
         )
 
     def tcp_connect(self, ctx: Context) -> None:

@@ -62,6 +62,7 @@ class Stored:
     udh: bytes = b""  # a stored outgoing PDU's header elements, relayed by +CMSS (see `_relayed`)
     srr: bool = False  # a stored outgoing message asks for a status report (TP-SRR)
     validity: Validity | None = None  # a stored outgoing message's TP-VP (None: the SMSC's default)
+    relay: dict[str, str] = field(default_factory=dict)  # a stored PDU's user data as it came (`_as_sent`)
     report: str = ""  # a stored status report (+CNMI <ds>=2): its text-mode fields after <stat>
 
 
@@ -206,6 +207,8 @@ class SmsService:
         smsc = self.smsc or None
         if "pdu" in msg.extra:
             return [deliver_from_hex(msg.extra["pdu"])]
+        if "ud" in msg.extra:  # a PDU-mode part of another line: its user data as it was sent
+            return [_deliver_as_sent(msg, sender, when, smsc)]
         cls = msg.extra.get("class")
         if cls is not None or msg.status_report:
             return encode_deliver(
@@ -293,6 +296,7 @@ class SmsService:
             _relayed(msg),
             msg.status_report_request,
             msg.validity,
+            _as_sent(msg),
         )
 
     def write_text(self, dest: str, text: str) -> int:
@@ -329,6 +333,7 @@ class SmsService:
             _relayed(msg),
             msg.status_report_request,
             msg.validity,
+            _as_sent(msg),
         )
         return self._store_outgoing(stored)
 
@@ -348,7 +353,7 @@ class SmsService:
         target = dest or msg.number
         if not target:
             raise CmsError(304 if self.modem.settings.cmgf == 0 else 305)
-        mr = self._submit(target, msg.text, msg.udl, msg.udh, msg.srr, msg.validity)
+        mr = self._submit(target, msg.text, msg.udl, msg.udh, msg.srr, msg.validity, msg.relay)
         msg.status = STO_SENT
         return mr
 
@@ -380,6 +385,7 @@ class SmsService:
         udh: bytes = b"",
         srr: bool = False,
         validity: Validity | None = None,
+        relay: dict[str, str] | None = None,
     ) -> int:
         from gateway.api import SmsStatus
 
@@ -388,7 +394,7 @@ class SmsService:
         if not net.registered or net.network is None:
             raise CmsError(331)
         mr = self.next_mr
-        result = net.send_sms(dest, udl, text, udh, srr, mr, self._validity_s(validity))
+        result = net.send_sms(dest, udl, text, udh, srr, mr, self._validity_s(validity), relay)
         if result.status is not SmsStatus.ACCEPTED:
             raise CmsError(rp_cause_code(result.cause))
         self.next_mr = (self.next_mr + 1) % 256
@@ -418,6 +424,42 @@ _ENCODING_IES = frozenset((0x24, 0x25))
 def _relayed(msg: SmsSubmit) -> bytes:
     """The information elements of an MO part's header that the SMSC relays to the recipient."""
     return b"".join(ie.encode() for ie in msg.user_data.header if ie.iei not in _ENCODING_IES)
+
+
+def _as_sent(msg: SmsSubmit) -> dict[str, str]:
+    """What the SMSC relays of a PDU-mode part as it came (`MtSms.extra`): TP-PID, TP-DCS (class,
+    alphabet: 8-bit data too), TP-UDHI, and TP-UDL with TP-UD (every header element, national tables
+    included, and the payload, an emoji cut between parts too)."""
+    udl, ud = msg.user_data.encode()
+    return {
+        "pid": str(msg.pid),
+        "dcs": str(msg.dcs.to_octet()),
+        "udhi": "1" if msg.user_data.header else "0",
+        "ud": (bytes([udl]) + ud).hex(),
+    }
+
+
+def _deliver_as_sent(msg: MtSms, sender: str, when: datetime, smsc: str | None) -> DeliverPdu:
+    """The SMS-DELIVER of a part relayed by `_as_sent`: the sender's PID, DCS and user data."""
+    from modem.sms.address import as_address, encode_smsc
+    from modem.sms.codec import EncodedPdu
+    from modem.sms.dcs import DataCoding
+    from modem.sms.pdu import user_data_alphabet
+    from modem.sms.userdata import UserData
+
+    x = msg.extra
+    dcs = DataCoding.from_octet(int(x["dcs"]))
+    ud, _ = UserData.decode(bytes.fromhex(x["ud"]), 0, x.get("udhi") == "1", user_data_alphabet(dcs))
+    deliver = SmsDeliver(
+        originator=as_address(sender),
+        user_data=ud,
+        scts=when,
+        pid=int(x.get("pid", "0")),
+        dcs=dcs,
+        status_report_indication=msg.status_report,
+        smsc=as_address(smsc) if smsc else None,
+    )
+    return EncodedPdu(encode_smsc(smsc), deliver.encode(), deliver)
 
 
 def deliver_from_hex(pdu_hex: str) -> DeliverPdu:

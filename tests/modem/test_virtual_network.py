@@ -14,7 +14,9 @@ from gateway.api import CallOutcome
 from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
 from modem.profiles import load_profile
+from modem.sms import SmsDeliver
 from modem.sms.timestamp import EnhancedValidity
+from modem.sms.userdata import UserData
 from modem.virtual.conditions import FULL, preset
 from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
@@ -577,3 +579,93 @@ def test_an_mo_sms_whose_absolute_validity_is_past_is_refused_and_not_billed() -
     m.feed(pdu.hex.encode() + b"\x1a", 4.0)
     assert m.take_output() == b"\r\n+CMS ERROR: 96\r\n"  # RP cause: invalid mandatory information
     assert not [r for r in sink.records if r.type is UsageType.SMS]
+
+
+def _relay(content: str | bytes, **options: object) -> list[SmsDeliver]:
+    """PDU-mode parts sent by one virtual modem to another, as the recipient reads them (+CMGR)."""
+    from modem.sms import encode_submit
+
+    m, net, _ = setup()
+    other = neighbour(net, "quectel-bg96")
+    m.poll(4.0)
+    other.poll(4.0)
+    other.take_output()
+    parts = encode_submit(content, f"+{other.identity.msisdn}", **options)  # type: ignore[arg-type]
+    for part in parts:
+        at(m, f"AT+CMGS={part.tpdu_length}")
+        m.feed(part.hex.encode() + b"\x1a", 4.0)
+        assert m.take_output().startswith(b"\r\n+CMGS: ")
+    assert other.take_output(5.0).count(b"+CMTI:") == len(parts)
+    return _read_all(other, len(parts))
+
+
+def test_an_8_bit_data_sms_reaches_the_other_line_with_its_octets() -> None:
+    """It arrived as an empty GSM 7-bit text: the SMSC relayed the submitted text, which data has not."""
+    from modem.sms import Alphabet, PortInfo
+
+    (msg,) = _relay(b"\x00\x01\xfe\xff meter frame", ports=PortInfo(2948, 9200))
+    assert msg.dcs.alphabet is Alphabet.DATA8 and msg.user_data.payload == b"\x00\x01\xfe\xff meter frame"
+    assert msg.ports == PortInfo(2948, 9200)
+
+
+@pytest.mark.parametrize("message_class", [0, 1, 2, 3])
+def test_the_message_class_reaches_the_other_line(message_class: int) -> None:
+    """A class 0 (flash) SMS arrived as an ordinary one: the SMSC dropped the TP-DCS."""
+    (msg,) = _relay("Alarme: porte ouverte", message_class=message_class)
+    assert msg.dcs.message_class == message_class
+    assert msg.text == "Alarme: porte ouverte"
+
+
+def test_parts_that_cut_an_emoji_or_use_a_national_table_reach_the_other_line_as_sent() -> None:
+    """The SMSC relays the user data as it came; it decoded each part and encoded it again, so a
+    surrogate pair cut between two parts arrived as two U+FFFD, and a Turkish part lost its table."""
+    from modem.sms import Alphabet, Language
+    from modem.sms.reassembly import Reassembler
+    from modem.sms.udh import ConcatInfo
+
+    text = "x" * 66 + "😀" + " fin"
+    units = text.encode("utf-16-be")
+    cut = [units[:134], units[134:]]  # a careless sender: the high surrogate ends part 1
+    parts = [UserData(Alphabet.UCS2, c, (ConcatInfo(5, 2, i, 8).to_ie(),)) for i, c in enumerate(cut, 1)]
+    reassembler = Reassembler(timeout=60.0)
+    whole = [w for w in (reassembler.add(d, 5.0) for d in _relay_user_data(parts)) if w is not None]
+    assert [w.text for w in whole] == [text]
+    (turkish,) = _relay("Şişli'de buluşalım", language=Language.TURKISH)
+    assert turkish.text == "Şişli'de buluşalım"
+    assert turkish.dcs.alphabet is Alphabet.GSM7 and {0x24, 0x25} & {
+        ie.iei for ie in turkish.user_data.header
+    }
+
+
+def _relay_user_data(parts: list[UserData]) -> list[SmsDeliver]:
+    """Hand-made parts (user data given as is) sent from one modem to another, as received."""
+    from dataclasses import replace
+
+    from modem.sms import encode_submit
+
+    m, net, _ = setup()
+    other = neighbour(net, "quectel-bg96")
+    m.poll(4.0)
+    other.poll(4.0)
+    other.take_output()
+    (template,) = encode_submit("-", f"+{other.identity.msisdn}", alphabet="ucs2")
+    for ud in parts:
+        msg = replace(template.message, user_data=ud)
+        tpdu = msg.encode()
+        at(m, f"AT+CMGS={len(tpdu)}")
+        m.feed(b"00" + tpdu.hex().upper().encode() + b"\x1a", 4.0)
+        assert m.take_output().startswith(b"\r\n+CMGS: ")
+    other.take_output(5.0)
+    return _read_all(other, len(parts))
+
+
+def _read_all(m: VirtualModem, count: int) -> list[SmsDeliver]:
+    """Messages 1..count of the modem's storage, read with +CMGR in PDU mode."""
+    from modem.sms import Direction, decode_pdu
+
+    out = []
+    for i in range(1, count + 1):
+        msg = decode_pdu(at(m, f"AT+CMGR={i}").decode().split("\r\n")[2], Direction.MT)
+        assert isinstance(msg, SmsDeliver)
+        out.append(msg)
+    return out
