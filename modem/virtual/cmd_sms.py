@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modem.sms import Direction, SmsCodecError, SmsDeliver, decode_pdu
 from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmsError, Final
-from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored
+from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored, te_data, te_text
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
@@ -197,10 +198,16 @@ def _from_te(m: VirtualModem, text: bytes) -> str:
     return text.decode("latin-1").replace("\r", "\n")
 
 
-def _to_te(m: VirtualModem, text: str) -> bytes:
-    if m.settings.cscs == "UCS2":
-        return text.encode("utf-16-be").hex().upper().encode()
-    return text.encode("latin-1", "replace")
+def _to_te(m: VirtualModem, msg: Stored) -> bytes:
+    """A stored message's <data> in text mode: a received one as 27.005 says (`te_data`)."""
+    if msg.status in (REC_UNREAD, REC_READ):
+        try:
+            received = decode_pdu(msg.pdu, Direction.MT)
+        except SmsCodecError:
+            received = None
+        if isinstance(received, SmsDeliver):
+            return te_data(received, m.settings.cscs).encode("latin-1")
+    return te_text(msg.text, m.settings.cscs).encode("latin-1")
 
 
 def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
@@ -212,7 +219,7 @@ def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
             return
         head = f'"{status}","{msg.number}",,"{msg.scts}"'
         m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
-        m.raw(_to_te(m, msg.text) + b"\r\n")
+        m.raw(_to_te(m, msg) + b"\r\n")
     else:
         m.info(
             f"+CMGR: {msg.status},,{msg.tpdu_length}"

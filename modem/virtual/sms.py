@@ -23,6 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from modem.sms import (
+    Alphabet,
     Direction,
     SmsCodecError,
     SmsDeliver,
@@ -184,7 +185,7 @@ class SmsService:
                 self.backlog.popleft()
                 for part in parts:
                     if m.settings.cmgf == 1:
-                        m.urc(f'+CMT: "{sender}",,"{scts}"', part.message.text or "")
+                        m.urc(f'+CMT: "{sender}",,"{scts}"', te_data(part.message, m.settings.cscs))
                     else:
                         m.urc(f"+CMT: ,{part.tpdu_length}", part.hex)
                 continue
@@ -472,6 +473,23 @@ def deliver_from_hex(pdu_hex: str) -> DeliverPdu:
         raise SmsCodecError("not an SMS-DELIVER PDU")
     cut = 1 + raw[0]
     return EncodedPdu(raw[:cut], raw[cut:], msg)
+
+
+def te_text(text: str, cscs: str) -> str:
+    """Text in the TE character set (+CSCS): UCS2 is hex of UTF-16BE; IRA and GSM show a character
+    they lack as '?'."""
+    if cscs == "UCS2":
+        return text.encode("utf-16-be").hex().upper()
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def te_data(msg: SmsDeliver, cscs: str) -> str:
+    """A received message's <data> in text mode (27.005 3.1): GSM 7-bit text in the TE character
+    set; 8-bit or UCS2 user data, or user data with a header, as the hex of its octets."""
+    ud = msg.user_data
+    if ud.header or ud.alphabet is not Alphabet.GSM7:
+        return ud.encode()[1].hex().upper()
+    return te_text(ud.text or "", cscs)
 
 
 def _display_number(sender: str) -> str:

@@ -669,3 +669,36 @@ def _read_all(m: VirtualModem, count: int) -> list[SmsDeliver]:
         assert isinstance(msg, SmsDeliver)
         out.append(msg)
     return out
+
+
+@pytest.mark.parametrize("cnmi", ["2,2,0,0,0", "2,1,0,0,0"], ids=["routed-cmt", "stored-cmgr"])
+def test_text_mode_shows_a_ucs2_message_as_hex_and_a_gsm_one_in_the_te_set(cnmi: str) -> None:
+    """27.005 3.1 <data>: 8-bit and UCS2 user data as hex; +CMT of "✓" or "€" raised UnicodeEncodeError."""
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, f"AT+CMGF=1;+CNMI={cnmi}")
+    net.submit_sms(2.5, m.identity.msisdn, "+33600000001", "Ça va ✓")  # UCS2
+    net.submit_sms(2.5, m.identity.msisdn, "+33600000001", "Prix: 5 €")  # GSM 7-bit, extension table
+    m.poll(3.0)
+    out = m.take_output()
+    if cnmi.startswith("2,1"):
+        out = at(m, "AT+CMGR=1") + at(m, "AT+CMGR=2")
+    lines = out.decode("latin-1").split("\r\n")
+    assert "Ça va ✓".encode("utf-16-be").hex().upper() in lines
+    assert "Prix: 5 ?" in lines  # IRA has no euro sign
+
+
+def test_text_mode_shows_8_bit_data_and_a_part_with_a_header_as_hex() -> None:
+    """The 8-bit frame read as an empty line, a long message's part as its text alone."""
+    from gateway.api import MtSms
+    from modem.sms import PortInfo, encode_deliver
+
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMGF=1;+CNMI=2,2,0,0,0")
+    when = datetime(2026, 3, 2, 8, 0, 3, tzinfo=UTC)
+    frame = encode_deliver(b"\x00\x01\xfe", "+33600000001", when, ports=PortInfo(2948, 9200))[0]
+    m.sms.receive(MtSms("+33600000001", "", 3.0, extra={"pdu": frame.hex}))
+    lines = m.take_output(3.0).decode("latin-1").split("\r\n")
+    assert lines[1].startswith('+CMT: "+33600000001",,"')
+    assert lines[2] == frame.message.user_data.encode()[1].hex().upper()  # header (ports), data: hex
