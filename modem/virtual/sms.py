@@ -5,7 +5,7 @@ simulated seconds while registered, reach the modem one SMS radio leg later
 (`Link.sms_leg`, the network conditions' preset: `modem.virtual.conditions`;
 in the order they were taken), are stored in <mem3> and announced with
 `+CMTI: "<mem3>",<index>` (+CNMI <mt>=1), or routed to the DTE as +CMT
-(<mt>=2).  An MO submit (+CMGS, +CMSS) is answered after one radio leg too
+(<mt>=2, but class 2 and message-waiting "store" messages; <mt>=3, class 3 only).  An MO submit (+CMGS, +CMSS) is answered after one radio leg too
 (the message reaches the SMSC at the end of the leg and the answer is its
 acknowledgement), the modem taking no input meanwhile.  A message that finds its storage full waits in the modem until
 a slot frees (nothing is dropped).  Long messages arrive as one stored
@@ -36,6 +36,7 @@ from modem.sms import (
 )
 from modem.sms import can_encode_gsm7 as _gsm7_ok
 from modem.sms.codec import DeliverPdu
+from modem.sms.dcs import DataCoding
 from modem.sms.timestamp import EnhancedValidity, Validity, decode_relative_validity
 from modem.sms.udh import decode_udh
 from modem.virtual.results import CmsError, Final, rp_cause_code
@@ -181,7 +182,7 @@ class SmsService:
                 continue
             mode, mt = m.settings.cnmi[0], m.settings.cnmi[1]
             scts = m.timestamp(msg.submitted_at)
-            if mt in (2, 3) and mode != 0:
+            if mode != 0 and _routed(mt, parts[0].message.dcs):
                 self.backlog.popleft()
                 for part in parts:
                     if m.settings.cmgf == 1:
@@ -444,7 +445,6 @@ def _deliver_as_sent(msg: MtSms, sender: str, when: datetime, smsc: str | None) 
     """The SMS-DELIVER of a part relayed by `_as_sent`: the sender's PID, DCS and user data."""
     from modem.sms.address import as_address, encode_smsc
     from modem.sms.codec import EncodedPdu
-    from modem.sms.dcs import DataCoding
     from modem.sms.pdu import user_data_alphabet
     from modem.sms.userdata import UserData
 
@@ -490,6 +490,15 @@ def te_data(msg: SmsDeliver, cscs: str) -> str:
     if ud.header or ud.alphabet is not Alphabet.GSM7:
         return ud.encode()[1].hex().upper()
     return te_text(ud.text or "", cscs)
+
+
+def _routed(mt: int, dcs: DataCoding) -> bool:
+    """+CNMI <mt> (27.005 3.4.1): 2 routes an SMS-DELIVER as +CMT, but a class 2 (SIM) one and one of
+    the message waiting "store" group, which are stored and announced as <mt>=1 says; 3 routes class 3
+    only."""
+    if mt == 2:
+        return dcs.message_class != 2 and not (dcs.waiting is not None and dcs.waiting.store)
+    return mt == 3 and dcs.message_class == 3
 
 
 def _display_number(sender: str) -> str:

@@ -702,3 +702,25 @@ def test_text_mode_shows_8_bit_data_and_a_part_with_a_header_as_hex() -> None:
     lines = m.take_output(3.0).decode("latin-1").split("\r\n")
     assert lines[1].startswith('+CMT: "+33600000001",,"')
     assert lines[2] == frame.message.user_data.encode()[1].hex().upper()  # header (ports), data: hex
+
+
+@pytest.mark.parametrize(
+    ("mt", "routed"),
+    [
+        (2, {None: True, 0: True, 1: True, 2: False, 3: True}),
+        (3, {None: False, 0: False, 1: False, 2: False, 3: True}),
+    ],
+)
+def test_cnmi_routes_a_message_as_27_005_says_for_its_class(mt: int, routed: dict[int | None, bool]) -> None:
+    """<mt>=2 stores class 2 (SIM) messages and announces them with +CMTI; <mt>=3 routes class 3 only.
+    Both routed every message as +CMT."""
+    from gateway.api import MtSms
+
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, f"AT+CNMI=2,{mt},0,0,0")
+    for cls, direct in routed.items():
+        extra = {} if cls is None else {"class": str(cls)}
+        m.sms.receive(MtSms("+33600000001", f"class {cls}", m.now, extra=extra))
+        out = m.take_output()
+        assert out.startswith(b"\r\n+CMT: " if direct else b'\r\n+CMTI: "SM",'), (cls, out)
