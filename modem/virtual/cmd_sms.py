@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.sms import Direction, SmsCodecError, SmsDeliver, decode_pdu
+from modem.sms import Alphabet, Direction, SmsCodecError, SmsDeliver, decode_pdu
+from modem.sms.dcs import DataCoding
 from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmsError, Final
 from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored, te_data, te_text
@@ -188,11 +189,14 @@ def cmss(m: VirtualModem, c: Cmd) -> Final | None:
     return m.sms.after_leg(lambda: f"+CMSS: {m.sms.send_stored(index, dest)}")
 
 
-def _from_te(m: VirtualModem, text: bytes) -> str:
-    """Text typed at the prompt, in the TE character set (+CSCS): UCS2 is hex of UTF-16BE."""
-    if m.settings.cscs == "UCS2":
+def _from_te(m: VirtualModem, text: bytes) -> str | bytes:
+    """Text typed at the prompt (27.005 3.5.1): hex when +CSMP's <dcs> says 8-bit data (the octets)
+    or UCS2, or +CSCS is "UCS2" (UTF-16BE); else text in the TE character set."""
+    alphabet = DataCoding.from_octet(m.settings.csmp[3]).alphabet
+    if alphabet is not Alphabet.GSM7 or m.settings.cscs == "UCS2":
         try:
-            return bytes.fromhex(text.decode("ascii")).decode("utf-16-be")
+            octets = bytes.fromhex(text.decode("ascii"))
+            return octets if alphabet is Alphabet.DATA8 else octets.decode("utf-16-be")
         except (ValueError, UnicodeDecodeError):
             raise CmsError(305) from None
     return text.decode("latin-1").replace("\r", "\n")

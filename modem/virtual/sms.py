@@ -32,13 +32,12 @@ from modem.sms import (
     encode_deliver,
     encode_status_report,
     encode_submit,
-    gsm7_length,
 )
-from modem.sms import can_encode_gsm7 as _gsm7_ok
-from modem.sms.codec import DeliverPdu
+from modem.sms.codec import DeliverPdu, build_user_data
 from modem.sms.dcs import DataCoding
 from modem.sms.timestamp import EnhancedValidity, Validity, decode_relative_validity
 from modem.sms.udh import decode_udh
+from modem.sms.userdata import UserData
 from modem.virtual.results import CmsError, Final, rp_cause_code
 
 if TYPE_CHECKING:
@@ -260,21 +259,29 @@ class SmsService:
 
     # ----- MO ----------------------------------------------------------------------------------------
 
-    def text_udl(self, text: str) -> int:
-        """TP-UDL of a text-mode message as +CSMP's DCS sends it (septets, or UCS2 octets); CMS 305 if too long."""
-        dcs = self.modem.settings.csmp[2]
-        if dcs & 0x0C == 0x08 or not _gsm7_ok(text):
-            udl, limit = len(text.encode("utf-16-be")), 140
-        else:
-            udl, limit = gsm7_length(text), 160
-        if udl > limit:
-            raise CmsError(305)
-        return udl
+    def text_user_data(self, content: str | bytes) -> tuple[DataCoding, UserData]:
+        """A text-mode message as +CSMP's <dcs> sends it: its alphabet (GSM 7-bit text that the
+        alphabet lacks goes as UCS2; bytes are 8-bit data) and class; CMS 305 if it is too long."""
+        dcs = DataCoding.from_octet(self.modem.settings.csmp[3])
+        alphabet = Alphabet.UCS2 if isinstance(content, str) and dcs.alphabet is Alphabet.UCS2 else None
+        try:
+            uds = build_user_data(content, alphabet)
+            (ud,) = uds
+            ud.encode()
+        except (SmsCodecError, ValueError):
+            raise CmsError(305) from None
+        return DataCoding(ud.alphabet, dcs.message_class), ud
 
-    def send_text(self, dest: str, text: str) -> int:
+    def send_text(self, dest: str, content: str | bytes) -> int:
         """Text-mode MO (AT+CMGS="<da>"): the message reference."""
+        dcs, ud = self.text_user_data(content)
         return self._submit(
-            dest, text, self.text_udl(text), srr=self._text_srr(), validity=self._text_validity()
+            dest,
+            content if isinstance(content, str) else "",
+            ud.encode()[0],
+            srr=self._text_srr(),
+            validity=self._text_validity(),
+            relay=_relay_fields(0, dcs, ud),
         )
 
     def decode_submit(self, pdu_hex: str, length: int) -> SmsSubmit:
@@ -301,23 +308,26 @@ class SmsService:
             _as_sent(msg),
         )
 
-    def write_text(self, dest: str, text: str) -> int:
+    def write_text(self, dest: str, content: str | bytes) -> int:
         """AT+CMGW="<da>" in text mode: stored in <mem2> as STO UNSENT; the index."""
-        udl = self.text_udl(text)
+        dcs, ud = self.text_user_data(content)
         try:
-            (part,) = encode_submit(text, dest, smsc=self.smsc or None)
+            (part,) = encode_submit(
+                content, dest, smsc=self.smsc or None, alphabet=ud.alphabet, message_class=dcs.message_class
+            )
         except (SmsCodecError, ValueError):
             raise CmsError(305) from None
         stored = Stored(
             STO_UNSENT,
             dest,
-            text,
+            content if isinstance(content, str) else content.hex().upper(),
             "",
             part.hex,
             part.tpdu_length,
-            udl,
+            ud.encode()[0],
             srr=self._text_srr(),
             validity=self._text_validity(),
+            relay=_relay_fields(0, dcs, ud),
         )
         return self._store_outgoing(stored)
 
@@ -432,11 +442,15 @@ def _as_sent(msg: SmsSubmit) -> dict[str, str]:
     """What the SMSC relays of a PDU-mode part as it came (`MtSms.extra`): TP-PID, TP-DCS (class,
     alphabet: 8-bit data too), TP-UDHI, and TP-UDL with TP-UD (every header element, national tables
     included, and the payload, an emoji cut between parts too)."""
-    udl, ud = msg.user_data.encode()
+    return _relay_fields(msg.pid, msg.dcs, msg.user_data)
+
+
+def _relay_fields(pid: int, dcs: DataCoding, user_data: UserData) -> dict[str, str]:
+    udl, ud = user_data.encode()
     return {
-        "pid": str(msg.pid),
-        "dcs": str(msg.dcs.to_octet()),
-        "udhi": "1" if msg.user_data.header else "0",
+        "pid": str(pid),
+        "dcs": str(dcs.to_octet()),
+        "udhi": "1" if user_data.header else "0",
         "ud": (bytes([udl]) + ud).hex(),
     }
 
@@ -446,7 +460,6 @@ def _deliver_as_sent(msg: MtSms, sender: str, when: datetime, smsc: str | None) 
     from modem.sms.address import as_address, encode_smsc
     from modem.sms.codec import EncodedPdu
     from modem.sms.pdu import user_data_alphabet
-    from modem.sms.userdata import UserData
 
     x = msg.extra
     dcs = DataCoding.from_octet(int(x["dcs"]))

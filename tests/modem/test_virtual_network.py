@@ -724,3 +724,45 @@ def test_cnmi_routes_a_message_as_27_005_says_for_its_class(mt: int, routed: dic
         m.sms.receive(MtSms("+33600000001", f"class {cls}", m.now, extra=extra))
         out = m.take_output()
         assert out.startswith(b"\r\n+CMT: " if direct else b'\r\n+CMTI: "SM",'), (cls, out)
+
+
+@pytest.mark.parametrize(
+    ("cscs", "dcs", "typed", "alphabet", "message_class", "content"),
+    [
+        ("IRA", 8, "Ça va ✓".encode("utf-16-be").hex().upper(), "ucs2", None, "Ça va ✓"),  # 27.005: hex
+        ("GSM", 4, "0001FEFF", "8bit", None, b"\x00\x01\xfe\xff"),
+        ("IRA", 16, "Porte ouverte", "gsm7", 0, "Porte ouverte"),  # class 0: flash
+        ("UCS2", 24, "Alerte ✓".encode("utf-16-be").hex(), "ucs2", 0, "Alerte ✓"),
+    ],
+    ids=["ucs2-hex", "8bit-hex", "flash", "ucs2-flash"],
+)
+def test_text_mode_sends_with_the_csmp_data_coding_scheme(
+    cscs: str, dcs: int, typed: str, alphabet: str, message_class: int | None, content: str | bytes
+) -> None:
+    """+CSMP's <dcs> was read for UCS2 only, and its text taken as typed: the hex a 27.005 client
+    types for UCS2 or 8-bit data arrived as digits, and a class 0 message as an ordinary one."""
+    from modem.sms import Alphabet
+
+    m, net, sink = setup()
+    other = neighbour(net, "quectel-bg96")
+    m.poll(4.0)
+    other.poll(4.0)
+    other.take_output()
+    at(m, f'AT+CMGF=1;+CSCS="{cscs}";+CSMP=17,167,0,{dcs}')
+    at(m, f'AT+CMGS="+{other.identity.msisdn}"')
+    m.feed(typed.encode() + b"\x1a", 4.0)
+    assert m.take_output().startswith(b"\r\n+CMGS: ")
+    other.take_output(5.0)
+    (msg,) = _read_all(other, 1)
+    assert msg.dcs.alphabet is Alphabet(alphabet) and msg.dcs.message_class == message_class
+    assert (msg.user_data.payload if isinstance(content, bytes) else msg.text) == content
+    assert sum(r.type is UsageType.SMS for r in sink.records) == 1
+
+
+def test_text_mode_hex_that_is_not_hex_is_cms_305() -> None:
+    m, _, sink = setup()
+    m.poll(4.0)
+    at(m, 'AT+CMEE=1;+CMGF=1;+CSMP=17,167,0,8;+CMGS="0612345678"')
+    m.feed(b"not hex\x1a", 4.0)
+    assert m.take_output() == b"\r\n+CMS ERROR: 305\r\n"
+    assert not sink.records
