@@ -196,6 +196,7 @@ class NetLink:
             self.search()
         else:
             self.modem.tcp.lost()
+            self.modem.calls.lost()  # the radio goes off: a call ends with NO CARRIER
             self.detach(STAT_NOT_SEARCHING)
             self.cfun = fun
 

@@ -214,6 +214,22 @@ def test_dtmf_with_a_character_that_is_no_tone_is_refused_and_sends_nothing(tone
     assert [t for _, t in m.calls.dtmf_log] == ["A", "*"]
 
 
+@pytest.mark.parametrize("fun", [0, 4])
+def test_cfun_off_ends_the_call_in_the_modem_as_in_the_network(fun: int) -> None:
+    """AT+CFUN=0/4 detached the line, and the network released the call, but +CLCC kept showing it
+    active, AT+VTS still sent tones, and the ATH that followed was an incident at the gateway."""
+    m, net, sink = setup(**{"0140000000": CallOutcome.ANSWERED})
+    m.poll(2.0)
+    at(m, "AT+CMEE=1;D0140000000;", 10.0)
+    m.poll(11.0)
+    assert at(m, f"AT+CFUN={fun}", 30.0) == b"\r\nNO CARRIER\r\n\r\nOK\r\n"
+    assert at(m, "AT+CLCC") == b"\r\nOK\r\n"
+    assert at(m, "AT+VTS=1") == b"\r\n+CME ERROR: 3\r\n"
+    assert at(m, "ATH", 40.0) == b"\r\nOK\r\n"
+    assert [r.duration_s for r in sink.records if r.type is UsageType.VOICE] == [19]
+    assert not net.journal.counters["incident:released-call"]
+
+
 def test_busy_call_ends_with_busy() -> None:
     m, _, _ = setup(**{"0140000001": CallOutcome.BUSY})
     m.poll(2.0)
