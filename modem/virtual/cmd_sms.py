@@ -221,8 +221,12 @@ def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
             head = f'"{status}",{msg.report}'
             m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
             return
-        head = f'"{status}","{msg.number}",,"{msg.scts}"'
-        m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
+        if msg.status in (REC_UNREAD, REC_READ):
+            head = f'"{status}","{msg.number}",,"{msg.scts}"'
+            m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
+        else:  # an SMS-SUBMIT has no time stamp (27.005 3.4.2, 3.4.3; as SIM800 shows it)
+            head = f'"{status}","{msg.number}",""'
+            m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head},")
         m.raw(_to_te(m, msg) + b"\r\n")
     else:
         m.info(

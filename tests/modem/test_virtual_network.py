@@ -442,6 +442,25 @@ def test_write_then_send_from_storage(text_mode: bool) -> None:
     assert len([r for r in sink.records if r.type == UsageType.SMS]) == 2
 
 
+def test_text_mode_shows_a_stored_outgoing_message_without_a_time_stamp() -> None:
+    """+CMGR / +CMGL of a message written with +CMGW showed an empty quoted time stamp (`,""`), which
+    27.005 does not have for an SMS-SUBMIT and the AT client's text-mode parser refused."""
+    from modem.sms.textmode import MessageStatus, parse_cmgl_text, parse_cmgr_text
+
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, 'AT+CMGF=1;+CMGW="0612345678"')
+    m.feed(b"stored report\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMGW: 1\r\n\r\nOK\r\n"
+    head, body = at(m, "AT+CMGR=1").decode().split("\r\n")[1:3]
+    assert head == '+CMGR: "STO UNSENT","0612345678",""' and body == "stored report"
+    h = parse_cmgr_text(head)
+    assert (h.kind, h.status, h.address, h.scts) == ("submit", MessageStatus.STO_UNSENT, "0612345678", None)
+    head = at(m, 'AT+CMGL="ALL"').decode().split("\r\n")[1]
+    assert head == '+CMGL: 1,"STO UNSENT","0612345678","",'
+    assert parse_cmgl_text(head).index == 1
+
+
 @pytest.mark.parametrize(
     "text", ["Compteur 4711: " + "relevé horaire 0.25 kWh; " * 8, "Ωμέγα ✓ " * 12], ids=["gsm7", "ucs2"]
 )
