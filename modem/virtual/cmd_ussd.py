@@ -66,6 +66,11 @@ def cusd(m: VirtualModem, c: Cmd) -> Final | None:
     if not m.net.registered:
         raise CmeError(30)  # no network service
     request = c.str_at(1).strip()
+    if m.settings.cscs == "UCS2":  # <str> in the TE character set: UCS2 hex (27.007 7.15)
+        try:
+            request = bytes.fromhex(request).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            raise CmeError(50) from None
     m.schedule(ANSWER_S, lambda: _answer(m, st, request))
     return None
 

@@ -801,3 +801,15 @@ def test_text_mode_hex_that_is_not_hex_is_cms_305() -> None:
     m.feed(b"not hex\x1a", 4.0)
     assert m.take_output() == b"\r\n+CMS ERROR: 305\r\n"
     assert not sink.records
+
+
+def test_ussd_request_in_the_ucs2_character_set_is_read_as_hex() -> None:
+    """With AT+CSCS="UCS2" (as gammu sets it) the request is UCS2 hex; it was taken as typed, so
+    "*#100#" was an unknown code (+CUSD: 4)."""
+    m, _, _ = setup()
+    m.poll(2.0)
+    request = "*#100#".encode("utf-16-be").hex().upper()
+    assert at(m, f'AT+CMEE=1;+CSCS="UCS2";+CUSD=1,"{request}",15') == b"\r\nOK\r\n"
+    answer = f"Your number: +{m.identity.msisdn}".encode("utf-16-be").hex().upper()
+    assert m.take_output(4.0) == f'\r\n+CUSD: 0,"{answer}",72\r\n'.encode()
+    assert at(m, 'AT+CUSD=1,"*#100#",15') == b"\r\n+CME ERROR: 50\r\n"  # not UCS2 hex
