@@ -135,7 +135,7 @@ def cmgs(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmsError(302 if m.settings.cmgf else 304)
     if m.settings.cmgf == 1:
-        dest = c.str_at(0, "")
+        dest = _from_te_address(m, c.str_at(0, ""))
         if not dest:
             raise CmsError(305)
 
@@ -158,7 +158,7 @@ def cmgw(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
     if m.settings.cmgf == 1:
-        dest = c.str_at(0, "") if c.op is Op.SET else ""
+        dest = _from_te_address(m, c.str_at(0, "")) if c.op is Op.SET else ""
         if not dest:
             raise CmsError(305)  # a stored message needs its destination here
 
@@ -185,7 +185,7 @@ def cmss(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmsError(302)
     index = _int(c, 0, None, 0, 9999)
-    dest = c.str_at(1, "") or None
+    dest = _from_te_address(m, c.str_at(1, "")) or None
     return m.sms.after_leg(lambda: f"+CMSS: {m.sms.send_stored(index, dest)}")
 
 
@@ -200,6 +200,16 @@ def _from_te(m: VirtualModem, text: bytes) -> str | bytes:
         except (ValueError, UnicodeDecodeError):
             raise CmsError(305) from None
     return text.decode("latin-1").replace("\r", "\n")
+
+
+def _from_te_address(m: VirtualModem, raw: str) -> str:
+    """A <da> as the TE writes it (27.005: in the +CSCS set): UCS2 hex in "UCS2", CMS 305 if not."""
+    if m.settings.cscs != "UCS2" or not raw:
+        return raw
+    try:
+        return bytes.fromhex(raw).decode("utf-16-be")
+    except (ValueError, UnicodeDecodeError):
+        raise CmsError(305) from None
 
 
 def _to_te(m: VirtualModem, msg: Stored) -> bytes:
@@ -222,10 +232,10 @@ def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
             m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
             return
         if msg.status in (REC_UNREAD, REC_READ):
-            head = f'"{status}","{msg.number}",,"{msg.scts}"'
+            head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",,"{msg.scts}"'
             m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
         else:  # an SMS-SUBMIT has no time stamp (27.005 3.4.2, 3.4.3; as SIM800 shows it)
-            head = f'"{status}","{msg.number}",""'
+            head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",""'
             m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head},")
         m.raw(_to_te(m, msg) + b"\r\n")
     else:

@@ -137,7 +137,8 @@ class SmsService:
         recipient = _display_number(report.recipient)
         tora = 145 if recipient.startswith("+") else 129
         scts, dt = m.timestamp(report.submitted_at), m.timestamp(report.completed_at)
-        text_head = f'6,{report.message_ref},"{recipient}",{tora},"{scts}","{dt}",{status}'
+        ra = te_text(recipient, m.settings.cscs)
+        text_head = f'6,{report.message_ref},"{ra}",{tora},"{scts}","{dt}",{status}'
         pdu = encode_status_report(
             report.message_ref,
             recipient,
@@ -185,7 +186,8 @@ class SmsService:
                 self.backlog.popleft()
                 for part in parts:
                     if m.settings.cmgf == 1:
-                        m.urc(f'+CMT: "{sender}",,"{scts}"', te_data(part.message, m.settings.cscs))
+                        oa = te_text(sender, m.settings.cscs)
+                        m.urc(f'+CMT: "{oa}",,"{scts}"', te_data(part.message, m.settings.cscs))
                     else:
                         m.urc(f"+CMT: ,{part.tpdu_length}", part.hex)
                 continue

@@ -403,19 +403,29 @@ def test_sms_between_two_virtual_modems_on_one_network() -> None:
     assert b"hello neighbour" in at(other, "AT+CMGR=1")
 
 
+def ucs2(text: str) -> str:
+    return text.encode("utf-16-be").hex().upper()
+
+
 def test_text_mode_in_ucs2_character_set() -> None:
+    """The numbers are in the TE character set too (27.005 <da>, <oa>): a client's UCS2-hex
+    destination was refused (CMS 1, unassigned number) and the originator shown as typed."""
     m, net, _ = setup()
     m.poll(2.0)
-    at(m, 'AT+CMGF=1;+CSCS="UCS2";+CNMI=2,1,0,0,0')
-    at(m, 'AT+CMGS="0612345678"')
-    m.feed("Température 21°C ✓".encode("utf-16-be").hex().encode() + b"\x1a", 2.5)
+    at(m, 'AT+CMEE=1;+CMGF=1;+CSCS="UCS2";+CNMI=2,1,0,0,0')
+    at(m, f'AT+CMGS="{ucs2("0612345678")}"')
+    m.feed(ucs2("Température 21°C ✓").encode() + b"\x1a", 2.5)
     assert m.take_output() == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
-    assert m.sms.sent[-1][2] == "Température 21°C ✓"
+    assert m.sms.sent[-1][1:] == ("0612345678", "Température 21°C ✓")
+    assert at(m, 'AT+CMGS="0612345678"') == b"\r\n+CMS ERROR: 305\r\n"  # not UCS2 hex
     net.submit_sms(2.6, m.identity.msisdn, "+33600000001", "Ça va ✓")
     m.poll(3.0)
     m.take_output()
-    out = at(m, "AT+CMGR=1")
-    assert "Ça va ✓".encode("utf-16-be").hex().upper().encode() in out
+    out = at(m, "AT+CMGR=1").decode()
+    assert f'"REC UNREAD","{ucs2("+33600000001")}",,' in out and ucs2("Ça va ✓") in out
+    at(m, "AT+CNMI=2,2,0,0,0")
+    net.submit_sms(3.1, m.identity.msisdn, "+33600000001", "routed")
+    assert m.take_output(4.0).decode().startswith(f'\r\n+CMT: "{ucs2("+33600000001")}",,')
 
 
 @pytest.mark.parametrize("text_mode", [True, False], ids=["text", "pdu"])
@@ -784,7 +794,8 @@ def test_text_mode_sends_with_the_csmp_data_coding_scheme(
     other.poll(4.0)
     other.take_output()
     at(m, f'AT+CMGF=1;+CSCS="{cscs}";+CSMP=17,167,0,{dcs}')
-    at(m, f'AT+CMGS="+{other.identity.msisdn}"')
+    dest = f"+{other.identity.msisdn}"
+    at(m, f'AT+CMGS="{ucs2(dest) if cscs == "UCS2" else dest}"')
     m.feed(typed.encode() + b"\x1a", 4.0)
     assert m.take_output().startswith(b"\r\n+CMGS: ")
     other.take_output(5.0)
