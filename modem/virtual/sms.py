@@ -289,6 +289,8 @@ class SmsService:
     def decode_submit(self, pdu_hex: str, length: int) -> SmsSubmit:
         try:
             msg = decode_pdu(pdu_hex.strip(), Direction.MO, tpdu_length=length)
+            if isinstance(msg, SmsSubmit):
+                msg.user_data.encode()  # a TP-UDL past one message (over 140 octets, 160 septets)
         except SmsCodecError as exc:
             log.info("SMS-SUBMIT PDU refused: %s", exc)
             raise CmsError(304) from None

@@ -141,6 +141,25 @@ def test_pdu_mode_bad_length_is_cms_304() -> None:
     assert m.take_output() == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
 
 
+@pytest.mark.parametrize("command", ["CMGS", "CMGW"])
+@pytest.mark.parametrize(
+    ("content", "udl", "octets"), [(b"\x01", 150, 150), ("a", 170, 149)], ids=["8bit", "gsm7"]
+)
+def test_a_pdu_whose_user_data_is_longer_than_one_message_is_cms_304(
+    command: str, content: str | bytes, udl: int, octets: int
+) -> None:
+    """TP-UDL 150 octets of 8-bit data (or 170 septets) raised MessageTooLongError in the modem."""
+    from modem.sms import encode_submit
+
+    m, _, sink = setup()
+    m.poll(2.0)
+    tpdu = encode_submit(content, "+33612345678")[0].tpdu[:-2] + bytes([udl]) + bytes(octets)
+    assert at(m, f"AT+CMEE=1;+{command}={len(tpdu)}") == b"\r\n> "
+    m.feed(b"00" + tpdu.hex().encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMS ERROR: 304\r\n"
+    assert not sink.records and at(m, "AT") == b"\r\nOK\r\n"
+
+
 def test_mt_sms_stored_announced_read_listed_deleted() -> None:
     m, net, _ = setup()
     m.poll(2.0)
