@@ -8,7 +8,7 @@ from modem.sms import Alphabet, Direction, SmsCodecError, SmsDeliver, decode_pdu
 from modem.sms.dcs import DataCoding
 from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmsError, Final
-from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored, te_data, te_text
+from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored, header_fields, te_data, te_text
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
@@ -71,9 +71,11 @@ def csmp(m: VirtualModem, c: Cmd) -> Final | None:
 @SMS.command("+CSDH", listed=True)
 def csdh(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
-        m.info("+CSDH: 0")
+        m.info(f"+CSDH: {m.settings.csdh}")
     elif c.op is Op.TEST:
         m.info("+CSDH: (0,1)")
+    else:
+        m.settings.csdh = _int(c, 0, 0, 0, 1)
     return None
 
 
@@ -233,6 +235,8 @@ def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
             return
         if msg.status in (REC_UNREAD, REC_READ):
             head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",,"{msg.scts}"'
+            if m.settings.csdh:
+                head += header_fields(m, msg.pdu, listing=index is not None)
             m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
         else:  # an SMS-SUBMIT has no time stamp (27.005 3.4.2, 3.4.3; as SIM800 shows it)
             head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",""'

@@ -101,6 +101,7 @@ class Settings:
     cvhu: int = 1
     cscs: str = "IRA"
     csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
+    csdh: int = 0  # AT+CSDH: 1 shows the header fields in text mode
     dtr: int = 2  # AT&D: what dropping DTR does in online data (0 nothing, 1 command mode, 2 hang up)
 
 

@@ -186,8 +186,10 @@ class SmsService:
                 self.backlog.popleft()
                 for part in parts:
                     if m.settings.cmgf == 1:
-                        oa = te_text(sender, m.settings.cscs)
-                        m.urc(f'+CMT: "{oa}",,"{scts}"', te_data(part.message, m.settings.cscs))
+                        head = f'"{te_text(sender, m.settings.cscs)}",,"{scts}"'
+                        if m.settings.csdh:
+                            head += header_fields(m, part.hex, listing=False)
+                        m.urc(f"+CMT: {head}", te_data(part.message, m.settings.cscs))
                     else:
                         m.urc(f"+CMT: ,{part.tpdu_length}", part.hex)
                 continue
@@ -507,6 +509,25 @@ def te_data(msg: SmsDeliver, cscs: str) -> str:
     if ud.header or ud.alphabet is not Alphabet.GSM7:
         return ud.encode()[1].hex().upper()
     return te_text(ud.text or "", cscs)
+
+
+def header_fields(m: VirtualModem, pdu: str, listing: bool) -> str:
+    """+CSDH=1 (27.005 3.3.3): a received message's <tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>
+    (+CMGL: <tooa>,<length>); the length of the body in characters, or in octets when it is hex."""
+    try:
+        d = decode_pdu(pdu, Direction.MT)
+    except SmsCodecError:
+        return ""
+    if not isinstance(d, SmsDeliver):
+        return ""
+    ud = d.user_data
+    length = len(ud.text or "") if ud.alphabet is Alphabet.GSM7 and not ud.header else len(ud.payload)
+    if listing:
+        return f",{d.originator.toa},{length}"
+    raw = bytes.fromhex(pdu)
+    sca = te_text(d.smsc.number, m.settings.cscs) if d.smsc else ""
+    tosca = d.smsc.toa if d.smsc else 129
+    return f',{d.originator.toa},{raw[1 + raw[0]]},{d.pid},{d.dcs.to_octet()},"{sca}",{tosca},{length}'
 
 
 def _routed(mt: int, dcs: DataCoding) -> bool:

@@ -843,3 +843,28 @@ def test_ussd_request_in_the_ucs2_character_set_is_read_as_hex() -> None:
     answer = f"Your number: +{m.identity.msisdn}".encode("utf-16-be").hex().upper()
     assert m.take_output(4.0) == f'\r\n+CUSD: 0,"{answer}",72\r\n'.encode()
     assert at(m, 'AT+CUSD=1,"*#100#",15') == b"\r\n+CME ERROR: 50\r\n"  # not UCS2 hex
+
+
+def test_csdh_1_shows_the_header_fields_the_text_mode_parser_reads() -> None:
+    """AT+CSDH=1 answered OK and changed nothing (+CSDH? said 0): a client could not learn a
+    message's <dcs>, so whether its body is text or hex."""
+    from modem.sms.textmode import parse_cmgl_text, parse_cmgr_text, parse_cmt_text
+
+    m, net, _ = setup()
+    m.poll(2.0)
+    assert at(m, "AT+CMGF=1;+CSDH=1;+CSDH?") == b"\r\n+CSDH: 1\r\n\r\nOK\r\n"
+    net.submit_sms(2.5, m.identity.msisdn, "+33600000001", "Ça va ✓")
+    m.poll(3.0)
+    m.take_output()
+    head, body = at(m, "AT+CMGR=1").decode().split("\r\n")[1:3]
+    h = parse_cmgr_text(head)
+    assert (h.address, h.type_of_address, h.first_octet, h.pid, h.dcs) == ("+33600000001", 145, 4, 0, 8)
+    assert (h.sca, h.tosca, h.length) == ("+33689004000", 145, len(bytes.fromhex(body)))
+    h = parse_cmgl_text(at(m, 'AT+CMGL="ALL"').decode().split("\r\n")[1])
+    assert (h.index, h.type_of_address, h.length) == (1, 145, 14)
+    at(m, "AT+CNMI=2,2,0,0,0")
+    net.submit_sms(3.5, m.identity.msisdn, "+33600000001", "Porte ouverte")
+    h = parse_cmt_text(m.take_output(4.0).decode().split("\r\n")[1])
+    assert (h.dcs, h.length, h.sca) == (0, 13, "+33689004000")
+    assert at(m, "AT+CSDH=0;+CMGR=1").decode().split("\r\n")[1].endswith('+00"')  # no fields after <scts>
+    assert at(m, "AT+CSDH=2") == b"\r\n+CMS ERROR: 302\r\n"
