@@ -17,8 +17,11 @@ GPRS = CommandSet("gprs")  # packet-switched registration and PDP contexts
 
 
 def _registration(m: VirtualModem, c: Cmd, attr: str) -> Final | None:
-    """+CREG / +CGREG / +CEREG: n=2 also shows the location (lac, ci) with the state."""
-    return numeric_setting(m, c, attr, 2, lambda n: f"{n},{m.net.location() if n == 2 else m.net.stat}")
+    """+CREG / +CGREG / +CEREG: n=2 also shows the location (lac, ci) with the state (the packet
+    domain's for +CGREG / +CEREG: 0 after AT+CGATT=0)."""
+    net = m.net
+    stat = net.stat if attr == "creg_n" else net.ps_stat
+    return numeric_setting(m, c, attr, 2, lambda n: f"{n},{net.location(stat) if n == 2 else stat}")
 
 
 @NETWORK.command("+CREG", pure=QUERIES)
@@ -86,7 +89,7 @@ def _plmn_by_name(name: str) -> str:
 @GPRS.command("+CGATT", pure=QUERIES)
 def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:
-        m.info(f"+CGATT: {1 if m.net.registered else 0}")
+        m.info(f"+CGATT: {1 if m.net.registered and not m.net.ps_detached else 0}")
     elif c.op is Op.TEST:
         m.info("+CGATT: (0,1)")
     elif c.op is Op.SET:
@@ -95,9 +98,8 @@ def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
             if m.net.cfun != 1:
                 raise CmeError(30)
             m.net.search()
-        elif state == 0:
-            for ctx in m.net.contexts.values():
-                m.net.deactivate(ctx)
+        else:
+            m.net.set_ps_attached(bool(state))
     else:
         raise CmeError(50)
     return None

@@ -88,6 +88,7 @@ class NetLink:
     lac: str = ""
     ci: str = ""
     refuse_next: int | None = None  # GTP cause the next PDP activation is refused with (the console)
+    ps_detached: bool = False  # AT+CGATT=0: off the packet domain, the circuit domain still registered
     _search: Timer | None = None
 
     def __post_init__(self) -> None:
@@ -119,6 +120,23 @@ class NetLink:
     @property
     def registered(self) -> bool:
         return self.stat in (STAT_HOME, STAT_ROAMING)
+
+    @property
+    def ps_stat(self) -> int:
+        """The packet domain's registration state (+CGREG, +CEREG): 0 after AT+CGATT=0."""
+        return STAT_NOT_SEARCHING if self.ps_detached and self.registered else self.stat
+
+    def set_ps_attached(self, attached: bool) -> None:
+        """AT+CGATT=<state> (and the attach an activation makes first, 27.007 10.1.10): leaving the
+        packet domain ends the contexts; +CGREG / +CEREG show it."""
+        if attached == (not self.ps_detached):
+            return
+        if not attached:
+            for ctx in self.contexts.values():
+                self.deactivate(ctx)
+        self.ps_detached = not attached
+        if self.registered:
+            self._urcs(("+CGREG", "+CEREG"), self.ps_stat)
 
     def power_on(self) -> None:
         self.cfun = 1
@@ -163,6 +181,7 @@ class NetLink:
             self._search = None
         if self.registered and self.network is not None:
             self.network.detach(m.now, m.identity.line_id)
+        self.ps_detached = False  # the next registration attaches both domains again
         self._set_stat(stat)
 
     def lose(self) -> None:
@@ -212,9 +231,15 @@ class NetLink:
         if stat == self.stat:
             return
         self.stat = stat
+        self._urcs(("+CREG", "+CGREG", "+CEREG"), stat)
+
+    def _urcs(self, names: tuple[str, ...], stat: int) -> None:
+        """The registration URCs of `names` that +CREG / +CGREG / +CEREG <n> ask for, with `stat`."""
         m = self.modem
         s = m.settings
-        for name, n in (("+CREG", s.creg_n), ("+CGREG", s.cgreg_n), ("+CEREG", s.cereg_n)):
+        shown = {"+CREG": s.creg_n, "+CGREG": s.cgreg_n, "+CEREG": s.cereg_n}
+        for name in names:
+            n = shown[name]
             if n == 1:
                 m.urc(f"{name}: {stat}")
             elif n == 2:
@@ -252,6 +277,7 @@ class NetLink:
             return 0
         if not self.registered or self.network is None:
             return 30
+        self.set_ps_attached(True)
         if self.refuse_next is not None:
             cause, self.refuse_next = self.refuse_next, None
             result: SessionResult = SessionResult(GtpCause(cause))

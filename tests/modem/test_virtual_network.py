@@ -868,3 +868,19 @@ def test_csdh_1_shows_the_header_fields_the_text_mode_parser_reads() -> None:
     assert (h.dcs, h.length, h.sca) == (0, 13, "+33689004000")
     assert at(m, "AT+CSDH=0;+CMGR=1").decode().split("\r\n")[1].endswith('+00"')  # no fields after <scts>
     assert at(m, "AT+CSDH=2") == b"\r\n+CMS ERROR: 302\r\n"
+
+
+def test_cgatt_0_leaves_the_packet_domain_until_cgatt_1_or_an_activation() -> None:
+    """After AT+CGATT=0 the modem kept answering +CGATT: 1 and +CGREG: 0,1: a script waiting for the
+    detach never saw it."""
+    m, _, _ = setup("quectel-bg96")
+    m.poll(4.0)
+    at(m, 'AT+CMEE=1;+CGREG=1;+CGDCONT=1,"IP","orange.m2m.spec";+CGACT=1,1')
+    assert at(m, "AT+CGATT=0") == b"\r\n+CGREG: 0\r\n\r\nOK\r\n"
+    assert at(m, "AT+CGATT?;+CGREG?;+CREG?") == b"\r\n+CGATT: 0\r\n+CGREG: 1,0\r\n+CREG: 0,1\r\n\r\nOK\r\n"
+    assert at(m, "AT+CGACT?") == b"\r\n+CGACT: 1,0\r\n\r\nOK\r\n"
+    assert at(m, "AT+CGATT=1") == b"\r\n+CGREG: 1\r\n\r\nOK\r\n"
+    assert at(m, "AT+CGATT?") == b"\r\n+CGATT: 1\r\n\r\nOK\r\n"
+    at(m, "AT+CGATT=0")
+    assert at(m, "AT+CGACT=1,1") == b"\r\n+CGREG: 1\r\n\r\nOK\r\n"  # 27.007: an activation attaches first
+    assert at(m, "AT+CGATT?;+CGACT?") == b"\r\n+CGATT: 1\r\n+CGACT: 1,1\r\n\r\nOK\r\n"
