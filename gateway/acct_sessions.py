@@ -250,7 +250,7 @@ class SessionTracker:
                 self.end_without_stop(key[0], key[1])
                 if self._line(req, where) is not None:
                     self._open(key, req, sig, joined=False)
-                return None
+                return []
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return []
         return self._usage(key, state, req, sig, where)
