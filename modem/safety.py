@@ -92,11 +92,14 @@ class AllowList:
             raise NumberNotAllowed(number, action)
 
     def home_network_only(self, number: str, action: Action) -> bool:
-        """True when `number` is allowed only as another spelling valid on the home network."""
+        """True when `number` is allowed only as another spelling valid on the home network: the
+        national spelling of a listed international number, or any number dialled with `00` as the
+        international prefix (the home country's; abroad it may be another, `011` in North America)."""
         try:
-            return normalise_number(number) in self.home_only
+            canonical = normalise_number(number)
         except ValueError:
             return False
+        return canonical in self.home_only or _SEPARATORS.sub("", number.strip()).startswith("00")
 
     @classmethod
     def from_file(cls, path: str | Path) -> AllowList:
@@ -630,9 +633,10 @@ class CommandGuard:
         )
         raise self._refuse(
             line,
-            f"{number} is allowed only as the national spelling of a listed number, which reaches that "
-            f"subscriber only on the home network, and {where} (+CREG/+CGREG/+CEREG): use the "
-            "international spelling, or list the national one",
+            f"{number} is allowed only as a home network's spelling of a listed number (national, or "
+            f"with 00 as the international prefix), which reaches that subscriber only on the home "
+            f"network, and {where} (+CREG/+CGREG/+CEREG): use the international spelling (+), or list "
+            "the national one",
         )
 
     def _check_data(self, line: str, data: bytes) -> None:

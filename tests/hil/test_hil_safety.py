@@ -194,6 +194,9 @@ async def test_a_national_spelling_of_a_listed_number_is_refused_while_roaming()
         await modem.client.command("AT+CREG?")
         with pytest.raises(SafetyError, match="roaming"):  # a raw line too
             await modem.client.command("ATD0612345678;")
+        await modem.client.command("AT+CREG?")
+        with pytest.raises(SafetyError, match="roaming"):  # 00: the international prefix at home only
+            await modem.client.command("ATD0033612345678;")  # (the driver dials it as +33612345678)
         await modem.sms.send("+33612345678", "hi")  # the international spelling reaches the subscriber
         await modem.sms.send("0698765432", "hi")  # listed as written
     assert [line for line in fake.lines if line.startswith(("ATD", "AT+CMGS"))] == [
