@@ -373,6 +373,8 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
     for name, kind in _USAGE_COLUMNS.items():
         if name in have:
             expr = f'TRY_CAST("{name}" AS {kind})'
+            if name == "duration_s":  # a fraction of a second rounded up, as the rating bills a call
+                expr = f'TRY_CAST(ceil(TRY_CAST("{name}" AS DOUBLE)) AS {kind})'
             if name in _USAGE_DEFAULTS:
                 expr = f"coalesce({expr}, {_USAGE_DEFAULTS[name]})"
         else:

@@ -188,3 +188,28 @@ def test_a_statement_that_writes_is_refused_and_nothing_is_written(storm_run: Pa
     assert sql_json(storm_run, "SELECT count(*) > 0 AS ok FROM usage") == [{"ok": True}]
     explained = run_cli(["sql", str(storm_run), "EXPLAIN SELECT count(*) FROM usage"])
     assert explained.rc == 0, explained.err
+
+
+def test_a_calls_fraction_of_a_second_counts_as_the_invoice_bills_it(tmp_path: Path) -> None:
+    """A CSV's call of 120.4 s is billed 121 s (and one of 0.3 s, 1 s): the `usage` view, and the
+    page's "SMS and calls" seconds, rounded it to the nearest second, 120 and 0."""
+    from reports.run_report import render_rating_report
+
+    (tmp_path / "inventory.yaml").write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n  - {id: L1, offer: business-m2m-dtmf, plan: compteur,"
+        " commitment: 24, since: 2025-01-01}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "usage.csv").write_text(
+        "line,type,start,duration_s,zone,dest\n"
+        "L1,voice,2026-03-06T10:00:00Z,120.4,fr,fr-fixed\nL1,voice,2026-03-06T11:00:00Z,0.3,fr,fr-fixed\n",
+        encoding="utf-8",
+    )
+    rated = run_cli(["rate", str(tmp_path / "inventory.yaml"), str(tmp_path / "usage.csv"), "--json"])
+    assert rated.rc == 0, rated.err
+    (tmp_path / "invoice.json").write_text(rated.out, encoding="utf-8")
+    [billed] = sql_json(tmp_path, "SELECT quantity FROM invoice_items WHERE code = 'voice'")
+    assert billed == {"quantity": "122.000"}
+    assert sql_json(tmp_path, "SELECT sum(duration_s) AS s FROM usage") == [{"s": 122}]
+    page = render_rating_report(tmp_path / "inventory.yaml", tmp_path / "usage.csv")
+    assert '<td>voice</td><td>fr-fixed</td><td class="num">2</td><td class="num">122</td>' in page
