@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from accounting.errors import AccountingError
+from accounting.invoice import FIXED_UNITS
+from accounting.money import cents
 from reports import svg
 from reports.data import ReportError, RunFiles, connect, find_files
 from reports.hourly import HourlyUsage
@@ -54,24 +56,28 @@ def _period(files: RunFiles, con: duckdb.DuckDBPyConnection) -> Period | None:
 def _projected(files: RunFiles, period: Period | None) -> tuple[Decimal, str] | None:
     """The month's projected cost when the period is shorter than the billing month, and how it was made.
 
-    The run's own projection (summary `projected_month.total_ht`) is used when it has one; else
-    monthly charges (items billed per month) are kept and usage items scaled by month days / period days.
+    The run's own projection (summary's, else invoice.json's `projected_month.total_ht`) is used
+    when it has one; else the invoice's rule (`accounting.invoice.PROJECTION_RULE`): subscriptions,
+    options and fees (units `FIXED_UNITS`) as billed, the other charges, fleet's too, scaled by
+    month days / period days.
     """
     if period is None or files.invoice is None or period.days >= period.month_days() - 1e-9:
         return None
-    proj = (files.summary or {}).get("projected_month")
-    if isinstance(proj, dict) and proj.get("total_ht") is not None:
-        return Decimal(str(proj["total_ht"])), "the run's projection"
+    for doc in (files.summary or {}, files.invoice):
+        proj = doc.get("projected_month")
+        if isinstance(proj, dict) and proj.get("total_ht") is not None:
+            return Decimal(str(proj["total_ht"])), "the run's projection"
     factor = Decimal(period.month_days()) / Decimal(str(round(period.days, 6)))
-    total = Decimal(0)
-    for bill in files.invoice.get("lines", []):
-        for it in bill.get("items", []):
-            amount = Decimal(str(it.get("amount", "0")))
-            total += amount if it.get("unit") == "month" else amount * factor
-    for it in files.invoice.get("fleet", []):
-        total += Decimal(str(it.get("amount", "0")))
-    how = f"monthly charges as billed, usage × {period.month_days()}/{period.days:g} days"
-    return total.quantize(CENT, ROUND_HALF_UP), how
+    usage = fixed = Decimal(0)
+    items = [it for bill in files.invoice.get("lines", []) for it in bill.get("items", [])]
+    for it in items + list(files.invoice.get("fleet", [])):
+        amount = Decimal(str(it.get("amount", "0")))
+        if it.get("unit") in FIXED_UNITS:
+            fixed += amount
+        else:
+            usage += amount
+    how = f"subscriptions, options and fees as billed, usage × {period.month_days()}/{period.days:g} days"
+    return cents(usage * factor) + fixed, how
 
 
 def _headline(files: RunFiles, period: Period | None, devices: int, currency: str) -> str:

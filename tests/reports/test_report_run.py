@@ -228,3 +228,32 @@ def test_the_browser_check_sees_a_request_and_a_refusal(tmp_path: Path) -> None:
         s = b.load(strict)
     assert "http://127.0.0.1:9/x.png" in a.requests
     assert any("Content Security Policy" in e for e in s.errors), s.errors
+
+
+def test_an_older_run_folder_is_projected_by_the_invoices_rule(storm_run: Path, tmp_path: Path) -> None:
+    """A run folder of a version whose summary.json had no projected month: the page made its own,
+    and scaled a one-off fee (first-traffic billing, a set-up) by 31 days / 1 as if it were usage,
+    and kept the fleet's usage (SMS Internet messages, localisation hits) unscaled."""
+    summary = json.loads((storm_run / "summary.json").read_text())
+    invoice = json.loads((storm_run / "invoice.json").read_text())
+    rule = invoice["projected_month"]
+    fee = {"code": "option-first-traffic-billing-fee", "quantity": "1", "unit": "once", "amount": "3.00"}
+    hits = {"code": "localisation-hits", "quantity": "2", "unit": "hit", "amount": "0.16"}
+    invoice["lines"][0]["items"].append(fee)
+    invoice["lines"][0]["total_ht"] = str(Decimal(invoice["lines"][0]["total_ht"]) + Decimal("3.00"))
+    invoice["fleet"] = [*invoice.get("fleet", []), hits]
+    invoice["total_ht"] = str(Decimal(invoice["total_ht"]) + Decimal("3.16"))
+    for doc in (summary, invoice):
+        del doc["projected_month"], doc["usage_covers"]
+    folder = tmp_path / "older"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "invoice.json").write_text(json.dumps(invoice))
+    html = render_run_report(folder)
+    m = re.search(r"projected month HT</div><div class=\"value\">([\d,.]+) EUR", html)
+    assert m, "no projected month on a one-day run"
+    usage = Decimal(rule["usage_ht"]) + Decimal("0.16")
+    expected = (
+        Decimal(rule["fixed_ht"]) + Decimal("3.00") + (usage * 31).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    )
+    assert Decimal(m.group(1).replace(",", "")) == expected
