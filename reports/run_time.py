@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +35,9 @@ def traffic_section(
         keys = sorted({k for d in acc.values() for k in d})
         if period is not None and keys:  # every bucket of the period, a quiet one at zero
             first = period.start.timestamp() - period.start.timestamp() % bucket_s
-            keys = [first + i * bucket_s for i in range(int((period.end.timestamp() - first) // bucket_s))]
+            # (a period ending within a bucket, --days 2.5, has that bucket too: its last half day)
+            buckets = math.ceil((period.end.timestamp() - first) / bucket_s)
+            keys = [first + i * bucket_s for i in range(buckets)]
         return [svg.Series(g, [(k, acc[g].get(k, 0.0)) for k in keys]) for g in acc if any(acc[g].values())]
 
     def tip_mo(s: svg.Series, x: float, y: float) -> str:

@@ -257,3 +257,25 @@ def test_an_older_run_folder_is_projected_by_the_invoices_rule(storm_run: Path, 
         Decimal(rule["fixed_ht"]) + Decimal("3.00") + (usage * 31).quantize(Decimal("0.01"), ROUND_HALF_UP)
     )
     assert Decimal(m.group(1).replace(",", "")) == expected
+
+
+def test_a_period_ending_within_a_day_draws_its_last_day() -> None:
+    """`--days 2.5`: the daily curves stopped at 2 March, the half day of 3 March's volume and
+    sessions left out (the buckets were the period's whole days only); an hour alike for 1.01 days."""
+    from datetime import UTC, datetime
+
+    from reports.run_common import Period
+    from reports.run_time import traffic_section
+
+    def drawn(html: str, plot: str) -> list[str]:
+        part = html[html.index(f'id="{plot}"') :]
+        return re.findall(r"<title>([^<]*)</title>", part[: part.index("</svg>")])
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    row = (datetime(2026, 3, 3, 6, tzinfo=UTC), "meters", 1048576.0, 1024.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    half = traffic_section(Period(start, datetime(2026, 3, 3, 12, tzinfo=UTC)), [row], ["meters"], [])
+    assert "meters, 03 Mar 00:00 UTC: 1.00 Mo" in drawn(half, "plot-daily-volume")
+    assert "meters, 03 Mar 00:00 UTC: 3 sessions" in drawn(half, "plot-daily-sessions")
+    late = (datetime(2026, 3, 2, 0, tzinfo=UTC), *row[1:])
+    hour = traffic_section(Period(start, datetime(2026, 3, 2, 0, 14, tzinfo=UTC)), [late], ["meters"], [])
+    assert "meters, 02 Mar 00:00 UTC: 1.00 Mo" in drawn(hour, "plot-hourly-volume")
