@@ -121,7 +121,8 @@ def groups_section(
         a["calls"] += calls
         a["roam"] += roam
     summary_groups = {g["name"]: g for g in (files.summary or {}).get("groups", [])}
-    names = list(summary_groups) or sorted(set(cost) | set(agg) | set(n_lines))
+    # (a run's inventory lines that no device group uses are billed too: listed after the groups)
+    names = list(summary_groups) + sorted((set(cost) | set(agg) | set(n_lines)) - set(summary_groups))
     rows = []
     for name in names:
         sg = summary_groups.get(name, {})

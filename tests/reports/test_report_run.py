@@ -279,3 +279,24 @@ def test_a_period_ending_within_a_day_draws_its_last_day() -> None:
     late = (datetime(2026, 3, 2, 0, tzinfo=UTC), *row[1:])
     hour = traffic_section(Period(start, datetime(2026, 3, 2, 0, 14, tzinfo=UTC)), [late], ["meters"], [])
     assert "meters, 02 Mar 00:00 UTC: 1.00 Mo" in drawn(hour, "plot-hourly-volume")
+
+
+def test_an_inventory_line_no_device_group_uses_has_its_cost_on_the_page(
+    storm_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """A spare SIM in the inventory, bound to no device group: billed its subscription, but the
+    page's cost per device group listed the run's groups only, so its cost was nowhere on it."""
+    storm_doc["inventory"]["lines"].append(
+        {"id": "SPARE1", "offer": "business-m2m", "plan": "compteur", "commitment": 24, "since": "2025-01-01"}
+    )
+    out = tmp_path / "run"
+    simulate(parse_scenario(storm_doc, "spare.yaml"), out)
+    invoice = json.loads((out / "invoice.json").read_text())
+    [spare] = [ln for ln in invoice["lines"] if ln["id"] == "SPARE1"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    groups = html[html.index('id="groups"') : html.index('id="traffic"')]
+    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", groups)
+    costs = {name: re.findall(r'<td class="num"[^>]*>([^<]*)</td>', cells)[5] for name, cells in rows}
+    assert costs["single lines"] == f"{Decimal(spare['total_ht']):,.2f} EUR"
+    fleet = sum(Decimal(f["amount"]) for f in invoice.get("fleet", []))
+    assert sum(as_number(c) for c in costs.values()) + fleet == Decimal(invoice["total_ht"])
