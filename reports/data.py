@@ -344,6 +344,16 @@ _USAGE_COLUMNS = {
     "sequence": "INTEGER",
 }
 _USAGE_DEFAULTS = {"duration_s": "0", "bytes_up": "0", "bytes_down": "0", "zone": "'fr'"}
+# Text columns an empty text leaves unset, as the rating reads them (a Parquet file of another
+# writer may hold '' where a CSV's empty field is NULL): no line, no destination, zone `fr`.
+_USAGE_EMPTY = ("line", "dest", "zone")
+
+
+def _unset_if_empty(name: str, expr: str | None = None) -> str:
+    """SQL: the column `name` (or `expr`, the column cast), with '' as unset."""
+    column = f'"{name}"'
+    expr = f"NULLIF({expr or column}, '')"
+    return f"coalesce({expr}, {_USAGE_DEFAULTS[name]})" if name in _USAGE_DEFAULTS else expr
 
 
 def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
@@ -368,14 +378,18 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
         src = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
     have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     if all(have.get(name) == kind for name, kind in _USAGE_COLUMNS.items()):
-        return f"SELECT *, {RETRY_SQL} AS retry FROM {src}"  # (a run's parts: every column, typed)
+        # (a run's parts: every column, typed)
+        unset = ", ".join(f'{_unset_if_empty(n)} AS "{n}"' for n in _USAGE_EMPTY)
+        return f"SELECT * REPLACE ({unset}), {RETRY_SQL} AS retry FROM {src}"
     cols = []
     for name, kind in _USAGE_COLUMNS.items():
         if name in have:
             expr = f'TRY_CAST("{name}" AS {kind})'
             if name == "duration_s":  # a fraction of a second rounded up, as the rating bills a call
                 expr = f'TRY_CAST(ceil(TRY_CAST("{name}" AS DOUBLE)) AS {kind})'
-            if name in _USAGE_DEFAULTS:
+            if name in _USAGE_EMPTY:
+                expr = _unset_if_empty(name, expr)
+            elif name in _USAGE_DEFAULTS:
                 expr = f"coalesce({expr}, {_USAGE_DEFAULTS[name]})"
         else:
             expr = f"{_USAGE_DEFAULTS.get(name, 'NULL')}::{kind}"

@@ -213,3 +213,26 @@ def test_a_calls_fraction_of_a_second_counts_as_the_invoice_bills_it(tmp_path: P
     assert sql_json(tmp_path, "SELECT sum(duration_s) AS s FROM usage") == [{"s": 122}]
     page = render_rating_report(tmp_path / "inventory.yaml", tmp_path / "usage.csv")
     assert '<td>voice</td><td>fr-fixed</td><td class="num">2</td><td class="num">122</td>' in page
+
+
+@pytest.mark.parametrize("columns", ["all", "the rating's"])
+def test_an_empty_zone_of_a_parquet_file_is_france_as_the_rating_reads_it(
+    storm_run: Path, tmp_path: Path, columns: str
+) -> None:
+    """A Parquet file of another writer holding '' for an unset zone, destination or line (pandas
+    writes missing text so): the rating reads such a zone as fr, but the view kept '', and the
+    page counted those octets as roaming (100 % for a fleet that never left France)."""
+    import pyarrow as pa
+
+    table = pq.read_table(storm_run / "usage.parquet")
+    if columns != "all":
+        table = table.select(
+            ["line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone", "dest"]
+        )
+    blank = pa.array([""] * table.num_rows, pa.string())
+    table = table.set_column(table.schema.get_field_index("zone"), "zone", blank)
+    table = table.set_column(table.schema.get_field_index("dest"), "dest", blank)
+    (tmp_path / "invoice.json").write_text((storm_run / "invoice.json").read_text())
+    pq.write_table(table, tmp_path / "usage.parquet")
+    got = sql_json(tmp_path, "SELECT zone, count(dest) AS dest, count(*) AS n FROM usage GROUP BY 1")
+    assert got == [{"zone": "fr", "dest": 0, "n": table.num_rows}]
