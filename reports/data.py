@@ -13,8 +13,8 @@ The views (documented in docs/report.md):
 - `lines`: the inventory's lines: `line`, `device_group` (the run's device group, else the inventory's
   `id_prefix`), `offer`, `plan`, `commitment`;
 - `alarms`: `time`, `line`, `rule`, `details` (JSON text);
-- `invoice_lines`: `line`, `offer`, `plan`, `commitment`, `total_ht` (DECIMAL(14,2));
-- `invoice_items`: `line` (NULL for a fleet item), `code`, `quantity`, `unit`, `amount` (DECIMAL(14,2)),
+- `invoice_lines`: `line`, `offer`, `plan`, `commitment`, `total_ht` (DECIMAL(38,2));
+- `invoice_items`: `line` (NULL for a fleet item), `code`, `quantity`, `unit`, `amount` (DECIMAL(38,2)),
   `step`, `note`; the sum of `amount` is the invoice's `total_ht`.
 """
 
@@ -40,8 +40,8 @@ from m2msim.yamlio import YamlError, load_yaml
 log = logging.getLogger(__name__)
 
 VIEWS = ("usage", "lines", "alarms", "invoice_lines", "invoice_items")
-MONEY = pa.decimal128(14, 2)
-QUANTITY = pa.decimal128(20, 3)
+MONEY = pa.decimal128(38, 2)  # (any amount the rating can bill: a 30 M-record month may pass 10^12)
+QUANTITY = pa.decimal128(38, 3)
 
 # A reconnection attempt's charging id: the retry bit set (`accounting.records.is_retry_charging`).
 RETRY_SQL = f"coalesce(charging_id >= {RETRY_BIT}, false)"

@@ -236,3 +236,20 @@ def test_an_empty_zone_of_a_parquet_file_is_france_as_the_rating_reads_it(
     pq.write_table(table, tmp_path / "usage.parquet")
     got = sql_json(tmp_path, "SELECT zone, count(dest) AS dest, count(*) AS n FROM usage GROUP BY 1")
     assert got == [{"zone": "fr", "dest": 0, "n": table.num_rows}]
+
+
+def test_an_invoice_past_a_thousand_billion_is_queried_and_drawn(tmp_path: Path) -> None:
+    """10,000 hours of world data at the highest rate a record may have are billed 1.29 * 10^12 EUR
+    by the rating; the views' DECIMAL(14,2) refused that invoice ("not an amount of an invoice"),
+    so `rate --report` exited 2 after writing it and `m2msim sql` could not read it."""
+    from reports.data import find_files
+    from reports.run_report import render_files
+
+    total = "1287460327153.94"
+    line = {"id": "L1", "offer": "business-m2m", "plan": "compteur", "commitment": 24, "total_ht": total}
+    line["items"] = [{"code": "data-world", "quantity": "1257285475000", "unit": "ko", "amount": total}]
+    doc = {"customer": "c", "month": "2026-03", "currency": "EUR", "total_ht": total, "lines": [line]}
+    (tmp_path / "invoice.json").write_text(json.dumps(doc), encoding="utf-8")
+    got = sql_json(tmp_path, "SELECT sum(amount) AS a, sum(quantity) AS q FROM invoice_items")
+    assert got == [{"a": total, "q": "1257285475000.000"}]
+    assert "1,287,460,327,153.94 EUR" in render_files(find_files(tmp_path))
