@@ -247,7 +247,8 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     s = files.summary or {}
     inv = files.invoice or {}
     cur = inv.get("currency") or (files.comparison or {}).get("currency") or "EUR"
-    devices = int(s.get("devices") or len(inv.get("lines", [])) or 0)
+    # (a `compare --json` output alone: its lines, each line of the inventory that was compared)
+    devices = int(s.get("devices") or len(inv.get("lines") or (files.comparison or {}).get("lines") or []))
     name = (
         s.get("scenario")
         or inv.get("customer")

@@ -355,3 +355,14 @@ def test_rate_holds_out_and_report_from_the_start(tmp_path: Path) -> None:
         ], busy.err
         assert not out.exists() and not page.exists()
     assert run_cli(argv).rc == 0 and out.exists() and page.exists()
+
+
+def test_the_report_of_a_comparison_alone_counts_its_lines(tmp_path: Path) -> None:
+    """A folder holding only `compare --json --out`'s output: the page said "0 devices" for a
+    comparison of the example's nine billable lines (it counted the invoice's lines only)."""
+    inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+    out = tmp_path / "compare.json"
+    assert run_cli(["compare", str(inv), str(usage), "--json", "--out", str(out)]).rc == 0
+    lines = json.loads(out.read_text())["lines"]
+    html = render_report(tmp_path)
+    assert len(lines) == 9 and f'<div class="value">{len(lines)} devices</div>' in html
