@@ -276,7 +276,7 @@ class Invoice:
             "usage_covers": {
                 "start": c.start,
                 "end": c.end,
-                "days": str(c.days.normalize()),
+                "days": f"{c.days.normalize():f}",  # 10, not 1E+1
                 "days_in_month": c.days_in_month,
             },
             "projected_month": {

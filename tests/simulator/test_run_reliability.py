@@ -445,3 +445,19 @@ def test_a_run_folder_whose_path_is_not_utf8_is_refused_before_simulating(tmp_pa
     assert_cli_contract(result)
     assert result.rc == 2 and "the run folder's path is not UTF-8" in result.err, result
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_partial_month_of_whole_tens_of_days_says_them_in_digits(tmp_path: Path) -> None:
+    """`--days 10` (20, 30): invoice.json, summary.json and summary.txt said the usage covered
+    "1E+1" days (a Decimal's normal form); they say 10."""
+    from simulator.run import simulate
+
+    sc = load_scenario(DEFAULT, days=10, max_lines=1)
+    result = simulate(sc, tmp_path / "r", workers=1)
+    inv = json.loads((result.out_dir / "invoice.json").read_text())
+    assert inv["usage_covers"]["days"] == "10"
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["usage_covers"]["days"] == "10"
+    text = (result.out_dir / "summary.txt").read_text()
+    assert "usage covers 10 of the month's 31 days" in text and "x 31/10 +" in text
+    assert "E+" not in text
