@@ -145,6 +145,7 @@ class Device:
         self.session_counter = 0
         self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
+        self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -283,7 +284,13 @@ class Device:
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
-        times = report_times(self.rng_traffic, sched, self.period, self.phase, t0, t1)
+        # reports whose boundary is before a decision but whose jitter moves them after it are sent
+        # in the stretch they fall in (after a roaming move, a clock change or a SIM swap)
+        times = report_times(self.rng_traffic, sched, self.period, self.phase, t0, t1, late=True)
+        if self.late.shape[0]:
+            times = np.sort(np.concatenate((self.late[self.late >= t0], times)))
+        self.late = times[times >= t1]
+        times = times[times < t1]
         if catch_up:
             times = np.concatenate(([t0], times[times > t0])).astype(np.int64)
         apn = self.shard.scenario.apns.get(self.group.apn)
@@ -390,6 +397,7 @@ class Device:
         start = self.shard.scenario.start
         t_end = min(int((o.end - start).total_seconds()), self.T)
         has_data = self.profile is not None
+        self.late = self.late[self.late >= t_end]  # one due in the outage is lost (retries, catch-up)
         if o.kind == "area":
             self.area_down = True
         elif not has_data:

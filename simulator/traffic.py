@@ -58,9 +58,19 @@ def draw_phase(rng: np.random.Generator, schedule: Schedule, period_s: float, ep
 
 
 def report_times(
-    rng: np.random.Generator, schedule: Schedule, period_s: float, phase_s: float, t0: int, t1: int
+    rng: np.random.Generator,
+    schedule: Schedule,
+    period_s: float,
+    phase_s: float,
+    t0: int,
+    t1: int,
+    *,
+    late: bool = False,
 ) -> I64:
-    """Report times in [t0, t1): boundaries phase + k*period, each moved by the schedule's jitter."""
+    """Report times in [t0, t1): boundaries phase + k*period, each moved by the schedule's jitter.
+
+    `late`: also the reports of those boundaries that the jitter moves to t1 or after (a device
+    whose stretch ends at a decision sends them in the next stretch)."""
     if t1 <= t0:
         return np.zeros(0, dtype=np.int64)
     k0 = int(np.ceil((t0 - phase_s) / period_s))
@@ -69,7 +79,7 @@ def report_times(
     times = np.floor(nominal + offsets(rng, schedule.jitter, schedule.jitter_s, nominal.shape[0])).astype(
         np.int64
     )
-    return times[times < t1]
+    return times if late else times[times < t1]
 
 
 def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:

@@ -609,3 +609,30 @@ def test_session_ids_are_the_line_a_dash_and_the_charging_id() -> None:
         ]
     minus = session_ids(["L"], np.zeros(3, dtype=np.int64), np.array([-5, 0, 7], dtype=np.int64))
     assert minus.to_pylist() == ["L--5", "L-0", "L-7"]
+
+
+def test_reports_jittered_past_a_roaming_move_are_sent_after_it(tmp_path: Path) -> None:
+    """A report whose boundary falls before a trip's start or end and whose jitter moves it past the
+    move was dropped (each stretch kept only its own [t0, t1)): a quarter of a report per move with
+    a 30-minute jitter on an hourly schedule.  The reports of a fleet on trips are now those of the
+    same fleet at home, at the same times (the moves change their zone, not their number)."""
+    group = {
+        "schedule": {"period": "1h", "jitter": "uniform", "jitter_s": "30min"},
+        "application": {"profile": "coap", "payload": {"fixed": 48}},
+    }
+    trips = [
+        {"share": 1.0, "start": f"2026-03-0{d}T06:00:00Z", "end": f"2026-03-0{d}T18:00:00Z", "plmn": "26201"}
+        for d in (1, 2, 3)
+    ]
+    away = doc(devices=20, mobility={"trips": trips}, **group)
+    away["period"]["days"] = 4
+    home = copy.deepcopy(away)  # the same draws: trips that no device takes
+    for trip in home["groups"][0]["mobility"]["trips"]:
+        trip["share"] = 0.0
+    runs = {}
+    for name, d in (("home", home), ("away", away)):
+        result = simulate(sc_of(d), tmp_path / name, workers=1, invoice=False)
+        runs[name] = sorted_rows(table(result.out_dir / "usage.parquet"), ["line", "start"])
+    # 96 boundaries a device in 4 days; those jittered past the period's end are not in it
+    assert 20 * 95 <= len(runs["home"]) <= 20 * 96
+    assert runs["away"] == runs["home"]
