@@ -397,11 +397,13 @@ class Device:
         start = self.shard.scenario.start
         t_end = min(int((o.end - start).total_seconds()), self.T)
         has_data = self.profile is not None
-        self.late = self.late[self.late >= t_end]  # one due in the outage is lost (retries, catch-up)
         if o.kind == "area":
             self.area_down = True
-        elif not has_data:
-            return False  # an APN or server outage does not concern a device without data
+        elif not has_data or not self.attached or not self.apn_allowed():
+            # an APN or server outage does not concern a device that opens no session: without data,
+            # or whose contexts the network refuses (its reports go on being refused, as before)
+            return False
+        self.late = self.late[self.late >= t_end]  # one due in the outage is lost (retries, catch-up)
         first = float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
         if first >= t_end:
             self.area_down = False

@@ -636,3 +636,22 @@ def test_reports_jittered_past_a_roaming_move_are_sent_after_it(tmp_path: Path) 
     # 96 boundaries a device in 4 days; those jittered past the period's end are not in it
     assert 20 * 95 <= len(runs["home"]) <= 20 * 96
     assert runs["away"] == runs["home"]
+
+
+@pytest.mark.parametrize("session", ["per-report", "persistent"])
+def test_a_server_outage_makes_no_sessions_on_an_apn_the_offer_refuses(tmp_path: Path, session: str) -> None:
+    """Intense lines on the public APN: the network refuses every context they ask for.  In a
+    server outage their reconnection attempts were written as failed data sessions (billed a ko
+    each, counted in the retry storm) as if the network had accepted them; they are refused as
+    every other of their activations."""
+    d = doc(devices=2, apn="internet-entreprise")
+    d["groups"][0]["application"].update(session=session, payload={"fixed": 60})
+    if session == "persistent":
+        d["groups"][0]["application"]["keepalive"] = "20min"
+    d["inventory"]["lines"][0].update(offer="intense", plan="optima", commitment=36)
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T10:00:00Z", "duration": "1h"}]}
+    r = simulate(sc_of(d), tmp_path / "intense", invoice=False)
+    st = r.groups["fleet"]
+    assert r.usage_rows == 0
+    assert st.data_sessions == st.retry_sessions == st.retry_ko == 0
+    assert st.session_refusals > 0
