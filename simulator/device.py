@@ -526,11 +526,33 @@ class Device:
             else:
                 self.stats.calls_refused += 1
 
+    def _server_down(self, t: float) -> bool:
+        """Whether a server or APN outage of this device's is going on at `t` (its server does not answer)."""
+        start = self.shard.scenario.start
+        return any(
+            o.kind != "area" and (o.start - start).total_seconds() <= t < (o.end - start).total_seconds()
+            for o in self.outages
+        )
+
     def deliver_mt(self) -> None:
         if self.group.mt_sms is None or self.area_down:
             return
         got = self.net.pending_sms(self.env.now, self.ident.line)
         self.stats.mt_sms_delivered += len(got)
+        if (
+            got
+            and self.profile is not None
+            and self.attached
+            and self.apn_allowed()
+            and self._server_down(self.env.now)
+        ):  # the answer is an attempt the server does not answer, as the outage's own attempts
+            n, fa = len(got), self.profile.failed_attempt
+            self.stats.retry_attempts += n
+            self.stats.retry_sessions += n
+            self.stats.retry_records += n
+            self.stats.retry_ko += n * -(-(fa.up + fa.down) // 1024)
+            self._failed_sessions([int(self.env.now)] * n)
+            return
         if got and self.profile is not None and self.group.application is not None and self.attached:
             # a command from the server: the device answers with a report right away
             s = per_report_sessions(

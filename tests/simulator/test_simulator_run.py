@@ -655,3 +655,22 @@ def test_a_server_outage_makes_no_sessions_on_an_apn_the_offer_refuses(tmp_path:
     assert r.usage_rows == 0
     assert st.data_sessions == st.retry_sessions == st.retry_ko == 0
     assert st.session_refusals > 0
+
+
+def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Path) -> None:
+    """A LOCATE command by SMS during a server outage: the device's answer was a report the server
+    took (a normal session of a report's bytes) though the server answered nothing else.  It is an
+    attempt that fails like the outage's own (cause 4, the profile's failed-attempt bytes), in the
+    retry storm."""
+    d = doc(devices=3, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 24})
+    d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "2h"})
+    d["groups"][0]["application"] = {"profile": "coap", "payload": {"fixed": 48}}
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "12h"}]}
+    r = simulate(sc_of(d), tmp_path / "mt", invoice=False)
+    rows = table(r.out_dir / "usage.parquet").to_pylist()
+    inside = [x for x in rows if START + timedelta(hours=6) <= x["start"] < START + timedelta(hours=18)]
+    assert r.groups["fleet"].mt_sms_delivered > 3 * 6  # commands delivered in the outage too
+    assert len(inside) > 3 * 6
+    assert all((x["cause"], x["bytes_up"] + x["bytes_down"]) == (4, 450) for x in inside)
+    failed = sum(is_retry_charging(x["charging_id"]) for x in rows)
+    assert failed == r.groups["fleet"].retry_sessions == len(inside)
