@@ -146,6 +146,7 @@ class Device:
         self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
         self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
+        self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -333,12 +334,16 @@ class Device:
                 self.stats.session_refusals += 1
                 self.context = None
                 yield self.env.timeout(t1 - self.env.now)
+                self.answers = []
                 return
             self.stats.data_sessions += 1
             sid = self.context = res.session_id
+        yield self.env.timeout(t1 - self.env.now)
+        if self.answers:  # answers to commands, published on the connection like reports
+            times = np.sort(np.concatenate((times, np.array(self.answers, dtype=np.int64))))
+            self.answers = []
         # the connection is set up once per context: a context going on after a move keeps it
         up, down = persistent_session(self.rng_traffic, prof, app, apn, times, t0, t1, connect=opened)
-        yield self.env.timeout(t1 - self.env.now)
         if self.net.session_open(sid):
             self.net.transfer(self.env.now, sid, up, down)
             if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)
@@ -552,6 +557,10 @@ class Device:
             self.stats.retry_records += n
             self.stats.retry_ko += n * -(-(fa.up + fa.down) // 1024)
             self._failed_sessions([int(self.env.now)] * n)
+            return
+        if got and self.persistent and self.attached and self.apn_allowed():
+            # published on the open connection (or the one the device opens now, after an outage)
+            self.answers.extend([int(self.env.now)] * len(got))
             return
         if got and self.profile is not None and self.group.application is not None and self.attached:
             # a command from the server: the device answers with a report right away

@@ -674,3 +674,29 @@ def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Pat
     assert all((x["cause"], x["bytes_up"] + x["bytes_down"]) == (4, 450) for x in inside)
     failed = sum(is_retry_charging(x["charging_id"]) for x in rows)
     assert failed == r.groups["fleet"].retry_sessions == len(inside)
+
+
+def test_a_persistent_connection_publishes_its_answers_to_commands(tmp_path: Path) -> None:
+    """A device on a persistent MQTT/TLS connection answered each command SMS by opening a PDP
+    context and a TLS connection of its own (2.5 kB, 3 ko a time) beside the one it keeps open.  It
+    publishes the answer on its connection: one publish more (250 B plus the payload's excess)."""
+    app = {
+        "profile": "mqtt-tls13-qos1",
+        "session": "persistent",
+        "keepalive": "20min",
+        "payload": {"fixed": 60},
+    }
+    quiet = doc(devices=3, application=app)
+    asked = doc(devices=3, application=app, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 6})
+    runs = {
+        name: simulate(sc_of(d), tmp_path / name, workers=1, invoice=False)
+        for name, d in (("quiet", quiet), ("asked", asked))
+    }
+    volume = {
+        name: sum(x["bytes_up"] + x["bytes_down"] for x in table(r.out_dir / "usage.parquet").to_pylist())
+        for name, r in runs.items()
+    }
+    st = runs["asked"].groups["fleet"]
+    assert st.mt_sms_delivered > 3
+    assert st.data_sessions == runs["quiet"].groups["fleet"].data_sessions == 3  # one context a device
+    assert volume["asked"] - volume["quiet"] == st.mt_sms_delivered * (250 + 60 - 53)
