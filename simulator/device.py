@@ -439,13 +439,14 @@ class Device:
                 self.stats.retry_records += 1
                 self.stats.retry_ko += -(-(fa.up + fa.down) // 1024)
             if rc.max_attempts and attempts >= rc.max_attempts:
-                gave_up = True
-                break
+                # given up until the next scheduled report, which tries again (and may find the outage over)
+                gave_up, attempts = True, 0
+                t = self._next_report(t + busy) if has_data else float(t_end)
+                continue
+            gave_up = False
             t = t + busy + self._delay(attempts)
         self._failed_sessions(failed)
-        if gave_up:  # wait for the next scheduled report after the outage
-            t = self._next_report(t_end) if has_data else float(t_end)
-        elif o.kind == "area" and rc.policy == "immediate":
+        if not gave_up and o.kind == "area" and rc.policy == "immediate":
             # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
             t = t_end + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
         t = min(max(t, float(t_end)), float(self.T))

@@ -700,3 +700,18 @@ def test_a_persistent_connection_publishes_its_answers_to_commands(tmp_path: Pat
     assert st.mt_sms_delivered > 3
     assert st.data_sessions == runs["quiet"].groups["fleet"].data_sessions == 3  # one context a device
     assert volume["asked"] - volume["quiet"] == st.mt_sms_delivered * (250 + 60 - 53)
+
+
+def test_a_device_that_gives_up_tries_again_at_its_next_report(tmp_path: Path) -> None:
+    """`max_attempts` gives up until the next scheduled report: a device that had given up stayed
+    silent until the outage's end, as if it knew when the server would be back (3 attempts in a
+    3-hour outage instead of 3 at each of its 12 reports in it).  Each report in the outage now
+    makes its round of attempts."""
+    d = doc(devices=2, reconnect={"policy": "fixed", "delay": "30s", "jitter": 0, "max_attempts": 3})
+    d["groups"][0].update(schedule={"period": "15min", "align": "clock"})  # rounds at :00, :15, ...
+    d["groups"][0]["application"] = {"profile": "http", "payload": {"fixed": 60}}
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T10:00:00Z", "duration": "3h"}]}
+    r = simulate(sc_of(d), tmp_path / "giveup", invoice=False)
+    st = r.groups["fleet"]
+    assert st.retry_attempts == st.retry_sessions == 2 * 12 * 3
+    assert st.reconnections == 2
