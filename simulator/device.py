@@ -98,12 +98,13 @@ class Device:
         # decisions: (time s, order, kind, payload)
         self.decisions: list[tuple[int, int, str, Any]] = []
         start = shard.scenario.start
-        for trip in mob.trips:
+        for k, trip in enumerate(mob.trips):
             if float(setup.random()) < trip.share:
                 t0 = int((trip.start - start).total_seconds())
                 t1 = int((trip.end - start).total_seconds())
-                self.decisions.append((max(t0, 0), 0, "trip", trip.plmn))
-                self.decisions.append((max(t1, 0), 1, "trip", None))
+                self.decisions.append((max(t0, 0), 0, "trip", (k, trip.plmn)))
+                self.decisions.append((max(t1, 0), 1, "trip", (k, None)))
+        self.trips_on: dict[int, str] = {}  # the trips going on, in the order they started
         for k, swap in enumerate(group.sim_swaps):
             if float(setup.random()) < swap.share:
                 at = int((swap.at - start).total_seconds())
@@ -123,7 +124,7 @@ class Device:
                 self.outages.append(o)
                 self.decisions.append((int((o.start - start).total_seconds()), 3, "outage", o))
         if self.persistent:  # clock changes under an open context
-            plmns = {self.base_plmn} | {d[3] for d in self.decisions if d[2] == "trip" and d[3]}
+            plmns = {self.base_plmn} | {d[3][1] for d in self.decisions if d[2] == "trip" and d[3][1]}
             for plmn in sorted(plmns):
                 self.decisions.extend((t, 0, "tz", plmn) for t in shard.tz_changes(plmn))
         # in time order; at the same second trips first, then swaps, then outages (a stable sort)
@@ -167,10 +168,20 @@ class Device:
             if t > on:
                 kept.append(d)
             elif kind == "trip":
-                self.plmn = payload if payload is not None else self.base_plmn
+                self.plmn = self._trip(payload)
             elif kind == "outage" and (payload.end - start).total_seconds() > on:
                 kept.append((on, order, kind, payload))
         self.decisions = sorted(kept, key=lambda d: (d[0], d[1]))
+
+    def _trip(self, event: tuple[int, str | None]) -> str:
+        """The serving network after a trip's start or end: the latest trip still going on, else the
+        base (a trip that starts as another ends, or within it, is not cut short by the other's end)."""
+        k, plmn = event
+        if plmn is None:
+            self.trips_on.pop(k, None)
+        else:
+            self.trips_on[k] = plmn
+        return next(reversed(self.trips_on.values()), self.base_plmn)
 
     @cached_property
     def rng_retry(self) -> np.random.Generator:
@@ -370,7 +381,7 @@ class Device:
                 yield from self.traffic(int(self.env.now), t, catch_up)
                 catch_up = False
             if kind == "trip":
-                self.plmn = payload if payload is not None else self.base_plmn
+                self.plmn = self._trip(payload)
                 self.relocate()
             elif kind == "tz":
                 if payload == self.plmn and self.attached:

@@ -715,3 +715,24 @@ def test_a_device_that_gives_up_tries_again_at_its_next_report(tmp_path: Path) -
     st = r.groups["fleet"]
     assert st.retry_attempts == st.retry_sessions == 2 * 12 * 3
     assert st.reconnections == 2
+
+
+def test_a_trip_that_starts_as_another_ends_takes_the_device_there(tmp_path: Path) -> None:
+    """An itinerary: Germany until 18:00, then Spain from 18:00.  The end of the German trip, taken
+    after the Spanish start at the same second, sent the device home: its Spanish reports were
+    in France (zone fr, no geography alarm).  The device is in Spain, and back home at the end."""
+    d = doc(devices=2)
+    d["groups"][0].update(
+        schedule={"period": "1h"}, application={"profile": "coap", "payload": {"fixed": 60}}
+    )
+    d["groups"][0]["mobility"] = {
+        "trips": [
+            {"share": 1.0, "start": "2026-03-01T06:00:00Z", "end": "2026-03-01T18:00:00Z", "plmn": "26201"},
+            {"share": 1.0, "start": "2026-03-01T18:00:00Z", "end": "2026-03-01T22:00:00Z", "plmn": "21407"},
+        ]
+    }
+    r = simulate(sc_of(d), tmp_path / "b2b", invoice=False)
+    for x in table(r.out_dir / "usage.parquet").to_pylist():
+        hour = (x["start"] - START).total_seconds() / 3600
+        expected = "26201" if 6 <= hour < 18 else "21407" if 18 <= hour < 22 else "20801"
+        assert x["serving_plmn"] == expected, x
