@@ -147,6 +147,7 @@ class Device:
         self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
         self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
+        self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
         self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
@@ -353,8 +354,13 @@ class Device:
         if self.answers:  # answers to commands, published on the connection like reports
             times = np.sort(np.concatenate((times, np.array(self.answers, dtype=np.int64))))
             self.answers = []
-        # the connection is set up once per context: a context going on after a move keeps it
-        up, down = persistent_session(self.rng_traffic, prof, app, apn, times, t0, t1, connect=opened)
+        # the connection is set up once per context: a context going on after a move keeps it, and
+        # its keep-alive timer
+        since = None if opened else self.last_sent
+        up, down = persistent_session(
+            self.rng_traffic, prof, app, apn, times, t0, t1, connect=opened, since=since
+        )
+        self.last_sent = int(times[-1]) if times.shape[0] else (t0 if since is None else since)
         if self.net.session_open(sid):
             self.net.transfer(self.env.now, sid, up, down)
             if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)

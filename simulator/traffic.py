@@ -126,18 +126,23 @@ def persistent_session(
     t1: int,
     *,
     connect: bool = True,
+    since: int | None = None,
 ) -> tuple[int, int]:
     """(up, down) bytes of one persistent connection over [t0, t1) carrying reports at `times`.
 
     The connection costs its set-up (when `connect`), one `publish` per report, and
     one keep-alive ping cycle for every full keep-alive interval without traffic
     (MQTT 3.1.1 3.1.2.10: the client pings when it has sent nothing for the interval).
+    `since`: on a connection going on from an earlier stretch, the time it last sent; its
+    keep-alive timer runs from there, and the pings before t0 were that stretch's.
     """
     assert profile.connect is not None and profile.ping is not None
     payload = payload_sizes(rng, app.payload, times.shape[0])
     p_up, p_down = profile.publish_bytes(payload)
-    edges = np.concatenate(([t0], times, [t1])).astype(np.float64)
+    edges = np.concatenate(([t0 if since is None else since], times, [t1])).astype(np.float64)
     pings = int(np.floor(np.diff(edges) / app.keepalive_s).sum())
+    if since is not None:
+        pings -= int((t0 - since) // app.keepalive_s)
     up = int(p_up.sum()) + pings * profile.ping.up
     down = int(p_down.sum()) + pings * profile.ping.down
     if connect:

@@ -736,3 +736,31 @@ def test_a_trip_that_starts_as_another_ends_takes_the_device_there(tmp_path: Pat
         hour = (x["start"] - START).total_seconds() / 3600
         expected = "26201" if 6 <= hour < 18 else "21407" if 18 <= hour < 22 else "20801"
         assert x["serving_plmn"] == expected, x
+
+
+def test_a_persistent_connection_keeps_its_keep_alive_timer_across_a_move(tmp_path: Path) -> None:
+    """A connection going on across a roaming move restarted its keep-alive count at the move: a
+    30-minute gap split by a move into two gaps shorter than the 20-minute keep-alive lost its
+    ping.  The connection carries the same bytes on a trip as at home (the pings of one timer)."""
+    app = {"profile": "mqtt-qos1", "session": "persistent", "keepalive": "20min", "payload": {"fixed": 60}}
+    trips = [
+        {
+            "share": 1.0,
+            "start": f"2026-03-01T{h:02d}:15:00Z",
+            "end": f"2026-03-01T{h + 2:02d}:15:00Z",
+            "plmn": "26201",
+        }
+        for h in (2, 8, 14)
+    ]
+    away = doc(devices=2, application=app, mobility={"trips": trips})
+    away["groups"][0]["schedule"] = {"period": "30min", "align": "clock"}  # reports at :00 and :30
+    home = copy.deepcopy(away)
+    for trip in home["groups"][0]["mobility"]["trips"]:
+        trip["share"] = 0.0
+    volume = {}
+    for name, d in (("home", home), ("away", away)):
+        r = simulate(sc_of(d), tmp_path / name, workers=1, invoice=False)
+        volume[name] = sum(
+            x["bytes_up"] + x["bytes_down"] for x in table(r.out_dir / "usage.parquet").to_pylist()
+        )
+    assert volume["away"] == volume["home"]
