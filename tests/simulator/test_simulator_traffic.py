@@ -48,6 +48,16 @@ def test_persistent_mqtt_figures() -> None:
         assert prof.ping.up + prof.ping.down == ping
 
 
+def test_a_qos0_publish_on_a_persistent_connection_is_acknowledged_by_tcp() -> None:
+    """A QoS 0 publish has no PUBACK, but the broker's TCP still acknowledges the segment (40 B
+    down): the figure had 0 B down, a quarter of the bytes of a persistent QoS 0 device missing."""
+    prof = builtin_profiles()["mqtt-qos0"]
+    assert prof.publish is not None
+    assert (prof.publish.up, prof.publish.down) == (120, 40)
+    up, down = prof.publish_bytes(np.array([53], dtype=np.int64))
+    assert int(up[0] + down[0]) == 160
+
+
 def test_payload_scaling_adds_bytes_segments_and_acks() -> None:
     mqtt = builtin_profiles()["mqtt-qos1"]
     up, down = mqtt.report_bytes(np.array([53, 153, 1460, 1461, 4000], dtype=np.int64))
