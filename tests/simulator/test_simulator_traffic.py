@@ -58,6 +58,16 @@ def test_a_qos0_publish_on_a_persistent_connection_is_acknowledged_by_tcp() -> N
     assert int(up[0] + down[0]) == 160
 
 
+def test_tls_ping_cycles_carry_their_tls_record() -> None:
+    """A keep-alive cycle over TLS: PINGREQ and PINGRESP (2 B each) in a TLS record each, and the
+    client's ACK.  The TLS 1.2 figure (160 B) was smaller than its own record overhead makes it."""
+    for name in ("mqtt-tls12-qos1", "mqtt-tls13-qos1"):
+        prof = builtin_profiles()[name]
+        assert prof.ping is not None
+        record = 40 + 2 + prof.tls_record_overhead
+        assert (prof.ping.up, prof.ping.down) == (record + 40, record), name
+
+
 def test_payload_scaling_adds_bytes_segments_and_acks() -> None:
     mqtt = builtin_profiles()["mqtt-qos1"]
     up, down = mqtt.report_bytes(np.array([53, 153, 1460, 1461, 4000], dtype=np.int64))
