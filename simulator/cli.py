@@ -134,6 +134,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except JobTooBig as exc:
         print(f"m2msim run: {args.scenario}: {exc}", file=sys.stderr)
         return 2
+    if scenario.capped is not None:
+        written, kept = scenario.capped
+        print(
+            f"m2msim run: note: --max-lines {args.max_lines}: {kept:,} of the scenario's {written:,} lines; "
+            "the fleet's prices (the 5 % Business fleet discount, the SMS volume steps, the assistance "
+            f"tier) are those of the {kept:,} lines simulated, not of the whole fleet",
+            file=sys.stderr,
+        )
     out = args.out or Path("runs") / scenario.name
     bar = ProgressBar(f"{scenario.name}: {scenario.n_devices:,} devices")
     t0 = time.perf_counter()

@@ -191,6 +191,8 @@ class Scenario:
     autodiagnostic_from: dict[str, datetime] = field(repr=False, default_factory=dict)
     alarms: AlarmConfig = field(default_factory=lambda: AlarmConfig(()))
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    # `--max-lines`: (lines the scenario writes, lines kept) when it kept fewer, else None
+    capped: tuple[int, int] | None = None
 
     @property
     def duration_s(self) -> int:
@@ -656,6 +658,16 @@ def _apply_overrides(doc: dict[str, Any], days: float | None, max_lines: int | N
     return doc
 
 
+def _line_count(doc: dict[str, Any]) -> int:
+    """The lines an inventory writes: a group's `count`, else one per entry (0 when unreadable:
+    the reading after says what is wrong)."""
+    inv = doc.get("inventory")
+    entries = inv.get("lines") if isinstance(inv, dict) else None
+    if not isinstance(entries, list):
+        return 0
+    return sum(e["count"] if isinstance(e, dict) and isinstance(e.get("count"), int) else 1 for e in entries)
+
+
 def _within_month(r: Reader, month: str, groups: tuple[Group, ...], outages: tuple[Outage, ...]) -> None:
     """Every dated event touches the billing month: an outage or a trip wholly before or after it,
     or a SIM swap after it, would change nothing in the run (a date of another month, a typo)."""
@@ -737,7 +749,9 @@ def parse_scenario(
     r = Reader(source, doc)
     top = r.mapping(doc, "", _TOP_KEYS)
     name = run_name(r, top.get("name", Path(source).stem))
+    written = _line_count(top)
     top = _apply_overrides(top, days, max_lines)
+    kept = _line_count(top)
     if seed is not None:
         top["seed"] = seed
     if shard_devices is not None:
@@ -801,6 +815,7 @@ def parse_scenario(
         autodiagnostic_from=option_starts(inv, "autodiagnostic", start),
         alarms=alarms,
         raw=top,
+        capped=(written, kept) if kept < written else None,
     )
 
 
