@@ -31,6 +31,10 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   time zone closes a partial record with the TS 32.298 cause (PLMN change 24,
   serving node change 18, RAT change 22, MS time zone change 23); the record
   keeps the serving network it was used in, the session goes on.
+- A session belongs to the zone where it was opened (docs/tariff.md): every
+  record of it is in the zone of the first 3GPP-SGSN-MCC-MNC its requests give
+  (its Start's, or the Interim it was joined at), before a move and after;
+  `serving_plmn` is the network each record was used in.
 - An Accounting-On or Accounting-Off (RFC 2866 5.1: the client restarted, or
   stops accounting) ends the client's sessions opened before it without a
   Stop (listed with the open ones): a later Start that reuses one of their
@@ -176,6 +180,7 @@ class _Session:
     rat: int | str | None
     ms_tz: bytes | None
     start_s: int
+    opened_plmn: str | None  # the first serving network said: the session's zone
     joined: bool
     last_time: int = 0
     last_in: int = 0
@@ -307,6 +312,7 @@ class SessionTracker:
             rat=req.rat,
             ms_tz=req.ms_tz,
             start_s=start,
+            opened_plmn=req.serving_plmn,
             joined=joined,
             seen={sig},
         )
@@ -398,6 +404,11 @@ class SessionTracker:
             cause = CLOSING_FOR_TERMINATE_CAUSE.get(req.terminate or 0, int(ClosingCause.ABNORMAL))
         else:
             cause = self._interim_cause(state, req)
+        if state.opened_plmn is None:  # the first request of the session that says its network
+            state.opened_plmn = state.serving_plmn or req.serving_plmn
+        # the session's zone: where it was opened, whatever network it moved to since
+        opened = state.opened_plmn
+        zone = self.zones.zone(opened) if opened else Zone.FR  # no serving network said: the default
         state.seen.add(sig)
         # a record over the 12-hour record limit is cut at the session's 12-hour marks inside it
         first = state.last_time
@@ -415,7 +426,7 @@ class SessionTracker:
                     duration_s=hi - lo,
                     bytes_up=record_bytes(d_in, lo - first, hi - first, duration),
                     bytes_down=record_bytes(d_out, lo - first, hi - first, duration),
-                    zone=self.zones.zone(plmn) if plmn else Zone.FR,  # no serving network said: the default
+                    zone=zone,
                     session=state.session_id,
                     imsi=state.imsi,
                     imeisv=state.imeisv,

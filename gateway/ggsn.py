@@ -46,7 +46,8 @@ class _Session:
     line: LineState
     apn: Apn
     ctx: ContextInfo
-    zone: Zone
+    zone: Zone  # where the context was opened: the zone of all its records (docs/tariff.md)
+    serving_zone: Zone  # where its bytes are carried now (the alarms' roaming data)
     start_t: int  # whole seconds since the epoch
     last_time: float  # time of the session's last event (as given)
     mark_t: int  # counters are settled up to here
@@ -212,6 +213,7 @@ class Ggsn:
             apn=found,
             ctx=ctx,
             zone=line.zone,
+            serving_zone=line.zone,
             start_t=t,
             last_time=now,
             mark_t=t,
@@ -375,7 +377,7 @@ class Ggsn:
             s.cur_down += down_counted - scan_counted
         s.last_time = now
         if up_counted or down_counted:
-            self.use(now, s.line, UseKind.DATA, zone=s.zone, nbytes=up_counted + down_counted)
+            self.use(now, s.line, UseKind.DATA, zone=s.serving_zone, nbytes=up_counted + down_counted)
 
     def _settle(self, s: _Session, t: int, up: int, down: int) -> None:
         """Add a chunk carried over [mark, t], cutting it at the time-limit boundaries it crosses."""
@@ -432,10 +434,11 @@ class Ggsn:
         """A line's contexts after a routing area update that changed what `cause` says.
 
         Each open context goes on (TS 23.060 inter-SGSN RAU): a partial record closes at
-        `now` with `cause`, in the zone and network it was carried in; the context then
-        takes the line's new serving network, SGSN, RAT and MS time zone, and the capture
-        gets an Update PDP Context exchange and a RADIUS Interim-Update carrying them.
-        The 12-hour time-limit cuts still count from the context's start.
+        `now` with `cause`, in the network it was carried in; the context then takes the
+        line's new serving network, SGSN, RAT and MS time zone, and the capture gets an
+        Update PDP Context exchange and a RADIUS Interim-Update carrying them.  Its records
+        stay in the zone where it was opened (a session belongs to that zone), before the
+        move and after.  The 12-hour time-limit cuts still count from the context's start.
         """
         for sid in sorted(line.sessions):
             s = self._sessions[sid]
@@ -451,7 +454,7 @@ class Ggsn:
                 rat=line.rat,
                 ms_time_zone=ms_time_zone,
             )
-            s.zone = line.zone
+            s.serving_zone = line.zone
             s.last_time = when
             self.journal.counters[f"context-updated:{int(cause)}"] += 1
             if self.capture is not None:

@@ -64,6 +64,10 @@ class PlmnTable:
     def zone(self, plmn: str) -> Zone:
         return self.lookup(plmn).zone
 
+    def mccs(self, zone: Zone) -> list[str]:
+        """The MCCs of a zone, in order (`fr`: France's networks)."""
+        return sorted(mcc for mcc, country in self._by_mcc.items() if country.zone == zone)
+
 
 @cache
 def default_table() -> PlmnTable:

@@ -24,7 +24,9 @@ class HourlyUsage:
 
     - data records: volume (up + down), billable ko (each record rounded up to a ko), sessions
       (records that open a session: sequence 1 or none), failed sessions (closing cause 4), and
-      the volume outside France (zone other than `fr`);
+      the volume carried outside France, the roaming share (a serving network outside zone `fr`,
+      whatever the zone the record is rated in: a session opened at home and going on abroad
+      is rated in `fr`; a record that names no network: its zone other than `fr`);
     - `sms` records: their count; `voice` and `csd` records: their count and seconds;
     - any other type only makes its hour and group appear (with nothing added).
 

@@ -20,6 +20,8 @@ import duckdb
 from accounting.errors import AccountingError
 from accounting.invoice import FIXED_UNITS
 from accounting.money import cents
+from accounting.records import Zone
+from gateway.plmn import default_table
 from reports import svg
 from reports.data import ReportError, RunFiles, connect, find_files
 from reports.hourly import HourlyUsage
@@ -185,11 +187,18 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
     (integer arithmetic, no time zone rules to apply per row).  A CSV's records were read twice
     for the two (3.5 of 12 s for 30 M rows).
     """
+    # roaming: carried in a network outside France (the serving network's zone, not the record's:
+    # a session opened at home is rated at home after a move abroad), else a zone other than fr
+    home = ", ".join(f"'{mcc}'" for mcc in default_table().mccs(Zone.FR))
+    abroad = (
+        f"CASE WHEN coalesce(u.serving_plmn, '') = '' THEN u.zone <> 'fr' "
+        f"ELSE left(u.serving_plmn, 3) NOT IN ({home}) END"
+    )
     rows = con.execute(
         "SELECT epoch_ms(u.start) // 3600000 AS h, coalesce(l.device_group, '(not in the inventory)') AS g, "
         "u.type, u.dest, sum(u.bytes_up + u.bytes_down), sum((u.bytes_up + u.bytes_down + 1023) // 1024), "
         "count(*) FILTER (coalesce(u.sequence, 1) <= 1), count(*) FILTER (u.cause = 4), count(*), "
-        "sum(u.duration_s), sum(u.bytes_up + u.bytes_down) FILTER (u.zone <> 'fr') "
+        f"sum(u.duration_s), sum(u.bytes_up + u.bytes_down) FILTER ({abroad}) "
         "FROM usage u LEFT JOIN lines l USING (line) GROUP BY ALL"
     ).fetchall()
     out = HourlyUsage()

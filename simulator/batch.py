@@ -34,7 +34,7 @@ class Stretch:
     imsi: str
     imeisv: str
     apn: str
-    zone: str
+    zone: str  # of the serving network: the zone of every session opened in the stretch
     serving_plmn: str
 
 

@@ -263,8 +263,8 @@ class Device:
         """Sessions played through the gateway as they happen.
 
         A session that a move at `move` falls into is cut there by the gateway like any context
-        (`Network.move`: a partial record with the move's cause, in the zone where its bytes went)
-        and goes on to its end.  Its bytes are shared in proportion to the time on each side:
+        (`Network.move`: a partial record with the move's cause, in the network where its bytes
+        went; every record in the zone where the session was opened) and goes on to its end.  Its bytes are shared in proportion to the time on each side:
         those before the move are counted when it opens (so the cut finds them), the rest at its end.
         """
         for s, d, u, w, c in zip(

@@ -30,7 +30,7 @@ from gateway.apn import fixed_host
 from gateway.events import ContextInfo
 from gateway.network import Network, NetworkConfig
 from gateway.partial import PartialRecords
-from gateway.plmn import time_zone_changes, zone_of
+from gateway.plmn import default_table, time_zone_changes, zone_of
 from m2msim.gcpause import paused_gc
 from reports.hourly import HourlyUsage
 from simulator.batch import SessionBatcher, Stretch
@@ -197,9 +197,18 @@ class CountingSink:
             first=int(record.sequence is None or record.sequence <= 1),
             failed=int(record.cause == ClosingCause.ABNORMAL),
             seconds=record.duration_s,
-            roaming=volume if record.zone != Zone.FR else 0,
+            roaming=volume if volume and carried_abroad(record) else 0,
         )
         self.out.write(record)
+
+
+def carried_abroad(record: UsageRecord) -> bool:
+    """Whether a record was carried in a network outside France, the report's roaming: its serving
+    network's zone, not the record's (a session opened at home and going on abroad stays in `fr`),
+    else its zone when it names no network."""
+    if record.serving_plmn:
+        return default_table().zone(record.serving_plmn) != Zone.FR
+    return record.zone != Zone.FR
 
 
 class Shard:
@@ -389,7 +398,8 @@ class Shard:
         )
         abnormal = rec.cause == int(ClosingCause.ABNORMAL)
         failed = np.bincount(cell[abnormal], minlength=cells) if abnormal.any() else None
-        roams = np.array([s.zone != Zone.FR.value for s in stretches], dtype=bool)[rsi]
+        # where the bytes were carried (a context opened at home is rated at home abroad too)
+        roams = np.array([self.zone_of(s.serving_plmn) != Zone.FR.value for s in stretches], dtype=bool)[rsi]
         sums = {"volume": total, "ko": ko}
         if roams.any():
             sums["roaming"] = np.where(roams, total, 0)

@@ -506,7 +506,7 @@ def test_interim_with_a_new_serving_network_is_a_partial_record_boundary(tmp_pat
     records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
     assert [(r.cause, r.serving_plmn, r.zone.value, r.sequence) for r in records] == [
         (24, "20801", "fr", 1),
-        (0, "21407", "eu", 2),
+        (0, "21407", "fr", 2),  # carried in Spain, in the zone where the session was opened
     ]
     assert report.sessions == 1 and report.rejected == 0
 

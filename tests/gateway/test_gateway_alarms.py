@@ -133,6 +133,22 @@ def test_communication_type() -> None:
     assert [a.details["type"] for a in sink.alarms] == ["voice", "csd", "roaming-data"]
 
 
+def test_data_carried_abroad_in_a_context_opened_at_home_is_roaming_data() -> None:
+    """The record stays in the zone where its session was opened (`fr`); the alarm is about where the
+    device was: data carried in Belgium is roaming data."""
+    net, sink = make({"allowed_types": ["data", "sms"]})
+    net.attach(0, "L1", DEVICE, "20801")
+    s = net.open_session(1, "L1", "orange.m2m.spec")
+    assert s.session_id
+    net.transfer(2, s.session_id, 10, 10)
+    net.move(3, "L1", "20610")
+    assert sink.alarms == []
+    net.transfer(4, s.session_id, 10, 10)
+    assert [(a.details["type"], a.details["serving_plmn"]) for a in sink.alarms] == [
+        ("roaming-data", "20610")
+    ]
+
+
 def test_threshold_volume_fires_once_a_month() -> None:
     net, sink = make({"threshold": {"bytes": 1_000}})
     net.attach(0, "L1", DEVICE, "20801")

@@ -45,9 +45,37 @@ def test_plmn_change_cuts_a_partial_record_and_the_context_goes_on() -> None:
     first, last = records.rows
     assert (first.cause, first.zone, first.serving_plmn) == (int(ClosingCause.PLMN_CHANGE), Zone.FR, "20801")
     assert (first.duration_s, first.bytes_up, first.bytes_down, first.sequence) == (900, 900, 300, 1)
-    assert (last.cause, last.zone, last.serving_plmn) == (int(ClosingCause.NORMAL), Zone.EU, "26201")
+    # carried in Germany, rated in France where the session was opened
+    assert (last.cause, last.zone, last.serving_plmn) == (int(ClosingCause.NORMAL), Zone.FR, "26201")
     assert (last.duration_s, last.bytes_up, last.bytes_down, last.sequence) == (1_000, 500, 100, 2)
     assert first.charging_id == last.charging_id == 4242 and first.session == last.session
+
+
+def test_context_opened_in_france_and_moved_to_belgium_stays_in_zone_fr() -> None:
+    """A session belongs to the zone where it was opened (docs/tariff.md): the partial record at the
+    move (cause 24) and the records after it, carried in Belgium, are rated in `fr`; `serving_plmn`
+    is the network each was carried in.  A context opened in Belgium is `eu`."""
+    net, records = network()
+    s = net.open_session(100, "L1", "orange.m2m.spec", charging_id=7)
+    assert s.session_id is not None
+    net.transfer(1_000, s.session_id, 900, 300)
+    assert net.move(1_000, "L1", "20610").zone == Zone.EU  # the line is in Belgium now
+    net.transfer(2_000, s.session_id, 500, 100)
+    net.time_zone_change(28 * 86_400 + 3_600, "L1")  # Belgium's clocks go forward too: cause 23
+    abroad = net.open_session(28 * 86_400 + 3_700, "L1", "orange.m2m.spec", charging_id=8)
+    assert abroad.session_id is not None
+    net.close_session(28 * 86_400 + 4_000, abroad.session_id)
+    net.close_session(28 * 86_400 + 4_000, s.session_id)
+    moved = [r for r in records.rows if r.session == s.session_id]
+    assert [(r.cause, r.zone, r.serving_plmn) for r in moved[:2]] == [
+        (int(ClosingCause.PLMN_CHANGE), Zone.FR, "20801"),
+        (int(ClosingCause.TIME_LIMIT), Zone.FR, "20610"),
+    ]
+    assert {r.zone for r in moved} == {Zone.FR}
+    assert {r.serving_plmn for r in moved[1:]} == {"20610"}
+    assert int(ClosingCause.MS_TIME_ZONE_CHANGE) in [r.cause for r in moved]
+    (opened_abroad,) = [r for r in records.rows if r.session == abroad.session_id]
+    assert (opened_abroad.zone, opened_abroad.serving_plmn) == (Zone.EU, "20610")
 
 
 def test_rat_change_and_time_zone_change_have_their_causes() -> None:

@@ -134,7 +134,8 @@ def test_detail_file_gives_a_record_per_interim_and_stop(tmp_path: Path) -> None
     assert rows(records) == [
         ("33612345678", "4f2a0001", START, 43200, 1000, 5000 + (1 << 32), "fr", 17, 1),
         ("33612345678", "4f2a0001", datetime(2026, 3, 1, 22, tzinfo=UTC), 10800, 500, 1000, "fr", 24, 2),
-        ("33612345678", "4f2a0001", datetime(2026, 3, 2, 1, tzinfo=UTC), 3600, 100, 100, "eu", 0, 3),
+        # after the move, in the zone where the session was opened
+        ("33612345678", "4f2a0001", datetime(2026, 3, 2, 1, tzinfo=UTC), 3600, 100, 100, "fr", 0, 3),
     ]
     first = records[0]
     assert (first.imsi, first.charging_id, first.apn, first.imeisv, first.serving_plmn) == (
@@ -146,6 +147,58 @@ def test_detail_file_gives_a_record_per_interim_and_stop(tmp_path: Path) -> None
     )
     assert report.retransmissions == 1  # the Interim re-sent with Acct-Delay-Time 7
     assert report.ignored == {"Accounting-Off": 1} and report.rejected == 0 and report.open_sessions == []
+
+
+def _detail_block(when: datetime, status: str, session: str, plmn: str | None, **more: int) -> str:
+    said = {"Acct-Session-Time": more.get("st"), "Acct-Input-Octets": more.get("up")}
+    said["Acct-Output-Octets"] = more.get("down")
+    lines = [
+        when.strftime("%a %b %e %H:%M:%S %Y"),
+        f"\tAcct-Status-Type = {status}",
+        f'\tAcct-Session-Id = "{session}"',
+        "\tNAS-IP-Address = 192.0.2.1",
+        '\tCalling-Station-Id = "33612345678"',
+        *([f'\t3GPP-SGSN-MCC-MNC = "{plmn}"'] if plmn else []),
+        *(f"\t{k} = {v}" for k, v in said.items() if v is not None),
+        *(["\tAcct-Terminate-Cause = User-Request"] if status == "Stop" else []),
+        f'\tEvent-Timestamp = "{when.strftime("%b %e %Y %H:%M:%S")} UTC"',
+        f"\tTimestamp = {int(when.timestamp())}",
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def test_detail_session_moved_abroad_stays_in_the_zone_where_it_was_opened(tmp_path: Path) -> None:
+    """An Interim with a changed 3GPP-SGSN-MCC-MNC (a context opened in France, moved to Belgium) cuts
+    a partial record (24) and the session goes on: every record of it is in the zone where it was
+    opened, its serving_plmn the network each was used in.  A session opened in Belgium is `eu`, and
+    one whose Start says no network takes the zone of the first one said."""
+    t = START
+    blocks = [
+        _detail_block(t, "Start", "fr-open", "20801"),
+        _detail_block(
+            t + timedelta(minutes=10), "Interim-Update", "fr-open", "20610", st=600, up=100, down=200
+        ),
+        _detail_block(t + timedelta(minutes=15), "Stop", "fr-open", "20610", st=900, up=150, down=300),
+        _detail_block(t + timedelta(minutes=20), "Start", "be-open", "20610"),
+        _detail_block(t + timedelta(minutes=25), "Stop", "be-open", "20610", st=300, up=10, down=20),
+        _detail_block(t + timedelta(minutes=30), "Start", "unsaid", None),
+        _detail_block(t + timedelta(minutes=35), "Interim-Update", "unsaid", "20610", st=300, up=1, down=2),
+        _detail_block(t + timedelta(minutes=40), "Interim-Update", "unsaid", "20801", st=600, up=3, down=4),
+        _detail_block(t + timedelta(minutes=45), "Stop", "unsaid", "20801", st=900, up=5, down=6),
+    ]
+    path = tmp_path / "detail-20260301"
+    path.write_text("".join(blocks))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.session, r.cause, r.serving_plmn, r.zone.value) for r in records] == [
+        ("fr-open", 24, "20801", "fr"),
+        ("fr-open", 0, "20610", "fr"),  # carried in Belgium, rated in France where it was opened
+        ("be-open", 0, "20610", "eu"),
+        ("unsaid", 17, None, "eu"),
+        ("unsaid", 24, "20610", "eu"),
+        ("unsaid", 0, "20801", "eu"),
+    ]
+    assert report.rejected == 0 and report.open_sessions == []
 
 
 LONG = """\

@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 
 from accounting.records import USAGE_SCHEMA, ClosingCause
 from gateway.capture import records_from_pcap
+from reports.data import connect, find_files
+from reports.run_report import hourly_usage
 from simulator.profiles import builtin_profiles
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
@@ -108,6 +110,30 @@ def test_the_connection_is_set_up_once_per_context_whatever_the_moves(tmp_path: 
             assert (up - prof.connect.up) % publish_up == 0, (trip, line, up)
 
 
+def test_a_persistent_context_on_a_trip_stays_in_the_zone_where_it_was_opened(tmp_path: Path) -> None:
+    """A connection opened in France goes on across a trip to Germany: its records there (cause 24 at
+    each move, `serving_plmn` 26201) are rated in `fr`, where the session was opened.  The report's
+    roaming share is where the bytes were carried: the volume carried in Germany, the run's sums and
+    the page's SQL alike."""
+    result = simulate(
+        parse_scenario(scenario(trip=True), "continuity.yaml"), tmp_path / "trip", invoice=False
+    )
+    table = pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA)
+    rows = [r for r in table.to_pylist() if r["type"] == "data"]
+    assert sum(r["cause"] == int(ClosingCause.PLMN_CHANGE) for r in rows) == 2 * METERS
+    abroad = [r for r in rows if r["serving_plmn"] == "26201"]
+    assert abroad and len({r["session"] for r in rows}) == METERS  # one context per meter
+    assert {r["zone"] for r in rows} == {"fr"}
+    carried_abroad = sum(r["bytes_up"] + r["bytes_down"] for r in abroad)
+    assert result.hourly is not None
+    assert sum(values[7] for values in result.hourly.cells.values()) == carried_abroad
+    con = connect(find_files(result.out_dir))
+    try:
+        assert hourly_usage(con) == result.hourly
+    finally:
+        con.close()
+
+
 def test_a_short_session_a_move_falls_into_is_cut_at_the_move_and_goes_on(tmp_path: Path) -> None:
     doc = scenario(trip=False)
     doc["groups"] = [
@@ -135,7 +161,8 @@ def test_a_short_session_a_move_falls_into_is_cut_at_the_move_and_goes_on(tmp_pa
     plain = [r for r in rows if r["cause"] != int(ClosingCause.PLMN_CHANGE)]
     out_at = datetime(2026, 3, 28, 10, 0, 1, tzinfo=UTC).timestamp()
     back_at = datetime(2026, 3, 28, 20, 0, 1, tzinfo=UTC).timestamp()
-    for when, zones in ((out_at, ("fr", "eu")), (back_at, ("eu", "fr"))):
+    # each session in the zone where it was opened: in France going out, in Germany coming back
+    for when, zones in ((out_at, ("fr", "fr")), (back_at, ("eu", "eu"))):
         cut = [
             r
             for r in rows
