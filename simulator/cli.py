@@ -134,14 +134,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except JobTooBig as exc:
         print(f"m2msim run: {args.scenario}: {exc}", file=sys.stderr)
         return 2
-    if scenario.capped is not None:
-        written, kept = scenario.capped
-        print(
-            f"m2msim run: note: --max-lines {args.max_lines}: {kept:,} of the scenario's {written:,} lines; "
-            "the fleet's prices (the 5 % Business fleet discount, the SMS volume steps, the assistance "
-            f"tier) are those of the {kept:,} lines simulated, not of the whole fleet",
-            file=sys.stderr,
-        )
     out = args.out or Path("runs") / scenario.name
     bar = ProgressBar(f"{scenario.name}: {scenario.n_devices:,} devices")
     t0 = time.perf_counter()
@@ -176,6 +168,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(render_summary(result.summary))
     print()
+    if scenario.capped is not None:
+        written, kept = scenario.capped
+        print(
+            f"note: --max-lines {args.max_lines}: {kept:,} of the scenario's {written:,} lines; the fleet's "
+            "prices (the 5 % Business fleet discount, the SMS volume steps, the assistance tier) are those "
+            f"of the {kept:,} lines simulated, not of the whole fleet"
+        )
     files = ["summary.txt", "summary.json", "usage.parquet", "usage/", "alarms.jsonl", "scenario.yaml"]
     if args.no_merge:
         files.remove("usage.parquet")

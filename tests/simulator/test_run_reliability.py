@@ -466,9 +466,10 @@ def test_a_partial_month_of_whole_tens_of_days_says_them_in_digits(tmp_path: Pat
 def test_a_fleet_cut_by_max_lines_says_its_fleet_prices_are_the_cut_fleets(tmp_path: Path) -> None:
     """`--max-lines 8` keeps 32 of the default scenario's 600 lines: the 5 % Business fleet discount
     (from 50 lines), the SMS steps and the assistance tier then went by the 32 lines without a word,
-    and the invoice looked like the fleet's. The run says so; without a cut, nothing is said."""
+    and the invoice looked like the fleet's. The run says so after its summary; without a cut, nothing
+    is said."""
     result = run_cli(["run", str(DEFAULT), *SMALL, "--out", str(tmp_path / "o")])
     assert result.rc == 0, result
-    assert "note: --max-lines 8: 32 of the scenario's 600 lines; the fleet's prices" in result.err
+    assert "\nnote: --max-lines 8: 32 of the scenario's 600 lines; the fleet's prices" in result.out
     whole = run_cli(["run", str(DEFAULT), "--days", "1", "--max-lines", "1000", "--out", str(tmp_path / "w")])
-    assert whole.rc == 0 and "--max-lines" not in whole.err, whole
+    assert whole.rc == 0 and "--max-lines" not in whole.out, whole
