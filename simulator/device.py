@@ -146,6 +146,8 @@ class Device:
         self.session_counter = 0
         self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
+        self.cursor = -1  # the decision `life` is at
+        self.applied: set[int] = set()  # decisions taken in an outage, ahead of `life`
         self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
         self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
         self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
@@ -382,24 +384,61 @@ class Device:
             yield self.env.timeout(self.on)
         self.attach()
         catch_up = False
-        for t, _order, kind, payload in self.decisions:
+        for i, (t, _order, kind, payload) in enumerate(self.decisions):
+            if i in self.applied:  # taken at its time while an outage was ridden out
+                continue
+            self.cursor = i
             if t > self.env.now:
                 yield from self.traffic(int(self.env.now), t, catch_up)
                 catch_up = False
-            if kind == "trip":
-                self.plmn = self._trip(payload)
-                self.relocate()
-            elif kind == "tz":
-                if payload == self.plmn and self.attached:
-                    self.net.time_zone_change(self.env.now, self.ident.line)
-            elif kind == "swap":
-                self.imei = imei(self.group.tac, self.gidx + 500_000 * payload)
-                self.stats.sim_swaps += 1
-                self.attach()
-            elif kind == "outage":
+            if kind == "outage":
                 catch_up = yield from self.outage(payload)
+            else:
+                self._apply(kind, payload)
         if self.env.now < self.T:
             yield from self.traffic(int(self.env.now), self.T, catch_up)
+
+    def _apply(self, kind: str, payload: Any, coverage: bool = True) -> None:
+        """A roaming move, a clock change or a SIM swap, now.  Without `coverage` (an area outage)
+        the device cannot signal it: the attach at the outage's end does, on the new network and
+        with the new device."""
+        if kind == "trip":
+            self.plmn = self._trip(payload)
+            if coverage:
+                self.relocate()
+        elif kind == "tz":
+            if coverage and payload == self.plmn and self.attached:
+                self.net.time_zone_change(self.env.now, self.ident.line)
+        elif kind == "swap":
+            self.imei = imei(self.group.tac, self.gidx + 500_000 * payload)
+            self.stats.sim_swaps += 1
+            if coverage:
+                self.attach()
+
+    def _pending(self, t: float) -> int | None:
+        """The next decision after the current one, not yet taken and not an outage, due at or before `t`."""
+        for i in range(self.cursor + 1, len(self.decisions)):
+            at, _order, kind, _payload = self.decisions[i]
+            if at > t:
+                return None
+            if kind != "outage" and i not in self.applied:
+                return i
+        return None
+
+    def _until(self, t: float, failed: list[int], coverage: bool) -> Generator[simpy.Event, Any, None]:
+        """Wait in an outage until `t`, taking the decisions that fall in the wait at their own times
+        (the failed attempts made before one are handed over first: they were made where the device
+        was then, with the device it was)."""
+        while (i := self._pending(t)) is not None:
+            at, _order, kind, payload = self.decisions[i]
+            if at > self.env.now:
+                yield self.env.timeout(at - self.env.now)
+            self._failed_sessions(failed)
+            failed.clear()
+            self.applied.add(i)
+            self._apply(kind, payload, coverage)
+        if t > self.env.now:
+            yield self.env.timeout(t - self.env.now)
 
     def _next_report(self, t: float) -> float:
         if self.period <= 0:
@@ -436,9 +475,9 @@ class Device:
         attempts = 0
         gave_up = False
         failed: list[int] = []  # start times of failed sessions, handed over in one batch
+        coverage = o.kind != "area"
         while t < t_end and t < self.T:
-            if t > self.env.now:
-                yield self.env.timeout(t - self.env.now)
+            yield from self._until(t, failed, coverage)
             attempts += 1
             self.stats.retry_attempts += 1
             if o.kind == "area":
@@ -449,6 +488,7 @@ class Device:
                 fa = prof.failed_attempt
                 busy = float(fa.duration_s)
                 failed.append(int(self.env.now))
+                self._attempt_cut(failed, busy)
                 if self.shard.per_call:  # played through the gateway as they happen
                     self._failed_sessions(failed)
                     failed = []
@@ -462,13 +502,12 @@ class Device:
                 continue
             gave_up = False
             t = t + busy + self._delay(attempts)
-        self._failed_sessions(failed)
         if not gave_up and o.kind == "area" and rc.policy == "immediate":
             # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
             t = t_end + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
         t = min(max(t, float(t_end)), float(self.T))
-        if t > self.env.now:
-            yield self.env.timeout(t - self.env.now)
+        yield from self._until(t, failed, coverage)
+        self._failed_sessions(failed)
         self.area_down = False
         if self.env.now >= self.T:
             return False
@@ -478,7 +517,27 @@ class Device:
         self.deliver_mt()
         return has_data and not self.persistent
 
-    def _failed_sessions(self, starts: list[int]) -> None:
+    def _attempt_cut(self, failed: list[int], busy: float) -> None:
+        """The attempt just made (`failed[-1]`) when a decision falls into it, handed over at once as
+        a session outside an outage would be: cut at a move and going on in the new network, ended
+        at a SIM swap."""
+        i = self._pending(failed[-1] + busy)
+        if i is None:
+            return
+        at = self.decisions[i][0]
+        if not at < failed[-1] + busy:
+            return
+        start = failed.pop()
+        self._failed_sessions(failed)  # the earlier ones first: charging ids in the order of the attempts
+        failed.clear()
+        if self._moves_only_at(at):
+            self._failed_sessions([start], move=at)
+        else:
+            self._failed_sessions([start], duration=at - start)
+
+    def _failed_sessions(
+        self, starts: list[int], duration: int | None = None, move: int | None = None
+    ) -> None:
         """Sessions of reconnection attempts that reached the gateway but not the server."""
         if not starts or self.profile is None:
             return
@@ -486,11 +545,12 @@ class Device:
         n = len(starts)
         self.sessions(
             np.array(starts, dtype=np.int64),
-            np.full(n, fa.duration_s, dtype=np.int64),
+            np.full(n, fa.duration_s if duration is None else duration, dtype=np.int64),
             np.full(n, fa.up, dtype=np.int64),
             np.full(n, fa.down, dtype=np.int64),
             abnormal=True,
             retry=True,
+            move=move,
         )
 
     # ------------------------------------------------------------------ SMS, calls, MT SMS

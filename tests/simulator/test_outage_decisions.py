@@ -1,0 +1,147 @@
+"""What falls inside an outage: a roaming trip's start or end, a SIM swap, a move during an attempt.
+
+A device riding out an outage with its reconnection policy still travels and still changes
+device: each such decision takes effect at its own time, and the attempts after it are made from
+the new network or with the new device (as a move or a swap outside an outage would give).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from accounting.records import USAGE_SCHEMA, ClosingCause, is_retry_charging
+from simulator.run import RunResult, simulate
+from simulator.scenario import parse_scenario
+
+TRACKERS = 2
+TRIP_START = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+TRIP_END = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)
+
+
+def doc(outage: tuple[str, str], reconnect: dict[str, Any], **group: Any) -> dict[str, Any]:
+    """CoAP trackers for a day, all on a trip to Germany from 10:00 to 20:00, and a server outage."""
+    g: dict[str, Any] = {
+        "name": "trackers",
+        "lines": "TRK",
+        "schedule": {"period": "1h", "jitter": "uniform", "jitter_s": "5min"},
+        "application": {"profile": "coap", "payload": {"fixed": 48}},
+        "mobility": {
+            "trips": [
+                {"share": 1.0, "start": TRIP_START.isoformat(), "end": TRIP_END.isoformat(), "plmn": "26201"}
+            ]
+        },
+        "reconnect": reconnect,
+        "alarms": {"geography": {"countries": ["FR"]}, "imei_change": True},
+    }
+    g.update(group)
+    return {
+        "name": "outage-decisions",
+        "seed": 7,
+        "period": {"start": "2026-03-10", "days": 1},
+        "inventory": {
+            "customer": "unit",
+            "month": "2026-03",
+            "lines": [
+                {
+                    "id_prefix": "TRK",
+                    "count": TRACKERS,
+                    "offer": "europe",
+                    "plan": "forfait-2mo",
+                    "commitment": 24,
+                    "since": "2025-06-01",
+                    "options": ["autogestion", "autodiagnostic"],
+                }
+            ],
+        },
+        "network": {"default_apn": "orange.m2m.spec"},
+        "groups": [g],
+        "events": {"outages": [{"kind": "server", "start": outage[0], "end": outage[1]}]},
+    }
+
+
+BACKOFF = {"policy": "exponential", "delay": "30s", "max": "30min", "jitter": 0.5}
+
+
+def run(tmp: Path, d: dict[str, Any]) -> tuple[RunResult, list[dict[str, Any]]]:
+    result = simulate(parse_scenario(d, "outage.yaml"), tmp / "run", invoice=False)
+    return result, pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA).to_pylist()
+
+
+def alarms(result: RunResult) -> list[dict[str, Any]]:
+    text = (result.out_dir / "alarms.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_a_trip_that_starts_in_an_outage_moves_the_device_at_its_time(tmp_path: Path) -> None:
+    """The retries made in Germany were recorded in France (zone fr, serving network 20801), and
+    the device moved only when the outage ended: its SMS were rated at home, its geography alarm late."""
+    d = doc(
+        ("2026-03-10T09:00:00Z", "2026-03-10T11:00:00Z"),
+        BACKOFF,
+        sms=[{"kind": "heartbeat", "every": "10min", "dest": "0612345678", "size": 20}],
+    )
+    result, rows = run(tmp_path, d)
+    retries = [r for r in rows if r["type"] == "data" and is_retry_charging(r["charging_id"])]
+    before = [r for r in retries if r["start"] < TRIP_START]
+    after = [r for r in retries if r["start"] >= TRIP_START]
+    assert before and after
+    assert {(r["zone"], r["serving_plmn"]) for r in before} == {("fr", "20801")}
+    assert {(r["zone"], r["serving_plmn"]) for r in after} == {("eu", "26201")}
+    sms = [r for r in rows if r["type"] == "sms" and TRIP_START <= r["start"] < TRIP_END]
+    assert sms and {r["zone"] for r in sms} == {"eu"}
+    geo = [a for a in alarms(result) if a["rule"] == "geography"]
+    assert len(geo) == TRACKERS
+    assert {datetime.fromisoformat(a["time"]) for a in geo} == {TRIP_START}
+
+
+def test_a_trip_that_ends_in_an_outage_brings_the_device_home_at_its_time(tmp_path: Path) -> None:
+    """An outage that starts during a trip is ridden out abroad; the trip's end in it brings the
+    device home then, not when the outage ends."""
+    _, rows = run(tmp_path, doc(("2026-03-10T19:00:00Z", "2026-03-10T21:00:00Z"), BACKOFF))
+    retries = [r for r in rows if r["type"] == "data" and is_retry_charging(r["charging_id"])]
+    abroad = [r for r in retries if r["start"] < TRIP_END]
+    home = [r for r in retries if r["start"] >= TRIP_END]
+    assert abroad and home
+    assert {(r["zone"], r["serving_plmn"]) for r in abroad} == {("eu", "26201")}
+    assert {(r["zone"], r["serving_plmn"]) for r in home} == {("fr", "20801")}
+
+
+def test_a_sim_swap_in_an_outage_changes_the_imei_at_its_time(tmp_path: Path) -> None:
+    swap = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+    d = doc(
+        ("2026-03-10T09:00:00Z", "2026-03-10T11:00:00Z"),
+        BACKOFF,
+        sim_swaps=[{"at": swap.isoformat(), "share": 1.0}],
+    )
+    result, rows = run(tmp_path, d)
+    assert result.groups["trackers"].sim_swaps == TRACKERS  # once each, not again at the outage's end
+    for line in {r["line"] for r in rows}:
+        retries = [r for r in rows if r["line"] == line and is_retry_charging(r["charging_id"])]
+        old = {r["imeisv"] for r in retries if r["start"] < swap}
+        new = {r["imeisv"] for r in retries if r["start"] >= swap}
+        assert len(old) == len(new) == 1 and old != new
+    changes = [a for a in alarms(result) if a["rule"] == "imei-change"]
+    assert len(changes) == TRACKERS
+    assert {datetime.fromisoformat(a["time"]) for a in changes} == {swap}
+
+
+def test_an_attempt_a_move_falls_into_is_cut_at_the_move(tmp_path: Path) -> None:
+    """A device retrying at once is always in an attempt (62 s for CoAP): the one going on when the
+    trip starts is cut there (cause 24) and goes on in Germany, as a report a move falls into."""
+    _, rows = run(tmp_path, doc(("2026-03-10T09:00:00Z", "2026-03-10T11:00:00Z"), {"policy": "immediate"}))
+    cut = [r for r in rows if r["cause"] == int(ClosingCause.PLMN_CHANGE)]
+    assert len(cut) == TRACKERS
+    for first in cut:
+        assert is_retry_charging(first["charging_id"])
+        assert first["start"].timestamp() + first["duration_s"] == TRIP_START.timestamp()
+        assert (first["zone"], first["serving_plmn"]) == ("fr", "20801")
+        rest = next(r for r in rows if r["session"] == first["session"] and r["sequence"] == 2)
+        assert rest["start"] == TRIP_START and rest["cause"] == int(ClosingCause.ABNORMAL)
+        assert (rest["zone"], rest["serving_plmn"]) == ("fr", "26201")  # the zone where it was opened
+        assert first["duration_s"] + rest["duration_s"] == 62
+        assert first["bytes_up"] + rest["bytes_up"] + first["bytes_down"] + rest["bytes_down"] == 450
