@@ -102,6 +102,8 @@ class Device:
             if float(setup.random()) < trip.share:
                 t0 = int((trip.start - start).total_seconds())
                 t1 = int((trip.end - start).total_seconds())
+                if t1 <= 0:  # over before the period (one starting mid-month): it leaves no trace
+                    continue
                 self.decisions.append((max(t0, 0), 0, "trip", (k, trip.plmn)))
                 self.decisions.append((max(t1, 0), 1, "trip", (k, None)))
         self.trips_on: dict[int, str] = {}  # the trips going on, in the order they started

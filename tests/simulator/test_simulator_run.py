@@ -739,6 +739,35 @@ def test_a_trip_that_starts_as_another_ends_takes_the_device_there(tmp_path: Pat
         assert x["serving_plmn"] == expected, x
 
 
+def test_a_trip_over_before_a_mid_month_period_leaves_no_trace(tmp_path: Path) -> None:
+    """A period starting on the 10th and a trip of the 3rd to the 7th: the device was taken to
+    Germany and back at the period's first second, raising a geography alarm for a country it had
+    left days before and counted among the roaming devices.  A trip going on at the period's start
+    still leaves the device abroad from there."""
+    d = doc(devices=2, alarms={"geography": {"countries": ["FR"]}})
+    d["period"]["start"] = "2026-03-10"
+    d["groups"][0].update(
+        schedule={"period": "1h"}, application={"profile": "coap", "payload": {"fixed": 60}}
+    )
+    d["groups"][0]["mobility"] = {
+        "trips": [
+            {"share": 1.0, "start": "2026-03-03T06:00:00Z", "end": "2026-03-07T18:00:00Z", "plmn": "26201"}
+        ]
+    }
+    r = simulate(sc_of(d), tmp_path / "before", invoice=False)
+    assert r.groups["fleet"].roaming_devices == 0
+    assert (r.out_dir / "alarms.jsonl").read_text() == ""
+    assert {x["serving_plmn"] for x in table(r.out_dir / "usage.parquet").to_pylist()} == {"20801"}
+    d["groups"][0]["mobility"]["trips"][0]["end"] = "2026-03-10T12:00:00Z"
+    r = simulate(sc_of(d), tmp_path / "going-on", invoice=False)
+    assert r.groups["fleet"].roaming_devices == 2
+    alarms = [json.loads(x) for x in (r.out_dir / "alarms.jsonl").read_text().splitlines()]
+    assert sorted(a["line"] for a in alarms if a["rule"] == "geography") == ["D1", "D2"]
+    for x in table(r.out_dir / "usage.parquet").to_pylist():
+        hour = (x["start"] - datetime(2026, 3, 10, tzinfo=UTC)).total_seconds() / 3600
+        assert x["serving_plmn"] == ("26201" if hour < 12 else "20801"), x
+
+
 def test_a_persistent_connection_keeps_its_keep_alive_timer_across_a_move(tmp_path: Path) -> None:
     """A connection going on across a roaming move restarted its keep-alive count at the move: a
     30-minute gap split by a move into two gaps shorter than the 20-minute keep-alive lost its
