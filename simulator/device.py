@@ -417,30 +417,41 @@ class Device:
             if coverage:
                 self.attach()
 
-    def _pending(self, t: float) -> int | None:
-        """The next decision after the current one, not yet taken and not an outage, due at or before `t`."""
+    def _pending(self, t: float, cell_outage_before: float | None = None) -> int | None:
+        """The next decision after the current one, not yet taken, due at or before `t`: a move, a
+        clock change or a SIM swap, or with `cell_outage_before` an area outage starting before it."""
         for i in range(self.cursor + 1, len(self.decisions)):
-            at, _order, kind, _payload = self.decisions[i]
+            at, _order, kind, payload = self.decisions[i]
             if at > t:
                 return None
-            if kind != "outage" and i not in self.applied:
+            if i in self.applied:
+                continue
+            if kind != "outage" or (
+                cell_outage_before is not None and payload.kind == "area" and at < cell_outage_before
+            ):
                 return i
         return None
 
-    def _until(self, t: float, failed: list[int], coverage: bool) -> Generator[simpy.Event, Any, None]:
+    def _until(
+        self, t: float, failed: list[int], coverage: bool, cell_outage_before: float | None = None
+    ) -> Generator[simpy.Event, Any, int | None]:
         """Wait in an outage until `t`, taking the decisions that fall in the wait at their own times
         (the failed attempts made before one are handed over first: they were made where the device
-        was then, with the device it was)."""
-        while (i := self._pending(t)) is not None:
+        was then, with the device it was).  An area outage reached (`cell_outage_before`) stops the
+        wait at its start: its index is returned."""
+        while (i := self._pending(t, cell_outage_before)) is not None:
             at, _order, kind, payload = self.decisions[i]
             if at > self.env.now:
                 yield self.env.timeout(at - self.env.now)
             self._failed_sessions(failed)
             failed.clear()
             self.applied.add(i)
+            if kind == "outage":
+                return i
             self._apply(kind, payload, coverage)
         if t > self.env.now:
             yield self.env.timeout(t - self.env.now)
+        return None
 
     def _next_report(self, t: float) -> float:
         if self.period <= 0:
@@ -455,8 +466,10 @@ class Device:
         base = rc.delay_s if rc.policy == "fixed" else min(rc.max_s, rc.delay_s * 2.0 ** (attempt - 1))
         return base * (1.0 - rc.jitter * float(self.rng_retry.random()))
 
-    def outage(self, o: Outage) -> Generator[simpy.Event, Any, bool]:
-        """Ride out an outage with the reconnection policy; True when a catch-up report is due."""
+    def outage(self, o: Outage, first: float | None = None) -> Generator[simpy.Event, Any, bool]:
+        """Ride out an outage with the reconnection policy; True when a catch-up report is due.
+
+        `first`: the device's first try (an area outage that starts while it retries in another)."""
         start = self.shard.scenario.start
         t_end = min(int((o.end - start).total_seconds()), self.T)
         has_data = self.profile is not None
@@ -467,7 +480,10 @@ class Device:
             # or whose contexts the network refuses (its reports go on being refused, as before)
             return False
         self.late = self.late[self.late >= t_end]  # one due in the outage is lost (retries, catch-up)
-        first = float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
+        if first is None:
+            first = (
+                float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
+            )
         if first >= t_end:
             self.area_down = False
             return False
@@ -479,7 +495,14 @@ class Device:
         failed: list[int] = []  # start times of failed sessions, handed over in one batch
         coverage = o.kind != "area"
         while t < t_end and t < self.T:
-            yield from self._until(t, failed, coverage)
+            cell = yield from self._until(t, failed, coverage, float(t_end) if coverage else None)
+            if cell is not None:  # the cell goes too: no coverage until it returns, then this outage goes on
+                cursor, self.cursor = self.cursor, cell
+                yield from self.outage(self.decisions[cell][3], first=t)
+                self.cursor = cursor
+                if self.env.now > t:  # back on the network: its missed report at once
+                    t, attempts, gave_up = float(self.env.now), 0, False
+                continue
             attempts += 1
             self.stats.retry_attempts += 1
             if o.kind == "area":

@@ -145,3 +145,29 @@ def test_an_attempt_a_move_falls_into_is_cut_at_the_move(tmp_path: Path) -> None
         assert (rest["zone"], rest["serving_plmn"]) == ("fr", "26201")  # the zone where it was opened
         assert first["duration_s"] + rest["duration_s"] == 62
         assert first["bytes_up"] + rest["bytes_up"] + first["bytes_down"] + rest["bytes_down"] == 450
+
+
+def test_a_cell_outage_inside_a_server_outage_takes_the_device_off_the_air(tmp_path: Path) -> None:
+    """The cell gone from 10:00 to 12:00 in a server outage from 09:00 to 13:00: the device went on
+    retrying the server (failed data sessions) and sending its SMS as if the cell were there, and
+    made no attempt without coverage.  It is off the air until the cell returns, then retries the
+    server until it answers."""
+    d = doc(
+        ("2026-03-10T09:00:00Z", "2026-03-10T13:00:00Z"),
+        BACKOFF,
+        sms=[{"kind": "heartbeat", "every": "10min", "dest": "0612345678", "size": 20}],
+    )
+    del d["groups"][0]["mobility"]
+    d["events"]["outages"].append(
+        {"kind": "area", "start": "2026-03-10T10:00:00Z", "end": "2026-03-10T12:00:00Z"}
+    )
+    result, rows = run(tmp_path, d)
+    st = result.groups["trackers"]
+    cell_out, cell_back = datetime(2026, 3, 10, 10, tzinfo=UTC), datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert not [r for r in rows if cell_out <= r["start"] < cell_back]
+    assert st.no_coverage_attempts >= TRACKERS and st.sms_refused >= TRACKERS * 11
+    retries = [r for r in rows if r["type"] == "data" and is_retry_charging(r["charging_id"])]
+    for line in {r["line"] for r in rows}:
+        assert any(r["line"] == line and r["start"] < cell_out for r in retries)
+        assert any(r["line"] == line and r["start"] >= cell_back for r in retries)
+    assert st.reconnections == 2 * TRACKERS
