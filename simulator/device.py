@@ -485,7 +485,10 @@ class Device:
                 float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
             )
         if first >= t_end:
-            self.area_down = False
+            if o.kind == "area":  # no report due in it: off the air all the same (SMS and calls refused)
+                yield from self._until(float(min(t_end, self.T)), [], coverage=False)
+                self.area_down = False
+                self.deliver_mt()
             return False
         prof = self.profile
         rc = self.group.reconnect

@@ -171,3 +171,22 @@ def test_a_cell_outage_inside_a_server_outage_takes_the_device_off_the_air(tmp_p
         assert any(r["line"] == line and r["start"] < cell_out for r in retries)
         assert any(r["line"] == line and r["start"] >= cell_back for r in retries)
     assert st.reconnections == 2 * TRACKERS
+
+
+def test_a_cell_outage_with_no_report_due_in_it_still_takes_the_device_off_the_air(tmp_path: Path) -> None:
+    """A daily reporter under a 2-hour cell outage: with no report due in it, the device was left on
+    the air, and its SMS went through (and were billed) while its cell was gone."""
+    d = doc(
+        ("2026-03-10T10:00:00Z", "2026-03-10T12:00:00Z"),
+        BACKOFF,
+        schedule={"period": "1d"},
+        sms=[{"kind": "heartbeat", "every": "10min", "dest": "0612345678", "size": 20}],
+    )
+    del d["groups"][0]["mobility"]
+    d["events"]["outages"][0]["kind"] = "area"
+    result, rows = run(tmp_path, d)
+    st = result.groups["trackers"]
+    cell_out, cell_back = datetime(2026, 3, 10, 10, tzinfo=UTC), datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert not [r for r in rows if cell_out <= r["start"] < cell_back]
+    assert st.sms_refused == TRACKERS * 12
+    assert st.sms_sent == TRACKERS * (144 - 12)
