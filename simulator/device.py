@@ -393,8 +393,8 @@ class Device:
             if t > self.env.now:
                 yield from self.traffic(int(self.env.now), t, catch_up)
                 catch_up = False
-            if kind == "outage":
-                catch_up = yield from self.outage(payload)
+            if kind == "outage":  # one going on when the device is back from another: its missed report fails
+                catch_up = yield from self.outage(payload, first=float(self.env.now) if catch_up else None)
             else:
                 self._apply(kind, payload)
         if self.env.now < self.T:

@@ -190,3 +190,24 @@ def test_a_cell_outage_with_no_report_due_in_it_still_takes_the_device_off_the_a
     assert not [r for r in rows if cell_out <= r["start"] < cell_back]
     assert st.sms_refused == TRACKERS * 12
     assert st.sms_sent == TRACKERS * (144 - 12)
+
+
+def test_a_report_missed_in_a_cell_outage_fails_in_the_server_outage_that_follows(tmp_path: Path) -> None:
+    """The cell back at 10:00 as the server goes down: each device's missed report, due at once,
+    vanished, and the device waited for its next scheduled report to try the server.  It tries at
+    once (its return, within the recovery spread of 10 s) and fails, then retries."""
+    d = doc(("2026-03-10T09:00:00Z", "2026-03-10T10:00:00Z"), {"policy": "immediate"})
+    del d["groups"][0]["mobility"]
+    d["events"]["outages"][0]["kind"] = "area"
+    d["events"]["outages"].append(
+        {"kind": "server", "start": "2026-03-10T10:00:00Z", "end": "2026-03-10T11:00:00Z"}
+    )
+    _, rows = run(tmp_path, d)
+    back = datetime(2026, 3, 10, 10, tzinfo=UTC).timestamp()
+    for line in {r["line"] for r in rows}:
+        retries = [
+            r["start"].timestamp()
+            for r in rows
+            if r["line"] == line and is_retry_charging(r["charging_id"]) and r["start"].timestamp() >= back
+        ]
+        assert retries and back <= min(retries) <= back + 10

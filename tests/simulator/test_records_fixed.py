@@ -28,8 +28,8 @@ EXPECTED = {
     ),
     ("default", 1, 40): (5339, "832f4b056a86b00ab9b1bdbc337a1f39287cf6c8340759fd89c2054fffa8a966"),
     ("firmware-retry-storm", 12, 20): (
-        37758,
-        "164e0e8e92e78b95f98e00c7cd4695d2af087d78ce03afb6ee319c983813c97e",
+        38896,
+        "de46cd3b7b447d7e9e115bf7e07e5c071f12f1f6cc4a4c13e5ddf69ebe816bc8",
     ),
     ("heavy-data-intense", 2, 30): (5880, "6bc7e365a317d941606f0ccec891b0f7ca82cb050b3a9996837a88d0b22ab7a9"),
     ("smart-meters", 1.5, 40): (5880, "1a157eeeb7ad012ee7ec8c2ac7181810fa24f1b40d75e3d12010dcdde3c4cc0b"),
