@@ -110,6 +110,15 @@ def groups_section(
         ).fetchall()
     )
     n_lines = dict(con.execute("SELECT device_group, count(*) FROM lines GROUP BY 1").fetchall())
+    # The ko the invoice bills (its data items' quantities: bundle, over it, free, outside), not the
+    # records' ko: those count the records the rating rejected too (`records_read_note`).
+    billed = dict(
+        con.execute(
+            "SELECT l.device_group, sum(i.quantity) FROM invoice_items i JOIN lines l USING (line) "
+            "WHERE i.unit = 'ko' GROUP BY 1"
+        ).fetchall()
+    )
+    invoiced = files.invoice is not None
     agg: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for _, g, vol, ko, sessions, failed, sms, calls, _secs, roam in hourly:
         a = agg[g]
@@ -137,8 +146,11 @@ def groups_section(
                     num(count(devices), f"{k}.devices" if k else None),
                     num(count(a.get("sessions", 0)), f"{k}.data_sessions" if k else None),
                     num(mo(a.get("vol", 0))),
-                    num(count(a.get("ko", 0)), f"{k}.billable_ko" if k else None),
                     num(f"{100 * a.get('roam', 0) / a['vol']:.1f} %" if a.get("vol") else "–"),
+                    num(
+                        count(int(billed.get(name) or 0)) if invoiced else "–",
+                        f"{k}.billable_ko" if k and invoiced else None,
+                    ),
                     num(
                         money(c, cur) if c is not None else "–",
                         f"{k}.cost_ht" if k and c is not None else None,
@@ -155,10 +167,10 @@ def groups_section(
         [
             "device group",
             "devices",
-            "data sessions",
-            "volume",
-            "billable ko",
-            "roaming",
+            "data sessions read",
+            "volume read",
+            "roaming (read)",
+            "ko invoiced",
             "cost HT",
             "cost per device",
         ],
@@ -179,7 +191,7 @@ def groups_section(
     )
     vol_chart = svg.bar_chart(
         "plot-group-volume",
-        "Data volume per device group (Mo)",
+        "Data volume per device group (Mo, records read)",
         cats,
         [
             svg.Series(
@@ -191,7 +203,25 @@ def groups_section(
         width=430,
         height=280,
     )
-    return tbl + f'<div class="cols">{cost_chart}{vol_chart}</div>'
+    return records_read_note(files) + tbl + f'<div class="cols">{cost_chart}{vol_chart}</div>'
+
+
+def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming share and the charts") -> str:
+    """What the figures drawn from the usage records count: every record read, those the rating
+    rejected too (a duplicate, a line with an inventory error or unknown, a record outside the
+    month, a bad value, a service the offer refuses), beside the count of those rejected, so that
+    they reconcile with the invoice's figures (ko invoiced, SMS and seconds billed, cost)."""
+    inv = files.invoice
+    if inv is None:
+        return f'<p class="muted">{what} count the usage records read (no invoice in this folder).</p>'
+    by_reason = inv.get("rejects_by_reason") or []
+    rejected = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(inv.get("rejects") or [])
+    return (
+        f'<p class="muted">{what} count the usage records read: '
+        f'<span data-key="invoice:rows_read">{int(inv.get("rows_read") or 0):,}</span> records, of which '
+        f"<b>{rejected:,} rejected</b> by the rating and billed nothing (see Rejects and inventory errors). "
+        "The ko invoiced and the cost are the invoice's.</p>"
+    )
 
 
 def costliest_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> str:

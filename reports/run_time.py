@@ -13,6 +13,7 @@ from reports import svg
 from reports.data import RunFiles
 from reports.page import count, kpi, money, num, table, td, tr
 from reports.run_common import HOURLY_UP_TO_DAYS, MO, Period, parse_time
+from reports.run_cost import records_read_note
 
 STORM_BEFORE = timedelta(minutes=30)
 STORM_AFTER = timedelta(hours=3)
@@ -55,7 +56,7 @@ def traffic_section(
             ("volume", 2, MO, f"Mo per {span} (up + down)", tip_mo),
             ("sessions", 4, 1, f"sessions per {span}", tip_n),
         ):
-            title = f"Data {what} per {span}, per device group"
+            title = f"Data {what} per {span}, per device group (records read)"
             out.append(
                 svg.line_chart(
                     f"plot-{kind}-{what}",
@@ -280,9 +281,10 @@ def sms_calls_section(
             "WHERE u.type IN ('sms', 'voice', 'csd', 'sms_internet') GROUP BY ALL ORDER BY 1, 2, 3"
         ).fetchall()
     if rows:
+        parts.append(records_read_note(files, "This table and the chart"))
         parts.append(
             table(
-                ["device group", "type", "destination", "records", "seconds"],
+                ["device group", "type", "destination", "records read", "seconds read"],
                 [
                     tr(
                         [
@@ -305,10 +307,20 @@ def sms_calls_section(
             acc["calls"][day] += row[7]
         keys = sorted({k for d in acc.values() for k in d})
         series = [svg.Series(name, [(k, acc[name].get(k, 0.0)) for k in keys]) for name in ("SMS", "calls")]
+        billed = _billed_sms_calls(files, con)
+        if billed:
+            parts.append(
+                "<h3>Invoiced per device group</h3>"
+                + table(
+                    ["device group", "SMS billed", "voice s billed", "csd s billed"],
+                    [tr([td(g), *(num(count(int(v))) for v in vals)]) for g, *vals in billed],
+                    numeric=[1, 2, 3],
+                )
+            )
         parts.append(
             svg.line_chart(
                 "plot-sms-calls",
-                "SMS and calls per day (all groups)",
+                "SMS and calls per day (all groups, records read)",
                 series,
                 y_label="records per day",
                 steps=True,
@@ -319,3 +331,15 @@ def sms_calls_section(
     else:
         parts.append('<p class="muted">No SMS or call records in this period.</p>')
     return "".join(parts)
+
+
+def _billed_sms_calls(files: RunFiles, con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Per device group, what the invoice bills (its items' quantities): SMS, voice and csd seconds."""
+    if files.invoice is None:
+        return []
+    return con.execute(
+        "SELECT l.device_group, coalesce(sum(i.quantity) FILTER (i.unit = 'sms'), 0), "
+        "coalesce(sum(i.quantity) FILTER (i.code = 'voice'), 0), coalesce(sum(i.quantity) FILTER (i.code = 'csd'), 0) "
+        "FROM invoice_items i JOIN lines l USING (line) WHERE i.unit = 'sms' OR i.code IN ('voice', 'csd') "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +22,18 @@ def build_summary(result: RunResult) -> dict[str, Any]:
     total = GroupStats()
     for s in result.groups.values():
         total.add(s)
+    # The ko billed are the invoice's (its data items' quantities): the records' own count
+    # (`records_ko`) holds the records the rating rejected too (duplicates, lines with inventory
+    # errors, refused services, records outside the month), billed nothing.
+    invoiced = _invoiced_ko(result.invoice) if result.invoice is not None else None
     groups = []
     for g in sc.groups:
         st = result.groups[g.name]
-        entry: dict[str, Any] = {"name": g.name, "lines": g.line_group, **st.as_dict()}
+        entry: dict[str, Any] = {
+            "name": g.name,
+            "lines": g.line_group,
+            **_ko(st.as_dict(), invoiced, g.line_ids),
+        }
         if result.invoice is not None:
             entry["cost_ht"] = _money(result.cost_by_group.get(g.name, Decimal(0)))
         groups.append(entry)
@@ -35,7 +44,7 @@ def build_summary(result: RunResult) -> dict[str, Any]:
         "devices": sc.n_devices,
         "shards": result.shards,
         "usage_records": result.usage_rows,
-        "totals": total.as_dict(),
+        "totals": _ko(total.as_dict(), invoiced, None),
         "alarms": {"total": result.alarms, "by_rule": result.alarms_by_rule},
         "gateway_incidents": result.incidents,
         "outages": [
@@ -64,6 +73,24 @@ def build_summary(result: RunResult) -> dict[str, Any]:
     return out
 
 
+def _invoiced_ko(inv: Invoice) -> dict[str, int]:
+    """Per line, the ko its invoice items bill (bundle, over it, free, outside: unit ko)."""
+    return {bill.id: sum(int(it.quantity) for it in bill.items if it.unit == "ko") for bill in inv.lines}
+
+
+def _ko(
+    counts: dict[str, int], invoiced: dict[str, int] | None, lines: Iterable[str] | None
+) -> dict[str, int]:
+    """A group's (or, `lines` None, the fleet's) counters with `billable_ko` the invoice's for its
+    lines and `records_ko` the records' (without an invoice, both the records')."""
+    out = dict(counts)
+    out["records_ko"] = counts["billable_ko"]
+    if invoiced is not None:
+        ids = invoiced if lines is None else lines
+        out["billable_ko"] = sum(invoiced.get(line, 0) for line in ids)
+    return out
+
+
 def _partial_month(inv: Invoice) -> dict[str, Any]:
     """`usage_covers` and `projected_month`, as in invoice.json, when the run is not a whole month."""
     doc = inv.to_dict(lines=False)
@@ -80,7 +107,12 @@ def render_summary(s: dict[str, Any]) -> str:
         f"scenario {s['scenario']} (seed {s['seed']}): {s['devices']:,} devices, "
         f"{s['period']['start'][:16]} to {s['period']['end'][:16]} UTC, {s['shards']} shard(s)",
         f"data      {t['data_sessions']:,} sessions, {t['data_records']:,} records, "
-        f"up {_mo(t['bytes_up'])}, down {_mo(t['bytes_down'])}, billable {t['billable_ko']:,} ko",
+        f"up {_mo(t['bytes_up'])}, down {_mo(t['bytes_down'])}, billable {t['billable_ko']:,} ko"
+        + (
+            f" ({t['records_ko']:,} ko in the records)"
+            if t.get("records_ko", t["billable_ko"]) != t["billable_ko"]
+            else ""
+        ),
         f"sms       {t['sms_sent']:,} sent, {t['sms_refused']:,} refused; "
         f"MT {t['mt_sms_submitted']:,} submitted, {t['mt_sms_delivered']:,} delivered",
         f"calls     {t['calls_answered']:,} answered ({t['call_seconds']:,} s), {t['calls_busy']:,} busy, "

@@ -366,3 +366,55 @@ def test_the_report_of_a_comparison_alone_counts_its_lines(tmp_path: Path) -> No
     lines = json.loads(out.read_text())["lines"]
     html = render_report(tmp_path)
     assert len(lines) == 9 and f'<div class="value">{len(lines)} devices</div>' in html
+
+
+def _row(html: str, section: str, first: str, after: str = "") -> list[str]:
+    """The cells' texts of the row of `section`'s table (after the text `after`) whose first cell is `first`."""
+    part = html[html.index(f'id="{section}"') :]
+    part = part[part.index(after) :]
+    part = part[: part.index("</section>")]
+    m = re.search(rf"<tr[^>]*><td[^>]*>{re.escape(first)}</td>(.*?)</tr>", part)
+    assert m, (section, first)
+    return re.findall(r">([^<]*)</td>", m.group(1))
+
+
+def test_the_rating_report_shows_the_invoices_quantities_beside_the_records_read(tmp_path: Path) -> None:
+    """Every record twice (billed once: the copies are rejected as duplicates): the page's group M
+    showed 1,229,974 billable ko against the invoice's 614,987, and without the copies 'single
+    lines' 12,979 ko against 12,974 (a line with an inventory error, a refused service) and a
+    rejected 30 s call among the SMS and calls, all counted from the records as if billed."""
+    from reports.run_report import render_rating_report
+
+    text = (EXAMPLE / "usage.csv").read_text()
+    usage = tmp_path / "dup.csv"
+    usage.write_text(text + "".join(text.splitlines(keepends=True)[1:]))
+    out = tmp_path / "invoice.json"
+    assert run_cli(["rate", str(EXAMPLE / "inventory.yaml"), str(usage), "--json", "--out", str(out)]).rc == 0
+    invoice = json.loads(out.read_text())
+    assert invoice["total_ht"] == "2749.96"  # as without the copies
+
+    def billed(prefix: str, unit: str) -> int:
+        return sum(
+            int(i["quantity"])
+            for ln in invoice["lines"]
+            if ln["id"].startswith(prefix)
+            for i in ln["items"]
+            if i["unit"] == unit
+        )
+
+    html = render_rating_report(EXAMPLE / "inventory.yaml", usage)
+    m = _row(html, "groups", "M")
+    assert as_number(m[4]) == billed("M", "ko") == 614_987  # ko invoiced
+    assert as_number(m[1]) == 8  # data sessions read: each record twice
+    single = _row(html, "groups", "single lines")
+    assert as_number(single[4]) == sum(billed(p, "ko") for p in ("3", "P", "B")) == 12_974
+    rejected = sum(r["count"] for r in invoice["rejects_by_reason"])
+    for section in ("groups", "sms"):
+        part = html[html.index(f'id="{section}"') :]
+        note = re.sub(r"<[^>]+>", "", part[: part.index("</p>")])
+        assert f"{invoice['rows_read']:,} records, of which {rejected:,} rejected" in note, note
+    assert [as_number(c) for c in _row(html, "sms", "single lines", "Invoiced")] == [
+        3,
+        227,
+        90,
+    ]  # SMS, voice s, csd s

@@ -300,3 +300,26 @@ def test_an_inventory_line_no_device_group_uses_has_its_cost_on_the_page(
     assert costs["single lines"] == f"{Decimal(spare['total_ht']):,.2f} EUR"
     fleet = sum(Decimal(f["amount"]) for f in invoice.get("fleet", []))
     assert sum(as_number(c) for c in costs.values()) + fleet == Decimal(invoice["total_ht"])
+
+
+def test_a_groups_billable_ko_are_the_invoices_not_its_records(
+    storm_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """The trackers' lines all have an inventory error (Intense is 36 months only): billed nothing,
+    their records rejected, yet summary.json and the page gave them the records' ko as billable
+    beside a cost of 0.00."""
+    storm_doc["inventory"]["lines"][1].update(offer="intense", plan="optima", commitment=24)
+    out = tmp_path / "run"
+    simulate(parse_scenario(storm_doc, "storm-unit.yaml"), out)
+    summary = json.loads((out / "summary.json").read_text())
+    invoice = json.loads((out / "invoice.json").read_text())
+    trackers = next(g for g in summary["groups"] if g["name"] == "trackers")
+    assert trackers["cost_ht"] == "0.00" and trackers["billable_ko"] == 0
+    assert trackers["records_ko"] > 0
+    billed = sum(int(i["quantity"]) for ln in invoice["lines"] for i in ln["items"] if i["unit"] == "ko")
+    assert summary["totals"]["billable_ko"] == billed > 0
+    assert summary["totals"]["records_ko"] == sum(g["records_ko"] for g in summary["groups"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "summary:groups[trackers].billable_ko" in check_numbers(html, out)
+    rejected = sum(r["count"] for r in invoice["rejects_by_reason"])
+    assert rejected > 0 and f"of which <b>{rejected:,} rejected</b>" in html
