@@ -40,7 +40,14 @@ def page_comparison(cmp: Comparison) -> dict[str, Any]:
     return replace(cmp, lines=top).to_dict()
 
 
-def offers_section(cmp: dict[str, Any]) -> str:
+def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -> str:
+    """The offers compared. `covers`: (days, days in the month) when the usage is of part of the
+    month only (a run of `--days 1`): the comparison is of those days' usage, and says so.
+
+    It is not scaled to a month: which plan is cheapest depends on where each line's volume
+    falls against bundles and steps, so a month's choice cannot be read off a few days' prices
+    (scaling their amounts keeps the few days' choice; scaling their usage would price a month
+    no one rated). A whole month's run compares the month."""
     fleet = cmp["fleet"]
     cur = cmp.get("currency", "EUR")
     scen = fleet["scenarios"]
@@ -68,9 +75,13 @@ def offers_section(cmp: dict[str, Any]) -> str:
                 "best" if is_best else None,
             )
         )
+    span = "the month"
+    if covers is not None:
+        days, in_month = covers
+        span = f"the {days} day{'' if days == '1' else 's'} simulated (of {in_month})"
     chart = svg.hbar_chart(
         "plot-offers",
-        f"The month on every offer and plan (EUR HT, {cmp.get('month', '')})",
+        f"{span[0].upper()}{span[1:]} on every offer and plan (EUR HT, {cmp.get('month', '')})",
         chart_rows[:24],
         x_label=f"cost of the month, {cur} HT",
         x_fmt=eur,
@@ -82,9 +93,16 @@ def offers_section(cmp: dict[str, Any]) -> str:
     call = (
         f'<p class="callout">Cheapest: <b>{e(cheapest)}</b> at <b data-key="comparison:fleet.cheapest.total_ht">'
         f"{e(money(Decimal(fleet['cheapest']['total_ht']), cur))}</b>, saving "
-        f'<b data-key="comparison:fleet.saving_ht">{e(money(saving, cur))}</b> on the month against today '
+        f'<b data-key="comparison:fleet.saving_ht">{e(money(saving, cur))}</b> on {e(span)} against today '
         f"({e(money(today, cur))}).</p>"
     )
+    if covers is not None:
+        call += (
+            f'<p class="callout">The offers are compared on the usage of {e(span)} only, billed against '
+            "whole-month subscriptions, not on a projected month: the cheapest plan depends on where a "
+            "month's volume falls against bundles and steps, which a few days do not tell. Run the "
+            "whole month to choose.</p>"
+        )
     movers = sorted(cmp.get("lines", []), key=lambda ln: (-Decimal(ln["saving_ht"]), ln["id"]))
     movers = [ln for ln in movers if Decimal(ln["saving_ht"]) > 0][:TOP_LINES]
     extra = ""
@@ -97,7 +115,17 @@ def offers_section(cmp: dict[str, Any]) -> str:
             ],
             numeric=[3],
         )
-    tbl = table(["choice", "month HT", "vs today", "lines moved", "fleet discounts"], rows, numeric=[1, 2, 3])
+    tbl = table(
+        [
+            "choice",
+            "month HT" if covers is None else f"HT, {span}",
+            "vs today",
+            "lines moved",
+            "fleet discounts",
+        ],
+        rows,
+        numeric=[1, 2, 3],
+    )
     return call + chart + f"<details><summary>every choice ({len(scen)})</summary>{tbl}</details>" + extra
 
 

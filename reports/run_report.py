@@ -82,6 +82,18 @@ def _projected(files: RunFiles, period: Period | None) -> tuple[Decimal, str] | 
     return cents(usage * factor) + fixed, how
 
 
+def _covers(files: RunFiles, period: Period | None) -> tuple[str, int] | None:
+    """(days, days in the month) when the run's usage covers part of the billing month only: the
+    run's `usage_covers` (summary's, else invoice.json's), else a run's period shorter than its month."""
+    for doc in (files.summary or {}, files.invoice or {}):
+        c = doc.get("usage_covers")
+        if isinstance(c, dict) and c.get("days") is not None:
+            return str(c["days"]), int(c.get("days_in_month") or 0)
+    if files.summary and period is not None and period.days < period.month_days() - 1e-9:
+        return f"{round(period.days, 6):g}", period.month_days()
+    return None
+
+
 def _headline(files: RunFiles, period: Period | None, devices: int, currency: str) -> str:
     s, inv = files.summary or {}, files.invoice
     cards = [kpi("fleet", f"{devices:,} devices", key="summary:devices" if s else None)]
@@ -282,7 +294,7 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     page.add("headline", "Headline", _headline(files, period, devices, cur))
     cmp = comparison(files, con)
     if cmp is not None:
-        page.add("offers", "Cost per offer and plan", offers_section(cmp))
+        page.add("offers", "Cost per offer and plan", offers_section(cmp, _covers(files, period)))
     page.add("groups", "Cost and volume per device group", groups_section(files, con, hourly, cur))
     page.add("traffic", "Volume and sessions over time", traffic_section(period, hourly, groups, bands))
     if files.summary is not None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from simulator.stats import GroupStats
 
 if TYPE_CHECKING:
+    from accounting.compare import Comparison
     from accounting.invoice import Invoice
     from simulator.run import RunResult
 
@@ -70,7 +71,30 @@ def build_summary(result: RunResult) -> dict[str, Any]:
             "quotes": len(inv.quotes),
         }
         out.update(_partial_month(inv))
+    if result.comparison is not None:
+        out["comparison"] = _comparison(result.comparison, out.get("usage_covers"))
     return out
+
+
+def _comparison(cmp: Comparison, covers: dict[str, Any] | None) -> dict[str, Any]:
+    """The offers compared (the report's section), and the usage they are compared on: the month,
+    or only the days a partial run simulated (not a projected month: which plan is cheapest
+    depends on a month's volume against bundles and steps)."""
+    if covers is None:
+        on = "the month"
+    else:
+        days = covers["days"]
+        on = (
+            f"the usage of the {days} day{'' if days == '1' else 's'} simulated only "
+            f"(of the month's {covers['days_in_month']}), not a projected month"
+        )
+    return {
+        "today_ht": _money(cmp.today.total),
+        "cheapest": cmp.cheapest.name,
+        "cheapest_ht": _money(cmp.cheapest.total),
+        "saving_ht": _money(cmp.saving),
+        "covers": on,
+    }
 
 
 def _invoiced_ko(inv: Invoice) -> dict[str, int]:
@@ -149,6 +173,12 @@ def render_summary(s: dict[str, Any]) -> str:
         lines.append(
             f"projected {p['total_ht']} {s['invoice']['currency']} HT for the whole month "
             f"(usage {p['usage_ht']} x {c['days_in_month']}/{c['days']} + fixed {p['fixed_ht']}; a projection, not a bill)"
+        )
+    if "comparison" in s:
+        c = s["comparison"]
+        lines.append(
+            f"offers    cheapest {c['cheapest']} at {c['cheapest_ht']}, saving {c['saving_ht']} against today's "
+            f"{c['today_ht']} {s['invoice']['currency']} HT, on {c['covers']}"
         )
     lines.append("")
     header = f"{'group':<16}{'devices':>8}{'sessions':>12}{'ko':>12}{'sms':>8}{'calls':>8}{'retries':>9}{'cost HT':>12}"

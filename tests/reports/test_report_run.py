@@ -323,3 +323,21 @@ def test_a_groups_billable_ko_are_the_invoices_not_its_records(
     assert "summary:groups[trackers].billable_ko" in check_numbers(html, out)
     rejected = sum(r["count"] for r in invoice["rejects_by_reason"])
     assert rejected > 0 and f"of which <b>{rejected:,} rejected</b>" in html
+
+
+def test_the_offers_of_a_partial_run_are_compared_on_its_days_and_say_so(storm_run: Path) -> None:
+    """A one-day run compared the offers on that day's usage and said the cheapest choice saved
+    so much 'on the month', on the page and nowhere in the summary."""
+    html = (storm_run / "report.html").read_text(encoding="utf-8")
+    part = html[html.index('id="offers"') : html.index('id="groups"')]
+    assert "on the month" not in part
+    assert "on the 1 day simulated (of 31) against today" in part
+    assert "compared on the usage of the 1 day simulated (of 31) only" in part
+    assert "The 1 day simulated (of 31) on every offer and plan" in part
+    summary = json.loads((storm_run / "summary.json").read_text())
+    keys = dict(shown_keys(html))
+    c = summary["comparison"]
+    assert as_number(keys["comparison:fleet.saving_ht"]) == Decimal(c["saving_ht"])
+    assert c["covers"] == "the usage of the 1 day simulated only (of the month's 31), not a projected month"
+    text = (storm_run / "summary.txt").read_text()
+    assert f"saving {c['saving_ht']} against today's {c['today_ht']} EUR HT, on {c['covers']}" in text
