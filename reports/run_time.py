@@ -163,7 +163,7 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
                 "outage (window: 30 min before to 3 h after, or to the next outage)",
                 "reconnection records",
                 "failed sessions",
-                "ko billed by retries",
+                "ko of the retry records read",
             ],
             rows,
             numeric=[1, 2, 3],

@@ -86,6 +86,7 @@ class RunResult:
     hourly: HourlyUsage | None = None  # the records' sums per hour and device group (the report's)
     cost_by_group: dict[str, Decimal] = field(default_factory=dict)
     retry_cost: Decimal | None = None
+    retry_ko: int | None = None  # the ko the invoice bills for the reconnection attempts (with less without)
     incidents: dict[str, int] = field(default_factory=dict)  # bad input the gateway refused, by kind
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -447,6 +448,8 @@ def _without_retries(paths: list[Path], out: Path) -> Path:
 
 
 def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Sequence[ShardResult]) -> None:
+    from simulator.summary import invoiced_ko
+
     inventory = inventory_from_dict(scenario.inventory, scenario.source)
     parts = usage_parts(out_dir)
     aggregated = [s.usage for s in shards if s.usage is not None]
@@ -475,6 +478,7 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Seque
         finally:
             calm_path.unlink(missing_ok=True)
         result.retry_cost = invoice.total - calm.total
+        result.retry_ko = sum(invoiced_ko(invoice).values()) - sum(invoiced_ko(calm).values())
 
 
 def usage_coverage(scenario: Scenario) -> UsageCoverage | None:

@@ -26,7 +26,7 @@ def build_summary(result: RunResult) -> dict[str, Any]:
     # The ko billed are the invoice's (its data items' quantities): the records' own count
     # (`records_ko`) holds the records the rating rejected too (duplicates, lines with inventory
     # errors, refused services, records outside the month), billed nothing.
-    invoiced = _invoiced_ko(result.invoice) if result.invoice is not None else None
+    invoiced = invoiced_ko(result.invoice) if result.invoice is not None else None
     groups = []
     for g in sc.groups:
         st = result.groups[g.name]
@@ -56,7 +56,9 @@ def build_summary(result: RunResult) -> dict[str, Any]:
         "retry_storm": {
             "attempts": total.retry_attempts,
             "sessions": total.retry_sessions,
-            "billable_ko": total.retry_ko,
+            # (the ko the invoice bills for them: rated with and without them, as their cost)
+            "billable_ko": total.retry_ko if result.retry_ko is None else result.retry_ko,
+            "records_ko": total.retry_ko,
             "cost_ht": _money(result.retry_cost) if total.retry_sessions else "0.00",
         },
         "groups": groups,
@@ -97,7 +99,7 @@ def _comparison(cmp: Comparison, covers: dict[str, Any] | None) -> dict[str, Any
     }
 
 
-def _invoiced_ko(inv: Invoice) -> dict[str, int]:
+def invoiced_ko(inv: Invoice) -> dict[str, int]:
     """Per line, the ko its invoice items bill (bundle, over it, free, outside: unit ko)."""
     return {bill.id: sum(int(it.quantity) for it in bill.items if it.unit == "ko") for bill in inv.lines}
 

@@ -341,3 +341,18 @@ def test_the_offers_of_a_partial_run_are_compared_on_its_days_and_say_so(storm_r
     assert c["covers"] == "the usage of the 1 day simulated only (of the month's 31), not a projected month"
     text = (storm_run / "summary.txt").read_text()
     assert f"saving {c['saving_ht']} against today's {c['today_ht']} EUR HT, on {c['covers']}" in text
+
+
+def test_the_retry_storms_billed_ko_are_the_invoices(storm_doc: dict[str, Any], tmp_path: Path) -> None:
+    """The meters' lines all have an inventory error (autodiagnostic without autogestion): their
+    reconnection attempts are billed nothing (the storm costs 0.00), yet the summary and the page
+    said their records' ko were 'billed'."""
+    storm_doc["inventory"]["lines"][0]["options"] = ["autodiagnostic"]
+    out = tmp_path / "run"
+    simulate(parse_scenario(storm_doc, "storm-unit.yaml"), out)
+    rs = json.loads((out / "summary.json").read_text())["retry_storm"]
+    assert rs["sessions"] > 0 and rs["cost_ht"] == "0.00"
+    assert rs["billable_ko"] == 0 and rs["records_ko"] >= rs["sessions"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "summary:retry_storm.billable_ko" in check_numbers(html, out)
+    assert "ko of the retry records read" in html
