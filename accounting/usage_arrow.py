@@ -1218,6 +1218,10 @@ class _Work:
             return self._run(task, source)
         finally:
             with self.turn:  # whatever happened, the next row group is not kept waiting
+                # (a row group that gave no batch, an empty one, still takes its turn: done before
+                # the one ahead of it was coded, it left the next waiting for ever)
+                while self.coded < task and not self.stopped:
+                    self.turn.wait()
                 if self.coded == task:
                     self.coded = task + 1
                     self.turn.notify_all()

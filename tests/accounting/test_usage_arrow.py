@@ -644,3 +644,52 @@ def test_the_sums_tables_keep_room_for_the_lines_to_come() -> None:
     assert sums.add(part)
     assert sums.table("calls").shape == (2, 2000)  # two call combinations, not three
     assert sums.table("b0")[sums.call_row[2], 3] == 5 and sums.table("b0")[sums.call_row[0], 9] == 7
+
+
+def test_an_empty_row_group_done_before_the_one_ahead_does_not_stall_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row group of no rows (a run's usage less its reconnection attempts, written a filtered
+    row group at a time) gave no batch, so it never took its turn: done while the row group ahead
+    was still being read, it left the next one waiting for ever, and `m2msim run` hung rating the
+    month without the attempts."""
+    import threading
+
+    from accounting.records import USAGE_SCHEMA
+
+    part = tmp_path / "part.parquet"
+    _simulator_file(part, 7, False, "none", chunks=2)
+    path = tmp_path / "u.parquet"
+    with pq.ParquetWriter(path, USAGE_SCHEMA) as w:  # as the run writes it, a row group emptied
+        first, second = (pq.ParquetFile(part).read_row_group(i).cast(USAGE_SCHEMA) for i in range(2))
+        for table in (first, second.slice(0, 0), second):
+            w.write_table(table)
+    assert pq.ParquetFile(path).metadata.row_group(1).num_rows == 0
+    expected = _invoice(path, False, monkeypatch)  # (DuckDB's scan)
+    empty_done = threading.Event()
+    works: list[Any] = []
+    real = usage_arrow._Work._run
+
+    def run(self: Any, task: int, source: Any) -> Any:
+        works.append(self)
+        if task == 0:  # the first row group still read when the empty one is done
+            assert empty_done.wait(10)
+        try:
+            return real(self, task, source)
+        finally:
+            if task == 1:
+                empty_done.set()
+
+    monkeypatch.setattr(usage_arrow._Work, "_run", run)
+    monkeypatch.setattr(usage_arrow.os, "cpu_count", lambda: 2)
+    found: list[Any] = []
+    t = threading.Thread(target=lambda: found.append(_invoice(path, True, monkeypatch)))
+    t.start()
+    t.join(10)
+    stalled = t.is_alive()
+    if stalled:  # (let the stalled pass go, so that its threads end)
+        works[0].stop()
+        t.join()
+    assert not stalled
+    assert found == [expected]
+    assert len(works) == 3  # the row groups read by the two workers
