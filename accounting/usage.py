@@ -62,6 +62,11 @@ UsageSource: TypeAlias = "str | Path | pa.Table | list[Path] | None"  # a list o
 LINE_TYPES = ("data", "sms", "voice", "csd")
 REQUIRED = ("line", "type", "start")
 OPTIONAL = ("duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
+# The optional columns read as a value (a number, a boolean): a Parquet file of text ('' where a
+# CSV's cell was empty) has them unset there, as an empty CSV cell is (`_unset_empty_text`).
+VALUE_COLUMNS = ("duration_s", "bytes_up", "bytes_down", "delivered")
+# The columns an empty text leaves unset (a key's, a value's), when rows are compared as a CSV's.
+UNSET_IF_EMPTY = ("line", *OPTIONAL, "session")
 
 # Row-level reasons found in SQL: code -> (category, message prefix).
 ROW_REASONS: dict[str, tuple[str, str]] = {
@@ -300,6 +305,8 @@ class UsageReader:
             )
         self.columns = self._columns()
         self.empty_columns, self.ranges = _parquet_statistics(self.con, self.parquet_files)
+        if self.kind != "csv":
+            self._unset_empty_text()
 
     def check_unchanged(self) -> None:
         """`FileChanged` when an input file is not as it was before it was first read: another
@@ -332,6 +339,19 @@ class UsageReader:
         )
         self.max_end, self.origins, self.parquet_rows = _footer_claims(self.con, self.files)
         self.claims_unique = bool(self.origins)
+
+    def _unset_empty_text(self) -> None:
+        """A number or `delivered` stored as text in Parquet or an Arrow table (a CSV converted with
+        every column read as text has '' for an empty cell) read as unset where it is '', as the
+        CSV's empty cell is.
+        Columns of their own types (the simulator's files) are read as they are: the relation
+        stays the files themselves, whose settled scans the pyarrow pass makes."""
+        texts = [n for n in VALUE_COLUMNS if self.types.get(n) == "VARCHAR"]
+        if not texts:
+            return
+        unset = ", ".join(f"NULLIF({_ident(n)}, '') AS {_ident(n)}" for n in texts)
+        self.relation = f"(SELECT * REPLACE ({unset}) FROM {self.relation})"
+        self.numbered = f"(SELECT * REPLACE ({unset}) FROM {self.numbered})"
 
     def _csv(self) -> None:
         """CSV files with the same header: every field read as text; a row the CSV reader cannot
@@ -1495,7 +1515,15 @@ class UsageReader:
             return
         cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
         keys = ", ".join(_ident(c) for c in cols)
-        h = f"hash({keys})"
+        # A Parquet file's '' where a CSV's cell would be empty is that empty cell: a row holding
+        # it and one holding NULL there are alike, as their lines in a CSV are.
+        empty = (
+            []
+            if self.kind == "csv"
+            else [c for c in cols if c in UNSET_IF_EMPTY and self.types[c] == "VARCHAR"]
+        )
+        unset = ", ".join(f"NULLIF({_ident(c)}, '') AS {_ident(c)}" for c in empty)
+        h = "hash(" + ", ".join(f"NULLIF({_ident(c)}, '')" if c in empty else _ident(c) for c in cols) + ")"
         if rows is not None:
             if not rows:
                 return
@@ -1511,6 +1539,8 @@ class UsageReader:
                 return
             self._table("dup_hashes", ["h"], cand, "UBIGINT")
             candidates = f"SELECT * FROM {self.numbered} WHERE {h} IN (SELECT h FROM dup_hashes)"
+        if unset:
+            candidates = f"SELECT * REPLACE ({unset}) FROM ({candidates})"
         order = self._file_order(FILE_COL)
         try:
             with self._in_file_order():

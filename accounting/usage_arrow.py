@@ -348,10 +348,14 @@ def text_hashes(array: pa.Array) -> np.ndarray:
 class TextHashes:
     """`text_hashes` of a key column's dictionaries, each entry's and a NULL's (`null`, after
     them), the last dictionary's kept (a row group's batches share one): alike for a text
-    wherever it comes, with no codes to give (the row proof hashes a line so)."""
+    wherever it comes, with no codes to give (the row proof hashes a line so).  An empty text
+    hashes as NULL: a CSV's empty cell is either (rows alike but for them are duplicates)."""
 
     def __init__(self, null: int) -> None:
+        import pyarrow as pa
+
         self.null = null
+        self.empty = text_hashes(pa.array([""], pa.string()))[0]
         self._last: tuple[pa.Array, np.ndarray] | None = None
 
     def of_dictionary(self, dictionary: pa.Array) -> np.ndarray:
@@ -363,6 +367,7 @@ class TextHashes:
         hashes[:-1] = text_hashes(dictionary)
         if dictionary.null_count:
             hashes[:-1][~dictionary.is_valid().to_numpy(zero_copy_only=False)] = self.null
+        hashes[:-1][hashes[:-1] == self.empty] = self.null  # (another text of its hash: compared by DuckDB)
         hashes[-1] = self.null
         self._last = (dictionary, hashes)
         return hashes
@@ -491,9 +496,13 @@ class Cells:
 
     def of_rows(self, rows: np.ndarray) -> np.ndarray:
         """The cell of each of these rows (from 0, ascending) as one number: its combination code
-        times 2**32 plus its line code (`rows_of`' reading of a batch's cells)."""
+        times 2**32 plus its line code (`rows_of`' reading of a batch's cells).  A key's '' and
+        NULL are one cell here, as a CSV's empty cell is either (rows alike but for them are
+        duplicates, `usage.UNSET_IF_EMPTY`)."""
         import numpy as np
 
+        combos = _unset_codes(self.combos) if any("" in c for c in self.combos) else None
+        lines = _unset_codes(self.lines) if "" in self.lines else None
         out = np.empty(len(rows), np.int64)
         firsts = np.cumsum([0, *(len(cells) for cells, _ in self.batches)])
         if len(rows) and int(rows[-1]) >= int(firsts[-1]):
@@ -504,8 +513,26 @@ class Cells:
             b = int(batch[at[0]])
             cells, count = self.batches[b]
             combo, line = np.divmod(cells[rows[at] - firsts[b]].astype(np.int64), count)
+            if combos is not None:
+                combo = combos[combo]
+            if lines is not None:
+                line = lines[line]
             out[at] = (combo << 32) + line
         return out
+
+
+def _unset_codes(values: Sequence[Any]) -> np.ndarray:
+    """Each code as the first code of its value once '' is read as NULL (in a combination, in
+    each of its keys): used only when some value holds ''."""
+    import numpy as np
+
+    def unset(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(None if v == "" else v for v in value)
+        return None if value == "" else value
+
+    first: dict[Any, int] = {}
+    return np.array([first.setdefault(unset(v), i) for i, v in enumerate(values)], np.int64)
 
 
 class _Sums:

@@ -42,6 +42,7 @@ from accounting.usage import (
     PAST_MONTH_END_S,
     REQUIRED,
     ROW_REASONS,
+    UNSET_IF_EMPTY,
     FileState,
     Group,
     RejectedKey,
@@ -394,7 +395,7 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
         names, rows = decoded
         if not set(names) >= set(REQUIRED) or any(_misspelt_column(n, names) for n in names):
             return None
-        return _rows(names, rows)
+        return _rows(names, _unset_empty(names, rows))
     con = duckdb.connect(":memory:", config={"threads": "1"})
     try:
         con.execute("SET TimeZone = 'UTC'")  # timestamps with a time zone written in UTC
@@ -413,4 +414,24 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
         con.close()
     if len(records) > MAX_PARQUET_ROWS:
         return None
-    return _rows(list(types), records)
+    return _rows(list(types), _unset_empty(list(types), records))
+
+
+def _unset_empty(
+    names: Sequence[str], records: Sequence[tuple[str | None, ...]]
+) -> list[tuple[str | None, ...]]:
+    """A Parquet file's rows with '' read as unset in the columns where an empty CSV cell is
+    (`UNSET_IF_EMPTY`: a CSV converted with every column read as text writes '' for it)."""
+    at = [i for i, n in enumerate(names) if n in UNSET_IF_EMPTY]
+    if not at:
+        return list(records)
+    out = []
+    for fields in records:
+        if "" in fields:
+            values = list(fields)
+            for i in at:
+                if values[i] == "":
+                    values[i] = None
+            fields = tuple(values)
+        out.append(fields)
+    return out

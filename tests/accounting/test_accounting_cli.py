@@ -114,3 +114,103 @@ def test_compare_json_names_the_cheapest(capsys: pytest.CaptureFixture[str]) -> 
     assert (line["cheapest"], line["saving_ht"]) == ("europe forfait-5mo 36 m", "3.84")
     assert main(["compare", INV, USAGE]) == 0
     assert "Cheapest: best choice per line" in capsys.readouterr().out
+
+
+def _as_text_parquet(csv: Path, out: Path) -> Path:
+    """The CSV converted as pyarrow's reader converts it when every column is read as text: an
+    empty cell is '' (no `strings_can_be_null`)."""
+    import pyarrow as pa
+    import pyarrow.csv as pc
+    import pyarrow.parquet as pq
+
+    names = csv.read_text(encoding="utf-8").split("\n", 1)[0].strip().split(",")
+    options = pc.ConvertOptions(column_types={n: pa.string() for n in names})
+    pq.write_table(pc.read_csv(csv, convert_options=options), out)
+    return out
+
+
+def test_the_example_month_as_text_parquet_is_rated_as_its_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'' in an optional column of a Parquet file of text is an empty cell, not a malformed value."""
+    parquet = str(_as_text_parquet(Path(USAGE), tmp_path / "usage.parquet"))
+    assert main(["rate", INV, USAGE, "--json"]) == 0
+    csv_doc = json.loads(capsys.readouterr().out)
+    assert main(["rate", INV, parquet, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total_ht"] == "2749.96" and len(doc["rejects"]) == 6
+    assert doc == csv_doc
+    assert main(["rate", INV, parquet]) == 0
+    assert "Total HT: 2,749.96 EUR" in capsys.readouterr().out
+
+
+def test_a_small_text_parquet_is_rated_as_its_csv_by_the_small_reader_and_by_duckdb(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accounting.usage_small import small_reader
+
+    rows = Path(USAGE).read_text(encoding="utf-8").splitlines()
+    csv = tmp_path / "usage.csv"
+    csv.write_text("\n".join(r for r in rows if ",lots," not in r) + "\n", encoding="utf-8")
+    parquet = _as_text_parquet(csv, tmp_path / "usage.parquet")
+    assert small_reader(parquet) is not None  # (read without DuckDB)
+    outputs = []
+    for source in (csv, parquet):
+        assert main(["rate", INV, str(source), "--json"]) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+    assert outputs[1] == outputs[0] and len(outputs[0]["rejects"]) == 5
+    from accounting import load_inventory, rate
+
+    by_duckdb = rate(load_inventory(INV), parquet).to_json()  # (the reader of every size)
+    assert json.loads(by_duckdb) == outputs[0]
+
+
+def test_a_row_of_text_parquet_repeated_with_nulls_for_its_empty_texts_is_a_duplicate(tmp_path: Path) -> None:
+    """'' and NULL are the same empty cell: the row is written twice, as in its CSV."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from accounting import load_inventory, rate, rate_run
+    from accounting.usage_small import small_reader
+
+    row = ["33612345678", "data", "2026-03-02T10:00:00Z", "", "2000", "3000", "", "", "", ""]
+    names = [
+        "line",
+        "type",
+        "start",
+        "duration_s",
+        "bytes_up",
+        "bytes_down",
+        "zone",
+        "dest",
+        "delivered",
+        "session",
+    ]
+    twice = [row, [v or None for v in row]]
+    csv = tmp_path / "usage.csv"
+    csv.write_text("\n".join(",".join(r) for r in [names, row, row]) + "\n", encoding="utf-8")
+    parquet = tmp_path / "usage.parquet"
+    pq.write_table(
+        pa.table({n: pa.array([r[i] for r in twice], pa.string()) for i, n in enumerate(names)}), parquet
+    )
+    inventory = load_inventory(INV)
+    expected = rate(inventory, csv).to_json()
+    assert "duplicate record" in expected
+    assert rate(inventory, parquet).to_json() == expected  # DuckDB's reader
+    small = small_reader(parquet)
+    assert small is not None
+    assert rate_run(inventory, parquet, reader=small).invoice.to_json() == expected
+
+
+def test_the_example_month_as_an_arrow_table_of_text_is_rated_as_its_csv() -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    from accounting import load_inventory, rate
+
+    names = Path(USAGE).read_text(encoding="utf-8").split("\n", 1)[0].strip().split(",")
+    table = pc.read_csv(
+        USAGE, convert_options=pc.ConvertOptions(column_types={n: pa.string() for n in names})
+    )
+    inventory = load_inventory(INV)
+    assert rate(inventory, table).to_json() == rate(inventory, USAGE).to_json()

@@ -98,6 +98,7 @@ def test_clean_typed_parquet_is_rated_like_its_text(tmp_path: Path) -> None:
 def test_statistics_settle_the_checks_of_a_clean_file(tmp_path: Path) -> None:
     _write(tmp_path / "u.parquet", GOOD)
     reader = UsageReader(tmp_path / "u.parquet")
+    assert reader.relation == reader._files  # (the files themselves: what the pyarrow pass reads)
     assert "delivered" in reader.columns and "delivered" in reader.empty_columns
     assert reader.ranges["bytes_up"] == (1, 3000) and reader.ranges["duration_s"] == (0, 61)
     sql, _, settled, _ = reader._scan_sql(*month_bounds(2026, 3), [0, 60])

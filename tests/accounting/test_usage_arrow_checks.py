@@ -1156,3 +1156,28 @@ def test_without_every_rows_cell_every_row_of_a_repeated_hash_is_listed(
         assert {5, 77, 660, 661, *range(0, 600, 10), *range(600, 660)} <= set(listed)
     assert searched == []
     assert by_proof == _rated(path, False, monkeypatch)
+
+
+def test_rows_alike_but_for_an_empty_text_or_a_null_key_are_duplicates_by_the_proof_and_by_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet export of text holds '' where its CSV's cell was empty, and NULL where another
+    writer left it out: the same empty cell.  Rows alike but for '' and NULL in a key (zone,
+    destination, line) are duplicates, as their CSV lines are; the proof lists them for DuckDB
+    to compare (their cells are one), and both ways find them."""
+    rnd = random.Random(3)
+    table = parquet_table(records(rnd, 400, False), rnd, "text", False)
+    rows = table.to_pylist()
+    copies = []
+    for at, key in ((10, "zone"), (20, "dest"), (30, "line")):
+        row = dict(rows[at], type="sms_internet" if key == "line" else rows[at]["type"])
+        row.update({key: ""}, dest=row["dest"] if key != "dest" else "")
+        rows[at] = row
+        copies.append(dict(row, **{key: None}))
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.Table.from_pylist(rows + copies, table.schema), path)
+    answers = _answers(monkeypatch)
+    by_proof = _rated(path, True, monkeypatch)
+    assert [p is not None and p.clean and not p.proven for p in answers.proofs] == [True, True]
+    assert by_proof == _rated(path, False, monkeypatch)
+    assert sum(g[6] for g in by_proof[0] if g[5] == "duplicate") == 3
