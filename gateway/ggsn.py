@@ -17,7 +17,7 @@ import numpy as np
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
-from gateway.api import MAX_IP_PACKET, GtpCause, RecordSink, SessionResult
+from gateway.api import MAX_IP_PACKET, GtpCause, RecordSink, SessionResult, Subscriber
 from gateway.apn import AddressPool, Apn, ApnCatalog
 from gateway.config import CountingMode, NetworkConfig
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
@@ -153,6 +153,15 @@ class Ggsn:
             self.capture.pdp_create(now, self._context(line, apn, 0, "0.0.0.0", nsapi, found), int(cause))
         return SessionResult(cause)
 
+    def default_apn(self, sub: Subscriber) -> str:
+        """The APN the network selects for a line that asks none: its subscription's first, else
+        the first of the APN table its offer may use ("" when there is none: refused as missing)."""
+        if sub.apns:
+            return sub.apns[0].strip().lower()
+        policy = self.catalog.offers.get(sub.offer)
+        m2m_only = policy is not None and policy.m2m_apns_only
+        return next((n for n, a in self.catalog.apns.items() if a.m2m or not m2m_only), "")
+
     def open(self, now: float, line: LineState, apn: str, charging_id: int | None = None) -> SessionResult:
         """Activate a PDP context for a known line (the caller checked its time order).
 
@@ -163,6 +172,8 @@ class Ggsn:
         name = apn.strip().lower() if isinstance(apn, str) else ""
         if not line.attached:
             return self.refuse(now, line, name, GtpCause.USER_AUTHENTICATION_FAILED, "not attached")
+        if not name:  # no APN asked (AT+CGDCONT=1,"IP",""): the subscription's default (TS 23.060 9.2.1)
+            name = self.default_apn(line.subscriber)
         found = self.catalog.apns.get(name)
         if found is None:
             return self.refuse(now, line, name, GtpCause.MISSING_OR_UNKNOWN_APN, "missing or unknown APN")

@@ -160,7 +160,7 @@ def test_simulated_run_capture_gives_the_gateway_records(tmp_path: Path) -> None
             sids.append(result.session_id)
         refused = net.open_session(200.0, "M0000", "no.such.apn")
         assert not refused.accepted
-        assert net.open_session(201.0, "M0001", "").cause == GtpCause.MISSING_OR_UNKNOWN_APN
+        assert net.open_session(201.0, "M0001", "m2m.unknown").cause == GtpCause.MISSING_OR_UNKNOWN_APN
         for step in range(1, 6):
             for i, sid in enumerate(sids):
                 net.transfer(

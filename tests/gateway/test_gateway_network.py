@@ -211,7 +211,6 @@ offers:
     )
     capture = Capture()
     net, _ = make("intense", capture=capture, apn_file=apns)
-    assert net.open_session(1, "L1", "").cause == GtpCause.MISSING_OR_UNKNOWN_APN
     assert net.open_session(1, "L1", "no.such.apn").cause == GtpCause.MISSING_OR_UNKNOWN_APN
     assert (
         net.open_session(1, "L1", "web").cause == GtpCause.USER_AUTHENTICATION_FAILED
@@ -225,8 +224,8 @@ offers:
     net.close_session(4, first.session_id)
     assert net.open_session(5, "L1", "m2m.tiny").ip_address == "10.0.0.1"  # freed addresses are reused
     refused = [c for c in capture.calls if c[0] == "pdp_create" and c[3] != 128]
-    assert [c[3] for c in refused] == [219, 219, 209, 211]
-    assert net.counters["session-refused:219"] == 2
+    assert [c[3] for c in refused] == [219, 209, 211]
+    assert net.counters["session-refused:219"] == 1
 
 
 def test_line_policy_not_attached_and_nsapi_limit() -> None:
@@ -248,6 +247,26 @@ def test_line_policy_not_attached_and_nsapi_limit() -> None:
     assert (
         net.open_session(3, "L2", "orange-mib").cause == GtpCause.NO_RESOURCES_AVAILABLE
     )  # NSAPI 5..15 used
+
+
+def test_a_context_asked_without_an_apn_gets_the_subscriptions_default() -> None:
+    """AT+CGDCONT=1,"IP","" (a module's factory setting, common in firmware): no APN asked, the
+    network selects the subscription's default (TS 23.060 9.2.1): its first subscribed APN, else the
+    first of the table its offer may use. It was refused as a missing APN (+CME ERROR: 533)."""
+    sink = RecordSink()
+    net = Network(NetworkConfig(epoch=EPOCH, scan_rate_per_hour=0), sink)
+    net.register_subscriber(
+        Subscriber("L2", "208011234567891", "33612345679", "business-m2m", apns=("orange-mib",))
+    )
+    net.register_subscriber(Subscriber("L3", "208011234567892", "33612345680", "intense"))
+    for line in ("L2", "L3"):
+        net.attach(1, line, IMEISV, "20801")
+    subscribed, by_offer = net.open_session(2, "L2", ""), net.open_session(2, "L3", " ")
+    assert subscribed.accepted and by_offer.accepted
+    assert subscribed.session_id is not None and by_offer.session_id is not None
+    net.close_session(10, subscribed.session_id)
+    net.close_session(10, by_offer.session_id)
+    assert [(r.line, r.apn) for r in sink.data()] == [("L2", "orange-mib"), ("L3", "orange.m2m.spec")]
 
 
 def test_context_limit_gives_no_resources() -> None:

@@ -290,6 +290,16 @@ def test_incoming_call_rings_with_clip_and_is_answered() -> None:
     assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,1,0,0,0,"+33611111111",145\r\n\r\nOK\r\n'
 
 
+def test_a_context_defined_without_an_apn_activates_on_the_subscriptions_default() -> None:
+    """AT+CGDCONT=1,"IP","" then AT+CGACT=1,1 (many modules' factory context): the network selects
+    the subscription's default APN, as a real one does; it was +CME ERROR: 533."""
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMEE=1")
+    assert at(m, 'AT+CGDCONT=1,"IP","";+CGACT=1,1') == b"\r\nOK\r\n"
+    assert at(m, "AT+CGPADDR=1").startswith(b'\r\n+CGPADDR: 1,"10.')  # orange.m2m.spec's private pool
+
+
 def test_pdp_context_counts_nothing_until_used_and_refuses_unknown_apn() -> None:
     m, net, _ = setup()
     m.poll(2.0)
