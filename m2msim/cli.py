@@ -9,7 +9,9 @@ module; the handler it sets returns the exit status.  What holds for every comma
   written as asked, or that another process is writing) raised by any handler;
 - SIGINT and SIGTERM stop the command with one line, "m2msim CMD: interrupted
   (SIGINT)", and exit 130 or 143; the handlers' `finally` blocks and context managers
-  clean up on the way out (see `m2msim.signals`).
+  clean up on the way out (see `m2msim.signals`);
+- standard output closed by its reader (`| head`) ends the command with status 141, as
+  SIGPIPE ends a Unix tool: never 0, which would hide a failure under `set -o pipefail`.
 """
 
 from __future__ import annotations
@@ -222,7 +224,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        return 0
+        # The reader of standard output went away (`| head`, `| true`): what was left to print is
+        # lost and the command did not finish its work as asked, so its status says so, as a Unix
+        # tool killed by SIGPIPE says it (128 + 13): with 0, `set -o pipefail` saw a success where
+        # the command would have failed.  What follows goes nowhere (no second error at exit).
+        try:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass  # (a standard output that is no file: nothing will flush into the pipe)
+        return 141
 
 
 def _one_line(text: str) -> str:

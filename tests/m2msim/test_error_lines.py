@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,20 @@ def test_an_error_line_names_the_command(
     assert _status(words) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"m2msim {command}: "), err
+
+
+class _ClosedPipe(io.StringIO):
+    """A standard output whose reader went away (`| true`): every write raises EPIPE."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_standard_output_closed_by_its_reader_is_status_141_not_0(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`m2msim ... --json | true`: the command could not print and its status was 0, so a script
+    under `set -o pipefail` saw a success (even where the command would have failed, exit 1). It is
+    141 now, as SIGPIPE ends a Unix tool."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["sms-count", "hello"]) == 141
