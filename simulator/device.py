@@ -571,9 +571,12 @@ class Device:
             return
         fa = self.profile.failed_attempt
         n = len(starts)
+        at = np.array(starts, dtype=np.int64)
+        # an attempt in progress at the period's end is cut there, as a report session is
+        lasting = np.clip(self.T - at, 0, fa.duration_s if duration is None else duration)
         self.sessions(
-            np.array(starts, dtype=np.int64),
-            np.full(n, fa.duration_s if duration is None else duration, dtype=np.int64),
+            at,
+            lasting,
             np.full(n, fa.up, dtype=np.int64),
             np.full(n, fa.down, dtype=np.int64),
             abnormal=True,

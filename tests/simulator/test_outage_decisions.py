@@ -211,3 +211,16 @@ def test_a_report_missed_in_a_cell_outage_fails_in_the_server_outage_that_follow
             if r["line"] == line and is_retry_charging(r["charging_id"]) and r["start"].timestamp() >= back
         ]
         assert retries and back <= min(retries) <= back + 10
+
+
+def test_an_attempt_in_progress_at_the_periods_end_is_cut_there(tmp_path: Path) -> None:
+    """A server outage to the period's end (the month's last day): the reconnection attempt made in
+    its last seconds lasted its whole failed-attempt time past the end, a record ending in April,
+    where a report session is cut at the end. Every record now ends within the period."""
+    d = doc(("2026-03-31T20:00:00+00:00", "2026-04-01T00:00:00+00:00"), {"policy": "immediate"}, mobility={})
+    d["period"] = {"start": "2026-03-31", "days": 1}
+    _, records = run(tmp_path, d)
+    end = datetime(2026, 4, 1, tzinfo=UTC)
+    retries = [r for r in records if is_retry_charging(r["charging_id"])]
+    assert retries and all(r["start"] < end for r in retries)
+    assert max(r["start"].timestamp() + r["duration_s"] for r in records) <= end.timestamp()
