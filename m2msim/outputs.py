@@ -247,21 +247,23 @@ def remove_stale(path: Path) -> list[Path]:
     only regular files named by `temporary_name(path)` on this host whose process is no longer
     alive.  Anything else is left as it is: a live writer's file, another host's (a shared
     folder), a folder, a link, a name of an older version.  The files removed."""
-    pattern = stale_pattern(path)
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        found = pattern.fullmatch(entry.name)
-        if found is None or _alive(int(found["pid"])):
-            continue
+    for entry in _left_by_the_dead(path.parent, stale_pattern(path)):
         with contextlib.suppress(OSError):
             if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
+
+
+def _left_by_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[os.DirEntry[str]]:
+    """The entries of `folder` named by `pattern` (a `pid` group: a process of this host) whose
+    process is no longer alive; none when the folder cannot be listed."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return [e for e in entries if (found := pattern.fullmatch(e.name)) and not _alive(int(found["pid"]))]
 
 
 def private_folder(prefix: str) -> Path:
@@ -270,14 +272,7 @@ def private_folder(prefix: str) -> Path:
     spill files of a rating killed by SIGKILL or the OOM killer can be gigabytes)."""
     parent = Path(tempfile.gettempdir())
     pattern = re.compile(rf"{re.escape(prefix)}-{re.escape(host_name())}-(?P<pid>\d+)-[a-z0-9_]+")
-    try:
-        entries = list(os.scandir(parent))
-    except OSError:
-        entries = []
-    for entry in entries:
-        found = pattern.fullmatch(entry.name)
-        if found is None or _alive(int(found["pid"])):
-            continue
+    for entry in _left_by_the_dead(parent, pattern):
         with contextlib.suppress(OSError):
             if (
                 entry.is_dir(follow_symlinks=False)
