@@ -171,21 +171,11 @@ def test_a_row_of_text_parquet_repeated_with_nulls_for_its_empty_texts_is_a_dupl
     import pyarrow.parquet as pq
 
     from accounting import load_inventory, rate, rate_run
+    from accounting.records import RATING_COLUMNS
     from accounting.usage_small import small_reader
 
     row = ["33612345678", "data", "2026-03-02T10:00:00Z", "", "2000", "3000", "", "", "", ""]
-    names = [
-        "line",
-        "type",
-        "start",
-        "duration_s",
-        "bytes_up",
-        "bytes_down",
-        "zone",
-        "dest",
-        "delivered",
-        "session",
-    ]
+    names = list(RATING_COLUMNS)
     twice = [row, [v or None for v in row]]
     csv = tmp_path / "usage.csv"
     csv.write_text("\n".join(",".join(r) for r in [names, row, row]) + "\n", encoding="utf-8")
