@@ -317,6 +317,12 @@ class Invoice:
         return sum((line.total for line in self.lines), ZERO) + sum((i.amount for i in self.fleet), ZERO)
 
     @property
+    def lines_not_active(self) -> int:
+        """The lines listed with no items: not active in the month (`since` after it); an active
+        line always has its subscription item."""
+        return sum(1 for line in self.lines if not line.items)
+
+    @property
     def has_problems(self) -> bool:
         return bool(self.errors or self.rejects_total)
 

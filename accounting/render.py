@@ -115,8 +115,11 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
     fleet_total = sum((i.amount for i in invoice.fleet), ZERO)
     out.append(f"Invoice {invoice.customer}, {invoice.month} (catalog {invoice.catalog}, {cur} HT)")
     out.append(f"Total HT: {money(lines_total + fleet_total)} {cur}")
+    idle = invoice.lines_not_active
     out.append(
-        f"  {len(invoice.lines):,} lines: {money(lines_total)}; fleet services: {money(fleet_total)}; "
+        f"  {len(invoice.lines):,} lines"
+        + (f" ({idle:,} not active in the month: no items)" if idle else "")
+        + f": {money(lines_total)}; fleet services: {money(fleet_total)}; "
         f"{invoice.rows_read:,} usage rows read, {invoice.rejects_total:,} rejected"
     )
     projection = invoice.projection()

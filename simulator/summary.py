@@ -71,6 +71,7 @@ def build_summary(result: RunResult) -> dict[str, Any]:
             "errors": len(inv.errors),
             "rejects": inv.rejects_total,
             "quotes": len(inv.quotes),
+            "lines_not_active": inv.lines_not_active,
         }
         out.update(_partial_month(inv))
     if result.comparison is not None:
@@ -165,6 +166,11 @@ def render_summary(s: dict[str, Any]) -> str:
         lines.append(
             f"invoice   {inv['total_ht']} {inv['currency']} HT"
             f" ({inv['errors']} inventory errors, {inv['rejects']} rejected records, {inv['quotes']} quotes)"
+            + (
+                f"; {inv['lines_not_active']:,} lines not active in the month (their `since` after it)"
+                if inv.get("lines_not_active")
+                else ""
+            )
         )
     if "projected_month" in s:
         c, p = s["usage_covers"], s["projected_month"]

@@ -167,3 +167,24 @@ def test_a_line_is_watched_from_its_autodiagnostic_options_since(tmp_path: Path)
     swaps = [a for a in old_alarms if a["rule"] == "imei-change"]
     assert sorted(a["line"] for a in swaps) == ["OLD1", "OLD2"]
     assert {a["time"] for a in swaps} == {"2026-03-16T10:00:00+00:00"}
+
+
+def test_lines_activated_after_the_billing_month_are_counted_as_not_active(tmp_path: Path) -> None:
+    """A `since` after the month (a mistyped year) bills those lines nothing: the invoice's text,
+    the summary and summary.json say how many, where a table of zeros alone would not."""
+    later = {"id_prefix": "NEXT", "count": 2, "offer": "business-m2m-dtmf", "plan": "compteur"}
+    later |= {"commitment": 24, "since": "2027-03-01"}
+    d = doc(lines=[later], groups=[{"name": "next", "lines": "NEXT", **copy.deepcopy(GROUP)}])
+    run = simulate(parse_scenario(d, "unit.yaml"), tmp_path / "run")
+    summary = json.loads((run.out_dir / "summary.json").read_text())
+    assert summary["invoice"]["lines_not_active"] == 2
+    assert "2 lines not active in the month" in (run.out_dir / "summary.txt").read_text()
+    head = (run.out_dir / "invoice.txt").read_text().splitlines()[2]
+    assert head.startswith("  7 lines (2 not active in the month: no items): ")
+    invoice = json.loads((run.out_dir / "invoice.json").read_text())
+    assert [x["id"] for x in invoice["lines"] if not x["items"]] == ["NEXT1", "NEXT2"]
+    # an invoice whose lines are all active says nothing of the kind
+    plain = simulate(parse_scenario(doc(), "unit.yaml"), tmp_path / "plain")
+    assert json.loads((plain.out_dir / "summary.json").read_text())["invoice"]["lines_not_active"] == 0
+    assert "not active" not in (plain.out_dir / "summary.txt").read_text()
+    assert "not active" not in (plain.out_dir / "invoice.txt").read_text().splitlines()[2]
