@@ -117,13 +117,29 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
+def _direction_of(pdu: str, *, with_smsc: bool) -> Direction:
+    """The direction a PDU without `--direction` is read in, from its TP-MTI (23.040 9.2.3.1): 01 is
+    an SMS-SUBMIT (sent: AT+CMGS, +CMGR of a stored unsent message, what `sms-encode` prints), 00
+    and 10 a DELIVER or STATUS-REPORT (received).  Their other readings (SUBMIT-REPORT,
+    DELIVER-REPORT, COMMAND) are what a modem's listings and notices never hold.  A string too
+    short or not hex to tell is read as received: the decoder then says what is wrong with it."""
+    text = pdu.strip()
+    try:
+        at = 2 + 2 * int(text[0:2], 16) if with_smsc else 0
+        mti = int(text[at : at + 2], 16) & 0x03
+    except ValueError:
+        return Direction.MT
+    return Direction.MO if mti == 0x01 else Direction.MT
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     try:
         check_int("--length", args.length, 1, MAX_TPDU)
     except OptionError as exc:
         return _fail("sms-decode", str(exc))
+    direction = args.direction or _direction_of(args.pdu, with_smsc=not args.no_smsc)
     try:
-        msg = decode_pdu(args.pdu, args.direction, with_smsc=not args.no_smsc, tpdu_length=args.length)
+        msg = decode_pdu(args.pdu, direction, with_smsc=not args.no_smsc, tpdu_length=args.length)
     except SmsCodecError as exc:
         return _fail("sms-decode", f"PDU: {exc}")
     fields = describe(msg)
@@ -189,8 +205,8 @@ def register(subparsers: Any) -> None:
     d.add_argument(
         "--direction",
         choices=[x.value for x in Direction],
-        default="mt",
-        help="mt: received (DELIVER, STATUS-REPORT; default); mo: sent or stored to send (SUBMIT)",
+        help="mt: received (DELIVER, STATUS-REPORT); mo: sent or stored to send (SUBMIT); default: "
+        "told by the message type (TP-MTI 01: a SUBMIT, sent; else received)",
     )
     d.add_argument("--no-smsc", action="store_true", help="the string has no SMSC prefix (some +CDS)")
     d.add_argument("--length", type=int, help="the <length> the modem gave (TPDU octets), checked")

@@ -75,3 +75,28 @@ def test_unusable_input_exits_2_with_one_line(
         and message in captured.err
         and captured.err.startswith(f"m2msim {argv[0]}: ")
     )
+
+
+def test_decode_tells_a_submit_from_its_message_type(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --direction, an SMS-SUBMIT (what sms-encode prints, an AT+CMGS string) decodes as
+    sent, where it was read as received and refused ('time stamp TP-SCTS ...'); a DELIVER and a
+    STATUS-REPORT are still read as received, with or without the SMSC prefix."""
+    assert main(["sms-encode", "round trip", "--to", "+33612345678", "--validity", "60"]) == 0
+    pdu = capsys.readouterr().out.split("\t")[3].strip()
+    assert main(["sms-decode", pdu]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        "type: SMS-SUBMIT" in out
+        and "text: round trip" in out
+        and "destination: +33612345678 (toa 0x91)" in out
+    )
+    assert main(["sms-decode", pdu[2:], "--no-smsc"]) == 0
+    assert "type: SMS-SUBMIT" in capsys.readouterr().out.splitlines()
+    assert main(["sms-decode", DELIVER]) == 0
+    assert "type: SMS-DELIVER" in capsys.readouterr().out.splitlines()
+    report = "07911326040000F006D60B911326880736F4111011719551401110117195714000"
+    assert main(["sms-decode", report[16:], "--no-smsc"]) == 0
+    assert "type: SMS-STATUS-REPORT" in capsys.readouterr().out.splitlines()
+    # --direction still forces a reading: the SUBMIT read as received is refused as before
+    assert main(["sms-decode", pdu, "--direction", "mt"]) == 2
+    assert capsys.readouterr().err.startswith("m2msim sms-decode: PDU: ")
