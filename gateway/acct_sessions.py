@@ -41,7 +41,11 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   Acct-Session-Ids opens a new session.  A Start for an open session that had an
   Interim-Update, dated at or after it, is the same: the client restarted without
   saying so (no client re-sends a Start after an Interim); before any Interim it
-  is a duplicate Start (a re-sent Start whose Event-Timestamp the client rewrote).
+  is a duplicate Start (a re-sent Start whose Event-Timestamp the client rewrote).  A Start dated at
+  or after the Stop of a session closed with its id (the client numbers its sessions afresh) opens a
+  new session too.  Without Event-Timestamp every Start of an id looks alike: the time it was sent
+  (seen less Acct-Delay-Time) tells a re-sent copy (within RESEND_SLACK_S of the session's start)
+  from a new session.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ MAX_GIGAWORDS = MAX_OCTETS >> 32  # 2^31 - 1: more, and a counter passes MAX_OCT
 CLOSED_MEMORY_S = (
     3_600  # a closed session's requests are recognised as retransmissions this long after its Stop
 )
+# A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
+# Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
+RESEND_SLACK_S = 1
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
 CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
@@ -197,6 +204,15 @@ def _event_time(req: AcctRequest) -> int:
     return req.time_s - (req.delay or 0)
 
 
+def _new_start(req: AcctRequest, start_s: int, last_s: int) -> bool:
+    """A Start for a session id already seen (started at `start_s`, last heard of at `last_s`: its last
+    Interim-Update or its Stop) opens a new session: it happened at or after `last_s`, and more than
+    RESEND_SLACK_S after the session's start (a copy of the session's own Start is dated at its start,
+    to the second with Event-Timestamp, within RESEND_SLACK_S without)."""
+    when = _event_time(req)
+    return when >= last_s and when > start_s + RESEND_SLACK_S
+
+
 def _signature(req: AcctRequest) -> tuple[object, ...]:
     if req.status == STATUS_START:
         return (STATUS_START, req.event_time)
@@ -209,8 +225,9 @@ class SessionTracker:
     def __init__(self, report: Rejects) -> None:
         self.report = report
         self.sessions: dict[tuple[object, str], _Session] = {}
-        # closed sessions, oldest first: (requests seen, time of the Stop), kept CLOSED_MEMORY_S
-        self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int]] = {}
+        # closed sessions, oldest first: (requests seen, time of the Stop, the session's start, its end
+        # by Acct-Session-Time), kept CLOSED_MEMORY_S
+        self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int, int, int]] = {}
         self.zones = default_table()
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
 
@@ -222,6 +239,19 @@ class SessionTracker:
         sig = _signature(req)
         state = self.sessions.get(key)
         report = self.report
+        if (
+            state is not None
+            and req.status == STATUS_START
+            and (state.sequence or state.joined)
+            and _new_start(req, state.start_s, state.start_s + state.last_time)
+        ):
+            # A Start after the session's Interim-Update: no client re-sends its Start once it has sent an
+            # Interim, so the client restarted (without Accounting-On) and reused the id.  (Checked before
+            # the retransmissions: without Event-Timestamp every Start of the id has the same signature.)
+            self.end_without_stop(key[0], key[1])
+            if self._line(req, where) is not None:
+                self._open(key, req, sig, joined=False)
+            return []
         if state is not None and sig in state.seen:
             report.retransmissions += 1
             return []
@@ -229,7 +259,11 @@ class SessionTracker:
             self._forget_closed(req.time_s)
             closed_entry = self.closed.get(key)
             closed = closed_entry[0] if closed_entry is not None else None
-            if closed is not None and sig in closed:
+            if (
+                closed_entry is not None
+                and sig in closed_entry[0]
+                and not (req.status == STATUS_START and _new_start(req, closed_entry[2], closed_entry[3]))
+            ):
                 report.retransmissions += 1
                 return []
             if req.status == STATUS_START:
@@ -249,13 +283,6 @@ class SessionTracker:
             self._join(key, req, sig, where)
             return []
         if req.status == STATUS_START:
-            if (state.sequence or state.joined) and _event_time(req) >= state.start_s + state.last_time:
-                # A Start after the session's Interim-Update: no client re-sends its Start once it has
-                # sent an Interim, so the client restarted (without Accounting-On) and reused the id.
-                self.end_without_stop(key[0], key[1])
-                if self._line(req, where) is not None:
-                    self._open(key, req, sig, joined=False)
-                return []
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return []
         return self._usage(key, state, req, sig, where)
@@ -438,7 +465,7 @@ class SessionTracker:
                 )
             )
         if stop:
-            self.closed[key] = (state.seen, req.time_s)
+            self.closed[key] = (state.seen, req.time_s, state.start_s, state.start_s + session_time)
             del self.sessions[key]
         else:
             state.last_time, state.last_in, state.last_out = session_time, octets_in, octets_out

@@ -392,6 +392,47 @@ def test_a_client_restarting_without_accounting_on_and_reusing_the_session_id_bi
     assert report.open_sessions == ["sess-1"]  # the first one: ended by the restart, without a Stop
 
 
+def test_a_reused_session_id_without_event_timestamp_is_a_new_session_not_a_retransmission(
+    tmp_path: Path,
+) -> None:
+    """A client that sends no Event-Timestamp (radclient, many NASes) restarts and numbers its sessions
+    afresh. Every Start of an id had the same signature, so the new session's Start was a
+    retransmission: after an Interim-Update of the old session (no Accounting-On), the new session's
+    32-bit counters, below the old one's at the same Acct-Session-Time, were a wrap (4,204,967,296
+    octets up billed for 10 MB); after the old session's Stop and an Accounting-On, its requests were
+    'after the session's Stop', lost. A Start sent at or after the old session's last request is a new
+    session; a copy of a Start re-sent with an updated Acct-Delay-Time is still a retransmission."""
+
+    def plain(status: int, **kw: object) -> bytes:
+        return acct(status, "sess-1", event=T0, gigawords=False, **kw).replace(attr(55, u32(T0)), b"")  # type: ignore[arg-type]
+
+    accounting_on = attr(40, u32(7)) + attr(4, b"\xc0\x00\x02\x01")
+    msgs = [
+        request(1, plain(1)),
+        request(2, plain(1, delay=3)),  # the Start re-sent 3 s later
+        request(3, plain(3, st=600, octets=(100_000_000, 5_000))),
+        request(4, plain(1)),  # restarted, no Accounting-On
+        request(5, plain(3, st=600, octets=(10_000_000, 1_000))),
+        request(6, plain(2, st=700, octets=(12_000_000, 1_500), terminate=1)),
+        request(7, accounting_on),  # restarted again, said so
+        request(8, plain(1)),
+        request(9, plain(1, delay=4)),  # re-sent
+        request(10, plain(2, st=120, octets=(1_000, 2_000), terminate=1)),
+    ]
+    times = [T0, T0 + 3, T0 + 600, T0 + 700, T0 + 1_300, T0 + 1_400, T0 + 1_500, T0 + 1_510, T0 + 1_514]
+    times.append(T0 + 1_630)
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.sequence) for r in records] == [
+        (datetime.fromtimestamp(T0, UTC), 600, 100_000_000, 5_000, 1),
+        (datetime.fromtimestamp(T0 + 700, UTC), 600, 10_000_000, 1_000, 1),
+        (datetime.fromtimestamp(T0 + 1_300, UTC), 100, 2_000_000, 500, 2),
+        (datetime.fromtimestamp(T0 + 1_510, UTC), 120, 1_000, 2_000, 1),
+    ]
+    assert report.counter_wraps == 0 and report.rejected == 0 and report.retransmissions == 2
+    assert report.sessions == 3 and report.open_sessions == ["sess-1"]  # the first: no Stop
+
+
 def test_a_late_interim_without_gigawords_is_refused_and_no_wrap_is_said(tmp_path: Path) -> None:
     """The first Interim-Update's copy re-sent late (Acct-Delay-Time), after the second: its 32-bit
     counters are below the session's, its Acct-Session-Time too, so it is refused as going backwards;

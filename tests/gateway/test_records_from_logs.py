@@ -291,6 +291,35 @@ def test_detail_accounting_on_ends_the_clients_sessions_before_a_session_id_is_r
     assert report.open_sessions == ["4f2a0001"]  # the first, ended by the restart without a Stop
 
 
+def test_detail_session_id_reused_without_event_timestamp_is_a_new_session(tmp_path: Path) -> None:
+    """A client without Event-Timestamp restarts (Accounting-On) and gives its next session an id it had
+    used 10 minutes before: its Start was taken for a re-sent copy of the old one (same signature), and
+    its Stop was refused as a request after the session's Stop, the session lost. The Start written
+    after the old session's Stop is a new session; the old Start re-sent 7 s late is still a copy."""
+    text = re.sub(r'\tEvent-Timestamp = "[^"]*"\n', "", DETAIL)
+    start = text.split("\n\n")[0]
+    resent = start.replace("Acct-Delay-Time = 0", "Acct-Delay-Time = 7").replace("1772359200", "1772359207")
+    later = [
+        "Mon Mar  2 02:10:00 2026\n\tAcct-Status-Type = Accounting-On\n\tNAS-IP-Address = 192.0.2.1\n"
+        "\tTimestamp = 1772417400",
+        start.replace("Sun Mar  1 10:00:00", "Mon Mar  2 02:10:05").replace("1772359200", "1772417405"),
+        'Mon Mar  2 03:10:05 2026\n\tAcct-Status-Type = Stop\n\tAcct-Session-Id = "4f2a0001"\n'
+        '\tNAS-IP-Address = 192.0.2.1\n\tCalling-Station-Id = "33612345678"\n\tAcct-Session-Time = 3600\n'
+        "\tAcct-Input-Octets = 700\n\tAcct-Output-Octets = 800\n\tAcct-Terminate-Cause = User-Request\n"
+        "\tTimestamp = 1772421005",
+    ]
+    blocks = text.rstrip("\n").split("\n\n")
+    path = tmp_path / "detail"
+    path.write_text("\n\n".join([blocks[0], resent, *blocks[1:], *later]) + "\n\n")
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.sequence) for r in records][3:] == [
+        (datetime(2026, 3, 2, 2, 10, 5, tzinfo=UTC), 3_600, 700, 800, 1)
+    ]
+    assert len(records) == 4 and records[0].start == START
+    assert report.rejected == 0 and report.retransmissions == 2 and report.sessions == 2
+
+
 @pytest.mark.parametrize(("zone", "offset"), [("+04", 4 * 60), ("-03", -3 * 60), ("+0530", 5 * 60 + 30)])
 def test_detail_event_timestamp_in_a_numeric_zone_is_read_exactly(
     tmp_path: Path, zone: str, offset: int
