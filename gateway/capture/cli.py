@@ -166,6 +166,10 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
         print(f"  {report.retransmissions} retransmitted requests billed once")
     if report.duplicate_responses:
         print(f"  {report.duplicate_responses} duplicate responses")
+    if report.status_server:
+        print(
+            f"  {report.status_server} Status-Server requests (RFC 5997: a proxy checking its server), no accounting"
+        )
     if report.joined:
         print(
             f"  {len(report.joined)} sessions joined mid-way (first seen at an Interim-Update: records from it "

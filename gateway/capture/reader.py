@@ -136,6 +136,7 @@ class ReadReport(Rejects):
         self.accounting_responses = 0
         self.authenticated_requests = 0
         self.duplicate_responses = 0
+        self.status_server = 0  # Status-Server requests to the accounting ports (RFC 5997): no accounting
         self.unanswered_requests = 0
         self.fragments = 0  # IPv4/IPv6 fragments seen (of any traffic)
         self.reassembled = 0  # RADIUS messages rebuilt from fragments
@@ -194,6 +195,7 @@ class ReadReport(Rejects):
             "accounting_responses": self.accounting_responses,
             "retransmissions": self.retransmissions,
             "duplicate_responses": self.duplicate_responses,
+            "status_server": self.status_server,
             "records": self.records,
             "sessions": self.sessions,
             "joined_sessions": list(self.joined),
@@ -365,6 +367,7 @@ class _Decoder:
         # the same -> the Request Authenticator that response answered: a copy of an answered request
         # (the client re-sent before the response reached it) is a retransmission, not a new request
         self.answered_request: dict[tuple[bytes, int, int], bytes] = {}
+        self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
         self.fragments = _Fragments()
         self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
         self.orig = 0  # the length on the wire of the packet being read (more than its frame: cut)
@@ -563,6 +566,8 @@ class _Decoder:
             return self.request(n, src, sport, payload, ts_us)
         if sport in ports and code == b"\x05":
             self.response(n, dst, dport, payload)
+        elif dport in ports and code == b"\x0c":
+            self.status_server(n, src, sport, payload)
         return None
 
     def _message(self, n: int, payload: bytes) -> bytes | None:
@@ -575,12 +580,25 @@ class _Decoder:
             return None
         return payload[:length]
 
+    def status_server(self, n: int, nas: bytes, port: int, payload: bytes) -> None:
+        """A Status-Server to an accounting port (RFC 5997 4: a proxy checking that its home server is
+        alive): no accounting, but the server answers it with an Accounting-Response, paired here."""
+        msg = self._message(n, payload)
+        if msg is not None:
+            self.report.status_server += 1
+            self.status_pending[(nas, port, msg[1])] = msg[4:20]
+
     def response(self, n: int, nas: bytes, port: int, payload: bytes) -> None:
         msg = self._message(n, payload)
         if msg is None:
             return
-        self.report.accounting_responses += 1
         key = (nas, port, msg[1])
+        status_auth = self.status_pending.get(key)
+        if status_auth is not None and radius.response_authenticator_ok(msg, status_auth, self.secret):
+            del self.status_pending[key]  # the answer to a Status-Server: no accounting
+            self.answered[key] = msg[4:20]  # (a copy of it is a duplicate response)
+            return
+        self.report.accounting_responses += 1
         request_auth = self.pending.pop(key, None)
         if request_auth is None:
             if self.answered.get(key) == msg[4:20]:

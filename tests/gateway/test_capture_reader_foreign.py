@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -191,6 +192,40 @@ def test_retransmissions_are_billed_once(tmp_path: Path) -> None:
     assert report.authenticated_requests == 5  # Start, Interim twice, Stop twice: each read once
     assert report.rejected == 0
     assert report.unanswered_requests == 1  # the first Interim, whose response never came
+
+
+def test_status_server_to_the_accounting_port_and_its_answer_are_no_rejects(tmp_path: Path) -> None:
+    """RFC 5997 4: a proxy checks that its home server is alive with Status-Server sent to the
+    accounting port, and the server answers with an Accounting-Response (FreeRADIUS does, every 30 s
+    per proxy by default). Each answer was a reject, 'Accounting-Response without a request'; it is
+    paired with its Status-Server by its authenticator, even on the Identifier of a request whose own
+    response never came. An answer that fits no request is still a reject."""
+    start, interim, stop = session_messages()
+
+    def status_server(ident: int, nonce: bytes) -> bytes:
+        attributes = attr(80, bytes(16))  # Message-Authenticator (RFC 5997 requires it; not checked here)
+        return struct.pack("!BBH", 12, ident, 20 + len(attributes)) + nonce * 16 + attributes
+
+    probe, probe_on_interim = status_server(7, b"\x11"), status_server(interim[1], b"\x22")
+    us = 1_000_000
+    timeline = [
+        (T0 * us, start, True),
+        (T0 * us + 1_000, response(start), False),
+        ((T0 + 30) * us, probe, True),
+        ((T0 + 30) * us + 1_000, response(probe), False),
+        ((T0 + 600) * us, interim, True),  # its response is lost
+        ((T0 + 630) * us, probe_on_interim, True),
+        ((T0 + 630) * us + 1_000, response(probe_on_interim), False),
+        ((T0 + 900) * us, stop, True),
+        ((T0 + 900) * us + 1_000, response(stop), False),
+        ((T0 + 901) * us, response(status_server(8, b"\x33")), False),  # answers nothing seen
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in timeline]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.reasons == {"Accounting-Response without a request": 1} and report.rejects[0].packet == 10
+    assert report.status_server == 2 and report.accounting_responses == 3
+    assert report.unanswered_requests == 1  # the Interim
 
 
 @pytest.mark.parametrize(
