@@ -10,6 +10,7 @@ module finds the requests:
 - link layers: Ethernet (802.1Q / QinQ tags), Linux cooked v1 (113) and v2
   (276), BSD loopback NULL (0) and LOOP (108), raw IP (101, 12, 14), raw
   IPv4 (228) and IPv6 (229);
+- mirrored traffic: MPLS labels, GRE (IP, Ethernet, ERSPAN I-III) over IPv4/IPv6, VXLAN and Geneve;
 - IPv4 and IPv6 (extension headers skipped), UDP to / from the accounting
   ports (1813 and 1646 unless told otherwise); fragmented UDP datagrams are
   reassembled, fragments of other traffic ignored (counted, not rejected);
@@ -106,6 +107,14 @@ LINK_TYPES = {
 }
 _RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKTYPE_IPV4, LINKTYPE_IPV6})
 _VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
+_MPLS = frozenset({0x8847, 0x8848})  # unicast, multicast: labels, then IP
+IP_GRE = 47
+VXLAN_PORT, GENEVE_PORT = 4789, 6081  # mirrored traffic in UDP (cloud traffic mirroring)
+_TUNNEL_PORTS = frozenset({VXLAN_PORT, GENEVE_PORT})
+MAX_TUNNELS = 8  # tunnels inside tunnels opened, at most (a crafted frame nests thousands)
+# GRE protocol types carried: IP, or an Ethernet frame (transparent bridging, ERSPAN types I-II and III)
+_GRE_ETHERNET = frozenset({0x6558, 0x88BE, 0x22EB})
+_GRE_IP = frozenset({0x0800, 0x86DD})
 _IPV6_EXTENSIONS = frozenset({0, 43, 60, 51})  # hop-by-hop, routing, destination options, AH
 
 
@@ -371,14 +380,17 @@ class _Decoder:
         self.fragments = _Fragments()
         self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
         self.orig = 0  # the length on the wire of the packet being read (more than its frame: cut)
+        self.outer: tuple[int, int] | None = None  # (captured, on the wire) of a tunnel's frame being read
+        self.tunnels = 0  # tunnels open around the frame being read
 
     def _truncated(self, n: int, data: bytes, detail: str) -> None:
         """A frame too short for what it says: cut by the capture's snapshot length, or damaged."""
         if self.orig > len(data):
+            captured, orig = self.outer or (len(data), self.orig)  # (the frame's, not a tunnel's inner one)
             self.report.reject(
                 n,
                 SNAPLEN_CUT,
-                f"captured {len(data)} of {self.orig} bytes: capture with -s 0 (tcpdump, dumpcap) "
+                f"captured {captured} of {orig} bytes: capture with -s 0 (tcpdump, dumpcap) "
                 "to keep whole packets",
             )
         else:
@@ -425,6 +437,14 @@ class _Decoder:
         while ethertype in _VLAN_TAGS and len(data) >= off + 4:  # 802.1Q, 802.1ad (QinQ)
             ethertype = _U16.unpack_from(data, off + 2)[0]
             off += 4
+        if ethertype in _MPLS:  # a core link: labels up to the bottom of the stack, then the IP version
+            ethertype = 0
+            while len(data) >= off + 4:
+                off += 4
+                if data[off - 2] & 1:
+                    break
+            else:
+                off = len(data)
         if ethertype == 0 and len(data) > off:
             ethertype = {4: 0x0800, 6: 0x86DD}.get(data[off] >> 4, -1)
         if ethertype == 0x0800:
@@ -436,10 +456,15 @@ class _Decoder:
         return None
 
     def _ipv4(self, n: int, data: bytes, off: int) -> Udp | None:
-        if len(data) < off + 20 and (len(data) <= off + 9 or data[off + 9] == 17):
-            self._cut_before_ports(n, data)  # (UDP, or its protocol not captured)
+        if len(data) < off + 20 and (len(data) <= off + 9 or data[off + 9] in (17, IP_GRE)):
+            self._cut_before_ports(n, data)  # (UDP or GRE, or its protocol not captured)
             return None
-        if len(data) < off + 20 or data[off + 9] != 17 or data[off] >> 4 != 4:
+        if len(data) < off + 20 or data[off] >> 4 != 4:
+            return None
+        if data[off + 9] == IP_GRE and not _U16.unpack_from(data, off + 6)[0] & 0x3FFF:
+            ihl = (data[off] & 0x0F) * 4
+            return self._gre(n, data, off + ihl, off + _U16.unpack_from(data, off + 2)[0])
+        if data[off + 9] != 17:
             return None
         ihl = (data[off] & 0x0F) * 4
         src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
@@ -493,9 +518,50 @@ class _Decoder:
             length = (data[pos + 1] + 2) * 4 if next_header == 51 else (data[pos + 1] + 1) * 8
             next_header = data[pos]
             pos += length
+        if next_header == IP_GRE:
+            return self._gre(n, data, pos, end)
         if next_header != 17:
             return None
         return self._datagram(n, src, dst, data, pos)
+
+    # -- tunnels: mirrored traffic (ERSPAN, GRE, VXLAN, Geneve) ---------------------------------------
+
+    def _gre(self, n: int, data: bytes, start: int, end: int) -> Udp | None:
+        """The datagram a GRE packet carries (RFC 2784/2890: IP, transparent Ethernet bridging; Cisco's
+        ERSPAN types I, II and III, as a remote SPAN port sends the traffic it mirrors), else None."""
+        if len(data) < start + 4:
+            self._cut_before_ports(n, data)
+            return None
+        flags, protocol = _U16.unpack_from(data, start)[0], _U16.unpack_from(data, start + 2)[0]
+        if flags & 0x0007:  # version 1: PPTP's enhanced GRE, PPP inside
+            return None
+        # checksum and reserved, key, sequence number: 4 octets each when present
+        head = start + 4 + 4 * ((flags >> 15 & 1) + (flags >> 13 & 1) + (flags >> 12 & 1))
+        if protocol == 0x88BE and flags & 0x1000:  # ERSPAN type II (type I: no sequence, no header)
+            head += 8
+        elif protocol == 0x22EB:  # ERSPAN type III, and its platform-specific subheader (O flag)
+            head += 12 + (8 if len(data) >= head + 12 and data[head + 11] & 1 else 0)
+        if protocol in _GRE_ETHERNET:
+            return self._inner(n, data, head, end, LINKTYPE_ETHERNET)
+        if protocol in _GRE_IP:
+            return self._inner(n, data, head, end, LINKTYPE_RAW)
+        return None
+
+    def _inner(self, n: int, data: bytes, start: int, end: int, linktype: int) -> Udp | None:
+        """The datagram of the frame a tunnel carries in `data[start:end]`; what the capture cut off the
+        outer frame is cut off the inner one."""
+        if self.tunnels >= MAX_TUNNELS:
+            return None
+        inner = data[start:end]
+        outer_orig, outer = self.orig, self.outer
+        self.orig = len(inner) + max(0, outer_orig - len(data))
+        self.outer = outer or (len(data), outer_orig)
+        self.tunnels += 1
+        try:
+            return self.udp(n, inner, linktype)
+        finally:
+            self.orig, self.outer = outer_orig, outer
+            self.tunnels -= 1
 
     def _fragment(
         self, n: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
@@ -516,6 +582,14 @@ class _Decoder:
             return None
         sport, dport, ulen = _UDP.unpack_from(data, udp)
         if dport not in self.ports and sport not in self.ports:
+            if dport in _TUNNEL_PORTS and len(data) < udp + 16:
+                self._cut_before_ports(n, data)  # (cut before the frame it carries)
+                return None
+            if dport == VXLAN_PORT and len(data) >= udp + 16 and data[udp + 8] & 0x08:  # VNI valid
+                return self._inner(n, data, udp + 16, udp + ulen, LINKTYPE_ETHERNET)
+            if dport == GENEVE_PORT and len(data) >= udp + 16 and data[udp + 10 : udp + 12] == b"\x65\x58":
+                options = (data[udp + 8] & 0x3F) * 4  # Geneve carrying Ethernet, after its options
+                return self._inner(n, data, udp + 16 + options, udp + ulen, LINKTYPE_ETHERNET)
             self._other_port(data, udp, dport)
             return None
         if ulen < 8 or len(data) < udp + ulen:
@@ -548,6 +622,8 @@ class _Decoder:
         ):
             sport, dport, ulen = _UDP.unpack_from(data, 34)
             if dport not in ports and sport not in ports:
+                if dport in _TUNNEL_PORTS:  # mirrored traffic (VXLAN, Geneve): opened on the long path
+                    return self._datagram_of(n, data, linktype, ts_us)
                 if data[42:43] == b"\x04":
                     self._other_port(data, 34, dport)
                 return None
@@ -557,10 +633,19 @@ class _Decoder:
                 return None
             src, dst, payload = data[26:30], data[30:34], data[42 : 34 + ulen]
         else:
-            udp = self.udp(n, data, linktype)
-            if udp is None:
-                return None
-            src, dst, sport, dport, payload = udp
+            return self._datagram_of(n, data, linktype, ts_us)
+        return self._radius(n, src, dst, sport, dport, payload, ts_us)
+
+    def _datagram_of(self, n: int, data: bytes, linktype: int, ts_us: int) -> list[UsageRecord] | None:
+        udp = self.udp(n, data, linktype)
+        if udp is None:
+            return None
+        return self._radius(n, *udp, ts_us)
+
+    def _radius(
+        self, n: int, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, ts_us: int
+    ) -> list[UsageRecord] | None:
+        ports = self.ports
         code = payload[:1]
         if dport in ports and code == b"\x04":
             return self.request(n, src, sport, payload, ts_us)

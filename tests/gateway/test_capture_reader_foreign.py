@@ -133,6 +133,81 @@ def test_every_link_type_gives_the_session_records(tmp_path: Path, link: str) ->
     assert report.rejected == 0 and report.unanswered_requests == 0 and report.packets == 6
 
 
+def gre(inner: bytes, protocol: int, flags: int = 0, extra: bytes = b"") -> bytes:
+    """A GRE header (RFC 2784/2890: `extra` holds its checksum, key and sequence fields) and `inner`."""
+    return struct.pack("!HH", flags, protocol) + extra + inner
+
+
+SPAN_SOURCE, SPAN_PROBE = "198.51.100.1", "198.51.100.2"  # the mirroring switch and the probe
+MIRRORED: dict[str, Callable[[bytes], bytes]] = {  # a frame as a probe receives it mirrored, by way
+    "mpls": lambda f: f[:12] + struct.pack("!HII", 0x8847, 0x1000_0040, 0x0200_1140) + f[14:],
+    "gre-ip": lambda f: ethernet(ipv4(SPAN_SOURCE, SPAN_PROBE, gre(f[14:], 0x0800), proto=47)),
+    "gre-key-ethernet": lambda f: ethernet(
+        ipv4(SPAN_SOURCE, SPAN_PROBE, gre(f, 0x6558, 0x2000, u32(7)), proto=47)
+    ),
+    "erspan-1": lambda f: ethernet(ipv4(SPAN_SOURCE, SPAN_PROBE, gre(f, 0x88BE), proto=47)),
+    "erspan-2": lambda f: ethernet(
+        ipv4(
+            SPAN_SOURCE,
+            SPAN_PROBE,
+            gre(f, 0x88BE, 0x1000, u32(5) + bytes.fromhex("1064000000000001")),
+            proto=47,
+        )
+    ),
+    "erspan-3-subheader": lambda f: ethernet(
+        ipv4(
+            SPAN_SOURCE,
+            SPAN_PROBE,
+            gre(f, 0x22EB, 0x1000, u32(5) + bytes.fromhex("2064000012345678000000a1") + bytes(8)),
+            proto=47,
+        )
+    ),
+    "erspan-2-over-ipv6": lambda f: ethernet(
+        ipv6(1, 2, gre(f, 0x88BE, 0x1000, u32(5) + bytes.fromhex("1064000000000001")), next_header=47)
+    ),
+    "erspan-2-in-vxlan": lambda f: MIRRORED["vxlan"](MIRRORED["erspan-2"](f)),
+    "vxlan": lambda f: ethernet(
+        ipv4(SPAN_SOURCE, SPAN_PROBE, udp(49_152, 4_789, bytes.fromhex("0800000000012300") + f))
+    ),
+    "geneve": lambda f: ethernet(
+        ipv4(SPAN_SOURCE, SPAN_PROBE, udp(49_152, 6_081, bytes.fromhex("0200655800012300") + bytes(8) + f))
+    ),
+}
+
+
+@pytest.mark.parametrize("way", sorted(MIRRORED))
+def test_traffic_mirrored_through_a_tunnel_or_mpls_gives_the_session_records(
+    tmp_path: Path, way: str
+) -> None:
+    """A probe fed by a remote SPAN (ERSPAN types I-III, GRE), cloud traffic mirroring (VXLAN, Geneve)
+    or a core link (MPLS labels) sees the accounting inside: those captures gave no record at all
+    ('no usable Accounting-Request, none among its packets'), as tshark reads them whole."""
+    frames = [(ts, MIRRORED[way](ethernet(v4(m, r)))) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
+
+
+@pytest.mark.parametrize("way", sorted(MIRRORED))
+def test_mirrored_traffic_cut_by_the_snapshot_length_says_so(tmp_path: Path, way: str) -> None:
+    """A mirrored capture cut short (`tcpdump -s 60`) loses its accounting: each packet is a reject
+    naming the frame's own lengths, whether the cut falls in the tunnel's headers or inside."""
+    frames = [(ts, MIRRORED[way](ethernet(v4(m, r)))) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames, snaplen=60))
+    assert records == [] and report.reasons == {"packet cut by the capture's snapshot length": 6}
+    assert report.rejects[0].reason.startswith(SNAPLEN.format(60, len(frames[0][1])))
+
+
+def test_tunnels_nested_a_thousand_deep_end_in_no_traceback(tmp_path: Path) -> None:
+    """A frame of GRE inside GRE a thousand times deep (crafted: no network nests so) is left alone
+    after a few levels; opening them all ended the read on a RecursionError, a traceback."""
+    ip = v4(session_messages()[0], True)
+    for _ in range(1_000):
+        ip = ipv4(SPAN_SOURCE, SPAN_PROBE, gre(ip, 0x0800), proto=47)
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, [(T0 * 1_000_000, ethernet(ip))]))
+    assert records == [] and report.rejected == 0 and report.accounting_requests == 0
+
+
 @pytest.mark.parametrize(("nano", "big"), [(True, False), (False, True), (True, True)])
 def test_pcap_byte_orders_and_nanosecond_timestamps(tmp_path: Path, nano: bool, big: bool) -> None:
     frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
