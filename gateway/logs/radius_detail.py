@@ -270,7 +270,9 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
 def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     header_line, header_time, values, lines = block
     if "Acct-Status-Type" not in values:
-        raise _BadBlock(header_line, "no Acct-Status-Type")
+        if _kind(values) is None:
+            raise _BadBlock(header_line, "no Acct-Status-Type")
+        return None  # an authentication log's block
     status_text = _string(values["Acct-Status-Type"])
     status = NO_USAGE_STATUS.get(status_text)
     if status is None:
@@ -337,6 +339,15 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     )
 
 
+def _kind(values: dict[str, str]) -> str | None:
+    """What a block that is not accounting is: its Packet-Type, which rlm_detail writes for every packet
+    but an Accounting-Request (auth_log and reply_log, by default next to the accounting detail files in
+    radacct/<client>/, log Access-Requests and their replies as `auth-detail-YYYYMMDD`,
+    `reply-detail-YYYYMMDD`); None for an Accounting-Request."""
+    packet_type = _string(values.get("Packet-Type", "Accounting-Request"))
+    return None if packet_type == "Accounting-Request" else packet_type
+
+
 def _timed(index: int, path: Path, report: LogReport) -> Iterator[tuple[int, int, int, Block]]:
     for block in read_blocks(path, report):
         values = block[2]
@@ -377,7 +388,8 @@ def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Itera
             report.reject(exc.line, "unusable block", str(exc))
             continue
         if req is None or req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
-            report.ignored[_string(block[2].get("Acct-Status-Type", "?"))] += 1
+            values = block[2]
+            report.ignored[_kind(values) or _string(values.get("Acct-Status-Type", "?"))] += 1
             if req is not None:
                 tracker.request(req, line)  # Accounting-On/Off: the client's sessions end
             continue

@@ -320,6 +320,43 @@ def test_detail_session_id_reused_without_event_timestamp_is_a_new_session(tmp_p
     assert report.rejected == 0 and report.retransmissions == 2 and report.sessions == 2
 
 
+def test_detail_folder_with_freeradius_auth_and_reply_logs_reads_only_the_accounting(tmp_path: Path) -> None:
+    """FreeRADIUS's auth_log and reply_log write the Access-Requests and their Access-Accepts in the
+    detail format, by default next to the accounting (radacct/<client>/auth-detail-YYYYMMDD,
+    reply-detail-YYYYMMDD), each block with its Packet-Type (as FreeRADIUS 3.2 wrote them here): a
+    folder read gave a reject, 'no Acct-Status-Type', per authentication. They carry no usage and are
+    counted by their Packet-Type; a block without Acct-Status-Type that is no such log is still a reject."""
+    folder = tmp_path / "radacct" / "192.0.2.1"
+    folder.mkdir(parents=True)
+    (folder / "detail-20260301").write_text(DETAIL)
+    (folder / "auth-detail-20260301").write_text(
+        'Sun Mar  1 09:59:59 2026\n\tPacket-Type = Access-Request\n\tUser-Name = "208011234567890"\n'
+        '\tNAS-IP-Address = 192.0.2.1\n\tCalling-Station-Id = "33612345678"\n'
+        '\tCalled-Station-Id = "m2m.example"\n\t3GPP-IMSI = "208011234567890"\n'
+        "\tFramed-Protocol = GPRS-PDP-Context\n\tService-Type = Framed-User\n\tTimestamp = 1772359199\n\n"
+    )
+    (folder / "reply-detail-20260301").write_text(
+        "Sun Mar  1 09:59:59 2026\n\tPacket-Type = Access-Accept\n\tClass = 0x8f00a1ff3c5d0102\n"
+        "\tAcct-Interim-Interval = 43200\n\tFramed-IP-Address = 10.1.2.3\n\tTimestamp = 1772359199\n\n"
+    )
+    report = LogReport()
+    records = list(records_from_radius_detail(tmp_path / "radacct", report))
+    assert records == list(records_from_radius_detail(folder / "detail-20260301", LogReport()))
+    assert report.rejected == 0 and report.ignored == {
+        "Access-Request": 1,
+        "Access-Accept": 1,
+        "Accounting-Off": 1,
+    }
+    (folder / "detail-20260302").write_text(
+        DETAIL.split("\n\n")[1].replace("\tAcct-Status-Type = Interim-Update\n", "") + "\n\n"
+    )
+    report = LogReport()
+    list(records_from_radius_detail(tmp_path / "radacct", report))
+    assert report.reasons == {"unusable block": 1} and "no Acct-Status-Type" in str(
+        report.rejects[0]["reason"]
+    )
+
+
 @pytest.mark.parametrize(("zone", "offset"), [("+04", 4 * 60), ("-03", -3 * 60), ("+0530", 5 * 60 + 30)])
 def test_detail_event_timestamp_in_a_numeric_zone_is_read_exactly(
     tmp_path: Path, zone: str, offset: int
