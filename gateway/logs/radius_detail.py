@@ -71,7 +71,15 @@ TERMINATE_CAUSES = {
 _HEADER = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
 _ATTRIBUTE = re.compile(r"^\s+([A-Za-z0-9][A-Za-z0-9_.:-]*)\s*(?:=|\+=|:=)\s*(.*?)\s*$")
 _ESCAPE = re.compile(r"\\([0-7]{3}|.)")
-_EVENT_DATE = re.compile(r"^([A-Z][a-z]{2} \d{1,2} \d{4} \d\d:\d\d:\d\d) ([A-Za-z]{2,6}|[+-]\d\d(?:\d\d)?)$")
+# FreeRADIUS prints a date as strftime "%b %e %Y %H:%M:%S %Z": the month in the server's language when a
+# module set the locale from the environment (rlm_perl does: "мар  1 2026 15:00:00 +05", "mars ...")
+_EVENT_DATE = re.compile(r"^(\S+) (\d{1,2}) (\d{4}) (\d\d):(\d\d):(\d\d) ([A-Za-z]{2,6}|[+-]\d\d(?:\d\d)?)$")
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 
 _U32_MAX = 0xFFFF_FFFF
 
@@ -236,7 +244,9 @@ def _integer(
 
 def _event_time(values: dict[str, str], lines: dict[str, int], written: int | None) -> int | None:
     """Event-Timestamp in seconds: a date in UTC/GMT or a numeric zone (`+04`) as it says; a date in a zone
-    named otherwise (`CET`: its offset is not in the text) falls back to Timestamp - Acct-Delay-Time."""
+    named otherwise (`CET`: its offset is not in the text) falls back to Timestamp - Acct-Delay-Time. A
+    month named in the server's language (`мар`, `mars`, `Mär`) is the one that dates the event nearest
+    to Timestamp - Acct-Delay-Time (when the client sent it): the other months are weeks away."""
     value = values.get("Event-Timestamp")
     if value is None:
         return None
@@ -250,21 +260,38 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
     match = _EVENT_DATE.match(" ".join(text.split()))
     if match is None:
         raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date")
-    try:
-        when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S")
-    except ValueError:
-        raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date") from None
-    zone = match.group(2)
+    month_name, zone = match.group(1), match.group(7)
+    day, year, hour, minute, second = (int(match.group(i)) for i in range(2, 7))
+    month = _MONTHS.get(month_name)
+    dates = []  # the date in each month it may be in: its own, or every one for a month in another language
+    for number in [month] if month is not None else range(1, 13):
+        try:
+            dates.append(int(datetime(year, number, day, hour, minute, second, tzinfo=UTC).timestamp()))
+        except ValueError:
+            continue
+    if not dates:
+        raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date")
     if zone in ("UTC", "GMT"):
-        return int(when.replace(tzinfo=UTC).timestamp())
-    if zone[0] in "+-":  # a zone tzdata names by its offset (+04 Dubai, -03 Sao Paulo, +0530): exact
-        offset = int(zone[1:3]) * 3_600 + int(zone[3:5] or 0) * 60
-        return int(when.replace(tzinfo=UTC).timestamp()) - (offset if zone[0] == "+" else -offset)
+        offset = 0
+    elif zone[0] in "+-":  # a zone tzdata names by its offset (+04 Dubai, -03 Sao Paulo, +0530): exact
+        offset = (int(zone[1:3]) * 3_600 + int(zone[3:5] or 0) * 60) * (1 if zone[0] == "+" else -1)
+    elif written is None:
+        raise _BadBlock(
+            lines["Event-Timestamp"], f"Event-Timestamp in zone {zone} and no Timestamp to place it"
+        )
+    else:
+        return written - (_integer(values, lines, "Acct-Delay-Time") or 0)
+    if month is not None:
+        return dates[0] - offset
     if written is None:
         raise _BadBlock(
-            lines["Event-Timestamp"], f"Event-Timestamp in zone {match.group(2)} and no Timestamp to place it"
+            lines["Event-Timestamp"],
+            f"Event-Timestamp: {text!r}: month {month_name!r} in the server's language and no Timestamp "
+            "to place it",
         )
-    return written - (_integer(values, lines, "Acct-Delay-Time") or 0)
+    # a month named in another language: the one that dates the event nearest to when it was sent
+    sent = written - (_integer(values, lines, "Acct-Delay-Time") or 0)
+    return min((date - offset for date in dates), key=lambda when: abs(when - sent))
 
 
 def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:

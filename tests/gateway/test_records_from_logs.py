@@ -380,6 +380,43 @@ def test_detail_event_timestamp_in_a_numeric_zone_is_read_exactly(
     assert records[0].start == START
 
 
+@pytest.mark.parametrize(
+    ("march", "zone", "hours"),
+    [("мар", "+05", 5), ("mars", "UTC", 0), ("Mär", "+01", 1)],  # as FreeRADIUS 3.2 wrote them here
+)
+def test_detail_event_timestamp_with_the_month_in_the_servers_language_is_read(
+    tmp_path: Path, march: str, zone: str, hours: int
+) -> None:
+    """FreeRADIUS prints Event-Timestamp with strftime's %b: with rlm_perl loaded (Perl sets the locale
+    from the environment) a server whose LANG is Russian, French or German writes "мар  1 2026 15:00:00
+    +05". Every such block was refused ('is not a date'): all the server's records lost. The month is the
+    one that dates the event nearest to when it was sent (the Timestamp the server wrote); the records
+    are those of the same file in English."""
+
+    def local(match: re.Match[str]) -> str:
+        when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S") + timedelta(hours=hours)
+        return f'Event-Timestamp = "{march} {when.day:2d} {when:%Y %H:%M:%S} {zone}"'
+
+    text = re.sub(r'Event-Timestamp = "(.*) UTC"', local, DETAIL)
+    assert f'"{march}  1 2026 {10 + hours}:00:00 {zone}"' in text
+    path = tmp_path / "detail"
+    path.write_text(text)
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    english = tmp_path / "english"
+    english.write_text(DETAIL)
+    assert records == list(records_from_radius_detail(english, LogReport())) and report.rejected == 0
+    # at a month's turn: written at 00:00:05 on 1 March, the event of 23:59:30 is on 28 February
+    start, interim = text.split("\n\n")[:2]
+    start = start.replace(f'"{march}  1 2026 {10 + hours}:00:00 {zone}"', '"févr. 28 2026 23:59:30 UTC"')
+    path.write_text(start.replace("1772359200", "1772323205") + "\n\n" + interim + "\n\n")
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [r.start for r in records] == [
+        datetime(2026, 2, 28, 23, 59, 30, tzinfo=UTC)
+    ] and report.rejected == 0
+
+
 def test_detail_start_without_event_timestamp_is_when_the_client_sent_it(tmp_path: Path) -> None:
     """No Event-Timestamp: the Start is when the client sent it, the Timestamp the server wrote less
     Acct-Delay-Time (it was re-sent 5 s late); the records started 5 s late."""
