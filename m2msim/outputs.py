@@ -6,12 +6,15 @@
   host and the process (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`): the file a writer killed by SIGKILL
   left is removed at the next write of the same output on the same host, once that process is gone.
 - `output_lock(path)` makes a second writer of the same output fail at once with `OutputBusy`,
-  which names the process that holds it (an advisory `flock` on a small file beside the output;
-  the kernel drops it when the holder dies, so a killed run never leaves a stale lock).
+  which names the process that holds it (an advisory `flock` on a small file beside the output in
+  its real folder, beside the file a symbolic link names, and on the existing output itself, so that
+  two names of one file, a link, `a/../b`, a hard link, a bind mount, are one output; the kernel
+  drops it when the holder dies, so a killed run never leaves a stale lock).
 - `refuse_same_file(out, inputs)` refuses an output that is one of the command's inputs.
 - `refuse_foreign(path, own, force=...)` refuses an output path that holds a file m2msim did not
   write: an existing regular, non-empty file (the file a symbolic link names) is replaced only when
-  `own(path)` recognises it as this writer's output, or with `force` (the user's `--force`).  Each
+  `own(path)` recognises it as this writer's output, or with `force` (the user's `--force`, which
+  replaces a link to such a file by the output, never the file through the link).  Each
   writer passes its own recogniser, a check of the content it writes (a first line, a header, JSON
   keys, a Parquet schema, an HTML `generator`), never of extended attributes (lost by `cp`, `scp`).
   `atomic_path(path, own=..., force=...)` makes the same check again at the rename: a file created
@@ -334,14 +337,22 @@ def atomic_path(
     exception, KeyboardInterrupt and SystemExit included, the temporary file is removed and
     `path` is left as it was.  A device, pipe or socket at `path` is yielded itself, to write in place.
     A symbolic link at `path` is kept: the file it names is the one replaced (renaming over the link
-    put a file in its place and left the file it named as it was).
+    put a file in its place and left the file it named as it was).  With `own` and `force`, a link to
+    a file m2msim did not write is itself replaced by the output: `--force` replaces what is at the
+    name given, never a file elsewhere through a link.  A dangling link: the file it names is created.
     With `own`, a file m2msim did not write is never replaced (unless `force`): refused on entry, and
     at the rename, where a file that appeared meanwhile is left as it is and `OutputError` raised.
     """
     final = _final(Path(path))  # a link's file is written (atomically, beside it); the link stays
     guard = own is not None and not force
-    if guard and own is not None and _foreign(final, own):
-        raise _foreign_error(path, option)
+    if own is not None and _foreign(final, own):
+        if guard:
+            raise _foreign_error(path, option)
+        if final != Path(path):
+            # --force through a link to a file m2msim did not write: the link is replaced by the
+            # output, and the file it names is left as it is (m2msim never writes over it)
+            log.info("%s: replacing the link, not %s it names (not written by m2msim)", path, final)
+            final = Path(path)
     if final.is_dir():
         raise OutputError(f"{final}: is a directory, expected a file name")
     if _is_stream(final):
@@ -462,13 +473,82 @@ def _lock_file(path: Path) -> Path:
     return path.with_name(f"{TMP_PREFIX}{_fitted(path.name, len('.lock'))}.lock")
 
 
+def _real_place(path: Path) -> Path:
+    """`path` with its folder resolved (links, `..`, as the kernel follows them), its name kept."""
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+def _lock_places(target: Path) -> list[Path]:
+    """The names whose lock files stand for `target`: its own name in its real folder and, when it
+    is a symbolic link, the name of the file the link names (written through it, or, with
+    `--force`, replaced by the output in the link's place), in that file's real folder.  Two paths
+    to one output (a link, `a/../b`, a folder reached through a link or a bind mount: the lock file
+    is in the same folder) meet on one of these."""
+    places = [_real_place(target)]
+    if target.is_symlink():
+        final = Path(os.path.realpath(target))
+        if not final.parent.is_dir():
+            raise OutputError(
+                f"{target}: is a symbolic link to {final}, whose folder does not exist (or the link loops)"
+            )
+        if final != places[0]:
+            places.append(final)
+    return places
+
+
+def _holder_of(fd: int) -> int | None:
+    """The process holding a `flock` on the file `fd` is open on, read from `/proc/locks` (Linux);
+    None when it cannot be told."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if "->" not in fields and len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == inode:
+                    return int(fields[4]) or None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+@contextlib.contextmanager
+def _identity_lock(target: Path, shown: Path) -> Iterator[None]:
+    """An exclusive `flock` on the existing file or folder `target` itself, for the block: a second
+    name of the same file (a hard link, a bind mount of the file or folder) meets it whatever folder
+    it is in.  Nothing is locked when `target` does not exist yet (its name locks stand for it), is
+    not a regular file or a folder, or cannot be opened or locked here (a file system without
+    `flock`): the name locks still hold."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        yield
+        return
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise OutputBusy(shown, _holder_of(fd)) from None
+                # (EBADF, ENOLCK: NFS wants a writable descriptor for it) the name locks stand
+        yield
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def output_lock(path: Path | str) -> Iterator[None]:
     """Hold the right to write `path` (a file or a folder) for the block; `OutputBusy` if taken.
 
-    The lock file sits beside `path` (the parent folder must exist), holds the owner's PID, and is
-    removed on release.  A holder that dies loses the lock with its file descriptor.  A device, pipe
-    or socket (`/dev/null`) is not locked: it is written in place, and no lock file goes beside it.
+    The right is held on the output's identity, not on the name given: a lock file beside it in its
+    real folder (and beside the file a symbolic link names), which holds the owner's PID and is
+    removed on release, and a lock on the existing file or folder itself (a hard link, a bind
+    mount).  Two paths to one output are one writer's (`run1/../out.csv`, a link to it, a second
+    name of it).  The parent folder must exist; a symbolic link whose file's folder does not is
+    refused.  A holder that dies loses the lock with its file descriptors.  A device, pipe or socket
+    (`/dev/null`) is not locked: it is written in place, and no lock file goes beside it.
     """
     target = Path(path)
     if target.name in ("", ".", ".."):  # (`--out .`, `--out ''`: the folder they name)
@@ -478,11 +558,28 @@ def output_lock(path: Path | str) -> Iterator[None]:
     if _is_stream(target):
         yield
         return
-    lock = _lock_file(target)
+    places = _lock_places(target)
+    with contextlib.ExitStack() as held:
+        for n, place in enumerate(places):
+            held.enter_context(_name_lock(place, target, required=n == 0))
+        held.enter_context(_identity_lock(places[-1], target))
+        yield
+
+
+@contextlib.contextmanager
+def _name_lock(place: Path, target: Path, *, required: bool = True) -> Iterator[None]:
+    """The lock file of `place` (a real folder and a name), held for the block; errors in words of
+    `target`, the output as the user named it.  Not `required` (the file a link names), a folder
+    this user cannot write in is passed over: no writer of this user can write that file either
+    (its temporary file goes beside it)."""
+    lock = _lock_file(place)
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            if not required and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                yield
+                return
             if exc.errno == errno.ENOENT:  # (no such folder: the caller's to say or make)
                 raise
             raise _unwritable(target, exc) from None

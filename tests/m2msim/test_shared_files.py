@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.synchronize
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -183,20 +186,27 @@ def _hold(
         stop.wait(30)
 
 
-def test_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
-    target = tmp_path / "run"
+@contextlib.contextmanager
+def held_by_another_process(path: Path) -> Iterator[int]:
+    """`output_lock(path)` held by another process for the block (once it holds it): its PID."""
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(target), ready, stop))
+    holder = ctx.Process(target=_hold, args=(str(path), ready, stop))
     holder.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(OutputBusy) as info, output_lock(target):
-            pass
-        assert info.value.pid == holder.pid and f"process {holder.pid}" in str(info.value)
+        assert holder.pid is not None
+        yield holder.pid
     finally:
         stop.set()
         holder.join(30)
+
+
+def test_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
+    target = tmp_path / "run"
+    with held_by_another_process(target) as pid, pytest.raises(OutputBusy) as info, output_lock(target):
+        pass
+    assert info.value.pid == pid and f"process {pid}" in str(info.value)
     with output_lock(target):  # free again once the holder has gone
         assert os.path.exists(tmp_path / ".m2msim-run.lock")
     assert not (tmp_path / ".m2msim-run.lock").exists()
