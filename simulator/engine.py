@@ -273,8 +273,13 @@ class Shard:
         if capture:
             from gateway.capture import PcapCapture
 
+            # in place: the run's folder is itself written under a temporary name and swapped in whole
             self.capture = PcapCapture(
-                out_dir / "capture" / f"{name}.pcap", scenario.start, seed=scenario.seed, endpoint=index
+                out_dir / "capture" / f"{name}.pcap",
+                scenario.start,
+                seed=scenario.seed,
+                endpoint=index,
+                in_place=True,
             )
         home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
         self.network = Network(

@@ -16,6 +16,7 @@ the per-event packets) into the file in timestamp order with bounded memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -43,7 +44,7 @@ from gateway.capture.frames import (
 from gateway.capture.order import ReorderBuffer, RunWriter, index_records, merge_runs
 from gateway.events import ContextInfo
 from gateway.partial import PartialRecords
-from m2msim.outputs import refuse_foreign
+from m2msim.outputs import atomic_path, refuse_foreign
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,14 @@ class PcapCapture:
 
     A file at `path` that is not a capture m2msim wrote (`frames.is_own_capture`) raises
     `m2msim.outputs.OutputError` rather than being written over, unless `force`.
+
+    The capture appears whole: it is written under a temporary name beside `path`
+    (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`, see `m2msim.outputs.atomic_path`) and renamed to
+    `path` by `close`.  Left by an exception (the `with` block's, or `abort`), the temporary file is
+    removed and `path` left as it was; one a killed process left is removed by the next capture to
+    the same path.  With `in_place`, the file is written at `path` itself as it goes, readable
+    while it grows (and cut short at its last packet if the process dies): for a caller that
+    names its own temporary file, or a run folder that is swapped in whole.
     """
 
     def __init__(
@@ -156,6 +165,7 @@ class PcapCapture:
         endpoint: int = 0,
         dns_servers: tuple[str, ...] = gtpc.DEFAULT_DNS_SERVERS,
         force: bool = False,
+        in_place: bool = False,
     ) -> None:
         if not 0.0 <= gtpu_sample_rate <= 1.0:
             raise codec.CaptureError(f"GTP-U sample rate {gtpu_sample_rate}: expected 0..1")
@@ -201,7 +211,18 @@ class PcapCapture:
         refuse_foreign(self.path, is_own_capture, force=force)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._buffer_size = buffer_size
-        self._file = self.path.open("wb", buffering=buffer_size)
+        # the name written until `close` renames it to `path` (the path itself `in_place`)
+        self._output = contextlib.ExitStack()
+        self.writing_path = (
+            self.path
+            if in_place
+            else self._output.enter_context(atomic_path(self.path, own=is_own_capture, force=force))
+        )
+        try:
+            self._file = self.writing_path.open("wb", buffering=buffer_size)
+        except BaseException:
+            self._output.close()
+            raise
         self._pcap = PcapStream(self._file)
         self._order = ReorderBuffer(self._file.write, round(reorder_horizon_s * 1_000_000), reorder_limit)
         self._packets = 0
@@ -577,7 +598,7 @@ class PcapCapture:
         if self._bulk is None:
             self._bulk = BulkWriter(self)
             self._run_dir = tempfile.TemporaryDirectory(
-                prefix=f".{self.path.name}.runs-", dir=self.path.parent
+                prefix=f".{self.path.name}.runs-", dir=self.writing_path.parent
             )
         assert self._run_dir is not None
         n = len(self._runs)
@@ -595,18 +616,34 @@ class PcapCapture:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Write what waits, merge the bulk runs, and rename the file to `path` (a capture that
+        cannot be completed is removed, as `abort` does, and the error raised)."""
         if not self._file.closed:
-            self._order.drain(None)
             try:
+                self._order.drain(None)
                 if self._runs:
                     self._merge()
-            finally:
                 self._file.close()
+            except BaseException:
+                self.abort()
+                raise
+            finally:
                 if self._run_dir is not None:
                     self._run_dir.cleanup()
+            self._output.close()  # the rename to `path`
             log.debug(
                 "capture %s: %d packets, %d contexts left open", self.path, self.packets, len(self._contexts)
             )
+
+    def abort(self) -> None:
+        """Give the capture up: its temporary file is removed and `path` left as it was (with
+        `in_place`, what was written stays at `path`, as a cut capture)."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        if self._run_dir is not None:
+            self._run_dir.cleanup()
+        stop = codec.CaptureError(f"capture {self.path} given up")
+        self._output.__exit__(type(stop), stop, None)  # (atomic_path: its temporary file removed)
 
     def _merge(self) -> None:
         """Merge the bulk runs, and the per-event packets already in the file, in timestamp order."""
@@ -615,12 +652,12 @@ class PcapCapture:
         if self._order.written:
             self._file.close()
             events = Path(self._run_dir.name) / "events.data"
-            shutil.move(self.path, events)
+            shutil.move(self.writing_path, events)
             with events.open("rb") as stream:
                 stream.seek(24)  # the pcap file header
                 index_records(stream, events.with_suffix(".index"))
             runs.insert(0, (events, events.with_suffix(".index"), 24))
-            self._file = self.path.open("wb", buffering=self._buffer_size)
+            self._file = self.writing_path.open("wb", buffering=self._buffer_size)
             self._pcap = PcapStream(self._file)
         merge_runs(runs, self._file.write, chunk=max(256, MERGE_ROWS // len(runs)))
         self._runs.clear()
@@ -631,7 +668,10 @@ class PcapCapture:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:  # a part capture is never left under the final name
+            self.abort()
 
 
 __all__ = ["DEFAULT_SECRET", "PcapCapture"]

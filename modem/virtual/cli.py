@@ -382,8 +382,12 @@ async def _run(
         if capture_path is not None:
             from gateway.capture import PcapCapture
 
-            # events come in real time: a short reorder window bounds the memory held for real packets
-            capture = PcapCapture(capture_path, epoch, seed=seed, reorder_horizon_s=5.0, reorder_limit=32_768)
+            # events come in real time: a short reorder window bounds the memory held for real packets;
+            # in place: `capture_path` is already --capture's temporary name (`_capture_path`), renamed
+            # when serving ends, after the check that no foreign file appeared at --capture meanwhile
+            capture = PcapCapture(
+                capture_path, epoch, seed=seed, reorder_horizon_s=5.0, reorder_limit=32_768, in_place=True
+            )
         network = build_network(epoch, tee, seed, capture=capture)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
