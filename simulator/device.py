@@ -24,7 +24,6 @@ import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
 from gateway.api import CallKind, CallOutcome, SmsStatus
-from gateway.identity import luhn_check_digit
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Profile
@@ -46,12 +45,6 @@ ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered
 MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
 SV = "01"
 I64 = np.ndarray[Any, np.dtype[np.int64]]
-
-
-def imei(tac: str, serial: int) -> str:
-    """A 15-digit IMEI: TAC, 6-digit serial, Luhn check digit."""
-    body = f"{tac}{serial % 1_000_000:06d}"
-    return body + str(luhn_check_digit(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +86,7 @@ class Device:
         else:
             self.base_plmn = self.home
         self.plmn = self.base_plmn
-        self.imei = imei(group.tac, gidx)
+        self.imei = shard.imeis.imei(group.tac, gidx)
         self.persistent = group.application is not None and group.application.session == "persistent"
         # decisions: (time s, order, kind, payload)
         self.decisions: list[tuple[int, int, str, Any]] = []
@@ -113,7 +106,7 @@ class Device:
                 if self.on > 0 and at <= self.on:  # before the line's activation: no swap of this SIM
                     continue
                 if at <= 0:  # swapped before the period: the SIM is in its new device from the start
-                    self.imei = imei(group.tac, gidx + 500_000 * (k + 1))
+                    self.imei = shard.imeis.imei(group.tac, gidx, k + 1)
                 else:
                     self.decisions.append((at, 2, "swap", k + 1))
         self.outages: list[Outage] = []
@@ -412,7 +405,7 @@ class Device:
             if coverage and payload == self.plmn and self.attached:
                 self.net.time_zone_change(self.env.now, self.ident.line)
         elif kind == "swap":
-            self.imei = imei(self.group.tac, self.gidx + 500_000 * payload)
+            self.imei = self.shard.imeis.imei(self.group.tac, self.gidx, payload)
             self.stats.sim_swaps += 1
             if coverage:
                 self.attach()

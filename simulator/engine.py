@@ -35,6 +35,7 @@ from m2msim.gcpause import paused_gc
 from reports.hourly import HourlyUsage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.device import Device, Identity
+from simulator.imei import plan_of
 from simulator.profiles import Profile, builtin_profiles
 from simulator.scenario import Scenario
 from simulator.stats import GroupStats
@@ -231,6 +232,8 @@ class Shard:
         self.env = simpy.Environment()
         self.epoch_unix = int(scenario.start.timestamp())
         self.charging_block_bits = charging_block_bits(scenario.n_devices)
+        # every device's IMEI unique in the fleet, a swapped-in one's too (`simulator.imei`)
+        self.imeis = plan_of(((g.tac, len(g.sim_swaps)) for g in scenario.groups), scenario.n_devices)
         self.profiles: dict[str, Profile] = builtin_profiles()
         self.stats = [GroupStats() for _ in scenario.groups]
         self.hourly = HourlyUsage()  # the records' sums per hour and group index (the run's report)
