@@ -119,7 +119,13 @@ def _headline(files: RunFiles, period: Period | None, devices: int, currency: st
             cards.append(kpi("projected month HT", money(projected[0], currency), projected[1], accent=True))
     if s:
         t = s["totals"]
-        cards.append(kpi("data sessions", count(t["data_sessions"]), key="summary:totals.data_sessions"))
+        # sessions, not records: a session is a record per 12-hour period and its end (a 30-hour
+        # session, 3 records), both said, each under its own label
+        records = t.get("data_records")
+        note = f"{count(records)} data records (a session's 12-hour periods)" if records is not None else ""
+        cards.append(
+            kpi("data sessions", count(t["data_sessions"]), note, key="summary:totals.data_sessions")
+        )
         cards.append(
             kpi(
                 "billable volume",
@@ -207,15 +213,17 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
         f"ELSE left(u.serving_plmn, 3) NOT IN ({home}) END"
     )
     rows = con.execute(
-        "SELECT epoch_ms(u.start) // 3600000 AS h, coalesce(l.device_group, '(not in the inventory)') AS g, "
+        f"SELECT epoch_ms(u.start) // 3600000 AS h, {_GROUP} AS g, "
         "u.type, u.dest, sum(u.bytes_up + u.bytes_down), sum((u.bytes_up + u.bytes_down + 1023) // 1024), "
-        "count(*) FILTER (coalesce(u.sequence, 1) <= 1), count(*) FILTER (u.cause = 4), count(*), "
-        f"sum(u.duration_s), sum(u.bytes_up + u.bytes_down) FILTER ({abroad}) "
+        f"count(*) FILTER ({_OPENS}), count(*) FILTER ({_UNNUMBERED}), count(*) FILTER (u.cause = 4), "
+        f"count(*), sum(u.duration_s), sum(u.bytes_up + u.bytes_down) FILTER ({abroad}) "
         "FROM usage u LEFT JOIN lines l USING (line) GROUP BY ALL"
     ).fetchall()
     out = HourlyUsage()
     calls: dict[tuple[str, str, str | None], list[int]] = {}
-    for h, g, kind, dest, vol, ko, first, failed, n, seconds, roaming in rows:
+    unnumbered = 0
+    for h, g, kind, dest, vol, ko, first, loose, failed, n, seconds, roaming in rows:
+        unnumbered += int(loose) if kind == "data" else 0
         if kind in _CALL_TYPES:
             found = calls.setdefault((g, kind, dest), [0, 0])
             found[0] += int(n)
@@ -234,8 +242,26 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
             seconds=int(seconds or 0),
             roaming=int(roaming or 0),
         )
+    if unnumbered:  # records of a session id without a sequence number: the session at its first
+        for h, g, opened in con.execute(
+            "SELECT h, g, count(*) FROM (SELECT epoch_ms(min(u.start)) // 3600000 AS h, "
+            f"{_GROUP} AS g FROM usage u LEFT JOIN lines l USING (line) "
+            f"WHERE u.type = 'data' AND {_UNNUMBERED} GROUP BY u.line, u.session, g) GROUP BY ALL"
+        ).fetchall():
+            if h is not None:
+                out.add(int(h), g, "data", first=int(opened))
     listed = sorted(calls.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] is None, kv[0][2] or ""))
     return out, [(g, kind, dest, n, seconds) for (g, kind, dest), (n, seconds) in listed]
+
+
+_GROUP = "coalesce(l.device_group, '(not in the inventory)')"
+# A data session is counted once, at the record that opens it: the gateway numbers a session's
+# records (`sequence` 1, 2, ... one per 12-hour period and its end), so the one numbered 1; a
+# session id whose records carry no number (an operator's export, a CSV of the schema's columns)
+# at its first record (`_UNNUMBERED`, grouped by line and session id); a record with neither is a
+# session of its own.  Counting records instead made a 30-hour session of such a file 3 sessions.
+_OPENS = "u.sequence <= 1 OR (u.sequence IS NULL AND coalesce(u.session, '') = '')"
+_UNNUMBERED = "(u.sequence IS NULL AND coalesce(u.session, '') <> '')"
 
 
 _CALL_TYPES = frozenset(("sms", "voice", "csd", "sms_internet"))

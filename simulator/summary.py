@@ -189,12 +189,15 @@ def render_summary(s: dict[str, Any]) -> str:
             f"{c['today_ht']} {s['invoice']['currency']} HT, on {c['covers']}"
         )
     lines.append("")
-    header = f"{'group':<16}{'devices':>8}{'sessions':>12}{'ko':>12}{'sms':>8}{'calls':>8}{'retries':>9}{'cost HT':>12}"
+    header = (
+        f"{'group':<16}{'devices':>8}{'sessions':>12}{'records':>12}{'ko':>12}{'sms':>8}{'calls':>8}"
+        f"{'retries':>9}{'cost HT':>12}"
+    )
     lines.append(header)
     for g in s["groups"]:
         calls = g["calls_answered"] + g["calls_busy"] + g["calls_no_answer"]
         lines.append(
-            f"{g['name']:<16}{g['devices']:>8,}{g['data_sessions']:>12,}{g['billable_ko']:>12,}"
+            f"{g['name']:<16}{g['devices']:>8,}{g['data_sessions']:>12,}{g['data_records']:>12,}{g['billable_ko']:>12,}"
             f"{g['sms_sent']:>8,}{calls:>8,}{g['retry_attempts']:>9,}{g.get('cost_ht') or '-':>12}"
         )
     return "\n".join(lines)

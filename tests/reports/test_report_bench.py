@@ -168,7 +168,10 @@ def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) 
         column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
     )
     text = pacsv.read_csv(usage, convert_options=empty_null)  # (every field as text, an empty one NULL)
-    pq.write_table(text.drop_columns(["session"]), forms / "u.parquet")
+    pq.write_table(text, forms / "u.parquet")
+    # (without its session column too: each data record is then a session of its own, as the
+    # page's sessions say; the rest of the page is the same)
+    pq.write_table(text.drop_columns(["session"]), tmp_path / "no-session.parquet")
     pages = {}
     for source in [usage, *sorted(forms.iterdir())]:
         out = tmp_path / f"{source.name}.html"
@@ -179,6 +182,10 @@ def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) 
     assert [name for name, page in pages.items() if page != pages["usage.csv"]] == ["daily"]
     totals = {name: dict(shown_keys(page)) for name, page in pages.items()}
     assert totals["daily"] == totals["usage.csv"]
+    out = tmp_path / "no-session.html"
+    r = run_cli(["rate", str(inv), str(tmp_path / "no-session.parquet"), "--report", str(out)])
+    assert r.rc == 0, r
+    assert dict(shown_keys(out.read_text())) == totals["usage.csv"]
     bad = tmp_path / "malformed.csv"
     bad.write_text("".join([header, *rows[:5], "33612345678,data,,,\n", *rows[5:]]))
     r = run_cli(["rate", str(inv), str(bad), "--report", str(tmp_path / "malformed.html")])
@@ -405,7 +412,9 @@ def test_the_rating_report_shows_the_invoices_quantities_beside_the_records_read
     html = render_rating_report(EXAMPLE / "inventory.yaml", usage)
     m = _row(html, "groups", "M")
     assert as_number(m[4]) == billed("M", "ko") == 614_987  # ko invoiced
-    assert as_number(m[1]) == 8  # data sessions read: each record twice
+    # data sessions read: M1's 24-hour session (2 records), M2's and M3's, their copies the same
+    # sessions (it said 8: every record, each twice)
+    assert as_number(m[1]) == 3
     single = _row(html, "groups", "single lines")
     assert as_number(single[4]) == sum(billed(p, "ko") for p in ("3", "P", "B")) == 12_974
     rejected = sum(r["count"] for r in invoice["rejects_by_reason"])
