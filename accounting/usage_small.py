@@ -31,6 +31,7 @@ from typing import Any
 
 from accounting.db import duckdb
 from accounting.parquet_small import read_small_parquet
+from accounting.starts import leap_second
 from accounting.usage import (
     _CALL_TYPES,
     _TYPES,
@@ -109,6 +110,11 @@ def _stamp(text: str | None) -> datetime | None:
             sign = -1 if zone[0] == "-" else 1
             tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
         micro = int((fraction or "").ljust(6, "0"))
+        if second == "60":  # a leap second, read as the rule says (`accounting.starts`)
+            leap = leap_second(int(year), int(month), int(day), int(hour), int(minute), tz)
+            if leap is None:
+                raise _Unsure(text)
+            return leap
         value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz)
     except ValueError:  # a date or time of no calendar: DuckDB's answer is not certain here
         raise _Unsure(text) from None

@@ -35,6 +35,7 @@ from accounting import inventory_from_dict
 from accounting.errors import AccountingError
 from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
+from accounting.starts import start_sql
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -385,6 +386,8 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
     for name, kind in _USAGE_COLUMNS.items():
         if name in have:
             expr = f'TRY_CAST("{name}" AS {kind})'
+            if name == "start" and have[name] != kind:  # a leap second as the rating reads it
+                expr = start_sql(f'"{name}"')
             if name == "duration_s":  # a fraction of a second rounded up, as the rating bills a call
                 expr = f'TRY_CAST(ceil(TRY_CAST("{name}" AS DOUBLE)) AS {kind})'
             if name in _USAGE_EMPTY:

@@ -238,6 +238,8 @@ SET_ASIDE: dict[str, Callable[[str, int], str]] = {
     "a data row without bytes": lambda t, r: replace_field(t, r, "bytes_down", lambda v: ""),
     "a start outside the month": lambda t, r: replace_field(t, r, "start", lambda v: "2026-04-02T10:00:00Z"),
     "a start in another form": lambda t, r: replace_field(t, r, "start", lambda v: "2026-03-10"),
+    # (read by DuckDB as the last instant of 23:59:59: accounting.starts)
+    "a start on a leap second": lambda t, r: replace_field(t, r, "start", lambda v: "2026-03-10T23:59:60Z"),
     "a record over 12 h": lambda t, r: replace_field(t, r, "duration_s", lambda v: "43201"),
     "a start missing": lambda t, r: replace_field(t, r, "start", lambda v: ""),
 }
