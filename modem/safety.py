@@ -220,7 +220,9 @@ _ALLOW_NAME = re.compile(r"[+^$*%#!@][A-Z0-9_.]+|[&\\][A-Z]|[A-Z]")
 _REGISTRATIONS = frozenset({"+CREG", "+CGREG", "+CEREG", "+C5GREG"})
 _HOME = frozenset({1, 6, 9})  # 27.007 §7.2 / §10.1.22: home (SMS only, CSFB not preferred)
 _ROAMING = frozenset({5, 7, 10})
-_REGISTRATION_READ = re.compile(r"(?:\+C(?:E|G|5G)?REG\?;?)+")
+# a line that only reads what the guard follows (the registration, the SMS format): it changes
+# none of it, so what the guard knows of either stays known across it
+_STATE_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG|MGF)\?;?)+")
 _REGISTRATION_SET = re.compile(r"(\+C(?:E|G|5G)?REG)=(?!\?)([^;]*)")
 _OPERATOR_SET = re.compile(r"\+COPS=")  # another operator chosen: the registration is not known
 _REFUSED_NAMES = {
@@ -496,7 +498,9 @@ class CommandGuard:
     messages, phonebook and redial, USSD, call forwarding, another SMS centre, `A/`, ...) is refused.
     On the virtual modem (or with `AllowAll`) nothing is refused.  The guard also follows the SMS
     format (AT+CMGF): `AT+CMGS=<n>` is a PDU length in PDU mode but the destination number in text
-    mode, so it goes only when the format is known to be PDU.
+    mode, so it goes only when the format is known fresh to be PDU (and `AT+CMGS="<number>"` only
+    when known fresh to be text): set or read on the line just before, since a module that resets
+    without a word comes back in its default format.
 
     On a physical modem it fails closed: a command that is not known to be safe (a vendor's
     extension that may text, call or send USSD, or one not known at all) is refused unless it is in
@@ -509,13 +513,16 @@ class CommandGuard:
         self.enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
         self.strict = self.enforcing and is_physical(url)
         self.allow_commands = frozenset(command_name(c) for c in allow_commands)
-        self.sms_format: str | None = None  # "pdu" / "text" once set by AT+CMGF on this link
+        # "pdu" / "text" while known fresh: set (AT+CMGF=<mode>) or read (+CMGF: <mode>) by the line
+        # answered just before, or before lines that only read the registration or the format
+        self.sms_format: str | None = None
+        self._format_after: str | None = None  # the format once the line in flight is answered OK
+        self._reads_state = False  # the line in flight only reads the registration or the format
         # registration (+CREG/+CGREG/+CEREG/+C5GREG) as the modem last told it: kind -> stat; kept
         # while that kind's URCs are on, else only until the next line that does not read it
         self.registration: dict[str, int] = {}
         self._reg_urcs: dict[str, bool] = {}
         self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
-        self._after: list[Effect] = []
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
 
     def check(self, line: str, data: bytes | None = None) -> None:
@@ -530,28 +537,33 @@ class CommandGuard:
                 if kind in ("format", "reset"):  # the rest of the line runs in a format not known
                     sms_format = None
                 self._check(line, kind, value, data, sms_format)
-        self._after = [e for e in effects if e[0] == "format"]
-        if any(kind in ("format", "reset") for kind, _ in effects):
-            self.sms_format = None
-        if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(_outside_quotes(line)):
+        text = _outside_quotes(line)
+        read = _STATE_READ.fullmatch(text.partition("AT")[2])
+        # A module may reset without a word (brown-out, watchdog) and come back in its default
+        # format: what the guard knows of the format lasts until the next line, unless that line
+        # only reads state and is answered OK, and comes back with what the line sets.
+        after = self.sms_format if read else None
+        for kind, value in effects:
+            if kind in ("format", "reset"):
+                after = value or None
+        self.sms_format = None
+        self._format_after = after
+        self._reads_state = read is not None
+        if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(text):
             self.registration.clear()
             self._reg_urcs.clear()
-        text = _outside_quotes(line)
         # a registration URC setting (anywhere in the line): off until the modem confirms it
         sets = _REGISTRATION_SET.findall(text)
         for kind, _ in sets:
             self._reg_urcs[kind] = False
         self._reg_after = [(kind, n not in ("", "0") and n.isdigit()) for kind, n in sets]
-        read = _REGISTRATION_READ.fullmatch(text.partition("AT")[2])
         for kind in list(self.registration):
             if not self._reg_urcs.get(kind) and not read:
                 del self.registration[kind]  # no URC would tell a change: known no longer
 
     def done(self, line: str, lines: Iterable[str] = ()) -> None:
         """The modem answered OK to the line last checked, with these information lines."""
-        for _, value in self._after:
-            self.sms_format = value
-        self._after = []
+        self.sms_format, self._format_after = self._format_after, None
         for kind, on in self._reg_after:
             self._reg_urcs[kind] = on
         self._reg_after = []
@@ -561,12 +573,15 @@ class CommandGuard:
             if prefix in _REGISTRATIONS and len(fields) >= 2 and fields[0].isdigit() and fields[1].isdigit():
                 self._reg_urcs[prefix] = fields[0] != "0"  # a read answer: <n>,<stat>,...
                 self.registration[prefix] = int(fields[1])
+            elif prefix == "+CMGF" and self._reads_state and fields in (["0"], ["1"]):
+                self.sms_format = "pdu" if fields == ["0"] else "text"  # the answer to AT+CMGF?
+        self._reads_state = False
 
     def urc(self, name: str, line: str = "") -> None:
         """An unsolicited result: after a boot notice the SMS format is the modem's stored one again
         (and the registration is not known); a registration URC gives its new state."""
         if name in _BOOT_NOTICES:
-            self.sms_format = None
+            self.sms_format = self._format_after = None
             self.registration.clear()
             self._reg_urcs.clear()
         elif name in _REGISTRATIONS:
@@ -604,6 +619,12 @@ class CommandGuard:
             if self.strict and value not in self.allow_commands:
                 raise self._refuse(line, _unlisted_why(kind, value))
         elif kind in ACTIONS:
+            if kind == "sms" and sms_format != "text":
+                raise self._refuse(
+                    line,
+                    "the SMS format is not known to be text mode (in PDU mode the text would be read "
+                    "as a PDU): send AT+CMGF=1 (or read AT+CMGF?) on the line before",
+                )
             if kind == "sms" and data is None:
                 raise self._refuse(line, "the message must be given with the command")
             resolve_policy(self.url, self.policy).check(value, cast(Action, kind))
@@ -614,7 +635,7 @@ class CommandGuard:
                 raise self._refuse(
                     line,
                     "the SMS format is not known to be PDU mode (in text mode the number is "
-                    "the destination): send AT+CMGF=0 first",
+                    "the destination): send AT+CMGF=0 (or read AT+CMGF?) on the line before",
                 )
             if data is None:
                 raise self._refuse(line, "the message must be given with the command")

@@ -98,12 +98,8 @@ class Messaging:
         """Send a text (split into parts when long, in PDU mode); returns the message references."""
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
-        guard = self.client.guard
-        if not isinstance(guard, safety.CommandGuard) or guard.sms_format != self.mode:
-            # AT+CMGS=<length> in text mode would text the number <length>: set the format first
-            await self.set_mode(self.mode)
         if self.mode == "text":
-            await home_network_check(self.network, self.policy, number, "sms")
+            await self._before_cmgs(number)
             reply = await self.client.command_with_data(
                 f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
             )
@@ -112,12 +108,20 @@ class Messaging:
         pdus = encode_submit(text, number, message_reference=self._mr, concat_reference=self._mr)
         self._mr = (self._mr + len(pdus)) % 256
         for pdu in pdus:
-            await home_network_check(self.network, self.policy, number, "sms")
+            await self._before_cmgs(number)
             reply = await self.client.command_with_data(
                 f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z
             )
             refs.append(int(reply.fields("+CMGS")[0]))
         return refs
+
+    async def _before_cmgs(self, number: str) -> None:
+        """Set the format on the line just before each AT+CMGS: a module that reset without a word
+        (brown-out, watchdog) is back in its default format, where AT+CMGS=<length> would text the
+        number <length>; then read the registration when the number goes on the home network only
+        (lines that only read keep the format known to the command guard)."""
+        await self.set_mode(self.mode)
+        await home_network_check(self.network, self.policy, number, "sms")
 
     async def read(self, index: int) -> StoredSms:
         reply = await self.client.command(f"AT+CMGR={index}")

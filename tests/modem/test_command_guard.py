@@ -16,6 +16,7 @@ import pytest
 
 from hil.fakemodem import Answer, AnsweringTransport
 from modem.at.client import ATClient, WatchdogPolicy
+from modem.at.errors import ModemError
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile, load_driver_profile
 from modem.safety import AllowList, NumberNotAllowed, SafetyError, costly_command
@@ -289,3 +290,129 @@ def test_what_the_drivers_send_is_known_to_be_safe(name: str) -> None:
     lines = [*profile.init, *profile.iccid, profile.cnmi, "ATZ", "ATQ0", "AT", "ATH", "AT+CHUP", "AT+CGACT=0"]
     lines += [f"AT{kind}{form}" for kind in profile.registration for form in ("?", "=2")]
     assert [line for line in lines if costly_command(line, profile.allow_commands)] == []
+
+
+# -- the SMS format after a reset the module does not announce (brown-out, watchdog) ----------------
+
+
+class SilentlyResetting:
+    """A module whose SMS format is what AT+CMGF last set, and its default (text) again after a reset
+    it says nothing of; it records each message as it reads AT+CMGS: `(format, argument)`."""
+
+    def __init__(self, reset_after_sends: int | None = None) -> None:
+        self.cmgf = 1
+        self.sent: list[tuple[str, str]] = []
+        self.reset_after_sends = reset_after_sends
+        self.transport = AnsweringTransport(
+            {"AT+CMGF=": self._set, "AT+CMGF?": lambda _: f"+CMGF: {self.cmgf}", "AT+CMGS": self._send},
+            url="/dev/ttyUSB9",
+        )
+
+    def reset_silently(self) -> None:
+        self.cmgf = 1
+
+    def _set(self, line: str) -> str:
+        self.cmgf = int(line.removeprefix("AT+CMGF="))
+        return ""
+
+    def _send(self, line: str) -> str:
+        self.sent.append(("text" if self.cmgf else "pdu", line.removeprefix("AT+CMGS=")))
+        if len(self.sent) == self.reset_after_sends:
+            self.reset_silently()
+        return f"+CMGS: {len(self.sent)}"
+
+
+async def test_the_driver_sends_in_pdu_mode_after_a_silent_reset() -> None:
+    module = SilentlyResetting()
+    async with modem_on(module.transport) as modem:
+        await modem.sms.configure()
+        await modem.client.command("AT+CSQ")
+        module.reset_silently()  # back in text mode: AT+CMGS=<length> would text the number <length>
+        await modem.sms.send("+33612345678", "hi")
+    assert [fmt for fmt, _ in module.sent] == ["pdu"]
+
+
+async def test_each_part_of_a_long_message_goes_in_pdu_mode_when_the_module_resets_between() -> None:
+    module = SilentlyResetting(reset_after_sends=1)
+    async with modem_on(module.transport) as modem:
+        await modem.sms.configure()
+        assert len(await modem.sms.send("+33612345678", "x" * 200)) == 2
+    assert [fmt for fmt, _ in module.sent] == ["pdu", "pdu"]
+
+
+async def test_the_driver_sends_in_text_mode_after_a_silent_reset_to_pdu_mode() -> None:
+    module = SilentlyResetting()
+    async with modem_on(module.transport) as modem:
+        await modem.sms.set_mode("text")
+        await modem.client.command("AT+CSQ")
+        module.cmgf = 0  # a module whose default is PDU mode, reset without a word
+        await modem.sms.send("+33612345678", "hi")
+    assert module.sent == [("text", '"+33612345678"')]
+
+
+async def test_a_pdu_length_goes_only_when_the_format_is_known_fresh() -> None:
+    ok = encode_submit("hi", "+33612345678")[0]
+    module = SilentlyResetting()
+    async with modem_on(module.transport) as modem:
+        c = modem.client
+
+        async def send() -> None:
+            await c.command_with_data(f"AT+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
+
+        await c.command("AT+CMGF=0")
+        await c.command("AT+CSQ")  # time passes: the module may reset, and would not say so
+        module.reset_silently()
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await send()
+        await c.command("AT+CMGF?")  # the answer, +CMGF: 1, is learnt
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await send()
+        await c.command("AT+CMGF=0")
+        await send()
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):  # known for one AT+CMGS
+            await send()
+        await c.command("AT+CMGF?")  # +CMGF: 0
+        await c.command("AT+CREG?")  # a line that only reads keeps it
+        await send()
+        with pytest.raises(SafetyError, match="not known to be text mode"):
+            await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert module.sent == [("pdu", str(ok.tpdu_length))] * 2
+
+
+async def test_a_quoted_number_goes_only_when_the_format_is_known_fresh_to_be_text() -> None:
+    # in PDU mode the text after the prompt would be read as a PDU, whose destination is not checked
+    off_pdu = encode_submit("hi", OFF)[0].hex.encode() + b"\x1a"
+    t = fake()
+    async with modem_on(t) as modem:
+        c = modem.client
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CSQ")
+        with pytest.raises(SafetyError, match="not known to be text mode"):
+            await c.command_with_data('AT+CMGS="+33612345678"', off_pdu)
+        await c.command("AT+CMGF=1")
+        await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert t.lines == ["AT+CMGF=1", "AT+CSQ", "AT+CMGF=1", 'AT+CMGS="+33612345678"']
+
+
+@pytest.mark.parametrize("line", ["AT+CMGF=0;Z", "AT+CMGF=0;+CFUN=1,1"])
+async def test_a_reset_after_the_format_on_its_line_leaves_the_format_not_known(line: str) -> None:
+    ok = encode_submit("hi", "+33612345678")[0]
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command(line)
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await modem.client.command_with_data(f"AT+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
+    assert t.lines == [line]
+
+
+async def test_a_format_read_that_fails_forgets_the_format() -> None:
+    ok = encode_submit("hi", "+33612345678")[0]
+    t = AnsweringTransport({"AT+CMGF?": Answer(final="ERROR"), "AT+CMGS": "+CMGS: 7"}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        c = modem.client
+        await c.command("AT+CMGF=0")
+        with pytest.raises(ModemError):
+            await c.command("AT+CMGF?")
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await c.command_with_data(f"AT+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
+    assert "AT+CMGS" not in " ".join(t.lines)

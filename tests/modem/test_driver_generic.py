@@ -129,9 +129,10 @@ async def test_send_long_sms_in_two_parts() -> None:
     text = "x" * 200  # 160 septets fit one message; a concatenated part carries 153
     parts = encode_submit(text, "+33612345678", message_reference=0, concat_reference=0)
     assert len(parts) == 2
-    script = [("AT+CMGF=0\r", "\r\nOK\r\n")]
+    script = []
     for i, p in enumerate(parts):
         script += [
+            ("AT+CMGF=0\r", "\r\nOK\r\n"),  # before each AT+CMGS: the module may have reset meanwhile
             (f"AT+CMGS={p.tpdu_length}\r", "\r\n> "),
             (p.hex + "\x1a", f"\r\n+CMGS: {40 + i}\r\n\r\nOK\r\n"),
         ]
@@ -144,6 +145,7 @@ async def test_send_long_sms_in_two_parts() -> None:
 async def test_send_sms_text_mode() -> None:
     t = ScriptedTransport(
         steps(
+            ("AT+CMGF=1\r", "\r\nOK\r\n"),
             ("AT+CMGF=1\r", "\r\nOK\r\n"),
             ('AT+CMGS="+33612345678"\r', "\r\n> "),
             ("meter 42: 17.3 kWh\x1a", "\r\n+CMGS: 5\r\n\r\nOK\r\n"),

@@ -21,7 +21,9 @@ from modem.at.client import RetryPolicy, WatchdogPolicy
 from modem.drivers import Modem
 from modem.drivers.messaging import IncomingSms
 from modem.profiles import load_profile
+from modem.safety import AllowList
 from modem.virtual.identity import ModemIdentity, derive_identity
+from modem.virtual.transport import VirtualTransport
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SEED = 4
@@ -36,7 +38,11 @@ class Records:
 
 
 async def open_modem(
-    profile: str, query: str = "", register: bool = True, networks: list[Network] | None = None
+    profile: str,
+    query: str = "",
+    register: bool = True,
+    networks: list[Network] | None = None,
+    policy: AllowList | None = None,
 ) -> tuple[Modem, ModemIdentity, Records]:
     """A driver on `virtual://profile`, bound to a fresh operator network (appended to `networks`)."""
     sink = Records()
@@ -51,6 +57,7 @@ async def open_modem(
         url,
         profile=profile,
         network=network,
+        policy=policy,
         retry=RetryPolicy(attempts=6, delay=0.0),
         watchdog=WatchdogPolicy(enabled=False),
     )
@@ -105,6 +112,21 @@ async def test_long_sms_goes_out_in_parts() -> None:
         refs = await modem.sms.send("+33612345678", "Щ " * 100)  # UCS2: 67 characters per part
     assert len(refs) == 3 and len(set(refs)) == 3
     assert sum(r.type is UsageType.SMS for r in sink.records) == 3
+
+
+@pytest.mark.parametrize("policy", [None, AllowList(["+33612345678"])])
+async def test_a_text_message_after_a_silent_reset_goes_in_text_mode(policy: AllowList | None) -> None:
+    # the module comes back in its profile's format (PDU) and says nothing of it (a brown-out): the
+    # driver sets the format on the line before AT+CMGS, not from what it set long before
+    modem, _, sink = await open_modem("generic", policy=policy)
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure("text")
+        transport = modem.client.transport
+        assert isinstance(transport, VirtualTransport)
+        transport.modem.reset()
+        assert await modem.sms.send("+33612345678", "after a reset") == [0]
+    assert [r.type for r in sink.records].count(UsageType.SMS) == 1
 
 
 async def test_sim_busy_at_start_is_retried() -> None:
