@@ -44,12 +44,19 @@ class NoDialPolicy(SafetyError):
 
 def normalise_number(number: str) -> str:
     """`+33 6 12-34-56-78` -> `+33612345678`; `0033...` -> `+33...`; raises ValueError if not a number."""
+    return _read_number(number)[0]
+
+
+def _read_number(number: str) -> tuple[str, bool]:
+    """The number normalised, and whether it was written with `00` for `+` (the home country's
+    international prefix, not every country's); raises ValueError if not a number."""
     text = _SEPARATORS.sub("", number.strip())
-    if text.startswith("00"):
+    with_00 = text.startswith("00")
+    if with_00:
         text = "+" + text[2:]
     if not _NUMBER.fullmatch(text):
         raise ValueError(f"not a phone number: {number!r}")
-    return text
+    return text, with_00
 
 
 class DialPolicy(Protocol):
@@ -96,10 +103,10 @@ class AllowList:
         national spelling of a listed international number, or any number dialled with `00` as the
         international prefix (the home country's; abroad it may be another, `011` in North America)."""
         try:
-            canonical = normalise_number(number)
+            canonical, with_00 = _read_number(number)
         except ValueError:
             return False
-        return canonical in self.home_only or _SEPARATORS.sub("", number.strip()).startswith("00")
+        return with_00 or canonical in self.home_only
 
     @classmethod
     def from_file(cls, path: str | Path) -> AllowList:

@@ -52,6 +52,17 @@ def test_allow_list_matches_any_spelling_and_action() -> None:
         AllowList([], actions=["fax"])
 
 
+def test_a_listed_number_written_with_00_or_nationally_goes_on_the_home_network_only() -> None:
+    bench = AllowList(["+33612345678"], home_only=["0612345678"])
+    home_only = [
+        n
+        for n in ("+33 6 12 34 56 78", "00 33 6 12 34 56 78", "06.12.34.56.78", "0033 612")
+        if bench.home_network_only(n, "sms")
+    ]
+    assert home_only == ["00 33 6 12 34 56 78", "06.12.34.56.78", "0033 612"]
+    assert not bench.home_network_only("not a number", "sms")
+
+
 def test_allow_list_file_reports_bad_lines(tmp_path: Path) -> None:
     good = tmp_path / "bench.txt"
     good.write_text("# bench phones\n+33 6 12 34 56 78  # operator desk\n\n0033699999999\n")
