@@ -283,7 +283,7 @@ def command_effects(line: str) -> list[Effect]:
     """What a command line makes the modem do that the bench's allow-list must know of.
 
     The line is read as a modem reads it (ITU-T V.250): from its first `AT` (anything before is
-    ignored), `A/` repeating the last line, spaces ignored, any case, basic commands chained without
+    ignored), `A/` repeating the last line, spaces ignored (`A T` too), any case, basic commands chained without
     separator (`ATE0D+33...;`), extended ones after `;`.  What cannot be read with certainty is
     refused (`("refuse", why)`): the check fails closed.
     """
@@ -299,10 +299,11 @@ def _line_effects(text: str) -> list[Effect]:
     bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
     if bad is not None:
         return [("refuse", f"the line holds the control character {bad!r} (a line end or an edit)")]
-    m = re.search(r"A[T/]", text, re.IGNORECASE)
+    # V.250 ignores spaces in a command line: a module may read `A T` as the prefix too
+    m = re.search(r"A *[T/]", text, re.IGNORECASE)
     if m is None:
         return []  # no command: the modem ignores the line
-    if m.group(0)[1] == "/":
+    if m.group(0)[-1] == "/":
         return [("refuse", "A/ repeats the last command line")]
     body = _outside_quotes(text[m.end() :])
     parts = _split(body, ";")

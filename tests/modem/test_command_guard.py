@@ -43,6 +43,9 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         "AT+CSQ;D+33699999999",
         "atd 06 99 99 99 99;",
         "xyATD+33699999999;",  # what precedes AT is ignored by the module
+        "a t d +33699999999;",  # spaces are ignored in a command line, the prefix's too on some modules
+        "A T+CMSS=1",
+        "A /",
         "ATD>SM1;",
         'ATD>"bench";',
         "ATDL;",
