@@ -605,14 +605,23 @@ class CommandGuard:
             return False
         return True if stats & _HOME else None
 
-    def check_data_write(self, data_mode: bool, data: bytes) -> None:
+    def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None:
         """Raw bytes (`ATClient.write_data`) go only to a call or socket in data mode, and never
         hold the `+++` escape (with a pause around it the modem would take the next bytes as
-        command lines: `ATClient.escape()` is the way back to command mode)."""
+        command lines: `ATClient.escape()` is the way back to command mode).  Nor while the modem
+        answers in digits (`numeric`, ATV0): the end of the call or socket, `3` for NO CARRIER,
+        cannot be told from its data, and the modem, back in command mode, would read the bytes
+        written after it as command lines."""
         if not self.enforcing:
             return
         if not data_mode:
             raise SafetyError(f"{self.url}: raw bytes refused: the modem is not in data mode")
+        if numeric:
+            raise SafetyError(
+                f"{self.url}: raw bytes refused: the modem answers in digits (ATV0), where the end "
+                "of data mode (3, NO CARRIER) cannot be told from data, after which the bytes would be "
+                "command lines: send ATV1 before the call or socket"
+            )
         if b"+++" in self._data_tail + data:
             raise SafetyError(f"{self.url}: raw bytes refused: they hold the +++ escape (use escape())")
         self._data_tail = (self._data_tail + data)[-2:]

@@ -103,7 +103,7 @@ class CommandGuard(Protocol):
 
     def urc(self, name: str, line: str = "") -> None: ...
 
-    def check_data_write(self, data_mode: bool, data: bytes) -> None: ...
+    def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None: ...
 
 
 @dataclass
@@ -310,7 +310,8 @@ class ATClient:
     async def write_data(self, data: bytes) -> None:
         """Send raw bytes in data mode."""
         if self.guard is not None:
-            self.guard.check_data_write(self._parser.in_data_mode, data)
+            # in ATV0 the end of data mode (`3`, NO CARRIER) cannot be told from data: the guard says
+            self.guard.check_data_write(self._parser.in_data_mode, data, numeric=not self._parser.verbose)
         await self._write(data)
 
     async def escape(self) -> None:

@@ -220,6 +220,26 @@ async def test_data_mode_bytes_cannot_escape_to_command_mode() -> None:
     assert bytes(t.written) == b"ATD+33612345678\rREAD METER\rx++"
 
 
+class NumericAnswers(AnsweringTransport):
+    """A module in ATV0: results are digits and a CR (`0` OK, `1` CONNECT, `3` NO CARRIER)."""
+
+    def _reply(self, line: str) -> None:
+        self.push(b"1\r" if line.startswith("ATD") else b"0\r")
+
+
+async def test_data_mode_bytes_are_refused_while_the_modem_answers_in_digits() -> None:
+    # In ATV0 the end of the call, `3`, cannot be told from its data: after it the modem is in
+    # command mode and reads what is written next as command lines.
+    t = NumericAnswers({}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        await modem.client.command("ATV0")
+        call = await modem.calls.dial_data("+33612345678")
+        t.push(b"3\r")  # the far end hangs up
+        with pytest.raises(SafetyError, match="ATV0"):
+            await call.write(b"ATD+33699999999;\r")
+    assert bytes(t.written) == b"ATV0\rATD+33612345678\r"
+
+
 async def test_the_virtual_modem_is_not_guarded() -> None:
     t = fake("virtual://generic")
     async with modem_on(t, policy=None) as modem:
