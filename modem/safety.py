@@ -178,9 +178,12 @@ _FIXED_LENGTH_SEND = re.compile(r"^AT[+^$#%][A-Z]*SEND=")  # AT+CIPSEND=<n>, AT+
 _S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
 _PACKET_DIAL = re.compile(r"\*99(\*\*\*\d+)?#|\*98(\*\d+)?#")  # ATD*99#, ATD*99***<cid>#, ATD*98*<cid>#
 _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
-# S3 ends a command line, S5 edits it (backspace), S2 escapes data mode: another value would change
-# what the modem reads as a command
-_S_DEFAULTS = {2: 43, 3: 13, 5: 8}  # S2 is the escape character (`+++`)
+# S3 ends a command line, S5 edits it (backspace), S2 escapes data mode and S12 is the silence
+# around that escape (Hayes, in 1/50 s; 0: none needed, so a `+++` inside a line written while the
+# modem is back in data mode unknown to the client, after ATO or a transparent AT+QIOPEN, leaves
+# data mode and the rest of the line is a command line): another value would change what the
+# modem reads as a command
+_S_DEFAULTS = {2: 43, 3: 13, 5: 8, 12: 50}
 _CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECORD, GET RESPONSE, STATUS
 _BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "+CFUN"})
 _SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)

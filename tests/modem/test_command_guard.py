@@ -69,6 +69,7 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         'AT+CSCA="+33699999999",145',
         "ATS3=59",
         "ATS2=65",  # the escape character: AAA would leave data mode
+        "ATS12=0",  # no silence around +++: a +++ in the middle of a line would leave data mode
         # U+00A2 is C2 A2 in UTF-8: a module dropping the parity bit reads A2 as a quote, one that
         # does not reads the string as closed: the dial after it counts either way
         'AT+CPBW=1,"+33612345678",145,"x\u00a2";D+33699999999;',
