@@ -174,7 +174,7 @@ Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<le
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
-_FIXED_LENGTH_SEND = re.compile(r"^AT[+^$#%][A-Z]*SEND=")  # AT+CIPSEND=<n>, AT+QISEND=<id>,<n>
+_SEND_WITH_ARGS = re.compile(r"[+^$#%][A-Z]*SEND=([^;]*)")  # AT+CIPSEND=<n>, AT+QISEND=<id>,<n>
 _S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
 _PACKET_DIAL = re.compile(r"\*99(\*\*\*\d+)?#|\*98(\*\d+)?#")  # ATD*99#, ATD*99***<cid>#, ATD*98*<cid>#
 _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
@@ -682,15 +682,20 @@ class CommandGuard:
 
     def _check_data(self, line: str, data: bytes) -> None:
         """Data after a prompt must end where the modem ends it: at its length, or at its one Ctrl-Z
-        (bytes after an early Ctrl-Z or ESC would be read as command lines)."""
+        (bytes after an early Ctrl-Z or ESC would be read as command lines).  A send whose last
+        parameter is a length (`AT+CIPSEND=<n>`, `AT+QISEND=<id>,<n>`) takes that many bytes: data
+        of another length is refused, as the bytes past it would be read as command lines (and the
+        bytes short of it taken from the next line, the rest of which read from another place)."""
         text = _outside_quotes(_seven_bit(line))
-        length = _split(text.partition("=")[2], ",")[-1]
-        if (
-            _FIXED_LENGTH_SEND.match(text)
-            and ";" not in text
-            and length.isdigit()
-            and int(length) == len(data)
-        ):
+        lengths = [_split(args, ",")[-1] for args in _SEND_WITH_ARGS.findall(text.partition("AT")[2])]
+        for length in lengths:
+            if length.isdigit() and int(length) != len(data):
+                raise self._refuse(
+                    line,
+                    f"its data is {len(data)} bytes, but the modem may take {int(length)} (the "
+                    "send's length): bytes past it would be read as command lines",
+                )
+        if lengths and lengths[0].isdigit() and ";" not in text:
             return  # a socket send of a given length: the modem reads that many bytes, whatever they are
         for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
             ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]

@@ -193,9 +193,30 @@ async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:
     async with modem_on(t) as modem:
         await modem.client.command_with_data("AT+CIPSEND=5", payload)
         await modem.client.command_with_data("AT+QISEND=0,5", payload)
-        with pytest.raises(SafetyError, match="one Ctrl-Z"):
+        with pytest.raises(SafetyError, match="bytes past it would be read as command lines"):
             await modem.client.command_with_data("AT+QISEND=0,5", payload + b"ATD+33699999999;\r")
     assert b"ATD" not in t.written
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "AT+CIPSEND=2",
+        "AT+QISEND=0,2",
+        "xyAT+CIPSEND=2",
+        "AT+CSQ;+CIPSEND=2",
+        "AT+QISEND=2",  # the connect ID, in Ctrl-Z mode, or a length: it cannot be told
+        "AT+CIPSEND=40",  # short: the next line's first 38 bytes would be data, its rest a command
+    ],
+)
+async def test_data_of_another_length_than_the_send_says_is_refused(line: str) -> None:
+    # the module takes 2 bytes, then reads `ATD+33699999999;` as a command line: the single Ctrl-Z
+    # at the end does not make it a Ctrl-Z-ended message
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=("AT+CIPSEND", "AT+QISEND", "AT+CSQ;+CIPSEND"))
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match="the modem may take"):
+            await modem.client.command_with_data(line, b"abATD+33699999999;\r\x1a")
+    assert bytes(t.written) == b""
 
 
 async def test_raw_bytes_go_only_in_data_mode() -> None:
