@@ -233,6 +233,18 @@ async def test_a_national_spelling_goes_on_the_home_network_once_the_modem_says_
     assert fake.lines.count("ATD0612345678;") == 2
 
 
+async def test_a_national_spelling_is_texted_on_the_home_network_with_the_format_set_just_before() -> None:
+    # the format set, then the registration read: lines that only read keep the format known fresh
+    fake = roaming_fake(1)
+    async with national_twin_modem(fake) as modem:
+        await modem.sms.send("0612345678", "hi")
+        await modem.client.command("AT+CREG?")
+        await modem.client.command("AT+CMGF?")  # and the registration across a format read
+        await modem.client.command("ATD0612345678;")
+    sent = ["AT+CMGF=0", "AT+CREG?", "AT+CGREG?", "AT+CMGS=14"]
+    assert fake.lines == [*sent, "AT+CREG?", "AT+CMGF?", "ATD0612345678;"]
+
+
 async def test_a_script_command_not_known_to_be_safe_ends_the_run_refused(tmp_path: Path) -> None:
     script = tmp_path / "cell.yaml"
     script.write_text('steps:\n  - send: AT+QENG="servingcell"\n    expect: "servingcell"\n')
