@@ -26,7 +26,6 @@ from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
 from modem.at import grammar
-from modem.at.codes import TRANSIENT_CME, TRANSIENT_CMS
 from modem.at.command import Command
 from modem.at.errors import (
     CallFailed,
@@ -38,6 +37,7 @@ from modem.at.errors import (
     ModemError,
     cme_error,
     cms_error,
+    is_transient,
 )
 from modem.at.grammar import Result
 from modem.at.parser import ATParser, Data, Event, Final, Prompt, PushedData, Response, Urc
@@ -151,6 +151,11 @@ class ATClient:
         self._data_sent = False
         self.last_activity = time.monotonic()
 
+    @property
+    def data_sent(self) -> bool:
+        """Whether the data of the last command with data (after its `> ` prompt) was written."""
+        return self._data_sent
+
     def expect_pushed(self, pushed: Iterable[PushedData]) -> None:
         """Recognise a vendor's pushed socket data (declared by its driver) in what the modem sends."""
         self._parser.expect_pushed(pushed)
@@ -232,9 +237,9 @@ class ATClient:
                 try:
                     return await self._exchange(cmd, self.timeout_for(cmd), data)
                 except (CMEError, CMSError) as exc:
-                    transient = TRANSIENT_CME if isinstance(exc, CMEError) else TRANSIENT_CMS
                     # never repeat a command whose data (an SMS, a socket payload) already went out
-                    delay = next(delays, None) if exc.code in transient and not self._data_sent else None
+                    again = cmd.retry and is_transient(exc) and not self._data_sent
+                    delay = next(delays, None) if again else None
                     if delay is None:
                         raise
                     log.info("%s: %s, retrying in %.2f s", self.url, exc, delay)

@@ -79,6 +79,9 @@ class Command:
     data_mode: bool = False
     #: `CONNECT <n>` is followed by n raw bytes, then more lines and a final (Quectel file reads)
     connect_payload: bool = False
+    #: a transient error (`modem.at.errors.is_transient`) is retried by the client; False when the
+    #: caller retries, as the lines that must come just before are to be sent again (AT+CMGF, AT+CMGS)
+    retry: bool = True
     prefixes: tuple[str, ...] = field(init=False)
     kinds: Mapping[str, str] = field(init=False)
     dial: bool = field(init=False)

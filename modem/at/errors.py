@@ -7,7 +7,14 @@ meaning.  A call-progress final (`NO CARRIER`, `BUSY`, ...) on a dial command be
 
 from __future__ import annotations
 
-from modem.at.codes import cme_code_from_text, cme_meaning, cms_code_from_text, cms_meaning
+from modem.at.codes import (
+    TRANSIENT_CME,
+    TRANSIENT_CMS,
+    cme_code_from_text,
+    cme_meaning,
+    cms_code_from_text,
+    cms_meaning,
+)
 
 
 class ModemError(Exception):
@@ -67,6 +74,14 @@ class CMSError(CommandError):
         label = f"+CMS ERROR: {code if code is not None else text}"
         CommandError.__init__(self, command, label, lines)
         self.args = (f"{command!r}: {label} ({self.meaning})",)
+
+
+def is_transient(exc: ModemError) -> bool:
+    """A "not ready" error worth retrying a little later: SIM busy (CME 14, CMS 314), please wait
+    (CME 515, also while a module initialises after a reset), ..."""
+    if isinstance(exc, CMEError):
+        return exc.code in TRANSIENT_CME
+    return isinstance(exc, CMSError) and exc.code in TRANSIENT_CMS
 
 
 class SimNotInserted(CMEError):

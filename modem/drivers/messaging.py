@@ -17,8 +17,9 @@ from datetime import datetime
 
 from modem import safety
 from modem.at import grammar
-from modem.at.client import ATClient, Subscription
-from modem.at.errors import ModemError
+from modem.at.client import ATClient, Reply, Subscription
+from modem.at.command import Command
+from modem.at.errors import CMEError, CMSError, ModemError, is_transient
 from modem.at.parser import Urc
 from modem.drivers.calls import home_network_check
 from modem.drivers.network import Network, quote
@@ -99,29 +100,39 @@ class Messaging:
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
         if self.mode == "text":
-            await self._before_cmgs(number)
-            reply = await self.client.command_with_data(
-                f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
+            reply = await self._submit(
+                number, f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
             )
             return [int(reply.fields("+CMGS")[0])]
         refs: list[int] = []
         pdus = encode_submit(text, number, message_reference=self._mr, concat_reference=self._mr)
         self._mr = (self._mr + len(pdus)) % 256
         for pdu in pdus:
-            await self._before_cmgs(number)
-            reply = await self.client.command_with_data(
-                f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z
-            )
+            reply = await self._submit(number, f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z)
             refs.append(int(reply.fields("+CMGS")[0]))
         return refs
 
-    async def _before_cmgs(self, number: str) -> None:
-        """Set the format on the line just before each AT+CMGS: a module that reset without a word
+    async def _submit(self, number: str, line: str, data: bytes) -> Reply:
+        """AT+CMGS with the format set on the line just before: a module that reset without a word
         (brown-out, watchdog) is back in its default format, where AT+CMGS=<length> would text the
-        number <length>; then read the registration when the number goes on the home network only
-        (lines that only read keep the format known to the command guard)."""
-        await self.set_mode(self.mode)
-        await home_network_check(self.network, self.policy, number, "sms")
+        number <length>; then the registration read when the number goes on the home network only
+        (lines that only read keep the format known to the command guard).  A transient error
+        before the prompt (SIM busy, please wait: a module initialising after a reset) is retried
+        with the format set again; one after the message went out never is."""
+        delays = iter(self.client.retry.delays())
+        while True:
+            await self.set_mode(self.mode)
+            await home_network_check(self.network, self.policy, number, "sms")
+            try:
+                return await self.client.command_with_data(Command(line, retry=False), data)
+            except (CMEError, CMSError) as exc:
+                delay = next(delays, None) if is_transient(exc) and not self.client.data_sent else None
+                if delay is None:
+                    raise
+                log.info(
+                    "%s: %s, sending the format and %s again in %.2f s", self.client.url, exc, line, delay
+                )
+                await asyncio.sleep(delay)
 
     async def read(self, index: int) -> StoredSms:
         reply = await self.client.command(f"AT+CMGR={index}")

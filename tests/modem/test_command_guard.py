@@ -15,8 +15,8 @@ import re
 import pytest
 
 from hil.fakemodem import Answer, AnsweringTransport
-from modem.at.client import ATClient, WatchdogPolicy
-from modem.at.errors import ModemError
+from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
+from modem.at.errors import CMSError, ModemError
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile, load_driver_profile
 from modem.safety import AllowList, NumberNotAllowed, SafetyError, costly_command
@@ -461,3 +461,41 @@ async def test_a_format_read_that_fails_forgets_the_format() -> None:
         with pytest.raises(SafetyError, match="not known to be PDU mode"):
             await c.command_with_data(f"AT+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
     assert "AT+CMGS" not in " ".join(t.lines)
+
+
+class BusyOnce(AnsweringTransport):
+    """Answers the first AT+CMGS with an error before its prompt: SIM busy (+CMS ERROR: 314), or
+    please wait (+CME ERROR: 515), as a module still initialising after a reset answers."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__({"AT+CMGS": "+CMGS: 7"}, url="/dev/ttyUSB9")
+        self.error: str | None = error
+
+    async def write(self, data: bytes) -> None:
+        if self.error is not None and data.startswith(b"AT+CMGS"):
+            self.written += data
+            self.lines.append(data.decode().strip())
+            self.push(f"\r\n{self.error}\r\n".encode())
+            self.error = None
+            return
+        await super().write(data)
+
+
+@pytest.mark.parametrize("error", ["+CMS ERROR: 314", "+CME ERROR: 515"])
+async def test_a_transient_error_before_the_prompt_is_retried_with_the_format_set_again(error: str) -> None:
+    t = BusyOnce(error)
+    client = ATClient(t, retry=RetryPolicy(delay=0.0), watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    async with Modem(client, DriverProfile(), BENCH) as modem:
+        assert await modem.sms.send("+33612345678", "hi") == [7]
+    assert t.lines == ["AT+CMGF=0", "AT+CMGS=15", "AT+CMGF=0", "AT+CMGS=15"]
+
+
+async def test_an_error_once_the_message_went_out_is_not_retried() -> None:
+    t = AnsweringTransport({"AT+CMGS": Answer(final="+CMS ERROR: 314")}, url="/dev/ttyUSB9")
+    client = ATClient(t, retry=RetryPolicy(delay=0.0), watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    async with Modem(client, DriverProfile(), BENCH) as modem:
+        with pytest.raises(CMSError):
+            await modem.sms.send("+33612345678", "hi")
+    assert t.lines == ["AT+CMGF=0", "AT+CMGS=15"]
