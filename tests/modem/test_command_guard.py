@@ -56,7 +56,13 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         "ATD+33612345678;\rATD+33699999999;",  # a CR in the line: two command lines
         "AT+CSQ\x08\x08\x08\x08D+33699999999;",  # backspaces edit the line into a dial
         "A/",
+        "AT#/",  # Telit's repeat of the last line
         "AT+CMSS=1",
+        "ATD**21*+33699999999#",  # supplementary services by dial string: forward every call
+        "ATD*21*0699999999#;",
+        "ATD*100#;",  # USSD by dial string
+        "ATD#31#0699999999;",  # a number behind a CLIR prefix
+        "AT+CHLD=4*+33699999999",
         'AT+CMSS=1,"+33612345678"',
         'AT+CMGC=1,2,0,0,"+33699999999"',
         'AT+CMGS="+33699999999"',
