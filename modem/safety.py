@@ -233,6 +233,7 @@ _ROAMING = frozenset({5, 7, 10})
 # a line that only reads what the guard follows (the registration, the SMS format): it changes
 # none of it, so what the guard knows of either stays known across it
 _STATE_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG|MGF)\?;?)+")
+_REGISTRATION_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG(?:\?|=\d?)|MGF\?);?)+")
 _REGISTRATION_SET = re.compile(r"(\+C(?:E|G|5G)?REG)=(?!\?)([^;]*)")
 _OPERATOR_SET = re.compile(r"\+COPS=")  # another operator chosen: the registration is not known
 _REFUSED_NAMES = {
@@ -529,6 +530,9 @@ class CommandGuard:
         self.sms_format: str | None = None
         self._format_after: str | None = None  # the format once the line in flight is answered OK
         self._reads_state = False  # the line in flight only reads the registration or the format
+        # the line in flight only reads or sets the registration (or reads the format): its answer's
+        # +CREG lines are the registration, where another command's may be an SMS's text
+        self._reads_registration = False
         # registration (+CREG/+CGREG/+CEREG/+C5GREG) as the modem last told it: kind -> stat; kept
         # while that kind's URCs are on, else only until the next line that does not read it
         self.registration: dict[str, int] = {}
@@ -560,6 +564,7 @@ class CommandGuard:
         self.sms_format = None
         self._format_after = after
         self._reads_state = read is not None
+        self._reads_registration = _REGISTRATION_READ.fullmatch(text.partition("AT")[2]) is not None
         if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(text):
             self.registration.clear()
             self._reg_urcs.clear()
@@ -581,12 +586,19 @@ class CommandGuard:
         for text in lines:
             prefix = grammar.prefix_of(text)
             fields = grammar.fields_of(text)
-            if prefix in _REGISTRATIONS and len(fields) >= 2 and fields[0].isdigit() and fields[1].isdigit():
+            if (
+                self._reads_registration  # (a text-mode SMS listed by AT+CMGL or AT+CMGR may hold
+                # a line "+CREG: 0,1", and anybody can text the bench's SIM)
+                and prefix in _REGISTRATIONS
+                and len(fields) >= 2
+                and fields[0].isdigit()
+                and fields[1].isdigit()
+            ):
                 self._reg_urcs[prefix] = fields[0] != "0"  # a read answer: <n>,<stat>,...
                 self.registration[prefix] = int(fields[1])
             elif prefix == "+CMGF" and self._reads_state and fields in (["0"], ["1"]):
                 self.sms_format = "pdu" if fields == ["0"] else "text"  # the answer to AT+CMGF?
-        self._reads_state = False
+        self._reads_state = self._reads_registration = False
 
     def urc(self, name: str, line: str = "") -> None:
         """An unsolicited result: after a boot notice the SMS format is the modem's stored one again
@@ -598,7 +610,15 @@ class CommandGuard:
         elif name in _REGISTRATIONS:
             fields = grammar.fields_of(line)
             if fields and fields[0].isdigit():
-                self.registration[name] = int(fields[0])
+                stat = int(fields[0])
+                if stat not in _HOME:
+                    self.registration[name] = stat  # roaming, searching, denied: believed at once
+                elif self.registration.get(name) not in _HOME:
+                    # "home" is believed from the answer to a read only: a text-mode SMS whose text
+                    # holds a line "+CREG: 1" reads as this URC (its text's lines past the first are
+                    # not told from URCs without +CSDH's length), and anybody can text the bench's
+                    # SIM.  Back from roaming, the state is not known until the next read.
+                    self.registration.pop(name, None)
 
     @property
     def home(self) -> bool | None:

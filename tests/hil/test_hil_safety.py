@@ -20,7 +20,7 @@ from m2msim.cli import main
 from modem.at.client import ATClient
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile
-from modem.safety import NoDialPolicy, NumberNotAllowed, SafetyError
+from modem.safety import CommandGuard, NoDialPolicy, NumberNotAllowed, SafetyError
 
 # Answers by command prefix (longest match wins); anything else answers OK.
 ANSWERS: dict[str, str] = {
@@ -216,21 +216,63 @@ async def test_a_national_spelling_goes_on_the_home_network_once_the_modem_says_
         with pytest.raises(SafetyError, match="not known to be on its home network"):
             await modem.client.command("ATD0612345678;")
         async with modem.client.urcs({"+CREG"}) as urcs:  # URCs on: each change is told
+            fake.answers["AT+CREG?"] = '+CREG: 2,1,"1A2B","01C2D3E"'
             await modem.client.command("AT+CREG=2")
             fake.push(b'\r\n+CREG: 1,"1A2B","01C2D3E"\r\n')
             await urcs.get()
-            await modem.client.command("AT+CSQ")
+            with pytest.raises(SafetyError, match="not known to be on its home network"):
+                await modem.client.command("ATD0612345678;")  # "home" is believed from a read only
+            await modem.client.command("AT+CREG?")
+            await modem.client.command("AT+CSQ")  # URCs on: known across other lines
             await modem.client.command("ATD0612345678;")
             fake.push(b'\r\n+CREG: 5,"2B3C","01C2D3E"\r\n')
             await urcs.get()
             with pytest.raises(SafetyError, match="roaming"):
                 await modem.client.command("ATD0612345678;")
-            fake.push(b'\r\n+CREG: 1,"1A2B","01C2D3E"\r\n')
+            fake.push(b'\r\n+CREG: 1,"1A2B","01C2D3E"\r\n')  # back home: not known until read
             await urcs.get()
+            with pytest.raises(SafetyError, match="not known to be on its home network"):
+                await modem.client.command("ATD0612345678;")
+            await modem.client.command("AT+CREG?")
+            await modem.client.command("ATD0612345678;")
+            fake.push(b'\r\n+CREG: 1,"1A2B","01C2D3E"\r\n')  # a home URC while home: still home
+            await urcs.get()
+            await modem.client.command("ATD0612345678;")
             await modem.client.command("AT+CSQ;+CREG=0")  # URCs off again: a change would not be told
             with pytest.raises(SafetyError, match="not known to be on its home network"):
                 await modem.client.command("ATD0612345678;")
-    assert fake.lines.count("ATD0612345678;") == 2
+    assert fake.lines.count("ATD0612345678;") == 4
+
+
+async def test_an_sms_text_that_reads_as_a_registration_does_not_make_the_modem_home() -> None:
+    """Anybody can text the bench's SIM: a text-mode SMS whose text holds a line "+CREG: 1" (a
+    +CMT's text past its first line reads as a URC without +CSDH's length; AT+CMGL and AT+CMGR
+    list it as information lines) must not make a roaming modem's national spellings go."""
+    fake = roaming_fake(5)
+    fake.answers["AT+CMGL"] = '+CMGL: 1,"REC UNREAD","+33611111111",,"26/12/06,10:00:00+04"\nhi\n+CREG: 0,1'
+    async with national_twin_modem(fake) as modem:
+        async with modem.client.urcs({"+CREG", "+CMT"}) as urcs:
+            await modem.client.command("AT+CREG=1;+CREG?")  # URCs on; the answer: roaming
+            fake.push(b'\r\n+CMT: "+33611111111",,"26/12/06,10:00:00+04"\r\nhello\r\n+CREG: 1\r\n')
+            await urcs.get()
+            await urcs.get()
+            with pytest.raises(SafetyError, match="not known to be on its home network"):
+                await modem.client.command("ATD0612345678;")
+        await modem.client.command("AT+CREG?")
+        await modem.client.command('AT+CMGL="ALL"')
+        with pytest.raises(SafetyError, match="not known to be on its home network"):
+            await modem.client.command("ATD0612345678;")
+    assert "ATD0612345678;" not in fake.lines
+    # and should a client hand such a line over as the answer's (not as a URC): only the answer to
+    # a line that reads the registration tells it
+    allow = allow_list_from_numbers(["+33 6 12 34 56 78"], actions=("sms", "call"))
+    guard = CommandGuard("/dev/ttyUSB9", allow.policy())
+    guard.check("AT+CMGR=1")
+    guard.done("AT+CMGR=1", ['+CMGR: "REC READ","+33611111111",,"26/12/06,10:00:00+04"', "+CREG: 0,1"])
+    assert guard.home is None
+    guard.check("AT+CREG?")
+    guard.done("AT+CREG?", ["+CREG: 0,1"])
+    assert guard.home is True
 
 
 async def test_a_national_spelling_is_texted_on_the_home_network_with_the_format_set_just_before() -> None:
