@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.virtual.plmn import neighbours, operator_names
+from modem.virtual.plmn import operator_names
 from modem.virtual.registry import QUERIES, CommandSet, numeric_setting
 from modem.virtual.results import CmeError, Final
 from modem.virtual.syntax import Cmd, Op
@@ -41,18 +41,22 @@ def cereg(m: VirtualModem, c: Cmd) -> Final | None:
 
 @NETWORK.command("+COPS", sim=True, pure=QUERIES)
 def cops(m: VirtualModem, c: Cmd) -> Final | None:
+    """27.007 7.3.  Manual selection (<mode> 1) of a network the modem does not find where it is
+    (not on the air: `NetLink.on_air`, an unknown code or name) fails as on a module, `+CME ERROR: 30`
+    (no network service), and the registration stays as it was; manual/automatic (<mode> 4) then
+    selects automatically (the coverage's network), as 27.007 says."""
     net = m.net
     fmt = m.settings.cops_format
     if c.op is Op.READ:
         if net.registered:
-            m.info(f'+COPS: 0,{fmt},"{net.operator(fmt)}",{net.act}')
+            m.info(f'+COPS: {net.selection},{fmt},"{net.operator(fmt)}",{net.act}')
         else:
-            m.info("+COPS: 0")
+            m.info(f"+COPS: {net.selection}")
     elif c.op is Op.TEST:
         if net.cfun != 1:
             raise CmeError(30)
         entries = []
-        for plmn in [net.plmn, *neighbours(net.plmn)]:
+        for plmn in net.on_air():
             status = 2 if (plmn == net.plmn and net.registered) else 1
             long_name, short_name = operator_names(plmn)
             entries.append(f'({status},"{long_name}","{short_name}","{plmn}",{m.profile.act})')
@@ -62,28 +66,39 @@ def cops(m: VirtualModem, c: Cmd) -> Final | None:
         if mode == 3:
             m.settings.cops_format = c.int_at(1, 0, 0, 2)
         elif mode == 2:
+            net.selection = 0
             net.detach()
         elif mode in (1, 4):
-            m.settings.cops_format = c.int_at(1, fmt, 0, 2)
+            fmt = c.int_at(1, fmt, 0, 2)
             oper = c.str_at(2)
             if oper.isdigit() and len(oper) not in (5, 6):
                 raise CmeError(50)  # a numeric operator is MCC+MNC: 5 or 6 digits
+            m.settings.cops_format = fmt
             plmn = oper if oper.isdigit() else _plmn_by_name(oper)
-            net.select_plmn(plmn)
+            if plmn in net.on_air():
+                net.selection = 1
+                net.select_plmn(plmn)
+            elif mode == 1:
+                raise CmeError(30)  # not found: no network service, no other network selected
+            else:
+                net.selection = 0
+                net.select_plmn(net.coverage)
         else:
-            net.select_plmn(m.radio.plmn or m.identity.home_plmn)
+            net.selection = 0
+            net.select_plmn(net.coverage)
     else:
         raise CmeError(50)
     return None
 
 
 def _plmn_by_name(name: str) -> str:
+    """The PLMN of a long or short operator name; "" for a name no network has."""
     from modem.virtual.plmn import PLMN_NAMES
 
     for plmn, names in PLMN_NAMES.items():
         if name in names:
             return plmn
-    raise CmeError(50)
+    return ""
 
 
 @GPRS.command("+CGATT", pure=QUERIES)

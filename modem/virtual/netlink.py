@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.api import MAX_IP_PACKET
-from modem.virtual.plmn import operator_names
+from modem.virtual.plmn import neighbours, operator_names
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -89,11 +89,15 @@ class NetLink:
     ci: str = ""
     refuse_next: int | None = None  # GTP cause the next PDP activation is refused with (the console)
     ps_detached: bool = False  # AT+CGATT=0: off the packet domain, the circuit domain still registered
+    #: the network whose coverage the modem is in (its neighbours of the same country are on the air
+    #: too: `on_air`); "" when there is none.  `plmn` is the one selected, the same or a neighbour.
+    coverage: str = ""
+    selection: int = 0  # +COPS <mode> in force: 0 automatic, 1 manual
     _search: Timer | None = None
 
     def __post_init__(self) -> None:
         m = self.modem
-        self.plmn = m.radio.plmn or m.identity.home_plmn
+        self.plmn = self.coverage = m.radio.plmn or m.identity.home_plmn
         self.lac = f"{m.rng.randrange(0x100, 0xFFFF):04X}"
         self.ci = f"{m.rng.randrange(0x1000, 0xFFFFFFF):07X}"
         self.contexts[1] = Context(1)
@@ -198,8 +202,10 @@ class NetLink:
             if self._search is not None:
                 self._search.cancel()
                 self._search = None
-            self.plmn = ""
+            self.plmn = self.coverage = ""
             return
+        self.coverage = plmn
+        self.selection = 0  # a new area: the module selects again, automatically
         if plmn == self.plmn and self.registered:
             return
         if self.registered:
@@ -219,8 +225,15 @@ class NetLink:
             self.detach(STAT_NOT_SEARCHING)
             self.cfun = fun
 
+    def on_air(self) -> list[str]:
+        """The networks the modem finds where it is (what AT+COPS=? lists): its coverage's network and
+        the other networks of that country (`modem.virtual.plmn.neighbours`); none without coverage."""
+        if not self.coverage:
+            return []
+        return [self.coverage, *neighbours(self.coverage)]
+
     def select_plmn(self, plmn: str) -> None:
-        """AT+COPS=1: manual selection; re-registers on `plmn`."""
+        """AT+COPS=0/1/4: select `plmn` (one `on_air`); re-registers on it."""
         if plmn == self.plmn and self.registered:
             return
         self.detach(STAT_SEARCHING)

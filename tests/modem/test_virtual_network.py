@@ -96,6 +96,32 @@ def test_manual_selection_of_a_numeric_operator_that_is_not_mcc_mnc_is_refused(o
     assert at(m, "AT+COPS=3,2;+COPS?") == b'\r\n+COPS: 0,2,"20801",0\r\n\r\nOK\r\n'
 
 
+def test_manual_selection_of_a_network_not_on_the_air_fails_and_keeps_the_registration() -> None:
+    """AT+COPS=1,2,"99999" registered on a network no table has (and roamed on it)."""
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMEE=1;+CREG=1")
+    assert at(m, 'AT+COPS=1,2,"99999"') == b"\r\n+CME ERROR: 30\r\n"
+    assert at(m, 'AT+COPS=1,0,"No Such Net"') == b"\r\n+CME ERROR: 30\r\n"
+    m.poll(10.0)
+    assert m.take_output() == b""  # no +CREG URC: nothing changed
+    assert at(m, "AT+CREG?;+COPS=3,2;+COPS?") == b'\r\n+CREG: 1,1\r\n+COPS: 0,2,"20801",0\r\n\r\nOK\r\n'
+    assert net.line(m.identity.line_id).serving_plmn == "20801"
+
+
+def test_manual_selection_of_a_network_on_the_air_registers_and_mode_4_falls_back() -> None:
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+COPS=3,2")
+    assert at(m, 'AT+COPS=1,2,"20810"') == b"\r\nOK\r\n"  # SFR: France's other network, roaming there
+    m.poll(10.0)
+    assert at(m, "AT+COPS?;+CREG?") == b'\r\n+COPS: 1,2,"20810",0\r\n+CREG: 0,5\r\n\r\nOK\r\n'
+    assert at(m, 'AT+COPS=4,2,"99999"') == b"\r\nOK\r\n"  # not found: automatic, the home network
+    m.poll(20.0)
+    assert at(m, "AT+COPS?;+CREG?") == b'\r\n+COPS: 0,2,"20801",0\r\n+CREG: 0,1\r\n\r\nOK\r\n'
+    assert net.line(m.identity.line_id).serving_plmn == "20801"
+
+
 def test_unknown_sim_is_denied_and_cfun0_stops_searching() -> None:
     sink = Sink()
     net = Network(NetworkConfig(epoch=EPOCH), sink)
