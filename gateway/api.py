@@ -63,6 +63,9 @@ class CallOutcome(StrEnum):
     BUSY = "busy"
     NO_ANSWER = "no-answer"
     REFUSED = "refused"  # barred by the offer or the network: see `cause`
+    # The called party is alerted (`place_call(..., alerting=True)`): the call waits for its answer;
+    # ask `call_progress` at `CallResult.until`.  Never an outcome to force.
+    ALERTING = "alerting"
 
 
 class SmsStatus(StrEnum):
@@ -118,8 +121,30 @@ class SmsResult:
 @dataclass(frozen=True, slots=True)
 class CallResult:
     outcome: CallOutcome
-    call_id: str | None = None  # set when answered
+    call_id: str | None = None  # set when answered or alerting
     cause: str | None = None
+    until: float | None = None  # ALERTING: when the switch settles the call unless answered before
+
+
+class CallParty(Protocol):
+    """A device that takes a line's calls (`NetworkAPI.serve_calls`), e.g. a virtual modem: it is
+    alerted of the calls to its line and told when the other end answers or releases.  `now` is the
+    network's time of the event; the device runs it at that time on its own clock."""
+
+    def call_offered(self, now: float, call_id: str, caller: str, kind: CallKind) -> bool:
+        """A call from `caller` (its number, E.164 with '+') alerts the device: it rings until it
+        answers (`answer_call`), declines (`reject_call`) or the call is released.  False: the device
+        cannot take it (a call of its own in progress): the caller hears busy."""
+        ...
+
+    def call_answered(self, now: float, call_id: str) -> None:
+        """The called end of this device's call answered: the call is active from `now`."""
+        ...
+
+    def call_released(self, now: float, call_id: str, cause: str) -> None:
+        """The call was released by the other end or the network (a Q.850 cause text, as `CallResult.cause`).
+        A device told of a call it no longer holds (it released it itself) ignores it."""
+        ...
 
 
 @dataclass(slots=True)
@@ -260,12 +285,41 @@ class NetworkAPI(Protocol):
         """Status reports for the line's MO SMS that asked for one (oldest first), taken out."""
         ...
 
-    def place_call(self, now: float, line_id: str, dest_number: str, kind: CallKind) -> CallResult:
-        """A mobile-originated call; answered calls stay up until `hang_up`."""
+    def place_call(
+        self, now: float, line_id: str, dest_number: str, kind: CallKind, *, alerting: bool = False
+    ) -> CallResult:
+        """A mobile-originated call; answered calls stay up until `hang_up`.
+
+        Without `alerting` the outcome is known at once (the simulator's devices).  With it, a call
+        that is not refused or busy first alerts the called party: ALERTING with `until`, when the
+        caller asks `call_progress`; a line of this network served by a device (`serve_calls`)
+        rings there and is answered when that device answers (the caller's `CallParty` is told).
+        """
+        ...
+
+    def call_progress(self, now: float, call_id: str) -> CallResult:
+        """Where an alerting call stands at `now`: ALERTING (with `until`), ANSWERED, or NO_ANSWER once
+        `until` has passed unanswered (then released: the called device is told)."""
+        ...
+
+    def serve_calls(self, line_id: str, party: CallParty | None) -> None:
+        """The device that takes `line_id`'s calls (alerted, answers, declines), and is told of the
+        progress of the calls it places; None: no device (calls to the line get the switch's outcomes)."""
+        ...
+
+    def answer_call(self, now: float, call_id: str) -> bool:
+        """The called device answers a call alerting it (ATA): active from `now`, the caller is told.
+        False when the call is no longer alerting (released meanwhile)."""
+        ...
+
+    def reject_call(self, now: float, call_id: str) -> None:
+        """The called device declines a call alerting it (ATH / AT+CHUP while it rings): released, the
+        caller hears busy (Q.850 17 user busy)."""
         ...
 
     def hang_up(self, now: float, call_id: str) -> None:
-        """Release a call; writes its record with the duration."""
+        """Release a call (either end, or the caller before the answer); writes its record with the
+        duration; the other end's device is told."""
         ...
 
 

@@ -51,13 +51,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
+from accounting.records import ClosingCause, Dest, UsageRecord, UsageType, Zone
 from gateway.alarms import AlarmEngine, Use, UseKind
 from gateway.api import (
     AttachCause,
     AttachResult,
     CallKind,
     CallOutcome,
+    CallParty,
     CallResult,
     DeliveryReport,
     GtpCause,
@@ -91,9 +92,11 @@ from gateway.switch import (
     Q850_INVALID_NUMBER_FORMAT,
     Q850_NO_ANSWER,
     Q850_NO_CIRCUIT,
+    Q850_NORMAL_CLEARING,
     Q850_SUBSCRIBER_ABSENT,
     Q850_USER_BUSY,
     ActiveCall,
+    AlertingCall,
     CallSwitch,
 )
 
@@ -184,6 +187,7 @@ class Network:
         )
         self._by_msisdn: dict[str, str] = {}
         self._by_imsi: dict[str, str] = {}
+        self._parties: dict[str, CallParty] = {}  # line id -> the device that takes its calls
 
     @property
     def counters(self) -> Counter[str]:
@@ -380,7 +384,11 @@ class Network:
     def _release_line(self, now: float, line: LineState) -> None:
         self.ggsn.release_line(now, line)
         if line.call_id is not None:
-            self._end_call(now, self.switch.active[line.call_id])
+            ringing = self.switch.alerting.get(line.call_id)
+            if ringing is not None:
+                self._unanswered(now, ringing, Q850_SUBSCRIBER_ABSENT)
+            else:
+                self._end_call(now, self.switch.active[line.call_id])
 
     # ----------------------------------------------------------------- data sessions
 
@@ -435,6 +443,8 @@ class Network:
                 self.journal.check_order(now, call.answered_at, f"call {call.call_id}")
         self.ggsn.flush(now, close)
         if close:
+            for ringing in list(self.switch.alerting.values()):
+                self._unanswered(max(now, ringing.call.answered_at), ringing, Q850_NORMAL_CLEARING)
             for call in list(self.switch.active.values()):
                 self._end_call(now, call)
         self.smsc.expire(now)
@@ -561,7 +571,9 @@ class Network:
 
     # ----------------------------------------------------------------- calls
 
-    def place_call(self, now: float, line_id: str, dest_number: str, kind: CallKind) -> CallResult:
+    def place_call(
+        self, now: float, line_id: str, dest_number: str, kind: CallKind, *, alerting: bool = False
+    ) -> CallResult:
         try:
             call_kind = CallKind(kind)
         except ValueError:
@@ -586,17 +598,130 @@ class Network:
         except InvalidNumber as exc:
             self._incident(now, "bad-number", line_id, f"call refused: {exc}")
             return self._refuse_call(Q850_INVALID_NUMBER_FORMAT)
+        callee = self._by_msisdn.get(classified.e164 or "") if alerting else None
+        party = self._parties.get(callee) if callee is not None and callee != line_id else None
+        if party is not None and callee is not None:
+            return self._call_line(now, line, call_kind, classified.dest, callee, party)
         line.calls += 1
         outcome = self.switch.outcome(str(dest_number), classified.e164, line_id, line.calls)
         self.switch.outcomes[outcome] += 1
         call_id = self.switch.call_id(line_id, line.calls)
         call = ActiveCall(call_id, line_id, call_kind, classified.dest, line.zone, line.serving_plmn, now)
-        if outcome == CallOutcome.ANSWERED:
+        if outcome == CallOutcome.ANSWERED and not alerting:
             self.switch.active[call_id] = call
             line.call_id = call_id
             return CallResult(outcome, call_id)
+        if outcome != CallOutcome.BUSY and alerting:  # a far end: it rings, then answers or not
+            config = self.switch.config
+            until = now + (config.ring_s if outcome == CallOutcome.ANSWERED else config.no_answer_s)
+            self.switch.alerting[call_id] = AlertingCall(call, outcome, until)
+            line.call_id = call_id
+            return CallResult(CallOutcome.ALERTING, call_id, until=until)
         self._call_record(call, 0)
         return CallResult(outcome, cause=Q850_USER_BUSY if outcome == CallOutcome.BUSY else Q850_NO_ANSWER)
+
+    def _call_line(
+        self, now: float, line: LineState, kind: CallKind, dest: Dest, callee_id: str, party: CallParty
+    ) -> CallResult:
+        """A call to a line of this network whose device takes its calls: it rings there (alerting)."""
+        callee = self._lines[callee_id]
+        if not callee.attached:
+            return self._refuse_call(Q850_SUBSCRIBER_ABSENT)
+        line.calls += 1
+        call_id = self.switch.call_id(line.line_id, line.calls)
+        call = ActiveCall(call_id, line.line_id, kind, dest, line.zone, line.serving_plmn, now, callee_id)
+        if callee.call_id is not None or not party.call_offered(
+            now, call_id, "+" + line.subscriber.msisdn, kind
+        ):
+            self.switch.outcomes[CallOutcome.BUSY] += 1
+            self._call_record(call, 0)
+            return CallResult(CallOutcome.BUSY, cause=Q850_USER_BUSY)
+        until = now + self.switch.config.no_answer_s
+        self.switch.alerting[call_id] = AlertingCall(call, CallOutcome.NO_ANSWER, until)
+        line.call_id = callee.call_id = call_id
+        return CallResult(CallOutcome.ALERTING, call_id, until=until)
+
+    def serve_calls(self, line_id: str, party: CallParty | None) -> None:
+        """The device that takes `line_id`'s calls (None: none); raises UnknownLine."""
+        if line_id not in self._lines:
+            raise UnknownLine(line_id)
+        if party is None:
+            self._parties.pop(line_id, None)
+        else:
+            self._parties[line_id] = party
+
+    def call_progress(self, now: float, call_id: str) -> CallResult:
+        """Where an alerting call stands at `now` (see `gateway.api.NetworkAPI.call_progress`)."""
+        ringing = self.switch.alerting.get(call_id)
+        if ringing is None:
+            active = self.switch.active.get(call_id)
+            if active is not None:
+                return CallResult(CallOutcome.ANSWERED, call_id)
+            return CallResult(CallOutcome.NO_ANSWER, cause=Q850_NORMAL_CLEARING)
+        if now < ringing.until:
+            return CallResult(CallOutcome.ALERTING, call_id, until=ringing.until)
+        if ringing.outcome == CallOutcome.ANSWERED:
+            self._answered(ringing, ringing.until)
+            return CallResult(CallOutcome.ANSWERED, call_id)
+        self._unanswered(ringing.until, ringing, Q850_NO_ANSWER, notify_caller=False)
+        if ringing.call.callee is not None:  # a far end's outcome was counted when it was drawn
+            self.switch.outcomes[CallOutcome.NO_ANSWER] += 1
+        return CallResult(CallOutcome.NO_ANSWER, cause=Q850_NO_ANSWER)
+
+    def answer_call(self, now: float, call_id: str) -> bool:
+        """The called device answers an alerting call: active from `now`, the caller's device told."""
+        ringing = self.switch.alerting.get(call_id)
+        if ringing is None or ringing.call.callee is None:
+            return False
+        self._answered(ringing, max(now, ringing.call.answered_at))
+        self.switch.outcomes[CallOutcome.ANSWERED] += 1
+        party = self._parties.get(ringing.call.line_id)
+        if party is not None:
+            party.call_answered(ringing.call.answered_at, call_id)
+        return True
+
+    def reject_call(self, now: float, call_id: str) -> None:
+        """The called device declines an alerting call: released, the caller hears busy."""
+        ringing = self.switch.alerting.get(call_id)
+        if ringing is None:
+            return
+        self.switch.outcomes[CallOutcome.BUSY] += 1
+        self._unanswered(now, ringing, Q850_USER_BUSY, notify_callee=False)
+
+    def _answered(self, ringing: AlertingCall, at: float) -> None:
+        call = ringing.call
+        del self.switch.alerting[call.call_id]
+        call.answered_at = at
+        self.switch.active[call.call_id] = call
+
+    def _unanswered(
+        self,
+        now: float,
+        ringing: AlertingCall,
+        cause: str,
+        *,
+        notify_caller: bool = True,
+        notify_callee: bool = True,
+    ) -> None:
+        """Release an alerting call: a record of 0 s (nothing answered), the lines free, the devices told."""
+        call = ringing.call
+        del self.switch.alerting[call.call_id]
+        self._free_lines(call)
+        self._call_record(call, 0)
+        self._tell_released(now, call, cause, notify_caller, notify_callee)
+
+    def _free_lines(self, call: ActiveCall) -> None:
+        for line_id in (call.line_id, call.callee):
+            line = self._lines.get(line_id) if line_id is not None else None
+            if line is not None and line.call_id == call.call_id:
+                line.call_id = None
+
+    def _tell_released(self, now: float, call: ActiveCall, cause: str, caller: bool, callee: bool) -> None:
+        ends = ((call.line_id, caller), (call.callee, callee))
+        for line_id, tell in ends:
+            party = self._parties.get(line_id) if tell and line_id is not None else None
+            if party is not None:
+                party.call_released(now, call.call_id, cause)
 
     def _refuse_call(self, cause: str) -> CallResult:
         self.journal.counters["call-refused"] += 1
@@ -627,16 +752,22 @@ class Network:
         # 1.3 = 7.000000000000001 s in floating point, which rounded up billed 8 s
         duration = math.ceil(round(now - call.answered_at, 6))
         del self.switch.active[call.call_id]
+        self._free_lines(call)
         line = self._lines[call.line_id]
-        line.call_id = None
         self._call_record(call, duration)
         self._use(now, line, UseKind(call.kind.value), zone=call.zone, seconds=duration)
+        self._tell_released(now, call, Q850_NORMAL_CLEARING, True, True)
 
     def force_call_outcome(self, numbers: Iterable[str], outcome: CallOutcome | str) -> None:
         """From now on, calls to `numbers` (as dialled, or E.164 digits) end as `outcome` (a bench's far ends)."""
         self.switch.force_outcome(numbers, outcome)
 
     def hang_up(self, now: float, call_id: str) -> None:
+        ringing = self.switch.alerting.get(call_id)
+        if ringing is not None:  # the caller gives up before the answer
+            self.journal.check_order(now, ringing.call.answered_at, f"call {call_id}")
+            self._unanswered(now, ringing, Q850_NORMAL_CLEARING)
+            return
         call = self.switch.active.get(call_id)
         if call is None:
             line_id, _, number = call_id.rpartition("-C") if isinstance(call_id, str) else ("", "", "")

@@ -14,6 +14,14 @@ stay up until `hang_up`; their record's duration is the whole seconds between
 answer and release, rounded up (times are floats; a whole-second run stores
 the exact difference).  Busy and unanswered calls give a record of 0 s, which
 costs nothing.
+
+Alerting (`place_call(..., alerting=True)`, the virtual modem's calls): a call that is neither refused
+nor busy first alerts the called party.  A line of this network whose device takes its calls
+(`serve_calls`, a virtual modem) rings there until that device answers, declines (the caller hears
+busy) or `no_answer_s` passes (no answer); a line in a call, or whose device has one, is busy; a
+line not attached is absent (refused, 20).  Any other number (a far end outside the simulation)
+rings for `ring_s`, then is answered, or rings `no_answer_s` unanswered, as its drawn or forced
+outcome says.  The record is the same either way: the answered time only, from the answer.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ Q850_INVALID_NUMBER_FORMAT = "28 invalid number format (address incomplete)"
 Q850_SUBSCRIBER_ABSENT = "20 subscriber absent"
 Q850_USER_BUSY = "17 user busy"
 Q850_NO_ANSWER = "19 no answer from user (user alerted)"
+Q850_NORMAL_CLEARING = "16 normal call clearing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +51,19 @@ class SwitchConfig:
     p_answered: float = 0.85
     p_busy: float = 0.05  # the rest is no answer
     forced: Mapping[str, CallOutcome] = field(default_factory=dict)  # dialled number -> outcome
+    # Alerting calls: a far end outside the simulation that answers does so after `ring_s` (one
+    # ring cycle of ETSI ES 201 970's 1 s on / 4 s off ringback tone); an unanswered call is
+    # released after `no_answer_s` (the MSC's no-reply timer; 3GPP TS 24.082's call forwarding on
+    # no reply waits 5-30 s).
+    ring_s: float = 5.0
+    no_answer_s: float = 30.0
 
     def __post_init__(self) -> None:
+        if not (0 <= self.ring_s <= self.no_answer_s < float("inf")):
+            raise ValueError(
+                f"ring_s and no_answer_s must be 0 <= ring_s <= no_answer_s (finite): "
+                f"{self.ring_s}, {self.no_answer_s}"
+            )
         if not (0 <= self.p_answered <= 1 and 0 <= self.p_busy <= 1 and self.p_answered + self.p_busy <= 1):
             raise ValueError(
                 f"call outcome probabilities must be in [0, 1] and sum to at most 1: "
@@ -54,6 +74,8 @@ class SwitchConfig:
                 raise ValueError(
                     f"forced outcome for {number}: refusals come from the offer, not the dial plan"
                 )
+            if CallOutcome(outcome) == CallOutcome.ALERTING:
+                raise ValueError(f"forced outcome for {number}: alerting is a state, not an outcome")
 
 
 @dataclass(slots=True)
@@ -64,7 +86,17 @@ class ActiveCall:
     dest: Dest
     zone: Zone
     serving_plmn: str | None
-    answered_at: float
+    answered_at: float  # while alerting: when the call was placed
+    callee: str | None = None  # the called line, when a device of this network takes its calls
+
+
+@dataclass(slots=True)
+class AlertingCall:
+    """A call alerting its called party (placed with `alerting`), until answered or released."""
+
+    call: ActiveCall
+    outcome: CallOutcome  # what happens at `until` unanswered: ANSWERED (a far end) or NO_ANSWER
+    until: float
 
 
 class CallSwitch:
@@ -72,6 +104,7 @@ class CallSwitch:
         self.config = config
         self._seed = seed
         self.active: dict[str, ActiveCall] = {}
+        self.alerting: dict[str, AlertingCall] = {}
         self.ended: set[str] = set()
         self.outcomes: dict[CallOutcome, int] = dict.fromkeys(CallOutcome, 0)
 

@@ -1,16 +1,22 @@
 """Voice and CSD calls: ATD / ATA / ATH / ATO, +VTS DTMF, +CLCC, RING / +CRING / +CLIP.
 
 An outgoing voice call (`ATD<n>;`) answers OK at once and shows in +CLCC as
-dialing (stat 2); after `SETUP_S` the network is asked (`place_call`): an
-answered call becomes active (stat 0), a busy / unanswered / refused one ends
-with the BUSY / NO ANSWER / NO CARRIER result code.  A data call (`ATD<n>`)
-is placed at once: CONNECT 9600 and online data mode, where the remote end
+dialing (stat 2); after `SETUP_S` the network is asked (`place_call` with
+alerting): the called end is alerted (stat 3) until it answers (stat 0, active)
+or the call ends with the BUSY / NO ANSWER / NO CARRIER result code (busy and
+refusals come without alerting).  A number that is a line of the same network
+served by another virtual modem rings there (this module is its line's
+`gateway.api.CallParty`): RING or +CRING, +CLIP, every `RING_PERIOD_S`, until
+ATA, ATH / AT+CHUP (the caller gets BUSY) or the network's no-answer time (NO
+ANSWER; the called modem NO CARRIER).  Any other number is answered by the
+switch after its ring time, or not.  A data call (`ATD<n>`) waits the same way
+for its result: CONNECT 9600 and online data mode, where the remote end
 echoes every byte, until `+++` (guard time S12) and ATH.  The circuit carries
 bytes as the `gsm` preset of `modem.virtual.conditions` says (9.6 kbit/s each
 way and its round trip; no shaping when the modem's conditions are `full`):
 the echo of bytes sent at t arrives after their uplink then downlink crossing;
 echoed bytes that arrive in command mode (after `+++`) wait for ATO.  Calls
-are billed by the gateway from `place_call` to `hang_up`.
+are billed by the gateway from the answer to `hang_up`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from modem.virtual.results import BUSY, NO_ANSWER, NO_CARRIER, OK, CmeError, Fin
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
+    from gateway.api import CallKind
     from modem.virtual.core import Timer, VirtualModem
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,10 @@ MAX_RINGS = 10
 CSD_RATE = 9600
 ACTIVE, DIALING, ALERTING, INCOMING = 0, 2, 3, 4
 VOICE, DATA = 0, 1
+# The result code of an outgoing call released before its answer, by the Q.850 cause number the
+# network gives (V.250 6.3.1, 27.007 6.1): the called end declined (17 user busy) is BUSY, no answer
+# (19) NO ANSWER, anything else NO CARRIER.
+RELEASE_RESULTS = {"17": BUSY, "19": NO_ANSWER}
 
 
 @dataclass(slots=True)
@@ -75,8 +86,6 @@ class CallControl:
         return i
 
     def dial(self, number: str, mode: int) -> Final | None:
-        from gateway.api import CallKind
-
         m = self.modem
         if any(c.stat != INCOMING for c in self.calls.values()):
             raise CmeError(3)
@@ -84,40 +93,146 @@ class CallControl:
             return NO_CARRIER
         call = Call(self._new_idx(), 0, DIALING, mode, number, started=m.now)
         self.calls[call.idx] = call
+        call.timer = m.schedule(SETUP_S, lambda: self._setup(call))
         if mode == VOICE:
-            call.timer = m.schedule(SETUP_S, lambda: self._setup(call))
             return None
-        result = m.net.network.place_call(m.now, m.identity.line_id, number, CallKind.CSD)
-        final = self._outcome(call, result.outcome, result.call_id)
-        if final is not None:
-            return final
-        m.enter_data(self._remote_echo)
-        return connect(CSD_RATE)
+        return m.wait(
+            lambda: self._end(call)
+        )  # a data call's result: CONNECT, or why not (NO CARRIER: aborted)
 
     def _setup(self, call: Call) -> None:
-        from gateway.api import CallKind
+        from gateway.api import CallKind, CallOutcome
 
         m = self.modem
         call.timer = None
-        if call.idx not in self.calls or m.net.network is None:
+        if self.calls.get(call.idx) is not call or m.net.network is None:
             return
-        result = m.net.network.place_call(m.now, m.identity.line_id, call.number, CallKind.VOICE)
-        final = self._outcome(call, result.outcome, result.call_id)
-        if final is not None:
-            m.urc(final.text)
+        kind = CallKind.VOICE if call.mode == VOICE else CallKind.CSD
+        result = m.net.network.place_call(m.now, m.identity.line_id, call.number, kind, alerting=True)
+        if result.outcome == CallOutcome.ALERTING and result.call_id is not None:
+            call.stat = ALERTING
+            call.network_id = result.call_id
+            self._progress_at(call, result.until)
+            return
+        self._settled(call, result.outcome, result.cause, result.call_id)
 
-    def _outcome(self, call: Call, outcome: str, call_id: str | None) -> Final | None:
+    def _progress_at(self, call: Call, until: float | None) -> None:
+        m = self.modem
+        call.timer = m.schedule((m.now if until is None else until) - m.now, lambda: self._progress(call))
+
+    def _progress(self, call: Call) -> None:
+        """The switch's time for the alerting call came: answered by a far end, or no answer."""
         from gateway.api import CallOutcome
 
+        m = self.modem
+        call.timer = None
+        if self.calls.get(call.idx) is not call or call.network_id is None or m.net.network is None:
+            return
+        result = m.net.network.call_progress(m.now, call.network_id)
+        if result.outcome == CallOutcome.ALERTING:
+            self._progress_at(call, result.until)
+            return
+        self._settled(call, result.outcome, result.cause, result.call_id)
+
+    def _settled(self, call: Call, outcome: str, cause: str | None, call_id: str | None) -> None:
+        """The outgoing call's outcome: active (a data call: CONNECT and online data), or gone with
+        BUSY / NO ANSWER / NO CARRIER (a data call's final result; a voice call's unsolicited line)."""
+        from gateway.api import CallOutcome
+
+        m = self.modem
         if outcome == CallOutcome.ANSWERED:
             call.stat = ACTIVE
             call.network_id = call_id
-            call.started = self.modem.now
-            return None
-        del self.calls[call.idx]
-        return {CallOutcome.BUSY: BUSY, CallOutcome.NO_ANSWER: NO_ANSWER}.get(
-            CallOutcome(outcome), NO_CARRIER
-        )
+            call.started = m.now
+            if call.mode == DATA:
+                m.enter_data(self._remote_echo)
+                m.complete(connect(CSD_RATE))
+            return
+        call.network_id = None  # the network released it
+        self._drop(call)
+        if outcome == CallOutcome.BUSY:
+            final = BUSY
+        elif outcome == CallOutcome.NO_ANSWER:
+            final = NO_ANSWER
+        else:
+            final = RELEASE_RESULTS.get((cause or "").split(" ", 1)[0], NO_CARRIER)
+        if call.mode == DATA and m.waiting:
+            m.complete(final)
+        else:
+            m.urc(final.text)
+
+    # ----- the network's side: this modem as the `gateway.api.CallParty` of its line ----------------
+
+    def _by_network_id(self, call_id: str) -> Call | None:
+        return next((c for c in self.calls.values() if c.network_id == call_id), None)
+
+    def call_offered(self, now: float, call_id: str, caller: str, kind: CallKind) -> bool:
+        """A call from another line rings here (RING / +CRING, +CLIP) until ATA, ATH or its release;
+        False (the caller hears busy) while this modem has a call or cannot take one."""
+        from gateway.api import CallKind
+
+        m = self.modem
+        data = kind != CallKind.VOICE
+        if (
+            self.calls
+            or not m.powered
+            or not m.net.registered
+            or (data and CSD.name not in m.profile.commands)
+        ):
+            return False
+        m.external(partial(self._offered, now, call_id, caller, data))
+        return True
+
+    def _offered(self, now: float, call_id: str, caller: str, data: bool) -> None:
+        m = self.modem
+        m.poll(now)
+        call = Call(self._new_idx(), 1, INCOMING, DATA if data else VOICE, caller, call_id, started=m.now)
+        self.calls[call.idx] = call
+        # the first ring runs from the modem's own timers: an auto-answer (S0) reaches the caller after
+        # the caller's own call into the network has returned
+        call.timer = m.schedule(0.0, lambda: self._ring(call))
+
+    def call_answered(self, now: float, call_id: str) -> None:
+        """The called line's device answered this modem's call."""
+        from gateway.api import CallOutcome
+
+        call = self._by_network_id(call_id)
+        if call is None or call.direction != 0 or call.stat == ACTIVE:
+            return
+
+        def run() -> None:
+            self.modem.poll(now)
+            if self.calls.get(call.idx) is call:
+                if call.timer is not None:
+                    call.timer.cancel()
+                    call.timer = None
+                self._settled(call, CallOutcome.ANSWERED, None, call_id)
+
+        self.modem.external(run)
+
+    def call_released(self, now: float, call_id: str, cause: str) -> None:
+        """The other end (or the network) released the call: declined (BUSY), not answered, or hung up."""
+        from gateway.api import CallOutcome
+
+        call = self._by_network_id(call_id)
+        if call is None:
+            return  # released here first
+
+        def run() -> None:
+            m = self.modem
+            m.poll(now)
+            if self.calls.get(call.idx) is not call:
+                return
+            call.network_id = None
+            if call.direction == 0 and call.stat != ACTIVE:
+                self._settled(call, CallOutcome.REFUSED, cause, None)
+                return
+            self._drop(call)
+            if call.mode == DATA and m.in_data_mode:
+                m.leave_data()
+            m.urc(NO_CARRIER.text)
+
+        self.modem.external(run)
 
     def csd_link(self) -> Link:
         """The data circuit's link: the gsm preset (none when the modem's conditions are `full`)."""
@@ -171,11 +286,24 @@ class CallControl:
             m.leave_data()
 
     def _end(self, call: Call) -> None:
+        """This end releases the call (ATH, AT+CHUP, the radio off): the network is told."""
+        m = self.modem
+        network_id, call.network_id = call.network_id, None
+        self._drop(call)  # before the network hears of it: its release comes back to no call
+        if network_id is not None and m.net.network is not None:
+            if call.stat == INCOMING:
+                m.net.network.reject_call(m.now, network_id)  # declined while it rings
+            else:
+                m.net.network.hang_up(m.now, network_id)
+        if call.direction == 0 and call.mode == DATA and call.stat != ACTIVE and m.waiting:
+            m.complete(NO_CARRIER)  # a data call given up before its answer
+
+    def _drop(self, call: Call) -> None:
+        """The call is gone from this modem (+CLCC), its timers with it."""
         m = self.modem
         if call.timer is not None:
             call.timer.cancel()
-        if call.network_id is not None and m.net.network is not None:
-            m.net.network.hang_up(m.now, call.network_id)
+            call.timer = None
         self.ended.append((call.number, call.started, m.now))
         self.calls.pop(call.idx, None)
         if call.mode == DATA:
@@ -186,11 +314,13 @@ class CallControl:
         if not self.calls:
             return
         m = self.modem
+        told = m.waiting  # a data call being set up: NO CARRIER is its dial's result
         for call in list(self.calls.values()):
             self._end(call)
         if m.in_data_mode:
             m.leave_data()
-        m.urc(NO_CARRIER.text)
+        if not told:
+            m.urc(NO_CARRIER.text)
 
     # ----- incoming ----------------------------------------------------------------------------------
 
@@ -206,7 +336,7 @@ class CallControl:
         if self.calls.get(call.idx) is not call or call.stat != INCOMING:
             return
         call.rings += 1
-        if call.rings > MAX_RINGS:
+        if call.rings > MAX_RINGS and call.network_id is None:  # a line's call: the network's no-answer timer
             del self.calls[call.idx]
             m.urc(NO_CARRIER.text)
             return
@@ -230,6 +360,13 @@ class CallControl:
         call = ringing[0]
         if call.timer is not None:
             call.timer.cancel()
+            call.timer = None
+        if call.network_id is not None:
+            network = m.net.network
+            if network is None or not network.answer_call(m.now, call.network_id):
+                call.network_id = None
+                self._drop(call)
+                return NO_CARRIER  # released by the caller meanwhile
         call.stat = ACTIVE
         call.started = m.now
         if call.mode == DATA:

@@ -99,7 +99,7 @@ STATES: dict[str, Callable[[VirtualModem], bool]] = {
 
 COVERAGE_WORDS = ("none", "home")
 # How the far ends the modem dials answer (refusals come from the offer, not from a rule).
-OUTCOMES = tuple(o.value for o in CallOutcome if o is not CallOutcome.REFUSED)
+OUTCOMES = tuple(o.value for o in CallOutcome if o not in (CallOutcome.REFUSED, CallOutcome.ALERTING))
 
 
 @dataclass(slots=True)

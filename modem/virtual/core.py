@@ -182,6 +182,8 @@ class VirtualModem:
         self._seq = 0
         self._entry: _Entry | None = None
         self._entry_buf = bytearray()
+        self._waiting = False  # a command waits for an event to finish (`wait`, `complete`)
+        self._on_abort: Callable[[], None] | None = None  # what a DTE character does meanwhile
         self._data_handler: Callable[[bytes], None] | None = None
         self._escape_plus = 0
         self._escape_timer: Timer | None = None
@@ -227,6 +229,9 @@ class VirtualModem:
         self._advance(now)
         if not self.powered:
             self._memo.clear()
+            return
+        if self._waiting and self._on_abort is not None and data:
+            self._on_abort()  # V.250 6.3.1: a character from the DTE aborts a call attempt, and is lost
             return
         start = len(self._out)
         self._pure = True
@@ -310,6 +315,7 @@ class VirtualModem:
             and not self._line
             and not self._held
             and not self._urc_backlog
+            and not self._waiting
             and self.powered
             and self._transcript is None
             and self._on_line is None
@@ -380,7 +386,7 @@ class VirtualModem:
 
     def _drain(self) -> None:
         buf = self._inbuf
-        while buf and not self._held:
+        while buf and not self._held and not self._waiting:
             if self.mode is Mode.COMMAND:
                 settings = self.settings  # read again each line: ATZ puts new settings in place
                 cr = settings.sreg[3]
@@ -536,6 +542,28 @@ class VirtualModem:
         self._held.append((self.now + seconds, b""))  # blocks input; released just before `finish`
         self.schedule(seconds, finish)
         return DEFERRED
+
+    def wait(self, on_abort: Callable[[], None] | None = None) -> Final:
+        """Leave the running command open until `complete` gives its final result (a data call that
+        waits for the far end's answer).  Input meanwhile calls `on_abort` (which should complete the
+        command) and is dropped; without it, input waits.  Return what this gives from the handler."""
+        self._waiting = True
+        self._on_abort = on_abort
+        return DEFERRED
+
+    @property
+    def waiting(self) -> bool:
+        """A command left open by `wait` has not been completed yet."""
+        return self._waiting
+
+    def complete(self, final: Final | AtError) -> None:
+        """Finish the command left open by `wait` with `final`; the input that waited runs then."""
+        if not self._waiting:
+            return
+        self._waiting = False
+        self._on_abort = None
+        self._finish(final)
+        self._drain()
 
     def final_bytes(self, final: Final) -> bytes:
         if self.settings.quiet or final.code < 0:

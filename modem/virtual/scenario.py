@@ -239,11 +239,13 @@ def _seconds(m: LocatedDict, src: str, path: str) -> float:
 
 
 def provision(network: NetworkAPI, modem: VirtualModem, scenario: ServeScenario) -> None:
-    """Register the modem's SIM as a line of `network` (the HLR entry)."""
+    """Register the modem's SIM as a line of `network` (the HLR entry), the modem taking its calls:
+    another line's call to it rings there (`NetworkAPI.serve_calls`)."""
     ident = modem.identity
     network.register_subscriber(
         Subscriber(ident.line_id, ident.imsi, ident.msisdn, scenario.offer, scenario.apns)
     )
+    network.serve_calls(ident.line_id, modem.calls)
 
 
 def schedule(modem: VirtualModem, scenario: ServeScenario, network: NetworkAPI | None) -> None:

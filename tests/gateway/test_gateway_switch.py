@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from netparts import EPOCH, IMEISV, RecordSink
@@ -148,3 +148,36 @@ def test_bad_call_requests() -> None:
 def test_invalid_probabilities_are_refused() -> None:
     with pytest.raises(ValueError, match="probabilities"):
         SwitchConfig(p_answered=0.9, p_busy=0.2)
+
+
+def test_an_alerting_call_to_a_far_end_is_answered_after_the_ring_time_and_billed_from_then() -> None:
+    net, sink = make("business-m2m-dtmf", SwitchConfig(p_answered=1.0, p_busy=0.0, ring_s=5.0))
+    call = net.place_call(10, "L1", "0145678901", CallKind.VOICE, alerting=True)
+    assert (call.outcome, call.until) == (CallOutcome.ALERTING, 15.0) and call.call_id
+    assert net.call_progress(12, call.call_id).outcome == CallOutcome.ALERTING
+    assert net.place_call(13, "L1", "0145678902", CallKind.VOICE, alerting=True).cause == Q850_NO_CIRCUIT
+    assert net.call_progress(16, call.call_id).outcome == CallOutcome.ANSWERED
+    net.hang_up(75, call.call_id)
+    (rec,) = sink.records
+    assert rec.start == EPOCH + timedelta(seconds=15) and rec.duration_s == 60
+
+
+def test_an_alerting_call_nobody_answers_is_released_after_the_no_answer_time() -> None:
+    config = SwitchConfig(p_answered=0.0, p_busy=0.0, no_answer_s=20.0)
+    net, sink = make("business-m2m-dtmf", config)
+    call = net.place_call(10, "L1", "0145678901", CallKind.VOICE, alerting=True)
+    assert call.until == 30.0 and call.call_id
+    result = net.call_progress(31, call.call_id)
+    assert result.outcome == CallOutcome.NO_ANSWER
+    (rec,) = sink.records
+    assert rec.duration_s == 0
+    assert (
+        net.place_call(32, "L1", "0145678901", CallKind.VOICE).outcome == CallOutcome.NO_ANSWER
+    )  # line free
+
+
+def test_alerting_is_no_outcome_to_force_and_the_ring_times_are_checked() -> None:
+    with pytest.raises(ValueError, match="alerting is a state"):
+        SwitchConfig(forced={"0145678901": CallOutcome.ALERTING})
+    with pytest.raises(ValueError, match="ring_s and no_answer_s"):
+        SwitchConfig(ring_s=40.0, no_answer_s=30.0)

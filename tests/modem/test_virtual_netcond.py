@@ -35,7 +35,9 @@ class Sink:
 
 
 def modem(profile: str, conditions: Conditions, **forced: CallOutcome) -> VirtualModem:
-    net = Network(NetworkConfig(epoch=EPOCH, seed=1, calls=SwitchConfig(forced=forced)), Sink())
+    # the far ends answer as they are alerted: a data call dialled at t is connected at t + 1 s (set-up)
+    calls = SwitchConfig(forced=forced, ring_s=0.0)
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1, calls=calls), Sink())
     m = VirtualModem(load_profile(profile), network=net, seed=5, epoch=EPOCH, conditions=conditions)
     provision(net, m, ServeScenario(offer="business-m2m" if forced else "business-m2m-dtmf"))
     m.take_output(0.0)
@@ -112,7 +114,8 @@ def test_udp_loss_drops_the_echo_and_counts_only_what_crossed() -> None:
 
 def test_csd_echo_crosses_the_96_kbits_circuit_both_ways() -> None:
     m = modem("simcom-sim800", preset("gprs"), **{"0140000002": CallOutcome.ANSWERED})
-    assert at(m, "ATD0140000002", 5.0) == b"\r\nCONNECT 9600\r\n"
+    assert at(m, "ATD0140000002", 4.0) == b""
+    assert m.take_output(5.0) == b"\r\nCONNECT 9600\r\n"
     data = b"x" * 120  # 100 ms of air time each way at 9.6 kbit/s
     m.feed(data, 5.5)
     assert m.take_output() == b""
@@ -128,7 +131,8 @@ def test_csd_echo_crosses_the_96_kbits_circuit_both_ways() -> None:
 def test_csd_echo_arriving_in_command_mode_waits_for_ato() -> None:
     m = modem("simcom-sim800", preset("gprs"), **{"0140000002": CallOutcome.ANSWERED})
     assert at(m, "ATS12=5") == b"\r\nOK\r\n"  # escape guard time 0.1 s
-    at(m, "ATD0140000002", 5.0)
+    at(m, "ATD0140000002", 4.0)
+    assert m.take_output(5.0) == b"\r\nCONNECT 9600\r\n"
     m.feed(b"y" * 600, 5.0)  # 0.5 s of air time each way: the echo is back after 6.175 s at the earliest
     m.feed(b"+++", 5.2)
     assert m.take_output(6.0) == b"\r\nOK\r\n"  # command mode, the call still up
@@ -139,7 +143,8 @@ def test_csd_echo_arriving_in_command_mode_waits_for_ato() -> None:
 
 def test_full_conditions_shape_nothing_even_csd() -> None:
     m = modem("simcom-sim800", preset("full"), **{"0140000002": CallOutcome.ANSWERED})
-    at(m, "ATD0140000002", 5.0)
+    at(m, "ATD0140000002", 4.0)
+    assert m.take_output(5.0) == b"\r\nCONNECT 9600\r\n"
     m.feed(b"now", 5.5)
     assert m.take_output() == b"now"
 

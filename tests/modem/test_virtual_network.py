@@ -238,12 +238,15 @@ def test_voice_call_dtmf_clcc_and_billed_duration() -> None:
     assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,0,2,0,0,"0140000000",129\r\n\r\nOK\r\n'
     assert at(m, "AT+VTS=1") == b"\r\nERROR\r\n"  # not answered yet
     m.poll(11.0)
+    assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,0,3,0,0,"0140000000",129\r\n\r\nOK\r\n'  # alerting
+    m.poll(16.0)  # the far end answers after its ring time (SwitchConfig.ring_s, 5 s)
+    assert m.take_output() == b""  # nothing said on connect (no +COLP)
     assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,0,0,0,0,"0140000000",129\r\n\r\nOK\r\n'
     assert at(m, 'AT+VTS="1,2,#"') == b"\r\nOK\r\n"
     assert [t for _, t in m.calls.dtmf_log] == ["1", "2", "#"]
     assert at(m, "ATH", 36.0) == b"\r\nOK\r\n"
     (rec,) = [r for r in sink.records if r.type == UsageType.VOICE]
-    assert rec.duration_s == 25
+    assert rec.duration_s == 20 and rec.start == EPOCH + timedelta(seconds=16)  # from the answer
 
 
 @pytest.mark.parametrize("tones", ['"1X2"', "E", '"1,2,!"', '""'])
@@ -252,7 +255,7 @@ def test_dtmf_with_a_character_that_is_no_tone_is_refused_and_sends_nothing(tone
     m, _, _ = setup(**{"0140000000": CallOutcome.ANSWERED})
     m.poll(2.0)
     at(m, "AT+CMEE=1;D0140000000;", 10.0)
-    m.poll(11.0)
+    m.poll(16.0)
     assert at(m, f"AT+VTS={tones}") == b"\r\n+CME ERROR: 50\r\n"
     assert m.calls.dtmf_log == []
     assert at(m, 'AT+VTS="a,*"') == b"\r\nOK\r\n"
@@ -266,12 +269,12 @@ def test_cfun_off_ends_the_call_in_the_modem_as_in_the_network(fun: int) -> None
     m, net, sink = setup(**{"0140000000": CallOutcome.ANSWERED})
     m.poll(2.0)
     at(m, "AT+CMEE=1;D0140000000;", 10.0)
-    m.poll(11.0)
+    m.poll(16.0)
     assert at(m, f"AT+CFUN={fun}", 30.0) == b"\r\nNO CARRIER\r\n\r\nOK\r\n"
     assert at(m, "AT+CLCC") == b"\r\nOK\r\n"
     assert at(m, "AT+VTS=1") == b"\r\n+CME ERROR: 3\r\n"
     assert at(m, "ATH", 40.0) == b"\r\nOK\r\n"
-    assert [r.duration_s for r in sink.records if r.type is UsageType.VOICE] == [19]
+    assert [r.duration_s for r in sink.records if r.type is UsageType.VOICE] == [14]
     assert not net.journal.counters["incident:released-call"]
 
 
@@ -287,20 +290,22 @@ def test_busy_call_ends_with_busy() -> None:
 def test_csd_call_connect_data_escape_and_hangup() -> None:
     m, _, sink = setup("simcom-sim800", offer="business-m2m", **{"0140000002": CallOutcome.ANSWERED})
     m.poll(2.0)
-    assert at(m, "ATD0140000002", 5.0) == b"\r\nCONNECT 9600\r\n"
-    m.feed(b"hello", 5.5)
+    assert at(m, "ATD0140000002", 5.0) == b""  # no result until the far end answers
+    assert m.take_output(10.9) == b""
+    assert m.take_output(11.0) == b"\r\nCONNECT 9600\r\n"  # set up in 1 s, answered after 5 s
+    m.feed(b"hello", 11.5)
     assert m.take_output() == b"hello"  # the remote end echoes
-    m.feed(b"+++", 7.0)  # after 1.5 s of silence (guard time S12 = 1 s)
+    m.feed(b"+++", 13.0)  # after 1.5 s of silence (guard time S12 = 1 s)
     assert m.take_output() == b""
-    m.poll(8.0)
+    m.poll(14.0)
     assert m.take_output() == b"\r\nOK\r\n"
     assert at(m, "ATO") == b"\r\nCONNECT 9600\r\n"
-    m.feed(b"a+++", 8.5)  # not an escape: no guard time before
+    m.feed(b"a+++", 14.5)  # not an escape: no guard time before
     assert m.take_output() == b"a+++"
-    m.feed(b"+++", 10.0)
-    m.poll(11.0)
+    m.feed(b"+++", 16.0)
+    m.poll(17.0)
     m.take_output()
-    assert at(m, "ATH", 12.0) == b"\r\nOK\r\n"
+    assert at(m, "ATH", 18.0) == b"\r\nOK\r\n"
     (rec,) = [r for r in sink.records if r.type == UsageType.CSD]
     assert rec.duration_s == 7
 
@@ -920,3 +925,127 @@ def test_cgatt_0_leaves_the_packet_domain_until_cgatt_1_or_an_activation() -> No
     at(m, "AT+CGATT=0")
     assert at(m, "AT+CGACT=1,1") == b"\r\n+CGREG: 1\r\n\r\nOK\r\n"  # 27.007: an activation attaches first
     assert at(m, "AT+CGATT?;+CGACT?") == b"\r\n+CGATT: 1\r\n+CGACT: 1,1\r\n\r\nOK\r\n"
+
+
+def two_modems(
+    caller: str = "generic", callee: str = "generic", offer: str = "business-m2m-dtmf"
+) -> tuple[VirtualModem, VirtualModem, Network, Sink]:
+    """Two modems of one network, registered, the callee showing +CRING and +CLIP."""
+    a, net, sink = setup(caller, offer=offer)
+    b = VirtualModem(load_profile(callee), network=net, seed=5, index=1, epoch=EPOCH, conditions=FULL)
+    provision(net, b, ServeScenario(offer=offer))
+    b.settings.echo = False
+    a.poll(2.0)
+    b.poll(2.0)
+    b.take_output()
+    assert at(b, "AT+CLIP=1;+CRC=1") == b"\r\nOK\r\n"
+    return a, b, net, sink
+
+
+def test_a_call_to_another_modem_of_the_network_rings_there_until_it_answers() -> None:
+    """A call to a line served by another virtual modem was answered by the switch 1 s after ATD,
+    as any number: the other modem never rang, and the call was billed from the dial."""
+    a, b, net, sink = two_modems()
+    a_number, b_number = f"+{a.identity.msisdn}", f"+{b.identity.msisdn}"
+    assert at(a, f"ATD{b_number};", 10.0) == b"\r\nOK\r\n"
+    assert at(a, "AT+CLCC") == f'\r\n+CLCC: 1,0,2,0,0,"{b_number}",145\r\n\r\nOK\r\n'.encode()
+    a.poll(11.0)  # set up: the network alerts the called line
+    assert at(a, "AT+CLCC") == f'\r\n+CLCC: 1,0,3,0,0,"{b_number}",145\r\n\r\nOK\r\n'.encode()
+    ring = f'\r\n+CRING: VOICE\r\n+CLIP: "{a_number}",145,"",0,"",0\r\n'.encode()
+    assert b.take_output(11.0) == ring
+    assert b.take_output(14.0) == ring  # every RING_PERIOD_S
+    assert at(b, "AT+CLCC") == f'\r\n+CLCC: 1,1,4,0,0,"{a_number}",145\r\n\r\nOK\r\n'.encode()
+    assert at(b, "ATA", 15.0) == b"\r\nOK\r\n"
+    assert a.take_output() == b""  # active: nothing said on connect (no +COLP)
+    assert at(a, "AT+CLCC") == f'\r\n+CLCC: 1,0,0,0,0,"{b_number}",145\r\n\r\nOK\r\n'.encode()
+    assert at(b, "AT+CLCC") == f'\r\n+CLCC: 1,1,0,0,0,"{a_number}",145\r\n\r\nOK\r\n'.encode()
+    assert b.take_output(20.0) == b""  # no more rings
+    assert at(a, "ATH", 45.0) == b"\r\nOK\r\n"
+    assert b.take_output() == b"\r\nNO CARRIER\r\n"
+    assert at(b, "AT+CLCC") == b"\r\nOK\r\n"
+    (rec,) = [r for r in sink.records if r.type == UsageType.VOICE]
+    assert (rec.line, rec.start, rec.duration_s) == (a.identity.line_id, EPOCH + timedelta(seconds=15), 30)
+    assert not net.incidents
+
+
+def test_the_called_modem_hangs_up_an_answered_call_and_the_caller_hears_no_carrier() -> None:
+    a, b, _, sink = two_modems()
+    at(a, f"ATD+{b.identity.msisdn};", 10.0)
+    a.poll(11.0)
+    b.poll(12.0)
+    at(b, "ATA", 12.0)
+    assert at(b, "AT+CHUP", 20.0) == b"\r\nOK\r\n"
+    assert a.take_output() == b"\r\nNO CARRIER\r\n"
+    assert at(a, "AT+CLCC") == b"\r\nOK\r\n"
+    assert [r.duration_s for r in sink.records if r.type == UsageType.VOICE] == [8]
+
+
+@pytest.mark.parametrize("release", ["ATH", "AT+CHUP"])
+def test_a_ringing_call_declined_by_the_called_modem_is_busy_for_the_caller(release: str) -> None:
+    a, b, _, sink = two_modems()
+    at(a, f"ATD+{b.identity.msisdn};", 10.0)
+    a.poll(11.0)
+    assert b.take_output(11.0).startswith(b"\r\n+CRING: VOICE")
+    assert at(b, release, 13.0) == b"\r\nOK\r\n"
+    assert a.take_output() == b"\r\nBUSY\r\n"
+    assert at(a, "AT+CLCC") == b"\r\nOK\r\n" and at(b, "AT+CLCC") == b"\r\nOK\r\n"
+    assert [r.duration_s for r in sink.records if r.type == UsageType.VOICE] == [0]  # nothing billed
+
+
+def test_a_call_nobody_answers_ends_with_no_answer_after_the_networks_time() -> None:
+    a, b, _, sink = two_modems()
+    at(a, f"ATD+{b.identity.msisdn};", 10.0)
+    a.poll(11.0)
+    assert a.take_output(40.9) == b""
+    assert a.take_output(41.0) == b"\r\nNO ANSWER\r\n"  # 30 s of alerting (SwitchConfig.no_answer_s)
+    out = b.take_output()  # the release reached b at 41 s: its rings up to then, then the end
+    assert out.count(b"+CRING: VOICE") == 11 and out.endswith(b"\r\nNO CARRIER\r\n")
+    assert at(b, "AT+CLCC") == b"\r\nOK\r\n"
+    assert at(b, "ATA") == b"\r\nNO CARRIER\r\n"
+    assert [r.duration_s for r in sink.records if r.type == UsageType.VOICE] == [0]
+
+
+def test_the_caller_giving_up_stops_the_ringing_and_a_modem_in_a_call_is_busy() -> None:
+    a, b, net, _ = two_modems()
+    c = VirtualModem(load_profile("generic"), network=net, seed=5, index=2, epoch=EPOCH, conditions=FULL)
+    provision(net, c, ServeScenario())
+    c.settings.echo = False
+    c.poll(2.0)
+    c.take_output()
+    at(a, f"ATD+{b.identity.msisdn};", 10.0)
+    a.poll(11.0)
+    b.take_output(11.0)
+    assert at(c, f"ATD+{b.identity.msisdn};", 12.0) == b"\r\nOK\r\n"
+    assert c.take_output(13.0) == b"\r\nBUSY\r\n"  # b has a call ringing: no call waiting
+    assert at(a, "ATH", 13.5) == b"\r\nOK\r\n"
+    assert b.take_output() == b"\r\nNO CARRIER\r\n"
+    assert b.take_output(20.0) == b""
+
+
+def test_a_data_call_to_another_modem_connects_both_when_it_answers() -> None:
+    a, b, _, sink = two_modems("simcom-sim800", "simcom-sim800", offer="business-m2m")
+    assert at(a, f"ATD+{b.identity.msisdn}", 10.0) == b""  # the result comes with the answer
+    a.poll(11.0)
+    assert b.take_output(11.0).startswith(b"\r\n+CRING: REL ASYNC\r\n")
+    assert at(b, "ATA", 13.0) == b"\r\nCONNECT 9600\r\n"
+    assert a.take_output() == b"\r\nCONNECT 9600\r\n"
+    assert a.in_data_mode and b.in_data_mode
+    a.feed(b"+++", 15.0)
+    a.poll(16.0)
+    assert a.take_output() == b"\r\nOK\r\n"
+    assert at(a, "ATH", 17.0) == b"\r\nOK\r\n"
+    assert b.take_output() == b"\r\nNO CARRIER\r\n" and not b.in_data_mode
+    assert [r.duration_s for r in sink.records if r.type == UsageType.CSD] == [4]
+
+
+def test_a_character_typed_while_a_data_call_is_set_up_aborts_it() -> None:
+    """V.250 6.3.1: the attempt ends with NO CARRIER; the called modem stops ringing."""
+    a, b, _, sink = two_modems("simcom-sim800", "simcom-sim800", offer="business-m2m")
+    at(a, f"ATD+{b.identity.msisdn}", 10.0)
+    a.poll(11.0)
+    b.take_output(11.0)
+    a.feed(b"A", 12.0)
+    assert a.take_output() == b"\r\nNO CARRIER\r\n"
+    assert b.take_output() == b"\r\nNO CARRIER\r\n"
+    assert at(a, "AT") == b"\r\nOK\r\n"
+    assert [r.duration_s for r in sink.records if r.type == UsageType.CSD] == [0]

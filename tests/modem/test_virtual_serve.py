@@ -15,6 +15,7 @@ import pytest
 import serial
 
 from modem.profiles import ProfileError, load_profile, parse_profile, profile_names
+from modem.transport import Transport
 from modem.transports import open_transport
 from modem.virtual import open_virtual
 from modem.virtual.scenario import ScenarioError, load_scenario
@@ -51,6 +52,48 @@ async def test_open_virtual_timers_run_on_the_loop() -> None:
         got += await asyncio.wait_for(t.read(), 10)
     assert t.modem.now >= 2.0
     await t.close()
+
+
+async def _until(t: Transport, wanted: bytes) -> bytes:
+    got = b""
+    while wanted not in got:
+        got += await asyncio.wait_for(t.read(), 10)
+    return got
+
+
+async def test_two_modems_on_one_loop_call_each_other_through_their_network() -> None:
+    """Each modem's runner hears the other's call events on the loop (`VirtualModem.external`)."""
+    from datetime import UTC, datetime
+
+    from gateway.api import build_network
+    from modem.virtual.bound import RecordList
+    from modem.virtual.scenario import ServeScenario, provision
+
+    sink = RecordList()
+    net = build_network(datetime(2026, 3, 2, tzinfo=UTC), sink, 1)
+    a = open_virtual("virtual://generic?seed=4&speed=50", network=net)
+    b = open_virtual("virtual://generic?seed=4&index=1&speed=50", network=net)
+    try:
+        for t in (a, b):
+            provision(net, t.modem, ServeScenario())
+            await t.write(b"ATE0;+CREG=1\r")
+            await _until(t, b"+CREG: 1\r\n")
+        await b.write(b"AT+CLIP=1\r")
+        await _until(b, b"OK\r\n")
+        await a.write(f"ATD+{b.modem.identity.msisdn};\r".encode())
+        assert await _until(a, b"OK\r\n") == b"\r\nOK\r\n"
+        assert f'+CLIP: "+{a.modem.identity.msisdn}",145'.encode() in await _until(b, b"+CLIP")
+        await b.write(b"ATA\r")
+        await _until(b, b"OK\r\n")
+        await a.write(b"AT+CLCC\r")
+        assert b'+CLCC: 1,0,0,0,0,"+' in await _until(a, b"OK\r\n")
+        await b.write(b"ATH\r")
+        assert b"NO CARRIER" in await _until(a, b"NO CARRIER")
+    finally:
+        await a.close()
+        await b.close()
+    (rec,) = sink.records
+    assert rec.line == a.modem.identity.line_id and rec.type.value == "voice"
 
 
 def serve(*args: str) -> subprocess.Popen[str]:
