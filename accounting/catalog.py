@@ -207,6 +207,8 @@ class Catalog:
     sms_internet: SmsInternet | None = None
     localisation: Localisation | None = None
     secure_mobile_access: SecureMobileAccess | None = None
+    # Destinations whose SMS and calls every offer takes, from every zone, at no cost (`free_dests`)
+    free_dests: frozenset[str] = frozenset()
     source: str = field(default="", compare=False)
 
     def first_periods(self) -> tuple[int, ...]:
@@ -574,6 +576,7 @@ def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
             "fleet_discounts",
             "options",
             "services",
+            "free_dests",
         },
     )
     ko_per_mo = r.integer(m, "ko_per_mo", "", minimum=1)
@@ -649,6 +652,9 @@ def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
         prototype_max_lines=r.integer(m, "prototype_max_lines", "", 0),
         fleet_discounts=tuple(discounts),
         options=options,
+        free_dests=frozenset(r.id_list(m, "free_dests", "", {d.value for d in Dest}))
+        if "free_dests" in m
+        else frozenset(),
         source=source,
         **services,
     )

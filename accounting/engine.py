@@ -110,7 +110,11 @@ class LineUsage:
 
 
 def refusal(catalog: Catalog, offer: Offer, type_: str, zone: str, dest: str) -> tuple[str, str] | None:
-    """Why an offer does not price this usage: (category, reason), or None when it does."""
+    """Why an offer does not price this usage: (category, reason), or None when it does (a free
+    destination, the catalog's `free_dests` such as the emergency services, on every offer: no item
+    prices it, so it costs nothing)."""
+    if type_ != "data" and dest in catalog.free_dests:
+        return None
     if type_ not in offer.usage:
         return NOT_IN_OFFER, f"{NOT_IN_OFFER}: {type_} is not part of {offer.id}"
     if type_ == "data":

@@ -40,6 +40,7 @@ class Dest(StrEnum):
     INTL = "intl"
     ORANGE_FR = "orange-fr"
     OTHER = "other"
+    EMERGENCY = "emergency"  # the emergency services (112, 911, the country's own: the numbering plan's)
 
 
 class ClosingCause(IntEnum):

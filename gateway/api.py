@@ -297,6 +297,11 @@ class NetworkAPI(Protocol):
         """
         ...
 
+    def is_emergency(self, dialled: str) -> bool:
+        """Whether the network routes `dialled` to the emergency services (its numbering plan's
+        emergency numbers): a device may place such a voice call without registration, on any offer."""
+        ...
+
     def call_progress(self, now: float, call_id: str) -> CallResult:
         """Where an alerting call stands at `now`: ALERTING (with `until`), ANSWERED, or NO_ANSWER once
         `until` has passed unanswered (then released: the called device is told)."""

@@ -586,6 +586,8 @@ class Network:
             return self._refuse_call(Q850_SUBSCRIBER_ABSENT)
         self.journal.check_order(now, line.last_time, f"line {line_id}")
         line.last_time = now
+        if call_kind == CallKind.VOICE and self.numbering.is_emergency(str(dest_number)):
+            return self._emergency_call(now, line, str(dest_number), alerting)
         if not line.attached:
             return self._refuse_call(Q850_SUBSCRIBER_ABSENT)
         self._use(now, line, UseKind(call_kind.value))
@@ -619,6 +621,32 @@ class Network:
             return CallResult(CallOutcome.ALERTING, call_id, until=until)
         self._call_record(call, 0)
         return CallResult(outcome, cause=Q850_USER_BUSY if outcome == CallOutcome.BUSY else Q850_NO_ANSWER)
+
+    def is_emergency(self, dialled: str) -> bool:
+        """Whether `dialled` is an emergency number of the numbering plan (`numbering.yaml`)."""
+        return self.numbering.is_emergency(dialled)
+
+    def _emergency_call(self, now: float, line: LineState, dialled: str, alerting: bool) -> CallResult:
+        """A voice call to the emergency services: connected whatever the offer and the registration
+        (limited service, TS 22.101 10.1), answered by the emergency centre (after `ring_s` when
+        alerting), recorded with dest `emergency`, which the catalog prices at nothing."""
+        if line.call_id is not None:
+            return self._refuse_call(Q850_NO_CIRCUIT)
+        line.calls += 1
+        self.journal.counters["emergency-calls"] += 1
+        call_id = self.switch.call_id(line.line_id, line.calls)
+        call = ActiveCall(
+            call_id, line.line_id, CallKind.VOICE, Dest.EMERGENCY, line.zone, line.serving_plmn, now
+        )
+        self.switch.outcomes[CallOutcome.ANSWERED] += 1
+        line.call_id = call_id
+        log.info("line %s: emergency call to %s", line.line_id, dialled)
+        if not alerting:
+            self.switch.active[call_id] = call
+            return CallResult(CallOutcome.ANSWERED, call_id)
+        until = now + self.switch.config.ring_s
+        self.switch.alerting[call_id] = AlertingCall(call, CallOutcome.ANSWERED, until)
+        return CallResult(CallOutcome.ALERTING, call_id, until=until)
 
     def _call_line(
         self, now: float, line: LineState, kind: CallKind, dest: Dest, callee_id: str, party: CallParty

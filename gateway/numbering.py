@@ -1,4 +1,4 @@
-"""Classifying a dialled number (fr-mobile, fr-fixed, fr-premium, intl) with the plan in `data/numbering.yaml`."""
+"""Classifying a dialled number (emergency, fr-mobile, fr-fixed, fr-premium, intl) with the plan in `data/numbering.yaml`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class NumberingPlan:
         nsn_digits: int,
         short_code_digits: tuple[int, int],
         ranges: dict[str, Dest],
+        emergency_numbers: frozenset[str] = frozenset(),
     ) -> None:
         self.country_code = country_code
         self.national_prefix = national_prefix
@@ -37,6 +38,7 @@ class NumberingPlan:
         self.nsn_digits = nsn_digits
         self.short_code_digits = short_code_digits
         self.ranges = ranges
+        self.emergency_numbers = emergency_numbers
         self._longest = max((len(p) for p in ranges), default=1)
 
     @classmethod
@@ -50,8 +52,11 @@ class NumberingPlan:
             "short_code_digits",
             "ranges",
         )
-        check_table_keys(doc, keys, source, "", required=keys)
+        check_table_keys(doc, (*keys, "emergency_numbers"), source, "", required=keys)
         try:
+            emergency = frozenset(str(n) for n in doc.get("emergency_numbers") or ())
+            if not all(n.isascii() and n.isdigit() for n in emergency):
+                raise ValueError(f"emergency_numbers: digits only, got {sorted(emergency)}")
             ranges = {str(k): Dest(v) for k, v in doc["ranges"].items()}
             lo, hi = doc["short_code_digits"]
             return cls(
@@ -61,6 +66,7 @@ class NumberingPlan:
                 int(doc["nsn_digits"]),
                 (int(lo), int(hi)),
                 ranges,
+                emergency,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ConfigError(f"{source}: unusable numbering plan: {exc}") from exc
@@ -76,9 +82,19 @@ class NumberingPlan:
                 return Classified(dest, self.country_code + nsn)
         raise InvalidNumber(f"{dialled!r}: no such range in the numbering plan")
 
+    @staticmethod
+    def _digits(dialled: str) -> str:
+        return dialled.strip().replace(" ", "").replace("-", "").replace(".", "")
+
+    def is_emergency(self, dialled: str) -> bool:
+        """Whether `dialled` is one of the plan's emergency numbers (as dialled, no prefix)."""
+        return self._digits(dialled) in self.emergency_numbers
+
     def classify(self, dialled: str) -> Classified:
         """Class of a dialled number; raises InvalidNumber for what is not a number."""
-        number = dialled.strip().replace(" ", "").replace("-", "").replace(".", "")
+        number = self._digits(dialled)
+        if number in self.emergency_numbers:
+            return Classified(Dest.EMERGENCY, None)
         international = number.startswith("+")
         if international:
             number = number[1:]

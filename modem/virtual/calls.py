@@ -89,7 +89,10 @@ class CallControl:
         m = self.modem
         if any(c.stat != INCOMING for c in self.calls.values()):
             raise CmeError(3)
-        if not number or not m.net.registered or m.net.network is None:
+        network = m.net.network
+        if not number or network is None:
+            return NO_CARRIER
+        if not m.net.registered and not (mode == VOICE and self.emergency_possible(number)):
             return NO_CARRIER
         call = Call(self._new_idx(), 0, DIALING, mode, number, started=m.now)
         self.calls[call.idx] = call
@@ -99,6 +102,15 @@ class CallControl:
         return m.wait(
             lambda: self._end(call)
         )  # a data call's result: CONNECT, or why not (NO CARRIER: aborted)
+
+    def emergency_possible(self, number: str) -> bool:
+        """An emergency number, and a network on the air to place it on (limited service: any
+        network's coverage, without registration or an unlocked SIM, TS 22.101 10.1)."""
+        m = self.modem
+        network = m.net.network
+        return (
+            network is not None and m.net.cfun == 1 and bool(m.net.coverage) and network.is_emergency(number)
+        )
 
     def _setup(self, call: Call) -> None:
         from gateway.api import CallKind, CallOutcome

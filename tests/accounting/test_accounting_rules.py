@@ -311,6 +311,19 @@ def test_calls_abroad_or_international_are_not_priced_here() -> None:
     assert len(inv.rejects) == 2 and all("price not in this catalog" in r.reason for r in inv.rejects)
 
 
+@pytest.mark.parametrize("offer", ["business-m2m-dtmf", "business-m2m", "europe"])
+def test_emergency_calls_are_free_on_every_offer_from_every_zone(offer: str) -> None:
+    """A voice call to 112 was classed premium by the network and rejected as not priced; on a data
+    offer it would have been rejected as voice not in the offer.  The network connects it whatever
+    the subscription, and it is free: neither a reject nor a priced item."""
+    usage = [call("E", "voice", 95, "emergency"), call("E", "voice", 30, "emergency", zone="world")]
+    usage += sms("E", 1, dest="emergency")  # 114 takes SMS
+    inv = bill([line("E", offer=offer)], usage)
+    assert not inv.rejects
+    assert "voice" not in items(inv, "E") and "sms" not in items(inv, "E")
+    assert inv.total == bill([line("E", offer=offer)], []).total
+
+
 # --- options and one-off fees -------------------------------------------------------------
 
 

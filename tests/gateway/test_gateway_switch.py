@@ -181,3 +181,20 @@ def test_alerting_is_no_outcome_to_force_and_the_ring_times_are_checked() -> Non
         SwitchConfig(forced={"0145678901": CallOutcome.ALERTING})
     with pytest.raises(ValueError, match="ring_s and no_answer_s"):
         SwitchConfig(ring_s=40.0, no_answer_s=30.0)
+
+
+@pytest.mark.parametrize("number", ["112", "911", "08", "15"])
+def test_an_emergency_call_is_connected_on_any_offer_unregistered_and_recorded_as_emergency(
+    number: str,
+) -> None:
+    """112 was classed a premium short code: a call to it on a data offer was refused (bearer not
+    authorized) and on a DTMF offer it gave a record that rating rejected as not priced."""
+    net, sink = make("business-m2m")  # a data offer: no voice
+    net.detach(1, "L1")
+    call = net.place_call(2, "L1", number, CallKind.VOICE)
+    assert call.outcome == CallOutcome.ANSWERED and call.call_id
+    net.hang_up(62, call.call_id)
+    (rec,) = sink.records
+    assert (rec.type, rec.dest, rec.duration_s) == (UsageType.VOICE, Dest.EMERGENCY, 60)
+    assert net.counters["emergency-calls"] == 1 and net.is_emergency(number)
+    assert not net.is_emergency("0145678901")

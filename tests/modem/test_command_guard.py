@@ -73,6 +73,8 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         "AT+CCFC=0,1",
         'AT+CTFR="+33699999999"',
         'AT+CSCA="+33699999999",145',
+        "ATD112;",  # an emergency call: the virtual network connects it, a bench never without the list
+        "ATD911;",
         "ATS3=59",
         "ATS2=65",  # the escape character: AAA would leave data mode
         "ATS12=0",  # no silence around +++: a +++ in the middle of a line would leave data mode

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from accounting.records import UsageRecord, UsageType
+from accounting.records import Dest, UsageRecord, UsageType
 from gateway.api import CallOutcome
 from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
@@ -1049,3 +1049,32 @@ def test_a_character_typed_while_a_data_call_is_set_up_aborts_it() -> None:
     assert b.take_output() == b"\r\nNO CARRIER\r\n"
     assert at(a, "AT") == b"\r\nOK\r\n"
     assert [r.duration_s for r in sink.records if r.type == UsageType.CSD] == [0]
+
+
+def test_an_emergency_call_goes_through_without_registration_and_is_free() -> None:
+    """ATD112; on a modem whose SIM asks for its PIN (so not registered) answered NO CARRIER; once
+    registered, 112 was a premium short code, refused on a data offer, not priced on a DTMF one."""
+    sink = Sink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    m = VirtualModem(
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=FULL, pin="1234"
+    )
+    provision(net, m, ServeScenario(offer="business-m2m"))  # a data offer: no voice calls
+    m.take_output(0.0)
+    at(m, "ATE0", 0.0)
+    m.poll(5.0)
+    assert at(m, "AT+CREG?") == b"\r\n+CREG: 0,0\r\n\r\nOK\r\n"  # the SIM is locked: not registered
+    assert at(m, "ATD0612345678;") == b"\r\nNO CARRIER\r\n"
+    assert at(m, "ATD112;", 10.0) == b"\r\nOK\r\n"
+    assert at(m, "AT+CLCC", 11.0) == b'\r\n+CLCC: 1,0,3,0,0,"112",129\r\n\r\nOK\r\n'
+    assert m.take_output(16.0) == b""
+    assert at(m, "AT+CLCC") == b'\r\n+CLCC: 1,0,0,0,0,"112",129\r\n\r\nOK\r\n'
+    assert at(m, "ATH", 76.0) == b"\r\nOK\r\n"
+    (rec,) = sink.records
+    assert (rec.type, rec.dest, rec.duration_s) == (UsageType.VOICE, Dest.EMERGENCY, 60)
+
+
+def test_no_emergency_call_without_any_network_on_the_air() -> None:
+    m, _, _ = setup()
+    m.net.move(None)
+    assert at(m, "ATD112;", 5.0) == b"\r\nNO CARRIER\r\n"
