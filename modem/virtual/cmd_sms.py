@@ -82,7 +82,7 @@ def csdh(m: VirtualModem, c: Cmd) -> Final | None:
 @SMS.command("+CPMS", sim=True)
 def cpms(m: VirtualModem, c: Cmd) -> Final | None:
     sms = m.sms
-    names = list(sms.stores)
+    names = list(sms.names)
     if c.op is Op.READ:
         m.info("+CPMS: " + ",".join(f'"{mem}",{sms.usage(mem)}' for mem in sms.mem))
     elif c.op is Op.TEST:
@@ -90,7 +90,7 @@ def cpms(m: VirtualModem, c: Cmd) -> Final | None:
         m.info(f"+CPMS: {choice},{choice},{choice}")
     elif c.op is Op.SET:
         chosen = [p.upper() if p else None for p in c.params()[:3]]
-        if not chosen or any(p is not None and p not in sms.stores for p in chosen):
+        if not chosen or any(p is not None and p not in sms.names for p in chosen):
             raise CmsError(302)
         for i, mem in enumerate(chosen):
             if mem is not None:
@@ -288,7 +288,7 @@ def cmgl(m: VirtualModem, c: Cmd) -> Final | None:
         wanted = 0
     else:
         raise CmsError(302)
-    store = m.sms.stores[m.sms.mem[0]]
+    store = m.sms.listing(m.sms.mem[0])
     for index in sorted(store):
         msg = store[index]
         if wanted == 4 or msg.status == wanted:
@@ -301,7 +301,7 @@ def cmgl(m: VirtualModem, c: Cmd) -> Final | None:
 @SMS.command("+CMGD", sim=True)
 def cmgd(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
-        store = m.sms.stores[m.sms.mem[0]]
+        store = m.sms.listing(m.sms.mem[0])
         m.info("+CMGD: (" + ",".join(str(i) for i in sorted(store)) + "),(0-4)")
         return None
     if c.op is not Op.SET:

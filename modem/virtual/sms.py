@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+MT = "MT"  # 27.005's "MT": the "SM" and "ME" storages as one (`SmsService.listing`)
 STATUS_TEXT = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT")
 REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT = 0, 1, 2, 3
 
@@ -70,7 +71,8 @@ class Stored:
 @dataclass(slots=True)
 class SmsService:
     modem: VirtualModem
-    stores: dict[str, dict[int, Stored]] = field(default_factory=dict)
+    stores: dict[str, dict[int, Stored]] = field(default_factory=dict)  # the physical storages
+    names: tuple[str, ...] = ()  # the storages +CPMS offers ("MT" too: a view of "SM" and "ME")
     mem: list[str] = field(default_factory=list)  # <mem1> read/delete, <mem2> write/send, <mem3> receive
     smsc: str = ""
     smsc_toa: int = 145
@@ -82,20 +84,61 @@ class SmsService:
 
     def __post_init__(self) -> None:
         p = self.modem.profile
-        self.stores = {name: {} for name in p.sms_storages}
+        self.names = tuple(p.sms_storages)
+        self.stores = {name: {} for name in p.sms_storages if name != MT}
         first = p.sms_storages[0]
         self.mem = [first, first, first]
         self.smsc = p.smsc
 
     @property
     def capacity(self) -> int:
+        """Messages one storage holds (the profile's `sms_capacity`)."""
         return self.modem.profile.sms_capacity
 
     def stored_count(self) -> int:
         return sum(len(s) for s in self.stores.values())
 
+    # ----- storages and the "MT" view ----------------------------------------------------------------
+    # 27.005 3.1: "MT" is any of the storages of the MT, "ME" and "SM" seen as one.  As modules number
+    # it (Cinterion's "MT" = "SM" + "ME"), the SIM's messages come first at their own indices, the
+    # ME's follow offset by the SIM's capacity (capacity 30, base 1: SM 1-30, ME 31-60); a message
+    # received into "MT" goes to the SIM until it is full, then to the ME.
+
+    def _parts(self, mem: str) -> list[tuple[dict[int, Stored], int]]:
+        """The physical storages behind `mem`, each with the offset of its indices in `mem`."""
+        if mem != MT:
+            return [(self.stores[mem], 0)]
+        parts = [self.stores[name] for name in ("SM", "ME") if name in self.stores]
+        return [(store, k * self.capacity) for k, store in enumerate(parts)]
+
+    def total(self, mem: str) -> int:
+        return self.capacity * len(self._parts(mem))
+
+    def used(self, mem: str) -> int:
+        return sum(len(store) for store, _ in self._parts(mem))
+
     def usage(self, mem: str) -> str:
-        return f"{len(self.stores[mem])},{self.capacity}"
+        return f"{self.used(mem)},{self.total(mem)}"
+
+    def listing(self, mem: str) -> dict[int, Stored]:
+        """The messages of `mem` by their index there (for "MT": both storages, numbered as one)."""
+        return {off + i: msg for store, off in self._parts(mem) for i, msg in store.items()}
+
+    def _locate(self, mem: str, index: int) -> tuple[dict[int, Stored], int] | None:
+        """The physical storage and its own index of message `index` of `mem`; None: no such message."""
+        for store, off in self._parts(mem):
+            if index - off in store:
+                return store, index - off
+        return None
+
+    def _place(self, mem: str, msg: Stored) -> int | None:
+        """Store `msg` in `mem` (for "MT", the first storage with room); its index there, None: full."""
+        for store, off in self._parts(mem):
+            if len(store) < self.capacity:
+                index = self._free_index(store)
+                store[index] = msg
+                return off + index
+        return None
 
     # ----- MT ----------------------------------------------------------------------------------------
 
@@ -149,12 +192,11 @@ class SmsService:
         )
         if ds == 2:
             mem = "SR" if "SR" in self.stores else self.mem[2]
-            store = self.stores[mem]
-            if len(store) >= self.capacity:
+            stored = Stored(REC_UNREAD, recipient, "", scts, pdu.hex, pdu.tpdu_length, report=text_head)
+            index = self._place(mem, stored)
+            if index is None:
                 log.warning("status report for MR %d not stored: storage %s full", report.message_ref, mem)
                 return
-            index = self._free_index(store)
-            store[index] = Stored(REC_UNREAD, recipient, "", scts, pdu.hex, pdu.tpdu_length, report=text_head)
             m.urc(f'+CDSI: "{mem}",{index}')
         elif m.settings.cmgf == 1:
             m.urc(f"+CDS: {text_head}")
@@ -194,16 +236,14 @@ class SmsService:
                         m.urc(f"+CMT: ,{part.tpdu_length}", part.hex)
                 continue
             mem3 = self.mem[2]
-            store = self.stores[mem3]
-            if len(store) + len(parts) > self.capacity:
+            if self.used(mem3) + len(parts) > self.total(mem3):
                 log.info("SMS storage %s full: %d message(s) wait in the modem", mem3, len(self.backlog))
                 return
             self.backlog.popleft()
             for part in parts:
-                index = self._free_index(store)
-                store[index] = Stored(
-                    REC_UNREAD, sender, part.message.text or "", scts, part.hex, part.tpdu_length
-                )
+                stored = Stored(REC_UNREAD, sender, part.message.text or "", scts, part.hex, part.tpdu_length)
+                index = self._place(mem3, stored)
+                assert index is not None  # room checked above
                 if mt in (1, 2, 3) and mode != 0:
                     m.urc(f'+CMTI: "{mem3}",{index}')
 
@@ -241,24 +281,27 @@ class SmsService:
     # ----- storage -----------------------------------------------------------------------------------
 
     def read(self, index: int) -> Stored:
-        store = self.stores[self.mem[0]]
-        msg = store.get(index)
-        if msg is None:
+        """Message `index` of <mem1>; CMS 321 (invalid memory index) when there is none."""
+        found = self._locate(self.mem[0], index)
+        if found is None:
             raise CmsError(321)
-        return msg
+        store, own = found
+        return store[own]
 
     def delete(self, index: int, flag: int = 0) -> None:
-        store = self.stores[self.mem[0]]
         if flag == 0:
-            if index not in store:
+            found = self._locate(self.mem[0], index)
+            if found is None:
                 raise CmsError(321)
-            del store[index]
+            store, own = found
+            del store[own]
         else:
             doomed = {1: (REC_READ,), 2: (REC_READ, STO_SENT), 3: (REC_READ, STO_SENT, STO_UNSENT)}.get(
                 flag, (REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT)
             )
-            for i in [i for i, s in store.items() if s.status in doomed]:
-                del store[i]
+            for store, _ in self._parts(self.mem[0]):
+                for i in [i for i, s in store.items() if s.status in doomed]:
+                    del store[i]
         self._deliver_backlog()
 
     # ----- MO ----------------------------------------------------------------------------------------
@@ -356,18 +399,18 @@ class SmsService:
         return self._store_outgoing(stored)
 
     def _store_outgoing(self, msg: Stored) -> int:
-        store = self.stores[self.mem[1]]
-        if len(store) >= self.capacity:
-            raise CmsError(322)
-        index = self._free_index(store)
-        store[index] = msg
+        index = self._place(self.mem[1], msg)
+        if index is None:
+            raise CmsError(322)  # memory full
         return index
 
     def send_stored(self, index: int, dest: str | None = None) -> int:
         """AT+CMSS: send message `index` of <mem2> (to `dest` if given); it becomes STO SENT."""
-        msg = self.stores[self.mem[1]].get(index)
-        if msg is None:
+        found = self._locate(self.mem[1], index)
+        if found is None:
             raise CmsError(321)
+        store, own = found
+        msg = store[own]
         target = dest or msg.number
         if not target:
             raise CmsError(304 if self.modem.settings.cmgf == 0 else 305)

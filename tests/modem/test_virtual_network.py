@@ -201,6 +201,36 @@ def test_mt_sms_stored_announced_read_listed_deleted() -> None:
     assert at(m, "AT+CMGR=1") == b"\r\n+CMS ERROR: 321\r\n"
 
 
+def test_the_mt_storage_is_the_sim_and_the_me_numbered_as_one() -> None:
+    """AT+CPMS="MT" chose a third storage of its own: empty, while the SIM and the ME held messages."""
+    m, net, _ = setup("quectel-bg96")  # SM, ME and MT; 50 messages a storage
+    m.poll(2.0)
+    at(m, 'AT+CMEE=1;+CNMI=2,1,0,0,0;+CMGF=1;+CPMS="SM","SM","SM"')
+    for n, text in enumerate(("sim one", "sim two")):
+        net.submit_sms(2.1 + n / 10, m.identity.msisdn, "+33600000001", text)
+    assert m.take_output(3.0) == b'\r\n+CMTI: "SM",1\r\n\r\n+CMTI: "SM",2\r\n'
+    assert at(m, 'AT+CPMS="ME","ME","ME"') == b"\r\n+CPMS: 0,50,0,50,0,50\r\n\r\nOK\r\n"
+    net.submit_sms(3.1, m.identity.msisdn, "+33600000002", "me one")
+    m.poll(4.0)
+    m.take_output()
+    assert at(m, 'AT+CPMS="MT","MT","MT"') == b"\r\n+CPMS: 3,100,3,100,3,100\r\n\r\nOK\r\n"
+    assert at(m, "AT+CPMS?") == b'\r\n+CPMS: "MT",3,100,"MT",3,100,"MT",3,100\r\n\r\nOK\r\n'
+    listed = at(m, 'AT+CMGL="ALL"').decode()
+    assert [line.split(",")[0] for line in listed.split("\r\n") if line.startswith("+CMGL")] == [
+        "+CMGL: 1",
+        "+CMGL: 2",
+        "+CMGL: 51",  # the ME's first message, after the SIM's 50 places
+    ]
+    assert at(m, "AT+CMGR=51").endswith(b"\r\nme one\r\n\r\nOK\r\n")
+    assert at(m, "AT+CMGR=3") == b"\r\n+CMS ERROR: 321\r\n"
+    assert at(m, "AT+CMGD=51;+CMGD=1") == b"\r\nOK\r\n"
+    assert (len(m.sms.stores["SM"]), len(m.sms.stores["ME"])) == (1, 0)
+    net.submit_sms(4.1, m.identity.msisdn, "+33600000003", "into mt")
+    m.poll(5.0)
+    assert m.take_output() == b'\r\n+CMTI: "MT",1\r\n'  # received into MT: the SIM first
+    assert at(m, "AT+CMGR=1").endswith(b"\r\ninto mt\r\n\r\nOK\r\n") and "MT" not in m.sms.stores
+
+
 def test_mt_sms_routed_as_cmt_in_pdu_mode() -> None:
     from modem.sms import Direction, decode_pdu
 
