@@ -277,8 +277,13 @@ class NetworkAPI(Protocol):
         """
         ...
 
-    def pending_sms(self, now: float, line_id: str) -> list[MtSms]:
-        """Mobile-terminated SMS deliverable to `line_id` now (taken out of the SMSC's store)."""
+    def pending_sms(self, now: float, line_id: str, room: int | None = None) -> list[MtSms]:
+        """Mobile-terminated SMS deliverable to `line_id` now (taken out of the SMSC's store).
+
+        `room`: how many the device can store now (None: as many as wait).  Those beyond are not
+        delivered (memory capacity exceeded, a temporary error): they wait in the SMSC for the next
+        asking, and their status report (TP-SRR) says delivered only when they are taken, or
+        expired when their validity ends first."""
         ...
 
     def pending_reports(self, now: float, line_id: str) -> list[DeliveryReport]:

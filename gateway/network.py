@@ -562,12 +562,12 @@ class Network:
         self.smsc.expire(now)
         return self.smsc.take_reports(line_id)
 
-    def pending_sms(self, now: float, line_id: str) -> list[MtSms]:
+    def pending_sms(self, now: float, line_id: str, room: int | None = None) -> list[MtSms]:
         self.journal.check_order(now, -math.inf, f"line {line_id}")
         line = self._lines.get(line_id)
         if line is None:
             self.journal.fail(now, "unknown-line", line_id, UnknownLine(line_id))
-        return self.smsc.deliver(now, line_id, reachable=line.attached)
+        return self.smsc.deliver(now, line_id, reachable=line.attached, room=room)
 
     # ----------------------------------------------------------------- calls
 

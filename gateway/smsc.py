@@ -5,9 +5,11 @@
   and the sender's zone; an accepted MO SMS is one usage record (`sms`).  An
   MO SMS to another line of the network is also stored for that line as MT.
 - MT SMS (`Smsc.submit`): kept per line until the device is reachable
-  (attached) and asks for it (`Network.pending_sms`), or until its validity
-  period ends; each outcome (delivered, expired) gives a delivery report when
-  the sender asked for one, and expiries are counted.  MT SMS are not billed.
+  (attached), asks for it (`Network.pending_sms`) and has room to store it
+  (a full memory is a temporary error: the message waits and is offered
+  again), or until its validity period ends; each outcome (delivered when the
+  device takes it, expired) gives a delivery report when the sender asked for
+  one, and expiries are counted.  MT SMS are not billed.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Smsc:
         self.delivered = 0
         self.expired = 0
         self.refused = 0
+        self.memory_full = 0  # deliveries that left messages behind: the device's memory was full
 
     def submit(
         self,
@@ -138,16 +141,23 @@ class Smsc:
         """Drop (and count, and report) every MT SMS whose validity ended before `now`."""
         return sum(self._expire_queue(now, line, q) for line, q in self._store.items())
 
-    def deliver(self, now: float, line_id: str, reachable: bool) -> list[MtSms]:
-        """The MT SMS deliverable now (oldest first), taken out of the store; none if unreachable."""
+    def deliver(self, now: float, line_id: str, reachable: bool, room: int | None = None) -> list[MtSms]:
+        """The MT SMS deliverable now (oldest first), taken out of the store; none if unreachable.
+
+        `room`: how many the device can store now (None: all).  The others are not delivered: the
+        device's memory capacity is exceeded (RP cause 22), a temporary error; they stay here, offered
+        again at the next delivery, until taken (delivered then) or their validity ends (expired)."""
         queue = self._store.get(line_id)
         if not queue:
             return []
         self._expire_queue(now, line_id, queue)
         if not reachable:
             return []
-        out = list(queue)
-        queue.clear()
+        take = len(queue) if room is None else max(0, min(room, len(queue)))
+        out = [queue.popleft() for _ in range(take)]
+        if queue:
+            self.memory_full += 1
+            log.info("MT SMS for %s: %d wait, the device's memory is full", line_id, len(queue))
         for sms in out:
             self._report(now, line_id, sms, SmsStatus.ACCEPTED)
         self.delivered += len(out)

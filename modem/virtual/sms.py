@@ -7,8 +7,11 @@ in the order they were taken), are stored in <mem3> and announced with
 `+CMTI: "<mem3>",<index>` (+CNMI <mt>=1), or routed to the DTE as +CMT
 (<mt>=2, but class 2 and message-waiting "store" messages; <mt>=3, class 3 only).  An MO submit (+CMGS, +CMSS) is answered after one radio leg too
 (the message reaches the SMSC at the end of the leg and the answer is its
-acknowledgement), the modem taking no input meanwhile.  A message that finds its storage full waits in the modem until
-a slot frees (nothing is dropped).  Long messages arrive as one stored
+acknowledgement), the modem taking no input meanwhile.  The modem takes from the network only as many
+messages as it has room for (`room`): the others stay in the SMSC, not delivered (memory capacity
+exceeded), until a place frees or their validity ends, and a status report follows that.  A message
+that still finds its storage full (a storage changed meanwhile) waits in the modem until a slot frees
+(nothing is dropped).  Long messages arrive as one stored
 part per SMS-DELIVER, as on a real module.
 """
 
@@ -81,6 +84,7 @@ class SmsService:
     sent: list[tuple[float, str, str]] = field(default_factory=list)  # (now, destination, text)
     _poll: Timer | None = None
     _mt_last: float = 0.0  # when the last MT message in flight on the air reaches the modem
+    _in_flight: int = 0  # MT messages taken from the network, not yet arrived
 
     def __post_init__(self) -> None:
         p = self.modem.profile
@@ -152,12 +156,13 @@ class SmsService:
         net = m.net
         if not net.registered or net.network is None:
             return
-        for msg in net.network.pending_sms(m.now, m.identity.line_id):
+        for msg in net.network.pending_sms(m.now, m.identity.line_id, self.room()):
             m.changed()
             at = max(m.now + m.link.sms_leg(), self._mt_last)
             self._mt_last = at
             if at > m.now:
-                m.schedule(at - m.now, partial(self.receive, msg))
+                self._in_flight += 1
+                m.schedule(at - m.now, partial(self._arrives, msg))
             else:
                 self.backlog.append(msg)
         self._deliver_backlog()
@@ -202,6 +207,20 @@ class SmsService:
             m.urc(f"+CDS: {text_head}")
         else:
             m.urc(f"+CDS: {pdu.tpdu_length}", pdu.hex)
+
+    def room(self) -> int | None:
+        """How many MT messages the modem can take now (what it tells the network, as a full memory
+        answers RP-ERROR 22, memory capacity exceeded): the free places of <mem3> less the messages
+        on their way or waiting; None when +CNMI routes them to the DTE (<mt>=2) without storing."""
+        mode, mt = self.modem.settings.cnmi[0], self.modem.settings.cnmi[1]
+        if mode != 0 and mt == 2:
+            return None
+        mem3 = self.mem[2]
+        return max(0, self.total(mem3) - self.used(mem3) - self._in_flight - len(self.backlog))
+
+    def _arrives(self, msg: MtSms) -> None:
+        self._in_flight -= 1
+        self.receive(msg)
 
     def receive(self, msg: MtSms) -> None:
         """Deliver `msg` to this modem now (the network's MT path, or a scenario's event)."""

@@ -155,3 +155,20 @@ def test_a_status_report_says_expired_when_the_recipient_never_takes_the_message
     assert net.pending_reports(validity, "L1") == []
     (expired,) = net.pending_reports(validity + 2, "L1")
     assert (expired.message_ref, expired.status, expired.completed_at) == (7, SmsStatus.EXPIRED, 1 + validity)
+
+
+def test_a_device_without_room_is_not_delivered_to_and_the_report_waits_for_the_delivery() -> None:
+    """`pending_sms` handed every message over and reported it delivered, whatever room the device had."""
+    net, _ = make()
+    net.attach(0, "L2", IMEISV, "20801")
+    for ref in (1, 2):
+        net.send_sms(1, "L1", "+33612345679", text=f"m{ref}", status_report=True, message_ref=ref)
+    assert net.pending_sms(2, "L2", room=0) == []  # memory capacity exceeded: nothing taken
+    assert net.pending_reports(2, "L1") == [] and net.smsc.stored("L2") == 2
+    (first,) = net.pending_sms(3, "L2", room=1)
+    assert first.text == "m1"
+    (report,) = net.pending_reports(3, "L1")
+    assert (report.message_ref, report.status, report.completed_at) == (1, SmsStatus.ACCEPTED, 3)
+    net.flush(1 + 3 * 86_400 + 1, close=False)  # the SMSC's default validity ends for the second
+    (expired,) = net.pending_reports(1 + 3 * 86_400 + 1, "L1")
+    assert (expired.message_ref, expired.status) == (2, SmsStatus.EXPIRED)

@@ -254,11 +254,12 @@ def test_mt_sms_waits_when_storage_full() -> None:
     for i in range(cap + 1):
         net.submit_sms(2.1, m.identity.msisdn, "+33600000001", f"m{i}")
     m.poll(3.0)
-    assert m.sms.stored_count() == cap and len(m.sms.backlog) == 1
+    assert m.sms.stored_count() == cap and not m.sms.backlog
+    assert net.smsc.stored(m.identity.line_id) == 1  # not taken: it waits at the SMSC
     m.take_output()
     at(m, "AT+CMGD=1")
-    assert m.take_output() == b""  # the waiting message was announced with the OK
-    assert m.sms.stored_count() == cap and not m.sms.backlog
+    assert m.take_output(4.0) == b'\r\n+CMTI: "SM",1\r\n'  # taken at the next asking
+    assert m.sms.stored_count() == cap and net.smsc.stored(m.identity.line_id) == 0
 
 
 def test_voice_call_dtmf_clcc_and_billed_duration() -> None:
@@ -633,6 +634,36 @@ def test_pdu_status_report_request_gives_cds_when_the_other_line_takes_the_messa
     assert isinstance(report, SmsStatusReport)
     assert (report.message_reference, report.status) == (mr, 0)
     assert report.recipient.number.lstrip("+") == other.identity.msisdn
+
+
+def test_a_status_report_says_delivered_only_when_the_full_recipient_has_stored_the_message() -> None:
+    """The report said delivered (TP-Status 0) at once while the message waited in the recipient's
+    full storage; now it waits at the SMSC (memory capacity exceeded, a temporary error) and the
+    report comes when a place frees, or says expired (0x46) when its validity ends first."""
+    m, net, _ = setup()
+    other = neighbour(net, "generic")
+    m.poll(4.0)
+    other.poll(4.0)
+    at(other, "AT+CNMI=2,1,0,0,0;+CMGF=1", 4.0)
+    for _ in range(other.sms.capacity):  # the storage full of messages written and kept
+        at(other, 'AT+CMGW="0600000000"', 4.0)
+        other.feed(b"x\x1a", 4.0)
+        assert other.take_output().startswith(b"\r\n+CMGW: ")
+    assert at(other, "AT+CPMS?") == b'\r\n+CPMS: "SM",30,30,"SM",30,30,"SM",30,30\r\n\r\nOK\r\n'
+    at(m, "AT+CMGF=1;+CNMI=2,1,0,1,0;+CSMP=49,167,0,0")  # TP-SRR, relative TP-VP 167: one day
+    for text in ("first", "second"):
+        at(m, f'AT+CMGS="+{other.identity.msisdn}"', 5.0)
+        m.feed(text.encode() + b"\x1a", 5.0)
+    m.take_output()
+    assert other.take_output(60.0) == b""  # nothing arrives: no room
+    assert m.take_output(60.0) == b""  # and no report says delivered
+    assert net.smsc.stored(other.identity.line_id) == 2 and net.smsc.memory_full > 0
+    assert at(other, "AT+CMGD=1", 100.0) == b"\r\nOK\r\n"
+    assert other.take_output(101.0) == b'\r\n+CMTI: "SM",1\r\n'  # one place: the first message
+    out = m.take_output(101.0).decode()
+    assert out.count("+CDS: ") == 1 and out.rstrip().endswith(",0")  # delivered, then
+    assert m.take_output(5.0 + 86_400 + 1).decode().rstrip().endswith(",70")  # the second expired
+    assert net.smsc.stored(other.identity.line_id) == 0
 
 
 def test_text_mode_csmp_srr_gives_a_text_cds_and_without_it_none() -> None:
