@@ -297,13 +297,14 @@ class CallControl:
         if m.in_data_mode:
             m.leave_data()
 
-    def _end(self, call: Call) -> None:
-        """This end releases the call (ATH, AT+CHUP, the radio off): the network is told."""
+    def _end(self, call: Call, declined: bool = True) -> None:
+        """This end releases the call (ATH, AT+CHUP; the radio off or the coverage lost: not
+        `declined`, the caller of a call ringing here hears NO CARRIER, not busy): the network is told."""
         m = self.modem
         network_id, call.network_id = call.network_id, None
         self._drop(call)  # before the network hears of it: its release comes back to no call
         if network_id is not None and m.net.network is not None:
-            if call.stat == INCOMING:
+            if call.stat == INCOMING and declined:
                 m.net.network.reject_call(m.now, network_id)  # declined while it rings
             else:
                 m.net.network.hang_up(m.now, network_id)
@@ -328,7 +329,7 @@ class CallControl:
         m = self.modem
         told = m.waiting  # a data call being set up: NO CARRIER is its dial's result
         for call in list(self.calls.values()):
-            self._end(call)
+            self._end(call, declined=False)
         if m.in_data_mode:
             m.leave_data()
         if not told:

@@ -1139,3 +1139,12 @@ def test_no_emergency_call_without_any_network_on_the_air() -> None:
     m, _, _ = setup()
     m.net.move(None)
     assert at(m, "ATD112;", 5.0) == b"\r\nNO CARRIER\r\n"
+
+
+def test_a_called_modem_switched_off_while_it_rings_gives_the_caller_no_carrier_not_busy() -> None:
+    a, b, _, _ = two_modems()
+    at(a, f"ATD+{b.identity.msisdn};", 10.0)
+    a.poll(11.0)
+    b.take_output(11.0)
+    assert at(b, "AT+CFUN=0", 12.0) == b"\r\nNO CARRIER\r\n\r\nOK\r\n"
+    assert a.take_output() == b"\r\nNO CARRIER\r\n"
