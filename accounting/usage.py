@@ -1470,12 +1470,14 @@ class UsageReader:
         return [(int(v),) for v in np.unique(repeated)]
 
     def _csv_candidates(self, cols: Sequence[str], h: str) -> list[tuple[Any, ...]]:
-        """The hashes (as `h` makes them of the fields) of the CSV lines written twice or more.
+        """The hashes (as `h` makes them of the fields) of the CSV rows whose fields come twice or more.
 
         A CSV's lines are hashed as they are written, one field per line (splitting the fields
-        would cost as much again); the few lines seen twice are then split here, and hashed as
-        fields.  Rows whose fields are the same but written differently (one quoted, the other
-        not) are not found: a duplicate is a line written twice.
+        would cost as much again), less their quotes: a duplicate is the same values, not the same
+        bytes, and a value reads the same in quotes or not (`"60"` and `60`; `""` and an empty
+        field, both NULL), as its Parquet conversion holds it.  Lines alike once their quotes are
+        left out are then split here, and hashed as fields (lines whose values differ, `"a,b"` and
+        `a,b`, fall apart there).
         """
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         raw = (
@@ -1484,14 +1486,17 @@ class UsageReader:
             f"rejects_table = '{self.csv_rejects}_raw', rejects_scan = '{self.csv_scans}_raw', "
             f"max_line_size = {MAX_CSV_LINE})"
         )
-        twice = self._seen_twice(f"SELECT hash(l) AS h FROM {raw}")
+        unquoted = "replace(l, '\"', '')"  # (a value in quotes or not is the same value)
+        twice = self._seen_twice(f"SELECT hash({unquoted}) AS h FROM {raw}")
         bad = self._fetch(f"SELECT COUNT(*) FROM {self.csv_rejects}_raw WHERE error_type LIKE 'INVALID%'")
         if bad[0][0]:
             self._check_every_field()
         if not twice:
             return []
         self._table("dup_lines", ["h"], twice, "UBIGINT")
-        found = self._fetch(f"SELECT DISTINCT l FROM {raw} WHERE hash(l) IN (SELECT h FROM dup_lines)")
+        found = self._fetch(
+            f"SELECT DISTINCT l FROM {raw} WHERE hash({unquoted}) IN (SELECT h FROM dup_lines)"
+        )
         rows = [
             [v if v != "" else None for v in row]
             for row in csv.reader((str(r[0]) for r in found), delimiter=self._delimiter)
@@ -1582,18 +1587,17 @@ class UsageReader:
 
     def _csv_repeats(self, rows: Sequence[tuple[int, int]]) -> str:
         """SQL: the rows of the CSV file (file index 0, row from 0) that DuckDB's duplicate search
-        would compare, as `numbered` has them: those whose fields are those of a line written
-        twice or more as it is (`_csv_candidates`: a duplicate is a line written twice), among
-        these rows, every one alike in the row proof's hashes; "" when none."""
+        would compare, as `numbered` has them: those whose fields come twice or more, as DuckDB's
+        reader splits their lines (`_csv_candidates`: a duplicate is the same values, in quotes or
+        not), among these rows, every one alike in the row proof's hashes; "" when none."""
         from collections import Counter
 
         assert self._csv_plans is not None
         texts = _csv_texts(self._csv_plans, rows)
-        twice = {text for text, n in Counter(texts.values()).items() if n > 1}
-        if not twice:
-            return ""
         fields = dict(zip(texts, _csv_fields(list(texts.values()), self._delimiter), strict=True))
-        alike = {fields[row] for row, text in texts.items() if text in twice}
+        alike = {f for f, n in Counter(fields.values()).items() if n > 1}
+        if not alike:
+            return ""
         return self._csv_numbered(
             "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if f in alike]
         )

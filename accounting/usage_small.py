@@ -12,7 +12,7 @@ Python, by the rules of `accounting.usage.UsageReader`, which this module follow
 - a value is read as DuckDB reads it (`TRY_CAST` to a timestamp with time zone in UTC, to DOUBLE,
   to BOOLEAN; a count as a whole DOUBLE) only in the forms whose reading is certain: any other
   form of a value (`1e3`, `+5`, `2026-03-02`, `yes`, ...) makes the whole file go to DuckDB;
-- a duplicate is a line written twice (here, a line identical in every field);
+- a duplicate is a row of the same values (here, with no quotes, a line identical in every field);
 - a reject's reason is the text the reader's SQL writes.
 
 Anything outside that (a BOM, CRLF, quotes, a damaged row, non-ASCII text, a folder, Parquet, a

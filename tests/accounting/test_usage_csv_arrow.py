@@ -605,10 +605,9 @@ def test_rows_alike_are_compared_here_as_duckdb_compares_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A line written twice (a duplicate: a reject naming the first), the same fields written
-    otherwise (one quoted: a duplicate too, as DuckDB's search finds it once some line of them is
-    written twice), rows alike in the hashed columns but another zone (not duplicates), a
-    fields' twin whose lines all differ (not one): the sums stand, the rows alike are compared
-    here, the listing is DuckDB's."""
+    otherwise (a field quoted: a duplicate too, the same values), rows alike in the hashed
+    columns but another zone (not duplicates): the sums stand, the rows alike are compared here,
+    the listing is DuckDB's."""
     rnd = random.Random(21)
     text = csv_with_columns(rnd, {"zone", "session"}, 400)
     lines = text.rstrip("\n").split("\n")
@@ -634,9 +633,14 @@ def test_rows_alike_are_compared_here_as_duckdb_compares_them(
     listed = json.loads(_rated(path, True, monkeypatch)[2])["rejects"]
     first = rows[0]
     dups = [r for r in listed if r["reason"].startswith("duplicate")]
+    n = len(lines)  # (the last row's number: the header is row 1)
     assert dups == [
-        {"row": n, "reason": f"duplicate record: identical in every field to row {first}"}
-        for n in range(len(lines) - 5, len(lines) - 2)
+        *(
+            {"row": r, "reason": f"duplicate record: identical in every field to row {first}"}
+            for r in (n - 5, n - 4, n - 3)
+        ),
+        {"row": n - 2, "reason": f"duplicate record: identical in every field to row {rows[1]}"},
+        {"row": n, "reason": f"duplicate record: identical in every field to row {rows[3]}"},
     ], dups
 
 

@@ -148,9 +148,9 @@ def _values(column: str) -> tuple[str, ...]:
 
 
 @st.composite
-def _damaged_lines(draw: st.DrawFn, text: str, twins: bool = True) -> str:
+def _damaged_lines(draw: st.DrawFn, text: str) -> str:
     """The CSV text with one row damaged: a field replaced, the row repeated (maybe with a field
-    quoted otherwise, when `twins`), removed or moved."""
+    quoted otherwise: the same values, a duplicate), removed or moved."""
     end = "\r\n" if "\r\n" in text else "\n"
     lines = text.rstrip(end).split(end)
     names = [n.strip('"') for n in lines[0].split(",")]
@@ -158,7 +158,7 @@ def _damaged_lines(draw: st.DrawFn, text: str, twins: bool = True) -> str:
         return text
     row = draw(st.integers(1, len(lines) - 1))
     kinds = ("field", "field", "field", "repeat", "twin", "remove", "move")
-    kind = draw(st.sampled_from(kinds if twins else tuple(k for k in kinds if k != "twin")))
+    kind = draw(st.sampled_from(kinds))
     fields = lines[row].split(",")
     if kind in ("field", "twin") and len(fields) == len(names):
         at = draw(st.integers(0, len(names) - 1))
@@ -397,7 +397,7 @@ def _text_parquet(draw: st.DrawFn) -> tuple[bytes, pa.Table]:
     rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
     text = csv_file(rnd, draw(st.sampled_from(CSV_STYLES)), draw(st.integers(30, 250))).decode()
     for _ in range(draw(st.integers(0, 4))):
-        text = draw(_damaged_lines(text, twins=False))  # (a CSV's twin is no copy; its Parquet's is)
+        text = draw(_damaged_lines(text))  # (a twin quoted otherwise is a copy in both)
     data = text.encode()
     names = [n.strip('"\r') for n in text.split("\n", 1)[0].split(",")]
     try:
