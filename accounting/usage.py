@@ -66,8 +66,11 @@ OPTIONAL = ("duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
 # The optional columns read as a value (a number, a boolean): a Parquet file of text ('' where a
 # CSV's cell was empty) has them unset there, as an empty CSV cell is (`_unset_empty_text`).
 VALUE_COLUMNS = ("duration_s", "bytes_up", "bytes_down", "delivered")
-# The columns an empty text leaves unset (a key's, a value's), when rows are compared as a CSV's.
-UNSET_IF_EMPTY = ("line", *OPTIONAL, "session")
+# When rows are compared as a CSV's (the duplicate search), an empty text is an empty cell, unset,
+# in every column but these, whose '' stays a value of its own (a reject that quotes it): in the
+# rating's optional columns and `line`, and in every column outside the contract (imsi, apn, ...),
+# a row holding '' and one holding NULL are one row twice, as their CSV lines are.
+KEPT_IF_EMPTY = ("type", "start")
 
 # Row-level reasons found in SQL: code -> (category, message prefix).
 ROW_REASONS: dict[str, tuple[str, str]] = {
@@ -1524,11 +1527,12 @@ class UsageReader:
         cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
         keys = ", ".join(_ident(c) for c in cols)
         # A Parquet file's '' where a CSV's cell would be empty is that empty cell: a row holding
-        # it and one holding NULL there are alike, as their lines in a CSV are.
+        # it and one holding NULL there are alike, as their lines in a CSV are (`KEPT_IF_EMPTY`:
+        # in any column of text, the contract's or another, but type and start).
         empty = (
             []
             if self.kind == "csv"
-            else [c for c in cols if c in UNSET_IF_EMPTY and self.types[c] == "VARCHAR"]
+            else [c for c in cols if c not in KEPT_IF_EMPTY and self.types[c] == "VARCHAR"]
         )
         unset = ", ".join(f"NULLIF({_ident(c)}, '') AS {_ident(c)}" for c in empty)
         h = "hash(" + ", ".join(f"NULLIF({_ident(c)}, '')" if c in empty else _ident(c) for c in cols) + ")"

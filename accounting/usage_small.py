@@ -36,6 +36,7 @@ from accounting.usage import (
     _CALL_TYPES,
     _TYPES,
     FOOTER_KEY,
+    KEPT_IF_EMPTY,
     MAX_OCTETS,
     MAX_OCTETS_PER_S,
     MAX_RECORD_S,
@@ -43,7 +44,6 @@ from accounting.usage import (
     PAST_MONTH_END_S,
     REQUIRED,
     ROW_REASONS,
-    UNSET_IF_EMPTY,
     FileState,
     Group,
     RejectedKey,
@@ -426,9 +426,10 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
 def _unset_empty(
     names: Sequence[str], records: Sequence[tuple[str | None, ...]]
 ) -> list[tuple[str | None, ...]]:
-    """A Parquet file's rows with '' read as unset in the columns where an empty CSV cell is
-    (`UNSET_IF_EMPTY`: a CSV converted with every column read as text writes '' for it)."""
-    at = [i for i, n in enumerate(names) if n in UNSET_IF_EMPTY]
+    """A Parquet file's rows with '' read as unset where an empty CSV cell is: every column but
+    `KEPT_IF_EMPTY`, the contract's and any other (a CSV converted with every column read as text
+    writes '' for it; rows alike but for '' and NULL are one row twice)."""
+    at = [i for i, n in enumerate(names) if n not in KEPT_IF_EMPTY]
     if not at:
         return list(records)
     out = []

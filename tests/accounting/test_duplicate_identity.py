@@ -110,3 +110,48 @@ def test_a_row_written_again_in_quotes_is_a_duplicate_in_the_csv_as_in_its_parqu
 
     _all_alike(invoices, copies_rejected)
     assert invoices["usage.csv duckdb"]["total_ht"] == "2749.96"  # (the example month's, billed once)
+
+
+def test_empty_text_and_null_in_a_column_outside_the_contract_are_one_empty_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column outside the contract (imsi, apn) is part of a record's identity, and '' there is
+    an empty cell as in the contract's optional columns: a row of a Parquet file of text repeated
+    with NULL where it held '' is one row twice, as its CSV lines are (an empty cell either way);
+    a row repeated with another imsi is another record.  The Parquet file kept the two apart on
+    every path (DuckDB's, the pass's, the small reader's, an Arrow table's) where the CSV did
+    not."""
+    lines = [r for r in USAGE.read_text(encoding="utf-8").rstrip("\n").split("\n") if ",lots," not in r]
+    rows = [f"{lines[0]},imsi,apn"] + [f"{line},208011234567{i:03d},m2m" for i, line in enumerate(lines[1:])]
+    rows[1] = f"{lines[1]},,"  # the row whose copy is written with NULLs
+    rows += [rows[1], f"{lines[2]},208019999999999,m2m"]  # one row twice; a record of another imsi
+    csv = tmp_path / "usage.csv"
+    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    names = rows[0].split(",")
+    table = pacsv.read_csv(
+        csv, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+    )
+    at = len(table) - 2  # the copy: NULL where the first holds ''
+    table = pa.table(
+        {
+            n: pa.array(
+                [None if i == at and v == "" else v for i, v in enumerate(table.column(n).to_pylist())]
+            )
+            for n in names
+        }
+    )
+    assert table.column("imsi")[0].as_py() == "" and table.column("imsi")[at].as_py() is None
+    parquet = tmp_path / "text.parquet"
+    pq.write_table(table, parquet)
+    invoices = _every_path(csv, [parquet], monkeypatch)
+    invoices["table duckdb"] = _rejects(table, monkeypatch, False)
+    assert {"text.parquet small", "usage.csv small"} <= set(
+        invoices
+    )  # (no value the small reader is unsure of)
+    n = len(rows)  # the last row (the header is row 1)
+
+    def one_copy(doc: dict[str, Any]) -> bool:
+        dups = [r for r in doc["rejects"] if r["reason"].startswith("duplicate record")]
+        return dups == [{"row": n - 1, "reason": "duplicate record: identical in every field to row 2"}]
+
+    _all_alike(invoices, one_copy)
