@@ -279,6 +279,9 @@ class UsageReader:
         self._pass_cells: usage_arrow.Cells | None = None  # kept by the pass under way
         self._aside = 0  # rows the proof set aside, checked by DuckDB (the table `set_aside_rows`)
         self._files = ""  # Parquet: the relation of the files themselves (not of a table made from them)
+        # Parquet files whose columns differ: each file's columns and their DuckDB types (`_parquet`)
+        self._part_types: list[dict[str, str]] = []
+        self._file_types: list[dict[str, str]] = []  # Parquet: each file's columns and types
         if _is_arrow_table(source):
             arrow_scans()
             self.con.register("usage_input", source)
@@ -308,7 +311,7 @@ class UsageReader:
                 f"(SELECT *, NULL AS {FILE_COL}, row_number() OVER () + 1 AS {ROW_COL} FROM {self.relation})"
             )
         self.columns = self._columns()
-        self.empty_columns, self.ranges = _parquet_statistics(self.con, self.parquet_files)
+        self.empty_columns, self.ranges = _parquet_statistics(self.con, self.parquet_files, self._file_types)
         if self.kind != "csv":
             self._unset_empty_text()
 
@@ -332,17 +335,27 @@ class UsageReader:
         return len(self.files) > 1
 
     def _parquet(self) -> None:
-        """Parquet files read as one, in the given order; rows numbered per file (the first is row 2)."""
+        """Parquet files read as one, in the given order; rows numbered per file (the first is row 2).
+
+        Files whose columns differ (a part of text beside the simulator's typed parts, a column
+        one part lacks) are read by name, each by its own schema, a column at the type of its
+        parts together (`union_by_name`: text when one part holds it as text, the typed parts'
+        values then as DuckDB writes them); a column one part lacks is NULL there.  Read by the
+        first file's types, a text part was cast to them and failed the whole read at its first
+        empty cell, and a column the first file lacked was left out of every part."""
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         self.kind = "parquet"
         self.parquet_files = self.files
-        self.relation = self._files = f"read_parquet({files})"
-        self.numbered = (
-            f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
-            f"FROM read_parquet({files}, file_row_number = true, filename = '{FILE_COL}'))"
-        )
         self.max_end, self.origins, self.parquet_rows = _footer_claims(self.con, self.files)
         self.claims_unique = bool(self.origins)
+        self._file_types = _file_types(self.con, self.files)
+        self._part_types = _differing(self.files, self._file_types)
+        union = ", union_by_name = true" if self._part_types else ""
+        self.relation = self._files = f"read_parquet({files}{union})"
+        self.numbered = (
+            f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
+            f"FROM read_parquet({files}{union}, file_row_number = true, filename = '{FILE_COL}'))"
+        )
 
     def _unset_empty_text(self) -> None:
         """A number or `delivered` stored as text in Parquet or an Arrow table (a CSV converted with
@@ -424,17 +437,7 @@ class UsageReader:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.types = {str(row[0]): str(row[1]) for row in described}
         cols = set(self.types)
-        for name in sorted(cols):  # (a CSV's header was checked as it was read: `_csv_header`)
-            near = _misspelt_column(name, list(cols))
-            if near is not None:
-                raise UsageError(
-                    self.name,
-                    f"column {name!r} is not a usage column: did you mean {near!r}? (left aside, every "
-                    "row would be rated without it)",
-                )
-        missing = [c for c in REQUIRED if c not in cols]
-        if missing:
-            raise UsageError(self.name, f"missing required column(s): {', '.join(missing)}")
+        _check_columns(self.name, cols)  # (a CSV's header was checked as it was read: `_csv_header`)
         return cols
 
     def _col(self, name: str) -> str:
@@ -1535,7 +1538,14 @@ class UsageReader:
             else [c for c in cols if c not in KEPT_IF_EMPTY and self.types[c] == "VARCHAR"]
         )
         unset = ", ".join(f"NULLIF({_ident(c)}, '') AS {_ident(c)}" for c in empty)
-        h = "hash(" + ", ".join(f"NULLIF({_ident(c)}, '')" if c in empty else _ident(c) for c in cols) + ")"
+        h = (
+            "hash("
+            + ", ".join(
+                self._compared(c, f"NULLIF({_ident(c)}, '')" if c in empty else _ident(c)) for c in cols
+            )
+            + ")"
+        )
+        alike = ", ".join(self._compared(c, _ident(c)) for c in cols)
         if rows is not None:
             if not rows:
                 return
@@ -1563,7 +1573,7 @@ class UsageReader:
                             first_value({FILE_COL}) OVER w AS {DUP_FILE}, first_value({ROW_COL}) OVER w AS {DUP_ROW},
                             row_number() OVER w AS k
                         FROM ({candidates})
-                        WINDOW w AS (PARTITION BY {keys} ORDER BY {order}, {ROW_COL}))
+                        WINDOW w AS (PARTITION BY {alike} ORDER BY {order}, {ROW_COL}))
                     WHERE k > 1"""
                 )
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE dup_copies AS SELECT {keys} FROM dup_found")
@@ -1576,14 +1586,49 @@ class UsageReader:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
 
+    def _compared(self, name: str, value: str) -> str:
+        """SQL: a column's `value` as the duplicate search compares it: as it is, but in Parquet
+        files that type the column otherwise (a typed part beside a part of text, read as text),
+        a text that reads as the typed parts' type is compared as that value's text (a start as
+        its instant, a count as its number: `2026-03-02T10:00:00Z` as the typed part's
+        `2026-03-02 10:00:00+00`), so that a typed row and its copy in a part of text are one row
+        twice, as they are in one file of either type."""
+        typed = {t[name] for t in self._part_types if t.get(name, "VARCHAR") != "VARCHAR"}
+        if not typed or self.types.get(name) != "VARCHAR":
+            return value
+        if all(t.startswith("TIMESTAMP") for t in typed):
+            kind = "TIMESTAMPTZ"  # (a start without a time zone is read in UTC, as the rating reads it)
+        elif typed <= _WHOLE:
+            kind = "HUGEINT"
+        elif typed <= _WHOLE | {"FLOAT", "DOUBLE"}:
+            kind = "DOUBLE"
+        elif typed == {"BOOLEAN"}:
+            kind = "BOOLEAN"
+        else:
+            return value  # types with no common reading: compared as their texts
+        return f"COALESCE(CAST(TRY_CAST({value} AS {kind}) AS VARCHAR), {value})"
+
     def _parquet_rows(self, rows: Sequence[tuple[int, int]]) -> str:
         """SQL: these rows (file index, row of the file from 0) as `numbered` has them, each file
         read for its rows alone (DuckDB skips to them by their row numbers)."""
         by_file: dict[int, set[int]] = {}
         for f, r in rows:
             by_file.setdefault(f, set()).add(r)
+
+        def columns(f: int) -> str:  # files whose columns differ: each at the input's type
+            if not self._part_types:
+                return "* EXCLUDE (file_row_number)"
+            own = self._part_types[f]
+            return (
+                ", ".join(
+                    f"CAST({_ident(n) if n in own else 'NULL'} AS {kind}) AS {_ident(n)}"
+                    for n, kind in self.types.items()
+                )
+                + f", {FILE_COL}"
+            )
+
         return " UNION ALL ".join(
-            f"SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
+            f"SELECT {columns(f)}, file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet([{_lit([str(self.files[f])])}], file_row_number = true, filename = '{FILE_COL}') "
             f"WHERE file_row_number IN ({', '.join(str(int(r)) for r in sorted(found))})"
             for f, found in sorted(by_file.items())
@@ -1917,6 +1962,47 @@ def _parquet_footers(
         raise UsageError(_describe(files), f"cannot read: {_first_line(exc)}") from None
 
 
+def _file_types(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[dict[str, str]]:
+    """Each file's top-level columns and their DuckDB types, from its footer (`parquet_schema()`)."""
+    if not files:
+        return []
+    schema = _parquet_footers(
+        con, files, "SELECT file_name, name, num_children, duckdb_type FROM parquet_schema({files})"
+    )
+    elements: dict[str, list[tuple[Any, ...]]] = {}
+    for file_name, *element in schema:
+        elements.setdefault(str(file_name), []).append(tuple(element))
+    return [_top_level_types(elements.get(str(p), [])) for p in files]
+
+
+def _differing(files: Sequence[Path], types: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The files' `types` when their columns differ (in names or types; not in order: DuckDB
+    matches them by name), else [] (one file, or alike).  A file without a required column, or
+    with a column close to a usage column, is refused naming it: read with the others, its rows
+    would be rated without it."""
+    if all(t == types[0] for t in types):
+        return []
+    for path, own in zip(files, types, strict=True):
+        _check_columns(str(path), set(own))
+    return list(types)
+
+
+def _check_columns(name: str, cols: set[str]) -> None:
+    """`UsageError` naming `name` when its columns lack a required one, or hold one close to a
+    usage column (left aside, every row would be rated without it)."""
+    for col in sorted(cols):
+        near = _misspelt_column(col, list(cols))
+        if near is not None:
+            raise UsageError(
+                name,
+                f"column {col!r} is not a usage column: did you mean {near!r}? (left aside, every "
+                "row would be rated without it)",
+            )
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        raise UsageError(name, f"missing required column(s): {', '.join(missing)}")
+
+
 def _footer_claims(
     con: duckdb.DuckDBPyConnection, files: Sequence[Path]
 ) -> tuple[datetime | None, list[tuple[str, str]], int]:
@@ -2051,7 +2137,7 @@ def _statistic(text: str | None, duckdb_type: str, upper: bool) -> Any:
 
 
 def _parquet_statistics(
-    con: duckdb.DuckDBPyConnection, files: Sequence[Path]
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path], file_types: Sequence[dict[str, str]]
 ) -> tuple[frozenset[str], dict[str, tuple[Any, Any]]]:
     """What the Parquet files' statistics prove, before reading a row.
 
@@ -2062,8 +2148,9 @@ def _parquet_statistics(
     check the statistics settle is not made row by row, and a `delivered` that is the same on
     every row (the simulator writes true) is a constant rather than a grouping key.
 
-    DuckDB reads the footers (`parquet_schema()`: each column's type; `parquet_metadata()`: each
-    row group's statistics, as text, converted here to the column's type).
+    DuckDB reads the footers (`parquet_schema()`, read before: `file_types`, each file's columns'
+    types; `parquet_metadata()`: each row group's statistics, as text, converted here to the
+    column's type).
     """
     empty = set(OPTIONAL)
     ranges: dict[str, tuple[Any, Any]] = {}
@@ -2072,9 +2159,6 @@ def _parquet_statistics(
     bounded = {"start", "duration_s", "bytes_up", "bytes_down", "delivered"}
     names = _lit(sorted(empty | bounded))
     try:
-        schema = _parquet_footers(
-            con, files, "SELECT file_name, name, num_children, duckdb_type FROM parquet_schema({files})"
-        )
         stats = _parquet_footers(
             con,
             files,
@@ -2084,14 +2168,10 @@ def _parquet_statistics(
         )
     except UsageError:
         return frozenset(), {}  # DuckDB reports the unreadable file
-    schemas: dict[str, list[tuple[Any, ...]]] = {}
-    for file_name, *element in schema:
-        schemas.setdefault(str(file_name), []).append(tuple(element))
     groups: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for file_name, path_in_schema, *group in stats:
         groups.setdefault((str(file_name), str(path_in_schema)), []).append(tuple(group))
-    for path in files:
-        types = _top_level_types(schemas.get(str(path), []))
+    for path, types in zip(files, file_types, strict=True):
         for name in sorted(empty | bounded):
             duckdb_type = types.get(name)
             if duckdb_type is None:
