@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,53 @@ def test_a_part_without_a_required_column_is_refused_naming_it(tmp_path: Path) -
     _write_text(folder / "part-1.parquet", no_type)
     with pytest.raises(UsageError, match=r"part-1\.parquet: missing required column\(s\): type"):
         rate(load_inventory(str(INV)), folder)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_seeded_month_split_into_a_typed_and_a_text_part_is_rated_as_its_csv(
+    tmp_path: Path, seed: int
+) -> None:
+    """A seeded month (`usage_forms.csv_file`, keys refused later among its rows) cut in two: the
+    first rows in a part of the types pyarrow's CSV reader infers (counts integers or floats,
+    `delivered` a boolean; for odd seeds the start a timestamp), the others, with copies of rows of both
+    parts, in a part of text: the rating of the folder (aggregates, invoice, rejects at their
+    part's rows) is that of the one CSV."""
+    import random
+
+    from usage_forms import csv_file, rating
+
+    rnd = random.Random(seed)
+    text = csv_file(rnd, rnd.choice(("bare", "pyarrow", "mixed")), rnd.randrange(40, 200)).decode()
+    lines = text.rstrip("\n").split("\n")
+    header, rows = lines[0], lines[1:]
+    cut = rnd.randrange(1, len(rows))
+    copies = [rnd.choice(rows) for _ in range(3)]
+    first, second = rows[:cut], rows[cut:] + copies
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    typed = pacsv.read_csv(pa.BufferReader(("\n".join([header, *first]) + "\n").encode()))
+    assert any(not pa.types.is_string(t) for t in typed.schema.types)
+    if seed % 2:  # the start typed too, as the instant each text is (read in UTC without an offset)
+        at = typed.schema.get_field_index("start")
+        instants = [datetime.fromisoformat(v) for v in typed.column(at).to_pylist()]
+        instants = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in instants]
+        typed = typed.set_column(at, "start", pa.array(instants, pa.timestamp("ms", tz="UTC")))
+    pq.write_table(typed, folder / "part-0.parquet")
+    _write_text(folder / "part-1.parquet", [header, *second])
+    one = tmp_path / "usage.csv"
+    one.write_text("\n".join([header, *first, *second]) + "\n", encoding="utf-8")
+    expected, got = rating(one), rating(folder)
+    assert got[0] == expected[0]  # the aggregates (the text's rejects name the parts)
+    offset = {"part-0.parquet": 0, "part-1.parquet": cut}
+    doc, want = json.loads(got[2]), json.loads(expected[2])
+    doc["rejects"] = [
+        {
+            "row": r["row"] + offset[r.pop("file")],
+            "reason": re.sub(
+                r"(part-\d\.parquet):(\d+)", lambda m: f"row {int(m[2]) + offset[m[1]]}", r["reason"]
+            ),
+        }
+        for r in doc["rejects"]
+    ]
+    assert sum(r["reason"].startswith("duplicate") for r in want["rejects"]) >= 3
+    assert doc == want
