@@ -1982,9 +1982,22 @@ def _differing(files: Sequence[Path], types: Sequence[dict[str, str]]) -> list[d
     would be rated without it."""
     if all(t == types[0] for t in types):
         return []
+    first: dict[str, tuple[Path, str]] = {}  # each column's first part and type
     for path, own in zip(files, types, strict=True):
         _check_columns(str(path), set(own))
+        for name, kind in own.items():
+            seen, was = first.setdefault(name, (path, kind))
+            if was != kind and any(_NESTED.search(k) for k in (was, kind)):
+                raise UsageError(
+                    str(path),
+                    f"column {name!r} is {kind} where {seen.name}'s is {was}: the parts of one input may "
+                    "hold a column as text in one and typed in another, not as lists or structures of "
+                    "another shape",
+                )
     return list(types)
+
+
+_NESTED = re.compile(r"\[|^(STRUCT|MAP|UNION)\b")  # DuckDB's types of lists, arrays, structures
 
 
 def _check_columns(name: str, cols: set[str]) -> None:

@@ -160,3 +160,23 @@ def test_a_seeded_month_split_into_a_typed_and_a_text_part_is_rated_as_its_csv(
     ]
     assert sum(r["reason"].startswith("duplicate") for r in want["rejects"]) >= 3
     assert doc == want
+
+
+def test_a_column_of_lists_in_one_part_and_text_in_another_is_refused_naming_both(tmp_path: Path) -> None:
+    """Parts that hold a column as values of no common reading (a list, a structure) are refused
+    before anything is rated, naming the part, the column and both types (DuckDB's reading
+    failed in the middle of the scan)."""
+    base = {
+        "line": ["33612345678"],
+        "type": ["sms"],
+        "start": ["2026-03-02T10:00:00Z"],
+        "dest": ["fr-mobile"],
+    }
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    pq.write_table(pa.table(base | {"tags": pa.array([[1, 2]])}), folder / "part-0.parquet")
+    pq.write_table(pa.table(base | {"tags": ["x"]}), folder / "part-1.parquet")
+    with pytest.raises(
+        UsageError, match=r"part-1\.parquet: column 'tags' is VARCHAR where part-0\.parquet's is BIGINT\[\]"
+    ):
+        rate(load_inventory(str(INV)), folder)
