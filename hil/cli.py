@@ -12,7 +12,7 @@ Exit status: 0 passed (or skipped: the modem lacks what the script needs, reason
 1 the script failed or a send was refused by the allow-list, 2 unusable input (unknown script,
 bad parameter or option, bad URL, bad allow-list file, a texting or calling script on a physical
 modem without an allow-list, unknown offer, an --out folder that cannot be written: all checked
-before the modem is opened), 130 / 143 interrupted by SIGINT / SIGTERM (calls hung up, PDP
+before the modem is opened), 130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP (calls hung up, PDP
 contexts released, the transcript kept up to the interruption).
 
 The transcript is written to `--out` as the run goes (one JSON line per event, flushed), the
@@ -50,6 +50,7 @@ from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferErr
 from hil.result import REPORT_FILES, BenchResult
 from hil.scripts import NAMES, BenchScript, all_scripts, get_script
 from m2msim.outputs import OutputError, check_writable_dir, output_lock, refuse_foreign, refuse_same_file
+from m2msim.signals import loop_stops_on
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
 from modem.drivers.profile import DriverProfile
@@ -347,8 +348,8 @@ T = TypeVar("T")
 
 
 async def _interruptible(run: Callable[[], Awaitable[T]]) -> tuple[T | None, int]:
-    """Run the bench; SIGINT or SIGTERM cancels it (each run hangs up and releases the PDP contexts
-    on its way out) and gives (None, the signal's number)."""
+    """Run the bench; SIGINT, SIGTERM or SIGHUP (a closed terminal) cancels it (each run hangs up
+    and releases the PDP contexts on its way out) and gives (None, the signal's number)."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -359,8 +360,7 @@ async def _interruptible(run: Callable[[], Awaitable[T]]) -> tuple[T | None, int
             received.append(signum)
             task.cancel()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop, signum)
+    remove_handlers = loop_stops_on(loop, stop)
     try:
         return await run(), 0
     except asyncio.CancelledError:
@@ -369,8 +369,7 @@ async def _interruptible(run: Callable[[], Awaitable[T]]) -> tuple[T | None, int
         task.uncancel()
         return None, received[0]
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        remove_handlers()
 
 
 def ports_command(args: argparse.Namespace, comports: Callable[[], Iterable[Any]] | None = None) -> int:

@@ -7,9 +7,9 @@ module; the handler it sets returns the exit status.  What holds for every comma
 - usage errors exit 2 with one line on stderr, never a traceback; so does a
   `YamlError` (an unusable YAML input) or an `OutputError` (an output that cannot be
   written as asked, or that another process is writing) raised by any handler;
-- SIGINT and SIGTERM stop the command with one line, "m2msim CMD: interrupted
-  (SIGINT)", and exit 130 or 143; the handlers' `finally` blocks and context managers
-  clean up on the way out (see `m2msim.signals`);
+- SIGINT, SIGTERM and SIGHUP (a closed terminal) stop the command with one line,
+  "m2msim CMD: interrupted (SIGINT)", and exit 130, 143 or 129; the handlers' `finally`
+  blocks and context managers clean up on the way out (see `m2msim.signals`);
 - standard output closed by its reader (`| head`) ends the command with status 141, as
   SIGPIPE ends a Unix tool: never 0, which would hide a failure under `set -o pipefail`.
 """
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if signum is not None:
                 raise interruption(signum)
             return status
-    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as m2msim.signals.Terminated
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM / SIGHUP as m2msim.signals.Terminated / HungUp
         print(f"{command}: interrupted ({signal_name(exc)})", file=sys.stderr)
         return exit_status(exc)
     except (YamlError, OutputError) as exc:

@@ -2,12 +2,13 @@
 
 Three things `m2msim.cli.main` cannot do, since tests also call it in their own process:
 
-- SIGINT and SIGTERM are handled from the program's first line, before the command's modules are
-  imported: a signal then ends the program with the same one line and exit status (130 / 143),
-  never a traceback from the middle of an import (nothing has been written yet, nothing to undo);
+- SIGINT, SIGTERM and SIGHUP (unless ignored: `nohup`) are handled from the program's first line,
+  before the command's modules are imported: a signal then ends the program with the same one line
+  and exit status (130 / 143 / 129), never a traceback from the middle of an import (nothing has
+  been written yet, nothing to undo);
 - a command that only computes and writes its outputs (`rate`, `compare`, the SMS codecs: every
   file written whole and closed) leaves without the interpreter's teardown of its objects;
-- once the command has returned, both signals are ignored: the command has already cleaned up
+- once the command has returned, these signals are ignored: the command has already cleaned up
   after itself (temporary files, worker processes, locks), and the interpreter's own shutdown must
   not turn a late signal into an ending with no word and exit status -2.
 """
@@ -159,24 +160,27 @@ def names_print_as_given() -> None:
 
 def console() -> None:
     """Run the command line in this process and exit with its status."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    stopping = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # (`nohup m2msim ...`: left ignored)
+        stopping.append(signal.SIGHUP)
+    for sig in stopping:
         signal.signal(sig, _early)
     libraries_as_m2msim_runs_them()
     names_print_as_given()
     from m2msim.cli import ends_at_once, main
-    from m2msim.signals import Terminated, received
+    from m2msim.signals import received, signal_of
 
     try:
         status = main()
     except KeyboardInterrupt as exc:  # a signal outside the command's own handling
-        _early(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT, None)
+        _early(signal_of(exc), None)
     # The command is over: its outputs are whole, its processes gone. A signal from now on changes
     # nothing; ignored (not merely handled), it is also left ignored by the interpreter's shutdown,
     # which would otherwise put SIGINT back to its default action (a late Ctrl-C would then kill
     # the program with no word and exit status -2, after a complete run).
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stopping:
         signal.signal(sig, signal.SIG_IGN)
-    if (status in (130, 143) and received() is not None) or ends_at_once(sys.argv[1:]):
+    if (status in (129, 130, 143) and received() is not None) or ends_at_once(sys.argv[1:]):
         _leave(status)
     sys.exit(status)
 

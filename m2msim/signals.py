@@ -1,12 +1,16 @@
-"""SIGINT and SIGTERM as exceptions, so every command stops the same way.
+"""SIGINT, SIGTERM and SIGHUP as exceptions, so every command stops the same way.
 
-SIGINT raises `KeyboardInterrupt` (Python's own handler); SIGTERM raises `Terminated`, a
-`KeyboardInterrupt` subclass, so every `finally`, context manager and `except KeyboardInterrupt`
-that cleans up after Ctrl-C (temporary files removed, worker processes terminated, locks released)
-does the same after a `kill`.  The command line (`m2msim.cli`) turns them into one line on stderr
-and exit status 130 (SIGINT) or 143 (SIGTERM).
+SIGINT raises `KeyboardInterrupt` (Python's own handler); SIGTERM raises `Terminated` and SIGHUP
+(the terminal or the ssh connection closed) `HungUp`, both `KeyboardInterrupt` subclasses, so every
+`finally`, context manager and `except KeyboardInterrupt` that cleans up after Ctrl-C (temporary
+files removed, worker processes terminated, locks released) does the same after a `kill` or a
+closed terminal.  The command line (`m2msim.cli`) turns them into one line on stderr and exit status
+130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP).
 
-Once the first signal has been raised, both signals are ignored until the process ends: a second
+SIGHUP that is ignored when the program starts (`nohup m2msim run ...`) stays ignored: the user
+asked the command to outlive its terminal (`stop_signals`).
+
+Once the first signal has been raised, all of them are ignored until the process ends: a second
 Ctrl-C cannot break the clean-up of the first.
 """
 
@@ -16,19 +20,27 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
+    "HungUp",
     "Terminated",
     "deferred_signals",
     "exit_status",
     "handle_signals",
     "ignore_signals",
     "interruption",
+    "loop_stops_on",
     "received",
     "signal_name",
+    "signal_of",
+    "stop_signals",
     "worker_init",
 ]
 
@@ -38,6 +50,23 @@ _PR_SET_PDEATHSIG = 1
 
 class Terminated(KeyboardInterrupt):
     """The process received SIGTERM."""
+
+
+class HungUp(KeyboardInterrupt):
+    """The process received SIGHUP: its terminal, or the ssh connection it ran under, was closed."""
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop a command: SIGINT, SIGTERM, and SIGHUP unless it is ignored (the
+    program was started under `nohup`, or by a caller that wants it to outlive its terminal).
+
+    SIGHUP's default action killed the process at once: a closed terminal or ssh session left the
+    outputs under their temporary names (a `modem serve`'s whole session of usage records lost),
+    the TUN namespace in place, a bench's call not hung up."""
+    hup = signal.getsignal(signal.SIGHUP)
+    if hup == signal.SIG_IGN or hup is None:
+        return (signal.SIGINT, signal.SIGTERM)
+    return (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 _received: list[int] = []
@@ -59,14 +88,15 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 
 
 def ignore_signals() -> None:
-    """Ignore SIGINT and SIGTERM from now on (the process is already stopping)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    """Ignore SIGINT, SIGTERM and SIGHUP from now on (the process is already stopping)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
 
 
 @contextmanager
 def handle_signals() -> Iterator[None]:
-    """SIGINT raises `KeyboardInterrupt`, SIGTERM raises `Terminated` inside the block.
+    """SIGINT raises `KeyboardInterrupt`, SIGTERM `Terminated`, SIGHUP `HungUp` inside the block
+    (SIGHUP only when it is not ignored: `stop_signals`).
 
     The previous handlers come back when the block ends normally (a command run in-process by a
     test leaves the process as it was); after an interruption both signals stay ignored, since the
@@ -76,7 +106,7 @@ def handle_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old = {sig: signal.getsignal(sig) for sig in stop_signals()}
     _received.clear()
     for sig in old:
         signal.signal(sig, _raise)
@@ -95,47 +125,63 @@ def handle_signals() -> Iterator[None]:
 
 def interruption(signum: int) -> KeyboardInterrupt:
     """The exception `signum` raises inside `handle_signals`."""
-    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    if signum == signal.SIGTERM:
+        return Terminated()
+    if signum == signal.SIGHUP:
+        return HungUp()
+    return KeyboardInterrupt()
+
+
+def signal_of(exc: KeyboardInterrupt) -> signal.Signals:
+    """The signal `exc` stands for."""
+    if isinstance(exc, Terminated):
+        return signal.SIGTERM
+    if isinstance(exc, HungUp):
+        return signal.SIGHUP
+    return signal.SIGINT
 
 
 def signal_name(exc: KeyboardInterrupt) -> str:
-    return "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+    return signal_of(exc).name
 
 
 def exit_status(exc: KeyboardInterrupt) -> int:
-    """128 + the signal's number: 130 for SIGINT, 143 for SIGTERM."""
-    return 128 + int(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    """128 + the signal's number: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + int(signal_of(exc))
 
 
 def worker_init() -> None:
     """Initializer of worker processes: Ctrl-C in a terminal reaches the whole process group, but
-    only the parent decides what to do (it terminates its workers); SIGTERM kills a worker at once;
-    and a worker dies with its parent, even a parent killed by SIGKILL (Linux `PR_SET_PDEATHSIG`).
+    only the parent decides what to do (it terminates its workers), and so does SIGHUP, which a
+    closed terminal sends to the whole process group too (a worker killed by it first ended the run
+    as a crash, "worker killed by SIGHUP", exit 1); SIGTERM kills a worker at once; and a worker dies
+    with its parent, even a parent killed by SIGKILL (Linux `PR_SET_PDEATHSIG`).
 
-    The parent starts its workers with both signals blocked (`deferred_signals`), so none arrives
+    The parent starts its workers with these signals blocked (`deferred_signals`), so none arrives
     before this runs; they are unblocked here."""
     import ctypes  # here: every command imports this module, only workers need ctypes
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(AttributeError, OSError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() == 1:  # the parent died before the line above: do not outlive it
         os._exit(1)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 @contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back during a step that must not be cut in two (a rename pair);
-    a signal that arrives meanwhile is delivered when the block ends.
+    """Hold SIGINT, SIGTERM and SIGHUP back during a step that must not be cut in two (a rename
+    pair); a signal that arrives meanwhile is delivered when the block ends.
 
     Blocking the signals holds them back in this thread and in the processes it starts meanwhile;
     but the process may have other threads (DuckDB's and Arrow's pools: five during a run's swap)
     that a signal sent to the process reaches, and Python then runs its handler in this thread at
     once.  In the main thread the handlers are also replaced by one that only notes the signal,
     and the signal is raised again, to the handler of before, when the block ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
     noted: list[int] = []
     main = threading.current_thread() is threading.main_thread()
     handlers = {sig: signal.getsignal(sig) for sig in held} if main else {}
@@ -150,3 +196,34 @@ def deferred_signals() -> Iterator[None]:
             signal.signal(sig, handler)
         if noted:
             signal.raise_signal(noted[0])
+
+
+def loop_stops_on(loop: asyncio.AbstractEventLoop, stop: Callable[[int], None]) -> Callable[[], None]:
+    """`stop(signum)` runs in `loop` on each of `stop_signals()` (a command that serves or drives a
+    modem stops its work on them and cleans up itself); the function returned removes these handlers.
+
+    Removed, the loop's handlers leave a signal at its default action (asyncio's rule), which killed
+    the process at once: a SIGTERM, or a second one, while the command wrote its files after the
+    loop ended (a serve's records, a bench's reports).  Once a signal has come, they are ignored from
+    then on (the command is stopping, as after `handle_signals`); otherwise the handlers of before
+    come back."""
+    signals = stop_signals()
+    before = {sig: signal.getsignal(sig) for sig in signals}
+    came: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        came.append(signum)
+        stop(signum)
+
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, int(sig))
+
+    def remove() -> None:
+        for sig, handler in before.items():
+            loop.remove_signal_handler(sig)
+            if came or handler is None:  # (None: a handler not set from Python; left at default)
+                signal.signal(sig, signal.SIG_IGN if came else signal.SIG_DFL)
+            else:
+                signal.signal(sig, handler)
+
+    return remove

@@ -10,8 +10,8 @@
     m2msim modem serve --profile simcom-sim800 --ip-path tun --netns lab   # PPP's IP into a namespace
 
 The first lines of the output are the device paths (one per modem, flushed at once); then the
-modems' identities go to stderr.  It serves until SIGINT / SIGTERM, then closes the modems, writes
-the records and exits 130 / 143 with one line; 2 on unusable input (one
+modems' identities go to stderr.  It serves until SIGINT / SIGTERM / SIGHUP (a closed terminal), then
+closes the modems, writes the records and exits 130 / 143 / 129 with one line; 2 on unusable input (one
 line naming the file, line and key, or the option).  `--check` validates and exits without serving.
 """
 
@@ -39,6 +39,7 @@ from m2msim.outputs import (
     refuse_same_file,
     same_path,
 )
+from m2msim.signals import loop_stops_on
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
@@ -365,7 +366,7 @@ async def _run(
     internet: Internet | None = None,
     capture_path: Path | None = None,
 ) -> int:
-    """Serve until SIGINT or SIGTERM; the signal's number."""
+    """Serve until SIGINT, SIGTERM or SIGHUP (`m2msim.signals.stop_signals`); the signal's number."""
     loop = asyncio.get_running_loop()
     epoch = scenario.start or datetime.now(UTC).replace(microsecond=0)
     seed = args.seed if args.seed is not None else scenario.seed
@@ -401,8 +402,7 @@ async def _run(
         if not stop.done():
             stop.set_result(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, int(sig))
+    remove_handlers = loop_stops_on(loop, on_signal)
     try:
         if network is not None:
             tun = _open_tun(args)
@@ -467,25 +467,30 @@ async def _run(
             replay(console, replay_entries)
         return await stop
     finally:
-        if control is not None:
-            await control.close()
-        if console is not None and args.journal is not None:
-            try:  # (raised, it skipped the rest: the records, the capture and the TUN namespace)
-                atomic_write_text(args.journal, console.journal_text(), own=_journal_file, option="--journal")
-            except OutputError as exc:
-                args.journal_lost = str(exc)
-            except OSError as exc:
-                args.journal_lost = f"--journal {args.journal}: cannot write ({exc.strerror or exc})"
-        for ep in endpoints:
-            ep.close()
-        if tun is not None:
-            tun.close()
-        if network is not None:
-            network.flush(clock.now())
-        if writer is not None:
-            writer.close()
-        if capture is not None:
-            capture.close()
+        try:
+            if control is not None:
+                await control.close()
+            if console is not None and args.journal is not None:
+                try:  # (raised, it skipped the rest: the records, the capture and the TUN namespace)
+                    atomic_write_text(
+                        args.journal, console.journal_text(), own=_journal_file, option="--journal"
+                    )
+                except OutputError as exc:
+                    args.journal_lost = str(exc)
+                except OSError as exc:
+                    args.journal_lost = f"--journal {args.journal}: cannot write ({exc.strerror or exc})"
+            for ep in endpoints:
+                ep.close()
+            if tun is not None:
+                tun.close()
+            if network is not None:
+                network.flush(clock.now())
+            if writer is not None:
+                writer.close()
+            if capture is not None:
+                capture.close()
+        finally:  # the signals stay ignored until the records and the capture are renamed into place
+            remove_handlers()
 
 
 def _ip_path_choice(args: argparse.Namespace) -> tuple[str, str]:

@@ -1,5 +1,5 @@
-"""A bench interrupted by SIGINT / SIGTERM: exit 130 / 143 within 2 s, no process left, and a
-transcript that holds every event up to the interruption, then the hang-up and PDP release.
+"""A bench interrupted by SIGINT / SIGTERM / SIGHUP (its terminal closed): exit 130 / 143 / 129
+within 2 s, no process left, and a transcript that holds every event up to the interruption, then the hang-up and PDP release.
 
 The bench runs as a real `m2msim bench` process on the virtual modem; the test follows its debug
 log (one line per command sent) and sends the signal when the seeded k-th command goes out.
@@ -19,6 +19,7 @@ import pytest
 
 # Seeded moments: which command the signal follows, and which signal.
 CASES = [(seed, random.Random(seed).randint(1, 15), sig) for seed in (1, 2) for sig in ("SIGINT", "SIGTERM")]
+CASES.append((3, random.Random(3).randint(1, 15), "SIGHUP"))  # a SIGHUP killed it: no ATH sent
 
 
 def _children(pid: int) -> set[int]:
@@ -63,7 +64,7 @@ def test_an_interrupted_bench_keeps_its_transcript_and_releases(
                 break
     assert sent == k, "the bench ended before the moment chosen"
     _, err = proc.communicate(timeout=2)  # the contract: stopped within 2 s
-    assert proc.returncode == (130 if sig == "SIGINT" else 143), err
+    assert proc.returncode == 128 + getattr(signal, sig), err
     assert f"m2msim bench: interrupted ({sig})" in err and "Traceback" not in err
     assert all(not Path(f"/proc/{c}").exists() for c in children)
 

@@ -132,3 +132,45 @@ def test_a_signal_held_back_waits_for_the_end_of_the_block_whatever_thread_it_re
         other.join()
     assert steps == ["end of the block"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_loops_stop_handlers_leave_the_signals_ignored_once_one_came() -> None:
+    """`modem serve` and `bench` take their signals in their event loop; asyncio put a removed
+    handler back to the signal's default action, so a SIGTERM (a second one) while the command wrote
+    its files after the loop killed it.  Once one came, they stay ignored; else the old ones return."""
+    import asyncio
+
+    from m2msim.signals import loop_stops_on
+
+    def before(signum: int, frame: object) -> None:
+        raise AssertionError("the handler of before ran")
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for sig in saved:
+            signal.signal(sig, before)
+
+        async def serve(send: bool) -> list[int]:
+            came: list[int] = []
+            got = asyncio.Event()
+
+            def stop(signum: int) -> None:
+                came.append(signum)
+                got.set()
+
+            remove = loop_stops_on(asyncio.get_running_loop(), stop)
+            try:
+                if send:
+                    signal.raise_signal(signal.SIGHUP)
+                    await got.wait()
+            finally:
+                remove()
+            return came
+
+        assert asyncio.run(serve(send=False)) == []
+        assert all(signal.getsignal(sig) is before for sig in saved)
+        assert asyncio.run(serve(send=True)) == [signal.SIGHUP]
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in saved)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

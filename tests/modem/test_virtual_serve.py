@@ -149,6 +149,30 @@ def test_serve_prints_pty_paths_first_and_stops_on_sigterm(server: list[subproce
     assert proc.returncode == 143 and err.splitlines()[-1] == "m2msim modem serve: interrupted (SIGTERM)"
 
 
+def test_serve_stops_on_a_closed_terminal_with_its_records_written(
+    tmp_path: Path, server: list[subprocess.Popen[str]]
+) -> None:
+    """SIGHUP (the terminal or ssh session `modem serve` ran in closed) killed it at once: the
+    session's usage records and capture left under temporary names (removed by the next serve), the
+    TUN namespace in place, no word.  Now it stops as on SIGTERM, exit 129."""
+    records, capture = tmp_path / "usage.csv", tmp_path / "gateway.pcap"
+    proc = serve(
+        "--profile", "generic", "--tcp", "0", "--ip-path", "user",
+        "--records", str(records), "--capture", str(capture),
+    )  # fmt: skip
+    server.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("socket://")  # serving, its handlers in place
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 128 + signal.SIGHUP, err
+    assert err.splitlines()[-1] == (
+        f"m2msim modem serve: interrupted (SIGHUP); usage records in {records}; capture in {capture}"
+    )
+    assert records.read_text().startswith('"line"') and capture.stat().st_size >= 24
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+
 def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
     tmp_path: Path, server: list[subprocess.Popen[str]]
 ) -> None:

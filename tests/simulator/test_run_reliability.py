@@ -233,6 +233,40 @@ def test_a_pool_that_stopped_working_stops_the_run_rather_than_waiting_forever()
     assert isinstance(outcome[0], PoolStalled) and "--workers 1" in str(outcome[0])
 
 
+def test_a_closed_terminal_stops_the_run_as_an_interruption(tmp_path: Path) -> None:
+    """SIGHUP to the run's process group (its terminal or ssh session closed) killed the main process
+    at once: no word, its temporary folder and lock left beside `--out`, its workers orphaned."""
+    out = tmp_path / "runs" / "r"
+    with run_folder(out) as old:  # the previous run
+        (old / "summary.json").write_text("{}\n")
+    before = _digest(out)
+    proc = _start(out, seed=4)
+    _a_worker(proc)  # the shards are under way
+    os.killpg(proc.pid, signal.SIGHUP)
+    rc, err = _finish(proc, 2.0)
+    assert rc == 128 + signal.SIGHUP, err
+    assert err == ["m2msim run: interrupted (SIGHUP)"], err
+    assert _digest(out) == before and _m2msim_entries(out.parent) == []
+
+
+def test_a_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
+    """SIGHUP ignored when the run starts (`nohup m2msim run ...`) stays ignored, by the workers too."""
+    out = tmp_path / "runs" / "r"
+    argv = [sys.executable, "-m", "m2msim", "run", str(DEFAULT), *SMALL, "--workers", "2"]
+    proc = subprocess.Popen(
+        [*argv, "--seed", "5", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    _a_worker(proc)
+    os.killpg(proc.pid, signal.SIGHUP)
+    rc, err = _finish(proc, 120)
+    assert rc == 0, err
+    _assert_complete_run(out, 5)
+
+
 def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "r"
     rc, _ = _finish(_start(out, seed=1, workers=1), 120)
