@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -322,6 +324,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     args.journal_lost = None  # what kept the console journal from being written at the end
+    args.lost = []  # the records or the capture that could not be written whole at the end
     with held:
         if args.check:
             what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
@@ -332,8 +335,12 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             # The records file and the capture appear whole when serving ends (written under temporary names).
             with (
-                _records_path(args) if args.records else contextlib.nullcontext() as records,
-                _capture_path(args) if args.capture else contextlib.nullcontext() as capture,
+                _unless_lost(_records_path(args), args.lost, "--records")
+                if args.records
+                else contextlib.nullcontext() as records,
+                _unless_lost(_capture_path(args), args.lost, "--capture")
+                if args.capture
+                else contextlib.nullcontext() as capture,
             ):
                 signum = run_served(
                     _run(args, profile, scenario, faults, records, replay, conditions, internet, capture)
@@ -344,12 +351,14 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"m2msim modem serve: {exc}", file=sys.stderr)
             return 2
-        kept = f"; usage records in {args.records}" if args.records else ""
-        kept += f"; capture in {args.capture}" if args.capture else ""
+        lost = [*args.lost]
         if args.journal_lost is not None:  # (the records and the capture are written all the same)
-            print(
-                f"m2msim modem serve: {args.journal_lost}: the console journal is lost{kept}", file=sys.stderr
-            )
+            lost.insert(0, f"{args.journal_lost}: the console journal is lost")
+        said = " ".join(lost)
+        kept = f"; usage records in {args.records}" if args.records and "--records " not in said else ""
+        kept += f"; capture in {args.capture}" if args.capture and "--capture " not in said else ""
+        if lost:
+            print(f"m2msim modem serve: {'; '.join(lost)}{kept}", file=sys.stderr)
             return 2
         print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
         return 128 + signum
@@ -378,7 +387,10 @@ async def _run(
         if records is not None:
             from accounting.usage_writer import UsageWriter, format_for
 
-            writer = UsageWriter(records, format_for(args.records))
+            try:
+                writer = UsageWriter(records, format_for(args.records))
+            except OSError as exc:  # (a full disk: Arrow's error names no file)
+                raise OutputError(f"--records {args.records}: cannot write ({_why(exc)})") from None
         tee = RecordTee(writer if writer is not None else _Discard())
         if capture_path is not None:
             from gateway.capture import PcapCapture
@@ -386,9 +398,14 @@ async def _run(
             # events come in real time: a short reorder window bounds the memory held for real packets;
             # in place: `capture_path` is already --capture's temporary name (`_capture_path`), renamed
             # when serving ends, after the check that no foreign file appeared at --capture meanwhile
-            capture = PcapCapture(
-                capture_path, epoch, seed=seed, reorder_horizon_s=5.0, reorder_limit=32_768, in_place=True
-            )
+            try:
+                capture = PcapCapture(
+                    capture_path, epoch, seed=seed, reorder_horizon_s=5.0, reorder_limit=32_768, in_place=True
+                )
+            except OSError as exc:
+                if writer is not None:
+                    writer.close()
+                raise OutputError(f"--capture {args.capture}: cannot write ({_why(exc)})") from None
         network = build_network(epoch, tee, seed, capture=capture)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
@@ -485,10 +502,23 @@ async def _run(
                 tun.close()
             if network is not None:
                 network.flush(clock.now())
+            # each file closed whatever befell the other: one that cannot be written whole (a full
+            # disk) is not kept, and the other is (the first error skipped the capture's close, and
+            # both were lost under a message naming neither)
             if writer is not None:
-                writer.close()
+                try:
+                    writer.close()
+                except OSError as exc:
+                    args.lost.append(
+                        f"--records {args.records}: cannot write ({_why(exc)}): the usage records are lost"
+                    )
             if capture is not None:
-                capture.close()
+                try:
+                    capture.close()
+                except OSError as exc:
+                    args.lost.append(
+                        f"--capture {args.capture}: cannot write ({_why(exc)}): the capture is lost"
+                    )
         finally:  # the signals stay ignored until the records and the capture are renamed into place
             remove_handlers()
 
@@ -534,6 +564,31 @@ class _Discard:
 
     def write(self, record: Any) -> None:
         self.count += 1
+
+
+def _why(exc: OSError) -> str:
+    """The reason of an OSError in words (Arrow's: "Error writing bytes to file. Detail: [errno 28]
+    No space left on device")."""
+    return os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+
+
+@contextlib.contextmanager
+def _unless_lost(
+    output: contextlib.AbstractContextManager[Path], lost: list[str], option: str
+) -> Iterator[Path]:
+    """`output`'s temporary path; renamed into place at the end unless `lost` names `option` (the file
+    could not be written whole), then removed: no partial file under the output's name."""
+
+    class Lost(Exception):
+        pass
+
+    try:
+        with output as path:
+            yield path
+            if any(why.startswith(f"{option} ") for why in lost):
+                raise Lost
+    except Lost:
+        pass
 
 
 def _records_path(args: argparse.Namespace) -> contextlib.AbstractContextManager[Path]:

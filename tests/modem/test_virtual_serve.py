@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -171,6 +172,58 @@ def test_serve_stops_on_a_closed_terminal_with_its_records_written(
     )
     assert records.read_text().startswith('"line"') and capture.stat().st_size >= 24
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+
+def _serve_with_file_size_limit(limit: int, *args: str) -> subprocess.Popen[str]:
+    """`m2msim modem serve --tcp 0 ARGS` in a process that cannot write a file past `limit` bytes
+    (EFBIG, as a full disk gives ENOSPC)."""
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "m2msim", "modem", "serve", "--profile", "generic", "--tcp", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1"),
+        preexec_fn=limited,
+    )
+
+
+def test_records_the_disk_cannot_take_at_the_end_are_named_and_the_capture_kept(
+    tmp_path: Path, server: list[subprocess.Popen[str]]
+) -> None:
+    """The records' Parquet footer refused at the end (a full disk): the error skipped the capture's
+    close, so both files were lost, under one line naming neither ("[Errno 27] File too large")."""
+    records, capture = tmp_path / "usage.parquet", tmp_path / "gateway.pcap"
+    proc = _serve_with_file_size_limit(
+        1000, "--ip-path", "user", "--records", str(records), "--capture", str(capture)
+    )
+    server.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("socket://")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == (
+        f"m2msim modem serve: --records {records}: cannot write (File too large): the usage records "
+        f"are lost; capture in {capture}"
+    )
+    assert not records.exists()  # nothing partial under its name
+    assert capture.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")  # the capture whole
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+
+def test_records_the_disk_cannot_take_from_the_start_are_named(tmp_path: Path) -> None:
+    records = tmp_path / "usage.csv"
+    proc = _serve_with_file_size_limit(100, "--ip-path", "user", "--records", str(records))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == f"m2msim modem serve: --records {records}: cannot write (File too large)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
