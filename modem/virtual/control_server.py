@@ -22,12 +22,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from m2msim.outputs import atomic_write_text
+from m2msim.outputs import atomic_write_text, private_folder
 from modem.virtual.control import MAX_LINE, Console, answer
 
 log = logging.getLogger(__name__)
 
 ADDRESS_TAG = "console-address"
+
+
+_SUN_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, 108 with its NUL)
+
+
+def _private_folder() -> Path:
+    """A fresh folder (mode 0700) in the temporary directory for the console's socket and address
+    file, `m2msim-serve-HOST-PID-XXXXXXXX`: one a serve killed by SIGKILL left (its socket and its
+    address file with the token) is removed by the next serve of this host and user, as DuckDB's
+    spill folders are (`m2msim.outputs.private_folder`); they stayed in /tmp for good.  Where that
+    name would make the socket's path too long for a Unix socket, a short one as before."""
+    folder = private_folder("m2msim-serve")
+    if len(os.fsencode(folder / "control.sock")) <= _SUN_PATH_MAX:
+        return folder
+    folder.rmdir()
+    return Path(tempfile.mkdtemp(prefix="m2msim-serve-"))
 
 
 class ControlServer:
@@ -47,7 +63,7 @@ class ControlServer:
 
     async def start(self) -> None:
         if self.kind == "unix":
-            self.folder = Path(tempfile.mkdtemp(prefix="m2msim-serve-"))  # mode 0700
+            self.folder = _private_folder()
             sock = self.folder / "control.sock"
             self._server = await asyncio.start_unix_server(self._client, path=str(sock), limit=MAX_LINE)
             os.chmod(sock, 0o600)
@@ -60,7 +76,7 @@ class ControlServer:
     def default_address_file(self) -> Path:
         """Where the address goes when no file is named: the socket's folder, or a fresh private one."""
         if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="m2msim-serve-"))
+            self.folder = _private_folder()
         return self.folder / "control.json"
 
     def write_address_file(self, path: Path, paths: list[str]) -> None:

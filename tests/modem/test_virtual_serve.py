@@ -226,6 +226,56 @@ def test_records_the_disk_cannot_take_from_the_start_are_named(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: Path) -> None:
+    """A serve killed by SIGKILL left its console's folder (the socket, the address file and its
+    token) in the temporary directory for good; the next serve of this host and user removes it,
+    never a live serve's."""
+    from m2msim.outputs import host_name
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    stale = tmp / f"m2msim-serve-{host_name()}-{gone.pid}-abcd1234"
+    live = tmp / f"m2msim-serve-{host_name()}-{os.getpid()}-abcd1234"
+    for folder in (stale, live):
+        folder.mkdir(mode=0o700)
+        (folder / "control.json").write_text("{}\n")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "m2msim",
+            "modem",
+            "serve",
+            "--profile",
+            "generic",
+            "--tcp",
+            "0",
+            "--ip-path",
+            "user",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp)),
+    )
+    try:
+        assert proc.stderr is not None
+        line = next(line for line in proc.stderr if line.startswith("m2msim modem serve: console "))
+        mine = Path(line.split("console unix:", 1)[1].split()[0]).parent
+        assert mine.parent == tmp and mine.is_dir()
+        assert not stale.exists() and live.is_dir()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        assert proc.returncode == 143
+        assert not mine.exists() and live.is_dir()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
 def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
     tmp_path: Path, server: list[subprocess.Popen[str]]
 ) -> None:
