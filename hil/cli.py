@@ -50,7 +50,7 @@ from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferErr
 from hil.result import REPORT_FILES, BenchResult
 from hil.scripts import NAMES, BenchScript, all_scripts, get_script
 from m2msim.outputs import OutputError, check_writable_dir, output_lock, refuse_foreign, refuse_same_file
-from m2msim.signals import loop_stops_on
+from m2msim.signals import loop_stops_on, say_interrupted
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
 from modem.drivers.profile import DriverProfile
@@ -256,10 +256,9 @@ def _kwargs(args: argparse.Namespace, params: dict[str, Any], allow: BenchAllowL
 
 def _interrupted(signum: int, where: str) -> int:
     name = signal.Signals(signum).name
-    print(
+    say_interrupted(
         f"m2msim bench: interrupted ({name}); the transcript up to the interruption, with the "
-        f"hang-up and PDP release, is {where}",
-        file=sys.stderr,
+        f"hang-up and PDP release, is {where}"
     )
     return 128 + signum
 

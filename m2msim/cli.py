@@ -17,15 +17,26 @@ module; the handler it sets returns the exit status.  What holds for every comma
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from m2msim.gcpause import paused_gc
 from m2msim.outputs import OutputError
-from m2msim.signals import exit_status, handle_signals, interruption, received, signal_name
+from m2msim.signals import (
+    exit_status,
+    handle_signals,
+    interruption,
+    received,
+    say_interrupted,
+    signal_name,
+    stderr_gone,
+)
 from m2msim.yamlio import YamlError
 
 # Every command: its name, its one-line help (`m2msim --help`) and the package cli modules whose
@@ -218,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise interruption(signum)
             return status
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM / SIGHUP as m2msim.signals.Terminated / HungUp
-        print(f"{command}: interrupted ({signal_name(exc)})", file=sys.stderr)
+        say_interrupted(f"{command}: interrupted ({signal_name(exc)})")
         return exit_status(exc)
     except (YamlError, OutputError) as exc:
         print(f"{command}: {_one_line(str(exc))}", file=sys.stderr)
@@ -228,13 +239,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         # lost and the command did not finish its work as asked, so its status says so, as a Unix
         # tool killed by SIGPIPE says it (128 + 13): with 0, `set -o pipefail` saw a success where
         # the command would have failed.  What follows goes nowhere (no second error at exit).
-        try:
-            import os
-
+        # (a standard output that is no file: nothing will flush into the pipe)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass  # (a standard output that is no file: nothing will flush into the pipe)
         return 141
+    except OSError as exc:
+        # Standard output was a terminal that is gone (closed, or the ssh session ended, with SIGHUP
+        # ignored: `disown`): writing there fails with EIO.  The command's work is done and its files
+        # whole; what was left to print is lost, as when a pipe's reader goes away (it ended in a
+        # traceback nobody saw, exit status 1).
+        if exc.errno != errno.EIO or not _terminal_gone(1):
+            raise
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+        if _terminal_gone(2):
+            stderr_gone()
+        return 141
+
+
+def _terminal_gone(fd: int) -> bool:
+    """Whether writing to `fd` fails with EIO (a terminal hung up): writing nothing tells."""
+    try:
+        os.write(fd, b"")
+    except OSError as exc:
+        return exc.errno == errno.EIO
+    return False
 
 
 def _one_line(text: str) -> str:

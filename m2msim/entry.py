@@ -26,7 +26,8 @@ from types import FrameType
 
 def _early(signum: int, frame: FrameType | None) -> None:
     command = " ".join(["m2msim", *[w for w in sys.argv[1:] if not w.startswith("-")][:1]])
-    os.write(2, f"{command}: interrupted ({signal.Signals(signum).name})\n".encode())
+    with contextlib.suppress(OSError):  # (a terminal that is gone: EIO)
+        os.write(2, f"{command}: interrupted ({signal.Signals(signum).name})\n".encode())
     os._exit(128 + signum)
 
 

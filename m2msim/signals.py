@@ -38,6 +38,7 @@ __all__ = [
     "interruption",
     "loop_stops_on",
     "received",
+    "say_interrupted",
     "signal_name",
     "signal_of",
     "stop_signals",
@@ -139,6 +140,29 @@ def signal_of(exc: KeyboardInterrupt) -> signal.Signals:
     if isinstance(exc, HungUp):
         return signal.SIGHUP
     return signal.SIGINT
+
+
+def say_interrupted(line: str) -> None:
+    """The one line of an interrupted command, on stderr.  After SIGHUP stderr is often a terminal
+    that is gone: writing there fails (EIO), which ended the command with exit status 1 and "lost
+    sys.stderr" after its clean-up.  Then stderr is pointed at /dev/null: the line goes nowhere, and
+    nothing written after it (the interpreter's last flush) fails."""
+    import sys
+
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        stderr_gone()
+
+
+def stderr_gone() -> None:
+    """Point file descriptor 2 at /dev/null (its terminal is gone): what is written there, what its
+    buffer still holds included, goes nowhere instead of failing."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
 
 
 def signal_name(exc: KeyboardInterrupt) -> str:

@@ -6,6 +6,8 @@ import sys
 import time
 from typing import TextIO
 
+from m2msim.signals import stderr_gone
+
 
 class ProgressBar:
     """`bar(fraction)` redraws at most every `interval_s`; `close()` ends the line. Silent off a TTY."""
@@ -37,12 +39,21 @@ class ProgressBar:
         f = min(max(fraction, 0.0), 1.0)
         filled = round(f * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {f * 100:5.1f}% {now - self._t0:6.1f} s")
-        self.stream.flush()
+        self._draw(f"\r{self.label} [{bar}] {f * 100:5.1f}% {now - self._t0:6.1f} s")
         self._drawn = True
 
     def close(self) -> None:
         if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._draw("\n")
             self._drawn = False
+
+    def _draw(self, text: str) -> None:
+        """Write `text`; a terminal that is gone (closed: EIO) ends the drawing, not the run (the
+        run stopped with "Input/output error", or after SIGHUP with exit status 1, not 129)."""
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = self._drawn = False
+            if self.stream in (sys.stderr, sys.__stderr__):
+                stderr_gone()

@@ -41,7 +41,7 @@ from m2msim.outputs import (
     refuse_same_file,
     same_path,
 )
-from m2msim.signals import loop_stops_on
+from m2msim.signals import loop_stops_on, say_interrupted
 from m2msim.yamlio import YamlError
 from modem.drivers.profile import load_driver_profile
 from modem.options import MAX_PORT, MAX_SEED, OptionError, check_int
@@ -360,7 +360,7 @@ def _serve(args: argparse.Namespace) -> int:
         if lost:
             print(f"m2msim modem serve: {'; '.join(lost)}{kept}", file=sys.stderr)
             return 2
-        print(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}", file=sys.stderr)
+        say_interrupted(f"m2msim modem serve: interrupted ({signal.Signals(signum).name}){kept}")
         return 128 + signum
 
 

@@ -267,6 +267,68 @@ def test_a_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
     _assert_complete_run(out, 5)
 
 
+def _run_on_a_closed_terminal(out: Path, seed: int, ignore_hup: bool) -> int:
+    """`m2msim run` on a terminal of its own (stdin, stdout and stderr, its controlling terminal),
+    which is closed as soon as the progress bar is drawn on it (the shards under way): SIGHUP, and
+    every write there fails with EIO.  The exit status, once no process of the run is left."""
+    import fcntl
+    import termios
+
+    def on_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if ignore_hup:  # `nohup` without its redirections, or a job the shell was told to `disown`
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    master, slave = os.openpty()
+    argv = [sys.executable, "-m", "m2msim", "run", str(DEFAULT), "--days", "5", "--max-lines", "40"]
+    proc = subprocess.Popen(
+        [*argv, "--shard-devices", "20", "--workers", "2", "--seed", str(seed), "--out", str(out)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=on_the_terminal,
+    )
+    os.close(slave)
+    shown = b""
+    try:
+        while b"%" not in shown:  # the progress bar, drawn on the terminal
+            chunk = os.read(master, 4096)
+            assert chunk, shown
+            shown += chunk
+    finally:
+        os.close(master)  # the terminal goes away
+    try:
+        proc.wait(timeout=120 if ignore_hup else 2.0)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail("m2msim run did not stop")
+    assert not _wait_gone(process_group(proc.pid), 2.0), "processes left behind by m2msim run"
+    return proc.returncode
+
+
+def test_a_terminal_that_goes_away_ends_the_run_as_interrupted(tmp_path: Path) -> None:
+    """Its terminal gone, the run cleaned up after SIGHUP, then failed to write its last line there
+    (EIO): exit status 1 and "lost sys.stderr" instead of 129."""
+    out = tmp_path / "runs" / "r"
+    with run_folder(out) as old:  # the previous run
+        (old / "summary.json").write_text("{}\n")
+    before = _digest(out)
+    assert _run_on_a_closed_terminal(out, 6, ignore_hup=False) == 128 + signal.SIGHUP
+    assert _digest(out) == before and _m2msim_entries(out.parent) == []
+
+
+def test_a_run_that_outlives_its_terminal_completes(tmp_path: Path) -> None:
+    """SIGHUP ignored, the terminal gone: the progress bar's next write failed with EIO and stopped the
+    run ("Input/output error"); at the end, the summary's did and the status was 1.  Now the bar stops
+    drawing, the run completes, and the summary it could not print makes it 141, as a closed pipe."""
+    out = tmp_path / "runs" / "r"
+    assert _run_on_a_closed_terminal(out, 7, ignore_hup=True) == 141
+    _assert_complete_run(out, 7)
+    assert _m2msim_entries(out.parent) == []
+
+
 def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "r"
     rc, _ = _finish(_start(out, seed=1, workers=1), 120)
