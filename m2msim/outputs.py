@@ -56,6 +56,7 @@ __all__ = [
     "output_lock",
     "refuse_foreign",
     "refuse_same_file",
+    "remove_files_of_the_dead",
     "remove_stale",
     "same_path",
     "stale_pattern",
@@ -250,8 +251,14 @@ def remove_stale(path: Path) -> list[Path]:
     only regular files named by `temporary_name(path)` on this host whose process is no longer
     alive.  Anything else is left as it is: a live writer's file, another host's (a shared
     folder), a folder, a link, a name of an older version.  The files removed."""
+    return remove_files_of_the_dead(path.parent, stale_pattern(path))
+
+
+def remove_files_of_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Remove the regular files of `folder` named by `pattern` (a `pid` group: a process of this
+    host) whose process is no longer alive; the files removed."""
     removed: list[Path] = []
-    for entry in _left_by_the_dead(path.parent, stale_pattern(path)):
+    for entry in _left_by_the_dead(folder, pattern):
         with contextlib.suppress(OSError):
             if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from m2msim.gcpause import paused_gc
-from m2msim.outputs import atomic_write_text
+from m2msim.outputs import TMP_PREFIX, atomic_write_text, host_name, remove_files_of_the_dead
 from m2msim.yamlio import LocatedDict, LocatedList
 
 if TYPE_CHECKING:
@@ -44,6 +44,10 @@ __all__ = ["MAX_ENTRIES", "cache_folder", "key_of", "lookup", "store"]
 FORMAT = "m2msim-yaml-cache 1"
 MAX_ENTRIES = 64
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.json$")
+# an entry's temporary name on this host (`m2msim.outputs.temporary_name`): group `pid` its writer
+_TEMPORARY = re.compile(
+    rf"{re.escape(TMP_PREFIX)}[0-9a-f]{{64}}\.json\.tmp-{re.escape(host_name())}-(?P<pid>\d+)-[0-9a-f]{{8}}"
+)
 _PRIMITIVE = frozenset((str, int, float, bool, type(None)))
 
 
@@ -112,7 +116,11 @@ def store(key: str, data: Any) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """The oldest entries beyond `MAX_ENTRIES` removed (only names this module writes)."""
+    """The oldest entries beyond `MAX_ENTRIES` removed (only names this module writes), and the
+    temporary files of entries whose writer was killed (SIGKILL, the OOM killer) before it renamed
+    one: `atomic_path` removes those of the entry it writes only, so one of a file that changed
+    since stayed for good, as large as the parsed document."""
+    remove_files_of_the_dead(folder, _TEMPORARY)
     entries = []
     for path in folder.iterdir():
         if _ENTRY.match(path.name):

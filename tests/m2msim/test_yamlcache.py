@@ -5,6 +5,8 @@ stale or wrong data; the folder holds a bounded number of m2msim's own entries."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,25 @@ def test_dates_keep_their_type(cache_home: Path, tmp_path: Path) -> None:
     doc = load_yaml(path, cache=True)
     assert type(doc["since"]) is date and doc["since"] == date(2025, 1, 15)
     assert type(doc["at"]) is datetime and doc["at"].utcoffset() is not None
+
+
+def test_a_killed_writers_temporary_is_removed_whatever_entry_it_was(
+    cache_home: Path, tmp_path: Path
+) -> None:
+    """A process killed while it wrote an entry left its temporary file; only a later write of that
+    very entry removed it, so one of a file that changed since stayed for good."""
+    from m2msim.outputs import host_name
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = cache_home / "m2msim" / "yaml"
+    folder.mkdir(parents=True)
+    stale = folder / f".m2msim-{'a' * 64}.json.tmp-{host_name()}-{gone.pid}-0123abcd"
+    live = folder / f".m2msim-{'b' * 64}.json.tmp-{host_name()}-{os.getpid()}-0123abcd"
+    for f in (stale, live):
+        f.write_text('{"format": ', encoding="utf-8")
+    path = tmp_path / "inventory.yaml"
+    path.write_text("n: 1\n", encoding="utf-8")
+    load_yaml(path, cache=True)
+    assert not stale.exists() and live.exists()  # a live writer's file is its own
+    assert len(_entries(cache_home)) == 1
