@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import logging
 import multiprocessing
@@ -326,6 +327,15 @@ def _on_cluster(
         client: Any = Client(address)  # type: ignore[no-untyped-call]
     except OSError as exc:  # (no scheduler there: the error names the option, not the run folder)
         raise OSError(exc.errno, str(exc), f"--cluster {address}") from None
+    except Exception as exc:
+        # Something answered that is no Dask scheduler (an HTTP server, a proxy, the dashboard's port
+        # 8787 given for the scheduler's 8786): Dask read its answer as a frame length and failed
+        # with "Unable to allocate 3.07 EiB", a traceback.
+        raise OSError(
+            errno.EPROTO,
+            f"no Dask scheduler answers there ({type(exc).__name__}: {str(exc)[:200]})",
+            f"--cluster {address}",
+        ) from None
     with client:
         if tasks:
             # The scenario (its inventory names every line) goes to each worker once, not with

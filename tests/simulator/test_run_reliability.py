@@ -465,6 +465,48 @@ def test_options_out_of_range_exit_2_naming_the_range(
     assert not (tmp_path / "o").exists()
 
 
+def test_a_cluster_address_where_no_scheduler_answers_exits_2_naming_it(tmp_path: Path) -> None:
+    """An HTTP server at the address (a proxy; the dashboard's port 8787 given for the scheduler's
+    8786) answers Dask's handshake with "HTTP/1.1 400 Bad Request": read as a frame length, it ended
+    the run in a traceback, "Unable to allocate 3.07 EiB"."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(
+                        b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+                    )
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        argv = [
+            "run",
+            str(DEFAULT),
+            *SMALL,
+            "--cluster",
+            f"tcp://127.0.0.1:{port}",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        result = run_cli(argv)
+    finally:
+        server.close()
+    assert_cli_contract(result)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert result.rc == 2 and len(lines) == 1, result
+    assert lines[0].startswith(
+        f"m2msim run: --cluster tcp://127.0.0.1:{port}: no Dask scheduler answers there"
+    )
+    assert not (tmp_path / "o").exists() and _m2msim_entries(tmp_path) == []
+
+
 def test_a_fleet_too_big_for_the_machine_is_refused_with_the_estimate(tmp_path: Path) -> None:
     text = re.sub(r"count: \d+", "count: 1000000000", DEFAULT.read_text())
     huge = tmp_path / "huge.yaml"
