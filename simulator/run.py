@@ -286,9 +286,9 @@ def terminate_pool(pool: ProcessPoolExecutor) -> None:
 def _gather(
     pool: Executor, tasks: Sequence[Any], progress: Progress | None, on_shard: Callable[[int], None] | None
 ) -> list[ShardResult]:
-    # Workers start on the first submit; they inherit SIGINT and SIGTERM blocked, so a Ctrl-C that
-    # reaches the whole process group while they start cannot interrupt them (`worker_init` then
-    # ignores SIGINT: the parent stops them).
+    # Workers start on the first submit; they inherit SIGINT, SIGTERM and SIGHUP blocked, so a Ctrl-C
+    # or a closed terminal that reaches the whole process group while they start cannot interrupt
+    # them (`worker_init` then ignores SIGINT and SIGHUP: the parent stops them).
     with deferred_signals():
         futures = [pool.submit(_shard_task, t) for t in tasks]
     results: list[ShardResult] = []
