@@ -313,10 +313,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"m2msim modem serve: {exc}", file=sys.stderr)
         return 2
     # one writer per output: a second serve on the same --records or --capture is refused now, not
-    # when both end (the later one's file replaced the other's: a whole serve's records lost)
+    # when both end (the later one's file replaced the other's: a whole serve's records lost); so is
+    # one on the same --journal (the later one's replaced the other's console journal) or
+    # --control-file (the later one's address replaced the other's, and the first to end removed it)
     held = contextlib.ExitStack()
     try:
-        for path in (args.records, args.capture):
+        for path in (args.records, args.capture, args.journal, args.control_file):
             if path is not None:
                 held.enter_context(output_lock(path))
     except OutputError as exc:

@@ -276,6 +276,32 @@ def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: P
             proc.communicate(timeout=10)
 
 
+@pytest.mark.parametrize("option", ["--journal", "--control-file"])
+def test_a_second_serve_on_the_same_journal_or_address_file_exits_2_naming_the_first(
+    tmp_path: Path, server: list[subprocess.Popen[str]], option: str
+) -> None:
+    """Two serves on one --journal both served, and the later one's journal replaced the other's; on
+    one --control-file the later one's address replaced the other's, which removed it on ending."""
+    shared = tmp_path / "shared.json"
+    first = serve("--profile", "generic", "--tcp", "0", "--ip-path", "user", option, str(shared))
+    server.append(first)
+    assert first.stdout is not None
+    assert first.stdout.readline().startswith("socket://")  # serving, its outputs held
+    second = serve("--profile", "generic", "--tcp", "0", "--ip-path", "user", option, str(shared))
+    server.append(second)
+    assert second.stdout is not None
+    assert second.stdout.readline() == ""  # it ends without serving
+    _, err = second.communicate(timeout=10)
+    assert second.returncode == 2, err
+    assert err.strip() == (
+        f"m2msim modem serve: {shared}: process {first.pid} is writing it now (one writer per output); "
+        "wait for it or choose another"
+    )
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=10)
+    assert first.returncode == 143
+
+
 def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
     tmp_path: Path, server: list[subprocess.Popen[str]]
 ) -> None:
