@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -206,7 +207,12 @@ def _bench(args: argparse.Namespace) -> int:
                 raise OutputError(
                     f"--junit {args.junit}: is one of the bench's own files; choose another name"
                 )
-        with output_lock(out):
+        # one writer per output: the JUnit file too, for the whole bench (two benches on one --junit
+        # both ran, and the one that ended last replaced the other's report)
+        with (
+            output_lock(out),
+            output_lock(args.junit) if args.junit is not None else contextlib.nullcontext(),
+        ):
             for folder in folders:
                 _refuse_earlier_bench(folder)
                 for name, own in REPORT_FILES.items():

@@ -118,3 +118,33 @@ def test_an_interrupted_rack_releases_every_modem(tmp_path: Path) -> None:
         assert events[-1]["kind"] == "end" and events[-1]["status"] == "interrupted"
         cut = [e["kind"] for e in events].index("interrupted")
         assert [e.get("command") for e in events[cut:] if e["kind"] == "command"][:1] == ["ATH"]
+
+
+def test_a_second_bench_on_the_same_junit_file_exits_2_naming_the_first(tmp_path: Path) -> None:
+    """Two benches (each its --out) given one --junit both ran, and the one that ended last replaced
+    the other's JUnit report."""
+    junit = tmp_path / "bench.xml"
+
+    def bench(out: str, hold: int) -> list[str]:
+        return [sys.executable, "-m", "m2msim", "-vv", "bench", "dtmf_call", "--param", f"hold={hold}",
+                "--modem-url", "virtual://generic?seed=1&speed=20", "--out", str(tmp_path / out),
+                "--junit", str(junit)]  # fmt: skip
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(
+        bench("a", 30), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert first.stderr is not None
+        assert any(" >> " in line for line in first.stderr)  # its first command sent: under way
+        second = subprocess.run(bench("b", 1), capture_output=True, text=True, env=env, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"m2msim bench: {junit}: process {first.pid} is writing it now (one writer per output); "
+            "wait for it or choose another"
+        )
+        assert " >> " not in second.stderr  # not one byte to its modem
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=10)
+    assert first.returncode == 130
