@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import shutil
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -317,14 +318,49 @@ def _result(pool: Executor, future: Future[ShardResult]) -> ShardResult:
                 raise PoolStalled() from None
 
 
+def _client(address: str) -> Any:
+    """A Dask client of the scheduler at `address`, or `TimeoutError`.  Dask bounds the connection
+    by `distributed.comm.timeouts.connect` (30 s unless configured), but not the wait for the first
+    answer after it: at an address that takes connections and says nothing (a proxy, a port held by
+    a hung process), `Client` waited for good.  It is made on a thread of its own, waited for twice
+    the connect timeout; past that the command ends, and the thread with the process."""
+    import dask.config
+    from dask.utils import parse_timedelta
+    from distributed import Client
+
+    made: list[Any] = []
+    failed: list[BaseException] = []
+    ready = threading.Event()
+
+    def connect() -> None:
+        try:
+            made.append(Client(address))  # type: ignore[no-untyped-call]
+        except BaseException as exc:  # (handed to the caller's thread)
+            failed.append(exc)
+        finally:
+            ready.set()
+
+    wait_s = 2 * float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s") or 30)
+    threading.Thread(target=connect, name="m2msim-dask-connect", daemon=True).start()
+    if not ready.wait(wait_s):
+        raise TimeoutError(address)
+    if failed:
+        raise failed[0]
+    return made[0]
+
+
 def _on_cluster(
     address: str, tasks: Sequence[Any], progress: Progress | None, on_shard: Callable[[int], None] | None
 ) -> list[ShardResult]:
     """The shards on an existing Dask distributed cluster, through its executor interface."""
-    from distributed import Client
-
     try:
-        client: Any = Client(address)  # type: ignore[no-untyped-call]
+        client: Any = _client(address)
+    except TimeoutError:
+        raise OSError(
+            errno.ETIMEDOUT,
+            "no Dask scheduler answered there (something takes the connection and says nothing)",
+            f"--cluster {address}",
+        ) from None
     except OSError as exc:  # (no scheduler there: the error names the option, not the run folder)
         raise OSError(exc.errno, str(exc), f"--cluster {address}") from None
     except Exception as exc:

@@ -507,6 +507,50 @@ def test_a_cluster_address_where_no_scheduler_answers_exits_2_naming_it(tmp_path
     assert not (tmp_path / "o").exists() and _m2msim_entries(tmp_path) == []
 
 
+def test_a_cluster_address_that_takes_the_connection_and_says_nothing_ends_the_run(tmp_path: Path) -> None:
+    """A port that accepts and never answers (a hung process, a proxy waiting for its own protocol):
+    Dask's Client waited for its first answer for good, past its own connect timeout; the run now
+    ends after twice that timeout (set to 1 s here as a user sets it, Dask's configuration)."""
+    import socket
+
+    import dask.config
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        argv = [
+            "run",
+            str(DEFAULT),
+            *SMALL,
+            "--cluster",
+            f"tcp://127.0.0.1:{port}",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+            result = run_cli(argv)
+    finally:
+        server.close()
+        for conn in held:  # (the connecting thread, still waiting, sees the end and stops)
+            conn.close()
+    assert_cli_contract(result)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert result.rc == 2 and len(lines) == 1, result
+    assert lines[0].startswith(
+        f"m2msim run: --cluster tcp://127.0.0.1:{port}: no Dask scheduler answered there"
+    )
+    assert held, "the run never connected"
+    assert not (tmp_path / "o").exists() and _m2msim_entries(tmp_path) == []
+
+
 def test_a_fleet_too_big_for_the_machine_is_refused_with_the_estimate(tmp_path: Path) -> None:
     text = re.sub(r"count: \d+", "count: 1000000000", DEFAULT.read_text())
     huge = tmp_path / "huge.yaml"
