@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from fuzzing import assert_cli_contract, run_cli
+from fuzzing import CliResult, assert_cli_contract, run_cli
 from processes import process_group, wait_for_handler
 
 from m2msim.outputs import host_name
@@ -486,24 +486,26 @@ def test_a_cluster_address_where_no_scheduler_answers_exits_2_naming_it(tmp_path
 
     threading.Thread(target=answer, daemon=True).start()
     try:
-        argv = [
-            "run",
-            str(DEFAULT),
-            *SMALL,
-            "--cluster",
-            f"tcp://127.0.0.1:{port}",
-            "--out",
-            str(tmp_path / "o"),
-        ]
-        result = run_cli(argv)
+        result = _run_on_cluster(tmp_path, port)
     finally:
         server.close()
+    _assert_refused_cluster(
+        tmp_path, result, f"--cluster tcp://127.0.0.1:{port}: no Dask scheduler answers there"
+    )
+
+
+def _run_on_cluster(tmp_path: Path, port: int) -> CliResult:
+    return run_cli(
+        ["run", str(DEFAULT), *SMALL, "--cluster", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "o")]
+    )
+
+
+def _assert_refused_cluster(tmp_path: Path, result: CliResult, message: str) -> None:
+    """One line, `m2msim run: MESSAGE...`, exit 2, and nothing left behind."""
     assert_cli_contract(result)
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert result.rc == 2 and len(lines) == 1, result
-    assert lines[0].startswith(
-        f"m2msim run: --cluster tcp://127.0.0.1:{port}: no Dask scheduler answers there"
-    )
+    assert lines[0].startswith(f"m2msim run: {message}")
     assert not (tmp_path / "o").exists() and _m2msim_entries(tmp_path) == []
 
 
@@ -526,29 +528,16 @@ def test_a_cluster_address_that_takes_the_connection_and_says_nothing_ends_the_r
 
     threading.Thread(target=hold, daemon=True).start()
     try:
-        argv = [
-            "run",
-            str(DEFAULT),
-            *SMALL,
-            "--cluster",
-            f"tcp://127.0.0.1:{port}",
-            "--out",
-            str(tmp_path / "o"),
-        ]
         with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-            result = run_cli(argv)
+            result = _run_on_cluster(tmp_path, port)
     finally:
         server.close()
         for conn in held:  # (the connecting thread, still waiting, sees the end and stops)
             conn.close()
-    assert_cli_contract(result)
-    lines = [line for line in result.err.splitlines() if line.strip()]
-    assert result.rc == 2 and len(lines) == 1, result
-    assert lines[0].startswith(
-        f"m2msim run: --cluster tcp://127.0.0.1:{port}: no Dask scheduler answered there"
-    )
     assert held, "the run never connected"
-    assert not (tmp_path / "o").exists() and _m2msim_entries(tmp_path) == []
+    _assert_refused_cluster(
+        tmp_path, result, f"--cluster tcp://127.0.0.1:{port}: no Dask scheduler answered there"
+    )
 
 
 def test_a_fleet_too_big_for_the_machine_is_refused_with_the_estimate(tmp_path: Path) -> None:
