@@ -35,6 +35,7 @@ from modem.at.errors import (
     CommandTimeout,
     ConnectionClosed,
     ModemError,
+    TransportError,
     cme_error,
     cms_error,
     is_transient,
@@ -148,6 +149,7 @@ class ATClient:
         self._idle: asyncio.Task[None] | None = None
         self._closed = False
         self._eof = False
+        self._ended: str | None = None  # why the reader stopped
         self._data_sent = False
         self.last_activity = time.monotonic()
 
@@ -251,7 +253,8 @@ class ATClient:
 
     async def _exchange(self, cmd: Command, timeout: float, data: bytes | None = None) -> Reply:
         if self._eof or self._closed:
-            raise ConnectionClosed(f"{self.url}: closed")
+            # why the port ended (end of stream, the device gone), not only that it did
+            raise ConnectionClosed(self._ended or f"{self.url}: closed")
         if self.guard is not None:
             self.guard.check(cmd.line, data)
         loop = asyncio.get_running_loop()
@@ -423,10 +426,13 @@ class ATClient:
                     self._dispatch(event)
         except OSError as exc:
             error = ConnectionClosed(f"{self.url}: {exc}")
+        except TransportError as exc:  # the port went away (a USB modem unplugged, a pty closed)
+            error = ConnectionClosed(str(exc))
         finally:
             if read is not None and not read.done():
                 read.cancel()
         self._eof = True
+        self._ended = str(error)
         self._end(error)
 
     def _end(self, error: ModemError) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from hil.allowlist import allow_list_from_numbers
 from hil.bench import run_bench
 from hil.fakemodem import Answer, AnsweringTransport, AnswerSpec
 from m2msim.cli import main
+from modem.at.errors import TransportError
 
 REGISTERED: dict[str, AnswerSpec] = {
     "AT+CREG?": '+CREG: 2,1,"1A2B","01C2D3E",0',
@@ -133,3 +136,47 @@ async def test_someone_elses_sms_is_kept_and_the_wait_ends_with_a_clear_error() 
     [note] = result.transcript.of_kind("note")
     assert note["text"].startswith("message 4 kept on the modem") and "hello from elsewhere" in note["text"]
     assert result.summary()["sms_sent"] == 1  # the SMS did go out, and is counted
+
+
+class UnpluggedAt(AnsweringTransport):
+    """A USB modem pulled out when `at` is sent: its port fails every read and write from then on,
+    as pyserial's does ("device reports readiness to read but returned no data")."""
+
+    def __init__(self, answers: dict[str, AnswerSpec], at: str) -> None:
+        super().__init__(answers, url="/dev/ttyUSB9")
+        self.at = at
+        self.gone = False
+
+    async def read(self) -> bytes:
+        data = await super().read()
+        if self.gone:
+            raise TransportError(f"{self.url}: read failed: device disconnected")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self.gone:
+            raise TransportError(f"{self.url}: write failed: device disconnected")
+        if data.startswith(self.at.encode()):
+            self.gone = True
+            self.push(b"")  # wakes the reader, which finds the port gone
+            return
+        await super().write(data)
+
+
+async def test_modem_unplugged_mid_call_is_a_failed_run_with_its_transcript(tmp_path: Path) -> None:
+    fake = UnpluggedAt({**REGISTERED, "AT+CLCC": '+CLCC: 1,0,0,0,0,"+33612345678",145'}, at="ATH")
+    result = await asyncio.wait_for(
+        run_bench(
+            "dtmf_call", fake.url, transport=fake, allow_list=ALLOW, params={"hold": 0.0}, timeout=30,
+            out=tmp_path,
+        ),
+        10,
+    )  # fmt: skip
+    # the run ends at once (not after the command's 30 s), failed, saying why, and is reported
+    assert result.status == "failed" and result.error_type == "ConnectionClosed"
+    assert "device disconnected" in (result.error or "")
+    events = [json.loads(line) for line in (tmp_path / "transcript.jsonl").read_text().splitlines()]
+    assert events[-1]["kind"] == "end" and events[-1]["status"] == "failed"
+    assert any(e.get("command") == "AT+VTS=#" and e.get("final") == "OK" for e in events)
+    result.write(tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text())["summary"]["status"] == "failed"

@@ -332,3 +332,33 @@ async def test_a_one_digit_answer_is_the_value_in_either_result_format() -> None
         await at.command("ATV1")
         t.answers[b"ATS7?\r"] = [b"\r\n3\r\n\r\nOK\r\n"]
         assert (await at.command("ATS7?")).lines == ("3",)
+
+
+class _UnpluggedTransport(ScriptedTransport):
+    """A port whose device goes away while a command waits: its read fails as the serial and pty
+    transports fail then (`TransportError`: pyserial's "device reports readiness to read but
+    returned no data"), not with an end of stream."""
+
+    unplugged: asyncio.Event
+
+    async def read(self) -> bytes:
+        data = await super().read()
+        if not data and self.unplugged.is_set():
+            raise errors.TransportError(f"{self.url}: read failed: device disconnected")
+        return data
+
+
+async def test_a_port_whose_read_fails_fails_the_pending_command_and_closes_cleanly() -> None:
+    t = _UnpluggedTransport(steps(("AT+CSQ\r", b"\r\n+CSQ: 1,0\r\n")))
+    t.unplugged = asyncio.Event()
+    at = client(t, timeout=30)
+    at.start()
+    task = asyncio.create_task(at.command("AT+CSQ"))
+    await asyncio.wait_for(t.finished.wait(), 5)  # the command went out and was half answered
+    t.unplugged.set()
+    await t.close()
+    with pytest.raises(errors.ConnectionClosed, match="device disconnected"):
+        await asyncio.wait_for(task, 5)  # at once, not after the command's 30 s
+    with pytest.raises(errors.ConnectionClosed, match="device disconnected"):
+        await at.command("AT")  # a later command says why the port is gone, too
+    await at.close()  # the reader's failure was the command's: closing does not raise it again
