@@ -5,7 +5,8 @@ progress in AT+CLCC (27.007 §7.18: stat 2 dialing, 3 alerting, 0 active); BUSY 
 NO CARRIER end it.  The driver polls AT+CLCC every `poll` seconds until the call is active; the
 script then sends the digits, holds the line `hold` seconds and hangs up (ATH), and hangs up too
 when anything fails after the dial.  Call seconds are counted from answer to hang-up, as the
-operator bills them.
+operator bills them; an answered call is counted when the run fails after the answer too (a
+failed AT+VTS, a modem gone), up to the hang-up, else up to the failure, with a note.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ async def run(bench: BenchContext) -> dict[str, Any]:
 
     sub = bench.modem.client.subscribe(on_end, CALL_ENDS)
     answered_at: float | None = None
+    started = bench.now()
+    seconds = 0.0
+    dropped: str | None = None
     dialled = hung_up = False
     try:
         with bench.step("dial", number=number):
@@ -70,15 +74,23 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         with bench.step("hang-up"):
             await calls.hang_up()
             hung_up = True
-        seconds = time.monotonic() - answered_at
     finally:
         sub.cancel()
         if dialled and not hung_up and not ended.done():
             try:
                 await calls.hang_up()
+                hung_up = True
             except Exception as exc:  # the call may already be over; keep the first error
                 bench.note(f"hang-up after failure: {exc}")
-    bench.usage.calls.append(CallUse(started, number, bench.dest_of(number), seconds, digits))
+        if answered_at is not None:
+            # an answered call is billed from answer to release, however the run goes on after it
+            seconds = time.monotonic() - answered_at
+            bench.usage.calls.append(CallUse(started, number, bench.dest_of(number), seconds, digits))
+            if not hung_up and not ended.done():
+                bench.note(
+                    f"the call to {number} was answered and its hang-up not confirmed: counted "
+                    f"{seconds:.1f} s, up to here; the network bills it until it releases the call"
+                )
     if dropped is not None:
         raise CallNotAnswered(f"{number}: the call dropped ({dropped}) before hang-up")
     return {"number": number, "digits": digits, "call_seconds": round(seconds, 3)}

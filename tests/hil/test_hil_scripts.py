@@ -180,3 +180,26 @@ async def test_modem_unplugged_mid_call_is_a_failed_run_with_its_transcript(tmp_
     assert any(e.get("command") == "AT+VTS=#" and e.get("final") == "OK" for e in events)
     result.write(tmp_path)
     assert json.loads((tmp_path / "report.json").read_text())["summary"]["status"] == "failed"
+    # the call was answered: the network bills it, so the estimate counts it, with a note
+    assert len(result.usage.calls) == 1
+    assert [r.type.value for r in result.records] == ["voice"]
+    assert any("hang-up not confirmed" in e.get("text", "") for e in events)
+
+
+async def test_answered_call_whose_dtmf_fails_is_still_counted() -> None:
+    fake = AnsweringTransport(
+        {
+            **REGISTERED,
+            "AT+CLCC": '+CLCC: 1,0,0,0,0,"+33612345678",145',
+            "AT+VTS": Answer(final="+CME ERROR: 3"),
+        },
+        url="/dev/ttyS9",
+    )
+    result = await run_bench("dtmf_call", fake.url, transport=fake, allow_list=ALLOW, params={"hold": 0.0})
+    assert result.status == "failed" and result.error_type == "OperationNotAllowed"
+    assert "ATH" in fake.lines[fake.lines.index("AT+VTS=1") :]  # hung up...
+    # ...after an answer the operator bills: the run's usage and estimate have the call
+    [call] = result.usage.calls
+    assert call.number == "+33612345678" and call.seconds >= 0
+    assert [r.type.value for r in result.records] == ["voice"]
+    assert result.estimate is not None and result.summary()["calls"] == 1
