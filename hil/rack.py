@@ -161,6 +161,19 @@ def render_table(script: str, rows: Sequence[RackRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What XML 1.0 cannot carry, even escaped: C0 controls but tab, LF and CR; surrogates; U+FFFE/FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with what XML 1.0 cannot hold written as an escape (`\\x1b`): a modem's line noise
+    (a wrong baud rate, a reset mid-answer) in an error message must not make the JUnit file one a
+    CI system cannot read."""
+    return _NOT_XML.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text
+    )
+
+
 def junit_xml(script: str, rows: Sequence[RackRow], started: datetime | None = None) -> str:
     """The JUnit XML report: `testsuites` > one `testsuite` (the script) > one `testcase` per modem,
     with `failure` (failed or refused), `error` (could not run), `skipped`, and `system-out` (the
@@ -196,19 +209,19 @@ def junit_xml(script: str, rows: Sequence[RackRow], started: datetime | None = N
         )
         if r is None:
             ET.SubElement(
-                case, "error", {"message": row.error or "", "type": row.error_type or "Error"}
-            ).text = f"{row.modem.url}: {row.error}"
+                case, "error", {"message": xml_text(row.error or ""), "type": row.error_type or "Error"}
+            ).text = xml_text(f"{row.modem.url}: {row.error}")
             continue
         if r.status in ("failed", "refused"):
             ET.SubElement(
-                case, "failure", {"message": r.error or r.status, "type": r.error_type or r.status}
-            ).text = f"{r.url}: {r.status}: {r.error}"
+                case, "failure", {"message": xml_text(r.error or r.status), "type": r.error_type or r.status}
+            ).text = xml_text(f"{r.url}: {r.status}: {r.error}")
         elif r.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": r.error or "skipped"})
+            ET.SubElement(case, "skipped", {"message": xml_text(r.error or "skipped")})
         out = r.render_text()
         if r.transcript.path is not None:
             out += f"transcript: {r.transcript.path}\n"
-        ET.SubElement(case, "system-out").text = out
+        ET.SubElement(case, "system-out").text = xml_text(out)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 

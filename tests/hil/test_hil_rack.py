@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from ptys import served_ptys_sync
 
-from hil.rack import load_rack, rack_of
+from hil.bench import run_bench
+from hil.fakemodem import AnsweringTransport
+from hil.rack import RackModem, RackRow, junit_xml, load_rack, rack_of
 from m2msim.cli import main
 from m2msim.yamlio import YamlError
 
@@ -184,3 +186,18 @@ def test_bad_rack_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
         code = main([*args, "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert code == 2 and error in err and "Traceback" not in err, err
+
+
+async def test_junit_of_a_modem_answering_line_noise_is_well_formed() -> None:
+    """A modem at the wrong baud rate, or reset mid-answer, answers control bytes; they reach the
+    failure's message and the system-out, and the file must still parse (Jenkins, GitLab)."""
+    fake = AnsweringTransport({"AT+CPIN?": "+CPIN: \x00\x1bNOT READY\x07"}, url="/dev/ttyS9")
+    result = await run_bench("register", fake.url, transport=fake)
+    assert result.status == "failed"
+    xml = junit_xml("register", [RackRow(RackModem(fake.url, "slot-1"), result)])
+    root = ET.fromstring(xml.encode())
+    check_junit(root)
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.attrib["message"] == "SIM not ready: \\x00\\x1bNOT READY"
+    assert "\\x1bNOT READY" in (root.findtext("testsuite/testcase/system-out") or "")
