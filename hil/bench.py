@@ -330,6 +330,7 @@ async def run_bench(
             allow_list=allow_list.source if allow_list else None,
             line=line,
             recoveries=client.recoveries,
+            time_scale=binding.speed if binding is not None else 1.0,
         )
         result.records = usage_records(ctx.usage, line)
         result.estimate = estimate_cost(

@@ -52,6 +52,7 @@ class BenchResult:
     estimate: CostEstimate | None = None
     network_estimate: CostEstimate | None = None
     recoveries: int = 0
+    time_scale: float = 1.0  # a virtual modem's speed: its (and its network's) seconds per host second
 
     @property
     def ok(self) -> bool:
@@ -88,7 +89,33 @@ class BenchResult:
             "ip_bytes_down": sum(r.bytes_down for r in recs if r.type is UsageType.DATA),
             "sms": sum(1 for r in recs if r.type is UsageType.SMS),
             "call_seconds": sum(r.duration_s for r in recs if r.type in (UsageType.VOICE, UsageType.CSD)),
+            "time_scale": self.time_scale,
         }
+
+    def network_notes(self) -> list[str]:
+        """Why the network's count differs from the bench's, where it does."""
+        net = self.network_summary()
+        if net is None:
+            return []
+        s = self.usage.summary()
+        notes: list[str] = []
+        if self.time_scale != 1:
+            notes.append(
+                f"the virtual modem runs at speed {self.time_scale:g}: the network's seconds are the modem's "
+                f"simulated seconds, {self.time_scale:g} for each second of the bench's clock"
+            )
+        if net["call_seconds"] != s["call_seconds_billed"]:
+            notes.append(
+                f"call seconds: the network counted {net['call_seconds']} s from its answer to its release, "
+                f"the bench {s['call_seconds']:.1f} s from when it saw the call active (its AT+CLCC poll) to "
+                f"its hang-up, billed {s['call_seconds_billed']} s; each call is rounded up to a whole second"
+            )
+        if (net["ip_bytes_up"], net["ip_bytes_down"]) != (s["ip_bytes_up"], s["ip_bytes_down"]):
+            notes.append(
+                "IP bytes: the bench's are estimated from the application bytes (TCP/IP headers, a bare "
+                "ACK for every segment, docs/bench.md); the network's are the packets it carried"
+            )
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -102,6 +129,7 @@ class BenchResult:
         }
         if self.network_records is not None:
             out["network"] = self.network_summary()
+            out["network_notes"] = self.network_notes()
             out["network_records"] = [_record_dict(r) for r in self.network_records]
             out["network_estimate"] = self.network_estimate.to_dict() if self.network_estimate else None
         return out
@@ -150,7 +178,9 @@ def render_text(result: BenchResult) -> str:
     lines.append(
         f"  usage: {s['bytes_sent']} B sent, {s['bytes_received']} B received "
         f"(~{s['ip_bytes_up']} / {s['ip_bytes_down']} IP bytes), {s['sms_sent']} SMS sent, "
-        f"{s['sms_received']} received, {s['calls']} calls ({s['call_seconds']:.1f} s)"
+        f"{s['sms_received']} received, {s['calls']} calls ({s['call_seconds']:.1f} s"
+        + (f", billed {s['call_seconds_billed']} s" if s["calls"] else "")
+        + ")"
     )
     net = result.network_summary()
     if net is not None:
@@ -158,6 +188,7 @@ def render_text(result: BenchResult) -> str:
             f"  network counted: {net['ip_bytes_up']} / {net['ip_bytes_down']} IP bytes, {net['sms']} SMS, "
             f"{net['call_seconds']} call seconds ({net['records']} records)"
         )
+        lines.extend(f"    {note}" for note in result.network_notes())
     for label, est in (("cost", result.estimate), ("network-counted cost", result.network_estimate)):
         if est is None:
             continue

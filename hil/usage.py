@@ -24,6 +24,12 @@ IP_TCP_HEADER = 40
 MSS = 1460
 
 
+def billed_seconds(seconds: float) -> int:
+    """A call's seconds as a record carries them and the tariff bills them: rounded up to a whole
+    second (to the microsecond first: 2.0000000001 s of floating point is 2 s)."""
+    return math.ceil(round(seconds, 6)) if seconds > 0 else 0
+
+
 def segments(n: int) -> int:
     return math.ceil(n / MSS) if n > 0 else 0
 
@@ -98,6 +104,11 @@ class BenchUsage:
     def call_seconds(self) -> float:
         return sum(c.seconds for c in self.calls)
 
+    @property
+    def billed_call_seconds(self) -> int:
+        """The calls' seconds as billed: each call rounded up to a whole second on its own."""
+        return sum(billed_seconds(c.seconds) for c in self.calls)
+
     def summary(self) -> dict[str, Any]:
         up = sum(d.ip_bytes()[0] for d in self.data)
         down = sum(d.ip_bytes()[1] for d in self.data)
@@ -111,6 +122,7 @@ class BenchUsage:
             "sms_received": self.sms_received,
             "calls": len(self.calls),
             "call_seconds": round(self.call_seconds, 3),
+            "call_seconds_billed": self.billed_call_seconds,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,7 +173,7 @@ def usage_records(usage: BenchUsage, line: str, zone: Zone = Zone.FR) -> list[Us
                 line=line,
                 type=UsageType.VOICE,
                 start=c.started.replace(microsecond=0),
-                duration_s=math.ceil(c.seconds),
+                duration_s=billed_seconds(c.seconds),
                 zone=zone,
                 dest=c.dest,
             )

@@ -245,7 +245,7 @@ def render_bench(files: RunFiles) -> str:
         ),
         tr([td("data sessions"), num(count(s.get("data_sessions", 0)))]),
         tr([td("SMS sent / received"), num(f"{s.get('sms_sent', 0)} / {s.get('sms_received', 0)}")]),
-        tr([td("calls (seconds)"), num(f"{s.get('calls', 0)} ({float(s.get('call_seconds', 0)):.1f} s)")]),
+        tr([td("calls (seconds)"), num(_calls_cell(s))]),
     ]
     if net:
         data_rows.append(
@@ -258,6 +258,7 @@ def render_bench(files: RunFiles) -> str:
                 ]
             )
         )
+        data_rows.extend(tr([td("why they differ"), td(note)]) for note in rep.get("network_notes") or [])
     sms = usage.get("sms") or []
     sms_tbl = (
         table(
@@ -347,3 +348,12 @@ def render_bench_report(bench_dir: Path | str) -> str:
     if files.bench is None:
         raise ReportError(f"{bench_dir}: no bench report.json here")
     return render_bench(files)
+
+
+def _calls_cell(s: dict[str, Any]) -> str:
+    """Calls, their measured seconds, and the seconds billed (each call rounded up; older reports
+    have no billed figure)."""
+    text = f"{s.get('calls', 0)} ({float(s.get('call_seconds', 0)):.1f} s"
+    if s.get("calls") and "call_seconds_billed" in s:
+        text += f", billed {s['call_seconds_billed']} s"
+    return text + ")"

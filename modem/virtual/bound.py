@@ -45,6 +45,7 @@ class VirtualBinding:
     modem: VirtualModem
     epoch: datetime
     sink: RecordList = field(default_factory=RecordList)
+    speed: float = 1.0  # the modem's simulated seconds per second of the host's clock (`speed=`)
 
     @property
     def line(self) -> str:
@@ -94,4 +95,4 @@ async def open_bound_virtual(url: str, offer: str) -> tuple[Transport, VirtualBi
         raise ValueError(f"{url}: the virtual transport does not expose its modem")
     provision(network, modem, ServeScenario(offer=offer))
     log.info("%s: line %s (+%s) on %s", url, modem.identity.line_id, modem.identity.msisdn, offer)
-    return transport, VirtualBinding(network, modem, epoch, sink)
+    return transport, VirtualBinding(network, modem, epoch, sink, spec.speed)

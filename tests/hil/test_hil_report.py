@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from accounting.records import Dest, UsageType, Zone
+from accounting.records import Dest, UsageRecord, UsageType, Zone
 from hil.report import OfferError, check_offer, estimate_cost, records_table
+from hil.result import BenchResult
+from hil.transcript import Transcript
 from hil.usage import MSS, BenchUsage, CallUse, DataUse, SmsUse, usage_records, wire_bytes
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, 250000, tzinfo=UTC)
@@ -113,3 +115,48 @@ def test_the_cheapest_offer_for_the_usage_is_named() -> None:
             priced = estimate_cost(records, offer="business-m2m-dtmf", plan=plan, commitment=commitment)
             assert est.cheapest_total <= priced.month_total
     assert estimate_cost(records, compare_offers=False).cheapest is None
+
+
+def _call_result(measured_s: float, network_s: int, time_scale: float = 1.0) -> BenchResult:
+    u = usage(call_s=measured_s)
+    net = [
+        UsageRecord(line="L1", type=UsageType.VOICE, start=WHEN, duration_s=network_s, dest=Dest.FR_MOBILE)
+    ]
+    return BenchResult(
+        script="dtmf_call", url="virtual://generic", profile="generic", status="passed", started=WHEN,
+        duration_s=5.0, transcript=Transcript(started=WHEN), usage=u, network_records=net,
+        records=usage_records(u, "L1"), time_scale=time_scale,
+    )  # fmt: skip
+
+
+def test_call_seconds_show_what_is_billed_beside_what_was_measured() -> None:
+    same = _call_result(2.003, 3)
+    text = same.render_text()
+    assert "1 calls (2.0 s, billed 3 s)" in text  # 2.003 s is billed 3 s, as the network's record
+    assert same.summary()["call_seconds_billed"] == 3 and same.records[-1].duration_s == 3
+    assert "call seconds:" not in text and same.to_dict()["network_notes"] == []
+
+
+def test_a_network_count_unlike_the_bench_s_is_explained() -> None:
+    later = _call_result(2.003, 4)  # the network answered before the bench's poll saw it
+    [note] = later.network_notes()
+    assert note.startswith("call seconds: the network counted 4 s from its answer to its release")
+    assert note in later.render_text() and later.to_dict()["network_notes"] == [note]
+    fast = _call_result(2.003, 50, time_scale=20)
+    assert "runs at speed 20: the network's seconds are the modem's simulated seconds" in fast.render_text()
+    assert fast.to_dict()["network"]["time_scale"] == 20
+
+
+def test_a_call_of_whole_seconds_in_floating_point_is_not_billed_a_second_more() -> None:
+    # 1.3 + 7 - 1.3 is 7.000000000000001 s: billed 7 s, as the network's record is
+    [call] = usage_records(usage(call_s=1.3 + 7 - 1.3), "L1")
+    assert call.duration_s == 7
+
+
+async def test_a_virtual_modem_s_speed_comes_with_its_network_count() -> None:
+    from hil.bench import run_bench
+
+    result = await run_bench("register", "virtual://generic?seed=1&speed=20")
+    assert result.status == "passed", result.error
+    assert result.time_scale == 20 and result.network_summary() is not None
+    assert result.to_dict()["network"]["time_scale"] == 20
