@@ -30,10 +30,11 @@ from urllib.parse import urlsplit
 
 from accounting.records import Dest
 from hil.allowlist import BenchAllowList, destination_of
-from hil.errors import HilError, NotRegistered, ScriptParamError, ScriptSkipped
+from hil.errors import HilError, ModemRestarted, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
 from hil.replay import is_replay, open_replay, recording_of
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
+from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
 from hil.scripts import BenchScript, get_script
 from hil.transcript import Transcript
@@ -284,9 +285,12 @@ async def run_bench(
         ctx.recorded_targets = targets
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
+        restarts = RestartWatch(transcript)
         try:
             with transcript.step("initialise"):
                 await client.initialise()
+            # the modem has answered: a boot URC from now on is a restart
+            client.subscribe(restarts, BOOT_URCS)
             details = await bench_script.run(ctx)
         except ScriptSkipped as exc:
             status, error, error_type = "skipped", str(exc), type(exc).__name__
@@ -308,6 +312,11 @@ async def run_bench(
             raise
         finally:
             await modem.close()
+        restarted = restarts.reason()
+        if restarted is not None and status == "passed":
+            status, error, error_type = "failed", restarted, ModemRestarted.__name__
+        elif restarted is not None and status == "failed":
+            error = f"{error}; {restarted}"  # the likely cause of the failure, said beside it
         if error is not None:
             transcript.record("end", status=status, error=error, error_type=error_type)
             log.info("%s on %s: %s: %s", bench_script.name, url, status, error)

@@ -41,3 +41,7 @@ class ScriptSkipped(HilError):
 
 class NotRegistered(HilError):
     """The modem did not register on a network within the script's time."""
+
+
+class ModemRestarted(HilError):
+    """The modem restarted during the run without a command of the run asking for it."""

@@ -28,6 +28,23 @@ class Answer:
 
 AnswerSpec = str | Answer | Callable[[str], "str | Answer"]
 
+# A GSM/GPRS module with its SIM ready, registered at home, that tells who it is: a table to
+# start from (`{**REGISTERED, "AT+CSQ": "+CSQ: 99,99"}`).
+REGISTERED: dict[str, AnswerSpec] = {
+    "AT+CREG?": '+CREG: 2,1,"1A2B","01C2D3E",0',
+    "AT+CGREG?": '+CGREG: 2,1,"1A2B","01C2D3E",0',
+    "AT+CEREG?": Answer(final="ERROR"),  # a GSM/GPRS module has no EPS registration
+    "AT+CPIN?": "+CPIN: READY",
+    "AT+COPS?": '+COPS: 0,0,"Orange F",0',
+    "AT+CSQ": "+CSQ: 18,0",
+    "AT+CGSN": "356938035643809",
+    "AT+CIMI": "208011234567890",
+    "AT+CCID": "89330123456789012345",
+    "AT+CGMI": "ACME",
+    "AT+CGMM": "M1",
+    "AT+CGMR": "1.0",
+}
+
 
 class AnsweringTransport:
     """`modem.transport.Transport` answering from a table; `written` has every byte received."""

@@ -10,24 +10,10 @@ import pytest
 
 from hil.allowlist import allow_list_from_numbers
 from hil.bench import run_bench
-from hil.fakemodem import Answer, AnsweringTransport, AnswerSpec
+from hil.fakemodem import REGISTERED, Answer, AnsweringTransport, AnswerSpec
 from m2msim.cli import main
 from modem.at.errors import TransportError
 
-REGISTERED: dict[str, AnswerSpec] = {
-    "AT+CREG?": '+CREG: 2,1,"1A2B","01C2D3E",0',
-    "AT+CGREG?": '+CGREG: 2,1,"1A2B","01C2D3E",0',
-    "AT+CEREG?": Answer(final="ERROR"),  # a GSM/GPRS module has no EPS registration
-    "AT+CPIN?": "+CPIN: READY",
-    "AT+COPS?": '+COPS: 0,0,"Orange F",0',
-    "AT+CSQ": "+CSQ: 18,0",
-    "AT+CGSN": "356938035643809",
-    "AT+CIMI": "208011234567890",
-    "AT+CCID": "89330123456789012345",
-    "AT+CGMI": "ACME",
-    "AT+CGMM": "M1",
-    "AT+CGMR": "1.0",
-}
 ALLOW = allow_list_from_numbers({"+33612345678": "bench phone"})
 
 

@@ -1,0 +1,62 @@
+"""A modem that restarts mid-run (RDY after the bench's initialisation was answered): the run fails
+saying so, unless a command of the run asked for the restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hil.allowlist import allow_list_from_numbers
+from hil.bench import run_bench
+from hil.fakemodem import REGISTERED, Answer, AnsweringTransport, AnswerSpec
+
+BOOT = b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n"
+
+
+class RestartsAt(AnsweringTransport):
+    """A SIM800 whose supply sags when `at` is sent: it answers, then boots again (RDY, ...), with
+    its echo back on."""
+
+    def __init__(self, answers: dict[str, AnswerSpec], at: str) -> None:
+        super().__init__(answers, url="/dev/ttyUSB9")
+        self.at = at.encode()
+        self.echo = False
+
+    async def write(self, data: bytes) -> None:
+        if self.echo:
+            self.push(data)
+        await super().write(data)
+        if data.startswith(self.at):
+            self.push(BOOT)
+            self.echo = True
+
+
+async def test_a_restart_nothing_asked_for_fails_a_run_that_went_on() -> None:
+    fake = RestartsAt(REGISTERED, at="AT+COPS?")
+    result = await run_bench("register", fake.url, transport=fake)
+    # the script's commands all answered after the restart; the run is no proof: failed, saying why
+    assert result.status == "failed" and result.error_type == "ModemRestarted"
+    assert (result.error or "").startswith("the modem restarted once during the run, at ")
+    assert "(RDY), without a command asking for it" in (result.error or "")
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert "the modem restarted (RDY) without being asked" in notes
+
+
+async def test_a_restart_gives_its_reason_beside_the_failure_it_caused() -> None:
+    fake = RestartsAt(
+        {**REGISTERED, "AT+CLCC": Answer(final="ERROR")}, at="ATD+33612345678;"
+    )  # the call is gone with the restart
+    allow = allow_list_from_numbers({"+33612345678": "bench phone"})
+    result = await run_bench("dtmf_call", fake.url, transport=fake, allow_list=allow, params={"timeout": 2.0})
+    assert result.status == "failed" and result.error_type != "ModemRestarted"
+    assert "; the modem restarted once during the run" in (result.error or "")
+
+
+async def test_a_restart_the_script_asked_for_is_only_noted(tmp_path: Path) -> None:
+    script = tmp_path / "reset_check.yaml"
+    script.write_text(
+        "steps:\n  - send: AT+CFUN=1,1\n  - wait_urc: 'SMS Ready'\n    timeout: 30\n  - send: AT\n"
+    )
+    result = await run_bench(str(script), "virtual://simcom-sim800?seed=1&speed=10")
+    assert result.status == "passed", result.error
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert "the modem restarted (RDY), as the run asked" in notes
