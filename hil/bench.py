@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from accounting.records import Dest
 from hil.allowlist import BenchAllowList, destination_of
 from hil.errors import HilError, ModemRestarted, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
-from hil.replay import is_replay, open_replay, recording_of
+from hil.replay import Recording, is_replay, open_replay, recording_of
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
 from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
@@ -44,7 +44,7 @@ from modem import safety
 from modem.at.errors import ModemError
 from modem.drivers.generic import Modem
 from modem.drivers.network import Registration
-from modem.drivers.profile import DriverProfile, load_driver_profile
+from modem.drivers.profile import DriverProfile, DriverProfileError, load_driver_profile
 from modem.transport import Transport
 from modem.transports import open_transport
 
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 
 TRANSCRIPT = "transcript.jsonl"
+DEFAULT_TIMEOUT = 5.0  # seconds per AT command
 RELEASE_S = 1.5  # the most the clean-up on the way out may take (a signal must end the run in 2 s)
 RELEASE_COMMANDS = (("ATH", "AT+CHUP"), ("AT+CGACT=0",))  # hang up (or the 3GPP form); PDP off
 
@@ -88,9 +89,23 @@ def driver_profile_for(url: str, profile: str | Path | DriverProfile | None) -> 
     if inner.startswith("virtual://"):
         return load_driver_profile(urlsplit(inner).netloc)
     if is_replay(inner):
-        recorded = recording_of(inner).profile
-        return load_driver_profile(recorded) if recorded else DriverProfile()
+        return recorded_profile(recording_of(inner))
     return DriverProfile()
+
+
+def recorded_profile(recording: Recording) -> DriverProfile:
+    """The driver profile a recording ran with: the defaults when none was given (a physical modem
+    without --profile: they are not the shipped `generic` profile's), else the named profile, else
+    the recorded profile file."""
+    defaults = DriverProfile()
+    if recording.profile_source == defaults.source or not recording.profile:
+        return replace(defaults, name=recording.profile or defaults.name)
+    try:
+        return load_driver_profile(recording.profile)
+    except DriverProfileError:
+        if recording.profile_source and Path(recording.profile_source).is_file():
+            return load_driver_profile(recording.profile_source)  # a profile file of the bench's own
+        raise
 
 
 def preflight(
@@ -208,7 +223,7 @@ async def run_bench(
     offer: str = DEFAULT_OFFER,
     plan: str = DEFAULT_PLAN,
     commitment: int = DEFAULT_COMMITMENT,
-    timeout: float = 5.0,
+    timeout: float | None = None,
     transport: Transport | None = None,
     transport_options: Mapping[str, Any] | None = None,
     raw: bool = False,
@@ -216,6 +231,7 @@ async def run_bench(
 ) -> BenchResult:
     """Run a bench script on the modem at `url` (or on `transport`, whose URL then counts).
 
+    `timeout`: seconds per AT command (default `DEFAULT_TIMEOUT`; a replayed modem's, the recording's).
     `raw`: also record every chunk of bytes both ways (`tx` / `rx` events).
     `out`: a writable folder; the transcript is streamed to `out/transcript.jsonl` as it happens.
 
@@ -237,6 +253,10 @@ async def run_bench(
         recording = recording_of(url)
         if recording.script == bench_script.name:
             given = {**{k: v for k, v in recording.params.items() if k in bench_script.params}, **given}
+        if timeout is None and recording.timeout is not None:
+            timeout = recording.timeout  # a command that timed out then times out as soon again
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
     values = bench_script.resolve(given)
     driver = driver_profile_for(url, profile)
     preflight(bench_script, url, allow_list, values)
@@ -255,6 +275,8 @@ async def run_bench(
             url=url,
             script=bench_script.name,
             profile=driver.name,
+            profile_source=driver.source,
+            timeout=timeout,
             params=values,
             allow_list=allow_list.source if allow_list else None,
         )

@@ -128,7 +128,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--commitment", type=int, default=DEFAULT_COMMITMENT, help="commitment in months (default 24)"
     )
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per AT command (default 5)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds per AT command (default 5; on replay://, the recording's)",
+    )
     p.add_argument("--raw", action="store_true", help="also record every byte both ways in the transcript")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     p.set_defaults(handler=_bench)
@@ -153,7 +157,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.script == "ports":
         return ports_command(args)
     try:
-        check_float("--timeout", args.timeout, 0.001, 3600)
+        if args.timeout is not None:
+            check_float("--timeout", args.timeout, 0.001, 3600)
         check_int("--commitment", args.commitment, 0, 120)
         script = get_script(args.script)
         given = _params(args.param)

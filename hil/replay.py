@@ -80,6 +80,8 @@ class Recording:
     exchanges: list[Exchange]
     opening: list[tuple[float, bytes]]  # URCs before the first command (seconds after the start)
     profile: str | None = None  # the driver profile the recording ran with
+    profile_source: str | None = None  # where it came from: `<defaults>` (none given), or its file
+    timeout: float | None = None  # the recording's seconds per AT command (`--timeout`)
     script: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # the script's parameters when recorded
     targets: dict[str, str] = field(default_factory=dict)  # "sms"/"call" -> the number used
@@ -167,6 +169,10 @@ def load_recording(path: str | Path) -> Recording:
         t = float(event.get("t", 0.0))
         if kind == "open":
             rec.profile = event.get("profile")
+            rec.profile_source = event.get("profile_source")
+            timeout = event.get("timeout")
+            if isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < math.inf:
+                rec.timeout = float(timeout)
             rec.script = event.get("script")
             if isinstance(event.get("params"), dict):
                 rec.params = dict(event["params"])

@@ -3,6 +3,7 @@ the recording does not have fails with the documented error; the shipped example
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from ptys import served_ptys
 
 from hil.bench import run_bench
 from hil.examples.record import RECORDINGS
+from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from hil.replay import ReplayError, UnmatchedCommand, load_recording, open_replay, split_url
 from hil.transcript import read_transcript
 from m2msim.cli import main
@@ -240,3 +242,31 @@ async def test_a_scaled_replay_answers_in_the_recorded_order() -> None:
     assert [e["line"] for e in result.transcript.events if e["kind"] == "urc"] == [
         e["line"] for e in before if e["kind"] == "urc"
     ]
+
+
+async def test_a_physical_modem_s_recording_without_a_profile_replays_with_the_same_driver(
+    tmp_path: Path,
+) -> None:
+    """No --profile on a physical modem: the driver's defaults (registration URCs +CREG, +CGREG and
+    +CEREG), which are not the shipped `generic` profile's (+CREG, +CGREG); the replay must send
+    what was recorded, not fail on the first difference."""
+    fake = AnsweringTransport(REGISTERED, url="/dev/ttyUSB9")
+    recorded = await run_bench("register", fake.url, transport=fake, out=tmp_path)
+    assert recorded.status == "passed", recorded.error
+    assert "AT+CEREG=2" in fake.lines
+    replayed = await run_bench("register", f"replay://{tmp_path / 'transcript.jsonl'}?scale=0")
+    assert replayed.status == "passed", replayed.error
+    assert exchanges(replayed.transcript.events) == exchanges(recorded.transcript.events)
+
+
+async def test_a_recording_that_timed_out_replays_with_its_own_timeout(tmp_path: Path) -> None:
+    """A run with --timeout 0.2 whose AT+CGMR never answered: replayed, the same command times out
+    after the same 0.2 s (not the default 5 s), with the same reason."""
+    fake = AnsweringTransport({**REGISTERED, "AT+CGMR": Answer(final="")}, url="/dev/ttyUSB9")  # no final
+    recorded = await run_bench("register", fake.url, transport=fake, out=tmp_path, timeout=0.2)
+    assert recorded.status == "failed" and recorded.error_type == "CommandTimeout", recorded.error
+    replayed = await asyncio.wait_for(
+        run_bench("register", f"replay://{tmp_path / 'transcript.jsonl'}?scale=0"), 4
+    )
+    assert (replayed.status, replayed.error) == (recorded.status, recorded.error)
+    assert "within 0.2 s" in (replayed.error or "")
