@@ -99,7 +99,7 @@ class BenchResult:
             return []
         s = self.usage.summary()
         notes: list[str] = []
-        if self.time_scale != 1:
+        if self.time_scale != 1 and net["call_seconds"]:  # (the report shows no other duration)
             notes.append(
                 f"the virtual modem runs at speed {self.time_scale:g}: the network's seconds are the modem's "
                 f"simulated seconds, {self.time_scale:g} for each second of the bench's clock"

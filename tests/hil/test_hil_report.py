@@ -145,6 +145,8 @@ def test_a_network_count_unlike_the_bench_s_is_explained() -> None:
     fast = _call_result(2.003, 50, time_scale=20)
     assert "runs at speed 20: the network's seconds are the modem's simulated seconds" in fast.render_text()
     assert fast.to_dict()["network"]["time_scale"] == 20
+    data_only = _call_result(0.0, 0, time_scale=20)  # no seconds in the report: nothing to explain
+    assert data_only.network_notes() == []
 
 
 def test_a_call_of_whole_seconds_in_floating_point_is_not_billed_a_second_more() -> None:
