@@ -32,7 +32,7 @@ from accounting.records import Dest
 from hil.allowlist import BenchAllowList, destination_of
 from hil.errors import HilError, ModemRestarted, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
-from hil.replay import Recording, is_replay, open_replay, recording_of
+from hil.replay import Recording, is_replay, open_replay, recording_of, split_url
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
 from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
@@ -40,6 +40,7 @@ from hil.scripts import BenchScript, get_script
 from hil.transcript import Transcript
 from hil.usage import BenchUsage, usage_records
 from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
+from m2msim.outputs import OutputError, same_path
 from modem import safety
 from modem.at.errors import ModemError
 from modem.drivers.generic import Modem
@@ -241,6 +242,7 @@ async def run_bench(
 
     Raises before touching the modem for unusable input: `UnknownScript`, `ScriptParamError`,
     `DriverProfileError`, `NoDialPolicy` (physical modem, texting script, no allow-list),
+    `OutputError` (`out` cannot be written, or holds the recording being replayed),
     `TransportError` (the URL cannot be opened).  Everything the modem does afterwards, including
     refusals of the safety rules, ends in the result's `status`.
     """
@@ -264,6 +266,10 @@ async def run_bench(
     if policy is None and is_replay(url):
         policy = safety.AllowAll()  # a recording texts and calls no one
 
+    if out is not None and is_replay(url) and same_path(split_url(url)[0], Path(out) / TRANSCRIPT):
+        raise OutputError(
+            f"{Path(out) / TRANSCRIPT}: is the recording being replayed; write the replay's run elsewhere"
+        )
     started = datetime.now(UTC)
     t0 = time.monotonic()
     # The transcript file exists before the first byte goes to the modem: a bench whose output

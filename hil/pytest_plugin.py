@@ -192,6 +192,8 @@ def run_script(
             recorded = recording_of(url).script
             if recorded is not None and recorded != script:
                 pytest.skip(f"{url}: a recording of {recorded}, not of {script}")
+        if bench_out is not None:  # the transcript goes there as the run goes: a test cut short keeps it
+            bench_out.mkdir(parents=True, exist_ok=True)
         try:
             result = await run_bench(
                 script,
@@ -199,6 +201,7 @@ def run_script(
                 allow_list=bench_allow_list,
                 profile=_option(request.config, "--modem-profile"),
                 params=params,
+                out=bench_out,
             )
         except safety.NoDialPolicy as exc:
             pytest.skip(str(exc))

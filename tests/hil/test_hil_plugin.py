@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,30 @@ def test_a_bad_allow_list_stops_the_session_with_its_location(tmp_path: Path) ->
     )  # fmt: skip
     assert run.returncode != 0
     assert f"{bad}:2: numbers[0].number" in run.stdout + run.stderr
+
+
+def test_a_bench_test_cut_short_keeps_its_transcript_in_bench_out(tmp_path: Path) -> None:
+    """A test stopped mid-run (its own timeout, pytest-timeout, a crash) keeps the transcript up to
+    there in --bench-out, with the hang-up on the way out: it is written as the run goes."""
+    (tmp_path / "test_cut.py").write_text(
+        "import asyncio\n\nimport pytest\n\n\n"
+        "async def test_cut(run_script):\n"
+        "    with pytest.raises(TimeoutError):\n"
+        "        async with asyncio.timeout(2.0):\n"
+        "            await run_script('dtmf_call', hold=60.0)\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_cut.py"),
+         "--modem-url", "virtual://generic?seed=1&speed=10", "--bench-out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    [transcript] = out.glob("test_cut*/transcript.jsonl")
+    events = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines()]
+    [release] = [e for e in events if e["kind"] == "step" and e["name"] == "release"]
+    assert release["info"]["reason"] == "interrupted"  # cut in the hold, hung up on the way out
+    assert any(e.get("command", "").startswith("ATD") for e in events)
+    assert events[-1]["kind"] == "end" and events[-1]["status"] == "interrupted"

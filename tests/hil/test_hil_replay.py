@@ -19,6 +19,7 @@ from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from hil.replay import ReplayError, UnmatchedCommand, load_recording, open_replay, split_url
 from hil.transcript import read_transcript
 from m2msim.cli import main
+from m2msim.outputs import OutputError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "hil" / "examples" / "transcripts"
@@ -270,3 +271,12 @@ async def test_a_recording_that_timed_out_replays_with_its_own_timeout(tmp_path:
     )
     assert (replayed.status, replayed.error) == (recorded.status, recorded.error)
     assert "within 0.2 s" in (replayed.error or "")
+
+
+async def test_a_replay_never_writes_over_the_recording_it_replays(tmp_path: Path) -> None:
+    fake = AnsweringTransport(REGISTERED, url="/dev/ttyUSB9")
+    await run_bench("register", fake.url, transport=fake, out=tmp_path)
+    recording = (tmp_path / "transcript.jsonl").read_bytes()
+    with pytest.raises(OutputError, match="is the recording being replayed"):
+        await run_bench("register", f"replay://{tmp_path / 'transcript.jsonl'}?scale=0", out=tmp_path)
+    assert (tmp_path / "transcript.jsonl").read_bytes() == recording
