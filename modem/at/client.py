@@ -35,6 +35,7 @@ from modem.at.errors import (
     CommandTimeout,
     ConnectionClosed,
     ModemError,
+    ModemNotAnswering,
     TransportError,
     cme_error,
     cms_error,
@@ -248,7 +249,14 @@ class ATClient:
                     await asyncio.sleep(delay)
                 except CommandTimeout as exc:
                     if self.watchdog.enabled and not self._eof:
-                        await self._check_and_recover()
+                        try:
+                            await self._check_and_recover()
+                        except CommandTimeout as lost:  # not even the recovery is answered
+                            # the command the caller sent, and that nothing answers: not the
+                            # recovery's own command, which the caller never asked for
+                            raise ModemNotAnswering(
+                                exc.command, exc.timeout, self.url, lost.command
+                            ) from lost
                     raise exc
 
     async def _exchange(self, cmd: Command, timeout: float, data: bytes | None = None) -> Reply:
@@ -380,7 +388,7 @@ class ATClient:
         policy = self.watchdog
         # ATQ0, not a bare AT: a modem left quiet by ATQ1 answers nothing, not even AT, until then
         if not await self._probe(line="ATQ0"):
-            raise CommandTimeout("ATQ0 (after recovery)", policy.probe_timeout)
+            raise CommandTimeout("ATQ0", policy.probe_timeout)
         for line in (*policy.reset, *self.init_sequence):
             try:
                 await self._exchange(Command(line), self.timeout_for(Command(line)))

@@ -38,6 +38,19 @@ class CommandTimeout(ModemError):
         self.timeout = timeout
 
 
+class ModemNotAnswering(CommandTimeout):
+    """A command timed out and the modem answered nothing else either: not `AT`, nor `ATQ0` after
+    the watchdog's recovery (ESC, `+++`).  Off, on another port, or at another baud rate."""
+
+    def __init__(self, command: str, timeout: float, url: str, recovery: str) -> None:
+        super().__init__(command, timeout)
+        self.args = (
+            f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing, not AT, "
+            f"nor {recovery} after the watchdog's recovery: is the modem powered, on this port, at "
+            "this baud rate?",
+        )
+
+
 class CommandError(ModemError):
     """The modem answered a plain `ERROR` (or a vendor failure final such as `SEND FAIL`)."""
 

@@ -362,3 +362,37 @@ async def test_a_port_whose_read_fails_fails_the_pending_command_and_closes_clea
     with pytest.raises(errors.ConnectionClosed, match="device disconnected"):
         await at.command("AT")  # a later command says why the port is gone, too
     await at.close()  # the reader's failure was the command's: closing does not raise it again
+
+
+class _SilentTransport:
+    """A port with nothing behind it (a modem off, another port, another baud rate): every byte
+    written is kept, nothing ever comes back."""
+
+    url = "/dev/ttyUSB9"
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self._closed = asyncio.Event()
+
+    async def read(self) -> bytes:
+        await self._closed.wait()
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        self.written += data
+
+    async def close(self) -> None:
+        self._closed.set()
+
+
+async def test_a_modem_that_answers_nothing_is_named_with_the_command_that_found_it() -> None:
+    t = _SilentTransport()
+    async with client(t, watchdog=FAST_WATCHDOG, timeout=0.2) as at:  # type: ignore[arg-type]
+        with pytest.raises(errors.ModemNotAnswering) as info:
+            await at.command("ATE0")
+    # the caller's command and timeout, not the recovery's own ATQ0, and what to check
+    message = str(info.value)
+    assert message.startswith("'ATE0': no final result within 0.2 s, and /dev/ttyUSB9 answers nothing")
+    assert "nor ATQ0 after the watchdog's recovery" in message and "baud rate" in message
+    assert isinstance(info.value, errors.CommandTimeout) and info.value.command == "ATE0"
+    assert b"ATQ0\r" in t.written  # the recovery was tried
