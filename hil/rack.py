@@ -174,13 +174,22 @@ def xml_text(text: str) -> str:
     )
 
 
+def could_not_run(row: RackRow) -> bool:
+    """The bench could not test this modem: it could not be opened, or it never answered a command
+    (off, another port, another baud rate): an `<error>` for CI, not a `<failure>` of the modem."""
+    r = row.result
+    if r is None:
+        return True
+    return r.status == "failed" and not any("final" in c for c in r.transcript.commands)
+
+
 def junit_xml(script: str, rows: Sequence[RackRow], started: datetime | None = None) -> str:
     """The JUnit XML report: `testsuites` > one `testsuite` (the script) > one `testcase` per modem,
-    with `failure` (failed or refused), `error` (could not run), `skipped`, and `system-out` (the
+    with `failure` (failed or refused), `error` (could not run: `could_not_run`), `skipped`, and `system-out` (the
     run's summary and where its transcript is)."""
     when = (started or datetime.now(UTC)).isoformat(timespec="seconds")
-    failures = sum(1 for r in rows if r.status in ("failed", "refused"))
-    errors = sum(1 for r in rows if r.status == "error")
+    errors = sum(1 for r in rows if could_not_run(r))
+    failures = sum(1 for r in rows if r.status in ("failed", "refused") and not could_not_run(r))
     skipped = sum(1 for r in rows if r.status == "skipped")
     total = sum(r.result.duration_s for r in rows if r.result is not None)
     counts = {
@@ -212,7 +221,11 @@ def junit_xml(script: str, rows: Sequence[RackRow], started: datetime | None = N
                 case, "error", {"message": xml_text(row.error or ""), "type": row.error_type or "Error"}
             ).text = xml_text(f"{row.modem.url}: {row.error}")
             continue
-        if r.status in ("failed", "refused"):
+        if could_not_run(row):
+            ET.SubElement(
+                case, "error", {"message": xml_text(r.error or r.status), "type": r.error_type or "Error"}
+            ).text = xml_text(f"{r.url}: the modem never answered: {r.error}")
+        elif r.status in ("failed", "refused"):
             ET.SubElement(
                 case, "failure", {"message": xml_text(r.error or r.status), "type": r.error_type or r.status}
             ).text = xml_text(f"{r.url}: {r.status}: {r.error}")

@@ -201,3 +201,29 @@ async def test_junit_of_a_modem_answering_line_noise_is_well_formed() -> None:
     assert failure is not None
     assert failure.attrib["message"] == "SIM not ready: \\x00\\x1bNOT READY"
     assert "\\x1bNOT READY" in (root.findtext("testsuite/testcase/system-out") or "")
+
+
+class Silent(AnsweringTransport):
+    """Nothing answers on this port."""
+
+    def _reply(self, line: str) -> None:
+        pass
+
+
+async def test_a_modem_that_never_answered_is_a_junit_error_not_a_failure() -> None:
+    """Off, on another port or at another baud rate: the bench could not test it (CI's "error"),
+    unlike a modem that answered and failed the script (a "failure")."""
+    silent = Silent({}, url="/dev/ttyS8")
+    dead = await run_bench("register", silent.url, transport=silent, timeout=0.1)
+    refusing = AnsweringTransport({"AT+CPIN?": "+CPIN: SIM PIN"}, url="/dev/ttyS9")
+    failed = await run_bench("register", refusing.url, transport=refusing)
+    assert dead.status == failed.status == "failed"
+    rows = [RackRow(RackModem(dead.url, "slot-1"), dead), RackRow(RackModem(failed.url, "slot-2"), failed)]
+    root = ET.fromstring(junit_xml("register", rows).encode())
+    check_junit(root)
+    cases = {c.attrib["name"]: c for c in root.iter("testcase")}
+    error = cases["slot-1"].find("error")
+    assert error is not None and error.attrib["type"] == "ModemNotAnswering"
+    assert cases["slot-1"].find("failure") is None
+    assert cases["slot-2"].find("failure") is not None and cases["slot-2"].find("error") is None
+    assert (root.attrib["failures"], root.attrib["errors"]) == ("1", "1")
