@@ -57,6 +57,19 @@ def _same(a: str, b: str) -> bool:
         return False
 
 
+def _parts_accepted(commands: list[dict[str, Any]]) -> tuple[int, ...]:
+    """The message references of the AT+CMGS the network accepted (`+CMGS: <mr>`, OK)."""
+    refs: list[int] = []
+    for c in commands:
+        if not c["command"].upper().startswith("AT+CMGS") or c.get("final") != "OK":
+            continue
+        for line in c.get("responses") or ():
+            fields = grammar.fields_of(str(line))
+            if grammar.prefix_of(str(line)) == "+CMGS" and fields and fields[0].isdigit():
+                refs.append(int(fields[0]))
+    return tuple(refs)
+
+
 async def run(bench: BenchContext) -> dict[str, Any]:
     p = bench.params
     text = str(p["text"])
@@ -73,7 +86,16 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     async with bench.modem.client.urcs({"+CMTI"}) as stream:
         with bench.step("sms-send", number=number) as info:
             started, t0 = bench.now(), time.monotonic()
-            refs = await bench.modem.sms.send(number, text)
+            mark = len(bench.transcript.commands)
+            try:
+                refs = await bench.modem.sms.send(number, text)
+            except ModemError:
+                # the parts the network took before the failure are billed: count them
+                sent = _parts_accepted(bench.transcript.commands[mark:])
+                if sent:
+                    bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(sent), sent))
+                    bench.note(f"{len(sent)} part(s) of the message were sent before the failure: counted")
+                raise
             info["references"] = refs
         bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs)))
         if wait:

@@ -189,3 +189,23 @@ async def test_answered_call_whose_dtmf_fails_is_still_counted() -> None:
     assert call.number == "+33612345678" and call.seconds >= 0
     assert [r.type.value for r in result.records] == ["voice"]
     assert result.estimate is not None and result.summary()["calls"] == 1
+
+
+async def test_parts_of_a_long_sms_sent_before_a_failure_are_counted() -> None:
+    """A 3-part message whose second AT+CMGS the network refuses: the first part went out and is
+    billed, so the run's usage and estimate count it."""
+    sent: list[str] = []
+
+    def cmgs(_: str) -> Answer:
+        sent.append("part")
+        return Answer("+CMGS: 41") if len(sent) == 1 else Answer(final="+CMS ERROR: 38")
+
+    fake = AnsweringTransport({**REGISTERED, "AT+CMGS": cmgs}, url="/dev/ttyS9")
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, allow_list=ALLOW,
+        params={"text": "x" * 400, "expect_reply": "no"},
+    )  # fmt: skip
+    assert result.status == "failed" and result.error_type is not None
+    assert result.summary()["sms_sent"] == 1
+    assert [r.type.value for r in result.records] == ["sms"]
+    assert result.usage.sms[0].references == (41,)
