@@ -325,17 +325,23 @@ def _run_rack(
     for m in modems:
         _writable_folder(out / m.name, "--out")
     kwargs = _kwargs(args, params, allow)
+    unwritten: dict[str, str] = {}
 
     async def one(m: RackModem) -> BenchResult:
         folder = out / m.name
         result = await run_bench(script, m.url, profile=drivers[m.name], out=folder, **kwargs)
-        result.write(folder, force=args.force)
+        try:
+            result.write(folder, force=args.force)
+        except (OSError, OutputError) as exc:  # the run's verdict stands; its reports are missing
+            unwritten[m.name] = f"{folder}: cannot write the report: {getattr(exc, 'strerror', None) or exc}"
         return result
 
     started = datetime.now(UTC)
     rows, signum = asyncio.run(_interruptible(lambda: run_rack(modems, one)))
     if rows is None:
         return _interrupted(signum, f"{out}/<modem>/{TRANSCRIPT}")
+    for row in rows:
+        row.unwritten = unwritten.get(row.modem.name)
     if args.junit is not None:
         write_junit(args.junit, script.name, rows, started, force=args.force)
     if args.json:
@@ -351,6 +357,10 @@ def _run_rack(
                 f"m2msim bench: {row.modem.name}: REFUSED by the bench allow-list: {row.result.error}",
                 file=sys.stderr,
             )
+    for name, why in unwritten.items():
+        print(f"m2msim bench: {name}: {why}", file=sys.stderr)
+    if unwritten:  # as with one modem: an --out that cannot be written
+        return 2
     return 0 if all(r.status in ("passed", "skipped") for r in rows) else 1
 
 

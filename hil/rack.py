@@ -49,6 +49,7 @@ class RackRow:
     result: BenchResult | None = None
     error: str | None = None
     error_type: str | None = None
+    unwritten: str | None = None  # why the run's reports could not be written (its verdict stands)
 
     @property
     def status(self) -> str:
@@ -146,7 +147,7 @@ def render_table(script: str, rows: Sequence[RackRow]) -> str:
                 r.status.upper(),
                 f"{s['duration_s']:.2f}",
                 f"{s['at_commands']} ({s['at_errors']})",
-                r.error or "",
+                "; ".join(filter(None, [r.error, row.unwritten and f"report not written: {row.unwritten}"])),
             )
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
@@ -240,6 +241,8 @@ def junit_xml(script: str, rows: Sequence[RackRow], started: datetime | None = N
         out = r.render_text()
         if r.transcript.path is not None:
             out += f"transcript: {r.transcript.path}\n"
+        if row.unwritten is not None:
+            out += f"report not written: {row.unwritten}\n"
         ET.SubElement(case, "system-out").text = xml_text(out)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
@@ -273,6 +276,7 @@ def summary_dict(script: str, rows: Sequence[RackRow]) -> dict[str, Any]:
                 "url": row.modem.url,
                 "status": row.status,
                 "error": row.result.error if row.result is not None else row.error,
+                "unwritten": row.unwritten,
                 "summary": row.result.summary() if row.result is not None else None,
             }
             for row in rows

@@ -228,3 +228,36 @@ async def test_a_modem_that_never_answered_is_a_junit_error_not_a_failure() -> N
     assert cases["slot-1"].find("failure") is None
     assert cases["slot-2"].find("failure") is not None and cases["slot-2"].find("error") is None
     assert (root.attrib["failures"], root.attrib["errors"]) == ("1", "1")
+
+
+def test_a_modem_whose_report_cannot_be_written_keeps_its_verdict_and_the_others_theirs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One modem's folder stops taking files during the run (here its report.json turns into a
+    folder; on a bench, a full disk or a pulled USB stick): its row keeps its verdict and says why
+    the report is missing, the other modem's stands, and the command exits 2 as with one modem."""
+    script = tmp_path / "fill_up.py"
+    script.write_text(
+        "from pathlib import Path\n\nfrom hil.scripts import BenchScript\n\n\n"
+        "async def run(bench):\n"
+        "    if 'seed=2' in bench.url:\n"
+        "        (Path(bench.transcript.path).parent / 'report.json').mkdir()\n"
+        "    return {}\n\n\n"
+        "SCRIPT = BenchScript(name='fill_up', description='a folder that stops taking files', run=run)\n",
+        encoding="utf-8",
+    )
+    junit = tmp_path / "bench.xml"
+    code = main(
+        ["bench", str(script), "--modem-url", "virtual://generic?seed=1", "--modem-url",
+         "virtual://generic?seed=2", "--out", str(tmp_path / "out"), "--junit", str(junit)]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 2, captured.out + captured.err
+    rows = {line.split()[0]: line for line in captured.out.splitlines()[2:4]}
+    assert " PASSED " in rows["generic-seed-1"] and " PASSED " in rows["generic-seed-2"]
+    assert "report not written" in rows["generic-seed-2"]
+    assert "generic-seed-2" in captured.err and "cannot write the report" in captured.err
+    root = ET.parse(junit).getroot()
+    check_junit(root)
+    assert (root.attrib["failures"], root.attrib["errors"]) == ("0", "0")
+    assert (tmp_path / "out" / "generic-seed-1" / "report.json").is_file()
