@@ -608,6 +608,8 @@ class VirtualModem:
             resp[0:0] = bytes(rng.randrange(0x80, 0x100) for _ in range(rng.randrange(1, 9)))
         if faults.urc_burst and rng.random() < faults.urc_burst:
             for line in faults.burst_urcs:
+                if line in _STATE_URCS:  # the modem's own state, not a made-up one
+                    line = f"{line}: {self.net.stat if line == '+CREG' else self.net.ps_stat}"
                 resp += self._crlf + line.encode("latin-1") + self._crlf
         if faults.delay_ms:
             self._held.append((self.now + faults.delay_ms / 1000.0, bytes(resp + tail)))
@@ -843,6 +845,7 @@ def _call(fn: Callable[[], None]) -> None:
     fn()
 
 
+_STATE_URCS = frozenset({"+CREG", "+CGREG", "+CEREG"})  # a fault burst's registration URCs: the state
 _ID_ALIASES = frozenset({"+CCID", "+ICCID", "+QCCID"})
 # +CME ERROR of a command that needs the SIM while it is locked; a blocked SIM (no PUK tries left): 13.
 SIM_LOCK_ERRORS = {"SIM PIN": 11, "SIM PUK": 12}

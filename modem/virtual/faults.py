@@ -13,7 +13,7 @@ Keys (profile `faults:` mapping or `virtual://PROFILE?key=value&...`):
 | `drop` | probability that a response is lost entirely |
 | `garbage` | probability that noise bytes precede a response |
 | `urc_burst` | probability that a burst of URCs lands between a response's lines and its final result |
-| `burst_urcs` | the URC lines of a burst (default `+CIEV: 2,3`, `+CREG: 1`, `+CGREG: 1`) |
+| `burst_urcs` | the URC lines of a burst (default `+CIEV: 2,3`, `+CREG`, `+CGREG`); a bare `+CREG`, `+CGREG` or `+CEREG` is that registration URC with the modem's state at the time (`+CREG: 5` while roaming), as a module repeats it; written whole (`+CREG: 1`) it is sent as written, true or not |
 
 Random draws come from the modem's generator, seeded from `seed`: a run replays.
 """
@@ -50,7 +50,8 @@ class Faults:
     drop: float = 0.0
     garbage: float = 0.0
     urc_burst: float = 0.0
-    burst_urcs: tuple[str, ...] = ("+CIEV: 2,3", "+CREG: 1", "+CGREG: 1")
+    # (a bare registration name: that URC with the modem's state when the burst comes)
+    burst_urcs: tuple[str, ...] = ("+CIEV: 2,3", "+CREG", "+CGREG")
 
     @property
     def noisy(self) -> bool:

@@ -157,3 +157,16 @@ def test_pin_locked_sim_until_the_right_pin_then_puk_after_three_wrong() -> None
         at(locked, 'AT+CPIN="1111"')
     assert at(locked, "AT+CPIN?") == b"\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n"
     assert at(locked, 'AT+CPIN="4321"') == b"\r\nERROR\r\n"  # +CMEE=0
+
+
+def test_a_burst_repeats_the_registration_the_modem_is_in() -> None:
+    """A module repeats its registration URCs with its state: the burst said "+CREG: 1" (home) of a
+    modem refused by the network, and a client (or the bench's guard) believed a registration that
+    was not there.  Written whole, a burst line is still sent as written."""
+    m = url_modem("virtual://generic?seed=3&urc_burst=1.0&reg_denied=1")
+    m.take_output(30.0)
+    out = at(m, "AT+CSQ", 30.0)
+    assert b"\r\n+CREG: 3\r\n" in out and b"\r\n+CGREG: " in out and b"+CREG: 1" not in out
+    told = url_modem("virtual://generic?seed=3&urc_burst=1.0&reg_denied=1&burst_urcs=%2BCREG:%201")
+    told.take_output(30.0)
+    assert b"\r\n+CREG: 1\r\n" in at(told, "AT+CSQ", 30.0)
