@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def process_group(pgid: int) -> list[int]:
@@ -103,3 +105,55 @@ def served_tcp(*options: str, timeout: float) -> Iterator[TcpDte]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=timeout)
+
+
+def _wait_ended(pids: list[int], timeout: float) -> None:
+    """Wait until the processes `pids` (not our children: no SIGCHLD) have ended, through pidfds."""
+    fds = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            fds.append(os.pidfd_open(pid))
+    try:
+        deadline = time.monotonic() + timeout
+        pending = list(fds)
+        while pending and (left := deadline - time.monotonic()) > 0:
+            ended, _, _ = select.select(pending, [], [], left)
+            pending = [fd for fd in pending if fd not in ended]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def end_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop `proc`, started with `start_new_session=True`, and everything of its process group: SIGTERM,
+    then SIGKILL for what is still there after `timeout` seconds; proven empty from /proc."""
+    pgid = proc.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    _wait_ended(process_group(pgid), timeout)
+    if process_group(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        _wait_ended(process_group(pgid), timeout)
+    proc.wait(timeout)
+    assert not process_group(pgid), f"processes of group {pgid} left: {process_group(pgid)}"
+
+
+def run_group(args: list[str], timeout: float, **popen: Any) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(args, capture_output=True, text=True)` in a process group of its own, of which
+    nothing is left when it returns or raises (a timeout fails the test with what it had printed)."""
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        end_group(proc)
+        out, err = proc.communicate()
+        raise AssertionError(f"{args} did not end in {timeout:g} s: {out}{err}") from None
+    finally:
+        if proc.poll() is None or process_group(proc.pid):
+            end_group(proc)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 
 
@@ -53,3 +56,45 @@ def served_ptys_sync(profile: str = "simcom-sim800", count: int = 1, seed: int =
         proc.terminate()
         proc.wait(timeout=30)
         proc.stdout.close()
+
+
+class PtyDte:
+    """A terminal on a served modem's pty: AT lines out, bytes read as they come and consumed up to each
+    awaited token (an answer or a URC; none within `timeout` seconds fails the test with what came)."""
+
+    def __init__(self, path: str, timeout: float = 15.0) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        self.timeout = timeout
+        self.got = b""
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> PtyDte:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def until(self, token: bytes) -> bytes:
+        """Everything up to and with `token`; what follows stays in `got`."""
+        deadline = time.monotonic() + self.timeout
+        while token not in self.got:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"no {token!r} in {self.timeout:g} s; got {self.got!r}"
+            self.got += os.read(self.fd, 65536)
+        end = self.got.index(token) + len(token)
+        seen, self.got = self.got[:end], self.got[end:]
+        return seen
+
+    def at(self, line: str, until: bytes = b"\r\nOK\r\n") -> bytes:
+        os.write(self.fd, line.encode() + b"\r")
+        return self.until(until)
+
+    def next_sms(self) -> str:
+        """The next SMS the modem stores, as its +CMTI says (+CNMI <mt>=1), read in text mode: the +CMGR
+        answer."""
+        self.until(b'+CMTI: "')
+        index = self.until(b"\r\n").decode().split(",")[1].strip()
+        self.at("AT+CMGF=1")
+        return self.at(f"AT+CMGR={index}").decode()

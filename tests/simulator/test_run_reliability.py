@@ -4,7 +4,6 @@ bad options, jobs too big for the machine, partial months (docs/reliability.md, 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from filewatch import watch
 from fuzzing import CliResult, assert_cli_contract, run_cli
 from processes import process_group, wait_for_handler
 
@@ -335,7 +334,7 @@ def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -
     assert rc == 0
     before = _digest(out)
     # kill the main process once its temporary folder exists (the run is under way)
-    with _watch(out.parent) as created:
+    with watch(out.parent) as created:
         proc = _start(out, seed=2)
         for name in created():
             if name.startswith(f".m2msim-{out.name}.tmp-"):
@@ -355,7 +354,7 @@ def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -
 
 def test_a_second_run_on_the_same_folder_exits_2_naming_the_first(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "r"
-    with _watch(out.parent) as created:
+    with watch(out.parent) as created:
         first = _start(out, seed=4)
         for name in created():
             if name.startswith(f".m2msim-{out.name}.tmp-"):
@@ -366,37 +365,6 @@ def test_a_second_run_on_the_same_folder_exits_2_naming_the_first(tmp_path: Path
     rc, err = _finish(first, 120)
     assert rc == 0, err
     _assert_complete_run(out, 4)
-
-
-# -- inotify, to wait for a file's creation without polling ----------------------------------------
-
-_IN_CREATE, _IN_MOVED_TO = 0x100, 0x80
-
-
-@contextlib.contextmanager
-def _watch(folder: Path) -> Iterator[Callable[[], Iterator[str]]]:
-    """Names created in `folder` from now on, as they appear (inotify; blocks until the next one)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.inotify_init1(os.O_CLOEXEC)
-    assert fd >= 0
-    assert libc.inotify_add_watch(fd, os.fsencode(folder), _IN_CREATE | _IN_MOVED_TO) >= 0
-
-    def names() -> Iterator[str]:
-        while True:
-            ready, _, _ = select.select([fd], [], [], 120)
-            assert ready, f"nothing created in {folder}"
-            data = os.read(fd, 65536)
-            i = 0
-            while i < len(data):
-                length = int.from_bytes(data[i + 12 : i + 16], sys.byteorder)
-                yield data[i + 16 : i + 16 + length].rstrip(b"\0").decode()
-                i += 16 + length
-
-    try:
-        yield names
-    finally:
-        os.close(fd)
 
 
 # -- folders, options, estimates, partial months (in-process) --------------------------------------
