@@ -261,7 +261,10 @@ class NetLink:
     def location(self, stat: int | None = None) -> str:
         stat = self.stat if stat is None else stat
         if stat in (STAT_HOME, STAT_ROAMING):
-            return f'{stat},"{self.lac}","{self.ci}",{self.act}'
+            # a GERAN cell identity is 16 bits (TS 23.003 4.3.1; "two byte cell ID" in the 2G modules'
+            # manuals), UTRAN's and E-UTRAN's 28: the cell drawn once, shown at the served radio's size
+            ci = self.ci[-4:] if self.rat == "geran" else self.ci
+            return f'{stat},"{self.lac}","{ci}",{self.act}'
         return str(stat)
 
     def operator(self, fmt: int) -> str:

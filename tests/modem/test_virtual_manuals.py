@@ -7,6 +7,7 @@ consumption, status reports stored with +CDSI) run on the console console_bench.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from accounting.records import UsageType
 from gateway.api import CallOutcome
@@ -14,7 +15,7 @@ from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
-from modem.virtual.core import VirtualModem
+from modem.virtual.core import RadioSettings, VirtualModem
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.server import TcpEndpoint
 from tests.modem.console_bench import EPOCH, ConsoleBench, Kept
@@ -94,6 +95,35 @@ def test_cfun_1_on_a_module_that_resets() -> None:
     at(m, "ATE0")
     at(m, "AT+CMEE=1")
     assert "+CME ERROR: 515" in at(m, "AT+CREG?")
+
+
+# ----- +CREG location: the cell identity's size is the radio's ----------------------------------------------
+
+
+def creg_location(m: VirtualModem) -> tuple[str, str]:
+    answer = at(m, "AT+CREG?")
+    found = re.search(r'\+CREG: 2,1,"([0-9A-F]+)","([0-9A-F]+)"', answer)
+    assert found, answer
+    return found.group(1), found.group(2)
+
+
+def test_a_gsm_cell_has_a_two_byte_cell_id_an_lte_cell_a_28_bit_one() -> None:
+    # SIM800 manual 3.2.28 AT+CREG: <lac> and <ci> "two byte ... in hexadecimal format" (a GERAN cell
+    # identity is 16 bits, TS 23.003 4.3.1); smsd logs the last four digits of a longer one as the cell.
+    m, _ = served("simcom-sim800")
+    at(m, "ATE0", 10.0)
+    at(m, "AT+CREG=2")
+    lac, ci = creg_location(m)
+    assert len(lac) == 4 and len(ci) == 4
+    # the same modem moved onto LTE: E-UTRAN's 28-bit cell identity (TS 36.413 9.2.1.38), 7 hex digits,
+    # whose last 16 bits are the GSM cell's (the cell drawn once, its size the radio's)
+    m.radio = RadioSettings(rat="eutran")
+    lac_lte, ci_lte = creg_location(m)
+    assert lac_lte == lac and len(ci_lte) == 7 and ci_lte.endswith(ci)
+    bg96, _ = served("quectel-bg96")  # LTE-M: 28 bits as well
+    at(bg96, "ATE0", 10.0)
+    at(bg96, "AT+CREG=2")
+    assert len(creg_location(bg96)[1]) == 7
 
 
 # ----- power down ---------------------------------------------------------------------------------------
