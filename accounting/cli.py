@@ -156,6 +156,10 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
             return command_.run()
     except (AccountingError, OutputError) as exc:
         print(f"m2msim {command}: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        # standard output's reader went away (`| true`): no input was at fault; m2msim.cli says
+        # so with 141, as for every command (it was 2, "m2msim rate: : Broken pipe")
+        raise
     except OSError as exc:
         where = exc.filename or getattr(args, "out", None) or ""
         print(f"m2msim {command}: {where}: {exc.strerror or exc}", file=sys.stderr)

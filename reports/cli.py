@@ -160,6 +160,8 @@ def _with_report(handler: Handler, name: str) -> Handler:
                 return _rate_and_report(handler, name, args)
         except OutputError as exc:
             return _fail(name, str(exc))
+        except BrokenPipeError:
+            raise  # standard output's reader went away: m2msim.cli's 141, not an unusable --report
         except OSError as exc:  # the lock file cannot be made: nor could the page
             return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
 

@@ -65,3 +65,20 @@ def test_a_standard_output_closed_by_its_reader_is_status_141_not_0(
     141 now, as SIGPIPE ends a Unix tool."""
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
     assert main(["sms-count", "hello"]) == 141
+
+
+EXAMPLE_MONTH = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
+
+
+@pytest.mark.parametrize("command", ["rate", "compare"])
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_rate_and_compare_to_a_closed_pipe_are_status_141(
+    command: str, form: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`m2msim rate INVENTORY USAGE --json | true` exited 2 with `m2msim rate: : Broken pipe`,
+    as if its input were unusable: the invoice was made, only its reader went away, which every
+    other command says with 141."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    inventory, usage = EXAMPLE_MONTH / "inventory.yaml", EXAMPLE_MONTH / "usage.csv"
+    assert main([command, str(inventory), str(usage), *form]) == 141
+    assert "Broken pipe" not in capsys.readouterr().err
