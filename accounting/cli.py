@@ -78,7 +78,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON on stdout (or in --out)")
     p.add_argument("--catalog", default=None, help="catalog file or bundled name (default orange-m2m-2012)")
     p.add_argument(
-        "--top", default="10", help=f"how many costliest lines the readable output shows (0 to {MAX_TOP:,})"
+        "--top",
+        default="10",
+        help=f"how many costliest lines the readable output shows (default 10; 0 to {MAX_TOP:,})",
     )
     p.add_argument(
         "--force",
