@@ -32,8 +32,8 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -244,6 +244,12 @@ class AlarmEngine:
         group = self.group_of(use.line)
         if group is None:
             return
+        if use.time.tzinfo is not UTC:
+            # the month and the hold-off are counted in UTC: a time given in another zone (Paris
+            # on 1 April at 01:30 is 31 March in UTC) is the same instant, not the same wall clock
+            if use.time.utcoffset() is None:
+                raise ValueError(f"alarm use of line {use.line}: time {use.time} has no time zone")
+            use = replace(use, time=use.time.astimezone(UTC))
         if use.kind == UseKind.ATTACH:
             self._attach(group, use)
         if use.seconds:  # the end of a call: only its duration is new (the call was checked when placed)

@@ -6,11 +6,20 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from accounting.records import UsageRecord
-from gateway.alarms import Alarm, AlarmEngine, JsonLinesAlarmSink, load_alarm_config, parse_alarm_config
+from accounting.records import UsageRecord, Zone
+from gateway.alarms import (
+    Alarm,
+    AlarmEngine,
+    JsonLinesAlarmSink,
+    Use,
+    UseKind,
+    load_alarm_config,
+    parse_alarm_config,
+)
 from gateway.api import CallKind, Subscriber
 from gateway.errors import ConfigError
 from gateway.network import Network, NetworkConfig
@@ -256,3 +265,44 @@ def test_bad_alarm_configs_name_the_key(doc: dict[str, object], message: str) ->
 def test_unknown_timezone() -> None:
     with pytest.raises(ConfigError, match="time zone"):
         AlarmEngine([], (), Alarms(), timezone="Mars/Olympus")
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def engine(group: dict[str, object], **extra: object) -> tuple[AlarmEngine, Alarms]:
+    sink = Alarms()
+    config = parse_alarm_config({"groups": [{"name": "g", "lines": ["L1"], **group}], **extra})
+    return config.engine({"L1"}, sink, watched_from=None), sink
+
+
+def data(time: datetime, nbytes: int = 0, plmn: str = "20801") -> Use:
+    return Use(time, "L1", UseKind.DATA, plmn, Zone.FR if plmn.startswith("208") else Zone.EU, bytes=nbytes)
+
+
+def test_times_given_in_another_zone_are_counted_in_utc() -> None:
+    """The month of the threshold is UTC's (the billing month): 01:30 in Paris on 1 April is 31 March
+    23:30 UTC, and adds to March."""
+    eng, sink = engine({"threshold": {"bytes": 100}}, holdoff_s=0)
+    eng.observe(data(datetime(2026, 3, 31, 23, 0, tzinfo=UTC), 80))
+    eng.observe(data(datetime(2026, 4, 1, 1, 30, tzinfo=PARIS), 80))
+    assert [(a.details["month"], a.details["value"]) for a in sink.alarms] == [("2026-03", 160)]
+    assert sink.alarms[0].time == datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
+
+
+def test_holdoff_counts_real_time_across_the_autumn_clock_change() -> None:
+    """25 October 2026 in Paris: 02:30 CEST then 02:45 CET are 75 minutes apart, past a 1-hour holdoff."""
+    eng, sink = engine({"period": {"hours": ["08:00-09:00"]}}, holdoff_s=3600, timezone="Europe/Paris")
+    sms = [
+        Use(datetime(2026, 10, 25, 2, 30, tzinfo=PARIS), "L1", UseKind.SMS, "20801", Zone.FR, count=1),
+        Use(
+            datetime(2026, 10, 25, 2, 45, fold=1, tzinfo=PARIS), "L1", UseKind.SMS, "20801", Zone.FR, count=1
+        ),
+    ]
+    for use in sms:
+        eng.observe(use)
+    assert [a.details["local_time"] for a in sink.alarms] == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:45:00+01:00",
+    ]
+    assert eng.suppressed["period"] == 0
