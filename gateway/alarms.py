@@ -4,7 +4,8 @@ The network reports each use of a line (`Use`: attach, data, SMS, call) to an
 `AlarmEngine`, which checks the rules of the line's group and writes an
 `Alarm` (time, line, rule, details) to its sink as it happens; lines without
 the autodiagnostic option are not watched, and a line whose option starts during
-the run (`watched_from`) raises no alarm before then.
+the run (`watched_from`) raises no alarm before then (a threshold crossed before then
+raises its alarm at the line's first use after).
 
 Rules (a group sets any of them):
 
@@ -226,19 +227,21 @@ class AlarmEngine:
             self._group_of[line] = found
         return self._group_of[line]
 
-    def _fire(self, use: Use, rule: str, key: str, details: dict[str, object]) -> None:
+    def _fire(self, use: Use, rule: str, key: str, details: dict[str, object]) -> bool:
+        """Write the alarm (or count it as held off); False when the line is not watched yet."""
         since = self._watched_from.get(use.line)
         if since is not None and use.time < since:
-            return
+            return False
         slot = (use.line, rule, key)
         last = self._last.get(slot)
         if last is not None and (use.time - last).total_seconds() < self.holdoff_s:
             self.suppressed[rule] += 1
-            return
+            return True
         self._last[slot] = use.time
         self.written[rule] += 1
         log.info("alarm %s on line %s: %s", rule, use.line, details)
         self.sink.write(Alarm(use.time, use.line, rule, details))
+        return True
 
     def observe(self, use: Use) -> None:
         group = self.group_of(use.line)
@@ -304,33 +307,38 @@ class AlarmEngine:
         state.bytes += use.bytes
         state.sms += use.count
         state.seconds += use.seconds
-        if rule.bytes is not None and "bytes" not in state.fired and state.bytes > rule.bytes:
-            state.fired.add("bytes")
-            self._fire(
+        # a crossing before the line's option started raises nothing then, and the alarm at the
+        # line's first use once it is watched (the month is still over the limit)
+        if (
+            rule.bytes is not None
+            and "bytes" not in state.fired
+            and state.bytes > rule.bytes
+            and self._fire(
                 use,
                 "threshold",
                 f"{month}:bytes",
                 {"month": month, "measure": "bytes", "limit": rule.bytes, "value": state.bytes},
             )
+        ):
+            state.fired.add("bytes")
         if rule.amount is not None and "amount" not in state.fired:
             amount = (
                 Decimal(state.bytes) / BYTES_PER_MO * rule.per_mo
                 + state.sms * rule.per_sms
                 + state.seconds * rule.per_call_s
             )
-            if amount > rule.amount:
+            if amount > rule.amount and self._fire(
+                use,
+                "threshold",
+                f"{month}:amount",
+                {
+                    "month": month,
+                    "measure": "amount",
+                    "limit": str(rule.amount),
+                    "value": str(amount.quantize(Decimal("0.01"))),
+                },
+            ):
                 state.fired.add("amount")
-                self._fire(
-                    use,
-                    "threshold",
-                    f"{month}:amount",
-                    {
-                        "month": month,
-                        "measure": "amount",
-                        "limit": str(rule.amount),
-                        "value": str(amount.quantize(Decimal("0.01"))),
-                    },
-                )
 
 
 # --------------------------------------------------------------------- configuration

@@ -306,3 +306,17 @@ def test_holdoff_counts_real_time_across_the_autumn_clock_change() -> None:
         "2026-10-25T02:45:00+01:00",
     ]
     assert eng.suppressed["period"] == 0
+
+
+def test_threshold_crossed_before_the_option_starts_fires_at_the_first_use_after() -> None:
+    """The option starts on 10 March: the month's volume crossed the limit on the 5th (no alarm then);
+    the line's first use once watched raises the alarm, with the month's whole volume."""
+    sink = Alarms()
+    config = parse_alarm_config({"groups": [{"name": "g", "lines": ["L1"], "threshold": {"bytes": 100}}]})
+    eng = config.engine({"L1"}, sink, watched_from={"L1": datetime(2026, 3, 10, tzinfo=UTC)})
+    eng.observe(data(datetime(2026, 3, 5, tzinfo=UTC), 150))
+    eng.observe(data(datetime(2026, 3, 9, 23, 59, tzinfo=UTC), 10))
+    assert sink.alarms == []
+    eng.observe(data(datetime(2026, 3, 10, 0, 5, tzinfo=UTC), 1))
+    eng.observe(data(datetime(2026, 3, 11, tzinfo=UTC), 1))
+    assert [(a.time.day, a.details["value"]) for a in sink.alarms] == [(10, 161)]
