@@ -186,8 +186,9 @@ class Scenario:
     # line id -> second of the period at which the line is activated (its `since`, 00:00 UTC), for
     # the lines activated after the period's start only: a device starts its life there
     activations: dict[str, int] = field(repr=False, default_factory=dict)
-    autodiagnostic: frozenset[str] = frozenset()  # lines with the autodiagnostic option
-    # lines whose autodiagnostic option starts after the period's start: watched from then
+    # lines with the autodiagnostic option and the autogestion it requires
+    autodiagnostic: frozenset[str] = frozenset()
+    # those whose options (the later of the two) start after the period's start: watched from then
     autodiagnostic_from: dict[str, datetime] = field(repr=False, default_factory=dict)
     alarms: AlarmConfig = field(default_factory=lambda: AlarmConfig(()))
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -247,18 +248,32 @@ def activations(inv: Inventory, start: datetime) -> dict[str, int]:
     return {line.id: late[line.since] for line in inv.lines if line.since in late}
 
 
-def option_starts(inv: Inventory, option: str, start: datetime) -> dict[str, datetime]:
-    """The lines whose `option` starts after `start`: line id -> its `since` at 00:00 UTC."""
+def watched_lines(
+    inv: Inventory, options: tuple[str, ...], start: datetime
+) -> tuple[frozenset[str], dict[str, datetime]]:
+    """The lines with every one of `options` (a service and the options it requires), and those
+    of them whose last option starts after `start`: line id -> that `since` at 00:00 UTC."""
+    lines: set[int] = set()
     late: dict[int, datetime] = {}
     # the lines of an inventory line group share their options: each set is looked at once
-    for key, options in {id(line.options): line.options for line in inv.lines}.items():
-        for o in options:
-            on = datetime(o.since.year, o.since.month, o.since.day, tzinfo=UTC)
-            if o.id == option and on > start:
-                late[key] = on
-    if not late:
-        return {}
-    return {line.id: late[id(line.options)] for line in inv.lines if id(line.options) in late}
+    for key, subs in {id(line.options): line.options for line in inv.lines}.items():
+        since = {o.id: o.since for o in subs}
+        if not all(o in since for o in options):
+            continue
+        lines.add(key)
+        last = max(since[o] for o in options)
+        on = datetime(last.year, last.month, last.day, tzinfo=UTC)
+        if on > start:
+            late[key] = on
+    return (
+        frozenset(line.id for line in inv.lines if id(line.options) in lines),
+        {line.id: late[id(line.options)] for line in inv.lines if id(line.options) in late},
+    )
+
+
+# the autodiagnostic service and the option the catalog requires for it (a line with autodiagnostic
+# alone is an inventory error the invoice does not bill: it is not watched)
+AUTODIAGNOSTIC = ("autodiagnostic", "autogestion")
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -794,6 +809,7 @@ def parse_scenario(
     _within_month(r, str(inventory["month"]), groups, outages)
     run = r.mapping(top.get("run", {}), "run", {"shard_devices"})
     alarms = _alarm_config(r, net.get("alarms", {}), groups)
+    watched = watched_lines(inv, AUTODIAGNOSTIC, start)
     return Scenario(
         source=source,
         name=name,
@@ -809,10 +825,8 @@ def parse_scenario(
         shard_devices=r.integer(run.get("shard_devices", 1000), "run.shard_devices", 1, 10_000_000),
         offers={line.id: line.offer for line in inv.lines},
         activations=activations(inv, start),
-        autodiagnostic=frozenset(
-            line.id for line in inv.lines if any(o.id == "autodiagnostic" for o in line.options)
-        ),
-        autodiagnostic_from=option_starts(inv, "autodiagnostic", start),
+        autodiagnostic=watched[0],
+        autodiagnostic_from=watched[1],
         alarms=alarms,
         raw=top,
         capped=(written, kept) if kept < written else None,

@@ -188,3 +188,20 @@ def test_lines_activated_after_the_billing_month_are_counted_as_not_active(tmp_p
     assert json.loads((plain.out_dir / "summary.json").read_text())["invoice"]["lines_not_active"] == 0
     assert "not active" not in (plain.out_dir / "summary.txt").read_text()
     assert "not active" not in (plain.out_dir / "invoice.txt").read_text().splitlines()[2]
+
+
+def test_autodiagnostic_is_watched_only_with_the_autogestion_it_requires(tmp_path: Path) -> None:
+    """The catalog: autodiagnostic requires autogestion. A line with autodiagnostic alone (an inventory
+    error, not billed) raises no alarm; one whose autogestion starts later is watched from then."""
+    d = doc()
+    old, new = d["inventory"]["lines"][:2]
+    old["since"] = new["since"] = "2025-01-01"
+    old["options"] = ["autodiagnostic"]
+    new["options"] = ["autodiagnostic", {"id": "autogestion", "since": "2026-03-15"}]
+    run = simulate(parse_scenario(d, "unit.yaml"), tmp_path / "run")
+    seen = alarms(run.out_dir)
+    assert not [a for a in seen if a["line"].startswith("OLD")]
+    new_alarms = [a for a in seen if a["line"].startswith("NEW")]
+    assert new_alarms and min(a["time"] for a in new_alarms) >= "2026-03-15T00:00:00+00:00"
+    errors = json.loads((run.out_dir / "invoice.json").read_text())["errors"]
+    assert {e["line"] for e in errors} >= {"OLD1", "OLD2"}
