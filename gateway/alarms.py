@@ -441,6 +441,14 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
     if "period" in item:
         p = _section(item, "period", src, where, ("days", "hours", "from", "until"))
         ppath = f"{where}.period"
+        if not p:
+            raise ConfigFileError(
+                src,
+                p.line,
+                ppath,
+                "a period needs days, hours, from or until: without any, every use is allowed and it "
+                "would never fire",
+            )
         days = text_list(p, "days", src, ppath, default=DAYS, what="a day (mon..sun)") or []
         bad_days = [d for d in days if d.lower() not in DAYS]
         if bad_days:
@@ -492,6 +500,14 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
             limit = int_field(t, "bytes", src, tpath, minimum=0, maximum=2**62)
         except YamlError as exc:
             raise ConfigFileError(src, exc.line, exc.key, f"{exc.reason} (a non-negative integer)") from None
+        if limit is None and "amount" not in t:
+            raise ConfigFileError(
+                src,
+                t.line,
+                tpath,
+                "a threshold needs a limit (bytes: a volume, amount: a cost from unit prices): "
+                "without one it would never fire",
+            )
         threshold = ThresholdRule(
             bytes=limit,
             amount=_decimal(t, "amount", src, tpath),

@@ -255,6 +255,13 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
             "threshold.amount: .* never fire",
         ),
         ({"groups": [{"name": "g", "threshold": {"bytes": -5}}]}, "threshold.bytes"),
+        ({"groups": [{"name": "g", "threshold": {}}]}, r"groups\[0\] \(g\)\.threshold: .* never fire"),
+        ({"groups": [{"name": "g", "threshold": None}]}, r"\.threshold: a threshold needs a limit"),
+        (
+            {"groups": [{"name": "g", "threshold": {"prices": {"per_mo": "1"}}}]},
+            r"\.threshold: a threshold needs a limit",
+        ),
+        ({"groups": [{"name": "g", "period": {}}]}, r"groups\[0\] \(g\)\.period: .* never fire"),
     ],
 )
 def test_bad_alarm_configs_name_the_key(doc: dict[str, object], message: str) -> None:
