@@ -13,7 +13,9 @@ Rules (a group sets any of them):
   is not in `countries` and whose MCC+MNC is not in `operators`;
 - `period`: a use outside the allowed days of the week, hours and dates, in
   the configured time zone.  Windows include both ends: with "08:00-20:00",
-  a use at 08:00:00 or 20:00:00 is allowed, one at 20:00:01 is not;
+  a use at 08:00:00 or 20:00:00 is allowed, one at 20:00:01 is not; a window
+  ending before it starts ("22:00-06:00") runs past midnight, its morning part
+  on the day (and dates) it started;
 - `imei_change`: an attach from a device whose 14-digit IMEI (TAC + serial)
   differs from the line's previous one; a new software version (the IMEISV's
   last 2 digits) is not a change;
@@ -34,7 +36,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -140,15 +142,27 @@ class PeriodRule:
     first_day: date | None = None
     last_day: date | None = None
 
+    def _day_allowed(self, day: date) -> bool:
+        if self.first_day is not None and day < self.first_day:
+            return False
+        if self.last_day is not None and day > self.last_day:
+            return False
+        return day.weekday() in self.days
+
     def allows(self, local: datetime) -> bool:
-        if self.first_day is not None and local.date() < self.first_day:
-            return False
-        if self.last_day is not None and local.date() > self.last_day:
-            return False
-        if local.weekday() not in self.days:
-            return False
+        """A window that ends before it starts ("22:00-06:00") runs past midnight: its morning part
+        belongs to the day it started (Friday night's 03:00 is on Saturday, allowed with `fri`)."""
+        day = local.date()
         second = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-        return any(lo <= second <= hi for lo, hi in self.windows)
+        for lo, hi in self.windows:
+            if lo <= hi:
+                if lo <= second <= hi and self._day_allowed(day):
+                    return True
+            elif (second >= lo and self._day_allowed(day)) or (
+                second <= hi and self._day_allowed(day - timedelta(days=1))
+            ):
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,11 +477,14 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
                 raise ConfigFileError(src, line, f"{ppath}.hours", f"{w!r} is not HH:MM-HH:MM")
             a = _parse_clock(lo.strip(), src, line, f"{ppath}.hours")
             b = _parse_clock(hi.strip(), src, line, f"{ppath}.hours")
-            if a > b:
+            if a > b and (a == 86_400 or b == 0):
                 raise ConfigFileError(
-                    src, line, f"{ppath}.hours", f"{w!r} ends before it starts (split it at midnight)"
+                    src,
+                    line,
+                    f"{ppath}.hours",
+                    f"{w!r}: midnight is 00:00 at a window's start, 24:00 at its end",
                 )
-            windows.append((a, b))
+            windows.append((a, b))  # a > b: past midnight, into the next day
         first, last = _parse_date(p, "from", src, ppath), _parse_date(p, "until", src, ppath)
         if first is not None and last is not None and first > last:
             raise ConfigFileError(

@@ -84,7 +84,7 @@ def test_mutated_alarm_configurations(tmp_path: Path, damaged: str | bytes) -> N
         (("holdoff_s:", "holdof_s:"), "holdof_s: unknown key (did you mean 'holdoff_s'?)"),
         (("    imei_change: true", "    imei_chnage: true"), "did you mean 'imei_change'?"),
         (("      until: 2026-12-31", "      until: 2026-01-31"), "period.until: 2026-01-31 is before from"),
-        (('["08:00-20:00"]', '["20:00-08:00"]'), "ends before it starts"),
+        (('["08:00-20:00"]', '["20:00-00:00"]'), "midnight is 00:00 at a window's start, 24:00 at its end"),
         (('lines: ["33612345678",', "lines: [0612345670,"), 'quote it ("0612345670")'),
         (("countries: [FR, BE]", "countries: [FR, NO]"), 'quote it ("NO")'),
         (('amount: "10.00"', "amount: .nan"), "threshold.amount"),

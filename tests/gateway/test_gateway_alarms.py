@@ -240,7 +240,8 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
         ({"groups": [{"name": "g"}, {"name": "g"}]}, r"groups\[1\]\.name: duplicate group name 'g'"),
         ({"groups": [{"name": "g", "lines": [33612345678]}]}, "expected a line id"),
         ({"groups": [{"name": "g", "period": {"days": ["lun"]}}]}, "period.days: unknown"),
-        ({"groups": [{"name": "g", "period": {"hours": ["20:00-08:00"]}}]}, "split it at midnight"),
+        ({"groups": [{"name": "g", "period": {"hours": ["22:00-00:00"]}}]}, "24:00 at its end"),
+        ({"groups": [{"name": "g", "period": {"hours": ["24:00-06:00"]}}]}, "00:00 at a window's start"),
         ({"groups": [{"name": "g", "period": {"hours": ["8h-9h"]}}]}, "not HH:MM"),
         ({"groups": [{"name": "g", "allowed_types": ["telex"]}]}, "allowed_types: unknown"),
         (
@@ -327,3 +328,30 @@ def test_threshold_crossed_before_the_option_starts_fires_at_the_first_use_after
     eng.observe(data(datetime(2026, 3, 10, 0, 5, tzinfo=UTC), 1))
     eng.observe(data(datetime(2026, 3, 11, tzinfo=UTC), 1))
     assert [(a.time.day, a.details["value"]) for a in sink.alarms] == [(10, 161)]
+
+
+def test_a_night_window_runs_past_midnight_on_the_day_it_started() -> None:
+    """Weeknights 22:00-06:00 in Paris: Friday night's 03:00 (a Saturday) is allowed, Sunday night's
+    is not; both ends are allowed; the `until` day's night runs into the next morning."""
+    night = {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": ["22:00-06:00"], "until": "2026-03-06"}
+    eng, sink = engine({"period": night}, holdoff_s=0, timezone="Europe/Paris")
+
+    def sms(day: int, hour: int, minute: int = 0, second: int = 0) -> None:
+        t = datetime(2026, 3, day, hour, minute, second, tzinfo=PARIS)
+        eng.observe(Use(t, "L1", UseKind.SMS, "20801", Zone.FR, count=1))
+
+    sms(2, 22)  # Monday 22:00:00
+    sms(3, 5, 59)  # Tuesday 05:59, Monday night
+    sms(3, 6)  # Tuesday 06:00:00, the window's last second
+    sms(7, 3)  # Saturday 03:00, Friday night (Friday is the `until` day)
+    assert sink.alarms == []
+    sms(2, 3)  # Monday 03:00: Sunday night
+    sms(2, 21, 59, 59)  # Monday before the night
+    sms(3, 6, 0, 1)  # Tuesday 06:00:01
+    sms(8, 3)  # Sunday 03:00: Saturday night
+    assert [a.details["local_time"][:19] for a in sink.alarms] == [
+        "2026-03-02T03:00:00",
+        "2026-03-02T21:59:59",
+        "2026-03-03T06:00:01",
+        "2026-03-08T03:00:00",
+    ]
