@@ -22,8 +22,9 @@ Rules (a group sets any of them):
 - `allowed_types`: traffic of a type not in the list (`data` at home,
   `roaming-data` abroad, `sms`, `voice`, `csd`, `fax`; refused attempts count);
 - `threshold`: the month's (UTC calendar month) volume (`bytes`, up + down) or
-  amount (`amount`, from the configured unit prices) goes over the limit:
-  one alarm per line, month and measure.
+  amount (`amount`, from the configured unit prices; data priced on the billable
+  ko, each record rounded up to a whole ko as the invoice does) goes over the
+  limit: one alarm per line, month and measure.
 
 Repeated alarms for the same line, rule and cause within `holdoff_s` are
 counted in `AlarmEngine.suppressed` instead of written.
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMM_TYPES = ("data", "roaming-data", "sms", "voice", "csd", "fax")
-BYTES_PER_MO = 1_048_576
+KO_PER_MO = 1024
 
 
 class UseKind(StrEnum):
@@ -88,6 +89,7 @@ class Use:
     zone: Zone
     imei: str = ""  # 14-digit IMEI (attach)
     bytes: int = 0  # data counted (up + down)
+    ko: int = 0  # the billable ko it adds: each record's bytes rounded up to a whole ko on their own
     seconds: int = 0  # call duration
     count: int = 0  # SMS sent
 
@@ -193,6 +195,7 @@ class AlarmGroup:
 class _Month:
     month: str
     bytes: int = 0
+    ko: int = 0
     sms: int = 0
     seconds: int = 0
     fired: set[str] = field(default_factory=set)
@@ -288,7 +291,7 @@ class AlarmEngine:
                     kind,
                     {"type": kind, "allowed": sorted(group.allowed_types), "serving_plmn": use.serving_plmn},
                 )
-        if group.threshold is not None and (use.bytes or use.count or use.seconds):
+        if group.threshold is not None and (use.bytes or use.ko or use.count or use.seconds):
             self._threshold(group.threshold, use)
 
     def _attach(self, group: AlarmGroup, use: Use) -> None:
@@ -319,6 +322,7 @@ class AlarmEngine:
         if state is None or state.month != month:
             state = self._months[use.line] = _Month(month)
         state.bytes += use.bytes
+        state.ko += use.ko
         state.sms += use.count
         state.seconds += use.seconds
         # a crossing before the line's option started raises nothing then, and the alarm at the
@@ -337,7 +341,7 @@ class AlarmEngine:
             state.fired.add("bytes")
         if rule.amount is not None and "amount" not in state.fired:
             amount = (
-                Decimal(state.bytes) / BYTES_PER_MO * rule.per_mo
+                Decimal(state.ko) / KO_PER_MO * rule.per_mo
                 + state.sms * rule.per_sms
                 + state.seconds * rule.per_call_s
             )

@@ -36,7 +36,14 @@ class UseReporter(Protocol):
     """Where the gateway reports data use (the network forwards it to the alarm engine)."""
 
     def __call__(
-        self, now: float, line: LineState, kind: UseKind, zone: Zone | None = None, *, nbytes: int = 0
+        self,
+        now: float,
+        line: LineState,
+        kind: UseKind,
+        zone: Zone | None = None,
+        *,
+        nbytes: int = 0,
+        ko: int = 0,
     ) -> None: ...
 
 
@@ -59,6 +66,8 @@ class _Session:
     cur_down: int = 0
     cum_up: int = 0  # bytes in the records written
     cum_down: int = 0
+    ko_written: int = 0  # billable ko of the records written (each rounded up to a whole ko)
+    ko_told: int = 0  # billable ko reported as used so far (those and the current record's)
 
 
 def whole(now: float) -> int:
@@ -388,7 +397,12 @@ class Ggsn:
             s.cur_down += down_counted - scan_counted
         s.last_time = now
         if up_counted or down_counted:
-            self.use(now, s.line, UseKind.DATA, zone=s.serving_zone, nbytes=up_counted + down_counted)
+            # the billable ko this chunk adds: the records it closed and the current one, each rounded
+            ko = s.ko_written - (-(s.cur_up + s.cur_down) // 1024)
+            added, s.ko_told = ko - s.ko_told, ko
+            self.use(
+                now, s.line, UseKind.DATA, zone=s.serving_zone, nbytes=up_counted + down_counted, ko=added
+            )
 
     def _settle(self, s: _Session, t: int, up: int, down: int) -> None:
         """Add a chunk carried over [mark, t], cutting it at the time-limit boundaries it crosses."""
@@ -434,6 +448,7 @@ class Ggsn:
         )
         s.cum_up += s.cur_up
         s.cum_down += s.cur_down
+        s.ko_written -= -(s.cur_up + s.cur_down) // 1024
         s.cur_up = s.cur_down = 0
         s.period_start_t = end_t
         self.records.write(record)

@@ -215,6 +215,7 @@ class Network:
         nbytes: int = 0,
         seconds: int = 0,
         count: int = 0,
+        ko: int = 0,
     ) -> None:
         if self.alarms is not None and self.alarms.group_of(line.line_id) is not None:
             self.alarms.observe(
@@ -226,6 +227,7 @@ class Network:
                     line.zone if zone is None else zone,
                     imei=imei,
                     bytes=nbytes,
+                    ko=ko,
                     seconds=seconds,
                     count=count,
                 )

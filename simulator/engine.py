@@ -389,7 +389,7 @@ class Shard:
                 st.billable_ko += int(ko[sel].sum())
         self._tally_bulk(stretches, rsi, groups, rec, total, ko)
         if self.alarms is not None:
-            self._observe_bulk(stretches, rsi, rec.start_s, total)
+            self._observe_bulk(stretches, rsi, rec.start_s, total, ko)
 
     def _tally_bulk(
         self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords, total: I64, ko: I64
@@ -425,7 +425,7 @@ class Shard:
                 roaming=totals["roaming"][c] if "roaming" in totals else 0,
             )
 
-    def _observe_bulk(self, stretches: list[Stretch], rsi: I64, start: I64, total: I64) -> None:
+    def _observe_bulk(self, stretches: list[Stretch], rsi: I64, start: I64, total: I64, ko: I64) -> None:
         """Tell the alarm engine about bulk data of watched lines, one use per stretch and day."""
         assert self.alarms is not None
         watched = np.array([self.alarms.group_of(s.line) is not None for s in stretches], dtype=bool)
@@ -438,8 +438,11 @@ class Shard:
         k_sorted = key[order]
         first = np.flatnonzero(np.concatenate(([True], k_sorted[1:] != k_sorted[:-1])))
         sums = np.add.reduceat(total[mask][order], first)
+        kos = np.add.reduceat(ko[mask][order], first)
         times = start[mask][order][first]
-        for k, t, b in zip(k_sorted[first].tolist(), times.tolist(), sums.tolist(), strict=True):
+        for k, t, b, n in zip(
+            k_sorted[first].tolist(), times.tolist(), sums.tolist(), kos.tolist(), strict=True
+        ):
             s = stretches[k // 100_000]
             self.alarms.observe(
                 Use(
@@ -449,6 +452,7 @@ class Shard:
                     s.serving_plmn,
                     self.network.plmns.zone(s.serving_plmn),
                     bytes=int(b),
+                    ko=int(n),
                 )
             )
 

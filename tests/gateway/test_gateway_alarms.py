@@ -355,3 +355,32 @@ def test_a_night_window_runs_past_midnight_on_the_day_it_started() -> None:
         "2026-03-03T06:00:01",
         "2026-03-08T03:00:00",
     ]
+
+
+def test_threshold_amount_prices_the_billable_ko_of_each_record() -> None:
+    """Data is billed per record rounded up to a whole ko: a 12-hour cut makes two records of one
+    session, each rounded. 1,000 B then 100 B across the cut are 1,090 B and 10 B: 2 + 1 ko, 3 EUR at
+    1 EUR/ko, over 2.50 (the raw 1,100 B are 1.07 EUR, the session rounded as one 2 EUR)."""
+
+    class Kept:
+        def __init__(self) -> None:
+            self.records: list[UsageRecord] = []
+
+        def write(self, record: UsageRecord) -> None:
+            self.records.append(record)
+
+    kept, sink = Kept(), Alarms()
+    threshold = {"amount": "2.50", "prices": {"per_mo": "1024"}}
+    config = parse_alarm_config({"groups": [{"name": "g", "lines": ["L1"], "threshold": threshold}]})
+    net = Network(NetworkConfig(epoch=EPOCH, scan_rate_per_hour=0), kept, alarms=config.engine({"L1"}, sink))
+    net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", "business-m2m"))
+    net.attach(0, "L1", DEVICE, "20801")
+    s = net.open_session(1, "L1", "orange.m2m.spec")
+    assert s.session_id
+    net.transfer(3600, s.session_id, 600, 400)
+    net.transfer(13 * 3600, s.session_id, 50, 50)  # the cut at 12:00:01 closes the first record
+    net.close_session(13 * 3600 + 10, s.session_id)
+    assert [r.bytes_up + r.bytes_down for r in kept.records] == [1090, 10]
+    assert [(a.time, a.details["value"]) for a in sink.alarms] == [
+        (datetime(2026, 3, 2, 13, tzinfo=UTC), "3.00")
+    ]

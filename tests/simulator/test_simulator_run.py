@@ -794,3 +794,24 @@ def test_a_persistent_connection_keeps_its_keep_alive_timer_across_a_move(tmp_pa
             x["bytes_up"] + x["bytes_down"] for x in table(r.out_dir / "usage.parquet").to_pylist()
         )
     assert volume["away"] == volume["home"]
+
+
+def test_threshold_amount_of_bulk_data_is_the_invoice_s_ko(tmp_path: Path) -> None:
+    """Per-report sessions of a few hundred bytes are billed 1 ko each: an amount threshold at
+    1 EUR per ko fires on the day the line's billable ko pass it, with their count as value
+    (priced on raw bytes, it read a fifth of that and fired days later, or never)."""
+    threshold = {"amount": "30", "prices": {"per_mo": "1024"}}
+    d = doc(devices=2, alarms={"threshold": threshold})
+    d["period"]["days"] = 2
+    r = simulate(sc_of(d), tmp_path / "run", invoice=False)
+    rows = table(r.out_dir / "usage.parquet").to_pylist()
+    alarms = [json.loads(x) for x in (r.out_dir / "alarms.jsonl").read_text().splitlines()]
+    assert sorted(a["line"] for a in alarms) == ["D1", "D2"]
+    for a in alarms:
+        day = datetime.fromisoformat(a["time"]).date()
+        ko = sum(
+            -(-(x["bytes_up"] + x["bytes_down"]) // 1024)
+            for x in rows
+            if x["line"] == a["line"] and x["type"] == "data" and x["start"].date() <= day
+        )
+        assert a["details"]["value"] == f"{ko}.00"
