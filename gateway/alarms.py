@@ -26,14 +26,16 @@ Rules (a group sets any of them):
   ko, each record rounded up to a whole ko as the invoice does) goes over the
   limit: one alarm per line, month and measure.
 
-Repeated alarms for the same line, rule and cause within `holdoff_s` are
-counted in `AlarmEngine.suppressed` instead of written.
+Repeated alarms for the same line, rule and cause within `holdoff_s` after one
+written are counted in `AlarmEngine.suppressed` instead of written (a use observed
+after later ones is held off only by the alarms written before its time).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -232,8 +234,11 @@ class AlarmEngine:
         self.suppressed: Counter[str] = Counter()
         self._group_of: dict[str, AlarmGroup | None] = {}
         self._imei: dict[str, str] = {}
-        self._last: dict[tuple[str, str, str], datetime] = {}
-        self._months: dict[str, _Month] = {}
+        # the times of the alarms written per (line, rule, cause), in order: a use may be observed
+        # after later ones (the simulator's bulk data reaches the engine after the SMS and calls
+        # of the same days), and the hold-off looks at the alarms written before its time only
+        self._written_at: dict[tuple[str, str, str], list[datetime]] = {}
+        self._months: dict[tuple[str, str], _Month] = {}
 
     def group_of(self, line: str) -> AlarmGroup | None:
         """The line's group if the line is watched (autodiagnostic and in a group)."""
@@ -250,11 +255,12 @@ class AlarmEngine:
         if since is not None and use.time < since:
             return False
         slot = (use.line, rule, key)
-        last = self._last.get(slot)
-        if last is not None and (use.time - last).total_seconds() < self.holdoff_s:
+        times = self._written_at.setdefault(slot, [])
+        at = bisect_right(times, use.time)  # the alarms written at or before this use's time
+        if at and (use.time - times[at - 1]).total_seconds() < self.holdoff_s:
             self.suppressed[rule] += 1
             return True
-        self._last[slot] = use.time
+        times.insert(at, use.time)
         self.written[rule] += 1
         log.info("alarm %s on line %s: %s", rule, use.line, details)
         self.sink.write(Alarm(use.time, use.line, rule, details))
@@ -318,9 +324,10 @@ class AlarmEngine:
 
     def _threshold(self, rule: ThresholdRule, use: Use) -> None:
         month = use.time.strftime("%Y-%m")
-        state = self._months.get(use.line)
-        if state is None or state.month != month:
-            state = self._months[use.line] = _Month(month)
+        state = self._months.get((use.line, month))
+        if state is None:
+            # a month observed out of order keeps its own count (a month is not reset by another)
+            state = self._months[(use.line, month)] = _Month(month)
         state.bytes += use.bytes
         state.ko += use.ko
         state.sms += use.count

@@ -384,3 +384,28 @@ def test_threshold_amount_prices_the_billable_ko_of_each_record() -> None:
     assert [(a.time, a.details["value"]) for a in sink.alarms] == [
         (datetime(2026, 3, 2, 13, tzinfo=UTC), "3.00")
     ]
+
+
+def test_a_use_observed_late_is_held_off_only_by_earlier_alarms() -> None:
+    """The simulator's bulk data reaches the engine after the SMS of the same days: an SMS alarm on
+    the 6th must not hold off the data alarms of the 2nd, which came first."""
+    eng, sink = engine({"period": {"hours": ["08:00-09:00"]}}, holdoff_s=3600)
+
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
+
+    eng.observe(Use(at(6, 12), "L1", UseKind.SMS, "20801", Zone.FR, count=1))
+    eng.observe(data(at(2, 12), 100))  # observed late: the first alarm of the 2nd
+    eng.observe(data(at(2, 12, 30), 100))  # 30 minutes after it: held off
+    eng.observe(data(at(6, 12, 30), 100))  # 30 minutes after the SMS alarm: held off
+    eng.observe(data(at(6, 13, 0), 100))  # an hour after it: written
+    assert [a.time for a in sink.alarms] == [at(6, 12), at(2, 12), at(6, 13)]
+    assert eng.suppressed["period"] == 2
+
+
+def test_a_month_observed_late_keeps_its_own_threshold_count() -> None:
+    eng, sink = engine({"threshold": {"bytes": 100}}, holdoff_s=0)
+    eng.observe(data(datetime(2026, 3, 31, 20, tzinfo=UTC), 60))
+    eng.observe(data(datetime(2026, 4, 1, 1, tzinfo=UTC), 60))
+    eng.observe(data(datetime(2026, 3, 31, 22, tzinfo=UTC), 60))  # March, observed after April's
+    assert [(a.details["month"], a.details["value"]) for a in sink.alarms] == [("2026-03", 120)]
