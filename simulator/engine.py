@@ -426,9 +426,12 @@ class Shard:
             )
 
     def _observe_bulk(self, stretches: list[Stretch], rsi: I64, start: I64, total: I64, ko: I64) -> None:
-        """Tell the alarm engine about bulk data of watched lines, one use per stretch and day."""
+        """Tell the alarm engine about bulk data of watched lines, one use per stretch and day (at its
+        first record, with the day's volume), and the day's first record outside the group's period
+        when that is a later one (else the period alarm saw only the first record of each day)."""
         assert self.alarms is not None
-        watched = np.array([self.alarms.group_of(s.line) is not None for s in stretches], dtype=bool)
+        group_of = [self.alarms.group_of(s.line) for s in stretches]
+        watched = np.array([g is not None for g in group_of], dtype=bool)
         mask = watched[rsi]
         if not mask.any():
             return
@@ -440,21 +443,42 @@ class Shard:
         sums = np.add.reduceat(total[mask][order], first)
         kos = np.add.reduceat(ko[mask][order], first)
         times = start[mask][order][first]
-        for k, t, b, n in zip(
-            k_sorted[first].tolist(), times.tolist(), sums.tolist(), kos.tolist(), strict=True
+        never = np.iinfo(np.int64).max
+        outside_at = np.full(len(first), never, dtype=np.int64)
+        periods = {id(g): g for g in group_of if g is not None and g.period is not None}
+        if periods:
+            stretch_of = rsi[mask][order]
+            starts = start[mask][order]
+            outside = np.zeros(len(starts), dtype=bool)
+            for g in periods.values():
+                assert g.period is not None
+                sel = np.array([x is g for x in group_of], dtype=bool)[stretch_of]
+                outside[sel] = self.alarms.outside_period(g.period, starts[sel] + self.epoch_unix)
+            outside_at = np.minimum.reduceat(np.where(outside, starts, never), first)
+        for k, t, b, n, o in zip(
+            k_sorted[first].tolist(),
+            times.tolist(),
+            sums.tolist(),
+            kos.tolist(),
+            outside_at.tolist(),
+            strict=True,
         ):
             s = stretches[k // 100_000]
+            zone = self.network.plmns.zone(s.serving_plmn)
             self.alarms.observe(
                 Use(
                     self.scenario.start + timedelta(seconds=t),
                     s.line,
                     UseKind.DATA,
                     s.serving_plmn,
-                    self.network.plmns.zone(s.serving_plmn),
+                    zone,
                     bytes=int(b),
                     ko=int(n),
                 )
             )
+            if t < o < never:
+                when = self.scenario.start + timedelta(seconds=o)
+                self.alarms.observe(Use(when, s.line, UseKind.DATA, s.serving_plmn, zone, period_only=True))
 
     def run(self, progress: Callable[[float], None] | None = None, step_s: int = 86_400) -> list[GroupStats]:
         for d in self.devices:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from accounting.records import UsageRecord, Zone
@@ -409,3 +410,27 @@ def test_a_month_observed_late_keeps_its_own_threshold_count() -> None:
     eng.observe(data(datetime(2026, 4, 1, 1, tzinfo=UTC), 60))
     eng.observe(data(datetime(2026, 3, 31, 22, tzinfo=UTC), 60))  # March, observed after April's
     assert [(a.details["month"], a.details["value"]) for a in sink.alarms] == [("2026-03", 120)]
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": ["08:00-20:00"]},
+        {"days": ["fri", "sat"], "hours": ["22:00-06:00", "12:00-12:30"], "from": "2026-03-27"},
+        {"hours": ["01:30-02:30"], "until": "2026-10-25"},
+    ],
+)
+def test_the_period_of_many_uses_at_once_is_the_period_of_each(period: dict[str, object]) -> None:
+    """The simulator's bulk records are checked at once (numpy); across both clock changes of Paris."""
+    eng, _ = engine({"period": period}, timezone="Europe/Paris")
+    rule = eng.groups[0].period
+    assert rule is not None
+    times = [
+        int(datetime(2026, month, day, tzinfo=UTC).timestamp()) + k * 353
+        for month, days in ((3, range(26, 31)), (10, range(23, 28)))
+        for day in days
+        for k in range(0, 86_400 // 353)
+    ]
+    many = eng.outside_period(rule, np.array(times, dtype=np.int64)).tolist()
+    one = [not rule.allows(datetime.fromtimestamp(t, PARIS)) for t in times]
+    assert many == one and any(one) and not all(one)

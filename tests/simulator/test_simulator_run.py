@@ -815,3 +815,19 @@ def test_threshold_amount_of_bulk_data_is_the_invoice_s_ko(tmp_path: Path) -> No
             if x["line"] == a["line"] and x["type"] == "data" and x["start"].date() <= day
         )
         assert a["details"]["value"] == f"{ko}.00"
+
+
+def test_the_period_alarm_sees_bulk_data_after_the_first_record_of_a_day(tmp_path: Path) -> None:
+    """Hourly reports on the hour, allowed 00:00-18:00 in Paris: each day's first record (01:00 in
+    Paris) is allowed, and so is 18:00:00 (the window's last second); the alarm comes at 19:00."""
+    d = doc(
+        devices=2,
+        schedule={"period": "1h", "align": "clock"},
+        alarms={"period": {"hours": ["00:00-18:00"]}},
+    )
+    d["period"]["days"] = 2
+    d["network"] = {"alarms": {"timezone": "Europe/Paris", "holdoff": "1h"}}
+    r = simulate(sc_of(d), tmp_path / "run", invoice=False)
+    alarms = [json.loads(x) for x in (r.out_dir / "alarms.jsonl").read_text().splitlines()]
+    got = sorted((a["line"], a["details"]["local_time"][:13]) for a in alarms if a["rule"] == "period")
+    assert got == [(line, f"2026-03-0{day}T19") for line in ("D1", "D2") for day in (1, 2)]
