@@ -276,6 +276,8 @@ class AlarmEngine:
         # of the same days), and the hold-off looks at the alarms written before its time only
         self._written_at: dict[tuple[str, str, str], list[datetime]] = {}
         self._months: dict[tuple[str, str], _Month] = {}
+        # lines registered on a network not listed before their option started
+        self._geography_due: set[str] = set()
 
     def outside_period(self, period: PeriodRule, unix_s: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Which of these times (whole seconds since 1970, UTC) the period rule does not allow, in
@@ -325,6 +327,9 @@ class AlarmEngine:
             use = replace(use, time=use.time.astimezone(UTC))
         if use.kind == UseKind.ATTACH:
             self._attach(group, use)
+        elif use.line in self._geography_due and group.geography is not None:
+            # registered on a network not listed before the option started: its first use after
+            self._geography(group.geography, use)
         if use.seconds:  # the end of a call: only its duration is new (the call was checked when placed)
             if group.threshold is not None:
                 self._threshold(group.threshold, use)
@@ -349,22 +354,25 @@ class AlarmEngine:
         if group.threshold is not None and (use.bytes or use.ko or use.count or use.seconds):
             self._threshold(group.threshold, use)
 
+    def _geography(self, geo: GeographyRule, use: Use) -> None:
+        self._geography_due.discard(use.line)
+        if not use.serving_plmn:
+            return
+        country = self.plmns.lookup(use.serving_plmn).country
+        if country in geo.countries or use.serving_plmn in geo.operators:
+            return
+        details: dict[str, object] = {
+            "serving_plmn": use.serving_plmn,
+            "country": country,
+            "allowed_countries": sorted(geo.countries),
+            "allowed_operators": sorted(geo.operators),
+        }
+        if not self._fire(use, "geography", use.serving_plmn, details):
+            self._geography_due.add(use.line)  # the option starts later: checked again at its first use
+
     def _attach(self, group: AlarmGroup, use: Use) -> None:
         if group.geography is not None:
-            geo = group.geography
-            country = self.plmns.lookup(use.serving_plmn).country
-            if country not in geo.countries and use.serving_plmn not in geo.operators:
-                self._fire(
-                    use,
-                    "geography",
-                    use.serving_plmn,
-                    {
-                        "serving_plmn": use.serving_plmn,
-                        "country": country,
-                        "allowed_countries": sorted(geo.countries),
-                        "allowed_operators": sorted(geo.operators),
-                    },
-                )
+            self._geography(group.geography, use)
         if use.imei:
             previous = self._imei.get(use.line)
             self._imei[use.line] = use.imei

@@ -434,3 +434,19 @@ def test_the_period_of_many_uses_at_once_is_the_period_of_each(period: dict[str,
     many = eng.outside_period(rule, np.array(times, dtype=np.int64)).tolist()
     one = [not rule.allows(datetime.fromtimestamp(t, PARIS)) for t in times]
     assert many == one and any(one) and not all(one)
+
+
+def test_a_line_abroad_when_its_option_starts_raises_the_geography_alarm_at_its_first_use() -> None:
+    """Registered in Germany on the 5th, the option from the 10th: the attach raised nothing (not
+    watched yet); the first use once watched is a use from a country not listed, and raises it."""
+    sink = Alarms()
+    config = parse_alarm_config(
+        {"groups": [{"name": "g", "lines": ["L1"], "geography": {"countries": ["FR"]}}]}
+    )
+    eng = config.engine({"L1"}, sink, watched_from={"L1": datetime(2026, 3, 10, tzinfo=UTC)})
+    eng.observe(Use(datetime(2026, 3, 5, tzinfo=UTC), "L1", UseKind.ATTACH, "26201", Zone.EU))
+    eng.observe(data(datetime(2026, 3, 9, tzinfo=UTC), 10, plmn="26201"))
+    assert sink.alarms == []
+    eng.observe(data(datetime(2026, 3, 10, 6, tzinfo=UTC), 10, plmn="26201"))
+    eng.observe(data(datetime(2026, 3, 12, tzinfo=UTC), 10, plmn="26201"))  # once, as for an attach
+    assert [(a.rule, a.time.day, a.details["country"]) for a in sink.alarms] == [("geography", 10, "DE")]
