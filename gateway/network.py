@@ -785,7 +785,8 @@ class Network:
         self._free_lines(call)
         line = self._lines[call.line_id]
         self._call_record(call, duration)
-        self._use(now, line, UseKind(call.kind.value), zone=call.zone, seconds=duration)
+        if duration:  # its seconds for the threshold (a call of 0 s adds none, and was checked when placed)
+            self._use(now, line, UseKind(call.kind.value), zone=call.zone, seconds=duration)
         self._tell_released(now, call, Q850_NORMAL_CLEARING, True, True)
 
     def force_call_outcome(self, numbers: Iterable[str], outcome: CallOutcome | str) -> None:

@@ -450,3 +450,14 @@ def test_a_line_abroad_when_its_option_starts_raises_the_geography_alarm_at_its_
     eng.observe(data(datetime(2026, 3, 10, 6, tzinfo=UTC), 10, plmn="26201"))
     eng.observe(data(datetime(2026, 3, 12, tzinfo=UTC), 10, plmn="26201"))  # once, as for an attach
     assert [(a.rule, a.time.day, a.details["country"]) for a in sink.alarms] == [("geography", 10, "DE")]
+
+
+def test_a_call_hung_up_the_second_it_was_answered_is_one_use() -> None:
+    """The call is checked when placed; its end only adds its seconds. A call of 0 s (answered and
+    hung up in the same second) was checked a second time at its end: two alarms for one call."""
+    net, sink = make({"allowed_types": ["data", "sms"], "period": {"hours": ["08:00-20:00"]}})
+    net.attach(8 * 3600, "L1", DEVICE, "20801")
+    call = net.place_call(21 * 3600, "L1", "0145678901", CallKind.VOICE)
+    assert call.call_id
+    net.hang_up(21 * 3600, call.call_id)
+    assert sorted(sink.rules()) == ["communication-type", "period"]
