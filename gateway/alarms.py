@@ -354,6 +354,81 @@ class AlarmEngine:
         if group.threshold is not None and (use.bytes or use.ko or use.count or use.seconds):
             self._threshold(group.threshold, use)
 
+    def observe_records(
+        self,
+        use: Use,
+        end_unix_s: npt.NDArray[np.int64],
+        nbytes: npt.NDArray[np.int64],
+        ko: npt.NDArray[np.int64],
+    ) -> None:
+        """Data records of one line at once (the simulator's bulk data, a day's): `use` is their
+        first use (the first record's start, its network; checked by every rule but the threshold),
+        then each record, in order of its end (whole seconds since 1970, UTC), its volume and its
+        billable ko.  A record's bytes count at its end, as the gateway's per-session path reports
+        a session's at its transfer: the threshold alarm is dated at the end of the record that took
+        the month over the limit (the first index where the month's running total passes it), with
+        the month's total then; not at the day's first record with the day's volume."""
+        group = self.group_of(use.line)
+        if group is None:
+            return
+        self.observe(replace(use, bytes=0, ko=0, count=0, seconds=0))
+        rule = group.threshold
+        if rule is None or use.period_only or len(end_unix_s) == 0:
+            return
+        order = np.argsort(end_unix_s, kind="stable")
+        ends, nbytes, ko = end_unix_s[order], nbytes[order], ko[order]
+        months = ends.astype("datetime64[s]").astype("datetime64[M]")
+        bounds = np.flatnonzero(months[1:] != months[:-1]) + 1
+        since = self._watched_from.get(use.line)
+        starts = [0, *bounds.tolist()]
+        for lo, hi in zip(starts, [*starts[1:], len(ends)], strict=True):
+            self._threshold_records(rule, use, ends[lo:hi], nbytes[lo:hi], ko[lo:hi], since)
+
+    def _threshold_records(
+        self,
+        rule: ThresholdRule,
+        use: Use,
+        ends: npt.NDArray[np.int64],
+        nbytes: npt.NDArray[np.int64],
+        ko: npt.NDArray[np.int64],
+        since: datetime | None,
+    ) -> None:
+        """Records of one month (in order of their end): fed to `_threshold` in chunks that end at
+        each crossing (and, for a crossing before the line is watched, at its first record after)."""
+        when = datetime.fromtimestamp(int(ends[0]), UTC)
+        state = self._months.get((use.line, when.strftime("%Y-%m")))
+        fired = state.fired if state is not None else set()
+        cum_bytes = np.cumsum(nbytes)
+        cum_ko = np.cumsum(ko)
+        cuts = set()
+        if rule.bytes is not None and "bytes" not in fired:
+            before = state.bytes if state is not None else 0
+            cuts.add(int(np.searchsorted(cum_bytes, rule.bytes - before, side="right")))
+        if rule.amount is not None and "amount" not in fired:
+            month = state if state is not None else _Month("")
+            limit = rule.amount
+            # the amount grows with the ko: the first record where the month's amount passes the limit
+            cuts.add(
+                bisect_right(
+                    range(len(ko)),
+                    False,
+                    key=lambda i: _amount(rule, month.ko + int(cum_ko[i]), month) > limit,
+                )
+            )
+        if since is not None:
+            first_watched = int(np.searchsorted(ends, int(since.timestamp()), side="left"))
+            if any(c < first_watched for c in cuts):
+                cuts.add(first_watched)
+        last = -1
+        for cut in [*sorted(c for c in cuts if c < len(ends)), len(ends) - 1]:
+            if cut <= last:
+                continue
+            b = int(cum_bytes[cut]) - (int(cum_bytes[last]) if last >= 0 else 0)
+            k = int(cum_ko[cut]) - (int(cum_ko[last]) if last >= 0 else 0)
+            at = datetime.fromtimestamp(int(ends[cut]), UTC)
+            self._threshold(rule, replace(use, time=at, bytes=b, ko=k, count=0, seconds=0))
+            last = cut
+
     def _geography(self, geo: GeographyRule, use: Use) -> None:
         self._geography_due.discard(use.line)
         if not use.serving_plmn:
@@ -404,11 +479,7 @@ class AlarmEngine:
         ):
             state.fired.add("bytes")
         if rule.amount is not None and "amount" not in state.fired:
-            amount = (
-                Decimal(state.ko) / KO_PER_MO * rule.per_mo
-                + state.sms * rule.per_sms
-                + state.seconds * rule.per_call_s
-            )
+            amount = _amount(rule, state.ko, state)
             if amount > rule.amount and self._fire(
                 use,
                 "threshold",
@@ -421,6 +492,11 @@ class AlarmEngine:
                 },
             ):
                 state.fired.add("amount")
+
+
+def _amount(rule: ThresholdRule, ko: int, state: _Month) -> Decimal:
+    """The month's amount from the unit prices, with `ko` billable ko of data."""
+    return Decimal(ko) / KO_PER_MO * rule.per_mo + state.sms * rule.per_sms + state.seconds * rule.per_call_s
 
 
 # --------------------------------------------------------------------- configuration

@@ -389,7 +389,7 @@ class Shard:
                 st.billable_ko += int(ko[sel].sum())
         self._tally_bulk(stretches, rsi, groups, rec, total, ko)
         if self.alarms is not None:
-            self._observe_bulk(stretches, rsi, rec.start_s, total, ko)
+            self._observe_bulk(stretches, rsi, rec.start_s, rec.start_s + rec.duration_s, total, ko)
 
     def _tally_bulk(
         self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords, total: I64, ko: I64
@@ -425,10 +425,14 @@ class Shard:
                 roaming=totals["roaming"][c] if "roaming" in totals else 0,
             )
 
-    def _observe_bulk(self, stretches: list[Stretch], rsi: I64, start: I64, total: I64, ko: I64) -> None:
-        """Tell the alarm engine about bulk data of watched lines, one use per stretch and day (at its
-        first record, with the day's volume), and the day's first record outside the group's period
-        when that is a later one (else the period alarm saw only the first record of each day)."""
+    def _observe_bulk(
+        self, stretches: list[Stretch], rsi: I64, start: I64, end: I64, total: I64, ko: I64
+    ) -> None:
+        """Tell the alarm engine about bulk data of watched lines, per stretch and day: its first
+        record (every rule), its records' ends, volumes and ko (the threshold, dated at the record
+        that crosses it: `AlarmEngine.observe_records`), and the day's first record outside the
+        group's period when that is a later one (else the period alarm saw only the first record of
+        each day)."""
         assert self.alarms is not None
         group_of = [self.alarms.group_of(s.line) for s in stretches]
         watched = np.array([g is not None for g in group_of], dtype=bool)
@@ -440,9 +444,11 @@ class Shard:
         order = np.lexsort((start[mask], key))
         k_sorted = key[order]
         first = np.flatnonzero(np.concatenate(([True], k_sorted[1:] != k_sorted[:-1])))
-        sums = np.add.reduceat(total[mask][order], first)
-        kos = np.add.reduceat(ko[mask][order], first)
+        ends = end[mask][order] + self.epoch_unix
+        volumes = total[mask][order]
+        kos = ko[mask][order]
         times = start[mask][order][first]
+        stops = np.append(first[1:], len(order)).tolist()
         never = np.iinfo(np.int64).max
         outside_at = np.full(len(first), never, dtype=np.int64)
         periods = {id(g): g for g in group_of if g is not None and g.period is not None}
@@ -455,26 +461,21 @@ class Shard:
                 sel = np.array([x is g for x in group_of], dtype=bool)[stretch_of]
                 outside[sel] = self.alarms.outside_period(g.period, starts[sel] + self.epoch_unix)
             outside_at = np.minimum.reduceat(np.where(outside, starts, never), first)
-        for k, t, b, n, o in zip(
+        for k, t, lo, hi, o in zip(
             k_sorted[first].tolist(),
             times.tolist(),
-            sums.tolist(),
-            kos.tolist(),
+            first.tolist(),
+            stops,
             outside_at.tolist(),
             strict=True,
         ):
             s = stretches[k // 100_000]
             zone = self.network.plmns.zone(s.serving_plmn)
-            self.alarms.observe(
-                Use(
-                    self.scenario.start + timedelta(seconds=t),
-                    s.line,
-                    UseKind.DATA,
-                    s.serving_plmn,
-                    zone,
-                    bytes=int(b),
-                    ko=int(n),
-                )
+            self.alarms.observe_records(
+                Use(self.scenario.start + timedelta(seconds=t), s.line, UseKind.DATA, s.serving_plmn, zone),
+                ends[lo:hi],
+                volumes[lo:hi],
+                kos[lo:hi],
             )
             if t < o < never:
                 when = self.scenario.start + timedelta(seconds=o)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -461,3 +462,45 @@ def test_a_call_hung_up_the_second_it_was_answered_is_one_use() -> None:
     assert call.call_id
     net.hang_up(21 * 3600, call.call_id)
     assert sorted(sink.rules()) == ["communication-type", "period"]
+
+
+@pytest.mark.parametrize("watched_from", [None, datetime(2026, 3, 31, 23, 30, tzinfo=UTC)])
+def test_records_observed_at_once_raise_the_threshold_at_the_crossing_record(
+    watched_from: datetime | None,
+) -> None:
+    """A day's records given at once (`observe_records`) raise the threshold alarms of the same
+    records observed one by one at their ends: dated at the record that takes the month over the
+    limit, with the month's total then (it was dated at the day's first record, with the day's
+    total); a day running into the next month counts each record in the month of its end."""
+    group = {"threshold": {"bytes": 5000, "amount": "3", "prices": {"per_mo": "100", "per_sms": "1"}}}
+    config = parse_alarm_config({"groups": [{"name": "g", "lines": ["L1"], **group}], "holdoff_s": 0})
+    watched = None if watched_from is None else {"L1": watched_from}
+    rng = np.random.default_rng(7)
+    start = int(datetime(2026, 3, 31, 12, tzinfo=UTC).timestamp())
+    ends = np.sort(start + rng.integers(0, 86_400, size=200)).astype(np.int64)
+    volumes = rng.integers(0, 120, size=200).astype(np.int64)
+    ko = (volumes + 1023) >> 10
+    sinks = []
+    for at_once in (True, False):
+        sink = Alarms()
+        eng = config.engine({"L1"}, sink, watched_from=watched)
+        sms = datetime(2026, 3, 31, 13, tzinfo=UTC)
+        eng.observe(Use(sms, "L1", UseKind.SMS, "20801", Zone.FR, count=1))
+        if at_once:
+            eng.observe_records(data(datetime.fromtimestamp(start, UTC)), ends, volumes, ko)
+        else:
+            for t, b, k in zip(ends.tolist(), volumes.tolist(), ko.tolist(), strict=True):
+                eng.observe(replace(data(datetime.fromtimestamp(t, UTC), b), ko=k))
+        sinks.append([(a.time, a.details) for a in sink.alarms])
+    assert sinks[0] == sinks[1]
+    assert {(d["month"], d["measure"]) for _, d in sinks[0]} == {
+        (m, x) for m in ("2026-03", "2026-04") for x in ("bytes", "amount")
+    }
+    for time, details in sinks[0]:
+        if details["measure"] == "bytes":
+            month = [
+                e for e in ends.tolist() if details["month"] == f"{datetime.fromtimestamp(e, UTC):%Y-%m}"
+            ]
+            crossing = next(e for e in month if volumes[(ends >= month[0]) & (ends <= e)].sum() > 5000)
+            due = max(crossing, int((watched_from or EPOCH).timestamp()))
+            assert time == datetime.fromtimestamp(min(e for e in month if e >= due), UTC)

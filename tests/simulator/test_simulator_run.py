@@ -22,7 +22,7 @@ from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
 from simulator.batch import SessionBatcher, Stretch
-from simulator.engine import fleet
+from simulator.engine import Shard, fleet
 from simulator.progress import ProgressBar
 from simulator.run import simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
@@ -798,7 +798,7 @@ def test_a_persistent_connection_keeps_its_keep_alive_timer_across_a_move(tmp_pa
 
 def test_threshold_amount_of_bulk_data_is_the_invoice_s_ko(tmp_path: Path) -> None:
     """Per-report sessions of a few hundred bytes are billed 1 ko each: an amount threshold at
-    1 EUR per ko fires on the day the line's billable ko pass it, with their count as value
+    1 EUR per ko fires at the record whose ko take the line past it, with their count as value
     (priced on raw bytes, it read a fifth of that and fired days later, or never)."""
     threshold = {"amount": "30", "prices": {"per_mo": "1024"}}
     d = doc(devices=2, alarms={"threshold": threshold})
@@ -808,13 +808,16 @@ def test_threshold_amount_of_bulk_data_is_the_invoice_s_ko(tmp_path: Path) -> No
     alarms = [json.loads(x) for x in (r.out_dir / "alarms.jsonl").read_text().splitlines()]
     assert sorted(a["line"] for a in alarms) == ["D1", "D2"]
     for a in alarms:
-        day = datetime.fromisoformat(a["time"]).date()
+        at = datetime.fromisoformat(a["time"])
         ko = sum(
             -(-(x["bytes_up"] + x["bytes_down"]) // 1024)
             for x in rows
-            if x["line"] == a["line"] and x["type"] == "data" and x["start"].date() <= day
+            if x["line"] == a["line"]
+            and x["type"] == "data"
+            and x["start"] + timedelta(seconds=x["duration_s"]) <= at
         )
         assert a["details"]["value"] == f"{ko}.00"
+        assert ko > 30
 
 
 def test_the_period_alarm_sees_bulk_data_after_the_first_record_of_a_day(tmp_path: Path) -> None:
@@ -831,3 +834,46 @@ def test_the_period_alarm_sees_bulk_data_after_the_first_record_of_a_day(tmp_pat
     alarms = [json.loads(x) for x in (r.out_dir / "alarms.jsonl").read_text().splitlines()]
     got = sorted((a["line"], a["details"]["local_time"][:13]) for a in alarms if a["rule"] == "period")
     assert got == [(line, f"2026-03-0{day}T19") for line in ("D1", "D2") for day in (1, 2)]
+
+
+def test_bulk_threshold_alarm_is_dated_at_the_record_that_crosses_it(tmp_path: Path) -> None:
+    """Bulk data reached the alarm engine as one use per line and day, at the day's first record
+    with the day's volume: the threshold alarm was dated before the usage that crossed the limit,
+    with the day's end total.  Now the same sessions raise the same alarms in bulk as played one
+    by one through the gateway: at the end of the record that takes the month over the limit,
+    with the month's total then."""
+    threshold = {"bytes": 20000, "amount": "12", "prices": {"per_mo": "1024"}}
+    d = doc(devices=3, alarms={"threshold": threshold})
+    d["period"]["days"] = 2
+    sc = sc_of(d)
+    alarms = {}
+    for per_call in (False, True):
+        out = tmp_path / ("per-session" if per_call else "bulk")
+        shard = Shard(sc, 0, fleet(sc), out)
+        shard.per_call = per_call
+        shard.run()
+        lines = (out / "alarms" / "part-00000.jsonl").read_text().splitlines()
+        alarms[per_call] = sorted(
+            (a["line"], a["details"]["measure"], a["time"], str(a["details"]["value"]))
+            for a in map(json.loads, lines)
+        )
+    assert alarms[False] == alarms[True]
+    assert {(line, measure) for line, measure, _, _ in alarms[False]} == {
+        (line, measure) for line in ("D1", "D2", "D3") for measure in ("bytes", "amount")
+    }
+    rows = table(tmp_path / "bulk" / "usage" / "part-00000.parquet").to_pylist()
+    for line, measure, time, value in alarms[False]:
+        ends = sorted(
+            (x["start"] + timedelta(seconds=x["duration_s"]), x["bytes_up"] + x["bytes_down"])
+            for x in rows
+            if x["line"] == line and x["type"] == "data"
+        )
+        limit = 20000 if measure == "bytes" else 12
+        running = 0  # the month's running total, record by record, up to the one that passes the limit
+        for i, (_, volume) in enumerate(ends):
+            running += volume if measure == "bytes" else -(-volume // 1024)
+            if running > limit:
+                crossing, total = ends[i][0], running
+                break
+        assert datetime.fromisoformat(time) == crossing, (line, measure)
+        assert value == (str(total) if measure == "bytes" else f"{total}.00")
