@@ -4,7 +4,9 @@
   to disk and renamed over `path` (a reader sees the old file or the new one, never a part);
   on any failure, an interruption included, the temporary file is removed.  The name carries the
   host and the process (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`): the file a writer killed by SIGKILL
-  left is removed at the next write of the same output on the same host, once that process is gone.
+  left is removed at the next write of the same output on the same host, once that process is gone;
+  one filled as it goes (`tag` of `LIVE_TAGS`: `modem serve`'s records and capture) is kept beside
+  the output instead, cut after its last whole record (`keep_left`).
 - `output_lock(path)` makes a second writer of the same output fail at once with `OutputBusy`,
   which names the process that holds it (an advisory `flock` on a small file beside the output in
   its real folder, beside the file a symbolic link names, and on the existing output itself, so that
@@ -53,6 +55,8 @@ __all__ = [
     "check_writable_dir",
     "head_matches",
     "is_stream",
+    "keep_left",
+    "left_words",
     "output_lock",
     "refuse_foreign",
     "refuse_same_file",
@@ -254,6 +258,94 @@ def remove_stale(path: Path) -> list[Path]:
     return remove_files_of_the_dead(path.parent, stale_pattern(path))
 
 
+def _whole_lines(path: Path) -> int:
+    """The length of `path` up to the end of its last whole line after the first (a CSV's header):
+    0 when no whole line follows it.  Read from the end, a block at a time."""
+    with open(path, "rb") as f:
+        first = f.readline()
+        if not first.endswith(b"\n"):
+            return 0
+        end = f.seek(0, os.SEEK_END)
+        while end > len(first):
+            start = max(len(first), end - (1 << 16))
+            f.seek(start)
+            at = f.read(end - start).rfind(b"\n")
+            if at >= 0:
+                return start + at + 1
+            end = start
+    return 0
+
+
+_PCAP_LE_US = b"\xd4\xc3\xb2\xa1"  # a classic pcap as m2msim writes it: little-endian, microseconds
+
+
+def _whole_packets(path: Path) -> int:
+    """The length of the pcap `path` up to the end of its last whole packet: 0 when it holds none
+    (or is not a little-endian classic pcap, the only kind m2msim writes)."""
+    with open(path, "rb") as f:
+        if f.read(24)[:4] != _PCAP_LE_US:
+            return 0
+        size = f.seek(0, os.SEEK_END)
+        end = at = 24
+        while at + 16 <= size:
+            f.seek(at + 8)
+            at += 16 + int.from_bytes(f.read(4), "little")
+            if at > size:
+                break
+            end = at
+    return end if end > 24 else 0
+
+
+# Temporary files a writer fills as it goes (`m2msim modem serve`'s usage records and capture, the
+# evidence of a whole session): what a killed writer left is kept beside the output under a visible
+# name, cut after its last whole part, never removed.  tag -> (suffix, what it holds, its whole part)
+LIVE_TAGS: dict[str, tuple[str, str, Callable[[Path], int]]] = {
+    "rec": (".csv", "the usage records", _whole_lines),
+    "pcap": (".pcap", "the capture", _whole_packets),
+}
+
+
+def keep_left(path: Path) -> list[tuple[Path, str]]:
+    """Keep what a killed writer of `path` left in a temporary file it filled as it went (a tag of
+    `LIVE_TAGS`, named by `temporary_name(path, TAG)` on this host, its process gone): renamed to
+    `STEM.recovered-HOST-PID.SUFFIX` beside `path` (`-2`, `-3`... before the suffix when that name is
+    taken: nothing is ever replaced) and cut after its last whole record or packet (a write the kill
+    cut short); one with no whole record is removed, as it holds nothing.  The files kept, each with
+    what it holds in words ("the usage records")."""
+    kept: list[tuple[Path, str]] = []
+    path = _final(Path(path))  # (a link's file is the one written, its temporary file beside it)
+    pattern = stale_pattern(path, "|".join(LIVE_TAGS))
+    for entry in _left_by_the_dead(path.parent, pattern):
+        found = pattern.fullmatch(entry.name)
+        with contextlib.suppress(OSError):
+            if found is None or not entry.is_file(follow_symlinks=False):
+                continue
+            suffix, what, whole = LIVE_TAGS[found["tag"]]
+            src = Path(entry.path)
+            tail = f".recovered-{host_name()}-{found['pid']}"
+            stem = _fitted(Path(path.name).stem, len(f"{tail}-999{suffix}") - len(TMP_PREFIX)) + tail
+            for n in range(1, 1000):
+                dest = path.with_name(f"{stem}{f'-{n}' if n > 1 else ''}{suffix}")
+                if _rename_noreplace(src, dest):
+                    break
+            else:
+                continue
+            size = whole(dest)
+            if size == 0:
+                os.unlink(dest)
+                continue
+            if size < dest.stat().st_size:
+                os.truncate(dest, size)
+            kept.append((dest, what))
+    return kept
+
+
+def left_words(what: str) -> str:
+    """What a file `keep_left` kept holds, in words for the line that names it."""
+    part = "record" if "records" in what else "packet"
+    return f"holds {what} of a modem serve that did not end (killed), up to its last written {part}"
+
+
 def remove_files_of_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
     """Remove the regular files of `folder` named by `pattern` (a `pid` group: a process of this
     host) whose process is no longer alive; the files removed."""
@@ -337,6 +429,7 @@ def atomic_path(
     own: Recogniser | None = None,
     force: bool = False,
     option: str | None = None,
+    tag: str = "tmp",
 ) -> Iterator[Path]:
     """A temporary path to write; renamed over `path` when the block ends without an exception.
 
@@ -349,6 +442,9 @@ def atomic_path(
     name given, never a file elsewhere through a link.  A dangling link: the file it names is created.
     With `own`, a file m2msim did not write is never replaced (unless `force`): refused on entry, and
     at the rename, where a file that appeared meanwhile is left as it is and `OutputError` raised.
+    `tag` names the temporary file (`temporary_name`): one of `LIVE_TAGS` for a file written as it
+    goes, which a killed writer leaves to be kept (`keep_left`), not removed.  What a killed writer of
+    `path` left is removed (`remove_stale`), or kept and said on the log (`keep_left`).
     """
     final = _final(Path(path))  # a link's file is written (atomically, beside it); the link stays
     guard = own is not None and not force
@@ -365,9 +461,11 @@ def atomic_path(
     if _is_stream(final):
         yield final
         return
+    for kept, what in keep_left(final):
+        log.warning("%s: %s", kept, left_words(what))
     for stale in remove_stale(final):
         log.info("removed %s, left by a writer of %s that was killed", stale, final)
-    tmp = temporary_name(final)
+    tmp = temporary_name(final, tag)
     try:
         yield tmp
         if fsync and tmp.exists():

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x8, 0x80, 0x100
+IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
 
 
 @contextlib.contextmanager
@@ -60,11 +60,15 @@ def watch(
         yield names
 
 
-def wait_in(folder: Path, found: Callable[[], T | None], timeout: float, what: str) -> T:
+def wait_in(
+    folder: Path, found: Callable[[], T | None], timeout: float, what: str, *, growing: bool = False
+) -> T:
     """`found()`'s first answer that is not None, asked now and after each file created, written or
-    moved into `folder` (inotify), for at most `timeout` seconds; past it the test fails naming `what`."""
+    moved into `folder` (inotify), for at most `timeout` seconds; past it the test fails naming `what`.
+    `growing`: after each write to a file of it too (a file kept open, written as it goes)."""
     deadline = time.monotonic() + timeout
-    with _inotify(folder, IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) as next_names:
+    mask = IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | (IN_MODIFY if growing else 0)
+    with _inotify(folder, mask) as next_names:
         while (result := found()) is None:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import shutil
 import struct
 import tempfile
@@ -614,6 +615,17 @@ class PcapCapture:
         return written
 
     # -- lifecycle -------------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Write the packets the reorder window no longer holds back and push the file to the disk:
+        a process killed afterwards leaves a capture with them (`m2msim modem serve` calls it every
+        second, so that a killed serve's capture can be kept: docs/reliability.md).  The packets of
+        the last `reorder_horizon_s` still wait, to be written in time order."""
+        if self._file.closed:
+            return
+        self._order.drain(self._order.newest - self._order.horizon_us)
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         """Write what waits, merge the bulk runs, and rename the file to `path` (a capture that

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -36,10 +37,13 @@ from m2msim.outputs import (
     atomic_write_text,
     check_writable_dir,
     is_stream,
+    keep_left,
+    left_words,
     output_lock,
     refuse_foreign,
     refuse_same_file,
     same_path,
+    temporary_name,
 )
 from m2msim.signals import loop_stops_on, say_interrupted
 from m2msim.yamlio import YamlError
@@ -70,6 +74,8 @@ from modem.virtual.scenario import (
 )
 from modem.virtual.server import PtyEndpoint, TcpEndpoint
 from modem.virtual.serving import reserve_fds, run_served
+
+log = logging.getLogger(__name__)
 
 
 def register_serve(modem_subparsers: Any) -> None:
@@ -327,6 +333,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     args.journal_lost = None  # what kept the console journal from being written at the end
     args.lost = []  # the records or the capture that could not be written whole at the end
+    args.records_journal = None  # the records as they come, beside a Parquet --records (`_run`)
     with held:
         if args.check:
             what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
@@ -334,8 +341,14 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"network conditions {conditions.describe()}")
             print(f"IP path {_ip_path_choice(args)[0]}")
             return 0
+        # what an earlier serve killed (SIGKILL, the OOM killer) left of its records and capture
+        for path in (args.records, args.capture):
+            if path is not None and not is_stream(path):
+                for saved, what in keep_left(path):
+                    print(f"m2msim modem serve: {saved}: {left_words(what)}", file=sys.stderr, flush=True)
         try:
-            # The records file and the capture appear whole when serving ends (written under temporary names).
+            # The records file and the capture appear whole when serving ends (written under temporary
+            # names, filled as serving goes: a serve killed leaves them, kept by the next one).
             with (
                 _unless_lost(_records_path(args), args.lost, "--records")
                 if args.records
@@ -353,6 +366,10 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"m2msim modem serve: {exc}", file=sys.stderr)
             return 2
+        finally:  # (after the rename: a serve killed before it leaves the records to keep)
+            if args.records_journal is not None:
+                with contextlib.suppress(OSError):
+                    args.records_journal.unlink()
         lost = [*args.lost]
         if args.journal_lost is not None:  # (the records and the capture are written all the same)
             lost.insert(0, f"{args.journal_lost}: the console journal is lost")
@@ -381,7 +398,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     epoch = scenario.start or datetime.now(UTC).replace(microsecond=0)
     seed = args.seed if args.seed is not None else scenario.seed
-    writer = None
+    writer: _Live | None = None
     network = None
     tee = None
     capture = None
@@ -389,9 +406,21 @@ async def _run(
         if records is not None:
             from accounting.usage_writer import UsageWriter, format_for
 
+            # every record written as it comes, to a CSV under a temporary name (the --records file
+            # itself when it is a CSV, a journal beside a Parquet one, whose footer comes at the end)
             try:
-                writer = UsageWriter(records, format_for(args.records))
+                if format_for(args.records) == "csv":
+                    writer = _Live(UsageWriter(records, "csv", batch_rows=1))
+                else:
+                    writer = _Live(UsageWriter(records, "parquet"))
+                    if not is_stream(records):
+                        # named for the file written (the one a link names), as the next serve looks
+                        args.records_journal = temporary_name(Path(os.path.realpath(args.records)), "rec")
+                        writer.journal = UsageWriter(args.records_journal, "csv", batch_rows=1)
             except OSError as exc:  # (a full disk: Arrow's error names no file)
+                if writer is not None:
+                    with contextlib.suppress(OSError):
+                        writer.close()
                 raise OutputError(f"--records {args.records}: cannot write ({_why(exc)})") from None
         tee = RecordTee(writer if writer is not None else _Discard())
         if capture_path is not None:
@@ -422,7 +451,22 @@ async def _run(
             stop.set_result(signum)
 
     remove_handlers = loop_stops_on(loop, on_signal)
+    synced: asyncio.TimerHandle | None = None
+
+    def sync() -> None:
+        """Every second, the records and the capture written so far pushed to the disk (a power
+        loss takes at most the last second; SIGKILL, nothing written)."""
+        nonlocal synced
+        for out in (writer, capture):
+            if out is not None:
+                try:
+                    out.sync()
+                except OSError as exc:  # (a full disk: said when serving ends, the file closed)
+                    log.debug("sync: %s", exc)
+        synced = loop.call_later(1.0, sync)
+
     try:
+        sync()
         if network is not None:
             tun = _open_tun(args)
         for i in range(args.count):
@@ -522,6 +566,8 @@ async def _run(
                         f"--capture {args.capture}: cannot write ({_why(exc)}): the capture is lost"
                     )
         finally:  # the signals stay ignored until the records and the capture are renamed into place
+            if synced is not None:
+                synced.cancel()
             remove_handlers()
 
 
@@ -556,6 +602,50 @@ def _open_tun(args: argparse.Namespace) -> TunNetwork | None:
             flush=True,
         )
     return tun
+
+
+class _Live:
+    """The record sink of `serve --records`: each record written at once to the file (a CSV of
+    `batch_rows=1`, where a killed serve leaves every record it had; a Parquet file's writer, which
+    keeps them for its footer) and to the `journal`, a CSV of them beside a Parquet file.  A write
+    the disk refuses (full) never reaches the modems: the file's error is raised by `close` (its
+    records lost, said when serving ends); the journal's stops the journal alone."""
+
+    def __init__(self, file: Any, journal: Any | None = None) -> None:
+        self.file, self.journal = file, journal
+        self.failed: OSError | None = None
+
+    def write(self, record: Any) -> None:
+        if self.failed is None:
+            try:
+                self.file.write(record)
+            except OSError as exc:
+                self.failed = exc
+        if self.journal is not None:
+            try:
+                self.journal.write(record)
+            except OSError as exc:
+                log.warning("--records journal %s: %s: no longer written", self.journal.path, _why(exc))
+                with contextlib.suppress(OSError):
+                    self.journal.close()
+                self.journal = None
+
+    def sync(self) -> None:
+        for w in (self.file, self.journal):
+            if w is not None and w.format == "csv":
+                w.sync()
+
+    def close(self) -> None:
+        """Close the file and the journal, the file's first error raised after both are closed."""
+        try:
+            if self.journal is not None:
+                with contextlib.suppress(OSError):
+                    self.journal.close()
+            self.file.close()
+        except OSError as exc:
+            self.failed = self.failed or exc
+        if self.failed is not None:
+            raise self.failed
 
 
 class _Discard:
@@ -595,16 +685,18 @@ def _unless_lost(
 
 def _records_path(args: argparse.Namespace) -> contextlib.AbstractContextManager[Path]:
     """--records written atomically, never over a file m2msim did not write (unless --force)."""
-    from accounting.usage_writer import is_usage_file
+    from accounting.usage_writer import format_for, is_usage_file
 
-    return atomic_path(args.records, own=is_usage_file, force=args.force, option="--records")
+    # a CSV is written as the records come, under a name a killed serve's next one knows (`rec`)
+    tag = "rec" if format_for(args.records) == "csv" else "tmp"
+    return atomic_path(args.records, own=is_usage_file, force=args.force, option="--records", tag=tag)
 
 
 def _capture_path(args: argparse.Namespace) -> contextlib.AbstractContextManager[Path]:
     """--capture written atomically, never over a file m2msim did not write (unless --force)."""
     from gateway.capture.frames import is_own_capture
 
-    return atomic_path(args.capture, own=is_own_capture, force=args.force, option="--capture")
+    return atomic_path(args.capture, own=is_own_capture, force=args.force, option="--capture", tag="pcap")
 
 
 def _journal_file(path: Path) -> bool:

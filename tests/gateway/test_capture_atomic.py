@@ -84,3 +84,16 @@ def test_in_place_is_readable_while_it_grows(tmp_path: Path) -> None:
         _session(capture, make_ctx())
         assert capture.writing_path == path and len(rdpcap(str(path))) >= 3
     assert _beside(path) == ["live.pcap"]
+
+
+def test_sync_puts_the_packets_past_the_reorder_window_on_the_file(tmp_path: Path) -> None:
+    """`modem serve` syncs its capture every second, so that a serve killed leaves its packets (they
+    waited in the buffer and the reorder window until the end): those older than the window."""
+    path = tmp_path / "gw.pcap"
+    capture = PcapCapture(path, EPOCH, reorder_horizon_s=5.0, in_place=True)
+    _session(capture, make_ctx())  # at 1.0 and 1.1 s (with their responses)
+    capture.pdp_delete(10.0, make_ctx())
+    capture.sync()
+    assert len(rdpcap(str(path))) == 4  # the Delete exchange, at 10 s, still in the window
+    capture.close()
+    assert len(rdpcap(str(path))) == 6

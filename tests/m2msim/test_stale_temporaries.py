@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from m2msim.cli import main
-from m2msim.outputs import host_name, private_folder, temporary_name
+from m2msim.outputs import atomic_path, host_name, private_folder, temporary_name
 
 SESSIONS = "line,start,duration_s,bytes_up,bytes_down\n336,2026-03-01T00:00:00Z,100,10,20\n"
 WRITER = """
@@ -118,3 +118,79 @@ def test_the_duckdb_spill_folder_of_a_killed_rating_is_removed_by_the_next_one(
     assert not left.exists()
     assert made.is_dir() and made.name.startswith(f"m2msim-duckdb-{host}-{os.getpid()}-")
     assert all(folder.is_dir() for folder in kept) and a_file.read_bytes() == b"kept"
+
+
+LIVE_WRITER = """
+import sys
+from pathlib import Path
+from m2msim.outputs import atomic_path
+with atomic_path(Path(sys.argv[1]), tag=sys.argv[2]) as tmp:
+    with tmp.open("wb") as f:
+        f.write(bytes.fromhex(sys.argv[3]))
+    print(tmp.name, flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+def _killed_live_writer(out: Path, tag: str, data: bytes) -> tuple[Path, int]:
+    """The file a writer of `out` filling a `tag` temporary as it goes left when SIGKILL stopped it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LIVE_WRITER, str(out), tag, data.hex()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    name = proc.stdout.readline().strip()  # written: the writer waits on its stdin
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    proc.stdin.close()
+    proc.stdout.close()
+    return out.parent / name, proc.pid
+
+
+def _packet(payload: bytes) -> bytes:
+    return (1).to_bytes(4, "little") + bytes(4) + len(payload).to_bytes(4, "little") * 2 + payload
+
+
+PCAP_HEADER = (
+    bytes.fromhex("d4c3b2a102000400") + bytes(8) + (65535).to_bytes(4, "little") + (1).to_bytes(4, "little")
+)
+
+
+def test_what_a_killed_serve_wrote_as_it_went_is_kept_by_any_write_of_that_output(
+    tmp_path: Path,
+) -> None:
+    """A writer's temporary file filled as it goes (`modem serve`'s records, `rec`, and capture,
+    `pcap`) is kept when its writer was killed, by any m2msim write of that output: renamed beside it,
+    cut after its last whole record or packet, never over a file; one with no whole record removed."""
+    out, capture = tmp_path / "usage.csv", tmp_path / "gateway.pcap"
+    record = b'"336","2026-03-01T00:00:00Z"\n'
+    rec, pid = _killed_live_writer(out, "rec", b'"line","start"\n' + record + b'"337","2026-')
+    assert rec.name.startswith(f".m2msim-usage.csv.rec-{host_name()}-{pid}-")
+    taken = tmp_path / f"usage.recovered-{host_name()}-{pid}.csv"
+    taken.write_bytes(b"the user's")  # a file at the name it would get: never replaced
+    packets = PCAP_HEADER + _packet(b"A" * 60) + _packet(b"B" * 70)
+    pcap, pcap_pid = _killed_live_writer(capture, "pcap", packets + _packet(b"C" * 80)[:50])
+    empty = tmp_path / f".m2msim-usage.csv.rec-{host_name()}-{pcap_pid}-0123abcd"  # (a dead writer's)
+    empty.write_bytes(b'"line","start"\n"33')  # no whole record: nothing to keep
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text(SESSIONS, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "m2msim", "sessions-to-records", str(sessions), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    kept = tmp_path / f"usage.recovered-{host_name()}-{pid}-2.csv"
+    assert kept.read_bytes() == b'"line","start"\n' + record and taken.read_bytes() == b"the user's"
+    assert not rec.exists() and not empty.exists() and pcap.exists()  # (another output's)
+    assert done.stderr.splitlines() == [
+        f"WARNING m2msim.outputs: {kept}: holds the usage records of a modem serve that did not end (killed), "
+        "up to its last written record"
+    ]
+    with atomic_path(capture, tag="pcap") as tmp:
+        tmp.write_bytes(PCAP_HEADER)
+    kept_pcap = tmp_path / f"gateway.recovered-{host_name()}-{pcap_pid}.pcap"
+    assert kept_pcap.read_bytes() == packets and not pcap.exists()  # the cut packet cut off

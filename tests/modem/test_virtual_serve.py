@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 import serial
 
+from accounting.usage_writer import CSV_HEADER, is_usage_file
+from m2msim.outputs import host_name, temporary_name
 from modem.profiles import ProfileError, load_profile, parse_profile, profile_names
 from modem.transport import Transport
 from modem.transports import open_transport
 from modem.virtual import open_virtual
 from modem.virtual.scenario import ScenarioError, load_scenario
+from tests.filewatch import wait_in
+from tests.processes import TcpDte
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -342,6 +346,75 @@ def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
     )
     text = records.read_text()
     assert text.count("\n") == 2 and ',"sms",' in text  # header + the MO SMS record
+
+
+KILLED_SCENARIO = "start: 2026-03-02T08:00:00Z\ncoverage: [{at: 0, plmn: '20801'}]\nseed: 4\n"
+
+
+def _send_sms(port: int) -> None:
+    """An MO SMS from the modem on `port`, once it is registered (one usage record)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        dte = TcpDte(sock)
+        dte.send(b"ATE0;+CMGF=1;+CREG=1\r")
+        dte.until(b"+CREG: 1")
+        dte.send(b'AT+CMGS="0612345678"\r')
+        dte.until(b"> ")
+        dte.send(b"billed\x1a")
+        dte.until(b"+CMGS:")
+
+
+def _left(folder: Path, name: str, tag: str) -> Path | None:
+    """The temporary file a serve of `name` writes as it goes (`tag`), once it holds a record."""
+    prefix = temporary_name(folder / name, tag).name.rsplit("-", 2)[0]
+    for p in folder.iterdir():
+        if p.name.startswith(prefix) and p.read_bytes().count(b"\n") >= 2:
+            return p
+    return None
+
+
+@pytest.mark.parametrize("name", ["usage.csv", "usage.parquet"])
+def test_a_killed_serves_records_are_kept_by_the_next_one(
+    tmp_path: Path, server: list[subprocess.Popen[str]], name: str
+) -> None:
+    """A serve killed by SIGKILL (the OOM killer, a CI runner's hard timeout, a power cut): its
+    usage records were written under a temporary name only when serving ended, and the next serve
+    removed what it left as stale, a whole session's billing evidence lost.  Now each record goes to
+    that file as it comes, and the next serve keeps what a killed one left under a visible name beside
+    the output, cut after its last whole record (docs/reliability.md)."""
+    scenario = tmp_path / "serve.yaml"
+    scenario.write_text(KILLED_SCENARIO, encoding="utf-8")
+    records, capture = tmp_path / name, tmp_path / "gateway.pcap"
+    outputs = ("--scenario", str(scenario), "--records", str(records), "--capture", str(capture))
+    first = serve("--profile", "generic", "--tcp", "0", *outputs)
+    server.append(first)
+    assert first.stdout is not None
+    _send_sms(int(first.stdout.readline().strip().rsplit(":", 1)[1]))
+    left = wait_in(tmp_path, lambda: _left(tmp_path, name, "rec"), 30, "the SMS's record", growing=True)
+    first.send_signal(signal.SIGKILL)  # the record written: nothing of the serve's end runs
+    assert first.wait(timeout=10) == -signal.SIGKILL
+    assert not records.exists()  # atomic as before: the output never appears part-written
+    written = left.read_bytes()
+    assert written.startswith(CSV_HEADER) and written.count(b"\n") == 2 and b',"sms",' in written
+    with left.open("ab") as f:  # a record the kill cut mid-write
+        f.write(b'"33612345678","2026-03-02T08:')
+
+    second = serve("--profile", "generic", "--tcp", "0", *outputs)
+    server.append(second)
+    assert second.stdout is not None
+    assert second.stdout.readline().startswith("socket://")  # serving: what was left is dealt with
+    second.send_signal(signal.SIGINT)
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 130, err
+    kept = tmp_path / f"{Path(name).stem}.recovered-{host_name()}-{first.pid}.csv"
+    assert kept.read_bytes() == written  # every record the killed serve wrote, the cut one cut off
+    assert err.splitlines()[0] == (
+        f"m2msim modem serve: {kept}: holds the usage records of a modem serve that did not end (killed), "
+        "up to its last written record"
+    )
+    assert is_usage_file(kept)  # a usage CSV as m2msim writes it: rated, and replaced, as one
+    # the killed serve's capture held no whole packet (an SMS makes none): nothing to keep
+    assert not list(tmp_path.glob("gateway.recovered-*")) and capture.exists() and records.exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
 
 
 def test_serve_bad_profile_exits_2_with_one_line(server: list[subprocess.Popen[str]]) -> None:
