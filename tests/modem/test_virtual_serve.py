@@ -230,6 +230,27 @@ def test_records_the_disk_cannot_take_from_the_start_are_named(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_record_the_disk_cannot_take_while_serving_is_named_at_the_end(
+    tmp_path: Path, server: list[subprocess.Popen[str]]
+) -> None:
+    """Records are written as they come (so that a killed serve leaves them): one the disk refuses
+    (full) while serving never reaches the modem that made it; the records are said lost at the end."""
+    scenario, records = tmp_path / "serve.yaml", tmp_path / "usage.csv"
+    scenario.write_text(KILLED_SCENARIO, encoding="utf-8")
+    proc = _serve_with_file_size_limit(200, "--scenario", str(scenario), "--records", str(records))
+    server.append(proc)
+    assert proc.stdout is not None
+    _send_sms(int(proc.stdout.readline().strip().rsplit(":", 1)[1]))  # answered +CMGS all the same
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == (
+        f"m2msim modem serve: --records {records}: cannot write (File too large): the usage records are lost"
+    )
+    assert "Traceback" not in err and not records.exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+
 def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: Path) -> None:
     """A serve killed by SIGKILL left its console's folder (the socket, the address file and its
     token) in the temporary directory for good; the next serve of this host and user removes it,
