@@ -508,3 +508,23 @@ def test_garbage_on_the_line_never_breaks_the_modem(frames: list[tuple[int, byte
     m.feed(b"ATH\r", m.now)
     assert m.take_output().endswith((b"OK\r\n", b"NO CARRIER\r\n"))
     assert m.ppp is None
+
+
+# ----- renegotiation and loops (RFC 1661 4.1, 4.6) --------------------------------------------------
+
+
+def test_a_device_restarting_ppp_on_the_open_line_gets_ip_again() -> None:
+    # An MCU that resets and starts its PPP again while the modem is still online sends a fresh LCP
+    # Configure-Request on the open link: LCP, authentication and IPCP are negotiated again.
+    for refuse in (frozenset(), frozenset({lcp.AUTH})):  # authenticated, or not (the device rejects it)
+        dev, net, _ = online(refuse_lcp=refuse)
+        m = dev.m
+        session = m.net.contexts[1].session_id
+        again = Device(m, user="33612345678", password="secret", refuse_lcp=refuse)
+        again.link.start()
+        again.pump()
+        assert again.link.ip is not None, (refuse, again.link.phase)
+        assert again.link.ip.local == ipaddress.IPv4Address(m.net.contexts[1].ip).packed
+        again.ping(OWN)
+        assert len(again.received) == 1
+        assert m.net.contexts[1].session_id == session and net.open_sessions() == [session]

@@ -264,8 +264,13 @@ class PppLink:
             self.terminate(reason)
 
     def _lcp_down(self) -> None:
+        # LCP renegotiates (the peer's Configure-Request on the open link, e.g. a device whose PPP
+        # restarted): back to the Establish phase, so that authentication and IPCP run again when
+        # LCP is up (RFC 1661 3.2), with or without authentication.
         if self.ipcp is not None:
             self.ipcp.stop()
+        if self.phase not in ("terminate", "dead"):
+            self.phase = "establish"
 
     def _lcp_finished(self, reason: str) -> None:
         if self.phase == "dead":
