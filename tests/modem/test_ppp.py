@@ -528,3 +528,47 @@ def test_a_device_restarting_ppp_on_the_open_line_gets_ip_again() -> None:
         again.ping(OWN)
         assert len(again.received) == 1
         assert m.net.contexts[1].session_id == session and net.open_sessions() == [session]
+
+
+def _answers(m: VirtualModem, protocol: int, ident: int, options: cp.Options) -> list[bytes]:
+    """The modem's answers (protocol `protocol`) to one Configure-Request built here."""
+    m.feed(encode_frame(protocol, cp.packet(cp.CONF_REQ, ident, cp.build_options(options))), m.now)
+    frames = FrameDecoder(accm=0).feed(m.take_output(m.now))
+    return [info for p, info in frames if p == protocol and info[0] != cp.CONF_REQ]
+
+
+def test_a_nak_loop_turns_into_a_reject_after_max_failure() -> None:
+    # A peer that asks again and again for an MRU of 40 (below the minimum): five Naks, then the
+    # option is Rejected (RFC 1661 4.6 Max-Failure), and a request without it is Acked.
+    m, _, _ = setup()
+    m.feed(b"ATD*99#\r", m.now)
+    assert m.take_output(m.now).startswith(b"\r\nCONNECT\r\n")
+    codes = []
+    for ident in range(1, 8):
+        (answer,) = _answers(m, 0xC021, ident, [(lcp.MRU, b"\x00\x28"), (lcp.MAGIC, b"\x0a\x0b\x0c\x0d")])
+        codes.append(answer[0])
+        assert answer[1] == ident
+    assert codes == [cp.CONF_NAK] * 5 + [cp.CONF_REJ] * 2
+    assert cp.parse_options(answer[4:]) == [(lcp.MRU, b"\x00\x28")]
+    (ack,) = _answers(m, 0xC021, 9, [(lcp.MAGIC, b"\x0a\x0b\x0c\x0d")])
+    assert ack[0] == cp.CONF_ACK
+
+
+def test_a_device_insisting_on_its_own_address_is_rejected_then_hung_up() -> None:
+    # pppd with a fixed local address and no ipcp-accept-local asks for it whatever the Nak says:
+    # five Naks with the context's address, the address Rejected, then the link ends.
+    dev, net, _ = online()
+    m = dev.m
+    fixed = ipaddress.IPv4Address("192.168.7.7").packed
+    codes = []
+    for ident in range(10, 16):
+        (answer,) = _answers(m, 0x8021, ident, [(3, fixed)])
+        codes.append(answer[0])
+    assert codes == [cp.CONF_NAK] * 5 + [cp.CONF_REJ]
+    assert cp.parse_options(answer[4:]) == [(3, fixed)]
+    m.feed(encode_frame(0x8021, cp.packet(cp.CONF_REQ, 16, b"")), m.now)  # asks without an address
+    (term,) = [i for p, i in FrameDecoder(accm=0).feed(m.take_output(m.now)) if p == 0xC021]
+    assert term[0] == cp.TERM_REQ
+    m.feed(encode_frame(0xC021, cp.packet(cp.TERM_ACK, term[1])), m.now)
+    assert m.take_output(m.now).endswith(b"\r\nNO CARRIER\r\n")
+    assert net.open_sessions() == [] and m.ppp is None

@@ -19,6 +19,7 @@ PROTO_REJ, ECHO_REQ, ECHO_REP, DISCARD_REQ = 8, 9, 10, 11
 RESTART_S = 3.0  # the restart timer (RFC 1661 4.6)
 MAX_CONFIGURE = 10
 MAX_TERMINATE = 2
+MAX_FAILURE = 5  # Configure-Naks sent without an Ack before they become Rejects (RFC 1661 4.6)
 
 Options = list[tuple[int, bytes]]  # a Configure packet's (type, value) pairs
 
@@ -95,6 +96,7 @@ class Automaton:
         self._req_id = -1
         self._timer: Cancel | None = None
         self._counter = 0
+        self._failures = 0  # Configure-Naks sent since the last Configure-Ack sent
         self.naks_sent = 0
         self.rejects_sent = 0
 
@@ -102,6 +104,7 @@ class Automaton:
 
     def open(self) -> None:
         self._counter = MAX_CONFIGURE
+        self._failures = 0
         self._send_request()
         self.state = "reqsent"
 
@@ -183,6 +186,20 @@ class Automaton:
             self._send_request()
             self.state = "reqsent"
         code, answer = self.policy.check(options)
+        if code == CONF_NAK:
+            if self._failures >= MAX_FAILURE:
+                # Not converging (a peer that asks again for what was Naked, e.g. pppd with a
+                # fixed value): the Naked options it asked for are Rejected from now on.
+                naked = {kind for kind, _ in answer}
+                answer = [(kind, value) for kind, value in options if kind in naked]
+                if not answer:  # only options this side must have and the peer never offers
+                    self._give_up(f"{self.name}: the peer never took the values Naked")
+                    return
+                code = CONF_REJ
+            else:
+                self._failures += 1
+        elif code == CONF_ACK:
+            self._failures = 0
         self._send(self.protocol, packet(code, ident, build_options(answer)))
         if code == CONF_NAK:
             self.naks_sent += 1
@@ -223,6 +240,14 @@ class Automaton:
             self._send_request()
             if self.state != "acksent":
                 self.state = "reqsent"
+
+    def _give_up(self, reason: str) -> None:
+        log.info("%s", reason)
+        self._cancel()
+        if self.state == "opened":
+            self._on_down()
+        self.state = "stopped"
+        self._on_finished(reason)
 
     def _up(self) -> None:
         self._cancel()
