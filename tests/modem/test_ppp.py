@@ -572,3 +572,15 @@ def test_a_device_insisting_on_its_own_address_is_rejected_then_hung_up() -> Non
     m.feed(encode_frame(0xC021, cp.packet(cp.TERM_ACK, term[1])), m.now)
     assert m.take_output(m.now).endswith(b"\r\nNO CARRIER\r\n")
     assert net.open_sessions() == [] and m.ppp is None
+
+
+def test_an_unknown_ipcp_code_gets_a_code_reject_and_ipcp_stays_open() -> None:
+    dev, _, _ = online()
+    m = dev.m
+    echo_in_ipcp = cp.packet(cp.ECHO_REQ, 5, b"\x01\x02\x03\x04data")  # an LCP-only code, sent in IPCP
+    m.feed(encode_frame(0x8021, echo_in_ipcp), m.now)
+    (answer,) = [info for p, info in FrameDecoder(accm=0).feed(m.take_output(m.now)) if p == 0x8021]
+    assert answer[0] == cp.CODE_REJ and answer[4:] == echo_in_ipcp
+    assert m.ppp is not None and m.ppp.link.ipcp is not None and m.ppp.link.ipcp.opened
+    dev.ping(OWN)
+    assert len(dev.received) == 1

@@ -164,7 +164,11 @@ class PppLink:
                 self.auth_peer.receive(protocol, info)
         elif protocol == IPCP:
             if self.ipcp is not None:
-                self.ipcp.receive(info)
+                rest = self.ipcp.receive(info)
+                if rest is not None:  # IPCP has codes 1 to 7 only (RFC 1332 2): the others rejected
+                    self.send(
+                        IPCP, packet(CODE_REJ, self.ipcp.next_ident(), rest)[: self.lcp_policy.peer_mru]
+                    )
         elif protocol == IPV4:
             if self.ipcp is not None and self.ipcp.opened and self.on_ip is not None:
                 self.on_ip(info)
