@@ -14,6 +14,8 @@ network, and `build_network` gives the implementation typed as it (mypy checks t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,6 +110,32 @@ class SessionResult:
     @property
     def accepted(self) -> bool:
         return self.cause == GtpCause.REQUEST_ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class PcoAuth:
+    """The credentials a device gives in its activation's Protocol Configuration Options (TS 24.008
+    10.5.6.3): PAP's user and password, or CHAP's name with the identifier, challenge and response
+    of its MD5 exchange (RFC 1994) -- what a modem passes on from its PPP link."""
+
+    method: str  # "pap" or "chap"
+    user: str = ""
+    password: bytes = b""  # PAP
+    chap_id: int = 0  # CHAP
+    challenge: bytes = b""
+    response: bytes = b""
+
+    def verifies(self, secret: str) -> bool:
+        """The credentials match the APN's password `secret`."""
+        key = secret.encode()
+        if self.method == "pap":
+            return hmac.compare_digest(self.password, key)
+        if self.method == "chap":
+            expected = hashlib.md5(
+                bytes((self.chap_id & 0xFF,)) + key + self.challenge, usedforsecurity=False
+            )
+            return hmac.compare_digest(self.response, expected.digest())
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +259,11 @@ class NetworkAPI(Protocol):
         """Detach; any open session is released normally."""
         ...
 
-    def open_session(self, now: float, line_id: str, apn: str) -> SessionResult:
-        """Activate a PDP context on `apn`."""
+    def open_session(
+        self, now: float, line_id: str, apn: str, *, auth: PcoAuth | None = None
+    ) -> SessionResult:
+        """Activate a PDP context on `apn`; `auth`: the credentials the device gave (its PPP link's
+        PAP or CHAP), checked against the APN's password when the APN asks for authentication."""
         ...
 
     def transfer(self, now: float, session_id: str, bytes_up: int, bytes_down: int) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
-from gateway.api import MAX_IP_PACKET, GtpCause, RecordSink, SessionResult, Subscriber
+from gateway.api import MAX_IP_PACKET, GtpCause, PcoAuth, RecordSink, SessionResult, Subscriber
 from gateway.apn import AddressPool, Apn, ApnCatalog
 from gateway.config import CountingMode, NetworkConfig
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
@@ -171,8 +171,19 @@ class Ggsn:
         m2m_only = policy is not None and policy.m2m_apns_only
         return next((n for n, a in self.catalog.apns.items() if a.m2m or not m2m_only), "")
 
-    def open(self, now: float, line: LineState, apn: str, charging_id: int | None = None) -> SessionResult:
+    def open(
+        self,
+        now: float,
+        line: LineState,
+        apn: str,
+        charging_id: int | None = None,
+        auth: PcoAuth | None = None,
+    ) -> SessionResult:
         """Activate a PDP context for a known line (the caller checked its time order).
+
+        `auth`: the credentials the device gave (a modem's PPP PAP / CHAP); on an APN that asks for
+        authentication they must match its password (refused with 209 otherwise).  None: the
+        device sends what the APN asks (the simulator's devices).
 
         `charging_id`: the context's charging id when the caller allocates it (the simulator
         takes it from the device's block, so that it does not depend on the sharding); else
@@ -199,6 +210,14 @@ class Ggsn:
         if sub.apns and name not in (a.lower() for a in sub.apns):
             return self.refuse(
                 now, line, name, GtpCause.USER_AUTHENTICATION_FAILED, "APN not in the line's subscription"
+            )
+        if auth is not None and found.authentication and not auth.verifies(found.password):
+            return self.refuse(
+                now,
+                line,
+                name,
+                GtpCause.USER_AUTHENTICATION_FAILED,
+                f"{auth.method.upper()} credentials not those of the APN",
             )
         free = [n for n in NSAPIS if n not in line.nsapis]
         if not free:

@@ -63,6 +63,7 @@ from gateway.api import (
     DeliveryReport,
     GtpCause,
     MtSms,
+    PcoAuth,
     RecordSink,
     ReportTo,
     SessionResult,
@@ -395,16 +396,23 @@ class Network:
     # ----------------------------------------------------------------- data sessions
 
     def open_session(
-        self, now: float, line_id: str, apn: str, *, charging_id: int | None = None
+        self,
+        now: float,
+        line_id: str,
+        apn: str,
+        *,
+        charging_id: int | None = None,
+        auth: PcoAuth | None = None,
     ) -> SessionResult:
-        """Activate a PDP context; `charging_id` when the caller allocates it (`Ggsn.open`)."""
+        """Activate a PDP context; `charging_id` when the caller allocates it (`Ggsn.open`); `auth`
+        the device's credentials, checked when the APN asks for authentication."""
         line = self._lines.get(line_id)
         if line is None:
             self._incident(now, "unknown-line", line_id, f"PDP context on {apn!r} refused: unknown line")
             return self.ggsn.refuse(now, None, str(apn), GtpCause.USER_AUTHENTICATION_FAILED, "unknown line")
         self.journal.check_order(now, line.last_time, f"line {line_id}")
         line.last_time = now
-        return self.ggsn.open(now, line, apn, charging_id)
+        return self.ggsn.open(now, line, apn, charging_id, auth)
 
     def transfer(
         self,

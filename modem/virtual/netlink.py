@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway.api import MAX_IP_PACKET
+from gateway.api import MAX_IP_PACKET, PcoAuth
 from modem.virtual.plmn import neighbours, operator_names
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class Context:
     auth: str = ""  # what the DTE gave over PPP: "pap" or "chap", the user name and (PAP) the password
     user: str = ""
     password: str = ""
+    pco_auth: PcoAuth | None = None  # those credentials as the activation passes them to the network
 
     @property
     def active(self) -> bool:
@@ -298,7 +299,7 @@ class NetLink:
             cause, self.refuse_next = self.refuse_next, None
             result: SessionResult = SessionResult(GtpCause(cause))
         else:
-            result = self.network.open_session(m.now, m.identity.line_id, ctx.apn)
+            result = self.network.open_session(m.now, m.identity.line_id, ctx.apn, auth=ctx.pco_auth)
         if not result.accepted:
             return {
                 GtpCause.MISSING_OR_UNKNOWN_APN: 533,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from netparts import EPOCH, IMEISV, RecordSink
 
 from accounting.records import UsageRecord, Zone
-from gateway.api import CallOutcome, GtpCause, NetworkAPI, Subscriber
+from gateway.api import CallOutcome, GtpCause, NetworkAPI, PcoAuth, Subscriber
 from gateway.errors import (
     ConfigError,
     InvalidIdentity,
@@ -682,3 +683,29 @@ def test_packets_on_a_released_session_are_dropped_with_a_trace_and_time_order_h
         net.carry_packet(7, "L1-99", bytes(40), uplink=False)
     assert [i.kind for i in net.incidents][-2:] == ["released-session", "unknown-session"]
     assert [(r.bytes_up, r.bytes_down) for r in sink.records] == [(40, 0)]
+
+
+def test_credentials_given_are_checked_against_the_apns_password() -> None:
+    net, _ = make()
+    challenge = bytes(range(16))
+    good_chap = hashlib.md5(b"\x07" + b"mib-access" + challenge, usedforsecurity=False).digest()
+    cases = [
+        ("internet-entreprise", PcoAuth("pap", "33612345678", b"entreprise"), True),
+        ("internet-entreprise", PcoAuth("pap", "33612345678", b"Entreprise"), False),
+        ("internet-entreprise", PcoAuth("chap", "33612345678", b"", 7, challenge, good_chap), False),
+        ("orange-mib", PcoAuth("chap", "33612345678", b"", 7, challenge, good_chap), True),
+        (
+            "orange-mib",
+            PcoAuth("chap", "33612345678", b"", 8, challenge, good_chap),
+            False,
+        ),  # other identifier
+        ("orange-mib", PcoAuth("pap", "33612345678", b"mib-access"), True),
+        ("orange.m2m.spec", PcoAuth("pap", "x", b"anything"), True),  # asks for none: takes any
+        ("orange-mib", None, True),  # credentials not given: the device sends the APN's
+    ]
+    for t, (apn, auth, accepted) in enumerate(cases):
+        result = net.open_session(t, "L1", apn, auth=auth)
+        assert result.accepted == accepted, (apn, auth)
+        if not accepted:
+            assert result.cause == GtpCause.USER_AUTHENTICATION_FAILED
+    assert net.journal.counters["session-refused:209"] == 3

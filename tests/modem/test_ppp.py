@@ -584,3 +584,32 @@ def test_an_unknown_ipcp_code_gets_a_code_reject_and_ipcp_stays_open() -> None:
     assert m.ppp is not None and m.ppp.link.ipcp is not None and m.ppp.link.ipcp.opened
     dev.ping(OWN)
     assert len(dev.received) == 1
+
+
+def _dial_apn(apn: str, password: str, method: str) -> tuple[Device, Network]:
+    m, net, _ = setup()
+    m.feed(f'AT+CGDCONT=1,"IP","{apn}"\r'.encode(), m.now)
+    assert m.take_output() == b"\r\nOK\r\n"
+    dev = Device(m, user="33612345678", password=password, do_auth=(method,))
+    assert dev.dial() == b"\r\nCONNECT\r\n"
+    return dev, net
+
+
+def test_an_apn_that_asks_for_authentication_refuses_a_wrong_password() -> None:
+    # internet-entreprise asks PAP with "entreprise", orange-mib CHAP with "mib-access"
+    # (gateway/data/apns.yaml): the modem passes the PPP credentials on at activation.
+    for apn, right, method in (
+        ("internet-entreprise", "entreprise", "pap"),
+        ("orange-mib", "mib-access", "chap"),
+    ):
+        dev, net = _dial_apn(apn, right, method)
+        assert dev.link.ip is not None, (apn, dev.link.phase)
+        assert dev.m.net.contexts[1].auth == method and len(net.open_sessions()) == 1
+        dev, net = _dial_apn(apn, "wrong", method)
+        assert dev.link.ip is None and dev.finished, apn  # the modem's LCP Terminate-Request
+        assert dev.text.endswith(b"\r\nNO CARRIER\r\n") and net.open_sessions() == []
+        assert dev.m.ppp is None and not dev.m.net.contexts[1].active
+        assert net.journal.counters["session-refused:209"] == 1
+    # an APN that asks nothing takes any credentials
+    dev, net = _dial_apn("orange.m2m.spec", "anything", "pap")
+    assert dev.link.ip is not None

@@ -1,7 +1,9 @@
 """PAP (RFC 1334) and CHAP with MD5 (RFC 1994), either side.
 
-The network side accepts what it is given, as APNs that take any credentials do: PAP's peer-id and
-password and CHAP's name are recorded (CHAP sends no password, only its MD5 answer, kept as hex).
+The network side acknowledges what it is given, as a module does: PAP's peer-id and password and
+CHAP's name are recorded (CHAP sends no password, only its MD5 answer, kept as hex, with the
+challenge it answers), and passed on to the network at activation, which checks them when the APN
+asks for authentication.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Credentials:
     user: str
     password: str  # PAP: as sent; CHAP: "" (the response is in `response`)
     response: str = ""  # CHAP: the MD5 response, hex
+    chap_id: int = 0  # CHAP: the identifier and the challenge the response answers
+    challenge: bytes = b""
 
 
 def chap_md5(ident: int, secret: bytes, challenge: bytes) -> bytes:
@@ -83,7 +87,7 @@ class Authenticator:
                 return
             value, name = body[1 : 1 + body[0]], body[1 + body[0] :]
             self._send(0xC223, _pkt(CHAP_SUCCESS, ident, b"Welcome"))
-            self._finish(Credentials("chap", name.decode("latin-1"), "", value.hex()))
+            self._finish(Credentials("chap", name.decode("latin-1"), "", value.hex(), ident, self._challenge))
 
     def _finish(self, credentials: Credentials) -> None:
         if self.credentials is None:  # a repeated request (our Ack was lost) is acked again, reported once

@@ -23,6 +23,7 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
+from gateway.api import PcoAuth
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
 from modem.virtual.ppp.ipcp import NetworkIpcp, addr
@@ -45,6 +46,7 @@ class PppBearer:
     def __init__(self, modem: VirtualModem, ctx: Context) -> None:
         self.modem = modem
         self.ctx = ctx
+        ctx.pco_auth = None  # this link's authentication, if any, gives the credentials
         self.activated = False  # the bearer activated the context (and deactivates it at the end)
         self.ended = False
         self.forwarder: Forwarder | None = None
@@ -88,6 +90,15 @@ class PppBearer:
         self.ctx.auth = credentials.method
         self.ctx.user = credentials.user
         self.ctx.password = credentials.password
+        # what the activation's PCO carries: an APN that asks for authentication checks it
+        self.ctx.pco_auth = PcoAuth(
+            credentials.method,
+            credentials.user,
+            credentials.password.encode("latin-1"),
+            credentials.chap_id,
+            credentials.challenge,
+            bytes.fromhex(credentials.response),
+        )
 
     def _network(self) -> NetworkIpcp | None:
         m, ctx = self.modem, self.ctx
