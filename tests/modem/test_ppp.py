@@ -613,3 +613,38 @@ def test_an_apn_that_asks_for_authentication_refuses_a_wrong_password() -> None:
     # an APN that asks nothing takes any credentials
     dev, net = _dial_apn("orange.m2m.spec", "anything", "pap")
     assert dev.link.ip is not None
+
+
+def _dial_missing_challenges(answering: bool) -> tuple[Device, Network, list[bytes]]:
+    """A device that misses the first CHAP Challenge (answering), or every one; 36 s pass."""
+    m, net, _ = setup()
+    dev = Device(m, user="33612345678", password="secret")
+    frame = dev.link._frame
+    missed: list[bytes] = []
+
+    def lossy(protocol: int, info: bytes) -> None:
+        if protocol == 0xC223 and (not missed or not answering):
+            missed.append(info)  # never reaches the device's CHAP
+            return
+        frame(protocol, info)
+
+    dev.link._frame = lossy  # type: ignore[method-assign]
+    assert dev.dial() == b"\r\nCONNECT\r\n"
+    assert dev.link.phase == "authenticate" and len(missed) == 1
+    for _ in range(12):
+        m.poll(m.now + 3.0)
+        dev.pump()
+    return dev, net, missed
+
+
+def test_a_lost_chap_challenge_is_sent_again_and_an_unanswered_one_ends_the_link() -> None:
+    # RFC 1994 4.1: Challenges are sent until a valid Response comes.  The device misses the first
+    # (line noise: a bad FCS): the modem sends it again after 3 s and the link comes up.
+    dev, net, missed = _dial_missing_challenges(answering=True)
+    assert len(missed) == 1 and dev.link.ip is not None
+    assert dev.m.net.contexts[1].auth == "chap" and len(net.open_sessions()) == 1
+    # one that never answers: 10 Challenges, then the modem gives up (Terminate-Request, NO CARRIER)
+    dev, net, missed = _dial_missing_challenges(answering=False)
+    assert len(missed) == 10 and len({c[1] for c in missed}) == 1  # the same identifier
+    assert dev.finished and dev.text.endswith(b"\r\nNO CARRIER\r\n") and dev.m.ppp is None
+    assert net.open_sessions() == []

@@ -12,10 +12,18 @@ import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class _Cancel(Protocol):
+    def cancel(self) -> None: ...
+
 
 PAP_REQ, PAP_ACK, PAP_NAK = 1, 2, 3
 CHAP_CHALLENGE, CHAP_RESPONSE, CHAP_SUCCESS, CHAP_FAILURE = 1, 2, 3, 4
 CHAP_NAME = b"m2msim"
+CHAP_RESTART_S = 3.0  # a Challenge unanswered this long is sent again (RFC 1994 4.1), as pppd does
+CHAP_MAX_CHALLENGES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +62,47 @@ class Authenticator:
         send: Callable[[int, bytes], None],
         random_bytes: Callable[[int], bytes],
         done: Callable[[Credentials], None],
+        schedule: Callable[[float, Callable[[], None]], _Cancel] | None = None,
+        failed: Callable[[str], None] | None = None,
     ) -> None:
         self.method = method
         self._send = send
         self._random = random_bytes
         self._done = done
+        self._schedule = schedule
+        self._failed = failed
         self._challenge = b""
         self._ident = 0
+        self._timer: _Cancel | None = None
+        self.challenges_sent = 0
         self.credentials: Credentials | None = None
 
     def start(self) -> None:
         if self.method == "chap":
             self._challenge = self._random(16)
             self._ident = (self._ident + 1) & 0xFF
-            self._send(0xC223, _pkt(CHAP_CHALLENGE, self._ident, bytes([16]) + self._challenge + CHAP_NAME))
+            self._send_challenge()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _send_challenge(self) -> None:
+        """The Challenge, sent again (same identifier and value) until a Response comes."""
+        self.challenges_sent += 1
+        self._send(0xC223, _pkt(CHAP_CHALLENGE, self._ident, bytes([16]) + self._challenge + CHAP_NAME))
+        if self._schedule is not None:
+            self._timer = self._schedule(CHAP_RESTART_S, self._timeout)
+
+    def _timeout(self) -> None:
+        self._timer = None
+        if self.credentials is not None:
+            return
+        if self.challenges_sent < CHAP_MAX_CHALLENGES:
+            self._send_challenge()
+        elif self._failed is not None:
+            self._failed(f"CHAP: no Response to {self.challenges_sent} Challenges")
 
     def receive(self, protocol: int, data: bytes) -> None:
         parts = _split(data)
@@ -90,6 +125,7 @@ class Authenticator:
             self._finish(Credentials("chap", name.decode("latin-1"), "", value.hex(), ident, self._challenge))
 
     def _finish(self, credentials: Credentials) -> None:
+        self.stop()
         if self.credentials is None:  # a repeated request (our Ack was lost) is acked again, reported once
             self.credentials = credentials
             self._done(credentials)

@@ -127,6 +127,7 @@ class PppLink:
     def terminate(self, reason: str) -> None:
         """Close the link with an LCP Terminate-Request (the other side answers; `on_finished` then)."""
         self.phase = "terminate"
+        self._stop_auth()
         if self.ipcp is not None:
             self.ipcp.close(reason)
         self.lcp.close(reason)
@@ -135,6 +136,7 @@ class PppLink:
 
     def stop(self) -> None:
         """The line is gone (hang-up): nothing more is sent."""
+        self._stop_auth()
         if self.ipcp is not None:
             self.ipcp.stop()
         self.lcp.stop()
@@ -205,7 +207,12 @@ class PppLink:
         if self.role == "network" and p.auth_agreed is not None:
             self.phase = "authenticate"
             self.authenticator = Authenticator(
-                p.auth_agreed, self.send, self.rng.randbytes, self._authenticated
+                p.auth_agreed,
+                self.send,
+                self.rng.randbytes,
+                self._authenticated,
+                self._schedule,
+                self.terminate,
             )
             self.authenticator.start()
         elif self.role == "device" and p.auth_to_do is not None:
@@ -271,16 +278,23 @@ class PppLink:
         # LCP renegotiates (the peer's Configure-Request on the open link, e.g. a device whose PPP
         # restarted): back to the Establish phase, so that authentication and IPCP run again when
         # LCP is up (RFC 1661 3.2), with or without authentication.
+        self._stop_auth()
         if self.ipcp is not None:
             self.ipcp.stop()
         if self.phase not in ("terminate", "dead"):
             self.phase = "establish"
+
+    def _stop_auth(self) -> None:
+        """No more Challenges (the link is renegotiated, closing or gone)."""
+        if self.authenticator is not None:
+            self.authenticator.stop()
 
     def _lcp_finished(self, reason: str) -> None:
         if self.phase == "dead":
             return
         self.phase = "dead"
         self.reason = reason
+        self._stop_auth()
         if self.ipcp is not None:
             self.ipcp.stop()
         if self.on_finished is not None:
