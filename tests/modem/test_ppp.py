@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -648,3 +650,18 @@ def test_a_lost_chap_challenge_is_sent_again_and_an_unanswered_one_ends_the_link
     assert len(missed) == 10 and len({c[1] for c in missed}) == 1  # the same identifier
     assert dev.finished and dev.text.endswith(b"\r\nNO CARRIER\r\n") and dev.m.ppp is None
     assert net.open_sessions() == []
+
+
+def test_a_frame_with_a_bad_fcs_is_dropped_and_counted_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    dev, _, _ = online()
+    m = dev.m
+    frame = bytearray(encode_frame(0x21, b"\x45" + bytes(27), accm=0))
+    frame[-2] ^= 0x01  # the FCS's last octet
+    m.feed(bytes(frame), m.now)
+    assert m.take_output(m.now) == b""  # nothing answers a damaged frame
+    dev.ping(OWN)  # the link goes on
+    assert len(dev.received) == 1
+    with caplog.at_level(logging.INFO, logger="modem.virtual.ppp.bearer"):
+        dev.link.terminate("bye")
+        dev.pump()
+    assert "1 dropped (bad FCS" in caplog.text

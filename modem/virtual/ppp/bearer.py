@@ -190,6 +190,15 @@ class PppBearer:
         if self.ended:
             return
         self.ended = True
+        log.info(
+            "PPP: bearer on context %d ended: %d good frames from the device, %d dropped (bad FCS, aborted "
+            "or too long); %d IP packets up, %d down",
+            self.ctx.cid,
+            self.link.decoder.good,
+            self.link.decoder.bad,
+            self.packets_up,
+            self.packets_down,
+        )
         self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
         self.lost_down += self._flying[1]
         m = self.modem
