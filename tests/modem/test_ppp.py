@@ -665,3 +665,28 @@ def test_a_frame_with_a_bad_fcs_is_dropped_and_counted_in_the_log(caplog: pytest
         dev.link.terminate("bye")
         dev.pump()
     assert "1 dropped (bad FCS" in caplog.text
+
+
+def test_a_looped_back_line_is_detected_and_hung_up_without_a_pdp_context() -> None:
+    # What the modem sends comes back to it (a loopback plug, a mis-wired null modem): its own
+    # Configure-Requests carry its own magic number; Naked every time (never Rejected at
+    # Max-Failure), the tenth in a row ends the link before any PDP context (RFC 1661 6.4, pppd).
+    m, net, sink = setup()
+    m.feed(b"ATD*99#\r", m.now)
+    out = m.take_output(m.now)
+    assert out.startswith(b"\r\nCONNECT\r\n")
+    out = out[len(b"\r\nCONNECT\r\n") :]
+    bearer = m.ppp
+    assert bearer is not None
+    for _ in range(60):
+        m.feed(out, m.now)
+        m.poll(m.now + 0.5)
+        out = m.take_output(m.now)
+        if m.ppp is None:
+            break
+    assert out.endswith(b"\r\nNO CARRIER\r\n") and m.ppp is None
+    assert bearer.link.ipcp is None  # LCP never opened: no network phase
+    assert bearer.link.lcp_policy.magic != 0 and lcp.MAGIC in bearer.link.lcp_policy.want
+    net.flush(m.now)
+    assert net.journal.counters["session-refused:209"] == 0 and not sink.data()
+    assert not m.net.contexts[1].active and bearer.link.lcp_policy.looped_back

@@ -82,8 +82,10 @@ class Automaton:
         on_up: Callable[[], None],
         on_down: Callable[[], None],
         on_finished: Callable[[str], None],
+        keep_naking: frozenset[int] = frozenset(),
     ) -> None:
         self.name = name
+        self.keep_naking = keep_naking  # options Naked whatever the count (LCP's magic number)
         self.protocol = protocol
         self.policy = policy
         self._send = send
@@ -190,12 +192,13 @@ class Automaton:
             if self._failures >= MAX_FAILURE:
                 # Not converging (a peer that asks again for what was Naked, e.g. pppd with a
                 # fixed value): the Naked options it asked for are Rejected from now on.
-                naked = {kind for kind, _ in answer}
-                answer = [(kind, value) for kind, value in options if kind in naked]
-                if not answer:  # only options this side must have and the peer never offers
+                naked = {kind for kind, _ in answer} - self.keep_naking
+                rejected = [(kind, value) for kind, value in options if kind in naked]
+                if rejected:
+                    code, answer = CONF_REJ, rejected
+                elif naked:  # only options this side must have and the peer never offers
                     self._give_up(f"{self.name}: the peer never took the values Naked")
                     return
-                code = CONF_REJ
             else:
                 self._failures += 1
         elif code == CONF_ACK:

@@ -4,6 +4,8 @@ The network side (the modem) asks for ACCM 0, a magic number, PFC, ACFC and, as 
 authentication (CHAP with MD5 first, PAP if the peer Naks it, none if the peer rejects it); it accepts
 the peer's MRU, ACCM, magic number, PFC and ACFC, Naks a magic number equal to its own (a looped-back
 line) and rejects anything else, including the peer asking the network to authenticate itself.
+The magic number is Naked however often (never Rejected at Max-Failure, as pppd); 10 requests in a
+row carrying this side's own number mean the line is looped back (`looped_back`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ PAP_PROTOCOL, CHAP_PROTOCOL = 0xC023, 0xC223
 CHAP_MD5 = 5
 DEFAULT_MRU = 1500
 MIN_MRU = 64
+LOOPBACK_FAIL = 10  # Configure-Requests in a row carrying this side's magic number: a looped line (as pppd)
 
 AUTH_VALUES = {
     "pap": PAP_PROTOCOL.to_bytes(2, "big"),
@@ -54,6 +57,12 @@ class LcpPolicy:
     peer_magic: int = 0
     auth_agreed: str | None = None  # the method the peer agreed to perform for this side
     auth_to_do: str | None = None  # the method this side agreed to perform for the peer
+    own_magic_seen: int = 0  # Configure-Requests in a row carrying this side's magic number
+
+    @property
+    def looped_back(self) -> bool:
+        """The line is looped back: what this side sends comes back (RFC 1661 6.4)."""
+        return self.own_magic_seen >= LOOPBACK_FAIL
 
     def __post_init__(self) -> None:
         self.magic = self._new_magic()
@@ -95,6 +104,7 @@ class LcpPolicy:
                 pass
             elif kind == MAGIC and len(value) == 4:
                 number = int.from_bytes(value, "big")
+                self.own_magic_seen = self.own_magic_seen + 1 if number == self.magic else 0
                 if number == 0 or number == self.magic:
                     nak.append((MAGIC, self._new_magic().to_bytes(4, "big")))
             elif kind in (PFC, ACFC) and not value:

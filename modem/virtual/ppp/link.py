@@ -27,7 +27,7 @@ from modem.virtual.ppp.cp import (
 )
 from modem.virtual.ppp.hdlc import FrameDecoder, encode_frame
 from modem.virtual.ppp.ipcp import DeviceIpcp, NetworkIpcp
-from modem.virtual.ppp.lcp import LcpPolicy
+from modem.virtual.ppp.lcp import MAGIC, LcpPolicy
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,15 @@ class PppLink:
             mru=mru,
         )
         self.lcp = Automaton(
-            "LCP", LCP, self.lcp_policy, self.send, schedule, self._lcp_up, self._lcp_down, self._lcp_finished
+            "LCP",
+            LCP,
+            self.lcp_policy,
+            self.send,
+            schedule,
+            self._lcp_up,
+            self._lcp_down,
+            self._lcp_finished,
+            keep_naking=frozenset({MAGIC}),
         )
         self.ipcp: Automaton | None = None
         self.ipcp_policy: NetworkIpcp | DeviceIpcp | None = None
@@ -156,6 +164,9 @@ class PppLink:
             rest = self.lcp.receive(info)
             if rest is not None:
                 self._lcp_extra(rest)
+            if self.lcp_policy.looped_back and self.phase not in ("terminate", "dead"):
+                log.info("PPP: the line is looped back (its own magic number comes back)")
+                self.terminate("the line is looped back")
             return
         if not self.lcp.opened:
             return  # nothing but LCP before LCP is up (RFC 1661 3.4)
