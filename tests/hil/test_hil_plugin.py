@@ -27,9 +27,9 @@ def test_default_runs_on_the_three_virtual_profiles() -> None:
     assert run.returncode == 0, run.stderr
     ids = [line for line in run.stdout.splitlines() if "test_register_script[" in line]
     assert [i.split("[", 1)[1] for i in ids] == [
-        "generic-seed-1]",
-        "simcom-sim800-seed-1]",
-        "quectel-bg96-seed-1]",
+        "generic-seed-1-speed-4]",
+        "simcom-sim800-seed-1-speed-4]",
+        "quectel-bg96-seed-1-speed-4]",
     ]
 
 
