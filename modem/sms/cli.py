@@ -20,12 +20,12 @@ from typing import Any
 
 from modem.options import OptionError, check_int
 
-from .address import Address, TypeOfNumber
+from .address import Address, TypeOfNumber, decode_smsc
 from .codec import encode_submit
 from .dcs import DataCoding
 from .errors import SmsCodecError
 from .national import Language
-from .pdu import Direction, SmsDeliver, SmsMessage, SmsSubmit, decode_pdu
+from .pdu import Direction, SmsDeliver, SmsMessage, SmsSubmit, decode_pdu, parse_hex
 from .reports import SmsCommand, SmsDeliverReport, SmsSubmitReport
 from .segment import length_info
 from .timestamp import Validity
@@ -123,11 +123,11 @@ def _direction_of(pdu: str, *, with_smsc: bool) -> Direction:
     and 10 a DELIVER or STATUS-REPORT (received).  Their other readings (SUBMIT-REPORT,
     DELIVER-REPORT, COMMAND) are what a modem's listings and notices never hold.  A string too
     short or not hex to tell is read as received: the decoder then says what is wrong with it."""
-    text = pdu.strip()
     try:
-        at = 2 + 2 * int(text[0:2], 16) if with_smsc else 0
-        mti = int(text[at : at + 2], 16) & 0x03
-    except ValueError:
+        octets = parse_hex(pdu)
+        at = decode_smsc(octets)[1] if with_smsc else 0
+        mti = octets[at] & 0x03
+    except (SmsCodecError, IndexError):
         return Direction.MT
     return Direction.MO if mti == 0x01 else Direction.MT
 

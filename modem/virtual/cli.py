@@ -551,20 +551,16 @@ async def _run(
             # each file closed whatever befell the other: one that cannot be written whole (a full
             # disk) is not kept, and the other is (the first error skipped the capture's close, and
             # both were lost under a message naming neither)
-            if writer is not None:
-                try:
-                    writer.close()
-                except OSError as exc:
-                    args.lost.append(
-                        f"--records {args.records}: cannot write ({_why(exc)}): the usage records are lost"
-                    )
-            if capture is not None:
-                try:
-                    capture.close()
-                except OSError as exc:
-                    args.lost.append(
-                        f"--capture {args.capture}: cannot write ({_why(exc)}): the capture is lost"
-                    )
+            kept: tuple[tuple[Any, str, str], ...] = (
+                (writer, f"--records {args.records}", "the usage records are lost"),
+                (capture, f"--capture {args.capture}", "the capture is lost"),
+            )
+            for output, option, loss in kept:
+                if output is not None:
+                    try:
+                        output.close()
+                    except OSError as exc:
+                        args.lost.append(f"{option}: cannot write ({_why(exc)}): {loss}")
         finally:  # the signals stay ignored until the records and the capture are renamed into place
             if synced is not None:
                 synced.cancel()
