@@ -192,7 +192,10 @@ def load_recording(path: str | Path) -> Recording:
             starts.append(t)
         elif kind == "urc" and isinstance(event.get("line"), str):
             if exchanges:
-                exchanges[-1].urcs.append((max(0.0, t - starts[-1]), _urc(event)))
+                # written after the command's event, it came after the command's final answer: not
+                # before it, whatever its time (taken as it was read, maybe in the answer's chunk,
+                # before the command's waiter resumed and timed the answer)
+                exchanges[-1].urcs.append((max(exchanges[-1].delay, t - starts[-1]), _urc(event)))
             else:
                 opening.append((t, _urc(event)))
         elif kind == "step" and isinstance(event.get("info"), dict) and event["info"].get("number"):

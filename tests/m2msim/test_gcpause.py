@@ -50,7 +50,10 @@ def test_objects_frozen_by_other_code_stay_frozen() -> None:
         assert frozen >= len(keep)
         with paused_gc():
             made = [[i] for i in range(1_000)]
-        assert gc.get_freeze_count() == frozen
+        # still frozen: outside the generations get_objects lists (the count itself falls when
+        # another thread frees a frozen object, as a test runner's own threads do)
+        tracked = {id(o) for o in gc.get_objects()}
+        assert not any(id(k) in tracked for k in keep)
         assert not _in_generation(made[-1], 2)  # (the ageing would unfreeze theirs: not done)
     finally:
         gc.unfreeze()

@@ -287,7 +287,13 @@ def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: P
     )
     try:
         assert proc.stderr is not None
-        line = next(line for line in proc.stderr if line.startswith("m2msim modem serve: console "))
+        said = []
+        for line in proc.stderr:
+            said.append(line)
+            if line.startswith("m2msim modem serve: console "):
+                break
+        else:
+            pytest.fail(f"serve ended ({proc.wait()}) without naming its console: {''.join(said)}")
         mine = Path(line.split("console unix:", 1)[1].split()[0]).parent
         assert mine.parent == tmp and mine.is_dir()
         assert not stale.exists() and live.is_dir()
@@ -299,6 +305,8 @@ def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: P
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.mark.parametrize("option", ["--journal", "--control-file"])
