@@ -55,6 +55,10 @@ class ClosingCause(IntEnum):
     RAT_CHANGE = 22
     MS_TIME_ZONE_CHANGE = 23
     PLMN_CHANGE = 24
+    # m2msim's own, outside TS 32.298's values: the session was still open when its gateway (a
+    # `modem serve`) was killed; the record runs to the session's last interim point before the kill
+    # (accounting.interim)
+    KILLED = 99
 
 
 # The rating columns, in the order of accounting-io.md.

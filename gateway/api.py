@@ -249,6 +249,12 @@ class NetworkAPI(Protocol):
         """End of the run: open sessions (and calls) are released and their records written."""
         ...
 
+    def current_records(self, now: float) -> list[UsageRecord]:
+        """Each open data session's current record as it stands at `now`, written nowhere and
+        changing nothing (interim accounting): its bytes since its last record, the sequence number
+        it will be written under, no cause.  What a crash of the gateway at `now` would lose."""
+        ...
+
     def attach(
         self, now: float, line_id: str, imeisv: str, serving_plmn: str, rat: str = "geran"
     ) -> AttachResult:

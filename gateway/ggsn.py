@@ -445,10 +445,10 @@ class Ggsn:
         if t > s.mark_t:
             s.mark_t = t
 
-    def _emit(self, s: _Session, end_t: int, cause: ClosingCause) -> None:
-        s.seq += 1
+    def _record(self, s: _Session, end_t: int, cause: ClosingCause | None, sequence: int) -> UsageRecord:
+        """The record of `s`'s current period, closed at `end_t` with `cause`."""
         ctx = s.ctx
-        record = UsageRecord(
+        return UsageRecord(
             line=ctx.line_id,
             type=UsageType.DATA,
             start=self.time(s.period_start_t),
@@ -462,9 +462,14 @@ class Ggsn:
             apn=ctx.apn,
             charging_id=ctx.charging_id,
             serving_plmn=ctx.serving_plmn,
-            cause=int(cause),
-            sequence=s.seq,
+            cause=None if cause is None else int(cause),
+            sequence=sequence,
         )
+
+    def _emit(self, s: _Session, end_t: int, cause: ClosingCause) -> None:
+        s.seq += 1
+        ctx = s.ctx
+        record = self._record(s, end_t, cause, s.seq)
         s.cum_up += s.cur_up
         s.cum_down += s.cur_down
         s.ko_written -= -(s.cur_up + s.cur_down) // 1024
@@ -474,6 +479,20 @@ class Ggsn:
         self.journal.counters["data-records"] += 1
         if cause == ClosingCause.TIME_LIMIT and self.capture is not None:
             self.capture.acct_interim(float(end_t), ctx, s.cum_up, s.cum_down, end_t - s.start_t)
+
+    def current_records(self, now: float) -> list[UsageRecord]:
+        """Each open session's current record as it stands at `now`, written nowhere and changing
+        nothing (interim accounting: RADIUS Interim-Update, a partial CDR's state): the bytes counted
+        since its last record, from that record's end to `now` (to the next 12-hour cut when `now` is
+        past it: no bytes counted yet lie beyond it), with the sequence number it will be written
+        under and no cause (it is not closed)."""
+        interval = self.config.interim_interval_s
+        found: list[UsageRecord] = []
+        for s in self._sessions.values():
+            cut = s.start_t + (s.limits + 1) * interval
+            end_t = max(s.period_start_t, min(max(whole(now), s.mark_t), cut))
+            found.append(self._record(s, end_t, None, s.seq + 1))
+        return found
 
     def relocate(self, now: float, line: LineState, cause: ClosingCause, ms_time_zone: bytes) -> None:
         """A line's contexts after a routing area update that changed what `cause` says.

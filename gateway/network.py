@@ -439,6 +439,10 @@ class Network:
     def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:
         self.ggsn.close_session(now, session_id, abnormal)
 
+    def current_records(self, now: float) -> list[UsageRecord]:
+        """Each open session's current record at `now`, not written (`Ggsn.current_records`)."""
+        return self.ggsn.current_records(now)
+
     def flush(self, now: float, close: bool = True) -> None:
         """End of a run (or a checkpoint with `close=False`).
 

@@ -41,9 +41,10 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
+    "Kept",
     "OutputBusy",
     "OutputError",
     "Recogniser",
@@ -305,16 +306,33 @@ LIVE_TAGS: dict[str, tuple[str, str, Callable[[Path], int]]] = {
 }
 
 
-def keep_left(path: Path) -> list[tuple[Path, str]]:
+OPEN_TAG = "open"
+"""The tag of the journal of open data sessions beside a `rec` file (`accounting.interim`)."""
+
+
+class Kept(NamedTuple):
+    """A file `keep_left` kept: its name, what it holds in words ("the usage records"), and how many
+    data sessions still open at the kill it holds up to their last interim point."""
+
+    path: Path
+    what: str
+    open_sessions: int = 0
+
+
+def keep_left(path: Path) -> list[Kept]:
     """Keep what a killed writer of `path` left in a temporary file it filled as it went (a tag of
     `LIVE_TAGS`, named by `temporary_name(path, TAG)` on this host, its process gone): renamed to
     `STEM.recovered-HOST-PID.SUFFIX` beside `path` (`-2`, `-3`... before the suffix when that name is
     taken: nothing is ever replaced) and cut after its last whole record or packet (a write the kill
-    cut short); one with no whole record is removed, as it holds nothing.  The files kept, each with
-    what it holds in words ("the usage records")."""
-    kept: list[tuple[Path, str]] = []
+    cut short); one with no whole record is removed, as it holds nothing.  Usage records get first
+    the records of the sessions the writer had open, from its journal of them (`OPEN_TAG`, same
+    process; `accounting.interim.fold_open_sessions`), then removed; a journal without its records
+    file (the records were written whole) is removed.  The files kept."""
+    kept: list[Kept] = []
     path = _final(Path(path))  # (a link's file is the one written, its temporary file beside it)
     pattern = stale_pattern(path, "|".join(LIVE_TAGS))
+    journal_pattern = stale_pattern(path, OPEN_TAG)
+    journals = _left_by_the_dead(path.parent, journal_pattern)
     for entry in _left_by_the_dead(path.parent, pattern):
         found = pattern.fullmatch(entry.name)
         with contextlib.suppress(OSError):
@@ -322,6 +340,19 @@ def keep_left(path: Path) -> list[tuple[Path, str]]:
                 continue
             suffix, what, whole = LIVE_TAGS[found["tag"]]
             src = Path(entry.path)
+            folded = 0
+            if found["tag"] == "rec":
+                mine = [
+                    Path(j.path)
+                    for j in journals
+                    if (m := journal_pattern.fullmatch(j.name)) and m["pid"] == found["pid"]
+                ]
+                if mine:
+                    from accounting.interim import fold_open_sessions
+
+                    folded = fold_open_sessions(src, mine)  # (on the disk before the journals go)
+                    for journal in mine:
+                        os.unlink(journal)
             tail = f".recovered-{host_name()}-{found['pid']}"
             stem = _fitted(Path(path.name).stem, len(f"{tail}-999{suffix}") - len(TMP_PREFIX)) + tail
             for n in range(1, 1000):
@@ -336,14 +367,30 @@ def keep_left(path: Path) -> list[tuple[Path, str]]:
                 continue
             if size < dest.stat().st_size:
                 os.truncate(dest, size)
-            kept.append((dest, what))
+            kept.append(Kept(dest, what, folded))
+    try:
+        left = {found["pid"] for e in os.scandir(path.parent) if (found := pattern.fullmatch(e.name))}
+    except OSError:
+        return kept
+    for entry in journals:  # without records beside it: they were written whole, or it is kept
+        owner = journal_pattern.fullmatch(entry.name)
+        if owner is not None and owner["pid"] not in left:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
     return kept
 
 
-def left_words(what: str) -> str:
+def left_words(kept: Kept) -> str:
     """What a file `keep_left` kept holds, in words for the line that names it."""
-    part = "record" if "records" in what else "packet"
-    return f"holds {what} of a modem serve that did not end (killed), up to its last written {part}"
+    part = "record" if "records" in kept.what else "packet"
+    words = f"holds {kept.what} of a modem serve that did not end (killed), up to its last written {part}"
+    if kept.open_sessions:
+        n = kept.open_sessions
+        words += (
+            f", and {n} data session{'s' if n > 1 else ''} it had open up to {'their' if n > 1 else 'its'}"
+            " last interim point (cause 99)"
+        )
+    return words
 
 
 def remove_files_of_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
@@ -461,8 +508,8 @@ def atomic_path(
     if _is_stream(final):
         yield final
         return
-    for kept, what in keep_left(final):
-        log.warning("%s: %s", kept, left_words(what))
+    for kept in keep_left(final):
+        log.warning("%s: %s", kept.path, left_words(kept))
     for stale in remove_stale(final):
         log.info("removed %s, left by a writer of %s that was killed", stale, final)
     tmp = temporary_name(final, tag)

@@ -32,6 +32,7 @@ from typing import Any
 from gateway.api import build_network
 from gateway.internet import Internet, load_internet
 from m2msim.outputs import (
+    OPEN_TAG,
     OutputError,
     atomic_path,
     atomic_write_text,
@@ -344,8 +345,8 @@ def _serve(args: argparse.Namespace) -> int:
         # what an earlier serve killed (SIGKILL, the OOM killer) left of its records and capture
         for path in (args.records, args.capture):
             if path is not None and not is_stream(path):
-                for saved, what in keep_left(path):
-                    print(f"m2msim modem serve: {saved}: {left_words(what)}", file=sys.stderr, flush=True)
+                for left in keep_left(path):
+                    print(f"m2msim modem serve: {left.path}: {left_words(left)}", file=sys.stderr, flush=True)
         try:
             # The records file and the capture appear whole when serving ends (written under temporary
             # names, filled as serving goes: a serve killed leaves them, kept by the next one).
@@ -399,6 +400,7 @@ async def _run(
     epoch = scenario.start or datetime.now(UTC).replace(microsecond=0)
     seed = args.seed if args.seed is not None else scenario.seed
     writer: _Live | None = None
+    sessions: Any = None  # the open data sessions' interim records (accounting.interim)
     network = None
     tee = None
     capture = None
@@ -422,6 +424,16 @@ async def _run(
                     with contextlib.suppress(OSError):
                         writer.close()
                 raise OutputError(f"--records {args.records}: cannot write ({_why(exc)})") from None
+            if not is_stream(records):
+                from accounting.interim import OpenSessionJournal
+
+                # named for the file written, as the records' temporary file (the next serve folds
+                # them into what a killed serve left: accounting.interim)
+                final = Path(os.path.realpath(args.records))
+                try:
+                    sessions = OpenSessionJournal(lambda: temporary_name(final, OPEN_TAG))
+                except OSError as exc:
+                    log.warning("--records %s: no journal of the open sessions (%s)", args.records, _why(exc))
         tee = RecordTee(writer if writer is not None else _Discard())
         if capture_path is not None:
             from gateway.capture import PcapCapture
@@ -436,6 +448,9 @@ async def _run(
             except OSError as exc:
                 if writer is not None:
                     writer.close()
+                if sessions is not None:
+                    with contextlib.suppress(OSError):
+                        sessions.close(remove=True)
                 raise OutputError(f"--capture {args.capture}: cannot write ({_why(exc)})") from None
         network = build_network(epoch, tee, seed, capture=capture)
     clock = LoopClock(loop, 0.0)
@@ -455,14 +470,25 @@ async def _run(
 
     def sync() -> None:
         """Every second, the records and the capture written so far pushed to the disk (a power
-        loss takes at most the last second; SIGKILL, nothing written)."""
-        nonlocal synced
+        loss takes at most the last second; SIGKILL, nothing written), then the current record of
+        each open data session whose bytes changed appended to their journal and pushed too: a kill
+        loses at most the last second of a session still open (accounting.interim)."""
+        nonlocal synced, sessions
         for out in (writer, capture):
             if out is not None:
                 try:
                     out.sync()
                 except OSError as exc:  # (a full disk: said when serving ends, the file closed)
                     log.debug("sync: %s", exc)
+        if sessions is not None and network is not None:
+            try:  # (after the records: a record it backs is on the disk before it)
+                sessions.update(network.current_records(clock.now()))
+                sessions.sync()
+            except OSError as exc:
+                log.warning("--records %s: the open sessions' journal stops (%s)", args.records, _why(exc))
+                with contextlib.suppress(OSError):
+                    sessions.close(remove=False)
+                sessions = None
         synced = loop.call_later(1.0, sync)
 
     try:
@@ -561,6 +587,9 @@ async def _run(
                         output.close()
                     except OSError as exc:
                         args.lost.append(f"{option}: cannot write ({_why(exc)}): {loss}")
+            if sessions is not None:  # every session closed with its record, in the file: no longer needed
+                with contextlib.suppress(OSError):
+                    sessions.close(remove=True)
         finally:  # the signals stay ignored until the records and the capture are renamed into place
             if synced is not None:
                 synced.cancel()

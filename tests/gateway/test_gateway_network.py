@@ -126,6 +126,31 @@ def test_records_are_cut_every_12_hours_lazily() -> None:
     ]
 
 
+def test_current_records_are_what_the_next_record_will_hold_and_change_nothing() -> None:
+    """The interim state `modem serve` journals (accounting.interim): each open session's bytes since
+    its last record, to `now` (to the 12-hour cut when `now` is past it with no event since), under
+    the sequence number its next record gets; the records written after are as without it."""
+    net, sink = make()
+    twin, twin_sink = make()
+    sid = net.open_session(100, "L1", "orange.m2m.spec").session_id
+    assert sid and twin.open_session(100, "L1", "orange.m2m.spec").session_id == sid
+    for n in (net, twin):
+        n.transfer(160, sid, 1_000, 2_000)
+    (now,) = net.current_records(190)
+    assert (now.session, now.sequence, now.cause, now.start) == (sid, 1, None, EPOCH + timedelta(seconds=100))
+    assert (now.duration_s, now.bytes_up, now.bytes_down) == (90, 1_000, 2_000) and sink.records == []
+    (later,) = net.current_records(100 + INTERVAL_S + 500)  # past the cut, nothing carried since
+    assert (later.duration_s, later.bytes_up, later.sequence) == (INTERVAL_S, 1_000, 1)
+    for n in (net, twin):
+        n.transfer(100 + INTERVAL_S + 600, sid, 10, 0)
+    (after,) = net.current_records(100 + INTERVAL_S + 700)  # the cut written: the second period's
+    (cut,) = sink.records
+    assert (after.sequence, after.duration_s, after.bytes_up + cut.bytes_up) == (2, 700, 1_010)
+    for n in (net, twin):
+        n.flush(100 + INTERVAL_S + 800)
+    assert sink.records == twin_sink.records and net.current_records(100 + INTERVAL_S + 900) == []
+
+
 def test_a_session_of_exactly_12_hours_gives_one_normal_record() -> None:
     net, sink = make()
     s = net.open_session(0, "L1", "orange.m2m.spec")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import os
 import resource
 import signal
@@ -10,12 +13,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import serial
 
 from accounting.usage_writer import CSV_HEADER, is_usage_file
+from m2msim.cli import main
 from m2msim.outputs import host_name, temporary_name
 from modem.profiles import ProfileError, load_profile, parse_profile, profile_names
 from modem.transport import Transport
@@ -126,6 +131,19 @@ def server() -> Iterator[list[subprocess.Popen[str]]]:
                 stream.close()
 
 
+def _stopped(
+    server: list[subprocess.Popen[str]], proc: subprocess.Popen[str], signum: int
+) -> tuple[int, str]:
+    """`proc`, a serve on TCP, sent `signum` once it serves (its handlers in place, what an earlier
+    serve left dealt with): its exit status and stderr."""
+    server.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("socket://")
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
 def command(port: serial.Serial, line: bytes) -> bytes:
     port.write(line + b"\r")
     got = b""
@@ -165,12 +183,8 @@ def test_serve_stops_on_a_closed_terminal_with_its_records_written(
         "--profile", "generic", "--tcp", "0", "--ip-path", "user",
         "--records", str(records), "--capture", str(capture),
     )  # fmt: skip
-    server.append(proc)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("socket://")  # serving, its handlers in place
-    proc.send_signal(signal.SIGHUP)
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 128 + signal.SIGHUP, err
+    status, err = _stopped(server, proc, signal.SIGHUP)
+    assert status == 128 + signal.SIGHUP, err
     assert err.splitlines()[-1] == (
         f"m2msim modem serve: interrupted (SIGHUP); usage records in {records}; capture in {capture}"
     )
@@ -206,12 +220,8 @@ def test_records_the_disk_cannot_take_at_the_end_are_named_and_the_capture_kept(
     proc = _serve_with_file_size_limit(
         1000, "--ip-path", "user", "--records", str(records), "--capture", str(capture)
     )
-    server.append(proc)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("socket://")
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 2, err
+    status, err = _stopped(server, proc, signal.SIGTERM)
+    assert status == 2, err
     assert err.splitlines()[-1] == (
         f"m2msim modem serve: --records {records}: cannot write (File too large): the usage records "
         f"are lost; capture in {capture}"
@@ -380,16 +390,31 @@ def test_serve_on_tcp_with_a_scenario_delivers_an_sms(
 KILLED_SCENARIO = "start: 2026-03-02T08:00:00Z\ncoverage: [{at: 0, plmn: '20801'}]\nseed: 4\n"
 
 
-def _send_sms(port: int) -> None:
-    """An MO SMS from the modem on `port`, once it is registered (one usage record)."""
+def _talk(port: int, *steps: tuple[bytes, bytes]) -> None:
+    """On the modem served on `port`: each command (or data) sent in turn, the answer it brings awaited."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         dte = TcpDte(sock)
-        dte.send(b"ATE0;+CMGF=1;+CREG=1\r")
-        dte.until(b"+CREG: 1")
-        dte.send(b'AT+CMGS="0612345678"\r')
-        dte.until(b"> ")
-        dte.send(b"billed\x1a")
-        dte.until(b"+CMGS:")
+        for sent, awaited in steps:
+            dte.send(sent)
+            dte.until(awaited)
+
+
+def _send_sms(port: int) -> None:
+    """An MO SMS from the modem on `port`, once it is registered (one usage record)."""
+    _talk(
+        port,
+        (b"ATE0;+CMGF=1;+CREG=1\r", b"+CREG: 1"),
+        (b'AT+CMGS="0612345678"\r', b"> "),
+        (b"billed\x1a", b"+CMGS:"),
+    )
+
+
+def _serve_and_interrupt(server: list[subprocess.Popen[str]], *args: str) -> str:
+    """`serve --tcp ... ARGS` until it serves (what an earlier serve left is dealt with), then SIGINT:
+    its stderr, once it ended with status 130."""
+    status, err = _stopped(server, serve(*args), signal.SIGINT)
+    assert status == 130, err
+    return err
 
 
 def _left(folder: Path, name: str, tag: str) -> Path | None:
@@ -427,13 +452,7 @@ def test_a_killed_serves_records_are_kept_by_the_next_one(
     with left.open("ab") as f:  # a record the kill cut mid-write
         f.write(b'"33612345678","2026-03-02T08:')
 
-    second = serve("--profile", "generic", "--tcp", "0", *outputs)
-    server.append(second)
-    assert second.stdout is not None
-    assert second.stdout.readline().startswith("socket://")  # serving: what was left is dealt with
-    second.send_signal(signal.SIGINT)
-    _, err = second.communicate(timeout=30)
-    assert second.returncode == 130, err
+    err = _serve_and_interrupt(server, "--profile", "generic", "--tcp", "0", *outputs)
     kept = tmp_path / f"{Path(name).stem}.recovered-{host_name()}-{first.pid}.csv"
     assert kept.read_bytes() == written  # every record the killed serve wrote, the cut one cut off
     assert err.splitlines()[0] == (
@@ -444,6 +463,85 @@ def test_a_killed_serves_records_are_kept_by_the_next_one(
     # the killed serve's capture held no whole packet (an SMS makes none): nothing to keep
     assert not list(tmp_path.glob("gateway.recovered-*")) and capture.exists() and records.exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+
+def _open_session_row(folder: Path, name: str) -> dict[str, str] | None:
+    """The latest row of the open data sessions' journal beside `name` once it holds bytes both ways."""
+    prefix = temporary_name(folder / name, "open").name.rsplit("-", 2)[0]
+    for p in folder.iterdir():
+        if p.name.startswith(prefix):
+            text = p.read_text(encoding="utf-8")
+            rows = list(csv.DictReader(io.StringIO(text[: text.rfind("\n") + 1])))
+            if rows and int(rows[-1]["bytes_up"]) > 0 and int(rows[-1]["bytes_down"]) > 0:
+                return rows[-1]
+    return None
+
+
+@pytest.mark.parametrize("name", ["usage.csv", "usage.parquet"])
+def test_a_killed_serves_open_data_session_is_recovered_up_to_its_last_interim_point(
+    tmp_path: Path, server: list[subprocess.Popen[str]], name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data session still open when its serve was killed by SIGKILL (the OOM killer, a CI runner's
+    hard timeout) had no record at all: its bytes were only counted in memory.  Now the serve keeps an
+    interim journal of its open sessions (every second, synced), and the next serve adds each one's
+    record, up to its last interim point, to the records it keeps, marked cause 99; `m2msim rate`
+    bills it."""
+    scenario = tmp_path / "serve.yaml"
+    scenario.write_text(KILLED_SCENARIO, encoding="utf-8")
+    records = tmp_path / name
+    outputs = (
+        "--profile",
+        "quectel-bg96",
+        "--tcp",
+        "0",
+        "--scenario",
+        str(scenario),
+        "--records",
+        str(records),
+    )
+    first = serve(*outputs)
+    server.append(first)
+    assert first.stdout is not None and first.stderr is not None
+    port = int(first.stdout.readline().strip().rsplit(":", 1)[1])
+    while " IMEI " not in (said := first.stderr.readline()):  # the modem's identity, after the IP path
+        assert said, "no identity on stderr"
+    line = said.rsplit(" line ", 1)[1].strip()
+    _talk(
+        port,
+        (b"ATE0;+CREG=1\r", b"+CREG: 1"),
+        (b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r', b"OK\r\n"),
+        (b'AT+QIOPEN=1,0,"UDP","echo.example",7,0,1\r', b"+QIOPEN: 0,0"),
+        (b"AT+QISEND=0,5\r", b"> "),
+        (b"hello", b'+QIURC: "recv",0,5'),  # up and back down: the context stays active
+    )
+    row = wait_in(tmp_path, lambda: _open_session_row(tmp_path, name), 30, "the interim row", growing=True)
+    first.send_signal(signal.SIGKILL)  # its data session open
+    assert first.wait(timeout=10) == -signal.SIGKILL
+    assert row["cause"] == "99" and row["sequence"] == "1" and row["line"] == line
+
+    err = _serve_and_interrupt(server, *outputs)
+    kept = tmp_path / f"{Path(name).stem}.recovered-{host_name()}-{first.pid}.csv"
+    assert err.splitlines()[0] == (
+        f"m2msim modem serve: {kept}: holds the usage records of a modem serve that did not end (killed), "
+        "up to its last written record, and 1 data session it had open up to its last interim point (cause 99)"
+    )
+    (got,) = csv.DictReader(io.StringIO(kept.read_text(encoding="utf-8")))
+    assert got == row  # the session's record, as its last interim point had it
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        f"customer: lab\nmonth: 2026-03\nlines:\n  - id: '{line}'\n    offer: business-m2m\n"
+        "    plan: compteur\n    commitment: 24\n    since: 2026-01-01\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["rate", str(inventory), str(kept), "--json"]) == 0
+    invoice = json.loads(capsys.readouterr().out)
+    assert invoice["rejects"] == [] and invoice["rows_read"] == 1
+    (billed,) = [i for i in invoice["lines"][0]["items"] if i["code"].startswith("data-")]
+    octets = int(row["bytes_up"]) + int(row["bytes_down"])
+    assert billed["unit"] == "ko" and Decimal(billed["quantity"]) == -(-octets // 1024)
 
 
 def test_serve_bad_profile_exits_2_with_one_line(server: list[subprocess.Popen[str]]) -> None:
