@@ -1,8 +1,9 @@
 """Serving virtual modems to any AT client: on pseudo-terminals or on loopback TCP ports.
 
 A pty: the master side is read in the loop's `ReadyHub` (one loop callback serves every modem
-ready at that moment), the slave is put in raw mode and kept open by the server (so the master
-never reads EIO while no client has the device open); clients open the slave's path (`/dev/pts/N`).
+ready at that moment) while a client has the device open, the slave is put in raw mode; clients open
+the slave's path (`/dev/pts/N`).  What the modem prints while no client has it open is dropped, as a
+real module's output with no one on the line (`PtyEndpoint`).
 A TCP port: a listening socket on 127.0.0.1, one client at a time (a new one takes over), its
 socket read in the same hub.  Both write the modem's output at once and keep what the client has
 not taken yet (`_Writer`).
@@ -16,13 +17,15 @@ import errno
 import logging
 import os
 import pty
+import select
 import socket
+import termios
 import tty
 from collections.abc import Callable
 
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import VirtualModem
-from modem.virtual.serving import ReadyHub
+from modem.virtual.serving import OpenWatch, ReadyHub
 from modem.virtual.transport import ModemRunner
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,13 @@ class _Writer:
             self.loop.remove_writer(self.fd)
             self._resume()
 
+    def discard(self) -> None:
+        """Drop what waits for the client (it went away); later output is written again."""
+        if self.pending:
+            self.pending.clear()
+            self.loop.remove_writer(self.fd)
+            self._resume()
+
     def lost(self) -> None:
         """The client is gone: what waits for it is dropped (the endpoint closes the descriptor)."""
         self.close()
@@ -83,10 +93,7 @@ class _Writer:
         if self.closed:
             return
         self.closed = True
-        if self.pending:
-            self.pending.clear()
-            self.loop.remove_writer(self.fd)
-            self._resume()
+        self.discard()
 
     def _resume(self) -> None:
         if self.runner is not None:
@@ -94,23 +101,70 @@ class _Writer:
 
 
 class PtyEndpoint:
-    """One virtual modem on one pseudo-terminal."""
+    """One virtual modem on one pseudo-terminal.
+
+    A real module's port carries its output to whoever listens: what it prints while no client has
+    the port open (its boot messages, RDY, +CFUN: 1, +CPIN: READY, Call Ready, SMS Ready, at power-up)
+    is gone, and a client that opens it later reads only what comes after.  A pty keeps what the
+    master writes for the next reader, so the endpoint writes only while a client has the device open
+    (the master hangs up, POLLHUP, while none has: the endpoint does not hold the slave open), and
+    what a client left unread when it closed is dropped with it.  Whether one has it open is asked of
+    the master when output comes while none had; the master is read while one has it (its hang-up is
+    reported without end otherwise), from the open that the kernel tells (`OpenWatch`) until the
+    hang-up.  Without inotify the slave is held open as before: output waits for the next client."""
 
     def __init__(self, modem: VirtualModem, clock: LoopClock) -> None:
-        self.master, self.slave = pty.openpty()
-        tty.setraw(self.slave)
+        self.master, slave = pty.openpty()
+        tty.setraw(slave)  # (kept by the pty for its next opener)
         os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
+        self.path = os.ttyname(slave)
         self.loop = clock.loop
+        self._hangup = select.poll()
+        self._hangup.register(self.master, select.POLLIN)  # (POLLHUP is reported whatever is asked)
         self._writer = _Writer(self.loop, self.master)
-        self.runner = ModemRunner(modem, clock, self._writer.write)
-        self._writer.runner = self.runner
         self._hub = ReadyHub.of(self.loop)
+        self._watch = OpenWatch.of(self.loop)
+        self.slave: int | None = slave
+        self.listening = True  # a client has the device open (as far as the endpoint knows)
+        if self._watch is not None and self._watch.add(self.path, self._opened):
+            os.close(slave)  # no client yet: the master hangs up
+            self.slave, self.listening = None, False
+        self.runner = ModemRunner(modem, clock, self._output)
+        self._writer.runner = self.runner
         self._hub.add(self.master, self._reader())
+        if not self.listening:
+            self._hub.pause(self.master)
 
     @property
     def modem(self) -> VirtualModem:
         return self.runner.modem
+
+    def _output(self, data: bytes) -> None:
+        if self.listening or self._client_came():
+            self._writer.write(data)
+        # else: no client has the port open, nothing is on the line to receive it
+
+    def _client_came(self) -> bool:
+        """Whether a client has the device open now (the master no longer hangs up); if so, from now
+        on its input is read and the output written."""
+        if any(event & select.POLLHUP for _, event in self._hangup.poll(0)):
+            return False
+        self.listening = True
+        self._hub.resume(self.master)
+        return True
+
+    def _opened(self) -> None:
+        if not self.listening:
+            self._client_came()
+
+    def _left(self) -> None:
+        """The last client closed the device: what it did not read goes with it, as does what comes
+        until the next one opens it."""
+        self.listening = False
+        self._hub.pause(self.master)
+        self._writer.discard()
+        with contextlib.suppress(OSError):
+            termios.tcflush(self.master, termios.TCIOFLUSH)
 
     def _reader(self) -> Callable[[], None]:
         """What the hub calls when the master is readable (the hot path: what it uses bound once)."""
@@ -122,7 +176,9 @@ class PtyEndpoint:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno == errno.EIO:
+                if exc.errno == errno.EIO:  # hung up: no client has the device open any more
+                    if self.slave is None:
+                        self._left()
                     return
                 raise
             if data:
@@ -132,11 +188,14 @@ class PtyEndpoint:
 
     def close(self) -> None:
         self.runner.close()
+        if self._watch is not None:
+            self._watch.remove(self.path)
         self._hub.remove(self.master)
         self._writer.close()
         for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class TcpEndpoint:

@@ -8,8 +8,9 @@
 which the loop watches as one descriptor: one callback of the loop serves every descriptor ready
 at that moment, so a fleet's commands cost one loop wake-up per batch instead of one each.
 
-A pty keeps two descriptors open (master and slave), a TCP port two (the listening socket and the
-client's; three while a new client takes over).  The soft RLIMIT_NOFILE is raised up to the hard
+A pty keeps two descriptors open at most (the master, and the slave when inotify cannot tell its
+opens: `OpenWatch`), a TCP port two (the listening socket and the client's; three while a new
+client takes over).  The soft RLIMIT_NOFILE is raised up to the hard
 limit when the modems need more; past the hard limit `FdLimitError` says how many are needed.
 uvloop (an optional dependency, `pip install m2msim[speed]`) serves the same modems with less CPU per
 command, on TCP most of all; the modems behave the same on either loop.
@@ -19,7 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import logging
+import os
 import select
+import struct
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
@@ -28,6 +34,8 @@ from m2msim.fdlimit import raise_fd_limit as raise_fd_limit
 from modem.options import OptionError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 FDS_SPARE = 64  # the interpreter, imports, the records file, signals, the control socket...
 
@@ -61,6 +69,99 @@ def run_served(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+class OpenWatch:
+    """Who opens which path, as the kernel tells it (Linux inotify, IN_OPEN): one inotify descriptor
+    per event loop, read by the loop.  `OpenWatch.of(loop)` is the loop's (None where inotify cannot
+    be had: another system, the user's inotify limits reached); `add(path, on_open)` calls
+    `on_open()` after each open of `path` by anyone, `remove(path)` stops it."""
+
+    _watches: ClassVar[dict[int, OpenWatch]] = {}  # by id(loop), as ReadyHub's
+    IN_OPEN = 0x20
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self._by_wd: dict[int, Callable[[], None]] = {}
+        self._wd: dict[str, int] = {}
+        loop.add_reader(fd, self._events)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> OpenWatch | None:
+        watch = cls._watches.get(id(loop))
+        if watch is not None and watch.loop is loop:
+            return watch
+        libc = _libc()
+        if libc is None:
+            return None
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            log.debug("inotify_init1: %s", os.strerror(ctypes.get_errno()))
+            return None
+        watch = cls._watches[id(loop)] = cls(loop, fd)
+        return watch
+
+    def add(self, path: str, on_open: Callable[[], None]) -> bool:
+        """Watch `path`'s opens; False when it cannot be watched (the user's inotify watches used up)."""
+        libc = _libc()
+        wd = -1 if libc is None else libc.inotify_add_watch(self.fd, os.fsencode(path), self.IN_OPEN)
+        if wd < 0:
+            if not self._by_wd:
+                self.close()
+            return False
+        self._by_wd[wd] = on_open
+        self._wd[path] = wd
+        return True
+
+    def remove(self, path: str) -> None:
+        wd = self._wd.pop(path, None)
+        if wd is None:
+            return
+        self._by_wd.pop(wd, None)
+        libc = _libc()
+        if libc is not None:
+            libc.inotify_rm_watch(self.fd, wd)
+        if not self._by_wd:
+            self.close()
+
+    def close(self) -> None:
+        if self._watches.get(id(self.loop)) is self:
+            del self._watches[id(self.loop)]
+        if self.fd >= 0:
+            if not self.loop.is_closed():
+                self.loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+    def _events(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        opened = set()
+        at = 0
+        while at + 16 <= len(data):  # struct inotify_event: wd, mask, cookie, len, name[len]
+            wd, mask, _cookie, length = struct.unpack_from("iIII", data, at)
+            at += 16 + length
+            if mask & self.IN_OPEN:
+                opened.add(wd)
+        for wd in opened:
+            on_open = self._by_wd.get(wd)
+            if on_open is not None:
+                on_open()
+
+
+def _libc() -> Any:
+    """The C library with inotify (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.inotify_init1  # noqa: B018  (there, or AttributeError)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 class ReadyHub:
     """Many descriptors' read readiness in one callback of an event loop (Linux epoll; elsewhere the
     loop's own `add_reader` per descriptor).  `ReadyHub.of(loop)` is the loop's hub: made at the first
@@ -92,6 +193,27 @@ class ReadyHub:
             self._epoll.register(fd, select.EPOLLIN)
         else:
             self.loop.add_reader(fd, on_readable)
+
+    def pause(self, fd: int) -> None:
+        """Stop watching `fd` for a while (a pty without a client: its hang-up would be reported
+        without end); `resume` watches it again.  The hub stays open for it."""
+        if fd not in self._handlers:
+            return
+        if self._epoll is None:
+            self.loop.remove_reader(fd)
+        else:
+            with contextlib.suppress(OSError):  # (not watched now)
+                self._epoll.unregister(fd)
+
+    def resume(self, fd: int) -> None:
+        on_readable = self._handlers.get(fd)
+        if on_readable is None:
+            return
+        if self._epoll is None:
+            self.loop.add_reader(fd, on_readable)
+        else:
+            with contextlib.suppress(FileExistsError):  # (watched already)
+                self._epoll.register(fd, select.EPOLLIN)
 
     def remove(self, fd: int) -> None:
         """Stop watching `fd` (before closing it); the hub closes when it watches nothing."""

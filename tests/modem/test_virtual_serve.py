@@ -8,6 +8,7 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
@@ -170,6 +172,47 @@ def test_serve_prints_pty_paths_first_and_stops_on_sigterm(server: list[subproce
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 143 and err.splitlines()[-1] == "m2msim modem serve: interrupted (SIGTERM)"
+
+
+BOOT = b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n"
+
+
+def _read_until(fd: int, end: bytes) -> bytes:
+    """What the device `fd` gives up to `end` (10 s without a byte fails the test)."""
+    got = b""
+    while not got.endswith(end):
+        ready, _, _ = select.select([fd], [], [], 10)
+        assert ready, f"waiting for {end!r}, got {got!r}"
+        got += os.read(fd, 1)
+    return got
+
+
+def test_a_client_opening_the_pty_later_reads_no_boot_messages(serve_console: Any) -> None:
+    """A real module prints RDY ... SMS Ready when it powers up, to whoever listens on its port: a
+    client that opens the port later reads none of them.  The pty kept them for the next client, which
+    read them as unexpected input before the answer to its first command (a client that opens the
+    device as a file: a firmware's serial layer, minicom, socat; pyserial empties the input at open).
+    Now what the modem prints while no client has the device open is dropped; a client listening still
+    gets it all."""
+    served = serve_console("--profile", "simcom-sim800")
+    (path,) = served.paths
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, b"AT\r")
+        assert _read_until(fd, b"OK\r\n") == b"AT\r\r\nOK\r\n"  # the boot at the start: nobody listened
+        served.console.run("power", 0, "reset")  # listening: the boot messages come
+        assert _read_until(fd, b"SMS Ready\r\n") == BOOT
+    finally:
+        os.close(fd)
+    served.console.run("power", 0, "reset")  # the device closed: printed to no one
+    served.console.wait(0, "registered", timeout=30)  # (booted: RDY ... SMS Ready printed)
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, b"AT\r")
+        assert _read_until(fd, b"OK\r\n") == b"AT\r\r\nOK\r\n"
+    finally:
+        os.close(fd)
+    assert served.stop() == 143
 
 
 def test_serve_stops_on_a_closed_terminal_with_its_records_written(
