@@ -162,7 +162,8 @@ def fold_open_sessions(records: Path, journals: Iterable[Path]) -> int:
                 )
                 if sid and (sid not in latest or rank > latest[sid][0]):
                     latest[sid] = (rank, line)
-        added = [line for sid, (rank, line) in latest.items() if written.get(sid, 0) < rank[0]]
+        # (by session: the same whatever order the journals are found in)
+        added = [line for sid, (rank, line) in sorted(latest.items()) if written.get(sid, 0) < rank[0]]
         f.seek(cut)
         f.truncate()
         f.write(b"".join(added))
