@@ -424,6 +424,13 @@ class UsageReader:
                 f"FROM {rows})"
             )
 
+    def _check_fields_read(self) -> None:
+        """After a scan that read every field (the duplicate search's): when DuckDB found bytes
+        that are not UTF-8 in one, every later scan reads every field too (`_check_every_field`)."""
+        bad = self._fetch(f"SELECT COUNT(*) FROM {self.csv_rejects} WHERE error_type LIKE 'INVALID%'")
+        if bad[0][0]:
+            self._check_every_field()
+
     def _check_every_field(self) -> None:
         """Read every field of every row, not only those the rating uses: DuckDB checks a field's
         UTF-8 only when it reads it, and a row with bad bytes in any field is a malformed row."""
@@ -1475,44 +1482,6 @@ class UsageReader:
         repeated = values[1:][values[1:] == values[:-1]]
         return [(int(v),) for v in np.unique(repeated)]
 
-    def _csv_candidates(self, cols: Sequence[str], h: str) -> list[tuple[Any, ...]]:
-        """The hashes (as `h` makes them of the fields) of the CSV rows whose fields come twice or more.
-
-        A CSV's lines are hashed as they are written, one field per line (splitting the fields
-        would cost as much again), less their quotes: a duplicate is the same values, not the same
-        bytes, and a value reads the same in quotes or not (`"60"` and `60`; `""` and an empty
-        field, both NULL), as its Parquet conversion holds it.  Lines alike once their quotes are
-        left out are then split here, and hashed as fields (lines whose values differ, `"a,b"` and
-        `a,b`, fall apart there).
-        """
-        files = "[" + _lit([str(p) for p in self.files]) + "]"
-        raw = (
-            f"read_csv({files}, header = true, auto_detect = false, columns = {{'l': 'VARCHAR'}}, "
-            f"delim = '\\x01', quote = '', escape = '', strict_mode = false, store_rejects = true, "
-            f"rejects_table = '{self.csv_rejects}_raw', rejects_scan = '{self.csv_scans}_raw', "
-            f"max_line_size = {MAX_CSV_LINE})"
-        )
-        unquoted = "replace(l, '\"', '')"  # (a value in quotes or not is the same value)
-        twice = self._seen_twice(f"SELECT hash({unquoted}) AS h FROM {raw}")
-        bad = self._fetch(f"SELECT COUNT(*) FROM {self.csv_rejects}_raw WHERE error_type LIKE 'INVALID%'")
-        if bad[0][0]:
-            self._check_every_field()
-        if not twice:
-            return []
-        self._table("dup_lines", ["h"], twice, "UBIGINT")
-        found = self._fetch(
-            f"SELECT DISTINCT l FROM {raw} WHERE hash({unquoted}) IN (SELECT h FROM dup_lines)"
-        )
-        rows = [
-            [v if v != "" else None for v in row]
-            for row in csv.reader((str(r[0]) for r in found), delimiter=self._delimiter)
-        ]
-        rows = [row for row in rows if len(row) == len(cols)]
-        if not rows:
-            return []
-        self._table("dup_fields", cols, rows)
-        return self._fetch(f"SELECT DISTINCT {h} FROM dup_fields")
-
     def _dedupe(self, rows: Sequence[tuple[int, int]] | None = None) -> None:
         """Find the rows identical in every field to an earlier row (the first copy is billed).
 
@@ -1553,10 +1522,11 @@ class UsageReader:
             if not candidates:
                 return
         else:
+            # Every row's fields as the reader splits them (a quoted field may hold a line end or
+            # a separator), hashed as the rows are compared.
+            cand = self._seen_twice(f"SELECT {h} AS h FROM {self.relation}")
             if self.kind == "csv":
-                cand = self._csv_candidates(cols, h)
-            else:
-                cand = self._seen_twice(f"SELECT {h} AS h FROM {self.relation}")
+                self._check_fields_read()
             if not cand:
                 return
             self._table("dup_hashes", ["h"], cand, "UBIGINT")
@@ -1637,8 +1607,8 @@ class UsageReader:
     def _csv_repeats(self, rows: Sequence[tuple[int, int]]) -> str:
         """SQL: the rows of the CSV file (file index 0, row from 0) that DuckDB's duplicate search
         would compare, as `numbered` has them: those whose fields come twice or more, as DuckDB's
-        reader splits their lines (`_csv_candidates`: a duplicate is the same values, in quotes or
-        not), among these rows, every one alike in the row proof's hashes; "" when none."""
+        reader splits their lines (a duplicate is the same values, in quotes or not), among these
+        rows, every one alike in the row proof's hashes; "" when none."""
         from collections import Counter
 
         assert self._csv_plans is not None

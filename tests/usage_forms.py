@@ -286,3 +286,114 @@ def listing(source: Any, limit: int) -> tuple[list[dict[str, Any]], str]:
     )
     rejects: list[dict[str, Any]] = json.loads(run.invoice.to_json())["rejects"]
     return rejects, run.invoice.render_text()
+
+
+# The forms of one set of rows (`every_form`): a CSV as people, programs and spreadsheets write
+# it, compressed or not, its Parquet conversions, and folders of parts of each.
+TEXT_FORMS = (
+    "plain.csv",
+    "gzip.csv.gz",
+    "zstd.csv.zst",
+    "spreadsheet.csv",
+    "text.parquet",
+    "csv-parts",
+    "text-parts",
+)
+TYPED_FORMS = ("typed.parquet", "mixed-parts")  # (a typed value is quoted in a reason as DuckDB writes it)
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _as_table(rows: list[list[str]], typed: bool) -> pa.Table:
+    """The rows as pyarrow's CSV reader converts them: with the types it infers, or every column
+    as text ('' for an empty cell)."""
+    import csv
+    import io
+
+    import pyarrow.csv as pacsv
+
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    data = pa.BufferReader(out.getvalue().encode())
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    if typed:
+        return pacsv.read_csv(data, parse_options=parse)
+    options = pacsv.ConvertOptions(column_types=dict.fromkeys(rows[0], pa.string()))
+    return pacsv.read_csv(data, parse_options=parse, convert_options=options)
+
+
+def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]]:
+    """A CSV's rows (`text`: ',' separated, `\\n` line ends) written in every form of `TEXT_FORMS`
+    and `TYPED_FORMS`: each form's path, and for a folder each part's first row among the
+    file's rows less one (a part's row r is the file's row r + offset)."""
+    import csv
+    import gzip
+    import io
+
+    rows = _csv_rows(text)
+    header, body = rows[0], rows[1:]
+    cut = max(len(body) // 2, 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, tuple[Path, dict[str, int]]] = {}
+
+    def put(name: str, data: bytes) -> Path:
+        (folder / name).write_bytes(data)
+        return folder / name
+
+    out["plain.csv"] = (put("plain.csv", text.encode()), {})
+    out["gzip.csv.gz"] = (put("gzip.csv.gz", gzip.compress(text.encode())), {})
+    with pa.CompressedOutputStream(str(folder / "zstd.csv.zst"), "zstd") as stream:
+        stream.write(text.encode())
+    out["zstd.csv.zst"] = (folder / "zstd.csv.zst", {})
+    sheet = io.StringIO(newline="")  # every field in quotes, ';' between, CRLF, a byte-order mark
+    csv.writer(sheet, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+    out["spreadsheet.csv"] = (put("spreadsheet.csv", b"\xef\xbb\xbf" + sheet.getvalue().encode()), {})
+    pq.write_table(_as_table(rows, False), folder / "text.parquet")
+    out["text.parquet"] = (folder / "text.parquet", {})
+    pq.write_table(_as_table(rows, True), folder / "typed.parquet")
+    out["typed.parquet"] = (folder / "typed.parquet", {})
+    for name, first, second in (
+        ("csv-parts", "csv", "csv"),
+        ("text-parts", "text", "text"),
+        ("mixed-parts", "typed", "text"),
+    ):
+        parts = folder / name
+        parts.mkdir()
+        offsets = {}
+        for i, (kind, chunk) in enumerate(((first, body[:cut]), (second, body[cut:]))):
+            offsets[f"part-{i}.{'csv' if kind == 'csv' else 'parquet'}"] = i * cut
+            if kind == "csv":
+                part = io.StringIO(newline="")
+                csv.writer(part, lineterminator="\n").writerows([header, *chunk])
+                (parts / f"part-{i}.csv").write_text(part.getvalue(), encoding="utf-8")
+            else:
+                pq.write_table(_as_table([header, *chunk], kind == "typed"), parts / f"part-{i}.parquet")
+        out[name] = (parts, offsets)
+    return out
+
+
+def as_one_file(doc: dict[str, Any], offsets: dict[str, int]) -> dict[str, Any]:
+    """An invoice (JSON) of a folder of parts with its rejects as the one file's: each at its row
+    among the file's rows, a duplicate naming the row it repeats so."""
+    import re
+
+    if not offsets:
+        return doc
+
+    def row_of(m: re.Match[str]) -> str:
+        return f"row {int(m[2]) + offsets[m[1]]}"
+
+    return doc | {
+        "rejects": [
+            {
+                "row": r["row"] + offsets[r["file"]],
+                "reason": re.sub(r"(part-\d\.\w+):(\d+)", row_of, r["reason"]),
+            }
+            for r in doc["rejects"]
+        ]
+    }
