@@ -66,6 +66,10 @@ OPTIONAL = ("duration_s", "bytes_up", "bytes_down", "zone", "dest", "delivered")
 # The optional columns read as a value (a number, a boolean): a Parquet file of text ('' where a
 # CSV's cell was empty) has them unset there, as an empty CSV cell is (`_unset_empty_text`).
 VALUE_COLUMNS = ("duration_s", "bytes_up", "bytes_down", "delivered")
+NUMBER_COLUMNS = ("duration_s", "bytes_up", "bytes_down")
+_EXACT_DOUBLE = 1 << 53  # a DOUBLE holds every whole number below this exactly
+# The columns the duplicate search compares as the rating reads them, not as written (`_compared`).
+_READ_AS_VALUES = frozenset(("start", *NUMBER_COLUMNS, "delivered"))
 # When rows are compared as a CSV's (the duplicate search), an empty text is an empty cell, unset,
 # in every column but these, whose '' stays a value of its own (a reject that quotes it): in the
 # rating's optional columns and `line`, and in every column outside the contract (imsi, apn, ...),
@@ -1557,12 +1561,35 @@ class UsageReader:
         self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
 
     def _compared(self, name: str, value: str) -> str:
-        """SQL: a column's `value` as the duplicate search compares it: as it is, but in Parquet
-        files that type the column otherwise (a typed part beside a part of text, read as text),
-        a text that reads as the typed parts' type is compared as that value's text (a start as
-        its instant, a count as its number: `2026-03-02T10:00:00Z` as the typed part's
-        `2026-03-02 10:00:00+00`), so that a typed row and its copy in a part of text are one row
-        twice, as they are in one file of either type."""
+        """SQL: a column's `value` as the duplicate search compares it: the same values, whatever
+        the file's form.  The rating's values are compared as the rating reads them, in every
+        input: a start as its instant (`2026-03-02T10:00:00Z`, `2026-03-02 11:00:00+01` and a
+        typed timestamp of that instant are one start), a count as its number (`60`, `60.0`,
+        `+60`, `6e1` and an integer 60; past 2^53, where a DOUBLE is no longer exact, as its
+        text), `delivered` as its boolean; a value that reads as none of these by its text
+        (each such column is compared as two: the value read, and the text it was not read from).
+        Another column as it is, but in Parquet files that type it otherwise (a typed part
+        beside a part of text, read as text), a text that reads as the typed parts' type is
+        compared as that value's text, so that a typed row and its copy in a part of text are
+        one row twice, as they are in one file of either type."""
+        kind = self.types.get(name, "VARCHAR")
+        text = f"CAST({value} AS VARCHAR)"
+        if name == "start":
+            if kind.startswith("TIMESTAMP"):
+                return value  # (an instant already)
+            ts = start_sql(value)
+            return f"{ts}, CASE WHEN {ts} IS NULL THEN {text} END"
+        if name in NUMBER_COLUMNS:
+            if kind in _WHOLE:
+                return value
+            d = f"TRY_CAST({value} AS DOUBLE)"  # (+ 0: -0.0 is 0)
+            exact = f"abs({d}) < {_EXACT_DOUBLE}"
+            return f"CASE WHEN {exact} THEN {d} + 0 END, CASE WHEN {exact} THEN NULL ELSE {text} END"
+        if name == "delivered":
+            if kind == "BOOLEAN":
+                return value
+            b = f"TRY_CAST({value} AS BOOLEAN)"
+            return f"{b}, CASE WHEN {b} IS NULL THEN {text} END"
         typed = {t[name] for t in self._part_types if t.get(name, "VARCHAR") != "VARCHAR"}
         if not typed or self.types.get(name) != "VARCHAR":
             return value
@@ -1606,19 +1633,25 @@ class UsageReader:
 
     def _csv_repeats(self, rows: Sequence[tuple[int, int]]) -> str:
         """SQL: the rows of the CSV file (file index 0, row from 0) that DuckDB's duplicate search
-        would compare, as `numbered` has them: those whose fields come twice or more, as DuckDB's
-        reader splits their lines (a duplicate is the same values, in quotes or not), among these
-        rows, every one alike in the row proof's hashes; "" when none."""
+        would compare, as `numbered` has them: among these rows, every one alike in the row
+        proof's hashes, those whose fields come twice or more as DuckDB's reader splits their
+        lines, the values the rating reads (start, counts, `delivered`) left for DuckDB to compare
+        as it reads them (`_compared`: `60` and `60.0` are one count); "" when none."""
         from collections import Counter
 
         assert self._csv_plans is not None
         texts = _csv_texts(self._csv_plans, rows)
         fields = dict(zip(texts, _csv_fields(list(texts.values()), self._delimiter), strict=True))
-        alike = {f for f, n in Counter(fields.values()).items() if n > 1}
+        kept = [i for i, name in enumerate(self._header) if name not in _READ_AS_VALUES]
+
+        def texts_of(f: tuple[str | None, ...]) -> tuple[str | None, ...]:
+            return tuple(f[i] for i in kept)
+
+        alike = {f for f, n in Counter(map(texts_of, fields.values())).items() if n > 1}
         if not alike:
             return ""
         return self._csv_numbered(
-            "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if f in alike]
+            "dup_candidates", [(row, f) for row, f in sorted(fields.items()) if texts_of(f) in alike]
         )
 
     def _csv_numbered(

@@ -12,7 +12,9 @@ Python, by the rules of `accounting.usage.UsageReader`, which this module follow
 - a value is read as DuckDB reads it (`TRY_CAST` to a timestamp with time zone in UTC, to DOUBLE,
   to BOOLEAN; a count as a whole DOUBLE) only in the forms whose reading is certain: any other
   form of a value (`1e3`, `+5`, `2026-03-02`, `yes`, ...) makes the whole file go to DuckDB;
-- a duplicate is a row of the same values (here, with no quotes, a line identical in every field);
+- a duplicate is a row of the same values, compared as the reader's search compares them
+  (`UsageReader._compared`: a start as its instant, a count as its number, `delivered` as its
+  boolean, the other fields as their texts);
 - a reject's reason is the text the reader's SQL writes.
 
 Anything outside that (a BOM, CRLF, quotes, a damaged row, non-ASCII text, a folder, Parquet, a
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from accounting.parquet_small import read_small_parquet
 from accounting.starts import leap_second
 from accounting.usage import (
     _CALL_TYPES,
+    _EXACT_DOUBLE,
     _TYPES,
     FOOTER_KEY,
     KEPT_IF_EMPTY,
@@ -41,6 +44,7 @@ from accounting.usage import (
     MAX_OCTETS_PER_S,
     MAX_RECORD_S,
     MAX_SECONDS,
+    NUMBER_COLUMNS,
     PAST_MONTH_END_S,
     REQUIRED,
     ROW_REASONS,
@@ -239,6 +243,30 @@ class _Row:
         return text
 
 
+def _number_read(text: str | None) -> tuple[Any, ...]:
+    """A count as the duplicate search compares it: its number, exact below 2^53; else its text."""
+    d = _double(text)
+    return ("", text) if d is None or not abs(d) < _EXACT_DOUBLE else (d + 0.0, None)
+
+
+def _start_read(text: str | None) -> tuple[Any, ...]:
+    """A start as the duplicate search compares it: its instant; else its text."""
+    ts = _stamp(text)
+    return (None, text) if ts is None else (ts, None)
+
+
+def _boolean_read(text: str | None) -> tuple[Any, ...]:
+    b = _boolean(text)
+    return (None, text) if b is None else (b, None)
+
+
+_READINGS: dict[str, Callable[[str | None], tuple[Any, ...]]] = {
+    "start": _start_read,
+    **dict.fromkeys(NUMBER_COLUMNS, _number_read),
+    "delivered": _boolean_read,
+}
+
+
 def _epoch(ts: datetime) -> float:
     """DuckDB's epoch(ts): the microseconds since 1970 divided by a million, as a DOUBLE."""
     delta = ts - _EPOCH
@@ -382,11 +410,14 @@ def _csv(data: bytes) -> list[_Row] | None:
 def _rows(header: Sequence[str], records: Sequence[tuple[str | None, ...]]) -> list[_Row]:
     """The rows (the first is row 2), each copy of an earlier one naming it."""
     index = [header.index(c) if c in header else -1 for c in _CHECKED]
-    seen: dict[tuple[str | None, ...], int] = {}
+    readings = [_READINGS.get(name) for name in header]
+    seen: dict[tuple[Any, ...], int] = {}
     rows: list[_Row] = []
     for number, fields in enumerate(records, start=2):
         values = {c: fields[i] if i >= 0 else None for c, i in zip(_CHECKED, index, strict=True)}
-        first = seen.setdefault(fields, number)
+        # compared as the reader's duplicate search compares them (`UsageReader._compared`)
+        key = tuple(v if read is None else read(v) for v, read in zip(fields, readings, strict=True))
+        first = seen.setdefault(key, number)
         rows.append(_Row(number, values, first if first != number else None))
     return rows
 

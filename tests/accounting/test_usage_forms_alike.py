@@ -8,11 +8,14 @@ pass, the small-file reader)."""
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from usage_forms import TYPED_FORMS, as_one_file, every_form
+from usage_forms import INV as FORMS_INV
+from usage_forms import TYPED_FORMS, as_one_file, csv_file, every_form
 
 from accounting import load_catalog, load_inventory, rate, usage_arrow, usage_arrow_checks, usage_csv_arrow
 from accounting.engine import rate_run
@@ -101,4 +104,76 @@ def test_a_row_with_a_line_end_in_a_quoted_field_and_its_copy_are_one_row_twice(
     want = _alike(_every_rating("\n".join([*LINES, row, row]) + "\n", tmp_path, monkeypatch))
     assert _dups(want) == [
         {"row": n + 2, "reason": f"duplicate record: identical in every field to row {n + 1}"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"duration_s": "43200.0"},  # a count written with a fraction of zero
+        {"bytes_up": "+900000", "bytes_down": "1.2e6"},  # a sign, an exponent
+        {"start": "2026-03-01 01:00:00+01:00"},  # the same instant in another time zone
+        {"start": "2026-03-01T00:00:00.000Z"},  # with a fraction of a second
+        {"start": "2026-03-01 00:00:00"},  # without a zone: UTC
+        {"delivered": "true"},  # (not an SMS Internet row: read, and true when empty)
+    ],
+    ids=["fraction", "sign-exponent", "zone", "milliseconds", "no-zone", "delivered"],
+)
+def test_a_row_written_again_in_another_form_of_its_values_is_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: dict[str, str]
+) -> None:
+    """A duplicate is the same values: a row written again with a value in another form that the
+    rating reads as the same value (a count `43200.0` for `43200`, a start as the same instant)
+    is one row twice, in every form.  A CSV compared the texts (two rows, the copy billed), where
+    its typed Parquet or a folder of a typed part compared the values (a duplicate)."""
+    # (an empty `delivered` and `true` are two values, read alike: the copy of a row with TRUE)
+    first = _row(delivered="TRUE") if "delivered" in fields else LINES[1]
+    n = len(LINES)
+    text = "\n".join([*LINES, first, _row(**fields)]) + "\n"
+    want = _alike(_every_rating(text, tmp_path, monkeypatch))
+    copy = 2 if "delivered" not in fields else n + 1
+    assert _dups(want)[-1] == {
+        "row": n + 2,
+        "reason": f"duplicate record: identical in every field to row {copy}",
+    }
+
+
+def _written_otherwise(field: str, value: str, rnd: random.Random) -> str:
+    """The value in another form the rating reads alike, one the small-file reader reads too (a
+    start in another time zone, a count with a fraction of zeros; other values unchanged)."""
+    if not value:
+        return value
+    if field == "start":
+        moment = datetime.fromisoformat(value)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(timezone(timedelta(hours=rnd.choice((-5, 1, 3))))).isoformat()
+    if field in ("duration_s", "bytes_up", "bytes_down") and "." not in value:
+        return value + rnd.choice((".0", ".000"))
+    return value
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_seeded_month_with_copies_written_otherwise_is_rated_alike_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A seeded month (`usage_forms.csv_file`: keys refused later among its rows, small enough
+    for the small-file reader) with copies of some rows, each value of the copy in another form
+    the rating reads alike: the same invoice and rejects in every form by every path, each copy
+    a duplicate of its row."""
+    rnd = random.Random(seed)
+    text = csv_file(rnd, "bare", rnd.randrange(40, 120)).decode().replace(" ", "T")  # (a plain file)
+    lines = text.rstrip("\n").split("\n")
+    header = lines[0].split(",")
+    picked = rnd.sample(range(1, len(lines)), 4)
+    copies = [
+        ",".join(_written_otherwise(f, v, rnd) for f, v in zip(header, lines[i].split(","), strict=True))
+        for i in picked
+    ]
+    n = len(lines)
+    ratings = _every_rating("\n".join([*lines, *copies]) + "\n", tmp_path, monkeypatch, FORMS_INV)
+    assert "plain.csv small" in ratings  # (the small-file reader takes the plain file)
+    want = _alike(ratings)
+    assert [r for r in _dups(want) if r["row"] > n] == [
+        {"row": n + 1 + k, "reason": f"duplicate record: identical in every field to row {i + 1}"}
+        for k, i in enumerate(picked)
     ]
