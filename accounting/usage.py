@@ -70,11 +70,11 @@ NUMBER_COLUMNS = ("duration_s", "bytes_up", "bytes_down")
 _EXACT_DOUBLE = 1 << 53  # a DOUBLE holds every whole number below this exactly
 # The columns the duplicate search compares as the rating reads them, not as written (`_compared`).
 _READ_AS_VALUES = frozenset(("start", *NUMBER_COLUMNS, "delivered"))
-# When rows are compared as a CSV's (the duplicate search), an empty text is an empty cell, unset,
-# in every column but these, whose '' stays a value of its own (a reject that quotes it): in the
-# rating's optional columns and `line`, and in every column outside the contract (imsi, apn, ...),
-# a row holding '' and one holding NULL are one row twice, as their CSV lines are.
-KEPT_IF_EMPTY = ("type", "start")
+# In a text column of Parquet or an Arrow table, '' is an empty cell, unset, as in a CSV (where an
+# empty field and `""` are both NULL): in the rating's columns, `type` and `start` among them (an
+# empty one a reject that says it is missing), and, for the duplicate search, in every column
+# outside the contract (imsi, apn, ...): a row holding '' and one holding NULL are one row twice,
+# as their CSV lines are.
 
 # Row-level reasons found in SQL: code -> (category, message prefix).
 ROW_REASONS: dict[str, tuple[str, str]] = {
@@ -885,6 +885,7 @@ class UsageReader:
         for row in rows:
             raw_line, type_, raw_zone, raw_dest, deliv, rejected, n, ko = row[:8]
             line = raw_line or None
+            type_ = type_ or None  # ('' in a Parquet file of text: an empty cell, as in a CSV)
             zone = raw_zone or "fr"
             dest = raw_dest or None
             if rejected:  # the rows of a row-level reject (the code), sorted out by the scan itself
@@ -1357,7 +1358,7 @@ class UsageReader:
         for g in coded:  # a code of the key's own overrides the engine's reason
             if g.code in _LISTED_BY_KEY and g.code not in _KNOWN_BY_ROW:
                 value = {"bad-type": g.type, "bad-zone": g.zone, "bad-dest": g.dest}.get(g.code, "")
-                shown = "" if g.code == "no-line" else " missing" if value is None else f" '{value}'"
+                shown = "" if g.code == "no-line" else " missing" if not value else f" '{value}'"
                 reasons[g.key] = ROW_REASONS[g.code][1] + shown
         copies = self._duplicate_rows(limit) if self.duplicates else []
         found: list[tuple[Any, ...]] = list(copies)
@@ -1503,13 +1504,9 @@ class UsageReader:
         cols = [c for c in self.types if c not in (FILE_COL, ROW_COL)]
         keys = ", ".join(_ident(c) for c in cols)
         # A Parquet file's '' where a CSV's cell would be empty is that empty cell: a row holding
-        # it and one holding NULL there are alike, as their lines in a CSV are (`KEPT_IF_EMPTY`:
-        # in any column of text, the contract's or another, but type and start).
-        empty = (
-            []
-            if self.kind == "csv"
-            else [c for c in cols if c not in KEPT_IF_EMPTY and self.types[c] == "VARCHAR"]
-        )
+        # it and one holding NULL there are alike, as their lines in a CSV are (in any column of
+        # text, the contract's or another).
+        empty = [] if self.kind == "csv" else [c for c in cols if self.types[c] == "VARCHAR"]
         unset = ", ".join(f"NULLIF({_ident(c)}, '') AS {_ident(c)}" for c in empty)
         h = (
             "hash("
@@ -2241,7 +2238,8 @@ def _block_groups(
     every data row with both byte counts, the key's groups new (`seen`: the keys made so far).
     Else its rows, as the settled scan gives them (the call sums into `call_sums`), for the
     aggregate's loop, which makes the groups one by one."""
-    type_, raw_zone, raw_dest, deliv = block.key
+    raw_type, raw_zone, raw_dest, deliv = block.key
+    type_ = raw_type or None
     zone = raw_zone or "fr"
     dest = raw_dest or None
     code = _judge("", type_, zone, dest)  # a named line's
@@ -2350,8 +2348,8 @@ def _judge(line: str | None, type_: str | None, zone: str | None, dest: str | No
 def _value_of(code: str) -> str:
     """SQL text showing the offending value of a row-level reject."""
     column = {
-        "bad-type": "CAST(type_v AS VARCHAR)",
-        "bad-start": "start_raw",
+        "bad-type": "NULLIF(CAST(type_v AS VARCHAR), '')",  # ('' is an empty cell: missing)
+        "bad-start": "NULLIF(start_raw, '')",
         "outside-month": "start_raw",
         "bad-duration": "CAST(dur_raw AS VARCHAR)",
         "bad-zone": "zone_v",

@@ -498,7 +498,7 @@ class Cells:
         """The cell of each of these rows (from 0, ascending) as one number: its combination code
         times 2**32 plus its line code (`rows_of`' reading of a batch's cells).  A key's '' and
         NULL are one cell here, as a CSV's empty cell is either (rows alike but for them are
-        duplicates, `usage.KEPT_IF_EMPTY`)."""
+        duplicates)."""
         import numpy as np
 
         combos = _unset_codes(self.combos) if any("" in c for c in self.combos) else None

@@ -39,7 +39,6 @@ from accounting.usage import (
     _EXACT_DOUBLE,
     _TYPES,
     FOOTER_KEY,
-    KEPT_IF_EMPTY,
     MAX_OCTETS,
     MAX_OCTETS_PER_S,
     MAX_RECORD_S,
@@ -167,7 +166,7 @@ class _Row:
     def __init__(self, row: int, values: Mapping[str, str | None], dup: int | None) -> None:
         self.row, self.raw, self.dup = row, values, dup
         self.line = values["line"] or None
-        self.type = values["type"]  # a Parquet file's empty text is a type, and a bad one
+        self.type = values["type"]
         self.zone = values["zone"] or "fr"
         self.dest = values["dest"] or None
         self.ts = _stamp(values["start"])
@@ -432,7 +431,7 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
         names, rows = decoded
         if not set(names) >= set(REQUIRED) or any(_misspelt_column(n, names) for n in names):
             return None
-        return _rows(names, _unset_empty(names, rows))
+        return _rows(names, _unset_empty(rows))
     con = duckdb.connect(":memory:", config={"threads": "1"})
     try:
         con.execute("SET TimeZone = 'UTC'")  # timestamps with a time zone written in UTC
@@ -451,25 +450,16 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
         con.close()
     if len(records) > MAX_PARQUET_ROWS:
         return None
-    return _rows(list(types), _unset_empty(list(types), records))
+    return _rows(list(types), _unset_empty(records))
 
 
-def _unset_empty(
-    names: Sequence[str], records: Sequence[tuple[str | None, ...]]
-) -> list[tuple[str | None, ...]]:
-    """A Parquet file's rows with '' read as unset where an empty CSV cell is: every column but
-    `KEPT_IF_EMPTY`, the contract's and any other (a CSV converted with every column read as text
-    writes '' for it; rows alike but for '' and NULL are one row twice)."""
-    at = [i for i, n in enumerate(names) if n not in KEPT_IF_EMPTY]
-    if not at:
-        return list(records)
+def _unset_empty(records: Sequence[tuple[str | None, ...]]) -> list[tuple[str | None, ...]]:
+    """A Parquet file's rows with '' read as unset, as an empty CSV cell is, in every column (a
+    CSV converted with every column read as text writes '' for it; rows alike but for '' and
+    NULL are one row twice; an empty type or start is missing)."""
     out = []
     for fields in records:
         if "" in fields:
-            values = list(fields)
-            for i in at:
-                if values[i] == "":
-                    values[i] = None
-            fields = tuple(values)
+            fields = tuple(None if v == "" else v for v in fields)
         out.append(fields)
     return out

@@ -107,6 +107,23 @@ def test_a_row_with_a_line_end_in_a_quoted_field_and_its_copy_are_one_row_twice(
     ]
 
 
+def test_an_empty_type_or_start_is_missing_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty `type` or `start` is missing, as the CSV says, where a Parquet file of text holds
+    '' for it (it said `type ''`); and the row written twice, '' or NULL, is one row twice."""
+    rows = [_row(type=""), _row(start=""), _row(type='""'), _row(start=""), _row(type="")]
+    n = len(LINES)
+    want = _alike(_every_rating("\n".join([*LINES, *rows]) + "\n", tmp_path, monkeypatch))
+    assert want["rejects"][-5:] == [
+        {"row": n + 1, "reason": "malformed value: type missing"},
+        {"row": n + 2, "reason": "malformed value: start missing"},
+        {"row": n + 3, "reason": "duplicate record: identical in every field to row 39"},
+        {"row": n + 4, "reason": "duplicate record: identical in every field to row 40"},
+        {"row": n + 5, "reason": "duplicate record: identical in every field to row 39"},
+    ]
+
+
 @pytest.mark.parametrize(
     "fields",
     [
