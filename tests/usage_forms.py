@@ -299,7 +299,8 @@ TEXT_FORMS = (
     "csv-parts",
     "text-parts",
 )
-TYPED_FORMS = ("typed.parquet", "mixed-parts")  # (a typed value is quoted in a reason as DuckDB writes it)
+# (a typed value is quoted in a reason as DuckDB writes it)
+TYPED_FORMS = ("typed.parquet", "mixed-parts", "typed-table")
 
 
 def _csv_rows(text: str) -> list[list[str]]:
@@ -309,7 +310,7 @@ def _csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
-def _as_table(rows: list[list[str]], typed: bool) -> pa.Table:
+def as_table(rows: list[list[str]], typed: bool) -> pa.Table:
     """The rows as pyarrow's CSV reader converts them: with the types it infers, or every column
     as text ('' for an empty cell)."""
     import csv
@@ -353,9 +354,9 @@ def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]
     sheet = io.StringIO(newline="")  # every field in quotes, ';' between, CRLF, a byte-order mark
     csv.writer(sheet, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
     out["spreadsheet.csv"] = (put("spreadsheet.csv", b"\xef\xbb\xbf" + sheet.getvalue().encode()), {})
-    pq.write_table(_as_table(rows, False), folder / "text.parquet")
+    pq.write_table(as_table(rows, False), folder / "text.parquet")
     out["text.parquet"] = (folder / "text.parquet", {})
-    pq.write_table(_as_table(rows, True), folder / "typed.parquet")
+    pq.write_table(as_table(rows, True), folder / "typed.parquet")
     out["typed.parquet"] = (folder / "typed.parquet", {})
     for name, first, second in (
         ("csv-parts", "csv", "csv"),
@@ -372,7 +373,7 @@ def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]
                 csv.writer(part, lineterminator="\n").writerows([header, *chunk])
                 (parts / f"part-{i}.csv").write_text(part.getvalue(), encoding="utf-8")
             else:
-                pq.write_table(_as_table([header, *chunk], kind == "typed"), parts / f"part-{i}.parquet")
+                pq.write_table(as_table([header, *chunk], kind == "typed"), parts / f"part-{i}.parquet")
         out[name] = (parts, offsets)
     return out
 

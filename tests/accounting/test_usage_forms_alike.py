@@ -2,11 +2,13 @@
 every form of file: a CSV written plainly, compressed by gzip or zstd, exported by a spreadsheet
 (a byte-order mark, ';' between fields in quotes, CRLF), its Parquet conversion with every column
 as text or with the types pyarrow infers, a folder of CSV parts, of Parquet parts of text, of a
-typed part beside a part of text; each read by every path that takes it (DuckDB, the pyarrow
-pass, the small-file reader)."""
+typed part beside a part of text, or an Arrow table of text or typed; each read by every path
+that takes it (DuckDB, the pyarrow pass, the small-file reader)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 from usage_forms import INV as FORMS_INV
-from usage_forms import TYPED_FORMS, as_one_file, csv_file, every_form
+from usage_forms import TYPED_FORMS, as_one_file, as_table, csv_file, every_form
 
 from accounting import load_catalog, load_inventory, rate, usage_arrow, usage_arrow_checks, usage_csv_arrow
 from accounting.engine import rate_run
@@ -57,6 +59,10 @@ def _every_rating(
         if small is not None:
             run = rate_run(inventory, source, load_catalog(), reader=small)
             out[f"{form} small"] = json.loads(run.invoice.to_json())
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    for typed in (False, True):  # the rows as an Arrow table, rated without a file
+        table = as_table(rows, typed)
+        out[f"{'typed' if typed else 'text'}-table duckdb"] = json.loads(rate(inventory, table).to_json())
     return out
 
 
