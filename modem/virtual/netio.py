@@ -154,7 +154,8 @@ class LoopSockets:
                 )
         except (OSError, TimeoutError) as exc:
             log.info("socket %d: %s %s:%d: %s", sock.sid, sock.proto, host, port, exc)
-            self.run(lambda: tcp.failed(sock))
+            refused = isinstance(exc, ConnectionRefusedError)  # a reset; else no answer at all
+            self.run(lambda: tcp.failed(sock, refused))
             return
         if tcp.sockets.get(sock.sid) is not sock:  # closed while connecting
             proto.closing = True

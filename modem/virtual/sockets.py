@@ -29,6 +29,12 @@ modem's `link` (`modem.virtual.conditions`, the network conditions of its RAT), 
 While more than `WINDOW` bytes of a connection wait for the downlink, the real socket is not read
 (the module's TCP receive window): a fast server meets the radio's pace, not unbounded memory.
 
+Ends.  The remote end's FIN is counted when it reaches the gateway and told to the module once the
+data before it has crossed the downlink (`remote_closed`).  The module's close lets what it sent
+and is still on the uplink arrive (counted, written to the server) before its FIN (`close`; the
+socket's number is free at once); `close_context` and `lost` drop that data.  A real endpoint's
+refusal costs the SYN and the reset (40 B each way), as the policy's does; no answer, the SYN.
+
 Servers on the module (`listen`, SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"): a `Listener` on a
 device port.  The host's programs reach it on the loopback port the Internet table's `inbound`
 section maps that port to, only when the device is on a private APN
@@ -46,6 +52,7 @@ to a refused destination is counted up and dropped (UDP has no connect to fail).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -122,6 +129,10 @@ class Socket:
     waiting: int = 0  # bytes from the server not yet across the downlink
     paused: bool = False  # the real socket is not read (more than WINDOW bytes waiting)
     listener: Listener | None = None  # the server on the module that accepted it (None: opened by the module)
+    rx_last: float = -math.inf  # when the last chunk from the server still on the downlink reaches the module
+    fin_counted: bool = False  # the remote end's close was counted (its FIN follows data on the downlink)
+    up_pending: int = 0  # chunks the module sent that are still crossing the uplink
+    draining: bool = False  # closed by the module: its FIN waits behind the data still on the uplink
 
     @property
     def real(self) -> bool:
@@ -161,6 +172,7 @@ class TcpSockets:
     resume: Callable[[], Final | None] | None = None
     losing: bool = False  # inside `lost()`: the network, not the remote end, closed the sockets
     listeners: dict[int, Listener] = field(default_factory=dict)
+    draining: set[Socket] = field(default_factory=set)  # closed by the module, data still on the uplink
 
     def open(
         self,
@@ -275,9 +287,19 @@ class TcpSockets:
             self.modem.net.tcp_connect(sock.ctx)
         sock.on_up(sock)
 
-    def failed(self, sock: Socket) -> None:
+    def failed(self, sock: Socket, refused: bool = False) -> None:
+        """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, counted
+        as the policy's refusal is (40 B each way) and told once that exchange has crossed the link;
+        a real endpoint that never answered (unreachable, timed out) cost the SYN, 40 B up."""
         if not self._current(sock):
             return
+        m = self.modem
+        if sock.real and sock.proto == "TCP" and self.io is not None and sock.handle is not None:
+            m.net.count(sock.ctx, HEADER, HEADER if refused else 0)
+            sock.handle = None
+            if refused and sock.up_at > m.now:
+                self._later(sock, sock.up_at - m.now, lambda: self.failed(sock))
+                return
         self.sockets.pop(sock.sid, None)
         kind = sock.route.kind
         sock.on_fail(sock, FAIL_DNS if kind is RouteKind.UNRESOLVED else FAIL_CONNECT)
@@ -302,6 +324,7 @@ class TcpSockets:
             self._deliver(sock, data)
             return
         sock.waiting += n
+        sock.rx_last = at
         if sock.waiting > WINDOW and not sock.paused and self.io is not None:
             sock.paused = True
             self.io.pause(sock, True)
@@ -322,11 +345,23 @@ class TcpSockets:
         sock.on_rx(sock, data)
 
     def remote_closed(self, sock: Socket) -> None:
-        """The remote end closed the connection (FIN): the socket is gone, the module says so."""
+        """The remote end closed the connection (FIN): counted by the gateway now; the socket is gone,
+        and the module says so, once what the server sent before it has crossed the downlink (the FIN
+        comes after the data: a server that answers and closes is read whole)."""
+        if not self._current(sock) or sock.fin_counted:
+            return
+        m = self.modem
+        if sock.connected and sock.proto == "TCP" and sock.ctx.active:
+            m.net.tcp_close(sock.ctx)
+        sock.fin_counted = True
+        if sock.waiting and sock.rx_last > m.now:
+            self._later(sock, sock.rx_last - m.now, lambda: self._remote_gone(sock))
+            return
+        self._remote_gone(sock)
+
+    def _remote_gone(self, sock: Socket) -> None:
         if not self._current(sock):
             return
-        if sock.connected and sock.proto == "TCP" and sock.ctx.active:
-            self.modem.net.tcp_close(sock.ctx)
         self._drop(sock)
         sock.on_closed(sock)
 
@@ -348,13 +383,23 @@ class TcpSockets:
             there = m.link.up.send(m.now, n + HEADER * segments(n))
         if there <= m.now:
             self._at_network(sock, data)
-        else:
-            self._later(sock, there - m.now, lambda: self._at_network(sock, data))
+            return
+        # Not one of `sock.timers`: a close by the module lets it arrive (`close`), a drop does not.
+        sock.up_pending += 1
+        m.schedule(there - m.now, lambda: self._uplinked(sock, data))
+
+    def _uplinked(self, sock: Socket, data: bytes) -> None:
+        sock.up_pending -= 1
+        self._at_network(sock, data)
+        if sock.draining and not sock.up_pending:
+            sock.draining = False
+            self.draining.discard(sock)
+            self._teardown(sock)
 
     def _at_network(self, sock: Socket, data: bytes) -> None:
         """`data` reached the gateway: counted, and on to the endpoint (or the echo, which answers)."""
         m = self.modem
-        if not self._current(sock):
+        if not (self._current(sock) or sock.draining):
             return
         net = m.net
         n = len(data)
@@ -375,30 +420,55 @@ class TcpSockets:
             back = m.link.down.send(m.now, n + HEADER * segments(n))
             self._later(sock, back - m.now, lambda: self._deliver(sock, data))
 
-    def close(self, sock: Socket) -> None:
-        if sock.connected and sock.proto == "TCP" and sock.ctx.active:
-            self.modem.net.tcp_close(sock.ctx)
-        self._drop(sock)
+    def close(self, sock: Socket, drain: bool = True) -> None:
+        """The module closes `sock` (its number is free at once).  A TCP connection's FIN goes after
+        what the module sent that is still crossing the uplink (`drain`), as a TCP stack's close
+        does: that data reaches the server and is counted; without `drain` (the PDP context ends) it
+        is lost with the connection."""
+        fin = sock.connected and sock.proto == "TCP" and not sock.fin_counted
+        self._drop(sock, keep_open=True)
+        if drain and fin and sock.up_pending:
+            sock.draining = True  # `_uplinked` tears it down after the last chunk
+            self.draining.add(sock)
+            return
+        self._teardown(sock, fin)
 
-    def _drop(self, sock: Socket) -> None:
+    def _teardown(self, sock: Socket, fin: bool = True) -> None:
+        """The module's FIN and ACK and the remote end's (counted when `fin`), and the real socket closed."""
+        if fin and sock.ctx.active:
+            self.modem.net.tcp_close(sock.ctx)
+        if sock.real and self.io is not None and sock.handle is not None:
+            self.io.close(sock)
+
+    def _drop(self, sock: Socket, keep_open: bool = False) -> None:
         for t in sock.timers:
             t.cancel()
         sock.timers.clear()
-        if sock.real and self.io is not None and sock.handle is not None:
+        if not keep_open and sock.real and self.io is not None and sock.handle is not None:
             self.io.close(sock)
         sock.connected = False
         if self._current(sock):
             del self.sockets[sock.sid]
 
+    def _abort_draining(self, ctx: Context | None = None) -> None:
+        """Connections the module closed whose data was still on the uplink: lost with the bearer."""
+        for sock in [s for s in self.draining if ctx is None or s.ctx is ctx]:
+            sock.draining = False
+            self.draining.discard(sock)
+            if sock.real and self.io is not None and sock.handle is not None:
+                self.io.close(sock)
+
     def close_context(self, ctx: Context) -> None:
+        self._abort_draining(ctx)
         for sock in [s for s in self.sockets.values() if s.ctx is ctx]:
-            self.close(sock)
+            self.close(sock, drain=False)
         for listener in [lst for lst in self.listeners.values() if lst.ctx is ctx]:
             self.unlisten(listener)
 
     def lost(self) -> None:
         """Coverage or the PDP context went away: sockets close without a teardown on the air."""
         self.losing = True
+        self._abort_draining()
         for listener in list(self.listeners.values()):
             self.unlisten(listener)
         try:

@@ -434,7 +434,7 @@ async def test_simcom_real_tcp_two_connections_and_the_remote_closing(
     assert (rec.bytes_up, rec.bytes_down) == (2 * each_up + sent_up, 2 * each_down + sent_down)
 
 
-async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail() -> None:
+async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail_and_billed() -> None:
     import socket
 
     with socket.socket() as s:  # a loopback port nobody listens on
@@ -444,6 +444,8 @@ async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail() -> No
     dte = Dte(m)
     out = await dte.at(f'AT+CIPSTART="TCP","127.0.0.1",{port}', b"CONNECT FAIL\r\n")
     assert out == b"\r\nOK\r\n\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"
+    ctx = m.net.context(1)
+    assert (ctx.bytes_up, ctx.bytes_down) == (HEADER, HEADER)  # the SYN, and the endpoint's reset
     await dte.close()
 
 
