@@ -16,8 +16,9 @@ describes it:
 - QISWTMD=<id>,<mode> switches a socket's access mode; QISEND=<id>[,<len>] -> `> ` -> `SEND OK`
   (QISEND=<id>,0 asks the sent / acknowledged / unacknowledged byte counts); QIRD=<id>[,<len>]
   (QIRD=<id>,0 the received / read / unread counts); QICLOSE; QISTATE (all, `=0,<contextID>` or
-  `=1,<connectID>`); `+QIURC: "closed",<id>` when the remote end closes; QGDCNT (IP bytes sent
-  and received, as the gateway counts them).
+  `=1,<connectID>`); `+QIURC: "closed",<id>` when the remote end closes (the socket is then
+  "closing", state 4: QIRD still reads what it received, its connectID is taken until QICLOSE or
+  QIDEACT); QGDCNT (IP bytes sent and received, as the gateway counts them).
 
 A server on the module (BG96 TCP/IP Application Note §2.2.4, §2.3.4):
 QIOPEN=<contextID>,<connectID>,"TCP LISTENER","127.0.0.1",0,<local_port>[,<access_mode>] answers OK
@@ -56,6 +57,9 @@ class QiState:
     access: dict[int, int] = field(default_factory=dict)  # access mode per connect ID
     online: int | None = None  # the connect ID whose bytes the port carries (transparent, in data mode)
     counted_from: tuple[int, int] = (0, 0)  # IP bytes (sent, received) when AT+QGDCNT=0 reset the counter
+    #: sockets the remote end closed ("closing", socket state 4): their unread data is read with
+    #: AT+QIRD, and the connect ID stays taken until AT+QICLOSE (or AT+QIDEACT of their context)
+    closing: dict[int, Socket] = field(default_factory=dict)
 
 
 QUECTEL_TCP = StatefulSet("quectel-tcp", QiState)
@@ -116,6 +120,10 @@ def qideact(m: VirtualModem, c: Cmd) -> Final | None:
     ctx = m.net.context(c.int_at(0, None, 1, 16))
     m.tcp.close_context(ctx)
     m.net.deactivate(ctx)
+    qi = _qi(m)
+    for sid in [sid for sid, sock in qi.closing.items() if sock.ctx is ctx]:
+        del qi.closing[sid]
+        qi.access.pop(sid, None)
     return None
 
 
@@ -179,6 +187,8 @@ def _quectel_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
 
 def _quectel_closed(m: VirtualModem, sock: Socket) -> None:
     qi = _qi(m)
+    if not m.tcp.losing:
+        qi.closing[sock.sid] = sock
     if qi.online == sock.sid:
         qi.online = None
         m.tcp.resume = None
@@ -224,7 +234,7 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
     access = c.int_at(6, BUFFER, 0, 2)
     if proto not in ("TCP", "UDP", LISTENER):
         raise CmeError(50)
-    if sid in m.tcp.sockets or sid in m.tcp.listeners:
+    if sid in m.tcp.sockets or sid in m.tcp.listeners or sid in _qi(m).closing:
         raise CmeError(ERR_ID_USED)
     ctx = m.net.contexts.get(cid)
     if ctx is None or not ctx.active:
@@ -254,8 +264,10 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
 
 def _free_id(m: VirtualModem) -> int | None:
     """The first connectID neither a socket nor a listener holds (a listener's new client takes it)."""
-    tcp = m.tcp
-    return next((i for i in range(IDS) if i not in tcp.sockets and i not in tcp.listeners), None)
+    tcp, closing = m.tcp, _qi(m).closing
+    return next(
+        (i for i in range(IDS) if i not in tcp.sockets and i not in tcp.listeners and i not in closing), None
+    )
 
 
 def _listen(m: VirtualModem, sid: int, port: int, ctx: Context, access: int) -> None:
@@ -330,7 +342,7 @@ def qird(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is not Op.SET:
         raise CmeError(50)
     sid = c.int_at(0, None, 0, 11)
-    sock = m.tcp.sockets.get(sid)
+    sock = m.tcp.sockets.get(sid) or _qi(m).closing.get(sid)
     if sock is None:
         raise CmeError(3)
     want = c.int_at(1, MAX_READ, 0, MAX_READ)
@@ -360,6 +372,7 @@ def qiclose(m: VirtualModem, c: Cmd) -> Final | None:
     if server is not None:
         m.tcp.unlisten(server)
     qi = _qi(m)
+    qi.closing.pop(sid, None)
     qi.access.pop(sid, None)
     if qi.online == sid:
         qi.online = None
@@ -374,9 +387,10 @@ def qistate(m: VirtualModem, c: Cmd) -> Final | None:
     kind = c.int_at(0, None, 0, 1) if c.op is Op.SET else None
     which = c.int_at(1, None, 0, 16) if kind is not None else None
     lines: dict[int, tuple[Context, str]] = {}
-    for sid, sock in m.tcp.sockets.items():
+    closing = _qi(m).closing
+    for sid, sock in [*m.tcp.sockets.items(), *closing.items()]:
         server = sock.listener
-        state = 2 if sock.connected else 1
+        state = 4 if closing.get(sid) is sock else 2 if sock.connected else 1
         if server is None:
             shown = f'"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0'
         else:

@@ -1,12 +1,15 @@
-"""How a module's connection ends: the server closing first (its last data still on the downlink) and the module closing while its data crosses the uplink; what the DTE
+"""How a module's connection ends: the server closing first (its last data still on the downlink, or
+unread in Quectel's buffer) and the module closing while its data crosses the uplink; what the DTE
 reads, what reaches the server and what the gateway bills each time."""
 
 from __future__ import annotations
 
+import asyncio
+
 from accounting.records import UsageType
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
 from modem.virtual.sockets import Socket
-from tests.modem.test_virtual_sockets import FakeIO, at, later, setup
+from tests.modem.test_virtual_sockets import Dte, FakeIO, at, later, setup
 
 
 class RecordingIO(FakeIO):
@@ -40,6 +43,45 @@ def test_a_server_that_answers_and_closes_is_read_whole_on_a_gprs_link() -> None
         HANDSHAKE_UP + HEADER + TEARDOWN_UP,  # the ACK of the answer
         HANDSHAKE_DOWN + (23 + HEADER) + TEARDOWN_DOWN,
     )
+
+
+async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
+    answer = b"HTTP/1.0 200 OK\r\n\r\n" + bytes(range(256)) * 8  # 2,067 B: two reads of 1,500
+
+    async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_and_close, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    q, sink = setup("quectel-bg96")
+    dte = Dte(q)
+    try:
+        await dte.at(f'AT+QIOPEN=1,0,"TCP","127.0.0.1",{port},0,0', b"+QIOPEN: 0,0\r\n")
+        await dte.at("AT+QISEND=0,18", b"> ")
+        dte.write(b"GET / HTTP/1.0\r\n\r\n")
+        await dte.expect(b'+QIURC: "closed",0\r\n')
+        # BG96 TCP/IP manual: the socket is "closing" (state 4); its data is read, then AT+QICLOSE frees it.
+        assert (await dte.at("AT+QISTATE=1,0")).endswith(b',0,4,1,0,0,"uart1"\r\n\r\nOK\r\n')
+        used = await dte.at(f'AT+QIOPEN=1,0,"TCP","127.0.0.1",{port},0,0', b"563\r\n")
+        assert used == b"\r\n+CME ERROR: 563\r\n"  # its connect ID is still taken
+        first = await dte.at("AT+QIRD=0,1500", b"\r\n\r\nOK\r\n")  # the answer has an "OK\r\n" of its own
+        second = await dte.at("AT+QIRD=0,1500", b"\r\n\r\nOK\r\n")
+        assert first == b"\r\n+QIRD: 1500\r\n" + answer[:1500] + b"\r\n\r\nOK\r\n"
+        assert second == b"\r\n+QIRD: 567\r\n" + answer[1500:] + b"\r\n\r\nOK\r\n"
+        assert await dte.at("AT+QIRD=0,1500") == b"\r\n+QIRD: 0\r\n\r\nOK\r\n"
+        assert await dte.at("AT+QICLOSE=0;+QISTATE") == b"\r\nOK\r\n"
+        await dte.at("AT+QIDEACT=1")
+    finally:
+        await dte.close()
+        server.close()
+        await server.wait_closed()
+    ctx = q.net.context(1)
+    assert (ctx.payload_up, ctx.payload_down) == (18, len(answer))
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
+    assert (rec.bytes_up, rec.bytes_down) == (ctx.bytes_up, ctx.bytes_down)
 
 
 def test_the_module_s_close_lets_its_data_on_the_uplink_reach_the_server_first() -> None:
