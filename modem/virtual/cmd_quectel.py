@@ -156,6 +156,7 @@ def _go_online(m: VirtualModem, sock: Socket) -> None:
         if sock.rx and _access(m, sock.sid) == TRANSPARENT:
             m.send_raw(bytes(sock.rx))
             sock.rx.clear()
+            m.tcp.consumed(sock)
 
     if sock.rx:
         m.schedule(0.0, flush_buffered)
@@ -351,6 +352,7 @@ def qird(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     data = bytes(sock.rx[:want])
     del sock.rx[:want]
+    m.tcp.consumed(sock)
     m.info(f"+QIRD: {len(data)}")
     if data:
         m.raw(data + b"\r\n")

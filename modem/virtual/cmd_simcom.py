@@ -311,6 +311,7 @@ def ciprxget(m: VirtualModem, c: Cmd) -> Final | None:
         want = min(want, MAX_SEND // 2)  # §8.2.26: hex mode reads at most 730 bytes
     data = bytes(sock.rx[:want])
     del sock.rx[:want]
+    m.tcp.consumed(sock)
     shown = data.hex().upper().encode() if mode == 3 else data
     m.info(f"+CIPRXGET: {mode},{who}{len(data)},{len(sock.rx)}")
     m.raw(shown + b"\r\n")

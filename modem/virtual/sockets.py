@@ -26,8 +26,10 @@ modem's `link` (`modem.virtual.conditions`, the network conditions of its RAT), 
   `send_datagram` and may be lost on the air (an uplink loss never reaches the gateway);
 - with conditions "full" nothing waits: bytes go through as they come (the throughput figure).
 
-While more than `WINDOW` bytes of a connection wait for the downlink, the real socket is not read
-(the module's TCP receive window): a fast server meets the radio's pace, not unbounded memory.
+While more than `WINDOW` bytes of a connection wait for the downlink or lie unread in the module's
+buffer (`Socket.rx`: Quectel's buffer access mode, SIMCom's manual receive), the real socket is not
+read (the module's TCP receive window): a fast server meets the radio's and the host's pace, not
+unbounded memory.  It is read again at half a window (`consumed`, after AT+QIRD / AT+CIPRXGET).
 
 Ends.  The remote end's FIN is counted when it reaches the gateway and told to the module once the
 data before it has crossed the downlink (`remote_closed`).  The module's close lets what it sent
@@ -325,16 +327,12 @@ class TcpSockets:
             return
         sock.waiting += n
         sock.rx_last = at
-        if sock.waiting > WINDOW and not sock.paused and self.io is not None:
-            sock.paused = True
-            self.io.pause(sock, True)
+        self._flow(sock)
 
         def arrive() -> None:
             sock.waiting -= n
-            if sock.paused and sock.waiting <= WINDOW // 2 and self.io is not None:
-                sock.paused = False
-                self.io.pause(sock, False)
             self._deliver(sock, data)
+            self._flow(sock)
 
         self._later(sock, at - m.now, arrive)
 
@@ -343,6 +341,26 @@ class TcpSockets:
             return
         sock.received += len(data)
         sock.on_rx(sock, data)
+        if sock.rx:
+            self._flow(sock)
+
+    def _flow(self, sock: Socket) -> None:
+        """The module's receive window: a real connection is not read while more than `WINDOW` bytes
+        of it wait, on the downlink or in the module's buffer unread (buffer access mode, manual
+        receive); it is read again once they are down to half of that."""
+        if self.io is None or sock.proto != "TCP" or not self._current(sock):
+            return
+        held = sock.waiting + len(sock.rx)
+        if not sock.paused and held > WINDOW:
+            sock.paused = True
+            self.io.pause(sock, True)
+        elif sock.paused and held <= WINDOW // 2:
+            sock.paused = False
+            self.io.pause(sock, False)
+
+    def consumed(self, sock: Socket) -> None:
+        """The DTE read some of `sock.rx` (AT+QIRD, AT+CIPRXGET): the window may open again."""
+        self._flow(sock)
 
     def remote_closed(self, sock: Socket) -> None:
         """The remote end closed the connection (FIN): counted by the gateway now; the socket is gone,
