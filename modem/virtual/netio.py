@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MUX_BACKLOG = 8  # clients waiting to be accepted by a server on the module
 CONNECT_TIMEOUT_S = 75.0  # SIM800 AT Command Manual §8.2.2: at most 75 s for AT+CIPSTART (multi-IP)
+# (simulated seconds: the module gives up after 75 s of its own clock, 7.5 real seconds at speed 10)
 
 
 class _Stream(asyncio.Protocol):
@@ -120,12 +121,19 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class LoopSockets:
-    """`SocketIO` on an asyncio loop; `run(fn)` calls `fn` with the modem at the current time."""
+    """`SocketIO` on an asyncio loop; `run(fn)` calls `fn` with the modem at the current time.  A TCP
+    connect the endpoint never answers fails after `CONNECT_TIMEOUT_S` of the modem's clock, which
+    runs `speed` times as fast as the loop's."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, tcp: TcpSockets, run: Callable[[Callable[[], None]], None]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        tcp: TcpSockets,
+        run: Callable[[Callable[[], None]], None],
+        speed: float = 1.0,
     ) -> None:
         self.loop = loop
+        self.connect_timeout = CONNECT_TIMEOUT_S / speed  # real seconds (`speed`: simulated per real)
         self.tcp = tcp
         self.run = run
         self.streams: set[_Stream | _Datagrams] = set()
@@ -146,7 +154,7 @@ class LoopSockets:
         try:
             if sock.proto == "TCP":
                 _, proto = await asyncio.wait_for(
-                    self.loop.create_connection(lambda: _Stream(self, sock), host, port), CONNECT_TIMEOUT_S
+                    self.loop.create_connection(lambda: _Stream(self, sock), host, port), self.connect_timeout
                 )
             else:
                 _, proto = await self.loop.create_datagram_endpoint(

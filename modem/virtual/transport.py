@@ -194,7 +194,7 @@ class ModemRunner:
         self.observer: Callable[[], None] | None = None
         self._now = clock.now
         self._answer = modem.answer
-        self.sockets = LoopSockets(clock.loop, modem.tcp, self.run_now)
+        self.sockets = LoopSockets(clock.loop, modem.tcp, self.run_now, clock.speed)
         modem.tcp.io = self.sockets  # the stacks' sockets to real endpoints live on this loop
         modem.external = self.run_now  # and the PPP forwarder's host sockets
         self._flush()

@@ -449,6 +449,36 @@ async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail_and_bil
     await dte.close()
 
 
+@pytest.mark.parametrize(
+    ("profile", "start", "failure"),
+    [
+        (
+            "simcom-sim800",
+            'AT+CIPSTART="TCP","127.0.0.1",{}',
+            b"\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n",
+        ),
+        ("quectel-bg96", 'AT+QIOPEN=1,0,"TCP","127.0.0.1",{},0,0', b"\r\n+QIOPEN: 0,566\r\n"),
+    ],
+)
+async def test_an_endpoint_that_never_answers_times_out_on_the_module_s_clock(
+    profile: str, start: str, failure: bytes
+) -> None:
+    """75 s of the module's clock (SIM800 manual §8.2.2), not of the host's: 75 ms at speed 1,000."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listening:
+        port = listening.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):  # fills the queue: the next SYN is dropped
+            m, _ = setup(profile)
+            dte = Dte(m, speed=1000.0)
+            try:
+                assert (await dte.at(start.format(port), failure)).endswith(failure)
+            finally:
+                await dte.close()
+    ctx = m.net.context(1)
+    assert (ctx.bytes_up, ctx.bytes_down) == (HEADER, 0)  # the SYN, never answered
+
+
 async def test_quectel_real_transparent_mode_ends_with_no_carrier(
     upper_server: tuple[int, list[asyncio.StreamWriter]],
 ) -> None:
