@@ -32,10 +32,11 @@ read (the module's TCP receive window): a fast server meets the radio's and the 
 unbounded memory.  It is read again at half a window (`consumed`, after AT+QIRD / AT+CIPRXGET).
 
 Ends.  The remote end's FIN is counted when it reaches the gateway and told to the module once the
-data before it has crossed the downlink (`remote_closed`).  The module's close lets what it sent
-and is still on the uplink arrive (counted, written to the server) before its FIN (`close`; the
-socket's number is free at once); `close_context` and `lost` drop that data.  A real endpoint's
-refusal costs the SYN and the reset (40 B each way), as the policy's does; no answer, the SYN.
+data before it has crossed the downlink (`remote_closed`), and never before the connection is up.
+The module's close lets what it sent and is still on the uplink arrive (counted, written to the
+server) before its FIN (`close`; the socket's number is free at once); `close_context` and `lost`
+drop that data.  A real endpoint's refusal costs the SYN and the reset (40 B each way), as the
+policy's does; no answer, the SYN.
 
 Servers on the module (`listen`, SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"): a `Listener` on a
 device port.  The host's programs reach it on the loopback port the Internet table's `inbound`
@@ -135,6 +136,7 @@ class Socket:
     fin_counted: bool = False  # the remote end's close was counted (its FIN follows data on the downlink)
     up_pending: int = 0  # chunks the module sent that are still crossing the uplink
     draining: bool = False  # closed by the module: its FIN waits behind the data still on the uplink
+    up_due: float | None = None  # when the handshake of a connection the endpoint accepted is across
 
     @property
     def real(self) -> bool:
@@ -282,8 +284,9 @@ class TcpSockets:
             return
         if sock.up_at > self.modem.now:  # the real endpoint answered before the radio could
             self._later(sock, sock.up_at - self.modem.now, lambda: self.connected(sock))
-            sock.up_at = self.modem.now
+            sock.up_due, sock.up_at = sock.up_at, self.modem.now
             return
+        sock.up_due = None
         sock.connected = True
         if sock.proto == "TCP":
             self.modem.net.tcp_connect(sock.ctx)
@@ -369,6 +372,9 @@ class TcpSockets:
         if not self._current(sock) or sock.fin_counted:
             return
         m = self.modem
+        if sock.up_due is not None:  # accepted, then closed at once: the FIN comes after the handshake
+            self._later(sock, sock.up_due - m.now, lambda: self.remote_closed(sock))
+            return
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:
             m.net.tcp_close(sock.ctx)
         sock.fin_counted = True

@@ -45,6 +45,19 @@ def test_a_server_that_answers_and_closes_is_read_whole_on_a_gprs_link() -> None
     )
 
 
+def test_a_server_that_accepts_and_closes_at_once_is_connected_then_closed_and_billed_so() -> None:
+    m, sink = setup("simcom-sim800", net_preset="gprs")
+    m.tcp.io = RecordingIO()
+    at(m, 'AT+CIPSTART="TCP","127.0.0.1",8000')
+    sock = m.tcp.sockets[0]
+    m.tcp.connected(sock)  # the loopback endpoint accepts at once; the handshake still crosses GPRS
+    m.tcp.remote_closed(sock)  # and closes
+    assert later(m, 5.0) == b"\r\nCONNECT OK\r\n\r\nCLOSED\r\n"
+    at(m, "AT+CIPSHUT")
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
+    assert (rec.bytes_up, rec.bytes_down) == (HANDSHAKE_UP + TEARDOWN_UP, HANDSHAKE_DOWN + TEARDOWN_DOWN)
+
+
 async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
     answer = b"HTTP/1.0 200 OK\r\n\r\n" + bytes(range(256)) * 8  # 2,067 B: two reads of 1,500
 
