@@ -318,9 +318,10 @@ def qisend(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(50)
     sid = c.int_at(0, None, 0, 11)
     sock = m.tcp.sockets.get(sid)
-    if len(c.params()) >= 2 and c.params()[1] == "0":
-        sent = sock.sent if sock else 0
-        m.info(f"+QISEND: {sent},{sent},0")
+    if len(c.params()) >= 2 and c.params()[1] == "0":  # sent, acknowledged, not yet acknowledged
+        counted = sock or _qi(m).closing.get(sid)
+        sent, acked = (counted.sent, counted.acked) if counted else (0, 0)
+        m.info(f"+QISEND: {sent},{acked},{sent - acked}")
         return None
     if sock is None or not sock.connected:
         return ERROR

@@ -15,6 +15,8 @@ Note (§2 single connection, §3 multi-connection) describe it:
 - received data comes raw, after `+IPD,<len>:` under §8.2.14 CIPHEAD=1, as
   `+RECEIVE,<n>,<len>:` and the data in multi-connection mode (Application Note §3.1), or is kept
   for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
+- §8.2.21 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
+  acknowledged once the bytes have crossed the uplink to the other end;
 - §8.2.5 CIPCLOSE -> `CLOSE OK` (`<n>, CLOSE OK`); the remote end closing -> `CLOSED`
   (`<n>, CLOSED`); §8.2.6 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
   state and, in multi-connection mode, one `C: ` line per connection.
@@ -283,6 +285,21 @@ def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
         return Final(f"{_prefix(m, sid)}SEND OK", 0)
 
     return m.prompt(done, length)
+
+
+@SIMCOM_TCP.command("+CIPACK")
+def cipack(m: VirtualModem, c: Cmd) -> Final | None:
+    """§8.2.21: the bytes sent on a connection, those the other end has acknowledged, the rest."""
+    if c.op is Op.TEST:
+        return None
+    mux = _cip(m).mux
+    if mux != (c.op is Op.SET):
+        return ERROR  # AT+CIPACK=<n> with multi-connection, AT+CIPACK without
+    sock = m.tcp.sockets.get(c.int_at(0, None, 0, MUX_IDS - 1) if mux else 0)
+    if sock is None:
+        return ERROR
+    m.info(f"+CIPACK: {sock.sent},{sock.acked},{sock.sent - sock.acked}")
+    return None
 
 
 @SIMCOM_TCP.command("+CIPRXGET")

@@ -121,6 +121,7 @@ class Socket:
     connected: bool = False
     rx: bytearray = field(default_factory=bytearray)
     sent: int = 0
+    acked: int = 0  # of `sent`, the bytes that have reached the other end (AT+QISEND=<id>,0, AT+CIPACK)
     received: int = 0
     timers: list[Timer] = field(default_factory=list)
     on_up: Callable[[Socket], None] = _ignore_socket
@@ -427,6 +428,7 @@ class TcpSockets:
             return
         net = m.net
         n = len(data)
+        sock.acked += n
         kind = sock.route.kind
         if sock.proto == "UDP":
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)

@@ -219,6 +219,34 @@ def test_the_link_of_the_rat_times_the_handshake_and_the_echo() -> None:
     assert m.take_output(back) == b"x" * 1000
 
 
+@pytest.mark.parametrize(
+    ("profile", "start", "send", "ask", "counts"),
+    [
+        (
+            "quectel-bg96",
+            'AT+QIOPEN=1,0,"TCP","echo.example",7,0,0',
+            "AT+QISEND=0,4",
+            "AT+QISEND=0,0",
+            "+QISEND",
+        ),
+        ("simcom-sim800", 'AT+CIPSTART="TCP","echo.example",7', "AT+CIPSEND=4", "AT+CIPACK", "+CIPACK"),
+    ],
+)
+def test_sent_bytes_are_acknowledged_once_they_reach_the_other_end(
+    profile: str, start: str, send: str, ask: str, counts: str
+) -> None:
+    """AT+QISEND=<id>,0 and AT+CIPACK: what a host polls before closing, to know the data is there."""
+    m, _ = setup(profile, net_preset="gprs")
+    at(m, start)
+    later(m, 5.0)
+    at(m, send)
+    m.feed(b"ping", m.now)
+    assert m.take_output() == b"\r\nSEND OK\r\n"
+    assert at(m, ask) == f"\r\n{counts}: 4,0,4\r\n\r\nOK\r\n".encode()  # still on the uplink
+    later(m, 5.0)
+    assert at(m, ask) == f"\r\n{counts}: 4,4,0\r\n\r\nOK\r\n".encode()
+
+
 # ----- SIMCom multi-connection ---------------------------------------------------------------------
 
 
