@@ -34,8 +34,8 @@ unbounded memory.  It is read again at half a window (`consumed`, after AT+QIRD 
 Ends.  The remote end's FIN is counted when it reaches the gateway and told to the module once the
 data before it has crossed the downlink (`remote_closed`), and never before the connection is up.
 The module's close lets what it sent and is still on the uplink arrive (counted, written to the
-server) before its FIN (`close`; the socket's number is free at once); `close_context` and `lost`
-drop that data.  A real endpoint's refusal costs the SYN and the reset (40 B each way), as the
+server) before its FIN (`close`; the socket's number is free at once), a UDP socket's datagrams
+likewise; `close_context` and `lost` drop that data.  A real endpoint's refusal costs the SYN and the reset (40 B each way), as the
 policy's does; no answer, the SYN.
 
 Servers on the module (`listen`, SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"): a `Listener` on a
@@ -419,7 +419,7 @@ class TcpSockets:
         if sock.draining and not sock.up_pending:
             sock.draining = False
             self.draining.discard(sock)
-            self._teardown(sock)
+            self._teardown(sock, fin=sock.proto == "TCP")
 
     def _at_network(self, sock: Socket, data: bytes) -> None:
         """`data` reached the gateway: counted, and on to the endpoint (or the echo, which answers)."""
@@ -449,11 +449,11 @@ class TcpSockets:
     def close(self, sock: Socket, drain: bool = True) -> None:
         """The module closes `sock` (its number is free at once).  A TCP connection's FIN goes after
         what the module sent that is still crossing the uplink (`drain`), as a TCP stack's close
-        does: that data reaches the server and is counted; without `drain` (the PDP context ends) it
-        is lost with the connection."""
+        does, and a UDP socket's datagrams on their way go on: that data reaches the server and is
+        counted; without `drain` (the PDP context ends) it is lost with the connection."""
         fin = sock.connected and sock.proto == "TCP" and not sock.fin_counted
         self._drop(sock, keep_open=True)
-        if drain and fin and sock.up_pending:
+        if drain and sock.up_pending and (fin or sock.proto == "UDP"):
             sock.draining = True  # `_uplinked` tears it down after the last chunk
             self.draining.add(sock)
             return

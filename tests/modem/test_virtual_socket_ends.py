@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from accounting.records import UsageType
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
-from modem.virtual.sockets import Socket
+from modem.virtual.sockets import UDP_HEADER, Socket
 from tests.modem.test_virtual_sockets import Dte, FakeIO, at, later, setup
 
 
@@ -97,23 +99,38 @@ async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
     assert (rec.bytes_up, rec.bytes_down) == (ctx.bytes_up, ctx.bytes_down)
 
 
-def test_the_module_s_close_lets_its_data_on_the_uplink_reach_the_server_first() -> None:
-    m, sink = setup("simcom-sim800", net_preset="gprs")
+@pytest.mark.parametrize(
+    ("profile", "commands", "billed"),
+    [
+        (
+            "simcom-sim800",
+            ('AT+CIPSTART="TCP","127.0.0.1",8000', "AT+CIPSEND=5", "AT+CIPCLOSE", "AT+CIPSHUT"),
+            (HANDSHAKE_UP + (5 + HEADER) + TEARDOWN_UP, HANDSHAKE_DOWN + HEADER + TEARDOWN_DOWN),
+        ),
+        (
+            "quectel-bg96",
+            ('AT+QIOPEN=1,0,"UDP","127.0.0.1",5683,0,0', "AT+QISEND=0,5", "AT+QICLOSE=0", "AT+QIDEACT=1"),
+            (5 + UDP_HEADER, 0),
+        ),
+    ],
+)
+def test_the_module_s_close_lets_its_data_on_the_uplink_reach_the_server_first(
+    profile: str, commands: tuple[str, str, str, str], billed: tuple[int, int]
+) -> None:
+    start, send, close, deactivate = commands
+    m, sink = setup(profile, net_preset="gprs")
     io = RecordingIO()
     m.tcp.io = io
-    at(m, 'AT+CIPSTART="TCP","127.0.0.1",8000')
+    at(m, start)
     m.tcp.connected(m.tcp.sockets[0])
     later(m, 5.0)
-    at(m, "AT+CIPSEND=5")
+    at(m, send)
     m.feed(b"bye\x00\x1a", m.now)
     assert m.take_output() == b"\r\nSEND OK\r\n"
-    assert at(m, "AT+CIPCLOSE") == b"\r\nCLOSE OK\r\n"
-    assert io.events == []  # the data still crosses the uplink; the FIN goes after it
+    assert at(m, close).endswith(b"OK\r\n")
+    assert io.events == []  # the data still crosses the uplink; a TCP FIN goes after it
     later(m, 5.0)
     assert io.events == [("send", b"bye\x00\x1a"), ("close", b"")]
-    at(m, "AT+CIPSHUT")
+    at(m, deactivate)
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
-    assert (rec.bytes_up, rec.bytes_down) == (
-        HANDSHAKE_UP + (5 + HEADER) + TEARDOWN_UP,
-        HANDSHAKE_DOWN + HEADER + TEARDOWN_DOWN,  # the server's ACK of the data
-    )
+    assert (rec.bytes_up, rec.bytes_down) == billed  # TCP: the server's ACK of the data comes down
