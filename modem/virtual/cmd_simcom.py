@@ -15,7 +15,9 @@ Note (§2 single connection, §3 multi-connection) describe it:
 - received data comes raw, after `+IPD,<len>:` under §8.2.14 CIPHEAD=1, as
   `+RECEIVE,<n>,<len>:` and the data in multi-connection mode (Application Note §3.1), or is kept
   for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
-- §8.2.21 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
+- §8.2.4 CIPQSEND=1 (quick send): a send answers `DATA ACCEPT:<length>` (`DATA ACCEPT:<n>,<length>`)
+  instead of `SEND OK`;
+- §8.2.5 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
   acknowledged once the bytes have crossed the uplink to the other end;
 - §8.2.5 CIPCLOSE -> `CLOSE OK` (`<n>, CLOSE OK`); the remote end closing -> `CLOSED`
   (`<n>, CLOSED`); §8.2.6 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
@@ -57,6 +59,7 @@ class CipState:
     head: bool = False  # +CIPHEAD=1: pushed data comes after "+IPD,<n>:"
     manual_rx: bool = False  # +CIPRXGET=1: data is kept until read
     mux: bool = False  # +CIPMUX=1: connections 0-5
+    quick: bool = False  # +CIPQSEND=1: a send answers DATA ACCEPT once the module has the data
 
 
 SIMCOM_TCP = StatefulSet("simcom-tcp", CipState)
@@ -174,14 +177,22 @@ def cipmux(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+def _switch(m: VirtualModem, c: Cmd, name: str, now: bool) -> bool | None:
+    """A 0/1 setting's command: read and test answered here; the value a write gives, else None."""
+    if c.op is Op.READ:
+        m.info(f"{name}: {int(now)}")
+    elif c.op is Op.TEST:
+        m.info(f"{name}: (0,1)")
+    else:
+        return bool(c.int_at(0, 0, 0, 1))
+    return None
+
+
 @SIMCOM_TCP.command("+CIPHEAD")
 def ciphead(m: VirtualModem, c: Cmd) -> Final | None:
-    if c.op is Op.READ:
-        m.info(f"+CIPHEAD: {int(_cip(m).head)}")
-    elif c.op is Op.TEST:
-        m.info("+CIPHEAD: (0,1)")
-    else:
-        _cip(m).head = bool(c.int_at(0, 0, 0, 1))
+    cip = _cip(m)
+    if (head := _switch(m, c, "+CIPHEAD", cip.head)) is not None:
+        cip.head = head
     return None
 
 
@@ -282,14 +293,25 @@ def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
         if m.tcp.sockets.get(sid) is not sock:
             return ERROR
         m.tcp.send(sock, data)
+        if cip.quick:
+            return Final(f"DATA ACCEPT:{sid},{len(data)}" if cip.mux else f"DATA ACCEPT:{len(data)}", 0)
         return Final(f"{_prefix(m, sid)}SEND OK", 0)
 
     return m.prompt(done, length)
 
 
+@SIMCOM_TCP.command("+CIPQSEND")
+def cipqsend(m: VirtualModem, c: Cmd) -> Final | None:
+    """§8.2.4: 0 normal mode (`SEND OK`), 1 quick send (`DATA ACCEPT:[<n>,]<length>`)."""
+    cip = _cip(m)
+    if (quick := _switch(m, c, "+CIPQSEND", cip.quick)) is not None:
+        cip.quick = quick
+    return None
+
+
 @SIMCOM_TCP.command("+CIPACK")
 def cipack(m: VirtualModem, c: Cmd) -> Final | None:
-    """§8.2.21: the bytes sent on a connection, those the other end has acknowledged, the rest."""
+    """§8.2.5: the bytes sent on a connection, those the other end has acknowledged, the rest."""
     if c.op is Op.TEST:
         return None
     mux = _cip(m).mux

@@ -247,6 +247,25 @@ def test_sent_bytes_are_acknowledged_once_they_reach_the_other_end(
     assert at(m, ask) == f"\r\n{counts}: 4,4,0\r\n\r\nOK\r\n".encode()
 
 
+def test_simcom_quick_send_answers_data_accept() -> None:
+    """AT+CIPQSEND=1 (SIM800 manual §8.2.4), as TinyGSM sets it: DATA ACCEPT instead of SEND OK."""
+    m, _ = setup("simcom-sim800")
+    assert at(m, "AT+CIPQSEND=1;+CIPQSEND?") == b"\r\n+CIPQSEND: 1\r\n\r\nOK\r\n"
+    at(m, 'AT+CIPSTART="TCP","echo.example",7')
+    later(m, 0.0)
+    at(m, "AT+CIPSEND=3")
+    m.feed(b"\x00\x1a\x1b", m.now)
+    assert m.take_output() == b"\r\nDATA ACCEPT:3\r\n"
+    assert later(m, 0.1) == b"\x00\x1a\x1b"
+    for line in ("AT+CIPSHUT", "AT+CIPMUX=1", 'AT+CSTT="orange.m2m.spec";+CIICR;+CIFSR'):
+        at(m, line)
+    at(m, 'AT+CIPSTART=2,"TCP","echo.example",7')
+    later(m, 0.0)
+    at(m, "AT+CIPSEND=2")
+    m.feed(b"ping\x1a", m.now)
+    assert m.take_output() == b"\r\nDATA ACCEPT:2,4\r\n"
+
+
 # ----- SIMCom multi-connection ---------------------------------------------------------------------
 
 
