@@ -17,6 +17,8 @@ Note (§2 single connection, §3 multi-connection) describe it:
   for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
 - §8.2.4 CIPQSEND=1 (quick send): a send answers `DATA ACCEPT:<length>` (`DATA ACCEPT:<n>,<length>`)
   instead of `SEND OK`;
+- CDNSCFG sets the DNS servers the stack would ask (shown by CDNSCFG?; names resolve through the
+  Internet table all the same);
 - §8.2.5 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
   acknowledged once the bytes have crossed the uplink to the other end;
 - §8.2.5 CIPCLOSE -> `CLOSE OK` (`<n>, CLOSE OK`); the remote end closing -> `CLOSED`
@@ -39,9 +41,11 @@ emulated: AT+CIPMODE=1 (transparent mode).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modem.virtual.ppp.bearer import DNS_SERVERS
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, SILENT, CmeError, Final
 from modem.virtual.sockets import Listener, Socket
@@ -60,6 +64,7 @@ class CipState:
     manual_rx: bool = False  # +CIPRXGET=1: data is kept until read
     mux: bool = False  # +CIPMUX=1: connections 0-5
     quick: bool = False  # +CIPQSEND=1: a send answers DATA ACCEPT once the module has the data
+    dns: tuple[str, str] = DNS_SERVERS  # +CDNSCFG (names resolve through the Internet table all the same)
 
 
 SIMCOM_TCP = StatefulSet("simcom-tcp", CipState)
@@ -306,6 +311,28 @@ def cipqsend(m: VirtualModem, c: Cmd) -> Final | None:
     cip = _cip(m)
     if (quick := _switch(m, c, "+CIPQSEND", cip.quick)) is not None:
         cip.quick = quick
+    return None
+
+
+@SIMCOM_TCP.command("+CDNSCFG")
+def cdnscfg(m: VirtualModem, c: Cmd) -> Final | None:
+    """The DNS servers the stack asks (primary, secondary); the network's own until set."""
+    cip = _cip(m)
+    if c.op is Op.READ:
+        m.info(f"PrimaryDns: {cip.dns[0]}")
+        m.info(f"SecondaryDns: {cip.dns[1]}")
+    elif c.op is Op.TEST:
+        m.info('+CDNSCFG: ("Primary DNS"),("Secondary DNS")')
+    elif c.op is Op.SET:
+        servers = (c.str_at(0), c.str_at(1, "0.0.0.0"))
+        try:
+            for server in servers:
+                ipaddress.IPv4Address(server)
+        except ValueError:
+            return ERROR
+        cip.dns = servers
+    else:
+        raise CmeError(50)
     return None
 
 

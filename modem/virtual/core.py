@@ -37,6 +37,7 @@ from modem.virtual.results import (
     ERROR,
     OK,
     PROMPT,
+    SILENT,
     AtError,
     CmeError,
     CmsError,
@@ -454,6 +455,8 @@ class VirtualModem:
             for cmd in cmds:
                 result = self._dispatch(cmd)
                 if result is not None and result is not OK:
+                    if result is SILENT and cmd is not cmds[-1] and self.powered:
+                        continue  # no result code of its own (SIMCom's +CIFSR): the line goes on
                     final = result
                     break
         except AtError as exc:

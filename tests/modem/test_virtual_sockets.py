@@ -77,6 +77,13 @@ def later(m: VirtualModem, seconds: float) -> bytes:
     return m.take_output(m.now + seconds)
 
 
+def typed(m: VirtualModem, command: str, data: bytes) -> bytes:
+    """`command` opens the `> ` prompt, `data` is typed there: the answer."""
+    assert at(m, command).endswith(b"> ")
+    m.feed(data, m.now)
+    return m.take_output()
+
+
 # ----- the table and the policy ------------------------------------------------------------------
 
 
@@ -239,9 +246,7 @@ def test_sent_bytes_are_acknowledged_once_they_reach_the_other_end(
     m, _ = setup(profile, net_preset="gprs")
     at(m, start)
     later(m, 5.0)
-    at(m, send)
-    m.feed(b"ping", m.now)
-    assert m.take_output() == b"\r\nSEND OK\r\n"
+    assert typed(m, send, b"ping") == b"\r\nSEND OK\r\n"
     assert at(m, ask) == f"\r\n{counts}: 4,0,4\r\n\r\nOK\r\n".encode()  # still on the uplink
     later(m, 5.0)
     assert at(m, ask) == f"\r\n{counts}: 4,4,0\r\n\r\nOK\r\n".encode()
@@ -253,17 +258,33 @@ def test_simcom_quick_send_answers_data_accept() -> None:
     assert at(m, "AT+CIPQSEND=1;+CIPQSEND?") == b"\r\n+CIPQSEND: 1\r\n\r\nOK\r\n"
     at(m, 'AT+CIPSTART="TCP","echo.example",7')
     later(m, 0.0)
-    at(m, "AT+CIPSEND=3")
-    m.feed(b"\x00\x1a\x1b", m.now)
-    assert m.take_output() == b"\r\nDATA ACCEPT:3\r\n"
+    assert typed(m, "AT+CIPSEND=3", b"\x00\x1a\x1b") == b"\r\nDATA ACCEPT:3\r\n"
     assert later(m, 0.1) == b"\x00\x1a\x1b"
     for line in ("AT+CIPSHUT", "AT+CIPMUX=1", 'AT+CSTT="orange.m2m.spec";+CIICR;+CIFSR'):
         at(m, line)
     at(m, 'AT+CIPSTART=2,"TCP","echo.example",7')
     later(m, 0.0)
-    at(m, "AT+CIPSEND=2")
-    m.feed(b"ping\x1a", m.now)
-    assert m.take_output() == b"\r\nDATA ACCEPT:2,4\r\n"
+    assert typed(m, "AT+CIPSEND=2", b"ping\x1a") == b"\r\nDATA ACCEPT:2,4\r\n"
+
+
+def test_the_sim800_answers_tinygsm_s_connection_sequence_as_it_waits_for() -> None:
+    """TinyGSM's SIM800 client after its bearer set-up: each line's answer is what it waits for (an
+    OK for `AT+CIFSR;E0`: the IP has no OK of its own, the E0 gives the line one)."""
+    m, _ = setup("simcom-sim800")
+    for line in ("AT+CIPSHUT", "AT+CIPMUX=1", "AT+CIPQSEND=1", "AT+CIPRXGET=1"):
+        at(m, line)
+    assert at(m, 'AT+CSTT="orange.m2m.spec","",""') == b"\r\nOK\r\n"
+    assert at(m, "AT+CIICR") == b"\r\nOK\r\n"
+    assert at(m, "AT+CIFSR;E0") == f"\r\n{m.net.context(1).ip}\r\n\r\nOK\r\n".encode()
+    assert at(m, 'AT+CDNSCFG="8.8.8.8","8.8.4.4"') == b"\r\nOK\r\n"
+    assert at(m, "AT+CDNSCFG?") == b"\r\nPrimaryDns: 8.8.8.8\r\nSecondaryDns: 8.8.4.4\r\n\r\nOK\r\n"
+    at(m, 'AT+CIPSTART=0,"TCP","echo.example",7')
+    assert later(m, 0.0) == b"\r\n0, CONNECT OK\r\n"
+    assert typed(m, "AT+CIPSEND=0,2", b"\x00\xff") == b"\r\nDATA ACCEPT:0,2\r\n"
+    assert later(m, 0.1) == b"\r\n+CIPRXGET: 1,0\r\n"
+    assert at(m, "AT+CIPRXGET=2,0,64") == b"\r\n+CIPRXGET: 2,0,2,0\r\n\x00\xff\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSTATUS=0").startswith(b'\r\n+CIPSTATUS: 0,0,"TCP","echo.example","7","CONNECTED"')
+    assert at(m, "AT+CIPCLOSE=0,1") == b"\r\n0, CLOSE OK\r\n"
 
 
 # ----- SIMCom multi-connection ---------------------------------------------------------------------
