@@ -7,13 +7,16 @@ a table and records every byte it is sent.
 
 An answer is the information text (the final `OK` is added), a callable of the command line giving
 that text, or an `Answer` with another final result.  The longest matching prefix wins; a command
-with no entry answers `OK`.  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
-prompt, then its table entry once the data ends with Ctrl-Z.
+with no entry answers `OK`, but for the V.250 S-registers a module always has, read as a module
+answers them (`ATS3?` -> `013`).  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
+prompt, then its table entry once the data ends with Ctrl-Z.  `hold()` keeps the answers back, as
+a module still busy with a command answers late; `catch_up()` gives them, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -27,6 +30,10 @@ class Answer:
 
 
 AnswerSpec = str | Answer | Callable[[str], "str | Answer"]
+
+# V.250 §6.2: line end, line feed, backspace; read as `ATS3?` -> `013`
+S_REGISTERS = {3: 13, 4: 10, 5: 8}
+_S_READ = re.compile(r"ATS(\d+)\?", re.IGNORECASE)
 
 # A GSM/GPRS module with its SIM ready, registered at home, that tells who it is: a table to
 # start from (`{**REGISTERED, "AT+CSQ": "+CSQ: 99,99"}`).
@@ -65,6 +72,19 @@ class AnsweringTransport:
         self._buf = bytearray()
         self._entry: str | None = None  # the command whose data follows the prompt
         self._closed = False
+        self._held: list[bytes] | None = None  # answers kept back while busy (`hold`)
+        self.received = asyncio.Event()  # set at each command line received
+
+    def hold(self) -> None:
+        """From now on answers wait, as a module still working on a command answers late."""
+        if self._held is None:
+            self._held = []
+
+    def catch_up(self) -> None:
+        """The answers held back come, in order (each as its own read); later ones come at once."""
+        held, self._held = self._held or [], None
+        for answer in held:
+            self._inbox.put_nowait(answer)
 
     def push(self, data: bytes) -> None:
         """Unsolicited bytes (URCs) to the client."""
@@ -95,20 +115,32 @@ class AnsweringTransport:
             if not line:
                 continue
             self.lines.append(line)
+            self.received.set()
             if line.startswith(self.prompts):
                 self._entry = line
-                self._inbox.put_nowait(b"\r\n> ")
+                self._send(b"\r\n> ")
             else:
                 self._reply(line)
 
+    def _send(self, answer: bytes) -> None:
+        if self._held is not None:
+            self._held.append(answer)
+        else:
+            self._inbox.put_nowait(answer)
+
     def _reply(self, line: str) -> None:
         key = max((k for k in self.answers if line.startswith(k)), key=len, default=None)
-        spec: AnswerSpec = self.answers[key] if key is not None else Answer()
+        register = _S_READ.fullmatch(line)
+        spec: AnswerSpec = Answer()
+        if key is not None:
+            spec = self.answers[key]
+        elif register is not None and int(register.group(1)) in S_REGISTERS:
+            spec = f"{S_REGISTERS[int(register.group(1))]:03d}"
         answer = spec(line) if callable(spec) else spec
         if isinstance(answer, str):
             answer = Answer(answer)
         body = "".join(f"\r\n{text}\r\n" for text in answer.text.splitlines())
-        self._inbox.put_nowait(f"{body}\r\n{answer.final}\r\n".encode())
+        self._send(f"{body}\r\n{answer.final}\r\n".encode())
 
     async def close(self) -> None:
         self._closed = True

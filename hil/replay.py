@@ -20,7 +20,9 @@ next and the nearest recorded command (difflib), e.g.
 
 raised by the transport's `write`, so the command fails with it and the bench run fails with it
 as its reason.  A command that timed out in the recording gets no answer (the client times out
-again); one that was cut by the end of the link ends the replay (end of file).
+again); one that was cut by the end of the link ends the replay (end of file).  The client's own
+resynchronisation after a timeout (`ATS3?`, `ATS4?`, `ATS5?`: `modem.at.client.SYNC_REGISTERS`),
+which no transcript records, is answered as a module answers it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hil.transcript import read_transcript
+from modem.at.client import SYNC_REGISTERS
 from modem.at.errors import TransportError
 from modem.transport import Transport
 from modem.transports import SpyTransport
@@ -46,6 +49,10 @@ log = logging.getLogger(__name__)
 SCHEME = "replay://"
 CTRL_Z = 0x1A
 _CRLF = b"\r\n"
+# the client's resynchronisation after a timeout, not in any recording: answered as a module does
+_SYNC_ANSWERS = {
+    f"AT{register}?": f"\r\n{value:03d}\r\n\r\nOK\r\n".encode() for register, value in SYNC_REGISTERS
+}
 
 
 class ReplayError(TransportError):
@@ -277,6 +284,9 @@ class ReplayTransport:
             exchange = exchanges[index]
             for s in skipped:  # their URCs still come, at once
                 self._schedule(0.0, [(0.0, data) for _, data in s.urcs], None)
+        elif line in _SYNC_ANSWERS:
+            self._inbox.put_nowait(_SYNC_ANSWERS[line])
+            return
         elif line == last and self.answered is not None:
             exchange = Exchange(line, exchanges[self.answered].line, exchanges[self.answered].answer, 0.0)
             exchange.delay = exchanges[self.answered].delay

@@ -42,7 +42,7 @@ from modem.at.errors import (
     is_transient,
 )
 from modem.at.grammar import Result
-from modem.at.parser import ATParser, Data, Event, Final, Prompt, PushedData, Response, Urc
+from modem.at.parser import ATParser, Data, Event, Final, Late, Prompt, PushedData, Response, Urc
 from modem.at.policies import DEFAULT_TIMEOUTS, RetryPolicy, WatchdogPolicy
 from modem.at.urcs import Subscription, UrcCallback, UrcHub, UrcStream
 from modem.transport import Transport
@@ -62,6 +62,13 @@ log = logging.getLogger(__name__)
 # ATV0: how long a `<digit><CR>` waits for an LF that would make it text (the modem writes CR LF
 # together; a USB serial adapter may still deliver them in two reads)
 CR_LF_WAIT = 0.05
+# After a command is abandoned (its timeout expired, or its caller was cancelled) its answer may
+# still come, before the next command's: the next exchange first reads one of these V.250
+# S-registers (S3 line end 13, S4 line feed 10, S5 backspace 8: their values are fixed, as
+# another would change how the modem reads a line) and drops every final result before the
+# register's value.  The three take turns, so that a late answer to an abandoned resynchronisation
+# is not taken for the next one's.
+SYNC_REGISTERS: tuple[tuple[str, int], ...] = (("S3", 13), ("S4", 10), ("S5", 8))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +159,10 @@ class ATClient:
         self._eof = False
         self._ended: str | None = None  # why the reader stopped
         self._data_sent = False
+        # a command was abandoned (timed out, cancelled) and its answer may still come: the next
+        # exchange resynchronises first (`SYNC_REGISTERS`)
+        self._behind = False
+        self._syncs = 0
         self.last_activity = time.monotonic()
 
     @property
@@ -259,10 +270,17 @@ class ATClient:
                             ) from lost
                     raise exc
 
-    async def _exchange(self, cmd: Command, timeout: float, data: bytes | None = None) -> Reply:
+    async def _exchange(
+        self, cmd: Command, timeout: float, data: bytes | None = None, *, resync: bool = True
+    ) -> Reply:
         if self._eof or self._closed:
             # why the port ended (end of stream, the device gone), not only that it did
             raise ConnectionClosed(self._ended or f"{self.url}: closed")
+        if self._behind and resync:  # before the guard reads the line: what it knows is the line's
+            try:
+                await self._resync(timeout)
+            except CommandTimeout as exc:
+                raise CommandTimeout(cmd.line, timeout, not_sent=exc.command) from None
         if self.guard is not None:
             self.guard.check(cmd.line, data)
         loop = asyncio.get_running_loop()
@@ -291,15 +309,30 @@ class ATClient:
                 self.guard.done(cmd.line, reply.lines)
             return reply
         except TimeoutError:
-            self._parser.abandon()
+            self._abandon()
             raise CommandTimeout(cmd.line, timeout) from None
         except asyncio.CancelledError:
-            self._parser.abandon()  # a late answer to this command is not the next one's
+            self._abandon()  # a late answer to this command is not the next one's
             raise
         finally:
             self._pending = None
             if not pending.future.done():
                 pending.future.cancel()
+
+    def _abandon(self) -> None:
+        """The command in flight is given up: its answer, should it still come, is not the next one's."""
+        self._parser.abandon()
+        self._behind = True
+
+    async def _resync(self, timeout: float) -> None:
+        """Find where the modem's answers stand after a command was abandoned: read a V.250
+        S-register (`SYNC_REGISTERS`) and drop the final results that come before its value (the
+        abandoned command's late answer: a modem answers in order).  Raises `CommandTimeout` when
+        the modem does not answer it."""
+        register, value = SYNC_REGISTERS[self._syncs % len(SYNC_REGISTERS)]
+        self._syncs += 1
+        await self._exchange(Command(f"AT{register}?", until=rf"0*{value}"), timeout, resync=False)
+        self._behind = False
 
     async def _cancel_prompt(self, cmd: Command, pending: _Pending) -> NoReturn:
         """ESC ends the text entry without sending or storing anything; the command fails at once
@@ -308,7 +341,10 @@ class ATClient:
         with contextlib.suppress(TimeoutError, ModemError):
             async with asyncio.timeout(self.watchdog.probe_timeout):
                 await asyncio.shield(pending.future)  # OK, ERROR or nothing, as modules differ
-        self._parser.abandon()
+        if pending.future.done():
+            self._parser.abandon()
+        else:
+            self._abandon()  # unanswered so far: its OK or ERROR may still come
         raise CommandError(cmd.line, "> (the modem asked for text and none was given: cancelled with ESC)")
 
     async def _write(self, data: bytes) -> None:
@@ -361,8 +397,12 @@ class ATClient:
             return await self._probe(timeout)
 
     async def _probe(self, timeout: float | None = None, line: str = "AT") -> bool:
+        timeout = timeout or self.watchdog.probe_timeout
         try:
-            await self._exchange(Command(line), timeout or self.watchdog.probe_timeout)
+            if self._behind and line == "AT":  # after a timeout: the resynchronisation is the probe
+                await self._resync(timeout)
+            else:  # ATQ0 first in a recovery: a modem left quiet (ATQ1) answers nothing before
+                await self._exchange(Command(line), timeout, resync=False)
         except CommandTimeout:
             return False
         except ModemError:
@@ -382,7 +422,7 @@ class ATClient:
 
     async def _recover(self) -> None:
         self.recoveries += 1
-        self._parser.abandon()
+        self._abandon()  # and what ESC and `+++` may be answered is not the next command's answer
         await self._write(b"\x1b")  # cancels a pending `> ` prompt
         await self._escape()
         policy = self.watchdog
@@ -459,6 +499,9 @@ class ATClient:
             self._urcs.publish(event)
         elif isinstance(event, Data):
             self._data.put_nowait(event.data)
+        elif isinstance(event, Late):  # the lines so far were a late answer's, not this command's
+            if pending is not None:
+                pending.responses.clear()
         elif pending is None or pending.future.done():
             log.debug("%s: answer with no command waiting: %r", self.url, event)
         elif isinstance(event, Response):

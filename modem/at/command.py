@@ -82,6 +82,10 @@ class Command:
     #: a transient error (`modem.at.errors.is_transient`) is retried by the client; False when the
     #: caller retries, as the lines that must come just before are to be sent again (AT+CMGF, AT+CMGS)
     retry: bool = True
+    #: a final result ends the command only after an information line fully matching this regex;
+    #: the finals before it are the late answers of commands abandoned earlier (their timeout
+    #: expired), which the modem gives first, as it answers in order (the client's resynchronisation)
+    until: str | None = None
     prefixes: tuple[str, ...] = field(init=False)
     kinds: Mapping[str, str] = field(init=False)
     dial: bool = field(init=False)

@@ -32,21 +32,29 @@ class ConnectionClosed(TransportError):
 class CommandTimeout(ModemError):
     """No final result arrived within the command's timeout."""
 
-    def __init__(self, command: str, timeout: float) -> None:
-        super().__init__(f"{command!r}: no final result within {timeout:g} s")
+    def __init__(self, command: str, timeout: float, *, not_sent: str | None = None) -> None:
+        if not_sent is None:
+            super().__init__(f"{command!r}: no final result within {timeout:g} s")
+        else:  # an earlier command timed out, and the modem answered nothing since
+            super().__init__(
+                f"{command!r}: not sent: an earlier command timed out, and the modem did not answer "
+                f"{not_sent} within {timeout:g} s either (sent to skip that command's late answer)"
+            )
         self.command = command
         self.timeout = timeout
+        self.not_sent = not_sent
 
 
 class ModemNotAnswering(CommandTimeout):
-    """A command timed out and the modem answered nothing else either: not `AT`, nor `ATQ0` after
-    the watchdog's recovery (ESC, `+++`).  Off, on another port, or at another baud rate."""
+    """A command timed out and the modem answered nothing else either: not the watchdog's probe
+    (`ATS3?`), nor `ATQ0` after its recovery (ESC, `+++`).  Off, on another port, or at another
+    baud rate."""
 
     def __init__(self, command: str, timeout: float, url: str, recovery: str) -> None:
         super().__init__(command, timeout)
         self.args = (
-            f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing, not AT, "
-            f"nor {recovery} after the watchdog's recovery: is the modem powered, on this port, at "
+            f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing, not the "
+            f"watchdog's probe, nor {recovery} after its recovery: is the modem powered, on this port, at "
             "this baud rate?",
         )
 

@@ -73,13 +73,22 @@ class Urc:
 
 
 @dataclass(frozen=True, slots=True)
+class Late:
+    """A final result that came before the answer a `Command(until=...)` waits for: the late answer
+    of a command abandoned earlier (its timeout expired), dropped; the information lines before it
+    were that answer's too."""
+
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
 class Data:
     """Bytes received in data mode (after CONNECT on a dial / transparent command)."""
 
     data: bytes
 
 
-Event = Response | Final | Prompt | Urc | Data
+Event = Response | Final | Prompt | Urc | Data | Late
 
 
 class _Mode(Enum):
@@ -139,6 +148,7 @@ class ATParser:
         self._verbose_after: bool | None = None  # what the command in flight sets (ATV0, ATZ...)
         self._flushing = False
         self._body_next = False  # the next line is +CMGR/+CMGL message text
+        self._until_seen = False  # the command's `until` line came (its own answer, not a late one)
 
     # -- what the client tells the parser ------------------------------------------------------
     @property
@@ -160,6 +170,7 @@ class ATParser:
         self._data_echo = None
         self._echo_on = False  # the command line came back: the modem echoes (ATE1)
         self._body_next = False
+        self._until_seen = False
 
     def expect_echo(self, text: str) -> None:
         """Data written after a prompt (SMS text) may be echoed back: recognise it and drop it."""
@@ -341,6 +352,13 @@ class ATParser:
 
     def _final(self, events: list[Event], result: Result, line: str, ok: bool, value: str = "") -> None:
         cmd = self._command
+        if cmd is not None and cmd.until is not None and not self._until_seen:
+            # the late answer of a command abandoned before: the modem answers in order, so this
+            # command's own answer is still to come
+            log.info("late final result of an abandoned command dropped: %r", line)
+            self._body_next = False
+            events.append(Late(line))
+            return
         if ok and self._verbose_after is not None:
             self._verbose = self._verbose_after
         self._verbose_after = None
@@ -411,6 +429,8 @@ class ATParser:
             events.append(Response(stripped))
             self._final(events, Result.VENDOR, stripped, True)
             return
+        if cmd.until is not None and re.fullmatch(cmd.until, stripped):
+            self._until_seen = True
         events.append(Response(stripped))
 
     def _command_final(self, cmd: Command, line: str, events: list[Event], *, numeric: bool = False) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
+from hil.fakemodem import Answer, AnsweringTransport
 from modem.at import errors
 from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
 from modem.at.command import Command
@@ -113,10 +115,11 @@ async def test_watchdog_recovers_a_stuck_modem_and_keeps_queued_commands() -> No
     t = ScriptedTransport(
         steps(
             ("AT+CSQ\r", None),  # the modem is stuck
-            ("AT\r", None),  # the watchdog's probe gets no answer either
+            ("ATS3?\r", None),  # the watchdog's probe (a resynchronisation) gets no answer either
             (b"\x1b", None),  # cancel a pending prompt
             (b"+++", "\r\nOK\r\n"),  # escape from data mode
             ("ATQ0\r", "\r\nOK\r\n"),
+            ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),  # where the answers stand, after ESC and +++
             ("ATZ\r", "\r\nOK\r\n"),
             ("ATE0\r", "ATE0\r\r\nOK\r\n"),  # the init sequence, re-run
             ("AT+CMEE=1\r", "\r\nOK\r\n"),
@@ -139,10 +142,11 @@ async def test_watchdog_brings_back_a_modem_left_quiet_by_atq1() -> None:
     t = ScriptedTransport(
         steps(
             ("ATQ1\r", None),
-            ("AT\r", None),
+            ("ATS3?\r", None),
             (b"\x1b", None),
             (b"+++", None),
             ("ATQ0\r", "\r\nOK\r\n"),
+            ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),
             ("ATZ\r", "\r\nOK\r\n"),
             ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
         )
@@ -174,7 +178,11 @@ async def test_a_prompt_with_no_text_to_send_is_cancelled_at_once() -> None:
 
 async def test_watchdog_leaves_a_slow_but_alive_modem_alone() -> None:
     t = ScriptedTransport(
-        steps(("AT+CSQ\r", None), ("AT\r", "\r\nOK\r\n"), ("AT+CSQ\r", "\r\n+CSQ: 3,0\r\n\r\nOK\r\n"))
+        steps(
+            ("AT+CSQ\r", None),
+            ("ATS3?\r", "\r\n013\r\n\r\nOK\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 3,0\r\n\r\nOK\r\n"),
+        )
     )
     async with client(t, watchdog=FAST_WATCHDOG) as at:
         with pytest.raises(errors.CommandTimeout):
@@ -393,6 +401,42 @@ async def test_a_modem_that_answers_nothing_is_named_with_the_command_that_found
     # the caller's command and timeout, not the recovery's own ATQ0, and what to check
     message = str(info.value)
     assert message.startswith("'ATE0': no final result within 0.2 s, and /dev/ttyUSB9 answers nothing")
-    assert "nor ATQ0 after the watchdog's recovery" in message and "baud rate" in message
+    assert "nor ATQ0 after its recovery" in message and "baud rate" in message
     assert isinstance(info.value, errors.CommandTimeout) and info.value.command == "ATE0"
     assert b"ATQ0\r" in t.written  # the recovery was tried
+
+
+async def test_a_late_answer_is_not_taken_for_the_next_command_s() -> None:
+    # A module busy past a command's timeout answers it later, in order, before the next line's
+    # answer: that OK is not the next command's (here the next one is refused with ERROR).
+    modem = AnsweringTransport({"AT+CMGF=0": Answer(final="ERROR")}, url="script://")
+    modem.hold()
+    async with client(modem) as at:  # type: ignore[arg-type]
+        with pytest.raises(errors.CommandTimeout):
+            await at.command("AT+CMGF=1", timeout=0.05)
+        modem.received.clear()
+        following = asyncio.create_task(at.command("AT+CMGF=0"))
+        await asyncio.wait_for(modem.received.wait(), 5)  # the client wrote its next line
+        modem.catch_up()  # AT+CMGF=1's late OK, then the answer to that line
+        with pytest.raises(errors.CommandError, match=re.escape("'AT+CMGF=0': ERROR")):
+            await asyncio.wait_for(following, 5)
+        assert (await at.command("AT+CMGF=1")).final.ok  # one answer per command from then on
+    assert modem.lines[0] == "AT+CMGF=1" and modem.lines[-2:] == ["AT+CMGF=0", "AT+CMGF=1"]
+
+
+async def test_a_late_answer_to_the_resynchronisation_is_not_the_next_one_s() -> None:
+    # The modem answers nothing for a while: the command, then the resynchronisation, time out;
+    # their late answers come before the third line's, which is the one its command gets.
+    modem = AnsweringTransport({"AT+CSQ": "+CSQ: 20,0"}, url="script://")
+    modem.hold()
+    async with client(modem) as at:  # type: ignore[arg-type]
+        with pytest.raises(errors.CommandTimeout):
+            await at.command("AT+CGSN", timeout=0.05)
+        with pytest.raises(errors.CommandTimeout, match=r"'AT\+CSQ': not sent: .* did not answer ATS3\?"):
+            await at.command("AT+CSQ", timeout=0.05)
+        modem.received.clear()
+        following = asyncio.create_task(at.command("AT+CSQ"))
+        await asyncio.wait_for(modem.received.wait(), 5)
+        modem.catch_up()
+        assert (await asyncio.wait_for(following, 5)).lines == ("+CSQ: 20,0",)
+    assert modem.lines == ["AT+CGSN", "ATS3?", "ATS4?", "AT+CSQ"]

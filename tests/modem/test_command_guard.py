@@ -10,13 +10,14 @@ call forwarding and deflection, and another SMS centre.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
 from hil.fakemodem import Answer, AnsweringTransport
 from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
-from modem.at.errors import CMSError, ModemError
+from modem.at.errors import CMSError, CommandError, CommandTimeout, ModemError
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile, load_driver_profile
 from modem.safety import AllowList, NumberNotAllowed, SafetyError, costly_command
@@ -401,6 +402,37 @@ async def test_the_driver_sends_in_text_mode_after_a_silent_reset_to_pdu_mode() 
         module.cmgf = 0  # a module whose default is PDU mode, reset without a word
         await modem.sms.send("+33612345678", "hi")
     assert module.sent == [("text", '"+33612345678"')]
+
+
+async def test_a_late_answer_taken_for_the_format_s_does_not_let_a_pdu_length_go() -> None:
+    # AT+CSQ is answered past its timeout, its OK just before AT+CMGF=0's ERROR (a module not ready
+    # after a reset refuses it, and stays in text mode).  Taken for AT+CMGF=0's answer, that OK
+    # would make PDU mode known and let AT+CMGS=<length> go: in text mode it texts the number <length>.
+    module = SilentlyResetting()
+    module.transport.answers["AT+CMGF=0"] = Answer(final="ERROR")
+    async with modem_on(module.transport) as modem:
+        module.transport.hold()
+        with pytest.raises(CommandTimeout):
+            await modem.client.command("AT+CSQ", timeout=0.05)
+        module.transport.received.clear()
+        send = asyncio.create_task(modem.sms.send("+33612345678", "hi"))
+        await asyncio.wait_for(module.transport.received.wait(), 5)  # its first line went out
+        module.transport.catch_up()  # AT+CSQ's late OK, then the answer to that line
+        with pytest.raises(CommandError, match="AT\\+CMGF=0"):
+            await asyncio.wait_for(send, 5)
+    assert module.sent == [] and not any(line.startswith("AT+CMGS") for line in module.transport.lines)
+
+
+async def test_an_sms_goes_after_a_timeout_with_the_format_set_just_before() -> None:
+    # the resynchronisation after the timeout comes before AT+CMGF=0, not between it and AT+CMGS
+    t = fake()
+    async with modem_on(t) as modem:
+        t.hold()
+        with pytest.raises(CommandTimeout):
+            await modem.client.command("AT+CSQ", timeout=0.05)
+        t.catch_up()
+        assert await modem.sms.send("+33612345678", "hi") == [7]
+    assert t.lines == ["AT+CSQ", "ATS3?", "AT+CMGF=0", "AT+CMGS=15"]
 
 
 async def test_a_pdu_length_goes_only_when_the_format_is_known_fresh() -> None:
