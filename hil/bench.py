@@ -317,8 +317,9 @@ async def run_bench(
         try:
             with transcript.step("initialise"):
                 await client.initialise()
-            # the modem has answered: a boot URC from now on is a restart
+            # the modem has answered: a boot URC from now on is a restart, and so is its echo back on
             client.subscribe(restarts, BOOT_URCS)
+            client.on_restart(restarts.silent)
             details = await bench_script.run(ctx)
         except ScriptSkipped as exc:
             status, error, error_type = "skipped", str(exc), type(exc).__name__

@@ -7,11 +7,17 @@ module restarted: a supply that sags under a transmit burst (up to 2 A on GSM), 
 firmware crash.  Its settings went back to their defaults (echo on, +CMEE, URCs off) and its
 calls, PDP contexts and sockets are gone, so a run that went on is no proof of anything.  A restart
 a command of the run asked for (`AT+CFUN=1,1`, `AT+CRESET`, ...) is only noted.
+
+Not every module says `RDY`: a SIM800 at auto-baud (`AT+IPR=0`, its default) cannot, not knowing
+the rate yet, and a Wavecom prints nothing.  Their restart shows in what they lost: the echo the
+bench's initialisation turned off (`ATE0`) is back on.  The client notices it
+(`ATClient.on_restart`) and it counts as a restart too, once per restart when `RDY` came as well.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hil.transcript import Transcript
 from modem.at.parser import Urc
@@ -29,18 +35,29 @@ class RestartWatch:
         self.transcript = transcript
         self.unexpected: list[tuple[float, str]] = []
         self._seen = len(transcript.commands)
+        self._last_sign: int | None = None  # commands recorded when the last restart was noticed
 
     def __call__(self, urc: Urc) -> None:
+        self._restart(urc.line)
+
+    def silent(self, why: str) -> None:
+        """An `ATClient.on_restart` callback: a restart the modem did not announce (its echo back on)."""
+        if self._last_sign == len(self.transcript.commands):
+            return  # the same restart, whose RDY came first: no command was answered since
+        self._restart("no RDY; its echo back on", detail=why)
+
+    def _restart(self, sign: str, detail: str | None = None) -> None:
         commands = self.transcript.commands
         asked = any(RESET_COMMAND.match(c["command"]) for c in commands[self._seen :])
-        self._seen = len(commands)
+        self._seen = self._last_sign = len(commands)
         at = self.transcript.elapsed()
+        extra: dict[str, Any] = {"detail": detail} if detail else {}
         if asked:
-            self.transcript.record("note", text=f"the modem restarted ({urc.line}), as the run asked")
+            self.transcript.record("note", text=f"the modem restarted ({sign}), as the run asked", **extra)
             return
-        self.unexpected.append((at, urc.line))
+        self.unexpected.append((at, sign))
         self.transcript.record(
-            "note", text=f"the modem restarted ({urc.line}) without being asked", restart=True
+            "note", text=f"the modem restarted ({sign}) without being asked", restart=True, **extra
         )
 
     def reason(self) -> str | None:

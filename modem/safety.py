@@ -604,9 +604,8 @@ class CommandGuard:
         """An unsolicited result: after a boot notice the SMS format is the modem's stored one again
         (and the registration is not known); a registration URC gives its new state."""
         if name in _BOOT_NOTICES:
-            self.sms_format = self._format_after = None
-            self.registration.clear()
-            self._reg_urcs.clear()
+            self._format_after = None  # the line in flight may have run before the reset
+            self.restarted(name)
         elif name in _REGISTRATIONS:
             fields = grammar.fields_of(line)
             if fields and fields[0].isdigit():
@@ -619,6 +618,16 @@ class CommandGuard:
                     # not told from URCs without +CSDH's length), and anybody can text the bench's
                     # SIM.  Back from roaming, the state is not known until the next read.
                     self.registration.pop(name, None)
+
+    def restarted(self, why: str) -> None:
+        """The modem restarted (a boot notice, or a sign of it such as its echo back on, which
+        tells that it read the line in flight after the restart: what that line sets or reads
+        stands): its SMS format is its stored one again, its registration URCs are off and its
+        registration not known."""
+        log.info("%s: the modem restarted (%s): SMS format and registration not known", self.url, why)
+        self.sms_format = None
+        self.registration.clear()
+        self._reg_urcs.clear()
 
     @property
     def home(self) -> bool | None:

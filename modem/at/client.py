@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NoReturn, Protocol
@@ -112,6 +112,8 @@ class CommandGuard(Protocol):
 
     def urc(self, name: str, line: str = "") -> None: ...
 
+    def restarted(self, why: str) -> None: ...
+
     def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None: ...
 
 
@@ -163,6 +165,11 @@ class ATClient:
         # exchange resynchronises first (`SYNC_REGISTERS`)
         self._behind = False
         self._syncs = 0
+        # the echo as the modem was last told (ATE0: False, ATE1: True), None when not known
+        self._echo: bool | None = None
+        #: restarts the modem did not announce, noticed by what it lost (its echo back on)
+        self.restarts = 0
+        self._restart_callbacks: list[Callable[[str], None]] = []
         self.last_activity = time.monotonic()
 
     @property
@@ -217,6 +224,25 @@ class ATClient:
     def urcs(self, names: Iterable[str] | None = None) -> UrcStream:
         """An async iterator of URCs; subscribe before sending the command whose URC you await."""
         return self._urcs.stream(names)
+
+    def on_restart(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(why)` when the modem shows it restarted without a word (see `restarted`)."""
+        self._restart_callbacks.append(callback)
+
+    def restarted(self, why: str) -> None:
+        """The modem restarted without announcing it (no RDY: a SIM800 at auto-baud, a Wavecom,
+        a brown-out): its settings are its defaults again (echo, result format, SMS format, URCs
+        off), its calls and PDP contexts gone.  The command guard forgets what it knew, and the
+        `on_restart` callbacks are told why."""
+        self.restarts += 1
+        log.warning("%s: the modem restarted without a word: %s", self.url, why)
+        if self.guard is not None:
+            self.guard.restarted(why)
+        for callback in list(self._restart_callbacks):
+            try:
+                callback(why)
+            except Exception:
+                log.exception("%s: restart callback %r failed", self.url, callback)
 
     # -- commands ------------------------------------------------------------------------------
     def timeout_for(self, command: Command) -> float:
@@ -511,7 +537,21 @@ class ATClient:
         elif isinstance(event, Final):
             self._complete(pending, event)
 
+    def _follow_echo(self, command: Command, final: Final) -> None:
+        """A modem told ATE0 that echoes again has lost its settings: it restarted."""
+        if self._parser.echoed and self._echo is False:
+            self._echo = None
+            self.restarted(
+                f"it echoed {command.line!r}, though ATE0 was answered before: its echo is back on, "
+                "as after a power-up (settings, calls and PDP contexts lost)"
+            )
+        if final.ok:
+            sets, echo = grammar.echo_after(command.line)
+            if sets:
+                self._echo = echo
+
     def _complete(self, pending: _Pending, final: Final) -> None:
+        self._follow_echo(pending.command, final)
         line = pending.command.line
         lines = tuple(r.line for r in pending.responses)
         if final.ok:

@@ -200,24 +200,36 @@ def verbose_after(line: str) -> bool | None:
     """Whether the modem answers in words (ATV1, True) or digits (ATV0, False) once `line` is done,
     or None when the line does not change it (V.250 §6.2.6; ATZ and AT&F bring back V1, the
     factory setting).  Only the basic commands before a dial or an extended command are read."""
+    sets, verbose = _basic_setting_after(line, "V", after_reset=True)
+    return verbose if sets else None
+
+
+def echo_after(line: str) -> tuple[bool, bool | None]:
+    """Whether `line` sets the echo (V.250 §6.2.4 ATE), and to what once it is done: True (ATE1),
+    False (ATE0), None (not known: ATZ brings back the stored profile, whose echo may be either)."""
+    return _basic_setting_after(line, "E", after_reset=None)
+
+
+def _basic_setting_after(line: str, name: str, *, after_reset: bool | None) -> tuple[bool, bool | None]:
+    """(whether the line sets the basic setting `name`, its value once the line is done); ATZ and
+    AT&F set it to `after_reset`."""
     upper = line.upper()
     start = upper.find("AT")
     if start < 0:
-        return None
+        return False, None
     body = upper[start + 2 :].replace(" ", "")
-    verbose: bool | None = None
+    sets, value = False, None
     i = 0
     while i < len(body):
         m = _BASIC.match(body, i)
         if m is None or m.group(1) == "D":
             break
-        name, value = m.group(1), m.group(2)
-        if name == "V":
-            verbose = value not in ("", "0")
-        elif name in ("Z", "&F"):
-            verbose = True
+        if m.group(1) == name:
+            sets, value = True, m.group(2) not in ("", "0")
+        elif m.group(1) in ("Z", "&F"):
+            sets, value = True, after_reset
         i = m.end()
-    return verbose
+    return sets, value
 
 
 def parse_connect(line: str) -> str | None:

@@ -157,6 +157,11 @@ class ATParser:
         return self._command
 
     @property
+    def echoed(self) -> bool:
+        """Whether the command line in flight (or last answered) came back: the modem echoes (ATE1)."""
+        return self._echo_on
+
+    @property
     def in_data_mode(self) -> bool:
         return self._mode is _Mode.DATA
 

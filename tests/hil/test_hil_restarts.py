@@ -60,3 +60,24 @@ async def test_a_restart_the_script_asked_for_is_only_noted(tmp_path: Path) -> N
     assert result.status == "passed", result.error
     notes = [e["text"] for e in result.transcript.of_kind("note")]
     assert "the modem restarted (RDY), as the run asked" in notes
+
+
+class RestartsSilently(RestartsAt):
+    """A SIM800 at auto-baud (or a Wavecom): it restarts without a word, no RDY, and only its echo,
+    back on, shows it."""
+
+    async def write(self, data: bytes) -> None:
+        if self.echo:
+            self.push(data)
+        await AnsweringTransport.write(self, data)
+        if data.startswith(self.at):
+            self.echo = True
+
+
+async def test_a_restart_without_rdy_fails_the_run_by_the_echo_it_brings_back() -> None:
+    fake = RestartsSilently(REGISTERED, at="AT+COPS?")
+    result = await run_bench("register", fake.url, transport=fake)
+    assert result.status == "failed" and result.error_type == "ModemRestarted", result.error
+    assert "(no RDY; its echo back on), without a command asking for it" in (result.error or "")
+    notes = [e for e in result.transcript.of_kind("note") if e.get("restart")]
+    assert len(notes) == 1 and "ATE0 was answered before" in notes[0]["detail"]

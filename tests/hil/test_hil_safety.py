@@ -275,6 +275,34 @@ async def test_an_sms_text_that_reads_as_a_registration_does_not_make_the_modem_
     assert guard.home is True
 
 
+class EchoesAfterRestart(AnsweringTransport):
+    """A module that restarts without a word (a SIM800 at auto-baud prints no RDY): its echo is back
+    on from then, its registration URCs off, so that roaming after it is not told."""
+
+    restarted = False
+
+    async def write(self, data: bytes) -> None:
+        if self.restarted:
+            self.push(data)
+        await super().write(data)
+
+
+async def test_a_restart_without_rdy_forgets_the_registration_its_urcs_kept() -> None:
+    fake = EchoesAfterRestart({**ANSWERS, "AT+CREG?": '+CREG: 2,1,"1A2B","01C2D3E"'}, url="/dev/ttyUSB9")
+    async with national_twin_modem(fake) as modem:
+        await modem.client.command("ATE0")
+        await modem.client.command("AT+CREG=2")  # URCs on
+        await modem.client.command("AT+CREG?")  # at home: known across other lines from now on
+        await modem.client.command("AT+CSQ")
+        await modem.client.command("ATD0612345678;")
+        fake.restarted = True  # and registered again, abroad (stat 5), with URCs off: not told
+        fake.answers["AT+CREG?"] = "+CREG: 0,5"
+        await modem.client.command("AT+CSQ")  # its echo tells the restart
+        with pytest.raises(SafetyError, match="not known to be on its home network"):
+            await modem.client.command("ATD0612345678;")
+    assert fake.lines.count("ATD0612345678;") == 1 and modem.client.restarts == 1
+
+
 async def test_a_national_spelling_is_texted_on_the_home_network_with_the_format_set_just_before() -> None:
     # the format set, then the registration read: lines that only read keep the format known fresh
     fake = roaming_fake(1)

@@ -440,3 +440,22 @@ async def test_a_late_answer_to_the_resynchronisation_is_not_the_next_one_s() ->
         modem.catch_up()
         assert (await asyncio.wait_for(following, 5)).lines == ("+CSQ: 20,0",)
     assert modem.lines == ["AT+CGSN", "ATS3?", "ATS4?", "AT+CSQ"]
+
+
+async def test_an_echo_back_after_ate0_is_a_restart_the_modem_did_not_announce() -> None:
+    # a SIM800 at auto-baud prints no RDY: its restart shows in its echo, back on after ATE0
+    t = ScriptedTransport(
+        steps(
+            ("AT+CSQ\r", "AT+CSQ\r\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),  # echo on, as after power-up: nothing lost
+            ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
+            ("AT+CSQ\r", "AT+CSQ\r\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),  # restarted since
+            ("AT+CSQ\r", "AT+CSQ\r\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),  # the same restart: told once
+        )
+    )
+    told: list[str] = []
+    async with client(t) as at:
+        at.on_restart(told.append)
+        for _ in range(5):
+            await at.command("ATE0" if t.steps[0].expect == b"ATE0\r" else "AT+CSQ")
+    assert at.restarts == 1 and len(told) == 1 and "echoed 'AT+CSQ', though ATE0 was answered" in told[0]
