@@ -193,6 +193,19 @@ def urc_followed_by_line(prefix: str, fields: list[str]) -> bool:
 BODY_FOLLOWS: frozenset[str] = frozenset({"+CMGR", "+CMGL"})
 
 
+def text_may_be_empty(prefix: str, fields: list[str]) -> bool:
+    """Whether the message line after this header may be empty: a text-mode header (27.005 §3.4.3,
+    §4.1; an empty SMS has empty text), told by its status or address in quotes where PDU mode has
+    a number (`+CMGR: "REC READ",...` / `+CMGR: 0,,22`, `+CMGL: 1,"REC READ",...` / `+CMGL: 1,0,,22`)
+    or, for `+CMT`, by its timestamp where PDU mode has only `[<alpha>],<length>`.  A PDU is never
+    empty."""
+    if prefix == "+CMGR":
+        return bool(fields) and fields[0].startswith('"')
+    if prefix == "+CMGL":
+        return len(fields) > 1 and fields[1].startswith('"')
+    return prefix == "+CMT" and len(fields) > 2
+
+
 _BASIC = re.compile(r"(&[A-Z]|\\[A-Z]|S\d+(?:=\d*|\?)?|[A-Z])(\d*)")
 
 

@@ -148,6 +148,7 @@ class ATParser:
         self._verbose_after: bool | None = None  # what the command in flight sets (ATV0, ATZ...)
         self._flushing = False
         self._body_next = False  # the next line is +CMGR/+CMGL message text
+        self._empty_text = False  # ... which may be empty (text mode; a PDU never is)
         self._until_seen = False  # the command's `until` line came (its own answer, not a late one)
 
     # -- what the client tells the parser ------------------------------------------------------
@@ -267,6 +268,10 @@ class ATParser:
             del buf[: end + 1]
             if raw:
                 self._line(raw.decode(_ENCODING, _ERRORS), events, bare_cr)
+            elif self._empty_text and (self._pending_urc is not None or self._body_next):
+                # the line right after a +CMT / +CMGR / +CMGL header is the message's text, and an
+                # empty SMS has an empty one (anybody can send it): the next line is not its text
+                self._line("", events, bare_cr)
         return events
 
     # -- internals -----------------------------------------------------------------------------
@@ -481,6 +486,7 @@ class ATParser:
                 return
         if prefix in grammar.BODY_FOLLOWS:
             self._body_next = True
+            self._empty_text = grammar.text_may_be_empty(prefix, grammar.fields_of(line))
         events.append(Response(line))
         if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, line):
             self._final(events, Result.VENDOR, line, True)  # e.g. Wavecom's +CPIN: READY without OK
@@ -499,6 +505,7 @@ class ATParser:
                     return
             if grammar.urc_followed_by_line(prefix, fields):
                 self._pending_urc = Urc(prefix, line)
+                self._empty_text = grammar.text_may_be_empty(prefix, fields)
                 return
             events.append(Urc(prefix, line))
             return

@@ -369,6 +369,35 @@ def test_two_line_message_urcs() -> None:
     ]
 
 
+def test_an_empty_text_mode_message_has_an_empty_text_line() -> None:
+    # 27.005 §3.4.3/§4.1 text mode: `<header><CR><LF><data>`; an empty SMS (anybody may send one)
+    # has empty data, and the OK after it, or the next message's header, is not its text
+    head = '"REC READ","+33611111111",,"26/12/06,10:00:00+04"'
+    assert run([(Command("AT+CMGR=1"), f"\r\n+CMGR: {head}\r\n\r\n\r\nOK\r\n".encode())]) == [
+        Response(f"+CMGR: {head}"),
+        Response(""),
+        OK,
+    ]
+    listing = f"\r\n+CMGL: 1,{head}\r\n\r\n+CMGL: 2,{head}\r\nOK\r\n\r\nOK\r\n"
+    assert run([(Command('AT+CMGL="ALL"'), listing.encode())]) == [
+        Response(f"+CMGL: 1,{head}"),
+        Response(""),
+        Response(f"+CMGL: 2,{head}"),
+        Response("OK"),  # that message's text
+        OK,
+    ]
+    # in PDU mode the PDU is never empty: a blank line before it (as some fakes frame it) is no text
+    pdu = b"\r\n+CMGR: 0,,5\r\n\r\n07913366003000F0\r\n\r\nOK\r\n"
+    assert run([(Command("AT+CMGR=1"), pdu)]) == [Response("+CMGR: 0,,5"), Response("07913366003000F0"), OK]
+    pushed = b'\r\n+CMT: "+33611111111",,"26/12/06,10:00:00+04"\r\n\r\n'
+    events = run([(None, pushed), (Command("AT+CSQ"), b"\r\n+CSQ: 21,0\r\n\r\nOK\r\n")])
+    assert events == [
+        Urc("+CMT", '+CMT: "+33611111111",,"26/12/06,10:00:00+04"', ""),
+        Response("+CSQ: 21,0"),
+        OK,
+    ]
+
+
 def test_answers_to_the_read_form_only() -> None:
     events = run(
         [
@@ -464,6 +493,14 @@ TRANSCRIPTS: list[list[tuple[Command | None, bytes]]] = [
         (Command("AT+CMGS=23"), b"\r\n> "),
         (None, b"\r\n+CMGS: 9\r\n\r\nOK\r\n"),
         (None, b"+IPD,3:\r\n\r\n2\r"),
+    ],
+    [
+        (
+            Command("AT+CMGR=2"),
+            b'\r\n+CMGR: "REC READ","+33611111111",,"26/12/06,10:00:00+04"\r\n\r\n\r\nOK\r\n',
+        ),
+        (None, b'\r\n+CMT: "+33611111111",,"26/12/06,10:00:00+04"\r\n\r\n'),
+        (Command("AT"), b"\r\nOK\r\n"),
     ],
     [
         (Command("ATV0"), b"0\r"),
