@@ -273,6 +273,7 @@ class ATClient:
     async def _run(self, cmd: Command, data: bytes | None) -> Reply:
         async with self._lock:
             delays = iter(self.retry.delays())
+            noise = self._parser.noise_bytes
             while True:
                 try:
                     return await self._exchange(cmd, self.timeout_for(cmd), data)
@@ -292,7 +293,11 @@ class ATClient:
                             # the command the caller sent, and that nothing answers: not the
                             # recovery's own command, which the caller never asked for
                             raise ModemNotAnswering(
-                                exc.command, exc.timeout, self.url, lost.command
+                                exc.command,
+                                exc.timeout,
+                                self.url,
+                                lost.command,
+                                noise=self._parser.noise_bytes - noise,
                             ) from lost
                     raise exc
 

@@ -50,8 +50,17 @@ class ModemNotAnswering(CommandTimeout):
     (`ATS3?`), nor `ATQ0` after its recovery (ESC, `+++`).  Off, on another port, or at another
     baud rate."""
 
-    def __init__(self, command: str, timeout: float, url: str, recovery: str) -> None:
+    def __init__(self, command: str, timeout: float, url: str, recovery: str, noise: int = 0) -> None:
         super().__init__(command, timeout)
+        self.noise = noise
+        if noise:  # bytes came, none of them text: the rates differ (a module restarted at its own)
+            self.args = (
+                f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing that "
+                f"reads as text, not the watchdog's probe, nor {recovery} after its recovery: {noise} "
+                "bytes of line noise came instead, as from a modem at another baud rate (one that "
+                "restarted at its default or auto-baud rate?)",
+            )
+            return
         self.args = (
             f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing, not the "
             f"watchdog's probe, nor {recovery} after its recovery: is the modem powered, on this port, at "

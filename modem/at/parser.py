@@ -150,6 +150,9 @@ class ATParser:
         self._body_next = False  # the next line is +CMGR/+CMGL message text
         self._empty_text = False  # ... which may be empty (text mode; a PDU never is)
         self._until_seen = False  # the command's `until` line came (its own answer, not a late one)
+        #: bytes of lines that are not text (invalid UTF-8, control characters): a modem at another
+        #: baud rate, or one powering up; message text (+CMGR...) is not counted
+        self.noise_bytes = 0
 
     # -- what the client tells the parser ------------------------------------------------------
     @property
@@ -257,6 +260,7 @@ class ATParser:
                     self._prompt(events)
                 elif len(buf) > _MAX_LINE:
                     log.warning("discarding %d bytes without a line end", len(buf))
+                    self.noise_bytes += len(buf)
                     del buf[:]
                 break
             raw = bytes(buf[:end])
@@ -267,7 +271,10 @@ class ATParser:
             bare_cr = self._skip_lf and (end + 1 == len(buf) or buf[end + 1] != 0x0A)
             del buf[: end + 1]
             if raw:
-                self._line(raw.decode(_ENCODING, _ERRORS), events, bare_cr)
+                text = raw.decode(_ENCODING, _ERRORS)
+                if not self._body_next and self._pending_urc is None and _GARBLED.search(text):
+                    self.noise_bytes += len(raw)
+                self._line(text, events, bare_cr)
             elif self._empty_text and (self._pending_urc is not None or self._body_next):
                 # the line right after a +CMT / +CMGR / +CMGL header is the message's text, and an
                 # empty SMS has an empty one (anybody can send it): the next line is not its text
@@ -524,6 +531,11 @@ class ATParser:
 # Stripped from both ends of an answer or URC line: spaces and control bytes, and 0xFF (as decoded):
 # the NUL or 0xFF a UART glues to a line (a break, a module's reset) must not hide an OK.
 _EDGE_NOISE = "".join(map(chr, range(0x21))) + "\x7f\udcff"
+
+
+# not text: control characters but tab (and the Ctrl-Z or ESC ending echoed SMS text), and the bytes
+# that are not UTF-8 (kept as lone surrogates)
+_GARBLED = re.compile("[\x00-\x08\x0b-\x19\x1c-\x1f\x7f\udc80-\udcff]")
 
 
 def _is_noise(line: str) -> bool:

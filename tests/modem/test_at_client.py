@@ -393,17 +393,53 @@ class _SilentTransport:
         self._closed.set()
 
 
-async def test_a_modem_that_answers_nothing_is_named_with_the_command_that_found_it() -> None:
-    t = _SilentTransport()
+async def not_answering(t: _SilentTransport, line: str) -> errors.ModemNotAnswering:
+    """What the client raises when `line` finds the modem answering nothing, within 0.2 s."""
     async with client(t, watchdog=FAST_WATCHDOG, timeout=0.2) as at:  # type: ignore[arg-type]
         with pytest.raises(errors.ModemNotAnswering) as info:
-            await at.command("ATE0")
+            await at.command(line)
+    assert str(info.value).startswith(
+        f"{line!r}: no final result within 0.2 s, and /dev/ttyUSB9 answers nothing"
+    )
+    return info.value
+
+
+async def test_a_modem_that_answers_nothing_is_named_with_the_command_that_found_it() -> None:
+    t = _SilentTransport()
+    error = await not_answering(t, "ATE0")
     # the caller's command and timeout, not the recovery's own ATQ0, and what to check
-    message = str(info.value)
-    assert message.startswith("'ATE0': no final result within 0.2 s, and /dev/ttyUSB9 answers nothing")
+    message = str(error)
     assert "nor ATQ0 after its recovery" in message and "baud rate" in message
-    assert isinstance(info.value, errors.CommandTimeout) and info.value.command == "ATE0"
+    assert isinstance(error, errors.CommandTimeout) and error.command == "ATE0" and error.noise == 0
     assert b"ATQ0\r" in t.written  # the recovery was tried
+
+
+class _OtherBaudRate(_SilentTransport):
+    """A modem that restarted at another baud rate: each line it is sent comes out as bytes that are
+    not text (an OK at 115200 read at 9600), never an answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def read(self) -> bytes:
+        return await self.inbox.get()
+
+    async def write(self, data: bytes) -> None:
+        await super().write(data)
+        if data.endswith(b"\r"):
+            self.inbox.put_nowait(b"\xe0\x00\xfc\r\n\x80\x1c\xf8\r\n")
+
+    async def close(self) -> None:
+        self.inbox.put_nowait(b"")
+
+
+async def test_a_modem_at_another_baud_rate_is_said_to_be_so() -> None:
+    error = await not_answering(_OtherBaudRate(), "AT+CSQ")
+    assert re.search(
+        r"\b\d+ bytes of line noise came instead, as from a modem at another baud rate", str(error)
+    )
+    assert error.noise > 0
 
 
 async def test_a_late_answer_is_not_taken_for_the_next_command_s() -> None:

@@ -398,6 +398,19 @@ def test_an_empty_text_mode_message_has_an_empty_text_line() -> None:
     ]
 
 
+def test_line_noise_is_counted_but_not_text_nor_echoed_sms_text() -> None:
+    parser = ATParser()
+    parser.begin(Command('AT+CMGS="+33612345678"'))
+    parser.feed(b"\r\n> ")
+    parser.expect_echo("h\xe9llo\x1a")
+    parser.feed("h\xe9llo\x1a\r\n+CMGS: 4\r\n\r\nOK\r\n".encode())  # UTF-8 text, its Ctrl-Z
+    parser.begin(Command("AT+COPS?"))
+    parser.feed('\r\n+COPS: 0,0,"R\xe9union"\r\n\r\nOK\r\n'.encode())
+    assert parser.noise_bytes == 0
+    parser.feed(b"\xe0\x00\xfc\r\n\x80\x1c\xf8\r\n")  # an OK at another baud rate
+    assert parser.noise_bytes == 6
+
+
 def test_answers_to_the_read_form_only() -> None:
     events = run(
         [
