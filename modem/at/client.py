@@ -360,10 +360,17 @@ class ATClient:
         S-register (`SYNC_REGISTERS`) and drop the final results that come before its value (the
         abandoned command's late answer: a modem answers in order).  Raises `CommandTimeout` when
         the modem does not answer it."""
-        register, value = SYNC_REGISTERS[self._syncs % len(SYNC_REGISTERS)]
-        self._syncs += 1
-        await self._exchange(Command(f"AT{register}?", until=rf"0*{value}"), timeout, resync=False)
-        self._behind = False
+        for attempt in range(2):
+            register, value = SYNC_REGISTERS[self._syncs % len(SYNC_REGISTERS)]
+            self._syncs += 1
+            try:
+                await self._exchange(Command(f"AT{register}?", until=rf"0*{value}"), timeout, resync=False)
+            except CommandError:  # the late `> ` of an abandoned send, which ESC ended: read again
+                if attempt:
+                    raise
+                continue
+            self._behind = False
+            return
 
     async def _cancel_prompt(self, cmd: Command, pending: _Pending) -> NoReturn:
         """ESC ends the text entry without sending or storing anything; the command fails at once

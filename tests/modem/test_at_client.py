@@ -495,3 +495,22 @@ async def test_an_echo_back_after_ate0_is_a_restart_the_modem_did_not_announce()
         for _ in range(5):
             await at.command("ATE0" if t.steps[0].expect == b"ATE0\r" else "AT+CSQ")
     assert at.restarts == 1 and len(told) == 1 and "echoed 'AT+CSQ', though ATE0 was answered" in told[0]
+
+
+async def test_a_late_prompt_is_cancelled_and_the_resynchronisation_goes_on() -> None:
+    # AT+CMGW's `> ` comes past its timeout, as the resynchronisation is written (typed in as text):
+    # ESC ends that entry (nothing stored), and the next read finds where the answers stand
+    t = ScriptedTransport(
+        steps(
+            ('AT+CMGW="+33612345678"\r', None),
+            ("ATS3?\r", "\r\n> "),
+            (b"\x1b", "\r\nOK\r\n"),
+            ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t, watchdog=WatchdogPolicy(enabled=False, probe_timeout=0.2)) as at:
+        with pytest.raises(errors.CommandTimeout):
+            await at.command_with_data('AT+CMGW="+33612345678"', b"hi\x1a", timeout=0.05)
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 21,0",)
+    assert t.done and t.mismatch is None
