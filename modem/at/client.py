@@ -424,7 +424,7 @@ class ATClient:
                 await asyncio.shield(pending.future)
         except (TimeoutError, ModemError) as exc:
             log.info("%s: no OK after +++ (%s)", self.url, exc or "timeout")
-            self._parser.abandon()
+            self._abandon()  # an OK still to come is not the next command's (ATH's after a call)
         finally:
             self._pending = None
 

@@ -514,3 +514,32 @@ async def test_a_late_prompt_is_cancelled_and_the_resynchronisation_goes_on() ->
             await at.command_with_data('AT+CMGW="+33612345678"', b"hi\x1a", timeout=0.05)
         assert (await at.command("AT+CSQ")).lines == ("+CSQ: 21,0",)
     assert t.done and t.mismatch is None
+
+
+class _EscapableModem(AnsweringTransport):
+    """Answers `+++` (no line end) with OK, as a module in data mode does after the guard time."""
+
+    async def write(self, data: bytes) -> None:
+        if data == b"+++":
+            self.written += data
+            self._send(b"\r\nOK\r\n")
+            return
+        await super().write(data)
+
+
+async def test_a_late_ok_to_the_escape_is_not_the_hang_up_s() -> None:
+    # the OK to +++ comes past its wait, before ATH's ERROR: ATH must not take it for its own (the
+    # call would be thought ended, and is not)
+    modem = _EscapableModem(
+        {"ATD": Answer(final="CONNECT 9600"), "ATH": Answer(final="ERROR")}, url="script://"
+    )
+    async with client(modem, watchdog=WatchdogPolicy(guard_time=0.0, probe_timeout=0.05)) as at:  # type: ignore[arg-type]
+        await at.command(Command("ATD0612345678", data_mode=True))
+        modem.hold()
+        await at.escape()  # no OK within its wait
+        modem.received.clear()
+        hang_up = asyncio.create_task(at.command("ATH"))
+        await asyncio.wait_for(modem.received.wait(), 5)
+        modem.catch_up()  # the OK to +++, then the answer to the line written since
+        with pytest.raises(errors.CommandError, match="'ATH': ERROR"):
+            await asyncio.wait_for(hang_up, 5)
