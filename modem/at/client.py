@@ -268,7 +268,7 @@ class ATClient:
         self, command: str | Command, data: bytes, *, timeout: float | None = None
     ) -> Reply:
         """Send a command that answers the `> ` prompt (AT+CMGS, AT+CIPSEND, AT+QISEND), then `data`."""
-        return await self._run(_as_command(command, timeout), data)
+        return await self._run(dataclasses.replace(_as_command(command, timeout), prompt=True), data)
 
     async def _run(self, cmd: Command, data: bytes | None) -> Reply:
         async with self._lock:

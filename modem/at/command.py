@@ -86,6 +86,10 @@ class Command:
     #: the finals before it are the late answers of commands abandoned earlier (their timeout
     #: expired), which the modem gives first, as it answers in order (the client's resynchronisation)
     until: str | None = None
+    #: the command answers the `> ` prompt and waits for data (`ATClient.command_with_data`): a line
+    #: that starts with `> ` is that prompt, with what came right after it (in ATV0 a URC has no
+    #: leading line end: `> +CMTI: "SM",1`)
+    prompt: bool = False
     prefixes: tuple[str, ...] = field(init=False)
     kinds: Mapping[str, str] = field(init=False)
     dial: bool = field(init=False)

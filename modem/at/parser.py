@@ -425,6 +425,10 @@ class ATParser:
         if stripped.startswith("> ") and stripped[2:].strip("\x1a\x1b").upper() in self._echo:
             self._prompt(events)  # prompt and echo of the data on one line
             return
+        if cmd.prompt and stripped.startswith("> "):
+            self._prompt(events)  # and what came right after it, without a line end between
+            self._line(stripped[2:], events, bare_cr)
+            return
         if self._command_final(cmd, stripped, events, numeric=self._numeric(bare_cr)):
             return
         prefix = grammar.prefix_of(stripped)

@@ -543,3 +543,15 @@ async def test_a_late_ok_to_the_escape_is_not_the_hang_up_s() -> None:
         modem.catch_up()  # the OK to +++, then the answer to the line written since
         with pytest.raises(errors.CommandError, match="'ATH': ERROR"):
             await asyncio.wait_for(hang_up, 5)
+
+
+async def test_a_urc_right_after_the_prompt_does_not_hide_it() -> None:
+    # in ATV0 a URC has no leading line end: it may follow the `> ` at once
+    pdu = b"0001000B913366214365F700000CC8329BFD065DDF72363904"
+    t = ScriptedTransport(
+        steps(("AT+CMGS=24\r", '> +CMTI: "SM",1\r\n'), (pdu + b"\x1a", "\r\n+CMGS: 4\r\n\r\nOK\r\n"))
+    )
+    async with client(t) as at, at.urcs({"+CMTI"}) as urcs:
+        reply = await at.command_with_data("AT+CMGS=24", pdu + b"\x1a", timeout=2)
+        assert (await urcs.get(timeout=1)).line == '+CMTI: "SM",1'
+    assert reply.fields("+CMGS") == ["4"] and t.done
