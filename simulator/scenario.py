@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import copy
+import difflib
 import math
 import re
 import zoneinfo
@@ -235,6 +236,21 @@ def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[
     return inv, groups
 
 
+def _known_offers(r: Reader, inventory: dict[str, Any]) -> None:
+    """Every line's offer is one the network knows: the shards provision each line with its offer
+    (its APNs and calls), and an unknown one stopped the run after the simulation had started."""
+    offers = ApnCatalog.load().offers
+    for i, entry in enumerate(inventory.get("lines") or ()):
+        offer = entry.get("offer") if isinstance(entry, dict) else None
+        if isinstance(offer, str) and offer not in offers:
+            near = difflib.get_close_matches(offer, sorted(offers), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise r.error(
+                f"inventory.lines[{i}].offer",
+                f"expected an offer of the catalog ({', '.join(sorted(offers))}), got {offer!r}{hint}",
+            )
+
+
 def activations(inv: Inventory, start: datetime) -> dict[str, int]:
     """The lines activated after `start`: line id -> seconds from `start` to its `since` at 00:00 UTC
     (the day the rating counts it active from: the billing month is UTC's)."""
@@ -294,6 +310,8 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
     if raw is None:
         return m_start, m_end
     p = r.mapping(raw, "period", {"start", "end", "days"})
+    if "end" in p and "days" in p:  # one would be ignored
+        raise r.error("period.days", "a period has an end or a number of days, not both: remove one")
     start = r.instant(p["start"], "period.start") if "start" in p else m_start
     if "end" in p:
         end = r.instant(p["end"], "period.end")
@@ -366,6 +384,14 @@ def _application(r: Reader, raw: Any, path: str) -> Application:
     payload = Payload()
     if "payload" in m:
         p = r.mapping(m["payload"], f"{path}.payload", {"fixed", "pareto"})
+        if ("fixed" in p) == (
+            "pareto" in p
+        ):  # neither: the default would be taken silently; both: one ignored
+            raise r.fail(
+                f"{path}.payload",
+                "exactly one of 'fixed' (bytes) or 'pareto' (a distribution)",
+                show_got=False,
+            )
         if "fixed" in p:
             payload = Payload(fixed=r.integer(p["fixed"], f"{path}.payload.fixed", 0, MAX_PAYLOAD))
         elif "pareto" in p:
@@ -387,6 +413,8 @@ def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStre
     m = r.mapping(raw, path, {"kind", "dest", "every", "rate_per_day", own})
     kind = r.choice(m.get("kind"), f"{path}.kind", kinds)
     dest = r.string(m.get("dest"), f"{path}.dest")
+    if not dest.strip():
+        raise r.fail(f"{path}.dest", "a number to send to or call", dest)
     if ("every" in m) == ("rate_per_day" in m):
         raise r.fail(path, "exactly one of 'every' (periodic) or 'rate_per_day' (Poisson)", show_got=False)
     every = r.duration(m["every"], f"{path}.every") if "every" in m else None
@@ -424,18 +452,19 @@ def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
                 plmn=r.digits(tm.get("plmn"), f"{tp}.plmn", plmn),
             )
         )
+    networks: dict[str, tuple[str, ...]] = {}
+    for key, share in (("eu_plmns", eu), ("world_plmns", world)):
+        listed = r.seq(m.get(key, list(getattr(base, key))), f"{path}.{key}")
+        networks[key] = tuple(r.digits(v, f"{path}.{key}[{i}]", plmn) for i, v in enumerate(listed))
+        if share > 0 and not networks[key]:  # the share's devices would silently stay at home
+            which = key.split("_")[0] + "_share"
+            raise r.fail(f"{path}.{key}", f"at least one network for the {which} of {share:g}", listed)
     return Mobility(
         home_plmn=r.digits(m.get("home_plmn", base.home_plmn), f"{path}.home_plmn", plmn),
         eu_share=eu,
         world_share=world,
-        eu_plmns=tuple(
-            r.digits(v, f"{path}.eu_plmns[{i}]", plmn)
-            for i, v in enumerate(r.seq(m.get("eu_plmns", list(base.eu_plmns)), f"{path}.eu_plmns"))
-        ),
-        world_plmns=tuple(
-            r.digits(v, f"{path}.world_plmns[{i}]", plmn)
-            for i, v in enumerate(r.seq(m.get("world_plmns", list(base.world_plmns)), f"{path}.world_plmns"))
-        ),
+        eu_plmns=networks["eu_plmns"],
+        world_plmns=networks["world_plmns"],
         trips=tuple(trips),
     )
 
@@ -458,10 +487,14 @@ def _reconnect(r: Reader, raw: Any, path: str) -> Reconnect:
                 f"{path}.{key}",
                 f"the {policy} policy has no {key} (only {' and '.join(takes)}): remove it, or change the policy",
             )
+    delay = r.duration(m.get("delay", 30), f"{path}.delay", positive=False)
+    cap = r.duration(m.get("max", 3600), f"{path}.max")
+    if policy == "exponential" and cap < delay:  # the back-off would never reach its first delay
+        raise r.fail(f"{path}.max", f"a cap at least the first delay ({delay:g} s)", m.get("max", 3600))
     return Reconnect(
         policy=policy,
-        delay_s=r.duration(m.get("delay", 30), f"{path}.delay", positive=False),
-        max_s=r.duration(m.get("max", 3600), f"{path}.max"),
+        delay_s=delay,
+        max_s=cap,
         jitter=r.share(m.get("jitter", 0.5), f"{path}.jitter"),
         max_attempts=r.integer(m.get("max_attempts", 0), f"{path}.max_attempts", 0, 1_000_000),
     )
@@ -560,6 +593,8 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
                 f"only an area outage has a synchronised come-back when the cell returns: remove {key} ({kind})",
             )
     start = r.instant(m.get("start"), f"{path}.start")
+    if "end" in m and "duration" in m:  # one would be ignored
+        raise r.error(f"{path}.duration", "an outage has an end or a duration, not both: remove one")
     if "end" in m:
         end = r.instant(m["end"], f"{path}.end")
     else:
@@ -640,7 +675,7 @@ def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig
     return _gateway_alarms(r, doc, "network.alarms")
 
 
-_GATEWAY_GROUP = re.compile(r"^alarms: groups\[0\] \([^)]*\)(?P<sub>(?:\.[\w.\[\]]+)?): ")
+_GATEWAY_GROUP = re.compile(r"^alarms(?::\d+)?: groups\[0\] \([^)]*\)(?P<sub>(?:\.[\w.\[\]]+)?): ")
 
 
 def _gateway_alarms(r: Reader, doc: dict[str, Any], path: str) -> AlarmConfig:
@@ -765,6 +800,11 @@ def parse_scenario(
     top = r.mapping(doc, "", _TOP_KEYS)
     name = run_name(r, top.get("name", Path(source).stem))
     written = _line_count(top)
+    # an option's override goes into a key of the file: that key must be a mapping to take it
+    if days is not None and top.get("period") is not None:
+        r.mapping(top["period"], "period")
+    if shard_devices is not None and top.get("run") is not None:
+        r.mapping(top["run"], "run")
     top = _apply_overrides(top, days, max_lines)
     kept = _line_count(top)
     if seed is not None:
@@ -783,6 +823,7 @@ def parse_scenario(
     if admit is not None:
         admit(raw_devices(top), (end - start).total_seconds() / 86_400)
     inv, line_groups = expand_lines(r, inventory)
+    _known_offers(r, inventory)
     net = r.mapping(top.get("network", {}), "network", {"apns", "default_apn", "alarms"})
     apns = _apns(r, net.get("apns", {}))
     default_apn = r.string(net.get("default_apn", DEFAULT_APN), "network.default_apn").lower()
@@ -792,6 +833,8 @@ def parse_scenario(
         _group(r, g, f"groups[{i}]", line_groups, default_apn, apns)
         for i, g in enumerate(r.seq(top.get("groups"), "groups"))
     )
+    if not groups:  # a run of no device: a month of subscriptions with no traffic, not a simulation
+        raise r.fail("groups", "at least one device group (each bound to a line group of the inventory)", [])
     names: set[str] = set()
     used: set[str] = set()
     for i, g in enumerate(groups):
@@ -813,7 +856,7 @@ def parse_scenario(
     return Scenario(
         source=source,
         name=name,
-        description=str(top.get("description", "")),
+        description=r.string(top.get("description", ""), "description"),
         seed=run_seed,
         start=start,
         end=end,

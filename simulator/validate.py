@@ -23,6 +23,8 @@ class ScenarioError(YamlError):
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, date):  # as written in the file, not `datetime.date(2026, 3, 2)`
+        return value.isoformat()
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from m2msim.cli import main as m2msim
 from m2msim.yamlio import YamlError
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
 
@@ -263,6 +264,66 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         (lambda d: d.update(name="../elsewhere"), "name", "cannot place files elsewhere"),
         (lambda d: d.update(name=".hidden"), "name", "a leading dot"),
         (lambda d: d.update(name="a\x00b"), "name", "a NUL character"),
+        # a key that another one would make ignored, or a value that would leave a silent default
+        (
+            lambda d: d.update(period={"end": "2026-03-10", "days": 2}),
+            "period.days",
+            "an end or a number of days, not both",
+        ),
+        (
+            lambda d: d.update(
+                events={
+                    "outages": [
+                        {"kind": "server", "start": "2026-03-02", "duration": "1h", "end": "2026-03-03"}
+                    ]
+                }
+            ),
+            "events.outages[0].duration",
+            "an end or a duration, not both",
+        ),
+        (
+            lambda d: d["groups"][0]["application"].update(payload={"fixed": 50, "pareto": {"min": 20}}),
+            "groups[0].application.payload",
+            "exactly one of 'fixed' (bytes) or 'pareto'",
+        ),
+        (
+            lambda d: d["groups"][0]["application"].update(payload={}),
+            "groups[0].application.payload",
+            "exactly one of 'fixed' (bytes) or 'pareto'",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"eu_share": 0.3, "eu_plmns": []}),
+            "groups[0].mobility.eu_plmns",
+            "at least one network for the eu_share of 0.3, got []",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"world_share": 0.1, "world_plmns": []}),
+            "groups[0].mobility.world_plmns",
+            "at least one network for the world_share of 0.1",
+        ),
+        (
+            lambda d: d["groups"][0].update(
+                reconnect={"policy": "exponential", "delay": "1h", "max": "1min"}
+            ),
+            "groups[0].reconnect.max",
+            "a cap at least the first delay (3600 s), got '1min'",
+        ),
+        (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
+        (lambda d: d.update(groups=[]), "groups", "at least one device group"),
+        (lambda d: d.update(description={"a": 1}), "description", "expected text"),
+        (
+            lambda d: d["inventory"]["lines"][1].update(offer="business-m2m-dmtf"),
+            "inventory.lines[1].offer",
+            "an offer of the catalog (business-m2m, business-m2m-dtmf, europe, europe-dtmf, intense, "
+            "intense-dtmf), got 'business-m2m-dmtf' (did you mean 'business-m2m-dtmf'?)",
+        ),
+        (
+            lambda d: d["groups"][0].update(
+                mobility={"trips": [{"start": date(2026, 3, 5), "end": date(2026, 3, 2), "plmn": "26201"}]}
+            ),
+            "groups[0].mobility.trips[0].end",
+            "expected a date after start, got 2026-03-02",  # as written, not datetime.date(...)
+        ),
     ],
 )
 def test_errors_name_file_key_path_and_expectation(mutate: Any, path: str, expected: str) -> None:
@@ -374,3 +435,43 @@ def test_events_that_touch_the_billing_month_are_kept() -> None:
     doc["groups"][0]["sim_swaps"] = [{"at": "2026-02-15T10:00:00Z", "share": 0.5}]
     sc = parse_scenario(doc, "scen.yaml")
     assert len(sc.outages) == 1 and len(sc.groups[0].mobility.trips) == 1 and len(sc.groups[0].sim_swaps) == 1
+
+
+def test_an_alarm_setting_the_gateway_refuses_is_named_once_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    doc = base()
+    doc["groups"][0]["alarms"] = {"threshold": {"bytes": -5}}
+    text = yaml.safe_dump(doc, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(YamlError) as info:
+        load_scenario(path)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "bytes: -5" in t)
+    # was "groups[0].alarms: groups[0] (meters).threshold.bytes: ...": the gateway's path pasted on ours
+    assert str(info.value).startswith(f"{path}:{line}: groups[0].alarms.threshold.bytes: -5 is out of range")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "option"),
+    [
+        ("period", "soon", ["--days", "1"]),
+        ("period", [1, 2], ["--days", "1"]),
+        ("run", "fast", ["--shard-devices", "2"]),
+    ],
+)
+def test_an_option_overriding_a_key_that_is_no_mapping_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: Any, option: list[str]
+) -> None:
+    """`--days` writes into `period`, `--shard-devices` into `run`: a scalar or a list there was a
+    traceback (dict() of a string), not the line that names the key."""
+    path = tmp_path / "s.yaml"
+    doc = base()
+    doc[key] = value
+    text = yaml.safe_dump(doc, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    assert m2msim(["run", str(path), *option, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith(f"{key}:"))
+    assert (
+        err.startswith(f"m2msim run: {path}:{line}: {key}: expected a mapping, got ") and err.count("\n") == 1
+    )
+    assert not (tmp_path / "o").exists()
