@@ -617,6 +617,8 @@ class Device:
                 continue
             if t > self.env.now:
                 yield self.env.timeout(t - self.env.now)
+            elif self.env.now >= self.T:  # due while the line was on a call that ran past the period's end
+                return
             if self.area_down:
                 self.stats.calls_refused += 1
                 continue

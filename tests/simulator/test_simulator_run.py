@@ -143,6 +143,20 @@ def test_calls_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
     assert len({r["session"] for r in sessions}) == len(sessions)
 
 
+def test_a_call_due_while_the_line_is_on_a_call_past_the_period_end_is_not_placed(tmp_path: Path) -> None:
+    """A call that arrives during a long call is placed when the line is free: not after the period's
+    end, where it was (a record of the next month, which the invoice then rejected)."""
+    calls = [{"kind": "csd", "rate_per_day": 24, "dest": "0145000000", "duration": "3h"}]
+    d = doc(devices=4, calls=calls)
+    end = START + timedelta(days=1)
+    run = simulate(sc_of(d), tmp_path / "o")
+    rows = [r for r in table(run.out_dir / "usage.parquet").to_pylist() if r["type"] == "csd"]
+    assert any(r["start"] + timedelta(seconds=r["duration_s"]) > end for r in rows)  # calls run past it
+    assert rows and all(START <= r["start"] < end for r in rows)
+    invoice = json.loads((run.out_dir / "invoice.json").read_text())
+    assert invoice["rejects"] == []
+
+
 def test_dask_cluster_runs_the_same_shards(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     d = doc(devices=5)
