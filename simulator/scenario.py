@@ -806,6 +806,8 @@ def parse_scenario(
     if shard_devices is not None and top.get("run") is not None:
         r.mapping(top["run"], "run")
     top = _apply_overrides(top, days, max_lines)
+    if "name" not in top:  # the file's name: written into the copy, which replays under another file name
+        top = {"name": name, **top}
     kept = _line_count(top)
     if seed is not None:
         top["seed"] = seed

@@ -420,6 +420,22 @@ def test_overrides_are_kept_in_the_copy_that_replays(tmp_path: Path) -> None:
     )
 
 
+def test_a_scenario_named_by_its_file_keeps_its_name_in_the_copy_that_replays(tmp_path: Path) -> None:
+    """Without `name`, a scenario is named after its file: the run's copy is `scenario.yaml`, so the
+    replay was named "scenario" (its summary's first line, and its default folder runs/scenario)."""
+    doc = base()
+    del doc["name"]
+    path = tmp_path / "meters-march.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    sc = load_scenario(path)
+    copy_path = tmp_path / "run" / "scenario.yaml"
+    copy_path.parent.mkdir()
+    copy_path.write_text(sc.to_yaml(), encoding="utf-8")
+    again = load_scenario(copy_path)
+    assert sc.name == again.name == "meters-march"
+    assert again.to_yaml() == sc.to_yaml()
+
+
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_scenarios_load(path: Path) -> None:
     sc = load_scenario(path)
