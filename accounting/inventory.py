@@ -135,9 +135,12 @@ def too_many_lines(lines: int, limit: int) -> str:
     """Why a fleet is refused: its size and what rating it would take."""
     memory = lines * BYTES_PER_LINE / 2**30
     hours = lines * SECONDS_PER_LINE / 3600
+    if limit == MAX_LINES:
+        bound = f"at most {limit:,} lines unless forced: --force"
+    else:  # forced already: the most this machine's memory holds
+        bound = f"at most {limit:,} lines with --force: what this machine's memory holds"
     return (
-        f"{lines:,} lines would take about {memory:,.1f} GiB of memory and {hours:,.1f} h to rate "
-        f"(at most {limit:,} lines unless forced: --force)"
+        f"{lines:,} lines would take about {memory:,.1f} GiB of memory and {hours:,.1f} h to rate ({bound})"
     )
 
 

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 from accounting.errors import AccountingError
+from accounting.inventory import MAX_LINES
 from gateway.errors import GatewayError
 from m2msim.outputs import OutputError
 from reports.data import ReportError
-from simulator.estimate import JobTooBig, admit, estimate_devices, estimate_run, machine_limits
+from simulator.estimate import PER_LINE_B, JobTooBig, admit, estimate_devices, estimate_run, machine_limits
 from simulator.progress import ProgressBar
 from simulator.run import WorkerDied, simulate
 from simulator.scenario import load_scenario
@@ -128,6 +129,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_lines=args.max_lines,
             shard_devices=args.shard_devices,
             admit=admit_devices,
+            # --force runs a fleet of more than the inventory's million lines (a cluster's), up to
+            # what the memory holds: beyond it, expanding the lines would exhaust the machine
+            inventory_limit=max(MAX_LINES, int(limits.memory_b // PER_LINE_B)) if args.force else MAX_LINES,
         )
         if not args.force:
             admit(estimate_run(scenario, args.workers, csv=args.csv, capture=args.capture), limits)

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from accounting.errors import InventoryError
-from accounting.inventory import Inventory, inventory_from_dict
+from accounting.inventory import MAX_LINES, Inventory, inventory_from_dict
 from gateway.alarms import AlarmConfig, parse_alarm_config
 from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
@@ -223,10 +223,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def expand_lines(r: Reader, inventory: dict[str, Any]) -> tuple[Inventory, dict[str, list[str]]]:
-    """The inventory (accounting's reader) and its line groups: `id_prefix` groups and single `id` lines."""
+def expand_lines(
+    r: Reader, inventory: dict[str, Any], limit: int = MAX_LINES
+) -> tuple[Inventory, dict[str, list[str]]]:
+    """The inventory (accounting's reader) and its line groups: `id_prefix` groups and single `id`
+    lines; more than `limit` lines are refused."""
     try:
-        inv = inventory_from_dict(inventory, r.source)
+        inv = inventory_from_dict(inventory, r.source, max_lines=limit)
     except InventoryError as exc:
         path = f"inventory.{exc.field}" if exc.field else "inventory"
         raise r.error(path, exc.reason) from None
@@ -790,11 +793,13 @@ def parse_scenario(
     max_lines: int | None = None,
     shard_devices: int | None = None,
     admit: Admit | None = None,
+    inventory_limit: int = MAX_LINES,
 ) -> Scenario:
     """A validated scenario from a parsed YAML document; overrides are written into the kept copy.
 
     `admit(devices, days)` is called once the period is known and before the inventory's lines
     are expanded (a fleet of 10^9 lines would not fit in memory): it raises to refuse the job.
+    More than `inventory_limit` lines are refused (`--force` raises it to what the memory holds).
     """
     r = Reader(source, doc)
     top = r.mapping(doc, "", _TOP_KEYS)
@@ -824,7 +829,7 @@ def parse_scenario(
         raise ScenarioError(source, None, "--days", f"{days:g}: {exc.reason}") from None
     if admit is not None:
         admit(raw_devices(top), (end - start).total_seconds() / 86_400)
-    inv, line_groups = expand_lines(r, inventory)
+    inv, line_groups = expand_lines(r, inventory, inventory_limit)
     _known_offers(r, inventory)
     net = r.mapping(top.get("network", {}), "network", {"apns", "default_apn", "alarms"})
     apns = _apns(r, net.get("apns", {}))
@@ -886,10 +891,18 @@ def load_scenario(
     max_lines: int | None = None,
     shard_devices: int | None = None,
     admit: Admit | None = None,
+    inventory_limit: int = MAX_LINES,
 ) -> Scenario:
     """Read and validate a scenario file; a `YamlError` (`ScenarioError`) names the file, the line,
     the key path and what was expected."""
     doc = load_yaml(path)
     return parse_scenario(
-        doc, str(path), seed=seed, days=days, max_lines=max_lines, shard_devices=shard_devices, admit=admit
+        doc,
+        str(path),
+        seed=seed,
+        days=days,
+        max_lines=max_lines,
+        shard_devices=shard_devices,
+        admit=admit,
+        inventory_limit=inventory_limit,
     )

@@ -612,3 +612,45 @@ def test_a_fleet_cut_by_max_lines_says_its_fleet_prices_are_the_cut_fleets(tmp_p
     assert "\nnote: --max-lines 8: 32 of the scenario's 600 lines; the fleet's prices" in result.out
     whole = run_cli(["run", str(DEFAULT), "--days", "1", "--max-lines", "1000", "--out", str(tmp_path / "w")])
     assert whole.rc == 0 and "--max-lines" not in whole.out, whole
+
+
+class _Simulated(Exception):
+    """The run got past the scenario's reading and the machine's admission, to the simulation."""
+
+
+@pytest.mark.slow
+def test_force_runs_a_fleet_of_more_than_a_million_lines_up_to_what_the_memory_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Over the inventory's million lines (a cluster's fleet), `run` said "unless forced: --force",
+    and said it again with --force, which it did not pass to the inventory."""
+    import simulator.cli
+    from m2msim.cli import main
+
+    reached: list[int] = []
+
+    def simulate(scenario: Any, *args: Any, **kwargs: Any) -> None:
+        reached.append(scenario.n_devices)
+        raise _Simulated
+
+    monkeypatch.setattr(simulator.cli, "simulate", simulate)
+    big = tmp_path / "big.yaml"
+    text = re.sub(r"count: \d+", "count: 250001", DEFAULT.read_text())  # 4 line groups: 1,000,004 lines
+    big.write_text(text)
+    line = max(i for i, t in enumerate(text.splitlines(), 1) if "count:" in t)  # the fourth, last group
+    argv = ["run", str(big), "--days", "1", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"m2msim run: {big}:{line}: inventory.lines[3].count: 1,000,004 lines would take")
+    assert err.rstrip().endswith("(at most 1,000,000 lines unless forced: --force)")
+    with pytest.raises(_Simulated):
+        main([*argv, "--force"])
+    assert reached == [1_000_004]
+    # forced, a fleet past what the memory holds is still refused before its lines are made
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(re.sub(r"count: \d+", "count: 100000000000", DEFAULT.read_text()))
+    assert main(["run", str(huge), "--force", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{huge}:" in err and "inventory.lines[0].count: 100,000,000,000 lines would take" in err
+    assert err.rstrip().endswith("lines with --force: what this machine's memory holds)")
+    assert reached == [1_000_004] and not (tmp_path / "o").exists()
