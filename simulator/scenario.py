@@ -844,7 +844,14 @@ def parse_scenario(
         raise r.fail("groups", "at least one device group (each bound to a line group of the inventory)", [])
     names: set[str] = set()
     used: set[str] = set()
+    home = groups[0].mobility.home_plmn
     for i, g in enumerate(groups):
+        if g.mobility.home_plmn != home:  # the network has one home: the IMSIs and the rating take the first's
+            raise r.fail(
+                f"groups[{i}].mobility.home_plmn",
+                f"the fleet's home network {home} (groups[0]'s: the operator's, one for every group)",
+                g.mobility.home_plmn,
+            )
         if g.name in names:
             raise r.fail(f"groups[{i}].name", "a group name used once", g.name)
         if g.line_group in used:

@@ -309,6 +309,11 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "a cap at least the first delay (3600 s), got '1min'",
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
+        (
+            lambda d: d["groups"][1].update(mobility={"home_plmn": "26201"}),
+            "groups[1].mobility.home_plmn",
+            "the fleet's home network 20801 (groups[0]'s: the operator's, one for every group), got '26201'",
+        ),
         (lambda d: d.update(groups=[]), "groups", "at least one device group"),
         (lambda d: d.update(description={"a": 1}), "description", "expected text"),
         (
