@@ -764,6 +764,14 @@ def run_name(r: Reader, value: Any, path: str = "name") -> str:
         why = "a control character"
     elif not name.strip() or len(name) > 100:
         why = "no text" if not name.strip() else "more than 100 characters"
+    if any("\udc80" <= c <= "\udcff" for c in name):
+        # bytes of a file name that are not UTF-8 (the name by default): the run failed once simulated,
+        # on a summary, a report and a folder (DuckDB opens UTF-8 paths only) that cannot hold them
+        raise r.error(
+            path,
+            f"{name[:40]!r} has bytes that are not UTF-8 (the file's name): the run's folder, summary "
+            "and report are named after it; set name: in the scenario",
+        )
     if why is not None:
         raise r.error(
             path,

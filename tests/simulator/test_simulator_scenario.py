@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fuzzing import assert_cli_contract, run_cli
 
 from m2msim.cli import main as m2msim
 from m2msim.yamlio import YamlError
@@ -496,3 +498,24 @@ def test_an_option_overriding_a_key_that_is_no_mapping_exits_2_naming_it(
         err.startswith(f"m2msim run: {path}:{line}: {key}: expected a mapping, got ") and err.count("\n") == 1
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_scenario_named_by_a_file_name_that_is_not_utf8_is_refused_before_running(tmp_path: Path) -> None:
+    """Without `name`, the file's name names the run: bytes of it that are not UTF-8 made a run that
+    simulated, then failed on its own parts (DuckDB opens UTF-8 paths only) naming a temporary folder."""
+    doc = base()
+    del doc["name"]
+    path = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.yaml")))
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    out = tmp_path / "o"
+    result = run_cli(["run", str(path), "--days", "0.01", "--out", str(out)])
+    assert_cli_contract(result)
+    where = str(path).encode("utf-8", "backslashreplace").decode()  # as stderr writes it
+    assert result.rc == 2 and result.err.startswith(
+        f"m2msim run: {where}:1: name: 'caf\\udce9' has bytes that are not UTF-8 (the file's name)"
+    ), result
+    assert "set name: in the scenario" in result.err
+    assert not out.exists()
+    doc["name"] = "cafe"  # named in the file: the file's own name does not matter
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert load_scenario(path).name == "cafe"
