@@ -322,6 +322,10 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
         end = start + timedelta(days=r.number(p["days"], "period.days", 0.0, 31.0))
     else:
         end = m_end
+    for key in ("start", "end"):
+        at = start if key == "start" else end
+        if key in p and at.microsecond:  # the records, dated from the start's whole second, would not be its
+            raise r.fail(f"period.{key}", "a time on a whole second (the run counts whole seconds)", at)
     if not m_start <= start < end <= m_end:
         raise r.fail(
             "period",
@@ -331,7 +335,9 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
     if end - start < timedelta(seconds=1):
         length = f"{(end - start).total_seconds():g} s"
         raise r.fail("period", "a period of at least one second (the run counts whole seconds)", length)
-    return start, end
+    # a number of days ends on the last whole second the run simulates (`--days 1.00001`: 86,400 s,
+    # where the invoice's and the summary's end said 00:00:00.864)
+    return start, start + timedelta(seconds=math.floor((end - start).total_seconds()))
 
 
 def _schedule(r: Reader, raw: Any, path: str) -> Schedule:

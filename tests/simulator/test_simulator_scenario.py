@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +312,16 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d.update(period={"start": "2026-03-01T10:00:00.500Z", "days": 1}),
+            "period.start",
+            "a time on a whole second (the run counts whole seconds), got 2026-03-01T10:00:00.500000+00:00",
+        ),
+        (
+            lambda d: d.update(period={"end": "2026-03-02T00:00:00.250Z"}),
+            "period.end",
+            "a time on a whole second",
+        ),
+        (
             lambda d: d["groups"][1].update(mobility={"home_plmn": "26201"}),
             "groups[1].mobility.home_plmn",
             "the fleet's home network 20801 (groups[0]'s: the operator's, one for every group), got '26201'",
@@ -425,6 +435,15 @@ def test_overrides_are_kept_in_the_copy_that_replays(tmp_path: Path) -> None:
         sc.end,
         sc.groups[0].line_ids,
     )
+
+
+@pytest.mark.parametrize("days", [1.00001, 1.5, 2.0])
+def test_a_period_of_days_ends_on_the_last_whole_second_the_run_simulates(days: float) -> None:
+    """The run counts whole seconds: `--days 1.00001` simulated 86,400 s, while the invoice's and the
+    summary's `usage_covers` ended at 00:00:00.864."""
+    sc = parse_scenario(base(), "scen.yaml", days=days)
+    assert sc.end == sc.start + timedelta(seconds=sc.duration_s) and sc.end.microsecond == 0
+    assert sc.duration_s == int(days * 86_400)
 
 
 def test_a_scenario_named_by_its_file_keeps_its_name_in_the_copy_that_replays(tmp_path: Path) -> None:
