@@ -349,6 +349,10 @@ def _schedule(r: Reader, raw: Any, path: str) -> Schedule:
         r.choice(m["mix"], f"{path}.mix", ("tr45820",))
     else:
         period = r.duration(m.get("period"), f"{path}.period")
+        if period < 1:  # the records are dated in whole seconds: two reports a second shared their start
+            raise r.fail(
+                f"{path}.period", "a period of at least 1s (one report a second at most)", m.get("period")
+            )
     align = r.choice(m.get("align", "random"), f"{path}.align", ("clock", "random"))
     jitter = r.choice(m.get("jitter", "none"), f"{path}.jitter", model_names())
     spread = _spread(r, m, "jitter_s", jitter, path)
@@ -427,6 +431,8 @@ def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStre
     if ("every" in m) == ("rate_per_day" in m):
         raise r.fail(path, "exactly one of 'every' (periodic) or 'rate_per_day' (Poisson)", show_got=False)
     every = r.duration(m["every"], f"{path}.every") if "every" in m else None
+    if every is not None and every < 1:  # as rate_per_day: one event a second at most
+        raise r.fail(f"{path}.every", "a period of at least 1s (one event a second at most)", m["every"])
     rate = (
         r.number(m["rate_per_day"], f"{path}.rate_per_day", 0.0, MAX_RATE_PER_DAY)
         if "rate_per_day" in m
@@ -860,7 +866,9 @@ def parse_scenario(
     used: set[str] = set()
     home = groups[0].mobility.home_plmn
     for i, g in enumerate(groups):
-        if g.mobility.home_plmn != home:  # the network has one home: the IMSIs and the rating take the first's
+        if (
+            g.mobility.home_plmn != home
+        ):  # the network has one home: the IMSIs and the rating take the first's
             raise r.fail(
                 f"groups[{i}].mobility.home_plmn",
                 f"the fleet's home network {home} (groups[0]'s: the operator's, one for every group)",

@@ -312,6 +312,16 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d["groups"][0]["schedule"].update(period="500ms", jitter="none"),
+            "groups[0].schedule.period",
+            "a period of at least 1s (one report a second at most), got '500ms'",
+        ),
+        (
+            lambda d: d["groups"][1]["sms"][0].update(every=0.5),
+            "groups[1].sms[0].every",
+            "a period of at least 1s (one event a second at most), got 0.5",
+        ),
+        (
             lambda d: d.update(period={"start": "2026-03-01T10:00:00.500Z", "days": 1}),
             "period.start",
             "a time on a whole second (the run counts whole seconds), got 2026-03-01T10:00:00.500000+00:00",
