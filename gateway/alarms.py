@@ -502,6 +502,18 @@ def _amount(rule: ThresholdRule, ko: int, state: _Month) -> Decimal:
 # --------------------------------------------------------------------- configuration
 
 
+MACHINE_ZONE = (
+    "the machine's setting, not a place's time zone: the alarms would differ from one machine to another"
+)
+
+
+def machine_zone(name: str) -> bool:
+    """Whether the time zone `name` is the machine's own setting, not a place's: `localtime` (the
+    machine's zone), `posixrules`, `Factory`, or a `right/` zone (counting leap seconds, 27 s off
+    UTC's clock).  The same alarms on another machine, or on a cluster's workers, would differ."""
+    return name in ("localtime", "posixrules", "Factory") or name.startswith("right/")
+
+
 def _parse_clock(text: str, src: str, line: int | None, where: str) -> int:
     try:
         hours, minutes = text.split(":")
@@ -769,6 +781,13 @@ def _config(doc: Any, src: str) -> AlarmConfig:
             "timezone",
             f"unknown time zone {timezone!r} (e.g. Europe/Paris, UTC)",
         ) from None
+    if machine_zone(timezone):
+        raise ConfigFileError(
+            src,
+            top.line_of("timezone"),
+            "timezone",
+            f"{timezone!r} is {MACHINE_ZONE} (e.g. Europe/Paris, UTC)",
+        )
     return AlarmConfig(tuple(groups), timezone, float(holdoff))
 
 

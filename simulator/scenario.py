@@ -26,7 +26,7 @@ import yaml
 
 from accounting.errors import InventoryError
 from accounting.inventory import MAX_LINES, Inventory, inventory_from_dict
-from gateway.alarms import AlarmConfig, parse_alarm_config
+from gateway.alarms import MACHINE_ZONE, AlarmConfig, machine_zone, parse_alarm_config
 from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from m2msim.yamlio import load_yaml
@@ -675,6 +675,11 @@ def _alarm_config(r: Reader, raw: Any, groups: tuple[Group, ...]) -> AlarmConfig
         "groups": [],
         "timezone": r.string(m.get("timezone", "UTC"), "network.alarms.timezone"),
     }
+    if machine_zone(doc["timezone"]):  # the alarms would depend on the machine that runs the shard
+        raise r.error(
+            "network.alarms.timezone",
+            f"{doc['timezone']!r} is {MACHINE_ZONE}: name a place's, such as Europe/Paris",
+        )
     try:
         zoneinfo.ZoneInfo(doc["timezone"])
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

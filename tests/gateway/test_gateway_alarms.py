@@ -236,6 +236,11 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
         ({"groups": [{"name": "g", "period": {"hour": ["08:00-09:00"]}}]}, "did you mean 'hours'"),
         ({"groups": [], "timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         (
+            {"groups": [], "timezone": "localtime"},
+            "'localtime' is the machine's setting, not a place's time zone",
+        ),
+        ({"groups": [], "timezone": "right/UTC"}, "'right/UTC' is the machine's setting"),
+        (
             {"groups": [{"name": "g", "period": {"from": "2026-05-01", "until": "2026-04-01"}}]},
             "period.until: 2026-04-01 is before from: 2026-05-01",
         ),

@@ -311,6 +311,14 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "a cap at least the first delay (3600 s), got '1min'",
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
+        *(
+            (
+                lambda d, zone=zone: d.update(network={"alarms": {"timezone": zone}}),
+                "network.alarms.timezone",
+                f"'{zone}' is the machine's setting, not a place's time zone",
+            )
+            for zone in ("localtime", "posixrules", "right/Europe/Paris")  # the machine's, not a place's
+        ),
         (
             lambda d: d["groups"][0]["schedule"].update(period="500ms", jitter="none"),
             "groups[0].schedule.period",
