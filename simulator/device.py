@@ -625,9 +625,13 @@ class Device:
             res = self.net.place_call(self.env.now, self.ident.line, stream.dest, kind)
             if res.outcome == CallOutcome.ANSWERED and res.call_id is not None:
                 self.stats.calls_answered += 1
-                yield self.env.timeout(hold)
+                # one going on at the period's end is cut there, as a data session is: its record
+                # stays in the days the run covers (a long one ran on into the next month, where the
+                # rating rejects a record ending more than 12 h past the month's end)
+                held = min(float(hold), self.T - self.env.now)
+                yield self.env.timeout(held)
                 self.net.hang_up(self.env.now, res.call_id)
-                self.stats.call_seconds += hold
+                self.stats.call_seconds += math.ceil(round(held, 6))
             elif res.outcome == CallOutcome.BUSY:
                 self.stats.calls_busy += 1
             elif res.outcome == CallOutcome.NO_ANSWER:

@@ -143,18 +143,23 @@ def test_calls_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
     assert len({r["session"] for r in sessions}) == len(sessions)
 
 
-def test_a_call_due_while_the_line_is_on_a_call_past_the_period_end_is_not_placed(tmp_path: Path) -> None:
-    """A call that arrives during a long call is placed when the line is free: not after the period's
-    end, where it was (a record of the next month, which the invoice then rejected)."""
-    calls = [{"kind": "csd", "rate_per_day": 24, "dest": "0145000000", "duration": "3h"}]
+def test_calls_stay_within_the_period_at_the_month_end(tmp_path: Path) -> None:
+    """On the month's last day, a call going on at the end is cut there, as a data session is (it ran
+    on into April: a record more than 12 h past the month's end, which the invoice rejected), and a
+    call due while the line is on such a call is not placed after the end (it was, in April)."""
+    calls = [{"kind": "csd", "rate_per_day": 24, "dest": "0145000000", "duration": "1d"}]
     d = doc(devices=4, calls=calls)
-    end = START + timedelta(days=1)
+    d["period"] = {"start": "2026-03-31", "days": 1}
+    start, end = START + timedelta(days=30), START + timedelta(days=31)
     run = simulate(sc_of(d), tmp_path / "o")
     rows = [r for r in table(run.out_dir / "usage.parquet").to_pylist() if r["type"] == "csd"]
-    assert any(r["start"] + timedelta(seconds=r["duration_s"]) > end for r in rows)  # calls run past it
-    assert rows and all(START <= r["start"] < end for r in rows)
+    ends = [r["start"] + timedelta(seconds=r["duration_s"]) for r in rows]
+    assert rows and all(start <= r["start"] < end for r in rows)
+    assert all(e <= end + timedelta(seconds=1) for e in ends) and sum(e >= end for e in ends) >= 2
     invoice = json.loads((run.out_dir / "invoice.json").read_text())
     assert invoice["rejects"] == []
+    summary = json.loads((run.out_dir / "summary.json").read_text())
+    assert summary["totals"]["call_seconds"] == sum(r["duration_s"] for r in rows)
 
 
 def test_dask_cluster_runs_the_same_shards(tmp_path: Path) -> None:
