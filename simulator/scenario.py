@@ -29,6 +29,7 @@ from accounting.inventory import MAX_LINES, Inventory, inventory_from_dict
 from gateway.alarms import MACHINE_ZONE, AlarmConfig, machine_zone, parse_alarm_config
 from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
+from gateway.numbering import InvalidNumber, default_plan
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
 from simulator.traffic_models import TRAFFIC_MODELS, model_names
@@ -426,8 +427,10 @@ def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStre
     m = r.mapping(raw, path, {"kind", "dest", "every", "rate_per_day", own})
     kind = r.choice(m.get("kind"), f"{path}.kind", kinds)
     dest = r.string(m.get("dest"), f"{path}.dest")
-    if not dest.strip():
-        raise r.fail(f"{path}.dest", "a number to send to or call", dest)
+    try:  # the gateway's own reading: a number it cannot route refused every SMS or call of the run
+        default_plan().classify(dest)
+    except InvalidNumber as exc:
+        raise r.error(f"{path}.dest", f"expected a number to send to or call, got {exc}") from None
     if ("every" in m) == ("rate_per_day" in m):
         raise r.fail(path, "exactly one of 'every' (periodic) or 'rate_per_day' (Poisson)", show_got=False)
     every = r.duration(m["every"], f"{path}.every") if "every" in m else None

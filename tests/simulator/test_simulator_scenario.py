@@ -311,6 +311,18 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "a cap at least the first delay (3600 s), got '1min'",
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
+        (
+            lambda d: d["groups"][1]["sms"][0].update(dest="0612 34 56"),
+            "groups[1].sms[0].dest",
+            "expected a number to send to or call, got '0612 34 56': a national number has 9 digits",
+        ),
+        (
+            lambda d: d["groups"][1].update(
+                calls=[{"kind": "voice", "rate_per_day": 1, "dest": "monitoring"}]
+            ),
+            "groups[1].calls[0].dest",
+            "got 'monitoring': not a number (digits, with an optional leading '+')",
+        ),
         *(
             (
                 lambda d, zone=zone: d.update(network={"alarms": {"timezone": zone}}),
