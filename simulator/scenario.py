@@ -16,7 +16,7 @@ import difflib
 import math
 import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -238,6 +238,15 @@ def expand_lines(
     for line in inv.lines:
         groups.setdefault(line.group if line.group is not None else line.id, []).append(line.id)
     return inv, groups
+
+
+def _some(names: Iterable[str], most: int = 10) -> str:
+    """Names for a message: all of a few; else the first `most` and how many there are (an inventory
+    of single lines named each of its 10,000 ids in one error line)."""
+    ordered = sorted(names)
+    if len(ordered) <= most:
+        return ", ".join(ordered) or "none"
+    return f"{', '.join(ordered[:most])}, ... ({len(ordered):,} in all)"
 
 
 def _known_offers(r: Reader, inventory: dict[str, Any]) -> None:
@@ -541,7 +550,7 @@ def _group(
     if lg not in line_groups:
         raise r.fail(
             f"{path}.lines",
-            f"an inventory id_prefix or line id ({', '.join(sorted(line_groups)) or 'none'})",
+            f"an inventory id_prefix or line id ({_some(line_groups)})",
             lg,
         )
     if ("schedule" in m) != ("application" in m):
@@ -624,7 +633,7 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
     )
     for i, g in enumerate(groups):
         if g not in group_names:
-            raise r.fail(f"{path}.groups[{i}]", f"a device group ({', '.join(sorted(group_names))})", g)
+            raise r.fail(f"{path}.groups[{i}]", f"a device group ({_some(group_names)})", g)
     apn = None
     if kind == "apn":
         apn = r.string(m.get("apn"), f"{path}.apn")

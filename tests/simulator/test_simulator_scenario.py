@@ -312,6 +312,25 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: (
+                d["inventory"]["lines"].extend(
+                    {
+                        "id": f"3361000{n:04d}",
+                        "offer": "business-m2m",
+                        "plan": "compteur",
+                        "commitment": 24,
+                        "since": "2025-01-01",
+                    }
+                    for n in range(500)
+                )
+                or d["groups"][0].update(lines="X")
+            ),
+            "groups[0].lines",
+            "an inventory id_prefix or line id (33610000000, 33610000001, 33610000002, 33610000003, "
+            "33610000004, 33610000005, 33610000006, 33610000007, 33610000008, 33610000009, ... "
+            "(502 in all)), got 'X'",  # not the 502 names
+        ),
+        (
             lambda d: d["groups"][1]["sms"][0].update(dest="0612 34 56"),
             "groups[1].sms[0].dest",
             "expected a number to send to or call, got '0612 34 56': a national number has 9 digits",
