@@ -664,6 +664,9 @@ def _apns(r: Reader, raw: Any) -> dict[str, ApnSpec]:
         key = str(name).lower()
         if key not in catalog:
             raise r.fail(p, f"an APN of the network ({', '.join(sorted(catalog))})", show_got=False)
+        first = next(other for other in m if str(other).lower() == key)
+        if first != name:  # APN names are read without case: the second one replaced the first's settings
+            raise r.error(p, f"the APN {first!r} again (APN names are read without case): keep one")
         s = r.mapping(
             spec if spec is not None else {}, p, {"scan_per_hour", "scan_bytes", "scan_reply_bytes"}
         )

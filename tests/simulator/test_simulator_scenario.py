@@ -312,6 +312,18 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d.update(
+                network={
+                    "apns": {
+                        "internet-entreprise": {"scan_per_hour": 10},
+                        "Internet-Entreprise": {"scan_per_hour": 99},
+                    }
+                }
+            ),
+            "network.apns.Internet-Entreprise",
+            "the APN 'internet-entreprise' again (APN names are read without case): keep one",
+        ),
+        (
             lambda d: (
                 d["inventory"]["lines"].extend(
                     {
