@@ -152,6 +152,18 @@ class Reader:
         return v
 
     def share(self, value: Any, path: str) -> float:
+        """A share from 0 to 1; a percentage (`30%`, or 30) is refused saying how to write it."""
+        pct = value.strip()[:-1] if isinstance(value, str) and value.strip().endswith("%") else None
+        if pct is not None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and 1 < value <= 100
+        ):
+            try:
+                share = float(pct if pct is not None else value) / 100
+            except ValueError:
+                share = math.nan
+            if 0 <= share <= 1:
+                raise self.fail(path, f"a share from 0 to 1, such as {share:g} for {share * 100:g} %", value)
+            raise self.fail(path, "a share from 0 to 1 (a number, not a percentage)", value)
         return self.number(value, path, 0.0, 1.0)
 
     def boolean(self, value: Any, path: str) -> bool:

@@ -312,6 +312,21 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d["groups"][0].update(mobility={"eu_share": "30%"}),
+            "groups[0].mobility.eu_share",
+            "expected a share from 0 to 1, such as 0.3 for 30 %, got '30%'",
+        ),
+        (
+            lambda d: d["groups"][0].update(sim_swaps=[{"at": "2026-03-02", "share": 5}]),
+            "groups[0].sim_swaps[0].share",
+            "expected a share from 0 to 1, such as 0.05 for 5 %, got 5",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"eu_share": "150%"}),
+            "groups[0].mobility.eu_share",
+            "expected a share from 0 to 1 (a number, not a percentage), got '150%'",
+        ),
+        (
             lambda d: d.update(
                 network={
                     "apns": {
