@@ -126,6 +126,24 @@ def test_records_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
     assert sorted_rows(ta) == sorted_rows(tb)
 
 
+def test_alarms_invoice_and_summary_do_not_depend_on_the_sharding_or_the_merge(tmp_path: Path) -> None:
+    """Shards of 3 devices on 2 processes without the merged file, or one shard merged: the same
+    alarms, invoice and summary (but for the shard count), and the same records."""
+    one = simulate(load_scenario(SCENARIOS / "alarm-panels.yaml", days=1, max_lines=8), tmp_path / "one")
+    sc = load_scenario(SCENARIOS / "alarm-panels.yaml", days=1, max_lines=8, shard_devices=3)
+    many = simulate(sc, tmp_path / "many", workers=2, merge=False)
+    assert (one.shards, many.shards) == (1, 6) and not (many.out_dir / "usage.parquet").exists()
+    for name in ("alarms.jsonl", "invoice.json", "invoice.txt"):
+        assert (one.out_dir / name).read_bytes() == (many.out_dir / name).read_bytes(), name
+    assert (one.out_dir / "alarms.jsonl").read_text().count("\n") > 0
+    summaries = [json.loads((r.out_dir / "summary.json").read_text()) for r in (one, many)]
+    assert [s.pop("shards") for s in summaries] == [1, 6] and summaries[0] == summaries[1]
+    parts = sorted((many.out_dir / "usage").glob("part-*.parquet"))
+    assert sorted_rows(table(one.out_dir / "usage.parquet")) == sorted_rows(
+        pa.concat_tables(map(table, parts))
+    )
+
+
 def test_calls_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
     calls = [{"kind": "csd", "rate_per_day": 12, "dest": "0145000000", "duration": "90s"}]
     d = doc(devices=7, calls=calls)
