@@ -30,6 +30,7 @@ from gateway.alarms import MACHINE_ZONE, AlarmConfig, machine_zone, parse_alarm_
 from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from gateway.numbering import InvalidNumber, default_plan
+from gateway.plmn import default_table
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
 from simulator.traffic_models import TRAFFIC_MODELS, model_names
@@ -483,6 +484,20 @@ def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
     for key, share in (("eu_plmns", eu), ("world_plmns", world)):
         listed = r.seq(m.get(key, list(getattr(base, key))), f"{path}.{key}")
         networks[key] = tuple(r.digits(v, f"{path}.{key}[{i}]", plmn) for i, v in enumerate(listed))
+        zone = key.split("_")[0]  # the zone the list's devices are based in: their records are rated there
+        for i, network in enumerate(networks[key]):
+            country = default_table().lookup(network)
+            if country.zone.value != zone:
+                where = (
+                    f"{country.name}, zone {country.zone.value}"
+                    if country.name
+                    else f"zone {country.zone.value}"
+                )
+                raise r.fail(
+                    f"{path}.{key}[{i}]",
+                    f"a network of the {zone} zone (MCC {network[:3]}: {where})",
+                    network,
+                )
         if share > 0 and not networks[key]:  # the share's devices would silently stay at home
             which = key.split("_")[0] + "_share"
             raise r.fail(f"{path}.{key}", f"at least one network for the {which} of {share:g}", listed)

@@ -312,6 +312,16 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d["groups"][0].update(mobility={"eu_share": 0.2, "eu_plmns": ["26201", "20801"]}),
+            "groups[0].mobility.eu_plmns[1]",
+            "expected a network of the eu zone (MCC 208: France, zone fr), got '20801'",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"world_share": 0.2, "world_plmns": ["21407"]}),
+            "groups[0].mobility.world_plmns[0]",
+            "expected a network of the world zone (MCC 214: Spain, zone eu), got '21407'",
+        ),
+        (
             lambda d: d["groups"][0].update(mobility={"eu_share": "30%"}),
             "groups[0].mobility.eu_share",
             "expected a share from 0 to 1, such as 0.3 for 30 %, got '30%'",
