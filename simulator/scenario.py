@@ -408,9 +408,8 @@ def _application(r: Reader, raw: Any, path: str) -> Application:
     payload = Payload()
     if "payload" in m:
         p = r.mapping(m["payload"], f"{path}.payload", {"fixed", "pareto"})
-        if ("fixed" in p) == (
-            "pareto" in p
-        ):  # neither: the default would be taken silently; both: one ignored
+        # neither: the default would be taken silently; both: one of them ignored
+        if ("fixed" in p) == ("pareto" in p):
             raise r.fail(
                 f"{path}.payload",
                 "exactly one of 'fixed' (bytes) or 'pareto' (a distribution)",
