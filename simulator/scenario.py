@@ -450,7 +450,8 @@ def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStre
         if "rate_per_day" in m
         else 0.0
     )
-    dur = r.duration(m.get("duration", 30), f"{path}.duration", positive=False)
+    # a mean of 0 s was taken as calls of 1 s each: a call lasts at least a second
+    dur = r.duration(m.get("duration", 30), f"{path}.duration")
     size = r.integer(m.get("size", 40), f"{path}.size", 0, 160)
     return EventStream(kind=kind, dest=dest, every_s=every, rate_per_day=rate, duration_s=dur, size=size)
 

@@ -312,6 +312,13 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d["groups"][1].update(
+                calls=[{"kind": "voice", "rate_per_day": 1, "dest": "0140000000", "duration": 0}]
+            ),
+            "groups[1].calls[0].duration",
+            "expected a duration such as 30s, 15min, 2h, 1d (or a number of seconds), got 0",
+        ),
+        (
             lambda d: d["groups"][0].update(mobility={"eu_share": 0.2, "eu_plmns": ["26201", "20801"]}),
             "groups[0].mobility.eu_plmns[1]",
             "expected a network of the eu zone (MCC 208: France, zone fr), got '20801'",
