@@ -445,15 +445,20 @@ def _stream(r: Reader, raw: Any, path: str, kinds: tuple[str, ...]) -> EventStre
     every = r.duration(m["every"], f"{path}.every") if "every" in m else None
     if every is not None and every < 1:  # as rate_per_day: one event a second at most
         raise r.fail(f"{path}.every", "a period of at least 1s (one event a second at most)", m["every"])
-    rate = (
-        r.number(m["rate_per_day"], f"{path}.rate_per_day", 0.0, MAX_RATE_PER_DAY)
-        if "rate_per_day" in m
-        else 0.0
-    )
+    rate = _rate(r, m["rate_per_day"], f"{path}.rate_per_day") if "rate_per_day" in m else 0.0
     # a mean of 0 s was taken as calls of 1 s each: a call lasts at least a second
     dur = r.duration(m.get("duration", 30), f"{path}.duration")
     size = r.integer(m.get("size", 40), f"{path}.size", 0, 160)
     return EventStream(kind=kind, dest=dest, every_s=every, rate_per_day=rate, duration_s=dur, size=size)
+
+
+def _rate(r: Reader, value: Any, path: str) -> float:
+    """Events a day: above 0 (a rate of 0 made a stream of no events, without a word), one a second
+    at most."""
+    rate = r.number(value, path)
+    if not 0 < rate <= MAX_RATE_PER_DAY:
+        raise r.fail(path, f"a number in (0, {MAX_RATE_PER_DAY:g}] (for no events, remove the stream)", value)
+    return rate
 
 
 def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
@@ -576,9 +581,7 @@ def _group(
         mt = MtSmsStream(
             sender=r.string(mm.get("sender", "20500"), f"{path}.mt_sms.sender"),
             text=r.string(mm.get("text", "STATUS?"), f"{path}.mt_sms.text"),
-            rate_per_day=r.number(
-                mm.get("rate_per_day"), f"{path}.mt_sms.rate_per_day", 0.0, MAX_RATE_PER_DAY
-            ),
+            rate_per_day=_rate(r, mm.get("rate_per_day"), f"{path}.mt_sms.rate_per_day"),
         )
     swaps = tuple(
         SimSwap(

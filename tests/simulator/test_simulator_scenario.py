@@ -312,6 +312,16 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         ),
         (lambda d: d["groups"][1]["sms"][0].update(dest=""), "groups[1].sms[0].dest", "a number to send"),
         (
+            lambda d: d["groups"][1].update(sms=[{"kind": "alarm", "rate_per_day": 0, "dest": "0612345678"}]),
+            "groups[1].sms[0].rate_per_day",
+            "expected a number in (0, 86400] (for no events, remove the stream), got 0",
+        ),
+        (
+            lambda d: d["groups"][1].update(mt_sms={"rate_per_day": 0}),
+            "groups[1].mt_sms.rate_per_day",
+            "expected a number in (0, 86400]",
+        ),
+        (
             lambda d: d["groups"][1].update(
                 calls=[{"kind": "voice", "rate_per_day": 1, "dest": "0140000000", "duration": 0}]
             ),
