@@ -415,11 +415,12 @@ def _left_by_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[os.DirEntr
     return [e for e in entries if (found := pattern.fullmatch(e.name)) and not _alive(int(found["pid"]))]
 
 
-def private_folder(prefix: str) -> Path:
-    """A fresh folder of this process in the temporary directory, `PREFIX-HOST-PID-XXXXXXXX`, after
-    removing the folders of that name a killed process of this host and user left there (DuckDB's
-    spill files of a rating killed by SIGKILL or the OOM killer can be gigabytes)."""
-    parent = Path(tempfile.gettempdir())
+def private_folder(prefix: str, parent: Path | str | None = None) -> Path:
+    """A fresh folder of this process in `parent` (the temporary directory unless given),
+    `PREFIX-HOST-PID-XXXXXXXX`, after removing the folders of that name a killed process of this
+    host and user left there (DuckDB's spill files of a rating killed by SIGKILL or the OOM killer
+    can be gigabytes)."""
+    parent = Path(parent if parent is not None else tempfile.gettempdir())
     pattern = re.compile(rf"{re.escape(prefix)}-{re.escape(host_name())}-(?P<pid>\d+)-[a-z0-9_]+")
     for entry in _left_by_the_dead(parent, pattern):
         with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from tempfile import mkdtemp
 from typing import Any
 
 from m2msim.outputs import atomic_write_text, private_folder
@@ -34,16 +35,32 @@ _SUN_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, 108 with its NUL
 
 
 def _private_folder() -> Path:
-    """A fresh folder (mode 0700) in the temporary directory for the console's socket and address
-    file, `m2msim-serve-HOST-PID-XXXXXXXX`: one a serve killed by SIGKILL left (its socket and its
-    address file with the token) is removed by the next serve of this host and user, as DuckDB's
-    spill folders are (`m2msim.outputs.private_folder`); they stayed in /tmp for good.  Where that
-    name would make the socket's path too long for a Unix socket, a short one as before."""
-    folder = private_folder("m2msim-serve")
-    if len(os.fsencode(folder / "control.sock")) <= _SUN_PATH_MAX:
-        return folder
-    folder.rmdir()
-    return Path(tempfile.mkdtemp(prefix="m2msim-serve-"))
+    """A fresh folder (mode 0700) for the console's socket and address file,
+    `m2msim-serve-HOST-PID-XXXXXXXX` in the temporary directory: one a serve killed by SIGKILL left
+    (its socket and its address file with the token) is removed by the next serve of this host and
+    user, as DuckDB's spill folders are (`m2msim.outputs.private_folder`); they stayed in /tmp for
+    good.  A Unix socket's path holds 107 bytes at most: where the temporary directory's path is
+    too long for it (a deep TMPDIR, as test runners and CI jobs set), the folder goes to /tmp, and
+    an OSError names the directory and the ways out when neither fits."""
+    tmpdir = tempfile.gettempdir()
+    for parent in dict.fromkeys([tmpdir, "/tmp"]):
+        if not os.path.isdir(parent):
+            continue
+        for named in (True, False):  # the short name (never cleaned up by a later serve): a long host name
+            folder = (
+                private_folder("m2msim-serve", parent) if named else Path(mkdtemp("m2msim-serve-", parent))
+            )
+            if len(os.fsencode(folder / "control.sock")) <= _SUN_PATH_MAX:
+                if parent != tmpdir:
+                    log.info("console socket in %s: the temporary directory's path is too long", parent)
+                return folder
+            folder.rmdir()
+    needed = len(os.fsencode(Path(tmpdir) / "m2msim-serve-HOST-PID-XXXXXXXX" / "control.sock"))
+    raise OSError(
+        f"the console's Unix socket would be {needed} bytes of path in {tmpdir} "
+        f"(a Unix socket's path holds {_SUN_PATH_MAX}): set TMPDIR to a shorter folder, or use "
+        "--control tcp"
+    )
 
 
 class ControlServer:

@@ -9,10 +9,12 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -304,21 +306,19 @@ def test_a_record_the_disk_cannot_take_while_serving_is_named_at_the_end(
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
 
 
-def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: Path) -> None:
-    """A serve killed by SIGKILL left its console's folder (the socket, the address file and its
-    token) in the temporary directory for good; the next serve of this host and user removes it,
-    never a live serve's."""
-    from m2msim.outputs import host_name
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder of this test directly under /tmp: a Unix socket's path holds 107 bytes, which the
+    console's folder in a test's own temporary folder can pass (as under a parallel runner)."""
+    folder = Path(tempfile.mkdtemp(prefix="m2msim-t-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    stale = tmp / f"m2msim-serve-{host_name()}-{gone.pid}-abcd1234"
-    live = tmp / f"m2msim-serve-{host_name()}-{os.getpid()}-abcd1234"
-    for folder in (stale, live):
-        folder.mkdir(mode=0o700)
-        (folder / "control.json").write_text("{}\n")
+
+def _serve_console_folder(tmpdir: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A serve started with `tmpdir` as its temporary directory, and the folder of its console's socket."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -336,18 +336,40 @@ def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: P
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp)),
+        env=dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmpdir)),
     )
+    assert proc.stderr is not None
+    said = []
+    for line in proc.stderr:
+        said.append(line)
+        if line.startswith("m2msim modem serve: console "):
+            return proc, Path(line.split("console unix:", 1)[1].split()[0]).parent
+    proc.stderr.close()
+    pytest.fail(f"serve ended ({proc.wait()}) without naming its console: {''.join(said)}")
+
+
+def _end_serve(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate(timeout=10)
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(short_tmp: Path) -> None:
+    """A serve killed by SIGKILL left its console's folder (the socket, the address file and its
+    token) in the temporary directory for good; the next serve of this host and user removes it,
+    never a live serve's."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tmp = short_tmp
+    stale = tmp / f"m2msim-serve-{host_name()}-{gone.pid}-abcd1234"
+    live = tmp / f"m2msim-serve-{host_name()}-{os.getpid()}-abcd1234"
+    for folder in (stale, live):
+        folder.mkdir(mode=0o700)
+        (folder / "control.json").write_text("{}\n")
+    proc, mine = _serve_console_folder(tmp)
     try:
-        assert proc.stderr is not None
-        said = []
-        for line in proc.stderr:
-            said.append(line)
-            if line.startswith("m2msim modem serve: console "):
-                break
-        else:
-            pytest.fail(f"serve ended ({proc.wait()}) without naming its console: {''.join(said)}")
-        mine = Path(line.split("console unix:", 1)[1].split()[0]).parent
         assert mine.parent == tmp and mine.is_dir()
         assert not stale.exists() and live.is_dir()
         proc.send_signal(signal.SIGTERM)
@@ -355,11 +377,24 @@ def test_a_killed_serves_console_folder_is_removed_by_the_next_serve(tmp_path: P
         assert proc.returncode == 143
         assert not mine.exists() and live.is_dir()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        _end_serve(proc)
+
+
+def test_a_temporary_directory_too_deep_for_a_unix_socket_puts_the_console_in_tmp(tmp_path: Path) -> None:
+    """A Unix socket's path holds 107 bytes: with a deep TMPDIR (a CI job's, a parallel test
+    runner's) serve ended at start with "AF_UNIX path too long"; its console now goes to /tmp."""
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    proc, mine = _serve_console_folder(deep)
+    try:
+        assert mine.parent == Path("/tmp") and (mine / "control.sock").is_socket()
+        assert not any(deep.iterdir())
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        assert proc.returncode == 143
+        assert not mine.exists()
+    finally:
+        _end_serve(proc)
 
 
 @pytest.mark.parametrize("option", ["--journal", "--control-file"])
