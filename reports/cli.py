@@ -114,7 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             else f"{type(exc).__name__}: {exc}"
         )
         return _fail("report", f"{args.folder}: a file is not as m2msim writes it ({why})")
-    print(f"report: {target} ({len(html.encode()) / 1024:,.0f} KiB)")
+    print(f"report: {target} ({len(html.encode(errors='backslashreplace')) / 1024:,.0f} KiB)")
     return 0
 
 

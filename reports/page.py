@@ -8,6 +8,7 @@ run's files carry `data-key` (the JSON path they come from) so tests can read th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -82,8 +83,27 @@ is_page = head_matches(
 )
 
 
+# What an HTML page may not hold as text, even escaped: controls but tab, LF and CR (C0, DEL, C1),
+# lone surrogates (a modem's undecodable bytes, read with surrogateescape) and noncharacters.
+_NOT_HTML = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane + 0xFFFE)}{chr(plane + 0xFFFF)}" for plane in range(0, 0x110000, 0x10000))
+    + "]"
+)
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def e(text: object) -> str:
-    return escape(str(text), quote=True)
+    """`text` as HTML text or attribute value: markup escaped, and what a page may not hold (a
+    transcript's ESC or NUL, a modem's byte that is not UTF-8) written as its escape, `\\x1b`,
+    `\\udcff`. Written raw, a control byte made the page ill-formed, and an undecodable byte (a
+    lone surrogate) could not be written as UTF-8: `m2msim report` of such a bench folder ended in
+    a traceback."""
+    return _NOT_HTML.sub(_shown, escape(str(text), quote=True))
 
 
 def money(value: Decimal | str | None, currency: str = "EUR") -> str:

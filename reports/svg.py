@@ -11,7 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from html import escape
+
+from reports.page import e
 
 # Okabe-Ito: tells its colours apart for the colour-blind, and on a grey-scale print by lightness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -28,7 +29,7 @@ def colour(i: int) -> str:
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return e(text)
 
 
 def number(v: float) -> str:

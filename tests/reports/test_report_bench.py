@@ -66,6 +66,31 @@ def test_a_transcript_cut_while_written_still_makes_a_page(bench_dir: Path, tmp_
         render_bench_report(copy)
 
 
+def test_a_transcripts_line_noise_and_markup_are_shown_escaped(bench_dir: Path, tmp_path: Path) -> None:
+    """A modem's line noise (a wrong baud rate, a reset mid-answer) reaches the transcript as control
+    bytes and, for bytes that are not UTF-8, as lone surrogates (read with surrogateescape). The
+    page held the controls raw (an ill-formed page) and a surrogate made `m2msim report` end in a
+    traceback (exit 1, after writing the page)."""
+    copy = tmp_path / "noisy"
+    shutil.copytree(bench_dir, copy)
+    (copy / "report.html").unlink()
+    noise = "\x00\x1b[31m\x07\x7f\x85\udcff"
+    events = [
+        {"seq": 900, "t": 1.0, "kind": "urc", "line": f"+CMT: </script><img src=http://x/a.png>{noise}"},
+        {"seq": 901, "t": 1.1, "kind": "command", "command": f"AT+X{noise}", "responses": [f"</td>{noise}"],
+         "final": "OK", "duration_s": 0.01},
+    ]  # fmt: skip
+    with (copy / "transcript.jsonl").open("a", encoding="utf-8") as f:
+        f.write("".join(json.dumps(ev) + "\n" for ev in events))
+    r = run_cli(["report", str(copy)])
+    assert r.rc == 0 and "Traceback" not in r.err, r
+    html = (copy / "report.html").read_bytes().decode("utf-8")  # (strict: no surrogate written)
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]", html)
+    assert "</script>" not in html and "<img" not in html and "</td>\\x00" not in html
+    assert r"+CMT: &lt;/script&gt;&lt;img src=http://x/a.png&gt;\x00\x1b[31m\x07\x7f\x85\udcff" in html
+    assert r"AT+X\x00\x1b[31m\x07\x7f\x85\udcff" in html
+
+
 @needs_chromium
 def test_chromium_renders_the_bench_page_offline(bench_dir: Path, tmp_path: Path) -> None:
     with Browser(tmp_path) as b:
