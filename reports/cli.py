@@ -17,12 +17,14 @@ import contextlib
 import csv
 import errno
 import json
+import math
 import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -189,15 +191,49 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace) -> i
 
 
 def _jsonable(v: Any) -> Any:
+    """A result's value as JSON holds it: amounts, dates and times as text; a float that is not a
+    number or infinite as `"NaN"`, `"Infinity"`, `"-Infinity"` (JSON has no such number: written
+    bare, no JSON reader took the output); a list or a struct with its values so, inside too."""
     if isinstance(v, Decimal):
         return str(v)
-    if isinstance(v, datetime | date):
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
+    if isinstance(v, datetime | date | dtime):
         return v.isoformat()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
     return v
 
 
+def _cell(v: Any) -> Any:
+    """A result's value in a CSV field or a table cell: a list or a struct as its JSON text (it was
+    Python's, `{'a': 1}`, its amounts and dates inside as Python shows them)."""
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(_jsonable(v), ensure_ascii=False, default=str)
+    if isinstance(v, Decimal | datetime | date | dtime):
+        return _jsonable(v)
+    return v
+
+
+# Shown escaped in the table (a terminal acts on them): controls, and lone surrogates (a name that
+# is not UTF-8). --csv and --json keep the text as it is, quoted or escaped by their formats.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(text: str) -> str:
+    def shown(m: re.Match[str]) -> str:
+        c = m.group()
+        return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _CONTROL.sub(shown, text)
+
+
 def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
-    cells = [[("" if v is None else str(_jsonable(v))) for v in r] for r in rows]
+    names = [_visible(n) for n in names]
+    cells = [[("" if v is None else _visible(str(_cell(v)))) for v in r] for r in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     numeric = [
         all(isinstance(r[i], int | float | Decimal) or r[i] is None for r in rows) for i in range(len(names))
@@ -243,10 +279,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     if args.csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(names)
-        w.writerows([[_jsonable(v) for v in r] for r in rows])
+        w.writerows([[_cell(v) for v in r] for r in rows])
     elif args.json:
         doc = [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
-        sys.stdout.write(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=1, ensure_ascii=False, default=str, allow_nan=False) + "\n")
     else:
         sys.stdout.write(_text_table(names, rows))
     return 0

@@ -258,3 +258,56 @@ def test_an_invoice_past_a_thousand_billion_is_queried_and_drawn(tmp_path: Path)
     got = sql_json(tmp_path, "SELECT sum(amount) AS a, sum(quantity) AS q FROM invoice_items")
     assert got == [{"a": total, "q": "1257285475000.000"}]
     assert "1,287,460,327,153.94 EUR" in render_files(find_files(tmp_path))
+
+
+def test_special_values_are_valid_json_and_csv(storm_run: Path) -> None:
+    """A float that is not a number or infinite was written `NaN`, `Infinity` in --json, which no
+    JSON reader takes (`jq`, `json.loads` in strict mode); a nested value (a list, a struct) was
+    written in --csv and in the table as Python shows it (`{'a': 1}`), its amounts and dates inside
+    not as the top-level ones."""
+    q = (
+        "SELECT 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, '-inf'::DOUBLE AS c, 1.5::DOUBLE AS d, "
+        "{'x': 1.25::DECIMAL(10,2), 't': TIMESTAMPTZ '2026-03-01 10:00:00+00'} AS s, "
+        "[1.50::DECIMAL(10,2), NULL] AS l, NULL AS n"
+    )
+    r = run_cli(["sql", str(storm_run), q, "--json"])
+    assert r.rc == 0, r.err
+
+    def refuse(word: str) -> Any:
+        raise ValueError(word)
+
+    assert json.loads(r.out, parse_constant=refuse) == [
+        {
+            "a": "NaN",
+            "b": "Infinity",
+            "c": "-Infinity",
+            "d": 1.5,
+            "s": {"x": "1.25", "t": "2026-03-01T10:00:00+00:00"},
+            "l": ["1.50", None],
+            "n": None,
+        }
+    ]
+    c = run_cli(["sql", str(storm_run), q, "--csv"])
+    assert c.rc == 0, c.err
+    assert list(csv.reader(io.StringIO(c.out)))[1] == [
+        "nan",
+        "inf",
+        "-inf",
+        "1.5",
+        '{"x": "1.25", "t": "2026-03-01T10:00:00+00:00"}',
+        '["1.50", null]',
+        "",
+    ]
+
+
+def test_the_table_shows_control_characters_escaped(storm_run: Path) -> None:
+    """Text from the files (a line id, an APN, an alarm's details) went to the terminal as it was:
+    an escape sequence in it recoloured or retitled the terminal, a newline broke the table. The
+    table shows them escaped (--csv and --json keep the text as it is)."""
+    q = "SELECT 'a' || chr(27) || '[31m' || chr(10) || 'b' || chr(7) AS t, 1 AS n"
+    r = run_cli(["sql", str(storm_run), q])
+    assert r.rc == 0, r.err
+    assert "\x1b" not in r.out and "\x07" not in r.out
+    assert r.out.splitlines()[2].split() == [r"a\x1b[31m\nb\x07", "1"]
+    c = run_cli(["sql", str(storm_run), q, "--csv"])
+    assert list(csv.reader(io.StringIO(c.out)))[1] == ["a\x1b[31m\nb\x07", "1"]
