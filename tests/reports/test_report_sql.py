@@ -9,7 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -311,3 +314,25 @@ def test_the_table_shows_control_characters_escaped(storm_run: Path) -> None:
     assert r.out.splitlines()[2].split() == [r"a\x1b[31m\nb\x07", "1"]
     c = run_cli(["sql", str(storm_run), q, "--csv"])
     assert list(csv.reader(io.StringIO(c.out)))[1] == ["a\x1b[31m\nb\x07", "1"]
+
+
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_a_result_cut_by_its_reader_is_status_141(storm_run: Path, form: list[str]) -> None:
+    """`m2msim sql RUN "SELECT * FROM usage" | head`: the table and the JSON were written at once;
+    with standard output unbuffered (PYTHONUNBUFFERED=1, as container images set it) the write
+    returned what the pipe took when its reader went away, the rest was dropped without an error,
+    and the command exited 0 as if its reader had read it all."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    q = "SELECT * FROM usage, range(3)"  # (some 600 KB: more than a pipe holds)
+    with subprocess.Popen(
+        [sys.executable, "-m", "m2msim", "sql", str(storm_run), q, *form],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert len(proc.stdout.read(10)) == 10  # the output has begun: the reader goes away
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141, err
+    assert b"Traceback" not in err
