@@ -66,6 +66,13 @@ class RunFiles:
     alarms: Path | None = None
     bench: dict[str, Any] | None = None  # a bench folder's report.json
     transcript: Path | None = None
+    paths: dict[str, Path] = field(default_factory=dict)  # the file each document was read from, by kind
+
+    def source(self, kind: str) -> str:
+        """The file the `kind` document ("summary", "invoice", ...) was read from, to name in an error
+        (the outputs of `rate --json --out` and `compare --json --out` are read under any name)."""
+        found = self.paths.get(kind)
+        return str(found if found is not None else self.folder / f"{kind}.json")
 
     @property
     def is_bench(self) -> bool:
@@ -117,6 +124,7 @@ def find_files(folder: Path | str) -> RunFiles:
         kind = _kind(doc)
         if kind is not None and getattr(files, kind) is None:
             setattr(files, kind, doc)
+            files.paths[kind] = path
     if files.bench is not None and (root / "transcript.jsonl").is_file():
         files.transcript = root / "transcript.jsonl"
     scenario = root / "scenario.yaml"
@@ -413,8 +421,7 @@ def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConne
         raise ReportError(
             f"{files.usage[0]}: cannot read the usage records: {str(exc).splitlines()[0]}"
         ) from None
-    source = str(files.folder / "invoice.json")
-    lines_t, items_t = invoice_tables(files.invoice, source)
+    lines_t, items_t = invoice_tables(files.invoice, files.source("invoice"))
     tables = {
         "lines": lines_table(files),
         "alarms_raw": alarms_table(files.alarms),

@@ -336,3 +336,16 @@ def test_a_result_cut_by_its_reader_is_status_141(storm_run: Path, form: list[st
         err = proc.stderr.read()
         assert proc.wait(timeout=60) == 141, err
     assert b"Traceback" not in err
+
+
+def test_a_damaged_invoice_is_named_by_its_own_file_name(tmp_path: Path) -> None:
+    """`rate --json --out march.json` is read under any name; a damaged amount in it was said to be
+    in FOLDER/invoice.json, a file that is not there."""
+    doc = {"total_ht": "1.00", "lines": [{"id": "L1", "total_ht": "1,00", "items": []}]}
+    (tmp_path / "march.json").write_text(json.dumps(doc))
+    for argv in (["sql", str(tmp_path), "SELECT 1"], ["report", str(tmp_path)]):
+        r = run_cli(argv)
+        assert r.rc == 2 and len(r.err.strip().splitlines()) == 1, r
+        assert f"{tmp_path / 'march.json'}: lines[0].total_ht: not an amount" in r.err
+        assert "invoice.json" not in r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["march.json"]
