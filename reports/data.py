@@ -221,9 +221,9 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
         lines["plan"].append(bill.get("plan"))
         lines["commitment"].append(bill.get("commitment"))
         lines["total_ht"].append(bill.get("total_ht"))
-        for j, it in enumerate(bill.get("items", [])):
+        for j, it in enumerate(_listed(bill.get("items"), f"{source}: lines[{i}].items")):
             _add_item(items, places, lid, it, source, (i, j))
-    for j, it in enumerate((invoice or {}).get("fleet", [])):
+    for j, it in enumerate(_listed((invoice or {}).get("fleet"), f"{source}: fleet")):
         _add_item(items, places, None, it, source, (None, j))
 
     def item_place(k: int) -> str:  # made only to name a refused amount
@@ -254,6 +254,16 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
         ),
     )
     return lt, it_
+
+
+def _listed(value: Any, where: str) -> list[Any]:
+    """An invoice's list of items (none when absent); `ReportError` naming `where` when it is not a list
+    (a number made `m2msim sql` end in a traceback, a text was read as items of one character)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReportError(f"{where}: a list of items, not {type(value).__name__} {str(value)[:40]!r}")
+    return value
 
 
 def _item_place(source: str, place: tuple[int | None, int]) -> str:

@@ -349,3 +349,26 @@ def test_a_damaged_invoice_is_named_by_its_own_file_name(tmp_path: Path) -> None
         assert f"{tmp_path / 'march.json'}: lines[0].total_ht: not an amount" in r.err
         assert "invoice.json" not in r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["march.json"]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "named"),
+    [("items", 5, "lines[0].items: a list of items, not int"),
+     ("items", "sub", "lines[0].items: a list of items, not str"),
+     ("fleet", 7, "fleet: a list of items, not int")],
+)  # fmt: skip
+def test_an_invoices_items_that_are_no_list_are_named(
+    tmp_path: Path, where: str, value: Any, named: str
+) -> None:
+    """An invoice whose items were a number made `m2msim sql` end in a traceback (TypeError), and
+    `m2msim report` say only that some file of the folder was not as m2msim writes it."""
+    doc: dict[str, Any] = {"total_ht": "1.00", "lines": [{"id": "L1", "total_ht": "1.00", "items": []}]}
+    if where == "fleet":
+        doc["fleet"] = value
+    else:
+        doc["lines"][0]["items"] = value
+    (tmp_path / "invoice.json").write_text(json.dumps(doc))
+    for argv in (["sql", str(tmp_path), "SELECT 1"], ["report", str(tmp_path)]):
+        r = run_cli(argv)
+        assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
+        assert f"{tmp_path / 'invoice.json'}: {named}" in r.err
