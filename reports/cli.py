@@ -254,7 +254,7 @@ def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from reports.data import VIEWS, ReportError, connect, find_files
+    from reports.data import VIEWS, ReportError, connect, damaged_usage, find_files
 
     if not args.shell and not args.query:
         return _fail("sql", "give a QUERY (or --shell)")
@@ -273,6 +273,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
         names = [d[0] for d in cur.description or []]
         rows = cur.fetchall()
     except duckdb.Error as exc:
+        # (an error that is not the query's may be a damaged file's: DuckDB does not say which)
+        query = isinstance(exc, duckdb.ProgrammingError | duckdb.DataError)
+        damaged = None if query else damaged_usage(files)
+        if damaged is not None:
+            return _fail("sql", str(damaged))
         return _fail("sql", f"{str(exc).splitlines()[0]} (views: {', '.join(VIEWS)})")
     finally:
         con.close()

@@ -418,6 +418,28 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
     return f"SELECT *, {RETRY_SQL} AS retry FROM (SELECT {', '.join(cols)} FROM {src})"
 
 
+def damaged_usage(files: RunFiles) -> ReportError | None:
+    """The first of the folder's Parquet usage files that cannot be read whole (every column of every
+    row), as an error naming it; None when each reads.
+
+    Asked when a query or the page's aggregation fails with an error that is not the query's: DuckDB
+    says what is wrong with the data (`Parquet file is likely corrupted`) but not in which file,
+    and a run's shards write one part each."""
+    if not files.usage or files.usage_kind != "parquet":
+        return None
+    con = duckdb.connect(":memory:")
+    try:
+        for path in files.usage:
+            quoted = "'" + str(path).replace("'", "''") + "'"
+            try:
+                con.execute(f"SELECT count(*) FROM read_parquet({quoted}) WHERE hash(COLUMNS(*)) IS NOT NULL")
+            except duckdb.Error as exc:
+                return ReportError(f"{path}: cannot read the usage records: {str(exc).splitlines()[0]}")
+    finally:
+        con.close()
+    return None
+
+
 def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the documented views over the folder's files."""
     con = duckdb.connect(":memory:")
@@ -428,7 +450,7 @@ def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConne
     try:
         con.execute(f"CREATE VIEW usage AS {_usage_sql(files, con)}")
     except duckdb.Error as exc:
-        raise ReportError(
+        raise damaged_usage(files) or ReportError(
             f"{files.usage[0]}: cannot read the usage records: {str(exc).splitlines()[0]}"
         ) from None
     lines_t, items_t = invoice_tables(files.invoice, files.source("invoice"))

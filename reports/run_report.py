@@ -23,7 +23,7 @@ from accounting.money import cents
 from accounting.records import Zone
 from gateway.plmn import default_table
 from reports import svg
-from reports.data import ReportError, RunFiles, connect, find_files
+from reports.data import ReportError, RunFiles, connect, damaged_usage, find_files
 from reports.hourly import HourlyUsage
 from reports.page import Page, count, e, kpi, money, table, td, tr
 from reports.run_common import CENT, Period, mo, parse_time
@@ -282,7 +282,7 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
     try:
         return _render(files, con, hourly)
     except duckdb.Error as exc:
-        raise ReportError(
+        raise damaged_usage(files) or ReportError(
             f"{files.folder}: cannot aggregate the records: {str(exc).splitlines()[0]}"
         ) from None
     finally:

@@ -372,3 +372,34 @@ def test_an_invoices_items_that_are_no_list_are_named(
         r = run_cli(argv)
         assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
         assert f"{tmp_path / 'invoice.json'}: {named}" in r.err
+
+
+def test_a_damaged_usage_part_is_named(tmp_path: Path, storm_doc: dict[str, Any]) -> None:
+    """A run's shard part damaged inside (its footer whole): DuckDB says the data are corrupted but not
+    in which file; `sql` said it as the query's error (with the view names), `report` named the
+    folder. Both name the part now, and a query's own error is still the query's."""
+    out = tmp_path / "run"
+    simulate(parse_scenario({**storm_doc, "run": {"shard_devices": 3}}, "storm-unit.yaml"), out, merge=False)
+    parts = sorted((out / "usage").glob("part-*.parquet"))
+    assert len(parts) == 3
+    data = bytearray(parts[1].read_bytes())
+    data[4:68] = bytes(b ^ 0x5A for b in data[4:68])  # the first page's header
+    parts[1].write_bytes(bytes(data))
+    (out / "report.html").unlink()
+    for argv in (
+        ["sql", str(out), "SELECT line, count(*) FROM usage GROUP BY 1"],
+        ["report", str(out)],
+    ):
+        r = run_cli(argv)
+        assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
+        assert f"{parts[1]}: cannot read the usage records: " in r.err, r.err
+    assert not (out / "report.html").exists()
+    own = run_cli(["sql", str(out), "SELECT nope FROM usage"])
+    assert own.rc == 2 and "nope" in own.err and "views: usage" in own.err and "part-" not in own.err
+    # a part cut short (its footer gone) was said to be the first part, part-00000
+    parts[2].write_bytes(parts[2].read_bytes()[:300])
+    cut = run_cli(["sql", str(out), "SELECT count(*) FROM usage"])
+    assert cut.rc == 2 and cut.err.split(": ")[1] == str(parts[1]), cut.err
+    parts[1].unlink()
+    cut = run_cli(["sql", str(out), "SELECT count(*) FROM usage"])
+    assert cut.rc == 2 and cut.err.split(": ")[1] == str(parts[2]), cut.err
