@@ -159,7 +159,10 @@ def find_files(folder: Path | str) -> RunFiles:
 def group_names(files: RunFiles) -> dict[str, str]:
     """Inventory line group (id_prefix or line id) -> the run's device group name."""
     out: dict[str, str] = {}
-    for g in (files.summary or {}).get("groups", []):
+    groups = (files.summary or {}).get("groups") or []
+    if not isinstance(groups, list):
+        raise ReportError(f"{files.source('summary')}: groups: not a list: {type(groups).__name__}")
+    for g in groups:
         if isinstance(g, dict) and "lines" in g and "name" in g:
             out[str(g["lines"])] = str(g["name"])
     return out
@@ -184,18 +187,16 @@ def lines_table(files: RunFiles) -> pa.Table:
             rows["offer"].append(bill.get("offer"))
             rows["plan"].append(bill.get("plan"))
             rows["commitment"].append(bill.get("commitment"))
-    return pa.table(
-        rows,
-        schema=pa.schema(
-            [
-                ("line", pa.string()),
-                ("device_group", pa.string()),
-                ("offer", pa.string()),
-                ("plan", pa.string()),
-                ("commitment", pa.int32()),
-            ]
-        ),
+    schema = pa.schema(
+        [
+            ("line", pa.string()),
+            ("device_group", pa.string()),
+            ("offer", pa.string()),
+            ("plan", pa.string()),
+            ("commitment", pa.int32()),
+        ]
     )
+    return _typed_table(rows, schema, lambda k: f"{files.source('invoice')}: lines[{k}]")
 
 
 def _money(value: Any, where: str) -> Decimal:
@@ -233,15 +234,14 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
     items["quantity"] = _amounts(items["quantity"], QUANTITY, item_place, "quantity")
     items["amount"] = _amounts(items["amount"], MONEY, item_place, "amount")
     s = pa.string()
-    lt = pa.table(
+    lt = _typed_table(
         lines,
-        schema=pa.schema(
-            [("line", s), ("offer", s), ("plan", s), ("commitment", pa.int32()), ("total_ht", MONEY)]
-        ),
+        pa.schema([("line", s), ("offer", s), ("plan", s), ("commitment", pa.int32()), ("total_ht", MONEY)]),
+        lambda k: f"{source}: lines[{k}]",
     )
-    it_ = pa.table(
+    it_ = _typed_table(
         items,
-        schema=pa.schema(
+        pa.schema(
             [
                 ("line", s),
                 ("code", s),
@@ -252,8 +252,27 @@ def invoice_tables(invoice: dict[str, Any] | None, source: str) -> tuple[pa.Tabl
                 ("note", s),
             ]
         ),
+        item_place,
     )
     return lt, it_
+
+
+def _typed_table(columns: dict[str, list[Any]], schema: pa.Schema, place: Callable[[int], str]) -> pa.Table:
+    """The rows as an Arrow table of `schema`; `ReportError` naming the first value of another type
+    (`place(k)`: where the k-th row is in the document): an invoice's plan that is a number, a
+    commitment that is a text, ended `m2msim sql` in a traceback (ArrowTypeError)."""
+    try:
+        return pa.table(columns, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    for f in schema:
+        for k, v in enumerate(columns[f.name]):
+            try:
+                pa.array([v], f.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                kind = "a text" if pa.types.is_string(f.type) else "an integer"
+                raise ReportError(f"{place(k)}.{f.name}: not {kind}: {repr(v)[:40]}") from None
+    raise ReportError(f"{place(0)}: not as m2msim writes it")
 
 
 def _listed(value: Any, where: str) -> list[Any]:

@@ -403,3 +403,36 @@ def test_a_damaged_usage_part_is_named(tmp_path: Path, storm_doc: dict[str, Any]
     parts[1].unlink()
     cut = run_cli(["sql", str(out), "SELECT count(*) FROM usage"])
     assert cut.rc == 2 and cut.err.split(": ")[1] == str(parts[2]), cut.err
+
+
+@pytest.mark.parametrize(
+    ("name", "doc", "said"),
+    [
+        (
+            "invoice.json",
+            {"total_ht": "1.00", "lines": [{"id": "L1", "plan": 5, "total_ht": "1.00", "items": []}]},
+            "lines[0].plan: not a text: 5",
+        ),
+        (
+            "invoice.json",
+            {"total_ht": "1.00", "lines": [{"id": "L1", "commitment": "24 m", "total_ht": "1.00"}]},
+            "lines[0].commitment: not an integer: '24 m'",
+        ),
+        (
+            "invoice.json",
+            {
+                "total_ht": "1.00",
+                "lines": [{"id": "L1", "total_ht": "1.00", "items": [{"code": "x", "unit": []}]}],
+            },
+            "lines[0].items[0].unit: not a text: []",
+        ),
+        ("summary.json", {"totals": {}, "groups": 5}, "groups: not a list: int"),
+    ],
+)
+def test_a_value_of_another_type_for_a_view_is_named(tmp_path: Path, name: str, doc: Any, said: str) -> None:
+    """An invoice's plan that is a number, a commitment that is a text, a summary's groups that are
+    no list: `m2msim sql` ended in a traceback (ArrowTypeError, TypeError), exit 1."""
+    (tmp_path / name).write_text(json.dumps(doc))
+    r = run_cli(["sql", str(tmp_path), "SELECT 1"])
+    assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
+    assert f"{tmp_path / name}: {said}" in r.err, r.err
