@@ -12,6 +12,7 @@ from typing import Any
 from reports import svg
 from reports.data import ReportError, RunFiles, find_files
 from reports.page import Page, count, e, kpi, money, num, table, td, tr
+from reports.shapes import EVENT, check_documents, problem
 
 MAX_COMMAND_BARS = 60
 
@@ -36,6 +37,9 @@ def read_events(path: Path | None) -> list[dict[str, Any]]:
             raise ReportError(f"{path}:{n}: not a JSON object: {exc.msg}") from None
         if not isinstance(ev, dict) or "kind" not in ev:
             raise ReportError(f"{path}:{n}: an event is an object with a `kind`")
+        wrong = problem(ev, EVENT)
+        if wrong is not None:  # (it ended the page in a TypeError naming no file)
+            raise ReportError(f"{path}:{n}: {wrong} (not as m2msim writes it)")
         events.append(ev)
     return events
 
@@ -148,6 +152,7 @@ def _latency(commands: list[dict[str, Any]]) -> str:
 
 
 def render_bench(files: RunFiles) -> str:
+    check_documents(files)
     rep = files.bench or {}
     s = rep.get("summary") or {}
     events = read_events(files.transcript)

@@ -70,7 +70,7 @@ def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -
                     num(money(total, cur), "comparison:fleet.cheapest.total_ht" if is_best else None),
                     num(money(total - today, cur)),
                     num(count(sc["lines_moved"])),
-                    td(", ".join(sc.get("discounts", [])) or "–"),
+                    td(", ".join(sc.get("discounts") or []) or "–"),
                 ],
                 "best" if is_best else None,
             )

@@ -29,6 +29,7 @@ from reports.page import Page, count, e, kpi, money, table, td, tr
 from reports.run_common import CENT, Period, mo, parse_time
 from reports.run_cost import comparison, costliest_section, groups_section, offers_section, problems_section
 from reports.run_time import alarms_section, sms_calls_section, storm_section, traffic_section
+from reports.shapes import check_documents
 
 if TYPE_CHECKING:
     from accounting.engine import RatingRun
@@ -273,6 +274,7 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
     `hourly`: the records' sums per hour and device group when the caller counted them as it
     wrote the records (`m2msim run`); else the page aggregates the records itself.
     """
+    check_documents(files)
     con = connect(files, threads)
     # The page's joins are the records against the small `lines` table, written so. DuckDB knows
     # no row count of a CSV and chose to build its hash table on the records (30 M CSV rows: 2.9

@@ -321,7 +321,92 @@ def test_a_damaged_run_folder_is_one_line_never_a_traceback(tmp_path: Path) -> N
     (tmp_path / "invoice.json").write_text('{"total_ht": "abc", "lines": []}')
     total = run_cli(["report", str(tmp_path)])
     assert total.rc == 2 and len(total.err.strip().splitlines()) == 1, total.err
-    assert "an amount that is not a number" in total.err
+    assert f"{tmp_path / 'invoice.json'}: total_ht: not an amount: 'abc'" in total.err
+
+
+def _damage(doc: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        doc = doc[int(key)] if isinstance(doc, list) else doc[key]
+    if value is KeyError:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value", "said"),
+    [
+        ("summary.json", "totals.data_sessions", KeyError, "totals.data_sessions: missing"),
+        ("summary.json", "alarms", KeyError, "alarms: missing"),
+        ("summary.json", "totals.billable_ko", "12", "totals.billable_ko: not a number: '12'"),
+        ("summary.json", "period.start", "yesterday", "period.start: not a date and time: 'yesterday'"),
+        ("summary.json", "groups.0.name", KeyError, "groups[0].name: missing"),
+        ("summary.json", "retry_storm.cost_ht", "x", "retry_storm.cost_ht: not an amount: 'x'"),
+        ("invoice.json", "rows_read", None, "rows_read: not a number: None"),
+        ("invoice.json", "lines.0.plan", 5, "lines[0].plan: not a text: 5"),
+        ("invoice.json", "lines.0.items.0.unit", [], "lines[0].items[0].unit: not a text: []"),
+        (
+            "compare.json",
+            "fleet.scenarios.0.total_ht",
+            None,
+            "fleet.scenarios[0].total_ht: not an amount: None",
+        ),
+        ("compare.json", "lines.0.id", 7, "lines[0].id: not a text: 7"),
+    ],
+)
+def test_a_document_not_as_m2msim_writes_it_is_named_with_its_field(
+    storm_run: Path, tmp_path: Path, name: str, path: str, value: Any, said: str
+) -> None:
+    """A summary.json, an invoice or a comparison edited by hand, mended after being cut, or of
+    another version: the page ended in a KeyError or a ValueError said as "FOLDER: a file is not as
+    m2msim writes it (KeyError: 'alarms')", naming no file (or in a traceback, for `sql`)."""
+    folder = tmp_path / "run"
+    shutil.copytree(storm_run, folder)
+    (folder / "report.html").unlink()
+    if name == "compare.json":
+        c = run_cli(["compare", str(EXAMPLE / "inventory.yaml"), str(EXAMPLE / "usage.csv"), "--json",
+                     "--out", str(folder / name)])  # fmt: skip
+        assert c.rc == 0, c
+    doc = json.loads((folder / name).read_text())
+    _damage(doc, path, value)
+    (folder / name).write_text(json.dumps(doc))
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
+    assert f"{folder / name}: {said}" in r.err, r.err
+    assert not (folder / "report.html").exists()
+    if name == "invoice.json" and path.startswith(
+        "lines."
+    ):  # (what the invoice's views read: `sql` said it in a traceback)
+        q = run_cli(["sql", str(folder), "SELECT count(*) FROM invoice_items"])
+        assert q.rc == 2 and "Traceback" not in q.err and f"{folder / name}: {said}" in q.err, q
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [("t", "x", "t: not a number: 'x'"), ("duration_s", None, "duration_s: not a number: None"),
+     ("responses", 5, "responses: not a list: int")],
+)  # fmt: skip
+def test_a_transcript_event_not_as_the_bench_writes_it_is_named(
+    bench_dir: Path, tmp_path: Path, field: str, value: Any, said: str
+) -> None:
+    """An event whose time was not a number ended the bench page in a ValueError naming no file."""
+    copy = tmp_path / "bench"
+    shutil.copytree(bench_dir, copy)
+    lines = (copy / "transcript.jsonl").read_text().splitlines()
+    n = next(i for i, text in enumerate(lines) if json.loads(text)["kind"] == "command")
+    ev = json.loads(lines[n])
+    ev[field] = value
+    lines[n] = json.dumps(ev)
+    (copy / "transcript.jsonl").write_text("\n".join(lines) + "\n")
+    r = run_cli(["report", str(copy)])
+    assert r.rc == 2 and "Traceback" not in r.err, r
+    assert f"{copy / 'transcript.jsonl'}:{n + 1}: {said}" in r.err, r.err
+    report = json.loads((copy / "report.json").read_text())
+    report["summary"]["at_time_s"] = None
+    (copy / "report.json").write_text(json.dumps(report))
+    r = run_cli(["report", str(copy)])
+    assert r.rc == 2 and f"{copy / 'report.json'}: summary.at_time_s: not a number: None" in r.err, r.err
 
 
 @pytest.mark.skipif(shutil.which("duckdb") is not None, reason="DuckDB's shell is installed here")
