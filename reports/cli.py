@@ -33,6 +33,7 @@ from m2msim.outputs import (
     OutputBusy,
     OutputError,
     atomic_write_text,
+    check_parents,
     output_lock,
     refuse_foreign,
     refuse_same_file,
@@ -99,9 +100,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         option = "--out" if args.out is not None else None
         if args.out is not None:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
+            check_parents(args.out)  # (before the page is made, not after)
         refuse_foreign(target, is_page, force=args.force, option=option)
         with _folder_lock(args.folder):
             html = render_report(args.folder)
+            # --out's folder is made, as rate's --out (it failed naming a temporary file)
+            target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(target, html, own=is_page, force=args.force, option=option)
     except (ReportError, OutputError) as exc:
         return _fail("report", str(exc))
@@ -159,7 +163,7 @@ def _with_report(handler: Handler, name: str) -> Handler:
         try:
             lock = output_lock(args.report) if held else contextlib.nullcontext()
             with lock:
-                return _rate_and_report(handler, name, args)
+                return _rate_and_report(handler, name, args, held)
         except OutputError as exc:
             return _fail(name, str(exc))
         except BrokenPipeError:
@@ -170,7 +174,10 @@ def _with_report(handler: Handler, name: str) -> Handler:
     return run
 
 
-def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace) -> int:
+def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace, held: bool) -> int:
+    """Rate (or compare) with `handler`, then write the page to --report; `held`: whether its lock is
+    held already (its folder existed), else the folder is made and the page written under its lock,
+    as rate's --out (the page was refused after the month was rated: No such file or directory)."""
     rc = handler(args)
     if args.report is None or rc not in (0, 1):
         return rc
@@ -181,7 +188,10 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace) -> i
         html = render_rating_report(
             args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
         )
-        atomic_write_text(args.report, html, own=is_page, force=args.force, option="--report")
+        if not held:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.nullcontext() if held else output_lock(args.report):
+            atomic_write_text(args.report, html, own=is_page, force=args.force, option="--report")
     except (ReportError, OutputError) as exc:
         return _fail(name, str(exc))
     except OSError as exc:

@@ -537,3 +537,25 @@ def test_the_rating_report_shows_the_invoices_quantities_beside_the_records_read
         227,
         90,
     ]  # SMS, voice s, csd s
+
+
+def test_a_page_into_a_folder_not_made_yet_is_written_as_rates_out(storm_run: Path, tmp_path: Path) -> None:
+    """`rate --out new/x.json` makes its folder; `--report new/x.html` was refused after the month
+    was rated ("No such file or directory"), and `m2msim report --out new/x.html` named a
+    temporary file (`new/.m2msim-x.html.tmp-...: No such file or directory`)."""
+    inv, usage = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
+    page = tmp_path / "new" / "month" / "rate.html"
+    r = run_cli(["rate", str(inv), str(usage), "--report", str(page)])
+    assert r.rc == 0 and page.read_text().startswith("<!DOCTYPE html>"), r
+    out = tmp_path / "other" / "run.html"
+    again = run_cli(["report", str(storm_run), "--out", str(out)])
+    assert again.rc == 0 and out.read_text() == (storm_run / "report.html").read_text(), again
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run.html"]
+    (tmp_path / "afile").write_text("kept")
+    for argv in (
+        ["report", str(storm_run), "--out", str(tmp_path / "afile" / "x.html")],
+        ["rate", str(inv), str(usage), "--report", str(tmp_path / "afile" / "x.html")],
+    ):
+        bad = run_cli(argv)
+        assert bad.rc == 2 and "afile is a file, not a folder" in bad.err, bad
+    assert (tmp_path / "afile").read_text() == "kept"
