@@ -394,26 +394,30 @@ def _unset_if_empty(name: str, expr: str | None = None) -> str:
     return f"coalesce({expr}, {_USAGE_DEFAULTS[name]})" if name in _USAGE_DEFAULTS else expr
 
 
+def _usage_source(files: RunFiles, usage: list[Path]) -> str:
+    """SQL: the records of `usage` (files of `files.usage`), as the rating reads them."""
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in usage)
+    if files.usage_kind == "parquet":
+        return f"read_parquet([{paths}], union_by_name = true)"
+    from accounting.usage import csv_layout, csv_read_options
+
+    try:
+        header, delimiter = csv_layout(files.usage[0])
+    except AccountingError as exc:
+        raise ReportError(str(exc)) from None
+    # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
+    # malformed (fields that do not match the header) are not in the view.
+    return f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
+
+
 def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
     """The `usage` view: every column of `_USAGE_COLUMNS` with its type, whatever the files hold
     (a run's parts as they are; a CSV, gzip or zstd too, or a Parquet file of other writers: its
     columns cast as the rating reads them, those it lacks empty or at their defaults)."""
-    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files.usage)
     if not files.usage:
         empty = ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in _USAGE_COLUMNS.items())
         return f"SELECT {empty}, false AS retry WHERE false"
-    if files.usage_kind == "parquet":
-        src = f"read_parquet([{paths}], union_by_name = true)"
-    else:
-        from accounting.usage import csv_layout, csv_read_options
-
-        try:
-            header, delimiter = csv_layout(files.usage[0])
-        except AccountingError as exc:
-            raise ReportError(str(exc)) from None
-        # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
-        # malformed (fields that do not match the header) are not in the view.
-        src = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
+    src = _usage_source(files, files.usage)
     have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     if all(have.get(name) == kind for name, kind in _USAGE_COLUMNS.items()):
         # (a run's parts: every column, typed)
@@ -438,20 +442,22 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
 
 
 def damaged_usage(files: RunFiles) -> ReportError | None:
-    """The first of the folder's Parquet usage files that cannot be read whole (every column of every
-    row), as an error naming it; None when each reads.
+    """The first of the folder's usage files that cannot be read whole (every column of every row), as
+    an error naming it; None when each reads.
 
     Asked when a query or the page's aggregation fails with an error that is not the query's: DuckDB
     says what is wrong with the data (`Parquet file is likely corrupted`) but not in which file,
-    and a run's shards write one part each."""
-    if not files.usage or files.usage_kind != "parquet":
+    and a run's shards write one part each (a gzip file cut short, it names inside its message)."""
+    if not files.usage:
         return None
     con = duckdb.connect(":memory:")
     try:
         for path in files.usage:
-            quoted = "'" + str(path).replace("'", "''") + "'"
             try:
-                con.execute(f"SELECT count(*) FROM read_parquet({quoted}) WHERE hash(COLUMNS(*)) IS NOT NULL")
+                src = _usage_source(files, [path])
+                con.execute(f"SELECT count(*) FROM {src} WHERE hash(COLUMNS(*)) IS NOT NULL")
+            except ReportError as exc:
+                return exc
             except duckdb.Error as exc:
                 return ReportError(f"{path}: cannot read the usage records: {str(exc).splitlines()[0]}")
     finally:

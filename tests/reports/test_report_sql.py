@@ -27,6 +27,7 @@ from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
 
 
 def readme_queries() -> dict[str, str]:
@@ -436,3 +437,22 @@ def test_a_value_of_another_type_for_a_view_is_named(tmp_path: Path, name: str, 
     r = run_cli(["sql", str(tmp_path), "SELECT 1"])
     assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
     assert f"{tmp_path / name}: {said}" in r.err, r.err
+
+
+def test_a_compressed_usage_file_cut_short_is_named_as_a_damaged_part_is(tmp_path: Path) -> None:
+    """A `rate` folder's usage.csv.gz cut short (a copy that did not finish): `sql` said DuckDB's error
+    as the query's (with the view names), `report` named the folder."""
+    import gzip
+
+    data = gzip.compress((EXAMPLE / "usage.csv").read_bytes())
+    (tmp_path / "usage.csv.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "invoice.json").write_text('{"total_ht": "0.00", "lines": []}')
+    for argv in (
+        ["sql", str(tmp_path), "SELECT line, count(*) FROM usage GROUP BY 1"],
+        ["report", str(tmp_path)],
+    ):
+        r = run_cli(argv)
+        assert r.rc == 2 and len(r.err.strip().splitlines()) == 1, r
+        assert r.err.split(": ")[1] == str(tmp_path / "usage.csv.gz"), r.err
+        assert "cannot read the usage records" in r.err and "views:" not in r.err, r.err
+    assert not (tmp_path / "report.html").exists()
