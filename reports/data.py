@@ -168,6 +168,18 @@ def group_names(files: RunFiles) -> dict[str, str]:
     return out
 
 
+def _run_group(line: str, names: dict[str, str], prefixes: list[str]) -> str | None:
+    """The run's device group of inventory line `line`: the group whose `lines` is its id, else the
+    longest id prefix followed by the line's number (an inventory group's ids: `MTR` 1 to 400 are
+    `MTR001` to `MTR400`); None when no group names it."""
+    if line in names:
+        return names[line]
+    for prefix in prefixes:
+        if line.startswith(prefix) and line[len(prefix) :].isdigit():
+            return names[prefix]
+    return None
+
+
 def lines_table(files: RunFiles) -> pa.Table:
     """The `lines` view's rows: each inventory line with its device group (from the invoice if no inventory)."""
     names = group_names(files)
@@ -181,9 +193,16 @@ def lines_table(files: RunFiles) -> pa.Table:
             rows["plan"].append(ln.plan)
             rows["commitment"].append(ln.commitment)
     elif files.invoice is not None:
+        # (a run folder without its scenario.yaml: each line in the run's device group that names its
+        # id or its id prefix; the page listed every group with no line, then each line's offer and
+        # plan as another group, its devices counted twice and the groups' figures at 0)
+        by_prefix = sorted(names, key=len, reverse=True)
         for bill in files.invoice.get("lines", []):
-            rows["line"].append(str(bill.get("id")))
-            rows["device_group"].append(f"{bill.get('offer')} {bill.get('plan')}")
+            lid = str(bill.get("id"))
+            rows["line"].append(lid)
+            rows["device_group"].append(
+                _run_group(lid, names, by_prefix) or f"{bill.get('offer')} {bill.get('plan')}"
+            )
             rows["offer"].append(bill.get("offer"))
             rows["plan"].append(bill.get("plan"))
             rows["commitment"].append(bill.get("commitment"))

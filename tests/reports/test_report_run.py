@@ -356,3 +356,30 @@ def test_the_retry_storms_billed_ko_are_the_invoices(storm_doc: dict[str, Any], 
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "summary:retry_storm.billable_ko" in check_numbers(html, out)
     assert "ko of the retry records read" in html
+
+
+def test_a_run_folder_without_its_scenario_keeps_its_device_groups(storm_run: Path, tmp_path: Path) -> None:
+    """A run folder whose scenario.yaml was left behind (copied without it, or removed): the page
+    listed each of the run's device groups with no line (0 sessions, 0 ko invoiced, no cost, beside
+    the summary's own figures marked as theirs), then each line's offer and plan as another group,
+    so that the devices were counted twice. The invoice's lines are placed in the run's groups by
+    the id or id prefix each group names."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("summary.json", "invoice.json", "usage.parquet", "alarms.jsonl"):
+        (folder / name).write_bytes((storm_run / name).read_bytes())
+    html = render_run_report(folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    docs = {"summary": summary, "invoice": json.loads((folder / "invoice.json").read_text())}
+    seen = set()
+    for key, text in shown_keys(html):
+        source, _, path = key.partition(":")
+        if source in docs:
+            assert as_number(text) == Decimal(str(value_at(docs[source], path))), (key, text)
+            seen.add(key)
+    for g in summary["groups"]:
+        assert {f"summary:groups[{g['name']}].{k}" for k in ("devices", "data_sessions", "cost_ht")} <= seen
+    groups = re.search(r'<section id="groups">(.*?)</section>', html, re.S)
+    assert groups is not None
+    rows = re.findall(r"<tr><td>([^<]*)</td>", groups.group(1))
+    assert rows == [g["name"] for g in summary["groups"]], rows
