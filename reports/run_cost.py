@@ -130,8 +130,15 @@ def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -
 
 
 def groups_section(
-    files: RunFiles, con: duckdb.DuckDBPyConnection, hourly: list[tuple[Any, ...]], cur: str
+    files: RunFiles,
+    con: duckdb.DuckDBPyConnection,
+    hourly: list[tuple[Any, ...]],
+    cur: str,
+    read: bool = True,
 ) -> str:
+    """Per device group: devices, what its usage records hold (`read`: whether the records are known:
+    a folder without its usage files shows none, not zero sessions against the summary's count),
+    the ko invoiced, its cost."""
     cost = dict(
         con.execute(
             "SELECT l.device_group, sum(i.total_ht) FROM invoice_lines i JOIN lines l USING (line) GROUP BY 1"
@@ -172,8 +179,10 @@ def groups_section(
                 [
                     td(name),
                     num(count(devices), f"{k}.devices" if k else None),
-                    num(count(a.get("sessions", 0)), f"{k}.data_sessions" if k else None),
-                    num(mo(a.get("vol", 0))),
+                    num(count(a.get("sessions", 0)), f"{k}.data_sessions" if k else None)
+                    if read
+                    else num("–"),
+                    num(mo(a.get("vol", 0)) if read else "–"),
                     num(f"{100 * a.get('roam', 0) / a['vol']:.1f} %" if a.get("vol") else "–"),
                     num(
                         count(int(billed.get(name) or 0)) if invoiced else "–",
@@ -231,7 +240,15 @@ def groups_section(
         width=430,
         height=280,
     )
-    return records_read_note(files) + tbl + f'<div class="cols">{cost_chart}{vol_chart}</div>'
+    note = records_read_note(files) if read else _NO_RECORDS
+    return note + tbl + f'<div class="cols">{cost_chart}{vol_chart if read else ""}</div>'
+
+
+_NO_RECORDS = (
+    '<p class="muted">No usage records in this folder (usage.parquet, usage/part-*.parquet or usage.csv): '
+    "the sessions, volume and roaming share they hold are not known. The ko "
+    "invoiced and the cost are the invoice's.</p>"
+)
 
 
 def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming share and the charts") -> str:

@@ -323,7 +323,9 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     cmp = comparison(files, con)
     if cmp is not None:
         page.add("offers", "Cost per offer and plan", offers_section(cmp, _covers(files, period)))
-    page.add("groups", "Cost and volume per device group", groups_section(files, con, hourly, cur))
+    # (the records' figures are known when the folder holds them, or the run handed over their sums)
+    read = bool(files.usage) or calls is None
+    page.add("groups", "Cost and volume per device group", groups_section(files, con, hourly, cur, read))
     page.add("traffic", "Volume and sessions over time", traffic_section(period, hourly, groups, bands))
     if files.summary is not None:
         page.add("storm", "Outages and retry storms", storm_section(files, con, cur))

@@ -280,6 +280,12 @@ def sms_calls_section(
             "sum(u.duration_s) FROM usage u LEFT JOIN lines l USING (line) "
             "WHERE u.type IN ('sms', 'voice', 'csd', 'sms_internet') GROUP BY ALL ORDER BY 1, 2, 3"
         ).fetchall()
+    if not files.usage:  # (they were said to be none, "in this period", beside the summary's SMS and calls)
+        parts.append(
+            '<p class="muted">No usage records in this folder: the SMS and call records are not known.</p>'
+        )
+        parts.append(_billed_table(files, con))
+        return "".join(parts)
     if rows:
         parts.append(records_read_note(files, "This table and the chart"))
         parts.append(
@@ -307,16 +313,7 @@ def sms_calls_section(
             acc["calls"][day] += row[7]
         keys = sorted({k for d in acc.values() for k in d})
         series = [svg.Series(name, [(k, acc[name].get(k, 0.0)) for k in keys]) for name in ("SMS", "calls")]
-        billed = _billed_sms_calls(files, con)
-        if billed:
-            parts.append(
-                "<h3>Invoiced per device group</h3>"
-                + table(
-                    ["device group", "SMS billed", "voice s billed", "csd s billed"],
-                    [tr([td(g), *(num(count(int(v))) for v in vals)]) for g, *vals in billed],
-                    numeric=[1, 2, 3],
-                )
-            )
+        parts.append(_billed_table(files, con))
         parts.append(
             svg.line_chart(
                 "plot-sms-calls",
@@ -331,6 +328,18 @@ def sms_calls_section(
     else:
         parts.append('<p class="muted">No SMS or call records in this period.</p>')
     return "".join(parts)
+
+
+def _billed_table(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
+    """The SMS and call seconds the invoice bills per device group, as a table (none: nothing)."""
+    billed = _billed_sms_calls(files, con)
+    if not billed:
+        return ""
+    return "<h3>Invoiced per device group</h3>" + table(
+        ["device group", "SMS billed", "voice s billed", "csd s billed"],
+        [tr([td(g), *(num(count(int(v))) for v in vals)]) for g, *vals in billed],
+        numeric=[1, 2, 3],
+    )
 
 
 def _billed_sms_calls(files: RunFiles, con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:

@@ -358,28 +358,55 @@ def test_the_retry_storms_billed_ko_are_the_invoices(storm_doc: dict[str, Any], 
     assert "ko of the retry records read" in html
 
 
-def test_a_run_folder_without_its_scenario_keeps_its_device_groups(storm_run: Path, tmp_path: Path) -> None:
-    """A run folder whose scenario.yaml was left behind (copied without it, or removed): the page
-    listed each of the run's device groups with no line (0 sessions, 0 ko invoiced, no cost, beside
-    the summary's own figures marked as theirs), then each line's offer and plan as another group,
-    so that the devices were counted twice. The invoice's lines are placed in the run's groups by
-    the id or id prefix each group names."""
-    folder = tmp_path / "run"
+def _page_of_a_copy(
+    run: Path, folder: Path, names: tuple[str, ...]
+) -> tuple[str, dict[str, Any], str, set[str]]:
+    """The page of a copy of `run` holding only `names`: (its HTML, the summary, its groups section,
+    the keys of the numbers it marks), every number marked as the summary's or the invoice's equal
+    to it."""
     folder.mkdir()
-    for name in ("summary.json", "invoice.json", "usage.parquet", "alarms.jsonl"):
-        (folder / name).write_bytes((storm_run / name).read_bytes())
+    for name in names:
+        (folder / name).write_bytes((run / name).read_bytes())
     html = render_run_report(folder)
-    summary = json.loads((folder / "summary.json").read_text())
-    docs = {"summary": summary, "invoice": json.loads((folder / "invoice.json").read_text())}
+    docs = {name: json.loads((folder / f"{name}.json").read_text()) for name in ("summary", "invoice")}
     seen = set()
     for key, text in shown_keys(html):
         source, _, path = key.partition(":")
         if source in docs:
             assert as_number(text) == Decimal(str(value_at(docs[source], path))), (key, text)
             seen.add(key)
-    for g in summary["groups"]:
-        assert {f"summary:groups[{g['name']}].{k}" for k in ("devices", "data_sessions", "cost_ht")} <= seen
     groups = re.search(r'<section id="groups">(.*?)</section>', html, re.S)
     assert groups is not None
-    rows = re.findall(r"<tr><td>([^<]*)</td>", groups.group(1))
+    return html, docs["summary"], groups.group(1), seen
+
+
+def test_a_run_folder_without_its_scenario_keeps_its_device_groups(storm_run: Path, tmp_path: Path) -> None:
+    """A run folder whose scenario.yaml was left behind (copied without it, or removed): the page
+    listed each of the run's device groups with no line (0 sessions, 0 ko invoiced, no cost, beside
+    the summary's own figures marked as theirs), then each line's offer and plan as another group,
+    so that the devices were counted twice. The invoice's lines are placed in the run's groups by
+    the id or id prefix each group names."""
+    names = ("summary.json", "invoice.json", "usage.parquet", "alarms.jsonl")
+    _, summary, groups, seen = _page_of_a_copy(storm_run, tmp_path / "run", names)
+    for g in summary["groups"]:
+        assert {f"summary:groups[{g['name']}].{k}" for k in ("devices", "data_sessions", "cost_ht")} <= seen
+    rows = re.findall(r"<tr><td>([^<]*)</td>", groups)
     assert rows == [g["name"] for g in summary["groups"]], rows
+
+
+def test_a_run_folder_without_its_usage_shows_no_records_figure_as_zero(
+    storm_run: Path, tmp_path: Path
+) -> None:
+    """A run folder whose usage files were left behind (too big to copy): the groups showed 0 data
+    sessions under the summary's key (the summary has 3,270 for the meters), 0.0 Mo read, beside
+    "the usage records read: N records" of the invoice, and the SMS section said there were no SMS
+    or call records in the period. They are not known, and the page says so."""
+    names = ("summary.json", "invoice.json", "scenario.yaml", "alarms.jsonl")
+    html, summary, groups, _ = _page_of_a_copy(storm_run, tmp_path / "run", names)
+    assert "No usage records in this folder" in groups
+    for g in summary["groups"]:
+        row = re.search(rf"<tr><td>{g['name']}</td>(.*?)</tr>", groups)
+        assert row is not None
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
+        assert cells[1:4] == ["–", "–", "–"], cells  # sessions, volume and roaming read
+    assert "No SMS or call records in this period" not in html
