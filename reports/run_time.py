@@ -116,6 +116,12 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
             else '<p class="muted">No run summary here: outages are not known.</p>'
         )
         return "".join(parts)
+    if not files.usage:  # (each outage's records were counted 0)
+        parts.append(
+            '<p class="muted">No usage records in this folder: the records in each outage\'s window are '
+            "not known.</p>"
+        )
+        return "".join(parts)
     rows = []
     for n, o in enumerate(outages, 1):
         start, end = parse_time(o["start"]), parse_time(o["end"])

@@ -410,3 +410,6 @@ def test_a_run_folder_without_its_usage_shows_no_records_figure_as_zero(
         cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
         assert cells[1:4] == ["–", "–", "–"], cells  # sessions, volume and roaming read
     assert "No SMS or call records in this period" not in html
+    storm = re.search(r'<section id="storm">(.*?)</section>', html, re.S)
+    assert storm is not None and "reconnection records" not in storm.group(1)  # (a table of zeros)
+    assert "the records in each outage's window are not known" in storm.group(1).replace("&#x27;", "'")
