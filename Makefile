@@ -25,8 +25,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite's files run in TEST_WORKERS processes (pytest-xdist), each file's tests in one of them
+# in order: most of the suite waits (modems' clocks, subprocesses, real clients), not computes.
+# TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -147,6 +148,30 @@ def libraries_as_m2msim_runs_them() -> None:
     arrow_keeps_freed_pages()
 
 
+def stdout_buffered() -> None:
+    """Standard output written through a buffer even when Python is told not to buffer it
+    (`PYTHONUNBUFFERED=1`, `python -u`, as container images and CI runners set it).  Unbuffered,
+    a text written in one piece goes to the system in one write, and a write into a pipe whose
+    reader went away (`| head`) returned what the pipe had taken: the rest was dropped without an
+    error, and `rate --json | head` ended with status 0 and a cut invoice instead of 141.  A buffer
+    writes until all is written or the write fails.  Flushed at each line end written, as the
+    user who asked for no buffering expects to see the lines as they come."""
+    raw = getattr(sys.stdout, "buffer", None)
+    if not isinstance(raw, io.RawIOBase):  # buffered already, or not a file (replaced)
+        return
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stdout = open(  # noqa: SIM115 (for the program's life; sys.__stdout__ keeps the original)
+            raw.fileno(),
+            "w",
+            buffering=1,  # (text: at each line end)
+            encoding=sys.stdout.encoding,
+            errors=sys.stdout.errors,
+            newline="\n",
+            closefd=False,
+        )
+
+
 def names_print_as_given() -> None:
     """File names print on stdout as they were given: a name whose bytes are not UTF-8 (a Latin-1
     `relev\xe9.csv`) comes back from the system as text with surrogates, which a UTF-8 locale's
@@ -167,6 +192,7 @@ def console() -> None:
     for sig in stopping:
         signal.signal(sig, _early)
     libraries_as_m2msim_runs_them()
+    stdout_buffered()
     names_print_as_given()
     from m2msim.cli import ends_at_once, main
     from m2msim.signals import received, signal_of

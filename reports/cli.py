@@ -297,19 +297,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
         w.writerows([[_cell(v) for v in r] for r in rows])
     elif args.json:
         doc = [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
-        _write(json.dumps(doc, indent=1, ensure_ascii=False, default=str, allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=1, ensure_ascii=False, default=str, allow_nan=False) + "\n")
     else:
-        _write(_text_table(names, rows))
+        sys.stdout.write(_text_table(names, rows))
     sys.stdout.flush()  # a reader gone says so here, exit 141 (m2msim.cli), not at the program's exit
     return 0
-
-
-def _write(text: str, piece: int = 2048) -> None:
-    """Write `text` to standard output a piece at a time. Written at once, a result larger than
-    the pipe's buffer was cut short without an error when its reader went away (`| head`): the
-    write returned what the pipe took, and the command exited 0 instead of 141."""
-    for i in range(0, len(text), piece):
-        sys.stdout.write(text[i : i + piece])
 
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN(?:\s+ANALY[SZ]E)?\s+", re.IGNORECASE)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -82,3 +85,31 @@ def test_rate_and_compare_to_a_closed_pipe_are_status_141(
     inventory, usage = EXAMPLE_MONTH / "inventory.yaml", EXAMPLE_MONTH / "usage.csv"
     assert main([command, str(inventory), str(usage), *form]) == 141
     assert "Broken pipe" not in capsys.readouterr().err
+
+
+F_SETPIPE_SZ = 1031  # (Linux fcntl)
+
+
+@pytest.mark.parametrize(("command", "form"), [("rate", []), ("rate", ["--json"]), ("compare", ["--json"])])
+def test_an_output_cut_by_its_reader_is_status_141_with_standard_output_unbuffered(
+    command: str, form: list[str]
+) -> None:
+    """With PYTHONUNBUFFERED=1 (container images, CI runners), the invoice went to the pipe in one
+    write, which returned what the pipe had taken when its reader went away: the rest was dropped
+    without an error, and `m2msim rate ... | head` ended with status 0 under `set -o pipefail`."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, F_SETPIPE_SZ, 4096)  # (smaller than each output: the writer must wait)
+    inventory, usage = EXAMPLE_MONTH / "inventory.yaml", EXAMPLE_MONTH / "usage.csv"
+    with subprocess.Popen(
+        [sys.executable, "-m", "m2msim", command, str(inventory), str(usage), *form],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as proc:
+        os.close(write_end)
+        assert len(os.read(read_end, 10)) == 10  # the output has begun: its reader goes away
+        os.close(read_end)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141, err
+    assert b"Traceback" not in err
