@@ -7,8 +7,10 @@ for the plan (Intense: 36 months only) and the offer prices every kind of usage 
 
 Fleet discounts depend on the whole fleet, so:
 - the per-line table prices each choice with the discounts as they stand today;
-- the fleet's best mix is searched under three assumptions (discounts as today, all on, all off);
-  each resulting mix is re-priced with the discounts it really earns, and the cheapest wins;
+- the fleet's best mix is searched under three assumptions (discounts as today, all on, all off),
+  and from the mix with the discounts on, each discount it misses is reached by moving the lines
+  that cost least to move (`_reach`); each mix is re-priced with the discounts it really earns, and
+  the cheapest wins (with one fleet discount, no mix costs less);
 - "everyone on X" scenarios move every line that can take X and recompute the discounts.
 Fleet services (assistance, SMS Internet, localisation) do not depend on the offers chosen.
 """
@@ -22,7 +24,7 @@ from decimal import Decimal
 from operator import itemgetter, mul
 from typing import Any, NamedTuple
 
-from accounting.catalog import Catalog, Offer, PlanStep
+from accounting.catalog import Catalog, FleetDiscount, Offer, PlanStep
 from accounting.charges import (
     OfferTerms,
     PlanPrices,
@@ -358,32 +360,56 @@ def _compare(run: RatingRun) -> Comparison:
         if line.prototype:
             base_counts[line.offer] += 1
 
-    def price_mix(picks: list[Choice]) -> tuple[Decimal, FleetContext, int]:
-        """A mix given as each class's choice: its total, its fleet context, the lines it moves."""
+    def price_mix(picks: list[Choice], split: _Split | None = None) -> tuple[Decimal, FleetContext, int]:
+        """A mix given as each class's choice (`split`: but so many lines of one class on another
+        choice): its total, its fleet context, the lines it moves."""
         counts = base_counts.copy()
         moved = 0
         for (_, now, lids), pick in zip(kinds, picks, strict=True):
             counts[pick.offer] += len(lids)
             if pick != now:
                 moved += len(lids)
+        if split is not None:
+            k, target, n = split
+            now, pick = kinds[k][1], picks[k]
+            counts[target.offer] += n
+            counts[pick.offer] -= n
+            moved += n * ((target != now) - (pick != now))
         ctx = fleet_context(catalog, month, today_ctx.sms_count, counts)
         discounted = ctx.discounts
         total = fleet_fixed + protos + fixed_all
         for (costs, _, lids), pick in zip(kinds, picks, strict=True):
             cost = (costs.on if pick.offer in discounted else costs.off)[pick]
             total += cost if len(lids) == 1 else len(lids) * cost
+        if split is not None:
+            k, target, n = split
+            costs, rest = kinds[k][0], picks[k]
+            total += n * (
+                (costs.on if target.offer in discounted else costs.off)[target]
+                - (costs.on if rest.offer in discounted else costs.off)[rest]
+            )
         return total, ctx, moved
 
     today = Scenario("today", invoice.total, 0, _discount_names(today_ctx))
-    best: tuple[Decimal, FleetContext, int, list[Choice]] | None = None
+    best: tuple[Decimal, FleetContext, int, list[Choice], _Split | None] | None = None
     for assume in ("today", "on", "off"):
         picks = [_cheapest(costs, now, assume) for costs, now, _ in kinds]
-        total, ctx, moved = price_mix(picks)
-        if best is None or total < best[0]:
-            best = (total, ctx, moved, picks)
+        mixes: list[tuple[list[Choice], _Split | None]] = [(picks, None)]
+        if assume == "on":  # each discount the mix misses, reached by the lines cheapest to move
+            for discount in catalog.fleet_discounts:
+                reached = _reach(kinds, base_counts, discount, picks)
+                if reached is not None:
+                    mixes.append(reached)
+        for mix, split in mixes:
+            total, ctx, moved = price_mix(mix, split)
+            if best is None or total < best[0]:
+                best = (total, ctx, moved, mix, split)
     assert best is not None
     best_mix = Scenario("best choice per line", best[0], best[2], _discount_names(best[1]))
     best_choices = {lid: pick for (_, _, lids), pick in zip(kinds, best[3], strict=True) for lid in lids}
+    if best[4] is not None:  # a class split by `_reach`: its first lines moved
+        k, target, n = best[4]
+        best_choices.update(dict.fromkeys(kinds[k][2][:n], target))
     # "Every line that can on X": classes alike in today's choice and in the choices they can take
     # (the same keys) all move or all stay; a set of them is summed at once, per choice.
     sets: dict[tuple[tuple[bool, ...], Choice], _Set] = {}
@@ -606,6 +632,55 @@ class _Set(NamedTuple):
     ons: list[dict[Choice, Decimal]]  # each other class's costs with the fleet discounts on
     offs: list[dict[Choice, Decimal]]
     lines: list[int]  # [the lines of every class]
+
+
+# Part of a class on another choice than the class's in a mix: (the class, the choice, its lines).
+_Split = tuple[int, Choice, int]
+
+
+def _reach(
+    kinds: list[tuple[_Costs, Choice, list[str]]],
+    base_counts: Mapping[str, int],
+    discount: FleetDiscount,
+    picks: list[Choice],
+) -> tuple[list[Choice], _Split | None] | None:
+    """The mix `picks` (each class's cheapest choice with the fleet discounts on) with enough more
+    lines moved onto the discount's offers to earn it, or None (it earns it already, or cannot).
+
+    A line moved costs what its cheapest choice among those offers costs beyond its pick (discounts
+    on); the lines that cost least to move are moved, as many as the discount misses (whole
+    classes, and maybe part of the last one: the split).  Of the mixes that earn the discount,
+    none costs less (a line's cost, the discounts given, does not depend on the others' choices);
+    of those that do not, none costs less than the mix with the discounts off.  So with one fleet
+    discount the best mix is this one, the mix with the discounts on, or the one with them off.
+    (A line moved costs more itself; the discount it earns the others pays for it.)
+    """
+    offers = discount.offers
+    have = sum(base_counts.get(o, 0) for o in offers)
+    have += sum(len(lids) for (_, _, lids), pick in zip(kinds, picks, strict=True) if pick.offer in offers)
+    missing = discount.min_lines - have
+    if missing <= 0:
+        return None
+    moves = []  # (extra cost, class, choice to move to)
+    for k, ((costs, now, _), pick) in enumerate(zip(kinds, picks, strict=True)):
+        if pick.offer in offers:
+            continue
+        targets = {c: v for c, v in costs.on.items() if c.offer in offers}
+        if targets:
+            target = _least_choice(targets, now)
+            moves.append((targets[target] - costs.on[pick], k, target))
+    if sum(len(kinds[k][2]) for _, k, _ in moves) < missing:
+        return None
+    moved = picks.copy()
+    for _, k, target in sorted(moves, key=itemgetter(0, 1)):
+        n = len(kinds[k][2])
+        if n > missing:
+            return moved, (k, target, missing)
+        moved[k] = target
+        missing -= n
+        if not missing:
+            break
+    return moved, None
 
 
 def _cheapest(costs: _Costs, now: Choice, assume: str) -> Choice:

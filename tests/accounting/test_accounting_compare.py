@@ -88,6 +88,65 @@ def test_fleet_discount_is_recomputed_for_each_fleet_scenario() -> None:
     assert every_compteur.total == Decimal("242.25") and every_compteur.discounts
 
 
+def test_best_mix_moves_a_line_that_earns_the_discount_for_the_others() -> None:
+    # 49 Business compteur 36 lines without usage (5.00 each, 4.75 with the 5% of 50 lines), an
+    # Intense line with 512 ko (6.00; on Business compteur 36: 5.00 + 1.50 = 6.50, 6.25 discounted)
+    # and a Europe line with 4 Mo in the EU (12.50; 33.00 on Business compteur: 5 + 4 x 7).
+    # Today: 49 x 5 + 6 + 12.50 = 263.50.  Alone, the Intense line costs more on Business, even
+    # discounted (6.25 > 6.00), but it is the 50th: 50 x 4.75 + 1.50 + 12.50 = 251.50.  Every line on
+    # Business compteur (the Europe line too) costs 271.75.
+    lines = [
+        {
+            "id_prefix": "G",
+            "count": 49,
+            "offer": "business-m2m",
+            "plan": "compteur",
+            "commitment": 36,
+            "since": "2025-01-01",
+        },
+        ln("X", "intense", "optima", 36),
+        ln("R", "europe", "forfait-5mo", 36),
+    ]
+    rows = [
+        {"line": "X", "type": "data", "start": T, "bytes_up": 512 * 1024, "bytes_down": 0},
+        {"line": "R", "type": "data", "start": T, "bytes_up": 4 * MO, "bytes_down": 0, "zone": "eu"},
+    ]
+    c = compare(run(lines, rows))
+    assert c.today.total == Decimal("263.50")
+    assert c.best_mix.total == Decimal("251.50") and c.best_mix.lines_moved == 1 and c.best_mix.discounts
+    assert c.best_mix_choices["X"] == Choice("business-m2m", "compteur", 36)
+    assert c.best_mix_choices["R"] == Choice("europe", "forfait-5mo", 36)
+    assert c.cheapest == c.best_mix and c.saving == Decimal("12.00")
+    # what rating the month with the line moved bills
+    moved = [*lines[:1], {**lines[1], "offer": "business-m2m", "plan": "compteur"}, lines[2]]
+    assert run(moved, rows).invoice.total == Decimal("251.50")
+
+
+def test_best_mix_moves_as_many_alike_lines_as_the_discount_needs() -> None:
+    # 45 Business compteur 36 lines (5.00) and 10 alike Intense lines of 512 ko (6.00; 6.25 on
+    # Business compteur 36 discounted). Today 285.00.  Five of them moved earn the 5%:
+    # 50 x 4.75 + 5 x 1.50 + 5 x 6.00 = 275.00; all ten moved: 55 x 4.75 + 10 x 1.50 = 276.25.
+    lines = [
+        {"id_prefix": "G", "count": 45, "offer": "business-m2m", "plan": "compteur", "commitment": 36},
+        {"id_prefix": "X", "count": 10, "offer": "intense", "plan": "optima", "commitment": 36},
+    ]
+    for group in lines:
+        group["since"] = "2025-01-01"
+    xs = [f"X{k:02d}" for k in range(1, 11)]
+    rows = [{"line": x, "type": "data", "start": T, "bytes_up": 512 * 1024, "bytes_down": 0} for x in xs]
+    c = compare(run(lines, rows))
+    assert c.today.total == Decimal("285.00")
+    assert c.best_mix.total == Decimal("275.00") and c.best_mix.lines_moved == 5
+    on_business = [x for x in xs if c.best_mix_choices[x].offer == "business-m2m"]
+    assert on_business == xs[:5]
+    # what rating the month with those lines moved bills
+    moved = [lines[0]]
+    moved += [
+        ln(x, *(("business-m2m", "compteur") if x in on_business else ("intense", "optima")), 36) for x in xs
+    ]
+    assert run(moved, rows).invoice.total == Decimal("275.00")
+
+
 def invoiced_on(r: RatingRun, line_id: str, choice: Choice) -> Decimal:
     """The invoice total of a line moved to `choice` in the same fleet (discounts as they stand)."""
     month = r.inventory.month
