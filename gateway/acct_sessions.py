@@ -24,6 +24,10 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   `sequence` (their place in the session is unknown), and the session is
   listed in `joined` with the octets before the baseline.  A session first
   seen at its Stop is a reject: nothing delimits its last record.
+- An Interim-Update delivered late (re-sent with Acct-Delay-Time once the session's next request, even
+  its Stop, had gone) still closes its own record: with `hold_s`, a session's latest records wait that
+  long (its client's packet time) and such an Interim cuts them at its Acct-Session-Time; its 32-bit
+  counters above the next request's say one wrapped in between.
 - A 32-bit counter that goes down in a request without Gigawords has wrapped
   once: 2^32 is added (counted in `counter_wraps`).  With Gigawords, a counter
   going down is a reject.
@@ -52,7 +56,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Literal
@@ -73,6 +77,9 @@ MAX_GIGAWORDS = MAX_OCTETS >> 32  # 2^31 - 1: more, and a counter passes MAX_OCT
 CLOSED_MEMORY_S = (
     3_600  # a closed session's requests are recognised as retransmissions this long after its Stop
 )
+# A record waits this long (packet time) before it is given, when the tracker holds records: an Interim-
+# Update delivered late (re-sent with Acct-Delay-Time once the session's next request had gone) splits it.
+HOLD_S = 300
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
 # Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
 RESEND_SLACK_S = 1
@@ -196,6 +203,19 @@ class _Session:
     seen: set[tuple[object, ...]] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class _Held:
+    """The records of a session's last Interim-Update or Stop, held until `until` (packet time): an
+    Interim-Update between its bounds, delivered late, splits them."""
+
+    start_s: int  # the session's start
+    bounds: list[tuple[int, int, int]]  # (Acct-Session-Time, octets in, octets out) the records span
+    causes: list[int]  # the cause each span closes with
+    first_sequence: int | None  # the first record's sequence (None: a joined session)
+    records: list[UsageRecord]
+    until: int
+
+
 def _event_time(req: AcctRequest) -> int:
     """When the request's event happened: its Event-Timestamp, else when the client sent it (the time
     it was seen less Acct-Delay-Time: a request re-sent, or queued, is seen late)."""
@@ -222,8 +242,16 @@ def _signature(req: AcctRequest) -> tuple[object, ...]:
 class SessionTracker:
     """Accounting sessions in flight; `request` returns the record a request closes."""
 
-    def __init__(self, report: Rejects) -> None:
+    def __init__(self, report: Rejects, *, hold_s: int = 0) -> None:
+        """`hold_s`: each session's latest records wait this long (packet time) before `request` gives
+        them (all that wait are given by `finish`), so that an Interim-Update delivered after the next
+        request (re-sent with Acct-Delay-Time) still closes its own record; 0: given at once."""
         self.report = report
+        self.hold_s = hold_s
+        # client -> session id -> its held records, oldest first; released by the client's own time (a
+        # capture's interfaces, or captures concatenated, may put one client's packets far ahead)
+        self.held: dict[object, dict[str, _Held]] = {}
+        self.ready: list[UsageRecord] = []  # records whose hold is over
         self.sessions: dict[tuple[object, str], _Session] = {}
         # closed sessions, oldest first: (requests seen, time of the Stop, the session's start, its end
         # by Acct-Session-Time), kept CLOSED_MEMORY_S
@@ -232,6 +260,20 @@ class SessionTracker:
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
+        records = self._request(req, where)
+        if not self.hold_s:
+            return records
+        self.ready += records  # (a session's previous records, final now)
+        held = self.held.get(req.client)
+        while held:  # (held in time order: each is put last when it is held again)
+            oldest = next(iter(held))
+            if held[oldest].until >= req.time_s:
+                break
+            self.ready += held.pop(oldest).records
+        ready, self.ready = self.ready, []
+        return ready
+
+    def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
             return []
@@ -271,6 +313,8 @@ class SessionTracker:
                     self._open(key, req, sig, joined=False)
                 return []
             if closed is not None:
+                if self._late(key, req, sig, closed, where):
+                    return []
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
                 return []
             if req.status == STATUS_STOP:
@@ -344,10 +388,13 @@ class SessionTracker:
             seen={sig},
         )
         self.closed.pop(key, None)
+        earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
+        if earlier is not None:
+            self.ready += earlier.records
         self.report.sessions += 1
 
     def _join(self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int) -> None:
-        totals = self._totals(req, None, where)
+        totals = self._totals(req, 0, 0, where)
         if totals is None or self._line(req, where) is None:
             return
         self._open(key, req, sig, joined=True)
@@ -364,7 +411,7 @@ class SessionTracker:
         )
 
     def _totals(
-        self, req: AcctRequest, state: _Session | None, where: int
+        self, req: AcctRequest, last_in: int, last_out: int, where: int
     ) -> tuple[int, int, int, int] | None:
         """(session time, octets in, octets out, 32-bit wraps) of an Interim/Stop; None after a reject."""
         if req.session_time is None or req.in_lo is None or req.out_lo is None:
@@ -382,8 +429,8 @@ class SessionTracker:
         octets = []
         wraps = 0
         for name, lo, gw, last in (
-            ("Acct-Input", req.in_lo, req.in_gw, state.last_in if state else 0),
-            ("Acct-Output", req.out_lo, req.out_gw, state.last_out if state else 0),
+            ("Acct-Input", req.in_lo, req.in_gw, last_in),
+            ("Acct-Output", req.out_lo, req.out_gw, last_out),
         ):
             if gw is not None:
                 total = lo + (gw << 32)
@@ -407,13 +454,15 @@ class SessionTracker:
     def _usage(
         self, key: tuple[object, str], state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
     ) -> list[UsageRecord]:
-        totals = self._totals(req, state, where)
+        totals = self._totals(req, state.last_in, state.last_out, where)
         if totals is None:
             return []
         session_time, octets_in, octets_out, wraps = totals
         d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
         duration = session_time - state.last_time
         if d_in < 0 or d_out < 0 or duration < 0:
+            if self._late(key, req, sig, state.seen, where):
+                return []
             self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
             return []
         if state.start_s + state.last_time < _FIRST_S or state.start_s + session_time > _LAST_S:
@@ -464,12 +513,100 @@ class SessionTracker:
                     sequence=None if state.joined else state.sequence,
                 )
             )
+        self.report.records += len(records)
+        if self.hold_s:  # these wait; the session's previous ones are final
+            client_held = self.held.setdefault(key[0], {})
+            previous = client_held.pop(key[1], None)
+            client_held[key[1]] = _Held(
+                start_s=state.start_s,
+                bounds=[(first, state.last_in, state.last_out), (session_time, octets_in, octets_out)],
+                causes=[cause],
+                first_sequence=None if state.joined else state.sequence - len(records) + 1,
+                records=records,
+                until=req.time_s + self.hold_s,
+            )
+            records = previous.records if previous is not None else []
         if stop:
             self.closed[key] = (state.seen, req.time_s, state.start_s, state.start_s + session_time)
             del self.sessions[key]
         else:
             state.last_time, state.last_in, state.last_out = session_time, octets_in, octets_out
-        self.report.records += len(records)
+        return records
+
+    def _late(
+        self,
+        key: tuple[object, str],
+        req: AcctRequest,
+        sig: tuple[object, ...],
+        seen: set[tuple[object, ...]],
+        where: int,
+    ) -> bool:
+        """An Interim-Update delivered late (RFC 2866 5.2: re-sent, with Acct-Delay-Time, after the
+        session's next request went) whose Acct-Session-Time and counters fall inside the held records:
+        they are cut there, the first part closed by it (cause 17).  False: not such a request."""
+        held = self.held.get(key[0], {}).get(key[1])
+        if held is None or req.status != STATUS_INTERIM or req.session_time is None:
+            return False
+        at = next((i for i, b in enumerate(held.bounds) if b[0] > req.session_time), None)
+        if at is None or at == 0:
+            return False
+        lo, hi = held.bounds[at - 1], held.bounds[at]
+        totals = self._totals(req, lo[1], lo[2], where)
+        if totals is None:
+            return True
+        point = totals[:3]
+        # A 32-bit counter (no Gigawords) above the next request's wrapped between the two: the next
+        # request's count, and those after it, are 2^32 more than they were taken for.
+        shift = [
+            GIGAWORD if gw is None and point[j] > hi[j] and point[j] - GIGAWORD <= hi[j] else 0
+            for j, gw in ((1, req.in_gw), (2, req.out_gw))
+        ]
+        if not (lo[1] <= point[1] <= hi[1] + shift[0] and lo[2] <= point[2] <= hi[2] + shift[1]):
+            return False
+        state = self.sessions.get(key)
+        if shift != [0, 0]:
+            bounds = held.bounds
+            for i in range(at, len(bounds)):
+                bounds[i] = (bounds[i][0], bounds[i][1] + shift[0], bounds[i][2] + shift[1])
+            if state is not None:
+                state.last_in += shift[0]
+                state.last_out += shift[1]
+            self.report.counter_wraps += (shift[0] > 0) + (shift[1] > 0)
+        held.bounds.insert(at, point)
+        held.causes.insert(at - 1, int(ClosingCause.TIME_LIMIT))
+        records = self._rebuild(held)
+        added = len(records) - len(held.records)
+        held.records = records
+        self.report.records += added
+        if state is not None:
+            state.sequence += added
+        seen.add(sig)
+        return True
+
+    @staticmethod
+    def _rebuild(held: _Held) -> list[UsageRecord]:
+        """The held records again, one span per pair of bounds, each cut at the session's 12-hour marks."""
+        template = held.records[0]
+        records: list[UsageRecord] = []
+        sequence = held.first_sequence
+        for (first, in0, out0), (last, in1, out1), cause in zip(
+            held.bounds, held.bounds[1:], held.causes, strict=False
+        ):
+            duration = last - first
+            marks = range((first // INTERVAL_S + 1) * INTERVAL_S, last, INTERVAL_S)
+            cuts = [first, *(marks if duration > INTERVAL_S else ()), last]
+            for lo, hi in pairwise(cuts):
+                records.append(
+                    replace(
+                        template,
+                        start=_EPOCH + timedelta(seconds=held.start_s + lo),
+                        duration_s=hi - lo,
+                        bytes_up=record_bytes(in1 - in0, lo - first, hi - first, duration),
+                        bytes_down=record_bytes(out1 - out0, lo - first, hi - first, duration),
+                        cause=cause if hi == last else int(ClosingCause.TIME_LIMIT),
+                        sequence=None if sequence is None else sequence + len(records),
+                    )
+                )
         return records
 
     @staticmethod
@@ -498,5 +635,9 @@ class SessionTracker:
             state.serving_plmn = req.serving_plmn
         return cause
 
-    def finish(self) -> None:
+    def finish(self) -> list[UsageRecord]:
+        """The end of the source: the sessions still open are listed; returns the records still held."""
         self.report.open_sessions = sorted([*self.ended, *(s.session_id for s in self.sessions.values())])
+        records = [*self.ready, *(r for c in self.held.values() for held in c.values() for r in held.records)]
+        self.ready, self.held = [], {}
+        return records

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    HOLD_S,
     MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
@@ -370,7 +371,7 @@ class _Decoder:
         self.report = report
         self.ports = ports
         self.line_from = line_from
-        self.tracker = SessionTracker(report)
+        self.tracker = SessionTracker(report, hold_s=HOLD_S)
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
         self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
         # the same -> the Request Authenticator that response answered: a copy of an answered request
@@ -825,14 +826,16 @@ class _Decoder:
             ms_tz=tgpp.get(radius.TGPP_MS_TIMEZONE),
         )
 
-    def finish(self) -> None:
-        self.tracker.finish()
+    def finish(self) -> list[UsageRecord]:
+        """The end of the captures: returns the records still held."""
+        records = self.tracker.finish()
         self.report.unanswered_requests = len(self.pending)
         for first, head in self.fragments.unfinished():
             if head is not None and len(head) >= 4:
                 sport, dport = _U16.unpack_from(head, 0)[0], _U16.unpack_from(head, 2)[0]
                 if sport in self.ports or dport in self.ports:
                     self.report.reject(first, "incomplete fragmented RADIUS message", "fragments missing")
+        return records
 
 
 ACCT_DELAY_TIME = 41
@@ -944,4 +947,4 @@ def _records(
             records = packet(n, data, linktype, ts_us)
             if records:
                 yield from records
-    decoder.finish()
+    yield from decoder.finish()

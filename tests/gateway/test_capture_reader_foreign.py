@@ -543,10 +543,12 @@ def test_a_reused_session_id_without_event_timestamp_is_a_new_session_not_a_retr
     assert report.sessions == 3 and report.open_sessions == ["sess-1"]  # the first: no Stop
 
 
-def test_a_late_interim_without_gigawords_is_refused_and_no_wrap_is_said(tmp_path: Path) -> None:
+def test_a_late_interim_without_gigawords_closes_its_record_and_no_wrap_is_said(tmp_path: Path) -> None:
     """The first Interim-Update's copy re-sent late (Acct-Delay-Time), after the second: its 32-bit
-    counters are below the session's, its Acct-Session-Time too, so it is refused as going backwards;
-    the summary said two counters had wrapped (2^32 added) though no record took them."""
+    counters are below the session's, its Acct-Session-Time too; it was refused as going backwards
+    (one record for both periods) and the summary said two counters had wrapped (2^32 added) though no
+    record took them. It closes its own record (RFC 2866 5.2: the same report, delivered late), and
+    no counter wrapped."""
     msgs = [
         request(1, acct(1, event=T0, gigawords=False)),
         request(3, acct(3, event=T0 + 1_200, st=1_200, octets=(3_000, 300), gigawords=False)),
@@ -557,8 +559,31 @@ def test_a_late_interim_without_gigawords_is_refused_and_no_wrap_is_said(tmp_pat
         (ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, [T0, T0 + 1_200, T0 + 1_201, T0 + 1_500])
     ]
     records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
-    assert [(r.bytes_up, r.bytes_down) for r in records] == [(3_000, 300), (1_000, 100)]
-    assert report.reasons == {"counters went backwards": 1} and report.counter_wraps == 0
+    assert [(r.bytes_up, r.bytes_down, r.duration_s, r.sequence) for r in records] == [
+        (1_000, 100, 600, 1),
+        (2_000, 200, 600, 2),
+        (1_000, 100, 300, 3),
+    ]
+    assert report.reasons == {} and report.counter_wraps == 0
+
+
+def test_a_late_interim_after_the_stop_tells_the_32_bit_wrap_the_stop_hid(tmp_path: Path) -> None:
+    """The Interim-Update re-sent after the Stop: between them the input counter wrapped, which the
+    Stop alone could not show (its 32 bits below the Interim's); the record lost 4 GiB."""
+    msgs = [
+        request(1, acct(1, event=T0, gigawords=False)),
+        request(
+            3, acct(2, event=T0 + 1_200, st=1_200, octets=(2**32 + 500, 300), gigawords=False, terminate=1)
+        ),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(2**32 - 500, 100), gigawords=False, delay=601)),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, [T0, T0 + 1_200, T0 + 1_201])]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.bytes_up, r.bytes_down, r.duration_s, r.cause) for r in records] == [
+        (2**32 - 500, 100, 600, 17),
+        (1_000, 200, 600, 0),
+    ]
+    assert report.reasons == {} and report.counter_wraps == 1
 
 
 def test_counters_going_down_with_gigawords_are_a_reject(tmp_path: Path) -> None:
