@@ -26,6 +26,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    HOLD_S,
     MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
@@ -403,7 +404,7 @@ def records_from_radius_detail(
 
 
 def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Iterator[UsageRecord]:
-    tracker = SessionTracker(report)
+    tracker = SessionTracker(report, hold_s=HOLD_S)  # (a late Interim-Update still closes its record)
     names = [str(f) for f in files]
     merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
     for _when, index, line, block in merged:
@@ -417,9 +418,9 @@ def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Itera
         if req is None or req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             values = block[2]
             report.ignored[_kind(values) or _string(values.get("Acct-Status-Type", "?"))] += 1
-            if req is not None:
-                tracker.request(req, line)  # Accounting-On/Off: the client's sessions end
+            if req is not None:  # Accounting-On/Off: the client's sessions end
+                yield from tracker.request(req, line)  # (and its records held long enough are given)
             continue
         report.accounting_requests += 1
         yield from tracker.request(req, line)
-    tracker.finish()
+    yield from tracker.finish()

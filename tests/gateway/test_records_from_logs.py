@@ -432,6 +432,25 @@ def test_detail_start_without_event_timestamp_is_when_the_client_sent_it(tmp_pat
     assert [r.start for r in records][:1] == [START] and len(records) == 3 and report.rejected == 0
 
 
+def test_detail_interim_written_after_the_next_one_closes_its_own_record(tmp_path: Path) -> None:
+    """The 22:00 Interim-Update reached the server only after the 01:00 one (re-sent, Acct-Delay-Time
+    10,807 s): it was refused as counters going backwards, and the 15 hours until 01:00 cut at the
+    12-hour mark with their octets spread in proportion to time. It closes its own record."""
+    blocks = DETAIL.split("\n\n")
+    late = blocks[2].replace("Acct-Delay-Time = 7", "Acct-Delay-Time = 10807")
+    late = late.replace("Timestamp = 1772402407", "Timestamp = 1772413207")
+    path = tmp_path / "detail"
+    path.write_text("\n\n".join([blocks[0], blocks[3], late, *blocks[4:]]))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.duration_s, r.bytes_up, r.bytes_down, r.cause, r.sequence) for r in records] == [
+        (43_200, 1_000, 2**32 + 5_000, 17, 1),
+        (10_800, 500, 1_000, 24, 2),
+        (3_600, 100, 100, 0, 3),
+    ]
+    assert report.rejected == 0
+
+
 def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_path: Path) -> None:
     text = DETAIL.replace("\tAcct-Input-Octets = 1600", "\tAcct-Input-Octets = lots")
     text = text.replace(
