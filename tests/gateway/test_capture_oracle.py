@@ -40,6 +40,7 @@ PLMNS = {"20801": "fr", "26201": "eu", "310410": "world"}
 FIELDS = [
     "radius.Acct_Status_Type",
     "radius.NAS_IP_Address",
+    "radius.NAS_IPv6_Address",
     "radius.Acct_Session_Id",
     "radius.Acct_Session_Time",
     "radius.Acct_Input_Octets",
@@ -69,11 +70,14 @@ def acct_request(
 ) -> bytes:
     """The attributes of a request of GGSN `nas`, in its manner: GGSN 0 sends Gigawords always, GGSN 1
     when not zero, GGSN 2 never (32-bit counters that wrap), and no Event-Timestamp (RFC 2869 5.1-5.3)."""
-    nas_ip = "192.0.2.7" if NAS[nas] == "v6" else NAS[nas]
+    if NAS[nas] == "v6":  # NAS-IPv6-Address
+        nas_id = attr(95, bytes.fromhex("20010db8000000000000000000000007"))
+    else:  # NAS-IP-Address
+        nas_id = attr(4, bytes(int(x) for x in NAS[nas].split(".")))
     parts = [
         attr(40, u32(status)),
         attr(44, sid.encode()),
-        attr(4, bytes(int(x) for x in nas_ip.split("."))),
+        nas_id,
         attr(25, f"LINE-{s}".encode()),
         attr(31, f"3361200000{s}".encode()),
         vsa3gpp(18, plmn.encode()),
@@ -92,7 +96,7 @@ def acct_request(
     return b"".join(parts)
 
 
-def traffic(seed: int) -> list[tuple[int, int, bytes]]:
+def traffic(seed: int, late_share: float = 0.5) -> list[tuple[int, int, bytes]]:
     """(microseconds, GGSN, IP packet) of several GGSNs' sessions, in time order: Gigawords wraps,
     retransmissions (the same octets; a new Identifier and Acct-Delay-Time), lost responses, one
     session id used by two GGSNs, an Interim-Update first heard of after the next request."""
@@ -123,10 +127,12 @@ def traffic(seed: int) -> list[tuple[int, int, bytes]]:
             up += rng.randrange(2**33) if wide else rng.randrange(2**32)
             down += rng.randrange(2**34) if wide else rng.randrange(2**32)
             status = 2 if i == 4 or rng.random() < 0.25 else 3
+            if rng.random() < 0.2:  # moved: the records stay in the zone where the session opened
+                plmn = rng.choice(sorted(PLMNS))
             steps.append((t + st, acct_request(status, sid, nas, s, plmn, t + st, (st, up, down))))
             if status == 2:
                 break
-        late = rng.randrange(1, len(steps) - 1) if len(steps) > 2 and rng.random() < 0.5 else None
+        late = rng.randrange(1, len(steps) - 1) if len(steps) > 2 and rng.random() < late_share else None
         for k, (event, attrs) in enumerate(steps):
             when = event * 1_000_000 + rng.randrange(1_000_000)
             if k == late:  # lost before the probe, re-sent only after the next request went
@@ -153,32 +159,51 @@ def tshark_requests(path: Path) -> list[dict[str, str]]:
     return [dict(zip(FIELDS, line.split("\t"), strict=True)) for line in done.stdout.splitlines()]
 
 
+def sent(r: dict[str, str]) -> int:
+    """When a request's event happened: its Event-Timestamp, else when it was seen less Acct-Delay-Time."""
+    if r["radius.Event_Timestamp"]:
+        when = r["radius.Event_Timestamp"][:21].replace("  ", " ")
+        return int(datetime.strptime(when, "%b %d, %Y %H:%M:%S").replace(tzinfo=UTC).timestamp())
+    return int(float(r["frame.time_epoch"])) - int(r["radius.Acct_Delay_Time"] or 0)
+
+
+def totals(r: dict[str, str], last: list[int]) -> list[int]:
+    """[Acct-Session-Time, octets in, octets out] of a request, after `last`."""
+    now = [int(r["radius.Acct_Session_Time"])]
+    for name, prev in (("Input", last[1]), ("Output", last[2])):
+        low, giga = int(r[f"radius.Acct_{name}_Octets"]), r[f"radius.Acct_{name}_Gigawords"]
+        if giga:
+            now.append(low + (int(giga) << 32))
+        else:  # (at most one wrap between two requests)
+            now.append(prev - prev % 2**32 + low + (2**32 if low < prev % 2**32 else 0))
+    return now
+
+
 def oracle(path: Path) -> list[tuple[object, ...]]:
     """Each session's records from tshark's fields: requests de-duplicated, in Acct-Session-Time order,
-    deltas of the counters (RFC 2869 5.1-5.2: + Gigawords x 2^32; without them, 32 bits that wrap)."""
-    sessions: dict[tuple[str, str], dict[tuple[str, ...], dict[str, str]]] = defaultdict(dict)
-    for r in tshark_requests(path):
+    deltas of the counters (RFC 2869 5.1-5.2: + Gigawords x 2^32; without them, 32 bits that wrap).
+    A session the capture joined mid-way starts at its first Interim-Update (its baseline), the
+    requests seen after it."""
+    Seen = dict[tuple[str, ...], tuple[dict[str, str], list[int]]]
+    sessions: dict[tuple[str, str], Seen] = defaultdict(dict)
+    for at, r in enumerate(tshark_requests(path)):
         start = r["radius.Acct_Status_Type"] == "1"
-        sig = (r["radius.Event_Timestamp"],) if start else tuple(r[f] for f in FIELDS[:8])
-        sessions[(r["radius.NAS_IP_Address"], r["radius.Acct_Session_Id"])].setdefault(sig, r)
+        sig = (r["radius.Event_Timestamp"],) if start else tuple(r[f] for f in FIELDS[:9])
+        nas = r["radius.NAS_IP_Address"] or r["radius.NAS_IPv6_Address"]
+        sessions[(nas, r["radius.Acct_Session_Id"])].setdefault(sig, (r, []))[1].append(at)
     rows = []
     for reqs in sessions.values():
-        first = next(r for r in reqs.values() if r["radius.Acct_Status_Type"] == "1")
-        if first["radius.Event_Timestamp"]:
-            when = first["radius.Event_Timestamp"][:21].replace("  ", " ")
-            t0 = int(datetime.strptime(when, "%b %d, %Y %H:%M:%S").replace(tzinfo=UTC).timestamp())
-        else:  # sent when seen less Acct-Delay-Time
-            t0 = int(float(first["frame.time_epoch"])) - int(first["radius.Acct_Delay_Time"] or 0)
-        usage = [r for r in reqs.values() if r["radius.Acct_Status_Type"] != "1"]
-        last = [0, 0, 0]
+        base = next(((r, seen[0]) for r, seen in reqs.values() if r["radius.Acct_Status_Type"] != "2"), None)
+        if base is None:
+            continue  # a Stop alone: nothing delimits its record
+        first, at = base
+        t0 = sent(first) - int(first["radius.Acct_Session_Time"] or 0)
+        last = totals(first, [0, 0, 0]) if first["radius.Acct_Status_Type"] == "3" else [0, 0, 0]
+        usage = [r for r, seen in reqs.values() if r["radius.Acct_Status_Type"] != "1" and seen[-1] > at]
         for r in sorted(usage, key=lambda r: int(r["radius.Acct_Session_Time"])):
-            now = [int(r["radius.Acct_Session_Time"])]
-            for name, prev in (("Input", last[1]), ("Output", last[2])):
-                low, giga = int(r[f"radius.Acct_{name}_Octets"]), r[f"radius.Acct_{name}_Gigawords"]
-                if giga:
-                    now.append(low + (int(giga) << 32))
-                else:  # (at most one wrap between two requests)
-                    now.append(prev - prev % 2**32 + low + (2**32 if low < prev % 2**32 else 0))
+            if int(r["radius.Acct_Session_Time"]) <= last[0]:
+                continue  # (before the baseline of a session joined mid-way)
+            now = totals(r, last)
             line = bytes.fromhex(r["radius.Class"].replace(":", "")).decode()
             zone = PLMNS[first["radius.3GPP_SGSN_MCC_MNC"]]
             delta = [b - a for a, b in zip(last, now, strict=True)]
@@ -266,3 +291,18 @@ def test_pcapng_interfaces_match_tshark(tmp_path: Path, seed: int) -> None:
     assert records == oracle(path)
     assert report.rejected == 0, report.reasons
     assert report.retransmissions and report.counter_wraps and report.unanswered_requests
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_capture_begun_and_ended_mid_session_matches_tshark(tmp_path: Path, seed: int) -> None:
+    """A capture of nine hours amid the sessions: some joined at an Interim-Update, some cut before
+    their Stop. (No late Interim-Update here: a Stop seen before any other request of its session is
+    refused; a late Interim after it joins the session, and the Stop's copy re-sent with the same
+    octets is then taken for a retransmission, its record not given.)"""
+    frames = [
+        (t, ethernet(ip)) for t, _nas, ip in traffic(seed, 0) if T0 + 6_000 <= t // 1_000_000 <= T0 + 40_000
+    ]
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    records, report = m2msim(path)
+    assert records == oracle(path)
+    assert report.joined and report.open_sessions
