@@ -212,7 +212,7 @@ def oracle(path: Path) -> list[tuple[object, ...]]:
     return sorted(rows)
 
 
-def m2msim(path: Path) -> tuple[list[tuple[object, ...]], ReadReport]:
+def m2msim(path: Path | list[Path]) -> tuple[list[tuple[object, ...]], ReadReport]:
     report = ReadReport()
     out = [
         (r.line, r.session, int(r.start.timestamp()), r.duration_s, r.bytes_up, r.bytes_down, str(r.zone))
@@ -306,3 +306,23 @@ def test_capture_begun_and_ended_mid_session_matches_tshark(tmp_path: Path, seed
     records, report = m2msim(path)
     assert records == oracle(path)
     assert report.joined and report.open_sessions
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_a_capture_per_ggsn_read_together_matches_tshark_on_the_merged_one(tmp_path: Path, seed: int) -> None:
+    """One capture per GGSN link, of their own link types and timestamp resolutions, given together:
+    the records of tshark's reading of all the packets in one file."""
+    packets = traffic(seed)
+    whole = write_pcap(tmp_path / "all.pcap", 1, [(t, ethernet(ip)) for t, _nas, ip in packets])
+    links = [(1, ethernet), (276, sll2), (113, sll)]
+    parts = [
+        write_pcap(
+            tmp_path / f"ggsn-{k}.pcap",
+            links[k][0],
+            [(t, links[k][1](ip)) for t, n, ip in packets if n == k],
+            nano=k == 1,
+        )
+        for k in range(3)
+    ]
+    records, report = m2msim(parts)
+    assert records == oracle(whole) and report.rejected == 0
