@@ -16,6 +16,7 @@ from modem.virtual.cmd_network import GPRS, NETWORK
 from modem.virtual.cmd_phonebook import PHONEBOOK
 from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
 from modem.virtual.cmd_quectel import QUECTEL_TCP
+from modem.virtual.cmd_sapbr import SIMCOM_BEARER
 from modem.virtual.cmd_simcom import SIMCOM_TCP
 from modem.virtual.cmd_sms import SMS
 from modem.virtual.cmd_ussd import USSD
@@ -30,6 +31,7 @@ _ALL: tuple[CommandSet, ...] = (
     VOICE_CALLS,
     CSD,
     SIMCOM_TCP,
+    SIMCOM_BEARER,
     QUECTEL_TCP,
     SIMCOM_POWER,
     QUECTEL_POWER,
