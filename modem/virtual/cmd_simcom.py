@@ -17,6 +17,7 @@ Note (§2 single connection, §3 multi-connection) describe it:
   for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
 - §8.2.4 CIPQSEND=1 (quick send): a send answers `DATA ACCEPT:<length>` (`DATA ACCEPT:<n>,<length>`)
   instead of `SEND OK`;
+- CIPSSL=0 (TLS off) is answered; CIPSSL=1 is ERROR (TLS is not emulated);
 - CDNSCFG sets the DNS servers the stack would ask (shown by CDNSCFG?; names resolve through the
   Internet table all the same);
 - §8.2.5 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
@@ -311,6 +312,19 @@ def cipqsend(m: VirtualModem, c: Cmd) -> Final | None:
     cip = _cip(m)
     if (quick := _switch(m, c, "+CIPQSEND", cip.quick)) is not None:
         cip.quick = quick
+    return None
+
+
+@SIMCOM_TCP.command("+CIPSSL")
+def cipssl(m: VirtualModem, c: Cmd) -> Final | None:
+    """TLS on the connections: 0 (off) is answered, as TinyGSM sends it before each AT+CIPSTART of a
+    plain client; 1 answers ERROR, TLS is not emulated (the connection would go in clear)."""
+    if c.op is Op.READ:
+        m.info("+CIPSSL: 0")
+    elif c.op is Op.TEST:
+        m.info("+CIPSSL: (0,1)")
+    elif c.op is not Op.SET or c.int_at(0, None, 0, 1):
+        return ERROR
     return None
 
 

@@ -106,6 +106,16 @@ def test_a_context_ended_under_the_bearer_closes_it() -> None:
     assert at(m, "AT+SAPBR=1,1") == b"\r\nOK\r\n"  # and it opens again
 
 
+def test_cipssl_turns_tls_off_and_refuses_to_turn_it_on() -> None:
+    """AT+CIPSSL (SIM800 manual chapter 8), which TinyGSM sends before every AT+CIPSTART (=0 for a plain
+    client) and probes with =? (hasSSL): TLS off is answered; on, not emulated, is ERROR."""
+    m, _ = registered()
+    assert at(m, "AT+CIPSSL=?") == b"\r\n+CIPSSL: (0,1)\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSSL=0;+CIPSSL?") == b"\r\n+CIPSSL: 0\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSSL=1") == b"\r\nERROR\r\n"
+    assert at(m, "AT+CIPSSL?") == b"\r\n+CIPSSL: 0\r\n\r\nOK\r\n"
+
+
 @pytest.fixture
 async def echo_port() -> AsyncIterator[int]:
     """A loopback TCP echo server started for the test: its port."""
@@ -161,7 +171,8 @@ async def test_tinygsm_s_sim800_connect_echo_and_disconnect(echo_port: int) -> N
         assert await dte.at(line) == b"\r\nOK\r\n", line
     assert await dte.at("AT+CIFSR;E0") == f"\r\n{ip}\r\n\r\nOK\r\n".encode()
     assert await dte.at('AT+CDNSCFG="8.8.8.8","8.8.4.4"') == b"\r\nOK\r\n"
-    # GsmClient(modem, 1).connect("127.0.0.1", port)
+    # GsmClient(modem, 1).connect("127.0.0.1", port): TLS off first
+    assert await dte.at("AT+CIPSSL=0") == b"\r\nOK\r\n"
     await dte.at(f'AT+CIPSTART=1,"TCP","127.0.0.1",{echo_port}', b"1, CONNECT OK\r\n")
     payload = b"tinygsm\x00\xff"
     await dte.at(f"AT+CIPSEND=1,{len(payload)}", b"> ")
