@@ -1,0 +1,210 @@
+"""`m2msim sessions-to-records` against a plain recomputation of the rule (docs/tariff-rules "Data
+volume"): a record every 12 hours counted from the session's start and one at its end, the bytes
+counted by an offset t of a session of d seconds being floor(B * t / d); and rated by `m2msim rate`
+as the gateway's own records of the same sessions are."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from netparts import IMEISV
+
+from m2msim.cli import main
+
+INTERVAL = 43_200
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+COLUMNS = ["line", "start", "duration_s", "bytes_up", "bytes_down", "zone", "session", "abnormal"]
+
+
+def expected(
+    line: str,
+    start: datetime,
+    d: int,
+    up: int,
+    down: int,
+    zone: str,
+    session: str,
+    abnormal: bool,
+    interval: int,
+) -> list[tuple[object, ...]]:
+    """The records of one session, recomputed from the rule with Python's integers."""
+    marks = list(range(interval, d, interval))  # strictly inside the session
+    bounds = [0, *marks, d]
+
+    def carried(total: int, t: int) -> int:
+        return total if t >= d else total * t // d
+
+    out = []
+    for k in range(len(bounds) - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        last = k == len(bounds) - 2
+        cause = (4 if abnormal else 0) if last else 17
+        before_up = 0 if k == 0 else carried(up, lo)
+        before_down = 0 if k == 0 else carried(down, lo)
+        first = start.astimezone(UTC).replace(microsecond=0)
+        out.append(
+            (
+                line,
+                first + timedelta(seconds=lo),
+                hi - lo,
+                carried(up, hi) - before_up,
+                carried(down, hi) - before_down,
+                zone,
+                session,
+                cause,
+                k + 1,
+            )
+        )
+    return out
+
+
+def got(path: Path) -> list[tuple[object, ...]]:
+    return [
+        (
+            r["line"],
+            r["start"],
+            r["duration_s"],
+            r["bytes_up"],
+            r["bytes_down"],
+            r["zone"],
+            r["session"],
+            r["cause"],
+            r["sequence"],
+        )
+        for r in pq.read_table(path).to_pylist()
+    ]
+
+
+ZONES: list[tzinfo] = [
+    UTC,
+    ZoneInfo("Europe/Paris"),  # +01:00 then +02:00 from 29 March 02:00
+    timezone(timedelta(hours=-5, minutes=-30)),
+]
+session_st = st.tuples(
+    st.integers(-40 * 86_400, 40 * 86_400),  # around the end of March (and its change to summer time)
+    st.sampled_from(ZONES),
+    st.one_of(
+        st.sampled_from([0, 1, INTERVAL - 1, INTERVAL, INTERVAL + 1, 2 * INTERVAL, 3 * INTERVAL]),
+        st.integers(0, 4 * 86_400),
+    ),
+    st.one_of(st.sampled_from([0, 1, 2**32, 2**32 + 1, 2**50]), st.integers(0, 2**50)),
+    st.one_of(st.sampled_from([0, 1, 2**32 - 1, 2**50]), st.integers(0, 2**50)),
+    st.sampled_from(["fr", "eu", "world"]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sessions=st.lists(session_st, min_size=1, max_size=6),
+    interval=st.sampled_from([INTERVAL, 3_600, 997]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_records_are_the_rules_whatever_the_file_looks_like(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sessions: list[tuple[int, tzinfo, int, int, int, str, bool]],
+    interval: int,
+    seed: int,
+) -> None:
+    """Columns in any order, an operator's extra column, BOM, CRLF, semicolons, gzip: the same
+    records, each one the rule's; the bytes of a session add up to its own, up and down."""
+    rnd = random.Random(seed)
+    order = [*COLUMNS, "imsi"]
+    rnd.shuffle(order)
+    want: list[tuple[object, ...]] = []
+    lines = []
+    for i, (offset, tz, d, up, down, zone, abnormal) in enumerate(sessions):
+        start = (BASE + timedelta(days=30, seconds=offset)).astimezone(tz)
+        values = {
+            "line": f"L{i % 2}",
+            "start": start.isoformat(),
+            "duration_s": str(d),
+            "bytes_up": str(up),
+            "bytes_down": str(down),
+            "zone": zone,
+            "session": f"s{i}",
+            "abnormal": "true" if abnormal else "",
+            "imsi": "20801000000000",
+        }
+        lines.append([values[c] for c in order])
+        want += expected(f"L{i % 2}", start, d, up, down, zone, f"s{i}", abnormal, interval)
+    sep = rnd.choice([",", ";"])
+    end = rnd.choice(["\n", "\r\n"])
+    text = end.join(sep.join(row) for row in [order, *lines]) + end
+    data = (rnd.choice(["", "\ufeff"]) + text).encode()
+    name = "sessions.csv"
+    if rnd.random() < 0.3:
+        data, name = gzip.compress(data, mtime=0), "sessions.csv.gz"
+    src = tmp_path / name
+    src.write_bytes(data)
+    out = tmp_path / "usage.parquet"
+    out.unlink(missing_ok=True)
+    assert main(["sessions-to-records", str(src), str(out), "--interval", str(interval)]) == 0
+    capsys.readouterr()
+    records = got(out)
+    assert records == want
+    for i, (_, _, _, up, down, _, _) in enumerate(sessions):
+        mine = [r for r in records if r[6] == f"s{i}"]
+        assert sum(r[3] for r in mine) == up and sum(r[4] for r in mine) == down  # type: ignore[misc]
+
+
+SESSIONS = [  # (seconds from 1 March 00:00 UTC, duration, up, down, abnormal)
+    (0, 0, 0, 0, False),
+    (3_600, 0, 1_500, 10, False),  # zero length, with bytes
+    (7_200, INTERVAL, 1_000_001, 3, False),  # exactly 12 h
+    (60_000, 2 * INTERVAL, 2_000_003, 2**32 + 7, True),  # exactly 24 h
+    (200_000, 5 * INTERVAL + 17, 9_999_999, 123_457, False),
+    (30 * 86_400 + 7_000, 2 * 86_400 + 1, 5_000_000, 7_000_001, False),  # across the end of March
+]
+
+
+def test_rated_as_the_gateway_records_of_the_same_sessions_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accounting.usage_writer import UsageWriter
+    from gateway.api import Subscriber
+    from gateway.network import Network, NetworkConfig
+
+    gateway_out = tmp_path / "gateway.parquet"
+    with UsageWriter(gateway_out) as writer:
+        net = Network(NetworkConfig(epoch=BASE, scan_rate_per_hour=0, max_bytes_per_s=10**12), writer)
+        net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", "business-m2m"))
+        assert net.attach(0, "L1", IMEISV, "20801").accepted
+        ids = []
+        for start, d, up, down, abnormal in SESSIONS:
+            s = net.open_session(start, "L1", "orange.m2m.spec")
+            assert s.session_id
+            net.transfer(start + d, s.session_id, up, down)
+            net.close_session(start + d, s.session_id, abnormal=abnormal)
+            ids.append(s.session_id)
+    rows = [
+        f"{down},{(BASE + timedelta(seconds=start)).astimezone(timezone(timedelta(hours=2))).isoformat()},"
+        f"L1,{d},{up},{sid},{'true' if abnormal else ''}"
+        for (start, d, up, down, abnormal), sid in zip(SESSIONS, ids, strict=True)
+    ]
+    src = tmp_path / "sessions.csv"
+    src.write_text("bytes_down,start,line,duration_s,bytes_up,session,abnormal\n" + "\n".join(rows) + "\n")
+    mine = tmp_path / "mine.parquet"
+    assert main(["sessions-to-records", str(src), str(mine)]) == 0
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n  - {id: L1, offer: business-m2m, plan: compteur, "
+        "commitment: 24, since: 2025-01-15}\n"
+    )
+    capsys.readouterr()
+    invoices = []
+    for usage in (gateway_out, mine):
+        assert main(["rate", str(inventory), str(usage), "--json"]) == 0
+        invoices.append(json.loads(capsys.readouterr().out))
+    assert invoices[0] == invoices[1]
+    assert any(r["reason"].startswith("outside") or "month" in r["reason"] for r in invoices[1]["rejects"])
