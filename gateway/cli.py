@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +83,39 @@ MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a networ
 MAX_BYTES = 2**50  # a petabyte per session and direction
 MAX_FIELD = 256  # characters in one field
 Row = tuple[str, int, int, int, int, str, str, bool]
+LAST_INSTANT = time(23, 59, 59, 999_999)  # where a leap second is read (`accounting.starts`)
+_LEAP = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?(.*)$")
 
 
 class RowReject(ValueError):
     """A sessions CSV row that cannot be converted (its reason)."""
 
 
+def _start(text: str) -> datetime:
+    """A session's start: ISO 8601 with its UTC offset.  A leap second (`2016-12-31T23:59:60Z`, the
+    61st second of a day's last minute in UTC) is read as `rate` reads it (`accounting.starts`):
+    the last instant of the second before, in its day and its billing month."""
+    value = text.strip().replace("Z", "+00:00")
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        leap = _LEAP.match(value)
+        try:
+            start = datetime.fromisoformat(f"{leap[1]}:59.999999{leap[3]}" if leap else value)
+        except ValueError:
+            raise RowReject(f"field 'start' {text!r} is not an ISO 8601 time") from None
+        if start.tzinfo is not None and start.astimezone(UTC).time() != LAST_INSTANT:
+            raise RowReject(f"field 'start' {text!r} is no leap second (second 60 of 23:59 UTC)") from None
+    if start.tzinfo is None:
+        raise RowReject(f"field 'start' {text!r} has no UTC offset")
+    return start
+
+
 def _parse_row(row: dict[str, str], number: int) -> Row:
     line = (row.get("line") or "").strip()
     if not line:
         raise RowReject("field 'line' is empty")
-    try:
-        start = datetime.fromisoformat(row["start"].strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise RowReject(f"field 'start' {row['start']!r} is not an ISO 8601 time") from None
-    if start.tzinfo is None:
-        raise RowReject(f"field 'start' {row['start']!r} has no UTC offset")
+    start = _start(row["start"])
     values = []
     for name, limit in (("duration_s", MAX_SESSION_S), ("bytes_up", MAX_BYTES), ("bytes_down", MAX_BYTES)):
         text = row[name].strip()

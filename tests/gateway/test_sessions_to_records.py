@@ -158,6 +158,33 @@ def test_records_are_the_rules_whatever_the_file_looks_like(
         assert sum(r[3] for r in mine) == up and sum(r[4] for r in mine) == down  # type: ignore[misc]
 
 
+def test_a_leap_second_start_is_read_as_rate_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session opened on the leap second of 31 December 2016 (23:59:60 UTC, or 00:59:60 in a zone
+    one hour ahead) was a reject, "not an ISO 8601 time", its bytes billed nowhere, while `rate`
+    reads such a start as 23:59:59.999999 (`accounting.starts`): its records start at 23:59:59, in
+    December.  A second 60 at another time is no leap second, and still a reject."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,session\n"
+        "L1,2016-12-31T23:59:60Z,86400,3000,0,a\n"
+        "L1,2017-01-01T00:59:60.5+01:00,60,7,7,b\n"
+        "L1,2016-12-31T22:59:60Z,60,7,7,c\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "row 4: rejected: field 'start' '2016-12-31T22:59:60Z' is no leap second" in err
+    assert "row 2" not in err and "row 3" not in err
+    leap = datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert got(out) == [
+        *expected("L1", leap, 86_400, 3000, 0, "fr", "a", False, INTERVAL),
+        *expected("L1", leap, 60, 7, 7, "fr", "b", False, INTERVAL),
+    ]
+
+
 SESSIONS = [  # (seconds from 1 March 00:00 UTC, duration, up, down, abnormal)
     (0, 0, 0, 0, False),
     (3_600, 0, 1_500, 10, False),  # zero length, with bytes
