@@ -17,7 +17,7 @@ import csv
 import io
 import re
 import sys
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a networ
 MAX_BYTES = 2**50  # a petabyte per session and direction
 MAX_FIELD = 256  # characters in one field
 Row = tuple[str, int, int, int, int, str, str, bool]
+SECOND = timedelta(seconds=1)
+FIRST_S = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // SECOND  # 0001-01-01T00:00:00Z
+LAST_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH) // SECOND  # 9999-12-31T23:59:59Z
 LAST_INSTANT = time(23, 59, 59, 999_999)  # where a leap second is read (`accounting.starts`)
 _LEAP = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?(.*)$")
 
@@ -133,7 +136,12 @@ def _parse_row(row: dict[str, str], number: int) -> Row:
     if abnormal_text not in ("", "0", "1", "true", "false"):
         raise RowReject(f"field 'abnormal' {abnormal_text!r} is not true/false")
     session = (row.get("session") or "").strip() or f"row{number}"
-    seconds = int((start - EPOCH).total_seconds())
+    seconds = (start - EPOCH) // SECOND  # floored to its second, as records are whole seconds
+    if seconds < FIRST_S or seconds + values[0] > LAST_S:
+        raise RowReject(
+            f"field 'start' {row['start']!r}: the session's records would fall outside the years "
+            "1 to 9999 (UTC), which usage records cannot hold"
+        )
     return line, seconds, values[0], values[1], values[2], zone, session, abnormal_text in ("1", "true")
 
 

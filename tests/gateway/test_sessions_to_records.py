@@ -185,6 +185,27 @@ def test_a_leap_second_start_is_read_as_rate_reads_it(
     ]
 
 
+@pytest.mark.parametrize(
+    "start", ["9999-12-31T12:00:00Z", "0001-01-01T00:30:00+01:00"], ids=["after-9999", "before-year-1"]
+)
+def test_a_session_whose_records_leave_the_calendar_is_a_reject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], start: str
+) -> None:
+    """Its records were written dated 10000-01-01 or 0000-12-31, which no reader of usage records
+    takes (docs/records.md: a record ending after the year 9999 is a reject)."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        f"line,start,duration_s,bytes_up,bytes_down\nL1,{start},86400,5,5\nL2,2026-03-01T00:00:00Z,1,1,1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out)]) == 1
+    assert f"row 2: rejected: field 'start' '{start}': the session's records would fall outside" in (
+        capsys.readouterr().err
+    )
+    assert [r[0] for r in got(out)] == ["L2"]
+
+
 SESSIONS = [  # (seconds from 1 March 00:00 UTC, duration, up, down, abnormal)
     (0, 0, 0, 0, False),
     (3_600, 0, 1_500, 10, False),  # zero length, with bytes
