@@ -183,6 +183,13 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     missing = [c for c in SESSION_COLUMNS if c not in header]
     if missing:
         raise UnusableFile(f"{source}:1: missing column(s) {', '.join(missing)}")
+    for name in (*SESSION_COLUMNS, *OPTIONAL_COLUMNS):
+        places = [i + 1 for i, h in enumerate(header) if h == name]
+        if len(places) > 1:  # (the last one was read, the others left aside without a word)
+            raise UnusableFile(
+                f"{source}:1: column {name!r} is in the header {len(places)} times "
+                f"(columns {', '.join(map(str, places))}): which one holds the sessions' values is not known"
+            )
     _misspelt_column(header, source)
     rows: list[Row] = []
     rejects: list[tuple[int, str]] = []

@@ -206,6 +206,20 @@ def test_a_session_whose_records_leave_the_calendar_is_a_reject(
     assert [r[0] for r in got(out)] == ["L2"]
 
 
+def test_a_column_named_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`bytes_up` twice in the header: the last one was read, the other left aside without a word."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,bytes_up\nL1,2026-03-01T00:00:00Z,60,100,5,7\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "usage.csv"
+    assert main(["sessions-to-records", str(src), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"m2msim sessions-to-records: {src}:1: column 'bytes_up' is in the header 2 times")
+    assert "(columns 4, 6)" in err and "Traceback" not in err and not out.exists()
+
+
 SESSIONS = [  # (seconds from 1 March 00:00 UTC, duration, up, down, abnormal)
     (0, 0, 0, 0, False),
     (3_600, 0, 1_500, 10, False),  # zero length, with bytes
