@@ -17,6 +17,7 @@ import csv
 import io
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from accounting.records import Zone
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
-from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
+from gateway.partial import INTERVAL_S, cut_sessions, record_count, usage_columns
 from m2msim.outputs import (
     OutputError,
     atomic_path,
@@ -56,7 +57,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("sessions", type=Path, metavar="SESSIONS", help="sessions CSV with a header row")
     p.add_argument("out", type=Path, metavar="OUT", help="usage records to write (.csv or .parquet)")
-    p.add_argument("--interval", type=int, default=INTERVAL_S, help="seconds between partial records (43200)")
+    p.add_argument(
+        "--interval",
+        type=int,
+        default=INTERVAL_S,
+        help="seconds between partial records (60..43200, default 43200)",
+    )
     p.add_argument(
         "--force", action="store_true", help="replace an OUT file m2msim did not write (usage records)"
     )
@@ -82,6 +88,8 @@ def _fail(command: str, message: str) -> int:
 MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a network produced
 MAX_BYTES = 2**50  # a petabyte per session and direction
 MAX_FIELD = 256  # characters in one field
+MIN_INTERVAL_S = 60  # RFC 2869 5.16: an Acct-Interim-Interval "MUST NOT be smaller than 60"
+CHUNK_RECORDS = 1 << 20  # records cut and written at once (a session gives 527,040 at the most)
 Row = tuple[str, int, int, int, int, str, str, bool]
 SECOND = timedelta(seconds=1)
 FIRST_S = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // SECOND  # 0001-01-01T00:00:00Z
@@ -272,11 +280,46 @@ def _decompressed(path: Path, data: bytes) -> bytes:
         raise UnusableFile(str(zstd_error(path, exc, "read"))) from None
 
 
+def _batches(durations: list[int], interval_s: int, most: int) -> Iterator[tuple[int, int]]:
+    """Consecutive sessions (`[lo, hi)` of `durations`) whose records number about `most` at the
+    most (a batch ends with the session that reaches it), so that the records are cut and written
+    a batch at a time, whatever the file's length."""
+    lo = count = 0
+    for i, duration in enumerate(durations):
+        count += record_count(duration, interval_s)
+        if count >= most:
+            yield lo, i + 1
+            lo, count = i + 1, 0
+    if lo < len(durations):
+        yield lo, len(durations)
+
+
+def _write_cut(writer: UsageWriter, rows: list[Row], interval_s: int) -> int:
+    """Cut these sessions into records and write them; the number of records."""
+    cut = cut_sessions(
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.int64),
+        np.array([r[4] for r in rows], dtype=np.int64),
+        interval_s=interval_s,
+        abnormal=np.array([r[7] for r in rows], dtype=bool),
+    )
+    columns = usage_columns(
+        cut,
+        line=[r[0] for r in rows],
+        zone=[r[5] for r in rows],
+        session=[r[6] for r in rows],
+    )
+    writer.write_columns(columns, length=len(cut))
+    return len(cut)
+
+
 def cmd_sessions_to_records(args: argparse.Namespace) -> int:
-    if not 0 < args.interval <= INTERVAL_S:
+    if not MIN_INTERVAL_S <= args.interval <= INTERVAL_S:
         return _fail(
             "sessions-to-records",
-            f"--interval {args.interval}: out of range (1..{INTERVAL_S} s: a record is cut at 12 h)",
+            f"--interval {args.interval}: out of range ({MIN_INTERVAL_S}..{INTERVAL_S} s: interim "
+            "records come at least 60 s apart (RFC 2869, Acct-Interim-Interval), and one is cut at 12 h)",
         )
     try:
         check_parents(args.out, "OUT")  # (else "cannot write: File exists" once the work was done)
@@ -290,32 +333,20 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         rows, rejects = read_sessions(args.sessions)
     except (UnusableFile, OutputError) as exc:
         return _fail("sessions-to-records", str(exc))
-    cut = cut_sessions(
-        np.array([r[1] for r in rows], dtype=np.int64),
-        np.array([r[2] for r in rows], dtype=np.int64),
-        np.array([r[3] for r in rows], dtype=np.int64),
-        np.array([r[4] for r in rows], dtype=np.int64),
-        interval_s=args.interval,
-        abnormal=np.array([r[7] for r in rows], dtype=bool),
-    )
-    columns = usage_columns(
-        cut,
-        line=[r[0] for r in rows],
-        zone=[r[5] for r in rows],
-        session=[r[6] for r in rows],
-    )
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
         with output_lock(args.out), guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
-            writer.write_columns(columns, length=len(cut))
+            records = 0
+            for lo, hi in _batches([r[2] for r in rows], args.interval, CHUNK_RECORDS):
+                records += _write_cut(writer, rows[lo:hi], args.interval)
     except OutputError as exc:
         return _fail("sessions-to-records", str(exc))
     except OSError as exc:
         return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
-    print(f"{len(rows)} sessions -> {len(cut)} records in {args.out}; {len(rejects)} rows rejected")
+    print(f"{len(rows)} sessions -> {records} records in {args.out}; {len(rejects)} rows rejected")
     return 1 if rejects else 0
 
 

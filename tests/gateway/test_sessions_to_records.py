@@ -220,6 +220,63 @@ def test_a_column_named_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     assert "(columns 4, 6)" in err and "Traceback" not in err and not out.exists()
 
 
+@pytest.mark.parametrize("interval", ["0", "-1", "59", "43201", "x"])
+def test_interval_out_of_its_bounds_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], interval: str
+) -> None:
+    """RADIUS interim updates come at least 60 s apart (RFC 2869, Acct-Interim-Interval): `--interval
+    1` cut a year's session into 31,622,400 records, and a few such rows took the memory of the
+    machine (a traceback, 'Unable to allocate')."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down\nL1,2026-03-01T00:00:00Z,600,1,1\n", encoding="utf-8"
+    )
+    out = tmp_path / "usage.parquet"
+    try:
+        status = main(["sessions-to-records", str(src), str(out), "--interval", interval])
+    except SystemExit as exc:  # (argparse: not an integer)
+        status = exc.code  # type: ignore[assignment]
+    assert status == 2 and not out.exists()
+    assert "--interval" in capsys.readouterr().err
+    assert main(["sessions-to-records", str(src), str(out), "--interval", "60"]) == 0
+    assert [r[2] for r in got(out)] == [60] * 10
+
+
+def test_records_are_cut_and_written_a_batch_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All the records of a file were cut at once, in memory: a file of long sessions needed memory
+    in proportion to its records.  They are cut by batches of sessions, the same records."""
+    import gateway.cli
+    from gateway.partial import cut_sessions
+
+    sizes: list[int] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        cut = cut_sessions(*args, **kwargs)  # type: ignore[arg-type]
+        sizes.append(len(cut))
+        return cut
+
+    monkeypatch.setattr(gateway.cli, "cut_sessions", spy)
+    monkeypatch.setattr(gateway.cli, "CHUNK_RECORDS", 4, raising=False)
+    rows = [
+        f"L{i},2026-03-0{1 + i % 5}T00:00:00+01:00,{3 * INTERVAL - i},{1000 + i},{i},s{i}" for i in range(10)
+    ]
+    src = tmp_path / "sessions.csv"
+    src.write_text("line,start,duration_s,bytes_up,bytes_down,session\n" + "\n".join(rows) + "\n")
+    for name in ("usage.parquet", "usage.csv"):
+        out = tmp_path / name
+        sizes.clear()
+        assert main(["sessions-to-records", str(src), str(out)]) == 0
+        assert "10 sessions -> 30 records" in capsys.readouterr().out
+        assert sum(sizes) == 30 and max(sizes) <= 4 + 3 - 1
+    want = []
+    for i in range(10):
+        start = datetime(2026, 3, 1 + i % 5, tzinfo=timezone(timedelta(hours=1)))
+        want += expected(f"L{i}", start, 3 * INTERVAL - i, 1000 + i, i, "fr", f"s{i}", False, INTERVAL)
+    assert got(tmp_path / "usage.parquet") == want
+
+
 SESSIONS = [  # (seconds from 1 March 00:00 UTC, duration, up, down, abnormal)
     (0, 0, 0, 0, False),
     (3_600, 0, 1_500, 10, False),  # zero length, with bytes
