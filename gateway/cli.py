@@ -158,9 +158,10 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
 
     A row is rejected, and the others converted, for: a wrong number of fields (a truncated last
     row too), bytes that are not UTF-8 (or NUL), an over-long field, a value no network produces,
-    a row identical to an earlier one.  A file that cannot be used at all (missing, a directory,
-    empty, binary, a header that is not UTF-8 or lacks a column, compressed data that are
-    damaged or cut short) raises `UnusableFile`.  As `rate` reads a CSV: compressed by gzip
+    a row that is an earlier one's session again (as read, not as written).  A file that cannot
+    be used at all (missing, a directory, empty, binary, a header that is not UTF-8, lacks a
+    column or names one twice, compressed data that are damaged or cut short) raises
+    `UnusableFile`.  As `rate` reads a CSV: compressed by gzip
     (`.gz`) or zstd (`.zst`), its fields separated by `;`, a tab or `|` when its header is."""
     source = str(path)
     try:
@@ -201,7 +202,7 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     _misspelt_column(header, source)
     rows: list[Row] = []
     rejects: list[tuple[int, str]] = []
-    seen: dict[tuple[str, ...], int] = {}
+    seen: dict[tuple[object, ...], int] = {}
     number = 1
     while True:
         number += 1
@@ -223,11 +224,18 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
                     raise RowReject(f"field {name!r} holds bytes that are not UTF-8 text")
                 if len(value) > MAX_FIELD:
                     raise RowReject(f"field {name!r} is {len(value)} characters long (at most {MAX_FIELD})")
-            key = tuple(fields)
+            values = dict(zip(header, fields, strict=True))
+            row = _parse_row(values, number)
+            # The session as read, not as written (`+01:00` or `Z`, `0100` or `100`, an operator's
+            # column): its records would be written twice, and billed twice without a session id.
+            key = (*row[:6], (values.get("session") or "").strip(), row[7])
             if key in seen:
-                raise RowReject(f"duplicate of row {seen[key]} (identical in every field)")
+                raise RowReject(
+                    f"duplicate of row {seen[key]} (the same session: line, start, duration, bytes, "
+                    "zone, session and release as read)"
+                )
             seen[key] = number
-            rows.append(_parse_row(dict(zip(header, fields, strict=True)), number))
+            rows.append(row)
         except RowReject as exc:
             rejects.append((number, str(exc)))
     return rows, rejects

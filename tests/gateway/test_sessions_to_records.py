@@ -327,3 +327,31 @@ def test_rated_as_the_gateway_records_of_the_same_sessions_are(
         invoices.append(json.loads(capsys.readouterr().out))
     assert invoices[0] == invoices[1]
     assert any(r["reason"].startswith("outside") or "month" in r["reason"] for r in invoices[1]["rejects"])
+
+
+@pytest.mark.parametrize("session", [True, False], ids=["with-session-ids", "without"])
+def test_a_session_written_twice_in_other_forms_is_a_duplicate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], session: bool
+) -> None:
+    """Only rows identical as text were duplicates: the same session with its start in another
+    offset, a count with a leading 0, a space, or another value in an operator's column was cut
+    again, its records written twice (rate then rejected them as duplicates; without a session id
+    they were billed twice)."""
+    forms = [
+        "L1,2026-03-01T10:00:00Z,60,100,5,a",
+        "L1,2026-03-01T11:00:00+01:00,60,100,5,b",
+        "L1,2026-03-01T10:00:00Z,60,0100,5,c",
+        "L1,2026-03-01T10:00:00Z, 60,100,5,d",
+        "L1,2026-03-01T10:00:00Z,61,100,5,e",  # another session
+    ]
+    rows = [f"{row},s1" if session else row for row in forms]
+    src = tmp_path / "sessions.csv"
+    header = "line,start,duration_s,bytes_up,bytes_down,export" + (",session" if session else "")
+    src.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out)]) == 1
+    err = capsys.readouterr().err
+    for row in (3, 4, 5):
+        assert f"row {row}: rejected: duplicate of row 2 (the same session" in err
+    assert "row 6" not in err
+    assert [r[2] for r in got(out)] == [60, 61]
