@@ -30,6 +30,7 @@ from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misn
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, record_count, usage_columns
+from m2msim.compressed import compression_of
 from m2msim.outputs import (
     OutputError,
     atomic_path,
@@ -266,6 +267,10 @@ def _decompressed(path: Path, data: bytes) -> bytes:
 
     name = path.name.lower()
     if not name.endswith((".gz", ".zst")):
+        found = compression_of(data[:4])
+        if found is not None:  # (as rate says it: else "binary data (a NUL byte)", or "not UTF-8")
+            end = ".gz" if found == "gzip" else ".zst"
+            raise UnusableFile(f"{path}: compressed by {found}: name it {path.name}{end}, or decompress it")
         return data
     try:
         named_compression(path)

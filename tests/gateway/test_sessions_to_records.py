@@ -355,3 +355,25 @@ def test_a_session_written_twice_in_other_forms_is_a_duplicate(
         assert f"row {row}: rejected: duplicate of row 2 (the same session" in err
     assert "row 6" not in err
     assert [r[2] for r in got(out)] == [60, 61]
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_compressed_data_in_a_file_not_named_so_says_its_compression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """It was 'binary data (a NUL byte): not a text file' (or 'not UTF-8'), where `rate` says what
+    the data are and the name to give them."""
+    import pyarrow as pa
+
+    raw = b"line,start,duration_s,bytes_up,bytes_down\nL1,2026-03-01T00:00:00Z,60,1,1\n"
+    data = gzip.compress(raw) if kind == "gzip" else pa.Codec("zstd").compress(raw, asbytes=True)
+    src = tmp_path / "sessions.csv"
+    src.write_bytes(data)
+    out = tmp_path / "usage.csv"
+    assert main(["sessions-to-records", str(src), str(out)]) == 2
+    end = ".gz" if kind == "gzip" else ".zst"
+    assert capsys.readouterr().err == (
+        f"m2msim sessions-to-records: {src}: compressed by {kind}: name it sessions.csv{end}, or decompress it\n"
+    )
+    named = src.rename(tmp_path / f"sessions.csv{end}")
+    assert main(["sessions-to-records", str(named), str(out)]) == 0
