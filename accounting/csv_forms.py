@@ -83,3 +83,29 @@ def misspelt_column(
         name.lower(), lacking, n=1, cutoff=0.8
     )
     return near[0] if near else None
+
+
+def other_than_csv(head: bytes) -> str | None:
+    """What a file whose first bytes (its first line) are these is instead of a CSV as written by
+    hand or exported by a spreadsheet, saying what to do (gzip data in a file not named `.gz`, a
+    zip archive or workbook, UTF-16 text), or None.  Shared by `rate` and `sessions-to-records`."""
+    if head.startswith(b"\x1f\x8b"):  # (gzip's magic, in a file not named `.gz`)
+        return "compressed by gzip: name it .csv.gz, or decompress it"
+    if head.startswith(b"PK\x03\x04"):  # (a zip archive: an .xlsx workbook is one)
+        return "a zip archive (or a spreadsheet workbook): not a CSV file; extract or export the CSV"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(head):
+        return (
+            "UTF-16 text (as a spreadsheet's 'Unicode text' export saves it), not UTF-8: save the "
+            "sheet as CSV UTF-8, or convert the file (iconv -f UTF-16 -t UTF-8)"
+        )
+    return None
+
+
+def _utf16_ascii(head: bytes) -> bool:
+    """Whether a first line reads as ASCII text in UTF-16 without a byte order mark: a NUL in every
+    other byte (little- or big-endian) and none in the others."""
+    pairs = head[: len(head) // 2 * 2][:64]
+    if len(pairs) < 8:
+        return False
+    even, odd = pairs[0::2], pairs[1::2]
+    return (even.count(0) == len(even) and 0 not in odd) or (odd.count(0) == len(odd) and 0 not in even)

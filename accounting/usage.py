@@ -41,6 +41,7 @@ from accounting.csv_forms import (
     misspelt_column,
     named_compression,
     other_separator,
+    other_than_csv,
 )
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, UsageError
@@ -1848,16 +1849,6 @@ def _describe(files: Sequence[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
 
 
-def _utf16_ascii(head: bytes) -> bool:
-    """Whether a first line reads as ASCII text in UTF-16 without a byte order mark: a NUL in every
-    other byte (little- or big-endian) and none in the others."""
-    pairs = head[: len(head) // 2 * 2][:64]
-    if len(pairs) < 8:
-        return False
-    even, odd = pairs[0::2], pairs[1::2]
-    return (even.count(0) == len(even) and 0 not in odd) or (odd.count(0) == len(odd) and 0 not in even)
-
-
 def _csv_header(path: Path) -> tuple[list[str], str]:
     """The column names of a CSV file's first line and the character that separates them (',',
     or ';', a tab or '|' when split by it the names hold the required columns, as a spreadsheet
@@ -1888,18 +1879,9 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         raise UsageError(str(path), "line 1: empty, expected the header row (line,type,start,...)")
     if len(head) > MAX_CSV_LINE:
         raise UsageError(str(path), f"line 1: longer than {MAX_CSV_LINE:,} bytes, not a usage header")
-    if head.startswith(b"\x1f\x8b"):  # (gzip's magic, in a file not named `.gz`)
-        raise UsageError(str(path), "compressed by gzip: name it .csv.gz, or decompress it")
-    if head.startswith(b"PK\x03\x04"):  # (a zip archive: an .xlsx workbook is one)
-        raise UsageError(
-            str(path), "a zip archive (or a spreadsheet workbook): not a CSV file; extract or export the CSV"
-        )
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(head):
-        raise UsageError(
-            str(path),
-            "UTF-16 text (as a spreadsheet's 'Unicode text' export saves it), not UTF-8: save the "
-            "sheet as CSV UTF-8, or convert the file (iconv -f UTF-16 -t UTF-8)",
-        )
+    kind = other_than_csv(head)
+    if kind is not None:
+        raise UsageError(str(path), kind)
     if b"\x00" in head:
         raise UsageError(str(path), "line 1: binary data (a NUL byte): not a CSV file")
     try:

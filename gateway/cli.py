@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from accounting.csv_forms import misspelt_column, named_compression, other_separator
+from accounting.csv_forms import misspelt_column, named_compression, other_separator, other_than_csv
 from accounting.records import Zone
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
 from gateway.alarms import load_alarm_config
@@ -169,6 +169,9 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
         data = _decompressed(Path(path), read_file_bytes(path, source, "CSV file"))
     except YamlError as exc:
         raise UnusableFile(str(exc)) from None
+    other = other_than_csv(data[: data.find(b"\n") + 1] if b"\n" in data else data)
+    if other is not None:  # (a workbook, UTF-16 text: it was "binary data (a NUL byte)")
+        raise UnusableFile(f"{source}: {other}")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if not data.strip():

@@ -377,3 +377,25 @@ def test_compressed_data_in_a_file_not_named_so_says_its_compression(
     )
     named = src.rename(tmp_path / f"sessions.csv{end}")
     assert main(["sessions-to-records", str(named), str(out)]) == 0
+
+
+@pytest.mark.parametrize("kind", ["utf-16", "utf-16-le-no-bom", "workbook"])
+def test_a_spreadsheets_other_exports_are_named_as_rate_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A sheet saved as 'Unicode text' (UTF-16) or as a workbook (a zip archive) was refused as
+    'binary data (a NUL byte): not a text file'; `rate` says what it is and what to do."""
+    import zipfile
+
+    text = "line,start,duration_s,bytes_up,bytes_down\nL1,2026-03-01T00:00:00Z,60,1,1\n"
+    src = tmp_path / "sessions.csv"
+    if kind == "workbook":
+        with zipfile.ZipFile(src, "w") as z:
+            z.writestr("xl/worksheets/sheet1.xml", text)
+    else:
+        src.write_bytes(text.encode("utf-16" if kind == "utf-16" else "utf-16-le"))
+    out = tmp_path / "usage.csv"
+    assert main(["sessions-to-records", str(src), str(out)]) == 2
+    why = "a zip archive (or a spreadsheet workbook)" if kind == "workbook" else "UTF-16 text"
+    err = capsys.readouterr().err
+    assert err.startswith(f"m2msim sessions-to-records: {src}: {why}") and len(err.splitlines()) == 1
