@@ -159,11 +159,12 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
 
     A row is rejected, and the others converted, for: a wrong number of fields (a truncated last
     row too), bytes that are not UTF-8 (or NUL), an over-long field, a value no network produces,
-    a row that is an earlier one's session again (as read, not as written).  A file that cannot
-    be used at all (missing, a directory, empty, binary, a header that is not UTF-8, lacks a
-    column or names one twice, compressed data that are damaged or cut short) raises
-    `UnusableFile`.  As `rate` reads a CSV: compressed by gzip
-    (`.gz`) or zstd (`.zst`), its fields separated by `;`, a tab or `|` when its header is."""
+    a row that is an earlier one's session again (as read, not as written) or gives its session
+    id, line and start other values.  A file that cannot be used at all (missing, a directory,
+    empty, binary, a header that is not UTF-8, lacks a column or names one twice, compressed
+    data that are damaged or cut short) raises `UnusableFile`.  As `rate` reads a CSV:
+    compressed by gzip (`.gz`) or zstd (`.zst`), its fields separated by `;`, a tab or `|` when
+    its header is."""
     source = str(path)
     try:
         data = _decompressed(Path(path), read_file_bytes(path, source, "CSV file"))
@@ -207,6 +208,7 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     rows: list[Row] = []
     rejects: list[tuple[int, str]] = []
     seen: dict[tuple[object, ...], int] = {}
+    opened: dict[tuple[str, str, int], int] = {}  # (line, session id, start): its row
     number = 1
     while True:
         number += 1
@@ -238,7 +240,15 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
                     f"duplicate of row {seen[key]} (the same session: line, start, duration, bytes, "
                     "zone, session and release as read)"
                 )
+            given = key[6]
+            if given and (row[0], given, row[1]) in opened:
+                raise RowReject(
+                    f"session {given!r} of line {row[0]!r} opened at {values['start'].strip()} is row "
+                    f"{opened[row[0], given, row[1]]} with other values: which one is right is not known"
+                )
             seen[key] = number
+            if given:
+                opened[row[0], given, row[1]] = number
             rows.append(row)
         except RowReject as exc:
             rejects.append((number, str(exc)))

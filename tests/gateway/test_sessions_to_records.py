@@ -344,7 +344,7 @@ def test_a_session_written_twice_in_other_forms_is_a_duplicate(
         "L1,2026-03-01T10:00:00Z, 60,100,5,d",
         "L1,2026-03-01T10:00:00Z,61,100,5,e",  # another session
     ]
-    rows = [f"{row},s1" if session else row for row in forms]
+    rows = [f"{row},s{1 + (i == 4)}" if session else row for i, row in enumerate(forms)]
     src = tmp_path / "sessions.csv"
     header = "line,start,duration_s,bytes_up,bytes_down,export" + (",session" if session else "")
     src.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -399,3 +399,28 @@ def test_a_spreadsheets_other_exports_are_named_as_rate_names_them(
     why = "a zip archive (or a spreadsheet workbook)" if kind == "workbook" else "UTF-16 text"
     err = capsys.readouterr().err
     assert err.startswith(f"m2msim sessions-to-records: {src}: {why}") and len(err.splitlines()) == 1
+
+
+def test_one_session_given_twice_with_other_values_is_a_reject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Session `s1` of line L1 opened at 10:00, in two exports with other counts: both were cut,
+    and the session billed twice.  The second is a reject; a session id used again at another
+    start (a client that restarted), or by another line, is another session."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,session\n"
+        "L1,2026-03-01T10:00:00Z,600,100,5,s1\n"
+        "L1,2026-03-01T11:00:00+01:00,900,150,9,s1\n"
+        "L1,2026-03-02T10:00:00Z,600,100,5,s1\n"
+        "L2,2026-03-01T10:00:00Z,900,150,9,s1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{src}: row 3: rejected: session 's1' of line 'L1' opened at 2026-03-01T11:00:00+01:00 is row 2 "
+        "with other values: which one is right is not known"
+    ]
+    assert [(r[0], r[2]) for r in got(out)] == [("L1", 600), ("L1", 600), ("L2", 900)]
