@@ -25,6 +25,17 @@ BASE = datetime(2026, 3, 1, tzinfo=UTC)
 COLUMNS = ["line", "start", "duration_s", "bytes_up", "bytes_down", "zone", "session", "abnormal"]
 
 
+def convert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, status: int, out: str = "usage.parquet"
+) -> tuple[Path, Path, str]:
+    """Write `text` as sessions.csv and convert it to `out`, exiting `status`: the paths and stderr."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(text, encoding="utf-8")
+    path = tmp_path / out
+    assert main(["sessions-to-records", str(src), str(path)]) == status
+    return src, path, capsys.readouterr().err
+
+
 def expected(
     line: str,
     start: datetime,
@@ -165,17 +176,17 @@ def test_a_leap_second_start_is_read_as_rate_reads_it(
     one hour ahead) was a reject, "not an ISO 8601 time", its bytes billed nowhere, while `rate`
     reads such a start as 23:59:59.999999 (`accounting.starts`): its records start at 23:59:59, in
     December.  A second 60 at another time is no leap second, and still a reject."""
-    src = tmp_path / "sessions.csv"
-    src.write_text(
-        "line,start,duration_s,bytes_up,bytes_down,session\n"
-        "L1,2016-12-31T23:59:60Z,86400,3000,0,a\n"
-        "L1,2017-01-01T00:59:60.5+01:00,60,7,7,b\n"
-        "L1,2016-12-31T22:59:60Z,60,7,7,c\n",
-        encoding="utf-8",
+    _, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session\n"
+            "L1,2016-12-31T23:59:60Z,86400,3000,0,a\n"
+            "L1,2017-01-01T00:59:60.5+01:00,60,7,7,b\n"
+            "L1,2016-12-31T22:59:60Z,60,7,7,c\n"
+        ),
+        1,
     )
-    out = tmp_path / "usage.parquet"
-    assert main(["sessions-to-records", str(src), str(out)]) == 1
-    err = capsys.readouterr().err
     assert "row 4: rejected: field 'start' '2016-12-31T22:59:60Z' is no leap second" in err
     assert "row 2" not in err and "row 3" not in err
     leap = datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -193,29 +204,25 @@ def test_a_session_whose_records_leave_the_calendar_is_a_reject(
 ) -> None:
     """Its records were written dated 10000-01-01 or 0000-12-31, which no reader of usage records
     takes (docs/records.md: a record ending after the year 9999 is a reject)."""
-    src = tmp_path / "sessions.csv"
-    src.write_text(
+    _, out, err = convert(
+        tmp_path,
+        capsys,
         f"line,start,duration_s,bytes_up,bytes_down\nL1,{start},86400,5,5\nL2,2026-03-01T00:00:00Z,1,1,1\n",
-        encoding="utf-8",
+        1,
     )
-    out = tmp_path / "usage.parquet"
-    assert main(["sessions-to-records", str(src), str(out)]) == 1
-    assert f"row 2: rejected: field 'start' '{start}': the session's records would fall outside" in (
-        capsys.readouterr().err
-    )
+    assert f"row 2: rejected: field 'start' '{start}': the session's records would fall outside" in err
     assert [r[0] for r in got(out)] == ["L2"]
 
 
 def test_a_column_named_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`bytes_up` twice in the header: the last one was read, the other left aside without a word."""
-    src = tmp_path / "sessions.csv"
-    src.write_text(
+    src, out, err = convert(
+        tmp_path,
+        capsys,
         "line,start,duration_s,bytes_up,bytes_down,bytes_up\nL1,2026-03-01T00:00:00Z,60,100,5,7\n",
-        encoding="utf-8",
+        2,
+        "usage.csv",
     )
-    out = tmp_path / "usage.csv"
-    assert main(["sessions-to-records", str(src), str(out)]) == 2
-    err = capsys.readouterr().err
     assert err.startswith(f"m2msim sessions-to-records: {src}:1: column 'bytes_up' is in the header 2 times")
     assert "(columns 4, 6)" in err and "Traceback" not in err and not out.exists()
 
@@ -407,19 +414,20 @@ def test_one_session_given_twice_with_other_values_is_a_reject(
     """Session `s1` of line L1 opened at 10:00, in two exports with other counts: both were cut,
     and the session billed twice.  The second is a reject; a session id used again at another
     start (a client that restarted), or by another line, is another session."""
-    src = tmp_path / "sessions.csv"
-    src.write_text(
-        "line,start,duration_s,bytes_up,bytes_down,session\n"
-        "L1,2026-03-01T10:00:00Z,600,100,5,s1\n"
-        "L1,2026-03-01T11:00:00+01:00,900,150,9,s1\n"
-        "L1,2026-03-02T10:00:00Z,600,100,5,s1\n"
-        "L2,2026-03-01T10:00:00Z,900,150,9,s1\n",
-        encoding="utf-8",
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session\n"
+            "L1,2026-03-01T10:00:00Z,600,100,5,s1\n"
+            "L1,2026-03-01T11:00:00+01:00,900,150,9,s1\n"
+            "L1,2026-03-02T10:00:00Z,600,100,5,s1\n"
+            "L2,2026-03-01T10:00:00Z,900,150,9,s1\n"
+        ),
+        1,
     )
-    out = tmp_path / "usage.parquet"
-    assert main(["sessions-to-records", str(src), str(out)]) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert err == [
+    lines = err.splitlines()
+    assert lines == [
         f"{src}: row 3: rejected: session 's1' of line 'L1' opened at 2026-03-01T11:00:00+01:00 is row 2 "
         "with other values: which one is right is not known"
     ]
