@@ -272,14 +272,20 @@ def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming sh
 def costliest_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> str:
     if files.invoice is None:
         return '<p class="muted">No invoice in this folder.</p>'
+    # A line listed with no items is not active in the month (an active line has its subscription):
+    # it was listed among the costliest at 0.00 with no items; it is counted below the table instead
+    billed = "line IN (SELECT line FROM invoice_items WHERE line IS NOT NULL)"
     top = con.execute(
         f"SELECT i.line, i.offer, i.plan, i.commitment, i.total_ht, l.device_group FROM invoice_lines i "
-        f"LEFT JOIN lines l USING (line) ORDER BY i.total_ht DESC, i.line LIMIT {TOP_LINES}"
+        f"LEFT JOIN lines l USING (line) WHERE i.{billed} ORDER BY i.total_ht DESC, i.line LIMIT {TOP_LINES}"
     ).fetchall()
     items = con.execute(
         "SELECT line, code, quantity, unit, amount, coalesce(step, ''), coalesce(note, '') FROM invoice_items "
-        f"WHERE line IN (SELECT line FROM invoice_lines ORDER BY total_ht DESC, line LIMIT {TOP_LINES})"
+        f"WHERE line IN (SELECT line FROM invoice_lines WHERE {billed} ORDER BY total_ht DESC, line "
+        f"LIMIT {TOP_LINES})"
     ).fetchall()
+    idle_row = con.execute(f"SELECT count(*) FROM invoice_lines WHERE NOT {billed}").fetchone()
+    idle = int(idle_row[0]) if idle_row else 0
     by_line: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for it in items:
         by_line[it[0]].append(it)
@@ -317,7 +323,18 @@ def costliest_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str)
             ],
             numeric=[1, 2],
         )
-    return table(["line", "group", "offer, plan, commitment", "month HT", "items"], rows, numeric=[3]) + extra
+    idle_note = (
+        f'<p class="muted">{idle:,} line{"s" if idle != 1 else ""} not active in the month '
+        "(activated after it): no items, "
+        "not listed.</p>"
+        if idle
+        else ""
+    )
+    return (
+        table(["line", "group", "offer, plan, commitment", "month HT", "items"], rows, numeric=[3])
+        + idle_note
+        + extra
+    )
 
 
 def problems_section(files: RunFiles, cur: str) -> str:

@@ -413,3 +413,25 @@ def test_a_run_folder_without_its_usage_shows_no_records_figure_as_zero(
     storm = re.search(r'<section id="storm">(.*?)</section>', html, re.S)
     assert storm is not None and "reconnection records" not in storm.group(1)  # (a table of zeros)
     assert "the records in each outage's window are not known" in storm.group(1).replace("&#x27;", "'")
+
+
+def test_a_line_not_active_in_the_month_is_not_among_the_costliest(tmp_path: Path) -> None:
+    """A line activated after the billing month is listed in the invoice with no items: the page
+    listed it among the "Costliest lines" at 0.00 with an empty items cell. It is counted under the
+    table as not active instead."""
+    from reports.run_report import render_rating_report
+
+    (tmp_path / "inventory.yaml").write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n"
+        "  - {id: L1, offer: business-m2m, plan: compteur, commitment: 24, since: 2025-01-01}\n"
+        "  - {id: L2, offer: business-m2m, plan: compteur, commitment: 24, since: 2026-05-01}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "usage.csv").write_text(
+        "line,type,start,bytes_up,bytes_down,zone\nL1,data,2026-03-06T10:00:00Z,1000,2000,fr\n",
+        encoding="utf-8",
+    )
+    page = render_rating_report(tmp_path / "inventory.yaml", tmp_path / "usage.csv")
+    costliest = page.split('<section id="lines">', 1)[1].split("</section>", 1)[0]
+    assert "<td>L1</td>" in costliest and "<td>L2</td>" not in costliest
+    assert "1 line not active in the month (activated after it): no items, not listed." in costliest
