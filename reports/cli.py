@@ -304,6 +304,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+_PIVOT = re.compile(r"\bPIVOT\b", re.IGNORECASE)
 _EXPLAIN = re.compile(r"\s*EXPLAIN(?:\s+ANALY[SZ]E)?\s+", re.IGNORECASE)
 
 
@@ -315,7 +316,10 @@ def _not_a_query(con: Any, sql: str) -> str | None:
     """
     import duckdb
 
-    for statement in con.extract_statements(sql):
+    statements = con.extract_statements(sql)
+    if not statements:  # (a comment alone, or `;`: it ended in a traceback)
+        return 'the QUERY holds no statement: give one, e.g. "SELECT count(*) FROM usage"'
+    for statement in statements:
         kind = statement.type
         if kind == duckdb.StatementType.EXPLAIN:
             inner = _EXPLAIN.match(statement.query)
@@ -326,6 +330,14 @@ def _not_a_query(con: Any, sql: str) -> str | None:
             continue
         text = " ".join(statement.query.split())
         shown = text if len(text) <= 60 else text[:57] + "..."
+        if kind == duckdb.StatementType.MULTI and _PIVOT.search(text):
+            # DuckDB makes a PIVOT without its values into several statements (the values' type, then
+            # the query), as it does a COPY or a CREATE of one: it was refused as "MULTI", unexplained
+            return (
+                "a PIVOT is run with its values given (ON column IN (...)): without them DuckDB runs it "
+                "as several statements, which are refused; e.g. PIVOT usage ON type IN ('data', 'sms') "
+                f"USING count(*) (SELECT DISTINCT gives the values): {shown}"
+            )
         return (
             f"only queries are run (SELECT, or EXPLAIN of one): {kind.name} refused, as it could write "
             f"files or change the views: {shown}"

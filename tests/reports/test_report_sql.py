@@ -456,3 +456,24 @@ def test_a_compressed_usage_file_cut_short_is_named_as_a_damaged_part_is(tmp_pat
         assert r.err.split(": ")[1] == str(tmp_path / "usage.csv.gz"), r.err
         assert "cannot read the usage records" in r.err and "views:" not in r.err, r.err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_pivot_without_its_values_is_refused_saying_to_give_them(storm_run: Path) -> None:
+    """`PIVOT usage ON type USING count(*)`: DuckDB runs it as several statements; it was refused as
+    "MULTI refused, as it could write files", which did not say what to do. With its IN list, it runs."""
+    r = run_cli(["sql", str(storm_run), "PIVOT usage ON type USING count(*)"])
+    assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "MULTI" not in r.err, r.err
+    assert "PIVOT is run with its values given (ON column IN (...))" in r.err
+    got = sql_json(storm_run, "PIVOT (SELECT type FROM usage) ON type IN ('data', 'sms') USING count(*)")
+    assert got == sql_json(
+        storm_run,
+        "SELECT count(*) FILTER (type = 'data') AS data, count(*) FILTER (type = 'sms') AS sms FROM usage",
+    )
+
+
+@pytest.mark.parametrize("text", ["-- nothing", ";", "  "])
+def test_a_query_of_no_statement_is_refused(storm_run: Path, text: str) -> None:
+    """A QUERY of a comment alone (or `;`) ended in a traceback (AttributeError), exit 1."""
+    r = run_cli(["sql", str(storm_run), text])
+    assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r.err
+    assert "the QUERY holds no statement" in r.err
