@@ -279,9 +279,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         refused = _not_a_query(con, args.query)
         if refused is not None:
             return _fail("sql", refused)
-        cur = con.execute(args.query)
-        names = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
+        names, rows = _run_query(con, args.query)
     except duckdb.Error as exc:
         # (an error that is not the query's may be a damaged file's: DuckDB does not say which)
         query = isinstance(exc, duckdb.ProgrammingError | duckdb.DataError)
@@ -302,6 +300,55 @@ def cmd_sql(args: argparse.Namespace) -> int:
         sys.stdout.write(_text_table(names, rows))
     sys.stdout.flush()  # a reader gone says so here, exit 141 (m2msim.cli), not at the program's exit
     return 0
+
+
+def _run_query(con: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows of `sql`'s last statement, its BLOB and INTERVAL values (inside a
+    list, a struct or a map too) as DuckDB's own text: Python's were written (`b'\\x00'`,
+    `32 days, 3:04:05`, an interval's month counted as 30 days), unlike DuckDB's shell and its CSV."""
+    import duckdb
+
+    *before, last = con.extract_statements(sql)  # (one at least: _not_a_query refused none)
+    for statement in before:  # (read-only, checked by _not_a_query: run for their errors alone)
+        con.execute(statement.query).fetchall()
+    if last.type != duckdb.StatementType.SELECT:
+        cur = con.execute(last.query)
+        return [d[0] for d in cur.description or []], cur.fetchall()
+    rel = con.sql(last.query)
+    shown = [_as_text_type(t) for t in rel.types]
+    if any(text for _, text in shown):
+        rel = rel.project(
+            ", ".join(
+                (f"CAST(#{i} AS {target})" if text else f"#{i}") + f" AS {_quoted(name)}"
+                for i, (name, (target, text)) in enumerate(zip(rel.columns, shown, strict=True), 1)
+            )
+        )
+    return list(rel.columns), rel.fetchall()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _as_text_type(t: Any) -> tuple[str, bool]:
+    """The type `t` with its BLOBs and INTERVALs as VARCHAR, and whether it has any."""
+    kind = t.id
+    if kind in ("blob", "interval"):
+        return "VARCHAR", True
+    if kind == "list":
+        inner, text = _as_text_type(t.children[0][1])
+        return f"{inner}[]", text
+    if kind == "array":
+        inner, text = _as_text_type(t.children[0][1])
+        return f"{inner}[{t.children[1][1]}]", text
+    if kind == "struct":
+        fields = [(n, _as_text_type(c)) for n, c in t.children]
+        body = ", ".join(f"{_quoted(n)} {inner}" for n, (inner, _) in fields)
+        return f"STRUCT({body})", any(text for _, (_, text) in fields)
+    if kind == "map":
+        (key, key_text), (value, value_text) = (_as_text_type(c) for _, c in t.children)
+        return f"MAP({key}, {value})", key_text or value_text
+    return str(t), False
 
 
 _PIVOT = re.compile(r"\bPIVOT\b", re.IGNORECASE)

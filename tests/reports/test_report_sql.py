@@ -471,6 +471,33 @@ def test_a_pivot_without_its_values_is_refused_saying_to_give_them(storm_run: Pa
     )
 
 
+def test_blobs_and_intervals_are_written_as_duckdb_writes_them(storm_run: Path) -> None:
+    """A BLOB was written `b'\\x00'` and an INTERVAL `32 days, 3:04:05.500000` (Python's text, its
+    month counted as 30 days) in the table, --csv and --json; they are DuckDB's text now, at the top
+    level and inside a list or a struct."""
+    q = (
+        r"SELECT '\x00\xFFab'::BLOB AS b, INTERVAL '1 month 2 days 03:04:05.5' AS i, "
+        r"INTERVAL 3 DAY AS d, [ '\x01'::BLOB ] AS l, {'x y': INTERVAL 1 HOUR, 'n': 2} AS s, 7 AS n"
+    )
+    expected = {
+        "b": r"\x00\xFFab",
+        "i": "1 month 2 days 03:04:05.5",
+        "d": "3 days",
+        "l": [r"\x01"],
+        "s": {"x y": "01:00:00", "n": 2},
+        "n": 7,
+    }
+    assert sql_json(storm_run, q) == [expected]
+    c = run_cli(["sql", str(storm_run), q, "--csv"])
+    assert c.rc == 0, c.err
+    cells = [json.dumps(v) if isinstance(v, list | dict) else str(v) for v in expected.values()]
+    assert list(csv.reader(io.StringIO(c.out))) == [list(expected), cells]
+    t = run_cli(["sql", str(storm_run), q])
+    assert t.rc == 0, t.err
+    assert t.out.splitlines()[2].split("  ")[:3] == [r"\x00\xFFab", "1 month 2 days 03:04:05.5", "3 days"]
+    assert "b'" not in t.out and "days," not in t.out
+
+
 @pytest.mark.parametrize("text", ["-- nothing", ";", "  "])
 def test_a_query_of_no_statement_is_refused(storm_run: Path, text: str) -> None:
     """A QUERY of a comment alone (or `;`) ended in a traceback (AttributeError), exit 1."""
