@@ -18,7 +18,11 @@ describes it:
   (QIRD=<id>,0 the received / read / unread counts); QICLOSE; QISTATE (all, `=0,<contextID>` or
   `=1,<connectID>`); `+QIURC: "closed",<id>` when the remote end closes (the socket is then
   "closing", state 4: QIRD still reads what it received, its connectID is taken until QICLOSE or
-  QIDEACT); QGDCNT (IP bytes sent and received, as the gateway counts them).
+  QIDEACT); QGDCNT (IP bytes sent and received, as the gateway counts them);
+- the network ending the PDP context (coverage lost, a detach): each socket on it reports
+  `+QIURC: "closed",<id>` and is "closing" (§2.3.1: closed "due to network error"), then
+  `+QIURC: "pdpdeact",<contextID>`; AT+QIDEACT frees the connectIDs.  The module's own reset,
+  AT+CFUN=0 or power-off frees them at once and reports no "pdpdeact".
 
 A server on the module (BG96 TCP/IP Application Note §2.2.4, §2.3.4):
 QIOPEN=<contextID>,<connectID>,"TCP LISTENER","127.0.0.1",0,<local_port>[,<access_mode>] answers OK
@@ -109,7 +113,15 @@ def qiact(m: VirtualModem, c: Cmd) -> Final | None:
     err = m.net.activate(m.net.context(c.int_at(0, None, 1, 16)))
     if err:
         raise CmeError(err)
+    _watch_context(m)
     return None
+
+
+def _watch_context(m: VirtualModem) -> None:
+    """Have the network's end of a context reported: `+QIURC: "pdpdeact",<contextID>` (BG96 TCP/IP AT
+    Commands Manual, URCs of the TCP/IP commands); the host then deactivates it with AT+QIDEACT,
+    which frees the connectIDs its sockets keep."""
+    m.tcp.on_context_lost[QUECTEL_TCP.name] = lambda ctx: m.urc(f'+QIURC: "pdpdeact",{ctx.cid}')
 
 
 @QUECTEL_TCP.command("+QIDEACT")
@@ -188,7 +200,7 @@ def _quectel_rx(m: VirtualModem, sock: Socket, data: bytes) -> None:
 
 def _quectel_closed(m: VirtualModem, sock: Socket) -> None:
     qi = _qi(m)
-    if not m.tcp.losing:
+    if not m.tcp.losing or m.tcp.by_network:  # a reset or power-off forgets the socket
         qi.closing[sock.sid] = sock
     if qi.online == sock.sid:
         qi.online = None
@@ -244,6 +256,7 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
         m.urc(f"+QIOPEN: {sid},{ERR_PDP}")
         return None
     _qi(m).access[sid] = access
+    _watch_context(m)
     if listener:
         _listen(m, sid, local_port, ctx, BUFFER if access == TRANSPARENT else access)
         m.schedule(0.0, lambda: m.urc(f"+QIOPEN: {sid},0"))  # after the OK that answers the command

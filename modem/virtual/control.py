@@ -553,7 +553,7 @@ def _detach(c: Console, args: list[str]) -> dict[str, Any]:
     for s in found:
         net = s.modem.net
         if net.registered:  # network-initiated detach, re-attach required (TS 24.008 4.7.4.2)
-            s.modem.tcp.lost()
+            s.modem.tcp.lost(by_network=True)
             s.modem.calls.lost()
             net.detach(STAT_SEARCHING, abnormal=True)
             net.search()

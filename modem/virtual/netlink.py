@@ -192,7 +192,7 @@ class NetLink:
     def lose(self) -> None:
         """Coverage lost (fault `reg_lost_at`): sessions end abnormally, the modem searches again."""
         if self.cfun == 1:
-            self.modem.tcp.lost()
+            self.modem.tcp.lost(by_network=True)
             self.modem.calls.lost()
             self.detach(STAT_SEARCHING, abnormal=True)
 
@@ -210,7 +210,7 @@ class NetLink:
         if plmn == self.plmn and self.registered:
             return
         if self.registered:
-            self.modem.tcp.lost()
+            self.modem.tcp.lost(by_network=True)
             self.modem.calls.lost()
             self.detach(STAT_SEARCHING, abnormal=True)
         self.plmn = plmn
@@ -316,10 +316,13 @@ class NetLink:
         bearer = self.modem.ppp
         if bearer is not None and bearer.ctx is ctx:
             bearer.network_lost()  # NO CARRIER: the PPP bearer on this context ends
+        was_active = ctx.active
         if ctx.session_id is not None and self.network is not None:
             self.network.close_session(self.modem.now, ctx.session_id, abnormal=abnormal)
         ctx.session_id = None
         ctx.ip = None
+        if abnormal and was_active:
+            self.modem.tcp.context_lost(ctx)  # the network ended it: the stacks say so (+QIURC "pdpdeact")
 
     def count(self, ctx: Context, up: int, down: int, payload_up: int = 0, payload_down: int = 0) -> None:
         """Count modelled IP bytes on `ctx`'s session at the gateway (`transfer`: packets not real)."""

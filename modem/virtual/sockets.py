@@ -176,6 +176,11 @@ class TcpSockets:
     #: `ATO` with no data call: a command set's way back to online data (Quectel transparent mode)
     resume: Callable[[], Final | None] | None = None
     losing: bool = False  # inside `lost()`: the network, not the remote end, closed the sockets
+    #: inside `lost(by_network=True)`: the network ended the PDP contexts (coverage lost, a detach),
+    #: not the module itself (a reset, AT+CFUN=0, power off)
+    by_network: bool = False
+    #: a command set's report of a PDP context the network ended (`context_lost`), by set name
+    on_context_lost: dict[str, Callable[[Context], None]] = field(default_factory=dict)
     listeners: dict[int, Listener] = field(default_factory=dict)
     draining: set[Socket] = field(default_factory=set)  # closed by the module, data still on the uplink
 
@@ -491,9 +496,17 @@ class TcpSockets:
         for listener in [lst for lst in self.listeners.values() if lst.ctx is ctx]:
             self.unlisten(listener)
 
-    def lost(self) -> None:
-        """Coverage or the PDP context went away: sockets close without a teardown on the air."""
+    def context_lost(self, ctx: Context) -> None:
+        """The network ended `ctx` (it was active): each command set that asked is told."""
+        for report in list(self.on_context_lost.values()):
+            report(ctx)
+
+    def lost(self, by_network: bool = False) -> None:
+        """Coverage or the PDP context went away: sockets close without a teardown on the air.
+        `by_network`: the network ended them (coverage lost, a detach), not the module's own reset,
+        AT+CFUN=0 or power-off."""
         self.losing = True
+        self.by_network = by_network
         self._abort_draining()
         for listener in list(self.listeners.values()):
             self.unlisten(listener)
@@ -502,4 +515,4 @@ class TcpSockets:
                 self._drop(sock)
                 sock.on_closed(sock)
         finally:
-            self.losing = False
+            self.losing = self.by_network = False

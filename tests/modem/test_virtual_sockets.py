@@ -367,6 +367,35 @@ def test_quectel_push_mode_shows_the_data_with_the_urc() -> None:
     assert at(q, "AT+QIRD=2") == b"\r\n+QIRD: 2\r\nhi\r\n\r\nOK\r\n"
 
 
+def test_quectel_reports_the_network_s_end_of_the_context_and_keeps_its_sockets_closing() -> None:
+    """BG96 TCP/IP manual: a socket the network closes is "closing" (state 4) until AT+QICLOSE, and the
+    end of its PDP context is `+QIURC: "pdpdeact",<contextID>`, which the host answers with AT+QIDEACT."""
+    q, _ = setup("quectel-bg96")
+    at(q, "AT+CMEE=1")
+    at(q, 'AT+QIOPEN=1,0,"TCP","220.180.239.212",8009,0,0')
+    assert later(q, 0.3) == b"\r\n+QIOPEN: 0,0\r\n"
+    at(q, "AT+QISEND=0,4")
+    q.feed(b"ping", q.now)
+    q.take_output()
+    assert later(q, 0.2) == b'\r\n+QIURC: "recv",0\r\n'  # unread when coverage goes
+    q.net.lose()
+    assert q.take_output() == b'\r\n+QIURC: "closed",0\r\n\r\n+QIURC: "pdpdeact",1\r\n'
+    assert at(q, "AT+QISTATE=1,0").endswith(b',0,4,1,0,0,"uart1"\r\n\r\nOK\r\n')
+    assert at(q, 'AT+QIOPEN=1,0,"TCP","220.180.239.212",8009,0,0') == b"\r\n+CME ERROR: 563\r\n"
+    assert at(q, "AT+QIRD=0,1500") == b"\r\n+QIRD: 4\r\nping\r\n\r\nOK\r\n"
+    assert at(q, "AT+QIACT?") == b"\r\nOK\r\n"  # the context is gone
+    assert at(q, "AT+QIDEACT=1;+QISTATE") == b"\r\nOK\r\n"  # and with it the socket
+
+
+def test_quectel_leaving_the_network_itself_frees_the_sockets_without_pdpdeact() -> None:
+    q, _ = setup("quectel-bg96")
+    at(q, 'AT+QIOPEN=1,0,"TCP","220.180.239.212",8009,0,0')
+    assert later(q, 0.3) == b"\r\n+QIOPEN: 0,0\r\n"
+    q.net.set_cfun(0)  # the module leaves the network itself: no report of the network's
+    assert q.take_output() == b'\r\n+QIURC: "closed",0\r\n'
+    assert at(q, "AT+QISTATE") == b"\r\nOK\r\n"
+
+
 def test_quectel_transparent_mode_escape_buffer_and_back() -> None:
     q, _ = setup("quectel-bg96")
     assert at(q, 'AT+QIOPEN=1,0,"TCP","echo.example",7,0,2') == b""
