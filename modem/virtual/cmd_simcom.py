@@ -22,8 +22,9 @@ Note (§2 single connection, §3 multi-connection) describe it:
   Internet table all the same);
 - §8.2.5 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
   acknowledged once the bytes have crossed the uplink to the other end;
-- §8.2.5 CIPCLOSE -> `CLOSE OK` (`<n>, CLOSE OK`); the remote end closing -> `CLOSED`
-  (`<n>, CLOSED`); §8.2.6 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
+- §8.2.6 CIPCLOSE[=<n>] (CIPCLOSE=<id>[,<n>]; <n> 0 slow, 1 quick close, anything else ERROR)
+  -> `CLOSE OK` (`<id>, CLOSE OK`), both at once; the remote end closing -> `CLOSED`
+  (`<n>, CLOSED`); §8.2.7 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
   state and, in multi-connection mode, one `C: ` line per connection.
 
 - §8.2.18 CIPSERVER=1,<port> (after CIFSR) answers OK then `SERVER OK`: a TCP server on the
@@ -404,6 +405,7 @@ def cipclose(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     cip = _cip(m)
     sid = c.int_at(0, None, 0, MUX_IDS - 1) if cip.mux else 0
+    c.int_at(1 if cip.mux else 0, 0, 0, 1)  # <n>: 0 slow close, 1 quick close (§8.2.6); no other
     sock = m.tcp.sockets.get(sid)
     if sock is None:
         return ERROR

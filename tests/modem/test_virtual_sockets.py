@@ -333,6 +333,9 @@ def test_simcom_multi_connection_ids_receive_status_and_close() -> None:
     assert later(m, 0.2) == b"\r\n+CIPRXGET: 1,0\r\n"
     assert at(m, "AT+CIPRXGET=2,0,4") == b"\r\n+CIPRXGET: 2,0,4,2\r\nabcd\r\n\r\nOK\r\n"
     assert at(m, "AT+CIPRXGET=4,0") == b"\r\n+CIPRXGET: 4,0,2\r\n\r\nOK\r\n"
+    # §8.2.6: AT+CIPCLOSE=<id>[,<n>], <n> 0 slow close or 1 quick close; another <n> closes nothing.
+    assert at(m, "AT+CIPCLOSE=3,2") == b"\r\nERROR\r\n"
+    assert 'C: 3,0,"UDP","116.228.221.51","8500","CONNECTED"' in at(m, "AT+CIPSTATUS").decode()
     assert at(m, "AT+CIPCLOSE=3") == b"\r\n3, CLOSE OK\r\n"
     assert at(m, "AT+CIPCLOSE=3") == b"\r\nERROR\r\n"
     assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
