@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 MUX_BACKLOG = 8  # clients waiting to be accepted by a server on the module
 CONNECT_TIMEOUT_S = 75.0  # SIM800 AT Command Manual §8.2.2: at most 75 s for AT+CIPSTART (multi-IP)
-# (simulated seconds: the module gives up after 75 s of its own clock, 7.5 real seconds at speed 10)
+# (simulated seconds: the module gives up after 75 s of its own clock, 7.5 real seconds at speed 10).
+# Quectel's stack too: the BG96 TCP/IP application note §2.2.4 gives no module time, only that the host
+# should wait 150 s for +QIOPEN before AT+QICLOSE; the 75 s answer comes within that.
 
 
 class _Stream(asyncio.Protocol):
