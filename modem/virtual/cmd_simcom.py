@@ -25,7 +25,10 @@ Note (§2 single connection, §3 multi-connection) describe it:
 - §8.2.6 CIPCLOSE[=<n>] (CIPCLOSE=<id>[,<n>]; <n> 0 slow, 1 quick close, anything else ERROR)
   -> `CLOSE OK` (`<id>, CLOSE OK`), both at once; the remote end closing -> `CLOSED`
   (`<n>, CLOSED`); §8.2.7 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
-  state and, in multi-connection mode, one `C: ` line per connection.
+  state and, in multi-connection mode, one `C: ` line per connection;
+- the network ending the context (coverage lost, a detach) after CIICR: each connection says
+  `CLOSED`, then `+PDP: DEACT` (the manual's URC list: "GPRS is disconnected by network") and the
+  state is PDP DEACT until CIPSHUT.
 
 - §8.2.18 CIPSERVER=1,<port> (after CIFSR) answers OK then `SERVER OK`: a TCP server on the
   module.  Multi-connection: each client gets the first free connection number and `<n>, REMOTE
@@ -55,6 +58,7 @@ from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
+    from modem.virtual.netlink import Context
 
 
 @dataclass(slots=True)
@@ -122,7 +126,17 @@ def ciicr(m: VirtualModem, c: Cmd) -> Final | None:
         cip.status = "PDP DEACT"
         return ERROR
     cip.status = "IP GPRSACT"
+    m.tcp.on_context_lost[SIMCOM_TCP.name] = lambda ctx: _pdp_deact(m, ctx)
     return None
+
+
+def _pdp_deact(m: VirtualModem, ctx: Context) -> None:
+    """The network ended the stack's context (coverage lost, a detach): `+PDP: DEACT` ("GPRS is
+    disconnected by network", the manual's list of URCs) and the state PDP DEACT, left by AT+CIPSHUT."""
+    cip = _cip(m)
+    if ctx.cid == 1 and cip.status not in ("IP INITIAL", "IP START", "IP CONFIG"):
+        cip.status = "PDP DEACT"
+        m.urc("+PDP: DEACT")
 
 
 @SIMCOM_TCP.command("+CIFSR")

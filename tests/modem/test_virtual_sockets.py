@@ -290,6 +290,29 @@ def test_the_sim800_answers_tinygsm_s_connection_sequence_as_it_waits_for() -> N
 # ----- SIMCom multi-connection ---------------------------------------------------------------------
 
 
+def test_simcom_reports_the_network_ending_its_context_with_pdp_deact() -> None:
+    """SIM800 manual, URCs: `+PDP: DEACT`, "GPRS is disconnected by network"; the state is PDP DEACT
+    (+CIPSTATUS) until AT+CIPSHUT, whether a connection was open or not."""
+    m, _ = setup("simcom-sim800")
+    at(m, 'AT+CIPSTART="TCP","220.180.239.212",8009')
+    assert later(m, 0.3) == b"\r\nCONNECT OK\r\n"
+    m.net.lose()
+    assert m.take_output() == b"\r\nCLOSED\r\n\r\n+PDP: DEACT\r\n"
+    assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: PDP DEACT\r\n"
+    assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
+    assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: IP INITIAL\r\n"
+    idle, _ = setup("simcom-sim800")  # the context up, no connection: +PDP: DEACT all the same
+    idle.net.lose()
+    assert idle.take_output() == b"\r\n+PDP: DEACT\r\n"
+    assert at(idle, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: PDP DEACT\r\n"
+
+
+def test_simcom_leaving_the_network_itself_reports_no_pdp_deact() -> None:
+    m, _ = setup("simcom-sim800")
+    m.net.set_cfun(0)
+    assert m.take_output() == b""
+
+
 def test_simcom_multi_connection_ids_receive_status_and_close() -> None:
     sink = Sink()
     net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
