@@ -22,7 +22,8 @@ describes it:
 - the network ending the PDP context (coverage lost, a detach): each socket on it reports
   `+QIURC: "closed",<id>` and is "closing" (§2.3.1: closed "due to network error"), then
   `+QIURC: "pdpdeact",<contextID>`; AT+QIDEACT frees the connectIDs.  The module's own reset,
-  AT+CFUN=0 or power-off frees them at once and reports no "pdpdeact".
+  AT+CFUN=0 or power-off frees them at once (those already "closing" too: the stack's state starts
+  again) and reports no "pdpdeact"; its contexts are released at the gateway (the records written).
 
 A server on the module (BG96 TCP/IP Application Note §2.2.4, §2.3.4):
 QIOPEN=<contextID>,<connectID>,"TCP LISTENER","127.0.0.1",0,<local_port>[,<access_mode>] answers OK
@@ -66,7 +67,13 @@ class QiState:
     closing: dict[int, Socket] = field(default_factory=dict)
 
 
-QUECTEL_TCP = StatefulSet("quectel-tcp", QiState)
+def _on_reset(m: VirtualModem) -> None:
+    """A reset (AT+CFUN=1,1, AT+CFUN=0, power off): every connectID free (those "closing" too), no
+    access modes, no "pdpdeact" to say (the state is made anew)."""
+    m.tcp.on_context_lost.pop("quectel-tcp", None)
+
+
+QUECTEL_TCP = StatefulSet("quectel-tcp", QiState, _on_reset)
 _qi = QUECTEL_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460

@@ -18,7 +18,8 @@ Errors, as the module gives them (`ERROR`, `+CME ERROR: 3` with +CMEE=1): an ope
 again, a closed one closed, a profile parameter the module does not know, and an activation the
 network refuses (a wrong APN, wrong credentials, not registered).  A context that ends under the
 bearer (+CIPSHUT, +CGACT=0, +CGATT=0, lost coverage) leaves it closed; the module's
-`+SAPBR <cid>: DEACT` is not said.
+`+SAPBR <cid>: DEACT` is not said.  A reset (AT+CFUN=1,1, AT+CFUN=0, power off) closes the three
+bearers and sets their parameters back to the defaults (AT+SAPBR=5, saving them, is not emulated).
 """
 
 from __future__ import annotations

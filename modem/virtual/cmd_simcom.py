@@ -28,7 +28,11 @@ Note (§2 single connection, §3 multi-connection) describe it:
   state and, in multi-connection mode, one `C: ` line per connection;
 - the network ending the context (coverage lost, a detach) after CIICR: each connection says
   `CLOSED`, then `+PDP: DEACT` (the manual's URC list: "GPRS is disconnected by network") and the
-  state is PDP DEACT until CIPSHUT.
+  state is PDP DEACT until CIPSHUT;
+- the module's own reset (AT+CFUN=1,1, AT+CFUN=0 or 4, power off and on): its connections and
+  server are gone, its context released at the gateway (the record written), and the stack is
+  back at IP INITIAL with no +CSTT APN and CIPMUX / CIPHEAD / CIPRXGET / CIPQSEND / CDNSCFG at
+  their defaults.
 
 - §8.2.18 CIPSERVER=1,<port> (after CIFSR) answers OK then `SERVER OK`: a TCP server on the
   module.  Multi-connection: each client gets the first free connection number and `<n>, REMOTE
@@ -73,7 +77,15 @@ class CipState:
     dns: tuple[str, str] = DNS_SERVERS  # +CDNSCFG (names resolve through the Internet table all the same)
 
 
-SIMCOM_TCP = StatefulSet("simcom-tcp", CipState)
+def _on_reset(m: VirtualModem) -> None:
+    """A reset (AT+CFUN=1,1, AT+CFUN=0, power off): the stack starts again at IP INITIAL with its
+    settings at their defaults (the state is made anew), the APN of AT+CSTT (context 1's) forgotten, and no
+    `+PDP: DEACT` to say for the context the reset ended."""
+    m.net.context(1).apn = ""
+    m.tcp.on_context_lost.pop("simcom-tcp", None)
+
+
+SIMCOM_TCP = StatefulSet("simcom-tcp", CipState, _on_reset)
 _cip = SIMCOM_TCP.state
 SEND_OK = Final("SEND OK", 0)
 MAX_SEND = 1460

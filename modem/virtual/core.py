@@ -163,6 +163,7 @@ class VirtualModem:
         self._transcript: list[tuple[float, str, str]] | None = None
         self._on_line: Callable[[str], None] | None = None
         sets = [COMMAND_SETS[name] for name in sorted(profile.commands)]
+        self._sets = sets
         self._table = {
             name: spec
             for s in sets
@@ -791,6 +792,7 @@ class VirtualModem:
         self.tcp.lost()
         self.calls.lost()
         self.net.detach()
+        self.reset_stacks()
         self.reset()
         self.mode = Mode.COMMAND
         self._entry = None
@@ -807,11 +809,20 @@ class VirtualModem:
         else:
             self.net.cfun = fun
 
+    def reset_stacks(self) -> None:
+        """The module's TCP/IP stacks back at their start (a reset, AT+CFUN=0 or 4, power off), once
+        their sockets are gone and their contexts released at the gateway: each command set's
+        `reset` hook (`registry.StatefulSet.reset`)."""
+        for s in self._sets:
+            s.reset(self)
+        self.tcp.resume = None
+
     def power_off(self, urcs: tuple[str, ...] = ()) -> None:
         """AT+CPOWD / AT+QPOWD: log off the network, send `urcs`, then nothing more until powered on."""
         self.tcp.lost()
         self.calls.lost()
         self.net.detach()
+        self.reset_stacks()
         for line in urcs:
             self.urc(line)
         self.net.cfun = 0

@@ -224,6 +224,7 @@ class NetLink:
             self.modem.tcp.lost()
             self.modem.calls.lost()  # the radio goes off: a call ends with NO CARRIER
             self.detach(STAT_NOT_SEARCHING)
+            self.modem.reset_stacks()  # the stacks start again, as after a reset
             self.cfun = fun
 
     def on_air(self) -> list[str]:

@@ -3,7 +3,10 @@
 A `CommandSet` holds its commands (`@SET.command("+CSQ")` on each handler) and, for a vendor
 set that keeps state between commands (SIMCom's TCP/IP stack state, Quectel's push modes), a
 factory of that state: each modem makes one per set its profile names, and the set's handlers
-reach theirs with `SET.state(m)`.  `modem.virtual.sets` lists every set by name.
+reach theirs with `SET.state(m)`.  A module reset (AT+CFUN=1,1, AT+CFUN=0 or 4, power off and
+on) runs each set's `reset` hook: a stateful set's state is made anew, as the module boots with
+it, after the set's own `on_reset` (what it had told the rest of the modem, taken back).
+`modem.virtual.sets` lists every set by name.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ class CommandSet:
         """The state one modem keeps for this set (None: the set keeps none)."""
         return None
 
+    def reset(self, m: VirtualModem) -> None:
+        """The module resets (its sockets and contexts already ended): nothing to do for a set
+        that keeps no state."""
+        return None
+
     def __repr__(self) -> str:
         return f"CommandSet({self.name!r}, {len(self.commands)} commands)"
 
@@ -73,9 +81,15 @@ class CommandSet:
 class StatefulSet(CommandSet, Generic[S]):
     """A command set whose commands share state in each modem (made by `state_factory`)."""
 
-    def __init__(self, name: str, state_factory: Callable[[], S]) -> None:
+    def __init__(
+        self,
+        name: str,
+        state_factory: Callable[[], S],
+        on_reset: Callable[[VirtualModem], None] | None = None,
+    ) -> None:
         super().__init__(name)
         self._factory = state_factory
+        self._on_reset = on_reset
 
     def new_state(self) -> S:
         return self._factory()
@@ -83,6 +97,14 @@ class StatefulSet(CommandSet, Generic[S]):
     def state(self, m: VirtualModem) -> S:
         """This set's state in modem `m` (made when the modem was, as its profile names the set)."""
         return cast(S, m.set_states[self.name])
+
+    def reset(self, m: VirtualModem) -> None:
+        """The module resets: `on_reset`, then the state as a new modem has it."""
+        if self.name not in m.set_states:
+            return
+        if self._on_reset is not None:
+            self._on_reset(m)
+        m.set_states[self.name] = self._factory()
 
 
 def numeric_setting(

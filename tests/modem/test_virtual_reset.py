@@ -1,0 +1,131 @@
+"""A module reset in the middle of an open socket: the TCP/IP stack starts again (no socket, no
+context, its state machine at its start), the context's record is written once, and a new
+connection works."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from accounting.records import ClosingCause, UsageType
+from modem.virtual.core import VirtualModem
+from tests.modem.test_virtual_sockets import Sink, at, later, setup, typed
+
+BOOT_S = 10.0  # more than any profile's initialisation and network search
+
+
+def _cfun_reset(m: VirtualModem) -> None:
+    assert at(m, "AT+CFUN=1,1").startswith(b"\r\nOK\r\n")
+
+
+def _cfun_off_on(m: VirtualModem) -> None:
+    assert at(m, "AT+CFUN=0").endswith(b"\r\nOK\r\n")  # after what the sockets' ends say
+    assert at(m, "AT+CFUN=1").endswith(b"\r\nOK\r\n")
+
+
+def _power_cycle(m: VirtualModem) -> None:
+    m.power_off(m.profile.power_down_urcs)  # the power key, as the console's `power TARGET off`
+    m.restart()  # and on again
+
+
+RESETS: dict[str, Callable[[VirtualModem], None]] = {
+    "cfun-1-1": _cfun_reset,
+    "cfun-0-then-1": _cfun_off_on,
+    "power-cycle": _power_cycle,
+}
+
+
+def _reset(m: VirtualModem, how: str) -> None:
+    RESETS[how](m)
+    later(m, BOOT_S)  # booted and registered again
+    assert m.net.registered
+    at(m, "ATE0")
+
+
+def _data_records(sink: Sink, session: str) -> list[tuple[int | None, int | None]]:
+    return [(r.sequence, r.cause) for r in sink.records if r.type == UsageType.DATA and r.session == session]
+
+
+@pytest.mark.parametrize("how", sorted(RESETS))
+def test_simcom_stack_starts_again_after_a_reset(how: str) -> None:
+    m, sink = setup("simcom-sim800")
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",7') == b"\r\nOK\r\n"
+    assert later(m, 1.0) == b"\r\nCONNECT OK\r\n"
+    assert typed(m, "AT+CIPSEND=5", b"hello").endswith(b"SEND OK\r\n")
+    assert later(m, 1.0) == b"hello"  # the echo
+    session = m.net.context(1).session_id
+    assert session is not None and _data_records(sink, session) == []
+
+    _reset(m, how)
+
+    assert m.tcp.sockets == {} and not m.net.context(1).active
+    assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: IP INITIAL\r\n"
+    assert at(m, "AT+CSTT?") == b'\r\n+CSTT: "","",""\r\n\r\nOK\r\n'
+    assert at(m, "AT+CIPMUX=1") == b"\r\nOK\r\n"  # allowed in IP INITIAL only
+    assert _data_records(sink, session) == [(1, int(ClosingCause.NORMAL))]
+
+    # A new connection, on connection number 0 again.
+    assert at(m, 'AT+CSTT="orange.m2m.spec";+CIICR') == b"\r\nOK\r\n"
+    assert at(m, "AT+CIFSR").startswith(b"\r\n")
+    assert at(m, 'AT+CIPSTART=0,"TCP","echo.example",7') == b"\r\nOK\r\n"
+    assert later(m, 1.0) == b"\r\n0, CONNECT OK\r\n"
+    assert typed(m, "AT+CIPSEND=0,5", b"again").endswith(b"0, SEND OK\r\n")
+    assert later(m, 1.0) == b"\r\n+RECEIVE,0,5:\r\nagain"
+    new = m.net.context(1).session_id
+    assert new is not None and new != session
+    assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
+    assert _data_records(sink, session) == [(1, int(ClosingCause.NORMAL))]  # written once
+    assert len(_data_records(sink, new)) == 1
+
+
+@pytest.mark.parametrize("how", sorted(RESETS))
+@pytest.mark.parametrize("profile", ["quectel-bg96", "quectel-eg25"])
+def test_quectel_stack_frees_every_connect_id_after_a_reset(profile: str, how: str) -> None:
+    m, sink = setup(profile)
+    for sid in (0, 1):
+        assert at(m, f'AT+QIOPEN=1,{sid},"TCP","echo.example",7,0,0') == b"\r\nOK\r\n"
+        assert later(m, 1.0) == f"\r\n+QIOPEN: {sid},0\r\n".encode()
+    m.tcp.remote_closed(m.tcp.sockets[1])  # the server closes connection 1: it is "closing"
+    assert later(m, 1.0) == b'\r\n+QIURC: "closed",1\r\n'
+    assert b'+QISTATE: 1,"TCP","echo.example",7,0,4' in at(m, "AT+QISTATE")
+    session = m.net.context(1).session_id
+    assert session is not None
+
+    _reset(m, how)
+
+    assert m.tcp.sockets == {} and not m.net.context(1).active
+    assert at(m, "AT+QISTATE") == b"\r\nOK\r\n"  # no connect ID taken, "closing" ones neither
+    assert at(m, "AT+QIACT?") == b"\r\nOK\r\n"
+    assert _data_records(sink, session) == [(1, int(ClosingCause.NORMAL))]
+
+    assert at(m, "AT+QIACT=1") == b"\r\nOK\r\n"
+    for sid in (1, 0):  # the old "closing" ID first
+        assert at(m, f'AT+QIOPEN=1,{sid},"TCP","echo.example",7,0,1') == b"\r\nOK\r\n"
+        assert later(m, 1.0) == f"\r\n+QIOPEN: {sid},0\r\n".encode()
+    assert typed(m, "AT+QISEND=1,5", b"again").endswith(b"SEND OK\r\n")
+    assert later(m, 1.0) == b'\r\n+QIURC: "recv",1,5\r\nagain\r\n'
+    new = m.net.context(1).session_id
+    assert new is not None and new != session
+    assert at(m, "AT+QIDEACT=1") == b"\r\nOK\r\n"
+    assert _data_records(sink, session) == [(1, int(ClosingCause.NORMAL))]  # written once
+    assert len(_data_records(sink, new)) == 1
+
+
+@pytest.mark.parametrize("how", sorted(RESETS))
+def test_simcom_bearers_are_closed_and_back_to_defaults_after_a_reset(how: str) -> None:
+    m, sink = setup("simcom-sim800")
+    assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
+    assert at(m, 'AT+SAPBR=3,1,"APN","orange.m2m.spec";+SAPBR=1,1') == b"\r\nOK\r\n"
+    session = m.net.context(1).session_id
+    assert session is not None
+
+    _reset(m, how)
+
+    assert at(m, "AT+SAPBR=2,1") == b'\r\n+SAPBR: 1,3,"0.0.0.0"\r\n\r\nOK\r\n'
+    assert b"APN:\r\n" in at(m, "AT+SAPBR=4,1")
+    # The context opened again by the TCP/IP stack does not bring the old bearer back with it.
+    assert at(m, 'AT+CSTT="orange.m2m.spec";+CIICR') == b"\r\nOK\r\n"
+    assert at(m, "AT+SAPBR=2,1") == b'\r\n+SAPBR: 1,3,"0.0.0.0"\r\n\r\nOK\r\n'
+    assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
+    assert _data_records(sink, session) == [(1, int(ClosingCause.NORMAL))]
