@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -94,11 +94,17 @@ def loopback_cluster(
     memory_limit: str = "0",
     start_timeout: float = 60.0,
     stop_timeout: float = 5.0,
+    worker_cwd: Path | None = None,
+    worker_env: Mapping[str, str] | None = None,
+    worker_prefix: Sequence[str] = (),
 ) -> Iterator[LoopbackCluster]:
     """A scheduler and `workers` single-threaded workers on 127.0.0.1, stopped on leaving the block.
 
     `logs`: a folder for their stderr (`scheduler.log`, `worker-N.log`).  `memory_limit`: each
     worker's (`dask worker --memory-limit`; "0" lets the run's own admission decide).
+    `worker_cwd`, `worker_env`: the workers' working directory and variables added to their
+    environment, `worker_prefix` a command that runs each worker (a worker elsewhere: another
+    folder, another PYTHONPATH, a mount namespace of its own).
     """
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False", PYTHONUNBUFFERED="1")
@@ -135,6 +141,7 @@ def loopback_cluster(
         for k in range(workers):
             w = subprocess.Popen(
                 [
+                    *worker_prefix,
                     *_dask(),
                     "worker",
                     address,
@@ -154,7 +161,8 @@ def loopback_cluster(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                env=env,
+                env={**env, **(worker_env or {})},
+                cwd=worker_cwd,
                 process_group=sched.pid,
             )
             procs.append(w)

@@ -27,13 +27,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
+import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -107,6 +110,85 @@ def _shard_task(args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec
     return run_shard(scenario, index, start, end, Path(out), csv=csv, capture=capture, rating=rating)
 
 
+_PACKAGES = ("accounting", "gateway", "simulator", "modem", "hil", "reports", "m2msim")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """m2msim's version and a digest of the source of its packages, as this process imports them:
+    two processes with the same fingerprint simulate a shard into the same bytes."""
+    from importlib import metadata, util
+
+    digest = hashlib.sha256()
+    for name in _PACKAGES:
+        spec = util.find_spec(name)  # (found, not imported)
+        root = Path(spec.origin if spec and spec.origin else name).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        version = metadata.version("m2msim")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"m2msim {version}, code {digest.hexdigest()[:12]}"
+
+
+class ShardRefused(Exception):
+    """A cluster worker refused a shard: its m2msim differs from the coordinating process's, or the
+    run's folder is not there on its storage (one message, made on the worker)."""
+
+
+class RunFolderGone(Exception):
+    """The run's temporary folder went away while a worker simulated a shard (the run was
+    interrupted or failed): the shard stops instead of computing for nothing."""
+
+
+def _cluster_shard_task(
+    args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec | None], code: str
+) -> ShardResult:
+    """A shard on a Dask worker: refused when the worker's m2msim is not the coordinating process's
+    (`code`) or the run folder is not on its storage; stopped, at its next simulated day, once the
+    run's folder is gone."""
+    import socket
+
+    scenario, index, start, end, out, csv, capture, rating = args
+    folder = Path(out)
+    here = f"the worker on {socket.gethostname()} (pid {os.getpid()})"
+    if (mine := code_fingerprint()) != code:
+        raise ShardRefused(
+            f"{here} runs {mine}, not {code} as this run: start the workers from the same m2msim"
+        )
+    if not folder.is_dir():
+        raise ShardRefused(
+            f"{here} does not see the run's folder {folder}: the run folder must be on storage every "
+            "worker writes to (docs/scaling.md)"
+        )
+
+    def still_wanted(_done: float) -> None:
+        if not folder.is_dir():
+            log.warning("shard %d stopped: the run's folder %s is gone", index, folder)
+            raise RunFolderGone(str(folder))
+
+    try:
+        return run_shard(
+            scenario,
+            index,
+            start,
+            end,
+            folder,
+            csv=csv,
+            capture=capture,
+            progress=still_wanted,
+            rating=rating,
+        )
+    except OSError as exc:
+        if not folder.is_dir():
+            raise RunFolderGone(str(folder)) from None
+        raise ShardRefused(
+            f"{here} could not write shard {index}'s files ({exc.filename or folder}: {exc.strerror or exc}); "
+            "the run folder must be on storage every worker writes to (docs/scaling.md)"
+        ) from None
+
+
 def run_shards(
     scenario: Scenario,
     out_dir: Path,
@@ -126,7 +208,9 @@ def run_shards(
     shard also aggregates its usage part for the rating (`ShardResult.usage`).
     """
     ranges = shard_ranges(scenario)
-    tasks = [(scenario, i, a, b, str(out_dir), csv, capture, rating) for i, (a, b) in enumerate(ranges)]
+    # absolute: a worker of a cluster runs in a working directory of its own
+    folder = str(Path(out_dir).absolute())
+    tasks = [(scenario, i, a, b, folder, csv, capture, rating) for i, (a, b) in enumerate(ranges)]
     n = len(tasks)
     if cluster is not None:
         return _on_cluster(cluster, tasks, progress, on_shard)
@@ -285,16 +369,26 @@ def terminate_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def _gather(
-    pool: Executor, tasks: Sequence[Any], progress: Progress | None, on_shard: Callable[[int], None] | None
+    pool: Executor,
+    tasks: Sequence[Any],
+    progress: Progress | None,
+    on_shard: Callable[[int], None] | None,
+    task: Callable[..., ShardResult] = _shard_task,
+    *extra: Any,
 ) -> list[ShardResult]:
     # Workers start on the first submit; they inherit SIGINT, SIGTERM and SIGHUP blocked, so a Ctrl-C
     # or a closed terminal that reaches the whole process group while they start cannot interrupt
     # them (`worker_init` then ignores SIGINT and SIGHUP: the parent stops them).
     with deferred_signals():
-        futures = [pool.submit(_shard_task, t) for t in tasks]
+        futures: list[Future[ShardResult] | None] = [pool.submit(task, t, *extra) for t in tasks]
     results: list[ShardResult] = []
-    for done, f in enumerate(futures, 1):
+    for done in range(1, len(futures) + 1):
+        f = futures[done - 1]
+        assert f is not None
         results.append(_result(pool, f))
+        # let go of the shard once its result is here: a Dask cluster recomputes a result it holds
+        # for a client, and would write the shard's files again if the worker holding it died
+        futures[done - 1] = f = None
         if on_shard is not None:
             on_shard(done - 1)
         if progress is not None:
@@ -372,7 +466,7 @@ def _on_cluster(
             f"no Dask scheduler answers there ({type(exc).__name__}: {str(exc)[:200]})",
             f"--cluster {address}",
         ) from None
-    with client:
+    with _dask_quiet(), client:
         if tasks:
             # The scenario (its inventory names every line) goes to each worker once, not with
             # every shard: a queued task holds a reference, not a copy (at 100,000 devices a copy
@@ -381,12 +475,59 @@ def _on_cluster(
             tasks = [(shared, *t[1:]) for t in tasks]
         executor = client.get_executor(pure=False)
         try:
-            results = _gather(executor, tasks, progress, on_shard)
-        except BaseException:
-            executor.shutdown(wait=False)  # interrupted: the shards still queued are cancelled, not awaited
-            raise
+            results = _gather(executor, tasks, progress, on_shard, _cluster_shard_task, code_fingerprint())
+        except BaseException as exc:
+            # interrupted or failed: the shards still queued are cancelled, not awaited; those
+            # running stop at their next simulated day, when they see the run's folder gone
+            executor.shutdown(wait=False)
+            raise _cluster_failure(exc, address) from None
         executor.shutdown(wait=True)
         return results
+
+
+@contextlib.contextmanager
+def _dask_quiet() -> Iterator[None]:
+    """Dask's own logging held back while the run uses the cluster: a scheduler that went away made
+    its client log its reconnection attempts' tracebacks before the run's one-line error."""
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
+class ClusterFailed(WorkerDied):
+    """The shards on a Dask cluster did not all end: the scheduler went away, a shard's workers died
+    again and again, or a worker refused or could not write a shard (one line that says which)."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+
+
+def _cluster_failure(exc: BaseException, address: str) -> BaseException:
+    """What the run says when its shards on the cluster at `address` failed with `exc` (an
+    interruption as it is)."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+
+    end = "the run stopped and wrote nothing"
+    if isinstance(exc, ShardRefused):
+        return ClusterFailed(f"--cluster {address}: {exc}: {end}")
+    if isinstance(exc, CancelledError):
+        return ClusterFailed(
+            f"--cluster {address}: the Dask scheduler went away before every shard was done (stopped, "
+            f"or the network failed): {end}"
+        )
+    if isinstance(exc, KilledWorker):
+        return ClusterFailed(
+            f"--cluster {address}: every worker that ran one shard died while it ran (out of memory?): {end}"
+        )
+    return exc
 
 
 def _merge_stats(scenario: Scenario, shard_stats: list[ShardResult]) -> dict[str, GroupStats]:

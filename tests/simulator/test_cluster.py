@@ -3,11 +3,15 @@ the same files as a local run of the same seed, and no process of the cluster le
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from filewatch import wait_in
 from processes import process_group
 
 from simulator.cluster import ClusterError, loopback_cluster
@@ -56,3 +60,185 @@ def test_cluster_stops_even_when_the_block_fails(tmp_path: Path) -> None:
         assert process_group(pgid)
         raise RuntimeError("interrupted")
     assert process_group(pgid) == []
+
+
+# ---- failures on a real cluster: the run's files are whole and alone, or the run says why it stopped
+
+
+def _start(out: Path, address: str, *more: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "m2msim", "run", str(SCENARIO), *SMALL, *more, "--cluster", address]
+    return subprocess.Popen(
+        [*argv, "--out", str(out)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _mid_run(out: Path) -> Path:
+    """Once a shard has opened its usage part in the run's temporary folder beside `out`: that part."""
+    tmp = wait_in(
+        out.parent,
+        lambda: next(iter(out.parent.glob(f".m2msim-{out.name}.tmp-*")), None),
+        120,
+        "the run's temporary folder",
+    )
+    usage = wait_in(tmp, lambda: tmp / "usage" if (tmp / "usage").is_dir() else None, 120, "usage/")
+    return wait_in(usage, lambda: next(iter(usage.glob("part-*.parquet")), None), 120, "a usage part")
+
+
+def _same_files(run: Path, reference: Path) -> None:
+    parts = sorted(p.name for p in (reference / "usage").glob("part-*"))
+    assert parts and sorted(p.name for p in (run / "usage").glob("*")) == parts
+    for name in [*(f"usage/{p}" for p in parts), *COMPARED]:
+        assert (run / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def _left_beside(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".m2msim-{out.name}"))
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "run"
+    _run(out, "--workers", "2", "--no-merge")
+    return out
+
+
+def test_worker_killed_mid_run_its_shard_is_run_again(tmp_path: Path, local_run: Path) -> None:
+    with loopback_cluster(2, tmp_path / "logs") as cluster:
+        out = tmp_path / "run"
+        proc = _start(out, cluster.address, "--no-merge")
+        _mid_run(out)
+        os.kill(cluster.worker_pids[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    _same_files(out, local_run)
+    assert _left_beside(out) == []
+
+
+def test_workers_in_another_working_directory_write_the_runs_folder(tmp_path: Path, local_run: Path) -> None:
+    # `--out` relative to the coordinating process's folder: the workers' own is elsewhere
+    (tmp_path / "here").mkdir()
+    (tmp_path / "workers").mkdir()
+    with loopback_cluster(2, tmp_path / "logs", worker_cwd=tmp_path / "workers") as cluster:
+        proc = _start(Path("run"), cluster.address, "--no-merge", cwd=tmp_path / "here")
+        _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    _same_files(tmp_path / "here" / "run", local_run)
+    assert list((tmp_path / "workers").iterdir()) == []
+
+
+def test_two_runs_at_once_on_one_cluster(tmp_path: Path, local_run: Path) -> None:
+    with loopback_cluster(2, tmp_path / "logs") as cluster:
+        procs = [_start(tmp_path / name, cluster.address, "--no-merge") for name in ("a", "b")]
+        errs = [p.communicate(timeout=240)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    for name in ("a", "b"):
+        _same_files(tmp_path / name, local_run)
+
+
+def _previous_run(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    out = tmp_path / "run"
+    _run(out, "--days", "0.25")  # (the last --days wins: a shorter run than the one interrupted)
+    return out, {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def _unchanged(out: Path, before: dict[str, bytes]) -> None:
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert _left_beside(out) == []
+
+
+def test_scheduler_killed_mid_run(tmp_path: Path) -> None:
+    out, before = _previous_run(tmp_path)
+    with loopback_cluster(2, tmp_path / "logs") as cluster:
+        proc = _start(out, cluster.address, "--no-merge", "--days", "3")
+        _mid_run(out)
+        os.kill(cluster.scheduler_pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, err
+    assert len(err.strip().splitlines()) == 1 and "the Dask scheduler went away" in err, err
+    _unchanged(out, before)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_client_interrupted_the_workers_stop_their_shards(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    out, before = _previous_run(tmp_path)
+    # two shards of 100 devices over 5 days, one on each worker; both workers held (SIGSTOP) as a
+    # shard starts, so the client ends while their shards are still to run
+    with loopback_cluster(2, tmp_path / "logs") as cluster:
+        proc = _start(out, cluster.address, "--no-merge", "--days", "5", "--shard-devices", "100")
+        _mid_run(out)
+        for pid in cluster.worker_pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=240)
+        finally:
+            for pid in cluster.worker_pids:
+                os.kill(pid, signal.SIGCONT)
+        assert proc.returncode == status, err
+        assert err.strip().splitlines()[-1].endswith(f"interrupted ({signal.Signals(signum).name})"), err
+        # a running Dask task cannot be cancelled: the shard stops at its next simulated day, when it
+        # finds the run's folder gone (before, it ran to its end for nothing)
+        logs = tmp_path / "logs"
+        stopped = wait_in(
+            logs,
+            lambda: next((p for p in logs.glob("worker-*.log") if b"stopped" in p.read_bytes()), None),
+            120,
+            "a shard stopped",
+            growing=True,
+        )
+        assert b"the run's folder" in stopped.read_bytes()
+    _unchanged(out, before)
+
+
+def _code_copy(tmp_path: Path) -> Path:
+    """This m2msim's packages copied, one comment changed: another m2msim's code."""
+    root = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "other-m2msim"
+    for name in ("accounting", "gateway", "simulator", "modem", "hil", "reports", "m2msim"):
+        shutil.copytree(root / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    engine = copy / "simulator" / "engine.py"
+    engine.write_text(engine.read_text(encoding="utf-8") + "# another version\n", encoding="utf-8")
+    return copy
+
+
+def test_worker_of_another_m2msim_is_refused(tmp_path: Path) -> None:
+    out, before = _previous_run(tmp_path)
+    other = {"PYTHONPATH": str(_code_copy(tmp_path))}
+    with loopback_cluster(1, tmp_path / "logs", worker_env=other) as cluster:
+        proc = _start(out, cluster.address, "--no-merge")
+        _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, err
+    assert len(err.strip().splitlines()) == 1 and "start the workers from the same m2msim" in err, err
+    _unchanged(out, before)
+
+
+def _own_mount(folder: Path, *, read_only: bool) -> list[str]:
+    """A worker that sees `folder` as another machine does: an empty file system of its own, or
+    the same files read-only (a mount namespace of its own, as root)."""
+    mount = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder}"
+    if not read_only:
+        mount = f"mount -t tmpfs m2msim-test {folder}"
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a mount namespace")
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here: {probe.stderr.decode(errors='replace').strip()}")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{mount} && exec "$@"', "worker"]
+
+
+@pytest.mark.parametrize(
+    ("read_only", "says"),
+    [(False, "does not see the run's folder"), (True, "could not write shard")],
+)
+def test_worker_that_cannot_write_the_runs_folder(tmp_path: Path, read_only: bool, says: str) -> None:
+    out, before = _previous_run(tmp_path)
+    with loopback_cluster(
+        1, tmp_path / "logs", worker_prefix=_own_mount(tmp_path, read_only=read_only)
+    ) as cluster:
+        proc = _start(out, cluster.address, "--no-merge")
+        _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, err
+    assert len(err.strip().splitlines()) == 1 and says in err and "every worker writes to" in err, err
+    _unchanged(out, before)
