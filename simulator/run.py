@@ -480,7 +480,7 @@ def _on_cluster(
             # interrupted or failed: the shards still queued are cancelled, not awaited; those
             # running stop at their next simulated day, when they see the run's folder gone
             executor.shutdown(wait=False)
-            raise _cluster_failure(exc, address) from None
+            raise _cluster_failure(exc, address, connected=client.status == "running") from None
         executor.shutdown(wait=True)
         return results
 
@@ -508,9 +508,9 @@ class ClusterFailed(WorkerDied):
         Exception.__init__(self, message)
 
 
-def _cluster_failure(exc: BaseException, address: str) -> BaseException:
+def _cluster_failure(exc: BaseException, address: str, *, connected: bool) -> BaseException:
     """What the run says when its shards on the cluster at `address` failed with `exc` (an
-    interruption as it is)."""
+    interruption as it is); `connected`: whether the client still had the scheduler then."""
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker
@@ -518,6 +518,13 @@ def _cluster_failure(exc: BaseException, address: str) -> BaseException:
     end = "the run stopped and wrote nothing"
     if isinstance(exc, ShardRefused):
         return ClusterFailed(f"--cluster {address}: {exc}: {end}")
+    if isinstance(exc, CancelledError) and connected:
+        # the scattered scenario lost with the worker that held it: the shards that needed it are
+        # cancelled (seen when a worker of an older m2msim could not read a shard and left)
+        return ClusterFailed(
+            f"--cluster {address}: the cluster cancelled the shards (a worker left: killed, or unable to "
+            f"read a shard, as a worker of another m2msim is; its log says which): {end}"
+        )
     if isinstance(exc, CancelledError):
         return ClusterFailed(
             f"--cluster {address}: the Dask scheduler went away before every shard was done (stopped, "

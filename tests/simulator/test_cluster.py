@@ -214,6 +214,22 @@ def test_worker_of_another_m2msim_is_refused(tmp_path: Path) -> None:
     _unchanged(out, before)
 
 
+def test_worker_of_an_older_m2msim_is_refused(tmp_path: Path) -> None:
+    # an m2msim from before the workers checked their code: the shard's own task is unknown there
+    copy = _code_copy(tmp_path)
+    run = copy / "simulator" / "run.py"
+    run.write_text(
+        run.read_text(encoding="utf-8").replace("def _cluster_shard_task(", "def _older("), "utf-8"
+    )
+    out, before = _previous_run(tmp_path)
+    with loopback_cluster(1, tmp_path / "logs", worker_env={"PYTHONPATH": str(copy)}) as cluster:
+        proc = _start(out, cluster.address, "--no-merge")
+        _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, err
+    assert len(err.strip().splitlines()) == 1 and "as a worker of another m2msim is" in err, err
+    _unchanged(out, before)
+
+
 def _own_mount(folder: Path, *, read_only: bool) -> list[str]:
     """A worker that sees `folder` as another machine does: an empty file system of its own, or
     the same files read-only (a mount namespace of its own, as root)."""
