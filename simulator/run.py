@@ -182,6 +182,7 @@ def _cluster_shard_task(
         )
     except OSError as exc:
         if not folder.is_dir():
+            log.warning("shard %d stopped: the run's folder %s is gone", index, folder)
             raise RunFolderGone(str(folder)) from None
         raise ShardRefused(
             f"{here} could not write shard {index}'s files ({exc.filename or folder}: {exc.strerror or exc}); "

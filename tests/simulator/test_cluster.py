@@ -163,10 +163,11 @@ def test_client_interrupted_the_workers_stop_their_shards(
     tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
     out, before = _previous_run(tmp_path)
-    # two shards of 100 devices over 5 days, one on each worker; both workers held (SIGSTOP) as a
-    # shard starts, so the client ends while their shards are still to run
+    # two shards of 500 devices over 30 days (a quarter of a second a day), one on each worker;
+    # both workers held (SIGSTOP) as a shard starts, so the client ends while their shards still run
     with loopback_cluster(2, tmp_path / "logs") as cluster:
-        proc = _start(out, cluster.address, "--no-merge", "--days", "5", "--shard-devices", "100")
+        more = ["--days", "30", "--max-lines", "500", "--shard-devices", "500"]
+        proc = _start(out, cluster.address, "--no-merge", *more)
         _mid_run(out)
         for pid in cluster.worker_pids:
             os.kill(pid, signal.SIGSTOP)
