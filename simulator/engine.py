@@ -242,6 +242,12 @@ class Shard:
         self._tz_changes: dict[str, tuple[int, ...]] = {}
         self._apns: dict[str, frozenset[str]] = {}
         name = part_name(index)
+        # The shard's folders are made in the run's folder, never the run's folder itself: a run
+        # interrupted while a shard on a Dask cluster starts has removed its folder, and a folder
+        # made again with its parents took the shard's files on to the end, beside the output
+        # (FileNotFoundError here instead: the shard stops, `simulator.run._cluster_shard_task`).
+        for folder in ("usage", "alarms", *(["usage-csv"] if csv else []), *(["capture"] if capture else [])):
+            (out_dir / folder).mkdir(exist_ok=True)
         # `sums`: the rating's sums of the usage part, kept as its batches are written
         self.part_sums = PartSums() if sums else None
         self.part_path = part_path(out_dir, index)
@@ -264,7 +270,6 @@ class Shard:
         self.group_of = group_of
         self.sink = CountingSink(self.usage, group_of, self.stats, self.hourly)
         alarm_path = out_dir / "alarms" / f"{name}.jsonl"
-        alarm_path.parent.mkdir(parents=True, exist_ok=True)
         self._alarm_file = alarm_path.open("w", encoding="utf-8")
         self.alarm_sink = JsonLinesAlarmSink(self._alarm_file)
         self.alarms: AlarmEngine | None = None

@@ -886,6 +886,7 @@ def test_bulk_threshold_alarm_is_dated_at_the_record_that_crosses_it(tmp_path: P
     alarms = {}
     for per_call in (False, True):
         out = tmp_path / ("per-session" if per_call else "bulk")
+        out.mkdir()  # (a shard writes into its run's folder, made before it)
         shard = Shard(sc, 0, fleet(sc), out)
         shard.per_call = per_call
         shard.run()
