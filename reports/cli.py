@@ -294,12 +294,30 @@ def cmd_sql(args: argparse.Namespace) -> int:
         w.writerow(names)
         w.writerows([[_cell(v) for v in r] for r in rows])
     elif args.json:
-        doc = [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
+        keys = _json_keys(names)
+        doc = [{n: _jsonable(v) for n, v in zip(keys, r, strict=True)} for r in rows]
         sys.stdout.write(json.dumps(doc, indent=1, ensure_ascii=False, default=str, allow_nan=False) + "\n")
     else:
         sys.stdout.write(_text_table(names, rows))
     sys.stdout.flush()  # a reader gone says so here, exit 141 (m2msim.cli), not at the program's exit
     return 0
+
+
+def _json_keys(names: list[str]) -> list[str]:
+    """The names of a result's columns as keys of one JSON object: a name given again (`SELECT 1 AS a,
+    2 AS a`, a join's two `line`) kept only its last column's value, the others lost. Renamed as
+    DuckDB names them apart in a table or `to_json` (names compared without case; `a` again is
+    `a_1`, then `a_2`...), so that the --json output and a table made of the query agree."""
+    used: set[str] = set()
+    keys = []
+    for name in names:
+        key, k = name, 0
+        while key.lower() in used:
+            k += 1
+            key = f"{name}_{k}"
+        used.add(key.lower())
+        keys.append(key)
+    return keys
 
 
 def _run_query(con: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

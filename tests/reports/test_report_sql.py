@@ -504,3 +504,17 @@ def test_a_query_of_no_statement_is_refused(storm_run: Path, text: str) -> None:
     r = run_cli(["sql", str(storm_run), text])
     assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r.err
     assert "the QUERY holds no statement" in r.err
+
+
+def test_json_keeps_columns_of_one_name(storm_run: Path) -> None:
+    """Two columns of one name (a join's two `line`, `SELECT 1 AS a, 2 AS a`) were one key in each
+    --json object, holding the last column's value: the others were lost. They are named apart as
+    DuckDB names them in a table made of the query (checked against DuckDB's own `to_json`)."""
+    import duckdb
+
+    q = "SELECT 1 AS a, 2 AS A, 3 AS a_1, 4 AS a, 'x' AS b"
+    r = run_cli(["sql", str(storm_run), q, "--json"])
+    assert r.rc == 0, r.err
+    got = json.loads(r.out)
+    assert got == [json.loads(duckdb.sql(f"SELECT to_json(t) FROM ({q}) t").fetchall()[0][0])]
+    assert sorted(v for v in got[0].values() if isinstance(v, int)) == [1, 2, 3, 4]
