@@ -1,8 +1,11 @@
 """Application profiles: how many bytes on the wire a report costs, by protocol.
 
 The figures live in `simulator/data/profiles.yaml`, each with the packet sequence
-it comes from.  This module reads them and scales them to a payload size, the
-same way for one report or a million (numpy).
+it comes from.  A plain TCP profile (MQTT, HTTP) gives its exchanges as messages
+(`exchange`), billed by the TCP model the virtual modem's stacks bill with
+(`gateway.wire.play`): the same exchange costs the same bytes on either path.  This
+module reads them and scales them to a payload size, the same way for one report or
+a million (numpy).
 
 Payload scaling (documented in the data file too): a payload of P bytes instead
 of the reference payload R adds `P - R` bytes upstream, plus 40 bytes of IP+TCP
@@ -19,12 +22,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gateway.wire import HEADER, MSS, play, prompt_acks, segments
 from m2msim.yamlio import parse_yaml
 
 I64 = npt.NDArray[np.int64]
-
-MSS = 1_460  # TCP maximum segment size on a 1,500-byte MTU (IPv4, no options)
-HEADER_BYTES = 40  # IPv4 20 + TCP 20
 
 
 class ProfileError(ValueError):
@@ -63,16 +64,15 @@ class Profile:
         if self.transport == "udp":
             zero = np.zeros_like(payload)
             return payload - self.reference_payload, zero
-        ref_segments = -(-self.reference_payload // MSS)
+        ref_segments = segments(self.reference_payload)
         if (
             payload.shape[0] and int(payload.max()) <= ref_segments * MSS
         ):  # no payload needs a further segment
             return payload - self.reference_payload, np.zeros_like(payload)
-        segments = -(-payload // MSS) - ref_segments
-        segments = np.maximum(segments, 0)
-        per_segment = HEADER_BYTES + (self.tls_record_overhead if self.tls else 0)
-        up = payload - self.reference_payload + per_segment * segments
-        down = HEADER_BYTES * (-(-segments // 2))
+        extra = np.maximum(segments(payload) - ref_segments, 0)
+        per_segment = HEADER + (self.tls_record_overhead if self.tls else 0)
+        up = payload - self.reference_payload + per_segment * extra
+        down = HEADER * np.maximum(prompt_acks(payload) - prompt_acks(self.reference_payload), 0)
         return up, down
 
     def report_bytes(self, payload: I64) -> tuple[I64, I64]:
@@ -94,15 +94,53 @@ class Profile:
         )
 
 
-def _exchange(raw: Any, where: str) -> Exchange:
-    if not isinstance(raw, dict) or "up" not in raw or "down" not in raw:
+_STEPS = ("open", "up", "down", "close up", "close down")
+
+
+def _steps(raw: Any, where: str) -> list[tuple[str, int, float]]:
+    """An exchange's steps: "open", "up <bytes>", "down <bytes>", "close up", "close down", each
+    with an optional "@<seconds>" (when it happens; 0 when not given)."""
+    if not isinstance(raw, list) or not raw:
+        raise ProfileError(f"{where}: expected a list of steps such as [open, up 24, down 4, close up]")
+    out: list[tuple[str, int, float]] = []
+    for i, item in enumerate(raw):
+        text, _, when = str(item).partition("@")
+        words = text.split()
+        what, n = " ".join(words), 0
+        if len(words) == 2 and words[0] in ("up", "down"):
+            what = words[0]
+            n = int(words[1]) if words[1].isdigit() and int(words[1]) > 0 else -1
+        try:
+            at = float(when) if when.strip() else 0.0
+        except ValueError:
+            at = -1.0
+        if what not in _STEPS or n < 0 or (what in ("up", "down")) != (n > 0) or not 0 <= at < 86400:
+            raise ProfileError(
+                f"{where}[{i}]: {item!r} is no step: expected open, up <bytes>, down <bytes>, "
+                "close up or close down, with an optional @<seconds>"
+            )
+        out.append((what, n, at))
+    return out
+
+
+def _exchange(raw: Any, where: str, played: Any = None, played_where: str = "") -> Exchange:
+    """An exchange's figures: given (`up`, `down`, `packets`), or played from its steps (`played`)."""
+    if not isinstance(raw, dict):
+        raw = {} if raw is None and played is not None else raw
+    if not isinstance(raw, dict) or (played is None and ("up" not in raw or "down" not in raw)):
         raise ProfileError(f"{where}: expected a mapping with 'up' and 'down' byte counts")
+    if played is not None and ({"up", "down", "packets"} & raw.keys()):
+        raise ProfileError(f"{where}: its bytes come from the exchange's steps: no 'up', 'down' or 'packets'")
     try:
+        duration = int(raw.get("duration_s", 0))
+        if played is not None:
+            wire = play(_steps(played, played_where))
+            return Exchange(up=wire.up, down=wire.down, packets=wire.packets, duration_s=duration)
         return Exchange(
             up=int(raw["up"]),
             down=int(raw["down"]),
             packets=int(raw.get("packets", 0)),
-            duration_s=int(raw.get("duration_s", 0)),
+            duration_s=duration,
         )
     except (TypeError, ValueError) as exc:
         raise ProfileError(f"{where}: {exc}") from None
@@ -117,13 +155,22 @@ def parse_profiles(data: Any, source: str = "profiles") -> dict[str, Profile]:
         where = f"{source}: profiles.{name}"
         if not isinstance(raw, dict):
             raise ProfileError(f"{where}: expected a mapping")
-        opt = {k: _exchange(raw[k], f"{where}.{k}") for k in ("publish", "connect", "ping") if k in raw}
+        played = raw.get("exchange", {})
+        if not isinstance(played, dict) or not set(played) <= {"report", "publish", "connect", "ping"}:
+            raise ProfileError(f"{where}.exchange: expected a mapping of report, publish, connect, ping")
+        opt = {
+            k: _exchange(raw.get(k), f"{where}.{k}", played.get(k), f"{where}.exchange.{k}")
+            for k in ("publish", "connect", "ping")
+            if k in raw or k in played
+        }
         out[str(name)] = Profile(
             name=str(name),
             description=str(raw.get("description", "")),
             transport=str(raw.get("transport", "tcp")),
             reference_payload=int(raw.get("reference_payload", 53)),
-            report=_exchange(raw.get("report"), f"{where}.report"),
+            report=_exchange(
+                raw.get("report"), f"{where}.report", played.get("report"), f"{where}.exchange.report"
+            ),
             failed_attempt=_exchange(raw.get("failed_attempt"), f"{where}.failed_attempt"),
             publish=opt.get("publish"),
             connect=opt.get("connect"),

@@ -24,7 +24,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 EXPECTED = {
     ("asset-trackers-europe", 2, 40): (
         4087,
-        "30e570f937d9bb02af0235d2bcea5b9a29b246ae7da0aec541e4635a273837ca",
+        "5a4cdcdd240a0d4b3640011504d0d8aba944732e7622bbc0708d16648c6c07b7",
     ),
     ("default", 1, 40): (5339, "832f4b056a86b00ab9b1bdbc337a1f39287cf6c8340759fd89c2054fffa8a966"),
     ("firmware-retry-storm", 12, 20): (

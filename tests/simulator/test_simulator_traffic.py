@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from simulator import rng as rngmod
-from simulator.profiles import builtin_profiles
+from simulator.profiles import ProfileError, builtin_profiles, parse_profiles
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
 from simulator.traffic import (
     draw_period,
@@ -37,6 +39,45 @@ def test_profiles_reproduce_the_measured_bytes_at_the_reference_payload(name: st
     up, down = prof.report_bytes(np.array([53], dtype=np.int64))
     assert int(up[0] + down[0]) == total
     assert up[0] > 0 and down[0] > 0
+
+
+def test_plain_tcp_profiles_play_their_messages_into_the_measured_packets() -> None:
+    """MQTT and HTTP bill the messages of their exchange through the TCP model the virtual modem's
+    stacks bill with (`gateway.wire`): the measured packets come out as well as the bytes."""
+    p = builtin_profiles()
+    assert [
+        (p[n].report.packets, p[n].report.up + p[n].report.down) for n in ("mqtt-qos0", "mqtt-qos1", "http")
+    ] == [
+        (9, 494),
+        (10, 540),
+        (12, 810),
+    ]
+    # the SYN and SYN-ACK with their options (52 B), every other segment 40 B of headers
+    assert (p["mqtt-qos0"].report.up, p["mqtt-qos0"].report.down) == (
+        52 + 40 + 64 + 120 + 42 + 40,
+        52 + 44 + 40,
+    )
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ("up", "profiles.p.exchange.report[1]: 'up' is no step"),
+        ("down -4", "profiles.p.exchange.report[1]: 'down -4' is no step"),
+        ("close sideways", "profiles.p.exchange.report[1]: 'close sideways' is no step"),
+        ("up 5 @soon", "profiles.p.exchange.report[1]: 'up 5 @soon' is no step"),
+    ],
+)
+def test_a_bad_exchange_step_is_named_with_its_place(step: str, message: str) -> None:
+    doc = {
+        "profiles": {"p": {"exchange": {"report": ["open", step]}, "failed_attempt": {"up": 1, "down": 0}}}
+    }
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        parse_profiles(doc, "profiles.yaml")
+    doc["profiles"]["p"]["report"] = {"up": 1, "down": 2}
+    doc["profiles"]["p"]["exchange"]["report"] = ["open", "up 5"]
+    with pytest.raises(ProfileError, match="come from the exchange's steps"):
+        parse_profiles(doc, "profiles.yaml")
 
 
 def test_persistent_mqtt_figures() -> None:
