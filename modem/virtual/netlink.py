@@ -8,29 +8,19 @@ Real IP packets (the PPP bearer's) are given to the gateway whole (`carry`,
 the gateway's `carry_packet`): counted at their length and written as they are
 into its GTP-U capture.  The module TCP/IP stacks' data is counted by the
 gateway (`count`, the gateway's `transfer`) as IP bytes, TCP/IP headers
-included, with this model (IPv4, no options, MSS 1,460):
-
-- connect: SYN and ACK up, SYN-ACK down -> 80 B up, 40 B down;
-- sending n bytes in k = ceil(n / 1460) segments: n + 40 k up; the echo
-  server answers them in k segments carrying the ACKs: n + 40 k down; the
-  modem acknowledges the echo: 40 B up;
-- close: FIN and ACK each way -> 80 B up, 80 B down.
-
-To a real endpoint (`gateway.internet` route CONNECT) the two directions are counted apart:
-
-- sending n bytes in k segments: n + 40 k up; the server's ACK: 40 B down;
-- receiving a chunk of m bytes (as the socket read it) in k segments: m + 40 k down; the
-  modem's ACK: 40 B up.
+included: each TCP connection of a stack bills through a `gateway.wire.TcpWire`
+(handshake with options, delayed and piggybacked ACKs, the close as measured), the
+one model the simulator's application profiles bill with (docs/virtual-modem.md).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.api import MAX_IP_PACKET, PcoAuth
+from gateway.wire import HEADER, SYN, segments
 from modem.virtual.plmn import neighbours, operator_names
 
 if TYPE_CHECKING:
@@ -41,17 +31,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HEADER = 40  # IPv4 (20) + TCP (20) bytes per segment
-MSS = 1460
-HANDSHAKE_UP, HANDSHAKE_DOWN = 2 * HEADER, HEADER
-TEARDOWN_UP, TEARDOWN_DOWN = 2 * HEADER, 2 * HEADER
+__all__ = ["HANDSHAKE_DOWN", "HANDSHAKE_UP", "HEADER", "Context", "NetLink", "segments"]
+
+HANDSHAKE_UP, HANDSHAKE_DOWN = SYN + HEADER, SYN  # a connect's packets on the link: SYN and ACK, SYN-ACK
 
 STAT_NOT_SEARCHING, STAT_HOME, STAT_SEARCHING, STAT_DENIED, STAT_ROAMING = 0, 1, 2, 3, 5
 ACT_OF_RAT = {"geran": 0, "utran": 2, "eutran": 7}  # 27.007 <AcT>: GSM, UTRAN, E-UTRAN
-
-
-def segments(n: int) -> int:
-    return max(1, math.ceil(n / MSS))
 
 
 @dataclass(slots=True)
@@ -379,24 +364,3 @@ class NetLink:
             validity_s=validity_s,
             extra=extra,
         )
-
-    def tcp_connect(self, ctx: Context) -> None:
-        self.count(ctx, HANDSHAKE_UP, HANDSHAKE_DOWN)
-
-    def tcp_echo(self, ctx: Context, n: int) -> None:
-        """`n` bytes sent and echoed back by the remote echo server."""
-        k = segments(n)
-        self.count(ctx, n + HEADER * k + HEADER, n + HEADER * k, payload_up=n, payload_down=n)
-
-    def tcp_send(self, ctx: Context, n: int) -> None:
-        """`n` bytes sent to a real endpoint, which acknowledges them."""
-        k = segments(n)
-        self.count(ctx, n + HEADER * k, HEADER, payload_up=n)
-
-    def tcp_receive(self, ctx: Context, n: int) -> None:
-        """`n` bytes received from a real endpoint, acknowledged by the modem."""
-        k = segments(n)
-        self.count(ctx, HEADER, n + HEADER * k, payload_down=n)
-
-    def tcp_close(self, ctx: Context) -> None:
-        self.count(ctx, TEARDOWN_UP, TEARDOWN_DOWN)

@@ -17,9 +17,10 @@ which it happens on the loop, so at `speed=1` the two agree; at `speed=10` a ser
 100 ms answers in one simulated second.  The radio link between the module and the gateway is the
 modem's `link` (`modem.virtual.conditions`, the network conditions of its RAT), in simulated time:
 
-- a connection is up when both the real connect has completed and the handshake (80 B up, 40 B
-  down) has crossed the link; the echo's and the refusals' answers cross it the same way (a
-  refusal: the SYN up, the network's reset down; an unknown name: one exchange of the same size);
+- a connection is up when both the real connect has completed and the handshake (SYN and ACK
+  up, SYN-ACK down) has crossed the link; the echo's and the refusals' answers cross it the same
+  way (a refusal: the SYN up, the network's reset down; an unknown name: one exchange of the same
+  size);
 - what the module sends leaves for the server when its IP bytes have crossed the uplink
   (`link.up.send`); what the server sends is counted by the gateway when it arrives from the
   server and reaches the module when it has crossed the downlink (`link.down.send`); datagrams use
@@ -34,9 +35,9 @@ unbounded memory.  It is read again at half a window (`consumed`, after AT+QIRD 
 Ends.  The remote end's FIN is counted when it reaches the gateway and told to the module once the
 data before it has crossed the downlink (`remote_closed`), and never before the connection is up.
 The module's close lets what it sent and is still on the uplink arrive (counted, written to the
-server) before its FIN (`close`; the socket's number is free at once), a UDP socket's datagrams
-likewise; `close_context` and `lost` drop that data.  A real endpoint's refusal costs the SYN and the reset (40 B each way), as the
-policy's does; no answer, the SYN.
+server) before its FIN (`close`; the socket's number is free at once; the FIN rides on that last
+segment), a UDP socket's datagrams likewise; `close_context` and `lost` drop that data.  A real
+endpoint's refusal costs the SYN and the reset, as the policy's does; no answer, the SYN.
 
 Servers on the module (`listen`, SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"): a `Listener` on a
 device port.  The host's programs reach it on the loopback port the Internet table's `inbound`
@@ -45,11 +46,15 @@ section maps that port to, only when the device is on a private APN
 reports each connection through `accept`, which gives it a connection number of the stack
 (`Listener.take_id`) or refuses it when all are taken.  An accepted connection is a `Socket` like
 any other (its `host` and `port` the client's), counted the same way but for its handshake, which
-comes from the network: SYN and ACK down, SYN-ACK up -> 40 B up, 80 B down.
+comes from the network: SYN and ACK down, SYN-ACK up.
 
-Every byte goes through the gateway (`netlink.NetLink.count`, which models TCP/IP headers as
-its docstring says).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram
-to a refused destination is counted up and dropped (UDP has no connect to fail).
+Every byte goes through the gateway (`netlink.NetLink.count`).  A TCP connection's bytes are its
+`Socket.wire`'s (`gateway.wire.TcpWire`, the model the simulator bills with too): what the module
+sends is billed as it leaves the module (an ACK it owes rides on it) and counted when it reaches the
+gateway; what the server sends, when it reaches the gateway, the module's delayed ACK running from
+when it reaches the module; an ACK still owed when its delay runs out goes alone (a timer of the
+socket).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram to a refused
+destination is counted up and dropped (UDP has no connect to fail).
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.internet import Route, RouteKind
-from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, Context, segments
+from gateway.wire import DEVICE, HEADER, SERVER, SYN, UDP_HEADER, TcpWire, refused, segments
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 
 if TYPE_CHECKING:
     from modem.virtual.core import Timer, VirtualModem
@@ -69,7 +75,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UDP_HEADER = 28
+__all__ = ["UDP_HEADER", "Listener", "Socket", "SocketIO", "TcpSockets"]
+
 WINDOW = 65535  # bytes a connection lets wait for the downlink before its socket stops being read
 
 FAIL_CONNECT = "connect"  # refused by the policy, or the real endpoint refused / was unreachable
@@ -138,6 +145,9 @@ class Socket:
     up_pending: int = 0  # chunks the module sent that are still crossing the uplink
     draining: bool = False  # closed by the module: its FIN waits behind the data still on the uplink
     up_due: float | None = None  # when the handshake of a connection the endpoint accepted is across
+    wire: TcpWire = field(default_factory=TcpWire)  # a TCP connection's packets, as billed
+    closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
+    ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
 
     @property
     def real(self) -> bool:
@@ -218,7 +228,7 @@ class TcpSockets:
                 "socket %d: %s %s:%d fails (%s)", sid, sock.proto, host, port, route.reason or "not served"
             )
             if why == FAIL_CONNECT and tcp:
-                m.net.count(ctx, HEADER, HEADER)  # the SYN, and the network's reset
+                m.net.count(ctx, *refused())  # the SYN, and the network's reset
             answer = handshake if tcp else link.rtt(m.now, HEADER, HEADER)
             self._later(sock, answer, lambda: self.failed(sock))
         return sock
@@ -267,7 +277,7 @@ class TcpSockets:
         sock = Socket(sid, "TCP", host, port, ctx, Route(RouteKind.CONNECT, host, port), listener=listener)
         sock.on_rx, sock.on_closed = listener.on_rx, listener.on_closed
         self.sockets[sid] = sock
-        self.modem.net.count(ctx, HANDSHAKE_DOWN, HANDSHAKE_UP)  # the client's SYN and ACK come down
+        self.modem.net.count(ctx, *sock.wire.open(by=SERVER))  # the client's SYN and ACK come down
         sock.connected = True
         listener.on_accept(sock)
         return sock
@@ -295,18 +305,18 @@ class TcpSockets:
         sock.up_due = None
         sock.connected = True
         if sock.proto == "TCP":
-            self.modem.net.tcp_connect(sock.ctx)
+            self.modem.net.count(sock.ctx, *sock.wire.open())
         sock.on_up(sock)
 
     def failed(self, sock: Socket, refused: bool = False) -> None:
         """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, counted
-        as the policy's refusal is (40 B each way) and told once that exchange has crossed the link;
-        a real endpoint that never answered (unreachable, timed out) cost the SYN, 40 B up."""
+        as the policy's refusal is (the SYN, the reset) and told once that exchange has crossed the link;
+        a real endpoint that never answered (unreachable, timed out) cost the SYN."""
         if not self._current(sock):
             return
         m = self.modem
         if sock.real and sock.proto == "TCP" and self.io is not None and sock.handle is not None:
-            m.net.count(sock.ctx, HEADER, HEADER if refused else 0)
+            m.net.count(sock.ctx, SYN, HEADER if refused else 0)
             sock.handle = None
             if refused and sock.up_at > m.now:
                 self._later(sock, sock.up_at - m.now, lambda: self.failed(sock))
@@ -324,8 +334,8 @@ class TcpSockets:
         n = len(data)
         at: float | None
         if sock.proto == "TCP":
-            m.net.tcp_receive(sock.ctx, n)
             at = m.link.down.send(m.now, n + HEADER * segments(n))
+            self._bill(sock, sock.wire.send(SERVER, n, m.now, at), payload_down=n)
         else:
             m.net.count(sock.ctx, 0, n + UDP_HEADER, payload_down=n)
             at = m.link.down.send_datagram(m.now, n + UDP_HEADER)
@@ -344,6 +354,29 @@ class TcpSockets:
             self._flow(sock)
 
         self._later(sock, at - m.now, arrive)
+
+    def _bill(
+        self, sock: Socket, billed: tuple[int, int], payload_up: int = 0, payload_down: int = 0
+    ) -> None:
+        """Count `billed` (up, down) of `sock`'s wire; a delayed ACK now owed goes alone when due."""
+        self.modem.net.count(sock.ctx, *billed, payload_up=payload_up, payload_down=payload_down)
+        self._ack_timer(sock)
+
+    def _ack_timer(self, sock: Socket) -> None:
+        """A timer for the wire's next delayed ACK, unless one runs by then."""
+        due = sock.wire.due()
+        if due < sock.ack_at and self._current(sock):
+            sock.ack_at = due
+            self._later(sock, due - self.modem.now, lambda: self._ack(sock))
+
+    def _ack(self, sock: Socket) -> None:
+        """A delayed ACK's time (if it is still owed: a segment may have carried it)."""
+        if sock.ack_at > self.modem.now + 1e-9:
+            return  # an earlier timer's: a later one is set
+        sock.ack_at = math.inf
+        if sock.ctx.active and not sock.wire.closed:
+            self.modem.net.count(sock.ctx, *sock.wire.tick(self.modem.now))
+            self._ack_timer(sock)
 
     def _deliver(self, sock: Socket, data: bytes) -> None:
         if not self._current(sock) or not sock.connected:
@@ -382,7 +415,7 @@ class TcpSockets:
             self._later(sock, sock.up_due - m.now, lambda: self.remote_closed(sock))
             return
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:
-            m.net.tcp_close(sock.ctx)
+            m.net.count(sock.ctx, *sock.wire.close(SERVER, m.now))
         sock.fin_counted = True
         if sock.waiting and sock.rx_last > m.now:
             self._later(sock, sock.rx_last - m.now, lambda: self._remote_gone(sock))
@@ -405,29 +438,32 @@ class TcpSockets:
             return
         sock.sent += n
         there: float | None
+        billed = (0, 0)
         if sock.proto == "UDP":
             there = m.link.up.send_datagram(m.now, n + UDP_HEADER)
             if there is None:
                 return  # lost on the air: the gateway never sees it
         else:
             there = m.link.up.send(m.now, n + HEADER * segments(n))
+            billed = sock.wire.send(DEVICE, n, m.now, there)  # billed as it leaves, counted on arrival
         if there <= m.now:
-            self._at_network(sock, data)
+            self._at_network(sock, data, billed)
             return
         # Not one of `sock.timers`: a close by the module lets it arrive (`close`), a drop does not.
         sock.up_pending += 1
-        m.schedule(there - m.now, lambda: self._uplinked(sock, data))
+        m.schedule(there - m.now, lambda: self._uplinked(sock, data, billed))
 
-    def _uplinked(self, sock: Socket, data: bytes) -> None:
+    def _uplinked(self, sock: Socket, data: bytes, billed: tuple[int, int]) -> None:
         sock.up_pending -= 1
-        self._at_network(sock, data)
+        self._at_network(sock, data, billed)
         if sock.draining and not sock.up_pending:
             sock.draining = False
             self.draining.discard(sock)
-            self._teardown(sock, fin=sock.proto == "TCP")
+            self._teardown(sock, fin=sock.proto == "TCP", held=True)
 
-    def _at_network(self, sock: Socket, data: bytes) -> None:
-        """`data` reached the gateway: counted, and on to the endpoint (or the echo, which answers)."""
+    def _at_network(self, sock: Socket, data: bytes, billed: tuple[int, int]) -> None:
+        """`data` reached the gateway: counted (`billed`: its segments and what they set off), and on
+        to the endpoint (or the echo, which answers at once)."""
         m = self.modem
         if not (self._current(sock) or sock.draining):
             return
@@ -437,10 +473,8 @@ class TcpSockets:
         kind = sock.route.kind
         if sock.proto == "UDP":
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)
-        elif kind is RouteKind.ECHO:
-            net.tcp_echo(sock.ctx, n)
         else:
-            net.tcp_send(sock.ctx, n)
+            self._bill(sock, billed, payload_up=n)
         if kind is RouteKind.CONNECT and self.io is not None:
             self.io.send(sock, data)
         elif kind is RouteKind.ECHO:
@@ -449,6 +483,7 @@ class TcpSockets:
                 self._later(sock, 0.0, lambda: self.received(sock, data))
                 return
             back = m.link.down.send(m.now, n + HEADER * segments(n))
+            self._bill(sock, sock.wire.send(SERVER, n, m.now, back), payload_down=n)
             self._later(sock, back - m.now, lambda: self._deliver(sock, data))
 
     def close(self, sock: Socket, drain: bool = True) -> None:
@@ -457,6 +492,7 @@ class TcpSockets:
         does, and a UDP socket's datagrams on their way go on: that data reaches the server and is
         counted; without `drain` (the PDP context ends) it is lost with the connection."""
         fin = sock.connected and sock.proto == "TCP" and not sock.fin_counted
+        sock.closed_at = self.modem.now
         self._drop(sock, keep_open=True)
         if drain and sock.up_pending and (fin or sock.proto == "UDP"):
             sock.draining = True  # `_uplinked` tears it down after the last chunk
@@ -464,10 +500,11 @@ class TcpSockets:
             return
         self._teardown(sock, fin)
 
-    def _teardown(self, sock: Socket, fin: bool = True) -> None:
-        """The module's FIN and ACK and the remote end's (counted when `fin`), and the real socket closed."""
+    def _teardown(self, sock: Socket, fin: bool = True, held: bool = False) -> None:
+        """The module's FIN (`held`: on the last data, which waited on the uplink), the remote end's
+        FIN and the last ACK (counted when `fin`), and the real socket closed."""
         if fin and sock.ctx.active:
-            self.modem.net.tcp_close(sock.ctx)
+            self.modem.net.count(sock.ctx, *sock.wire.close(DEVICE, sock.closed_at, held))
         if sock.real and self.io is not None and sock.handle is not None:
             self.io.close(sock)
 

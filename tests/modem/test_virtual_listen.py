@@ -12,9 +12,10 @@ import pytest
 
 from accounting.records import UsageType
 from gateway.internet import InternetError, RouteKind, load_internet, parse_internet
+from gateway.wire import HEADER
 from m2msim.yamlio import parse_yaml
 from modem.virtual.core import VirtualModem
-from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP
 from tests.modem.test_virtual_sockets import WAIT_S, Dte, Sink, at, later
 from tests.modem.test_virtual_sockets import setup as ready_modem
 from tests.processes import served_tcp
@@ -124,7 +125,7 @@ async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
 async def test_simcom_server_accepts_host_clients_exchanges_and_bills() -> None:
     host_port = free_port()
     m, sink = simcom_mux(f"inbound:\n  8080: {host_port}\n")
-    dte = Dte(m)
+    dte = Dte(m, speed=0.1)  # the host's steps within the delayed ACK's 0.2 s: 2 s of the host's
     await dte.at("AT+CIPSERVER=1,8080", b"SERVER OK\r\n")
     reader0, writer0 = await connect(host_port)
     local0 = writer0.get_extra_info("sockname")
@@ -151,11 +152,13 @@ async def test_simcom_server_accepts_host_clients_exchanges_and_bills() -> None:
     writer1.close()
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA and (r.bytes_up or r.bytes_down)]
     accept_up, accept_down = 2 * HANDSHAKE_DOWN, 2 * HANDSHAKE_UP  # the clients' SYN, ACK come down
-    data_up = HEADER + (3 + HEADER)  # the ACK of "hello", then "abc"
-    data_down = (5 + HEADER) + HEADER  # "hello", then the ACK of "abc"
+    data_up = 3 + HEADER  # "abc", carrying the ACK of "hello"
+    data_down = 5 + HEADER  # "hello"
+    # the first client closes: its FIN (with the ACK of "abc") down, the module's FIN up, the last
+    # ACK down; the module closes the second: its FIN up, the client's FIN down, the last ACK up
     assert (rec.bytes_up, rec.bytes_down) == (
-        accept_up + data_up + 2 * TEARDOWN_UP,
-        accept_down + data_down + 2 * TEARDOWN_DOWN,
+        accept_up + data_up + HEADER + 2 * HEADER,
+        accept_down + data_down + 2 * HEADER + HEADER,
     )
 
 
@@ -237,7 +240,7 @@ def test_quectel_listener_opens_shows_and_closes() -> None:
 async def test_quectel_listener_accepts_in_push_mode_and_bills() -> None:
     host_port = free_port()
     q, sink = ready_modem("quectel-bg96", f"inbound:\n  2020: {host_port}\n")
-    dte = Dte(q)
+    dte = Dte(q, speed=0.1)  # the host's steps within the delayed ACK's 0.2 s: 2 s of the host's
     await dte.at('AT+QIOPEN=1,11,"TCP LISTENER","127.0.0.1",0,2020,1', b"+QIOPEN: 11,0\r\n")
     reader, writer = await connect(host_port)
     client_port = writer.get_extra_info("sockname")[1]
@@ -261,9 +264,11 @@ async def test_quectel_listener_accepts_in_push_mode_and_bills() -> None:
     await dte.at("AT+QIDEACT=1")
     await dte.close()
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA and (r.bytes_up or r.bytes_down)]
+    # "pong" carries the ACK of "ping"; the client's FIN the ACK of "pong"; the module's FIN up,
+    # the last ACK down
     assert (rec.bytes_up, rec.bytes_down) == (
-        HANDSHAKE_DOWN + HEADER + (4 + HEADER) + TEARDOWN_UP,
-        HANDSHAKE_UP + (4 + HEADER) + HEADER + TEARDOWN_DOWN,
+        HANDSHAKE_DOWN + (4 + HEADER) + HEADER,
+        HANDSHAKE_UP + (4 + HEADER) + HEADER + HEADER,
     )
 
 
@@ -325,8 +330,10 @@ def test_serve_maps_the_inbound_port_to_the_served_modem_s_server(tmp_path: Path
         dte.until(b"SHUT OK\r\n")
     with records.open() as f:
         (data,) = [row for row in csv.DictReader(f) if row["type"] == "data"]
-    up = HANDSHAKE_DOWN + HEADER + (4 + HEADER) + TEARDOWN_UP  # the ACK of the question, the answer
-    down = HANDSHAKE_UP + (8 + HEADER) + HEADER + TEARDOWN_DOWN  # the question, the ACK of the answer
+    # the answer carries the ACK of the question; the module closes once the client has it: its FIN
+    # up, the client's FIN (with its ACK) down, the last ACK up
+    up = HANDSHAKE_DOWN + (4 + HEADER) + 2 * HEADER
+    down = HANDSHAKE_UP + (8 + HEADER) + HEADER
     assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
 
 

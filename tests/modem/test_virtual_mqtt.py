@@ -2,7 +2,8 @@
 
 The device side is a small program on the pty (AT commands, the SIMCom TCP/IP stack, MQTT packets
 from `mqtt_packets`); the backend is a paho-mqtt client on the host.  The gateway's usage record
-and its capture counts must equal the bytes that crossed the pty plus the modelled TCP/IP headers.
+and its capture counts must equal the same exchange's bytes on the TCP model (`gateway.wire.play`,
+what the simulator's profiles bill with): the bytes that crossed the pty plus the TCP/IP headers.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from accounting.records import UsageRecord, UsageType
 from gateway.events import ContextInfo
 from gateway.internet import load_internet
 from gateway.network import Network, NetworkConfig
+from gateway.wire import HEADER, SYN, play
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
 from modem.virtual.core import VirtualModem
-from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP, segments
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.server import PtyEndpoint
 
@@ -137,6 +138,7 @@ class Device:
         self.mqtt = bytearray()  # socket data received, in order
         self.chunks: list[int] = []  # the size of each +IPD chunk
         self.sent: list[int] = []  # the size of each CIPSEND
+        self.exchange: list[tuple[str, int, float]] = []  # both, in order: the steps of `play`
 
     def close(self) -> None:
         os.close(self.fd)
@@ -150,6 +152,7 @@ class Device:
             if len(self.buf) < j + 1 + n:
                 return
             self.chunks.append(n)
+            self.exchange.append(("down", n, 0.0))
             self.mqtt += self.buf[j + 1 : j + 1 + n]
             del self.buf[i : j + 1 + n]
 
@@ -178,6 +181,7 @@ class Device:
         os.write(self.fd, packet)
         self.expect(b"SEND OK\r\n")
         self.sent.append(len(packet))
+        self.exchange.append(("up", len(packet), 0.0))
 
     def packets(self, count: int) -> list[mq.Packet]:
         """The next `count` MQTT packets from the broker."""
@@ -269,10 +273,10 @@ def test_mqtt_through_the_pty_reaches_mosquitto_and_is_billed(broker: int, tmp_p
             mq.disconnect(),
         )
     )
-    headers_up = HANDSHAKE_UP + sum(HEADER * segments(n) for n in device.sent) + HEADER * len(device.chunks)
-    headers_down = (
-        HANDSHAKE_DOWN + HEADER * len(device.sent) + sum(HEADER * segments(n) for n in device.chunks)
-    )
-    assert rec.bytes_up == payload_up + headers_up + TEARDOWN_UP
-    assert rec.bytes_down == payload_down + headers_down + TEARDOWN_DOWN
+    # every answer comes within the delayed ACK's 0.2 s: each carries the ACK of what it answers;
+    # the broker closes after the DISCONNECT: its FIN, the module's, the last ACK
+    wire = play([("open", 0, 0.0), *device.exchange, ("close down", 0, 0.0)])
+    assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
+    assert wire.up - payload_up == SYN + HEADER * (1 + len(device.sent) + 1)  # SYN; ACK, sends, FIN
+    assert wire.down - payload_down == SYN + HEADER * (len(device.chunks) + 2)  # SYN-ACK; chunks, FIN, ACK
     assert (capture.up, capture.down) == (rec.bytes_up, rec.bytes_down)

@@ -13,13 +13,14 @@ from accounting.records import Dest, UsageRecord, UsageType
 from gateway.api import CallOutcome
 from gateway.network import Network, NetworkConfig
 from gateway.switch import SwitchConfig
+from gateway.wire import HEADER
 from modem.profiles import load_profile
 from modem.sms import SmsDeliver
 from modem.sms.timestamp import EnhancedValidity
 from modem.sms.userdata import UserData
 from modem.virtual.conditions import FULL, preset
 from modem.virtual.core import RadioSettings, VirtualModem
-from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP
 from modem.virtual.scenario import ServeScenario, provision
 
 EPOCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -401,8 +402,10 @@ def test_simcom_tcp_echo_counts_headers_and_writes_records() -> None:
     assert at(m, "AT+CIPCLOSE", 4.0) == b"\r\nCLOSE OK\r\n"
     assert at(m, "AT+CIPSHUT", 5.0) == b"\r\nSHUT OK\r\n"
     ctx = m.net.context(1)
-    assert ctx.bytes_up == HANDSHAKE_UP + (5 + HEADER) + HEADER + TEARDOWN_UP
-    assert ctx.bytes_down == HANDSHAKE_DOWN + (5 + HEADER) + TEARDOWN_DOWN
+    # the echo carries the ACK of the data; the modem's delayed ACK of the echo goes alone (3.5 s);
+    # the close: the modem's FIN and the last ACK up, the echo server's FIN (with its ACK) down
+    assert ctx.bytes_up == HANDSHAKE_UP + (5 + HEADER) + HEADER + 2 * HEADER
+    assert ctx.bytes_down == HANDSHAKE_DOWN + (5 + HEADER) + HEADER
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
     assert (rec.bytes_up, rec.bytes_down) == (ctx.bytes_up, ctx.bytes_down)
     assert not net.open_sessions()
@@ -447,7 +450,7 @@ def test_quectel_tcp_qiurc_qird_and_data_counter() -> None:
     assert at(m, "AT+QGDCNT?") == f"\r\n+QGDCNT: {up},{down}\r\n\r\nOK\r\n".encode()
     assert at(m, "AT+QICLOSE=0;+QIDEACT=1", 5.0) == b"\r\nOK\r\n"
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
-    assert (rec.bytes_up, rec.bytes_down) == (up + TEARDOWN_UP, down + TEARDOWN_DOWN)
+    assert (rec.bytes_up, rec.bytes_down) == (up + 2 * HEADER, down + HEADER)  # FIN, FIN, last ACK
 
 
 @pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "quectel-bg96", "quectel-eg25"])

@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from accounting.records import UsageType
-from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from gateway.wire import HEADER
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP
 from modem.virtual.sockets import UDP_HEADER, Socket
 from tests.modem.test_virtual_sockets import Dte, FakeIO, at, later, setup
 
@@ -42,8 +43,8 @@ def test_a_server_that_answers_and_closes_is_read_whole_on_a_gprs_link() -> None
     at(m, "AT+CIPSHUT")
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
     assert (rec.bytes_up, rec.bytes_down) == (
-        HANDSHAKE_UP + HEADER + TEARDOWN_UP,  # the ACK of the answer
-        HANDSHAKE_DOWN + (23 + HEADER) + TEARDOWN_DOWN,
+        HANDSHAKE_UP + HEADER,  # the module's FIN, carrying the ACK of the answer
+        HANDSHAKE_DOWN + (23 + HEADER) + HEADER,  # the answer with the server's FIN; the last ACK
     )
 
 
@@ -57,7 +58,8 @@ def test_a_server_that_accepts_and_closes_at_once_is_connected_then_closed_and_b
     assert later(m, 5.0) == b"\r\nCONNECT OK\r\n\r\nCLOSED\r\n"
     at(m, "AT+CIPSHUT")
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
-    assert (rec.bytes_up, rec.bytes_down) == (HANDSHAKE_UP + TEARDOWN_UP, HANDSHAKE_DOWN + TEARDOWN_DOWN)
+    # the server's FIN down, the module's up, the last ACK down
+    assert (rec.bytes_up, rec.bytes_down) == (HANDSHAKE_UP + HEADER, HANDSHAKE_DOWN + 2 * HEADER)
 
 
 async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
@@ -105,7 +107,7 @@ async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
         (
             "simcom-sim800",
             ('AT+CIPSTART="TCP","127.0.0.1",8000', "AT+CIPSEND=5", "AT+CIPCLOSE", "AT+CIPSHUT"),
-            (HANDSHAKE_UP + (5 + HEADER) + TEARDOWN_UP, HANDSHAKE_DOWN + HEADER + TEARDOWN_DOWN),
+            (HANDSHAKE_UP + (5 + HEADER) + HEADER, HANDSHAKE_DOWN + HEADER),
         ),
         (
             "quectel-bg96",
@@ -133,4 +135,5 @@ def test_the_module_s_close_lets_its_data_on_the_uplink_reach_the_server_first(
     assert io.events == [("send", b"bye\x00\x1a"), ("close", b"")]
     at(m, deactivate)
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
-    assert (rec.bytes_up, rec.bytes_down) == billed  # TCP: the server's ACK of the data comes down
+    # TCP: the FIN rides on the data still on the uplink; the server's FIN carries its ACK of both
+    assert (rec.bytes_up, rec.bytes_down) == billed

@@ -26,12 +26,13 @@ from gateway.internet import (
     parse_internet,
 )
 from gateway.network import Network, NetworkConfig
+from gateway.wire import HEADER, SYN
 from m2msim.yamlio import parse_yaml
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import Link, preset
 from modem.virtual.core import VirtualModem
-from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, HEADER, TEARDOWN_DOWN, TEARDOWN_UP
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP
 from modem.virtual.scenario import ScenarioError, ServeScenario, load_scenario, provision
 from modem.virtual.sockets import UDP_HEADER, Listener, Socket
 from modem.virtual.transport import ModemRunner, VirtualUrlError, build_modem, parse_virtual_url
@@ -183,7 +184,7 @@ def test_refused_destination_gives_each_module_its_connect_failure() -> None:
     assert later(m, 0.5) == b"\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"
     assert at(m, "AT+CIPSTATUS") == b"\r\nOK\r\n\r\nSTATE: TCP CLOSED\r\n"
     ctx = m.net.context(1)
-    assert (ctx.bytes_up, ctx.bytes_down) == (HEADER, HEADER)  # the SYN, and the reset
+    assert (ctx.bytes_up, ctx.bytes_down) == (SYN, HEADER)  # the SYN, and the reset
     q, _ = setup("quectel-bg96")
     assert at(q, 'AT+QIOPEN=1,0,"TCP","10.0.0.9",7,0,1') == b"\r\nOK\r\n"
     assert later(q, 0.5) == b"\r\n+QIOPEN: 0,566\r\n"
@@ -364,8 +365,10 @@ def test_simcom_multi_connection_ids_receive_status_and_close() -> None:
     assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
     ctx = m.net.context(1)
     udp = 4 + UDP_HEADER
-    tcp_up = HANDSHAKE_UP + (5 + 2 * HEADER) + (6 + 2 * HEADER) + TEARDOWN_UP
-    tcp_down = HANDSHAKE_DOWN + (5 + HEADER) + (6 + HEADER) + TEARDOWN_DOWN
+    # each echo carries the ACK of its data; the modem's delayed ACK of each echo goes alone 0.2 s
+    # later; the close: the modem's FIN and the last ACK up, the echo server's FIN down
+    tcp_up = HANDSHAKE_UP + (5 + 2 * HEADER) + (6 + 2 * HEADER) + 2 * HEADER
+    tcp_down = HANDSHAKE_DOWN + (5 + HEADER) + (6 + HEADER) + HEADER
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
     assert (rec.bytes_up, rec.bytes_down) == (tcp_up + udp, tcp_down + udp) == (ctx.bytes_up, ctx.bytes_down)
 
@@ -532,7 +535,7 @@ async def test_simcom_real_tcp_two_connections_and_the_remote_closing(
     at(m, "AT+CIPMUX=1")
     at(m, 'AT+CSTT="orange.m2m.spec";+CIICR')
     at(m, "AT+CIFSR")
-    dte = Dte(m)
+    dte = Dte(m, speed=0.01)  # the host's steps take no simulated time: no delayed ACK runs out
     await dte.at('AT+CIPSTART=1,"TCP","api.example.com",80', b"1, CONNECT OK\r\n")
     await dte.at(f'AT+CIPSTART=4,"TCP","127.0.0.1",{port}', b"4, CONNECT OK\r\n")
     await dte.at("AT+CIPSEND=4,5", b"> ")
@@ -550,11 +553,13 @@ async def test_simcom_real_tcp_two_connections_and_the_remote_closing(
     await dte.at("AT+CIPSHUT", b"SHUT OK\r\n")
     await dte.close()
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA and r.bytes_up]
-    each_up = HANDSHAKE_UP + TEARDOWN_UP
-    each_down = HANDSHAKE_DOWN + TEARDOWN_DOWN
-    sent_up = (5 + HEADER) + (3 + HEADER) + 2 * HEADER  # the data, and the ACKs of the answers
-    sent_down = (5 + HEADER) + (3 + HEADER) + 2 * HEADER  # the answers, and the ACKs of the data
-    assert (rec.bytes_up, rec.bytes_down) == (2 * each_up + sent_up, 2 * each_down + sent_down)
+    # the answers carry the ACKs of the data.  Connection 4, closed by the module: its FIN (with
+    # the ACK of the answer) and the last ACK up, the server's FIN down.  Connection 1, closed by
+    # the server after its answer: its FIN down, the module's FIN (with the ACK) up, the last ACK
+    # down.
+    up = 2 * HANDSHAKE_UP + (5 + HEADER) + 2 * HEADER + (3 + HEADER) + HEADER
+    down = 2 * HANDSHAKE_DOWN + (5 + HEADER) + HEADER + (3 + HEADER) + 2 * HEADER
+    assert (rec.bytes_up, rec.bytes_down) == (up, down)
 
 
 async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail_and_billed() -> None:
@@ -568,7 +573,7 @@ async def test_simcom_connection_refused_by_the_endpoint_is_connect_fail_and_bil
     out = await dte.at(f'AT+CIPSTART="TCP","127.0.0.1",{port}', b"CONNECT FAIL\r\n")
     assert out == b"\r\nOK\r\n\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"
     ctx = m.net.context(1)
-    assert (ctx.bytes_up, ctx.bytes_down) == (HEADER, HEADER)  # the SYN, and the endpoint's reset
+    assert (ctx.bytes_up, ctx.bytes_down) == (SYN, HEADER)  # the SYN, and the endpoint's reset
     await dte.close()
 
 
@@ -599,7 +604,7 @@ async def test_an_endpoint_that_never_answers_times_out_on_the_module_s_clock(
             finally:
                 await dte.close()
     ctx = m.net.context(1)
-    assert (ctx.bytes_up, ctx.bytes_down) == (HEADER, 0)  # the SYN, never answered
+    assert (ctx.bytes_up, ctx.bytes_down) == (SYN, 0)  # the SYN, never answered
 
 
 async def test_quectel_real_transparent_mode_ends_with_no_carrier(
@@ -760,8 +765,9 @@ def test_serve_with_the_scenario_s_internet_reaches_a_local_server_and_bills_it(
     thread.join(WAIT_S)
     with records.open() as f:
         (data,) = [row for row in csv.DictReader(f) if row["type"] == "data"]
-    up = HANDSHAKE_UP + (5 + HEADER) + HEADER + TEARDOWN_UP  # the data, the ACK of the answer
-    down = HANDSHAKE_DOWN + HEADER + (5 + HEADER) + TEARDOWN_DOWN  # the ACK of the data, the answer
+    # the answer carries the ACK of the data; the module's FIN, sent at once, the ACK of the answer
+    up = HANDSHAKE_UP + (5 + HEADER) + 2 * HEADER  # the data, the module's FIN, the last ACK
+    down = HANDSHAKE_DOWN + (5 + HEADER) + HEADER  # the answer, the server's FIN
     assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
 
 

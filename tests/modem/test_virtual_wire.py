@@ -1,0 +1,204 @@
+"""One report's bytes on the wire through the modules' stacks: the measured exchanges of one report
+(MQTT connect + publish + disconnect at QoS 0 and 1, an HTTP/1.1 POST with the connection closed;
+53-byte JSON, IPv4, both directions) are billed their measured packets and bytes, the same as the
+simulator's profiles bill them (`gateway.wire`, the one model of both).
+
+The device side is AT commands and real MQTT / HTTP messages; the server is an in-process stand-in
+on the stack's real-socket path (`SocketIO`), answering when it is told, so the timing is exact:
+no host's clock decides which ACK rides on which segment."""
+
+from __future__ import annotations
+
+import json
+
+import mqtt_packets as mq
+import pytest
+
+from accounting.records import UsageType
+from gateway.wire import ACK_DELAY_S, HEADER, SYN, TcpWire, play
+from modem.virtual.core import VirtualModem
+from modem.virtual.sockets import Socket
+from simulator.profiles import builtin_profiles
+from tests.modem.test_virtual_sockets import FakeIO, at, setup
+
+# Field notes, "Bytes on the wire per report": (packets, bytes) measured
+MEASURED = {"mqtt-qos0": (9, 494), "mqtt-qos1": (10, 540), "http": (12, 810)}
+
+TABLE = 'hosts:\n  broker.example.com: "127.0.0.1:1883"\n  api.example.com: "127.0.0.1:8080"\n'
+PAYLOAD = json.dumps({"id": "meter-0001", "ts": 1772438400, "kwh": 1234.5}, separators=(",", ":"))
+REPORT = PAYLOAD.encode().ljust(53)  # the measured report: 53 bytes of JSON
+TOPIC = "meters/meter-0001/index"  # 23 characters
+
+
+class Broker(FakeIO):
+    """An MQTT 3.1.1 broker's answers at once: CONNACK to CONNECT, PUBACK to a QoS 1 PUBLISH."""
+
+    def __init__(self, modem: VirtualModem) -> None:
+        super().__init__()
+        self.modem = modem
+        self.pending = bytearray()
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        super().send(sock, data)
+        self.pending += data
+        for packet in mq.split(self.pending):
+            if packet.kind == 1:  # CONNECT
+                self.modem.tcp.received(sock, b"\x20\x02\x00\x00")
+            elif packet.kind == mq.PUBLISH and (packet.flags >> 1) & 3:
+                self.modem.tcp.received(sock, mq.puback(packet.publish_parts()[1]))
+
+
+class Stack:
+    """The DTE's side of one connection on a SIMCom (CIPSTART, CIPHEAD=1) or Quectel (QIOPEN, push
+    mode) stack; it answers what comes at the moment it comes."""
+
+    def __init__(self, m: VirtualModem, profile: str, host: str, port: int) -> None:
+        self.m = m
+        self.out = b""
+        self.simcom = profile.startswith("simcom")
+        if self.simcom:
+            at(m, "AT+CIPHEAD=1")
+            at(m, f'AT+CIPSTART="TCP","{host}",{port}')
+        else:
+            at(m, f'AT+QIOPEN=1,0,"TCP","{host}",{port},0,1')
+        self.sock = m.tcp.sockets[0]
+        m.tcp.connected(self.sock)  # the real endpoint accepts at once
+        self.wait(b"CONNECT OK\r\n" if self.simcom else b"+QIOPEN: 0,0\r\n")
+
+    def wait(self, token: bytes) -> bytes:
+        """The modem's output up to `token`, simulated time running to each next event till then."""
+        self.out += self.m.take_output()
+        while token not in self.out:
+            due = self.m.next_deadline()
+            assert due is not None, self.out
+            self.out += self.m.take_output(due)
+        head, _, self.out = self.out.partition(token)
+        return head + token
+
+    def send(self, data: bytes) -> None:
+        self.out += at(self.m, f"AT+CIPSEND={len(data)}" if self.simcom else f"AT+QISEND=0,{len(data)}")
+        assert self.out.endswith(b"\r\n> ")
+        self.out = self.out[: -len(b"\r\n> ")]
+        self.m.feed(data, self.m.now)
+        self.out += self.m.take_output()
+        assert b"\r\nSEND OK\r\n" in self.out
+        self.out = self.out.replace(b"\r\nSEND OK\r\n", b"", 1)
+
+    def receive(self, data: bytes) -> None:
+        self.wait(data)
+
+    def close(self) -> None:
+        assert at(self.m, "AT+CIPCLOSE" if self.simcom else "AT+QICLOSE=0").endswith(b"OK\r\n")
+        self.m.take_output(self.m.now + 10.0)  # what is still on the uplink arrives
+        at(self.m, "AT+CIPSHUT" if self.simcom else "AT+QIDEACT=1")
+
+
+def billed(m: VirtualModem, sink: object) -> tuple[int, int]:
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]  # type: ignore[attr-defined]
+    ctx = m.net.context(1)
+    assert (rec.bytes_up, rec.bytes_down) == (ctx.bytes_up, ctx.bytes_down)
+    return rec.bytes_up, rec.bytes_down
+
+
+def mqtt_report(profile: str, conditions: str, qos: int) -> tuple[tuple[int, int], TcpWire]:
+    m, sink = setup(profile, TABLE, net_preset=conditions)
+    m.tcp.io = Broker(m)
+    dte = Stack(m, profile, "broker.example.com", 1883)
+    connect = mq.connect("meter-0001")
+    publish = mq.publish(TOPIC, REPORT, qos=qos, packet_id=1 if qos else 0)
+    assert (len(connect), len(publish)) == (24, 80 + 2 * qos)  # the profile's messages
+    dte.send(connect)
+    dte.receive(b"\x20\x02\x00\x00")
+    dte.send(publish)
+    if qos:
+        dte.receive(mq.puback(1))
+    dte.send(mq.disconnect())
+    dte.close()  # at once: the FIN goes with the DISCONNECT
+    return billed(m, sink), dte.sock.wire
+
+
+@pytest.mark.parametrize("conditions", ["full", "gprs"])
+@pytest.mark.parametrize("profile", ["simcom-sim800", "quectel-bg96"])
+@pytest.mark.parametrize("qos", [0, 1])
+def test_an_mqtt_report_costs_its_measured_bytes_on_either_path(
+    profile: str, conditions: str, qos: int
+) -> None:
+    (up, down), wire = mqtt_report(profile, conditions, qos)
+    name = f"mqtt-qos{qos}"
+    assert (wire.packets, up + down) == MEASURED[name]
+    report = builtin_profiles()[name].report
+    assert (up, down, wire.packets) == (report.up, report.down, report.packets)  # the simulator's
+    # SYN, ACK, CONNECT, PUBLISH (carrying the ACK of the CONNACK), DISCONNECT with the FIN, the
+    # last ACK up; SYN-ACK, CONNACK (carrying the ACK of the CONNECT), [PUBACK,] the broker's FIN down
+    assert up == SYN + HEADER + (24 + HEADER) + (80 + 2 * qos + HEADER) + (2 + HEADER) + HEADER
+    assert down == SYN + (4 + HEADER) + qos * (4 + HEADER) + HEADER
+
+
+def http_request() -> tuple[bytes, bytes, bytes]:
+    """A POST of the report (183 B: 130 of request line and headers) and its answer in two
+    segments, the status line and headers (106 B) and the body (17 B)."""
+    head = (
+        "POST /v1/index HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: meter/1.0\r\n"
+        "Content-Type: application/json\r\nContent-Length: 53\r\n\r\n"
+    )
+    head = head.replace("meter/1.0", "meter/1.0" + "." * (130 - len(head)))
+    body = b'{"accepted":true}'
+    answer = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n"
+    )
+    answer = answer.replace("200 OK", "200 OK" + " " * (106 - len(answer)))
+    return head.encode() + REPORT, answer.encode(), body
+
+
+@pytest.mark.parametrize("conditions", ["full", "gprs"])
+@pytest.mark.parametrize("profile", ["simcom-sim800", "quectel-bg96"])
+def test_an_http_post_costs_its_measured_bytes_on_either_path(profile: str, conditions: str) -> None:
+    """The server answers after the ACK delay, in two segments a delay apart, and the device closes
+    a delay after the answer: every ACK goes alone, the 12 packets measured."""
+    request, head, body = http_request()
+    assert (len(request), len(head), len(body)) == (183, 106, 17)  # the profile's messages
+    m, sink = setup(profile, TABLE, net_preset=conditions)
+    m.tcp.io = FakeIO()
+    dte = Stack(m, profile, "api.example.com", 8080)
+    dte.send(request)
+    pause = ACK_DELAY_S + 0.1
+    m.take_output(m.now + 10.0)  # the request reaches the server (and its ACK comes back alone)
+    m.tcp.received(dte.sock, head)
+    dte.receive(head)
+    m.take_output(m.now + pause)
+    m.tcp.received(dte.sock, body)
+    dte.receive(body)
+    m.take_output(m.now + pause)
+    dte.close()
+    up, down = billed(m, sink)
+    assert (dte.sock.wire.packets, up + down) == MEASURED["http"]
+    report = builtin_profiles()["http"].report
+    assert (up, down, dte.sock.wire.packets) == (report.up, report.down, report.packets)
+    # up: SYN, ACK, POST, the ACKs of the two segments, FIN, the last ACK; down: SYN-ACK, the ACK of
+    # the POST, the two segments, the server's FIN
+    assert up == SYN + HEADER + (183 + HEADER) + 2 * HEADER + 2 * HEADER
+    assert down == SYN + HEADER + (106 + HEADER) + (17 + HEADER) + HEADER
+
+
+def test_a_quick_answer_carries_the_ack_and_a_late_one_does_not() -> None:
+    """The delayed ACK: an answer within 0.2 s carries it; after, the ACK has gone alone."""
+    quick = play([("open", 0, 0.0), ("up", 10, 0.0), ("down", 4, 0.1)])
+    late = play([("open", 0, 0.0), ("up", 10, 0.0), ("down", 4, 0.3)])
+    assert late.down - quick.down == HEADER and late.packets - quick.packets == 1
+    # every second segment of a long message is ACKed at once: 3 segments, one ACK at once and one
+    # delayed; the last ACK goes alone here, nothing answering
+    bulk = play([("up", 3000, 0.0)])
+    assert (bulk.up, bulk.down, bulk.packets) == (3000 + 3 * HEADER, 2 * HEADER, 5)
+
+
+def test_persistent_mqtt_figures_come_from_the_same_model() -> None:
+    """A QoS 1 publish on an open connection 206 B and a keep-alive cycle 124 B (measured): the
+    simulator's figures, played on the model."""
+    for name in ("mqtt-qos0", "mqtt-qos1"):
+        prof = builtin_profiles()[name]
+        assert prof.ping is not None and prof.publish is not None and prof.connect is not None
+        assert (prof.ping.up, prof.ping.down, prof.ping.packets) == (2 * HEADER + 2, HEADER + 2, 3)
+        # the handshake, CONNECT, CONNACK, and the device's delayed ACK of the CONNACK
+        assert prof.connect.up + prof.connect.down == 2 * SYN + 4 * HEADER + 24 + 4
+    qos1 = builtin_profiles()["mqtt-qos1"].publish
+    assert qos1 is not None and qos1.up + qos1.down == 206
