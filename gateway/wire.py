@@ -136,17 +136,16 @@ class TcpWire:
             return self._total(out)
         peer = 1 - side
         k = segments(n)
-        for i in range(k):
-            self._put(side, HEADER + min(MSS, n - i * MSS), out)
-            if i % 2:  # every second segment: the receiver's ACK at once
-                self._put(peer, HEADER, out)
+        self._put(side, n + HEADER * k, out)  # k segments, the first carrying the sender's ACK
+        self.packets += k - 1
+        if k > 1:  # every second segment: the receiver's ACK at once
+            self._put(peer, HEADER * (k // 2), out)
+            self.packets += k // 2 - 1
         if k % 2:
             self._owed[peer] = True
             due = round((at if arrives is None else arrives) + ACK_DELAY_S, 6)  # 3.6 + 0.2 is 3.8
             self._due[peer] = min(self._due[peer], due)
-        self._last = (side, at)
-        if not k % 2:
-            self._last = None  # the receiver's ACK came back
+        self._last = (side, at) if k % 2 else None  # even: the receiver's ACK came back after it
         return self._total(out)
 
     def close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
