@@ -740,7 +740,7 @@ def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str,
     if not re.fullmatch(rb"(?:[0-9A-Fa-f]{2})+", body):
         raise refuse(line, "the PDU is not hexadecimal octets")
     try:
-        message = decode_pdu(body.decode("ascii"), Direction.MO, tpdu_length=length)
+        message = decode_pdu(body.decode("ascii"), Direction.MO, tpdu_length=length, prefix_required=True)
     except SmsCodecError as exc:
         raise refuse(line, f"the PDU cannot be read: {exc}") from None
     if not isinstance(message, SmsSubmit):

@@ -33,7 +33,14 @@ from modem.sms import (
     decode_pdu,
     encode_submit,
 )
-from modem.sms.textmode import MessageStatus, parse_cmgl_pdu, parse_cmgl_text, parse_cmgr_pdu, parse_cmgr_text
+from modem.sms.textmode import (
+    MessageStatus,
+    parse_cds_pdu,
+    parse_cmgl_pdu,
+    parse_cmgl_text,
+    parse_cmgr_pdu,
+    parse_cmgr_text,
+)
 
 log = logging.getLogger(__name__)
 CTRL_Z = b"\x1a"
@@ -178,7 +185,12 @@ class Messaging:
                 log.warning("%s: text-mode status report not decoded: %r", self.client.url, urc.line)
                 return
             try:
-                report = decode_pdu(urc.extra, Direction.MT)
+                # the <length> of +CDS: <length> tells a PDU printed without the SMSC prefix
+                length: int | None = parse_cds_pdu(urc.line).length
+            except SmsCodecError:
+                length = None
+            try:
+                report = decode_pdu(urc.extra, Direction.MT, tpdu_length=length)
             except SmsCodecError as exc:
                 log.error("%s: undecodable status report %r: %s", self.client.url, urc.extra, exc)
                 return

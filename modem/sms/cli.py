@@ -117,19 +117,33 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
-def _direction_of(pdu: str, *, with_smsc: bool) -> Direction:
+def _direction_of(pdu: str, *, with_smsc: bool, length: int | None = None) -> Direction:
     """The direction a PDU without `--direction` is read in, from its TP-MTI (23.040 9.2.3.1): 01 is
     an SMS-SUBMIT (sent: AT+CMGS, +CMGR of a stored unsent message, what `sms-encode` prints), 00
     and 10 a DELIVER or STATUS-REPORT (received).  Their other readings (SUBMIT-REPORT,
     DELIVER-REPORT, COMMAND) are what a modem's listings and notices never hold.  A string too
-    short or not hex to tell is read as received: the decoder then says what is wrong with it."""
+    short or not hex to tell is read as received: the decoder then says what is wrong with it.
+    A string as long as `--length` has no SMSC prefix (`decode_pdu` reads it so too)."""
     try:
         octets = parse_hex(pdu)
-        at = decode_smsc(octets)[1] if with_smsc else 0
+        at = decode_smsc(octets)[1] if with_smsc and length != len(octets) else 0
         mti = octets[at] & 0x03
     except (SmsCodecError, IndexError):
         return Direction.MT
     return Direction.MO if mti == 0x01 else Direction.MT
+
+
+def _prefix_hint(args: argparse.Namespace) -> str:
+    """When a string read with an SMSC prefix fails but decodes without one (a module that prints
+    +CMGR or +CDS without it): the advice to say so, else nothing."""
+    if args.no_smsc or args.length is not None:
+        return ""
+    try:
+        direction = args.direction or _direction_of(args.pdu, with_smsc=False)
+        decode_pdu(args.pdu, direction, with_smsc=False)
+    except SmsCodecError:
+        return ""
+    return " (read without an SMSC prefix it decodes: if the modem printed none, pass --no-smsc)"
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -137,11 +151,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
         check_int("--length", args.length, 1, MAX_TPDU)
     except OptionError as exc:
         return _fail("sms-decode", str(exc))
-    direction = args.direction or _direction_of(args.pdu, with_smsc=not args.no_smsc)
+    direction = args.direction or _direction_of(args.pdu, with_smsc=not args.no_smsc, length=args.length)
     try:
         msg = decode_pdu(args.pdu, direction, with_smsc=not args.no_smsc, tpdu_length=args.length)
     except SmsCodecError as exc:
-        return _fail("sms-decode", f"PDU: {exc}")
+        return _fail("sms-decode", f"PDU: {exc}{_prefix_hint(args)}")
     fields = describe(msg)
     if args.json:
         print(json.dumps(fields, ensure_ascii=False))

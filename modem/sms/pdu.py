@@ -328,16 +328,31 @@ def decode_pdu(
     *,
     with_smsc: bool = True,
     tpdu_length: int | None = None,
+    prefix_required: bool = False,
 ) -> SmsMessage:
     """Decode a 27.005 PDU string: SMSC prefix (unless `with_smsc=False`) then TPDU.
 
     `tpdu_length` is the `<length>` of AT+CMGS / +CMGR / +CMT (TPDU octets, SMSC
-    excluded); when given it must match.
+    excluded); when given it must match.  A string exactly `tpdu_length` octets long has no
+    SMSC prefix (some modules print +CMGR, +CMT and +CDS without it): it is read as the TPDU,
+    unless `prefix_required` (what a DTE writes after AT+CMGS / AT+CMGW, where 27.005 3.5.1 makes
+    the prefix part of the PDU: a modem reads its first octet as the SMSC length whatever follows).
     """
     pdu = parse_hex(hex_str) if isinstance(hex_str, str) else bytes(hex_str)
     smsc: Address | None = None
     offset = 0
     if with_smsc:
+        if tpdu_length is not None and tpdu_length == len(pdu) and not prefix_required:
+            try:
+                msg = decode_tpdu(pdu, direction)
+            except SmsCodecError as exc:
+                after = len(pdu) - 1 - pdu[0] if pdu else 0
+                raise PduLengthMismatchError(
+                    f"length given is {tpdu_length} but the TPDU has {max(after, 0)} octets after the "
+                    f"SMSC prefix (and the whole string read without one does not decode: {exc})"
+                ) from None
+            log.debug("PDU of %d octets, the <length> given: read without an SMSC prefix", len(pdu))
+            return msg
         smsc, offset = decode_smsc(pdu)
     tpdu = pdu[offset:]
     if tpdu_length is not None and tpdu_length != len(tpdu):

@@ -352,7 +352,7 @@ class SmsService:
 
     def decode_submit(self, pdu_hex: str, length: int) -> SmsSubmit:
         try:
-            msg = decode_pdu(pdu_hex.strip(), Direction.MO, tpdu_length=length)
+            msg = decode_pdu(pdu_hex.strip(), Direction.MO, tpdu_length=length, prefix_required=True)
             if isinstance(msg, SmsSubmit):
                 msg.user_data.encode()  # a TP-UDL past one message (over 140 octets, 160 septets)
         except SmsCodecError as exc:

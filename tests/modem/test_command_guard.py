@@ -151,6 +151,8 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
             await send(via.hex, via.tpdu_length)
         with pytest.raises(SafetyError, match="cannot be read"):
             await send(ok.hex, ok.tpdu_length + 1)
+        with pytest.raises(SafetyError, match="cannot be read"):  # the modem reads an SMSC length first
+            await send(ok.tpdu.hex(), ok.tpdu_length)
         with pytest.raises(SafetyError, match="one Ctrl-Z"):  # the rest would be a command line
             await send(ok.hex, ok.tpdu_length, b"ATD+33699999999;\r\x1a")
         await c.command("ATZ")  # the stored profile may bring text mode back

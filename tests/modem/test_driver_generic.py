@@ -360,14 +360,17 @@ async def test_probe_report() -> None:
     assert report.signal is not None and not report.signal.known
 
 
-async def test_status_reports_are_decoded() -> None:
-    # 27.005 §3.4.1: +CDS: <length><CR><LF><pdu> with AT+CNMI=2,1,0,1,0.
+@pytest.mark.parametrize("prefix", [True, False], ids=["smsc-prefix", "no-smsc-prefix"])
+async def test_status_reports_are_decoded(prefix: bool) -> None:
+    # 27.005 §3.4.1: +CDS: <length><CR><LF><pdu> with AT+CNMI=2,1,0,1,0.  Some modules print the PDU
+    # without the SMSC prefix: its <length> is then the whole string's.
     when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    pdu = encode_status_report(12, "+33612345678", when, when, 0)
+    pdu = encode_status_report(12, "+33612345678", when, when, 0, smsc="+33609001390")
+    shown = pdu.hex if prefix else pdu.tpdu.hex().upper()
     t = ScriptedTransport([])
     reports = asyncio.Queue[SmsStatusReport]()
     async with modem_for(t) as modem:
         modem.sms.on_status_report(reports.put_nowait)
-        t.push(f"\r\n+CDS: {pdu.tpdu_length}\r\n{pdu.hex}\r\n".encode())
+        t.push(f"\r\n+CDS: {pdu.tpdu_length}\r\n{shown}\r\n".encode())
         report = await asyncio.wait_for(reports.get(), 5)
     assert report.message_reference == 12 and report.delivered and report.recipient.number == "+33612345678"

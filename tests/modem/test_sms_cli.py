@@ -77,6 +77,20 @@ def test_unusable_input_exits_2_with_one_line(
     )
 
 
+def test_decode_without_smsc_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    """A +CMGR string without the SMSC prefix decodes when --length says so, and without --length
+    the error says to pass --no-smsc."""
+    assert main(["sms-decode", DELIVER[16:], "--length", "28"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "text: hellohello" in out and not any(line.startswith("smsc:") for line in out)
+    submit = "11000B916407281553F80000AA0AE8329BFD4697D9EC37"
+    assert main(["sms-decode", submit, "--length", "23"]) == 0
+    assert "type: SMS-SUBMIT" in capsys.readouterr().out.splitlines()
+    assert main(["sms-decode", "040B913316325476F800006210203040504902E834"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --no-smsc" in err
+
+
 def test_decode_tells_a_submit_from_its_message_type(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --direction, an SMS-SUBMIT (what sms-encode prints, an AT+CMGS string) decodes as
     sent, where it was read as received and refused ('time stamp TP-SCTS ...'); a DELIVER and a

@@ -407,6 +407,25 @@ def test_pdu_string_errors() -> None:
         decode_pdu("0011", "sideways")
 
 
+# The 3GPP example SMS-DELIVER ("hellohello" from 27838890001): SMSC prefix, then a 28-octet TPDU.
+HELLO_SMSC = "07917283010010F5"
+HELLO_TPDU = "040BC87238880900F10000993092516195800AE8329BFD4697D9EC37"
+
+
+def test_pdu_without_smsc_prefix_is_read_by_its_length() -> None:
+    """Some modules print +CMGR / +CMT / +CDS without the SMSC prefix: a string exactly as long as the
+    <length> they give is the TPDU alone, where its first octet was read as an SMSC length and the
+    message refused as a length mismatch."""
+    msg = decode_pdu(HELLO_TPDU, Direction.MT, tpdu_length=28)
+    assert isinstance(msg, SmsDeliver)
+    assert (msg.smsc, msg.originator.value, msg.text) == (None, "27838890001", "hellohello")
+    with_prefix = decode_pdu(HELLO_SMSC + HELLO_TPDU, Direction.MT, tpdu_length=28)
+    assert with_prefix.smsc is not None and with_prefix.smsc.number == "+27381000015"
+    # a <length> counting the SMSC octets too matches neither reading
+    with pytest.raises(PduLengthMismatchError, match="given is 36 but the TPDU has 28 octets after"):
+        decode_pdu(HELLO_SMSC + HELLO_TPDU, Direction.MT, tpdu_length=36)
+
+
 def test_pdu_types_by_direction() -> None:
     # The same TP-MTI means another type the other way: a SUBMIT read as MT is a SUBMIT-REPORT
     # whose time stamp is not one.

@@ -163,6 +163,10 @@ def test_pdu_mode_bad_length_is_cms_304() -> None:
     assert at(m, f"AT+CMGS={pdu.tpdu_length + 1}") == b"\r\n> "
     m.feed(pdu.hex.encode() + b"\x1a", 2.0)
     assert m.take_output() == b"\r\n+CMS ERROR: 304\r\n"
+    # without the SMSC prefix 27.005 asks for, a module reads the first octet as the SMSC length
+    assert at(m, f"AT+CMGS={pdu.tpdu_length}") == b"\r\n> "
+    m.feed(pdu.tpdu.hex().encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMS ERROR: 304\r\n"
     assert at(m, f"AT+CMGS={pdu.tpdu_length}") == b"\r\n> "
     m.feed(pdu.hex.encode() + b"\x1a", 2.0)
     assert m.take_output() == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
