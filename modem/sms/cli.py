@@ -42,8 +42,20 @@ def _addr(a: Address | None) -> str | None:
 
 
 def _dcs(d: DataCoding) -> str:
-    cls = "" if d.message_class is None else f", class {d.message_class}"
-    return f"0x{d.to_octet():02X} ({d.alphabet.value}{cls})"
+    """The DCS octet and what it says (TS 23.038 4): alphabet, class, and the flags that change how
+    the content reads (compressed user data is shown as octets: TS 23.042 is not decompressed)."""
+    notes = [d.alphabet.value]
+    if d.message_class is not None:
+        notes.append(f"class {d.message_class}")
+    if d.compressed:
+        notes.append("compressed: TS 23.042, not decompressed, data shown as octets")
+    if d.auto_delete:
+        notes.append("marked for automatic deletion")
+    if d.waiting is not None:
+        w = d.waiting
+        sense = "active" if w.active else "inactive"
+        notes.append(f"{w.kind.name.lower()} waiting {sense}, {'store' if w.store else 'discard'} message")
+    return f"0x{d.to_octet():02X} ({', '.join(notes)})"
 
 
 def _header(ies: tuple[InformationElement, ...]) -> list[str]:

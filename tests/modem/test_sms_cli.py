@@ -91,6 +91,36 @@ def test_decode_without_smsc_prefix(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1 and "pass --no-smsc" in err
 
 
+# SMS-DELIVER from +33612345678, no SMSC prefix ("00"), with the DCS octet and user data given.
+def _deliver_with(dcs: str, ud: str) -> str:
+    return f"00040B913316325476F800{dcs}62102030405049{ud}"
+
+
+@pytest.mark.parametrize(
+    ("dcs", "ud", "shown", "content"),
+    [
+        # TS 23.038 4: 001x xxxx is compressed (TS 23.042), its TP-UDL counted in octets
+        ("20", "040B0C0D0E", "0x20 (gsm7, compressed: TS 23.042, not decompressed", "data: 0B0C0D0E"),
+        ("2A", "040B0C0D0E", "0x2A (ucs2, compressed: TS 23.042, not decompressed", "data: 0B0C0D0E"),
+        # 1100: message waiting, discard; bit 3 set: indication active; 00 voicemail
+        ("C8", "02E834", "0xC8 (gsm7, voicemail waiting active, discard message)", "text: hi"),
+        # 1110: message waiting, store, UCS2; bit 3 clear: inactive; 10 e-mail
+        ("E2", "0400680069", "0xE2 (ucs2, email waiting inactive, store message)", "text: hi"),
+        # 01xx: marked for automatic deletion; 0x12 = class 2
+        ("52", "02E834", "0x52 (gsm7, class 2, marked for automatic deletion)", "text: hi"),
+    ],
+)
+def test_decode_says_what_the_dcs_means(
+    dcs: str, ud: str, shown: str, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Compressed user data was shown as plain GSM 7-bit ("dcs: 0x20 (gsm7)") beside its octets, and
+    a message-waiting or automatic-deletion DCS as its alphabet alone."""
+    assert main(["sms-decode", _deliver_with(dcs, ud)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"dcs: {shown}") for line in out), out
+    assert content in out and not (content.startswith("data") and any(x.startswith("text") for x in out))
+
+
 def test_decode_tells_a_submit_from_its_message_type(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --direction, an SMS-SUBMIT (what sms-encode prints, an AT+CMGS string) decodes as
     sent, where it was read as received and refused ('time stamp TP-SCTS ...'); a DELIVER and a
