@@ -128,22 +128,24 @@ def decode_udh(header: bytes) -> tuple[InformationElement, ...]:
     return tuple(out)
 
 
-def find_concat(elements: Iterable[InformationElement]) -> ConcatInfo | None:
-    """The concatenation IE, or None (also when its values are invalid: TS 23.040 says ignore it)."""
-    for ie in elements:
+def find_concat(elements: Sequence[InformationElement]) -> ConcatInfo | None:
+    """The concatenation IE, or None.  TS 23.040 9.2.3.24: of repeated or mutually exclusive IEs
+    (0x00 and 0x08) the last is used; one with invalid values (part 0, or past the count) is ignored."""
+    for ie in reversed(elements):
         try:
             if ie.iei == IEI_CONCAT_8 and len(ie.data) == 3:
                 return ConcatInfo(ie.data[0], ie.data[1], ie.data[2], 8)
             if ie.iei == IEI_CONCAT_16 and len(ie.data) == 4:
                 return ConcatInfo(int.from_bytes(ie.data[:2], "big"), ie.data[2], ie.data[3], 16)
         except SmsCodecError:
-            return None
+            continue
     return None
 
 
-def find_ports(elements: Iterable[InformationElement]) -> PortInfo | None:
-    """The application port addressing IE, or None."""
-    for ie in elements:
+def find_ports(elements: Sequence[InformationElement]) -> PortInfo | None:
+    """The application port addressing IE, or None; the last of repeated or mutually exclusive
+    ones (0x04 and 0x05), as TS 23.040 9.2.3.24 asks."""
+    for ie in reversed(elements):
         if ie.iei == IEI_PORTS_8 and len(ie.data) == 2:
             return PortInfo(ie.data[0], ie.data[1], 8)
         if ie.iei == IEI_PORTS_16 and len(ie.data) == 4:

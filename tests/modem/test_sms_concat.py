@@ -284,3 +284,39 @@ def test_max_pending_pushes_out_the_stalest_group() -> None:
 def test_header_that_leaves_no_room_is_refused() -> None:
     with pytest.raises(MessageTooLongError, match="no room"):
         split_payload(b"x" * 200, Alphabet.DATA8, extra_ie_octets=133)
+
+
+# An 8-bit SMS-DELIVER (no SMSC prefix) whose header is given as hex after its UDHL, then "AB".
+def _deliver_8bit_with_header(ies: str) -> SmsDeliver:
+    udh = bytes.fromhex(ies)
+    ud = bytes([len(udh)]) + udh + b"\xab"
+    pdu = "00440B913316325476F8000462118281000000" + f"{len(ud):02X}" + ud.hex()
+    msg = decode_pdu(pdu, Direction.MT)
+    assert isinstance(msg, SmsDeliver) and msg.data == b"\xab"
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("ies", "concat", "ports"),
+    [
+        # 8-bit then 16-bit reference: mutually exclusive, the last one counts
+        ("0003070301080412340302", ConcatInfo(0x1234, 3, 2, 16), None),
+        ("0804123403020003070301", ConcatInfo(7, 3, 1, 8), None),
+        # the same IE twice: the last one
+        ("000307030100030903020504162D0000", ConcatInfo(9, 3, 2, 8), (5677, 0, 16)),
+        # 8-bit ports then 16-bit ports (TS 23.040's own example of exclusive IEs): the last
+        ("0402F0F00504162D0001", None, (5677, 1, 16)),
+        ("0504162D00010402F0F0", None, (0xF0, 0xF0, 8)),
+        # a last concatenation IE with part 0 is ignored, as if absent: the one before it counts
+        ("00030703020003070300", ConcatInfo(7, 3, 2, 8), None),
+    ],
+)
+def test_repeated_or_exclusive_header_elements_the_last_counts(
+    ies: str, concat: ConcatInfo | None, ports: tuple[int, int, int] | None
+) -> None:
+    """TS 23.040 9.2.3.24: of a repeated IE, or of IEs with mutually exclusive meanings, the last
+    occurrence is used (the first was: a part joined the wrong message, or went to the wrong port)."""
+    msg = _deliver_8bit_with_header(ies)
+    assert msg.concat == concat
+    got = msg.ports
+    assert (None if got is None else (got.destination, got.originator, got.port_bits)) == ports
