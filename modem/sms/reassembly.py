@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .address import Address
 from .dcs import Alphabet
+from .national import shift_languages
 from .pdu import SmsDeliver, SmsSubmit
 from .udh import ConcatInfo
 from .userdata import decode_payload
@@ -52,9 +53,11 @@ class ReassembledMessage:
 
     @property
     def text(self) -> str | None:
-        """Joined text; payloads are joined before decoding, so a pair cut across parts reads right."""
-        alphabets = {p.user_data.alphabet for p in self.parts}
-        if len(alphabets) == 1:
+        """Joined text.  Parts in one alphabet with the same national language tables are joined
+        before decoding, so a pair cut across parts reads right; parts that differ (each part's
+        header names its own tables, TS 23.038 6.2.1.2.4) are decoded each with its own."""
+        encodings = {(p.user_data.alphabet, shift_languages(p.user_data.header)) for p in self.parts}
+        if len(encodings) == 1:
             return decode_payload(self.alphabet, self.data, self.parts[0].user_data.header)
         return "".join(p.text or "" for p in self.parts)
 

@@ -135,3 +135,21 @@ def test_round_trip_with_a_language(text: str, language: Language) -> None:
     r = Reassembler(timeout=60)
     out = [r.add(m, 0.0) for p in pdus if isinstance(m := decode_pdu(p.hex, Direction.MT), SmsDeliver)]
     assert out[-1] is not None and out[-1].text == text
+
+
+def test_parts_with_different_tables_are_each_read_with_their_own() -> None:
+    """A sender may name tables in one part and not another: each part's header says how that part
+    reads (TS 23.038 6.2.1.2.4).  Code 0x60 is 'ç' in the Turkish locking shift table (annex A.3.1)
+    and '¿' in the default alphabet; the whole message read part 2 with part 1's tables ('çQué?')."""
+    concat = [InformationElement(0x00, bytes([5, 2, seq])) for seq in (1, 2)]
+    part1 = UserData(
+        Alphabet.GSM7, bytes([0x60, 0x6F, 0x6B, 0x20]), (concat[0], InformationElement(0x25, b"\x01"))
+    )
+    part2 = UserData(Alphabet.GSM7, bytes([0x60, 0x51, 0x75, 0x05, 0x3F]), (concat[1],))
+    r = Reassembler(timeout=60)
+    whole = None
+    for ud in (part2, part1):  # out of order
+        msg = decode_tpdu(SmsDeliver(Address.parse("+111"), ud, SCTS).encode(), Direction.MT)
+        assert isinstance(msg, SmsDeliver)
+        whole = r.add(msg, 0.0) or whole
+    assert whole is not None and whole.text == "çok ¿Qué?"
