@@ -22,9 +22,9 @@ from modem.options import OptionError, check_int
 
 from .address import Address, TypeOfNumber, decode_smsc
 from .codec import encode_submit
-from .dcs import DataCoding
+from .dcs import Alphabet, DataCoding
 from .errors import SmsCodecError
-from .national import Language
+from .national import Language, tables_not_carried
 from .pdu import Direction, SmsDeliver, SmsMessage, SmsSubmit, decode_pdu, parse_hex
 from .reports import SmsCommand, SmsDeliverReport, SmsSubmitReport
 from .segment import length_info
@@ -74,6 +74,12 @@ def _content(ud: UserData, out: dict[str, Any]) -> None:
     if text is None:
         out["data"] = ud.payload.hex().upper()
     else:
+        missing = tables_not_carried(ud.header) if ud.alphabet is Alphabet.GSM7 else []
+        if missing:
+            out["warning"] = (
+                f"the header names the {' and '.join(missing)} table (TS 23.038 annex A), not carried: "
+                "the text is read with the default alphabet and is likely not what was sent"
+            )
         out["text"] = text
 
 

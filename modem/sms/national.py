@@ -125,6 +125,33 @@ SINGLE_TABLES: dict[int, dict[int, str]] = {
 }
 
 
+#: The national language identifiers of TS 23.038 6.2.1.2.4 whose tables this codec does not carry.
+NOT_CARRIED: dict[int, str] = {
+    4: "Bengali",
+    5: "Gujarati",
+    6: "Hindi",
+    7: "Kannada",
+    8: "Malayalam",
+    9: "Oriya",
+    10: "Punjabi",
+    11: "Tamil",
+    12: "Telugu",
+    13: "Urdu",
+}
+
+
+def tables_not_carried(header: Iterable[InformationElement]) -> list[str]:
+    """The tables a header names that are defined by TS 23.038 but not carried here (the text is
+    then read with the default ones, and is likely not what was sent), e.g. ["Hindi locking shift"]."""
+    locking, single = shift_languages(header)
+    out = []
+    if locking in NOT_CARRIED:
+        out.append(f"{NOT_CARRIED[locking]} locking shift")
+    if single in NOT_CARRIED:
+        out.append(f"{NOT_CARRIED[single]} single shift")
+    return out
+
+
 @cache
 def tables_for(locking: int = 0, single: int = 0) -> Gsm7Tables:
     """The tables for a locking-shift and a single-shift language (0 or unknown = default)."""

@@ -121,6 +121,32 @@ def test_decode_says_what_the_dcs_means(
     assert content in out and not (content.startswith("data") and any(x.startswith("text") for x in out))
 
 
+@pytest.mark.parametrize(
+    ("pdu", "warning"),
+    [
+        # header 25 01 06 / 24 01 06: Hindi locking and single shift (TS 23.038 6.2.1.2.4: 6 = Hindi)
+        (
+            "004405911989F70000621010000000000B0625010624010601C100",
+            "Hindi locking shift and Hindi single shift",
+        ),
+        ("004405911989F7000062101000000000080324010D080806", "Urdu single shift"),  # 13 = Urdu
+        ("004405911989F70000621010000000000803240101080806", None),  # 1 = Turkish: carried
+    ],
+)
+def test_decode_warns_of_a_language_table_not_carried(
+    pdu: str, warning: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text whose header names an Indic table was printed read with the default alphabet ('£$¥'
+    for Devanagari) as if it were the message; the output now says it is likely not what was sent."""
+    assert main(["sms-decode", pdu, "--json"]) == 0
+    fields = json.loads(capsys.readouterr().out)
+    assert "text" in fields
+    if warning is None:
+        assert "warning" not in fields
+    else:
+        assert f"names the {warning} table" in fields["warning"] and "not what was sent" in fields["warning"]
+
+
 def test_decode_tells_a_submit_from_its_message_type(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --direction, an SMS-SUBMIT (what sms-encode prints, an AT+CMGS string) decodes as
     sent, where it was read as received and refused ('time stamp TP-SCTS ...'); a DELIVER and a
