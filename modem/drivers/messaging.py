@@ -72,6 +72,19 @@ class IncomingSms:
 Handler = Callable[[IncomingSms], Awaitable[None] | None]
 
 
+def _check_text_mode(text: str) -> None:
+    """Text mode sends the text in the module's TE character set (+CSCS, "IRA" or "GSM" as modules
+    start): a character beyond printable ASCII, line ends aside, goes out as other characters (its
+    UTF-8 octets read as IRA: "Relevé" arrives as "RelevÃ©").  Such a text is refused before
+    anything is sent; PDU mode sends it (GSM 7-bit, national tables or UCS2)."""
+    for i, ch in enumerate(text):
+        if not (" " <= ch <= "~" or ch in "\r\n"):
+            raise ModemError(
+                f"text mode sends ASCII text only: {ch!r} (U+{ord(ch):04X}) at index {i} would arrive as "
+                "other characters; send it in PDU mode"
+            )
+
+
 class Messaging:
     def __init__(
         self,
@@ -107,6 +120,7 @@ class Messaging:
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
         if self.mode == "text":
+            _check_text_mode(text)
             reply = await self._submit(
                 number, f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
             )

@@ -181,7 +181,9 @@ async def test_text_mode_message_cannot_carry_a_command_after_an_early_ctrl_z() 
     t = fake()
     async with modem_on(t) as modem:
         await modem.sms.set_mode("text")
-        with pytest.raises(SafetyError, match="one Ctrl-Z"):
+        with pytest.raises(SafetyError, match="one Ctrl-Z"):  # the guard, whatever sends the line
+            await modem.client.command_with_data('AT+CMGS="+33612345678"', b"hi\x1aATD+33699999999;\r\x1a")
+        with pytest.raises(ModemError, match="ASCII text only"):  # the driver refuses it before
             await modem.sms.send("+33612345678", "hi\x1aATD+33699999999;\r")
         assert await modem.sms.send("+33612345678", "hi") == [7]
     assert b"ATD" not in t.written

@@ -156,6 +156,18 @@ async def test_send_sms_text_mode() -> None:
         assert await modem.sms.send("+33612345678", "meter 42: 17.3 kWh") == [5]
 
 
+@pytest.mark.parametrize("text", ["Relevé 12 kWh", "Alarm €", "tab\there"])
+async def test_send_sms_text_mode_refuses_what_ascii_lacks(text: str) -> None:
+    # The text went out as its UTF-8 octets, which the module reads in its TE character set (IRA):
+    # "Relevé" arrived as "RelevÃ©".  It is refused before AT+CMGS.
+    t = ScriptedTransport(steps(("AT+CMGF=1\r", "\r\nOK\r\n")))
+    async with modem_for(t) as modem:
+        await modem.sms.set_mode("text")
+        with pytest.raises(errors.ModemError, match=r"text mode sends ASCII text only: .* at index"):
+            await modem.sms.send("+33612345678", text)
+    assert t.done and b"CMGS" not in t.written
+
+
 async def test_sms_refused_without_a_policy_on_a_physical_link() -> None:
     t = ScriptedTransport([], url="/dev/ttyUSB2")
     async with modem_for(t, policy=None) as modem:
