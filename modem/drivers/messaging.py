@@ -30,6 +30,8 @@ from modem.sms import (
     SmsCodecError,
     SmsDeliver,
     SmsStatusReport,
+    SmsSubmit,
+    UserData,
     decode_pdu,
     encode_submit,
 )
@@ -100,7 +102,7 @@ class Messaging:
         self.mode = profile.sms_mode
         self._mr = 0
         self._reassembler = Reassembler(timeout=3600.0)
-        self._partial: dict[tuple[str, int], list[StoredSms]] = {}
+        self._partial: dict[tuple[str, int, int, int], list[StoredSms]] = {}
 
     async def configure(self, mode: str | None = None) -> None:
         """Set the message format (AT+CMGF), the storage (AT+CPMS) and new-message URCs (AT+CNMI)."""
@@ -235,15 +237,41 @@ class Messaging:
         return incoming
 
     def _assemble(self, stored: StoredSms) -> IncomingSms | None:
+        """The whole message once `stored` completes it.  The stored parts of a message given up
+        (incomplete after the reassembler's timeout, or superseded by a new message reusing its
+        reference) are forgotten here and stay on the modem."""
         part = stored.pdu
         if part is None or part.concat is None or part.concat.total == 1:
             return IncomingSms(stored.sender, stored.text, stored.timestamp, (stored.index,), (stored,))
-        key = (part.originator.number, part.concat.reference)
+        c = part.concat
+        key = (part.originator.number, c.reference_bits, c.reference, c.total)
         self._partial.setdefault(key, []).append(stored)
-        whole = self._reassembler.add(part, now=asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        whole = self._reassembler.add(part, now=now)
+        for lost in self._reassembler.expire(now):
+            held = lost.parts[0].concat if lost.parts else None
+            bits = held.reference_bits if held is not None else 8
+            lost_key = (lost.peer.number, bits, lost.reference, lost.total)
+            kept = self._partial.pop(lost_key, [])
+            gone = [p for p in kept if p.pdu is not None and _among(p.pdu.user_data, lost.parts)]
+            if len(gone) < len(kept):
+                self._partial[lost_key] = [p for p in kept if p not in gone]
+            log.warning(
+                "%s: message from %s (ref %d) given up incomplete, missing parts %s: indexes %s kept on "
+                "the modem",
+                self.client.url,
+                lost.peer.number,
+                lost.reference,
+                list(lost.missing),
+                [p.index for p in gone],
+            )
         if whole is None:
             return None
-        parts = tuple(self._partial.pop(key, []))
+        kept = self._partial.pop(key, [])
+        parts = tuple(p for p in kept if p.pdu is not None and _among(p.pdu.user_data, whole.parts))
+        rest = [p for p in kept if p not in parts]
+        if rest:
+            self._partial[key] = rest
         return IncomingSms(
             stored.sender, whole.text, parts[0].timestamp, tuple(p.index for p in parts), parts
         )
@@ -290,6 +318,12 @@ class Messaging:
                     log.exception(
                         "%s: message %d kept on the modem: its handler failed", self.client.url, index
                     )
+
+
+def _among(user_data: UserData, parts: tuple[SmsDeliver | SmsSubmit, ...]) -> bool:
+    """True when a part with this user data (itself, or a duplicate stored at another index) is
+    among `parts`."""
+    return any(p.user_data == user_data for p in parts)
 
 
 def _index_of(head: str) -> int:

@@ -118,7 +118,8 @@ class Reassembler:
                 stalest = min(self._groups, key=lambda k: self._groups[k].last_seen)
                 self._evicted.append(self._expired(self._groups.pop(stalest)))
             group = self._groups[key] = _Group(peer, concat, now, now)
-        if concat.sequence in group.parts:
+        held = group.parts.get(concat.sequence)
+        if held is not None and held.user_data == message.user_data:
             self.duplicates += 1
             log.debug(
                 "duplicate part %d/%d ref %d from %s ignored",
@@ -128,6 +129,20 @@ class Reassembler:
                 peer,
             )
             return None
+        if held is not None:
+            # The same part number with other content: the sender reused the reference for a new
+            # message while the old one lacks parts (a lost part, 8-bit references wrapping).
+            # Joining them would give the new message the old one's text: the old group is given
+            # up (reported by the next `expire()`) and the new message starts here.
+            log.info(
+                "part %d/%d ref %d from %s differs from the one held: a new message, the old one given up",
+                concat.sequence,
+                concat.total,
+                concat.reference,
+                peer,
+            )
+            self._evicted.append(self._expired(self._groups.pop(key)))
+            group = self._groups[key] = _Group(peer, concat, now, now)
         group.parts[concat.sequence] = message
         group.last_seen = now
         if len(group.parts) < concat.total:

@@ -282,6 +282,25 @@ async def test_concatenated_message_reassembled_then_all_parts_deleted() -> None
     assert sorted(got[0].indexes) == list(range(1, len(parts) + 1)) and t.done
 
 
+async def test_a_reused_reference_does_not_join_an_older_incomplete_message() -> None:
+    # Message A (ref 7) lost its part 2; message B from the same sender reuses ref 7 (8-bit references
+    # wrap).  B's part 1 was ignored as a "duplicate" of A's, B's part 2 completed A: the handler got
+    # A's first half then B's second, and A's part was deleted with B's.
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    a = encode_deliver("A" * 200, "+33612345678", when, concat_reference=7)
+    b = encode_deliver("B" * 200, "+33612345678", when, concat_reference=7)
+    listing = "".join(
+        f"+CMGL: {i},0,,{p.tpdu_length}\r\n{p.hex}\r\n" for i, p in enumerate([a[0], *b], start=1)
+    )
+    script = [("AT+CMGL=4\r", f"\r\n{listing}\r\nOK\r\n"), ("AT+CMGD=2\r", "\r\nOK\r\n")]
+    t = ScriptedTransport(steps(*script, ("AT+CMGD=3\r", "\r\nOK\r\n")))
+    got: list[IncomingSms] = []
+    async with modem_for(t) as modem:
+        await modem.sms.process_stored(got.append)
+    assert [(m.text, m.indexes) for m in got] == [("B" * 200, (2, 3))]
+    assert t.done and b"AT+CMGD=1" not in t.written  # A's part stays on the modem
+
+
 async def test_voice_call_with_dtmf_and_hang_up() -> None:
     # ATD<n>; answers OK while dialling; +CLCC (27.007 §7.18) shows stat 2 (dialing), then 0 (active).
     clcc_dialing = '\r\n+CLCC: 1,0,2,0,0,"+33612345678",145\r\n\r\nOK\r\n'

@@ -320,3 +320,21 @@ def test_repeated_or_exclusive_header_elements_the_last_counts(
     assert msg.concat == concat
     got = msg.ports
     assert (None if got is None else (got.destination, got.originator, got.port_bits)) == ports
+
+
+def test_a_reused_reference_starts_a_new_message_when_a_part_differs() -> None:
+    """Message A (ref 9) loses its part 2; later message B reuses ref 9 (8-bit references wrap
+    after 256).  B's part 1 was taken for a duplicate of A's and ignored, and B's part 2 completed
+    A: the whole message read A's first part then B's second.  A part with other content under a
+    number already held is a new message: the old group is given up and reported by expire()."""
+    r = Reassembler(timeout=3600)
+    a = [decode_pdu(p.hex, Direction.MT) for p in encode_deliver("A" * 200, "+111", SCTS, concat_reference=9)]
+    b = [decode_pdu(p.hex, Direction.MT) for p in encode_deliver("B" * 200, "+111", SCTS, concat_reference=9)]
+    assert all(isinstance(m, SmsDeliver) for m in a + b)
+    assert r.add(a[0], 0.0) is None  # type: ignore[arg-type]
+    assert r.add(b[0], 10.0) is None  # type: ignore[arg-type]
+    whole = r.add(b[1], 20.0)  # type: ignore[arg-type]
+    assert whole is not None and whole.text == "B" * 200 and r.duplicates == 0
+    (given_up,) = r.expire(now=21.0)
+    assert (given_up.reference, given_up.missing, given_up.parts) == (9, (2,), (a[0],))
+    assert r.pending == 0
