@@ -170,7 +170,18 @@ class Messaging:
         lines = list(reply.lines)
         for head, body in zip(lines[0::2], lines[1::2], strict=False):
             header_index = _index_of(head)
-            out.append(self._decode(header_index, head, body))
+            try:
+                out.append(self._decode(header_index, head, body))
+            except ModemError as exc:
+                # one message that does not decode (a broken time stamp, a <length> that does not
+                # match) must not hide the others: it is left out, and stays on the modem
+                log.error(
+                    "%s: message %d left out of the listing: %s (%s)",
+                    self.client.url,
+                    header_index,
+                    exc,
+                    body,
+                )
         return out
 
     async def delete(self, index: int) -> None:

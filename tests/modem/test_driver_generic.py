@@ -282,6 +282,24 @@ async def test_concatenated_message_reassembled_then_all_parts_deleted() -> None
     assert sorted(got[0].indexes) == list(range(1, len(parts) + 1)) and t.done
 
 
+async def test_a_message_that_does_not_decode_does_not_hide_the_others() -> None:
+    # Message 1 has a time stamp that is no date (month 13); the listing failed as a whole and no
+    # stored message was ever handled.  It is left out (and stays on the modem); message 2 is handled.
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    good = encode_deliver("meter 42", "+33612345678", when)[0]
+    broken = good.hex.replace("62301021", "62311021")  # SCTS 26/03/01 12:.. -> 26/13/01
+    assert broken != good.hex
+    listing = (
+        f"+CMGL: 1,0,,{good.tpdu_length}\r\n{broken}\r\n+CMGL: 2,0,,{good.tpdu_length}\r\n{good.hex}\r\n"
+    )
+    t = ScriptedTransport(steps(("AT+CMGL=4\r", f"\r\n{listing}\r\nOK\r\n"), ("AT+CMGD=2\r", "\r\nOK\r\n")))
+    got: list[IncomingSms] = []
+    async with modem_for(t) as modem:
+        await modem.sms.process_stored(got.append)
+    assert [(m.text, m.indexes) for m in got] == [("meter 42", (2,))]
+    assert t.done and b"AT+CMGD=1" not in t.written
+
+
 async def test_a_reused_reference_does_not_join_an_older_incomplete_message() -> None:
     # Message A (ref 7) lost its part 2; message B from the same sender reuses ref 7 (8-bit references
     # wrap).  B's part 1 was ignored as a "duplicate" of A's, B's part 2 completed A: the handler got
