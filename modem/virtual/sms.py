@@ -273,6 +273,9 @@ class SmsService:
             return [deliver_from_hex(msg.extra["pdu"])]
         if "ud" in msg.extra:  # a PDU-mode part of another line: its user data as it was sent
             return [_deliver_as_sent(msg, sender, when, smsc)]
+        # A long message's parts carry the SMSC's reference of the message: two long messages from
+        # one sender have different concatenation references, as from a real SMSC.
+        ref = msg.message_ref
         cls = msg.extra.get("class")
         if cls is not None or msg.status_report:
             return encode_deliver(
@@ -282,13 +285,14 @@ class SmsService:
                 smsc=smsc,
                 message_class=int(cls) if cls is not None else None,
                 status_report_indication=msg.status_report,
+                concat_reference=ref,
             )
         if msg.udh:
             try:
                 return encode_deliver(msg.text, sender, when, smsc=smsc, header=decode_udh(msg.udh))
             except SmsCodecError as exc:  # the part's text no longer fits with its header
                 log.warning("MT SMS part from %s delivered without its header: %s", sender, exc)
-        return encode_deliver(msg.text, sender, when, smsc=smsc)
+        return encode_deliver(msg.text, sender, when, smsc=smsc, concat_reference=ref)
 
     def _free_index(self, store: dict[int, Stored]) -> int:
         base = int(self.modem.profile.quirks.get("sms_index_base", 1))

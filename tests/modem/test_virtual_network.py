@@ -251,6 +251,31 @@ def test_mt_sms_routed_as_cmt_in_pdu_mode() -> None:
     assert m.sms.stored_count() == 0
 
 
+def test_long_mt_messages_from_one_sender_have_their_own_references() -> None:
+    """Every long MT message went out with concatenation reference 0: two from one sender gave a
+    DTE four parts '1/2, 2/2, 1/2, 2/2' of one reference, as no SMSC sends them."""
+    from modem.sms import Direction, SmsDeliver, decode_pdu
+
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CNMI=2,2,0,0,0;+CMGF=0")
+    for i, text in enumerate(("A" * 200, "B" * 200)):
+        net.submit_sms(2.2 + i / 10, m.identity.msisdn, "+33600000001", text)
+    m.poll(3.0)
+    lines = m.take_output().split(b"\r\n")
+    parts = [
+        decode_pdu(lines[i + 1].decode(), Direction.MT) for i, x in enumerate(lines) if x.startswith(b"+CMT:")
+    ]
+    seen = [
+        (p.concat.reference, p.concat.sequence, p.text[0])
+        for p in parts
+        if isinstance(p, SmsDeliver) and p.concat
+    ]
+    assert len(seen) == 4 and seen[0][0] != seen[2][0]
+    assert [s[1:] for s in seen] == [(1, "A"), (2, "A"), (1, "B"), (2, "B")]
+    assert seen[0][0] == seen[1][0] and seen[2][0] == seen[3][0]
+
+
 def test_mt_sms_waits_when_storage_full() -> None:
     m, net, _ = setup()
     m.poll(2.0)
