@@ -24,7 +24,7 @@ from .errors import (
     TruncatedPduError,
     UnsupportedPduError,
 )
-from .reports import SmsCommand, SmsDeliverReport, SmsSubmitReport
+from .reports import SmsCommand, SmsDeliverReport, SmsSubmitReport, read_parameter_indicator, read_parameters
 from .status import StatusCategory, status_category, status_meaning
 from .timestamp import (
     EnhancedValidity,
@@ -262,20 +262,15 @@ class SmsStatusReport:
         dcs: DataCoding | None = None
         ud: UserData | None = None
         if i < len(tpdu):
-            pi = tpdu[i]
-            i += 1
-            while pi & 0x80 and i < len(tpdu):  # extension octets: none defined yet, skip them
-                pi = tpdu[i]
-                i += 1
-            if pi & 0x01:
-                pid = _byte(tpdu, i, "TP-PID")
-                i += 1
-            if pi & 0x02:
-                dcs = DataCoding.from_octet(_byte(tpdu, i, "TP-DCS"))
-                i += 1
-            if pi & 0x04:
-                alphabet = user_data_alphabet(dcs) if dcs is not None else Alphabet.GSM7
-                ud, i = UserData.decode(tpdu, i, bool(fo & 0x40), alphabet)
+            # TS 23.040 9.2.3.27: the first TP-PI octet says which parameters follow; the octets its
+            # extension bit adds have no meaning yet and are skipped
+            pi, i = read_parameter_indicator(tpdu, i)
+            try:
+                pid, dcs, ud, i = read_parameters(tpdu, i, pi, bool(fo & 0x40))
+            except TruncatedPduError as exc:
+                # what the report is for (reference, recipient, times, status) is whole: an SMSC's
+                # padding read as a TP-PI (0xFF) does not lose it
+                log.debug("status report: TP-PI %#04x announces parameters that are not there: %s", pi, exc)
             _note_trailing(tpdu, i)
         return cls(mr, ra, scts, dt, st, not fo & 0x04, bool(fo & 0x20), pid, dcs, ud, smsc)
 

@@ -75,7 +75,7 @@ def _byte(pdu: bytes, offset: int, field: str) -> int:
     return pdu[offset]
 
 
-def _read_pi(tpdu: bytes, i: int) -> tuple[int, int]:
+def read_parameter_indicator(tpdu: bytes, i: int) -> tuple[int, int]:
     """TP-PI at `i` (and its extension octets, none defined yet: skipped); returns it and the next offset."""
     pi = _byte(tpdu, i, "TP-PI")
     i += 1
@@ -90,6 +90,15 @@ def _read_parameters(
     tpdu: bytes, i: int, pi: int, udhi: bool
 ) -> tuple[int | None, DataCoding | None, UserData | None]:
     """The optional TP-PID, TP-DCS, TP-UDL/TP-UD that TP-PI announces, from offset `i`."""
+    pid, dcs, ud, _ = read_parameters(tpdu, i, pi, udhi)
+    return pid, dcs, ud
+
+
+def read_parameters(
+    tpdu: bytes, i: int, pi: int, udhi: bool
+) -> tuple[int | None, DataCoding | None, UserData | None, int]:
+    """The optional TP-PID, TP-DCS, TP-UDL/TP-UD that TP-PI announces, from offset `i`, and the
+    offset after them."""
     pid = dcs = ud = None
     if pi & 0x01:
         pid = _byte(tpdu, i, "TP-PID")
@@ -100,7 +109,7 @@ def _read_parameters(
     if pi & 0x04:
         alphabet = Alphabet.GSM7 if dcs is None else (Alphabet.DATA8 if dcs.compressed else dcs.alphabet)
         ud, i = UserData.decode(tpdu, i, udhi, alphabet)
-    return pid, dcs, ud
+    return pid, dcs, ud, i
 
 
 def _encode_optional(pid: int | None, dcs: DataCoding | None, ud: UserData | None) -> bytes:
@@ -174,7 +183,9 @@ class SmsSubmitReport(_ReportAnswer):
         if _is_error(tpdu, error):
             cause = tpdu[1]
             i = 2
-        pi, i = _read_pi(tpdu, i)  # TP-PI comes before TP-SCTS, the parameters it announces after
+        pi, i = read_parameter_indicator(
+            tpdu, i
+        )  # TP-PI comes before TP-SCTS, the parameters it announces after
         scts = decode_timestamp(tpdu, i, "TP-SCTS")
         pid, dcs, ud = _read_parameters(tpdu, i + 7, pi, bool(fo & 0x40))
         return cls(scts, cause, pid, dcs, ud, smsc)
@@ -204,7 +215,7 @@ class SmsDeliverReport(_ReportAnswer):
         if _is_error(tpdu, error):
             cause = tpdu[1]
             i = 2
-        pi, i = _read_pi(tpdu, i)
+        pi, i = read_parameter_indicator(tpdu, i)
         pid, dcs, ud = _read_parameters(tpdu, i, pi, bool(fo & 0x40))
         return cls(cause, pid, dcs, ud, smsc)
 

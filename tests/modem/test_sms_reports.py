@@ -16,6 +16,7 @@ from modem.sms import (
     Direction,
     SmsCommand,
     SmsDeliverReport,
+    SmsStatusReport,
     SmsSubmitReport,
     TruncatedPduError,
     UserData,
@@ -135,3 +136,25 @@ def test_report_round_trip_property(cause: int | None, pid: int | None, text: st
     assert decode_tpdu(deliver.encode(), Direction.MO) == deliver
     submit = SmsSubmitReport(datetime(2026, 1, 1, tzinfo=UTC), cause, pid, dcs, ud)
     assert decode_tpdu(submit.encode(), Direction.MT) == submit
+
+
+# The published SMS-STATUS-REPORT (MR 214 to +31628870634, delivered) and TP-PI octets after it.
+REPORT = "07911326040000F006D60B911326880736F4111011719551401110117195714000"
+
+
+@pytest.mark.parametrize(
+    ("tail", "pid"),
+    [
+        ("810000", 0x00),  # TP-PI 0x81: PID present, extension bit set; extension octet 0x00; PID 0
+        ("81007F", 0x7F),  # the same with PID 0x7F
+        ("FF", None),  # an SMSC's padding read as a TP-PI announcing everything: nothing follows
+        ("0100", 0x00),
+    ],
+)
+def test_status_report_parameter_indicator_is_its_first_octet(tail: str, pid: int | None) -> None:
+    """TS 23.040 9.2.3.27: the first TP-PI octet says which parameters follow.  The decoder took
+    them from the last extension octet (PI 0x81 + 0x00 read as no parameter), and a padding octet
+    0xFF made the whole report undecodable (its status lost)."""
+    msg = decode_pdu(REPORT + tail, Direction.MT)
+    assert isinstance(msg, SmsStatusReport)
+    assert (msg.message_reference, msg.delivered, msg.pid) == (214, True, pid)
