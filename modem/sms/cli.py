@@ -12,7 +12,9 @@ Exit status: 0 done; 2 when the input cannot be used (one line on stderr, no tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -271,4 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = args.handler
     assert callable(handler)
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except BrokenPipeError:
+        # the reader of standard output went away (`| head`): the rest is lost, and the status says
+        # so as SIGPIPE would (128 + 13), with no traceback and no second error at exit
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 
@@ -170,3 +172,15 @@ def test_decode_tells_a_submit_from_its_message_type(capsys: pytest.CaptureFixtu
     # --direction still forces a reading: the SUBMIT read as received is refused as before
     assert main(["sms-decode", pdu, "--direction", "mt"]) == 2
     assert capsys.readouterr().err.startswith("m2msim sms-decode: PDU: ")
+
+
+def test_a_closed_standard_output_is_status_141_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m modem.sms sms-decode ... | head -1`: the print that met the closed pipe ended in
+    a BrokenPipeError traceback; the status is now 141, as SIGPIPE ends a Unix tool (m2msim too)."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["sms-decode", DELIVER]) == 141
