@@ -321,6 +321,9 @@ async def run_bench(
             client.subscribe(restarts, BOOT_URCS)
             client.on_restart(restarts.silent)
             details = await bench_script.run(ctx)
+            # a restart that left no other sign (no RDY, echo off in its stored profile, no command
+            # timed out) shows in a setting the initialisation made, back as at power-up
+            await client.check_settings()
         except ScriptSkipped as exc:
             status, error, error_type = "skipped", str(exc), type(exc).__name__
         except safety.SafetyError as exc:

@@ -109,6 +109,10 @@ class RecordingClient(ATClient):
         self.transcript.record("command", at=began, **event)
         return reply
 
+    def _read_back(self, line: str, reply: Reply) -> None:
+        # not a command of the run: a replay answers it as recorded, without sending it as one
+        self.transcript.record("setting", command=line, responses=list(reply.lines), final=reply.final.line)
+
 
 class RecordingTransport:
     """Wraps a transport and writes every chunk both ways to the transcript (`tx` / `rx` events,

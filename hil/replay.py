@@ -22,7 +22,9 @@ raised by the transport's `write`, so the command fails with it and the bench ru
 as its reason.  A command that timed out in the recording gets no answer (the client times out
 again); one that was cut by the end of the link ends the replay (end of file).  The client's own
 resynchronisation after a timeout (`ATS3?`, `ATS4?`, `ATS5?`: `modem.at.client.SYNC_REGISTERS`),
-which no transcript records, is answered as a module answers it.
+which no transcript records, is answered as a module answers it; so is its read-back of the
+settings it made (`AT+CMEE?`: `ATClient.check_settings`, at the end of a bench run), as the
+recording last answered that read or with the value last set.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ import contextlib
 import difflib
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from hil.transcript import read_transcript
-from modem.at.client import SYNC_REGISTERS
+from modem.at.client import SYNC_REGISTERS, TRACKED_SETTINGS
 from modem.at.errors import TransportError
 from modem.transport import Transport
 from modem.transports import SpyTransport
@@ -50,6 +53,8 @@ SCHEME = "replay://"
 CTRL_Z = 0x1A
 _CRLF = b"\r\n"
 # the client's resynchronisation after a timeout, not in any recording: answered as a module does
+_SETTING_READ = re.compile(r"AT(\+[A-Z0-9]+)\?", re.IGNORECASE)
+_SETTING_SET = re.compile(r"AT(\+[A-Z0-9]+)=([^;?]*)", re.IGNORECASE)
 _SYNC_ANSWERS = {
     f"AT{register}?": f"\r\n{value:03d}\r\n\r\nOK\r\n".encode() for register, value in SYNC_REGISTERS
 }
@@ -92,6 +97,8 @@ class Recording:
     script: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # the script's parameters when recorded
     targets: dict[str, str] = field(default_factory=dict)  # "sms"/"call" -> the number used
+    # the client's read-backs of its settings (`setting` events): (commands before it, line, answer)
+    settings: list[tuple[int, str, bytes]] = field(default_factory=list)
 
 
 def is_replay(url: str) -> bool:
@@ -170,6 +177,7 @@ def load_recording(path: str | Path) -> Recording:
     exchanges: list[Exchange] = []
     opening: list[tuple[float, bytes]] = []
     rec = Recording(source, exchanges, opening)
+    settings = rec.settings
     starts: list[float] = []
     for event, line in ordered:
         kind = event.get("kind")
@@ -197,6 +205,10 @@ def load_recording(path: str | Path) -> Recording:
                 )
             )
             starts.append(t)
+        elif kind == "setting" and isinstance(event.get("command"), str):
+            answer = _answer(event)
+            if answer is not None:
+                settings.append((len(exchanges), event["command"].upper(), answer))
         elif kind == "urc" and isinstance(event.get("line"), str):
             if exchanges:
                 # written after the command's event, it came after the command's final answer: not
@@ -287,6 +299,9 @@ class ReplayTransport:
         elif line in _SYNC_ANSWERS:
             self._inbox.put_nowait(_SYNC_ANSWERS[line])
             return
+        elif (setting := _SETTING_READ.fullmatch(line)) and setting.group(1).upper() in TRACKED_SETTINGS:
+            self._inbox.put_nowait(self._setting(line, setting.group(1).upper()))
+            return
         elif line == last and self.answered is not None:
             exchange = Exchange(line, exchanges[self.answered].line, exchanges[self.answered].answer, 0.0)
             exchange.delay = exchanges[self.answered].delay
@@ -306,6 +321,23 @@ class ReplayTransport:
             events.append((exchange.delay, exchange.answer))
         events.extend(exchange.urcs)
         self._schedule(0.0, events, exchange if exchange.eof else None)
+
+    def _setting(self, line: str, prefix: str) -> bytes:
+        """The client's read-back of a setting (`ATClient.check_settings`, which no transcript
+        records as a command): answered as recorded (a `setting` event), else as the recording last
+        answered that read, else with the value last set and answered OK, else with OK alone."""
+        for before, read, answer in reversed(self.recording.settings):
+            if before <= self.cursor and read == line.upper():
+                return answer
+        for exchange in reversed(self.recording.exchanges[: self.cursor]):
+            if exchange.answer is None or not exchange.answer.rstrip().endswith(b"OK"):
+                continue
+            if exchange.command.upper() == line.upper():
+                return exchange.answer
+            sets = _SETTING_SET.fullmatch(exchange.command)
+            if sets and sets.group(1).upper() == prefix:
+                return f"\r\n{prefix}: {sets.group(2)}\r\n\r\nOK\r\n".encode()
+        return b"\r\nOK\r\n"
 
     def _unmatched(self, line: str) -> UnmatchedCommand:
         exchanges = self.recording.exchanges

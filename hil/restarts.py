@@ -10,7 +10,9 @@ a command of the run asked for (`AT+CFUN=1,1`, `AT+CRESET`, ...) is only noted.
 
 Not every module says `RDY`: a SIM800 at auto-baud (`AT+IPR=0`, its default) cannot, not knowing
 the rate yet, and a Wavecom prints nothing.  Their restart shows in what they lost: the echo the
-bench's initialisation turned off (`ATE0`) is back on.  The client notices it
+bench's initialisation turned off (`ATE0`) is back on, or, with echo off in the stored profile
+(`AT&W`), a setting the initialisation made (`AT+CMEE=1`) reads as at power-up, or a boot notice
+(`SMS Ready`, `+CPIN: READY`) comes that nothing asked for.  The client notices it
 (`ATClient.on_restart`) and it counts as a restart too, once per restart when `RDY` came as well.
 """
 
@@ -41,10 +43,12 @@ class RestartWatch:
         self._restart(urc.line)
 
     def silent(self, why: str) -> None:
-        """An `ATClient.on_restart` callback: a restart the modem did not announce (its echo back on)."""
+        """An `ATClient.on_restart` callback: a restart the modem did not announce (its echo back
+        on, a setting back to its power-up value, a boot notice nothing asked for)."""
         if self._last_sign == len(self.transcript.commands):
             return  # the same restart, whose RDY came first: no command was answered since
-        self._restart("no RDY; its echo back on", detail=why)
+        sign = getattr(why, "sign", "") or "its echo back on"
+        self._restart(f"no RDY; {sign}", detail=str(why))
 
     def _restart(self, sign: str, detail: str | None = None) -> None:
         commands = self.transcript.commands

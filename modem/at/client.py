@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
 from modem.at import grammar
-from modem.at.command import Command
+from modem.at.command import Command, split_chain
 from modem.at.errors import (
     CallFailed,
     CMEError,
@@ -49,13 +50,16 @@ from modem.transport import Transport
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
+    "TRACKED_SETTINGS",
     "ATClient",
     "Reply",
+    "RestartNotice",
     "RetryPolicy",
     "Subscription",
     "UrcCallback",
     "UrcStream",
     "WatchdogPolicy",
+    "boot_notice",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,34 @@ CR_LF_WAIT = 0.05
 # register's value.  The three take turns, so that a late answer to an abandoned resynchronisation
 # is not taken for the next one's.
 SYNC_REGISTERS: tuple[tuple[str, int], ...] = (("S3", 13), ("S4", 10), ("S5", 8))
+# Settings the client sets that a restart brings back to the module's power-up values: a read of
+# one (`AT+CMEE?` -> `+CMEE: 0`) showing another value than the one last set and answered OK tells
+# a restart the module did not announce (a SIM800 at auto-baud prints no RDY, and with echo off in
+# its stored profile, AT&W, its echo does not tell either).  A setting the stored profile holds
+# comes back as it was set, and tells nothing.  Not +CSCS: in UCS2 some modules read its value back
+# in hex, as every string.
+TRACKED_SETTINGS: frozenset[str] = frozenset(
+    {"+CMEE", "+CMGF", "+CSDH", "+CNMI", "+CREG", "+CGREG", "+CEREG", "+C5GREG"}
+)
+# Lines after which a module reports as it does at boot (+CFUN: 1, +CPIN: READY, Call Ready, SMS
+# Ready...) without having restarted unasked: a change of functionality, a PIN entered, a reset.
+_BOOTING_LINE = re.compile(r"\+(?:CFUN|CPIN|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE)
+# How long after the client starts the module's own power-up notices may still come (a SIM800
+# says SMS Ready some 10-20 s after power-on): they are the power-up's, not a restart's.
+BOOT_WINDOW = 60.0
+
+
+class RestartNotice(str):
+    """Why the client took the modem to have restarted (the `on_restart` callbacks' argument), with
+    `sign`, the short name of what showed it (`its echo back on`, `+CMEE back to its power-up
+    value`, `unasked SMS Ready`)."""
+
+    sign: str
+
+    def __new__(cls, why: str, sign: str) -> RestartNotice:
+        notice = super().__new__(cls, why)
+        notice.sign = sign
+        return notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +155,7 @@ class _Pending:
     future: asyncio.Future[Reply]
     prompt: asyncio.Event = field(default_factory=asyncio.Event)
     responses: list[Response] = field(default_factory=list)
+    numeric: bool = False  # the modem answered in digits (ATV0) when the command was sent
 
 
 class ATClient:
@@ -170,6 +203,16 @@ class ATClient:
         #: restarts the modem did not announce, noticed by what it lost (its echo back on)
         self.restarts = 0
         self._restart_callbacks: list[Callable[[str], None]] = []
+        #: the settings of `TRACKED_SETTINGS` as last set and answered OK: prefix -> fields
+        self.settings: dict[str, tuple[str, ...]] = {}
+        #: seconds after start during which boot notices are the power-up's (`BOOT_WINDOW`)
+        self.boot_window = BOOT_WINDOW
+        #: the clock of the boot notices' window (monotonic seconds)
+        self.clock: Callable[[], float] = time.monotonic
+        # the boot notices of the boot under way (the power-up's, one a line asked for, or an
+        # unasked restart's): one that comes again is the next boot's
+        self._boot_seen: set[str] = set()
+        self._boot_since = time.monotonic()
         self.last_activity = time.monotonic()
 
     @property
@@ -194,6 +237,7 @@ class ATClient:
     def start(self) -> None:
         """Start reading the transport (idempotent)."""
         if self._reader is None:
+            self._boot_since = self.clock()  # the power-up's notices may still come
             self._reader = asyncio.create_task(self._read_loop(), name=f"at-reader {self.url}")
             if self.watchdog.enabled and self.watchdog.idle_interval:
                 self._idle = asyncio.create_task(self._idle_loop(self.watchdog.idle_interval))
@@ -229,18 +273,21 @@ class ATClient:
         """Call `callback(why)` when the modem shows it restarted without a word (see `restarted`)."""
         self._restart_callbacks.append(callback)
 
-    def restarted(self, why: str) -> None:
+    def restarted(self, why: str, sign: str = "") -> None:
         """The modem restarted without announcing it (no RDY: a SIM800 at auto-baud, a Wavecom,
         a brown-out): its settings are its defaults again (echo, result format, SMS format, URCs
         off), its calls and PDP contexts gone.  The command guard forgets what it knew, and the
         `on_restart` callbacks are told why."""
         self.restarts += 1
         log.warning("%s: the modem restarted without a word: %s", self.url, why)
+        self._echo = None
+        self.settings.clear()  # its power-up values (or its stored profile's) now
         if self.guard is not None:
             self.guard.restarted(why)
+        notice = RestartNotice(why, sign or why)
         for callback in list(self._restart_callbacks):
             try:
-                callback(why)
+                callback(notice)
             except Exception:
                 log.exception("%s: restart callback %r failed", self.url, callback)
 
@@ -315,9 +362,11 @@ class ATClient:
         if self.guard is not None:
             self.guard.check(cmd.line, data)
         loop = asyncio.get_running_loop()
-        pending = _Pending(cmd, loop.create_future())
+        pending = _Pending(cmd, loop.create_future(), numeric=not self._parser.verbose)
         self._pending = pending
         self._data_sent = False
+        if _BOOTING_LINE.search(cmd.line):  # its boot notices are asked for
+            self._boot_seen, self._boot_since = set(), self.clock()
         self._parser.begin(cmd)
         log.debug("%s >> %s", self.url, cmd.line)
         try:
@@ -447,8 +496,37 @@ class ATClient:
             return not self._eof
         return True
 
+    async def check_settings(self) -> bool:
+        """Read back the settings the client set (`TRACKED_SETTINGS`: `AT+CMEE?`, ...): False when
+        one of them is no longer as set, a restart the modem did not announce (`restarted` has
+        been called).  A read the module refuses or does not answer (within the watchdog's probe
+        timeout) tells nothing."""
+        async with self._lock:
+            return await self._check_settings()
+
+    async def _check_settings(self) -> bool:
+        restarts = self.restarts
+        for prefix in list(self.settings):
+            if self.restarts != restarts:
+                break
+            if prefix not in self.settings:
+                continue
+            line = f"AT{prefix}?"
+            try:
+                self._read_back(line, await self._exchange(Command(line), self.watchdog.probe_timeout))
+            except CommandTimeout:
+                break  # no more reads to a silent modem: the caller's timeout handling follows
+            except ModemError as exc:
+                log.info("%s: %s? not read back: %s", self.url, prefix, exc)
+        return self.restarts == restarts
+
+    def _read_back(self, line: str, reply: Reply) -> None:
+        """A setting read back by `check_settings` (a subclass records it)."""
+
     async def _check_and_recover(self) -> None:
         if await self._probe():
+            # it answers: a restart (a brown-out as the command ran) may be why the command was not
+            await self._check_settings()
             return
         log.warning("%s: modem does not answer AT; recovering", self.url)
         await self._recover()
@@ -535,6 +613,7 @@ class ATClient:
             if self.guard is not None:
                 self.guard.urc(event.name, event.line)
             self._urcs.publish(event)
+            self._boot_notice(event)
         elif isinstance(event, Data):
             self._data.put_nowait(event.data)
         elif isinstance(event, Late):  # the lines so far were a late answer's, not this command's
@@ -549,13 +628,75 @@ class ATClient:
         elif isinstance(event, Final):
             self._complete(pending, event)
 
+    def _boot_notice(self, urc: Urc) -> None:
+        """A notice a module gives as it boots (`boot_notice`) is the boot under way's (the
+        power-up's, one a line asked for, or a restart already noticed) when it did not come yet in
+        that boot and the boot began less than `boot_window` seconds before; otherwise it is a new
+        boot, an unasked restart.  `RDY` begins a boot and announces it (the bench counts it
+        itself): the notices after it are that boot's."""
+        notice = boot_notice(urc)
+        if notice is None:
+            return
+        now = self.clock()
+        if notice != "RDY" and notice not in self._boot_seen and now - self._boot_since < self.boot_window:
+            self._boot_seen.add(notice)
+            return
+        self._boot_seen, self._boot_since = {notice}, now
+        if notice != "RDY":
+            self.restarted(
+                f"unasked {notice}: no line asked for it, and a module says it as it boots "
+                "(settings, calls and PDP contexts lost)",
+                f"unasked {notice}",
+            )
+
+    def _follow_settings(self, command: Command, pending: _Pending, final: Final) -> None:
+        """Learn the settings a line set (answered OK) and check those its answer reads back; a
+        word result (OK) from a modem told ATV0 is one back on its defaults too."""
+        line = command.line
+        if pending.numeric and final.line in ("OK", "ERROR") and grammar.verbose_after(line) is None:
+            self._parser.restarted()
+            self.restarted(
+                f"words again: it answered {line!r} with {final.line}, though ATV0 was answered "
+                "before, as after a power-up (settings, calls and PDP contexts lost)",
+                "its results in words again",
+            )
+            return
+        if not final.ok:
+            return
+        sets: dict[str, tuple[str, ...]] = {}
+        for part in split_chain(line):
+            m = _SET.fullmatch(part)
+            if m and m.group(1).upper() in TRACKED_SETTINGS:
+                sets[m.group(1).upper()] = tuple(_norm(f) for f in grammar.split_fields(m.group(2)))
+        for response in pending.responses:
+            prefix = grammar.prefix_of(response.line)
+            if prefix not in self.settings or prefix in sets or command.kinds.get(prefix) != "read":
+                continue
+            expected = self.settings[prefix]
+            fields = tuple(_norm(f) for f in grammar.fields_of(response.line))
+            if fields[: len(expected)] != expected:
+                self.restarted(
+                    f"{prefix} lost: it reads {response.line!r} where {prefix}={','.join(expected)} was "
+                    "answered OK before, as after a power-up (settings, calls and PDP contexts lost)",
+                    f"{prefix} back to its power-up value",
+                )
+                return
+        if grammar.resets(line) or _FUNCTIONALITY.search(line):
+            self.settings.clear()  # the stored profile's values, or the module's
+        for prefix, fields in sets.items():
+            if all(fields):
+                self.settings[prefix] = fields
+            else:  # a value left out: the module's default, not known here
+                self.settings.pop(prefix, None)
+
     def _follow_echo(self, command: Command, final: Final) -> None:
         """A modem told ATE0 that echoes again has lost its settings: it restarted."""
         if self._parser.echoed and self._echo is False:
             self._echo = None
             self.restarted(
                 f"it echoed {command.line!r}, though ATE0 was answered before: its echo is back on, "
-                "as after a power-up (settings, calls and PDP contexts lost)"
+                "as after a power-up (settings, calls and PDP contexts lost)",
+                "its echo back on",
             )
         if final.ok:
             sets, echo = grammar.echo_after(command.line)
@@ -563,7 +704,10 @@ class ATClient:
                 self._echo = echo
 
     def _complete(self, pending: _Pending, final: Final) -> None:
+        restarts = self.restarts
         self._follow_echo(pending.command, final)
+        if self.restarts == restarts:
+            self._follow_settings(pending.command, pending, final)
         line = pending.command.line
         lines = tuple(r.line for r in pending.responses)
         if final.ok:
@@ -576,6 +720,33 @@ class ATClient:
             pending.future.set_exception(CallFailed(line, final.result.value))
         else:
             pending.future.set_exception(CommandError(line, final.line, lines))
+
+
+_FUNCTIONALITY = re.compile(r"\+CFUN\s*=\s*\d", re.IGNORECASE)
+_SET = re.compile(r"\s*([+][A-Za-z0-9]+)\s*=\s*([^?].*|)", re.DOTALL)
+
+
+def _norm(field: str) -> str:
+    """A setting's field as compared: unquoted, upper case, no spaces (`" 2"` -> `2`)."""
+    return grammar.unquote(field.strip()).strip().upper()
+
+
+def boot_notice(urc: Urc) -> str | None:
+    """What a module says as it boots, named (`Call Ready`, `+CFUN: 1`, `+CPIN: READY`), or None:
+    SIMCom's RDY, +CFUN: 1, +CPIN: READY, Call Ready, SMS Ready, PB DONE; Quectel's RDY, APP RDY,
+    +QIND: SMS DONE / PB DONE, +QUSIM."""
+    fields = [grammar.unquote(f).upper() for f in urc.fields] if urc.name.startswith("+") else []
+    if urc.name in ("RDY", "APP RDY", "Call Ready", "SMS Ready", "PB DONE", "SMS DONE"):
+        return urc.name
+    if urc.name == "+CFUN" and fields == ["1"]:
+        return "+CFUN: 1"
+    if urc.name == "+CPIN" and fields == ["READY"]:
+        return "+CPIN: READY"
+    if urc.name == "+QIND" and fields[:1] in (["SMS DONE"], ["PB DONE"]):
+        return f"+QIND: {fields[0]}"
+    if urc.name == "+QUSIM":
+        return "+QUSIM"
+    return None
 
 
 def _as_command(command: str | Command, timeout: float | None) -> Command:

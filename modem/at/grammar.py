@@ -223,6 +223,11 @@ def echo_after(line: str) -> tuple[bool, bool | None]:
     return _basic_setting_after(line, "E", after_reset=None)
 
 
+def resets(line: str) -> bool:
+    """Whether `line` brings back the stored profile (ATZ) or the factory settings (AT&F)."""
+    return _basic_setting_after(line, "", after_reset=True)[0]
+
+
 def _basic_setting_after(line: str, name: str, *, after_reset: bool | None) -> tuple[bool, bool | None]:
     """(whether the line sets the basic setting `name`, its value once the line is done); ATZ and
     AT&F set it to `after_reset`."""

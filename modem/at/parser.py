@@ -193,6 +193,11 @@ class ATParser:
         self._data_echo = None
         self._body_next = False
 
+    def restarted(self) -> None:
+        """The modem restarted: it answers in words again (ATV1, the power-up setting)."""
+        self._verbose = True
+        self._verbose_after = None
+
     def expect_pushed(self, pushed: Iterable[PushedData]) -> None:
         """Recognise these vendor framings of pushed socket data from now on."""
         for p in pushed:

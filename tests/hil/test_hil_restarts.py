@@ -81,3 +81,55 @@ async def test_a_restart_without_rdy_fails_the_run_by_the_echo_it_brings_back() 
     assert "(no RDY; its echo back on), without a command asking for it" in (result.error or "")
     notes = [e for e in result.transcript.of_kind("note") if e.get("restart")]
     assert len(notes) == 1 and "ATE0 was answered before" in notes[0]["detail"]
+
+
+class RestartsWithEchoOffStored(AnsweringTransport):
+    """A SIM800 at auto-baud whose stored profile (AT&W) has echo off: it restarts as `at` is sent
+    and that command's answer is lost; no RDY, no echo: only its +CMEE, back to 0, shows it."""
+
+    def __init__(self, answers: dict[str, AnswerSpec], at: str) -> None:
+        super().__init__(
+            {**answers, "AT+CMEE?": lambda _: f"+CMEE: {self.cmee}", "AT+CMEE=1": self._cmee_on},
+            url="/dev/ttyUSB9",
+        )
+        self.at = at
+        self.cmee = 0
+
+    def _cmee_on(self, line: str) -> str:
+        self.cmee = 1
+        return ""
+
+    def _reply(self, line: str) -> None:
+        if line == self.at and self.cmee:
+            self.cmee = 0  # restarted as it read the line
+            return
+        super()._reply(line)
+
+
+async def test_a_restart_with_echo_off_stored_fails_the_run_by_the_setting_it_lost() -> None:
+    # the command it restarted on timed out: the watchdog's probe is answered, and reads +CMEE back
+    fake = RestartsWithEchoOffStored(REGISTERED, at="AT+CGMM")
+    result = await run_bench("register", fake.url, transport=fake, timeout=0.2)
+    assert (result.error or "").startswith(
+        "'AT+CGMM': no final result within 0.2 s; the modem restarted once"
+    )
+    assert "(no RDY; +CMEE back to its power-up value)" in (result.error or "")
+    notes = [e for e in result.transcript.of_kind("note") if e.get("restart")]
+    assert len(notes) == 1 and "where +CMEE=1 was answered OK before" in notes[0]["detail"]
+
+
+class AnswersThenRestarts(RestartsWithEchoOffStored):
+    def _reply(self, line: str) -> None:
+        AnsweringTransport._reply(self, line)
+        if line == self.at:
+            self.cmee = 0  # answered, then restarted: every later command answered too
+
+
+async def test_a_restart_with_echo_off_stored_and_no_command_lost_fails_the_run_at_its_end() -> None:
+    fake = AnswersThenRestarts(REGISTERED, at="AT+CGMM")
+    result = await run_bench("register", fake.url, transport=fake, timeout=0.2)
+    assert result.status == "failed" and result.error_type == "ModemRestarted", result.error
+    assert "(no RDY; +CMEE back to its power-up value)" in (result.error or "")
+    assert fake.lines[-1] == "AT+CMEE?"
+    notes = [e for e in result.transcript.of_kind("note") if e.get("restart")]
+    assert len(notes) == 1 and "where +CMEE=1 was answered OK before" in notes[0]["detail"]

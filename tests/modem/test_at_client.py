@@ -555,3 +555,158 @@ async def test_a_urc_right_after_the_prompt_does_not_hide_it() -> None:
         reply = await at.command_with_data("AT+CMGS=24", pdu + b"\x1a", timeout=2)
         assert (await urcs.get(timeout=1)).line == '+CMTI: "SM",1'
     assert reply.fields("+CMGS") == ["4"] and t.done
+
+
+class _SavedEchoOff(AnsweringTransport):
+    """A SIM800 whose stored profile (AT&W) has echo off, at auto-baud: a restart prints no RDY and
+    brings no echo back; only what it does not store, its +CMEE and +CREG settings, go back to
+    their power-up values.  Its supply sags as `at` is sent: that command's answer is lost."""
+
+    def __init__(self, at: str) -> None:
+        super().__init__(
+            {
+                "AT+CMEE?": lambda _: f"+CMEE: {self.cmee}",
+                "AT+CMEE=": self._set_cmee,
+                "AT+CREG?": lambda _: f"+CREG: {self.creg},1",
+                "AT+CREG=": self._set_creg,
+            },
+            url="/dev/ttyUSB9",
+        )
+        self.at = at
+        self.cmee = self.creg = 0
+
+    def _set_cmee(self, line: str) -> str:
+        self.cmee = int(line.rpartition("=")[2])
+        return ""
+
+    def _set_creg(self, line: str) -> str:
+        self.creg = int(line.rpartition("=")[2])
+        return ""
+
+    def _reply(self, line: str) -> None:
+        if line == self.at:
+            self.cmee = self.creg = 0  # restarted as it read the line: no answer
+            return
+        super()._reply(line)
+
+
+class _Guard:
+    def __init__(self) -> None:
+        self.forgot: list[str] = []
+
+    def check(self, line: str, data: bytes | None = None) -> None: ...
+
+    def done(self, line: str, lines: object = ()) -> None: ...
+
+    def urc(self, name: str, line: str = "") -> None: ...
+
+    def restarted(self, why: str) -> None:
+        self.forgot.append(why)
+
+    def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None: ...
+
+
+async def test_a_restart_with_echo_off_stored_shows_in_a_setting_read_back_after_a_timeout() -> None:
+    modem = _SavedEchoOff(at="AT+COPS?")
+    told: list[str] = []
+    guard = _Guard()
+    async with client(modem, init=["ATE0", "AT+CMEE=1"], watchdog=FAST_WATCHDOG) as at:  # type: ignore[arg-type]
+        at.guard = guard
+        at.on_restart(told.append)
+        await at.initialise()
+        await at.command("AT+CSQ")
+        assert at.restarts == 0 and at.settings == {"+CMEE": ("1",)}
+        with pytest.raises(errors.CommandTimeout):
+            await at.command("AT+COPS?", timeout=0.05)  # the modem came back answering, not echoing
+        assert at.restarts == 1 and len(told) == 1 and len(guard.forgot) == 1
+        assert getattr(told[0], "sign", None) == "+CMEE back to its power-up value"
+        assert "'+CMEE: 0' where +CMEE=1 was answered OK before" in told[0]
+        assert at.settings == {}
+    assert modem.lines[-2:] == ["ATS3?", "AT+CMEE?"]
+
+
+async def test_a_setting_read_back_otherwise_than_set_tells_a_restart() -> None:
+    # the read a driver makes anyway (the registration before a dial) tells it, with no line more
+    modem = _SavedEchoOff(at="AT+NOTHING")
+    async with client(modem, init=["ATE0", "AT+CREG=2"]) as at:  # type: ignore[arg-type]
+        told: list[str] = []
+        at.on_restart(told.append)
+        await at.initialise()
+        await at.command("AT+CREG?")  # as set: +CREG: 2,1
+        assert at.restarts == 0
+        modem.creg = 0  # restarted: its registration URCs off, roaming not told
+        await at.command("AT+CREG?")
+        assert at.restarts == 1 and told[0].startswith("+CREG lost: it reads '+CREG: 0,1' where +CREG=2")
+        modem.cmee = 0
+        await at.command("AT+CMEE?")  # nothing set since the restart: nothing more to tell
+    assert at.restarts == 1
+    assert "AT+CMEE?" in modem.lines and modem.lines.count("AT+CREG?") == 2
+
+
+async def test_a_reset_asked_for_or_a_setting_stored_tells_no_restart() -> None:
+    modem = _SavedEchoOff(at="AT+NOTHING")
+    async with client(modem) as at:  # type: ignore[arg-type]
+        await at.command("AT+CMEE=1")
+        assert await at.check_settings()  # as set
+        await at.command("ATZ")  # the stored profile's values: not the ones set
+        modem.cmee = 0
+        assert await at.check_settings() and at.restarts == 0
+        await at.command("AT+CMEE=2;+CREG=2")
+        assert at.settings == {"+CMEE": ("2",), "+CREG": ("2",)}
+        modem.cmee = modem.creg = 0
+        assert not await at.check_settings() and at.restarts == 1
+
+
+async def test_a_modem_told_atv0_that_answers_in_words_restarted() -> None:
+    t = ScriptedTransport(
+        steps(
+            ("ATV0\r", "0\r"),
+            ("AT+CSQ\r", "+CSQ: 21,0\r\n0\r"),
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),  # words: back on its defaults
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t) as at:
+        for line in ("ATV0", "AT+CSQ", "AT+CSQ", "AT+CSQ"):
+            await at.command(line)
+    assert at.restarts == 1 and t.done
+
+
+async def test_a_boot_notice_nothing_asked_for_is_a_restart_once() -> None:
+    now = [0.0]
+    t = ScriptedTransport(
+        steps(
+            ("AT+CSQ\r", "\r\nSMS Ready\r\n\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),  # the power-up's, late
+            ("AT+CFUN=1\r", "\r\nOK\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
+        )
+    )
+    at = client(t)
+    at.clock = lambda: now[0]
+    async with at, at.urcs({"SMS Ready", "Call Ready", "+CPIN", "+CFUN"}) as urcs:
+        told: list[str] = []
+        at.on_restart(told.append)
+        for line in ("AT+CSQ", "AT+CFUN=1", "AT+CSQ"):
+            await at.command(line)
+        for _ in range(4):
+            await urcs.get(timeout=5)
+        assert at.restarts == 0  # the power-up's, and those AT+CFUN=1 asked for
+        now[0] += 120.0  # much later, unasked: a restart, its notices told once
+        t.push(b"\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n")
+        for _ in range(4):
+            await urcs.get(timeout=5)
+    assert at.restarts == 1 and getattr(told[0], "sign", None) == "unasked +CFUN: 1"
+
+
+async def test_rdy_begins_a_boot_whose_notices_are_not_another_restart() -> None:
+    now = [0.0]
+    t = ScriptedTransport([])
+    at = client(t)
+    at.clock = lambda: now[0]
+    async with at, at.urcs({"RDY", "Call Ready", "SMS Ready"}) as urcs:
+        t.push(b"\r\nCall Ready\r\n\r\nSMS Ready\r\n")  # the power-up's, as the client started
+        now[0] += 10.0
+        t.push(b"\r\nRDY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n")  # a restart RDY announces
+        for _ in range(5):
+            await urcs.get(timeout=5)
+    assert at.restarts == 0  # RDY's to tell (the bench does), and the notices after it its boot's
