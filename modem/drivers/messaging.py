@@ -1,7 +1,9 @@
 """SMS over AT (3GPP TS 27.005): text and PDU mode, reading, listing, and deleting only after success.
 
 Sending asks the bench's `DialPolicy` first.  PDU mode uses the `modem.sms` codec (GSM 7-bit, UCS2,
-concatenation); text mode sends the text as is.  Incoming messages are handed to a handler and
+concatenation); text mode sends the text as is.  Messages are read in PDU mode in either (a
+text-mode message is written as it is, and one holding a line `OK` would end the answer there).
+Incoming messages are handed to a handler and
 deleted from the modem only once the handler returned without raising; concatenated parts are
 reassembled first and all their storage slots deleted together.
 """
@@ -9,9 +11,10 @@ reassembled first and all their storage slots deleted together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,14 +38,7 @@ from modem.sms import (
     decode_pdu,
     encode_submit,
 )
-from modem.sms.textmode import (
-    MessageStatus,
-    parse_cds_pdu,
-    parse_cmgl_pdu,
-    parse_cmgl_text,
-    parse_cmgr_pdu,
-    parse_cmgr_text,
-)
+from modem.sms.textmode import MessageStatus, parse_cds_pdu, parse_cmgl_pdu, parse_cmgr_pdu
 
 log = logging.getLogger(__name__)
 CTRL_Z = b"\x1a"
@@ -158,14 +154,15 @@ class Messaging:
                 await asyncio.sleep(delay)
 
     async def read(self, index: int) -> StoredSms:
-        reply = await self.client.command(f"AT+CMGR={index}")
+        async with self._reading_pdus():
+            reply = await self.client.command(f"AT+CMGR={index}")
         if len(reply.lines) < 2:
             raise ModemError(f"AT+CMGR={index}: no message in the answer {list(reply.lines)!r}")
         return self._decode(index, reply.lines[0], reply.lines[1])
 
     async def list_messages(self, status: MessageStatus = MessageStatus.ALL) -> list[StoredSms]:
-        arg = str(int(status)) if self.mode == "pdu" else f'"{status.text}"'
-        reply = await self.client.command(f"AT+CMGL={arg}")
+        async with self._reading_pdus():
+            reply = await self.client.command(f"AT+CMGL={int(status)}")
         out: list[StoredSms] = []
         lines = list(reply.lines)
         for head, body in zip(lines[0::2], lines[1::2], strict=False):
@@ -184,14 +181,27 @@ class Messaging:
                 )
         return out
 
+    @contextlib.asynccontextmanager
+    async def _reading_pdus(self) -> AsyncIterator[None]:
+        """Messages are read in PDU mode, text mode set back after: a text-mode message's text is
+        written as it is, line breaks included, so that one holding a line `OK` (or `ERROR`, `+CMTI:
+        ...`) would end the answer there, the rest read as URCs and a late answer (27.005 gives no
+        length without AT+CSDH=1, and then in characters of an alphabet the line does not show); a
+        PDU is one line of hex digits, its length in its header."""
+        if self.mode != "text":
+            yield
+            return
+        await self.client.command("AT+CMGF=0")
+        try:
+            yield
+        finally:
+            await self.client.command("AT+CMGF=1")
+
     async def delete(self, index: int) -> None:
         await self.client.command(f"AT+CMGD={index}")
 
     def _decode(self, index: int, head: str, body: str) -> StoredSms:
         try:
-            if self.mode == "text":
-                th = parse_cmgr_text(head) if head.startswith("+CMGR") else parse_cmgl_text(head)
-                return StoredSms(index, th.status, th.address, body, th.scts)
             ph = parse_cmgr_pdu(head) if head.startswith("+CMGR") else parse_cmgl_pdu(head)
             direction = ph.status.direction if ph.status is not None else Direction.MT
             msg = decode_pdu(body, direction, tpdu_length=ph.length)

@@ -241,3 +241,21 @@ async def test_calls_follow_the_offer(offer: str, voice: bool, csd: bool) -> Non
                 await modem.calls.dial_data("+33612345678")
     calls = [r for r in sink.records if r.type in (UsageType.VOICE, UsageType.CSD)]
     assert len(calls) == 1 and calls[0].duration_s > 0
+
+
+@pytest.mark.parametrize("mode", ["pdu", "text"])
+async def test_a_message_holding_a_line_ok_is_read_whole(mode: str) -> None:
+    # in text mode the module writes the text as it is: its line `OK` would end AT+CMGR / AT+CMGL
+    # there, the rest left to be read as URCs and the next command's answer
+    networks: list[Network] = []
+    modem, ident, _ = await open_modem("simcom-sim800", networks=networks)
+    text = 'meter 7\nOK\n+CMTI: "SM",9\nERROR\nend'
+    async with modem, modem.client.urcs({"+CMTI"}) as urcs:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure(mode)
+        networks[0].submit_sms(0.0, ident.line_id, "+33612345678", text)
+        index = int((await urcs.get(timeout=30)).fields[1])
+        assert (await modem.sms.read(index)).text == text
+        assert [m.text for m in await modem.sms.list_messages()] == [text]
+        assert (await modem.client.command("AT+CMGF?")).fields("+CMGF") == ["1" if mode == "text" else "0"]
+        assert (await modem.client.command("AT+CSQ")).line("+CSQ") is not None
