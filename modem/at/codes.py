@@ -241,9 +241,13 @@ def cms_meaning(code: int) -> str:
 
 
 def _by_text(table: dict[int, str]) -> dict[str, int]:
+    """Text -> code; a text of the (U)SIM wording (27.005 since Rel-5) also as modules of the SIM's
+    wording say it (`SIM busy` for 314: SIM800, M95, Wavecom)."""
     out: dict[str, int] = {}
     for code, text in table.items():
         out.setdefault(text.casefold(), code)
+    for code, text in table.items():
+        out.setdefault(text.replace("(U)", "").casefold(), code)
     return out
 
 

@@ -42,6 +42,9 @@ def test_unknown_verbose_cme_text_keeps_the_text() -> None:
     [
         ("330", errors.SmscAddressUnknown, 330, "SMSC address unknown"),
         ("314", errors.SmsSimBusy, 314, "(U)SIM busy"),
+        # the SIM wording of 27.005 before Rel-5 (SIM800, M95 in +CMEE=2): transient all the same
+        ("SIM busy", errors.SmsSimBusy, 314, "(U)SIM busy"),
+        ("SIM not inserted", errors.CMSError, 310, "(U)SIM not inserted"),
         ("321", errors.InvalidMemoryIndex, 321, "invalid memory index"),
         ("500", errors.CMSError, 500, "unknown error"),
         ("42", errors.CMSError, 42, "congestion"),
@@ -51,6 +54,7 @@ def test_unknown_verbose_cme_text_keeps_the_text() -> None:
 def test_cms_errors_are_typed(value: str, cls: type[errors.CMSError], code: int, meaning: str) -> None:
     exc = errors.cms_error("AT+CMGS=20", value)
     assert type(exc) is cls and exc.code == code and exc.meaning == meaning
+    assert errors.is_transient(exc) == (code == 314)
 
 
 def test_tables_follow_the_specifications() -> None:
