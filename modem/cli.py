@@ -138,9 +138,15 @@ def _probe(args: argparse.Namespace) -> int:
     async def run() -> int:
         try:
             transport = await _open(args)
-            modem = await Modem.on_transport(transport, profile=profile, timeout=args.timeout)
-        except (TransportError, DriverProfileError) as exc:
+        except TransportError as exc:
             return _fail(args, str(exc), 2)
+        try:
+            modem = await Modem.on_transport(transport, profile=profile, timeout=args.timeout)
+        except DriverProfileError as exc:
+            await transport.close()
+            return _fail(args, str(exc), 2)
+        # a port that goes away as the init sequence runs (a USB modem unplugged): exit 1 below, as
+        # for any later command; 2 is for input that cannot be used
         async with modem:
             if args.wait > 0:
                 # Not registered in time: reported below as the state it stayed in.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -153,3 +154,33 @@ def test_probe_over_a_pty(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     assert f"IMEI:         {ident.imei}" in out and f"ICCID:        {ident.iccid}" in out
     assert "model:        SIMCOM_SIM800" in out
+
+
+class _Unplugged(threading.Thread):
+    """A pty whose modem is unplugged as the first command line comes: the port fails to read."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.master, self.slave = os.openpty()
+        self.name = os.ttyname(self.slave)
+        self.got = b""
+
+    def run(self) -> None:
+        while b"\r" not in self.got:
+            self.got += os.read(self.master, 100)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.mark.parametrize("command", [["probe"], ["at", "AT+CSQ"]], ids=["probe", "at"])
+def test_a_modem_unplugged_mid_command_exits_1_saying_so(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _Unplugged()
+    port.start()
+    code = main(["modem", command[0], port.name, *command[1:], "--timeout", "5"])
+    port.join(5)
+    captured = capsys.readouterr()
+    said = (captured.err + captured.out).strip().splitlines()[-1]
+    assert code == 1 and "read failed" in said and port.name in said, said
+    assert "Traceback" not in captured.err
