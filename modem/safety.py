@@ -185,7 +185,7 @@ _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
 # modem reads as a command
 _S_DEFAULTS = {2: 43, 3: 13, 5: 8, 12: 50}
 _CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECORD, GET RESPONSE, STATUS
-_BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "+CFUN"})
+_BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "PB DONE", "SMS DONE", "+CFUN"})
 _SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)
 _CALLS_BY_NAME = ("DIAL", "ECALL")
 # Fail closed on a physical modem: besides the dial and AT+CMGS (checked against the allow-list),

@@ -70,6 +70,9 @@ URC_WORDS: frozenset[str] = frozenset(
         "SERVER OK",
         "SERVER CLOSE",
         "APP RDY",
+        # SIMCom SIM7600 / SIM7000 once the SIM's phonebook and SMS are read after boot
+        "PB DONE",
+        "SMS DONE",
     }
 )
 # SIMCom multi-socket notices: `0, CLOSED`, `1, CONNECT OK`, `RECV FROM:1.2.3.4:5000`, and a server's

@@ -61,6 +61,20 @@ def test_boot_urcs_without_command() -> None:
     assert all(isinstance(e, Urc) for e in events)
 
 
+def test_a_boot_notice_inside_an_answer_is_not_its_line() -> None:
+    # a SIM7600 says PB DONE some seconds after boot, maybe as the manufacturer is read: it was
+    # taken for the answer's first line, and the manufacturer read as "PB DONE"
+    events = run(
+        [(Command("AT+CGMI"), b"\r\nPB DONE\r\n\r\nSIMCOM INCORPORATED\r\n\r\nSMS DONE\r\n\r\nOK\r\n")]
+    )
+    assert events == [
+        Urc("PB DONE", "PB DONE"),
+        Response("SIMCOM INCORPORATED"),
+        Urc("SMS DONE", "SMS DONE"),
+        OK,
+    ]
+
+
 def test_echo_on_and_off_give_the_same_events() -> None:
     on = run([(Command("AT+CSQ"), b"AT+CSQ\r\r\n+CSQ: 21,0\r\n\r\nOK\r\n")])
     off = run([(Command("AT+CSQ"), b"\r\n+CSQ: 21,0\r\n\r\nOK\r\n")])
@@ -558,6 +572,7 @@ URC_POOL = [
     '+QIURC: "closed",0',
     "0, CLOSED",
     "Call Ready",
+    "PB DONE",
     '+CUSD: 0,"Solde 5 EUR",15',
     '+CLIP: "+33612345678",145,,,,0',
     "+CRING: VOICE",
