@@ -277,7 +277,7 @@ class ATParser:
             del buf[: end + 1]
             if raw:
                 text = raw.decode(_ENCODING, _ERRORS)
-                if not self._body_next and self._pending_urc is None and _GARBLED.search(text):
+                if not self._body_next and self._pending_urc is None and _garbled(text):
                     self.noise_bytes += len(raw)
                 self._line(text, events, bare_cr)
             elif self._empty_text and (self._pending_urc is not None or self._body_next):
@@ -542,9 +542,20 @@ class ATParser:
 _EDGE_NOISE = "".join(map(chr, range(0x21))) + "\x7f\udcff"
 
 
-# not text: control characters but tab (and the Ctrl-Z or ESC ending echoed SMS text), and the bytes
-# that are not UTF-8 (kept as lone surrogates)
-_GARBLED = re.compile("[\x00-\x08\x0b-\x19\x1c-\x1f\x7f\udc80-\udcff]")
+# not text: control characters but tab (and the Ctrl-Z or ESC ending echoed SMS text); the bytes that
+# are not UTF-8 (kept as lone surrogates) when they outnumber the printable ASCII (`_garbled`)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x19\x1c-\x1f\x7f]")
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _garbled(line: str) -> bool:
+    """Not text as a module writes it: a control character, or more bytes that are not UTF-8 than
+    printable ASCII (a module at another baud rate).  An 8-bit charset's letters in a line of
+    ASCII (`+COPS: 0,0,"R\xe9union"` from a module in latin-1) are not line noise."""
+    if _CONTROL.search(line):
+        return True
+    bad = len(_NOT_UTF8.findall(line))
+    return bad > 0 and bad >= sum(" " < ch <= "~" for ch in line)
 
 
 def _is_noise(line: str) -> bool:

@@ -420,6 +420,8 @@ def test_line_noise_is_counted_but_not_text_nor_echoed_sms_text() -> None:
     parser.feed("h\xe9llo\x1a\r\n+CMGS: 4\r\n\r\nOK\r\n".encode())  # UTF-8 text, its Ctrl-Z
     parser.begin(Command("AT+COPS?"))
     parser.feed('\r\n+COPS: 0,0,"R\xe9union"\r\n\r\nOK\r\n'.encode())
+    parser.begin(Command("AT+COPS?"))  # a module answering in latin-1: 8-bit letters, not noise
+    parser.feed(b'\r\n+COPS: 0,0,"R\xe9union \xc9le"\r\n\r\nOK\r\n')
     assert parser.noise_bytes == 0
     parser.feed(b"\xe0\x00\xfc\r\n\x80\x1c\xf8\r\n")  # an OK at another baud rate
     assert parser.noise_bytes == 6
