@@ -49,7 +49,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   or after the Stop of a session closed with its id (the client numbers its sessions afresh) opens a
   new session too.  Without Event-Timestamp every Start of an id looks alike: the time it was sent
   (seen less Acct-Delay-Time) tells a re-sent copy (within RESEND_SLACK_S of the session's start)
-  from a new session.
+  from a new session.  A request of a session so ended, dated before the end and seen after it (the
+  client re-sent it from its queue), is still that session's, for CLOSED_MEMORY_S.
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ class _Session:
     last_out: int = 0
     sequence: int = 0
     seen: set[tuple[object, ...]] = field(default_factory=set)
+    stopped: bool = False  # (a session an Accounting-On/Off ended, whose Stop came after it)
 
 
 @dataclass(slots=True)
@@ -214,6 +216,17 @@ class _Held:
     first_sequence: int | None  # the first record's sequence (None: a joined session)
     records: list[UsageRecord]
     until: int
+    seen: set[tuple[object, ...]]  # its session's requests (a later session may reuse the id)
+
+
+@dataclass(slots=True)
+class _Ended:
+    """A session an Accounting-On/Off (or a Start reusing its id) ended without a Stop: its requests sent
+    before that (re-sent late, with Acct-Delay-Time) are still its own."""
+
+    state: _Session
+    when: int  # the end's event time: a request of the session is dated before it
+    seen_at: int  # the end's packet time (kept CLOSED_MEMORY_S)
 
 
 def _event_time(req: AcctRequest) -> int:
@@ -258,6 +271,8 @@ class SessionTracker:
         self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int, int, int]] = {}
         self.zones = default_table()
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
+        # the same, kept CLOSED_MEMORY_S (oldest first): their requests re-sent after the end are theirs
+        self.ended_states: dict[tuple[object, str], _Ended] = {}
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         records = self._request(req, where)
@@ -279,6 +294,11 @@ class SessionTracker:
             return []
         key = (req.client, req.session_id)
         sig = _signature(req)
+        ended = self.ended_states.get(key)
+        if ended is not None and _event_time(req) < ended.when:
+            records = self._after_end(key, ended.state, req, sig, where)
+            if records is not None:
+                return records
         state = self.sessions.get(key)
         report = self.report
         if (
@@ -290,7 +310,7 @@ class SessionTracker:
             # A Start after the session's Interim-Update: no client re-sends its Start once it has sent an
             # Interim, so the client restarted (without Accounting-On) and reused the id.  (Checked before
             # the retransmissions: without Event-Timestamp every Start of the id has the same signature.)
-            self.end_without_stop(key[0], key[1])
+            self.end_without_stop(key[0], key[1], when=_event_time(req), seen_at=req.time_s)
             if self._line(req, where) is not None:
                 self._open(key, req, sig, joined=False)
             return []
@@ -313,7 +333,7 @@ class SessionTracker:
                     self._open(key, req, sig, joined=False)
                 return []
             if closed is not None:
-                if self._late(key, req, sig, closed, where):
+                if self._late(key, req, sig, closed, where, None):
                     return []
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
                 return []
@@ -335,26 +355,60 @@ class SessionTracker:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
         re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone)."""
         when = _event_time(req)
+        self._forget_closed(req.time_s)
         for client, session_id in [
             k for k, s in self.sessions.items() if k[0] == req.client and s.start_s < when
         ]:
-            self.end_without_stop(client, session_id)
+            self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
 
-    def end_without_stop(self, client: object, session_id: str) -> None:
+    def end_without_stop(
+        self, client: object, session_id: str, *, when: int | None = None, seen_at: int = 0
+    ) -> None:
         """The source says this session is over though no Stop will come (listed with the open ones, as
-        a session without a Stop); a later Start with its id opens a new session."""
-        state = self.sessions.pop((client, session_id), None)
+        a session without a Stop); a later Start with its id opens a new session.  `when`: the end's
+        event time; the session's requests dated before it, seen later (re-sent, with
+        Acct-Delay-Time), are still its own for CLOSED_MEMORY_S from `seen_at` (packet time)."""
+        key = (client, session_id)
+        state = self.sessions.pop(key, None)
         if state is not None:
             self.ended.append(state.session_id)
+            if when is not None:
+                self.ended_states.pop(key, None)
+                self.ended_states[key] = _Ended(state, when, seen_at)
+
+    def _after_end(
+        self, key: tuple[object, str], state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
+    ) -> list[UsageRecord] | None:
+        """A request of a session an Accounting-On/Off ended (dated before it), seen after the end: a
+        copy of one seen, an Interim-Update delivered late (it cuts the session's held records), or the
+        rest of the session's accounting the client had queued (RFC 2866 5.2): the session's.  None: a
+        Start, which is not the session's."""
+        if sig in state.seen:
+            self.report.retransmissions += 1
+            return []
+        if req.status == STATUS_START:
+            return None
+        if state.stopped:
+            if not self._late(key, req, sig, state.seen, where, state):
+                self.report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
+            return []
+        return self._usage(key, state, req, sig, where)
 
     def _forget_closed(self, now_s: int) -> None:
-        """Drop the sessions closed more than CLOSED_MEMORY_S before `now_s` (memory stays bounded)."""
+        """Drop the sessions closed (or ended) more than CLOSED_MEMORY_S before `now_s` (memory stays
+        bounded)."""
         closed = self.closed
         while closed:
             oldest = next(iter(closed))
             if closed[oldest][1] >= now_s - CLOSED_MEMORY_S:
-                return
+                break
             del closed[oldest]
+        ended = self.ended_states
+        while ended:
+            oldest_end = next(iter(ended))
+            if ended[oldest_end].seen_at >= now_s - CLOSED_MEMORY_S:
+                break
+            del ended[oldest_end]
 
     def _line(self, req: AcctRequest, where: int) -> str | None:
         if not req.line:
@@ -461,7 +515,7 @@ class SessionTracker:
         d_in, d_out = octets_in - state.last_in, octets_out - state.last_out
         duration = session_time - state.last_time
         if d_in < 0 or d_out < 0 or duration < 0:
-            if self._late(key, req, sig, state.seen, where):
+            if self._late(key, req, sig, state.seen, where, state):
                 return []
             self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
             return []
@@ -524,11 +578,15 @@ class SessionTracker:
                 first_sequence=None if state.joined else state.sequence - len(records) + 1,
                 records=records,
                 until=req.time_s + self.hold_s,
+                seen=state.seen,
             )
             records = previous.records if previous is not None else []
-        if stop:
+        if stop and self.sessions.get(key) is state:
             self.closed[key] = (state.seen, req.time_s, state.start_s, state.start_s + session_time)
             del self.sessions[key]
+        elif stop:  # a session an Accounting-On/Off ended: its Stop, queued by the client, came after all
+            state.stopped = True
+            self.ended.remove(state.session_id)
         else:
             state.last_time, state.last_in, state.last_out = session_time, octets_in, octets_out
         return records
@@ -540,12 +598,14 @@ class SessionTracker:
         sig: tuple[object, ...],
         seen: set[tuple[object, ...]],
         where: int,
+        state: _Session | None,
     ) -> bool:
         """An Interim-Update delivered late (RFC 2866 5.2: re-sent, with Acct-Delay-Time, after the
-        session's next request went) whose Acct-Session-Time and counters fall inside the held records:
-        they are cut there, the first part closed by it (cause 17).  False: not such a request."""
+        session's next request went) whose Acct-Session-Time and counters fall inside the held records
+        of its session (`seen` its requests; `state` it, unless closed): they are cut there, the first
+        part closed by it (cause 17).  False: not such a request."""
         held = self.held.get(key[0], {}).get(key[1])
-        if held is None or req.status != STATUS_INTERIM or req.session_time is None:
+        if held is None or held.seen is not seen or req.status != STATUS_INTERIM or req.session_time is None:
             return False
         at = next((i for i, b in enumerate(held.bounds) if b[0] > req.session_time), None)
         if at is None or at == 0:
@@ -563,7 +623,6 @@ class SessionTracker:
         ]
         if not (lo[1] <= point[1] <= hi[1] + shift[0] and lo[2] <= point[2] <= hi[2] + shift[1]):
             return False
-        state = self.sessions.get(key)
         if shift != [0, 0]:
             bounds = held.bounds
             for i in range(at, len(bounds)):

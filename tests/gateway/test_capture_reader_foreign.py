@@ -586,6 +586,34 @@ def test_a_late_interim_after_the_stop_tells_the_32_bit_wrap_the_stop_hid(tmp_pa
     assert report.reasons == {} and report.counter_wraps == 1
 
 
+def test_a_late_interim_after_an_accounting_on_cuts_the_record_of_the_session_it_ended(
+    tmp_path: Path,
+) -> None:
+    """The GGSN restarts (Accounting-On) and re-sends, from its queue, an Interim-Update of a session
+    the restart ended, dated before it: it opened a session of its own, joined at it, with no
+    records, listed without a Stop beside the one ended; the ended session's record kept both
+    periods. It cuts that record as any late Interim does, and the Stop the GGSN re-sends next
+    closes the session (listed without a Stop no more); a copy of a request is a retransmission."""
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(3, acct(3, event=T0 + 1_200, st=1_200, octets=(3_000, 300))),
+        accounting_on(4, T0 + 1_300),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(1_000, 100), delay=701)),
+        request(5, acct(3, event=T0 + 1_200, st=1_200, octets=(3_000, 300), delay=102)),
+        request(6, acct(2, event=T0 + 1_250, st=1_250, octets=(3_500, 350), terminate=7, delay=53)),
+    ]
+    times = [T0, T0 + 1_200, T0 + 1_300, T0 + 1_301, T0 + 1_302, T0 + 1_303]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.start, r.duration_s, r.bytes_up, r.bytes_down, r.cause, r.sequence) for r in records] == [
+        (datetime.fromtimestamp(T0, UTC), 600, 1_000, 100, 17, 1),
+        (datetime.fromtimestamp(T0 + 600, UTC), 600, 2_000, 200, 17, 2),
+        (datetime.fromtimestamp(T0 + 1_200, UTC), 50, 500, 50, 20, 3),
+    ]
+    assert report.sessions == 1 and report.joined == [] and report.open_sessions == []
+    assert report.rejected == 0 and report.retransmissions == 1
+
+
 def test_counters_going_down_with_gigawords_are_a_reject(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0)),
