@@ -23,7 +23,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   that Interim is the baseline; records follow from it on, with an empty
   `sequence` (their place in the session is unknown), and the session is
   listed in `joined` with the octets before the baseline.  A session first
-  seen at its Stop is a reject: nothing delimits its last record.
+  seen at its Stop is a reject: nothing delimits its last record (with `hold_s`, unless an Interim of
+  it, re-sent late, comes within that time: the baseline the Stop's record starts from).
 - An Interim-Update delivered late (re-sent with Acct-Delay-Time once the session's next request, even
   its Stop, had gone) still closes its own record: with `hold_s`, a session's latest records wait that
   long (its client's packet time) and such an Interim cuts them at its Acct-Session-Time; its 32-bit
@@ -157,6 +158,7 @@ class Rejects:
         self.counter_wraps = 0
         self.joined: list[dict[str, object]] = []  # sessions first seen at an Interim-Update
         self.open_sessions: list[str] = []
+        self.current_file: str | None = None  # the input being read (a reject names it)
 
     def reject(self, where: int, category: str, detail: str = "") -> None:
         raise NotImplementedError
@@ -229,6 +231,18 @@ class _Ended:
     seen_at: int  # the end's packet time (kept CLOSED_MEMORY_S)
 
 
+@dataclass(slots=True)
+class _Orphan:
+    """A Stop of a session never seen before, held: an Interim-Update of the session delivered late (the
+    capture began between its first copy and the Stop) delimits its last record."""
+
+    req: AcctRequest
+    sig: tuple[object, ...]
+    where: int
+    file: str | None
+    until: int
+
+
 def _event_time(req: AcctRequest) -> int:
     """When the request's event happened: its Event-Timestamp, else when the client sent it (the time
     it was seen less Acct-Delay-Time: a request re-sent, or queued, is seen late)."""
@@ -273,6 +287,8 @@ class SessionTracker:
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
         # the same, kept CLOSED_MEMORY_S (oldest first): their requests re-sent after the end are theirs
         self.ended_states: dict[tuple[object, str], _Ended] = {}
+        # client -> session id -> a Stop of a session never seen before, held (with `hold_s`)
+        self.orphans: dict[object, dict[str, _Orphan]] = {}
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         records = self._request(req, where)
@@ -285,8 +301,25 @@ class SessionTracker:
             if held[oldest].until >= req.time_s:
                 break
             self.ready += held.pop(oldest).records
+        orphans = self.orphans.get(req.client)
+        while orphans:
+            oldest = next(iter(orphans))
+            if orphans[oldest].until >= req.time_s:
+                break
+            self._orphan_rejected(orphans.pop(oldest))
         ready, self.ready = self.ready, []
         return ready
+
+    def _orphan_rejected(self, orphan: _Orphan) -> None:
+        """A held Stop of a session never seen before that nothing delimited: the reject it is."""
+        report = self.report
+        reading, report.current_file = report.current_file, orphan.file
+        report.reject(
+            orphan.where,
+            "Stop of a session never seen before",
+            f"{orphan.req.session_id!r}: no Start or Interim-Update delimits its last record",
+        )
+        report.current_file = reading
 
     def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
@@ -337,14 +370,40 @@ class SessionTracker:
                     return []
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
                 return []
+            orphans = self.orphans.get(key[0], {})
+            orphan = orphans.get(key[1])
+            if req.status == STATUS_STOP and orphan is not None and orphan.sig == sig:
+                report.retransmissions += 1  # (the held Stop re-sent)
+                return []
+            if orphan is not None:
+                del orphans[key[1]]
             if req.status == STATUS_STOP:
-                report.reject(
-                    where,
-                    "Stop of a session never seen before",
-                    f"{req.session_id!r}: no Start or Interim-Update delimits its last record",
-                )
+                if orphan is not None:
+                    self._orphan_rejected(orphan)
+                orphan = _Orphan(req, sig, where, report.current_file, req.time_s + self.hold_s)
+                if self.hold_s:  # an Interim-Update delivered late may yet delimit its record
+                    self.orphans.setdefault(key[0], {})[key[1]] = orphan
+                else:
+                    self._orphan_rejected(orphan)
                 return []
             self._join(key, req, sig, where)
+            if orphan is not None:
+                state = self.sessions.get(key)
+                stop = orphan.req
+                if (
+                    state is None
+                    or stop.session_time is None
+                    or req.session_time is None
+                    or stop.session_time < req.session_time
+                ):
+                    self._orphan_rejected(orphan)  # (a Stop of an earlier session with the id)
+                    return []
+                # The capture began between this Interim-Update's first copy and the session's Stop: the
+                # Interim, re-sent late, is the baseline the Stop's record starts from.
+                reading, report.current_file = report.current_file, orphan.file
+                records = self._usage(key, state, stop, orphan.sig, orphan.where)
+                report.current_file = reading
+                return records
             return []
         if req.status == STATUS_START:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
@@ -696,6 +755,10 @@ class SessionTracker:
 
     def finish(self) -> list[UsageRecord]:
         """The end of the source: the sessions still open are listed; returns the records still held."""
+        for orphans in self.orphans.values():
+            for orphan in orphans.values():
+                self._orphan_rejected(orphan)
+        self.orphans = {}
         self.report.open_sessions = sorted([*self.ended, *(s.session_id for s in self.sessions.values())])
         records = [*self.ready, *(r for c in self.held.values() for held in c.values() for r in held.records)]
         self.ready, self.held = [], {}

@@ -586,6 +586,28 @@ def test_a_late_interim_after_the_stop_tells_the_32_bit_wrap_the_stop_hid(tmp_pa
     assert report.reasons == {} and report.counter_wraps == 1
 
 
+def test_a_capture_begun_at_a_stop_gives_its_record_from_the_late_interim_after_it(tmp_path: Path) -> None:
+    """The capture began between an Interim-Update's first copy (lost) and the session's Stop; the
+    Interim, re-sent with Acct-Delay-Time, came after the Stop. The Stop was refused as 'never seen
+    before' and the session joined at the Interim was listed without a Stop: its last record (the
+    Stop's 2,000 octets up) billed nowhere. The Interim is the baseline the Stop's record starts from;
+    a copy of the Stop is a retransmission. A Stop no Interim delimits within 300 s is still refused."""
+    msgs = [
+        request(3, acct(2, event=T0 + 1_200, st=1_200, octets=(3_000, 300), terminate=1)),
+        request(4, acct(2, event=T0 + 1_200, st=1_200, octets=(3_000, 300), terminate=1, delay=2)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(1_000, 100), delay=603)),
+        request(9, acct(2, "sess-2", event=T0 + 1_300, st=900, octets=(50, 60), terminate=1)),
+    ]
+    times = [T0 + 1_200, T0 + 1_202, T0 + 1_203, T0 + 1_300]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    start = datetime.fromtimestamp(T0 + 600, UTC)
+    assert rows(records) == [("LINE-1", "sess-1", start, 600, 2_000, 200, 0, None, "20801")]
+    assert report.open_sessions == [] and report.retransmissions == 1
+    assert [j["bytes_up_before"] for j in report.joined] == [1_000]
+    assert [(r.packet, r.reason[:35]) for r in report.rejects] == [(7, "Stop of a session never seen before")]
+
+
 def test_a_late_interim_after_an_accounting_on_cuts_the_record_of_the_session_it_ended(
     tmp_path: Path,
 ) -> None:
