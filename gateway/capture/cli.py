@@ -3,8 +3,10 @@
 Exit status: 0 when the captures were read (with one warning line on stderr per
 capture cut short within a packet, read up to the cut); 1 when no
 Accounting-Request could be used (one warning line says why; the empty output is
-written) or every one failed its authenticator check (the shared secret is
-wrong); 2 with one line on stderr when an input or the output cannot be used.
+written), every one failed its authenticator check (the shared secret is
+wrong), or RADIUS messages were out of time order by more than the reader's
+wait (the records may be wrong; written all the same); 2 with one line on
+stderr when an input or the output cannot be used.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from accounting.usage_writer import is_usage_file
-from gateway.capture.reader import ACCT_PORTS, CaptureFileError, ReadReport, capture_files, records_from_pcap
+from gateway.capture.reader import (
+    ACCT_PORTS,
+    REORDER_S,
+    CaptureFileError,
+    ReadReport,
+    capture_files,
+    records_from_pcap,
+)
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.recordfiles import Totals, write_records
 from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
@@ -118,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for cut in report.cut_short:  # read up to the cut, as tshark does: its records end there
         print(f"{PROG}: warning: {_cut_said(cut)}", file=sys.stderr)
+    if report.out_of_order:  # (records read in another order than the network's: not to be billed)
+        print(f"{PROG}: warning: {_out_of_order_said(report)}", file=sys.stderr)
+        status = 1
     if report.bad_secret:
         print(
             f"{PROG}: every one of {report.accounting_requests} Accounting-Requests failed its authenticator "
@@ -135,6 +147,20 @@ def run(args: argparse.Namespace) -> int:
         return status
     _print_summary(args, report, totals, skipped)
     return status
+
+
+def _out_of_order_said(report: ReadReport) -> str:
+    first = report.out_of_order_first or {}
+    where = (
+        f"{first['file']} packet {first['packet']}" if len(report.files) > 1 else f"packet {first['packet']}"
+    )
+    names = report.files[0] if len(report.files) == 1 else "a capture"
+    return (
+        f"{names}: {report.out_of_order} RADIUS messages out of time order by more than {REORDER_S} s "
+        f"(the first: {where}, {first['late_s']:.0f} s before one read earlier; a file of captures joined "
+        "end to end?): the records may be wrong: sort it by time (reordercap IN OUT), or give the "
+        "captures as separate files, and read it again"
+    )
 
 
 def _cut_said(cut: dict[str, Any]) -> str:
@@ -160,6 +186,8 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
         print(f"  skipped {path}: not a pcap or pcapng file")
     for cut in report.cut_short:
         print(f"  warning: {_cut_said(cut)}")
+    if report.out_of_order:
+        print(f"  warning: {_out_of_order_said(report)}")
     if report.no_usable_requests is not None:
         print(f"  warning: {report.no_usable_requests}")
     if report.retransmissions:

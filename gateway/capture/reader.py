@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import heapq
 import struct
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +83,10 @@ ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accou
 MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
 MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
+# RADIUS messages wait this long (packet time) to be handled in time order: a capture's interfaces, or
+# captures merged by mergecap, put packets out of order by up to this much; and at most this many wait
+REORDER_S = 60
+REORDER_LIMIT = 65_536
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -126,6 +130,7 @@ _UDP_PORTS = struct.Struct("!HH")
 _FRAG6 = struct.Struct("!BBHI")
 
 Udp = tuple[bytes, bytes, int, int, bytes]  # source, destination, source port, destination port, payload
+_Waiting = tuple[int, int, int, str | None, int, Udp]  # time, arrival, packet number, file, kind, datagram
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +162,8 @@ class ReadReport(Rejects):
         self.ports: list[int] = []  # the accounting ports read
         # files that end within a packet, read up to it: file, whole packets read, offset, reason
         self.cut_short: list[dict[str, object]] = []
+        self.out_of_order = 0  # RADIUS messages older than one of their client handled before (by REORDER_S)
+        self.out_of_order_first: dict[str, object] | None = None  # the first: packet, file, seconds late
 
     @property
     def no_usable_requests(self) -> str | None:
@@ -219,6 +226,8 @@ class ReadReport(Rejects):
             "reasons": dict(sorted(self.reasons.items())),
             "warning": self.no_usable_requests,
             "cut_short": list(self.cut_short),
+            "out_of_order": self.out_of_order,
+            "out_of_order_first": self.out_of_order_first,
             "rejects": [
                 {"packet": r.packet, "reason": r.reason} | ({"file": r.file} if r.file else {})
                 for r in self.rejects
@@ -381,6 +390,16 @@ class _Decoder:
         self.fragments = _Fragments()
         self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
         self.orig = 0  # the length on the wire of the packet being read (more than its frame: cut)
+        # RADIUS messages waiting to be handled in time order: (time, arrival, packet, file, kind, datagram),
+        # those read in time order in a queue, the others in a heap
+        self.in_order: deque[_Waiting] = deque()
+        self.disordered: list[_Waiting] = []
+        self.arrivals = 0
+        self.n, self.now_us = 0, 0  # the packet being read: its number and time
+        self.newest_us = 0  # the latest packet time queued
+        # accounting client's address -> the latest packet time of its messages handled (a capture per
+        # client, or per interface, merged are in order client by client: that is what counts)
+        self.handled_us: dict[bytes, int] = {}
         self.outer: tuple[int, int] | None = None  # (captured, on the wire) of a tunnel's frame being read
         self.tunnels = 0  # tunnels open around the frame being read
 
@@ -401,7 +420,7 @@ class _Decoder:
         """An Accounting-Request cut by the snapshot length after its Authenticator: awaits its response
         (which is whole, and not one 'without a request')."""
         if self.orig > len(data) and dport in self.ports and len(data) >= at + 20 and data[at] == 4:
-            self.pending[(nas, sport, data[at + 1])] = data[at + 4 : at + 20]
+            self._queue(self.n, self.now_us, _CUT_REQUEST, (nas, b"", sport, dport, data[at : at + 20]))
 
     def _cut_before_ports(self, n: int, data: bytes) -> None:
         """A frame cut by the snapshot length before its UDP ports: it may be accounting (a reject);
@@ -613,6 +632,9 @@ class _Decoder:
     # -- RADIUS -------------------------------------------------------------------------------------
 
     def packet(self, n: int, data: bytes, linktype: int, ts_us: int) -> list[UsageRecord] | None:
+        """Read a frame; returns the records of the RADIUS messages whose wait is over."""
+        self.n = n
+        self.now_us = ts_us
         ports = self.ports
         if (  # the common case inline: Ethernet, IPv4 without options, UDP, not a fragment
             linktype == LINKTYPE_ETHERNET
@@ -644,6 +666,69 @@ class _Decoder:
         return self._radius(n, *udp, ts_us)
 
     def _radius(
+        self, n: int, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, ts_us: int
+    ) -> list[UsageRecord] | None:
+        """Queue a datagram of the accounting ports; returns the records of those whose wait is over."""
+        if dport in self.ports or sport in self.ports:
+            return self._queue(n, ts_us, _RADIUS, (src, dst, sport, dport, payload))
+        return None
+
+    def _queue(self, n: int, ts_us: int, kind: int, datagram: Udp) -> list[UsageRecord] | None:
+        """RADIUS messages are handled in time order, each REORDER_S (packet time) after it was read
+        (at most REORDER_LIMIT wait): a later packet read first waits for it."""
+        self.arrivals += 1
+        entry = (ts_us, self.arrivals, n, self.report.current_file, kind, datagram)
+        if ts_us >= self.newest_us:  # (the common case: in order, in a queue)
+            self.in_order.append(entry)
+            self.newest_us = ts_us
+        else:
+            heapq.heappush(self.disordered, entry)
+        due = self.newest_us - REORDER_S * 1_000_000 - 1_000_000  # (handled a second's worth at a time)
+        if (
+            self.in_order[0][0] >= due
+            and (not self.disordered or self.disordered[0][0] >= due)
+            and len(self.in_order) + len(self.disordered) <= REORDER_LIMIT
+        ):
+            return None
+        return self.release(final=False)
+
+    def release(self, *, final: bool) -> list[UsageRecord]:
+        """Handle the RADIUS messages whose wait is over (`final`: every one), in time order."""
+        in_order, disordered, report = self.in_order, self.disordered, self.report
+        reading = report.current_file
+        due = self.newest_us - REORDER_S * 1_000_000
+        records: list[UsageRecord] = []
+        while in_order or disordered:
+            if disordered and (not in_order or disordered[0] < in_order[0]):
+                entry = disordered[0]
+                if not (final or entry[0] < due or len(in_order) + len(disordered) > REORDER_LIMIT):
+                    break
+                heapq.heappop(disordered)
+            else:
+                entry = in_order[0]
+                if not (final or entry[0] < due or len(in_order) + len(disordered) > REORDER_LIMIT):
+                    break
+                in_order.popleft()
+            ts_us, _arrival, n, file, kind, (src, dst, sport, dport, payload) = entry
+            report.current_file = file
+            client = src if dport in self.ports else dst
+            handled = self.handled_us.get(client, 0)
+            if ts_us < handled:  # later than the wait: after a packet of its client it came before
+                report.out_of_order += 1
+                if report.out_of_order_first is None:
+                    report.out_of_order_first = {"packet": n, "file": file, "late_s": (handled - ts_us) / 1e6}
+            else:
+                self.handled_us[client] = ts_us
+            if kind == _CUT_REQUEST:
+                self.pending[(src, sport, payload[1])] = payload[4:20]
+                continue
+            got = self._handle(n, src, dst, sport, dport, payload, ts_us)
+            if got:
+                records += got
+        report.current_file = reading
+        return records
+
+    def _handle(
         self, n: int, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, ts_us: int
     ) -> list[UsageRecord] | None:
         ports = self.ports
@@ -827,8 +912,9 @@ class _Decoder:
         )
 
     def finish(self) -> list[UsageRecord]:
-        """The end of the captures: returns the records still held."""
-        records = self.tracker.finish()
+        """The end of the captures: returns the records still waiting or held."""
+        records = self.release(final=True)
+        records += self.tracker.finish()
         self.report.unanswered_requests = len(self.pending)
         for first, head in self.fragments.unfinished():
             if head is not None and len(head) >= 4:
@@ -838,6 +924,7 @@ class _Decoder:
         return records
 
 
+_RADIUS, _CUT_REQUEST = 0, 1  # what waits: a datagram of the accounting ports; a request cut short
 ACCT_DELAY_TIME = 41
 NAS_IDENTIFIER = 32
 NAS_IPV6_ADDRESS = 95

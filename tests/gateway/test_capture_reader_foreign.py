@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import shutil
 import struct
 import subprocess
 import sys
@@ -868,6 +869,57 @@ def test_every_request_failing_its_authenticator_exits_1_naming_the_secret(
         "check --secret" in captured.err and "rejected 3 packets: bad Request Authenticator" in captured.out
     )
     assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+
+
+def test_packets_out_of_time_order_are_read_in_time_order(tmp_path: Path) -> None:
+    """Two interfaces' packets written interface by interface (or two captures joined end to end that
+    overlap in time): the session's Interim-Update and Stop come in the file before its Start, 50 s
+    earlier. Read in file order, the session was joined at the Interim, its Start a 'duplicate
+    Start', its first record lost. RADIUS messages wait 60 s of packet time to be read in time order."""
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(3, event=T0 + 30, st=30, octets=(100, 200))),
+        request(3, acct(2, event=T0 + 50, st=50, octets=(150, 300), terminate=1)),
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, [T0, T0 + 30, T0 + 50])]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, [*frames[2:], *frames[:2]]))
+    start = datetime.fromtimestamp(T0, UTC)
+    assert rows(records) == [
+        ("LINE-1", "sess-1", start, 30, 100, 200, 17, 1, "20801"),
+        ("LINE-1", "sess-1", start.replace(second=50), 20, 50, 100, 0, 2, "20801"),
+    ]
+    assert report.rejected == 0 and report.joined == [] and report.out_of_order == 0
+
+
+def test_captures_joined_end_to_end_later_first_say_the_records_may_be_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two captures joined end to end (`mergecap -a`, `cat` of pcapng files), the later one first:
+    the session's Interim and Stop are read an hour before its Start. Its records (one of two, and a
+    'duplicate Start') were given with exit 0 and no word of the order. The summary counts the
+    messages out of time order, a warning names the first and says to sort the capture, exit 1;
+    sorted (reordercap), the capture gives the session's records."""
+    msgs = session_messages()
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, [T0, T0 + 3_600, T0 + 3_900])]
+    path = write_pcap(tmp_path / "c.pcap", 1, [*frames[2:], *frames[:2]])
+    out = tmp_path / "usage.csv"
+    assert (
+        main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--out", str(out), "--json"]) == 1
+    )
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["out_of_order"] == 2  # the Start and its response
+    assert summary["out_of_order_first"] == {"packet": 5, "file": str(path), "late_s": 3_600.001}
+    assert captured.err.startswith(f"m2msim records-from-pcap: warning: {path}: 2 RADIUS messages out of ")
+    assert "(the first: packet 5, 3600 s before one read earlier;" in captured.err
+    assert "reordercap" in captured.err and out.exists()
+    reordercap = shutil.which("reordercap")
+    if reordercap is not None:
+        subprocess.run(
+            [reordercap, str(path), str(tmp_path / "sorted.pcap")], check=True, capture_output=True
+        )
+        records, report = read(tmp_path / "sorted.pcap")
+        assert len(records) == 2 and report.rejected == 0 and report.out_of_order == 0
 
 
 def test_ipv6_fragmented_radius_is_reassembled(tmp_path: Path) -> None:
