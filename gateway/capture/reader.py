@@ -83,6 +83,9 @@ ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accou
 MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
 MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
+# a datagram's fragments are put together this long (packet time) after its first, as Linux does
+# (net.ipv4.ipfrag_time): a fragment later than that, of the same identification, is another datagram's
+FRAGMENT_TIMEOUT_S = 30
 # RADIUS messages wait this long (packet time) to be handled in time order: a capture's interfaces, or
 # captures merged by mergecap, put packets out of order by up to this much; and at most this many wait
 REORDER_S = 60
@@ -316,18 +319,27 @@ class _Fragments:
     """Reassembly of fragmented UDP datagrams (IPv4 and IPv6), keyed by addresses and identification."""
 
     def __init__(self) -> None:
-        self.open: dict[tuple[bytes, bytes, int], tuple[int, dict[int, bytes], list[int]]] = {}
+        # key -> (first packet number, its time, pieces by offset, [total length or -1])
+        self.open: dict[tuple[bytes, bytes, int], tuple[int, int, dict[int, bytes], list[int]]] = {}
+        self.expired: list[tuple[int, bytes | None]] = []  # datagrams given up: first packet, first piece
 
     def add(
-        self, n: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
+        self, n: int, ts_us: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
     ) -> bytes | None:
         entry = self.open.get(key)
+        if entry is not None and ts_us - entry[1] > FRAGMENT_TIMEOUT_S * 1_000_000:
+            # the identification used again (it wraps at 65,536): those pieces were another datagram's,
+            # whose other fragments never came
+            del self.open[key]
+            if len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
+                self.expired.append((entry[0], entry[2].get(0)))
+            entry = None
         if entry is None:
             if len(self.open) >= MAX_FRAGMENTED_DATAGRAMS:
                 del self.open[next(iter(self.open))]
-            entry = (n, {}, [-1])
+            entry = (n, ts_us, {}, [-1])
             self.open[key] = entry
-        _first, pieces, total = entry
+        _first, _ts, pieces, total = entry
         pieces[offset] = part
         if not more:
             total[0] = offset + len(part)
@@ -349,7 +361,8 @@ class _Fragments:
 
     def unfinished(self) -> Iterator[tuple[int, bytes | None]]:
         """(first packet number, the first fragment's octets or None) of each datagram left incomplete."""
-        for first, pieces, _total in self.open.values():
+        yield from self.expired
+        for first, _ts, pieces, _total in self.open.values():
             yield first, pieces.get(0)
 
 
@@ -587,7 +600,7 @@ class _Decoder:
         self, n: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
     ) -> Udp | None:
         self.report.fragments += 1
-        whole = self.fragments.add(n, key, offset, more, part)
+        whole = self.fragments.add(n, self.now_us, key, offset, more, part)
         if whole is None:
             return None
         udp = self._datagram(n, key[0], key[1], whole, 0)

@@ -352,6 +352,35 @@ def test_incomplete_fragmented_radius_is_a_reject(tmp_path: Path) -> None:
     assert report.reasons == {"incomplete fragmented RADIUS message": 1}
 
 
+@pytest.mark.parametrize("lost", ["first", "last"])
+def test_an_ip_identification_used_again_is_another_datagram(tmp_path: Path, lost: str) -> None:
+    """A fragmented request of another session of which the capture lost one fragment, then, 700 s
+    later, the Interim-Update fragmented under the same IP identification (it wraps at 65,536). The
+    old pieces were put together with the new: a 'bad Request Authenticator' (the Interim lost, its
+    period billed in the Stop's record), or, the first fragment lost, the old request dropped without a
+    word. A datagram's fragments are put together within 30 s of its first, as Linux does; one left
+    incomplete with its ports known is a reject."""
+    start, interim, stop = session_messages()
+    other = request(9, acct(3, "sess-x", event=T0 - 100, st=60, octets=(1, 2)))
+    pieces = fragments4(GGSN, AAA, udp(32_768, 1813, other), ident=99, size=64)
+    kept = pieces[1:] if lost == "first" else pieces[:-1]
+    frames = [((T0 - 100) * 1_000_000 + k, ethernet(piece)) for k, piece in enumerate(kept)]
+    for ts, m, r in exchange([start, interim, stop]):
+        if m is interim:
+            for k, piece in enumerate(fragments4(GGSN, AAA, udp(32_768, 1813, m), ident=99, size=64)):
+                frames.append((ts + k, ethernet(piece)))
+        else:
+            frames.append((ts, ethernet(v4(m, r))))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected() and report.reassembled == 1
+    if lost == "first":  # (nothing says the pieces left were accounting)
+        assert report.reasons == {}
+    else:
+        assert [(r.packet, r.reason) for r in report.rejects] == [
+            (1, "incomplete fragmented RADIUS message: fragments missing")
+        ]
+
+
 def test_session_joined_at_an_interim_gives_records_from_it_on(tmp_path: Path) -> None:
     """The capture began mid-session: the first Interim seen is the baseline."""
     interim1 = request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200)))
