@@ -90,6 +90,7 @@ FRAGMENT_TIMEOUT_S = 30
 # captures merged by mergecap, put packets out of order by up to this much; and at most this many wait
 REORDER_S = 60
 REORDER_LIMIT = 65_536
+MAX_EARLY_RESPONSES = 4_096  # responses awaiting a request read after them; the oldest is a reject past it
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -400,6 +401,8 @@ class _Decoder:
         # (the client re-sent before the response reached it) is a retransmission, not a new request
         self.answered_request: dict[tuple[bytes, int, int], bytes] = {}
         self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
+        # the same -> a response without its request yet (packet, file, message), oldest first
+        self.early_responses: dict[tuple[bytes, int, int], tuple[int, str | None, bytes]] = {}
         self.fragments = _Fragments()
         self.identities: dict[bytes, _Identity] = {}  # a request's tail (first VSA on) -> what it says
         self.orig = 0  # the length on the wire of the packet being read (more than its frame: cut)
@@ -733,7 +736,7 @@ class _Decoder:
             else:
                 self.handled_us[client] = ts_us
             if kind == _CUT_REQUEST:
-                self.pending[(src, sport, payload[1])] = payload[4:20]
+                self._await(n, (src, sport, payload[1]), payload[4:20])
                 continue
             got = self._handle(n, src, dst, sport, dport, payload, ts_us)
             if got:
@@ -787,13 +790,43 @@ class _Decoder:
         if request_auth is None:
             if self.answered.get(key) == msg[4:20]:
                 self.report.duplicate_responses += 1
-            else:
-                self.report.reject(n, "Accounting-Response without a request", f"identifier {msg[1]}")
+                return
+            # its request may come next: dated a little later, by another interface's or probe's clock
+            early = self.early_responses
+            if key in early and early[key][2] == msg:
+                self.report.duplicate_responses += 1
+                return
+            if key in early:
+                self._without_request(*early.pop(key))
+            elif len(early) >= MAX_EARLY_RESPONSES:
+                self._without_request(*early.pop(next(iter(early))))
+            early[key] = (n, self.report.current_file, msg)
         elif not radius.response_authenticator_ok(msg, request_auth, self.secret):
             self.report.reject(n, "bad Response Authenticator", f"identifier {msg[1]}")
         else:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth
+
+    def _await(self, n: int, key: tuple[bytes, int, int], auth: bytes) -> None:
+        """A request (`key`: its client's address, port and Identifier) awaits its response; one read just
+        before it, whose time said it came first, is paired now."""
+        self.pending[key] = auth
+        early = self.early_responses.pop(key, None) if self.early_responses else None
+        if early is None:
+            return
+        msg = early[2]
+        if radius.response_authenticator_ok(msg, auth, self.secret):
+            del self.pending[key]
+            self.answered[key] = msg[4:20]
+            self.answered_request[key] = auth
+        else:
+            self._without_request(*early)
+
+    def _without_request(self, n: int, file: str | None, msg: bytes) -> None:
+        report = self.report
+        reading, report.current_file = report.current_file, file
+        report.reject(n, "Accounting-Response without a request", f"identifier {msg[1]}")
+        report.current_file = reading
 
     def request(self, n: int, nas: bytes, port: int, payload: bytes, ts_us: int) -> list[UsageRecord] | None:
         msg = self._message(n, payload)
@@ -808,7 +841,7 @@ class _Decoder:
         ):
             report.retransmissions += 1  # the same octets again, before or after the response
             return None
-        self.pending[key] = msg[4:20]
+        self._await(n, key, msg[4:20])
         if not radius.request_authenticator_ok(msg, self.secret):
             report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")
             return None
@@ -928,6 +961,9 @@ class _Decoder:
         """The end of the captures: returns the records still waiting or held."""
         records = self.release(final=True)
         records += self.tracker.finish()
+        for early in self.early_responses.values():
+            self._without_request(*early)
+        self.early_responses = {}
         self.report.unanswered_requests = len(self.pending)
         for first, head in self.fragments.unfinished():
             if head is not None and len(head) >= 4:

@@ -951,6 +951,29 @@ def test_captures_joined_end_to_end_later_first_say_the_records_may_be_wrong(
         assert len(records) == 2 and report.rejected == 0 and report.out_of_order == 0
 
 
+@pytest.mark.parametrize("form", ["one file", "a file per probe"])
+def test_a_response_dated_before_its_request_by_another_clock_is_paired(tmp_path: Path, form: str) -> None:
+    """The requests captured on one interface (or probe, on the client's side), the responses on
+    another whose clock is 5 ms behind: each response is dated 4 ms before its request. Read in time
+    order (two files are merged so; one file is now too), each was a reject, 'Accounting-Response
+    without a request', and its request counted unanswered. A response waits for a request read
+    after it; one whose request never comes is still that reject."""
+    orphan = response(request(77, acct(3, "sess-0", event=T0 - 60, st=60, octets=(1, 2))))
+    timeline = [((T0 - 59) * 1_000_000, orphan, False), *exchange(session_messages())]
+    ours = [(ts, ethernet(v4(m, r))) for ts, m, r in timeline if r]
+    theirs = [(ts - 5_000, ethernet(v4(m, r))) for ts, m, r in timeline if not r]
+    if form == "one file":
+        paths: Path | list[Path] = write_pcap(
+            tmp_path / "c.pcap", 1, sorted([*ours, *theirs], key=lambda f: f[0])
+        )
+    else:
+        paths = [write_pcap(tmp_path / "a.pcap", 1, ours), write_pcap(tmp_path / "b.pcap", 1, theirs)]
+    records, report = read(paths)
+    assert rows(records) == expected()
+    assert [r.reason for r in report.rejects] == ["Accounting-Response without a request: identifier 77"]
+    assert report.unanswered_requests == 0 and report.accounting_responses == 4
+
+
 def test_ipv6_fragmented_radius_is_reassembled(tmp_path: Path) -> None:
     start, interim, stop = session_messages()
     frames: list[tuple[int, bytes]] = []
