@@ -22,7 +22,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 - A session first seen at an Interim-Update (the capture began mid-session):
   that Interim is the baseline; records follow from it on, with an empty
   `sequence` (their place in the session is unknown), and the session is
-  listed in `joined` with the octets before the baseline.  A session first
+  listed in `joined` with the octets before the baseline; an Interim from before the baseline,
+  re-sent late, gives the record from it to the baseline, and is the baseline.  A session first
   seen at its Stop is a reject: nothing delimits its last record (with `hold_s`, unless an Interim of
   it, re-sent late, comes within that time: the baseline the Stop's record starts from).
 - An Interim-Update delivered late (re-sent with Acct-Delay-Time once the session's next request, even
@@ -205,6 +206,8 @@ class _Session:
     sequence: int = 0
     seen: set[tuple[object, ...]] = field(default_factory=set)
     stopped: bool = False  # (a session an Accounting-On/Off ended, whose Stop came after it)
+    base: tuple[int, int, int] | None = None  # a joined session's baseline: session time, octets in, out
+    joined_entry: dict[str, object] | None = None  # its entry in the report's `joined`
 
 
 @dataclass(slots=True)
@@ -282,7 +285,7 @@ class SessionTracker:
         self.sessions: dict[tuple[object, str], _Session] = {}
         # closed sessions, oldest first: (requests seen, time of the Stop, the session's start, its end
         # by Acct-Session-Time), kept CLOSED_MEMORY_S
-        self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int, int, int]] = {}
+        self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int, int, int, _Session]] = {}
         self.zones = default_table()
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
         # the same, kept CLOSED_MEMORY_S (oldest first): their requests re-sent after the end are theirs
@@ -365,9 +368,12 @@ class SessionTracker:
                 if self._line(req, where) is not None:
                     self._open(key, req, sig, joined=False)
                 return []
-            if closed is not None:
+            if closed is not None and closed_entry is not None:
                 if self._late(key, req, sig, closed, where, None):
                     return []
+                records = self._before_baseline(closed_entry[4], req, sig, where)
+                if records is not None:
+                    return records
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
                 return []
             orphans = self.orphans.get(key[0], {})
@@ -513,15 +519,72 @@ class SessionTracker:
         self._open(key, req, sig, joined=True)
         state = self.sessions[key]
         state.last_time, state.last_in, state.last_out, _wraps = totals
-        self.report.joined.append(
-            {
-                "session": req.session_id,
-                "at": where,
-                "session_time_s": totals[0],
-                "bytes_up_before": totals[1],
-                "bytes_down_before": totals[2],
-            }
+        state.base = totals[:3]
+        state.joined_entry = {
+            "session": req.session_id,
+            "at": where,
+            "session_time_s": totals[0],
+            "bytes_up_before": totals[1],
+            "bytes_down_before": totals[2],
+        }
+        self.report.joined.append(state.joined_entry)
+
+    def _before_baseline(
+        self, state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
+    ) -> list[UsageRecord] | None:
+        """An Interim-Update of a joined session from before its baseline, delivered late (the capture
+        began between its first copy and the baseline): the record from it to the baseline, which is
+        now the session's baseline.  None: not such a request."""
+        base = state.base
+        if (
+            base is None
+            or req.status != STATUS_INTERIM
+            or req.session_time is None
+            or req.session_time >= base[0]
+        ):
+            return None
+        totals = self._totals(req, 0, 0, where)  # (octets as the baseline's: 32-bit ones as they are)
+        if totals is None:
+            return []
+        point = totals[:3]
+        # a 32-bit counter (no Gigawords) above the baseline's wrapped in between: the session's are 2^32 more
+        shift = [
+            GIGAWORD if gw is None and point[j] > base[j] else 0
+            for j, gw in ((1, req.in_gw), (2, req.out_gw))
+        ]
+        if point[1] > base[1] + shift[0] or point[2] > base[2] + shift[1]:
+            return None
+        if shift != [0, 0]:
+            base = (base[0], base[1] + shift[0], base[2] + shift[1])
+            state.last_in += shift[0]
+            state.last_out += shift[1]
+            self.report.counter_wraps += (shift[0] > 0) + (shift[1] > 0)
+        opened = state.opened_plmn or req.serving_plmn
+        template = UsageRecord(
+            line=state.line,
+            type=UsageType.DATA,
+            start=_EPOCH,
+            duration_s=0,
+            zone=self.zones.zone(opened) if opened else Zone.FR,
+            session=state.session_id,
+            imsi=state.imsi,
+            imeisv=state.imeisv,
+            apn=state.apn,
+            charging_id=state.charging_id,
+            serving_plmn=req.serving_plmn or state.opened_plmn,
         )
+        spans = [point, base]
+        records = self._rebuild(
+            _Held(state.start_s, spans, [int(ClosingCause.TIME_LIMIT)], None, [template], 0, state.seen)
+        )
+        state.base = point
+        if state.joined_entry is not None:
+            state.joined_entry["session_time_s"] = point[0]
+            state.joined_entry["bytes_up_before"] = point[1]
+            state.joined_entry["bytes_down_before"] = point[2]
+        state.seen.add(sig)
+        self.report.records += len(records)
+        return records
 
     def _totals(
         self, req: AcctRequest, last_in: int, last_out: int, where: int
@@ -576,6 +639,9 @@ class SessionTracker:
         if d_in < 0 or d_out < 0 or duration < 0:
             if self._late(key, req, sig, state.seen, where, state):
                 return []
+            before = self._before_baseline(state, req, sig, where)
+            if before is not None:
+                return before
             self.report.reject(where, "counters went backwards", f"session {req.session_id!r}")
             return []
         if state.start_s + state.last_time < _FIRST_S or state.start_s + session_time > _LAST_S:
@@ -641,7 +707,7 @@ class SessionTracker:
             )
             records = previous.records if previous is not None else []
         if stop and self.sessions.get(key) is state:
-            self.closed[key] = (state.seen, req.time_s, state.start_s, state.start_s + session_time)
+            self.closed[key] = (state.seen, req.time_s, state.start_s, state.start_s + session_time, state)
             del self.sessions[key]
         elif stop:  # a session an Accounting-On/Off ended: its Stop, queued by the client, came after all
             state.stopped = True

@@ -638,6 +638,44 @@ def test_a_capture_begun_at_a_stop_gives_its_record_from_the_late_interim_after_
     assert [(r.packet, r.reason[:35]) for r in report.rejects] == [(7, "Stop of a session never seen before")]
 
 
+@pytest.mark.parametrize("stop_first", [False, True])
+def test_a_late_interim_before_the_baseline_of_a_joined_session_gives_its_record(
+    tmp_path: Path, stop_first: bool
+) -> None:
+    """The capture began between an Interim-Update's first copy (lost) and the next Interim, where the
+    session was joined; the first, re-sent late, comes after it (or after the Stop). It was refused
+    as counters going backwards (or as after the session's Stop), its period, 600 s and 2,000 octets
+    up, billed nowhere. It gives the record from it to the baseline, and is the baseline now;
+    the input counter (32 bits, no Gigawords) wrapped between the two."""
+    interim1 = request(
+        2, acct(3, event=T0 + 600, st=600, octets=(2**32 - 1_000, 100), gigawords=False, delay=601)
+    )
+    interim2 = request(3, acct(3, event=T0 + 1_200, st=1_200, octets=(2**32 + 1_000, 300), gigawords=False))
+    stop = request(
+        4, acct(2, event=T0 + 1_500, st=1_500, octets=(2**32 + 2_000, 400), gigawords=False, terminate=1)
+    )
+    msgs, times = [interim2, interim1, stop], [T0 + 1_200, T0 + 1_201, T0 + 1_500]
+    if stop_first:
+        msgs, times = [interim2, stop, interim1], [T0 + 1_200, T0 + 1_500, T0 + 1_501]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    start = datetime.fromtimestamp(T0 + 600, UTC)
+    assert sorted(rows(records), key=lambda r: r[2]) == [
+        ("LINE-1", "sess-1", start, 600, 2_000, 200, 17, None, "20801"),
+        ("LINE-1", "sess-1", start.replace(minute=33), 300, 1_000, 100, 0, None, "20801"),
+    ]
+    assert report.reasons == {} and report.counter_wraps == 1
+    assert report.joined == [
+        {
+            "session": "sess-1",
+            "at": 1,
+            "session_time_s": 600,
+            "bytes_up_before": 2**32 - 1_000,
+            "bytes_down_before": 100,
+        }
+    ]
+
+
 def test_a_late_interim_after_an_accounting_on_cuts_the_record_of_the_session_it_ended(
     tmp_path: Path,
 ) -> None:
