@@ -207,6 +207,7 @@ class _Session:
     seen: set[tuple[object, ...]] = field(default_factory=set)
     stopped: bool = False  # (a session an Accounting-On/Off ended, whose Stop came after it)
     base: tuple[int, int, int] | None = None  # a joined session's baseline: session time, octets in, out
+    base_event: int = 0  # when the baseline's Interim was sent
     joined_entry: dict[str, object] | None = None  # its entry in the report's `joined`
 
 
@@ -401,6 +402,7 @@ class SessionTracker:
                     or stop.session_time is None
                     or req.session_time is None
                     or stop.session_time < req.session_time
+                    or _event_time(req) > _event_time(stop)
                 ):
                     self._orphan_rejected(orphan)  # (a Stop of an earlier session with the id)
                     return []
@@ -520,6 +522,7 @@ class SessionTracker:
         state = self.sessions[key]
         state.last_time, state.last_in, state.last_out, _wraps = totals
         state.base = totals[:3]
+        state.base_event = _event_time(req)
         state.joined_entry = {
             "session": req.session_id,
             "at": where,
@@ -541,6 +544,7 @@ class SessionTracker:
             or req.status != STATUS_INTERIM
             or req.session_time is None
             or req.session_time >= base[0]
+            or _event_time(req) > state.base_event  # (sent after it: a later session with the id)
         ):
             return None
         totals = self._totals(req, 0, 0, where)  # (octets as the baseline's: 32-bit ones as they are)
@@ -577,7 +581,7 @@ class SessionTracker:
         records = self._rebuild(
             _Held(state.start_s, spans, [int(ClosingCause.TIME_LIMIT)], None, [template], 0, state.seen)
         )
-        state.base = point
+        state.base, state.base_event = point, _event_time(req)
         if state.joined_entry is not None:
             state.joined_entry["session_time_s"] = point[0]
             state.joined_entry["bytes_up_before"] = point[1]

@@ -676,6 +676,26 @@ def test_a_late_interim_before_the_baseline_of_a_joined_session_gives_its_record
     ]
 
 
+def test_an_interim_sent_after_the_stop_or_baseline_is_not_delimiting_them(tmp_path: Path) -> None:
+    """An Interim-Update with a lower Acct-Session-Time that was sent after the Stop (or the baseline)
+    it follows is not theirs, re-sent late: it is of a later session with the id (the client
+    restarted, its Start not captured). sess-1: a Stop, then such an Interim: the Stop is a reject,
+    the Interim a session joined. sess-2: joined at an Interim, then such an Interim: no record from
+    it, counters going backwards."""
+    msgs = [
+        request(1, acct(2, "sess-1", event=T0 + 1_200, st=1_200, octets=(3_000, 300), terminate=7)),
+        request(2, acct(3, "sess-1", event=T0 + 1_260, st=60, octets=(10, 20))),
+        request(3, acct(3, "sess-2", event=T0 + 1_200, st=1_200, octets=(3_000, 300))),
+        request(4, acct(3, "sess-2", event=T0 + 1_300, st=60, octets=(10, 20))),
+    ]
+    times = [T0 + 1_200, T0 + 1_260, T0 + 1_200, T0 + 1_300]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, sorted(frames, key=lambda f: f[0])))
+    assert records == []
+    assert report.reasons == {"Stop of a session never seen before": 1, "counters went backwards": 1}
+    assert [(j["session"], j["session_time_s"]) for j in report.joined] == [("sess-2", 1_200), ("sess-1", 60)]
+
+
 def test_a_late_interim_after_an_accounting_on_cuts_the_record_of_the_session_it_ended(
     tmp_path: Path,
 ) -> None:
