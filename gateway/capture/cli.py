@@ -4,7 +4,7 @@ Exit status: 0 when the captures were read (with one warning line on stderr per
 capture cut short within a packet, read up to the cut); 1 when no
 Accounting-Request could be used (one warning line says why; the empty output is
 written), every one failed its authenticator check (the shared secret is
-wrong), or RADIUS messages were out of time order by more than the reader's
+wrong), or Accounting-Requests were out of time order by more than the reader's
 wait (the records may be wrong; written all the same); 2 with one line on
 stderr when an input or the output cannot be used.
 """
@@ -156,7 +156,7 @@ def _out_of_order_said(report: ReadReport) -> str:
     )
     names = report.files[0] if len(report.files) == 1 else "a capture"
     return (
-        f"{names}: {report.out_of_order} RADIUS messages out of time order by more than {REORDER_S} s "
+        f"{names}: {report.out_of_order} Accounting-Requests out of time order by more than {REORDER_S} s "
         f"(the first: {where}, {first['late_s']:.0f} s before one read earlier; a file of captures joined "
         "end to end?): the records may be wrong: sort it by time (reordercap IN OUT), or give the "
         "captures as separate files, and read it again"

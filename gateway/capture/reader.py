@@ -166,7 +166,9 @@ class ReadReport(Rejects):
         self.ports: list[int] = []  # the accounting ports read
         # files that end within a packet, read up to it: file, whole packets read, offset, reason
         self.cut_short: list[dict[str, object]] = []
-        self.out_of_order = 0  # RADIUS messages older than one of their client handled before (by REORDER_S)
+        self.out_of_order = (
+            0  # Accounting-Requests older than one of their client handled before (by REORDER_S)
+        )
         self.out_of_order_first: dict[str, object] | None = None  # the first: packet, file, seconds late
 
     @property
@@ -727,14 +729,15 @@ class _Decoder:
                 in_order.popleft()
             ts_us, _arrival, n, file, kind, (src, dst, sport, dport, payload) = entry
             report.current_file = file
-            client = src if dport in self.ports else dst
-            handled = self.handled_us.get(client, 0)
-            if ts_us < handled:  # later than the wait: after a packet of its client it came before
-                report.out_of_order += 1
-                if report.out_of_order_first is None:
-                    report.out_of_order_first = {"packet": n, "file": file, "late_s": (handled - ts_us) / 1e6}
-            else:
-                self.handled_us[client] = ts_us
+            if kind == _RADIUS and payload[:1] == b"\x04" and dport in self.ports:  # (what makes records)
+                handled = self.handled_us.get(src, 0)
+                if ts_us < handled:  # later than the wait: after a request of its client it came before
+                    report.out_of_order += 1
+                    if report.out_of_order_first is None:
+                        late = (handled - ts_us) / 1e6
+                        report.out_of_order_first = {"packet": n, "file": file, "late_s": late}
+                else:
+                    self.handled_us[src] = ts_us
             if kind == _CUT_REQUEST:
                 self._await(n, (src, sport, payload[1]), payload[4:20])
                 continue
