@@ -325,6 +325,9 @@ class _Fragments:
         # key -> (first packet number, its time, pieces by offset, [total length or -1])
         self.open: dict[tuple[bytes, bytes, int], tuple[int, int, dict[int, bytes], list[int]]] = {}
         self.expired: list[tuple[int, bytes | None]] = []  # datagrams given up: first packet, first piece
+        # key -> (time, pieces) of the datagrams put together lately: a copy of one of their fragments (a
+        # SPAN port's) is no start of another datagram, which a later one of the identification would join
+        self.done: dict[tuple[bytes, bytes, int], tuple[int, dict[int, bytes]]] = {}
 
     def add(
         self, n: int, ts_us: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
@@ -338,6 +341,13 @@ class _Fragments:
                 self.expired.append((entry[0], entry[2].get(0)))
             entry = None
         if entry is None:
+            done = self.done.get(key)
+            if (
+                done is not None
+                and ts_us - done[0] <= FRAGMENT_TIMEOUT_S * 1_000_000
+                and done[1].get(offset) == part
+            ):
+                return None
             if len(self.open) >= MAX_FRAGMENTED_DATAGRAMS:
                 del self.open[next(iter(self.open))]
             entry = (n, ts_us, {}, [-1])
@@ -356,6 +366,10 @@ class _Fragments:
         if at < total[0]:
             return None
         del self.open[key]
+        self.done.pop(key, None)
+        if len(self.done) >= MAX_FRAGMENTED_DATAGRAMS:
+            del self.done[next(iter(self.done))]
+        self.done[key] = (ts_us, pieces)
         out = bytearray(total[0])
         for start in sorted(pieces):
             chunk = pieces[start][: total[0] - start]

@@ -381,6 +381,25 @@ def test_an_ip_identification_used_again_is_another_datagram(tmp_path: Path, los
         ]
 
 
+def test_fragments_a_span_port_saw_twice_leave_nothing_for_the_next_datagram(tmp_path: Path) -> None:
+    """A SPAN port that sees each fragment twice: the second copy of the last fragment, after the
+    datagram was put together, started a datagram of its own, which the next request fragmented
+    under the same IP identification (10 s later) joined: a 'bad Request Authenticator' (that Stop
+    lost, the session without a Stop). A copy of a fragment of a datagram put together within 30 s
+    is a copy."""
+    start, interim, stop = session_messages()
+    frames: list[tuple[int, bytes]] = []
+    for ts, m, r in exchange([start, interim, stop], [T0, T0 + 600, T0 + 610]):
+        if r and m is not start:
+            for k, piece in enumerate(fragments4(GGSN, AAA, udp(32_768, 1813, m), ident=99, size=64)):
+                frames += [(ts + k, ethernet(piece)), (ts + k, ethernet(piece))]
+        else:
+            frames.append((ts, ethernet(v4(m, r))))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.reassembled == 2 and report.open_sessions == []
+
+
 def test_session_joined_at_an_interim_gives_records_from_it_on(tmp_path: Path) -> None:
     """The capture began mid-session: the first Interim seen is the baseline."""
     interim1 = request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200)))
