@@ -451,6 +451,69 @@ def test_detail_interim_written_after_the_next_one_closes_its_own_record(tmp_pat
     assert report.rejected == 0
 
 
+def _written_late(block: str, when: datetime, written: datetime) -> str:
+    """`block` (an event at `when`) as the server wrote it at `written`: re-sent, with Acct-Delay-Time."""
+    late = block.replace(f"Timestamp = {int(when.timestamp())}", f"Timestamp = {int(written.timestamp())}")
+    delay = int((written - when).total_seconds())
+    return late.replace("\tEvent-Timestamp", f"\tAcct-Delay-Time = {delay}\n\tEvent-Timestamp")
+
+
+def test_detail_late_interim_after_an_accounting_on_is_the_ended_sessions(tmp_path: Path) -> None:
+    """The client restarted (Accounting-On), then re-sent from its queue an Interim-Update and the Stop
+    of a session the restart ended: the Interim opened a session of its own (no records, listed
+    without a Stop), the Stop billed on it; the ended session's record kept both periods."""
+    t = START
+    blocks = [
+        _detail_block(t, "Start", "s1", "20801"),
+        _detail_block(
+            t + timedelta(seconds=1_200), "Interim-Update", "s1", "20801", st=1_200, up=3_000, down=300
+        ),
+        "Sun Mar  1 10:21:40 2026\n\tAcct-Status-Type = Accounting-On\n\tNAS-IP-Address = 192.0.2.1\n"
+        f"\tTimestamp = {int(t.timestamp()) + 1_300}\n\n",
+        _written_late(
+            _detail_block(
+                t + timedelta(seconds=600), "Interim-Update", "s1", "20801", st=600, up=1_000, down=100
+            ),
+            t + timedelta(seconds=600),
+            t + timedelta(seconds=1_301),
+        ),
+        _written_late(
+            _detail_block(t + timedelta(seconds=1_250), "Stop", "s1", "20801", st=1_250, up=3_500, down=350),
+            t + timedelta(seconds=1_250),
+            t + timedelta(seconds=1_302),
+        ),
+    ]
+    path = tmp_path / "detail"
+    path.write_text("".join(blocks))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.duration_s, r.bytes_up, r.bytes_down, r.cause, r.sequence) for r in records] == [
+        (600, 1_000, 100, 17, 1),
+        (600, 2_000, 200, 17, 2),
+        (50, 500, 50, 0, 3),
+    ]
+    assert report.rejected == 0 and report.joined == [] and report.open_sessions == []
+
+
+def test_detail_file_begun_at_a_stop_gives_its_record_from_the_late_interim_after_it(tmp_path: Path) -> None:
+    """The day's file begins with a session's Stop; the Interim-Update before it, re-sent, was written
+    next: the Stop was refused as never seen, the session joined at the Interim listed without a
+    Stop, its last record billed nowhere."""
+    t = START
+    stop = _detail_block(t + timedelta(seconds=1_200), "Stop", "s1", "20801", st=1_200, up=3_000, down=300)
+    interim = _detail_block(
+        t + timedelta(seconds=600), "Interim-Update", "s1", "20801", st=600, up=1_000, down=100
+    )
+    path = tmp_path / "detail"
+    path.write_text(stop + _written_late(interim, t + timedelta(seconds=600), t + timedelta(seconds=1_201)))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert rows(records) == [
+        ("33612345678", "s1", t + timedelta(seconds=600), 600, 2_000, 200, "fr", 0, None),
+    ]
+    assert report.rejected == 0 and report.open_sessions == []
+
+
 def test_detail_blocks_that_cannot_be_used_are_rejects_with_file_and_line(tmp_path: Path) -> None:
     text = DETAIL.replace("\tAcct-Input-Octets = 1600", "\tAcct-Input-Octets = lots")
     text = text.replace(
