@@ -717,7 +717,7 @@ class _Decoder:
             heapq.heappush(self.disordered, entry)
         due = self.newest_us - REORDER_S * 1_000_000 - 1_000_000  # (handled a second's worth at a time)
         if (
-            self.in_order[0][0] >= due
+            (not self.in_order or self.in_order[0][0] >= due)
             and (not self.disordered or self.disordered[0][0] >= due)
             and len(self.in_order) + len(self.disordered) <= REORDER_LIMIT
         ):
