@@ -155,8 +155,9 @@ def _out_of_order_said(report: ReadReport) -> str:
         f"{first['file']} packet {first['packet']}" if len(report.files) > 1 else f"packet {first['packet']}"
     )
     names = report.files[0] if len(report.files) == 1 else "a capture"
+    plural = "" if report.out_of_order == 1 else "s"
     return (
-        f"{names}: {report.out_of_order} Accounting-Requests out of time order by more than {REORDER_S} s "
+        f"{names}: {report.out_of_order} Accounting-Request{plural} out of time order by more than {REORDER_S} s "
         f"(the first: {where}, {first['late_s']:.0f} s before one read earlier; a file of captures joined "
         "end to end?): the records may be wrong: sort it by time (reordercap IN OUT), or give the "
         "captures as separate files, and read it again"

@@ -1016,7 +1016,7 @@ def test_captures_joined_end_to_end_later_first_say_the_records_may_be_wrong(
     summary = json.loads(captured.out)
     assert summary["out_of_order"] == 1  # the Start
     assert summary["out_of_order_first"] == {"packet": 5, "file": str(path), "late_s": 3_600.0}
-    assert captured.err.startswith(f"m2msim records-from-pcap: warning: {path}: 1 Accounting-Requests out ")
+    assert captured.err.startswith(f"m2msim records-from-pcap: warning: {path}: 1 Accounting-Request out of ")
     assert "(the first: packet 5, 3600 s before one read earlier;" in captured.err
     assert "reordercap" in captured.err and out.exists()
     reordercap = shutil.which("reordercap")
