@@ -285,7 +285,7 @@ class SessionTracker:
         self.ready: list[UsageRecord] = []  # records whose hold is over
         self.sessions: dict[tuple[object, str], _Session] = {}
         # closed sessions, oldest first: (requests seen, time of the Stop, the session's start, its end
-        # by Acct-Session-Time), kept CLOSED_MEMORY_S
+        # by Acct-Session-Time, the session), kept CLOSED_MEMORY_S
         self.closed: dict[tuple[object, str], tuple[set[tuple[object, ...]], int, int, int, _Session]] = {}
         self.zones = default_table()
         self.ended: list[str] = []  # sessions an Accounting-On/Off ended, never stopped
