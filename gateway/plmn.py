@@ -24,7 +24,8 @@ class Country:
 
 
 class PlmnTable:
-    """MCC -> country and zone; an MCC not in the table is `world`."""
+    """MCC -> country and zone.  The table lists every assigned MCC (ITU-T E.212); an MCC not in it
+    is not assigned: `assigned` says so (scenarios refuse it), `lookup` rates it `world`."""
 
     def __init__(self, entries: dict[str, Country]) -> None:
         self._by_mcc = entries
@@ -61,6 +62,10 @@ class PlmnTable:
             return Country(mcc, None, Zone.WORLD, "")
         return found
 
+    def assigned(self, plmn: str) -> bool:
+        """Whether the MCC of a PLMN id (or a bare MCC) is in the table: an assigned MCC."""
+        return plmn[:3] in self._by_mcc
+
     def zone(self, plmn: str) -> Zone:
         return self.lookup(plmn).zone
 
@@ -72,6 +77,14 @@ class PlmnTable:
 @cache
 def default_table() -> PlmnTable:
     return PlmnTable.load()
+
+
+def unassigned_mcc(plmn: str) -> str:
+    """Why a PLMN id whose MCC is not assigned is refused (scenarios, options)."""
+    return (
+        f"MCC {plmn[:3]} of {plmn!r} is not an assigned mobile country code (ITU-T E.212: "
+        "gateway/data/plmn.yaml lists them)"
+    )
 
 
 def zone_of(serving_plmn: str) -> Zone:

@@ -26,11 +26,12 @@ import yaml
 
 from accounting.errors import InventoryError
 from accounting.inventory import MAX_LINES, Inventory, inventory_from_dict
+from accounting.records import Zone
 from gateway.alarms import MACHINE_ZONE, AlarmConfig, machine_zone, parse_alarm_config
 from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from gateway.numbering import InvalidNumber, default_plan
-from gateway.plmn import default_table
+from gateway.plmn import default_table, unassigned_mcc
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
 from simulator.traffic_models import TRAFFIC_MODELS, model_names
@@ -464,7 +465,6 @@ def _rate(r: Reader, value: Any, path: str) -> float:
 def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
     m = r.mapping(raw, path, {"home_plmn", "eu_share", "world_share", "eu_plmns", "world_plmns", "trips"})
     base = Mobility()
-    plmn = (5, 6)
     eu = r.share(m.get("eu_share", 0.0), f"{path}.eu_share")
     world = r.share(m.get("world_share", 0.0), f"{path}.world_share")
     if eu + world > 1.0:
@@ -482,13 +482,13 @@ def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
                 share=r.share(tm.get("share", 1.0), f"{tp}.share"),
                 start=start,
                 end=end,
-                plmn=r.digits(tm.get("plmn"), f"{tp}.plmn", plmn),
+                plmn=_network(r, tm.get("plmn"), f"{tp}.plmn"),
             )
         )
     networks: dict[str, tuple[str, ...]] = {}
     for key, share in (("eu_plmns", eu), ("world_plmns", world)):
         listed = r.seq(m.get(key, list(getattr(base, key))), f"{path}.{key}")
-        networks[key] = tuple(r.digits(v, f"{path}.{key}[{i}]", plmn) for i, v in enumerate(listed))
+        networks[key] = tuple(_network(r, v, f"{path}.{key}[{i}]") for i, v in enumerate(listed))
         zone = key.split("_")[0]  # the zone the list's devices are based in: their records are rated there
         for i, network in enumerate(networks[key]):
             country = default_table().lookup(network)
@@ -506,14 +506,32 @@ def _mobility(r: Reader, raw: Any, path: str) -> Mobility:
         if share > 0 and not networks[key]:  # the share's devices would silently stay at home
             which = key.split("_")[0] + "_share"
             raise r.fail(f"{path}.{key}", f"at least one network for the {which} of {share:g}", listed)
+    home = _network(r, m.get("home_plmn", base.home_plmn), f"{path}.home_plmn")
+    home_country = default_table().lookup(home)
+    if home_country.zone != Zone.FR:  # the catalog's home network is Orange France's
+        raise r.fail(
+            f"{path}.home_plmn",
+            f"a network of the fr zone, France métropolitaine (MCC {home[:3]}: {home_country.name}, "
+            f"zone {home_country.zone.value})",
+            home,
+        )
     return Mobility(
-        home_plmn=r.digits(m.get("home_plmn", base.home_plmn), f"{path}.home_plmn", plmn),
+        home_plmn=home,
         eu_share=eu,
         world_share=world,
         eu_plmns=networks["eu_plmns"],
         world_plmns=networks["world_plmns"],
         trips=tuple(trips),
     )
+
+
+def _network(r: Reader, value: Any, path: str) -> str:
+    """A serving network, MCC+MNC (5 or 6 digits), whose MCC is assigned (ITU-T E.212, the gateway's
+    MCC table): an unassigned one was rated `world` without a word."""
+    plmn = r.digits(value, path, (5, 6))
+    if not default_table().assigned(plmn):
+        raise r.error(path, unassigned_mcc(plmn))
+    return plmn
 
 
 # The keys each reconnection policy reads (immediate: no wait at all; fixed: no back-off cap).

@@ -31,6 +31,7 @@ from typing import Any
 
 from gateway.api import build_network
 from gateway.internet import Internet, load_internet
+from gateway.plmn import default_table, unassigned_mcc
 from m2msim.outputs import (
     OPEN_TAG,
     OutputError,
@@ -209,6 +210,8 @@ def _serve(args: argparse.Namespace) -> int:
         check_int("--seed", args.seed, 0, MAX_SEED)
         if args.plmn and (not args.plmn.isdigit() or len(args.plmn) not in (5, 6)):
             raise OptionError(f"--plmn {args.plmn!r}: not MCC+MNC (5 or 6 digits)")
+        if args.plmn and not default_table().assigned(args.plmn):
+            raise OptionError(f"--plmn {args.plmn!r}: {unassigned_mcc(args.plmn)}")
         if args.pin is not None and (not args.pin.isdigit() or not 4 <= len(args.pin) <= 8):
             raise OptionError(f"--pin {args.pin!r}: a SIM PIN is 4 to 8 digits")
         if args.records is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.api import CallOutcome, GtpCause, MtSms
+from gateway.plmn import default_table, unassigned_mcc
 from modem.virtual.conditions import ConditionsError, preset, preset_for
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.netlink import (
@@ -487,6 +488,8 @@ def _coverage(c: Console, args: list[str]) -> dict[str, Any]:
     where = args[1]
     if where not in COVERAGE_WORDS and (not where.isdigit() or len(where) not in (5, 6)):
         raise ControlError(f"coverage {where!r}: none, home or a PLMN (MCC+MNC, 5 or 6 digits)")
+    if where not in COVERAGE_WORDS and not default_table().assigned(where):
+        raise ControlError(f"coverage {where!r}: {unassigned_mcc(where)}")
     found = c.targets(args[0])
     for s in found:
         m = s.modem

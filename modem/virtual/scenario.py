@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.api import MtSms, Subscriber
 from gateway.internet import Internet, load_internet, parse_internet
+from gateway.plmn import default_table, unassigned_mcc
 from m2msim.yamlio import (
     LocatedDict,
     LocatedList,
@@ -142,6 +143,8 @@ def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
         plmn = text_field(item, "plmn", src, path, required=False, what="MCC+MNC (quoted) or none")
         if plmn is not None and plmn != "none" and (not plmn.isdigit() or len(plmn) not in (5, 6)):
             raise ScenarioError(src, item.line_of("plmn"), f"{path}.plmn", f"{plmn!r} is not MCC+MNC")
+        if plmn is not None and plmn != "none" and not default_table().assigned(plmn):
+            raise ScenarioError(src, item.line_of("plmn"), f"{path}.plmn", unassigned_mcc(plmn))
         csq = item.get("csq")
         if csq is not None:
             if (

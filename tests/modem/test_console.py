@@ -188,6 +188,13 @@ async def test_fault_keys_apply_to_a_running_modem(console_bench: ConsoleBench) 
     assert "+CSQ:" in await console_bench.at(1, "AT+CSQ")
 
 
+async def test_coverage_on_an_unassigned_mcc_is_refused(console_bench: ConsoleBench) -> None:
+    """A network of an MCC E.212 does not assign was served, its data rated `world` without a word."""
+    error = await console_bench.refused("coverage 0 99901")
+    assert error.startswith("coverage '99901': MCC 999 of '99901' is not an assigned mobile country code")
+    await console_bench.ctl("coverage 0 26201")
+
+
 async def test_wait_times_out_with_one_line(console_bench: ConsoleBench) -> None:
     error = await console_bench.refused("wait 0 call-active 0.05")
     assert error == "timeout: call-active not reached in 0.05 s by modem(s) 0"

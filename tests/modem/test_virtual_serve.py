@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import serial
+from fuzzing import assert_cli_contract, run_cli
 
 from accounting.usage_writer import CSV_HEADER, is_usage_file
 from m2msim.cli import main
@@ -663,3 +664,18 @@ def test_bad_scenario_is_named(tmp_path: Path) -> None:
     bad.write_text("coverage:\n  - {at: 0, plmn: '2080'}\n")
     with pytest.raises(ScenarioError, match=r"s\.yaml:2: coverage\[0\]\.plmn"):
         load_scenario(bad)
+
+
+def test_a_scenario_network_of_an_unassigned_mcc_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "s.yaml"
+    bad.write_text("coverage:\n  - {at: 0, plmn: '20801'}\n  - {at: 60, plmn: '26701'}\n")
+    with pytest.raises(
+        ScenarioError, match=r"s\.yaml:3: coverage\[1\]\.plmn: MCC 267 of '26701' is not an assigned"
+    ):
+        load_scenario(bad)
+
+
+def test_serving_on_an_unassigned_mcc_is_refused_before_serving() -> None:
+    result = run_cli(["modem", "serve", "--profile", "generic", "--plmn", "00101", "--check"])
+    assert_cli_contract(result)
+    assert result.rc == 2 and "--plmn '00101': MCC 001 of '00101' is not an assigned" in result.err, result

@@ -425,9 +425,36 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "a time on a whole second",
         ),
         (
-            lambda d: d["groups"][1].update(mobility={"home_plmn": "26201"}),
+            lambda d: d["groups"][1].update(mobility={"home_plmn": "20810"}),
             "groups[1].mobility.home_plmn",
-            "the fleet's home network 20801 (groups[0]'s: the operator's, one for every group), got '26201'",
+            "the fleet's home network 20801 (groups[0]'s: the operator's, one for every group), got '20810'",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"home_plmn": "26201"}),
+            "groups[0].mobility.home_plmn",
+            "expected a network of the fr zone, France métropolitaine (MCC 262: Germany, zone eu), got '26201'",
+        ),
+        (
+            lambda d: d["groups"][0].update(
+                mobility={"trips": [{"start": "2026-03-02", "end": "2026-03-05", "plmn": "99901"}]}
+            ),
+            "groups[0].mobility.trips[0].plmn",
+            "MCC 999 of '99901' is not an assigned mobile country code (ITU-T E.212",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"eu_share": 0.2, "eu_plmns": ["26201", "28967"]}),
+            "groups[0].mobility.eu_plmns[1]",
+            "MCC 289 of '28967' is not an assigned mobile country code",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"world_share": 0.2, "world_plmns": ["00101"]}),
+            "groups[0].mobility.world_plmns[0]",
+            "MCC 001 of '00101' is not an assigned mobile country code",
+        ),
+        (
+            lambda d: d["groups"][0].update(mobility={"home_plmn": "64400"}),
+            "groups[0].mobility.home_plmn",
+            "MCC 644 of '64400' is not an assigned mobile country code",
         ),
         (lambda d: d.update(groups=[]), "groups", "at least one device group"),
         (lambda d: d.update(description={"a": 1}), "description", "expected text"),
@@ -641,3 +668,21 @@ def test_a_scenario_named_by_a_file_name_that_is_not_utf8_is_refused_before_runn
     doc["name"] = "cafe"  # named in the file: the file's own name does not matter
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     assert load_scenario(path).name == "cafe"
+
+
+def test_an_unassigned_mcc_is_refused_naming_file_line_and_key(tmp_path: Path) -> None:
+    """A roaming network whose MCC E.212 does not assign (267: Germany's is 262) was rated `world`
+    without a word."""
+    doc = base()
+    doc["groups"][0]["mobility"] = {"trips": [{"start": "2026-03-02", "end": "2026-03-05", "plmn": "26701"}]}
+    path = tmp_path / "s.yaml"
+    text = yaml.safe_dump(doc, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "26701" in t)
+    out = tmp_path / "o"
+    result = run_cli(["run", str(path), "--days", "0.01", "--out", str(out)])
+    assert_cli_contract(result)
+    assert result.rc == 2 and result.err.startswith(
+        f"m2msim run: {path}:{line}: groups[0].mobility.trips[0].plmn: MCC 267 of '26701' is not an assigned"
+    ), result
+    assert not out.exists()
