@@ -246,7 +246,8 @@ class NetworkAPI(Protocol):
         ...
 
     def flush(self, now: float, close: bool = True) -> None:
-        """End of the run: open sessions (and calls) are released and their records written."""
+        """End of the run: open sessions' records are closed (cause 20, the context was not released)
+        and written, calls in progress hung up."""
         ...
 
     def current_records(self, now: float) -> list[UsageRecord]:

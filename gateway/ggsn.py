@@ -546,13 +546,15 @@ class Ggsn:
         self.journal.counters["session-closed"] += 1
 
     def flush(self, now: float, close: bool) -> None:
-        """Release every open session (`close`), or write the time-limit records `now` has passed."""
+        """Close every open session's record at the period's end (`close`: cause 20, management
+        intervention, the device never released the context), or write the time-limit records `now`
+        has passed."""
         sessions = list(self._sessions.values())
         for s in sessions:  # check them all before changing anything
             self.journal.check_order(now, s.last_time, f"session {s.sid}")
         for s in sessions:
             if close:
-                self._close(s, now, ClosingCause.NORMAL)
+                self._close(s, now, ClosingCause.MANAGEMENT_INTERVENTION)
             else:
                 self._advance(s, now, 0, 0, 0, 0)
 

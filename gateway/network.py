@@ -446,8 +446,9 @@ class Network:
     def flush(self, now: float, close: bool = True) -> None:
         """End of a run (or a checkpoint with `close=False`).
 
-        With `close`, every open session is released (final record, cause 0)
-        and every call in progress is hung up; without, only the time-limit
+        With `close`, every open session's record is closed (final record, cause
+        20: management intervention, TS 32.298; the device did not release the
+        context, the period ended) and every call in progress is hung up; without, only the time-limit
         records whose boundary `now` has passed are written.  Either way MT SMS
         whose validity has ended are expired.
         """

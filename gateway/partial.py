@@ -4,7 +4,9 @@ A session is cut every `interval_s` (43,200 s, the catalog's "relevé par
 périodes de 12 heures", RADIUS Acct-Interim-Interval 43200) counted from the
 session's start, plus a final record at release.  Each record but the last
 closes with cause 17 (time limit, TS 32.298); the last one closes with 0
-(normal release) or 4 (abnormal release).
+(normal release) or 4 (abnormal release), or, for a session still open when the
+period (the run) ends, 20 (management intervention: the operator closes the
+record at the period's end, the context is not released).
 
 The rule, in one place:
 
@@ -52,7 +54,7 @@ class PartialRecords:
     bytes_up: I64
     bytes_down: I64
     sequence: I64  # 1-based record sequence number within its session
-    cause: I64  # cause for record closing: 17 time limit, 0 normal, 4 abnormal
+    cause: I64  # cause for record closing: 17 time limit, 0 normal, 4 abnormal, 20 still open at the end
 
     def __len__(self) -> int:
         return int(self.session_index.shape[0])
@@ -119,12 +121,14 @@ def cut_sessions(
     bytes_down: npt.ArrayLike,
     interval_s: int = INTERVAL_S,
     abnormal: npt.ArrayLike | None = None,
+    still_open: npt.ArrayLike | None = None,
 ) -> PartialRecords:
     """Cut sessions into partial records (see the module docstring for the rule).
 
     All inputs are 1-D arrays of the same length (converted to int64; `abnormal`
-    to bool).  Raises ValueError on negative durations or volumes, or a
-    non-positive interval.
+    and `still_open` to bool).  A session `still_open` at the period's end has its
+    last record closed with cause 20, whatever `abnormal` says.  Raises ValueError
+    on negative durations or volumes, or a non-positive interval.
     """
     if interval_s <= 0:
         raise ValueError(f"interval_s must be positive, got {interval_s}")
@@ -139,12 +143,8 @@ def cut_sessions(
         if n_sessions and int(arr.min()) < 0:
             bad = int(np.argmax(arr < 0))
             raise ValueError(f"{name}[{bad}] is negative: {int(arr[bad])}")
-    if abnormal is None:
-        abn = np.zeros(n_sessions, dtype=bool)
-    else:
-        abn = np.asarray(abnormal, dtype=bool)
-        if abn.shape != (n_sessions,):
-            raise ValueError(f"abnormal must be a 1-D array of {n_sessions} values, got shape {abn.shape}")
+    abn = _flags("abnormal", abnormal, n_sessions)
+    still = _flags("still_open", still_open, n_sessions)
 
     counts = np.where(dur > 0, (dur + interval_s - 1) // interval_s, 1).astype(np.int64)
     total = int(counts.sum())
@@ -163,7 +163,7 @@ def cut_sessions(
     last = sequence == counts[session_index]
     cause = np.where(
         last,
-        np.where(abn[session_index], int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL)),
+        final_causes(abn, still)[session_index],
         int(ClosingCause.TIME_LIMIT),
     ).astype(np.int64)
     return PartialRecords(
@@ -175,6 +175,22 @@ def cut_sessions(
         sequence=sequence,
         cause=cause,
     )
+
+
+def _flags(name: str, values: npt.ArrayLike | None, n: int) -> npt.NDArray[np.bool_]:
+    if values is None:
+        return np.zeros(n, dtype=bool)
+    flags = np.asarray(values, dtype=bool)
+    if flags.shape != (n,):
+        raise ValueError(f"{name} must be a 1-D array of {n} values, got shape {flags.shape}")
+    return flags
+
+
+def final_causes(abnormal: npt.NDArray[np.bool_], still_open: npt.NDArray[np.bool_]) -> I64:
+    """The cause closing each session's last record: 20 still open at the period's end, else 4
+    abnormal release, else 0 normal release."""
+    released = np.where(abnormal, int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL))
+    return np.where(still_open, int(ClosingCause.MANAGEMENT_INTERVENTION), released).astype(np.int64)
 
 
 def usage_columns(
@@ -214,6 +230,7 @@ def cut_sessions_py(
     bytes_down: list[int],
     interval_s: int = INTERVAL_S,
     abnormal: list[bool] | None = None,
+    still_open: list[bool] | None = None,
 ) -> list[tuple[int, int, int, int, int, int, int]]:
     """The same rule as a plain Python loop (reference for tests and the benchmark's baseline).
 
@@ -227,6 +244,8 @@ def cut_sessions_py(
             hi = min((k + 1) * interval_s, d)
             if k < n - 1:
                 cause = int(ClosingCause.TIME_LIMIT)
+            elif still_open is not None and still_open[i]:
+                cause = int(ClosingCause.MANAGEMENT_INTERVENTION)
             elif abnormal is not None and abnormal[i]:
                 cause = int(ClosingCause.ABNORMAL)
             else:

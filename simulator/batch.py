@@ -20,8 +20,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accounting.records import ClosingCause, UsageType
-from gateway.partial import INTERVAL_S, PartialRecords, cut_sessions
+from accounting.records import UsageType
+from gateway.partial import INTERVAL_S, PartialRecords, cut_sessions, final_causes
 
 I64 = npt.NDArray[np.int64]
 
@@ -47,18 +47,24 @@ class BatchStats:
 
 
 def _records(
-    start: I64, duration: I64, up: I64, down: I64, abnormal: npt.NDArray[np.bool_]
+    start: I64,
+    duration: I64,
+    up: I64,
+    down: I64,
+    abnormal: npt.NDArray[np.bool_],
+    still_open: npt.NDArray[np.bool_],
 ) -> PartialRecords:
     """The partial records of sessions: `cut_sessions`, or at once when no session reaches a cut.
 
     A session no longer than the interval yields exactly one record (`gateway.partial`):
-    the session itself, sequence 1, closed normally or abnormally.  That is the usual
-    case of per-report sessions, and it needs no per-record arithmetic.
+    the session itself, sequence 1, closed normally or abnormally (or, still open at the
+    period's end, by the operator: cause 20).  That is the usual case of per-report
+    sessions, and it needs no per-record arithmetic.
     """
     n = int(start.shape[0])
     if n == 0 or int(duration.max()) > INTERVAL_S or min(int(a.min()) for a in (duration, up, down)) < 0:
-        return cut_sessions(start, duration, up, down, abnormal=abnormal)
-    cause = np.where(abnormal, int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL)).astype(np.int64)
+        return cut_sessions(start, duration, up, down, abnormal=abnormal, still_open=still_open)
+    cause = final_causes(abnormal, still_open)
     return PartialRecords(
         session_index=np.arange(n, dtype=np.int64),
         start_s=start,
@@ -172,7 +178,7 @@ class SessionBatcher:
         self.flush_sessions = flush_sessions
         self.on_records = on_records  # (stretches, stretch index, group per record, records) per flush
         self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
-        self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool]] = []
+        self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool, bool]] = []
         self._pending = 0
         self._stretches: list[Stretch] = []
         self._stretch_group: list[int] = []
@@ -188,15 +194,19 @@ class SessionBatcher:
         down: I64,
         charging_id: I64,
         abnormal: bool = False,
+        still_open: bool = False,
     ) -> None:
         """Add sessions (times in seconds from the run's start) of one device stretch; `abnormal`:
-        they all end abnormally (closing cause 4), as reconnection attempts do."""
+        they all end abnormally (closing cause 4), as reconnection attempts do; `still_open`: they
+        were going on at the period's end, where their last record is closed (cause 20)."""
         n = int(start.shape[0])
         if n == 0:
             return
         self._stretches.append(stretch)
         self._stretch_group.append(group)
-        self._parts.append((len(self._stretches) - 1, start, duration, up, down, charging_id, abnormal))
+        self._parts.append(
+            (len(self._stretches) - 1, start, duration, up, down, charging_id, abnormal, still_open)
+        )
         self._pending += n
         if self._pending >= self.flush_sessions:
             self.flush()
@@ -212,9 +222,10 @@ class SessionBatcher:
         down = np.concatenate([p[4] for p in self._parts])
         charging = np.concatenate([p[5] for p in self._parts])
         abnormal = np.repeat(np.array([p[6] for p in self._parts], dtype=bool), counts)
+        still_open = np.repeat(np.array([p[7] for p in self._parts], dtype=bool), counts)
         self._parts.clear()
         self._pending = 0
-        rec = _records(start, duration, up, down, abnormal)
+        rec = _records(start, duration, up, down, abnormal, still_open)
         if self.on_cut is not None:
             self.on_cut(self._stretches, sidx, charging, rec)
         same = len(rec) == start.shape[0]  # one record per session: the index is the identity

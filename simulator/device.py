@@ -233,9 +233,12 @@ class Device:
         retry: bool = False,
         charging: I64 | None = None,
         move: int | None = None,
+        still_open: bool = False,
     ) -> None:
         """Data sessions of this device: the bulk path, or the gateway's per-call path (`_play`) when
-        the shard plays every session so or a move at `move` falls into them."""
+        the shard plays every session so or a move at `move` falls into them.  `still_open`: they
+        are going on at the period's end, their `duration` cut there: the device has not released
+        them, the operator closes their records (cause 20)."""
         n = int(start.shape[0])
         if n == 0:
             return
@@ -243,9 +246,11 @@ class Device:
         if charging is None:
             charging = self._charging(n, retry)
         if self.shard.per_call or move is not None:
-            self.env.process(self._play(start, duration, up, down, charging, abnormal, move))
+            self.env.process(self._play(start, duration, up, down, charging, abnormal, move, still_open))
             return
-        self.shard.batcher.add(self.stretch(), self.gi, start, duration, up, down, charging, abnormal)
+        self.shard.batcher.add(
+            self.stretch(), self.gi, start, duration, up, down, charging, abnormal, still_open
+        )
 
     def _play(
         self,
@@ -256,6 +261,7 @@ class Device:
         charging: I64,
         abnormal: bool,
         move: int | None = None,
+        still_open: bool = False,
     ) -> Generator[simpy.Event, Any, None]:
         """Sessions played through the gateway as they happen.
 
@@ -282,7 +288,8 @@ class Device:
                 yield self.env.timeout(d)
             if self.net.session_open(res.session_id):
                 self.net.transfer(self.env.now, res.session_id, u, w)
-                self.net.close_session(self.env.now, res.session_id, abnormal=abnormal)
+                if not still_open:  # else open at the period's end: `Network.flush` closes its record
+                    self.net.close_session(self.env.now, res.session_id, abnormal=abnormal)
 
     def apn_allowed(self) -> bool:
         return self.group.apn in self.shard.allowed_apns(self.ident.offer)
@@ -326,7 +333,21 @@ class Device:
                     )
                 else:  # the session ends at the stretch's end (an outage, a SIM swap, the run's end)
                     duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
-                    self.sessions(s.start, duration, s.up, s.down, charging=charging)
+                    if t1 >= self.T and across.any():  # going on at the period's end: not released
+                        keep = ~across
+                        self.sessions(
+                            s.start[across],
+                            duration[across],
+                            s.up[across],
+                            s.down[across],
+                            charging=charging[across],
+                            still_open=True,
+                        )
+                        self.sessions(
+                            s.start[keep], duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
+                        )
+                    else:
+                        self.sessions(s.start, duration, s.up, s.down, charging=charging)
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
@@ -360,6 +381,8 @@ class Device:
         self.last_sent = int(times[-1]) if times.shape[0] else (t0 if since is None else since)
         if self.net.session_open(sid):
             self.net.transfer(self.env.now, sid, up, down)
+            if t1 >= self.T:  # up at the period's end: `Network.flush` closes its record there (cause 20)
+                return
             if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)
                 self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
                 self.context = None

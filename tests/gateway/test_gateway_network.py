@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from netparts import EPOCH, IMEISV, RecordSink
 
-from accounting.records import UsageRecord, Zone
+from accounting.records import ClosingCause, UsageRecord, Zone
 from gateway.api import CallOutcome, GtpCause, NetworkAPI, PcoAuth, Subscriber
 from gateway.errors import (
     ConfigError,
@@ -386,7 +386,9 @@ def test_capture_sees_the_context_life_with_cumulative_counters() -> None:
     assert [r.bytes_up for r in sink.records] == [2 * INTERVAL_S, 200]
 
 
-def test_detach_and_flush_release_everything() -> None:
+def test_detach_releases_and_flush_closes_what_is_still_open() -> None:
+    """A detach releases the line's contexts (cause 0); the period's end closes the records of the
+    contexts still up, which no one released: cause 20 (management intervention), not 0."""
     net, sink = make()
     a = net.open_session(0, "L1", "orange.m2m.spec")
     assert a.session_id
@@ -398,8 +400,8 @@ def test_detach_and_flush_release_everything() -> None:
     net.flush(100)
     assert net.open_sessions() == []
     assert [(r.session, r.duration_s, r.cause) for r in sink.records] == [
-        (a.session_id, 50, 0),
-        (b.session_id, 40, 0),
+        (a.session_id, 50, int(ClosingCause.NORMAL)),
+        (b.session_id, 40, int(ClosingCause.MANAGEMENT_INTERVENTION)),
     ]
 
 

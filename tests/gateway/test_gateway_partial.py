@@ -134,3 +134,23 @@ def test_mismatched_lengths_and_bad_interval_are_refused() -> None:
         cut_sessions([0, 1], [1, 1], [1, 1], [1])
     with pytest.raises(ValueError, match="interval_s"):
         cut_sessions([0], [1], [1], [1], interval_s=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(sessions, st.lists(st.booleans(), min_size=30, max_size=30))
+def test_a_session_still_open_at_the_end_closes_its_last_record_with_cause_20(
+    rows: list[tuple[int, int, int, int, bool]], still: list[bool]
+) -> None:
+    """Cut at the period's end, not released by the device: management intervention (TS 32.298),
+    whatever `abnormal` says; the other records keep their time-limit cause."""
+    start, dur, up, down, abn = _columns(rows)
+    still = still[: len(rows)]
+    rec = cut_sessions(start, dur, up, down, abnormal=abn, still_open=still)
+    assert rec.cause.tolist() == [
+        r[6] for r in cut_sessions_py(start, dur, up, down, abnormal=abn, still_open=still)
+    ]
+    last = np.append(rec.session_index[1:] != rec.session_index[:-1], True)[: len(rec)]
+    for i, a in enumerate(abn):
+        causes = rec.cause[(rec.session_index == i) & last].tolist()
+        assert causes == [20 if still[i] else 4 if a else 0]
+    assert (rec.cause[~last] == 17).all()

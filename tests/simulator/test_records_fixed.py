@@ -31,8 +31,8 @@ EXPECTED = {
         38896,
         "de46cd3b7b447d7e9e115bf7e07e5c071f12f1f6cc4a4c13e5ddf69ebe816bc8",
     ),
-    ("heavy-data-intense", 2, 30): (5880, "6bc7e365a317d941606f0ccec891b0f7ca82cb050b3a9996837a88d0b22ab7a9"),
-    ("smart-meters", 1.5, 40): (5880, "1a157eeeb7ad012ee7ec8c2ac7181810fa24f1b40d75e3d12010dcdde3c4cc0b"),
+    ("heavy-data-intense", 2, 30): (5880, "c3694603136a3821cf57c288aa119127d3e94e4022deb02d4283bfd84b4c879a"),
+    ("smart-meters", 1.5, 40): (5880, "a78d5484667a10a0f6b733b83390261042d2e563a23f9fb73eb36ab58e2fd892"),
 }
 
 

@@ -224,20 +224,22 @@ def test_sessions_shorter_than_a_period_skip_the_cut_and_give_the_same_records()
     start = np.sort(rng.integers(0, 30 * 86_400, n))
     up, down = rng.integers(0, 10_000, n), rng.integers(0, 10_000, n)
     abnormal = rng.random(n) < 0.2
+    still_open = rng.random(n) < 0.1  # going on at the period's end: cause 20 on either path
     short = rng.integers(0, INTERVAL_S + 1, n)
     short[:3] = (0, 1, INTERVAL_S)  # a 0-second session, and one of exactly 12 hours: one record each
     long = short.copy()
     long[7] = INTERVAL_S + 1  # one session crossing a period: the general cut
     for duration in (short, long):
         fast, ref = (
-            _records(start, duration, up, down, abnormal),
-            cut_sessions(start, duration, up, down, abnormal=abnormal),
+            _records(start, duration, up, down, abnormal, still_open),
+            cut_sessions(start, duration, up, down, abnormal=abnormal, still_open=still_open),
         )
         for name in ("session_index", "start_s", "duration_s", "bytes_up", "bytes_down", "sequence", "cause"):
             assert getattr(fast, name).tolist() == getattr(ref, name).tolist(), name
-    assert len(_records(start, long, up, down, abnormal)) == n + 1
+    assert len(_records(start, long, up, down, abnormal, still_open)) == n + 1
+    assert (_records(start, short, up, down, abnormal, still_open).cause[still_open] == 20).all()
     with pytest.raises(ValueError, match="bytes_up"):  # bad input is refused on either path
-        _records(start, short, -up, down, abnormal)
+        _records(start, short, -up, down, abnormal, still_open)
 
 
 def test_the_invoice_rates_the_part_files_as_one_file(tmp_path: Path) -> None:
