@@ -92,6 +92,24 @@ def zone_of(serving_plmn: str) -> Zone:
     return default_table().zone(validate_plmn(serving_plmn))
 
 
+# MCCs whose home networks have 3-digit MNCs (the Americas' and India's), the others 2 (TS 23.003 2.2:
+# the MNC's length is not in the IMSI; an IMSI's home network needs this).
+THREE_DIGIT_MNC_MCCS = frozenset(
+    {302, 310, 311, 312, 313, 314, 315, 316, 334, 338, 342, 344, 346, 348, 352, 354, 356, 358, 360}
+    | {365, 376, 405, 708, 722, 732, 750}
+)
+
+
+def mnc_length(mcc: str) -> int:
+    """Digits in the MNC of home networks with this MCC (3 in the Americas and India, else 2)."""
+    return 3 if int(mcc) in THREE_DIGIT_MNC_MCCS else 2
+
+
+def home_plmn(imsi: str) -> str:
+    """MCC+MNC of an IMSI's home network."""
+    return imsi[: 3 + mnc_length(imsi[:3])]
+
+
 # Serving MCC -> IANA time zone, for the MS Time Zone IE (others: UTC).
 MCC_TIME_ZONES: dict[str, str] = {
     "208": "Europe/Paris",

@@ -14,18 +14,13 @@ from functools import lru_cache
 
 from accounting.records import ClosingCause
 from gateway.plmn import MCC_TIME_ZONES as MCC_TIME_ZONES
+from gateway.plmn import home_plmn as home_plmn
 from gateway.plmn import ms_time_zone as ms_time_zone
 
 
 class CaptureError(ValueError):
     """Malformed input to the capture (a context's identity that cannot be encoded)."""
 
-
-# MCCs whose networks use 3-digit MNCs (ITU-T E.212 assignments in North and Latin America, India).
-THREE_DIGIT_MNC_MCCS = frozenset(
-    {302, 310, 311, 312, 313, 314, 315, 316, 334, 338, 342, 344, 346, 348, 352, 354, 356, 358, 360}
-    | {365, 376, 405, 708, 722, 732, 750}
-)
 
 # RAT Type values, TS 29.060 7.7.50 (also 3GPP-RAT-Type, TS 29.061).
 RAT_TYPES: dict[str, int] = {
@@ -88,16 +83,6 @@ def untbcd(data: bytes) -> str:
                 return "".join(out)
             out.append("0123456789*#abc"[nibble])
     return "".join(out)
-
-
-def mnc_length(mcc: str) -> int:
-    """Digits in the MNC of home networks with this MCC (3 in the Americas and India, else 2)."""
-    return 3 if int(mcc) in THREE_DIGIT_MNC_MCCS else 2
-
-
-def home_plmn(imsi: str) -> str:
-    """MCC+MNC of an IMSI's home network."""
-    return imsi[: 3 + mnc_length(imsi[:3])]
 
 
 @lru_cache(maxsize=4096)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from gateway.plmn import home_plmn
 from modem.profiles import Profile, luhn_digit
 
 
@@ -19,7 +20,9 @@ class ModemIdentity:
 
     @property
     def home_plmn(self) -> str:
-        return self.imsi[:5]
+        """The SIM's home network, MCC+MNC: 6 digits for an MCC of 3-digit MNCs (a US SIM's 310260,
+        which was taken as 31026 and so roaming, +CREG 5, on its own network)."""
+        return home_plmn(self.imsi)
 
 
 def derive_identity(profile: Profile, seed: int = 0, index: int = 0) -> ModemIdentity:

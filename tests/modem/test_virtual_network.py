@@ -5,6 +5,7 @@ timing that conditions add is tested in test_virtual_conditions.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,6 +85,27 @@ def test_roaming_is_stat_5_with_location_in_mode_2() -> None:
     assert out.startswith(b'\r\n+CREG: 5,"') and out.endswith(b'",0\r\n')
     assert at(m, "AT+COPS=3,2;+COPS?") == b'\r\n+COPS: 0,2,"20610",0\r\n\r\nOK\r\n'
     assert net.line(m.identity.line_id).serving_plmn == "20610"
+
+
+def test_a_sim_of_a_3_digit_mnc_network_is_home_there() -> None:
+    """A US SIM (IMSI 310260...: MCC 310, MNC 260) on its own network: its home network was taken as
+    the IMSI's first 5 digits, 31026, so it showed roaming (+CREG 5) at home and, with no --plmn,
+    attached on a network 31026 that does not exist."""
+    profile = load_profile("generic")
+    profile = replace(profile, identity=replace(profile.identity, imsi=None, imsi_prefix="310260"))
+    for plmn in ("", "310260"):
+        sink = Sink()
+        net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+        m = VirtualModem(
+            profile, network=net, seed=5, radio=RadioSettings(plmn=plmn), epoch=EPOCH, conditions=FULL
+        )
+        provision(net, m, ServeScenario())
+        m.take_output(0.0)
+        at(m, "ATE0", 0.0)
+        m.poll(2.0)
+        assert at(m, "AT+CREG?") == b"\r\n+CREG: 0,1\r\n\r\nOK\r\n", plmn
+        assert net.line(m.identity.line_id).serving_plmn == "310260"
+    assert m.identity.home_plmn == "310260"
 
 
 @pytest.mark.parametrize("oper", ["3", '"2080"', '"2080123"'])
