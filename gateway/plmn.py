@@ -25,10 +25,12 @@ class Country:
 
 class PlmnTable:
     """MCC -> country and zone.  The table lists every assigned MCC (ITU-T E.212); an MCC not in it
-    is not assigned: `assigned` says so (scenarios refuse it), `lookup` rates it `world`."""
+    is not assigned: `assigned` says so (scenarios refuse it), `lookup` rates it `world`.  A few
+    networks (MCC+MNC) of a shared MCC are in another country than their MCC's (`networks`)."""
 
-    def __init__(self, entries: dict[str, Country]) -> None:
+    def __init__(self, entries: dict[str, Country], networks: dict[str, Country] | None = None) -> None:
         self._by_mcc = entries
+        self._by_plmn = networks or {}
 
     @classmethod
     def load(cls, path: Path | None = None) -> PlmnTable:
@@ -37,6 +39,7 @@ class PlmnTable:
             raise ConfigError(f"{source}: expected a mapping with key 'mcc'")
         check_table_keys(doc, ("mcc",), source, "")
         entries: dict[str, Country] = {}
+        networks: dict[str, Country] = {}
         table: LocatedDict = doc["mcc"]
         for mcc, item in table.items():
             mcc = str(mcc)
@@ -44,20 +47,28 @@ class PlmnTable:
                 raise ConfigFileError(
                     source, table.line_of(mcc), f"mcc.{mcc}", "expected 3 digits and a mapping"
                 )
-            check_table_keys(item, ("country", "zone", "name"), source, f"mcc.{mcc}")
-            try:
-                zone = Zone(item["zone"])
-            except (KeyError, ValueError) as exc:
+            check_table_keys(item, ("country", "zone", "name", "networks"), source, f"mcc.{mcc}")
+            entries[mcc] = _country(item, mcc, source, f"mcc.{mcc}")
+            listed = item.get("networks", LocatedDict())
+            if not isinstance(listed, LocatedDict):
                 raise ConfigFileError(
-                    source, item.line_of("zone"), f"mcc.{mcc}.zone", "must be fr, eu or world"
-                ) from exc
-            entries[mcc] = Country(mcc, str(item.get("country", "")) or None, zone, str(item.get("name", "")))
-        return cls(entries)
+                    source, item.line_of("networks"), f"mcc.{mcc}.networks", "expected a mapping"
+                )
+            for mnc, network in listed.items():
+                mnc = str(mnc)
+                key = f"mcc.{mcc}.networks.{mnc}"
+                if len(mnc) not in (2, 3) or not mnc.isdigit() or not isinstance(network, LocatedDict):
+                    raise ConfigFileError(
+                        source, listed.line_of(mnc), key, "expected an MNC (2 or 3 digits) and a mapping"
+                    )
+                check_table_keys(network, ("country", "zone", "name"), source, key)
+                networks[mcc + mnc] = _country(network, mcc, source, key)
+        return cls(entries, networks)
 
     def lookup(self, plmn: str) -> Country:
-        """Country of a PLMN id (MCC+MNC) or a bare MCC."""
+        """Country of a PLMN id (MCC+MNC) or a bare MCC: the network's own entry, else its MCC's."""
         mcc = plmn[:3]
-        found = self._by_mcc.get(mcc)
+        found = self._by_plmn.get(plmn) or self._by_mcc.get(mcc)
         if found is None:
             return Country(mcc, None, Zone.WORLD, "")
         return found
@@ -72,6 +83,16 @@ class PlmnTable:
     def mccs(self, zone: Zone) -> list[str]:
         """The MCCs of a zone, in order (`fr`: France's networks)."""
         return sorted(mcc for mcc, country in self._by_mcc.items() if country.zone == zone)
+
+
+def _country(item: LocatedDict, mcc: str, source: str, path: str) -> Country:
+    try:
+        zone = Zone(item["zone"])
+    except (KeyError, ValueError) as exc:
+        raise ConfigFileError(
+            source, item.line_of("zone"), f"{path}.zone", "must be fr, eu or world"
+        ) from exc
+    return Country(mcc, str(item.get("country", "")) or None, zone, str(item.get("name", "")))
 
 
 @cache

@@ -8,10 +8,13 @@ not from the table.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from accounting.records import Zone
-from gateway.plmn import default_table
+from gateway.errors import ConfigFileError
+from gateway.plmn import PlmnTable, default_table
 
 # The 27 members of the European Union in March 2012 (Croatia joined in July 2013).
 EU_MEMBERS_2012 = {
@@ -94,3 +97,42 @@ def test_an_unassigned_mcc_is_not_assigned_and_rated_world(plmn: str) -> None:
     table = default_table()
     assert not table.assigned(plmn)
     assert table.lookup(plmn).country is None and table.zone(plmn) == Zone.WORLD
+
+
+@pytest.mark.parametrize(
+    ("plmn", "country", "zone"),
+    [
+        ("23415", "GB", Zone.EU),  # Vodafone UK
+        ("23410", "GB", Zone.EU),  # O2 UK
+        ("23450", "JE", Zone.WORLD),  # JT, Jersey: a Crown Dependency, not the UK nor an EU member
+        ("23403", "JE", Zone.WORLD),  # Airtel-Vodafone, Jersey and Guernsey
+        ("23455", "GG", Zone.WORLD),  # Sure, Guernsey
+        ("23458", "IM", Zone.WORLD),  # Manx Telecom, Isle of Man
+        ("23436", "IM", Zone.WORLD),  # Sure, Isle of Man
+    ],
+)
+def test_the_crown_dependencies_networks_in_234_are_not_the_uk(plmn: str, country: str, zone: Zone) -> None:
+    """Their networks were rated `eu` (7 €/Mo abroad on Business) with the UK's MCC, though the catalog's
+    Europe is the 27 members: `world` (10 €/Mo)."""
+    found = default_table().lookup(plmn)
+    assert (found.country, found.zone) == (country, zone)
+
+
+def test_a_network_entry_is_checked_like_an_mcc(tmp_path: Path) -> None:
+    table = tmp_path / "plmn.yaml"
+    table.write_text(
+        'mcc:\n  "234":\n    zone: eu\n    networks:\n      "5": {zone: world}\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigFileError, match=r"plmn\.yaml:5: mcc\.234\.networks\.5: expected an MNC"):
+        PlmnTable.load(table)
+    table.write_text(
+        'mcc:\n  "234":\n    zone: eu\n    networks:\n      "50": {zone: wrld}\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigFileError, match=r"mcc\.234\.networks\.50\.zone: must be fr, eu or world"):
+        PlmnTable.load(table)
+    table.write_text(
+        'mcc:\n  "234":\n    zone: eu\n    networks:\n      "50": {zone: world}\n', encoding="utf-8"
+    )
+    assert (
+        PlmnTable.load(table).zone("23450") == Zone.WORLD and PlmnTable.load(table).zone("23415") == Zone.EU
+    )
