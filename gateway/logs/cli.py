@@ -21,6 +21,7 @@ from accounting.usage_writer import is_usage_file
 from gateway.logs.common import LogError, LogReport
 from gateway.logs.osmo_cdr import records_from_osmo_cdr
 from gateway.logs.radius_detail import records_from_radius_detail
+from gateway.plmn import default_table, unassigned_mcc
 from gateway.recordfiles import Totals, write_records
 from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
 
@@ -83,6 +84,11 @@ def cmd_osmo_cdr(args: argparse.Namespace) -> int:
     if plmn is not None and not (plmn.isascii() and plmn.isdigit() and len(plmn) in (5, 6)):
         print(
             f"m2msim records-from-osmo-cdr: --serving-plmn {plmn!r}: expected 5 or 6 digits", file=sys.stderr
+        )
+        return 2
+    if plmn is not None and not default_table().assigned(plmn):  # its records were rated world
+        print(
+            f"m2msim records-from-osmo-cdr: --serving-plmn {plmn!r}: {unassigned_mcc(plmn)}", file=sys.stderr
         )
         return 2
 

@@ -920,6 +920,10 @@ def test_osmo_cdr_cli_refuses_a_file_without_its_header(
     good.write_text(CDR)
     assert main(["records-from-osmo-cdr", str(good), "--serving-plmn", "2080"]) == 2
     capsys.readouterr()
+    assert main(["records-from-osmo-cdr", str(good), "--serving-plmn", "99901"]) == 2  # MCC 999: unassigned
+    err = capsys.readouterr().err
+    assert "--serving-plmn '99901': MCC 999 of '99901' is not an assigned mobile country code" in err
+    assert err.count("\n") == 1
     assert main(["records-from-osmo-cdr", str(good), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == 3
 
