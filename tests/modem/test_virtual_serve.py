@@ -679,3 +679,34 @@ def test_serving_on_an_unassigned_mcc_is_refused_before_serving() -> None:
     result = run_cli(["modem", "serve", "--profile", "generic", "--plmn", "00101", "--check"])
     assert_cli_contract(result)
     assert result.rc == 2 and "--plmn '00101': MCC 001 of '00101' is not an assigned" in result.err, result
+
+
+def test_a_data_session_open_when_serving_ends_is_closed_by_the_operator(
+    tmp_path: Path, server: list[subprocess.Popen[str]]
+) -> None:
+    """A serve stopped (SIGTERM) with a PDP context up wrote its record with cause 0, a normal release
+    the modem never made: it is closed there with cause 20, management intervention (TS 32.298)."""
+    scenario = tmp_path / "serve.yaml"
+    scenario.write_text(KILLED_SCENARIO, encoding="utf-8")
+    records = tmp_path / "usage.csv"
+    proc = serve(
+        "--profile", "quectel-bg96", "--tcp", "0", "--scenario", str(scenario), "--records", str(records)
+    )
+    server.append(proc)
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
+    _talk(
+        port,
+        (b"ATE0;+CREG=1\r", b"+CREG: 1"),
+        (b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r', b"OK\r\n"),
+        (b'AT+QIOPEN=1,0,"UDP","echo.example",7,0,1\r', b"+QIOPEN: 0,0"),
+        (b"AT+QISEND=0,5\r", b"> "),
+        (b"hello", b'+QIURC: "recv",0,5'),
+    )
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    (row,) = [
+        r for r in csv.DictReader(io.StringIO(records.read_text(encoding="utf-8"))) if r["type"] == "data"
+    ]
+    assert row["cause"] == "20" and int(row["bytes_up"]) > 0 and int(row["bytes_down"]) > 0
