@@ -544,6 +544,19 @@ def test_a_killed_serves_records_are_kept_by_the_next_one(
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
 
 
+def _send_over_a_context(port: int) -> None:
+    """On the Quectel modem served on `port`: a PDP context activated and 5 bytes sent over UDP and
+    echoed back (up and back down: the context stays active)."""
+    _talk(
+        port,
+        (b"ATE0;+CREG=1\r", b"+CREG: 1"),
+        (b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r', b"OK\r\n"),
+        (b'AT+QIOPEN=1,0,"UDP","echo.example",7,0,1\r', b"+QIOPEN: 0,0"),
+        (b"AT+QISEND=0,5\r", b"> "),
+        (b"hello", b'+QIURC: "recv",0,5'),
+    )
+
+
 def _open_session_row(folder: Path, name: str) -> dict[str, str] | None:
     """The latest row of the open data sessions' journal beside `name` once it holds bytes both ways."""
     prefix = temporary_name(folder / name, "open").name.rsplit("-", 2)[0]
@@ -585,14 +598,7 @@ def test_a_killed_serves_open_data_session_is_recovered_up_to_its_last_interim_p
     while " IMEI " not in (said := first.stderr.readline()):  # the modem's identity, after the IP path
         assert said, "no identity on stderr"
     line = said.rsplit(" line ", 1)[1].strip()
-    _talk(
-        port,
-        (b"ATE0;+CREG=1\r", b"+CREG: 1"),
-        (b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r', b"OK\r\n"),
-        (b'AT+QIOPEN=1,0,"UDP","echo.example",7,0,1\r', b"+QIOPEN: 0,0"),
-        (b"AT+QISEND=0,5\r", b"> "),
-        (b"hello", b'+QIURC: "recv",0,5'),  # up and back down: the context stays active
-    )
+    _send_over_a_context(port)
     row = wait_in(tmp_path, lambda: _open_session_row(tmp_path, name), 30, "the interim row", growing=True)
     first.send_signal(signal.SIGKILL)  # its data session open
     assert first.wait(timeout=10) == -signal.SIGKILL
@@ -695,14 +701,7 @@ def test_a_data_session_open_when_serving_ends_is_closed_by_the_operator(
     server.append(proc)
     assert proc.stdout is not None
     port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
-    _talk(
-        port,
-        (b"ATE0;+CREG=1\r", b"+CREG: 1"),
-        (b'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1\r', b"OK\r\n"),
-        (b'AT+QIOPEN=1,0,"UDP","echo.example",7,0,1\r', b"+QIOPEN: 0,0"),
-        (b"AT+QISEND=0,5\r", b"> "),
-        (b"hello", b'+QIURC: "recv",0,5'),
-    )
+    _send_over_a_context(port)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
