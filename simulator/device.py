@@ -586,19 +586,25 @@ class Device:
         if not starts or self.profile is None:
             return
         fa = self.profile.failed_attempt
-        n = len(starts)
         at = np.array(starts, dtype=np.int64)
-        # an attempt in progress at the period's end is cut there, as a report session is
-        lasting = np.clip(self.T - at, 0, fa.duration_s if duration is None else duration)
-        self.sessions(
-            at,
-            lasting,
-            np.full(n, fa.up, dtype=np.int64),
-            np.full(n, fa.down, dtype=np.int64),
-            abnormal=True,
-            retry=True,
-            move=move,
-        )
+        full = fa.duration_s if duration is None else duration
+        # an attempt in progress at the period's end is cut there, as a report session is, and not
+        # released yet (it has not failed by then): its record is closed by the operator (cause 20)
+        lasting = np.clip(self.T - at, 0, full)
+        going_on = at + full > self.T  # the last attempts, if any: charging ids stay in time order
+        for part, still_open in ((~going_on, False), (going_on, True)):
+            n = int(part.sum())
+            if n:
+                self.sessions(
+                    at[part],
+                    lasting[part],
+                    np.full(n, fa.up, dtype=np.int64),
+                    np.full(n, fa.down, dtype=np.int64),
+                    abnormal=True,
+                    retry=True,
+                    move=move,
+                    still_open=still_open,
+                )
 
     # ------------------------------------------------------------------ SMS, calls, MT SMS
 

@@ -224,3 +224,9 @@ def test_an_attempt_in_progress_at_the_periods_end_is_cut_there(tmp_path: Path) 
     retries = [r for r in records if is_retry_charging(r["charging_id"])]
     assert retries and all(r["start"] < end for r in retries)
     assert max(r["start"].timestamp() + r["duration_s"] for r in records) <= end.timestamp()
+    # the attempt cut at the end has not failed by then: not released, its record closed by the
+    # operator (cause 20; it said 4, abnormal release); those that ended before it failed (4)
+    at_end = [r for r in retries if r["start"].timestamp() + r["duration_s"] == end.timestamp()]
+    assert at_end and {r["cause"] for r in at_end} == {int(ClosingCause.MANAGEMENT_INTERVENTION)}
+    before = [r for r in retries if r not in at_end]
+    assert before and {r["cause"] for r in before} == {int(ClosingCause.ABNORMAL)}
