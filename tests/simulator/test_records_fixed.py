@@ -24,7 +24,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 EXPECTED = {
     ("asset-trackers-europe", 2, 40): (
         4087,
-        "5a4cdcdd240a0d4b3640011504d0d8aba944732e7622bbc0708d16648c6c07b7",
+        "36ce2d7de4a477bc9d6bcc4d9d61a019453b4643f7fbc187a16b648804bfa0b2",
     ),
     ("default", 1, 40): (5339, "832f4b056a86b00ab9b1bdbc337a1f39287cf6c8340759fd89c2054fffa8a966"),
     ("firmware-retry-storm", 12, 20): (
