@@ -750,4 +750,20 @@ def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str,
     dest = message.destination
     if dest.ton > 2 or dest.npi > 1:
         raise refuse(line, f"the destination {dest.value!r} has the type of address {dest.toa:#x}")
-    return dest.number
+    # TP-DA (23.040 §9.1.2.5) after the empty SMSC octet, TP-MTI and TP-MR: its digit count, its type
+    # of address and its semi-octets, low one first.  The reader drops a filler F wherever it is:
+    # one among the counted digits (`336F12345678`) reads as an allowed number while an SMS centre
+    # may end the number there or refuse it; a last semi-octet past an odd count that is not F
+    # may be read as a digit.  Either way the number the network uses is not known.
+    tpdu = bytes.fromhex(body.decode("ascii"))[1:]
+    count = tpdu[2]
+    semis = "".join(f"{b & 0xF:x}{b >> 4:x}" for b in tpdu[4 : 4 + (count + 1) // 2])
+    if "f" in semis[:count]:
+        why = f"hold a filler F among its {count} digits"
+    elif semis[count:] not in ("", "f"):
+        why = f"end its odd count ({count}) with {semis[count:].upper()!r}, not the filler F"
+    else:
+        return dest.number
+    raise refuse(
+        line, f"the destination's semi-octets {semis.upper()!r} {why}: an SMS centre may read another number"
+    )

@@ -164,6 +164,27 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
     assert bytes(t.written).endswith(ok.hex.encode() + b"\x1a")
 
 
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("0C9133F621436587", "filler F among its 12 digits"),  # 336F12345678: an SMS centre may stop at F
+        ("0C913316325476F8", "filler F among its 12 digits"),  # the F counted as a 12th digit
+        ("0B91331632547698", "with '9', not the filler F"),  # 11 digits, then a 9 where F goes
+    ],
+)
+async def test_a_pdu_destination_with_a_misplaced_filler_is_refused(address: str, why: str) -> None:
+    # the PDU reader drops every F: each of these read as +33612345678, the allowed number
+    ok = encode_submit("hi", "+33612345678")[0]
+    assert "0B913316325476F8" in ok.hex
+    pdu = ok.hex.replace("0B913316325476F8", address)
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command("AT+CMGF=0")
+        with pytest.raises(SafetyError, match=f"semi-octets .*{re.escape(why)}"):
+            await modem.client.command_with_data(f"AT+CMGS={len(pdu) // 2 - 1}", pdu.encode() + b"\x1a")
+    assert t.lines == ["AT+CMGF=0"]
+
+
 @pytest.mark.parametrize("before", ["AT+CMGF=1;", "ATZ;", "AT&F", "AT+CFUN=1,1;", "AT+CMGF=0;"])
 async def test_a_pdu_length_after_a_format_change_on_the_same_line_is_refused(before: str) -> None:
     # the module runs the line in order: after AT+CMGF=1 (or a reset to the stored text mode)
