@@ -266,6 +266,30 @@ def _outside_quotes(body: str) -> str:
     return "".join(out)
 
 
+def _string_trouble(body: str) -> str | None:
+    """Why the quoted strings of a line may end elsewhere on some module than where the guard ends
+    them (what it takes for a string's text, another module may run as commands), or None.
+
+    V.250 §5.4.2.2 embeds characters in a string as `\\HH` only; a module that reads `\\"` as a
+    quote inside the string (some do) ends it at a later quote, and one that splits the line on `;`
+    before reading its strings runs what follows a `;` inside one as a command."""
+    strings = re.findall(r'"([^"]*)"?', body)
+    if body.count('"') % 2:
+        return "a quoted string is not closed: modules differ on where it ends"
+    for string in strings:
+        if ";" in string:
+            return (
+                f"the quoted string {string!r} holds ';': a module that splits the line on ';' before "
+                "reading strings would run what follows as a command (write ';' as \\3B)"
+            )
+        if re.search(r"\\(?![0-9A-Fa-f]{2})", string):
+            return (
+                f"the quoted string {string!r} holds a backslash not followed by two hex digits: a module "
+                'that reads \\" as a quote in the string would end it elsewhere (write a backslash as \\5C)'
+            )
+    return None
+
+
 def _split(text: str, sep: str) -> list[str]:
     """Split on `sep` outside quoted strings."""
     parts: list[str] = []
@@ -309,6 +333,9 @@ def _line_effects(text: str) -> list[Effect]:
         return []  # no command: the modem ignores the line
     if m.group(0)[-1] == "/":
         return [("refuse", "A/ repeats the last command line")]
+    trouble = _string_trouble(text[m.end() :])
+    if trouble is not None:
+        return [("refuse", trouble)]
     body = _outside_quotes(text[m.end() :])
     parts = _split(body, ";")
     effects: list[Effect] = []

@@ -93,6 +93,37 @@ async def test_raw_lines_that_text_call_or_forward_off_the_list_are_refused(line
     assert costly_command(line) is not None
 
 
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        # a module that reads \" as a quote inside the string ends it at the last quote: the dial
+        # the guard took for a string's text runs
+        ('AT+CPBW=1,"+33612345678",145,"\\"";D+33699999999;"', "backslash"),
+        ('AT+CMGW="\\"";+CMSS=1;"', "backslash"),
+        # a module that splits the line on ';' before it reads strings runs the dial
+        ('AT+CPBW=1,"+33612345678",145,"x;D+33699999999;"', "holds ';'"),
+        ('AT+CPBW=1,"+33612345678",145,"x;D+33699999999;', "not closed"),  # where it ends: each its own
+    ],
+)
+async def test_a_quoted_string_some_module_may_end_elsewhere_is_refused(line: str, why: str) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match=re.escape(why)):
+            await modem.client.command(line)
+    assert bytes(t.written) == b""
+    assert costly_command(line) is not None
+
+
+@pytest.mark.parametrize(
+    "line", ['AT+CPBW=1,"+33612345678",145,"bench A"', 'AT+CPBW=2,"+33612345678",145,"A\\3BB \\5C \\22"']
+)
+async def test_a_string_with_v250_escapes_goes(line: str) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command(line)
+    assert t.lines == [line]
+
+
 # (`00` for `+` goes on the home network only: tests/hil/test_hil_safety.py)
 @pytest.mark.parametrize("line", ["ATD+33612345678;", "ATE0 D +33 6 12 34 56 78;", "atd+33612345678i;"])
 async def test_a_raw_dial_to_an_allowed_number_goes(line: str) -> None:
