@@ -169,7 +169,7 @@ def check(url: str, policy: DialPolicy | None, number: str, action: Action) -> N
 # -- command lines: what a raw AT command line would make the modem send or call -------------------
 
 Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<length>), "refuse",
-# "data" (a packet data dial, ATD*99#),
+# "unreadable" (refused too: the line cannot be read for sure), "data" (a packet data dial, ATD*99#),
 # "format" (AT+CMGF: "pdu" / "text") or "reset" (the SMS format is no longer known)
 
 _EXT_START = frozenset("+^$*%#!@")
@@ -326,7 +326,7 @@ def command_effects(line: str) -> list[Effect]:
 def _line_effects(text: str) -> list[Effect]:
     bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
     if bad is not None:
-        return [("refuse", f"the line holds the control character {bad!r} (a line end or an edit)")]
+        return [("unreadable", f"the line holds the control character {bad!r} (a line end or an edit)")]
     # V.250 ignores spaces in a command line: a module may read `A T` as the prefix too
     m = re.search(r"A *[T/]", text, re.IGNORECASE)
     if m is None:
@@ -335,7 +335,7 @@ def _line_effects(text: str) -> list[Effect]:
         return [("refuse", "A/ repeats the last command line")]
     trouble = _string_trouble(text[m.end() :])
     if trouble is not None:
-        return [("refuse", trouble)]
+        return [("unreadable", trouble)]
     body = _outside_quotes(text[m.end() :])
     parts = _split(body, ";")
     effects: list[Effect] = []
@@ -352,14 +352,14 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
         if c in _EXT_START:
             name = _EXT_NAME.match(part, i + 1)
             if name is None:
-                return [*effects, ("refuse", f"{part[i:]!r} is not an extended command")]
+                return [*effects, ("unreadable", f"{part[i:]!r} is not an extended command")]
             return effects + _extended(c + name.group(0), part[name.end() :])
         if c == "D":
             return [*effects, _dial(part[i + 1 :], voice)]
         if c == "S":
             s = _S_REGISTER.match(part, i)
             if s is None:
-                return [*effects, ("refuse", f"{part[i:]!r} is not an S-register command")]
+                return [*effects, ("unreadable", f"{part[i:]!r} is not an S-register command")]
             register, value = int(s.group(1)), s.group(2)
             if value is not None and register in _S_DEFAULTS and value != str(_S_DEFAULTS[register]):
                 return [*effects, ("refuse", f"S{register}={value} changes how the modem reads a line")]
@@ -378,7 +378,7 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
                 effects.append(("unlisted", c))
             i += 1
         else:
-            return [*effects, ("refuse", f"{part[i:]!r} cannot be read as V.250 commands")]
+            return [*effects, ("unreadable", f"{part[i:]!r} cannot be read as V.250 commands")]
         while i < len(part) and part[i].isdigit():
             i += 1
     return effects
@@ -397,8 +397,9 @@ def _dial(dial: str, voice: bool) -> Effect:
         return ("data", dial)
     m = _DIAL_NUMBER.fullmatch(dial)
     if m is None:
+        # without a digit it reaches nobody (`at dawn` in a call's data, read as a command line)
         return (
-            "refuse",
+            "refuse" if any(c.isdigit() for c in dial) else "unreadable",
             f"dial string {dial!r}: only a number (digits, * and #, a leading +) can be checked",
         )
     return ("call" if voice else "csd", m.group(1))
@@ -481,14 +482,13 @@ def costly_command(line: str, allow_commands: Iterable[str] | None = None) -> st
     not known to be safe nor in `allow_commands`."""
     allowed = None if allow_commands is None else frozenset(allow_commands)
     for kind, value in command_effects(line):
-        if kind == "refuse":
+        if kind == "unreadable":
             return value
         if kind in ("unlisted", "unlisted-form") and allowed is not None and value not in allowed:
             return _unlisted_why(kind, value)
-        if kind in ACTIONS:
-            return f"{'texts' if kind == 'sms' else 'calls'} {value}"
-        if kind == "pdu":
-            return "sends an SMS (PDU mode)"
+        why = _costly_effect([(kind, value)])
+        if why is not None:
+            return why
     return None
 
 
@@ -566,11 +566,13 @@ class CommandGuard:
         self._reg_urcs: dict[str, bool] = {}
         self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
+        self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
 
     def check(self, line: str, data: bytes | None = None) -> None:
         """Raise `SafetyError` (or `NumberNotAllowed`, `NoDialPolicy`) unless `line` (and the `data`
         written after its prompt) may go to the modem."""
         effects = command_effects(line)
+        self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
@@ -683,13 +685,23 @@ class CommandGuard:
             )
         if b"+++" in self._data_tail + data:
             raise SafetyError(f"{self.url}: raw bytes refused: they hold the +++ escape (use escape())")
+        found = _command_in_data(self._line_tail + data)
+        if found is not None:
+            text, why = found
+            raise SafetyError(
+                f"{self.url}: raw bytes refused: they hold {text!r}, a command line ({why}) should the "
+                "modem be back in command mode when it reads them (the far end hung up, the call "
+                "dropped): send commands with command(), where the allow-list checks them"
+            )
         self._data_tail = (self._data_tail + data)[-2:]
+        tail = (self._line_tail + data)[-_LINE_TAIL:]
+        self._line_tail = tail[tail.rfind(b"\r") + 1 :]
 
     def _refuse(self, line: str, why: str) -> SafetyError:
         return SafetyError(f"{self.url}: {line!r} refused: {why}")
 
     def _check(self, line: str, kind: str, value: str, data: bytes | None, sms_format: str | None) -> None:
-        if kind == "refuse":
+        if kind in ("refuse", "unreadable"):
             raise self._refuse(line, value)
         if kind in ("unlisted", "unlisted-form"):
             if self.strict and value not in self.allow_commands:
@@ -757,6 +769,58 @@ class CommandGuard:
             ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]
             if ends != [len(data) - 1] or view[-1] != 0x1A:
                 raise self._refuse(line, "its data must end with one Ctrl-Z and hold no other Ctrl-Z or ESC")
+
+
+_LINE_TAIL = 1024  # longer than any module's command line buffer (V.250: at least 40 characters)
+_PREFIX = re.compile(r"A *T", re.IGNORECASE)
+
+
+def _command_in_data(data: bytes) -> tuple[str, str] | None:
+    """A command line in data-mode bytes that would text, call, forward or send USSD should the
+    modem read them in command mode, with what it does; None when there is none.
+
+    The modem may be back in command mode at any byte (the call dropped before the bytes went), and
+    then takes the first `AT` it meets as a prefix: each `AT` in the bytes is one, up to the next
+    line end (CR, or LF for modules that take it).  Each line is read with the control characters
+    dropped, backspaces applied or not, as is and without the parity bit.  Lines that merely cannot
+    be read as commands are data (the modem answers ERROR); `A/` is too common in text to count,
+    and repeats a line the guard checked."""
+    seven = bytes(b & 0x7F for b in data)
+    for view in (data, seven) if seven != data else (data,):
+        for ends in (rb"\r", rb"[\r\n]"):
+            for line in re.split(ends, view)[:-1]:  # the last one has no line end yet
+                for edit in (True, False):
+                    text = _typed(line, edit)
+                    for m in _PREFIX.finditer(text):
+                        why = _costly_effect(_line_effects(text[m.start() :]))
+                        if why is not None:
+                            return text[m.start() :], why
+    return None
+
+
+def _typed(line: bytes, edit: bool) -> str:
+    """A line as a module keeps it: control characters dropped, a backspace (`edit`) erasing the
+    character before it."""
+    out: list[str] = []
+    for ch in line.decode("latin-1"):
+        if ch == "\b" and edit:
+            if out:
+                out.pop()
+        elif ord(ch) >= 0x20 and ord(ch) != 0x7F:
+            out.append(ch)
+    return "".join(out)
+
+
+def _costly_effect(effects: list[Effect]) -> str | None:
+    """What of these effects texts, calls, forwards or sends USSD, in words; None when none does."""
+    for kind, value in effects:
+        if kind == "refuse":
+            return value
+        if kind in ACTIONS:
+            return f"{'texts' if kind == 'sms' else 'calls'} {value}"
+        if kind == "pdu":
+            return "sends an SMS (PDU mode)"
+    return None
 
 
 def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:

@@ -307,6 +307,32 @@ async def test_data_mode_bytes_cannot_escape_to_command_mode() -> None:
     assert bytes(t.written) == b"ATD+33612345678\rREAD METER\rx++"
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"ATD+33699999999;\r"],
+        [b"meter 7 at ", b"d+33 6 99 99 99 99;\r"],  # a line split over writes
+        [b"xxATE0\nD+33699999999;\r"],  # a module that ends lines at CR alone drops the LF
+        [b"ATD+33612345678" + b"\x08" * 11 + b"99999999;\r"],  # backspaces edit the number
+        [b"\xc1\xd4D+33699999999;\r"],  # AT with the parity bit set
+        [b'AT+CUSD=1,"*21*0699999999#"\r'],
+        [b"AT+CMSS=1\r"],
+    ],
+)
+async def test_data_mode_bytes_that_read_as_a_dial_or_a_send_are_refused(chunks: list[bytes]) -> None:
+    # The far end may hang up (or the call drop) before the bytes go: the modem, back in command
+    # mode, then reads them as command lines, where nothing checks them against the allow-list.
+    t = AnsweringTransport({"ATD+33612345678": Answer(final="CONNECT 9600")}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"READ METER at dawn\r")  # text: `at dawn` dials no number
+        for chunk in chunks[:-1]:
+            await call.write(chunk)
+        with pytest.raises(SafetyError, match=r"command line .* should the modem be back in command mode"):
+            await call.write(chunks[-1])
+    assert bytes(t.written) == b"ATD+33612345678\rREAD METER at dawn\r" + b"".join(chunks[:-1])
+
+
 class NumericAnswers(AnsweringTransport):
     """A module in ATV0: results are digits and a CR (`0` OK, `1` CONNECT, `3` NO CARRIER)."""
 
