@@ -466,6 +466,14 @@ def _cmgs(params: list[str]) -> Effect:
         return ("pdu", first)
     if len(first) >= 2 and first[0] == first[-1] == '"':
         number = first[1:-1]
+        if not _NUMBER.fullmatch(number):
+            # the allow-list reads past spaces, dashes, dots and brackets; a module may refuse them,
+            # skip them or encode each as a semi-octet of its own (a space as 0, `(` as 8): the
+            # number it texts is not known
+            return (
+                "refuse",
+                f"AT+CMGS number {number!r}: only digits, * and # after an optional + can be checked",
+            )
         toda = params[1] if len(params) > 1 else ""
         if toda == "145" and not number.startswith("+"):
             number = "+" + number

@@ -196,6 +196,23 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
 
 
 @pytest.mark.parametrize(
+    "number", ["+33 6 12 34 56 78", "+33-6-12-34-56-78", "+33(6)12345678", "+3361234567.8", " +33612345678"]
+)
+async def test_a_text_mode_number_with_separators_is_refused(number: str) -> None:
+    # each reads as +33612345678, the allowed number, but a module may encode a space, a dash or a
+    # bracket as a semi-octet of its own (a space as 0, `(` as 8) and text another number
+    t = fake()
+    async with modem_on(t) as modem:
+        c = modem.client
+        await c.command("AT+CMGF=1")
+        with pytest.raises(SafetyError, match="only digits, \\* and # after an optional \\+ can be checked"):
+            await c.command_with_data(f'AT+CMGS="{number}"', b"hi\x1a")
+        await c.command("AT+CMGF=1")
+        await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert t.lines == ["AT+CMGF=1", "AT+CMGF=1", 'AT+CMGS="+33612345678"']
+
+
+@pytest.mark.parametrize(
     ("address", "why"),
     [
         ("0C9133F621436587", "filler F among its 12 digits"),  # 336F12345678: an SMS centre may stop at F
