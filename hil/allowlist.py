@@ -42,7 +42,15 @@ from m2msim.yamlio import (
     text_field,
     text_list,
 )
-from modem.safety import ACTIONS, Action, AllowList, NumberNotAllowed, allow_commands_field, normalise_number
+from modem.safety import (
+    ACTIONS,
+    Action,
+    AllowList,
+    NumberNotAllowed,
+    allow_commands_field,
+    listed_number,
+    normalise_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +256,7 @@ def _parse_entry(items: LocatedList, i: int, source: str, country_code: str) -> 
     number = text_field(entry, "number", source, path, what="a phone number")
     assert number is not None
     try:
+        listed_number(number)
         spellings = spellings_of(number, country_code)
     except ValueError as exc:
         raise fail("number", str(exc)) from None

@@ -47,6 +47,20 @@ def normalise_number(number: str) -> str:
     return _read_number(number)[0]
 
 
+def listed_number(number: str) -> str:
+    """A number as an allow-list lists it, normalised; raises ValueError for what is not one number:
+    `*` and `#` (a wildcard to whoever wrote it, a supplementary-service or USSD code to the
+    network: `**21*...#` forwards every call, `*100#` is USSD) besides what `normalise_number` refuses."""
+    canonical = normalise_number(number)
+    wild = next((ch for ch in canonical if ch in "*#"), None)
+    if wild is not None:
+        raise ValueError(
+            f"{number!r} holds {wild!r}: an allow-list has no wildcards (list each number), and * and # "
+            "make supplementary-service and USSD codes, which a bench never sends"
+        )
+    return canonical
+
+
 def _read_number(number: str) -> tuple[str, bool]:
     """The number normalised, and whether it was written with `00` for `+` (the home country's
     international prefix, not every country's); raises ValueError if not a number."""
@@ -117,7 +131,7 @@ class AllowList:
             if not text:
                 continue
             try:
-                numbers.append(normalise_number(text))
+                numbers.append(listed_number(text))
             except ValueError as exc:
                 raise SafetyError(f"{path}:{lineno}: {exc}") from None
         return cls(numbers)

@@ -94,6 +94,10 @@ def test_spellings_and_destinations() -> None:
         ("numbers:\n  - 0612345670\n", 2, "numbers[0]", 'quote it ("0612345670")'),
         ("numbers:\n  - '+33612345678'\n  - +33698765432\n", 3, "numbers[1]", "quote it"),
         ("numbers:\n  - number: '+33 6 12 ab'\n", 2, "numbers[0].number", "not a phone number"),
+        # a wildcard to whoever wrote it; to the network `*` and `#` make service codes
+        ("numbers:\n  - number: '+33 6 12 34 56 *'\n", 2, "numbers[0].number", "no wildcards"),
+        ("numbers:\n  - '+33612345678'\n  - '*'\n", 3, "numbers[1].number", "no wildcards"),
+        ("numbers:\n  - number: '**21*0612345678#'\n", 2, "numbers[0].number", "USSD codes"),
         ("numbers:\n  - number: '+33612345678'\n    allow: [sms, fax]\n", 3, "numbers[0].allow", "'fax'"),
         ("numbers:\n  - number: '+33612345678'\n    dest: moon\n", 3, "numbers[0].dest", "moon"),
         ("numbers:\n  - number: '+33612345678'\n    colour: red\n", 3, "numbers[0].colour", "unknown key"),

@@ -71,6 +71,10 @@ def test_allow_list_file_reports_bad_lines(tmp_path: Path) -> None:
     bad.write_text("+33612345678\nnot a number\n")
     with pytest.raises(SafetyError, match=r"bad.txt:2: not a phone number"):
         AllowList.from_file(bad)
+    wild = tmp_path / "wild.txt"
+    wild.write_text("+33612345678\n+33 6 12 34 56 *\n")
+    with pytest.raises(SafetyError, match=r"wild.txt:2: .* no wildcards"):
+        AllowList.from_file(wild)
 
 
 def test_policy_required_except_on_the_virtual_modem() -> None:
