@@ -239,6 +239,11 @@ _SAFE_EXTENDED: dict[str, str] = {
     "+QISEND": "s", "+QIRD": "s", "+QICLOSE": "s", "+QISTATE": "es", "+QGDCNT": "s",
     "+QIGETERROR": "e",
 }  # fmt: skip
+# TP-PID (23.040 §9.2.3.9) of a message the SMS centre delivers as an SMS to its TP-DA: a plain one,
+# a type 0 (silent) or a replace type.  Telematic interworking (0x20-0x3F) has it converted to
+# another service (fax, telex, paging, X.400, e-mail to an address in the text, speech by a call),
+# and 0xC0-0xFF are the SMS centre's own: who gets what is not the allow-list's to know.
+_PLAIN_PIDS = frozenset({0x00, *range(0x40, 0x48)})
 _COPS_SAFE_MODES = frozenset({"", "0", "2", "3"})  # automatic, deregister, set the format
 _ALLOW_NAME = re.compile(r"[+^$*%#!@][A-Z0-9_.]+|[&\\][A-Z]|[A-Z]")
 _REGISTRATIONS = frozenset({"+CREG", "+CGREG", "+CEREG", "+C5GREG"})
@@ -437,6 +442,9 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [("refuse", f"AT{name}{args} forwards calls (only disable, query and erase can go)")]
     if name == "+CHLD" and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
         return [("refuse", f"AT{name}{args} transfers or deflects a call")]
+    pid = params[2] if name == "+CSMP" and kind == "set" and len(params) > 2 else ""
+    if pid and not (pid.isdigit() and int(pid) in _PLAIN_PIDS):
+        return [("refuse", f"AT+CSMP={','.join(params)}: {_pid_why(int(pid) if pid.isdigit() else -1)}")]
     if name == "+CSCA" and kind == "set":
         return [("refuse", "AT+CSCA changes the SMS service centre")]
     if name == "+CRSM" and kind == "set" and params[0] not in _CRSM_READS:
@@ -845,6 +853,18 @@ def _costly_effect(effects: list[Effect]) -> str | None:
     return None
 
 
+def _pid_why(pid: int) -> str:
+    what = (
+        "has the SMS centre convert the message to another service (fax, e-mail to an address in the "
+        "text, a call reading it out)"
+        if 0x20 <= pid <= 0x3F
+        else "is the SMS centre's own use or reserved"
+        if pid >= 0x80
+        else "is not a plain SMS (0), a type 0 or a replace type (64-71)"
+    )
+    return f"the protocol identifier {pid if pid >= 0 else '?'} {what}"
+
+
 def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:
     """The destination number of the SMS-SUBMIT written after `AT+CMGS=<length>`."""
     from modem.sms import Direction, SmsCodecError, SmsSubmit, decode_pdu
@@ -860,6 +880,8 @@ def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str,
         raise refuse(line, f"the PDU is a {type(message).__name__}, not an SMS-SUBMIT")
     if message.smsc is not None:
         raise refuse(line, f"the PDU names its own SMS centre ({message.smsc.number})")
+    if message.pid not in _PLAIN_PIDS:
+        raise refuse(line, _pid_why(message.pid))
     dest = message.destination
     if dest.ton > 2 or dest.npi > 1:
         raise refuse(line, f"the destination {dest.value!r} has the type of address {dest.toa:#x}")

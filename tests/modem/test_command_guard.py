@@ -195,6 +195,27 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
     assert bytes(t.written).endswith(ok.hex.encode() + b"\x1a")
 
 
+async def test_an_sms_the_centre_would_turn_into_another_service_is_refused() -> None:
+    # TP-PID 0x32 (e-mail) has the SMS centre mail the text to an address inside it; 0x22 fax,
+    # 0x24 a call reading it out; 0xC0-0xFF its own use: none of it is the allow-list's to check
+    ok = encode_submit("x@example.org hi", "+33612345678")[0]
+    assert "0B913316325476F800" in ok.hex
+    t = fake()
+    async with modem_on(t) as modem:
+        c = modem.client
+        for pid in ("32", "22", "24", "C0"):
+            pdu = ok.hex.replace("0B913316325476F800", f"0B913316325476F8{pid}")
+            await c.command("AT+CMGF=0")
+            with pytest.raises(SafetyError, match=f"protocol identifier {int(pid, 16)} "):
+                await c.command_with_data(f"AT+CMGS={ok.tpdu_length}", pdu.encode() + b"\x1a")
+        with pytest.raises(SafetyError, match="protocol identifier 50 has the SMS centre convert"):
+            await c.command("AT+CSMP=17,167,50,0")  # the same in text mode
+        await c.command("AT+CSMP=17,167,0,0")
+        await c.command("AT+CMGF=0")
+        await c.command_with_data(f"AT+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
+    assert t.lines == ["AT+CMGF=0"] * 4 + ["AT+CSMP=17,167,0,0", "AT+CMGF=0", f"AT+CMGS={ok.tpdu_length}"]
+
+
 @pytest.mark.parametrize(
     "number", ["+33 6 12 34 56 78", "+33-6-12-34-56-78", "+33(6)12345678", "+3361234567.8", " +33612345678"]
 )
