@@ -259,6 +259,7 @@ _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",
     "+CSIM": "sends raw commands to the SIM",
+    "+CGLA": "sends raw commands to the SIM",
     "+CUSATT": "answers the SIM toolkit (which may set up calls and SMS)",
     "+CUSATE": "sends an envelope to the SIM toolkit (which may set up calls and SMS)",
     "+STGR": "answers the SIM toolkit (which may set up calls and SMS)",
@@ -434,20 +435,26 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [_cmgs(params) if kind == "set" else ("refuse", "AT+CMGS without a destination")]
     if any(s in word for s in _SMS_BY_NAME):
         return [("refuse", f"AT{name} sends an SMS the allow-list cannot check (use AT+CMGS)")]
-    if any(s in word for s in _CALLS_BY_NAME) or name in _REFUSED_NAMES:
-        return [("refuse", f"AT{name} {_REFUSED_NAMES.get(name, 'places a call')}")]
+    # by name and in any vendor's variant (+CCFCU, ^CHLD, +QCSCA...): a bench that lists one in
+    # allow_commands for its other uses gets those, never a forward, a transfer or another centre
+    refused = next((why for key, why in _REFUSED_NAMES.items() if key[1:] in word), None)
+    if any(s in word for s in _CALLS_BY_NAME) or refused is not None:
+        return [("refuse", f"AT{name} {refused or 'places a call'}")]
     if "CUSD" in word and (name != "+CUSD" or len(params) > 1 or params[:1] not in ([], ["0"], ["1"], ["2"])):
         return [("refuse", f"AT{name}{args} sends a USSD string")]
-    if name == "+CCFC" and kind == "set" and (len(params) < 2 or params[1] not in ("0", "2", "4")):
+    if "CCFC" in word and kind == "set" and (len(params) < 2 or params[1] not in ("0", "2", "4")):
         return [("refuse", f"AT{name}{args} forwards calls (only disable, query and erase can go)")]
-    if name == "+CHLD" and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
+    if "CHLD" in word and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
         return [("refuse", f"AT{name}{args} transfers or deflects a call")]
     pid = params[2] if name == "+CSMP" and kind == "set" and len(params) > 2 else ""
     if pid and not (pid.isdigit() and int(pid) in _PLAIN_PIDS):
         return [("refuse", f"AT+CSMP={','.join(params)}: {_pid_why(int(pid) if pid.isdigit() else -1)}")]
-    if name == "+CSCA" and kind == "set":
-        return [("refuse", "AT+CSCA changes the SMS service centre")]
-    if name == "+CRSM" and kind == "set" and params[0] not in _CRSM_READS:
+    if "CSCA" in word and kind == "set":
+        return [("refuse", f"AT{name} changes the SMS service centre")]
+    # 27.007 §8.18 / §8.46: the command is +CRSM's first field, +CRLA's second (after the session)
+    at = 1 if name == "+CRLA" else 0
+    sim_command = params[at] if len(params) > at else ""
+    if name in ("+CRSM", "+CRLA") and kind == "set" and sim_command not in _CRSM_READS:
         return [("refuse", f"AT{name}{args} writes to the SIM")]
     if name == "+CMGF":
         if kind == "set" and params in (["0"], ["1"]):

@@ -448,6 +448,32 @@ async def test_listing_a_command_never_lets_a_send_or_a_dial_through() -> None:
     assert bytes(t.written) == b""
 
 
+VARIANTS = ["+CCFCU", "^CHLD", "+QCSCA", "+CTFRU", "+CGLA", "+CRLA"]
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ('AT+CCFCU=0,3,2,145,"+33699999999"', "forwards calls"),  # 27.007's forwarding with URIs
+        ("AT^CHLD=4", "transfers or deflects"),
+        ('AT+QCSCA="+33699999999"', "changes the SMS service centre"),
+        ('AT+CTFRU="+33699999999"', "deflects a call"),
+        ('AT+CGLA=1,10,"00A40004"', "raw commands to the SIM"),  # like AT+CSIM: may rewrite the SMS centre
+        ('AT+CRLA=1,214,28480,0,0,1,"00"', "writes to the SIM"),  # UPDATE BINARY
+    ],
+)
+async def test_listing_a_vendor_variant_lets_only_its_harmless_forms_through(line: str, why: str) -> None:
+    # listed for their queries, these variants still never forward, transfer, deflect or rewrite
+    policy = AllowList(["+33612345678"], allow_commands=VARIANTS)
+    t = fake()
+    async with modem_on(t, policy) as modem:
+        with pytest.raises(SafetyError, match=why):
+            await modem.client.command(line)
+        for harmless in ("AT+CCFCU=0,2", "AT^CHLD=2", "AT+QCSCA?", "AT+CRLA=1,176,28480"):
+            await modem.client.command(harmless)
+    assert t.lines == ["AT+CCFCU=0,2", "AT^CHLD=2", "AT+QCSCA?", "AT+CRLA=1,176,28480"]
+
+
 @pytest.mark.parametrize("line", [line for line, _ in UNLISTED])
 async def test_the_virtual_modem_takes_any_command(line: str) -> None:
     t = fake("virtual://generic")
