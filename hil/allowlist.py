@@ -6,7 +6,7 @@
       - number: "+33 6 12 34 56 78"
         label: bench phone A (Orange)
         allow: [sms, call]        # sms, call, csd (default: sms and call)
-      - number: "06 98 76 54 32"  # national spelling: also allowed as +33698765432
+      - number: "06 98 76 54 32"  # national spelling: also allowed as +33698765432 (as written: at home)
         label: SMS loopback SIM
         allow: [sms]
         dest: fr-mobile           # tariff destination for the cost estimate (default: from the number)
@@ -17,7 +17,7 @@ The file becomes a `modem.safety` policy (`BenchAllowList.policy()`): one `modem
 per action, so the decision (number normalisation, matching) is the modem layer's, never a second
 copy.  A national number is allowed under its E.164 spelling too, and an E.164 number of the
 bench's country under its national spelling: the same subscriber either way, but only on the home
-network, so that national spelling goes only while the modem is registered at home (the driver's
+network, so a national spelling (listed or not) goes only while the modem is registered at home (the driver's
 command guard follows +CREG/+CGREG/+CEREG; `modem.safety.CommandGuard`).
 """
 

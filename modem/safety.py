@@ -113,14 +113,16 @@ class AllowList:
             raise NumberNotAllowed(number, action)
 
     def home_network_only(self, number: str, action: Action) -> bool:
-        """True when `number` is allowed only as another spelling valid on the home network: the
-        national spelling of a listed international number, or any number dialled with `00` as the
-        international prefix (the home country's; abroad it may be another, `011` in North America)."""
+        """True when `number` reaches the listed subscriber only on the home network: any spelling
+        without `+` (a national number or a short code, listed as written or the national spelling
+        of a listed international number: abroad it is a number of the visited country), or one
+        dialled with `00` as the international prefix (the home country's; abroad it may be
+        another, `011` in North America)."""
         try:
             canonical, with_00 = _read_number(number)
         except ValueError:
             return False
-        return with_00 or canonical in self.home_only
+        return with_00 or not canonical.startswith("+")
 
     @classmethod
     def from_file(cls, path: str | Path) -> AllowList:
@@ -769,7 +771,8 @@ class CommandGuard:
             self._check_home(line, destination, "sms")
 
     def _check_home(self, line: str, number: str, action: Action) -> None:
-        """A national spelling allowed only as a listed international number's: home network only."""
+        """A spelling without `+` (or with `00` for it) reaches the listed subscriber on the home
+        network only."""
         if not home_network_only(self.policy, number, action) or self.home:
             return
         where = (
@@ -779,10 +782,9 @@ class CommandGuard:
         )
         raise self._refuse(
             line,
-            f"{number} is allowed only as a home network's spelling of a listed number (national, or "
-            f"with 00 as the international prefix), which reaches that subscriber only on the home "
-            f"network, and {where} (+CREG/+CGREG/+CEREG): use the international spelling (+), or list "
-            "the national one",
+            f"{number} is allowed only as a home network's spelling of a listed number (national or "
+            f"short, or with 00 as the international prefix), which reaches that subscriber only on the "
+            f"home network, and {where} (+CREG/+CGREG/+CEREG): use the international spelling (+)",
         )
 
     def _check_data(self, line: str, data: bytes) -> None:

@@ -198,10 +198,15 @@ async def test_a_national_spelling_of_a_listed_number_is_refused_while_roaming()
         with pytest.raises(SafetyError, match="roaming"):  # 00: the international prefix at home only
             await modem.client.command("ATD0033612345678;")  # (the driver dials it as +33612345678)
         await modem.sms.send("+33612345678", "hi")  # the international spelling reaches the subscriber
-        await modem.sms.send("0698765432", "hi")  # listed as written
+        with pytest.raises(SafetyError, match="roaming"):  # listed as written, national all the same:
+            await modem.sms.send("0698765432", "hi")  # abroad a number of the visited country
+        await modem.client.command("AT+CREG?")
+        with pytest.raises(SafetyError, match="roaming"):
+            await modem.client.command("ATD0698765432;")
+        await modem.sms.send("+33698765432", "hi")
     assert [line for line in fake.lines if line.startswith(("ATD", "AT+CMGS"))] == [
         "AT+CMGS=15",
-        "AT+CMGS=14",
+        "AT+CMGS=15",
     ]
 
 
