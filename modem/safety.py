@@ -651,9 +651,20 @@ class CommandGuard:
         for kind, on in self._reg_after:
             self._reg_urcs[kind] = on
         self._reg_after = []
+        lines = list(lines)
+        # One read answers one line per kind.  A second one is the text of an SMS that came in
+        # meanwhile (a text-mode +CMT's lines past its first are not told from the answer's, and
+        # anybody can text the bench's SIM): which line is the modem's is not known, nor the state.
+        prefixes = [grammar.prefix_of(text) for text in lines]
+        twice = {prefix for prefix in prefixes if prefix is not None and prefixes.count(prefix) > 1}
+        for kind in twice & _REGISTRATIONS:
+            self.registration.pop(kind, None)
+            self._reg_urcs[kind] = False
         for text in lines:
             prefix = grammar.prefix_of(text)
             fields = grammar.fields_of(text)
+            if prefix in twice:
+                continue
             if (
                 self._reads_registration  # (a text-mode SMS listed by AT+CMGL or AT+CMGR may hold
                 # a line "+CREG: 0,1", and anybody can text the bench's SIM)

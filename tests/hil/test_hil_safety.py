@@ -210,6 +210,23 @@ async def test_a_national_spelling_of_a_listed_number_is_refused_while_roaming()
     ]
 
 
+async def test_an_sms_whose_text_reads_as_a_registration_answer_does_not_make_the_modem_home() -> None:
+    # Roaming, a text-mode SMS comes in while AT+CREG? is answered: the lines of its text past the
+    # first cannot be told from the answer's, and one says "+CREG: 0,1" (home).
+    sms = '+CMT: "+33611111111",,"26/12/06,22:00:00+04"\nhi\n+CREG: 0,1'
+    fake = roaming_fake(5)
+    fake.answers["AT+CREG?"] = f"+CREG: 0,5\n{sms}"
+    async with national_twin_modem(fake) as modem:
+        await modem.client.command("AT+CREG?")
+        with pytest.raises(SafetyError, match="not known to be on its home network"):
+            await modem.client.command("ATD0612345678;")
+        fake.answers["AT+CMGF?"] = '+CMGF: 1\n+CMT: "+33611111111",,"26/12/06,22:00:00+04"\nhi\n+CMGF: 0'
+        await modem.client.command("AT+CMGF?")  # the module is in text mode, the SMS says PDU
+        with pytest.raises(SafetyError, match="not known to be PDU mode"):
+            await modem.client.command_with_data("AT+CMGS=15", b"00" * 15 + b"\x1a")
+    assert not [line for line in fake.lines if line.startswith(("ATD", "AT+CMGS"))]
+
+
 async def test_a_national_spelling_goes_on_the_home_network_once_the_modem_says_so() -> None:
     fake = roaming_fake(1)
     async with national_twin_modem(fake) as modem:
