@@ -201,6 +201,9 @@ _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
 # modem reads as a command
 _S_DEFAULTS = {2: 43, 3: 13, 5: 8, 12: 50}
 _CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECORD, GET RESPONSE, STATUS
+_MESSAGE_URCS = frozenset(
+    {"+CMT", "+CBM"}
+)  # a text anybody may write, its lines past the first as the modem's
 _BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "PB DONE", "SMS DONE", "+CFUN"})
 _SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)
 _CALLS_BY_NAME = ("DIAL", "ECALL")
@@ -596,6 +599,7 @@ class CommandGuard:
         self.sms_format: str | None = None
         self._format_after: str | None = None  # the format once the line in flight is answered OK
         self._reads_state = False  # the line in flight only reads the registration or the format
+        self._message_in_answer = False  # a message's text came in while the line in flight was answered
         # the line in flight only reads or sets the registration (or reads the format): its answer's
         # +CREG lines are the registration, where another command's may be an SMS's text
         self._reads_registration = False
@@ -632,6 +636,7 @@ class CommandGuard:
         self.sms_format = None
         self._format_after = after
         self._reads_state = read is not None
+        self._message_in_answer = False
         self._reads_registration = _REGISTRATION_READ.fullmatch(text.partition("AT")[2]) is not None
         if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(text):
             self.registration.clear()
@@ -647,16 +652,23 @@ class CommandGuard:
 
     def done(self, line: str, lines: Iterable[str] = ()) -> None:
         """The modem answered OK to the line last checked, with these information lines."""
-        self.sms_format, self._format_after = self._format_after, None
+        # A text-mode SMS (or cell broadcast) that came in during the answer: the lines of its text
+        # past the first are not told from the modem's (+CMT has no length without +CSDH), and
+        # anybody can text the bench's SIM.  Its lines may be the whole answer, its `OK` too, the
+        # modem's own (an ERROR, say) still to come: nothing of the answer is believed.
+        tainted, self._message_in_answer = self._message_in_answer, False
+        self.sms_format, self._format_after = (None if tainted else self._format_after), None
         for kind, on in self._reg_after:
-            self._reg_urcs[kind] = on
+            self._reg_urcs[kind] = on and not tainted
         self._reg_after = []
         lines = list(lines)
-        # One read answers one line per kind.  A second one is the text of an SMS that came in
-        # meanwhile (a text-mode +CMT's lines past its first are not told from the answer's, and
-        # anybody can text the bench's SIM): which line is the modem's is not known, nor the state.
+        # One read answers one line per kind: with a second one (such an SMS's text), which line is
+        # the modem's is not known, nor the state.
         prefixes = [grammar.prefix_of(text) for text in lines]
         twice = {prefix for prefix in prefixes if prefix is not None and prefixes.count(prefix) > 1}
+        if tainted:
+            twice |= {prefix for prefix in prefixes if prefix is not None}
+            twice |= _REGISTRATIONS if self._reads_registration else set()
         for kind in twice & _REGISTRATIONS:
             self.registration.pop(kind, None)
             self._reg_urcs[kind] = False
@@ -682,6 +694,8 @@ class CommandGuard:
     def urc(self, name: str, line: str = "") -> None:
         """An unsolicited result: after a boot notice the SMS format is the modem's stored one again
         (and the registration is not known); a registration URC gives its new state."""
+        if name in _MESSAGE_URCS and len(grammar.fields_of(line)) > 2:  # text mode (PDU: [<alpha>,]<length>)
+            self._message_in_answer = True
         if name in _BOOT_NOTICES:
             self._format_after = None  # the line in flight may have run before the reset
             self.restarted(name)

@@ -227,6 +227,25 @@ async def test_an_sms_whose_text_reads_as_a_registration_answer_does_not_make_th
     assert not [line for line in fake.lines if line.startswith(("ATD", "AT+CMGS"))]
 
 
+async def test_an_answer_a_text_mode_sms_came_into_is_not_believed() -> None:
+    # Roaming, a text-mode SMS comes in as AT+CREG? is sent: its text's lines are the whole answer
+    # ("+CREG: 0,1", "OK"), and the modem's own, "+CREG: 0,5", would come after the next line went.
+    sms = '+CMT: "+33611111111",,"26/12/06,22:00:00+04"\nhi\n+CREG: 0,1'
+    fake = roaming_fake(5)
+    fake.answers["AT+CREG?"] = sms
+    async with national_twin_modem(fake) as modem:
+        await modem.client.command("AT+CREG?")
+        with pytest.raises(SafetyError, match="not known to be on its home network"):
+            await modem.client.command("ATD0612345678;")
+        # a PDU-mode SMS has a single line, its PDU: the answer around it stands
+        fake.answers["AT+CREG?"] = (
+            "+CMT: ,22\n07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07\n+CREG: 0,1"
+        )
+        await modem.client.command("AT+CREG?")
+        await modem.client.command("ATD0612345678;")
+    assert [line for line in fake.lines if line.startswith("ATD")] == ["ATD0612345678;"]
+
+
 async def test_a_national_spelling_goes_on_the_home_network_once_the_modem_says_so() -> None:
     fake = roaming_fake(1)
     async with national_twin_modem(fake) as modem:
