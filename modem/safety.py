@@ -752,6 +752,7 @@ class CommandGuard:
         found = _command_in_data(self._line_tail + data)
         if found is not None:
             text, why = found
+            text = text if len(text) <= 80 else f"{text[:40]}...{text[-30:]}"
             raise SafetyError(
                 f"{self.url}: raw bytes refused: they hold {text!r}, a command line ({why}) should the "
                 "modem be back in command mode when it reads them (the far end hung up, the call "
@@ -837,6 +838,8 @@ class CommandGuard:
 
 _LINE_TAIL = 1024  # longer than any module's command line buffer (V.250: at least 40 characters)
 _PREFIX = re.compile(r"A *T", re.IGNORECASE)
+_MAY_COST = re.compile(r"[DS+^$*%#!@]", re.IGNORECASE)  # what a costly command line holds
+_DATA_READINGS = 512  # `AT`s read as command lines per write: a bound on the time it takes
 
 
 def _command_in_data(data: bytes) -> tuple[str, str] | None:
@@ -850,15 +853,28 @@ def _command_in_data(data: bytes) -> tuple[str, str] | None:
     be read as commands are data (the modem answers ERROR); `A/` is too common in text to count,
     and repeats a line the guard checked."""
     seven = bytes(b & 0x7F for b in data)
+    read: set[str] = set()  # each reading once: most lines look the same every way
     for view in (data, seven) if seven != data else (data,):
         for ends in (rb"\r", rb"[\r\n]"):
             for line in re.split(ends, view)[:-1]:  # the last one has no line end yet
                 for edit in (True, False):
                     text = _typed(line, edit)
+                    if not _MAY_COST.search(text):
+                        continue  # no dial, S-register or extended command: nothing to read
                     for m in _PREFIX.finditer(text):
-                        why = _costly_effect(_line_effects(text[m.start() :]))
+                        # no module keeps a longer line
+                        command = text[m.start() : m.start() + _LINE_TAIL]
+                        if command in read:
+                            continue
+                        if len(read) == _DATA_READINGS:
+                            return command[:40], (
+                                f"one of more than {_DATA_READINGS} `AT`s in one write, too many to read "
+                                "each as a command line: write the bytes in smaller parts"
+                            )
+                        read.add(command)
+                        why = _costly_effect(_line_effects(command))
                         if why is not None:
-                            return text[m.start() :], why
+                            return command, why
     return None
 
 

@@ -371,6 +371,19 @@ async def test_data_mode_bytes_that_read_as_a_dial_or_a_send_are_refused(chunks:
     assert bytes(t.written) == b"ATD+33612345678\rREAD METER at dawn\r" + b"".join(chunks[:-1])
 
 
+async def test_reading_data_mode_bytes_as_command_lines_stays_bounded() -> None:
+    # every `AT` may be where the modem starts reading: 50 000 of them on one line are read at most
+    # a bounded number of times, and refused past the bound, not read for minutes
+    t = AnsweringTransport({"ATD+33612345678": Answer(final="CONNECT 9600")}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"AT" * 50_000 + b"\r")  # nothing on the line may dial: not read at all
+        many = b"".join(b"ATE%d" % i for i in range(3000))  # each `AT` starts another reading
+        with pytest.raises(SafetyError, match="too many to read"):
+            await call.write(many + b"S0?\r")
+        await call.write(many[:2000] + b"S0?\r")  # fewer: each read, none dials
+
+
 class NumericAnswers(AnsweringTransport):
     """A module in ATV0: results are digits and a CR (`0` OK, `1` CONNECT, `3` NO CARRIER)."""
 
