@@ -310,9 +310,11 @@ def _csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
-def as_table(rows: list[list[str]], typed: bool) -> pa.Table:
+def as_table(rows: list[list[str]], typed: bool, nulls: list[str] | None = None) -> pa.Table:
     """The rows as pyarrow's CSV reader converts them: with the types it infers, or every column
-    as text ('' for an empty cell)."""
+    as text ('' for an empty cell).  Typed, only an empty cell is NULL, as in the CSV (`nulls`:
+    the texts read as NULL; None for pyarrow's default list, which holds `NaN`, `nan`, `NA`,
+    `null`, `N/A`...: a NaN count becomes a NULL, another value than the CSV's)."""
     import csv
     import io
 
@@ -323,9 +325,13 @@ def as_table(rows: list[list[str]], typed: bool) -> pa.Table:
     data = pa.BufferReader(out.getvalue().encode())
     parse = pacsv.ParseOptions(newlines_in_values=True)
     if typed:
-        return pacsv.read_csv(data, parse_options=parse)
+        options = pacsv.ConvertOptions() if nulls is None else pacsv.ConvertOptions(null_values=nulls)
+        return pacsv.read_csv(data, parse_options=parse, convert_options=options)
     options = pacsv.ConvertOptions(column_types=dict.fromkeys(rows[0], pa.string()))
     return pacsv.read_csv(data, parse_options=parse, convert_options=options)
+
+
+KEPT = [""]  # (`as_table`'s `nulls` for a conversion that keeps every value of the CSV)
 
 
 def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]]:
@@ -356,7 +362,7 @@ def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]
     out["spreadsheet.csv"] = (put("spreadsheet.csv", b"\xef\xbb\xbf" + sheet.getvalue().encode()), {})
     pq.write_table(as_table(rows, False), folder / "text.parquet")
     out["text.parquet"] = (folder / "text.parquet", {})
-    pq.write_table(as_table(rows, True), folder / "typed.parquet")
+    pq.write_table(as_table(rows, True, KEPT), folder / "typed.parquet")
     out["typed.parquet"] = (folder / "typed.parquet", {})
     for name, first, second in (
         ("csv-parts", "csv", "csv"),
@@ -373,7 +379,7 @@ def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]
                 csv.writer(part, lineterminator="\n").writerows([header, *chunk])
                 (parts / f"part-{i}.csv").write_text(part.getvalue(), encoding="utf-8")
             else:
-                pq.write_table(as_table([header, *chunk], kind == "typed"), parts / f"part-{i}.parquet")
+                pq.write_table(as_table([header, *chunk], kind == "typed", KEPT), parts / f"part-{i}.parquet")
         out[name] = (parts, offsets)
     return out
 

@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from usage_forms import INV as FORMS_INV
-from usage_forms import TYPED_FORMS, as_one_file, as_table, csv_file, every_form
+from usage_forms import KEPT, TYPED_FORMS, as_one_file, as_table, csv_file, every_form
 
 from accounting import load_catalog, load_inventory, rate, usage_arrow, usage_arrow_checks, usage_csv_arrow
 from accounting.engine import rate_run
@@ -61,7 +62,7 @@ def _every_rating(
             out[f"{form} small"] = json.loads(run.invoice.to_json())
     rows = list(csv.reader(io.StringIO(text, newline="")))
     for typed in (False, True):  # the rows as an Arrow table, rated without a file
-        table = as_table(rows, typed)
+        table = as_table(rows, typed, KEPT)
         out[f"{'typed' if typed else 'text'}-table duckdb"] = json.loads(rate(inventory, table).to_json())
     return out
 
@@ -200,3 +201,96 @@ def test_a_seeded_month_with_copies_written_otherwise_is_rated_alike_in_every_fo
         {"row": n + 1 + k, "reason": f"duplicate record: identical in every field to row {i + 1}"}
         for k, i in enumerate(picked)
     ]
+
+
+def _at(day: int, **fields: str) -> str:
+    """`_row` started on its own day of March (rows that are not copies of one another)."""
+    return _row(start=f"2026-03-{day:02d}T06:00:00Z", **fields)
+
+
+_VOICE = {"line": "33612345679", "type": "voice", "dest": "fr-mobile", "bytes_up": "", "bytes_down": ""}
+_SMS = {"line": "33612345679", "type": "sms", "dest": "fr-mobile", "duration_s": ""}
+
+
+def test_a_nan_count_is_the_same_reject_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count written NaN (or an infinity, in any spelling DuckDB reads) is a malformed value in
+    every form: the CSV's text, its Parquet file of text, and its typed conversion, where it is a
+    float NaN; and the row written again is a duplicate.  The typed forms were written by
+    pyarrow's CSV reader with its default NULL texts, which made the NaN a NULL: a duration of
+    0 s billed, a byte count 'missing', where the CSV said 'NaN'."""
+    rows = [
+        _at(20, duration_s="NaN"),
+        _at(21, duration_s="nan", **_VOICE),
+        _at(22, **(_SMS | {"bytes_up": "-nan", "bytes_down": "10"})),
+        _at(23, bytes_up="inf"),
+        _at(24, bytes_down="-Infinity"),
+        _at(21, duration_s="nan", **_VOICE),
+    ]
+    n = len(LINES)
+    want = _alike(_every_rating("\n".join([*LINES, *rows]) + "\n", tmp_path, monkeypatch))
+    assert want["rejects"][-6:] == [
+        {"row": n + 1, "reason": "malformed value: duration_s 'NaN'"},
+        {"row": n + 2, "reason": "malformed value: duration_s 'nan'"},
+        {"row": n + 3, "reason": "malformed value: bytes_up/bytes_down '-nan'/'10'"},
+        {"row": n + 4, "reason": "malformed value: bytes_up/bytes_down 'inf'/'1200000'"},
+        {"row": n + 5, "reason": "malformed value: bytes_up/bytes_down '900000'/'-Infinity'"},
+        {"row": n + 6, "reason": f"duplicate record: identical in every field to row {n + 2}"},
+    ]
+
+
+def test_a_missing_count_is_rated_as_the_contract_says_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty count is NULL in every form (the CSV's empty cell, NULL in its Parquet files):
+    a duration is then 0 s (billed), a data record's byte count 'missing' (a reject), another
+    record's byte counts not needed (billed)."""
+    rows = [
+        _at(20, duration_s=""),
+        _at(21, duration_s="", **_VOICE),
+        _at(22, **(_SMS | {"bytes_up": "", "bytes_down": ""})),
+        _at(23, bytes_up=""),
+        _at(24, bytes_up="", bytes_down=""),
+    ]
+    n = len(LINES)
+    text = "\n".join([*LINES, *rows]) + "\n"
+    want = _alike(_every_rating(text, tmp_path, monkeypatch))
+    assert [r for r in want["rejects"] if r["row"] > n] == [
+        {"row": n + 4, "reason": "malformed value: bytes_up/bytes_down missing/'1200000'"},
+        {"row": n + 5, "reason": "malformed value: bytes_up/bytes_down missing/missing"},
+    ]
+    # the rows billed: their invoice is that of the file with the two rejected rows left out
+    kept = "\n".join([*LINES, *rows[:3]]) + "\n"
+    (tmp_path / "kept.csv").write_text(kept, encoding="utf-8")
+    other = json.loads(rate(load_inventory(str(INV)), tmp_path / "kept.csv").to_json())
+    assert (other["total_ht"], other["lines"]) == (want["total_ht"], want["lines"])
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["duckdb", "pass"])
+def test_a_csv_converted_with_pyarrows_default_null_texts_is_rated_as_its_nulls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """pyarrow's CSV reader, left to its defaults, reads `NaN`, `NA`, `null`, `N/A`... as NULL:
+    the typed Parquet file it writes holds no NaN, and its rows are rated as NULL counts are, as
+    the CSV with those cells empty (a duration of 0 s, a data record's byte count missing)."""
+    rows = [_at(20, duration_s="NaN"), _at(21, duration_s="NA", **_VOICE), _at(23, bytes_down="null")]
+    csv_rows = list(csv.reader(io.StringIO("\n".join([*LINES, *rows]) + "\n", newline="")))
+    table = as_table(csv_rows, True)  # (pyarrow's default NULL texts)
+    pq.write_table(table, tmp_path / "defaults.parquet")
+    emptied = [_at(20, duration_s=""), _at(21, duration_s="", **_VOICE), _at(23, bytes_down="")]
+    (tmp_path / "emptied.csv").write_text("\n".join([*LINES, *emptied]) + "\n", encoding="utf-8")
+    inventory = load_inventory(str(INV))
+    want = _invoice(tmp_path / "emptied.csv", inventory, monkeypatch, False)
+    assert want["rejects"][-1] == {
+        "row": len(LINES) + 3,
+        "reason": "malformed value: bytes_up/bytes_down '900000'/missing",
+    }
+    got = _invoice(tmp_path / "defaults.parquet", inventory, monkeypatch, fast)
+    assert (got["rejects"][-1], got["total_ht"], got["lines"]) == (
+        want["rejects"][-1],
+        want["total_ht"],
+        want["lines"],
+    )
+    if not fast:  # (an Arrow table is rated by DuckDB)
+        assert _by_kind(json.loads(rate(inventory, table).to_json())) == _by_kind(got)
