@@ -1564,7 +1564,9 @@ class UsageReader:
         input: a start as its instant (`2026-03-02T10:00:00Z`, `2026-03-02 11:00:00+01` and a
         typed timestamp of that instant are one start), a count as its number (`60`, `60.0`,
         `+60`, `6e1` and an integer 60; past 2^53, where a DOUBLE is no longer exact, as its
-        text), `delivered` as its boolean; a value that reads as none of these by its text
+        exact integer: `9007199254740994`, `9007199254740994.0` and `9.007199254740994e15` are
+        one count, up to 10^28, past which a count is compared as its text), `delivered` as its
+        boolean; a value that reads as none of these by its text
         (each such column is compared as two: the value read, and the text it was not read from).
         Another column as it is, but in Parquet files that type it otherwise (a typed part
         beside a part of text, read as text), a text that reads as the typed parts' type is
@@ -1582,7 +1584,15 @@ class UsageReader:
                 return value
             d = f"TRY_CAST({value} AS DOUBLE)"  # (+ 0: -0.0 is 0)
             exact = f"abs({d}) < {_EXACT_DOUBLE}"
-            return f"CASE WHEN {exact} THEN {d} + 0 END, CASE WHEN {exact} THEN NULL ELSE {text} END"
+            if kind in ("DOUBLE", "FLOAT"):  # past 2^53 a float is whole: its integer, exactly
+                whole = f"CAST(TRY_CAST({value} AS HUGEINT) AS VARCHAR)"
+            else:  # a text or a decimal read exactly (a DOUBLE cast to DECIMAL is not exact)
+                n = f"TRY_CAST({value} AS DECIMAL(38, 10))"
+                whole = f"CASE WHEN {n} = trunc({n}) THEN CAST(CAST({n} AS HUGEINT) AS VARCHAR) END"
+            return (
+                f"CASE WHEN {exact} THEN {d} + 0 END, "
+                f"CASE WHEN {exact} THEN NULL ELSE COALESCE({whole}, {text}) END"
+            )
         if name == "delivered":
             if kind == "BOOLEAN":
                 return value

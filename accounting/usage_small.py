@@ -24,6 +24,7 @@ tests/accounting/test_usage_small.py rates generated files both ways and compare
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -243,9 +244,15 @@ class _Row:
 
 
 def _number_read(text: str | None) -> tuple[Any, ...]:
-    """A count as the duplicate search compares it: its number, exact below 2^53; else its text."""
+    """A count as the duplicate search compares it: its number, a float below 2^53, past it its
+    exact integer (`9007199254740994.0` is `9007199254740994`); else its text."""
     d = _double(text)
-    return ("", text) if d is None or not abs(d) < _EXACT_DOUBLE else (d + 0.0, None)
+    if d is None or text is None:
+        return ("", text)
+    if abs(d) < _EXACT_DOUBLE:
+        return (d + 0.0, None)
+    exact = decimal.Decimal(text)  # (`_double` took the text: digits, maybe a fraction)
+    return ("", str(int(exact)) if exact == exact.to_integral_value() else text)
 
 
 def _start_read(text: str | None) -> tuple[Any, ...]:

@@ -294,3 +294,45 @@ def test_a_csv_converted_with_pyarrows_default_null_texts_is_rated_as_its_nulls(
     )
     if not fast:  # (an Arrow table is rated by DuckDB)
         assert _by_kind(json.loads(rate(inventory, table).to_json())) == _by_kind(got)
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        ("9007199254740994", "9007199254740994.0"),  # 2^53 + 2, whole, in the small reader's forms
+        ("18446744073709551616", "1.8446744073709551616e19"),  # 2^64, past int64
+        ("+36028797018963968", "36028797018963968.000"),  # 2^55
+    ],
+    ids=["2^53+2", "2^64", "2^55"],
+)
+def test_a_count_past_2_53_written_again_otherwise_is_a_duplicate_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, again: str
+) -> None:
+    """Past 2^53 a DOUBLE no longer holds every whole number: such counts were compared as their
+    texts, so that a row written again with its count in another form (`...994.0`) was two
+    malformed values in a CSV and a duplicate in its typed Parquet file (a DOUBLE column, which
+    reads both alike).  A count is compared as its exact integer there: a duplicate in every
+    form, by every path; and two counts that differ (by 2, each exact in a DOUBLE) are two rows."""
+    number = int(first)
+    other = str(number + (1 << (number.bit_length() - 53)))  # the next DOUBLE
+    rows = [
+        _at(20, bytes_up=first),
+        _at(20, bytes_up=again),
+        _at(20, bytes_up=other),
+        _at(21, duration_s=first, **_VOICE),
+        _at(21, duration_s=again, **_VOICE),
+    ]
+    plain = [line for line in LINES if ",lots," not in line]  # (a count the small reader leaves)
+    n = len(plain)
+    ratings = _every_rating("\n".join([*plain, *rows]) + "\n", tmp_path, monkeypatch)
+    want = _alike(ratings)
+    if first == "9007199254740994":
+        assert "plain.csv small" in ratings  # (the small-file reader read its forms)
+    got = [(r["row"], r["reason"].split(" '")[0]) for r in want["rejects"][-5:]]
+    assert got == [
+        (n + 1, "malformed value: bytes_up/bytes_down"),
+        (n + 2, f"duplicate record: identical in every field to row {n + 1}"),
+        (n + 3, "malformed value: bytes_up/bytes_down"),
+        (n + 4, "malformed value: duration_s"),
+        (n + 5, f"duplicate record: identical in every field to row {n + 4}"),
+    ]
