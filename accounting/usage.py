@@ -288,6 +288,7 @@ class UsageReader:
         self._part_types: list[dict[str, str]] = []
         self._file_types: list[dict[str, str]] = []  # Parquet: each file's columns and types
         if _is_arrow_table(source):
+            _given_once(self.name, source.column_names)  # type: ignore[union-attr]
             arrow_scans()
             self.con.register("usage_input", source)
             self.relation = "usage_input"
@@ -1955,7 +1956,11 @@ def _parquet_footers(
 
 
 def _file_types(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[dict[str, str]]:
-    """Each file's top-level columns and their DuckDB types, from its footer (`parquet_schema()`)."""
+    """Each file's top-level columns and their DuckDB types, from its footer (`parquet_schema()`).
+
+    A file holding a column twice (a writer that appended a column of a name already there) is
+    refused naming it, as a CSV header naming a column twice is: DuckDB read the first and named
+    the second `zone_1`, pyarrow's pass read both, and the rating took one without a word."""
     if not files:
         return []
     schema = _parquet_footers(
@@ -1964,7 +1969,25 @@ def _file_types(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[d
     elements: dict[str, list[tuple[Any, ...]]] = {}
     for file_name, *element in schema:
         elements.setdefault(str(file_name), []).append(tuple(element))
-    return [_top_level_types(elements.get(str(p), [])) for p in files]
+    out = []
+    for path in files:
+        names: list[str] = []
+        out.append(_top_level_types(elements.get(str(path), []), names))
+        _given_once(str(path), names)
+    return out
+
+
+def _given_once(source: str, names: Sequence[str]) -> None:
+    """`UsageError` when a column is given twice (DuckDB's names ignore case)."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        first = seen.setdefault(name.lower(), i)
+        if first != i:
+            raise UsageError(
+                source,
+                f"column {name!r} is given twice (columns {first + 1} and {i + 1}): one of them would "
+                "be rated and the other left aside",
+            )
 
 
 def _differing(files: Sequence[Path], types: Sequence[dict[str, str]]) -> list[dict[str, str]]:
@@ -2094,9 +2117,10 @@ def _true_row(accepted: int, rejected: Sequence[int]) -> int:
         row = nxt
 
 
-def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, str]:
+def _top_level_types(schema: Sequence[tuple[Any, ...]], names: list[str] | None = None) -> dict[str, str]:
     """A file's top-level columns and their DuckDB types, from its `parquet_schema()` rows
-    (name, num_children, duckdb_type): the root first, then each element before its children."""
+    (name, num_children, duckdb_type): the root first, then each element before its children.
+    `names`: filled with the columns' names in order, each as often as the file holds it."""
     types: dict[str, str] = {}
     inside = 0  # elements of the current column's subtree still to pass
     for name, children, duckdb_type in schema[1:]:
@@ -2104,6 +2128,8 @@ def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, str]:
             inside += (children or 0) - 1
         else:
             types[str(name)] = str(duckdb_type)
+            if names is not None:
+                names.append(str(name))
             inside = children or 0
     return types
 

@@ -438,6 +438,8 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
         names, rows = decoded
         if not set(names) >= set(REQUIRED) or any(_misspelt_column(n, names) for n in names):
             return None
+        if _named_twice(names):
+            return None  # the reader refuses it, naming the column
         return _rows(names, _unset_empty(rows))
     con = duckdb.connect(":memory:", config={"threads": "1"})
     try:
@@ -448,6 +450,9 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
             return None
         if any(_misspelt_column(n, list(types)) for n in types):
             return None  # the reader refuses it, naming the column
+        flat = con.execute(f"SELECT name FROM parquet_schema('{_sql_safe(str(path))}')").fetchall()[1:]
+        if _named_twice([str(n) for (n,) in flat]):  # (DESCRIBE names the second `zone_1`)
+            return None
         records = con.execute(
             f"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM {files} LIMIT {MAX_PARQUET_ROWS + 1}"
         ).fetchall()
@@ -458,6 +463,11 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
     if len(records) > MAX_PARQUET_ROWS:
         return None
     return _rows(list(types), _unset_empty(records))
+
+
+def _named_twice(names: Sequence[str]) -> bool:
+    """Whether a column is named twice (DuckDB's names ignore case)."""
+    return len({n.lower() for n in names}) != len(names)
 
 
 def _unset_empty(records: Sequence[tuple[str | None, ...]]) -> list[tuple[str | None, ...]]:

@@ -11,10 +11,12 @@ import csv
 import io
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from usage_forms import INV as FORMS_INV
@@ -336,3 +338,43 @@ def test_a_count_past_2_53_written_again_otherwise_is_a_duplicate_in_every_form(
         (n + 4, "malformed value: duration_s"),
         (n + 5, f"duplicate record: identical in every field to row {n + 4}"),
     ]
+
+
+def test_a_column_given_twice_is_refused_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column given twice (a writer that appended `zone` again, maybe of other values) is
+    refused naming it, exit 2, in every form: a CSV header said so; a Parquet file, a folder
+    holding such a part and an Arrow table were rated on one of the two (DuckDB read the first
+    and named the second `zone_1`; pyarrow's pass read both), without a word."""
+    from m2msim.cli import main
+
+    rows = list(csv.reader(io.StringIO("\n".join(LINES) + "\n", newline="")))
+    table = as_table(rows, True, KEPT)
+    twice = pa.Table.from_arrays(
+        [*table.columns, pa.array(["world"] * len(table))], [*table.column_names, "zone"]
+    )
+    upper = twice.rename_columns([*table.column_names, "ZONE"])
+    pq.write_table(twice, tmp_path / "twice.parquet")
+    pq.write_table(upper, tmp_path / "upper.parquet")
+    (tmp_path / "parts").mkdir()
+    pq.write_table(table, tmp_path / "parts" / "part-0.parquet")
+    pq.write_table(twice, tmp_path / "parts" / "part-1.parquet")
+    header, *body = LINES
+    (tmp_path / "twice.csv").write_text("\n".join([header + ",zone", *(b + ",world" for b in body)]) + "\n")
+    inventory = load_inventory(str(INV))
+    sources: list[Any] = [tmp_path / n for n in ("twice.csv", "twice.parquet", "upper.parquet", "parts")]
+    for source in [*sources, twice]:
+        for fast in (False, True):
+            refused = _invoice(source, inventory, monkeypatch, fast) if isinstance(source, Path) else None
+            if refused is None:
+                with pytest.raises(UsageError, match="given twice"):
+                    rate(inventory, source)
+                continue
+            assert "refused" in refused, (source, fast)
+            assert re.search(r"column '(zone|ZONE)' is (named|given) twice", refused["refused"]), refused
+        small = small_reader(source) if isinstance(source, Path) else None
+        assert small is None, source  # (the small-file reader leaves it to the reader)
+    assert main(["rate", str(INV), str(tmp_path / "twice.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "twice.parquet: column 'zone' is given twice (columns 7 and 11)" in err and err.count("\n") == 1
