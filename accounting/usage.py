@@ -1904,6 +1904,13 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     line = text.rstrip("\r\n")
     if "\r" in line or "\n" in line:  # (a line end within the line: DuckDB's reader ends it there)
         raise UsageError(str(path), "line 1: a carriage return within the header row")
+    hint = _SEPARATOR_HINT.fullmatch(line)
+    if hint:
+        raise UsageError(
+            str(path),
+            f"line 1: {line!r} is a spreadsheet's note of the separator, not the header row: delete that "
+            f"line (the header is line 2; a {hint[1]!r} between its names is read as the separator)",
+        )
     names = [n.strip() for n in next(csv.reader([line]), [])]
     delimiter = other_separator(names, REQUIRED) or ","
     if delimiter != ",":
@@ -1924,6 +1931,10 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     if missing:
         raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
     return names, delimiter
+
+
+# Excel's first line naming the separator (`sep=;`), which it writes on request and reads back.
+_SEPARATOR_HINT = re.compile(r'"?sep=([,;\t|])"?[,;\t|]*', re.IGNORECASE)
 
 
 def _misspelt_column(name: str, names: Sequence[str]) -> str | None:

@@ -86,6 +86,20 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
         ),
         (b"line\rtype,start\n", "line 1: a carriage return within the header row"),
         (b"line;type\n", "missing required column(s): line, type, start"),
+        *(  # Excel's note of the separator on line 1 (it said: missing columns, or a column without a name)
+            (
+                hint + HEADER.replace(",", sep).encode() + b"\n",
+                f"line 1: {hint.decode().strip()!r} is a spreadsheet's note of the separator, not the header "
+                f"row: delete that line (the header is line 2; a {sep!r} between its names is read as the "
+                "separator)",
+            )
+            for hint, sep in (
+                (b"sep=;\n", ";"),
+                (b"sep=,\r\n", ","),
+                (b'"sep=;";;\n', ";"),
+                (b"SEP=|\n", "|"),
+            )
+        ),
         *(
             (text, "UTF-16 text (as a spreadsheet's 'Unicode text' export saves it), not UTF-8")
             for text in (
