@@ -617,12 +617,15 @@ class UsageReader:
         `list_rejects`.
         """
         self._aside = 0
-        groups = self._csv_aggregate(month_start, month_end, first_periods)
-        if groups is None:
-            groups = self._proven_aggregate(month_start, month_end, first_periods)
-        if groups is None:
-            self._dedupe()
-            groups = self._aggregate_relation(month_start, month_end, first_periods)
+        try:
+            groups = self._csv_aggregate(month_start, month_end, first_periods)
+            if groups is None:
+                groups = self._proven_aggregate(month_start, month_end, first_periods)
+            if groups is None:
+                self._dedupe()
+                groups = self._aggregate_relation(month_start, month_end, first_periods)
+        except UsageError as exc:
+            raise _parquet_text_not_utf8(exc) or exc from None
         if self.duplicates:
             # Aggregated once with every row; the extra copies of the duplicated rows (a table of
             # their own, a few rows) are aggregated alike and taken back out: each copy fell in
@@ -638,6 +641,7 @@ class UsageReader:
                 _add(
                     groups, Group(g.line, g.type, g.zone, g.dest, g.delivered, "duplicate", g.rows, 0, 0, {})
                 )
+        self._refuse_text_not_utf8()
         malformed = len(self._malformed_rows())
         if malformed:
             _add(groups, Group(None, None, None, None, None, "bad-row", malformed, 0, 0, {}))
@@ -1420,6 +1424,31 @@ class UsageReader:
             return rn
         return _true_row(rn - 1, malformed.get(str(fname), ()))
 
+    def _refuse_text_not_utf8(self) -> None:
+        """`UsageError` naming the file, the first row and the column of a CSV field that is not
+        UTF-8 (DuckDB's reader found it, its scans having read every field: `_check_fields_read`).
+        Such a file is in another encoding (Latin-1, Windows-1252: a spreadsheet's 'CSV' in some
+        locales), and every row holding an accented letter was a malformed row, left out of the
+        invoice, where its Parquet conversion was refused: refused here too, saying how to save it."""
+        if not self.csv_rejects:
+            return
+        try:
+            found = self.con.execute(
+                f"""SELECT s.file_path, e.line, e.column_name
+                FROM {self.csv_rejects} e JOIN {self.csv_scans} s USING (scan_id, file_id)
+                WHERE e.error_type IN ('INVALID ENCODING', 'INVALID UNICODE')
+                ORDER BY {self._file_order("s.file_path")}, e.line LIMIT 1"""
+            ).fetchone()
+        except duckdb.Error:
+            return  # no scan has listed a rejected row yet
+        if found is not None:
+            path, row, column = found
+            raise UsageError(
+                str(path),
+                f"row {int(row)} (the header is row 1): column {column!r}: not UTF-8 text; the file may be "
+                "Latin-1 or Windows-1252 (a spreadsheet's 'CSV' in some locales): save it as 'CSV UTF-8'",
+            )
+
     def _malformed_rows(self) -> dict[tuple[str, int], str]:
         """The CSV rows DuckDB's reader could not split into fields: (file, row) -> reason."""
         if not self.csv_rejects:
@@ -2024,6 +2053,60 @@ def _differing(files: Sequence[Path], types: Sequence[dict[str, str]]) -> list[d
 
 
 _NESTED = re.compile(r"\[|^(STRUCT|MAP|UNION)\b")  # DuckDB's types of lists, arrays, structures
+_PARQUET_NOT_UTF8 = re.compile(r'Invalid string encoding found in Parquet file "(.+?)": value')
+
+
+def _parquet_text_not_utf8(exc: UsageError) -> UsageError | None:
+    """DuckDB's refusal of a Parquet file holding text that is not UTF-8 (it names the file and
+    the value), as a `UsageError` naming the file, the first such row and its column (found by
+    pyarrow, which reads the text unchecked), as for a CSV; None for another error."""
+    found = _PARQUET_NOT_UTF8.search(exc.reason)
+    if found is None:
+        return None
+    path = found[1]
+    where = ""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        texts = [
+            f.name
+            for f in parquet.schema_arrow
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
+        first = 2  # (a Parquet file's first row is row 2, as a CSV's after its header)
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group, columns=texts)
+            bad = [(at, name) for name in texts if (at := _first_not_utf8(table.column(name))) is not None]
+            if bad:
+                at, name = min(bad)
+                where = f"row {first + at} (the first row is row 2): column {name!r}: "
+                break
+            first += table.num_rows
+    except (OSError, ValueError, ImportError):
+        pass
+    return UsageError(
+        path, f"{where}not UTF-8 text; it was written from text in another encoding (Latin-1, Windows-1252?)"
+    )
+
+
+def _first_not_utf8(column: Any) -> int | None:
+    """The index of a text column's first value that is not UTF-8, or None."""
+    import pyarrow as pa
+
+    at = 0
+    for chunk in column.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            for i, value in enumerate(chunk.cast(pa.binary()).to_pylist()):
+                try:
+                    (value or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    return at + i
+        at += len(chunk)
+    return None
 
 
 def _check_columns(name: str, cols: set[str]) -> None:
