@@ -292,6 +292,7 @@ def listing(source: Any, limit: int) -> tuple[list[dict[str, Any]], str]:
 # it, compressed or not, its Parquet conversions, and folders of parts of each.
 TEXT_FORMS = (
     "plain.csv",
+    "crlf.csv",
     "gzip.csv.gz",
     "zstd.csv.zst",
     "spreadsheet.csv",
@@ -300,7 +301,7 @@ TEXT_FORMS = (
     "text-parts",
 )
 # (a typed value is quoted in a reason as DuckDB writes it)
-TYPED_FORMS = ("typed.parquet", "mixed-parts", "typed-table")
+TYPED_FORMS = ("typed.parquet", "export.parquet", "mixed-parts", "typed-table")
 
 
 def _csv_rows(text: str) -> list[list[str]]:
@@ -334,6 +335,30 @@ def as_table(rows: list[list[str]], typed: bool, nulls: list[str] | None = None)
 KEPT = [""]  # (`as_table`'s `nulls` for a conversion that keeps every value of the CSV)
 
 
+def _exported(table: pa.Table) -> pa.Table:
+    """The typed rows as a warehouse exports them: counts as Spark's or Snowflake's NUMBER(20,0)
+    or an unsigned 64-bit integer (those pyarrow typed as integers of 0 or more; a count with a
+    fraction stays a float), keys as large_string, the line dictionary-encoded, the start in a
+    time zone of its own."""
+    import pyarrow.compute as pc
+
+    columns = dict(zip(table.column_names, table.columns, strict=True))
+    kinds = {"duration_s": pa.decimal128(20, 0), "bytes_up": pa.uint64(), "bytes_down": pa.decimal128(20, 0)}
+    for name, kind in kinds.items():
+        column = columns.get(name)
+        whole = column is not None and pa.types.is_integer(column.type)
+        if whole and (column.null_count == len(column) or pc.min(column).as_py() >= 0):
+            columns[name] = column.cast(kind)
+    for name in ("line", "type", "zone", "dest"):
+        if name in columns and pa.types.is_string(columns[name].type):
+            columns[name] = columns[name].cast(pa.large_string())
+    if "line" in columns and pa.types.is_large_string(columns["line"].type):
+        columns["line"] = columns["line"].dictionary_encode()
+    if pa.types.is_timestamp(columns["start"].type) and columns["start"].type.tz is not None:
+        columns["start"] = columns["start"].cast(pa.timestamp("us", tz="Europe/Paris"))
+    return pa.table(columns)
+
+
 def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]]:
     """A CSV's rows (`text`: ',' separated, `\\n` line ends) written in every form of `TEXT_FORMS`
     and `TYPED_FORMS`: each form's path, and for a folder each part's first row among the
@@ -364,6 +389,12 @@ def every_form(text: str, folder: Path) -> dict[str, tuple[Path, dict[str, int]]
     out["text.parquet"] = (folder / "text.parquet", {})
     pq.write_table(as_table(rows, True, KEPT), folder / "typed.parquet")
     out["typed.parquet"] = (folder / "typed.parquet", {})
+    # CRLF, the header in quotes, a line left empty at the end (a text editor's or Windows' file)
+    crlf = ",".join(f'"{c}"' for c in header) + "\r\n" + "\r\n".join(text.rstrip("\n").split("\n")[1:])
+    out["crlf.csv"] = (put("crlf.csv", (crlf + "\r\n\r\n").encode()), {})
+    export = _exported(as_table(rows, True, KEPT))  # (in row groups of 3 rows, without statistics)
+    pq.write_table(export, folder / "export.parquet", row_group_size=3, write_statistics=False)
+    out["export.parquet"] = (folder / "export.parquet", {})
     for name, first, second in (
         ("csv-parts", "csv", "csv"),
         ("text-parts", "text", "text"),

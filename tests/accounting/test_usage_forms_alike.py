@@ -1,7 +1,10 @@
 """The same usage rows give the same invoice and the same rejects (reasons, wording, rows) in
 every form of file: a CSV written plainly, compressed by gzip or zstd, exported by a spreadsheet
-(a byte-order mark, ';' between fields in quotes, CRLF), its Parquet conversion with every column
-as text or with the types pyarrow infers, a folder of CSV parts, of Parquet parts of text, of a
+(a byte-order mark, ';' between fields in quotes, CRLF), with CRLF, its header in quotes and an
+empty line at its end, its Parquet conversion with every column as text or with the types pyarrow
+infers, those types as a warehouse exports them (NUMBER(20,0) and unsigned 64-bit counts,
+large_string keys, a dictionary-encoded line, the start in a time zone of its own; row groups of
+3 rows without statistics), a folder of CSV parts, of Parquet parts of text, of a
 typed part beside a part of text, or an Arrow table of text or typed; each read by every path
 that takes it (DuckDB, the pyarrow pass, the small-file reader)."""
 
