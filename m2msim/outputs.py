@@ -49,6 +49,7 @@ __all__ = [
     "OutputError",
     "Recogniser",
     "any_of",
+    "as_made",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -145,7 +146,7 @@ def refuse_foreign(
     """`OutputError` when `path` (or the file its symbolic link names) is a regular, non-empty file
     that `own` does not recognise as m2msim's output, unless `force`.  Call it before the command's
     work: the refusal then costs nothing (no rating, no modem opened)."""
-    if not force and _foreign(_final(Path(path)), own):
+    if not force and _foreign(_final(as_made(path)), own):
         raise _foreign_error(path, option)
 
 
@@ -576,17 +577,30 @@ def same_path(a: Path | str, b: Path | str) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
+def as_made(path: Path | str) -> Path:
+    """The file `path` names once the folders on its way are made: `path` itself when it exists (or
+    is a link), else its folders resolved as the kernel will follow them.  `new/../usage.csv` names
+    nothing until `new` is made, then `usage.csv`: checked as given, it was neither an input nor a
+    file m2msim did not write, and the command wrote over `usage.csv` (`--force`), or refused it
+    only after its work, leaving the folder `new` behind."""
+    p = Path(path)
+    if os.path.lexists(p) or p.name in ("", ".", ".."):
+        return p
+    return Path(os.path.realpath(p.parent)) / p.name
+
+
 def refuse_same_file(out: Path | str, inputs: Iterable[Path | str], option: str = "--out") -> None:
-    """`OutputError` when `out` is one of `inputs` (or a file inside an input folder)."""
-    o = Path(out)
+    """`OutputError` when `out` is one of `inputs` (or a file inside an input folder); `out` as
+    it will be once its folders are made (`as_made`)."""
+    o = as_made(out)
     for i in inputs:
         ip = Path(i)
         if not ip.exists():
             continue
         if o.exists() and same_path(o, ip):
-            raise OutputError(f"{option} {o}: is the input {ip}; refusing to overwrite an input")
+            raise OutputError(f"{option} {Path(out)}: is the input {ip}; refusing to overwrite an input")
         if ip.is_dir() and o.resolve().is_relative_to(ip.resolve()):
-            raise OutputError(f"{option} {o}: is inside the input folder {ip}; choose another place")
+            raise OutputError(f"{option} {Path(out)}: is inside the input folder {ip}; choose another place")
 
 
 def check_writable_dir(folder: Path | str, option: str = "--out") -> None:

@@ -196,6 +196,65 @@ def test_its_own_output_an_empty_file_and_with_force_a_foreign_one_are_replaced(
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".m2msim-")] == []
 
 
+@pytest.mark.parametrize("name", [n for n in CASES if CASES[n].link])  # (a file option)
+def test_a_file_named_through_a_folder_not_yet_made_is_refused_before_the_work(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out new/../keep.txt` names `keep.txt` once `new` is made: checked as given (nothing
+    there), it was refused only after the work, and the folder `new` was left behind."""
+    case = CASES[name]
+    out = tmp_path / case.out
+    out.parent.mkdir(exist_ok=True)
+    out.write_bytes(FOREIGN)
+    given = out.parent / "new" / ".." / out.name
+    argv = case.argv(tmp_path, given)  # (its inputs made)
+    before = sorted(p.name for p in out.parent.iterdir())
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exists and was not written by m2msim" in err[0], err
+    assert out.read_bytes() == FOREIGN
+    assert sorted(p.name for p in out.parent.iterdir()) == before  # no `new`, nothing beside it
+
+
+def _sessions_input(d: Path) -> Path:
+    return Path(_input(d, "s.csv", SESSIONS))
+
+
+# An output named as one of the command's inputs through a folder not yet made: (input, arguments)
+SAME_AS_INPUT: dict[str, tuple[Callable[[Path], Path], Callable[[Path, Path], list[str]]]] = {
+    "rate --out": (lambda d: d / "usage.csv", lambda u, o: ["rate", str(INV), str(u), "--out", str(o)]),
+    "compare --out": (lambda d: d / "usage.csv", lambda u, o: ["compare", str(INV), str(u), "--out", str(o)]),
+    "rate --report": (lambda d: d / "usage.csv", lambda u, o: ["rate", str(INV), str(u), "--report", str(o)]),
+    "report --out": (
+        lambda d: _rate_folder(d) / "usage.csv",
+        lambda u, o: ["report", str(u.parent), "--out", str(o)],
+    ),
+    "sessions-to-records": (_sessions_input, lambda u, o: ["sessions-to-records", str(u), str(o)]),
+    "records-from-osmo-cdr": (
+        lambda d: Path(_input(d, "cdr.csv", CDR)),
+        lambda u, o: ["records-from-osmo-cdr", str(u), "--out", str(o)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_AS_INPUT))
+def test_an_input_named_through_a_folder_not_yet_made_is_refused_even_with_force(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rate INV usage.csv --out new/../usage.csv --force` wrote the invoice over the usage file:
+    the output was compared with the inputs as given, naming nothing until `new` was made."""
+    make_input, argv = SAME_AS_INPUT[name]
+    usage = make_input(tmp_path)
+    if not usage.exists():
+        shutil.copy(USAGE, usage)
+    before = usage.read_bytes()
+    given = usage.parent / "new" / ".." / usage.name
+    assert main([*argv(usage, given), "--force"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{given}: is the input {usage}" in err[0], err
+    assert usage.read_bytes() == before and not (usage.parent / "new").exists()
+
+
 def test_outputs_of_older_versions_are_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What m2msim wrote before it said so in its pages and Parquet files: recognised by its shape."""
     older = {
