@@ -102,11 +102,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
             check_parents(args.out)  # (before the page is made, not after)
         refuse_foreign(target, is_page, force=args.force, option=option)
-        with _folder_lock(args.folder):
+        # --out is held from the start when its folder exists, else from when it is made, as rate's
+        # --out: two reports to one --out both wrote it (FOLDER/report.html: the folder's lock)
+        held = args.out is not None and target.parent.is_dir()
+        with _folder_lock(args.folder), output_lock(target) if held else contextlib.nullcontext():
             html = render_report(args.folder)
             # --out's folder is made, as rate's --out (it failed naming a temporary file)
             target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(target, html, own=is_page, force=args.force, option=option)
+            late = args.out is not None and not held
+            with output_lock(target) if late else contextlib.nullcontext():
+                atomic_write_text(target, html, own=is_page, force=args.force, option=option)
     except (ReportError, OutputError) as exc:
         return _fail("report", str(exc))
     except OSError as exc:

@@ -164,6 +164,23 @@ def test_a_second_writer_of_the_same_output_is_refused(
     assert not names["out"].exists()
 
 
+def test_a_second_report_to_the_same_out_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report A --out page.html` and `report B --out page.html` at once both wrote the page: only
+    the folder read was locked, not the --out written."""
+    month = tmp_path / "month"
+    month.mkdir()
+    argv = ["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv"), "--json"]
+    assert main([*argv, "--out", str(month / "invoice.json")]) == 0
+    page = tmp_path / "page.html"
+    with output_lock(page):  # another command writing it now
+        assert main(["report", str(month), "--out", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{page}: process {os.getpid()} is writing it now" in err, err
+    assert not page.exists()
+
+
 def test_a_journal_that_cannot_be_written_keeps_the_serves_records(tmp_path: Path) -> None:
     """`modem serve --journal sub/j.jsonl` whose folder was removed while it served: the journal's
     failure, raised in the serve's clean-up, skipped the rest of it, and the whole serve's usage
