@@ -64,6 +64,7 @@ __all__ = [
     "refuse_same_file",
     "remove_files_of_the_dead",
     "remove_stale",
+    "remove_stale_of",
     "same_path",
     "stale_pattern",
     "temporary_name",
@@ -258,6 +259,26 @@ def remove_stale(path: Path) -> list[Path]:
     alive.  Anything else is left as it is: a live writer's file, another host's (a shared
     folder), a folder, a link, a name of an older version.  The files removed."""
     return remove_files_of_the_dead(path.parent, stale_pattern(path))
+
+
+def remove_stale_of(paths: Iterable[Path]) -> list[Path]:
+    """`remove_stale` for each of `paths` (a run's files, thousands of parts), each folder listed
+    once: the temporary files of those names on this host whose writer is gone.  The files removed."""
+    by_folder: dict[Path, set[str]] = {}
+    for path in paths:
+        by_folder.setdefault(path.parent, set()).add(_temporary_stem(path))
+    pattern = re.compile(
+        rf"{re.escape(TMP_PREFIX)}(?P<stem>.+)\.tmp-{re.escape(host_name())}-(?P<pid>\d+)-[0-9a-f]{{8}}"
+    )
+    removed: list[Path] = []
+    for folder, stems in by_folder.items():
+        for entry in _left_by_the_dead(folder, pattern):
+            found = pattern.fullmatch(entry.name)
+            with contextlib.suppress(OSError):
+                if found is not None and found["stem"] in stems and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def _whole_lines(path: Path) -> int:

@@ -7,7 +7,8 @@
 2. it removes what a killed run left beside `out` (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX` folders
    of this host, or of a version before the host was named: m2msim's by their name, and nobody
    else's since the lock is held), and puts back the old run
-   if a kill came between the two renames of the fallback swap (below);
+   if a kill came between the two renames of the fallback swap (below); and, inside the old run,
+   the temporary file a killed writer of one of its files left (`m2msim report RUN`'s);
 3. it checks what `out` holds now: nothing, or an m2msim run folder (one with the marker file
    `.m2msim-run.json`, which lists the files the run wrote, and holding no other file) are
    replaced; anything else is refused unless `force`, and with `force` it is kept whole under
@@ -34,7 +35,14 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from m2msim.outputs import OutputError, check_parents, output_lock, stale_pattern, temporary_name
+from m2msim.outputs import (
+    OutputError,
+    check_parents,
+    output_lock,
+    remove_stale_of,
+    stale_pattern,
+    temporary_name,
+)
 from m2msim.signals import deferred_signals
 
 __all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder", "swap_in"]
@@ -87,6 +95,17 @@ def _clean_stale(out: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
         else:  # a file under the same kind of name (an atomic write of a file named like the folder)
             p.unlink(missing_ok=True)
+
+
+def _clean_inside(out: Path) -> None:
+    """Remove what a killed writer of one of the run's own files left in the run folder `out` (the
+    caller holds its lock): `m2msim report RUN` killed by SIGKILL (or a power cut) while it wrote
+    `report.html` left `.m2msim-report.html.tmp-HOST-PID-...` there, a file the marker does not
+    list, and the next run refused the folder as not a run folder (with `--force`, kept it whole
+    as `RUN.kept-N`).  Only this host's temporary files of listed names, their writer gone."""
+    listed = marker_files(out) if out.is_dir() and not out.is_symlink() else None
+    if listed:
+        remove_stale_of(out / f for f in listed)
 
 
 def _kept_name(out: Path) -> Path:
@@ -203,6 +222,7 @@ def run_folder(
         ) from None
     with output_lock(final):
         _clean_stale(final)
+        _clean_inside(final)
         keep_aside = _check_existing(final, force, option)
         work = temporary_name(final, "tmp")
         work.mkdir()

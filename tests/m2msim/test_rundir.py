@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from m2msim.outputs import OutputBusy, OutputError
+from m2msim.outputs import OutputBusy, OutputError, host_name, temporary_name
 from m2msim.rundir import MARKER, _exchange, is_run_folder, run_folder, swap_in
 
 
@@ -137,3 +137,41 @@ def test_a_signal_during_the_swap_never_removes_a_file_dropped_into_the_old_run(
         kept = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("r.kept-"))
         assert [_tree(tmp_path / k) for k in kept][-1] == {"notes": "mine"}
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-")]
+
+
+def test_what_a_killed_writer_of_one_of_its_files_left_inside_is_removed(tmp_path: Path) -> None:
+    """`m2msim report RUN` killed by SIGKILL while it wrote `report.html` left its temporary file in
+    the run folder: the next run refused the folder as one holding a file m2msim did not write."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"report.html": "old", "usage__part-0.parquet": "old"})
+    dead = _dead_pid()
+    left = [
+        out / f".m2msim-report.html.tmp-{host_name()}-{dead}-0123abcd",
+        out / "usage" / f".m2msim-part-0.parquet.tmp-{host_name()}-{dead}-89abcdef",
+    ]
+    kept = {  # a live writer's, another host's, another name's: not the run's to remove
+        out / temporary_name(out / "report.html").name: "live",
+        out / f".m2msim-report.html.tmp-{host_name()}x-{dead}-0123abcd": "other host",
+        out / f".m2msim-notes.txt.tmp-{host_name()}-{dead}-0123abcd": "not listed",
+    }
+    for path in left:
+        path.write_text("half of a page")
+    for path, text in kept.items():
+        path.write_text(text)
+        with pytest.raises(OutputError, match="not an m2msim run folder"), run_folder(out):
+            pass
+        path.unlink()
+    with run_folder(out) as work:
+        _fill(work, a="new")
+    assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has ended (and been waited for)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
