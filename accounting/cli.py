@@ -22,6 +22,7 @@ from accounting.inventory import MAX_LINES, load_inventory
 from accounting.usage_small import small_reader
 from m2msim.outputs import (
     OutputError,
+    OutputSet,
     any_of,
     atomic_write_text,
     check_parents,
@@ -126,12 +127,19 @@ def _rate(args: argparse.Namespace) -> RatingRun:
     return run
 
 
-def _emit(text: str, out: Path | None, locked: bool, force: bool) -> None:
-    """`text` to stdout, or to `out` (under its lock, unless the command holds it already)."""
+def _emit(text: str, out: Path | None, locked: bool, force: bool, together: OutputSet | None = None) -> None:
+    """`text` to stdout, or to `out` (under its lock, unless the command holds it already); with
+    `together` (`--report` too), staged in it, to be put in place with the page."""
     if out is None:
         sys.stdout.write(text)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
+    if together is not None:
+        if not locked:
+            together.hold(output_lock(out))
+        data = text.encode("utf-8", errors="backslashreplace")
+        together.stage(out, data, own=is_output, force=force, option="--out")
+        return
     with contextlib.nullcontext() if locked else output_lock(out):
         atomic_write_text(out, text, own=is_output, force=force, option="--out")
 
@@ -153,7 +161,11 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
             if path is not None:
                 check_parents(path, option)  # (before the month is rated, not after)
         held = out is not None and out.parent.is_dir()
-        with output_lock(out) if held and out is not None else contextlib.nullcontext():
+        together: OutputSet | None = getattr(args, "together", None)
+        with contextlib.ExitStack() as stack:
+            if held and out is not None:
+                # (with --report, held by the set until both are in place)
+                (together.hold if together is not None else stack.enter_context)(output_lock(out))
             command_.out_locked = held
             return command_.run()
     except (AccountingError, OutputError) as exc:
@@ -187,7 +199,7 @@ class _Rate(_Command):
             if args.json
             else invoice.render_text(top=args.top, all_lines=args.all_lines)
         )
-        _emit(text, args.out, self.out_locked, args.force)
+        _emit(text, args.out, self.out_locked, args.force, getattr(args, "together", None))
         return 1 if args.strict and invoice.has_problems else 0
 
 
@@ -198,7 +210,7 @@ class _Compare(_Command):
         _doubt("compare", run.invoice.doubt())
         comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
-        _emit(text, args.out, self.out_locked, args.force)
+        _emit(text, args.out, self.out_locked, args.force, getattr(args, "together", None))
         return 0
 
 

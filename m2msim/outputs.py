@@ -47,6 +47,7 @@ __all__ = [
     "Kept",
     "OutputBusy",
     "OutputError",
+    "OutputSet",
     "Recogniser",
     "any_of",
     "as_made",
@@ -516,46 +517,159 @@ def atomic_path(
     goes, which a killed writer leaves to be kept (`keep_left`), not removed.  What a killed writer of
     `path` left is removed (`remove_stale`), or kept and said on the log (`keep_left`).
     """
-    final = _final(Path(path))  # a link's file is written (atomically, beside it); the link stays
-    guard = own is not None and not force
-    if own is not None and _foreign(final, own):
-        if guard:
-            raise _foreign_error(path, option)
-        if final != Path(path):
-            # --force through a link to a file m2msim did not write: the link is replaced by the
-            # output, and the file it names is left as it is (m2msim never writes over it)
-            log.info("%s: replacing the link, not %s it names (not written by m2msim)", path, final)
-            final = Path(path)
-    if final.is_dir():
-        raise OutputError(f"{final}: is a directory, expected a file name")
+    final, guard = _prepare(Path(path), own, force, option)
     if _is_stream(final):
         yield final
         return
-    for kept in keep_left(final):
-        log.warning("%s: %s", kept.path, left_words(kept))
-    for stale in remove_stale(final):
-        log.info("removed %s, left by a writer of %s that was killed", stale, final)
     tmp = temporary_name(final, tag)
     try:
         yield tmp
         if fsync and tmp.exists():
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        if not guard or own is None:
-            os.replace(tmp, final)
-        elif not _rename_noreplace(tmp, final):  # a file is there: m2msim's own, or one just made
-            if _foreign(final, own):
-                raise _foreign_error(path, option, " (it appeared while the output was written)")
-            os.replace(tmp, final)
+            _fsync_file(tmp)
+        _rename_into_place(tmp, final, path, own, guard, option)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     if fsync:
         _fsync_dir(final.parent)
+
+
+def _prepare(path: Path, own: Recogniser | None, force: bool, option: str | None) -> tuple[Path, bool]:
+    """The file to write for `path` (see `atomic_path`) and whether it is guarded (`own` without
+    `force`: a file m2msim did not write there is never replaced); what a killed writer of it left
+    is removed or kept."""
+    final = _final(path)  # a link's file is written (atomically, beside it); the link stays
+    guard = own is not None and not force
+    if own is not None and _foreign(final, own):
+        if guard:
+            raise _foreign_error(path, option)
+        if final != path:
+            # --force through a link to a file m2msim did not write: the link is replaced by the
+            # output, and the file it names is left as it is (m2msim never writes over it)
+            log.info("%s: replacing the link, not %s it names (not written by m2msim)", path, final)
+            final = path
+    if final.is_dir():
+        raise OutputError(f"{final}: is a directory, expected a file name")
+    if _is_stream(final):
+        return final, guard
+    for kept in keep_left(final):
+        log.warning("%s: %s", kept.path, left_words(kept))
+    for stale in remove_stale(final):
+        log.info("removed %s, left by a writer of %s that was killed", stale, final)
+    return final, guard
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rename_into_place(
+    tmp: Path, final: Path, path: Path | str, own: Recogniser | None, guard: bool, option: str | None
+) -> None:
+    """`tmp` renamed over `final`; guarded, never over a file m2msim did not write that appeared there."""
+    if not guard or own is None:
+        os.replace(tmp, final)
+    elif not _rename_noreplace(tmp, final):  # a file is there: m2msim's own, or one just made
+        if _foreign(final, own):
+            raise _foreign_error(path, option, " (it appeared while the output was written)")
+        os.replace(tmp, final)
+
+
+class _Staged(NamedTuple):
+    path: Path  # as given
+    final: Path  # the file written (`_prepare`)
+    tmp: Path | None  # its temporary file (None: a device, pipe or socket, written at the commit)
+    data: bytes
+    own: Recogniser | None
+    guard: bool
+    option: str | None
+
+
+class OutputSet:
+    """Several files of one command that form one output (`rate --out F --report P`: an invoice and
+    its page), written so that they are replaced together: each is written whole to its temporary
+    file first (`stage`), and only when all are (`commit`) are they renamed into place, one after
+    the other with SIGINT, SIGTERM and SIGHUP held back (`deferred_signals`).  A full disk, an error
+    or an interruption before the commit leaves every file as it was and removes the temporary
+    files; the files were written one after the other, and the first one's new file stood beside
+    the second's old one (a full disk at the page: a new invoice beside the previous month's page).
+
+    Use it as a context manager: on leaving it, whatever was not committed is removed, and the
+    locks given to `hold` are released (after the commit: they cover it)."""
+
+    def __init__(self) -> None:
+        self._staged: list[_Staged] = []
+        self._held = contextlib.ExitStack()
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.discard()
+        finally:
+            self._held.close()
+
+    def hold(self, context: contextlib.AbstractContextManager[Any]) -> None:
+        """Enter `context` (an `output_lock`) until the set is left."""
+        self._held.enter_context(context)
+
+    @property
+    def paths(self) -> list[Path]:
+        """The outputs staged, as given."""
+        return [s.path for s in self._staged]
+
+    def stage(
+        self,
+        path: Path | str,
+        data: bytes,
+        *,
+        own: Recogniser | None = None,
+        force: bool = False,
+        option: str | None = None,
+    ) -> None:
+        """Write `data` whole to a temporary file beside `path` (checked as `atomic_path` checks it),
+        to be renamed over it at `commit`."""
+        final, guard = _prepare(Path(path), own, force, option)
+        if _is_stream(final):
+            self._staged.append(_Staged(Path(path), final, None, data, own, guard, option))
+            return
+        tmp = temporary_name(final)
+        self._staged.append(_Staged(Path(path), final, tmp, data, own, guard, option))
+        tmp.write_bytes(data)
+        _fsync_file(tmp)
+
+    def commit(self) -> None:
+        """Put every staged file in its place.  A file m2msim did not write that appeared at one of
+        them meanwhile is refused before any is renamed (`OutputError`)."""
+        from m2msim.signals import deferred_signals
+
+        for s in self._staged:
+            if s.tmp is not None and s.guard and s.own is not None and _foreign(s.final, s.own):
+                raise _foreign_error(s.path, s.option, " (it appeared while the output was written)")
+        with deferred_signals():
+            while self._staged:
+                s = self._staged[0]
+                if s.tmp is None:
+                    with open(s.final, "wb") as f:  # (a device or a pipe: written in place)
+                        f.write(s.data)
+                else:
+                    _rename_into_place(s.tmp, s.final, s.path, s.own, s.guard, s.option)
+                    _fsync_dir(s.final.parent)
+                self._staged.pop(0)
+
+    def discard(self) -> None:
+        """Remove the temporary files not yet renamed: every output stays as it was."""
+        for s in self._staged:
+            if s.tmp is not None:
+                with contextlib.suppress(OSError):
+                    s.tmp.unlink()
+        self._staged.clear()
 
 
 def atomic_write_bytes(

@@ -32,6 +32,7 @@ from typing import Any
 from m2msim.outputs import (
     OutputBusy,
     OutputError,
+    OutputSet,
     atomic_write_text,
     check_parents,
     output_lock,
@@ -167,7 +168,11 @@ def _with_report(handler: Handler, name: str) -> Handler:
         held = args.report is not None and args.report.parent.is_dir()
         try:
             lock = output_lock(args.report) if held else contextlib.nullcontext()
-            with lock:
+            # --out and --report are one output: both put in place, or neither (a full disk at the
+            # page left the new invoice beside the previous month's page)
+            both = args.report is not None and getattr(args, "out", None) is not None
+            with lock, OutputSet() if both else contextlib.nullcontext() as together:
+                args.together = together
                 return _rate_and_report(handler, name, args, held)
         except OutputError as exc:
             return _fail(name, str(exc))
@@ -177,6 +182,16 @@ def _with_report(handler: Handler, name: str) -> Handler:
             return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
 
     return run
+
+
+def _not_written(args: argparse.Namespace) -> str:
+    """What the line of a page that could not be written adds about --out: written with it or not."""
+    together: OutputSet | None = args.together
+    if together is None:
+        return ""
+    if args.out in together.paths:
+        return f"; --out {args.out} not written either (left as it was)"
+    return f"; --out {args.out} written"
 
 
 def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace, held: bool) -> int:
@@ -195,12 +210,20 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace, held
         )
         if not held:
             args.report.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.nullcontext() if held else output_lock(args.report):
-            atomic_write_text(args.report, html, own=is_page, force=args.force, option="--report")
+        together: OutputSet | None = args.together
+        if together is not None:
+            if not held:
+                together.hold(output_lock(args.report))
+            data = html.encode("utf-8", errors="backslashreplace")
+            together.stage(args.report, data, own=is_page, force=args.force, option="--report")
+            together.commit()
+        else:
+            with contextlib.nullcontext() if held else output_lock(args.report):
+                atomic_write_text(args.report, html, own=is_page, force=args.force, option="--report")
     except (ReportError, OutputError) as exc:
-        return _fail(name, str(exc))
+        return _fail(name, f"{exc}{_not_written(args)}")
     except OSError as exc:
-        return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
+        return _fail(name, f"--report {args.report}: {exc.strerror or exc}{_not_written(args)}")
     print(f"report: {args.report}", file=sys.stderr)
     return rc
 

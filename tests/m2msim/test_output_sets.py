@@ -1,0 +1,113 @@
+"""Several files of one output: `rate`/`compare --out F --report P` put both in place, or neither
+(docs/reliability.md, point 3).
+
+They were written one after the other: a full disk at the page, or a signal while the page was
+made, left the new invoice beside the previous month's page.  The disk is a small tmpfs (mounted as
+root; the test is skipped where mounting is not permitted) filled to leave room for the invoice but
+not for the page."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import reports.run_report
+from m2msim.cli import main
+from m2msim.outputs import OutputSet
+from m2msim.signals import Terminated
+
+ROOT = Path(__file__).resolve().parents[2]
+MONTH = ROOT / "scenarios" / "example-month"
+RATE = ["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv")]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs, unmounted at the end."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "m2msim-test", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _ours(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".m2msim-"))
+
+
+@pytest.mark.parametrize("command", ["rate", "compare"])
+def test_a_full_disk_at_the_page_leaves_the_invoice_as_it_was(
+    small_disk: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, page = small_disk / "invoice", small_disk / "month.html"
+    argv = [command, *RATE[1:], "--out", str(out), "--report", str(page)]
+    assert main(argv) == 0
+    before = {p: p.read_bytes() for p in (out, page)}
+    # room for the new invoice (--json: other bytes) and not for the page
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    room = 4 * len(before[out]) + 16384
+    assert room < len(before[page])
+    (small_disk / "filler").write_bytes(b"\0" * (free - room))
+    capsys.readouterr()
+    assert main([*argv, "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"m2msim {command}: --report {page}: No space left on device; "
+        f"--out {out} not written either (left as it was)"
+    ], err
+    assert {p: p.read_bytes() for p in (out, page)} == before
+    assert _ours(small_disk) == []
+    (small_disk / "filler").unlink()
+    assert main([*argv, "--json"]) == 0  # room again: both replaced
+    assert out.read_bytes().startswith(b"{") and _ours(small_disk) == []
+
+
+def test_a_signal_while_the_page_is_made_leaves_the_invoice_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, page = tmp_path / "invoice.txt", tmp_path / "month.html"
+    argv = [*RATE, "--out", str(out), "--report", str(page)]
+    assert main(argv) == 0
+    before = {p: p.read_bytes() for p in (out, page)}
+
+    def interrupted(*args: object, **kwargs: object) -> str:
+        raise Terminated  # SIGTERM, as m2msim.signals raises it, while the page is drawn
+
+    monkeypatch.setattr(reports.run_report, "render_rating_report", interrupted)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        assert main([*argv, "--json"]) == 143
+    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert {p: p.read_bytes() for p in (out, page)} == before
+    assert _ours(tmp_path) == []
+
+
+def test_a_set_is_put_in_place_whole_or_not_at_all(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"old a")
+    with OutputSet() as outputs:
+        outputs.stage(a, b"new a")
+        outputs.stage(b, b"new b")
+        assert a.read_bytes() == b"old a" and not b.exists()  # nothing in place before the commit
+        outputs.commit()
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b") and _ours(tmp_path) == []
+    with pytest.raises(RuntimeError), OutputSet() as outputs:
+        outputs.stage(a, b"newer a")
+        raise RuntimeError  # an error before the commit: the staged files are removed
+    assert a.read_bytes() == b"new a" and _ours(tmp_path) == []
