@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from m2msim.gcpause import paused_gc
-from m2msim.outputs import OutputError
+from m2msim.outputs import OutputError, forget_outputs, interrupted_words
 from m2msim.signals import (
     exit_status,
     handle_signals,
@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    forget_outputs()  # (a test's earlier command in this process)
     # the command's name for an interruption that comes before the arguments are parsed
     command = " ".join(["m2msim", *[w for w in words if not w.startswith("-")][:1]])
     try:
@@ -229,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise interruption(signum)
             return status
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM / SIGHUP as m2msim.signals.Terminated / HungUp
-        say_interrupted(f"{command}: interrupted ({signal_name(exc)})")
+        # and what became of its outputs: "; left as it was: runs/x" (the previous run, whole)
+        say_interrupted(f"{command}: interrupted ({signal_name(exc)}){interrupted_words()}")
         return exit_status(exc)
     except (YamlError, OutputError) as exc:
         print(f"{command}: {_one_line(str(exc))}", file=sys.stderr)

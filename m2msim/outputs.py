@@ -56,11 +56,14 @@ __all__ = [
     "atomic_write_text",
     "check_parents",
     "check_writable_dir",
+    "forget_outputs",
     "head_matches",
+    "interrupted_words",
     "is_stream",
     "keep_left",
     "left_words",
     "output_lock",
+    "output_written",
     "refuse_foreign",
     "refuse_same_file",
     "remove_files_of_the_dead",
@@ -69,6 +72,7 @@ __all__ = [
     "same_path",
     "stale_pattern",
     "temporary_name",
+    "track_output",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,50 @@ class OutputBusy(OutputError):
         super().__init__(
             f"{path}: {who} is writing it now (one writer per output); wait for it or choose another"
         )
+
+
+class _Output(NamedTuple):
+    shown: str  # as the command was given it
+    existed: bool  # whether something was there when the command took it
+
+
+# The outputs this process's command writes (each one it took the lock of: `output_lock`), and those
+# of them put in place: what an interrupted command says it kept (`interrupted_words`).
+_outputs: dict[str, _Output] = {}
+_written: set[str] = set()
+
+
+def _key(path: Path | str) -> str:
+    return os.path.abspath(path)
+
+
+def track_output(path: Path | str) -> None:
+    """Count `path` among the command's outputs (`output_lock` does it for each output it locks)."""
+    key = _key(path)
+    if key not in _outputs:
+        _outputs[key] = _Output(str(path), os.path.lexists(path))
+
+
+def output_written(path: Path | str) -> None:
+    """Say that the output `path` is in place, whole (once renamed there)."""
+    _written.add(_key(path))
+
+
+def forget_outputs() -> None:
+    """Start afresh: a new command (the tests run several in one process)."""
+    _outputs.clear()
+    _written.clear()
+
+
+def interrupted_words() -> str:
+    """What became of the command's outputs, for the line of an interrupted command: `; written:
+    F`, `; left as it was: F` (it existed), `; not written: F` (it did not); empty when the command
+    had taken none (interrupted before, or writing only to standard output)."""
+    said: dict[str, list[str]] = {"written": [], "left as it was": [], "not written": []}
+    for key, output in _outputs.items():
+        state = "written" if key in _written else "left as it was" if output.existed else "not written"
+        said[state].append(output.shown)
+    return "".join(f"; {state}: {', '.join(shown)}" for state, shown in said.items() if shown)
 
 
 # How a writer knows a file it wrote: given the existing file (a regular, non-empty one), True when its
@@ -522,12 +570,17 @@ def atomic_path(
         yield final
         return
     tmp = temporary_name(final, tag)
+    renaming = False
     try:
         yield tmp
         if fsync and tmp.exists():
             _fsync_file(tmp)
+        renaming = True
         _rename_into_place(tmp, final, path, own, guard, option)
+        output_written(path)
     except BaseException:
+        if renaming and not os.path.lexists(tmp):  # (interrupted just after the rename: in place)
+            output_written(path)
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
@@ -661,6 +714,7 @@ class OutputSet:
                 else:
                     _rename_into_place(s.tmp, s.final, s.path, s.own, s.guard, s.option)
                     _fsync_dir(s.final.parent)
+                output_written(s.path)
                 self._staged.pop(0)
 
     def discard(self) -> None:
@@ -841,7 +895,7 @@ def _identity_lock(target: Path, shown: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def output_lock(path: Path | str) -> Iterator[None]:
+def output_lock(path: Path | str, *, output: bool = True) -> Iterator[None]:
     """Hold the right to write `path` (a file or a folder) for the block; `OutputBusy` if taken.
 
     The right is held on the output's identity, not on the name given: a lock file beside it in its
@@ -851,6 +905,8 @@ def output_lock(path: Path | str) -> Iterator[None]:
     name of it).  The parent folder must exist; a symbolic link whose file's folder does not is
     refused.  A holder that dies loses the lock with its file descriptors.  A device, pipe or socket
     (`/dev/null`) is not locked: it is written in place, and no lock file goes beside it.
+    `output`: `path` is one of the command's outputs (`track_output`); False for a folder locked
+    while it is read (`m2msim report RUN`).
     """
     target = Path(path)
     if target.name in ("", ".", ".."):  # (`--out .`, `--out ''`: the folder they name)
@@ -860,6 +916,8 @@ def output_lock(path: Path | str) -> Iterator[None]:
     if _is_stream(target):
         yield
         return
+    if output:  # (not a device or a pipe: what went there cannot be taken back, nor kept)
+        track_output(path)
     places = _lock_places(target)
     with contextlib.ExitStack() as held:
         for n, place in enumerate(places):

@@ -39,6 +39,7 @@ from m2msim.outputs import (
     OutputError,
     check_parents,
     output_lock,
+    output_written,
     remove_stale_of,
     stale_pattern,
     temporary_name,
@@ -194,6 +195,7 @@ def swap_in(
             os.rename(out, old)
             os.rename(new, out)
         _fsync_dir(out.parent)
+        output_written(out)
         # still held: a signal that came during the swap, delivered here, would have the caller
         # remove the old run's folder whole, a file dropped into it meanwhile included
         if old is not None:

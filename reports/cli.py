@@ -39,6 +39,7 @@ from m2msim.outputs import (
     refuse_foreign,
     refuse_same_file,
     same_path,
+    track_output,
 )
 from reports.page import is_page
 
@@ -103,6 +104,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
             check_parents(args.out)  # (before the page is made, not after)
         refuse_foreign(target, is_page, force=args.force, option=option)
+        track_output(target)  # (FOLDER/report.html: under the folder's lock, not its own)
         # --out is held from the start when its folder exists, else from when it is made, as rate's
         # --out: two reports to one --out both wrote it (FOLDER/report.html: the folder's lock)
         held = args.out is not None and target.parent.is_dir()
@@ -142,7 +144,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         return
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(output_lock(real))
+            stack.enter_context(output_lock(real, output=False))  # (read, not written)
         except OutputBusy:
             raise
         except OSError as exc:

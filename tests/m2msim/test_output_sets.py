@@ -91,6 +91,9 @@ def test_a_signal_while_the_page_is_made_leaves_the_invoice_as_it_was(
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         assert main([*argv, "--json"]) == 143
+        assert capsys.readouterr().err.strip().splitlines()[-1] == (
+            f"m2msim rate: interrupted (SIGTERM); left as it was: {page}, {out}"
+        )
     finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
