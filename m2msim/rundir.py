@@ -66,12 +66,25 @@ def marker_files(folder: Path) -> list[str] | None:
 
 
 def _files_under(folder: Path) -> list[str]:
+    """The files under `folder` (relative paths), and the links to folders there, as files: a run
+    wrote none, and what is through one is not in the run folder (`usage -> /archive/2026-03`)."""
     out: list[str] = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        for name in sorted(files):
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        for name in sorted([*files, *links]):
             out.append(str((Path(root) / name).relative_to(folder)))
     return out
+
+
+def _through_link(folder: Path, rel: str) -> bool:
+    """Whether a folder on the way from `folder` to its file `rel` is a symbolic link."""
+    at = folder
+    for part in Path(rel).parts[:-1]:
+        at = at / part
+        if at.is_symlink():
+            return True
+    return False
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -155,7 +168,9 @@ def _exchange(a: Path, b: Path) -> bool:
 def _remove_run(folder: Path, keep_as: Path) -> None:
     """Remove the files a run's marker lists, then its empty folders; whatever is left is kept."""
     for rel in marker_files(folder) or ():
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        if _through_link(folder, rel):  # (made a link after the check: the file it reaches is not ours)
+            continue
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
             (folder / rel).unlink()
     (folder / MARKER).unlink(missing_ok=True)
     for root, _dirs, _files in sorted(os.walk(folder), key=lambda t: -len(t[0])):

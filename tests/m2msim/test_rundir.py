@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -175,3 +176,38 @@ def _dead_pid() -> int:
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+def test_a_folder_of_the_run_made_a_link_is_never_followed(tmp_path: Path) -> None:
+    """The run's `usage` folder replaced by a link to another (`usage -> /archive/2026-03`, moved to a
+    bigger disk): the next run removed the files the old run's marker lists through the link, files
+    outside the run folder (an archived `part-00000.parquet` of the user's)."""
+    out, archive = tmp_path / "r", tmp_path / "archive"
+    archive.mkdir()
+    with run_folder(out) as work:
+        _fill(work, a="old", usage__part="old part")
+    shutil.rmtree(out / "usage")
+    (archive / "part").write_text("the user's archived part")
+    (out / "usage").symlink_to(archive)
+    with (
+        pytest.raises(
+            OutputError, match=r"not an m2msim run folder .1 file.s. m2msim did not write, such as 'usage'"
+        ),
+        run_folder(out),
+    ):
+        pass
+    with run_folder(out, force=True) as work:  # kept whole beside it
+        _fill(work, a="new")
+    assert (tmp_path / "r.kept-1" / "usage").is_symlink() and _tree(archive) == {
+        "part": "the user's archived part"
+    }
+    # made a link while the next run is built (after its check): not followed when the old run goes
+    shutil.rmtree(out)
+    with run_folder(out) as work:
+        _fill(work, a="old", usage__part="old part")
+    with run_folder(out) as work:
+        _fill(work, a="new")
+        shutil.rmtree(out / "usage")
+        (out / "usage").symlink_to(archive)
+    assert _tree(archive) == {"part": "the user's archived part"} and _tree(out)["a"] == "new"
+    assert (tmp_path / "r.kept-2" / "usage").is_symlink()
