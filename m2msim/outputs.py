@@ -190,14 +190,35 @@ def _foreign_error(path: Path | str, option: str | None, after: str = "") -> Out
     )
 
 
+def _read_only(path: Path) -> bool:
+    """Whether `path` is a regular file nobody may write (`chmod a-w`: an invoice kept as sent)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222
+
+
+def _read_only_error(path: Path | str, option: str | None) -> OutputError:
+    name = f"{option} {path}" if option else str(path)
+    return OutputError(
+        f"{name}: is read-only (no write permission): m2msim does not replace it; make it writable, "
+        "choose another name, or --force to replace it"
+    )
+
+
 def refuse_foreign(
     path: Path | str, own: Recogniser, *, force: bool = False, option: str | None = None
 ) -> None:
     """`OutputError` when `path` (or the file its symbolic link names) is a regular, non-empty file
-    that `own` does not recognise as m2msim's output, unless `force`.  Call it before the command's
-    work: the refusal then costs nothing (no rating, no modem opened)."""
-    if not force and _foreign(_final(as_made(path)), own):
+    that `own` does not recognise as m2msim's output, or a file nobody may write (m2msim's own
+    too: renaming over it replaced it, its write permissions taken off or not), unless `force`.
+    Call it before the command's work: the refusal then costs nothing (no rating, no modem opened)."""
+    final = _final(as_made(path))
+    if not force and _foreign(final, own):
         raise _foreign_error(path, option)
+    if not force and _read_only(final):
+        raise _read_only_error(path, option)
 
 
 _AT_FDCWD = -100
@@ -594,14 +615,16 @@ def _prepare(path: Path, own: Recogniser | None, force: bool, option: str | None
     is removed or kept."""
     final = _final(path)  # a link's file is written (atomically, beside it); the link stays
     guard = own is not None and not force
-    if own is not None and _foreign(final, own):
-        if guard:
-            raise _foreign_error(path, option)
-        if final != path:
-            # --force through a link to a file m2msim did not write: the link is replaced by the
-            # output, and the file it names is left as it is (m2msim never writes over it)
-            log.info("%s: replacing the link, not %s it names (not written by m2msim)", path, final)
-            final = path
+    foreign = own is not None and _foreign(final, own)
+    if guard and foreign:
+        raise _foreign_error(path, option)
+    if guard and _read_only(final):  # (m2msim's own output, kept from being replaced)
+        raise _read_only_error(path, option)
+    if foreign and final != path:
+        # --force through a link to a file m2msim did not write: the link is replaced by the
+        # output, and the file it names is left as it is (m2msim never writes over it)
+        log.info("%s: replacing the link, not %s it names (not written by m2msim)", path, final)
+        final = path
     if final.is_dir():
         raise OutputError(f"{final}: is a directory, expected a file name")
     if _is_stream(final):

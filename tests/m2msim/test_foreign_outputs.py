@@ -255,6 +255,35 @@ def test_an_input_named_through_a_folder_not_yet_made_is_refused_even_with_force
     assert usage.read_bytes() == before and not (usage.parent / "new").exists()
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_its_own_output_made_read_only_is_kept_unless_force(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An invoice made read-only (`chmod a-w`: kept as it was sent) was replaced at the next write all
+    the same: renaming over a file needs only the folder's write permission."""
+    case = CASES[name]
+    out = tmp_path / case.out
+    out.parent.mkdir(exist_ok=True)
+    assert main(case.argv(tmp_path, out)) == case.status, capsys.readouterr().err
+    out.chmod(0o444)
+    capsys.readouterr()
+    kept = out.read_bytes()
+    _fresh(tmp_path, case)
+    argv = case.argv(tmp_path, out)
+    before = sorted(p.name for p in out.parent.iterdir())
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if ": warning: " not in line]
+    assert len(err) == 1 and f"{out}: is read-only (no write permission)" in err[0], err
+    assert "--force" in err[0], err
+    assert out.read_bytes() == kept and sorted(p.name for p in out.parent.iterdir()) == before
+    _fresh(tmp_path, case)
+    assert main([*case.argv(tmp_path, out), "--force"]) == case.status, capsys.readouterr().err
+    assert (
+        os.stat(out).st_mode & 0o222
+        and [p for p in out.parent.iterdir() if p.name.startswith(".m2msim-")] == []
+    )
+
+
 def test_outputs_of_older_versions_are_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What m2msim wrote before it said so in its pages and Parquet files: recognised by its shape."""
     older = {
