@@ -30,6 +30,7 @@ from m2msim.outputs import (
     output_lock,
     refuse_foreign,
     refuse_same_file,
+    track_output,
 )
 
 MAX_TOP = 1_000_000  # lines the readable output may list
@@ -160,6 +161,7 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
         for option, path in (("--out", out), ("--report", getattr(args, "report", None))):
             if path is not None:
                 check_parents(path, option)  # (before the month is rated, not after)
+                track_output(path)  # (its lock is taken later when its folder is to be made)
         held = out is not None and out.parent.is_dir()
         together: OutputSet | None = getattr(args, "together", None)
         with contextlib.ExitStack() as stack:

@@ -24,7 +24,7 @@ import pytest
 from processes import process_group, wait_for_handler
 
 from m2msim.cli import main as m2msim
-from m2msim.signals import deferred_signals
+from m2msim.signals import Terminated, deferred_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
@@ -177,3 +177,25 @@ def test_a_loops_stop_handlers_leave_the_signals_ignored_once_one_came() -> None
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_the_line_of_an_interrupted_rate_names_an_out_whose_folder_is_not_made_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out new/invoice.txt`: its lock is taken once its folder is made, after the rating; a signal
+    during the rating said nothing of it, where an --out in an existing folder is named."""
+    import accounting.cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise Terminated  # SIGTERM, as m2msim.signals raises it, while the month is rated
+
+    monkeypatch.setattr(accounting.cli, "rate_run", interrupted)
+    out = tmp_path / "new" / "invoice.txt"
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        assert m2msim(["rate", str(INVENTORY), str(INVENTORY.parent / "usage.csv"), "--out", str(out)]) == 143
+    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert capsys.readouterr().err == f"m2msim rate: interrupted (SIGTERM); not written: {out}\n"
+    assert not out.parent.exists()
