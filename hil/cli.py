@@ -215,7 +215,7 @@ def _bench(args: argparse.Namespace) -> int:
         # one writer per output: the JUnit file too, for the whole bench (two benches on one --junit
         # both ran, and the one that ended last replaced the other's report)
         with (
-            output_lock(out),
+            output_lock(out, output=False),  # (its files say themselves what they hold: not "left as it was")
             output_lock(args.junit) if args.junit is not None else contextlib.nullcontext(),
         ):
             for folder in folders:

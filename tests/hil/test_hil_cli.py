@@ -213,3 +213,30 @@ def test_a_junit_file_that_is_one_of_the_benchs_own_is_refused(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "is one of the bench's own files" in err[0], err
         assert not (out / "transcript.jsonl").exists()
+
+
+def test_a_bench_interrupted_while_its_reports_are_written_does_not_say_its_folder_was_left_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line of an interrupted command says what became of its outputs; a bench's --out holds
+    the transcript of the run as it went (not put in place at the end): it is not "left as it was"."""
+    import hil.result
+    from m2msim.signals import Terminated
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise Terminated  # SIGTERM, as m2msim.signals raises it, once the run is over
+
+    monkeypatch.setattr(hil.result.BenchResult, "write", interrupted)
+    out, junit = tmp_path / "run", tmp_path / "bench.xml"
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        argv = ["bench", "register", "--modem-url", FAST, "--out", str(out), "--junit", str(junit)]
+        assert main(argv) == 143
+    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert (
+        capsys.readouterr().err.splitlines()[-1]
+        == f"m2msim bench: interrupted (SIGTERM); not written: {junit}"
+    )
+    assert (out / "transcript.jsonl").exists() and not junit.exists()
