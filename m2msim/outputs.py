@@ -115,7 +115,7 @@ def _key(path: Path | str) -> str:
 def track_output(path: Path | str) -> None:
     """Count `path` among the command's outputs (`output_lock` does it for each output it locks)."""
     key = _key(path)
-    if key not in _outputs:
+    if key not in _outputs and not _is_stream(Path(path)):  # (a pipe's: nothing to keep or take back)
         _outputs[key] = _Output(str(path), os.path.lexists(path))
 
 
@@ -728,15 +728,19 @@ class OutputSet:
         for s in self._staged:
             if s.tmp is not None and s.guard and s.own is not None and _foreign(s.final, s.own):
                 raise _foreign_error(s.path, s.option, " (it appeared while the output was written)")
+        # a device or a pipe first, written in place, the signals let through: a FIFO nobody reads
+        # yet blocks its writer, which only a signal can stop (held back, nothing could)
+        for s in [s for s in self._staged if s.tmp is None]:
+            with open(s.final, "wb") as f:
+                f.write(s.data)
+            output_written(s.path)
+            self._staged.remove(s)
         with deferred_signals():
             while self._staged:
                 s = self._staged[0]
-                if s.tmp is None:
-                    with open(s.final, "wb") as f:  # (a device or a pipe: written in place)
-                        f.write(s.data)
-                else:
-                    _rename_into_place(s.tmp, s.final, s.path, s.own, s.guard, s.option)
-                    _fsync_dir(s.final.parent)
+                assert s.tmp is not None
+                _rename_into_place(s.tmp, s.final, s.path, s.own, s.guard, s.option)
+                _fsync_dir(s.final.parent)
                 output_written(s.path)
                 self._staged.pop(0)
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+import m2msim.outputs
 import reports.run_report
 from m2msim.cli import main
 from m2msim.outputs import OutputSet
-from m2msim.signals import Terminated
+from m2msim.signals import Terminated, handle_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTH = ROOT / "scenarios" / "example-month"
@@ -114,3 +115,32 @@ def test_a_set_is_put_in_place_whole_or_not_at_all(tmp_path: Path) -> None:
         outputs.stage(a, b"newer a")
         raise RuntimeError  # an error before the commit: the staged files are removed
     assert a.read_bytes() == b"new a" and _ours(tmp_path) == []
+
+
+def test_a_pipe_in_a_set_is_written_with_the_signals_let_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rate --out FIFO --report page.html`: the FIFO was opened with the signals held back (the
+    renames' guard), and a FIFO nobody reads blocks its writer: SIGTERM and Ctrl-C could not stop it.
+    Now the signal stops it there, and the page is left as it was."""
+    fifo, page = tmp_path / "fifo", tmp_path / "page.html"
+    os.mkfifo(fifo)
+    page.write_bytes(b"old")
+
+    def opening(path: Path, mode: str = "r") -> object:
+        if Path(path) == fifo:  # nobody reads it: only a signal ends the wait
+            os.kill(os.getpid(), signal.SIGTERM)
+            return open(os.devnull, mode)  # (held back, the signal would come after the renames)
+        return open(path, mode)
+
+    monkeypatch.setattr(m2msim.outputs, "open", opening, raising=False)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(Terminated), handle_signals(), OutputSet() as outputs:
+            outputs.stage(page, b"new")
+            outputs.stage(fifo, b"invoice")
+            outputs.commit()
+    finally:  # (an interruption leaves them ignored: the process is on its way out, this one is not)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert page.read_bytes() == b"old" and _ours(tmp_path) == []
