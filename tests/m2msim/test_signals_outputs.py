@@ -199,3 +199,40 @@ def test_the_line_of_an_interrupted_rate_names_an_out_whose_folder_is_not_made_y
             signal.signal(sig, handler)
     assert capsys.readouterr().err == f"m2msim rate: interrupted (SIGTERM); not written: {out}\n"
     assert not out.parent.exists()
+
+
+@pytest.mark.slow
+def test_rate_out_and_report_interrupted_are_both_old_or_both_new(tmp_path: Path) -> None:
+    """`rate --out F --report P` over the outputs of another month, interrupted at seeded moments
+    (the renames of the two files among them): F and P are both the old month's or both the new
+    one's, never one of each, and the line says which."""
+    usage = _usage_csv(tmp_path / "usage.csv", 300_000)
+    other = tmp_path / "other.csv"
+    other.write_bytes(usage.read_bytes() + b"33612345678,data,2026-03-31T23:59:00Z,5,1,1,fr,,,\n")
+    out, page = tmp_path / "out" / "invoice.txt", tmp_path / "out" / "month.html"
+    out.parent.mkdir()
+
+    def argv(month: Path) -> list[str]:
+        return ["rate", str(INVENTORY), str(month), "--out", str(out), "--report", str(page)]
+
+    assert m2msim(argv(other)) == 0
+    new = (out.read_bytes(), page.read_bytes())
+    assert m2msim(argv(usage)) == 0
+    old = (out.read_bytes(), page.read_bytes())
+    assert old[0] != new[0] and old[1] != new[1]
+    rng = random.Random(20260303)
+    for attempt in range(6):
+        sig = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
+        rc, err = _interrupt(argv(other), sig, rng.uniform(0.05, 4.0))
+        now = (out.read_bytes(), page.read_bytes())
+        assert now in (old, new), "the invoice and the page are of two months"
+        if rc != 0:
+            assert rc == 128 + sig, err
+            kept = f"; written: {page}, {out}" if now == new else f"; left as it was: {page}, {out}"
+            assert err in (
+                [f"m2msim rate: interrupted ({sig.name})"],
+                [f"m2msim rate: interrupted ({sig.name}){kept}"],
+            ), err
+        assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".m2msim-")) == []
+        for path, data in zip((out, page), old, strict=True):  # the old month again, for the next attempt
+            path.write_bytes(data)
