@@ -133,6 +133,12 @@ def _check_existing(out: Path, force: bool, option: str) -> bool:
     """Whether `out` must be kept aside (it holds files m2msim did not write, and `force`)."""
     if not out.exists() and not out.is_symlink():
         return False
+    if out.is_symlink() and out.is_dir():
+        # (the link is a name the user keeps, `runs/latest`: never replaced by the run's folder)
+        raise OutputError(
+            f"{option} {out}: is a symbolic link to the folder {os.path.realpath(out)}: give that "
+            "folder itself, or another place"
+        )
     if out.is_symlink() or not out.is_dir():
         raise OutputError(f"{option} {out}: exists and is not a folder; choose another place")
     if not any(out.iterdir()) or is_run_folder(out):

@@ -211,3 +211,14 @@ def test_a_folder_of_the_run_made_a_link_is_never_followed(tmp_path: Path) -> No
         (out / "usage").symlink_to(archive)
     assert _tree(archive) == {"part": "the user's archived part"} and _tree(out)["a"] == "new"
     assert (tmp_path / "r.kept-2" / "usage").is_symlink()
+
+
+def test_a_link_to_a_folder_is_refused_naming_the_folder(tmp_path: Path) -> None:
+    """`--out runs/latest`, a link to a run folder, was refused as "exists and is not a folder"."""
+    with run_folder(tmp_path / "r") as work:
+        _fill(work, a="old")
+    (tmp_path / "latest").symlink_to("r")
+    said = f"latest: is a symbolic link to the folder {tmp_path / 'r'}: give"
+    with pytest.raises(OutputError, match=said), run_folder(tmp_path / "latest"):
+        pass
+    assert (tmp_path / "latest").is_symlink() and _tree(tmp_path / "r")["a"] == "old"
