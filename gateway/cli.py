@@ -13,6 +13,7 @@ an input cannot be used at all (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import re
@@ -38,6 +39,7 @@ from m2msim.outputs import (
     output_lock,
     refuse_foreign,
     refuse_same_file,
+    track_output,
 )
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
@@ -347,29 +349,38 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             f"--interval {args.interval}: out of range ({MIN_INTERVAL_S}..{INTERVAL_S} s: interim "
             "records come at least 60 s apart (RFC 2869, Acct-Interim-Interval), and one is cut at 12 h)",
         )
-    try:
-        check_parents(args.out, "OUT")  # (else "cannot write: File exists" once the work was done)
-        refuse_same_file(args.out, [args.sessions], option="OUT")
-        if args.out.is_dir():
-            raise OutputError(f"OUT {args.out}: is a directory, expected a file name")
-        misnamed = misnamed_output(args.out)
-        if misnamed is not None:
-            raise OutputError(f"OUT {args.out}: {misnamed}")
-        refuse_foreign(args.out, is_usage_file, force=args.force, option="OUT")
-        rows, rejects = read_sessions(args.sessions)
-    except (UnusableFile, OutputError) as exc:
-        return _fail("sessions-to-records", str(exc))
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
-        with output_lock(args.out), guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
-            records = 0
-            for lo, hi in _batches([r[2] for r in rows], args.interval, CHUNK_RECORDS):
-                records += _write_cut(writer, rows[lo:hi], args.interval)
-    except OutputError as exc:
-        return _fail("sessions-to-records", str(exc))
-    except OSError as exc:
-        return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
+    with contextlib.ExitStack() as held:
+        try:
+            check_parents(args.out, "OUT")  # (else "cannot write: File exists" once the work was done)
+            refuse_same_file(args.out, [args.sessions], option="OUT")
+            if args.out.is_dir():
+                raise OutputError(f"OUT {args.out}: is a directory, expected a file name")
+            misnamed = misnamed_output(args.out)
+            if misnamed is not None:
+                raise OutputError(f"OUT {args.out}: {misnamed}")
+            refuse_foreign(args.out, is_usage_file, force=args.force, option="OUT")
+            track_output(args.out)
+            # held from before the sessions are read when its folder exists (a second writer is
+            # refused before its work; it was taken for the writing only), else once it is made
+            locked = args.out.parent.is_dir()
+            if locked:
+                held.enter_context(output_lock(args.out))
+            rows, rejects = read_sessions(args.sessions)
+        except (UnusableFile, OutputError) as exc:
+            return _fail("sessions-to-records", str(exc))
+        try:
+            if not locked:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                held.enter_context(output_lock(args.out))
+            guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
+            with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
+                records = 0
+                for lo, hi in _batches([r[2] for r in rows], args.interval, CHUNK_RECORDS):
+                    records += _write_cut(writer, rows[lo:hi], args.interval)
+        except OutputError as exc:
+            return _fail("sessions-to-records", str(exc))
+        except OSError as exc:
+            return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
     print(f"{len(rows)} sessions -> {records} records in {args.out}; {len(rejects)} rows rejected")

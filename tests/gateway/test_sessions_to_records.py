@@ -432,3 +432,40 @@ def test_one_session_given_twice_with_other_values_is_a_reject(
         "with other values: which one is right is not known"
     ]
     assert [(r[0], r[2]) for r in got(out)] == [("L1", 600), ("L1", 600), ("L2", 900)]
+
+
+def test_a_busy_out_is_refused_before_the_sessions_are_read_and_an_interruption_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OUT was locked for the writing only: a second conversion to it read its whole sessions file
+    (minutes for a big export) before it was refused, or, the first done meanwhile, replaced its
+    records; and a signal during the reading said nothing of OUT."""
+    import signal
+
+    import gateway.cli
+    from m2msim.outputs import output_lock
+    from m2msim.signals import Terminated
+
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text("line,start,duration_s,bytes_up,bytes_down\n336,2026-03-01T00:00:00Z,100,10,20\n")
+    out = tmp_path / "records.csv"
+    read: list[Path] = []
+    real = gateway.cli.read_sessions
+    monkeypatch.setattr(gateway.cli, "read_sessions", lambda path: read.append(path) or real(path))
+    with output_lock(out):  # another command writing it now
+        assert main(["sessions-to-records", str(sessions), str(out)]) == 2
+    assert "is writing it now" in capsys.readouterr().err and read == [] and not out.exists()
+
+    def interrupted(path: Path) -> None:
+        raise Terminated  # SIGTERM, as m2msim.signals raises it, while the sessions are read
+
+    monkeypatch.setattr(gateway.cli, "read_sessions", interrupted)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        assert main(["sessions-to-records", str(sessions), str(out)]) == 143
+    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert (
+        capsys.readouterr().err == f"m2msim sessions-to-records: interrupted (SIGTERM); not written: {out}\n"
+    )
