@@ -123,8 +123,10 @@ def _clean_inside(out: Path) -> None:
 
 
 def _kept_name(out: Path) -> Path:
+    """The first `NAME.kept-N` beside `out` that names nothing, not even a dangling link (renaming
+    the folder over the user's link to a folder not mounted yet removed the link)."""
     n = 1
-    while (candidate := out.with_name(f"{out.name}.kept-{n}")).exists():
+    while os.path.lexists(candidate := out.with_name(f"{out.name}.kept-{n}")):
         n += 1
     return candidate
 

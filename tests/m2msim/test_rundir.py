@@ -222,3 +222,15 @@ def test_a_link_to_a_folder_is_refused_naming_the_folder(tmp_path: Path) -> None
     with pytest.raises(OutputError, match=said), run_folder(tmp_path / "latest"):
         pass
     assert (tmp_path / "latest").is_symlink() and _tree(tmp_path / "r")["a"] == "old"
+
+
+def test_a_folder_kept_aside_never_takes_the_name_of_a_dangling_link(tmp_path: Path) -> None:
+    """`r.kept-1`, a link of the user's to a folder not there (a disk not mounted): the folder kept
+    with --force was renamed over it, and the link was gone."""
+    out = tmp_path / "r"
+    out.mkdir()
+    _fill(out, notes="mine")
+    (tmp_path / "r.kept-1").symlink_to(tmp_path / "not-mounted")
+    with run_folder(out, force=True) as work:
+        _fill(work, a="new")
+    assert (tmp_path / "r.kept-1").is_symlink() and _tree(tmp_path / "r.kept-2") == {"notes": "mine"}
