@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from interrupts import signals_restored, terminated
 from netparts import IMEISV
 
 from m2msim.cli import main
@@ -440,11 +441,8 @@ def test_a_busy_out_is_refused_before_the_sessions_are_read_and_an_interruption_
     """OUT was locked for the writing only: a second conversion to it read its whole sessions file
     (minutes for a big export) before it was refused, or, the first done meanwhile, replaced its
     records; and a signal during the reading said nothing of OUT."""
-    import signal
-
     import gateway.cli
     from m2msim.outputs import output_lock
-    from m2msim.signals import Terminated
 
     sessions = tmp_path / "sessions.csv"
     sessions.write_text("line,start,duration_s,bytes_up,bytes_down\n336,2026-03-01T00:00:00Z,100,10,20\n")
@@ -456,16 +454,10 @@ def test_a_busy_out_is_refused_before_the_sessions_are_read_and_an_interruption_
         assert main(["sessions-to-records", str(sessions), str(out)]) == 2
     assert "is writing it now" in capsys.readouterr().err and read == [] and not out.exists()
 
-    def interrupted(path: Path) -> None:
-        raise Terminated  # SIGTERM, as m2msim.signals raises it, while the sessions are read
-
-    monkeypatch.setattr(gateway.cli, "read_sessions", interrupted)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
+    # SIGTERM while the sessions are read, as m2msim.signals raises it
+    monkeypatch.setattr(gateway.cli, "read_sessions", terminated)
+    with signals_restored():
         assert main(["sessions-to-records", str(sessions), str(out)]) == 143
-    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     assert (
         capsys.readouterr().err == f"m2msim sessions-to-records: interrupted (SIGTERM); not written: {out}\n"
     )

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from interrupts import signals_restored, terminated
 
 from hil.transcript import read_transcript
 from m2msim.cli import main
@@ -221,20 +222,13 @@ def test_a_bench_interrupted_while_its_reports_are_written_does_not_say_its_fold
     """The line of an interrupted command says what became of its outputs; a bench's --out holds
     the transcript of the run as it went (not put in place at the end): it is not "left as it was"."""
     import hil.result
-    from m2msim.signals import Terminated
 
-    def interrupted(*args: object, **kwargs: object) -> None:
-        raise Terminated  # SIGTERM, as m2msim.signals raises it, once the run is over
-
-    monkeypatch.setattr(hil.result.BenchResult, "write", interrupted)
+    # SIGTERM once the run is over, as m2msim.signals raises it
+    monkeypatch.setattr(hil.result.BenchResult, "write", terminated)
     out, junit = tmp_path / "run", tmp_path / "bench.xml"
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with signals_restored():
         argv = ["bench", "register", "--modem-url", FAST, "--out", str(out), "--junit", str(junit)]
         assert main(argv) == 143
-    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     assert (
         capsys.readouterr().err.splitlines()[-1]
         == f"m2msim bench: interrupted (SIGTERM); not written: {junit}"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from interrupts import signals_restored, terminated
 
 import m2msim.outputs
 import reports.run_report
@@ -85,19 +86,13 @@ def test_a_signal_while_the_page_is_made_leaves_the_invoice_as_it_was(
     assert main(argv) == 0
     before = {p: p.read_bytes() for p in (out, page)}
 
-    def interrupted(*args: object, **kwargs: object) -> str:
-        raise Terminated  # SIGTERM, as m2msim.signals raises it, while the page is drawn
-
-    monkeypatch.setattr(reports.run_report, "render_rating_report", interrupted)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
+    # SIGTERM while the page is drawn, as m2msim.signals raises it
+    monkeypatch.setattr(reports.run_report, "render_rating_report", terminated)
+    with signals_restored():
         assert main([*argv, "--json"]) == 143
         assert capsys.readouterr().err.strip().splitlines()[-1] == (
             f"m2msim rate: interrupted (SIGTERM); left as it was: {page}, {out}"
         )
-    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     assert {p: p.read_bytes() for p in (out, page)} == before
     assert _ours(tmp_path) == []
 
@@ -134,13 +129,8 @@ def test_a_pipe_in_a_set_is_written_with_the_signals_let_through(
         return open(path, mode)
 
     monkeypatch.setattr(m2msim.outputs, "open", opening, raising=False)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        with pytest.raises(Terminated), handle_signals(), OutputSet() as outputs:
-            outputs.stage(page, b"new")
-            outputs.stage(fifo, b"invoice")
-            outputs.commit()
-    finally:  # (an interruption leaves them ignored: the process is on its way out, this one is not)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    with signals_restored(), pytest.raises(Terminated), handle_signals(), OutputSet() as outputs:
+        outputs.stage(page, b"new")
+        outputs.stage(fifo, b"invoice")
+        outputs.commit()
     assert page.read_bytes() == b"old" and _ours(tmp_path) == []

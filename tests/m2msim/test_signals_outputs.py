@@ -21,10 +21,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from interrupts import signals_restored, terminated
 from processes import process_group, wait_for_handler
 
 from m2msim.cli import main as m2msim
-from m2msim.signals import Terminated, deferred_signals
+from m2msim.signals import deferred_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
@@ -186,17 +187,11 @@ def test_the_line_of_an_interrupted_rate_names_an_out_whose_folder_is_not_made_y
     during the rating said nothing of it, where an --out in an existing folder is named."""
     import accounting.cli
 
-    def interrupted(*args: object, **kwargs: object) -> None:
-        raise Terminated  # SIGTERM, as m2msim.signals raises it, while the month is rated
-
-    monkeypatch.setattr(accounting.cli, "rate_run", interrupted)
+    # SIGTERM while the month is rated, as m2msim.signals raises it
+    monkeypatch.setattr(accounting.cli, "rate_run", terminated)
     out = tmp_path / "new" / "invoice.txt"
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with signals_restored():
         assert m2msim(["rate", str(INVENTORY), str(INVENTORY.parent / "usage.csv"), "--out", str(out)]) == 143
-    finally:  # (an interrupted command leaves them ignored: it is on its way out, this process is not)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     assert capsys.readouterr().err == f"m2msim rate: interrupted (SIGTERM); not written: {out}\n"
     assert not out.parent.exists()
 
