@@ -12,7 +12,7 @@ from pathlib import Path
 from accounting.errors import AccountingError
 from accounting.inventory import MAX_LINES
 from gateway.errors import GatewayError
-from m2msim.outputs import OutputError
+from m2msim.outputs import OutputError, track_output
 from reports.data import ReportError
 from simulator.estimate import PER_LINE_B, JobTooBig, admit, estimate_devices, estimate_run, machine_limits
 from simulator.progress import ProgressBar
@@ -114,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"m2msim run: {problem}", file=sys.stderr)
         return 2
+    if args.out is not None:
+        track_output(args.out)  # (named by the interrupted line from now on: its lock comes later)
     out_hint: Path = args.out or Path("runs")
     limits = machine_limits(out_hint)
 
@@ -139,6 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"m2msim run: {args.scenario}: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("runs") / scenario.name
+    track_output(out)
     bar = ProgressBar(f"{scenario.name}: {scenario.n_devices:,} devices")
     t0 = time.perf_counter()
     try:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from filewatch import watch
 from fuzzing import CliResult, assert_cli_contract, run_cli
+from interrupts import signals_restored, terminated
 from processes import process_group, wait_for_handler
 
 from m2msim.outputs import host_name
@@ -660,3 +661,20 @@ def test_force_runs_a_fleet_of_more_than_a_million_lines_up_to_what_the_memory_h
     assert f"{huge}:" in err and "inventory.lines[0].count: 100,000,000,000 lines would take" in err
     assert err.rstrip().endswith("lines with --force: what this machine's memory holds)")
     assert reached == [1_000_004] and not (tmp_path / "o").exists()
+
+
+def test_a_run_interrupted_while_its_scenario_is_read_names_its_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The folder is taken (locked) once the scenario is read and checked: a signal before that said
+    only "interrupted (SIGTERM)", where one after it says what became of --out."""
+    import simulator.cli
+    from m2msim.cli import main
+
+    # SIGTERM while the scenario is read, as m2msim.signals raises it
+    monkeypatch.setattr(simulator.cli, "load_scenario", terminated)
+    out = tmp_path / "runs" / "r"
+    with signals_restored():
+        assert main(["run", str(DEFAULT), *SMALL, "--out", str(out)]) == 143
+    assert capsys.readouterr().err == f"m2msim run: interrupted (SIGTERM); not written: {out}\n"
+    assert not out.exists()
