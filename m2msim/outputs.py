@@ -681,6 +681,7 @@ class OutputSet:
     def __init__(self) -> None:
         self._staged: list[_Staged] = []
         self._held = contextlib.ExitStack()
+        self.failed: Path | None = None  # the output `commit` could not put in place, as given
 
     def __enter__(self) -> OutputSet:
         return self
@@ -731,18 +732,30 @@ class OutputSet:
         # a device or a pipe first, written in place, the signals let through: a FIFO nobody reads
         # yet blocks its writer, which only a signal can stop (held back, nothing could)
         for s in [s for s in self._staged if s.tmp is None]:
-            with open(s.final, "wb") as f:
-                f.write(s.data)
+            try:
+                with open(s.final, "wb") as f:
+                    f.write(s.data)
+            except OSError as exc:
+                raise self._failed(s, exc) from None
             output_written(s.path)
             self._staged.remove(s)
         with deferred_signals():
             while self._staged:
                 s = self._staged[0]
                 assert s.tmp is not None
-                _rename_into_place(s.tmp, s.final, s.path, s.own, s.guard, s.option)
+                try:
+                    _rename_into_place(s.tmp, s.final, s.path, s.own, s.guard, s.option)
+                except OSError as exc:
+                    raise self._failed(s, exc) from None
                 _fsync_dir(s.final.parent)
                 output_written(s.path)
                 self._staged.pop(0)
+
+    def _failed(self, s: _Staged, exc: OSError) -> OutputError:
+        """The error of the output `s` that could not be put in place, naming it (`failed`)."""
+        self.failed = s.path
+        name = f"{s.option} {s.path}" if s.option else str(s.path)
+        return OutputError(f"{name}: {exc.strerror or exc}")
 
     def discard(self) -> None:
         """Remove the temporary files not yet renamed: every output stays as it was."""

@@ -187,13 +187,15 @@ def _with_report(handler: Handler, name: str) -> Handler:
 
 
 def _not_written(args: argparse.Namespace) -> str:
-    """What the line of a page that could not be written adds about --out: written with it or not."""
+    """What the line of an output of the two that could not be written (the page, unless the set
+    says which) adds about the other: written with it or not."""
     together: OutputSet | None = args.together
     if together is None:
         return ""
-    if args.out in together.paths:
-        return f"; --out {args.out} not written either (left as it was)"
-    return f"; --out {args.out} written"
+    option, other = ("--report", args.report) if together.failed == args.out else ("--out", args.out)
+    if other in together.paths:
+        return f"; {option} {other} not written either (left as it was)"
+    return f"; {option} {other} written"
 
 
 def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace, held: bool) -> int:

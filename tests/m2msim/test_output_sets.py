@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,19 @@ def test_a_pipe_in_a_set_is_written_with_the_signals_let_through(
         outputs.stage(fifo, b"invoice")
         outputs.commit()
     assert page.read_bytes() == b"old" and _ours(tmp_path) == []
+
+
+def test_the_line_names_the_output_that_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out` a socket (written in place, it cannot be opened) with `--report page.html`: the line
+    said `--report page.html: No such device or address`, the page's name for the invoice's error."""
+    monkeypatch.chdir(tmp_path)  # (a socket's path is short: relative)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("s")
+        assert main([*RATE, "--out", "s", "--report", "page.html"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "m2msim rate: --out s: No such device or address; --report page.html not written either (left as it was)\n"
+    )
+    assert not (tmp_path / "page.html").exists() and _ours(tmp_path) == []
