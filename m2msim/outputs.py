@@ -68,6 +68,7 @@ __all__ = [
     "refuse_same_file",
     "remove_files_of_the_dead",
     "remove_stale",
+    "remove_stale_locks",
     "remove_stale_of",
     "same_path",
     "stale_pattern",
@@ -348,6 +349,31 @@ def remove_stale_of(paths: Iterable[Path]) -> list[Path]:
                 if found is not None and found["stem"] in stems and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
+    return removed
+
+
+def remove_stale_locks(paths: Iterable[Path]) -> list[Path]:
+    """Remove the lock files (`output_lock`) beside `paths` that nobody holds: a writer killed by
+    SIGKILL leaves its lock file (its lock goes with it).  Each is locked before it is removed, so
+    a writer that opened it meanwhile sees it gone and makes its own (`_name_lock`).  The files
+    removed."""
+    removed: list[Path] = []
+    for path in paths:
+        lock = _lock_file(path)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(lock)
+            removed.append(lock)
+        except OSError:
+            continue  # held: its writer is alive
+        finally:
+            os.close(fd)
     return removed
 
 

@@ -40,6 +40,7 @@ from m2msim.outputs import (
     check_parents,
     output_lock,
     output_written,
+    remove_stale_locks,
     remove_stale_of,
     stale_pattern,
     temporary_name,
@@ -116,10 +117,12 @@ def _clean_inside(out: Path) -> None:
     caller holds its lock): `m2msim report RUN` killed by SIGKILL (or a power cut) while it wrote
     `report.html` left `.m2msim-report.html.tmp-HOST-PID-...` there, a file the marker does not
     list, and the next run refused the folder as not a run folder (with `--force`, kept it whole
-    as `RUN.kept-N`).  Only this host's temporary files of listed names, their writer gone."""
+    as `RUN.kept-N`).  Only this host's temporary files of listed names, their writer gone; and
+    the lock files of listed names nobody holds (`rate --out RUN/invoice.txt` killed by SIGKILL)."""
     listed = marker_files(out) if out.is_dir() and not out.is_symlink() else None
     if listed:
         remove_stale_of(out / f for f in listed)
+        remove_stale_locks(out / f for f in listed)
 
 
 def _kept_name(out: Path) -> Path:

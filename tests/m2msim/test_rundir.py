@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
 
 import pytest
 
-from m2msim.outputs import OutputBusy, OutputError, host_name, temporary_name
+from m2msim.outputs import OutputBusy, OutputError, host_name, output_lock, temporary_name
 from m2msim.rundir import MARKER, _exchange, is_run_folder, run_folder, swap_in
 
 
@@ -234,3 +235,22 @@ def test_a_folder_kept_aside_never_takes_the_name_of_a_dangling_link(tmp_path: P
     with run_folder(out, force=True) as work:
         _fill(work, a="new")
     assert (tmp_path / "r.kept-1").is_symlink() and _tree(tmp_path / "r.kept-2") == {"notes": "mine"}
+
+
+def test_the_lock_file_a_killed_writer_of_one_of_its_files_left_inside_is_removed(tmp_path: Path) -> None:
+    """`rate INV RUN/usage.parquet --out RUN/invoice.txt` killed by SIGKILL left its lock file,
+    `.m2msim-invoice.txt.lock`, in the run folder (its lock went with it): the next run refused the
+    folder as one holding a file m2msim did not write.  One that is held is a live writer's."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.txt": "old"})
+    said = re.escape("m2msim did not write, such as '.m2msim-invoice.txt.lock'")
+    with output_lock(out / "invoice.txt"):  # a writer of it now: its lock file stays, the run waits
+        with pytest.raises(OutputError, match=said), run_folder(out):
+            pass
+        left = (out / ".m2msim-invoice.txt.lock").read_bytes()
+    (out / ".m2msim-invoice.txt.lock").write_bytes(left)  # as the killed writer left it: nobody holds it
+    with run_folder(out) as work:
+        _fill(work, a="new")
+    assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
