@@ -16,12 +16,20 @@
 - `refuse_foreign(path, own, force=...)` refuses an output path that holds a file m2msim did not
   write: an existing regular, non-empty file (the file a symbolic link names) is replaced only when
   `own(path)` recognises it as this writer's output, or with `force` (the user's `--force`, which
-  replaces a link to such a file by the output, never the file through the link).  Each
+  replaces a link to such a file by the output, never the file through the link); a file nobody
+  may write (`chmod a-w`) is refused likewise, m2msim's own too.  Both this and
+  `refuse_same_file` check the path as it will be once its folders are made (`as_made`).  Each
   writer passes its own recogniser, a check of the content it writes (a first line, a header, JSON
   keys, a Parquet schema, an HTML `generator`), never of extended attributes (lost by `cp`, `scp`).
   `atomic_path(path, own=..., force=...)` makes the same check again at the rename: a file created
   at `path` while the output was written is never replaced (`renameat2(RENAME_NOREPLACE)`, else a
   hard link, which fail when the name exists); a file there that m2msim wrote is replaced.
+
+- `OutputSet()` writes several files of one output (`rate --out F --report P`) whole to their
+  temporary files first, then renames them into place together, the stop signals held back: a
+  failure or an interruption before that leaves every one as it was.
+- `track_output(path)` (done by `output_lock`) and `output_written(path)` (done by the writers
+  above) let an interrupted command say what became of each of its outputs (`interrupted_words`).
 
 An output path that is a device, a pipe or a socket (`--out /dev/null`, `/dev/stdout`, a FIFO) is
 written in place: it cannot be replaced by a file (renaming over `/dev/null` would put a regular
