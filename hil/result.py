@@ -16,8 +16,7 @@ from accounting.records import UsageRecord, UsageType
 from hil.report import CostEstimate
 from hil.transcript import Transcript
 from hil.usage import BenchUsage
-from m2msim.outputs import Recogniser, atomic_write_text, head_matches
-from reports import write_report
+from m2msim.outputs import OutputSet, Recogniser, head_matches
 from reports.page import is_page
 
 STATUSES = ("passed", "failed", "refused", "skipped")
@@ -139,8 +138,9 @@ class BenchResult:
 
     def write(self, out: str | Path, *, force: bool = False) -> dict[str, Path]:
         """Write transcript.jsonl, report.json, report.txt and report.html under `out` (created if
-        needed), each atomically (the transcript a bench streamed there is already complete); a
-        report file there that m2msim did not write is kept (`OutputError`) unless `force`."""
+        needed): the three reports whole or none of them (`OutputSet`; the transcript a bench
+        streamed there is already complete); a report file there that m2msim did not write is kept
+        (`OutputError`) unless `force`."""
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -148,10 +148,22 @@ class BenchResult:
             "report": directory / "report.json",
             "text": directory / "report.txt",
         }
+        from reports.bench_report import render_bench_page  # (the page's modules: when written)
+
+        paths["html"] = directory / "report.html"
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
-        atomic_write_text(paths["report"], text, own=REPORT_FILES["report.json"], force=force)
-        atomic_write_text(paths["text"], self.render_text(), own=REPORT_FILES["report.txt"], force=force)
-        paths["html"] = write_report(directory, own=REPORT_FILES["report.html"], force=force)
+        page = render_bench_page(directory, json.loads(text))  # (as it reads report.json back)
+        # the three reports are put in place together: a full disk, or a signal, at the page left
+        # report.json and report.txt without it
+        with OutputSet() as reports:
+            for key, name, data in (
+                ("report", "report.json", text),
+                ("text", "report.txt", self.render_text()),
+                ("html", "report.html", page),
+            ):
+                encoded = data.encode("utf-8", errors="backslashreplace")
+                reports.stage(paths[key], encoded, own=REPORT_FILES[name], force=force)
+            reports.commit()
         return paths
 
 

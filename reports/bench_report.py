@@ -347,6 +347,16 @@ def _event_text(ev: dict[str, Any]) -> str:
     return json.dumps(rest, ensure_ascii=False, default=str)[:300]
 
 
+def render_bench_page(bench_dir: Path | str, report: dict[str, Any]) -> str:
+    """The page of the bench folder `bench_dir` whose `report.json` is `report`, not yet written
+    there (`m2msim bench` puts its three reports in place together): the page `report` gives
+    once it is, the same bytes."""
+    folder = Path(bench_dir)
+    transcript = folder / "transcript.jsonl"
+    files = RunFiles(folder, bench=report, transcript=transcript if transcript.is_file() else None)
+    return render_bench(files)
+
+
 def render_bench_report(bench_dir: Path | str) -> str:
     """The HTML page of a bench folder (`m2msim bench --out DIR`)."""
     files = find_files(bench_dir)

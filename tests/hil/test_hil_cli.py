@@ -234,3 +234,27 @@ def test_a_bench_interrupted_while_its_reports_are_written_does_not_say_its_fold
         == f"m2msim bench: interrupted (SIGTERM); not written: {junit}"
     )
     assert (out / "transcript.jsonl").exists() and not junit.exists()
+
+
+def test_a_disk_that_cannot_take_the_page_leaves_none_of_the_reports(tmp_path: Path) -> None:
+    """report.json and report.txt were written, then the page failed (a full disk): the folder held
+    two of the three reports, which said the bench was done. They are put in place together now."""
+    out = tmp_path / "run"
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))  # the page is over 20 kB, the rest under
+
+    done = subprocess.run(
+        [sys.executable, "-m", "m2msim", "bench", "register", "--modem-url", FAST, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limited,
+    )
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"m2msim bench: {out}: cannot write the report: File too large"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["transcript.jsonl"]
