@@ -266,6 +266,12 @@ class NetworkAPI(Protocol):
         """Detach; any open session is released normally."""
         ...
 
+    def move(self, now: float, line_id: str, serving_plmn: str, rat: str | None = None) -> AttachResult:
+        """A routing area update of an attached line to `serving_plmn` (and `rat`; None: the same):
+        its open PDP contexts go on, each cut into a partial record with the TS 32.298 cause of
+        what changed.  A line not attached is attached."""
+        ...
+
     def open_session(
         self, now: float, line_id: str, apn: str, *, auth: PcoAuth | None = None
     ) -> SessionResult:
@@ -369,6 +375,33 @@ class NetworkAPI(Protocol):
         """Release a call (either end, or the caller before the answer); writes its record with the
         duration; the other end's device is told."""
         ...
+
+
+def move_to(
+    net: NetworkAPI,
+    now: float,
+    line_id: str,
+    imeisv: str,
+    serving_plmn: str,
+    rat: str | None = None,
+    *,
+    attached: bool,
+) -> AttachResult:
+    """A device that finds coverage on `serving_plmn` after a move (`rat`: the radio it is served
+    on, None: the one it had): the rule the simulator's devices and the virtual modem share.
+
+    Attached, it makes a routing area update (`NetworkAPI.move`): its PDP contexts go on, as a
+    core keeps them across an inter-SGSN or inter-PLMN change, each cut into a partial record
+    closed with the cause of what changed (TS 32.298 causeForRecClosing: 24 sGSNPLMNIDChange,
+    18 servingNodeChange, 22 rATChange, 23 mSTimeZoneChange), the records after it in the zone
+    where the context was opened.  Not attached (never yet, or after a loss of coverage), it
+    attaches.  A move into no coverage is not made here: the device can signal nothing, its
+    contexts are lost (closed abnormally, cause 4, by the caller) and it attaches when coverage
+    comes back.
+    """
+    if attached:
+        return net.move(now, line_id, serving_plmn, rat)
+    return net.attach(now, line_id, imeisv, serving_plmn, rat or "geran")
 
 
 def build_network(

@@ -23,7 +23,7 @@ import numpy as np
 import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
-from gateway.api import CallKind, CallOutcome, SmsStatus
+from gateway.api import CallKind, CallOutcome, SmsStatus, move_to
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Profile
@@ -205,11 +205,10 @@ class Device:
 
     def relocate(self) -> None:
         """A move to `self.plmn`: a routing area update when attached (contexts go on), else an attach."""
-        if not self.attached:
-            self.attach()
-            return
-        res = self.net.move(self.env.now, self.ident.line, self.plmn)
+        res = move_to(self.net, self.env.now, self.ident.line, self.imeisv, self.plmn, attached=self.attached)
         self.attached = res.accepted
+        if not res.accepted:
+            self.stats.attach_refusals += 1
 
     # ------------------------------------------------------------------ data sessions
 

@@ -522,10 +522,8 @@ def _rat(c: Console, args: list[str]) -> dict[str, Any]:
             continue
         m.radio = replace(m.radio, rat=rat)
         m.link.set_conditions(preset(preset_for(rat, m.net.act)))  # the new technology's figures
-        if m.net.registered:  # a new radio access: registered again on it
-            plmn = m.net.plmn
-            m.net.move(None)
-            m.net.move(plmn)
+        if m.net.registered:  # a new radio access: a routing area update, the contexts going on
+            m.net.relocate(m.net.plmn)
     return {"rat": rat, "modems": [s.index for s in found]}
 
 

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway.api import MAX_IP_PACKET, PcoAuth
+from gateway.api import MAX_IP_PACKET, PcoAuth, move_to
 from gateway.wire import HEADER, SYN, segments
 from modem.virtual.plmn import neighbours, operator_names
 
@@ -182,7 +182,9 @@ class NetLink:
             self.detach(STAT_SEARCHING, abnormal=True)
 
     def move(self, plmn: str | None) -> None:
-        """Coverage changes (a scenario's `network:` step): another PLMN, or none at all."""
+        """Coverage changes (a scenario's `coverage:` step, the console's `coverage`): another PLMN,
+        or none at all.  Registered, the modem follows its coverage to another network by a routing
+        area update (`relocate`): its PDP contexts go on.  Without coverage they are lost."""
         if plmn is None:
             self.lose()
             if self._search is not None:
@@ -194,12 +196,43 @@ class NetLink:
         self.selection = 0  # a new area: the module selects again, automatically
         if plmn == self.plmn and self.registered:
             return
-        if self.registered:
-            self.modem.tcp.lost(by_network=True)
-            self.modem.calls.lost()
-            self.detach(STAT_SEARCHING, abnormal=True)
+        if self.registered and self.network is not None:
+            self.relocate(plmn)
+            return
         self.plmn = plmn
         self.search()
+
+    def relocate(self, plmn: str) -> None:
+        """A registered modem now served by `plmn` on the radio `rat` says (another network, or
+        another radio of the same one): a routing area update, as a simulated device makes on a
+        move (`gateway.api.move_to`, the rule both share).  Its PDP contexts go on, and the sockets
+        and PPP link on them: the gateway cuts each context's record with the cause of the change
+        (24 another PLMN, 22 another RAT), the next in the zone where it was opened.  A call in
+        progress drops (no handover to another network or radio)."""
+        m = self.modem
+        assert self.network is not None
+        if self._search is not None:
+            self._search.cancel()
+            self._search = None
+        m.calls.lost()
+        result = move_to(
+            self.network, m.now, m.identity.line_id, m.identity.imeisv, plmn, self.rat, attached=True
+        )
+        self.plmn = plmn
+        if result.accepted:
+            self.cause = 0
+            stat = STAT_HOME if plmn == m.identity.home_plmn else STAT_ROAMING
+            if stat != self.stat:
+                self._set_stat(stat)
+            else:  # registered as before, somewhere else: what +CREG=2 shows (27.007 7.2) changed
+                self._urcs(("+CREG", "+CGREG", "+CEREG"), stat, located_only=True)
+        else:  # refused there (the line unknown: not for a registered one): off the network
+            m.tcp.lost(by_network=True)
+            for ctx in self.contexts.values():
+                if ctx.active:
+                    self.deactivate(ctx, abnormal=True)
+            self.cause = int(result.cause)
+            self._set_stat(STAT_DENIED)
 
     def set_cfun(self, fun: int) -> None:
         if fun == 1:
@@ -233,14 +266,15 @@ class NetLink:
         self.stat = stat
         self._urcs(("+CREG", "+CGREG", "+CEREG"), stat)
 
-    def _urcs(self, names: tuple[str, ...], stat: int) -> None:
-        """The registration URCs of `names` that +CREG / +CGREG / +CEREG <n> ask for, with `stat`."""
+    def _urcs(self, names: tuple[str, ...], stat: int, located_only: bool = False) -> None:
+        """The registration URCs of `names` that +CREG / +CGREG / +CEREG <n> ask for, with `stat`
+        (`located_only`: only those with the location, <n> 2: the state did not change)."""
         m = self.modem
         s = m.settings
         shown = {"+CREG": s.creg_n, "+CGREG": s.cgreg_n, "+CEREG": s.cereg_n}
         for name in names:
             n = shown[name]
-            if n == 1:
+            if n == 1 and not located_only:
                 m.urc(f"{name}: {stat}")
             elif n == 2:
                 m.urc(f"{name}: {self.location(stat)}")
