@@ -67,6 +67,8 @@ def cops(m: VirtualModem, c: Cmd) -> Final | None:
             m.settings.cops_format = c.int_at(1, 0, 0, 2)
         elif mode == 2:
             net.selection = 0
+            if net.registered:
+                m.tcp.lost()  # deregistered: the sockets end with the contexts (they went on, unbilled)
             net.detach()
         elif mode in (1, 4):
             fmt = c.int_at(1, fmt, 0, 2)

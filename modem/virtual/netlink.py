@@ -122,6 +122,8 @@ class NetLink:
         if attached == (not self.ps_detached):
             return
         if not attached:
+            if any(ctx.active for ctx in self.contexts.values()):
+                self.modem.tcp.lost()  # the sockets on them go too (they went on, their bytes unbilled)
             for ctx in self.contexts.values():
                 self.deactivate(ctx)
         self.ps_detached = not attached
@@ -253,8 +255,13 @@ class NetLink:
         return [self.coverage, *neighbours(self.coverage)]
 
     def select_plmn(self, plmn: str) -> None:
-        """AT+COPS=0/1/4: select `plmn` (one `on_air`); re-registers on it."""
+        """AT+COPS=0/1/4: select `plmn` (one `on_air`); a registered modem moves there by a routing
+        area update (`relocate`: its contexts and sockets go on, as on a coverage move), else it
+        searches for it."""
         if plmn == self.plmn and self.registered:
+            return
+        if self.registered and self.network is not None:
+            self.relocate(plmn)
             return
         self.detach(STAT_SEARCHING)
         self.plmn = plmn

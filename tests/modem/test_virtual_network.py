@@ -1201,3 +1201,50 @@ def test_a_called_modem_switched_off_while_it_rings_gives_the_caller_no_carrier_
     b.take_output(11.0)
     assert at(b, "AT+CFUN=0", 12.0) == b"\r\nNO CARRIER\r\n\r\nOK\r\n"
     assert a.take_output() == b"\r\nNO CARRIER\r\n"
+
+
+def _udp_socket(m: VirtualModem) -> None:
+    """A Quectel context on orange.m2m.spec and a UDP socket to the echo on it."""
+    m.poll(5.0)
+    assert at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', 10.0) == b"\r\nOK\r\n"
+    assert at(m, 'AT+QIOPEN=1,0,"UDP","echo.example",7,0,1', 10.0) == b"\r\nOK\r\n"
+    m.poll(11.0)
+    assert m.take_output() == b"\r\n+QIOPEN: 0,0\r\n"
+
+
+def _echo(m: VirtualModem, now: float) -> bytes:
+    """5 bytes sent on socket 0 at `now`: what the modem answers, the echo with it."""
+    out = at(m, "AT+QISEND=0,5", now)
+    if out != b"\r\n> ":
+        return out
+    m.feed(b"hello", now)
+    m.poll(now + 1.0)
+    return m.take_output()
+
+
+def test_manual_selection_of_another_network_keeps_the_context_and_its_socket() -> None:
+    """AT+COPS=1 to France's other network while a socket is open: a routing area update, as a
+    coverage move (the context was released at the gateway while its socket went on, unbilled)."""
+    m, _, sink = setup("quectel-bg96")
+    _udp_socket(m)
+    assert at(m, 'AT+COPS=1,2,"20810"', 20.0) == b"\r\nOK\r\n"
+    assert _echo(m, 30.0) == b'\r\nSEND OK\r\n\r\n+QIURC: "recv",0,5\r\nhello\r\n'
+    assert at(m, "AT+QICLOSE=0;+QIDEACT=1", 40.0) == b"\r\nOK\r\n"
+    data = [r for r in sink.records if r.type == UsageType.DATA]
+    assert [(r.cause, r.serving_plmn, r.bytes_up, r.bytes_down) for r in data] == [
+        (24, "20801", 0, 0),
+        (0, "20810", 5 + 28, 5 + 28),  # the datagram and its echo, IP and UDP headers with them
+    ]
+
+
+@pytest.mark.parametrize("leave", ["AT+CGATT=0", "AT+COPS=2"])
+def test_leaving_the_packet_domain_closes_the_sockets_with_the_contexts(leave: str) -> None:
+    """AT+CGATT=0 or AT+COPS=2 ends the contexts: their sockets end too (they went on sending, their
+    bytes counted by the module and billed by nobody)."""
+    m, _, sink = setup("quectel-bg96")
+    _udp_socket(m)
+    assert at(m, leave, 20.0) == b'\r\n+QIURC: "closed",0\r\n\r\nOK\r\n'
+    assert _echo(m, 30.0) == b"\r\nERROR\r\n"
+    assert at(m, "AT+QGDCNT?") == b"\r\n+QGDCNT: 0,0\r\n\r\nOK\r\n"
+    data = [r for r in sink.records if r.type == UsageType.DATA]
+    assert [(r.cause, r.bytes_up) for r in data] == [(0, 0)]
