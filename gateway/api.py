@@ -266,6 +266,11 @@ class NetworkAPI(Protocol):
         """Detach; any open session is released normally."""
         ...
 
+    def time_zone_change(self, now: float, line_id: str) -> bool:
+        """The serving country's clocks changed (daylight saving) under an attached line: its open
+        contexts get the new MS Time Zone, each record cut with cause 23.  True when it changed."""
+        ...
+
     def move(self, now: float, line_id: str, serving_plmn: str, rat: str | None = None) -> AttachResult:
         """A routing area update of an attached line to `serving_plmn` (and `rat`; None: the same):
         its open PDP contexts go on, each cut into a partial record with the TS 32.298 cause of

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -204,3 +204,22 @@ def time_zone_changes(plmn: str, start: datetime, end: datetime) -> list[datetim
             before = after
         t = nxt
     return changes
+
+
+@lru_cache(maxsize=512)
+def _year_changes(mcc: str, year: int) -> tuple[datetime, ...]:
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    return tuple(time_zone_changes(mcc + "00", start, start.replace(year=year + 1)))
+
+
+def next_time_zone_change(plmn: str, after: datetime) -> datetime | None:
+    """The first instant after `after` at which the serving country's MS Time Zone changes (as
+    `time_zone_changes` finds them, a country's year computed once), within the year of `after`
+    and the next; None when the country keeps one time zone."""
+    if MCC_TIME_ZONES.get(plmn[:3]) is None:
+        return None
+    for year in (after.year, after.year + 1):
+        for t in _year_changes(plmn[:3], year):
+            if t > after:
+                return t
+    return None

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from gateway.api import MAX_IP_PACKET, PcoAuth, move_to
+from gateway.plmn import next_time_zone_change
 from gateway.wire import HEADER, SYN, segments
 from modem.virtual.plmn import neighbours, operator_names
 
@@ -80,6 +82,7 @@ class NetLink:
     coverage: str = ""
     selection: int = 0  # +COPS <mode> in force: 0 automatic, 1 manual
     _search: Timer | None = None
+    _clock: Timer | None = None  # the serving country's next clock change (`watch_clock`)
 
     def __post_init__(self) -> None:
         m = self.modem
@@ -159,6 +162,7 @@ class NetLink:
             self.cause = 0
             self._set_stat(STAT_HOME if self.plmn == m.identity.home_plmn else STAT_ROAMING)
             m.sms.start_polling()
+            self.watch_clock()
         else:
             self.cause = int(result.cause)
             self._set_stat(STAT_DENIED)
@@ -171,6 +175,9 @@ class NetLink:
         if self._search is not None:
             self._search.cancel()
             self._search = None
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
         if self.registered and self.network is not None:
             self.network.detach(m.now, m.identity.line_id)
         self.ps_detached = False  # the next registration attaches both domains again
@@ -228,6 +235,7 @@ class NetLink:
                 self._set_stat(stat)
             else:  # registered as before, somewhere else: what +CREG=2 shows (27.007 7.2) changed
                 self._urcs(("+CREG", "+CGREG", "+CEREG"), stat, located_only=True)
+            self.watch_clock()
         else:  # refused there (the line unknown: not for a registered one): off the network
             m.tcp.lost(by_network=True)
             for ctx in self.contexts.values():
@@ -235,6 +243,27 @@ class NetLink:
                     self.deactivate(ctx, abnormal=True)
             self.cause = int(result.cause)
             self._set_stat(STAT_DENIED)
+
+    def watch_clock(self) -> None:
+        """Wake at the serving country's next clock change (daylight saving, `gateway.plmn`): the
+        network then updates the open contexts with the new MS Time Zone, a record cut with cause
+        23 (`NetworkAPI.time_zone_change`), as it does for the simulator's devices."""
+        m = self.modem
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+        if not self.registered or self.network is None:
+            return
+        change = next_time_zone_change(self.plmn, m.epoch + timedelta(seconds=m.now))
+        if change is not None:  # a millisecond after it: the network's clock past it too
+            at = (change - m.epoch).total_seconds() + 0.001
+            self._clock = m.schedule(at - m.now, self._clock_changed)
+
+    def _clock_changed(self) -> None:
+        self._clock = None
+        if self.registered and self.network is not None:
+            self.network.time_zone_change(self.modem.now, self.modem.identity.line_id)
+        self.watch_clock()
 
     def set_cfun(self, fun: int) -> None:
         if fun == 1:

@@ -1248,3 +1248,27 @@ def test_leaving_the_packet_domain_closes_the_sockets_with_the_contexts(leave: s
     assert at(m, "AT+QGDCNT?") == b"\r\n+QGDCNT: 0,0\r\n\r\nOK\r\n"
     data = [r for r in sink.records if r.type == UsageType.DATA]
     assert [(r.cause, r.bytes_up) for r in data] == [(0, 0)]
+
+
+def test_a_clock_change_under_an_open_context_cuts_its_record_as_for_the_simulators_devices() -> None:
+    """France's summer time begins at 01:00 UTC on 2026-03-29: the network updates the context with
+    the new MS Time Zone and cuts its record with cause 23 (mSTimeZoneChange), as it does for a
+    simulated device's context (`Network.time_zone_change`); the context goes on.  A served modem's
+    context went through it uncut."""
+    sink = Sink()
+    epoch = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    net = Network(NetworkConfig(epoch=epoch, seed=1), sink)
+    m = VirtualModem(load_profile("quectel-bg96"), network=net, seed=5, epoch=epoch, conditions=FULL)
+    provision(net, m, ServeScenario())
+    m.take_output(0.0)
+    at(m, "ATE0", 0.0)
+    _udp_socket(m)
+    assert _echo(m, 100.0).endswith(b"hello\r\n")
+    m.poll(2000.0)
+    assert _echo(m, 2000.0).endswith(b"hello\r\n")
+    assert at(m, "AT+QICLOSE=0;+QIDEACT=1", 2100.0) == b"\r\nOK\r\n"
+    data = [r for r in sink.records if r.type == UsageType.DATA]
+    assert [(r.start, r.cause, r.bytes_up) for r in data] == [
+        (epoch + timedelta(seconds=10), 23, 5 + 28),
+        (epoch + timedelta(seconds=1800), 0, 5 + 28),
+    ]
