@@ -69,6 +69,12 @@ def _connected(m: VirtualModem, cid: int, profile: Profile) -> bool:
     return profile.opened
 
 
+def bearer_connected(m: VirtualModem, cid: int) -> bool:
+    """Bearer profile `cid` is open (AT+SAPBR=1) and its context still active: what SIMCom's
+    applications on the bearer (AT+HTTPINIT, AT+HTTPACTION) need."""
+    return _connected(m, cid, SIMCOM_BEARER.state(m).profiles[cid])
+
+
 def _set(profile: Profile, tag: str, value: str) -> None:
     if tag not in TAGS:
         raise CmeError(NOT_ALLOWED)

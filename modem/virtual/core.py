@@ -184,6 +184,7 @@ class VirtualModem:
         self._seq = 0
         self._entry: _Entry | None = None
         self._entry_buf = bytearray()
+        self._prompt = b"\r\n> "  # what opens the running prompt (SIMCom's AT+HTTPDATA: DOWNLOAD)
         self._waiting = False  # a command waits for an event to finish (`wait`, `complete`)
         self._on_abort: Callable[[], None] | None = None  # what a DTE character does meanwhile
         self._data_handler: Callable[[bytes], None] | None = None
@@ -590,7 +591,7 @@ class VirtualModem:
         if isinstance(final, AtError):
             tail = self._error_bytes(final)
         elif final is PROMPT:
-            tail = b"\r\n> "
+            tail = self._prompt
         else:
             tail = self.final_bytes(final)
         faults = self._faults
@@ -636,8 +637,11 @@ class VirtualModem:
         on_done: Callable[[bytes], Final | None],
         length: int | None = None,
         on_cancel: Callable[[], None] | None = None,
+        banner: str = "> ",
     ) -> Final:
-        """Open the "> " prompt: the text up to Ctrl-Z (or `length` bytes) goes to `on_done`."""
+        """Open the "> " prompt (or the `banner` line, as SIMCom's `DOWNLOAD`): the text up to
+        Ctrl-Z (or `length` bytes) goes to `on_done`."""
+        self._prompt = b"\r\n> " if banner == "> " else self._crlf + banner.encode() + self._crlf
         self._entry = _Entry(on_done, length, on_cancel)
         self._entry_buf.clear()
         self.mode = Mode.ENTRY

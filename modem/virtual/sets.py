@@ -12,6 +12,7 @@ from types import MappingProxyType
 from modem.virtual.calls import CSD, VOICE_CALLS
 from modem.virtual.cmd_basic import V250
 from modem.virtual.cmd_general import GENERAL
+from modem.virtual.cmd_http import SIMCOM_HTTP
 from modem.virtual.cmd_network import GPRS, NETWORK
 from modem.virtual.cmd_phonebook import PHONEBOOK
 from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
@@ -32,6 +33,7 @@ _ALL: tuple[CommandSet, ...] = (
     CSD,
     SIMCOM_TCP,
     SIMCOM_BEARER,
+    SIMCOM_HTTP,
     QUECTEL_TCP,
     SIMCOM_POWER,
     QUECTEL_POWER,
