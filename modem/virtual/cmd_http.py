@@ -32,8 +32,9 @@ real server, or the echo the Internet table sends unknown names to) on the beare
 billed as the TCP stacks' connections are (`gateway.wire.TcpWire`): the request and the answer as
 they cross the air, with their handshake and their close.  The module closes the connection once
 the answer is whole (its Content-Length, its last chunk) or the server closes it.  A reset closes
-it and ends the service.  Not emulated: AT+HTTPDATA's <time> (the module waits for the bytes),
-AT+HTTPSCONT (saving the parameters), AT+HTTPPARA? and the proxy.
+it and ends the service; the bearer closed under an action (AT+SAPBR=0) ends the action with 601.
+Not emulated: AT+HTTPDATA's <time> (the module waits for the bytes), AT+HTTPSCONT (saving the
+parameters), AT+HTTPPARA? and the proxy.
 """
 
 from __future__ import annotations
@@ -328,9 +329,18 @@ def _connect(m: VirtualModem, act: Action, host: str, port: int, target: str) ->
         on_closed=closed,
     )
 
+    def dropped(sock: Socket) -> None:
+        """The bearer closed under it (AT+SAPBR=0): said after that command's OK."""
+        m.schedule(0.0, lambda: _end(m, act, NETWORK_ERROR))
+
+    act.sock.on_dropped = dropped
+
 
 def _received(m: VirtualModem, act: Action, data: bytes) -> None:
     if _http(m).action is not act:
+        return
+    if act.sock is not None and not act.sock.ctx.active:  # the context ended under it (AT+CGACT=0)
+        _end(m, act, NETWORK_ERROR)
         return
     ans = act.answer
     try:

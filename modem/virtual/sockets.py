@@ -135,6 +135,9 @@ class Socket:
     on_fail: Callable[[Socket, str], None] = _ignore_failure
     on_rx: Callable[[Socket, bytes], None] = _ignore_data
     on_closed: Callable[[Socket], None] = _ignore_socket  # the remote end closed, or the network dropped it
+    on_dropped: Callable[[Socket], None] = (
+        _ignore_socket  # the module ended its context under it (close_context)
+    )
     handle: object = None  # the I/O's own state for a real socket
     up_at: float = 0.0  # when the handshake has crossed the link (a real connection is up no sooner)
     waiting: int = 0  # bytes from the server not yet across the downlink
@@ -530,6 +533,7 @@ class TcpSockets:
         self._abort_draining(ctx)
         for sock in [s for s in self.sockets.values() if s.ctx is ctx]:
             self.close(sock, drain=False)
+            sock.on_dropped(sock)
         for listener in [lst for lst in self.listeners.values() if lst.ctx is ctx]:
             self.unlisten(listener)
 

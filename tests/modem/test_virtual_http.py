@@ -274,16 +274,31 @@ def test_unreachable_unknown_and_non_http_servers_give_the_manual_s_codes() -> N
         assert at(m, "AT+HTTPREAD") == b"\r\n+CME ERROR: 3\r\n", url
 
 
-def test_a_second_action_while_one_runs_is_604_stack_busy() -> None:
-    m, _ = ready()
+def acting() -> tuple[VirtualModem, Sink]:
+    """A GET under way to the echo, a second's round trip away."""
+    m, sink = ready()
     for line in (*BEARER, "AT+HTTPINIT", 'AT+HTTPPARA="URL","echo.example/x"'):
         assert at(m, line) == OK
     m.link.change(netdelay="1000")
     assert at(m, "AT+HTTPACTION=0") == OK
+    return m, sink
+
+
+def test_a_second_action_while_one_runs_is_604_stack_busy() -> None:
+    m, _ = acting()
     assert at(m, "AT+HTTPACTION=1") == OK
     assert later(m, 0.0) == b"\r\n+HTTPACTION: 1,604,0\r\n"
     assert at(m, "AT+HTTPSTATUS?") == b"\r\n+HTTPSTATUS: GET,1,0,0\r\n\r\nOK\r\n"
     assert later(m, 5.0) == b"\r\n+HTTPACTION: 0,600,0\r\n"
+
+
+def test_closing_the_bearer_under_an_action_is_a_network_error() -> None:
+    m, sink = acting()
+    assert at(m, "AT+SAPBR=0,1") == OK
+    assert later(m, 0.0) == b"\r\n+HTTPACTION: 0,601,0\r\n"
+    assert later(m, 200.0) == b""  # nothing more: not the TIMEOUT's 601 again
+    (rec,) = data_records(sink)
+    assert (rec.bytes_up, rec.bytes_down) == (0, 0)  # closed before the handshake was through
 
 
 def test_a_reset_ends_the_service() -> None:
