@@ -16,6 +16,7 @@ As device firmware drives it (the manual's HTTP examples, SIM800 HTTP Applicatio
   `+HTTPACTION: <method>,<status>,<datalen>`: the server's status and the length of the body it
   sent, or the manual's own codes: 600 not an HTTP answer, 601 network error (the server cannot
   be reached, the connection ended before the answer was whole, no whole answer within TIMEOUT),
+  602 no memory (a body longer than the module's 319,488 bytes: the connection is closed),
   603 DNS error (a name the Internet table does not know), 604 stack busy (an action under way);
 - AT+HTTPREAD[=<start>,<size>] answers `+HTTPREAD: <n>`, the n bytes, OK; AT+HTTPHEAD the
   answer's header lines the same way; AT+HTTPSTATUS? `+HTTPSTATUS: <method>,<status>,<finish>,
@@ -58,8 +59,8 @@ log = logging.getLogger(__name__)
 NOT_ALLOWED = 3  # CME 3, ERROR with +CMEE=0
 HTTP_SID = 100  # the HTTP connection's number among the stack's sockets (clear of CIP's 0-5)
 METHODS = ("GET", "POST", "HEAD")
-NOT_HTTP, NETWORK_ERROR, DNS_ERROR, BUSY = 600, 601, 603, 604
-MAX_DATA = 319488  # AT+HTTPDATA <size>: 1-319488 bytes
+NOT_HTTP, NETWORK_ERROR, NO_MEMORY, DNS_ERROR, BUSY = 600, 601, 602, 603, 604
+MAX_DATA = 319488  # AT+HTTPDATA <size>: 1-319488 bytes; the most of an answer's body kept
 MAX_HEAD = 16384  # an answer's header block longer than this is not HTTP
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -348,6 +349,10 @@ def _received(m: VirtualModem, act: Action, data: bytes) -> None:
     except ValueError as exc:
         log.info("AT+HTTPACTION: %s: not an HTTP answer (%s)", act.url, exc)
         _end(m, act, NOT_HTTP)
+        return
+    if len(ans.body) > MAX_DATA:
+        log.info("AT+HTTPACTION: %s: a body of more than %d bytes", act.url, MAX_DATA)
+        _end(m, act, NO_MEMORY)
         return
     if ans.done:
         _answered(m, act)

@@ -15,6 +15,7 @@ import pytest
 from gateway.internet import parse_internet
 from gateway.wire import HEADER
 from m2msim.yamlio import parse_yaml
+from modem.virtual.cmd_http import HTTP_SID
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP
 from tests.modem.test_virtual_sapbr import APN, data_records, registered
@@ -51,6 +52,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/old":
             self._answer("302 Found", b"moved", "Location: /hello\r\n")
+        elif self.path == "/big":
+            self._answer("200 OK", bytes(range(256)) * 1249)  # 319,744 bytes: past the module's 319,488
         elif self.path == "/chunks":
             self._answer("200 OK", b"4\r\nwiki\r\n6\r\npedia \r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n")
         else:
@@ -197,6 +200,19 @@ async def test_redirects_chunks_and_head(web: tuple[int, Seen]) -> None:
         - len("GET /old")
     )
     assert (rec.bytes_up, rec.bytes_down) == billed(sent, sum(map(len, seen.answers)), connections=5)
+
+
+async def test_a_body_past_the_module_s_memory_is_602(web: tuple[int, Seen]) -> None:
+    port, _ = web
+    m, _ = registered()
+    dte = Dte(m)
+    for line in (*BEARER, "AT+HTTPINIT", f'AT+HTTPPARA="URL","127.0.0.1:{port}/big"'):
+        assert await dte.at(line) == OK, line
+    assert await dte.at("AT+HTTPACTION=0") == OK
+    assert await dte.expect(b"+HTTPACTION: 0,602,0\r\n") == b"\r\n+HTTPACTION: 0,602,0\r\n"
+    assert await dte.at("AT+HTTPREAD", b"ERROR\r\n") == b"\r\nERROR\r\n"
+    assert HTTP_SID not in m.tcp.sockets  # the connection closed
+    await dte.close()
 
 
 async def test_a_server_that_never_answers_is_a_network_error_after_timeout() -> None:
