@@ -16,6 +16,7 @@ from modem.virtual.cmd_http import SIMCOM_HTTP
 from modem.virtual.cmd_network import GPRS, NETWORK
 from modem.virtual.cmd_phonebook import PHONEBOOK
 from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
+from modem.virtual.cmd_qhttp import QUECTEL_HTTP
 from modem.virtual.cmd_quectel import QUECTEL_TCP
 from modem.virtual.cmd_sapbr import SIMCOM_BEARER
 from modem.virtual.cmd_simcom import SIMCOM_TCP
@@ -35,6 +36,7 @@ _ALL: tuple[CommandSet, ...] = (
     SIMCOM_BEARER,
     SIMCOM_HTTP,
     QUECTEL_TCP,
+    QUECTEL_HTTP,
     SIMCOM_POWER,
     QUECTEL_POWER,
     BATTERY,

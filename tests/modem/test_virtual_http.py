@@ -19,7 +19,7 @@ from modem.virtual.cmd_http import HTTP_SID
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP
 from tests.modem.test_virtual_sapbr import APN, data_records, registered
-from tests.modem.test_virtual_sockets import Dte, Sink, at, later
+from tests.modem.test_virtual_sockets import Dte, Sink, at, later, setup
 
 OK = b"\r\nOK\r\n"
 
@@ -326,3 +326,75 @@ def test_a_reset_ends_the_service() -> None:
     m.take_output()
     at(m, "ATE0;+CMEE=1")
     assert at(m, 'AT+HTTPPARA="URL","x"') == b"\r\n+CME ERROR: 3\r\n"
+
+
+# ----- Quectel: AT+QHTTPURL / AT+QHTTPGET / AT+QHTTPPOST / AT+QHTTPREAD --------------------------
+
+
+async def test_quectel_get_and_post_read_back_and_billed(web: tuple[int, Seen]) -> None:
+    """The BG96 HTTP(S) manual's GET and POST examples, on context 1 (AT+QIACT)."""
+    port, seen = web
+    m, sink = setup("quectel-bg96")
+    dte = Dte(m, speed=0.1)
+    url = f"http://127.0.0.1:{port}/hello"
+    assert await dte.at('AT+QHTTPCFG="contextid",1') == OK
+    assert await dte.at('AT+QHTTPCFG="responseheader",0') == OK
+    assert await dte.at(f"AT+QHTTPURL={len(url)},80", b"CONNECT\r\n") == b"\r\nCONNECT\r\n"
+    dte.write(url.encode())
+    assert await dte.expect(b"OK\r\n") == OK
+    assert await dte.at("AT+QHTTPGET=80") == OK
+    assert await dte.expect(b"+QHTTPGET: 0,200,21\r\n") == b"\r\n+QHTTPGET: 0,200,21\r\n"
+    assert await dte.at("AT+QHTTPREAD=80", b"+QHTTPREAD: 0\r\n") == (
+        b"\r\nCONNECT\r\nhello from the server\r\n\r\nOK\r\n\r\n+QHTTPREAD: 0\r\n"
+    )
+    message = b"Message=1111"
+    assert await dte.at(f"AT+QHTTPPOST={len(message)},80,80", b"CONNECT\r\n") == b"\r\nCONNECT\r\n"
+    dte.write(message)
+    assert await dte.expect(b"OK\r\n") == OK
+    assert await dte.expect(b"+QHTTPPOST: 0,201,6\r\n") == b"\r\n+QHTTPPOST: 0,201,6\r\n"
+    assert await dte.at('AT+QHTTPCFG="responseheader",1') == OK
+    read = await dte.at("AT+QHTTPREAD=80", b"+QHTTPREAD: 0\r\n")
+    assert read.startswith(b"\r\nCONNECT\r\nHTTP/1.0 201 Created\r\n") and read.endswith(
+        b"\r\n\r\nstored\r\n\r\nOK\r\n\r\n+QHTTPREAD: 0\r\n"
+    )
+    assert await dte.at("AT+QIDEACT=1") == OK
+    await dte.close()
+    (get, _, _), (post, headers, body) = seen.requests
+    assert (get, post, body) == ("GET /hello HTTP/1.1", "POST /hello HTTP/1.1", message)
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    head = f"Host: 127.0.0.1:{port}\r\nUser-Agent: QUECTEL_MODULE\r\nAccept: */*\r\n"
+    sent = len(f"GET /hello HTTP/1.1\r\n{head}\r\n") + len(
+        f"POST /hello HTTP/1.1\r\n{head}Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(message)}\r\n\r\n"
+    )
+    (rec,) = data_records(sink)
+    assert (rec.bytes_up, rec.bytes_down) == billed(sent + len(message), sum(map(len, seen.answers)), 2)
+
+
+def test_quectel_errors_are_the_manual_s_codes() -> None:
+    m, _ = setup("quectel-bg96", "unknown: fail\nhosts:\n  echo.example: echo\n")
+    at(m, "AT+CMEE=1")
+    assert at(m, "AT+QHTTPGET=10") == b"\r\n+CME ERROR: 712\r\n"  # no URL yet
+    assert at(m, "AT+QHTTPREAD") == b"\r\n+CME ERROR: 705\r\n"  # nothing to read
+    assert at(m, 'AT+QHTTPCFG="requestheader",1') == b"\r\n+CME ERROR: 50\r\n"  # not emulated
+    for url, code in (
+        ("http://nowhere.example/", 714),  # DNS error
+        ("http://10.0.0.9/", 716),  # refused by the policy: socket connect error
+        ("http://echo.example/", 723),  # not HTTP
+        ("https://echo.example/", 711),  # TLS is not emulated
+    ):
+        assert at(m, f"AT+QHTTPURL={len(url)}") == b"\r\nCONNECT\r\n"
+        m.feed(url.encode(), m.now)
+        assert m.take_output() == OK
+        assert at(m, "AT+QHTTPGET=10") == OK
+        assert later(m, 1.0) == f"\r\n+QHTTPGET: {code}\r\n".encode(), url
+    assert at(m, "AT+QHTTPURL=20") == b"\r\nCONNECT\r\n"
+    m.feed(b"http://echo.example/", m.now)
+    m.take_output()
+    m.link.change(netdelay="1000")
+    assert at(m, "AT+QHTTPGET=10") == OK
+    assert at(m, "AT+QHTTPGET=10") == b"\r\n+CME ERROR: 703\r\n"  # busy
+    assert later(m, 5.0) == b"\r\n+QHTTPGET: 723\r\n"
+    assert at(m, "AT+QIDEACT=1") == OK
+    assert at(m, "AT+QHTTPGET=10") == OK
+    assert later(m, 0.0) == b"\r\n+QHTTPGET: 709\r\n"  # the context is not active
