@@ -181,6 +181,10 @@ def cgact(m: VirtualModem, c: Cmd) -> Final | None:
                 if err:
                     raise CmeError(err)
             else:
+                if target.active:
+                    # the sockets on it go with it, as AT+CGATT=0's do (they went on sending and
+                    # receiving, their bytes counted by the module and billed by nobody)
+                    m.tcp.lost(ctx=target)
                 m.net.deactivate(target)
     else:
         raise CmeError(50)

@@ -542,17 +542,17 @@ class TcpSockets:
         for report in list(self.on_context_lost.values()):
             report(ctx)
 
-    def lost(self, by_network: bool = False) -> None:
+    def lost(self, by_network: bool = False, ctx: Context | None = None) -> None:
         """Coverage or the PDP context went away: sockets close without a teardown on the air.
         `by_network`: the network ended them (coverage lost, a detach), not the module's own reset,
-        AT+CFUN=0 or power-off."""
+        AT+CFUN=0 or power-off.  `ctx`: only the sockets on that context (AT+CGACT=0 of it)."""
         self.losing = True
         self.by_network = by_network
-        self._abort_draining()
-        for listener in list(self.listeners.values()):
+        self._abort_draining(ctx)
+        for listener in [lst for lst in self.listeners.values() if ctx is None or lst.ctx is ctx]:
             self.unlisten(listener)
         try:
-            for sock in list(self.sockets.values()):
+            for sock in [s for s in self.sockets.values() if ctx is None or s.ctx is ctx]:
                 self._drop(sock)
                 sock.on_closed(sock)
         finally:

@@ -1237,10 +1237,11 @@ def test_manual_selection_of_another_network_keeps_the_context_and_its_socket() 
     ]
 
 
-@pytest.mark.parametrize("leave", ["AT+CGATT=0", "AT+COPS=2"])
+@pytest.mark.parametrize("leave", ["AT+CGATT=0", "AT+COPS=2", "AT+CGACT=0,1", "AT+CGACT=0"])
 def test_leaving_the_packet_domain_closes_the_sockets_with_the_contexts(leave: str) -> None:
-    """AT+CGATT=0 or AT+COPS=2 ends the contexts: their sockets end too (they went on sending, their
-    bytes counted by the module and billed by nobody)."""
+    """AT+CGATT=0 or AT+COPS=2 ends the contexts, AT+CGACT=0 the ones it names (all without a
+    <cid>): their sockets end too (they went on sending, their bytes counted by the module and
+    billed by nobody)."""
     m, _, sink = setup("quectel-bg96")
     _udp_socket(m)
     assert at(m, leave, 20.0) == b'\r\n+QIURC: "closed",0\r\n\r\nOK\r\n'
@@ -1272,3 +1273,22 @@ def test_a_clock_change_under_an_open_context_cuts_its_record_as_for_the_simulat
         (epoch + timedelta(seconds=10), 23, 5 + 28),
         (epoch + timedelta(seconds=1800), 0, 5 + 28),
     ]
+
+
+def test_deactivating_the_sim800_stacks_context_closes_its_connection() -> None:
+    """AT+CGACT=0,1 under a SIM800 connection (its stack's context from AT+CIICR): the connection is
+    closed (`CLOSED`, the stack in PDP DEACT) instead of sending on into no billed session, and a
+    context of no socket's leaves the connection be."""
+    m, _, sink = setup("simcom-sim800")
+    m.poll(5.0)
+    for line in ('AT+CSTT="orange.m2m.spec"', "AT+CIICR", 'AT+CIPSTART="UDP","echo.example",7'):
+        assert at(m, line, 10.0) == b"\r\nOK\r\n"
+    m.poll(11.0)
+    assert m.take_output() == b"\r\nCONNECT OK\r\n"
+    assert at(m, 'AT+CGDCONT=2,"IP","other.apn"', 12.0) == b"\r\nOK\r\n"
+    assert at(m, "AT+CGACT=0,2", 12.0) == b"\r\nOK\r\n"  # not the stack's: nothing closes
+    assert at(m, "AT+CGACT=0,1", 20.0) == b"\r\nCLOSED\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSEND=5", 30.0) == b"\r\nERROR\r\n"
+    assert at(m, "AT+CIPSTATUS", 31.0) == b"\r\nOK\r\n\r\nSTATE: PDP DEACT\r\n"
+    data = [r for r in sink.records if r.type == UsageType.DATA]
+    assert [(r.cause, r.bytes_up) for r in data] == [(0, 0)]
