@@ -381,7 +381,8 @@ def _quoted(name: str) -> str:
 
 
 def _as_text_type(t: Any) -> tuple[str, bool]:
-    """The type `t` with its BLOBs and INTERVALs as VARCHAR, and whether it has any."""
+    """The type `t` with its BLOBs and INTERVALs as VARCHAR (inside a list, an array, a struct, a map
+    or a UNION's members too), and whether it has any."""
     kind = t.id
     if kind in ("blob", "interval"):
         return "VARCHAR", True
@@ -398,6 +399,10 @@ def _as_text_type(t: Any) -> tuple[str, bool]:
     if kind == "map":
         (key, key_text), (value, value_text) = (_as_text_type(c) for _, c in t.children)
         return f"MAP({key}, {value})", key_text or value_text
+    if kind == "union":  # its first child is the tag, then its members
+        members = [(n, _as_text_type(c)) for n, c in t.children[1:]]
+        body = ", ".join(f"{_quoted(n)} {inner}" for n, (inner, _) in members)
+        return f"UNION({body})", any(text for _, (_, text) in members)
     return str(t), False
 
 

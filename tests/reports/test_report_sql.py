@@ -518,3 +518,14 @@ def test_json_keeps_columns_of_one_name(storm_run: Path) -> None:
     got = json.loads(r.out)
     assert got == [json.loads(duckdb.sql(f"SELECT to_json(t) FROM ({q}) t").fetchall()[0][0])]
     assert sorted(v for v in got[0].values() if isinstance(v, int)) == [1, 2, 3, 4]
+
+
+def test_blobs_and_intervals_inside_a_union_value_are_duckdbs_text(storm_run: Path) -> None:
+    """A DuckDB UNION value (a tagged union, `union_value`) holding a BLOB or an INTERVAL was Python's
+    text (`b'\\x00ab'`, `30 days, 0:00:00` for a month), as at the top level before."""
+    q = (
+        r"SELECT union_value(b := '\x00ab'::BLOB) AS u, "
+        r"[union_value(i := INTERVAL 1 MONTH)::UNION(i INTERVAL, n INT)] AS l, "
+        r"union_value(n := 5)::UNION(i INTERVAL, n INT) AS k"
+    )
+    assert sql_json(storm_run, q) == [{"u": r"\x00ab", "l": ["1 month"], "k": 5}]
