@@ -19,8 +19,13 @@ The model (IPv4; every figure an IP packet's length):
   yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
   Nagle, or waiting for a slow radio uplink), else goes alone (40 B); the peer answers with its
   own FIN carrying the ACK (40 B), the closer ACKs that (40 B).
-- A refused connect: the SYN (52 B) and the reset (40 B); unanswered: the SYN.  UDP: 28 B of IPv4
-  + UDP header per datagram.
+- A connect that fails: the SYN (52 B) sent again on the retransmission timer until an answer comes
+  or the connect gives up (`syns`): the first retransmission 1 s after the SYN, each wait twice the
+  one before (RFC 6298 2.1 and 5.5: an initial RTO of 1 s, doubled on each expiry; Linux's 1 s
+  doubling), at most 6 retransmissions (Linux's `tcp_syn_retries` default), none once the connect
+  has given up (SIMCom's 75 s, an application's timeout): 7 SYNs, 364 B, by 63 s; 4, 208 B, in
+  15 s.  A refusal adds the reset (40 B) down: a refused connect costs the SYNs sent until the reset
+  came (one, when it answers the first: 92 B in all).  UDP: 28 B of IPv4 + UDP header per datagram.
 
 Why this model: it reproduces the field measurements of one report (53-byte JSON, IPv4, both
 directions, measured on Linux with TCP timestamps off): MQTT connect + publish + disconnect 9
@@ -47,6 +52,8 @@ SYN = HEADER + SYN_OPTIONS  # the SYN and the SYN-ACK
 MSS = 1460  # a 1,500-byte MTU, IPv4, no options
 UDP_HEADER = 28  # IPv4 (20) + UDP (8)
 ACK_DELAY_S = 0.2  # the delayed ACK's timer (RFC 1122: under 0.5 s; Linux at most 0.2 s)
+SYN_RTO_S = 1.0  # a SYN's first retransmission timeout (RFC 6298 2.1), doubled on each expiry (5.5)
+SYN_RETRIES = 6  # retransmissions of a SYN before the stack gives up (Linux's tcp_syn_retries)
 
 DEVICE, SERVER = 0, 1  # the ends of a connection: the device's segments go up, the server's down
 
@@ -74,9 +81,34 @@ def prompt_acks(n: int | I64) -> int | I64:
     return segments(n) // 2
 
 
-def refused() -> tuple[int, int]:
-    """(up, down) of a connect the far end (or the network) refuses: the SYN, the reset."""
-    return SYN, HEADER
+@overload
+def syns(elapsed: float) -> int: ...
+@overload
+def syns(elapsed: npt.NDArray[np.float64] | I64) -> I64: ...
+def syns(elapsed: float | npt.NDArray[np.float64] | I64) -> int | I64:
+    """SYNs a connect has sent `elapsed` seconds after its first, no answer having come: the first,
+    and each retransmission whose time (1, 3, 7, 15 ... s: `SYN_RTO_S` doubling) is before
+    `elapsed`, `SYN_RETRIES` at most.  A connect that gives up at `elapsed` sent these."""
+    if isinstance(elapsed, np.ndarray):
+        times = SYN_RTO_S * (2.0 ** np.arange(1, SYN_RETRIES + 1) - 1.0)  # 1, 3, 7, 15, 31, 63
+        out: I64 = 1 + (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1)
+        return out.astype(np.int64)
+    n, at = 1, SYN_RTO_S
+    while n <= SYN_RETRIES and at < elapsed:
+        n += 1
+        at = at * 2 + SYN_RTO_S  # 1, 3, 7, 15 ...: each wait twice the one before
+    return n
+
+
+def unanswered(elapsed: float) -> tuple[int, int]:
+    """(up, down) of a connect nothing answered that gave up after `elapsed` seconds: its SYNs."""
+    return SYN * syns(elapsed), 0
+
+
+def refused(elapsed: float = 0.0) -> tuple[int, int]:
+    """(up, down) of a connect the far end (or the network) refused `elapsed` seconds after its
+    first SYN: the SYNs sent until then (one, when the reset answered the first), the reset."""
+    return SYN * syns(elapsed), HEADER
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
 from gateway.api import CallKind, CallOutcome, SmsStatus, move_to
+from gateway.wire import SYN, syns
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Profile
@@ -591,13 +592,16 @@ class Device:
         # released yet (it has not failed by then): its record is closed by the operator (cause 20)
         lasting = np.clip(self.T - at, 0, full)
         going_on = at + full > self.T  # the last attempts, if any: charging ids stay in time order
+        up = np.full(at.shape[0], fa.up, dtype=np.int64)
+        if self.profile.transport == "tcp" and going_on.any():  # the SYNs sent by the period's end
+            up[going_on] = SYN * syns(lasting[going_on])
         for part, still_open in ((~going_on, False), (going_on, True)):
             n = int(part.sum())
             if n:
                 self.sessions(
                     at[part],
                     lasting[part],
-                    np.full(n, fa.up, dtype=np.int64),
+                    up[part],
                     np.full(n, fa.down, dtype=np.int64),
                     abnormal=True,
                     retry=True,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.wire import HEADER, MSS, play, prompt_acks, segments
+from gateway.wire import HEADER, MSS, SYN, play, prompt_acks, segments, unanswered
 from m2msim.yamlio import parse_yaml
 
 I64 = npt.NDArray[np.int64]
@@ -146,6 +146,29 @@ def _exchange(raw: Any, where: str, played: Any = None, played_where: str = "") 
         raise ProfileError(f"{where}: {exc}") from None
 
 
+def _failed_attempt(raw: Any, where: str, transport: str) -> Exchange:
+    """A failed attempt's figures: a TCP profile's are its SYNs, sent again on the retransmission
+    timer until the connect gives up after `duration_s` (`gateway.wire.unanswered`, as the virtual
+    modem's stacks bill theirs); another transport's are given (`up`, `down`)."""
+    if transport != "tcp":
+        return _exchange(raw, where)
+    if not isinstance(raw, dict) or "duration_s" not in raw:
+        raise ProfileError(f"{where}: expected a mapping with 'duration_s' (when the connect gives up)")
+    if {"up", "down", "packets"} & raw.keys():
+        raise ProfileError(
+            f"{where}: a TCP connect's bytes come from the TCP model (its SYNs until it gives up): "
+            "no 'up', 'down' or 'packets'"
+        )
+    try:
+        duration = int(raw["duration_s"])
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{where}.duration_s: {exc}") from None
+    if duration < 1:
+        raise ProfileError(f"{where}.duration_s: {duration} is not a time of at least 1 s")
+    up, down = unanswered(duration)
+    return Exchange(up=up, down=down, packets=up // SYN, duration_s=duration)
+
+
 def parse_profiles(data: Any, source: str = "profiles") -> dict[str, Profile]:
     """Profiles from the parsed YAML document `data`."""
     if not isinstance(data, dict) or not isinstance(data.get("profiles"), dict):
@@ -163,15 +186,16 @@ def parse_profiles(data: Any, source: str = "profiles") -> dict[str, Profile]:
             for k in ("publish", "connect", "ping")
             if k in raw or k in played
         }
+        transport = str(raw.get("transport", "tcp"))
         out[str(name)] = Profile(
             name=str(name),
             description=str(raw.get("description", "")),
-            transport=str(raw.get("transport", "tcp")),
+            transport=transport,
             reference_payload=int(raw.get("reference_payload", 53)),
             report=_exchange(
                 raw.get("report"), f"{where}.report", played.get("report"), f"{where}.exchange.report"
             ),
-            failed_attempt=_exchange(raw.get("failed_attempt"), f"{where}.failed_attempt"),
+            failed_attempt=_failed_attempt(raw.get("failed_attempt"), f"{where}.failed_attempt", transport),
             publish=opt.get("publish"),
             connect=opt.get("connect"),
             ping=opt.get("ping"),

@@ -32,6 +32,7 @@ from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from gateway.numbering import InvalidNumber, default_plan
 from gateway.plmn import default_table, unassigned_mcc
+from gateway.wire import HEADER, SYN
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
 from simulator.traffic_models import TRAFFIC_MODELS, model_names
@@ -168,8 +169,8 @@ class ApnSpec:
     name: str
     addressing: str  # private | public
     scan_per_hour: float = 0.0  # unsolicited inbound probes on a public address
-    scan_bytes: int = 60  # one probe (TCP SYN with options) ...
-    scan_reply_bytes: int = 40  # ... and the device's RST
+    scan_bytes: int = SYN  # one probe (a TCP SYN, as gateway.wire's model has it) ...
+    scan_reply_bytes: int = HEADER  # ... and the device's RST: a refused connect
 
 
 @dataclass(frozen=True)
@@ -713,8 +714,8 @@ def _apns(r: Reader, raw: Any) -> dict[str, ApnSpec]:
             name=key,
             addressing=out[key].addressing,
             scan_per_hour=scan,
-            scan_bytes=r.integer(s.get("scan_bytes", 60), f"{p}.scan_bytes", 0, 65_535),
-            scan_reply_bytes=r.integer(s.get("scan_reply_bytes", 40), f"{p}.scan_reply_bytes", 0, 65_535),
+            scan_bytes=r.integer(s.get("scan_bytes", SYN), f"{p}.scan_bytes", 0, 65_535),
+            scan_reply_bytes=r.integer(s.get("scan_reply_bytes", HEADER), f"{p}.scan_reply_bytes", 0, 65_535),
         )
     return out
 

@@ -37,7 +37,8 @@ data before it has crossed the downlink (`remote_closed`), and never before the 
 The module's close lets what it sent and is still on the uplink arrive (counted, written to the
 server) before its FIN (`close`; the socket's number is free at once; the FIN rides on that last
 segment), a UDP socket's datagrams likewise; `close_context` and `lost` drop that data.  A real
-endpoint's refusal costs the SYN and the reset, as the policy's does; no answer, the SYN.
+endpoint's refusal costs the SYN and the reset, as the policy's does; no answer, the SYN and its
+retransmissions until the module gives up (`gateway.wire.unanswered`).
 
 Servers on the module (`listen`, SIMCom AT+CIPSERVER, Quectel "TCP LISTENER"): a `Listener` on a
 device port.  The host's programs reach it on the loopback port the Internet table's `inbound`
@@ -66,7 +67,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.internet import Route, RouteKind
-from gateway.wire import DEVICE, HEADER, SERVER, SYN, UDP_HEADER, TcpWire, refused, segments
+from gateway.wire import DEVICE, HEADER, SERVER, UDP_HEADER, TcpWire, segments, unanswered
+from gateway.wire import refused as refused_connect
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 
 if TYPE_CHECKING:
@@ -151,6 +153,7 @@ class Socket:
     wire: TcpWire = field(default_factory=TcpWire)  # a TCP connection's packets, as billed
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
+    opened_at: float = 0.0  # when the module sent its SYN (a failed connect's retransmissions run from it)
 
     @property
     def real(self) -> bool:
@@ -213,7 +216,7 @@ class TcpSockets:
         m = self.modem
         route = m.internet.route(host, port)
         sock = Socket(sid, proto.upper(), host, port, ctx, route, on_up=on_up, on_fail=on_fail)
-        sock.on_rx, sock.on_closed = on_rx, on_closed
+        sock.on_rx, sock.on_closed, sock.opened_at = on_rx, on_closed, m.now
         self.sockets[sid] = sock
         kind = route.kind
         link = m.link
@@ -231,7 +234,7 @@ class TcpSockets:
                 "socket %d: %s %s:%d fails (%s)", sid, sock.proto, host, port, route.reason or "not served"
             )
             if why == FAIL_CONNECT and tcp:
-                m.net.count(ctx, *refused())  # the SYN, and the network's reset
+                m.net.count(ctx, *refused_connect())  # the SYN, and the network's reset
             answer = handshake if tcp else link.rtt(m.now, HEADER, HEADER)
             self._later(sock, answer, lambda: self.failed(sock))
         return sock
@@ -314,12 +317,14 @@ class TcpSockets:
     def failed(self, sock: Socket, refused: bool = False) -> None:
         """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, counted
         as the policy's refusal is (the SYN, the reset) and told once that exchange has crossed the link;
-        a real endpoint that never answered (unreachable, timed out) cost the SYN."""
+        a real endpoint that never answered (unreachable, timed out: the module gave up) cost the SYN
+        and its retransmissions until then (`gateway.wire.syns`: 7 SYNs in the 75 s of a timeout)."""
         if not self._current(sock):
             return
         m = self.modem
         if sock.real and sock.proto == "TCP" and self.io is not None and sock.handle is not None:
-            m.net.count(sock.ctx, SYN, HEADER if refused else 0)
+            elapsed = m.now - sock.opened_at
+            m.net.count(sock.ctx, *(refused_connect(elapsed) if refused else unanswered(elapsed)))
             sock.handle = None
             if refused and sock.up_at > m.now:
                 self._later(sock, sock.up_at - m.now, lambda: self.failed(sock))

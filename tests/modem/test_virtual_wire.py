@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 
 import mqtt_packets as mq
+import numpy as np
 import pytest
 
 from accounting.records import UsageType
-from gateway.wire import ACK_DELAY_S, HEADER, SYN, TcpWire, play
+from gateway.wire import ACK_DELAY_S, HEADER, SYN, TcpWire, play, refused, syns, unanswered
 from modem.virtual.core import VirtualModem
 from modem.virtual.sockets import Socket
 from simulator.profiles import builtin_profiles
@@ -202,3 +203,19 @@ def test_persistent_mqtt_figures_come_from_the_same_model() -> None:
         assert prof.connect.up + prof.connect.down == 2 * SYN + 4 * HEADER + 24 + 4
     qos1 = builtin_profiles()["mqtt-qos1"].publish
     assert qos1 is not None and qos1.up + qos1.down == 206
+
+
+def test_a_failed_connect_sends_its_syn_again_on_the_retransmission_timer() -> None:
+    """One model for a connect that fails, the simulator's and the virtual modem's: the SYN sent
+    again 1 s after the first, each wait twice the one before (RFC 6298 5.5), 6 retransmissions at
+    most (Linux's tcp_syn_retries), until the connect gives up; a reset ends it at once.  The
+    simulator billed a 60-byte SYN three times, the virtual modem one 52-byte SYN."""
+    retransmissions = [1.0, 3.0, 7.0, 15.0, 31.0, 63.0]
+    for elapsed in (0.0, 0.5, 1.0, 1.5, 14.9, 15.0, 15.1, 62.0, 75.0, 127.0, 1000.0):
+        assert syns(elapsed) == 1 + sum(t < elapsed for t in retransmissions), elapsed
+    got = syns(np.array([0.0, 1.5, 15.0, 75.0, 1000.0]))
+    assert got.tolist() == [syns(e) for e in (0.0, 1.5, 15.0, 75.0, 1000.0)]
+    assert unanswered(75.0) == (7 * SYN, 0)  # SIMCom's 75 s: every retransmission Linux would send
+    assert unanswered(15.0) == (4 * SYN, 0)  # a 15 s application timeout: 0, 1, 3, 7 s
+    assert refused() == (SYN, HEADER)  # the reset answers the first SYN
+    assert refused(2.0) == (2 * SYN, HEADER)  # ... or a retransmission

@@ -29,7 +29,7 @@ EXPECTED = {
     ("default", 1, 40): (5339, "832f4b056a86b00ab9b1bdbc337a1f39287cf6c8340759fd89c2054fffa8a966"),
     ("firmware-retry-storm", 12, 20): (
         38896,
-        "de46cd3b7b447d7e9e115bf7e07e5c071f12f1f6cc4a4c13e5ddf69ebe816bc8",
+        "822b31159df460922d3570da8dc46a0c18a3af21b835ef5d88d23c1ab2d2893e",
     ),
     ("heavy-data-intense", 2, 30): (5880, "c3694603136a3821cf57c288aa119127d3e94e4022deb02d4283bfd84b4c879a"),
     ("smart-meters", 1.5, 40): (5880, "a78d5484667a10a0f6b733b83390261042d2e563a23f9fb73eb36ab58e2fd892"),

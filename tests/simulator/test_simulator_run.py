@@ -18,6 +18,7 @@ import yaml
 
 from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
+from gateway.wire import HEADER, SYN, unanswered
 from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
@@ -368,7 +369,11 @@ def test_public_apn_scans_are_counted_and_billed(tmp_path: Path) -> None:
     a = simulate(sc_of(pub), tmp_path / "pub")
     b = simulate(sc_of(prv), tmp_path / "prv")
     extra = a.groups["fleet"].bytes_down - b.groups["fleet"].bytes_down
-    assert abs(extra / (3 * 24 * 60 * 60) - 1) < 0.1  # 60 probes/h of 60 B for a day on 3 devices
+    # 60 probes/h for a day on 3 devices, each the TCP model's SYN (52 B; 60 B before) down and the
+    # device's reset up
+    assert abs(extra / (3 * 24 * 60 * SYN) - 1) < 0.1
+    probes = extra / SYN
+    assert abs((a.groups["fleet"].bytes_up - b.groups["fleet"].bytes_up) / (probes * HEADER) - 1) < 0.01
     assert a.invoice is not None and b.invoice is not None and a.invoice.total >= b.invoice.total
 
 
@@ -714,6 +719,28 @@ def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Pat
     assert all((x["cause"], x["bytes_up"] + x["bytes_down"]) == (4, 450) for x in inside)
     failed = sum(is_retry_charging(x["charging_id"]) for x in rows)
     assert failed == r.groups["fleet"].retry_sessions == len(inside)
+
+
+def test_a_failed_tcp_attempt_costs_the_syns_of_the_tcp_model_until_it_gives_up(tmp_path: Path) -> None:
+    """A TCP connect the server never answers: the 60-byte SYN three times (180 B) in the 15 s the
+    attempt lasts, where the virtual modem's stacks bill one 52-byte SYN and its retransmissions on
+    the RFC 6298 timer (`gateway.wire`).  The simulator bills the same model now: the SYNs sent at
+    0, 1, 3 and 7 s, and an attempt cut at the period's end the SYNs sent by then."""
+    d = doc(devices=4, reconnect={"policy": "fixed", "delay": "44s", "jitter": 0})  # the last one 2 s
+    d["groups"][0].update(schedule={"period": "15min", "align": "clock"})
+    d["groups"][0]["application"] = {"profile": "http", "payload": {"fixed": 60}}
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T22:00:00Z", "duration": "4h"}]}
+    r = simulate(sc_of(d), tmp_path / "syn", invoice=False)
+    failed = [
+        x for x in table(r.out_dir / "usage.parquet").to_pylist() if is_retry_charging(x["charging_id"])
+    ]
+    whole = [x for x in failed if x["cause"] == 4]
+    cut = [x for x in failed if x["cause"] == 20]
+    assert whole and cut  # attempts in the outage, and those it cuts at the period's end
+    assert {(x["duration_s"], x["bytes_up"], x["bytes_down"]) for x in whole} == {(15, 4 * SYN, 0)}
+    for x in cut:
+        assert (x["bytes_up"], x["bytes_down"]) == unanswered(x["duration_s"]), x
+    assert {(x["duration_s"], x["bytes_up"]) for x in cut} == {(2, 2 * SYN)}  # the SYNs of 0 and 1 s
 
 
 def test_a_persistent_connection_publishes_its_answers_to_commands(tmp_path: Path) -> None:
