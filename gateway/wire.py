@@ -141,6 +141,10 @@ class TcpWire:
             if self._owed[side] and self._due[side] <= now + 1e-9:  # a timer's float sum
                 self._put(side, HEADER, out)
 
+    def owes(self, side: int) -> bool:
+        """`side` owes the other an ACK (the other's last data is not acknowledged yet)."""
+        return self._owed[side]
+
     def due(self) -> float:
         """When the next delayed ACK goes alone (inf: none is owed)."""
         return min(self._due)

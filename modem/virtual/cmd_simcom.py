@@ -11,12 +11,15 @@ Note (§2 single connection, §3 multi-connection) describe it:
   `CONNECT FAIL` (`<n>, CONNECT FAIL`) when the network refuses the destination, the endpoint
   refuses the connection or the name is unknown; `ALREADY CONNECT` when it is open;
 - §8.2.3 CIPSEND[=<n>][,<length>] opens the `> ` prompt (Ctrl-Z ends it, Esc cancels it, a length
-  takes exactly that many bytes) and answers `SEND OK` (`<n>, SEND OK`);
+  takes exactly that many bytes) and answers `SEND OK` (`<n>, SEND OK`) once the server has
+  acknowledged the data (§8.2.4 normal mode: "when the server receives TCP data, it will response
+  SEND OK"): the ACK back across the downlink, riding on the server's answer or alone after its
+  delayed-ACK time; input waits meanwhile, and the connection ending first answers `SEND FAIL`;
 - received data comes raw, after `+IPD,<len>:` under §8.2.14 CIPHEAD=1, as
   `+RECEIVE,<n>,<len>:` and the data in multi-connection mode (Application Note §3.1), or is kept
   for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
 - §8.2.4 CIPQSEND=1 (quick send): a send answers `DATA ACCEPT:<length>` (`DATA ACCEPT:<n>,<length>`)
-  instead of `SEND OK`;
+  at once, when the module has the data, instead of `SEND OK`;
 - CIPSSL=0 (TLS off) is answered; CIPSSL=1 is ERROR (TLS is not emulated);
 - CDNSCFG sets the DNS servers the stack would ask (shown by CDNSCFG?; names resolve through the
   Internet table all the same);
@@ -328,7 +331,11 @@ def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
         m.tcp.send(sock, data)
         if cip.quick:
             return Final(f"DATA ACCEPT:{sid},{len(data)}" if cip.mux else f"DATA ACCEPT:{len(data)}", 0)
-        return Final(f"{_prefix(m, sid)}SEND OK", 0)
+        sent = Final(f"{_prefix(m, sid)}SEND OK", 0)
+        failed = Final(f"{_prefix(m, sid)}SEND FAIL", 4)
+        if m.tcp.on_acked(sock, lambda ok: m.complete(sent if ok else failed)):
+            return sent
+        return m.wait()  # §8.2.4 normal mode: SEND OK once the server has acknowledged the data
 
     return m.prompt(done, length)
 

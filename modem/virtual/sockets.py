@@ -154,6 +154,9 @@ class Socket:
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
     opened_at: float = 0.0  # when the module sent its SYN (a failed connect's retransmissions run from it)
+    ack_seen: int = 0  # of `sent`, the bytes whose ACK from the other end has reached the module
+    # sends waiting for that ACK (SIMCom's normal-mode SEND OK): (bytes it covers, told True / False)
+    ack_waiters: list[tuple[int, Callable[[bool], None]]] = field(default_factory=list)
 
     @property
     def real(self) -> bool:
@@ -344,6 +347,7 @@ class TcpSockets:
         if sock.proto == "TCP":
             at = m.link.down.send(m.now, n + HEADER * segments(n))
             self._bill(sock, sock.wire.send(SERVER, n, m.now, at), payload_down=n)
+            self._server_acked(sock, at)  # the data carries the ACK of what reached the server
         else:
             m.net.count(sock.ctx, 0, n + UDP_HEADER, payload_down=n)
             at = m.link.down.send_datagram(m.now, n + UDP_HEADER)
@@ -383,8 +387,50 @@ class TcpSockets:
             return  # an earlier timer's: a later one is set
         sock.ack_at = math.inf
         if sock.ctx.active and not sock.wire.closed:
-            self.modem.net.count(sock.ctx, *sock.wire.tick(self.modem.now))
+            m = self.modem
+            up, down = sock.wire.tick(m.now)
+            m.net.count(sock.ctx, up, down)
+            if down:  # the server's delayed ACK, alone
+                self._server_acked(sock, m.link.down.send(m.now, down))
             self._ack_timer(sock)
+
+    def on_acked(self, sock: Socket, fn: Callable[[bool], None]) -> bool:
+        """What the module has sent on `sock` so far, once the other end's ACK of it has reached the
+        module: True now if it has (a UDP socket's at once: nothing acknowledges a datagram), else
+        `fn(True)` when it does, or `fn(False)` if the connection ends first."""
+        if sock.proto != "TCP" or sock.ack_seen >= sock.sent:
+            return True
+        sock.ack_waiters.append((sock.sent, fn))
+        return False
+
+    def _server_acked(self, sock: Socket, arrives: float) -> None:
+        """The other end's ACK of what has reached it (`sock.acked`) leaves now and reaches the
+        module at `arrives`, unless it still owes it (its delayed ACK runs)."""
+        if sock.wire.owes(SERVER) or sock.acked <= sock.ack_seen:
+            return
+        covered = sock.acked
+
+        def seen() -> None:
+            sock.ack_seen = max(sock.ack_seen, covered)
+            self._tell_acked(sock)
+
+        if arrives <= self.modem.now:
+            seen()
+        else:
+            self._later(sock, arrives - self.modem.now, seen)
+
+    def _tell_acked(self, sock: Socket, ended: bool = False) -> None:
+        """The sends waiting for an ACK that has come (`ended`: the connection is gone, the rest failed)."""
+        if not sock.ack_waiters:
+            return
+        waiting, sock.ack_waiters = sock.ack_waiters, []
+        for upto, fn in waiting:
+            if sock.ack_seen >= upto:
+                fn(True)
+            elif ended:
+                fn(False)
+            else:
+                sock.ack_waiters.append((upto, fn))
 
     def _deliver(self, sock: Socket, data: bytes) -> None:
         if not self._current(sock) or not sock.connected:
@@ -483,6 +529,9 @@ class TcpSockets:
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)
         else:
             self._bill(sock, billed, payload_up=n)
+            if kind is not RouteKind.ECHO and not sock.wire.owes(SERVER):
+                # acknowledged at once: every second segment, or a segment of the server's had left
+                self._server_acked(sock, m.link.down.send(m.now, HEADER))
         if kind is RouteKind.CONNECT and self.io is not None:
             self.io.send(sock, data)
         elif kind is RouteKind.ECHO:
@@ -492,6 +541,7 @@ class TcpSockets:
                 return
             back = m.link.down.send(m.now, n + HEADER * segments(n))
             self._bill(sock, sock.wire.send(SERVER, n, m.now, back), payload_down=n)
+            self._server_acked(sock, back)  # the echo carries the ACK
             self._later(sock, back - m.now, lambda: self._deliver(sock, data))
 
     def close(self, sock: Socket, drain: bool = True) -> None:
@@ -520,6 +570,10 @@ class TcpSockets:
         for t in sock.timers:
             t.cancel()
         sock.timers.clear()
+        if sock.ack_waiters:  # the remote end's FIN carried its ACK of what had reached it
+            if sock.fin_counted and not sock.wire.owes(SERVER):
+                sock.ack_seen = max(sock.ack_seen, sock.acked)
+            self._tell_acked(sock, ended=True)
         if not keep_open and sock.real and self.io is not None and sock.handle is not None:
             self.io.close(sock)
         sock.connected = False

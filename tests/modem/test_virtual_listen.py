@@ -153,9 +153,9 @@ async def test_simcom_server_accepts_host_clients_exchanges_and_bills() -> None:
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA and (r.bytes_up or r.bytes_down)]
     accept_up, accept_down = 2 * HANDSHAKE_DOWN, 2 * HANDSHAKE_UP  # the clients' SYN, ACK come down
     data_up = 3 + HEADER  # "abc", carrying the ACK of "hello"
-    data_down = 5 + HEADER  # "hello"
-    # the first client closes: its FIN (with the ACK of "abc") down, the module's FIN up, the last
-    # ACK down; the module closes the second: its FIN up, the client's FIN down, the last ACK up
+    data_down = 5 + HEADER + HEADER  # "hello"; the delayed ACK of "abc", alone: SEND OK waits for it
+    # the first client closes: its FIN down, the module's FIN up, the last ACK down; the module
+    # closes the second: its FIN up, the client's FIN down, the last ACK up
     assert (rec.bytes_up, rec.bytes_down) == (
         accept_up + data_up + HEADER + 2 * HEADER,
         accept_down + data_down + 2 * HEADER + HEADER,
@@ -330,10 +330,10 @@ def test_serve_maps_the_inbound_port_to_the_served_modem_s_server(tmp_path: Path
         dte.until(b"SHUT OK\r\n")
     with records.open() as f:
         (data,) = [row for row in csv.DictReader(f) if row["type"] == "data"]
-    # the answer carries the ACK of the question; the module closes once the client has it: its FIN
-    # up, the client's FIN (with its ACK) down, the last ACK up
+    # the answer carries the ACK of the question; SEND OK once the client's delayed ACK of it is
+    # back (alone); the module closes: its FIN up, the client's FIN down, the last ACK up
     up = HANDSHAKE_DOWN + (4 + HEADER) + 2 * HEADER
-    down = HANDSHAKE_UP + (8 + HEADER) + HEADER
+    down = HANDSHAKE_UP + (8 + HEADER) + HEADER + HEADER
     assert (int(data["bytes_up"]), int(data["bytes_down"])) == (up, down)
 
 

@@ -20,7 +20,7 @@ from gateway.wire import ACK_DELAY_S, HEADER, SYN, TcpWire, play, refused, syns,
 from modem.virtual.core import VirtualModem
 from modem.virtual.sockets import Socket
 from simulator.profiles import builtin_profiles
-from tests.modem.test_virtual_sockets import FakeIO, at, setup
+from tests.modem.test_virtual_sockets import FakeIO, at, setup, typed
 
 # Field notes, "Bytes on the wire per report": (packets, bytes) measured
 MEASURED = {"mqtt-qos0": (9, 494), "mqtt-qos1": (10, 540), "http": (12, 810)}
@@ -50,8 +50,9 @@ class Broker(FakeIO):
 
 
 class Stack:
-    """The DTE's side of one connection on a SIMCom (CIPSTART, CIPHEAD=1) or Quectel (QIOPEN, push
-    mode) stack; it answers what comes at the moment it comes."""
+    """The DTE's side of one connection on a SIMCom (CIPSTART, CIPHEAD=1, quick send: its DATA
+    ACCEPT comes at once, as Quectel's SEND OK) or Quectel (QIOPEN, push mode) stack; it answers
+    what comes at the moment it comes."""
 
     def __init__(self, m: VirtualModem, profile: str, host: str, port: int) -> None:
         self.m = m
@@ -59,6 +60,7 @@ class Stack:
         self.simcom = profile.startswith("simcom")
         if self.simcom:
             at(m, "AT+CIPHEAD=1")
+            at(m, "AT+CIPQSEND=1")
             at(m, f'AT+CIPSTART="TCP","{host}",{port}')
         else:
             at(m, f'AT+QIOPEN=1,0,"TCP","{host}",{port},0,1')
@@ -82,8 +84,9 @@ class Stack:
         self.out = self.out[: -len(b"\r\n> ")]
         self.m.feed(data, self.m.now)
         self.out += self.m.take_output()
-        assert b"\r\nSEND OK\r\n" in self.out
-        self.out = self.out.replace(b"\r\nSEND OK\r\n", b"", 1)
+        sent = f"\r\nDATA ACCEPT:{len(data)}\r\n".encode() if self.simcom else b"\r\nSEND OK\r\n"
+        assert sent in self.out
+        self.out = self.out.replace(sent, b"", 1)
 
     def receive(self, data: bytes) -> None:
         self.wait(data)
@@ -219,3 +222,30 @@ def test_a_failed_connect_sends_its_syn_again_on_the_retransmission_timer() -> N
     assert unanswered(15.0) == (4 * SYN, 0)  # a 15 s application timeout: 0, 1, 3, 7 s
     assert refused() == (SYN, HEADER)  # the reset answers the first SYN
     assert refused(2.0) == (2 * SYN, HEADER)  # ... or a retransmission
+
+
+def test_simcom_normal_mode_says_send_ok_once_the_server_has_acknowledged_the_data() -> None:
+    """SIM800 manual §8.2.4: in normal mode (AT+CIPQSEND=0) "when the server receives TCP data, it
+    will response SEND OK"; in quick send mode DATA ACCEPT comes when the module has the data.  The
+    module said SEND OK at once in either mode, before the server had the data.  Now: SEND OK when
+    the server's ACK is back, on its answer (a CONNACK at once) or alone after its delayed ACK
+    (a QoS 0 PUBLISH nobody answers); input waits meanwhile, as for any running command."""
+    m, _ = setup("simcom-sim800", TABLE)
+    m.tcp.io = Broker(m)
+    at(m, "AT+CIPHEAD=1")
+    at(m, 'AT+CIPSTART="TCP","broker.example.com",1883')
+    m.tcp.connected(m.tcp.sockets[0])
+    assert m.take_output() == b"\r\nCONNECT OK\r\n"
+    t0 = m.now
+    # the CONNACK carries the ACK of the CONNECT: SEND OK with it
+    connack = b"\r\n+IPD,4:\x20\x02\x00\x00"
+    assert typed(m, "AT+CIPSEND=24", mq.connect("meter-0001")) == connack + b"\r\nSEND OK\r\n"
+    publish = mq.publish(TOPIC, REPORT, qos=0)
+    assert typed(m, f"AT+CIPSEND={len(publish)}", publish) == b""  # nothing answers it: the ACK waits
+    m.feed(b"AT+CIPQSEND=1\r", m.now)  # waits behind the running send
+    assert m.take_output(t0 + ACK_DELAY_S - 1e-6) == b""
+    assert m.take_output(t0 + ACK_DELAY_S) == b"\r\nSEND OK\r\n\r\nOK\r\n"  # the delayed ACK, alone
+    assert m.net.context(1).bytes_down == SYN + (4 + HEADER) + HEADER
+    disconnect = mq.disconnect()
+    assert typed(m, "AT+CIPSEND=2", disconnect) == b"\r\nDATA ACCEPT:2\r\n"  # quick send: at once
+    assert m.now == t0 + ACK_DELAY_S
