@@ -18,7 +18,9 @@ The model (IPv4; every figure an IP packet's length):
 - Close: the closing side's FIN rides on its last data segment when that segment has not left
   yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
   Nagle, or waiting for a slow radio uplink), else goes alone (40 B); the peer answers with its
-  own FIN carrying the ACK (40 B), the closer ACKs that (40 B).
+  own FIN carrying the ACK (40 B), the closer ACKs that (40 B).  A peer that keeps its end open
+  (`half_close`: a Quectel module holding a socket "closing" until AT+QICLOSE) ACKs the FIN at
+  once (40 B) and sends its own FIN when it closes (40 B), the closer's last ACK (40 B) after it.
 - A connect that fails: the SYN (52 B) sent again on the retransmission timer until an answer comes
   or the connect gives up (`syns`): the first retransmission 1 s after the SYN, each wait twice the
   one before (RFC 6298 2.1 and 5.5: an initial RTO of 1 s, doubled on each expiry; Linux's 1 s
@@ -121,6 +123,7 @@ class TcpWire:
     down: int = 0
     packets: int = 0
     closed: bool = False
+    fin: int | None = None  # the side whose FIN the other has acknowledged, its own FIN not sent yet
     _owed: list[bool] = field(default_factory=lambda: [False, False])  # an ACK each side owes
     _due: list[float] = field(default_factory=lambda: [math.inf, math.inf])  # when it goes alone
     _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
@@ -184,19 +187,39 @@ class TcpWire:
         self._last = (side, at) if k % 2 else None  # even: the receiver's ACK came back after it
         return self._total(out)
 
-    def close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
-        """`side` closes at `at` (its time): its FIN, the peer's FIN with the ACK, the last ACK.
-        `held`: its last data segment has not left yet (the FIN rides on it, as on one sent at `at`)."""
-        out = [0, 0]
-        if self.closed:
-            return 0, 0
+    def _fin(self, side: int, at: float, held: bool, out: list[int]) -> None:
         self._tick(at, out)
         last = self._last
         if last is None or last[0] != side or not (held or at <= last[1]):
             self._put(side, HEADER, out)  # else the FIN rides on that last data segment
-        self._put(1 - side, HEADER, out)
-        self._put(side, HEADER, out)
+
+    def close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
+        """`side` closes at `at` (its time): its FIN, the peer's FIN with the ACK, the last ACK.
+        `held`: its last data segment has not left yet (the FIN rides on it, as on one sent at `at`).
+        After the peer's half close (`half_close`): `side`'s FIN, the peer's last ACK."""
+        out = [0, 0]
+        if self.closed or self.fin == side:
+            return 0, 0
+        if self.fin is not None:  # the peer's FIN came and was acknowledged: this end's FIN now
+            self._tick(at, out)
+            self._put(side, HEADER, out)
+            self._put(1 - side, HEADER, out)
+        else:
+            self._fin(side, at, held, out)
+            self._put(1 - side, HEADER, out)
+            self._put(side, HEADER, out)
         self.closed = True
+        return self._total(out)
+
+    def half_close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
+        """`side` closes at `at` and the peer acknowledges its FIN at once, keeping its own end open
+        until it closes (`close`): `side`'s FIN, the peer's ACK.  `held` as for `close`."""
+        out = [0, 0]
+        if self.closed or self.fin is not None:
+            return 0, 0
+        self._fin(side, at, held, out)
+        self._put(1 - side, HEADER, out)
+        self.fin = side
         return self._total(out)
 
 

@@ -18,6 +18,7 @@ describes it:
   (QIRD=<id>,0 the received / read / unread counts); QICLOSE; QISTATE (all, `=0,<contextID>` or
   `=1,<connectID>`); `+QIURC: "closed",<id>` when the remote end closes (the socket is then
   "closing", state 4: QIRD still reads what it received, its connectID is taken until QICLOSE or
+  QIDEACT; its stack has acknowledged the remote end's FIN and sends its own at QICLOSE or
   QIDEACT); QGDCNT (IP bytes sent and received, as the gateway counts them);
 - the network ending the PDP context (coverage lost, a detach): each socket on it reports
   `+QIURC: "closed",<id>` and is "closing" (§2.3.1: closed "due to network error"), then
@@ -138,11 +139,11 @@ def qideact(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     ctx = m.net.context(c.int_at(0, None, 1, 16))
     m.tcp.close_context(ctx)
-    m.net.deactivate(ctx)
     qi = _qi(m)
     for sid in [sid for sid, sock in qi.closing.items() if sock.ctx is ctx]:
-        del qi.closing[sid]
+        m.tcp.finish(qi.closing.pop(sid))  # the module's FIN, as for the sockets still open
         qi.access.pop(sid, None)
+    m.net.deactivate(ctx)
     return None
 
 
@@ -268,7 +269,7 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
         _listen(m, sid, local_port, ctx, BUFFER if access == TRANSPARENT else access)
         m.schedule(0.0, lambda: m.urc(f"+QIOPEN: {sid},0"))  # after the OK that answers the command
         return None
-    m.tcp.open(
+    sock = m.tcp.open(
         sid,
         proto,
         host,
@@ -279,6 +280,7 @@ def qiopen(m: VirtualModem, c: Cmd) -> Final | None:
         on_rx=lambda sock, data: _quectel_rx(m, sock, data),
         on_closed=lambda sock: _quectel_closed(m, sock),
     )
+    sock.half_close = True  # the remote end's FIN acknowledged, the module's own FIN at AT+QICLOSE
     # Transparent: the answer is CONNECT (or ERROR) once the connection is up (or has failed).
     return SILENT if access == TRANSPARENT else None
 
@@ -293,6 +295,7 @@ def _free_id(m: VirtualModem) -> int | None:
 
 def _listen(m: VirtualModem, sid: int, port: int, ctx: Context, access: int) -> None:
     def accepted(sock: Socket) -> None:
+        sock.half_close = True
         _qi(m).access[sock.sid] = access
         m.urc(f'+QIURC: "incoming",{sock.sid},{sid},"{sock.host}",{sock.port}')
 
@@ -395,7 +398,9 @@ def qiclose(m: VirtualModem, c: Cmd) -> Final | None:
     if server is not None:
         m.tcp.unlisten(server)
     qi = _qi(m)
-    qi.closing.pop(sid, None)
+    closing = qi.closing.pop(sid, None)
+    if closing is not None:
+        m.tcp.finish(closing)  # the module's FIN at last: the remote end's came before
     qi.access.pop(sid, None)
     if qi.online == sid:
         qi.online = None

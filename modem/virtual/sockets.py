@@ -153,6 +153,9 @@ class Socket:
     wire: TcpWire = field(default_factory=TcpWire)  # a TCP connection's packets, as billed
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
+    # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
+    # (`finish`: Quectel's "closing" socket), not closed at once with the module's FIN (SIMCom)
+    half_close: bool = False
     opened_at: float = 0.0  # when the module sent its SYN (a failed connect's retransmissions run from it)
     ack_seen: int = 0  # of `sent`, the bytes whose ACK from the other end has reached the module
     # sends waiting for that ACK (SIMCom's normal-mode SEND OK): (bytes it covers, told True / False)
@@ -469,12 +472,20 @@ class TcpSockets:
             self._later(sock, sock.up_due - m.now, lambda: self.remote_closed(sock))
             return
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:
-            m.net.count(sock.ctx, *sock.wire.close(SERVER, m.now))
+            wire = sock.wire
+            m.net.count(sock.ctx, *(wire.half_close if sock.half_close else wire.close)(SERVER, m.now))
         sock.fin_counted = True
         if sock.waiting and sock.rx_last > m.now:
             self._later(sock, sock.rx_last - m.now, lambda: self._remote_gone(sock))
             return
         self._remote_gone(sock)
+
+    def finish(self, sock: Socket) -> None:
+        """The DTE closes a socket the remote end had closed (`half_close`, held "closing"): the
+        module's FIN, the remote end's last ACK."""
+        wire = sock.wire
+        if sock.proto == "TCP" and wire.fin == SERVER and not wire.closed and sock.ctx.active:
+            self.modem.net.count(sock.ctx, *wire.close(DEVICE, self.modem.now))
 
     def _remote_gone(self, sock: Socket) -> None:
         if not self._current(sock):

@@ -264,10 +264,10 @@ async def test_quectel_listener_accepts_in_push_mode_and_bills() -> None:
     await dte.at("AT+QIDEACT=1")
     await dte.close()
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA and (r.bytes_up or r.bytes_down)]
-    # "pong" carries the ACK of "ping"; the client's FIN the ACK of "pong"; the module's FIN up,
-    # the last ACK down
+    # "pong" carries the ACK of "ping"; the client's FIN the ACK of "pong", the module's ACK of it
+    # up at once; the module's FIN up at AT+QICLOSE, the last ACK down
     assert (rec.bytes_up, rec.bytes_down) == (
-        HANDSHAKE_DOWN + (4 + HEADER) + HEADER,
+        HANDSHAKE_DOWN + (4 + HEADER) + HEADER + HEADER,
         HANDSHAKE_UP + (4 + HEADER) + HEADER + HEADER,
     )
 

@@ -62,6 +62,47 @@ def test_a_server_that_accepts_and_closes_at_once_is_connected_then_closed_and_b
     assert (rec.bytes_up, rec.bytes_down) == (HANDSHAKE_UP + HEADER, HANDSHAKE_DOWN + 2 * HEADER)
 
 
+@pytest.mark.parametrize("close", ["AT+QICLOSE=0", "AT+QIDEACT=1"])
+def test_quectel_sends_its_fin_when_the_host_closes_the_socket_the_server_closed(close: str) -> None:
+    """The server closes first: the module says `+QIURC: "closed"` and holds the socket "closing"
+    until AT+QICLOSE (or AT+QIDEACT).  Its stack ACKs the server's FIN at once and sends its own FIN
+    when the host closes it; the whole teardown (the module's FIN and the last ACK too) was billed at
+    once when the server's FIN came, though the module had sent no FIN."""
+    m, _ = setup("quectel-bg96")
+    m.tcp.io = RecordingIO()
+    at(m, 'AT+QIOPEN=1,0,"TCP","127.0.0.1",8000,0,0')
+    sock = m.tcp.sockets[0]
+    m.tcp.connected(sock)
+    assert later(m, 1.0) == b"\r\n+QIOPEN: 0,0\r\n"
+    ctx = m.net.context(1)
+    up, down = ctx.bytes_up, ctx.bytes_down
+    m.tcp.remote_closed(sock)
+    assert m.take_output() == b'\r\n+QIURC: "closed",0\r\n'
+    assert (ctx.bytes_up - up, ctx.bytes_down - down) == (HEADER, HEADER)  # the server's FIN, the ACK
+    later(m, 60.0)
+    assert (ctx.bytes_up - up, ctx.bytes_down - down) == (HEADER, HEADER)  # held "closing": no FIN
+    at(m, close)
+    # the module's FIN up, the server's last ACK down
+    assert (ctx.bytes_up - up, ctx.bytes_down - down) == (2 * HEADER, 2 * HEADER)
+    at(m, "AT+QICLOSE=0")
+    assert (ctx.bytes_up - up, ctx.bytes_down - down) == (2 * HEADER, 2 * HEADER)  # once
+
+
+def test_simcom_closes_at_once_when_the_server_closes() -> None:
+    """SIMCom says CLOSED and frees the connection: its FIN answers the server's at once."""
+    m, _ = setup("simcom-sim800")
+    m.tcp.io = RecordingIO()
+    at(m, 'AT+CIPSTART="TCP","127.0.0.1",8000')
+    m.tcp.connected(m.tcp.sockets[0])
+    assert later(m, 1.0) == b"\r\nCONNECT OK\r\n"
+    ctx = m.net.context(1)
+    up, down = ctx.bytes_up, ctx.bytes_down
+    m.tcp.remote_closed(m.tcp.sockets[0])
+    assert m.take_output() == b"\r\nCLOSED\r\n"
+    # the server's FIN down, the module's FIN (with the ACK) up, the last ACK down
+    assert (ctx.bytes_up - up, ctx.bytes_down - down) == (HEADER, 2 * HEADER)
+
+
 async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
     answer = b"HTTP/1.0 200 OK\r\n\r\n" + bytes(range(256)) * 8  # 2,067 B: two reads of 1,500
 
