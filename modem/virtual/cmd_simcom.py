@@ -25,8 +25,11 @@ Note (§2 single connection, §3 multi-connection) describe it:
   Internet table all the same);
 - §8.2.5 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
   acknowledged once the bytes have crossed the uplink to the other end;
-- §8.2.6 CIPCLOSE[=<n>] (CIPCLOSE=<id>[,<n>]; <n> 0 slow, 1 quick close, anything else ERROR)
-  -> `CLOSE OK` (`<id>, CLOSE OK`), both at once; the remote end closing -> `CLOSED`
+- §8.2.6 CIPCLOSE[=<n>] (CIPCLOSE=<id>[,<n>]; <n> 0 slow, the default, 1 quick close, anything
+  else ERROR) -> `CLOSE OK` (`<id>, CLOSE OK`): a slow close once the close handshake is done (the
+  module's FIN up after its data, the server's FIN back; input waits meanwhile, as in the state
+  list's TCP CLOSING), a quick close at once (the handshake goes on without the DTE; TinyGSM
+  closes so); the bytes are the same; the remote end closing -> `CLOSED`
   (`<n>, CLOSED`); §8.2.7 CIPSHUT -> `SHUT OK` (the session closes); §8.2.8 CIPSTATUS shows the
   state and, in multi-connection mode, one `C: ` line per connection;
 - the network ending the context (coverage lost, a detach) after CIICR: each connection says
@@ -438,14 +441,20 @@ def cipclose(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     cip = _cip(m)
     sid = c.int_at(0, None, 0, MUX_IDS - 1) if cip.mux else 0
-    c.int_at(1 if cip.mux else 0, 0, 0, 1)  # <n>: 0 slow close, 1 quick close (§8.2.6); no other
+    quick = c.int_at(1 if cip.mux else 0, 0, 0, 1)  # <n>: 0 slow close, 1 quick close (§8.2.6); no other
     sock = m.tcp.sockets.get(sid)
     if sock is None:
         return ERROR
-    m.tcp.close(sock)
+    closed = Final(f"{_prefix(m, sid)}CLOSE OK", 0)
     if not cip.mux:
         cip.status = f"{sock.proto} CLOSED"
-    return Final(f"{_prefix(m, sid)}CLOSE OK", 0)
+    if quick:
+        m.tcp.close(sock)
+        return closed
+    # slow close: CLOSE OK once the close handshake is done (the FIN up, the server's FIN back)
+    if m.tcp.close(sock, then=lambda: m.complete(closed)):
+        return m.wait()
+    return closed
 
 
 @SIMCOM_TCP.command("+CIPSHUT")

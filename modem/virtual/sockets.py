@@ -156,6 +156,7 @@ class Socket:
     # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
     # (`finish`: Quectel's "closing" socket), not closed at once with the module's FIN (SIMCom)
     half_close: bool = False
+    closed_then: Callable[[], None] | None = None  # the module's close waits for the close handshake
     opened_at: float = 0.0  # when the module sent its SYN (a failed connect's retransmissions run from it)
     ack_seen: int = 0  # of `sent`, the bytes whose ACK from the other end has reached the module
     # sends waiting for that ACK (SIMCom's normal-mode SEND OK): (bytes it covers, told True / False)
@@ -555,27 +556,42 @@ class TcpSockets:
             self._server_acked(sock, back)  # the echo carries the ACK
             self._later(sock, back - m.now, lambda: self._deliver(sock, data))
 
-    def close(self, sock: Socket, drain: bool = True) -> None:
+    def close(self, sock: Socket, drain: bool = True, then: Callable[[], None] | None = None) -> bool:
         """The module closes `sock` (its number is free at once).  A TCP connection's FIN goes after
         what the module sent that is still crossing the uplink (`drain`), as a TCP stack's close
         does, and a UDP socket's datagrams on their way go on: that data reaches the server and is
-        counted; without `drain` (the PDP context ends) it is lost with the connection."""
+        counted; without `drain` (the PDP context ends) it is lost with the connection.
+        `then`: called once the remote end's FIN is back at the module (the close handshake done:
+        True) or, when no handshake is to come, not at all (False)."""
         fin = sock.connected and sock.proto == "TCP" and not sock.fin_counted
         sock.closed_at = self.modem.now
+        sock.closed_then = then if fin else None
         self._drop(sock, keep_open=True)
         if drain and sock.up_pending and (fin or sock.proto == "UDP"):
             sock.draining = True  # `_uplinked` tears it down after the last chunk
             self.draining.add(sock)
-            return
-        self._teardown(sock, fin)
+            return sock.closed_then is not None
+        return self._teardown(sock, fin)
 
-    def _teardown(self, sock: Socket, fin: bool = True, held: bool = False) -> None:
+    def _teardown(self, sock: Socket, fin: bool = True, held: bool = False) -> bool:
         """The module's FIN (`held`: on the last data, which waited on the uplink), the remote end's
-        FIN and the last ACK (counted when `fin`), and the real socket closed."""
+        FIN and the last ACK (counted when `fin`), and the real socket closed.  True: the close's
+        `then` runs when the remote end's FIN is back at the module."""
+        m = self.modem
+        then, sock.closed_then = sock.closed_then, None
+        waits = False
         if fin and sock.ctx.active:
-            self.modem.net.count(sock.ctx, *sock.wire.close(DEVICE, sock.closed_at, held))
+            m.net.count(sock.ctx, *sock.wire.close(DEVICE, sock.closed_at, held))
+            if then is not None:  # the FIN up (on the data that just arrived when `held`), the peer's down
+                back = m.link.down.send(m.now, HEADER) - m.now if held else m.link.rtt(m.now, HEADER, HEADER)
+                if back > 0.0 or held:
+                    m.schedule(back, then)
+                    waits = True
         if sock.real and self.io is not None and sock.handle is not None:
             self.io.close(sock)
+        if then is not None and not waits and held:
+            then()  # after draining, no handshake to wait for (the bearer went): the close is over
+        return waits
 
     def _drop(self, sock: Socket, keep_open: bool = False) -> None:
         for t in sock.timers:
@@ -598,6 +614,9 @@ class TcpSockets:
             self.draining.discard(sock)
             if sock.real and self.io is not None and sock.handle is not None:
                 self.io.close(sock)
+            then, sock.closed_then = sock.closed_then, None
+            if then is not None:
+                then()  # no handshake will come: the close is over
 
     def close_context(self, ctx: Context) -> None:
         self._abort_draining(ctx)

@@ -148,7 +148,7 @@ async def test_quectel_keeps_a_closed_socket_s_data_until_qiclose() -> None:
         (
             "simcom-sim800",
             # quick send: in normal mode the module says SEND OK only once the data is acknowledged
-            ('AT+CIPQSEND=1;+CIPSTART="TCP","127.0.0.1",8000', "AT+CIPSEND=5", "AT+CIPCLOSE", "AT+CIPSHUT"),
+            ('AT+CIPQSEND=1;+CIPSTART="TCP","127.0.0.1",8000', "AT+CIPSEND=5", "AT+CIPCLOSE=1", "AT+CIPSHUT"),
             (HANDSHAKE_UP + (5 + HEADER) + HEADER, HANDSHAKE_DOWN + HEADER),
         ),
         (
@@ -181,3 +181,39 @@ def test_the_module_s_close_lets_its_data_on_the_uplink_reach_the_server_first(
     (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
     # TCP: the FIN rides on the data still on the uplink; the server's FIN carries its ACK of both
     assert (rec.bytes_up, rec.bytes_down) == billed
+
+
+@pytest.mark.parametrize("quick", [0, 1])
+def test_simcom_slow_close_answers_once_the_close_handshake_is_done(quick: int) -> None:
+    """AT+CIPCLOSE=0 (slow close, the default) and =1 (quick close), SIM800 manual §8.2.6: both
+    answered CLOSE OK at once.  A slow close answers once the module's FIN (after its data still on
+    the uplink) has reached the server and the server's FIN is back; a quick close at once, the
+    handshake going on without the DTE.  The packets are the same."""
+    m, sink = setup("simcom-sim800", net_preset="gprs")
+    io = RecordingIO()
+    m.tcp.io = io
+    at(m, 'AT+CIPQSEND=1;+CIPSTART="TCP","127.0.0.1",8000')
+    m.tcp.connected(m.tcp.sockets[0])
+    later(m, 5.0)
+    at(m, "AT+CIPSEND=5")
+    m.feed(b"bye\x00\x1a", m.now)
+    assert m.take_output() == b"\r\nDATA ACCEPT:5\r\n"
+    closing = m.now
+    out = at(m, f"AT+CIPCLOSE={quick}")
+    if quick:
+        assert out == b"\r\nCLOSE OK\r\n"
+    else:
+        assert out == b""  # the FIN still waits behind the data on the uplink
+        while not out:
+            due = m.next_deadline()
+            assert due is not None
+            out = m.take_output(due)
+            if not out:
+                assert io.events in ([], [("send", b"bye\x00\x1a"), ("close", b"")])
+        assert out == b"\r\nCLOSE OK\r\n"
+        assert io.events == [("send", b"bye\x00\x1a"), ("close", b"")]  # the data reached the server
+        assert m.now - closing > 0.3  # GPRS: the data's uplink, then the server's FIN back
+    later(m, 5.0)
+    at(m, "AT+CIPSHUT")
+    (rec,) = [r for r in sink.records if r.type == UsageType.DATA]
+    assert (rec.bytes_up, rec.bytes_down) == (HANDSHAKE_UP + (5 + HEADER) + HEADER, HANDSHAKE_DOWN + HEADER)

@@ -92,8 +92,9 @@ class Stack:
         self.wait(data)
 
     def close(self) -> None:
-        assert at(self.m, "AT+CIPCLOSE" if self.simcom else "AT+QICLOSE=0").endswith(b"OK\r\n")
-        self.m.take_output(self.m.now + 10.0)  # what is still on the uplink arrives
+        out = at(self.m, "AT+CIPCLOSE" if self.simcom else "AT+QICLOSE=0")
+        out += self.m.take_output(self.m.now + 10.0)  # what is still on the uplink arrives
+        assert out.endswith(b"CLOSE OK\r\n" if self.simcom else b"OK\r\n")  # SIMCom's slow close waits
         at(self.m, "AT+CIPSHUT" if self.simcom else "AT+QIDEACT=1")
 
 
