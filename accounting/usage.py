@@ -214,13 +214,18 @@ def _keep_try_cast_in_sql(con: duckdb.DuckDBPyConnection, fresh: bool = False) -
     `fresh`: a connection made by `connect()`, which disables no optimizer (the first
     `current_setting` on a connection costs 10-40 ms of a small rating's start-up).
     """
+    _disable_optimizer(con, "type_pushdown", fresh)
+
+
+def _disable_optimizer(con: duckdb.DuckDBPyConnection, name: str, fresh: bool) -> None:
+    """Add DuckDB's optimizer `name` to the connection's disabled ones (`fresh`: none yet)."""
     if fresh:
-        con.execute("SET disabled_optimizers = 'type_pushdown'")
+        con.execute(f"SET disabled_optimizers = '{name}'")
         return
     current = str(con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0] or "")  # type: ignore[index]
     names = [n.strip() for n in current.split(",") if n.strip()]
-    if "type_pushdown" not in names:
-        con.execute(f"SET disabled_optimizers = '{','.join([*names, 'type_pushdown'])}'")
+    if name not in names:
+        con.execute(f"SET disabled_optimizers = '{','.join([*names, name])}'")
 
 
 def _sql_safe(text: str) -> str:
@@ -267,6 +272,9 @@ class UsageReader:
         self._delimiter = ","  # a CSV's: ',', or ';', a tab or '|' as its header is split
         self.max_end: datetime | None = None  # the files' footers: the latest end of a record
         self.claims_unique = False  # the files' footers: records unique by construction
+        # the Parquet files whose footers are the simulator's own (`_footer_claims`): the only ones
+        # whose statistics are believed
+        self._ours: frozenset[str] = frozenset()
         self.origins: list[tuple[str, str]] = []  # then, each file's (run, shard), in file order
         self.parquet_rows = 0  # the rows the Parquet files' footers count
         self.duplicates = 0  # rows identical in every field to an earlier one (found by `_dedupe`)
@@ -317,7 +325,9 @@ class UsageReader:
                 f"(SELECT *, NULL AS {FILE_COL}, row_number() OVER () + 1 AS {ROW_COL} FROM {self.relation})"
             )
         self.columns = self._columns()
-        self.empty_columns, self.ranges = _parquet_statistics(self.con, self.parquet_files, self._file_types)
+        self.empty_columns, self.ranges = _parquet_statistics(
+            self.con, self.parquet_files, self._file_types, self._ours
+        )
         if self.kind != "csv":
             self._unset_empty_text()
 
@@ -352,9 +362,11 @@ class UsageReader:
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         self.kind = "parquet"
         self.parquet_files = self.files
-        self.max_end, self.origins, self.parquet_rows = _footer_claims(self.con, self.files)
+        self.max_end, self.origins, self.parquet_rows, self._ours = _footer_claims(self.con, self.files)
         self.claims_unique = bool(self.origins)
         self._file_types = _file_types(self.con, self.files)
+        if len(self._ours) < len(self.files):
+            _scans_ignore_statistics(self.con, self._fresh)
         self._part_types = _differing(self.files, self._file_types)
         union = ", union_by_name = true" if self._part_types else ""
         self.relation = self._files = f"read_parquet({files}{union})"
@@ -2127,8 +2139,11 @@ def _check_columns(name: str, cols: set[str]) -> None:
 
 def _footer_claims(
     con: duckdb.DuckDBPyConnection, files: Sequence[Path]
-) -> tuple[datetime | None, list[tuple[str, str]], int]:
+) -> tuple[datetime | None, list[tuple[str, str]], int, frozenset[str]]:
     """What the files' footers say of their records, checked against the files themselves.
+
+    Last, the files (as `str`) whose footer is the simulator's claim (`UsageWriter`), for as many
+    rows as the file holds: the only files whose statistics are believed (`_parquet_statistics`).
 
     (the latest end of a record, start + duration_s, over every file; or None when some file
     does not say); each file's (run, shard) when the records are unique by construction (else an
@@ -2148,17 +2163,15 @@ def _footer_claims(
     )
     footers = {str(name): (num_rows, value) for name, num_rows, value in rows}
     total = sum(int(footers[str(path)][0] or 0) for path in files)
+    ours = frozenset(str(path) for path in files if _claim(*footers[str(path)]) is not None)
     ends: list[int] = []
     unique = bool(files)
     origins: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for path in files:
         num_rows, value = footers[str(path)]
-        try:
-            doc = json.loads(value) if value is not None else None
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict) or doc.get("rows") != num_rows:
+        doc = _claim(num_rows, value)
+        if doc is None:
             unique = False
             ends.clear()
             files = []  # nothing more to learn: one file without a claim settles both answers
@@ -2179,7 +2192,29 @@ def _footer_claims(
         latest = datetime.fromtimestamp(max(ends), UTC) if ends and files else None
     except (OverflowError, OSError, ValueError):
         latest = None  # past any calendar: no help to the check
-    return latest, origins if unique else [], total
+    return latest, origins if unique else [], total, ours
+
+
+def _claim(num_rows: Any, value: Any) -> dict[str, Any] | None:
+    """A file's footer claim (`UsageWriter`'s JSON) when it counts the rows the file holds, else None."""
+    try:
+        doc = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and doc.get("rows") == num_rows else None
+
+
+def _scans_ignore_statistics(con: duckdb.DuckDBPyConnection, fresh: bool = False) -> None:
+    """Keep DuckDB from folding a row check by a file's Parquet statistics.
+
+    DuckDB's `statistics_propagation` takes a column's footer min/max and null count for the truth
+    and folds an expression they settle to a constant: `NOT (bytes_up BETWEEN 0 AND ...)` false, so
+    that a row holding 10^16 under a footer whose max says 10^8 was billed.  Only the simulator's
+    files (their footers, `_footer_claims`) are believed; any other file leaves the optimizer off
+    for this connection, and each row check reads the values.  `fresh`: a connection made by
+    `connect()`, which disables no optimizer (as in `_keep_try_cast_in_sql`).
+    """
+    _disable_optimizer(con, "statistics_propagation", fresh)
 
 
 _CSV_ERRORS = {
@@ -2262,9 +2297,18 @@ def _statistic(text: str | None, duckdb_type: str, upper: bool) -> Any:
 
 
 def _parquet_statistics(
-    con: duckdb.DuckDBPyConnection, files: Sequence[Path], file_types: Sequence[dict[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[Path],
+    file_types: Sequence[dict[str, str]],
+    ours: frozenset[str],
 ) -> tuple[frozenset[str], dict[str, tuple[Any, Any]]]:
     """What the Parquet files' statistics prove, before reading a row.
+
+    Only the statistics of the simulator's own files (`ours`: their footers' claims,
+    `_footer_claims`) are believed.  Any other writer's may be wrong (a footer rewritten, a tool's
+    bug): a column of such a file is neither bounded nor empty by them, and its rows are checked
+    one by one (by the pyarrow pass's row proof, or DuckDB's scan).  Believed, a footer whose
+    `bytes_up` max said 10^8 over a row holding 10^16 billed that row.
 
     The optional columns that are NULL on every row (the simulator writes every column of the usage
     schema; `delivered`, for SMS Internet only, is often empty throughout): they are left out of the
@@ -2282,6 +2326,12 @@ def _parquet_statistics(
     if not files:
         return frozenset(), ranges
     bounded = {"start", "duration_s", "bytes_up", "bytes_down", "delivered"}
+    for path, types in zip(files, file_types, strict=True):
+        if str(path) not in ours:  # statistics not believed: each column it holds may hold anything
+            empty -= types.keys()
+            bounded -= types.keys()
+    if not (empty | bounded):
+        return frozenset(), ranges  # (no footer to read)
     names = _lit(sorted(empty | bounded))
     try:
         stats = _parquet_footers(

@@ -1,8 +1,8 @@
 """The settled aggregate of Parquet files, read with pyarrow and summed with NumPy.
 
 When the files' statistics and footers settle every row check (`UsageReader._scan_sql` gives a
-settled scan: the simulator's files, a typed Parquet whose statistics keep its records inside
-the month), the aggregate is only a grouping on four or five text keys with a few integer sums.
+settled scan: the simulator's files, whose statistics keep their records inside the month; no
+other writer's statistics are believed), the aggregate is only a grouping on four or five text keys with a few integer sums.
 DuckDB hashes the four keys of every row; here the key columns are read as dictionaries, a row
 group at a time, on two threads each reading a row group and summing it in batches: each
 dictionary's values get codes of the whole input (one lookup per dictionary value, not per

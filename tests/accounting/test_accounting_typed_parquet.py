@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from accounting import inventory_from_dict, rate
 from accounting.usage import UsageReader, month_bounds
 from accounting.usage_table import usage_table
-from accounting.usage_writer import UsageWriter
+from accounting.usage_writer import FOOTER_KEY, UsageWriter
 
 INV = inventory_from_dict(
     {
@@ -299,8 +299,14 @@ def test_a_month_of_many_aggregates_is_fetched_exactly(tmp_path: Path) -> None:
 def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) -> None:
     """DuckDB's text of each row group's min/max becomes the column's value: a timestamp in any
     unit and zone as an aware datetime in UTC (one finer than the microsecond rounded outwards),
-    integers of any width as int, a BOOLEAN as bool; a text column bounds nothing."""
+    integers of any width as int, a BOOLEAN as bool; a text column bounds nothing.  (Only the
+    statistics of a file that holds the simulator's footer claim are believed: each file here
+    carries one; `test_parquet_statistics_untrusted` holds any other file to its rows.)"""
+    import json
+
     import pyarrow.parquet as pq
+
+    claim = {FOOTER_KEY: json.dumps({"rows": 2})}
 
     ns = pa.array(
         [1_772_445_600_000_000_001, 1_772_449_200_000_000_999], pa.timestamp("ns", tz="Europe/Paris")
@@ -317,7 +323,7 @@ def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) 
         }
     )
     path = tmp_path / "typed.parquet"
-    pq.write_table(table, path, row_group_size=1)
+    pq.write_table(table.replace_schema_metadata(claim), path, row_group_size=1)
     reader = UsageReader(path)
     assert reader.ranges == {
         "start": (datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 11, 0, 0, 1, tzinfo=UTC)),
@@ -328,7 +334,10 @@ def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) 
     assert reader.empty_columns == {"zone", "dest"}
     # a second file whose `start` has no time zone: no common bound, and no failure
     naive = tmp_path / "naive.parquet"
-    pq.write_table(table.set_column(2, "start", ns.cast(pa.timestamp("us"), safe=False)), naive)
+    pq.write_table(
+        table.set_column(2, "start", ns.cast(pa.timestamp("us"), safe=False)).replace_schema_metadata(claim),
+        naive,
+    )
     both = UsageReader([path, naive])
     assert "start" not in both.ranges and both.ranges["duration_s"] == (0, 7)
 
