@@ -2326,6 +2326,7 @@ def _parquet_statistics(
     if not files:
         return frozenset(), ranges
     bounded = {"start", "duration_s", "bytes_up", "bytes_down", "delivered"}
+    _refuse_hidden_values(con, [p for p in files if str(p) not in ours])
     for path, types in zip(files, file_types, strict=True):
         if str(path) not in ours:  # statistics not believed: each column it holds may hold anything
             empty -= types.keys()
@@ -2373,6 +2374,45 @@ def _parquet_statistics(
                     else:
                         ranges[name] = (min(old[0], lo), max(old[1], hi))
     return frozenset(empty), {k: v for k, v in ranges.items() if k in bounded}
+
+
+def _refuse_hidden_values(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    """Refuse a file whose footer says a usage column's chunk is NULL on every row where it is not.
+
+    DuckDB's Parquet reader takes such a chunk (null count = rows) for NULL without reading it,
+    whatever the optimizers: a row's `zone` 'eu' under a footer whose null count said every row
+    had none was rated in France.  Each such chunk of a file not the simulator's is read by
+    pyarrow (only its definition levels when it is NULL indeed, as exports' empty columns are).
+    """
+    if not files:
+        return
+    rows = _parquet_footers(
+        con,
+        files,
+        "SELECT file_name, path_in_schema, row_group_id, row_group_num_rows FROM parquet_metadata({files}) "
+        f"WHERE path_in_schema IN ({_lit(sorted(REQUIRED + OPTIONAL))}) "
+        "AND row_group_num_rows > 0 AND stats_null_count = row_group_num_rows",
+    )
+    if not rows:
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for file_name, column, group, num_rows in rows:
+        try:
+            values = (
+                pq.ParquetFile(str(file_name)).read_row_group(int(group), columns=[str(column)]).column(0)
+            )
+        except (OSError, pa.ArrowException):
+            continue  # (DuckDB's reading names what is wrong with the file)
+        if values.null_count != num_rows:
+            raise UsageError(
+                str(file_name),
+                f"column {str(column)!r}, row group {group}: the footer says every one of its "
+                f"{num_rows:,} values is NULL, but {num_rows - values.null_count:,} of them "
+                f"{'holds' if num_rows - values.null_count == 1 else 'hold'} a value: its statistics "
+                "are wrong (write the file again)",
+            )
 
 
 _KEY_COLUMNS = ["k_line", "k_type", "k_zone", "k_dest", "k_deliv"]  # a `Group.key` as a table's row

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from accounting import rate, usage_arrow, usage_arrow_checks
+from accounting.errors import UsageError
 from accounting.usage import UsageReader, month_bounds
 from tests.accounting.test_accounting_typed_parquet import INV, T
 
@@ -39,7 +40,7 @@ def _table(n: int, bad: dict[str, Any] | None = None, day: int = 0) -> pa.Table:
             rows.append({"line": "A", "type": "data", "bytes_up": 1000 + i, "bytes_down": 10 + i % 7})
         rows[-1]["start"] = T + timedelta(days=day, seconds=37 * i)
     rows[-1] |= bad or {}
-    columns = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "dest")
+    columns = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "dest", "zone")
     types = {"start": pa.timestamp("us", tz="UTC"), "duration_s": pa.int64()}
     return pa.table(
         {
@@ -92,6 +93,26 @@ def _null_count_lies(path: Path, table: pa.Table) -> None:
     assert stats.null_count == 0 and table["start"].null_count == 1
 
 
+def _all_null_lies(path: Path, table: pa.Table) -> None:
+    """The footer's `zone` null count says every row has none where one says `eu`."""
+    pq.write_table(table, path)
+    assert table["zone"].null_count == 299 and len(table) == 300  # zigzag varints of 2 bytes each
+    _rewrite_footer(path, b"\x36\xd6\x04\x28\x02eu", b"\x36\xd8\x04\x28\x02eu")  # 299 -> 300
+    stats = pq.ParquetFile(path).metadata.row_group(0).column(table.column_names.index("zone")).statistics
+    assert stats.null_count == 300
+
+
+ROAMING = {
+    "line": "A",
+    "type": "data",
+    "zone": "eu",
+    "bytes_up": 5000,
+    "bytes_down": 5,
+    "duration_s": None,
+    "dest": None,
+}
+
+# how the footer lies, the last row's values, and the start of its reject's reason
 CASES: dict[str, tuple[Callable[[Path, pa.Table], None], dict[str, Any], str]] = {
     "max": (_max_lies, {"bytes_up": HUGE}, f"malformed value: bytes_up/bytes_down '{HUGE}'"),
     "min": (_min_lies, {"line": "D", "type": "voice", "duration_s": -5}, "malformed value: duration_s '-5'"),
@@ -120,7 +141,9 @@ def test_a_file_whose_statistics_lie_is_billed_as_its_rows(
     table = _table(300, bad)
     forge(tmp_path / "u.parquet", table)
     got = rate(INV, tmp_path / "u.parquet").to_dict()
-    assert got["rejects"][0]["row"] == 301 and got["rejects"][0]["reason"].startswith(reason)
+    assert [(r["row"], r["reason"][: len(reason)]) for r in got["rejects"]] == (
+        [(301, reason)] if reason else []
+    )
     assert got == _expected(table)
 
 
@@ -134,7 +157,9 @@ def test_a_part_whose_statistics_lie_is_billed_as_its_rows(
     pq.write_table(clean, tmp_path / "usage" / "part-0.parquet")
     forge(tmp_path / "usage" / "part-1.parquet", lying)
     got = rate(INV, tmp_path / "usage").to_dict()
-    assert [(r["row"], r["reason"][: len(reason)]) for r in got["rejects"]] == [(301, reason)]
+    assert [(r["row"], r["reason"][: len(reason)]) for r in got["rejects"]] == (
+        [(301, reason)] if reason else []
+    )
     assert got["total_ht"] == _expected(pa.concat_tables([clean, lying]))["total_ht"]
     assert got["lines"] == _expected(pa.concat_tables([clean, lying]))["lines"]
 
@@ -146,3 +171,28 @@ def test_statistics_of_another_writer_settle_nothing(tmp_path: Path) -> None:
     reader = UsageReader(tmp_path / "u.parquet")
     assert reader.ranges == {} and not reader.empty_columns & set(table.column_names)
     assert not reader._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
+
+
+def test_a_chunk_said_null_throughout_that_holds_values_is_refused(tmp_path: Path, path_taken: str) -> None:
+    """DuckDB reads a column chunk whose footer null count is its row count as NULL without
+    reading it (the roaming row was billed in France): such a file is refused, naming it, the
+    column and the row group, on either path; a folder holding it too."""
+    (tmp_path / "usage").mkdir()
+    lying = tmp_path / "usage" / "part-1.parquet"
+    _all_null_lies(lying, _table(300, ROAMING))
+    pq.write_table(_table(200, day=1), tmp_path / "usage" / "part-0.parquet")
+    for source in (lying, tmp_path / "usage"):
+        with pytest.raises(UsageError) as refused:
+            rate(INV, source)
+        assert str(refused.value) == (
+            f"{lying}: column 'zone', row group 0: the footer says every one of its 300 values is NULL, "
+            "but 1 of them holds a value: its statistics are wrong (write the file again)"
+        )
+
+
+def test_a_column_null_throughout_is_rated_as_one(tmp_path: Path, path_taken: str) -> None:
+    """An export's empty column (its footer right) is read, and rated as NULL, as before."""
+    table = _table(300)
+    pq.write_table(table, tmp_path / "u.parquet")
+    assert table["zone"].null_count == 300
+    assert rate(INV, tmp_path / "u.parquet").to_dict() == _expected(table)
