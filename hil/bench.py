@@ -373,7 +373,7 @@ async def run_bench(
             recoveries=client.recoveries,
             time_scale=binding.speed if binding is not None else 1.0,
         )
-        result.records = usage_records(ctx.usage, line)
+        result.records = usage_records(ctx.usage, line, time_scale=result.time_scale)
         result.estimate = estimate_cost(
             result.records, line=line, offer=offer, plan=plan, commitment=commitment, when=started
         )

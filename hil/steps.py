@@ -358,6 +358,12 @@ class _State:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     conn: int | None = None
     attached: bool = False
+    session: DataUse | None = None  # the data session from `attach` to `detach`
+    session_t0: float = 0.0  # its opening, on the monotonic clock
+
+    def session_ended(self) -> None:
+        if self.session is not None:
+            self.session.seconds = time.monotonic() - self.session_t0
 
 
 def _runner(steps: list[Step], source: str) -> Callable[[BenchContext], Any]:
@@ -379,6 +385,8 @@ def _runner(steps: list[Step], source: str) -> Callable[[BenchContext], Any]:
             sub.cancel()
             if state.attached and bench.modem.profile.tcp.stack != "none":
                 await _release_socket(bench, state)
+            if state.attached:
+                state.session_ended()  # released by the run's clean-up, or left open by the script
         return {"script_file": source, "steps": len(steps), "measures": state.measures}
 
     return run
@@ -502,6 +510,8 @@ async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, 
 
 async def _attach(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
     apn = step.text("apn", p, "orange.m2m.spec")
+    state.session, state.session_t0 = DataUse(bench.now()), time.monotonic()
+    bench.usage.data.append(state.session)
     if bench.modem.profile.tcp.stack == "none":
         network = bench.modem.network
         await network.define_context(1, apn)
@@ -522,10 +532,11 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
     if not state.attached:
         raise StepFailed(f"{step.where}: a socket needs an `attach` step before it")
     tcp = bench.modem.tcp
-    use = DataUse(bench.now(), connections=1)
-    bench.usage.data.append(use)
-    t0 = time.monotonic()
+    use = state.session
+    assert use is not None  # made by the `attach` step
+    opened = time.monotonic() - state.session_t0
     state.conn = await tcp.open(host, port)
+    use.connections += 1
     got = bytearray()
     try:
         if payload:
@@ -544,8 +555,8 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
         await tcp.close(state.conn)
         state.conn = None
     finally:
-        use.received = len(got)
-        use.seconds = time.monotonic() - t0
+        use.received += len(got)
+        use.carry(opened, time.monotonic() - state.session_t0)
     info.update(sent=len(payload), received=len(got))
     state.measures["bytes_received"] = len(got)
     if expect and bytes(got) != expect:
@@ -558,6 +569,7 @@ async def _detach(bench: BenchContext, step: Step, state: _State, info: dict[str
     else:
         await bench.modem.tcp.detach()
     state.attached = False
+    state.session_ended()
 
 
 async def _sleep(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:

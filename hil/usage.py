@@ -9,15 +9,21 @@ headers of 20 + 20 B, no options, MSS 1,460 B, every data segment acknowledged b
 
 where n bytes were sent, m received, seg(x) = ceil(x / 1460).  On the virtual modem the network
 counts the real thing (`hil.virtual`), and the report prices both.
+
+A data session becomes records as the operator cuts it (`accounting.partial`, the rule the gateway
+writes its records by): one every 12 hours from the session's opening and one at its end, the
+first closed with cause 17 (time limit), the last with 0 (normal release), each rounded up to a ko
+on its own when rated.  Its IP bytes are spread over the seconds its connections were open.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from accounting.partial import Span, cut_spans
 from accounting.records import Dest, UsageRecord, UsageType, Zone
 
 IP_TCP_HEADER = 40
@@ -55,6 +61,12 @@ class DataUse:
     connections: int = 0
     module_sent: int | None = None  # the module's own counters when it has them
     module_received: int | None = None
+    carried: tuple[float, float] | None = None  # seconds from `started`: first opening, last close
+
+    def carry(self, opened_s: float, closed_s: float) -> None:
+        """A connection was open from `opened_s` to `closed_s` seconds after the session's start."""
+        lo, hi = (opened_s, closed_s) if self.carried is None else self.carried
+        self.carried = (min(lo, opened_s), max(hi, closed_s))
 
     def ip_bytes(self) -> tuple[int, int]:
         """(up, down): IP bytes estimated from the application bytes (see `wire_bytes`)."""
@@ -138,25 +150,45 @@ class BenchUsage:
         }
 
 
-def usage_records(usage: BenchUsage, line: str, zone: Zone = Zone.FR) -> list[UsageRecord]:
-    """The run as usage records (`accounting.records`): one per data session, SMS part and call."""
+def data_records(
+    use: DataUse, line: str, session: str, zone: Zone = Zone.FR, time_scale: float = 1.0
+) -> list[UsageRecord]:
+    """One data session as the operator's records: cut every 12 hours (`accounting.partial`).
+
+    `time_scale`: the network's seconds for each of the bench's (a virtual modem's `speed`)."""
+    up, down = use.ip_bytes()
+    duration = math.ceil(round(use.seconds * time_scale, 6)) if use.seconds > 0 else 0
+    lo_s, hi_s = use.carried if use.carried is not None else (0.0, use.seconds)
+    lo = min(max(0, math.floor(lo_s * time_scale)), duration)
+    hi = min(max(lo, math.ceil(round(hi_s * time_scale, 6))), duration)
+    start = use.started.replace(microsecond=0)
+    return [
+        UsageRecord(
+            line=line,
+            type=UsageType.DATA,
+            start=start + timedelta(seconds=offset),
+            duration_s=seconds,
+            bytes_up=rec_up,
+            bytes_down=rec_down,
+            zone=zone,
+            session=session,
+            cause=cause,
+            sequence=sequence,
+        )
+        for offset, seconds, rec_up, rec_down, sequence, cause in cut_spans(
+            duration, [Span(lo, hi, up, down)]
+        )
+    ]
+
+
+def usage_records(
+    usage: BenchUsage, line: str, zone: Zone = Zone.FR, time_scale: float = 1.0
+) -> list[UsageRecord]:
+    """The run as usage records (`accounting.records`): a data session's as the operator cuts it
+    (`data_records`), one per SMS part and per call."""
     out: list[UsageRecord] = []
     for i, d in enumerate(usage.data):
-        up, down = d.ip_bytes()
-        out.append(
-            UsageRecord(
-                line=line,
-                type=UsageType.DATA,
-                start=d.started.replace(microsecond=0),
-                duration_s=math.ceil(d.seconds),
-                bytes_up=up,
-                bytes_down=down,
-                zone=zone,
-                session=f"bench-{i + 1}",
-                cause=0,
-                sequence=0,
-            )
-        )
+        out.extend(data_records(d, line, f"bench-{i + 1}", zone, time_scale))
     parts = 0  # each SMS part numbered: parts sent in the same second are distinct records
     for s in usage.sms:
         start = s.started.replace(microsecond=0)

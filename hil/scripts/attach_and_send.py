@@ -117,11 +117,13 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     echoed = bytearray()
     clock = LinkClock(bench)
     rtt_s, echo_s = 0.0, None
+    opened = 0.0  # when the connection was opened, seconds into the session
     try:
         with bench.step("attach", apn=apn) as info:
             address = await tcp.attach(apn)
             attached = True
             info["address"] = address
+        opened = time.monotonic() - t0
         with bench.step("open", host=host, port=port):
             t0_open = clock.now()
             conn = await tcp.open(host, port)
@@ -141,12 +143,15 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         with bench.step("close"):
             await tcp.close(conn)
             conn = None
+        use.carry(opened, time.monotonic() - t0)
         with bench.step("detach"):
             await tcp.detach()
             attached = False
     finally:
         use.received = len(echoed)
         use.seconds = time.monotonic() - t0
+        if use.connections and use.carried is None:  # not closed: carried up to the clean-up
+            use.carry(opened, use.seconds)
         if attached:  # a failed run leaves no connection or PDP context behind on the module
             await _clean_up(bench, tcp, conn)
     if p["echo"] and bytes(echoed) != data:
