@@ -27,7 +27,7 @@ class NetworkConfig:
     epoch: datetime  # simulated time 0, timezone-aware (converted to UTC)
     home_plmn: str = "20801"
     apn_file: Path | None = None  # default: gateway/data/apns.yaml
-    plmn_file: Path | None = None  # default: gateway/data/plmn.yaml
+    plmn_file: Path | None = None  # default: accounting/data/plmn.yaml
     numbering_file: Path | None = None  # default: gateway/data/numbering.yaml
     counting: CountingMode = CountingMode.INNER_IP
     mean_packet_bytes: int = 200  # packets estimate for OUTER_GTP when the caller gives none

@@ -1,98 +1,36 @@
-"""Where a network is: country and tariff zone from the serving MCC (table in `data/plmn.yaml`)."""
+"""Where a network is: country and tariff zone from the serving MCC (the table is
+`accounting.zones`', in `accounting/data/plmn.yaml`; re-exported here), home networks, time zones."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from accounting import zones
 from accounting.records import Zone
-from gateway.datafiles import check_table_keys, load_table
-from gateway.errors import ConfigError, ConfigFileError
+from accounting.zones import BUNDLED, bundled_mapping
+from accounting.zones import Country as Country
+from gateway.errors import ConfigFileError
 from gateway.identity import validate_plmn
-from m2msim.yamlio import LocatedDict
+from m2msim.yamlio import YamlError, load_yaml, mapping
 
 
-@dataclass(frozen=True, slots=True)
-class Country:
-    mcc: str
-    country: str | None  # ISO 3166-1 alpha-2, None for an MCC not in the table
-    zone: Zone
-    name: str
-
-
-class PlmnTable:
-    """MCC -> country and zone.  The table lists every assigned MCC (ITU-T E.212); an MCC not in it
-    is not assigned: `assigned` says so (scenarios refuse it), `lookup` rates it `world`.  A few
-    networks (MCC+MNC) of a shared MCC are in another country than their MCC's (`networks`)."""
-
-    def __init__(self, entries: dict[str, Country], networks: dict[str, Country] | None = None) -> None:
-        self._by_mcc = entries
-        self._by_plmn = networks or {}
+class PlmnTable(zones.PlmnTable):
+    """`accounting.zones.PlmnTable` (the table lives with the tariff), read by the gateway's loader:
+    a user's file (`NetworkConfig.plmn_file`) or the bundled one, errors as `ConfigFileError`."""
 
     @classmethod
     def load(cls, path: Path | None = None) -> PlmnTable:
-        doc, source = load_table(path, "plmn.yaml")
-        if not isinstance(doc.get("mcc"), dict):
-            raise ConfigError(f"{source}: expected a mapping with key 'mcc'")
-        check_table_keys(doc, ("mcc",), source, "")
-        entries: dict[str, Country] = {}
-        networks: dict[str, Country] = {}
-        table: LocatedDict = doc["mcc"]
-        for mcc, item in table.items():
-            mcc = str(mcc)
-            if len(mcc) != 3 or not mcc.isdigit() or not isinstance(item, LocatedDict):
-                raise ConfigFileError(
-                    source, table.line_of(mcc), f"mcc.{mcc}", "expected 3 digits and a mapping"
-                )
-            check_table_keys(item, ("country", "zone", "name", "networks"), source, f"mcc.{mcc}")
-            entries[mcc] = _country(item, mcc, source, f"mcc.{mcc}")
-            listed = item.get("networks", LocatedDict())
-            if not isinstance(listed, LocatedDict):
-                raise ConfigFileError(
-                    source, item.line_of("networks"), f"mcc.{mcc}.networks", "expected a mapping"
-                )
-            for mnc, network in listed.items():
-                mnc = str(mnc)
-                key = f"mcc.{mcc}.networks.{mnc}"
-                if len(mnc) not in (2, 3) or not mnc.isdigit() or not isinstance(network, LocatedDict):
-                    raise ConfigFileError(
-                        source, listed.line_of(mnc), key, "expected an MNC (2 or 3 digits) and a mapping"
-                    )
-                check_table_keys(network, ("country", "zone", "name"), source, key)
-                networks[mcc + mnc] = _country(network, mcc, source, key)
-        return cls(entries, networks)
-
-    def lookup(self, plmn: str) -> Country:
-        """Country of a PLMN id (MCC+MNC) or a bare MCC: the network's own entry, else its MCC's."""
-        mcc = plmn[:3]
-        found = self._by_plmn.get(plmn) or self._by_mcc.get(mcc)
-        if found is None:
-            return Country(mcc, None, Zone.WORLD, "")
-        return found
-
-    def assigned(self, plmn: str) -> bool:
-        """Whether the MCC of a PLMN id (or a bare MCC) is in the table: an assigned MCC."""
-        return plmn[:3] in self._by_mcc
-
-    def zone(self, plmn: str) -> Zone:
-        return self.lookup(plmn).zone
-
-    def mccs(self, zone: Zone) -> list[str]:
-        """The MCCs of a zone, in order (`fr`: France's networks)."""
-        return sorted(mcc for mcc, country in self._by_mcc.items() if country.zone == zone)
-
-
-def _country(item: LocatedDict, mcc: str, source: str, path: str) -> Country:
-    try:
-        zone = Zone(item["zone"])
-    except (KeyError, ValueError) as exc:
-        raise ConfigFileError(
-            source, item.line_of("zone"), f"{path}.zone", "must be fr, eu or world"
-        ) from exc
-    return Country(mcc, str(item.get("country", "")) or None, zone, str(item.get("name", "")))
+        source = BUNDLED if path is None else str(path)
+        try:
+            doc = bundled_mapping() if path is None else mapping(load_yaml(path, source=source), source, "")
+            table = cls.from_mapping(doc, source)
+        except YamlError as exc:
+            raise ConfigFileError(exc.source, exc.line, exc.key, exc.reason) from None
+        assert isinstance(table, PlmnTable)
+        return table
 
 
 @cache
@@ -104,7 +42,7 @@ def unassigned_mcc(plmn: str) -> str:
     """Why a PLMN id whose MCC is not assigned is refused (scenarios, options)."""
     return (
         f"MCC {plmn[:3]} of {plmn!r} is not an assigned mobile country code (ITU-T E.212: "
-        "gateway/data/plmn.yaml lists them)"
+        "accounting/data/plmn.yaml lists them)"
     )
 
 

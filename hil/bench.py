@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from accounting.records import Dest
+from accounting.records import Dest, Zone
+from accounting.zones import zone_of_plmn
 from hil.allowlist import BenchAllowList, destination_of
 from hil.errors import HilError, ModemRestarted, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
-from hil.replay import Recording, is_replay, open_replay, recording_of, split_url
+from hil.replay import Recording, ReplayError, is_replay, open_replay, recording_of, split_url
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
 from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
@@ -199,6 +200,28 @@ class BenchContext:
             if entry is not None:
                 return entry.dest
         return destination_of(number, self.allow_list.country_code if self.allow_list else "33")
+
+    async def data_zone(self) -> Zone:
+        """The tariff zone of a data session opened now: the network's the modem is registered on
+        (AT+COPS? read as MCC+MNC, `accounting.zones`), as the operator rates a session by where it
+        was opened.  A modem that cannot tell, and a recording made before the bench read it, leave
+        the registration: home is `fr`; roaming somewhere not known is noted and rated `fr`."""
+        with self.step("serving-network") as info:
+            try:
+                plmn = await self.modem.network.serving_plmn()
+            except (ModemError, ReplayError, TimeoutError) as exc:
+                plmn = None
+                info["error"] = f"{type(exc).__name__}: {exc}"
+            info["plmn"] = plmn
+            if plmn is not None:
+                zone = zone_of_plmn(plmn)
+            else:
+                roaming = any(r.roaming for r in self.modem.network.registrations.values())
+                zone = Zone.FR
+                if roaming:
+                    self.note("roaming on a network the modem did not name: its data is rated fr")
+            info["zone"] = zone.value
+        return zone
 
     async def registered(self, timeout: float) -> Registration:
         """Turn on registration URCs and wait until the modem is registered (home or roaming)."""

@@ -510,7 +510,8 @@ async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, 
 
 async def _attach(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
     apn = step.text("apn", p, "orange.m2m.spec")
-    state.session, state.session_t0 = DataUse(bench.now()), time.monotonic()
+    zone = await bench.data_zone()
+    state.session, state.session_t0 = DataUse(bench.now(), zone=zone), time.monotonic()
     bench.usage.data.append(state.session)
     if bench.modem.profile.tcp.stack == "none":
         network = bench.modem.network

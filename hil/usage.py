@@ -62,6 +62,7 @@ class DataUse:
     module_sent: int | None = None  # the module's own counters when it has them
     module_received: int | None = None
     carried: tuple[float, float] | None = None  # seconds from `started`: first opening, last close
+    zone: Zone | None = None  # where it was opened (the network the modem was on), None: not known
 
     def carry(self, opened_s: float, closed_s: float) -> None:
         """A connection was open from `opened_s` to `closed_s` seconds after the session's start."""
@@ -185,10 +186,11 @@ def usage_records(
     usage: BenchUsage, line: str, zone: Zone = Zone.FR, time_scale: float = 1.0
 ) -> list[UsageRecord]:
     """The run as usage records (`accounting.records`): a data session's as the operator cuts it
-    (`data_records`), one per SMS part and per call."""
+    (`data_records`) in the zone it was opened in (`DataUse.zone`, else `zone`), one per SMS part
+    and per call."""
     out: list[UsageRecord] = []
     for i, d in enumerate(usage.data):
-        out.extend(data_records(d, line, f"bench-{i + 1}", zone, time_scale))
+        out.extend(data_records(d, line, f"bench-{i + 1}", d.zone or zone, time_scale))
     parts = 0  # each SMS part numbered: parts sent in the same second are distinct records
     for s in usage.sms:
         start = s.started.replace(microsecond=0)

@@ -259,7 +259,8 @@ _ROAMING = frozenset({5, 7, 10})
 _STATE_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG|MGF)\?;?)+")
 _REGISTRATION_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG(?:\?|=\d?)|MGF\?);?)+")
 _REGISTRATION_SET = re.compile(r"(\+C(?:E|G|5G)?REG)=(?!\?)([^;]*)")
-_OPERATOR_SET = re.compile(r"\+COPS=")  # another operator chosen: the registration is not known
+# another operator chosen: the registration is not known (mode 3 sets only the read's format)
+_OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",

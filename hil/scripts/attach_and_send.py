@@ -52,6 +52,7 @@ def payload(n: int, seed: int, kind: str = "binary") -> bytes:
 async def _pdp_only(bench: BenchContext, apn: str) -> dict[str, Any]:
     network = bench.modem.network
     cid = 1
+    zone = await bench.data_zone()
     started, t0 = bench.now(), time.monotonic()
     with bench.step("pdp-activate") as info:
         await network.define_context(cid, apn)
@@ -60,7 +61,7 @@ async def _pdp_only(bench: BenchContext, apn: str) -> dict[str, Any]:
         info["address"] = address
     with bench.step("pdp-deactivate"):
         await network.activate(cid, False)
-    bench.usage.data.append(DataUse(started, time.monotonic() - t0))
+    bench.usage.data.append(DataUse(started, time.monotonic() - t0, zone=zone))
     reason = (
         f"profile {bench.modem.profile.name!r} has no TCP stack (driver.tcp.stack: none): "
         f"PDP context on {apn} activated ({address}) and released, no bytes sent"
@@ -109,8 +110,9 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         return await _pdp_only(bench, apn)
     tcp = bench.modem.tcp
     data = payload(size, seed, str(p["payload"]))
+    zone = await bench.data_zone()
     started, t0 = bench.now(), time.monotonic()
-    use = DataUse(started)
+    use = DataUse(started, zone=zone)
     bench.usage.data.append(use)
     conn: int | None = None
     attached = False

@@ -269,6 +269,21 @@ class Network:
         act = int(f[3]) if len(f) > 3 and f[3].isdigit() else None
         return Operator(mode, fmt, name, act)
 
+    async def serving_plmn(self) -> str | None:
+        """The network the modem is registered on, MCC+MNC (AT+COPS? in numeric format), or None when
+        it is on none.  A modem answering in another format is set to numeric (`AT+COPS=3,2`: the
+        format only, no network selection) for the read, then back to its format."""
+        op = await self.operator()
+        if op.format is not None and op.format != 2:
+            was = op.format
+            await self.client.command("AT+COPS=3,2")
+            try:
+                op = await self.operator()
+            finally:
+                await self.client.command(f"AT+COPS=3,{was}")
+        name = op.name.strip() if op.name is not None else ""
+        return name if name.isdigit() and len(name) in (5, 6) else None
+
     async def signal(self) -> Signal:
         """AT+CSQ, with the RSSI in dBm."""
         f = (await self.client.command("AT+CSQ")).fields("+CSQ")

@@ -187,7 +187,9 @@ def test_unusable_sessions_input_exit_2(tmp_path: Path, kind: str) -> None:
 @FUZZ
 @given(data=st.data())
 def test_mutated_data_tables(tmp_path: Path, table: str, loader: object, data: st.DataObject) -> None:
-    text = (ROOT / "gateway" / "data" / table).read_text(encoding="utf-8")
+    text = (ROOT / ("accounting" if table == "plmn.yaml" else "gateway") / "data" / table).read_text(
+        encoding="utf-8"
+    )
     damaged = data.draw(st.one_of(mutated_yaml(text), mutated_bytes(text.encode())))
     path = write(tmp_path / table, damaged)
     try:

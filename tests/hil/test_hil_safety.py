@@ -370,3 +370,22 @@ async def test_a_script_command_not_known_to_be_safe_ends_the_run_refused(tmp_pa
     assert (
         await run_bench(get_script(str(script)), fake.url, transport=fake, allow_list=listed)
     ).status == "passed"
+
+
+def test_setting_the_operator_format_keeps_the_registration_a_selection_forgets_it() -> None:
+    """The bench reads the serving network as numbers (`AT+COPS=3,2`, the format only) when it opens
+    a data session: the guard keeps knowing the modem home; a selection (`AT+COPS=0`, automatic)
+    may register elsewhere, and the registration is not known until read again."""
+    allow = allow_list_from_numbers(["+33 6 12 34 56 78"], actions=("sms", "call"))
+    guard = CommandGuard("/dev/ttyUSB9", allow.policy())
+    for line, answer in (("AT+CREG=1", []), ("AT+CREG?", ["+CREG: 1,1"])):
+        guard.check(line)
+        guard.done(line, answer)
+    assert guard.home is True
+    for line in ("AT+COPS=3,2", "AT+COPS?", "AT+COPS=3,0"):
+        guard.check(line)
+        guard.done(line, ['+COPS: 0,2,"20801",7'] if line == "AT+COPS?" else [])
+        assert guard.home is True, line
+    guard.check("AT+COPS=0")
+    guard.done("AT+COPS=0")
+    assert guard.home is None

@@ -1,6 +1,7 @@
 """A bench run's data sessions become the records the operator writes: cut every 12 hours, each
 record's bytes rounded up to a ko on its own, closed with the TS 32.298 causes (17 time limit,
-0 normal release), by the rule the gateway writes its records with (`accounting.partial`)."""
+0 normal release), by the rule the gateway writes its records with (`accounting.partial`), in the
+zone of the network the modem was on when the session was opened (`accounting.zones`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from accounting.partial import INTERVAL_S
-from accounting.records import UsageRecord, UsageType
+from accounting.records import UsageRecord, UsageType, Zone
 from hil import run_bench
+from hil.result import BenchResult
 from hil.usage import BenchUsage, DataUse, usage_records
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
@@ -86,3 +88,52 @@ def test_a_short_session_is_one_record_closed_normally() -> None:
     u.data.append(DataUse(WHEN, seconds=4.2, sent=500, received=400, connections=1))
     [record] = usage_records(u, "L1")
     assert (record.sequence, record.cause, record.duration_s) == (1, 0, 5)
+
+
+# -- the zone: where the session was opened -------------------------------------------------------
+
+
+async def _roaming_run(url: str, out: Path | None = None) -> tuple[list[UsageRecord], BenchResult]:
+    result = await run_bench(
+        "attach_and_send", url, params={"bytes": 3000}, offer="business-m2m", plan="forfait-2mo", out=out
+    )
+    assert result.status == "passed", result.error
+    return _data(result.records), result
+
+
+async def test_a_session_abroad_is_rated_in_the_zone_of_the_network_it_was_opened_on() -> None:
+    # a French SIM in Germany: the network's records are eu, priced outside the fr bundle
+    bench, result = await _roaming_run("virtual://quectel-bg96?seed=1&speed=4&plmn=26201")
+    network = _data(result.network_records)
+    assert [r.zone for r in bench] == [r.zone for r in network] == [Zone.EU]
+    assert result.estimate is not None and result.network_estimate is not None
+    assert result.estimate.usage_amount == result.network_estimate.usage_amount > 0
+
+
+async def test_a_session_outside_europe_is_world() -> None:
+    bench, result = await _roaming_run("virtual://simcom-sim800?seed=2&speed=4&plmn=310410")
+    assert [r.zone for r in bench] == [r.zone for r in _data(result.network_records)] == [Zone.WORLD]
+
+
+async def test_a_session_at_home_is_fr() -> None:
+    bench, _ = await _roaming_run("virtual://quectel-bg96?seed=1&speed=4")
+    assert [r.zone for r in bench] == [Zone.FR]
+
+
+async def test_the_replay_of_a_run_abroad_is_rated_abroad(tmp_path: Path) -> None:
+    (tmp_path / "de").mkdir()
+    await _roaming_run("virtual://quectel-bg96?seed=1&speed=4&plmn=26201", out=tmp_path / "de")
+    recorded = (tmp_path / "de" / "transcript.jsonl").read_text()
+    assert '"+COPS: 0,2,\\"26201\\",8"' in recorded  # the read is in the transcript
+    bench, result = await _roaming_run(f"replay://{tmp_path / 'de' / 'transcript.jsonl'}?scale=0")
+    assert result.network_records is None  # a recording: the bench's own estimate alone
+    assert [r.zone for r in bench] == [Zone.EU]
+
+
+async def test_a_yaml_script_session_abroad(tmp_path: Path) -> None:
+    script = tmp_path / "echo.yaml"
+    script.write_text(LONG_SESSION.replace("sleep: 2.5", "sleep: 0"))
+    result = await run_bench(str(script), "virtual://quectel-bg96?seed=1&speed=4&plmn=20601")
+    assert result.status == "passed", result.error
+    assert [r.zone for r in _data(result.records)] == [r.zone for r in _data(result.network_records)]
+    assert {r.zone for r in _data(result.records)} == {Zone.EU}
