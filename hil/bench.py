@@ -151,6 +151,15 @@ class BenchContext:
         return safety.is_virtual(self.url)
 
     @property
+    def time_scale(self) -> float:
+        """The network's seconds for each of the bench's: a virtual modem's `speed`, else 1."""
+        return self.binding.speed if self.binding is not None else 1.0
+
+    def since(self, t0: float) -> float:
+        """Seconds of the network's clock since `t0` of the bench's monotonic clock."""
+        return (time.monotonic() - t0) * self.time_scale
+
+    @property
     def client(self) -> RecordingClient:
         client = self.modem.client
         assert isinstance(client, RecordingClient)

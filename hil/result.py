@@ -111,8 +111,8 @@ class BenchResult:
             )
         if (net["ip_bytes_up"], net["ip_bytes_down"]) != (s["ip_bytes_up"], s["ip_bytes_down"]):
             notes.append(
-                "IP bytes: the bench's are estimated from the application bytes (TCP/IP headers, a bare "
-                "ACK for every segment, docs/bench.md); the network's are the packets it carried"
+                "IP bytes: the bench's are its connections played on the network's TCP/IP model at the "
+                "times it saw (docs/bench.md); the network's are the packets it carried, at theirs"
             )
         return notes
 

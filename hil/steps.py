@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from hil.errors import HilError, ScriptFileError
 from hil.scripts import BenchScript, Param
-from hil.usage import CallUse, DataUse, SmsUse
+from hil.usage import CallUse, DataUse, SmsUse, tcp_exchange
 from m2msim.yamlio import (
     LocatedDict,
     YamlError,
@@ -535,9 +535,10 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
     tcp = bench.modem.tcp
     use = state.session
     assert use is not None  # made by the `attach` step
-    opened = time.monotonic() - state.session_t0
     state.conn = await tcp.open(host, port)
     use.connections += 1
+    times = {"open": bench.since(state.session_t0)}  # for the TCP/IP model
+    times["sent"] = times["received"] = times["open"]
     got = bytearray()
     try:
         if payload:
@@ -553,11 +554,17 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
                         got += chunk
             except TimeoutError:
                 pass
+        times["received"] = bench.since(state.session_t0)
         await tcp.close(state.conn)
         state.conn = None
     finally:
+        closed = bench.since(state.session_t0)
+        max_send = bench.modem.profile.tcp.max_send
+        exchange = tcp_exchange(
+            times["open"], times["sent"], len(payload), max_send, len(got), times["received"], closed
+        )
+        use.exchanges.append(exchange)
         use.received += len(got)
-        use.carry(opened, time.monotonic() - state.session_t0)
     info.update(sent=len(payload), received=len(got))
     state.measures["bytes_received"] = len(got)
     if expect and bytes(got) != expect:

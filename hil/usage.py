@@ -1,19 +1,17 @@
 """What a bench run used (bytes, SMS, call seconds) and the usage records it amounts to.
 
 The bench sees application bytes (what the TCP stack was given and returned); the operator bills
-IP bytes, TCP/IP headers included.  `wire_bytes` estimates them with a plain model (IPv4 and TCP
-headers of 20 + 20 B, no options, MSS 1,460 B, every data segment acknowledged by a bare ACK):
-
-    up   = SYN + ACK (80) + n + 40 * seg(n) + 40 * seg(m) (ACKs of what came down) + FIN + ACK (80)
-    down = SYN-ACK (40) + m + 40 * seg(m) + 40 * seg(n) (ACKs of what went up) + FIN + ACK (80)
-
-where n bytes were sent, m received, seg(x) = ceil(x / 1460).  On the virtual modem the network
-counts the real thing (`hil.virtual`), and the report prices both.
+IP bytes, TCP/IP headers included.  Each connection's exchange (its opening, what went up, what
+came down, its close, at the bench's times) is played through the TCP/IP model the virtual modem's
+network bills with (`accounting.wire`, re-exported as `gateway.wire`): handshake with options,
+segments of 1,460 B, delayed ACKs riding on the next segment within 0.2 s, FIN, so that the same
+exchange costs the same bytes in the estimate and on the network.  On the virtual modem the
+network counts the packets it carried (`hil.virtual`), and the report prices both.
 
 A data session becomes records as the operator cuts it (`accounting.partial`, the rule the gateway
 writes its records by): one every 12 hours from the session's opening and one at its end, the
 first closed with cause 17 (time limit), the last with 0 (normal release), each rounded up to a ko
-on its own when rated.  Its IP bytes are spread over the seconds its connections were open.
+on its own when rated.  Each connection's IP bytes are spread over the seconds it was open.
 """
 
 from __future__ import annotations
@@ -25,9 +23,7 @@ from typing import Any
 
 from accounting.partial import Span, cut_spans
 from accounting.records import Dest, UsageRecord, UsageType, Zone
-
-IP_TCP_HEADER = 40
-MSS = 1460
+from accounting.wire import DEVICE, SERVER, TcpWire
 
 
 def billed_seconds(seconds: float) -> int:
@@ -36,17 +32,66 @@ def billed_seconds(seconds: float) -> int:
     return math.ceil(round(seconds, 6)) if seconds > 0 else 0
 
 
-def segments(n: int) -> int:
-    return math.ceil(n / MSS) if n > 0 else 0
+Exchange = list[tuple[str, int, float, float]]
+"""One TCP connection's steps: (what, bytes, when it left, when it arrived), in seconds into the
+session of the network's clock; what: "open" (the device's), "up", "down", "close up"."""
+
+
+def play_exchange(steps: Exchange) -> TcpWire:
+    """A connection's steps on the TCP/IP model (`accounting.wire.TcpWire`), the delayed ACKs still
+    owed at the end sent."""
+    wire = TcpWire()
+    for what, n, at, arrives in steps:
+        if what == "open":
+            wire.open()
+        elif what in ("up", "down"):
+            wire.send(DEVICE if what == "up" else SERVER, n, at, arrives)
+        elif what == "close up":
+            wire.close(DEVICE, at)
+        else:
+            raise ValueError(f"unknown step {what!r}")
+    wire.tick(math.inf)
+    return wire
+
+
+def tcp_exchange(
+    opened: float,
+    sent_at: float,
+    sent: int,
+    chunk: int,
+    received: int,
+    received_at: float,
+    closed: float | None,
+) -> Exchange:
+    """The steps of a connection the bench opened at `opened`, wrote `sent` bytes to at `sent_at` (in
+    writes of `chunk` bytes at most, the stack's: each its own message), read `received` bytes
+    from by `received_at`, and closed at `closed` (None: not closed).  When what came back is as
+    long as what went (an echo), the far end answered each write as it came, its answers arriving
+    by `received_at`; else it answered once, at `received_at`."""
+    steps: Exchange = [("open", 0, opened, opened)]
+    writes = [min(chunk, sent - i) for i in range(0, sent, max(chunk, 1))]
+    echo = received == sent and sent > 0
+    for n in writes:
+        steps.append(("up", n, sent_at, sent_at))
+        if echo:
+            steps.append(("down", n, sent_at, received_at))
+    if received and not echo:
+        steps.append(("down", received, received_at, received_at))
+    if closed is not None:
+        steps.append(("close up", 0, closed, closed))
+    return steps
 
 
 def wire_bytes(sent: int, received: int, connections: int = 1) -> tuple[int, int]:
-    """Estimated IP bytes (up, down) for `connections` TCP connections carrying sent / received bytes."""
-    if connections <= 0:
-        return 0, 0
-    ack = IP_TCP_HEADER
-    up = connections * (2 * ack + 2 * ack) + sent + ack * segments(sent) + ack * segments(received)
-    down = connections * (ack + 2 * ack) + received + ack * segments(received) + ack * segments(sent)
+    """IP bytes (up, down) of `connections` TCP connections whose times are not known: the first
+    carries what was sent, then what came back, at once; the others open and close."""
+    up = down = 0
+    for i in range(connections):
+        n, m = (sent, received) if i == 0 else (0, 0)
+        wire = play_exchange(
+            [("open", 0, 0.0, 0.0), ("up", n, 0.0, 0.0), ("down", m, 0.0, 0.0), ("close up", 0, 0.0, 0.0)]
+        )
+        up, down = up + wire.up, down + wire.down
     return up, down
 
 
@@ -61,17 +106,19 @@ class DataUse:
     connections: int = 0
     module_sent: int | None = None  # the module's own counters when it has them
     module_received: int | None = None
-    carried: tuple[float, float] | None = None  # seconds from `started`: first opening, last close
     zone: Zone | None = None  # where it was opened (the network the modem was on), None: not known
-
-    def carry(self, opened_s: float, closed_s: float) -> None:
-        """A connection was open from `opened_s` to `closed_s` seconds after the session's start."""
-        lo, hi = (opened_s, closed_s) if self.carried is None else self.carried
-        self.carried = (min(lo, opened_s), max(hi, closed_s))
+    exchanges: list[Exchange] = field(default_factory=list)  # each connection's, when timed
 
     def ip_bytes(self) -> tuple[int, int]:
-        """(up, down): IP bytes estimated from the application bytes (see `wire_bytes`)."""
-        return wire_bytes(self.sent, self.received, self.connections)
+        """(up, down): IP bytes of the session's connections by the TCP/IP model (`accounting.wire`),
+        from their timed exchanges, else from the application bytes alone (`wire_bytes`)."""
+        if not self.exchanges:
+            return wire_bytes(self.sent, self.received, self.connections)
+        up = down = 0
+        for steps in self.exchanges:
+            wire = play_exchange(steps)
+            up, down = up + wire.up, down + wire.down
+        return up, down
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +204,8 @@ def data_records(
     """One data session as the operator's records: cut every 12 hours (`accounting.partial`).
 
     `time_scale`: the network's seconds for each of the bench's (a virtual modem's `speed`)."""
-    up, down = use.ip_bytes()
     duration = math.ceil(round(use.seconds * time_scale, 6)) if use.seconds > 0 else 0
-    lo_s, hi_s = use.carried if use.carried is not None else (0.0, use.seconds)
-    lo = min(max(0, math.floor(lo_s * time_scale)), duration)
-    hi = min(max(lo, math.ceil(round(hi_s * time_scale, 6))), duration)
+    spans = [_span(steps, duration) for steps in use.exchanges] or [Span(0, duration, *use.ip_bytes())]
     start = use.started.replace(microsecond=0)
     return [
         UsageRecord(
@@ -176,10 +220,16 @@ def data_records(
             cause=cause,
             sequence=sequence,
         )
-        for offset, seconds, rec_up, rec_down, sequence, cause in cut_spans(
-            duration, [Span(lo, hi, up, down)]
-        )
+        for offset, seconds, rec_up, rec_down, sequence, cause in cut_spans(duration, spans)
     ]
+
+
+def _span(steps: Exchange, duration: int) -> Span:
+    """A connection's IP bytes over the seconds from its opening to its last packet."""
+    wire = play_exchange(steps)
+    lo = min(max(0, math.floor(min(at for _, _, at, _ in steps))), duration)
+    hi = min(max(lo, math.ceil(round(max(max(at, arr) for _, _, at, arr in steps), 6))), duration)
+    return Span(lo, hi, wire.up, wire.down)
 
 
 def usage_records(

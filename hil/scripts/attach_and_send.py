@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hil.errors import HilError, ScriptParamError, ScriptSkipped
 from hil.linkcheck import LinkClock, compare, expected_conditions
 from hil.scripts import BenchScript, Param
-from hil.usage import DataUse
+from hil.usage import DataUse, tcp_exchange
 from modem.at.errors import ModemError
 from modem.drivers.tcp import TcpStack
 
@@ -119,18 +119,18 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     echoed = bytearray()
     clock = LinkClock(bench)
     rtt_s, echo_s = 0.0, None
-    opened = 0.0  # when the connection was opened, seconds into the session
+    times: dict[str, float] = {}  # the connection's, on the network's clock, for the TCP/IP model
     try:
         with bench.step("attach", apn=apn) as info:
             address = await tcp.attach(apn)
             attached = True
             info["address"] = address
-        opened = time.monotonic() - t0
         with bench.step("open", host=host, port=port):
             t0_open = clock.now()
             conn = await tcp.open(host, port)
             rtt_s = clock.now() - t0_open
         use.connections += 1
+        times["open"] = times["sent"] = times["received"] = bench.since(t0)
         t0_send = clock.now()
         with bench.step("send", bytes=size):
             await tcp.send(conn, data)
@@ -138,22 +138,35 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         if p["echo"] and size:
             await _read_echo(bench, tcp, conn, size, echoed, float(p["echo_timeout"]))
             echo_s = clock.now() - t0_send
+            times["received"] = bench.since(t0)
         with bench.step("counters") as info:
             counters = await tcp.counters()
             info.update(sent=counters.sent, received=counters.received, module_sent=counters.module_sent)
         use.module_sent, use.module_received = counters.module_sent, counters.module_received
+        times["closed"] = bench.since(t0)
         with bench.step("close"):
             await tcp.close(conn)
             conn = None
-        use.carry(opened, time.monotonic() - t0)
         with bench.step("detach"):
             await tcp.detach()
             attached = False
     finally:
         use.received = len(echoed)
         use.seconds = time.monotonic() - t0
-        if use.connections and use.carried is None:  # not closed: carried up to the clean-up
-            use.carry(opened, use.seconds)
+        if use.connections:
+            if conn is not None:  # not closed: open up to the clean-up
+                times["closed"] = bench.since(t0)
+            use.exchanges.append(
+                tcp_exchange(
+                    times["open"],
+                    times["sent"],
+                    use.sent,
+                    bench.modem.profile.tcp.max_send,
+                    len(echoed),
+                    times["received"],
+                    times.get("closed"),
+                )
+            )
         if attached:  # a failed run leaves no connection or PDP context behind on the module
             await _clean_up(bench, tcp, conn)
     if p["echo"] and bytes(echoed) != data:

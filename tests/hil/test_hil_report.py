@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 
 from accounting.records import Dest, UsageRecord, UsageType, Zone
+from accounting.wire import HEADER, MSS, SYN
 from hil.report import OfferError, check_offer, estimate_cost, records_table
 from hil.result import BenchResult
 from hil.transcript import Transcript
-from hil.usage import MSS, BenchUsage, CallUse, DataUse, SmsUse, usage_records, wire_bytes
+from hil.usage import BenchUsage, CallUse, DataUse, SmsUse, usage_records, wire_bytes
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, 250000, tzinfo=UTC)
 
@@ -29,12 +30,13 @@ def usage(sms: int = 0, call_s: float = 0.0, sent: int = 0, received: int = 0) -
 
 
 def test_wire_bytes_model() -> None:
+    """The network's TCP/IP model (`accounting.wire`): an echo answered at once carries the ACKs."""
     assert wire_bytes(0, 0, 0) == (0, 0)
     up, down = wire_bytes(1000, 1000)
-    # handshake + teardown, one data segment each way, each acknowledged once
-    assert (up, down) == (80 + 80 + 1000 + 40 + 40, 40 + 80 + 1000 + 40 + 40)
+    # SYN (options) + ACK, the data, its FIN alone (the echo came after the send), the last ACK
+    assert (up, down) == (SYN + HEADER + 1000 + HEADER + HEADER + HEADER, SYN + 1000 + HEADER + HEADER)
     up2, _ = wire_bytes(MSS + 1, 0)
-    assert up2 - (MSS + 1) == 160 + 2 * 40
+    assert up2 - (MSS + 1) == SYN + HEADER + 2 * HEADER + 2 * HEADER
 
 
 def test_records_one_per_session_sms_part_and_call() -> None:

@@ -9,11 +9,13 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from accounting.partial import INTERVAL_S
 from accounting.records import UsageRecord, UsageType, Zone
 from hil import run_bench
 from hil.result import BenchResult
-from hil.usage import BenchUsage, DataUse, usage_records
+from hil.usage import BenchUsage, DataUse, tcp_exchange, usage_records
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
 
@@ -76,7 +78,8 @@ def test_records_of_a_session_over_12_hours_are_rounded_each() -> None:
 def test_bytes_fall_in_the_record_of_the_seconds_they_were_carried() -> None:
     u = BenchUsage()
     use = DataUse(WHEN, seconds=13 * 3600.0, sent=3000, received=3000, connections=1)
-    use.carry(10.0, 12.0)  # one connection at the session's start, then the context left idle
+    # one connection at the session's start, then the context left idle
+    use.exchanges.append(tcp_exchange(10.0, 10.5, 3000, 1460, 3000, 11.0, 12.0))
     u.data.append(use)
     first, second = usage_records(u, "L1")
     assert (second.bytes_up, second.bytes_down) == (0, 0)
@@ -137,3 +140,19 @@ async def test_a_yaml_script_session_abroad(tmp_path: Path) -> None:
     assert result.status == "passed", result.error
     assert [r.zone for r in _data(result.records)] == [r.zone for r in _data(result.network_records)]
     assert {r.zone for r in _data(result.records)} == {Zone.EU}
+
+
+# -- the IP bytes: the network's TCP/IP model, played with the run's exchange -------------------------
+
+
+@pytest.mark.parametrize("size", [1000, 3000])
+async def test_the_estimate_counts_the_ip_bytes_the_virtual_network_counts(size: int) -> None:
+    """The bench plays each connection (its opening, writes of the stack's size, the echo, its
+    close) on `accounting.wire`, the model the virtual modem's network bills by: the same bytes."""
+    result = await run_bench("attach_and_send", "virtual://quectel-bg96?seed=1", params={"bytes": size})
+    assert result.status == "passed", result.error
+    bench, network = _data(result.records), _data(result.network_records)
+    assert [(r.bytes_up, r.bytes_down) for r in bench] == [(r.bytes_up, r.bytes_down) for r in network]
+    summary = result.summary()
+    assert (summary["ip_bytes_up"], summary["ip_bytes_down"]) == (bench[0].bytes_up, bench[0].bytes_down)
+    assert result.network_notes() == []  # nothing to explain

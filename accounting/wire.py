@@ -1,0 +1,250 @@
+"""Bytes on the wire: the one TCP/IP model that bills a TCP connection, whichever path made it.
+
+It is the usage record's model, not the gateway's alone: `gateway.wire` re-exports it for the
+virtual modem and the simulator, and the bench harness (`hil.usage`, which may import `accounting`
+but not `gateway`) estimates a bench run's IP bytes by playing the run's exchanges through it.
+
+The virtual modem's module stacks (SIMCom CIPSTART/CIPSEND, Quectel QIOPEN/QISEND, SAPBR) bill
+their connections with a `TcpWire` each; the simulator's application profiles
+(`simulator/data/profiles.yaml`) bill their MQTT and HTTP exchanges by playing them through one
+(`play`).  The same exchange costs the same bytes either way.
+
+The model (IPv4; every figure an IP packet's length):
+
+- Handshake: SYN and SYN-ACK carry MSS, SACK-permitted and window scale (4 + 4 + 4 B of options
+  with their NOPs: 52 B each), the ACK 40 B.  No timestamps: every later segment has 40 B of
+  IP + TCP headers.
+- Data: n bytes go in ceil(n / 1,460) segments (MSS 1,460 on a 1,500-byte MTU), 40 B of headers
+  each.  A segment carries the ACK its sender owes, if any.
+- Delayed ACK (RFC 1122 4.2.3.2): the receiver ACKs every second segment of a message at once (a
+  pure ACK); what is left rides on its next segment (data or FIN) if that leaves within
+  `ACK_DELAY_S` (0.2 s, Linux's largest delay), else goes alone, 40 B, when the delay runs out.
+- Close: the closing side's FIN rides on its last data segment when that segment has not left
+  yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
+  Nagle, or waiting for a slow radio uplink), else goes alone (40 B); the peer answers with its
+  own FIN carrying the ACK (40 B), the closer ACKs that (40 B).  A peer that keeps its end open
+  (`half_close`: a Quectel module holding a socket "closing" until AT+QICLOSE) ACKs the FIN at
+  once (40 B) and sends its own FIN when it closes (40 B), the closer's last ACK (40 B) after it.
+- A connect that fails: the SYN (52 B) sent again on the retransmission timer until an answer comes
+  or the connect gives up (`syns`): the first retransmission 1 s after the SYN, each wait twice the
+  one before (RFC 6298 2.1 and 5.5: an initial RTO of 1 s, doubled on each expiry; Linux's 1 s
+  doubling), at most 6 retransmissions (Linux's `tcp_syn_retries` default), none once the connect
+  has given up (SIMCom's 75 s, an application's timeout): 7 SYNs, 364 B, by 63 s; 4, 208 B, in
+  15 s.  A refusal adds the reset (40 B) down: a refused connect costs the SYNs sent until the reset
+  came (one, when it answers the first: 92 B in all).  UDP: 28 B of IPv4 + UDP header per datagram.
+
+Why this model: it reproduces the field measurements of one report (53-byte JSON, IPv4, both
+directions, measured on Linux with TCP timestamps off): MQTT connect + publish + disconnect 9
+packets, 494 B at QoS 0 and 10 packets, 540 B at QoS 1, a persistent QoS 1 publish 206 B, a
+keep-alive cycle 124 B, an HTTP/1.1 POST with the connection closed 12 packets, 810 B (its server
+answering after the ACK delay: every ACK goes alone).  Linux's quick-ACK mode at a connection's
+start ACKs its first segments at once whatever the answer's delay (MQTT there: 12 and 13
+packets), and a module's own stack may differ too (lwIP, the base of many, offers by default only
+the MSS in its SYN and delays ACKs up to 250 ms): the model is the measured exchanges', not a given
+stack's."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
+
+HEADER = 40  # IPv4 (20) + TCP (20), no options
+SYN_OPTIONS = 12  # MSS (4), NOP NOP SACK-permitted (4), NOP window scale (4)
+SYN = HEADER + SYN_OPTIONS  # the SYN and the SYN-ACK
+MSS = 1460  # a 1,500-byte MTU, IPv4, no options
+UDP_HEADER = 28  # IPv4 (20) + UDP (8)
+ACK_DELAY_S = 0.2  # the delayed ACK's timer (RFC 1122: under 0.5 s; Linux at most 0.2 s)
+SYN_RTO_S = 1.0  # a SYN's first retransmission timeout (RFC 6298 2.1), doubled on each expiry (5.5)
+SYN_RETRIES = 6  # retransmissions of a SYN before the stack gives up (Linux's tcp_syn_retries)
+
+DEVICE, SERVER = 0, 1  # the ends of a connection: the device's segments go up, the server's down
+
+I64 = npt.NDArray[np.int64]
+
+
+@overload
+def segments(n: int) -> int: ...
+@overload
+def segments(n: I64) -> I64: ...
+def segments(n: int | I64) -> int | I64:
+    """Segments that carry a message of `n` bytes (at least one: an empty message is no message)."""
+    if isinstance(n, np.ndarray):
+        out: I64 = np.maximum(-(-n // MSS), 1)
+        return out
+    return max(1, -(-n // MSS))
+
+
+@overload
+def prompt_acks(n: int) -> int: ...
+@overload
+def prompt_acks(n: I64) -> I64: ...
+def prompt_acks(n: int | I64) -> int | I64:
+    """Pure ACKs a receiver sends at once for a message of `n` bytes: one every second segment."""
+    return segments(n) // 2
+
+
+@overload
+def syns(elapsed: float) -> int: ...
+@overload
+def syns(elapsed: npt.NDArray[np.float64] | I64) -> I64: ...
+def syns(elapsed: float | npt.NDArray[np.float64] | I64) -> int | I64:
+    """SYNs a connect has sent `elapsed` seconds after its first, no answer having come: the first,
+    and each retransmission whose time (1, 3, 7, 15 ... s: `SYN_RTO_S` doubling) is before
+    `elapsed`, `SYN_RETRIES` at most.  A connect that gives up at `elapsed` sent these."""
+    if isinstance(elapsed, np.ndarray):
+        times = SYN_RTO_S * (2.0 ** np.arange(1, SYN_RETRIES + 1) - 1.0)  # 1, 3, 7, 15, 31, 63
+        out: I64 = 1 + (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1)
+        return out.astype(np.int64)
+    n, at = 1, SYN_RTO_S
+    while n <= SYN_RETRIES and at < elapsed:
+        n += 1
+        at = at * 2 + SYN_RTO_S  # 1, 3, 7, 15 ...: each wait twice the one before
+    return n
+
+
+def unanswered(elapsed: float) -> tuple[int, int]:
+    """(up, down) of a connect nothing answered that gave up after `elapsed` seconds: its SYNs."""
+    return SYN * syns(elapsed), 0
+
+
+def refused(elapsed: float = 0.0) -> tuple[int, int]:
+    """(up, down) of a connect the far end (or the network) refused `elapsed` seconds after its
+    first SYN: the SYNs sent until then (one, when the reset answered the first), the reset."""
+    return SYN * syns(elapsed), HEADER
+
+
+@dataclass(slots=True)
+class TcpWire:
+    """One TCP connection's packets, both ends.  Every call returns the (up, down) bytes it put on
+    the wire, and adds them to `up`, `down` and `packets`.  Times are each side's own: a segment
+    leaves at the sender's time, reaches the receiver at its own (a radio link between them)."""
+
+    up: int = 0
+    down: int = 0
+    packets: int = 0
+    closed: bool = False
+    fin: int | None = None  # the side whose FIN the other has acknowledged, its own FIN not sent yet
+    _owed: list[bool] = field(default_factory=lambda: [False, False])  # an ACK each side owes
+    _due: list[float] = field(default_factory=lambda: [math.inf, math.inf])  # when it goes alone
+    _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
+
+    def _put(self, side: int, size: int, out: list[int]) -> None:
+        out[side] += size
+        self.packets += 1
+        self._owed[side] = False  # every segment carries the ACK of what its sender has received
+        self._due[side] = math.inf
+
+    def _total(self, out: list[int]) -> tuple[int, int]:
+        self.up += out[0]
+        self.down += out[1]
+        return out[0], out[1]
+
+    def _tick(self, now: float, out: list[int]) -> None:
+        for side in (DEVICE, SERVER):
+            if self._owed[side] and self._due[side] <= now + 1e-9:  # a timer's float sum
+                self._put(side, HEADER, out)
+
+    def owes(self, side: int) -> bool:
+        """`side` owes the other an ACK (the other's last data is not acknowledged yet)."""
+        return self._owed[side]
+
+    def due(self) -> float:
+        """When the next delayed ACK goes alone (inf: none is owed)."""
+        return min(self._due)
+
+    def tick(self, now: float) -> tuple[int, int]:
+        """The delayed ACKs whose time has come by `now`, each a pure ACK."""
+        out = [0, 0]
+        self._tick(now, out)
+        return self._total(out)
+
+    def open(self, by: int = DEVICE) -> tuple[int, int]:
+        """The three-way handshake, `by` sending the SYN (the device, or a client of a server on it)."""
+        out = [0, 0]
+        self._put(by, SYN, out)
+        self._put(1 - by, SYN, out)
+        self._put(by, HEADER, out)
+        return self._total(out)
+
+    def send(self, side: int, n: int, at: float, arrives: float | None = None) -> tuple[int, int]:
+        """`side` sends a message of `n` bytes at `at` (its time), reaching the other end at
+        `arrives` (the other end's time; `at` when no link lies between)."""
+        out = [0, 0]
+        self._tick(at, out)
+        if n <= 0:
+            return self._total(out)
+        peer = 1 - side
+        k = segments(n)
+        self._put(side, n + HEADER * k, out)  # k segments, the first carrying the sender's ACK
+        self.packets += k - 1
+        if k > 1:  # every second segment: the receiver's ACK at once
+            self._put(peer, HEADER * (k // 2), out)
+            self.packets += k // 2 - 1
+        if k % 2:
+            self._owed[peer] = True
+            due = round((at if arrives is None else arrives) + ACK_DELAY_S, 6)  # 3.6 + 0.2 is 3.8
+            self._due[peer] = min(self._due[peer], due)
+        self._last = (side, at) if k % 2 else None  # even: the receiver's ACK came back after it
+        return self._total(out)
+
+    def _fin(self, side: int, at: float, held: bool, out: list[int]) -> None:
+        self._tick(at, out)
+        last = self._last
+        if last is None or last[0] != side or not (held or at <= last[1]):
+            self._put(side, HEADER, out)  # else the FIN rides on that last data segment
+
+    def close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
+        """`side` closes at `at` (its time): its FIN, the peer's FIN with the ACK, the last ACK.
+        `held`: its last data segment has not left yet (the FIN rides on it, as on one sent at `at`).
+        After the peer's half close (`half_close`): `side`'s FIN, the peer's last ACK."""
+        out = [0, 0]
+        if self.closed or self.fin == side:
+            return 0, 0
+        if self.fin is not None:  # the peer's FIN came and was acknowledged: this end's FIN now
+            self._tick(at, out)
+            self._put(side, HEADER, out)
+            self._put(1 - side, HEADER, out)
+        else:
+            self._fin(side, at, held, out)
+            self._put(1 - side, HEADER, out)
+            self._put(side, HEADER, out)
+        self.closed = True
+        return self._total(out)
+
+    def half_close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
+        """`side` closes at `at` and the peer acknowledges its FIN at once, keeping its own end open
+        until it closes (`close`): `side`'s FIN, the peer's ACK.  `held` as for `close`."""
+        out = [0, 0]
+        if self.closed or self.fin is not None:
+            return 0, 0
+        self._fin(side, at, held, out)
+        self._put(1 - side, HEADER, out)
+        self.fin = side
+        return self._total(out)
+
+
+def play(steps: list[tuple[str, int, float]]) -> TcpWire:
+    """An exchange played on a connection: steps of (what, bytes, at seconds), what being "open"
+    (the handshake), "up" (the device sends), "down" (the server sends), "close up" / "close down"
+    (the device / the server closes; the FIN rides on that side's data sent at the same time).  The
+    delayed ACKs still owed at the end are sent.  Without "open" first the connection was open
+    before: the figures are the steps' alone."""
+    wire = TcpWire()
+    if not steps or steps[0][0] != "open":
+        wire.open()
+        wire.up = wire.down = wire.packets = 0
+    for what, n, at in steps:
+        if what == "open":
+            wire.open()
+        elif what in ("up", "down"):
+            wire.send(DEVICE if what == "up" else SERVER, n, at)
+        elif what in ("close up", "close down"):
+            wire.close(DEVICE if what == "close up" else SERVER, at)
+        else:
+            raise ValueError(f"unknown step {what!r}")
+    wire.tick(math.inf)
+    return wire
