@@ -210,10 +210,10 @@ class BenchContext:
                 return entry.dest
         return destination_of(number, self.allow_list.country_code if self.allow_list else "33")
 
-    async def data_zone(self) -> Zone:
-        """The tariff zone of a data session opened now: the network's the modem is registered on
-        (AT+COPS? read as MCC+MNC, `accounting.zones`), as the operator rates a session by where it
-        was opened.  A modem that cannot tell, and a recording made before the bench read it, leave
+    async def serving_zone(self) -> Zone:
+        """The tariff zone of a data session opened now, or an SMS sent or a call made now: the
+        network's the modem is registered on (AT+COPS? read as MCC+MNC, `accounting.zones`), as the
+        operator rates them by where they were made.  A modem that cannot tell, and a recording made before the bench read it, leave
         the registration: home is `fr`; roaming somewhere not known is noted and rated `fr`."""
         with self.step("serving-network") as info:
             try:
@@ -228,7 +228,7 @@ class BenchContext:
                 roaming = any(r.roaming for r in self.modem.network.registrations.values())
                 zone = Zone.FR
                 if roaming:
-                    self.note("roaming on a network the modem did not name: its data is rated fr")
+                    self.note("roaming on a network the modem did not name: its usage is rated fr")
             info["zone"] = zone.value
         return zone
 

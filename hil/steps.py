@@ -481,11 +481,12 @@ async def _sms(bench: BenchContext, step: Step, state: _State, info: dict[str, A
     text = step.text("text", p, "m2msim bench")
     bench.check(number, "sms")
     info["number"] = number
+    zone = await bench.serving_zone()
     started = bench.now()
     await bench.modem.sms.configure()
     refs = await bench.modem.sms.send(number, text)
     info["references"] = refs
-    bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs)))
+    bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs), zone))
 
 
 async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
@@ -494,6 +495,7 @@ async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, 
     hold = step.number("hold", p, 0.0)
     bench.check(number, "call")
     info["number"] = number
+    zone = await bench.serving_zone()
     calls = bench.modem.calls
     try:
         await calls.dial(number, timeout=step.number("timeout", p, 60.0), poll=step.number("poll", p, 0.5))
@@ -505,12 +507,12 @@ async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, 
         await calls.hang_up()
     seconds = time.monotonic() - answered
     state.measures["call_seconds"] = round(seconds, 3)
-    bench.usage.calls.append(CallUse(started, number, bench.dest_of(number), seconds, digits))
+    bench.usage.calls.append(CallUse(started, number, bench.dest_of(number), seconds, digits, zone))
 
 
 async def _attach(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
     apn = step.text("apn", p, "orange.m2m.spec")
-    zone = await bench.data_zone()
+    zone = await bench.serving_zone()
     state.session, state.session_t0 = DataUse(bench.now(), zone=zone), time.monotonic()
     bench.usage.data.append(state.session)
     if bench.modem.profile.tcp.stack == "none":

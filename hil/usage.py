@@ -128,6 +128,7 @@ class SmsUse:
     dest: Dest
     parts: int  # each part of a concatenated message is one billed SMS
     references: tuple[int, ...] = ()
+    zone: Zone | None = None  # where it was sent from, None: not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class CallUse:
     dest: Dest
     seconds: float  # answered to hung up
     dtmf: str = ""
+    zone: Zone | None = None  # where it was made from, None: not known
 
 
 @dataclass(slots=True)
@@ -248,7 +250,12 @@ def usage_records(
             parts += 1
             out.append(
                 UsageRecord(
-                    line=line, type=UsageType.SMS, start=start, zone=zone, dest=s.dest, sequence=parts
+                    line=line,
+                    type=UsageType.SMS,
+                    start=start,
+                    zone=s.zone or zone,
+                    dest=s.dest,
+                    sequence=parts,
                 )
             )
     for c in usage.calls:
@@ -258,7 +265,7 @@ def usage_records(
                 type=UsageType.VOICE,
                 start=c.started.replace(microsecond=0),
                 duration_s=billed_seconds(c.seconds),
-                zone=zone,
+                zone=c.zone or zone,
                 dest=c.dest,
             )
         )

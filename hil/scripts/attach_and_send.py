@@ -52,7 +52,7 @@ def payload(n: int, seed: int, kind: str = "binary") -> bytes:
 async def _pdp_only(bench: BenchContext, apn: str) -> dict[str, Any]:
     network = bench.modem.network
     cid = 1
-    zone = await bench.data_zone()
+    zone = await bench.serving_zone()
     started, t0 = bench.now(), time.monotonic()
     with bench.step("pdp-activate") as info:
         await network.define_context(cid, apn)
@@ -110,7 +110,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         return await _pdp_only(bench, apn)
     tcp = bench.modem.tcp
     data = payload(size, seed, str(p["payload"]))
-    zone = await bench.data_zone()
+    zone = await bench.serving_zone()
     started, t0 = bench.now(), time.monotonic()
     use = DataUse(started, zone=zone)
     bench.usage.data.append(use)

@@ -44,6 +44,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     number = bench.target("call")
     bench.check(number, "call")
     calls = bench.modem.calls
+    zone = await bench.serving_zone()
     ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def on_end(urc: Any) -> None:
@@ -85,7 +86,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         if answered_at is not None:
             # an answered call is billed from answer to release, however the run goes on after it
             seconds = time.monotonic() - answered_at
-            bench.usage.calls.append(CallUse(started, number, bench.dest_of(number), seconds, digits))
+            bench.usage.calls.append(CallUse(started, number, bench.dest_of(number), seconds, digits, zone))
             if not hung_up and not ended.done():
                 bench.note(
                     f"the call to {number} was answered and its hang-up not confirmed: counted "

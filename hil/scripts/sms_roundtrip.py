@@ -82,6 +82,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         await bench.modem.sms.configure()
         mine = await own_number(bench)
     wait = expect == "yes" or (expect == "auto" and mine is not None and _same(mine, number))
+    zone = await bench.serving_zone()
     received: list[IncomingSms] = []
     async with bench.modem.client.urcs({"+CMTI"}) as stream:
         with bench.step("sms-send", number=number) as info:
@@ -93,11 +94,13 @@ async def run(bench: BenchContext) -> dict[str, Any]:
                 # the parts the network took before the failure are billed: count them
                 sent = _parts_accepted(bench.transcript.commands[mark:])
                 if sent:
-                    bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(sent), sent))
+                    bench.usage.sms.append(
+                        SmsUse(started, number, bench.dest_of(number), len(sent), sent, zone)
+                    )
                     bench.note(f"{len(sent)} part(s) of the message were sent before the failure: counted")
                 raise
             info["references"] = refs
-        bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs)))
+        bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs), zone))
         if wait:
             with bench.step("sms-receive") as info:
                 joined = ""

@@ -156,3 +156,23 @@ async def test_the_estimate_counts_the_ip_bytes_the_virtual_network_counts(size:
     summary = result.summary()
     assert (summary["ip_bytes_up"], summary["ip_bytes_down"]) == (bench[0].bytes_up, bench[0].bytes_down)
     assert result.network_notes() == []  # nothing to explain
+
+
+# -- SMS and calls: rated where they were made ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "offer", "kind"),
+    [("sms_roundtrip", "business-m2m", UsageType.SMS), ("dtmf_call", "business-m2m-dtmf", UsageType.VOICE)],
+)
+async def test_an_sms_or_a_call_abroad_is_rated_abroad(script: str, offer: str, kind: UsageType) -> None:
+    """Texting or calling France from Germany is not priced in the catalog (tariff rules): the
+    estimate rejects it as the network's records are rejected, instead of pricing it as at home."""
+    result = await run_bench(script, "virtual://quectel-bg96?seed=1&speed=4&plmn=26201", offer=offer)
+    assert result.status == "passed", result.error
+    bench = [r.zone for r in result.records if r.type is kind]
+    assert result.network_records is not None
+    assert bench == [r.zone for r in result.network_records if r.type is kind] == [Zone.EU]
+    assert result.estimate is not None and result.network_estimate is not None
+    assert result.estimate.rejects == result.network_estimate.rejects != []
+    assert result.estimate.usage_amount == result.network_estimate.usage_amount == 0
