@@ -142,11 +142,6 @@ class RunFolderGone(Exception):
     interrupted or failed): the shard stops instead of computing for nothing."""
 
 
-def _the_scenario(scenario: Scenario) -> Scenario:
-    """The scenario as a cluster task's result (one copy per worker that runs shards)."""
-    return scenario
-
-
 def _cluster_shard_task(
     args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec | None], code: str
 ) -> ShardResult:
@@ -477,12 +472,7 @@ def _on_cluster(
             # The scenario (its inventory names every line) goes to each worker once, not with
             # every shard: a queued task holds a reference, not a copy (at 100,000 devices a copy
             # is 1.6 MiB pickled, and each worker held its queue's copies unpickled: 1 GiB).
-            # A task's result, not scattered data: scattered data lives only where it was put (a
-            # worker that joined after it has none), and lost with the workers that held it the
-            # shards that needed it were cancelled ("the cluster cancelled the shards": a worker
-            # killed mid-run while the other was still joining, at load); the scheduler keeps
-            # a task's spec and makes its result again where it is lost.
-            shared = client.submit(_the_scenario, tasks[0][0], pure=False)
+            shared = client.scatter(tasks[0][0], broadcast=True, hash=False)
             tasks = [(shared, *t[1:]) for t in tasks]
         executor = client.get_executor(pure=False)
         try:
