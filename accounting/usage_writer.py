@@ -92,6 +92,7 @@ class UsageWriter:
         required_columns: Sequence[str] = (),
         origin: Mapping[str, Any] | None = None,
         tally: Callable[[pa.RecordBatch], None] | None = None,
+        parents: bool = True,
     ) -> None:
         self.path = Path(path)
         self._tally = tally
@@ -103,7 +104,9 @@ class UsageWriter:
         self.batch_rows = batch_rows
         self.rows_written = 0
         self._pending: list[UsageRecord] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # `parents=False`: the file's folder is made, never its parents (a shard's folder in a run
+        # folder that went away is not made again, FileNotFoundError instead)
+        self.path.parent.mkdir(parents=parents, exist_ok=True)
         self._parquet: pq.ParquetWriter | None = None
         self._csv: pacsv.CSVWriter | None = None
         self._schema = USAGE_SCHEMA

@@ -261,10 +261,11 @@ class Shard:
                 # unique (a session's charging id and sequence number make each data record so).
                 origin={"run": f"{scenario.name} seed {scenario.seed}", "shard": index},
                 tally=None if self.part_sums is None else self.part_sums.add,
+                parents=False,
             )
         ]
         if csv:
-            writers.append(UsageWriter(out_dir / "usage-csv" / f"{name}.csv"))
+            writers.append(UsageWriter(out_dir / "usage-csv" / f"{name}.csv", parents=False))
         self.usage = TeeWriter(writers)
         group_of = {d.line: d.group_index for d in devices}
         self.group_of = group_of
@@ -282,13 +283,18 @@ class Shard:
             from gateway.capture import PcapCapture
 
             # in place: the run's folder is itself written under a temporary name and swapped in whole
-            self.capture = PcapCapture(
-                out_dir / "capture" / f"{name}.pcap",
-                scenario.start,
-                seed=scenario.seed,
-                endpoint=index,
-                in_place=True,
-            )
+            try:
+                self.capture = PcapCapture(
+                    out_dir / "capture" / f"{name}.pcap",
+                    scenario.start,
+                    seed=scenario.seed,
+                    endpoint=index,
+                    in_place=True,
+                    parents=False,
+                )
+            except BaseException:
+                self.close()  # the files opened so far (the run's folder went away, say)
+                raise
         home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
         self.network = Network(
             NetworkConfig(epoch=scenario.start, home_plmn=home, seed=scenario.seed, scan_rate_per_hour=0.0),

@@ -167,6 +167,7 @@ class PcapCapture:
         dns_servers: tuple[str, ...] = gtpc.DEFAULT_DNS_SERVERS,
         force: bool = False,
         in_place: bool = False,
+        parents: bool = True,
     ) -> None:
         if not 0.0 <= gtpu_sample_rate <= 1.0:
             raise codec.CaptureError(f"GTP-U sample rate {gtpu_sample_rate}: expected 0..1")
@@ -210,7 +211,8 @@ class PcapCapture:
         self.skipped_examples: list[str] = []  # the first MAX_SKIPPED_EXAMPLES of them, with the reason
         # a capture of another program (tcpdump's) at `path` is never written over, unless `force`
         refuse_foreign(self.path, is_own_capture, force=force)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # `parents=False`: the capture's folder is made, never its parents (`UsageWriter`'s `parents`)
+        self.path.parent.mkdir(parents=parents, exist_ok=True)
         self._buffer_size = buffer_size
         # the name written until `close` renames it to `path` (the path itself `in_place`)
         self._output = contextlib.ExitStack()
