@@ -27,7 +27,9 @@ from typing import IO
 log = logging.getLogger(__name__)
 
 _ADDRESS = re.compile(r"Scheduler at:\s+(tcp://127\.0\.0\.1:\d+)")
-_WORKER = re.compile(r"Start worker at:\s+(tcp://127\.0\.0\.1:\d+)")
+# a worker is ready once registered with the scheduler ("Start worker at" comes before): a run
+# started earlier sent its scenario (`client.scatter(broadcast=True)`) to the workers registered then
+_WORKER = re.compile(r"Registered to:\s+(tcp://127\.0\.0\.1:\d+)")
 
 
 class ClusterError(Exception):

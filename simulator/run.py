@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import errno
+import fcntl
 import functools
 import hashlib
 import json
@@ -36,6 +38,7 @@ import os
 import shutil
 import signal
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -65,6 +68,7 @@ from simulator.engine import (
     PART_PARQUET_OPTIONS,
     RatingSpec,
     ShardResult,
+    part_name,
     part_path,
     run_shard,
     shard_ranges,
@@ -142,12 +146,87 @@ class RunFolderGone(Exception):
     interrupted or failed): the shard stops instead of computing for nothing."""
 
 
+# A run on a cluster keeps two entries in its folder while its shards run (`open_shards`), removed
+# when it stops taking their files (`close_shards`), before the folder is swapped in or removed:
+SHARDS_FILE = ".m2msim-shards"  # {"run": the run's token, "open": true|false}; locked to commit
+ATTEMPTS = ".m2msim-attempts"  # each attempt of a shard writes in a folder of its own in it
+
+
+def open_shards(folder: Path) -> str:
+    """Start taking the shards' files in the run folder `folder`: a new token for the run, written
+    in `SHARDS_FILE` (a shard's attempt commits into this run only if it finds it there, open)."""
+    token = uuid.uuid4().hex
+    (folder / ATTEMPTS).mkdir()
+    (folder / SHARDS_FILE).write_text(json.dumps({"run": token, "open": True}), encoding="utf-8")
+    return token
+
+
+def close_shards(folder: Path) -> None:
+    """Stop taking the shards' files: `SHARDS_FILE` marked closed under its lock (an attempt
+    committing now finishes first; one that comes later finds it closed, or gone, and puts nothing
+    in place), then removed with the attempts' folders (files a paused attempt still holds open
+    are then written nowhere)."""
+    try:
+        fd = os.open(folder / SHARDS_FILE, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        state = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        data = json.dumps({**state, "open": False}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    shutil.rmtree(folder / ATTEMPTS, ignore_errors=True)
+    (folder / SHARDS_FILE).unlink(missing_ok=True)
+
+
+def _commit(folder: Path, attempt: Path, index: int, token: str) -> bool:
+    """Put the files of `attempt` (one attempt of shard `index`) in place in the run folder, if the
+    run is still `token`'s and taking files, and no other attempt of the shard has: under the lock
+    of `SHARDS_FILE`, which `close_shards` takes too.  True when they were put in place; False
+    when another attempt's already were (the same bytes: this one's are dropped);
+    `RunFolderGone` when the run has finished with its shards, or is another run."""
+    try:
+        try:
+            fd = os.open(folder / SHARDS_FILE, os.O_RDWR)
+        except FileNotFoundError:
+            raise RunFolderGone(str(folder)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                state = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                state = {}
+            if state.get("run") != token or state.get("open") is not True:
+                raise RunFolderGone(str(folder))
+            done = folder / ATTEMPTS / f"{part_name(index)}.done"
+            if done.exists():
+                return False
+            # (an attempt killed midway through these renames left some: this one's replace them)
+            for path in sorted(p for p in attempt.rglob("*") if p.is_file()):
+                target = folder / path.relative_to(attempt)
+                target.parent.mkdir(exist_ok=True)
+                os.replace(path, target)
+            done.touch()
+            return True
+        finally:
+            os.close(fd)  # (the lock with it)
+    finally:
+        shutil.rmtree(attempt, ignore_errors=True)
+
+
 def _cluster_shard_task(
-    args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec | None], code: str
+    args: tuple[Scenario, int, int, int, str, bool, bool, RatingSpec | None], code: str, token: str
 ) -> ShardResult:
     """A shard on a Dask worker: refused when the worker's m2msim is not the coordinating process's
     (`code`) or the run folder is not on its storage; stopped, at its next simulated day, once the
-    run's folder is gone."""
+    run's folder is gone.  Each attempt writes into a folder of its own (a worker paused past the
+    scheduler's timeout is not dead: its shard is run again elsewhere, and the paused attempt may
+    resume later), and its files are put in place only if the run `token` still takes them and no
+    other attempt's were (`_commit`)."""
     import socket
 
     scenario, index, start, end, out, csv, capture, rating = args
@@ -163,31 +242,46 @@ def _cluster_shard_task(
             "worker writes to (docs/scaling.md)"
         )
 
+    attempt = folder / ATTEMPTS / f"{part_name(index)}-{uuid.uuid4().hex}"
+
+    def gone() -> RunFolderGone:
+        log.warning("shard %d stopped: the run's folder %s is gone, or done with its shards", index, folder)
+        return RunFolderGone(str(folder))
+
     def still_wanted(_done: float) -> None:
-        if not folder.is_dir():
-            log.warning("shard %d stopped: the run's folder %s is gone", index, folder)
+        if not attempt.is_dir():
             raise RunFolderGone(str(folder))
 
     try:
-        return run_shard(
+        attempt.mkdir()  # never its parents: a run folder gone is not made again
+        result = run_shard(
             scenario,
             index,
             start,
             end,
-            folder,
+            attempt,
             csv=csv,
             capture=capture,
             progress=still_wanted,
             rating=rating,
         )
+        if not _commit(folder, attempt, index, token):
+            log.info("shard %d: another attempt's files are in place, this one's are dropped", index)
+    except RunFolderGone:
+        raise gone() from None
     except OSError as exc:
-        if not folder.is_dir():
-            log.warning("shard %d stopped: the run's folder %s is gone", index, folder)
-            raise RunFolderGone(str(folder)) from None
+        shutil.rmtree(attempt, ignore_errors=True)
+        if not folder.is_dir() or not (folder / ATTEMPTS).is_dir():
+            raise gone() from None
         raise ShardRefused(
             f"{here} could not write shard {index}'s files ({exc.filename or folder}: {exc.strerror or exc}); "
             "the run folder must be on storage every worker writes to (docs/scaling.md)"
         ) from None
+    if result.usage is not None:  # the part's aggregates name it where it now is
+        result = dataclasses.replace(
+            result, usage=dataclasses.replace(result.usage, path=str(part_path(folder, index)))
+        )
+    return result
 
 
 def run_shards(
@@ -475,13 +569,22 @@ def _on_cluster(
             shared = client.scatter(tasks[0][0], broadcast=True, hash=False)
             tasks = [(shared, *t[1:]) for t in tasks]
         executor = client.get_executor(pure=False)
+        folder = Path(tasks[0][4]) if tasks else None
+        token = open_shards(folder) if folder is not None else ""
         try:
-            results = _gather(executor, tasks, progress, on_shard, _cluster_shard_task, code_fingerprint())
+            results = _gather(
+                executor, tasks, progress, on_shard, _cluster_shard_task, code_fingerprint(), token
+            )
         except BaseException as exc:
             # interrupted or failed: the shards still queued are cancelled, not awaited; those
-            # running stop at their next simulated day, when they see the run's folder gone
+            # running stop at their next simulated day, when they see their attempt's folder gone
             executor.shutdown(wait=False)
             raise _cluster_failure(exc, address, connected=client.status == "running") from None
+        finally:
+            # no shard's files are taken from now on (an attempt that Dask still runs, or a paused
+            # worker's, resumed, finds the run closed or gone and puts nothing in place)
+            if folder is not None:
+                close_shards(folder)
         executor.shutdown(wait=True)
         return results
 

@@ -15,6 +15,7 @@ from filewatch import wait_in
 from processes import process_group
 
 from simulator.cluster import ClusterError, loopback_cluster
+from simulator.run import ATTEMPTS
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smart-meters.yaml"
 # 2 groups capped at 100 lines each: 200 devices, 4 shards, one day (persistent and per-report
@@ -73,14 +74,19 @@ def _start(out: Path, address: str, *more: str, cwd: Path | None = None) -> subp
 
 
 def _mid_run(out: Path) -> Path:
-    """Once a shard has opened its usage part in the run's temporary folder beside `out`: that part."""
+    """Once a shard has opened its usage part in the run's temporary folder beside `out` (in its
+    attempt's own folder there, `simulator.run.ATTEMPTS`): that part."""
     tmp = wait_in(
         out.parent,
         lambda: next(iter(out.parent.glob(f".m2msim-{out.name}.tmp-*")), None),
         120,
         "the run's temporary folder",
     )
-    usage = wait_in(tmp, lambda: tmp / "usage" if (tmp / "usage").is_dir() else None, 120, "usage/")
+    attempts = wait_in(tmp, lambda: tmp / ATTEMPTS if (tmp / ATTEMPTS).is_dir() else None, 120, ATTEMPTS)
+    attempt = wait_in(attempts, lambda: next(iter(attempts.glob("part-*-*")), None), 120, "a shard's attempt")
+    usage = wait_in(
+        attempt, lambda: attempt / "usage" if (attempt / "usage").is_dir() else None, 120, "usage/"
+    )
     return wait_in(usage, lambda: next(iter(usage.glob("part-*.parquet")), None), 120, "a usage part")
 
 
