@@ -38,6 +38,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -216,6 +217,11 @@ def _commit(folder: Path, attempt: Path, index: int, token: str) -> bool:
             os.close(fd)  # (the lock with it)
     finally:
         shutil.rmtree(attempt, ignore_errors=True)
+
+
+def _the_scenario(scenario: Scenario) -> Scenario:
+    """The scenario as a cluster task's result (one copy per worker that runs shards)."""
+    return scenario
 
 
 def _cluster_shard_task(
@@ -492,12 +498,22 @@ def _gather(
 
 
 _STALL_CHECK_S = 0.5  # how often a wait for a shard checks that the pool still works
+_WORKERS_CHECK_S = 2.0  # how often a wait for a shard on a cluster asks whether it has workers
+NO_WORKER_S = 20.0  # a cluster without a worker that long: the run stops
+
+
+class NoWorkerLeft(Exception):
+    """The cluster had no worker for `NO_WORKER_S` while shards were still to run."""
 
 
 def _result(pool: Executor, future: Future[ShardResult]) -> ShardResult:
     """The shard's result.  A process pool whose manager thread has ended resolves none of its
     futures: measured, under a memory limit (`ulimit -v`) the thread could not start the queue's
-    feeder thread ("can't start new thread") and the run waited forever.  Then `PoolStalled`."""
+    feeder thread ("can't start new thread") and the run waited forever.  Then `PoolStalled`.
+    A Dask cluster's shards wait for workers, and waited forever once the last one had left
+    (killed, or unable to read a shard): `NoWorkerLeft` after `NO_WORKER_S` without any."""
+    client = getattr(pool, "_client", None)  # (a Dask cluster's executor)
+    asked = alone = None
     while True:
         try:
             return future.result(timeout=_STALL_CHECK_S)
@@ -505,6 +521,15 @@ def _result(pool: Executor, future: Future[ShardResult]) -> ShardResult:
             manager = getattr(pool, "_executor_manager_thread", None)
             if manager is not None and not manager.is_alive() and not future.done():
                 raise PoolStalled() from None
+            now = time.monotonic()
+            if client is not None and (asked is None or now - asked >= _WORKERS_CHECK_S):
+                asked = now
+                if client.scheduler_info(n_workers=1).get("workers"):
+                    alone = None
+                elif alone is None:
+                    alone = now
+                elif now - alone >= NO_WORKER_S:
+                    raise NoWorkerLeft() from None
 
 
 def _client(address: str) -> Any:
@@ -566,7 +591,12 @@ def _on_cluster(
             # The scenario (its inventory names every line) goes to each worker once, not with
             # every shard: a queued task holds a reference, not a copy (at 100,000 devices a copy
             # is 1.6 MiB pickled, and each worker held its queue's copies unpickled: 1 GiB).
-            shared = client.scatter(tasks[0][0], broadcast=True, hash=False)
+            # A task's result, not scattered data: scattered data lives only where it was put (a
+            # worker that joined after it has none), and lost with the workers that held it the
+            # shards that needed it were cancelled ("the cluster cancelled the shards": a worker
+            # killed mid-run while the other was still joining, at load); the scheduler keeps
+            # a task's spec and makes its result again where it is lost.
+            shared = client.submit(_the_scenario, tasks[0][0], pure=False)
             tasks = [(shared, *t[1:]) for t in tasks]
         executor = client.get_executor(pure=False)
         folder = Path(tasks[0][4]) if tasks else None
@@ -622,6 +652,12 @@ def _cluster_failure(exc: BaseException, address: str, *, connected: bool) -> Ba
     end = "the run stopped and wrote nothing"
     if isinstance(exc, ShardRefused):
         return ClusterFailed(f"--cluster {address}: {exc}: {end}")
+    if isinstance(exc, NoWorkerLeft):
+        return ClusterFailed(
+            f"--cluster {address}: no worker left on the cluster for {NO_WORKER_S:.0f} s with shards to "
+            f"run (killed, or unable to read a shard, as a worker of another m2msim is; their logs "
+            f"say which): {end}"
+        )
     if isinstance(exc, CancelledError) and connected:
         # the scattered scenario lost with the worker that held it: the shards that needed it are
         # cancelled (seen when a worker of an older m2msim could not read a shard and left)
