@@ -78,7 +78,8 @@ ACTIONS: dict[str, set[str]] = {  # action -> the options it takes (besides `nam
 _TOP_KEYS = {"name", "description", "params", "steps"}
 _PARAM_KEYS = {"default", "help", "choices"}
 _NUMBER_OPTIONS = {"timeout", "hold", "poll", "min", "max", "equals"}
-_MAX_SECONDS = 24 * 3600.0
+_SECONDS_OPTIONS = {"timeout", "hold", "poll"}
+_MAX_SECONDS = 24 * 3600.0  # any duration of a step: `sleep`, `timeout`, `hold`, `poll`
 
 
 class StepFailed(HilError):
@@ -111,9 +112,12 @@ class Step:
             return default
         value = _subst(str(raw), params) if isinstance(raw, str) else raw
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise StepFailed(f"{self.where}: {key}={value!r}: expected a number") from None
+        if key in _SECONDS_OPTIONS and not 0 <= number <= _MAX_SECONDS:  # nan too: a `${param}` given
+            raise StepFailed(f"{self.where}: {key}={value!r}: expected seconds within 0..{_MAX_SECONDS:g}")
+        return number
 
 
 def _subst(text: str, params: Mapping[str, Any]) -> str:
@@ -274,8 +278,10 @@ def _check_options(
         if isinstance(raw, str) and "${" in raw:
             templated(key, raw)
             continue
-        if key in _NUMBER_OPTIONS:
-            number_field(options, key, source, path, minimum=-1e12 if key in ("min", "max", "equals") else 0)
+        if key in _SECONDS_OPTIONS:
+            number_field(options, key, source, path, minimum=0, maximum=_MAX_SECONDS, unit="s")
+        elif key in _NUMBER_OPTIONS:
+            number_field(options, key, source, path, minimum=-1e12)
         elif key == "port":
             int_field(options, key, source, path, minimum=1, maximum=65535)
         elif key in ("to", "text", "apn", "host", "digits", "send", "expect", "final"):

@@ -145,9 +145,10 @@ def load_script_file(path: str | Path) -> BenchScript:
     sys.modules[module_name] = module  # dataclasses and typing look the module up while it loads
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise ScriptFileError(f"{source}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:  # the user's code failed while loading: name where
+    except SyntaxError as exc:  # a NUL byte has no line
+        where = f"{source}:{exc.lineno}" if exc.lineno is not None else source
+        raise ScriptFileError(f"{where}: syntax error: {exc.msg}") from None
+    except (Exception, SystemExit) as exc:  # the user's code failed (or exited) while loading: name where
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
         where = f"{source}:{frames[-1].lineno}" if frames else source
         raise ScriptFileError(f"{where}: the module failed to load: {type(exc).__name__}: {exc}") from None

@@ -100,6 +100,17 @@ async def test_a_failed_expectation_names_the_file_and_line(tmp_path: Path) -> N
     assert "expected within [-inf, -1]" in result.error
 
 
+async def test_a_duration_given_as_a_parameter_is_bounded_when_the_step_runs(tmp_path: Path) -> None:
+    steps = tmp_path / "wait.yaml"
+    steps.write_text(
+        "params:\n  t: {default: 0.5}\nsteps:\n  - wait_urc: NEVER\n    timeout: ${t}\n", encoding="utf-8"
+    )
+    for value, shown in (("1e300", "1e+300"), ("nan", "nan"), ("-1", "-1.0")):
+        result = await run_bench(get_script(str(steps)), "virtual://generic?seed=1", params={"t": value})
+        assert result.status == "failed", value
+        assert result.error == f"{steps}:4: timeout='{shown}': expected seconds within 0..86400", result.error
+
+
 async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
     script = get_script(str(EXAMPLES / "data_echo.yaml"))
     result = await run_bench(script, "virtual://quectel-bg96?seed=1")
@@ -142,6 +153,14 @@ async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
             "bad.yaml:2: steps[0].sms.to: +33612345678 is read by YAML as a number",
         ),
         ("steps:\n  - sleep: -1\n", "bad.yaml:2: steps[0].sleep: -1 s is out of range"),
+        (  # a wait of 10^300 s never ends: every duration is bounded as `sleep` is
+            "steps:\n  - wait_urc: RING\n    timeout: 1e300\n",
+            "bad.yaml:3: steps[0].timeout: 1e+300 s is out of range: must be at most 86400 s",
+        ),
+        (
+            "steps:\n  - dial: {to: '+33612345678', poll: 1e9}\n",
+            "bad.yaml:2: steps[0].dial.poll: 1e+09 s is out of range",
+        ),
         ("steps:\n  - send: AT${nope}\n", "bad.yaml:2: steps[0].send: ${nope} is not a parameter"),
         ("steps:\n  - send: AT\n    sleep: 1\n", "bad.yaml:2: steps[0]: a step has exactly one action"),
         ("steps:\n  - assert: rssi\n", "bad.yaml:2: steps[0].assert: give min, max or equals"),
@@ -169,6 +188,10 @@ def test_a_bad_yaml_script_is_refused_with_file_line_and_key(tmp_path: Path, tex
         ("x = 1\ny = (\n", "user.py:2: syntax error"),
         ("x = 1\nraise RuntimeError('boom')\n", "user.py:2: the module failed to load: RuntimeError: boom"),
         ("import no_such_module_here\n", "user.py:1: the module failed to load: ModuleNotFoundError"),
+        # a module that exits while it loads ran nothing: not a run that passed (exit 0) or an exit 3
+        ("import sys\nsys.exit(0)\n", "user.py:2: the module failed to load: SystemExit: 0"),
+        ("raise SystemExit(3)\n", "user.py:1: the module failed to load: SystemExit: 3"),
+        ("x = 1\0\n", "user.py: syntax error: source code string cannot contain null bytes"),
     ],
 )
 def test_a_python_file_that_is_not_a_bench_script_is_refused(tmp_path: Path, text: str, error: str) -> None:
