@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import difflib
 import logging
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hil.transcript import read_transcript
+from hil.transcript import read_transcript_lines
 from modem.at.client import SYNC_REGISTERS, TRACKED_SETTINGS
 from modem.at.errors import TransportError
 from modem.transport import Transport
@@ -128,39 +129,84 @@ def split_url(url: str) -> tuple[str, float]:
     return path, scale
 
 
-def _answer(event: dict[str, Any]) -> bytes | None:
-    final = event.get("final")
-    if final is None:
-        return None
-    responses = [str(r) for r in event.get("responses") or ()]
-    payloads = list(event.get("payloads") or ())
-    out = bytearray()
-    if responses:
-        out += _CRLF
-        for i, text in enumerate(responses):
-            out += text.encode("latin-1", "replace") + _CRLF
-            payload = payloads[i] if i < len(payloads) else None
-            if payload is not None:
-                out += base64.b64decode(payload) + _CRLF
-    if not responses or responses[-1] != final:  # a vendor final (SIMCom's AT+CIFSR address) is the last line
-        out += _CRLF + str(final).encode("latin-1", "replace") + _CRLF
-    return bytes(out)
+class _Event:
+    """One event of a transcript being loaded: its fields read with their types checked, a field of
+    the wrong type a `ReplayError` naming the file, the line and the field."""
 
+    def __init__(self, source: str, line: int, event: dict[str, Any]) -> None:
+        self.source, self.line, self.event = source, line, event
 
-def _urc(event: dict[str, Any]) -> bytes:
-    out = _CRLF + str(event["line"]).encode("latin-1", "replace") + _CRLF
-    if event.get("extra") is not None:
-        out += str(event["extra"]).encode("latin-1", "replace") + _CRLF
-    if event.get("payload") is not None:
-        out += base64.b64decode(event["payload"]) + _CRLF
-    return out
+    def fail(self, key: str, reason: str) -> ReplayError:
+        return ReplayError(f"{self.source}:{self.line}: {key}: {reason}")
+
+    def number(self, key: str, default: float, minimum: float = -math.inf) -> float:
+        value = self.event.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"expected a number, got {value!r:.40}")
+        if not math.isfinite(value) or value < minimum:
+            raise self.fail(key, f"{value!r} is out of range (a finite number, at least {minimum:g})")
+        return float(value)
+
+    def text(self, key: str) -> str | None:
+        value = self.event.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, f"expected text, got {value!r:.40}")
+        return value
+
+    def texts(self, key: str, none: bool = False) -> list[Any]:
+        """A list of text (and nulls, with `none`)."""
+        value = self.event.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) or (none and v is None) for v in value):
+            raise self.fail(key, f"expected a list of text, got {value!r:.40}")
+        return value
+
+    def payload(self, key: str, data: str) -> bytes:
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise self.fail(key, f"not base64: {data!r:.40}") from None
+
+    def answer(self) -> bytes | None:
+        final = self.event.get("final")
+        if final is None:
+            return None
+        final = self.text("final")
+        responses = self.texts("responses")
+        payloads = self.texts("payloads", none=True)
+        out = bytearray()
+        if responses:
+            out += _CRLF
+            for i, text in enumerate(responses):
+                out += text.encode("latin-1", "replace") + _CRLF
+                payload = payloads[i] if i < len(payloads) else None
+                if payload is not None:
+                    out += self.payload("payloads", payload) + _CRLF
+        if (
+            not responses or responses[-1] != final
+        ):  # a vendor final (SIMCom's AT+CIFSR address) is the last line
+            out += _CRLF + str(final).encode("latin-1", "replace") + _CRLF
+        return bytes(out)
+
+    def urc(self) -> bytes:
+        out = _CRLF + str(self.event["line"]).encode("latin-1", "replace") + _CRLF
+        extra = self.text("extra")
+        if extra is not None:
+            out += extra.encode("latin-1", "replace") + _CRLF
+        payload = self.text("payload")
+        if payload is not None:
+            out += self.payload("payload", payload) + _CRLF
+        return out
 
 
 def load_recording(path: str | Path) -> Recording:
-    """The exchanges of a transcript file; `ReplayError` names the file (and line) when unusable."""
+    """The exchanges of a transcript file; `ReplayError` names the file (and line, and field) when
+    unusable.  Events of a kind replay has no use for (steps, notes, a later version's kinds) are
+    skipped."""
     source = str(path)
     try:
-        events = read_transcript(path)
+        lined = read_transcript_lines(path)
     except FileNotFoundError:
         raise ReplayError(f"{source}: no such transcript") from None
     except IsADirectoryError:
@@ -171,42 +217,43 @@ def load_recording(path: str | Path) -> Recording:
         raise ReplayError(str(exc)) from None
     except OSError as exc:
         raise ReplayError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    lines = list(range(1, len(events) + 1))
+    checked = [(_Event(source, line, event), line) for line, event in lined]
     # Events are written when they end; a command's `t` is when it began: replay in time order.
-    ordered = sorted(zip(events, lines, strict=True), key=lambda p: (float(p[0].get("t", 0.0)), p[1]))
+    ordered = sorted(((e, e.number("t", 0.0), line) for e, line in checked), key=lambda p: (p[1], p[2]))
     exchanges: list[Exchange] = []
     opening: list[tuple[float, bytes]] = []
     rec = Recording(source, exchanges, opening)
     settings = rec.settings
     starts: list[float] = []
-    for event, line in ordered:
+    for ev, t, line in ordered:
+        event = ev.event
         kind = event.get("kind")
-        t = float(event.get("t", 0.0))
         if kind == "open":
-            rec.profile = event.get("profile")
-            rec.profile_source = event.get("profile_source")
+            rec.profile = ev.text("profile")
+            rec.profile_source = ev.text("profile_source")
             timeout = event.get("timeout")
             if isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < math.inf:
                 rec.timeout = float(timeout)
-            rec.script = event.get("script")
+            rec.script = ev.text("script")
             if isinstance(event.get("params"), dict):
                 rec.params = dict(event["params"])
         elif kind == "command":
             if not isinstance(event.get("command"), str):
                 raise ReplayError(f"{source}:{line}: a command event without its `command`")
+            data_bytes = ev.number("data_bytes", 0, minimum=0)
             exchanges.append(
                 Exchange(
                     command=event["command"],
                     line=line,
-                    answer=_answer(event),
-                    delay=max(0.0, float(event.get("duration_s", 0.0))),
-                    data_bytes=int(event.get("data_bytes", 0)),
+                    answer=ev.answer(),
+                    delay=ev.number("duration_s", 0.0, minimum=0),
+                    data_bytes=int(data_bytes),
                     eof=event.get("error") == "ConnectionClosed",
                 )
             )
             starts.append(t)
         elif kind == "setting" and isinstance(event.get("command"), str):
-            answer = _answer(event)
+            answer = ev.answer()
             if answer is not None:
                 settings.append((len(exchanges), event["command"].upper(), answer))
         elif kind == "urc" and isinstance(event.get("line"), str):
@@ -214,9 +261,9 @@ def load_recording(path: str | Path) -> Recording:
                 # written after the command's event, it came after the command's final answer: not
                 # before it, whatever its time (taken as it was read, maybe in the answer's chunk,
                 # before the command's waiter resumed and timed the answer)
-                exchanges[-1].urcs.append((max(exchanges[-1].delay, t - starts[-1]), _urc(event)))
+                exchanges[-1].urcs.append((max(exchanges[-1].delay, t - starts[-1]), ev.urc()))
             else:
-                opening.append((t, _urc(event)))
+                opening.append((t, ev.urc()))
         elif kind == "step" and isinstance(event.get("info"), dict) and event["info"].get("number"):
             name = str(event.get("name", ""))
             action = "call" if "dial" in name or event["info"].get("action") == "dial" else "sms"

@@ -167,15 +167,25 @@ def _line(event: dict[str, Any]) -> str:
 
 def read_transcript(path: str | Path) -> list[dict[str, Any]]:
     """The events of a transcript file (JSON lines), in order."""
-    events: list[dict[str, Any]] = []
-    for lineno, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    return [event for _, event in read_transcript_lines(path)]
+
+
+def read_transcript_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line of the file, event) of each event of a transcript file, in order: blank lines are
+    skipped but counted, a byte-order mark (a transcript edited on Windows) is ignored.  A line
+    that is not a JSON object with a `kind` is a `ValueError` naming the file and the line."""
+    events: list[tuple[int, dict[str, Any]]] = []
+    for lineno, text in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not text.strip():
             continue
         try:
             event = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{lineno}: not a JSON object: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number; arrays nested 10^5 deep
+            reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise ValueError(f"{path}:{lineno}: not a transcript event: {reason}") from None
         if not isinstance(event, dict) or "kind" not in event:
             raise ValueError(f"{path}:{lineno}: an event is an object with a `kind`")
-        events.append(event)
+        events.append((lineno, event))
     return events

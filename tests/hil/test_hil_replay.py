@@ -129,6 +129,70 @@ def test_unusable_recordings_are_refused_naming_the_file(tmp_path: Path) -> None
             load_recording(path)
 
 
+_COMMAND = {"seq": 1, "t": 0.5, "kind": "command", "command": "AT", "responses": [], "final": "OK"}
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"t": "abc"}, "t: expected a number, got 'abc'"),
+        ({"t": None}, "t: expected a number, got None"),
+        ({"duration_s": "0.1"}, "duration_s: expected a number, got '0.1'"),
+        ({"duration_s": -1}, "duration_s: -1 is out of range"),
+        ({"data_bytes": [1]}, "data_bytes: expected a number, got \\[1\\]"),
+        ({"responses": 5}, "responses: expected a list of text, got 5"),
+        ({"responses": ["x"], "payloads": 5}, "payloads: expected a list of text, got 5"),
+        ({"responses": ["x"], "payloads": ["***"]}, "payloads: not base64: '\\*\\*\\*'"),
+        ({"final": ["OK"]}, "final: expected text"),
+    ],
+)
+def test_an_event_field_of_the_wrong_type_is_refused_naming_file_line_and_field(
+    tmp_path: Path, change: dict[str, object], error: str
+) -> None:
+    # a hand-edited recording (step 2 of turning a failure into a test): a field's value of the wrong
+    # type ended the replay with a traceback (TypeError, ValueError, binascii.Error)
+    path = tmp_path / "edited.jsonl"
+    start = json.dumps({"seq": 0, "t": 0, "kind": "start"})
+    path.write_text(f"{start}\n\n{json.dumps(_COMMAND | change)}\n", encoding="utf-8")
+    with pytest.raises(ReplayError, match=f"edited.jsonl:3: {error}"):
+        load_recording(path)
+
+
+def test_a_bad_line_is_named_by_its_line_in_the_file_blank_lines_counted(tmp_path: Path) -> None:
+    path = tmp_path / "edited.jsonl"
+    start = json.dumps({"seq": 0, "t": 0, "kind": "start"})
+    good = json.dumps(_COMMAND)
+    bad = json.dumps(_COMMAND | {"command": 5})
+    path.write_text(f"{start}\n\n\n{good}\n\n{bad}\n", encoding="utf-8")
+    with pytest.raises(ReplayError, match=r"edited\.jsonl:6: a command event without its `command`"):
+        load_recording(path)
+    path.write_text(f"{start}\n\n{good}\n", encoding="utf-8")
+    assert [e.line for e in load_recording(path).exchanges] == [3]
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "edited.jsonl:2: not a transcript event: nested too deep"),
+        (
+            '{"kind": "urc", "t": 1' + "0" * 5000 + "}",
+            "edited.jsonl:2: not a transcript event: Exceeds the limit",
+        ),
+    ],
+)
+def test_a_line_json_cannot_hold_is_refused_naming_it(tmp_path: Path, line: str, error: str) -> None:
+    path = tmp_path / "edited.jsonl"
+    path.write_text(json.dumps(_COMMAND) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(ReplayError, match=error):
+        load_recording(path)
+
+
+def test_a_recording_saved_with_a_byte_order_mark_replays(tmp_path: Path) -> None:
+    path = tmp_path / "edited.jsonl"
+    path.write_text("\ufeff" + json.dumps(_COMMAND) + "\n", encoding="utf-8")
+    assert [e.command for e in load_recording(path).exchanges] == ["AT"]
+
+
 def test_the_command_replays_with_the_recorded_parameters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
