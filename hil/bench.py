@@ -33,7 +33,15 @@ from accounting.zones import zone_of_plmn
 from hil.allowlist import BenchAllowList, destination_of
 from hil.errors import HilError, ModemRestarted, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
-from hil.replay import Recording, ReplayError, is_replay, open_replay, recording_of, split_url
+from hil.replay import (
+    Recording,
+    ReplayError,
+    is_replay,
+    open_replay,
+    recorded_field_error,
+    recording_of,
+    split_url,
+)
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate_cost
 from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
@@ -103,11 +111,14 @@ def recorded_profile(recording: Recording) -> DriverProfile:
     if recording.profile_source == defaults.source or not recording.profile:
         return replace(defaults, name=recording.profile or defaults.name)
     try:
-        return load_driver_profile(recording.profile)
-    except DriverProfileError:
-        if recording.profile_source and Path(recording.profile_source).is_file():
-            return load_driver_profile(recording.profile_source)  # a profile file of the bench's own
-        raise
+        try:
+            return load_driver_profile(recording.profile)
+        except DriverProfileError:
+            if recording.profile_source and Path(recording.profile_source).is_file():
+                return load_driver_profile(recording.profile_source)  # a profile file of the bench's own
+            raise
+    except DriverProfileError as exc:  # the recording names it: say which recording
+        raise recorded_field_error(recording, "profile", exc) from None
 
 
 def preflight(
@@ -286,7 +297,14 @@ async def run_bench(
         # a recording replays with the parameters it was recorded with, unless given otherwise
         recording = recording_of(url)
         if recording.script == bench_script.name:
-            given = {**{k: v for k, v in recording.params.items() if k in bench_script.params}, **given}
+            recorded = {
+                k: v for k, v in recording.params.items() if k in bench_script.params and k not in given
+            }
+            try:
+                bench_script.resolve(recorded)
+            except ScriptParamError as exc:  # an edited recording: name it, not the command line
+                raise recorded_field_error(recording, "params", exc) from None
+            given = {**recorded, **given}
         if timeout is None and recording.timeout is not None:
             timeout = recording.timeout  # a command that timed out then times out as soon again
     if timeout is None:

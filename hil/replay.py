@@ -97,6 +97,7 @@ class Recording:
     timeout: float | None = None  # the recording's seconds per AT command (`--timeout`)
     script: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # the script's parameters when recorded
+    open_line: int | None = None  # the line of the `open` event (profile, script, params)
     targets: dict[str, str] = field(default_factory=dict)  # "sms"/"call" -> the number used
     # the client's read-backs of its settings (`setting` events): (commands before it, line, answer)
     settings: list[tuple[int, str, bytes]] = field(default_factory=list)
@@ -229,6 +230,7 @@ def load_recording(path: str | Path) -> Recording:
         event = ev.event
         kind = event.get("kind")
         if kind == "open":
+            rec.open_line = line
             rec.profile = ev.text("profile")
             rec.profile_source = ev.text("profile_source")
             timeout = event.get("timeout")
@@ -430,6 +432,12 @@ class ReplayTransport:
         if eof is not None:
             self._closed = True
             self._inbox.put_nowait(b"")
+
+
+def recorded_field_error(recording: Recording, key: str, exc: Exception) -> ReplayError:
+    """A field of the recording's `open` event the bench cannot use (its profile, a parameter)."""
+    where = f"{recording.path}:{recording.open_line}" if recording.open_line else recording.path
+    return ReplayError(f"{where}: {key}: {exc}")
 
 
 def recording_of(url: str) -> Recording:

@@ -347,3 +347,30 @@ async def test_a_replay_never_writes_over_the_recording_it_replays(tmp_path: Pat
     with pytest.raises(OutputError, match="is the recording being replayed"):
         await run_bench("register", f"replay://{tmp_path / 'transcript.jsonl'}?scale=0", out=tmp_path)
     assert (tmp_path / "transcript.jsonl").read_bytes() == recording
+
+
+@pytest.mark.parametrize(
+    ("open_fields", "error"),
+    [
+        (
+            {"script": "register", "params": {"timeout": "abc"}},
+            "edited.jsonl:1: params: parameter timeout='abc'",
+        ),
+        (
+            {"profile": "nokia-3310"},
+            "edited.jsonl:1: profile: nokia-3310: unknown modem profile 'nokia-3310'",
+        ),
+    ],
+)
+def test_an_unusable_recorded_parameter_or_profile_names_the_recording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], open_fields: dict[str, object], error: str
+) -> None:
+    # they were reported as if given on the command line ('parameter timeout=...'), the recording unnamed
+    path = tmp_path / "edited.jsonl"
+    opened = {"seq": 0, "t": 0, "kind": "open"} | open_fields
+    path.write_text(json.dumps(opened) + "\n" + json.dumps(_COMMAND) + "\n", encoding="utf-8")
+    code = main(
+        ["bench", "register", "--modem-url", f"replay://{path}?scale=0", "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path}/{error}" in err and len(err.splitlines()) == 1, err
