@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from accounting.records import Dest, Zone
 from accounting.zones import zone_of_plmn
@@ -57,6 +56,7 @@ from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfile, DriverProfileError, load_driver_profile
 from modem.transport import Transport
 from modem.transports import open_transport
+from modem.virtual.transport import parse_virtual_url
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,9 @@ def driver_profile_for(url: str, profile: str | Path | DriverProfile | None) -> 
     while inner.startswith("spy://"):
         inner = inner[len("spy://") :]
     if inner.startswith("virtual://"):
-        return load_driver_profile(urlsplit(inner).netloc)
+        # the URL read as the virtual modem reads it: `virtual://` without a profile is refused
+        # naming the URL (it was loaded as the profile file '.')
+        return load_driver_profile(parse_virtual_url(inner).profile)
     if is_replay(inner):
         return recorded_profile(recording_of(inner))
     return DriverProfile()

@@ -137,6 +137,9 @@ def test_mutated_allow_lists(tmp_path: Path, damaged: str | bytes) -> None:
         (["sms-encode", "hi", "--to", "+33612345678", "--validity", "0"], "--validity 0: out of range"),
         (["sms-decode", "0011", "--length", "-1"], "--length -1: out of range"),
         (["bench", "register", "--modem-url", "virtual://generic", "--timeout", "nan"], "--timeout nan"),
+        # no profile: it was read as the profile file '.' ('.: cannot read: is a directory')
+        (["bench", "register", "--modem-url", "virtual://"], "bench: virtual://: expected virtual://PROFILE"),
+        (["bench", "register", "--modem-url", "spy://virtual://?seed=1"], "virtual://?seed=1: expected"),
     ],
 )
 def test_unusable_options_and_urls_exit_2_with_one_line(argv: list[str], words: str) -> None:
