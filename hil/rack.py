@@ -56,9 +56,13 @@ class RackRow:
         return self.result.status if self.result is not None else "error"
 
 
+MAX_NAME = 100  # a modem's name is its output folder's: far below a file name's 255 bytes
+
+
 def modem_id(url: str) -> str:
     """A file-name-safe id of a modem URL: `virtual://quectel-bg96?seed=1` -> `quectel-bg96-seed-1`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", url.split("://", 1)[-1]).strip("-") or "modem"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", url.split("://", 1)[-1]).strip("-")[:MAX_NAME]
+    return name if name.strip(".") else "modem"
 
 
 def rack_of(urls: Sequence[str], profiles: Sequence[str | None] | None = None) -> list[RackModem]:
@@ -95,9 +99,17 @@ def load_rack(path: str | Path) -> list[RackModem]:
         assert url is not None
         name = text_field(entry, "name", source, path_i, default=modem_id(url), what="a name")
         assert name is not None
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not name.strip("."):
+            # the name is the modem's folder under --out: `..` would write beside it
             raise YamlError(
-                source, entry.line_of("name"), f"{path_i}.name", "letters, digits, '.', '_', '-' only"
+                source,
+                entry.line_of("name"),
+                f"{path_i}.name",
+                "letters, digits, '.', '_', '-' only, not only dots",
+            )
+        if len(name) > MAX_NAME:
+            raise YamlError(
+                source, entry.line_of("name"), f"{path_i}.name", f"{len(name)} characters: at most {MAX_NAME}"
             )
         if name in names:
             raise YamlError(

@@ -11,7 +11,7 @@ from ptys import served_ptys_sync
 
 from hil.bench import run_bench
 from hil.fakemodem import AnsweringTransport
-from hil.rack import RackModem, RackRow, junit_xml, load_rack, rack_of
+from hil.rack import RackModem, RackRow, junit_xml, load_rack, modem_id, rack_of
 from m2msim.cli import main
 from m2msim.yamlio import YamlError
 
@@ -152,6 +152,14 @@ def test_a_failing_and_an_unopenable_modem_are_their_own_rows(
             "rack.yaml:3: modems[1].name: 'dev-ttyUSB0' is already",
         ),
         ("modems:\n  - url: /dev/ttyUSB0\n    name: a/b\n", "rack.yaml:3: modems[0].name: letters, digits"),
+        # the name is the modem's folder under --out: `..` wrote the modem's files beside --out
+        ("modems:\n  - url: /dev/ttyUSB0\n    name: '..'\n", "rack.yaml:3: modems[0].name: letters, digits"),
+        ("modems:\n  - url: /dev/ttyUSB0\n    name: .\n", "rack.yaml:3: modems[0].name: letters, digits"),
+        # a folder name past 255 bytes ended the bench with OSError: File name too long
+        (
+            f"modems:\n  - url: /dev/ttyUSB0\n    name: {'x' * 300}\n",
+            "rack.yaml:3: modems[0].name: 300 characters: at most 100",
+        ),
     ],
 )
 def test_a_bad_rack_file(tmp_path: Path, text: str, error: str) -> None:
@@ -160,6 +168,12 @@ def test_a_bad_rack_file(tmp_path: Path, text: str, error: str) -> None:
     with pytest.raises(YamlError) as caught:
         load_rack(rack)
     assert str(caught.value).startswith(f"{tmp_path}/{error}"), str(caught.value)
+
+
+def test_a_name_made_from_a_long_or_dotted_url_is_a_usable_folder_name() -> None:
+    assert len(modem_id("socket://" + "h" * 400 + ":1")) == 100
+    assert modem_id("/dev/..") == "dev-.."
+    assert modem_id("socket://..") == "modem"
 
 
 def test_bad_rack_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
