@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hil.transcript import read_transcript_lines
+from hil.transcript import TRANSCRIPT_FORMAT, read_transcript_lines
 from modem.at.client import SYNC_REGISTERS, TRACKED_SETTINGS
 from modem.at.errors import TransportError
 from modem.transport import Transport
@@ -229,6 +229,14 @@ def load_recording(path: str | Path) -> Recording:
     for ev, t, line in ordered:
         event = ev.event
         kind = event.get("kind")
+        if kind == "start":
+            version = ev.number("format", 1, minimum=1)
+            if version > TRANSCRIPT_FORMAT:
+                raise ev.fail(
+                    "format",
+                    f"recorded by a later m2msim (transcript format {version:g}; this one reads up to "
+                    f"{TRANSCRIPT_FORMAT}): replay it with that version",
+                )
         if kind == "open":
             rec.open_line = line
             rec.profile = ev.text("profile")

@@ -9,7 +9,8 @@ Written as JSON lines (`transcript.jsonl`), one event per line, in the order the
     {"seq": 11, "t": 2.0100, "kind": "refused", "action": "sms", "number": "+33...", "reason": "..."}
 
 `t` is when the event began, in seconds since the transcript started, from `time.monotonic()`
-(never the wall clock, which can jump); the wall-clock start is kept once in the `start` event.
+(never the wall clock, which can jump); the wall-clock start is kept once in the `start` event,
+with the transcript's `format` (`TRANSCRIPT_FORMAT`).
 Events are appended when they end (`seq`), so a step comes after the commands it contains.
 
 Given a `path`, the transcript is written as it goes: each event is appended to the file and
@@ -37,6 +38,9 @@ from m2msim.outputs import OutputError, atomic_write_text, head_matches
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+# The version of the events' layout, in the `start` event (none: 1). A reader refuses a later one,
+# whose events it may misread, rather than replay part of it.
+TRANSCRIPT_FORMAT = 1
 
 
 class Transcript:
@@ -59,7 +63,9 @@ class Transcript:
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             except OSError as exc:
                 raise OutputError(f"{path}: cannot write the transcript ({exc.strerror or exc})") from None
-        self.record("start", wall_clock=self.started.isoformat(timespec="milliseconds"))
+        self.record(
+            "start", wall_clock=self.started.isoformat(timespec="milliseconds"), format=TRANSCRIPT_FORMAT
+        )
         if self.unwritten is not None:  # not even the first event: no file, the bench sends nothing
             if Path(path).is_file() and Path(path).stat().st_size == 0:
                 Path(path).unlink()

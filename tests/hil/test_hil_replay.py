@@ -17,7 +17,7 @@ from hil.bench import run_bench
 from hil.examples.record import RECORDINGS
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from hil.replay import ReplayError, UnmatchedCommand, load_recording, open_replay, split_url
-from hil.transcript import read_transcript
+from hil.transcript import Transcript, read_transcript
 from m2msim.cli import main
 from m2msim.outputs import OutputError
 
@@ -374,3 +374,16 @@ def test_an_unusable_recorded_parameter_or_profile_names_the_recording(
     )
     err = capsys.readouterr().err
     assert code == 2 and f"{tmp_path}/{error}" in err and len(err.splitlines()) == 1, err
+
+
+def test_a_transcript_of_a_later_format_is_refused_not_half_replayed(tmp_path: Path) -> None:
+    later = tmp_path / "later.jsonl"
+    start = {"seq": 0, "t": 0, "kind": "start", "format": 2}
+    later.write_text(json.dumps(start) + "\n" + json.dumps(_COMMAND) + "\n", encoding="utf-8")
+    with pytest.raises(ReplayError, match=r"later\.jsonl:1: format: recorded by a later m2msim"):
+        load_recording(later)
+    written = Transcript()  # what this version writes, it reads
+    assert written.events[0]["format"] == 1
+    written.record("command", command="AT", responses=[], final="OK")
+    written.write(later)
+    assert [e.command for e in load_recording(later).exchanges] == ["AT"]
