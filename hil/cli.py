@@ -176,8 +176,13 @@ def _bench(args: argparse.Namespace) -> int:
             raise OptionError(f"two modems named {dup!r}: give the rack's modems distinct names")
         drivers: dict[str, DriverProfile] = {}
         for m in modems:
-            preflight(script, m.url, allow, params)
-            drivers[m.name] = driver_profile_for(m.url, m.profile or args.profile)
+            try:
+                preflight(script, m.url, allow, params)
+                drivers[m.name] = driver_profile_for(m.url, m.profile or args.profile)
+            except (TransportError, YamlError) as exc:  # a rack's modem: name the rack file's line too
+                if m.where is None:
+                    raise
+                raise OptionError(f"{m.where}: {exc}") from None
     except (
         UnknownScript,
         ScriptParamError,

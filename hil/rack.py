@@ -39,6 +39,7 @@ class RackModem:
     url: str
     name: str
     profile: str | None = None
+    where: str | None = None  # `rack.yaml:LINE: modems[i]` of a modem a rack file lists
 
 
 @dataclass
@@ -120,7 +121,8 @@ def load_rack(path: str | Path) -> list[RackModem]:
             )
         names[name] = entry.line or 0
         profile = text_field(entry, "profile", source, path_i, required=False, what="a driver profile")
-        modems.append(RackModem(url, name, profile))
+        where = f"{source}:{entry.line or entry.line_of('url')}: {path_i}"
+        modems.append(RackModem(url, name, profile, where))
     return modems
 
 

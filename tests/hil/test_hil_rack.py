@@ -176,6 +176,12 @@ def test_a_name_made_from_a_long_or_dotted_url_is_a_usable_folder_name() -> None
     assert modem_id("socket://..") == "modem"
 
 
+def _rack(folder: Path, url: str, name: str = "bad-url.yaml") -> Path:
+    path = folder / name
+    path.write_text(f"modems:\n  - url: virtual://generic?seed=1\n  - url: {url}\n", encoding="utf-8")
+    return path
+
+
 def test_bad_rack_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "dir.xml").mkdir()
     for args, error in (
@@ -197,6 +203,20 @@ def test_bad_rack_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
             "no such folder",
         ),
         (["bench", "register", "--rack", str(tmp_path / "none.yaml")], "none.yaml"),
+        # a modem's URL that cannot be used names the rack file and its line, not only the URL
+        (
+            ["bench", "register", "--rack", str(_rack(tmp_path, "virtual://generic?colour=red"))],
+            f"{tmp_path}/bad-url.yaml:3: modems[1]: virtual://generic?colour=red: unknown query key",
+        ),
+        (
+            [
+                "bench",
+                "register",
+                "--rack",
+                str(_rack(tmp_path, f"replay://{tmp_path}/none.jsonl", "bad-replay.yaml")),
+            ],
+            f"{tmp_path}/bad-replay.yaml:3: modems[1]: {tmp_path}/none.jsonl: no such transcript",
+        ),
     ):
         code = main([*args, "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
