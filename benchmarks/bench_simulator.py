@@ -186,6 +186,7 @@ def shard_split(scenario: Scenario, out: Path) -> tuple[float, float, int, float
     (`shard_worker_init`, aggregating its parts), after a first shard (a worker's first shard also
     faults its memory in): the same shard twice, so that the difference is the encoding."""
     ctx = multiprocessing.get_context("fork")
+    out.mkdir(exist_ok=True)  # (a shard makes its folders in the run's, never the run's itself)
     with ProcessPoolExecutor(1, mp_context=ctx, initializer=shard_worker_init, initargs=(True,)) as pool:
         pool.submit(_one_shard, scenario, out, 0, True).result()
         with_cpu, sessions, summed, read = pool.submit(_one_shard, scenario, out, 1, True).result()
@@ -263,6 +264,7 @@ def main(quick: bool) -> None:
         scenario = parse_scenario(fleet_doc(devices, days, max(devices // 10, 1)), "<bench>")
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
+        (tmp / "shards").mkdir()  # (a shard makes its folders in the run's, never the run's itself)
         stats = run_shards(scenario, tmp / "shards", workers=workers)
         wall = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
