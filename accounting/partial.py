@@ -259,6 +259,9 @@ def cut_spans(
         raise ValueError(f"interval_s must be positive, got {interval_s}")
     if duration_s < 0:
         raise ValueError(f"duration_s is negative: {duration_s}")
+    for sp in spans:
+        if sp.bytes_up < 0 or sp.bytes_down < 0 or sp.hi < sp.lo:
+            raise ValueError(f"span {sp}: negative bytes or an end before its start")
     n = record_count(duration_s, interval_s)
     rows: list[tuple[int, int, int, int, int, int]] = []
     for k in range(n):
@@ -267,8 +270,6 @@ def cut_spans(
         last = k == n - 1
         up = down = 0
         for sp in spans:
-            if sp.bytes_up < 0 or sp.bytes_down < 0 or sp.hi < sp.lo:
-                raise ValueError(f"span {sp}: negative bytes or an end before its start")
             span = sp.hi - sp.lo
             end = span if last else hi - sp.lo  # the last record takes what is left
             up += record_bytes(sp.bytes_up, lo - sp.lo, end, span)
