@@ -476,6 +476,7 @@ def _gather(
     on_shard: Callable[[int], None] | None,
     task: Callable[..., ShardResult] = _shard_task,
     *extra: Any,
+    has_workers: Callable[[], bool] | None = None,
 ) -> list[ShardResult]:
     # Workers start on the first submit; they inherit SIGINT, SIGTERM and SIGHUP blocked, so a Ctrl-C
     # or a closed terminal that reaches the whole process group while they start cannot interrupt
@@ -486,7 +487,7 @@ def _gather(
     for done in range(1, len(futures) + 1):
         f = futures[done - 1]
         assert f is not None
-        results.append(_result(pool, f))
+        results.append(_result(pool, f, has_workers))
         # let go of the shard once its result is here: a Dask cluster recomputes a result it holds
         # for a client, and would write the shard's files again if the worker holding it died
         futures[done - 1] = f = None
@@ -506,13 +507,15 @@ class NoWorkerLeft(Exception):
     """The cluster had no worker for `NO_WORKER_S` while shards were still to run."""
 
 
-def _result(pool: Executor, future: Future[ShardResult]) -> ShardResult:
+def _result(
+    pool: Executor, future: Future[ShardResult], has_workers: Callable[[], bool] | None = None
+) -> ShardResult:
     """The shard's result.  A process pool whose manager thread has ended resolves none of its
     futures: measured, under a memory limit (`ulimit -v`) the thread could not start the queue's
     feeder thread ("can't start new thread") and the run waited forever.  Then `PoolStalled`.
     A Dask cluster's shards wait for workers, and waited forever once the last one had left
-    (killed, or unable to read a shard): `NoWorkerLeft` after `NO_WORKER_S` without any."""
-    client = getattr(pool, "_client", None)  # (a Dask cluster's executor)
+    (killed, or unable to read a shard): with `has_workers` (the cluster's), `NoWorkerLeft` after
+    `NO_WORKER_S` without any."""
     asked = alone = None
     while True:
         try:
@@ -522,9 +525,9 @@ def _result(pool: Executor, future: Future[ShardResult]) -> ShardResult:
             if manager is not None and not manager.is_alive() and not future.done():
                 raise PoolStalled() from None
             now = time.monotonic()
-            if client is not None and (asked is None or now - asked >= _WORKERS_CHECK_S):
+            if has_workers is not None and (asked is None or now - asked >= _WORKERS_CHECK_S):
                 asked = now
-                if client.scheduler_info(n_workers=1).get("workers"):
+                if has_workers():
                     alone = None
                 elif alone is None:
                     alone = now
@@ -603,7 +606,14 @@ def _on_cluster(
         token = open_shards(folder) if folder is not None else ""
         try:
             results = _gather(
-                executor, tasks, progress, on_shard, _cluster_shard_task, code_fingerprint(), token
+                executor,
+                tasks,
+                progress,
+                on_shard,
+                _cluster_shard_task,
+                code_fingerprint(),
+                token,
+                has_workers=lambda: bool(client.scheduler_info(n_workers=1).get("workers")),
             )
         except BaseException as exc:
             # interrupted or failed: the shards still queued are cancelled, not awaited; those
