@@ -48,6 +48,7 @@ from accounting.errors import FileChanged, UsageError
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
+from accounting.zones import PLMN_REFUSED, usage_zone_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,6 +86,7 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
     "bad-duration": ("malformed value", "malformed value: duration_s"),
     "bad-bytes": ("malformed value", "malformed value: bytes_up/bytes_down"),
     "bad-zone": ("malformed value", "malformed value: zone"),
+    "bad-plmn": ("malformed value", "malformed value: serving_plmn"),
     "bad-dest": ("malformed value", "malformed value: dest"),
     "bad-delivered": ("malformed value", "malformed value: delivered"),
     "no-line": ("malformed value", "malformed value: line is empty"),
@@ -295,6 +297,8 @@ class UsageReader:
         # Parquet files whose columns differ: each file's columns and their DuckDB types (`_parquet`)
         self._part_types: list[dict[str, str]] = []
         self._file_types: list[dict[str, str]] = []  # Parquet: each file's columns and types
+        # a `zone` read from `serving_plmn`: the input has that column and no `zone` (`_zone_from_plmn`)
+        self.zone_from_plmn = False
         if _is_arrow_table(source):
             _given_once(self.name, source.column_names)  # type: ignore[union-attr]
             arrow_scans()
@@ -330,6 +334,12 @@ class UsageReader:
         )
         if self.kind != "csv":
             self._unset_empty_text()
+            if "serving_plmn" in self.columns and "zone" not in self.columns:
+                self.zone_from_plmn = True
+                self._zone_from_plmn()
+                self.columns.add("zone")
+                self.types["zone"] = "VARCHAR"
+                self.empty_columns -= {"zone"}  # (the statistics' of a column the files lack)
 
     def check_unchanged(self) -> None:
         """`FileChanged` when an input file is not as it was before it was first read: another
@@ -411,6 +421,7 @@ class UsageReader:
         assert header is not None
         self._delimiter = delimiter
         self.kind = "csv"
+        self.zone_from_plmn = "serving_plmn" in header and "zone" not in header
         _keep_try_cast_in_sql(self.con, self._fresh)
         tag = os.urandom(4).hex()
         self.csv_rejects, self.csv_scans, self.csv_fields = (
@@ -441,6 +452,20 @@ class UsageReader:
                 f"(SELECT * REPLACE ({ROW_COL} - min({ROW_COL}) OVER (PARTITION BY {FILE_COL}) + 2 AS {ROW_COL}) "
                 f"FROM {rows})"
             )
+        if self.zone_from_plmn:
+            self._zone_from_plmn()
+
+    def _zone_from_plmn(self) -> None:
+        """An input with `serving_plmn` and no `zone` (an operator's export, a gateway's records
+        without their zone): each row's zone read from its serving network, as the gateway reads
+        it (`accounting.zones.usage_zone`), added to the relations as the column `zone`, so that
+        every scan, check, listing and duplicate search reads it as a file's own.  A network that
+        is no MCC+MNC or whose MCC is not assigned gives the reject 'bad-plmn'; an empty one, the
+        contract's default zone (`fr`).  The rows are then read by DuckDB (the pyarrow passes read
+        the files' own columns)."""
+        zone = usage_zone_sql(_ident("serving_plmn"))
+        self.relation = f"(SELECT *, {zone} AS zone FROM {self.relation})"
+        self.numbered = f"(SELECT *, {zone} AS zone FROM {self.numbered})"
 
     def _check_fields_read(self) -> None:
         """After a scan that read every field (the duplicate search's): when DuckDB found bytes
@@ -528,6 +553,7 @@ class UsageReader:
         group_checks = f"""
                 WHEN type_v IS NULL OR type_v NOT IN ({types}) THEN 'bad-type'
                 WHEN type_v = 'data' AND (bu IS NULL OR bd IS NULL) THEN 'bad-bytes'
+                WHEN starts_with(zone_v, chr({ord(PLMN_REFUSED)})) THEN 'bad-plmn'
                 WHEN zone_v NOT IN ({zones}) THEN 'bad-zone'
                 WHEN type_v IN ('sms', 'voice', 'csd', 'sms_internet')
                      AND (dest_v IS NULL OR dest_v NOT IN ({dests})) THEN 'bad-dest'
@@ -733,7 +759,7 @@ class UsageReader:
         from accounting import usage_csv_arrow
 
         self._cells = None
-        if self.kind != "csv":
+        if self.kind != "csv" or self.zone_from_plmn:
             return None
         threads = self._threads
         plans = usage_csv_arrow.csv_plans(self.files, self._header, self._delimiter)
@@ -1377,6 +1403,8 @@ class UsageReader:
             if g.code in _LISTED_BY_KEY and g.code not in _KNOWN_BY_ROW:
                 value = {"bad-type": g.type, "bad-zone": g.zone, "bad-dest": g.dest}.get(g.code, "")
                 shown = "" if g.code == "no-line" else " missing" if not value else f" '{value}'"
+                if g.code == "bad-plmn":  # (the mark, then the value and why)
+                    shown = " " + (g.zone or "")[1:]
                 reasons[g.key] = ROW_REASONS[g.code][1] + shown
         copies = self._duplicate_rows(limit) if self.duplicates else []
         found: list[tuple[Any, ...]] = list(copies)
@@ -2418,7 +2446,7 @@ def _refuse_hidden_values(con: duckdb.DuckDBPyConnection, files: Sequence[Path])
 _KEY_COLUMNS = ["k_line", "k_type", "k_zone", "k_dest", "k_deliv"]  # a `Group.key` as a table's row
 _KNOWN_BY_ROW = frozenset(("duplicate", "bad-row"))  # rejects listed without reading the rows again
 # the codes a proven CSV's aggregates may hold: listed by their keys (`_csv_listing`)
-_LISTED_BY_KEY = frozenset(("duplicate", "bad-type", "bad-zone", "bad-dest", "no-line"))
+_LISTED_BY_KEY = frozenset(("duplicate", "bad-type", "bad-zone", "bad-plmn", "bad-dest", "no-line"))
 _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go through TRY_CAST
 # A duration given but not a number of seconds in bounds, over the aliases `has_dur` and `dur` (a
 # DOUBLE): NaN tested on its own (DuckDB folds `NaN BETWEEN ...` to true by a column's Parquet
@@ -2539,7 +2567,7 @@ def _judge(line: str | None, type_: str | None, zone: str | None, dest: str | No
     if type_ not in _TYPES:
         return "bad-type"
     if zone not in _ZONES:
-        return "bad-zone"
+        return "bad-plmn" if zone is not None and zone.startswith(PLMN_REFUSED) else "bad-zone"
     if type_ in _DEST_TYPES and dest not in _DESTS:
         return "bad-dest"
     if type_ in LINE_TYPES and line is None:
@@ -2559,6 +2587,8 @@ def _value_of(code: str) -> str:
         "bad-delivered": "CAST(deliv_raw AS VARCHAR)",
         "over-12h": "CAST(dur_raw AS VARCHAR)",
     }.get(code)
+    if code == "bad-plmn":  # (the mark, then the value and why: `accounting.zones.usage_zone`)
+        return "' ' || substr(zone_v, 2)"
     if code == "past-month-end":
         return "' ''' || start_raw || ''' + ' || CAST(dur_raw AS VARCHAR) || ' s'"
     if code in ("bad-bytes", "too-many-octets"):

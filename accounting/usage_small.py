@@ -59,6 +59,7 @@ from accounting.usage import (
     file_state,
     group_key,
 )
+from accounting.zones import usage_zone
 
 MAX_BYTES = 256 << 10  # a few thousand rows: read in a few ms
 MAX_PARQUET_BYTES = 64 << 10
@@ -230,6 +231,8 @@ class _Row:
             return text + _quoted(raw["duration_s"])
         if code == "bad-zone":
             return text + _quoted(self.zone)
+        if code == "bad-plmn":  # (the mark, then the value and why: `accounting.zones.usage_zone`)
+            return f"{text} {self.zone[1:]}"
         if code == "bad-dest":
             return text + _quoted(self.dest)
         if code == "bad-delivered":
@@ -416,11 +419,15 @@ def _csv(data: bytes) -> list[_Row] | None:
 def _rows(header: Sequence[str], records: Sequence[tuple[str | None, ...]]) -> list[_Row]:
     """The rows (the first is row 2), each copy of an earlier one naming it."""
     index = [header.index(c) if c in header else -1 for c in _CHECKED]
+    # no `zone` but `serving_plmn`: the zone read from the network, as `UsageReader` reads it
+    plmn = header.index("serving_plmn") if "serving_plmn" in header and "zone" not in header else -1
     readings = [_READINGS.get(name) for name in header]
     seen: dict[tuple[Any, ...], int] = {}
     rows: list[_Row] = []
     for number, fields in enumerate(records, start=2):
         values = {c: fields[i] if i >= 0 else None for c, i in zip(_CHECKED, index, strict=True)}
+        if plmn >= 0:
+            values["zone"] = usage_zone(fields[plmn])
         # compared as the reader's duplicate search compares them (`UsageReader._compared`)
         key = tuple(v if read is None else read(v) for v, read in zip(fields, readings, strict=True))
         first = seen.setdefault(key, number)

@@ -85,6 +85,10 @@ class PlmnTable:
         """The MCCs of a zone, in order (`fr`: France's networks)."""
         return sorted(mcc for mcc, country in self._by_mcc.items() if country.zone == zone)
 
+    def networks(self, zone: Zone) -> list[str]:
+        """The networks (MCC+MNC) listed on their own whose zone is `zone`, in order."""
+        return sorted(plmn for plmn, country in self._by_plmn.items() if country.zone == zone)
+
 
 def _country(item: LocatedDict, mcc: str, source: str, path: str) -> Country:
     try:
@@ -110,3 +114,58 @@ def zone_of_plmn(plmn: str) -> Zone:
     """Tariff zone of a network (MCC+MNC, or a bare MCC) by the bundled table; an MCC not in it is
     `world`."""
     return default_table().zone(plmn)
+
+
+# A usage row's zone derived from its `serving_plmn` (a file without a `zone` column): a refusal is
+# this mark followed by the value and why, in the zone's place, so that every reader carries it in
+# the aggregate's key as it carries a zone, and the rating refuses it (`usage._judge`, 'bad-plmn').
+PLMN_REFUSED = "\x1f"
+
+
+def _refused_plmn(plmn: str, why: str) -> str:
+    return f"{PLMN_REFUSED}'{plmn}': {why}"
+
+
+_NOT_A_PLMN = "not an MCC+MNC (5 or 6 digits)"
+_NOT_ASSIGNED = "MCC {} is not an assigned mobile country code (ITU-T E.212)"
+
+
+def usage_zone(plmn: str | None, table: PlmnTable | None = None) -> str | None:
+    """The zone of a usage row read from its serving network (MCC+MNC), as the gateway decides it
+    (`lookup`: the network's own entry, else its MCC's); None for an empty one (the contract's
+    default zone, `fr`); for one that is no MCC+MNC (5 or 6 digits) or whose MCC is not assigned,
+    `PLMN_REFUSED` and why.  `usage_zone_sql` is this in DuckDB's SQL."""
+    if not plmn:
+        return None
+    table = table or default_table()
+    if not (5 <= len(plmn) <= 6 and plmn.isascii() and plmn.isdigit()):
+        return _refused_plmn(plmn, _NOT_A_PLMN)
+    if not table.assigned(plmn):
+        return _refused_plmn(plmn, _NOT_ASSIGNED.format(plmn[:3]))
+    return table.zone(plmn).value
+
+
+def usage_zone_sql(column: str, table: PlmnTable | None = None) -> str:
+    """SQL (DuckDB) of `usage_zone` on `column` (its text), vectorised: the few networks listed on
+    their own in a constant list, then the zone of the 3-digit MCC taken from a constant list by
+    its number (NULL: not assigned); no function of Python per row, no search among the MCCs."""
+    table = table or default_table()
+    p = f"CAST({column} AS VARCHAR)"
+    mark = f"chr({ord(PLMN_REFUSED)}) || '''' || {p} || ''': "
+    by_mcc: list[str | None] = [None] * 1000
+    for zone in Zone:
+        for mcc in table.mccs(zone):
+            by_mcc[int(mcc)] = zone.value
+    zones = ", ".join("NULL" if z is None else f"'{z}'" for z in by_mcc)
+    mcc = f"substr({p}, 1, 3)"
+    unassigned = _NOT_ASSIGNED.replace("{}", f"' || {mcc} || '")
+    cases = [
+        f"WHEN {p} IS NULL OR {p} = '' THEN NULL",
+        f"WHEN NOT regexp_full_match({p}, '[0-9]{{5,6}}') THEN {mark}{_NOT_A_PLMN}'",
+    ]
+    for zone in Zone:
+        networks = ", ".join(f"'{n}'" for n in table.networks(zone))
+        if networks:
+            cases.append(f"WHEN {p} IN ({networks}) THEN '{zone.value}'")
+    by_number = f"list_extract([{zones}], CAST({mcc} AS INTEGER) + 1)"
+    return f"(CASE {' '.join(cases)} ELSE COALESCE({by_number}, {mark}{unassigned}') END)"

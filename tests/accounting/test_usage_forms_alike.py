@@ -381,3 +381,111 @@ def test_a_column_given_twice_is_refused_in_every_form(
     assert main(["rate", str(INV), str(tmp_path / "twice.parquet")]) == 2
     err = capsys.readouterr().err
     assert "twice.parquet: column 'zone' is given twice (columns 7 and 11)" in err and err.count("\n") == 1
+
+
+# The example's zones written as a network of each (a DOM's, the United Kingdom's, Jersey's: a
+# network of its own in the UK's MCC 234, rated world, as the gateway rates it).
+_NETWORKS = {"fr": ["20801", "20815"], "eu": ["26201", "34001", "23415"], "world": ["23450", "310260"]}
+
+
+def _with_serving_plmn(keep_zone: bool) -> list[str]:
+    """The example's rows with a `serving_plmn` of each row's zone (none where the zone is
+    empty), beside the zone or in its place."""
+    at = NAMES.index("zone")
+    out = [
+        ",".join([*NAMES, "serving_plmn"] if keep_zone else [*NAMES[:at], "serving_plmn", *NAMES[at + 1 :]])
+    ]
+    seen: dict[str, int] = {}
+    for line in LINES[1:]:
+        fields = line.split(",")
+        zone = fields[at]
+        plmn = ""
+        if zone in _NETWORKS:
+            choices = _NETWORKS[zone]
+            plmn = choices[seen.get(zone, 0) % len(choices)]
+            seen[zone] = seen.get(zone, 0) + 1
+        out.append(",".join([*fields, plmn] if keep_zone else [*fields[:at], plmn, *fields[at + 1 :]]))
+    return out
+
+
+def test_a_zone_read_from_serving_plmn_is_the_same_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file with `serving_plmn` and no `zone` (an operator's export) is rated in the zone of
+    each row's network, by the gateway's table (accounting/zones.py): the example month written
+    so is billed as with its zones, in every form and by every path.  A network that is no
+    MCC+MNC, or whose MCC is not assigned, is a reject naming the column and the value; an empty
+    one is `fr`, the contract's default.  Every row was rated `fr` without a word (a German or an
+    American network billed as France)."""
+    base = _alike(_every_rating("\n".join(LINES) + "\n", tmp_path / "zone", monkeypatch))
+    at = _with_serving_plmn(keep_zone=False)[0].split(",").index("serving_plmn")
+
+    def row(day: int, plmn: str) -> str:
+        fields = _at(day).split(",")
+        fields[at] = plmn  # (`_at`'s zone column is this file's serving_plmn)
+        return ",".join(fields)
+
+    added = [row(20, "2620"), row(21, "99901"), row(22, "26201x"), row(23, "")]
+    text = "\n".join([*_with_serving_plmn(keep_zone=False), *added]) + "\n"
+    want = _alike(_every_rating(text, tmp_path / "plmn", monkeypatch))
+    n = len(LINES)
+    assert [r for r in want["rejects"] if r["row"] > n] == [
+        {"row": n + 1, "reason": "malformed value: serving_plmn '2620': not an MCC+MNC (5 or 6 digits)"},
+        {
+            "row": n + 2,
+            "reason": "malformed value: serving_plmn '99901': MCC 999 is not an assigned mobile "
+            "country code (ITU-T E.212)",
+        },
+        {"row": n + 3, "reason": "malformed value: serving_plmn '26201x': not an MCC+MNC (5 or 6 digits)"},
+    ]
+    assert [r for r in want["rejects"] if r["row"] <= n] == base["rejects"]
+    # the rows of the example billed as their zones said; the row without a network as `fr`
+    (tmp_path / "fr.csv").write_text("\n".join([*LINES, _at(23, zone="")]) + "\n", encoding="utf-8")
+    also = json.loads(rate(load_inventory(str(INV)), tmp_path / "fr.csv").to_json())
+    assert (want["total_ht"], want["lines"]) == (also["total_ht"], also["lines"])
+    assert want["total_ht"] != base["total_ht"]  # (the row of day 23 is billed)
+
+
+def test_a_zone_beside_serving_plmn_is_the_sessions_and_is_rated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file with both columns is rated by `zone`, in every form: the gateway writes the zone
+    of the network a session was opened on in each of its records, and each record's own network
+    in `serving_plmn`, so the two differ after a move (a session opened in France going on in
+    Germany is in `fr`, tariff.md); a row of such a file is not refused for it, nor its network
+    read instead."""
+    at = NAMES.index("zone")
+    rows = _with_serving_plmn(keep_zone=True)
+    moved = rows[1].split(",")
+    assert moved[at] == "fr"
+    moved[-1] = "26201"  # the first row's session, opened in France, recorded in Germany
+    rows[1] = ",".join(moved)
+    base = _alike(_every_rating("\n".join(LINES) + "\n", tmp_path / "zone", monkeypatch))
+    want = _alike(_every_rating("\n".join(rows) + "\n", tmp_path / "both", monkeypatch))
+    assert want == base
+
+
+def test_a_usage_rows_network_is_read_in_sql_as_the_gateway_reads_it() -> None:
+    """The zone the readers' SQL gives a usage row's `serving_plmn` is the gateway's (`zone_of`)
+    for every MCC of the table and every network listed on its own, and the refusal the small
+    reader gives for any other value."""
+    from accounting.db import duckdb
+    from accounting.records import Zone
+    from accounting.zones import PLMN_REFUSED, default_table, usage_zone, usage_zone_sql
+    from gateway.plmn import zone_of
+
+    table = default_table()
+    assigned = [mcc + mnc for zone in Zone for mcc in table.mccs(zone) for mnc in ("01", "999")]
+    networks = [plmn for zone in Zone for plmn in table.networks(zone)]
+    others = ["99901", "00101", "2080", "2080112", "2O801", "20801 ", "２0801", "", None]
+    values = [*assigned, *networks, *others]
+    con = duckdb.connect()
+    read = con.execute(
+        f"SELECT v, {usage_zone_sql('v')} FROM unnest(?::VARCHAR[]) AS t(v)", [values]
+    ).fetchall()
+    assert dict(read) == {v: usage_zone(v) for v in values}
+    assert [usage_zone(p) for p in [*assigned, *networks]] == [
+        zone_of(p).value for p in [*assigned, *networks]
+    ]
+    assert all(str(usage_zone(v)).startswith(PLMN_REFUSED) for v in others[:-2])
+    assert usage_zone("") is None and usage_zone(None) is None
