@@ -36,6 +36,7 @@ from accounting.errors import AccountingError
 from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
+from accounting.zones import PLMN_REFUSED, usage_zone_sql
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -454,6 +455,11 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
                 expr = _unset_if_empty(name, expr)
             elif name in _USAGE_DEFAULTS:
                 expr = f"coalesce({expr}, {_USAGE_DEFAULTS[name]})"
+        elif name == "zone" and "serving_plmn" in have:
+            # the zone the rating reads from the network (`accounting.zones.usage_zone`); a network
+            # it refuses (no MCC+MNC, an MCC not assigned), none: the row is a reject
+            zone = usage_zone_sql('"serving_plmn"')
+            expr = f"CASE WHEN starts_with({zone}, chr({ord(PLMN_REFUSED)})) THEN NULL ELSE coalesce({zone}, 'fr') END"
         else:
             expr = f"{_USAGE_DEFAULTS.get(name, 'NULL')}::{kind}"
         cols.append(f'{expr} AS "{name}"')

@@ -529,3 +529,21 @@ def test_blobs_and_intervals_inside_a_union_value_are_duckdbs_text(storm_run: Pa
         r"union_value(n := 5)::UNION(i INTERVAL, n INT) AS k"
     )
     assert sql_json(storm_run, q) == [{"u": r"\x00ab", "l": ["1 month"], "k": 5}]
+
+
+def test_a_zone_read_from_serving_plmn_is_the_views_as_the_rating_reads_it(tmp_path: Path) -> None:
+    """A usage file with `serving_plmn` and no `zone` is rated in each row's network's zone (an
+    empty one `fr`, one the rating refuses a reject): the `usage` view's `zone` is that zone, NULL
+    for the refused row, where it said `fr` for every row."""
+    rows = [
+        "line,type,start,duration_s,bytes_up,bytes_down,serving_plmn",
+        "L1,data,2026-03-02T10:00:00Z,60,1000,1000,20801",
+        "L1,data,2026-03-02T11:00:00Z,60,1000,1000,26201",
+        "L1,data,2026-03-02T12:00:00Z,60,1000,1000,310260",
+        "L1,data,2026-03-02T13:00:00Z,60,1000,1000,23450",
+        "L1,data,2026-03-02T14:00:00Z,60,1000,1000,",
+        "L1,data,2026-03-02T15:00:00Z,60,1000,1000,99901",
+    ]
+    (tmp_path / "usage.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    got = sql_json(tmp_path, "SELECT zone FROM usage ORDER BY start")
+    assert [r["zone"] for r in got] == ["fr", "eu", "world", "world", "fr", None]
