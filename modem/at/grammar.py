@@ -186,7 +186,8 @@ def urc_word(line: str) -> str | None:
 
 
 def urc_followed_by_line(prefix: str, fields: list[str]) -> bool:
-    """Unsolicited results whose data is on the next line (27.005 §3.4.1: +CMT, +CBM, +CDS in PDU mode)."""
+    """Unsolicited results whose data is on the next line (27.005 §3.4.1): +CMT and +CBM in either
+    mode, +CDS in PDU mode (`+CDS: <length>`; in text mode its fields are on its one line)."""
     if prefix in ("+CMT", "+CBM"):
         return True
     return prefix == "+CDS" and len(fields) == 1
@@ -194,6 +195,61 @@ def urc_followed_by_line(prefix: str, fields: list[str]) -> bool:
 
 # Response lines whose next line is message text / PDU, never to be read as a URC (27.005 §3.4.2/3).
 BODY_FOLLOWS: frozenset[str] = frozenset({"+CMGR", "+CMGL"})
+
+# The most characters an SMS's text-mode <length> can give (160 GSM 7-bit characters); a <length>
+# above it is not a message's, and the text is then taken as one line.
+MAX_TEXT_LENGTH = 160
+
+
+def _number(field: str) -> bool:
+    return field.isdigit()
+
+
+def body_follows(prefix: str, fields: list[str]) -> bool:
+    """Whether a `+CMGR:` / `+CMGL:` header is followed by a line of message text or PDU.
+
+    In text mode a status report is its header alone (27.005 §3.4.2/3: `+CMGR: <stat>,<fo>,<mr>,...`,
+    `+CMGL: <index>,<stat>,<fo>,<mr>,...`), told from a message by its <fo>, a number where a
+    message has its address in quotes; so is an SMS-COMMAND in a listing, and in a read unless its
+    header gives the command's <length> (then its <cdata> follows, in hex).  In PDU mode a PDU
+    always follows."""
+    if prefix == "+CMGR":
+        text_mode = bool(fields) and fields[0].startswith('"')
+        if not text_mode or len(fields) < 2 or not _number(fields[1]):
+            return True
+        if unquote(fields[0]).upper().startswith("STO"):  # an SMS-COMMAND (MO): <cdata> with <length>
+            return len(fields) >= 8 and _number(fields[-1]) and int(fields[-1]) > 0
+        return False
+    if prefix == "+CMGL":
+        text_mode = len(fields) > 1 and fields[1].startswith('"')
+        return not (text_mode and len(fields) > 2 and _number(fields[2]))
+    return False
+
+
+def text_length(prefix: str, fields: list[str]) -> int | None:
+    """The <length> of a text-mode message header that gives it (AT+CSDH=1), in characters: the
+    text that follows may hold line breaks (anybody can text `hi<LF>OK`) and runs on until that
+    many characters are read.  None for a header that gives none (AT+CSDH=0, where the text is
+    taken as one line), a PDU-mode header (a PDU is one line), a status report or command, or a
+    <length> above `MAX_TEXT_LENGTH`.
+
+    27.005 §3.4.1-3 with the header fields shown: `+CMT: <oa>,[<alpha>],<scts>,<tooa>,<fo>,<pid>,
+    <dcs>,<sca>,<tosca>,<length>` (10 fields), `+CMGR: <stat>,<oa/da>,[<alpha>],...,<length>` (11),
+    `+CMGL: <index>,<stat>,<oa/da>,[<alpha>],[<scts>],<tooa/toda>,<length>` (7)."""
+    if prefix == "+CMT":
+        count, text_mode = 10, len(fields) > 2
+    elif prefix == "+CMGR":
+        count = 11
+        text_mode = bool(fields) and fields[0].startswith('"') and body_follows(prefix, fields)
+    elif prefix == "+CMGL":
+        count = 7
+        text_mode = len(fields) > 1 and fields[1].startswith('"') and body_follows(prefix, fields)
+    else:
+        return None
+    if not text_mode or len(fields) != count or not _number(fields[-1]):
+        return None
+    length = int(fields[-1])
+    return length if length <= MAX_TEXT_LENGTH else None
 
 
 def text_may_be_empty(prefix: str, fields: list[str]) -> bool:

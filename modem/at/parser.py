@@ -149,6 +149,10 @@ class ATParser:
         self._flushing = False
         self._body_next = False  # the next line is +CMGR/+CMGL message text
         self._empty_text = False  # ... which may be empty (text mode; a PDU never is)
+        # the text after a header giving its <length> (AT+CSDH=1) runs on over line breaks until
+        # that many bytes are read (`grammar.text_length`): the bytes of its lines so far
+        self._text_need: int | None = None
+        self._text = bytearray()
         self._until_seen = False  # the command's `until` line came (its own answer, not a late one)
         #: bytes of lines that are not text (invalid UTF-8, control characters): a modem at another
         #: baud rate, or one powering up; message text (+CMGR...) is not counted
@@ -179,6 +183,9 @@ class ATParser:
         self._data_echo = None
         self._echo_on = False  # the command line came back: the modem echoes (ATE1)
         self._body_next = False
+        if self._pending_urc is None:  # a +CMT's text may still be coming in
+            self._text_need = None
+            self._text = bytearray()
         self._until_seen = False
 
     def expect_echo(self, text: str) -> None:
@@ -192,6 +199,9 @@ class ATParser:
         self._echo = []
         self._data_echo = None
         self._body_next = False
+        if self._pending_urc is None:
+            self._text_need = None
+            self._text = bytearray()
 
     def restarted(self) -> None:
         """The modem restarted: it answers in words again (ATV1, the power-up setting)."""
@@ -243,7 +253,13 @@ class ATParser:
                 self._skip_lf = False
                 continue
             self._skip_lf = False
-            if self._inline and buf[0] == 0x2B:  # a vendor's inline push: +IPD,<len>:<data>, no line end
+            body = self._pending_urc is not None or self._body_next  # the next line is message text
+            if body and self._text_need is not None:
+                if not self._counted_text(events):
+                    break
+                continue
+            # a vendor's inline push: +IPD,<len>:<data>, no line end (never inside a message's text)
+            if self._inline and buf[0] == 0x2B and not body:
                 inline = self._inline_push(buf)
                 if inline is not None:
                     header, length, end, prefix = inline
@@ -260,7 +276,7 @@ class ATParser:
             lf = buf.find(b"\n")
             end = cr if lf < 0 or (0 <= cr < lf) else lf
             if end < 0:
-                if buf == b"> ":
+                if buf == b"> " and not body:
                     del buf[:]
                     self._prompt(events)
                 elif len(buf) > _MAX_LINE:
@@ -297,6 +313,38 @@ class ATParser:
                     if length is not None:
                         return buf[: m.end() - 1].decode(_ENCODING, _ERRORS), length, m.end(), pushed.prefix
         return None
+
+    def _counted_text(self, events: list[Event]) -> bool:
+        """Take the message text of a header that gave its <length>: line ends are the text's until
+        that many bytes are read (bytes, not characters: a module counting characters writes at
+        least as many bytes, so the line after the text, its `OK`, is never taken for it).  False
+        while the bytes so far do not tell where the text ends."""
+        buf = self._buf
+        need = self._text_need or 0
+        while True:
+            cr = buf.find(b"\r")
+            lf = buf.find(b"\n")
+            end = cr if lf < 0 or (0 <= cr < lf) else lf
+            if end < 0:
+                if len(self._text) + len(buf) > _MAX_LINE:
+                    log.warning("discarding %d bytes of message text without a line end", len(buf))
+                    self.noise_bytes += len(buf)
+                    del buf[:]
+                return False
+            if len(self._text) + end >= need:  # the text ends at this line end
+                text = bytes(self._text + buf[:end]).decode(_ENCODING, _ERRORS)
+                self._skip_lf = buf[end] == 0x0D
+                del buf[: end + 1]
+                self._text = bytearray()
+                self._text_need = None
+                self._line(text, events)
+                return True
+            if buf[end] == 0x0D:
+                if end + 1 == len(buf):
+                    return False  # CR LF or CR alone: the next byte tells how long the line end is
+                end += 1 if buf[end + 1] == 0x0A else 0
+            self._text += buf[: end + 1]
+            del buf[: end + 1]
 
     def _prompt(self, events: list[Event]) -> None:
         events.append(Prompt())
@@ -501,8 +549,10 @@ class ATParser:
                 self._start_raw(Response(line), int(fields[index]), skip_lf=self._skip_lf, events=events)
                 return
         if prefix in grammar.BODY_FOLLOWS:
-            self._body_next = True
-            self._empty_text = grammar.text_may_be_empty(prefix, grammar.fields_of(line))
+            fields = grammar.fields_of(line)
+            self._body_next = grammar.body_follows(prefix, fields)
+            self._empty_text = grammar.text_may_be_empty(prefix, fields)
+            self._text_need = grammar.text_length(prefix, fields) if self._body_next else None
         events.append(Response(line))
         if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, line):
             self._final(events, Result.VENDOR, line, True)  # e.g. Wavecom's +CPIN: READY without OK
@@ -522,6 +572,7 @@ class ATParser:
             if grammar.urc_followed_by_line(prefix, fields):
                 self._pending_urc = Urc(prefix, line)
                 self._empty_text = grammar.text_may_be_empty(prefix, fields)
+                self._text_need = grammar.text_length(prefix, fields)
                 return
             events.append(Urc(prefix, line))
             return

@@ -9,7 +9,7 @@ import pytest
 
 from hil.fakemodem import Answer, AnsweringTransport
 from modem.at import errors
-from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
+from modem.at.client import ATClient, Reply, RetryPolicy, WatchdogPolicy
 from modem.at.command import Command
 from modem.at.parser import Urc
 from modem.at.script import ScriptedTransport, steps
@@ -710,3 +710,36 @@ async def test_rdy_begins_a_boot_whose_notices_are_not_another_restart() -> None
         for _ in range(5):
             await urcs.get(timeout=5)
     assert at.restarts == 0  # RDY's to tell (the bench does), and the notices after it its boot's
+
+
+async def _answered_after(modem: AnsweringTransport, at: ATClient, line: str, pushed: bytes) -> Reply:
+    """`line`'s reply when `pushed` comes between its being sent and the fake modem's answer."""
+    modem.hold()
+    modem.received.clear()
+    answer = asyncio.create_task(at.command(line))
+    await asyncio.wait_for(modem.received.wait(), 5)
+    modem.push(pushed)
+    modem.catch_up()
+    return await asyncio.wait_for(answer, 5)
+
+
+async def test_text_mode_answers_a_message_came_into_or_a_status_report_heads() -> None:
+    """A text-mode +CMT with its <length> (AT+CSDH=1) pushed while AT+CSQ is answered, its text
+    holding `OK` and `+CME ERROR: 10` lines: those lines were AT+CSQ's answer and final result.
+    A listing whose first entry is a stored status report (a header alone, 27.005 §3.4.2) took the
+    next message's header for the report's text and ended at that message's line `OK`."""
+    text = "hi\r\nOK\r\n+CME ERROR: 10\r\nbye"
+    head = f'+CMT: "+33611111111",,"26/12/07,10:00:00+04",145,4,0,0,"+33689004000",145,{len(text)}'
+    report = '1,"REC READ",6,0,"+447700900123",145,"26/03/02,08:00:04+00","26/03/02,08:00:04+00",0'
+    message = '2,"REC READ","+33600000001",,"26/03/02,08:00:09+00"'
+    modem = AnsweringTransport({"AT+CSQ": "+CSQ: 20,0"}, url="script://")
+    async with client(modem) as at:  # type: ignore[arg-type]
+        async with at.urcs({"+CMT"}) as urcs:
+            reply = await _answered_after(modem, at, "AT+CSQ", f"\r\n{head}\r\n{text}\r\n".encode())
+            assert reply.lines == ("+CSQ: 20,0",)
+            assert (await urcs.get(timeout=5)).extra == text
+        # the listing, then the fake's OK
+        listing = f"\r\n+CMGL: {report}\r\n+CMGL: {message}\r\nOK\r\n".encode()
+        reply = await _answered_after(modem, at, 'AT+CMGL="ALL"', listing)
+        assert reply.lines == (f"+CMGL: {report}", f"+CMGL: {message}", "OK")
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 20,0",)

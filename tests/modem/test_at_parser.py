@@ -602,3 +602,78 @@ def test_urcs_anywhere_in_an_answer(echo: bool, placement: list[tuple[int, str]]
     assert [e.line for e in events if isinstance(e, Urc)] == [t for t, u in lines if u]
     assert [e.line for e in events if isinstance(e, Response)] == ANSWER_LINES
     assert events[-1] == OK
+
+
+# 27.005 §3.4.1 text mode with AT+CSDH=1: `+CMT: <oa>,[<alpha>],<scts>,<tooa>,<fo>,<pid>,<dcs>,<sca>,
+# <tosca>,<length><CR><LF><data>`; anybody can text line breaks, so the text may hold whole lines
+# that read as a final result, an error or a URC.
+_TEXT = 'hi\r\nOK\r\n+CME ERROR: 10\nERROR\r+CMTI: "SM",3\r\nbye'
+_CMT_HEAD = f'+CMT: "+33611111111",,"26/12/07,10:00:00+04",145,4,0,0,"+33689004000",145,{len(_TEXT)}'
+
+
+def _text_while_answering() -> list[tuple[Command | None, bytes]]:
+    return [
+        (Command("AT+CSQ"), f"\r\n{_CMT_HEAD}\r\n{_TEXT}\r\n\r\n+CSQ: 5,0\r\n\r\nOK\r\n".encode()),
+        (None, f"\r\n{_CMT_HEAD}\r\n{_TEXT}\r\n".encode()),
+    ]
+
+
+def test_a_text_mode_cmt_with_its_length_takes_every_line_of_its_text() -> None:
+    """The text's lines past the first were the answer's: its `OK` ended AT+CSQ before the modem's
+    own answer, whose lines came as URCs and a late OK."""
+    expected = [Urc("+CMT", _CMT_HEAD, _TEXT), Response("+CSQ: 5,0"), OK, Urc("+CMT", _CMT_HEAD, _TEXT)]
+    assert run(_text_while_answering()) == expected
+    assert run(_text_while_answering(), chunk_sizes=[1] * 1000) == expected
+    assert run(_text_while_answering(), chunk_sizes=[3, 7, 2, 11] * 100) == expected
+
+
+def test_a_text_mode_cmt_without_its_length_takes_its_next_line_whatever_it_reads() -> None:
+    """A text line `+IPD,5:hello` was read as the socket data a SIMCom module pushes, and `> ` read
+    alone as a prompt: the text came as an empty URC and what followed went astray."""
+    head = '+CMT: "+33611111111",,"26/12/07,10:00:00+04"'
+    for text in ("+IPD,5:hello", "> ", "OK", "+CME ERROR: 10", '+CMTI: "SM",1', "RING"):
+        steps = [(Command("AT+CSQ"), f"\r\n{head}\r\n{text}\r\n\r\n+CSQ: 5,0\r\n\r\nOK\r\n".encode())]
+        expected = [Urc("+CMT", head, text), Response("+CSQ: 5,0"), OK]
+        assert run(steps) == expected, text
+        assert run(steps, chunk_sizes=[1] * 1000) == expected, text
+
+
+def test_text_mode_reads_with_the_length_take_every_line_of_a_message() -> None:
+    """AT+CMGR / AT+CMGL in text mode with AT+CSDH=1: the text, line breaks and all, up to its
+    <length>; its `OK` line used to end the answer."""
+    head = f'"REC READ","+33611111111",,"26/12/07,10:00:00+04",145,4,0,0,"+33689004000",145,{len(_TEXT)}'
+    read = f"\r\n+CMGR: {head}\r\n{_TEXT}\r\n\r\nOK\r\n".encode()
+    expected = [Response(f"+CMGR: {head}"), Response(_TEXT), OK]
+    assert run([(Command("AT+CMGR=1"), read)]) == expected
+    assert run([(Command("AT+CMGR=1"), read)], chunk_sizes=[1] * 1000) == expected
+    first = f'1,"REC READ","+33611111111",,"26/12/07,10:00:00+04",145,{len(_TEXT)}'
+    second = '2,"REC READ","+33622222222",,"26/12/07,10:01:00+04",145,0'
+    listing = f"\r\n+CMGL: {first}\r\n{_TEXT}\r\n+CMGL: {second}\r\n\r\n\r\nOK\r\n".encode()
+    assert run([(Command('AT+CMGL="ALL"'), listing)], chunk_sizes=[2] * 1000) == [
+        Response(f"+CMGL: {first}"),
+        Response(_TEXT),
+        Response(f"+CMGL: {second}"),
+        Response(""),  # an empty message: <length> 0
+        OK,
+    ]
+
+
+def test_a_text_mode_status_report_read_or_listed_has_no_text_line() -> None:
+    """27.005 §3.4.2/3: a status report's header is all there is (`+CMGR: <stat>,<fo>,<mr>,...`); the
+    line after it was taken for its text: the next message's header in a listing, whose text then
+    read as an answer line and its `OK` as the final result, the rest of the listing lost."""
+    report = '"REC READ",6,0,"+447700900123",145,"26/03/02,08:00:04+00","26/03/02,08:00:04+00",0'
+    message = '2,"REC READ","+33600000001",,"26/03/02,08:00:09+00"'
+    listing = f"\r\n+CMGL: 1,{report}\r\n+CMGL: {message}\r\nOK\r\n\r\nOK\r\n".encode()
+    assert run([(Command('AT+CMGL="ALL"'), listing)]) == [
+        Response(f"+CMGL: 1,{report}"),
+        Response(f"+CMGL: {message}"),
+        Response("OK"),  # that message's text
+        OK,
+    ]
+    read = f"\r\n+CMGR: {report}\r\n\r\nOK\r\n".encode()
+    assert run([(Command("AT+CMGR=1"), read)]) == [Response(f"+CMGR: {report}"), OK]
+    # a text-mode +CDS has its fields on its one line; in PDU mode its PDU follows
+    cds = '+CDS: 6,0,"+447700900123",145,"26/03/02,08:00:04+00","26/03/02,08:00:04+00",0'
+    steps = [(Command("AT+CSQ"), f"\r\n{cds}\r\n\r\n+CSQ: 5,0\r\n\r\nOK\r\n".encode())]
+    assert run(steps) == [Urc("+CDS", cds), Response("+CSQ: 5,0"), OK]

@@ -259,3 +259,28 @@ async def test_a_message_holding_a_line_ok_is_read_whole(mode: str) -> None:
         assert [m.text for m in await modem.sms.list_messages()] == [text]
         assert (await modem.client.command("AT+CMGF?")).fields("+CMGF") == ["1" if mode == "text" else "0"]
         assert (await modem.client.command("AT+CSQ")).line("+CSQ") is not None
+
+
+async def test_text_mode_messages_with_their_length_are_framed_whole_by_the_client() -> None:
+    """Text mode with AT+CSDH=1 and AT+CNMI=2,2 (messages routed as +CMT): a text holding lines
+    `OK`, `+CME ERROR: 10` or a URC was cut at its first line, the rest read as URCs and as the
+    answer to the next command; AT+CMGR and AT+CMGL ended at its line `OK`."""
+    networks: list[Network] = []
+    modem, ident, _ = await open_modem("simcom-sim800", networks=networks)
+    text = 'meter 7\r\nOK\r\n+CME ERROR: 10\nERROR\n+CMTI: "SM",9\r\nend'
+    seen: list[str] = []
+    modem.client.subscribe(lambda urc: seen.append(urc.line))
+    async with modem, modem.client.urcs({"+CMT", "+CMTI"}) as urcs:
+        await modem.network.wait_registered(timeout=20)
+        await modem.client.command("AT+CMGF=1;+CSDH=1;+CNMI=2,2,0,0,0")
+        networks[0].submit_sms(0.0, ident.line_id, "+33612345678", text)
+        urc = await urcs.get(timeout=30)
+        assert (urc.name, urc.extra) == ("+CMT", text)
+        assert (await modem.client.command("AT+CSQ")).line("+CSQ") is not None
+        await modem.client.command("AT+CNMI=2,1,0,0,0")  # messages stored, +CMTI
+        networks[0].submit_sms(0.0, ident.line_id, "+33612345678", text)
+        index = int((await urcs.get(timeout=30)).fields[1])
+        assert (await modem.client.command(f"AT+CMGR={index}")).lines[1:] == (text,)
+        assert (await modem.client.command('AT+CMGL="ALL"')).lines[1:] == (text,)
+        assert (await modem.client.command("AT+CMGF?")).fields("+CMGF") == ["1"]
+    assert not set(seen) & {"OK", "ERROR", "+CME ERROR: 10", "end"}  # no line of the text as a URC
