@@ -40,6 +40,10 @@ TCP_STACKS = ("none", "simcom-cip", "quectel-qi")
 REGISTRATIONS = ("+CREG", "+CGREG", "+CEREG", "+C5GREG")
 
 
+# AT+CNMI=<mode>,<mt>,...: the <mt> a profile's `sms.cnmi` sets (27.005 §3.4.1)
+_CNMI_MT = re.compile(r"AT\+CNMI=\s*\d*\s*,\s*(\d+)", re.IGNORECASE)
+
+
 class DriverProfileError(YamlError, ModemError, ValueError):
     """A profile (its `driver:` section, or the file) that cannot be used: file, line, key path."""
 
@@ -130,6 +134,17 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         except re.error as exc:
             raise fail(no_ok_raw, key, "driver.no_ok", f"not a regular expression: {exc}") from None
         no_ok[str(key).upper()] = str(pattern)
+    cnmi = str(text_field(sms, "cnmi", src, "driver.sms", default=defaults.cnmi, what="an AT command"))
+    routed = _CNMI_MT.match(cnmi.strip())
+    if routed is not None and routed.group(1) in ("2", "3"):
+        raise fail(
+            sms,
+            "cnmi",
+            "driver.sms",
+            f"{cnmi!r}: <mt>={routed.group(1)} routes received messages to the serial line as +CMT "
+            "without storing them, and the driver takes messages from storage (+CMTI, AT+CMGR): "
+            "they would be lost; use <mt>=1, e.g. AT+CNMI=2,1,0,0,0",
+        )
     tcp_raw = mapping(d.get("tcp") or LocatedDict(), src, "driver.tcp", d.line_of("tcp"))
     check_keys(
         tcp_raw, ("stack", "max_send", "read_size", "mux", "context", "connect_timeout"), src, "driver.tcp"
@@ -169,7 +184,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         init=texts("init", defaults.init),
         iccid=texts("iccid", defaults.iccid),
         registration=registration,
-        cnmi=str(text_field(sms, "cnmi", src, "driver.sms", default=defaults.cnmi, what="an AT command")),
+        cnmi=cnmi,
         sms_storage=str(text_field(sms, "storage", src, "driver.sms", default=defaults.sms_storage)),
         sms_mode=mode,
         timeouts=timeouts,

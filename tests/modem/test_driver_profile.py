@@ -39,6 +39,9 @@ def test_defaults_without_a_driver_section(tmp_path: Path) -> None:
         ("driver:\n  init: [ATE0]\n  registration: [+CXREG]\n", 4, "driver.registration", "'+CXREG'"),
         ("driver:\n  timeouts:\n    +CIICR: -1\n", 4, "driver.timeouts.+CIICR", "expected seconds > 0"),
         ("driver:\n  sms: {mode: unicode}\n", 3, "driver.sms.mode", "expected pdu or text"),
+        # messages routed as +CMT are not stored, and the driver reads them from storage: lost
+        ("driver:\n  sms:\n    cnmi: AT+CNMI=2,2,0,0,0\n", 4, "driver.sms.cnmi", "<mt>=2 routes"),
+        ("driver:\n  sms: {cnmi: 'at+cnmi=1, 3'}\n", 3, "driver.sms.cnmi", "would be lost"),
         ("driver:\n  colour: red\n", 3, "driver.colour", "unknown key"),
         (
             "driver:\n  allow_commands:\n    - AT+QENG\n    - ATD+33612345678;\n",
