@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from modem.at import grammar
 from modem.at.client import ATClient, Reply
 from modem.at.errors import ModemError, TransportError
+from modem.at.parser import Urc
 from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfileError
 from modem.options import OptionError, check_float, check_int
@@ -202,12 +204,41 @@ def _check_transport_options(args: argparse.Namespace) -> None:
     check_float("--timeout", args.timeout, 0.001, MAX_WAIT_S)
 
 
-def _print_reply(reply: Reply) -> None:
+def _shown(line: str) -> str:
+    """A line as printed: a message text's line breaks (text mode, read up to the header's <length>)
+    as `\\r` and `\\n`, so that each printed line is one line of the answer and a text's line `OK`
+    is not taken for the answer's end."""
+    if "\r" not in line and "\n" not in line:
+        return line
+    return line.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _warn_unbounded(args: argparse.Namespace, line: str) -> None:
+    """Say on stderr that a text-mode message header came without its <length>: nothing tells
+    where its text ends."""
+    prefix = grammar.prefix_of(line)
+    if prefix is not None and grammar.text_unbounded(prefix, grammar.fields_of(line)):
+        print(
+            f"m2msim modem {args.modem_command}: warning: {line!r}: text mode without the message's "
+            "<length> (AT+CSDH=0): its text is taken as its first line; should it hold a line break, "
+            "its later lines (a line OK or ERROR too) read as the answer's and as URCs. Send "
+            "AT+CSDH=1 first, or read in PDU mode (AT+CMGF=0)",
+            file=sys.stderr,
+        )
+
+
+def _print_reply(args: argparse.Namespace, reply: Reply) -> None:
     for r in reply.responses:
-        print(r.line)
+        print(_shown(r.line))
+        _warn_unbounded(args, r.line)
         if r.payload is not None:
             print(f"<{len(r.payload)} bytes: {r.payload!r}>")
     print(reply.final.line)
+
+
+def _print_urc(args: argparse.Namespace, urc: Urc) -> None:
+    print(f"URC {urc.line}" + (f" | {_shown(urc.extra)}" if urc.extra else ""))
+    _warn_unbounded(args, urc.line)
 
 
 async def _open(args: argparse.Namespace) -> Transport:
@@ -253,11 +284,11 @@ def _at(args: argparse.Namespace) -> int:
         async with ATClient(transport, timeout=args.timeout) as client:
             # a raw line that texts, calls or forwards is refused on a physical modem (no allow-list here)
             client.guard = CommandGuard(client.url, None, allowed)
-            client.subscribe(lambda urc: print(f"URC {urc.line}" + (f" | {urc.extra}" if urc.extra else "")))
+            client.subscribe(lambda urc: _print_urc(args, urc))
             for line in args.commands:
                 print(f"> {line}")
                 try:
-                    _print_reply(await client.command(line))
+                    _print_reply(args, await client.command(line))
                 except ModemError as exc:
                     lines = getattr(exc, "lines", ())
                     for text in lines:

@@ -252,6 +252,16 @@ def text_length(prefix: str, fields: list[str]) -> int | None:
     return length if length <= MAX_TEXT_LENGTH else None
 
 
+def text_unbounded(prefix: str, fields: list[str]) -> bool:
+    """Whether this is a text-mode message header without its <length> (AT+CSDH=0, the power-up
+    setting): its text is taken as the one line after it, so a line break in the text ends it there,
+    and the text's later lines (a line `OK`, `ERROR`, `+CMTI: ...`) read as answer lines, the end
+    of the answer or URCs."""
+    if prefix not in ("+CMT", "+CMGR", "+CMGL") or (prefix != "+CMT" and not body_follows(prefix, fields)):
+        return False
+    return text_may_be_empty(prefix, fields) and text_length(prefix, fields) is None
+
+
 def text_may_be_empty(prefix: str, fields: list[str]) -> bool:
     """Whether the message line after this header may be empty: a text-mode header (27.005 §3.4.3,
     §4.1; an empty SMS has empty text), told by its status or address in quotes where PDU mode has

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 
 import pytest
 
+from gateway.api import MtSms
 from m2msim.cli import main
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
@@ -138,9 +140,45 @@ class PtyServedModem:
         self.endpoint.close()
         self._loop.close()
 
+    def call(self, action: Callable[[VirtualModem], object]) -> None:
+        """Run `action(modem)` on the modem's event loop, and wait for it."""
+
+        async def run() -> None:
+            action(self.modem)
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+def test_raw_text_mode_reads_take_a_message_whole_with_its_length_and_warn_without(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stored text-mode message holding a line `OK`: with AT+CSDH=1 the answer ended at that line
+    (the rest printed as URCs and the modem's OK as a URC); now the text runs to the header's
+    <length>, printed with its line breaks as \\n.  Without AT+CSDH=1 nothing tells where the
+    text ends: the user is told so on stderr."""
+    served = PtyServedModem("simcom-sim800")
+    try:
+        served.call(lambda m: m.sms.receive(MtSms("+33611111111", "hi\nOK\nbye", 0.0)))
+        commands = ["AT+CMGF=1", "AT+CSDH=1", "AT+CMGR=1", "AT+CSQ", "AT+CSDH=0", "AT+CMGR=1"]
+        status = main(["modem", "at", served.path, *commands, "--timeout", "10"])
+    finally:
+        served.stop()
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert status == 0
+    read = out.index("> AT+CMGR=1")
+    assert out[read + 1].startswith('+CMGR: "REC UNREAD","+33611111111",,') and out[read + 1].endswith(",9")
+    assert out[read + 2 : read + 5] == ["hi\\nOK\\nbye", "OK", "> AT+CSQ"]
+    assert not {"URC OK", "URC bye"} & set(out[: read + 5])
+    warning = [line for line in captured.err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "text mode without the message's <length> (AT+CSDH=0)" in warning[0]
+    assert "Send AT+CSDH=1 first" in warning[0] and warning[0].startswith(
+        "m2msim modem at: warning: '+CMGR: "
+    )
 
 
 def test_probe_over_a_pty(capsys: pytest.CaptureFixture[str]) -> None:
