@@ -56,7 +56,7 @@ from m2msim.yamlio import (
     sequence,
     text_field,
 )
-from modem import safety
+from modem import patterns, safety
 from modem.at.errors import CommandError, ModemError
 from modem.at.parser import Urc
 
@@ -345,12 +345,22 @@ def costly(command: str) -> str | None:
 
 
 def _regex(pattern: str, source: str, line: int, where: str) -> None:
+    """A pattern that is not a regular expression, or backtracks exponentially, is refused at load
+    (`modem.patterns`); one holding a parameter (`${...}`) is checked once it is filled in."""
     if "${" in pattern:
         return
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ScriptYamlError(source, line, where, f"not a regular expression: {exc}") from None
+        patterns.compile_pattern(pattern)
+    except patterns.PatternError as exc:
+        raise ScriptYamlError(source, line, where, str(exc)) from None
+
+
+def _pattern(step: Step, key: str, pattern: str) -> re.Pattern[str]:
+    """A step's pattern with its parameters filled in: one that became unusable fails the step."""
+    try:
+        return patterns.compile_pattern(pattern)
+    except patterns.PatternError as exc:
+        raise StepFailed(f"{step.where}: {key}: {exc}") from None
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -408,13 +418,14 @@ async def _release_socket(bench: BenchContext, state: _State) -> None:
         bench.note(f"clean-up after the steps: {type(exc).__name__}: {exc}")
 
 
-def _search(pattern: str, lines: list[str]) -> re.Match[str] | None:
-    rx = re.compile(pattern)
+def _search(rx: re.Pattern[str], lines: list[str]) -> re.Match[str] | None:
+    """The first line `rx` is found in, else the lines joined (a pattern over several lines); each
+    text on its first `modem.patterns.MAX_MATCHED` characters."""
     for line in lines:
-        m = rx.search(line)
+        m = patterns.search(rx, line)
         if m is not None:
             return m
-    return rx.search("\n".join(lines))
+    return patterns.search(rx, "\n".join(lines))
 
 
 def _keep_groups(m: re.Match[str], state: _State, info: dict[str, Any]) -> None:
@@ -437,8 +448,9 @@ async def _send(bench: BenchContext, step: Step, state: _State, info: dict[str, 
         bench.transcript.record("refused", action="send", command=command, reason=why)
         raise safety.SafetyError(f"{step.where}: {command!r} refused: {why}")
     timeout = step.number("timeout", p, 0.0) if "timeout" in step.options else None
-    final_rx = step.text("final", p)
-    expect = step.text("expect", p)
+    final_text, expect_text = step.text("final", p), step.text("expect", p)
+    final_rx = _pattern(step, "final", final_text) if final_text else None
+    expect = _pattern(step, "expect", expect_text) if expect_text else None
     try:
         reply = await bench.modem.client.command(command, timeout=timeout)
         lines, final = list(reply.lines), reply.final.line
@@ -447,12 +459,16 @@ async def _send(bench: BenchContext, step: Step, state: _State, info: dict[str, 
             raise StepFailed(f"{step.where}: {command}: {exc}") from None
         lines, final = list(getattr(exc, "lines", ()) or ()), exc.final
     info["final"] = final
-    if final_rx and not re.search(final_rx, final):
-        raise StepFailed(f"{step.where}: {command}: final result {final!r} does not match {final_rx!r}")
+    if final_rx and not patterns.search(final_rx, final):
+        raise StepFailed(
+            f"{step.where}: {command}: final result {final!r} does not match {final_rx.pattern!r}"
+        )
     if expect:
         m = _search(expect, lines)
         if m is None:
-            raise StepFailed(f"{step.where}: {command}: no answer line matches {expect!r} (got {lines!r})")
+            raise StepFailed(
+                f"{step.where}: {command}: no answer line matches {expect.pattern!r} (got {lines!r})"
+            )
         _keep_groups(m, state, info)
 
 
@@ -463,13 +479,13 @@ async def _register(bench: BenchContext, step: Step, state: _State, info: dict[s
 
 
 async def _wait_urc(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
-    rx = re.compile(_subst(str(step.value), p))
+    rx = _pattern(step, "wait_urc", _subst(str(step.value), p))
     timeout = step.number("timeout", p, 60.0)
     try:
         async with asyncio.timeout(timeout):
             while True:
                 for i in range(state.seen, len(state.urcs)):
-                    m = rx.search(state.urcs[i].line)
+                    m = patterns.search(rx, state.urcs[i].line)
                     if m is not None:
                         state.seen = i + 1
                         info["urc"] = state.urcs[i].line

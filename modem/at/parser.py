@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from modem import patterns
 from modem.at import grammar
 from modem.at.command import Command
 from modem.at.grammar import Result
@@ -499,11 +500,11 @@ class ATParser:
         ):
             self._unsolicited(stripped, events, numeric=numeric)
             return
-        if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, stripped):
+        if cmd.final_pattern is not None and patterns.fullmatch(cmd.final_pattern, stripped):
             events.append(Response(stripped))
             self._final(events, Result.VENDOR, stripped, True)
             return
-        if cmd.until is not None and re.fullmatch(cmd.until, stripped):
+        if cmd.until is not None and patterns.fullmatch(cmd.until, stripped):
             self._until_seen = True
         events.append(Response(stripped))
 
@@ -554,7 +555,7 @@ class ATParser:
             self._empty_text = grammar.text_may_be_empty(prefix, fields)
             self._text_need = grammar.text_length(prefix, fields) if self._body_next else None
         events.append(Response(line))
-        if cmd.final_pattern is not None and re.fullmatch(cmd.final_pattern, line):
+        if cmd.final_pattern is not None and patterns.fullmatch(cmd.final_pattern, line):
             self._final(events, Result.VENDOR, line, True)  # e.g. Wavecom's +CPIN: READY without OK
 
     def _unsolicited(self, line: str, events: list[Event], *, numeric: bool = False) -> None:

@@ -33,6 +33,7 @@ from m2msim.yamlio import (
     text_field,
     text_list,
 )
+from modem import patterns
 from modem.at.errors import ModemError
 from modem.safety import allow_commands_field
 
@@ -130,9 +131,9 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
     for key in no_ok_raw:
         pattern = text_field(no_ok_raw, key, src, "driver.no_ok", what="a regular expression")
         try:
-            re.compile(str(pattern))
-        except re.error as exc:
-            raise fail(no_ok_raw, key, "driver.no_ok", f"not a regular expression: {exc}") from None
+            patterns.compile_pattern(str(pattern))
+        except patterns.PatternError as exc:
+            raise fail(no_ok_raw, key, "driver.no_ok", str(exc)) from None
         no_ok[str(key).upper()] = str(pattern)
     cnmi = str(text_field(sms, "cnmi", src, "driver.sms", default=defaults.cnmi, what="an AT command"))
     routed = _CNMI_MT.match(cnmi.strip())

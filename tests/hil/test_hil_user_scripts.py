@@ -12,6 +12,7 @@ from ptys import served_ptys
 from hil.allowlist import allow_list_from_numbers
 from hil.bench import run_bench
 from hil.errors import ScriptFileError
+from hil.fakemodem import REGISTERED, AnsweringTransport
 from hil.scripts import get_script
 from hil.steps import ScriptYamlError
 from m2msim.cli import main
@@ -111,6 +112,22 @@ async def test_a_duration_given_as_a_parameter_is_bounded_when_the_step_runs(tmp
         assert result.error == f"{steps}:4: timeout='{shown}': expected seconds within 0..86400", result.error
 
 
+async def test_a_pattern_made_catastrophic_by_its_parameter_fails_its_step_unrun(tmp_path: Path) -> None:
+    """A pattern holding a parameter is checked once filled in: `(${x}+)+$` with x=a is `(a+)+$`,
+    which would backtrack for ever on the fake modem's 40-character line of a's."""
+    steps = tmp_path / "param.yaml"
+    steps.write_text(
+        "params:\n  x: {default: 'b'}\nsteps:\n  - send: AT+CGMI\n    expect: '(${x}+)+$'\n",
+        encoding="utf-8",
+    )
+    fake = AnsweringTransport({**REGISTERED, "AT+CGMI": "a" * 40 + "!"}, url="script://")
+    result = await run_bench(get_script(str(steps)), fake.url, transport=fake, params={"x": "a"})
+    assert result.status == "failed"
+    assert result.error is not None and result.error.startswith(
+        f"{steps}:4: expect: '(a+)+$' backtracks for minutes"
+    ), result.error
+
+
 async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
     script = get_script(str(EXAMPLES / "data_echo.yaml"))
     result = await run_bench(script, "virtual://quectel-bg96?seed=1")
@@ -130,6 +147,18 @@ async def test_yaml_socket_steps_on_a_vendor_stack() -> None:
         (
             "steps:\n  - send: AT\n    expect: '(unclosed'\n",
             "bad.yaml:3: steps[0].expect: not a regular expression",
+        ),
+        (  # exponential backtracking on a line it does not match: the bench would hang on it
+            "steps:\n  - send: AT+CSQ\n    expect: '(a+)+$'\n",
+            "bad.yaml:3: steps[0].expect: '(a+)+$' backtracks for minutes",
+        ),
+        (
+            "steps:\n  - send: AT+CSQ\n    final: '(\\w+\\s?)*ERROR'\n",
+            "bad.yaml:3: steps[0].final: '(\\\\w+\\\\s?)*ERROR' backtracks for minutes",
+        ),
+        (
+            "steps:\n  - send: AT\n  - wait_urc: '^(.|\\s)*RING$'\n",
+            "bad.yaml:3: steps[1].wait_urc: '^(.|\\\\s)*RING$' backtracks for minutes",
         ),
         (
             "steps:\n  - send: AT+CSQ;D0612345678;\n",
@@ -206,10 +235,12 @@ def test_the_command_refuses_a_bad_script_file_with_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
+    (tmp_path / "slow.yaml").write_text("steps:\n  - send: AT+CGMI\n    expect: '(a+)+$'\n", encoding="utf-8")
     for args, error in (
         ([str(tmp_path / "missing.py")], "missing.py: no such file"),
         ([str(tmp_path / "missing.yaml")], "missing.yaml"),
         ([str(tmp_path / "notes.txt")], "notes.txt: a script file is a Python module (.py) or a YAML script"),
+        ([str(tmp_path / "slow.yaml")], "slow.yaml:3: steps[0].expect: '(a+)+$' backtracks for minutes"),
     ):
         code = main(["bench", *args, "--modem-url", "virtual://generic", "--out", str(out)])
         err = capsys.readouterr().err

@@ -43,6 +43,12 @@ def test_defaults_without_a_driver_section(tmp_path: Path) -> None:
         ("driver:\n  sms:\n    cnmi: AT+CNMI=2,2,0,0,0\n", 4, "driver.sms.cnmi", "<mt>=2 routes"),
         ("driver:\n  sms: {cnmi: 'at+cnmi=1, 3'}\n", 3, "driver.sms.cnmi", "would be lost"),
         ("driver:\n  colour: red\n", 3, "driver.colour", "unknown key"),
+        (  # matched on every line of AT+CPIN?'s answer: it would hang the driver's parser
+            "driver:\n  no_ok:\n    AT+CPIN?: '\\+CPIN: (\\w+ ?)+'\n",
+            4,
+            "driver.no_ok.AT+CPIN?",
+            "backtracks for minutes",
+        ),
         (
             "driver:\n  allow_commands:\n    - AT+QENG\n    - ATD+33612345678;\n",
             5,
