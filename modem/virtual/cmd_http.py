@@ -17,12 +17,19 @@ As device firmware drives it (the manual's HTTP examples, SIM800 HTTP Applicatio
   sent, or the manual's own codes: 600 not an HTTP answer, 601 network error (the server cannot
   be reached, the connection ended before the answer was whole, no whole answer within TIMEOUT),
   602 no memory (a body longer than the module's 319,488 bytes: the connection is closed),
-  603 DNS error (a name the Internet table does not know), 604 stack busy (an action under way);
+  603 DNS error (a name the Internet table does not know), 604 stack busy (an action under way),
+  605 / 606 (TLS, below);
 - AT+HTTPREAD[=<start>,<size>] answers `+HTTPREAD: <n>`, the n bytes, OK; AT+HTTPHEAD the
   answer's header lines the same way; AT+HTTPSTATUS? `+HTTPSTATUS: <method>,<status>,<finish>,
   <remain>` (0 idle, 1 receiving; the bytes of the body received and still to come);
-- AT+HTTPSSL=0 (and `?`, `=?`) is answered; AT+HTTPSSL=1 is ERROR, TLS not being emulated, and so
-  is an `https://` URL.
+- AT+HTTPSSL=<0|1> (SIM800 Series SSL Application Note §2.2; `?` shows it): 1, the actions run
+  over TLS (`modem.virtual.tls` with `cmd_simcom.SIMCOM_TLS`, the stack's: real TLS 1.2, its
+  records billed as they cross the air; the server's certificate is not checked: AT+SSLSETCERT is
+  not emulated); the URL's scheme gives only
+  the default port (https: 443), AT+HTTPSSL decides whether TLS is spoken.  The application note's
+  +HTTPACTION codes: 605 the TLS channel could not be set up (the handshake failed: no common
+  version or suite, a broken record, the server closing), 606 the server's fatal alert ended the
+  connection.
 
 Errors: `ERROR`, `+CME ERROR: 3` with +CMEE=1 (operation not allowed): a command before
 AT+HTTPINIT, AT+HTTPACTION with the CID's bearer closed, AT+HTTPREAD / AT+HTTPHEAD with no answer
@@ -43,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from modem.virtual import httpclient
 from modem.virtual.cmd_sapbr import CIDS, bearer_connected
+from modem.virtual.cmd_simcom import SIMCOM_TLS
 from modem.virtual.httpclient import HTTP_SID, METHODS, POST, Exchange, Failure
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
@@ -57,7 +65,10 @@ log = logging.getLogger(__name__)
 
 NOT_ALLOWED = 3  # CME 3, ERROR with +CMEE=0
 NOT_HTTP, NETWORK_ERROR, NO_MEMORY, DNS_ERROR, BUSY = 600, 601, 602, 603, 604
+SSL_FAILED, SSL_ALERT = 605, 606  # SIM800 Series SSL Application Note §2.2
 CODES = {
+    Failure.TLS: SSL_FAILED,
+    Failure.TLS_ALERT: SSL_ALERT,
     Failure.DNS: DNS_ERROR,
     Failure.CONNECT: NETWORK_ERROR,
     Failure.CLOSED: NETWORK_ERROR,
@@ -96,6 +107,7 @@ class HttpState:
     head: bytes = b""
     body: bytes = b""
     read: bool = False  # an answer is there to read (AT+HTTPREAD / AT+HTTPHEAD)
+    ssl: bool = False  # AT+HTTPSSL=1: the actions run over TLS
 
 
 def _on_reset(m: VirtualModem) -> None:
@@ -189,14 +201,14 @@ def httpdata(m: VirtualModem, c: Cmd) -> Final | None:
 
 @SIMCOM_HTTP.command("+HTTPSSL")
 def httpssl(m: VirtualModem, c: Cmd) -> Final | None:
+    st = _http(m)
     if c.op is Op.TEST:
         m.info("+HTTPSSL: (0,1)")
     elif c.op is Op.READ:
-        m.info("+HTTPSSL: 0")
-    elif c.op is Op.SET and c.int_at(0, None, 0, 1) == 0:
-        return None
+        m.info(f"+HTTPSSL: {int(st.ssl)}")
+    elif c.op is Op.SET:
+        st.ssl = c.int_at(0, None, 0, 1) == 1
     else:
-        log.info("AT+HTTPSSL=1: TLS is not emulated")
         raise CmeError(NOT_ALLOWED)
     return None
 
@@ -245,6 +257,7 @@ def httpaction(m: VirtualModem, c: Cmd) -> Final | None:
         timeout=float(st.params["TIMEOUT"]),
         max_body=MAX_DATA,
         on_done=lambda ex, outcome: _end(m, ex, outcome),
+        tls=SIMCOM_TLS if st.ssl else None,
     )
     st.action, st.method, st.read = act, method, False
     httpclient.start(m, act)

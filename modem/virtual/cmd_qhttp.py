@@ -136,6 +136,9 @@ def _request(m: VirtualModem, verb: int, body: bytes, rsptime: int) -> None:
     if not ctx.active:
         m.schedule(0.0, lambda: m.urc(f"{name}: {DEACTIVATED}"))
         return
+    if httpclient.is_https(st.url):  # TLS is not emulated on Quectel's HTTP application
+        m.schedule(0.0, lambda: m.urc(f"{name}: {URL_ERROR}"))
+        return
     headers = ["User-Agent: QUECTEL_MODULE", "Accept: */*"]
     if verb == POST:
         headers.append(f"Content-Type: {CONTENT_TYPES[st.cfg['contenttype']]}")

@@ -374,9 +374,7 @@ def qird(m: VirtualModem, c: Cmd) -> Final | None:
     if want == 0:
         m.info(f"+QIRD: {sock.received},{sock.received - len(sock.rx)},{len(sock.rx)}")
         return None
-    data = bytes(sock.rx[:want])
-    del sock.rx[:want]
-    m.tcp.consumed(sock)
+    data = m.tcp.read(sock, want)
     m.info(f"+QIRD: {len(data)}")
     if data:
         m.raw(data + b"\r\n")

@@ -20,7 +20,12 @@ Note (§2 single connection, §3 multi-connection) describe it:
   for AT+CIPRXGET=2/3 after §8.2.26 CIPRXGET=1 (`+CIPRXGET: 1[,<n>]` announces it);
 - §8.2.4 CIPQSEND=1 (quick send): a send answers `DATA ACCEPT:<length>` (`DATA ACCEPT:<n>,<length>`)
   at once, when the module has the data, instead of `SEND OK`;
-- CIPSSL=0 (TLS off) is answered; CIPSSL=1 is ERROR (TLS is not emulated);
+- CIPSSL=1 (SIM800 Series SSL Application Note §2.4): the next TCP connections of CIPSTART run
+  over TLS (`modem.virtual.tls`: real TLS 1.2, `SIMCOM_TLS`, the server's certificate not
+  checked): `CONNECT OK` once the TLS handshake is over, `CONNECT FAIL` when it fails; CIPSEND
+  takes and the received data gives the plain bytes, the records are what crosses the air and is
+  billed (CIPACK counts those bytes); CIPSSL=0 (the default, and what TinyGSM sends before a plain
+  client's CIPSTART) plain TCP; a UDP connection is plain either way;
 - CDNSCFG sets the DNS servers the stack would ask (shown by CDNSCFG?; names resolve through the
   Internet table all the same);
 - §8.2.5 CIPACK (`=<n>` in multi-connection mode) -> `+CIPACK: <sent>,<acknowledged>,<not yet>`:
@@ -65,10 +70,16 @@ from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, SILENT, CmeError, Final
 from modem.virtual.sockets import Listener, Socket
 from modem.virtual.syntax import Cmd, Op
+from modem.virtual.tls import TlsSettings
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
     from modem.virtual.netlink import Context
+
+
+#: the SIM800's TLS client (+CIPSSL, +HTTPSSL): TLS 1.2 (no SIM800 firmware speaks TLS 1.3), the
+#: server's certificate not checked (AT+SSLSETCERT is not emulated)
+SIMCOM_TLS = TlsSettings(min_version="1.2", max_version="1.2")
 
 
 @dataclass(slots=True)
@@ -81,6 +92,7 @@ class CipState:
     mux: bool = False  # +CIPMUX=1: connections 0-5
     quick: bool = False  # +CIPQSEND=1: a send answers DATA ACCEPT once the module has the data
     dns: tuple[str, str] = DNS_SERVERS  # +CDNSCFG (names resolve through the Internet table all the same)
+    ssl: bool = False  # +CIPSSL=1: the TCP connections of +CIPSTART run over TLS
 
 
 def _on_reset(m: VirtualModem) -> None:
@@ -304,6 +316,7 @@ def cipstart(m: VirtualModem, c: Cmd) -> Final | None:
         on_fail=lambda sock, why: _simcom_fail(m, sock, why),
         on_rx=lambda sock, data: _simcom_rx(m, sock, data),
         on_closed=lambda sock: _simcom_closed(m, sock),
+        tls=SIMCOM_TLS if cip.ssl and proto == "TCP" else None,
     )
     if not cip.mux:
         cip.status = "IP STATUS"
@@ -354,14 +367,13 @@ def cipqsend(m: VirtualModem, c: Cmd) -> Final | None:
 
 @SIMCOM_TCP.command("+CIPSSL")
 def cipssl(m: VirtualModem, c: Cmd) -> Final | None:
-    """TLS on the connections: 0 (off) is answered, as TinyGSM sends it before each AT+CIPSTART of a
-    plain client; 1 answers ERROR, TLS is not emulated (the connection would go in clear)."""
-    if c.op is Op.READ:
-        m.info("+CIPSSL: 0")
-    elif c.op is Op.TEST:
-        m.info("+CIPSSL: (0,1)")
-    elif c.op is not Op.SET or c.int_at(0, None, 0, 1):
+    """TLS on the next TCP connections (1) or not (0, the default; TinyGSM sends it before each
+    AT+CIPSTART of a plain client)."""
+    cip = _cip(m)
+    if c.op not in (Op.SET, Op.READ, Op.TEST):
         return ERROR
+    if (ssl := _switch(m, c, "+CIPSSL", cip.ssl)) is not None:
+        cip.ssl = ssl
     return None
 
 

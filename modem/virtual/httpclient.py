@@ -8,6 +8,10 @@ the request and the answer as they cross the air, the module's close once the an
 its Content-Length, its last chunk, or the server's close).  Redirects are followed when asked (a
 new connection each).  The outcome goes to `Exchange.on_done`: the server's status, or a `Failure`
 the command set turns into its own code.
+
+HTTPS: an exchange with `tls` settings runs on a TLS connection (`modem.virtual.tls`: real TLS, its
+records billed as they cross the air); the URL's scheme only gives the default port (80, 443): which
+of the two a module speaks is its command set's choice (SIMCom's AT+HTTPSSL, Quectel's scheme).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from modem.virtual.sockets import FAIL_DNS, Socket
+from modem.virtual.sockets import FAIL_DNS, FAIL_TLS, Socket
+from modem.virtual.tls import TlsSettings
 
 if TYPE_CHECKING:
     from modem.virtual.core import Timer, VirtualModem
@@ -44,7 +49,9 @@ class Failure(enum.Enum):
     TIMEOUT = "no whole answer in time"
     NOT_HTTP = "the answer is not HTTP"
     MEMORY = "the body is longer than the module keeps"
-    URL = "not an http:// URL"
+    URL = "not an http:// or https:// URL"
+    TLS = "the TLS handshake failed"
+    TLS_ALERT = "the server's fatal TLS alert ended the connection"
 
 
 @dataclass(slots=True)
@@ -79,6 +86,7 @@ class Exchange:
     timeout: float = 120.0
     max_body: int = 1 << 20
     on_done: Callable[[Exchange, int | Failure], None] = _ignore_done
+    tls: TlsSettings | None = None  # HTTPS: the module's TLS client
     sock: Socket | None = None
     answer: Answer = field(default_factory=Answer)
     timer: Timer | None = None
@@ -86,14 +94,19 @@ class Exchange:
     live: bool = False
 
 
+def is_https(url: str) -> bool:
+    return url.lower().startswith("https://")
+
+
 def target(url: str) -> tuple[str, int, str]:
-    """Host, port and request target of an http:// URL (the scheme may be left out); ValueError else."""
+    """Host, port and request target of an http:// or https:// URL (the scheme may be left out:
+    http); ValueError else."""
     if "://" not in url:
         url = "http://" + url
     parts = urlsplit(url)
-    if parts.scheme.lower() != "http" or not parts.hostname:
-        raise ValueError(f"{url!r}: only http:// URLs are served (TLS is not emulated)")
-    port = parts.port or 80  # ValueError for a port out of range
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r}: only http:// and https:// URLs are served")
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)  # ValueError out of range
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -132,7 +145,11 @@ def finish(m: VirtualModem, ex: Exchange, outcome: int | Failure) -> None:
 
 
 def _request(ex: Exchange, host: str, port: int, path: str) -> bytes:
-    lines = [f"{METHODS[ex.verb]} {path} HTTP/1.1", f"Host: {host}" if port == 80 else f"Host: {host}:{port}"]
+    default = 443 if ex.tls is not None else 80
+    lines = [
+        f"{METHODS[ex.verb]} {path} HTTP/1.1",
+        f"Host: {host}" if port == default else f"Host: {host}:{port}",
+    ]
     lines += ex.headers
     body = ex.body if ex.verb == POST else b""
     if ex.verb == POST:
@@ -154,6 +171,9 @@ def _connect(m: VirtualModem, ex: Exchange) -> None:
             m.tcp.send(sock, request)
 
     def fail(sock: Socket, why: str) -> None:
+        if why == FAIL_TLS:
+            finish(m, ex, Failure.TLS_ALERT if sock.tls is not None and sock.tls.alert else Failure.TLS)
+            return
         finish(m, ex, Failure.DNS if why == FAIL_DNS else Failure.CONNECT)
 
     def closed(sock: Socket) -> None:
@@ -164,7 +184,9 @@ def _connect(m: VirtualModem, ex: Exchange) -> None:
             _stop(m, ex)
             return
         ans = ex.answer
-        if ans.status is None:
+        if sock.tls is not None and sock.tls.failed:  # a broken record, the server's fatal alert
+            finish(m, ex, Failure.TLS_ALERT if sock.tls.alert else Failure.TLS)
+        elif ans.status is None:
             finish(m, ex, Failure.NOT_HTTP if ans.raw else Failure.CLOSED)
         elif ans.length is None and not ans.chunked and not m.tcp.losing:
             _answered(m, ex)  # the body runs up to the close
@@ -185,6 +207,7 @@ def _connect(m: VirtualModem, ex: Exchange) -> None:
         on_fail=fail,
         on_rx=lambda sock, data: _received(m, ex, data),
         on_closed=closed,
+        tls=ex.tls,
     )
     ex.sock.on_dropped = dropped
 

@@ -70,6 +70,7 @@ from gateway.internet import Route, RouteKind
 from gateway.wire import DEVICE, HEADER, SERVER, UDP_HEADER, TcpWire, segments, unanswered
 from gateway.wire import refused as refused_connect
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
+from modem.virtual.tls import TlsError, TlsSession, TlsSettings
 
 if TYPE_CHECKING:
     from modem.virtual.core import Timer, VirtualModem
@@ -83,6 +84,7 @@ WINDOW = 65535  # bytes a connection lets wait for the downlink before its socke
 
 FAIL_CONNECT = "connect"  # refused by the policy, or the real endpoint refused / was unreachable
 FAIL_DNS = "dns"  # a name the Internet table does not know (unknown: fail)
+FAIL_TLS = "tls"  # the TLS handshake failed (`Socket.tls.error` says why)
 
 
 class SocketIO(Protocol):
@@ -161,6 +163,9 @@ class Socket:
     ack_seen: int = 0  # of `sent`, the bytes whose ACK from the other end has reached the module
     # sends waiting for that ACK (SIMCom's normal-mode SEND OK): (bytes it covers, told True / False)
     ack_waiters: list[tuple[int, Callable[[bool], None]]] = field(default_factory=list)
+    #: a TLS connection's client (`modem.virtual.tls`): its records are the connection's bytes,
+    #: the command sets see the plain bytes; `on_up` once its handshake is done
+    tls: TlsSession | None = None
 
     @property
     def real(self) -> bool:
@@ -218,13 +223,24 @@ class TcpSockets:
         on_fail: Callable[[Socket, str], None],
         on_rx: Callable[[Socket, bytes], None],
         on_closed: Callable[[Socket], None],
+        tls: TlsSettings | None = None,
     ) -> Socket:
-        """Open socket `sid` to `host:port`; exactly one of `on_up` / `on_fail` follows."""
+        """Open socket `sid` to `host:port`; exactly one of `on_up` / `on_fail` follows.  `tls`: a
+        TLS connection (`on_up` once its handshake is done, `on_fail` with `FAIL_TLS` if it fails;
+        settings that cannot make a client fail it so at once)."""
         m = self.modem
         route = m.internet.route(host, port)
         sock = Socket(sid, proto.upper(), host, port, ctx, route, on_up=on_up, on_fail=on_fail)
         sock.on_rx, sock.on_closed, sock.opened_at = on_rx, on_closed, m.now
         self.sockets[sid] = sock
+        if tls is not None:
+            try:
+                sock.tls = TlsSession.client(tls, host)
+            except TlsError as exc:
+                log.info("socket %d: TLS settings refused: %s", sid, exc)
+                why = str(exc)
+                self._later(sock, 0.0, lambda: self._tls_failed(sock, why))
+                return sock
         kind = route.kind
         link = m.link
         tcp = sock.proto == "TCP"
@@ -319,7 +335,21 @@ class TcpSockets:
         sock.connected = True
         if sock.proto == "TCP":
             self.modem.net.count(sock.ctx, *sock.wire.open())
+        if sock.tls is not None:
+            self._send_raw(sock, sock.tls.start())  # the ClientHello: up when the handshake is over
+            if sock.tls.failed:
+                self._tls_failed(sock)
+            return
         sock.on_up(sock)
+
+    def _tls_failed(self, sock: Socket, why: str = "") -> None:
+        """The TLS handshake failed: the module closes the connection (its alert went before) and
+        the command set hears `FAIL_TLS`."""
+        if sock.tls is not None and why:
+            sock.tls.failed, sock.tls.error = True, why
+        if self._current(sock):
+            self.close(sock)
+        sock.on_fail(sock, FAIL_TLS)
 
     def failed(self, sock: Socket, refused: bool = False) -> None:
         """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, counted
@@ -439,6 +469,22 @@ class TcpSockets:
     def _deliver(self, sock: Socket, data: bytes) -> None:
         if not self._current(sock) or not sock.connected:
             return
+        tls = sock.tls
+        if tls is not None:
+            was_up = tls.up
+            data = tls.feed(data)
+            self._send_raw(sock, tls.take())  # the handshake's next flight, an alert
+            if not was_up and tls.up:
+                sock.on_up(sock)
+            elif tls.failed and not was_up:
+                self._tls_failed(sock)
+                return
+            elif tls.failed:  # a broken record or the server's fatal alert: the connection is over
+                self.close(sock)
+                sock.on_closed(sock)
+                return
+            if not data:
+                return
         sock.received += len(data)
         sock.on_rx(sock, data)
         if sock.rx:
@@ -461,6 +507,13 @@ class TcpSockets:
     def consumed(self, sock: Socket) -> None:
         """The DTE read some of `sock.rx` (AT+QIRD, AT+CIPRXGET): the window may open again."""
         self._flow(sock)
+
+    def read(self, sock: Socket, want: int) -> bytes:
+        """The DTE reads up to `want` bytes of `sock.rx` (AT+QIRD, AT+QSSLRECV)."""
+        data = bytes(sock.rx[:want])
+        del sock.rx[:want]
+        self._flow(sock)
+        return data
 
     def remote_closed(self, sock: Socket) -> None:
         """The remote end closed the connection (FIN): counted by the gateway now; the socket is gone,
@@ -492,12 +545,24 @@ class TcpSockets:
         if not self._current(sock):
             return
         self._drop(sock)
+        if sock.tls is not None and not sock.tls.up:  # the server closed during the handshake
+            sock.tls.failed, sock.tls.error = True, sock.tls.error or "closed during the handshake"
+            sock.on_fail(sock, FAIL_TLS)
+            return
         sock.on_closed(sock)
 
     # ----- what the module does --------------------------------------------------------------------
 
     def send(self, sock: Socket, data: bytes) -> None:
-        """`data` leaves the module now; it reaches the network when it has crossed the uplink."""
+        """`data` leaves the module now (as TLS records on a TLS connection); it reaches the network
+        when it has crossed the uplink."""
+        if sock.tls is not None and data:
+            if not sock.tls.up or sock.tls.failed:
+                return
+            data = sock.tls.seal(data)
+        self._send_raw(sock, data)
+
+    def _send_raw(self, sock: Socket, data: bytes) -> None:
         m = self.modem
         n = len(data)
         if not n:
@@ -564,6 +629,8 @@ class TcpSockets:
         `then`: called once the remote end's FIN is back at the module (the close handshake done:
         True) or, when no handshake is to come, not at all (False)."""
         fin = sock.connected and sock.proto == "TCP" and not sock.fin_counted
+        if fin and sock.tls is not None and self._current(sock):
+            self._send_raw(sock, sock.tls.close_notify())  # its close_notify before its FIN
         sock.closed_at = self.modem.now
         sock.closed_then = then if fin else None
         self._drop(sock, keep_open=True)

@@ -259,9 +259,9 @@ def test_commands_out_of_order_are_cme_3() -> None:
     assert at(m, "AT+HTTPREAD") == cme3  # nothing to read
     assert at(m, 'AT+HTTPPARA="NOPE","1"') == cme3
     assert at(m, 'AT+HTTPPARA="CID",4') == cme3
-    assert at(m, 'AT+HTTPPARA="URL","https://example.com/"') == OK
-    assert at(m, "AT+HTTPACTION=0") == cme3  # TLS is not emulated
-    assert at(m, "AT+HTTPSSL=1") == cme3
+    assert at(m, 'AT+HTTPPARA="URL","ftp://example.com/"') == OK
+    assert at(m, "AT+HTTPACTION=0") == cme3  # neither http:// nor https://
+    assert at(m, "AT+HTTPSSL=2") == b"\r\n+CME ERROR: 50\r\n"  # out of range
     assert at(m, "AT+HTTPSSL=0") == OK
     assert at(m, 'AT+HTTPPARA="CID",2') == OK
     assert at(m, 'AT+HTTPPARA="URL","example.com"') == OK

@@ -107,14 +107,15 @@ def test_a_context_ended_under_the_bearer_closes_it() -> None:
     assert at(m, "AT+SAPBR=1,1") == b"\r\nOK\r\n"  # and it opens again
 
 
-def test_cipssl_turns_tls_off_and_refuses_to_turn_it_on() -> None:
-    """AT+CIPSSL (SIM800 manual chapter 8), which TinyGSM sends before every AT+CIPSTART (=0 for a plain
-    client) and probes with =? (hasSSL): TLS off is answered; on, not emulated, is ERROR."""
+def test_cipssl_turns_tls_on_and_off() -> None:
+    """AT+CIPSSL (SIM800 Series SSL Application Note §2.4), which TinyGSM sends before every
+    AT+CIPSTART (=0 for a plain client, =1 for a secure one) and probes with =? (hasSSL)."""
     m, _ = registered()
     assert at(m, "AT+CIPSSL=?") == b"\r\n+CIPSSL: (0,1)\r\n\r\nOK\r\n"
     assert at(m, "AT+CIPSSL=0;+CIPSSL?") == b"\r\n+CIPSSL: 0\r\n\r\nOK\r\n"
-    assert at(m, "AT+CIPSSL=1") == b"\r\nERROR\r\n"
-    assert at(m, "AT+CIPSSL?") == b"\r\n+CIPSSL: 0\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSSL=1") == b"\r\nOK\r\n"
+    assert at(m, "AT+CIPSSL?") == b"\r\n+CIPSSL: 1\r\n\r\nOK\r\n"
+    assert at(m, "AT+CIPSSL=2") == b"\r\nERROR\r\n"
 
 
 @pytest.fixture

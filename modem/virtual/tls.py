@@ -1,0 +1,211 @@
+"""TLS on a module's TCP connection: real TLS (Python's `ssl` in memory, `SSLObject` with two
+`MemoryBIO`), so that the bytes on the wire are the records a TLS client really sends and receives.
+
+A connection of `modem.virtual.sockets` opened with `TlsSettings` carries a `TlsSession`: the stack
+sends its ClientHello once the TCP handshake is over, feeds it what the server sends as it reaches
+the module, and says the connection is up (`on_up`) when the TLS handshake is done, or failed
+(`on_fail` with `FAIL_TLS`) when it is not.  Every record, the handshake's, the data's and the
+close_notify, crosses the link and is billed as any TCP data is (`gateway.wire.TcpWire`, segment by
+segment): nothing is estimated.  The plain bytes go to and come from the command sets as on a plain
+connection.
+
+What a module checks (`TlsSettings.verify`): nothing (SIMCom's HTTPS, Quectel's seclevel 0), or the
+server's chain against a CA file (Quectel's seclevel 1 and 2); the server's name is not checked (no
+module's manual says it is).  Versions and cipher suites are the module's own (SIM800 and BG96
+stop at TLS 1.2: no TLS 1.3 on either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import ssl
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TLS12", "TlsError", "TlsSession", "TlsSettings", "cipher_name"]
+
+VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+class TlsError(Exception):
+    """Settings that cannot make a TLS client (an unreadable CA file, an unknown cipher suite)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """A module's TLS client: the versions it offers, its cipher suites (an OpenSSL cipher string;
+    empty: OpenSSL's default list), whether it checks the server's chain and against which CA file,
+    and a client certificate and key (mutual authentication), all files on the host."""
+
+    min_version: str = "1.2"
+    max_version: str = "1.2"
+    ciphers: str = ""
+    verify: bool = False
+    cafile: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+
+    def context(self) -> ssl.SSLContext:
+        """The client context; TlsError when a file cannot be read or the settings are refused."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        old = self.min_version in ("1.0", "1.1")
+        if self.min_version not in VERSIONS or self.max_version not in VERSIONS:
+            raise TlsError(
+                f"TLS {self.min_version}-{self.max_version}: not offered by this machine's OpenSSL"
+            )
+        try:
+            with warnings.catch_warnings():  # TLS 1.0 and 1.1 are deprecated: modules still offer them
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = VERSIONS[self.min_version]
+                ctx.maximum_version = VERSIONS[self.max_version]
+            if self.ciphers or old:  # OpenSSL refuses TLS 1.0 / 1.1 above security level 0
+                ctx.set_ciphers((self.ciphers or "DEFAULT") + (":@SECLEVEL=0" if old else ""))
+            if self.verify:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(cafile=self.cafile)
+            else:
+                ctx.verify_mode = ssl.CERT_NONE
+            if self.certfile:
+                ctx.load_cert_chain(self.certfile, self.keyfile or None)
+        except (OSError, ssl.SSLError, ValueError, KeyError) as exc:
+            raise TlsError(f"{exc}") from None
+        return ctx
+
+
+@cache
+def _cipher_names() -> dict[int, str]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return {c["id"] & 0xFFFF: c["name"] for c in ctx.get_ciphers()}
+
+
+def cipher_name(code: int) -> str | None:
+    """OpenSSL's name of the TLS cipher suite `code` (IANA, e.g. 0xC02F), None when it has none."""
+    return _cipher_names().get(code)
+
+
+TLS12 = TlsSettings()
+
+
+@dataclass(slots=True, eq=False)
+class TlsSession:
+    """One TLS client in memory: records in (`feed`), records out (`take`)."""
+
+    obj: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+    up: bool = False
+    failed: bool = False
+    #: why the handshake or the connection failed (OpenSSL's reason), "" while it has not
+    error: str = ""
+    #: the server's fatal alert ended it (SIMCom's 606), not the module's own check or a broken record
+    alert: bool = False
+    closed: bool = False  # the server's close_notify came
+    sent_notify: bool = False
+    plain_out: int = 0  # plain bytes the DTE gave, and the server gave back
+    plain_in: int = 0
+    records: list[int] = field(default_factory=list)  # sizes of what went out, one entry a flight
+
+    @classmethod
+    def client(cls, settings: TlsSettings, server_name: str) -> TlsSession:
+        """A client for `server_name` (sent as SNI unless it is an address); TlsError from the settings."""
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        name = None if _is_address(server_name) else server_name
+        obj = settings.context().wrap_bio(incoming, outgoing, server_side=False, server_hostname=name)
+        return cls(obj, incoming, outgoing)
+
+    def take(self) -> bytes:
+        """The records waiting to leave."""
+        out = self.outgoing.read()
+        if out:
+            self.records.append(len(out))
+        return out
+
+    def start(self) -> bytes:
+        """The ClientHello."""
+        self._handshake()
+        return self.take()
+
+    def _handshake(self) -> None:
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLError as exc:
+            self._fail(exc)
+            return
+        self.up = True
+        log.debug("TLS up: %s, %s", self.obj.version(), self.obj.cipher())
+
+    def _fail(self, exc: ssl.SSLError) -> None:
+        self.failed = True
+        self.error = exc.reason or str(exc)
+        self.alert = "ALERT" in self.error.upper()
+        log.info("TLS failed: %s", self.error)
+
+    def feed(self, data: bytes) -> bytes:
+        """Records from the server; the plain bytes they carry (none during the handshake).  After
+        it, `up`, `failed` or `closed` say what happened; `take` has what goes back (the client's
+        Finished, an alert)."""
+        if self.failed:
+            return b""
+        self.incoming.write(data)
+        if not self.up:
+            self._handshake()
+            if not self.up:
+                return b""
+        plain = bytearray()
+        while True:
+            try:
+                chunk = self.obj.read(16384)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self.closed = True
+                break
+            except ssl.SSLError as exc:
+                self._fail(exc)
+                break
+            if not chunk:
+                break
+            plain += chunk
+        self.plain_in += len(plain)
+        return bytes(plain)
+
+    def seal(self, data: bytes) -> bytes:
+        """`data` as records."""
+        self.obj.write(data)
+        self.plain_out += len(data)
+        return self.take()
+
+    def close_notify(self) -> bytes:
+        """The close_notify alert (once; nothing after a failure)."""
+        if self.sent_notify or self.failed or not self.up:
+            return b""
+        self.sent_notify = True
+        with contextlib.suppress(ssl.SSLError):  # the server's close_notify is not waited for
+            self.obj.unwrap()
+        return self.take()
+
+    @property
+    def version(self) -> str:
+        return self.obj.version() or ""
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

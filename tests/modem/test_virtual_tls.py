@@ -1,0 +1,276 @@
+"""TLS on the virtual modems' stacks: SIMCom's HTTPS (AT+HTTPSSL=1) and TLS connections
+(AT+CIPSSL=1), against a local TLS server started here with a self-signed certificate (openssl's
+command line).  The server counts the TLS
+bytes it reads and writes: what the gateway bills is those bytes and the TCP/IP headers of the
+wire model, nothing estimated."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from gateway.internet import parse_internet
+from gateway.wire import HEADER, SYN_OPTIONS
+from m2msim.yamlio import parse_yaml
+from modem.virtual.core import VirtualModem
+from tests.modem.test_virtual_http import BEARER
+from tests.modem.test_virtual_sapbr import data_records, registered
+from tests.modem.test_virtual_sockets import Dte, at, later, setup
+
+OK = b"\r\nOK\r\n"
+NAME = "iot.example"
+
+
+@dataclass(frozen=True)
+class Cert:
+    cert: Path
+    key: Path
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    """A self-signed ECDSA P-256 certificate for iot.example (openssl's command line)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "2", "-subj", f"/CN={NAME}",
+            "-addext", f"subjectAltName=DNS:{NAME}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return Cert(crt, key)
+
+
+@dataclass
+class TlsServer:
+    """A TLS server in memory on a plain asyncio server: the TLS bytes it read (`up`) and wrote
+    (`down`), the plain bytes each connection gave, and the answer `reply` makes of them (None:
+    not whole yet).  It never sends a close_notify: the module's close ends each connection."""
+
+    context: ssl.SSLContext
+    reply: Callable[[bytes], bytes | None]
+    up: int = 0
+    down: int = 0
+    requests: list[bytes] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # a connection's end was read
+    handlers: list[tuple[asyncio.Task[object], asyncio.StreamWriter]] = field(default_factory=list)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.append((task, writer))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        plain, done, failed = bytearray(), False, False
+        try:
+            while data := await reader.read(65536):
+                self.up += len(data)
+                incoming.write(data)
+                try:
+                    if not done:
+                        obj.do_handshake()
+                        done = True
+                        self.versions.append(obj.version() or "")
+                    while chunk := obj.read(65536):
+                        plain += chunk
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLZeroReturnError:
+                    break
+                except ssl.SSLError as exc:
+                    self.failures.append(exc.reason or str(exc))
+                    failed = True
+                answer = self.reply(bytes(plain)) if done and plain else None
+                if answer is not None:
+                    self.requests.append(bytes(plain))
+                    plain.clear()
+                    obj.write(answer)
+                out = outgoing.read()
+                if out:  # one flight, one write
+                    self.down += len(out)
+                    writer.write(out)
+                    await writer.drain()
+                if failed:
+                    break
+        except ConnectionError:
+            pass
+        writer.close()
+        self.ended.set()
+
+    async def wait_ended(self) -> None:
+        async with asyncio.timeout(15.0):
+            await self.ended.wait()
+
+
+@contextlib.asynccontextmanager
+async def serving(server: TlsServer) -> AsyncIterator[int]:
+    """`server` on a loopback port; at the end its connections closed and their handlers done."""
+    listening = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    try:
+        yield listening.sockets[0].getsockname()[1]
+    finally:
+        for _, writer in server.handlers:
+            writer.close()
+        await asyncio.gather(*(task for task, _ in server.handlers), return_exceptions=True)
+        listening.close()
+        await listening.wait_closed()
+
+
+def http_reply(request: bytes) -> bytes | None:
+    head, sep, body = request.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    length = next(
+        (int(x.split(b":")[1]) for x in head.split(b"\r\n") if x.lower().startswith(b"content-length")), 0
+    )
+    if len(body) < length:
+        return None
+    text = b"stored" if head.startswith(b"POST") else b"hello over tls"
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(text) + text
+
+
+def echo_reply(data: bytes) -> bytes | None:
+    return data.upper() if data.endswith(b"\n") else None
+
+
+def server_context(cert: Cert, max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert.cert, cert.key)
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+@pytest.fixture
+async def tls_server(cert: Cert) -> AsyncIterator[tuple[int, TlsServer]]:
+    server = TlsServer(server_context(cert), http_reply)
+    async with serving(server) as port:
+        yield port, server
+
+
+def assert_billed_as_the_wire(up: int, down: int, tls_up: int, tls_down: int) -> None:
+    """IP bytes = the TLS bytes + 40 B a packet (+ 12 B of options on the SYN / the SYN-ACK)."""
+    assert up > tls_up and down > tls_down
+    assert (up - tls_up - SYN_OPTIONS) % HEADER == 0, (up, tls_up)
+    assert (down - tls_down - SYN_OPTIONS) % HEADER == 0, (down, tls_down)
+
+
+def hosts(port: int) -> str:
+    return f'hosts:\n  {NAME}: "127.0.0.1:{port}"\n'
+
+
+def with_table(m: VirtualModem, table: str) -> None:
+    m.internet = parse_internet(parse_yaml(table, "t.yaml"), "t.yaml")
+
+
+# ----- SIMCom: AT+HTTPSSL=1 ------------------------------------------------------------------------
+
+
+async def test_sim800_https_get_over_real_tls_is_billed_as_the_server_s_tls_bytes(
+    tls_server: tuple[int, TlsServer],
+) -> None:
+    port, server = tls_server
+    m, sink = registered()
+    with_table(m, hosts(port))
+    dte = Dte(m, speed=0.1)
+    for line in (*BEARER, "AT+HTTPINIT", 'AT+HTTPPARA="CID",1', f'AT+HTTPPARA="URL","https://{NAME}/data"'):
+        assert await dte.at(line) == OK, line
+    assert await dte.at("AT+HTTPSSL?", b"OK\r\n") == b"\r\n+HTTPSSL: 0\r\n\r\nOK\r\n"
+    assert await dte.at("AT+HTTPSSL=1") == OK
+    assert await dte.at("AT+HTTPSSL?", b"OK\r\n") == b"\r\n+HTTPSSL: 1\r\n\r\nOK\r\n"
+    assert await dte.at("AT+HTTPACTION=0") == OK
+    assert await dte.expect(b"+HTTPACTION: 0,200,14\r\n") == b"\r\n+HTTPACTION: 0,200,14\r\n"
+    assert await dte.at("AT+HTTPREAD") == b"\r\n+HTTPREAD: 14\r\nhello over tls\r\n\r\nOK\r\n"
+    ctx = m.net.context(1)
+    payload = (ctx.payload_up, ctx.payload_down)
+    assert await dte.at("AT+HTTPTERM") == OK
+    assert await dte.at("AT+SAPBR=0,1") == OK
+    await dte.close()
+    await server.wait_ended()
+    (request,) = server.requests
+    assert request.startswith(f"GET /data HTTP/1.1\r\nHost: {NAME}\r\nUser-Agent: SIMCOM_MODULE".encode())
+    assert server.versions == ["TLSv1.2"]  # the SIM800 stops at TLS 1.2
+    # every TLS byte the server read or wrote, and no other, is the session's payload
+    assert payload == (server.up, server.down)
+    (rec,) = data_records(sink)
+    assert_billed_as_the_wire(rec.bytes_up, rec.bytes_down, server.up, server.down)
+
+
+def test_sim800_a_failed_handshake_is_605() -> None:
+    """The echo sends the ClientHello back: no TLS server, the channel cannot be set up."""
+    m, _ = registered()
+    with_table(m, "hosts:\n  echo.example: echo\n")
+    for line in (*BEARER, "AT+HTTPINIT", 'AT+HTTPPARA="URL","https://echo.example/"', "AT+HTTPSSL=1"):
+        assert at(m, line) == OK, line
+    assert at(m, "AT+HTTPACTION=0") == OK
+    assert later(m, 2.0) == b"\r\n+HTTPACTION: 0,605,0\r\n"
+    assert at(m, "AT+HTTPSSL=0") == OK  # the same URL in plain: the echo is no HTTP server
+    assert at(m, "AT+HTTPACTION=0") == OK
+    assert later(m, 2.0) == b"\r\n+HTTPACTION: 0,600,0\r\n"
+
+
+async def test_sim800_a_server_refusing_its_tls_version_is_606(cert: Cert) -> None:
+    """A TLS 1.3-only server answers the SIM800's TLS 1.2 ClientHello with a fatal alert."""
+    ctx = server_context(cert)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    server = TlsServer(ctx, http_reply)
+    async with serving(server) as port:
+        m, _ = registered()
+        with_table(m, hosts(port))
+        dte = Dte(m, speed=0.1)
+        for line in (*BEARER, "AT+HTTPINIT", f'AT+HTTPPARA="URL","https://{NAME}/"', "AT+HTTPSSL=1"):
+            assert await dte.at(line) == OK, line
+        assert await dte.at("AT+HTTPACTION=0") == OK
+        assert await dte.expect(b"+HTTPACTION: 0,606,0\r\n") == b"\r\n+HTTPACTION: 0,606,0\r\n"
+        await dte.close()
+    assert server.failures and not server.requests
+
+
+# ----- SIMCom: AT+CIPSSL=1 --------------------------------------------------------------------------
+
+
+async def test_sim800_cipssl_connection_carries_plain_bytes_over_tls(cert: Cert) -> None:
+    server = TlsServer(server_context(cert), echo_reply)
+    async with serving(server) as port:
+        m, _ = setup("simcom-sim800", hosts(port))
+        dte = Dte(m, speed=0.1)
+        assert await dte.at("AT+CIPSSL=1") == OK
+        assert await dte.at(f'AT+CIPSTART="TCP","{NAME}",{port}') == OK
+        assert await dte.expect(b"CONNECT OK\r\n") == b"\r\nCONNECT OK\r\n"
+        assert await dte.at("AT+CIPSEND=6", b"> ") == b"\r\n> "
+        dte.write(b"hello\n")
+        assert await dte.expect(b"SEND OK\r\n") == b"\r\nSEND OK\r\n"
+        assert await dte.expect(b"HELLO\n") == b"HELLO\n"  # the plain bytes, as on a plain connection
+        assert await dte.at("AT+CIPCLOSE", b"CLOSE OK\r\n") == b"\r\nCLOSE OK\r\n"
+        ctx = m.net.context(1)
+        await dte.close()
+        await server.wait_ended()
+    assert server.requests == [b"hello\n"] and server.versions == ["TLSv1.2"]
+    assert (ctx.payload_up, ctx.payload_down) == (server.up, server.down)
+    assert_billed_as_the_wire(ctx.bytes_up, ctx.bytes_down, server.up, server.down)
+
+
+def test_sim800_cipssl_handshake_failure_is_connect_fail() -> None:
+    m, _ = setup("simcom-sim800", "hosts:\n  echo.example: echo\n")
+    assert at(m, "AT+CIPSSL=1") == OK
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",443') == OK
+    assert later(m, 2.0) == b"\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"
+    assert at(m, "AT+CIPSSL=0") == OK  # plain: the echo answers
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",443') == OK
+    assert later(m, 2.0) == b"\r\nCONNECT OK\r\n"
