@@ -7,7 +7,9 @@ As the manual's examples drive it:
   "responseheader",<0|1> (1: AT+QHTTPREAD gives the answer's header lines before its body),
   "contenttype",<0-3> (the POST's: application/x-www-form-urlencoded, text/plain,
   application/octet-stream, multipart/form-data), "requestheader",0 (1, the DTE writing the whole
-  request, is not emulated: ERROR), "sslctxid" (kept); `AT+QHTTPCFG="<name>"` shows one;
+  request, is not emulated: ERROR), "sslctxid" (0-5, default 1: the SSL context, AT+QSSLCFG of
+  `modem.virtual.cmd_qssl`, an `https://` URL's request runs with: real TLS, its records billed as
+  they cross the air); `AT+QHTTPCFG="<name>"` shows one;
 - AT+QHTTPURL=<length>[,<timeout>] answers `CONNECT`, takes exactly <length> bytes (the URL), OK;
 - AT+QHTTPGET[=<rsptime>] answers OK, then `+QHTTPGET: 0,<status>[,<content_length>]` (the length
   when the server gave one), or `+QHTTPGET: <err>`;
@@ -17,11 +19,13 @@ As the manual's examples drive it:
 
 <err>, the manual's list: 702 timeout (no whole answer within <rsptime>, default 60 s), 703 busy
 (a request under way: `+CME ERROR: 703`), 705 no GET/POST answer to read (`+CME ERROR: 705`), 709
-network deactivated (the context is not active), 711 URL error (not `http://`: TLS is not
-emulated), 712 empty URL (`+CME ERROR: 712`), 714 DNS error, 716 socket connect error, 719
+network deactivated (the context is not active), 711 URL error (neither `http://` nor
+`https://`), 712 empty URL (`+CME ERROR: 712`), 714 DNS error, 716 socket connect error, 719
 socket closed (before the answer was whole), 723 response failed (not HTTP), 729 out of memory
-(a body past `MAX_BODY`).  The request is an exchange of `modem.virtual.httpclient` on the
-context, billed as the TCP/IP stack's connections are.  A reset forgets the URL and the answer.
+(a body past `MAX_BODY`), and 701 HTTP(S) unknown error for a TLS handshake that failed (the
+code a BG96 gives then, as its users report it: the manual has no TLS code of its own).  The
+request is an exchange of `modem.virtual.httpclient` on the context, billed as the TCP/IP stack's
+connections are.  A reset forgets the URL and the answer.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modem.virtual import httpclient
+from modem.virtual import cmd_qssl, httpclient
 from modem.virtual.httpclient import GET, POST, Exchange, Failure
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
 
 BUSY, NO_REQUEST, DEACTIVATED, URL_ERROR, EMPTY_URL = 703, 705, 709, 711, 712
+HTTPS_ERROR = 701  # HTTP(S) unknown error: what a BG96 answers when its TLS handshake fails
 CODES = {
     Failure.DNS: 714,
     Failure.CONNECT: 716,
@@ -47,6 +52,8 @@ CODES = {
     Failure.NOT_HTTP: 723,
     Failure.MEMORY: 729,
     Failure.URL: URL_ERROR,
+    Failure.TLS: HTTPS_ERROR,
+    Failure.TLS_ALERT: HTTPS_ERROR,
 }
 MAX_URL = 700  # AT+QHTTPURL <length>: 1-700 bytes
 MAX_POST = 1024000  # AT+QHTTPPOST <length>
@@ -136,9 +143,6 @@ def _request(m: VirtualModem, verb: int, body: bytes, rsptime: int) -> None:
     if not ctx.active:
         m.schedule(0.0, lambda: m.urc(f"{name}: {DEACTIVATED}"))
         return
-    if httpclient.is_https(st.url):  # TLS is not emulated on Quectel's HTTP application
-        m.schedule(0.0, lambda: m.urc(f"{name}: {URL_ERROR}"))
-        return
     headers = ["User-Agent: QUECTEL_MODULE", "Accept: */*"]
     if verb == POST:
         headers.append(f"Content-Type: {CONTENT_TYPES[st.cfg['contenttype']]}")
@@ -153,7 +157,10 @@ def _request(m: VirtualModem, verb: int, body: bytes, rsptime: int) -> None:
         st.answer = (ans.head, bytes(ans.body))
         m.urc(f"{name}: 0,{outcome}" + (f",{ans.length}" if ans.length is not None else ""))
 
-    ex = Exchange(verb, st.url, ctx, headers, body, timeout=float(rsptime), max_body=MAX_BODY, on_done=ended)
+    tls = cmd_qssl.settings(m, st.cfg["sslctxid"]) if httpclient.is_https(st.url) else None
+    ex = Exchange(
+        verb, st.url, ctx, headers, body, timeout=float(rsptime), max_body=MAX_BODY, on_done=ended, tls=tls
+    )
     st.request, st.answer = ex, None
     httpclient.start(m, ex)
 

@@ -17,6 +17,7 @@ from modem.virtual.cmd_network import GPRS, NETWORK
 from modem.virtual.cmd_phonebook import PHONEBOOK
 from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
 from modem.virtual.cmd_qhttp import QUECTEL_HTTP
+from modem.virtual.cmd_qssl import QUECTEL_SSL
 from modem.virtual.cmd_quectel import QUECTEL_TCP
 from modem.virtual.cmd_sapbr import SIMCOM_BEARER
 from modem.virtual.cmd_simcom import SIMCOM_TCP
@@ -37,6 +38,7 @@ _ALL: tuple[CommandSet, ...] = (
     SIMCOM_HTTP,
     QUECTEL_TCP,
     QUECTEL_HTTP,
+    QUECTEL_SSL,
     SIMCOM_POWER,
     QUECTEL_POWER,
     BATTERY,

@@ -381,7 +381,7 @@ def test_quectel_errors_are_the_manual_s_codes() -> None:
         ("http://nowhere.example/", 714),  # DNS error
         ("http://10.0.0.9/", 716),  # refused by the policy: socket connect error
         ("http://echo.example/", 723),  # not HTTP
-        ("https://echo.example/", 711),  # TLS is not emulated
+        ("ftp://echo.example/", 711),  # neither http:// nor https://
     ):
         assert at(m, f"AT+QHTTPURL={len(url)}") == b"\r\nCONNECT\r\n"
         m.feed(url.encode(), m.now)

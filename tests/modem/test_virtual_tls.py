@@ -1,8 +1,8 @@
 """TLS on the virtual modems' stacks: SIMCom's HTTPS (AT+HTTPSSL=1) and TLS connections
-(AT+CIPSSL=1), against a local TLS server started here with a self-signed certificate (openssl's
-command line).  The server counts the TLS
-bytes it reads and writes: what the gateway bills is those bytes and the TCP/IP headers of the
-wire model, nothing estimated."""
+(AT+CIPSSL=1), Quectel's SSL sockets (AT+QSSLCFG / AT+QSSLOPEN ...) and HTTPS
+(AT+QHTTPCFG="sslctxid"), against a local TLS server started here with a self-signed certificate
+(openssl's command line).  The server counts the TLS bytes it reads and writes: what the gateway
+bills is those bytes and the TCP/IP headers of the wire model, nothing estimated."""
 
 from __future__ import annotations
 
@@ -274,3 +274,156 @@ def test_sim800_cipssl_handshake_failure_is_connect_fail() -> None:
     assert at(m, "AT+CIPSSL=0") == OK  # plain: the echo answers
     assert at(m, 'AT+CIPSTART="TCP","echo.example",443') == OK
     assert later(m, 2.0) == b"\r\nCONNECT OK\r\n"
+
+
+# ----- Quectel: AT+QSSLCFG / AT+QSSLOPEN / AT+QSSLSEND / AT+QSSLRECV / AT+QSSLCLOSE ---------------
+
+
+async def quectel_ssl_session(
+    server: TlsServer, port: int, cafile: str, seclevel: int, sslversion: int = 4
+) -> tuple[list[bytes], VirtualModem]:
+    """The manual's sequence on a BG96: the context set, a buffer-mode socket opened, one message
+    sent, the answer read, the socket closed.  What each step answered."""
+    m, _ = setup("quectel-bg96", hosts(port))
+    dte = Dte(m, speed=0.1)
+    out = []
+    for line in (
+        f'AT+QSSLCFG="sslversion",2,{sslversion}',
+        'AT+QSSLCFG="ciphersuite",2,0XFFFF',
+        f'AT+QSSLCFG="seclevel",2,{seclevel}',
+        f'AT+QSSLCFG="cacert",2,"{cafile}"',
+    ):
+        assert await dte.at(line) == OK, line
+    assert await dte.at(f'AT+QSSLOPEN=1,2,4,"{NAME}",{port},0') == OK
+    out.append(await dte.expect(b"+QSSLOPEN: 4,"))
+    out.append(await dte.expect(b"\r\n"))
+    if out[-1] != b"0\r\n":
+        await dte.close()
+        return out, m
+    assert await dte.at("AT+QSSLSEND=4,6", b"> ") == b"\r\n> "
+    dte.write(b"hello\n")
+    out.append(await dte.expect(b"SEND OK\r\n"))
+    out.append(await dte.expect(b'+QSSLURC: "recv",4\r\n'))
+    out.append(await dte.at("AT+QSSLRECV=4,1500"))
+    out.append(await dte.at("AT+QSSLSTATE=4"))
+    out.append(await dte.at("AT+QSSLCLOSE=4"))
+    out.append(await dte.at("AT+QSSLSTATE"))
+    await dte.close()
+    return out, m
+
+
+async def test_bg96_ssl_socket_verified_against_the_uploaded_ca(cert: Cert) -> None:
+    server = TlsServer(server_context(cert), echo_reply)
+    async with serving(server) as port:
+        out, m = await quectel_ssl_session(server, port, str(cert.cert), seclevel=1)
+        await server.wait_ended()
+    assert out == [
+        b"\r\n+QSSLOPEN: 4,",
+        b"0\r\n",
+        b"\r\nSEND OK\r\n",
+        b'\r\n+QSSLURC: "recv",4\r\n',
+        b"\r\n+QSSLRECV: 6\r\nHELLO\n\r\n\r\nOK\r\n",
+        f'\r\n+QSSLSTATE: 4,"SSLClient","{NAME}",{port},0,2,1,0,0,"uart1",2\r\n\r\nOK\r\n'.encode(),
+        OK,
+        OK,
+    ]
+    assert server.requests == [b"hello\n"] and server.versions == ["TLSv1.2"]
+    ctx = m.net.context(1)
+    assert (ctx.payload_up, ctx.payload_down) == (server.up, server.down)
+    assert_billed_as_the_wire(ctx.bytes_up, ctx.bytes_down, server.up, server.down)
+
+
+async def test_bg96_seclevel_1_refuses_a_server_the_ca_file_does_not_vouch_for(
+    cert: Cert, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    openssl = shutil.which("openssl")
+    assert openssl is not None
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(other / "k.pem"), "-out", str(other / "c.pem"), "-days", "2",
+            "-subj", "/CN=someone.else",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = TlsServer(server_context(cert), echo_reply)
+    async with serving(server) as port:
+        out, _ = await quectel_ssl_session(server, port, str(other / "c.pem"), seclevel=1)
+        # seclevel 0: no check, the same server is fine
+        out0, _ = await quectel_ssl_session(server, port, str(other / "c.pem"), seclevel=0)
+    assert out == [b"\r\n+QSSLOPEN: 4,", b"566\r\n"]
+    assert out0[1] == b"0\r\n"
+    assert any("ALERT" in f.upper() for f in server.failures)  # the module's alert reached the server
+
+
+def test_bg96_ssl_errors_and_settings() -> None:
+    m, _ = setup("quectel-bg96", "unknown: fail\nhosts:\n  echo.example: echo\n")
+    at(m, "AT+CMEE=1")
+    assert at(m, 'AT+QSSLCFG="sslversion",1') == b'\r\n+QSSLCFG: "sslversion",1,4\r\n\r\nOK\r\n'
+    assert at(m, 'AT+QSSLCFG="ciphersuite",1,0XC02F') == OK
+    assert at(m, 'AT+QSSLCFG="ciphersuite",1') == b'\r\n+QSSLCFG: "ciphersuite",1,0XC02F\r\n\r\nOK\r\n'
+    assert at(m, 'AT+QSSLCFG="ciphersuite",1,0XFFFE') == b"\r\nERROR\r\n"  # no such suite
+    assert at(m, 'AT+QSSLCFG="seclevel",1,3') == b"\r\n+CME ERROR: 50\r\n"
+    assert at(m, 'AT+QSSLCFG="cacert",1,"/nonexistent/ca.pem"') == OK
+    assert at(m, 'AT+QSSLCFG="cacert",1') == b'\r\n+QSSLCFG: "cacert",1,"/nonexistent/ca.pem"\r\n\r\nOK\r\n'
+    assert at(m, 'AT+QSSLOPEN=1,1,0,"echo.example",443,2') == b"\r\nERROR\r\n"  # transparent: not emulated
+    for line, answer in (
+        ('AT+QSSLOPEN=1,0,0,"echo.example",443,0', b"\r\n+QSSLOPEN: 0,566\r\n"),  # the echo: no TLS server
+        ('AT+QSSLOPEN=1,0,0,"nowhere.example",443,0', b"\r\n+QSSLOPEN: 0,565\r\n"),  # DNS
+        ('AT+QSSLOPEN=2,0,0,"echo.example",443,0', b"\r\n+QSSLOPEN: 0,561\r\n"),  # context 2 not active
+    ):
+        assert at(m, line) == OK, line
+        assert later(m, 2.0) == answer, line
+    assert at(m, 'AT+QSSLCFG="seclevel",1,1') == OK
+    assert at(m, 'AT+QSSLOPEN=1,1,0,"echo.example",443,0') == OK  # the CA file cannot be read
+    assert later(m, 2.0) == b"\r\n+QSSLOPEN: 0,566\r\n"
+    assert at(m, 'AT+QSSLCFG="sslversion",3,0') == OK  # SSL 3.0 alone: nothing to offer
+    assert at(m, 'AT+QSSLOPEN=1,3,0,"echo.example",443,0') == OK
+    assert later(m, 2.0) == b"\r\n+QSSLOPEN: 0,566\r\n"
+    assert at(m, 'AT+QIOPEN=1,5,"TCP","echo.example",7,0,0') == OK
+    later(m, 1.0)
+    assert at(m, 'AT+QSSLOPEN=1,0,5,"echo.example",443,0') == b"\r\n+CME ERROR: 563\r\n"  # shared IDs
+    assert at(m, "AT+QSSLSEND=1,5") == b"\r\nERROR\r\n"  # not open
+
+
+# ----- Quectel: HTTPS with AT+QHTTPCFG="sslctxid" --------------------------------------------------
+
+
+async def test_bg96_https_get_through_the_ssl_context(tls_server: tuple[int, TlsServer]) -> None:
+    port, server = tls_server
+    m, sink = setup("quectel-bg96", hosts(port))
+    dte = Dte(m, speed=0.1)
+    url = f"https://{NAME}:{port}/data"
+    assert await dte.at('AT+QSSLCFG="sslversion",3,3') == OK
+    assert await dte.at('AT+QHTTPCFG="sslctxid",3') == OK
+    assert await dte.at(f"AT+QHTTPURL={len(url)},80", b"CONNECT\r\n") == b"\r\nCONNECT\r\n"
+    dte.write(url.encode())
+    assert await dte.expect(b"OK\r\n") == OK
+    assert await dte.at("AT+QHTTPGET=80") == OK
+    assert await dte.expect(b"+QHTTPGET: 0,200,14\r\n") == b"\r\n+QHTTPGET: 0,200,14\r\n"
+    assert await dte.at("AT+QHTTPREAD=80", b"+QHTTPREAD: 0\r\n") == (
+        b"\r\nCONNECT\r\nhello over tls\r\n\r\nOK\r\n\r\n+QHTTPREAD: 0\r\n"
+    )
+    ctx = m.net.context(1)
+    payload = (ctx.payload_up, ctx.payload_down)
+    assert await dte.at("AT+QIDEACT=1") == OK
+    await dte.close()
+    await server.wait_ended()
+    (request,) = server.requests
+    assert request.startswith(f"GET /data HTTP/1.1\r\nHost: {NAME}:{port}\r\n".encode())
+    assert payload == (server.up, server.down)
+    (rec,) = data_records(sink)
+    assert_billed_as_the_wire(rec.bytes_up, rec.bytes_down, server.up, server.down)
+
+
+def test_bg96_https_handshake_failure_is_701() -> None:
+    m, _ = setup("quectel-bg96", "hosts:\n  echo.example: echo\n")
+    url = "https://echo.example/"
+    assert at(m, f"AT+QHTTPURL={len(url)}") == b"\r\nCONNECT\r\n"
+    m.feed(url.encode(), m.now)
+    assert m.take_output() == OK
+    assert at(m, "AT+QHTTPGET=10") == OK
+    assert later(m, 2.0) == b"\r\n+QHTTPGET: 701\r\n"
