@@ -547,6 +547,7 @@ class TcpSockets:
         self._drop(sock)
         if sock.tls is not None and not sock.tls.up:  # the server closed during the handshake
             sock.tls.failed, sock.tls.error = True, sock.tls.error or "closed during the handshake"
+            self.finish(sock)  # a module that held its end open closes it: the handshake failed
             sock.on_fail(sock, FAIL_TLS)
             return
         sock.on_closed(sock)
@@ -629,7 +630,7 @@ class TcpSockets:
         `then`: called once the remote end's FIN is back at the module (the close handshake done:
         True) or, when no handshake is to come, not at all (False)."""
         fin = sock.connected and sock.proto == "TCP" and not sock.fin_counted
-        if fin and sock.tls is not None and self._current(sock):
+        if fin and drain and sock.tls is not None and self._current(sock):
             self._send_raw(sock, sock.tls.close_notify())  # its close_notify before its FIN
         sock.closed_at = self.modem.now
         sock.closed_then = then if fin else None

@@ -427,3 +427,52 @@ def test_bg96_https_handshake_failure_is_701() -> None:
     assert m.take_output() == OK
     assert at(m, "AT+QHTTPGET=10") == OK
     assert later(m, 2.0) == b"\r\n+QHTTPGET: 701\r\n"
+
+
+async def test_bg96_a_server_closing_in_the_handshake_fails_the_open_and_both_fins_are_billed() -> None:
+    """A plain server that reads the ClientHello and closes: 566, the server's FIN acknowledged, then
+    the module's own FIN (it held its end open, as for a socket the server closes) and its ACK."""
+    seen = bytearray()
+
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.extend(await reader.read(65536))
+        writer.close()
+        await writer.wait_closed()
+
+    listening = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    try:
+        m, _ = setup("quectel-bg96", hosts(listening.sockets[0].getsockname()[1]))
+        dte = Dte(m, speed=0.1)
+        assert await dte.at(f'AT+QSSLOPEN=1,0,1,"{NAME}",443,0') == OK
+        assert await dte.expect(b"+QSSLOPEN: 1,566\r\n") == b"\r\n+QSSLOPEN: 1,566\r\n"
+        assert await dte.at("AT+QSSLSTATE") == OK  # nothing left open or closing
+        await dte.close()
+    finally:
+        listening.close()
+        await listening.wait_closed()
+    ctx = m.net.context(1)
+    assert seen and ctx.payload_up == len(seen)  # the ClientHello
+    # down: SYN-ACK 52, the server's FIN 40, its last ACK of the module's FIN 40
+    assert ctx.bytes_down == SYN_OPTIONS + 3 * HEADER
+    # up: SYN 52, ACK 40, the ClientHello, the ACK of the server's FIN 40, the module's FIN 40
+    assert ctx.bytes_up == SYN_OPTIONS + 4 * HEADER + len(seen) + HEADER
+
+
+async def test_bg96_deactivating_the_context_under_a_tls_socket_bills_every_packet_of_its_wire(
+    cert: Cert,
+) -> None:
+    """AT+QIDEACT cuts the connection with the bearer: no close_notify (what is on its way up is lost
+    with the bearer), the FIN exchange billed; everything the connection's wire holds is billed."""
+    server = TlsServer(server_context(cert), echo_reply)
+    async with serving(server) as port:
+        m, _ = setup("quectel-bg96", hosts(port))
+        m.link.change(netdelay="1000")  # a second's round trip: the close would wait on the uplink
+        dte = Dte(m, speed=50.0)
+        assert await dte.at(f'AT+QSSLOPEN=1,0,2,"{NAME}",{port},0') == OK
+        assert await dte.expect(b"+QSSLOPEN: 2,0\r\n") == b"\r\n+QSSLOPEN: 2,0\r\n"
+        sock = m.tcp.sockets[2]
+        assert await dte.at("AT+QIDEACT=1") == OK
+        ctx = m.net.context(1)
+        await dte.close()
+    assert sock.wire.closed
+    assert (ctx.bytes_up, ctx.bytes_down) == (sock.wire.up, sock.wire.down)
