@@ -22,12 +22,12 @@ import ipaddress
 import logging
 import ssl
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TLS12", "TlsError", "TlsSession", "TlsSettings", "cipher_name"]
+__all__ = ["TlsError", "TlsSession", "TlsSettings", "cipher_name"]
 
 VERSIONS = {
     "1.0": ssl.TLSVersion.TLSv1,
@@ -95,9 +95,6 @@ def cipher_name(code: int) -> str | None:
     return _cipher_names().get(code)
 
 
-TLS12 = TlsSettings()
-
-
 @dataclass(slots=True, eq=False)
 class TlsSession:
     """One TLS client in memory: records in (`feed`), records out (`take`)."""
@@ -113,9 +110,6 @@ class TlsSession:
     alert: bool = False
     closed: bool = False  # the server's close_notify came
     sent_notify: bool = False
-    plain_out: int = 0  # plain bytes the DTE gave, and the server gave back
-    plain_in: int = 0
-    records: list[int] = field(default_factory=list)  # sizes of what went out, one entry a flight
 
     @classmethod
     def client(cls, settings: TlsSettings, server_name: str) -> TlsSession:
@@ -127,10 +121,7 @@ class TlsSession:
 
     def take(self) -> bytes:
         """The records waiting to leave."""
-        out = self.outgoing.read()
-        if out:
-            self.records.append(len(out))
-        return out
+        return self.outgoing.read()
 
     def start(self) -> bytes:
         """The ClientHello."""
@@ -180,13 +171,11 @@ class TlsSession:
             if not chunk:
                 break
             plain += chunk
-        self.plain_in += len(plain)
         return bytes(plain)
 
     def seal(self, data: bytes) -> bytes:
         """`data` as records."""
         self.obj.write(data)
-        self.plain_out += len(data)
         return self.take()
 
     def close_notify(self) -> bytes:
@@ -197,10 +186,6 @@ class TlsSession:
         with contextlib.suppress(ssl.SSLError):  # the server's close_notify is not waited for
             self.obj.unwrap()
         return self.take()
-
-    @property
-    def version(self) -> str:
-        return self.obj.version() or ""
 
 
 def _is_address(host: str) -> bool:
