@@ -233,7 +233,7 @@ class TcpSockets:
         sock = Socket(sid, proto.upper(), host, port, ctx, route, on_up=on_up, on_fail=on_fail)
         sock.on_rx, sock.on_closed, sock.opened_at = on_rx, on_closed, m.now
         self.sockets[sid] = sock
-        if tls is not None:
+        if tls is not None and route.kind in (RouteKind.ECHO, RouteKind.CONNECT):  # a connection comes
             try:
                 sock.tls = TlsSession.client(tls, host)
             except TlsError as exc:

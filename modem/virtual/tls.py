@@ -116,7 +116,11 @@ class TlsSession:
         """A client for `server_name` (sent as SNI unless it is an address); TlsError from the settings."""
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         name = None if _is_address(server_name) else server_name
-        obj = settings.context().wrap_bio(incoming, outgoing, server_side=False, server_hostname=name)
+        ctx = settings.context()
+        try:
+            obj = ctx.wrap_bio(incoming, outgoing, server_side=False, server_hostname=name)
+        except ValueError as exc:  # no name a ClientHello can carry (empty labels, one past 63 octets)
+            raise TlsError(f"{server_name!r}: {exc}") from None
         return cls(obj, incoming, outgoing)
 
     def take(self) -> bytes:

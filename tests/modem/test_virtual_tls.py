@@ -374,6 +374,7 @@ def test_bg96_ssl_errors_and_settings() -> None:
         ('AT+QSSLOPEN=1,0,0,"echo.example",443,0', b"\r\n+QSSLOPEN: 0,566\r\n"),  # the echo: no TLS server
         ('AT+QSSLOPEN=1,0,0,"nowhere.example",443,0', b"\r\n+QSSLOPEN: 0,565\r\n"),  # DNS
         ('AT+QSSLOPEN=2,0,0,"echo.example",443,0', b"\r\n+QSSLOPEN: 0,561\r\n"),  # context 2 not active
+        ('AT+QSSLOPEN=1,0,0,"a..b",443,0', b"\r\n+QSSLOPEN: 0,565\r\n"),  # DNS first
     ):
         assert at(m, line) == OK, line
         assert later(m, 2.0) == answer, line
@@ -387,6 +388,9 @@ def test_bg96_ssl_errors_and_settings() -> None:
     later(m, 1.0)
     assert at(m, 'AT+QSSLOPEN=1,0,5,"echo.example",443,0') == b"\r\n+CME ERROR: 563\r\n"  # shared IDs
     assert at(m, "AT+QSSLSEND=1,5") == b"\r\nERROR\r\n"  # not open
+    m, _ = setup("quectel-bg96")  # names reach the echo: "a..b" too, a name no ClientHello can carry
+    assert at(m, 'AT+QSSLOPEN=1,0,0,"a..b",443,0') == OK
+    assert later(m, 2.0) == b"\r\n+QSSLOPEN: 0,566\r\n"
 
 
 # ----- Quectel: HTTPS with AT+QHTTPCFG="sslctxid" --------------------------------------------------
