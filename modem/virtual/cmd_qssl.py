@@ -258,7 +258,7 @@ def qsslsend(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(50)
     cid = c.int_at(0, None, 0, IDS - 1)
     sock = _open(m, cid)
-    if sock is None or sock.tls is None or not sock.tls.up:
+    if sock is None or not sock.ready:
         return ERROR
     length = c.int_at(1, 0, 1, MAX_SEND) if len(c.params()) > 1 else None
 
@@ -321,7 +321,7 @@ def qsslstate(m: VirtualModem, c: Cmd) -> Final | None:
     for cid, sock in sorted(socks.items()):
         if which is not None and cid != which:
             continue
-        state = 4 if st.closing.get(cid) is sock else 2 if sock.tls is not None and sock.tls.up else 1
+        state = 4 if st.closing.get(cid) is sock else 2 if sock.ready else 1
         m.info(
             f'+QSSLSTATE: {cid},"SSLClient","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0,'
             f'{st.access.get(cid, BUFFER)},"uart1",{st.sslctx.get(cid, 0)}'

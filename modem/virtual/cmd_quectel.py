@@ -346,7 +346,7 @@ def qisend(m: VirtualModem, c: Cmd) -> Final | None:
         sent, acked = (counted.sent, counted.acked) if counted else (0, 0)
         m.info(f"+QISEND: {sent},{acked},{sent - acked}")
         return None
-    if sock is None or not sock.connected:
+    if sock is None or not sock.ready:
         return ERROR
     length = c.int_at(1, 0, 0, MAX_SEND) or None
 
@@ -416,7 +416,7 @@ def qistate(m: VirtualModem, c: Cmd) -> Final | None:
     closing = _qi(m).closing
     for sid, sock in [*m.tcp.sockets.items(), *closing.items()]:
         server = sock.listener
-        state = 4 if closing.get(sid) is sock else 2 if sock.connected else 1
+        state = 4 if closing.get(sid) is sock else 2 if sock.ready else 1
         if server is None:
             shown = f'"{sock.proto}","{sock.host}",{sock.port},0,{state},{sock.ctx.cid},0'
         else:

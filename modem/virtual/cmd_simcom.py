@@ -121,7 +121,7 @@ def _sim_state(m: VirtualModem) -> str:
         return "IP PROCESSING" if m.tcp.sockets or m.tcp.listeners else cip.status
     sock = m.tcp.sockets.get(0)
     if sock is not None:
-        return "CONNECT OK" if sock.connected else f"{sock.proto} CONNECTING"
+        return "CONNECT OK" if sock.ready else f"{sock.proto} CONNECTING"
     if _server(m) is not None:
         return "SERVER LISTENING"
     return cip.status
@@ -187,7 +187,7 @@ def _client_line(m: VirtualModem, sid: int) -> str:
     sock = m.tcp.sockets.get(sid)
     if sock is None:
         return f'{sid},,"","","","INITIAL"'
-    state = "CONNECTED" if sock.connected else "CONNECTING"
+    state = "CONNECTED" if sock.ready else "CONNECTING"
     return f'{sid},0,"{sock.proto}","{sock.host}","{sock.port}","{state}"'
 
 
@@ -338,7 +338,7 @@ def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
         sid = 0
         length = c.int_at(0, None, 1, MAX_SEND) if c.op is Op.SET else None
     sock = m.tcp.sockets.get(sid)
-    if sock is None or not sock.connected:
+    if sock is None or not sock.ready:
         return ERROR
 
     def done(data: bytes) -> Final | None:

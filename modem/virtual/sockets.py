@@ -171,6 +171,12 @@ class Socket:
     def real(self) -> bool:
         return self.route.kind is RouteKind.CONNECT
 
+    @property
+    def ready(self) -> bool:
+        """Connected as the module says it is: the TCP connection up and, on a TLS one, the TLS
+        handshake done (until then the module is still connecting: no data to send)."""
+        return self.connected and (self.tls is None or (self.tls.up and not self.tls.failed))
+
 
 def _no_id() -> int | None:
     return None

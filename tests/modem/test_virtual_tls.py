@@ -484,3 +484,17 @@ async def test_bg96_deactivating_the_context_under_a_tls_socket_bills_every_pack
         await dte.close()
     assert sock.wire.closed
     assert (ctx.bytes_up, ctx.bytes_down) == (sock.wire.up, sock.wire.down)
+
+
+def test_sim800_data_waits_for_the_tls_handshake() -> None:
+    """While the TLS handshake runs the connection is still connecting: +CIPSTATUS says so and
+    +CIPSEND answers ERROR (the data was taken, SEND OK said, and dropped)."""
+    m, _ = setup("simcom-sim800", "hosts:\n  echo.example: echo\n")
+    m.link.change(netdelay="1000")
+    assert at(m, "AT+CIPSSL=1") == OK
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",443') == OK
+    assert later(m, 1.2) == b""  # the TCP handshake is over, the ClientHello on its way
+    assert m.tcp.sockets[0].connected
+    assert at(m, "AT+CIPSTATUS").endswith(b"STATE: TCP CONNECTING\r\n")
+    assert at(m, "AT+CIPSEND=5") == b"\r\nERROR\r\n"
+    assert later(m, 3.0) == b"\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"  # the echo is no TLS server
