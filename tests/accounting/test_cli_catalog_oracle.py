@@ -745,7 +745,13 @@ def check_compare(doc: dict[str, Any], invoice: dict[str, Any], want: Expected, 
                 expect[label(ch)] = cost
         assert {k: D(v) for k, v in line["options"].items()} == expect, line["id"]
         assert D(line["cheapest_total_ht"]) == min(expect.values()), line["id"]
-    assert D(doc["fleet"]["cheapest"]["total_ht"]) == fleet_best(want, m)
+        assert D(line["saving_ht"]) == D(line["current_total_ht"]) - min(expect.values()), line["id"]
+    best = fleet_best(want, m)
+    assert D(doc["fleet"]["today"]["total_ht"]) == D(invoice["total_ht"])
+    assert (D(doc["fleet"]["cheapest"]["total_ht"]), D(doc["fleet"]["saving_ht"])) == (
+        best,
+        want.total - best,
+    )
     scenarios = {sc["name"]: sc for sc in doc["fleet"]["scenarios"]}
     for ch in choices():
         total, moved = every_line_on(want, m, ch)
