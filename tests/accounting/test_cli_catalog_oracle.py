@@ -22,7 +22,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -803,4 +803,34 @@ def test_a_large_month_holds_to_the_catalog(seed: int, tmp_path: Path) -> None:
     want = oracle(inv, rows)
     inv_path, usage = write_inputs(tmp_path, inv, rows, crlf=False)
     assert Path(usage).stat().st_size > 256 * 1024
+    check_invoice(run(tmp_path, "rate", inv_path, usage), want)
+
+
+def test_half_cents_round_up(tmp_path: Path) -> None:
+    """Items that fall on half a cent where rounding half to even would go down: 128 ko over a
+    prototype's 500 at 1 €/Mo (0.125), 64 ko in `world` at 10 €/Mo (0.625), 256 ko over 500 Mo at
+    0.1 €/Mo (0.025), a 66 s DTMF call (0.165), a 2 s CSD call (0.005), a discounted 7.5 (7.125)."""
+    first = date(2026, 3, 1)
+    business = {"offer": "business-m2m", "plan": "forfait-2mo", "commitment": 36, "since": first}
+    inv = {
+        "customer": "half-cents",
+        "month": "2026-03",
+        "lines": [
+            {"id": "P", "offer": "intense", "plan": "optima", "prototype": True, "since": first},
+            {"id": "W", "offer": "business-m2m", "plan": "compteur", "commitment": 24, "since": first},
+            {"id": "I", "offer": "intense-dtmf", "plan": "optima", "commitment": 36, "since": first},
+            {"id_prefix": "B", "count": 50, **business},
+        ],
+    }
+    rows = Rows(random.Random(0), Month(2026, 3))
+    rows.offsets = False
+    rows.add("P", "data", duration_s=60, bytes_up=628 * 1024, bytes_down=0)
+    rows.add("W", "data", duration_s=60, bytes_up=64 * 1024, bytes_down=0, zone="world")
+    rows.add("W", "csd", duration_s=2, zone="fr", dest="fr-fixed")
+    rows.add("I", "data", duration_s=43200, bytes_up=(512000 + 256) * 1024, bytes_down=0)
+    rows.add("I", "voice", duration_s=66, zone="fr", dest="fr-mobile")
+    want = oracle(inv, rows.rows)
+    exact = [D("0.125"), D("0.625"), D("0.025"), D("0.165"), D("0.005"), D("7.125")]
+    assert all(x.quantize(D("0.01"), rounding=ROUND_HALF_EVEN) < cents(x) for x in exact)
+    inv_path, usage = write_inputs(tmp_path, inv, rows.rows, crlf=False)
     check_invoice(run(tmp_path, "rate", inv_path, usage), want)
