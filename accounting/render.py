@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -97,12 +97,18 @@ def summary(bills: Sequence[LineBill]) -> Summary:
     return Summary(totals, lines, label_sums, by_step)
 
 
-def _line_detail(bill: LineBill) -> list[str]:
+def _code_width(codes: Iterable[str], least: int) -> int:
+    """The width of a column of item codes: the longest shown (`option-first-traffic-billing-fee`,
+    `secure-mobile-access-intranet-setup`), so that the quantities and amounts stay in their columns."""
+    return max(least, max(map(len, codes), default=0))
+
+
+def _line_detail(bill: LineBill, code_w: int = 28) -> list[str]:
     out = [f"  {bill.id}  {_plan_label(bill)}  total {money(bill.total)}"]
     for item in bill.items:
         extra = " ".join(x for x in (f"[{item.step}]" if item.step else "", item.note or "") if x)
         out.append(
-            f"      {item.code:<28} {item.quantity!s:>12} {item.unit:<6} {money(item.amount):>12}  {extra}".rstrip()
+            f"      {item.code:<{code_w}} {item.quantity!s:>12} {item.unit:<6} {money(item.amount):>12}  {extra}".rstrip()
         )
     return out
 
@@ -156,8 +162,9 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
     if all_lines or len(invoice.lines) <= SMALL_FLEET:
         out.append("")
         out.append("Lines")
+        code_w = _code_width((i.code for bill in invoice.lines for i in bill.items), 28)
         for bill in invoice.lines:
-            out.extend(_line_detail(bill))
+            out.extend(_line_detail(bill, code_w))
     elif invoice.lines:
         out.append("")
         out.append(
@@ -170,17 +177,19 @@ def render_invoice(invoice: Invoice, top: int = 10, all_lines: bool = False) -> 
             if top >= 0
             else sorted(order, key=lambda i: (-totals[i], bills[i].id))[:top]
         )
+        code_w = _code_width((item.code for i in costliest for item in bills[i].items), 28)
         for i in costliest:
-            out.extend(_line_detail(bills[i]))
+            out.extend(_line_detail(bills[i], code_w))
     if invoice.fleet or invoice.quotes:
         out.append("")
         out.append("Fleet services")
+        code_w = _code_width((i.code for i in invoice.fleet), 30)
         for item in invoice.fleet:
             out.append(
-                f"  {item.code:<30} {item.quantity!s:>10} {item.unit:<9} {money(item.amount):>12}  {item.note or ''}".rstrip()
+                f"  {item.code:<{code_w}} {item.quantity!s:>10} {item.unit:<9} {money(item.amount):>12}  {item.note or ''}".rstrip()
             )
         for quote in invoice.quotes:
-            out.append(f"  {quote.code:<30} QUOTE REQUIRED: {quote.reason}")
+            out.append(f"  {quote.code:<{code_w}} QUOTE REQUIRED: {quote.reason}")
     if invoice.errors:
         out.append("")
         out.append(f"Inventory errors ({len(invoice.errors)}): these lines are not billed")

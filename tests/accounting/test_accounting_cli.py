@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,25 @@ def test_rate_readable_and_out_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["rate", INV, USAGE, "--json", "--out", str(out)]) == 0
     assert capsys.readouterr().out == ""
     assert json.loads(out.read_text(encoding="utf-8"))["total_ht"] == "2749.96"
+
+
+def test_readable_items_keep_their_columns_whatever_the_code(capsys: pytest.CaptureFixture[str]) -> None:
+    """Codes longer than the code column (`option-first-traffic-billing-fee`,
+    `secure-mobile-access-intranet-setup`) pushed their quantity and amount out of line."""
+    assert main(["rate", INV, USAGE, "--all-lines"]) == 0
+    text = capsys.readouterr().out
+    lines = text.split("\nLines\n")[1].split("\n\n")[0]
+    fleet = text.split("\nFleet services\n")[1].split("\n\n")[0]
+    for block, indent in ((lines, 6), (fleet, 2)):
+        rows = [
+            m
+            for row in block.splitlines()
+            if (m := re.match(rf" {{{indent}}}(\S+) +(\d+) (.+?) +([\d,]+\.\d\d)", row))
+        ]
+        codes = {m[1] for m in rows}
+        assert {"option-first-traffic-billing-fee", "secure-mobile-access-intranet-setup"} & codes
+        assert len({m.start(2) + len(m[2]) for m in rows}) == 1, block  # the quantities end in one column
+        assert len({m.end(4) for m in rows}) == 1, block  # and so do the amounts
 
 
 def test_strict_exits_1_on_errors_or_rejects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
