@@ -294,15 +294,13 @@ def line_items(
     for kind in ("voice", "csd"):
         if allows(line.offer, kind):
             items[kind] = cents(use.calls[kind])
-    for opt in line.options:
-        if isinstance(opt, dict):  # {id: first-traffic-billing, since: ...}: its own date
-            if m.holds(opt["since"]):
+    for opt in line.options:  # an id, from the line's date, or {id, since}: from its own
+        name, since = (opt["id"], opt["since"]) if isinstance(opt, dict) else (opt, line.since)
+        if name == "first-traffic-billing":  # "3, once: charged in the month it is subscribed"
+            if m.holds(since):
                 items["option-first-traffic-billing-fee"] = D("3")
-        elif opt == "first-traffic-billing":
-            if m.holds(line.since):
-                items["option-first-traffic-billing-fee"] = D("3")
-        else:
-            items["option-" + opt] = OPTION_MONTHLY[opt]
+        elif since <= m.last:  # a monthly option, from the month it starts in
+            items["option-" + name] = OPTION_MONTHLY[name]
     return {k: v for k, v in items.items() if v}, steps.get(line.id)
 
 
@@ -535,9 +533,10 @@ def gen_line(rng: random.Random, m: Month, i: int, protos: int) -> dict[str, Any
     spec: dict[str, Any] = {"id": f"L{i:03d}", "offer": offer, "plan": rng.choice(plans),
                             "commitment": 36 if fam == "intense" else rng.choice([24, 36]), "since": since}  # fmt: skip
     opts: list[Any] = [o for o in OPTIONS + SMA if rng.random() < 0.15]
-    if "first-traffic-billing" in opts and rng.random() < 0.5:  # its own date
-        when = m.first + timedelta(days=rng.choice([-20, 0, 9, 40]))
-        opts[opts.index("first-traffic-billing")] = {"id": "first-traffic-billing", "since": when}
+    for name in ("first-traffic-billing", "exclusive-fr", "exclusive-abroad"):
+        if name in opts and rng.random() < 0.5:  # its own date
+            when = m.first + timedelta(days=rng.choice([-20, 0, 9, 40]))
+            opts[opts.index(name)] = {"id": name, "since": when}
     if "autogestion" in opts and rng.random() < 0.6:
         opts.append("autodiagnostic")
     r = rng.random()
