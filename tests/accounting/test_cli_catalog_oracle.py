@@ -797,12 +797,17 @@ def test_rate_and_compare_hold_to_the_catalog(seed: int, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("seed", [100, 101])
 def test_a_large_month_holds_to_the_catalog(seed: int, tmp_path: Path) -> None:
-    """Over 256 KiB of plain CSV (DuckDB's reader): the fleet's SMS, SMS Internet and hit steps."""
+    """Over 256 KiB of plain CSV (DuckDB's reader), the fleet's SMS, SMS Internet and hit steps past
+    their first: rated and compared."""
     inv, rows = gen_month(seed, big=True)
     want = oracle(inv, rows)
     inv_path, usage = write_inputs(tmp_path, inv, rows, crlf=False)
     assert Path(usage).stat().st_size > 256 * 1024
-    check_invoice(run(tmp_path, "rate", inv_path, usage), want)
+    invoice = run(tmp_path, "rate", inv_path, usage)
+    check_invoice(invoice, want)
+    check_compare(
+        run(tmp_path, "compare", inv_path, usage), invoice, want, Month(*map(int, inv["month"].split("-")))
+    )
 
 
 def test_half_cents_round_up(tmp_path: Path) -> None:
