@@ -37,6 +37,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -151,6 +152,72 @@ class RunFolderGone(Exception):
 # when it stops taking their files (`close_shards`), before the folder is swapped in or removed:
 SHARDS_FILE = ".m2msim-shards"  # {"run": the run's token, "open": true|false}; locked to commit
 ATTEMPTS = ".m2msim-attempts"  # each attempt of a shard writes in a folder of its own in it
+# in ATTEMPTS while an attempt holds the lock: which one ({"shard", "host", "pid"}), for the error
+# of an attempt that waited for it too long
+COMMITTING = "committing.json"
+CLOSE_WAIT_S = 1.0  # how long the run waits for the lock to stop taking the shards' files
+
+
+class CommitStuck(ShardRefused):
+    """An attempt waited longer than the cluster's worker TTL for the run's commit lock: the attempt
+    holding it is paused or cut off (SIGSTOP, a long GC pause, a network cut) while it puts its files
+    in place, maybe half of them (one message, made on the worker)."""
+
+
+def commit_wait_s() -> float:
+    """How long an attempt waits for the run's commit lock: the worker TTL of this process's Dask
+    configuration (`distributed.scheduler.worker-ttl`, 5 minutes by default), the time after which
+    the scheduler takes a silent worker for lost; 5 minutes where it is off."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    ttl = dask.config.get("distributed.scheduler.worker-ttl", None)
+    seconds = parse_timedelta(ttl, "s") if ttl is not None else None
+    return float(seconds) if seconds else 300.0
+
+
+def _worker_name() -> str:
+    return f"the worker on {socket.gethostname()} (pid {os.getpid()})"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether `path` still names the file open as `fd` (the run removes `SHARDS_FILE` when it stops
+    taking the shards' files)."""
+    try:
+        there = os.stat(path)
+    except OSError:
+        return False
+    own = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (own.st_dev, own.st_ino)
+
+
+def _lock(fd: int, path: Path, wait_s: float) -> bool:
+    """The lock of `SHARDS_FILE` (open as `fd`, at `path`), taken within `wait_s` seconds: True once
+    taken; False when it was not, or `path` names that file no more (the run stopped taking the
+    shards' files).  A blocking `flock` waited for as long as its holder held it: a process paused
+    while it held it (SIGSTOP) held up the run for good."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0 or not _same_file(fd, path):
+            return False
+        time.sleep(min(delay, left))  # (no event says that a lock was released)
+        delay = min(2 * delay, 0.1)
+
+
+def _holder(folder: Path) -> str:
+    """Who holds the run's commit lock, as its holder wrote it (`COMMITTING`)."""
+    try:
+        said = json.loads((folder / ATTEMPTS / COMMITTING).read_text(encoding="utf-8"))
+        return f"shard {int(said['shard'])}'s attempt on {said['host']} (pid {int(said['pid'])})"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "an attempt that had not yet said which (paused as it took it)"
 
 
 def open_shards(folder: Path) -> str:
@@ -162,59 +229,104 @@ def open_shards(folder: Path) -> str:
     return token
 
 
-def close_shards(folder: Path) -> None:
+def close_shards(folder: Path, wait_s: float = CLOSE_WAIT_S) -> None:
     """Stop taking the shards' files: `SHARDS_FILE` marked closed under its lock (an attempt
     committing now finishes first; one that comes later finds it closed, or gone, and puts nothing
     in place), then removed with the attempts' folders (files a paused attempt still holds open
-    are then written nowhere)."""
+    are then written nowhere).  A lock still held after `wait_s` seconds is not waited for: its
+    holder is paused (a shard it was putting in place, if any, is one the run never took), and
+    finds the file gone when it resumes."""
+    path = folder / SHARDS_FILE
     try:
-        fd = os.open(folder / SHARDS_FILE, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        state = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        data = json.dumps({**state, "open": False}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    shutil.rmtree(folder / ATTEMPTS, ignore_errors=True)
-    (folder / SHARDS_FILE).unlink(missing_ok=True)
-
-
-def _commit(folder: Path, attempt: Path, index: int, token: str) -> bool:
-    """Put the files of `attempt` (one attempt of shard `index`) in place in the run folder, if the
-    run is still `token`'s and taking files, and no other attempt of the shard has: under the lock
-    of `SHARDS_FILE`, which `close_shards` takes too.  True when they were put in place; False
-    when another attempt's already were (the same bytes: this one's are dropped);
-    `RunFolderGone` when the run has finished with its shards, or is another run."""
-    try:
-        try:
-            fd = os.open(folder / SHARDS_FILE, os.O_RDWR)
-        except FileNotFoundError:
-            raise RunFolderGone(str(folder)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        if _lock(fd, path, wait_s):
             try:
                 state = json.loads(os.pread(fd, 4096, 0) or b"{}")
             except ValueError:
                 state = {}
-            if state.get("run") != token or state.get("open") is not True:
+            data = json.dumps({**state, "open": False}).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+        else:
+            log.info(
+                "the run's commit lock is held by %s: the run stops taking shards without it", _holder(folder)
+            )
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    shutil.rmtree(folder / ATTEMPTS, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _committing(folder: Path, token: str, index: int, wait_s: float) -> Iterator[bool]:
+    """The run's commit lock, held for an attempt of shard `index` (`_commit`): yields whether the
+    shard still takes its files (no other attempt's are in place); `RunFolderGone` when the run has
+    finished with its shards, or is another run; `CommitStuck` when another attempt held the lock
+    for `wait_s` seconds."""
+    path = folder / SHARDS_FILE
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        raise RunFolderGone(str(folder)) from None
+    try:
+        if not _lock(fd, path, wait_s):
+            if not _same_file(fd, path):
                 raise RunFolderGone(str(folder))
-            done = folder / ATTEMPTS / f"{part_name(index)}.done"
-            if done.exists():
+            raise CommitStuck(
+                f"{_worker_name()} waited {wait_s:.0f} s to put shard {index}'s files in place: the run's "
+                f"lock {path} is held by {_holder(folder)}, paused or cut off while it put its own in "
+                "place (longer than the worker TTL, distributed.scheduler.worker-ttl), its shard maybe "
+                "half in place"
+            )
+        try:
+            state = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            state = {}
+        if state.get("run") != token or state.get("open") is not True:
+            raise RunFolderGone(str(folder))
+        if (folder / ATTEMPTS / f"{part_name(index)}.done").exists():
+            yield False
+            return
+        # (the run stopped taking the shards' files without the lock, its holder paused: and it was
+        # this attempt, now resumed)
+        if not _same_file(fd, path):
+            raise RunFolderGone(str(folder))
+        said = folder / ATTEMPTS / COMMITTING
+        said.with_suffix(".tmp").write_text(
+            json.dumps({"shard": index, "host": socket.gethostname(), "pid": os.getpid()}),
+            encoding="utf-8",
+        )
+        os.replace(said.with_suffix(".tmp"), said)
+        try:
+            yield True
+        finally:
+            said.unlink(missing_ok=True)
+    finally:
+        os.close(fd)  # (the lock with it)
+
+
+def _commit(folder: Path, attempt: Path, index: int, token: str, wait_s: float | None = None) -> bool:
+    """Put the files of `attempt` (one attempt of shard `index`) in place in the run folder, if the
+    run is still `token`'s and taking files, and no other attempt of the shard has: under the lock
+    of `SHARDS_FILE`, which `close_shards` takes too (waited for at most `wait_s` seconds, by
+    default `commit_wait_s()`).  True when they were put in place; False when another attempt's
+    already were (the same bytes: this one's are dropped); `RunFolderGone` when the run has
+    finished with its shards, or is another run; `CommitStuck` when the lock's holder kept it."""
+    try:
+        with _committing(folder, token, index, commit_wait_s() if wait_s is None else wait_s) as wanted:
+            if not wanted:
                 return False
             # (an attempt killed midway through these renames left some: this one's replace them)
             for path in sorted(p for p in attempt.rglob("*") if p.is_file()):
                 target = folder / path.relative_to(attempt)
                 target.parent.mkdir(exist_ok=True)
                 os.replace(path, target)
-            done.touch()
+            (folder / ATTEMPTS / f"{part_name(index)}.done").touch()
             return True
-        finally:
-            os.close(fd)  # (the lock with it)
     finally:
         shutil.rmtree(attempt, ignore_errors=True)
 
@@ -233,11 +345,9 @@ def _cluster_shard_task(
     scheduler's timeout is not dead: its shard is run again elsewhere, and the paused attempt may
     resume later), and its files are put in place only if the run `token` still takes them and no
     other attempt's were (`_commit`)."""
-    import socket
-
     scenario, index, start, end, out, csv, capture, rating = args
     folder = Path(out)
-    here = f"the worker on {socket.gethostname()} (pid {os.getpid()})"
+    here = _worker_name()
     if (mine := code_fingerprint()) != code:
         raise ShardRefused(
             f"{here} runs {mine}, not {code} as this run: start the workers from the same m2msim"

@@ -266,3 +266,80 @@ def test_worker_that_cannot_write_the_runs_folder(tmp_path: Path, read_only: boo
     assert proc.returncode == 1, err
     assert len(err.strip().splitlines()) == 1 and says in err and "every worker writes to" in err, err
     _unchanged(out, before)
+
+
+# ---- an attempt that holds the run's commit lock (`simulator.run._committing`) as it puts shard 0's
+# files in place, half of them moved: a process that takes the lock as a worker does, as soon as the
+# run opens it, then is paused (SIGSTOP) or killed (SIGKILL) there
+HOLDER = """
+import json, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from filewatch import wait_in
+from simulator.run import ATTEMPTS, SHARDS_FILE, _committing
+base, name, how = Path(sys.argv[2]), sys.argv[3], signal.Signals[sys.argv[4]]
+print("ready", flush=True)
+tmp = wait_in(base, lambda: next(iter(base.glob(f".m2msim-{name}.tmp-*")), None), 120, "the run's folder")
+def token():
+    try:
+        return json.loads((tmp / SHARDS_FILE).read_text(encoding="utf-8"))["run"]
+    except (OSError, ValueError, KeyError):
+        return None
+run = wait_in(tmp, token, 120, SHARDS_FILE)
+half = tmp / ATTEMPTS / "part-00000-held" / "usage"
+half.mkdir(parents=True)
+(half / "part-00000.parquet").write_bytes(b"half of an attempt")
+with _committing(tmp, run, 0, 60.0) as wanted:
+    assert wanted
+    (tmp / "usage").mkdir(exist_ok=True)
+    os.replace(half / "part-00000.parquet", tmp / "usage" / "part-00000.parquet")
+    print("holding", flush=True)
+    os.kill(os.getpid(), how)
+"""
+
+
+def _holder(out: Path, how: signal.Signals) -> subprocess.Popen[str]:
+    tests = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-c", HOLDER, str(tests), str(out.parent), out.name, how.name]
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+    return holder
+
+
+def test_attempt_paused_holding_the_commit_lock_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the attempts wait for the lock as long as the cluster waits for a silent worker (its TTL)
+    monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL", "2s")
+    out = tmp_path / "run"
+    holder = _holder(out, signal.SIGSTOP)
+    try:
+        with loopback_cluster(2, tmp_path / "logs") as cluster:
+            proc = _start(out, cluster.address, "--no-merge")
+            assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+            # before, every other attempt waited for the lock for good, and so did the run
+            _, err = proc.communicate(timeout=120)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        holder.communicate(timeout=60)
+    assert holder.returncode == 0  # (resumed: it finds the run gone and moves nothing more)
+    assert proc.returncode == 1, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"is held by shard 0's attempt on {os.uname().nodename} (pid {holder.pid})" in err, err
+    assert "the run stopped and wrote nothing" in err, err
+    assert not out.exists() and _left_beside(out) == []
+
+
+def test_attempt_killed_holding_the_commit_lock_its_half_is_replaced(tmp_path: Path, local_run: Path) -> None:
+    # the kernel drops a dead process's flock: the next attempt of shard 0 takes the lock and puts
+    # all of its own files in place, over the half the killed one moved
+    out = tmp_path / "run"
+    holder = _holder(out, signal.SIGKILL)
+    with loopback_cluster(2, tmp_path / "logs") as cluster:
+        proc = _start(out, cluster.address, "--no-merge")
+        holder.communicate(timeout=120)
+        _, err = proc.communicate(timeout=240)
+    assert holder.returncode == -signal.SIGKILL
+    assert proc.returncode == 0, err
+    _same_files(out, local_run)
+    assert _left_beside(out) == []

@@ -6,12 +6,14 @@ has finished with its shards."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,15 @@ from filewatch import wait_in
 
 from simulator.cluster import loopback_cluster
 from simulator.engine import part_name
-from simulator.run import ATTEMPTS, SHARDS_FILE, RunFolderGone, _commit, close_shards, open_shards
+from simulator.run import (
+    ATTEMPTS,
+    SHARDS_FILE,
+    CommitStuck,
+    RunFolderGone,
+    _commit,
+    close_shards,
+    open_shards,
+)
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smart-meters.yaml"
 # two shards of 500 devices over 30 days (a quarter of a second a day), one on each worker
@@ -159,3 +169,56 @@ def test_an_attempt_of_a_run_is_never_put_in_another_run_at_the_same_path(tmp_pa
     with pytest.raises(RunFolderGone):
         _commit(tmp_path, stale, 1, old)
     assert _placed(tmp_path) == {} and not stale.exists()
+
+
+# ---- an attempt paused while it holds the commit lock (SIGSTOP between its renames): neither the
+# other attempts nor the run wait for it for good (a blocking flock waited as long as it was held)
+
+
+@pytest.fixture
+def held_lock(tmp_path: Path) -> Iterator[str]:
+    """An open run in `tmp_path` whose commit lock another open file holds (a paused attempt's); the
+    run's token."""
+    token = open_shards(tmp_path)
+    fd = os.open(tmp_path / SHARDS_FILE, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield token
+    finally:
+        os.close(fd)
+
+
+def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[BaseException]]:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+def test_an_attempt_waits_for_a_held_lock_no_longer_than_the_bound(tmp_path: Path, held_lock: str) -> None:
+    attempt = _attempt(tmp_path, 0, "waiting")
+    thread, raised = _in_thread(lambda: _commit(tmp_path, attempt, 0, held_lock, wait_s=0.2))
+    thread.join(30)
+    assert not thread.is_alive(), "the attempt still waits for the lock"
+    assert len(raised) == 1 and isinstance(raised[0], CommitStuck), raised
+    assert "held by an attempt that had not yet said which" in str(raised[0])
+    assert _placed(tmp_path) == {} and not attempt.exists()
+
+
+def test_the_run_stops_taking_shards_though_the_lock_is_held(tmp_path: Path, held_lock: str) -> None:
+    attempt = _attempt(tmp_path, 1, "waiting")
+    waiting, raised = _in_thread(lambda: _commit(tmp_path, attempt, 1, held_lock, wait_s=60))
+    closing, _ = _in_thread(lambda: close_shards(tmp_path, wait_s=0.2))
+    closing.join(30)
+    assert not closing.is_alive(), "the run still waits for the lock"
+    # the attempt that waited for the lock sees the run done with its shards, at once
+    waiting.join(30)
+    assert not waiting.is_alive() and len(raised) == 1 and isinstance(raised[0], RunFolderGone), raised
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
