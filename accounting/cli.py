@@ -32,6 +32,7 @@ from m2msim.outputs import (
     refuse_same_file,
     track_output,
 )
+from m2msim.rundir import unfinished_run
 
 MAX_TOP = 1_000_000  # lines the readable output may list
 
@@ -153,6 +154,12 @@ def _doubt(command: str, said: str | None) -> None:
 
 
 def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
+    # the usage of a run that has not ended (killed mid-way: its folder holds part of its records)
+    # is not rated as a whole month's
+    unfinished = unfinished_run(args.usage)
+    if unfinished is not None:
+        print(f"m2msim {command}: {unfinished}", file=sys.stderr)
+        return 1
     try:
         command_ = work(args)
         # --out is held from the start (a second writer is refused before it rates), when its

@@ -13,10 +13,13 @@
    `.m2msim-run.json`, which lists the files the run wrote, and holding no other file) are
    replaced; anything else is refused unless `force`, and with `force` it is kept whole under
    a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
-4. it yields a fresh temporary folder beside `out` for the caller to fill; on an exception
-   (an interruption included) that folder is removed and `out` is untouched;
-5. on success it writes the marker, then swaps the new folder in: an atomic exchange of the two
-   names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file system cannot, two renames
+4. it yields a fresh temporary folder beside `out` for the caller to fill, marked unfinished
+   (`UNFINISHED`: the run's `out`, host and process; a run killed by SIGKILL leaves the folder, and
+   the readers refuse it, `unfinished_run`); on an exception (an interruption included) that folder
+   is removed and `out` is untouched;
+5. on success it removes the unfinished mark, writes the marker, then swaps the new folder in:
+   an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
+   system cannot, two renames
    (old away, new in).  Then the old run's files, those its marker lists, are removed; SIGINT and
    SIGTERM are held back during both.
 
@@ -38,6 +41,7 @@ from pathlib import Path
 from m2msim.outputs import (
     OutputError,
     check_parents,
+    host_name,
     output_lock,
     output_written,
     remove_stale_locks,
@@ -47,9 +51,12 @@ from m2msim.outputs import (
 )
 from m2msim.signals import deferred_signals
 
-__all__ = ["MARKER", "is_run_folder", "marker_files", "run_folder", "swap_in"]
+__all__ = ["MARKER", "UNFINISHED", "is_run_folder", "marker_files", "run_folder", "swap_in", "unfinished_run"]
 
 MARKER = ".m2msim-run.json"  # in every run folder: which files the run wrote
+# in a run's temporary folder until the run is complete: who writes it (the folder a killed run
+# left holds it, and no reader takes it for a whole run)
+UNFINISHED = ".m2msim-unfinished.json"
 _EXCHANGE = 2  # RENAME_EXCHANGE
 _AT_FDCWD = -100
 
@@ -64,6 +71,35 @@ def marker_files(folder: Path) -> list[str] | None:
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         return None
     return [f for f in files if not Path(f).is_absolute() and ".." not in Path(f).parts]
+
+
+def _mark_unfinished(work: Path, out: Path) -> None:
+    said = {"m2msim": "unfinished run", "out": os.path.abspath(out), "host": host_name(), "pid": os.getpid()}
+    (work / UNFINISHED).write_text(json.dumps(said) + "\n", encoding="utf-8")
+
+
+def unfinished_run(path: Path | str) -> str | None:
+    """Why `path` (a folder, or a file) must not be read as a run's: it is in the folder of a run
+    that has not ended (still running, or killed: its temporary folder, where its shards wrote
+    part of the records), looked for in the folder itself and the one above (`RUN/usage/`,
+    `RUN/usage/part-00000.parquet`); None when it is not."""
+    at = Path(path)
+    folders = ([at] if at.is_dir() else []) + [at.parent, at.parent.parent]
+    for folder in folders[:2]:
+        try:
+            said = json.loads((folder / UNFINISHED).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, UnicodeDecodeError):
+            said = {}
+        said = said if isinstance(said, dict) else {}
+        who = f"process {said.get('pid', '?')} on {said.get('host', '?')}"
+        return (
+            f"{folder}: the folder of an m2msim run that has not ended (m2msim run --out "
+            f"{said.get('out', '?')}, {who}: still running, or stopped before its end), holding part "
+            "of its files: not a whole run; read the run's --out once it has ended, or run it again"
+        )
+    return None
 
 
 def _files_under(folder: Path) -> list[str]:
@@ -255,7 +291,9 @@ def run_folder(
         work = temporary_name(final, "tmp")
         work.mkdir()
         try:
+            _mark_unfinished(work, final)
             yield work
+            (work / UNFINISHED).unlink()
             files = [f for f in _files_under(work) if f != MARKER]
             marker = {"m2msim": "run folder", "files": files}
             (work / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")

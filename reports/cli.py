@@ -41,6 +41,7 @@ from m2msim.outputs import (
     same_path,
     track_output,
 )
+from m2msim.rundir import unfinished_run
 from reports.page import is_page
 
 # The handlers import the report modules (DuckDB, pyarrow) they use: `m2msim rate` declares
@@ -93,9 +94,23 @@ def _fail(cmd: str, message: str) -> int:
     return 2
 
 
+def _unfinished(cmd: str, folder: Path) -> int | None:
+    """1, said in one line, when `folder` is the folder of a run that has not ended (`m2msim.rundir`):
+    its files are part of a run's (a run killed mid-way left them; the page and the SQL took them
+    for a whole run)."""
+    said = unfinished_run(folder)
+    if said is None:
+        return None
+    print(f"m2msim {cmd}: {said}", file=sys.stderr)
+    return 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports import render_report
     from reports.data import ReportError
+
+    if (unfinished := _unfinished("report", args.folder)) is not None:
+        return unfinished
 
     target: Path = args.out if args.out is not None else args.folder / "report.html"
     try:
@@ -300,6 +315,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     if not args.shell and not args.query:
         return _fail("sql", "give a QUERY (or --shell)")
+    if (unfinished := _unfinished("sql", args.folder)) is not None:
+        return unfinished
     try:
         files = find_files(args.folder)
         if args.shell:

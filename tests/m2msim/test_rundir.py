@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from m2msim.outputs import OutputBusy, OutputError, host_name, output_lock, temporary_name
-from m2msim.rundir import MARKER, _exchange, is_run_folder, run_folder, swap_in
+from m2msim.rundir import MARKER, _exchange, is_run_folder, run_folder, swap_in, unfinished_run
 
 
 def _fill(folder: Path, **files: str) -> None:
@@ -34,6 +34,18 @@ def test_a_new_folder_appears_with_its_marker(tmp_path: Path) -> None:
         _fill(work, a="1", usage__part="2")
     assert json.loads((out / MARKER).read_text())["files"] == ["a", "usage/part"]
     assert is_run_folder(out) and sorted(p.name for p in out.parent.iterdir()) == ["r"]
+
+
+def test_the_folder_is_marked_unfinished_until_it_is_whole(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, usage__part="1")
+        said = unfinished_run(work)
+        assert said is not None and "has not ended" in said and f"process {os.getpid()}" in said
+        # a reader given the run's usage records, its folder or one of its parts
+        assert unfinished_run(work / "usage") == said == unfinished_run(work / "usage" / "part")
+    assert _tree(out) == {MARKER: (out / MARKER).read_text(), "usage/part": "1"}  # (the mark is gone)
+    assert unfinished_run(out) is None and unfinished_run(out / "usage" / "part") is None
 
 
 def test_a_run_folder_is_replaced_whole(tmp_path: Path) -> None:

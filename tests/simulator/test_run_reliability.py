@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from filewatch import watch
+from filewatch import wait_in, watch
 from fuzzing import CliResult, assert_cli_contract, run_cli
 from interrupts import signals_restored, terminated
 from processes import process_group, wait_for_handler
@@ -353,6 +353,38 @@ def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -
     stale = re.compile(rf"^\.m2msim-{out.name}\.(tmp-{host_name()}-\d+-[0-9a-f]{{8}}|lock)$")
     left = _m2msim_entries(out.parent)
     assert left and all(stale.match(n) for n in left), left  # m2msim's own names, known to the next run
+    rc, err = _finish(_start(out, seed=3, workers=1), 120)
+    assert rc == 0, err
+    _assert_complete_run(out, 3)
+    assert _m2msim_entries(out.parent) == []
+
+
+def test_the_folder_a_killed_run_left_is_never_read_as_a_run(tmp_path: Path) -> None:
+    # killed once its first shard's usage part is whole: its temporary folder holds a part of the
+    # records, which `report` drew as a whole run's (exit 0) and `rate` rated as a month's
+    out = tmp_path / "runs" / "r"
+    with watch(out.parent) as created:
+        proc = _start(out, seed=5, workers=1)
+        tmp = next(out.parent / n for n in created() if n.startswith(f".m2msim-{out.name}.tmp-"))
+    usage = wait_in(tmp, lambda: tmp / "usage" if (tmp / "usage").is_dir() else None, 120, "usage/")
+    wait_in(usage, lambda: True if (usage / "part-00000.parquet").is_file() else None, 120, "a part")
+    os.kill(proc.pid, signal.SIGKILL)
+    assert _finish(proc, 2.0)[0] == -signal.SIGKILL
+    inventory = SCENARIOS / "example-month" / "inventory.yaml"
+    for argv in (
+        ["report", str(tmp)],
+        ["sql", str(tmp), "SELECT count(*) FROM usage"],
+        ["rate", str(inventory), str(tmp / "usage")],
+        ["compare", str(inventory), str(tmp / "usage" / "part-00000.parquet")],
+    ):
+        result = run_cli(argv)
+        assert_cli_contract(result, allowed=(1,))
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and result.out == "", result
+        assert lines[0].startswith(f"m2msim {argv[0]}: {tmp}: the folder of an m2msim run that has not ended")
+        assert f"process {proc.pid} on {host_name()}" in lines[0], result
+    assert not (tmp / "report.html").exists()
+    # the next run into the same folder removes it, under its lock (no run of that folder is alive)
     rc, err = _finish(_start(out, seed=3, workers=1), 120)
     assert rc == 0, err
     _assert_complete_run(out, 3)
