@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from filewatch import wait_in
+from fuzzing import run_cli
 from processes import process_group
 
 from simulator.cluster import ClusterError, loopback_cluster
@@ -341,5 +342,25 @@ def test_attempt_killed_holding_the_commit_lock_its_half_is_replaced(tmp_path: P
         _, err = proc.communicate(timeout=240)
     assert holder.returncode == -signal.SIGKILL
     assert proc.returncode == 0, err
+    _same_files(out, local_run)
+    assert _left_beside(out) == []
+
+
+def test_client_killed_mid_run_its_folder_is_refused_then_replaced(tmp_path: Path, local_run: Path) -> None:
+    out = tmp_path / "run"
+    with loopback_cluster(2, tmp_path / "logs") as cluster:
+        proc = _start(out, cluster.address, "--no-merge")
+        tmp = _mid_run(out).parents[3]  # (TMP/.m2msim-attempts/ATTEMPT/usage/PART)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        # left beside the run's --out; the workers put the shards they were running in place there
+        usage = wait_in(tmp, lambda: tmp / "usage" if (tmp / "usage").is_dir() else None, 120, "usage/")
+        wait_in(usage, lambda: next(iter(usage.glob("part-*.parquet")), None), 120, "a shard put in place")
+        # no reader takes it for a whole run (a report drew the shards done, exit 0)
+        report = run_cli(["report", str(tmp)])
+        assert report.rc == 1, report
+        assert f"{tmp}: the folder of an m2msim run that has not ended" in report.err, report
+        # the next run removes it, its workers' late shards included, and writes the whole run
+        _run(out, "--cluster", cluster.address, "--no-merge")
     _same_files(out, local_run)
     assert _left_beside(out) == []
