@@ -159,7 +159,7 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     unfinished = unfinished_run(args.usage)
     if unfinished is not None:
         print(f"m2msim {command}: {unfinished}", file=sys.stderr)
-        return 1
+        return 2
     try:
         command_ = work(args)
         # --out is held from the start (a second writer is refused before it rates), when its

@@ -95,14 +95,14 @@ def _fail(cmd: str, message: str) -> int:
 
 
 def _unfinished(cmd: str, folder: Path) -> int | None:
-    """1, said in one line, when `folder` is the folder of a run that has not ended (`m2msim.rundir`):
+    """2 (unusable input), said in one line, when `folder` is the folder of a run that has not ended (`m2msim.rundir`):
     its files are part of a run's (a run killed mid-way left them; the page and the SQL took them
     for a whole run)."""
     said = unfinished_run(folder)
     if said is None:
         return None
     print(f"m2msim {cmd}: {said}", file=sys.stderr)
-    return 1
+    return 2
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -358,7 +358,7 @@ def test_client_killed_mid_run_its_folder_is_refused_then_replaced(tmp_path: Pat
         wait_in(usage, lambda: next(iter(usage.glob("part-*.parquet")), None), 120, "a shard put in place")
         # no reader takes it for a whole run (a report drew the shards done, exit 0)
         report = run_cli(["report", str(tmp)])
-        assert report.rc == 1, report
+        assert report.rc == 2, report
         assert f"{tmp}: the folder of an m2msim run that has not ended" in report.err, report
         # the next run removes it, its workers' late shards included, and writes the whole run
         _run(out, "--cluster", cluster.address, "--no-merge")
