@@ -28,6 +28,7 @@ from modem.virtual.ppp.ip import (
     SYN,
     UDP,
     Ipv4,
+    build_icmp,
     build_tcp,
     build_udp,
     checksum,
@@ -290,6 +291,33 @@ def test_records_bytes_equal_the_ip_bytes_exchanged() -> None:
     (record,) = [r for r in sink.records if r.session is not None]
     assert record.bytes_up == sum(len(p) for p in dev.sent)
     assert record.bytes_down == sum(len(p) for p in dev.received)
+
+
+def test_padding_and_frames_holding_no_ipv4_datagram_are_not_billed() -> None:
+    # RFC 1661 2: the information field may be padded up to the MRU; the datagram is the header's
+    # total length.  A frame of protocol 0x0021 that holds no IPv4 datagram (an IPv6 packet, a
+    # header whose total length is beyond the frame, a few octets) is not IP: dropped, unbilled.
+    dev, net, sink = online()
+    m = dev.m
+    ping = build_icmp(dev.address, ECHO_HOST, 8, 0, b"\x12\x34\x00\x01" + b"p" * 20)
+    assert dev.link.send_ip(ping + bytes(12))
+    dev.pump()
+    (answer,) = dev.received
+    assert parse_ipv4(answer) is not None  # the padded ping is answered
+    ipv6 = b"\x60" + bytes(39)
+    cut = ping[:2] + (len(ping) + 1).to_bytes(2, "big") + ping[4:]
+    for junk in (ipv6, cut, b"\x45\x00\x00", b"\x42" + bytes(30)):
+        assert dev.link.send_ip(junk)
+        dev.pump()
+    assert dev.received == [answer]
+    ctx = m.net.contexts[1]
+    assert (ctx.bytes_up, ctx.bytes_down) == (len(ping), len(answer))
+    escape_sequence(dev)
+    m.feed(b"ATH\r", m.now)
+    assert m.take_output() == b"\r\nOK\r\n"
+    net.flush(m.now)
+    (record,) = [r for r in sink.records if r.session is not None]
+    assert (record.bytes_up, record.bytes_down) == (len(ping), len(answer))
 
 
 # ----- modes and endings ---------------------------------------------------------------------------

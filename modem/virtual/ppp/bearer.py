@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from gateway.api import PcoAuth
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
+from modem.virtual.ppp.ip import datagram
 from modem.virtual.ppp.ipcp import NetworkIpcp, addr
 from modem.virtual.ppp.link import IpUp, PppLink
 from modem.virtual.results import CONNECT, NO_CARRIER, CmeError, Final
@@ -57,6 +58,7 @@ class PppBearer:
         # (lost on the radio, or arriving while the bearer was suspended or over)
         self.lost_up = 0
         self.lost_down = 0
+        self.not_ip = 0  # IPv4-protocol frames from the device holding no IPv4 datagram: dropped, unbilled
         self._flying = [0, 0]  # IP bytes on the radio now, up and down
         self.link = PppLink(
             "network",
@@ -130,10 +132,15 @@ class PppBearer:
             m.tun.attach(self.forwarder, m.external)
         log.info("PPP: up, device %s", ipaddress.IPv4Address(ip.local))
 
-    def _from_device(self, packet: bytes) -> None:
+    def _from_device(self, info: bytes) -> None:
         """An IP packet from the device: over the radio (`modem.link`: delayed, maybe lost), then
-        counted by the gateway and forwarded."""
+        counted by the gateway and forwarded.  The frame's padding is not the packet's, and a frame
+        that holds no IPv4 datagram is dropped before the radio: neither is billed."""
         m = self.modem
+        packet = datagram(info)
+        if packet is None:
+            self.not_ip += 1
+            return
         arrival = m.link.up.send_datagram(m.now, len(packet))
         if arrival is None:
             self.lost_up += len(packet)
@@ -192,10 +199,11 @@ class PppBearer:
         self.ended = True
         log.info(
             "PPP: bearer on context %d ended: %d good frames from the device, %d dropped (bad FCS, aborted "
-            "or too long); %d IP packets up, %d down",
+            "or too long), %d IPv4 frames holding no IPv4 datagram dropped; %d IP packets up, %d down",
             self.ctx.cid,
             self.link.decoder.good,
             self.link.decoder.bad,
+            self.not_ip,
             self.packets_up,
             self.packets_down,
         )

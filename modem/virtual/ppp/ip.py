@@ -34,13 +34,28 @@ class Ipv4:
     ident: int = 0
 
 
+def datagram(info: bytes) -> bytes | None:
+    """The IPv4 datagram a PPP frame's information field carries: cut at the header's total length
+    (RFC 1661 2: the field may be padded up to the MRU); None when it holds none (another IP
+    version, a header shorter than 20 octets or longer than the total, a total longer than the
+    field).  What the gateway counts and forwards: padding and non-IP bytes are not billed."""
+    if len(info) < 20 or info[0] >> 4 != 4:
+        return None
+    ihl = (info[0] & 0x0F) * 4
+    total = int.from_bytes(info[2:4], "big")
+    if ihl < 20 or total < ihl or total > len(info):
+        return None
+    return info if total == len(info) else info[:total]
+
+
 def parse_ipv4(packet: bytes) -> Ipv4 | None:
     """The header fields and payload of an IPv4 packet; None when it is not one or is damaged."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
+    whole = datagram(packet)
+    if whole is None:
         return None
     ihl = (packet[0] & 0x0F) * 4
-    total = int.from_bytes(packet[2:4], "big")
-    if ihl < 20 or total < ihl or total > len(packet) or checksum(packet[:ihl]) != 0:
+    total = len(whole)
+    if checksum(packet[:ihl]) != 0:
         return None
     if int.from_bytes(packet[6:8], "big") & 0x3FFF:
         return None  # fragments are not reassembled
