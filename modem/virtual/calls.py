@@ -297,6 +297,20 @@ class CallControl:
         if m.in_data_mode:
             m.leave_data()
 
+    def hang_up_data(self) -> bool:
+        """The data connection left in online command state by "+++" (a PPP bearer, a CSD call)
+        ends, voice calls stay; whether there was one."""
+        m = self.modem
+        ended = False
+        if m.ppp is not None:
+            m.ppp.end(announce=False)
+            ended = True
+        for call in list(self.calls.values()):
+            if call.mode == DATA and call.stat == ACTIVE:
+                self._end(call)
+                ended = True
+        return ended
+
     def _end(self, call: Call, declined: bool = True) -> None:
         """This end releases the call (ATH, AT+CHUP; the radio off or the coverage lost: not
         `declined`, the caller of a call ringing here hears NO CARRIER, not busy): the network is told."""

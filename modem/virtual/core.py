@@ -103,7 +103,7 @@ class Settings:
     cscs: str = "IRA"
     csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
     csdh: int = 0  # AT+CSDH: 1 shows the header fields in text mode
-    dtr: int = 2  # AT&D: what dropping DTR does in online data (0 nothing, 1 command mode, 2 hang up)
+    dtr: int = 2  # AT&D: what dropping DTR does (0 nothing, 1 command mode, 2 hang up, after "+++" too)
 
 
 @dataclass(slots=True)
@@ -747,8 +747,15 @@ class VirtualModem:
             self._data_handler(data)
 
     def dtr_drop(self) -> None:
-        """The DTE dropped DTR: as AT&D says, nothing (0), command mode as after "+++" (1), or hang up (2)."""
-        if self.mode is not Mode.DATA or self.settings.dtr == 0:
+        """The DTE dropped DTR: as AT&D says, nothing (0), command mode as after "+++" (1), or hang up (2).
+
+        `&D2` clears the data connection in online command state too (V.250 6.2.9: the call is
+        cleared whatever the state), a PPP bearer or a CSD call left by "+++": NO CARRIER."""
+        if self.settings.dtr == 0:
+            return
+        if self.mode is not Mode.DATA:
+            if self.settings.dtr == 2 and self.calls.hang_up_data():
+                self.urc("NO CARRIER")
             return
         if self.settings.dtr == 1:
             self._escape()

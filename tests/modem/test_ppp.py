@@ -363,6 +363,28 @@ def test_dtr_drop_under_and_d1_suspends_and_d2_hangs_up() -> None:
     assert m.ppp is None and not m.net.contexts[1].active
 
 
+def test_dtr_drop_under_and_d2_ends_a_bearer_left_by_the_escape() -> None:
+    # V.250 6.2.9: &D2 clears the call on DTR's on-to-off transition whatever the state: a bearer
+    # suspended by "+++" (online command state) ends too, its context released (the device's host
+    # went away: the context's record must not stay open); &D0 and &D1 there change nothing.
+    dev, net, sink = online()
+    m = dev.m
+    assert escape_sequence(dev) == b"\r\nOK\r\n"
+    for setting, answer in ((0, b""), (1, b""), (2, b"\r\nNO CARRIER\r\n")):
+        m.feed(f"AT&D{setting}\r".encode(), m.now)
+        assert m.take_output() == b"\r\nOK\r\n"
+        m.dtr_drop()
+        assert m.take_output() == answer
+        assert (m.ppp is None) == (setting == 2)
+    assert m.ppp is None and not m.net.contexts[1].active and net.open_sessions() == []
+    (record,) = [r for r in sink.records if r.session is not None]
+    assert record.cause == 0  # released by the device's side, normally
+    m.feed(b"ATO\r", m.now)
+    assert m.take_output() == b"\r\nNO CARRIER\r\n"
+    m.dtr_drop()  # nothing left to clear
+    assert m.take_output() == b""
+
+
 def test_network_drop_sends_terminate_request_and_no_carrier() -> None:
     dev, net, _ = online()
     m = dev.m

@@ -393,6 +393,22 @@ def test_csd_call_connect_data_escape_and_hangup() -> None:
     assert rec.duration_s == 7
 
 
+def test_dtr_drop_under_and_d2_hangs_up_a_csd_call_left_by_the_escape() -> None:
+    # V.250 6.2.9: &D2 clears the call on DTR's on-to-off transition in online command state too
+    m, _, sink = setup("simcom-sim800", offer="business-m2m", **{"0140000002": CallOutcome.ANSWERED})
+    m.poll(2.0)
+    at(m, "ATD0140000002", 5.0)
+    assert m.take_output(11.0) == b"\r\nCONNECT 9600\r\n"
+    m.feed(b"+++", 13.0)
+    m.poll(14.0)
+    assert m.take_output() == b"\r\nOK\r\n"
+    m.dtr_drop()
+    assert m.take_output() == b"\r\nNO CARRIER\r\n"
+    assert at(m, "AT+CLCC") == b"\r\nOK\r\n"  # no call left
+    (rec,) = [r for r in sink.records if r.type == UsageType.CSD]
+    assert rec.duration_s == 3
+
+
 def test_incoming_call_rings_with_clip_and_is_answered() -> None:
     m, _, _ = setup()
     at(m, "AT+CLIP=1;+CRC=1")
