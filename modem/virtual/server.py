@@ -159,12 +159,15 @@ class PtyEndpoint:
 
     def _left(self) -> None:
         """The last client closed the device: what it did not read goes with it, as does what comes
-        until the next one opens it."""
+        until the next one opens it.  Its close drops DTR, as a serial port's last close does (HUPCL,
+        the termios default): AT&D says what becomes of a data connection (a PPP bearer whose host
+        was killed ends under &D2, the default, its context released)."""
         self.listening = False
         self._hub.pause(self.master)
         self._writer.discard()
         with contextlib.suppress(OSError):
             termios.tcflush(self.master, termios.TCIOFLUSH)
+        self.runner.run_now(self.runner.modem.dtr_drop)
 
     def _reader(self) -> Callable[[], None]:
         """What the hub calls when the master is readable (the hot path: what it uses bound once)."""
@@ -264,6 +267,8 @@ class TcpEndpoint:
             self._drop_client()
 
     def _drop_client(self) -> None:
+        """The client is gone (closed, reset, taken over): as a serial port's close, DTR drops
+        (AT&D: a data connection ends under &D2)."""
         client, self._client = self._client, None
         if client is None:
             return
@@ -273,6 +278,7 @@ class TcpEndpoint:
             self._writer.close()
             self._writer = None
         client.close()
+        self.runner.run_now(self.runner.modem.dtr_drop)
 
     def _write(self, data: bytes) -> None:
         writer = self._writer

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
+import random
+import tty
 
 import pytest
 from hypothesis import given, settings
@@ -36,9 +39,11 @@ from modem.virtual.ppp.ip import (
     parse_tcp,
 )
 from modem.virtual.ppp.ipcp import IP_COMPRESSION
+from modem.virtual.ppp.link import PppLink
 from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.server import PtyEndpoint, TcpEndpoint
 from modem.virtual.transport import ModemRunner
-from tests.modem.pppdevice import Device, TcpClient
+from tests.modem.pppdevice import Device, TcpClient, no_timers
 from tests.netparts import EPOCH, RecordSink
 
 OWN = ipaddress.IPv4Address(OWN_ADDRESS).packed
@@ -740,3 +745,117 @@ def test_a_looped_back_line_is_detected_and_hung_up_without_a_pdp_context() -> N
     net.flush(m.now)
     assert net.journal.counters["session-refused:209"] == 0 and not sink.data()
     assert not m.net.contexts[1].active and bearer.link.lcp_policy.looped_back
+
+
+def test_the_client_closing_the_pty_mid_frame_drops_dtr_and_ends_the_bearer() -> None:
+    asyncio.run(asyncio.wait_for(_client_killed_mid_frame(), 30))
+
+
+async def _client_killed_mid_frame() -> None:
+    # The DTE's process dies (pppd, lwIP killed) in the middle of a frame: its port's last close
+    # drops DTR, as a serial port's does (HUPCL, the termios default); under AT&D2 the bearer ends,
+    # the context is released, and the next client finds the modem in command mode.
+    loop = asyncio.get_running_loop()
+    m, net, sink = setup()
+    endpoint = PtyEndpoint(m, LoopClock(loop, m.now))
+    if endpoint.slave is not None:
+        endpoint.close()
+        pytest.skip("no inotify here: the endpoint holds the pty open and cannot see a client leave")
+    left = asyncio.Event()
+    gone = endpoint._left
+
+    def leaving() -> None:
+        gone()
+        left.set()
+
+    endpoint._left = leaving  # type: ignore[method-assign]
+
+    async def talk(fd: int, line: bytes, wanted: bytes) -> bytes:
+        got = bytearray()
+        arrived = asyncio.Event()
+
+        def readable() -> None:
+            got.extend(os.read(fd, 4096))
+            arrived.set()
+
+        loop.add_reader(fd, readable)
+        try:
+            os.write(fd, line)
+            while wanted not in got:
+                await arrived.wait()
+                arrived.clear()
+        finally:
+            loop.remove_reader(fd)
+        return bytes(got)
+
+    def open_client() -> int:
+        fd = os.open(endpoint.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        return fd
+
+    try:
+        fd = open_client()
+        await talk(fd, b"ATD*99#\r", b"CONNECT")
+        up = asyncio.Event()
+        link = PppLink(
+            "device",
+            lambda data: os.write(fd, data) and None,
+            no_timers,
+            random.Random(7),
+            on_ip_up=lambda _: up.set(),
+        )
+        loop.add_reader(fd, lambda: link.receive(os.read(fd, 4096)))
+        link.start()
+        await up.wait()
+        loop.remove_reader(fd)
+        assert m.ppp is not None and m.net.contexts[1].active
+        os.write(fd, b"\x7e\x21\x45\x00")  # the start of an IP packet's frame
+        os.close(fd)
+        await left.wait()
+        assert m.ppp is None and not m.in_data_mode
+        assert not m.net.contexts[1].active
+        fd = open_client()
+        try:
+            assert (await talk(fd, b"AT\r", b"OK\r\n")).endswith(b"\r\nOK\r\n")
+        finally:
+            os.close(fd)
+    finally:
+        endpoint.close()
+    assert net.open_sessions() == []
+    (record,) = [r for r in sink.records if r.session is not None]
+    assert record.cause == 0  # released by the modem, as at a hang-up (not left to the end of serve)
+
+
+def test_the_client_leaving_the_tcp_port_drops_dtr_and_ends_the_bearer() -> None:
+    asyncio.run(asyncio.wait_for(_tcp_client_leaves(), 30))
+
+
+async def _tcp_client_leaves() -> None:
+    loop = asyncio.get_running_loop()
+    m, _, _ = setup()
+    endpoint = TcpEndpoint(m, LoopClock(loop, m.now), 0)
+    await endpoint.start()
+    dropped = asyncio.Event()
+    drop = endpoint._drop_client
+
+    def dropping() -> None:
+        had = endpoint._client is not None  # (called at each accept too, with no client yet)
+        drop()
+        if had:
+            dropped.set()
+
+    endpoint._drop_client = dropping  # type: ignore[method-assign]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        writer.write(b"ATD*99#\r")
+        await reader.readuntil(b"CONNECT\r\n")
+        assert m.ppp is not None
+        writer.close()
+        await dropped.wait()
+        assert m.ppp is None and not m.in_data_mode
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        writer.write(b"AT\r")
+        assert (await reader.readuntil(b"OK\r\n")).endswith(b"\r\nOK\r\n")
+        writer.close()
+    finally:
+        endpoint.close()
