@@ -707,6 +707,25 @@ def test_a_lost_chap_challenge_is_sent_again_and_an_unanswered_one_ends_the_link
     assert net.open_sessions() == []
 
 
+def test_a_device_that_agrees_pap_and_never_authenticates_is_hung_up_after_30_s() -> None:
+    # The device agreed PAP in LCP, then no Authenticate-Request comes (lost, or a stack that never
+    # sends one): the modem waits 30 s, as pppd's pap-timeout, then ends the link (RFC 1334 leaves
+    # the authenticator's wait to it); before, the bearer waited in the Authenticate phase for ever.
+    m, net, _ = setup()
+    dev = Device(m, user="33612345678", password="secret", do_auth=("pap",))
+    send = dev.link.send
+    dev.link.send = lambda protocol, info: None if protocol == 0xC023 else send(protocol, info)  # type: ignore[method-assign]
+    assert dev.dial() == b"\r\nCONNECT\r\n"
+    assert dev.link.phase == "authenticate" and dev.m.ppp is not None
+    m.poll(m.now + 29.0)
+    dev.pump()
+    assert dev.m.ppp is not None and not dev.finished
+    m.poll(m.now + 1.0)
+    dev.pump()
+    assert dev.finished and dev.text.endswith(b"\r\nNO CARRIER\r\n") and dev.m.ppp is None
+    assert net.open_sessions() == [] and not m.net.contexts[1].active
+
+
 def test_a_frame_with_a_bad_fcs_is_dropped_and_counted_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     dev, _, _ = online()
     m = dev.m

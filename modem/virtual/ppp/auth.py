@@ -24,6 +24,7 @@ CHAP_CHALLENGE, CHAP_RESPONSE, CHAP_SUCCESS, CHAP_FAILURE = 1, 2, 3, 4
 CHAP_NAME = b"m2msim"
 CHAP_RESTART_S = 3.0  # a Challenge unanswered this long is sent again (RFC 1994 4.1), as pppd does
 CHAP_MAX_CHALLENGES = 10
+PAP_WAIT_S = 30.0  # no Authenticate-Request this long after LCP is up: the link ends (pppd's pap-timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,13 @@ class Authenticator:
             self._challenge = self._random(16)
             self._ident = (self._ident + 1) & 0xFF
             self._send_challenge()
+        elif self._schedule is not None:  # PAP: the peer speaks first; it is given PAP_WAIT_S
+            self._timer = self._schedule(PAP_WAIT_S, self._pap_timeout)
+
+    def _pap_timeout(self) -> None:
+        self._timer = None
+        if self.credentials is None and self._failed is not None:
+            self._failed(f"PAP: no Authenticate-Request in {PAP_WAIT_S:g} s")
 
     def stop(self) -> None:
         if self._timer is not None:
