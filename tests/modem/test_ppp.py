@@ -240,6 +240,21 @@ def test_lcp_echo_and_protocol_reject_of_ipv6cp() -> None:
     assert dev.m.ppp is not None and dev.m.ppp.link.rejected_protocols == [0x8057]
 
 
+@pytest.mark.parametrize("mru", [1500, 296])
+def test_a_protocol_reject_is_cut_to_the_peers_mru_with_its_length_field(mru: int) -> None:
+    # RFC 1661 5.7: the rejected packet is truncated to the peer's MRU; the Protocol-Reject's
+    # length field must say so, else the peer discards it as malformed (longer than what came)
+    dev, net, _ = online(mru=mru)
+    m = dev.m
+    ipv6 = b"\x60" + bytes(1599)  # an IPv6 packet: IPV6CP is not offered
+    m.feed(encode_frame(0x0057, ipv6, accm=0), m.now)
+    (reject,) = [info for p, info in FrameDecoder(accm=0).feed(m.take_output(m.now)) if p == 0xC021]
+    assert reject[0] == cp.PROTO_REJ and len(reject) == mru
+    assert int.from_bytes(reject[2:4], "big") == mru and reject[4:6] == b"\x00\x57"
+    assert reject[6:] == ipv6[: mru - 6]
+    assert m.net.contexts[1].bytes_up == 0 and net.open_sessions() != []  # not IP: not billed
+
+
 # ----- IP, the forwarder and the bytes counted --------------------------------------------------
 
 

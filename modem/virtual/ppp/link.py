@@ -179,20 +179,19 @@ class PppLink:
             if self.ipcp is not None:
                 rest = self.ipcp.receive(info)
                 if rest is not None:  # IPCP has codes 1 to 7 only (RFC 1332 2): the others rejected
-                    self.send(
-                        IPCP, packet(CODE_REJ, self.ipcp.next_ident(), rest)[: self.lcp_policy.peer_mru]
-                    )
+                    self._reject(IPCP, CODE_REJ, self.ipcp.next_ident(), rest)
         elif protocol == IPV4:
             if self.ipcp is not None and self.ipcp.opened and self.on_ip is not None:
                 self.on_ip(info)
         else:
             self.rejected_protocols.append(protocol)
-            self.send(
-                LCP,
-                packet(PROTO_REJ, self.lcp.next_ident(), protocol.to_bytes(2, "big") + info)[
-                    : self.lcp_policy.peer_mru
-                ],
-            )
+            self._reject(LCP, PROTO_REJ, self.lcp.next_ident(), protocol.to_bytes(2, "big") + info)
+
+    def _reject(self, protocol: int, code: int, ident: int, rejected: bytes) -> None:
+        """A Code-Reject or Protocol-Reject whose rejected part is cut to the peer's MRU (RFC 1661
+        5.6, 5.7), the packet's length field saying what is sent: the peer discards a packet whose
+        length field is beyond its end."""
+        self.send(protocol, packet(code, ident, rejected[: self.lcp_policy.peer_mru - 4]))
 
     def _lcp_extra(self, data: bytes) -> None:
         code, ident = data[0], data[1]
@@ -209,7 +208,7 @@ class PppLink:
                 self.ipcp.stop()
                 self.terminate("IPCP rejected")
         else:
-            self.send(LCP, packet(CODE_REJ, self.lcp.next_ident(), data)[: self.lcp_policy.peer_mru])
+            self._reject(LCP, CODE_REJ, self.lcp.next_ident(), data)
 
     # ----- phases -------------------------------------------------------------------------------
 
