@@ -255,6 +255,8 @@ class ModemRunner:
     def close(self) -> None:
         self.closed = True
         self.sockets.close_all()
+        if self.modem.ppp is not None:  # the PPP forwarder's host sockets too (none are left open)
+            self.modem.ppp.close_io()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

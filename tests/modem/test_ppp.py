@@ -781,6 +781,45 @@ def test_a_looped_back_line_is_detected_and_hung_up_without_a_pdp_context() -> N
     assert not m.net.contexts[1].active and bearer.link.lcp_policy.looped_back
 
 
+def test_closing_the_runner_mid_session_closes_the_forwarders_host_connections() -> None:
+    asyncio.run(asyncio.wait_for(_runner_closed_mid_session(), 30))
+
+
+async def _runner_closed_mid_session() -> None:
+    # The transport closes (a virtual:// URL's close, serve ending) while the device has a TCP
+    # connection through the forwarder to a host server: that connection must end with it, not
+    # stay open on the loop (the server never saw its end).
+    loop = asyncio.get_running_loop()
+    accepted, ended = asyncio.Event(), asyncio.Event()
+
+    async def host(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        await reader.read()  # until the connection's end
+        ended.set()
+        writer.close()
+
+    server = await asyncio.start_server(host, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    m, _, _ = setup()
+    m.internet = Internet(hosts={"192.0.2.80": Target(host="127.0.0.1")}, allow=())
+    dev = Device(m)
+    dev.dial()
+    runner = ModemRunner(m, LoopClock(loop, m.now), lambda data: dev.link.receive(data))
+    dev.link._write = lambda data: loop.call_soon(runner.feed, data)  # type: ignore[method-assign]
+    far = ipaddress.IPv4Address("192.0.2.80").packed
+    try:
+        dev.link.send_ip(build_tcp(dev.address, far, 40000, port, 100, 0, SYN, 65535, mss=1400))
+        await accepted.wait()
+        runner.close()
+        await ended.wait()
+        assert m.ppp is not None and m.ppp.forwarder is not None and not m.ppp.forwarder.tcp
+        assert m.net.contexts[1].active  # the context is the network's to close (serve: cause 20)
+    finally:
+        runner.close()
+        server.close()
+        await server.wait_closed()
+
+
 def test_the_client_closing_the_pty_mid_frame_drops_dtr_and_ends_the_bearer() -> None:
     asyncio.run(asyncio.wait_for(_client_killed_mid_frame(), 30))
 

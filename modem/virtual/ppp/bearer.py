@@ -222,6 +222,13 @@ class PppBearer:
         if announce:
             m.urc(NO_CARRIER.text)
 
+    def close_io(self) -> None:
+        """The modem's runner stopped (its transport closed, serving ends): the forwarder's host
+        sockets and connections under way go with it.  The context is left as it is: the network
+        closes its record when it ends (`m2msim modem serve`: cause 20)."""
+        if self.forwarder is not None:
+            self.forwarder.close()
+
     def network_lost(self) -> None:
         """The context was deactivated under the bearer (AT+CGACT=0, coverage lost): LCP
         Terminate-Request to the device, then NO CARRIER."""
