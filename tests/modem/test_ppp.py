@@ -240,6 +240,21 @@ def test_lcp_echo_and_protocol_reject_of_ipv6cp() -> None:
     assert dev.m.ppp is not None and dev.m.ppp.link.rejected_protocols == [0x8057]
 
 
+@pytest.mark.parametrize("refused", [frozenset(), frozenset({lcp.MAGIC})])
+def test_an_echo_reply_carries_the_magic_number_or_zero_when_none_was_negotiated(
+    refused: frozenset[int],
+) -> None:
+    # RFC 1661 5.8: the Echo-Reply carries the sender's magic number, zero when the peer rejected
+    # the Magic-Number option (the network side's number was never agreed)
+    dev, _, _ = online(refuse_lcp=refused)
+    m = dev.m
+    assert m.ppp is not None
+    m.feed(encode_frame(0xC021, cp.packet(cp.ECHO_REQ, 9, bytes(4) + b"ping")), m.now)
+    (reply,) = [info for p, info in FrameDecoder(accm=0).feed(m.take_output(m.now)) if p == 0xC021]
+    magic = 0 if refused else m.ppp.link.lcp_policy.magic
+    assert reply == cp.packet(cp.ECHO_REP, 9, magic.to_bytes(4, "big") + b"ping") and (refused or magic)
+
+
 @pytest.mark.parametrize("mru", [1500, 296])
 def test_a_protocol_reject_is_cut_to_the_peers_mru_with_its_length_field(mru: int) -> None:
     # RFC 1661 5.7: the rejected packet is truncated to the peer's MRU; the Protocol-Reject's

@@ -64,6 +64,12 @@ class LcpPolicy:
         """The line is looped back: what this side sends comes back (RFC 1661 6.4)."""
         return self.own_magic_seen >= LOOPBACK_FAIL
 
+    @property
+    def echo_magic(self) -> int:
+        """The number Echo packets carry: this side's magic number, 0 when the peer rejected the
+        option (RFC 1661 5.8: the Magic-Number field is zero when none was negotiated)."""
+        return self.magic if MAGIC in self.want else 0
+
     def __post_init__(self) -> None:
         self.magic = self._new_magic()
         if self.demand_auth:

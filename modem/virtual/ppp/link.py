@@ -154,7 +154,8 @@ class PppLink:
         """An LCP Echo-Request (the other side answers with an Echo-Reply)."""
         if self.lcp.opened:
             self.send(
-                LCP, packet(ECHO_REQ, self.lcp.next_ident(), self.lcp_policy.magic.to_bytes(4, "big") + data)
+                LCP,
+                packet(ECHO_REQ, self.lcp.next_ident(), self.lcp_policy.echo_magic.to_bytes(4, "big") + data),
             )
 
     # ----- frames -------------------------------------------------------------------------------
@@ -197,7 +198,9 @@ class PppLink:
         code, ident = data[0], data[1]
         if code == ECHO_REQ:
             if self.lcp.opened:
-                self.send(LCP, packet(ECHO_REP, ident, self.lcp_policy.magic.to_bytes(4, "big") + data[8:]))
+                self.send(
+                    LCP, packet(ECHO_REP, ident, self.lcp_policy.echo_magic.to_bytes(4, "big") + data[8:])
+                )
         elif code == ECHO_REP:
             self.echo_replies += 1
         elif code == DISCARD_REQ:
