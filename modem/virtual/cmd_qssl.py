@@ -9,9 +9,9 @@ As the manual's examples drive them:
   "ciphersuite" a suite's IANA number in hex (`0XC02F`) or 0XFFFF all (default; a number this
   machine's OpenSSL does not know answers ERROR); "seclevel" 0 no check (default), 1 the server's
   chain checked against "cacert", 2 that and the client's certificate ("clientcert", "clientkey")
-  sent when the server asks; "cacert", "clientcert", "clientkey" name files on the host (AT+QFUPL,
-  the module's file system, is not emulated: a name is a path, relative to where the modem is
-  served); "ignorelocaltime" and "negotiatetime" are kept;
+  sent when the server asks; "cacert", "clientcert", "clientkey" name files of the module's UFS
+  (`"cacert.pem"` or `"UFS:cacert.pem"`, uploaded with AT+QFUPL: `modem.virtual.cmd_qfile`), read
+  when a connection opens; "ignorelocaltime" and "negotiatetime" are kept;
 - AT+QSSLOPEN=<pdpctxID>,<sslctxID>,<clientID 0-11>,"<serveraddr>",<port>[,<access_mode>] answers
   OK, then `+QSSLOPEN: <clientID>,<err>` once the TLS handshake is over: 0, or the manual's error
   codes (chapter 4): 565 DNS parse failed, 566 socket connect failed (the TCP connection, and the TLS
@@ -19,8 +19,8 @@ As the manual's examples drive them:
   clientID is taken (`+CME ERROR: 563`).  Access modes 0 (buffer: `+QSSLURC: "recv",<clientID>` when
   data comes into an empty buffer, read with AT+QSSLRECV) and 1 (direct push: `+QSSLURC:
   "recv",<clientID>,<len>` and the data); 2 (transparent) answers ERROR: not emulated.  A context
-  whose CA file (seclevel 1, 2) or client files cannot be read, or SSL 3.0 alone, fails the open at
-  once (566), before any packet;
+  whose CA file (seclevel 1, 2) or client files are not in UFS or are no certificate or key, or SSL
+  3.0 alone, fails the open at once (566), before any packet;
 - AT+QSSLSEND=<clientID>[,<len>] `> `, the data (<len> bytes, or up to Ctrl-Z), `SEND OK`;
 - AT+QSSLRECV=<clientID>,<len> `+QSSLRECV: <n>`, the n plain bytes, OK;
 - AT+QSSLCLOSE=<clientID>[,<timeout>] OK: the close_notify, then the TCP close;
@@ -41,6 +41,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from modem.virtual.cmd_qfile import read_file
 from modem.virtual.cmd_quectel import QUECTEL_TCP
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, OK, CmeError, Final
@@ -81,18 +82,30 @@ class SslContext:
     ignorelocaltime: int = 1
     negotiatetime: int = 300
 
-    def settings(self) -> TlsSettings:
-        """The TLS client it makes."""
+    def settings(self, m: VirtualModem) -> TlsSettings:
+        """The TLS client it makes, with the files it names read from the module's UFS."""
         versions = VERSIONS[self.sslversion]
         suite = "" if self.ciphersuite == ALL_SUITES else cipher_name(self.ciphersuite) or ""
+        wanted = {"ca": self.cacert} if self.seclevel >= 1 else {}
+        if self.seclevel == 2 and self.clientcert:
+            wanted |= {"cert": self.clientcert, "key": self.clientkey}
+        files: dict[str, bytes] = {}
+        missing = ""
+        for field_, name in wanted.items():
+            if not name:
+                continue
+            data = read_file(m, name)
+            if data is None:
+                missing = missing or name
+            else:
+                files[field_] = data
         return TlsSettings(
             min_version=versions[0],
             max_version=versions[1],
             ciphers=suite,
             verify=self.seclevel >= 1,
-            cafile=self.cacert,
-            certfile=self.clientcert if self.seclevel == 2 else "",
-            keyfile=self.clientkey if self.seclevel == 2 else "",
+            missing=missing,
+            **files,
         )
 
 
@@ -115,8 +128,8 @@ _st = QUECTEL_SSL.state
 def settings(m: VirtualModem, sslctx: int) -> TlsSettings:
     """The TLS client of SSL context `sslctx` (the defaults when the module has no SSL commands)."""
     if QUECTEL_SSL.name in m.set_states:
-        return _st(m).contexts[sslctx].settings()
-    return SslContext().settings()
+        return _st(m).contexts[sslctx].settings(m)
+    return SslContext().settings(m)
 
 
 def _shown(name: str, ctx: SslContext) -> str:
@@ -225,7 +238,7 @@ def qsslopen(m: VirtualModem, c: Cmd) -> Final | None:
     if ctx is None or not ctx.active:
         m.schedule(0.0, lambda: m.urc(f"+QSSLOPEN: {cid},{ERR_PDP}"))
         return None
-    tls = _st(m).contexts[sslctx].settings()
+    tls = _st(m).contexts[sslctx].settings(m)
     st = _st(m)
     st.access[cid], st.sslctx[cid] = access, sslctx
     sock = m.tcp.open(

@@ -184,6 +184,7 @@ class VirtualModem:
         self._seq = 0
         self._entry: _Entry | None = None
         self._entry_buf = bytearray()
+        self._entry_at = now  # when the open prompt last took bytes
         self._prompt = b"\r\n> "  # what opens the running prompt (SIMCom's AT+HTTPDATA: DOWNLOAD)
         self._waiting = False  # a command waits for an event to finish (`wait`, `complete`)
         self._on_abort: Callable[[], None] | None = None  # what a DTE character does meanwhile
@@ -644,13 +645,36 @@ class VirtualModem:
         self._prompt = b"\r\n> " if banner == "> " else self._crlf + banner.encode() + self._crlf
         self._entry = _Entry(on_done, length, on_cancel)
         self._entry_buf.clear()
+        self._entry_at = self.now
         self.mode = Mode.ENTRY
         return PROMPT
+
+    @property
+    def entry_received(self) -> tuple[int, float]:
+        """How many bytes the open prompt has taken so far, and when its last ones came (when it
+        opened, before any): (0, its opening) when none is open."""
+        if self._entry is None:
+            return 0, self.now
+        return len(self._entry_buf), self._entry_at
+
+    def end_entry(self, final: Final | AtError) -> None:
+        """Close the open prompt with `final` (a data upload that timed out): what it took is
+        dropped, input is read as commands again."""
+        if self._entry is None:
+            return
+        self._entry = None
+        self._entry_buf.clear()
+        self.mode = Mode.COMMAND
+        self._pure = False
+        self._finish(final)
+        self._drain()
 
     def _scan_entry(self) -> None:
         entry = self._entry
         assert entry is not None
         buf = self._inbuf
+        if buf:
+            self._entry_at = self.now
         if entry.length is not None:
             need = entry.length - len(self._entry_buf)
             chunk = bytes(buf[:need])

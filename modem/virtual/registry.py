@@ -5,7 +5,8 @@ set that keeps state between commands (SIMCom's TCP/IP stack state, Quectel's pu
 factory of that state: each modem makes one per set its profile names, and the set's handlers
 reach theirs with `SET.state(m)`.  A module reset (AT+CFUN=1,1, AT+CFUN=0 or 4, power off and
 on) runs each set's `reset` hook: a stateful set's state is made anew, as the module boots with
-it, after the set's own `on_reset` (what it had told the rest of the modem, taken back).
+it, after the set's own `on_reset` (what it had told the rest of the modem, taken back), unless the
+set keeps it (`kept=True`: a module's file system, in flash).
 `modem.virtual.sets` lists every set by name.
 """
 
@@ -86,10 +87,12 @@ class StatefulSet(CommandSet, Generic[S]):
         name: str,
         state_factory: Callable[[], S],
         on_reset: Callable[[VirtualModem], None] | None = None,
+        kept: bool = False,
     ) -> None:
         super().__init__(name)
         self._factory = state_factory
         self._on_reset = on_reset
+        self._kept = kept  # the state outlives a reset (a module's flash): only `on_reset` runs
 
     def new_state(self) -> S:
         return self._factory()
@@ -104,7 +107,8 @@ class StatefulSet(CommandSet, Generic[S]):
             return
         if self._on_reset is not None:
             self._on_reset(m)
-        m.set_states[self.name] = self._factory()
+        if not self._kept:
+            m.set_states[self.name] = self._factory()
 
 
 def numeric_setting(

@@ -16,6 +16,7 @@ from modem.virtual.cmd_http import SIMCOM_HTTP
 from modem.virtual.cmd_network import GPRS, NETWORK
 from modem.virtual.cmd_phonebook import PHONEBOOK
 from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
+from modem.virtual.cmd_qfile import QUECTEL_FILE
 from modem.virtual.cmd_qhttp import QUECTEL_HTTP
 from modem.virtual.cmd_qssl import QUECTEL_SSL
 from modem.virtual.cmd_quectel import QUECTEL_TCP
@@ -39,6 +40,7 @@ _ALL: tuple[CommandSet, ...] = (
     QUECTEL_TCP,
     QUECTEL_HTTP,
     QUECTEL_SSL,
+    QUECTEL_FILE,
     SIMCOM_POWER,
     QUECTEL_POWER,
     BATTERY,

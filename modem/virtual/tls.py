@@ -10,7 +10,8 @@ segment): nothing is estimated.  The plain bytes go to and come from the command
 connection.
 
 What a module checks (`TlsSettings.verify`): nothing (SIMCom's HTTPS, Quectel's seclevel 0), or the
-server's chain against a CA file (Quectel's seclevel 1 and 2); the server's name is not checked (no
+server's chain against a CA file of the module's file system (`modem.virtual.files`; Quectel's
+seclevel 1 and 2); the server's name is not checked (no
 module's manual says it is).  Versions and cipher suites are the module's own (SIM800 and BG96
 stop at TLS 1.2: no TLS 1.3 on either).
 """
@@ -20,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import ssl
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -44,19 +47,24 @@ class TlsError(Exception):
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
     """A module's TLS client: the versions it offers, its cipher suites (an OpenSSL cipher string;
-    empty: OpenSSL's default list), whether it checks the server's chain and against which CA file,
-    and a client certificate and key (mutual authentication), all files on the host."""
+    empty: OpenSSL's default list), whether it checks the server's chain and against which CA
+    certificates, and a client certificate and key (mutual authentication): the bytes of the files
+    in the module's own file system (PEM or DER), never a path on the host.  `missing` names a file
+    the settings name that the module does not have: the client cannot be made."""
 
     min_version: str = "1.2"
     max_version: str = "1.2"
     ciphers: str = ""
     verify: bool = False
-    cafile: str = ""
-    certfile: str = ""
-    keyfile: str = ""
+    ca: bytes = b""
+    cert: bytes = b""
+    key: bytes = b""
+    missing: str = ""
 
     def context(self) -> ssl.SSLContext:
-        """The client context; TlsError when a file cannot be read or the settings are refused."""
+        """The client context; TlsError when a file is missing or unusable, or the settings are refused."""
+        if self.missing:
+            raise TlsError(f"{self.missing}: no such file in the module's file system")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         old = self.min_version in ("1.0", "1.1")
@@ -73,14 +81,35 @@ class TlsSettings:
                 ctx.set_ciphers((self.ciphers or "DEFAULT") + (":@SECLEVEL=0" if old else ""))
             if self.verify:
                 ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(cafile=self.cafile)
+                if not self.ca:
+                    raise TlsError("no CA certificate to check the server's chain against")
+                ctx.load_verify_locations(cadata=_pem_or_der(self.ca))
             else:
                 ctx.verify_mode = ssl.CERT_NONE
-            if self.certfile:
-                ctx.load_cert_chain(self.certfile, self.keyfile or None)
+            if self.cert:
+                _load_chain(ctx, self.cert, self.key)
         except (OSError, ssl.SSLError, ValueError, KeyError) as exc:
             raise TlsError(f"{exc}") from None
         return ctx
+
+
+def _pem_or_der(data: bytes) -> str | bytes:
+    """What `load_verify_locations(cadata=...)` takes: PEM as text, DER as bytes."""
+    return data.decode("latin-1") if b"-----BEGIN" in data else data
+
+
+def _load_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """Python's `ssl` reads a certificate chain from files only: the module's bytes go to a private
+    temporary folder (mode 0700) for the time of the call, and the folder is removed at once."""
+    with tempfile.TemporaryDirectory(prefix="m2msim-tls-") as folder:
+        certfile = os.path.join(folder, "cert")
+        keyfile = os.path.join(folder, "key") if key else None
+        with open(os.open(certfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(cert)
+        if keyfile is not None:
+            with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                f.write(key)
+        ctx.load_cert_chain(certfile, keyfile)
 
 
 @cache

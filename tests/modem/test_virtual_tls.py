@@ -283,19 +283,33 @@ def test_sim800_cipssl_handshake_failure_is_connect_fail() -> None:
 # ----- Quectel: AT+QSSLCFG / AT+QSSLOPEN / AT+QSSLSEND / AT+QSSLRECV / AT+QSSLCLOSE ---------------
 
 
+def xor16(data: bytes) -> int:
+    """The checksum of the BG96 FILE AT Commands Manual (2.4, note 2), written out here again: the XOR
+    of the data's 16-bit words, an odd last byte as the high byte of a last word."""
+    padded = data + b"\0" * (len(data) % 2)
+    acc = 0
+    for i in range(0, len(padded), 2):
+        acc ^= int.from_bytes(padded[i : i + 2], "big")
+    return acc
+
+
 async def quectel_ssl_session(
-    server: TlsServer, port: int, cafile: str, seclevel: int, sslversion: int = 4
+    server: TlsServer, port: int, ca: bytes, seclevel: int, sslversion: int = 4
 ) -> tuple[list[bytes], VirtualModem]:
-    """The manual's sequence on a BG96: the context set, a buffer-mode socket opened, one message
-    sent, the answer read, the socket closed.  What each step answered."""
+    """The manual's sequence on a BG96: the CA certificate uploaded into UFS (AT+QFUPL), the context
+    set, a buffer-mode socket opened, one message sent, the answer read, the socket closed.  What
+    each step answered."""
     m, _ = setup("quectel-bg96", hosts(port))
     dte = Dte(m, speed=0.1)
+    assert await dte.at(f'AT+QFUPL="UFS:cacert.pem",{len(ca)},10', b"CONNECT\r\n") == b"\r\nCONNECT\r\n"
+    dte.write(ca)
+    assert await dte.expect(b"OK\r\n") == f"\r\n+QFUPL: {len(ca)},{xor16(ca):x}\r\n\r\nOK\r\n".encode()
     out = []
     for line in (
         f'AT+QSSLCFG="sslversion",2,{sslversion}',
         'AT+QSSLCFG="ciphersuite",2,0XFFFF',
         f'AT+QSSLCFG="seclevel",2,{seclevel}',
-        f'AT+QSSLCFG="cacert",2,"{cafile}"',
+        'AT+QSSLCFG="cacert",2,"UFS:cacert.pem"',
     ):
         assert await dte.at(line) == OK, line
     assert await dte.at(f'AT+QSSLOPEN=1,2,4,"{NAME}",{port},0') == OK
@@ -319,7 +333,7 @@ async def quectel_ssl_session(
 async def test_bg96_ssl_socket_verified_against_the_uploaded_ca(cert: Cert) -> None:
     server = TlsServer(server_context(cert), echo_reply)
     async with serving(server) as port:
-        out, m = await quectel_ssl_session(server, port, str(cert.cert), seclevel=1)
+        out, m = await quectel_ssl_session(server, port, cert.cert.read_bytes(), seclevel=1)
         await server.wait_ended()
     assert out == [
         b"\r\n+QSSLOPEN: 4,",
@@ -355,9 +369,10 @@ async def test_bg96_seclevel_1_refuses_a_server_the_ca_file_does_not_vouch_for(
     )  # fmt: skip
     server = TlsServer(server_context(cert), echo_reply)
     async with serving(server) as port:
-        out, _ = await quectel_ssl_session(server, port, str(other / "c.pem"), seclevel=1)
+        ca = (other / "c.pem").read_bytes()
+        out, _ = await quectel_ssl_session(server, port, ca, seclevel=1)
         # seclevel 0: no check, the same server is fine
-        out0, _ = await quectel_ssl_session(server, port, str(other / "c.pem"), seclevel=0)
+        out0, _ = await quectel_ssl_session(server, port, ca, seclevel=0)
     assert out == [b"\r\n+QSSLOPEN: 4,", b"566\r\n"]
     assert out0[1] == b"0\r\n"
     assert any("ALERT" in f.upper() for f in server.failures)  # the module's alert reached the server
@@ -371,8 +386,8 @@ def test_bg96_ssl_errors_and_settings() -> None:
     assert at(m, 'AT+QSSLCFG="ciphersuite",1') == b'\r\n+QSSLCFG: "ciphersuite",1,0XC02F\r\n\r\nOK\r\n'
     assert at(m, 'AT+QSSLCFG="ciphersuite",1,0XFFFE') == b"\r\nERROR\r\n"  # no such suite
     assert at(m, 'AT+QSSLCFG="seclevel",1,3') == b"\r\n+CME ERROR: 50\r\n"
-    assert at(m, 'AT+QSSLCFG="cacert",1,"/nonexistent/ca.pem"') == OK
-    assert at(m, 'AT+QSSLCFG="cacert",1') == b'\r\n+QSSLCFG: "cacert",1,"/nonexistent/ca.pem"\r\n\r\nOK\r\n'
+    assert at(m, 'AT+QSSLCFG="cacert",1,"UFS:ca.pem"') == OK
+    assert at(m, 'AT+QSSLCFG="cacert",1') == b'\r\n+QSSLCFG: "cacert",1,"UFS:ca.pem"\r\n\r\nOK\r\n'
     assert at(m, 'AT+QSSLOPEN=1,1,0,"echo.example",443,2') == b"\r\nERROR\r\n"  # transparent: not emulated
     for line, answer in (
         ('AT+QSSLOPEN=1,0,0,"echo.example",443,0', b"\r\n+QSSLOPEN: 0,566\r\n"),  # the echo: no TLS server
@@ -383,7 +398,7 @@ def test_bg96_ssl_errors_and_settings() -> None:
         assert at(m, line) == OK, line
         assert later(m, 2.0) == answer, line
     assert at(m, 'AT+QSSLCFG="seclevel",1,1') == OK
-    assert at(m, 'AT+QSSLOPEN=1,1,0,"echo.example",443,0') == OK  # the CA file cannot be read
+    assert at(m, 'AT+QSSLOPEN=1,1,0,"echo.example",443,0') == OK  # no ca.pem in UFS
     assert later(m, 2.0) == b"\r\n+QSSLOPEN: 0,566\r\n"
     assert at(m, 'AT+QSSLCFG="sslversion",3,0') == OK  # SSL 3.0 alone: nothing to offer
     assert at(m, 'AT+QSSLOPEN=1,3,0,"echo.example",443,0') == OK
@@ -498,3 +513,42 @@ def test_sim800_data_waits_for_the_tls_handshake() -> None:
     assert at(m, "AT+CIPSTATUS").endswith(b"STATE: TCP CONNECTING\r\n")
     assert at(m, "AT+CIPSEND=5") == b"\r\nERROR\r\n"
     assert later(m, 3.0) == b"\r\nSTATE: TCP CLOSED\r\n\r\nCONNECT FAIL\r\n"  # the echo is no TLS server
+
+
+async def test_bg96_seclevel_2_sends_the_client_certificate_uploaded_into_ufs(cert: Cert) -> None:
+    """A server that asks for a client certificate: the module sends the one its UFS holds
+    ("clientcert", "clientkey" uploaded with AT+QFUPL); without them the server refuses it."""
+    context = server_context(cert)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cert.cert)  # the self-signed certificate vouches for itself
+    server = TlsServer(context, echo_reply)
+    async with serving(server) as port:
+        m, _ = setup("quectel-bg96", hosts(port))
+        dte = Dte(m, speed=0.1)
+        for name, path in (("ca.pem", cert.cert), ("client.pem", cert.cert), ("client.key", cert.key)):
+            data = path.read_bytes()
+            assert await dte.at(f'AT+QFUPL="{name}",{len(data)}', b"CONNECT\r\n") == b"\r\nCONNECT\r\n"
+            dte.write(data)
+            assert (await dte.expect(b"OK\r\n")).startswith(f"\r\n+QFUPL: {len(data)},".encode())
+        for line in (
+            'AT+QSSLCFG="seclevel",1,2',
+            'AT+QSSLCFG="cacert",1,"UFS:ca.pem"',
+            'AT+QSSLCFG="clientcert",1,"UFS:client.pem"',
+            'AT+QSSLCFG="clientkey",1,"UFS:client.key"',
+            'AT+QSSLCFG="seclevel",2,2',
+            'AT+QSSLCFG="cacert",2,"UFS:ca.pem"',
+        ):
+            assert await dte.at(line) == OK, line
+        assert await dte.at(f'AT+QSSLOPEN=1,1,4,"{NAME}",{port},0') == OK
+        assert await dte.expect(b"\r\n") == b"\r\n"
+        assert await dte.expect(b"\r\n") == b"+QSSLOPEN: 4,0\r\n"
+        assert await dte.at("AT+QSSLSEND=4,6", b"> ") == b"\r\n> "
+        dte.write(b"hello\n")
+        await dte.expect(b'+QSSLURC: "recv",4\r\n')
+        assert await dte.at("AT+QSSLCLOSE=4") == OK
+        assert await dte.at(f'AT+QSSLOPEN=1,2,5,"{NAME}",{port},0') == OK  # context 2: no client files
+        await dte.expect(b"+QSSLOPEN: 5,")
+        refused = await dte.expect(b"\r\n")
+        await dte.close()
+    assert server.requests == [b"hello\n"]
+    assert refused == b"566\r\n"
