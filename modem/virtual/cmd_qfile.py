@@ -17,18 +17,32 @@ client keys into the module before AT+QSSLCFG names them.
   is not emulated: ERROR.
 - AT+QFDWL=<filename> `CONNECT`, the file's bytes, `+QFDWL: <download_size>,<checksum>`, OK.
 - AT+QFDEL=<filename> (`"*"`: every file).
+- AT+QFOPEN=<filename>[,<mode>] `+QFOPEN: <filehandle>` (mode 0 opens, creating the file if need be;
+  1 creates or empties it; 2 read only, 405 when there is none; a file opened already: 426; the
+  handles are numbered from 1 in the order of opening), AT+QFOPEN? `+QFOPEN: "<name>",<fh>,<mode>`;
+  AT+QFREAD=<fh>[,<length>] `CONNECT <n>`, the n bytes from the file pointer (all the rest without
+  <length>), OK; AT+QFWRITE=<fh>[,<length>[,<timeout>]] `CONNECT`, exactly <length> bytes (default
+  10,240) written at the pointer, `+QFWRITE: <written>,<file size>`, OK (414 on a read-only handle,
+  421 as for AT+QFUPL); AT+QFSEEK=<fh>,<offset>[,<position>] (0 from the start, 1 from the pointer, 2
+  back from the end; ERROR past either end, as the manual's notes say); AT+QFPOSITION=<fh>
+  `+QFPOSITION: <offset>`; AT+QFCLOSE=<fh>.  An unknown handle: 416.  The response formats of
+  AT+QFREAD and AT+QFWRITE are those Quectel's own BG95 SDK parses (`CONNECT %d`, `+QFWRITE: %d,%d`).
 
 A <filename> may carry the storage's prefix, `UFS:cacert.pem` is `cacert.pem`.  Errors, `+CME ERROR:
-<err>`, as the manual's chapter 4 numbers them: 400 invalid input value (a size of 0, a storage other
-than UFS), 405 file not found, 406 invalid file name (empty, over 80 bytes, `..`, a `/` or `\\`, a
+<err>`, as the manual's chapter 4 numbers them (the table as Quectel's BG95 SDK lists it too): 400
+invalid input value (a size of 0, a storage other than UFS), 405 file not found, 406 invalid file name (empty, over 80 bytes, `..`, a `/` or `\\`, a
 drive other than UFS: the module has no folders, and nothing reaches the host's), 407 file already
 existed (AT+QFUPL does not replace a file: AT+QFDEL it first), 420 no space (a <file_size> above the
-free space).  The files are kept in the modem's memory across its resets (`modem.virtual.files`).
+free space), 414 read only, 416 invalid file descriptor, 421 time out, 426 file already opened.  The
+files are kept in the modem's memory across its resets (`modem.virtual.files`); the open handles are
+not.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modem.virtual.files import FileNameError, FileStore, NoSpaceError, xor16
@@ -46,15 +60,38 @@ __all__ = ["QUECTEL_FILE", "read_file"]
 UFS_FREE, UFS_TOTAL = 12_987_840, 14_483_456  # BG96 FILE AT Commands Manual V1.0, 2.1's example
 DEFAULT_SIZE, DEFAULT_TIMEOUT = 10_240, 5
 ERR_INPUT, ERR_NOT_FOUND, ERR_NAME, ERR_EXISTS, ERR_NO_SPACE, ERR_TIMEOUT = 400, 405, 406, 407, 420, 421
+ERR_READ_ONLY, ERR_HANDLE, ERR_OPENED = 414, 416, 426
+CREATE, TRUNCATE, READ_ONLY = 0, 1, 2  # AT+QFOPEN's <mode>
 PREFIX = "UFS:"
 
 
-def _new_store() -> FileStore:
-    return FileStore(capacity=UFS_FREE, total=UFS_TOTAL)
+@dataclass(slots=True)
+class Handle:
+    """A file opened with AT+QFOPEN: its name, open mode and file pointer."""
+
+    name: str
+    mode: int
+    pos: int = 0
 
 
-QUECTEL_FILE = StatefulSet("quectel-file", _new_store, kept=True)
-_st = QUECTEL_FILE.state
+@dataclass(slots=True)
+class Ufs:
+    """The storage (kept across resets, as flash) and the open files (lost with a reset)."""
+
+    store: FileStore = field(default_factory=lambda: FileStore(capacity=UFS_FREE, total=UFS_TOTAL))
+    handles: dict[int, Handle] = field(default_factory=dict)
+    next_handle: int = 1
+
+
+def _on_reset(m: VirtualModem) -> None:
+    QUECTEL_FILE.state(m).handles.clear()  # the files stay; what was open is closed
+
+
+QUECTEL_FILE = StatefulSet("quectel-file", Ufs, _on_reset, kept=True)
+
+
+def _st(m: VirtualModem) -> FileStore:
+    return QUECTEL_FILE.state(m).store
 
 
 def _bare(name: str) -> str:
@@ -143,10 +180,8 @@ def qfupl(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(ERR_EXISTS)
     if size > st.free:
         raise CmeError(ERR_NO_SPACE)
-    open_ = [True]
 
     def done(data: bytes) -> Final | None:
-        open_[0] = False
         try:
             st.write(name, data, replace=False)
         except NoSpaceError:
@@ -156,6 +191,20 @@ def qfupl(m: VirtualModem, c: Cmd) -> Final | None:
         m.info(f"+QFUPL: {len(data)},{xor16(data):x}")
         return OK
 
+    return _receive(m, size, timeout, f"AT+QFUPL {name}", done)
+
+
+def _receive(
+    m: VirtualModem, size: int, timeout: int, what: str, done: Callable[[bytes], Final | None]
+) -> Final:
+    """`CONNECT`, then exactly `size` bytes to `done`; no byte for `timeout` seconds ends it with
+    CME 421 (time out), what came dropped (AT+QFUPL, AT+QFWRITE)."""
+    open_ = [True]
+
+    def taken(data: bytes) -> Final | None:
+        open_[0] = False
+        return done(data)
+
     def watch() -> None:
         if not open_[0]:
             return
@@ -164,23 +213,28 @@ def qfupl(m: VirtualModem, c: Cmd) -> Final | None:
             m.schedule(last + timeout - m.now, watch)
             return
         open_[0] = False
-        log.info("AT+QFUPL %s: no data for %d s after %d of %d bytes", name, timeout, got, size)
+        log.info("%s: no data for %d s after %d of %d bytes", what, timeout, got, size)
         m.end_entry(CmeError(ERR_TIMEOUT))
 
-    final = m.prompt(done, size, banner="CONNECT")
+    final = m.prompt(taken, size, banner="CONNECT")
     m.schedule(timeout, watch)
     return final
 
 
-def _named(m: VirtualModem, c: Cmd) -> str | None:
-    """The <filename> of a command whose only parameter it is (+QFDWL, +QFDEL); None for its test
-    form (answered here), CME 50 for any other form."""
+def _set_form(m: VirtualModem, c: Cmd, test: str) -> bool:
+    """True for the set form (`=...`) of a command that has only it and its test form; the test form
+    is answered here (`+NAME: <test>`, then False), any other form is CME 50."""
     if c.op is Op.TEST:
-        m.info(f"{c.name}: <filename>")
-        return None
+        m.info(f"{c.name}: {test}")
+        return False
     if c.op is not Op.SET:
         raise CmeError(50)
-    return _bare(c.str_at(0))
+    return True
+
+
+def _named(m: VirtualModem, c: Cmd) -> str | None:
+    """The <filename> of a command whose only parameter it is (+QFDWL, +QFDEL); None for its test form."""
+    return _bare(c.str_at(0)) if _set_form(m, c, "<filename>") else None
 
 
 @QUECTEL_FILE.command("+QFDWL")
@@ -212,4 +266,120 @@ def qfdel(m: VirtualModem, c: Cmd) -> Final | None:
         st.delete(_key(st, name))
     except FileNotFoundError:
         raise CmeError(ERR_NOT_FOUND) from None
+    return None
+
+
+# ----- open files: AT+QFOPEN, AT+QFREAD, AT+QFWRITE, AT+QFSEEK, AT+QFPOSITION, AT+QFCLOSE -------
+
+
+def _handle(m: VirtualModem, c: Cmd) -> tuple[int, Handle]:
+    """The open file of <filehandle> (the first parameter); CME 416 when none is open so."""
+    fh = c.int_at(0)
+    handle = QUECTEL_FILE.state(m).handles.get(fh)
+    if handle is None:
+        raise CmeError(ERR_HANDLE)
+    return fh, handle
+
+
+@QUECTEL_FILE.command("+QFOPEN")
+def qfopen(m: VirtualModem, c: Cmd) -> Final | None:
+    ufs = QUECTEL_FILE.state(m)
+    st = ufs.store
+    if c.op is Op.TEST:
+        m.info("+QFOPEN: <filename>,(0-2)")
+        return None
+    if c.op is Op.READ:
+        for fh, h in sorted(ufs.handles.items()):
+            m.info(f'+QFOPEN: "{h.name}",{fh},{h.mode}')
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    name = _key(st, _bare(c.str_at(0)))
+    mode = c.int_at(1, CREATE, 0, 2)
+    if any(h.name == name for h in ufs.handles.values()):
+        raise CmeError(ERR_OPENED)
+    if mode == READ_ONLY and name not in st.files:
+        raise CmeError(ERR_NOT_FOUND)
+    if mode == TRUNCATE or name not in st.files:
+        st.write(name, b"")
+    fh = ufs.next_handle
+    ufs.next_handle += 1
+    ufs.handles[fh] = Handle(name, mode)
+    m.info(f"+QFOPEN: {fh}")
+    return None
+
+
+@QUECTEL_FILE.command("+QFREAD")
+def qfread(m: VirtualModem, c: Cmd) -> Final | None:
+    if not _set_form(m, c, "<filehandle>,<length>"):
+        return None
+    _, h = _handle(m, c)
+    data = _st(m).files.get(h.name, b"")
+    want = c.int_at(1, len(data), 1)
+    chunk = data[h.pos : h.pos + want]
+    h.pos += len(chunk)
+    m.info(f"CONNECT {len(chunk)}")
+    m.raw(chunk + b"\r\n")
+    return None
+
+
+@QUECTEL_FILE.command("+QFWRITE")
+def qfwrite(m: VirtualModem, c: Cmd) -> Final | None:
+    st = _st(m)
+    if not _set_form(m, c, f"<filehandle>,(1-{st.free}),(1-65535)"):
+        return None
+    fh, h = _handle(m, c)
+    size = c.int_at(1, DEFAULT_SIZE, 1)
+    timeout = c.int_at(2, DEFAULT_TIMEOUT, 1, 65535)
+    if h.mode == READ_ONLY:
+        raise CmeError(ERR_READ_ONLY)
+    old = st.files.get(h.name, b"")
+    if max(h.pos + size, len(old)) - len(old) > st.free:
+        raise CmeError(ERR_NO_SPACE)
+
+    def done(data: bytes) -> Final | None:
+        current = st.files.get(h.name, b"")
+        new = current[: h.pos] + b"\0" * max(0, h.pos - len(current)) + data + current[h.pos + len(data) :]
+        try:
+            st.write(h.name, new)
+        except NoSpaceError:
+            raise CmeError(ERR_NO_SPACE) from None
+        h.pos += len(data)
+        m.info(f"+QFWRITE: {len(data)},{len(new)}")
+        return OK
+
+    return _receive(m, size, timeout, f"AT+QFWRITE {fh}", done)
+
+
+@QUECTEL_FILE.command("+QFSEEK")
+def qfseek(m: VirtualModem, c: Cmd) -> Final | None:
+    if not _set_form(m, c, "<filehandle>,<offset>,(0-2)"):
+        return None
+    _, h = _handle(m, c)
+    offset = c.int_at(1)
+    size = len(_st(m).files.get(h.name, b""))
+    where = c.int_at(2, 0, 0, 2)
+    # 0 from the beginning, 1 from the pointer, 2 back from the end (the manual: "the handle will move forth")
+    pos = offset if where == 0 else h.pos + offset if where == 1 else size - offset
+    if not 0 <= pos <= size:  # "If <position> is 0 and <offset> exceeds the file size ... ERROR"
+        return ERROR
+    h.pos = pos
+    return None
+
+
+@QUECTEL_FILE.command("+QFPOSITION")
+def qfposition(m: VirtualModem, c: Cmd) -> Final | None:
+    if not _set_form(m, c, "<filehandle>"):
+        return None
+    _, h = _handle(m, c)
+    m.info(f"+QFPOSITION: {h.pos}")
+    return None
+
+
+@QUECTEL_FILE.command("+QFCLOSE")
+def qfclose(m: VirtualModem, c: Cmd) -> Final | None:
+    if not _set_form(m, c, "<filehandle>"):
+        return None
+    fh, _ = _handle(m, c)
+    del QUECTEL_FILE.state(m).handles[fh]
     return None

@@ -105,12 +105,45 @@ def test_an_upload_that_stops_times_out_with_421_and_stores_nothing() -> None:
     assert upload(m, "slow.pem", b"ab") == b"\r\n+QFUPL: 2,6162\r\n\r\nOK\r\n"  # the name is free
 
 
-def test_the_files_outlive_a_reset_and_are_each_modem_s_own() -> None:
+def test_the_files_outlive_a_reset_its_open_handles_do_not_and_each_modem_has_its_own() -> None:
     m = bg96()
     assert upload(m, "cacert.pem", b"ab").endswith(OK)
+    assert at(m, 'AT+QFOPEN="cacert.pem",2') == b"\r\n+QFOPEN: 1\r\n\r\nOK\r\n"
     assert at(m, "AT+CFUN=1,1").endswith(OK)
     later(m, 30.0)
     at(m, "ATE0")  # the reset brought back the profile's settings
     assert at(m, "AT+QFLST") == b'\r\n+QFLST: "cacert.pem",2\r\n\r\nOK\r\n'
+    assert at(m, "AT+CMEE=1;+QFCLOSE=1") == b"\r\n+CME ERROR: 416\r\n"  # what was open is closed
     other = bg96()
     assert at(other, "AT+QFLST") == OK
+
+
+def test_open_write_seek_read_close_through_a_file_handle() -> None:
+    m = bg96()
+    assert at(m, 'AT+QFOPEN="UFS:client.key",0') == b"\r\n+QFOPEN: 1\r\n\r\nOK\r\n"  # created
+    assert at(m, 'AT+QFOPEN="client.key"') == b"\r\n+CME ERROR: 426\r\n"  # already opened
+    assert at(m, "AT+QFOPEN?") == b'\r\n+QFOPEN: "client.key",1,0\r\n\r\nOK\r\n'
+    assert at(m, "AT+QFWRITE=1,5") == b"\r\nCONNECT\r\n"
+    m.feed(b"hello", m.now)
+    assert m.take_output() == b"\r\n+QFWRITE: 5,5\r\n\r\nOK\r\n"
+    assert at(m, "AT+QFPOSITION=1") == b"\r\n+QFPOSITION: 5\r\n\r\nOK\r\n"
+    assert at(m, "AT+QFSEEK=1,1,0") == OK
+    assert at(m, "AT+QFREAD=1,3") == b"\r\nCONNECT 3\r\nell\r\n\r\nOK\r\n"
+    assert at(m, "AT+QFSEEK=1,9,0") == b"\r\nERROR\r\n"  # past the end
+    assert at(m, "AT+QFSEEK=1,0,2") == OK
+    assert at(m, "AT+QFWRITE=1,2") == b"\r\nCONNECT\r\n"
+    m.feed(b"!!", m.now)
+    assert m.take_output() == b"\r\n+QFWRITE: 2,7\r\n\r\nOK\r\n"
+    assert at(m, "AT+QFCLOSE=1") == OK
+    assert at(m, "AT+QFCLOSE=1") == b"\r\n+CME ERROR: 416\r\n"  # no longer open
+    assert at(m, 'AT+QFDWL="client.key"') == b"\r\nCONNECT\r\nhello!!\r\n+QFDWL: 7,%x\r\n\r\nOK\r\n" % xor16(
+        b"hello!!"
+    )
+    assert at(m, 'AT+QFOPEN="client.key",2') == b"\r\n+QFOPEN: 2\r\n\r\nOK\r\n"  # read only
+    assert at(m, "AT+QFWRITE=2,1") == b"\r\n+CME ERROR: 414\r\n"
+    assert at(m, "AT+QFREAD=2") == b"\r\nCONNECT 7\r\nhello!!\r\n\r\nOK\r\n"
+    assert at(m, 'AT+QFOPEN="none.pem",2') == b"\r\n+CME ERROR: 405\r\n"
+    assert at(m, 'AT+QFOPEN="client.key",1') == b"\r\n+CME ERROR: 426\r\n"
+    assert at(m, "AT+QFCLOSE=2") == OK
+    assert at(m, 'AT+QFOPEN="client.key",1') == b"\r\n+QFOPEN: 3\r\n\r\nOK\r\n"  # truncated
+    assert at(m, 'AT+QFLST="client.key"') == b'\r\n+QFLST: "client.key",0\r\n\r\nOK\r\n'
