@@ -199,24 +199,19 @@ def _receive(
 ) -> Final:
     """`CONNECT`, then exactly `size` bytes to `done`; no byte for `timeout` seconds ends it with
     CME 421 (time out), what came dropped (AT+QFUPL, AT+QFWRITE)."""
-    open_ = [True]
-
-    def taken(data: bytes) -> Final | None:
-        open_[0] = False
-        return done(data)
 
     def watch() -> None:
-        if not open_[0]:
+        seq, got, last = m.entry_received
+        if seq != mine:  # this prompt ended (all its bytes came, or a reset closed it)
             return
-        got, last = m.entry_received
         if last + timeout > m.now:  # bytes came meanwhile: the timeout runs from the last of them
             m.schedule(last + timeout - m.now, watch)
             return
-        open_[0] = False
         log.info("%s: no data for %d s after %d of %d bytes", what, timeout, got, size)
         m.end_entry(CmeError(ERR_TIMEOUT))
 
-    final = m.prompt(taken, size, banner="CONNECT")
+    final = m.prompt(done, size, banner="CONNECT")
+    mine = m.entry_received[0]
     m.schedule(timeout, watch)
     return final
 

@@ -185,6 +185,7 @@ class VirtualModem:
         self._entry: _Entry | None = None
         self._entry_buf = bytearray()
         self._entry_at = now  # when the open prompt last took bytes
+        self._entry_seq = 0  # counts the prompts opened (`entry_received`)
         self._prompt = b"\r\n> "  # what opens the running prompt (SIMCom's AT+HTTPDATA: DOWNLOAD)
         self._waiting = False  # a command waits for an event to finish (`wait`, `complete`)
         self._on_abort: Callable[[], None] | None = None  # what a DTE character does meanwhile
@@ -646,16 +647,17 @@ class VirtualModem:
         self._entry = _Entry(on_done, length, on_cancel)
         self._entry_buf.clear()
         self._entry_at = self.now
+        self._entry_seq += 1
         self.mode = Mode.ENTRY
         return PROMPT
 
     @property
-    def entry_received(self) -> tuple[int, float]:
-        """How many bytes the open prompt has taken so far, and when its last ones came (when it
-        opened, before any): (0, its opening) when none is open."""
+    def entry_received(self) -> tuple[int, int, float]:
+        """Which prompt is open (a number that grows with each one opened; 0: none is), how many
+        bytes it has taken so far and when its last ones came (when it opened, before any)."""
         if self._entry is None:
-            return 0, self.now
-        return len(self._entry_buf), self._entry_at
+            return 0, 0, self.now
+        return self._entry_seq, len(self._entry_buf), self._entry_at
 
     def end_entry(self, final: Final | AtError) -> None:
         """Close the open prompt with `final` (a data upload that timed out): what it took is

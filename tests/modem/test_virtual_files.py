@@ -147,3 +147,16 @@ def test_open_write_seek_read_close_through_a_file_handle() -> None:
     assert at(m, "AT+QFCLOSE=2") == OK
     assert at(m, 'AT+QFOPEN="client.key",1') == b"\r\n+QFOPEN: 3\r\n\r\nOK\r\n"  # truncated
     assert at(m, 'AT+QFLST="client.key"') == b'\r\n+QFLST: "client.key",0\r\n\r\nOK\r\n'
+
+
+def test_an_upload_cut_by_a_reset_does_not_time_out_a_later_prompt() -> None:
+    m = bg96()
+    assert at(m, 'AT+QFUPL="a.pem",10,3') == b"\r\nCONNECT\r\n"
+    m.restart()  # the console's power reset: the upload is gone with the module's state
+    later(m, 30.0)
+    at(m, "ATE0;+CMEE=1")
+    assert at(m, 'AT+QFUPL="b.pem",4,60') == b"\r\nCONNECT\r\n"
+    assert later(m, 10.0) == b""  # the first upload's 3 s are long past: nothing ends this one
+    m.feed(b"abcd", m.now)
+    assert m.take_output() == b"\r\n+QFUPL: 4,%x\r\n\r\nOK\r\n" % xor16(b"abcd")
+    assert at(m, "AT+QFLST") == b'\r\n+QFLST: "b.pem",4\r\n\r\nOK\r\n'
