@@ -332,7 +332,7 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     page.add("alarms", "Alarms", alarms_section(con, period))
     page.add("lines", "Costliest lines", costliest_section(files, con, cur))
     page.add("problems", "Rejects and inventory errors", problems_section(files, cur))
-    page.add("sms", "SMS and calls", sms_calls_section(files, hourly, groups, con, calls))
+    page.add("sms", "SMS and calls", sms_calls_section(files, hourly, groups, con, calls, period))
     page.add("scenario", "The scenario as run", _scenario(files))
     page.footer = (
         "Made by m2msim from the folder's files (summary.json, invoice.json, scenario.yaml, usage records, "

@@ -19,6 +19,45 @@ STORM_BEFORE = timedelta(minutes=30)
 STORM_AFTER = timedelta(hours=3)
 
 
+# A chart over time draws at most this many buckets: the days of a usage file alone, whose period is
+# its records' first and last, are drawn per so many days past it (a stray record dated 1970, a
+# device without a clock, drew 20,000 days a group; two records 1,000 years apart, a 32 MB page).
+MAX_BUCKETS = 400
+
+
+def day_bucket(days: float) -> tuple[str, int]:
+    """The span a chart per day draws over `days` ("day", or "7 days" past `MAX_BUCKETS` days) and its
+    length in seconds."""
+    n = max(1, math.ceil(days / MAX_BUCKETS))
+    return ("day", 86400) if n == 1 else (f"{n} days", n * 86400)
+
+
+def _wider(span: str) -> str | None:
+    if span in ("day", "hour"):
+        return None
+    return f"The period is longer than {MAX_BUCKETS:,} days: each point is the sum of {span}."
+
+
+def first_bucket(period: Period | None, hourly: list[tuple[Any, ...]], bucket_s: int) -> float:
+    """Where the buckets of a chart over time begin: the period's start (else the first record's) at
+    the start of its UTC hour, or day for buckets of days: a bucket of so many days begins with the
+    period (counted from 1970, it began before it, before the year 1 for a record dated so, and the
+    page was refused)."""
+    t = period.start.timestamp() if period is not None else min(row[0].timestamp() for row in hourly)
+    return t - t % min(bucket_s, 86400)
+
+
+def every_bucket(period: Period | None, seen: set[float], bucket_s: int, origin: float) -> list[float]:
+    """Every bucket of `bucket_s` seconds from `origin` to the period's end (a quiet one at zero; a
+    period ending within a bucket, --days 2.5, has that bucket too: its last half day); without a
+    period, to the last bucket seen. A chart drew only the buckets with records, each step
+    stretched to the next one: 2 SMS on the 3rd and 1 on the 10th were drawn as 2 a day for a week."""
+    if not seen:
+        return []
+    end = period.end.timestamp() if period is not None else max(seen) + bucket_s
+    return [origin + i * bucket_s for i in range(math.ceil((end - origin) / bucket_s))]
+
+
 def traffic_section(
     period: Period | None, hourly: list[tuple[Any, ...]], groups: list[str], bands: list[svg.Band]
 ) -> str:
@@ -29,16 +68,11 @@ def traffic_section(
 
     def series(bucket_s: int, idx: int, scale: float) -> list[svg.Series]:
         acc: dict[str, dict[float, float]] = {g: defaultdict(float) for g in groups}
+        origin = first_bucket(period, hourly, bucket_s)
         for row in hourly:
-            t = row[0].timestamp()
-            b = t - (t % bucket_s)
+            b = origin + (row[0].timestamp() - origin) // bucket_s * bucket_s
             acc.setdefault(row[1], defaultdict(float))[b] += row[idx] / scale
-        keys = sorted({k for d in acc.values() for k in d})
-        if period is not None and keys:  # every bucket of the period, a quiet one at zero
-            first = period.start.timestamp() - period.start.timestamp() % bucket_s
-            # (a period ending within a bucket, --days 2.5, has that bucket too: its last half day)
-            buckets = math.ceil((period.end.timestamp() - first) / bucket_s)
-            keys = [first + i * bucket_s for i in range(buckets)]
+        keys = every_bucket(period, {k for d in acc.values() for k in d}, bucket_s, origin)
         return [svg.Series(g, [(k, acc[g].get(k, 0.0)) for k in keys]) for g in acc if any(acc[g].values())]
 
     def tip_mo(s: svg.Series, x: float, y: float) -> str:
@@ -47,11 +81,11 @@ def traffic_section(
     def tip_n(s: svg.Series, x: float, y: float) -> str:
         return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b %H:%M} UTC: {y:,.0f} sessions"
 
-    spans = [("day", 86400)] if days >= 2 else []
+    spans = [day_bucket(days)] if days >= 2 else []
     if days <= HOURLY_UP_TO_DAYS:
         spans.append(("hour", 3600))
     for span, seconds in spans:
-        kind = "daily" if span == "day" else "hourly"
+        kind = "hourly" if span == "hour" else "daily"
         for what, idx, scale, unit, tip in (
             ("volume", 2, MO, f"Mo per {span} (up + down)", tip_mo),
             ("sessions", 4, 1, f"sessions per {span}", tip_n),
@@ -64,8 +98,10 @@ def traffic_section(
                     series(seconds, idx, scale),
                     y_label=unit,
                     steps=True,
+                    bucket=seconds,
                     tip=tip,
                     bands=bands,
+                    caption=_wider(span),
                 )
             )
     return "".join(out)
@@ -242,9 +278,10 @@ def sms_calls_section(
     groups: list[str],
     con: duckdb.DuckDBPyConnection,
     calls: list[tuple[str, str, str | None, int, int]] | None = None,
+    period: Period | None = None,
 ) -> str:
     """SMS and calls: the run's totals, a table per device group, type and destination (`calls`:
-    as `run_report.record_sums` summed them, else asked of the records here), per day."""
+    as `run_report.record_sums` summed them, else asked of the records here), per day of `period`."""
     parts = []
     t = (files.summary or {}).get("totals")
     if t:
@@ -312,21 +349,30 @@ def sms_calls_section(
                 numeric=[3, 4],
             )
         )
+        span, seconds = day_bucket(period.days if period else 0.0)
         acc: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        origin = first_bucket(period, hourly, seconds)
         for row in hourly:
-            day = row[0].timestamp() - row[0].timestamp() % 86400
+            day = origin + (row[0].timestamp() - origin) // seconds * seconds
             acc["SMS"][day] += row[6]
             acc["calls"][day] += row[7]
-        keys = sorted({k for d in acc.values() for k in d})
+        keys = every_bucket(period, {k for d in acc.values() for k in d}, seconds, origin)
         series = [svg.Series(name, [(k, acc[name].get(k, 0.0)) for k in keys]) for name in ("SMS", "calls")]
+
+        def tip(s: svg.Series, x: float, y: float) -> str:
+            return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b} UTC: {y:,.0f} records"
+
         parts.append(_billed_table(files, con))
         parts.append(
             svg.line_chart(
                 "plot-sms-calls",
-                "SMS and calls per day (all groups, records read)",
+                f"SMS and calls per {span} (all groups, records read)",
                 series,
-                y_label="records per day",
+                y_label=f"records per {span}",
                 steps=True,
+                bucket=seconds,
+                tip=tip,
+                caption=_wider(span),
             )
         )
     elif not t:

@@ -55,11 +55,15 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
 
 
 def time_ticks(t0: datetime, t1: datetime) -> tuple[list[datetime], str]:
-    """Ticks on round hours or days for a span, and the strftime format to label them."""
+    """Ticks on round hours or days for a span, at most 11, and the strftime format to label them.
+
+    Past ten weeks, a tick every so many weeks, labelled with its year: the step stopped at a week,
+    and a span of years drew a tick a week (a usage file with a record dated 1970, 2,900 ticks;
+    thousands of years, the page was megabytes of ticks), labelled without the year."""
     span = (t1 - t0).total_seconds()
     hours = (1, 2, 3, 6, 12, 24, 48, 72, 168)
-    step_h = next((h for h in hours if span / (h * 3600) <= 10), 168)
-    fmt = "%d %b %H:%M" if step_h < 24 else "%d %b"
+    step_h = next((h for h in hours if span / (h * 3600) <= 10), 168 * math.ceil(span / (168 * 3600 * 10)))
+    fmt = "%d %b %H:%M" if step_h < 24 else "%d %b" if step_h <= 168 else "%d %b %Y"
     if span <= 3 * 3600:
         step = timedelta(minutes=next((m for m in (5, 10, 15, 30, 60) if span / (m * 60) <= 10), 60))
         fmt = "%H:%M"
@@ -73,8 +77,20 @@ def time_ticks(t0: datetime, t1: datetime) -> tuple[list[datetime], str]:
     while t <= t1:
         if t >= t0:
             ticks.append(t)
-        t += step
+        try:
+            t += step
+        except OverflowError:  # (past the year 9999)
+            break
     return ticks, fmt
+
+
+_LAST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+
+
+def _utc(t: float) -> datetime:
+    """A POSIX time as a UTC datetime, within the years 1 to 9999 (an axis ending a bucket past a
+    record of 31 Dec 9999 ends there)."""
+    return datetime.fromtimestamp(min(t, _LAST), UTC)
 
 
 @dataclass
@@ -152,9 +168,7 @@ def _y_axis(f: Frame, label: str, fmt: Fmt) -> list[str]:
 
 
 def _x_time_axis(f: Frame, label: str) -> list[str]:
-    t0 = datetime.fromtimestamp(f.x0, UTC)
-    t1 = datetime.fromtimestamp(f.x1, UTC)
-    ticks, fmt = time_ticks(t0, t1)
+    ticks, fmt = time_ticks(_utc(f.x0), _utc(f.x1))
     out = [
         f'<line class="axisline" x1="{f.left}" x2="{f.left + f.pw:.1f}" y1="{TOP + f.ph:.1f}" y2="{TOP + f.ph:.1f}"/>'
     ]
@@ -213,17 +227,20 @@ def line_chart(
     tip: Callable[[Series, float, float], str] | None = None,
     bands: Sequence[Band] = (),
     steps: bool = False,
+    bucket: float | None = None,
     caption: str | None = None,
     width: int = W,
     height: int = H,
 ) -> str:
-    """A time chart of one or more series; `steps` draws each value as a flat step over its bucket."""
+    """A time chart of one or more series; `steps` draws each value as a flat step over its bucket
+    (`bucket` seconds; else the smallest gap between two points, an hour for a single point: a
+    chart per day whose points are a week apart drew each day's value as the week's)."""
     xs = [x for s in series for x, _ in s.points] + [v for b in bands for v in (b.x0, b.x1)]
     ys = [y for s in series for _, y in s.points]
     if not xs:
         return empty(fig_id, title, "no data in this period", width)
-    bucket = _bucket(series) if steps else 0.0
-    f = Frame(min(xs), max(xs) + bucket, max(ys, default=0.0) or 1.0, width, height)
+    step = (bucket or _bucket(series)) if steps else 0.0
+    f = Frame(min(xs), max(xs) + step, max(ys, default=0.0) or 1.0, width, height)
     body = _y_axis(f, y_label, y_fmt) + _bands(f, bands) + _x_time_axis(f, x_label)
     legend = []
     for i, s in enumerate(series):
@@ -232,7 +249,7 @@ def line_chart(
         pts = []
         for x, y in s.points:
             if steps:
-                pts += [f"{f.x(x):.1f},{f.y(y):.1f}", f"{f.x(x + bucket):.1f},{f.y(y):.1f}"]
+                pts += [f"{f.x(x):.1f},{f.y(y):.1f}", f"{f.x(x + step):.1f},{f.y(y):.1f}"]
             else:
                 pts.append(f"{f.x(x):.1f},{f.y(y):.1f}")
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
@@ -242,7 +259,7 @@ def line_chart(
         )
         if tip is not None and len(s.points) <= 400:
             for x, y in s.points:
-                cx = f.x(x + bucket / 2)
+                cx = f.x(x + step / 2)
                 body.append(
                     f'<circle class="pt" cx="{cx:.1f}" cy="{f.y(y):.1f}" r="3" fill="{col}">'
                     f"<title>{_e(tip(s, x, y))}</title></circle>"
@@ -405,7 +422,7 @@ def dot_timeline(
 
 
 def _x_time_axis_rows(f: Frame, y_axis: float) -> list[str]:
-    ticks, fmt = time_ticks(datetime.fromtimestamp(f.x0, UTC), datetime.fromtimestamp(f.x1, UTC))
+    ticks, fmt = time_ticks(_utc(f.x0), _utc(f.x1))
     out = [
         f'<line class="axisline" x1="{f.left}" x2="{f.left + f.pw:.1f}" y1="{y_axis:.1f}" y2="{y_axis:.1f}"/>'
     ]

@@ -1,16 +1,23 @@
-"""What a page can be trusted for: names from the inputs (an inventory, a usage file, a scenario, a
-bench's report and transcript, a folder's name) stay text, whatever markup they hold: no element or
-attribute of the page comes from them."""
+"""What a page can be trusted for: names from the inputs stay text, and the charts over time draw
+every day of the period, each a day wide, on a page that stays bounded however many years the
+records span."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fuzzing import run_cli
+
 from m2msim.cli import main as m2msim
+from reports.run_time import MAX_BUCKETS
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
@@ -208,3 +215,108 @@ def test_hostile_text_in_a_bench_folder_stays_text(tmp_path: Path) -> None:
     )
     assert m2msim(["report", str(folder)]) == 0
     assert_names_are_text((folder / "report.html").read_text(encoding="utf-8"), shown=10)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _figure(html: str, fig_id: str) -> str:
+    m = re.search(rf'<figure class="plot" id="{fig_id}">.*?</figure>', html, re.S)
+    assert m, f"no {fig_id}"
+    return m.group(0)
+
+
+def _tips(figure: str, series: str) -> list[str]:
+    return re.findall(rf"<circle [^>]*><title>{series}, ([^<]*)</title>", figure)
+
+
+def _rate_page(tmp_path: Path, rows: list[str], *, lines: int = 1) -> str:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n"
+        f"  - {{id_prefix: A, count: {lines}, offer: business-m2m, plan: forfait-2mo, commitment: 24, "
+        "since: 2025-01-15}\n",
+        encoding="utf-8",
+    )
+    usage = tmp_path / "usage.csv"
+    usage.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    page = tmp_path / "month.html"
+    assert m2msim(["rate", str(inv), str(usage), "--report", str(page)]) in (0, 1)
+    return page.read_text(encoding="utf-8")
+
+
+def test_the_sms_chart_has_every_day_of_the_month_each_a_day_wide(tmp_path: Path) -> None:
+    """Two SMS on the 3rd and one on the 10th: the chart drew 2 a day from the 3rd to the 10th (a step
+    stretched to the next day with records) and 1 a day for a week after; the SMS of a single day were
+    drawn an hour wide, on an axis of hours."""
+    page = _rate_page(
+        tmp_path,
+        [
+            "A1,sms,2026-03-03T08:00:00Z,,,,fr,fr-mobile,,",
+            "A1,sms,2026-03-03T09:00:00Z,,,,fr,fr-mobile,,",
+            "A1,sms,2026-03-10T09:00:00Z,,,,fr,fr-mobile,,",
+        ],
+    )
+    fig = _figure(page, "plot-sms-calls")
+    tips = _tips(fig, "SMS")
+    assert len(tips) == 31 and tips[0].startswith("01 Mar") and tips[-1].startswith("31 Mar"), tips
+    by_day = {t.split(" UTC")[0]: int(t.rsplit(": ", 1)[1].split()[0]) for t in tips}
+    assert by_day["03 Mar"] == 2 and by_day["10 Mar"] == 1 and sum(by_day.values()) == 3
+    points = re.search(r'points="([^"]*)"><title>SMS</title>', fig)
+    assert points
+    xs = [float(p.split(",")[0]) for p in points.group(1).split()]
+    widths = [b - a for a, b in zip(xs[::2], xs[1::2], strict=True)]
+    assert len(widths) == 31 and all(abs(w - 768 / 31) < 0.2 for w in widths)  # every step a day of 31
+
+    one_day = _rate_page(tmp_path / "one", ["A1,sms,2026-03-03T08:00:00Z,,,,fr,fr-mobile,,"])
+    assert len(_tips(_figure(one_day, "plot-sms-calls"), "SMS")) == 31
+
+
+def _usage_alone(folder: Path, starts: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    n = len(starts)
+    table = pa.table(
+        {
+            "line": [f"L{i}" for i in range(n)],
+            "type": ["data"] * (n - 1) + ["sms"],
+            "start": starts,
+            "bytes_up": [1_000_000] * n,
+        }
+    )
+    pq.write_table(table, folder / "usage.parquet")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "starts",
+    [
+        ["1970-01-01T00:00:00Z", "2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"],  # a device without a clock
+        ["0001-01-01T00:00:00Z", "2026-03-01T10:00:00Z", "9999-12-31T23:00:00Z"],
+    ],
+    ids=["1970", "years-1-to-9999"],
+)
+def test_a_usage_file_over_many_years_makes_a_bounded_page(tmp_path: Path, starts: list[str]) -> None:
+    """A folder of records alone has the records' first and last for its period: a record dated 1970
+    drew a point a day for 56 years and a tick a week (2,900 ticks); years 1 and 9999 were refused
+    (`year -5 is out of range`), 1970 to 2999 made a page of 32 MB from three records."""
+    folder = _usage_alone(tmp_path / "u", starts)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0, r.err
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert len(html) < 400_000
+    for fig_id in ("plot-daily-volume", "plot-daily-sessions", "plot-sms-calls"):
+        fig = _figure(html, fig_id)
+        for pts in re.findall(r'<polyline [^>]*points="([^"]*)"', fig):
+            assert len(pts.split()) <= 2 * MAX_BUCKETS
+        ticks = re.findall(r'<text class="tick" x="[\d.]+" y="258.0" text-anchor="middle">([^<]*)<', fig)
+        assert 2 <= len(ticks) <= 11 and all(re.search(r"\d{1,4}$", t) for t in ticks), ticks  # with the year
+        assert "each point is the sum of" in fig
+    # every record is counted: the three megabytes in the chart of volume, in its buckets
+    vols = [
+        float(t.split(": ")[1].split()[0].replace(",", ""))
+        for t in re.findall(
+            r"<title>\(not in the inventory\), ([^<]*)</title>", _figure(html, "plot-daily-volume")
+        )
+    ]
+    assert abs(sum(vols) - 2 * 1_000_000 / 1_048_576) < 0.01
