@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,5 +37,7 @@ def mo(v: float) -> str:
     return f"{v / MO:,.1f} Mo"
 
 
-def eur(v: float) -> str:
-    return f"{v:,.2f} €"
+def amount(currency: str) -> Callable[[float], str]:
+    """A chart's amount, to the cent, in the invoice's currency (charts said € and "EUR HT" whatever
+    the catalog's currency, beside the tables' CHF)."""
+    return lambda v: f"{v:,.2f} {currency}"

@@ -15,7 +15,7 @@ from accounting.errors import AccountingError
 from reports import svg
 from reports.data import RunFiles
 from reports.page import count, e, kpi, money, num, table, td, tr
-from reports.run_common import CENT, MO, TOP_LINES, eur, mo
+from reports.run_common import CENT, MO, TOP_LINES, amount, mo
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,10 @@ def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -
         span = f"the {days} day{'' if days == '1' else 's'} simulated (of {in_month})"
     chart = svg.hbar_chart(
         "plot-offers",
-        f"{span[0].upper()}{span[1:]} on every offer and plan (EUR HT, {cmp.get('month', '')})",
+        f"{span[0].upper()}{span[1:]} on every offer and plan ({cur} HT, {cmp.get('month', '')})",
         chart_rows[:24],
         x_label=f"cost of the month, {cur} HT",
-        x_fmt=eur,
+        x_fmt=amount(cur),
         highlight=best_i,
         caption="today: the inventory as it is; best choice per line: each line on its cheapest offer, plan and "
         "commitment; everyone on …: every line that can take it moved. Green: the cheapest.",
@@ -217,12 +217,13 @@ def groups_section(
     cats = [n for n in names]
     cost_chart = svg.bar_chart(
         "plot-group-cost",
-        "Cost per device group (EUR HT)",
+        f"Cost per device group ({cur} HT)",
         cats,
         [svg.Series("cost HT", [(i, float(cost.get(n, 0) or 0)) for i, n in enumerate(cats)])],
         y_label=f"{cur} HT",
         x_label="device group",
         y_fmt=lambda v: f"{v:,.0f}",
+        tip_fmt=amount(cur),  # (a bar's exact amount: it was rounded to the unit, as the axis is)
         width=430,
         height=280,
     )

@@ -282,6 +282,7 @@ def bar_chart(
     y_label: str,
     x_label: str,
     y_fmt: Fmt = number,
+    tip_fmt: Fmt | None = None,
     stacked: bool = False,
     highlight: int | None = None,
     caption: str | None = None,
@@ -289,7 +290,9 @@ def bar_chart(
     height: int = H,
 ) -> str:
     """Vertical bars per category: side by side per series, or `stacked`.  `series[i].points[j][1]` is
-    the value of series i in category j.  `highlight`: a category drawn with a thick outline."""
+    the value of series i in category j.  `highlight`: a category drawn with a thick outline.
+    `tip_fmt`: a bar's value on hover (default `y_fmt`, the axis's)."""
+    tip = tip_fmt or y_fmt
     if not categories:
         return empty(fig_id, title, "nothing to show", width)
     vals = [[p[1] for p in s.points] for s in series]
@@ -314,7 +317,7 @@ def bar_chart(
             outline = ' stroke="#111" stroke-width="2.5"' if highlight == j else ""
             body.append(
                 f'<rect class="bar" x="{x:.1f}" y="{f.y(y1):.1f}" width="{max(per - 1, 1):.1f}" height="{max(h, 0):.1f}" '
-                f'fill="{s.colour or colour(i)}"{outline}><title>{_e(f"{cat} · {s.name}: {y_fmt(v)}")}</title></rect>'
+                f'fill="{s.colour or colour(i)}"{outline}><title>{_e(f"{cat} · {s.name}: {tip(v)}")}</title></rect>'
             )
             if stacked:
                 base += v

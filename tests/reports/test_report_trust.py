@@ -1,12 +1,13 @@
-"""What a page can be trusted for: names from the inputs stay text, and the charts over time draw
-every day of the period, each a day wide, on a page that stays bounded however many years the
-records span."""
+"""What a page can be trusted for: names from the inputs stay text, and the charts draw what the
+records hold (every day of the period, each a day wide, on a page that stays bounded however many
+years the records span), in the invoice's currency."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from reports.run_time import MAX_BUCKETS
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
+CATALOG = Path(__file__).resolve().parents[2] / "accounting" / "catalogs" / "orange-m2m-2012.yaml"
 HEADER = "line,type,start,duration_s,bytes_up,bytes_down,zone,dest,delivered,session\n"
 
 # Markup of every kind a name could carry into the page: an element with an event handler, the ends
@@ -320,3 +322,26 @@ def test_a_usage_file_over_many_years_makes_a_bounded_page(tmp_path: Path, start
         )
     ]
     assert abs(sum(vols) - 2 * 1_000_000 / 1_048_576) < 0.01
+
+
+def test_the_charts_speak_the_invoices_currency_and_hover_the_exact_amount(tmp_path: Path) -> None:
+    """A catalog in CHF: the offers chart said "EUR HT" and its amounts €, and a device group's cost bar
+    showed its amount rounded to the unit on hover (48 for 48.22)."""
+    chf = tmp_path / "chf.yaml"
+    text = CATALOG.read_text(encoding="utf-8")
+    assert "\ncurrency: EUR\n" in text
+    chf.write_text(text.replace("\ncurrency: EUR\n", "\ncurrency: CHF\n"), encoding="utf-8")
+    example = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
+    page = tmp_path / "month.html"
+    argv = ["rate", str(example / "inventory.yaml"), str(example / "usage.csv"), "--catalog", str(chf)]
+    assert m2msim([*argv, "--report", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert "€" not in html and "EUR" not in html
+    assert "CHF HT" in _figure(html, "plot-offers") and "CHF HT" in _figure(html, "plot-group-cost")
+    shown = dict(
+        re.findall(r"<tr><td>([^<]*)</td>(?:<td[^>]*>[^<]*</td>){5}<td class=\"num\">([^<]*)</td>", html)
+    )
+    tips = dict(re.findall(r"<title>([^<]*) · cost HT: ([^<]*)</title>", _figure(html, "plot-group-cost")))
+    billed = {g: v for g, v in shown.items() if v != "–"}
+    assert billed and all(tips[g] == v for g, v in billed.items()), (tips, shown)
+    assert any(Decimal(v.split()[0].replace(",", "")) % 1 for v in tips.values())  # cents, not units
