@@ -338,6 +338,9 @@ def costliest_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str)
     )
 
 
+LISTED = 200  # the inventory errors and rejected rows listed at most (a 10,000-line fleet's page stays short)
+
+
 def problems_section(files: RunFiles, cur: str) -> str:
     inv = files.invoice
     if inv is None:
@@ -371,12 +374,20 @@ def problems_section(files: RunFiles, cur: str) -> str:
         + "</div>"
     )
     if errors:
+        # (the first 200 were listed as if they were all: 5,000 errors, 200 rows and no word of the rest)
+        more = (
+            f'<p class="muted">The first {LISTED:,} of {len(errors):,} are listed; every one is in the '
+            "invoice's JSON (<code>rate --json</code>, a run's invoice.json), under <code>errors</code>.</p>"
+            if len(errors) > LISTED
+            else ""
+        )
         parts.append(
             "<h3>Inventory errors (these lines are not billed)</h3>"
             + table(
                 ["line", "rule", "message"],
-                [tr([td(x.get("line")), td(x.get("rule")), td(x.get("message"))]) for x in errors[:200]],
+                [tr([td(x.get("line")), td(x.get("rule")), td(x.get("message"))]) for x in errors[:LISTED]],
             )
+            + more
         )
     if by_reason:
         parts.append(
@@ -389,10 +400,10 @@ def problems_section(files: RunFiles, cur: str) -> str:
         )
     if rejects:
         parts.append(
-            f"<details><summary>the first {min(len(rejects), 200)} rejected rows</summary>"
+            f"<details><summary>the first {min(len(rejects), LISTED):,} rejected rows of {n_rej:,}</summary>"
             + table(
                 ["row", "reason"],
-                [tr([num(str(r.get("row"))), td(r.get("reason"))]) for r in rejects[:200]],
+                [tr([num(str(r.get("row"))), td(r.get("reason"))]) for r in rejects[:LISTED]],
                 numeric=[0],
             )
             + "</details>"

@@ -11,7 +11,7 @@ import duckdb
 
 from reports import svg
 from reports.data import RunFiles
-from reports.page import count, kpi, money, num, table, td, tr
+from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import HOURLY_UP_TO_DAYS, MO, Period, parse_time
 from reports.run_cost import records_read_note
 
@@ -331,24 +331,46 @@ def sms_calls_section(
         return "".join(parts)
     if rows:
         parts.append(records_read_note(files, "This table and the chart"))
+        shown, left = _most_records(rows)
+        cells = [
+            tr(
+                [
+                    td(g),
+                    td(ty),
+                    td(d or "–"),
+                    num(count(n)),
+                    num(count(s) if ty in ("voice", "csd") else "–"),
+                ]
+            )
+            for g, ty, d, n, s in shown
+        ]
+        if left:
+            timed = [r for r in left if r[1] in ("voice", "csd")]
+            cells.append(
+                tr(
+                    [
+                        td(f"{len(left):,} other rows"),
+                        td(", ".join(sorted({r[1] for r in left}))),
+                        td(f"{len({r[2] for r in left}):,} destinations"),
+                        num(count(sum(r[3] for r in left))),
+                        num(count(sum(r[4] for r in timed)) if timed else "–"),
+                    ],
+                    "total",
+                )
+            )
         parts.append(
             table(
                 ["device group", "type", "destination", "records read", "seconds read"],
-                [
-                    tr(
-                        [
-                            td(g),
-                            td(ty),
-                            td(d or "–"),
-                            num(count(n)),
-                            num(count(s) if ty in ("voice", "csd") else "–"),
-                        ]
-                    )
-                    for g, ty, d, n, s in rows
-                ],
+                cells,
                 numeric=[3, 4],
             )
         )
+        if left:
+            parts.append(
+                f'<p class="muted">The {MAX_DESTINATION_ROWS} rows of the most records are listed, the '
+                f"{len(left):,} others summed in the last row (a destination written as each record's "
+                f"number, not its kind, is a row per record). Every one: <code>{e(_EVERY_DESTINATION)}</code>.</p>"
+            )
         span, seconds = day_bucket(period.days if period else 0.0)
         acc: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
         origin = first_bucket(period, hourly, seconds)
@@ -380,6 +402,28 @@ def sms_calls_section(
     else:
         parts.append('<p class="muted">No SMS or call records in this period.</p>')
     return "".join(parts)
+
+
+# The "SMS and calls" table lists this many (device group, type, destination) rows at most, those of
+# the most records: rows past them are summed in one.  A usage file whose destinations are numbers
+# (an export, rejected by the rating but read by the page) made a row per record: 10,000 SMS, a
+# page of 1 MB.
+MAX_DESTINATION_ROWS = 50
+_EVERY_DESTINATION = (
+    'm2msim sql RUN_DIR "SELECT type, dest, count(*) FROM usage '
+    "WHERE type IN ('sms', 'voice', 'csd', 'sms_internet') GROUP BY ALL ORDER BY 3 DESC\""
+)
+
+
+def _most_records(
+    rows: list[tuple[str, str, str | None, int, int]],
+) -> tuple[list[tuple[str, str, str | None, int, int]], list[tuple[str, str, str | None, int, int]]]:
+    """The rows to list (at most `MAX_DESTINATION_ROWS`, those of the most records, in their order)
+    and the others."""
+    if len(rows) <= MAX_DESTINATION_ROWS:
+        return rows, []
+    keep = set(sorted(range(len(rows)), key=lambda i: (-rows[i][3], i))[:MAX_DESTINATION_ROWS])
+    return [r for i, r in enumerate(rows) if i in keep], [r for i, r in enumerate(rows) if i not in keep]
 
 
 def _billed_table(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:

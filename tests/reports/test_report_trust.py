@@ -1,6 +1,6 @@
-"""What a page can be trusted for: names from the inputs stay text, and the charts draw what the
-records hold (every day of the period, each a day wide, on a page that stays bounded however many
-years the records span), in the invoice's currency."""
+"""What a page can be trusted for: names from the inputs stay text, charts draw what the records hold
+(every day, at its scale, in the invoice's currency), and a page stays bounded however many records
+or years its files hold, saying what it left out."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from decimal import Decimal
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from fuzzing import run_cli
 
 from m2msim.cli import main as m2msim
-from reports.run_time import MAX_BUCKETS
+from reports.run_time import MAX_BUCKETS, MAX_DESTINATION_ROWS
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
@@ -345,3 +346,55 @@ def test_the_charts_speak_the_invoices_currency_and_hover_the_exact_amount(tmp_p
     billed = {g: v for g, v in shown.items() if v != "–"}
     assert billed and all(tips[g] == v for g, v in billed.items()), (tips, shown)
     assert any(Decimal(v.split()[0].replace(",", "")) % 1 for v in tips.values())  # cents, not units
+
+
+def test_the_destinations_table_of_many_numbers_is_bounded_and_says_what_it_left_out(tmp_path: Path) -> None:
+    """An export whose SMS destinations are numbers (rejected by the rating, read by the page): a table
+    row per record, 10,000 rows and a page of 1 MB for 10,000 SMS."""
+    n = 3_000
+    rows = [f"A{i % 100 + 1:03d},sms,2026-03-03T08:00:00Z,,,,fr,+3361{i:07d},," for i in range(n)]
+    rows += ["A001,sms,2026-03-04T08:00:00Z,,,,fr,fr-mobile,,"] * 5
+    html = _rate_page(tmp_path, rows, lines=100)
+    section = re.search(r'<section id="sms">.*?</section>', html, re.S)
+    assert section
+    table = re.search(r"<table><thead><tr><th>device group</th>.*?</table>", section.group(0), re.S)
+    assert table
+    body = re.findall(
+        r"<tr(?: class=\"total\")?><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>"
+        r"<td class=\"num\">([^<]*)</td>",
+        table.group(0),
+    )
+    assert len(body) == MAX_DESTINATION_ROWS + 1
+    assert ("A", "sms", "fr-mobile", "5") in body  # the rows of the most records are listed
+    assert body[-1][0] == f"{n + 1 - MAX_DESTINATION_ROWS:,} other rows"
+    assert (
+        sum(int(r[3].replace(",", "")) for r in body) == n + 5
+    )  # every record counted, in a row or the last
+    assert "others summed in the last row" in section.group(0)
+    assert len(html) < 200_000
+    # the query the page gives lists every row
+    code = re.search(r"<code>m2msim sql RUN_DIR &quot;(.*?)&quot;</code>", section.group(0))
+    assert code
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(tmp_path / "usage.csv", folder / "usage.csv")
+    r = run_cli(["sql", str(folder), unescape(code.group(1)), "--csv"])
+    assert r.rc == 0, r.err
+    assert len(r.out.splitlines()) == 1 + n + 1 and r.out.splitlines()[1] == "sms,fr-mobile,5"
+
+
+def test_more_inventory_errors_than_listed_are_said_so(tmp_path: Path) -> None:
+    """5,000 lines in error: 200 were listed under "Inventory errors", not a word of the 4,800 others."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n"
+        "  - {id_prefix: B, count: 300, offer: intense, plan: optima, commitment: 24, since: 2025-01-15}\n",
+        encoding="utf-8",
+    )
+    usage = tmp_path / "usage.csv"
+    usage.write_text(HEADER + "B1,data,2026-03-03T08:00:00Z,60,1,1,fr,,,s\n", encoding="utf-8")
+    page = tmp_path / "month.html"
+    assert m2msim(["rate", str(inv), str(usage), "--report", str(page)]) in (0, 1)
+    html = page.read_text(encoding="utf-8")
+    assert "The first 200 of 300 are listed" in html
+    assert "the first 1 rejected rows of 1" in html
