@@ -215,9 +215,9 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
     )
     rows = con.execute(
         f"SELECT epoch_ms(u.start) // 3600000 AS h, {_GROUP} AS g, "
-        "u.type, u.dest, sum(u.bytes_up + u.bytes_down), sum((u.bytes_up + u.bytes_down + 1023) // 1024), "
+        f"u.type, u.dest, sum({_VOLUME}), sum(({_VOLUME} + 1023) // 1024), "
         f"count(*) FILTER ({_OPENS}), count(*) FILTER ({_UNNUMBERED}), count(*) FILTER (u.cause = 4), "
-        f"count(*), sum(u.duration_s), sum(u.bytes_up + u.bytes_down) FILTER ({abroad}) "
+        f"count(*), sum(u.duration_s), sum({_VOLUME}) FILTER ({abroad}) "
         "FROM usage u LEFT JOIN lines l USING (line) GROUP BY ALL"
     ).fetchall()
     out = HourlyUsage()
@@ -256,6 +256,9 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
 
 
 _GROUP = "coalesce(l.device_group, '(not in the inventory)')"
+# A record's bytes, added as a 128-bit integer: two counts past 2^62 (a file of another writer, or
+# damaged) overflowed the 64-bit addition and the page was refused naming the folder, not the file.
+_VOLUME = "(u.bytes_up::HUGEINT + u.bytes_down)"
 # A data session is counted once, at the record that opens it: the gateway numbers a session's
 # records (`sequence` 1, 2, ... one per 12-hour period and its end), so the one numbered 1; a
 # session id whose records carry no number (an operator's export, a CSV of the schema's columns)

@@ -166,7 +166,7 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
         data = con.execute(
             "SELECT time_bucket(INTERVAL '1 minute', start) AS m, count(*) FILTER (retry) AS retries, "
             "count(*) FILTER (type = 'data' AND NOT retry) AS others, count(*) FILTER (cause = 4) AS failed, "
-            "coalesce(sum(ceil((bytes_up + bytes_down) / 1024.0)) FILTER (retry), 0) AS ko "
+            "coalesce(sum(ceil((bytes_up::HUGEINT + bytes_down) / 1024.0)) FILTER (retry), 0) AS ko "
             "FROM usage WHERE type = 'data' AND start >= ? AND start < ? GROUP BY 1 ORDER BY 1",
             [w0, w1],
         ).fetchall()

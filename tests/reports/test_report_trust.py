@@ -398,3 +398,24 @@ def test_more_inventory_errors_than_listed_are_said_so(tmp_path: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert "The first 200 of 300 are listed" in html
     assert "the first 1 rejected rows of 1" in html
+
+
+def test_byte_counts_past_the_64_bit_sum_make_a_page(tmp_path: Path) -> None:
+    """A record of 2^62 bytes up and 2^62 down (a file of another writer, or damaged): the page's sums
+    overflowed the 64-bit addition and `m2msim report` was refused naming the folder, not a file."""
+    folder = tmp_path / "u"
+    folder.mkdir()
+    table = pa.table(
+        {
+            "line": ["L1", "L2"],
+            "type": ["data", "data"],
+            "start": ["2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"],
+            "bytes_up": [2**62, 5],
+            "bytes_down": [2**62, 5],
+        }
+    )
+    pq.write_table(table, folder / "usage.parquet")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0, r.err
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"{(2**63 + 10) / 1_048_576:,.1f} Mo" in html  # the group's volume read, exactly summed
