@@ -43,15 +43,19 @@ def number(v: float) -> str:
     return f"{v:.3g}"
 
 
-def nice_ticks(top: float, count: int = 5) -> list[float]:
-    """0 to at least `top` in steps of 1, 2 or 5 times a power of ten."""
-    if top <= 0 or not math.isfinite(top):
+def nice_ticks(top: float, count: int = 5, bottom: float = 0.0) -> list[float]:
+    """From at most `bottom` (0, or below it) to at least `top`, through 0, in steps of 1, 2 or 5
+    times a power of ten."""
+    bottom = min(bottom, 0.0) if math.isfinite(bottom) else 0.0
+    top = max(top, 0.0) if math.isfinite(top) else 0.0
+    if top - bottom <= 0:
         return [0.0, 1.0]
-    raw = top / count
+    raw = (top - bottom) / count
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    low = math.floor(bottom / step + 1e-9)
     n = math.ceil(top / step - 1e-9)
-    return [i * step for i in range(n + 1)]
+    return [i * step for i in range(low, n + 1)]
 
 
 def time_ticks(t0: datetime, t1: datetime) -> tuple[list[datetime], str]:
@@ -121,6 +125,7 @@ class Frame:
     height: int = H
     left: int = LEFT
     parts: list[str] = field(default_factory=list)
+    y0: float = 0.0  # (below 0 when a value is: a record's negative byte count, read)
 
     @property
     def pw(self) -> float:
@@ -135,7 +140,7 @@ class Frame:
         return self.left + (v - self.x0) / span * self.pw
 
     def y(self, v: float) -> float:
-        return TOP + self.ph - (v / (self.y1 or 1.0)) * self.ph
+        return TOP + self.ph - ((v - self.y0) / ((self.y1 - self.y0) or 1.0)) * self.ph
 
 
 def _svg(fig_id: str, title: str, width: int, height: int, body: list[str], caption: str | None) -> str:
@@ -152,8 +157,8 @@ def _svg(fig_id: str, title: str, width: int, height: int, body: list[str], capt
 
 def _y_axis(f: Frame, label: str, fmt: Fmt) -> list[str]:
     out = []
-    ticks = nice_ticks(f.y1)
-    f.y1 = ticks[-1]
+    ticks = nice_ticks(f.y1, bottom=f.y0)
+    f.y0, f.y1 = ticks[0], ticks[-1]
     for v in ticks:
         y = f.y(v)
         out.append(f'<line class="grid" x1="{f.left}" x2="{f.left + f.pw:.1f}" y1="{y:.1f}" y2="{y:.1f}"/>')
@@ -240,7 +245,7 @@ def line_chart(
     if not xs:
         return empty(fig_id, title, "no data in this period", width)
     step = (bucket or _bucket(series)) if steps else 0.0
-    f = Frame(min(xs), max(xs) + step, max(ys, default=0.0) or 1.0, width, height)
+    f = Frame(min(xs), max(xs) + step, max(ys, default=0.0), width, height, y0=min(ys, default=0.0))
     body = _y_axis(f, y_label, y_fmt) + _bands(f, bands) + _x_time_axis(f, x_label)
     legend = []
     for i, s in enumerate(series):
@@ -301,7 +306,8 @@ def bar_chart(
         if stacked
         else max((v for row in vals for v in row), default=0)
     )
-    f = Frame(0, len(categories), top or 1.0, width, height)
+    low = min((v for row in vals for v in row), default=0.0)  # (a bar below 0 is drawn below the axis)
+    f = Frame(0, len(categories), top, width, height, y0=0.0 if stacked else low)
     body = _y_axis(f, y_label, y_fmt)
     slot = f.pw / len(categories)
     inner = slot * 0.72
@@ -313,10 +319,10 @@ def bar_chart(
             v = vals[i][j] if j < len(vals[i]) else 0.0
             x = x_start if stacked else x_start + i * per
             y0, y1 = (base, base + v) if stacked else (0.0, v)
-            h = f.y(y0) - f.y(y1)
+            h = abs(f.y(y0) - f.y(y1))
             outline = ' stroke="#111" stroke-width="2.5"' if highlight == j else ""
             body.append(
-                f'<rect class="bar" x="{x:.1f}" y="{f.y(y1):.1f}" width="{max(per - 1, 1):.1f}" height="{max(h, 0):.1f}" '
+                f'<rect class="bar" x="{x:.1f}" y="{min(f.y(y0), f.y(y1)):.1f}" width="{max(per - 1, 1):.1f}" height="{h:.1f}" '
                 f'fill="{s.colour or colour(i)}"{outline}><title>{_e(f"{cat} · {s.name}: {tip(v)}")}</title></rect>'
             )
             if stacked:
@@ -354,13 +360,16 @@ def hbar_chart(
     row_h = 22
     left = min(360, 30 + int(6.4 * max(len(r[0]) for r in rows)))
     height = TOP + row_h * len(rows) + BOTTOM
-    top = max(r[1] for r in rows) or 1.0
-    ticks = nice_ticks(top)
-    span = ticks[-1]
+    ticks = nice_ticks(max(r[1] for r in rows), bottom=min(r[1] for r in rows))
+    lo, span = ticks[0], ticks[-1] - ticks[0]
     pw = width - left - RIGHT - 70
+
+    def at(v: float) -> float:
+        return left + (v - lo) / span * pw
+
     body = []
     for v in ticks:
-        x = left + v / span * pw
+        x = at(v)
         body.append(
             f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + row_h * len(rows)}"/>'
         )
@@ -369,14 +378,14 @@ def hbar_chart(
         )
     for i, (label, v, col) in enumerate(rows):
         y = TOP + i * row_h
-        w = v / span * pw
+        x0, x1 = at(min(v, 0.0)), at(max(v, 0.0))  # (from 0: a bar below 0 goes left of it)
         outline = ' stroke="#111" stroke-width="2"' if highlight == i else ""
         weight = ' font-weight="bold"' if highlight == i else ""
         body.append(
             f'<text class="tick" x="{left - 6}" y="{y + row_h * 0.68:.1f}" text-anchor="end"{weight}>{_e(label)}</text>'
-            f'<rect class="bar" x="{left}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 6}" fill="{col}"{outline}>'
+            f'<rect class="bar" x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 6}" fill="{col}"{outline}>'
             f"<title>{_e(f'{label}: {x_fmt(v)}')}</title></rect>"
-            f'<text class="val" x="{left + w + 4:.1f}" y="{y + row_h * 0.68:.1f}"{weight}>{_e(x_fmt(v))}</text>'
+            f'<text class="val" x="{x1 + 4:.1f}" y="{y + row_h * 0.68:.1f}"{weight}>{_e(x_fmt(v))}</text>'
         )
     body.append(
         f'<text class="axis" x="{left + pw / 2:.0f}" y="{height - 22}" text-anchor="middle">{_e(x_label)}</text>'

@@ -419,3 +419,57 @@ def test_byte_counts_past_the_64_bit_sum_make_a_page(tmp_path: Path) -> None:
     assert r.rc == 0, r.err
     html = (folder / "report.html").read_text(encoding="utf-8")
     assert f"{(2**63 + 10) / 1_048_576:,.1f} Mo" in html  # the group's volume read, exactly summed
+
+
+def _inside(fig: str) -> list[str]:
+    """What of a chart is drawn outside its plotting area (points, bars), top to bottom."""
+    height = float(re.search(r'viewBox="0 0 \d+ (\d+)"', fig).group(1))  # type: ignore[union-attr]
+    top, bottom = 40 - 0.1, height - 58 + 0.1
+    out = []
+    for pts in re.findall(r'<polyline [^>]*points="([^"]*)"', fig):
+        out += [p for p in pts.split() if not top <= float(p.split(",")[1]) <= bottom]
+    for y, h in re.findall(r'<rect class="bar" [^>]*y="([-\d.]+)" [^>]*height="([-\d.]+)"', fig):
+        if not (top <= float(y) and float(y) + float(h) <= bottom):
+            out.append(f"rect y={y} height={h}")
+    return out
+
+
+def test_a_negative_byte_count_read_is_drawn_below_zero_inside_the_chart(tmp_path: Path) -> None:
+    """A record of -1,000,000,000 bytes (rejected by the rating, read by the page): the charts' axes
+    started at 0, so the day's volume was drawn below the chart, over its axis labels, and the group's
+    bar had no height at all."""
+    folder = tmp_path / "u"
+    folder.mkdir()
+    table = pa.table(
+        {
+            "line": ["L1", "L2", "L1"],
+            "type": ["data"] * 3,
+            "start": ["2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z"],
+            "bytes_up": [-(10**9), 10**8, 10**8],
+        }
+    )
+    pq.write_table(table, folder / "usage.parquet")
+    assert run_cli(["report", str(folder)]).rc == 0
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    for fig_id in ("plot-hourly-volume", "plot-group-volume"):
+        fig = _figure(html, fig_id)
+        assert not _inside(fig), (fig_id, _inside(fig))
+        assert re.search(r'text-anchor="end">-[\d,.]+</text>', fig)  # a tick below 0
+    bar = re.search(r'<rect class="bar" [^>]*height="([\d.]+)"', _figure(html, "plot-group-volume"))
+    assert bar and float(bar.group(1)) > 100
+
+
+def test_a_negative_horizontal_bar_goes_left_of_zero() -> None:
+    """An AT command's duration below 0 (a transcript edited, or a clock stepped back): its bar was 1
+    pixel wide at 0, as if it were 0, and its value written over the labels left of the axis."""
+    from reports import svg
+
+    fig = svg.hbar_chart("f", "t", [("a", -5.0, "#000"), ("b", 10.0, "#000")], x_label="ms")
+    zero = re.search(r'<line class="grid" x1="([\d.]+)"[^>]*/><text class="tick" [^>]*>0</text>', fig)
+    assert zero
+    bars = re.findall(r'<rect class="bar" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', fig)
+    (xa, wa), (xb, wb) = ((float(x), float(w)) for x, w in bars)
+    assert abs(xa + wa - float(zero.group(1))) < 0.2 and abs(xb - float(zero.group(1))) < 0.2
+    assert abs(wa * 2 - wb) < 0.5  # -5 half as long as 10
+    values = [float(x) for x in re.findall(r'<text class="val" x="([\d.]+)"', fig)]
+    assert all(v > float(zero.group(1)) for v in values)
