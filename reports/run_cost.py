@@ -40,6 +40,9 @@ def page_comparison(cmp: Comparison) -> dict[str, Any]:
     return replace(cmp, lines=top).to_dict()
 
 
+MAX_CHOICES_DRAWN = 24  # the offers chart's bars at most (and today's)
+
+
 def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -> str:
     """The offers compared. `covers`: (days, days in the month) when the usage is of part of the
     month only (a run of `--days 1`): the comparison is of those days' usage, and says so.
@@ -79,15 +82,26 @@ def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -
     if covers is not None:
         days, in_month = covers
         span = f"the {days} day{'' if days == '1' else 's'} simulated (of {in_month})"
+    # The cheapest choices are drawn, today and the cheapest always among them: the first 24 in the
+    # document's order were, without a word of the others (today or the cheapest left out past them)
+    drawn = sorted(range(len(scen)), key=lambda i: (Decimal(scen[i]["total_ht"]), i))[:MAX_CHOICES_DRAWN]
+    keep = {i for i, sc in enumerate(scen) if sc["name"] == "today" or i == best_i}
+    drawn = sorted(set(drawn) | keep)
+    left_out = (
+        f" {len(drawn):,} of the {len(scen):,} choices are drawn, the cheapest and today; every one is in "
+        "the table below."
+        if len(drawn) < len(scen)
+        else ""
+    )
     chart = svg.hbar_chart(
         "plot-offers",
         f"{span[0].upper()}{span[1:]} on every offer and plan ({cur} HT, {cmp.get('month', '')})",
-        chart_rows[:24],
+        [chart_rows[i] for i in drawn],
         x_label=f"cost of the month, {cur} HT",
         x_fmt=amount(cur),
-        highlight=best_i,
+        highlight=drawn.index(best_i) if best_i is not None else None,
         caption="today: the inventory as it is; best choice per line: each line on its cheapest offer, plan and "
-        "commitment; everyone on …: every line that can take it moved. Green: the cheapest.",
+        "commitment; everyone on …: every line that can take it moved. Green: the cheapest." + left_out,
     )
     saving = Decimal(fleet["saving_ht"])
     call = (

@@ -473,3 +473,34 @@ def test_a_negative_horizontal_bar_goes_left_of_zero() -> None:
     assert abs(wa * 2 - wb) < 0.5  # -5 half as long as 10
     values = [float(x) for x in re.findall(r'<text class="val" x="([\d.]+)"', fig)]
     assert all(v > float(zero.group(1)) for v in values)
+
+
+def test_the_offers_chart_draws_today_and_the_cheapest_however_many_choices() -> None:
+    """A catalog of 30 choices (the bundled one has 24): the chart drew the first 24 of the comparison,
+    with no word of the others, so today or the cheapest could be left out of it."""
+    from reports.run_cost import MAX_CHOICES_DRAWN, offers_section
+
+    scenarios = [
+        {"name": f"everyone on offer {i}", "total_ht": f"{200 + i}.00", "lines_moved": 1} for i in range(28)
+    ]
+    scenarios += [
+        {"name": "best choice per line", "total_ht": "150.25", "lines_moved": 3},
+        {"name": "today", "total_ht": "999.99", "lines_moved": 0},
+    ]
+    cmp = {
+        "currency": "EUR",
+        "month": "2026-03",
+        "fleet": {
+            "today": {"total_ht": "999.99"},
+            "cheapest": {"name": "best choice per line", "total_ht": "150.25"},
+            "saving_ht": "849.74",
+            "scenarios": scenarios,
+        },
+    }
+    fig = _figure(offers_section(cmp), "plot-offers")
+    drawn = re.findall(r"<title>([^<:]*): [^<]*</title></rect>", fig)
+    assert len(drawn) == MAX_CHOICES_DRAWN + 1 and {"today", "best choice per line"} <= set(drawn)
+    assert "everyone on offer 27" not in drawn  # (one of the dearest left out)
+    highlighted = re.search(r'stroke="#111" stroke-width="2"><title>([^<:]*):', fig)
+    assert highlighted and highlighted.group(1) == "best choice per line"
+    assert f"{MAX_CHOICES_DRAWN + 1} of the 30 choices are drawn, the cheapest and today" in fig
