@@ -15,6 +15,7 @@ from reports.page import Page, count, e, kpi, money, num, table, td, tr
 from reports.shapes import EVENT, check_documents, problem
 
 MAX_COMMAND_BARS = 60
+MAX_URC_KINDS = 50  # the URC table's rows at most, the kinds received most (the others in one row)
 
 
 def read_events(path: Path | None) -> list[dict[str, Any]]:
@@ -114,6 +115,37 @@ def _estimate(est: dict[str, Any] | None, label: str, key: str) -> str:
     for r in est.get("errors") or []:
         parts.append(f'<p class="bad">Inventory error: {e(r)}</p>')
     return "".join(parts)
+
+
+def _urc_table(urcs: list[dict[str, Any]]) -> str:
+    """URCs by kind (the text before `:`): the `MAX_URC_KINDS` kinds received most, the others summed
+    in one row. A modem's line noise (a wrong baud rate) is a URC of its own kind per line: 20,000
+    of them made a row each."""
+    if not urcs:
+        return '<p class="muted">No URC.</p>'
+    kinds: dict[str, list[float]] = defaultdict(list)
+    for u in urcs:
+        kinds[str(u.get("line", "")).split(":")[0]].append(float(u.get("t", 0)))
+    listed = sorted(kinds, key=lambda k: -len(kinds[k]))[:MAX_URC_KINDS]
+    rows = [
+        tr([td(k), num(count(len(v))), num(f"{min(v):.3f} s"), num(f"{max(v):.3f} s")])
+        for k, v in kinds.items()
+        if k in listed
+    ]
+    others = [t for k, v in kinds.items() if k not in listed for t in v]
+    if others:
+        rows.append(
+            tr(
+                [
+                    td(f"{len(kinds) - len(listed):,} other kinds"),
+                    num(count(len(others))),
+                    num(f"{min(others):.3f} s"),
+                    num(f"{max(others):.3f} s"),
+                ],
+                "total",
+            )
+        )
+    return table(["URC", "count", "first at", "last at"], rows, numeric=[1, 2, 3])
 
 
 def _latency(commands: list[dict[str, Any]]) -> str:
@@ -216,23 +248,7 @@ def render_bench(files: RunFiles) -> str:
         + table(["step", "began", "lasted", ""], step_rows, numeric=[1, 2]),
     )
     page.add("latency", "AT command latency", _latency(commands))
-    urc_rows: dict[str, list[float]] = defaultdict(list)
-    for u in urcs:
-        urc_rows[str(u.get("line", "")).split(":")[0]].append(float(u.get("t", 0)))
-    page.add(
-        "urcs",
-        "Unsolicited result codes",
-        table(
-            ["URC", "count", "first at", "last at"],
-            [
-                tr([td(k), num(count(len(v))), num(f"{min(v):.3f} s"), num(f"{max(v):.3f} s")])
-                for k, v in urc_rows.items()
-            ],
-            numeric=[1, 2, 3],
-        )
-        if urcs
-        else '<p class="muted">No URC.</p>',
-    )
+    page.add("urcs", "Unsolicited result codes", _urc_table(urcs))
     usage = rep.get("usage") or {}
     net = rep.get("network")
     data_rows = [

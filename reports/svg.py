@@ -486,11 +486,19 @@ def gantt(
         body.append(
             f'<text class="tick" x="{left - 6}" y="{y + row_h * 0.68:.1f}" text-anchor="end">URCs</text>'
         )
+        # One tick per pixel at most, hovering the marks it stands for: a modem's line noise (a wrong
+        # baud rate) is a URC per line, and 20,000 of them drew 20,000 ticks, a page of 4 MB.
+        at: dict[int, list[tuple[float, str]]] = {}
         for t, text in marks:
-            x = f.x(t)
+            at.setdefault(round(f.x(t)), []).append((t, text))
+        for x, here in at.items():
+            (first, text), last = here[0], here[-1][0]
+            tip = f"{first:.3f} s: {text}"
+            if len(here) > 1:
+                tip = f"{len(here):,} URCs from {first:.3f} s to {last:.3f} s; the first at {tip}"
             body.append(
                 f'<line class="urc" x1="{x:.1f}" x2="{x:.1f}" y1="{y + 3}" y2="{y + row_h - 3}" stroke="{PALETTE[1]}" stroke-width="2">'
-                f"<title>{_e(f'{t:.3f} s: {text}')}</title></line>"
+                f"<title>{_e(tip)}</title></line>"
             )
     body.append(
         f'<text class="axis" x="{left + f.pw / 2:.0f}" y="{height - 22}" text-anchor="middle">seconds since the bench started</text>'

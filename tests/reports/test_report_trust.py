@@ -504,3 +504,33 @@ def test_the_offers_chart_draws_today_and_the_cheapest_however_many_choices() ->
     highlighted = re.search(r'stroke="#111" stroke-width="2"><title>([^<:]*):', fig)
     assert highlighted and highlighted.group(1) == "best choice per line"
     assert f"{MAX_CHOICES_DRAWN + 1} of the 30 choices are drawn, the cheapest and today" in fig
+
+
+def test_a_bench_of_line_noise_makes_a_bounded_page(tmp_path: Path) -> None:
+    """A modem's line noise (a wrong baud rate) is a URC per line, each of its own kind: 20,000 of them
+    drew 20,000 ticks on the time line and a table row each, a page of 4.6 MB."""
+    from reports.bench_report import MAX_URC_KINDS
+
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    n = 20_000
+    report = {"summary": {"script": "s", "status": "passed", "url": "virtual://x", "urcs": n}}
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    events = [{"seq": 0, "t": 0.0, "kind": "step", "name": "wait", "duration_s": 100.0, "ok": True}]
+    events += [{"seq": i + 1, "t": i * 0.005, "kind": "urc", "line": f"~{i:05x}#"} for i in range(n)]
+    (folder / "transcript.jsonl").write_text(
+        "".join(json.dumps(ev) + "\n" for ev in events), encoding="utf-8"
+    )
+    assert m2msim(["report", str(folder)]) == 0
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert len(html) < 400_000
+    ticks = re.findall(r'<line class="urc" [^>]*><title>([^<]*)</title>', _figure(html, "plot-steps"))
+    assert len(ticks) <= 880
+    assert sum(int(t.split()[0].replace(",", "")) if " URCs from " in t else 1 for t in ticks) == n
+    section = re.search(r'<section id="urcs">.*?</section>', html, re.S)
+    assert section
+    rows = re.findall(
+        r"<tr(?: class=\"total\")?><td>([^<]*)</td><td class=\"num\">([^<]*)</td>", section.group(0)
+    )
+    assert len(rows) == MAX_URC_KINDS + 1 and rows[-1][0] == f"{n - MAX_URC_KINDS:,} other kinds"
+    assert sum(int(c.replace(",", "")) for _, c in rows) == n
