@@ -485,8 +485,32 @@ def damaged_usage(files: RunFiles) -> ReportError | None:
                 return exc
             except duckdb.Error as exc:
                 return ReportError(f"{path}: cannot read the usage records: {str(exc).splitlines()[0]}")
+        return _unlike_part(files, con)
     finally:
         con.close()
+
+
+def _unlike_part(files: RunFiles, con: duckdb.DuckDBPyConnection) -> ReportError | None:
+    """The first Parquet part, each read whole, whose column of the `usage` view is of another type
+    than in the parts before it (a part of another writer: a `start` of integers), as an error naming
+    it: the parts are read together, and DuckDB's error named the folder first."""
+    if files.usage_kind != "parquet" or len(files.usage) < 2:
+        return None
+    seen: dict[str, tuple[str, Path]] = {}
+    for path in files.usage:
+        try:
+            kinds = con.execute(f"DESCRIBE SELECT * FROM {_usage_source(files, [path])}").fetchall()
+        except duckdb.Error:
+            continue
+        for name, kind, *_ in kinds:
+            if name not in _USAGE_COLUMNS:
+                continue
+            first = seen.setdefault(name, (kind, path))
+            if first[0] != kind:
+                return ReportError(
+                    f"{path}: cannot read the usage records with the other parts: its {name} is {kind}, "
+                    f"{first[0]} in {first[1]} (a part of another writer?)"
+                )
     return None
 
 

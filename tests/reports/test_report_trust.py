@@ -534,3 +534,22 @@ def test_a_bench_of_line_noise_makes_a_bounded_page(tmp_path: Path) -> None:
     )
     assert len(rows) == MAX_URC_KINDS + 1 and rows[-1][0] == f"{n - MAX_URC_KINDS:,} other kinds"
     assert sum(int(c.replace(",", "")) for _, c in rows) == n
+
+
+def test_a_usage_part_of_another_writer_is_named(storm_run: Path, tmp_path: Path) -> None:
+    """A run's usage parts beside one of another writer whose `start` is integers: each part reads,
+    but not together, and the refusal named the folder ("FOLDER: cannot aggregate the records:
+    Conversion Error ..."), the part only inside DuckDB's text."""
+    folder = tmp_path / "run"
+    shutil.copytree(storm_run, folder)
+    (folder / "usage.parquet").unlink()
+    (folder / "report.html").unlink()
+    stranger = folder / "usage" / "part-00009.parquet"
+    pq.write_table(pa.table({"line": ["M1"], "type": ["data"], "start": [5], "bytes_up": [1]}), stranger)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(
+        f"m2msim report: {stranger}: cannot read the usage records with the other parts: "
+    )
+    assert "its start is BIGINT" in r.err and "Traceback" not in r.err
+    assert not (folder / "report.html").exists()
