@@ -15,6 +15,8 @@ from reports.page import Page, count, e, kpi, money, num, table, td, tr
 from reports.shapes import EVENT, check_documents, problem
 
 MAX_COMMAND_BARS = 60
+MAX_STEP_ROWS = 60  # the steps' time line's rows at most (the failed, then the longest)
+MAX_STEP_TABLE = 200  # the steps listed at most
 MAX_URC_KINDS = 50  # the URC table's rows at most, the kinds received most (the others in one row)
 
 
@@ -115,6 +117,37 @@ def _estimate(est: dict[str, Any] | None, label: str, key: str) -> str:
     for r in est.get("errors") or []:
         parts.append(f'<p class="bad">Inventory error: {e(r)}</p>')
     return "".join(parts)
+
+
+def _steps(spans: list[tuple[str, float, float, bool]], marks: list[tuple[float, str]]) -> str:
+    """The steps on a time line and in a table. Past `MAX_STEP_ROWS` steps (a script's loop: a step
+    per SMS of a soak test) the time line draws the failed and the longest, in their order, and the
+    table lists the first `MAX_STEP_TABLE`, each saying so: 5,000 steps drew a chart of 5,000 rows,
+    120,000 pixels high, and a table of 5,000 rows."""
+    drawn = spans
+    caption = None
+    if len(spans) > MAX_STEP_ROWS:
+        worst = sorted(range(len(spans)), key=lambda i: (spans[i][3], -spans[i][2], i))[:MAX_STEP_ROWS]
+        drawn = [spans[i] for i in sorted(worst)]
+        caption = (
+            f"{MAX_STEP_ROWS} of the {len(spans):,} steps are drawn: the failed ones, then the longest; "
+            "the URCs are every one."
+        )
+    rows = [
+        tr([td(n), num(f"{t:.3f} s"), num(f"{d:.3f} s"), td("passed" if ok else "failed")])
+        for n, t, d, ok in spans[:MAX_STEP_TABLE]
+    ]
+    more = (
+        f'<p class="muted">The first {MAX_STEP_TABLE:,} of {len(spans):,} steps are listed; every one is '
+        "in transcript.jsonl (its events of kind step).</p>"
+        if len(spans) > MAX_STEP_TABLE
+        else ""
+    )
+    return (
+        svg.gantt("plot-steps", "Bench steps and URCs over time", drawn, marks, caption=caption)
+        + table(["step", "began", "lasted", ""], rows, numeric=[1, 2])
+        + more
+    )
 
 
 def _urc_table(urcs: list[dict[str, Any]]) -> str:
@@ -237,16 +270,7 @@ def render_bench(files: RunFiles) -> str:
         for st in sorted(steps, key=lambda x: float(x.get("t", 0)))
     ]
     marks = [(float(u.get("t", 0)), str(u.get("line", ""))) for u in urcs]
-    step_rows = [
-        tr([td(n), num(f"{t:.3f} s"), num(f"{d:.3f} s"), td("passed" if ok else "failed")])
-        for n, t, d, ok in spans
-    ]
-    page.add(
-        "steps",
-        "Steps on a time line",
-        svg.gantt("plot-steps", "Bench steps and URCs over time", spans, marks)
-        + table(["step", "began", "lasted", ""], step_rows, numeric=[1, 2]),
-    )
+    page.add("steps", "Steps on a time line", _steps(spans, marks))
     page.add("latency", "AT command latency", _latency(commands))
     page.add("urcs", "Unsolicited result codes", _urc_table(urcs))
     usage = rep.get("usage") or {}

@@ -553,3 +553,32 @@ def test_a_usage_part_of_another_writer_is_named(storm_run: Path, tmp_path: Path
     )
     assert "its start is BIGINT" in r.err and "Traceback" not in r.err
     assert not (folder / "report.html").exists()
+
+
+def test_a_bench_of_many_steps_makes_a_bounded_page(tmp_path: Path) -> None:
+    """A script's loop (a step per SMS of a soak test): 5,000 steps drew a time line of 5,000 rows,
+    120,000 pixels high, and a table of 5,000 rows; the failed step is drawn whatever its place."""
+    from reports.bench_report import MAX_STEP_ROWS, MAX_STEP_TABLE
+
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    n = 5_000
+    report = {"summary": {"script": "s", "status": "failed", "url": "virtual://x"}}
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    events = [
+        {"seq": i, "t": float(i), "kind": "step", "name": f"send-{i}", "duration_s": 0.5, "ok": i != 4321}
+        for i in range(n)
+    ]
+    (folder / "transcript.jsonl").write_text(
+        "".join(json.dumps(ev) + "\n" for ev in events), encoding="utf-8"
+    )
+    assert m2msim(["report", str(folder)]) == 0
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert len(html) < 300_000
+    fig = _figure(html, "plot-steps")
+    bars = re.findall(r'<rect class="bar" [^>]*><title>([^<:]*):', fig)
+    assert len(bars) == MAX_STEP_ROWS and "send-4321" in bars
+    assert f"{MAX_STEP_ROWS} of the {n:,} steps are drawn" in fig
+    section = re.search(r'<section id="steps">.*?</section>', html, re.S)
+    assert section and section.group(0).count("<tr><td>send-") == MAX_STEP_TABLE
+    assert f"The first {MAX_STEP_TABLE:,} of {n:,} steps are listed" in section.group(0)
