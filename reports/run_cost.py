@@ -214,6 +214,10 @@ def groups_section(
                 ]
             )
         )
+    if files.invoice is not None:
+        rows += _total_rows(
+            files.invoice, con, sum((v for v in cost.values() if v is not None), Decimal(0)), cur
+        )
     tbl = table(
         [
             "device group",
@@ -257,6 +261,30 @@ def groups_section(
     )
     note = records_read_note(files) if read else _NO_RECORDS
     return note + tbl + f'<div class="cols">{cost_chart}{vol_chart if read else ""}</div>'
+
+
+def _total_rows(
+    invoice: dict[str, Any], con: duckdb.DuckDBPyConnection, groups: Decimal, cur: str
+) -> list[str]:
+    """Under the device groups, what else the invoice bills and its total, so that the column adds up
+    to it: the fleet's services (assistance, SMS+ short ids: billed to no line) and lines in no device
+    group, if any. The groups' costs alone were 124.53 beside a total of 2,749.96, the fleet's
+    2,625.43 in no row of the table."""
+    row = con.execute("SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE line IS NULL").fetchone()
+    fleet = Decimal(row[0]) if row else Decimal(0)
+    total = Decimal(str(invoice["total_ht"]))
+    blank = [num("")] * 5
+    # (rows of a class of their own: they are not device groups)
+    out = [tr([td("fleet services (billed to no line)"), *blank, num(money(fleet, cur)), num("")], "sum")]
+    if total - fleet - groups:
+        out.append(
+            tr(
+                [td("lines in no device group"), *blank, num(money(total - fleet - groups, cur)), num("")],
+                "sum",
+            )
+        )
+    out.append(tr([td("total HT"), *blank, num(money(total, cur), "invoice:total_ht"), num("")], "total"))
+    return out
 
 
 _NO_RECORDS = (
