@@ -47,6 +47,27 @@ def first_bucket(period: Period | None, hourly: list[tuple[Any, ...]], bucket_s:
     return t - t % min(bucket_s, 86400)
 
 
+def _not_drawn(
+    period: Period | None, hourly: list[tuple[Any, ...]], what: dict[str, tuple[int, float]]
+) -> str:
+    """What the records dated outside the period hold (`what`: a unit and its column of `hourly`, and
+    its scale), which the charts over the period do not draw: they are counted in the tables (a
+    record of another month, which the rating rejects), and the charts' sums were short of them
+    without a word."""
+    if period is None:
+        return ""
+    start, end = period.start.timestamp(), period.end.timestamp()
+    outside = [r for r in hourly if r[0].timestamp() + 3600 <= start or r[0].timestamp() >= end]
+    sums = {unit: sum(r[i] for r in outside) / scale for unit, (i, scale) in what.items()}
+    if not any(sums.values()):
+        return ""
+    said = ", ".join(f"{u}: {v:,.1f}" if u == "Mo" else f"{u}: {v:,.0f}" for u, v in sums.items())
+    return (
+        f'<p class="muted">Not drawn: records dated outside the period ({said}), counted in the tables '
+        "(the rating rejects them).</p>"
+    )
+
+
 def every_bucket(period: Period | None, seen: set[float], bucket_s: int, origin: float) -> list[float]:
     """Every bucket of `bucket_s` seconds from `origin` to the period's end (a quiet one at zero; a
     period ending within a bucket, --days 2.5, has that bucket too: its last half day); without a
@@ -104,7 +125,7 @@ def traffic_section(
                     caption=_wider(span),
                 )
             )
-    return "".join(out)
+    return "".join(out) + _not_drawn(period, hourly, {"Mo": (2, MO), "data sessions": (4, 1)})
 
 
 def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> str:
@@ -397,6 +418,7 @@ def sms_calls_section(
                 caption=_wider(span),
             )
         )
+        parts.append(_not_drawn(period, hourly, {"SMS": (6, 1), "calls": (7, 1)}))
     elif not t:
         parts.append('<p class="muted">No SMS or call records.</p>')
     else:

@@ -607,3 +607,24 @@ def test_the_groups_table_adds_up_to_the_invoices_total(tmp_path: Path) -> None:
     assert amounts["fleet services (billed to no line)"] == sum(
         Decimal(i["amount"]) for i in invoice["fleet"]
     )
+
+
+def test_records_dated_outside_the_period_are_said_not_drawn(tmp_path: Path) -> None:
+    """Records of another month (rejected by the rating, read by the page): counted in the tables, left
+    out of the charts over the month without a word, so that the charts' sums fell short of them."""
+    html = _rate_page(
+        tmp_path,
+        [
+            "A1,sms,2026-03-03T08:00:00Z,,,,fr,fr-mobile,,",
+            "A1,sms,2026-04-03T09:00:00Z,,,,fr,fr-mobile,,",
+            "A1,data,2026-02-27T09:00:00Z,60,1048576,1048576,fr,,,s1",
+            "A1,data,2026-03-27T09:00:00Z,60,1048576,1048576,fr,,,s2",
+        ],
+    )
+    traffic = re.search(r'<section id="traffic">.*?</section>', html, re.S)
+    sms = re.search(r'<section id="sms">.*?</section>', html, re.S)
+    assert traffic and sms
+    assert "Not drawn: records dated outside the period (Mo: 2.0, data sessions: 1)" in traffic.group(0)
+    assert "Not drawn: records dated outside the period (SMS: 1, calls: 0)" in sms.group(0)
+    drawn = [int(t.rsplit(": ", 1)[1].split()[0]) for t in _tips(_figure(html, "plot-sms-calls"), "SMS")]
+    assert sum(drawn) == 1  # the March SMS; April's is the one said not drawn
