@@ -29,8 +29,10 @@ class Period:
 
 
 def parse_time(text: Any) -> datetime:
+    """A time of a document, in UTC (one written with another offset, `08:00+02:00`, was shown as 08:00
+    under labels saying UTC)."""
     d = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
+    return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def mo(v: float) -> str:

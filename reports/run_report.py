@@ -139,6 +139,10 @@ def _headline(files: RunFiles, period: Period | None, devices: int, currency: st
     return f'<div class="kpis">{"".join(cards)}</div>'
 
 
+def _minute(text: Any) -> str:
+    return f"{parse_time(text):%Y-%m-%dT%H:%M}"
+
+
 def _scenario(files: RunFiles) -> str:
     s = files.summary or {}
     sc = files.scenario or {}
@@ -159,10 +163,10 @@ def _scenario(files: RunFiles) -> str:
         if shard_devices:
             row("devices per shard", shard_devices)
         if isinstance(s.get("period"), dict):
-            row("period (UTC)", f"{s['period']['start'][:16]} to {s['period']['end'][:16]}")
+            row("period (UTC)", f"{_minute(s['period']['start'])} to {_minute(s['period']['end'])}")
         for o in s.get("outages") or []:
             where = ", ".join(o.get("groups") or []) or "every group"
-            row(f"{o.get('kind', '')} outage", f"{str(o['start'])[:16]} to {str(o['end'])[:16]} ({where})")
+            row(f"{o.get('kind', '')} outage", f"{_minute(o['start'])} to {_minute(o['end'])} UTC ({where})")
         if s:
             row("usage records", f"{s.get('usage_records', 0):,}", "summary:usage_records")
             inc = s.get("gateway_incidents") or {}

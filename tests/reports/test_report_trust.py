@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from html import unescape
 from html.parser import HTMLParser
@@ -628,3 +629,23 @@ def test_records_dated_outside_the_period_are_said_not_drawn(tmp_path: Path) -> 
     assert "Not drawn: records dated outside the period (SMS: 1, calls: 0)" in sms.group(0)
     drawn = [int(t.rsplit(": ", 1)[1].split()[0]) for t in _tips(_figure(html, "plot-sms-calls"), "SMS")]
     assert sum(drawn) == 1  # the March SMS; April's is the one said not drawn
+
+
+def test_a_summarys_times_with_another_offset_are_shown_in_utc(storm_run: Path, tmp_path: Path) -> None:
+    """A summary.json whose times carry another offset (edited, or of another writer): the page showed
+    them as written (the outage at 08:00, the period from 02:00) under labels saying UTC. The same
+    instants make the same page."""
+    from reports import render_report
+
+    folder = tmp_path / "run"
+    shutil.copytree(storm_run, folder)
+    doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+    def moved(text: str) -> str:
+        return (datetime.fromisoformat(text).astimezone(timezone(timedelta(hours=2)))).isoformat()
+
+    doc["period"] = {k: moved(v) if k in ("start", "end") else v for k, v in doc["period"].items()}
+    doc["outages"] = [{**o, "start": moved(o["start"]), "end": moved(o["end"])} for o in doc["outages"]]
+    assert doc["outages"][0]["start"] == "2026-03-01T08:00:00+02:00"
+    (folder / "summary.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert render_report(folder) == render_report(storm_run)
