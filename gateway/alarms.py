@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import numpy.typing as npt
 
+from accounting.money import fmt
 from accounting.records import Zone
 from gateway.errors import ConfigError, ConfigFileError
 from gateway.plmn import PlmnTable, default_table
@@ -488,7 +489,7 @@ class AlarmEngine:
                     "month": month,
                     "measure": "amount",
                     "limit": str(rule.amount),
-                    "value": str(amount.quantize(Decimal("0.01"))),
+                    "value": fmt(amount),  # to the cent as the invoice rounds (half-up)
                 },
             ):
                 state.fired.add("amount")

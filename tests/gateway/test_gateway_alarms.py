@@ -509,3 +509,12 @@ def test_records_observed_at_once_raise_the_threshold_at_the_crossing_record(
             crossing = next(e for e in month if volumes[(ends >= month[0]) & (ends <= e)].sum() > 5000)
             due = max(crossing, int((watched_from or EPOCH).timestamp()))
             assert time == datetime.fromtimestamp(min(e for e in month if e >= due), UTC)
+
+
+def test_the_amount_is_written_to_the_cent_as_the_invoice_rounds_it() -> None:
+    """Five SMS at 0.025 are 0.125: over 0.10, written 0.13 as the invoice rounds (half-up); it was
+    written 0.12 (the decimal context's half-even)."""
+    eng, sink = engine({"threshold": {"amount": "0.10", "prices": {"per_sms": "0.025"}}}, holdoff_s=0)
+    for k in range(5):
+        eng.observe(Use(datetime(2026, 3, 2, k, tzinfo=UTC), "L1", UseKind.SMS, "20801", Zone.FR, count=1))
+    assert [(a.time.hour, a.details["value"]) for a in sink.alarms] == [(4, "0.13")]
