@@ -416,12 +416,24 @@ class AlarmEngine:
                     key=lambda i: _amount(rule, month.ko + int(cum_ko[i]), month) > limit,
                 )
             )
+        # a record of no bytes adds nothing to the month and, observed on its own, is not checked
+        # against the threshold: no chunk may end at one (the alarm of a month crossed before the
+        # line was watched came at an empty record, with the total before the record that added)
+        adds = (nbytes > 0) | (ko > 0)
+        adding = np.flatnonzero(adds)
+        if len(adding) == 0:
+            return
+        # a month already over the limit (crossed before the line was watched) crosses "at" the
+        # first record, which may be empty: its first record that adds
+        moved = np.searchsorted(adding, sorted(cuts), side="left")
+        cuts = {int(adding[i]) for i in moved.tolist() if i < len(adding)}
         if since is not None:
-            first_watched = int(np.searchsorted(ends, int(since.timestamp()), side="left"))
+            watched = np.flatnonzero(adds & (ends >= int(since.timestamp())))
+            first_watched = int(watched[0]) if len(watched) else len(ends)
             if any(c < first_watched for c in cuts):
                 cuts.add(first_watched)
         last = -1
-        for cut in [*sorted(c for c in cuts if c < len(ends)), len(ends) - 1]:
+        for cut in [*sorted(c for c in cuts if c < len(ends)), int(adding[-1])]:
             if cut <= last:
                 continue
             b = int(cum_bytes[cut]) - (int(cum_bytes[last]) if last >= 0 else 0)

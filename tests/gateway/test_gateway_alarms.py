@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -518,3 +518,34 @@ def test_the_amount_is_written_to_the_cent_as_the_invoice_rounds_it() -> None:
     for k in range(5):
         eng.observe(Use(datetime(2026, 3, 2, k, tzinfo=UTC), "L1", UseKind.SMS, "20801", Zone.FR, count=1))
     assert [(a.time.hour, a.details["value"]) for a in sink.alarms] == [(4, "0.13")]
+
+
+@pytest.mark.parametrize("empty_at", ["first", "last"])
+def test_records_at_once_of_no_bytes_raise_no_threshold_alarm(empty_at: str) -> None:
+    """The month went over the limit before the line was watched (10 March): one by one, the alarm
+    comes at the first record once watched that adds to the month; a record of no bytes adds
+    nothing and is not checked.  Given at once, an empty record at or after the start of the
+    watch raised the alarm (at the first watched record, or at the day's last record however
+    empty): at 01:00 with the month's total before the usage of 02:00, or when no record after
+    the start added anything."""
+    at = [datetime(2026, 3, 10, h, tzinfo=UTC) for h in (1, 2)]
+    volumes = [0, 10] if empty_at == "first" else [10, 0]
+    if empty_at == "last":
+        at[0] = datetime(2026, 3, 9, 23, tzinfo=UTC)
+    sinks = []
+    for at_once in (True, False):
+        sink = Alarms()
+        config = parse_alarm_config({"groups": [{"name": "g", "lines": ["L1"], "threshold": {"bytes": 100}}]})
+        eng = config.engine({"L1"}, sink, watched_from={"L1": datetime(2026, 3, 10, tzinfo=UTC)})
+        eng.observe(data(datetime(2026, 3, 5, tzinfo=UTC), 150))
+        ends = np.array([int(t.timestamp()) for t in at], dtype=np.int64)
+        nbytes = np.array(volumes, dtype=np.int64)
+        if at_once:
+            eng.observe_records(data(at[0] - timedelta(minutes=5)), ends, nbytes, (nbytes + 1023) >> 10)
+        else:
+            eng.observe(data(at[0] - timedelta(minutes=5)))
+            for t, b in zip(at, volumes, strict=True):
+                eng.observe(replace(data(t, b), ko=(b + 1023) >> 10))
+        sinks.append([(a.time, a.details["value"]) for a in sink.alarms])
+    want = [(at[1], 160)] if empty_at == "first" else []
+    assert sinks == [want, want]
