@@ -241,6 +241,35 @@ class _Month:
     fired: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A line's data records not counted yet, in time order (`at`: microseconds since 1970, UTC)."""
+
+    use: Use
+    at: npt.NDArray[np.int64]
+    nbytes: npt.NDArray[np.int64]
+    ko: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """Uses counted for the threshold, in time order (`at`: microseconds since 1970, UTC); `times`:
+    their exact times, where not a record's end (a whole second)."""
+
+    at: npt.NDArray[np.int64]
+    nbytes: npt.NDArray[np.int64]
+    ko: npt.NDArray[np.int64]
+    count: npt.NDArray[np.int64]
+    seconds: npt.NDArray[np.int64]
+    times: list[datetime | None] | None = None
+
+    def part(self, lo: int, hi: int) -> _Counted:
+        times = None if self.times is None else self.times[lo:hi]
+        return _Counted(
+            self.at[lo:hi], self.nbytes[lo:hi], self.ko[lo:hi], self.count[lo:hi], self.seconds[lo:hi], times
+        )
+
+
 class AlarmEngine:
     """Checks each `Use` of a watched line against its group's rules."""
 
@@ -253,6 +282,7 @@ class AlarmEngine:
         holdoff_s: float = 3600.0,
         plmns: PlmnTable | None = None,
         watched_from: Mapping[str, datetime] | None = None,
+        hold_threshold: bool = False,
     ) -> None:
         self.groups = tuple(groups)
         # lines watched from a time (their option subscribed then): the engine follows their uses
@@ -279,6 +309,12 @@ class AlarmEngine:
         self._months: dict[tuple[str, str], _Month] = {}
         # lines registered on a network not listed before their option started
         self._geography_due: set[str] = set()
+        # `hold_threshold`: the threshold counts each line's consumption in time order, whatever the
+        # order it is observed in, when `release` says up to when it is all known (the simulator
+        # gives a day's bulk data before or after the SMS and calls of the same days)
+        self._hold = hold_threshold
+        self._held_records: dict[str, _Held] = {}
+        self._held_uses: dict[str, list[Use]] = {}
 
     def outside_period(self, period: PeriodRule, unix_s: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Which of these times (whole seconds since 1970, UTC) the period rule does not allow, in
@@ -333,7 +369,7 @@ class AlarmEngine:
             self._geography(group.geography, use)
         if use.seconds:  # the end of a call: only its duration is new (the call was checked when placed)
             if group.threshold is not None:
-                self._threshold(group.threshold, use)
+                self._count(group.threshold, use)
             return
         if group.period is not None:
             local = use.time.astimezone(self.tz)
@@ -353,7 +389,13 @@ class AlarmEngine:
                     {"type": kind, "allowed": sorted(group.allowed_types), "serving_plmn": use.serving_plmn},
                 )
         if group.threshold is not None and (use.bytes or use.ko or use.count or use.seconds):
-            self._threshold(group.threshold, use)
+            self._count(group.threshold, use)
+
+    def _count(self, rule: ThresholdRule, use: Use) -> None:
+        if self._hold:
+            self._held_uses.setdefault(use.line, []).append(use)
+        else:
+            self._threshold(rule, use)
 
     def observe_records(
         self,
@@ -377,30 +419,88 @@ class AlarmEngine:
         if rule is None or use.period_only or len(end_unix_s) == 0:
             return
         order = np.argsort(end_unix_s, kind="stable")
-        ends, nbytes, ko = end_unix_s[order], nbytes[order], ko[order]
-        months = ends.astype("datetime64[s]").astype("datetime64[M]")
+        at = end_unix_s[order].astype(np.int64) * _US
+        nbytes, ko = nbytes[order].astype(np.int64), ko[order].astype(np.int64)
+        if self._hold:  # merged in time order with what the line has held already
+            held = self._held_records.get(use.line)
+            if held is not None:
+                at, nbytes, ko = (
+                    np.concatenate((h, x)) for h, x in ((held.at, at), (held.nbytes, nbytes), (held.ko, ko))
+                )
+                order = np.argsort(at, kind="stable")
+                at, nbytes, ko = at[order], nbytes[order], ko[order]
+                use = held.use
+            self._held_records[use.line] = _Held(use, at, nbytes, ko)
+            return
+        zeros = np.zeros(len(at), dtype=np.int64)
+        self._count_records(rule, use, _Counted(at, nbytes, ko, zeros, zeros))
+
+    def release(self, until: datetime | None = None) -> None:
+        """Count the consumption held (`hold_threshold`) dated before `until` (all of it without),
+        line by line in time order: the caller knows no use before then is still to come."""
+        limit = None if until is None else _micros(until)
+        for line in sorted(self._held_records.keys() | self._held_uses.keys()):
+            group = self.group_of(line)
+            assert group is not None and group.threshold is not None
+            held = self._held_records.pop(line, None)
+            uses = sorted(self._held_uses.pop(line, []), key=lambda u: u.time)
+            n = len(uses) if limit is None else bisect_right([_micros(u.time) for u in uses], limit - 1)
+            if n < len(uses):
+                self._held_uses[line] = uses[n:]
+            due = uses[:n]
+            if held is None:
+                held = _Held(uses[0], *(np.zeros(0, dtype=np.int64) for _ in range(3)))
+            k = len(held.at) if limit is None else int(np.searchsorted(held.at, limit, side="left"))
+            if k < len(held.at):
+                self._held_records[line] = _Held(held.use, held.at[k:], held.nbytes[k:], held.ko[k:])
+            if k + len(due) == 0:
+                continue
+            # at the same time, records before single uses
+            at = np.concatenate((held.at[:k], np.array([_micros(u.time) for u in due], dtype=np.int64)))
+            order = np.argsort(at, kind="stable")
+            records = [held.nbytes[:k], held.ko[:k], np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)]
+            singles = [
+                [u.bytes for u in due],
+                [u.ko for u in due],
+                [u.count for u in due],
+                [u.seconds for u in due],
+            ]
+            nbytes, ko, count, seconds = (
+                np.concatenate((r, np.array(x, dtype=np.int64)))[order]
+                for r, x in zip(records, singles, strict=True)
+            )
+            times = [None if i < k else due[i - k].time for i in order.tolist()]
+            self._count_records(
+                group.threshold, held.use, _Counted(at[order], nbytes, ko, count, seconds, times)
+            )
+
+    def _count_records(self, rule: ThresholdRule, use: Use, uses: _Counted) -> None:
+        """Uses in time order counted for the threshold, month by month."""
+        months = (uses.at // _US).astype("datetime64[s]").astype("datetime64[M]")
         bounds = np.flatnonzero(months[1:] != months[:-1]) + 1
         since = self._watched_from.get(use.line)
         starts = [0, *bounds.tolist()]
-        for lo, hi in zip(starts, [*starts[1:], len(ends)], strict=True):
-            self._threshold_records(rule, use, ends[lo:hi], nbytes[lo:hi], ko[lo:hi], since)
+        for lo, hi in zip(starts, [*starts[1:], len(uses.at)], strict=True):
+            self._threshold_records(rule, use, uses.part(lo, hi), since)
 
     def _threshold_records(
-        self,
-        rule: ThresholdRule,
-        use: Use,
-        ends: npt.NDArray[np.int64],
-        nbytes: npt.NDArray[np.int64],
-        ko: npt.NDArray[np.int64],
-        since: datetime | None,
+        self, rule: ThresholdRule, use: Use, uses: _Counted, since: datetime | None
     ) -> None:
         """Records of one month (in order of their end): fed to `_threshold` in chunks that end at
         each crossing (and, for a crossing before the line is watched, at its first record after)."""
-        when = datetime.fromtimestamp(int(ends[0]), UTC)
-        state = self._months.get((use.line, when.strftime("%Y-%m")))
+
+        ends, nbytes, ko, times = uses.at, uses.nbytes, uses.ko, uses.times
+
+        def time_of(i: int) -> datetime:
+            exact = None if times is None else times[i]
+            return exact if exact is not None else datetime.fromtimestamp(int(ends[i]) // _US, UTC)
+
+        state = self._months.get((use.line, time_of(0).strftime("%Y-%m")))
         fired = state.fired if state is not None else set()
         cum_bytes = np.cumsum(nbytes)
         cum_ko = np.cumsum(ko)
+        cum_sms = np.cumsum(uses.count)
+        cum_s = np.cumsum(uses.seconds)
         cuts = set()
         if rule.bytes is not None and "bytes" not in fired:
             before = state.bytes if state is not None else 0
@@ -413,13 +513,21 @@ class AlarmEngine:
                 bisect_right(
                     range(len(ko)),
                     False,
-                    key=lambda i: _amount(rule, month.ko + int(cum_ko[i]), month) > limit,
+                    key=lambda i: (
+                        _amount(
+                            rule,
+                            month.ko + int(cum_ko[i]),
+                            month.sms + int(cum_sms[i]),
+                            month.seconds + int(cum_s[i]),
+                        )
+                        > limit
+                    ),
                 )
             )
         # a record of no bytes adds nothing to the month and, observed on its own, is not checked
         # against the threshold: no chunk may end at one (the alarm of a month crossed before the
         # line was watched came at an empty record, with the total before the record that added)
-        adds = (nbytes > 0) | (ko > 0)
+        adds = (nbytes > 0) | (ko > 0) | (uses.count > 0) | (uses.seconds > 0)
         adding = np.flatnonzero(adds)
         if len(adding) == 0:
             return
@@ -428,7 +536,7 @@ class AlarmEngine:
         moved = np.searchsorted(adding, sorted(cuts), side="left")
         cuts = {int(adding[i]) for i in moved.tolist() if i < len(adding)}
         if since is not None:
-            watched = np.flatnonzero(adds & (ends >= int(since.timestamp())))
+            watched = np.flatnonzero(adds & (ends >= _micros(since)))
             first_watched = int(watched[0]) if len(watched) else len(ends)
             if any(c < first_watched for c in cuts):
                 cuts.add(first_watched)
@@ -436,10 +544,10 @@ class AlarmEngine:
         for cut in [*sorted(c for c in cuts if c < len(ends)), int(adding[-1])]:
             if cut <= last:
                 continue
-            b = int(cum_bytes[cut]) - (int(cum_bytes[last]) if last >= 0 else 0)
-            k = int(cum_ko[cut]) - (int(cum_ko[last]) if last >= 0 else 0)
-            at = datetime.fromtimestamp(int(ends[cut]), UTC)
-            self._threshold(rule, replace(use, time=at, bytes=b, ko=k, count=0, seconds=0))
+            b, k, c, s = (
+                int(x[cut]) - (int(x[last]) if last >= 0 else 0) for x in (cum_bytes, cum_ko, cum_sms, cum_s)
+            )
+            self._threshold(rule, replace(use, time=time_of(cut), bytes=b, ko=k, count=c, seconds=s))
             last = cut
 
     def _geography(self, geo: GeographyRule, use: Use) -> None:
@@ -492,7 +600,7 @@ class AlarmEngine:
         ):
             state.fired.add("bytes")
         if rule.amount is not None and "amount" not in state.fired:
-            amount = _amount(rule, state.ko, state)
+            amount = _amount(rule, state.ko, state.sms, state.seconds)
             if amount > rule.amount and self._fire(
                 use,
                 "threshold",
@@ -507,9 +615,18 @@ class AlarmEngine:
                 state.fired.add("amount")
 
 
-def _amount(rule: ThresholdRule, ko: int, state: _Month) -> Decimal:
-    """The month's amount from the unit prices, with `ko` billable ko of data."""
-    return Decimal(ko) / KO_PER_MO * rule.per_mo + state.sms * rule.per_sms + state.seconds * rule.per_call_s
+def _amount(rule: ThresholdRule, ko: int, sms: int, seconds: int) -> Decimal:
+    """The month's amount from the unit prices: `ko` billable ko of data, SMS, call seconds."""
+    return Decimal(ko) / KO_PER_MO * rule.per_mo + sms * rule.per_sms + seconds * rule.per_call_s
+
+
+_US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(t: datetime) -> int:
+    """Whole microseconds since 1970, UTC (exact: no float)."""
+    return (t - _EPOCH) // timedelta(microseconds=1)
 
 
 # --------------------------------------------------------------------- configuration
@@ -734,9 +851,16 @@ class AlarmConfig:
         autodiagnostic: Collection[str] | Callable[[str], bool],
         sink: AlarmSink,
         watched_from: Mapping[str, datetime] | None = None,
+        hold_threshold: bool = False,
     ) -> AlarmEngine:
         return AlarmEngine(
-            self.groups, autodiagnostic, sink, self.timezone, self.holdoff_s, watched_from=watched_from
+            self.groups,
+            autodiagnostic,
+            sink,
+            self.timezone,
+            self.holdoff_s,
+            watched_from=watched_from,
+            hold_threshold=hold_threshold,
         )
 
 

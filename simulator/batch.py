@@ -211,6 +211,11 @@ class SessionBatcher:
         if self._pending >= self.flush_sessions:
             self.flush()
 
+    @property
+    def idle(self) -> bool:
+        """No sessions waiting for the next flush."""
+        return not self._parts
+
     def flush(self) -> None:
         if not self._parts:
             return

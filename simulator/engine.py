@@ -275,8 +275,13 @@ class Shard:
         self.alarm_sink = JsonLinesAlarmSink(self._alarm_file)
         self.alarms: AlarmEngine | None = None
         if scenario.alarms.groups:
+            # the threshold counts a line's uses in time order: its bulk data reaches the engine at a
+            # batch's flush, before or after the SMS and calls of the same days
             self.alarms = scenario.alarms.engine(
-                scenario.autodiagnostic, self.alarm_sink, watched_from=scenario.autodiagnostic_from
+                scenario.autodiagnostic,
+                self.alarm_sink,
+                watched_from=scenario.autodiagnostic_from,
+                hold_threshold=True,
             )
         self.capture: Any = None
         if capture:
@@ -401,6 +406,9 @@ class Shard:
         self._tally_bulk(stretches, rsi, groups, rec, total, ko)
         if self.alarms is not None:
             self._observe_bulk(stretches, rsi, rec.start_s, rec.start_s + rec.duration_s, total, ko)
+            # every stretch started so far is in this batch (a stretch's sessions are drawn at its
+            # start), and the gateway has seen every use before now: what is dated before is known
+            self.alarms.release(self.scenario.start + timedelta(seconds=self.env.now))
 
     def _tally_bulk(
         self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords, total: I64, ko: I64
@@ -500,11 +508,15 @@ class Shard:
         while t < T:
             t = min(t + step_s, T)
             self.env.run(until=t)
+            if self.alarms is not None and self.batcher.idle:  # every use before t is known
+                self.alarms.release(self.scenario.start + timedelta(seconds=t))
             if progress is not None:
                 progress(t / T)
         self.env.run()  # anything dated exactly at the end (hang-ups, last records)
         self.batcher.flush()
         self.network.flush(max(float(T), float(self.env.now)))
+        if self.alarms is not None:
+            self.alarms.release()
         self.close()
         return self.stats
 
