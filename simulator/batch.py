@@ -180,6 +180,7 @@ class SessionBatcher:
         self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
         self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool, bool]] = []
         self._pending = 0
+        self._pending_from: int | None = None  # the earliest start of the sessions waiting
         self._stretches: list[Stretch] = []
         self._stretch_group: list[int] = []
         self.stats = BatchStats()
@@ -208,13 +209,15 @@ class SessionBatcher:
             (len(self._stretches) - 1, start, duration, up, down, charging_id, abnormal, still_open)
         )
         self._pending += n
+        first = int(start.min())
+        self._pending_from = first if self._pending_from is None else min(self._pending_from, first)
         if self._pending >= self.flush_sessions:
             self.flush()
 
     @property
-    def idle(self) -> bool:
-        """No sessions waiting for the next flush."""
-        return not self._parts
+    def pending_from(self) -> int | None:
+        """The earliest start of the sessions waiting for the next flush (None: none waits)."""
+        return self._pending_from
 
     def flush(self) -> None:
         if not self._parts:
@@ -230,6 +233,7 @@ class SessionBatcher:
         still_open = np.repeat(np.array([p[7] for p in self._parts], dtype=bool), counts)
         self._parts.clear()
         self._pending = 0
+        self._pending_from = None
         rec = _records(start, duration, up, down, abnormal, still_open)
         if self.on_cut is not None:
             self.on_cut(self._stretches, sidx, charging, rec)

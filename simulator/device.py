@@ -486,6 +486,16 @@ class Device:
         """Ride out an outage with the reconnection policy; True when a catch-up report is due.
 
         `first`: the device's first try (an area outage that starts while it retries in another)."""
+        # the start times of failed sessions, handed over in one batch: the shard knows they are to
+        # come (the alarm engine counts no use after the first of them until they are given)
+        failed: list[int] = []
+        self.shard.failed_attempts[id(failed)] = failed
+        try:
+            return (yield from self._outage(o, first, failed))
+        finally:
+            del self.shard.failed_attempts[id(failed)]
+
+    def _outage(self, o: Outage, first: float | None, failed: list[int]) -> Generator[simpy.Event, Any, bool]:
         start = self.shard.scenario.start
         t_end = min(int((o.end - start).total_seconds()), self.T)
         has_data = self.profile is not None
@@ -511,7 +521,6 @@ class Device:
         t = first
         attempts = 0
         gave_up = False
-        failed: list[int] = []  # start times of failed sessions, handed over in one batch
         coverage = o.kind != "area"
         while t < t_end and t < self.T:
             cell = yield from self._until(t, failed, coverage, float(t_end) if coverage else None)
@@ -535,7 +544,7 @@ class Device:
                 self._attempt_cut(failed, busy)
                 if self.shard.per_call:  # played through the gateway as they happen
                     self._failed_sessions(failed)
-                    failed = []
+                    failed.clear()
                 self.stats.retry_sessions += 1
                 self.stats.retry_records += 1
                 self.stats.retry_ko += -(-(fa.up + fa.down) // 1024)

@@ -307,6 +307,8 @@ class Shard:
             capture=self.capture,
             alarms=self.alarms,
         )
+        # the failed attempts each device in an outage holds until it hands them over (by the list)
+        self.failed_attempts: dict[int, list[int]] = {}
         self.batcher = SessionBatcher(
             self.usage,
             self.epoch_unix,
@@ -406,9 +408,7 @@ class Shard:
         self._tally_bulk(stretches, rsi, groups, rec, total, ko)
         if self.alarms is not None:
             self._observe_bulk(stretches, rsi, rec.start_s, rec.start_s + rec.duration_s, total, ko)
-            # every stretch started so far is in this batch (a stretch's sessions are drawn at its
-            # start), and the gateway has seen every use before now: what is dated before is known
-            self.alarms.release(self.scenario.start + timedelta(seconds=self.env.now))
+            self.alarms.release(self.known_until(self.env.now))
 
     def _tally_bulk(
         self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords, total: I64, ko: I64
@@ -508,8 +508,8 @@ class Shard:
         while t < T:
             t = min(t + step_s, T)
             self.env.run(until=t)
-            if self.alarms is not None and self.batcher.idle:  # every use before t is known
-                self.alarms.release(self.scenario.start + timedelta(seconds=t))
+            if self.alarms is not None:
+                self.alarms.release(self.known_until(t))
             if progress is not None:
                 progress(t / T)
         self.env.run()  # anything dated exactly at the end (hang-ups, last records)
@@ -519,6 +519,20 @@ class Shard:
             self.alarms.release()
         self.close()
         return self.stats
+
+    def known_until(self, now: float) -> datetime:
+        """The time before which every use of the shard's lines has reached the alarm engine: the
+        gateway has seen those before `now`, and a stretch's sessions are drawn at its start, so
+        that only the sessions waiting in the batcher and the failed attempts a device holds until
+        an outage's decision or end can still bring earlier ones."""
+        known = now
+        pending = self.batcher.pending_from
+        if pending is not None:
+            known = min(known, pending)
+        for failed in self.failed_attempts.values():
+            if failed:
+                known = min(known, failed[0])
+        return self.scenario.start + timedelta(seconds=known)
 
     def close(self) -> None:
         self.usage.close()

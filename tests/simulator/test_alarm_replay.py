@@ -30,9 +30,10 @@ THRESHOLD = {
 }
 
 
-def scenario_doc(seed: int) -> dict[str, Any]:
+def scenario_doc(seed: int, outage: bool = False) -> dict[str, Any]:
     """Meters reporting every 15 minutes with an SMS every 6 hours; the E lines' autodiagnostic
-    option starts on the period's third day."""
+    option starts on the period's third day.  `outage`: the server is down for 9 hours across a
+    day's end, the devices' failed attempts handed over when it is back."""
 
     def line(prefix: str, options: list[Any]) -> dict[str, Any]:
         return {
@@ -55,10 +56,13 @@ def scenario_doc(seed: int) -> dict[str, Any]:
                 "payload": {"pareto": {"alpha": 2.5, "min": 20, "max": 400}},
             },
             "sms": [{"kind": "heartbeat", "every": "6h", "dest": "0612000000", "size": 32}],
+            "reconnect": {"policy": "exponential", "delay": "30s", "max": "10min", "jitter": 0.5},
             "alarms": {"threshold": THRESHOLD},
         }
 
+    events = {"outages": [{"kind": "server", "start": "2026-03-28T19:00:00Z", "duration": "9h"}]}
     return {
+        **({"events": events} if outage else {}),
         "name": "replay",
         "seed": seed,
         "period": {"start": "2026-03-27", "days": 5},
@@ -131,13 +135,23 @@ def test_a_run_raises_the_threshold_alarms_of_its_records_one_by_one(tmp_path: P
     assert got == replayed(sc, out / "usage.parquet")
 
 
-@pytest.mark.parametrize(("flush_sessions", "per_call"), [(37, False), (1000, False), (1 << 20, True)])
+@pytest.mark.parametrize(
+    ("flush_sessions", "per_call", "outage"),
+    [
+        (37, False, False),
+        (1000, False, False),
+        (1 << 20, True, False),
+        (300, False, True),
+        (1 << 20, False, True),
+    ],
+)
 def test_batch_edges_and_the_per_session_path_raise_the_same_alarms(
-    tmp_path: Path, flush_sessions: int, per_call: bool
+    tmp_path: Path, flush_sessions: int, per_call: bool, outage: bool
 ) -> None:
-    """Batches of 37 or 1000 sessions (a line's records cut anywhere, a flush in the middle of a
-    day), or every session played through the gateway: the alarms of the records one by one."""
-    sc = parse_scenario(scenario_doc(8), "replay.yaml")
+    """Batches of 37, 300 or 1000 sessions (a line's records cut anywhere, a flush in the middle of
+    a day), every session played through the gateway, a server outage whose failed attempts reach
+    the batcher hours after they were made: the alarms of the records one by one."""
+    sc = parse_scenario(scenario_doc(8, outage), "replay.yaml")
     out = tmp_path / "shard"
     out.mkdir()  # (a shard writes into its run's folder, made before it)
     shard = Shard(sc, 0, fleet(sc), out, flush_sessions=flush_sessions)
