@@ -28,7 +28,9 @@ Rules (a group sets any of them):
 
 Repeated alarms for the same line, rule and cause within `holdoff_s` after one
 written are counted in `AlarmEngine.suppressed` instead of written (a use observed
-after later ones is held off only by the alarms written before its time).
+after later ones is held off only by the alarms written before its time).  An engine
+with `hold_threshold` counts the threshold's uses in time order, at `release`, whatever
+the order they are observed in (the simulator's bulk data comes at a batch's flush).
 """
 
 from __future__ import annotations
@@ -410,7 +412,9 @@ class AlarmEngine:
         billable ko.  A record's bytes count at its end, as the gateway's per-session path reports
         a session's at its transfer: the threshold alarm is dated at the end of the record that took
         the month over the limit (the first index where the month's running total passes it), with
-        the month's total then; not at the day's first record with the day's volume."""
+        the month's total then; not at the day's first record with the day's volume.  With
+        `hold_threshold`, the records are held and counted at `release`, in time order with the
+        line's other uses."""
         group = self.group_of(use.line)
         if group is None:
             return
