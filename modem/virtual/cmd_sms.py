@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.sms import Alphabet, Direction, SmsCodecError, SmsDeliver, decode_pdu
+from modem.sms import Alphabet, Direction, SmsCodecError, SmsDeliver, SmsSubmit, decode_pdu
 from modem.sms.dcs import DataCoding
 from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmsError, Final
@@ -215,14 +215,14 @@ def _from_te_address(m: VirtualModem, raw: str) -> str:
 
 
 def _to_te(m: VirtualModem, msg: Stored) -> bytes:
-    """A stored message's <data> in text mode: a received one as 27.005 says (`te_data`)."""
-    if msg.status in (REC_UNREAD, REC_READ):
-        try:
-            received = decode_pdu(msg.pdu, Direction.MT)
-        except SmsCodecError:
-            received = None
-        if isinstance(received, SmsDeliver):
-            return te_data(received, m.settings.cscs).encode("latin-1")
+    """A stored message's <data> in text mode as 27.005 says (`te_data`): its PDU's user data."""
+    received = msg.status in (REC_UNREAD, REC_READ)
+    try:
+        decoded = decode_pdu(msg.pdu, Direction.MT if received else Direction.MO)
+    except SmsCodecError:
+        decoded = None
+    if isinstance(decoded, SmsDeliver | SmsSubmit):
+        return te_data(decoded, m.settings.cscs).encode("latin-1")
     return te_text(msg.text, m.settings.cscs).encode("latin-1")
 
 
@@ -233,14 +233,16 @@ def _show(m: VirtualModem, msg: Stored, index: int | None) -> None:
             head = f'"{status}",{msg.report}'
             m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
             return
+        listing = index is not None
         if msg.status in (REC_UNREAD, REC_READ):
             head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",,"{msg.scts}"'
-            if m.settings.csdh:
-                head += header_fields(m, msg.pdu, listing=index is not None)
-            m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head}")
+            direction = Direction.MT
         else:  # an SMS-SUBMIT has no time stamp (27.005 3.4.2, 3.4.3; as SIM800 shows it)
-            head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",""'
-            m.info(f"+CMGR: {head}" if index is None else f"+CMGL: {index},{head},")
+            head = f'"{status}","{te_text(msg.number, m.settings.cscs)}",""' + ("," if listing else "")
+            direction = Direction.MO
+        if m.settings.csdh:
+            head += header_fields(m, msg.pdu, listing, direction)
+        m.info(f"+CMGL: {index},{head}" if listing else f"+CMGR: {head}")
         m.raw(_to_te(m, msg) + b"\r\n")
     else:
         m.info(

@@ -38,7 +38,8 @@ from modem.sms import (
 )
 from modem.sms.codec import DeliverPdu, build_user_data
 from modem.sms.dcs import DataCoding
-from modem.sms.timestamp import EnhancedValidity, Validity, decode_relative_validity
+from modem.sms.textmode import format_scts_text
+from modem.sms.timestamp import EnhancedValidity, Validity, decode_relative_validity, encode_relative_validity
 from modem.sms.udh import decode_udh
 from modem.sms.userdata import UserData
 from modem.virtual.results import CmsError, Final, rp_cause_code
@@ -383,9 +384,19 @@ class SmsService:
     def write_text(self, dest: str, content: str | bytes) -> int:
         """AT+CMGW="<da>" in text mode: stored in <mem2> as STO UNSENT; the index."""
         dcs, ud = self.text_user_data(content)
-        try:
+        fo, _, pid, _ = self.modem.settings.csmp
+        try:  # the SMS-SUBMIT +CSMP makes (its <fo>, <vp>, <pid>, <dcs>), shown as such in either mode
             (part,) = encode_submit(
-                content, dest, smsc=self.smsc or None, alphabet=ud.alphabet, message_class=dcs.message_class
+                content,
+                dest,
+                smsc=self.smsc or None,
+                alphabet=ud.alphabet,
+                message_class=dcs.message_class,
+                validity=self._text_validity(),
+                status_report=self._text_srr(),
+                reject_duplicates=bool(fo & 0x04),
+                reply_path=bool(fo & 0x80),
+                pid=pid,
             )
         except (SmsCodecError, ValueError):
             raise CmsError(305) from None
@@ -568,32 +579,55 @@ def te_text(text: str, cscs: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-def te_data(msg: SmsDeliver, cscs: str) -> str:
-    """A received message's <data> in text mode (27.005 3.1): GSM 7-bit text in the TE character
-    set; 8-bit or UCS2 user data, or user data with a header, as the hex of its octets."""
+def te_data(msg: SmsDeliver | SmsSubmit, cscs: str) -> str:
+    """A message's <data> in text mode (27.005 3.1): GSM 7-bit text in the TE character set; 8-bit
+    or UCS2 user data, or user data with a header, as the hex of its octets."""
     ud = msg.user_data
     if ud.header or ud.alphabet is not Alphabet.GSM7:
         return ud.encode()[1].hex().upper()
     return te_text(ud.text or "", cscs)
 
 
-def header_fields(m: VirtualModem, pdu: str, listing: bool) -> str:
-    """+CSDH=1 (27.005 3.3.3): a received message's <tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>
-    (+CMGL: <tooa>,<length>); the length of the body in characters, or in octets when it is hex."""
+def header_fields(m: VirtualModem, pdu: str, listing: bool, direction: Direction = Direction.MT) -> str:
+    """+CSDH=1 (27.005 3.3.3, 3.4.2, 3.4.3): the fields after a message's <scts> (SMS-DELIVER: `MT`)
+    or <alpha> (SMS-SUBMIT: `MO`).  A received message's <tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,
+    <length>; a stored one to send <toda>,<fo>,<pid>,<dcs>,[<vp>],<sca>,<tosca>,<length> (its SMSC
+    the +CSCA one when its PDU names none: the one it goes through); +CMGL gives <tooa/toda>,<length>.
+    <length> counts the body's characters, or its octets when it is hex (`te_data`)."""
     try:
-        d = decode_pdu(pdu, Direction.MT)
+        d = decode_pdu(pdu, direction)
     except SmsCodecError:
         return ""
-    if not isinstance(d, SmsDeliver):
+    if not isinstance(d, SmsDeliver | SmsSubmit):
         return ""
     ud = d.user_data
     length = len(ud.text or "") if ud.alphabet is Alphabet.GSM7 and not ud.header else len(ud.payload)
+    address = d.originator if isinstance(d, SmsDeliver) else d.destination
     if listing:
-        return f",{d.originator.toa},{length}"
+        return f",{address.toa},{length}"
     raw = bytes.fromhex(pdu)
-    sca = te_text(d.smsc.number, m.settings.cscs) if d.smsc else ""
-    tosca = d.smsc.toa if d.smsc else 129
-    return f',{d.originator.toa},{raw[1 + raw[0]]},{d.pid},{d.dcs.to_octet()},"{sca}",{tosca},{length}'
+    fo = raw[1 + raw[0]]
+    cscs = m.settings.cscs
+    if isinstance(d, SmsDeliver):
+        sca = te_text(d.smsc.number, cscs) if d.smsc else ""
+        tosca = d.smsc.toa if d.smsc else 129
+        return f',{address.toa},{fo},{d.pid},{d.dcs.to_octet()},"{sca}",{tosca},{length}'
+    sms = m.sms
+    sca, tosca = (d.smsc.number, d.smsc.toa) if d.smsc else (sms.smsc, sms.smsc_toa)
+    vp = _vp_text(d.validity)
+    return f',{address.toa},{fo},{d.pid},{d.dcs.to_octet()},{vp},"{te_text(sca, cscs)}",{tosca},{length}'
+
+
+def _vp_text(validity: Validity | None) -> str:
+    """An SMS-SUBMIT's <vp> in text mode (27.005 3.3.2): relative as its integer, absolute as a
+    quoted time string, enhanced as its 7 octets in quoted hex; none, empty."""
+    if isinstance(validity, timedelta):
+        return str(encode_relative_validity(validity))
+    if isinstance(validity, datetime):
+        return f'"{format_scts_text(validity)}"'
+    if isinstance(validity, EnhancedValidity):
+        return f'"{validity.raw.hex().upper()}"'
+    return ""
 
 
 def _routed(mt: int, dcs: DataCoding) -> bool:

@@ -284,3 +284,19 @@ async def test_text_mode_messages_with_their_length_are_framed_whole_by_the_clie
         assert (await modem.client.command('AT+CMGL="ALL"')).lines[1:] == (text,)
         assert (await modem.client.command("AT+CMGF?")).fields("+CMGF") == ["1"]
     assert not set(seen) & {"OK", "ERROR", "+CME ERROR: 10", "end"}  # no line of the text as a URC
+
+
+async def test_a_stored_outgoing_text_with_its_length_is_framed_whole_by_the_client() -> None:
+    """AT+CSDH=1 gave a message written with AT+CMGW no <length> (`+CMGR: "STO UNSENT","<da>",""`):
+    the client took its text's first line for all of it and its line `OK` for the answer's end."""
+    modem, _, _ = await open_modem("simcom-sim800")
+    text = "meter 7\nOK\nend"
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        await modem.client.command("AT+CMGF=1;+CSDH=1")
+        reply = await modem.client.command_with_data('AT+CMGW="+33612345678"', text.encode() + b"\x1a")
+        index = int(reply.fields("+CMGW")[0])
+        read = await modem.client.command(f"AT+CMGR={index}")
+        assert read.lines[0].endswith(f',"+33689004000",145,{len(text)}') and read.lines[1:] == (text,)
+        listed = await modem.client.command('AT+CMGL="STO UNSENT"')
+        assert listed.lines[0].endswith(f",145,{len(text)}") and listed.lines[1:] == (text,)

@@ -631,6 +631,78 @@ def test_text_mode_shows_a_stored_outgoing_message_without_a_time_stamp() -> Non
     assert parse_cmgl_text(head).index == 1
 
 
+def test_csdh_1_gives_every_stored_kind_its_27005_fields_and_the_length_that_frames_its_text() -> None:
+    """With AT+CSDH=1 a stored outgoing message (+CMGW, text or PDU mode) was shown as without it:
+    `+CMGR: "STO UNSENT","<da>",""` without <toda>,<fo>,<pid>,<dcs>,<vp>,<sca>,<tosca>,<length>, so
+    a client could not frame a text holding a line break; a text-mode +CMGW's PDU lacked +CSMP's
+    <fo> (TP-SRR, TP-VPF), <vp> and <pid>, and a UCS2 one's text showed as '?'s instead of hex."""
+    from modem.at.grammar import fields_of, text_length
+    from modem.sms import Direction, SmsSubmit, decode_pdu, encode_submit
+    from modem.sms.textmode import parse_cmgl_text, parse_cmgr_text
+
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMGF=1;+CSDH=1;+CNMI=2,1,0,2,0")
+    net.submit_sms(2.0, m.identity.msisdn, "+33600000001", "got it\nOK")
+    m.poll(3.0)
+    at(m, 'AT+CSMP=49,11,0,0;+CMGS="+447700900123"')  # TP-SRR, relative TP-VP 11 (one hour)
+    m.feed(b"report please\x1a", 3.0)
+    m.take_output(5.0)  # the message (1), the status report (2)
+    at(m, 'AT+CMGW="0612345678"')
+    m.feed(b"meter 17\rOK\x1a", 5.0)
+    at(m, 'AT+CSMP=17,167,0,8;+CMGW="+33612345678"')  # UCS2
+    m.feed("Ça va ✓".encode("utf-16-be").hex().encode() + b"\x1a", 5.0)
+    (pdu,) = encode_submit("pdu one", "+33612345679", validity=timedelta(hours=2), status_report=True)
+    at(m, f"AT+CMGF=0;+CMGW={pdu.tpdu_length}")
+    m.feed(pdu.hex.encode() + b"\x1a", 5.0)
+    assert m.take_output().endswith(b"+CMGW: 5\r\n\r\nOK\r\n")
+    # the text-mode message's PDU is the SMS-SUBMIT +CSMP made
+    stored = decode_pdu(at(m, "AT+CMGR=3").decode().split("\r\n")[2], Direction.MO)
+    assert isinstance(stored, SmsSubmit) and stored.status_report_request
+    assert stored.validity == timedelta(hours=1) and stored.text == "meter 17\nOK"
+    at(m, "AT+CMGF=1")
+
+    def read(command: str) -> tuple[str, str]:
+        """The header and the text it frames by its <length>, as the AT parser reads it: on to the
+        first line end after <length> characters (a hex body's <length> counts octets)."""
+        answer = at(m, command).decode()
+        head = answer.split("\r\n")[1]
+        length = text_length(head.split(":")[0], fields_of(head))
+        assert length is not None, head
+        rest = answer[answer.index(head) + len(head) + 2 :]
+        return head, rest[: rest.index("\r\n", length)]
+
+    head, text = read("AT+CMGR=1")
+    h = parse_cmgr_text(head)
+    assert (h.kind, h.address, h.first_octet, h.dcs, h.length) == ("deliver", "+33600000001", 4, 0, 9)
+    assert text == "got it\nOK"
+    report = parse_cmgr_text(at(m, "AT+CMGR=2").decode().split("\r\n")[1])
+    assert (report.kind, report.address, report.st) == ("status-report", "+447700900123", 0)
+    head, text = read("AT+CMGR=3")
+    h = parse_cmgr_text(head)
+    assert (h.kind, h.address, h.type_of_address, h.first_octet, h.pid, h.dcs) == (
+        "submit", "0612345678", 129, 49, 0, 0,
+    )  # fmt: skip
+    assert (h.validity, h.sca, h.tosca, h.length, text) == ("11", "+33689004000", 145, 11, "meter 17\nOK")
+    head, text = read("AT+CMGR=4")
+    h = parse_cmgr_text(head)
+    assert (h.type_of_address, h.first_octet, h.dcs, h.validity) == (145, 17, 8, "167")
+    assert bytes.fromhex(text).decode("utf-16-be") == "Ça va ✓" and h.length == len(bytes.fromhex(text))
+    head, text = read("AT+CMGR=5")  # written in PDU mode, its SMSC left to +CSCA
+    h = parse_cmgr_text(head)
+    assert (h.first_octet, h.validity, h.sca, h.length, text) == (49, "23", "+33689004000", 7, "pdu one")
+    listing = at(m, 'AT+CMGL="ALL"').decode()
+    heads = [parse_cmgl_text(line) for line in listing.split("\r\n") if line.startswith("+CMGL: ")]
+    assert [(h.index, h.kind, h.type_of_address, h.length) for h in heads] == [
+        (1, "deliver", 145, 9),
+        (2, "status-report", 145, None),
+        (3, "submit", 129, 11),
+        (4, "submit", 145, 14),
+        (5, "submit", 145, 7),
+    ]
+    assert 'STO UNSENT","0612345678","",,129,11\r\nmeter 17\nOK\r\n' in listing
+
+
 @pytest.mark.parametrize(
     "text", ["Compteur 4711: " + "relevé horaire 0.25 kWh; " * 8, "Ωμέγα ✓ " * 12], ids=["gsm7", "ucs2"]
 )
