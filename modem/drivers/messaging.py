@@ -38,7 +38,13 @@ from modem.sms import (
     decode_pdu,
     encode_submit,
 )
-from modem.sms.textmode import MessageStatus, parse_cds_pdu, parse_cmgl_pdu, parse_cmgr_pdu
+from modem.sms.textmode import (
+    MessageStatus,
+    parse_cds_pdu,
+    parse_cmgl_pdu,
+    parse_cmgr_pdu,
+    status_report_text,
+)
 
 log = logging.getLogger(__name__)
 CTRL_Z = b"\x1a"
@@ -212,14 +218,22 @@ class Messaging:
         return StoredSms(index, ph.status, None, msg.text, None, None)
 
     def on_status_report(self, callback: Callable[[SmsStatusReport], None]) -> Subscription:
-        """Call `callback` with each status report (`+CDS` in PDU mode, AT+CNMI ds=1; 27.005 §3.4.1).
+        """Call `callback` with each status report routed as `+CDS` (AT+CNMI <ds>=1; 27.005 §3.4.1):
+        in PDU mode `+CDS: <length>` and its PDU, in text mode `+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,
+        <dt>,<st>`, decoded alike into an `SmsStatusReport` (message reference, recipient, service
+        centre time stamp, discharge time, status).
 
-        A report that cannot be decoded is logged with its PDU, never dropped silently.
+        A report that cannot be decoded is logged with its PDU or line, never dropped silently.
         """
 
         def on_cds(urc: Urc) -> None:
-            if urc.extra is None:
-                log.warning("%s: text-mode status report not decoded: %r", self.client.url, urc.line)
+            if urc.extra is None:  # text mode: the report's fields on the one line
+                try:
+                    text_report = status_report_text(urc.line)
+                except SmsCodecError as exc:
+                    log.error("%s: undecodable status report %r: %s", self.client.url, urc.line, exc)
+                    return
+                callback(text_report)
                 return
             try:
                 # the <length> of +CDS: <length> tells a PDU printed without the SMSC prefix

@@ -20,9 +20,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from .address import Address
 from .dcs import Alphabet, DataCoding
-from .errors import TextModeParseError
-from .pdu import Direction
+from .errors import SmsCodecError, TextModeParseError
+from .pdu import Direction, SmsStatusReport
 from .timestamp import encode_relative_validity
 
 
@@ -295,6 +296,40 @@ def parse_cmt_text(line: str) -> TextHeader:
 def parse_cds_text(line: str) -> TextHeader:
     """`+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>` (status report routed to the terminal)."""
     return _status_report(split_params(_strip_prefix(line, "+CDS:")), 0, line)
+
+
+def status_report_text(line: str) -> SmsStatusReport:
+    """A text-mode status report (`+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>`, 27.005 §3.4.1;
+    or its `+CMGR` / `+CMGL` line) as the `SmsStatusReport` its PDU gives: message reference,
+    recipient (of <tora>'s type; none given, an empty number), service centre time stamp, discharge
+    time, status, and from <fo> TP-MMS and TP-SRQ.  TextModeParseError when a field is missing."""
+    prefix = line.strip().split(":", 1)[0].upper()
+    h = {"+CMGR": parse_cmgr_text, "+CMGL": parse_cmgl_text}.get(prefix, parse_cds_text)(line)
+    if h.kind != "status-report":
+        raise TextModeParseError(f"not a status report: {line!r}")
+    mr, scts, dt, st = h.message_reference, h.scts, h.discharge_time, h.st
+    if mr is None or scts is None or dt is None or st is None:
+        fields = (("<mr>", mr), ("<scts>", scts), ("<dt>", dt), ("<st>", st))
+        missing = ", ".join(name for name, value in fields if value is None)
+        raise TextModeParseError(f"status report without {missing}: {line!r}")
+    fo = h.first_octet or 0
+    ra = h.address or ""
+    try:
+        if h.type_of_address is not None:
+            recipient = Address.from_toa(ra.removeprefix("+"), h.type_of_address)
+        else:
+            recipient = Address.parse(ra) if ra else Address("")
+    except (IndexError, SmsCodecError) as exc:
+        raise TextModeParseError(f"status report recipient {ra!r}: {exc}: {line!r}") from None
+    return SmsStatusReport(
+        mr,
+        recipient,
+        scts,
+        dt,
+        st,
+        more_messages=not fo & 0x04,
+        qualifier_command=bool(fo & 0x20),
+    )
 
 
 def _length(p: Param, line: str) -> int:

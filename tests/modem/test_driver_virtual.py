@@ -300,3 +300,34 @@ async def test_a_stored_outgoing_text_with_its_length_is_framed_whole_by_the_cli
         assert read.lines[0].endswith(f',"+33689004000",145,{len(text)}') and read.lines[1:] == (text,)
         listed = await modem.client.command('AT+CMGL="STO UNSENT"')
         assert listed.lines[0].endswith(f",145,{len(text)}") and listed.lines[1:] == (text,)
+
+
+@pytest.mark.parametrize("mode", ["pdu", "text"])
+async def test_a_status_report_is_decoded_in_either_mode(mode: str) -> None:
+    """A text-mode +CDS (`+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>`) was logged, not
+    decoded: `on_status_report` never called its callback in text mode."""
+    from modem.sms import SmsStatusReport
+
+    modem, _, _ = await open_modem("quectel-bg96")
+    reports = asyncio.Queue[SmsStatusReport]()
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure(mode)
+        await modem.client.command("AT+CNMI=2,1,0,1,0;+CSMP=49,167,0,0")  # +CDS; TP-SRR in text mode
+        modem.sms.on_status_report(reports.put_nowait)
+        if mode == "text":
+            (mr,) = await modem.sms.send("+447700900123", "report please")
+        else:
+            from modem.sms import encode_submit
+
+            (pdu,) = encode_submit("report please", "+447700900123", status_report=True, message_reference=7)
+            reply = await modem.client.command_with_data(
+                f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + b"\x1a"
+            )
+            mr = int(reply.fields("+CMGS")[0])
+        report = await asyncio.wait_for(reports.get(), 30)
+    assert isinstance(report, SmsStatusReport)
+    assert (report.message_reference, report.recipient.number) == (mr, "+447700900123")
+    assert report.recipient.toa == 145
+    assert report.status == 0 and report.delivered and not report.more_messages
+    assert report.scts.tzinfo is not None and report.discharge_time >= report.scts

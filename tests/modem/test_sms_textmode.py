@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -22,6 +22,7 @@ from modem.sms.textmode import (
     parse_cmt_text,
     parse_scts_text,
     split_params,
+    status_report_text,
     submit_parameters,
 )
 
@@ -97,6 +98,25 @@ def test_cmt_and_cds_text() -> None:
     assert h.kind == "deliver" and h.status is None and h.alpha == "" and h.dcs == 8 and h.length == 10
     h = parse_cds_text('+CDS: 6,46,"+31628870634",145,"11/01/09,10:26:26+04","11/01/09,10:26:30+04",0')
     assert (h.message_reference, h.address, h.st) == (46, "+31628870634", 0)
+
+
+def test_a_text_mode_status_report_reads_as_the_report_its_pdu_gives() -> None:
+    from modem.sms import decode_pdu, encode_status_report
+
+    scts = datetime(2026, 3, 2, 8, 0, 5, tzinfo=UTC)
+    dt = scts + timedelta(seconds=4)
+    pdu = encode_status_report(46, "+31628870634", scts, dt, 0x46)
+    line = '+CDS: 6,46,"+31628870634",145,"26/03/02,08:00:05+00","26/03/02,08:00:09+00",70'
+    assert status_report_text(line) == decode_pdu(pdu.hex, Direction.MT)
+    stored = status_report_text(
+        '+CMGL: 3,"REC READ",38,9,"0612345678",129,"26/03/02,08:00:05+00","26/03/02,08:00:09+00",0'
+    )
+    assert (stored.message_reference, stored.recipient.number, stored.recipient.toa) == (9, "0612345678", 129)
+    assert stored.more_messages is False and stored.qualifier_command is True and stored.delivered
+    with pytest.raises(TextModeParseError, match="without <dt>"):
+        status_report_text('+CDS: 6,46,"+31628870634",145,"26/03/02,08:00:05+00",,0')
+    with pytest.raises(TextModeParseError, match="not a status report"):
+        status_report_text('+CMGR: "REC READ","+33612345678",,"26/03/02,08:00:05+00"')
 
 
 def test_pdu_mode_headers() -> None:
