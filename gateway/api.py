@@ -201,6 +201,12 @@ class ReportTo:
     recipient: str
 
 
+# TP-Status (TS 23.040 9.2.3.15) the SMSC gives in a status report
+TP_ST_DELIVERED = 0x00  # short message received by the SME
+TP_ST_VALIDITY_EXPIRED = 0x46  # permanent error: SM validity period expired
+TP_ST_DELETED_BY_SC = 0x48  # permanent error: SM deleted by SC administration (not kept by the SMSC)
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """An SMS-STATUS-REPORT for the submitter of an MT SMS (or, with `recipient`, for a line's MO SMS)."""
@@ -210,8 +216,16 @@ class DeliveryReport:
     message_ref: int  # the SMSC's reference; for a report to a line, the line's TP-MR
     submitted_at: float
     completed_at: float
-    status: SmsStatus  # ACCEPTED (delivered) or EXPIRED
+    status: SmsStatus  # ACCEPTED (delivered), EXPIRED, or REFUSED (the SMSC did not keep it)
     recipient: str = ""  # the recipient's number (TP-RA) in a report sent back to a line
+    tp_status: int | None = None  # the TP-Status the SMSC gives; None: the one of `status` (`st`)
+
+    @property
+    def st(self) -> int:
+        """The report's TP-Status: the SMSC's, else delivered (0) or validity period expired (0x46)."""
+        if self.tp_status is not None:
+            return self.tp_status
+        return TP_ST_DELIVERED if self.status is SmsStatus.ACCEPTED else TP_ST_VALIDITY_EXPIRED
 
 
 class RecordSink(Protocol):

@@ -9,7 +9,9 @@
   (a full memory is a temporary error: the message waits and is offered
   again), or until its validity period ends; each outcome (delivered when the
   device takes it, expired) gives a delivery report when the sender asked for
-  one, and expiries are counted.  MT SMS are not billed.
+  one, and expiries are counted.  An MO SMS for a line whose store is full is
+  not kept: its sender's status report says so (TP-Status 0x48, SM deleted by
+  SC administration, a permanent error).  MT SMS are not billed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.api import DeliveryReport, MtSms, ReportTo, SmsStatus
+from gateway.api import TP_ST_DELETED_BY_SC, DeliveryReport, MtSms, ReportTo, SmsStatus
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,18 @@ class Smsc:
         if len(queue) >= self.config.max_stored_per_line:
             self.refused += 1
             log.warning("MT SMS for %s refused: %d messages already stored", line_id, len(queue))
+            if report_to is not None:  # an MO SMS the SMSC took but cannot keep: a permanent error
+                report = DeliveryReport(
+                    line_id,
+                    sender,
+                    report_to.message_ref,
+                    now,
+                    now,
+                    SmsStatus.REFUSED,
+                    report_to.recipient,
+                    TP_ST_DELETED_BY_SC,
+                )
+                self.report_to_line(report_to.line_id, report)
             return SmsStatus.REFUSED, None
         validity = self.config.validity_s if validity_s is None else float(validity_s)
         if validity <= 0:

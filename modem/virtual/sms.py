@@ -175,14 +175,12 @@ class SmsService:
     def _status_report(self, report: DeliveryReport) -> None:
         """A status report for an MO SMS, as +CNMI's <ds> says: 1, routed as +CDS; 2, stored (in "SR"
         when the profile has that storage, else in <mem3>) and announced with +CDSI: <mem>,<index>."""
-        from gateway.api import SmsStatus
-
         m = self.modem
         mode, ds = m.settings.cnmi[0], m.settings.cnmi[3]
         if ds not in (1, 2) or mode == 0:
             log.info("status report for MR %d not routed (+CNMI ds=%d)", report.message_ref, ds)
             return
-        status = ST_DELIVERED if report.status is SmsStatus.ACCEPTED else ST_VALIDITY_EXPIRED
+        status = report.st  # the TP-Status the SMSC gives
         recipient = _display_number(report.recipient)
         tora = 145 if recipient.startswith("+") else 129
         scts, dt = m.timestamp(report.submitted_at), m.timestamp(report.completed_at)
@@ -506,10 +504,6 @@ class SmsService:
 
         return m.defer(m.link.sms_leg(), produce)
 
-
-# TP-Status (TS 23.040 9.2.3.15): short message received by the SME; validity period expired.
-ST_DELIVERED = 0x00
-ST_VALIDITY_EXPIRED = 0x46
 
 # Header elements that say how this part's text is encoded (national language shift tables): the
 # recipient's part is encoded again, so they are not relayed; the others (concatenation, ports) are.

@@ -8,7 +8,7 @@ import pytest
 from netparts import EPOCH, IMEISV, RecordSink
 
 from accounting.records import Dest, UsageType, Zone
-from gateway.api import SmsStatus, Subscriber
+from gateway.api import TP_ST_DELETED_BY_SC, SmsStatus, Subscriber
 from gateway.network import Network, NetworkConfig
 from gateway.smsc import (
     RP_INVALID_MANDATORY_INFORMATION,
@@ -113,6 +113,23 @@ def test_mt_store_is_bounded() -> None:
         SmsStatus.REFUSED,
     ]
     assert net.submit_sms(0, "nobody", "3360", "x").cause == RP_UNIDENTIFIED_SUBSCRIBER
+
+
+def test_an_mo_sms_the_smsc_cannot_keep_for_its_recipient_gets_a_permanent_error_report() -> None:
+    """An MO SMS with TP-SRR for a line whose store at the SMSC was full was accepted and dropped
+    without a word: its sender waited for a status report that never came."""
+    net, _ = make(sms=SmscConfig(max_stored_per_line=1))
+    for ref in (5, 6):
+        result = net.send_sms(2, "L1", "0612345679", text="ping", status_report=True, message_ref=ref)
+        assert result.status is SmsStatus.ACCEPTED
+    (dropped,) = net.pending_reports(3, "L1")
+    assert (dropped.message_ref, dropped.recipient, dropped.status) == (6, "33612345679", SmsStatus.REFUSED)
+    assert dropped.st == TP_ST_DELETED_BY_SC == 0x48 and dropped.completed_at == 2
+    assert net.smsc.stored("L2") == 1 and net.smsc.refused == 1
+    net.attach(4, "L2", IMEISV, "20801")
+    assert [m.text for m in net.pending_sms(5, "L2")] == ["ping"]
+    (delivered,) = net.pending_reports(6, "L1")
+    assert (delivered.message_ref, delivered.st) == (5, 0)
 
 
 def test_the_smsc_relays_the_header_elements_of_a_part_to_another_line() -> None:

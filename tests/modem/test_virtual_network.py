@@ -876,6 +876,46 @@ def test_a_text_mode_sms_expires_after_the_csmp_validity_period() -> None:
     assert m.take_output(4.0 + 3601).decode().rstrip().endswith(",70")  # TP-Status 0x46
 
 
+@pytest.mark.parametrize("mode", ["text", "pdu"])
+def test_a_status_report_gives_the_tp_status_of_the_smsc(mode: str) -> None:
+    """A text-mode message with TP-SRR (+CSMP 49) to a line whose store at the SMSC was full was
+    dropped there without a report (no +CDS ever came); and every report that was not "delivered"
+    said 70 (validity period expired) whatever the SMSC gave.  Now the SMSC's permanent error, SM
+    deleted by SC administration (TP-Status 0x48), comes as +CDS."""
+    from gateway.smsc import SmscConfig
+    from modem.sms import Direction, SmsStatusReport, decode_pdu
+
+    m, net, _ = setup()
+    net.smsc.config = SmscConfig(max_stored_per_line=1)
+    other = neighbour(net, "generic")
+    m.poll(4.0)
+    at(other, "AT+CFUN=0", 4.0)  # the recipient is off: the SMSC keeps one message for it
+    at(m, f"AT+CMGF={int(mode == 'text')};+CNMI=2,1,0,1,0;+CSMP=49,167,0,0")
+    refs = []
+    for _ in range(2):
+        if mode == "text":
+            at(m, f'AT+CMGS="+{other.identity.msisdn}"')
+            m.feed(b"report please\x1a", 4.0)
+        else:
+            from modem.sms import encode_submit
+
+            (pdu,) = encode_submit("report please", f"+{other.identity.msisdn}", status_report=True)
+            at(m, f"AT+CMGS={pdu.tpdu_length}")
+            m.feed(pdu.hex.encode() + b"\x1a", 4.0)
+        refs.append(int(m.take_output().decode().split("+CMGS: ")[1].split("\r\n")[0]))
+    lines = m.take_output(6.0).decode().split("\r\n")
+    if mode == "text":
+        assert lines[1].startswith(f'+CDS: 6,{refs[1]},"+{other.identity.msisdn}",145,"')
+        assert lines[1].endswith(",72")
+    else:
+        report = decode_pdu(lines[2], Direction.MT)
+        assert isinstance(report, SmsStatusReport) and (report.message_reference, report.status) == (
+            refs[1],
+            0x48,
+        )
+    assert m.take_output(60.0) == b""  # the first one still waits for its recipient
+
+
 def test_an_mo_sms_whose_absolute_validity_is_past_is_refused_and_not_billed() -> None:
     from modem.sms import encode_submit
 
