@@ -120,6 +120,8 @@ def cnmi(m: VirtualModem, c: Cmd) -> Final | None:
         if new[2] not in (0, 2):
             raise CmsError(303)
         m.settings.cnmi = new
+        if new[0] != 0:
+            m.sms.entered(new[4])
     else:
         raise CmsError(302)
     return None

@@ -836,6 +836,7 @@ class VirtualModem:
         self._data_handler = None
         self._line.clear()
         self._urc_backlog.clear()
+        self.sms.held.clear()  # and the indications +CNMI <mode>=0 kept in the TA
         if self.pin is not None and self.sim_state == "READY":
             self.sim_state = "SIM PIN"  # a reset asks for the PIN again
         for line in self.profile.boot_urcs:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+TA_BUFFER = 32  # indications +CNMI <mode>=0 keeps in the TA; past that the oldest go (27.005 3.4.1)
 MT = "MT"  # 27.005's "MT": the "SM" and "ME" storages as one (`SmsService.listing`)
 STATUS_TEXT = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT")
 REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT = 0, 1, 2, 3
@@ -86,6 +87,7 @@ class SmsService:
     _poll: Timer | None = None
     _mt_last: float = 0.0  # when the last MT message in flight on the air reaches the modem
     _in_flight: int = 0  # MT messages taken from the network, not yet arrived
+    held: deque[tuple[str, str | None]] = field(default_factory=lambda: deque(maxlen=TA_BUFFER))
 
     def __post_init__(self) -> None:
         p = self.modem.profile
@@ -172,12 +174,33 @@ class SmsService:
             self._status_report(report)
         self._poll = m.schedule(POLL_S, self._fetch, quiet=True)
 
+    def indicate(self, line: str, payload: str | None = None) -> None:
+        """A new-message indication (+CMTI, +CDS, +CDSI) to the DTE; with +CNMI <mode>=0 buffered in
+        the TA (27.005 3.4.1: the oldest discarded when the buffer is full) until `entered`."""
+        if self.modem.settings.cnmi[0] == 0:
+            self.held.append((line, payload))
+        else:
+            self.modem.urc(line, payload)
+
+    def entered(self, bfr: int) -> None:
+        """+CNMI set <mode> 1..3: the indications buffered meanwhile are flushed to the DTE once the
+        command has answered OK (<bfr>=0), or cleared (<bfr>=1)."""
+        held, self.held = list(self.held), deque(maxlen=TA_BUFFER)
+        if bfr == 0 and held:
+
+            def flush() -> None:
+                for line, payload in held:
+                    self.modem.urc(line, payload)
+
+            self.modem.schedule(0.0, flush)
+
     def _status_report(self, report: DeliveryReport) -> None:
         """A status report for an MO SMS, as +CNMI's <ds> says: 1, routed as +CDS; 2, stored (in "SR"
-        when the profile has that storage, else in <mem3>) and announced with +CDSI: <mem>,<index>."""
+        when the profile has that storage, else in <mem3>) and announced with +CDSI: <mem>,<index>;
+        0, not routed (27.005).  With <mode>=0 the indication waits in the TA (`indicate`)."""
         m = self.modem
-        mode, ds = m.settings.cnmi[0], m.settings.cnmi[3]
-        if ds not in (1, 2) or mode == 0:
+        ds = m.settings.cnmi[3]
+        if ds not in (1, 2):
             log.info("status report for MR %d not routed (+CNMI ds=%d)", report.message_ref, ds)
             return
         status = report.st  # the TP-Status the SMSC gives
@@ -201,11 +224,11 @@ class SmsService:
             if index is None:
                 log.warning("status report for MR %d not stored: storage %s full", report.message_ref, mem)
                 return
-            m.urc(f'+CDSI: "{mem}",{index}')
+            self.indicate(f'+CDSI: "{mem}",{index}')
         elif m.settings.cmgf == 1:
-            m.urc(f"+CDS: {text_head}")
+            self.indicate(f"+CDS: {text_head}")
         else:
-            m.urc(f"+CDS: {pdu.tpdu_length}", pdu.hex)
+            self.indicate(f"+CDS: {pdu.tpdu_length}", pdu.hex)
 
     def room(self) -> int | None:
         """How many MT messages the modem can take now (what it tells the network, as a full memory
@@ -262,8 +285,8 @@ class SmsService:
                 stored = Stored(REC_UNREAD, sender, part.message.text or "", scts, part.hex, part.tpdu_length)
                 index = self._place(mem3, stored)
                 assert index is not None  # room checked above
-                if mt in (1, 2, 3) and mode != 0:
-                    m.urc(f'+CMTI: "{mem3}",{index}')
+                if mt in (1, 2, 3):
+                    self.indicate(f'+CMTI: "{mem3}",{index}')
 
     def _deliver_pdus(self, msg: MtSms, sender: str, when: datetime) -> list[DeliverPdu]:
         """The SMS-DELIVER part(s) of `msg`: one part with the header it was submitted with, if any."""

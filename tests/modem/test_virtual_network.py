@@ -916,6 +916,31 @@ def test_a_status_report_gives_the_tp_status_of_the_smsc(mode: str) -> None:
     assert m.take_output(60.0) == b""  # the first one still waits for its recipient
 
 
+@pytest.mark.parametrize(("bfr", "flushed"), [(0, True), (1, False)])
+def test_cnmi_mode_0_keeps_the_indications_in_the_ta_until_a_mode_1_to_3_is_entered(
+    bfr: int, flushed: bool
+) -> None:
+    """With +CNMI <mode>=0 (the generic profile's power-up setting) a status report asked for with
+    <ds>=1 or 2 was dropped (<ds>=2: not even stored) and +CMTI never said a message had come:
+    27.005 3.4.1 buffers them in the TA, flushed after the OK of a +CNMI that enters <mode> 1..3
+    (<bfr>=0) or cleared (<bfr>=1)."""
+    m, net, _ = setup()
+    m.poll(2.0)
+    at(m, "AT+CMGF=1;+CNMI=0,1,0,2,0;+CSMP=49,167,0,0")
+    at(m, 'AT+CMGS="+447700900123"')
+    m.feed(b"report please\x1a", 2.0)
+    m.take_output()
+    net.submit_sms(2.5, m.identity.msisdn, "+33600000001", "hello")
+    assert m.take_output(5.0) == b""  # kept in the TA
+    assert at(m, "AT+CPMS?") == b'\r\n+CPMS: "SM",2,30,"SM",2,30,"SM",2,30\r\n\r\nOK\r\n'  # report stored
+    assert at(m, f"AT+CNMI=2,1,0,2,{bfr}") == b"\r\nOK\r\n"  # the answer first
+    held = b'\r\n+CMTI: "SM",1\r\n\r\n+CDSI: "SM",2\r\n'
+    assert m.take_output(m.now) == (held if flushed else b"")
+    assert m.take_output(60.0) == b""  # once
+    net.submit_sms(60.0, m.identity.msisdn, "+33600000001", "again")
+    assert m.take_output(62.0) == b'\r\n+CMTI: "SM",3\r\n'  # <mode>=2: at once
+
+
 def test_an_mo_sms_whose_absolute_validity_is_past_is_refused_and_not_billed() -> None:
     from modem.sms import encode_submit
 
