@@ -8,7 +8,17 @@ from modem.sms import Alphabet, Direction, SmsCodecError, SmsDeliver, SmsSubmit,
 from modem.sms.dcs import DataCoding
 from modem.virtual.registry import CommandSet
 from modem.virtual.results import CmsError, Final
-from modem.virtual.sms import REC_READ, REC_UNREAD, STATUS_TEXT, Stored, header_fields, te_data, te_text
+from modem.virtual.sms import (
+    REC_READ,
+    REC_UNREAD,
+    STATUS_TEXT,
+    STO_SENT,
+    STO_UNSENT,
+    Stored,
+    header_fields,
+    te_data,
+    te_text,
+)
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
@@ -161,22 +171,27 @@ def cmgs(m: VirtualModem, c: Cmd) -> Final | None:
 def cmgw(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.TEST:
         return None
-    if m.settings.cmgf == 1:
+    if m.settings.cmgf == 1:  # +CMGW="<da>"[,<toda>[,<stat>]]: a message to send, STO UNSENT or STO SENT
         dest = _from_te_address(m, c.str_at(0, "")) if c.op is Op.SET else ""
         if not dest:
             raise CmsError(305)  # a stored message needs its destination here
+        raw_stat = c.str_at(2, "STO UNSENT").upper() if c.op is Op.SET else "STO UNSENT"
+        if raw_stat not in ("STO UNSENT", "STO SENT"):
+            raise CmsError(302)  # a received one (REC ...) has no <oa> time stamp to give it here
+        text_stat = STATUS_TEXT.index(raw_stat)
 
         def store_text(text: bytes) -> Final | None:
-            m.info(f"+CMGW: {m.sms.write_text(dest, _from_te(m, text))}")
+            m.info(f"+CMGW: {m.sms.write_text(dest, _from_te(m, text), text_stat)}")
             return None
 
         return m.prompt(store_text)
     if c.op is not Op.SET:
         raise CmsError(304)
     length = _int(c, 0, None, 1, 176)
+    stat = _int(c, 1, STO_UNSENT, REC_UNREAD, STO_SENT)  # +CMGW=<length>[,<stat>]
 
     def store_pdu(text: bytes) -> Final | None:
-        m.info(f"+CMGW: {m.sms.write_pdu(text.decode('latin-1'), length)}")
+        m.info(f"+CMGW: {m.sms.write_pdu(text.decode('latin-1'), length, stat)}")
         return None
 
     return m.prompt(store_pdu)

@@ -402,8 +402,8 @@ class SmsService:
             _as_sent(msg),
         )
 
-    def write_text(self, dest: str, content: str | bytes) -> int:
-        """AT+CMGW="<da>" in text mode: stored in <mem2> as STO UNSENT; the index."""
+    def write_text(self, dest: str, content: str | bytes, status: int = STO_UNSENT) -> int:
+        """AT+CMGW="<da>" in text mode: stored in <mem2> (STO UNSENT, or the <stat> given); the index."""
         dcs, ud = self.text_user_data(content)
         fo, _, pid, _ = self.modem.settings.csmp
         try:  # the SMS-SUBMIT +CSMP makes (its <fo>, <vp>, <pid>, <dcs>), shown as such in either mode
@@ -422,7 +422,7 @@ class SmsService:
         except (SmsCodecError, ValueError):
             raise CmsError(305) from None
         stored = Stored(
-            STO_UNSENT,
+            status,
             dest,
             content if isinstance(content, str) else content.hex().upper(),
             "",
@@ -433,13 +433,18 @@ class SmsService:
             validity=self._text_validity(),
             relay=_relay_fields(0, dcs, ud),
         )
-        return self._store_outgoing(stored)
+        return self._store_written(stored)
 
-    def write_pdu(self, pdu_hex: str, length: int) -> int:
+    def write_pdu(self, pdu_hex: str, length: int, status: int = STO_UNSENT) -> int:
+        """AT+CMGW=<length>[,<stat>] in PDU mode: an SMS-SUBMIT (STO UNSENT / STO SENT), or an
+        SMS-DELIVER with <stat> REC UNREAD / REC READ (as gammu files one in an inbox), stored in
+        <mem2>; the index.  CMS 304 when the PDU is not of the kind <stat> says."""
+        if status in (REC_UNREAD, REC_READ):
+            return self._store_written(self._written_deliver(pdu_hex, length, status))
         msg = self.decode_submit(pdu_hex, length)
         udl = msg.user_data.encode()[0]
         stored = Stored(
-            STO_UNSENT,
+            status,
             msg.destination.number,
             msg.text or "",
             "",
@@ -451,9 +456,20 @@ class SmsService:
             msg.validity,
             _as_sent(msg),
         )
-        return self._store_outgoing(stored)
+        return self._store_written(stored)
 
-    def _store_outgoing(self, msg: Stored) -> int:
+    def _written_deliver(self, pdu_hex: str, length: int, status: int) -> Stored:
+        try:
+            msg = decode_pdu(pdu_hex.strip(), Direction.MT, tpdu_length=length, prefix_required=True)
+        except SmsCodecError as exc:
+            log.info("SMS-DELIVER PDU refused: %s", exc)
+            raise CmsError(304) from None
+        if not isinstance(msg, SmsDeliver):
+            raise CmsError(304)
+        scts = format_scts_text(msg.scts)
+        return Stored(status, msg.originator.number, msg.text or "", scts, pdu_hex.strip(), length)
+
+    def _store_written(self, msg: Stored) -> int:
         index = self._place(self.mem[1], msg)
         if index is None:
             raise CmsError(322)  # memory full

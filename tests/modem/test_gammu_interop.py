@@ -186,3 +186,21 @@ def test_dialvoice_rings_the_other_modem_which_answers_then_cancelcall_ends_it(
     (usage,) = served.console.usage(0)
     assert usage["voice_records"] == 1  # the caller's line, the answered time
     assert served.console.usage(1)[0]["voice_records"] == 0  # a call received is not billed
+
+
+def test_savesms_files_messages_in_the_inbox_and_outbox_that_getallsms_reads_back(
+    serve_console: Start, tmp_path: Path
+) -> None:
+    """gammu files a received message with AT+CMGW=<length>,<stat> and an SMS-DELIVER PDU (27.005
+    3.5.3): the <stat> was not read, such a PDU refused (CMS 304) and savesms to the inbox failed."""
+    served = serve(serve_console)
+    gammu = Gammu(served.paths[0], tmp_path / "gammu")
+    gammu("savesms", "TEXT", "-folder", "1", "-sender", SENDER, "-read", "-text", "Inbox copy")
+    gammu("savesms", "TEXT", "-folder", "2", "-sender", "+33600000002", "-sent", "-text", "Outbox copy")
+    listed = gammu("getallsms")
+    inbox, outbox = listed.split("Location 2")
+    assert field(inbox, "Remote number") == f'"{SENDER}"' and field(inbox, "Status") == "Read"
+    assert "\nInbox copy\n" in inbox
+    assert field(outbox, "Remote number") == '"+33600000002"' and field(outbox, "Status") == "Sent"
+    assert "\nOutbox copy\n" in outbox
+    assert "2 SMS parts in 2 SMS sequences" in listed

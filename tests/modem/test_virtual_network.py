@@ -703,6 +703,37 @@ def test_csdh_1_gives_every_stored_kind_its_27005_fields_and_the_length_that_fra
     assert 'STO UNSENT","0612345678","",,129,11\r\nmeter 17\nOK\r\n' in listing
 
 
+def test_cmgw_stores_the_message_kind_its_stat_says() -> None:
+    """AT+CMGW's <stat> (27.005 3.5.3) was not read: every written message was STO UNSENT, and an
+    SMS-DELIVER PDU with <stat> REC READ (a received message filed by a client) was CMS 304."""
+    from modem.sms import encode_deliver, encode_submit
+
+    m, _, _ = setup()
+    m.poll(2.0)
+    (deliver,) = encode_deliver("inbox copy", "+33600000001", EPOCH, smsc="+33689004000")
+    at(m, f"AT+CMGW={deliver.tpdu_length},1")
+    m.feed(deliver.hex.encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMGW: 1\r\n\r\nOK\r\n"
+    (submit,) = encode_submit("sent copy", "+33600000002")
+    at(m, f"AT+CMGW={submit.tpdu_length},3")
+    m.feed(submit.hex.encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMGW: 2\r\n\r\nOK\r\n"
+    at(m, f"AT+CMGW={submit.tpdu_length},0")  # an SMS-SUBMIT is not a received message
+    m.feed(submit.hex.encode() + b"\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMS ERROR: 304\r\n"
+    assert at(m, "AT+CMGL=4").decode().split("\r\n")[1::2][:2] == ["+CMGL: 1,1,,28", "+CMGL: 2,3,,21"]
+    at(m, "AT+CMGF=1;+CSDH=1")
+    assert at(m, 'AT+CMGW="0612345678",129,"STO SENT"') == b"\r\n> "
+    m.feed(b"typed\x1a", 2.0)
+    assert m.take_output() == b"\r\n+CMGW: 3\r\n\r\nOK\r\n"
+    assert at(m, 'AT+CMGW="0612345678",129,"REC READ"') == b"\r\n+CMS ERROR: 302\r\n"
+    assert at(m, 'AT+CMGL="ALL"').decode().split("\r\n")[1:-3:2] == [
+        '+CMGL: 1,"REC READ","+33600000001",,"26/03/02,08:00:00+00",145,10',
+        '+CMGL: 2,"STO SENT","+33600000002","",,145,9',
+        '+CMGL: 3,"STO SENT","0612345678","",,129,5',
+    ]
+
+
 @pytest.mark.parametrize(
     "text", ["Compteur 4711: " + "relevé horaire 0.25 kWh; " * 8, "Ωμέγα ✓ " * 12], ids=["gsm7", "ucs2"]
 )
