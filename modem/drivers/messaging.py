@@ -60,6 +60,7 @@ class StoredSms:
     text: str | None
     timestamp: datetime | None
     pdu: SmsDeliver | None = None  # the decoded part, in PDU mode
+    report: SmsStatusReport | None = None  # a status report stored by the modem (AT+CNMI <ds>=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,8 @@ class Messaging:
             raise ModemError(f"{self.client.url}: message {index}: {exc}") from exc
         if isinstance(msg, SmsDeliver):
             return StoredSms(index, ph.status, msg.originator.number, msg.text, msg.scts, msg)
+        if isinstance(msg, SmsStatusReport):
+            return StoredSms(index, ph.status, None, None, msg.scts, report=msg)
         return StoredSms(index, ph.status, None, msg.text, None, None)
 
     def on_status_report(self, callback: Callable[[SmsStatusReport], None]) -> Subscription:
@@ -259,8 +262,17 @@ class Messaging:
         """Hand a stored part to the handler once its message is whole; delete its slots after success.
 
         Returns the message handled, or None while parts are missing.  A handler that raises leaves
-        every part on the modem (and the exception propagates).
+        every part on the modem (and the exception propagates).  A stored status report is no
+        message: it is not handed over, and stays on the modem (`StoredSms.report`).
         """
+        if stored.report is not None:
+            log.info(
+                "%s: index %d is a status report (MR %d), not a message: kept on the modem",
+                self.client.url,
+                stored.index,
+                stored.report.message_reference,
+            )
+            return None
         incoming = self._assemble(stored)
         if incoming is None:
             return None
@@ -312,7 +324,8 @@ class Messaging:
         )
 
     async def process_stored(self, handler: Handler) -> list[IncomingSms]:
-        """Handle every received message already in storage (REC UNREAD and REC READ)."""
+        """Handle every received message already in storage (REC UNREAD and REC READ; status reports
+        the modem stored are left, see `deliver`)."""
         done: list[IncomingSms] = []
         for stored in await self.list_messages(MessageStatus.ALL):
             if stored.status not in (None, MessageStatus.REC_UNREAD, MessageStatus.REC_READ):

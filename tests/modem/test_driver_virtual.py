@@ -331,3 +331,28 @@ async def test_a_status_report_is_decoded_in_either_mode(mode: str) -> None:
     assert report.recipient.toa == 145
     assert report.status == 0 and report.delivered and not report.more_messages
     assert report.scts.tzinfo is not None and report.discharge_time >= report.scts
+
+
+async def test_a_stored_status_report_is_read_as_one_and_not_handed_over_as_a_message() -> None:
+    """With AT+CNMI <ds>=2 the modem stores a status report (+CDSI): process_stored handed it to the
+    SMS handler as an empty message from nobody, then deleted it; list_messages read no field of it."""
+    networks: list[Network] = []
+    modem, ident, _ = await open_modem("simcom-sim800", networks=networks)
+    handled: list[IncomingSms] = []
+    async with modem, modem.client.urcs({"+CDSI", "+CMTI"}) as urcs:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure("text")
+        await modem.client.command("AT+CNMI=2,1,0,2,0;+CSMP=49,167,0,0")
+        (mr,) = await modem.sms.send("+447700900123", "report please")
+        assert (await urcs.get(timeout=30)).name == "+CDSI"
+        networks[0].submit_sms(0.0, ident.line_id, "+33612345678", "a message")
+        assert (await urcs.get(timeout=30)).name == "+CMTI"
+        await modem.sms.process_stored(handled.append)
+        (left,) = await modem.sms.list_messages()
+    assert [(m.sender, m.text) for m in handled] == [("+33612345678", "a message")]
+    assert left.report is not None and left.text is None
+    assert (left.report.message_reference, left.report.recipient.number, left.report.status) == (
+        mr,
+        "+447700900123",
+        0,
+    )
