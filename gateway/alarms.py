@@ -55,6 +55,7 @@ from accounting.money import fmt
 from accounting.records import Zone
 from gateway.errors import ConfigError, ConfigFileError
 from gateway.plmn import PlmnTable, default_table
+from m2msim.outputs import head_matches
 from m2msim.yamlio import (
     LocatedDict,
     YamlError,
@@ -127,6 +128,10 @@ class Alarm:
 
 class AlarmSink(Protocol):
     def write(self, alarm: Alarm) -> None: ...
+
+
+# an alarms file m2msim wrote (`Alarm.to_json`, one a line): another file is not replaced without --force
+is_alarm_file = head_matches(rb'\{"time": "\d{4}-\d\d-\d\dT')
 
 
 class JsonLinesAlarmSink:

@@ -20,10 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from accounting.records import Dest, UsageRecord, Zone
 from gateway.events import CaptureSink
+
+if TYPE_CHECKING:
+    from gateway.alarms import AlarmEngine
 
 MAX_IP_PACKET = 65_535
 """The largest packet `NetworkAPI.carry_packet` takes: an IPv4 Total Length (an IPv6 packet without jumbogram)."""
@@ -424,15 +427,21 @@ def move_to(
 
 
 def build_network(
-    epoch: datetime, records: RecordSink, seed: int = 0, *, capture: CaptureSink | None = None
+    epoch: datetime,
+    records: RecordSink,
+    seed: int = 0,
+    *,
+    capture: CaptureSink | None = None,
+    alarms: AlarmEngine | None = None,
 ) -> NetworkAPI:
     """The operator network (`gateway.network.Network`, default configuration) as a `NetworkAPI`.
 
     `epoch`: the UTC time of simulated 0; `records`: where its usage records go; `seed`: the
     call switch's seeded outcomes; `capture`: where its control, accounting and user-plane
-    events go (e.g. a `gateway.capture.PcapCapture`).  This is where mypy checks the
+    events go (e.g. a `gateway.capture.PcapCapture`); `alarms`: the autodiagnostic alarm engine
+    its lines' uses are reported to (`gateway.alarms`).  This is where mypy checks the
     implementation against the protocol.
     """
     from gateway.network import Network, NetworkConfig  # the implementation imports this module
 
-    return Network(NetworkConfig(epoch=epoch, seed=seed), records, capture=capture)
+    return Network(NetworkConfig(epoch=epoch, seed=seed), records, capture=capture, alarms=alarms)

@@ -5,6 +5,7 @@
     m2msim modem serve --profile generic --tcp 7000            # socket://127.0.0.1:7000
     m2msim modem serve --profile generic --scenario roam.yaml --records usage.csv
     m2msim modem serve --profile simcom-sim800 --records usage.csv --capture gateway.pcap   # PPP in GTP-U
+    m2msim modem serve --profile quectel-bg96 --alarms alarms.yaml --alarms-out alarms.jsonl   # the operator's alarms
     m2msim modem serve --profile quectel-bg96 --internet hosts.yaml   # sockets reach local servers
     m2msim modem serve --profile quectel-bg96 --netspeed edge --netdelay 150:550   # network conditions
     m2msim modem serve --profile simcom-sim800 --ip-path tun --netns lab   # PPP's IP into a namespace
@@ -27,8 +28,9 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from gateway.alarms import Alarm, AlarmConfig, is_alarm_file, load_alarm_config
 from gateway.api import build_network
 from gateway.internet import Internet, load_internet
 from gateway.plmn import default_table, unassigned_mcc
@@ -117,12 +119,27 @@ def register_serve(modem_subparsers: Any) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="replace a --records or --capture file m2msim did not write (usage records, its pcap)",
+        help="replace a --records, --capture or --alarms-out file m2msim did not write "
+        "(usage records, its pcap, its alarms)",
     )
     p.add_argument(
         "--capture",
         type=Path,
         help="write the gateway's capture to this pcap (GTP-C, RADIUS, the PPP bearer's packets in GTP-U)",
+    )
+    p.add_argument(
+        "--alarms",
+        type=Path,
+        metavar="ALARMS",
+        help="the operator's autodiagnostic alarm configuration (YAML, as `m2msim alarms-check` checks): "
+        "the served lines' uses raise its alarms",
+    )
+    p.add_argument(
+        "--alarms-out",
+        type=Path,
+        metavar="FILE",
+        help="write each alarm as it is raised, one JSON line (default: beside --records, "
+        "RECORDS.alarms.jsonl, else alarms.jsonl)",
     )
     p.add_argument("--no-network", action="store_true", help="no operator network: the modems search forever")
     p.add_argument(
@@ -218,7 +235,9 @@ def _serve(args: argparse.Namespace) -> int:
             check_writable_dir(args.records.parent, "--records")
             if args.records.is_dir():
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")
-            inputs = [p for p in (args.scenario, Path(args.profile), args.internet, args.replay) if p]
+            inputs = [
+                p for p in (args.scenario, Path(args.profile), args.internet, args.replay, args.alarms) if p
+            ]
             refuse_same_file(args.records, inputs, option="--records")
             from accounting.usage_writer import is_usage_file, misnamed_output
 
@@ -236,7 +255,14 @@ def _serve(args: argparse.Namespace) -> int:
                 args.capture,
                 [
                     p
-                    for p in (args.scenario, Path(args.profile), args.internet, args.replay, args.records)
+                    for p in (
+                        args.scenario,
+                        Path(args.profile),
+                        args.internet,
+                        args.replay,
+                        args.records,
+                        args.alarms,
+                    )
                     if p
                 ],
                 option="--capture",
@@ -246,6 +272,7 @@ def _serve(args: argparse.Namespace) -> int:
             if args.records is not None and args.capture.resolve() == args.records.resolve():
                 raise OptionError(f"--capture {args.capture}: is also the --records file; name two files")
             refuse_foreign(args.capture, is_own_capture, force=args.force, option="--capture")
+        args.alarm_config = _alarm_options(args)
         for option, path in (("--journal", args.journal), ("--control-file", args.control_file)):
             if path is not None:
                 check_writable_dir(path.parent, option)
@@ -253,7 +280,7 @@ def _serve(args: argparse.Namespace) -> int:
                     raise OptionError(f"{option} {path}: is a directory, expected a file name")
                 refuse_same_file(
                     path,
-                    [p for p in (args.scenario, args.records, args.capture, args.replay) if p],
+                    [p for p in (args.scenario, args.records, args.capture, args.replay, args.alarms) if p],
                     option=option,
                 )
         if args.netns is not None:
@@ -288,6 +315,7 @@ def _serve(args: argparse.Namespace) -> int:
             for option, path in (
                 ("--records", args.records),
                 ("--capture", args.capture),
+                ("--alarms-out", args.alarms_out),
                 ("--journal", args.journal),
                 ("--control-file", args.control_file),
             )
@@ -328,7 +356,7 @@ def _serve(args: argparse.Namespace) -> int:
     # --control-file (the later one's address replaced the other's, and the first to end removed it)
     held = contextlib.ExitStack()
     try:
-        for path in (args.records, args.capture, args.journal, args.control_file):
+        for path in (args.records, args.capture, args.alarms_out, args.journal, args.control_file):
             if path is not None:
                 held.enter_context(output_lock(path))
     except OutputError as exc:
@@ -338,12 +366,19 @@ def _serve(args: argparse.Namespace) -> int:
     args.journal_lost = None  # what kept the console journal from being written at the end
     args.lost = []  # the records or the capture that could not be written whole at the end
     args.records_journal = None  # the records as they come, beside a Parquet --records (`_run`)
+    args.alarm_log = None  # --alarms-out as serving goes (`_alarm_log`)
     with held:
         if args.check:
             what = f"scenario {args.scenario}: {len(scenario.coverage)} coverage steps, {len(scenario.events)} events"
             print(f"profile {profile.name} ({profile.source}); {what if args.scenario else 'no scenario'}")
             print(f"network conditions {conditions.describe()}")
             print(f"IP path {_ip_path_choice(args)[0]}")
+            if args.alarm_config is not None:
+                cfg = args.alarm_config
+                print(
+                    f"alarms {args.alarms}: {len(cfg.groups)} group(s), time zone {cfg.timezone}, "
+                    f"to {args.alarms_out}"
+                )
             return 0
         # what an earlier serve killed (SIGKILL, the OOM killer) left of its records and capture
         for path in (args.records, args.capture):
@@ -360,6 +395,7 @@ def _serve(args: argparse.Namespace) -> int:
                 _unless_lost(_capture_path(args), args.lost, "--capture")
                 if args.capture
                 else contextlib.nullcontext() as capture,
+                _alarm_log(args) as args.alarm_log,
             ):
                 signum = run_served(
                     _run(args, profile, scenario, faults, records, replay, conditions, internet, capture)
@@ -380,6 +416,9 @@ def _serve(args: argparse.Namespace) -> int:
         said = " ".join(lost)
         kept = f"; usage records in {args.records}" if args.records and "--records " not in said else ""
         kept += f"; capture in {args.capture}" if args.capture and "--capture " not in said else ""
+        if args.alarm_log is not None:
+            alarms = args.alarm_log.count
+            kept += f"; {alarms} alarm{'s' * (alarms != 1)} in {args.alarms_out}"
         if lost:
             print(f"m2msim modem serve: {'; '.join(lost)}{kept}", file=sys.stderr)
             return 2
@@ -455,7 +494,11 @@ async def _run(
                     with contextlib.suppress(OSError):
                         sessions.close(remove=True)
                 raise OutputError(f"--capture {args.capture}: cannot write ({_why(exc)})") from None
-        network = build_network(epoch, tee, seed, capture=capture)
+        alarms = None
+        if args.alarm_log is not None:
+            # every served line has the autodiagnostic option: the groups' lines choose the watched ones
+            alarms = args.alarm_config.engine(lambda _line: True, args.alarm_log)
+        network = build_network(epoch, tee, seed, capture=capture, alarms=alarms)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
     control: ControlServer | None = None
@@ -590,6 +633,11 @@ async def _run(
                         output.close()
                     except OSError as exc:
                         args.lost.append(f"{option}: cannot write ({_why(exc)}): {loss}")
+            if args.alarm_log is not None and args.alarm_log.error is not None:
+                args.lost.append(
+                    f"--alarms-out {args.alarms_out}: cannot write ({args.alarm_log.error}): "
+                    f"the alarms after the first {args.alarm_log.count} are lost"
+                )
             if sessions is not None:  # every session closed with its record, in the file: no longer needed
                 with contextlib.suppress(OSError):
                     sessions.close(remove=True)
@@ -674,6 +722,75 @@ class _Live:
             self.failed = self.failed or exc
         if self.failed is not None:
             raise self.failed
+
+
+def _alarm_options(args: argparse.Namespace) -> AlarmConfig | None:
+    """--alarms read and checked, --alarms-out named (beside --records by default) and checked."""
+    if args.alarms is None:
+        if args.alarms_out is not None:
+            raise OptionError("--alarms-out: only with --alarms (the alarm configuration)")
+        return None
+    if args.no_network:
+        raise OptionError("--alarms: there is no network to raise alarms with --no-network")
+    config = load_alarm_config(args.alarms)  # (a ConfigFileError: file:line: key: reason)
+    if args.alarms_out is None:
+        beside = args.records is not None and not is_stream(args.records)
+        args.alarms_out = (
+            args.records.with_name(args.records.name + ".alarms.jsonl") if beside else Path("alarms.jsonl")
+        )
+    check_writable_dir(args.alarms_out.parent, "--alarms-out")
+    if args.alarms_out.is_dir():
+        raise OptionError(f"--alarms-out {args.alarms_out}: is a directory, expected a file name")
+    inputs = [p for p in (args.scenario, Path(args.profile), args.internet, args.replay, args.alarms) if p]
+    refuse_same_file(args.alarms_out, inputs, option="--alarms-out")
+    refuse_foreign(args.alarms_out, is_alarm_file, force=args.force, option="--alarms-out")
+    return config
+
+
+class _AlarmLog:
+    """The alarm sink of `serve --alarms`: each alarm appended to --alarms-out as it is raised, one
+    JSON line in one write, pushed out at once (a client waiting on the file sees it whole).  A write
+    that fails (a full disk) stops the log, said when serving ends; the modems go on."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.count = 0
+        self.error: str | None = None
+
+    def write(self, alarm: Alarm) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.stream.write(alarm.to_json() + "\n")
+            self.stream.flush()
+        except OSError as exc:
+            self.error = _why(exc)
+            log.warning("--alarms-out: %s: no longer written", self.error)
+            return
+        self.count += 1
+
+
+@contextlib.contextmanager
+def _alarm_log(args: argparse.Namespace) -> Iterator[_AlarmLog | None]:
+    """--alarms-out opened for appending, emptied first (this serve's alarms alone; an earlier serve's
+    file is replaced, another only with --force), closed whatever ends serving."""
+    if args.alarm_config is None:
+        yield None
+        return
+    path = args.alarms_out
+    try:
+        if not is_stream(path):
+            atomic_write_text(path, "", own=is_alarm_file, force=args.force, option="--alarms-out")
+        stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise OutputError(f"--alarms-out {path}: cannot write ({_why(exc)})") from None
+    try:
+        yield _AlarmLog(stream)
+    finally:
+        try:
+            stream.close()
+        except OSError as exc:
+            args.lost.append(f"--alarms-out {path}: cannot write ({_why(exc)})")
 
 
 class _Discard:

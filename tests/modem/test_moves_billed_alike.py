@@ -16,7 +16,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from accounting.records import ClosingCause, UsageRecord, UsageType
-from gateway.api import NetworkAPI, PcoAuth, SessionResult, Subscriber
+from gateway.alarms import Alarm, AlarmEngine, parse_alarm_config
+from gateway.api import AttachResult, NetworkAPI, PcoAuth, SessionResult, Subscriber
 from gateway.network import Network, NetworkConfig
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
@@ -56,6 +57,16 @@ class Logged:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.net, name)
 
+    def attach(
+        self, now: float, line_id: str, imeisv: str, serving_plmn: str, rat: str = "geran"
+    ) -> AttachResult:
+        self.done.append(("attach", now, serving_plmn))
+        return self.net.attach(now, line_id, imeisv, serving_plmn, rat)
+
+    def move(self, now: float, line_id: str, serving_plmn: str, rat: str | None = None) -> AttachResult:
+        self.done.append(("move", now, serving_plmn))
+        return self.net.move(now, line_id, serving_plmn, rat)
+
     def open_session(
         self, now: float, line_id: str, apn: str, *, auth: PcoAuth | None = None
     ) -> SessionResult:
@@ -81,9 +92,11 @@ def at(m: VirtualModem, line: str, now: float) -> bytes:
     return m.take_output()
 
 
-def _modem_run() -> tuple[list[UsageRecord], list[tuple[Any, ...]], Subscriber, str]:
+def _modem_run(
+    alarms: AlarmEngine | None = None,
+) -> tuple[list[UsageRecord], list[tuple[Any, ...]], Subscriber, str]:
     sink = Sink()
-    logged = Logged(Network(NetworkConfig(epoch=EPOCH, seed=3), sink))
+    logged = Logged(Network(NetworkConfig(epoch=EPOCH, seed=3), sink, alarms=alarms))
     m = VirtualModem(
         load_profile("quectel-bg96"),
         network=cast(NetworkAPI, logged),
@@ -121,10 +134,12 @@ def _modem_run() -> tuple[list[UsageRecord], list[tuple[Any, ...]], Subscriber, 
     return sink.records, logged.done, subscriber, ident.imeisv
 
 
-def _simulator_run(done: list[tuple[Any, ...]], subscriber: Subscriber, imeisv: str) -> list[UsageRecord]:
+def _simulator_run(
+    done: list[tuple[Any, ...]], subscriber: Subscriber, imeisv: str, alarms: AlarmEngine | None = None
+) -> list[UsageRecord]:
     """What the device did, played on another gateway by the simulator's device code at the same moves."""
     sink = Sink()
-    net = Network(NetworkConfig(epoch=EPOCH, seed=3), sink)
+    net = Network(NetworkConfig(epoch=EPOCH, seed=3), sink, alarms=alarms)
     net.register_subscriber(subscriber)
     dev: Any = SimpleNamespace(
         net=net,
@@ -135,25 +150,19 @@ def _simulator_run(done: list[tuple[Any, ...]], subscriber: Subscriber, imeisv: 
         attached=False,
         stats=SimpleNamespace(attach_refusals=0),
     )
-    Device.attach(dev)
     session: str | None = None
-    moves = list(MOVES)
+    outages = [t for t, plmn in MOVES if plmn is None]
     for kind, now, *rest in done:
-        while moves and moves[0][0] <= now:
-            t, plmn = moves.pop(0)
-            dev.env.now = t
-            if plmn is None:  # an area outage: the context ends abnormally (`Device.traffic`)
-                if session is not None:
-                    net.close_session(t, session, abnormal=True)
-                    session = None
-                dev.covered = False
-            elif getattr(dev, "covered", True):
-                dev.plmn = plmn
-                Device.relocate(dev)
-            else:  # back from the outage: an attach on the network found (`Device.outage`)
-                dev.plmn, dev.covered = plmn, True
-                Device.attach(dev)
-        if kind == "open":
+        while outages and outages[0] <= now:  # an area outage: the context ends abnormally (`Device.traffic`)
+            t = outages.pop(0)
+            if session is not None:
+                net.close_session(t, session, abnormal=True)
+                session = None
+            dev.attached = False
+        if kind in ("attach", "move"):  # where the modem found coverage, when it did (registration time)
+            dev.env.now, dev.plmn = now, rest[0]
+            Device.relocate(dev)  # attached: a routing area update, else an attach (`Device.outage`)
+        elif kind == "open":
             result = net.open_session(now, subscriber.line_id, rest[0])
             assert result.session_id is not None
             session = result.session_id
@@ -188,3 +197,49 @@ def test_the_same_moves_give_the_same_records_from_the_simulator_and_the_virtual
         ("fr", "20610", ClosingCause.NORMAL),
     ]
     assert all(b[2] > 0 and b[3] > 0 for b in billed)  # each record carries its own datagrams
+
+
+class Alarms:
+    def __init__(self) -> None:
+        self.alarms: list[Alarm] = []
+
+    def write(self, alarm: Alarm) -> None:
+        self.alarms.append(alarm)
+
+
+# the operator's alarms on the modem's line: France only, 08:05 to 18:00, data at home alone, 30 bytes
+ALARMS = parse_alarm_config(
+    {
+        "groups": [
+            {
+                "name": "bench",
+                "line_prefix": ["vm-"],
+                "geography": {"countries": ["FR"]},
+                "period": {"hours": ["08:05-18:00"]},
+                "allowed_types": ["data"],
+                "threshold": {"bytes": 30},
+            }
+        ],
+        "holdoff_s": 60,
+    }
+)
+
+
+def test_the_same_moves_raise_the_same_alarms_from_the_simulator_and_the_virtual_modem() -> None:
+    """`m2msim modem serve --alarms` feeds the gateway's alarm engine from the modem's uses as `m2msim
+    run` does from its devices': the same moves and data give the same alarms, at the same times (the
+    simulator's engine counts the threshold in time order at its release, as a run's does)."""
+    served = Alarms()
+    _, done, subscriber, imeisv = _modem_run(ALARMS.engine(lambda _line: True, served))
+    simulated = Alarms()
+    engine = ALARMS.engine({subscriber.line_id}, simulated, hold_threshold=True)
+    _simulator_run(done, subscriber, imeisv, engine)
+    engine.release()
+    # in time order (then line, rule), as `m2msim run` writes alarms.jsonl; the served ones come so
+    assert served.alarms == sorted(served.alarms, key=lambda a: a.time)
+    assert served.alarms == sorted(simulated.alarms, key=lambda a: (a.time, a.line, a.rule))
+    rules = [(a.time - EPOCH, a.rule, a.details.get("country")) for a in served.alarms]
+    assert ("geography", "BE") in [(r, c) for _, r, c in rules]  # attached in Belgium
+    assert ("geography", "CH") in [(r, c) for _, r, c in rules]  # moved to Switzerland at 100 s
+    assert {r for _, r, _ in rules} >= {"period", "communication-type", "threshold"}
+    assert all(a.time >= EPOCH for a in served.alarms)
