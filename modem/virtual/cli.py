@@ -416,7 +416,7 @@ def _serve(args: argparse.Namespace) -> int:
         said = " ".join(lost)
         kept = f"; usage records in {args.records}" if args.records and "--records " not in said else ""
         kept += f"; capture in {args.capture}" if args.capture and "--capture " not in said else ""
-        if args.alarm_log is not None:
+        if args.alarm_log is not None and "--alarms-out " not in said:
             alarms = args.alarm_log.count
             kept += f"; {alarms} alarm{'s' * (alarms != 1)} in {args.alarms_out}"
         if lost:
@@ -785,12 +785,13 @@ def _alarm_log(args: argparse.Namespace) -> Iterator[_AlarmLog | None]:
     except OSError as exc:
         raise OutputError(f"--alarms-out {path}: cannot write ({_why(exc)})") from None
     try:
-        yield _AlarmLog(stream)
+        yield (alarm_log := _AlarmLog(stream))
     finally:
         try:
             stream.close()
-        except OSError as exc:
-            args.lost.append(f"--alarms-out {path}: cannot write ({_why(exc)})")
+        except OSError as exc:  # (what a failed write left in the buffer: said once, when it failed)
+            if alarm_log.error is None:
+                args.lost.append(f"--alarms-out {path}: cannot write ({_why(exc)})")
 
 
 class _Discard:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -56,11 +57,12 @@ def _alarms(path: Path) -> list[dict[str, Any]] | None:
     return [json.loads(line) for line in lines]
 
 
-def test_a_roaming_alarm_reaches_the_file_while_the_modem_is_served(
-    tmp_path: Path, served: list[subprocess.Popen[str]]
-) -> None:
-    """A firmware attaching abroad on the virtual modem raises the operator's geography alarm, in the
-    file while serving goes on, dated in the served network's time; SIGTERM ends the serve cleanly."""
+def _serve_roaming(
+    tmp_path: Path, served: list[subprocess.Popen[str]], file_limit: int | None = None
+) -> tuple[subprocess.Popen[str], Path]:
+    """A serve with the ROAMING alarms on a modem registered in Belgium (the SIM's home is France),
+    its uses dated from START, attached by its client (AT+CGATT=1 answered); `file_limit`: the serve
+    cannot write a file past so many bytes (EFBIG, as a full disk gives ENOSPC)."""
     config, scenario, out = (
         tmp_path / "alarms.yaml",
         tmp_path / "serve.yaml",
@@ -69,12 +71,19 @@ def test_a_roaming_alarm_reaches_the_file_while_the_modem_is_served(
     config.write_text(ROAMING, encoding="utf-8")
     scenario.write_text(f"start: {START}\n", encoding="utf-8")
     out.parent.mkdir()
-    # roaming in Belgium (the SIM's home is France), its uses dated from the scenario's start
+
+    def limited() -> None:
+        if file_limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
     options = ["--tcp", "0", "--plmn", "20610", "--ip-path", "user", "--control", "none"]
     files = ["--scenario", str(scenario), "--alarms", str(config), "--alarms-out", str(out)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
     argv = [sys.executable, "-m", "m2msim", "modem", "serve", *options, *files]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limited
+    )
     served.append(proc)
     assert proc.stdout is not None
     port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
@@ -85,7 +94,16 @@ def test_a_roaming_alarm_reaches_the_file_while_the_modem_is_served(
         dte.until(b"+CGREG: 5\r\n")  # registered, roaming
         dte.send(b"AT+CGATT=1\r")
         dte.until(b"OK\r\n")
-        alarms = wait_in(out.parent, lambda: _alarms(out), 60, "the geography alarm", growing=True)
+    return proc, out
+
+
+def test_a_roaming_alarm_reaches_the_file_while_the_modem_is_served(
+    tmp_path: Path, served: list[subprocess.Popen[str]]
+) -> None:
+    """A firmware attaching abroad on the virtual modem raises the operator's geography alarm, in the
+    file while serving goes on, dated in the served network's time; SIGTERM ends the serve cleanly."""
+    proc, out = _serve_roaming(tmp_path, served)
+    alarms = wait_in(out.parent, lambda: _alarms(out), 60, "the geography alarm", growing=True)
     assert [(a["rule"], a["details"]["country"], a["details"]["serving_plmn"]) for a in alarms] == [
         ("geography", "BE", "20610")
     ]
@@ -96,6 +114,21 @@ def test_a_roaming_alarm_reaches_the_file_while_the_modem_is_served(
     assert proc.returncode == 143, err
     assert err.splitlines()[-1] == f"m2msim modem serve: interrupted (SIGTERM); 1 alarm in {out}"
     assert _alarms(out) == alarms
+
+
+def test_an_alarm_the_disk_cannot_take_is_said_at_the_end(
+    tmp_path: Path, served: list[subprocess.Popen[str]]
+) -> None:
+    """The modem goes on serving (its client had its OK); the lost alarms are said in one line, exit 2."""
+    proc, out = _serve_roaming(tmp_path, served, file_limit=60)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == (
+        f"m2msim modem serve: --alarms-out {out}: cannot write (File too large): "
+        "the alarms after the first 0 are lost"
+    )
+    assert "Traceback" not in err
 
 
 def test_a_bad_alarm_configuration_names_its_file_line_and_key(tmp_path: Path) -> None:
