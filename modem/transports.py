@@ -18,11 +18,13 @@ import contextlib
 import errno
 import inspect
 import logging
+import os
 import string
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from modem import portholders
 from modem.at.errors import TransportError
 from modem.transport import Transport
 
@@ -187,14 +189,79 @@ async def _open_serial(url: str, path: str, query: str, opts: Mapping[str, Any])
     import serial_asyncio_fast
 
     settings = serial_options(url, dict(parse_qsl(query)), opts)
+    exclusive = settings.setdefault("exclusive", True)
+    _refuse_shared(url, path, exclusive)
     try:
         reader, writer = await serial_asyncio_fast.open_serial_connection(url=path, **settings)
     except (OSError, serial.SerialException, ValueError) as exc:
+        if exclusive and portholders.is_busy_error(exc):
+            raise portholders.port_busy(path, url, _reason(exc)) from exc
         raise TransportError(f"{url}: cannot open serial device: {exc}") from exc
+    transport = SerialTransport(url, reader, writer)
     ser = writer.transport.get_extra_info("serial")
+    try:
+        if ser is not None and exclusive:
+            transport.exclude_others(ser)
+        # who opened it between the look and the lock (ModemManager probes a port as it appears)
+        _refuse_shared(url, path, exclusive)
+    except BaseException:
+        await transport.close()
+        raise
     if ser is not None and not settings["rtscts"] and not settings["dsrdtr"]:
         set_modem_lines(ser, dtr=True, rts=True)
-    return StreamTransport(url, reader, writer)
+    return transport
+
+
+def _reason(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    return os.strerror(code) if isinstance(code, int) else str(exc)
+
+
+def _refuse_shared(url: str, path: str, exclusive: bool) -> None:
+    """Refuse a port other processes hold (`modem.portholders`); with `exclusive=0`, warn."""
+    found, _ = portholders.holders(path)
+    lock = portholders.lock_holder(path)
+    if not found and lock is None:
+        return
+    if exclusive:
+        raise portholders.port_busy(path, url)
+    names = ", ".join(map(str, [*found, *([lock] if lock else [])]))
+    log.warning("%s: shared (exclusive=0) with %s: their answers may be taken for ours", url, names)
+
+
+class SerialTransport(StreamTransport):
+    """A serial device or pty, locked against other opens while it is used: pyserial's
+    `exclusive` flock, and on a device that is not a pty TIOCEXCL (a second open fails with EBUSY
+    but for root), lifted again on close."""
+
+    _excl_fd: int | None = None
+
+    def exclude_others(self, ser: Any) -> None:
+        import fcntl
+        import termios
+
+        fd = getattr(ser, "fd", None)
+        port = str(getattr(ser, "port", "") or "")
+        if not isinstance(fd, int) or os.path.realpath(port).startswith("/dev/pts/"):
+            # a pty's TIOCEXCL outlives its slave's close while the server holds the master: a
+            # bench that died would leave the served modem closed to every later one
+            return
+        try:
+            fcntl.ioctl(fd, termios.TIOCEXCL)
+        except OSError as exc:
+            log.debug("%s: TIOCEXCL not supported (%s)", self.url, exc.strerror)
+            return
+        self._excl_fd = fd
+
+    async def close(self) -> None:
+        if self._excl_fd is not None:
+            import fcntl
+            import termios
+
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(self._excl_fd, termios.TIOCNXCL)
+            self._excl_fd = None
+        await super().close()
 
 
 def set_modem_lines(ser: Any, *, dtr: bool, rts: bool) -> None:

@@ -58,6 +58,29 @@ def served_ptys_sync(profile: str = "simcom-sim800", count: int = 1, seed: int =
         proc.stdout.close()
 
 
+_HOLD = (
+    "import os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY); print('held', flush=True); "
+    "sys.stdin.read()"
+)
+
+
+@contextlib.contextmanager
+def held_open(path: str) -> Iterator[subprocess.Popen[str]]:
+    """A second process with the device `path` open (a terminal left on the port), once it has it;
+    it closes it and is waited on when the block ends."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+
+
 class PtyDte:
     """A terminal on a served modem's pty: AT lines out, bytes read as they come and consumed up to each
     awaited token (an answer or a URC; none within `timeout` seconds fails the test with what came)."""

@@ -10,6 +10,7 @@ from modem.at.errors import (
     CommandTimeout,
     ConnectionClosed,
     ModemError,
+    PortBusy,
     TransportError,
 )
 from modem.at.grammar import Result
@@ -29,6 +30,7 @@ __all__ = [
     "Event",
     "Final",
     "ModemError",
+    "PortBusy",
     "Prompt",
     "PushedData",
     "Reply",

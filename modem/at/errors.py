@@ -29,6 +29,11 @@ class ConnectionClosed(TransportError):
     """The transport reached end of file while a command was waiting."""
 
 
+class PortBusy(TransportError):
+    """A serial port another program has open or locked (`modem.portholders`): refused before
+    a byte is written, naming who holds it."""
+
+
 class CommandTimeout(ModemError):
     """No final result arrived within the command's timeout."""
 
