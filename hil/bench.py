@@ -50,7 +50,7 @@ from hil.usage import BenchUsage, usage_records
 from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
 from m2msim.outputs import OutputError, same_path
 from modem import safety
-from modem.at.errors import ModemError
+from modem.at.errors import ModemError, UntrustedAnswer
 from modem.drivers.generic import Modem
 from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfile, DriverProfileError, load_driver_profile
@@ -65,6 +65,10 @@ TRANSCRIPT = "transcript.jsonl"
 DEFAULT_TIMEOUT = 5.0  # seconds per AT command
 RELEASE_S = 1.5  # the most the clean-up on the way out may take (a signal must end the run in 2 s)
 RELEASE_COMMANDS = (("ATH", "AT+CHUP"), ("AT+CGACT=0",))  # hang up (or the 3GPP form); PDP off
+
+
+def _note_untrusted(transcript: Transcript, why: str) -> None:
+    transcript.record("note", text=why, untrusted=True)
 
 
 def _interruption(exc: BaseException) -> bool:
@@ -366,6 +370,8 @@ async def run_bench(
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
         restarts = RestartWatch(transcript)
+        # another program writing to the modem (ModemManager probing the port): noted as it shows
+        client.on_untrusted(lambda why: _note_untrusted(transcript, why))
         try:
             with transcript.step("initialise"):
                 await client.initialise()
@@ -396,6 +402,11 @@ async def run_bench(
             raise
         finally:
             await modem.close()
+        untrusted = client.untrusted
+        if untrusted is not None and status in ("passed", "skipped"):
+            status, error, error_type = "failed", untrusted, UntrustedAnswer.__name__
+        elif untrusted is not None and error is not None and untrusted not in error:
+            error = f"{error}; {untrusted}"  # the likely cause of the failure, said beside it
         restarted = restarts.reason()
         if restarted is not None and status == "passed":
             status, error, error_type = "failed", restarted, ModemRestarted.__name__

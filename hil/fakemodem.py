@@ -11,6 +11,8 @@ with no entry answers `OK`, but for the V.250 S-registers a module always has, r
 answers them (`ATS3?` -> `013`).  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
 prompt, then its table entry once the data ends with Ctrl-Z.  `hold()` keeps the answers back, as
 a module still busy with a command answers late; `catch_up()` gives them, in order.
+`interject(line)` plays another program writing to the same port (ModemManager probing it): what
+the module answers to that program's command line comes just before the next answer.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class AnsweringTransport:
         self._closed = False
         self._held: list[bytes] | None = None  # answers kept back while busy (`hold`)
         self.received = asyncio.Event()  # set at each command line received
+        self._interjected: list[str] = []  # another program's exchanges, before the next answer
 
     def hold(self) -> None:
         """From now on answers wait, as a module still working on a command answers late."""
@@ -85,6 +88,12 @@ class AnsweringTransport:
         held, self._held = self._held or [], None
         for answer in held:
             self._inbox.put_nowait(answer)
+
+    def interject(self, line: str, answer: str = "", final: str = "OK", *, echo: bool = True) -> None:
+        """Another program writes `line` to the module: its echo (when `echo`), `answer` and `final`
+        come just before the answer to the next command line received."""
+        body = "".join(f"\r\n{text}\r\n" for text in answer.splitlines())
+        self._interjected.append(f"{line}\r" * echo + f"{body}\r\n{final}\r\n")
 
     def push(self, data: bytes) -> None:
         """Unsolicited bytes (URCs) to the client."""
@@ -123,6 +132,9 @@ class AnsweringTransport:
                 self._reply(line)
 
     def _send(self, answer: bytes) -> None:
+        if self._interjected:
+            answer = "".join(self._interjected).encode() + answer
+            self._interjected.clear()
         if self._held is not None:
             self._held.append(answer)
         else:

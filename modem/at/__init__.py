@@ -12,9 +12,10 @@ from modem.at.errors import (
     ModemError,
     PortBusy,
     TransportError,
+    UntrustedAnswer,
 )
 from modem.at.grammar import Result
-from modem.at.parser import ATParser, Data, Event, Final, Prompt, PushedData, Response, Urc
+from modem.at.parser import ATParser, Data, Event, Final, Foreign, Prompt, PushedData, Response, Urc
 
 __all__ = [
     "ATClient",
@@ -29,6 +30,7 @@ __all__ = [
     "Data",
     "Event",
     "Final",
+    "Foreign",
     "ModemError",
     "PortBusy",
     "Prompt",
@@ -38,6 +40,7 @@ __all__ = [
     "Result",
     "RetryPolicy",
     "TransportError",
+    "UntrustedAnswer",
     "Urc",
     "UrcStream",
     "WatchdogPolicy",

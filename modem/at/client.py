@@ -38,12 +38,13 @@ from modem.at.errors import (
     ModemError,
     ModemNotAnswering,
     TransportError,
+    UntrustedAnswer,
     cme_error,
     cms_error,
     is_transient,
 )
 from modem.at.grammar import Result
-from modem.at.parser import ATParser, Data, Event, Final, Late, Prompt, PushedData, Response, Urc
+from modem.at.parser import ATParser, Data, Event, Final, Foreign, Late, Prompt, PushedData, Response, Urc
 from modem.at.policies import DEFAULT_TIMEOUTS, RetryPolicy, WatchdogPolicy
 from modem.at.urcs import Subscription, UrcCallback, UrcHub, UrcStream
 from modem.transport import Transport
@@ -88,6 +89,9 @@ _BOOTING_LINE = re.compile(r"\+(?:CFUN|CPIN|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)
 # How long after the client starts the module's own power-up notices may still come (a SIM800
 # says SMS Ready some 10-20 s after power-on): they are the power-up's, not a restart's.
 BOOT_WINDOW = 60.0
+# What still goes to a modem whose port is untrusted (another program writes to it): the hang-up
+# and PDP deactivation a run leaves with, and the register reads that find where answers stand.
+_STILL_SENT = re.compile(r"ATH0?|AT\+CHUP|AT\+CGACT=0(,\d+)*|ATS[345]\?", re.IGNORECASE)
 
 
 class RestartNotice(str):
@@ -203,6 +207,11 @@ class ATClient:
         #: restarts the modem did not announce, noticed by what it lost (its echo back on)
         self.restarts = 0
         self._restart_callbacks: list[Callable[[str], None]] = []
+        #: why the port cannot be trusted (another program writes to the modem), None while it can
+        self.untrusted: str | None = None
+        #: the lines that showed it (`modem.at.parser.Foreign`), in order
+        self.foreign: list[Foreign] = []
+        self._untrusted_callbacks: list[Callable[[str], None]] = []
         #: the settings of `TRACKED_SETTINGS` as last set and answered OK: prefix -> fields
         self.settings: dict[str, tuple[str, ...]] = {}
         #: seconds after start during which boot notices are the power-up's (`BOOT_WINDOW`)
@@ -272,6 +281,37 @@ class ATClient:
     def on_restart(self, callback: Callable[[str], None]) -> None:
         """Call `callback(why)` when the modem shows it restarted without a word (see `restarted`)."""
         self._restart_callbacks.append(callback)
+
+    def on_untrusted(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(why)` at each line that cannot be an answer to this client (`Foreign`)."""
+        self._untrusted_callbacks.append(callback)
+
+    def _foreign(self, event: Foreign) -> None:
+        """A line that is not this client's answer: the port is shared with another program.  The
+        command in flight fails (its answer may be the other program's), and from now on only the
+        way out is sent (`_STILL_SENT`): the command guard may have believed a foreign answer."""
+        what = (
+            "the echo of a command line this client did not send"
+            if event.kind == "echo"
+            else "a final result while no command of this client was waiting for one"
+        )
+        why = (
+            f"{self.url}: untrusted port: {event.line!r} came, {what}: another program (ModemManager, "
+            "gpsd, a terminal, a second bench) is writing to the modem, and its answers cannot be told "
+            "from this client's"
+        )
+        self.foreign.append(event)
+        if self.untrusted is None:
+            self.untrusted = why
+        log.warning("%s", why)
+        pending = self._pending
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(UntrustedAnswer(f"{pending.command.line!r}: {why}"))
+        for callback in list(self._untrusted_callbacks):
+            try:
+                callback(why)
+            except Exception:
+                log.exception("%s: untrusted callback %r failed", self.url, callback)
 
     def restarted(self, why: str, sign: str = "") -> None:
         """The modem restarted without announcing it (no RDY: a SIM800 at auto-baud, a Wavecom,
@@ -354,6 +394,8 @@ class ATClient:
         if self._eof or self._closed:
             # why the port ended (end of stream, the device gone), not only that it did
             raise ConnectionClosed(self._ended or f"{self.url}: closed")
+        if self.untrusted is not None and not _STILL_SENT.fullmatch(cmd.line.strip()):
+            raise UntrustedAnswer(f"{cmd.line!r}: not sent: {self.untrusted}")
         if self._behind and resync:  # before the guard reads the line: what it knows is the line's
             try:
                 await self._resync(timeout)
@@ -393,6 +435,9 @@ class ATClient:
             raise CommandTimeout(cmd.line, timeout) from None
         except asyncio.CancelledError:
             self._abandon()  # a late answer to this command is not the next one's
+            raise
+        except UntrustedAnswer:
+            self._abandon()  # its own answer may still come
             raise
         finally:
             self._pending = None
@@ -616,6 +661,8 @@ class ATClient:
             self._boot_notice(event)
         elif isinstance(event, Data):
             self._data.put_nowait(event.data)
+        elif isinstance(event, Foreign):
+            self._foreign(event)
         elif isinstance(event, Late):  # the lines so far were a late answer's, not this command's
             if pending is not None:
                 pending.responses.clear()

@@ -34,6 +34,12 @@ class PortBusy(TransportError):
     a byte is written, naming who holds it."""
 
 
+class UntrustedAnswer(ModemError):
+    """What the modem sent cannot be an answer to this client: an echo of a command line it did
+    not send, a final result while none of its commands waits for one.  Another program is writing to the
+    modem, so no answer on the port can be trusted."""
+
+
 class CommandTimeout(ModemError):
     """No final result arrived within the command's timeout."""
 

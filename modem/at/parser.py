@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -89,7 +90,35 @@ class Data:
     data: bytes
 
 
-Event = Response | Final | Prompt | Urc | Data | Late
+@dataclass(frozen=True, slots=True)
+class Foreign:
+    """What cannot be an answer to this client's commands: `kind` `echo`, the echo of a command
+    line it did not send (another program writing to the modem, as ModemManager's `AT+GCAP`), or
+    `final`, a final result while no command of its waits for one and none was abandoned (an
+    answer to another program's command).  The line is dropped; the client decides what follows."""
+
+    kind: str
+    line: str
+
+
+Event = Response | Final | Prompt | Urc | Data | Late | Foreign
+
+# A command line as a DTE writes it (what its echo looks like): `AT`, `ATI`, `ATE0 V1`, `AT+GCAP`,
+# `AT+CPIN?`, `AT^SYSINFO`, `ATD+33...;`, `ATS0=1` (V.250's basic commands' letters); not text
+# that begins so (`AT&T Wireless`, `ATTENTION`).
+_COMMAND_LINE = re.compile(
+    r"AT\s*(?:[+&%$^#*!@][A-Z][A-Z0-9_.]*(?:\s*[?=].*|;.*)?|D.*|(?:(?:[AEHILMOPQTVXZ]\d*|&[A-Z]\d*|S\d+(?:\?|=\d*))\s*)*;?)",
+    re.IGNORECASE | re.DOTALL,
+)
+# final results a command of another program may get (words: numeric results are digits that
+# other text can be too)
+_FINAL_WORDS = ("OK", "ERROR")
+_FINAL_PREFIXES = ("+CME ERROR:", "+CMS ERROR:")
+# commands whose answer lines may be command names (AT+CLAC lists the commands the module takes)
+_LISTS_COMMANDS = re.compile(r"AT\s*\+\s*CLAC\b", re.IGNORECASE)
+# the command lines this parser was told of that an echo may still come back for (a late echo
+# of an abandoned command, a resynchronisation's register read)
+SENT_REMEMBERED = 32
 
 
 class _Mode(Enum):
@@ -155,6 +184,10 @@ class ATParser:
         self._text_need: int | None = None
         self._text = bytearray()
         self._until_seen = False  # the command's `until` line came (its own answer, not a late one)
+        self._sent: deque[str] = deque(maxlen=SENT_REMEMBERED)  # command lines begun, upper case
+        # a final result with no command in flight may be a command's late answer: before the first
+        # command (what the port held from before), after one was abandoned, after a vendor final
+        self._late_ok = True
         #: bytes of lines that are not text (invalid UTF-8, control characters): a modem at another
         #: baud rate, or one powering up; message text (+CMGR...) is not counted
         self.noise_bytes = 0
@@ -181,6 +214,8 @@ class ATParser:
         self._command = command
         self._verbose_after = grammar.verbose_after(command.line)
         self._echo = [command.line.strip().upper()]
+        self._sent.append(self._echo[0])
+        self._late_ok = False
         self._data_echo = None
         self._echo_on = False  # the command line came back: the modem echoes (ATE1)
         self._body_next = False
@@ -197,6 +232,7 @@ class ATParser:
     def abandon(self) -> None:
         """Forget the command in flight (its timeout expired); later lines are unsolicited."""
         self._command = None
+        self._late_ok = True
         self._echo = []
         self._data_echo = None
         self._body_next = False
@@ -437,6 +473,7 @@ class ATParser:
         self._echo = []
         self._data_echo = None
         self._body_next = False
+        self._late_ok = result is Result.VENDOR  # a module may still add its OK
         events.append(Final(result, line, ok, value))
         if result is Result.CONNECT and cmd is not None and cmd.data_mode:
             self._mode = _Mode.DATA
@@ -456,6 +493,12 @@ class ATParser:
             log.debug("line noise dropped: %r", line.encode(_ENCODING, _ERRORS))
             return
         if cmd is None:
+            stripped = line.strip(_EDGE_NOISE)
+            if self._foreign_echo(stripped, events):
+                return
+            if not self._late_ok and (stripped in _FINAL_WORDS or stripped.startswith(_FINAL_PREFIXES)):
+                events.append(Foreign("final", stripped))
+                return
             self._unsolicited(line, events, numeric=self._numeric(bare_cr))
             return
         stripped = line.strip(_EDGE_NOISE)
@@ -483,6 +526,8 @@ class ATParser:
             self._prompt(events)  # and what came right after it, without a line end between
             self._line(stripped[2:], events, bare_cr)
             return
+        if not _LISTS_COMMANDS.match(cmd.line) and self._foreign_echo(stripped, events):
+            return
         if self._command_final(cmd, stripped, events, numeric=self._numeric(bare_cr)):
             return
         prefix = grammar.prefix_of(stripped)
@@ -507,6 +552,23 @@ class ATParser:
         if cmd.until is not None and patterns.fullmatch(cmd.until, stripped):
             self._until_seen = True
         events.append(Response(stripped))
+
+    def _foreign_echo(self, line: str, events: list[Event]) -> bool:
+        """An echo that is not the command in flight's: of an earlier command line (a late echo,
+        dropped), or of one none of this parser's, another program's (`Foreign`).  False for a
+        line that is not a command line."""
+        if not self._sent or line[:2].upper() != "AT" or len(line) > 512:
+            return False
+        if not _COMMAND_LINE.fullmatch(line):
+            return False
+        compact = "".join(line.split())
+        if line.upper() in self._sent or compact.upper() in ("".join(s.split()) for s in self._sent):
+            log.debug("late echo dropped: %r", line)
+            return True
+        events.append(Foreign("echo", line))
+        if self._command is not None:
+            self.abandon()  # its answer can no more be told from the other program's
+        return True
 
     def _command_final(self, cmd: Command, line: str, events: list[Event], *, numeric: bool = False) -> bool:
         if line in cmd.finals:

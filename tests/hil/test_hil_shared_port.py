@@ -8,7 +8,33 @@ from pathlib import Path
 import pytest
 from ptys import held_open, served_ptys_sync
 
+from hil.bench import run_bench
+from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from m2msim.cli import main
+
+
+async def test_a_foreign_echo_fails_the_run_as_untrusted() -> None:
+    fake: AnsweringTransport
+
+    def csq(line: str) -> str | Answer:
+        fake.interject("AT+GCAP", "+GCAP: +CGSM")  # ModemManager probes the port as the run goes
+        return "+CSQ: 18,0"
+
+    fake = AnsweringTransport({**REGISTERED, "AT+CSQ": csq}, url="/dev/ttyUSB9")
+    result = await run_bench("register", fake.url, transport=fake)
+    assert result.status == "failed"
+    assert result.error_type == "UntrustedAnswer"
+    assert result.error is not None
+    assert result.error.startswith(
+        "'AT+CSQ': /dev/ttyUSB9: untrusted port: 'AT+GCAP' came, the echo of a command"
+    )
+    notes = [e for e in result.transcript.events if e["kind"] == "note" and e.get("untrusted")]
+    assert notes and "'AT+GCAP'" in notes[0]["text"]
+    # nothing the bench asked after it was believed: no command answered OK after the intrusion
+    csq_at = next(i for i, c in enumerate(result.transcript.commands) if c["command"] == "AT+CSQ")
+    after = result.transcript.commands[csq_at + 1 :]
+    assert all(c["command"] in ("ATH", "AT+CGACT=0", "ATS3?") or c.get("error") for c in after)
+    assert "ATH" in fake.lines  # the way out still went
 
 
 def test_the_bench_refuses_a_port_another_process_holds(
