@@ -224,9 +224,13 @@ def port_busy(device: str, url: str, cause: str | None = None, *, proc: Path = P
     else:
         who = f"{tty} is busy ({cause or 'another program has it'}); no process holding it could be seen"
     names = [h.name for h in found or hidden] or ["?"]
+    if cause is not None and "busy" in cause.lower():  # TIOCEXCL: no open of another program goes
+        share = "It cannot be shared: the program holding it keeps others out (TIOCEXCL)"
+    else:
+        share = f"To share it knowingly: {shown}?exclusive=0"
     return PortBusy(
         f"{url}: port in use: {who}; two programs on one modem get each other's answers. "
-        f"To free it: {remedy(names)}. To share it knowingly: {shown}?exclusive=0"
+        f"To free it: {remedy(names)}. {share}"
     )
 
 

@@ -229,6 +229,10 @@ def _refuse_shared(url: str, path: str, exclusive: bool) -> None:
     log.warning("%s: shared (exclusive=0) with %s: their answers may be taken for ours", url, names)
 
 
+# devices left without TIOCEXCL: a pty's outlives its slave's close while the server holds the master
+NO_TIOCEXCL: tuple[str, ...] = ("/dev/pts/",)
+
+
 class SerialTransport(StreamTransport):
     """A serial device or pty, locked against other opens while it is used: pyserial's
     `exclusive` flock, and on a device that is not a pty TIOCEXCL (a second open fails with EBUSY
@@ -242,10 +246,8 @@ class SerialTransport(StreamTransport):
 
         fd = getattr(ser, "fd", None)
         port = str(getattr(ser, "port", "") or "")
-        if not isinstance(fd, int) or os.path.realpath(port).startswith("/dev/pts/"):
-            # a pty's TIOCEXCL outlives its slave's close while the server holds the master: a
-            # bench that died would leave the served modem closed to every later one
-            return
+        if not isinstance(fd, int) or os.path.realpath(port).startswith(NO_TIOCEXCL):
+            return  # a bench that died would leave a served modem closed to every later one
         try:
             fcntl.ioctl(fd, termios.TIOCEXCL)
         except OSError as exc:

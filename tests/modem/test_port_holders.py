@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from ptys import held_open
 
-from modem import portholders
+from modem import portholders, transports
 from modem.at.errors import PortBusy
 from modem.transports import open_transport
 
@@ -77,6 +77,65 @@ async def test_exclusive_0_shares_the_port_knowingly(pty: str, caplog: pytest.Lo
         await transport.close()
     assert "shared (exclusive=0) with python" in caplog.text
     assert f"(pid {other.pid})" in caplog.text
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to open as another user",
+)
+async def test_tiocexcl_keeps_other_users_out_until_close(pty: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # as on a /dev/ttyUSB*: ptys go without it (NO_TIOCEXCL), here taken away to see it work
+    monkeypatch.setattr(transports, "NO_TIOCEXCL", ())
+    os.chmod(pty, 0o666)
+    try_open = [
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+        "import os, sys; os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)", pty,
+    ]  # fmt: skip
+    transport = await open_transport(pty)
+    refused = subprocess.run(try_open, capture_output=True, text=True)
+    await transport.close()
+    assert refused.returncode == 1 and "Device or resource busy" in refused.stderr
+    assert subprocess.run(try_open, capture_output=True, text=True).returncode == 0  # lifted
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to open as another user",
+)
+def test_a_port_kept_by_tiocexcl_is_refused_as_busy(pty: str) -> None:
+    # a user's bench on a port root's daemon holds with TIOCEXCL (ModemManager does), its files
+    # out of the user's sight: EBUSY at open, one line
+    os.chmod(pty, 0o666)
+    with held_open(pty) as other:
+        excl = subprocess.run([sys.executable, "-c", _EXCL, str(other.pid), pty], check=False)
+        assert excl.returncode == 0
+        bench = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", _OPEN, pty],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    assert bench.returncode == 2, bench.stderr
+    assert bench.stderr.strip() == (
+        f"{pty}: port in use: {pty} is busy (Device or resource busy); no process holding it could be "
+        "seen; two programs on one modem get each other's answers. To free it: close the other program "
+        "(a terminal such as screen, minicom or picocom, a second bench). It cannot be shared: the "
+        "program holding it keeps others out (TIOCEXCL)"
+    )
+
+
+# TIOCEXCL on the tty another process holds (its fd reopened through /proc), as that process would
+_EXCL = (
+    "import fcntl, os, sys, termios; pid = sys.argv[1]; "
+    "fd = next(os.open(f'/proc/{pid}/fd/{n}', os.O_RDWR | os.O_NOCTTY) for n in os.listdir(f'/proc/{pid}/fd') "
+    "if os.readlink(f'/proc/{pid}/fd/{n}') == sys.argv[2]); fcntl.ioctl(fd, termios.TIOCEXCL)"
+)
+_OPEN = (
+    "import asyncio, sys\nfrom modem.at.errors import PortBusy\nfrom modem.transports import open_transport\n"
+    "try:\n    asyncio.run(open_transport(sys.argv[1]))\n"
+    "except PortBusy as exc:\n    print(exc, file=sys.stderr)\n    sys.exit(2)"
+)
 
 
 def test_the_pty_server_is_not_a_holder(pty: str) -> None:
