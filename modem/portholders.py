@@ -10,7 +10,8 @@ is locked, as ModemManager may open it in between) the processes holding it are 
   tty first), but for this process and, on a pseudo-terminal, the process holding its master
   side (`/dev/ptmx` whose `fdinfo` gives its `tty-index`): that is the pty's server, the modem;
 - a UUCP lock file (`/run/lock/LCK..ttyUSB2`, the HDB form minicom writes: its pid in ASCII, or
-  4 binary bytes) whose process is alive;
+  4 binary bytes) whose process is alive (`take_lock` writes this process's own, on a device
+  that is not a pty);
 - a process whose open files may not be read (ModemManager and gpsd run as root, the bench
   usually not) is named when it is one of `PORT_PROBERS`, as what may hold a port found busy.
 
@@ -153,11 +154,11 @@ def holders(device: str, *, proc: Path = PROC, me: int | None = None) -> tuple[l
     return found, hidden
 
 
-def lock_holder(device: str, *, dirs: tuple[Path, ...] = LOCK_DIRS, proc: Path = PROC) -> Holder | None:
+def lock_holder(device: str, *, dirs: tuple[Path, ...] | None = None, proc: Path = PROC) -> Holder | None:
     """The live process of a UUCP lock file on the device (`/run/lock/LCK..ttyUSB2`), if any; a
     lock whose process is gone is stale and ignored, this process's own too."""
     name = f"LCK..{os.path.basename(tty_of(device))}"
-    for folder in dirs:
+    for folder in dirs or LOCK_DIRS:
         path = folder / name
         try:
             data = path.read_bytes()[:64]
@@ -182,6 +183,39 @@ def lock_holder(device: str, *, dirs: tuple[Path, ...] = LOCK_DIRS, proc: Path =
             pass  # alive, another user's
         return Holder(pid, process_name(pid, proc), str(path))
     return None
+
+
+def take_lock(device: str, *, dirs: tuple[Path, ...] | None = None) -> Path | None:
+    """Write this process's UUCP lock file on the device (HDB form: its pid in ASCII, 10 wide),
+    for minicom and the tools that look there: made under a temporary name, then linked, so that
+    it is never half written nor put over one that is there.  None when none could be written (a
+    lock folder this user cannot write, a lock already there: `lock_holder` has said whose)."""
+    name = f"LCK..{os.path.basename(tty_of(device))}"
+    for folder in dict.fromkeys(Path(os.path.realpath(d)) for d in dirs or LOCK_DIRS):
+        temp = folder / f"LTMP.{os.getpid()}"
+        try:
+            temp.write_text(f"{os.getpid():10d}\n")
+            try:
+                os.link(temp, folder / name)
+            finally:
+                temp.unlink()
+        except FileExistsError:
+            return None
+        except OSError as exc:
+            log.debug("%s: no lock file written: %s", folder / name, exc.strerror or exc)
+            continue
+        return folder / name
+    return None
+
+
+def drop_lock(path: Path) -> None:
+    """Remove a lock file `take_lock` wrote, when it still holds this process's pid (never one
+    another program wrote)."""
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except OSError as exc:
+        log.debug("%s: lock file not removed: %s", path, exc.strerror or exc)
 
 
 def remedy(names: list[str]) -> str:

@@ -21,6 +21,7 @@ import logging
 import os
 import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -229,16 +230,19 @@ def _refuse_shared(url: str, path: str, exclusive: bool) -> None:
     log.warning("%s: shared (exclusive=0) with %s: their answers may be taken for ours", url, names)
 
 
-# devices left without TIOCEXCL: a pty's outlives its slave's close while the server holds the master
+# devices left without TIOCEXCL and a UUCP lock file: a pty's TIOCEXCL outlives its slave's close
+# while the server holds the master, and its lock would be named after a number (`LCK..3`)
 NO_TIOCEXCL: tuple[str, ...] = ("/dev/pts/",)
 
 
 class SerialTransport(StreamTransport):
     """A serial device or pty, locked against other opens while it is used: pyserial's
     `exclusive` flock, and on a device that is not a pty TIOCEXCL (a second open fails with EBUSY
-    but for root), lifted again on close."""
+    but for root) and a UUCP lock file (`/run/lock/LCK..ttyUSB2`, which minicom honours), both
+    lifted again on close."""
 
     _excl_fd: int | None = None
+    _lock_file: Path | None = None
 
     def exclude_others(self, ser: Any) -> None:
         import fcntl
@@ -248,6 +252,7 @@ class SerialTransport(StreamTransport):
         port = str(getattr(ser, "port", "") or "")
         if not isinstance(fd, int) or os.path.realpath(port).startswith(NO_TIOCEXCL):
             return  # a bench that died would leave a served modem closed to every later one
+        self._lock_file = portholders.take_lock(port)
         try:
             fcntl.ioctl(fd, termios.TIOCEXCL)
         except OSError as exc:
@@ -263,6 +268,9 @@ class SerialTransport(StreamTransport):
             with contextlib.suppress(OSError):
                 fcntl.ioctl(self._excl_fd, termios.TIOCNXCL)
             self._excl_fd = None
+        if self._lock_file is not None:
+            portholders.drop_lock(self._lock_file)
+            self._lock_file = None
         await super().close()
 
 

@@ -83,9 +83,12 @@ async def test_exclusive_0_shares_the_port_knowingly(pty: str, caplog: pytest.Lo
     os.geteuid() != 0 or shutil.which("setpriv") is None,
     reason="needs root and setpriv to open as another user",
 )
-async def test_tiocexcl_keeps_other_users_out_until_close(pty: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_tiocexcl_keeps_other_users_out_until_close(
+    pty: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # as on a /dev/ttyUSB*: ptys go without it (NO_TIOCEXCL), here taken away to see it work
     monkeypatch.setattr(transports, "NO_TIOCEXCL", ())
+    monkeypatch.setattr(portholders, "LOCK_DIRS", (tmp_path,))
     os.chmod(pty, 0o666)
     try_open = [
         "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
@@ -93,7 +96,10 @@ async def test_tiocexcl_keeps_other_users_out_until_close(pty: str, monkeypatch:
     ]  # fmt: skip
     transport = await open_transport(pty)
     refused = subprocess.run(try_open, capture_output=True, text=True)
+    lock = tmp_path / f"LCK..{os.path.basename(pty)}"
+    assert lock.read_text() == f"{os.getpid():10d}\n"  # for minicom and the tools that look there
     await transport.close()
+    assert not lock.exists()
     assert refused.returncode == 1 and "Device or resource busy" in refused.stderr
     assert subprocess.run(try_open, capture_output=True, text=True).returncode == 0  # lifted
 
@@ -165,6 +171,21 @@ def test_a_uucp_lock_of_a_live_process_names_it(pty: str, tmp_path: Path) -> Non
         assert holder is not None and holder.pid == other.pid
         assert str(holder) == f"{holder.name} (pid {other.pid}, by its lock file {lock})"
     assert portholders.lock_holder(pty, dirs=(tmp_path,)) is None  # its process gone: stale
+
+
+def test_a_lock_file_is_written_once_and_only_ours_removed(tmp_path: Path) -> None:
+    lock = portholders.take_lock("/dev/ttyUSB2", dirs=(tmp_path,))
+    assert lock == tmp_path / "LCK..ttyUSB2" and lock.read_text() == f"{os.getpid():10d}\n"
+    assert portholders.lock_holder("/dev/ttyUSB2", dirs=(tmp_path,)) is None  # this process's
+    assert portholders.take_lock("/dev/ttyUSB2", dirs=(tmp_path,)) is None  # not written over
+    portholders.drop_lock(lock)
+    assert list(tmp_path.iterdir()) == []
+    theirs = tmp_path / "LCK..ttyUSB2"
+    theirs.write_text("         1\n")  # another program's: left alone
+    assert portholders.take_lock("/dev/ttyUSB2", dirs=(tmp_path,)) is None
+    portholders.drop_lock(theirs)
+    assert theirs.read_text() == "         1\n"
+    assert portholders.take_lock("/dev/ttyUSB2", dirs=(tmp_path / "missing", tmp_path / "x")) is None
 
 
 def test_daemons_whose_files_cannot_be_read_are_named(
