@@ -21,6 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from modem import portholders
 from modem.at.client import ATClient, WatchdogPolicy
 from modem.at.errors import CommandTimeout, ModemError
 from modem.at.policies import RetryPolicy
@@ -58,6 +59,8 @@ class SerialPort:
     location: str | None = None
     module: KnownModule | None = None
     probe: dict[str, Any] = field(default_factory=dict)  # command -> answer lines, or "error"
+    #: the other programs holding the port (`ModemManager (pid 812)`): a bench would be refused it
+    held_by: list[str] = field(default_factory=list)
 
     @property
     def usb_id(self) -> str:
@@ -145,8 +148,16 @@ def list_ports(comports: Callable[[], Iterable[Any]] | None = None) -> list[Seri
             location=location,
         )
         port.module = identify(port.vid, port.pid)
+        port.held_by = held_by(port.device)
         out.append(port)
     return sorted(out, key=lambda p: p.device)
+
+
+def held_by(device: str) -> list[str]:
+    """The other programs that have the port open or locked (`modem.portholders`), named."""
+    found, _ = portholders.holders(device)
+    lock = portholders.lock_holder(device)
+    return [str(h) for h in found] + ([str(lock)] if lock and all(h.pid != lock.pid for h in found) else [])
 
 
 async def probe_port(device: str, timeout: float = 1.0) -> dict[str, Any]:
@@ -185,10 +196,15 @@ async def probe_port(device: str, timeout: float = 1.0) -> dict[str, Any]:
 
 
 async def probe_ports(ports: Sequence[SerialPort], timeout: float = 1.0) -> None:
-    """Probe every port at once; each port's `probe` gets its answers."""
-    answers = await asyncio.gather(*(probe_port(p.device, timeout) for p in ports))
-    for port, answer in zip(ports, answers, strict=True):
+    """Probe every port at once; each port's `probe` gets its answers.  A port another program
+    holds is not probed: its answers would be mixed with that program's."""
+    free = [p for p in ports if not p.held_by]
+    answers = await asyncio.gather(*(probe_port(p.device, timeout) for p in free))
+    for port, answer in zip(free, answers, strict=True):
         port.probe = answer
+    for port in ports:
+        if port.held_by:
+            port.probe = {"error": f"in use by {', '.join(port.held_by)}: not probed"}
 
 
 def probe_summary(probe: dict[str, Any]) -> str:
@@ -216,6 +232,9 @@ def render_ports(ports: list[SerialPort], *, probed: bool) -> str:
     if not ports:
         return "no serial ports found\n"
     header = ["device", "usb id", "serial", "if", "module", "AT?"]
+    held = any(p.held_by for p in ports)
+    if held:
+        header.append("held by")
     if probed:
         header.append(f"probe ({', '.join(PROBE_COMMANDS)})")
     rows = [header]
@@ -229,6 +248,8 @@ def render_ports(ports: list[SerialPort], *, probed: bool) -> str:
             p.module.name if p.module is not None else (p.description if p.vid is None else "unknown"),
             at,
         ]
+        if held:
+            row.append(", ".join(p.held_by))
         if probed:
             row.append(probe_summary(p.probe))
         rows.append(row)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ptys import served_ptys
+from ptys import held_open, served_ptys
 
 from hil import cli as hil_cli
 from hil.ports import PROBE_COMMANDS, identify, interface_number, known_modules, list_ports, probe_ports
@@ -156,3 +156,26 @@ def test_the_ports_command_is_wired(
     monkeypatch.setattr("hil.ports._comports", lambda: DESK)
     assert main(["bench", "ports", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["ports"]) == len(DESK)
+
+
+async def test_a_port_another_program_holds_is_named_and_not_probed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    controller, slave = os.openpty()
+    path = os.ttyname(slave)
+    os.close(slave)
+    try:
+        with held_open(path) as other:
+            ports = list_ports(lambda: [port(path, vid=0x2C7C, pid=0x0125, location="1-1.2:1.2")])
+            await probe_ports(ports, timeout=0.5)
+            assert hil_cli.ports_command(args(), comports=lambda: [port(path)]) == 0
+            table = capsys.readouterr().out.splitlines()
+            os.set_blocking(controller, False)
+            with pytest.raises(BlockingIOError):
+                os.read(controller, 4096)  # nothing was written to it
+        [held] = ports
+        assert held.held_by == [f"python -c (pid {other.pid})"]
+        assert held.probe == {"error": f"in use by python -c (pid {other.pid}): not probed"}
+        assert table[0].split()[-2:] == ["held", "by"] and table[1].endswith(f"python -c (pid {other.pid})")
+    finally:
+        os.close(controller)
