@@ -50,6 +50,7 @@ from hil.usage import BenchUsage, usage_records
 from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
 from m2msim.outputs import OutputError, same_path
 from modem import safety
+from modem.at.client import ForeignNotice
 from modem.at.errors import ModemError, UntrustedAnswer
 from modem.drivers.generic import Modem
 from modem.drivers.network import Registration
@@ -68,7 +69,12 @@ RELEASE_COMMANDS = (("ATH", "AT+CHUP"), ("AT+CGACT=0",))  # hang up (or the 3GPP
 
 
 def _note_untrusted(transcript: Transcript, why: str) -> None:
-    transcript.record("note", text=why, untrusted=True)
+    """A line that answered none of the bench's commands: noted with what a replay plays again
+    (`foreign`, its `foreign_kind`, and `during`, the command it came during)."""
+    extra: dict[str, Any] = {}
+    if isinstance(why, ForeignNotice):
+        extra = {"foreign": why.line, "foreign_kind": why.kind, "during": why.command}
+    transcript.record("note", text=str(why), untrusted=True, **extra)
 
 
 def _interruption(exc: BaseException) -> bool:

@@ -24,7 +24,9 @@ again); one that was cut by the end of the link ends the replay (end of file).  
 resynchronisation after a timeout (`ATS3?`, `ATS4?`, `ATS5?`: `modem.at.client.SYNC_REGISTERS`),
 which no transcript records, is answered as a module answers it; so is its read-back of the
 settings it made (`AT+CMEE?`: `ATClient.check_settings`, at the end of a bench run), as the
-recording last answered that read or with the value last set.
+recording last answered that read or with the value last set.  Another program's line that failed
+a run as untrusted (its `note`, `foreign`) comes again where it came, so the replay fails alike;
+the commands the client then refused to send are not expected.
 """
 
 from __future__ import annotations
@@ -247,6 +249,8 @@ def load_recording(path: str | Path) -> Recording:
             rec.script = ev.text("script")
             if isinstance(event.get("params"), dict):
                 rec.params = dict(event["params"])
+        elif kind == "command" and _not_sent(event):
+            continue  # refused by the client, never written: the replayed client refuses it again
         elif kind == "command":
             if not isinstance(event.get("command"), str):
                 raise ReplayError(f"{source}:{line}: a command event without its `command`")
@@ -266,6 +270,21 @@ def load_recording(path: str | Path) -> Recording:
             answer = ev.answer()
             if answer is not None:
                 settings.append((len(exchanges), event["command"].upper(), answer))
+        elif kind == "note" and event.get("untrusted") and isinstance(event.get("foreign"), str):
+            # another program's line: played again where it came, so the replay fails as the run did
+            heard = ev.text("foreign") or ""
+            data = (
+                heard.encode("latin-1", "replace") + b"\r"
+                if event.get("foreign_kind") == "echo"
+                else (_CRLF + heard.encode("latin-1", "replace") + _CRLF)
+            )
+            last = exchanges[-1] if exchanges else None
+            if last is None:
+                opening.append((t, data))
+            elif last.answer is None:  # during the command, which it failed: its answer now
+                last.answer, last.delay = data, max(0.0, t - starts[-1])
+            else:  # after its answer, with it: before the client's next line, as it came then
+                last.answer += data
         elif kind == "urc" and isinstance(event.get("line"), str):
             if exchanges:
                 # written after the command's event, it came after the command's final answer: not
@@ -281,6 +300,11 @@ def load_recording(path: str | Path) -> Recording:
     if not exchanges:
         raise ReplayError(f"{source}: no AT command in the transcript: nothing to replay")
     return rec
+
+
+def _not_sent(event: dict[str, Any]) -> bool:
+    """A command the client of an untrusted port refused to send (`UntrustedAnswer`, `not sent`)."""
+    return event.get("error") == "UntrustedAnswer" and ": not sent: " in str(event.get("message", ""))
 
 
 class ReplayTransport:

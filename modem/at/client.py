@@ -53,6 +53,7 @@ __all__ = [
     "DEFAULT_TIMEOUTS",
     "TRACKED_SETTINGS",
     "ATClient",
+    "ForeignNotice",
     "Reply",
     "RestartNotice",
     "RetryPolicy",
@@ -104,6 +105,21 @@ class RestartNotice(str):
     def __new__(cls, why: str, sign: str) -> RestartNotice:
         notice = super().__new__(cls, why)
         notice.sign = sign
+        return notice
+
+
+class ForeignNotice(str):
+    """Why the port is untrusted (the `on_untrusted` callbacks' argument), with the line that
+    showed it: `kind` and `line` (`modem.at.parser.Foreign`), and `command`, the line of the
+    command it came during (None when none was in flight)."""
+
+    kind: str
+    line: str
+    command: str | None
+
+    def __new__(cls, why: str, foreign: Foreign, command: str | None) -> ForeignNotice:
+        notice = super().__new__(cls, why)
+        notice.kind, notice.line, notice.command = foreign.kind, foreign.line, command
         return notice
 
 
@@ -283,7 +299,8 @@ class ATClient:
         self._restart_callbacks.append(callback)
 
     def on_untrusted(self, callback: Callable[[str], None]) -> None:
-        """Call `callback(why)` at each line that cannot be an answer to this client (`Foreign`)."""
+        """Call `callback(why)` at each line that cannot be an answer to this client (`Foreign`);
+        `why` is a `ForeignNotice`."""
         self._untrusted_callbacks.append(callback)
 
     def _foreign(self, event: Foreign) -> None:
@@ -305,11 +322,15 @@ class ATClient:
             self.untrusted = why
         log.warning("%s", why)
         pending = self._pending
-        if pending is not None and not pending.future.done():
+        in_flight = pending is not None and not pending.future.done()
+        if pending is not None and in_flight:
             pending.future.set_exception(UntrustedAnswer(f"{pending.command.line!r}: {why}"))
+        notice = ForeignNotice(
+            why, event, pending.command.line if pending is not None and in_flight else None
+        )
         for callback in list(self._untrusted_callbacks):
             try:
-                callback(why)
+                callback(notice)
             except Exception:
                 log.exception("%s: untrusted callback %r failed", self.url, callback)
 

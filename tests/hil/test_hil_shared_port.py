@@ -37,6 +37,34 @@ async def test_a_foreign_echo_fails_the_run_as_untrusted() -> None:
     assert "ATH" in fake.lines  # the way out still went
 
 
+@pytest.mark.parametrize("kind", ["echo", "final"])
+async def test_a_replay_fails_as_the_untrusted_run_did(kind: str, tmp_path: Path) -> None:
+    fake: AnsweringTransport
+
+    def csq(line: str) -> str | Answer:
+        fake.interject("AT+GCAP", "+GCAP: +CGSM")  # its echo, during AT+CSQ
+        return "+CSQ: 18,0"
+
+    # an OK after the IMEI's: another program's, which no command of the bench waited for
+    imei = Answer("356938035643809", final="OK\r\n\r\nOK")
+    fake = AnsweringTransport({**REGISTERED, **({"AT+CSQ": csq} if kind == "echo" else {"AT+CGSN": imei})})
+    (tmp_path / "run").mkdir()
+    recorded = await run_bench("register", fake.url, transport=fake, out=tmp_path / "run")
+    assert recorded.error_type == "UntrustedAnswer" and recorded.error is not None
+    [note] = [e for e in recorded.transcript.events if e.get("untrusted")]
+    assert (note["foreign_kind"], note["foreign"]) == ((kind, "AT+GCAP") if kind == "echo" else (kind, "OK"))
+    assert note["during"] == ("AT+CSQ" if kind == "echo" else None)
+
+    (tmp_path / "replay").mkdir()
+    url = f"replay://{tmp_path / 'run' / 'transcript.jsonl'}?scale=0"
+    replayed = await run_bench("register", url, out=tmp_path / "replay")
+    assert (replayed.status, replayed.error_type) == ("failed", "UntrustedAnswer")
+    assert replayed.error is not None
+    assert replayed.error.replace(url, fake.url) == recorded.error.replace(fake.url, fake.url)
+    sent = [c["command"] for c in replayed.transcript.commands]
+    assert sent == [c["command"] for c in recorded.transcript.commands]
+
+
 def test_the_bench_refuses_a_port_another_process_holds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
