@@ -205,8 +205,8 @@ class _Event:
 
 def load_recording(path: str | Path) -> Recording:
     """The exchanges of a transcript file; `ReplayError` names the file (and line, and field) when
-    unusable.  Events of a kind replay has no use for (steps, notes, a later version's kinds) are
-    skipped."""
+    unusable.  Events of a kind replay has no use for (steps, notes but another program's line, a
+    later version's kinds) are skipped."""
     source = str(path)
     try:
         lined = read_transcript_lines(path)
