@@ -9,6 +9,11 @@
 Flow control is off by default (most bench wiring is a 3-wire UART: TX, RX, GND); turn it on with
 `rtscts=1` or `xonxoff=1` in the URL query or as keyword options.  `loop://` is refused: it has no
 file descriptor, which asyncio serial transports need.  OS errors are mapped to `TransportError` here.
+
+A serial device or pty is the client's alone (`exclusive=0` in the query shares it knowingly): one
+another process holds is refused naming it (`modem.portholders`, `PortBusy`), before it is opened
+and again once locked, and while open it is locked (pyserial's `exclusive` flock; on a device that
+is not a pty TIOCEXCL and a UUCP lock file, `SerialTransport`).
 """
 
 from __future__ import annotations
@@ -245,13 +250,13 @@ class SerialTransport(StreamTransport):
     _lock_file: Path | None = None
 
     def exclude_others(self, ser: Any) -> None:
-        import fcntl
-        import termios
-
-        fd = getattr(ser, "fd", None)
+        fd = getattr(ser, "fd", None)  # none on Windows, whose COM ports are exclusive anyway
         port = str(getattr(ser, "port", "") or "")
         if not isinstance(fd, int) or os.path.realpath(port).startswith(NO_TIOCEXCL):
             return  # a bench that died would leave a served modem closed to every later one
+        import fcntl
+        import termios
+
         self._lock_file = portholders.take_lock(port)
         try:
             fcntl.ioctl(fd, termios.TIOCEXCL)
