@@ -279,8 +279,12 @@ class NetworkAPI(Protocol):
         """GPRS attach / registration of `line_id` in device `imeisv` on network `serving_plmn` (MCC+MNC)."""
         ...
 
-    def detach(self, now: float, line_id: str) -> None:
-        """Detach; any open session is released normally."""
+    def detach(self, now: float, line_id: str, *, by_network: bool = False) -> None:
+        """Detach; any open session is released normally (cause 0: the device's own detach, AT+CGATT=0,
+        a power-down).  `by_network`: the network detaches the line (an operator's action, TS 24.008
+        4.7.4.2 network-initiated detach): the records are closed with cause 20, management
+        intervention (TS 32.298), as the operator's own release of the contexts still up at the
+        period's end is."""
         ...
 
     def time_zone_change(self, now: float, line_id: str) -> bool:

@@ -558,8 +558,9 @@ class Ggsn:
             else:
                 self._advance(s, now, 0, 0, 0, 0)
 
-    def release_line(self, now: float, line: LineState) -> None:
-        """Release a line's sessions normally (detach, or a new registration)."""
+    def release_line(self, now: float, line: LineState, cause: ClosingCause = ClosingCause.NORMAL) -> None:
+        """Release a line's sessions (detach, or a new registration): normally, or with `cause` (20
+        when the network detaches the line)."""
         for sid in sorted(line.sessions):
             s = self._sessions[sid]
-            self._close(s, max(now, s.last_time), ClosingCause.NORMAL)
+            self._close(s, max(now, s.last_time), cause)

@@ -373,19 +373,20 @@ class Network:
         self._use(now, line, UseKind.ATTACH, imei=imei14(line.imeisv))
         return AttachResult(True, AttachCause.ACCEPTED, line.zone)
 
-    def detach(self, now: float, line_id: str) -> None:
+    def detach(self, now: float, line_id: str, *, by_network: bool = False) -> None:
         line = self._lines.get(line_id)
         if line is None:
             self.journal.fail(now, "unknown-line", line_id, UnknownLine(line_id))
         self.journal.check_order(now, line.last_time, f"line {line_id}")
         line.last_time = now
         if line.attached:
-            self._release_line(now, line)
+            cause = ClosingCause.MANAGEMENT_INTERVENTION if by_network else ClosingCause.NORMAL
+            self._release_line(now, line, cause)
             line.attached = False
             self.journal.counters["detach"] += 1
 
-    def _release_line(self, now: float, line: LineState) -> None:
-        self.ggsn.release_line(now, line)
+    def _release_line(self, now: float, line: LineState, cause: ClosingCause = ClosingCause.NORMAL) -> None:
+        self.ggsn.release_line(now, line, cause)
         if line.call_id is not None:
             ringing = self.switch.alerting.get(line.call_id)
             if ringing is not None:

@@ -556,7 +556,8 @@ def _detach(c: Console, args: list[str]) -> dict[str, Any]:
         if net.registered:  # network-initiated detach, re-attach required (TS 24.008 4.7.4.2)
             s.modem.tcp.lost(by_network=True)
             s.modem.calls.lost()
-            net.detach(STAT_SEARCHING, abnormal=True)
+            # an operator's release: the records closed with cause 20 (management intervention)
+            net.detach(STAT_SEARCHING, by_network=True)
             net.search()
     return {"detached": [s.index for s in found]}
 

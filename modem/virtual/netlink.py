@@ -167,18 +167,28 @@ class NetLink:
             self.cause = int(result.cause)
             self._set_stat(STAT_DENIED)
 
-    def detach(self, stat: int = STAT_NOT_SEARCHING, abnormal: bool = False) -> None:
+    def detach(
+        self, stat: int = STAT_NOT_SEARCHING, abnormal: bool = False, by_network: bool = False
+    ) -> None:
+        """Off the network (`stat` after it).  `abnormal`: the contexts were lost (coverage gone),
+        their records closed with cause 4.  `by_network`: the network detaches the modem (the
+        console's `detach`): the gateway closes the contexts' records (cause 20, management
+        intervention: `NetworkAPI.detach`) and the modem is told its contexts are gone."""
         m = self.modem
+        released = by_network and self.registered and self.network is not None
+        if released:
+            assert self.network is not None
+            self.network.detach(m.now, m.identity.line_id, by_network=True)
         for ctx in self.contexts.values():
             if ctx.active:
-                self.deactivate(ctx, abnormal=abnormal)
+                self.deactivate(ctx, abnormal=abnormal or by_network, released=released)
         if self._search is not None:
             self._search.cancel()
             self._search = None
         if self._clock is not None:
             self._clock.cancel()
             self._clock = None
-        if self.registered and self.network is not None:
+        if self.registered and self.network is not None and not released:
             self.network.detach(m.now, m.identity.line_id)
         self.ps_detached = False  # the next registration attaches both domains again
         self._set_stat(stat)
@@ -368,16 +378,19 @@ class NetLink:
         ctx.ip = result.ip_address or "10.0.0.1"
         return 0
 
-    def deactivate(self, ctx: Context, abnormal: bool = False) -> None:
+    def deactivate(self, ctx: Context, abnormal: bool = False, released: bool = False) -> None:
+        """End `ctx`: its session closed at the gateway (cause 4 when `abnormal`, else 0), unless the
+        gateway `released` it already (a network-initiated detach).  `abnormal` or `released`: the
+        network ended it, and the stacks say so."""
         bearer = self.modem.ppp
         if bearer is not None and bearer.ctx is ctx:
             bearer.network_lost()  # NO CARRIER: the PPP bearer on this context ends
         was_active = ctx.active
-        if ctx.session_id is not None and self.network is not None:
+        if ctx.session_id is not None and self.network is not None and not released:
             self.network.close_session(self.modem.now, ctx.session_id, abnormal=abnormal)
         ctx.session_id = None
         ctx.ip = None
-        if abnormal and was_active:
+        if (abnormal or released) and was_active:
             self.modem.tcp.context_lost(ctx)  # the network ended it: the stacks say so (+QIURC "pdpdeact")
 
     def count(self, ctx: Context, up: int, down: int, payload_up: int = 0, payload_down: int = 0) -> None:

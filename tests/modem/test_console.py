@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from accounting.records import UsageType
+from accounting.records import ClosingCause, UsageRecord, UsageType
+from gateway.network import Network, NetworkConfig
 from modem.sms import Direction, SmsDeliver, decode_pdu, encode_deliver
 from modem.virtual.control import JournalError, load_journal, parse_request, replay
-from tests.modem.console_bench import ANSWERING, EPOCH, ConsoleBench
+from modem.virtual.scenario import ServeScenario, provision
+from tests.modem.console_bench import ANSWERING, EPOCH, ConsoleBench, Kept
 
 
 async def test_list_finds_modems_by_index_imei_msisdn_and_path(console_bench: ConsoleBench) -> None:
@@ -168,6 +170,46 @@ async def test_detach_ends_the_context_and_the_modem_attaches_again(console_benc
     assert (await console_bench.ctl("list 0"))[0]["contexts"] == []
     data = [r for r in console_bench.kept.records if r.type == UsageType.DATA]
     assert len(data) == 1
+
+
+async def test_a_detach_by_the_network_is_billed_as_the_gateway_bills_an_operators_release(
+    console_bench: ConsoleBench,
+) -> None:
+    """The console's `detach` is the operator's: the context's record closes with cause 20
+    (management intervention, TS 32.298), as the gateway closes it for any device the network
+    detaches (`NetworkAPI.detach(by_network=True)`), not 4 (abnormal: coverage lost)."""
+    modem = console_bench.modem(0)
+    await console_bench.at(0, 'AT+CGDCONT=1,"IP","orange.m2m.spec"')
+    await console_bench.at(0, "AT+CGACT=1,1")
+    await console_bench.ctl("wait 0 context-active 1")
+    await console_bench.ctl("detach 0")
+    (served,) = [r for r in console_bench.kept.records if r.type == UsageType.DATA]
+    # the same on a network of its own, driven through the gateway API as the simulator drives it
+    kept = Kept()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), kept)
+    provision(net, modem, ServeScenario())
+    opened = (served.start - EPOCH).total_seconds()
+    ident = modem.identity
+    assert net.attach(opened, ident.line_id, ident.imeisv, served.serving_plmn, modem.net.rat).accepted
+    assert net.open_session(opened, ident.line_id, "orange.m2m.spec").accepted
+    net.detach(opened + served.duration_s, ident.line_id, by_network=True)
+    (simulated,) = [r for r in kept.records if r.type == UsageType.DATA]
+
+    def billed(r: UsageRecord) -> tuple[object, ...]:
+        return (
+            r.start,
+            r.duration_s,
+            r.bytes_up,
+            r.bytes_down,
+            r.zone,
+            r.serving_plmn,
+            r.apn,
+            r.sequence,
+            r.cause,
+        )
+
+    assert billed(served) == billed(simulated)
+    assert served.cause == ClosingCause.MANAGEMENT_INTERVENTION
 
 
 async def test_refuse_pdp_refuses_the_next_activation_only(console_bench: ConsoleBench) -> None:
