@@ -15,6 +15,7 @@ from gateway.identity import validate_plmn
 from gateway.partial import INTERVAL_S
 from gateway.smsc import SmscConfig
 from gateway.switch import SwitchConfig
+from gateway.wire import HEADER, SYN
 
 
 class CountingMode(StrEnum):
@@ -32,8 +33,11 @@ class NetworkConfig:
     counting: CountingMode = CountingMode.INNER_IP
     mean_packet_bytes: int = 200  # packets estimate for OUTER_GTP when the caller gives none
     interim_interval_s: int = INTERVAL_S
-    scan_rate_per_hour: float = 4.0  # unsolicited inbound packets per public-address session
-    scan_packet_bytes: int = 60  # a TCP SYN with options
+    # unsolicited inbound probes per hour on a public-address session: none unless set (as in the
+    # simulator's scenarios; a rate is an assumption, not a measurement)
+    scan_rate_per_hour: float = 0.0
+    scan_packet_bytes: int = SYN  # one probe: a TCP SYN of the wire model (with its options) ...
+    scan_reply_bytes: int = HEADER  # ... and the device's answer, a reset (0: the device filters)
     max_bytes_per_s: int = 125_000_000  # a transfer above this rate (1 Gbit/s) is absurd
     max_contexts: int = 10_000_000  # open PDP contexts the gateway holds; beyond: 199
     seed: int = 0
@@ -53,6 +57,8 @@ class NetworkConfig:
         for name in ("mean_packet_bytes", "interim_interval_s", "scan_packet_bytes", "max_bytes_per_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.scan_reply_bytes < 0:
+            raise ConfigError(f"scan_reply_bytes must be >= 0, got {self.scan_reply_bytes}")
         if self.scan_rate_per_hour < 0:
             raise ConfigError(f"scan_rate_per_hour must be >= 0, got {self.scan_rate_per_hour}")
 
@@ -64,6 +70,7 @@ _SCALAR_KEYS: dict[str, type] = {
     "interim_interval_s": int,
     "scan_rate_per_hour": float,
     "scan_packet_bytes": int,
+    "scan_reply_bytes": int,
     "max_bytes_per_s": int,
     "max_contexts": int,
     "seed": int,

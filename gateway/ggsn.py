@@ -391,29 +391,35 @@ class Ggsn:
         if s.apn.public and rate_s > 0 and t > s.scan_mark_t:
             scan_packets = int(self._scan_rng.poisson(rate_s * (t - s.scan_mark_t)))
             s.scan_mark_t = t
-            if scan_packets:
-                self.journal.counters["scan-packets"] += scan_packets
-                self.journal.counters["scan-bytes"] += scan_packets * self.config.scan_packet_bytes
-        scan_bytes = scan_packets * self.config.scan_packet_bytes
-        inner_down = down + scan_bytes
+        # each probe a SYN down and, unless the device filters, its reset up: a refused connect of
+        # the wire model, as the simulator bills a scan (`simulator.traffic.scan_bytes`)
+        scan_down = scan_packets * self.config.scan_packet_bytes
+        scan_up = scan_packets * self.config.scan_reply_bytes
+        if scan_packets:
+            self.journal.counters["scan-packets"] += scan_packets
+            self.journal.counters["scan-bytes"] += scan_down + scan_up
+        inner_up, inner_down = up + scan_up, down + scan_down
+        replies = scan_packets if scan_up else 0
+        scan_up_counted, scan_down_counted = scan_up, scan_down
         if self._outer:
-            up_counted = up + GTP_U_OVERHEAD * self._packets(up, pk_up)
-            down_counted = inner_down + GTP_U_OVERHEAD * (self._packets(down, pk_down) + scan_packets)
+            scan_up_counted += GTP_U_OVERHEAD * replies
+            scan_down_counted += GTP_U_OVERHEAD * scan_packets
+            up_counted = up + GTP_U_OVERHEAD * self._packets(up, pk_up) + scan_up_counted
+            down_counted = down + GTP_U_OVERHEAD * self._packets(down, pk_down) + scan_down_counted
         else:
-            up_counted, down_counted = up, inner_down
+            up_counted, down_counted = inner_up, inner_down
         if packet is None:
-            if self.capture is not None and (up or inner_down):
-                self.capture.user_packets(now, s.ctx, up, inner_down)
+            if self.capture is not None and (inner_up or inner_down):
+                self.capture.user_packets(now, s.ctx, inner_up, inner_down)
             self._settle(s, t, up_counted, down_counted)
         else:
-            scan_counted = scan_bytes + (GTP_U_OVERHEAD * scan_packets if self._outer else 0)
-            self._settle(s, math.ceil(now), 0, scan_counted)  # the boundaries before `now`
+            self._settle(s, math.ceil(now), scan_up_counted, scan_down_counted)  # the boundaries before `now`
             if self.capture is not None:
-                if scan_bytes:
-                    self.capture.user_packets(now, s.ctx, 0, scan_bytes)
+                if scan_up or scan_down:
+                    self.capture.user_packets(now, s.ctx, scan_up, scan_down)
                 self.capture.user_packet(now, s.ctx, packet, uplink)
-            s.cur_up += up_counted
-            s.cur_down += down_counted - scan_counted
+            s.cur_up += up_counted - scan_up_counted
+            s.cur_down += down_counted - scan_down_counted
         s.last_time = now
         if up_counted or down_counted:
             # the billable ko this chunk adds: the records it closed and the current one, each rounded

@@ -29,10 +29,11 @@ Data sessions
   session reported by one transfer at its end is cut exactly as
   `cut_sessions` cuts it.  Each time-limit record sends a RADIUS
   Interim-Update dated at the boundary.
-- Sessions on public-address APNs receive unsolicited inbound packets
-  (scans): a Poisson process of `scan_rate_per_hour` packets of
-  `scan_packet_bytes` each, drawn from the run's seeded generator whenever the
-  session's time advances; they are counted and billed as downlink.  Private
+- Sessions on public-address APNs receive unsolicited inbound probes
+  (scans): a Poisson process of `scan_rate_per_hour` probes (none by default),
+  drawn from the run's seeded generator whenever the session's time advances;
+  each is a SYN of `scan_packet_bytes` billed as downlink and the device's reset
+  of `scan_reply_bytes` billed as uplink, as the simulator bills them.  Private
   APNs receive none.
 - Times are kept to the second (records are whole seconds): a time is
   floored to its second for records and cuts.

@@ -24,6 +24,7 @@ from gateway.errors import (
 from gateway.events import ContextInfo
 from gateway.network import GTP_U_OVERHEAD, CountingMode, Network, NetworkConfig, network_config
 from gateway.partial import INTERVAL_S, cut_sessions
+from gateway.wire import HEADER, SYN
 
 
 class Capture:
@@ -336,15 +337,27 @@ def test_public_apns_receive_scans_and_private_ones_none() -> None:
     private = net.open_session(0, "L1", "orange.m2m.spec")
     assert public.session_id and private.session_id
     net.flush(day)
-    by_apn = {r.apn: 0 for r in sink.records}
+    up = {r.apn: 0 for r in sink.records}
+    down = dict(up)
     for r in sink.records:
-        assert r.bytes_up == 0
-        by_apn[r.apn or ""] += r.bytes_down
-    assert by_apn["orange.m2m.spec"] == 0
-    packets = by_apn["orange.m2m"] // 60
-    assert by_apn["orange.m2m"] % 60 == 0
+        up[r.apn] += r.bytes_up
+        down[r.apn] += r.bytes_down
+    assert up["orange.m2m.spec"] == down["orange.m2m.spec"] == 0
+    packets = net.counters["scan-packets"]
+    # each probe a refused connect of the wire model: its SYN down, the device's reset up
+    assert (down["orange.m2m"], up["orange.m2m"]) == (packets * SYN, packets * HEADER)
     assert 240 - 5 * 240**0.5 < packets < 240 + 5 * 240**0.5  # Poisson(10/h over 24 h)
-    assert net.counters["scan-bytes"] == by_apn["orange.m2m"]
+    assert net.counters["scan-bytes"] == down["orange.m2m"] + up["orange.m2m"]
+
+
+def test_a_device_that_filters_probes_sends_no_reset() -> None:
+    net, sink = make(scan_rate_per_hour=60.0, scan_reply_bytes=0, seed=5)
+    s = net.open_session(0, "L1", "orange.m2m")
+    assert s.session_id
+    net.close_session(3_600, s.session_id)
+    (rec,) = sink.records
+    assert net.counters["scan-packets"] > 0
+    assert (rec.bytes_up, rec.bytes_down) == (0, net.counters["scan-packets"] * SYN)
 
 
 def test_the_same_seed_replays_the_same_records() -> None:
@@ -670,12 +683,12 @@ def test_real_packets_with_outer_gtp_counting_and_scans() -> None:
     scans = net.counters["scan-packets"]
     assert scans > 0  # Poisson(1/s over 600 s), drawn at the first packet
     (rec,) = sink.records
-    assert rec.bytes_up == 100 + GTP_U_OVERHEAD
-    assert rec.bytes_down == 200 + GTP_U_OVERHEAD + net.counters["scan-bytes"] + scans * GTP_U_OVERHEAD
+    assert rec.bytes_up == 100 + GTP_U_OVERHEAD + scans * (HEADER + GTP_U_OVERHEAD)  # the resets
+    assert rec.bytes_down == 200 + GTP_U_OVERHEAD + scans * (SYN + GTP_U_OVERHEAD)  # the probes
     kinds = [(c[0], c[3:]) for c in capture.calls if c[0].startswith("user_")]
     # the scans' volume is modelled (sampled), the real packets go whole
     assert kinds == [
-        ("user_packets", (0, net.counters["scan-bytes"])),
+        ("user_packets", (scans * HEADER, scans * SYN)),
         ("user_packet", (bytes(100), True)),
         ("user_packet", (bytes(200), False)),
     ]
