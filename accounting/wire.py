@@ -32,6 +32,11 @@ The model (IPv4; every figure an IP packet's length):
   has given up (SIMCom's 75 s, an application's timeout): 7 SYNs, 364 B, by 63 s; 4, 208 B, in
   15 s.  A refusal adds the reset (40 B) down: a refused connect costs the SYNs sent until the reset
   came (one, when it answers the first: 92 B in all).  UDP: 28 B of IPv4 + UDP header per datagram.
+- A destination the network cannot reach (no route, the host gone, or a firewall's "administratively
+  prohibited"): an ICMP destination unreachable answers the packet, 56 B (IPv4 20, ICMP 8, the
+  quoted IPv4 header 20 and first 8 bytes of the datagram, RFC 792).  A connect's first SYN so
+  answered fails at once (Linux ends a connect in SYN-SENT on it): 52 B up, 56 B down
+  (`unreachable`); a datagram so answered costs its own bytes and the 56.
 
 Why this model: it reproduces the field measurements of one report (53-byte JSON, IPv4, both
 directions, measured on Linux with TCP timestamps off): MQTT connect + publish + disconnect 9
@@ -60,6 +65,9 @@ UDP_HEADER = 28  # IPv4 (20) + UDP (8)
 ACK_DELAY_S = 0.2  # the delayed ACK's timer (RFC 1122: under 0.5 s; Linux at most 0.2 s)
 SYN_RTO_S = 1.0  # a SYN's first retransmission timeout (RFC 6298 2.1), doubled on each expiry (5.5)
 SYN_RETRIES = 6  # retransmissions of a SYN before the stack gives up (Linux's tcp_syn_retries)
+# ICMP destination unreachable (IPv4): IP header 20, ICMP header 8, the quoted IP header 20 and the
+# first 8 bytes of the datagram it answers (RFC 792)
+ICMP_UNREACHABLE = 20 + 8 + 20 + 8
 
 DEVICE, SERVER = 0, 1  # the ends of a connection: the device's segments go up, the server's down
 
@@ -115,6 +123,13 @@ def refused(elapsed: float = 0.0) -> tuple[int, int]:
     """(up, down) of a connect the far end (or the network) refused `elapsed` seconds after its
     first SYN: the SYNs sent until then (one, when the reset answered the first), the reset."""
     return SYN * syns(elapsed), HEADER
+
+
+def unreachable(elapsed: float = 0.0) -> tuple[int, int]:
+    """(up, down) of a connect the network answered "destination unreachable" (ICMP) `elapsed`
+    seconds after its first SYN: the SYNs sent until then (one, when the answer came to the first)
+    and the ICMP message, which ends the connect."""
+    return SYN * syns(elapsed), ICMP_UNREACHABLE
 
 
 @dataclass(slots=True)

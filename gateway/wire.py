@@ -11,6 +11,7 @@ from accounting.wire import (
     ACK_DELAY_S,
     DEVICE,
     HEADER,
+    ICMP_UNREACHABLE,
     MSS,
     SERVER,
     SYN,
@@ -25,12 +26,14 @@ from accounting.wire import (
     segments,
     syns,
     unanswered,
+    unreachable,
 )
 
 __all__ = [
     "ACK_DELAY_S",
     "DEVICE",
     "HEADER",
+    "ICMP_UNREACHABLE",
     "MSS",
     "SERVER",
     "SYN",
@@ -45,4 +48,5 @@ __all__ = [
     "segments",
     "syns",
     "unanswered",
+    "unreachable",
 ]

@@ -27,7 +27,7 @@ from gateway.api import CallKind, CallOutcome, SmsStatus, move_to
 from gateway.wire import SYN, syns
 from simulator import rng as rngmod
 from simulator.batch import Stretch
-from simulator.profiles import Profile
+from simulator.profiles import Exchange, Profile
 from simulator.scenario import EventStream, Group, Outage
 from simulator.stats import GroupStats
 from simulator.traffic import (
@@ -147,6 +147,7 @@ class Device:
         self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
         self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
         self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
+        self.failing: Exchange | None = None  # what an attempt costs in the outage ridden out last
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -506,6 +507,8 @@ class Device:
             # or whose contexts the network refuses (its reports go on being refused, as before)
             return False
         self.late = self.late[self.late >= t_end]  # one due in the outage is lost (retries, catch-up)
+        if o.kind != "area":
+            self.failing = self._attempt(o)  # what its attempts cost (an area outage's go on)
         if first is None:
             first = (
                 float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
@@ -538,7 +541,7 @@ class Device:
                 busy = float(ATTACH_ATTEMPT_S)
             else:
                 assert prof is not None
-                fa = prof.failed_attempt
+                fa = self._attempt(o)
                 busy = float(fa.duration_s)
                 failed.append(int(self.env.now))
                 self._attempt_cut(failed, busy)
@@ -588,13 +591,25 @@ class Device:
         else:
             self._failed_sessions([start], duration=at - start)
 
+    def _attempt(self, o: Outage) -> Exchange:
+        """What one attempt costs in the server or APN outage `o`: nothing answers (the profile's
+        failed attempt), or the network answers "destination unreachable" (ICMP)."""
+        assert self.profile is not None
+        return self.profile.unreachable_attempt if o.answer == "unreachable" else self.profile.failed_attempt
+
     def _failed_sessions(
-        self, starts: list[int], duration: int | None = None, move: int | None = None
+        self,
+        starts: list[int],
+        duration: int | None = None,
+        move: int | None = None,
+        fa: Exchange | None = None,
     ) -> None:
-        """Sessions of reconnection attempts that reached the gateway but not the server."""
+        """Sessions of reconnection attempts that reached the gateway but not the server (`fa`: what
+        each costs; default that of the outage ridden out)."""
         if not starts or self.profile is None:
             return
-        fa = self.profile.failed_attempt
+        if fa is None:
+            fa = self.failing or self.profile.failed_attempt
         at = np.array(starts, dtype=np.int64)
         full = fa.duration_s if duration is None else duration
         # an attempt in progress at the period's end is cut there, as a report session is, and not
@@ -680,12 +695,17 @@ class Device:
             else:
                 self.stats.calls_refused += 1
 
-    def _server_down(self, t: float) -> bool:
-        """Whether a server or APN outage of this device's is going on at `t` (its server does not answer)."""
+    def _server_down(self, t: float) -> Outage | None:
+        """The server or APN outage of this device's going on at `t` (its server does not answer), if any."""
         start = self.shard.scenario.start
-        return any(
-            o.kind != "area" and (o.start - start).total_seconds() <= t < (o.end - start).total_seconds()
-            for o in self.outages
+        return next(
+            (
+                o
+                for o in self.outages
+                if o.kind != "area"
+                and (o.start - start).total_seconds() <= t < (o.end - start).total_seconds()
+            ),
+            None,
         )
 
     def deliver_mt(self) -> None:
@@ -693,19 +713,16 @@ class Device:
             return
         got = self.net.pending_sms(self.env.now, self.ident.line)
         self.stats.mt_sms_delivered += len(got)
+        down = self._server_down(self.env.now)
         if (
-            got
-            and self.profile is not None
-            and self.attached
-            and self.apn_allowed()
-            and self._server_down(self.env.now)
+            got and self.profile is not None and self.attached and self.apn_allowed() and down is not None
         ):  # the answer is an attempt the server does not answer, as the outage's own attempts
-            n, fa = len(got), self.profile.failed_attempt
+            n, fa = len(got), self._attempt(down)
             self.stats.retry_attempts += n
             self.stats.retry_sessions += n
             self.stats.retry_records += n
             self.stats.retry_ko += n * -(-(fa.up + fa.down) // 1024)
-            self._failed_sessions([int(self.env.now)] * n)
+            self._failed_sessions([int(self.env.now)] * n, fa=fa)
             return
         if got and self.persistent and self.attached and self.apn_allowed():
             # published on the open connection (or the one the device opens now, after an outage)

@@ -22,10 +22,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.wire import HEADER, MSS, SYN, play, prompt_acks, segments, unanswered
+from gateway.wire import (
+    HEADER,
+    ICMP_UNREACHABLE,
+    MSS,
+    SYN,
+    play,
+    prompt_acks,
+    segments,
+    unanswered,
+    unreachable,
+)
 from m2msim.yamlio import parse_yaml
 
 I64 = npt.NDArray[np.int64]
+# a connect ended by an ICMP "unreachable" fails within the round trip: its context held for a second
+UNREACHABLE_ATTEMPT_S = 1
 
 
 class ProfileError(ValueError):
@@ -55,6 +67,25 @@ class Profile:
     ping: Exchange | None = None
     tls: bool = False
     tls_record_overhead: int = 0
+
+    @property
+    def unreachable_attempt(self) -> Exchange:
+        """An attempt the network answers "destination unreachable" (ICMP: no route to the server;
+        an outage's `answer: unreachable`).  TCP: the first SYN and the ICMP message, which ends the
+        connect at once (`gateway.wire.unreachable`, as the virtual modem's stacks bill one), the
+        context held for the second it takes; another transport: its transmissions as in
+        `failed_attempt` (its stack does not give up on an ICMP error), each answered by one."""
+        fa = self.failed_attempt
+        if self.transport == "tcp":
+            up, down = unreachable()
+            return Exchange(up=up, down=down, packets=2, duration_s=UNREACHABLE_ATTEMPT_S)
+        sent = max(fa.packets, 1)
+        return Exchange(
+            up=fa.up,
+            down=fa.down + sent * ICMP_UNREACHABLE,
+            packets=fa.packets + sent,
+            duration_s=fa.duration_s,
+        )
 
     @property
     def persistent_capable(self) -> bool:

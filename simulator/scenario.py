@@ -42,6 +42,9 @@ __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
 RECONNECT_POLICIES = ("immediate", "fixed", "exponential")
 OUTAGE_KINDS = ("area", "apn", "server")
+# how the network answers a device's attempts in a server or APN outage: nothing (the server's host
+# is there but silent), or ICMP "destination unreachable" (no route to it)
+OUTAGE_ANSWERS = ("none", "unreachable")
 # TR 45.820 (as commonly cited): report period mix for periodic reporting.
 TR45820_PERIOD_MIX: tuple[tuple[float, float], ...] = (
     (86_400.0, 0.40),
@@ -162,6 +165,7 @@ class Outage:
     apn: str | None = None
     recovery: str = "tr37868-model2"  # traffic model of the synchronised come-back
     recovery_s: float = 10.0  # its spread (default: the model's)
+    answer: str = "none"  # server / apn: one of OUTAGE_ANSWERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,7 +641,9 @@ def _group(
 
 def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[str, ApnSpec]) -> Outage:
     m = r.mapping(
-        raw, path, {"kind", "start", "duration", "end", "groups", "share", "apn", "recovery", "recovery_s"}
+        raw,
+        path,
+        {"kind", "start", "duration", "end", "groups", "share", "apn", "recovery", "recovery_s", "answer"},
     )
     kind = r.choice(m.get("kind"), f"{path}.kind", OUTAGE_KINDS)
     # keys another kind of outage reads: here they would change nothing
@@ -656,6 +662,9 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
                 f"{path}.{key}",
                 f"only an area outage has a synchronised come-back when the cell returns: remove {key} ({kind})",
             )
+    if kind == "area" and "answer" in m:
+        raise r.error(f"{path}.answer", "an area outage has no network to answer the device: remove answer")
+    answer = r.choice(m.get("answer", "none"), f"{path}.answer", OUTAGE_ANSWERS)
     start = r.instant(m.get("start"), f"{path}.start")
     if "end" in m and "duration" in m:  # one would be ignored
         raise r.error(f"{path}.duration", "an outage has an end or a duration, not both: remove one")
@@ -686,6 +695,7 @@ def _outage(r: Reader, raw: Any, path: str, group_names: set[str], apns: dict[st
         apn=apn,
         recovery=recovery,
         recovery_s=_spread(r, m, "recovery_s", recovery, path),
+        answer=answer,
     )
 
 

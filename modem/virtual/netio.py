@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Callable
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# what a connect gets when the network answers its SYN "destination unreachable" (ICMP)
+UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH})
 MUX_BACKLOG = 8  # clients waiting to be accepted by a server on the module
 CONNECT_TIMEOUT_S = 75.0  # SIM800 AT Command Manual §8.2.2: at most 75 s for AT+CIPSTART (multi-IP)
 # (simulated seconds: the module gives up after 75 s of its own clock, 7.5 real seconds at speed 10).
@@ -117,6 +120,8 @@ class _Datagrams(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("socket %d: %s", self.sock.sid, exc)  # ICMP unreachable: UDP loses the datagram
+        tcp, sock = self.owner.tcp, self.sock
+        self.owner.run(lambda: tcp.unreachable(sock))  # the ICMP message came down the APN all the same
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner.streams.discard(self)
@@ -164,8 +169,10 @@ class LoopSockets:
                 )
         except (OSError, TimeoutError) as exc:
             log.info("socket %d: %s %s:%d: %s", sock.sid, sock.proto, host, port, exc)
-            refused = isinstance(exc, ConnectionRefusedError)  # a reset; else no answer at all
-            self.run(lambda: tcp.failed(sock, refused))
+            refused = isinstance(exc, ConnectionRefusedError)  # a reset
+            # an ICMP "destination unreachable" (no route): else no answer at all
+            unreachable = isinstance(exc, OSError) and exc.errno in UNREACHABLE_ERRNOS
+            self.run(lambda: tcp.failed(sock, refused, unreachable))
             return
         if tcp.sockets.get(sock.sid) is not sock:  # closed while connecting
             proto.closing = True

@@ -55,7 +55,10 @@ sends is billed as it leaves the module (an ACK it owes rides on it) and counted
 gateway; what the server sends, when it reaches the gateway, the module's delayed ACK running from
 when it reaches the module; an ACK still owed when its delay runs out goes alone (a timer of the
 socket).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram to a refused
-destination is counted up and dropped (UDP has no connect to fail).
+destination is counted up and dropped (UDP has no connect to fail), the network's ICMP "destination
+unreachable" (56 B, `gateway.wire.ICMP_UNREACHABLE`) counted down, as is one a real endpoint's host
+sends back.  A real connect the network answers "unreachable" (no route to the host) costs its SYN
+and that ICMP message (`gateway.wire.unreachable`).
 """
 
 from __future__ import annotations
@@ -67,8 +70,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.internet import Route, RouteKind
-from gateway.wire import DEVICE, HEADER, SERVER, UDP_HEADER, TcpWire, segments, unanswered
+from gateway.wire import (
+    DEVICE,
+    HEADER,
+    ICMP_UNREACHABLE,
+    SERVER,
+    UDP_HEADER,
+    TcpWire,
+    segments,
+    unanswered,
+)
 from gateway.wire import refused as refused_connect
+from gateway.wire import unreachable as unreachable_connect
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 from modem.virtual.tls import TlsError, TlsSession, TlsSettings
 
@@ -357,24 +370,39 @@ class TcpSockets:
             self.close(sock)
         sock.on_fail(sock, FAIL_TLS)
 
-    def failed(self, sock: Socket, refused: bool = False) -> None:
+    def failed(self, sock: Socket, refused: bool = False, unreachable: bool = False) -> None:
         """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, counted
         as the policy's refusal is (the SYN, the reset) and told once that exchange has crossed the link;
-        a real endpoint that never answered (unreachable, timed out: the module gave up) cost the SYN
+        `unreachable`: the network answered it "destination unreachable" (ICMP: no route to the host),
+        the SYNs sent until then and the ICMP message counted (`gateway.wire.unreachable`), told
+        likewise; a real endpoint that never answered (timed out: the module gave up) cost the SYN
         and its retransmissions until then (`gateway.wire.syns`: 7 SYNs in the 75 s of a timeout)."""
         if not self._current(sock):
             return
         m = self.modem
         if sock.real and sock.proto == "TCP" and self.io is not None and sock.handle is not None:
             elapsed = m.now - sock.opened_at
-            m.net.count(sock.ctx, *(refused_connect(elapsed) if refused else unanswered(elapsed)))
+            if refused:
+                billed = refused_connect(elapsed)
+            elif unreachable:
+                billed = unreachable_connect(elapsed)
+            else:
+                billed = unanswered(elapsed)
+            m.net.count(sock.ctx, *billed)
             sock.handle = None
-            if refused and sock.up_at > m.now:
+            if (refused or unreachable) and sock.up_at > m.now:
                 self._later(sock, sock.up_at - m.now, lambda: self.failed(sock))
                 return
         self.sockets.pop(sock.sid, None)
         kind = sock.route.kind
         sock.on_fail(sock, FAIL_DNS if kind is RouteKind.UNRESOLVED else FAIL_CONNECT)
+
+    def unreachable(self, sock: Socket) -> None:
+        """An ICMP destination unreachable came back for a datagram of `sock` (a refused destination,
+        or a real endpoint with nothing on its port): counted by the gateway; the module's stack
+        drops it (UDP: the datagram is lost, the socket stays)."""
+        if (self._current(sock) or sock.draining) and sock.ctx.active:
+            self.modem.net.count(sock.ctx, 0, ICMP_UNREACHABLE)
 
     def received(self, sock: Socket, data: bytes) -> None:
         """`data` came from the remote end (a TCP chunk as read, or one datagram): counted by the
@@ -611,6 +639,9 @@ class TcpSockets:
         kind = sock.route.kind
         if sock.proto == "UDP":
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)
+            if kind is RouteKind.REFUSED:  # the network's answer, as the PPP bearer's forwarder sends
+                self.unreachable(sock)  # it: ICMP "communication administratively prohibited"
+                return
         else:
             self._bill(sock, billed, payload_up=n)
             if kind is not RouteKind.ECHO and not sock.wire.owes(SERVER):

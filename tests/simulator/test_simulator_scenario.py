@@ -186,6 +186,26 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "only an area outage has a synchronised come-back",
         ),
         (
+            lambda d: d.update(
+                events={
+                    "outages": [
+                        {"kind": "area", "start": "2026-03-02", "duration": "1h", "answer": "unreachable"}
+                    ]
+                }
+            ),
+            "events.outages[0].answer",
+            "an area outage has no network to answer the device",
+        ),
+        (
+            lambda d: d.update(
+                events={
+                    "outages": [{"kind": "server", "start": "2026-03-02", "duration": "1h", "answer": "rst"}]
+                }
+            ),
+            "events.outages[0].answer",
+            "one of none, unreachable",
+        ),
+        (
             lambda d: d["groups"][0].update(reconnect={"policy": "immediate", "delay": "30s"}),
             "groups[0].reconnect.delay",
             "the immediate policy has no delay (only fixed and exponential)",

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from gateway.wire import ICMP_UNREACHABLE, unreachable
 from simulator import rng as rngmod
 from simulator.profiles import ProfileError, builtin_profiles, parse_profiles
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
@@ -234,3 +235,18 @@ def test_device_streams_are_stable_and_independent() -> None:
     # BLAKE2b, not hash(): the same words in every process and Python version
     digest = bytes.fromhex("e4a6a0577479b2b4")  # BLAKE2b-64 of the empty string
     assert rngmod.id_words("") == (int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little"))
+
+
+def test_an_attempt_the_network_answers_unreachable_costs_the_wire_models_bytes() -> None:
+    """TCP: the SYN and the ICMP message that ends the connect; CoAP: each transmission of the
+    failed attempt answered by one ICMP message (the stack goes on as without an answer)."""
+    profiles = builtin_profiles()
+    http, coap = profiles["http"].unreachable_attempt, profiles["coap"].unreachable_attempt
+    assert (http.up, http.down) == unreachable()
+    fa = profiles["coap"].failed_attempt
+    assert fa.packets > 0
+    assert (coap.up, coap.down, coap.duration_s) == (
+        fa.up,
+        fa.down + fa.packets * ICMP_UNREACHABLE,
+        fa.duration_s,
+    )

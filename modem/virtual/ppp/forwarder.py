@@ -431,10 +431,10 @@ class Forwarder:
             self.dropped += 1
             return
         if ip.proto == ICMP:
-            self._icmp(ip.dst, ip.payload)
+            self._icmp(ip.dst, ip.payload, packet_bytes)
         elif ip.proto == UDP and len(ip.payload) >= 8 and transport_ok(ip):
             sport, dport = struct.unpack("!HH", ip.payload[:4])
-            self._udp(ip.dst, sport, dport, ip.payload[8:])
+            self._udp(ip.dst, sport, dport, ip.payload[8:], packet_bytes)
         elif ip.proto == TCP and transport_ok(ip):
             tcp = parse_tcp(ip.payload)
             if tcp is None:
@@ -444,20 +444,25 @@ class Forwarder:
         else:
             self.dropped += 1
 
-    def _icmp(self, dst: bytes, body: bytes) -> None:
+    def _icmp(self, dst: bytes, body: bytes, original: bytes) -> None:
         if len(body) < 8 or body[0] != 8:
             self.dropped += 1
             return
         kind, _, _ = self.route(dst, 0)
         if kind == "refused":
-            self._unreachable(dst, 13, body)
+            self._unreachable(dst, 13, original)
             return
         self.emit(build_icmp(dst, self.device, 0, 0, body[4:], self.ident()))
 
     def _unreachable(self, dst: bytes, code: int, original: bytes) -> None:
-        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + original[:28], self.ident()))
+        """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP
+        header and the first 8 bytes of its data (RFC 792): 56 bytes for a header without options,
+        as `gateway.wire.ICMP_UNREACHABLE` bills the module stacks' (it quoted the first 28 bytes of
+        the datagram's payload: neither the header a stack matches it by nor its size)."""
+        quoted = original[: (original[0] & 0x0F) * 4 + 8]
+        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + quoted, self.ident()))
 
-    def _udp(self, dst: bytes, sport: int, dport: int, data: bytes) -> None:
+    def _udp(self, dst: bytes, sport: int, dport: int, data: bytes, original: bytes) -> None:
         kind, host, port = self.route(dst, dport)
 
         def back(payload: bytes) -> None:
@@ -469,14 +474,14 @@ class Forwarder:
                 if answer is not None:
                     back(answer)
                 return
-            self._unreachable(dst, 3, data)
+            self._unreachable(dst, 3, original)
             return
         if kind == "echo":
             back(data)
             return
         loop = self._loop()
         if kind == "refused" or loop is None:
-            self._unreachable(dst, 13, data)
+            self._unreachable(dst, 13, original)
             return
         key = (sport, dst, dport)
         proto = self.udp.get(key)
