@@ -558,10 +558,13 @@ class Device:
                 continue
             gave_up = False
             t = t + busy + self._delay(attempts)
-        if not gave_up and o.kind == "area" and rc.policy == "immediate":
-            # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
-            t = t_end + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
-        t = min(max(t, float(t_end)), float(self.T))
+        back = float(t_end)
+        if o.kind == "area":  # the module finds the cell again and registers: its network search
+            back += self.group.network_search_s
+            if not gave_up and rc.policy == "immediate":
+                # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
+                t = back + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
+        t = min(max(t, back), float(self.T))
         yield from self._until(t, failed, coverage)
         self._failed_sessions(failed)
         self.area_down = False

@@ -42,6 +42,8 @@ __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
 RECONNECT_POLICIES = ("immediate", "fixed", "exponential")
 OUTAGE_KINDS = ("area", "apn", "server")
+# a module's network search before it registers (the virtual modem profiles' default `search_s`)
+NETWORK_SEARCH_S = 2.0
 # how the network answers a device's attempts in a server or APN outage: nothing (the server's host
 # is there but silent), or ICMP "destination unreachable" (no route to it)
 OUTAGE_ANSWERS = ("none", "unreachable")
@@ -153,6 +155,9 @@ class Group:
     reconnect: Reconnect
     sim_swaps: tuple[SimSwap, ...]
     alarms: dict[str, Any]
+    # seconds the module takes to find the network and register once a cell is back (its network
+    # search: the virtual modem profiles' `boot.search_s`, 2 s by default)
+    network_search_s: float = NETWORK_SEARCH_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,7 +577,7 @@ def _reconnect(r: Reader, raw: Any, path: str) -> Reconnect:
 
 _GROUP_KEYS = {
     "name", "lines", "apn", "tac", "schedule", "application", "sms", "calls", "mt_sms",
-    "mobility", "reconnect", "sim_swaps", "alarms",
+    "mobility", "reconnect", "sim_swaps", "alarms", "network_search",
 }  # fmt: skip
 
 
@@ -636,6 +641,9 @@ def _group(
         reconnect=_reconnect(r, m.get("reconnect", {}), f"{path}.reconnect"),
         sim_swaps=swaps,
         alarms=r.mapping(m.get("alarms", {}), f"{path}.alarms"),
+        network_search_s=r.duration(
+            m.get("network_search", NETWORK_SEARCH_S), f"{path}.network_search", positive=False, max_s=3600.0
+        ),
     )
 
 

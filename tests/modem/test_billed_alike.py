@@ -10,6 +10,7 @@ moves between networks).
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +26,7 @@ from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
-from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.scenario import ServeScenario, Step, provision, schedule
 from modem.virtual.sockets import Listener, Socket
 from simulator.run import simulate
 from simulator.scenario import ApnSpec, parse_scenario
@@ -186,11 +187,13 @@ def test_a_datagram_to_a_refused_destination_bills_the_networks_answer_on_either
     assert (stack.bytes_up, stack.bytes_down) == (7 + UDP_HEADER, ICMP_UNREACHABLE)
 
 
-def _simulated_unreachable_attempt(tmp_path: Path) -> dict[str, Any]:
-    """The first failed attempt of an HTTP reporter in a server outage whose host the network
-    answers "unreachable" (the scenario's `answer: unreachable`)."""
+def _simulated_rows(
+    tmp_path: Path, name: str, group: dict[str, Any], outage: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The data records, in time order, of a day's simulated run of one device of `group` (on
+    orange.m2m.spec) through `outage`."""
     doc = {
-        "name": "unreachable",
+        "name": name,
         "seed": 5,
         "period": {"start": "2026-03-02", "days": 1},
         "inventory": {
@@ -198,7 +201,7 @@ def _simulated_unreachable_attempt(tmp_path: Path) -> dict[str, Any]:
             "month": "2026-03",
             "lines": [
                 {
-                    "id_prefix": "U",
+                    "id_prefix": "D",
                     "count": 1,
                     "offer": "business-m2m",
                     "plan": "forfait-2mo",
@@ -208,26 +211,28 @@ def _simulated_unreachable_attempt(tmp_path: Path) -> dict[str, Any]:
             ],
         },
         "network": {"default_apn": "orange.m2m.spec"},
-        "groups": [
-            {
-                "name": "reporters",
-                "lines": "U",
-                "schedule": {"period": "1h"},
-                "application": {"profile": "http", "payload": {"fixed": 53}},
-                "reconnect": {"policy": "fixed", "delay": "10min", "jitter": 0},
-            }
-        ],
-        "events": {
-            "outages": [
-                {"kind": "server", "start": "2026-03-02T10:00:00Z", "duration": "2h", "answer": "unreachable"}
-            ]
-        },
+        "groups": [group | {"lines": "D"}],
+        "events": {"outages": [outage]},
     }
-    result = simulate(parse_scenario(doc, "unreachable.yaml"), tmp_path / "run", invoice=False)
+    result = simulate(parse_scenario(doc, f"{name}.yaml"), tmp_path / "run", invoice=False)
     table = pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA)
-    retries = [r for r in table.to_pylist() if r["type"] == "data" and is_retry_charging(r["charging_id"])]
+    return sorted((r for r in table.to_pylist() if r["type"] == "data"), key=lambda r: r["start"])
+
+
+def _simulated_unreachable_attempt(tmp_path: Path) -> dict[str, Any]:
+    """The first failed attempt of an HTTP reporter in a server outage whose host the network
+    answers "unreachable" (the scenario's `answer: unreachable`)."""
+    group = {
+        "name": "reporters",
+        "schedule": {"period": "1h"},
+        "application": {"profile": "http", "payload": {"fixed": 53}},
+        "reconnect": {"policy": "fixed", "delay": "10min", "jitter": 0},
+    }
+    outage = {"kind": "server", "start": "2026-03-02T10:00:00Z", "duration": "2h", "answer": "unreachable"}
+    rows = _simulated_rows(tmp_path, "unreachable", group, outage)
+    retries = [r for r in rows if is_retry_charging(r["charging_id"])]
     assert retries
-    return min(retries, key=lambda r: r["start"])
+    return retries[0]
 
 
 def test_a_connect_the_network_answers_unreachable_is_billed_as_the_simulator_bills_one(
@@ -258,3 +263,113 @@ def test_a_connect_the_network_answers_unreachable_is_billed_as_the_simulator_bi
         simulated["serving_plmn"],
     )
     assert (served.bytes_up, served.bytes_down) == (SYN, ICMP_UNREACHABLE)
+
+
+# ----- coverage back: the report waits for the module's network search ---------------------------
+
+COAP_SERVER = "192.0.2.20"  # a CoAP server the table lets through (`CoapServer` answers for it)
+COAP_ACK = 6  # a piggybacked ACK without payload: CoAP header 4 and the token 2 (profiles.yaml's coap)
+
+
+class CoapServer(NoRoute):
+    """The served modem's real sockets, with a CoAP server behind `COAP_SERVER`: each CON it gets is
+    answered by an empty ACK at once, as the simulator's `coap` profile has it."""
+
+    def __init__(self, modem: VirtualModem) -> None:
+        super().__init__()
+        self.modem = modem
+
+    def connect(self, sock: Socket, host: str, port: int) -> None:
+        sock.handle = self
+        self.modem.tcp.connected(sock)
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        self.modem.tcp.received(sock, bytes(COAP_ACK))
+
+
+def _simulated_outage(tmp_path: Path, search_s: float) -> tuple[datetime, datetime, list[dict[str, Any]]]:
+    """A CoAP reporter (every hour on the hour) through a 30-minute area outage, its module taking
+    `search_s` to register again once the cell is back; the outage's start and end, its records."""
+    start, end = datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    group = {
+        "name": "sensors",
+        "schedule": {"period": "1h", "align": "clock"},
+        "application": {"profile": "coap", "payload": {"fixed": 53}},
+        "reconnect": {"policy": "fixed", "delay": "45s", "jitter": 0},  # an attempt a minute
+        "network_search": search_s,
+    }
+    outage = {"kind": "area", "start": start.isoformat(), "end": end.isoformat()}
+    return start, end, _simulated_rows(tmp_path, "search", group, outage)
+
+
+def _modem_reports(
+    epoch: datetime, times: list[float], lost: float, back: float
+) -> tuple[list[UsageRecord], float]:
+    """A BG96 whose firmware sends a CoAP report (53 B, its CON 62 B of UDP payload) at each of
+    `times`, each on a context of its own released a second later; coverage goes at `lost` and comes
+    back at `back`: the report due meanwhile is sent as soon as the module says it is registered
+    again.  The records, and when it registered again."""
+    sink = Sink()
+    net = build_network(epoch, sink, 3)
+    m = VirtualModem(
+        load_profile("quectel-bg96"),
+        network=net,
+        seed=4,
+        epoch=epoch,
+        conditions=FULL,
+        internet=Internet(allow=(ipaddress.ip_network("192.0.2.0/24"),)),
+    )
+    provision(net, m, ServeScenario())
+    schedule(m, ServeScenario(coverage=(Step(lost, None), Step(back, "20801"))), net)
+    m.tcp.io = CoapServer(m)
+    m.take_output(0.0)
+    assert at(m, "ATE0;+CEREG=1", 1.0).endswith(b"OK\r\n")
+
+    def report(t: float) -> None:
+        assert at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', t).endswith(b"OK\r\n")
+        out = at(m, f'AT+QIOPEN=1,0,"UDP","{COAP_SERVER}",5683,0,1', t)
+        m.poll(t)
+        assert b"+QIOPEN: 0,0" in out + m.take_output()
+        assert at(m, "AT+QISEND=0,62", t) == b"\r\n> "
+        m.feed(bytes(62), t)
+        m.poll(t)
+        assert b'+QIURC: "recv",0' in m.take_output()  # the ACK
+        assert at(m, "AT+QICLOSE=0;+QIDEACT=1", t + 1).endswith(b"OK\r\n")
+
+    registered = -1.0
+    for t in times:
+        if lost <= t < back:  # no coverage: the report waits for the registration
+            m.poll(back)
+            out = m.take_output()
+            while b"+CEREG: 1" not in out:  # the module's own time to find the cell (event to event)
+                due = m.next_deadline()
+                assert due is not None
+                m.poll(due)
+                out += m.take_output()
+            registered = m.now
+            t = registered
+        m.poll(t)
+        m.take_output()
+        report(t)
+    return sink.records, registered
+
+
+def test_a_report_due_without_coverage_leaves_once_the_module_has_registered_again(tmp_path: Path) -> None:
+    """The cell comes back: a module searches for it (the BG96's 3 s) before it is registered and its
+    report can leave; the simulator's device, whose group says so, sends it then too (it sent it the
+    second the cell was back, before any module could)."""
+    search_s = load_profile("quectel-bg96").search_s
+    lost, back, simulated = _simulated_outage(tmp_path, search_s)
+    # the modem is switched on a minute before the period, so that it is registered at its start
+    # as the simulator's device is
+    epoch = datetime(2026, 3, 2, tzinfo=UTC) - timedelta(minutes=1)
+    hourly = [60.0 + 3_600.0 * k for k in range(24)]  # the scenario's schedule: every hour on the hour
+    served, registered = _modem_reports(
+        epoch, hourly, (lost - epoch).total_seconds(), (back - epoch).total_seconds()
+    )
+    assert registered == (back - epoch).total_seconds() + search_s
+    columns = ("start", "duration_s", "bytes_up", "bytes_down", "zone", "serving_plmn", "cause", "sequence")
+    assert [tuple(r[k] for k in columns) for r in simulated] == [
+        tuple(getattr(r, k) for k in columns) for r in served
+    ]
+    assert any(r["start"] == back + timedelta(seconds=search_s) for r in simulated)  # the missed report

@@ -206,6 +206,11 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
             "one of none, unreachable",
         ),
         (
+            lambda d: d["groups"][0].update(network_search="2h"),
+            "groups[0].network_search",
+            "at most 3600",
+        ),
+        (
             lambda d: d["groups"][0].update(reconnect={"policy": "immediate", "delay": "30s"}),
             "groups[0].reconnect.delay",
             "the immediate policy has no delay (only fixed and exponential)",
