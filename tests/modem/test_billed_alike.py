@@ -9,6 +9,8 @@ moves between networks).
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import ipaddress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +18,13 @@ from typing import Any, cast
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from accounting.records import USAGE_SCHEMA, UsageRecord, UsageType, is_retry_charging
 from gateway.api import NetworkAPI, Subscriber, build_network
 from gateway.internet import Internet
 from gateway.network import Network, NetworkConfig
-from gateway.wire import ICMP_UNREACHABLE, SYN, UDP_HEADER
+from gateway.wire import ICMP_UNREACHABLE, SYN, UDP_HEADER, unreachable
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
@@ -31,6 +34,8 @@ from modem.virtual.sockets import Listener, Socket
 from simulator.run import simulate
 from simulator.scenario import ApnSpec, parse_scenario
 from simulator.traffic import scan_bytes
+from tests.modem.pppdevice import Device as PppDevice
+from tests.modem.pppdevice import TcpClient
 from tests.modem.test_moves_billed_alike import EPOCH, Logged, Sink, _billed, at
 from tests.modem.test_ppp import online
 
@@ -149,11 +154,25 @@ class NoRoute:
         return None
 
 
-def _bg96(net: NetworkAPI, internet: Internet | None = None) -> VirtualModem:
+ALLOWED = Internet(allow=(ipaddress.ip_network("192.0.2.0/24"),))  # TEST-NET-1 reachable, so really tried
+
+
+def _served(
+    net: NetworkAPI,
+    profile: str = "quectel-bg96",
+    internet: Internet | None = ALLOWED,
+    epoch: datetime = EPOCH,
+) -> VirtualModem:
+    """A modem on `net` (a line of the serve's offer), its link conditions "full"."""
     m = VirtualModem(
-        load_profile("quectel-bg96"), network=net, seed=4, epoch=EPOCH, conditions=FULL, internet=internet
+        load_profile(profile), network=net, seed=4, epoch=epoch, conditions=FULL, internet=internet
     )
     provision(net, m, ServeScenario())
+    return m
+
+
+def _bg96(net: NetworkAPI, internet: Internet | None = None) -> VirtualModem:
+    m = _served(net, internet=internet)
     m.take_output(0.0)
     assert at(m, 'ATE0;+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', 10.0).endswith(b"OK\r\n")
     return m
@@ -241,7 +260,7 @@ def test_a_connect_the_network_answers_unreachable_is_billed_as_the_simulator_bi
     """A BG96 connects to a host the network has no route to: the SYN and the ICMP answer are billed
     (the SYN alone was), as the simulator bills an attempt of a server outage answered so."""
     sink = Sink()
-    m = _bg96(build_network(EPOCH, sink, 3), Internet(allow=(ipaddress.ip_network("192.0.2.0/24"),)))
+    m = _bg96(build_network(EPOCH, sink, 3), ALLOWED)
     io = NoRoute()
     m.tcp.io = io
     assert at(m, f'AT+QIOPEN=1,0,"TCP","{UNREACHABLE_HOST}",80,0,1', 10.0).endswith(b"OK\r\n")
@@ -311,15 +330,7 @@ def _modem_reports(
     again.  The records, and when it registered again."""
     sink = Sink()
     net = build_network(epoch, sink, 3)
-    m = VirtualModem(
-        load_profile("quectel-bg96"),
-        network=net,
-        seed=4,
-        epoch=epoch,
-        conditions=FULL,
-        internet=Internet(allow=(ipaddress.ip_network("192.0.2.0/24"),)),
-    )
-    provision(net, m, ServeScenario())
+    m = _served(net, epoch=epoch)
     schedule(m, ServeScenario(coverage=(Step(lost, None), Step(back, "20801"))), net)
     m.tcp.io = CoapServer(m)
     m.take_output(0.0)
@@ -373,3 +384,38 @@ def test_a_report_due_without_coverage_leaves_once_the_module_has_registered_aga
         tuple(getattr(r, k) for k in columns) for r in served
     ]
     assert any(r["start"] == back + timedelta(seconds=search_s) for r in simulated)  # the missed report
+
+
+async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_stacks_bill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over PPP the device's own stack connects; the host has no route to the far end: the device
+    gets ICMP "host unreachable" for its SYN (it got a reset, as from a host that refuses), and the
+    gateway bills that message as it bills a module stack's connect answered so."""
+
+    async def no_route(*args: object, **kwargs: object) -> object:
+        raise OSError(errno.EHOSTUNREACH, "No route to host")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", no_route)
+    sink = Sink()
+    net = build_network(EPOCH, sink, 3)
+    m = _served(net, "simcom-sim800")
+    m.take_output(0.0)
+    m.feed(b'ATE0;+CGDCONT=1,"IP","orange.m2m.spec"\r', 0.0)
+    m.poll(m.profile.search_s + 1.0)  # registered
+    m.take_output()
+    dev = PppDevice(m, user="33612345678", password="secret")
+    assert dev.dial() == b"\r\nCONNECT\r\n"
+    ctx = m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    client = TcpClient(dev, ipaddress.IPv4Address(UNREACHABLE_HOST).packed, 80)
+    client.connect()
+    await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))  # the forwarder's connect
+    dev.pump()
+    (answer,) = dev.received
+    icmp = parse_ipv4(answer)
+    assert icmp is not None and icmp.proto == ICMP and icmp.payload[:2] == bytes([3, 1])
+    assert icmp.payload[8:] == dev.sent[-1][:28]  # the SYN's IP header and ports and sequence, quoted
+    assert not client.reset
+    # the real packets: this device's SYN (its stack offers the MSS alone) and the 56-byte ICMP
+    assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == (len(dev.sent[-1]), unreachable()[1])

@@ -9,7 +9,7 @@ Like slirp, the forwarder is every remote host the device talks to:
   built-in echo), answers come back as datagrams from the address the device sent to.
 - TCP is terminated here by a small TCP endpoint (SYN/ACK, in-order data, FIN/RST, the device's
   window, retransmission after `RTO_S`) whose other end is a host socket (or the echo); a refused
-  destination gets a RST.
+  destination gets a RST, one the host has no route to ICMP "host unreachable".
 
 Where a destination goes is the Internet table's answer (`gateway.internet`): the echo, a real
 endpoint (loopback or an address the user allowed), or refused.
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from gateway.internet import Internet, RouteKind
+from modem.virtual.netio import UNREACHABLE_ERRNOS
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
     ACK,
@@ -161,6 +162,7 @@ class TcpFlow:
     closed: bool = False
     paused: bool = False
     timer: Cancel | None = None
+    syn: bytes = b""  # the device's SYN as it came: what an ICMP error about the connect quotes
 
     @property
     def key(self) -> tuple[int, bytes, int]:
@@ -197,6 +199,12 @@ class TcpFlow:
 
     def refuse(self) -> None:
         self.segment(RST | ACK, 0, window=0)
+        self.finish()
+
+    def unreachable(self) -> None:
+        """The host has no route to the far end (its connect failed with EHOSTUNREACH or
+        ENETUNREACH): the device gets ICMP "host unreachable" for its SYN, as from a router."""
+        self.fwd.unreachable(self.remote, 1, self.syn)
         self.finish()
 
     def from_device(self, tcp: Any) -> None:
@@ -440,7 +448,7 @@ class Forwarder:
             if tcp is None:
                 self.dropped += 1
                 return
-            self._tcp(ip.dst, tcp)
+            self._tcp(ip.dst, tcp, packet_bytes)
         else:
             self.dropped += 1
 
@@ -450,11 +458,11 @@ class Forwarder:
             return
         kind, _, _ = self.route(dst, 0)
         if kind == "refused":
-            self._unreachable(dst, 13, original)
+            self.unreachable(dst, 13, original)
             return
         self.emit(build_icmp(dst, self.device, 0, 0, body[4:], self.ident()))
 
-    def _unreachable(self, dst: bytes, code: int, original: bytes) -> None:
+    def unreachable(self, dst: bytes, code: int, original: bytes) -> None:
         """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP
         header and the first 8 bytes of its data (RFC 792): 56 bytes for a header without options,
         as `gateway.wire.ICMP_UNREACHABLE` bills the module stacks' (it quoted the first 28 bytes of
@@ -474,14 +482,14 @@ class Forwarder:
                 if answer is not None:
                     back(answer)
                 return
-            self._unreachable(dst, 3, original)
+            self.unreachable(dst, 3, original)
             return
         if kind == "echo":
             back(data)
             return
         loop = self._loop()
         if kind == "refused" or loop is None:
-            self._unreachable(dst, 13, original)
+            self.unreachable(dst, 13, original)
             return
         key = (sport, dst, dport)
         proto = self.udp.get(key)
@@ -517,7 +525,7 @@ class Forwarder:
         answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, DNS_TTL, 4) + ipaddress.IPv4Address(address).packed
         return struct.pack("!HHHHHH", qid, 0x8180 | rd, 1, 1, 0, 0) + question + answer
 
-    def _tcp(self, dst: bytes, tcp: Any) -> None:
+    def _tcp(self, dst: bytes, tcp: Any, original: bytes) -> None:
         key = (tcp.sport, dst, tcp.dport)
         flow = self.tcp.get(key)
         if flow is not None:
@@ -544,6 +552,7 @@ class Forwarder:
             min(tcp.mss or 536, self.mss),
             tcp.window,
         )
+        flow.syn = original
         kind, host, port = self.route(dst, tcp.dport)
         loop = self._loop()
         if kind == "echo":
@@ -562,7 +571,8 @@ class Forwarder:
             await loop.create_connection(lambda: backend, host, port)
         except OSError as exc:
             log.info("PPP: TCP to %s:%d refused by the host: %s", host, port, exc)
-            self.run(flow.refuse)
+            # no route to it: ICMP host unreachable, as the module stacks bill it; else a reset
+            self.run(flow.unreachable if exc.errno in UNREACHABLE_ERRNOS else flow.refuse)
             return
         if flow.closed:
             backend.close()
