@@ -13,6 +13,7 @@ an input cannot be used at all (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import csv
 import io
@@ -210,7 +211,7 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
     rows: list[Row] = []
     rejects: list[tuple[int, str]] = []
     seen: dict[tuple[object, ...], int] = {}
-    opened: dict[tuple[str, str, int], int] = {}  # (line, session id, start): its row
+    held: dict[tuple[str, str], Held | list[Held]] = {}  # (line, session id): its sessions, by start
     number = 1
     while True:
         number += 1
@@ -243,18 +244,53 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
                     "zone, session and release as read)"
                 )
             given = key[6]
-            if given and (row[0], given, row[1]) in opened:
+            prior = held.get((row[0], given)) if given else None
+            spans = [] if prior is None else [prior] if isinstance(prior, tuple) else prior
+            lasting = _overlapping(spans, row[1], row[1] + row[2])
+            if lasting is not None and lasting[0] == row[1]:
                 raise RowReject(
                     f"session {given!r} of line {row[0]!r} opened at {values['start'].strip()} is row "
-                    f"{opened[row[0], given, row[1]]} with other values: which one is right is not known"
+                    f"{lasting[2]} with other values: which one is right is not known"
+                )
+            if lasting is not None:
+                raise RowReject(
+                    f"session {given!r} of line {row[0]!r} from {_utc(row[1])} to "
+                    f"{_utc(row[1] + row[2])} overlaps row {lasting[2]}, the same session id from "
+                    f"{_utc(lasting[0])} to {_utc(lasting[1])}: a session id is the session's while it "
+                    "lasts, so one of them is not right"
                 )
             seen[key] = number
             if given:
-                opened[row[0], given, row[1]] = number
+                span = (row[1], row[1] + row[2], number)
+                if prior is None:  # (most session ids are one session's: a tuple, not a list)
+                    held[row[0], given] = span
+                else:
+                    bisect.insort(spans, span)
+                    held[row[0], given] = spans
             rows.append(row)
         except RowReject as exc:
             rejects.append((number, str(exc)))
     return rows, rejects
+
+
+def _utc(seconds: int) -> str:
+    """A time in seconds since 1970 as ISO 8601 in UTC (`2026-03-01T10:00:00Z`)."""
+    return (EPOCH + seconds * SECOND).isoformat().replace("+00:00", "Z")
+
+
+Held = tuple[int, int, int]  # a session's start, end (seconds since 1970) and row
+
+
+def _overlapping(spans: list[Held], start: int, end: int) -> Held | None:
+    """The session of `spans` (sorted, apart from one another: a session id is a session's while it
+    lasts, an Acct-Session-Id or a charging id) whose time shares a moment with `[start, end]`, else
+    None.  One ending as the other begins does not (a session's records exported one a row); one
+    opened at the same second does."""
+    i = bisect.bisect_left(spans, (start,))
+    for other in spans[max(i - 1, 0) : i + 1]:
+        if (other[0] < end and start < other[1]) or other[0] == start:
+            return other
+    return None
 
 
 def _misspelt_column(header: list[str], source: str) -> None:

@@ -461,3 +461,49 @@ def test_a_busy_out_is_refused_before_the_sessions_are_read_and_an_interruption_
     assert (
         capsys.readouterr().err == f"m2msim sessions-to-records: interrupted (SIGTERM); not written: {out}\n"
     )
+
+
+def test_a_session_id_overlapping_itself_on_a_line_is_a_reject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Session `s1` of line L1 from the operator's portal and from the device's log, its start a
+    few seconds apart (two clocks): both were cut, the session billed twice.  A row whose session id
+    is, on its line, one of a session still lasting is a reject naming that row; one starting as
+    the other ends (a portal exporting a session's records one a row), the same id on another line
+    or later (a counter that wrapped) is another session, as are two sessions of one line under
+    other ids (two PDP contexts)."""
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session\n"
+            "L1,2026-03-01T10:00:00Z,86400,100,5,s1\n"  # row 2: to 03-02 10:00
+            "L1,2026-03-01T11:00:07+01:00,86400,100,5,s1\n"  # row 3: 7 s later
+            "L1,2026-03-02T10:00:00Z,600,10,5,s1\n"  # row 4: as row 2 ends
+            "L1,2026-03-02T10:05:00Z,0,1,1,s1\n"  # row 5: an instant inside row 4
+            "L1,2026-03-01T09:00:00Z,3601,1,1,s1\n"  # row 6: ends a second into row 2
+            "L1,2026-03-01T09:00:00Z,3600,1,1,s2\n"  # another id: another context
+            "L2,2026-03-01T10:00:00Z,900,150,9,s1\n"  # another line
+            "L1,2026-03-01T09:00:00Z,3600,1,1,s1\n"  # row 9: ends as row 2 starts
+        ),
+        1,
+    )
+    assert err.splitlines() == [
+        f"{src}: row 3: rejected: session 's1' of line 'L1' from 2026-03-01T10:00:07Z to "
+        "2026-03-02T10:00:07Z overlaps row 2, the same session id from 2026-03-01T10:00:00Z to "
+        "2026-03-02T10:00:00Z: a session id is the session's while it lasts, so one of them is not right",
+        f"{src}: row 5: rejected: session 's1' of line 'L1' from 2026-03-02T10:05:00Z to "
+        "2026-03-02T10:05:00Z overlaps row 4, the same session id from 2026-03-02T10:00:00Z to "
+        "2026-03-02T10:10:00Z: a session id is the session's while it lasts, so one of them is not right",
+        f"{src}: row 6: rejected: session 's1' of line 'L1' from 2026-03-01T09:00:00Z to "
+        "2026-03-01T10:00:01Z overlaps row 2, the same session id from 2026-03-01T10:00:00Z to "
+        "2026-03-02T10:00:00Z: a session id is the session's while it lasts, so one of them is not right",
+    ]
+    opened = sorted((r[0], r[6], r[1]) for r in got(out) if r[8] == 1)
+    assert opened == [
+        ("L1", "s1", datetime(2026, 3, 1, 9, tzinfo=UTC)),
+        ("L1", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        ("L1", "s1", datetime(2026, 3, 2, 10, tzinfo=UTC)),
+        ("L1", "s2", datetime(2026, 3, 1, 9, tzinfo=UTC)),
+        ("L2", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+    ]
