@@ -99,6 +99,7 @@ SECOND = timedelta(seconds=1)
 FIRST_S = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // SECOND  # 0001-01-01T00:00:00Z
 LAST_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH) // SECOND  # 9999-12-31T23:59:59Z
 LAST_INSTANT = time(23, 59, 59, 999_999)  # where a leap second is read (`accounting.starts`)
+_NOT_TEXT = re.compile("[\udc00-\udcff]")  # bytes that were not UTF-8, or NUL, as read
 _LEAP = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?(.*)$")
 
 
@@ -229,7 +230,7 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
             if len(fields) != len(header):
                 raise RowReject(f"{len(fields)} fields, the header has {len(header)}")
             for name, value in zip(header, fields, strict=True):
-                if any("\udc00" <= ch <= "\udcff" for ch in value):
+                if not value.isascii() and _NOT_TEXT.search(value):
                     raise RowReject(f"field {name!r} holds bytes that are not UTF-8 text")
                 if len(value) > MAX_FIELD:
                     raise RowReject(f"field {name!r} is {len(value)} characters long (at most {MAX_FIELD})")
