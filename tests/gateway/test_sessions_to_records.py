@@ -507,3 +507,73 @@ def test_a_session_id_overlapping_itself_on_a_line_is_a_reject(
         ("L1", "s2", datetime(2026, 3, 1, 9, tzinfo=UTC)),
         ("L2", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
     ]
+
+
+@pytest.mark.parametrize("interval", [60, 3_601, INTERVAL])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_records_are_the_gateways_record_for_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], interval: int, seed: int
+) -> None:
+    """The gateway's records of sessions (each reported by one transfer at its end) and the
+    records cut from their export, starts in the past's offsets and with fractions of a second:
+    the same records, field for field (start, duration, bytes, cause, sequence)."""
+    from accounting.usage_writer import UsageWriter
+    from gateway.api import Subscriber
+    from gateway.network import Network, NetworkConfig
+
+    rng = random.Random(seed)
+    sessions = []
+    for i in range(30):
+        d = rng.choice(
+            [0, 1, interval - 1, interval, interval + 1, 2 * interval, rng.randrange(5 * interval)]
+        )
+        start = rng.randrange(25 * 86_400) + rng.choice([0, 0.25, 0.999])
+        sessions.append((f"L{i}", start, d, rng.randrange(10 ** rng.randrange(1, 13)), rng.randrange(10**9)))
+    config = NetworkConfig(
+        epoch=BASE, scan_rate_per_hour=0, max_bytes_per_s=10**12, interim_interval_s=interval
+    )
+    gateway_out = tmp_path / "gateway.parquet"
+    rows = []
+    with UsageWriter(gateway_out) as writer:
+        net = Network(config, writer)
+        for k, (line, start, d, up, down) in enumerate(sessions):
+            net.register_subscriber(
+                Subscriber(line, f"2080112345678{k:02d}", f"336123456{k:02d}", "business-m2m")
+            )
+            assert net.attach(0, line, IMEISV, "20801").accepted
+            s = net.open_session(start, line, "orange.m2m.spec")
+            assert s.session_id
+            net.transfer(start + d, s.session_id, up, down)
+            abnormal = k % 3 == 0
+            net.close_session(start + d, s.session_id, abnormal=abnormal)
+            offset = timezone(timedelta(hours=1 + k % 2))  # +01:00 and +02:00
+            when = (BASE + timedelta(seconds=start)).astimezone(offset).isoformat()
+            rows.append(f"{line},{when},{d},{up},{down},{s.session_id},{str(abnormal).lower()}")
+    src = tmp_path / "sessions.csv"
+    src.write_text("line,start,duration_s,bytes_up,bytes_down,session,abnormal\n" + "\n".join(rows) + "\n")
+    mine = tmp_path / "mine.csv"
+    assert main(["sessions-to-records", str(src), str(mine), "--interval", str(interval)]) == 0
+    theirs = sorted(got(gateway_out))
+    assert sorted(got_csv(mine)) == theirs
+    assert any(r[8] > 1 for r in theirs)  # (cut somewhere)
+
+
+def got_csv(path: Path) -> list[tuple[object, ...]]:
+    """`got` of a CSV of usage records, its values typed as the Parquet file's."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            (
+                r["line"],
+                datetime.fromisoformat(r["start"]),
+                int(r["duration_s"]),
+                int(r["bytes_up"]),
+                int(r["bytes_down"]),
+                r["zone"],
+                r["session"],
+                int(r["cause"]),
+                int(r["sequence"]),
+            )
+            for r in csv.DictReader(f)
+        ]
