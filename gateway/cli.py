@@ -198,6 +198,7 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
             header = [h.strip() for h in next(reader)]
     except (StopIteration, csv.Error) as exc:
         raise UnusableFile(f"{source}:1: unreadable header row: {exc}") from None
+    _misspelt_column(header, source)  # (before the columns missing: `Line` is `line` misspelt)
     missing = [c for c in SESSION_COLUMNS if c not in header]
     if missing:
         raise UnusableFile(f"{source}:1: missing column(s) {', '.join(missing)}")
@@ -208,7 +209,6 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
                 f"{source}:1: column {name!r} is in the header {len(places)} times "
                 f"(columns {', '.join(map(str, places))}): which one holds the sessions' values is not known"
             )
-    _misspelt_column(header, source)
     rows: list[Row] = []
     rejects: list[tuple[int, str]] = []
     seen: dict[tuple[object, ...], int] = {}

@@ -577,3 +577,21 @@ def got_csv(path: Path) -> list[tuple[object, ...]]:
             )
             for r in csv.DictReader(f)
         ]
+
+
+def test_a_header_in_capitals_names_the_column_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A portal's export headed `Line,Start,...`: every column was said missing (`missing column(s)
+    line, start, duration_s, bytes_up, bytes_down`), the columns there before the user's eyes; as
+    `rate` says of a usage file, the first is named with the column it resembles."""
+    src, _, err = convert(
+        tmp_path,
+        capsys,
+        "Line,Start,Duration_s,Bytes_up,Bytes_down\nL1,2026-03-01T10:00:00Z,600,100,5\n",
+        2,
+        "usage.csv",
+    )
+    assert err == (
+        f"m2msim sessions-to-records: {src}:1: column 'Line': unknown column (did you mean 'line'?)\n"
+    )
