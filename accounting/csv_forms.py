@@ -5,6 +5,7 @@ a locale whose lists use `;`, and the header's misspelt columns.  Shared by `rat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
@@ -50,6 +51,22 @@ def named_compression(path: Path) -> None:
         )
     raise UsageError(
         str(path), f"named {_ENDS[named]}, but compressed by {found}: name it {stem}{_ENDS[found]}"
+    )
+
+
+# Excel's first line naming the separator (`sep=;`), which it writes on request and reads back.
+_SEPARATOR_NOTE = re.compile(r'"?sep=([,;\t|])"?[,;\t|]*', re.IGNORECASE)
+
+
+def separator_note(line: str) -> str | None:
+    """What is wrong with a first line (without its line end) that is a spreadsheet's note of the
+    separator (`sep=;`) rather than the header row, saying what to do; None for another line."""
+    note = _SEPARATOR_NOTE.fullmatch(line)
+    if note is None:
+        return None
+    return (
+        f"{line!r} is a spreadsheet's note of the separator, not the header row: delete that line "
+        f"(the header is line 2; a {note[1]!r} between its names is read as the separator)"
     )
 
 

@@ -42,6 +42,7 @@ from accounting.csv_forms import (
     named_compression,
     other_separator,
     other_than_csv,
+    separator_note,
 )
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, UsageError
@@ -1973,13 +1974,9 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     line = text.rstrip("\r\n")
     if "\r" in line or "\n" in line:  # (a line end within the line: DuckDB's reader ends it there)
         raise UsageError(str(path), "line 1: a carriage return within the header row")
-    hint = _SEPARATOR_HINT.fullmatch(line)
-    if hint:
-        raise UsageError(
-            str(path),
-            f"line 1: {line!r} is a spreadsheet's note of the separator, not the header row: delete that "
-            f"line (the header is line 2; a {hint[1]!r} between its names is read as the separator)",
-        )
+    note = separator_note(line)
+    if note is not None:
+        raise UsageError(str(path), f"line 1: {note}")
     names = [n.strip() for n in next(csv.reader([line]), [])]
     delimiter = other_separator(names, REQUIRED) or ","
     if delimiter != ",":
@@ -2000,10 +1997,6 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     if missing:
         raise UsageError(str(path), f"missing required column(s): {', '.join(missing)}")
     return names, delimiter
-
-
-# Excel's first line naming the separator (`sep=;`), which it writes on request and reads back.
-_SEPARATOR_HINT = re.compile(r'"?sep=([,;\t|])"?[,;\t|]*', re.IGNORECASE)
 
 
 def _misspelt_column(name: str, names: Sequence[str]) -> str | None:

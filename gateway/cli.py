@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from accounting.csv_forms import misspelt_column, named_compression, other_separator, other_than_csv
+from accounting.csv_forms import (
+    misspelt_column,
+    named_compression,
+    other_separator,
+    other_than_csv,
+    separator_note,
+)
 from accounting.records import Zone
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
 from gateway.alarms import load_alarm_config
@@ -187,6 +193,9 @@ def read_sessions(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
         decode_text(header_bytes, source)
     except YamlError as exc:
         raise UnusableFile(f"{exc} (in the header row)") from None
+    note = separator_note(header_bytes.decode("utf-8").rstrip("\r"))
+    if note is not None:  # (as `rate` says it: else every column was said missing)
+        raise UnusableFile(f"{source}:1: {note}")
     # Bad bytes stay in their row (surrogates), which is then rejected: one bad row is not a bad file.
     text = data.decode("utf-8", errors="surrogateescape").replace("\x00", "\udc00")
     reader = csv.reader(io.StringIO(text, newline=""))

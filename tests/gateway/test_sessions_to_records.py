@@ -595,3 +595,22 @@ def test_a_header_in_capitals_names_the_column_meant(
     assert err == (
         f"m2msim sessions-to-records: {src}:1: column 'Line': unknown column (did you mean 'line'?)\n"
     )
+
+
+def test_a_spreadsheets_note_of_the_separator_is_named_as_rate_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's export with its first line `sep=;`: every column was said missing (`missing
+    column(s) line, start, ...`); it is named, as `rate` names it, saying to delete that line."""
+    src, _, err = convert(
+        tmp_path,
+        capsys,
+        "sep=;\r\nline;start;duration_s;bytes_up;bytes_down\r\nL1;2026-03-01T10:00:00Z;600;100;5\r\n",
+        2,
+        "usage.csv",
+    )
+    assert err == (
+        f"m2msim sessions-to-records: {src}:1: 'sep=;' is a spreadsheet's note of the separator, not "
+        "the header row: delete that line (the header is line 2; a ';' between its names is read as "
+        "the separator)\n"
+    )
