@@ -527,6 +527,21 @@ def test_prototype_limits_and_expiry() -> None:
     assert next(i.note for i in inv.lines[-1].items if i.code == "subscription") == "prototype, month 3 of 3"
 
 
+def test_a_prototype_starting_after_the_month_takes_no_place_among_the_five() -> None:
+    """« maximum 5 lignes »: five prototypes at a time. A prototype line starting next month is not
+    there in March (listed with no items): it took one of the five places, and a fifth line running
+    in March was refused as too-many-prototypes."""
+    lines = [proto(f"P{i}") for i in range(1, 5)] + [proto("NEXT", since="2026-04-02"), proto("P5")]
+    inv = bill(lines, [data("P5", 1024)])
+    assert inv.errors == []
+    assert [b.id for b in inv.lines] == ["P1", "P2", "P3", "P4", "NEXT", "P5"]
+    assert next(b for b in inv.lines if b.id == "NEXT").items == []
+    assert items(inv, "P5")["subscription"] == "0.00"
+    # in April six run: the first five in inventory order are billed, P5 is the one refused
+    april = rate(inventory_from_dict({"customer": "c", "month": "2026-04", "lines": lines}), usage_table([]))
+    assert [(e.line, e.rule) for e in april.errors] == [("P5", "too-many-prototypes")]
+
+
 def test_prototype_on_business_is_an_error() -> None:
     inv = bill([{**line("A"), "prototype": True}], [])
     assert [(e.line, e.rule) for e in inv.errors] == [("A", "prototype-not-offered")]

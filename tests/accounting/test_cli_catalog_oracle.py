@@ -243,7 +243,7 @@ def judge_lines(lines: list[Line], m: Month) -> None:
             line.error = "prototype-not-offered"
         elif line.prototype and m.index(line.since) > 2:
             line.error = "prototype-expired"
-        elif line.prototype:
+        elif line.prototype and line.active:  # « maximum 5 lignes »: those running in the month
             protos += 1
             if protos > 5:
                 line.error = "too-many-prototypes"
@@ -550,7 +550,7 @@ def gen_line(rng: random.Random, m: Month, i: int, protos: int) -> dict[str, Any
         del spec["commitment"]
         spec.pop("options", None)
         spec["prototype"] = True
-        spec["since"] = m.first - timedelta(days=rng.choice([0, 0, 10, 20, 45, 59, 95]))
+        spec["since"] = m.first - timedelta(days=rng.choice([0, 0, 10, 20, 45, 59, 95, -35, -50]))
     return spec
 
 
