@@ -471,7 +471,7 @@ def _rate_run(
         bills.append(
             LineBill(line_id, line.offer, line.plan, line.commitment, line.prototype, line.group, items)
         )
-    fleet, quotes, service_issues = fleet_items(catalog, inventory, len(active), rated)
+    fleet, quotes, service_issues = fleet_items(catalog, inventory, len(active), rated, active)
     invoice.fleet, invoice.quotes = fleet, quotes
     invoice.errors.extend(service_issues)
     invoice.reject_summary = _reject_summary(rated.rejected)

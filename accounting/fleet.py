@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
 from accounting.catalog import Catalog, pick_step
-from accounting.inventory import Inventory, InventoryIssue, Month
+from accounting.inventory import SECURE_MOBILE_ACCESS, Inventory, InventoryIssue, Line, Month, is_active
 from accounting.invoice import Item, Quote
 from accounting.money import ZERO
 
@@ -15,9 +16,17 @@ if TYPE_CHECKING:
 
 
 def fleet_items(
-    catalog: Catalog, inventory: Inventory, billed_lines: int, rated: RatedUsage
+    catalog: Catalog,
+    inventory: Inventory,
+    billed_lines: int,
+    rated: RatedUsage,
+    billed: Iterable[Line] | None = None,
 ) -> tuple[list[Item], list[Quote], list[InventoryIssue]]:
-    """Customer-level charges: assistance, SMS Internet, localisation, Secure Mobile Access set-up."""
+    """Customer-level charges: assistance, SMS Internet, localisation, Secure Mobile Access set-up.
+
+    `billed`: the lines billed in the month (valid and active; by default the inventory's lines
+    active in the month), of which one at least takes a Secure Mobile Access service's option when
+    its set-up is charged."""
     month = inventory.month
     services = inventory.services
     items: list[Item] = []
@@ -123,11 +132,28 @@ def fleet_items(
                 )
             )
         elif month.contains(since):
-            items.append(
-                Item.make(
-                    f"secure-mobile-access-{kind}-setup", 1, "once", catalog.secure_mobile_access.setup[kind]
+            if billed is None:
+                billed = [line for line in inventory.lines if is_active(line, month)]
+            option = SECURE_MOBILE_ACCESS + kind
+            if any(o.id == option and started(o.since) for line in billed for o in line.options):
+                items.append(
+                    Item.make(
+                        f"secure-mobile-access-{kind}-setup",
+                        1,
+                        "once",
+                        catalog.secure_mobile_access.setup[kind],
+                    )
                 )
-            )
+            else:  # « service à souscrire en complément d'une ligne voix ou d'une ligne data »
+                issues.append(
+                    InventoryIssue(
+                        "",
+                        "secure-mobile-access-without-lines",
+                        f"services.secure_mobile_access.{kind} starts {since}, but no line billed in the "
+                        f"month takes {option}: the service is subscribed with a line, its set-up (once) "
+                        "is not billed",
+                    )
+                )
     issues.extend(_secure_mobile_access_unsaid(inventory))
     return items, quotes, issues
 
@@ -141,7 +167,7 @@ def _secure_mobile_access_unsaid(inventory: Inventory) -> list[InventoryIssue]:
     unsaid: dict[str, list[str]] = {}
     for line in inventory.lines:
         for option in line.options:
-            kind = option.id.removeprefix("secure-mobile-access-")
+            kind = option.id.removeprefix(SECURE_MOBILE_ACCESS)
             if kind != option.id and kind not in said and Month.of(option.since).index <= month.index:
                 unsaid.setdefault(kind, []).append(line.id)
     issues = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -403,7 +403,38 @@ def _inventory(data: Any, source: str, max_lines: int) -> Inventory:
         lines.extend(entries)
     assert customer is not None
     month = Month(int(match.group(1)), int(match.group(2)))
-    return Inventory(customer, month, tuple(lines), _services(ctx, m.get("services")), source)
+    services = _services(ctx, m.get("services"))
+    if services.secure_mobile_access:
+        lines = _secure_mobile_access_from_service(lines, services.secure_mobile_access)
+    return Inventory(customer, month, tuple(lines), services, source)
+
+
+SECURE_MOBILE_ACCESS = "secure-mobile-access-"  # the options of the service `<kind>`: this + kind
+
+
+def _secure_mobile_access_from_service(lines: list[Line], service: Mapping[str, date]) -> list[Line]:
+    """A Secure Mobile Access option (« 4 € HT/ligne/mois », « service à souscrire en complément
+    d'une ligne ») is billed from the month the customer has the service: a line's option that
+    says an earlier date (the line's own `since`, when the option gives none) starts on the
+    service's `since` instead."""
+    moved: dict[tuple[OptionSub, ...], tuple[OptionSub, ...]] = {}
+    out = []
+    for line in lines:
+        options = line.options
+        if options:
+            later = moved.get(options)
+            if later is None:
+                later = moved[options] = tuple(
+                    OptionSub(o.id, max(o.since, service[kind]))
+                    if o.id.startswith(SECURE_MOBILE_ACCESS)
+                    and (kind := o.id.removeprefix(SECURE_MOBILE_ACCESS)) in service
+                    else o
+                    for o in options
+                )
+            if later != options:
+                line = replace(line, options=later)
+        out.append(line)
+    return out
 
 
 def load_inventory(path: str | Path, *, max_lines: int = MAX_LINES) -> Inventory:

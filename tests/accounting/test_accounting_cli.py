@@ -52,12 +52,12 @@ def test_rate_readable_and_out_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["rate", INV, USAGE]) == 0
     text = capsys.readouterr().out
     assert (
-        "Total HT: 2,749.96 EUR" in text and "By offer and plan" in text and "Rejected usage rows: 6" in text
+        "Total HT: 2,753.96 EUR" in text and "By offer and plan" in text and "Rejected usage rows: 6" in text
     )
     out = tmp_path / "inv.json"
     assert main(["rate", INV, USAGE, "--json", "--out", str(out)]) == 0
     assert capsys.readouterr().out == ""
-    assert json.loads(out.read_text(encoding="utf-8"))["total_ht"] == "2749.96"
+    assert json.loads(out.read_text(encoding="utf-8"))["total_ht"] == "2753.96"
 
 
 def test_readable_items_keep_their_columns_whatever_the_code(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,7 +128,7 @@ def test_broken_catalog_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_compare_json_names_the_cheapest(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", INV, USAGE, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["fleet"]["today"]["total_ht"] == "2749.96"
+    assert doc["fleet"]["today"]["total_ht"] == "2753.96"
     assert doc["fleet"]["cheapest"]["name"] == "best choice per line"
     line = next(x for x in doc["lines"] if x["id"] == "33612345680")  # Business roaming in eu and world
     assert (line["cheapest"], line["saving_ht"]) == ("europe forfait-5mo 36 m", "3.84")
@@ -158,10 +158,10 @@ def test_the_example_month_as_text_parquet_is_rated_as_its_csv(
     csv_doc = json.loads(capsys.readouterr().out)
     assert main(["rate", INV, parquet, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["total_ht"] == "2749.96" and len(doc["rejects"]) == 6
+    assert doc["total_ht"] == "2753.96" and len(doc["rejects"]) == 6
     assert doc == csv_doc
     assert main(["rate", INV, parquet]) == 0
-    assert "Total HT: 2,749.96 EUR" in capsys.readouterr().out
+    assert "Total HT: 2,753.96 EUR" in capsys.readouterr().out
 
 
 def test_a_small_text_parquet_is_rated_as_its_csv_by_the_small_reader_and_by_duckdb(

@@ -32,7 +32,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-month"
 INV, USAGE = EXAMPLE / "inventory.yaml", EXAMPLE / "usage.csv"
 CSV_TEXT = USAGE.read_text(encoding="utf-8")
 HEADER = CSV_TEXT.splitlines()[0]
-TOTAL = Decimal("2749.96")  # the example month, as rated from the example's usage.csv
+TOTAL = Decimal("2753.96")  # the example month, as rated from the example's usage.csv
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

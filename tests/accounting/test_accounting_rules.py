@@ -341,12 +341,34 @@ def test_options_monthly_and_once() -> None:
 
 
 def test_secure_mobile_access_setup_once_per_service_in_its_month() -> None:
+    sma = ["secure-mobile-access-intranet", "secure-mobile-access-internet"]
     inv = bill(
-        [line("A")],
+        [line("A", options=sma)],
         [],
         {"secure_mobile_access": {"intranet": {"since": "2026-03-04"}, "internet": {"since": "2025-01-01"}}},
     )
-    assert fleet(inv) == {"secure-mobile-access-intranet-setup": "2000.00"}
+    assert fleet(inv) == {"secure-mobile-access-intranet-setup": "2000.00"} and inv.errors == []
+
+
+def test_secure_mobile_access_is_billed_from_the_service_and_set_up_with_a_line() -> None:
+    """« 4 € HT/ligne/mois », « Frais forfaitaire de mise en service 2 000 € HT pour le service »,
+    « service à souscrire en complément d'une ligne voix ou d'une ligne data ». A line's option (dated
+    by the line, 2025-01-15) was billed 4.00 in months before the customer's service started, and the
+    2,000 set-up was billed in the service's month though no line took the option. Now the option
+    is billed from the service's month, and the set-up only with a line taking it (else said)."""
+    sma = ["secure-mobile-access-intranet"]
+    service = {"secure_mobile_access": {"intranet": {"since": "2026-04-10"}}}
+    march = bill([line("A", options=sma)], [], service)
+    assert items(march, "A") == {"subscription": "8.00"} and fleet(march) == {} and march.errors == []
+    inv = {"customer": "c", "lines": [line("A", options=sma), line("B")], "services": service}
+    april = rate(inventory_from_dict({**inv, "month": "2026-04"}), usage_table([]))
+    assert items(april, "A")["option-secure-mobile-access-intranet"] == "4.00"
+    assert fleet(april) == {"secure-mobile-access-intranet-setup": "2000.00"} and april.errors == []
+    # the service dated in March, no line taking the option (B only): no set-up, and the invoice says so
+    alone = bill([line("B")], [], {"secure_mobile_access": {"intranet": {"since": "2026-03-04"}}})
+    assert fleet(alone) == {} and alone.total == Decimal("8.00")
+    assert [(e.line, e.rule) for e in alone.errors] == [("", "secure-mobile-access-without-lines")]
+    assert "no line billed in the month takes secure-mobile-access-intranet" in alone.errors[0].message
 
 
 def test_a_secure_mobile_access_option_whose_service_is_undated_is_said_not_left_out() -> None:

@@ -208,6 +208,10 @@ class Expected:
 
 def inventory_lines(inv: dict[str, Any]) -> list[Line]:
     out = []
+    # Secure Mobile Access, « 4 € HT/ligne/mois », is « à souscrire en complément d'une ligne »: a
+    # line's option is billed from the month the customer's service (services.secure_mobile_access)
+    # starts, whatever earlier date the line says
+    service = {k: v["since"] for k, v in inv.get("services", {}).get("secure_mobile_access", {}).items()}
     for spec in inv["lines"]:
         ids = [spec["id"]] if "id" in spec else []
         if "id_prefix" in spec:
@@ -215,6 +219,11 @@ def inventory_lines(inv: dict[str, Any]) -> list[Line]:
             ids = [f"{spec['id_prefix']}{i:0{width}d}" for i in range(1, spec["count"] + 1)]
         for line_id in ids:
             options = list(spec.get("options", []))
+            for i, opt in enumerate(options):
+                name, since = (opt["id"], opt["since"]) if isinstance(opt, dict) else (opt, spec["since"])
+                kind = name.rsplit("-", 1)[-1]
+                if name in SMA and kind in service and service[kind] > since:
+                    options[i] = {"id": name, "since": service[kind]}
             prototype = bool(spec.get("prototype", False))
             out.append(
                 Line(
@@ -415,14 +424,26 @@ def oracle(inv: dict[str, Any], rows: list[dict[str, str]]) -> Expected:
             fleet["localisation-activation"] = D(200)
         fleet["localisation-subscription"] = D(100)
         fleet["localisation-hits"] = cents(hits * D("0.08") * (1 - hits_discount(hits)))
+    errors = {line.id: line.error for line in lines if line.error}
     for kind, spec in services.get("secure_mobile_access", {}).items():
-        if m.holds(spec["since"]):
+        # « Frais forfaitaire de mise en service 2 000 € HT pour le service », the service being
+        # « à souscrire en complément d'une ligne voix ou d'une ligne data »: with a line taking it
+        option = f"secure-mobile-access-{kind}"
+        taken = any(
+            (o["id"] if isinstance(o, dict) else o) == option
+            and (o["since"] if isinstance(o, dict) else line.since) <= m.last
+            for line in billed
+            for o in line.options
+        )
+        if m.holds(spec["since"]) and taken:
             fleet[f"secure-mobile-access-{kind}-setup"] = D(2000)
+        elif m.holds(spec["since"]):
+            errors[""] = "secure-mobile-access-without-lines"
     fleet = {k: v for k, v in fleet.items() if v}
     total = sum((sum(i.values(), D(0)) for i in out_lines.values()), D(0)) + sum(fleet.values(), D(0))
     return Expected(
         out_lines, steps, {line.id for line in valid.values() if not line.active},
-        {line.id: line.error for line in lines if line.error}, fleet, quotes, rejects, total,
+        errors, fleet, quotes, rejects, total,
         usage, valid, discount, sum(fleet.values(), D(0)),
     )  # fmt: skip
 
@@ -575,9 +596,9 @@ def gen_inventory(rng: random.Random, m: Month, seed: int) -> dict[str, Any]:
     if rng.random() < 0.7:
         services["localisation"] = {"since": m.first + timedelta(days=rng.choice([-100, 0, 10, 45]))}
     for option in SMA:
-        if any(option in spec.get("options", []) for spec in lines):
+        if any(option in spec.get("options", []) for spec in lines) or rng.random() < 0.15:
             kind = option.rsplit("-", 1)[1]
-            since = m.first + timedelta(days=rng.choice([-100, 5]))
+            since = m.first + timedelta(days=rng.choice([-100, 5, 5, 40]))
             services.setdefault("secure_mobile_access", {})[kind] = {"since": since}
     return {
         "customer": f"oracle-{seed}",

@@ -109,7 +109,7 @@ def test_a_row_written_again_in_quotes_is_a_duplicate_in_the_csv_as_in_its_parqu
         ]
 
     _all_alike(invoices, copies_rejected)
-    assert invoices["usage.csv duckdb"]["total_ht"] == "2749.96"  # (the example month's, billed once)
+    assert invoices["usage.csv duckdb"]["total_ht"] == "2753.96"  # (the example month's, billed once)
 
 
 def test_empty_text_and_null_in_a_column_outside_the_contract_are_one_empty_cell(

@@ -200,7 +200,7 @@ def _errors(lines: list[dict[str, Any]], m: Month) -> set[tuple[str, str]]:
             billed = month_index(opts["autodiagnostic"]) <= m.index
             if "autogestion" not in opts or (billed and month_index(opts["autogestion"]) > m.index):
                 found.append("autodiagnostic-requires-autogestion")
-        if line.get("prototype") and not found:
+        if line.get("prototype") and not found and month_index(since) <= m.index:  # running
             prototypes += 1
             if prototypes > 5:
                 found.append("too-many-prototypes")
@@ -213,6 +213,7 @@ def oracle(inv: dict[str, Any], rows: list[dict[str, Any]]) -> Expected:
     m = Month(y, mo)
     lines = _lines(inv)
     errors = _errors(lines, m)
+    services = inv.get("services", {})
     bad = {lid for lid, _ in errors}
     valid = [line for line in lines if line["id"] not in bad]
     by_id = {line["id"]: line for line in lines}
@@ -314,13 +315,15 @@ def oracle(inv: dict[str, Any], rows: list[dict[str, Any]]) -> Expected:
             items[kind] = c(exact)
         for oid, since in _options(line).items():
             monthly, once = OPTIONS[oid]
+            service = services.get("secure_mobile_access", {}).get(oid.removeprefix("secure-mobile-access-"))
+            if oid.startswith("secure-mobile-access-") and service:  # from the customer's service on
+                since = max(since, date.fromisoformat(service["since"]))
             if monthly is not None and month_index(since) <= m.index:
                 items[f"option-{oid}"] = c(monthly)
             if once is not None and month_index(since) == m.index:
                 items[f"option-{oid}-fee"] = c(once)
     fleet: dict[str, Decimal] = {}
     quotes: list[str] = []
-    services = inv.get("services", {})
     if "assistance" in services:
         a = services["assistance"]
         n = len(active)
@@ -339,7 +342,8 @@ def oracle(inv: dict[str, Any], rows: list[dict[str, Any]]) -> Expected:
         if hits:
             fleet["localisation-hits"] = c(hits * D("0.08"))  # (no discount below 2,001 hits)
     for kind, sub in services.get("secure_mobile_access", {}).items():
-        if month_index(date.fromisoformat(sub["since"])) == m.index:
+        taken = any(f"secure-mobile-access-{kind}" in _options(line) for line in active.values())
+        if month_index(date.fromisoformat(sub["since"])) == m.index and taken:  # set up with a line
             fleet[f"secure-mobile-access-{kind}-setup"] = D("2000.00")
     total = sum((a for items in bills.values() for a in items.values()), D(0)) + sum(fleet.values(), D(0))
     return Expected(bills, fleet, total, errors, rejects, quotes)

@@ -508,7 +508,7 @@ def test_the_rating_report_shows_the_invoices_quantities_beside_the_records_read
     out = tmp_path / "invoice.json"
     assert run_cli(["rate", str(EXAMPLE / "inventory.yaml"), str(usage), "--json", "--out", str(out)]).rc == 0
     invoice = json.loads(out.read_text())
-    assert invoice["total_ht"] == "2749.96"  # as without the copies
+    assert invoice["total_ht"] == "2753.96"  # as without the copies
 
     def billed(prefix: str, unit: str) -> int:
         return sum(
