@@ -17,7 +17,7 @@ from pathlib import Path
 from accounting.catalog import load_catalog
 from accounting.compare import compare
 from accounting.engine import RatingRun, rate_run
-from accounting.errors import AccountingError, UsageError
+from accounting.errors import AccountingError
 from accounting.inventory import MAX_LINES, load_inventory
 from accounting.usage_small import small_reader
 from m2msim.outputs import (
@@ -61,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(p)
     p.add_argument("--out", type=Path, help="write the invoice to this file instead of stdout")
     p.add_argument(
-        "--strict", action="store_true", help="exit 1 when there are inventory errors or rejected rows"
+        "--strict",
+        action="store_true",
+        help="exit 1 when there are inventory errors or rejected rows, or no usage records",
     )
     p.add_argument("--all-lines", action="store_true", help="show every line's items in the readable invoice")
     p.set_defaults(handler=cmd_rate)
@@ -123,8 +125,9 @@ def _rate(args: argparse.Namespace) -> RatingRun:
     inventory = load_inventory(args.inventory, max_lines=sys.maxsize if args.force else MAX_LINES)
     # A small plain CSV file is read without starting DuckDB (the same rows, rules and rejects).
     run = rate_run(inventory, args.usage, catalog, reader=small_reader(args.usage))
-    if not run.rated.rows and not run.invoice.rejects:
-        raise UsageError(str(args.usage), "no usage records in it (only a header?): nothing to rate")
+    # A header and no rows is a quiet month (devices that sent nothing): its subscriptions and fees
+    # are owed all the same, so it is rated, and said (a file with no header at all is refused).
+    args.no_records = not run.rated.rows and not run.invoice.rejects
     args.rating_run = run  # (`--report` draws this month: not rated a second time)
     return run
 
@@ -146,9 +149,15 @@ def _emit(text: str, out: Path | None, locked: bool, force: bool, together: Outp
         atomic_write_text(out, text, own=is_output, force=force, option="--out")
 
 
-def _doubt(command: str, said: str | None) -> None:
+def _doubt(command: str, said: str | None, args: argparse.Namespace) -> None:
     """A run whose output may not be what its input meant says so, on stderr (the output is
-    still written)."""
+    still written): a usage input without records, half the rows or more rejected."""
+    if args.no_records:
+        print(
+            f"m2msim {command}: warning: {args.usage}: the usage file holds no records: "
+            "the month is billed its subscriptions and fees alone",
+            file=sys.stderr,
+        )
     if said is not None:
         print(f"m2msim {command}: warning: {said}", file=sys.stderr)
 
@@ -202,21 +211,21 @@ class _Rate(_Command):
     def run(self) -> int:
         args = self.args
         invoice = _rate(args).invoice
-        _doubt("rate", invoice.doubt())
+        _doubt("rate", invoice.doubt(), args)
         text = (
             invoice.to_json() + "\n"
             if args.json
             else invoice.render_text(top=args.top, all_lines=args.all_lines)
         )
         _emit(text, args.out, self.out_locked, args.force, getattr(args, "together", None))
-        return 1 if args.strict and invoice.has_problems else 0
+        return 1 if args.strict and (invoice.has_problems or args.no_records) else 0
 
 
 class _Compare(_Command):
     def run(self) -> int:
         args = self.args
         run = _rate(args)
-        _doubt("compare", run.invoice.doubt())
+        _doubt("compare", run.invoice.doubt(), args)
         comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)
         _emit(text, args.out, self.out_locked, args.force, getattr(args, "together", None))

@@ -69,11 +69,9 @@ def with_rows(tmp_path: Path, *rows: str, name: str = "u.csv") -> Path:
     ("content", "expected"),
     [
         (b"", "line 1: empty"),
-        (HEADER.encode() + b"\n", "no usage records in it"),
         (b"\x00\x01PK garbage\xff", "line 1: binary data"),
         (b"line,ty\xe9pe,start\n", "line 1: not UTF-8 text (byte 0xe9 at column 8)"),
         (b"type,start\ndata,2026-03-01T00:00:00Z\n", "missing required column(s): line"),
-        (b'"line"\t"type"\t"start"\n', "no usage records in it"),  # (split by tabs: a header)
         (b"line;type;line;start\n", "line 1: column 'line' is named twice in the header"),
         (b"line,type,zone,start,Zone\nL1,sms,fr,2026-03-02T00:00:00Z,fr\n", "column 'Zone' is named twice"),
         *(  # left aside, each made every row a row in France, or without its bytes down
@@ -117,6 +115,68 @@ def test_an_unusable_csv_is_refused_naming_it(
     path.write_bytes(content)
     line = refused(["rate", str(INV), str(path)], capsys)
     assert line.startswith(f"m2msim rate: {path}: ") and expected in line, line
+
+
+@pytest.mark.parametrize(
+    "form", ["csv", "crlf", "tabs", "csv.gz", "folder", "parquet", "parquet typed", "parquet parts"]
+)
+@pytest.mark.parametrize("command", ["rate", "compare"])
+def test_a_usage_file_with_a_header_and_no_row_bills_the_months_fees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str, command: str
+) -> None:
+    """A quiet month (devices that sent nothing) was refused, exit 2, "no usage records in it": its
+    subscriptions and fees could not be invoiced. It is rated as the month without usage, the same
+    invoice in every form, with one warning line; `rate --strict` exits 1."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text(HEADER + "\n", encoding="utf-8")
+    path = tmp_path / "usage.csv"
+    names = HEADER.split(",")
+    if form == "crlf":
+        path.write_bytes(HEADER.encode() + b"\r\n")
+    elif form == "tabs":
+        path.write_text("\t".join(f'"{n}"' for n in names) + "\n", encoding="utf-8")
+    elif form == "csv.gz":
+        import gzip
+
+        path = tmp_path / "usage.csv.gz"
+        path.write_bytes(gzip.compress(HEADER.encode() + b"\n"))
+    elif form == "folder":
+        path = tmp_path / "days"
+        path.mkdir()
+        for day in ("01", "02"):
+            (path / f"2026-03-{day}.csv").write_text(HEADER + "\n", encoding="utf-8")
+    elif form.startswith("parquet"):
+        import pyarrow as pa
+
+        typed = {"start": pa.timestamp("us", tz="UTC"), "bytes_up": pa.int64(), "duration_s": pa.float64()}
+        schema = pa.schema(
+            [(n, typed.get(n, pa.string()) if form != "parquet" else pa.string()) for n in names]
+        )
+        path = tmp_path / "usage.parquet"
+        if form == "parquet parts":
+            path = tmp_path / "usage"
+            path.mkdir()
+            for part in ("part-00000.parquet", "part-00001.parquet"):
+                pq.write_table(schema.empty_table(), path / part)
+        else:
+            pq.write_table(schema.empty_table(), path)
+    else:
+        path = empty
+    rc, out, err = run([command, str(INV), str(path), "--json"], capsys)
+    assert rc == 0 and err.splitlines() == [
+        f"m2msim {command}: warning: {path}: the usage file holds no records: the month is billed its "
+        "subscriptions and fees alone"
+    ], (rc, err)
+    doc = json.loads(out)
+    rc, base, _ = run([command, str(INV), str(empty), "--json"], capsys)
+    assert rc == 0 and doc == json.loads(base)
+    if command == "rate":
+        # the month without usage: every valid active line's fees, the fleet's services
+        assert doc["rows_read"] == 0 and doc["rejects"] == [] and Decimal(doc["total_ht"]) > 0
+        assert {e["line"] for e in doc["errors"]} == {"BAD1", "BAD2"}
+        assert run(["rate", str(INV), str(path), "--strict"], capsys)[0] == 1
+    else:
+        assert Decimal(doc["fleet"]["today"]["total_ht"]) > 0
 
 
 @pytest.mark.parametrize("form", ["csv", "csv.gz", "folder", "pass", "parquet", "parquet parts"])

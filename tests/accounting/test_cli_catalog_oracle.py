@@ -859,3 +859,21 @@ def test_half_cents_round_up(tmp_path: Path) -> None:
     assert all(x.quantize(D("0.01"), rounding=ROUND_HALF_EVEN) < cents(x) for x in exact)
     inv_path, usage = write_inputs(tmp_path, inv, rows.rows, crlf=False)
     check_invoice(run(tmp_path, "rate", inv_path, usage), want)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_quiet_month_holds_to_the_catalog(seed: int, tmp_path: Path) -> None:
+    """A usage file with a header and no row (devices that sent nothing): the month's subscriptions,
+    options and fleet services are owed all the same. It was refused (exit 2); it is rated and
+    compared from every form, the invoice the oracle's month without usage."""
+    inv, _ = gen_month(seed, big=False)
+    want = oracle(inv, [])
+    m = Month(*map(int, inv["month"].split("-")))
+    assert want.total > 0
+    for crlf in (False, True):
+        inv_path, usage = write_inputs(tmp_path, inv, [], crlf)
+        invoice = run(tmp_path, "rate", inv_path, usage)
+        check_invoice(invoice, want)
+        check_compare(run(tmp_path, "compare", inv_path, usage), invoice, want, m)
+    for typed in (False, True):
+        check_invoice(run(tmp_path, "rate", inv_path, write_parquet(tmp_path, [], typed)), want)
