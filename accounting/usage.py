@@ -462,11 +462,30 @@ class UsageReader:
         it (`accounting.zones.usage_zone`), added to the relations as the column `zone`, so that
         every scan, check, listing and duplicate search reads it as a file's own.  A network that
         is no MCC+MNC or whose MCC is not assigned gives the reject 'bad-plmn'; an empty one, the
-        contract's default zone (`fr`).  The rows are then read by DuckDB (the pyarrow passes read
-        the files' own columns)."""
+        contract's default zone (`fr`).  The pyarrow passes read the zone of each distinct
+        network of a batch alike (`usage_arrow.PLMN_COLUMN`), and the rows they give DuckDB to
+        check or compare get their column `zone` here too (`_zoned`)."""
+        files = self.relation == self._files
+        self.relation = self._zoned(self.relation)
+        self.numbered = self._zoned(self.numbered)
+        if files:  # (still the files themselves, as the pyarrow pass reads them)
+            self._files = self.relation
+
+    @property
+    def _own_types(self) -> dict[str, str]:
+        """The input's columns and types as its files have them (no `zone` read from
+        `serving_plmn`)."""
+        if not self.zone_from_plmn:
+            return self.types
+        return {name: kind for name, kind in self.types.items() if name != "zone"}
+
+    def _zoned(self, rows: str) -> str:
+        """SQL: these rows (of the input's columns) with their `zone` read from `serving_plmn`
+        when the input has no zone (`_zone_from_plmn`); else as they are."""
+        if not self.zone_from_plmn:
+            return rows
         zone = usage_zone_sql(_ident("serving_plmn"))
-        self.relation = f"(SELECT *, {zone} AS zone FROM {self.relation})"
-        self.numbered = f"(SELECT *, {zone} AS zone FROM {self.numbered})"
+        return f"(SELECT *, {zone} AS zone FROM {rows})"
 
     def _check_fields_read(self) -> None:
         """After a scan that read every field (the duplicate search's): when DuckDB found bytes
@@ -722,8 +741,9 @@ class UsageReader:
         """`_proven_aggregate` once the files are the proof's to try."""
         from accounting import usage_arrow_checks
 
+        types = self._own_types
         proof = self._proof = usage_arrow_checks.row_proof(
-            self.parquet_files, self.types, month_start, month_end, self.parquet_rows, threads
+            self.parquet_files, types, month_start, month_end, self.parquet_rows, threads
         )
         if proof is None:
             return None
@@ -760,7 +780,7 @@ class UsageReader:
         from accounting import usage_csv_arrow
 
         self._cells = None
-        if self.kind != "csv" or self.zone_from_plmn:
+        if self.kind != "csv":
             return None
         threads = self._threads
         plans = usage_csv_arrow.csv_plans(self.files, self._header, self._delimiter)
@@ -876,12 +896,15 @@ class UsageReader:
         arrow_scans()
         self.con.register("set_aside_taken", table)
         read = set(table.schema.names)
-        quoted = {name: _ident(name) for name in self.types}
+        own = self._own_types
+        quoted = {name: _ident(name) for name in own}
         columns = ", ".join(
             f"CAST({quoted[name] if name in read else 'NULL'} AS {kind}) AS {quoted[name]}"
-            for name, kind in self.types.items()
+            for name, kind in own.items()
         )
-        return f"SELECT {columns}, {FILE_COL}, {ROW_COL} FROM set_aside_taken"
+        return (
+            f"SELECT * FROM {self._zoned(f'(SELECT {columns}, {FILE_COL}, {ROW_COL} FROM set_aside_taken)')}"
+        )
 
     def _csv_fields_of(
         self, plans: Sequence[CsvPlan], rows: Sequence[tuple[int, int]]
@@ -1226,7 +1249,11 @@ class UsageReader:
         if deliv not in delivered:
             return None
         bytes_up, bytes_down, duration = (name if sql != null else None for name, sql, null in numbers)
-        keys = tuple(name if name in self.columns else None for name in ("line", "type", "zone", "dest"))
+        keys: tuple[str | None, ...] = tuple(
+            name if name in self.columns else None for name in ("line", "type", "zone", "dest")
+        )
+        if self.zone_from_plmn:  # (each row's zone read by the pass from its network)
+            keys = (keys[0], keys[1], usage_arrow.PLMN_COLUMN, keys[3])
         return Settled(keys, bytes_up, bytes_down, duration, delivered[deliv])
 
     def _settled_scan_sql(
@@ -1695,20 +1722,24 @@ class UsageReader:
             if not self._part_types:
                 return "* EXCLUDE (file_row_number)"
             own = self._part_types[f]
+
+            def value(n: str) -> str:
+                if n == "zone" and n not in own and "serving_plmn" in own:  # (its rows' networks')
+                    return usage_zone_sql(_ident("serving_plmn"))
+                return _ident(n) if n in own else "NULL"
+
             return (
-                ", ".join(
-                    f"CAST({_ident(n) if n in own else 'NULL'} AS {kind}) AS {_ident(n)}"
-                    for n, kind in self.types.items()
-                )
+                ", ".join(f"CAST({value(n)} AS {kind}) AS {_ident(n)}" for n, kind in self.types.items())
                 + f", {FILE_COL}"
             )
 
-        return " UNION ALL ".join(
+        union = " UNION ALL ".join(
             f"SELECT {columns(f)}, file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet([{_lit([str(self.files[f])])}], file_row_number = true, filename = '{FILE_COL}') "
             f"WHERE file_row_number IN ({', '.join(str(int(r)) for r in sorted(found))})"
             for f, found in sorted(by_file.items())
         )
+        return union if self._part_types else f"SELECT * FROM {self._zoned(f'({union})')}"
 
     def _csv_repeats(self, rows: Sequence[tuple[int, int]]) -> str:
         """SQL: the rows of the CSV file (file index 0, row from 0) that DuckDB's duplicate search
@@ -1740,7 +1771,8 @@ class UsageReader:
         `numbered` has them, kept as the table `name`."""
         found = [(*f, str(self.files[i]), str(row + 2)) for (i, row), f in fields]  # (the header is row 1)
         self._table(name, [*self._header, FILE_COL, ROW_COL], found)
-        return f"SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM {name}"
+        rows = f"(SELECT * REPLACE (CAST({ROW_COL} AS BIGINT) AS {ROW_COL}) FROM {name})"
+        return f"SELECT * FROM {self._zoned(rows)}"
 
     def _numbered_with_duplicates(self) -> str:
         """The numbered rows, each duplicate with the file and row of the first copy (`dup_rows`)."""

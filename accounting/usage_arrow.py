@@ -51,6 +51,9 @@ _EXACT = 1 << 53  # a float64 sum of integers is exact below this
 _FITS = 1 << 63  # a sum must stay below this (BIGINT)
 _SPLIT = 1 << 26  # values summed as two halves (high, low) when one float sum would not be exact
 KEYS = ("line", "type", "zone", "dest")
+# The column read for the key `zone` when a file has none (`Settled.keys`): each row's zone is its
+# network's (`accounting.zones.usage_zone`), read once per entry of the column's dictionary.
+PLMN_COLUMN = "serving_plmn"
 CALL_TYPES = ("voice", "csd")
 _ROW_SUMS = ("n", "ko", "without_bytes")  # per (line, combination); the others per key of the call rows
 WORKERS = 2  # threads summing batches (at most the cores)
@@ -60,7 +63,8 @@ class Settled(NamedTuple):
     """What the settled scan reads, as `_settled_scan_sql` was given it.
 
     keys: for line, type, zone and dest, the column read (as VARCHAR) or None (NULL on every
-    row); bytes_up, bytes_down, duration_s: the BIGINT column read as it is, or None (NULL);
+    row); the zone's may be `PLMN_COLUMN`, each row's zone then read from its network;
+    bytes_up, bytes_down, duration_s: the BIGINT column read as it is, or None (NULL);
     delivered: the BOOLEAN column grouped on, True or False (a constant), or None (no key).
     """
 
@@ -69,6 +73,16 @@ class Settled(NamedTuple):
     bytes_down: str | None
     duration_s: str | None
     delivered: str | bool | None
+
+
+def plmn_zones(dictionary: pa.Array) -> list[str | None]:
+    """The zones of a `serving_plmn` dictionary's entries, as DuckDB's path reads each row's
+    (`accounting.zones.usage_zone`: a refused network gives its mark and why, which the rating
+    judges 'bad-plmn'): a few distinct networks a batch, whatever its rows."""
+    from accounting.zones import default_table, usage_zone
+
+    table = default_table()
+    return [usage_zone(value, table) for value in dictionary.to_pylist()]
 
 
 class RowCheck(Protocol):
@@ -1015,7 +1029,8 @@ def _readable(
     wanted: dict[str, Any] = {}
     for name in plan.keys:
         if name is not None:
-            if name == plan.keys[0] and types.get(name) in COUNT_TYPES:  # (a line's number: as text)
+            # (a line's number, or a network's, as pandas types one: read as text)
+            if name in (plan.keys[0], PLMN_COLUMN) and types.get(name) in COUNT_TYPES:
                 wanted[name] = count_types()
                 continue
             if types.get(name) != "VARCHAR":
@@ -1338,7 +1353,12 @@ def _code(batch: pa.RecordBatch, plan: Settled, codes: list[Codes], delivered: n
 
     dictionaries = [None if name is None else batch.column(name).dictionary for name in plan.keys]
     found = [
-        c.of([None]) if d is None else c.of_dictionary(d) for c, d in zip(codes, dictionaries, strict=True)
+        c.of([None])
+        if d is None
+        else c.of([*plmn_zones(d), None])  # (the zone read from each entry's network)
+        if i == 2 and plan.keys[2] == PLMN_COLUMN
+        else c.of_dictionary(d)
+        for i, (c, d) in enumerate(zip(codes, dictionaries, strict=True))
     ]
     type_values = codes[1].values
     calls = [i for i, code in enumerate(found[1].tolist()) if type_values[code] in CALL_TYPES]

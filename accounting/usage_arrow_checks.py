@@ -53,6 +53,7 @@ from accounting.usage_arrow import (
     COUNT_TYPES,
     FLOAT_COUNT_TYPES,
     FLOAT_LARGEST,
+    PLMN_COLUMN,
     count_types,
     fixed_values,
     wide,
@@ -413,7 +414,7 @@ def taken_table(proof: RowProof) -> pa.Table:
 
     table = pa.Table.from_batches(proof.taken).combine_chunks()
     for i, name in enumerate(table.schema.names):
-        if name in _KEYS and pa.types.is_string(table.schema.field(i).type):
+        if (name in _KEYS or name == PLMN_COLUMN) and pa.types.is_string(table.schema.field(i).type):
             table = table.set_column(i, name, table.column(i).dictionary_encode())
     return table
 

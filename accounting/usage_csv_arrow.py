@@ -152,8 +152,9 @@ class CsvPlan(NamedTuple):
         def column(name: str) -> str | None:
             return name if name in present else None
 
+        zone = column("zone") or column(usage_arrow.PLMN_COLUMN)  # (no zone: each row's network's)
         return usage_arrow.Settled(
-            tuple(column(name) for name in KEYS),
+            (column("line"), column("type"), zone, column("dest")),
             column("bytes_up"),
             column("bytes_down"),
             column("duration_s"),
@@ -672,6 +673,8 @@ def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
         kinds.update(dict.fromkeys(NUMBERS, pa.float64()))  # no `0x...`, unlike int64
     header = plan.header
     names = list(header)
+    # a file without `zone`: its networks read as a key's dictionary (`CsvPlan.settled`)
+    keys = (*KEYS, usage_arrow.PLMN_COLUMN) if "zone" not in header else KEYS
 
     def read() -> pa.Table:
         return pacsv.read_csv(
@@ -702,7 +705,7 @@ def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
     columns = []
     for name in names:
         column = table.column(name).chunk(0)
-        if name in KEYS or name == "delivered":
+        if name in keys or name == "delivered":
             column = _dictionary(column, name)
         elif name in NUMBERS:
             column = _counts(column)
