@@ -385,6 +385,24 @@ class UsageReader:
             f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {ROW_COL} "
             f"FROM read_parquet({files}{union}, file_row_number = true, filename = '{FILE_COL}'))"
         )
+        # Parts with `zone` beside parts with only `serving_plmn` (another writer's, an operator's
+        # export): the latter's rows rated in their networks' zones, as in a folder of such parts
+        # alone (`_zone_from_plmn`), not as NULL zones (`fr`).
+        by_plmn = [
+            str(p)
+            for p, t in zip(self.files, self._file_types, strict=True)
+            if "zone" not in t and "serving_plmn" in t
+        ]
+        if by_plmn and any("zone" in t for t in self._file_types):
+            zone = (
+                f"CASE WHEN {FILE_COL} IN ({_lit(by_plmn)}) THEN {usage_zone_sql(_ident('serving_plmn'))} "
+                "ELSE zone END"
+            )
+            self.relation = (
+                f"(SELECT * EXCLUDE ({FILE_COL}) REPLACE ({zone} AS zone) "
+                f"FROM read_parquet({files}{union}, filename = '{FILE_COL}'))"
+            )
+            self.numbered = f"(SELECT * REPLACE ({zone} AS zone) FROM {self.numbered})"
 
     def _unset_empty_text(self) -> None:
         """A number or `delivered` stored as text in Parquet or an Arrow table (a CSV converted with

@@ -566,3 +566,41 @@ def test_a_zone_read_from_serving_plmn_takes_the_pyarrow_passes_and_rates_alike(
     proven = _proven_forms(by_zone, tmp_path / "zone-pass", monkeypatch, FORMS_INV)
     assert {"plain.csv", "gzip.csv.gz", "typed.parquet"} <= proven, proven
     assert _proven_forms(by_plmn, tmp_path / "plmn-pass", monkeypatch, FORMS_INV) == proven, proven
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["text", "typed"])
+def test_a_part_with_only_serving_plmn_beside_a_part_with_zone_is_rated_in_its_networks_zones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, typed: bool
+) -> None:
+    """A folder of Parquet parts whose columns differ, one with `zone` and one with only
+    `serving_plmn` (another writer's export beside the simulator's): the second's rows are rated
+    in their networks' zones, as in a file of its own, a refused network rejected at its row,
+    by every path.  Its rows were rated `fr` (a NULL zone in the folder's union of columns)."""
+    at = NAMES.index("zone")
+    moved = LINES[1].split(",")  # (a row of its own: the first, a week later)
+    moved[NAMES.index("start")] = "2026-03-08T00:00:00Z"
+    refused = [*moved[:at], "mars", *moved[at + 1 :]]
+    whole = tmp_path / "whole.csv"
+    whole.write_text("\n".join([*LINES, ",".join(refused)]) + "\n", encoding="utf-8")
+    inventory = load_inventory(str(INV))
+    want = _invoice(whole, inventory, monkeypatch, False)
+    n = len(LINES) + 1
+    assert want["rejects"][-1] == {"row": n, "reason": "malformed value: zone 'mars'"}
+    want["rejects"][-1]["reason"] = "malformed value: serving_plmn '2620': not an MCC+MNC (5 or 6 digits)"
+    rows = list(csv.reader(io.StringIO("\n".join(LINES) + "\n", newline="")))
+    networks = [line.split(",") for line in _with_serving_plmn(keep_zone=False)]
+    networks.append([*moved[:at], "2620", *moved[at + 1 :]])
+    cut = len(rows) // 2
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pq.write_table(as_table(rows[:cut], typed, KEPT), parts / "part-0.parquet")
+    pq.write_table(as_table([networks[0], *networks[cut:]], typed, KEPT), parts / "part-1.parquet")
+    offsets = {"part-0.parquet": 0, "part-1.parquet": cut - 1}
+    for fast in (False, True):
+        got = as_one_file(_invoice(parts, inventory, monkeypatch, fast), offsets)
+        assert (_by_kind(got) if typed else got) == (_by_kind(want) if typed else want), fast
+    small = small_reader(parts)
+    if small is not None:
+        run = rate_run(inventory, parts, load_catalog(), reader=small)
+        got = as_one_file(json.loads(run.invoice.to_json()), offsets)
+        assert (_by_kind(got) if typed else got) == (_by_kind(want) if typed else want)
