@@ -433,6 +433,25 @@ def _daily(source: Path, make: Callable[[Path], None], out: Path, days: int) -> 
     part.replace(out)
 
 
+def _plmn_only(csv_path: Path, out: Path, parquet: bool) -> None:
+    """The rows as an operator exports them: each row's serving network (MCC+MNC, one of its
+    zone's: France's, Germany's, the United States') in place of its zone, as a CSV or a Parquet
+    file as pyarrow writes one (rated in each network's zone, `accounting.zones`)."""
+    reader = _batches(csv_path, pa.string() if not parquet else pa.timestamp("s", tz="UTC"))
+    networks, zones = pa.array(["20801", "26202", "310260"]), pa.array(["fr", "eu", "world"])
+    writer: Any = None
+    for batch in reader:
+        table = pa.Table.from_batches([batch])
+        at = table.schema.get_field_index("zone")
+        plmn = networks.take(pc.index_in(table.column(at), value_set=zones))
+        table = table.set_column(at, "serving_plmn", plmn)
+        if writer is None:
+            writer = pq.ParquetWriter(out, table.schema) if parquet else pacsv.CSVWriter(out, table.schema)
+        writer.write_table(table)
+    assert writer is not None
+    writer.close()
+
+
 def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[str, Path]:
     """The usage files of one month in the shapes users give: (label -> file); `wanted`: only
     the shapes whose label holds one of these words are made (none: every shape)."""
@@ -489,6 +508,11 @@ def shapes(tmp: Path, pq_path: Path, csv_path: Path, wanted: list[str]) -> dict[
         "10 daily csv.gz exports (a folder)": (
             tmp / "daily-gzip",
             lambda p: _daily(tmp / "spreadsheet.csv", lambda q: _to_csv(csv_path, q), p, 10),
+        ),
+        "csv, serving_plmn (no zone)": (tmp / "plmn.csv", lambda p: _plmn_only(csv_path, p, False)),
+        "pyarrow parquet, serving_plmn": (
+            tmp / "plmn.parquet",
+            lambda p: _plmn_only(csv_path, p, True),
         ),
         "csv.gz with 0.1% rejects": (
             tmp / "rejects.csv.gz",
