@@ -85,7 +85,7 @@ def _simulator_run(
             session, opened = result.session_id, now
         elif kind == "transfer":
             net.transfer(now, session, rest[0], rest[1])
-        else:
+        elif kind == "close":
             duration = np.array([int(now) - int(opened)], dtype=np.int64)
             up, down = scan_bytes(np.random.default_rng(seed), spec, duration)
             net.transfer(now, session, int(up[0]), int(down[0]))
