@@ -42,7 +42,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modem.virtual.cmd_qfile import read_file
-from modem.virtual.cmd_quectel import QUECTEL_TCP
+from modem.virtual.cmd_quectel import (
+    ERR_CONNECT,
+    ERR_DNS,
+    ERR_ID_USED,
+    ERR_PDP,
+    IDS,
+    MAX_READ,
+    MAX_SEND,
+    QUECTEL_TCP,
+    answer_read,
+    send_prompt,
+)
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, OK, CmeError, Final
 from modem.virtual.sockets import FAIL_DNS, Socket
@@ -57,12 +68,7 @@ log = logging.getLogger(__name__)
 __all__ = ["QUECTEL_SSL", "settings"]
 
 BUFFER, PUSH, TRANSPARENT = 0, 1, 2
-IDS = 12  # <clientID> 0..11
 CONTEXTS = 6  # <sslctxID> 0..5
-ERR_PDP, ERR_ID_USED, ERR_DNS, ERR_CONNECT = 561, 563, 565, 566
-MAX_SEND = 1460
-MAX_READ = 1500
-SEND_OK = Final("SEND OK", 0)
 ALL_SUITES = 0xFFFF
 #: "sslversion": the versions offered (SSL 3.0: none this machine can offer, the open fails)
 VERSIONS = {0: ("3.0", "3.0"), 1: ("1.0", "1.0"), 2: ("1.1", "1.1"), 3: ("1.2", "1.2"), 4: ("1.0", "1.2")}
@@ -238,8 +244,8 @@ def qsslopen(m: VirtualModem, c: Cmd) -> Final | None:
     if ctx is None or not ctx.active:
         m.schedule(0.0, lambda: m.urc(f"+QSSLOPEN: {cid},{ERR_PDP}"))
         return None
-    tls = _st(m).contexts[sslctx].settings(m)
     st = _st(m)
+    tls = st.contexts[sslctx].settings(m)
     st.access[cid], st.sslctx[cid] = access, sslctx
     sock = m.tcp.open(
         cid,
@@ -273,15 +279,7 @@ def qsslsend(m: VirtualModem, c: Cmd) -> Final | None:
     sock = _open(m, cid)
     if sock is None or not sock.ready:
         return ERROR
-    length = c.int_at(1, 0, 1, MAX_SEND) if len(c.params()) > 1 else None
-
-    def done(data: bytes) -> Final | None:
-        if m.tcp.sockets.get(cid) is not sock:
-            return Final("SEND FAIL", 4)
-        m.tcp.send(sock, data)
-        return SEND_OK
-
-    return m.prompt(done, length)
+    return send_prompt(m, cid, sock, c.int_at(1, 0, 1, MAX_SEND) if len(c.params()) > 1 else None)
 
 
 @QUECTEL_SSL.command("+QSSLRECV")
@@ -295,11 +293,7 @@ def qsslrecv(m: VirtualModem, c: Cmd) -> Final | None:
     sock = _open(m, cid) or _st(m).closing.get(cid)
     if sock is None:
         raise CmeError(3)
-    want = c.int_at(1, None, 1, MAX_READ)
-    data = m.tcp.read(sock, want)
-    m.info(f"+QSSLRECV: {len(data)}")
-    if data:
-        m.raw(data + b"\r\n")
+    answer_read(m, "+QSSLRECV", sock, c.int_at(1, None, 1, MAX_READ))
     return None
 
 

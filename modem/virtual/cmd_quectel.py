@@ -348,7 +348,12 @@ def qisend(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     if sock is None or not sock.ready:
         return ERROR
-    length = c.int_at(1, 0, 0, MAX_SEND) or None
+    return send_prompt(m, sid, sock, c.int_at(1, 0, 0, MAX_SEND) or None)
+
+
+def send_prompt(m: VirtualModem, sid: int, sock: Socket, length: int | None) -> Final | None:
+    """The `>` prompt of AT+QISEND / AT+QSSLSEND on socket `sid`: `length` bytes (None: up to
+    Ctrl-Z) sent once they have come, SEND FAIL when the socket closed meanwhile."""
 
     def done(data: bytes) -> Final | None:
         if m.tcp.sockets.get(sid) is not sock:
@@ -357,6 +362,14 @@ def qisend(m: VirtualModem, c: Cmd) -> Final | None:
         return SEND_OK
 
     return m.prompt(done, length)
+
+
+def answer_read(m: VirtualModem, prefix: str, sock: Socket, want: int) -> None:
+    """AT+QIRD's / AT+QSSLRECV's answer: up to `want` bytes of what `sock` received, after their count."""
+    data = m.tcp.read(sock, want)
+    m.info(f"{prefix}: {len(data)}")
+    if data:
+        m.raw(data + b"\r\n")
 
 
 @QUECTEL_TCP.command("+QIRD")
@@ -374,10 +387,7 @@ def qird(m: VirtualModem, c: Cmd) -> Final | None:
     if want == 0:
         m.info(f"+QIRD: {sock.received},{sock.received - len(sock.rx)},{len(sock.rx)}")
         return None
-    data = m.tcp.read(sock, want)
-    m.info(f"+QIRD: {len(data)}")
-    if data:
-        m.raw(data + b"\r\n")
+    answer_read(m, "+QIRD", sock, want)
     return None
 
 
