@@ -319,7 +319,7 @@ def stale_pattern(path: Path, tags: str = "tmp", *, legacy: bool = False) -> re.
     )
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process `pid` exists on this host (one of another user's too)."""
     if pid <= 0:
         return True  # (no process of ours has such a number: never taken as dead)
@@ -538,7 +538,7 @@ def _left_by_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[os.DirEntr
         entries = list(os.scandir(folder))
     except OSError:
         return []
-    return [e for e in entries if (found := pattern.fullmatch(e.name)) and not _alive(int(found["pid"]))]
+    return [e for e in entries if (found := pattern.fullmatch(e.name)) and not pid_alive(int(found["pid"]))]
 
 
 def private_folder(prefix: str, parent: Path | str | None = None) -> Path:

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from m2msim.outputs import pid_alive
 from modem.at.errors import PortBusy
 
 log = logging.getLogger(__name__)
@@ -174,13 +175,9 @@ def lock_holder(device: str, *, dirs: tuple[Path, ...] | None = None, proc: Path
             continue
         if pid <= 0 or pid == os.getpid():
             continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             log.info("%s: stale lock of pid %d (no such process): ignored", path, pid)
             continue
-        except PermissionError:
-            pass  # alive, another user's
         return Holder(pid, process_name(pid, proc), str(path))
     return None
 

@@ -173,6 +173,15 @@ def test_a_uucp_lock_of_a_live_process_names_it(pty: str, tmp_path: Path) -> Non
     assert portholders.lock_holder(pty, dirs=(tmp_path,)) is None  # its process gone: stale
 
 
+def test_a_lock_file_holding_a_number_no_process_can_have_names_the_file(tmp_path: Path) -> None:
+    # a pid past what kill(2) takes raised OverflowError (a traceback); it is named with its file
+    lock = tmp_path / "LCK..ttyUSB2"
+    lock.write_text("99999999999999999999\n")
+    holder = portholders.lock_holder("/dev/ttyUSB2", dirs=(tmp_path,))
+    assert holder is not None and holder.pid == 99999999999999999999
+    assert str(lock) in str(holder)
+
+
 def test_a_lock_file_is_written_once_and_only_ours_removed(tmp_path: Path) -> None:
     lock = portholders.take_lock("/dev/ttyUSB2", dirs=(tmp_path,))
     assert lock == tmp_path / "LCK..ttyUSB2" and lock.read_text() == f"{os.getpid():10d}\n"

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from m2msim.outputs import atomic_write_text
+from m2msim.outputs import atomic_write_text, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +101,6 @@ def _identity(path: Path) -> str:
     """A namespace's inode and its change time (an inode number alone is reused once freed)."""
     st = path.stat()
     return f"{st.st_ino} {st.st_ctime_ns}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Namespace:
@@ -204,7 +194,7 @@ def remove_stale() -> list[str]:
             pid = int(pid_text)
         except (OSError, ValueError):
             continue
-        if pid <= 0 or _alive(pid):
+        if pid <= 0 or pid_alive(pid):
             continue
         try:
             same = _identity(NETNS_DIR / note.name) == identity.strip()
