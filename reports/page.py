@@ -8,6 +8,7 @@ run's files carry `data-key` (the JSON path they come from) so tests can read th
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -112,8 +113,15 @@ def money(value: Decimal | str | None, currency: str = "EUR") -> str:
     return f"{Decimal(str(value)):,.2f} {currency}"
 
 
-def count(value: int | float | None) -> str:
-    return "–" if value is None else f"{value:,.0f}"
+def count(value: int | float | Decimal | None) -> str:
+    """A count with its thousands separated, an integer's digits exactly (formatted through a float,
+    a count past 2^53, a sum of records' bytes, lost its last digits: 2^60 + 1 was shown as
+    1,152,921,504,606,846,976); a float is rounded to the unit."""
+    if value is None:
+        return "–"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    return f"{value:,.0f}"
 
 
 def num(text: str, key: str | None = None) -> str:

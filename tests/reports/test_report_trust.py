@@ -649,3 +649,18 @@ def test_a_summarys_times_with_another_offset_are_shown_in_utc(storm_run: Path, 
     assert doc["outages"][0]["start"] == "2026-03-01T08:00:00+02:00"
     (folder / "summary.json").write_text(json.dumps(doc), encoding="utf-8")
     assert render_report(folder) == render_report(storm_run)
+
+
+def test_a_count_past_2_to_the_53_is_shown_with_its_exact_digits(storm_run: Path, tmp_path: Path) -> None:
+    """A summary.json counting 2^60 + 1 data sessions (another writer's, or damaged): the page showed
+    1,152,921,504,606,846,976, the count formatted through a float, its last digit wrong."""
+    folder = tmp_path / "run"
+    shutil.copytree(storm_run, folder)
+    doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    doc["totals"]["data_sessions"] = 2**60 + 1
+    (folder / "summary.json").write_text(json.dumps(doc), encoding="utf-8")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0, r.err
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    shown = re.search(r'data-key="summary:totals.data_sessions">([^<]*)<', html)
+    assert shown is not None and shown.group(1) == f"{2**60 + 1:,}"
