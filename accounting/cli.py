@@ -29,6 +29,7 @@ from m2msim.outputs import (
     head_matches,
     output_lock,
     refuse_foreign,
+    refuse_misnamed,
     refuse_same_file,
     track_output,
 )
@@ -105,8 +106,9 @@ def _top(text: str) -> int:
     return value
 
 
-def _rate(args: argparse.Namespace) -> RatingRun:
-    """The checks every command makes before its work, then the month rated."""
+def _rate(args: argparse.Namespace, what: str) -> RatingRun:
+    """The checks every command makes before its work, then the month rated; `what`: the document
+    written (`the invoice`)."""
     top = _top(str(args.top))
     args.top = top
     if args.out is not None:
@@ -120,6 +122,10 @@ def _rate(args: argparse.Namespace) -> RatingRun:
         refuse_same_file(args.out, inputs)
         if args.out.is_dir():
             raise OptionError(f"--out: {args.out} is a folder, expected a file name")
+        # an output whose name says another format (`--out march.json` without --json: text) is
+        # taken for that format by the next reader (`m2msim report` of its folder refused it)
+        written, other = ("JSON", ", or leave out --json") if args.json else ("text", ", or add --json")
+        refuse_misnamed(args.out, written, what, "--out", other)
         refuse_foreign(args.out, is_output, force=args.force, option="--out")
     catalog = load_catalog(args.catalog)
     inventory = load_inventory(args.inventory, max_lines=sys.maxsize if args.force else MAX_LINES)
@@ -176,6 +182,8 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
         out: Path | None = args.out
         for option, path in (("--out", out), ("--report", getattr(args, "report", None))):
             if path is not None:
+                if option == "--report":
+                    refuse_misnamed(path, "HTML", "the report", option)
                 check_parents(path, option)  # (before the month is rated, not after)
                 track_output(path)  # (its lock is taken later when its folder is to be made)
         held = out is not None and out.parent.is_dir()
@@ -210,7 +218,7 @@ class _Command:
 class _Rate(_Command):
     def run(self) -> int:
         args = self.args
-        invoice = _rate(args).invoice
+        invoice = _rate(args, "the invoice").invoice
         _doubt("rate", invoice.doubt(), args)
         text = (
             invoice.to_json() + "\n"
@@ -224,7 +232,7 @@ class _Rate(_Command):
 class _Compare(_Command):
     def run(self) -> int:
         args = self.args
-        run = _rate(args)
+        run = _rate(args, "the comparison")
         _doubt("compare", run.invoice.doubt(), args)
         comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)

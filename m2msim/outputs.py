@@ -13,6 +13,9 @@
   two names of one file, a link, `a/../b`, a hard link, a bind mount, are one output; the kernel
   drops it when the holder dies, so a killed run never leaves a stale lock).
 - `refuse_same_file(out, inputs)` refuses an output that is one of the command's inputs.
+- `refuse_misnamed(out, written)` refuses an output whose name's suffix says another format than
+  the one it would be written in (`report --out F/x.json`: an HTML page a `.json` name, which the
+  next `report F` refused as a JSON file that does not parse).
 - `refuse_foreign(path, own, force=...)` refuses an output path that holds a file m2msim did not
   write: an existing regular, non-empty file (the file a symbolic link names) is replaced only when
   `own(path)` recognises it as this writer's output, or with `force` (the user's `--force`, which
@@ -73,6 +76,7 @@ __all__ = [
     "output_lock",
     "output_written",
     "refuse_foreign",
+    "refuse_misnamed",
     "refuse_same_file",
     "remove_files_of_the_dead",
     "remove_stale",
@@ -864,6 +868,40 @@ def refuse_same_file(out: Path | str, inputs: Iterable[Path | str], option: str 
             raise OutputError(f"{option} {Path(out)}: is the input {ip}; refusing to overwrite an input")
         if ip.is_dir() and o.resolve().is_relative_to(ip.resolve()):
             raise OutputError(f"{option} {Path(out)}: is inside the input folder {ip}; choose another place")
+
+
+# The formats m2msim writes its documents in, with the name endings that say each (the first is the
+# one suggested), and the endings that say another format: a name ending otherwise (or without a
+# dot) is the user's choice. JSON is YAML (1.2) too: a JSON document under a .yaml name reads alike.
+_OWN_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "HTML": (".html", ".htm", ".xhtml"),
+    "JSON": (".json", ".yaml", ".yml"),
+    "text": (".txt", ".text", ".log"),
+}
+_FORMAT_SUFFIXES = frozenset(
+    (
+        *(s for own in _OWN_SUFFIXES.values() for s in own),
+        *(".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".gz", ".zst", ".xz", ".bz2", ".zip"),
+        *(".pcap", ".pcapng", ".xml", ".pdf", ".md"),
+    )
+)
+
+
+def refuse_misnamed(
+    path: Path | str, written: str, what: str, option: str = "--out", other: str = ""
+) -> None:
+    """`OutputError` when `path`'s suffix says another format than `written` (a key of
+    `_OWN_SUFFIXES`), `what` the document (`the report`): the file would be taken for what its name says by the next reader (`m2msim
+    report F` read `F/x.json`, a page, as a JSON file that does not parse). `other`: how else the
+    user gets the format the name says (`, or add --json`)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    own = _OWN_SUFFIXES[written]
+    if suffix in own or suffix not in _FORMAT_SUFFIXES or is_stream(p):
+        return
+    raise OutputError(
+        f"{option} {p}: a {p.suffix} name for {what}, which is {written}: name it {p.stem}{own[0]}{other}"
+    )
 
 
 def check_writable_dir(folder: Path | str, option: str = "--out") -> None:

@@ -37,6 +37,7 @@ from m2msim.outputs import (
     check_parents,
     output_lock,
     refuse_foreign,
+    refuse_misnamed,
     refuse_same_file,
     same_path,
     track_output,
@@ -117,6 +118,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         option = "--out" if args.out is not None else None
         if args.out is not None:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
+            # (a page under `F/x.json` was refused by the next `report F` as a JSON file)
+            refuse_misnamed(args.out, "HTML", "the report")
             check_parents(args.out)  # (before the page is made, not after)
         refuse_foreign(target, is_page, force=args.force, option=option)
         track_output(target)  # (FOLDER/report.html: under the folder's lock, not its own)

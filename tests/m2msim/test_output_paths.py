@@ -341,3 +341,32 @@ def test_modem_serve_output_over_its_replay_or_internet_file_is_refused_even_wit
     assert capsys.readouterr().err == (
         f"m2msim modem serve: {output} {path}: is the input {path}; refusing to overwrite an input\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "name", "fix"),
+    [
+        (["report", "{folder}", "--out", "{out}"], "page.json", "name it page.html"),
+        (["rate", "{inv}", "{usage}", "--out", "{out}"], "march.json", "name it march.txt, or add --json"),
+        (["rate", "{inv}", "{usage}", "--json", "--out", "{out}"], "march.txt", "or leave out --json"),
+        (["compare", "{inv}", "{usage}", "--out", "{out}"], "offers.json", "name it offers.txt"),
+        (["rate", "{inv}", "{usage}", "--report", "{out}"], "march.csv", "name it march.html"),
+    ],
+)
+def test_an_output_named_as_another_format_is_refused_before_the_work(
+    tmp_path: Path, argv: list[str], name: str, fix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report F --out F/x.json` wrote the HTML page under a JSON name, and the next `report F`
+    refused the folder (`x.json:1: not JSON`); `rate --out march.json` without --json wrote the
+    readable text there alike. Refused, exit 2 in one line saying what to name it, nothing written."""
+    folder = tmp_path / "month"
+    shutil.copytree(MONTH, folder)
+    assert main(["rate", str(folder / "inventory.yaml"), str(folder / "usage.csv"), "--json", "--out", str(folder / "invoice.json")]) in (0, 1)  # fmt: skip
+    capsys.readouterr()
+    out = folder / name
+    words = {"folder": folder, "inv": folder / "inventory.yaml", "usage": folder / "usage.csv", "out": out}
+    assert main([w.format(**words) for w in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}: a {out.suffix} name for " in err and fix in err, err
+    assert not out.exists()
+    assert main(["report", str(folder)]) == 0  # the folder is still read as a whole

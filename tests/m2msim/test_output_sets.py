@@ -82,7 +82,7 @@ def test_a_full_disk_at_the_page_leaves_the_invoice_as_it_was(
 def test_a_signal_while_the_page_is_made_leaves_the_invoice_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, page = tmp_path / "invoice.txt", tmp_path / "month.html"
+    out, page = tmp_path / "invoice", tmp_path / "month.html"
     argv = [*RATE, "--out", str(out), "--report", str(page)]
     assert main(argv) == 0
     before = {p: p.read_bytes() for p in (out, page)}
