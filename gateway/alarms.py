@@ -707,6 +707,19 @@ def _section(m: LocatedDict, key: str, src: str, path: str, allowed: Iterable[st
     return section
 
 
+def _refuse_empty(listed: list[str], m: LocatedDict, key: str, src: str, path: str, what: str) -> None:
+    """A list written empty (`allowed_types: []`) allows nothing: every use would raise the alarm
+    (it was accepted, and the alarm fired on every use). Left out, the key allows every `what`."""
+    if key in m and m[key] is not None and not listed:
+        raise ConfigFileError(
+            src,
+            m.line_of(key),
+            join_path(path, key),
+            f"an empty list allows no {what}: every use would raise this alarm; list the {what}s "
+            f"allowed, or leave {key} out to allow every one",
+        )
+
+
 GROUP_KEYS = (
     "name",
     "lines",
@@ -740,6 +753,14 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
                     "no network would match it, and every attach would raise an alarm",
                 )
         operators = text_list(geo, "operators", src, geopath, default=[], what="MCC+MNC (quoted)") or []
+        if not countries and not operators:
+            raise ConfigFileError(
+                src,
+                item.line_of("geography"),
+                geopath,
+                "a geography needs countries or operators: allowing none, every attach would raise "
+                "this alarm",
+            )
         for i, op in enumerate(operators):
             if not op.isdigit() or len(op) not in (5, 6):
                 raise ConfigFileError(
@@ -759,13 +780,16 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
                 "would never fire",
             )
         days = text_list(p, "days", src, ppath, default=DAYS, what="a day (mon..sun)") or []
+        _refuse_empty(days, p, "days", src, ppath, "day")
         bad_days = [d for d in days if d.lower() not in DAYS]
         if bad_days:
             raise ConfigFileError(
                 src, p.line_of("days"), f"{ppath}.days", f"unknown {bad_days}; use {', '.join(DAYS)}"
             )
         windows = []
-        for w in text_list(p, "hours", src, ppath, default=["00:00-24:00"], what="HH:MM-HH:MM") or []:
+        hours = text_list(p, "hours", src, ppath, default=["00:00-24:00"], what="HH:MM-HH:MM") or []
+        _refuse_empty(hours, p, "hours", src, ppath, "window")
+        for w in hours:
             line = p.line_of("hours")
             lo, sep, hi = w.partition("-")
             if not sep:
@@ -789,6 +813,7 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
     types = None
     if "allowed_types" in item:
         listed = text_list(item, "allowed_types", src, where, default=[], what="a communication type") or []
+        _refuse_empty(listed, item, "allowed_types", src, where, "communication type")
         types = frozenset(listed)
         bad = sorted(types - set(COMM_TYPES))
         if bad:

@@ -89,6 +89,17 @@ def test_mutated_alarm_configurations(tmp_path: Path, damaged: str | bytes) -> N
         (("countries: [FR, BE]", "countries: [FR, NO]"), 'quote it ("NO")'),
         (('amount: "10.00"', "amount: .nan"), "threshold.amount"),
         (("holdoff_s: 3600", "holdoff_s: -1"), "holdoff_s: -1 s is out of range"),
+        # an empty list allows nothing: the alarm fired on every use (accepted before)
+        (
+            ("allowed_types: [data, sms]", "allowed_types: []"),
+            ":16: groups[0] (meters).allowed_types: an empty",
+        ),
+        (('hours: ["08:00-20:00"]', "hours: []"), ":12: groups[0] (meters).period.hours: an empty list"),
+        (("days: [mon, tue, wed, thu, fri]", "days: []"), ":11: groups[0] (meters).period.days: an empty"),
+        (
+            ('countries: [FR, BE]\n      operators: ["26201"]', "countries: []\n      operators: []"),
+            ":7: groups[0] (meters).geography: a geography needs countries or operators",
+        ),
     ],
 )
 def test_alarm_configuration_mistakes_name_line_and_key(

@@ -291,7 +291,7 @@ def random_hours(rng: np.random.Generator) -> list[str]:
         if b == 0 and a != 0:
             b = 1  # 00:00 as an end is refused (`24:00` is not a time either)
         out.append(f"{a // 4:02d}:{a % 4 * 15:02d}-{b // 4:02d}:{b % 4 * 15:02d}")
-    return out
+    return out or ["08:00-20:00"]  # (an empty list is refused)
 
 
 def random_group(rng: np.random.Generator, name: str, lines: list[str], base: datetime) -> dict[str, Any]:
@@ -304,7 +304,7 @@ def random_group(rng: np.random.Generator, name: str, lines: list[str], base: da
     if rng.random() < 0.7:
         period: dict[str, Any] = {}
         if rng.random() < 0.6:
-            period["days"] = pick(rng, DAYS, 0 if rng.random() < 0.05 else 1, 7)
+            period["days"] = pick(rng, DAYS, 1, 7)  # (an empty list is refused)
         if rng.random() < 0.8:
             period["hours"] = random_hours(rng)
         if rng.random() < 0.3:
@@ -317,7 +317,7 @@ def random_group(rng: np.random.Generator, name: str, lines: list[str], base: da
     if rng.random() < 0.5:
         g["imei_change"] = True
     if rng.random() < 0.5:
-        g["allowed_types"] = pick(rng, ["data", "roaming-data", "sms", "voice", "csd", "fax"], 0, 5)
+        g["allowed_types"] = pick(rng, ["data", "roaming-data", "sms", "voice", "csd", "fax"], 1, 5)
     if rng.random() < 0.8:
         t: dict[str, Any] = {}
         if rng.random() < 0.7:

@@ -270,6 +270,16 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
             r"\.threshold: a threshold needs a limit",
         ),
         ({"groups": [{"name": "g", "period": {}}]}, r"groups\[0\] \(g\)\.period: .* never fire"),
+        # an empty list allows nothing: every use raised the alarm (accepted before)
+        ({"groups": [{"name": "g", "allowed_types": []}]}, r"\.allowed_types: an empty list allows no"),
+        ({"groups": [{"name": "g", "period": {"days": []}}]}, r"\.period\.days: an empty list allows no day"),
+        ({"groups": [{"name": "g", "period": {"hours": []}}]}, r"\.period\.hours: an empty list allows no"),
+        ({"groups": [{"name": "g", "geography": {}}]}, r"\.geography: a geography needs countries or"),
+        ({"groups": [{"name": "g", "geography": None}]}, r"\.geography: a geography needs countries or"),
+        (
+            {"groups": [{"name": "g", "geography": {"countries": [], "operators": []}}]},
+            r"\.geography: a geography needs countries or operators",
+        ),
     ],
 )
 def test_bad_alarm_configs_name_the_key(doc: dict[str, object], message: str) -> None:
