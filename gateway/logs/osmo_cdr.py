@@ -128,7 +128,13 @@ def _rows(path: Path, report: LogReport) -> Iterator[tuple[int, dict[str, str] |
             continue
         if text.strip() == HEADER:  # a second run appended to the file after emptying it
             continue
-        fields = next(csv.reader([text]))
+        try:
+            fields = next(csv.reader([text]))
+        except csv.Error as exc:  # a field past the csv module's limit (128 KiB): a traceback before
+            report.current_file = str(path)
+            report.reject(number, "malformed row", str(exc))
+            yield number, None
+            continue
         event = fields[7] if len(fields) > 7 else ""
         if event in MM_EVENTS and len(fields) == 8:
             report.ignored[event] += 1

@@ -611,6 +611,24 @@ def test_osmo_cdr_counts_beyond_their_columns_range_are_rejects(tmp_path: Path) 
     assert pq.read_table(out).num_rows == 2
 
 
+def test_osmo_cdr_row_of_a_field_past_the_csv_limit_is_a_reject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A row holding a field longer than the csv module's limit (128 KiB: a damaged file, a line of
+    NULs or of another writer): the command ended in a traceback (`_csv.Error: field larger than
+    field limit`). It is a rejected row, listed, and the other rows are converted."""
+    lines = CDR.splitlines()
+    lines[3] = lines[3].replace(",hlr1,", ',"' + "x" * 200_000 + '",', 1)
+    path = tmp_path / "sgsn.cdr"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "usage.parquet"
+    assert main(["records-from-osmo-cdr", str(path), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rejected"] == 1 and summary["rejects"][0]["line"] == 4
+    assert summary["rejects"][0]["reason"].startswith("malformed row: field larger than field limit")
+    assert summary["records"] == pq.read_table(out).num_rows == 2
+
+
 def test_detail_folder_of_clients_and_days_is_merged_in_time_order(tmp_path: Path) -> None:
     blocks = DETAIL.split("\n\n")
     other = DETAIL.replace('"4f2a0001"', '"77aa0002"').replace("192.0.2.1", "192.0.2.2")
