@@ -2027,10 +2027,13 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     note = separator_note(line)
     if note is not None:
         raise UsageError(str(path), f"line 1: {note}")
-    names = [n.strip() for n in next(csv.reader([line]), [])]
-    delimiter = other_separator(names, REQUIRED) or ","
-    if delimiter != ",":
-        names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter), [])]
+    try:
+        names = [n.strip() for n in next(csv.reader([line]), [])]
+        delimiter = other_separator(names, REQUIRED) or ","
+        if delimiter != ",":
+            names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter), [])]
+    except csv.Error as exc:  # a name past the csv module's 128 KiB: a traceback before
+        raise UsageError(str(path), f"line 1: not a usage header ({exc})") from None
     for i, name in enumerate(names):
         if not name:
             raise UsageError(str(path), f"line 1: column {i + 1} of the header has no name")

@@ -1001,3 +1001,16 @@ def test_no_traceback_from_the_command_line_on_a_damaged_file(tmp_path: Path) ->
         check=False,
     )
     assert done.returncode in (0, 2) and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_header_of_a_name_past_the_csv_limit_is_refused_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A header row holding a quoted name longer than the csv module's limit (128 KiB, within the
+    header's 1 MiB): `rate` ended in a traceback (`_csv.Error: field larger than field limit`)."""
+    usage = tmp_path / "usage.csv"
+    header, rest = CSV_TEXT.split("\n", 1)
+    usage.write_text(f'{header},"{"x" * 200_000}"\n{rest}', encoding="utf-8")
+    for command in ("rate", "compare"):
+        line = refused([command, str(INV), str(usage)], capsys)
+        assert line.startswith(f"m2msim {command}: {usage}: line 1: not a usage header"), line
