@@ -122,6 +122,30 @@ def choose_line(class_value: bytes | None, calling_station_id: str | None, line_
     return calling_station_id or None
 
 
+_PLMN_TEXT = re.compile(rb"[0-9]{5,6}")
+
+
+def serving_plmn_of(value: bytes) -> str:
+    """The MCC+MNC a 3GPP-SGSN-MCC-MNC says: TS 29.061's text (5 or 6 digits; a C string's NUL
+    after them is dropped), or the three octets of TS 24.008 10.5.1.3 (BCD, low digit first, F in
+    place of a 2-digit MNC's third digit) as the RAI and User-Location-Info carry it, which some
+    GGSNs copy into the attribute.  `ValueError` saying why for anything else (no network, text or
+    octets, can be billed by it: read as text it was rated `world`)."""
+    text = value.rstrip(b"\0")
+    if _PLMN_TEXT.fullmatch(text):
+        return text.decode("ascii")
+    if len(value) == 3 and not value.isdigit():
+        mcc = (value[0] & 0x0F, value[0] >> 4, value[1] & 0x0F)
+        mnc = (value[2] & 0x0F, value[2] >> 4)
+        mnc3 = value[1] >> 4
+        if max(*mcc, *mnc) <= 9 and (mnc3 <= 9 or mnc3 == 0x0F):
+            return "".join(map(str, (*mcc, *mnc))) + (str(mnc3) if mnc3 != 0x0F else "")
+    raise ValueError(
+        f"0x{value.hex()} ({value.decode('latin-1')!r}) is no MCC+MNC: neither 5 or 6 digits (TS 29.061) "
+        "nor 3 octets of BCD (TS 24.008 10.5.1.3)"
+    )
+
+
 @dataclass(slots=True)
 class AcctRequest:
     """One Accounting-Request, as every reader hands it over."""

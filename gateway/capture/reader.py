@@ -56,6 +56,7 @@ from gateway.acct_sessions import (
     choose_line,
     main_reject_said,
     no_usable_said,
+    serving_plmn_of,
 )
 from gateway.capture import radius
 from gateway.capture.pcapfile import (
@@ -961,6 +962,11 @@ class _Decoder:
         charging = tgpp.get(radius.TGPP_CHARGING_ID)
         rat = tgpp.get(radius.TGPP_RAT_TYPE)
         sgsn = tgpp.get(radius.TGPP_SGSN_ADDRESS)
+        plmn = tgpp.get(radius.TGPP_SGSN_MCC_MNC)
+        try:
+            serving_plmn = serving_plmn_of(plmn) if plmn else None
+        except ValueError as exc:
+            raise _BadMessage(f"3GPP-SGSN-MCC-MNC {exc}") from None
         return _Identity(
             std=std,
             line=self._line(std),
@@ -968,7 +974,7 @@ class _Decoder:
             imsi=_text(tgpp, radius.TGPP_IMSI),
             imeisv=_text(tgpp, radius.TGPP_IMEISV),
             charging_id=int(_U32.unpack(charging)[0]) if charging and len(charging) == 4 else None,
-            serving_plmn=_text(tgpp, radius.TGPP_SGSN_MCC_MNC),
+            serving_plmn=serving_plmn,
             sgsn=sgsn.hex() if sgsn else None,
             rat=rat[0] if rat else None,
             ms_tz=tgpp.get(radius.TGPP_MS_TIMEZONE),

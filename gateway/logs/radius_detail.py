@@ -37,6 +37,7 @@ from gateway.acct_sessions import (
     LineFrom,
     SessionTracker,
     choose_line,
+    serving_plmn_of,
 )
 from gateway.logs.common import LogError, LogReport, input_files, reserve_open_files, text_lines
 
@@ -88,7 +89,6 @@ _TEXT_ATTRIBUTES = (
     "3GPP-IMSI",
     "3GPP-IMEISV",
     "Called-Station-Id",
-    "3GPP-SGSN-MCC-MNC",
     "3GPP-SGSN-Address",
     "3GPP-RAT-Type",
 )
@@ -340,6 +340,12 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
             except ValueError as exc:
                 raise _BadBlock(lines[tz_name], f"{tz_name}: {exc}") from None
             break
+    serving_plmn = None
+    if "3GPP-SGSN-MCC-MNC" in values:
+        try:
+            serving_plmn = serving_plmn_of(_octets(values["3GPP-SGSN-MCC-MNC"]))
+        except ValueError as exc:
+            raise _BadBlock(lines["3GPP-SGSN-MCC-MNC"], f"3GPP-SGSN-MCC-MNC: {exc}") from None
     calling = values.get("Calling-Station-Id")
     text_of = {name: _string(values[name]) for name in _TEXT_ATTRIBUTES if name in values}
     return AcctRequest(
@@ -360,7 +366,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         imeisv=text_of.get("3GPP-IMEISV"),
         apn=text_of.get("Called-Station-Id"),
         charging_id=_integer(values, lines, "3GPP-Charging-ID"),
-        serving_plmn=text_of.get("3GPP-SGSN-MCC-MNC"),
+        serving_plmn=serving_plmn,
         sgsn=text_of.get("3GPP-SGSN-Address"),
         rat=text_of.get("3GPP-RAT-Type"),
         ms_tz=ms_tz,

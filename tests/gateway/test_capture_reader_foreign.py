@@ -472,6 +472,55 @@ def test_no_serving_network_said_is_the_records_default_zone_not_world(tmp_path:
     assert report.rejected == 0
 
 
+@pytest.mark.parametrize(
+    ("value", "plmn", "zone"),
+    [
+        (b"\x32\xf4\x51", "23415", "eu"),  # BCD as in the RAI / ULI (TS 24.008 10.5.1.3), 2-digit MNC
+        (b"\x13\x00\x14", "310410", "world"),  # 3-digit MNC: its third digit in place of the F
+        (b"23415\0", "23415", "eu"),  # a C string with its NUL
+    ],
+)
+def test_serving_network_in_octets_is_read_as_its_digits(
+    tmp_path: Path, value: bytes, plmn: str, zone: str
+) -> None:
+    """3GPP-SGSN-MCC-MNC as the three BCD octets of a PLMN id (copied from the RAI or ULI), not TS
+    29.061's text: read as text, '2\xf4Q' was no network in the table, the records zone world (a UK
+    session rated as roaming outside Europe) with that serving_plmn."""
+    msgs = [
+        request(i, m[20:].replace(vsa3gpp(18, b"20801"), vsa3gpp(18, value)))
+        for i, m in enumerate(session_messages(), 1)
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.serving_plmn, r.zone.value, r.bytes_up) for r in records] == [
+        (plmn, zone, 100),
+        (plmn, zone, 50),
+    ]
+    assert report.rejected == 0
+
+
+def test_a_serving_network_that_is_no_mcc_mnc_is_a_reject_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 3GPP-SGSN-MCC-MNC that is neither digits nor BCD octets says no network to rate by: each
+    request is a reject naming the packet and the attribute. Its records were zone world."""
+    msgs = [
+        request(i, m[20:].replace(vsa3gpp(18, b"20801"), vsa3gpp(18, b"208-1")))
+        for i, m in enumerate(session_messages(), 1)
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    records, report = read(path)
+    assert records == []
+    assert report.reasons == {"malformed Accounting-Request": 3}
+    first = report.as_dict()["rejects"][0]  # type: ignore[index]
+    assert (
+        first["packet"] == 1 and "3GPP-SGSN-MCC-MNC 0x3230382d31 ('208-1') is no MCC+MNC" in first["reason"]
+    )
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 1
+    assert "3GPP-SGSN-MCC-MNC" in capsys.readouterr().err
+
+
 def test_32_bit_counters_without_gigawords_wrap(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0, gigawords=False)),

@@ -234,6 +234,30 @@ Tue Mar  3 02:00:00 2026
 """
 
 
+def test_detail_serving_network_in_bcd_octets_is_read_as_its_digits(tmp_path: Path) -> None:
+    """A 3GPP-SGSN-MCC-MNC sent as the three BCD octets of a PLMN id (TS 24.008, as in the RAI):
+    FreeRADIUS prints its string with the octets that are no UTF-8 escaped ("2\364Q" for 234 15).
+    It was read as the text '2ôQ', the records zone world (a UK session rated as roaming outside
+    Europe). One that is no MCC+MNC at all is a reject naming its line."""
+    t = START
+    blocks = [
+        _detail_block(t, "Start", "uk", "2\\364Q"),
+        _detail_block(t + timedelta(minutes=10), "Stop", "uk", "2\\364Q", st=600, up=100, down=200),
+        _detail_block(t + timedelta(minutes=20), "Start", "bad", "UK"),
+    ]
+    path = tmp_path / "detail-20260301"
+    path.write_text("".join(blocks))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.session, r.serving_plmn, r.zone.value, r.bytes_up) for r in records] == [
+        ("uk", "23415", "eu", 100)
+    ]
+    assert report.reasons == {"unusable block": 1}
+    assert report.rejects[0]["line"] == 28 and "3GPP-SGSN-MCC-MNC: 0x554b ('UK') is no MCC+MNC" in str(
+        report.rejects[0]["reason"]
+    )
+
+
 def test_detail_record_over_12_hours_is_cut_at_the_sessions_12_hour_marks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
