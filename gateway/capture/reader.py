@@ -315,8 +315,11 @@ def _gigawords(attrs: dict[int, bytes], a_type: int, name: str) -> int | None:
 
 
 def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
+    """A text attribute (RFC 2865 5: UTF-8 SHOULD) as text; an octet that is no UTF-8 as `\\xNN`, so
+    that distinct octets stay distinct (as U+FFFD, two sessions whose Acct-Session-Ids differed there
+    were one, the second's requests taken for retransmissions of the first's)."""
     value = attrs.get(a_type)
-    return value.decode("utf-8", "replace") if value else None
+    return value.decode("utf-8", "backslashreplace") if value else None
 
 
 class _Fragments:

@@ -96,31 +96,47 @@ _TEXT_ATTRIBUTES = (
 Block = tuple[int, datetime, dict[str, str], dict[str, int]]  # header line, header time, values, their lines
 
 
-def _unescape(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if len(code) == 3:
-        return chr(int(code, 8))
-    return {"n": "\n", "r": "\r", "t": "\t"}.get(code, code)
+_ESCAPED = {"n": b"\n", "r": b"\r", "t": b"\t"}
+
+
+def _raw(text: str) -> bytes:
+    """The octets of a quoted string's contents as FreeRADIUS prints them: its characters in UTF-8
+    (valid UTF-8 is printed as it is), each `\\NNN` one octet (an octet that is no UTF-8, or a control
+    character), `\\n` `\\r` `\\t` theirs and `\\"` `\\\\` the character."""
+    if "\\" not in text:
+        return text.encode()
+    out = bytearray()
+    pos = 0
+    for match in _ESCAPE.finditer(text):
+        out += text[pos : match.start()].encode()
+        code = match.group(1)
+        if len(code) == 3:
+            out.append(int(code, 8) & 0xFF)
+        else:
+            out += _ESCAPED.get(code, code.encode())
+        pos = match.end()
+    out += text[pos:].encode()
+    return bytes(out)
 
 
 def _string(value: str) -> str:
+    """A value as text: a quoted string's octets (`_raw`) read as UTF-8, an octet that is none as
+    `\\xNN`, as the capture reader reads the same attribute (so that distinct octets stay distinct)."""
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        return _ESCAPE.sub(_unescape, value[1:-1])
+        return _raw(value[1:-1]).decode("utf-8", "backslashreplace")
     return value
 
 
 def _octets(value: str) -> bytes:
-    """A `0x...` octets value as bytes, a quoted string as its UTF-8 (Latin-1 for escaped octets)."""
+    """A `0x...` octets value as bytes, a quoted string as its octets (`_raw`)."""
     if value[:2].lower() == "0x":
         try:
             return bytes.fromhex(value[2:])
         except ValueError:
             raise ValueError(f"{value!r} is not hexadecimal octets") from None
-    text = _string(value)
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return _raw(value[1:-1])
+    return value.encode()
 
 
 _TIMESTAMP = re.compile(r"\s+Timestamp = \d+\s*$")  # the attribute rlm_detail writes last in a block

@@ -521,6 +521,37 @@ def test_a_serving_network_that_is_no_mcc_mnc_is_a_reject_naming_it(
     assert "3GPP-SGSN-MCC-MNC" in capsys.readouterr().err
 
 
+def test_session_ids_that_differ_in_octets_that_are_no_utf8_are_two_sessions(tmp_path: Path) -> None:
+    r"""Two sessions of a client whose Acct-Session-Ids differ only in an octet that is no UTF-8 (and
+    a Calling-Station-Id with such an octet): read as U+FFFD both ids were one, the second session's
+    requests taken for retransmissions of the first's, its 150/300 octets billed nowhere. Each such
+    octet is now `\xNN`, as the detail file reader gives it."""
+
+    def messages(session: bytes, msisdn: bytes, ident: int) -> list[bytes]:
+        return [
+            request(
+                ident + i,
+                m[20:]
+                .replace(attr(44, b"X"), attr(44, session))
+                .replace(attr(31, b"33612345678"), attr(31, msisdn)),
+            )
+            for i, m in enumerate(session_messages("X", line_class=None))
+        ]
+
+    first, second = messages(b"\x80A", b"33612345678", 1), messages(b"\x81A", b"3361234567\xff", 10)
+    msgs = [m for pair in zip(first, second, strict=True) for m in pair]
+    times = [T0, T0 + 1, T0 + 600, T0 + 601, T0 + 900, T0 + 901]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert sorted((r.session, r.line, r.bytes_up, r.bytes_down) for r in records) == [
+        ("\\x80A", "33612345678", 50, 100),
+        ("\\x80A", "33612345678", 100, 200),
+        ("\\x81A", "3361234567\\xff", 50, 100),
+        ("\\x81A", "3361234567\\xff", 100, 200),
+    ]
+    assert report.retransmissions == 0 and report.rejected == 0 and report.sessions == 2
+
+
 def test_32_bit_counters_without_gigawords_wrap(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0, gigawords=False)),

@@ -258,6 +258,30 @@ def test_detail_serving_network_in_bcd_octets_is_read_as_its_digits(tmp_path: Pa
     )
 
 
+def test_detail_strings_with_octets_that_are_no_utf8_read_as_the_capture_reads_them(tmp_path: Path) -> None:
+    r"""FreeRADIUS prints a string's octets that are no UTF-8 (and control characters) as `\NNN`, its
+    valid UTF-8 as it is: the session id "\200A" and the Calling-Station-Id "3361234567\377" are the
+    octets 80 41 and ...ff, read as `\x80A` and `3361234567\xff` as the capture reader reads the same
+    attributes (they were U+0080 and U+00FF: the same traffic gave other ids from a capture); "café"
+    is itself."""
+    t = START
+    blocks = [
+        _detail_block(t, "Start", "\\200A", None),
+        _detail_block(t + timedelta(minutes=10), "Stop", "\\200A", None, st=600, up=100, down=200),
+        _detail_block(t + timedelta(minutes=20), "Start", 'café\\001\\\\\\"', None),
+        _detail_block(t + timedelta(minutes=30), "Stop", 'café\\001\\\\\\"', None, st=600, up=1, down=2),
+    ]
+    path = tmp_path / "detail-20260301"
+    path.write_text("".join(blocks).replace('"33612345678"', '"3361234567\\377"', 2))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.session, r.line, r.bytes_up) for r in records] == [
+        ("\\x80A", "3361234567\\xff", 100),
+        ('café\x01\\"', "33612345678", 1),
+    ]
+    assert report.rejected == 0
+
+
 def test_detail_record_over_12_hours_is_cut_at_the_sessions_12_hour_marks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
