@@ -125,25 +125,54 @@ def choose_line(class_value: bytes | None, calling_station_id: str | None, line_
 _PLMN_TEXT = re.compile(rb"[0-9]{5,6}")
 
 
+def _bcd_plmn(octets: bytes) -> str | None:
+    """MCC+MNC from the three octets of a PLMN id (TS 24.008 10.5.1.3: BCD, low digit first, F in place
+    of a 2-digit MNC's third digit); None when they are not such digits."""
+    mcc = (octets[0] & 0x0F, octets[0] >> 4, octets[1] & 0x0F)
+    mnc = (octets[2] & 0x0F, octets[2] >> 4)
+    mnc3 = octets[1] >> 4
+    if max(*mcc, *mnc) > 9 or (mnc3 > 9 and mnc3 != 0x0F):
+        return None
+    return "".join(map(str, (*mcc, *mnc))) + (str(mnc3) if mnc3 != 0x0F else "")
+
+
 def serving_plmn_of(value: bytes) -> str:
     """The MCC+MNC a 3GPP-SGSN-MCC-MNC says: TS 29.061's text (5 or 6 digits; a C string's NUL
-    after them is dropped), or the three octets of TS 24.008 10.5.1.3 (BCD, low digit first, F in
-    place of a 2-digit MNC's third digit) as the RAI and User-Location-Info carry it, which some
-    GGSNs copy into the attribute.  `ValueError` saying why for anything else (no network, text or
-    octets, can be billed by it: read as text it was rated `world`)."""
+    after them is dropped), or the three octets of a PLMN id (`_bcd_plmn`) as the RAI and
+    User-Location-Info carry it, which some GGSNs copy into the attribute.  `ValueError` saying why
+    for anything else (no network, text or octets, can be billed by it: read as text it was rated
+    `world`)."""
     text = value.rstrip(b"\0")
     if _PLMN_TEXT.fullmatch(text):
         return text.decode("ascii")
-    if len(value) == 3 and not value.isdigit():
-        mcc = (value[0] & 0x0F, value[0] >> 4, value[1] & 0x0F)
-        mnc = (value[2] & 0x0F, value[2] >> 4)
-        mnc3 = value[1] >> 4
-        if max(*mcc, *mnc) <= 9 and (mnc3 <= 9 or mnc3 == 0x0F):
-            return "".join(map(str, (*mcc, *mnc))) + (str(mnc3) if mnc3 != 0x0F else "")
-    raise ValueError(
-        f"0x{value.hex()} ({value.decode('latin-1')!r}) is no MCC+MNC: neither 5 or 6 digits (TS 29.061) "
-        "nor 3 octets of BCD (TS 24.008 10.5.1.3)"
-    )
+    plmn = _bcd_plmn(value) if len(value) == 3 and not value.isdigit() else None
+    if plmn is None:
+        raise ValueError(
+            f"0x{value.hex()} ({value.decode('latin-1')!r}) is no MCC+MNC: neither 5 or 6 digits "
+            "(TS 29.061) nor 3 octets of BCD (TS 24.008 10.5.1.3)"
+        )
+    return plmn
+
+
+# 3GPP-User-Location-Info's Geographic Location Types (TS 29.061 16.4.7.2, TS 29.274 8.21): CGI, SAI, RAI;
+# TAI, ECGI, TAI and ECGI, eNodeB ID, TAI and eNodeB ID, extended eNodeB ID, TAI and extended eNodeB ID,
+# NCGI, 5GS TAI, 5GS TAI and NCGI, NG-RAN node ID, 5GS TAI and NG-RAN node ID: each starts with the
+# PLMN id of the cell or area (3 octets), followed by at least 2 more
+_LOCATION_TYPES = frozenset({0, 1, 2, *range(128, 140)})
+
+
+def plmn_of_location(value: bytes) -> str | None:
+    """The MCC+MNC of the cell a 3GPP-User-Location-Info names (its Geographic Location starts with the
+    PLMN id in BCD); None for a Geographic Location Type this reader does not know.  `ValueError` for
+    a known type whose location is too short or whose PLMN id is no BCD digits."""
+    if not value or value[0] not in _LOCATION_TYPES:
+        return None
+    if len(value) < 6:
+        raise ValueError(f"0x{value.hex()}: {len(value)} octets, too short for its location type {value[0]}")
+    plmn = _bcd_plmn(value[1:4])
+    if plmn is None:
+        raise ValueError(f"0x{value.hex()}: its PLMN id 0x{value[1:4].hex()} is no BCD MCC+MNC")
+    return plmn
 
 
 @dataclass(slots=True)

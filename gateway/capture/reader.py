@@ -56,6 +56,7 @@ from gateway.acct_sessions import (
     choose_line,
     main_reject_said,
     no_usable_said,
+    plmn_of_location,
     serving_plmn_of,
 )
 from gateway.capture import radius
@@ -277,6 +278,7 @@ _TGPP_WANTED = frozenset(
         radius.TGPP_IMEISV,
         radius.TGPP_RAT_TYPE,
         radius.TGPP_MS_TIMEZONE,
+        radius.TGPP_USER_LOCATION_INFO,
     }
 )
 
@@ -966,10 +968,16 @@ class _Decoder:
         rat = tgpp.get(radius.TGPP_RAT_TYPE)
         sgsn = tgpp.get(radius.TGPP_SGSN_ADDRESS)
         plmn = tgpp.get(radius.TGPP_SGSN_MCC_MNC)
+        location = tgpp.get(radius.TGPP_USER_LOCATION_INFO)
         try:
             serving_plmn = serving_plmn_of(plmn) if plmn else None
         except ValueError as exc:
             raise _BadMessage(f"3GPP-SGSN-MCC-MNC {exc}") from None
+        if serving_plmn is None and location:  # (the cell's network: where the device is served)
+            try:
+                serving_plmn = plmn_of_location(location)
+            except ValueError as exc:
+                raise _BadMessage(f"3GPP-User-Location-Info {exc}") from None
         return _Identity(
             std=std,
             line=self._line(std),

@@ -37,6 +37,7 @@ from gateway.acct_sessions import (
     LineFrom,
     SessionTracker,
     choose_line,
+    plmn_of_location,
     serving_plmn_of,
 )
 from gateway.logs.common import LogError, LogReport, input_files, reserve_open_files, text_lines
@@ -362,6 +363,12 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
             serving_plmn = serving_plmn_of(_octets(values["3GPP-SGSN-MCC-MNC"]))
         except ValueError as exc:
             raise _BadBlock(lines["3GPP-SGSN-MCC-MNC"], f"3GPP-SGSN-MCC-MNC: {exc}") from None
+    for name in ("3GPP-User-Location-Info", "3GPP-Location-Info"):  # (dictionary.3gpp names it both ways)
+        if serving_plmn is None and name in values:  # the cell's network: where the device is served
+            try:
+                serving_plmn = plmn_of_location(_octets(values[name]))
+            except ValueError as exc:
+                raise _BadBlock(lines[name], f"{name}: {exc}") from None
     calling = values.get("Calling-Station-Id")
     text_of = {name: _string(values[name]) for name in _TEXT_ATTRIBUTES if name in values}
     return AcctRequest(

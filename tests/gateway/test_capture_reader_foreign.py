@@ -459,15 +459,20 @@ def test_without_event_timestamp_the_start_is_when_the_client_sent_it(tmp_path: 
     assert report.rejected == 0
 
 
+def read_serving_network(tmp_path: Path, said: bytes) -> tuple[list[UsageRecord], ReadReport]:
+    """The records of `session_messages` with `said` (attributes) in place of their 3GPP-SGSN-MCC-MNC."""
+    msgs = [
+        request(i, m[20:].replace(vsa3gpp(18, b"20801"), said)) for i, m in enumerate(session_messages(), 1)
+    ]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    return read(write_pcap(tmp_path / "c.pcap", 1, frames))
+
+
 def test_no_serving_network_said_is_the_records_default_zone_not_world(tmp_path: Path) -> None:
     """A client that sends no 3GPP-SGSN-MCC-MNC (optional in TS 29.061, absent from non-3GPP
     clients): the records have no serving_plmn and the usage record's default zone, fr. They were
     zone world, rated as roaming outside Europe."""
-    msgs = [
-        request(i, m[20:].replace(vsa3gpp(18, b"20801"), b"")) for i, m in enumerate(session_messages(), 1)
-    ]
-    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
-    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    records, report = read_serving_network(tmp_path, b"")
     assert [(r.serving_plmn, r.zone.value) for r in records] == [(None, "fr"), (None, "fr")]
     assert report.rejected == 0
 
@@ -486,12 +491,7 @@ def test_serving_network_in_octets_is_read_as_its_digits(
     """3GPP-SGSN-MCC-MNC as the three BCD octets of a PLMN id (copied from the RAI or ULI), not TS
     29.061's text: read as text, '2\xf4Q' was no network in the table, the records zone world (a UK
     session rated as roaming outside Europe) with that serving_plmn."""
-    msgs = [
-        request(i, m[20:].replace(vsa3gpp(18, b"20801"), vsa3gpp(18, value)))
-        for i, m in enumerate(session_messages(), 1)
-    ]
-    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
-    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    records, report = read_serving_network(tmp_path, vsa3gpp(18, value))
     assert [(r.serving_plmn, r.zone.value, r.bytes_up) for r in records] == [
         (plmn, zone, 100),
         (plmn, zone, 50),
@@ -504,13 +504,8 @@ def test_a_serving_network_that_is_no_mcc_mnc_is_a_reject_naming_it(
 ) -> None:
     """A 3GPP-SGSN-MCC-MNC that is neither digits nor BCD octets says no network to rate by: each
     request is a reject naming the packet and the attribute. Its records were zone world."""
-    msgs = [
-        request(i, m[20:].replace(vsa3gpp(18, b"20801"), vsa3gpp(18, b"208-1")))
-        for i, m in enumerate(session_messages(), 1)
-    ]
-    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
-    path = write_pcap(tmp_path / "c.pcap", 1, frames)
-    records, report = read(path)
+    records, report = read_serving_network(tmp_path, vsa3gpp(18, b"208-1"))
+    path = tmp_path / "c.pcap"
     assert records == []
     assert report.reasons == {"malformed Accounting-Request": 3}
     first = report.as_dict()["rejects"][0]  # type: ignore[index]
@@ -550,6 +545,40 @@ def test_session_ids_that_differ_in_octets_that_are_no_utf8_are_two_sessions(tmp
         ("\\x81A", "3361234567\\xff", 100, 200),
     ]
     assert report.retransmissions == 0 and report.rejected == 0 and report.sessions == 2
+
+
+@pytest.mark.parametrize(
+    ("location", "plmn", "zone"),
+    [
+        (bytes.fromhex("8132f451") + u32(0x0123456), "23415", "eu"),  # ECGI (TS 29.274 8.21.5)
+        (
+            bytes.fromhex("82130014") + b"\x00\x07" + bytes.fromhex("13001400123456"),
+            "310410",
+            "world",
+        ),  # TAI+ECGI
+        (bytes.fromhex("0062f2101a2b3c4d"), "26201", "eu"),  # CGI (TS 29.060 7.7.51): MCC, MNC, LAC, CI
+        (bytes.fromhex("c832f451000000"), None, "fr"),  # a Geographic Location Type not known: no network
+    ],
+)
+def test_without_sgsn_mcc_mnc_the_user_location_info_says_the_serving_network(
+    tmp_path: Path, location: bytes, plmn: str | None, zone: str
+) -> None:
+    """A GGSN that sends 3GPP-User-Location-Info but no 3GPP-SGSN-MCC-MNC (both optional in TS 29.061):
+    the cell's PLMN id is the serving network. Its records were no serving_plmn and zone fr, a session
+    roaming in the UK or the US rated as at home."""
+    records, report = read_serving_network(tmp_path, vsa3gpp(22, location))
+    assert [(r.serving_plmn, r.zone.value, r.bytes_up) for r in records] == [
+        (plmn, zone, 100),
+        (plmn, zone, 50),
+    ]
+    assert report.rejected == 0
+
+
+def test_a_user_location_info_whose_plmn_is_no_bcd_is_a_reject_naming_it(tmp_path: Path) -> None:
+    records, report = read_serving_network(tmp_path, vsa3gpp(22, bytes.fromhex("81aaf451") + u32(1)))
+    assert records == [] and report.reasons == {"malformed Accounting-Request": 3}
+    reason = report.as_dict()["rejects"][0]["reason"]  # type: ignore[index]
+    assert "3GPP-User-Location-Info 0x81aaf45100000001: its PLMN id 0xaaf451 is no BCD MCC+MNC" in reason
 
 
 def test_32_bit_counters_without_gigawords_wrap(tmp_path: Path) -> None:

@@ -149,6 +149,13 @@ def test_detail_file_gives_a_record_per_interim_and_stop(tmp_path: Path) -> None
     assert report.ignored == {"Accounting-Off": 1} and report.rejected == 0 and report.open_sessions == []
 
 
+# a User-Location-Info in place of 3GPP-SGSN-MCC-MNC, by either of its names in FreeRADIUS's dictionary
+_LOCATIONS = {
+    "ECGI": "\t3GPP-User-Location-Info = 0x8132f45100123456",  # in the UK
+    "SAI": "\t3GPP-Location-Info = 0x011300141a2b3c4d",  # in the US: a 3-digit MNC
+}
+
+
 def _detail_block(when: datetime, status: str, session: str, plmn: str | None, **more: int) -> str:
     said = {"Acct-Session-Time": more.get("st"), "Acct-Input-Octets": more.get("up")}
     said["Acct-Output-Octets"] = more.get("down")
@@ -158,7 +165,8 @@ def _detail_block(when: datetime, status: str, session: str, plmn: str | None, *
         f'\tAcct-Session-Id = "{session}"',
         "\tNAS-IP-Address = 192.0.2.1",
         '\tCalling-Station-Id = "33612345678"',
-        *([f'\t3GPP-SGSN-MCC-MNC = "{plmn}"'] if plmn else []),
+        *([f'\t3GPP-SGSN-MCC-MNC = "{plmn}"'] if plmn and plmn not in _LOCATIONS else []),
+        *([_LOCATIONS[plmn]] if plmn in _LOCATIONS else []),
         *(f"\t{k} = {v}" for k, v in said.items() if v is not None),
         *(["\tAcct-Terminate-Cause = User-Request"] if status == "Stop" else []),
         f'\tEvent-Timestamp = "{when.strftime("%b %e %Y %H:%M:%S")} UTC"',
@@ -234,25 +242,34 @@ Tue Mar  3 02:00:00 2026
 """
 
 
-def test_detail_serving_network_in_bcd_octets_is_read_as_its_digits(tmp_path: Path) -> None:
-    """A 3GPP-SGSN-MCC-MNC sent as the three BCD octets of a PLMN id (TS 24.008, as in the RAI):
-    FreeRADIUS prints its string with the octets that are no UTF-8 escaped ("2\364Q" for 234 15).
-    It was read as the text '2ôQ', the records zone world (a UK session rated as roaming outside
-    Europe). One that is no MCC+MNC at all is a reject naming its line."""
-    t = START
-    blocks = [
-        _detail_block(t, "Start", "uk", "2\\364Q"),
-        _detail_block(t + timedelta(minutes=10), "Stop", "uk", "2\\364Q", st=600, up=100, down=200),
-        _detail_block(t + timedelta(minutes=20), "Start", "bad", "UK"),
-    ]
+def _start_stop_file(
+    tmp_path: Path, sessions: list[tuple[str, str | None]]
+) -> tuple[list[UsageRecord], LogReport]:
+    """The records of a detail file of a Start and a Stop (600 s, 100/200 octets) of each (session id,
+    3GPP-SGSN-MCC-MNC as printed), 20 minutes apart."""
+    blocks = []
+    for i, (session, plmn) in enumerate(sessions):
+        t = START + timedelta(minutes=20 * i)
+        blocks.append(_detail_block(t, "Start", session, plmn))
+        blocks.append(
+            _detail_block(t + timedelta(minutes=10), "Stop", session, plmn, st=600, up=100, down=200)
+        )
     path = tmp_path / "detail-20260301"
     path.write_text("".join(blocks))
     report = LogReport()
-    records = list(records_from_radius_detail(path, report))
+    return list(records_from_radius_detail(path, report)), report
+
+
+def test_detail_serving_network_in_bcd_octets_is_read_as_its_digits(tmp_path: Path) -> None:
+    r"""A 3GPP-SGSN-MCC-MNC sent as the three BCD octets of a PLMN id (TS 24.008, as in the RAI):
+    FreeRADIUS prints its string with the octets that are no UTF-8 escaped ("2\364Q" for 234 15).
+    It was read as the text '2ôQ', the records zone world (a UK session rated as roaming outside
+    Europe). One that is no MCC+MNC at all is a reject naming its line."""
+    records, report = _start_stop_file(tmp_path, [("uk", "2\\364Q"), ("bad", "UK")])
     assert [(r.session, r.serving_plmn, r.zone.value, r.bytes_up) for r in records] == [
         ("uk", "23415", "eu", 100)
     ]
-    assert report.reasons == {"unusable block": 1}
+    assert report.reasons == {"unusable block": 2}
     assert report.rejects[0]["line"] == 28 and "3GPP-SGSN-MCC-MNC: 0x554b ('UK') is no MCC+MNC" in str(
         report.rejects[0]["reason"]
     )
@@ -260,24 +277,22 @@ def test_detail_serving_network_in_bcd_octets_is_read_as_its_digits(tmp_path: Pa
 
 def test_detail_strings_with_octets_that_are_no_utf8_read_as_the_capture_reads_them(tmp_path: Path) -> None:
     r"""FreeRADIUS prints a string's octets that are no UTF-8 (and control characters) as `\NNN`, its
-    valid UTF-8 as it is: the session id "\200A" and the Calling-Station-Id "3361234567\377" are the
-    octets 80 41 and ...ff, read as `\x80A` and `3361234567\xff` as the capture reader reads the same
-    attributes (they were U+0080 and U+00FF: the same traffic gave other ids from a capture); "café"
-    is itself."""
-    t = START
-    blocks = [
-        _detail_block(t, "Start", "\\200A", None),
-        _detail_block(t + timedelta(minutes=10), "Stop", "\\200A", None, st=600, up=100, down=200),
-        _detail_block(t + timedelta(minutes=20), "Start", 'café\\001\\\\\\"', None),
-        _detail_block(t + timedelta(minutes=30), "Stop", 'café\\001\\\\\\"', None, st=600, up=1, down=2),
-    ]
-    path = tmp_path / "detail-20260301"
-    path.write_text("".join(blocks).replace('"33612345678"', '"3361234567\\377"', 2))
-    report = LogReport()
-    records = list(records_from_radius_detail(path, report))
-    assert [(r.session, r.line, r.bytes_up) for r in records] == [
-        ("\\x80A", "3361234567\\xff", 100),
-        ('café\x01\\"', "33612345678", 1),
+    valid UTF-8 as it is: the session id "\200A" is the octets 80 41, read as `\x80A` as the capture
+    reader reads the same attribute (it was U+0080: the same traffic gave another id from a capture);
+    "café" is itself."""
+    records, report = _start_stop_file(tmp_path, [("\\200A", None), ('café\\001\\\\\\"', None)])
+    assert [(r.session, r.bytes_up) for r in records] == [("\\x80A", 100), ('café\x01\\"', 100)]
+    assert report.rejected == 0
+
+
+def test_detail_without_sgsn_mcc_mnc_the_user_location_info_says_the_serving_network(tmp_path: Path) -> None:
+    """3GPP-User-Location-Info (`0x...`, an ECGI in the UK) and no 3GPP-SGSN-MCC-MNC: the cell's network
+    is the serving network, by either name FreeRADIUS's dictionary gives the attribute (a SAI in the
+    US, 3-digit MNC). The records were zone fr, the UK session rated as at home."""
+    records, report = _start_stop_file(tmp_path, [("uk", "ECGI"), ("us", "SAI")])
+    assert [(r.session, r.serving_plmn, r.zone.value) for r in records] == [
+        ("uk", "23415", "eu"),
+        ("us", "310410", "world"),
     ]
     assert report.rejected == 0
 
