@@ -7,7 +7,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 - One record per Interim-Update and per Stop: volumes are the deltas of the
   cumulative Acct-Input/Output-Octets (+ Gigawords x 2^32) since the session's
   previous request, the duration the delta of Acct-Session-Time, the start the
-  session's start plus the previous request's Acct-Session-Time.  A record over
+  session's start plus the previous request's Acct-Session-Time.  A request of a known
+  session without Acct-Session-Time has the time of its event less the session's start.  A record over
   the 12-hour record limit (a client without Interim-Updates, or with a longer
   interval) is cut at the session's 12-hour marks inside it, as the gateway cuts
   its records (`gateway.partial`): its octets spread in proportion to time, each
@@ -383,6 +384,8 @@ class SessionTracker:
             self._client_restarted(req)
             return []
         key = (req.client, req.session_id)
+        if req.session_time is None and req.status != STATUS_START:
+            self._session_time_from_clock(key, req)
         sig = _signature(req)
         ended = self.ended_states.get(key)
         if ended is not None and _event_time(req) < ended.when:
@@ -470,6 +473,18 @@ class SessionTracker:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return []
         return self._usage(key, state, req, sig, where)
+
+    def _session_time_from_clock(self, key: tuple[object, str], req: AcctRequest) -> None:
+        """An Interim-Update or Stop without Acct-Session-Time (RFC 2866 5.7 names it for a Stop only; a
+        client may leave it out of its Interims) of a session known: its session time is the time of its
+        event (Event-Timestamp, else when it was sent) less the session's start."""
+        when = _event_time(req)
+        ended = self.ended_states.get(key)
+        state = ended.state if ended is not None and when < ended.when else self.sessions.get(key)
+        closed = self.closed.get(key)
+        start = state.start_s if state is not None else closed[2] if closed is not None else None
+        if start is not None:
+            req.session_time = max(0, when - start)
 
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request

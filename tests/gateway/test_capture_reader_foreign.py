@@ -459,6 +459,43 @@ def test_without_event_timestamp_the_start_is_when_the_client_sent_it(tmp_path: 
     assert report.rejected == 0
 
 
+@pytest.mark.parametrize("event_timestamp", [True, False])
+def test_interims_without_acct_session_time_close_their_own_records(
+    tmp_path: Path, event_timestamp: bool
+) -> None:
+    """A client that sends Acct-Session-Time in its Stop only (RFC 2866 5.7 names it for a Stop): each
+    Interim-Update's session time is its event's time (Event-Timestamp, else when it was sent: the
+    capture time less Acct-Delay-Time) less the session's start. Each Interim was a reject, 'missing
+    Acct-Session-Time', and the Stop's record of 30 h cut at the 12-hour marks with its octets spread in
+    proportion to time: 2,400,000 octets up in the first 12 h where the client counted 3,000,000 in its
+    first 6 h alone."""
+    hour = 3_600
+
+    def req(ident: int, status: int, at: int, delay: int = 0, **kw: object) -> bytes:
+        attributes = acct(status, event=T0 + at - delay, delay=delay or None, **kw)  # type: ignore[arg-type]
+        if not event_timestamp:
+            attributes = attributes.replace(attr(55, u32(T0 + at - delay)), b"")
+        return request(ident, attributes)
+
+    msgs = [
+        req(1, 1, 0),
+        req(2, 3, 6 * hour, octets=(3_000_000, 10)),
+        req(3, 3, 12 * hour + 5, delay=5, octets=(3_500_000, 20)),  # re-sent 5 s late: its event is at 12 h
+        req(4, 3, 24 * hour, octets=(4_000_000, 30)),
+        req(5, 2, 30 * hour, st=30 * hour, octets=(6_000_000, 40), terminate=1),
+    ]
+    times = [T0, T0 + 6 * hour, T0 + 12 * hour + 5, T0 + 24 * hour, T0 + 30 * hour]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs, times)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.start, r.duration_s, r.bytes_up, r.cause) for r in records] == [
+        (datetime.fromtimestamp(T0, UTC), 6 * hour, 3_000_000, 17),
+        (datetime.fromtimestamp(T0 + 6 * hour, UTC), 6 * hour, 500_000, 17),
+        (datetime.fromtimestamp(T0 + 12 * hour, UTC), 12 * hour, 500_000, 17),
+        (datetime.fromtimestamp(T0 + 24 * hour, UTC), 6 * hour, 2_000_000, 0),
+    ]
+    assert report.rejected == 0
+
+
 def read_serving_network(tmp_path: Path, said: bytes) -> tuple[list[UsageRecord], ReadReport]:
     """The records of `session_messages` with `said` (attributes) in place of their 3GPP-SGSN-MCC-MNC."""
     msgs = [
