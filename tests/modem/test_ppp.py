@@ -641,6 +641,74 @@ def test_a_nak_loop_turns_into_a_reject_after_max_failure() -> None:
     assert ack[0] == cp.CONF_ACK
 
 
+def test_a_device_asking_again_for_what_was_rejected_is_hung_up_after_ten_rejects() -> None:
+    # RFC 1661 5.4: a peer MUST NOT ask again for options Rejected; one that does (here the
+    # Quality-Protocol option, every time) got Rejects without end.  Ten in a row (Max-Configure's
+    # figure), then LCP finishes: NO CARRIER, no PDP context.
+    m, net, _ = setup()
+    m.feed(b"ATD*99#\r", m.now)
+    assert m.take_output(m.now).startswith(b"\r\nCONNECT\r\n")
+    quality = (lcp.QUALITY, b"\xc0\x25\x00\x00\x00\x0a")
+    codes = []
+    request = cp.build_options([quality, (lcp.MAGIC, b"\x0a\x0b\x0c\x0d")])
+    for ident in range(1, 30):
+        m.feed(encode_frame(0xC021, cp.packet(cp.CONF_REQ, ident, request)), m.now)
+        out = m.take_output(m.now)
+        codes += [
+            info[0] for p, info in FrameDecoder(accm=0).feed(out) if p == 0xC021 and info[0] != cp.CONF_REQ
+        ]
+        if m.ppp is None:
+            break
+    assert codes == [cp.CONF_REJ] * cp.MAX_REJECTS
+    assert out.endswith(b"\r\nNO CARRIER\r\n") and m.ppp is None
+    assert net.open_sessions() == [] and not m.net.contexts[1].active
+
+
+def test_a_reject_of_options_not_requested_is_discarded() -> None:
+    # RFC 1661 5.4: a Configure-Reject lists some of the request's options, unchanged and in order;
+    # another is silently discarded.  A device that answers every request with one (here rejecting
+    # an MRU the modem never asks for) got a new request at once, every time, without end; now the
+    # restart timer resends the request and after Max-Configure (10) the link ends.
+    m, net, _ = setup()
+    m.feed(b"ATD*99#\r", m.now)
+    requests = 0
+    for _ in range(40):
+        frames = FrameDecoder(accm=0).feed(m.take_output(m.now))
+        reqs = [info for p, info in frames if p == 0xC021 and info[0] == cp.CONF_REQ]
+        requests += len(reqs)
+        if m.ppp is None:
+            break
+        for req in reqs:
+            bogus = cp.packet(cp.CONF_REJ, req[1], cp.build_options([(lcp.MRU, b"\x05\xdc")]))
+            m.feed(encode_frame(0xC021, bogus), m.now)
+        if not reqs:
+            m.poll(m.now + cp.RESTART_S)
+    assert m.ppp is None and requests == cp.MAX_CONFIGURE
+    assert net.open_sessions() == []
+
+
+def test_naks_the_modem_cannot_take_drop_the_option_after_max_failure() -> None:
+    # A device that Naks the modem's own IPCP address with another, again and again: the modem asked
+    # again with the same address at once, every time, without end.  After five Naks the sixth is
+    # taken as a Reject (as pppd does): the modem asks without the address and the device Acks.
+    dev, _, _ = online()
+    m = dev.m
+    assert m.ppp is not None and m.ppp.link.ipcp is not None
+    ipcp = m.ppp.link.ipcp
+    ipcp.open()  # the modem's IPCP Configure-Request again, as on a renegotiation
+    other = ipaddress.IPv4Address("192.0.2.1").packed
+    asked = []
+    for _ in range(10):
+        frames = FrameDecoder(accm=0).feed(m.take_output(m.now))
+        (req,) = [info for p, info in frames if p == 0x8021 and info[0] == cp.CONF_REQ]
+        options = cp.parse_options(req[4:])
+        asked.append(options)
+        if not options:
+            break
+        m.feed(encode_frame(0x8021, cp.packet(cp.CONF_NAK, req[1], cp.build_options([(3, other)]))), m.now)
+    assert asked == [[(3, OWN)]] * 6 + [[]]
+
+
 def test_a_device_insisting_on_its_own_address_is_rejected_then_hung_up() -> None:
     # pppd with a fixed local address and no ipcp-accept-local asks for it whatever the Nak says:
     # five Naks with the context's address, the address Rejected, then the link ends.

@@ -20,6 +20,10 @@ RESTART_S = 3.0  # the restart timer (RFC 1661 4.6)
 MAX_CONFIGURE = 10
 MAX_TERMINATE = 2
 MAX_FAILURE = 5  # Configure-Naks sent without an Ack before they become Rejects (RFC 1661 4.6)
+# Configure-Rejects sent in a row without an Ack: a peer that asks again for what was Rejected
+# (RFC 1661 5.4: it MUST NOT) is not converging.  RFC 1661 gives no counter for them; Max-Configure's
+# default is the figure taken, after which the layer finishes as when a request goes unanswered.
+MAX_REJECTS = MAX_CONFIGURE
 
 Options = list[tuple[int, bytes]]  # a Configure packet's (type, value) pairs
 
@@ -41,6 +45,12 @@ def parse_options(data: bytes) -> Options | None:
         out.append((data[i], data[i + 2 : i + data[i + 1]]))
         i += data[i + 1]
     return out
+
+
+def _in_order_subset(options: Options, request: Options) -> bool:
+    """Whether `options` are some of `request`'s, unchanged and in the same order."""
+    rest = iter(request)
+    return all(any(option == asked for asked in rest) for option in options)
 
 
 def build_options(options: Options) -> bytes:
@@ -99,6 +109,9 @@ class Automaton:
         self._timer: Cancel | None = None
         self._counter = 0
         self._failures = 0  # Configure-Naks sent since the last Configure-Ack sent
+        self._rejects = 0  # Configure-Rejects sent since the last Configure-Ack sent
+        self._naks_received = 0  # Configure-Naks received since the last Configure-Ack received
+        self._last_request: Options = []  # the options of the last Configure-Request sent
         self.naks_sent = 0
         self.rejects_sent = 0
 
@@ -107,6 +120,8 @@ class Automaton:
     def open(self) -> None:
         self._counter = MAX_CONFIGURE
         self._failures = 0
+        self._rejects = 0
+        self._naks_received = 0
         self._send_request()
         self.state = "reqsent"
 
@@ -203,6 +218,13 @@ class Automaton:
                 self._failures += 1
         elif code == CONF_ACK:
             self._failures = 0
+            self._rejects = 0
+        if code == CONF_REJ:
+            if self._rejects >= MAX_REJECTS:
+                # the peer keeps asking for options it was told this side will not take
+                self._give_up(f"{self.name}: the peer asked {MAX_REJECTS} times for what was Rejected")
+                return
+            self._rejects += 1
         self._send(self.protocol, packet(code, ident, build_options(answer)))
         if code == CONF_NAK:
             self.naks_sent += 1
@@ -219,6 +241,7 @@ class Automaton:
     def _conf_ack(self, ident: int) -> None:
         if ident != self._req_id:
             return
+        self._naks_received = 0
         if self.state == "reqsent":
             self._counter = MAX_CONFIGURE
             self.state = "ackrcvd"
@@ -236,7 +259,23 @@ class Automaton:
         options = parse_options(body)
         if options is None:
             return
-        (self.policy.naked if code == CONF_NAK else self.policy.rejected)(options)
+        if code == CONF_REJ and not _in_order_subset(options, self._last_request):
+            # RFC 1661 5.4: a Reject's options are some of the request's, unchanged and in order;
+            # another is discarded (the restart timer sends the request again, Max-Configure times)
+            log.debug("%s: Configure-Reject of options not requested, discarded", self.name)
+            return
+        if code == CONF_REJ:
+            self.policy.rejected(options)
+        else:
+            self._naks_received += 1
+            if self._naks_received > MAX_FAILURE:
+                # Naks that do not converge (values this side cannot take, suggested again and
+                # again): the options are dropped from the request, as pppd does; the magic number
+                # excepted (a looped-back line Naks it every time: `LcpPolicy.looped_back` ends it)
+                dropped = [(kind, value) for kind, value in options if kind not in self.keep_naking]
+                options = [(kind, value) for kind, value in options if kind in self.keep_naking]
+                self.policy.rejected(dropped)
+            self.policy.naked(options)
         if self.state in ("reqsent", "acksent", "ackrcvd", "opened"):
             if self.state == "opened":
                 self._on_down()
@@ -265,7 +304,8 @@ class Automaton:
 
     def _send_request(self) -> None:
         self._req_id = self.next_ident()
-        self._send(self.protocol, packet(CONF_REQ, self._req_id, build_options(self.policy.request())))
+        self._last_request = self.policy.request()
+        self._send(self.protocol, packet(CONF_REQ, self._req_id, build_options(self._last_request)))
         self._arm()
 
     def _send_terminate(self, reason: str) -> None:
