@@ -35,8 +35,12 @@ from modem.virtual.ppp.ip import (
     build_tcp,
     build_udp,
     checksum,
+    clamp_mss,
+    dont_fragment,
+    fragment,
     parse_ipv4,
     parse_tcp,
+    transport_ok,
 )
 from modem.virtual.ppp.ipcp import IP_COMPRESSION
 from modem.virtual.ppp.link import PppLink
@@ -271,6 +275,97 @@ def test_a_protocol_reject_is_cut_to_the_peers_mru_with_its_length_field(mru: in
 
 
 # ----- IP, the forwarder and the bytes counted --------------------------------------------------
+
+
+def _reassembled(fragments: list[bytes]) -> tuple[bytes, bytes]:
+    """The header of the first fragment and the data of all, put together by their offsets (each
+    fragment checked: a good header checksum, More Fragments on all but the last, no gap)."""
+    data = bytearray()
+    parts = sorted(fragments, key=lambda f: int.from_bytes(f[6:8], "big") & 0x1FFF)
+    for i, f in enumerate(parts):
+        ihl = (f[0] & 0x0F) * 4
+        assert checksum(f[:ihl]) == 0 and int.from_bytes(f[2:4], "big") == len(f)
+        assert (int.from_bytes(f[6:8], "big") & 0x1FFF) * 8 == len(data)
+        assert bool(f[6] & 0x20) == (i < len(parts) - 1)
+        data += f[ihl:]
+    return parts[0][: (parts[0][0] & 0x0F) * 4], bytes(data)
+
+
+@given(
+    size=st.integers(0, 4000),
+    mtu=st.integers(68, 1500),
+    again=st.integers(68, 1500),
+    ident=st.integers(0, 0xFFFF),
+)
+def test_fragments_fit_the_mtu_and_put_back_together_give_the_packet(
+    size: int, mtu: int, again: int, ident: int
+) -> None:
+    src, dst = bytes([10, 64, 0, 9]), bytes([192, 0, 2, 1])
+    packet = build_udp(src, dst, 7, 5000, bytes(range(256)) * (size // 256) + bytes(size % 256), ident)
+    pieces = fragment(packet, mtu)
+    assert all(len(p) <= mtu for p in pieces)
+    assert pieces == [packet] if len(packet) <= mtu else len(pieces) > 1
+    cut_again = [q for p in pieces for q in fragment(p, again)]  # a router further on cuts them again
+    for got in (pieces, cut_again):
+        header, data = _reassembled(got)
+        assert data == packet[20:] and header[4:6] == packet[4:6] and header[8:10] == packet[8:10]
+        assert header[12:20] == packet[12:20] and not any(dont_fragment(p) for p in got if p is not packet)
+
+
+@given(mss=st.integers(0, 0xFFFF), limit=st.integers(24, 1460), flags=st.sampled_from([SYN, SYN | ACK, ACK]))
+def test_mss_adjust_lowers_a_syns_mss_and_keeps_the_checksum_right(mss: int, limit: int, flags: int) -> None:
+    src, dst = bytes([10, 64, 0, 9]), bytes([192, 0, 2, 1])
+    packet = build_tcp(src, dst, 40000, 80, 1000, 0, flags, 65535, b"", mss)
+    out = clamp_mss(packet, limit)
+    ip = parse_ipv4(out)
+    assert ip is not None and transport_ok(ip) and len(out) == len(packet)
+    tcp = parse_tcp(ip.payload)
+    assert tcp is not None
+    assert tcp.mss == (min(mss, limit) if flags & SYN else mss)
+    assert out == packet or (flags & SYN and mss > limit)
+
+
+def test_a_ping_larger_than_the_devices_mru_reaches_it_in_fragments() -> None:
+    # RFC 1661 6.1: the device asked for an MRU of 576; the echo reply of a 1,028-byte ping (sent
+    # without Don't Fragment, as a host's ICMP answers go) was sent whole in one frame, which a
+    # device holding to its MRU drops, billed.  The modem cuts it to the MRU (RFC 791): the device
+    # gets the reply in fragments; the gateway billed the packet that crossed the radio.
+    dev, _, _ = online(mru=576)
+    m = dev.m
+    payload = bytes(range(250)) * 4
+    dev.ping(ECHO_HOST, payload)
+    assert len(dev.received) == 2 and all(len(p) <= 576 for p in dev.received)
+    _, icmp = _reassembled(dev.received)
+    assert icmp[0] == 0 and checksum(icmp) == 0 and icmp[4:] == b"\x12\x34\x00\x01" + payload
+    ctx = m.net.contexts[1]
+    assert ctx.bytes_up == ctx.bytes_down == 28 + len(payload)
+    assert m.ppp is not None and m.ppp.fragmented == 1 and m.ppp.lost_down == 0
+
+
+def test_a_datagram_too_big_with_dont_fragment_gets_icmp_then_comes_in_fragments() -> None:
+    # A 1,028-byte UDP answer with Don't Fragment for a device whose MRU is 576: it was sent whole
+    # (dropped by a device holding to its MRU, billed).  The modem, as a router, drops it and sends
+    # ICMP "fragmentation needed" (3/4, next-hop MTU 576) to the sender from the device's address,
+    # uplink and billed like any packet (RFC 1191); the sender, knowing the path MTU, sends the
+    # next answer in fragments that fit, billed as they crossed the radio.
+    dev, _, _ = online(mru=576)
+    m = dev.m
+    ctx = m.net.contexts[1]
+    data = bytes(range(200)) * 5
+    query = build_udp(dev.address, ECHO_HOST, 5000, 7, data)
+    dev.send(query)
+    assert dev.received == []
+    bearer = m.ppp
+    assert bearer is not None and bearer.too_big == 1 and bearer.lost_down == len(query)
+    icmp_bytes = 20 + 8 + 28  # the ICMP error quoting the answer's header and first 8 octets
+    assert ctx.bytes_up == len(query) + icmp_bytes and ctx.bytes_down == len(query)
+    assert bearer.forwarder is not None and bearer.forwarder.path_mtu == {ECHO_HOST: 576}
+    dev.send(query)
+    assert len(dev.received) == 2 and all(len(p) <= 576 for p in dev.received)
+    header, udp = _reassembled(dev.received)
+    assert header[12:16] == ECHO_HOST and udp[8:] == data
+    assert ctx.bytes_down == len(query) + sum(map(len, dev.received))
+    assert ctx.bytes_up == 2 * len(query) + icmp_bytes and bearer.too_big == 1
 
 
 def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:

@@ -35,7 +35,7 @@ from modem.virtual.ppp.tun import TunNetwork, TunPath, tun_unavailable
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.transport import VirtualUrlError, open_virtual
 from tests.modem.pppdevice import Device, TcpClient
-from tests.modem.test_ppp import setup
+from tests.modem.test_ppp import _reassembled, setup
 from tests.modem.test_ppp_lwip import build_client, ip_bytes, run_client
 from tests.netparts import EPOCH, RecordSink
 
@@ -71,7 +71,7 @@ def tun() -> Iterator[TunNetwork]:
 class Online:
     """A device dialled into a modem whose bearer uses `tun`; `wait` pumps what the TUN sends back."""
 
-    def __init__(self, tun: TunNetwork, internet: Internet | None = None) -> None:
+    def __init__(self, tun: TunNetwork, internet: Internet | None = None, **link: object) -> None:
         m, self.net, self.sink = setup()
         if internet is not None:
             m.internet = internet
@@ -83,7 +83,7 @@ class Online:
             self.arrived.set()
 
         m.external = external
-        self.dev = Device(m, user="33612345678", password="secret")
+        self.dev = Device(m, user="33612345678", password="secret", **link)
         assert self.dev.dial() == b"\r\nCONNECT\r\n"
         assert m.ppp is not None and m.ppp.forwarder is not None
         assert isinstance(m.ppp.forwarder.kernel, TunPath)
@@ -144,6 +144,20 @@ async def test_the_namespace_kernel_answers_ping_and_a_udp_server_there_sees_the
     assert tun.packets_in == 2 and tun.packets_out == 2
 
 
+async def _tcp_exchange(o: Online, port: int, *chunks: bytes) -> TcpClient:
+    """The device connects to `port` at the gateway's address, sends `chunks` and reads to the FIN."""
+    c = TcpClient(o.dev, OWN, port)
+    c._send(0x02)  # SYN: the namespace's kernel answers
+    await o.wait(1)
+    c.read()
+    for chunk in chunks:
+        c.write(chunk)
+    while not c.peer_fin:
+        await o.wait(len(o.dev.received) + 1)
+        c.read()
+    return c
+
+
 async def test_tcp_to_a_server_in_the_namespace(tun: TunNetwork) -> None:
     got = bytearray()
     peers: list[str] = []
@@ -160,15 +174,7 @@ async def test_tcp_to_a_server_in_the_namespace(tun: TunNetwork) -> None:
     try:
         o = Online(tun)
         dev = o.dev
-        c = TcpClient(dev, OWN, sock.getsockname()[1])
-        c._send(0x02)  # SYN: the namespace's kernel answers
-        await o.wait(1)
-        c.read()
-        c.write(b"t" * 1000)
-        c.write(b"t" * 2000)
-        while not c.peer_fin:
-            await o.wait(len(dev.received) + 1)
-            c.read()
+        c = await _tcp_exchange(o, sock.getsockname()[1], b"t" * 1000, b"t" * 2000)
     finally:
         server.close()
         await server.wait_closed()
@@ -180,6 +186,34 @@ async def test_tcp_to_a_server_in_the_namespace(tun: TunNetwork) -> None:
     segments = [parse_ipv4(p) for p in dev.received]
     assert all(s is not None and s.proto == TCP and s.src == OWN for s in segments)
     assert any(s is not None and (t := parse_tcp(s.payload)) is not None and t.flags & 0x01 for s in segments)
+
+
+async def test_tcp_to_a_device_with_a_small_mru_comes_in_segments_that_fit(tun: TunNetwork) -> None:
+    # The device asked for an MRU of 576 but its SYN says MSS 1400 (a stack with a fixed MSS): the
+    # kernel's 1,440-byte segments were sent whole.  The modem lowers the SYN's MSS
+    # to the MRU less 40 ("TCP MSS adjust"): every segment fits, none is dropped, the bill is the
+    # line's IP bytes each way.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(5)
+        writer.write(b"s" * 3000)
+        await writer.drain()
+        writer.close()
+
+    sock = tun.namespace.call(_listening)
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        o = Online(tun, mru=576)
+        dev = o.dev
+        c = await _tcp_exchange(o, sock.getsockname()[1], b"hello")  # its SYN says MSS 1400
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert bytes(c.data) == b"s" * 3000
+    assert all(len(p) <= 576 for p in dev.received)
+    assert dev.m.ppp is not None and dev.m.ppp.too_big == 0
+    ctx = dev.m.net.contexts[1]
+    assert ctx.bytes_up == sum(len(p) for p in dev.sent)
+    assert ctx.bytes_down == sum(len(p) for p in dev.received)
 
 
 async def test_the_internet_table_still_decides(tun: TunNetwork) -> None:
@@ -215,6 +249,41 @@ async def test_the_internet_table_still_decides(tun: TunNetwork) -> None:
     ctx = dev.m.net.contexts[1]
     assert ctx.bytes_up == sum(len(p) for p in dev.sent)
     assert ctx.bytes_down == sum(len(p) for p in dev.received)
+
+
+async def test_a_datagram_too_big_for_the_devices_mru_gets_icmp_and_the_kernel_sends_fragments(
+    tun: TunNetwork,
+) -> None:
+    # The device asked for an MRU of 576.  A server in the namespace answers with 1,428 bytes of
+    # UDP, Don't Fragment set (Linux's path MTU discovery): it was sent whole to the device.  The
+    # modem drops it and sends ICMP "fragmentation needed" (next-hop MTU 576) into the namespace
+    # from the device's address; the kernel there sends the next answer in fragments that fit.
+    o = Online(tun, mru=576)
+    dev = o.dev
+    ctx = dev.m.net.contexts[1]
+    bearer = dev.m.ppp
+    assert bearer is not None
+    server = tun.namespace.call(_udp_server)
+    loop = asyncio.get_running_loop()
+    try:
+        port = server.getsockname()[1]
+        dev.send(build_udp(dev.address, OWN, 40000, port, b"hello"))
+        _, peer = await asyncio.wait_for(loop.sock_recvfrom(server, 2048), 10)
+        o.arrived.clear()
+        server.sendto(b"a" * 1400, peer)
+        await asyncio.wait_for(o.arrived.wait(), 10)
+        dev.pump()
+        assert dev.received == [] and bearer.too_big == 1 and tun.packets_in == 2  # the ICMP went in
+        server.sendto(b"b" * 1400, peer)
+        await o.wait(3)
+    finally:
+        server.close()
+    assert all(len(p) <= 576 for p in dev.received)
+    _, udp = _reassembled(dev.received)
+    assert udp[8:] == b"b" * 1400
+    # billed: what crossed the radio, the dropped answer and the ICMP error included
+    assert ctx.bytes_up == sum(len(p) for p in dev.sent) + 56
+    assert ctx.bytes_down == 1428 + sum(len(p) for p in dev.received)
 
 
 async def test_a_spoofed_source_does_not_enter_the_namespace(tun: TunNetwork) -> None:

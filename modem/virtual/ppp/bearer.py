@@ -9,7 +9,9 @@ its real size, each way, and written as it is into the gateway's GTP-U capture. 
 radio between the two is the modem's link (`modem.virtual.conditions`): each packet is a datagram
 on it, delayed by the preset's rate and latency, or lost (the device's TCP retransmits, as on a
 lossy bearer); an uplink packet lost on the radio never reaches the gateway, a downlink one has
-been counted by it already.
+been counted by it already.  A downlink packet larger than the device's MRU is cut into fragments,
+or, with Don't Fragment, dropped with ICMP "fragmentation needed" to its sender, and the device's
+SYN has its MSS lowered to fit (`_fit`, `clamp_mss`), as a router onto a link of that MTU does.
 
 `+++` (guard time S12) suspends the bearer: command mode, the context stays up, what the network
 sends meanwhile is dropped; `ATO` resumes it.  `ATH`, DTR dropped under `AT&D2`, the device's LCP
@@ -26,7 +28,15 @@ from typing import TYPE_CHECKING
 from gateway.api import PcoAuth
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
-from modem.virtual.ppp.ip import datagram
+from modem.virtual.ppp.ip import (
+    FRAG_NEEDED,
+    build_icmp,
+    clamp_mss,
+    datagram,
+    dont_fragment,
+    fragment,
+    is_icmp_error,
+)
 from modem.virtual.ppp.ipcp import NetworkIpcp, addr
 from modem.virtual.ppp.link import IpUp, PppLink
 from modem.virtual.results import CONNECT, NO_CARRIER, CmeError, Final
@@ -59,6 +69,11 @@ class PppBearer:
         self.lost_up = 0
         self.lost_down = 0
         self.not_ip = 0  # IPv4-protocol frames from the device holding no IPv4 datagram: dropped, unbilled
+        # downlink packets larger than the device's MRU: fragmented by the modem (Don't Fragment
+        # clear), or dropped with ICMP "fragmentation needed" to their sender (set)
+        self.fragmented = 0
+        self.too_big = 0
+        self._ident = 0  # the identification of the modem's own IP packets (its ICMP errors)
         self._flying = [0, 0]  # IP bytes on the radio now, up and down
         self.link = PppLink(
             "network",
@@ -141,6 +156,9 @@ class PppBearer:
         if packet is None:
             self.not_ip += 1
             return
+        # "TCP MSS adjust": the device's SYN asks for segments that fit its MRU, whatever MSS it put
+        # there (a stack with a fixed MSS): TCP answers within it, nothing to cut or drop
+        packet = clamp_mss(packet, self.link.lcp_policy.peer_mru - 40)
         arrival = m.link.up.send_datagram(m.now, len(packet))
         if arrival is None:
             self.lost_up += len(packet)
@@ -182,8 +200,40 @@ class PppBearer:
             return  # counted as lost when the bearer ended
         if flew:
             self._flying[1] -= len(packet)
-        if self.suspended or not self.link.send_ip(packet):
+        link = self.link
+        if self.suspended or link.ipcp is None or not link.ipcp.opened:
+            self.lost_down += len(packet)  # not IP on the line (RFC 1661: dropped)
+            return
+        mru = link.lcp_policy.peer_mru
+        pieces = [packet] if len(packet) <= mru else self._fit(packet, mru)
+        if not pieces:
             self.lost_down += len(packet)
+        for piece in pieces:
+            link.send_ip(piece)
+
+    def _fit(self, packet: bytes, mru: int) -> list[bytes]:
+        """A packet from the network larger than the device's MRU (RFC 1661 6.1: the peer is sent no
+        larger frame), as a router forwards onto a link of that MTU (RFC 791, 1191, 1812): cut into
+        fragments when its Don't Fragment flag is clear; else dropped, and ICMP "fragmentation
+        needed" with the MRU as next-hop MTU goes back to its sender, from the device's address (the
+        only one the modem has on the network), uplink over the radio like any packet.  The packet
+        crossed the radio whole: the gateway billed it as it was."""
+        if not dont_fragment(packet):
+            try:
+                pieces = fragment(packet, mru)
+            except ValueError:  # a header with options too long for the MRU: lost
+                return []
+            self.fragmented += 1
+            return pieces
+        self.too_big += 1
+        offset = int.from_bytes(packet[6:8], "big") & 0x1FFF
+        if not is_icmp_error(packet) and offset == 0 and self.ctx.ip is not None:
+            self._ident = (self._ident + 1) & 0xFFFF
+            quoted = packet[: (packet[0] & 0x0F) * 4 + 8]
+            rest = bytes(2) + mru.to_bytes(2, "big") + quoted
+            own = ipaddress.IPv4Address(self.ctx.ip).packed
+            self._from_device(build_icmp(own, packet[12:16], 3, FRAG_NEEDED, rest, self._ident))
+        return []
 
     def _finished(self, reason: str) -> None:
         log.info("PPP: link ended: %s", reason)
@@ -199,13 +249,16 @@ class PppBearer:
         self.ended = True
         log.info(
             "PPP: bearer on context %d ended: %d good frames from the device, %d dropped (bad FCS, aborted "
-            "or too long), %d IPv4 frames holding no IPv4 datagram dropped; %d IP packets up, %d down",
+            "or too long), %d IPv4 frames holding no IPv4 datagram dropped; %d IP packets up, %d down, "
+            "%d down fragmented to the device's MRU, %d down too big with Don't Fragment (ICMP to the sender)",
             self.ctx.cid,
             self.link.decoder.good,
             self.link.decoder.bad,
             self.not_ip,
             self.packets_up,
             self.packets_down,
+            self.fragmented,
+            self.too_big,
         )
         self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
         self.lost_down += self._flying[1]

@@ -35,6 +35,7 @@ from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
     ACK,
     FIN,
+    FRAG_NEEDED,
     ICMP,
     PSH,
     RST,
@@ -44,6 +45,7 @@ from modem.virtual.ppp.ip import (
     build_icmp,
     build_tcp,
     build_udp,
+    fragment,
     parse_ipv4,
     parse_tcp,
     transport_ok,
@@ -55,6 +57,8 @@ RTO_S = 1.0
 WINDOW = 65_535
 HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host socket stops being read
 DNS_TTL = 60
+HOST_MTU = 1500  # the link MTU of the hosts the forwarder stands for (Ethernet's)
+MIN_MTU = 68  # the smallest MTU an IPv4 path may have (RFC 791); a smaller ICMP figure is not taken
 
 
 class Backend(Protocol):
@@ -390,6 +394,7 @@ class Forwarder:
         self.udp: dict[tuple[int, bytes, int], _Datagrams] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kernel: KernelPath | None = None
+        self.path_mtu: dict[bytes, int] = {}  # remote address -> the MTU ICMP "fragmentation needed" gave
         self.dropped = 0
         self.bytes_from_device = 0  # TCP payload octets
         self.bytes_to_device = 0
@@ -400,6 +405,14 @@ class Forwarder:
 
     def emit(self, packet_bytes: bytes) -> None:
         self.deliver(packet_bytes)
+
+    def emit_datagram(self, packet_bytes: bytes) -> None:
+        """A datagram (UDP, an ICMP answer) the remote host sends: as one packet when it fits the
+        path's MTU (the host's link, or what ICMP "fragmentation needed" said), else fragmented by
+        the host, as a host fragments what exceeds the path MTU it knows (RFC 1191 3)."""
+        mtu = min(HOST_MTU, self.path_mtu.get(packet_bytes[12:16], HOST_MTU))
+        for piece in fragment(packet_bytes, mtu):
+            self.deliver(piece)
 
     # ----- routing ------------------------------------------------------------------------------
 
@@ -453,6 +466,13 @@ class Forwarder:
             self.dropped += 1
 
     def _icmp(self, dst: bytes, body: bytes, original: bytes) -> None:
+        if len(body) >= 8 and body[0] == 3 and body[1] == FRAG_NEEDED:
+            # from the modem, about a datagram of `dst` too big for the device's MRU (RFC 1191):
+            # that host sends smaller ones from now on
+            mtu = int.from_bytes(body[6:8], "big")
+            if mtu >= MIN_MTU and len(self.path_mtu) < 4096:
+                self.path_mtu[dst] = mtu
+            return
         if len(body) < 8 or body[0] != 8:
             self.dropped += 1
             return
@@ -460,7 +480,8 @@ class Forwarder:
         if kind == "refused":
             self.unreachable(dst, 13, original)
             return
-        self.emit(build_icmp(dst, self.device, 0, 0, body[4:], self.ident()))
+        # a host's echo reply goes without Don't Fragment (Linux's ICMP socket): fragmented if need be
+        self.emit_datagram(build_icmp(dst, self.device, 0, 0, body[4:], self.ident(), df=False))
 
     def unreachable(self, dst: bytes, code: int, original: bytes) -> None:
         """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP
@@ -474,7 +495,7 @@ class Forwarder:
         kind, host, port = self.route(dst, dport)
 
         def back(payload: bytes) -> None:
-            self.emit(build_udp(dst, self.device, dport, sport, payload, self.ident()))
+            self.emit_datagram(build_udp(dst, self.device, dport, sport, payload, self.ident()))
 
         if kind == "local":
             if dst in self.dns and dport == 53:
