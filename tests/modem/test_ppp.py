@@ -391,6 +391,30 @@ def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
     assert ctx.bytes_down - down0 == sum(len(p) for p in dev.received)
 
 
+def test_a_packet_from_another_source_address_is_billed_and_dropped() -> None:
+    # A packet whose source is not the context's address (a LAN behind the device, not NATed, or a
+    # forged one): it crossed the radio on this bearer, so it is billed, and the source check drops
+    # it, as a GGSN's does (3GPP TS 33.203 T.6: dropped; Cisco StarOS's `ip source-violation check`,
+    # the default, keeps such packets in the accounting unless `exclude-from-accounting` is set).
+    dev, net, sink = online()
+    m = dev.m
+    ctx = m.net.contexts[1]
+    up0 = ctx.bytes_up
+    forged = build_icmp(ipaddress.IPv4Address("192.168.1.20").packed, ECHO_HOST, 8, 0, b"\x00\x01\x00\x01lan")
+    dev.send(forged)
+    assert dev.received == []  # never reached the echo: no reply
+    assert ctx.bytes_up - up0 == len(forged)
+    assert m.ppp is not None and m.ppp.forwarder is not None and m.ppp.forwarder.spoofed == 1
+    dev.ping(ECHO_HOST)  # the device's own packets go on
+    assert len(dev.received) == 1 and m.ppp.forwarder.spoofed == 1
+    m.feed(b"+++", m.now + 1.5)
+    m.poll(m.now + 1.5)
+    m.feed(b"ATH\r", m.now)
+    net.flush(m.now + 1)
+    (record,) = [r for r in sink.records if r.session is not None]
+    assert record.bytes_up == ctx.bytes_up == sum(map(len, dev.sent))  # the forged packet among them
+
+
 def test_tcp_through_the_forwarder_to_the_echo_and_a_refused_destination() -> None:
     dev, _, _ = online()
     c = TcpClient(dev, ECHO_HOST, 7)

@@ -250,7 +250,8 @@ class PppBearer:
         log.info(
             "PPP: bearer on context %d ended: %d good frames from the device, %d dropped (bad FCS, aborted "
             "or too long), %d IPv4 frames holding no IPv4 datagram dropped; %d IP packets up, %d down, "
-            "%d down fragmented to the device's MRU, %d down too big with Don't Fragment (ICMP to the sender)",
+            "%d down fragmented to the device's MRU, %d down too big with Don't Fragment (ICMP to the sender), "
+            "%d up from a source that is not the device's address (billed, dropped)",
             self.ctx.cid,
             self.link.decoder.good,
             self.link.decoder.bad,
@@ -259,6 +260,7 @@ class PppBearer:
             self.packets_down,
             self.fragmented,
             self.too_big,
+            self.forwarder.spoofed if self.forwarder is not None else 0,
         )
         self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
         self.lost_down += self._flying[1]

@@ -396,6 +396,9 @@ class Forwarder:
         self.kernel: KernelPath | None = None
         self.path_mtu: dict[bytes, int] = {}  # remote address -> the MTU ICMP "fragmentation needed" gave
         self.dropped = 0
+        # of them, packets whose source is not the device's address: billed, as they crossed the
+        # radio, then dropped, as a GGSN's source check does (docs/ppp.md, "What is billed")
+        self.spoofed = 0
         self.bytes_from_device = 0  # TCP payload octets
         self.bytes_to_device = 0
 
@@ -450,6 +453,7 @@ class Forwarder:
         ip = parse_ipv4(packet_bytes)
         if ip is None or ip.src != self.device:
             self.dropped += 1
+            self.spoofed += ip is not None
             return
         if ip.proto == ICMP:
             self._icmp(ip.dst, ip.payload, packet_bytes)
