@@ -281,9 +281,36 @@ class ATClient:
         self._end(ConnectionClosed(f"{self.url}: closed"))
 
     async def initialise(self) -> None:
-        """Run the init sequence (also re-run after a watchdog recovery)."""
+        """Run the init sequence (also re-run after a watchdog recovery).  A modem that answers it
+        in digits (left in ATV0 by a program that had the port before, or by its stored profile)
+        is told ATV1 at once, and must then answer in words (`words`)."""
         for line in self.init_sequence:
             await self.command(line)
+            if self._parser.verbose is False and grammar.verbose_after(line) is not False:
+                await self.words()
+
+    async def words(self) -> None:
+        """Have the modem answer in words (ATV1) and check that it does: `ATV1`, then a bare `AT`
+        whose result may come either way; raises `ModemError` when it still comes in digits.
+        Only words are a sure end of an answer (V.250 §5.7.1): in digits `3` (NO CARRIER) is also
+        data, and a one-digit answer line is told from a result only by the LF after it."""
+        await self.command("ATV1")
+        self._parser.verbosity_unknown()  # the next result tells, in either form
+        self._check_words(await self.command("AT"))
+
+    async def _words(self) -> None:
+        """`words` while holding the lock (a recovery)."""
+        await self._exchange(Command("ATV1"), self.timeout)
+        self._parser.verbosity_unknown()
+        self._check_words(await self._exchange(Command("AT"), self.timeout))
+
+    def _check_words(self, reply: Reply) -> None:
+        if self._parser.verbose is not True:
+            raise ModemError(
+                f"{self.url}: the modem still answers in digits after ATV1 ({reply.final.line!r} to AT): "
+                "its results cannot be read for sure"
+            )
+        log.info("%s: the modem answered in digits (ATV0); told ATV1, it answers in words", self.url)
 
     # -- URCs ----------------------------------------------------------------------------------
     def subscribe(self, callback: UrcCallback, names: Iterable[str] | None = None) -> Subscription:
@@ -415,6 +442,9 @@ class ATClient:
         if self._eof or self._closed:
             # why the port ended (end of stream, the device gone), not only that it did
             raise ConnectionClosed(self._ended or f"{self.url}: closed")
+        if self._parser.holding:  # a `<digit><CR>` that came before this line is not its answer
+            for event in self._parser.flush():
+                self._dispatch(event)
         if self.untrusted is not None and not _STILL_SENT.fullmatch(cmd.line.strip()):
             raise UntrustedAnswer(f"{cmd.line!r}: not sent: {self.untrusted}")
         if self._behind and resync:  # before the guard reads the line: what it knows is the line's
@@ -425,7 +455,7 @@ class ATClient:
         if self.guard is not None:
             self.guard.check(cmd.line, data)
         loop = asyncio.get_running_loop()
-        pending = _Pending(cmd, loop.create_future(), numeric=not self._parser.verbose)
+        pending = _Pending(cmd, loop.create_future(), numeric=self._parser.verbose is False)
         self._pending = pending
         self._data_sent = False
         if _BOOTING_LINE.search(cmd.line):  # its boot notices are asked for
@@ -516,7 +546,9 @@ class ATClient:
         """Send raw bytes in data mode."""
         if self.guard is not None:
             # in ATV0 the end of data mode (`3`, NO CARRIER) cannot be told from data: the guard says
-            self.guard.check_data_write(self._parser.in_data_mode, data, numeric=not self._parser.verbose)
+            self.guard.check_data_write(
+                self._parser.in_data_mode, data, numeric=self._parser.verbose is not True
+            )
         await self._write(data)
 
     async def escape(self) -> None:
@@ -608,12 +640,16 @@ class ATClient:
         await self._write(b"\x1b")  # cancels a pending `> ` prompt
         await self._escape()
         policy = self.watchdog
-        # ATQ0, not a bare AT: a modem left quiet by ATQ1 answers nothing, not even AT, until then
+        # ATQ0, not a bare AT: a modem left quiet by ATQ1 answers nothing, not even AT, until then;
+        # and a modem stuck may answer in digits (ATV0, from its stored profile): either form goes
+        self._parser.verbosity_unknown()
         if not await self._probe(line="ATQ0"):
             raise CommandTimeout("ATQ0", policy.probe_timeout)
         for line in (*policy.reset, *self.init_sequence):
             try:
                 await self._exchange(Command(line), self.timeout_for(Command(line)))
+                if self._parser.verbose is False and grammar.verbose_after(line) is not False:
+                    await self._words()  # ATZ brought back a stored profile in ATV0
             except ModemError as exc:
                 log.warning("%s: recovery step %s failed: %s", self.url, line, exc)
         log.info("%s: recovered (%d recoveries so far)", self.url, self.recoveries)

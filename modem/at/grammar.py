@@ -286,6 +286,26 @@ def verbose_after(line: str) -> bool | None:
     return verbose if sets else None
 
 
+def verbosity_from_stored_profile(line: str) -> bool:
+    """Whether the result format is the stored profile's once `line` is done: ATZ with no ATV or
+    AT&F after it on the line (a profile stored with AT&W may hold ATV0; AT&F's is ATV1)."""
+    upper = line.upper()
+    start = upper.find("AT")
+    if start < 0:
+        return False
+    body = upper[start + 2 :].replace(" ", "")
+    last = ""
+    i = 0
+    while i < len(body):
+        m = _BASIC.match(body, i)
+        if m is None or m.group(1) == "D":
+            break
+        if m.group(1) in ("Z", "&F", "V"):
+            last = m.group(1)
+        i = m.end()
+    return last == "Z"
+
+
 def echo_after(line: str) -> tuple[bool, bool | None]:
     """Whether `line` sets the echo (V.250 §6.2.4 ATE), and to what once it is done: True (ATE1),
     False (ATE0), None (not known: ATZ brings back the stored profile, whose echo may be either)."""

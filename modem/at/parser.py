@@ -8,8 +8,11 @@ by timing; the echo of the command line is recognised and dropped, whether echo 
 The parser does no I/O and keeps no clock: feeding the same bytes split anywhere gives the same events.
 In ATV0 (numeric results) a one-digit line ended by CR is a result code, and text when LF follows
 (V.250 §5.7.1); when the CR is the last byte so far the parser holds it (`holding`) until the next
-byte, or until the client, the modem having fallen quiet, calls `flush()`.  In ATV1, the default,
-results are words and a one-digit line is always text.
+byte, or until the client, the modem having fallen quiet, calls `flush()`.  In ATV1 results are
+words and a one-digit line is always text.  Which of the two the modem is in is not known before
+its first result: a program that had the port before may have left it in ATV0 (the power-up default
+is ATV1).  Until then a one-digit line ended by CR alone is a result code too, and the first result
+tells (`verbose`).
 Socket data a module pushes after a header of its own (SIMCom's `+IPD,<n>:`, Quectel's
 `+QIURC: "recv",<id>,<n>`) is vendor framing: the vendor's driver declares it (`PushedData`) and
 hands it to the parser; the generic parser knows none.
@@ -110,10 +113,22 @@ _COMMAND_LINE = re.compile(
     r"AT\s*(?:[+&%$^#*!@][A-Z][A-Z0-9_.]*(?:\s*[?=].*|;.*)?|D.*|(?:(?:[AEHILMOPQTVXZ]\d*|&[A-Z]\d*|S\d+(?:\?|=\d*))\s*)*;?)",
     re.IGNORECASE | re.DOTALL,
 )
-# final results a command of another program may get (words: numeric results are digits that
-# other text can be too)
+# final results a command of another program may get
 _FINAL_WORDS = ("OK", "ERROR")
 _FINAL_PREFIXES = ("+CME ERROR:", "+CMS ERROR:")
+_FINAL_DIGITS = ("0", "4")  # OK and ERROR in ATV0, ended by CR alone: no text ends so
+# results a modem gives in words (ATV1) or digits (ATV0): which one tells how it answers
+_BOTH_FORMS = frozenset(
+    {
+        Result.OK,
+        Result.ERROR,
+        Result.CONNECT,
+        Result.NO_CARRIER,
+        Result.BUSY,
+        Result.NO_ANSWER,
+        Result.NO_DIALTONE,
+    }
+)
 # commands whose answer lines may be command names (AT+CLAC lists the commands the module takes)
 _LISTS_COMMANDS = re.compile(r"AT\s*\+\s*CLAC\b", re.IGNORECASE)
 # the command lines this parser was told of that an echo may still come back for (a late echo
@@ -174,8 +189,11 @@ class ATParser:
         self._raw_owner: Response | Urc | None = None
         self._raw_chunks: list[bytes] = []
         self._pending_urc: Urc | None = None  # +CMT header waiting for its second line
-        self._verbose = True  # ATV1 (the default): result codes are words, a bare digit is text
+        # ATV1: result codes are words, a bare digit is text; ATV0: digits; None: not known yet (the
+        # power-up default is ATV1, but a program that had the port before may have sent ATV0)
+        self._verbose: bool | None = None
         self._verbose_after: bool | None = None  # what the command in flight sets (ATV0, ATZ...)
+        self._stored_verbosity = False  # ... the stored profile's (ATZ): not known until a result
         self._flushing = False
         self._body_next = False  # the next line is +CMGR/+CMGL message text
         self._empty_text = False  # ... which may be empty (text mode; a PDU never is)
@@ -213,6 +231,7 @@ class ATParser:
             self._mode = _Mode.LINES
         self._command = command
         self._verbose_after = grammar.verbose_after(command.line)
+        self._stored_verbosity = grammar.verbosity_from_stored_profile(command.line)
         self._echo = [command.line.strip().upper()]
         self._sent.append(self._echo[0])
         self._late_ok = False
@@ -448,14 +467,21 @@ class ATParser:
         return len(text) == 1 and text.isdigit() and b"\r" not in raw and self._numeric(True)
 
     @property
-    def verbose(self) -> bool:
-        """True while the modem answers in words (ATV1), False after ATV0 answered OK."""
+    def verbose(self) -> bool | None:
+        """True while the modem answers in words (ATV1), False in digits (ATV0, answered OK, or a
+        result in digits before the modem was told either), None while not known: before its first
+        result, and after `verbosity_unknown`."""
         return self._verbose
 
+    def verbosity_unknown(self) -> None:
+        """Forget how the modem answers: its next result, in words or in digits, tells."""
+        self._verbose = None
+
     def _numeric(self, bare_cr: bool) -> bool:
-        """Whether a one-digit line is a numeric result code: in ATV0 (or for the command that
-        switches, whose result may come either way) and ended by CR alone; in ATV1 never."""
-        return bare_cr and (not self._verbose or self._verbose_after is not None)
+        """Whether a one-digit line is a numeric result code: in ATV0, while not known, or for the
+        command that switches (whose result may come either way), and ended by CR alone; in ATV1
+        never."""
+        return bare_cr and (self._verbose is not True or self._verbose_after is not None)
 
     def _final(self, events: list[Event], result: Result, line: str, ok: bool, value: str = "") -> None:
         cmd = self._command
@@ -466,9 +492,14 @@ class ATParser:
             self._body_next = False
             events.append(Late(line))
             return
-        if ok and self._verbose_after is not None:
+        if ok and self._stored_verbosity:
+            self._verbose = None  # ATZ: the stored profile's format, which the next result tells
+        elif ok and self._verbose_after is not None:
             self._verbose = self._verbose_after
+        elif self._verbose is None and result in _BOTH_FORMS:
+            self._verbose = not line.isdigit()  # the first result in words or digits tells
         self._verbose_after = None
+        self._stored_verbosity = False
         self._command = None
         self._echo = []
         self._data_echo = None
@@ -496,7 +527,12 @@ class ATParser:
             stripped = line.strip(_EDGE_NOISE)
             if self._foreign_echo(stripped, events):
                 return
-            if not self._late_ok and (stripped in _FINAL_WORDS or stripped.startswith(_FINAL_PREFIXES)):
+            if not self._late_ok and (
+                stripped in _FINAL_WORDS
+                or stripped.startswith(_FINAL_PREFIXES)
+                # ATV0: `0<CR>` OK, `4<CR>` ERROR (2 and 3 are RING and NO CARRIER, unsolicited)
+                or (stripped in _FINAL_DIGITS and self._numeric(bare_cr))
+            ):
                 events.append(Foreign("final", stripped))
                 return
             self._unsolicited(line, events, numeric=self._numeric(bare_cr))

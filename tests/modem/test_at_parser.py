@@ -204,8 +204,15 @@ def test_a_one_digit_answer_in_numeric_mode_ends_with_cr_lf_and_the_result_with_
     parser.begin(Command("ATV0"))
     parser.feed(b"\r\nOK\r\n")  # a module answering the switch in the old format
     assert not parser.verbose
-    parser.begin(Command("ATZ"))
+    parser.begin(Command("AT&F"))  # the factory settings: words
     assert parser.feed(b"0\r") + parser.flush() == [Final(Result.OK, "0", True)] and parser.verbose
+    # ATZ: the stored profile's format (AT&W may have stored ATV0), which the next result tells
+    parser.begin(Command("ATZ"))
+    assert parser.feed(b"0\r") + parser.flush() == [Final(Result.OK, "0", True)]
+    assert parser.verbose is None
+    parser.begin(Command("ATE0"))
+    assert parser.feed(b"0\r") + parser.flush() == [Final(Result.OK, "0", True)]
+    assert parser.verbose is False
 
 
 def test_call_progress_finals_only_for_dial_commands() -> None:
