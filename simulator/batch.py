@@ -85,14 +85,16 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
 
     The records of a batch come in runs of one stretch whose charging ids have as many digits,
     so each run's strings are one fixed-width block: the line and a dash, then the last digits
-    of the ids (made four at a time from a table), with no string made per record.  Records in
+    of the ids, with no string made per record.  A block whose ids follow on one by one (a
+    device's sessions) is its first row copied, then the last four digits of each row taken from
+    a table of 4-digit words in one slice; the digits of other ids are made four at a time from
+    that table.  Records in
     short runs or negative ids go the general way (pyarrow's casts, joined), which gives the
     same strings.
     """
     n = int(rsi.shape[0])
     if n == 0 or int(charging.min()) < 0:
         return _joined_session_ids(lines, rsi, charging)
-    top = int(charging.max())
     runs = np.flatnonzero(np.concatenate(([True], rsi[1:] != rsi[:-1])))  # the first record of each run
     if runs.shape[0] * 64 > n:  # runs this short cost more in Python than the blocks save
         return _joined_session_ids(lines, rsi, charging)
@@ -116,16 +118,8 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
         nd = np.concatenate([low[keep], *counts])
         order = np.argsort(starts, kind="stable")
         starts, nd = starts[order], nd[order]
-    chunks = -(-len(str(top)) // 4)
-    words = np.empty((n, chunks), dtype=np.uint32)
-    rest = charging
-    for k in range(chunks - 1, -1, -1):
-        q = rest // 10_000
-        words[:, k] = _DIGITS4[rest - q * 10_000]
-        rest = q
-    digits = words.view(np.uint8).reshape(n, 4 * chunks)  # each id right-aligned, zero-padded
-    prefixes = [np.frombuffer((line + "-").encode("utf-8"), dtype=np.uint8) for line in lines]
-    plen = np.array([a.shape[0] for a in prefixes], dtype=np.int64)
+    prefixes = [(line + "-").encode("utf-8") for line in lines]
+    plen = np.array([len(a) for a in prefixes], dtype=np.int64)
     bounds = [*starts.tolist(), n]
     block_rsi = rsi[starts]
     widths = plen[block_rsi] + nd  # the width of each block's strings
@@ -133,14 +127,71 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     np.cumsum(np.repeat(widths, np.diff(bounds)), out=offsets[1:])
     data = np.empty(int(offsets[-1]), dtype=np.uint8)
     at = offsets[bounds].tolist()
+    # the blocks whose ids follow on one by one (a device's sessions, as a rule)
+    step = np.ones(n, dtype=bool)
+    np.not_equal(charging[1:] - charging[:-1], 1, out=step[:-1])
+    step[starts[1:] - 1] = False  # (from one block to the next)
+    uneven = np.logical_or.reduceat(step, starts).tolist()
+    firsts = charging[starts].tolist()
     for j, (s, d) in enumerate(zip(block_rsi.tolist(), nd.tolist(), strict=True)):
-        prefix, a, b = prefixes[s], bounds[j], bounds[j + 1]
-        block = data[at[j] : at[j + 1]].reshape(b - a, prefix.shape[0] + d)
-        block[:, : prefix.shape[0]] = prefix
-        block[:, prefix.shape[0] :] = digits[a:b, 4 * chunks - d :]
+        rows = bounds[j + 1] - bounds[j]
+        if uneven[j] or d < 4:
+            _fill_block(data, at[j], prefixes[s], d, charging[bounds[j] : bounds[j + 1]])
+        else:
+            _fill_consecutive(data, at[j], rows, prefixes[s], firsts[j])
     if offsets[-1] < 1 << 31:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _repeat_row(data: npt.NDArray[np.uint8], at: int, width: int, rows: int) -> None:
+    """The row of `width` bytes at `at` copied to the `rows - 1` rows after it (a doubling span
+    copied at a time: a few memory copies, however many the rows)."""
+    done = 1
+    while done < rows:
+        k = min(done, rows - done)
+        data[at + done * width : at + (done + k) * width] = data[at : at + k * width]
+        done += k
+
+
+def _fill_consecutive(data: npt.NDArray[np.uint8], at: int, rows: int, prefix: bytes, first: int) -> None:
+    """Rows `prefix` + `first + r` (ids of as many digits, at least 4), from byte `at` of `data`.
+
+    Between two multiples of 10,000 only the last four digits change: the first row is written,
+    copied to the others, and their last four digits are a slice of the table of 4-digit words."""
+    width = len(prefix) + len(str(first))
+    r = 0
+    while r < rows:
+        c = first + r
+        low = c % 10_000
+        seg = min(rows - r, 10_000 - low)
+        a = at + r * width
+        data[a : a + width] = np.frombuffer(prefix + b"%d" % c, dtype=np.uint8)
+        _repeat_row(data, a, width, seg)
+        _column(data, a + width - 4, seg, width, np.uint32)[:] = _DIGITS4[low : low + seg]
+        r += seg
+
+
+def _column(data: npt.NDArray[np.uint8], at: int, rows: int, width: int, dtype: type[np.generic]) -> Any:
+    """The `dtype` values at byte `at` of each of `rows` rows of `width` bytes in `data` (unaligned)."""
+    return np.ndarray((rows,), dtype=dtype, buffer=data, offset=at, strides=(width,))
+
+
+def _fill_block(data: npt.NDArray[np.uint8], at: int, prefix: bytes, d: int, ids: I64) -> None:
+    """Rows of `prefix` then the last `d` digits of each of `ids`, fixed width, from byte `at` of
+    `data`: the ids' digits made four at a time from a table."""
+    rows, lp = int(ids.shape[0]), len(prefix)
+    width = lp + d
+    k = -(-d // 4)  # 4-digit words of the ids
+    words = np.empty((rows, k), dtype=np.uint32)
+    rest = ids
+    for i in range(k - 1, -1, -1):
+        q = rest // 10_000
+        words[:, i] = _DIGITS4[rest - q * 10_000]
+        rest = q
+    block = data[at : at + rows * width].reshape(rows, width)
+    block[:, :lp] = np.frombuffer(prefix, dtype=np.uint8)
+    block[:, lp:] = words.view(np.uint8).reshape(rows, 4 * k)[:, 4 * k - d :]
 
 
 def _digit_count(values: I64) -> I64:

@@ -656,6 +656,31 @@ def test_session_ids_are_the_line_a_dash_and_the_charging_id() -> None:
     assert minus.to_pylist() == ["L--5", "L-0", "L-7"]
 
 
+def test_session_ids_of_ids_following_on_across_multiples_of_ten_thousand() -> None:
+    """A run of ids that follow on one by one is written from its first row and a slice of 4-digit
+    words: the same strings across a multiple of 10,000, a power of ten, more than 10,000 rows,
+    and beside runs whose ids skip or repeat."""
+    import numpy as np
+
+    from simulator.batch import session_ids
+
+    lines = ["M00001", "é7", "L", "123456789012345"]
+    runs = [
+        (0, np.arange(9_990, 10_030)),  # 4 digits, then 5
+        (1, np.arange(1_239_995, 1_262_010)),  # 10,000 rows and more, two multiples of 10,000
+        (2, np.arange(995, 1_010)),  # 3 digits, then 4
+        (3, np.array([5_000_000_000, 5_000_000_002, 5_000_000_003, 5_000_000_003])),  # a skip, a repeat
+        (0, np.arange(2**33 - 9, 2**33 + 9)),  # past 32 bits
+        (1, np.arange(99_999_990, 100_000_020)),  # 8 digits, then 9
+    ]
+    rsi = np.concatenate([np.full(len(ids), s, dtype=np.int64) for s, ids in runs])
+    charging = np.concatenate([ids for _, ids in runs]).astype(np.int64)
+    got = session_ids(lines, rsi, charging)
+    assert got.to_pylist() == [
+        f"{lines[s]}-{c}" for s, c in zip(rsi.tolist(), charging.tolist(), strict=True)
+    ]
+
+
 def test_reports_jittered_past_a_roaming_move_are_sent_after_it(tmp_path: Path) -> None:
     """A report whose boundary falls before a trip's start or end and whose jitter moves it past the
     move was dropped (each stretch kept only its own [t0, t1)): a quarter of a report per move with
