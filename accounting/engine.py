@@ -10,13 +10,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from accounting.activation import (
+    BEFORE_ACTIVATION,
+    LINE_NOT_YET_ACTIVE,
+    LINE_TYPES,
+    EarlyLines,
+    activation_cutoffs,
+    reason_for,
+    split,
+)
 from accounting.catalog import Catalog, Offer, load_catalog, pick_step
 from accounting.charges import (
     CallUse,
@@ -64,6 +74,7 @@ REJECT_CATEGORIES = (
     UNKNOWN_LINE,
     LINE_NOT_BILLED,
     LINE_NOT_ACTIVE,
+    LINE_NOT_YET_ACTIVE,
     NOT_IN_OFFER,
     NOT_PRICED,
     "malformed value",
@@ -301,6 +312,9 @@ def sort_usage(
         line_id, type_, zone, dest, delivered, code, n, ko, n_calls, beyond = g
         rows += n
         if code is not None:
+            if code == BEFORE_ACTIVATION:  # (taken out of the line's aggregates: `_before_activation`)
+                rejected.append((g, LINE_NOT_YET_ACTIVE, reason_for(valid[line_id or ""])))
+                continue
             rejected.append((g, ROW_REASONS[code][0], code))
             continue
         if type_ == "sms_internet":
@@ -434,12 +448,21 @@ def _rate_run(
     valid, issues = valid_lines(inventory, catalog)
     reader = reader or UsageReader(usage)
     start, end = month_bounds(inventory.month.year, inventory.month.month)
-    t0 = time.perf_counter()
-    groups = _reading(reader, lambda: reader.aggregate(start, end, catalog.first_periods()))
-    t1 = time.perf_counter()
     month = inventory.month
     active = [line for line in valid.values() if is_active(line, month)]
     active_ids = {line.id for line in active}
+    cutoffs = activation_cutoffs(active, month)
+    if cutoffs:  # (lines activated within the month: their rows before it noted as the rows are read)
+        reader.watch_starts(cutoffs)
+    t0 = time.perf_counter()
+    groups = _reading(reader, lambda: reader.aggregate(start, end, catalog.first_periods()))
+    early: list[Group] = []
+    early_listed: list[tuple[str | None, int, str]] = []
+    if cutoffs:
+        groups, early, early_listed = _before_activation(
+            reader, catalog, groups, valid, start, end, max_rejects
+        )
+    t1 = time.perf_counter()
     rated = sort_usage(catalog, inventory, groups, valid, active_ids)
     per_offer: dict[str, int] = defaultdict(int)
     for line in active:
@@ -479,13 +502,64 @@ def _rate_run(
     t2 = time.perf_counter()
     if rated.rejected:
         keys = [RejectedKey(g.key, reason) for g, _, reason in rated.rejected if g.code is None]
-        listed = _reading(reader, lambda: reader.list_rejects(start, end, keys, max_rejects))
+        # (a row before its line's activation, of an aggregate its offer refuses too, is listed
+        # once, as the former: the listing of the refused rows reads as many more)
+        refused = {k.key for k in keys}
+        more = sum(g.rows for g in early if g.key in refused)
+        listed = _reading(reader, lambda: reader.list_rejects(start, end, keys, max_rejects + more))
+        if early_listed:
+            listed = _merged(reader.files, listed, early_listed, max_rejects)
         invoice.rejects = [Reject(row, reason, file) for file, row, reason in listed]
     reader.check_unchanged()  # (the invoice of a file changed while it was read is not given)
     t3 = time.perf_counter()
     timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}
     log.debug("rated %d rows: %s", rated.rows, timings)
     return RatingRun(catalog, inventory, valid, rated, invoice, timings)
+
+
+def _before_activation(
+    reader: UsageReader | PartAggregates,
+    catalog: Catalog,
+    groups: list[Group],
+    valid: Mapping[str, Line],
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> tuple[list[Group], list[Group], list[tuple[str | None, int, str]]]:
+    """The rows of lines activated within the month that start before their activation, taken
+    out of the aggregates (`groups` without them, their aggregates coded `BEFORE_ACTIVATION`,
+    their listing): read again, the rows of those lines alone, only when the reading saw such a
+    line's row before its activation (`accounting.activation`)."""
+    starts = reader.first_starts
+    early = starts.early() if starts is not None else {}
+    if not early:
+        return groups, [], []
+    keys = {g.key for g in groups if g.code is None and g.line in early and g.type in LINE_TYPES}
+    lines = {k[0] for k in keys}
+    cutoffs = {line: (until, reason_for(valid[line])) for line, until in early.items() if line in lines}
+    if not cutoffs:  # (every early row a reject already)
+        return groups, [], []
+    asked = EarlyLines(start, end, cutoffs, keys, catalog.first_periods())
+    before, listed = _reading(reader, lambda: reader.early_rows(asked, limit))
+    log.debug("%d lines with rows before their activation: %d aggregates", len(cutoffs), len(before))
+    return split(groups, before), before, listed
+
+
+def _merged(
+    files: Sequence[Path],
+    listed: list[tuple[str | None, int, str]],
+    early: list[tuple[str | None, int, str]],
+    limit: int,
+) -> list[tuple[str | None, int, str]]:
+    """The rejects listed and the rows before a line's activation, in file order, at most `limit`
+    (a row in both is listed as the latter)."""
+    order: dict[str | None, int] = {None: 0}
+    for i, path in reversed(list(enumerate(files))):
+        order[path.name] = order[str(path)] = i
+    seen = {(f, row) for f, row, _ in early}
+    out = [x for x in listed if (x[0], x[1]) not in seen] + early
+    out.sort(key=lambda x: (order.get(x[0], 0), x[1]))
+    return out[:limit]
 
 
 def _reading(reader: UsageReader | PartAggregates, work: Callable[[], _T]) -> _T:

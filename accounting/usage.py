@@ -54,6 +54,7 @@ from accounting.zones import PLMN_REFUSED, usage_zone_sql
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from accounting.activation import EarlyLines, FirstStarts
     from accounting.usage_arrow_checks import RowProof
     from accounting.usage_csv_arrow import CsvPlan
 
@@ -260,6 +261,9 @@ class UsageReader:
     as one input; their rows are numbered per file and a reject names its file.
     """
 
+    # The lines activated within the month whose rows before it `aggregate` looks for (`watch_starts`)
+    first_starts: FirstStarts | None = None
+
     def __init__(self, source: UsageSource, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con or connect()
         self._fresh = con is None  # a connection of our own, as `connect()` made it
@@ -341,6 +345,14 @@ class UsageReader:
                 self.columns.add("zone")
                 self.types["zone"] = "VARCHAR"
                 self.empty_columns -= {"zone"}  # (the statistics' of a column the files lack)
+
+    def watch_starts(self, cutoffs: Mapping[str, datetime]) -> FirstStarts:
+        """Have `aggregate` note which of these lines (id -> activation instant) have a row that
+        starts before their activation, as it reads the rows (`accounting.activation`)."""
+        from accounting.activation import FirstStarts
+
+        self.first_starts = FirstStarts(cutoffs)
+        return self.first_starts
 
     def check_unchanged(self) -> None:
         """`FileChanged` when an input file is not as it was before it was first read: another
@@ -765,6 +777,7 @@ class UsageReader:
         )
         if proof is None:
             return None
+        proof.starts = self.first_starts
         self._rows_proven = not settled
         cells = self._pass_cells = proof.cells = usage_arrow.Cells()
         try:
@@ -828,7 +841,9 @@ class UsageReader:
 
         def read(periods: Sequence[int]) -> usage_arrow.SettledRows | None:
             aside = partial(self._csv_fields_of, plans)  # (the rows set aside, beside the sort)
-            found = usage_csv_arrow.settled_rows(plans, month_start, month_end, periods, threads, aside)
+            found = usage_csv_arrow.settled_rows(
+                plans, month_start, month_end, periods, threads, aside, self.first_starts
+            )
             if found is None:
                 return None
             reads.append(found)
@@ -957,6 +972,7 @@ class UsageReader:
         beyond_cols = [f"b{p}" for p in periods]
         call_sums: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         read = self._settled_by_arrow(scan, periods)
+        starts = self.first_starts
         if read is not None:  # the same rows as the settled scans', read and summed by pyarrow and NumPy
             rows = []  # those the blocks leave to the loop below
             seen: set[tuple[Any, ...]] = set()
@@ -964,6 +980,11 @@ class UsageReader:
                 rows += _block_groups(groups, block, periods, no_calls, call_sums, seen)
         else:
             rows = self._fetch_sums(scan.sql, ["ko"] if settled else ["ko", *beyond_cols])
+            if starts is not None:  # each aggregate's first start, the scan's last column
+                for row in rows:
+                    if row[-1] is not None and row[0]:
+                        starts.note(row[0], int(row[-1]))
+                rows = [row[:-1] for row in rows]
         # Settled: the call sums come from a scan of their own, made only when there are calls.
         if settled and read is None and any(row[1] in _CALL_TYPES for row in rows):
             call_sums = {row[:5]: row[5:] for row in self._fetch_sums(scan.calls, beyond_cols)}
@@ -1023,8 +1044,14 @@ class UsageReader:
                 raise _Unproven
             return None
         if proof is None:
+            probe = None
+            if self.first_starts is not None and scan.plan.keys[0] is not None:
+                from accounting.activation import StartProbe
+
+                # (the statistics settled the starts: the column is read for the watched lines')
+                probe = StartProbe(self.first_starts, scan.plan.keys[0], self.types["start"])
             return usage_arrow.settled_rows(
-                self.parquet_files, self.types, scan.plan, periods, threads=self._threads
+                self.parquet_files, self.types, scan.plan, periods, threads=self._threads, check=probe
             )
         try:
             read = usage_arrow.settled_rows(
@@ -1157,7 +1184,8 @@ class UsageReader:
             if deliv and lo is not None and lo == hi:
                 deliv = "true" if lo else "false"  # the same on every row: a constant, not a key
             plan = self._settled_plan(bu, bd, dur, deliv)
-            return Scan(*self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods), True, plan)
+            counts, calls = self._settled_scan_sql(type_v, bu, bd, dur, secs, deliv, first_periods, ts)
+            return Scan(counts, calls, True, plan)
         # The first failed check names the row's reject (NULL: clean), so that the one scan sorts
         # the rejected rows by reason too; a data row without both byte counts is a 'bad-bytes'
         # (the group check of `_normalised` that depends on the row).
@@ -1176,6 +1204,8 @@ class UsageReader:
             f",\n SUM(CASE WHEN {call} THEN GREATEST({secs} - {int(p)}, 0) END) AS b{int(p)}"
             for p in first_periods
         )
+        if self.first_starts is not None:  # (the lines activated within the month: `watch_starts`)
+            beyond += ",\n MIN(CASE WHEN code IS NULL THEN epoch_us(ts) END) AS first_us"
         return Scan(
             f"""
             SELECT line_v, type_v, zone_v, dest_v, {"deliv" if deliv else "NULL"}, code, COUNT(*) AS n,
@@ -1283,6 +1313,7 @@ class UsageReader:
         secs: str,
         deliv: str,
         first_periods: Sequence[int],
+        ts: str = "NULL",
     ) -> tuple[str, str]:
         """The aggregate when only missing byte counts can still make a row bad: two scans.
 
@@ -1291,6 +1322,8 @@ class UsageReader:
         only when some group is of a call type, makes the call sums over the call rows alone:
         summing them over every row, or under a per-row type test, costs a fifth of the scan more.
         `deliv`: the `delivered` column (a key), a constant the statistics proved, or "" (none).
+        `ts`: the start, whose minimum the counts give last when the reader watches lines
+        activated within the month (`watch_starts`).
         """
         c = self._col
         keyed = deliv not in ("", "true", "false")  # a column to group on, not a constant or none
@@ -1298,14 +1331,17 @@ class UsageReader:
         selected = f"line_v, type_v, zone_v, dest_v, {'deliv_v' if keyed else deliv or 'NULL'}"
         periods = [int(p) for p in first_periods]
         beyond = "".join(f", SUM(GREATEST({secs} - {p}, 0)) AS b{p}" for p in periods)
+        watched = self.first_starts is not None
         rows = f"""(
                 SELECT CAST({c("line")} AS VARCHAR) AS line_v, {type_v} AS type_v,
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
                     {f"{deliv} AS deliv_v, " if keyed else ""}{bu} AS bu, {bd} AS bd, {dur} AS dur
+                    {f", epoch_us({ts}) AS ts_us" if watched else ""}
                 FROM {self.relation})"""
         counts = f"""
             SELECT {selected}, false, COUNT(*) AS n, SUM(ko) AS ko, COUNT(ko) AS with_bytes
-            FROM (SELECT {keys}, (bu + bd + 1023) // 1024 AS ko FROM {rows})
+                {", MIN(ts_us) AS first_us" if watched else ""}
+            FROM (SELECT {keys}, (bu + bd + 1023) // 1024 AS ko{", ts_us" if watched else ""} FROM {rows})
             GROUP BY {keys}"""
         calls = f"""
             SELECT {selected}, COUNT(*) FILTER (dur > 0){beyond}
@@ -1386,6 +1422,72 @@ class UsageReader:
             found = self._listing_scan(month_start, month_end, rejected, limit, within)
             malformed = self._malformed_rows()
         return self._listed(found, malformed, limit)
+
+    def early_rows(
+        self, asked: EarlyLines, limit: int
+    ) -> tuple[list[Group], list[tuple[str | None, int, str]]]:
+        """After `aggregate`: the clean rows of these lines (id -> (activation instant, reason))
+        that start before their activation, as aggregates of `aggregate`'s keys and sums, and
+        listed (file, row, the line's reason) in file order, at most `limit`.  Only the rows of
+        `keys` (the lines' clean aggregates) are converted and checked, as `list_rejects` checks
+        them; a duplicate's copy is a duplicate (`aggregate` took it out), not one of these."""
+        month_start, month_end, cutoffs, keys, first_periods = asked
+        if not cutoffs:
+            return [], []
+        periods = [int(p) for p in first_periods]
+        within = ""
+        if len(keys) <= MAX_LISTED_KEYS:
+            self._table("early_keys", _KEY_COLUMNS, sorted(keys))
+            hashes = self._fetch(
+                "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM early_keys ORDER BY 1"
+            )
+            within = ", ".join(f"{int(h)}::UBIGINT" for (h,) in hashes) or "NULL"
+        self._table(
+            "early_lines",
+            ["e_line", "e_until", "e_reason"],
+            [
+                (line, until.strftime("%Y-%m-%d %H:%M:%S+00"), reason)
+                for line, (until, reason) in cutoffs.items()
+            ],
+        )
+        duplicates = self._numbered_with_duplicates() if self.duplicates else ""
+        normalised = self._normalised(month_start, month_end, True, duplicates, within)
+        with self._in_file_order():
+            try:
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE early_rows AS
+                    SELECT r.fname, r.rn, r.g_line, r.g_type, r.g_zone, r.g_dest, r.g_deliv,
+                        r.bu, r.bd, r.dur, e.e_reason
+                    FROM ({normalised}) AS r JOIN early_lines AS e ON e.e_line = r.g_line
+                    WHERE r.code IS NULL AND r.g_type IN ({_lit(LINE_TYPES)})
+                      AND r.ts < CAST(e.e_until AS TIMESTAMPTZ)"""
+                )
+            except duckdb.Error as exc:
+                raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            malformed = self._malformed_rows()
+        calls = "g_type IN ('voice', 'csd')"
+        secs = "TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
+        beyond = "".join(f", SUM(CASE WHEN {calls} THEN GREATEST({secs} - {p}, 0) END)" for p in periods)
+        sums = self._fetch(
+            f"""SELECT g_line, g_type, g_zone, g_dest, g_deliv, COUNT(*), SUM((bu + bd + 1023) // 1024),
+                COUNT(*) FILTER ({calls} AND dur > 0){beyond}
+            FROM early_rows GROUP BY ALL"""
+        )
+        groups = [
+            Group(
+                line, type_, zone, dest, deliv, None, int(n), int(ko or 0), int(n_calls),
+                {p: int(v or 0) for p, v in zip(periods, rest, strict=True)},
+            )
+            for line, type_, zone, dest, deliv, n, ko, n_calls, *rest in sums
+        ]  # fmt: skip
+        order = self._file_order("fname")
+        found = self._fetch(
+            f"SELECT fname, rn, e_reason, NULL, NULL FROM early_rows ORDER BY {order}, rn LIMIT {int(limit)}"
+        )
+        reasons = {reason for _, reason in cutoffs.values()}
+        # (the malformed rows give a CSV's rows their true numbers; `list_rejects` lists them)
+        listed = self._listed(found, malformed, limit + len(malformed))
+        return groups, [r for r in listed if r[2] in reasons][:limit]
 
     def _listing_scan(
         self,

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from accounting.activation import FirstStarts
     from accounting.usage_arrow import Cells, TextHashes
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,9 @@ class RowProof:
         # Each row's aggregate cell, kept by the pass (set by its caller): rows of one hash in
         # other cells are then not listed in `repeats` (`_alike`).
         self.cells: Cells | None = None
+        # Told each batch's starts, its rows in doubt left out (set by its caller): the first
+        # start of the lines activated within the month (`accounting.activation`).
+        self.starts: FirstStarts | None = None
 
     def __call__(self, batch: pa.RecordBatch) -> None:
         """One batch's rows checked (`_Unsure` at the first that may fail, maybe a batch or two
@@ -182,7 +186,7 @@ class RowProof:
         import numpy as np
         import pyarrow as pa
 
-        hashes, doubt = _batch(batch, self._types, self._texts, *self._bounds, self._tables)
+        hashes, doubt = _batch(batch, self._types, self._texts, *self._bounds, self._tables, self.starts)
         first, self._done = self._done, self._done + len(hashes)  # one thread at a time
         if self._done > len(self._hashes):
             if not self._grows:
@@ -545,6 +549,16 @@ def _micros_of(values: np.ndarray, unit: str, duckdb_type: str) -> np.ndarray:
     return rounded
 
 
+def timestamp_micros(column: pa.Array, duckdb_type: str) -> np.ndarray:
+    """A timestamp column's values in microseconds as DuckDB reads them (anything where NULL)."""
+    return _micros_of(_values(column), column.type.unit, duckdb_type)
+
+
+def read_stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """A text column's starts in microseconds, and the rows NULL or not read (None: none)."""
+    return _stamps(column)
+
+
 def _values(array: pa.Array) -> np.ndarray:
     """A fixed-width column's values (a timestamp's count of its units), anything where NULL."""
     import numpy as np
@@ -581,6 +595,7 @@ def _batch(
     lo: int,
     hi: int,
     tables: dict[str, TextHashes],
+    starts: FirstStarts | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The checks of one batch: its rows' hashes, and the rows that may fail a check (None: none);
     `_Unsure` when the batch cannot be read as DuckDB reads it.
@@ -630,6 +645,8 @@ def _batch(
 
     if int(ts.min()) < lo or int(ts.max()) >= hi:
         aside((ts < lo) | (ts >= hi))
+    if starts is not None:  # (a row in doubt is DuckDB's to check, and to note: `_set_aside`)
+        starts.note_rows(batch.column("line"), ts, doubt)
     if doubt is not None:
         ts = np.where(doubt, lo, ts)
     values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}

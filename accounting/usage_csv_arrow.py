@@ -71,6 +71,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from accounting.activation import FirstStarts
+
 log = logging.getLogger(__name__)
 
 MAX_DIGITS = 15  # a count of more digits may not be exact in DuckDB's DOUBLE
@@ -944,18 +946,21 @@ def settled_rows(
     first_periods: Sequence[int],
     threads: bool,
     aside: Callable[[list[tuple[int, int]]], Any] | None = None,
+    starts: FirstStarts | None = None,
 ) -> CsvRead | None:
     """The settled scans' rows of the files (`usage_arrow.settled_rows`' form), every row proven
     clean for this month but those set aside; None when too many may not be, or anything is
     unsure.  `aside`: work on the rows set aside (file index, row of the file from 0; their
     lines read again), run while the proof's hashes are sorted (0.25 s of 20,000 rows beside a
-    sort of 0.27 s on 30 M rows), given as the read's `aside`."""
+    sort of 0.27 s on 30 M rows), given as the read's `aside`.  `starts`: told the starts the proof
+    reads (`RowProof.starts`)."""
     plan = plans[0]  # (the files have one header: the same columns, read alike)
     proof = usage_arrow_checks.row_proof(
         [], plan.types, month_start, month_end, sum(p.guess for p in plans), threads, grows=True
     )
     if proof is None:
         return None
+    proof.starts = starts
     if any(p.inflated is not None for p in plans):
         proof.on_aside = partial(_keep, plans)
     cells = proof.cells = usage_arrow.Cells()

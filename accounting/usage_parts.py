@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +40,8 @@ from accounting.usage_arrow import CALL_TYPES, KEYS, Block, Settled, SettledRows
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+
+    from accounting.activation import EarlyLines, FirstStarts
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,11 +382,30 @@ class PartAggregates:
         self._reader: UsageReader | None = None
         self._asked: tuple[datetime, datetime, tuple[int, ...]] | None = None  # what `aggregate` was asked
         self._aggregated = False  # the files read as one were aggregated
+        self._watched: Mapping[str, datetime] | None = None  # (`watch_starts`)
 
     def _whole(self) -> UsageReader:
         if self._reader is None:
             self._reader = UsageReader(self.files)
+            if self._watched is not None:
+                self._reader.watch_starts(self._watched)
         return self._reader
+
+    @property
+    def first_starts(self) -> FirstStarts | None:
+        return None if self._reader is None else self._reader.first_starts
+
+    def watch_starts(self, cutoffs: Mapping[str, datetime]) -> None:
+        """As `UsageReader.watch_starts`: the parts' sums keep no start, so the files are then
+        read as one (a month with lines activated within it)."""
+        self._watched = dict(cutoffs)
+        self._whole()
+
+    def early_rows(
+        self, asked: EarlyLines, limit: int
+    ) -> tuple[list[Group], list[tuple[str | None, int, str]]]:
+        """As `UsageReader.early_rows` of the files read as one."""
+        return self._whole().early_rows(asked, limit)
 
     def _summable(self, month_start: datetime, month_end: datetime, first_periods: Sequence[int]) -> bool:
         periods = tuple(int(p) for p in first_periods)
@@ -404,7 +425,7 @@ class PartAggregates:
     ) -> list[Group]:
         """As `UsageReader.aggregate` of the files read as one."""
         self._asked = (month_start, month_end, tuple(first_periods))
-        if not self._summable(month_start, month_end, first_periods):
+        if self._watched is not None or not self._summable(month_start, month_end, first_periods):
             self._aggregated = True
             return self._whole().aggregate(month_start, month_end, first_periods)
         groups: dict[tuple[object, ...], Group] = {}

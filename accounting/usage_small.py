@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from accounting.activation import EarlyLines, micros
 from accounting.db import duckdb
 from accounting.parquet_small import read_small_parquet
 from accounting.starts import leap_second
@@ -40,6 +41,7 @@ from accounting.usage import (
     _EXACT_DOUBLE,
     _TYPES,
     FOOTER_KEY,
+    LINE_TYPES,
     MAX_OCTETS,
     MAX_OCTETS_PER_S,
     MAX_RECORD_S,
@@ -303,6 +305,7 @@ class SmallUsageReader(UsageReader):
         periods = [int(p) for p in first_periods]
         no_calls: Mapping[int, int] = dict.fromkeys(periods, 0)
         sums: dict[tuple[Any, ...], list[Any]] = {}  # key -> [rows, ko, calls, beyond]
+        starts = self.first_starts
         for r in self._rows:
             code = r.row_code(month_start, month_end)
             if code is None and r.type == "data" and (r.bu is None or r.bd is None):
@@ -311,6 +314,8 @@ class SmallUsageReader(UsageReader):
                 code = "duplicate"
             elif code is None:  # the row's values count; the aggregate may still be refused
                 code = _judge(r.line, r.type, r.zone, r.dest)
+                if starts is not None and r.ts is not None:
+                    starts.note(r.line, micros(r.ts))
                 key = (r.line, r.type, r.zone, r.dest, r.deliv, code)
                 entry = sums.get(key)
                 calls = r.type in _CALL_TYPES
@@ -337,6 +342,43 @@ class SmallUsageReader(UsageReader):
             Group(line, type_, zone, dest, deliv, code, n, ko, calls, beyond)
             for (line, type_, zone, dest, deliv, code), (n, ko, calls, beyond) in sums.items()
         ]
+
+    def early_rows(
+        self, asked: EarlyLines, limit: int
+    ) -> tuple[list[Group], list[tuple[str | None, int, str]]]:
+        # (every row is in memory: `keys` is not needed to find those of the lines)
+        month_start, month_end, cutoffs, _, first_periods = asked
+        periods = [int(p) for p in first_periods]
+        sums: dict[tuple[Any, ...], list[Any]] = {}  # key -> [rows, ko, calls, beyond]
+        listed: list[tuple[str | None, int, str]] = []
+        for r in self._rows:
+            cutoff = cutoffs.get(r.line or "")
+            if cutoff is None or r.dup is not None or r.ts is None or r.ts >= cutoff[0]:
+                continue
+            if r.type not in LINE_TYPES:
+                continue
+            if r.full_code(month_start, month_end) is not None:
+                continue
+            if len(listed) < limit:
+                listed.append((None, r.row, cutoff[1]))
+            key = (r.line, r.type, r.zone, r.dest, r.deliv)
+            entry = sums.get(key)
+            if entry is None:
+                entry = sums[key] = [0, 0, 0, dict.fromkeys(periods, 0)]
+            entry[0] += 1
+            if r.bu is not None and r.bd is not None:
+                entry[1] += (r.bu + r.bd + 1023) // 1024
+            if r.type in _CALL_TYPES:
+                if r.dur is not None and r.dur > 0:
+                    entry[2] += 1
+                secs = math.ceil(r.dur or 0)
+                for p in periods:
+                    entry[3][p] += max(secs - p, 0)
+        groups = [
+            Group(line, type_, zone, dest, deliv, None, n, ko, calls, beyond)
+            for (line, type_, zone, dest, deliv), (n, ko, calls, beyond) in sums.items()
+        ]
+        return groups, listed
 
     def list_rejects(
         self,

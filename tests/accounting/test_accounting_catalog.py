@@ -98,7 +98,7 @@ def test_a_second_operator_catalog_works_without_code() -> None:
                     "offer": "iot",
                     "plan": "flex",
                     "commitment": 12,
-                    "since": "2026-03-05",
+                    "since": "2026-03-01",  # (activated this month, before its usage)
                     "options": ["static-ip"],
                 },
                 {"id": "B", "offer": "iot", "plan": "flex", "commitment": 12, "since": "2025-01-01"},

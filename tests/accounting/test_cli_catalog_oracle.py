@@ -370,6 +370,10 @@ def oracle(inv: dict[str, Any], rows: list[dict[str, str]]) -> Expected:
             rejects[row_no] = "line not billed (inventory error)"
         elif not line.active:
             rejects[row_no] = "line not active in the month"
+        elif datetime.fromisoformat(row["start"]).astimezone(UTC).date() < line.since:
+            # a line activated within the month did not exist before its day: its rows are rejected
+            # (before what its offer would say of them, as for a line activated after the month)
+            rejects[row_no] = "line not yet active"
         if row_no in rejects or line is None:
             continue
         zone = row["zone"] or "fr"

@@ -243,6 +243,11 @@ def oracle(inv: dict[str, Any], rows: list[dict[str, Any]]) -> Expected:
         offer = active[lid]["offer"]
         zone, dest = row.get("zone") or "fr", row.get("dest")
         u = use[lid]
+        # a line activated within the month did not exist before its day: its rows are rejected,
+        # whatever its offer would say of them, an emergency call too (as a later month's line's)
+        if start.astimezone(UTC).date() < date.fromisoformat(active[lid]["since"]):
+            rejects[row_no] = "line not yet active"
+            continue
         if kind == "data":
             u.ko[zone] += math.ceil((int(row["bytes_up"]) + int(row["bytes_down"])) / 1024)
             continue
