@@ -309,3 +309,28 @@ def test_a_line_activated_on_the_first_of_the_month_bills_its_whole_month() -> N
     rows = [row("NEW", "data", "2026-03-01T00:00:00Z", duration_s=1, bytes_up=1024, bytes_down=0)]
     invoice = rate(inventory_from_dict({"customer": "c", "month": MONTH, "lines": lines}), usage_table(rows))
     assert invoice.rejects == [] and invoice.total == Decimal("5.50")
+
+
+def test_a_runs_parts_summed_where_written_are_read_as_one_for_such_lines(tmp_path: Path) -> None:
+    """A run's parts, each summed by the shard that wrote it, keep no start: a month with a line
+    activated within it reads them as one, and rejects that line's rows before its day."""
+    from accounting.catalog import load_catalog
+    from accounting.usage import month_bounds
+    from accounting.usage_parts import PartAggregates, aggregate_part
+
+    periods = load_catalog().first_periods()
+    month = month_bounds(2026, 3)
+    data = [r for r in ROWS if r["type"] == "data" and r["line"] in ("NEW", "OLD") and r.get("session")]
+    parts = []
+    for shard, rows in enumerate((data[:2], data[2:])):  # NEW's 03-02 row in the first part
+        path = _simulator_file(tmp_path / f"part-{shard:05d}.parquet", rows)
+        parts.append(aggregate_part(path, *month, periods))
+    run = rate_run(inventory(), None, reader=PartAggregates(parts))
+    invoice = run.invoice
+    early = [r for r in invoice.rejects if r.reason.startswith("line not yet active")]
+    assert [(r.file, r.row, r.reason) for r in early] == [
+        ("part-00000.parquet", 2, "line not yet active: line 'NEW' starts 2026-03-15"),
+        ("part-00001.parquet", 2, "line not yet active: line 'NEW' starts 2026-03-15"),
+    ]
+    bills = {b.id: {i.code: str(i.quantity) for i in b.items} for b in invoice.lines}
+    assert bills["NEW"] == {"subscription": "1", "data-fr-over": "1026"}
