@@ -59,7 +59,16 @@ class Identity:
 class Device:
     """One device of a group, bound to one line."""
 
-    def __init__(self, shard: Shard, group_index: int, group: Group, ident: Identity, gidx: int) -> None:
+    def __init__(
+        self,
+        shard: Shard,
+        group_index: int,
+        group: Group,
+        ident: Identity,
+        gidx: int,
+        rngs: tuple[np.random.Generator, np.random.Generator] | None = None,
+    ) -> None:
+        """`rngs`: its traffic and set-up streams when made beforehand (`simulator.rng.device_rngs`)."""
         self.shard = shard
         self.env: simpy.Environment = shard.env
         self.net = shard.network
@@ -69,8 +78,12 @@ class Device:
         self.gidx = gidx
         self.stats: GroupStats = shard.stats[group_index]
         seed = shard.scenario.seed
-        self.rng_traffic = rngmod.device_rng(seed, ident.line, rngmod.TRAFFIC)
-        setup = rngmod.device_rng(seed, ident.line, rngmod.SETUP)
+        if rngs is None:
+            rngs = (
+                rngmod.device_rng(seed, ident.line, rngmod.TRAFFIC),
+                rngmod.device_rng(seed, ident.line, rngmod.SETUP),
+            )
+        self.rng_traffic, setup = rngs
         self.seed = seed
         self.T = shard.scenario.duration_s
         # the second its line is activated (0: at the period's start or before): the device's life

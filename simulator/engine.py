@@ -37,6 +37,7 @@ from simulator.batch import SessionBatcher, Stretch
 from simulator.device import Device, Identity
 from simulator.imei import plan_of
 from simulator.profiles import Profile, builtin_profiles
+from simulator.rng import SETUP, TRAFFIC, device_rngs
 from simulator.scenario import Scenario
 from simulator.stats import GroupStats
 
@@ -321,14 +322,19 @@ class Shard:
             on_cut=self._capture_sessions if capture else None,
         )
         self.devices: list[Device] = []
-        for ref in devices:
+        # the devices' traffic and set-up streams, their seed sequences mixed for all at once
+        ids = [ref.line for ref in devices]
+        streams = zip(
+            device_rngs(scenario.seed, ids, TRAFFIC), device_rngs(scenario.seed, ids, SETUP), strict=True
+        )
+        for ref, rngs in zip(devices, streams, strict=True):
             group = scenario.groups[ref.group_index]
             offer = scenario.offers[ref.line]
             ident = Identity(ref.line, imsi_of(home, ref.gidx), msisdn_of(ref.line, ref.gidx), offer)
             # a fixed address per line (its fleet index), so shards never hand out the same one
             sub = Subscriber(ref.line, ident.imsi, ident.msisdn, offer, static_address=ref.gidx)
             self.network.register_subscriber(sub)
-            self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx))
+            self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx, rngs))
 
     def tz_changes(self, plmn: str) -> tuple[int, ...]:
         """Seconds into the run at which `plmn`'s country changes its clocks (cached per shard)."""

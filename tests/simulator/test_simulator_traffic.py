@@ -237,6 +237,21 @@ def test_device_streams_are_stable_and_independent() -> None:
     assert rngmod.id_words("") == (int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little"))
 
 
+def test_device_streams_made_for_many_devices_at_once_are_each_devices_own() -> None:
+    """`device_rngs` mixes the seed sequences of a shard's devices at once: each stream is the one
+    `device_rng` makes for the device alone, whatever the seed (beyond 32 and 64 bits, negative),
+    the id (empty, non-ASCII, long) or the purpose."""
+    ids = [f"M{i:05d}" for i in range(300)] + ["", "é", "x" * 80, "33612345678"]
+    for seed in (7, 0, 2**32 - 1, 2**40 + 5, -3, 2**64 - 1, 2**70 + 9):
+        for purpose in (rngmod.TRAFFIC, rngmod.SETUP, rngmod.EVENTS * 1000 + 500, 2**32 - 1):
+            made = rngmod.device_rngs(seed, ids, purpose)
+            for device_id, rng in zip(ids, made, strict=True):
+                alone = rngmod.device_rng(seed, device_id, purpose)
+                assert rng.random(3).tolist() == alone.random(3).tolist()
+                assert rng.integers(0, 1 << 62, 2).tolist() == alone.integers(0, 1 << 62, 2).tolist()
+    assert rngmod.device_rngs(7, [], rngmod.TRAFFIC) == []
+
+
 def test_an_attempt_the_network_answers_unreachable_costs_the_wire_models_bytes() -> None:
     """TCP: the SYN and the ICMP message that ends the connect; CoAP: each transmission of the
     failed attempt answered by one ICMP message (the stack goes on as without an answer)."""
