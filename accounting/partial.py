@@ -197,6 +197,8 @@ def _flags(name: str, values: npt.ArrayLike | None, n: int) -> npt.NDArray[np.bo
 def final_causes(abnormal: npt.NDArray[np.bool_], still_open: npt.NDArray[np.bool_]) -> I64:
     """The cause closing each session's last record: 20 still open at the period's end, else 4
     abnormal release, else 0 normal release."""
+    if not abnormal.any() and not still_open.any():  # (the usual batch: no two passes of `where`)
+        return np.full(abnormal.shape[0], int(ClosingCause.NORMAL), dtype=np.int64)
     released = np.where(abnormal, int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL))
     return np.where(still_open, int(ClosingCause.MANAGEMENT_INTERVENTION), released).astype(np.int64)
 

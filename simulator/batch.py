@@ -209,6 +209,13 @@ def _joined_session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Arr
     return pc.binary_join_element_wise(line.cast(pa.string()), pc.cast(pa.array(charging), pa.string()), "-")
 
 
+def _flags(flags: list[bool], counts: I64) -> npt.NDArray[np.bool_]:
+    """One flag per part, repeated for each of its `counts` sessions."""
+    if not any(flags):
+        return np.zeros(int(counts.sum()), dtype=bool)
+    return np.repeat(np.array(flags, dtype=bool), counts)
+
+
 class ColumnSink(Protocol):
     def write_columns(self, columns: Mapping[str, Any], length: int | None = None) -> None: ...
 
@@ -280,8 +287,8 @@ class SessionBatcher:
         up = np.concatenate([p[3] for p in self._parts])
         down = np.concatenate([p[4] for p in self._parts])
         charging = np.concatenate([p[5] for p in self._parts])
-        abnormal = np.repeat(np.array([p[6] for p in self._parts], dtype=bool), counts)
-        still_open = np.repeat(np.array([p[7] for p in self._parts], dtype=bool), counts)
+        abnormal = _flags([p[6] for p in self._parts], counts)
+        still_open = _flags([p[7] for p in self._parts], counts)
         self._parts.clear()
         self._pending = 0
         self._pending_from = None

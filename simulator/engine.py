@@ -436,10 +436,10 @@ class Shard:
         abnormal = rec.cause == int(ClosingCause.ABNORMAL)
         failed = np.bincount(cell[abnormal], minlength=cells) if abnormal.any() else None
         # where the bytes were carried (a context opened at home is rated at home abroad too)
-        roams = np.array([self.zone_of(s.serving_plmn) != Zone.FR.value for s in stretches], dtype=bool)[rsi]
+        abroad = np.array([self.zone_of(s.serving_plmn) != Zone.FR.value for s in stretches], dtype=bool)
         sums = {"volume": total, "ko": ko}
-        if roams.any():
-            sums["roaming"] = np.where(roams, total, 0)
+        if abroad.any():
+            sums["roaming"] = np.where(abroad[rsi], total, 0)
         totals = {k: _bin_sums(cell, v, cells) for k, v in sums.items()}
         for c in np.flatnonzero(records).tolist():
             self.hourly.add(
