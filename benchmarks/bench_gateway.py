@@ -5,6 +5,9 @@ Figures printed:
   records per session), with a list sink and with the Parquet `UsageWriter`;
 - `cut_sessions` rows/s (numpy) and the same rule as a Python loop
   (`cut_sessions_py`), on the same sessions, and their ratio;
+- sessions/s read from a sessions CSV (`m2msim sessions-to-records`'s reader) by columns
+  (`read_sessions`) and by the same rules as a loop over the rows (`read_sessions_py`), on
+  the same file, CPU seconds of this process, and their ratio;
 - per IP packet of 1,400 octets on one session (what the PPP bearer gives):
   `carry_packet` without a capture and with a `PcapCapture` writing each
   packet whole as a G-PDU, against `transfer` of the same counts without a
@@ -99,6 +102,45 @@ def bench_cut(quick: bool) -> None:
     print(f"numpy / Python loop: {(rows / dt_np) / (py_rows / dt_py):.1f}x")
 
 
+def _sessions_csv(path: Path, n: int) -> None:
+    """`n` sessions as an operator exports them (a session id each, starts in UTC), seeded."""
+    rng = np.random.default_rng(11)
+    start = int(EPOCH.timestamp()) + rng.integers(0, 30 * 86_400, n)
+    duration = rng.exponential(INTERVAL_S, n).astype(np.int64)
+    up, down = rng.integers(0, 10**7, n), rng.integers(0, 10**8, n)
+    stamps = np.datetime_as_string(start.astype("datetime64[s]"))
+    with path.open("w", encoding="utf-8") as f:
+        f.write("line,start,duration_s,bytes_up,bytes_down,zone,session\n")
+        f.writelines(
+            f"336{i % 50_000:08d},{stamps[i]}Z,{duration[i]},{up[i]},{down[i]},fr,S{i}\n" for i in range(n)
+        )
+
+
+def bench_sessions_csv(quick: bool) -> None:
+    from gateway.sessions_csv import read_sessions, read_sessions_py
+
+    n = 20_000 if quick else 1_000_000
+    m = min(n, 200_000)  # (the loop, on the first rows of the same file)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, head = Path(tmp) / "sessions.csv", Path(tmp) / "head.csv"
+        _sessions_csv(path, n)
+        with path.open("rb") as f:
+            head.write_bytes(b"".join(f.readline() for _ in range(m + 1)))
+        t0 = time.process_time()
+        sessions, _ = read_sessions(path)
+        dt_cols = time.process_time() - t0
+        t0 = time.process_time()
+        rows, _ = read_sessions_py(head)
+        dt_py = time.process_time() - t0
+    print(
+        f"read_sessions (columns): {len(sessions):>9,} sessions in {dt_cols:6.3f} CPU-s = {len(sessions) / dt_cols:>12,.0f} sessions/s"
+    )
+    print(
+        f"read_sessions_py (loop): {len(rows):>9,} sessions in {dt_py:6.3f} CPU-s = {len(rows) / dt_py:>12,.0f} sessions/s"
+    )
+    print(f"columns / Python loop: {(len(sessions) / dt_cols) / (len(rows) / dt_py):.1f}x")
+
+
 PACKET = 1_400
 
 
@@ -152,6 +194,7 @@ def bench_packets(quick: bool) -> None:
 
 def main(quick: bool) -> None:
     bench_cut(quick)
+    bench_sessions_csv(quick)
     bench_network(quick)
     bench_packets(quick)
 

@@ -1,0 +1,773 @@
+"""The sessions CSV of `m2msim sessions-to-records`: its rules, and two readers of them.
+
+`read_sessions` reads a file by columns (pyarrow's CSV reader, numpy for the values): each row
+whose every field is plain ASCII in a form it knows (an ISO 8601 start with `Z` or `+hh:mm`,
+digits, a known zone) is converted there; any other row is checked by the rules of one row in
+Python (`_checked_row`), which names its field; the rows of a session id given more than once,
+and rows the same in every value, are then checked one by one in file order (`_Ids`).  A file
+whose rows the columns cannot number as Python's `csv` does (a row with another number of
+fields, a header whose quotes hold a line end, data that are not UTF-8 or hold a NUL) is read by
+`read_sessions_py`,
+the same rules as a loop over its rows: the reference the tests compare it with.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from accounting.csv_forms import (
+    misspelt_column,
+    named_compression,
+    other_separator,
+    other_than_csv,
+    separator_note,
+)
+from accounting.records import Zone
+from m2msim.compressed import compression_of
+from m2msim.yamlio import YamlError, decode_text, read_file_bytes
+
+SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
+OPTIONAL_COLUMNS = ("zone", "session", "abnormal")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a network produced
+MAX_BYTES = 2**50  # a petabyte per session and direction
+MAX_FIELD = 256  # characters in one field
+Row = tuple[str, int, int, int, int, str, str, bool]
+SECOND = timedelta(seconds=1)
+FIRST_S = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // SECOND  # 0001-01-01T00:00:00Z
+LAST_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH) // SECOND  # 9999-12-31T23:59:59Z
+LAST_INSTANT = time(23, 59, 59, 999_999)  # where a leap second is read (`accounting.starts`)
+_NOT_TEXT = re.compile("[\udc00-\udcff]")  # bytes that were not UTF-8, or NUL, as read
+_LEAP = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?(.*)$")
+
+
+class RowReject(ValueError):
+    """A sessions CSV row that cannot be converted (its reason)."""
+
+
+def _start(text: str) -> datetime:
+    """A session's start: ISO 8601 with its UTC offset.  A leap second (`2016-12-31T23:59:60Z`, the
+    61st second of a day's last minute in UTC) is read as `rate` reads it (`accounting.starts`):
+    the last instant of the second before, in its day and its billing month."""
+    value = text.strip().replace("Z", "+00:00")
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        leap = _LEAP.match(value)
+        try:
+            start = datetime.fromisoformat(f"{leap[1]}:59.999999{leap[3]}" if leap else value)
+        except ValueError:
+            raise RowReject(f"field 'start' {text!r} is not an ISO 8601 time") from None
+        if start.tzinfo is not None and start.astimezone(UTC).time() != LAST_INSTANT:
+            raise RowReject(f"field 'start' {text!r} is no leap second (second 60 of 23:59 UTC)") from None
+    if start.tzinfo is None:
+        raise RowReject(f"field 'start' {text!r} has no UTC offset")
+    return start
+
+
+def _parse_row(row: dict[str, str], number: int) -> Row:
+    line = (row.get("line") or "").strip()
+    if not line:
+        raise RowReject("field 'line' is empty")
+    start = _start(row["start"])
+    values = []
+    for name, limit in (("duration_s", MAX_SESSION_S), ("bytes_up", MAX_BYTES), ("bytes_down", MAX_BYTES)):
+        text = row[name].strip()
+        if not text.isascii() or not text.isdigit():
+            raise RowReject(f"field {name!r} {text!r} is not a non-negative integer")
+        values.append(int(text))
+        if values[-1] > limit:
+            raise RowReject(f"field {name!r} {text} is more than a network produces (at most {limit})")
+    zone = (row.get("zone") or "fr").strip() or "fr"
+    try:
+        Zone(zone)
+    except ValueError:
+        raise RowReject(f"field 'zone' {zone!r} is not fr, eu or world") from None
+    abnormal_text = (row.get("abnormal") or "").strip().lower()
+    if abnormal_text not in ("", "0", "1", "true", "false"):
+        raise RowReject(f"field 'abnormal' {abnormal_text!r} is not true/false")
+    session = (row.get("session") or "").strip() or f"row{number}"
+    seconds = (start - EPOCH) // SECOND  # floored to its second, as records are whole seconds
+    if seconds < FIRST_S or seconds + values[0] > LAST_S:
+        raise RowReject(
+            f"field 'start' {row['start']!r}: the session's records would fall outside the years "
+            "1 to 9999 (UTC), which usage records cannot hold"
+        )
+    return line, seconds, values[0], values[1], values[2], zone, session, abnormal_text in ("1", "true")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A sessions file's bytes (decompressed, without a byte order mark), its header and separator."""
+
+    source: str
+    data: bytes
+    header: list[str]
+    delimiter: str
+
+
+def _open(path: Path) -> Opened:
+    """The file's header checked, or `UnusableFile` (see `read_sessions`)."""
+    source = str(path)
+    try:
+        data = _decompressed(Path(path), read_file_bytes(path, source, "CSV file"))
+    except YamlError as exc:
+        raise UnusableFile(str(exc)) from None
+    other = other_than_csv(data[: data.find(b"\n") + 1] if b"\n" in data else data)
+    if other is not None:  # (a workbook, UTF-16 text: it was "binary data (a NUL byte)")
+        raise UnusableFile(f"{source}: {other}")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data or data.isspace():  # (as `not data.strip()`, without a copy of the file)
+        raise UnusableFile(f"{source}: the file is empty (no header row)")
+    header_end = data.find(b"\n")
+    header_bytes = data if header_end < 0 else data[:header_end]
+    try:
+        decode_text(header_bytes, source)
+    except YamlError as exc:
+        raise UnusableFile(f"{exc} (in the header row)") from None
+    note = separator_note(header_bytes.decode("utf-8").rstrip("\r"))
+    if note is not None:  # (as `rate` says it: else every column was said missing)
+        raise UnusableFile(f"{source}:1: {note}")
+    # (the header row alone, unless quoted: a quoted field may hold a line end)
+    first = _text(data if b'"' in header_bytes else header_bytes)
+    delimiter = ","
+    try:
+        header = [h.strip() for h in next(csv.reader(io.StringIO(first, newline="")))]
+        other_sep = other_separator(header, SESSION_COLUMNS)
+        if other_sep is not None:  # (a spreadsheet's export in a locale whose lists use ';')
+            delimiter = other_sep
+            header = [
+                h.strip() for h in next(csv.reader(io.StringIO(first, newline=""), delimiter=delimiter))
+            ]
+    except (StopIteration, csv.Error) as exc:
+        raise UnusableFile(f"{source}:1: unreadable header row: {exc}") from None
+    _misspelt_column(header, source)  # (before the columns missing: `Line` is `line` misspelt)
+    missing = [c for c in SESSION_COLUMNS if c not in header]
+    if missing:
+        raise UnusableFile(f"{source}:1: missing column(s) {', '.join(missing)}")
+    for name in (*SESSION_COLUMNS, *OPTIONAL_COLUMNS):
+        places = [i + 1 for i, h in enumerate(header) if h == name]
+        if len(places) > 1:  # (the last one was read, the others left aside without a word)
+            raise UnusableFile(
+                f"{source}:1: column {name!r} is in the header {len(places)} times "
+                f"(columns {', '.join(map(str, places))}): which one holds the sessions' values is not known"
+            )
+    return Opened(source, data, header, delimiter)
+
+
+def _text(data: bytes) -> str:
+    """The file as text: bad bytes stay in their row (surrogates), which is then rejected: one bad
+    row is not a bad file."""
+    return data.decode("utf-8", errors="surrogateescape").replace("\x00", "\udc00")
+
+
+def _checked_row(header: list[str], fields: list[str], number: int) -> tuple[Row, str, str]:
+    """One row converted (its session id as given, and its start as written), or `RowReject`."""
+    if len(fields) != len(header):
+        raise RowReject(f"{len(fields)} fields, the header has {len(header)}")
+    for name, value in zip(header, fields, strict=True):
+        if not value.isascii() and _NOT_TEXT.search(value):
+            raise RowReject(f"field {name!r} holds bytes that are not UTF-8 text")
+        if len(value) > MAX_FIELD:
+            raise RowReject(f"field {name!r} is {len(value)} characters long (at most {MAX_FIELD})")
+    values = dict(zip(header, fields, strict=True))
+    return _parse_row(values, number), (values.get("session") or "").strip(), values["start"].strip()
+
+
+class _Ids:
+    """The sessions kept so far, by their values and by (line, session id): a row that is one of
+    them again, or that gives one's session id for a time it shares, is a reject."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[object, ...], int] = {}
+        self.held: dict[tuple[str, str], Held | list[Held]] = {}  # (line, session id): by start
+
+    def admit(self, row: Row, given: str, start: str, number: int) -> None:
+        # The session as read, not as written (`+01:00` or `Z`, `0100` or `100`, an operator's
+        # column): its records would be written twice, and billed twice without a session id.
+        key = (*row[:6], given, row[7])
+        if key in self.seen:
+            raise RowReject(
+                f"duplicate of row {self.seen[key]} (the same session: line, start, duration, bytes, "
+                "zone, session and release as read)"
+            )
+        prior = self.held.get((row[0], given)) if given else None
+        spans = [] if prior is None else [prior] if isinstance(prior, tuple) else prior
+        lasting = _overlapping(spans, row[1], row[1] + row[2])
+        if lasting is not None and lasting[0] == row[1]:
+            raise RowReject(
+                f"session {given!r} of line {row[0]!r} opened at {start} is row "
+                f"{lasting[2]} with other values: which one is right is not known"
+            )
+        if lasting is not None:
+            raise RowReject(
+                f"session {given!r} of line {row[0]!r} from {_utc(row[1])} to "
+                f"{_utc(row[1] + row[2])} overlaps row {lasting[2]}, the same session id from "
+                f"{_utc(lasting[0])} to {_utc(lasting[1])}: a session id is the session's while it "
+                "lasts, so one of them is not right"
+            )
+        self.seen[key] = number
+        if given:
+            span = (row[1], row[1] + row[2], number)
+            if prior is None:  # (most session ids are one session's: a tuple, not a list)
+                self.held[row[0], given] = span
+            else:
+                bisect.insort(spans, span)
+                self.held[row[0], given] = spans
+
+
+def read_sessions_py(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
+    """`read_sessions` as a loop over the rows: the same sessions and rejects, as Python values (the
+    reference of the tests, and the reader of a file the columns cannot number)."""
+    rows, _, rejects = _rows_py(_open(path))
+    return rows, rejects
+
+
+def _rows_py(opened: Opened) -> tuple[list[Row], list[int], list[tuple[int, str]]]:
+    reader = csv.reader(io.StringIO(_text(opened.data), newline=""), delimiter=opened.delimiter)
+    next(reader)  # (the header, read by `_open`)
+    rows: list[Row] = []
+    numbers: list[int] = []
+    rejects: list[tuple[int, str]] = []
+    ids = _Ids()
+    number = 1
+    while True:
+        number += 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            rejects.append((number, f"unreadable CSV row: {exc}"))
+            continue
+        if not fields:
+            number -= 1  # a blank line is not a row
+            continue
+        try:
+            row, given, start = _checked_row(opened.header, fields, number)
+            ids.admit(row, given, start, number)
+            rows.append(row)
+            numbers.append(number)
+        except RowReject as exc:
+            rejects.append((number, str(exc)))
+    return rows, numbers, rejects
+
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Sessions by column, in the file's order: line, zone and session id as Arrow strings, the
+    start in seconds since 1970 (UTC), duration and octets as int64, `row` the file's row."""
+
+    line: pa.Array
+    start: I64
+    duration: I64
+    bytes_up: I64
+    bytes_down: I64
+    zone: pa.Array
+    session: pa.Array
+    abnormal: npt.NDArray[np.bool_]
+    row: I64
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def rows(self) -> list[Row]:
+        """As `read_sessions_py` gives them."""
+        return list(
+            zip(
+                self.line.to_pylist(),
+                self.start.tolist(),
+                self.duration.tolist(),
+                self.bytes_up.tolist(),
+                self.bytes_down.tolist(),
+                self.zone.to_pylist(),
+                self.session.to_pylist(),
+                self.abnormal.tolist(),
+                strict=True,
+            )
+        )
+
+    def slice(self, lo: int, hi: int) -> Sessions:
+        """Sessions `lo` to `hi` (excluded), without a copy."""
+        return Sessions(
+            self.line.slice(lo, hi - lo),
+            self.start[lo:hi],
+            self.duration[lo:hi],
+            self.bytes_up[lo:hi],
+            self.bytes_down[lo:hi],
+            self.zone.slice(lo, hi - lo),
+            self.session.slice(lo, hi - lo),
+            self.abnormal[lo:hi],
+            self.row[lo:hi],
+        )
+
+    def take(self, index: npt.NDArray[np.int64]) -> Sessions:
+        where = pa.array(index, type=pa.int64())
+        return Sessions(
+            self.line.take(where),
+            self.start[index],
+            self.duration[index],
+            self.bytes_up[index],
+            self.bytes_down[index],
+            self.zone.take(where),
+            self.session.take(where),
+            self.abnormal[index],
+            self.row[index],
+        )
+
+
+def read_sessions(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
+    """The sessions of a CSV file and its rejected rows (row number, reason).
+
+    A row is rejected, and the others converted, for: a wrong number of fields (a truncated last
+    row too), bytes that are not UTF-8 (or NUL), an over-long field, a value no network produces,
+    a row that is an earlier one's session again (as read, not as written) or gives its session
+    id, line and start other values.  A file that cannot be used at all (missing, a directory,
+    empty, binary, a header that is not UTF-8, lacks a column or names one twice, compressed
+    data that are damaged or cut short) raises `UnusableFile`.  As `rate` reads a CSV:
+    compressed by gzip (`.gz`) or zstd (`.zst`), its fields separated by `;`, a tab or `|` when
+    its header is."""
+    opened = _open(path)
+    read = _table(opened)
+    if read is None:
+        rows, numbers, rejects = _rows_py(opened)
+        return _from_rows(rows, numbers), rejects
+    header = opened.header
+    del opened  # (its bytes: the table holds the fields)
+    try:
+        return _columns(header, [read])
+    finally:
+        del read
+        pa.default_memory_pool().release_unused()  # (the columns' copies: the records need the memory)
+
+
+def _from_rows(rows: list[Row], numbers: list[int]) -> Sessions:
+    return Sessions(
+        pa.array([r[0] for r in rows], type=pa.string()),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.int64),
+        np.array([r[4] for r in rows], dtype=np.int64),
+        pa.array([r[5] for r in rows], type=pa.string()),
+        pa.array([r[6] for r in rows], type=pa.string()),
+        np.array([r[7] for r in rows], dtype=bool),
+        np.array(numbers, dtype=np.int64),
+    )
+
+
+_BIGGEST_FIELD = 100_000  # (Python's csv refuses a field past 131,072 characters: such a file is read by it)
+_PLAIN = bytes([9, 10, 13, *range(32, 127)])  # a tab, line ends, printable ASCII
+_BLOCK = 1 << 18  # rows whose starts are read at once
+
+
+def _table(opened: Opened) -> tuple[pa.Table, bool] | None:
+    """The rows as Arrow strings, numbered as Python's csv numbers them (the header row 1, the n-th
+    row after it n + 1, blank lines not counted), or None when they could be numbered otherwise
+    or a field read otherwise: a header whose quotes run past its first line or with a lone carriage return, a row
+    with another number of fields, data that are not UTF-8 or hold a NUL, a field past Python's
+    csv limit.  With it, whether every byte of the file is a printable ASCII character, a tab or
+    a line end, none a quote."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    data = opened.data
+    end = data.find(b"\n")
+    if end < 0 or data.count(b'"', 0, end) % 2 or b"\r" in data[: end - 1] or b"\x00" in data:
+        return None  # (quotes in pairs: the header row ends with its first line)
+    names = [f"c{i}" for i in range(len(opened.header))]
+    invalid: list[object] = []
+
+    def refuse(row: object) -> str:
+        invalid.append(row)
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)[end + 1 :]),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(
+                delimiter=opened.delimiter,
+                newlines_in_values=b'"' in data,
+                ignore_empty_lines=True,
+                invalid_row_handler=refuse,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=True,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if invalid:
+        return None
+    for column in table.columns:
+        if len(column) and pc.max(pc.utf8_length(column)).as_py() > _BIGGEST_FIELD:
+            return None
+    return table, not data.translate(None, _PLAIN) and b'"' not in data
+
+
+def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sessions, list[tuple[int, str]]]:
+    """The sessions of the rows of the table `read` holds (given up once converted): each row
+    converted by columns when its every field is in a form they know, else by `_checked_row`;
+    then the rows that may repeat a session by `_Ids`."""
+    import pyarrow.compute as pc
+
+    table, plain = read.pop()
+    n = table.num_rows
+    number = np.arange(2, n + 2, dtype=np.int64)
+    ok = np.ones(n, dtype=bool)
+    trimmed: dict[str, pa.Array] = {}
+    for name, chunks in zip(header, table.columns, strict=True):
+        column = chunks.combine_chunks() if n else pa.array([], type=pa.string())
+        if not plain:  # (a field with other characters is checked as one row is: its reason)
+            ok &= pc.match_substring_regex(column, r"^[\t -~]*$").to_numpy(zero_copy_only=False)
+        ok &= pc.utf8_length(column).to_numpy(zero_copy_only=False) <= MAX_FIELD
+        if name in (*SESSION_COLUMNS, *OPTIONAL_COLUMNS):
+            trimmed[name] = _trimmed(column)
+    line = trimmed["line"]
+    ok &= pc.utf8_length(line).to_numpy(zero_copy_only=False) > 0
+    start_text = trimmed["start"]
+    seconds, good = _seconds(start_text)
+    ok &= good
+    numbers: dict[str, I64] = {}
+    for name, limit in (("duration_s", MAX_SESSION_S), ("bytes_up", MAX_BYTES), ("bytes_down", MAX_BYTES)):
+        text = trimmed[name]
+        digits = pc.ascii_is_decimal(text).to_numpy(zero_copy_only=False)
+        digits &= pc.binary_length(text).to_numpy(zero_copy_only=False) <= 16
+        if not digits.all():
+            text = pc.if_else(pa.array(digits), text, "0")
+        value = np.array(pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False))
+        ok &= digits & (value <= limit)
+        numbers[name] = value
+    ok &= (seconds >= FIRST_S) & (seconds + numbers["duration_s"] <= LAST_S)
+    if "zone" in trimmed:
+        zone = pc.if_else(pc.equal(trimmed["zone"], ""), "fr", trimmed["zone"])
+        ok &= pc.is_in(zone, pa.array([z.value for z in Zone])).to_numpy(zero_copy_only=False)
+    else:
+        zone = pa.array(np.full(n, "fr", dtype=object), type=pa.string())
+    if "abnormal" in trimmed:
+        flag = pc.utf8_lower(trimmed["abnormal"])
+        ok &= pc.is_in(flag, pa.array(["", "0", "1", "true", "false"])).to_numpy(zero_copy_only=False)
+        abnormal = np.array(pc.is_in(flag, pa.array(["1", "true"])).to_numpy(zero_copy_only=False))
+    else:
+        abnormal = np.zeros(n, dtype=bool)
+    given = (
+        trimmed["session"]
+        if "session" in trimmed
+        else pa.array(np.full(n, "", dtype=object), type=pa.string())
+    )
+
+    # The other rows, one at a time: converted (patched in) or rejected.
+    rejects: list[tuple[int, str]] = []
+    slow = np.flatnonzero(~ok)
+    patched: list[tuple[int, Row, str, str]] = []
+    fields_of: object = None
+    if len(slow):
+        where_slow = pa.array(slow)
+        fields_of = zip(*(column.take(where_slow).to_pylist() for column in table.columns), strict=True)
+        for i, fields in zip(slow.tolist(), fields_of, strict=True):
+            try:
+                row, text_given, text_start = _checked_row(header, list(fields), i + 2)
+            except RowReject as exc:
+                rejects.append((i + 2, str(exc)))
+                continue
+            patched.append((i, row, text_given, text_start))
+    del table, fields_of  # (the fields not converted)
+    kept = ok.copy()
+    if patched:
+        at = np.array([p[0] for p in patched], dtype=np.int64)
+        kept[at] = True
+        seconds[at] = [p[1][1] for p in patched]
+        for k, name in enumerate(("duration_s", "bytes_up", "bytes_down"), start=2):
+            numbers[name][at] = [p[1][k] for p in patched]
+        abnormal[at] = [p[1][7] for p in patched]
+        where = np.arange(n, dtype=np.int64)
+        where[at] = n + np.arange(len(patched))
+        index = pa.array(where)
+
+        def patch(column: pa.Array, values: list[str]) -> pa.Array:
+            return pa.concat_arrays([column, pa.array(values, type=pa.string())]).take(index)
+
+        line = patch(line, [p[1][0] for p in patched])
+        zone = patch(zone, [p[1][5] for p in patched])
+        given = patch(given, [p[2] for p in patched])
+        start_text = patch(start_text, [p[3] for p in patched])
+
+    # Rows that may repeat a session (a session id given more than once on a line; without one,
+    # the same values): checked one by one in the file's order, as the loop checks every row.
+    line_id, given_id, zone_id = _hashes(line), _hashes(given), _hashes(zone)
+    has_id = pc.not_equal(given, "").to_numpy(zero_copy_only=False)
+    by_id = _mix(line_id, given_id)
+    by_values = _mix(
+        line_id,
+        seconds.astype(np.uint64),
+        numbers["duration_s"].astype(np.uint64),
+        numbers["bytes_up"].astype(np.uint64),
+        numbers["bytes_down"].astype(np.uint64),
+        zone_id,
+        abnormal.astype(np.uint64),
+    )
+    key = np.where(has_id, by_id, by_values)[kept]
+    ordered = np.sort(key)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    # (a collision of the keys only checks more rows)
+    again = np.flatnonzero(kept)[np.isin(key, twice)] if len(twice) else np.zeros(0, dtype=np.int64)
+    if len(again):
+        ids = _Ids()
+        lines, givens, starts = (a.take(pa.array(again)).to_pylist() for a in (line, given, start_text))
+        zones = zone.take(pa.array(again)).to_pylist()
+        for k, i in enumerate(again.tolist()):
+            again_row: Row = (
+                lines[k],
+                int(seconds[i]),
+                int(numbers["duration_s"][i]),
+                int(numbers["bytes_up"][i]),
+                int(numbers["bytes_down"][i]),
+                zones[k],
+                givens[k] or f"row{i + 2}",
+                bool(abnormal[i]),
+            )
+            try:
+                ids.admit(again_row, givens[k], starts[k], i + 2)
+            except RowReject as exc:
+                rejects.append((i + 2, str(exc)))
+                kept[i] = False
+    rejects.sort()
+    session = given
+    if not has_id.all():
+        named = pc.binary_join_element_wise("row", pc.cast(pa.array(number), pa.string()), "")
+        session = pc.if_else(pa.array(has_id), given, named)
+    sessions = Sessions(
+        line,
+        seconds,
+        numbers["duration_s"],
+        numbers["bytes_up"],
+        numbers["bytes_down"],
+        zone,
+        session,
+        abnormal,
+        number,
+    )
+    return (sessions if kept.all() else sessions.take(np.flatnonzero(kept))), rejects
+
+
+def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each string (equal strings, equal hashes): of its bytes read a position at a
+    time for short strings, of its index in the strings' dictionary for long ones."""
+    import pyarrow.compute as pc
+
+    n = len(strings)
+    buffers = strings.buffers()
+    if n == 0 or buffers[2] is None:
+        return np.zeros(n, dtype=np.uint64)
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[strings.offset : strings.offset + n + 1].astype(
+        np.int64
+    )
+    length = np.diff(offsets)
+    if int(length.max()) > 40:
+        indices = pc.dictionary_encode(strings).indices.to_numpy(zero_copy_only=False)
+        return np.asarray(indices, dtype=np.uint64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    last = len(data) - 1
+    h = length.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(int(length.max())):
+            byte = data[np.minimum(offsets[:-1] + k, last)].astype(np.uint64)
+            h = h * np.uint64(0x100000001B3) + np.where(k < length, byte, np.uint64(0))
+    return h
+
+
+def _mix(*columns: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each row of these columns (equal rows, equal hashes)."""
+    h = np.full(len(columns[0]), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in columns:
+            h = (h ^ c) * np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(31)
+    return h
+
+
+def _trimmed(column: pa.Array) -> pa.Array:
+    """The fields without the spaces and tabs around them (as `str.strip` leaves an ASCII field
+    of printable characters and tabs), the column itself when none has any."""
+    import pyarrow.compute as pc
+
+    for blank in (" ", "\t"):
+        if pc.any(pc.starts_with(column, blank)).as_py() or pc.any(pc.ends_with(column, blank)).as_py():
+            return pc.utf8_trim(column, characters=" \t")
+    return column
+
+
+_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]  # of `YYYY-MM-DDThh:mm:ss`
+_SIGNS = {4: b"-", 7: b"-", 10: b"T ", 13: b":", 16: b":"}
+
+
+def _seconds(text: pa.Array) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """Seconds since 1970 (UTC, floored to the second) of ISO 8601 starts written
+    `YYYY-MM-DDThh:mm:ss[.f]` (1 to 6 digits) with `Z` or `+hh:mm`, and whether each is one that
+    `_start` reads as a date and time in the calendar (the others are left to it).  Read from the
+    strings' bytes by numpy, a block of rows at a time."""
+    n = len(text)
+    seconds = np.zeros(n, dtype=np.int64)
+    good = np.zeros(n, dtype=bool)
+    buffers = text.buffers()
+    if n == 0 or buffers[2] is None or buffers[2].size == 0:
+        return seconds, good
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[text.offset : text.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        head, tail, point, length = _windows(data, offsets[lo : hi + 1])
+        zulu = tail[:, 5] == ord("Z")
+        fraction = length - 19 - np.where(zulu, 1, 6)
+        digit = (head[:, _DIGITS] >= 48) & (head[:, _DIGITS] <= 57)
+        ok = digit.all(axis=1) & (length >= 20) & (length <= 32)
+        for at, signs in _SIGNS.items():
+            ok &= np.isin(head[:, at], list(signs))
+        zone = (tail[:, 1:] >= 48) & (tail[:, 1:] <= 57)
+        zone[:, 2] = tail[:, 3] == ord(":")
+        ok &= zulu | (zone.all(axis=1) & ((tail[:, 0] == ord("+")) | (tail[:, 0] == ord("-"))))
+        decimals = (point[:, 1:] >= 48) & (point[:, 1:] <= 57)
+        decimals |= np.arange(1, 7) >= fraction[:, None]  # (past the fraction: not looked at)
+        ok &= (fraction == 0) | (
+            (fraction >= 2) & (fraction <= 7) & (point[:, 0] == ord(".")) & decimals.all(axis=1)
+        )
+        y, m, d = _number(head, 0, 1, 2, 3), _number(head, 5, 6), _number(head, 8, 9)
+        hh, mi, ss = _number(head, 11, 12), _number(head, 14, 15), _number(head, 17, 18)
+        oh = np.where(zulu, 0, _number(tail, 1, 2))
+        om = np.where(zulu, 0, _number(tail, 4, 5))
+        sign = np.where(tail[:, 0] == ord("-"), -1, 1)
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        dim = _MONTH_DAYS[np.clip(m, 0, 13)] + ((m == 2) & leap)
+        ok &= (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= dim)
+        ok &= (hh <= 23) & (mi <= 59) & (ss <= 59) & (oh <= 23) & (om <= 59)
+        # days from the civil date (H. Hinnant's algorithm)
+        yy = y - (m <= 2)
+        era = yy // 400
+        yoe = yy - era * 400
+        doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+        days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+        seconds[lo:hi] = days * 86_400 + hh * 3_600 + mi * 60 + ss - sign * (oh * 3_600 + om * 60)
+        good[lo:hi] = ok
+    return seconds, good
+
+
+def _number(matrix: npt.NDArray[np.uint8], *at: int) -> I64:
+    """The number the digits in these columns of a matrix of bytes write."""
+    value = np.zeros(len(matrix), dtype=np.int64)
+    for k in at:
+        value = value * 10 + matrix[:, k] - 48
+    return value
+
+
+def _windows(
+    data: npt.NDArray[np.uint8], offsets: I64
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], I64]:
+    """Of the strings between these offsets of `data`: their first 19 bytes, their last 6, their
+    bytes 19 to 25 (0 past their end) and their lengths.  Strings all of one length (a column of
+    one export) are read as a matrix, without copying them."""
+    begin = offsets[:-1]
+    length = np.diff(offsets)
+    width = int(length[0])
+    if width >= 20 and (length == width).all():
+        matrix = data[int(offsets[0]) : int(offsets[-1])].reshape(-1, width)
+        point = np.zeros((len(length), 7), dtype=np.uint8)
+        point[:, : min(width, 26) - 19] = matrix[:, 19:26]
+        return matrix[:, :19], matrix[:, width - 6 :], point, length
+    last = len(data) - 1
+    head = data[np.minimum(begin[:, None] + np.arange(19), last)]
+    tail = data[np.clip((begin + length - 6)[:, None] + np.arange(6), 0, last)]
+    point = data[np.minimum(begin[:, None] + np.arange(19, 26), last)]
+    return head, tail, point, length
+
+
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], dtype=np.int64)
+
+
+def _utc(seconds: int) -> str:
+    """A time in seconds since 1970 as ISO 8601 in UTC (`2026-03-01T10:00:00Z`)."""
+    return (EPOCH + seconds * SECOND).isoformat().replace("+00:00", "Z")
+
+
+Held = tuple[int, int, int]  # a session's start, end (seconds since 1970) and row
+
+
+def _overlapping(spans: list[Held], start: int, end: int) -> Held | None:
+    """The session of `spans` (sorted, apart from one another: a session id is a session's while it
+    lasts, an Acct-Session-Id or a charging id) whose time shares a moment with `[start, end]`, else
+    None.  One ending as the other begins does not (a session's records exported one a row); one
+    opened at the same second does."""
+    i = bisect.bisect_left(spans, (start,))
+    for other in spans[max(i - 1, 0) : i + 1]:
+        if (other[0] < end and start < other[1]) or other[0] == start:
+            return other
+    return None
+
+
+def _misspelt_column(header: list[str], source: str) -> None:
+    """An unknown column close to a known one the file lacks (`Zone`, `sesion`) is refused: read as
+    another column it would be left aside, and every session taken as in France or normal without a
+    word (`accounting.csv_forms.misspelt_column`, the rule of the usage files).  Other columns of an
+    operator's export (an IMSI, an APN) are left aside."""
+    for name in header:
+        near = misspelt_column(name, header, (*SESSION_COLUMNS, *OPTIONAL_COLUMNS))
+        if near is not None:
+            raise UnusableFile(f"{source}:1: column {name!r}: unknown column (did you mean {near!r}?)")
+
+
+class UnusableFile(Exception):
+    """An input file that cannot be used at all (the text names it)."""
+
+
+def _decompressed(path: Path, data: bytes) -> bytes:
+    """A file's bytes decompressed as its name says (`.gz`, `.zst`; a name that says another
+    compression than its data's, damaged data, data cut short: `UnusableFile`), else as read."""
+    import gzip
+    import zlib
+
+    from accounting.errors import AccountingError
+
+    name = path.name.lower()
+    if not name.endswith((".gz", ".zst")):
+        found = compression_of(data[:4])
+        if found is not None:  # (as rate says it: else "binary data (a NUL byte)", or "not UTF-8")
+            end = ".gz" if found == "gzip" else ".zst"
+            raise UnusableFile(f"{path}: compressed by {found}: name it {path.name}{end}, or decompress it")
+        return data
+    try:
+        named_compression(path)
+    except AccountingError as exc:
+        raise UnusableFile(str(exc)) from None
+    if name.endswith(".gz"):
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:  # (BadGzipFile is an OSError)
+            why = f"damaged: not gzip data as its writer left them ({exc}); nothing was read"
+            raise UnusableFile(f"{path}: {why}") from None
+    import pyarrow as pa
+
+    from accounting.usage_csv_arrow import zstd_error
+
+    try:
+        with pa.input_stream(pa.BufferReader(data), compression="zstd") as stream:
+            return bytes(stream.read())
+    except OSError as exc:
+        raise UnusableFile(str(zstd_error(path, exc, "read"))) from None
