@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from accounting.records import ClosingCause
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
@@ -98,8 +100,23 @@ def _batches(durations: npt.NDArray[np.int64], interval_s: int, most: int) -> It
         lo = hi
 
 
-def _write_cut(writer: UsageWriter, sessions: Sessions, interval_s: int) -> int:
-    """Cut these sessions into records and write them; the number of records."""
+def _first_sequences(sessions: Sessions, interval_s: int) -> npt.NDArray[np.int64]:
+    """The sequence number of each row's first record: 1, or for a row that continues a session
+    exported one partial record a row, one more than the session's rows before it give."""
+    counts = np.where(sessions.duration > 0, (sessions.duration + interval_s - 1) // interval_s, 1)
+    order = np.lexsort((sessions.part, sessions.chain))
+    taken = counts[order]
+    before = np.cumsum(taken) - taken  # (the records of the rows before, in every session)
+    head = np.flatnonzero(sessions.part[order] == 0)
+    first = np.empty(len(sessions), dtype=np.int64)
+    first[order] = before - before[head][np.cumsum(sessions.part[order] == 0) - 1] + 1
+    return first
+
+
+def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.int64], interval_s: int) -> int:
+    """Cut these sessions into records and write them (`first`: each one's first sequence number);
+    the number of records.  A row continued by the next partial record of its session closes by
+    the time limit."""
     cut = cut_sessions(
         sessions.start,
         sessions.duration,
@@ -108,14 +125,22 @@ def _write_cut(writer: UsageWriter, sessions: Sessions, interval_s: int) -> int:
         interval_s=interval_s,
         abnormal=sessions.abnormal,
     )
-    index = pa.array(cut.session_index)
+    index = cut.session_index
+    if sessions.more.any() or (first != 1).any():
+        last = np.append(index[1:] != index[:-1], True)
+        cut = replace(
+            cut,
+            sequence=cut.sequence + first[index] - 1,
+            cause=np.where(last & sessions.more[index], int(ClosingCause.TIME_LIMIT), cut.cause),
+        )
+    where = pa.array(index)
     columns: dict[str, Any] = {
         **usage_columns(
             cut, line=np.empty(len(sessions), dtype=object), zone=np.empty(len(sessions), dtype=object)
         ),
-        "line": sessions.line.take(index),
-        "zone": sessions.zone.take(index),
-        "session": sessions.session.take(index),
+        "line": sessions.line.take(where),
+        "zone": sessions.zone.take(where),
+        "session": sessions.session.take(where),
     }
     writer.write_columns(columns, length=len(cut))
     return len(cut)
@@ -154,15 +179,24 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
             with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
                 records = 0
+                first = _first_sequences(sessions, args.interval)
                 for lo, hi in _batches(sessions.duration, args.interval, CHUNK_RECORDS):
-                    records += _write_cut(writer, sessions.slice(lo, hi), args.interval)
+                    records += _write_cut(writer, sessions.slice(lo, hi), first[lo:hi], args.interval)
         except OutputError as exc:
             return _fail("sessions-to-records", str(exc))
         except OSError as exc:
             return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
-    print(f"{len(sessions)} sessions -> {records} records in {args.out}; {len(rejects)} rows rejected")
+    partials = int(np.count_nonzero(sessions.part))
+    rows = (
+        f" ({partials} rows continuing the session of another: its partial records one a row)"
+        if partials
+        else ""
+    )
+    print(
+        f"{len(sessions) - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
+    )
     return 1 if rejects else 0
 
 

@@ -7,8 +7,8 @@ Python (`_checked_row`), which names its field; the rows of a session id given m
 and rows the same in every value, are then checked one by one in file order (`_Ids`).  A file
 whose rows the columns cannot number as Python's `csv` does (a row with another number of
 fields, a header whose quotes hold a line end, data that are not UTF-8 or hold a NUL) is read by
-`read_sessions_py`,
-the same rules as a loop over its rows: the reference the tests compare it with.
+`read_sessions_py`, the same rules as a loop over its rows: the reference the tests compare it
+with.  Both then find the rows that are one session's partial records, one a row (`_partials`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import bisect
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -228,18 +228,18 @@ class _Ids:
                 self.held[row[0], given] = spans
 
 
-def read_sessions_py(path: Path) -> tuple[list[Row], list[tuple[int, str]]]:
-    """`read_sessions` as a loop over the rows: the same sessions and rejects, as Python values (the
-    reference of the tests, and the reader of a file the columns cannot number)."""
-    rows, _, rejects = _rows_py(_open(path))
-    return rows, rejects
+def read_sessions_py(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
+    """`read_sessions` as a loop over the rows: the same sessions and rejects (the reference of
+    the tests, and the reader of a file the columns cannot number)."""
+    return _partials(*_rows_py(_open(path)))
 
 
-def _rows_py(opened: Opened) -> tuple[list[Row], list[int], list[tuple[int, str]]]:
+def _rows_py(opened: Opened) -> tuple[Sessions, list[tuple[int, str]]]:
     reader = csv.reader(io.StringIO(_text(opened.data), newline=""), delimiter=opened.delimiter)
     next(reader)  # (the header, read by `_open`)
     rows: list[Row] = []
     numbers: list[int] = []
+    named: list[bool] = []
     rejects: list[tuple[int, str]] = []
     ids = _Ids()
     number = 1
@@ -260,9 +260,10 @@ def _rows_py(opened: Opened) -> tuple[list[Row], list[int], list[tuple[int, str]
             ids.admit(row, given, start, number)
             rows.append(row)
             numbers.append(number)
+            named.append(bool(given))
         except RowReject as exc:
             rejects.append((number, str(exc)))
-    return rows, numbers, rejects
+    return _from_rows(rows, numbers, named), rejects
 
 
 I64 = npt.NDArray[np.int64]
@@ -282,6 +283,12 @@ class Sessions:
     session: pa.Array
     abnormal: npt.NDArray[np.bool_]
     row: I64
+    named: npt.NDArray[np.bool_]  # its session id given by the file (else `row<n>`)
+    # A session exported one partial record a row (`_partials`): the index of its first row, the
+    # row's place among them (0 the first), and whether a later one continues it.
+    chain: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    part: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    more: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.start)
@@ -314,6 +321,10 @@ class Sessions:
             self.session.slice(lo, hi - lo),
             self.abnormal[lo:hi],
             self.row[lo:hi],
+            self.named[lo:hi],
+            self.chain[lo:hi] if len(self.chain) else self.chain,
+            self.part[lo:hi] if len(self.part) else self.part,
+            self.more[lo:hi] if len(self.more) else self.more,
         )
 
     def take(self, index: npt.NDArray[np.int64]) -> Sessions:
@@ -328,6 +339,7 @@ class Sessions:
             self.session.take(where),
             self.abnormal[index],
             self.row[index],
+            self.named[index],
         )
 
 
@@ -345,18 +357,17 @@ def read_sessions(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
     opened = _open(path)
     read = _table(opened)
     if read is None:
-        rows, numbers, rejects = _rows_py(opened)
-        return _from_rows(rows, numbers), rejects
+        return _partials(*_rows_py(opened))
     header = opened.header
     del opened  # (its bytes: the table holds the fields)
     try:
-        return _columns(header, [read])
+        return _partials(*_columns(header, [read]))
     finally:
         del read
         pa.default_memory_pool().release_unused()  # (the columns' copies: the records need the memory)
 
 
-def _from_rows(rows: list[Row], numbers: list[int]) -> Sessions:
+def _from_rows(rows: list[Row], numbers: list[int], named: list[bool]) -> Sessions:
     return Sessions(
         pa.array([r[0] for r in rows], type=pa.string()),
         np.array([r[1] for r in rows], dtype=np.int64),
@@ -367,6 +378,7 @@ def _from_rows(rows: list[Row], numbers: list[int]) -> Sessions:
         pa.array([r[6] for r in rows], type=pa.string()),
         np.array([r[7] for r in rows], dtype=bool),
         np.array(numbers, dtype=np.int64),
+        np.array(named, dtype=bool),
     )
 
 
@@ -565,8 +577,99 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         session,
         abnormal,
         number,
+        has_id,
     )
     return (sessions if kept.all() else sessions.take(np.flatnonzero(kept))), rejects
+
+
+def _partials(sessions: Sessions, rejects: list[tuple[int, str]]) -> tuple[Sessions, list[tuple[int, str]]]:
+    """The rows that are one session's partial records, exported one a row (an operator's portal
+    that already cut its sessions at 12 h): rows of one line and one session id given by the file,
+    each starting the very second the one before it in time ends.  A session id is the session's
+    while it lasts (an Acct-Session-Id, a GGSN's charging id with its address), so the row that
+    continues one is its next partial record (TS 32.298: the record sequence number links the
+    partial records of one context), not another session: their records are numbered on from the
+    row before's, and that one closed by the time limit (17) rather than by a release.  A row that
+    continues one saying the session was released abnormally then is a reject, and so are the rows
+    continuing it: a next partial record of a released session, or another session given its id
+    that second, which one is not known.  `chain`, `part` and `more` of the sessions say it."""
+    while True:
+        chain, part, more, broken = _links(sessions)
+        if not broken:
+            return replace(sessions, chain=chain, part=part, more=more), rejects
+        dropped: list[int] = []
+        lines = sessions.line.to_pylist()
+        ids = sessions.session.to_pylist()
+        for released, first in broken:
+            before = released
+            for at in first:
+                rejects.append(
+                    (
+                        int(sessions.row[at]),
+                        f"session {ids[at]!r} of line {lines[at]!r} from {_utc(int(sessions.start[at]))} "
+                        f"continues row {int(sessions.row[before])}, "
+                        + (
+                            "its partial record up to then, which says the session was released "
+                            "abnormally then: a next partial record of a released session, or another "
+                            "session given its id that second, which one is not known"
+                            if before == released
+                            else "rejected: the session it continues is not known"
+                        ),
+                    )
+                )
+                dropped.append(at)
+                before = at
+        rejects.sort()
+        keep = np.ones(len(sessions), dtype=bool)
+        keep[dropped] = False
+        sessions = sessions.take(np.flatnonzero(keep))
+
+
+def _links(sessions: Sessions) -> tuple[I64, I64, npt.NDArray[np.bool_], list[tuple[int, list[int]]]]:
+    """`chain`, `part`, `more` of `_partials`, and the partial records that continue one saying the
+    session was released abnormally (its row, and the rows continuing it, by time)."""
+    n = len(sessions)
+    chain = np.arange(n, dtype=np.int64)
+    part = np.zeros(n, dtype=np.int64)
+    more = np.zeros(n, dtype=bool)
+    named = np.flatnonzero(sessions.named)
+    if len(named) < 2:
+        return chain, part, more, []
+    key = _mix(_hashes(sessions.line.take(pa.array(named))), _hashes(sessions.session.take(pa.array(named))))
+    order = named[np.lexsort((sessions.start[named], key))]
+    key = key[np.lexsort((sessions.start[named], key))]
+    end = sessions.start + sessions.duration
+    link = (key[1:] == key[:-1]) & (end[order[:-1]] == sessions.start[order[1:]])
+    if link.any():  # (the same line and id, not only the same hash)
+        at = np.flatnonzero(link)
+        a, b = pa.array(order[at]), pa.array(order[at + 1])
+        same = [
+            x == y
+            for x, y in zip(
+                zip(sessions.line.take(a).to_pylist(), sessions.session.take(a).to_pylist(), strict=True),
+                zip(sessions.line.take(b).to_pylist(), sessions.session.take(b).to_pylist(), strict=True),
+                strict=True,
+            )
+        ]
+        link[at] = same
+    if not link.any():
+        return chain, part, more, []
+    first = np.concatenate([[True], ~link])  # (a row of `order` that continues none)
+    head = np.flatnonzero(first)[np.cumsum(first) - 1]
+    chain[order] = order[head]
+    part[order] = np.arange(len(order)) - head
+    more[order[:-1]] = link
+    broken: list[tuple[int, list[int]]] = []
+    for k in np.flatnonzero(link & sessions.abnormal[order[:-1]]).tolist():
+        if broken and order[k] in broken[-1][1]:
+            continue  # (continues a rejected one: rejected with it)
+        tail = []
+        j = k
+        while j < len(link) and link[j]:
+            tail.append(int(order[j + 1]))
+            j += 1
+        broken.append((int(order[k]), tail))
+    return chain, part, more, broken
 
 
 def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:

@@ -469,9 +469,9 @@ def test_a_session_id_overlapping_itself_on_a_line_is_a_reject(
     """Session `s1` of line L1 from the operator's portal and from the device's log, its start a
     few seconds apart (two clocks): both were cut, the session billed twice.  A row whose session id
     is, on its line, one of a session still lasting is a reject naming that row; one starting as
-    the other ends (a portal exporting a session's records one a row), the same id on another line
-    or later (a counter that wrapped) is another session, as are two sessions of one line under
-    other ids (two PDP contexts)."""
+    the other ends is the session's next partial record (a portal exporting a session's records one
+    a row); the same id on another line or later (a counter that wrapped) is another session, as
+    are two sessions of one line under other ids (two PDP contexts)."""
     src, out, err = convert(
         tmp_path,
         capsys,
@@ -502,10 +502,16 @@ def test_a_session_id_overlapping_itself_on_a_line_is_a_reject(
     opened = sorted((r[0], r[6], r[1]) for r in got(out) if r[8] == 1)
     assert opened == [
         ("L1", "s1", datetime(2026, 3, 1, 9, tzinfo=UTC)),
-        ("L1", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
-        ("L1", "s1", datetime(2026, 3, 2, 10, tzinfo=UTC)),
         ("L1", "s2", datetime(2026, 3, 1, 9, tzinfo=UTC)),
         ("L2", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+    ]
+    # rows 9, 2 and 4: one session's partial records, numbered on, closed by the time limit
+    chain = sorted((r[1], r[2], r[8], r[7]) for r in got(out) if r[:1] == ("L1",) and r[6] == "s1")
+    assert chain == [
+        (datetime(2026, 3, 1, 9, tzinfo=UTC), 3600, 1, 17),
+        (datetime(2026, 3, 1, 10, tzinfo=UTC), INTERVAL, 2, 17),
+        (datetime(2026, 3, 1, 22, tzinfo=UTC), INTERVAL, 3, 17),
+        (datetime(2026, 3, 2, 10, tzinfo=UTC), 600, 4, 0),
     ]
 
 
@@ -614,3 +620,92 @@ def test_a_spreadsheets_note_of_the_separator_is_named_as_rate_names_it(
         "the header row: delete that line (the header is line 2; a ';' between its names is read as "
         "the separator)\n"
     )
+
+
+@pytest.mark.parametrize("abnormal", [False, True])
+def test_a_sessions_partial_records_one_a_row_are_its_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], abnormal: bool
+) -> None:
+    """A portal's export of a session already cut at 12 h, one partial record a row (one session id,
+    each row starting as the one before ends, in any order): each row was taken for a session of
+    its own, sequence 1 and cause 0 each.  They are the session's records, as the gateway writes
+    them (TS 32.298: the record sequence number links one context's partial records): sequence
+    1..n, cause 17 (time limit) but on the last, 0 or 4 by its release."""
+    start = datetime(2026, 3, 30, 20, tzinfo=timezone(timedelta(hours=2)))
+    d, up, down = 2 * INTERVAL + 21_600, 3_000_000_007, 12_345
+    whole = expected("L1", start, d, up, down, "eu", "s9", abnormal, INTERVAL)
+    rows = [
+        f"L1,{(r[1]).astimezone(timezone(timedelta(hours=2))).isoformat()},{r[2]},{r[3]},{r[4]},eu,s9,"
+        f"{str(abnormal and r[8] == len(whole)).lower()}"
+        for r in whole
+    ]
+    rows = [rows[2], rows[0], rows[1]]  # (an export sorted otherwise)
+    _, out, err = convert(
+        tmp_path,
+        capsys,
+        "line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal\n" + "\n".join(rows) + "\n",
+        0,
+    )
+    assert err == ""
+    assert sorted(got(out), key=lambda r: r[8]) == whole
+    assert [r[8] for r in whole] == [1, 2, 3] and [r[7] for r in whole] == [17, 17, 4 if abnormal else 0]
+
+
+def test_partial_records_longer_than_the_interval_are_cut_and_numbered_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Partial records of 12 h cut at 1 h (`--interval 3600`): each row's records numbered on from
+    the rows before it, 1 to 30, every one closed by the time limit but the last."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,session\n"
+        "L1,2026-03-01T12:00:00Z,43200,4320,0,s1\n"
+        "L1,2026-03-01T00:00:00Z,43200,4320,0,s1\n"
+        "L1,2026-03-02T00:00:00Z,21600,2160,0,s1\n"
+    )
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out), "--interval", "3600"]) == 0
+    assert "1 sessions (2 rows continuing" in capsys.readouterr().out
+    records = sorted(got(out), key=lambda r: r[1])
+    assert [r[8] for r in records] == list(range(1, 31))
+    assert [r[7] for r in records] == [17] * 29 + [0]
+    assert {r[2] for r in records} == {3600} and sum(r[3] for r in records) == 10_800
+
+
+def test_a_partial_record_after_an_abnormal_release_is_a_reject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A row continuing one that says the session was released abnormally at that second: a next
+    partial record of a released session, or another session under its id, which one is not known:
+    a reject naming both rows, and the rows continuing it with it.  A row after a gap, or without
+    a session id, is a session of its own, as before."""
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session,abnormal\n"
+            "L1,2026-03-01T00:00:00Z,43200,10,1,s1,false\n"  # row 2
+            "L1,2026-03-01T12:00:00Z,43200,10,1,s1,true\n"  # row 3: released abnormally
+            "L1,2026-03-02T00:00:00Z,600,10,1,s1,false\n"  # row 4: continues it
+            "L1,2026-03-02T00:10:00Z,600,10,1,s1,false\n"  # row 5: continues row 4
+            "L1,2026-03-02T01:00:00Z,600,10,1,s1,false\n"  # row 6: after a gap
+            "L2,2026-03-01T00:00:00Z,600,10,1,,false\n"  # row 7: no session id
+            "L2,2026-03-01T00:10:00Z,600,10,1,,false\n"  # row 8: no session id
+        ),
+        1,
+    )
+    assert err.splitlines() == [
+        f"{src}: row 4: rejected: session 's1' of line 'L1' from 2026-03-02T00:00:00Z continues row 3, its "
+        "partial record up to then, which says the session was released abnormally then: a next partial "
+        "record of a released session, or another session given its id that second, which one is not known",
+        f"{src}: row 5: rejected: session 's1' of line 'L1' from 2026-03-02T00:10:00Z continues row 4, "
+        "rejected: the session it continues is not known",
+    ]
+    records = sorted((r[0], r[1], r[8], r[7]) for r in got(out))
+    assert records == [
+        ("L1", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 17),
+        ("L1", datetime(2026, 3, 1, 12, tzinfo=UTC), 2, 4),
+        ("L1", datetime(2026, 3, 2, 1, tzinfo=UTC), 1, 0),
+        ("L2", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 0),
+        ("L2", datetime(2026, 3, 1, 0, 10, tzinfo=UTC), 1, 0),
+    ]
