@@ -140,7 +140,8 @@ def test_the_columns_read_the_sessions_and_rejects_the_rows_read(tmp_path: Path,
 @pytest.mark.parametrize("seed", range(4))
 def test_a_file_the_columns_cannot_number_is_read_row_by_row(tmp_path: Path, seed: int) -> None:
     """A row with another number of fields, a header whose quotes hold a line end, lone carriage
-    returns, bad bytes, a last row cut short (and a `;` export): the same sessions and rejects."""
+    returns, bad bytes (in a row of another number of fields too: pyarrow's handler of such rows
+    failed decoding it), a last row cut short (and a `;` export): the same sessions and rejects."""
     rng = random.Random(seed)
     data = _file(rng, 200)
     cut = data.index(b"\n", len(data) // 2) + 1
@@ -150,13 +151,14 @@ def test_a_file_the_columns_cannot_number_is_read_row_by_row(tmp_path: Path, see
         + b"L1,2026-03-01T00:00:00Z,5,1,2,\n",
         "cr.csv": data.replace(b"\r\n", b"\n").replace(b"\n", b"\r"),
         "bad.csv": data[:cut] + b"L\xff,2026-03-01T00:00:00Z,5,1,2,fr,,,\n" + data[cut:],
+        "bad-short.csv": data[:cut] + b"L\xc3,2026-03-01T00:00:00Z,5\n" + data[cut:],
         "semicolon.csv": data.replace(b",", b";"),
         "cut.csv": data.rstrip(b"\r\n")[:-3],
     }
     for name, content in variants.items():
         path = tmp_path / name
         path.write_bytes(content)
-        assert (_table(_open(path)) is None) or name in ("semicolon.csv", "cut.csv")
+        assert (_table(_open(path)) is None) or name in ("semicolon.csv", "cut.csv"), name
         _same(path)
 
 
