@@ -97,6 +97,14 @@ def is_retry_charging(charging_id: int | None) -> bool:
     return charging_id is not None and charging_id >= RETRY_BIT
 
 
+def is_failed_session(cause: int | None, charging_id: int | None) -> bool:
+    """Whether a data record ends a failed session: a context lost (cause 4, abnormalRelease), or a
+    reconnection attempt its device released itself once its connection had failed (`RETRY_BIT`,
+    cause 0: the network saw a normal PDP context release, TS 32.298 5.1.2.2.15; one still open at the
+    period's end, cause 20, has not failed by then)."""
+    return cause == ClosingCause.ABNORMAL or (cause == ClosingCause.NORMAL and is_retry_charging(charging_id))
+
+
 # Columns a gateway record keeps beyond rating (partial G-CDR fields).
 GATEWAY_COLUMNS: tuple[str, ...] = (
     "imsi",

@@ -49,6 +49,13 @@ QUANTITY = pa.decimal128(38, 3)
 RETRY_SQL = f"coalesce(charging_id >= {RETRY_BIT}, false)"
 
 
+def failed_sql(alias: str = "") -> str:
+    """A usage view's record that ends a failed session (`accounting.records.is_failed_session`): a
+    context lost (cause 4), or a reconnection attempt its device released (cause 0, `retry`);
+    `alias`: the view's name in the query (`u.`)."""
+    return f"({alias}cause = 4 OR ({alias}cause = 0 AND {alias}retry))"
+
+
 class ReportError(Exception):
     """A folder or file the report or the SQL cannot use; the text is one line naming it."""
 

@@ -23,7 +23,8 @@ class HourlyUsage:
     """Per hour since the Unix epoch and device group, the sums of `FIELDS`.
 
     - data records: volume (up + down), billable ko (each record rounded up to a ko), sessions
-      (records that open a session: sequence 1 or none), failed sessions (closing cause 4), and
+      (records that open a session: sequence 1 or none), failed sessions (`accounting.records.is_failed_session`: closing
+      cause 4, or a reconnection attempt released by its device), and
       the volume carried outside France, the roaming share (a serving network outside zone `fr`,
       whatever the zone the record is rated in: a session opened at home and going on abroad
       is rated in `fr`; a record that names no network: its zone other than `fr`);
@@ -52,7 +53,7 @@ class HourlyUsage:
         roaming: int = 0,
     ) -> None:
         """Records of one type in one hour and group, already summed: `records` of them, `first` of
-        which open their session, `failed` closed abnormally, `roaming` bytes outside France."""
+        which open their session, `failed` end a failed session, `roaming` bytes outside France."""
         acc = self.cells.get((hour, group))
         if acc is None:
             acc = self.cells[(hour, group)] = [0] * len(FIELDS)

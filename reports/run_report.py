@@ -23,7 +23,7 @@ from accounting.money import cents
 from accounting.records import Zone
 from gateway.plmn import default_table
 from reports import svg
-from reports.data import ReportError, RunFiles, connect, damaged_usage, find_files
+from reports.data import ReportError, RunFiles, connect, damaged_usage, failed_sql, find_files
 from reports.hourly import HourlyUsage
 from reports.page import Page, count, e, kpi, money, table, td, tr
 from reports.run_common import CENT, Period, mo, parse_time
@@ -220,7 +220,7 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
     rows = con.execute(
         f"SELECT epoch_ms(u.start) // 3600000 AS h, {_GROUP} AS g, "
         f"u.type, u.dest, sum({_VOLUME}), sum(({_VOLUME} + 1023) // 1024), "
-        f"count(*) FILTER ({_OPENS}), count(*) FILTER ({_UNNUMBERED}), count(*) FILTER (u.cause = 4), "
+        f"count(*) FILTER ({_OPENS}), count(*) FILTER ({_UNNUMBERED}), count(*) FILTER ({failed_sql('u.')}), "
         f"count(*), sum(u.duration_s), sum({_VOLUME}) FILTER ({abroad}) "
         "FROM usage u LEFT JOIN lines l USING (line) GROUP BY ALL"
     ).fetchall()

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from reports import svg
-from reports.data import RunFiles
+from reports.data import RunFiles, failed_sql
 from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import HOURLY_UP_TO_DAYS, MO, Period, parse_time
 from reports.run_cost import records_read_note
@@ -186,7 +186,8 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
         w0, w1 = start - STORM_BEFORE, min([end + STORM_AFTER, *later])  # windows never overlap
         data = con.execute(
             "SELECT time_bucket(INTERVAL '1 minute', start) AS m, count(*) FILTER (retry) AS retries, "
-            "count(*) FILTER (type = 'data' AND NOT retry) AS others, count(*) FILTER (cause = 4) AS failed, "
+            "count(*) FILTER (type = 'data' AND NOT retry) AS others, "
+            f"count(*) FILTER ({failed_sql()}) AS failed, "
             "coalesce(sum(ceil((bytes_up::HUGEINT + bytes_down) / 1024.0)) FILTER (retry), 0) AS ko "
             "FROM usage WHERE type = 'data' AND start >= ? AND start < ? GROUP BY 1 ORDER BY 1",
             [w0, w1],

@@ -228,13 +228,14 @@ class SessionBatcher:
         writer: ColumnSink,
         epoch_unix: int,
         flush_sessions: int = 1 << 20,
-        on_records: Callable[[list[Stretch], I64, I64, PartialRecords], None] | None = None,
+        on_records: Callable[[list[Stretch], I64, I64, I64, PartialRecords], None] | None = None,
         on_cut: Callable[[list[Stretch], I64, I64, PartialRecords], None] | None = None,
     ) -> None:
         self.writer = writer
         self.epoch_unix = epoch_unix
         self.flush_sessions = flush_sessions
-        self.on_records = on_records  # (stretches, stretch index, group per record, records) per flush
+        # (stretches, stretch index, group, charging id per record, records) per flush
+        self.on_records = on_records
         self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
         self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool, bool]] = []
         self._pending = 0
@@ -297,7 +298,8 @@ class SessionBatcher:
             self.on_cut(self._stretches, sidx, charging, rec)
         same = len(rec) == start.shape[0]  # one record per session: the index is the identity
         rsi = sidx if same else sidx[rec.session_index]
-        self._write(rsi, charging if same else charging[rec.session_index], rec)
+        rcharging = charging if same else charging[rec.session_index]
+        self._write(rsi, rcharging, rec)
         self.stats.sessions += int(start.shape[0])
         self.stats.records += len(rec)
         self.stats.bytes_up += int(rec.bytes_up.sum())
@@ -305,7 +307,7 @@ class SessionBatcher:
         if self.on_records is not None:
             g = np.array(self._stretch_group, dtype=np.int64)
             groups = np.full(rsi.shape[0], g[0]) if int(g.min()) == int(g.max()) else g[rsi]
-            self.on_records(self._stretches, rsi, groups, rec)
+            self.on_records(self._stretches, rsi, groups, rcharging, rec)
         self._stretches.clear()
         self._stretch_group.clear()
 

@@ -621,7 +621,10 @@ class Device:
         fa: Exchange | None = None,
     ) -> None:
         """Sessions of reconnection attempts that reached the gateway but not the server (`fa`: what
-        each costs; default that of the outage ridden out)."""
+        each costs; default that of the outage ridden out).  The device releases each context once
+        its connection has failed: the network sees a normal release (cause 0, as a module's
+        firmware deactivating its context after a failed connect); the retry bit of their charging
+        ids says what they were."""
         if not starts or self.profile is None:
             return
         if fa is None:
@@ -643,7 +646,6 @@ class Device:
                     lasting[part],
                     up[part],
                     np.full(n, fa.down, dtype=np.int64),
-                    abnormal=True,
                     retry=True,
                     move=move,
                     still_open=still_open,

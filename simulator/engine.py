@@ -21,7 +21,16 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from accounting.records import USAGE_SCHEMA, ClosingCause, UsageRecord, UsageType, Zone, charging_block_bits
+from accounting.records import (
+    RETRY_BIT,
+    USAGE_SCHEMA,
+    ClosingCause,
+    UsageRecord,
+    UsageType,
+    Zone,
+    charging_block_bits,
+    is_failed_session,
+)
 from accounting.usage_parts import PartAggregate, PartSums, aggregate_part
 from accounting.usage_writer import UsageWriter
 from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
@@ -201,7 +210,7 @@ class CountingSink:
             volume=volume,
             ko=ko,
             first=int(record.sequence is None or record.sequence <= 1),
-            failed=int(record.cause == ClosingCause.ABNORMAL),
+            failed=int(is_failed_session(record.cause, record.charging_id)),
             seconds=record.duration_s,
             roaming=volume if volume and carried_abroad(record) else 0,
         )
@@ -397,7 +406,9 @@ class Shard:
             )
         self.capture.write_sessions(contexts, rec)
 
-    def _on_bulk_records(self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords) -> None:
+    def _on_bulk_records(
+        self, stretches: list[Stretch], rsi: I64, groups: I64, charging: I64, rec: PartialRecords
+    ) -> None:
         up, down = rec.bytes_up, rec.bytes_down
         total = up + down
         ko = (total + 1023) >> 10  # each record rounded up to a whole ko (volumes are never negative)
@@ -415,13 +426,20 @@ class Shard:
                 st.bytes_up += int(up[sel].sum())
                 st.bytes_down += int(down[sel].sum())
                 st.billable_ko += int(ko[sel].sum())
-        self._tally_bulk(stretches, rsi, groups, rec, total, ko)
+        self._tally_bulk(stretches, rsi, groups, charging, rec, total, ko)
         if self.alarms is not None:
             self._observe_bulk(stretches, rsi, rec.start_s, rec.start_s + rec.duration_s, total, ko)
             self.alarms.release(self.known_until(self.env.now))
 
     def _tally_bulk(
-        self, stretches: list[Stretch], rsi: I64, groups: I64, rec: PartialRecords, total: I64, ko: I64
+        self,
+        stretches: list[Stretch],
+        rsi: I64,
+        groups: I64,
+        charging: I64,
+        rec: PartialRecords,
+        total: I64,
+        ko: I64,
     ) -> None:
         """The bulk data records into `hourly`: their sums per hour and group (`reports.hourly`)."""
         hour = (rec.start_s + self.epoch_unix) // 3600
@@ -433,7 +451,10 @@ class Shard:
         first = (
             records if int(rec.sequence.max()) <= 1 else np.bincount(cell[rec.sequence <= 1], minlength=cells)
         )
-        abnormal = rec.cause == int(ClosingCause.ABNORMAL)
+        # failed sessions (`is_failed_session`): contexts lost, and attempts their devices released
+        abnormal = (rec.cause == int(ClosingCause.ABNORMAL)) | (
+            (rec.cause == int(ClosingCause.NORMAL)) & (charging >= RETRY_BIT)
+        )
         failed = np.bincount(cell[abnormal], minlength=cells) if abnormal.any() else None
         # where the bytes were carried (a context opened at home is rated at home abroad too)
         abroad = np.array([self.zone_of(s.serving_plmn) != Zone.FR.value for s in stretches], dtype=bool)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from accounting.records import is_retry_charging
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
@@ -130,7 +131,7 @@ def test_an_outage_going_on_at_the_activation_and_a_line_activated_after_the_per
     got = rows(run.out_dir)
     assert not [r for r in got if r["line"].startswith("LATE")]
     assert not [a for a in alarms(run.out_dir) if a["line"].startswith("LATE")]
-    retries = [r for r in got if r["line"].startswith("NEW") and r["cause"] == 4]
+    retries = [r for r in got if r["line"].startswith("NEW") and is_retry_charging(r["charging_id"])]
     # met from the activation (its first report): attempts at most 30 minutes apart until 02:00
     assert retries and min(r["start"] for r in retries) >= SINCE
     assert max(r["start"] for r in retries) < datetime(2026, 3, 15, 2, tzinfo=UTC)

@@ -141,7 +141,7 @@ def test_an_attempt_a_move_falls_into_is_cut_at_the_move(tmp_path: Path) -> None
         assert first["start"].timestamp() + first["duration_s"] == TRIP_START.timestamp()
         assert (first["zone"], first["serving_plmn"]) == ("fr", "20801")
         rest = next(r for r in rows if r["session"] == first["session"] and r["sequence"] == 2)
-        assert rest["start"] == TRIP_START and rest["cause"] == int(ClosingCause.ABNORMAL)
+        assert rest["start"] == TRIP_START and rest["cause"] == int(ClosingCause.NORMAL)  # released
         assert (rest["zone"], rest["serving_plmn"]) == ("fr", "26201")  # the zone where it was opened
         assert first["duration_s"] + rest["duration_s"] == 62
         assert first["bytes_up"] + rest["bytes_up"] + first["bytes_down"] + rest["bytes_down"] == 450
@@ -225,8 +225,9 @@ def test_an_attempt_in_progress_at_the_periods_end_is_cut_there(tmp_path: Path) 
     assert retries and all(r["start"] < end for r in retries)
     assert max(r["start"].timestamp() + r["duration_s"] for r in records) <= end.timestamp()
     # the attempt cut at the end has not failed by then: not released, its record closed by the
-    # operator (cause 20; it said 4, abnormal release); those that ended before it failed (4)
+    # operator (cause 20; it said 4, abnormal release); those that ended before it failed and were
+    # released by the device (0)
     at_end = [r for r in retries if r["start"].timestamp() + r["duration_s"] == end.timestamp()]
     assert at_end and {r["cause"] for r in at_end} == {int(ClosingCause.MANAGEMENT_INTERVENTION)}
     before = [r for r in retries if r not in at_end]
-    assert before and {r["cause"] for r in before} == {int(ClosingCause.ABNORMAL)}
+    assert before and {r["cause"] for r in before} == {int(ClosingCause.NORMAL)}

@@ -29,8 +29,9 @@ EXPECTED = {
     ("default", 1, 40): (5339, "832f4b056a86b00ab9b1bdbc337a1f39287cf6c8340759fd89c2054fffa8a966"),
     ("firmware-retry-storm", 12, 20): (
         38896,
-        # the devices back from the 3-hour cell outage attach after their module's network search
-        "b7541ae50807860e94f4b78f382fc0f07f64e0299e9e5230d880ef95547cf47e",
+        # the devices back from the 3-hour cell outage attach after their module's network search;
+        # the failed reconnection attempts' records are closed with cause 0 (released by the device)
+        "61ef8fdbfe6776d7b215341c7af8b1ca720ce2c65e6c2c3b4d4990ac89277029",
     ),
     ("heavy-data-intense", 2, 30): (5880, "c3694603136a3821cf57c288aa119127d3e94e4022deb02d4283bfd84b4c879a"),
     ("smart-meters", 1.5, 40): (5880, "a78d5484667a10a0f6b733b83390261042d2e563a23f9fb73eb36ab58e2fd892"),

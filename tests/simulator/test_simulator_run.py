@@ -320,7 +320,8 @@ def test_server_outage_retry_storm_costs_and_shows(tmp_path: Path) -> None:
     rows = t.to_pylist()
     retries = [r for r in rows if r["charging_id"] is not None and is_retry_charging(r["charging_id"])]
     assert len(retries) == st.retry_sessions
-    assert all(r["cause"] == 4 and r["bytes_up"] + r["bytes_down"] > 0 for r in retries)
+    # each released by its device once its connection failed: a normal release to the network
+    assert all(r["cause"] == 0 and r["bytes_up"] + r["bytes_down"] > 0 for r in retries)
     out_start, out_end = START + timedelta(hours=6), START + timedelta(hours=8)
     assert all(out_start <= r["start"] < out_end for r in retries)
     assert s.retry_cost is not None and s.retry_cost > 0
@@ -730,8 +731,8 @@ def test_a_server_outage_makes_no_sessions_on_an_apn_the_offer_refuses(tmp_path:
 def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Path) -> None:
     """A LOCATE command by SMS during a server outage: the device's answer was a report the server
     took (a normal session of a report's bytes) though the server answered nothing else.  It is an
-    attempt that fails like the outage's own (cause 4, the profile's failed-attempt bytes), in the
-    retry storm."""
+    attempt that fails like the outage's own (released by the device: cause 0, the profile's
+    failed-attempt bytes), in the retry storm."""
     d = doc(devices=3, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 24})
     d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "2h"})
     d["groups"][0]["application"] = {"profile": "coap", "payload": {"fixed": 48}}
@@ -741,7 +742,7 @@ def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Pat
     inside = [x for x in rows if START + timedelta(hours=6) <= x["start"] < START + timedelta(hours=18)]
     assert r.groups["fleet"].mt_sms_delivered > 3 * 6  # commands delivered in the outage too
     assert len(inside) > 3 * 6
-    assert all((x["cause"], x["bytes_up"] + x["bytes_down"]) == (4, 450) for x in inside)
+    assert all((x["cause"], x["bytes_up"] + x["bytes_down"]) == (0, 450) for x in inside)
     failed = sum(is_retry_charging(x["charging_id"]) for x in rows)
     assert failed == r.groups["fleet"].retry_sessions == len(inside)
 
@@ -759,7 +760,7 @@ def test_a_failed_tcp_attempt_costs_the_syns_of_the_tcp_model_until_it_gives_up(
     failed = [
         x for x in table(r.out_dir / "usage.parquet").to_pylist() if is_retry_charging(x["charging_id"])
     ]
-    whole = [x for x in failed if x["cause"] == 4]
+    whole = [x for x in failed if x["cause"] == 0]  # released by the device once it gave up
     cut = [x for x in failed if x["cause"] == 20]
     assert whole and cut  # attempts in the outage, and those it cuts at the period's end
     assert {(x["duration_s"], x["bytes_up"], x["bytes_down"]) for x in whole} == {(15, 4 * SYN, 0)}
