@@ -127,11 +127,15 @@ def _opened(path: Path) -> tuple[io.BufferedIOBase, Salvaged | None]:
     return data.stream(), data
 
 
-def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str, bool]]:
+def text_lines(
+    path: Path, report: LogReport, *, escape_octets: bool = False
+) -> Iterator[tuple[int, str, bool]]:
     """(line number, text without its end, whether it has its end: only a file's last line may
     not) of a UTF-8 text file, maybe compressed by gzip or zstd;
-    `LogError` on bytes that are not text, or compressed data damaged or cut before a first whole
-    line, or a plain file emptied or cut while it is read (logrotate's copytruncate).  Compressed
+    `LogError` on bytes that are not text (with `escape_octets`, an octet that is no UTF-8 is read
+    as `\\xNN`: a log that copies a field as a device sent it), or compressed data damaged or cut
+    before a first whole line, or a plain file emptied or cut while it is read (logrotate's
+    copytruncate).  Compressed
     data cut short later (a copy that stopped, a disk that filled up) are read up to their last
     whole line (a part of a line after it is no entry), in `report.cut_short`."""
     try:
@@ -150,7 +154,7 @@ def text_lines(path: Path, report: LogReport) -> Iterator[tuple[int, str, bool]]
                 if b"\0" in raw:
                     raise LogError(f"{path}:{number}: binary data (NUL byte), not a text log")
                 try:
-                    text = raw.decode("utf-8")
+                    text = raw.decode("utf-8", "backslashreplace" if escape_octets else "strict")
                 except UnicodeDecodeError as exc:
                     raise LogError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
                 yield number, text.rstrip("\r\n"), raw.endswith(b"\n")

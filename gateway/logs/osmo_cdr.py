@@ -110,7 +110,9 @@ def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | N
 def _rows(path: Path, report: LogReport) -> Iterator[tuple[int, dict[str, str] | None]]:
     """(line number, row by column name, or None for a row rejected here) of one CDR file."""
     header_seen = False
-    for number, text, ended in text_lines(path, report):
+    # (osmo-sgsn writes the APN as the MS sent it, octets that are no UTF-8 too: one row's APN refused the
+    # whole file, every record of the day lost; read as \\xNN, as the other readers read such octets)
+    for number, text, ended in text_lines(path, report, escape_octets=True):
         if not text.strip():
             continue
         if header_seen and not ended:  # osmo-sgsn ends every row: the file is still being written

@@ -789,6 +789,27 @@ def test_osmo_cdr_gives_a_record_per_periodic_row_and_one_at_the_end(tmp_path: P
     assert report.rejected == 0 and report.open_sessions == []
 
 
+def test_osmo_cdr_apn_with_octets_that_are_no_utf8_leaves_the_file_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """osmo-sgsn writes the APN as the MS sent it in its activation (osmo_apn_to_str copies the labels'
+    octets): a device configured with the APN 'm2m.caf\xe9' in Latin-1 put an octet that is no UTF-8 in
+    its rows. The whole file was refused ('not UTF-8 text', exit 2), every record of the day lost; the
+    APN is now `m2m.caf\xe9` as text, as the other readers read such octets, and the records are read."""
+    path = tmp_path / "sgsn.cdr"
+    path.write_bytes(CDR.encode().replace(b"m2m.example", b"m2m.caf\xe9"))
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    assert [(r.apn, r.bytes_up) for r in records] == [
+        ("m2m.caf\\xe9", 1200),
+        ("m2m.caf\\xe9", 300),
+        ("m2m.caf\\xe9", 300),
+    ]
+    assert report.rejected == 0
+    assert main(["records-from-osmo-cdr", str(path), "--out", str(tmp_path / "u.csv")]) == 0
+    assert "m2m.caf\\xe9" in (tmp_path / "u.csv").read_text()
+
+
 def test_osmo_cdr_rows_after_pdp_terminate_without_a_subscriber_are_not_rejects(tmp_path: Path) -> None:
     """osmo-sgsn's pdp-terminate parts the context from its MM context before the GGSN confirms the
     delete: the pdp-deact and pdp-free rows that follow carry IMSI, IMEI and MSISDN `N/A`. They were
@@ -1236,8 +1257,8 @@ def test_a_log_emptied_while_it_is_read_is_refused_by_name(
     assert len(text) > 4 * 8192  # (more than the reading buffers at once)
     reading = common.text_lines
 
-    def emptied(p: Path, report: LogReport) -> object:
-        for n, item in enumerate(reading(p, report), 1):
+    def emptied(p: Path, report: LogReport, **kw: bool) -> object:
+        for n, item in enumerate(reading(p, report, **kw), 1):
             if n == 2:
                 p.write_bytes(b"")  # (truncated in place, as copytruncate does)
             yield item
