@@ -123,6 +123,15 @@ def choose_line(class_value: bytes | None, calling_station_id: str | None, line_
     return calling_station_id or None
 
 
+def class_for_line(kept: bytes | None, other: bytes) -> bytes:
+    """Of a request's Class attributes (RFC 2865 5.25: a server, or each proxy on the way, may set one;
+    the client echoes them all), the one `choose_line` reads, given the one `kept` so far and the
+    `other` that follows: the first that is a text id, else the first."""
+    if kept is None or (not _TEXT_ID.fullmatch(kept) and _TEXT_ID.fullmatch(other)):
+        return other
+    return kept
+
+
 _PLMN_TEXT = re.compile(rb"[0-9]{5,6}")
 
 

@@ -54,6 +54,7 @@ from gateway.acct_sessions import (
     Rejects,
     SessionTracker,
     choose_line,
+    class_for_line,
     main_reject_said,
     no_usable_said,
     plmn_of_location,
@@ -250,7 +251,8 @@ class _BadMessage(Exception):
 def _attributes(msg: bytes) -> tuple[dict[int, bytes], list[int]]:
     """(standard attributes, offsets of Vendor-Specific attributes) of a RADIUS message.
 
-    The first occurrence of an attribute wins.
+    The first occurrence of an attribute wins; of several Class, the first that is a line id
+    (`class_for_line`).
     """
     std: dict[int, bytes] = {}
     vendor: list[int] = []
@@ -265,6 +267,8 @@ def _attributes(msg: bytes) -> tuple[dict[int, bytes], list[int]]:
             vendor.append(pos)
         elif a_type not in std:
             std[a_type] = msg[pos + 2 : nxt]
+        elif a_type == radius.CLASS:
+            std[a_type] = class_for_line(std[a_type], msg[pos + 2 : nxt])
         pos = nxt
     return std, vendor
 
@@ -894,6 +898,8 @@ class _Decoder:
                 raise _BadMessage(f"attribute {a_type} has length {a_len} at offset {pos}")
             if a_type not in std:
                 std[a_type] = msg[pos + 2 : nxt]
+            elif a_type == radius.CLASS:  # several: the first that is a line id
+                std[a_type] = class_for_line(std[a_type], msg[pos + 2 : nxt])
             pos = nxt
         tail = msg[pos:]
         identity = self.identities.get(tail)
@@ -906,6 +912,8 @@ class _Decoder:
             head_std = std
             std = dict(tail_std)
             std.update(head_std)  # the first occurrence wins: the head's
+            if radius.CLASS in head_std and radius.CLASS in tail_std:
+                std[radius.CLASS] = class_for_line(head_std[radius.CLASS], tail_std[radius.CLASS])
             line, apn = identity.line, identity.apn
             if not _IDENTITY_TYPES.isdisjoint(head_std):
                 line, apn = self._line(std), _text(std, radius.CALLED_STATION_ID)

@@ -37,6 +37,7 @@ from gateway.acct_sessions import (
     LineFrom,
     SessionTracker,
     choose_line,
+    class_for_line,
     plmn_of_location,
     serving_plmn_of,
 )
@@ -197,8 +198,15 @@ def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
             report.current_file = str(path)
             report.reject(number, "unreadable line", f"not 'Attribute = value': {text.strip()[:40]!r}")
             continue
-        values.setdefault(match.group(1), match.group(2))
-        lines.setdefault(match.group(1), number)
+        name, value = match.group(1), match.group(2)
+        if name == "Class" and name in values:  # several: the first that is a line id
+            try:
+                if class_for_line(_octets(values[name]), _octets(value)) != _octets(values[name]):
+                    values[name], lines[name] = value, number
+            except ValueError:
+                pass  # (one that is no octets: the first stays, refused as the block's Class)
+        values.setdefault(name, value)
+        lines.setdefault(name, number)
     cut = next((c for c in report.cut_short if c["file"] == str(path)), None)
     if header is not None and cut is not None:  # (its attributes may go on past the cut)
         report.current_file = str(path)

@@ -323,6 +323,38 @@ def test_line_from_class_only_when_it_is_a_text_id(
     assert {r.line for r in records} == {line} and len(records) == 2 and report.rejected == 0
 
 
+OPAQUE_CLASS = attr(25, bytes.fromhex("8f00a1ff3c5d0102"))  # state an Access-Accept set, echoed
+
+
+@pytest.mark.parametrize(
+    ("where", "line_from"),
+    [("first", "auto"), ("first", "class"), ("before", "auto"), ("after", "auto")],
+)
+def test_of_several_class_attributes_the_line_id_names_the_line(
+    tmp_path: Path, where: str, line_from: str
+) -> None:
+    """Several Class attributes (RFC 2865 5.25: the server, or each proxy, sets one; the client echoes
+    them all): the one that is a line id names the line, wherever the opaque one stands (first in the
+    request, or just before or after the id). With the opaque one first, the records were the MSISDN's
+    (`auto`) or rejects 'no line id' (`class`): the line's usage billed to a line not in the inventory."""
+
+    def with_opaque(msg: bytes) -> bytes:
+        attributes = msg[20:]
+        if where == "first":
+            attributes = OPAQUE_CLASS + attributes
+        elif where == "before":
+            attributes = attributes.replace(attr(25, b"LINE-1"), OPAQUE_CLASS + attr(25, b"LINE-1"))
+        else:
+            attributes = attributes.replace(attr(25, b"LINE-1"), attr(25, b"LINE-1") + OPAQUE_CLASS)
+        return request(msg[1], attributes)
+
+    msgs = [with_opaque(m) for m in session_messages()]
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(msgs)]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames), line_from=line_from)
+    assert [(r.line, r.bytes_up) for r in records] == [("LINE-1", 100), ("LINE-1", 50)]
+    assert report.rejected == 0
+
+
 def test_ipv4_fragments_of_other_traffic_are_ignored_and_radius_ones_reassembled(tmp_path: Path) -> None:
     start, interim, stop = session_messages()
     big_other = udp(40_000, 5_000, bytes(3_000))  # a large datagram of another application

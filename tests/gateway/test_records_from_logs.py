@@ -260,6 +260,24 @@ def _start_stop_file(
     return list(records_from_radius_detail(path, report)), report
 
 
+def test_detail_of_several_class_attributes_the_line_id_names_the_line(tmp_path: Path) -> None:
+    """A block with two Class lines, the opaque state an Access-Accept set first and the line id after
+    it (`0x...` as FreeRADIUS prints octets): the line id names the line. The records were the
+    MSISDN's, a line not in the inventory."""
+    path = tmp_path / "detail-20260301"
+    path.write_text(
+        "".join(
+            _detail_block(START + timedelta(minutes=10 * i), status, "s1", None, **more).replace(
+                "\tNAS-IP-Address", "\tClass = 0x8f00a1ff3c5d0102\n\tClass = 0x4c494e452d31\n\tNAS-IP-Address"
+            )
+            for i, (status, more) in enumerate([("Start", {}), ("Stop", {"st": 600, "up": 100, "down": 200})])
+        )
+    )
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert [(r.line, r.bytes_up) for r in records] == [("LINE-1", 100)] and report.rejected == 0
+
+
 def test_detail_serving_network_in_bcd_octets_is_read_as_its_digits(tmp_path: Path) -> None:
     r"""A 3GPP-SGSN-MCC-MNC sent as the three BCD octets of a PLMN id (TS 24.008, as in the RAI):
     FreeRADIUS prints its string with the octets that are no UTF-8 escaped ("2\364Q" for 234 15).
