@@ -85,6 +85,10 @@ def _request(row: dict[str, str], line_from: OsmoLineFrom, serving_plmn: str | N
     if imsi is None:
         raise _BadRow("no IMSI: the context is not tied to a subscriber")
     line = row[line_from] if row[line_from] not in NOT_AVAILABLE else None
+    if line is not None and line_from == "msisdn" and line[:1] == "+":
+        # osmo-sgsn writes an MSISDN of international type and E.164 plan (the HLR's) with a '+'
+        # (extract_subscr_msisdn): the line is its digits, as Calling-Station-Id names it (TS 29.061)
+        line = line[1:] or None
     imei = row["imei"]
     return AcctRequest(
         status=status,

@@ -828,6 +828,21 @@ def test_osmo_cdr_apn_with_octets_that_are_no_utf8_leaves_the_file_read(
     assert "m2m.caf\\xe9" in (tmp_path / "u.csv").read_text()
 
 
+def test_osmo_cdr_international_msisdn_names_the_line_by_its_digits(tmp_path: Path) -> None:
+    """osmo-sgsn writes an MSISDN of international type and E.164 plan, as an HLR gives it, with a '+'
+    (sgsn's extract_subscr_msisdn): the line is its digits, as a RADIUS log's Calling-Station-Id names
+    the same device. The records were line '+33612345678', a line the inventory (and the detail file
+    of the same traffic) names 33612345678."""
+    path = tmp_path / "sgsn.cdr"
+    path.write_text(CDR.replace(",33612345678,", ",+33612345678,"))
+    report = LogReport()
+    records = list(records_from_osmo_cdr(path, report))
+    assert [r.line for r in records] == ["33612345678"] * 3 and report.rejected == 0
+    detail = tmp_path / "detail-20260301"
+    detail.write_text(DETAIL)
+    assert {r.line for r in records_from_radius_detail(detail)} == {records[0].line}
+
+
 def test_osmo_cdr_rows_after_pdp_terminate_without_a_subscriber_are_not_rejects(tmp_path: Path) -> None:
     """osmo-sgsn's pdp-terminate parts the context from its MM context before the GGSN confirms the
     delete: the pdp-deact and pdp-free rows that follow carry IMSI, IMEI and MSISDN `N/A`. They were
