@@ -612,6 +612,15 @@ class CommandGuard:
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
 
+    def costs(self, line: str) -> bool:
+        """Whether `line` texts or calls on a modem another program may write to (any but the
+        virtual one; a replay as the recording did): the client first checks that its answers are
+        its own (`ATClient.check_trust`), since what the guard knows (the SMS format, the
+        registration) it learnt from them."""
+        return not is_virtual(self.url) and any(
+            kind in ACTIONS or kind == "pdu" for kind, _ in command_effects(line)
+        )
+
     def check(self, line: str, data: bytes | None = None) -> None:
         """Raise `SafetyError` (or `NumberNotAllowed`, `NoDialPolicy`) unless `line` (and the `data`
         written after its prompt) may go to the modem."""

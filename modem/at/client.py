@@ -227,6 +227,8 @@ class ATClient:
         self.untrusted: str | None = None
         #: the lines that showed it (`modem.at.parser.Foreign`), in order
         self.foreign: list[Foreign] = []
+        # a trust check's register read is in flight: a final result before its value is foreign
+        self._checking_trust = False
         self._untrusted_callbacks: list[Callable[[str], None]] = []
         #: the settings of `TRACKED_SETTINGS` as last set and answered OK: prefix -> fields
         self.settings: dict[str, tuple[str, ...]] = {}
@@ -437,7 +439,13 @@ class ATClient:
                     raise exc
 
     async def _exchange(
-        self, cmd: Command, timeout: float, data: bytes | None = None, *, resync: bool = True
+        self,
+        cmd: Command,
+        timeout: float,
+        data: bytes | None = None,
+        *,
+        resync: bool = True,
+        guarded: bool = True,
     ) -> Reply:
         if self._eof or self._closed:
             # why the port ended (end of stream, the device gone), not only that it did
@@ -452,8 +460,13 @@ class ATClient:
                 await self._resync(timeout)
             except CommandTimeout as exc:
                 raise CommandTimeout(cmd.line, timeout, not_sent=exc.command) from None
-        if self.guard is not None:
+        if self.guard is not None and guarded:
             self.guard.check(cmd.line, data)
+            if resync and _sync_first(self.guard, cmd.line):
+                try:  # answers shifted by another program's: not sent
+                    await self._check_trust(timeout)
+                except CommandTimeout as exc:
+                    raise CommandTimeout(cmd.line, timeout, not_sent=exc.command) from None
         loop = asyncio.get_running_loop()
         pending = _Pending(cmd, loop.create_future(), numeric=self._parser.verbose is False)
         self._pending = pending
@@ -478,7 +491,7 @@ class ATClient:
                     self._data_sent = True
                     await self._write(data)
                 reply = await asyncio.shield(pending.future)
-            if self.guard is not None:
+            if self.guard is not None and guarded:
                 self.guard.done(cmd.line, reply.lines)
             return reply
         except TimeoutError:
@@ -500,7 +513,7 @@ class ATClient:
         self._parser.abandon()
         self._behind = True
 
-    async def _resync(self, timeout: float) -> None:
+    async def _resync(self, timeout: float, *, guarded: bool = True) -> None:
         """Find where the modem's answers stand after a command was abandoned: read a V.250
         S-register (`SYNC_REGISTERS`) and drop the final results that come before its value (the
         abandoned command's late answer: a modem answers in order).  Raises `CommandTimeout` when
@@ -509,13 +522,44 @@ class ATClient:
             register, value = SYNC_REGISTERS[self._syncs % len(SYNC_REGISTERS)]
             self._syncs += 1
             try:
-                await self._exchange(Command(f"AT{register}?", until=rf"0*{value}"), timeout, resync=False)
+                await self._exchange(
+                    Command(f"AT{register}?", until=rf"0*{value}"), timeout, resync=False, guarded=guarded
+                )
             except CommandError:  # the late `> ` of an abandoned send, which ESC ended: read again
                 if attempt:
                     raise
                 continue
             self._behind = False
             return
+
+    async def check_trust(self, timeout: float | None = None) -> None:
+        """Check that no other program wrote to the modem unseen: raises `UntrustedAnswer` when one
+        did (`untrusted` says why).  With echo off another program's command shows only by its
+        answer, and when the client's next command goes before the client's own answer comes, that
+        answer is taken for the next command's, and so on: no final result ever comes with no
+        command waiting.  This reads a V.250 S-register (`SYNC_REGISTERS`), as the
+        resynchronisation does, and a final result before its value (the client's own answer,
+        behind the other program's) is `Foreign`.  After an abandoned command such results are its
+        late answer: the check is that resynchronisation, and tells nothing more."""
+        async with self._lock:
+            await self._check_trust(timeout or self.watchdog.probe_timeout)
+
+    async def _check_trust(self, timeout: float) -> None:
+        if self._eof or self._closed:
+            raise ConnectionClosed(self._ended or f"{self.url}: closed")
+        if self.untrusted is not None:
+            raise UntrustedAnswer(self.untrusted)
+        if self._behind:
+            await self._resync(timeout)
+            return
+        self._checking_trust = True
+        try:  # between a line the guard passed and its sending: what the guard knows stays as it is
+            await self._resync(timeout, guarded=False)
+            self._syncs -= 1  # answered: the next one may read the same register
+        finally:
+            self._checking_trust = False
+        if self.untrusted is not None:
+            raise UntrustedAnswer(self.untrusted)
 
     async def _cancel_prompt(self, cmd: Command, pending: _Pending) -> NoReturn:
         """ESC ends the text entry without sending or storing anything; the command fails at once
@@ -723,6 +767,8 @@ class ATClient:
         elif isinstance(event, Late):  # the lines so far were a late answer's, not this command's
             if pending is not None:
                 pending.responses.clear()
+            if self._checking_trust:  # no command was abandoned: not the client's answer
+                self._foreign(Foreign("final", event.line))
         elif pending is None or pending.future.done():
             log.debug("%s: answer with no command waiting: %r", self.url, event)
         elif isinstance(event, Response):
@@ -824,6 +870,13 @@ class ATClient:
             pending.future.set_exception(CallFailed(line, final.result.value))
         else:
             pending.future.set_exception(CommandError(line, final.line, lines))
+
+
+def _sync_first(guard: CommandGuard, line: str) -> bool:
+    """Whether the guard has the client check its answers are its own before `line` goes (a line
+    that texts or calls, on a physical modem: `modem.safety.CommandGuard.costs`)."""
+    costs = getattr(guard, "costs", None)
+    return bool(costs(line)) if callable(costs) else False
 
 
 _FUNCTIONALITY = re.compile(r"\+CFUN\s*=\s*\d", re.IGNORECASE)

@@ -352,8 +352,8 @@ async def test_a_national_spelling_is_texted_on_the_home_network_with_the_format
         await modem.client.command("AT+CREG?")
         await modem.client.command("AT+CMGF?")  # and the registration across a format read
         await modem.client.command("ATD0612345678;")
-    sent = ["AT+CMGF=0", "AT+CREG?", "AT+CGREG?", "AT+CMGS=14"]
-    assert fake.lines == [*sent, "AT+CREG?", "AT+CMGF?", "ATD0612345678;"]
+    sent = ["AT+CMGF=0", "AT+CREG?", "AT+CGREG?", "ATS3?", "AT+CMGS=14"]
+    assert fake.lines == [*sent, "AT+CREG?", "AT+CMGF?", "ATS3?", "ATD0612345678;"]
 
 
 async def test_a_script_command_not_known_to_be_safe_ends_the_run_refused(tmp_path: Path) -> None:

@@ -81,3 +81,33 @@ def test_the_bench_refuses_a_port_another_process_holds(
     assert f"To share it knowingly: {path}?exclusive=0" in err[0]
     assert at == 2 and len(at_err) == 1 and f"(pid {other.pid})" in at_err[0]
     assert passed == 0, capsys.readouterr()
+
+
+class AnsweredBehindAnother(AnsweringTransport):
+    """Another program's command (echo off) answered just before the bench's `AT+CMEE?` (the
+    read-back of its settings at the end of a run): from then on each of the bench's answers comes
+    with its next line, until the register read."""
+
+    shifted = False
+
+    def _reply(self, line: str) -> None:
+        if line == "AT+CMEE?":
+            self.push(b"\r\nOK\r\n")  # the other program's answer, first
+            self.shifted = True
+        if self.shifted:
+            self.catch_up()  # the answer to the line before
+            if line == "ATS3?":
+                self.shifted = False
+            else:
+                self.hold()
+        super()._reply(line)
+
+
+async def test_another_programs_answer_taken_for_the_last_command_fails_the_run_at_its_end() -> None:
+    # the bench's last command took the other program's OK, and no final result came with no
+    # command waiting: the register read at the end of the run brings the bench's own out
+    fake = AnsweredBehindAnother(REGISTERED, url="/dev/ttyUSB2")
+    result = await run_bench("register", fake.url, transport=fake, timeout=2)
+    assert result.status == "failed" and result.error_type == "UntrustedAnswer", result.error
+    notes = [e for e in result.transcript.of_kind("note") if e.get("untrusted")]
+    assert notes and notes[0]["foreign_kind"] == "final" and notes[0]["during"] == "ATS3?"

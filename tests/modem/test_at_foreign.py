@@ -14,6 +14,11 @@ from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
 from modem.at.command import Command
 from modem.at.grammar import Result
 from modem.at.parser import ATParser, Final, Foreign, Response, Urc
+from modem.at.script import ScriptedTransport, steps
+from modem.drivers.generic import Modem
+from modem.drivers.profile import DriverProfile
+from modem.safety import AllowList
+from modem.sms import encode_submit
 
 
 def _parsed(*steps: tuple[str | None, bytes]) -> list[object]:
@@ -94,3 +99,40 @@ async def test_an_answer_to_another_programs_command_fails_the_run() -> None:
         assert [f.kind for f in at.foreign] == ["final"]
         with pytest.raises(errors.UntrustedAnswer):
             await at.command("AT+CSQ")
+
+
+async def test_answers_shifted_by_another_programs_command_stop_a_send() -> None:
+    # Echo off: another program's command is answered just before the client's AT+CMGF=0, whose
+    # own OK comes after the client's next line was written.  The client took the other program's
+    # OK for its own; without a pause no final result ever comes with no command waiting.  Before
+    # a line that texts or calls, the client reads an S-register: its own OK comes before the value.
+
+    pdu = encode_submit("hi", "+33612345678")[0]
+    t = ScriptedTransport(
+        steps(
+            ("AT+CMGF=0\r", "\r\nOK\r\n"),  # the other program's OK
+            ("ATS3?\r", "\r\nOK\r\n\r\n013\r\n\r\nOK\r\n"),  # the client's own, then the read's
+        ),
+        url="/dev/ttyUSB2",
+    )
+    client = _client(t)  # type: ignore[arg-type]
+    client.start()
+    seen: list[str] = []
+    client.on_untrusted(seen.append)
+    async with Modem(client, DriverProfile(), AllowList(["+33612345678"])) as modem:
+        await modem.client.command("AT+CMGF=0")
+        with pytest.raises(errors.UntrustedAnswer, match="'OK' came, a final result while no command"):
+            await modem.client.command_with_data(f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + b"\x1a")
+    assert b"AT+CMGS" not in t.written and t.done
+    assert seen and seen[0].kind == "final" and seen[0].command == "ATS3?"  # type: ignore[attr-defined]
+
+
+async def test_answers_that_are_the_clients_own_let_a_send_go() -> None:
+    modem = AnsweringTransport({**REGISTERED, "ATD": ""}, url="/dev/ttyUSB2")
+
+    client = _client(modem)
+    client.start()
+    async with Modem(client, DriverProfile(), AllowList(["+33612345678"])) as driver:
+        await driver.client.command("ATD+33612345678;")
+        await driver.client.check_trust()
+    assert modem.lines == ["ATS3?", "ATD+33612345678;", "ATS3?"] and client.untrusted is None

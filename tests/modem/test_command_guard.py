@@ -130,7 +130,7 @@ async def test_a_raw_dial_to_an_allowed_number_goes(line: str) -> None:
     t = fake()
     async with modem_on(t) as modem:
         await modem.client.command(line)
-    assert t.lines == [line]
+    assert t.lines == ["ATS3?", line]  # answers checked to be the client's own before a dial
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
             await send(ok.hex, ok.tpdu_length)
         await c.command("AT+CMGF=0")
         await send(ok.hex, ok.tpdu_length)
-    assert t.lines == ["AT+CMGF=1", "AT+CMGF=0", "ATZ", "AT+CMGF=0", f"AT+CMGS={ok.tpdu_length}"]
+    assert t.lines == ["AT+CMGF=1", "AT+CMGF=0", "ATZ", "AT+CMGF=0", "ATS3?", f"AT+CMGS={ok.tpdu_length}"]
     assert bytes(t.written).endswith(ok.hex.encode() + b"\x1a")
 
 
@@ -213,7 +213,12 @@ async def test_an_sms_the_centre_would_turn_into_another_service_is_refused() ->
         await c.command("AT+CSMP=17,167,0,0")
         await c.command("AT+CMGF=0")
         await c.command_with_data(f"AT+CMGS={ok.tpdu_length}", ok.hex.encode() + b"\x1a")
-    assert t.lines == ["AT+CMGF=0"] * 4 + ["AT+CSMP=17,167,0,0", "AT+CMGF=0", f"AT+CMGS={ok.tpdu_length}"]
+    assert t.lines == ["AT+CMGF=0"] * 4 + [
+        "AT+CSMP=17,167,0,0",
+        "AT+CMGF=0",
+        "ATS3?",
+        f"AT+CMGS={ok.tpdu_length}",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -230,7 +235,7 @@ async def test_a_text_mode_number_with_separators_is_refused(number: str) -> Non
             await c.command_with_data(f'AT+CMGS="{number}"', b"hi\x1a")
         await c.command("AT+CMGF=1")
         await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
-    assert t.lines == ["AT+CMGF=1", "AT+CMGF=1", 'AT+CMGS="+33612345678"']
+    assert t.lines == ["AT+CMGF=1", "AT+CMGF=1", "ATS3?", 'AT+CMGS="+33612345678"']
 
 
 @pytest.mark.parametrize(
@@ -285,7 +290,7 @@ async def test_the_driver_sets_the_sms_format_before_sending_when_it_is_not_know
         await modem.sms.configure()
         await modem.client.command("ATZ")  # e.g. a watchdog recovery: the stored format is back
         await modem.sms.send("+33612345678", "hi")
-    assert t.lines[-3:-1] == ["ATZ", "AT+CMGF=0"] and t.lines[-1].startswith("AT+CMGS=")
+    assert t.lines[-4:-1] == ["ATZ", "AT+CMGF=0", "ATS3?"] and t.lines[-1].startswith("AT+CMGS=")
 
 
 async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:
@@ -342,7 +347,7 @@ async def test_data_mode_bytes_cannot_escape_to_command_mode() -> None:
         await call.write(b"x++")
         with pytest.raises(SafetyError, match=r"\+\+\+ escape"):  # split over writes
             await call.write(b"+")
-    assert bytes(t.written) == b"ATD+33612345678\rREAD METER\rx++"
+    assert bytes(t.written) == b"ATS3?\rATD+33612345678\rREAD METER\rx++"
 
 
 @pytest.mark.parametrize(
@@ -368,7 +373,7 @@ async def test_data_mode_bytes_that_read_as_a_dial_or_a_send_are_refused(chunks:
             await call.write(chunk)
         with pytest.raises(SafetyError, match=r"command line .* should the modem be back in command mode"):
             await call.write(chunks[-1])
-    assert bytes(t.written) == b"ATD+33612345678\rREAD METER at dawn\r" + b"".join(chunks[:-1])
+    assert bytes(t.written) == b"ATS3?\rATD+33612345678\rREAD METER at dawn\r" + b"".join(chunks[:-1])
 
 
 async def test_reading_data_mode_bytes_as_command_lines_stays_bounded() -> None:
@@ -388,6 +393,10 @@ class NumericAnswers(AnsweringTransport):
     """A module in ATV0: results are digits and a CR (`0` OK, `1` CONNECT, `3` NO CARRIER)."""
 
     def _reply(self, line: str) -> None:
+        register = re.fullmatch(r"ATS(\d)\?", line)
+        if register is not None:  # the V.250 line end, line feed, backspace
+            self.push(f"{ {3: 13, 4: 10, 5: 8}[int(register.group(1))]:03d}\r\n0\r".encode())
+            return
         self.push(b"1\r" if line.startswith("ATD") else b"0\r")
 
 
@@ -401,7 +410,7 @@ async def test_data_mode_bytes_are_refused_while_the_modem_answers_in_digits() -
         t.push(b"3\r")  # the far end hangs up
         with pytest.raises(SafetyError, match="ATV0"):
             await call.write(b"ATD+33699999999;\r")
-    assert bytes(t.written) == b"ATV0\rATD+33612345678\r"
+    assert bytes(t.written) == b"ATV0\rATS3?\rATD+33612345678\r"
 
 
 async def test_the_virtual_modem_is_not_guarded() -> None:
@@ -583,7 +592,8 @@ async def test_a_late_answer_taken_for_the_format_s_does_not_let_a_pdu_length_go
 
 
 async def test_an_sms_goes_after_a_timeout_with_the_format_set_just_before() -> None:
-    # the resynchronisation after the timeout comes before AT+CMGF=0, not between it and AT+CMGS
+    # the resynchronisation after the timeout comes before AT+CMGF=0; between it and AT+CMGS the
+    # check that answers are the client's own reads a register without forgetting the format
     t = fake()
     async with modem_on(t) as modem:
         t.hold()
@@ -591,7 +601,7 @@ async def test_an_sms_goes_after_a_timeout_with_the_format_set_just_before() -> 
             await modem.client.command("AT+CSQ", timeout=0.05)
         t.catch_up()
         assert await modem.sms.send("+33612345678", "hi") == [7]
-    assert t.lines == ["AT+CSQ", "ATS3?", "AT+CMGF=0", "AT+CMGS=15"]
+    assert t.lines == ["AT+CSQ", "ATS3?", "AT+CMGF=0", "ATS4?", "AT+CMGS=15"]
 
 
 async def test_a_pdu_length_goes_only_when_the_format_is_known_fresh() -> None:
@@ -635,7 +645,7 @@ async def test_a_quoted_number_goes_only_when_the_format_is_known_fresh_to_be_te
             await c.command_with_data('AT+CMGS="+33612345678"', off_pdu)
         await c.command("AT+CMGF=1")
         await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
-    assert t.lines == ["AT+CMGF=1", "AT+CSQ", "AT+CMGF=1", 'AT+CMGS="+33612345678"']
+    assert t.lines == ["AT+CMGF=1", "AT+CSQ", "AT+CMGF=1", "ATS3?", 'AT+CMGS="+33612345678"']
 
 
 @pytest.mark.parametrize("line", ["AT+CMGF=0;Z", "AT+CMGF=0;+CFUN=1,1"])
@@ -687,7 +697,7 @@ async def test_a_transient_error_before_the_prompt_is_retried_with_the_format_se
     client.start()
     async with Modem(client, DriverProfile(), BENCH) as modem:
         assert await modem.sms.send("+33612345678", "hi") == [7]
-    assert t.lines == ["AT+CMGF=0", "AT+CMGS=15", "AT+CMGF=0", "AT+CMGS=15"]
+    assert t.lines == ["AT+CMGF=0", "ATS3?", "AT+CMGS=15"] * 2
 
 
 async def test_an_error_once_the_message_went_out_is_not_retried() -> None:
@@ -697,4 +707,4 @@ async def test_an_error_once_the_message_went_out_is_not_retried() -> None:
     async with Modem(client, DriverProfile(), BENCH) as modem:
         with pytest.raises(CMSError):
             await modem.sms.send("+33612345678", "hi")
-    assert t.lines == ["AT+CMGF=0", "AT+CMGS=15"]
+    assert t.lines == ["AT+CMGF=0", "ATS3?", "AT+CMGS=15"]

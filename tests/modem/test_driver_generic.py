@@ -22,6 +22,8 @@ from modem.safety import AllowList, NoDialPolicy, NumberNotAllowed
 from modem.sms import SmsStatusReport, encode_deliver, encode_status_report, encode_submit
 
 BENCH = AllowList(["+46708251358", "+33612345678"])
+# before a line that texts or calls, the client checks that the answers are its own (a register read)
+SYNC = ("ATS3?\r", "\r\n013\r\n\r\nOK\r\n")
 DELIVER_PDU = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37"  # 28-octet TPDU
 
 
@@ -116,6 +118,7 @@ async def test_send_sms_pdu_mode_through_the_codec() -> None:
     t = ScriptedTransport(
         steps(
             ("AT+CMGF=0\r", "\r\nOK\r\n"),  # the format is set before the first AT+CMGS
+            SYNC,
             ("AT+CMGS=22\r", "\r\n> "),
             ("0001000B916407281553F800000AE8329BFD4697D9EC37\x1a", "\r\n+CMGS: 12\r\n\r\nOK\r\n"),
         )
@@ -133,6 +136,7 @@ async def test_send_long_sms_in_two_parts() -> None:
     for i, p in enumerate(parts):
         script += [
             ("AT+CMGF=0\r", "\r\nOK\r\n"),  # before each AT+CMGS: the module may have reset meanwhile
+            SYNC,
             (f"AT+CMGS={p.tpdu_length}\r", "\r\n> "),
             (p.hex + "\x1a", f"\r\n+CMGS: {40 + i}\r\n\r\nOK\r\n"),
         ]
@@ -147,6 +151,7 @@ async def test_send_sms_text_mode() -> None:
         steps(
             ("AT+CMGF=1\r", "\r\nOK\r\n"),
             ("AT+CMGF=1\r", "\r\nOK\r\n"),
+            SYNC,
             ('AT+CMGS="+33612345678"\r', "\r\n> "),
             ("meter 42: 17.3 kWh\x1a", "\r\n+CMGS: 5\r\n\r\nOK\r\n"),
         )
@@ -325,14 +330,17 @@ async def test_voice_call_with_dtmf_and_hang_up() -> None:
     clcc_active = '\r\n+CLCC: 1,0,0,0,0,"+33612345678",145\r\n\r\nOK\r\n'
     t = ScriptedTransport(
         steps(
+            SYNC,
             ("ATD+33612345678;\r", "\r\nOK\r\n"),
             ("AT+CLCC\r", clcc_dialing),
             ("AT+CLCC\r", clcc_active),
             ("AT+VTS=1\r", "\r\nOK\r\n"),
             ("AT+VTS=#\r", "\r\nOK\r\n"),
             ("ATH\r", "\r\nOK\r\n"),
+            SYNC,
             ("ATD+33612345678;\r", "\r\nOK\r\n"),
             ("AT+CLCC\r", clcc_dialing + "\r\nBUSY\r\n"),  # the outcome, unsolicited by now
+            SYNC,
             ("ATD+33612345678;\r", "\r\nNO DIALTONE\r\n"),  # modules that wait answer it as the final
         )
     )
@@ -354,6 +362,7 @@ async def test_a_call_that_vanishes_from_clcc_fails_at_once() -> None:
     clcc_dialing = '\r\n+CLCC: 1,0,2,0,0,"+33612345678",145\r\n\r\nOK\r\n'
     t = ScriptedTransport(
         steps(
+            SYNC,
             ("ATD+33612345678;\r", "\r\nOK\r\n"),
             ("AT+CLCC\r", clcc_dialing),
             ("AT+CLCC\r", "\r\nOK\r\n"),
@@ -368,6 +377,7 @@ async def test_a_call_that_vanishes_from_clcc_fails_at_once() -> None:
 async def test_csd_call_connect_data_and_hang_up() -> None:
     t = ScriptedTransport(
         steps(
+            SYNC,
             ("ATD+33612345678\r", "\r\nCONNECT 9600\r\n"),
             (b"READ METER\r", b"METER 42 OK;"),
             (b"+++", "\r\nOK\r\n"),
