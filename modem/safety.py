@@ -510,6 +510,15 @@ def _cmgs(params: list[str]) -> Effect:
                 f"AT+CMGS number {number!r}: only digits, * and # after an optional + can be checked",
             )
         toda = params[1] if len(params) > 1 else ""
+        if number.startswith("+") and toda not in ("", "145"):
+            # 27.005 §3.5.1: the type of address is 145 for a `+` number; told another one, a module
+            # may drop the `+` and send the digits as a national or unknown-type number (another
+            # subscriber), or take the `+` for international after all: which, is not known
+            return (
+                "refuse",
+                f"AT+CMGS number {number!r} with the type of address {toda}: a module may send its digits "
+                "as a national number (write it without the type, or with 145)",
+            )
         if toda == "145" and not number.startswith("+"):
             number = "+" + number
         elif toda not in ("", "129", "161", "145"):
