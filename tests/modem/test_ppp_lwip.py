@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -104,9 +104,12 @@ async def run_client(
     message: str,
     address: str = SERVER_ADDRESS,
     port: int = 7000,
+    mode: str = "tcp",
+    mru: int = 0,
 ) -> Dialled:
-    """lwIP's client against `modem` served on a pty: it dials, sends `message` to `address`:`port`
-    (the caller's Internet table says where that goes), reads the answer and hangs up."""
+    """lwIP's client against `modem` served on a pty: it dials (asking for `mru` when not 0), sends
+    `message` to `address`:`port` over TCP or UDP (`mode`; the caller's Internet table says where
+    that goes), reads the answer and hangs up."""
     endpoint = PtyEndpoint(modem, clock)
     to_modem, from_modem = bytearray(), bytearray()
     feed, sink_out = endpoint.runner.feed, endpoint.runner.sink
@@ -131,6 +134,8 @@ async def run_client(
             message,
             "33612345678",
             "secret",
+            mode,
+            str(mru),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -161,6 +166,31 @@ def ip_bytes(stream: bytes) -> int:
     return sum(map(len, ip_packets(stream)))
 
 
+def served_modem(conditions: Conditions, port: int) -> tuple[VirtualModem, Network, RecordSink]:
+    """A SIM800 on a network whose Internet table sends SERVER_ADDRESS to `port` on loopback."""
+    sink = RecordSink()
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
+    modem = VirtualModem(
+        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=conditions
+    )
+    provision(net, modem, ServeScenario())
+    modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})
+    return modem, net, sink
+
+
+def keep_bearers(monkeypatch: pytest.MonkeyPatch) -> list[PppBearer]:
+    """The PPP bearers made from now on, as they are made."""
+    bearers: list[PppBearer] = []
+    init = PppBearer.__init__
+
+    def keep(self: PppBearer, *args: Any) -> None:
+        init(self, *args)
+        bearers.append(self)
+
+    monkeypatch.setattr(PppBearer, "__init__", keep)
+    return bearers
+
+
 @pytest.mark.parametrize(
     ("net", "netloss"),
     [
@@ -172,14 +202,7 @@ def test_lwip_pppos_client_dials_gets_an_address_and_exchanges_tcp(
     net: str, netloss: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = build_client()
-    bearers: list[PppBearer] = []
-    init = PppBearer.__init__
-
-    def keep(self: PppBearer, *args: Any) -> None:
-        init(self, *args)
-        bearers.append(self)
-
-    monkeypatch.setattr(PppBearer, "__init__", keep)
+    bearers = keep_bearers(monkeypatch)
     conditions = conditions_from(preset(net), netloss=netloss)
     message = "hello from lwIP " * 200  # 3,200 bytes: several segments each way
     asyncio.run(asyncio.wait_for(_exchange(client, message, conditions, bearers), 120))
@@ -200,16 +223,9 @@ async def _exchange(client: Path, message: str, conditions: Conditions, bearers:
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    sink = RecordSink()
-    net = Network(NetworkConfig(epoch=EPOCH, seed=1), sink)
-    clock = LoopClock(loop, 0.0, 1.0)
-    modem = VirtualModem(
-        load_profile("simcom-sim800"), network=net, seed=5, epoch=EPOCH, conditions=conditions
-    )
-    provision(net, modem, ServeScenario())
     # the Internet table: the address the device dials leads to the local server
-    modem.internet = Internet(hosts={SERVER_ADDRESS: Target(host="127.0.0.1", port=port)})
+    modem, net, sink = served_modem(conditions, server.sockets[0].getsockname()[1])
+    clock = LoopClock(loop, 0.0, 1.0)
     try:
         dialled = await run_client(client, modem, clock, message)
     finally:
@@ -232,3 +248,46 @@ async def _exchange(client: Path, message: str, conditions: Conditions, bearers:
     assert record.bytes_down == ip_bytes(dialled.from_modem) + bearer.lost_down > len(message)
     if conditions.loss:
         assert bearer.lost_up + bearer.lost_down > 0  # the loss was there, and TCP got through it
+
+
+def test_lwip_with_a_small_mru_gets_a_big_udp_answer_in_fragments(monkeypatch: pytest.MonkeyPatch) -> None:
+    # lwIP asks for an MRU of 576 and sends a small UDP datagram; the server on the host answers
+    # with a 1,238-byte IP packet, Don't Fragment set: it went out in one frame over the MRU (lwIP
+    # takes it; a stack holding to its MRU drops it).  The modem drops it and tells the sender
+    # (ICMP fragmentation needed); lwIP sends again after a second and the answer comes in
+    # fragments that fit, which lwIP puts back together.
+    client = build_client()
+    bearers = keep_bearers(monkeypatch)
+    asyncio.run(asyncio.wait_for(_udp_with_a_small_mru(client, bearers), 120))
+
+
+async def _udp_with_a_small_mru(client: Path, bearers: list[PppBearer]) -> None:
+    loop = asyncio.get_running_loop()
+    big = b"A" * 1200
+
+    class Answer(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.DatagramTransport, transport)
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.transport.sendto(b"ECHO:" + data + big, addr)
+
+    transport, _ = await loop.create_datagram_endpoint(Answer, local_addr=("127.0.0.1", 0))
+    modem, net, sink = served_modem(preset("full"), transport.get_extra_info("sockname")[1])
+    try:
+        dialled = await run_client(client, modem, LoopClock(loop, 0.0, 1.0), "hello", mode="udp", mru=576)
+    finally:
+        transport.close()
+    assert dialled.returncode == 0, f"{dialled.out[-2000:]}\n{dialled.err[-2000:]}"
+    lines = dict(line.split(" ", 1) for line in dialled.out.splitlines() if " " in line)
+    assert lines["recv"] == "ECHO:hello" + big.decode()
+    down = ip_packets(dialled.from_modem)
+    assert down and all(len(p) <= 576 for p in down)
+    assert any(p[6] & 0x20 for p in down)  # More Fragments: the answer came in pieces
+    (bearer,) = bearers
+    assert bearer.too_big == 1 and bearer.lost_down == 20 + 8 + len("ECHO:hello") + len(big)
+    net.flush(modem.now + 1)
+    (record,) = [r for r in sink.records if r.session is not None]
+    # billed: what crossed the radio, the answer dropped for Don't Fragment and the ICMP error included
+    assert record.bytes_down == ip_bytes(dialled.from_modem) + bearer.lost_down
+    assert record.bytes_up == ip_bytes(dialled.to_modem) + 56

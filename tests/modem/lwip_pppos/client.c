@@ -1,9 +1,11 @@
 /* A device dialling the virtual modem: AT, ATD*99#, lwIP's PPPoS client, one TCP exchange, hang-up.
  *
- * usage: client PTY APN ADDRESS PORT MESSAGE USER PASSWORD
- * Defines context 1 on APN, waits for the registration (AT+CREG?, at most 15 s), dials.
- * Prints "ip <address>" when IPCP is up, "recv <bytes>" with what the server sent before closing,
- * "end <ppp error code>" when the link is down, and exits 0 when all of it happened.
+ * usage: client PTY APN ADDRESS PORT MESSAGE USER PASSWORD [tcp|udp [MRU]]
+ * Defines context 1 on APN, waits for the registration (AT+CREG?, at most 15 s), dials, asking for
+ * MRU when given (not 0).  Prints "ip <address>" when IPCP is up, "recv <bytes>" with what the
+ * server sent before closing (udp: the first answer to MESSAGE, sent again every second until
+ * one comes, at most 10 times), "end <ppp error code>" when the link is down, and exits 0 when all
+ * of it happened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include "lwip/netif.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
+#include "lwip/udp.h"
 #include "netif/ppp/pppos.h"
 
 static int fd = -1;
@@ -29,6 +32,8 @@ static const char *message;
 static char received[65536];
 static size_t received_len;
 static int up, done, failed, closing;
+static struct udp_pcb *datagrams;
+static int udp_mode, udp_sent;
 
 u32_t sys_now(void) {
     struct timespec ts;
@@ -85,12 +90,43 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
     return ERR_OK;
 }
 
+static void udp_send_message(void *arg) {
+    (void)arg;
+    if (received_len > 0 || closing) return;
+    if (udp_sent++ == 10) { printf("udp: no answer\n"); failed = 1; ppp_close(ppp, 0); return; }
+    struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)strlen(message), PBUF_RAM);
+    if (p == NULL) return;
+    pbuf_take(p, message, (u16_t)strlen(message));
+    udp_sendto(datagrams, p, &dest, port);
+    pbuf_free(p);
+    sys_timeout(1000, udp_send_message, NULL);
+}
+
+static void on_datagram(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr, u16_t from) {
+    (void)arg; (void)pcb; (void)addr; (void)from;
+    if (received_len == 0 && !closing) {
+        received_len = pbuf_copy_partial(p, received, (u16_t)(sizeof received - 1), 0);
+        received[received_len] = 0;
+        printf("recv %s\n", received);
+        fflush(stdout);
+        closing = 1;
+        ppp_close(ppp, 0);
+    }
+    pbuf_free(p);
+}
+
 static void on_status(ppp_pcb *pcb, int code, void *ctx) {
     (void)pcb; (void)ctx;
     if (code == PPPERR_NONE) {
         up = 1;
         printf("ip %s\n", ip4addr_ntoa(netif_ip4_addr(&pppif)));
         fflush(stdout);
+        if (udp_mode) {
+            datagrams = udp_new();
+            udp_recv(datagrams, on_datagram, NULL);
+            udp_send_message(NULL);
+            return;
+        }
         struct tcp_pcb *t = tcp_new();
         tcp_recv(t, on_recv);
         tcp_err(t, on_error);
@@ -131,7 +167,12 @@ static int expect(const char *command, const char *answer, int timeout_ms) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) { fprintf(stderr, "usage: client PTY APN ADDRESS PORT MESSAGE USER PASSWORD\n"); return 2; }
+    if (argc < 8 || argc > 10) {
+        fprintf(stderr, "usage: client PTY APN ADDRESS PORT MESSAGE USER PASSWORD [tcp|udp [MRU]]\n");
+        return 2;
+    }
+    udp_mode = argc > 8 && strcmp(argv[8], "udp") == 0;
+    int mru = argc > 9 ? atoi(argv[9]) : 0;
     fd = open(argv[1], O_RDWR | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) { perror(argv[1]); return 2; }
     struct termios tio;
@@ -147,6 +188,7 @@ int main(int argc, char **argv) {
     ppp = pppos_create(&pppif, serial_out, on_status, NULL);
     ppp_set_auth(ppp, PPPAUTHTYPE_ANY, argv[6], argv[7]);
     ppp_set_default(ppp);
+    if (mru > 0) ppp->lcp_wantoptions.mru = (u16_t)mru; /* sent when not the default 1500 */
     ppp_connect(ppp, 0);
     u32_t start = sys_now();
     u8_t buf[4096];
