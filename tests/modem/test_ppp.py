@@ -40,6 +40,7 @@ from modem.virtual.ppp.ip import (
     fragment,
     parse_ipv4,
     parse_tcp,
+    reassemble,
     transport_ok,
 )
 from modem.virtual.ppp.ipcp import IP_COMPRESSION
@@ -310,6 +311,37 @@ def test_fragments_fit_the_mtu_and_put_back_together_give_the_packet(
         header, data = _reassembled(got)
         assert data == packet[20:] and header[4:6] == packet[4:6] and header[8:10] == packet[8:10]
         assert header[12:20] == packet[12:20] and not any(dont_fragment(p) for p in got if p is not packet)
+
+
+@given(size=st.integers(1500, 9000), mtu=st.integers(68, 1500), order=st.randoms(use_true_random=False))
+def test_fragments_in_any_order_and_repeated_are_put_back_together(
+    size: int, mtu: int, order: random.Random
+) -> None:
+    src, dst = bytes([10, 64, 0, 9]), bytes([192, 0, 2, 1])
+    packet = build_udp(src, dst, 5000, 7, bytes(i % 251 for i in range(size)), 0x1234)
+    pieces = fragment(packet, mtu)
+    shuffled = pieces + order.sample(pieces, k=min(2, len(pieces)))  # some twice
+    order.shuffle(shuffled)
+    whole = reassemble(shuffled)
+    assert whole is not None and whole[20:] == packet[20:] and whole[:6] == packet[:6]
+    assert whole[8:10] == packet[8:10] and whole[12:20] == packet[12:20] and checksum(whole[:20]) == 0
+    assert whole[6:8] == b"\0\0"  # a datagram, not a fragment
+    assert reassemble(pieces[:-1]) is None and reassemble(pieces[1:]) is None
+
+
+def test_a_datagram_the_device_sends_in_fragments_reaches_its_destination() -> None:
+    # A 3,028-byte UDP datagram is sent in fragments (the device's MTU is the modem's MRU, 1,500):
+    # the forwarder dropped every fragment (billed), the echo never answered.  The destination
+    # host puts it back together (RFC 791), as a host does; its answer comes in fragments too.
+    dev, _, _ = online()
+    ctx = dev.m.net.contexts[1]
+    data = bytes(i % 253 for i in range(3000))
+    for piece in fragment(build_udp(dev.address, ECHO_HOST, 5000, 7, data, 77), 1500):
+        dev.send(piece)
+    assert len(dev.received) == 3 and all(len(p) <= 1500 for p in dev.received)
+    header, udp = _reassembled(dev.received)
+    assert header[12:16] == ECHO_HOST and udp[8:] == data
+    assert ctx.bytes_up == sum(map(len, dev.sent)) and ctx.bytes_down == sum(map(len, dev.received))
 
 
 @given(mss=st.integers(0, 0xFFFF), limit=st.integers(24, 1460), flags=st.sampled_from([SYN, SYN | ACK, ACK]))

@@ -46,8 +46,10 @@ from modem.virtual.ppp.ip import (
     build_tcp,
     build_udp,
     fragment,
+    is_fragment,
     parse_ipv4,
     parse_tcp,
+    reassemble,
     transport_ok,
 )
 
@@ -59,6 +61,9 @@ HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host
 DNS_TTL = 60
 HOST_MTU = 1500  # the link MTU of the hosts the forwarder stands for (Ethernet's)
 MIN_MTU = 68  # the smallest MTU an IPv4 path may have (RFC 791); a smaller ICMP figure is not taken
+REASSEMBLY_S = 30.0  # how long the fragments of a datagram wait for the others (Linux's ipfrag_time)
+MAX_REASSEMBLING = 64  # datagrams being put together at once; the fragments of more are dropped
+MAX_PIECES = 256  # fragments kept for one datagram (a 65,535-octet one in 576-octet frames: 120)
 
 
 class Backend(Protocol):
@@ -395,6 +400,9 @@ class Forwarder:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kernel: KernelPath | None = None
         self.path_mtu: dict[bytes, int] = {}  # remote address -> the MTU ICMP "fragmentation needed" gave
+        # the device's fragmented datagrams being put together, as their destination host does:
+        # (source, destination, protocol, identification) -> the fragments arrived
+        self._fragments: dict[tuple[bytes, bytes, int, int], tuple[list[bytes], Cancel]] = {}
         self.dropped = 0
         # of them, packets whose source is not the device's address: billed, as they crossed the
         # radio, then dropped, as a GGSN's source check does (docs/ppp.md, "What is billed")
@@ -450,6 +458,11 @@ class Forwarder:
     def from_device(self, packet_bytes: bytes) -> None:
         if self.kernel is not None and self.kernel.takes(packet_bytes):
             return
+        if len(packet_bytes) >= 20 and is_fragment(packet_bytes):
+            whole = self._reassembled(packet_bytes)
+            if whole is None:
+                return
+            packet_bytes = whole
         ip = parse_ipv4(packet_bytes)
         if ip is None or ip.src != self.device:
             self.dropped += 1
@@ -467,6 +480,32 @@ class Forwarder:
                 return
             self._tcp(ip.dst, tcp, packet_bytes)
         else:
+            self.dropped += 1
+
+    def _reassembled(self, piece: bytes) -> bytes | None:
+        """The device's datagram `piece` is a fragment of, once all have come; None until then
+        (or when too many datagrams are being put together: the fragment is dropped)."""
+        key = (piece[12:16], piece[16:20], piece[9], int.from_bytes(piece[4:6], "big"))
+        known = self._fragments.get(key)
+        if known is None:
+            if len(self._fragments) >= MAX_REASSEMBLING:
+                self.dropped += 1
+                return None
+            known = self._fragments[key] = ([], self.schedule(REASSEMBLY_S, lambda: self._expire(key)))
+        pieces, timer = known
+        if len(pieces) >= MAX_PIECES:
+            self.dropped += 1
+            return None
+        pieces.append(piece)
+        whole = reassemble(pieces)
+        if whole is not None:
+            timer.cancel()
+            del self._fragments[key]
+        return whole
+
+    def _expire(self, key: tuple[bytes, bytes, int, int]) -> None:
+        """A datagram whose fragments did not all come in time: dropped, as a host drops it."""
+        if self._fragments.pop(key, None) is not None:
             self.dropped += 1
 
     def _icmp(self, dst: bytes, body: bytes, original: bytes) -> None:
@@ -612,6 +651,9 @@ class Forwarder:
 
     def close(self) -> None:
         """The bearer ended: every flow and host socket goes (and the kernel path)."""
+        for _, timer in self._fragments.values():
+            timer.cancel()
+        self._fragments.clear()
         if self.kernel is not None:
             self.kernel.close()
             self.kernel = None

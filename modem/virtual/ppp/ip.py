@@ -120,6 +120,42 @@ def fragment(packet: bytes, mtu: int) -> list[bytes]:
     return out
 
 
+def is_fragment(packet: bytes) -> bool:
+    """Whether an IPv4 packet is a fragment (More Fragments set, or a non-zero offset)."""
+    return bool(int.from_bytes(packet[6:8], "big") & 0x3FFF)
+
+
+def reassemble(fragments: list[bytes]) -> bytes | None:
+    """The datagram the fragments of one datagram (same source, destination, protocol and
+    identification) make, once they cover it from its start to the fragment without More
+    Fragments (RFC 791 3.2); None while some are missing.  Overlaps take the first arrived."""
+    data = bytearray()
+    total: int | None = None
+    first: bytes | None = None
+    pieces = sorted(fragments, key=lambda f: int.from_bytes(f[6:8], "big") & 0x1FFF)
+    for f in pieces:
+        ihl = (f[0] & 0x0F) * 4
+        fields = int.from_bytes(f[6:8], "big")
+        start = (fields & 0x1FFF) * 8
+        if start > len(data):
+            return None  # a hole
+        if start == 0 and first is None:
+            first = f
+        body = f[ihl : int.from_bytes(f[2:4], "big")]
+        data[len(data) :] = body[len(data) - start :]
+        if not fields & MF:
+            total = start + len(body)
+    if first is None or total is None or len(data) < total:
+        return None
+    ihl = (first[0] & 0x0F) * 4
+    header = bytearray(first[:ihl])
+    header[2:4] = (ihl + total).to_bytes(2, "big")
+    header[6:8] = (int.from_bytes(first[6:8], "big") & DF).to_bytes(2, "big")
+    header[10:12] = b"\0\0"
+    header[10:12] = checksum(bytes(header)).to_bytes(2, "big")
+    return bytes(header) + bytes(data[:total])
+
+
 def _copied_options(options: bytes) -> bytes:
     """The IPv4 options a fragment after the first carries: those with the copied flag, padded."""
     out = bytearray()
