@@ -83,7 +83,7 @@ def _fail(command: str, message: str) -> int:
 
 
 MIN_INTERVAL_S = 60  # RFC 2869 5.16: an Acct-Interim-Interval "MUST NOT be smaller than 60"
-CHUNK_RECORDS = 1 << 20  # records cut and written at once (a session gives 527,040 at the most)
+CHUNK_RECORDS = 1 << 18  # records cut and written at once (a session gives 527,040 at the most)
 
 
 def _batches(durations: npt.NDArray[np.int64], interval_s: int, most: int) -> Iterator[tuple[int, int]]:

@@ -387,6 +387,12 @@ _PLAIN = bytes([9, 10, 13, *range(32, 127)])  # a tab, line ends, printable ASCI
 _BLOCK = 1 << 18  # rows whose starts are read at once
 
 
+def _block(size: int) -> int:
+    """pyarrow's block size for a file of `size` bytes: the whole file in one block up to 1 GiB, so
+    that each column is one array, not chunks to copy into one."""
+    return min(max(size + 1, 1 << 20), 1 << 30)
+
+
 def _table(opened: Opened) -> tuple[pa.Table, bool] | None:
     """The rows as Arrow strings, numbered as Python's csv numbers them (the header row 1, the n-th
     row after it n + 1, blank lines not counted), or None when they could be numbered otherwise
@@ -405,7 +411,9 @@ def _table(opened: Opened) -> tuple[pa.Table, bool] | None:
     try:
         table = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data)[end + 1 :]),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(
+                column_names=names, use_threads=False, block_size=_block(len(data))
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=opened.delimiter,
                 newlines_in_values=b'"' in data,
@@ -477,6 +485,7 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         if "session" in trimmed
         else pa.array(np.full(n, "", dtype=object), type=pa.string())
     )
+    del trimmed, text  # (the fields converted: the rows not converted are taken from `table`)
 
     # The other rows, one at a time: converted (patched in) or rejected.
     rejects: list[tuple[int, str]] = []
@@ -516,19 +525,23 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
 
     # Rows that may repeat a session (a session id given more than once on a line; without one,
     # the same values): checked one by one in the file's order, as the loop checks every row.
-    line_id, given_id, zone_id = _hashes(line), _hashes(given), _hashes(zone)
+    line_id = _hashes(line)
     has_id = pc.not_equal(given, "").to_numpy(zero_copy_only=False)
-    by_id = _mix(line_id, given_id)
-    by_values = _mix(
-        line_id,
-        seconds.astype(np.uint64),
-        numbers["duration_s"].astype(np.uint64),
-        numbers["bytes_up"].astype(np.uint64),
-        numbers["bytes_down"].astype(np.uint64),
-        zone_id,
-        abnormal.astype(np.uint64),
-    )
-    key = np.where(has_id, by_id, by_values)[kept]
+    key = _mix(line_id, _hashes(given))
+    if not has_id.all():
+        by_values = _mix(
+            line_id,
+            seconds.view(np.uint64),
+            numbers["duration_s"].view(np.uint64),
+            numbers["bytes_up"].view(np.uint64),
+            numbers["bytes_down"].view(np.uint64),
+            _hashes(zone),
+            abnormal.astype(np.uint64),
+        )
+        key = np.where(has_id, key, by_values)
+        del by_values
+    del line_id
+    key = key[kept]
     ordered = np.sort(key)
     twice = ordered[1:][ordered[1:] == ordered[:-1]]
     # (a collision of the keys only checks more rows)
