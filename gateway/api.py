@@ -310,12 +310,15 @@ class NetworkAPI(Protocol):
         G-PDUs made from these counts: their packets are modelled, not real)."""
         ...
 
-    def carry_packet(self, now: float, session_id: str, packet: bytes, *, uplink: bool) -> None:
+    def carry_packet(self, now: float, session_id: str, packet: bytes, *, uplink: bool) -> bool:
         """Carry one real IP packet on an open session: counted at its length (uplink: from the
         device; else downlink), and, when the capture writes GTP-U, written as one G-PDU whose
         T-PDU is exactly `packet` (uplink SGSN -> GGSN with the GGSN's TEID, downlink back with the
         SGSN's).  `packet` is 1..`MAX_IP_PACKET` octets (else `gateway.errors.InvalidVolume`).  `transfer`
-        is for volume whose packets are not real (modelled headers, the simulator's traffic)."""
+        is for volume whose packets are not real (modelled headers, the simulator's traffic).
+        False: an uplink IPv4 packet whose source is not the session's address, dropped by the
+        gateway's source check (counted unless `NetworkConfig.source_violation` is `excluded`);
+        True: the gateway forwards it."""
         ...
 
     def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:

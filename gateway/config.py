@@ -23,6 +23,15 @@ class CountingMode(StrEnum):
     OUTER_GTP = "outer-gtp"  # the GTP-U/UDP/IP packets on the Gn/Gp interface
 
 
+class SourceViolation(StrEnum):
+    """What the gateway's source check does with an uplink packet whose source is not the PDP
+    context's address: it drops it either way (3GPP TS 33.203 T.6); counted in the records or not,
+    as Cisco StarOS's APN `ip source-violation check` without or with `exclude-from-accounting`."""
+
+    COUNTED = "counted"  # StarOS's default
+    EXCLUDED = "excluded"
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     epoch: datetime  # simulated time 0, timezone-aware (converted to UTC)
@@ -31,6 +40,7 @@ class NetworkConfig:
     plmn_file: Path | None = None  # default: accounting/data/plmn.yaml
     numbering_file: Path | None = None  # default: gateway/data/numbering.yaml
     counting: CountingMode = CountingMode.INNER_IP
+    source_violation: SourceViolation = SourceViolation.COUNTED  # packets from another source address
     mean_packet_bytes: int = 200  # packets estimate for OUTER_GTP when the caller gives none
     interim_interval_s: int = INTERVAL_S
     # unsolicited inbound probes per hour on a public-address session: none unless set (as in the
@@ -54,6 +64,12 @@ class NetworkConfig:
         object.__setattr__(self, "epoch", self.epoch.astimezone(UTC))
         validate_plmn(self.home_plmn, "home_plmn")
         object.__setattr__(self, "counting", CountingMode(self.counting))
+        try:
+            object.__setattr__(self, "source_violation", SourceViolation(self.source_violation))
+        except ValueError as exc:
+            raise ConfigError(
+                f"source_violation: one of counted, excluded, got {self.source_violation!r}"
+            ) from exc
         for name in ("mean_packet_bytes", "interim_interval_s", "scan_packet_bytes", "max_bytes_per_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -66,6 +82,7 @@ class NetworkConfig:
 _SCALAR_KEYS: dict[str, type] = {
     "home_plmn": str,
     "counting": str,
+    "source_violation": str,
     "mean_packet_bytes": int,
     "interim_interval_s": int,
     "scan_rate_per_hour": float,
@@ -112,6 +129,11 @@ def network_config(
             kwargs["counting"] = CountingMode(kwargs["counting"])
         except ValueError as exc:
             raise ConfigError(f"{source}.counting: one of inner-ip, outer-gtp") from exc
+    if "source_violation" in kwargs:
+        try:
+            kwargs["source_violation"] = SourceViolation(kwargs["source_violation"])
+        except ValueError as exc:
+            raise ConfigError(f"{source}.source_violation: one of counted, excluded") from exc
     try:
         if "sms" in doc:
             kwargs["sms"] = SmscConfig(**dict(doc["sms"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,7 +20,7 @@ from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
 from gateway.api import MAX_IP_PACKET, GtpCause, PcoAuth, RecordSink, SessionResult, Subscriber
 from gateway.apn import AddressPool, Apn, ApnCatalog
-from gateway.config import CountingMode, NetworkConfig
+from gateway.config import CountingMode, NetworkConfig, SourceViolation
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
 from gateway.events import CaptureSink, ContextInfo
 from gateway.journal import Journal
@@ -45,6 +46,14 @@ class UseReporter(Protocol):
         nbytes: int = 0,
         ko: int = 0,
     ) -> None: ...
+
+
+def _ipv4(text: str) -> bytes | None:
+    """The 4 octets of an IPv4 address written in dotted form; None for another kind of address."""
+    try:
+        return socket.inet_aton(text)
+    except OSError:
+        return None
 
 
 @dataclass(slots=True)
@@ -338,11 +347,15 @@ class Ggsn:
         )
         self._advance(s, now, up, down, pk_up, pk_down)
 
-    def carry(self, now: float, session_id: str, packet: bytes, uplink: bool) -> None:
-        """One real IP packet on a session: counted at its length, and handed whole to the capture."""
+    def carry(self, now: float, session_id: str, packet: bytes, uplink: bool) -> bool:
+        """One real IP packet on a session: counted at its length, and handed whole to the capture.
+
+        The source check: an uplink IPv4 packet whose source is not the session's address is
+        dropped (False; 3GPP TS 33.203 T.6), counted in the `source-violations` counter, and in the
+        records unless `source_violation` is `excluded` (as Cisco StarOS's APN setting)."""
         s = self._session(now, session_id, "packet")
         if s is None:
-            return
+            return False
         self.journal.check_order(now, s.last_time, f"session {session_id}")
         if not isinstance(packet, (bytes, bytearray, memoryview)):
             self.journal.fail(
@@ -357,10 +370,19 @@ class Ggsn:
                 InvalidVolume("packet", f"{n} octets", f"an IP packet is 1..{MAX_IP_PACKET} octets"),
             )
         data = bytes(packet)
-        if uplink:
-            self._advance(s, now, n, 0, 1, 0, data, True)
-        else:
+        if not uplink:
             self._advance(s, now, 0, n, 0, 1, data, False)
+            return True
+        own = _ipv4(s.ctx.ip_address)
+        if n < 20 or data[0] >> 4 != 4 or own is None or data[12:16] == own:
+            self._advance(s, now, n, 0, 1, 0, data, True)
+            return True
+        self.journal.counters["source-violations"] += 1
+        if self.config.source_violation is SourceViolation.EXCLUDED:
+            self._advance(s, now, 0, 0, 0, 0, data, True)  # in the capture (it crossed Gn), not counted
+        else:
+            self._advance(s, now, n, 0, 1, 0, data, True)
+        return False
 
     def _packets(self, nbytes: int, given: int | None) -> int:
         if given is not None:

@@ -434,9 +434,10 @@ class Network:
             now, session_id, bytes_up, bytes_down, packets_up=packets_up, packets_down=packets_down
         )
 
-    def carry_packet(self, now: float, session_id: str, packet: bytes, *, uplink: bool) -> None:
-        """One real IP packet on a session: counted at its length, written whole as a G-PDU by the capture."""
-        self.ggsn.carry(now, session_id, packet, uplink)
+    def carry_packet(self, now: float, session_id: str, packet: bytes, *, uplink: bool) -> bool:
+        """One real IP packet on a session: counted at its length, written whole as a G-PDU by the
+        capture; False when the source check dropped it (`Ggsn.carry`)."""
+        return self.ggsn.carry(now, session_id, packet, uplink)
 
     def close_session(self, now: float, session_id: str, abnormal: bool = False) -> None:
         self.ggsn.close_session(now, session_id, abnormal)

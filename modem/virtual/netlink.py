@@ -402,19 +402,20 @@ class NetLink:
         if ctx.session_id is not None and self.network is not None and (up or down):
             self.network.transfer(self.modem.now, ctx.session_id, up, down)
 
-    def carry(self, ctx: Context, packet: bytes, uplink: bool) -> bool:
+    def carry(self, ctx: Context, packet: bytes, uplink: bool) -> bool | None:
         """One real IP packet on `ctx`'s session: counted by the gateway at its length and written
-        whole into its capture (`carry_packet`).  False (nothing counted) when the context has no
-        session or the bytes cannot be an IP packet (empty, or more than 65,535 octets)."""
+        whole into its capture (`carry_packet`).  None (nothing counted) when the context has no
+        session or the bytes cannot be an IP packet (empty, or more than 65,535 octets); False when
+        the gateway's source check dropped it (an uplink packet from another address), else True.
+        The context's own counters (the modem's) count what the modem sent and received."""
         n = len(packet)
         if ctx.session_id is None or self.network is None or not 0 < n <= MAX_IP_PACKET:
-            return False
+            return None
         if uplink:
             ctx.bytes_up += n
         else:
             ctx.bytes_down += n
-        self.network.carry_packet(self.modem.now, ctx.session_id, packet, uplink=uplink)
-        return True
+        return self.network.carry_packet(self.modem.now, ctx.session_id, packet, uplink=uplink)
 
     def send_sms(
         self,

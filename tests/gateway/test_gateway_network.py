@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -528,6 +529,9 @@ def test_network_config_from_a_mapping() -> None:
         network_config({"colour": 1}, EPOCH, source="scenario.gateway")
     with pytest.raises(ConfigError, match="counting"):
         network_config({"counting": "gtp"}, EPOCH)
+    assert network_config({"source_violation": "excluded"}, EPOCH).source_violation == "excluded"
+    with pytest.raises(ConfigError, match=r"gateway.source_violation: one of counted, excluded"):
+        network_config({"source_violation": "ignored"}, EPOCH)
     with pytest.raises(ConfigError, match="seed"):
         network_config({"seed": "x"}, EPOCH)
     with pytest.raises(ConfigError, match="validity"):
@@ -670,6 +674,31 @@ def test_real_packets_are_counted_at_their_length_and_reach_the_capture_whole() 
         ("user_packet", INTERVAL_S + 0.25, sid, up, True),
         ("user_packets", INTERVAL_S + 6.0, sid, 100, 0),
     ]
+
+
+@pytest.mark.parametrize("setting", ["counted", "excluded"])
+def test_an_uplink_packet_from_another_address_is_dropped_and_counted_as_set(setting: str) -> None:
+    # The source check (3GPP TS 33.203 T.6): dropped either way; in the records by default, as Cisco
+    # StarOS's `ip source-violation check`, or not, as with its `exclude-from-accounting`.
+    capture = Capture()
+    net, sink = make(capture=capture, source_violation=setting)
+    s = net.open_session(0, "L1", "orange.m2m.spec")
+    assert s.session_id and s.ip_address
+    own = ipaddress.IPv4Address(s.ip_address).packed
+    mine = b"\x45" + bytes(11) + own + bytes(44)
+    forged = b"\x45" + bytes(11) + bytes([192, 168, 1, 20]) + bytes(4) + bytes(80)
+    assert net.carry_packet(1.0, s.session_id, mine, uplink=True) is True
+    assert net.carry_packet(2.0, s.session_id, forged, uplink=True) is False
+    assert (
+        net.carry_packet(3.0, s.session_id, forged, uplink=False) is True
+    )  # a downlink packet is not checked
+    net.close_session(4.0, s.session_id)
+    assert net.counters["source-violations"] == 1
+    (record,) = sink.records
+    assert record.bytes_up == len(mine) + (len(forged) if setting == "counted" else 0)
+    assert record.bytes_down == len(forged)
+    # the capture shows what crossed the tunnel, the dropped packet too
+    assert [c[3] for c in capture.calls if c[0] == "user_packet"] == [mine, forged, forged]
 
 
 def test_real_packets_with_outer_gtp_counting_and_scans() -> None:

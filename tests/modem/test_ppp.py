@@ -425,9 +425,9 @@ def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
 
 def test_a_packet_from_another_source_address_is_billed_and_dropped() -> None:
     # A packet whose source is not the context's address (a LAN behind the device, not NATed, or a
-    # forged one): it crossed the radio on this bearer, so it is billed, and the source check drops
-    # it, as a GGSN's does (3GPP TS 33.203 T.6: dropped; Cisco StarOS's `ip source-violation check`,
-    # the default, keeps such packets in the accounting unless `exclude-from-accounting` is set).
+    # forged one): the gateway's source check drops it (3GPP TS 33.203 T.6) and, by default, bills
+    # it, as Cisco StarOS's `ip source-violation check` keeps such packets in the accounting unless
+    # `exclude-from-accounting` is set (the gateway's `source_violation: excluded`).
     dev, net, sink = online()
     m = dev.m
     ctx = m.net.contexts[1]
@@ -436,9 +436,10 @@ def test_a_packet_from_another_source_address_is_billed_and_dropped() -> None:
     dev.send(forged)
     assert dev.received == []  # never reached the echo: no reply
     assert ctx.bytes_up - up0 == len(forged)
-    assert m.ppp is not None and m.ppp.forwarder is not None and m.ppp.forwarder.spoofed == 1
+    assert m.ppp is not None and m.ppp.source_violations == 1 and net.counters["source-violations"] == 1
+    assert m.ppp.forwarder is not None and m.ppp.forwarder.dropped == 0  # it never got there
     dev.ping(ECHO_HOST)  # the device's own packets go on
-    assert len(dev.received) == 1 and m.ppp.forwarder.spoofed == 1
+    assert len(dev.received) == 1 and m.ppp.source_violations == 1
     m.feed(b"+++", m.now + 1.5)
     m.poll(m.now + 1.5)
     m.feed(b"ATH\r", m.now)

@@ -74,6 +74,7 @@ class PppBearer:
         self.fragmented = 0
         self.too_big = 0
         self._ident = 0  # the identification of the modem's own IP packets (its ICMP errors)
+        self.source_violations = 0  # uplink packets from another address, dropped by the gateway
         self._flying = [0, 0]  # IP bytes on the radio now, up and down
         self.link = PppLink(
             "network",
@@ -173,17 +174,20 @@ class PppBearer:
             return  # counted as lost when the bearer ended
         if flew:
             self._flying[0] -= len(packet)
-        if not self.modem.net.carry(self.ctx, packet, uplink=True):
+        carried = self.modem.net.carry(self.ctx, packet, uplink=True)
+        if carried is None:
             self.lost_up += len(packet)  # no session any more (or not an IP packet): never carried
             return
         self.packets_up += 1
-        if self.forwarder is not None:
+        if not carried:
+            self.source_violations += 1  # from another address: the gateway's source check dropped it
+        elif self.forwarder is not None:
             self.forwarder.from_device(packet)
 
     def _to_device(self, packet: bytes) -> None:
         """An IP packet for the device: counted by the gateway, then over the radio."""
         m = self.modem
-        if self.ended or not m.net.carry(self.ctx, packet, uplink=False):
+        if self.ended or m.net.carry(self.ctx, packet, uplink=False) is None:
             return
         self.packets_down += 1
         arrival = m.link.down.send_datagram(m.now, len(packet))
@@ -251,7 +255,7 @@ class PppBearer:
             "PPP: bearer on context %d ended: %d good frames from the device, %d dropped (bad FCS, aborted "
             "or too long), %d IPv4 frames holding no IPv4 datagram dropped; %d IP packets up, %d down, "
             "%d down fragmented to the device's MRU, %d down too big with Don't Fragment (ICMP to the sender), "
-            "%d up from a source that is not the device's address (billed, dropped)",
+            "%d up from a source that is not the device's address (dropped by the gateway)",
             self.ctx.cid,
             self.link.decoder.good,
             self.link.decoder.bad,
@@ -260,7 +264,7 @@ class PppBearer:
             self.packets_down,
             self.fragmented,
             self.too_big,
-            self.forwarder.spoofed if self.forwarder is not None else 0,
+            self.source_violations,
         )
         self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
         self.lost_down += self._flying[1]

@@ -404,9 +404,6 @@ class Forwarder:
         # (source, destination, protocol, identification) -> the fragments arrived
         self._fragments: dict[tuple[bytes, bytes, int, int], tuple[list[bytes], Cancel]] = {}
         self.dropped = 0
-        # of them, packets whose source is not the device's address: billed, as they crossed the
-        # radio, then dropped, as a GGSN's source check does (docs/ppp.md, "What is billed")
-        self.spoofed = 0
         self.bytes_from_device = 0  # TCP payload octets
         self.bytes_to_device = 0
 
@@ -465,8 +462,7 @@ class Forwarder:
             packet_bytes = whole
         ip = parse_ipv4(packet_bytes)
         if ip is None or ip.src != self.device:
-            self.dropped += 1
-            self.spoofed += ip is not None
+            self.dropped += 1  # the gateway's source check drops another address first
             return
         if ip.proto == ICMP:
             self._icmp(ip.dst, ip.payload, packet_bytes)
