@@ -132,7 +132,9 @@ def class_for_line(kept: bytes | None, other: bytes) -> bytes:
     return kept
 
 
-_PLMN_TEXT = re.compile(rb"[0-9]{5,6}")
+# MCC and MNC as text: TS 29.061's 5 or 6 digits, and the forms seen besides (a separator between them,
+# the F filler of a 2-digit MNC's third digit written out)
+_PLMN_TEXT = re.compile(rb"([0-9]{3})[-_ .]?[Ff]?([0-9]{2,3})[Ff]?")
 
 
 def _bcd_plmn(octets: bytes) -> str | None:
@@ -147,14 +149,15 @@ def _bcd_plmn(octets: bytes) -> str | None:
 
 
 def serving_plmn_of(value: bytes) -> str:
-    """The MCC+MNC a 3GPP-SGSN-MCC-MNC says: TS 29.061's text (5 or 6 digits; a C string's NUL
-    after them is dropped), or the three octets of a PLMN id (`_bcd_plmn`) as the RAI and
+    """The MCC+MNC a 3GPP-SGSN-MCC-MNC says: TS 29.061's text (5 or 6 digits; a C string's NUL or
+    padding after them, a separator or an F filler written out as `208-01` or `208F01`, are dropped: such
+    text was rated by its MCC), or the three octets of a PLMN id (`_bcd_plmn`) as the RAI and
     User-Location-Info carry it, which some GGSNs copy into the attribute.  `ValueError` saying why
     for anything else (no network, text or octets, can be billed by it: read as text it was rated
     `world`)."""
-    text = value.rstrip(b"\0")
-    if _PLMN_TEXT.fullmatch(text):
-        return text.decode("ascii")
+    text = _PLMN_TEXT.fullmatch(value.strip(b"\0 \t"))
+    if text is not None:
+        return (text.group(1) + text.group(2)).decode("ascii")
     plmn = _bcd_plmn(value) if len(value) == 3 and not value.isdigit() else None
     if plmn is None:
         raise ValueError(

@@ -552,6 +552,9 @@ def test_no_serving_network_said_is_the_records_default_zone_not_world(tmp_path:
         (b"\x32\xf4\x51", "23415", "eu"),  # BCD as in the RAI / ULI (TS 24.008 10.5.1.3), 2-digit MNC
         (b"\x13\x00\x14", "310410", "world"),  # 3-digit MNC: its third digit in place of the F
         (b"23415\0", "23415", "eu"),  # a C string with its NUL
+        (b"234-15", "23415", "eu"),  # text forms besides TS 29.061's: a separator, padding, the F filler
+        (b"23415   ", "23415", "eu"),
+        (b"234F15", "23415", "eu"),
     ],
 )
 def test_serving_network_in_octets_is_read_as_its_digits(
@@ -559,7 +562,8 @@ def test_serving_network_in_octets_is_read_as_its_digits(
 ) -> None:
     """3GPP-SGSN-MCC-MNC as the three BCD octets of a PLMN id (copied from the RAI or ULI), not TS
     29.061's text: read as text, '2\xf4Q' was no network in the table, the records zone world (a UK
-    session rated as roaming outside Europe) with that serving_plmn."""
+    session rated as roaming outside Europe) with that serving_plmn. Text with a separator, padding or
+    the F filler written out is its digits (it was rated by its MCC, but kept as serving_plmn)."""
     records, report = read_serving_network(tmp_path, vsa3gpp(18, value))
     assert [(r.serving_plmn, r.zone.value, r.bytes_up) for r in records] == [
         (plmn, zone, 100),
@@ -572,14 +576,15 @@ def test_a_serving_network_that_is_no_mcc_mnc_is_a_reject_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A 3GPP-SGSN-MCC-MNC that is neither digits nor BCD octets says no network to rate by: each
-    request is a reject naming the packet and the attribute. Its records were zone world."""
-    records, report = read_serving_network(tmp_path, vsa3gpp(18, b"208-1"))
+    request is a reject naming the packet and the attribute. Its records were zone world (no MCC in
+    the table), with that serving_plmn."""
+    records, report = read_serving_network(tmp_path, vsa3gpp(18, b"GB-VF"))
     path = tmp_path / "c.pcap"
     assert records == []
     assert report.reasons == {"malformed Accounting-Request": 3}
     first = report.as_dict()["rejects"][0]  # type: ignore[index]
     assert (
-        first["packet"] == 1 and "3GPP-SGSN-MCC-MNC 0x3230382d31 ('208-1') is no MCC+MNC" in first["reason"]
+        first["packet"] == 1 and "3GPP-SGSN-MCC-MNC 0x47422d5646 ('GB-VF') is no MCC+MNC" in first["reason"]
     )
     assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 1
     assert "3GPP-SGSN-MCC-MNC" in capsys.readouterr().err
