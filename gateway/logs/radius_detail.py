@@ -86,6 +86,8 @@ _MONTHS = {
 }
 
 _U32_MAX = 0xFFFF_FFFF
+_QUARTER_HOUR = 900  # every zone's offset from UTC is a whole number of them (Nepal +05:45, Chatham +12:45)
+_MAX_OFFSET_S = 14 * 3_600  # from UTC-12 to UTC+14
 
 _TEXT_ATTRIBUTES = (
     "3GPP-IMSI",
@@ -270,7 +272,9 @@ def _integer(
 
 def _event_time(values: dict[str, str], lines: dict[str, int], written: int | None) -> int | None:
     """Event-Timestamp in seconds: a date in UTC/GMT or a numeric zone (`+04`) as it says; a date in a zone
-    named otherwise (`CET`: its offset is not in the text) falls back to Timestamp - Acct-Delay-Time. A
+    named otherwise (`CET`: its offset is not in the text) is placed by the offset in whole quarter hours
+    that dates it nearest to Timestamp - Acct-Delay-Time (when the client sent it), or that time when no
+    offset within 14 h does. A
     month named in the server's language (`мар`, `mars`, `Mär`) is the one that dates the event nearest
     to Timestamp - Acct-Delay-Time (when the client sent it): the other months are weeks away."""
     value = values.get("Event-Timestamp")
@@ -305,8 +309,14 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
         raise _BadBlock(
             lines["Event-Timestamp"], f"Event-Timestamp in zone {zone} and no Timestamp to place it"
         )
-    else:
-        return written - (_integer(values, lines, "Acct-Delay-Time") or 0)
+    else:  # a zone named otherwise (CET, CEST, EST...): its offset is not in the text, but a whole number
+        # of quarter hours (every zone's since 1972), within 14 h: the one that dates the event nearest
+        # to when the client sent it (Timestamp - Acct-Delay-Time), exact unless the client held it
+        # 7.5 minutes or more without saying so in Acct-Delay-Time
+        sent = written - (_integer(values, lines, "Acct-Delay-Time") or 0)
+        placed = [date - round((date - sent) / _QUARTER_HOUR) * _QUARTER_HOUR for date in dates]
+        near = [when for when, date in zip(placed, dates, strict=True) if abs(date - when) <= _MAX_OFFSET_S]
+        return min(near, key=lambda when: abs(when - sent)) if near else sent
     if month is not None:
         return dates[0] - offset
     if written is None:

@@ -462,6 +462,47 @@ def test_detail_event_timestamp_in_a_numeric_zone_is_read_exactly(
 
 
 @pytest.mark.parametrize(
+    ("zone", "offset", "late_s"),
+    [("CET", 60, 60), ("CEST", 120, 60), ("EST", -300, 400), ("NPT", 345, 30)],  # (Asia/Kathmandu)
+)
+def test_detail_event_timestamp_in_a_named_zone_is_placed_by_its_offset(
+    tmp_path: Path, zone: str, offset: int, late_s: int
+) -> None:
+    """A server in Europe/Paris (America/New_York, Asia/Kathmandu) prints Event-Timestamp in `CET` or
+    `CEST`, whose offset is not in the text: it is the whole number of quarter hours that dates the
+    event nearest to when the client sent it. A client without Acct-Delay-Time whose Start reached the
+    server `late_s` late, then re-sent it: the session started at the Timestamp the server wrote, that
+    much late (at the end of a month, in the next one), and the copy was a reject, 'duplicate Start'."""
+    start = START.replace(month=7) if zone == "CEST" else START
+
+    def local(match: re.Match[str]) -> str:
+        when = datetime.strptime(match.group(1), "%b %d %Y %H:%M:%S") + timedelta(minutes=offset)
+        when += timedelta(days=(start - START).days)
+        return f'Event-Timestamp = "{when:%b} {when.day:2d} {when:%Y %H:%M:%S} {zone}"'
+
+    shift = int((start - START).total_seconds())
+    blocks = re.sub(r'Event-Timestamp = "(.*) UTC"', local, DETAIL).split("\n\n")
+    blocks = [
+        re.sub(r"Timestamp = (\d+)", lambda m: f"Timestamp = {int(m.group(1)) + shift}", b).replace(
+            "\tAcct-Delay-Time = 0\n", ""
+        )
+        for b in blocks
+    ]
+    first = blocks[0].replace(
+        f"Timestamp = {1772359200 + shift}", f"Timestamp = {1772359200 + shift + late_s}"
+    )
+    again = first.replace(
+        f"Timestamp = {1772359200 + shift + late_s}", f"Timestamp = {1772359200 + shift + late_s + 5}"
+    )
+    path = tmp_path / "detail"
+    path.write_text("\n\n".join([first, again, *blocks[1:]]))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report))
+    assert report.rejected == 0 and report.retransmissions == 2 and len(records) == 3
+    assert records[0].start == start
+
+
+@pytest.mark.parametrize(
     ("march", "zone", "hours"),
     [("мар", "+05", 5), ("mars", "UTC", 0), ("Mär", "+01", 1)],  # as FreeRADIUS 3.2 wrote them here
 )
