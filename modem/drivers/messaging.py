@@ -107,12 +107,19 @@ class Messaging:
         self._reassembler = Reassembler(timeout=3600.0)
         self._partial: dict[tuple[str, int, int, int], list[StoredSms]] = {}
 
-    async def configure(self, mode: str | None = None) -> None:
-        """Set the message format (AT+CMGF), the storage (AT+CPMS) and new-message URCs (AT+CNMI)."""
+    async def configure(self, mode: str | None = None, *, status_reports: bool = False) -> bool:
+        """Set the message format (AT+CMGF), the storage (AT+CPMS) and new-message URCs (AT+CNMI).
+
+        `status_reports`: also route SMS status reports to the serial line as `+CDS` (<ds>=1), with
+        the profile's `sms.status_reports` line; returns whether they are routed (False when not
+        asked, when the profile has no such line, the module's support not known, and in text mode,
+        where the driver asks for none)."""
         await self.set_mode(mode or self.profile.sms_mode)
         store = quote(self.profile.sms_storage, "storage")
         await self.client.command(f"AT+CPMS={store},{store},{store}")
-        await self.client.command(self.profile.cnmi)
+        routed = status_reports and bool(self.profile.status_reports) and self.mode == "pdu"
+        await self.client.command(self.profile.status_reports if routed else self.profile.cnmi)
+        return routed
 
     async def set_mode(self, mode: str) -> None:
         if mode not in ("pdu", "text"):
@@ -120,10 +127,16 @@ class Messaging:
         await self.client.command(f"AT+CMGF={1 if mode == 'text' else 0}")
         self.mode = mode
 
-    async def send(self, number: str, text: str) -> list[int]:
-        """Send a text (split into parts when long, in PDU mode); returns the message references."""
+    async def send(self, number: str, text: str, *, status_report: bool = False) -> list[int]:
+        """Send a text (split into parts when long, in PDU mode); returns the message references.
+        `status_report`: each part asks the service centre for a status report (TP-SRR, PDU mode
+        only), routed as `+CDS` once `configure(status_reports=True)` (`on_status_report`)."""
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
+        if status_report and self.mode == "text":
+            raise ValueError(
+                "a status report is asked for in PDU mode only (the driver's text mode sets no TP-SRR)"
+            )
         if self.mode == "text":
             _check_text_mode(text)
             reply = await self._submit(
@@ -131,7 +144,9 @@ class Messaging:
             )
             return [int(reply.fields("+CMGS")[0])]
         refs: list[int] = []
-        pdus = encode_submit(text, number, message_reference=self._mr, concat_reference=self._mr)
+        pdus = encode_submit(
+            text, number, message_reference=self._mr, concat_reference=self._mr, status_report=status_report
+        )
         self._mr = (self._mr + len(pdus)) % 256
         for pdu in pdus:
             reply = await self._submit(number, f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z)

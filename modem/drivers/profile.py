@@ -4,7 +4,8 @@
       init: [ATE0, AT+CMEE=1]            # run at start and after a watchdog recovery
       iccid: [AT+CCID]                   # tried in order until one answers
       registration: [+CREG, +CGREG]      # registration reads (add +CEREG on LTE modules)
-      sms: {cnmi: "AT+CNMI=2,1,0,0,0", storage: SM, mode: pdu}
+      sms: {cnmi: "AT+CNMI=2,1,0,0,0", storage: SM, mode: pdu,
+            status_reports: "AT+CNMI=2,1,0,1,0"}   # +CNMI routing status reports as +CDS (<ds>=1)
       timeouts: {+CIICR: 85}             # seconds, by response prefix
       tcp: {stack: simcom-cip, max_send: 1460, read_size: 1460, mux: false, context: 1}
       no_ok: {"AT+CPIN?": "\\+CPIN: .*"}   # answers that end a command without OK (Wavecom)
@@ -43,6 +44,8 @@ REGISTRATIONS = ("+CREG", "+CGREG", "+CEREG", "+C5GREG")
 
 # AT+CNMI=<mode>,<mt>,...: the <mt> a profile's `sms.cnmi` sets (27.005 §3.4.1)
 _CNMI_MT = re.compile(r"AT\+CNMI=\s*\d*\s*,\s*(\d+)", re.IGNORECASE)
+# ... and its <ds>, the fourth: 1 routes status reports to the serial line as +CDS
+_CNMI_DS = re.compile(r"AT\+CNMI=\s*\d*\s*,\s*\d*\s*,\s*\d*\s*,\s*(\d*)", re.IGNORECASE)
 
 
 class DriverProfileError(YamlError, ModemError, ValueError):
@@ -66,6 +69,9 @@ class DriverProfile:
     iccid: tuple[str, ...] = ("AT+CCID", "AT+ICCID", "AT+QCCID")
     registration: tuple[str, ...] = ("+CREG", "+CGREG", "+CEREG")
     cnmi: str = "AT+CNMI=2,1,0,0,0"
+    # the AT+CNMI that also routes SMS status reports as +CDS (<ds>=1), when the module has it:
+    # sent instead of `cnmi` when a message asks for a delivery report; "" when not known
+    status_reports: str = ""
     sms_storage: str = "SM"
     sms_mode: str = "pdu"
     timeouts: dict[str, float] = field(default_factory=dict)
@@ -112,7 +118,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         if reg not in REGISTRATIONS:
             raise fail(d, "registration", "driver", f"{reg!r} is not one of {list(REGISTRATIONS)}")
     sms = mapping(d.get("sms") or LocatedDict(), src, "driver.sms", d.line_of("sms"))
-    check_keys(sms, ("cnmi", "storage", "mode"), src, "driver.sms")
+    check_keys(sms, ("cnmi", "storage", "mode", "status_reports"), src, "driver.sms")
     mode = text_field(sms, "mode", src, "driver.sms", default=defaults.sms_mode)
     if mode not in ("pdu", "text"):
         raise fail(sms, "mode", "driver.sms", f"expected pdu or text, got {mode!r}")
@@ -146,6 +152,26 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
             "without storing them, and the driver takes messages from storage (+CMTI, AT+CMGR): "
             "they would be lost; use <mt>=1, e.g. AT+CNMI=2,1,0,0,0",
         )
+    reports = str(
+        text_field(
+            sms, "status_reports", src, "driver.sms", default=defaults.status_reports, what="an AT command"
+        )
+    )
+    if reports:
+        routed_reports = _CNMI_MT.match(reports.strip())
+        ds = _CNMI_DS.match(reports.strip())
+        if (
+            ds is None
+            or ds.group(1) != "1"
+            or (routed_reports is not None and routed_reports.group(1) != "1")
+        ):
+            raise fail(
+                sms,
+                "status_reports",
+                "driver.sms",
+                f"{reports!r}: expected an AT+CNMI with <mt>=1 (messages stored, +CMTI) and <ds>=1 "
+                "(status reports routed as +CDS), e.g. AT+CNMI=2,1,0,1,0",
+            )
     tcp_raw = mapping(d.get("tcp") or LocatedDict(), src, "driver.tcp", d.line_of("tcp"))
     check_keys(
         tcp_raw, ("stack", "max_send", "read_size", "mux", "context", "connect_timeout"), src, "driver.tcp"
@@ -186,6 +212,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         iccid=texts("iccid", defaults.iccid),
         registration=registration,
         cnmi=cnmi,
+        status_reports=reports,
         sms_storage=str(text_field(sms, "storage", src, "driver.sms", default=defaults.sms_storage)),
         sms_mode=mode,
         timeouts=timeouts,

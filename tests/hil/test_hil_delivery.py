@@ -1,0 +1,95 @@
+"""Delivery reports: `sms_roundtrip --param report=yes` asks for a status report of each part
+(TP-SRR) and, on a profile whose module routes them (`driver.sms.status_reports`, +CNMI <ds>=1),
+waits for them and records the delivery; a profile without that line says the delivery is not known."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hil.allowlist import allow_list_from_numbers
+from hil.bench import run_bench
+from hil.fakemodem import REGISTERED, AnsweringTransport
+from modem.drivers.profile import DriverProfileError, load_driver_profile
+from modem.sms import encode_status_report
+
+NUMBER = "+33612345678"
+
+
+@pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "quectel-bg96"])
+async def test_the_delivery_of_an_sms_is_recorded_from_its_status_report(profile: str) -> None:
+    result = await run_bench(
+        "sms_roundtrip", f"virtual://{profile}?seed=1&speed=20", params={"report": "yes", "timeout": 30}
+    )
+    assert result.status == "passed", result.error
+    commands = [c["command"] for c in result.transcript.commands]
+    assert "AT+CNMI=2,1,0,1,0" in commands  # status reports routed as +CDS
+    assert any(e["line"].startswith("+CDS:") for e in result.transcript.of_kind("urc"))
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
+    assert step["info"]["delivered"] is True
+    [part] = result.details["delivery"]
+    assert part["delivered"] is True and part["status"] == 0
+    assert part["reference"] == result.details["references"][0]
+
+
+async def test_without_a_report_asked_none_is_routed_nor_waited_for() -> None:
+    result = await run_bench("sms_roundtrip", "virtual://generic?seed=1&speed=20")
+    assert result.status == "passed", result.error
+    assert "AT+CNMI=2,1,0,0,0" in [c["command"] for c in result.transcript.commands]
+    assert "delivery" not in result.details
+
+
+class UndeliverableSms(AnsweringTransport):
+    """The network takes the SMS (+CMGS: 7), then reports it could not deliver it (TP-ST 0x41,
+    incompatible destination: a permanent error)."""
+
+    def __init__(self) -> None:
+        super().__init__({**REGISTERED, "AT+CMGS": self._sent}, url="/dev/ttyUSB9")
+
+    def _sent(self, line: str) -> str:
+        when = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+        pdu = encode_status_report(7, NUMBER, when, when, 0x41)
+        self.push(f"\r\n+CDS: {pdu.tpdu_length}\r\n{pdu.hex}\r\n".encode())
+        return "+CMGS: 7"
+
+
+async def test_an_sms_the_network_could_not_deliver_fails_the_run() -> None:
+    fake = UndeliverableSms()
+    allow = allow_list_from_numbers({NUMBER: "bench phone"}, actions=("sms",))
+    result = await run_bench(
+        "sms_roundtrip",
+        fake.url,
+        transport=fake,
+        profile="generic",
+        allow_list=allow,
+        params={"report": "yes", "expect_reply": "no", "timeout": 5},
+    )
+    assert result.status == "failed" and result.error_type == "NotDelivered", result.error
+    assert "part 7" in (result.error or "") and "status 65" in (result.error or "")
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
+    assert step["info"]["delivered"] is False and not step["ok"]
+    assert len(result.usage.sms) == 1  # the network took it: billed all the same
+
+
+async def test_a_profile_without_status_reports_notes_that_the_delivery_is_not_known() -> None:
+    result = await run_bench(
+        "sms_roundtrip",
+        "virtual://generic?seed=1&speed=20",
+        profile="wavecom-fastrack",
+        params={"report": "yes", "timeout": 30},
+    )
+    assert result.status == "passed", result.error
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert any("routes no status reports" in text for text in notes)
+    assert "delivery" not in result.details
+
+
+def test_a_status_reports_line_that_does_not_route_them_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "module.yaml"
+    path.write_text(
+        'name: module\ndriver:\n  sms:\n    status_reports: "AT+CNMI=2,1,0,0,0"\n', encoding="utf-8"
+    )
+    with pytest.raises(DriverProfileError, match=r"module.yaml:4: driver.sms.status_reports: .*<ds>=1"):
+        load_driver_profile(path)
