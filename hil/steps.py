@@ -17,6 +17,7 @@
       - wait_urc: '\\+CREG: [15]'    # a URC seen since the script began (or coming within timeout)
         timeout: 30
       - sms: {to: "+33612345678", text: hello}   # allow-list rules as for the built-ins
+      - sms: {text: hi, report: yes, timeout: 60}  # and wait for each part's status report
       - dial: {to: "+33612345678", digits: "12#", hold: 2}
       - attach: {apn: orange.m2m.spec}           # vendor TCP stack, else a PDP context
       - socket: {host: tcpbin.com, port: 4242, send: hello, expect: hello, timeout: 10}
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hil.delivery import StatusReports, note_not_routed
 from hil.errors import HilError, ScriptFileError
 from hil.scripts import BenchScript, Param
 from hil.usage import CallUse, DataUse, SmsUse, tcp_exchange
@@ -67,7 +69,7 @@ ACTIONS: dict[str, set[str]] = {  # action -> the options it takes (besides `nam
     "send": {"expect", "final", "timeout"},
     "register": {"timeout"},
     "wait_urc": {"timeout"},
-    "sms": {"to", "text"},
+    "sms": {"to", "text", "report", "timeout"},
     "dial": {"to", "digits", "hold", "poll", "timeout"},
     "attach": {"apn"},
     "socket": {"host", "port", "send", "expect", "timeout"},
@@ -77,6 +79,7 @@ ACTIONS: dict[str, set[str]] = {  # action -> the options it takes (besides `nam
 }
 _TOP_KEYS = {"name", "description", "params", "steps"}
 _PARAM_KEYS = {"default", "help", "choices"}
+_YES_NO = {"yes": True, "no": False, "true": True, "false": False}  # (YAML 1.1 reads yes as true)
 _NUMBER_OPTIONS = {"timeout", "hold", "poll", "min", "max", "equals"}
 _SECONDS_OPTIONS = {"timeout", "hold", "poll"}
 _MAX_SECONDS = 24 * 3600.0  # any duration of a step: `sleep`, `timeout`, `hold`, `poll`
@@ -284,6 +287,8 @@ def _check_options(
             number_field(options, key, source, path, minimum=-1e12)
         elif key == "port":
             int_field(options, key, source, path, minimum=1, maximum=65535)
+        elif key == "report" and str(raw).lower() not in _YES_NO:
+            raise fail(key, f"{raw!r}: expected yes or no (ask for a status report of each part)")
         elif key in ("to", "text", "apn", "host", "digits", "send", "expect", "final"):
             text_field(options, key, source, path, what="text")
     for key in ("expect", "final"):
@@ -503,12 +508,25 @@ async def _sms(bench: BenchContext, step: Step, state: _State, info: dict[str, A
     text = step.text("text", p, "m2msim bench")
     bench.check(number, "sms")
     info["number"] = number
+    report = step.text("report", p, "no").lower()
+    if report not in _YES_NO:
+        raise StepFailed(f"{step.where}: report={report!r}: expected yes or no")
+    timeout = step.number("timeout", p, 60.0)
     zone = await bench.serving_zone()
     started = bench.now()
-    await bench.modem.sms.configure()
-    refs = await bench.modem.sms.send(number, text)
-    info["references"] = refs
-    bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs), zone))
+    routed = await bench.modem.sms.configure(status_reports=_YES_NO[report])
+    if _YES_NO[report] and not routed:
+        note_not_routed(bench)
+    watch = StatusReports(bench.modem.sms) if routed else None
+    try:
+        refs = await bench.modem.sms.send(number, text, status_report=routed)
+        info["references"] = refs
+        bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs), zone))
+        if watch is not None:
+            info["delivery"] = await watch.delivery(bench, refs, timeout)
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:

@@ -16,10 +16,10 @@ reports it could not deliver fails the run.  A profile without such a line has a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
+from hil.delivery import StatusReports, note_not_routed
 from hil.errors import HilError
 from hil.scripts import BenchScript, Param, number_problem
 from hil.usage import SmsUse
@@ -27,8 +27,6 @@ from modem.at import grammar
 from modem.at.errors import ModemError
 from modem.drivers.messaging import IncomingSms
 from modem.safety import normalise_number
-from modem.sms import SmsStatusReport
-from modem.sms.status import StatusCategory
 
 if TYPE_CHECKING:
     from hil.bench import BenchContext
@@ -40,10 +38,6 @@ class ReplyMismatch(HilError):
 
 class NoReply(HilError):
     """The message sent to the modem's own number did not come back in time."""
-
-
-class NotDelivered(HilError):
-    """A status report says the network could not deliver the message."""
 
 
 async def own_number(bench: BenchContext) -> str | None:
@@ -80,67 +74,6 @@ def _parts_accepted(commands: list[dict[str, Any]]) -> tuple[int, ...]:
     return tuple(refs)
 
 
-def _final(status: SmsStatusReport) -> bool:
-    """Whether the report is the last one for its message (the service centre stops trying)."""
-    return status.category is not StatusCategory.TEMPORARY_RETRYING
-
-
-async def _delivery(
-    bench: BenchContext, refs: list[int], reports: list[SmsStatusReport], came: asyncio.Event, timeout: float
-) -> list[dict[str, Any]]:
-    """Wait up to `timeout` for each part's last status report (its message reference); the
-    delivery of each part, as the `sms-delivery` step's info and the details' `delivery`."""
-
-    def last(ref: int) -> SmsStatusReport | None:
-        mine = [r for r in reports if r.message_reference == ref]
-        done = [r for r in mine if _final(r)]
-        return done[-1] if done else mine[-1] if mine else None
-
-    with bench.step("sms-delivery", references=refs) as info:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while not all((r := last(ref)) is not None and _final(r) for ref in refs):
-                    came.clear()
-                    await came.wait()
-        parts: list[dict[str, Any]] = []
-        for ref in refs:
-            status = last(ref)
-            parts.append(
-                {
-                    "reference": ref,
-                    "delivered": None,
-                    "status": None,
-                    "meaning": f"no status report within {timeout:g} s",
-                }
-                if status is None
-                else {
-                    "reference": ref,
-                    "delivered": status.delivered if _final(status) else None,
-                    "status": status.status,
-                    "meaning": status.meaning,
-                    "discharge_time": status.discharge_time.isoformat(),
-                }
-            )
-        info["parts"] = parts
-        info["delivered"] = (
-            True
-            if all(part["delivered"] for part in parts)
-            else False
-            if any(part["delivered"] is False for part in parts)
-            else None
-        )
-        failed = [part for part in parts if part["delivered"] is False]
-        if failed:
-            raise NotDelivered(
-                "the network could not deliver "
-                + ", ".join(
-                    f"part {part['reference']} ({part['meaning']}, status {part['status']})"
-                    for part in failed
-                )
-            )
-    return parts
-
-
 async def run(bench: BenchContext) -> dict[str, Any]:
     p = bench.params
     text = str(p["text"])
@@ -154,18 +87,8 @@ async def run(bench: BenchContext) -> dict[str, Any]:
         routed = await bench.modem.sms.configure(status_reports=report)
         mine = await own_number(bench)
     if report and not routed:
-        bench.note(
-            f"profile {bench.modem.profile.name!r} routes no status reports (driver.sms.status_reports, "
-            "+CNMI <ds>=1; none in text mode): no report asked for, the delivery is not known"
-        )
-    reports: list[SmsStatusReport] = []
-    came = asyncio.Event()
-
-    def on_report(status: SmsStatusReport) -> None:
-        reports.append(status)
-        came.set()
-
-    subscription = bench.modem.sms.on_status_report(on_report) if routed else None
+        note_not_routed(bench)
+    watch = StatusReports(bench.modem.sms) if routed else None
     wait = expect == "yes" or (expect == "auto" and mine is not None and _same(mine, number))
     zone = await bench.serving_zone()
     received: list[IncomingSms] = []
@@ -223,11 +146,11 @@ async def run(bench: BenchContext) -> dict[str, Any]:
                 )
             bench.usage.sms_received += len(received)
     delivery = None
-    if subscription is not None:
+    if watch is not None:
         try:
-            delivery = await _delivery(bench, refs, reports, came, timeout)
+            delivery = await watch.delivery(bench, refs, timeout)
         finally:
-            subscription.cancel()
+            watch.close()
     return {
         **({"delivery": delivery} if delivery is not None else {}),
         "number": number,

@@ -11,7 +11,9 @@ import pytest
 
 from hil.allowlist import allow_list_from_numbers
 from hil.bench import run_bench
+from hil.errors import ScriptFileError
 from hil.fakemodem import REGISTERED, AnsweringTransport
+from hil.steps import load_steps_script
 from modem.drivers.profile import DriverProfileError, load_driver_profile
 from modem.sms import encode_status_report
 
@@ -93,3 +95,25 @@ def test_a_status_reports_line_that_does_not_route_them_is_refused(tmp_path: Pat
     )
     with pytest.raises(DriverProfileError, match=r"module.yaml:4: driver.sms.status_reports: .*<ds>=1"):
         load_driver_profile(path)
+
+
+async def test_a_yaml_sms_step_asks_for_and_records_the_delivery(tmp_path: Path) -> None:
+    script = tmp_path / "delivered.yaml"
+    script.write_text(
+        "steps:\n  - register: {timeout: 30}\n  - sms: {text: hello, report: yes, timeout: 30}\n"
+    )
+    result = await run_bench(str(script), "virtual://simcom-sim800?seed=1&speed=20")
+    assert result.status == "passed", result.error
+    [delivery] = [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
+    assert delivery["info"]["delivered"] is True
+    [sms] = [e for e in result.transcript.of_kind("step") if e["name"].endswith("sms")]
+    assert sms["info"]["delivery"][0]["delivered"] is True
+
+
+def test_a_yaml_sms_step_with_report_neither_yes_nor_no_is_refused_naming_the_line(tmp_path: Path) -> None:
+    script = tmp_path / "bad.yaml"
+    script.write_text("steps:\n  - sms: {text: hello, report: maybe}\n")
+    with pytest.raises(
+        ScriptFileError, match=r"bad.yaml:2: steps\[0\]\.sms\.report: 'maybe': expected yes or no"
+    ):
+        load_steps_script(script)
