@@ -15,6 +15,8 @@ from modem.at.grammar import Result
 from modem.at.parser import ATParser, Final, Foreign, Response
 from modem.at.script import ScriptedTransport, steps
 from modem.drivers.generic import Modem
+from modem.drivers.profile import DriverProfile
+from modem.safety import AllowList
 from modem.transport import Transport
 from modem.virtual.bound import open_bound_virtual
 
@@ -124,3 +126,22 @@ async def test_the_recovery_finds_a_stored_profile_in_digits_and_brings_words_ba
         assert at.recoveries == 1 and at._parser.verbose is True, (bytes(t.written), t.mismatch)
         assert (await at.command("AT+CSQ")).lines == ("+CSQ: 20,0",)
     assert t.done, t.mismatch
+
+
+async def test_in_digits_answers_shifted_by_another_programs_command_stop_a_dial() -> None:
+    t = ScriptedTransport(
+        steps(
+            ("ATV0\r", "0\r"),
+            ("AT+CSQ\r", "0\r"),  # the other program's OK, taken for AT+CSQ's
+            ("ATS3?\r", "+CSQ: 20,0\r\n0\r013\r\n0\r"),  # AT+CSQ's own answer, then the read's
+        ),
+        url="/dev/ttyUSB2",
+    )
+    client = ATClient(t, retry=RetryPolicy(attempts=1), watchdog=NO_WATCHDOG)
+    client.start()
+    async with Modem(client, DriverProfile(), AllowList(["+33612345678"])) as modem:
+        await modem.client.command("ATV0")
+        await modem.client.command("AT+CSQ")
+        with pytest.raises(errors.UntrustedAnswer, match="'0' came, a final result while no command"):
+            await modem.client.command("ATD+33612345678;")
+    assert b"ATD" not in t.written and t.done
