@@ -79,8 +79,8 @@ def _content(ud: UserData, out: dict[str, Any]) -> None:
         missing = tables_not_carried(ud.header) if ud.alphabet is Alphabet.GSM7 else []
         if missing:
             out["warning"] = (
-                f"the header names the {' and '.join(missing)} table (TS 23.038 annex A), not carried: "
-                "the text is read with the default alphabet and is likely not what was sent"
+                f"the header names {' and '.join(missing)}, an identifier TS 23.038 6.2.1.2.4 reserves "
+                "(no table): the text is read with the default alphabet and is likely not what was sent"
             )
         out["text"] = text
 

@@ -53,9 +53,13 @@ class Gsm7Tables:
             raise ValueError(f"a locking table has 128 characters, got {len(locking)}")
         self.locking = locking
         self.single = single
-        self._basic_decode = [locking[c] if c != ESC else " " for c in range(128)]
-        encode: dict[str, str] = {ch: chr(ESC) + chr(c) for c, ch in single.items()}
-        encode.update({ch: chr(c) for c, ch in enumerate(locking) if c != ESC})  # one septet beats two
+        # ESC (0x1B) in a locking table marks a code without a character: the escape itself, and the
+        # codes an annex A table leaves reserved, which read as a space and are never sent.
+        self._basic_decode = [" " if locking[c] == "\x1b" or c == ESC else locking[c] for c in range(128)]
+        encode: dict[str, str] = {ch: chr(ESC) + chr(c) for c, ch in single.items() if ch != "\x1b"}
+        encode.update(
+            {ch: chr(c) for c, ch in enumerate(locking) if c != ESC and ch != "\x1b"}
+        )  # one septet beats two
         self._encode = encode
         # str.translate tables.  Encoding maps each character of the tables to its codes as code points
         # < 0x80; other ASCII characters map to a non-ASCII marker and other non-ASCII characters stay

@@ -1,10 +1,11 @@
-"""National language shift tables (3GPP TS 23.038 6.2.1.2.4 and annex A) for Turkish, Spanish, Portuguese.
+"""National language shift tables (3GPP TS 23.038 6.2.1.2.4 and annex A): Turkish, Spanish,
+Portuguese, and the Indic ones (Bengali to Urdu, `modem.sms.national_indic`).
 
 A message names its tables in the user-data header: IE 0x25 (locking shift:
 replaces the default alphabet) and IE 0x24 (single shift: replaces the
 extension table reached by ESC), each holding a language identifier.  An
-identifier without a table here (reserved, or one of the Indic scripts, not
-carried) falls back to the default table, as the standard asks of a receiver.
+identifier without a table here (reserved: 14 and up) falls back to the default
+table, as the standard asks of a receiver.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from .gsm7 import DEFAULT_ALPHABET, DEFAULT_TABLES, EXTENSION_TABLE, Gsm7Tables
+from .national_indic import INDIC_LOCKING, INDIC_SINGLE
 from .udh import InformationElement
 
 IEI_SINGLE_SHIFT = 0x24
@@ -27,6 +29,16 @@ class Language(enum.IntEnum):
     TURKISH = 1
     SPANISH = 2
     PORTUGUESE = 3
+    BENGALI = 4
+    GUJARATI = 5
+    HINDI = 6
+    KANNADA = 7
+    MALAYALAM = 8
+    ORIYA = 9
+    PUNJABI = 10
+    TAMIL = 11
+    TELUGU = 12
+    URDU = 13
 
 
 # Locking shift tables, 128 characters in code order (0x1B is the escape to the single-shift table).
@@ -125,30 +137,26 @@ SINGLE_TABLES: dict[int, dict[int, str]] = {
 }
 
 
-#: The national language identifiers of TS 23.038 6.2.1.2.4 whose tables this codec does not carry.
-NOT_CARRIED: dict[int, str] = {
-    4: "Bengali",
-    5: "Gujarati",
-    6: "Hindi",
-    7: "Kannada",
-    8: "Malayalam",
-    9: "Oriya",
-    10: "Punjabi",
-    11: "Tamil",
-    12: "Telugu",
-    13: "Urdu",
-}
+LOCKING_TABLES.update(INDIC_LOCKING)
+SINGLE_TABLES.update(
+    {lang: {c: ch for c, ch in enumerate(table) if ch != "\x1b"} for lang, table in INDIC_SINGLE.items()}
+)
+
+#: The highest national language identifier TS 23.038 6.2.1.2.4 defines (13, Urdu); those past it
+#: are reserved.
+LAST_DEFINED = Language.URDU
 
 
 def tables_not_carried(header: Iterable[InformationElement]) -> list[str]:
-    """The tables a header names that are defined by TS 23.038 but not carried here (the text is
-    then read with the default ones, and is likely not what was sent), e.g. ["Hindi locking shift"]."""
+    """The tables a header names that this codec has not, e.g. ["locking shift 14"]: identifiers
+    past 13, reserved by TS 23.038 6.2.1.2.4 (a later release may define them).  The text is then
+    read with the default tables, as the standard asks, and is likely not what was sent."""
     locking, single = shift_languages(header)
     out = []
-    if locking in NOT_CARRIED:
-        out.append(f"{NOT_CARRIED[locking]} locking shift")
-    if single in NOT_CARRIED:
-        out.append(f"{NOT_CARRIED[single]} single shift")
+    if locking > LAST_DEFINED:
+        out.append(f"locking shift {locking}")
+    if single > LAST_DEFINED:
+        out.append(f"single shift {single}")
     return out
 
 

@@ -103,7 +103,7 @@ def plan_text(
     """Choose the encoding of a text and split it.
 
     GSM 7-bit with the default tables when every character is in them; else, when
-    `language` names national tables (1 Turkish, 2 Spanish, 3 Portuguese) that hold every
+    `language` names national tables (1 Turkish to 13 Urdu, `Language`) that hold every
     character, GSM 7-bit with those (fewest parts, then smallest header); else UCS2.  An
     explicit `alphabet=Alphabet.GSM7` refuses text none of those tables can carry.
     """

@@ -118,7 +118,7 @@ def test_language_without_the_characters_falls_back_to_ucs2() -> None:
 
 
 def test_unknown_language_identifier_reads_with_default_tables() -> None:
-    header = (InformationElement(0x25, b"\x0d"), InformationElement(0x24, b"\x0d"))  # Urdu: not carried
+    header = (InformationElement(0x25, b"\x0e"), InformationElement(0x24, b"\x0e"))  # 14: reserved
     ud = UserData(Alphabet.GSM7, b"\x48\x69\x1b\x65", header)
     msg = SmsDeliver(Address.parse("+111"), ud, SCTS, dcs=DataCoding(Alphabet.GSM7))
     back = decode_tpdu(msg.encode(), Direction.MT)
