@@ -8,8 +8,9 @@ further table) and the codes the standard leaves reserved.  A reserved code of a
 as a space; a code with no character in a single shift table reads, after ESC, as the locking
 table's character of that code (TS 23.038 6.2.1.1, as for the other tables).
 
-Checked code by code against three independent transcriptions of the standard (see docs/sms.md,
+Checked code by code against four independent transcriptions of the standard (see docs/sms.md,
 "National language tables"); where they disagreed the majority is kept, save one code noted below.
+Telugu's single shift table has no € at 0x65, as the standard has it (Android puts one there).
 """
 
 from __future__ import annotations

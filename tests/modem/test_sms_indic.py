@@ -141,6 +141,8 @@ def test_tables_have_128_codes_and_no_character_twice_in_a_locking_table(lang: L
     assert lock[0x1B] == "\x1b" and INDIC_SINGLE[lang][0x1B] == "\x1b"
     assert (lock[0x0A], lock[0x0D], lock[0x20]) == ("\n", "\r", " ")
     assert INDIC_SINGLE[lang][0x0A] == "\f"  # the page break, as in the default extension table
+    assert INDIC_SINGLE[lang][0x0D] == "\x1b"  # CR2, a control with no character
+    assert tables_for(lang, lang).decode(b"\x1b\x0d") == "\r"
     assigned = [c for c in lock if c != "\x1b"]
     assert len(assigned) == len(set(assigned))
 
@@ -198,3 +200,20 @@ def test_cli_counts_and_encodes_with_an_indic_language(capsys: pytest.CaptureFix
     assert len(lines) == 1
     msg = decode_pdu(lines[0].split("\t")[3], Direction.MO)
     assert isinstance(msg, SmsSubmit) and msg.text == text
+
+
+def test_kannada_dda_and_pa() -> None:
+    """Kannada locking 0x24 is DDA (U+0CA1) as handsets read it, not the second PA of the
+    standard's letter; PA goes out as 0x3D, which every reader takes as PA."""
+    t = tables_for(Language.KANNADA, 0)
+    assert t.decode(b"\x24\x3d") == "\u0ca1\u0caa"
+    assert t.encode("\u0caa") == b"\x3d"
+
+
+def test_telugu_single_shift_has_no_euro() -> None:
+    """TS 23.038 A.2.12 leaves 0x65 empty: ESC 0x65 reads as the locking table's 'e', and a Telugu
+    text with € goes by the default extension table."""
+    assert tables_for(Language.TELUGU, Language.TELUGU).decode(b"\x1b\x65") == "e"
+    plan = plan_text("\u0c24\u0c46\u0c32\u0c41\u0c17\u0c41 \u20ac5", language=Language.TELUGU)
+    assert plan.alphabet is Alphabet.GSM7
+    assert [(ie.iei, ie.data) for ie in plan.shift_ies] == [(0x25, b"\x0c")]
