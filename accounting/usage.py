@@ -2205,6 +2205,13 @@ def _file_types(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[d
     return out
 
 
+def part_columns(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[set[str]]:
+    """Each Parquet file's top-level columns, from its footer, as the rating reads each part of a
+    folder by its own columns (a part without `zone` rated in its rows' networks' zones).
+    `UsageError` names a file that is not Parquet or holds a column twice."""
+    return [set(types) for types in _file_types(con, files)]
+
+
 def _given_once(source: str, names: Sequence[str]) -> None:
     """`UsageError` when a column is given twice (DuckDB's names ignore case)."""
     seen: dict[str, int] = {}

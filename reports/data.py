@@ -437,6 +437,45 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
     return f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
 
 
+_PLMN = '"serving_plmn"'
+_PART = "__m2msim_file"  # (the part a row was read from: `_zone_by_part`)
+
+
+def _refused_zone(zone: str) -> str:
+    """SQL: `zone`, a zone or the zone of a network the rating refuses (`usage_zone`: its mark and
+    why), with NULL for the latter: the row is a reject, in no zone."""
+    return f"CASE WHEN starts_with({zone}, chr({ord(PLMN_REFUSED)})) THEN NULL ELSE {zone} END"
+
+
+def _zone_by_part(files: RunFiles, con: duckdb.DuckDBPyConnection, have: dict[str, str]) -> str | None:
+    """SQL: the Parquet parts read together, each row's `zone` as the rating reads it by its own
+    part's columns (`accounting.usage`: a part with only `serving_plmn` beside parts with `zone`,
+    an operator's export beside the simulator's parts): its own zone in a part with the column (an
+    empty one `fr`, as in any file), the zone of its network in a part without (`usage_zone`, a
+    refused network its mark); None when no part is read so (the folder's union of columns alone,
+    where the export's rows had a NULL zone, shown `fr`)."""
+    if files.usage_kind != "parquet" or len(files.usage) < 2 or not {"zone", "serving_plmn"} <= set(have):
+        return None
+    from accounting.usage import part_columns
+
+    try:
+        columns = part_columns(con, files.usage)
+    except AccountingError as exc:
+        raise ReportError(str(exc)) from None
+    by_plmn = [
+        str(p) for p, c in zip(files.usage, columns, strict=True) if "zone" not in c and "serving_plmn" in c
+    ]
+    if not by_plmn:
+        return None
+    paths = ", ".join("'" + p.replace("'", "''") + "'" for p in map(str, files.usage))
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in by_plmn)
+    zone = f'CASE WHEN {_PART} IN ({listed}) THEN {usage_zone_sql(_PLMN)} ELSE CAST("zone" AS VARCHAR) END'
+    return (
+        f'(SELECT * EXCLUDE ({_PART}) REPLACE ({zone} AS "zone") '
+        f"FROM read_parquet([{paths}], union_by_name = true, filename = '{_PART}'))"
+    )
+
+
 def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
     """The `usage` view: every column of `_USAGE_COLUMNS` with its type, whatever the files hold
     (a run's parts as they are; a CSV, gzip or zstd too, or a Parquet file of other writers: its
@@ -446,9 +485,14 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
         return f"SELECT {empty}, false AS retry WHERE false"
     src = _usage_source(files, files.usage)
     have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    by_part = _zone_by_part(files, con, have)
+    src = by_part or src
     if all(have.get(name) == kind for name, kind in _USAGE_COLUMNS.items()):
         # (a run's parts: every column, typed)
-        unset = ", ".join(f'{_unset_if_empty(n)} AS "{n}"' for n in _USAGE_EMPTY)
+        unset = ", ".join(
+            f'{_refused_zone(_unset_if_empty(n)) if n == "zone" and by_part else _unset_if_empty(n)} AS "{n}"'
+            for n in _USAGE_EMPTY
+        )
         return f"SELECT * REPLACE ({unset}), {RETRY_SQL} AS retry FROM {src}"
     cols = []
     for name, kind in _USAGE_COLUMNS.items():
@@ -460,13 +504,14 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
                 expr = f'TRY_CAST(ceil(TRY_CAST("{name}" AS DOUBLE)) AS {kind})'
             if name in _USAGE_EMPTY:
                 expr = _unset_if_empty(name, expr)
+                if name == "zone" and by_part:
+                    expr = _refused_zone(expr)
             elif name in _USAGE_DEFAULTS:
                 expr = f"coalesce({expr}, {_USAGE_DEFAULTS[name]})"
         elif name == "zone" and "serving_plmn" in have:
             # the zone the rating reads from the network (`accounting.zones.usage_zone`); a network
             # it refuses (no MCC+MNC, an MCC not assigned), none: the row is a reject
-            zone = usage_zone_sql('"serving_plmn"')
-            expr = f"CASE WHEN starts_with({zone}, chr({ord(PLMN_REFUSED)})) THEN NULL ELSE coalesce({zone}, 'fr') END"
+            expr = _refused_zone(f"coalesce({usage_zone_sql(_PLMN)}, 'fr')")
         else:
             expr = f"{_USAGE_DEFAULTS.get(name, 'NULL')}::{kind}"
         cols.append(f'{expr} AS "{name}"')

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -547,3 +548,65 @@ def test_a_zone_read_from_serving_plmn_is_the_views_as_the_rating_reads_it(tmp_p
     (tmp_path / "usage.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     got = sql_json(tmp_path, "SELECT zone FROM usage ORDER BY start")
     assert [r["zone"] for r in got] == ["fr", "eu", "world", "world", "fr", None]
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["text", "every-column-typed"])
+def test_a_part_with_only_serving_plmn_beside_a_part_with_zone_has_the_ratings_zones(
+    tmp_path: Path, typed: bool
+) -> None:
+    """A folder of Parquet parts, one with `zone` and one with only `serving_plmn` (an operator's
+    export beside the simulator's parts; of text, or of every column typed as the simulator's):
+    the rating reads the zone of each part by its own columns, the export's rows in their
+    networks' zones.  The `usage` view read the folder's union of columns, which has `zone`, so
+    the export's rows were all `fr` (German data shown as French, the view's kilo-octets per zone
+    not the invoice's); an empty `zone` cell stays `fr`, and a network the rating refuses is NULL,
+    as in a file of its own."""
+    from accounting.records import USAGE_SCHEMA
+    from reports.data import find_files
+    from reports.run_report import render_files
+
+    (tmp_path / "inventory.yaml").write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n  - {id: L1, offer: business-m2m, plan: compteur,"
+        " commitment: 24, since: 2025-01-01}\n",
+        encoding="utf-8",
+    )
+    import pyarrow as pa
+
+    def part(day: int, ko: list[int], **column: list[str]) -> None:
+        n = len(ko)
+        table = {
+            "line": ["L1"] * n,
+            "type": ["data"] * n,
+            "start": [f"2026-03-0{day}T1{i}:00:00Z" for i in range(n)],
+            "duration_s": ["60"] * n,
+            "bytes_up": [str(k * 1024) for k in ko],
+            "bytes_down": ["0"] * n,
+            **column,
+        }
+        if typed:  # (every column of the simulator's, at its type; the export without `zone`)
+            table["start"] = [datetime.fromisoformat(t) for t in table["start"]]
+            schema = pa.schema([f for f in USAGE_SCHEMA if f.name in table or f.name != "zone"])
+            table = {f.name: pa.array(table.get(f.name, [None] * n)).cast(f.type) for f in schema}
+        pq.write_table(pa.table(table), tmp_path / "usage" / f"part-{day}.parquet")
+
+    (tmp_path / "usage").mkdir()
+    part(2, [1, 2, 64], zone=["fr", "world", ""])
+    part(3, [4, 8, 16, 32, 128], serving_plmn=["26201", "26201", "20801", "310260", "2620"])
+    rated = run_cli(["rate", str(tmp_path / "inventory.yaml"), str(tmp_path / "usage"), "--json"])
+    assert rated.rc == 0, rated.err
+    invoice = json.loads(rated.out)
+    (tmp_path / "invoice.json").write_text(rated.out, encoding="utf-8")
+    assert [r["row"] for r in invoice["rejects"]] == [6]  # (the refused network, part-1's last row)
+    billed: dict[str, int] = defaultdict(int)
+    for item in invoice["lines"][0]["items"]:
+        if item["code"].startswith("data-"):
+            billed[item["code"].split("-")[1]] += int(item["quantity"])
+    got = sql_json(tmp_path, "SELECT zone, count(*) AS n, sum(bytes_up) // 1024 AS ko FROM usage GROUP BY 1")
+    shown = {r["zone"]: r["ko"] for r in got if r["zone"] is not None}
+    assert shown == billed == {"fr": 1 + 64 + 16, "eu": 12, "world": 2 + 32}
+    assert {r["zone"]: r["n"] for r in got} == {"fr": 3, "eu": 2, "world": 2, None: 1}
+    # the page's roaming share: the octets carried outside France, those of the eu and world rows
+    # and of the refused network's (a German MCC)
+    page = render_files(find_files(tmp_path))
+    roaming = (12 + 2 + 32 + 128) / (1 + 2 + 64 + 4 + 8 + 16 + 32 + 128)
+    assert f'<td class="num">{100 * roaming:.1f} %</td>' in page
