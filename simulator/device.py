@@ -412,10 +412,16 @@ class Device:
     # ------------------------------------------------------------------ life
 
     def life(self) -> Generator[simpy.Event, Any, None]:
-        if self.on > 0:  # the line is activated during the period: first attach then
-            yield self.env.timeout(self.on)
-        self.attach()
         catch_up = False
+        if self.on > 0:
+            # the line is activated during the period: the device is switched on then, and its module
+            # searches for the network before its first attach (a served modem's power-on search); a
+            # report due meanwhile waits for the registration
+            yield self.env.timeout(min(self.on + self.group.network_search_s, self.T))
+            if self.env.now >= self.T:
+                return
+            catch_up = self._due_between(self.on, self.env.now)
+        self.attach()
         for i, (t, _order, kind, payload) in enumerate(self.decisions):
             if i in self.applied:  # taken at its time while an outage was ridden out
                 continue
@@ -488,6 +494,10 @@ class Device:
             return t
         k = math.ceil((t - self.phase) / self.period)
         return self.phase + k * self.period
+
+    def _due_between(self, t0: float, t1: float) -> bool:
+        """Whether a report of the schedule is due in [t0, t1) (a boundary, before its jitter)."""
+        return self.profile is not None and self.period > 0 and self._next_report(t0) < t1
 
     def _delay(self, attempt: int) -> float:
         rc = self.group.reconnect

@@ -207,14 +207,19 @@ def test_a_datagram_to_a_refused_destination_bills_the_networks_answer_on_either
 
 
 def _simulated_rows(
-    tmp_path: Path, name: str, group: dict[str, Any], outage: dict[str, Any]
+    tmp_path: Path,
+    name: str,
+    group: dict[str, Any],
+    outage: dict[str, Any] | None,
+    since: str = "2025-01-01",
+    days: int = 1,
 ) -> list[dict[str, Any]]:
-    """The data records, in time order, of a day's simulated run of one device of `group` (on
-    orange.m2m.spec) through `outage`."""
+    """The data records, in time order, of a simulated run (from 2 March 2026, `days` long) of one
+    device of `group` (on orange.m2m.spec, its line active `since`) through `outage`."""
     doc = {
         "name": name,
         "seed": 5,
-        "period": {"start": "2026-03-02", "days": 1},
+        "period": {"start": "2026-03-02", "days": days},
         "inventory": {
             "customer": "unit",
             "month": "2026-03",
@@ -226,12 +231,12 @@ def _simulated_rows(
                     "plan": "forfait-2mo",
                     "commitment": 24,
                 }
-                | {"since": "2025-01-01"}
+                | {"since": since}
             ],
         },
         "network": {"default_apn": "orange.m2m.spec"},
         "groups": [group | {"lines": "D"}],
-        "events": {"outages": [outage]},
+        "events": {"outages": [outage] if outage is not None else []},
     }
     result = simulate(parse_scenario(doc, f"{name}.yaml"), tmp_path / "run", invoice=False)
     table = pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA)
@@ -302,35 +307,44 @@ class CoapServer(NoRoute):
         self.modem.tcp.received(sock, bytes(COAP_ACK))
 
 
-def _simulated_outage(tmp_path: Path, search_s: float) -> tuple[datetime, datetime, list[dict[str, Any]]]:
-    """A CoAP reporter (every hour on the hour) through a 30-minute area outage, its module taking
-    `search_s` to register again once the cell is back; the outage's start and end, its records."""
-    start, end = datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
-    group = {
+def _sensors(search_s: float) -> dict[str, Any]:
+    """A group of CoAP reporters (every hour on the hour), its module taking `search_s` to register."""
+    return {
         "name": "sensors",
         "schedule": {"period": "1h", "align": "clock"},
         "application": {"profile": "coap", "payload": {"fixed": 53}},
         "reconnect": {"policy": "fixed", "delay": "45s", "jitter": 0},  # an attempt a minute
         "network_search": search_s,
     }
+
+
+def _simulated_outage(tmp_path: Path, search_s: float) -> tuple[datetime, datetime, list[dict[str, Any]]]:
+    """A CoAP reporter (every hour on the hour) through a 30-minute area outage, its module taking
+    `search_s` to register again once the cell is back; the outage's start and end, its records."""
+    start, end = datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
     outage = {"kind": "area", "start": start.isoformat(), "end": end.isoformat()}
-    return start, end, _simulated_rows(tmp_path, "search", group, outage)
+    return start, end, _simulated_rows(tmp_path, "search", _sensors(search_s), outage)
 
 
 def _modem_reports(
-    epoch: datetime, times: list[float], lost: float, back: float
+    epoch: datetime,
+    times: list[float],
+    lost: float | None,
+    back: float,
 ) -> tuple[list[UsageRecord], float]:
     """A BG96 whose firmware sends a CoAP report (53 B, its CON 62 B of UDP payload) at each of
     `times`, each on a context of its own released a second later; coverage goes at `lost` and comes
-    back at `back`: the report due meanwhile is sent as soon as the module says it is registered
-    again.  The records, and when it registered again."""
+    back at `back` (`lost` None: the module is switched on at 0 and searches from then): a report
+    due before the module has registered again is sent as soon as it says it has.  The records,
+    and when it registered again."""
     sink = Sink()
     net = build_network(epoch, sink, 3)
     m = _served(net, epoch=epoch)
-    schedule(m, ServeScenario(coverage=(Step(lost, None), Step(back, "20801"))), net)
+    if lost is not None:
+        schedule(m, ServeScenario(coverage=(Step(lost, None), Step(back, "20801"))), net)
     m.tcp.io = CoapServer(m)
     m.take_output(0.0)
-    assert at(m, "ATE0;+CEREG=1", 1.0).endswith(b"OK\r\n")
+    assert at(m, "ATE0;+CEREG=1", 0.0 if lost is None else 1.0).endswith(b"OK\r\n")
 
     def report(t: float) -> None:
         assert at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', t).endswith(b"OK\r\n")
@@ -345,8 +359,8 @@ def _modem_reports(
 
     registered = -1.0
     for t in times:
-        if lost <= t < back:  # no coverage: the report waits for the registration
-            m.poll(back)
+        if (lost is None or lost <= t) and registered < back:  # not registered: the report waits
+            m.poll(max(t, back))
             out = m.take_output()
             while b"+CEREG: 1" not in out:  # the module's own time to find the cell (event to event)
                 due = m.next_deadline()
@@ -380,6 +394,24 @@ def test_a_report_due_without_coverage_leaves_once_the_module_has_registered_aga
         tuple(getattr(r, k) for k in columns) for r in served
     ]
     assert any(r["start"] == back + timedelta(seconds=search_s) for r in simulated)  # the missed report
+
+
+COLUMNS = ("start", "duration_s", "bytes_up", "bytes_down", "zone", "serving_plmn", "cause", "sequence")
+
+
+def test_a_line_activated_in_the_period_reports_once_its_module_has_found_the_network(tmp_path: Path) -> None:
+    """A line activated on 3 March: its device is switched on then and its module searches for the
+    network (the BG96's 3 s) before the report due at midnight can leave, as a served modem switched
+    on then does; the simulator's device sent it at midnight, attached the second it was on."""
+    search_s = load_profile("quectel-bg96").search_s
+    simulated = _simulated_rows(tmp_path, "power-on", _sensors(search_s), None, since="2026-03-03", days=2)
+    epoch = datetime(2026, 3, 3, tzinfo=UTC)  # the activation: the module is switched on
+    served, registered = _modem_reports(epoch, [3_600.0 * k for k in range(24)], None, 0.0)
+    assert registered == search_s
+    assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
+        tuple(getattr(r, k) for k in COLUMNS) for r in served
+    ]
+    assert simulated[0]["start"] == epoch + timedelta(seconds=search_s)
 
 
 async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_stacks_bill(

@@ -92,13 +92,14 @@ def test_no_record_sms_call_attach_or_alarm_of_a_line_before_its_activation(tmp_
     assert sorted(key(r) for r in got if r["line"].startswith("OLD")) == sorted(
         key(r) for r in rows(along.out_dir) if r["line"].startswith("OLD")
     )
-    # the first use of a new line is its attach at the activation; no SIM swap seen for it
+    # the first use of a new line is its attach once its device, switched on at the activation, has
+    # found the network (the group's network search, 2 s by default); no SIM swap seen for it
     seen = [a for a in alarms(rollout.out_dir) if a["line"].startswith("NEW")]
     firsts = {a["line"]: a for a in reversed(seen)}
     assert sorted(firsts) == ["NEW1", "NEW2", "NEW3"]
     for a in firsts.values():
         assert (a["time"], a["rule"], a["details"]["use"]) == (
-            "2026-03-15T00:00:00+00:00",
+            "2026-03-15T00:00:02+00:00",
             "period",
             "attach",
         )
