@@ -537,11 +537,19 @@ class Device:
                 float(self.env.now) if (self.persistent or not has_data) else self._next_report(self.env.now)
             )
         if first >= t_end:
-            if o.kind == "area":  # no report due in it: off the air all the same (SMS and calls refused)
-                yield from self._until(float(min(t_end, self.T)), [], coverage=False)
-                self.area_down = False
-                self.deliver_mt()
-            return False
+            if o.kind != "area":
+                return False
+            # no report due in it: off the air all the same (SMS and calls refused) until the module
+            # has found the cell again and registered (its network search, as when a report is due)
+            back = min(float(t_end) + self.group.network_search_s, float(self.T))
+            yield from self._until(back, [], coverage=False)
+            self.area_down = False
+            if self.env.now >= self.T:
+                return False
+            self.attach()  # on the network and with the device of now (a trip, a SIM swap meanwhile)
+            self.deliver_mt()
+            # a report due in the search waits for the registration
+            return has_data and not self.persistent and self._due_between(t_end, self.env.now)
         prof = self.profile
         rc = self.group.reconnect
         t = first

@@ -318,10 +318,14 @@ def _sensors(search_s: float) -> dict[str, Any]:
     }
 
 
-def _simulated_outage(tmp_path: Path, search_s: float) -> tuple[datetime, datetime, list[dict[str, Any]]]:
-    """A CoAP reporter (every hour on the hour) through a 30-minute area outage, its module taking
-    `search_s` to register again once the cell is back; the outage's start and end, its records."""
-    start, end = datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+def _simulated_outage(
+    tmp_path: Path, search_s: float, start: datetime | None = None, end: datetime | None = None
+) -> tuple[datetime, datetime, list[dict[str, Any]]]:
+    """A CoAP reporter (every hour on the hour) through an area outage (default 10:00 to 10:30), its
+    module taking `search_s` to register again once the cell is back; the outage's start and end,
+    its records."""
+    start = start or datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    end = end or datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
     outage = {"kind": "area", "start": start.isoformat(), "end": end.isoformat()}
     return start, end, _simulated_rows(tmp_path, "search", _sensors(search_s), outage)
 
@@ -397,6 +401,32 @@ def test_a_report_due_without_coverage_leaves_once_the_module_has_registered_aga
 
 
 COLUMNS = ("start", "duration_s", "bytes_up", "bytes_down", "zone", "serving_plmn", "cause", "sequence")
+
+
+def test_a_report_due_while_the_module_searches_after_an_outage_without_one_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """The cell goes and comes back a second before a report is due, none due while it was gone:
+    the module searches for it all the same (the BG96's 3 s), and the report leaves once it has
+    registered; the simulator's device waits for it too (it reported on the hour, as if it had
+    never lost the cell, and did not attach again)."""
+    search_s = load_profile("quectel-bg96").search_s
+    lost, back, simulated = _simulated_outage(
+        tmp_path,
+        search_s,
+        datetime(2026, 3, 2, 10, 5, tzinfo=UTC),
+        datetime(2026, 3, 2, 10, 59, 59, tzinfo=UTC),
+    )
+    epoch = datetime(2026, 3, 2, tzinfo=UTC) - timedelta(minutes=1)  # registered at the period's start
+    hourly = [60.0 + 3_600.0 * k for k in range(24)]
+    served, registered = _modem_reports(
+        epoch, hourly, (lost - epoch).total_seconds(), (back - epoch).total_seconds()
+    )
+    assert registered == (back - epoch).total_seconds() + search_s
+    assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
+        tuple(getattr(r, k) for k in COLUMNS) for r in served
+    ]
+    assert any(r["start"] == back + timedelta(seconds=search_s) for r in simulated)  # the 11:00 report
 
 
 def test_a_line_activated_in_the_period_reports_once_its_module_has_found_the_network(tmp_path: Path) -> None:
