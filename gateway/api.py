@@ -27,6 +27,7 @@ from gateway.events import CaptureSink
 
 if TYPE_CHECKING:
     from gateway.alarms import AlarmEngine
+    from gateway.scans import ScanSetting
 
 MAX_IP_PACKET = 65_535
 """The largest packet `NetworkAPI.carry_packet` takes: an IPv4 Total Length (an IPv6 packet without jumbogram)."""
@@ -440,15 +441,19 @@ def build_network(
     *,
     capture: CaptureSink | None = None,
     alarms: AlarmEngine | None = None,
+    scans: Mapping[str, ScanSetting] | None = None,
 ) -> NetworkAPI:
     """The operator network (`gateway.network.Network`, default configuration) as a `NetworkAPI`.
 
     `epoch`: the UTC time of simulated 0; `records`: where its usage records go; `seed`: the
-    call switch's seeded outcomes; `capture`: where its control, accounting and user-plane
-    events go (e.g. a `gateway.capture.PcapCapture`); `alarms`: the autodiagnostic alarm engine
-    its lines' uses are reported to (`gateway.alarms`).  This is where mypy checks the
-    implementation against the protocol.
+    call switch's seeded outcomes and the lines' scan streams; `capture`: where its control,
+    accounting and user-plane events go (e.g. a `gateway.capture.PcapCapture`); `alarms`: the
+    autodiagnostic alarm engine its lines' uses are reported to (`gateway.alarms`); `scans`: the
+    Internet scans of public APNs, by APN name (`gateway.scans`; none by default).  This is where
+    mypy checks the implementation against the protocol.
     """
     from gateway.network import Network, NetworkConfig  # the implementation imports this module
 
-    return Network(NetworkConfig(epoch=epoch, seed=seed), records, capture=capture, alarms=alarms)
+    apn_scans = tuple(sorted((scans or {}).items()))
+    config = NetworkConfig(epoch=epoch, seed=seed, apn_scans=apn_scans)
+    return Network(config, records, capture=capture, alarms=alarms)

@@ -13,6 +13,7 @@ from gateway.api import CallOutcome
 from gateway.errors import ConfigError
 from gateway.identity import validate_plmn
 from gateway.partial import INTERVAL_S
+from gateway.scans import ScanSetting
 from gateway.smsc import SmscConfig
 from gateway.switch import SwitchConfig
 from gateway.wire import HEADER, SYN
@@ -48,6 +49,8 @@ class NetworkConfig:
     scan_rate_per_hour: float = 0.0
     scan_packet_bytes: int = SYN  # one probe: a TCP SYN of the wire model (with its options) ...
     scan_reply_bytes: int = HEADER  # ... and the device's answer, a reset (0: the device filters)
+    # per public APN, a scenario's scans (`network.apns.<name>`): win over the three above
+    apn_scans: tuple[tuple[str, ScanSetting], ...] = ()
     max_bytes_per_s: int = 125_000_000  # a transfer above this rate (1 Gbit/s) is absurd
     max_contexts: int = 10_000_000  # open PDP contexts the gateway holds; beyond: 199
     seed: int = 0

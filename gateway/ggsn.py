@@ -26,6 +26,7 @@ from gateway.events import CaptureSink, ContextInfo
 from gateway.journal import Journal
 from gateway.lines import LineState
 from gateway.partial import prorate
+from gateway.scans import ScanSetting, scan_probes, scan_rng
 
 log = logging.getLogger("gateway.network")
 
@@ -67,7 +68,6 @@ class _Session:
     start_t: int  # whole seconds since the epoch
     last_time: float  # time of the session's last event (as given)
     mark_t: int  # counters are settled up to here
-    scan_mark_t: int
     period_start_t: int
     seq: int = 0  # records written
     limits: int = 0  # time-limit records written (the 12-hour cuts count from the start)
@@ -112,8 +112,19 @@ class Ggsn:
         self._pools = {name: AddressPool(apn.pool) for name, apn in catalog.apns.items()}
         self._sessions: dict[str, _Session] = {}
         self._next_charging = 1  # charging ids of contexts whose caller gives none
-        self._scan_rng = np.random.default_rng([config.seed, 0x5CA7])
-        self._scan_rate_s = config.scan_rate_per_hour / 3600.0
+        # scans per public APN: the scenario's setting, else the APN's rate, else the network's
+        given = dict(config.apn_scans)
+        self._scans = {
+            name: given.get(name)
+            or ScanSetting(
+                config.scan_rate_per_hour if apn.scan_rate_per_hour is None else apn.scan_rate_per_hour,
+                config.scan_packet_bytes,
+                config.scan_reply_bytes,
+            )
+            for name, apn in catalog.apns.items()
+            if apn.public
+        }
+        self._scan_rngs: dict[str, np.random.Generator] = {}  # each line's scan stream
         self._outer = config.counting == CountingMode.OUTER_GTP
 
     def open_sessions(self) -> list[str]:
@@ -265,7 +276,6 @@ class Ggsn:
             start_t=t,
             last_time=now,
             mark_t=t,
-            scan_mark_t=t,
             period_start_t=t,
         )
         self._sessions[ctx.session_id] = session
@@ -399,24 +409,30 @@ class Ggsn:
         pk_down: int | None,
         packet: bytes | None = None,
         uplink: bool = False,
+        final: bool = False,
     ) -> None:
-        """Count a chunk (and the scans since the last event).
+        """Count a chunk (and, when the context ends, `final`, its scans: `gateway.scans`).
 
         `packet`: the chunk is this real IP packet, carried at the instant `now`: it is counted
         whole in the period `now` falls in (a boundary passes once `now` is past it), and given
         whole to the capture after the records of the boundaries passed.  The scans' volume is
-        spread over the span since the last event, as any `transfer`, and still sampled.
+        spread over the span since the last event, as any `transfer`.
         """
         t = whole(now)
+        setting = self._scans.get(s.apn.name)
         scan_packets = 0
-        rate_s = self._scan_rate_s if s.apn.scan_rate_per_hour is None else s.apn.scan_rate_per_hour / 3600.0
-        if s.apn.public and rate_s > 0 and t > s.scan_mark_t:
-            scan_packets = int(self._scan_rng.poisson(rate_s * (t - s.scan_mark_t)))
-            s.scan_mark_t = t
+        if final and setting is not None and setting.per_hour > 0:
+            # one count for the context, over its whole life, from the line's stream: what the
+            # simulator's device draws for the same session (`simulator.traffic.scan_bytes`)
+            rng = self._scan_rngs.get(s.line.line_id)
+            if rng is None:
+                rng = self._scan_rngs[s.line.line_id] = scan_rng(self.config.seed, s.line.line_id)
+            span = np.array([t - s.start_t], dtype=np.int64)
+            scan_packets = int(scan_probes(rng, setting.per_hour, span)[0])
         # each probe a SYN down and, unless the device filters, its reset up: a refused connect of
-        # the wire model, as the simulator bills a scan (`simulator.traffic.scan_bytes`)
-        scan_down = scan_packets * self.config.scan_packet_bytes
-        scan_up = scan_packets * self.config.scan_reply_bytes
+        # the wire model, as the simulator bills a scan
+        scan_down = scan_packets * (setting.packet_bytes if setting is not None else 0)
+        scan_up = scan_packets * (setting.reply_bytes if setting is not None else 0)
         if scan_packets:
             self.journal.counters["scan-packets"] += scan_packets
             self.journal.counters["scan-bytes"] += scan_down + scan_up
@@ -561,7 +577,7 @@ class Ggsn:
         self._close(s, now, ClosingCause.ABNORMAL if abnormal else ClosingCause.NORMAL)
 
     def _close(self, s: _Session, now: float, cause: ClosingCause) -> None:
-        self._advance(s, now, 0, 0, 0, 0)
+        self._advance(s, now, 0, 0, 0, 0, final=True)
         t = max(whole(now), s.period_start_t)
         self._emit(s, t, cause)
         if self.capture is not None:

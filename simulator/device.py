@@ -24,6 +24,7 @@ import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
 from gateway.api import CallKind, CallOutcome, SmsStatus, move_to
+from gateway.scans import scan_rng
 from gateway.wire import SYN, syns
 from simulator import rng as rngmod
 from simulator.batch import Stretch
@@ -36,6 +37,7 @@ from simulator.traffic import (
     per_report_sessions,
     persistent_session,
     report_times,
+    scan_bytes,
 )
 from simulator.traffic_models import offsets
 
@@ -197,6 +199,11 @@ class Device:
         return next(reversed(self.trips_on.values()), self.base_plmn)
 
     @cached_property
+    def rng_scan(self) -> np.random.Generator:
+        """The line's scan stream (`gateway.scans`), made when a first session needs it."""
+        return scan_rng(self.seed, self.ident.line)
+
+    @cached_property
     def rng_retry(self) -> np.random.Generator:
         """The retry stream, made when a first retry needs it (most devices never retry)."""
         return rngmod.device_rng(self.seed, self.ident.line, rngmod.RETRY)
@@ -329,7 +336,7 @@ class Device:
             if not self.apn_allowed():
                 self.stats.session_refusals += int(times.shape[0])
             else:
-                s = per_report_sessions(self.rng_traffic, prof, app, apn, times)
+                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.rng_scan)
                 charging = self._charging(int(s.start.shape[0]), retry=False)
                 across = s.start + s.duration > t1
                 if self._moves_only_at(t1) and across.any():  # the context goes on across the move
@@ -390,7 +397,7 @@ class Device:
         # its keep-alive timer
         since = None if opened else self.last_sent
         up, down = persistent_session(
-            self.rng_traffic, prof, app, apn, times, t0, t1, connect=opened, since=since
+            self.rng_traffic, prof, app, apn, times, t0, t1, self.rng_scan, connect=opened, since=since
         )
         self.last_sent = int(times[-1]) if times.shape[0] else (t0 if since is None else since)
         if self.net.session_open(sid):
@@ -656,6 +663,10 @@ class Device:
         up = np.full(at.shape[0], fa.up, dtype=np.int64)
         if self.profile.transport == "tcp" and going_on.any():  # the SYNs sent by the period's end
             up[going_on] = SYN * syns(lasting[going_on])
+        down = np.full(at.shape[0], fa.down, dtype=np.int64)
+        # a context on a public APN is scanned as any other (the gateway draws for every context)
+        s_up, s_down = scan_bytes(self.rng_scan, self.shard.scenario.apns.get(self.group.apn), lasting)
+        up, down = up + s_up, down + s_down
         for part, still_open in ((~going_on, False), (going_on, True)):
             n = int(part.sum())
             if n:
@@ -663,7 +674,7 @@ class Device:
                     at[part],
                     lasting[part],
                     up[part],
-                    np.full(n, fa.down, dtype=np.int64),
+                    down[part],
                     retry=True,
                     move=move,
                     still_open=still_open,
@@ -772,6 +783,7 @@ class Device:
                 self.group.application,
                 self.shard.scenario.apns.get(self.group.apn),
                 np.full(len(got), int(self.env.now), dtype=np.int64),
+                self.rng_scan,
             )
             if self.apn_allowed():
                 self.sessions(s.start, s.duration, s.up, s.down)

@@ -3,12 +3,12 @@
 A device's draws depend only on (run seed, device id, purpose), never on which
 shard or worker simulates it, nor on the other devices: the outputs are the same
 whatever the sharding.  The id is hashed with BLAKE2b (stable across processes
-and Python versions, unlike `hash()`), and the words feed a numpy SeedSequence.
+and Python versions, unlike `hash()`), and the words feed a numpy SeedSequence
+(`gateway.scans.line_rng`: the gateway draws a line's scans from its stream too).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,24 +16,21 @@ import numpy as np
 import numpy.typing as npt
 from numpy.random.bit_generator import ISeedSequence
 
+from gateway.scans import SCANS, id_words, line_rng
+
 # Purposes: separate streams, so that adding SMS to a group does not move its data traffic.
 TRAFFIC = 1
 EVENTS = 2
 SETUP = 3
 RETRY = 4
+# SCANS = 5: the scans of a public APN's sessions (`gateway.scans`), drawn alike by the gateway
 
-
-def id_words(device_id: str) -> tuple[int, int]:
-    """Two 32-bit words of BLAKE2b(device_id): the id's part of the seed."""
-    digest = hashlib.blake2b(device_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little")
+__all__ = ["EVENTS", "RETRY", "SCANS", "SETUP", "TRAFFIC", "device_rng", "device_rngs", "id_words"]
 
 
 def device_rng(seed: int, device_id: str, purpose: int) -> np.random.Generator:
     """The generator of `device_id` for `purpose` in a run seeded with `seed`."""
-    hi, lo = divmod(seed, 2**32)
-    w0, w1 = id_words(device_id)
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([lo, hi % 2**32, w0, w1, purpose])))
+    return line_rng(seed, device_id, purpose)
 
 
 # numpy's SeedSequence (O'Neill's seed_seq_fe, pool of 4 words), its constants

@@ -32,6 +32,7 @@ from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from gateway.numbering import InvalidNumber, default_plan
 from gateway.plmn import default_table, unassigned_mcc
+from gateway.scans import MAX_PACKET_BYTES, MAX_SCAN_PER_HOUR, SCAN_KEYS
 from gateway.wire import HEADER, SYN
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
@@ -722,18 +723,18 @@ def _apns(r: Reader, raw: Any) -> dict[str, ApnSpec]:
         first = next(other for other in m if str(other).lower() == key)
         if first != name:  # APN names are read without case: the second one replaced the first's settings
             raise r.error(p, f"the APN {first!r} again (APN names are read without case): keep one")
-        s = r.mapping(
-            spec if spec is not None else {}, p, {"scan_per_hour", "scan_bytes", "scan_reply_bytes"}
-        )
-        scan = r.number(s.get("scan_per_hour", 0.0), f"{p}.scan_per_hour", 0.0, 3_600_000.0)
+        s = r.mapping(spec if spec is not None else {}, p, set(SCAN_KEYS))  # the serve scenario's too
+        scan = r.number(s.get("scan_per_hour", 0.0), f"{p}.scan_per_hour", 0.0, MAX_SCAN_PER_HOUR)
         if scan > 0 and not catalog[key].public:
             raise r.fail(f"{p}.scan_per_hour", "0 on a private APN (unreachable from the Internet)", scan)
         out[key] = ApnSpec(
             name=key,
             addressing=out[key].addressing,
             scan_per_hour=scan,
-            scan_bytes=r.integer(s.get("scan_bytes", SYN), f"{p}.scan_bytes", 0, 65_535),
-            scan_reply_bytes=r.integer(s.get("scan_reply_bytes", HEADER), f"{p}.scan_reply_bytes", 0, 65_535),
+            scan_bytes=r.integer(s.get("scan_bytes", SYN), f"{p}.scan_bytes", 0, MAX_PACKET_BYTES),
+            scan_reply_bytes=r.integer(
+                s.get("scan_reply_bytes", HEADER), f"{p}.scan_reply_bytes", 0, MAX_PACKET_BYTES
+            ),
         )
     return out
 

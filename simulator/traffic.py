@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from gateway.scans import scan_probes
 from simulator.profiles import Profile
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
 from simulator.traffic_models import offsets
@@ -94,25 +95,33 @@ def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:
 
 
 def scan_bytes(rng: np.random.Generator, apn: ApnSpec | None, durations: I64) -> tuple[I64, I64]:
-    """(up, down) bytes of unsolicited inbound probes on a public address during sessions of `durations` s."""
+    """(up, down) bytes of unsolicited inbound probes on a public address during sessions of
+    `durations` s, drawn from the line's scan stream `rng` (`gateway.scans`: the gateway serving a
+    virtual modem draws the same counts for the same sessions)."""
     if apn is None or apn.addressing != "public" or apn.scan_per_hour <= 0:
         z = np.zeros_like(durations)
         return z, z
-    probes = rng.poisson(apn.scan_per_hour * np.maximum(durations, 1) / 3600.0).astype(np.int64)
+    probes = scan_probes(rng, apn.scan_per_hour, durations)
     return probes * apn.scan_reply_bytes, probes * apn.scan_bytes
 
 
 def per_report_sessions(
-    rng: np.random.Generator, profile: Profile, app: Application, apn: ApnSpec | None, times: I64
+    rng: np.random.Generator,
+    profile: Profile,
+    app: Application,
+    apn: ApnSpec | None,
+    times: I64,
+    scans: np.random.Generator,
 ) -> Sessions:
-    """One session per report: connect, send, close (the profile's `report` exchange)."""
+    """One session per report: connect, send, close (the profile's `report` exchange); `scans`: the
+    line's scan stream."""
     n = times.shape[0]
     payload = payload_sizes(rng, app.payload, n)
     up, down = profile.report_bytes(payload)
     if profile.tls and app.certificate_chain:
         down = down + app.certificate_chain
     duration = np.full(n, profile.report.duration_s, dtype=np.int64)
-    s_up, s_down = scan_bytes(rng, apn, duration)
+    s_up, s_down = scan_bytes(scans, apn, duration)
     return Sessions(times.astype(np.int64), duration, up + s_up, down + s_down)
 
 
@@ -124,6 +133,7 @@ def persistent_session(
     times: I64,
     t0: int,
     t1: int,
+    scans: np.random.Generator,
     *,
     connect: bool = True,
     since: int | None = None,
@@ -134,7 +144,8 @@ def persistent_session(
     one keep-alive ping cycle for every full keep-alive interval without traffic
     (MQTT 3.1.1 3.1.2.10: the client pings when it has sent nothing for the interval).
     `since`: on a connection going on from an earlier stretch, the time it last sent; its
-    keep-alive timer runs from there, and the pings before t0 were that stretch's.
+    keep-alive timer runs from there, and the pings before t0 were that stretch's.  `scans`: the
+    line's scan stream.
     """
     assert profile.connect is not None and profile.ping is not None
     payload = payload_sizes(rng, app.payload, times.shape[0])
@@ -148,5 +159,5 @@ def persistent_session(
     if connect:
         up += profile.connect.up
         down += profile.connect.down + (app.certificate_chain if profile.tls else 0)
-    s_up, s_down = scan_bytes(rng, apn, np.array([t1 - t0], dtype=np.int64))
+    s_up, s_down = scan_bytes(scans, apn, np.array([t1 - t0], dtype=np.int64))
     return up + int(s_up[0]), down + int(s_down[0])

@@ -498,7 +498,7 @@ async def _run(
         if args.alarm_log is not None:
             # every served line has the autodiagnostic option: the groups' lines choose the watched ones
             alarms = args.alarm_config.engine(lambda _line: True, args.alarm_log)
-        network = build_network(epoch, tee, seed, capture=capture, alarms=alarms)
+        network = build_network(epoch, tee, seed, capture=capture, alarms=alarms, scans=scenario.scans)
     clock = LoopClock(loop, 0.0)
     endpoints: list[PtyEndpoint | TcpEndpoint] = []
     control: ControlServer | None = None

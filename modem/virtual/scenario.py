@@ -15,6 +15,9 @@
     faults: {sim_busy: 2}              # as in a profile's faults (modem.virtual.faults)
     internet:                          # where sockets go (gateway.internet); or a file name
       hosts: {broker.example.com: "127.0.0.1:1883"}
+    network:                           # Internet scans of a public APN, as in a simulator scenario
+      apns:
+        internet-entreprise: {scan_per_hour: 120, scan_bytes: 52, scan_reply_bytes: 40}
 
 A coverage step's `net` (a preset), `netspeed`, `netdelay` and `netloss` change the
 modem's network conditions (`modem.virtual.conditions`) at that time; the
@@ -32,8 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.api import MtSms, Subscriber
+from gateway.apn import ApnCatalog
 from gateway.internet import Internet, load_internet, parse_internet
 from gateway.plmn import default_table, unassigned_mcc
+from gateway.scans import SCAN_KEYS, ScanSetting, ScanSettingError, scan_setting
 from m2msim.yamlio import (
     LocatedDict,
     LocatedList,
@@ -87,9 +92,10 @@ class ServeScenario:
     events: tuple[Event, ...] = ()
     faults: dict[str, Any] = field(default_factory=dict)
     internet: Internet | None = None  # the Internet table (None: the built-in one)
+    scans: dict[str, ScanSetting] = field(default_factory=dict)  # per public APN (`gateway.scans`)
 
 
-TOP_KEYS = ("start", "seed", "offer", "apns", "coverage", "events", "faults", "internet")
+TOP_KEYS = ("start", "seed", "offer", "apns", "coverage", "events", "faults", "internet", "network")
 MAX_SECONDS = 10 * 366 * 86_400.0  # scenario times: at most ten years after the start
 
 
@@ -199,7 +205,38 @@ def _scenario(doc: LocatedDict, src: str) -> ServeScenario:
         events=tuple(events),
         faults=dict(faults),
         internet=_internet(doc, src),
+        scans=_scans(doc, src),
     )
+
+
+def _scans(doc: LocatedDict, src: str) -> dict[str, ScanSetting]:
+    """The `network:` key: `apns: {<name>: {scan_per_hour, scan_bytes, scan_reply_bytes}}`, the
+    keys and limits of a simulator scenario's `network.apns` (`gateway.scans`)."""
+    if "network" not in doc:
+        return {}
+    net = mapping(doc["network"], src, "network", doc.line_of("network"))
+    check_keys(net, ("apns",), src, "network")
+    apns = mapping(net.get("apns") or LocatedDict(), src, "network.apns", net.line_of("apns"))
+    catalog = ApnCatalog.load().apns
+    out: dict[str, ScanSetting] = {}
+    for name in apns:
+        path = f"network.apns.{name}"
+        key = str(name).lower()
+        if key not in catalog:
+            raise ScenarioError(
+                src, apns.line_of(name), path, f"not an APN of the network ({', '.join(sorted(catalog))})"
+            )
+        if key in out:  # APN names are read without case: the second would replace the first's settings
+            raise ScenarioError(
+                src, apns.line_of(name), path, "the same APN again (names are read without case): keep one"
+            )
+        spec = mapping(apns[name] if apns[name] is not None else LocatedDict(), src, path, apns.line_of(name))
+        check_keys(spec, SCAN_KEYS, src, path)
+        try:
+            out[key] = scan_setting(spec, catalog[key].public)
+        except ScanSettingError as exc:
+            raise ScenarioError(src, spec.line_of(exc.key), f"{path}.{exc.key}", exc.reason) from None
+    return out
 
 
 NET_KEYS = ("net", "netspeed", "netdelay", "netloss")

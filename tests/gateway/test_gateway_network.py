@@ -710,16 +710,16 @@ def test_real_packets_with_outer_gtp_counting_and_scans() -> None:
     net.carry_packet(600.0, s.session_id, bytes(200), uplink=False)
     net.close_session(600.0, s.session_id)
     scans = net.counters["scan-packets"]
-    assert scans > 0  # Poisson(1/s over 600 s), drawn at the first packet
+    assert scans > 0  # Poisson(1/s over 600 s), drawn for the context when it ends
     (rec,) = sink.records
     assert rec.bytes_up == 100 + GTP_U_OVERHEAD + scans * (HEADER + GTP_U_OVERHEAD)  # the resets
     assert rec.bytes_down == 200 + GTP_U_OVERHEAD + scans * (SYN + GTP_U_OVERHEAD)  # the probes
     kinds = [(c[0], c[3:]) for c in capture.calls if c[0].startswith("user_")]
-    # the scans' volume is modelled (sampled), the real packets go whole
+    # the real packets go whole; the scans' volume is modelled (sampled), at the context's end
     assert kinds == [
-        ("user_packets", (scans * HEADER, scans * SYN)),
         ("user_packet", (bytes(100), True)),
         ("user_packet", (bytes(200), False)),
+        ("user_packets", (scans * HEADER, scans * SYN)),
     ]
 
 

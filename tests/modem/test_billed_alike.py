@@ -19,17 +19,19 @@ from typing import Any, cast
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from accounting.records import USAGE_SCHEMA, UsageRecord, UsageType, is_retry_charging
 from gateway.api import NetworkAPI, Subscriber, build_network
 from gateway.internet import Internet
 from gateway.network import Network, NetworkConfig
+from gateway.scans import scan_rng
 from gateway.wire import ICMP_UNREACHABLE, SYN, UDP_HEADER, unreachable
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
-from modem.virtual.scenario import ServeScenario, Step, provision, schedule
+from modem.virtual.scenario import ScenarioError, ServeScenario, Step, load_scenario, provision, schedule
 from modem.virtual.sockets import Listener, Socket
 from simulator.run import simulate
 from simulator.scenario import ApnSpec, parse_scenario
@@ -87,7 +89,7 @@ def _simulator_run(
             net.transfer(now, session, rest[0], rest[1])
         elif kind == "close":
             duration = np.array([int(now) - int(opened)], dtype=np.int64)
-            up, down = scan_bytes(np.random.default_rng(seed), spec, duration)
+            up, down = scan_bytes(scan_rng(seed, subscriber.line_id), spec, duration)
             net.transfer(now, session, int(up[0]), int(down[0]))
             net.close_session(now, session)
     return sink.records
@@ -213,20 +215,24 @@ def _simulated_rows(
     outage: dict[str, Any] | None,
     since: str = "2025-01-01",
     days: int = 1,
+    line_id: str | None = None,
+    network: dict[str, Any] | None = None,
+    seed: int = 5,
 ) -> list[dict[str, Any]]:
     """The data records, in time order, of a simulated run (from 2 March 2026, `days` long) of one
-    device of `group` (on orange.m2m.spec, its line active `since`) through `outage`."""
+    device of `group` (on orange.m2m.spec unless the group says, its line `line_id` active `since`)
+    through `outage`; `network`: the scenario's `network` keys beside its default APN."""
+    line = {"id": line_id} if line_id is not None else {"id_prefix": "D", "count": 1}
     doc = {
         "name": name,
-        "seed": 5,
+        "seed": seed,
         "period": {"start": "2026-03-02", "days": days},
         "inventory": {
             "customer": "unit",
             "month": "2026-03",
             "lines": [
-                {
-                    "id_prefix": "D",
-                    "count": 1,
+                line
+                | {
                     "offer": "business-m2m",
                     "plan": "forfait-2mo",
                     "commitment": 24,
@@ -234,8 +240,8 @@ def _simulated_rows(
                 | {"since": since}
             ],
         },
-        "network": {"default_apn": "orange.m2m.spec"},
-        "groups": [group | {"lines": "D"}],
+        "network": {"default_apn": "orange.m2m.spec"} | (network or {}),
+        "groups": [group | {"lines": line_id or "D"}],
         "events": {"outages": [outage] if outage is not None else []},
     }
     result = simulate(parse_scenario(doc, f"{name}.yaml"), tmp_path / "run", invoice=False)
@@ -335,14 +341,21 @@ def _modem_reports(
     times: list[float],
     lost: float | None,
     back: float,
-) -> tuple[list[UsageRecord], float]:
+    apn: str = "orange.m2m.spec",
+    scenario: ServeScenario | None = None,
+) -> tuple[list[UsageRecord], float, str]:
     """A BG96 whose firmware sends a CoAP report (53 B, its CON 62 B of UDP payload) at each of
     `times`, each on a context of its own released a second later; coverage goes at `lost` and comes
     back at `back` (`lost` None: the module is switched on at 0 and searches from then): a report
-    due before the module has registered again is sent as soon as it says it has.  The records,
-    and when it registered again."""
+    due before the module has registered again is sent as soon as it says it has; its contexts on
+    `apn`, its network that of `scenario` (its seed and scans).  The records, when it registered
+    again, and its line."""
     sink = Sink()
-    net = build_network(epoch, sink, 3)
+    net = (
+        build_network(epoch, sink, 3)
+        if scenario is None
+        else build_network(epoch, sink, scenario.seed, scans=scenario.scans)
+    )
     m = _served(net, epoch=epoch)
     if lost is not None:
         schedule(m, ServeScenario(coverage=(Step(lost, None), Step(back, "20801"))), net)
@@ -351,7 +364,7 @@ def _modem_reports(
     assert at(m, "ATE0;+CEREG=1", 0.0 if lost is None else 1.0).endswith(b"OK\r\n")
 
     def report(t: float) -> None:
-        assert at(m, 'AT+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', t).endswith(b"OK\r\n")
+        assert at(m, f'AT+QICSGP=1,1,"{apn}","","",1;+QIACT=1', t).endswith(b"OK\r\n")
         out = at(m, f'AT+QIOPEN=1,0,"UDP","{COAP_SERVER}",5683,0,1', t)
         m.poll(t)
         assert b"+QIOPEN: 0,0" in out + m.take_output()
@@ -376,7 +389,7 @@ def _modem_reports(
         m.poll(t)
         m.take_output()
         report(t)
-    return sink.records, registered
+    return sink.records, registered, m.identity.line_id
 
 
 def test_a_report_due_without_coverage_leaves_once_the_module_has_registered_again(tmp_path: Path) -> None:
@@ -389,7 +402,7 @@ def test_a_report_due_without_coverage_leaves_once_the_module_has_registered_aga
     # as the simulator's device is
     epoch = datetime(2026, 3, 2, tzinfo=UTC) - timedelta(minutes=1)
     hourly = [60.0 + 3_600.0 * k for k in range(24)]  # the scenario's schedule: every hour on the hour
-    served, registered = _modem_reports(
+    served, registered, _line = _modem_reports(
         epoch, hourly, (lost - epoch).total_seconds(), (back - epoch).total_seconds()
     )
     assert registered == (back - epoch).total_seconds() + search_s
@@ -419,7 +432,7 @@ def test_a_report_due_while_the_module_searches_after_an_outage_without_one_wait
     )
     epoch = datetime(2026, 3, 2, tzinfo=UTC) - timedelta(minutes=1)  # registered at the period's start
     hourly = [60.0 + 3_600.0 * k for k in range(24)]
-    served, registered = _modem_reports(
+    served, registered, _line = _modem_reports(
         epoch, hourly, (lost - epoch).total_seconds(), (back - epoch).total_seconds()
     )
     assert registered == (back - epoch).total_seconds() + search_s
@@ -436,7 +449,7 @@ def test_a_line_activated_in_the_period_reports_once_its_module_has_found_the_ne
     search_s = load_profile("quectel-bg96").search_s
     simulated = _simulated_rows(tmp_path, "power-on", _sensors(search_s), None, since="2026-03-03", days=2)
     epoch = datetime(2026, 3, 3, tzinfo=UTC)  # the activation: the module is switched on
-    served, registered = _modem_reports(epoch, [3_600.0 * k for k in range(24)], None, 0.0)
+    served, registered, _line = _modem_reports(epoch, [3_600.0 * k for k in range(24)], None, 0.0)
     assert registered == search_s
     assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
         tuple(getattr(r, k) for k in COLUMNS) for r in served
@@ -477,3 +490,46 @@ async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_st
     assert not client.reset
     # the real packets: this device's SYN (its stack offers the MSS alone) and the 56-byte ICMP
     assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == (len(dev.sent[-1]), unreachable()[1])
+
+
+# ----- scans of a public APN: the same keys, the same draws --------------------------------------
+
+SCANNED = """\
+seed: 11
+network:
+  apns:
+    orange.m2m: {scan_per_hour: 3600, scan_bytes: 52, scan_reply_bytes: 40}
+"""
+
+
+def test_a_public_apns_scans_are_billed_alike_by_a_serve_and_a_simulator_scenario(tmp_path: Path) -> None:
+    """Scans on (a probe a second on average): a serve scenario takes the simulator scenario's
+    `network.apns` keys (it refused them), and its network draws each context's probes from the
+    line's own stream, as the simulator's device does, so that the same seed bills the same probes
+    report by report (they came from other generators, drawn per event: equal only without scans)."""
+    path = tmp_path / "serve.yaml"
+    path.write_text(SCANNED)
+    scenario = load_scenario(path)
+    epoch = datetime(2026, 3, 2, tzinfo=UTC) - timedelta(minutes=1)  # registered at the period's start
+    hourly = [60.0 + 3_600.0 * k for k in range(24)]
+    served, _registered, line = _modem_reports(epoch, hourly, None, 0.0, PUBLIC_APN, scenario)
+    keys = yaml.safe_load(SCANNED)
+    group = _sensors(2.0) | {"apn": PUBLIC_APN}
+    simulated = _simulated_rows(
+        tmp_path, "scans", group, None, line_id=line, network=keys["network"], seed=keys["seed"]
+    )
+    assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
+        tuple(getattr(r, k) for k in COLUMNS) for r in served
+    ]
+    probes = sum(r.bytes_down - COAP_ACK - UDP_HEADER for r in served) // SYN
+    assert probes > 0
+    assert sum(r.bytes_up for r in served) == 24 * (62 + UDP_HEADER) + probes * 40
+
+
+def test_a_serve_scenario_refuses_a_scan_rate_on_a_private_apn(tmp_path: Path) -> None:
+    """The simulator scenario's rule: a private APN is not reachable from the Internet."""
+    path = tmp_path / "serve.yaml"
+    path.write_text("network:\n  apns:\n    orange.m2m.spec: {scan_per_hour: 5}\n")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    assert str(exc.value).startswith(f"{path}:3: network.apns.orange.m2m.spec.scan_per_hour: ")

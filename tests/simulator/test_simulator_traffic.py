@@ -197,7 +197,7 @@ def test_persistent_session_counts_setup_publishes_and_pings() -> None:
     app = Application("mqtt-qos1", "persistent", 1200.0, Payload(fixed=53))
     r = np.random.default_rng(5)
     times = np.array([3600, 7200], dtype=np.int64)
-    up, down = persistent_session(r, prof, app, None, times, 0, 10_800)
+    up, down = persistent_session(r, prof, app, None, times, 0, 10_800, np.random.default_rng(6))
     # gaps 3600, 3600, 3600 s with a 1,200 s keep-alive: 3 pings each
     assert prof.connect is not None and prof.ping is not None and prof.publish is not None
     assert up + down == (
@@ -221,7 +221,8 @@ def test_scans_only_on_public_addresses() -> None:
 def test_per_report_sessions_carry_the_profile_bytes() -> None:
     prof = builtin_profiles()["coap"]
     app = Application("coap", "per-report", 1200.0, Payload(fixed=53))
-    s = per_report_sessions(np.random.default_rng(7), prof, app, None, np.array([10, 20], dtype=np.int64))
+    times = np.array([10, 20], dtype=np.int64)
+    s = per_report_sessions(np.random.default_rng(7), prof, app, None, times, np.random.default_rng(8))
     assert s.start.tolist() == [10, 20] and (s.up + s.down == 124).all()
 
 
