@@ -25,7 +25,6 @@ import simpy
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
 from gateway.api import CallKind, CallOutcome, SmsStatus, move_to
 from gateway.scans import scan_rng
-from gateway.wire import SYN, syns
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Exchange, Profile
@@ -661,9 +660,9 @@ class Device:
         lasting = np.clip(self.T - at, 0, full)
         going_on = at + full > self.T  # the last attempts, if any: charging ids stay in time order
         up = np.full(at.shape[0], fa.up, dtype=np.int64)
-        if self.profile.transport == "tcp" and going_on.any():  # the SYNs sent by the period's end
-            up[going_on] = SYN * syns(lasting[going_on])
         down = np.full(at.shape[0], fa.down, dtype=np.int64)
+        if going_on.any():  # what was sent by the period's end: the SYNs, or the CoAP transmissions
+            up[going_on], down[going_on] = self.profile.attempts_cut(fa, lasting[going_on])
         # a context on a public APN is scanned as any other (the gateway draws for every context)
         s_up, s_down = scan_bytes(self.rng_scan, self.shard.scenario.apns.get(self.group.apn), lasting)
         up, down = up + s_up, down + s_down

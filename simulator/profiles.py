@@ -30,6 +30,7 @@ from gateway.wire import (
     play,
     prompt_acks,
     segments,
+    syns,
     unanswered,
     unreachable,
 )
@@ -86,6 +87,21 @@ class Profile:
             packets=fa.packets + sent,
             duration_s=fa.duration_s,
         )
+
+    def attempts_cut(self, fa: Exchange, elapsed: I64) -> tuple[I64, I64]:
+        """(up, down) bytes of attempts costing `fa` in full, cut `elapsed` seconds after they
+        started (the period's end): what they sent by then.  TCP: the SYNs of the TCP model's
+        timer (`gateway.wire.syns`); another transport: its transmissions of `failed_attempt`, the
+        first at 0 and each retransmission after a timeout doubling from the first (RFC 7252
+        4.2: 0, 2, 6, 14, 30 s for CoAP's five in 62 s), each with its share of `fa`'s bytes (the
+        ICMP answer of each with `answer: unreachable`)."""
+        if self.transport == "tcp":
+            return SYN * syns(elapsed), np.full(elapsed.shape[0], fa.down, dtype=np.int64)
+        n = max(self.failed_attempt.packets, 1)
+        first = self.failed_attempt.duration_s / (2.0**n - 1.0)
+        times = first * (2.0 ** np.arange(n) - 1.0)
+        sent = (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1).astype(np.int64)
+        return fa.up * sent // n, fa.down * sent // n
 
     @property
     def persistent_capable(self) -> bool:

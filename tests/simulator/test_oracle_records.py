@@ -1,0 +1,288 @@
+"""Usage records of small seeded runs against what the documentation predicts for them.
+
+Every expected number here comes from docs/scenarios.md ("Behaviour keys", "Outages", "Where the
+numbers come from"), docs/gateway.md ("Partial records") and the measured exchanges of
+field-notes.md, worked out by hand in the comments, not from the simulator's code: the report's
+bytes per profile and payload, reports per device, the 12-hour cuts and their causes (17, 23 at a
+clock change, 24 at a move, 20 at the period's end), retry timelines and what an attempt cut at
+the period's end costs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from simulator.run import simulate
+from simulator.scenario import parse_scenario
+
+H = 3600
+DAY = 86_400
+
+
+def lines(prefix: str, count: int, offer: str = "business-m2m", since: str = "2025-01-01") -> dict[str, Any]:
+    return {
+        "id_prefix": prefix,
+        "count": count,
+        "offer": offer,
+        "plan": "forfait-2mo",
+        "commitment": 24,
+        "since": since,
+    }
+
+
+def group(
+    name: str, profile: str, period: str = "1h", jitter: str = "none", payload: int = 53, **more: Any
+) -> dict[str, Any]:
+    """A device group on the lines of prefix `name.upper()`, on the clock's boundaries, with a fixed payload."""
+    application = {"profile": profile, "payload": {"fixed": payload}}
+    for key in ("session", "keepalive"):
+        if key in more:
+            application[key] = more.pop(key)
+    return {
+        "name": name,
+        "lines": name.upper(),
+        "schedule": {"period": period, "align": "clock", "jitter": jitter},
+        "application": application,
+        **more,
+    }
+
+
+def scenario(
+    name: str,
+    seed: int,
+    period: dict[str, Any],
+    line_groups: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A scenario of the billing month the period starts in."""
+    month = str(period["start"])[:7]
+    return {
+        "name": name,
+        "seed": seed,
+        "period": period,
+        "inventory": {"customer": "c", "month": month, "lines": line_groups},
+        "groups": groups,
+    }
+
+
+def run(tmp_path: Path, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    result = simulate(parse_scenario(doc, f"{doc['name']}.yaml"), tmp_path / doc["name"], invoice=False)
+    return [r for r in pq.read_table(result.out_dir / "usage.parquet").to_pylist() if r["type"] == "data"]
+
+
+def ts(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+def by_line(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: (r["line"], r["start"], r["sequence"])):
+        out[r["line"]].append(r)
+    return out
+
+
+def test_reports_bytes_counts_and_persistent_records_to_a_leap_months_end(tmp_path: Path) -> None:
+    start, end = ts("2028-02-28T00:00:00"), ts("2028-03-01T00:00:00")  # Feb 28-29 2028, the month's end
+    counts = {"A": 2, "E": 2, "G": 3, "H": 2, "T": 2, "B": 2, "F": 2}
+    doc = scenario(
+        "oracle-feb",
+        11,
+        {"start": "2028-02-28", "days": 2},
+        [lines(p, n, since="2028-02-29" if p == "H" else "2025-01-01") for p, n in counts.items()],
+        [
+            group("a", "mqtt-qos1", period="15min", jitter="tr37868-model1", payload=2000),
+            group("e", "https-tls12"),
+            group("g", "coap", jitter="tr37868-model2"),
+            group("h", "http"),
+            group("t", "mqtt-tls13-qos1"),
+            group("b", "mqtt-qos0", session="persistent", keepalive="25min"),
+            group("f", "mqtt-tls12-qos1", payload=3000, session="persistent", keepalive="25min"),
+        ],
+    )
+    rows = run(tmp_path, doc)
+    assert all(
+        start <= r["start"].timestamp() and r["start"].timestamp() + r["duration_s"] <= end for r in rows
+    )
+    per_line = by_line(rows)
+    # (up, down, duration) of one report on its own connection, and reports per device in the 2 days
+    # mqtt-qos1 at 2,000 B: 360 up + (2000 - 53) + 40 for the second segment; 180 down + one ACK
+    # for every second segment (2 segments: 1 ACK, against 0 for 1 segment)
+    expected = {
+        "A": ((2347, 220, 2), 2 * 96),
+        "E": ((896, 1288, 3), 48),  # HTTPS TLS 1.2: 2,184 B measured
+        "G": ((90, 34, 1), 48),  # CoAP CON + piggybacked ACK: 124 B
+        "H": ((475, 335, 2), 24),  # HTTP POST, 810 B, for a line active from Feb 29 only
+        "T": ((900, 1611, 3), 48),  # MQTT TLS 1.3 new connection: 2,511 B
+    }
+    for prefix, (exchange, count) in expected.items():
+        devices = [line for line in per_line if line[0] == prefix]
+        assert len(devices) == counts[prefix]
+        for line in devices:
+            records = per_line[line]
+            assert len(records) == count, line
+            assert {(r["bytes_up"], r["bytes_down"], r["duration_s"]) for r in records} == {exchange}
+            assert {(r["sequence"], r["cause"], r["zone"]) for r in records} == {(1, 0, "fr")}
+            if prefix == "H":  # activated on Feb 29: first report at 00:00 UTC that day
+                assert min(r["start"].timestamp() for r in records) == ts("2028-02-29T00:00:00")
+    # the jitter of the clock-aligned reports: Model 1 uniform over 60 s, Model 2 over 10 s
+    offsets = {p: [int(r["start"].timestamp()) % (900 if p == "A" else H) for line in per_line if line[0] == p
+                   for r in per_line[line]] for p in "AG"}  # fmt: skip
+    assert max(offsets["A"]) < 60 and max(offsets["G"]) < 10
+    assert abs(sum(offsets["A"]) / len(offsets["A"]) - 29.5) < 4 * 17.3 / len(offsets["A"]) ** 0.5
+    # persistent: one connection from the period's start to its end, 12-hour records 17, 17, 17, 20,
+    # its bytes: the set-up, one publish a report, one ping cycle per idle keep-alive interval
+    # (2 in each hour's gap of 60 min at 25 min)
+    # mqtt-qos0: set-up 292 B (196 up: SYN 52, ACK 40, CONNECT 64, ACK 40; 96 down), QoS 0 publish
+    # 120 up / 40 down, ping 124 (PINGREQ 42 + ACK 40 up, PINGRESP 42 down)
+    # mqtt-tls12-qos1 at 3,000 B: set-up 640/1000; publish 191 + 2947 + 2 more segments of 40 + 29 up,
+    # 73 + one ACK (3 segments) 40 down; ping 111/71
+    persistent = {"B": (196 + 48 * 120 + 96 * 82, 96 + 48 * 40 + 96 * 42), "F": (640 + 48 * 3276 + 96 * 111, 1000 + 48 * 113 + 96 * 71)}  # fmt: skip
+    for prefix, (up, down) in persistent.items():
+        for line in (line for line in per_line if line[0] == prefix):
+            records = per_line[line]
+            assert [(r["sequence"], r["cause"], r["duration_s"]) for r in records] == [
+                (1, 17, 43_200),
+                (2, 17, 43_200),
+                (3, 17, 43_200),
+                (4, 20, 43_200),
+            ]
+            assert records[0]["start"].timestamp() == start and len({r["session"] for r in records}) == 1
+            assert (sum(r["bytes_up"] for r in records), sum(r["bytes_down"] for r in records)) == (up, down)
+
+
+def test_partial_records_at_the_clock_change_and_moves_count_their_cuts_from_the_contexts_start(
+    tmp_path: Path,
+) -> None:
+    trip = {"share": 1.0, "start": "2026-03-30T05:00:00Z", "end": "2026-03-31T07:00:00Z", "plmn": "26201"}
+    doc = scenario(
+        "oracle-dst",
+        5,
+        {"start": "2026-03-28", "days": 4},  # to the end of March 2026
+        [lines("P", 2, "europe")],
+        [group("p", "mqtt-qos1", session="persistent", keepalive="20min", mobility={"trips": [trip]})],
+    )
+    rows = run(tmp_path, doc)
+    # France's clocks change on 2026-03-29 at 01:00 UTC (cause 23); the trip's moves at 05:00 on the
+    # 30th and 07:00 on the 31st (cause 24); the 12-hour cuts at 00:00 and 12:00 counted from the
+    # context's start at 00:00 on the 28th; 20 at the period's end
+    cuts = [
+        ("2026-03-28T00:00:00", 17, "20801"),
+        ("2026-03-28T12:00:00", 17, "20801"),
+        ("2026-03-29T00:00:00", 23, "20801"),
+        ("2026-03-29T01:00:00", 17, "20801"),
+        ("2026-03-29T12:00:00", 17, "20801"),
+        ("2026-03-30T00:00:00", 24, "20801"),
+        ("2026-03-30T05:00:00", 17, "26201"),
+        ("2026-03-30T12:00:00", 17, "26201"),
+        ("2026-03-31T00:00:00", 24, "26201"),
+        ("2026-03-31T07:00:00", 17, "20801"),
+        ("2026-03-31T12:00:00", 20, "20801"),
+    ]
+    ends = [ts(c[0]) for c in cuts[1:]] + [ts("2026-04-01T00:00:00")]
+    # mqtt-qos1: set-up 196 up / 96 down; publish 162 (PUBLISH 122 + ACK 40) / 44; 3 pings an hour
+    # at 20 min (82 / 42 each); 96 reports
+    up, down = 196 + 96 * 162 + 288 * 82, 96 + 96 * 44 + 288 * 42
+    for records in by_line(rows).values():
+        assert [(r["start"].timestamp(), r["cause"], r["serving_plmn"]) for r in records] == [
+            (ts(s), c, p) for s, c, p in cuts
+        ]
+        assert [r["start"].timestamp() + r["duration_s"] for r in records] == ends
+        assert [r["sequence"] for r in records] == list(range(1, len(cuts) + 1))
+        assert {r["zone"] for r in records} == {"fr"}  # opened in France
+        assert (sum(r["bytes_up"] for r in records), sum(r["bytes_down"] for r in records)) == (up, down)
+
+
+def test_retry_timelines_of_the_reconnection_policies(tmp_path: Path) -> None:
+    immediate = {"policy": "immediate"}
+    doc = scenario(
+        "oracle-retry",
+        3,
+        {"start": "2026-01-31", "days": 1},
+        [lines("Y", 1), lines("Z", 1), lines("K", 2), lines("S", 3)],
+        [
+            group(
+                "y",
+                "mqtt-qos1",
+                period="4h",
+                reconnect={"policy": "exponential", "delay": "30s", "max": "10min", "jitter": 0},
+            ),
+            group("z", "coap", reconnect={"policy": "fixed", "delay": "60s", "jitter": 0, "max_attempts": 3}),
+            group("k", "mqtt-qos1", reconnect=immediate),
+            group("s", "coap", reconnect=immediate, network_search="2s"),
+        ],
+    )
+    server = {"kind": "server", "start": "2026-01-31T08:00:00Z", "duration": "1h", "groups": ["y", "z", "k"]}
+    area = {"kind": "area", "start": "2026-01-31T14:00:00Z", "duration": "30min", "groups": ["s"]}
+    doc["events"] = {"outages": [server, area]}
+    per_line = by_line(run(tmp_path, doc))
+    eight = ts("2026-01-31T08:00:00")
+    failed_tcp, failed_coap = (208, 0, 15, 0), (450, 0, 62, 0)  # 4 SYNs in 15 s; 5 CON in 62 s
+    # exponential: an attempt of 15 s, then 30 s doubling up to 10 min, until one succeeds at or after 09:00
+    y = [(int(r["start"].timestamp()) - eight, (r["bytes_up"], r["bytes_down"], r["duration_s"], r["cause"]))
+         for r in per_line["Y1"] if eight <= r["start"].timestamp() < eight + 2 * H]  # fmt: skip
+    t, wait, timeline = 0, 30, []
+    while t < H:
+        timeline.append((t, failed_tcp))
+        t += 15 + wait
+        wait = min(2 * wait, 600)
+    timeline.append((t, (360, 180, 2, 0)))  # the missed report, once the server answers
+    assert y == timeline
+    # fixed with max_attempts 3: three attempts 62 + 60 s apart, then nothing until the next report
+    z = [(int(r["start"].timestamp()) - eight, (r["bytes_up"], r["bytes_down"], r["duration_s"], r["cause"]))
+         for r in per_line["Z1"] if eight <= r["start"].timestamp() < eight + H + 1]  # fmt: skip
+    assert z == [(0, failed_coap), (122, failed_coap), (244, failed_coap), (H, (90, 34, 1, 0))]
+    # immediate: one attempt every 15 s through the hour, 240 of them
+    for line in ("K1", "K2"):
+        failed = [r for r in per_line[line] if r["bytes_down"] == 0]
+        assert [r["start"].timestamp() - eight for r in failed] == [15 * k for k in range(240)]
+        assert {(r["bytes_up"], r["duration_s"], r["cause"]) for r in failed} == {(208, 15, 0)}
+        assert len({r["charging_id"] for r in failed}) == 240
+    # area outage 14:00-14:30: the 14:00 report is sent once the cell is back and found (2 s), within
+    # Model 2's 10 s (Beta(3, 4)); nothing in the outage; 24 reports a day still
+    two = ts("2026-01-31T14:00:00")
+    for line in ("S1", "S2", "S3"):
+        starts = [int(r["start"].timestamp()) - two for r in per_line[line]]
+        assert len(starts) == 24
+        back = [s for s in starts if 0 <= s < H]
+        assert len(back) == 1 and 1800 + 2 <= back[0] < 1800 + 2 + 10
+
+
+def test_an_attempt_cut_at_the_periods_end_costs_what_it_sent_by_then(tmp_path: Path) -> None:
+    """A failed attempt going on at the period's end is cut there (cause 20) and costs what it sent
+    by then: a TCP connect its SYNs (0, 1, 3, 7 s), a CoAP exchange its transmissions (0, 2, 6, 14,
+    30 s: RFC 7252's ACK_TIMEOUT of 2 s doubling).  The CoAP attempt was billed its five transmissions
+    (450 B) however early it was cut."""
+    got: dict[int, Counter[tuple[str, int, int, int]]] = {}
+    immediate = {"policy": "immediate"}
+    for extra in (1, 3, 4, 5, 7, 10):  # the period ends `extra` s after 12:00
+        doc = scenario(
+            f"oracle-cut-{extra}",
+            3,
+            {"start": "2026-01-31T00:00:00Z", "end": f"2026-01-31T12:00:{extra:02d}Z"},
+            [lines("Y", 1), lines("C", 1)],
+            [group("y", "mqtt-qos1", reconnect=immediate), group("c", "coap", reconnect=immediate)],
+        )
+        doc["events"] = {"outages": [{"kind": "server", "start": "2026-01-31T11:00:00Z", "duration": "2h"}]}
+        rows = run(tmp_path, doc)
+        got[extra] = Counter(
+            (r["line"], r["duration_s"], r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20
+        )
+        if extra == 5:  # the network answers each CoAP transmission "unreachable" (ICMP, 56 B)
+            doc["name"], doc["groups"] = "oracle-cut-icmp", doc["groups"][1:]
+            doc["events"]["outages"][0]["answer"] = "unreachable"
+            rows = run(tmp_path, doc)
+            cut_icmp = [(r["duration_s"], r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20]
+            assert cut_icmp == [(9, 3 * 90, 3 * 56)]  # transmissions at 0, 2 and 6 s, cut 9 s after 11:59:56
+    # attempts every 15 s (TCP) and 62 s (CoAP) from 11:00: the last ones start at 12:00:00 and 11:59:56
+    syn, con = 52, 90
+    for extra, cut in got.items():
+        tcp_sent = sum(1 for t in (0, 1, 3, 7) if t < extra)
+        coap_sent = sum(1 for t in (0, 2, 6, 14, 30) if t < extra + 4)
+        assert cut == Counter(
+            {("Y1", extra, tcp_sent * syn, 0): 1, ("C1", extra + 4, coap_sent * con, 0): 1}
+        ), extra
