@@ -529,6 +529,7 @@ class Device:
         start = self.shard.scenario.start
         t_end = min(int((o.end - start).total_seconds()), self.T)
         has_data = self.profile is not None
+        entered = float(self.env.now)
         if o.kind == "area":
             self.area_down = True
         elif not has_data or not self.attached or not self.apn_allowed():
@@ -611,7 +612,9 @@ class Device:
         if o.kind == "area":
             self.attach()
         self.deliver_mt()
-        return has_data and not self.persistent
+        # its missed report at once: a per-report device's first attempt was one; a persistent
+        # connection's, when a report fell due while it was down (before, it was lost)
+        return has_data and (not self.persistent or self._next_report(entered) < self.env.now)
 
     def _attempt_cut(self, failed: list[int], busy: float) -> None:
         """The attempt just made (`failed[-1]`) when a decision falls into it, handed over at once as

@@ -286,3 +286,48 @@ def test_an_attempt_cut_at_the_periods_end_costs_what_it_sent_by_then(tmp_path: 
         assert cut == Counter(
             {("Y1", extra, tcp_sent * syn, 0): 1, ("C1", extra + 4, coap_sent * con, 0): 1}
         ), extra
+
+
+def test_a_persistent_connection_back_from_a_server_outage_sends_its_missed_report(tmp_path: Path) -> None:
+    """The report that fell due while the server was down is published once the connection is back,
+    as a per-report device sends its missed report at once (docs/scenarios.md, "Outages").  It was
+    lost: the reconnected device waited for its next report."""
+    doc = scenario(
+        "oracle-persistent-outage",
+        8,
+        {"start": "2026-06-10", "days": 1},
+        [lines("P", 1)],
+        [
+            group(
+                "p",
+                "mqtt-qos1",
+                session="persistent",
+                keepalive="25min",
+                reconnect={"policy": "fixed", "delay": "60s", "jitter": 0},
+            )
+        ],
+    )
+    doc["events"] = {
+        "outages": [{"kind": "server", "start": "2026-06-10T05:30:00Z", "end": "2026-06-10T06:05:00Z"}]
+    }
+    records = by_line(run(tmp_path, doc))["P1"]
+    day = ts("2026-06-10T00:00:00")
+    # attempts of 15 s every 75 s from 05:30 (4 SYNs each), the one at 06:05:00 connects
+    attempts = [r for r in records if r["duration_s"] == 15]
+    assert [r["start"].timestamp() - day for r in attempts] == [5.5 * H + 75 * k for k in range(28)]
+    assert {(r["bytes_up"], r["bytes_down"], r["cause"]) for r in attempts} == {(208, 0, 0)}
+    first = [r for r in records if r["start"].timestamp() == day]
+    assert [(r["duration_s"], r["cause"]) for r in first] == [(5.5 * H, 4)]  # lost at the outage's start
+    # set-up 196 / 96, publish 162 / 44, ping 82 / 42 (2 an hour at 25 min; 1 in 05:00-05:30)
+    assert (first[0]["bytes_up"], first[0]["bytes_down"]) == (196 + 6 * 162 + 11 * 82, 96 + 6 * 44 + 11 * 42)
+    second = [r for r in records if r["start"].timestamp() >= day + 6 * H + 300]
+    assert [(r["start"].timestamp() - day, r["cause"], r["sequence"]) for r in second] == [
+        (6 * H + 300, 17, 1),
+        (18 * H + 300, 20, 2),
+    ]
+    # the 06:00 report at 06:05, then 07:00 to 23:00; pings: 2 in 06:05-07:00, 2 in each hour after
+    publishes, pings = 1 + 17, 2 + 17 * 2
+    assert (sum(r["bytes_up"] for r in second), sum(r["bytes_down"] for r in second)) == (
+        196 + publishes * 162 + pings * 82,
+        96 + publishes * 44 + pings * 42,
+    )
