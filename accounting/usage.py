@@ -550,8 +550,10 @@ class UsageReader:
         with_rows: bool,
         duplicates: str = "",
         within: str = "",
+        where: str = "",
     ) -> str:
-        """Each row with its reject code (NULL: clean); `duplicates`: the numbered rows with the
+        """Each row with its reject code (NULL: clean); `where`: SQL that keeps a row `n` as read,
+        before any value is converted or checked; `duplicates`: the numbered rows with the
         columns of `_numbered_with_duplicates`, read instead of `self.numbered`; `within`: the
         hashes of some `Group.key`s (SQL constants), the rows of other aggregates left out
         before any value is converted or checked.  A list of constants rather than a join: DuckDB
@@ -560,6 +562,8 @@ class UsageReader:
         source = (duplicates or self.numbered) if with_rows else self.relation
         if within:
             source = f"(SELECT * FROM {source} AS n WHERE {self._key_hash('n')} IN ({within}))"
+        if where:
+            source = f"(SELECT * FROM {source} AS n WHERE {where})"
         types = _lit([t.value for t in UsageType])
         zones = _lit([z.value for z in Zone])
         dests = _lit([d.value for d in Dest])
@@ -1435,8 +1439,10 @@ class UsageReader:
         if not cutoffs:
             return [], []
         periods = [int(p) for p in first_periods]
-        within = ""
-        if len(keys) <= MAX_LISTED_KEYS:
+        within = where = ""
+        if len(keys) > MAX_LISTED_KEYS:  # (the rows of those lines, whatever their keys)
+            where = 'CAST(n."line" AS VARCHAR) IN (SELECT e_line FROM early_lines)'
+        else:
             self._table("early_keys", _KEY_COLUMNS, sorted(keys))
             hashes = self._fetch(
                 "SELECT DISTINCT hash(k_line, k_type, k_zone, k_dest, k_deliv) FROM early_keys ORDER BY 1"
@@ -1451,7 +1457,7 @@ class UsageReader:
             ],
         )
         duplicates = self._numbered_with_duplicates() if self.duplicates else ""
-        normalised = self._normalised(month_start, month_end, True, duplicates, within)
+        normalised = self._normalised(month_start, month_end, True, duplicates, within, where)
         with self._in_file_order():
             try:
                 self.con.execute(

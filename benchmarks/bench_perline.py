@@ -34,8 +34,13 @@ MO = 1024
 class Aggregated:
     """A reader whose month is already aggregated."""
 
+    first_starts = None  # (no row read: none before a line's activation within the month)
+
     def __init__(self, groups: list[Group]) -> None:
         self.groups = groups
+
+    def watch_starts(self, cutoffs: Any) -> None:
+        """No row is read, whose start could be before its line's activation."""
 
     def aggregate(self, *_: Any) -> list[Group]:
         return self.groups

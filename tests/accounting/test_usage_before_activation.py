@@ -227,6 +227,8 @@ def test_every_reader_path_rejects_them_alike(
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if here else 1 << 62)
     monkeypatch.setattr(usage_csv_arrow, "CHUNK_BYTES", 3_000)
     monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if here else 1 << 62)
+    # (DuckDB's: the lines' rows read again found by their line, as when they hold many keys)
+    monkeypatch.setattr("accounting.usage.MAX_LISTED_KEYS", 1_000 if here else 0)
     passes: list[bool] = []
     probes: list[int] = []
     again: list[int] = []
