@@ -171,11 +171,11 @@ def _doubt(command: str, said: str | None, args: argparse.Namespace) -> None:
 def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     # the usage of a run that has not ended (killed mid-way: its folder holds part of its records)
     # is not rated as a whole month's
-    unfinished = unfinished_run(args.usage)
-    if unfinished is not None:
-        print(f"m2msim {command}: {unfinished}", file=sys.stderr)
-        return 2
     try:
+        unfinished = unfinished_run(args.usage)
+        if unfinished is not None:
+            print(f"m2msim {command}: {unfinished}", file=sys.stderr)
+            return 2
         command_ = work(args)
         # --out is held from the start (a second writer is refused before it rates), when its
         # folder exists; else its folder is made, and the lock taken, when the output is written

@@ -17,11 +17,13 @@ module; the handler it sets returns the exit status.  What holds for every comma
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import errno
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -236,6 +238,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (YamlError, OutputError) as exc:
         print(f"{command}: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        # Python before 3.13: `Path.resolve()` of a loop of symbolic links raises RuntimeError (3.13:
+        # OSError ELOOP, above); a command given such a path ended in a traceback
+        looped = _SYMLINK_LOOP.fullmatch(str(exc))
+        if looped is None:
+            raise
+        print(f"{command}: {ast.literal_eval(looped.group(1))}: {os.strerror(errno.ELOOP)}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader of standard output went away (`| head`, `| true`): what was left to print is
         # lost and the command did not finish its work as asked, so its status says so, as a Unix
@@ -246,6 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as exc:
+        if exc.errno in _PATH_ERRNOS and exc.filename is not None:
+            # a path no file can have (a name past 255 bytes, a loop of symbolic links), met by a
+            # check before the command's own reading (`Path.exists()` raises for these): it ended in
+            # a traceback; named, as a missing file is
+            print(f"{command}: {_shown(exc.filename)}: {exc.strerror}", file=sys.stderr)
+            return 2
         # Standard output was a terminal that is gone (closed, or the ssh session ended, with SIGHUP
         # ignored: `disown`): writing there fails with EIO.  The command's work is done and its files
         # whole; what was left to print is lost, as when a pipe's reader goes away (it ended in a
@@ -268,6 +284,15 @@ def _terminal_gone(fd: int) -> bool:
     except OSError as exc:
         return exc.errno == errno.EIO
     return False
+
+
+_PATH_ERRNOS = (errno.ENAMETOOLONG, errno.ELOOP)
+_SYMLINK_LOOP = re.compile(r"Symlink loop from ('.*'|\".*\")", re.DOTALL)  # (the path's repr)
+
+
+def _shown(filename: object) -> str:
+    """A file name of an OSError as the user gave it (bytes that are not UTF-8 as escapes)."""
+    return os.fsdecode(filename) if isinstance(filename, bytes) else str(filename)
 
 
 def _one_line(text: str) -> str:

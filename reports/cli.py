@@ -199,6 +199,8 @@ def _with_report(handler: Handler, name: str) -> Handler:
         except BrokenPipeError:
             raise  # standard output's reader went away: m2msim.cli's 141, not an unusable --report
         except OSError as exc:  # the lock file cannot be made: nor could the page
+            if args.report is None:
+                raise  # (not the page's: said by m2msim.cli naming its file, not as "--report None")
             return _fail(name, f"--report {args.report}: {exc.strerror or exc}")
 
     return run

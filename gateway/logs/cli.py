@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,14 @@ def cmd_osmo_cdr(args: argparse.Namespace) -> int:
     return _run("records-from-osmo-cdr", args, read)
 
 
+def _of_inputs(filename: object, inputs: list[Path]) -> bool:
+    """Whether an OSError's file is one of `inputs` or in one of them (an input folder)."""
+    if filename is None:
+        return False
+    name = os.fsdecode(filename) if isinstance(filename, bytes) else str(filename)
+    return any(name == str(p) or name.startswith(str(p) + os.sep) for p in inputs)
+
+
 def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Iterator[UsageRecord]]) -> int:
     report = LogReport()
     try:
@@ -110,7 +119,12 @@ def _run(command: str, args: argparse.Namespace, read: Callable[[LogReport], Ite
         print(f"m2msim {command}: {exc}" + (" (nothing written)" if args.out else ""), file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"m2msim {command}: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        if args.out is None or _of_inputs(exc.filename, args.inputs):
+            # an input's (a name past 255 bytes): it was said as "None: cannot write"
+            where = exc.filename if exc.filename is not None else args.inputs[0]
+            print(f"m2msim {command}: {os.fsdecode(where)}: {exc.strerror or exc}", file=sys.stderr)
+        else:
+            print(f"m2msim {command}: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr)
         return 2
     status = 0
     for cut in report.cut_short:  # read up to the cut: its records end there
