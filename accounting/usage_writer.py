@@ -35,14 +35,31 @@ def format_for(path: Path) -> UsageFormat:
     return "csv" if path.suffix.lower() == ".csv" else "parquet"
 
 
+# Names of documents of another format than usage records', which their readers take them for.
+_DOCUMENT_NAMES = (
+    ((".json", ".jsonl", ".ndjson"), "a JSON document"),
+    ((".html", ".htm"), "a page (HTML)"),
+    ((".yaml", ".yml"), "a YAML document"),
+)
+
+
 def misnamed_output(path: Path) -> str | None:
-    """Why usage records cannot be written under `path`'s name, or None: a name that the rating
-    reads as a CSV or as compressed (`usage.csv.gz`, `usage.txt`, `usage.tsv`) would get Parquet
+    """Why usage records cannot be written under `path`'s name, or None: a name of another
+    document (`records.json`), or one that the rating reads as a CSV or as compressed
+    (`usage.csv.gz`, `usage.txt`, `usage.tsv`) would get Parquet
     (any name but `.csv`), which `m2msim rate` then refused ("not compressed by gzip", "binary
     data: not a CSV file")."""
     from accounting.csv_forms import CSV_NAMES
 
     name = path.name.lower()
+    document = next((kind for ends, kind in _DOCUMENT_NAMES if name.endswith(ends)), None)
+    if document is not None:
+        # a JSON or HTML name given Parquet: `m2msim report` of its folder read it as an invoice or
+        # comparison and refused the folder (`records.json:1: not JSON`)
+        return (
+            f"named as {document}, which usage records are not (CSV under a .csv name, else "
+            f"Parquet): name it {path.stem}.csv or {path.stem}.parquet"
+        )
     if name.endswith(".csv") or not name.endswith((*CSV_NAMES, ".gz", ".zst")):
         return None
     compressed = name.endswith((".gz", ".zst"))

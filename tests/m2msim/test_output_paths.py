@@ -226,7 +226,18 @@ def test_out_dev_stdout_into_a_pipe(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["usage.csv.gz", "usage.csv.zst", "usage.txt", "usage.tsv", "usage.parquet.gz"]
+    "name",
+    [
+        "usage.csv.gz",
+        "usage.csv.zst",
+        "usage.txt",
+        "usage.tsv",
+        "usage.parquet.gz",
+        # Parquet under a document's name: `report` of its folder read usage.json as an invoice
+        "usage.json",
+        "usage.html",
+        "usage.yaml",
+    ],
 )
 @pytest.mark.parametrize(
     "argv",
@@ -241,7 +252,8 @@ def test_usage_records_under_a_name_read_as_something_else_are_refused(
 ) -> None:
     """`sessions-to-records s.csv usage.csv.gz` wrote Parquet (any name but .csv) under a name
     `m2msim rate` reads as a gzip CSV: it refused the file ("its data are not compressed by gzip:
-    name it usage.csv", which was no better).  Refused before the work, naming what to call it."""
+    name it usage.csv", which was no better); under `usage.json` `m2msim report` of its folder took
+    it for an invoice and refused the folder.  Refused before the work, naming what to call it."""
     (tmp_path / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
     (tmp_path / "detail").write_text("", encoding="utf-8")
     out = tmp_path / name
