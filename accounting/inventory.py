@@ -23,6 +23,7 @@ from m2msim.gcpause import paused_gc
 from m2msim.yamlio import LocatedDict, YamlError, load_yaml
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+FIRST_MONTH, LAST_MONTH = (1, 1), (9999, 11)  # (year, month): a month whose start and end are dates
 ASSISTANCE_HOURS = ("8-20-weekdays", "8-22-all-days", "24-7")
 
 # A fleet this large is refused unless forced: what one line costs, measured on the bench (its
@@ -377,6 +378,14 @@ def _inventory(data: Any, source: str, max_lines: int) -> Inventory:
     match = _MONTH.match(str(month_raw))
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ctx.fail("month", f"expected YYYY-MM, got {month_raw!r}", m, "month")
+    if not FIRST_MONTH <= (int(match.group(1)), int(match.group(2))) <= LAST_MONTH:
+        # the year 0 and 9999-12 (its end, 10000-01-01, is no date) ended `rate` in a traceback
+        raise ctx.fail(
+            "month",
+            f"a billing month from 0001-01 to 9999-11 (its end a date), got {month_raw!r}",
+            m,
+            "month",
+        )
     raw_lines = m.get("lines")
     if not isinstance(raw_lines, list):
         raise ctx.fail("lines", "expected a list of lines", m, "lines" if "lines" in m else None)

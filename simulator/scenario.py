@@ -330,7 +330,7 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
     month_s = str(month) if month is not None else ""
     try:
         m_start, m_end = month_bounds(month_s)
-    except ValueError:
+    except (ValueError, OverflowError):  # (9999-12: its end is past the year 9999, a traceback)
         raise r.fail("inventory.month", "a billing month YYYY-MM such as 2026-03", month) from None
     raw = doc.get("period")
     if raw is None:
@@ -339,10 +339,15 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
     if "end" in p and "days" in p:  # one would be ignored
         raise r.error("period.days", "a period has an end or a number of days, not both: remove one")
     start = r.instant(p["start"], "period.start") if "start" in p else m_start
+    within = f"start < end, both within the billing month {month_s} ({m_start:%Y-%m-%d} to {m_end:%Y-%m-%d})"
     if "end" in p:
         end = r.instant(p["end"], "period.end")
     elif "days" in p:
-        end = start + timedelta(days=r.number(p["days"], "period.days", 0.0, 31.0))
+        days = r.number(p["days"], "period.days", 0.0, 31.0)
+        try:
+            end = start + timedelta(days=days)
+        except OverflowError:  # (a start late in 9999, outside every billing month: a traceback)
+            raise r.fail("period", within, f"{start.isoformat()} + {days:g} days") from None
     else:
         end = m_end
     for key in ("start", "end"):
@@ -350,11 +355,7 @@ def _period(r: Reader, doc: dict[str, Any], inventory: dict[str, Any]) -> tuple[
         if key in p and at.microsecond:  # the records, dated from the start's whole second, would not be its
             raise r.fail(f"period.{key}", "a time on a whole second (the run counts whole seconds)", at)
     if not m_start <= start < end <= m_end:
-        raise r.fail(
-            "period",
-            f"start < end, both within the billing month {month_s} ({m_start:%Y-%m-%d} to {m_end:%Y-%m-%d})",
-            f"{start.isoformat()} .. {end.isoformat()}",
-        )
+        raise r.fail("period", within, f"{start.isoformat()} .. {end.isoformat()}")
     if end - start < timedelta(seconds=1):
         length = f"{(end - start).total_seconds():g} s"
         raise r.fail("period", "a period of at least one second (the run counts whole seconds)", length)

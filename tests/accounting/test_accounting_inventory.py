@@ -88,6 +88,9 @@ def test_group_counter_is_as_wide_as_count(count: int, first: str, last: str) ->
     ("old", "new", "line", "field", "reason"),
     [
         ("month: 2026-03", "month: March", 2, "month", "expected YYYY-MM"),
+        # the year 0, and 9999-12 whose end is no date: `rate` ended in a traceback (ValueError)
+        ("month: 2026-03", "month: 0000-01", 2, "month", "a billing month from 0001-01 to 9999-11"),
+        ("month: 2026-03", "month: 9999-12", 2, "month", "a billing month from 0001-01 to 9999-11"),
         ("    since: 2025-01-15\n", "    since: 15/01/2025\n", 8, "lines[0].since", "expected a date"),
         ("    commitment: 24\n", "", 4, "lines[0].commitment", "required field missing"),
         ("    offer: business-m2m\n", "", 4, "lines[0].offer", "required field missing"),

@@ -230,6 +230,13 @@ def test_defaults_expand_lines_and_cover_the_billing_month() -> None:
         (lambda d: d.update(seed=-1), "seed", "an integer in [0"),
         (lambda d: d.update(period={"start": "2026-04-02"}), "period", "within the billing month 2026-03"),
         (lambda d: d["inventory"].update(month="March"), "inventory.month", "YYYY-MM"),
+        # a month or a period past the year 9999: `run` ended in a traceback (OverflowError)
+        (lambda d: d["inventory"].update(month="9999-12"), "inventory.month", "YYYY-MM"),
+        (
+            lambda d: d.update(period={"start": "9999-12-31", "days": 1}),
+            "period",
+            "within the billing month 2026-03",
+        ),
         (
             lambda d: d["groups"][0].update(mobility={"eu_share": 0.8, "world_share": 0.5}),
             "groups[0].mobility",
