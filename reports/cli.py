@@ -120,6 +120,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             refuse_same_file(args.out, [p for p in args.folder.glob("*") if p.name != "report.html"])
             # (a page under `F/x.json` was refused by the next `report F` as a JSON file)
             refuse_misnamed(args.out, "HTML", "the report")
+            if args.out.is_dir():  # (it was said to be written by this very process, naming its pid)
+                raise OutputError(f"--out {args.out}: is a folder, expected a file name")
             check_parents(args.out)  # (before the page is made, not after)
         refuse_foreign(target, is_page, force=args.force, option=option)
         track_output(target)  # (FOLDER/report.html: under the folder's lock, not its own)
@@ -176,6 +178,8 @@ def _with_report(handler: Handler, name: str) -> Handler:
         if args.report is not None:
             try:
                 refuse_same_file(args.report, [args.inventory, args.usage], "--report")
+                if args.report.is_dir():  # (refused once the month was rated and printed)
+                    raise OutputError(f"--report {args.report}: is a folder, expected a file name")
                 out = getattr(args, "out", None)
                 if out is not None and same_path(args.report, out):
                     # the page would be written over the invoice just written there

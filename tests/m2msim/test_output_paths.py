@@ -382,3 +382,38 @@ def test_an_output_named_as_another_format_is_refused_before_the_work(
     assert err.count("\n") == 1 and f"{out}: a {out.suffix} name for " in err and fix in err, err
     assert not out.exists()
     assert main(["report", str(folder)]) == 0  # the folder is still read as a whole
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "{folder}", "--out", "{folder}"],
+        ["report", "{folder}", "--out", "{other}"],
+        ["rate", "{inv}", "{usage}", "--report", "{other}"],
+        ["compare", "{inv}", "{usage}", "--report", "{other}"],
+    ],
+)
+def test_a_folder_as_the_page_is_refused_before_the_work(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report F --out F` said that its own process was writing F (`process N is writing it now`);
+    `rate --report FOLDER` printed the whole invoice, then exited 2 (`FOLDER: is a directory`)."""
+    folder, other = tmp_path / "month", tmp_path / "other"
+    shutil.copytree(MONTH, folder)
+    other.mkdir()
+    assert main(["rate", str(folder / "inventory.yaml"), str(folder / "usage.csv"), "--json", "--out", str(folder / "invoice.json")]) in (0, 1)  # fmt: skip
+    capsys.readouterr()
+    words = {
+        "folder": folder,
+        "other": other,
+        "inv": folder / "inventory.yaml",
+        "usage": folder / "usage.csv",
+    }
+    argv = [w.format(**words) for w in argv]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert (
+        out.out == ""
+        and out.err == f"m2msim {argv[0]}: {argv[-2]} {argv[-1]}: is a folder, expected a file name\n"
+    )
+    assert os.listdir(other) == []
