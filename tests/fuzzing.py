@@ -4,7 +4,8 @@
   flipped, cut short, a piece repeated or deleted, garbage inserted, re-encoded (Latin-1, UTF-16).
 - `mutated_yaml(text)`: a YAML text with a mistake a person makes: a key misspelt, a line
   duplicated (a duplicate key) or removed, a value replaced by an extreme (NaN, infinities,
-  negatives, 1e30, empty, 10 kB of text, a number where text is expected, a list or a mapping).
+  negatives, 1e30, empty, 10 kB of text, a number where text is expected, a list or a mapping,
+  dates that are none or the last one: the year 0, 30 February, 9999-12-31 and its 24:00).
 - `run_cli(argv)`: `m2msim ...` in this process, its exit status, stdout and stderr captured
   (logging included), any exception that escapes recorded as a traceback.
 - `assert_cli_contract(result)`: the exit status is one of those allowed; on exit 2 stderr is
@@ -63,6 +64,10 @@ EXTREME_VALUES: tuple[str, ...] = (
     "[1, 2]",
     "{a: 1}",
     "2026-13-45",
+    "0000-01-01",  # no date (the year 0)
+    "9999-12-31",  # the last date: a day or a month after it is none
+    "9999-12-31T24:00:00Z",
+    "2026-02-30",
     "'" + "x" * 10_000 + "'",
     '"\\u0000"',
 )
