@@ -2388,7 +2388,7 @@ def _claim(num_rows: Any, value: Any) -> dict[str, Any] | None:
     """A file's footer claim (`UsageWriter`'s JSON) when it counts the rows the file holds, else None."""
     try:
         doc = json.loads(value) if value is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):  # (a footer nested 10^5 deep: not ours either)
         return None
     return doc if isinstance(doc, dict) and doc.get("rows") == num_rows else None
 

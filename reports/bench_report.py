@@ -38,6 +38,8 @@ def read_events(path: Path | None) -> list[dict[str, Any]]:
             if n == len(lines):
                 break
             raise ReportError(f"{path}:{n}: not a JSON object: {exc.msg}") from None
+        except RecursionError:  # arrays nested 10^5 deep: a traceback before
+            raise ReportError(f"{path}:{n}: not a transcript event: nested too deep") from None
         if not isinstance(ev, dict) or "kind" not in ev:
             raise ReportError(f"{path}:{n}: an event is an object with a `kind`")
         wrong = problem(ev, EVENT)

@@ -105,6 +105,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    except RecursionError:  # arrays or objects nested 10^5 deep: a traceback before
+        raise ReportError(f"{path}: not JSON as m2msim writes it: nested too deep") from None
 
 
 def _kind(doc: Any) -> str | None:
@@ -382,6 +384,8 @@ def alarms_table(path: Path | None) -> pa.Table:
                 cols["details"].append(json.dumps(a.get("details", {}), ensure_ascii=False))
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ReportError(f"{path}:{n}: not an alarm (time, line, rule): {exc}") from None
+            except RecursionError:  # (a traceback before)
+                raise ReportError(f"{path}:{n}: not an alarm (time, line, rule): nested too deep") from None
             cols["time"].append(str(when))
     table = pa.table(cols, schema=pa.schema([(k, pa.string()) for k in cols]))
     return table

@@ -727,6 +727,8 @@ def parse_request(line: str) -> list[str]:
             words = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ControlError(f"not a JSON array of strings: {exc.msg} at column {exc.colno}") from None
+        except RecursionError:  # a client's arrays nested 10^5 deep
+            raise ControlError("not a JSON array of strings: nested too deep") from None
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise ControlError("a JSON request is an array of strings")
         return words
@@ -770,6 +772,8 @@ def load_journal(path: Path) -> tuple[dict[str, Any], list[tuple[float, list[str
             item = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise JournalError(f"{path}:{n}: not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise JournalError(f"{path}:{n}: not JSON: nested too deep") from None
         if n == 1:
             if not isinstance(item, dict) or item.get("m2msim") != JOURNAL_TAG:
                 raise JournalError(f"{path}:1: not a console journal (no m2msim: console-journal header)")

@@ -1014,3 +1014,19 @@ def test_a_header_of_a_name_past_the_csv_limit_is_refused_naming_the_file(
     for command in ("rate", "compare"):
         line = refused([command, str(INV), str(usage)], capsys)
         assert line.startswith(f"m2msim {command}: {usage}: line 1: not a usage header"), line
+
+
+def test_a_parquet_footer_nested_too_deep_is_not_ours_and_the_rows_are_rated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Parquet file whose footer's `m2msim.usage` entry is arrays nested 10^5 deep (another writer's,
+    or damaged): `rate` ended in a traceback (RecursionError). It is no claim of m2msim's: the rows
+    are rated as the same rows without it."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pacsv.read_csv(USAGE)
+    plain, deep = tmp_path / "plain.parquet", tmp_path / "deep.parquet"
+    pq.write_table(table, plain)
+    pq.write_table(table.replace_schema_metadata({b"m2msim.usage": b"[" * 100_000 + b"]" * 100_000}), deep)
+    assert rated(["rate", str(INV), str(deep)], capsys)["total_ht"] == rated(["rate", str(INV), str(plain)], capsys)["total_ht"]  # fmt: skip

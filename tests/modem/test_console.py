@@ -10,7 +10,7 @@ import pytest
 from accounting.records import ClosingCause, UsageRecord, UsageType
 from gateway.network import Network, NetworkConfig
 from modem.sms import Direction, SmsDeliver, decode_pdu, encode_deliver
-from modem.virtual.control import JournalError, load_journal, parse_request, replay
+from modem.virtual.control import ControlError, JournalError, load_journal, parse_request, replay
 from modem.virtual.scenario import ServeScenario, provision
 from tests.modem.console_bench import ANSWERING, EPOCH, ConsoleBench, Kept
 
@@ -307,6 +307,18 @@ def test_bad_journals_name_the_line(tmp_path: Path, content: str, error: str) ->
 def test_requests_as_words_or_json() -> None:
     assert parse_request('sms 0 +331 "two words"') == ["sms", "0", "+331", "two words"]
     assert parse_request(json.dumps(["sms", "0", "+331", 'a "quote"'])) == ["sms", "0", "+331", 'a "quote"']
+
+
+def test_a_request_or_journal_nested_too_deep_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    """Arrays nested 10^5 deep (a client's request, a journal line) raised RecursionError out of the
+    parser: the request's handler, or `modem serve --replay`, ended in a traceback."""
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ControlError, match="nested too deep"):
+        parse_request(deep)
+    path = tmp_path / "j.jsonl"
+    path.write_text(deep + "\n")
+    with pytest.raises(JournalError, match=r"j\.jsonl:1: not JSON: nested too deep"):
+        load_journal(path)
 
 
 async def test_network_speed_delay_and_loss_change_the_link(console_bench: ConsoleBench) -> None:

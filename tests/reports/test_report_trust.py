@@ -664,3 +664,16 @@ def test_a_count_past_2_to_the_53_is_shown_with_its_exact_digits(storm_run: Path
     html = (folder / "report.html").read_text(encoding="utf-8")
     shown = re.search(r'data-key="summary:totals.data_sessions">([^<]*)<', html)
     assert shown is not None and shown.group(1) == f"{2**60 + 1:,}"
+
+
+@pytest.mark.parametrize("name", ["invoice.json", "summary.json", "alarms.jsonl"])
+def test_a_file_nested_too_deep_is_refused_naming_it(storm_run: Path, tmp_path: Path, name: str) -> None:
+    """A JSON document of arrays nested 10^5 deep (damaged, or another writer's): `report` and `sql`
+    ended in a traceback (RecursionError)."""
+    folder = tmp_path / "run"
+    shutil.copytree(storm_run, folder)
+    (folder / name).write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    for argv in (["report", str(folder)], ["sql", str(folder), "SELECT 1"]):
+        r = run_cli(argv)
+        assert r.rc == 2 and r.err.count("\n") == 1, str(r)
+        assert f"{folder / name}" in r.err and "nested too deep" in r.err, str(r)
