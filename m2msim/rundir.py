@@ -289,8 +289,10 @@ def run_folder(
         _clean_inside(final)
         keep_aside = _check_existing(final, force, option)
         work = temporary_name(final, "tmp")
-        work.mkdir()
         try:
+            # made inside the block: a signal that came as mkdir returned left it beside `out`
+            # (its name is this process's own: whatever is there is ours to remove)
+            work.mkdir()
             _mark_unfinished(work, final)
             yield work
             (work / UNFINISHED).unlink()

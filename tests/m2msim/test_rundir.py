@@ -266,3 +266,23 @@ def test_the_lock_file_a_killed_writer_of_one_of_its_files_left_inside_is_remove
         _fill(work, a="new")
     assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_signal_as_the_temporary_folder_is_made_leaves_nothing_beside_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT that came just as the run's temporary folder was made (before the block that removes it
+    on an exception) left that folder beside `--out`, empty, after `interrupted (SIGINT)`; the
+    next run removed it, but a user who looked saw a run's leftover."""
+    import m2msim.rundir
+    from m2msim.signals import Terminated
+
+    class Interrupted(type(tmp_path)):  # type: ignore[misc]
+        def mkdir(self, *args: object, **kwargs: object) -> None:
+            super().mkdir(*args, **kwargs)
+            raise Terminated  # as m2msim.signals raises it, at the first bytecode after the mkdir
+
+    monkeypatch.setattr(m2msim.rundir, "temporary_name", lambda *a: Interrupted(temporary_name(*a)))
+    with pytest.raises(Terminated), run_folder(tmp_path / "run"):
+        pass
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
