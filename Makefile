@@ -36,8 +36,10 @@ test: lint typecheck pytest
 
 # The reliability suite at length: 1000 damaged inputs per reader (make test runs 25); a test of
 # 1000 examples runs longer than the suite's 300 s timeout per test.
+# Then every writing command interrupted at 300 seeded events (make test: each command once).
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/fuzz -q --timeout 7200
+	HUNT_CASES=300 $(BIN)/python -m pytest tests/m2msim/test_interrupt_hunt.py -q --timeout 7200
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
