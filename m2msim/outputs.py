@@ -1045,43 +1045,57 @@ def _name_lock(place: Path, target: Path, *, required: bool = True) -> Iterator[
     this user cannot write in is passed over: no writer of this user can write that file either
     (its temporary file goes beside it)."""
     lock = _lock_file(place)
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            if not required and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                yield
-                return
-            if exc.errno == errno.ENOENT:  # (no such folder: the caller's to say or make)
-                raise
-            raise _unwritable(target, exc) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            pid: int | None = None
-            with contextlib.suppress(OSError, ValueError):
-                pid = int(os.pread(fd, 32, 0).decode("ascii").strip() or "0") or None
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise OutputBusy(target, pid) from None
-            raise
-        # The file may have been removed (and re-created) by the previous holder between our open
-        # and our lock: then we hold a lock on a name nobody sees. Start again on the new file.
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
+    from m2msim.signals import deferred_signals
+
+    with contextlib.ExitStack() as held:
+        # signals held back from the lock file's creation until its removal is set: a Ctrl-C that
+        # came just after the open, before the block that removes it, left it beside the output
+        with deferred_signals():
+            unlocked = False
+            while True:
+                try:
+                    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as exc:
+                    if not required and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                        unlocked = True
+                        break
+                    if exc.errno == errno.ENOENT:  # (no such folder: the caller's to say or make)
+                        raise
+                    raise _unwritable(target, exc) from None
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    pid: int | None = None
+                    with contextlib.suppress(OSError, ValueError):
+                        pid = int(os.pread(fd, 32, 0).decode("ascii").strip() or "0") or None
+                    os.close(fd)
+                    if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise OutputBusy(target, pid) from None
+                    raise
+                # The file may have been removed (and re-created) by the previous holder between our
+                # open and our lock: then we hold a lock on a name nobody sees. Start again on the new
+                # file.
+                try:
+                    same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                os.close(fd)
+            if not unlocked:
+                held.callback(_release_lock, fd, lock)
+        if unlocked:
+            yield
+            return
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         except OSError as exc:  # a full disk: not even the lock file's few bytes
             raise OutputError(f"{target}: cannot write beside it ({exc.strerror or exc})") from None
         yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
-        os.close(fd)
+
+
+def _release_lock(fd: int, lock: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(lock)
+    os.close(fd)
