@@ -69,6 +69,7 @@ __all__ = [
     "check_writable_dir",
     "forget_outputs",
     "head_matches",
+    "holds_lock",
     "interrupted_words",
     "is_stream",
     "keep_left",
@@ -637,6 +638,7 @@ def atomic_path(
         renaming = True
         _rename_into_place(tmp, final, path, own, guard, option)
         output_written(path)
+        _note_in_run(final)
     except BaseException:
         if renaming and not os.path.lexists(tmp):  # (interrupted just after the rename: in place)
             output_written(path)
@@ -645,6 +647,18 @@ def atomic_path(
         raise
     if fsync:
         _fsync_dir(final.parent)
+
+
+def _note_in_run(final: Path) -> None:
+    """`final`, just put in place, recorded in the marker of the run folder it is in, if it is in one
+    (`m2msim.rundir.note_written`): the next run takes it for the run's own.  A failure to record it
+    does not undo the output: the next run then keeps the file, never deletes it."""
+    from m2msim.rundir import note_written
+
+    try:
+        note_written(final)
+    except (OSError, OutputError) as exc:
+        log.warning("%s: not recorded as the run's in its folder's marker (%s)", final, exc)
 
 
 def _prepare(path: Path, own: Recogniser | None, force: bool, option: str | None) -> tuple[Path, bool]:
@@ -788,6 +802,7 @@ class OutputSet:
                 _fsync_dir(s.final.parent)
                 output_written(s.path)
                 self._staged.pop(0)
+                _note_in_run(s.final)
 
     def _failed(self, s: _Staged, exc: OSError) -> OutputError:
         """The error of the output `s` that could not be put in place, naming it (`failed`)."""
@@ -1035,7 +1050,23 @@ def output_lock(path: Path | str, *, output: bool = True) -> Iterator[None]:
         for n, place in enumerate(places):
             held.enter_context(_name_lock(place, target, required=n == 0))
         held.enter_context(_identity_lock(places[-1], target))
-        yield
+        key = str(places[0])
+        _holding[key] = _holding.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _holding[key] -= 1
+            if not _holding[key]:
+                del _holding[key]
+
+
+# The outputs whose lock this process holds now (their name in their real folder: `_real_place`).
+_holding: dict[str, int] = {}
+
+
+def holds_lock(path: Path | str) -> bool:
+    """Whether this process holds `output_lock(path)` now (taking it again would fail: `OutputBusy`)."""
+    return str(_real_place(Path(os.path.abspath(path)))) in _holding
 
 
 @contextlib.contextmanager

@@ -10,9 +10,10 @@
    if a kill came between the two renames of the fallback swap (below); and, inside the old run,
    the temporary file a killed writer of one of its files left (`m2msim report RUN`'s);
 3. it checks what `out` holds now: nothing, or an m2msim run folder (one with the marker file
-   `.m2msim-run.json`, which lists the files the run wrote, and holding no other file) are
-   replaced; anything else is refused unless `force`, and with `force` it is kept whole under
-   a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
+   `.m2msim-run.json`, which lists the files the run wrote and what identifies the version of
+   each it wrote, its size and `st_mtime_ns`; holding no other file, and each listed one as it was
+   written: a file edited or replaced since is one m2msim did not write) are replaced; anything
+   else is refused unless `force`, and with `force` it is kept whole under a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
 4. it yields a fresh temporary folder beside `out` for the caller to fill, marked unfinished
    (`UNFINISHED`: the run's `out`, host and process; a run killed by SIGKILL leaves the folder, and
    the readers refuse it, `unfinished_run`); on an exception (an interruption included) that folder
@@ -20,8 +21,11 @@
 5. on success it removes the unfinished mark, writes the marker, then swaps the new folder in:
    an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
    system cannot, two renames
-   (old away, new in).  Then the old run's files, those its marker lists, are removed; SIGINT and
-   SIGTERM are held back during both.
+   (old away, new in).  Then the old run's files, those its marker lists as it wrote them, are
+   removed; SIGINT and SIGTERM are held back during both.
+
+m2msim's later writers into a run folder (`report RUN`, `rate --out RUN/invoice.txt`: any atomic
+output) record the file they put there in its marker (`note_written`).
 
 Readers see the old complete folder or the new complete folder, never a part of one, whatever
 stops the process (SIGKILL included).
@@ -33,14 +37,18 @@ import contextlib
 import ctypes
 import errno
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from m2msim.outputs import (
+    OutputBusy,
     OutputError,
+    atomic_write_text,
     check_parents,
+    holds_lock,
     host_name,
     output_lock,
     output_written,
@@ -51,7 +59,19 @@ from m2msim.outputs import (
 )
 from m2msim.signals import deferred_signals
 
-__all__ = ["MARKER", "UNFINISHED", "is_run_folder", "marker_files", "run_folder", "swap_in", "unfinished_run"]
+__all__ = [
+    "MARKER",
+    "UNFINISHED",
+    "changed_files",
+    "is_run_folder",
+    "marker_files",
+    "note_written",
+    "run_folder",
+    "swap_in",
+    "unfinished_run",
+]
+
+log = logging.getLogger(__name__)
 
 MARKER = ".m2msim-run.json"  # in every run folder: which files the run wrote
 # in a run's temporary folder until the run is complete: who writes it (the folder a killed run
@@ -61,16 +81,122 @@ _EXCHANGE = 2  # RENAME_EXCHANGE
 _AT_FDCWD = -100
 
 
-def marker_files(folder: Path) -> list[str] | None:
-    """The files (relative paths) a run folder's marker lists; None when `folder` has no valid marker."""
+def _read_marker(folder: Path) -> dict[str, object] | None:
     try:
         doc = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    files = doc.get("files") if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else None
+
+
+def _listed(doc: dict[str, object]) -> list[str] | None:
+    files = doc.get("files")
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         return None
     return [f for f in files if not Path(f).is_absolute() and ".." not in Path(f).parts]
+
+
+def marker_files(folder: Path) -> list[str] | None:
+    """The files (relative paths) a run folder's marker lists; None when `folder` has no valid marker."""
+    doc = _read_marker(folder)
+    return None if doc is None else _listed(doc)
+
+
+def _identity(st: os.stat_result) -> dict[str, int]:
+    """What tells the version of a file m2msim wrote from any later one: its size and its time of
+    last change to the nanosecond (any write sets it; `cp -a`, `rsync -a`, `tar` keep both, while
+    they give the file a new inode: a run folder copied or restored stays the run's)."""
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _identities(doc: dict[str, object]) -> dict[str, dict[str, int]] | None:
+    """The identity of each file the marker records (`written`); None for a marker of a version
+    before them (names only: each listed file is taken for the run's); a `written` not as m2msim
+    writes it records none (every listed file is then one m2msim did not write)."""
+    if "written" not in doc:
+        return None
+    written = doc["written"]
+    if not isinstance(written, dict):
+        return {}
+    return {
+        name: {"size": said["size"], "mtime_ns": said["mtime_ns"]}
+        for name, said in written.items()
+        if isinstance(said, dict)
+        and all(type(said.get(k)) is int for k in ("size", "mtime_ns"))  # (not a bool, not a float)
+    }
+
+
+def _changed(folder: Path, doc: dict[str, object]) -> list[str]:
+    identities = _identities(doc)
+    if identities is None:
+        return []
+    changed = []
+    for rel in _listed(doc) or ():
+        try:
+            st = os.lstat(folder / rel)
+        except OSError:
+            continue  # (gone, or not reachable: nothing to remove)
+        if identities.get(rel) != _identity(st):
+            changed.append(rel)
+    return changed
+
+
+def changed_files(folder: Path) -> list[str]:
+    """The files a run folder's marker lists that are no longer the version the run wrote (edited
+    by hand, replaced by another file of the same name, or listed by a marker that is not the run's
+    own): files m2msim did not write, never removed.  None for a marker of a version before the
+    identities were recorded (names only): each file it lists is taken for the run's."""
+    doc = _read_marker(folder)
+    return [] if doc is None else _changed(folder, doc)
+
+
+def _marker_text(files: list[str], written: dict[str, dict[str, int]] | None) -> str:
+    marker: dict[str, object] = {"m2msim": "run folder", "files": files}
+    if written is not None:
+        marker["written"] = written
+    return json.dumps(marker, indent=1) + "\n"
+
+
+def note_written(path: Path) -> None:
+    """Record in the marker of the run folder `path` is in (its folder) that m2msim wrote `path`
+    just now (`m2msim report RUN`'s `report.html`, `rate --out RUN/invoice.txt`): its new identity,
+    and its name when the run did not write it (an invoice into a `--no-invoice` run), so that the
+    next run takes it for the run's own.  The marker is replaced atomically, under the folder's lock
+    (the one a run holds: a run replacing the folder now is not written into; the file is then not
+    recorded, and the next run keeps it).  A folder that is not a run's is left as it is."""
+    if path.name in (MARKER, UNFINISHED):
+        return
+    folder = Path(os.path.realpath(path.parent))
+    if not (folder / MARKER).is_file() or (folder / UNFINISHED).exists() or not folder.name:
+        return
+    with contextlib.ExitStack() as held:
+        if not holds_lock(folder):
+            try:
+                held.enter_context(output_lock(folder, output=False))
+            except OutputBusy:
+                log.warning(
+                    "%s: not recorded in %s (another m2msim command holds the folder now, a run "
+                    "replacing it or a report of it): the next run keeps it",
+                    path,
+                    folder / MARKER,
+                )
+                return
+            except OSError as exc:  # (a folder nobody may rename: no run can replace it either)
+                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+        doc = _read_marker(folder)
+        listed = None if doc is None else _listed(doc)
+        if doc is None or listed is None:
+            return
+        try:
+            st = os.lstat(folder / path.name)
+        except OSError:
+            return
+        files = listed if path.name in listed else [*listed, path.name]
+        written = _identities(doc)
+        if written is not None:
+            written = {**written, path.name: _identity(st)}
+        atomic_write_text(folder / MARKER, _marker_text(files, written))
 
 
 def _mark_unfinished(work: Path, out: Path) -> None:
@@ -130,7 +256,7 @@ def is_run_folder(folder: Path) -> bool:
     if listed is None:
         return False
     known = {*listed, MARKER}
-    return all(f in known for f in _files_under(folder))
+    return all(f in known for f in _files_under(folder)) and not changed_files(folder)
 
 
 def _clean_stale(out: Path) -> None:
@@ -157,7 +283,7 @@ def _clean_inside(out: Path) -> None:
     the lock files of listed names nobody holds (`rate --out RUN/invoice.txt` killed by SIGKILL)."""
     listed = marker_files(out) if out.is_dir() and not out.is_symlink() else None
     if listed:
-        remove_stale_of(out / f for f in listed)
+        remove_stale_of(out / f for f in [*listed, MARKER])  # (the marker's: `note_written` killed)
         remove_stale_locks(out / f for f in listed)
 
 
@@ -188,6 +314,13 @@ def _check_existing(out: Path, force: bool, option: str) -> bool:
         return True
     listed = set(marker_files(out) or ())
     foreign = [f for f in _files_under(out) if f not in listed and f != MARKER]
+    if not foreign and (changed := changed_files(out)):
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise OutputError(
+            f"{option} {out}: {changed[0]!r}{more} changed since the run wrote it (edited, or replaced "
+            "by another file): m2msim does not delete it; choose another folder, or add --force to "
+            f"keep it whole as {_kept_name(out).name} and write the run in its place"
+        )
     what = (
         f"{len(foreign)} file(s) m2msim did not write, such as {foreign[0]!r}" if foreign else "folders only"
     )
@@ -213,8 +346,13 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _remove_run(folder: Path, keep_as: Path) -> None:
-    """Remove the files a run's marker lists, then its empty folders; whatever is left is kept."""
+    """Remove the files a run's marker lists, as the run wrote them (`changed_files`), then its
+    empty folders; whatever is left is kept."""
+    doc = _read_marker(folder)
+    changed = set(_changed(folder, doc)) if doc is not None else set()
     for rel in marker_files(folder) or ():
+        if rel in changed:  # (edited after the check: no longer the run's)
+            continue
         if _through_link(folder, rel):  # (made a link after the check: the file it reaches is not ours)
             continue
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -297,8 +435,8 @@ def run_folder(
             yield work
             (work / UNFINISHED).unlink()
             files = [f for f in _files_under(work) if f != MARKER]
-            marker = {"m2msim": "run folder", "files": files}
-            (work / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+            written = {f: _identity(os.lstat(work / f)) for f in files}
+            (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
             swap_in(work, final, keep_aside, exchange)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)

@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from m2msim.outputs import OutputBusy, OutputError, host_name, output_lock, temporary_name
-from m2msim.rundir import MARKER, _exchange, is_run_folder, run_folder, swap_in, unfinished_run
+from m2msim.outputs import OutputBusy, OutputError, atomic_write_text, host_name, output_lock, temporary_name
+from m2msim.rundir import (
+    MARKER,
+    _exchange,
+    changed_files,
+    is_run_folder,
+    marker_files,
+    run_folder,
+    swap_in,
+    unfinished_run,
+)
 
 
 def _fill(folder: Path, **files: str) -> None:
@@ -286,3 +295,115 @@ def test_a_signal_as_the_temporary_folder_is_made_leaves_nothing_beside_out(
     with pytest.raises(Terminated), run_folder(tmp_path / "run"):
         pass
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_a_file_of_the_run_edited_by_hand_is_refused_then_kept_whole_with_force(tmp_path: Path) -> None:
+    """The marker listed names only: a `summary.txt` the user added notes to (or replaced by a file
+    of their own of the same name) was taken for the run's and deleted by the next run."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, summary="the run's", other="x")
+    (out / "summary").write_text("the run's, and my notes")
+    assert not is_run_folder(out) and changed_files(out) == ["summary"]
+    with (
+        pytest.raises(OutputError, match=r"'summary' changed since the run wrote it.*--force"),
+        run_folder(out),
+    ):
+        pass
+    assert (out / "summary").read_text() == "the run's, and my notes"
+    with run_folder(out, force=True) as work:
+        _fill(work, summary="new")
+    assert (tmp_path / "r.kept-1" / "summary").read_text() == "the run's, and my notes"
+    assert _tree(out) == {"summary": "new", MARKER: (out / MARKER).read_text()}
+
+
+def test_a_file_edited_after_the_check_is_kept_not_deleted(tmp_path: Path) -> None:
+    """Edited while the next run is built, after its check: the removal of the old run skips it."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old", b="old")
+    with run_folder(out) as work:
+        (out / "b").write_text("edited while the run ran")
+        _fill(work, a="new")
+    assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
+    assert _tree(tmp_path / "r.kept-1") == {"b": "edited while the run ran"}
+
+
+def test_a_forged_marker_does_not_have_a_foreign_file_deleted(tmp_path: Path) -> None:
+    """A marker copied from another run (or written by hand) naming the user's file: the next run deleted it."""
+    run, mine = tmp_path / "run", tmp_path / "mine"
+    with run_folder(run) as work:
+        _fill(work, thesis="the run's")
+    mine.mkdir()
+    (mine / "thesis").write_text("my thesis, years of it")
+    shutil.copy(run / MARKER, mine / MARKER)
+    doc = json.loads((mine / MARKER).read_text())
+    doc["written"]["thesis"]["size"] = len("my thesis, years of it")  # (its mtime_ns is not the file's)
+    (mine / MARKER).write_text(json.dumps(doc))
+    with pytest.raises(OutputError, match="'thesis' changed since the run wrote it"), run_folder(mine):
+        pass
+    with run_folder(mine, force=True) as work:
+        _fill(work, a="new")
+    assert (tmp_path / "mine.kept-1" / "thesis").read_text() == "my thesis, years of it"
+    # a `written` not as m2msim writes it records no file as the run's
+    (mine / MARKER).write_text(json.dumps({"files": ["a"], "written": []}))
+    assert changed_files(mine) == ["a"] and not is_run_folder(mine)
+
+
+def test_a_marker_of_an_older_version_lists_names_only(tmp_path: Path) -> None:
+    """Backward compatible: a marker without identities takes each file it lists for the run's."""
+    out = tmp_path / "r"
+    out.mkdir()
+    _fill(out, a="old", b="edited")
+    (out / MARKER).write_text(json.dumps({"m2msim": "run folder", "files": ["a", "b"]}))
+    assert is_run_folder(out) and changed_files(out) == []
+    with run_folder(out) as work:
+        _fill(work, a="new")
+    assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
+
+
+def test_a_file_m2msim_writes_later_into_the_run_folder_is_recorded(tmp_path: Path) -> None:
+    """`report RUN` rewriting `report.html`, `rate --out RUN/invoice.txt` adding a file the run did
+    not write: the next run took the first for a changed file and the second for a foreign one."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, page="the run's page")
+    atomic_write_text(out / "page", "a page drawn again, longer")
+    atomic_write_text(out / "invoice", "an invoice")
+    assert marker_files(out) == ["page", "invoice"] and is_run_folder(out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".m2msim-") and p.name != MARKER]
+    with run_folder(out) as work:
+        _fill(work, page="new")
+    assert _tree(out) == {"page": "new", MARKER: (out / MARKER).read_text()}
+    # under the lock the writer holds already (`report RUN` holds the folder's): recorded too
+    with output_lock(out, output=False):
+        atomic_write_text(out / "page", "drawn under the folder's lock")
+    assert is_run_folder(out)
+
+
+def test_a_file_written_while_a_run_replaces_the_folder_is_kept(tmp_path: Path) -> None:
+    """The marker is not written while a run holds the folder (its swap would be undone): the file
+    stays unrecorded, and the run keeps it."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, page="the run's page")
+    before = (out / MARKER).read_text()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # (another process: a run holding the folder)
+        os.close(reader)
+        try:
+            with output_lock(out, output=False):
+                os.write(writer, b"1")
+                signal.pause()
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        assert os.read(reader, 1) == b"1"
+        atomic_write_text(out / "page", "drawn again meanwhile")
+        assert (out / MARKER).read_text() == before and not is_run_folder(out)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(reader)

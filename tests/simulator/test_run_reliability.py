@@ -428,6 +428,40 @@ def test_a_folder_m2msim_did_not_write_is_refused_then_kept_whole_with_force(tmp
     assert again.rc == 2 and "extra.txt" in again.err and (out / "extra.txt").exists()
 
 
+def test_a_file_of_the_run_edited_by_hand_survives_the_next_run(tmp_path: Path) -> None:
+    """The marker listed names only: notes added to `summary.txt` were deleted by the next run."""
+    out = tmp_path / "r"
+    argv = ["run", str(DEFAULT), "--days", "0.25", "--max-lines", "2", "--no-invoice", "--out", str(out)]
+    assert run_cli(argv).rc == 0
+    edited = (out / "summary.txt").read_text() + "my notes\n"
+    (out / "summary.txt").write_text(edited)
+    refused = run_cli(argv)
+    assert_cli_contract(refused)
+    assert refused.rc == 2 and "'summary.txt' changed since the run wrote it" in refused.err, refused
+    assert (out / "summary.txt").read_text() == edited
+    forced = run_cli([*argv, "--force"])
+    assert forced.rc == 0, forced
+    assert (tmp_path / "r.kept-1" / "summary.txt").read_text() == edited
+    _assert_complete_run(out, load_scenario(DEFAULT).seed)
+
+
+def test_files_m2msim_writes_into_a_run_folder_later_are_the_runs(tmp_path: Path) -> None:
+    """`report RUN` and `rate --out RUN/invoice.txt` (into a `--no-invoice` run, which lists no
+    invoice): the next run refused the folder for the invoice, not written by the run."""
+    out = tmp_path / "r"
+    argv = ["run", str(DEFAULT), "--days", "0.25", "--max-lines", "2", "--no-invoice", "--out", str(out)]
+    assert run_cli(argv).rc == 0
+    assert run_cli(["report", str(out)]).rc == 0
+    inventory = SCENARIOS / "example-month" / "inventory.yaml"
+    rated = run_cli(["rate", str(inventory), str(out / "usage"), "--out", str(out / "invoice.txt")])
+    assert rated.rc in (0, 1) and (out / "invoice.txt").is_file(), rated
+    assert "invoice.txt" in (marker_files(out) or [])
+    again = run_cli(argv)
+    assert again.rc == 0, again
+    assert not (out / "invoice.txt").exists() and not list(tmp_path.glob("r.kept-*"))
+    _assert_complete_run(out, load_scenario(DEFAULT).seed)
+
+
 def test_a_run_folder_is_replaced_and_only_its_files_removed(tmp_path: Path) -> None:
     out = tmp_path / "r"
     argv = ["run", str(DEFAULT), "--days", "0.25", "--max-lines", "2", "--no-invoice", "--out", str(out)]
