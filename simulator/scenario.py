@@ -32,7 +32,7 @@ from gateway.apn import ApnCatalog
 from gateway.errors import ConfigError
 from gateway.numbering import InvalidNumber, default_plan
 from gateway.plmn import default_table, unassigned_mcc
-from gateway.scans import MAX_PACKET_BYTES, MAX_SCAN_PER_HOUR, SCAN_KEYS
+from gateway.scans import SCAN_KEYS, ScanSettingError, scan_setting
 from gateway.wire import HEADER, SYN
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
@@ -725,17 +725,16 @@ def _apns(r: Reader, raw: Any) -> dict[str, ApnSpec]:
         if first != name:  # APN names are read without case: the second one replaced the first's settings
             raise r.error(p, f"the APN {first!r} again (APN names are read without case): keep one")
         s = r.mapping(spec if spec is not None else {}, p, set(SCAN_KEYS))  # the serve scenario's too
-        scan = r.number(s.get("scan_per_hour", 0.0), f"{p}.scan_per_hour", 0.0, MAX_SCAN_PER_HOUR)
-        if scan > 0 and not catalog[key].public:
-            raise r.fail(f"{p}.scan_per_hour", "0 on a private APN (unreachable from the Internet)", scan)
+        try:  # (the one rule of the scan keys, the serve scenario's too)
+            scan = scan_setting(s, catalog[key].public)
+        except ScanSettingError as exc:
+            raise r.error(f"{p}.{exc.key}", f"expected {exc.reason}") from None
         out[key] = ApnSpec(
             name=key,
             addressing=out[key].addressing,
-            scan_per_hour=scan,
-            scan_bytes=r.integer(s.get("scan_bytes", SYN), f"{p}.scan_bytes", 0, MAX_PACKET_BYTES),
-            scan_reply_bytes=r.integer(
-                s.get("scan_reply_bytes", HEADER), f"{p}.scan_reply_bytes", 0, MAX_PACKET_BYTES
-            ),
+            scan_per_hour=scan.per_hour,
+            scan_bytes=scan.packet_bytes,
+            scan_reply_bytes=scan.reply_bytes,
         )
     return out
 
