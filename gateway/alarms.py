@@ -862,9 +862,19 @@ def _group(item: LocatedDict, src: str, index: int) -> AlarmGroup:
                 "an amount is counted from the unit prices (prices: per_mo, per_sms, per_call_s) and "
                 "none is above 0: it would stay 0 and never fire; give the prices",
             )
+    lines = text_list(item, "lines", src, where, default=[], what="a line id") or []
+    if not lines and not prefixes:
+        # `has` matches no line: the group's rules would never run (leave a group out to watch nothing)
+        raise ConfigFileError(
+            src,
+            item.line_of("lines") or item.line_of("line_prefix") or item.line_of("name"),
+            where,
+            "names no line: give `lines` (line ids) and/or `line_prefix`; a group without lines "
+            "watches nothing and would never raise an alarm",
+        )
     return AlarmGroup(
         name=name,
-        lines=frozenset(text_list(item, "lines", src, where, default=[], what="a line id") or []),
+        lines=frozenset(lines),
         line_prefixes=tuple(prefixes),
         geography=geography,
         period=period,

@@ -341,7 +341,7 @@ def text_field(
     value = m[key]
     if isinstance(value, str):
         if not value.strip():
-            raise YamlError(source, m.line_of(key), where, f"empty {what}")
+            raise YamlError(source, m.line_of(key), where, f"empty: {what} expected")
         return value
     raise YamlError(source, m.line_of(key), where, _not_text(value, m.raw(key), what))
 
@@ -483,7 +483,7 @@ def text_list(
         line = seq.line_of(i)
         if isinstance(item, str):
             if not item.strip():
-                raise YamlError(source, line, join_path(where, i), f"empty {what}")
+                raise YamlError(source, line, join_path(where, i), f"empty: {what} expected")
             out.append(item)
             continue
         raise YamlError(source, line, join_path(where, i), _not_text(item, seq.raw(i), what))

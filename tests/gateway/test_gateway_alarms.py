@@ -244,7 +244,21 @@ def test_alarms_are_json_lines(tmp_path: Path) -> None:
             {"groups": [{"name": "g", "period": {"from": "2026-05-01", "until": "2026-04-01"}}]},
             "period.until: 2026-04-01 is before from: 2026-05-01",
         ),
-        ({"groups": [{"name": "g"}, {"name": "g"}]}, r"groups\[1\]\.name: duplicate group name 'g'"),
+        (
+            {"groups": [{"name": "g", "lines": ["L1"]}, {"name": "g", "lines": ["L2"]}]},
+            r"groups\[1\]\.name: duplicate group name 'g'",
+        ),
+        # a group that names no line watches nothing: its rules never ran, silently
+        ({"groups": [{"name": "g", "imei_change": True}]}, r"groups\[0\] \(g\): names no line"),
+        ({"groups": [{"name": "g", "lines": [], "imei_change": True}]}, r"groups\[0\] \(g\): names no line"),
+        (
+            {"groups": [{"name": "g", "line_prefix": [], "imei_change": True}]},
+            r"groups\[0\] \(g\): names no line",
+        ),
+        (
+            {"groups": [{"name": "g", "lines": [" "], "imei_change": True}]},
+            r"groups\[0\] \(g\)\.lines\[0\]: empty: a line id expected",
+        ),
         ({"groups": [{"name": "g", "lines": [33612345678]}]}, "expected a line id"),
         ({"groups": [{"name": "g", "period": {"days": ["lun"]}}]}, "period.days: unknown"),
         ({"groups": [{"name": "g", "period": {"hours": ["22:00-00:00"]}}]}, "24:00 at its end"),
