@@ -2393,6 +2393,22 @@ def _claim(num_rows: Any, value: Any) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("rows") == num_rows else None
 
 
+def statistics_believed(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> bool:
+    """Whether every Parquet file of `files` carries the simulator's footer claim for as many rows as
+    it holds: the only files whose statistics (min, max, null count) are taken for the truth; False
+    when a file is of another writer, or cannot be read as Parquet."""
+    try:
+        return len(_footer_claims(con, files)[3]) == len(files)
+    except (UsageError, duckdb.Error):
+        return False
+
+
+def disable_optimizers(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Add DuckDB's optimizers `names` to the connection's disabled ones (keeping those already off)."""
+    for name in names:
+        _disable_optimizer(con, name, False)
+
+
 def _scans_ignore_statistics(con: duckdb.DuckDBPyConnection, fresh: bool = False) -> None:
     """Keep DuckDB from folding a row check by a file's Parquet statistics.
 

@@ -21,6 +21,7 @@ from accounting.errors import AccountingError
 from accounting.invoice import FIXED_UNITS
 from accounting.money import cents
 from accounting.records import Zone
+from accounting.usage import disable_optimizers
 from gateway.plmn import default_table
 from reports import svg
 from reports.data import ReportError, RunFiles, connect, damaged_usage, failed_sql, find_files
@@ -287,7 +288,7 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
     # no row count of a CSV and chose to build its hash table on the records (30 M CSV rows: 2.9
     # GB and 10.8 s for one join, against 261 MB and 6.3 s as written).
     with contextlib.suppress(duckdb.Error):  # (a DuckDB before 1.1 has no such step: its own choice)
-        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        disable_optimizers(con, "build_side_probe_side")  # (beside those `connect` turned off)
     try:
         return _render(files, con, hourly)
     except duckdb.Error as exc:

@@ -610,3 +610,33 @@ def test_a_part_with_only_serving_plmn_beside_a_part_with_zone_has_the_ratings_z
     page = render_files(find_files(tmp_path))
     roaming = (12 + 2 + 32 + 128) / (1 + 2 + 64 + 4 + 8 + 16 + 32 + 128)
     assert f'<td class="num">{100 * roaming:.1f} %</td>' in page
+
+
+def test_the_footer_statistics_of_another_writers_parquet_decide_no_answer(tmp_path: Path) -> None:
+    """A Parquet file whose footer statistics are wrong (a `line` chunk said to hold X..Z where its
+    rows are A and D; a `bytes_up` max said 10^8 where a row holds 10^16) answers as its rows do:
+    DuckDB skipped the row groups the statistics ruled out, and `WHERE line = 'A'` found none."""
+    from tests.accounting.test_parquet_statistics_untrusted import HUGE, _max_lies, _rewrite_footer, _table
+
+    honest, lying = tmp_path / "honest", tmp_path / "lying"
+    honest.mkdir(), lying.mkdir()
+    table = _table(300)
+    pq.write_table(table, honest / "usage.parquet", row_group_size=150)
+    pq.write_table(table, lying / "usage.parquet", row_group_size=150)
+    _rewrite_footer(lying / "usage.parquet", b"(\x01D\x18\x01A", b"(\x01Z\x18\x01X")  # max D, min A -> Z, X
+    stats = pq.ParquetFile(lying / "usage.parquet").metadata.row_group(1).column(0).statistics
+    assert (stats.min, stats.max) == ("X", "Z")
+    queries = (
+        "SELECT line, count(*) AS n FROM usage WHERE line IN ('A', 'D') GROUP BY line ORDER BY line",
+        "SELECT count(*) AS n FROM usage WHERE line = 'D'",
+        "SELECT count(*) AS n FROM usage u JOIN (VALUES ('A'), ('D')) AS v(l) ON u.line = v.l",
+        "SELECT line, count(*) AS n FROM usage u JOIN lines USING (line) GROUP BY line ORDER BY line",
+    )
+    for q in queries:
+        assert sql_json(lying, q) == sql_json(honest, q), q
+    assert sql_json(lying, queries[0]) == [{"line": "A", "n": 200}, {"line": "D", "n": 100}]
+
+    big = tmp_path / "big"
+    big.mkdir()
+    _max_lies(big / "usage.parquet", _table(300, {"bytes_up": HUGE}))
+    assert sql_json(big, "SELECT count(*) AS n FROM usage WHERE bytes_up > 104857600") == [{"n": 1}]
