@@ -9,13 +9,16 @@ answers; exceptions are for programming errors and malformed input only
 This module is the contract shared by `gateway.network` (the implementation),
 `simulator` and `modem.virtual`: `NetworkAPI` is everything a caller may ask of the
 network, and `build_network` gives the implementation typed as it (mypy checks that
-`Network` satisfies the protocol there).  Change it only together with all three.
+`Network` satisfies the protocol there).  The callers import nothing else of the gateway:
+the data, configuration types and pure functions of its other modules they need are
+re-exported here (`_CONTRACT`).  Change it only together with all three.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,9 +28,124 @@ from typing import TYPE_CHECKING, Protocol
 from accounting.records import Dest, UsageRecord, Zone
 from gateway.events import CaptureSink
 
-if TYPE_CHECKING:
-    from gateway.alarms import AlarmEngine
-    from gateway.scans import ScanSetting
+if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported when first used)
+    from gateway.alarms import MACHINE_ZONE as MACHINE_ZONE
+    from gateway.alarms import Alarm as Alarm
+    from gateway.alarms import AlarmConfig as AlarmConfig
+    from gateway.alarms import AlarmEngine as AlarmEngine
+    from gateway.alarms import JsonLinesAlarmSink as JsonLinesAlarmSink
+    from gateway.alarms import Use as Use
+    from gateway.alarms import UseKind as UseKind
+    from gateway.alarms import is_alarm_file as is_alarm_file
+    from gateway.alarms import load_alarm_config as load_alarm_config
+    from gateway.alarms import machine_zone as machine_zone
+    from gateway.alarms import parse_alarm_config as parse_alarm_config
+    from gateway.apn import ApnCatalog as ApnCatalog
+    from gateway.apn import default_catalog as default_catalog
+    from gateway.apn import fixed_host as fixed_host
+    from gateway.capture import PcapCapture as PcapCapture
+    from gateway.capture.frames import is_own_capture as is_own_capture
+    from gateway.errors import ConfigError as ConfigError
+    from gateway.errors import GatewayError as GatewayError
+    from gateway.events import ContextInfo as ContextInfo
+    from gateway.identity import luhn_check_digit as luhn_check_digit
+    from gateway.internet import DEFAULT_INTERNET as DEFAULT_INTERNET
+    from gateway.internet import Internet as Internet
+    from gateway.internet import Route as Route
+    from gateway.internet import RouteKind as RouteKind
+    from gateway.internet import load_internet as load_internet
+    from gateway.internet import parse_internet as parse_internet
+    from gateway.numbering import InvalidNumber as InvalidNumber
+    from gateway.numbering import default_plan as default_plan
+    from gateway.partial import INTERVAL_S as INTERVAL_S
+    from gateway.partial import PartialRecords as PartialRecords
+    from gateway.partial import cut_sessions as cut_sessions
+    from gateway.partial import final_causes as final_causes
+    from gateway.plmn import default_table as default_table
+    from gateway.plmn import home_plmn as home_plmn
+    from gateway.plmn import next_time_zone_change as next_time_zone_change
+    from gateway.plmn import time_zone_changes as time_zone_changes
+    from gateway.plmn import unassigned_mcc as unassigned_mcc
+    from gateway.plmn import zone_of as zone_of
+    from gateway.scans import SCAN_KEYS as SCAN_KEYS
+    from gateway.scans import SCANS as SCANS
+    from gateway.scans import ScanSetting as ScanSetting
+    from gateway.scans import ScanSettingError as ScanSettingError
+    from gateway.scans import id_words as id_words
+    from gateway.scans import line_rng as line_rng
+    from gateway.scans import scan_probes as scan_probes
+    from gateway.scans import scan_rng as scan_rng
+    from gateway.scans import scan_setting as scan_setting
+    from gateway.wire import DEVICE as DEVICE
+    from gateway.wire import HEADER as HEADER
+    from gateway.wire import ICMP_UNREACHABLE as ICMP_UNREACHABLE
+    from gateway.wire import MSS as MSS
+    from gateway.wire import SERVER as SERVER
+    from gateway.wire import SYN as SYN
+    from gateway.wire import UDP_HEADER as UDP_HEADER
+    from gateway.wire import TcpWire as TcpWire
+    from gateway.wire import play as play
+    from gateway.wire import prompt_acks as prompt_acks
+    from gateway.wire import refused as refused
+    from gateway.wire import segments as segments
+    from gateway.wire import syns as syns
+    from gateway.wire import unanswered as unanswered
+    from gateway.wire import unreachable as unreachable
+
+# The rest of the contract: the data and configuration types, errors and pure functions of the
+# gateway that its callers need besides `NetworkAPI` (its tables, alarm and scan settings, the
+# TCP/IP model it bills a connection by, the partial-record rule, the capture sink), by the module
+# that owns each.  They are imported when first asked for (`from gateway.api import X`, module
+# `__getattr__`, PEP 562): the gateway's own modules import this one, and `import gateway.api` stays
+# as cheap as its own definitions (no numpy, no PyYAML tables, no scapy) for the light paths.
+_CONTRACT: dict[str, str] = {
+    name: module
+    for module, names in (
+        (
+            "gateway.alarms",
+            "Alarm AlarmConfig AlarmEngine JsonLinesAlarmSink MACHINE_ZONE Use UseKind is_alarm_file"
+            " load_alarm_config machine_zone parse_alarm_config",
+        ),
+        ("gateway.apn", "ApnCatalog default_catalog fixed_host"),
+        ("gateway.capture", "PcapCapture"),
+        ("gateway.capture.frames", "is_own_capture"),
+        ("gateway.errors", "ConfigError GatewayError"),
+        ("gateway.events", "ContextInfo"),
+        ("gateway.identity", "luhn_check_digit"),
+        ("gateway.internet", "DEFAULT_INTERNET Internet Route RouteKind load_internet parse_internet"),
+        ("gateway.numbering", "InvalidNumber default_plan"),
+        ("gateway.partial", "INTERVAL_S PartialRecords cut_sessions final_causes"),
+        (
+            "gateway.plmn",
+            "default_table home_plmn next_time_zone_change time_zone_changes unassigned_mcc zone_of",
+        ),
+        (
+            "gateway.scans",
+            "SCANS SCAN_KEYS ScanSetting ScanSettingError id_words line_rng scan_probes scan_rng scan_setting",
+        ),
+        (
+            "gateway.wire",
+            "DEVICE HEADER ICMP_UNREACHABLE MSS SERVER SYN TcpWire UDP_HEADER play prompt_acks refused"
+            " segments syns unanswered unreachable",
+        ),
+    )
+    for name in names.split()
+}
+
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
+
+    def __getattr__(name: str) -> object:
+        """A name of `_CONTRACT`, from its module (imported now, kept here for the next use)."""
+        module = _CONTRACT.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_CONTRACT})
+
 
 MAX_IP_PACKET = 65_535
 """The largest packet `NetworkAPI.carry_packet` takes: an IPv4 Total Length (an IPv6 packet without jumbogram)."""
