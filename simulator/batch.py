@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from accounting.records import UsageType
-from gateway.partial import INTERVAL_S, PartialRecords, cut_sessions, final_causes
+from gateway.api import INTERVAL_S, PartialRecords, cut_sessions, final_causes
 
 I64 = npt.NDArray[np.int64]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from accounting.errors import AccountingError
 from accounting.inventory import MAX_LINES
-from gateway.errors import GatewayError
+from gateway.api import GatewayError
 from m2msim.outputs import OutputError, track_output
 from reports.data import ReportError
 from simulator.estimate import PER_LINE_B, JobTooBig, admit, estimate_devices, estimate_run, machine_limits

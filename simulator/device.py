@@ -23,8 +23,7 @@ import numpy as np
 import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
-from gateway.api import CallKind, CallOutcome, SmsStatus, move_to
-from gateway.scans import scan_rng
+from gateway.api import CallKind, CallOutcome, SmsStatus, move_to, scan_rng
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Exchange, Profile

@@ -33,13 +33,20 @@ from accounting.records import (
 )
 from accounting.usage_parts import PartAggregate, PartSums, aggregate_part
 from accounting.usage_writer import UsageWriter
-from gateway.alarms import AlarmEngine, JsonLinesAlarmSink, Use, UseKind
-from gateway.api import Subscriber
-from gateway.apn import fixed_host
-from gateway.events import ContextInfo
+from gateway.api import (
+    AlarmEngine,
+    ContextInfo,
+    JsonLinesAlarmSink,
+    PartialRecords,
+    Subscriber,
+    Use,
+    UseKind,
+    default_table,
+    fixed_host,
+    time_zone_changes,
+    zone_of,
+)
 from gateway.network import Network, NetworkConfig
-from gateway.partial import PartialRecords
-from gateway.plmn import default_table, time_zone_changes, zone_of
 from m2msim.gcpause import paused_gc
 from reports.hourly import HourlyUsage
 from simulator.batch import SessionBatcher, Stretch
@@ -299,7 +306,7 @@ class Shard:
             )
         self.capture: Any = None
         if capture:
-            from gateway.capture import PcapCapture
+            from gateway.api import PcapCapture
 
             # in place: the run's folder is itself written under a temporary name and swapped in whole
             try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.identity import luhn_check_digit
+from gateway.api import luhn_check_digit
 
 SERIALS = 1_000_000  # serials of one TAC
 BLOCK = 500_000  # fleet indices of a block: a swapped-in device's serial is 500,000 after the first's

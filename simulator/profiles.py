@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.wire import (
+from gateway.api import (
     HEADER,
     ICMP_UNREACHABLE,
     MSS,

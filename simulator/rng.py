@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.random.bit_generator import ISeedSequence
 
-from gateway.scans import SCANS, id_words, line_rng
+from gateway.api import SCANS, id_words, line_rng
 
 # Purposes: separate streams, so that adding SMS to a group does not move its data traffic.
 TRAFFIC = 1

@@ -27,13 +27,23 @@ import yaml
 from accounting.errors import InventoryError
 from accounting.inventory import MAX_LINES, Inventory, inventory_from_dict
 from accounting.records import Zone
-from gateway.alarms import MACHINE_ZONE, AlarmConfig, machine_zone, parse_alarm_config
-from gateway.apn import ApnCatalog
-from gateway.errors import ConfigError
-from gateway.numbering import InvalidNumber, default_plan
-from gateway.plmn import default_table, unassigned_mcc
-from gateway.scans import SCAN_KEYS, ScanSettingError, scan_setting
-from gateway.wire import HEADER, SYN
+from gateway.api import (
+    HEADER,
+    MACHINE_ZONE,
+    SCAN_KEYS,
+    SYN,
+    AlarmConfig,
+    ApnCatalog,
+    ConfigError,
+    InvalidNumber,
+    ScanSettingError,
+    default_plan,
+    default_table,
+    machine_zone,
+    parse_alarm_config,
+    scan_setting,
+    unassigned_mcc,
+)
 from m2msim.yamlio import load_yaml
 from simulator.profiles import builtin_profiles
 from simulator.traffic_models import TRAFFIC_MODELS, model_names

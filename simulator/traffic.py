@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gateway.scans import scan_probes
+from gateway.api import scan_probes
 from simulator.profiles import Profile
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
 from simulator.traffic_models import offsets
