@@ -30,10 +30,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.alarms import Alarm, AlarmConfig, is_alarm_file, load_alarm_config
-from gateway.api import build_network
-from gateway.internet import Internet, load_internet
-from gateway.plmn import default_table, unassigned_mcc
+from gateway.api import (
+    Alarm,
+    AlarmConfig,
+    Internet,
+    build_network,
+    default_table,
+    is_alarm_file,
+    load_alarm_config,
+    load_internet,
+    unassigned_mcc,
+)
 from m2msim.outputs import (
     OPEN_TAG,
     OutputError,
@@ -267,7 +274,7 @@ def _serve(args: argparse.Namespace) -> int:
                 ],
                 option="--capture",
             )
-            from gateway.capture.frames import is_own_capture
+            from gateway.api import is_own_capture
 
             if args.records is not None and args.capture.resolve() == args.records.resolve():
                 raise OptionError(f"--capture {args.capture}: is also the --records file; name two files")
@@ -478,7 +485,7 @@ async def _run(
                     log.warning("--records %s: no journal of the open sessions (%s)", args.records, _why(exc))
         tee = RecordTee(writer if writer is not None else _Discard())
         if capture_path is not None:
-            from gateway.capture import PcapCapture
+            from gateway.api import PcapCapture
 
             # events come in real time: a short reorder window bounds the memory held for real packets;
             # in place: `capture_path` is already --capture's temporary name (`_capture_path`), renamed
@@ -840,7 +847,7 @@ def _records_path(args: argparse.Namespace) -> contextlib.AbstractContextManager
 
 def _capture_path(args: argparse.Namespace) -> contextlib.AbstractContextManager[Path]:
     """--capture written atomically, never over a file m2msim did not write (unless --force)."""
-    from gateway.capture.frames import is_own_capture
+    from gateway.api import is_own_capture
 
     return atomic_path(args.capture, own=is_own_capture, force=args.force, option="--capture", tag="pcap")
 

@@ -24,8 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.api import CallOutcome, GtpCause, MtSms
-from gateway.plmn import default_table, unassigned_mcc
+from gateway.api import CallOutcome, GtpCause, MtSms, default_table, unassigned_mcc
 from modem.virtual.conditions import ConditionsError, preset, preset_for
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.netlink import (

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from gateway.internet import DEFAULT_INTERNET, Internet
+from gateway.api import DEFAULT_INTERNET, Internet
 from modem.profiles import Profile
 from modem.virtual.conditions import Conditions, Link, preset, preset_for
 from modem.virtual.faults import Faults, make_faults

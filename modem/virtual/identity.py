@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from gateway.plmn import home_plmn
+from gateway.api import home_plmn
 from modem.profiles import Profile, luhn_digit
 
 

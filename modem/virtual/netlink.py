@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from gateway.api import MAX_IP_PACKET, PcoAuth, move_to
-from gateway.plmn import next_time_zone_change
-from gateway.wire import HEADER, SYN, segments
+from gateway.api import HEADER, MAX_IP_PACKET, SYN, PcoAuth, move_to, next_time_zone_change, segments
 from modem.virtual.plmn import neighbours, operator_names
 
 if TYPE_CHECKING:

@@ -34,11 +34,20 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.api import MtSms, Subscriber
-from gateway.apn import ApnCatalog
-from gateway.internet import Internet, load_internet, parse_internet
-from gateway.plmn import default_table, unassigned_mcc
-from gateway.scans import SCAN_KEYS, ScanSetting, ScanSettingError, scan_setting
+from gateway.api import (
+    SCAN_KEYS,
+    ApnCatalog,
+    Internet,
+    MtSms,
+    ScanSetting,
+    ScanSettingError,
+    Subscriber,
+    default_table,
+    load_internet,
+    parse_internet,
+    scan_setting,
+    unassigned_mcc,
+)
 from m2msim.yamlio import (
     LocatedDict,
     LocatedList,

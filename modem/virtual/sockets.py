@@ -69,19 +69,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from gateway.internet import Route, RouteKind
-from gateway.wire import (
+from gateway.api import (
     DEVICE,
     HEADER,
     ICMP_UNREACHABLE,
     SERVER,
     UDP_HEADER,
+    Route,
+    RouteKind,
     TcpWire,
     segments,
     unanswered,
 )
-from gateway.wire import refused as refused_connect
-from gateway.wire import unreachable as unreachable_connect
+from gateway.api import refused as refused_connect
+from gateway.api import unreachable as unreachable_connect
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 from modem.virtual.tls import TlsError, TlsSession, TlsSettings
 

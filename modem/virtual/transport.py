@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.internet import DEFAULT_INTERNET, load_internet
+from gateway.api import DEFAULT_INTERNET, load_internet
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
 from modem.options import MAX_SEED

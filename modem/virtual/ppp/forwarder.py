@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.internet import Internet, RouteKind
+from gateway.api import Internet, RouteKind
 from modem.virtual.netio import UNREACHABLE_ERRNOS
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (

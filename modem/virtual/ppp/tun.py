@@ -70,7 +70,7 @@ def default_namespace() -> str:
 
 def apn_pools() -> tuple[ipaddress.IPv4Network, ...]:
     """The address pools of the APN table the gateway hands addresses from (routed through the TUN)."""
-    from gateway.apn import default_catalog
+    from gateway.api import default_catalog
 
     return tuple(sorted({apn.pool for apn in default_catalog().apns.values()}))
 
