@@ -11,7 +11,8 @@ This module is the contract shared by `gateway.network` (the implementation),
 network, and `build_network` gives the implementation typed as it (mypy checks that
 `Network` satisfies the protocol there).  The callers import nothing else of the gateway:
 the data, configuration types and pure functions of its other modules they need are
-re-exported here (`_CONTRACT`).  Change it only together with all three.
+re-exported here (`_CONTRACT`); tests/m2msim/test_package_boundaries.py holds
+them to it.  Change it only together with all three.
 """
 
 from __future__ import annotations
