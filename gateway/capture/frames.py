@@ -44,11 +44,6 @@ def _fold(total: int) -> int:
     return ~total & 0xFFFF
 
 
-def ipv4_checksum(header: bytes) -> int:
-    """The Internet checksum of an IPv4 header (with its checksum field zero)."""
-    return _fold(sum(struct.unpack(f"!{len(header) // 2}H", header)))
-
-
 class UdpFlow:
     """One direction of a UDP conversation between two IPv4 hosts on one Ethernet segment."""
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import struct
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +69,7 @@ from gateway.capture.pcapfile import (
     read_frames,
 )
 from gateway.capture.sink import DEFAULT_SECRET
+from gateway.ipv4 import Reassembly, Unfinished
 from m2msim.fdlimit import FdLimitError, raise_fd_limit
 
 __all__ = [
@@ -86,6 +87,7 @@ ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accou
 MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
 MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
+MAX_FRAGMENTS = 8_192  # fragments kept for one datagram (as many as there are offsets)
 # a datagram's fragments are put together this long (packet time) after its first, as Linux does
 # (net.ipv4.ipfrag_time): a fragment later than that, of the same identification, is another datagram's
 FRAGMENT_TIMEOUT_S = 30
@@ -328,29 +330,34 @@ def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
     return value.decode("utf-8", "backslashreplace") if value else None
 
 
+_Key = tuple[bytes, bytes, int, int]  # a fragmented datagram: source, destination, protocol, identification
+
+
 class _Fragments:
-    """Reassembly of fragmented UDP datagrams (IPv4 and IPv6), keyed by addresses and identification."""
+    """Fragmented UDP datagrams (IPv4 and IPv6) put together (`gateway.ipv4.Reassembly`, on packet
+    time), less a SPAN port's copies: a copy of a fragment of a datagram put together lately is no
+    start of another datagram, which a later one of the identification would join."""
 
     def __init__(self) -> None:
-        # key -> (first packet number, its time, pieces by offset, [total length or -1])
-        self.open: dict[tuple[bytes, bytes, int], tuple[int, int, dict[int, bytes], list[int]]] = {}
         self.expired: list[tuple[int, bytes | None]] = []  # datagrams given up: first packet, first piece
-        # key -> (time, pieces) of the datagrams put together lately: a copy of one of their fragments (a
-        # SPAN port's) is no start of another datagram, which a later one of the identification would join
-        self.done: dict[tuple[bytes, bytes, int], tuple[int, dict[int, bytes]]] = {}
+        self.open: Reassembly[_Key] = Reassembly(
+            FRAGMENT_TIMEOUT_S * 1_000_000 + 1,  # (µs: given up once more than 30 s have passed)
+            MAX_FRAGMENTED_DATAGRAMS,
+            MAX_FRAGMENTS,
+            evict_oldest=True,
+            on_given_up=self._given_up,
+        )
+        # key -> (time, pieces by offset) of the datagrams put together lately
+        self.done: dict[_Key, tuple[int, Mapping[int, bytes]]] = {}
 
-    def add(
-        self, n: int, ts_us: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
-    ) -> bytes | None:
-        entry = self.open.get(key)
-        if entry is not None and ts_us - entry[1] > FRAGMENT_TIMEOUT_S * 1_000_000:
-            # the identification used again (it wraps at 65,536): those pieces were another datagram's,
-            # whose other fragments never came
-            del self.open[key]
-            if len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
-                self.expired.append((entry[0], entry[2].get(0)))
-            entry = None
-        if entry is None:
+    def _given_up(self, datagram: Unfinished[_Key]) -> None:
+        # the identification used again (it wraps at 65,536): those pieces were another datagram's,
+        # whose other fragments never came
+        if len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
+            self.expired.append((datagram.tag, datagram.head))
+
+    def add(self, n: int, ts_us: int, key: _Key, offset: int, more: bool, part: bytes) -> bytes | None:
+        if not self.open.holds(key, ts_us):
             done = self.done.get(key)
             if (
                 done is not None
@@ -358,39 +365,20 @@ class _Fragments:
                 and done[1].get(offset) == part
             ):
                 return None
-            if len(self.open) >= MAX_FRAGMENTED_DATAGRAMS:
-                del self.open[next(iter(self.open))]
-            entry = (n, ts_us, {}, [-1])
-            self.open[key] = entry
-        _first, _ts, pieces, total = entry
-        pieces[offset] = part
-        if not more:
-            total[0] = offset + len(part)
-        if total[0] < 0:
+        whole = self.open.add(key, ts_us, offset, more, part, tag=n)
+        if whole is None:
             return None
-        at = 0
-        for start in sorted(pieces):
-            if start > at:
-                return None
-            at = max(at, start + len(pieces[start]))
-        if at < total[0]:
-            return None
-        del self.open[key]
         self.done.pop(key, None)
         if len(self.done) >= MAX_FRAGMENTED_DATAGRAMS:
             del self.done[next(iter(self.done))]
-        self.done[key] = (ts_us, pieces)
-        out = bytearray(total[0])
-        for start in sorted(pieces):
-            chunk = pieces[start][: total[0] - start]
-            out[start : start + len(chunk)] = chunk
-        return bytes(out)
+        self.done[key] = (ts_us, whole.pieces)
+        return whole.data
 
     def unfinished(self) -> Iterator[tuple[int, bytes | None]]:
         """(first packet number, the first fragment's octets or None) of each datagram left incomplete."""
         yield from self.expired
-        for first, _ts, pieces, _total in self.open.values():
-            yield first, pieces.get(0)
+        for datagram in self.open.unfinished():
+            yield datagram.tag, datagram.head
 
 
 _IDENTITY_TYPES = frozenset({radius.CLASS, radius.CALLED_STATION_ID, radius.CALLING_STATION_ID})
@@ -543,7 +531,7 @@ class _Decoder:
                         return None
                 self._truncated(n, data, "")
                 return None
-            key = (src, dst, _U16.unpack_from(data, off + 4)[0])
+            key = (src, dst, 17, _U16.unpack_from(data, off + 4)[0])
             return self._fragment(
                 n, key, (frag & 0x1FFF) * 8, bool(frag & 0x2000), data[off + ihl : off + total]
             )
@@ -574,8 +562,9 @@ class _Decoder:
                             return None
                     self._truncated(n, data, "")
                     return None
+                key = (src, dst, 17, ident)
                 return self._fragment(
-                    n, (src, dst, ident), offset_flags & 0xFFF8, bool(offset_flags & 1), data[pos + 8 : end]
+                    n, key, offset_flags & 0xFFF8, bool(offset_flags & 1), data[pos + 8 : end]
                 )
             length = (data[pos + 1] + 2) * 4 if next_header == 51 else (data[pos + 1] + 1) * 8
             next_header = data[pos]
@@ -625,9 +614,7 @@ class _Decoder:
             self.orig, self.outer = outer_orig, outer
             self.tunnels -= 1
 
-    def _fragment(
-        self, n: int, key: tuple[bytes, bytes, int], offset: int, more: bool, part: bytes
-    ) -> Udp | None:
+    def _fragment(self, n: int, key: _Key, offset: int, more: bool, part: bytes) -> Udp | None:
         self.report.fragments += 1
         whole = self.fragments.add(n, self.now_us, key, offset, more, part)
         if whole is None:

@@ -143,6 +143,7 @@ class PppBearer:
             m.external,
             mss=self.link.lcp_policy.peer_mru - 40,
             seed=m.rng.randrange(1 << 32),
+            now=lambda: m.now,
         )
         if m.tun is not None:  # the namespace behind the TUN device takes what the table lets through
             m.tun.attach(self.forwarder, m.external)

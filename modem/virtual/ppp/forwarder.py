@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.api import Internet, RouteKind
+from gateway.api import Internet, Reassembly, RouteKind, datagram_of, fragment_fields
 from modem.virtual.netio import UNREACHABLE_ERRNOS
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
@@ -49,7 +49,6 @@ from modem.virtual.ppp.ip import (
     is_fragment,
     parse_ipv4,
     parse_tcp,
-    reassemble,
     transport_ok,
 )
 
@@ -383,6 +382,8 @@ class Forwarder:
         run: Callable[[Callable[[], None]], None] | None = None,
         mss: int = 1460,
         seed: int = 0,
+        *,
+        now: Callable[[], float],
     ) -> None:
         self.device = device
         self.own = own
@@ -390,6 +391,7 @@ class Forwarder:
         self.internet = internet
         self.deliver = deliver
         self.schedule = schedule
+        self.now = now  # the modem's clock: read, never waited on
         self.run: Callable[[Callable[[], None]], None] = run or (lambda fn: fn())
         self.mss = mss
         self._ident = seed & 0xFFFF
@@ -400,9 +402,11 @@ class Forwarder:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kernel: KernelPath | None = None
         self.path_mtu: dict[bytes, int] = {}  # remote address -> the MTU ICMP "fragmentation needed" gave
-        # the device's fragmented datagrams being put together, as their destination host does:
-        # (source, destination, protocol, identification) -> the fragments arrived
-        self._fragments: dict[tuple[bytes, bytes, int, int], tuple[list[bytes], Cancel]] = {}
+        # the device's fragmented datagrams being put together, as their destination host does
+        self._fragments: Reassembly[tuple[bytes, bytes, int, int]] = Reassembly(
+            REASSEMBLY_S, MAX_REASSEMBLING, MAX_PIECES, on_given_up=lambda _: self._drop()
+        )
+        self._fragments_timer: Cancel | None = None
         self.dropped = 0
         self.bytes_from_device = 0  # TCP payload octets
         self.bytes_to_device = 0
@@ -480,29 +484,31 @@ class Forwarder:
 
     def _reassembled(self, piece: bytes) -> bytes | None:
         """The device's datagram `piece` is a fragment of, once all have come; None until then
-        (or when too many datagrams are being put together: the fragment is dropped)."""
-        key = (piece[12:16], piece[16:20], piece[9], int.from_bytes(piece[4:6], "big"))
-        known = self._fragments.get(key)
-        if known is None:
-            if len(self._fragments) >= MAX_REASSEMBLING:
-                self.dropped += 1
-                return None
-            known = self._fragments[key] = ([], self.schedule(REASSEMBLY_S, lambda: self._expire(key)))
-        pieces, timer = known
-        if len(pieces) >= MAX_PIECES:
-            self.dropped += 1
-            return None
-        pieces.append(piece)
-        whole = reassemble(pieces)
-        if whole is not None:
-            timer.cancel()
-            del self._fragments[key]
-        return whole
+        (or when too many datagrams or fragments are being put together: the fragment is dropped)."""
+        fragments = self._fragments
+        refused = fragments.refused
+        ihl = (piece[0] & 0x0F) * 4
+        key, offset, more = fragment_fields(piece)
+        data = piece[ihl : int.from_bytes(piece[2:4], "big")]
+        whole = fragments.add(key, self.now(), offset, more, data, header=piece[:ihl])
+        self.dropped += fragments.refused - refused
+        if self._fragments_timer is None:
+            self._expire_fragments()
+        return None if whole is None else datagram_of(whole)
 
-    def _expire(self, key: tuple[bytes, bytes, int, int]) -> None:
-        """A datagram whose fragments did not all come in time: dropped, as a host drops it."""
-        if self._fragments.pop(key, None) is not None:
-            self.dropped += 1
+    def _expire_fragments(self, at: float | None = None) -> None:
+        """Datagrams whose fragments did not all come in time are dropped, as a host drops them;
+        the timer is set again for the next one's time."""
+        self._fragments_timer = None
+        if at is not None:
+            self._fragments.expire(at)
+        deadline = self._fragments.next_deadline()
+        if deadline is not None:
+            delay = max(0.0, deadline - self.now())
+            self._fragments_timer = self.schedule(delay, lambda: self._expire_fragments(deadline))
+
+    def _drop(self) -> None:
+        self.dropped += 1
 
     def _icmp(self, dst: bytes, body: bytes, original: bytes) -> None:
         if len(body) >= 8 and body[0] == 3 and body[1] == FRAG_NEEDED:
@@ -647,8 +653,9 @@ class Forwarder:
 
     def close(self) -> None:
         """The bearer ended: every flow and host socket goes (and the kernel path)."""
-        for _, timer in self._fragments.values():
-            timer.cancel()
+        if self._fragments_timer is not None:
+            self._fragments_timer.cancel()
+            self._fragments_timer = None
         self._fragments.clear()
         if self.kernel is not None:
             self.kernel.close()

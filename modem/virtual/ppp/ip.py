@@ -5,25 +5,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from gateway.api import DF, MF, checksum
+
 ICMP, TCP, UDP = 1, 6, 17
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-DF, MF = 0x4000, 0x2000  # the Don't Fragment and More Fragments flags of the IPv4 header
 FRAG_NEEDED = 4  # ICMP destination unreachable code: fragmentation needed and DF set (RFC 792, 1191)
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`.
-
-    The one's complement sum of the 16-bit words is the data read as one big number modulo
-    0xFFFF (2**16 is 1 modulo 0xFFFF), except that a non-zero sum is never 0 but 0xFFFF.
-    """
-    if len(data) & 1:
-        data += b"\0"
-    number = int.from_bytes(data, "big")
-    total = number % 0xFFFF
-    if total == 0 and number:
-        total = 0xFFFF
-    return ~total & 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,37 +109,6 @@ def fragment(packet: bytes, mtu: int) -> list[bytes]:
 def is_fragment(packet: bytes) -> bool:
     """Whether an IPv4 packet is a fragment (More Fragments set, or a non-zero offset)."""
     return bool(int.from_bytes(packet[6:8], "big") & 0x3FFF)
-
-
-def reassemble(fragments: list[bytes]) -> bytes | None:
-    """The datagram the fragments of one datagram (same source, destination, protocol and
-    identification) make, once they cover it from its start to the fragment without More
-    Fragments (RFC 791 3.2); None while some are missing.  Overlaps take the first arrived."""
-    data = bytearray()
-    total: int | None = None
-    first: bytes | None = None
-    pieces = sorted(fragments, key=lambda f: int.from_bytes(f[6:8], "big") & 0x1FFF)
-    for f in pieces:
-        ihl = (f[0] & 0x0F) * 4
-        fields = int.from_bytes(f[6:8], "big")
-        start = (fields & 0x1FFF) * 8
-        if start > len(data):
-            return None  # a hole
-        if start == 0 and first is None:
-            first = f
-        body = f[ihl : int.from_bytes(f[2:4], "big")]
-        data[len(data) :] = body[len(data) - start :]
-        if not fields & MF:
-            total = start + len(body)
-    if first is None or total is None or len(data) < total:
-        return None
-    ihl = (first[0] & 0x0F) * 4
-    header = bytearray(first[:ihl])
-    header[2:4] = (ihl + total).to_bytes(2, "big")
-    header[6:8] = (int.from_bytes(first[6:8], "big") & DF).to_bytes(2, "big")
-    header[10:12] = b"\0\0"
-    header[10:12] = checksum(bytes(header)).to_bytes(2, "big")
-    return bytes(header) + bytes(data[:total])
 
 
 def _copied_options(options: bytes) -> bytes:
