@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from gateway.api import PcoAuth
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
+from modem.virtual.ppp.icmplimit import IcmpRateLimit
 from modem.virtual.ppp.ip import (
     FRAG_NEEDED,
     build_icmp,
@@ -75,6 +76,9 @@ class PppBearer:
         self.too_big = 0
         self._ident = 0  # the identification of the modem's own IP packets (its ICMP errors)
         self.source_violations = 0  # uplink packets from another address, dropped by the gateway
+        # the ICMP errors the forwarder's hosts send the device, limited as Linux does (kept across
+        # IPCP negotiated again: the same hosts)
+        self.icmp_limit = IcmpRateLimit()
         self._flying = [0, 0]  # IP bytes on the radio now, up and down
         self.link = PppLink(
             "network",
@@ -144,6 +148,7 @@ class PppBearer:
             mss=self.link.lcp_policy.peer_mru - 40,
             seed=m.rng.randrange(1 << 32),
             now=lambda: m.now,
+            icmp_limit=self.icmp_limit,
         )
         if m.tun is not None:  # the namespace behind the TUN device takes what the table lets through
             m.tun.attach(self.forwarder, m.external)
@@ -256,7 +261,8 @@ class PppBearer:
             "PPP: bearer on context %d ended: %d good frames from the device, %d dropped (bad FCS, aborted "
             "or too long), %d IPv4 frames holding no IPv4 datagram dropped; %d IP packets up, %d down, "
             "%d down fragmented to the device's MRU, %d down too big with Don't Fragment (ICMP to the sender), "
-            "%d up from a source that is not the device's address (dropped by the gateway)",
+            "%d up from a source that is not the device's address (dropped by the gateway); "
+            "%d ICMP errors to the device not sent for the rate limits (%d per destination, %d global)",
             self.ctx.cid,
             self.link.decoder.good,
             self.link.decoder.bad,
@@ -266,6 +272,9 @@ class PppBearer:
             self.fragmented,
             self.too_big,
             self.source_violations,
+            self.icmp_limit.suppressed,
+            self.icmp_limit.suppressed_host,
+            self.icmp_limit.suppressed_global,
         )
         self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
         self.lost_down += self._flying[1]

@@ -1,0 +1,88 @@
+"""Linux's rate limits on the ICMP errors a host sends, on the caller's clock (sans-IO, never sleeps).
+
+The forwarder stands for the hosts the device talks to; a Linux host does not answer every bad
+packet with an ICMP error (`net/ipv4/icmp.c`, `icmp(7)`, `ip-sysctl`):
+
+- only the types of `icmp_ratemask` (0x1818: destination unreachable, source quench, time
+  exceeded, parameter problem) are limited, and of them never destination unreachable
+  "fragmentation needed", which path MTU discovery needs ("Don't limit PMTU discovery");
+- per destination, a token bucket of `icmp_ratelimit` (1,000 ms) per message holding at most six
+  of them (`XRLIM_BURST_FACTOR`): six at once, then one a second;
+- for the whole host, `icmp_msgs_per_sec` (1,000) with a burst of `icmp_msgs_burst` (50): credit
+  refilled at most every 20 ms, spent by each message sent.  Linux spends 0, 1 or 2 credits at
+  random (1 on average, so that the limit cannot be probed); here 1 each, so that a run replays.
+
+What is not sent is counted, by the limit that stopped it (Linux's `RateLimitHost` and
+`RateLimitGlobal` in `nstat`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+FRAG_NEEDED = 4  # destination unreachable code "fragmentation needed and DF set"
+RATEMASK = 0x1818  # net.ipv4.icmp_ratemask: types 3, 4, 11 and 12
+HZ = 1_000  # the clock is read in jiffies of a kernel built with HZ=1000: milliseconds
+RATELIMIT = 1_000  # net.ipv4.icmp_ratelimit, in jiffies: 1,000 ms
+BURST_FACTOR = 6  # XRLIM_BURST_FACTOR (net/ipv4/icmp.c)
+MSGS_PER_SEC = 1_000  # net.ipv4.icmp_msgs_per_sec
+MSGS_BURST = 50  # net.ipv4.icmp_msgs_burst
+PEER_AGE = 60 * HZ  # a new destination's bucket starts as if last used this long ago: full
+MAX_PEERS = 4_096  # destinations remembered (Linux's inetpeer cache is bounded too)
+
+
+@dataclass(slots=True)
+class IcmpRateLimit:
+    """Whether a host sends an ICMP error now (`allow`), as Linux decides it."""
+
+    ratelimit: int = RATELIMIT
+    msgs_per_sec: int = MSGS_PER_SEC
+    msgs_burst: int = MSGS_BURST
+    suppressed_host: int = 0  # not sent: the destination's bucket was empty
+    suppressed_global: int = 0  # not sent: the host's credit was spent
+    _peers: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # destination -> tokens, last
+    _credit: int = 0
+    _stamp: int | None = None
+
+    @property
+    def suppressed(self) -> int:
+        return self.suppressed_host + self.suppressed_global
+
+    def allow(self, now: float, dst: bytes, icmp_type: int, code: int) -> bool:
+        """Whether an ICMP error of `icmp_type`/`code` to `dst` goes out at `now` (seconds)."""
+        if not RATEMASK >> icmp_type & 1 or (icmp_type == 3 and code == FRAG_NEEDED):
+            return True
+        jiffies = math.floor(now * HZ)
+        if not self._global_allow(jiffies):
+            self.suppressed_global += 1
+            return False
+        if not self._peer_allow(jiffies, dst):
+            self.suppressed_host += 1
+            return False
+        self._credit -= 1  # (spent only by a message that goes)
+        return True
+
+    def _global_allow(self, now: int) -> bool:
+        if self._credit > 0:
+            return True
+        delta = HZ if self._stamp is None else min(now - self._stamp, HZ)
+        if delta < HZ // 50:  # refilled at most every 20 ms
+            return False
+        grant = self.msgs_per_sec * delta // HZ
+        if grant <= 0:
+            return False
+        self._stamp = now
+        self._credit = min(self._credit + grant, self.msgs_burst)
+        return True
+
+    def _peer_allow(self, now: int, dst: bytes) -> bool:
+        tokens, last = self._peers.get(dst, (0, now - PEER_AGE))
+        tokens = min(tokens + (now - last), BURST_FACTOR * self.ratelimit)
+        allowed = tokens >= self.ratelimit
+        if allowed:
+            tokens -= self.ratelimit
+        if dst not in self._peers and len(self._peers) >= MAX_PEERS:
+            del self._peers[next(iter(self._peers))]
+        self._peers[dst] = (tokens, now)
+        return allowed
