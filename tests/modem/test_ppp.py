@@ -400,6 +400,39 @@ def test_a_datagram_too_big_with_dont_fragment_gets_icmp_then_comes_in_fragments
     assert ctx.bytes_up == 2 * len(query) + icmp_bytes and bearer.too_big == 1
 
 
+@pytest.mark.parametrize("mru", [64, 296])
+def test_below_linuxs_min_pmtu_the_sender_drops_dont_fragment_and_the_modem_fragments(mru: int) -> None:
+    # A device whose MRU is under 552 (Linux's net.ipv4.route.min_pmtu): the sender, told by ICMP
+    # of a smaller path MTU, takes 552 and sends without Don't Fragment from then on (Linux 4.17
+    # on: the MTU locked); the modem, the router before the small link, cuts each datagram to the
+    # MRU.  Before, the sender took the MRU itself (fragments of 296 octets billed, more headers
+    # than crossed a real radio) or, under 68, not at all: every answer dropped, billed, with its
+    # ICMP.  The bill is what crossed the radio: the sender's datagrams of 552 octets at most.
+    dev, _, _ = online(mru=mru)
+    m = dev.m
+    ctx = m.net.contexts[1]
+    data = bytes(range(200)) * 5
+    query = build_udp(dev.address, ECHO_HOST, 5000, 7, data)
+    dev.send(query)
+    bearer = m.ppp
+    assert bearer is not None and bearer.forwarder is not None and dev.received == []
+    assert bearer.too_big == 1 and bearer.forwarder.path_mtu == {ECHO_HOST: 552}
+    icmp_bytes = 20 + 8 + 28
+    answer = build_udp(ECHO_HOST, dev.address, 7, 5000, data)
+    sent = [len(p) for p in fragment(answer, 552)]  # what the sender puts on the path
+    assert len(sent) == 2 and max(sent) <= 552
+    for n in (1, 2):
+        got = len(dev.received)
+        dev.send(query)
+        pieces = dev.received[got:]
+        assert all(len(p) <= mru for p in pieces) and len(pieces) > len(sent)
+        header, udp = _reassembled(pieces)
+        assert header[12:16] == ECHO_HOST and udp[8:] == data
+        assert ctx.bytes_down == len(query) + n * sum(sent)  # billed: the 552-octet datagrams
+        assert ctx.bytes_up == (n + 1) * len(query) + icmp_bytes  # no ICMP error again
+    assert bearer.too_big == 1 and bearer.fragmented == 2 * len(sent)
+
+
 def test_ping_udp_echo_dns_and_the_gateway_counts_every_ip_byte() -> None:
     dev, _, _ = online()
     ctx = dev.m.net.contexts[1]

@@ -52,6 +52,7 @@ from modem.virtual.ppp.ip import (
     parse_ipv4,
     parse_tcp,
     transport_ok,
+    without_dont_fragment,
 )
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ WINDOW = 65_535
 HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host socket stops being read
 DNS_TTL = 60
 HOST_MTU = 1500  # the link MTU of the hosts the forwarder stands for (Ethernet's)
-MIN_MTU = 68  # the smallest MTU an IPv4 path may have (RFC 791); a smaller ICMP figure is not taken
+# net.ipv4.route.min_pmtu: a Linux host takes no path MTU below it; told of a smaller one, it sends
+# datagrams of this size without Don't Fragment, for routers to fragment (Linux 4.17 on)
+MIN_PMTU = 552
 REASSEMBLY_S = 30.0  # how long the fragments of a datagram wait for the others (Linux's ipfrag_time)
 MAX_REASSEMBLING = 64  # datagrams being put together at once; the fragments of more are dropped
 MAX_PIECES = 256  # fragments kept for one datagram (a 65,535-octet one in 576-octet frames: 120)
@@ -407,6 +410,7 @@ class Forwarder:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kernel: KernelPath | None = None
         self.path_mtu: dict[bytes, int] = {}  # remote address -> the MTU ICMP "fragmentation needed" gave
+        self.path_mtu_locked: set[bytes] = set()  # those told of a path MTU below MIN_PMTU
         # the device's fragmented datagrams being put together, as their destination host does
         self._fragments: Reassembly[tuple[bytes, bytes, int, int]] = Reassembly(
             REASSEMBLY_S, MAX_REASSEMBLING, MAX_PIECES, on_given_up=lambda _: self._drop()
@@ -426,8 +430,12 @@ class Forwarder:
     def emit_datagram(self, packet_bytes: bytes) -> None:
         """A datagram (UDP, an ICMP answer) the remote host sends: as one packet when it fits the
         path's MTU (the host's link, or what ICMP "fragmentation needed" said), else fragmented by
-        the host, as a host fragments what exceeds the path MTU it knows (RFC 1191 3)."""
-        mtu = min(HOST_MTU, self.path_mtu.get(packet_bytes[12:16], HOST_MTU))
+        the host, as a host fragments what exceeds the path MTU it knows (RFC 1191 3); without Don't
+        Fragment once told of a path MTU below `MIN_PMTU` (`_path_mtu`)."""
+        src = packet_bytes[12:16]
+        mtu = min(HOST_MTU, self.path_mtu.get(src, HOST_MTU))
+        if src in self.path_mtu_locked:
+            packet_bytes = without_dont_fragment(packet_bytes)
         for piece in fragment(packet_bytes, mtu):
             self.deliver(piece)
 
@@ -519,9 +527,7 @@ class Forwarder:
         if len(body) >= 8 and body[0] == 3 and body[1] == FRAG_NEEDED:
             # from the modem, about a datagram of `dst` too big for the device's MRU (RFC 1191):
             # that host sends smaller ones from now on
-            mtu = int.from_bytes(body[6:8], "big")
-            if mtu >= MIN_MTU and len(self.path_mtu) < 4096:
-                self.path_mtu[dst] = mtu
+            self._path_mtu(dst, int.from_bytes(body[6:8], "big"))
             return
         if len(body) < 8 or body[0] != 8:
             self.dropped += 1
@@ -532,6 +538,22 @@ class Forwarder:
             return
         # a host's echo reply goes without Don't Fragment (Linux's ICMP socket): fragmented if need be
         self.emit_datagram(build_icmp(dst, self.device, 0, 0, body[4:], self.ident(), df=False))
+
+    def _path_mtu(self, dst: bytes, mtu: int) -> None:
+        """What host `dst` does with ICMP "fragmentation needed" saying `mtu`, as Linux does
+        (`__ip_rt_update_pmtu`): a path MTU is only lowered; one below `MIN_PMTU` (the device's MRU
+        under 552) is taken as `MIN_PMTU` and locked, and the host's datagrams then go without
+        Don't Fragment, for the router before the small link, the modem, to fragment (Linux 4.17
+        on; before, it kept Don't Fragment and the router dropped every such datagram)."""
+        if dst in self.path_mtu_locked or (dst not in self.path_mtu and len(self.path_mtu) >= 4096):
+            return
+        known = self.path_mtu.get(dst, HOST_MTU)
+        if mtu > known:
+            return
+        if mtu < MIN_PMTU:
+            mtu = min(known, MIN_PMTU)
+            self.path_mtu_locked.add(dst)
+        self.path_mtu[dst] = mtu
 
     def unreachable(self, dst: bytes, code: int, original: bytes) -> None:
         """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP

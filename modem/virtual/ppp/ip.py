@@ -72,6 +72,18 @@ def dont_fragment(packet: bytes) -> bool:
     return bool(packet[6] & 0x40)
 
 
+def without_dont_fragment(packet: bytes) -> bytes:
+    """An IPv4 packet with its Don't Fragment flag cleared (the header checksum made again)."""
+    if not dont_fragment(packet):
+        return packet
+    ihl = (packet[0] & 0x0F) * 4
+    header = bytearray(packet[:ihl])
+    header[6] &= ~0x40 & 0xFF
+    header[10:12] = b"\0\0"
+    header[10:12] = checksum(bytes(header)).to_bytes(2, "big")
+    return bytes(header) + packet[ihl:]
+
+
 def fragment(packet: bytes, mtu: int) -> list[bytes]:
     """An IPv4 packet (Don't Fragment clear) cut to fit `mtu`, as a router does (RFC 791 3.2,
     RFC 1812 4.2.2.7): every fragment but the last carries a multiple of 8 data octets and More
