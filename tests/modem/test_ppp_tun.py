@@ -29,7 +29,7 @@ from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import preset
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
-from modem.virtual.ppp.ip import ICMP, TCP, UDP, build_icmp, build_udp, parse_ipv4, parse_tcp
+from modem.virtual.ppp.ip import ICMP, TCP, UDP, build_icmp, build_udp, fragment, parse_ipv4, parse_tcp
 from modem.virtual.ppp.netns import NETNS_DIR, OURS_DIR, Namespace, remove_stale
 from modem.virtual.ppp.tun import TunNetwork, TunPath, tun_unavailable
 from modem.virtual.scenario import ServeScenario, provision
@@ -251,14 +251,17 @@ async def test_the_internet_table_still_decides(tun: TunNetwork) -> None:
     assert ctx.bytes_down == sum(len(p) for p in dev.received)
 
 
+@pytest.mark.parametrize("mru", [576, 296])
 async def test_a_datagram_too_big_for_the_devices_mru_gets_icmp_and_the_kernel_sends_fragments(
-    tun: TunNetwork,
+    tun: TunNetwork, mru: int
 ) -> None:
-    # The device asked for an MRU of 576.  A server in the namespace answers with 1,428 bytes of
+    # The device asked for an MRU of 576 (or 296).  A server in the namespace answers 1,428 bytes of
     # UDP, Don't Fragment set (Linux's path MTU discovery): it was sent whole to the device.  The
     # modem drops it and sends ICMP "fragmentation needed" (next-hop MTU 576) into the namespace
     # from the device's address; the kernel there sends the next answer in fragments that fit.
-    o = Online(tun, mru=576)
+    # Under 552 (net.ipv4.route.min_pmtu), what the forwarder's hosts model: the kernel takes 552
+    # and drops Don't Fragment, the modem cuts each of its datagrams to the MRU, no ICMP again.
+    o = Online(tun, mru=mru)
     dev = o.dev
     ctx = dev.m.net.contexts[1]
     bearer = dev.m.ppp
@@ -274,16 +277,18 @@ async def test_a_datagram_too_big_for_the_devices_mru_gets_icmp_and_the_kernel_s
         await asyncio.wait_for(o.arrived.wait(), 10)
         dev.pump()
         assert dev.received == [] and bearer.too_big == 1 and tun.packets_in == 2  # the ICMP went in
+        sent = fragment(build_udp(OWN, dev.address, port, 40000, b"b" * 1400), max(mru, 552))  # the kernel's
         server.sendto(b"b" * 1400, peer)
-        await o.wait(3)
+        await o.wait(sum(len(fragment(p, mru)) for p in sent))
     finally:
         server.close()
-    assert all(len(p) <= 576 for p in dev.received)
+    assert all(len(p) <= mru for p in dev.received) and bearer.too_big == 1 and len(sent) == 3
+    assert bearer.fragmented == (len(sent) if mru < 552 else 0)
     _, udp = _reassembled(dev.received)
     assert udp[8:] == b"b" * 1400
     # billed: what crossed the radio, the dropped answer and the ICMP error included
     assert ctx.bytes_up == sum(len(p) for p in dev.sent) + 56
-    assert ctx.bytes_down == 1428 + sum(len(p) for p in dev.received)
+    assert ctx.bytes_down == 1428 + sum(map(len, sent)) <= 1428 + sum(map(len, dev.received))
 
 
 async def test_a_spoofed_source_does_not_enter_the_namespace(tun: TunNetwork) -> None:
