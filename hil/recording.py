@@ -54,16 +54,10 @@ class RecordingClient(ATClient):
             fields["payload"] = _b64(urc.payload)
         self.transcript.record("urc", **fields)
 
-    async def command(self, command: str | Command, *, timeout: float | None = None) -> Reply:
-        return await self._recorded(command, None, timeout)
-
-    async def command_with_data(
-        self, command: str | Command, data: bytes, *, timeout: float | None = None
+    async def _issue(
+        self, cmd: Command, data: bytes | None, *, watchdog: bool = True, resync: bool = True
     ) -> Reply:
-        return await self._recorded(command, data, timeout)
-
-    async def _recorded(self, command: str | Command, data: bytes | None, timeout: float | None) -> Reply:
-        line = command.line if isinstance(command, Command) else command
+        line = cmd.line
         event: dict[str, Any] = {"command": line}
         if data is not None:
             event["data_bytes"] = len(data)
@@ -72,10 +66,7 @@ class RecordingClient(ATClient):
         began = self.transcript.elapsed()
         self.commands_sent += 1
         try:
-            if data is None:
-                reply = await super().command(command, timeout=timeout)
-            else:
-                reply = await super().command_with_data(command, data, timeout=timeout)
+            reply = await super()._issue(cmd, data, watchdog=watchdog, resync=resync)
         except SafetyError as exc:  # the command guard refused the line: nothing was written
             refused: dict[str, Any] = {"action": getattr(exc, "action", "command"), "command": line}
             if isinstance(exc, NumberNotAllowed):

@@ -241,6 +241,10 @@ class ATClient:
         self._boot_seen: set[str] = set()
         self._boot_since = time.monotonic()
         self.last_activity = time.monotonic()
+        # the settings are being set again after a reset (`restore_settings`); what a line of it
+        # showed that does not hold (a read back unlike what was set), None while all holds
+        self._restoring = False
+        self._restore_problem: str | None = None
 
     @property
     def data_sent(self) -> bool:
@@ -368,12 +372,15 @@ class ATClient:
         a brown-out): its settings are its defaults again (echo, result format, SMS format, URCs
         off), its calls and PDP contexts gone.  The command guard forgets what it knew, and the
         `on_restart` callbacks are told why."""
-        self.restarts += 1
-        log.warning("%s: the modem restarted without a word: %s", self.url, why)
         self._echo = None
         self.settings.clear()  # its power-up values (or its stored profile's) now
         if self.guard is not None:
             self.guard.restarted(why)
+        if self._restoring:  # a setting just made back after a reset that does not hold: no restart
+            self._restore_problem = why
+            return
+        self.restarts += 1
+        log.warning("%s: the modem restarted without a word: %s", self.url, why)
         notice = RestartNotice(why, sign or why)
         for callback in list(self._restart_callbacks):
             try:
@@ -394,8 +401,13 @@ class ATClient:
         return best
 
     async def command(self, command: str | Command, *, timeout: float | None = None) -> Reply:
-        """Send one command line and return its reply; raises a typed `ModemError` on failure."""
-        return await self._run(self._with_quirks(_as_command(command, timeout)), None)
+        """Send one command line and return its reply; raises a typed `ModemError` on failure.
+        A line that brings back the stored profile or the factory settings (ATZ, AT&F) is followed
+        by the client's own settings, set again and checked (`restore_settings`)."""
+        cmd = self._with_quirks(_as_command(command, timeout))
+        if self._restoring or not grammar.resets(cmd.line):
+            return await self._issue(cmd, None)
+        return await self._reset(cmd)
 
     def _with_quirks(self, cmd: Command) -> Command:
         pattern = self.final_patterns.get(cmd.line.upper()) if cmd.final_pattern is None else None
@@ -405,15 +417,92 @@ class ATClient:
         self, command: str | Command, data: bytes, *, timeout: float | None = None
     ) -> Reply:
         """Send a command that answers the `> ` prompt (AT+CMGS, AT+CIPSEND, AT+QISEND), then `data`."""
-        return await self._run(dataclasses.replace(_as_command(command, timeout), prompt=True), data)
+        return await self._issue(dataclasses.replace(_as_command(command, timeout), prompt=True), data)
 
-    async def _run(self, cmd: Command, data: bytes | None) -> Reply:
+    async def _issue(
+        self, cmd: Command, data: bytes | None, *, watchdog: bool = True, resync: bool = True
+    ) -> Reply:
+        """One command line sent and answered (`command`, `command_with_data` and the lines that
+        restore the settings after a reset: a subclass records each here)."""
+        return await self._run(cmd, data, watchdog=watchdog, resync=resync)
+
+    async def _reset(self, cmd: Command) -> Reply:
+        """ATZ / AT&F, then the client's settings again (`restore_settings`).  ATZ brings back the
+        stored profile (AT&W), which may hold ATQ1: results off, not even ATZ's own OK comes.  So
+        no answer to it is no failure yet: `ATQ0` follows at once (no watchdog recovery, whose own
+        ATZ would bring ATQ1 back), and only when that too goes unanswered is the timeout raised."""
+        try:
+            reply = await self._issue(cmd, None, watchdog=False)
+        except CommandTimeout as exc:
+            # as if the line had been answered: the echo, the result format and the settings are
+            # the stored profile's, not known here
+            self._echo = None
+            self.settings.clear()
+            self._parser.verbosity_unknown()
+            log.info(
+                "%s: %r answered nothing: its stored profile may have results off (ATQ1)", self.url, cmd.line
+            )
+            try:
+                await self.restore_settings(cmd.line, quiet=True)
+            except CommandTimeout:
+                raise exc from None
+            return Reply(cmd.line, (), Final(Result.OK, "", True))
+        await self.restore_settings(cmd.line)
+        return reply
+
+    async def restore_settings(self, after: str = "ATZ", *, quiet: bool = False) -> None:
+        """Set the client's settings again after a line that reset them (`after`: ATZ brings back
+        the stored profile, whose echo, result format, results on or off and +CMEE may be any;
+        AT&F the factory ones), and check them: `ATQ0V1` (results on, in words), the init sequence
+        (`ATE0`, `AT+CMEE=1`), then a bare `AT` that must come back in words (and, after ATE0,
+        without its echo), and a read of each setting the sequence made (`AT+CMEE?`), which must
+        read as set.
+        `quiet`: the reset was not answered (a stored ATQ1): `ATQ0V1` goes without first reading
+        an S-register, which a module with results off would not end with OK.  Raises `ModemError`
+        when a setting does not hold (the modem cannot be read for sure), `CommandTimeout` when
+        `ATQ0V1` is not answered."""
+        self._restoring = True
+        self._restore_problem = None
+        try:
+            self._parser.verbosity_unknown()  # ATQ0V1's result may come in either form
+            await self._restore(Command("ATQ0V1"), after, resync=not quiet)
+            # answered: ATZ's own result, had it come late, would have been taken for this one's,
+            # and this one's would have come with no command waiting (another program's, untrusted)
+            self._behind = False
+            for line in self.init_sequence:
+                if not grammar.resets(line):
+                    await self._restore(Command(line), after)
+            self._parser.verbosity_unknown()  # the check's result tells, in either form
+            reply = await self._restore(Command("AT"), after)
+            if self._parser.verbose is not True:
+                raise ModemError(
+                    f"{self.url}: after {after!r} the modem still answers in digits after ATV1 "
+                    f"({reply.final.line!r} to AT): its results cannot be read for sure"
+                )
+            for prefix in list(self.settings):
+                await self._restore(Command(f"AT{prefix}?"), after)
+        finally:
+            self._restoring = False
+        log.info("%s: settings set again and checked after %r", self.url, after)
+
+    async def _restore(self, cmd: Command, after: str, *, resync: bool = True) -> Reply:
+        reply = await self._issue(cmd, None, watchdog=False, resync=resync)
+        if self._restore_problem is not None:
+            raise ModemError(
+                f"{self.url}: after {after!r} the modem did not take the bench's settings back: "
+                f"{self._restore_problem}"
+            )
+        return reply
+
+    async def _run(
+        self, cmd: Command, data: bytes | None, *, watchdog: bool = True, resync: bool = True
+    ) -> Reply:
         async with self._lock:
             delays = iter(self.retry.delays())
             noise = self._parser.noise_bytes
             while True:
                 try:
-                    return await self._exchange(cmd, self.timeout_for(cmd), data)
+                    return await self._exchange(cmd, self.timeout_for(cmd), data, resync=resync)
                 except (CMEError, CMSError) as exc:
                     # never repeat a command whose data (an SMS, a socket payload) already went out
                     again = cmd.retry and is_transient(exc) and not self._data_sent
@@ -423,7 +512,7 @@ class ATClient:
                     log.info("%s: %s, retrying in %.2f s", self.url, exc, delay)
                     await asyncio.sleep(delay)
                 except CommandTimeout as exc:
-                    if self.watchdog.enabled and not self._eof:
+                    if watchdog and self.watchdog.enabled and not self._eof:
                         try:
                             await self._check_and_recover()
                         except CommandTimeout as lost:  # not even the recovery is answered
@@ -696,6 +785,10 @@ class ATClient:
                     await self._words()  # ATZ brought back a stored profile in ATV0
             except ModemError as exc:
                 log.warning("%s: recovery step %s failed: %s", self.url, line, exc)
+            if grammar.resets(line):  # a stored profile with ATQ1 answers nothing from here on
+                self._parser.verbosity_unknown()
+                if not await self._probe(line="ATQ0"):
+                    raise CommandTimeout("ATQ0", policy.probe_timeout)
         log.info("%s: recovered (%d recoveries so far)", self.url, self.recoveries)
 
     async def _idle_loop(self, interval: float) -> None:

@@ -41,9 +41,20 @@ def quiet(m: VirtualModem, c: Cmd) -> Final | None:
 
 @V250.command("Z", "&F")
 def reset(m: VirtualModem, c: Cmd) -> Final | None:
+    """ATZ: the stored profile (AT&W) over the factory settings; AT&F: the factory settings.  The
+    result comes as the settings brought back say (in digits after a stored ATV0, none after ATQ1)."""
     if c.arg not in ("", "0"):
         raise AtError()
-    m.reset()
+    m.reset(factory=c.name == "&F")
+    return None
+
+
+@V250.command("&W", listed=False)
+def store(m: VirtualModem, c: Cmd) -> Final | None:
+    """AT&W[0]: store the current settings as the profile ATZ brings back (one profile: &W0)."""
+    if c.arg not in ("", "0"):
+        raise AtError()
+    m.store_profile()
     return None
 
 
@@ -63,7 +74,7 @@ def dtr_mode(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@V250.command("X", "L", "M", "&C", "&W", "&K", "&S", listed=False)
+@V250.command("X", "L", "M", "&C", "&K", "&S", listed=False)
 def accepted(m: VirtualModem, c: Cmd) -> Final | None:
     if c.arg and not c.arg.isdigit():
         raise AtError()

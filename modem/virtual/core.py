@@ -106,6 +106,33 @@ class Settings:
     dtr: int = 2  # AT&D: what dropping DTR does (0 nothing, 1 command mode, 2 hang up, after "+++" too)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """What AT&W stores and ATZ (and a power-up) brings back (V.250 §6.1.1: the user profile):
+    echo, quiet, result format, the S-registers, and +CMEE, which modules store with them."""
+
+    echo: bool
+    quiet: bool
+    verbose: bool
+    sreg: tuple[tuple[int, int], ...]
+    cmee: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> StoredProfile:
+        return cls(
+            settings.echo,
+            settings.quiet,
+            settings.verbose,
+            tuple(sorted(settings.sreg.items())),
+            settings.cmee,
+        )
+
+    def apply(self, settings: Settings) -> None:
+        settings.echo, settings.quiet, settings.verbose = self.echo, self.quiet, self.verbose
+        settings.sreg = dict(self.sreg)
+        settings.cmee = self.cmee
+
+
 @dataclass(slots=True)
 class _Entry:
     on_done: Callable[[bytes], Final | None]
@@ -158,6 +185,8 @@ class VirtualModem:
         self.rng = random.Random(f"{profile.name}/{seed}/{index}/rng")
         self.epoch = epoch or datetime(2012, 3, 1, tzinfo=UTC)
         self.now = now
+        #: the user profile AT&W stored (None: the factory settings, as shipped)
+        self.stored_profile: StoredProfile | None = None
         self.settings = self._defaults()
         self.mode = Mode.COMMAND
         self._transcript: list[tuple[float, str, str]] | None = None
@@ -802,10 +831,19 @@ class VirtualModem:
         p = self.profile
         return Settings(echo=p.echo, cmee=p.cmee, cmgf=p.cmgf, cnmi=list(p.cnmi))
 
-    def reset(self) -> None:
-        """ATZ / AT&F: restore the profile's settings (storage and network state are kept)."""
+    def reset(self, *, factory: bool = False) -> None:
+        """ATZ (and a power-up): the factory settings with the stored profile (AT&W) over them;
+        AT&F (`factory`): the factory settings alone, the stored profile kept for the next ATZ.
+        Storage and network state are kept."""
         self.settings = self._defaults()
-        self._crlf = b"\r\n"
+        if self.stored_profile is not None and not factory:
+            self.stored_profile.apply(self.settings)
+        self._crlf = bytes([self.settings.sreg[3], self.settings.sreg[4]])
+
+    def store_profile(self) -> None:
+        """AT&W: the current echo, quiet, result format, S-registers and +CMEE become the profile
+        ATZ and a power-up bring back."""
+        self.stored_profile = StoredProfile.of(self.settings)
 
     def set_sreg(self, reg: int, value: int) -> None:
         self.settings.sreg[reg] = value

@@ -121,6 +121,7 @@ async def test_watchdog_recovers_a_stuck_modem_and_keeps_queued_commands() -> No
             ("ATQ0\r", "\r\nOK\r\n"),
             ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),  # where the answers stand, after ESC and +++
             ("ATZ\r", "\r\nOK\r\n"),
+            ("ATQ0\r", "\r\nOK\r\n"),  # a stored profile may hold ATQ1
             ("ATE0\r", "ATE0\r\r\nOK\r\n"),  # the init sequence, re-run
             ("AT+CMEE=1\r", "\r\nOK\r\n"),
             ("AT+CREG?\r", "\r\n+CREG: 0,1\r\n\r\nOK\r\n"),  # queued meanwhile
@@ -148,6 +149,7 @@ async def test_watchdog_brings_back_a_modem_left_quiet_by_atq1() -> None:
             ("ATQ0\r", "\r\nOK\r\n"),
             ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),
             ("ATZ\r", "\r\nOK\r\n"),
+            ("ATQ0\r", "\r\nOK\r\n"),  # a stored profile may hold ATQ1
             ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
         )
     )
@@ -743,3 +745,35 @@ async def test_text_mode_answers_a_message_came_into_or_a_status_report_heads() 
         reply = await _answered_after(modem, at, 'AT+CMGL="ALL"', listing)
         assert reply.lines == (f"+CMGL: {report}", f"+CMGL: {message}", "OK")
         assert (await at.command("AT+CSQ")).lines == ("+CSQ: 20,0",)
+
+
+async def test_after_atz_the_settings_are_set_again_and_one_that_does_not_hold_fails() -> None:
+    # ATZ brings back the stored profile (AT&W): the client's settings again, then read back
+    t = ScriptedTransport(
+        steps(
+            ("ATZ\r", "0\r"),  # a stored ATV0
+            ("ATQ0V1\r", "\r\nOK\r\n"),
+            ("AT+CMEE=1\r", "\r\nOK\r\n"),
+            ("AT\r", "\r\nOK\r\n"),
+            ("AT+CMEE?\r", "\r\n+CMEE: 0\r\n\r\nOK\r\n"),  # the module does not keep it
+        )
+    )
+    async with client(t, init=["AT+CMEE=1"]) as at:
+        with pytest.raises(errors.ModemError, match=r"after 'ATZ' the modem did not take .* \+CMEE lost"):
+            await at.command("ATZ")
+    assert t.done and at.restarts == 0  # no restart: a setting that did not hold
+
+
+async def test_an_atz_answered_by_nothing_is_a_stored_atq1_turned_off() -> None:
+    t = ScriptedTransport(
+        steps(
+            ("ATZ\r", None),  # results off: not even ATZ's OK
+            ("ATQ0V1\r", "\r\nOK\r\n"),
+            ("AT\r", "\r\nOK\r\n"),
+            ("AT+CSQ\r", "\r\n+CSQ: 20,0\r\n\r\nOK\r\n"),
+        )
+    )
+    async with client(t, timeout=0.2, timeouts={"Z": 0.2}) as at:
+        assert (await at.command("ATZ")).final.ok, t.mismatch
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 20,0",)
+    assert t.done, t.mismatch

@@ -110,6 +110,7 @@ async def test_the_recovery_finds_a_stored_profile_in_digits_and_brings_words_ba
             ("ATQ0\r", "0\r"),  # in digits: the recovery reads either form
             ("ATS4?\r", "010\r\n0\r"),
             ("ATZ\r", "0\r"),
+            ("ATQ0\r", "0\r"),
             ("ATE0\r", "0\r"),
             ("ATV1\r", "\r\nOK\r\n"),
             ("AT\r", "\r\nOK\r\n"),

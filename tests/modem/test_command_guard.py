@@ -191,7 +191,8 @@ async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() 
             await send(ok.hex, ok.tpdu_length)
         await c.command("AT+CMGF=0")
         await send(ok.hex, ok.tpdu_length)
-    assert t.lines == ["AT+CMGF=1", "AT+CMGF=0", "ATZ", "AT+CMGF=0", "ATS3?", f"AT+CMGS={ok.tpdu_length}"]
+    restored = ["ATZ", "ATQ0V1", "ATE0", "AT+CMEE=1", "AT", "AT+CMEE?"]  # the client's settings again
+    assert t.lines == ["AT+CMGF=1", "AT+CMGF=0", *restored, "AT+CMGF=0", "ATS3?", f"AT+CMGS={ok.tpdu_length}"]
     assert bytes(t.written).endswith(ok.hex.encode() + b"\x1a")
 
 
@@ -290,7 +291,9 @@ async def test_the_driver_sets_the_sms_format_before_sending_when_it_is_not_know
         await modem.sms.configure()
         await modem.client.command("ATZ")  # e.g. a watchdog recovery: the stored format is back
         await modem.sms.send("+33612345678", "hi")
-    assert t.lines[-4:-1] == ["ATZ", "AT+CMGF=0", "ATS3?"] and t.lines[-1].startswith("AT+CMGS=")
+    # after ATZ the client's own settings again, checked, then the format
+    restored = ["ATZ", "ATQ0V1", "ATE0", "AT+CMEE=1", "AT", "AT+CMEE?"]
+    assert t.lines[-9:-1] == [*restored, "AT+CMGF=0", "ATS3?"] and t.lines[-1].startswith("AT+CMGS=")
 
 
 async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:

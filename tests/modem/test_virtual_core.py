@@ -84,6 +84,33 @@ def test_atz_restores_profile_defaults() -> None:
     assert m.settings.echo and m.settings.verbose and m.settings.cmee == 0
 
 
+def test_atw_stores_the_profile_atz_brings_back_and_atf_does_not() -> None:
+    # V.250 §6.1.1: AT&W stores echo, quiet, result format and S-registers (and +CMEE, as modules do)
+    m = modem()
+    at(m, "ATE0V0")
+    at(m, "AT+CMEE=2")
+    at(m, "ATS3=13")
+    assert at(m, "AT&W") == b"0\r"
+    at(m, "ATE1V1")
+    at(m, "AT+CMEE=0")
+    assert at(m, "ATZ") == b"ATZ\r0\r"  # echoed as it came, answered in the restored digits
+    assert not m.settings.echo and not m.settings.verbose and m.settings.cmee == 2
+    assert at(m, "AT&F") == b"\r\nOK\r\n"  # the factory settings: words, echo on
+    assert m.settings.echo and m.settings.cmee == 0
+    assert at(m, "ATZ") == b"ATZ\r0\r"  # the stored profile is kept by AT&F
+    m.restart()  # a power-up loads it too
+    assert not m.settings.echo and not m.settings.verbose
+
+
+def test_a_stored_quiet_profile_answers_atz_with_nothing() -> None:
+    m = modem()
+    at(m, "ATE0Q1")
+    assert at(m, "AT&W") == b""
+    at(m, "ATQ0")
+    assert at(m, "ATZ") == b""  # results off again: not even ATZ's OK
+    assert at(m, "ATQ0") == b"\r\nOK\r\n"
+
+
 def test_s_registers_read_and_set_and_s3_s4_shape_results() -> None:
     m = modem()
     at(m, "ATE0")
