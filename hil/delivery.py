@@ -24,7 +24,7 @@ def note_not_routed(bench: BenchContext) -> None:
     """A report was asked for, but the profile routes none: say so in the transcript."""
     bench.note(
         f"profile {bench.modem.profile.name!r} routes no status reports (driver.sms.status_reports, "
-        "+CNMI <ds>=1; none in text mode): no report asked for, the delivery is not known"
+        "+CNMI <ds>=1): no report asked for, the delivery is not known"
     )
 
 

@@ -16,7 +16,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from modem import safety
 from modem.at import grammar
@@ -44,10 +44,14 @@ from modem.sms.textmode import (
     parse_cmgl_pdu,
     parse_cmgr_pdu,
     status_report_text,
+    submit_parameters,
 )
 
 log = logging.getLogger(__name__)
 CTRL_Z = b"\x1a"
+# Text mode: the AT+CSMP that asks for a status report (first octet 49: SMS-SUBMIT, relative
+# validity, TP-SRR), with the validity of one day most modules start with (<vp> 167)
+REPORT_PARAMETERS = submit_parameters(timedelta(days=1), status_report=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +116,12 @@ class Messaging:
 
         `status_reports`: also route SMS status reports to the serial line as `+CDS` (<ds>=1), with
         the profile's `sms.status_reports` line; returns whether they are routed (False when not
-        asked, when the profile has no such line, the module's support not known, and in text mode,
-        where the driver asks for none)."""
+        asked, and when the profile has no such line, the module's support not known).  In text
+        mode they come as `+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>` (27.005 §3.4.1)."""
         await self.set_mode(mode or self.profile.sms_mode)
         store = quote(self.profile.sms_storage, "storage")
         await self.client.command(f"AT+CPMS={store},{store},{store}")
-        routed = status_reports and bool(self.profile.status_reports) and self.mode == "pdu"
+        routed = status_reports and bool(self.profile.status_reports)
         await self.client.command(self.profile.status_reports if routed else self.profile.cnmi)
         return routed
 
@@ -129,18 +133,18 @@ class Messaging:
 
     async def send(self, number: str, text: str, *, status_report: bool = False) -> list[int]:
         """Send a text (split into parts when long, in PDU mode); returns the message references.
-        `status_report`: each part asks the service centre for a status report (TP-SRR, PDU mode
-        only), routed as `+CDS` once `configure(status_reports=True)` (`on_status_report`)."""
+        `status_report`: each part asks the service centre for a status report (TP-SRR; in text
+        mode `AT+CSMP=49,167,0,0` before each `AT+CMGS`), routed as `+CDS` once
+        `configure(status_reports=True)` (`on_status_report`)."""
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
-        if status_report and self.mode == "text":
-            raise ValueError(
-                "a status report is asked for in PDU mode only (the driver's text mode sets no TP-SRR)"
-            )
         if self.mode == "text":
             _check_text_mode(text)
             reply = await self._submit(
-                number, f"AT+CMGS={quote(number, 'number')}", text.encode("utf-8", "surrogateescape") + CTRL_Z
+                number,
+                f"AT+CMGS={quote(number, 'number')}",
+                text.encode("utf-8", "surrogateescape") + CTRL_Z,
+                before=REPORT_PARAMETERS.command if status_report else None,
             )
             return [int(reply.fields("+CMGS")[0])]
         refs: list[int] = []
@@ -153,15 +157,18 @@ class Messaging:
             refs.append(int(reply.fields("+CMGS")[0]))
         return refs
 
-    async def _submit(self, number: str, line: str, data: bytes) -> Reply:
+    async def _submit(self, number: str, line: str, data: bytes, *, before: str | None = None) -> Reply:
         """AT+CMGS with the format set on the line just before: a module that reset without a word
         (brown-out, watchdog) is back in its default format, where AT+CMGS=<length> would text the
         number <length>; then the registration read when the number goes on the home network only
         (lines that only read keep the format known to the command guard).  A transient error
         before the prompt (SIM busy, please wait: a module initialising after a reset) is retried
-        with the format set again; one after the message went out never is."""
+        with the format set again; one after the message went out never is.  `before`: a line
+        sent first each time (text mode's `AT+CSMP`, which a reset brings back to its default too)."""
         delays = iter(self.client.retry.delays())
         while True:
+            if before is not None:
+                await self.client.command(before)
             await self.set_mode(self.mode)
             await home_network_check(self.network, self.policy, number, "sms")
             try:

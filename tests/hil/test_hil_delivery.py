@@ -117,3 +117,27 @@ def test_a_yaml_sms_step_with_report_neither_yes_nor_no_is_refused_naming_the_li
         ScriptFileError, match=r"bad.yaml:2: steps\[0\]\.sms\.report: 'maybe': expected yes or no"
     ):
         load_steps_script(script)
+
+
+async def test_in_text_mode_the_report_is_asked_for_with_csmp_and_read_from_its_text(tmp_path: Path) -> None:
+    # AT+CMGF=1: TP-SRR is AT+CSMP's first octet (49), and +CDS comes as
+    # `+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>` (27.005 §3.4.1), matched by <mr>
+    generic = Path(__file__).resolve().parents[2] / "modem" / "profiles" / "generic.yaml"
+    profile = tmp_path / "generic-text.yaml"
+    profile.write_text(generic.read_text().replace("mode: pdu", "mode: text"))
+    result = await run_bench(
+        "sms_roundtrip",
+        "virtual://generic?seed=1&speed=20",
+        profile=str(profile),
+        params={"report": "yes", "timeout": 30},
+    )
+    assert result.status == "passed", result.error
+    commands = [c["command"] for c in result.transcript.commands]
+    send = next(i for i, c in enumerate(commands) if c.startswith("AT+CMGS="))
+    assert commands[send - 2 : send] == ["AT+CSMP=49,167,0,0", "AT+CMGF=1"], commands  # then the number
+    urcs = [e for e in result.transcript.of_kind("urc") if e["line"].startswith("+CDS:")]
+    assert urcs and "extra" not in urcs[0]  # the report's fields on its one line, no PDU after it
+    [part] = result.details["delivery"]
+    assert part["delivered"] is True and part["status"] == 0
+    assert part["reference"] == result.details["references"][0]
+    assert urcs[0]["line"].startswith(f"+CDS: 6,{part['reference']},")
