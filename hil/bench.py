@@ -46,10 +46,11 @@ from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
 from hil.scripts import BenchScript, get_script
 from hil.transcript import Transcript
-from hil.usage import BenchUsage, usage_records
+from hil.usage import BenchUsage, SmsUse, usage_records
 from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
 from m2msim.outputs import OutputError, same_path
 from modem import safety
+from modem.at import grammar
 from modem.at.client import ForeignNotice
 from modem.at.errors import ModemError, UntrustedAnswer
 from modem.drivers.generic import Modem
@@ -154,6 +155,21 @@ def preflight(
             )
 
 
+def _parts_accepted(commands: list[dict[str, Any]]) -> tuple[int, list[int]]:
+    """The parts of a message the network took, from the transcript's commands: the AT+CMGS
+    answered OK, and the message references their answers gave (`+CMGS: <mr>`)."""
+    parts, refs = 0, []
+    for c in commands:
+        if not c["command"].upper().startswith("AT+CMGS") or c.get("final") != "OK":
+            continue
+        parts += 1
+        for line in c.get("responses") or ():
+            fields = grammar.fields_of(str(line))
+            if grammar.prefix_of(str(line)) == "+CMGS" and fields and fields[0].isdigit():
+                refs.append(int(fields[0]))
+    return parts, refs
+
+
 @dataclass
 class BenchContext:
     """What a script works with: the driver, the transcript, the safety policy and the usage tally."""
@@ -225,6 +241,26 @@ class BenchContext:
             f"script {self.script.name}: no number to {'text' if action == 'sms' else 'call'}: "
             f"give --param {param}=NUMBER or an allow-list entry allowing {action}"
         )
+
+    async def send_sms(self, number: str, text: str, *, status_report: bool, zone: Zone) -> list[int]:
+        """Send a text with the driver (split in parts when long) and count it in the usage; returns
+        the message references.  When a part fails (+CMS ERROR after the network took the first
+        ones, a part answered OK with no `+CMGS: <mr>`), the parts the network took are counted all
+        the same, as the operator bills them, with a note, and the error is raised: each AT+CMGS
+        answered OK, whether its answer gave a message reference or not.  A part whose AT+CMGS timed
+        out is not counted, though the network may have taken it."""
+        started = self.now()
+        mark = len(self.transcript.commands)
+        try:
+            refs = await self.modem.sms.send(number, text, status_report=status_report)
+        except ModemError:
+            parts, refs = _parts_accepted(self.transcript.commands[mark:])
+            if parts:
+                self.usage.sms.append(SmsUse(started, number, self.dest_of(number), parts, tuple(refs), zone))
+                self.note(f"{parts} part(s) of the message were sent before the failure: counted")
+            raise
+        self.usage.sms.append(SmsUse(started, number, self.dest_of(number), len(refs), tuple(refs), zone))
+        return refs
 
     def dest_of(self, number: str) -> Dest:
         if self.allow_list is not None:

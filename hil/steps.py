@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hil.delivery import StatusReports, note_not_routed
 from hil.errors import HilError, ScriptFileError
 from hil.scripts import BenchScript, Param
-from hil.usage import CallUse, DataUse, SmsUse, tcp_exchange
+from hil.usage import CallUse, DataUse, tcp_exchange
 from m2msim.yamlio import (
     LocatedDict,
     YamlError,
@@ -513,15 +513,13 @@ async def _sms(bench: BenchContext, step: Step, state: _State, info: dict[str, A
         raise StepFailed(f"{step.where}: report={report!r}: expected yes or no")
     timeout = step.number("timeout", p, 60.0)
     zone = await bench.serving_zone()
-    started = bench.now()
     routed = await bench.modem.sms.configure(status_reports=_YES_NO[report])
     if _YES_NO[report] and not routed:
         note_not_routed(bench)
     watch = StatusReports(bench.modem.sms) if routed else None
     try:
-        refs = await bench.modem.sms.send(number, text, status_report=routed)
+        refs = await bench.send_sms(number, text, status_report=routed, zone=zone)
         info["references"] = refs
-        bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs), zone))
         if watch is not None:
             info["delivery"] = await watch.delivery(bench, refs, timeout)
     finally:

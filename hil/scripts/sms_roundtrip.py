@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from hil.delivery import StatusReports, note_not_routed
 from hil.errors import HilError
 from hil.scripts import BenchScript, Param, number_problem
-from hil.usage import SmsUse
 from modem.at import grammar
 from modem.at.errors import ModemError
 from modem.drivers.messaging import IncomingSms
@@ -61,19 +60,6 @@ def _same(a: str, b: str) -> bool:
         return False
 
 
-def _parts_accepted(commands: list[dict[str, Any]]) -> tuple[int, ...]:
-    """The message references of the AT+CMGS the network accepted (`+CMGS: <mr>`, OK)."""
-    refs: list[int] = []
-    for c in commands:
-        if not c["command"].upper().startswith("AT+CMGS") or c.get("final") != "OK":
-            continue
-        for line in c.get("responses") or ():
-            fields = grammar.fields_of(str(line))
-            if grammar.prefix_of(str(line)) == "+CMGS" and fields and fields[0].isdigit():
-                refs.append(int(fields[0]))
-    return tuple(refs)
-
-
 async def run(bench: BenchContext) -> dict[str, Any]:
     p = bench.params
     text = str(p["text"])
@@ -94,21 +80,9 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     received: list[IncomingSms] = []
     async with bench.modem.client.urcs({"+CMTI"}) as stream:
         with bench.step("sms-send", number=number) as info:
-            started, t0 = bench.now(), time.monotonic()
-            mark = len(bench.transcript.commands)
-            try:
-                refs = await bench.modem.sms.send(number, text, status_report=routed)
-            except ModemError:
-                # the parts the network took before the failure are billed: count them
-                sent = _parts_accepted(bench.transcript.commands[mark:])
-                if sent:
-                    bench.usage.sms.append(
-                        SmsUse(started, number, bench.dest_of(number), len(sent), sent, zone)
-                    )
-                    bench.note(f"{len(sent)} part(s) of the message were sent before the failure: counted")
-                raise
+            t0 = time.monotonic()
+            refs = await bench.send_sms(number, text, status_report=routed, zone=zone)
             info["references"] = refs
-        bench.usage.sms.append(SmsUse(started, number, bench.dest_of(number), len(refs), tuple(refs), zone))
         if wait:
             with bench.step("sms-receive") as info:
                 joined = ""

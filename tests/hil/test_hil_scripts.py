@@ -209,3 +209,42 @@ async def test_parts_of_a_long_sms_sent_before_a_failure_are_counted() -> None:
     assert result.summary()["sms_sent"] == 1
     assert [r.type.value for r in result.records] == ["sms"]
     assert result.usage.sms[0].references == (41,)
+
+
+SMS_STEP = """\
+name: long_sms
+steps:
+  - sms: {to: "+33612345678", text: "%s"}
+"""
+
+
+async def test_a_yaml_sms_step_counts_the_parts_sent_before_a_failure(tmp_path: Path) -> None:
+    """The same 3-part message from a YAML `sms` step: before, the part the network took was not
+    counted (the run's usage showed no SMS, the estimate nothing)."""
+    sent: list[str] = []
+
+    def cmgs(_: str) -> Answer:
+        sent.append("part")
+        return Answer("+CMGS: 41") if len(sent) == 1 else Answer(final="+CMS ERROR: 38")
+
+    script = tmp_path / "long_sms.yaml"
+    script.write_text(SMS_STEP % ("x" * 400))
+    fake = AnsweringTransport({**REGISTERED, "AT+CMGS": cmgs}, url="/dev/ttyS9")
+    result = await run_bench(str(script), fake.url, transport=fake, allow_list=ALLOW)
+    assert result.status == "failed" and "+CMS ERROR: 38" in (result.error or ""), result.error
+    assert result.summary()["sms_sent"] == 1 and result.usage.sms[0].references == (41,)
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert "1 part(s) of the message were sent before the failure: counted" in notes
+
+
+async def test_a_part_answered_ok_without_its_message_reference_is_counted_and_fails_the_run() -> None:
+    """27.005 answers a sent message `+CMGS: <mr>` then OK; a module that answers a bare OK has
+    sent it (billed), but its status report cannot be matched: the run fails naming the answer,
+    and the part is counted (before, it was not: only parts with a reference were)."""
+    fake = AnsweringTransport({**REGISTERED, "AT+CMGS": Answer()}, url="/dev/ttyS9")
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, allow_list=ALLOW, params={"expect_reply": "no"}
+    )
+    assert result.status == "failed" and "no +CMGS line in the answer" in (result.error or "")
+    assert result.summary()["sms_sent"] == 1 and result.usage.sms[0].references == ()
+    assert [r.type.value for r in result.records] == ["sms"]
