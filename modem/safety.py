@@ -261,6 +261,14 @@ _REGISTRATION_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG(?:\?|=\d?)|MGF\?);?)+"
 _REGISTRATION_SET = re.compile(r"(\+C(?:E|G|5G)?REG)=(?!\?)([^;]*)")
 # another operator chosen: the registration is not known (mode 3 sets only the read's format)
 _OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
+# AT+CSCS: the TE character set, in which a text-mode AT+CMGS number is written (27.005 §3.5.1,
+# 27.007 §5.5).  In these a digit, `+`, `*` and `#` are themselves; in "HEX" each character is two
+# hex digits ("3636" is the number 66) and in "UCS2" four ("0033" is 3): the number the module
+# reads is not the one the guard reads.  A module starts in one of these (IRA or GSM).
+_CSCS_SET = re.compile(r'\+CSCS=\s*"?([^";]*)"?', re.IGNORECASE)
+PLAIN_CHARSETS = frozenset(
+    {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
+)
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",
@@ -618,6 +626,10 @@ class CommandGuard:
         self.registration: dict[str, int] = {}
         self._reg_urcs: dict[str, bool] = {}
         self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
+        # AT+CSCS as last set and answered OK, upper-case; None: not set since the start or a
+        # restart (the module's own, IRA or GSM); "" while not known (a set not answered OK yet)
+        self.charset: str | None = None
+        self._charset_after: str | None = None  # what the line in flight sets, once answered OK
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
 
@@ -642,7 +654,13 @@ class CommandGuard:
             for kind, value in effects:
                 if kind in ("format", "reset"):  # the rest of the line runs in a format not known
                     sms_format = None
+                if kind == "sms":
+                    self._check_charset(line)
                 self._check(line, kind, value, data, sms_format)
+        sets_charset = _CSCS_SET.findall(line)
+        self._charset_after = sets_charset[-1].strip().upper() if sets_charset else None
+        if sets_charset:
+            self.charset = ""  # until the modem answers OK: it may have taken it, or not
         text = _outside_quotes(line)
         read = _STATE_READ.fullmatch(text.partition("AT")[2])
         # A module may reset without a word (brown-out, watchdog) and come back in its default
@@ -677,6 +695,8 @@ class CommandGuard:
         # modem's own (an ERROR, say) still to come: nothing of the answer is believed.
         tainted, self._message_in_answer = self._message_in_answer, False
         self.sms_format, self._format_after = (None if tainted else self._format_after), None
+        if self._charset_after is not None:
+            self.charset, self._charset_after = self._charset_after, None
         for kind, on in self._reg_after:
             self._reg_urcs[kind] = on and not tainted
         self._reg_after = []
@@ -737,7 +757,7 @@ class CommandGuard:
         stands): its SMS format is its stored one again, its registration URCs are off and its
         registration not known."""
         log.info("%s: the modem restarted (%s): SMS format and registration not known", self.url, why)
-        self.sms_format = None
+        self.sms_format = None  # (the character set is kept: some modules store it with AT&W)
         self.registration.clear()
         self._reg_urcs.clear()
 
@@ -814,6 +834,20 @@ class CommandGuard:
             destination = _pdu_destination(line, int(value), data, self._refuse)
             policy.check(destination, "sms")
             self._check_home(line, destination, "sms")
+
+    def _check_charset(self, line: str) -> None:
+        """A text-mode number goes only in a character set where it is written as itself: set on
+        the line (before the send), else as last set (`charset`)."""
+        on_line = _CSCS_SET.findall(line[: max(0, line.upper().find("+CMGS"))])
+        charset = on_line[-1].strip().upper() if on_line else self.charset
+        if charset is None or charset in PLAIN_CHARSETS:
+            return
+        said = f'"{charset}"' if charset else "not known (an AT+CSCS not answered OK)"
+        raise self._refuse(
+            line,
+            f"the TE character set (AT+CSCS) is {said}: the module reads the quoted number in it "
+            '("3636" in "HEX" is the number 66), not as written: set AT+CSCS="IRA" or "GSM" first',
+        )
 
     def _check_home(self, line: str, number: str, action: Action) -> None:
         """A spelling without `+` (or with `00` for it) reaches the listed subscriber on the home

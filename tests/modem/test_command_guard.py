@@ -711,3 +711,33 @@ async def test_an_error_once_the_message_went_out_is_not_retried() -> None:
         with pytest.raises(CMSError):
             await modem.sms.send("+33612345678", "hi")
     assert t.lines == ["AT+CMGF=0", "ATS3?", "AT+CMGS=15"]
+
+
+@pytest.mark.parametrize(
+    ("charset", "line"),
+    [
+        ('"HEX"', 'AT+CMGS="3636"'),  # each character two hex digits: the module texts 66
+        ('"UCS2"', 'AT+CMGS="3636"'),  # four: "3636" is one character, not a number
+        (None, 'AT+CSCS="HEX";+CMGS="3636"'),  # set on the line itself
+    ],
+)
+async def test_a_text_mode_number_goes_only_in_a_character_set_that_writes_it_as_itself(
+    charset: str | None, line: str
+) -> None:
+    # 27.005 §3.5.1: the text-mode <da> is in the TE character set (AT+CSCS); the allow-list's
+    # short code 3636 read in "HEX" is the number 66, which nobody allowed
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        if charset is not None:
+            await c.command(f"AT+CSCS={charset}")
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")  # at home: the short code would go
+        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is \"(HEX|UCS2)\""):
+            await c.command_with_data(line, b"hi\x1a")
+        await c.command('AT+CSCS="GSM"')
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")  # a short code goes on the home network only
+        await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")  # a digit is itself in GSM
+    assert not [w for w in t.lines if w.startswith("AT+CMGS") and w != 'AT+CMGS="3636"']
+    assert t.lines[-1] == 'AT+CMGS="3636"' and t.lines.count('AT+CMGS="3636"') == 1
