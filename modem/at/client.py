@@ -289,9 +289,19 @@ class ATClient:
     async def initialise(self) -> None:
         """Run the init sequence (also re-run after a watchdog recovery).  A modem that answers it
         in digits (left in ATV0 by a program that had the port before, or by its stored profile)
-        is told ATV1 at once, and must then answer in words (`words`)."""
+        is told ATV1 at once, and must then answer in words (`words`).  One left quiet (ATQ1, by a
+        program that had the port before, or by its stored profile) answers nothing: the line times
+        out, the watchdog's recovery (`ATQ0`, `ATZ`, the init sequence) brings its results back, and
+        the line is sent once more."""
         for line in self.init_sequence:
-            await self.command(line)
+            recoveries = self.recoveries
+            try:
+                await self.command(line)
+            except CommandTimeout:
+                if self.recoveries == recoveries:
+                    raise
+                log.info("%s: %r unanswered until the watchdog's recovery: sent again", self.url, line)
+                await self.command(line)
             if self._parser.verbose is False and grammar.verbose_after(line) is not False:
                 await self.words()
 

@@ -19,6 +19,19 @@ NO_WATCHDOG = WatchdogPolicy(enabled=False)
 FAST_WATCHDOG = WatchdogPolicy(probe_timeout=0.5, guard_time=0.0)
 
 
+# A modem answering nothing (ATQ1): the probe unanswered, then the watchdog's recovery, whose ATQ0
+# brings results back, and again after its ATZ (a stored profile may hold ATQ1)
+QUIET_RECOVERY: tuple[tuple[str | bytes, str | None], ...] = (
+    ("ATS3?\r", None),
+    (b"\x1b", None),
+    (b"+++", None),
+    ("ATQ0\r", "\r\nOK\r\n"),
+    ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),
+    ("ATZ\r", "\r\nOK\r\n"),
+    ("ATQ0\r", "\r\nOK\r\n"),
+)
+
+
 def client(t: ScriptedTransport, **kw: object) -> ATClient:
     kw.setdefault("retry", FAST_RETRY)
     kw.setdefault("watchdog", NO_WATCHDOG)
@@ -141,17 +154,7 @@ async def test_watchdog_recovers_a_stuck_modem_and_keeps_queued_commands() -> No
 async def test_watchdog_brings_back_a_modem_left_quiet_by_atq1() -> None:
     # V.250 Q1: no result codes at all, not even to AT; ATQ0 turns them back on (and answers OK).
     t = ScriptedTransport(
-        steps(
-            ("ATQ1\r", None),
-            ("ATS3?\r", None),
-            (b"\x1b", None),
-            (b"+++", None),
-            ("ATQ0\r", "\r\nOK\r\n"),
-            ("ATS4?\r", "\r\n010\r\n\r\nOK\r\n"),
-            ("ATZ\r", "\r\nOK\r\n"),
-            ("ATQ0\r", "\r\nOK\r\n"),  # a stored profile may hold ATQ1
-            ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"),
-        )
+        steps(("ATQ1\r", None), *QUIET_RECOVERY, ("AT+CSQ\r", "\r\n+CSQ: 21,0\r\n\r\nOK\r\n"))
     )
     async with client(t, watchdog=FAST_WATCHDOG) as at:
         with pytest.raises(errors.CommandTimeout, match="'ATQ1'"):
@@ -777,3 +780,19 @@ async def test_an_atz_answered_by_nothing_is_a_stored_atq1_turned_off() -> None:
         assert (await at.command("ATZ")).final.ok, t.mismatch
         assert (await at.command("AT+CSQ")).lines == ("+CSQ: 20,0",)
     assert t.done, t.mismatch
+
+
+async def test_a_modem_left_quiet_is_initialised_after_the_watchdogs_recovery() -> None:
+    # ATQ1 (another program's, or a stored profile's at power-up): not even ATE0 is answered; the
+    # recovery's ATQ0 brings results back, and the start goes on (before, it failed with the timeout)
+    t = ScriptedTransport(
+        steps(
+            ("ATE0\r", None),
+            *QUIET_RECOVERY,
+            ("ATE0\r", "\r\nOK\r\n"),  # the recovery's init sequence
+            ("ATE0\r", "\r\nOK\r\n"),  # and the line sent again
+        )
+    )
+    async with client(t, init=["ATE0"], timeout=0.2, watchdog=FAST_WATCHDOG) as at:
+        await at.initialise()
+    assert at.recoveries == 1 and t.done, t.mismatch
