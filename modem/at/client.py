@@ -413,9 +413,10 @@ class ATClient:
     async def command(self, command: str | Command, *, timeout: float | None = None) -> Reply:
         """Send one command line and return its reply; raises a typed `ModemError` on failure.
         A line that brings back the stored profile or the factory settings (ATZ, AT&F) is followed
-        by the client's own settings, set again and checked (`restore_settings`)."""
+        by the client's own settings, set again and checked (`restore_settings`), when it has an
+        init sequence (a client without one, `m2msim modem at`, sets nothing of its own)."""
         cmd = self._with_quirks(_as_command(command, timeout))
-        if self._restoring or not grammar.resets(cmd.line):
+        if self._restoring or not self.init_sequence or not grammar.resets(cmd.line):
             return await self._issue(cmd, None)
         return await self._reset(cmd)
 

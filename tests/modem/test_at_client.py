@@ -772,11 +772,12 @@ async def test_an_atz_answered_by_nothing_is_a_stored_atq1_turned_off() -> None:
         steps(
             ("ATZ\r", None),  # results off: not even ATZ's OK
             ("ATQ0V1\r", "\r\nOK\r\n"),
+            ("ATE0\r", "\r\nOK\r\n"),
             ("AT\r", "\r\nOK\r\n"),
             ("AT+CSQ\r", "\r\n+CSQ: 20,0\r\n\r\nOK\r\n"),
         )
     )
-    async with client(t, timeout=0.2, timeouts={"Z": 0.2}) as at:
+    async with client(t, init=["ATE0"], timeout=0.2, timeouts={"Z": 0.2}) as at:
         assert (await at.command("ATZ")).final.ok, t.mismatch
         assert (await at.command("AT+CSQ")).lines == ("+CSQ: 20,0",)
     assert t.done, t.mismatch
