@@ -213,6 +213,7 @@ class AcctRequest:
     sgsn: str | None = None
     rat: int | str | None = None  # RAT type, as the source gives it (compared, never rated)
     ms_tz: bytes | None = None
+    nas_identifier: object | None = None  # NAS-Identifier, when the request has it (`client` may be another)
 
 
 class Rejects:
@@ -359,6 +360,10 @@ class SessionTracker:
         self.ended_states: dict[tuple[object, str], _Ended] = {}
         # client -> session id -> a Stop of a session never seen before, held (with `hold_s`)
         self.orphans: dict[object, dict[str, _Orphan]] = {}
+        # a client's other names: NAS-IP-Address <-> NAS-Identifier, as its requests gave both (RFC 2865
+        # 5.32: a NAS is known by either, or both), so that an Accounting-On/Off by one ends the sessions
+        # keyed by the other
+        self.aliases: dict[object, set[object]] = {}
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         records = self._request(req, where)
@@ -395,6 +400,10 @@ class SessionTracker:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
             return []
+        name = req.nas_identifier
+        if name is not None and name != req.client:
+            self.aliases.setdefault(req.client, set()).add(name)
+            self.aliases.setdefault(name, set()).add(req.client)
         key = (req.client, req.session_id)
         if req.session_time is None and req.status != STATUS_START:
             self._session_time_from_clock(key, req)
@@ -500,12 +509,16 @@ class SessionTracker:
 
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
-        re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone)."""
+        re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone).  The
+        client is the one it names by NAS-IP-Address or NAS-Identifier, whichever its sessions were
+        keyed by: one that names itself by NAS-Identifier alone ends those keyed by the NAS-IP-Address
+        its requests gave with that NAS-Identifier."""
         when = _event_time(req)
         self._forget_closed(req.time_s)
-        for client, session_id in [
-            k for k, s in self.sessions.items() if k[0] == req.client and s.start_s < when
-        ]:
+        names = {req.client} if req.nas_identifier is None else {req.client, req.nas_identifier}
+        for name in list(names):
+            names |= self.aliases.get(name, set())
+        for client, session_id in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:
             self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
 
     def end_without_stop(

@@ -910,11 +910,13 @@ class _Decoder:
         if status is None:
             raise _BadMessage("missing Acct-Status-Type")
         client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
+        nas_identifier = std.get(NAS_IDENTIFIER)
         if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # the client's sessions end (no usage)
             return AcctRequest(
                 status=status,
                 session_id="",
                 client=client,
+                nas_identifier=nas_identifier,
                 time_s=ts_us // 1_000_000,
                 event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
                 delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
@@ -928,6 +930,7 @@ class _Decoder:
             status=status,
             session_id=session_id,
             client=client,
+            nas_identifier=nas_identifier,
             time_s=ts_us // 1_000_000,
             line=line,
             event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),

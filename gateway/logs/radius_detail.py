@@ -349,12 +349,19 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         ),
         "",
     )
+    nas_identifier = _string(values["NAS-Identifier"]) if "NAS-Identifier" in values else None
     time_s = written if written is not None else int(header_time.timestamp())
     if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end
         event = _event_time(values, lines, written)
         delay = _integer(values, lines, "Acct-Delay-Time")
         return AcctRequest(
-            status=status, session_id="", client=client, time_s=time_s, event_time=event, delay=delay
+            status=status,
+            session_id="",
+            client=client,
+            nas_identifier=nas_identifier,
+            time_s=time_s,
+            event_time=event,
+            delay=delay,
         )
     if status not in (STATUS_START, STATUS_INTERIM, STATUS_STOP):
         return None
@@ -393,6 +400,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         status=status,
         session_id=session_id,
         client=client,
+        nas_identifier=nas_identifier,
         time_s=time_s,
         line=choose_line(class_value, _string(calling) if calling is not None else None, line_from),
         event_time=_event_time(values, lines, written),

@@ -1,0 +1,129 @@
+"""Accounting readers (records-from-pcap, records-from-radius-detail) on what real NASes send: a NAS
+named by NAS-Identifier alone, a session joined at an Interim-Update without Acct-Session-Time, a Start
+re-sent after an Interim-Update, a NAS whose clock is wrong."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from handmade_pcap import SECRET, acct, attr, ethernet, ipv4, request, response, u32, udp, write_pcap
+
+from accounting.records import UsageRecord
+from gateway.capture import ReadReport, records_from_pcap
+from gateway.logs import LogReport, records_from_radius_detail
+
+T0 = 1_772_360_000  # 2026-03-01 10:13:20 UTC
+GGSN, AAA = "192.0.2.1", "192.0.2.10"
+NAS_ID = attr(32, b"ggsn-paris-1")
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(T0 + seconds, UTC)
+
+
+def capture(tmp_path: Path, msgs: list[bytes], times: list[int]) -> Path:
+    """Each request at its time (seconds after T0) and its response 1 ms later, over Ethernet/IPv4."""
+    frames = []
+    for msg, t in zip(msgs, times, strict=True):
+        frames.append(((T0 + t) * 1_000_000, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))))
+        answer = response(msg)
+        frames.append(((T0 + t) * 1_000_000 + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, answer)))))
+    return write_pcap(tmp_path / "c.pcap", 1, frames)
+
+
+def read(path: Path) -> tuple[list[UsageRecord], ReadReport]:
+    report = ReadReport()
+    return list(records_from_pcap(path, SECRET, report)), report
+
+
+def spans(records: list[UsageRecord]) -> list[tuple[object, ...]]:
+    return [(r.session, r.start, r.duration_s, r.bytes_up, r.bytes_down, r.sequence) for r in records]
+
+
+# -- 1. Accounting-On/Off naming the NAS by NAS-Identifier alone -----------------------------------------
+
+
+def test_accounting_on_by_nas_identifier_ends_the_sessions_keyed_by_nas_ip_address(tmp_path: Path) -> None:
+    """The GGSN's requests carry NAS-IP-Address and NAS-Identifier; after a restart its Accounting-On
+    names it by NAS-Identifier alone (RFC 2865 5.32, RFC 2866 5.1: either identifies the NAS). It ended
+    nothing: the new session's Start reusing the id was a 'duplicate Start', its Stop billed as the old
+    session's (dated from the old Start, 200 s early), and the other session was never listed as ended
+    without a Stop. Both sessions opened before it end; the new one is billed from its own Start."""
+    on = request(3, attr(40, u32(7)) + NAS_ID + attr(55, u32(T0 + 100)))
+    msgs = [
+        request(1, acct(1, "sess-1", event=T0) + NAS_ID),
+        request(2, acct(1, "sess-2", event=T0 + 10) + NAS_ID),
+        on,
+        request(4, acct(1, "sess-1", event=T0 + 200) + NAS_ID),
+        request(5, acct(2, "sess-1", event=T0 + 500, st=300, octets=(1_000, 2_000), terminate=1) + NAS_ID),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 10, 100, 200, 500]))
+    assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
+    assert report.rejected == 0 and report.sessions == 3
+    assert report.open_sessions == ["sess-1", "sess-2"]  # the two ended by the restart, without a Stop
+
+
+def test_accounting_off_by_nas_ip_address_ends_the_sessions_keyed_by_nas_identifier(tmp_path: Path) -> None:
+    """The other way round: sessions whose requests carried NAS-Identifier only (keyed by it), and an
+    Accounting-Off that carries NAS-IP-Address and NAS-Identifier: the NAS's sessions end."""
+    no_ip = attr(4, bytes((192, 0, 2, 1)))
+    off = request(3, attr(40, u32(8)) + no_ip + NAS_ID + attr(55, u32(T0 + 100)))
+    msgs = [
+        request(1, acct(1, "sess-1", event=T0).replace(no_ip, b"") + NAS_ID),
+        off,
+        request(4, acct(1, "sess-1", event=T0 + 200).replace(no_ip, b"") + NAS_ID),
+        request(
+            5,
+            acct(2, "sess-1", event=T0 + 500, st=300, octets=(1_000, 2_000), terminate=1).replace(no_ip, b"")
+            + NAS_ID,
+        ),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 100, 200, 500]))
+    assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
+    assert report.rejected == 0 and report.open_sessions == ["sess-1"]
+
+
+def detail_block(
+    when: datetime, status: str, session: str | None = None, *, nas_ip: bool = True, **more: int
+) -> str:
+    """A block as FreeRADIUS's rlm_detail writes it."""
+    lines = [when.strftime("%a %b %e %H:%M:%S %Y"), f"\tAcct-Status-Type = {status}"]
+    if session is not None:
+        lines.append(f'\tAcct-Session-Id = "{session}"')
+    if nas_ip:
+        lines.append("\tNAS-IP-Address = 192.0.2.1")
+    lines.append('\tNAS-Identifier = "ggsn-paris-1"')
+    if session is not None:
+        lines.append('\tCalling-Station-Id = "33612345678"')
+    names = {"st": "Acct-Session-Time", "up": "Acct-Input-Octets", "down": "Acct-Output-Octets"}
+    names |= {"delay": "Acct-Delay-Time"}
+    lines += [f"\t{names[k]} = {v}" for k, v in more.items() if k in names]
+    if status == "Stop":
+        lines.append("\tAcct-Terminate-Cause = User-Request")
+    event = more.get("event")
+    if event is not None:
+        lines.append(f"\tEvent-Timestamp = {event}")
+    lines.append(f"\tTimestamp = {int(when.timestamp())}")
+    return "\n".join(lines) + "\n\n"
+
+
+def read_detail(tmp_path: Path, blocks: list[str]) -> tuple[list[UsageRecord], LogReport]:
+    path = tmp_path / "detail-20260301"
+    path.write_text("".join(blocks))
+    report = LogReport()
+    return list(records_from_radius_detail(path, report)), report
+
+
+def test_detail_accounting_on_by_nas_identifier_ends_the_sessions_keyed_by_nas_ip_address(
+    tmp_path: Path,
+) -> None:
+    blocks = [
+        detail_block(at(0), "Start", "sess-1", event=T0),
+        detail_block(at(100), "Accounting-On", nas_ip=False, event=T0 + 100),
+        detail_block(at(200), "Start", "sess-1", event=T0 + 200),
+        detail_block(at(500), "Stop", "sess-1", event=T0 + 500, st=300, up=1_000, down=2_000),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
+    assert report.rejected == 0 and report.open_sessions == ["sess-1"]
