@@ -23,7 +23,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 - A session first seen at an Interim-Update (the capture began mid-session):
   that Interim is the baseline; records follow from it on, with an empty
   `sequence` (their place in the session is unknown), and the session is
-  listed in `joined` with the octets before the baseline; an Interim from before the baseline,
+  listed in `joined` with the octets before the baseline (an Interim without Acct-Session-Time too: the
+  session's times then count from its event, every request's from its own); an Interim from before the baseline,
   re-sent late, gives the record from it to the baseline, and is the baseline.  A session first
   seen at its Stop is a reject: nothing delimits its last record (with `hold_s`, unless an Interim of
   it, re-sent late, comes within that time: the baseline the Stop's record starts from).
@@ -276,6 +277,9 @@ class _Session:
     base: tuple[int, int, int] | None = None  # a joined session's baseline: session time, octets in, out
     base_event: int = 0  # when the baseline's Interim was sent
     joined_entry: dict[str, object] | None = None  # its entry in the report's `joined`
+    # joined at an Interim-Update without Acct-Session-Time: its session times are counted from that
+    # Interim's event (its start unknown), every request's from the time of its event
+    clock_times: bool = False
 
 
 @dataclass(slots=True)
@@ -364,6 +368,7 @@ class SessionTracker:
         # 5.32: a NAS is known by either, or both), so that an Accounting-On/Off by one ends the sessions
         # keyed by the other
         self.aliases: dict[object, set[object]] = {}
+        self.clock_timed = False  # a session was joined at an Interim-Update without Acct-Session-Time
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         records = self._request(req, where)
@@ -405,7 +410,7 @@ class SessionTracker:
             self.aliases.setdefault(req.client, set()).add(name)
             self.aliases.setdefault(name, set()).add(req.client)
         key = (req.client, req.session_id)
-        if req.session_time is None and req.status != STATUS_START:
+        if req.status != STATUS_START and (req.session_time is None or self.clock_timed):
             self._session_time_from_clock(key, req)
         sig = _signature(req)
         ended = self.ended_states.get(key)
@@ -470,10 +475,21 @@ class SessionTracker:
                 else:
                     self._orphan_rejected(orphan)
                 return []
-            self._join(key, req, sig, where)
+            clock_times = req.session_time is None
+            if clock_times:
+                # An Interim-Update without Acct-Session-Time (RFC 2866 5.7 names it for a Stop only) of a
+                # session never seen: its start is unknown, so the session's times count from this one's
+                # event (Event-Timestamp, else when it was sent), as every later request's do.
+                req.session_time = 0
+                sig = _signature(req)
+                self.clock_timed = True
+            self._join(key, req, sig, where, clock_times=clock_times)
             if orphan is not None:
                 state = self.sessions.get(key)
                 stop = orphan.req
+                if state is not None and (state.clock_times or stop.session_time is None):
+                    stop.session_time = _event_time(stop) - state.start_s  # (as a known session's)
+                    orphan.sig = _signature(stop)
                 if (
                     state is None
                     or stop.session_time is None
@@ -498,14 +514,19 @@ class SessionTracker:
     def _session_time_from_clock(self, key: tuple[object, str], req: AcctRequest) -> None:
         """An Interim-Update or Stop without Acct-Session-Time (RFC 2866 5.7 names it for a Stop only; a
         client may leave it out of its Interims) of a session known: its session time is the time of its
-        event (Event-Timestamp, else when it was sent) less the session's start."""
+        event (Event-Timestamp, else when it was sent) less the session's start.  So is every request's
+        of a session joined at an Interim-Update without it (its times count from that Interim's event:
+        an Acct-Session-Time, from the unknown start, is not on that scale)."""
         when = _event_time(req)
         ended = self.ended_states.get(key)
         state = ended.state if ended is not None and when < ended.when else self.sessions.get(key)
         closed = self.closed.get(key)
-        start = state.start_s if state is not None else closed[2] if closed is not None else None
-        if start is not None:
-            req.session_time = max(0, when - start)
+        if state is None and closed is not None:
+            state = closed[4]
+        if state is not None and state.clock_times:
+            req.session_time = when - state.start_s  # (before the baseline: an Interim delivered late)
+        elif req.session_time is None and state is not None:
+            req.session_time = max(0, when - state.start_s)
 
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
@@ -607,7 +628,15 @@ class SessionTracker:
             self.ready += earlier.records
         self.report.sessions += 1
 
-    def _join(self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int) -> None:
+    def _join(
+        self,
+        key: tuple[object, str],
+        req: AcctRequest,
+        sig: tuple[object, ...],
+        where: int,
+        *,
+        clock_times: bool = False,
+    ) -> None:
         totals = self._totals(req, 0, 0, where)
         if totals is None or self._line(req, where) is None:
             return
@@ -616,10 +645,11 @@ class SessionTracker:
         state.last_time, state.last_in, state.last_out, _wraps = totals
         state.base = totals[:3]
         state.base_event = _event_time(req)
+        state.clock_times = clock_times
         state.joined_entry = {
             "session": req.session_id,
             "at": where,
-            "session_time_s": totals[0],
+            "session_time_s": None if state.clock_times else totals[0],
             "bytes_up_before": totals[1],
             "bytes_down_before": totals[2],
         }
@@ -676,7 +706,7 @@ class SessionTracker:
         )
         state.base, state.base_event = point, _event_time(req)
         if state.joined_entry is not None:
-            state.joined_entry["session_time_s"] = point[0]
+            state.joined_entry["session_time_s"] = None if state.clock_times else point[0]
             state.joined_entry["bytes_up_before"] = point[1]
             state.joined_entry["bytes_down_before"] = point[2]
         state.seen.add(sig)

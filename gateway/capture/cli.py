@@ -205,9 +205,10 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
             "on, with no sequence):"
         )
         for joined in report.joined[:10]:
+            over = "" if joined["session_time_s"] is None else f" over {joined['session_time_s']} s"
             print(
                 f"    {joined['session']} at packet {joined['at']}: {joined['bytes_up_before']} octets up, "
-                f"{joined['bytes_down_before']} down over {joined['session_time_s']} s before it, not billed here"
+                f"{joined['bytes_down_before']} down{over} before it, not billed here"
             )
     if report.counter_wraps:
         print(f"  {report.counter_wraps} 32-bit octet counters wrapped without Gigawords (2^32 added)")

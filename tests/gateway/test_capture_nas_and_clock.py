@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from handmade_pcap import SECRET, acct, attr, ethernet, ipv4, request, response, u32, udp, write_pcap
 
 from accounting.records import UsageRecord
@@ -127,3 +128,77 @@ def test_detail_accounting_on_by_nas_identifier_ends_the_sessions_keyed_by_nas_i
     records, report = read_detail(tmp_path, blocks)
     assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
     assert report.rejected == 0 and report.open_sessions == ["sess-1"]
+
+
+# -- 2. A session joined at an Interim-Update without Acct-Session-Time -----------------------------------
+
+
+def strip_event(attributes: bytes, event: int) -> bytes:
+    return attributes.replace(attr(55, u32(event)), b"")
+
+
+@pytest.mark.parametrize("event_timestamp", [True, False])
+def test_a_session_joined_at_an_interim_without_acct_session_time_is_billed_from_it(
+    tmp_path: Path, event_timestamp: bool
+) -> None:
+    """The capture began mid-session, and the client sends Acct-Session-Time in its Stop only (RFC 2866
+    5.7). Every request of the session was a reject, 'missing Acct-Session-Time', then its Stop 'of a
+    session never seen before': nothing billed. The Interim is the baseline, dated by its event
+    (Event-Timestamp, else when it was sent: capture time less Acct-Delay-Time, here re-sent 20 s late),
+    and each later request's time from its own event; its start unknown, no time before it is said."""
+
+    def req(ident: int, status: int, event: int, **kw: object) -> bytes:
+        attributes = acct(status, event=event, **kw)  # type: ignore[arg-type]
+        return request(ident, attributes if event_timestamp else strip_event(attributes, event))
+
+    msgs = [
+        req(2, 3, T0 + 600, octets=(100, 200), delay=20),
+        req(3, 3, T0 + 1_200, octets=(160, 260)),
+        req(4, 3, T0 + 1_200, octets=(160, 260), delay=3),  # re-sent
+        req(5, 2, T0 + 1_500, st=1_500, octets=(170, 300), terminate=1),
+    ]
+    records, report = read(capture(tmp_path, msgs, [620, 1_200, 1_203, 1_500]))
+    assert spans(records) == [
+        ("sess-1", at(600), 600, 60, 60, None),
+        ("sess-1", at(1_200), 300, 10, 40, None),
+    ]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.open_sessions == []
+    assert report.joined == [
+        {
+            "session": "sess-1",
+            "at": 1,
+            "session_time_s": None,
+            "bytes_up_before": 100,
+            "bytes_down_before": 200,
+        }
+    ]
+
+
+def test_a_stop_waiting_for_a_late_interim_without_acct_session_time_is_billed_from_it(
+    tmp_path: Path,
+) -> None:
+    """The capture began at a Stop; the session's Interim-Update, without Acct-Session-Time, re-sent late,
+    delimits its record (the Stop's was refused as of a session never seen before)."""
+    msgs = [
+        request(4, acct(2, event=T0 + 1_500, st=1_500, octets=(170, 300), terminate=1)),
+        request(2, acct(3, event=T0 + 1_200, octets=(160, 260), delay=310)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [1_500, 1_510]))
+    assert spans(records) == [("sess-1", at(1_200), 300, 10, 40, None)]
+    assert report.rejected == 0 and len(report.joined) == 1
+
+
+def test_detail_session_joined_at_an_interim_without_acct_session_time_is_billed_from_it(
+    tmp_path: Path,
+) -> None:
+    blocks = [
+        detail_block(at(600), "Interim-Update", "sess-1", event=T0 + 600, up=100, down=200),
+        detail_block(at(1_200), "Interim-Update", "sess-1", event=T0 + 1_200, up=160, down=260),
+        detail_block(at(1_500), "Stop", "sess-1", event=T0 + 1_500, st=1_500, up=170, down=300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [
+        ("sess-1", at(600), 600, 60, 60, None),
+        ("sess-1", at(1_200), 300, 10, 40, None),
+    ]
+    assert report.rejected == 0 and report.joined[0]["session_time_s"] is None
