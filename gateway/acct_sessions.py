@@ -25,7 +25,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   `sequence` (their place in the session is unknown), and the session is
   listed in `joined` with the octets before the baseline (an Interim without Acct-Session-Time too: the
   session's times then count from its event, every request's from its own); an Interim from before the baseline,
-  re-sent late, gives the record from it to the baseline, and is the baseline.  A session first
+  re-sent late, gives the record from it to the baseline, and is the baseline; so does its Start, re-sent
+  late (a retransmission: the record from the session's start).  A session first
   seen at its Stop is a reject: nothing delimits its last record (with `hold_s`, unless an Interim of
   it, re-sent late, comes within that time: the baseline the Stop's record starts from).
 - An Interim-Update delivered late (re-sent with Acct-Delay-Time once the session's next request, even
@@ -436,6 +437,8 @@ class SessionTracker:
         if state is not None and sig in state.seen:
             report.retransmissions += 1
             return []
+        if state is not None and req.status == STATUS_START and self._start_of_joined(state, req):
+            return self._resent_start(state, req, sig, where)
         if state is None:
             self._forget_closed(req.time_s)
             closed_entry = self.closed.get(key)
@@ -447,6 +450,12 @@ class SessionTracker:
             ):
                 report.retransmissions += 1
                 return []
+            if (
+                closed_entry is not None
+                and req.status == STATUS_START
+                and self._start_of_joined(closed_entry[4], req)
+            ):
+                return self._resent_start(closed_entry[4], req, sig, where)
             if req.status == STATUS_START:
                 if self._line(req, where) is not None:
                     self._open(key, req, sig, joined=False)
@@ -568,7 +577,7 @@ class SessionTracker:
             self.report.retransmissions += 1
             return []
         if req.status == STATUS_START:
-            return None
+            return self._resent_start(state, req, sig, where) if self._start_of_joined(state, req) else None
         if state.stopped:
             if not self._late(key, req, sig, state.seen, where, state):
                 self.report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
@@ -654,6 +663,32 @@ class SessionTracker:
             "bytes_down_before": totals[2],
         }
         self.report.joined.append(state.joined_entry)
+
+    @staticmethod
+    def _start_of_joined(state: _Session, req: AcctRequest) -> bool:
+        """A Start of a session joined mid-way (its Start unseen), dated no later than its baseline: the
+        session's own Start, re-sent late (RFC 2866 5.2: the client re-sends it until answered), not a
+        new session (one reusing the id starts after the old one's requests)."""
+        return state.base is not None and _event_time(req) <= state.base_event
+
+    def _resent_start(
+        self, state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
+    ) -> list[UsageRecord]:
+        """The Start of a joined session, re-sent late (`_start_of_joined`): a retransmission, never a new
+        session nor a 'duplicate Start'.  It says where the session began, with no octets: the record from
+        it to the baseline (the baseline's counters count from it), and the session is no longer one
+        whose first octets go unbilled."""
+        self.report.retransmissions += 1
+        # its session time: 0, the session's start (a session timed from its baseline's event: the
+        # Start's event less that)
+        at = _event_time(req) - state.start_s if state.clock_times else 0
+        point = replace(req, status=STATUS_INTERIM, session_time=at, in_lo=0, in_gw=0, out_lo=0, out_gw=0)
+        records = self._before_baseline(state, point, sig, where) or []
+        state.seen.add(sig)
+        if state.base is not None and state.base[1:] == (0, 0) and state.joined_entry is not None:
+            self.report.joined.remove(state.joined_entry)  # (nothing of it goes unbilled now)
+            state.joined_entry = None
+        return records
 
     def _before_baseline(
         self, state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int

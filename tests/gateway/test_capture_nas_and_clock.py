@@ -202,3 +202,68 @@ def test_detail_session_joined_at_an_interim_without_acct_session_time_is_billed
         ("sess-1", at(1_200), 300, 10, 40, None),
     ]
     assert report.rejected == 0 and report.joined[0]["session_time_s"] is None
+
+
+# -- 3. A Start re-sent after an Interim-Update ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_timestamp", [True, False])
+@pytest.mark.parametrize("after", ["interim", "stop"])
+def test_a_start_re_sent_after_the_interim_a_session_was_joined_at_is_a_retransmission(
+    tmp_path: Path, after: str, event_timestamp: bool
+) -> None:
+    """The capture began after the session's Start, whose copy the client re-sent late (RFC 2866 5.2,
+    Acct-Delay-Time 605 s: unanswered, or queued) after the Interim-Update the session was joined at, or
+    after its Stop. It was a 'duplicate Start' (after the Stop: a new session, listed without a Stop).
+    It is a retransmission; it says where the session began, with no octets, so the Interim's octets
+    and time before it are billed (the record from the Start, cause 17) and the session is no longer
+    one whose beginning goes unbilled."""
+
+    def req(ident: int, status: int, event: int, **kw: object) -> bytes:
+        attributes = acct(status, event=event, **kw)  # type: ignore[arg-type]
+        return request(ident, attributes if event_timestamp else strip_event(attributes, event))
+
+    interim = req(2, 3, T0 + 600, st=600, octets=(100, 200))
+    stop = req(3, 2, T0 + 900, st=900, octets=(150, 300), terminate=1)
+    resent = req(9, 1, T0, delay=605 if after == "interim" else 905)
+    msgs = [interim, resent, stop] if after == "interim" else [interim, stop, resent]
+    times = [600, 605, 900] if after == "interim" else [600, 900, 905]
+    records, report = read(capture(tmp_path, msgs, times))
+    assert sorted(spans(records), key=lambda r: r[1]) == [  # type: ignore[arg-type,return-value]
+        ("sess-1", at(0), 600, 100, 200, None),
+        ("sess-1", at(600), 300, 50, 100, None),
+    ]
+    assert report.rejected == 0 and report.retransmissions == 1
+    assert report.sessions == 1 and report.open_sessions == [] and report.joined == []
+
+
+@pytest.mark.parametrize("copy", ["identical", "delay grown"])
+def test_a_start_re_sent_after_an_interim_is_a_retransmission_billed_once(tmp_path: Path, copy: str) -> None:
+    """The Start seen, then its copy after the Interim-Update (another Identifier; Acct-Delay-Time as
+    it was, or grown): a retransmission, never a new session or a duplicate Start."""
+    start = acct(1, event=T0)
+    msgs = [
+        request(1, start),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200))),
+        request(7, start if copy == "identical" else acct(1, event=T0, delay=605)),
+        request(3, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 605, 900]))
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 1
+
+
+def test_detail_start_written_after_the_interim_a_session_was_joined_at_is_a_retransmission(
+    tmp_path: Path,
+) -> None:
+    blocks = [
+        detail_block(at(600), "Interim-Update", "sess-1", event=T0 + 600, st=600, up=100, down=200),
+        detail_block(at(605), "Start", "sess-1", event=T0, delay=605),
+        detail_block(at(900), "Stop", "sess-1", event=T0 + 900, st=900, up=150, down=300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, None),
+        ("sess-1", at(600), 300, 50, 100, None),
+    ]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.joined == []
