@@ -86,6 +86,14 @@ CLOSED_MEMORY_S = (
 # A record waits this long (packet time) before it is given, when the tracker holds records: an Interim-
 # Update delivered late (re-sent with Acct-Delay-Time once the session's next request had gone) splits it.
 HOLD_S = 300
+# An Event-Timestamp farther than this from when the request was sent (its capture time, or the time the server
+# logged it, less Acct-Delay-Time), or before 2000, is a NAS clock that is wrong: the request is dated as
+# one without it (when it was sent), and the report lists it.  (10 minutes: a request held up to 7.5
+# minutes without Acct-Delay-Time saying so is still dated by its Event-Timestamp in a detail file's
+# named zone, placed by the quarter hour nearest to when it was sent.)
+CLOCK_SLACK_S = 600
+CLOCK_FLOOR_S = 946_684_800  # 2000-01-01 UTC: no NAS of the networks read here dated its events before
+MAX_LISTED_CLOCKS = 1_000
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
 # Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
 RESEND_SLACK_S = 1
@@ -106,6 +114,12 @@ _FIRST_S = int((datetime.min.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # a
 _LAST_S = int((datetime.max.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # ... to year 9999
 
 LineFrom = Literal["auto", "class", "calling-station-id"]
+
+
+def _iso(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 _TEXT_ID = re.compile(rb"[\x21-\x7e]{1,64}")
 
 
@@ -216,6 +230,10 @@ class AcctRequest:
     rat: int | str | None = None  # RAT type, as the source gives it (compared, never rated)
     ms_tz: bytes | None = None
     nas_identifier: object | None = None  # NAS-Identifier, when the request has it (`client` may be another)
+    # `time_s` is the reader's own clock (the capture's, the server's Timestamp): an Event-Timestamp far from
+    # it is the NAS's clock wrong (False: a time that may be in another zone, a detail file's date line)
+    time_sure: bool = True
+    event_said: int | None = None  # the Event-Timestamp of a NAS whose clock was wrong (`event_time` None)
 
 
 class Rejects:
@@ -229,6 +247,39 @@ class Rejects:
         self.joined: list[dict[str, object]] = []  # sessions first seen at an Interim-Update
         self.open_sessions: list[str] = []
         self.current_file: str | None = None  # the input being read (a reject names it)
+        # requests whose Event-Timestamp (the NAS's clock) was wrong, dated when they were sent instead
+        self.clock_wrong = 0
+        self.clock_wrong_first: list[dict[str, object]] = []  # the first MAX_LISTED_CLOCKS
+
+    def clock_said(self, where: int, session: str, said: int, sent: int) -> None:
+        """A request whose Event-Timestamp `said` was implausible: dated `sent` instead (listed)."""
+        self.clock_wrong += 1
+        if len(self.clock_wrong_first) < MAX_LISTED_CLOCKS:
+            self.clock_wrong_first.append(
+                {
+                    "at": where,
+                    "file": self.current_file,
+                    "session": session,
+                    "event_timestamp": said,
+                    "dated": sent,
+                    "off_s": said - sent,
+                }
+            )
+
+    def clock_wrong_said(self, unit: str) -> str | None:
+        """The warning line of the requests dated by the reader's clock, naming the first; None if none."""
+        if not self.clock_wrong:
+            return None
+        first = self.clock_wrong_first[0]
+        said, sent = int(str(first["event_timestamp"])), int(str(first["dated"]))
+        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
+        return (
+            f"{self.clock_wrong} requests dated when they were sent ({unit} time less Acct-Delay-Time), "
+            f"their Event-Timestamp more than {CLOCK_SLACK_S} s from it or before 2000 (a NAS clock "
+            f"wrong; the first: {where}, {what}, Event-Timestamp "
+            f"{_iso(said)} where it was sent at {_iso(sent)})"
+        )
 
     def reject(self, where: int, category: str, detail: str = "") -> None:
         raise NotImplementedError
@@ -327,6 +378,13 @@ def _event_time(req: AcctRequest) -> int:
     return req.time_s - (req.delay or 0)
 
 
+def _copy_of_start(req: AcctRequest, sig: tuple[object, ...], seen: set[tuple[object, ...]]) -> bool:
+    """A Start carrying the Event-Timestamp of the session's own Start: a copy of it, however late (its
+    Acct-Delay-Time not updated, or the NAS's clock wrong: then dated when it was sent)."""
+    said = sig[1]
+    return req.status == STATUS_START and isinstance(said, int) and said >= CLOCK_FLOOR_S and sig in seen
+
+
 def _new_start(req: AcctRequest, start_s: int, last_s: int) -> bool:
     """A Start for a session id already seen (started at `start_s`, last heard of at `last_s`: its last
     Interim-Update or its Stop) opens a new session: it happened at or after `last_s`, and more than
@@ -337,20 +395,24 @@ def _new_start(req: AcctRequest, start_s: int, last_s: int) -> bool:
 
 
 def _signature(req: AcctRequest) -> tuple[object, ...]:
-    if req.status == STATUS_START:
-        return (STATUS_START, req.event_time)
+    if req.status == STATUS_START:  # (the NAS's own Event-Timestamp, even from a clock that is wrong)
+        return (STATUS_START, req.event_time if req.event_said is None else req.event_said)
     return (req.status, req.session_time, req.in_lo, req.in_gw, req.out_lo, req.out_gw)
 
 
 class SessionTracker:
     """Accounting sessions in flight; `request` returns the record a request closes."""
 
-    def __init__(self, report: Rejects, *, hold_s: int = 0) -> None:
+    def __init__(self, report: Rejects, *, hold_s: int = 0, check_clock: bool = False) -> None:
         """`hold_s`: each session's latest records wait this long (packet time) before `request` gives
         them (all that wait are given by `finish`), so that an Interim-Update delivered after the next
-        request (re-sent with Acct-Delay-Time) still closes its own record; 0: given at once."""
+        request (re-sent with Acct-Delay-Time) still closes its own record; 0: given at once.
+        `check_clock`: an Event-Timestamp more than CLOCK_SLACK_S from when the request was sent (its
+        `time_s` less Acct-Delay-Time), or before 2000, is a NAS clock that is wrong: the request is
+        dated as one without it, and listed in the report (`clock_said`)."""
         self.report = report
         self.hold_s = hold_s
+        self.check_clock = check_clock
         # client -> session id -> its held records, oldest first; released by the client's own time (a
         # capture's interfaces, or captures concatenated, may put one client's packets far ahead)
         self.held: dict[object, dict[str, _Held]] = {}
@@ -403,6 +465,12 @@ class SessionTracker:
         report.current_file = reading
 
     def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
+        said = req.event_time
+        if said is not None and self.check_clock and req.time_sure:
+            sent = req.time_s - (req.delay or 0)
+            if said < CLOCK_FLOOR_S or abs(said - sent) > CLOCK_SLACK_S:
+                self.report.clock_said(where, req.session_id, said, sent)
+                req.event_time, req.event_said = None, said  # (dated when it was sent, as without it)
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
             return []
@@ -421,6 +489,9 @@ class SessionTracker:
                 return records
         state = self.sessions.get(key)
         report = self.report
+        if state is not None and _copy_of_start(req, sig, state.seen):
+            report.retransmissions += 1
+            return []
         if (
             state is not None
             and req.status == STATUS_START
@@ -447,7 +518,7 @@ class SessionTracker:
                 closed_entry is not None
                 and sig in closed_entry[0]
                 and not (req.status == STATUS_START and _new_start(req, closed_entry[2], closed_entry[3]))
-            ):
+            ) or (closed_entry is not None and _copy_of_start(req, sig, closed_entry[0])):
                 report.retransmissions += 1
                 return []
             if (

@@ -239,6 +239,8 @@ class ReadReport(Rejects):
             "cut_short": list(self.cut_short),
             "out_of_order": self.out_of_order,
             "out_of_order_first": self.out_of_order_first,
+            "clock_wrong": self.clock_wrong,
+            "clock_wrong_first": list(self.clock_wrong_first),
             "rejects": [
                 {"packet": r.packet, "reason": r.reason} | ({"file": r.file} if r.file else {})
                 for r in self.rejects
@@ -408,7 +410,7 @@ class _Decoder:
         self.report = report
         self.ports = ports
         self.line_from = line_from
-        self.tracker = SessionTracker(report, hold_s=HOLD_S)
+        self.tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=True)
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
         self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
         # the same -> the Request Authenticator that response answered: a copy of an answered request

@@ -72,6 +72,8 @@ class LogReport(Rejects):
             "retransmissions": self.retransmissions,
             "joined_sessions": list(self.joined),
             "counter_wraps": self.counter_wraps,
+            "clock_wrong": self.clock_wrong,
+            "clock_wrong_first": list(self.clock_wrong_first),
             "open_sessions": list(self.open_sessions),
             "rejected": self.rejected,
             "reasons": dict(sorted(self.reasons.items())),

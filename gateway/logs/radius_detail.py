@@ -360,6 +360,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
             client=client,
             nas_identifier=nas_identifier,
             time_s=time_s,
+            time_sure=written is not None,
             event_time=event,
             delay=delay,
         )
@@ -402,6 +403,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         client=client,
         nas_identifier=nas_identifier,
         time_s=time_s,
+        time_sure=written is not None,
         line=choose_line(class_value, _string(calling) if calling is not None else None, line_from),
         event_time=_event_time(values, lines, written),
         session_time=_integer(values, lines, "Acct-Session-Time"),
@@ -459,7 +461,9 @@ def records_from_radius_detail(
 
 
 def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Iterator[UsageRecord]:
-    tracker = SessionTracker(report, hold_s=HOLD_S)  # (a late Interim-Update still closes its record)
+    # (records held: a late Interim-Update still closes its record; an Event-Timestamp far from Timestamp
+    # is the NAS's clock)
+    tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=True)
     names = [str(f) for f in files]
     merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
     for _when, index, line, block in merged:

@@ -4,6 +4,10 @@ re-sent after an Interim-Update, a NAS whose clock is wrong."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from handmade_pcap import SECRET, acct, attr, ethernet, ipv4, request, response,
 from accounting.records import UsageRecord
 from gateway.capture import ReadReport, records_from_pcap
 from gateway.logs import LogReport, records_from_radius_detail
+from m2msim.cli import main
 
 T0 = 1_772_360_000  # 2026-03-01 10:13:20 UTC
 GGSN, AAA = "192.0.2.1", "192.0.2.10"
@@ -267,3 +272,126 @@ def test_detail_start_written_after_the_interim_a_session_was_joined_at_is_a_ret
         ("sess-1", at(600), 300, 50, 100, None),
     ]
     assert report.rejected == 0 and report.retransmissions == 1 and report.joined == []
+
+
+# -- 4. A NAS whose clock is wrong ------------------------------------------------------------------------
+
+TSHARK = shutil.which("tshark")
+
+
+def tshark_times(path: Path) -> list[tuple[int, int, int]]:
+    """(capture time, Event-Timestamp, Acct-Delay-Time) of each Accounting-Request, as tshark reads them."""
+    fields = ["frame.time_epoch", "radius.Event_Timestamp", "radius.Acct_Delay_Time"]
+    out = subprocess.run(
+        [TSHARK or "tshark", "-n", "-r", str(path), "-Y", "radius.code == 4", "-T", "fields"]
+        + [arg for field in fields for arg in ("-e", field)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = []
+    for line in out.splitlines():
+        when, event, delay = line.split("\t")
+        date = datetime.strptime(" ".join(event.split()[:4]).split(".")[0], "%b %d, %Y %H:%M:%S")
+        rows.append((int(float(when)), int(date.replace(tzinfo=UTC).timestamp()), int(delay or 0)))
+    return rows
+
+
+@pytest.mark.parametrize("wrong", ["zero", "an hour behind", "an hour ahead"])
+def test_a_nas_clock_that_is_wrong_dates_nothing_and_is_said(tmp_path: Path, wrong: str) -> None:
+    """A GGSN without a clock sends Event-Timestamp 0 (1970), one with its clock an hour off sends times
+    an hour from its capture's: the records were dated by them (a session of March 2026 billed in
+    January 1970, or an hour early, in another day's or month's rate). An Event-Timestamp more than 10
+    minutes from when the request was sent (capture time less Acct-Delay-Time, as tshark reads both) or
+    before 2000 is the NAS's clock: the request is dated when it was sent, and the summary says so."""
+    clock = {
+        "zero": lambda t: 0,
+        "an hour behind": lambda t: t - 3_600,
+        "an hour ahead": lambda t: t + 3_600,
+    }[wrong]
+    msgs = [
+        request(1, acct(1, event=clock(T0))),
+        request(2, acct(3, event=clock(T0 + 600), st=600, octets=(100, 200))),
+        request(5, acct(3, event=clock(T0 + 600), st=600, octets=(100, 200), delay=30)),  # re-sent
+        request(3, acct(2, event=clock(T0 + 900), st=900, octets=(150, 300), terminate=1)),
+    ]
+    path = capture(tmp_path, msgs, [0, 600, 630, 900])
+    if TSHARK is not None:  # what the reader took for when each was sent, as tshark reads the capture
+        times = tshark_times(path)
+        assert [when - delay for when, _event, delay in times] == [T0, T0 + 600, T0 + 600, T0 + 900]
+        assert [event for _when, event, _delay in times] == [clock(T0 + t) for t in (0, 600, 600, 900)]
+    records, report = read(path)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.retransmissions == 1
+    assert report.clock_wrong == 4
+    first = report.clock_wrong_first[0]
+    assert (first["at"], first["session"], first["event_timestamp"], first["dated"]) == (
+        1,
+        "sess-1",
+        clock(T0),
+        T0,
+    )
+    assert report.as_dict()["clock_wrong"] == 4
+    said = report.clock_wrong_said("packet")
+    assert said is not None and "4 requests dated when they were sent" in said and "packet 1" in said
+
+
+def test_a_request_re_sent_with_acct_delay_time_is_no_clock_wrong(tmp_path: Path) -> None:
+    """An Interim-Update re-sent 20 minutes late says so in Acct-Delay-Time: its Event-Timestamp is right."""
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200), delay=1_200)),
+        request(3, acct(2, event=T0 + 1_900, st=1_900, octets=(150, 300), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 1_800, 1_900]))
+    assert [r.start for r in records] == [at(0), at(600)] and report.clock_wrong == 0
+
+
+def test_accounting_on_from_a_nas_whose_clock_is_wrong_ends_the_sessions_before_it(tmp_path: Path) -> None:
+    """A NAS restarted without its clock (Event-Timestamp 0): its Accounting-On, dated 1970, ended no
+    session opened before it (none opened before 1970), and the new session reusing the id was a
+    'duplicate Start'."""
+    on = request(3, attr(40, u32(7)) + attr(4, bytes((192, 0, 2, 1))) + attr(55, u32(0)))
+    msgs = [
+        request(1, acct(1, event=T0)),
+        on,
+        request(4, acct(1, event=0)),
+        request(5, acct(2, event=0, st=300, octets=(1_000, 2_000), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 100, 200, 500]))
+    assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
+    assert report.rejected == 0 and report.open_sessions == ["sess-1"] and report.clock_wrong == 3
+
+
+def test_detail_event_timestamp_an_hour_from_the_servers_timestamp_is_the_nas_clock(tmp_path: Path) -> None:
+    """In a detail file the server's Timestamp (when it logged the request) plays the capture time's
+    part; without Timestamp (the date line, which may be in the server's zone) nothing is checked."""
+    blocks = [
+        detail_block(at(0), "Start", "sess-1", event=T0 - 3_600),
+        detail_block(at(600), "Interim-Update", "sess-1", event=T0 - 3_000, st=600, up=100, down=200),
+        detail_block(at(900), "Stop", "sess-1", event=T0 - 2_700, st=900, up=150, down=300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.clock_wrong == 3
+    assert report.clock_wrong_first[0]["at"] == 1 and report.as_dict()["clock_wrong"] == 3
+    untimed = [re.sub(r"\tTimestamp = \d+\n", "", b) for b in blocks]
+    records, report = read_detail(tmp_path, untimed)
+    assert [r.start for r in records] == [at(-3_600), at(-3_000)] and report.clock_wrong == 0
+
+
+def test_cli_says_the_requests_a_wrong_nas_clock_dated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msgs = [
+        request(1, acct(1, event=0)),
+        request(3, acct(2, event=0, st=900, octets=(150, 300), terminate=1)),
+    ]
+    path = capture(tmp_path, msgs, [0, 900])
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 2 requests dated when they were sent (packet time less Acct-Delay-Time)" in out
+    assert "Event-Timestamp 1970-01-01T00:00:00Z where it was sent at 2026-03-01T10:13:20Z" in out
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["clock_wrong"] == 2 and summary["clock_wrong_first"][1]["at"] == 3

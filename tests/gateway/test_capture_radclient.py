@@ -120,6 +120,7 @@ class AccountingServer:
         self.sock.close()
 
 
+EVENTS = [T0, T0 + 3600, T0 + 5400]  # the Event-Timestamp of each
 INTERIM = b"\x28\x06\x00\x00\x00\x03"  # Acct-Status-Type = Interim-Update
 
 
@@ -240,9 +241,11 @@ def _capture(
     capture = Capture(tmp_path, interface, srv)
     try:
         capture.start()
-        for i, packet in enumerate(PACKETS):
+        for i, (packet, event) in enumerate(zip(PACKETS, EVENTS, strict=True)):
             source = tmp_path / f"packet{i}.txt"
-            source.write_text(packet)
+            # sent now, the NAS says how long after its event (RFC 2866 5.2: else the reader takes the
+            # Event-Timestamps, months before the capture's time, for a NAS clock that is wrong)
+            source.write_text(packet + f"Acct-Delay-Time = {max(0, int(time.time()) - event)}\n")
             subprocess.run(
                 [
                     "radclient",

@@ -5,10 +5,12 @@ without Debian's `freeradius`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +145,18 @@ def freeradius(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         server.communicate(timeout=30)
 
 
+def _forwarded(payload: bytes, ts_us: int) -> bytes:
+    """The request as a store-and-forward proxy re-sends it now (RFC 2866 5.2): Acct-Delay-Time says how
+    long ago its event was, so that the server's Timestamp less it is when the request was first sent
+    (else the reader takes the Event-Timestamps, months before the server logged them, for a NAS clock
+    that is wrong), and the Request Authenticator is made again."""
+    delay = max(0, int(time.time()) - ts_us // 1_000_000)
+    attributes = payload[20:] + bytes((41, 6)) + delay.to_bytes(4, "big")
+    head = bytes((4, payload[1])) + (20 + len(attributes)).to_bytes(2, "big")
+    auth = hashlib.md5(head + bytes(16) + attributes + SECRET.encode()).digest()
+    return head + auth + attributes
+
+
 def _replay(capture: Path, port: int) -> int:
     """Send the capture's Accounting-Requests to the server one by one, each after the previous answer.
 
@@ -152,7 +166,7 @@ def _replay(capture: Path, port: int) -> int:
     sent = 0
     sockets: dict[bytes, socket.socket] = {}
     try:
-        for _ts, _link, frame in read_packets(capture):
+        for ts_us, _link, frame in read_packets(capture):
             if (
                 len(frame) < 43
                 or frame[23] != 17
@@ -160,7 +174,7 @@ def _replay(capture: Path, port: int) -> int:
                 or frame[42] != 4
             ):
                 continue
-            payload = frame[42 : 34 + int.from_bytes(frame[38:40], "big")]
+            payload = _forwarded(frame[42 : 34 + int.from_bytes(frame[38:40], "big")], ts_us)
             sock = sockets.get(frame[34:36])
             if sock is None:
                 sock = sockets[frame[34:36]] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
