@@ -229,7 +229,8 @@ class AcctRequest:
     sgsn: str | None = None
     rat: int | str | None = None  # RAT type, as the source gives it (compared, never rated)
     ms_tz: bytes | None = None
-    nas_identifier: object | None = None  # NAS-Identifier, when the request has it (`client` may be another)
+    # the names of the NAS the request gives: NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address (`client` is one)
+    nas_names: tuple[object, ...] = ()
     # `time_s` is the reader's own clock (the capture's, the server's Timestamp): an Event-Timestamp far from
     # it is the NAS's clock wrong (False: a time that may be in another zone, a detail file's date line)
     time_sure: bool = True
@@ -427,10 +428,11 @@ class SessionTracker:
         self.ended_states: dict[tuple[object, str], _Ended] = {}
         # client -> session id -> a Stop of a session never seen before, held (with `hold_s`)
         self.orphans: dict[object, dict[str, _Orphan]] = {}
-        # a client's other names: NAS-IP-Address <-> NAS-Identifier, as its requests gave both (RFC 2865
-        # 5.32: a NAS is known by either, or both), so that an Accounting-On/Off by one ends the sessions
-        # keyed by the other
+        # a client's other names: NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address, as its requests gave
+        # them together (RFC 2865 5.32, RFC 3162: a NAS is known by any), so that an Accounting-On/Off by
+        # one ends the sessions keyed by another
         self.aliases: dict[object, set[object]] = {}
+        self.named: set[tuple[object, ...]] = set()  # the sets of names seen (once each)
         self.clock_timed = False  # a session was joined at an Interim-Update without Acct-Session-Time
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
@@ -474,10 +476,13 @@ class SessionTracker:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
             return []
-        name = req.nas_identifier
-        if name is not None and name != req.client:
-            self.aliases.setdefault(req.client, set()).add(name)
-            self.aliases.setdefault(name, set()).add(req.client)
+        names = req.nas_names
+        if len(names) > 1 and names not in self.named:
+            self.named.add(names)
+            for name in names:
+                if name != req.client:
+                    self.aliases.setdefault(req.client, set()).add(name)
+                    self.aliases.setdefault(name, set()).add(req.client)
         key = (req.client, req.session_id)
         if req.status != STATUS_START and (req.session_time is None or self.clock_timed):
             self._session_time_from_clock(key, req)
@@ -611,12 +616,12 @@ class SessionTracker:
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
         re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone).  The
-        client is the one it names by NAS-IP-Address or NAS-Identifier, whichever its sessions were
-        keyed by: one that names itself by NAS-Identifier alone ends those keyed by the NAS-IP-Address
-        its requests gave with that NAS-Identifier."""
+        client is the one it names by NAS-IP-Address, NAS-Identifier or NAS-IPv6-Address, whichever its
+        sessions were keyed by: one that names itself by NAS-Identifier alone ends those keyed by the
+        NAS-IP-Address its requests gave with that NAS-Identifier."""
         when = _event_time(req)
         self._forget_closed(req.time_s)
-        names = {req.client} if req.nas_identifier is None else {req.client, req.nas_identifier}
+        names = {req.client, *req.nas_names}
         for name in list(names):
             names |= self.aliases.get(name, set())
         for client, session_id in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:

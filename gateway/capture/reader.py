@@ -911,14 +911,19 @@ class _Decoder:
         status = _u32(std, radius.ACCT_STATUS_TYPE, "Acct-Status-Type")
         if status is None:
             raise _BadMessage("missing Acct-Status-Type")
-        client = std.get(radius.NAS_IP_ADDRESS) or std.get(NAS_IDENTIFIER) or std.get(NAS_IPV6_ADDRESS) or nas
-        nas_identifier = std.get(NAS_IDENTIFIER)
+        nas_ip, nas_id, nas_ipv6 = (
+            std.get(radius.NAS_IP_ADDRESS),
+            std.get(NAS_IDENTIFIER),
+            std.get(NAS_IPV6_ADDRESS),
+        )
+        client = nas_ip or nas_id or nas_ipv6 or nas
+        nas_names = tuple(name for name in (nas_ip, nas_id, nas_ipv6) if name)
         if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # the client's sessions end (no usage)
             return AcctRequest(
                 status=status,
                 session_id="",
                 client=client,
-                nas_identifier=nas_identifier,
+                nas_names=nas_names,
                 time_s=ts_us // 1_000_000,
                 event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
                 delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
@@ -932,7 +937,7 @@ class _Decoder:
             status=status,
             session_id=session_id,
             client=client,
-            nas_identifier=nas_identifier,
+            nas_names=nas_names,
             time_s=ts_us // 1_000_000,
             line=line,
             event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),

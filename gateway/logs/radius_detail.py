@@ -349,7 +349,11 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         ),
         "",
     )
-    nas_identifier = _string(values["NAS-Identifier"]) if "NAS-Identifier" in values else None
+    nas_names = tuple(
+        _string(values[name])
+        for name in ("NAS-IP-Address", "NAS-Identifier", "NAS-IPv6-Address")
+        if name in values
+    )
     time_s = written if written is not None else int(header_time.timestamp())
     if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end
         event = _event_time(values, lines, written)
@@ -358,7 +362,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
             status=status,
             session_id="",
             client=client,
-            nas_identifier=nas_identifier,
+            nas_names=nas_names,
             time_s=time_s,
             time_sure=written is not None,
             event_time=event,
@@ -401,7 +405,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         status=status,
         session_id=session_id,
         client=client,
-        nas_identifier=nas_identifier,
+        nas_names=nas_names,
         time_s=time_s,
         time_sure=written is not None,
         line=choose_line(class_value, _string(calling) if calling is not None else None, line_from),

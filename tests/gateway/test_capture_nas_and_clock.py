@@ -395,3 +395,48 @@ def test_cli_says_the_requests_a_wrong_nas_clock_dated(
     assert main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["clock_wrong"] == 2 and summary["clock_wrong_first"][1]["at"] == 3
+
+
+def test_accounting_on_by_nas_ipv6_address_over_ipv6_ends_the_sessions_keyed_by_nas_identifier(
+    tmp_path: Path,
+) -> None:
+    """A GGSN over IPv6 (RFC 3162) whose requests carry NAS-Identifier and NAS-IPv6-Address (its sessions
+    keyed by NAS-Identifier), behind an 802.1ad/802.1Q double tag and with a hop-by-hop option header,
+    written by scapy: its Accounting-On naming it by NAS-IPv6-Address alone ended none of them."""
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+    from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    nas6 = bytes.fromhex("20010db8000000000000000000000001")
+    names = attr(95, nas6) + NAS_ID  # NAS-IPv6-Address, NAS-Identifier; no NAS-IP-Address
+    no_ip = attr(4, bytes((192, 0, 2, 1)))
+    msgs = [
+        request(1, acct(1, event=T0).replace(no_ip, names)),
+        request(3, attr(40, u32(7)) + attr(95, nas6) + attr(55, u32(T0 + 100))),
+        request(4, acct(1, event=T0 + 200).replace(no_ip, names)),
+        request(5, acct(2, event=T0 + 500, st=300, octets=(1_000, 2_000), terminate=1).replace(no_ip, names)),
+    ]
+    frames = []
+    for msg, t in zip(msgs, [0, 100, 200, 500], strict=True):
+        for payload, (src, dst), (sport, dport), lag in (
+            (msg, ("2001:db8::1", "2001:db8::a"), (40_000, 1813), 0.0),
+            (response(msg), ("2001:db8::a", "2001:db8::1"), (1813, 40_000), 0.001),
+        ):
+            frame = (
+                Ether(src="00:00:5e:00:53:01", dst="00:00:5e:00:53:02")
+                / Dot1AD(vlan=10)
+                / Dot1Q(vlan=200)
+                / IPv6(src=src, dst=dst)
+                / IPv6ExtHdrHopByHop()
+                / UDP(sport=sport, dport=dport)
+                / Raw(payload)
+            )
+            frame.time = T0 + t + lag
+            frames.append(frame)
+    path = tmp_path / "v6.pcap"
+    wrpcap(str(path), frames)
+    records, report = read(path)
+    assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
+    assert report.rejected == 0 and report.open_sessions == ["sess-1"] and report.unanswered_requests == 0
