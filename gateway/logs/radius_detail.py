@@ -330,6 +330,17 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
     return min((date - offset for date in dates), key=lambda when: abs(when - sent))
 
 
+# what names the accounting client, in this order: the NAS's own attributes, else the address the server
+# got the request from (rlm_detail writes Packet-Src-IPv6-Address for a client over IPv6)
+_CLIENT_NAMES = (
+    "NAS-IP-Address",
+    "NAS-Identifier",
+    "NAS-IPv6-Address",
+    "Packet-Src-IP-Address",
+    "Packet-Src-IPv6-Address",
+)
+
+
 def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     header_line, header_time, values, lines = block
     if "Acct-Status-Type" not in values:
@@ -342,11 +353,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         status = _integer(values, lines, "Acct-Status-Type", STATUS_TYPES)
     written = _integer(values, lines, "Timestamp")
     client = next(
-        (
-            _string(values[name])
-            for name in ("NAS-IP-Address", "NAS-Identifier", "NAS-IPv6-Address", "Packet-Src-IP-Address")
-            if name in values
-        ),
+        (_string(values[name]) for name in _CLIENT_NAMES if name in values),
         "",
     )
     nas_names = tuple(

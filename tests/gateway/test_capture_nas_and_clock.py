@@ -440,3 +440,32 @@ def test_accounting_on_by_nas_ipv6_address_over_ipv6_ends_the_sessions_keyed_by_
     records, report = read(path)
     assert spans(records) == [("sess-1", at(200), 300, 1_000, 2_000, 1)]
     assert report.rejected == 0 and report.open_sessions == ["sess-1"] and report.unanswered_requests == 0
+
+
+def test_detail_clients_over_ipv6_without_nas_attributes_are_told_apart_by_their_address(
+    tmp_path: Path,
+) -> None:
+    """Two NASes over IPv6 that send neither NAS-IP-Address, NAS-Identifier nor NAS-IPv6-Address, with the
+    same Acct-Session-Id: rlm_detail writes the address each request came from as
+    Packet-Src-IPv6-Address. They were one client: the second Start a 'duplicate Start', its Stop billed
+    as the first session's, the first Stop refused as after the session's Stop."""
+
+    def from_nas(block: str, address: str) -> str:
+        block = block.replace("\tNAS-IP-Address = 192.0.2.1\n", "").replace(
+            '\tNAS-Identifier = "ggsn-paris-1"\n', ""
+        )
+        return block.replace("\tTimestamp", f"\tPacket-Src-IPv6-Address = {address}\n\tTimestamp")
+
+    blocks = [
+        from_nas(detail_block(at(0), "Start", "sess-1", event=T0), "2001:db8::1"),
+        from_nas(detail_block(at(100), "Start", "sess-1", event=T0 + 100), "2001:db8::2"),
+        from_nas(
+            detail_block(at(600), "Stop", "sess-1", event=T0 + 600, st=600, up=100, down=200), "2001:db8::1"
+        ),
+        from_nas(
+            detail_block(at(700), "Stop", "sess-1", event=T0 + 700, st=600, up=10, down=20), "2001:db8::2"
+        ),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(100), 600, 10, 20, 1)]
+    assert report.rejected == 0 and report.sessions == 2
