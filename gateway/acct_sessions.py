@@ -87,7 +87,7 @@ CLOSED_MEMORY_S = (
 # Update delivered late (re-sent with Acct-Delay-Time once the session's next request had gone) splits it.
 HOLD_S = 300
 # An Event-Timestamp farther than this from when the request was sent (its capture time, or the time the server
-# logged it, less Acct-Delay-Time), or before 2000, is a NAS clock that is wrong: the request is dated as
+# logged it, less Acct-Delay-Time) and from that time itself, or before 2000, is a NAS clock that is wrong: the request is dated as
 # one without it (when it was sent), and the report lists it.  (10 minutes: a request held up to 7.5
 # minutes without Acct-Delay-Time saying so is still dated by its Event-Timestamp in a detail file's
 # named zone, placed by the quarter hour nearest to when it was sent.)
@@ -470,7 +470,8 @@ class SessionTracker:
         said = req.event_time
         if said is not None and self.check_clock and req.time_sure:
             sent = req.time_s - (req.delay or 0)
-            if said < CLOCK_FLOOR_S or abs(said - sent) > CLOCK_SLACK_S:
+            # (near the time it was seen, it is right, and Acct-Delay-Time wrong)
+            if said < CLOCK_FLOOR_S or min(abs(said - sent), abs(said - req.time_s)) > CLOCK_SLACK_S:
                 self.report.clock_said(where, req.session_id, said, sent)
                 req.event_time, req.event_said = None, said  # (dated when it was sent, as without it)
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):

@@ -469,3 +469,14 @@ def test_detail_clients_over_ipv6_without_nas_attributes_are_told_apart_by_their
     records, report = read_detail(tmp_path, blocks)
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(100), 600, 10, 20, 1)]
     assert report.rejected == 0 and report.sessions == 2
+
+
+def test_an_acct_delay_time_that_is_wrong_leaves_a_right_event_timestamp_alone(tmp_path: Path) -> None:
+    """A NAS whose Acct-Delay-Time is garbage (a counter never reset) and whose Event-Timestamp is the
+    capture's time: the Event-Timestamp is right, nothing is re-dated or said."""
+    msgs = [
+        request(1, acct(1, event=T0, delay=4_000_000)),
+        request(3, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1, delay=4_000_900)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 900]))
+    assert spans(records) == [("sess-1", at(0), 900, 150, 300, 1)] and report.clock_wrong == 0
