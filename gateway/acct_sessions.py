@@ -485,9 +485,17 @@ class SessionTracker:
                     self.aliases.setdefault(req.client, set()).add(name)
                     self.aliases.setdefault(name, set()).add(req.client)
         key = (req.client, req.session_id)
+        timed_by = None
         if req.status != STATUS_START and (req.session_time is None or self.clock_timed):
-            self._session_time_from_clock(key, req)
+            timed_by = self._session_time_from_clock(key, req)
         sig = _signature(req)
+        if timed_by is not None and any(
+            (sig[0], (req.session_time or 0) + slack, *sig[2:]) in timed_by
+            for slack in (-RESEND_SLACK_S, RESEND_SLACK_S)
+        ):
+            # a copy re-sent with Acct-Delay-Time: when it was sent, in whole seconds, may land a second off
+            self.report.retransmissions += 1
+            return []
         ended = self.ended_states.get(key)
         if ended is not None and _event_time(req) < ended.when:
             records = self._after_end(key, ended.state, req, sig, where)
@@ -597,12 +605,15 @@ class SessionTracker:
             return []
         return self._usage(key, state, req, sig, where)
 
-    def _session_time_from_clock(self, key: tuple[object, str], req: AcctRequest) -> None:
+    def _session_time_from_clock(
+        self, key: tuple[object, str], req: AcctRequest
+    ) -> set[tuple[object, ...]] | None:
         """An Interim-Update or Stop without Acct-Session-Time (RFC 2866 5.7 names it for a Stop only; a
         client may leave it out of its Interims) of a session known: its session time is the time of its
         event (Event-Timestamp, else when it was sent) less the session's start.  So is every request's
         of a session joined at an Interim-Update without it (its times count from that Interim's event:
-        an Acct-Session-Time, from the unknown start, is not on that scale)."""
+        an Acct-Session-Time, from the unknown start, is not on that scale).  Returns the requests seen of
+        the session whose time it gave, else None."""
         when = _event_time(req)
         ended = self.ended_states.get(key)
         state = ended.state if ended is not None and when < ended.when else self.sessions.get(key)
@@ -613,6 +624,9 @@ class SessionTracker:
             req.session_time = when - state.start_s  # (before the baseline: an Interim delivered late)
         elif req.session_time is None and state is not None:
             req.session_time = max(0, when - state.start_s)
+        else:
+            return None
+        return state.seen  # (the session's requests: a copy of one is dated within a second of it)
 
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request

@@ -480,3 +480,30 @@ def test_an_acct_delay_time_that_is_wrong_leaves_a_right_event_timestamp_alone(t
     ]
     records, report = read(capture(tmp_path, msgs, [0, 900]))
     assert spans(records) == [("sess-1", at(0), 900, 150, 300, 1)] and report.clock_wrong == 0
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_an_interim_without_session_time_re_sent_a_second_off_is_a_retransmission(
+    tmp_path: Path, joined: bool
+) -> None:
+    """Neither Event-Timestamp nor Acct-Session-Time in the Interim-Updates: each is dated when it was sent,
+    its capture time less Acct-Delay-Time, both in whole seconds. Its copy re-sent 3.2 s later says 3 s:
+    dated a second after the first copy, it was a new Interim, an extra record of 1 s and no octets, the
+    retransmission not counted. A copy within a second of a request of the session is a retransmission."""
+    msgs = [
+        request(2, strip_event(acct(3, event=T0 + 600, octets=(100, 200)), T0 + 600)),
+        request(3, strip_event(acct(3, event=T0 + 600, octets=(100, 200), delay=3), T0 + 600)),
+        request(4, strip_event(acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1), T0 + 900)),
+    ]
+    times_us = [(T0 + 600) * 10**6 + 900_000, (T0 + 604) * 10**6 + 100_000, (T0 + 900) * 10**6]
+    if not joined:
+        msgs.insert(0, request(1, strip_event(acct(1, event=T0), T0)))
+        times_us.insert(0, T0 * 10**6)
+    frames = []
+    for msg, t in zip(msgs, times_us, strict=True):
+        frames.append((t, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))))
+        frames.append((t + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    last = [("sess-1", at(600), 300, 50, 100, None if joined else 2)]
+    assert spans(records) == ([] if joined else [("sess-1", at(0), 600, 100, 200, 1)]) + last
+    assert report.retransmissions == 1 and report.rejected == 0
