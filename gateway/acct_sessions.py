@@ -114,6 +114,14 @@ _FIRST_S = int((datetime.min.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # a
 _LAST_S = int((datetime.max.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # ... to year 9999
 
 LineFrom = Literal["auto", "class", "calling-station-id"]
+# how a request's Event-Timestamp is taken: checked against when it was sent, or as written
+EventTime = Literal["check", "trust"]
+EVENT_TIMES: tuple[EventTime, ...] = ("check", "trust")
+EVENT_TIME_HELP = (
+    "check (default): a request whose Event-Timestamp is more than 10 minutes from when it was sent, or "
+    "before 2000, is a NAS clock that is wrong: dated when it was sent, and listed; trust: every "
+    "Event-Timestamp as written (accounting replayed later, whose requests keep their first times)"
+)
 
 
 def _iso(seconds: int) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from accounting.usage_writer import is_usage_file
+from gateway.acct_sessions import EVENT_TIME_HELP, EVENT_TIMES
 from gateway.capture.reader import (
     ACCT_PORTS,
     REORDER_S,
@@ -82,6 +83,7 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="where the line id comes from (auto: Class when it is text, else Calling-Station-Id)",
     )
+    parser.add_argument("--event-time", choices=EVENT_TIMES, default="check", help=EVENT_TIME_HELP)
     parser.set_defaults(handler=run)
 
 
@@ -113,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
             check_parents(args.out)  # (else "cannot write (File exists)" once the captures were read)
             refuse_same_file(args.out, [*args.captures, *files])
             refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
-        records = records_from_pcap(files, secret, report, ports=ports, line_from=args.line_from)
+        records = records_from_pcap(
+            files, secret, report, ports=ports, line_from=args.line_from, event_time=args.event_time
+        )
     except (CaptureFileError, OutputError) as exc:
         return _fail(exc)
     try:

@@ -50,6 +50,7 @@ from gateway.acct_sessions import (
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
     AcctRequest,
+    EventTime,
     LineFrom,
     Rejects,
     SessionTracker,
@@ -405,12 +406,20 @@ class _Identity:
 class _Decoder:
     """Frames to Accounting-Requests: link layer, IP, UDP, RADIUS, authenticators."""
 
-    def __init__(self, secret: bytes, report: ReadReport, ports: frozenset[int], line_from: LineFrom) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        report: ReadReport,
+        ports: frozenset[int],
+        line_from: LineFrom,
+        *,
+        check_clock: bool = True,
+    ) -> None:
         self.secret = secret
         self.report = report
         self.ports = ports
         self.line_from = line_from
-        self.tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=True)
+        self.tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=check_clock)
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
         self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
         # the same -> the Request Authenticator that response answered: a copy of an answered request
@@ -1048,8 +1057,13 @@ def records_from_pcap(
     *,
     ports: Iterable[int] = ACCT_PORTS,
     line_from: LineFrom = "auto",
+    event_time: EventTime = "check",
 ) -> Iterator[UsageRecord]:
     """Usage records rebuilt from the RADIUS accounting of one capture, several, or a folder of them.
+
+    `event_time`: "check" dates a request whose Event-Timestamp is far from when it was sent as
+    one without it (a NAS clock that is wrong, `SessionTracker`); "trust" takes every
+    Event-Timestamp as written (a capture replayed later whose requests keep their first times).
 
     Several files are merged by packet time (ties: the order given, then file
     order).  Inputs are checked at once (`CaptureFileError` if one cannot be
@@ -1070,7 +1084,7 @@ def records_from_pcap(
         except FdLimitError as exc:
             raise CaptureFileError(f"{compressed} compressed captures to merge: {exc}") from None
     key = secret.encode() if isinstance(secret, str) else bytes(secret)
-    return _records(files, key, report, frozenset(ports), line_from)
+    return _records(files, key, report, frozenset(ports), line_from, event_time)
 
 
 def _numbered(index: int, path: Path, report: ReadReport) -> Iterator[tuple[int, int, int, int, bytes, int]]:
@@ -1095,9 +1109,14 @@ def _cut_short(report: ReadReport, path: Path, cut: CaptureCutShort) -> None:
 
 
 def _records(
-    files: list[Path], secret: bytes, report: ReadReport, ports: frozenset[int], line_from: LineFrom
+    files: list[Path],
+    secret: bytes,
+    report: ReadReport,
+    ports: frozenset[int],
+    line_from: LineFrom,
+    event_time: EventTime = "check",
 ) -> Iterator[UsageRecord]:
-    decoder = _Decoder(secret, report, ports, line_from)
+    decoder = _Decoder(secret, report, ports, line_from, check_clock=event_time == "check")
     report.ports = sorted(ports)
     names = [str(f) for f in files]
     packet = decoder.packet

@@ -19,6 +19,7 @@ from typing import Any
 
 from accounting.records import UsageRecord
 from accounting.usage_writer import is_usage_file
+from gateway.acct_sessions import EVENT_TIME_HELP, EVENT_TIMES
 from gateway.logs.common import LogError, LogReport
 from gateway.logs.osmo_cdr import records_from_osmo_cdr
 from gateway.logs.radius_detail import records_from_radius_detail
@@ -44,6 +45,7 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="where the line id comes from (auto: Class when it is a text id, else Calling-Station-Id)",
     )
+    d.add_argument("--event-time", choices=EVENT_TIMES, default="check", help=EVENT_TIME_HELP)
     _common(d)
     d.set_defaults(handler=cmd_radius_detail)
     o = subparsers.add_parser(
@@ -75,7 +77,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def cmd_radius_detail(args: argparse.Namespace) -> int:
     def read(report: LogReport) -> Iterator[UsageRecord]:
-        return records_from_radius_detail(args.inputs, report, line_from=args.line_from)
+        return records_from_radius_detail(
+            args.inputs, report, line_from=args.line_from, event_time=args.event_time
+        )
 
     return _run("records-from-radius-detail", args, read)
 

@@ -34,6 +34,7 @@ from gateway.acct_sessions import (
     STATUS_START,
     STATUS_STOP,
     AcctRequest,
+    EventTime,
     LineFrom,
     SessionTracker,
     choose_line,
@@ -457,8 +458,12 @@ def records_from_radius_detail(
     report: LogReport | None = None,
     *,
     line_from: LineFrom = "auto",
+    event_time: EventTime = "check",
 ) -> Iterator[UsageRecord]:
     """Usage records from FreeRADIUS detail files (files, or folders of them, merged in time order).
+
+    `event_time`: "check" dates a block whose Event-Timestamp is far from its `Timestamp` (when the
+    server logged it) as one without it; "trust" takes every Event-Timestamp as written.
 
     `LogError` (`file:line: reason`) when a file is not a detail file; a block
     that cannot be used is a reject in `report` with its file and line.
@@ -468,13 +473,15 @@ def records_from_radius_detail(
     report = report if report is not None else LogReport()
     report.files = [str(f) for f in files]
     reserve_open_files(files)
-    return _records(files, report, line_from)
+    return _records(files, report, line_from, event_time)
 
 
-def _records(files: list[Path], report: LogReport, line_from: LineFrom) -> Iterator[UsageRecord]:
+def _records(
+    files: list[Path], report: LogReport, line_from: LineFrom, event_time: EventTime = "check"
+) -> Iterator[UsageRecord]:
     # (records held: a late Interim-Update still closes its record; an Event-Timestamp far from Timestamp
     # is the NAS's clock)
-    tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=True)
+    tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=event_time == "check")
     names = [str(f) for f in files]
     merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
     for _when, index, line, block in merged:

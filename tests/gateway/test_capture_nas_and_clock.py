@@ -507,3 +507,42 @@ def test_an_interim_without_session_time_re_sent_a_second_off_is_a_retransmissio
     last = [("sess-1", at(600), 300, 50, 100, None if joined else 2)]
     assert spans(records) == ([] if joined else [("sess-1", at(0), 600, 100, 200, 1)]) + last
     assert report.retransmissions == 1 and report.rejected == 0
+
+
+def test_event_time_trust_takes_every_event_timestamp_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Accounting replayed a day later (tcpreplay into a lab, radclient to a server logging a detail
+    file) keeps its requests' first times in Event-Timestamp: `--event-time trust` dates the records
+    by them, where the default re-dates them to the replay, saying so."""
+    day = 86_400
+    msgs = [
+        request(1, acct(1, event=T0 - day)),
+        request(3, acct(2, event=T0 - day + 900, st=900, octets=(150, 300), terminate=1)),
+    ]
+    path = capture(tmp_path, msgs, [0, 900])
+    trusted = ReadReport()
+    records = list(records_from_pcap(path, SECRET, trusted, event_time="trust"))
+    assert [(r.start, r.duration_s) for r in records] == [(at(-day), 900)] and trusted.clock_wrong == 0
+    records, checked = read(path)
+    assert [r.start for r in records] == [at(0)] and checked.clock_wrong == 2
+    args = ["records-from-pcap", str(path), "--secret", SECRET.decode(), "--json"]
+    assert main([*args, "--event-time", "trust"]) == 0
+    assert json.loads(capsys.readouterr().out)["clock_wrong"] == 0
+
+    blocks = [
+        detail_block(at(0), "Start", "sess-1", event=T0 - day),
+        detail_block(at(900), "Stop", "sess-1", event=T0 - day + 900, st=900, up=150, down=300),
+    ]
+    (tmp_path / "detail").write_text("".join(blocks))
+    report = LogReport()
+    records = list(records_from_radius_detail(tmp_path / "detail", report, event_time="trust"))
+    assert [r.start for r in records] == [at(-day)] and report.clock_wrong == 0
+    assert (
+        main(["records-from-radius-detail", str(tmp_path / "detail"), "--event-time", "trust", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["clock_wrong"] == 0
+    with pytest.raises(SystemExit) as refused:
+        main(["records-from-radius-detail", str(tmp_path / "detail"), "--event-time", "now"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'now'" in capsys.readouterr().err
