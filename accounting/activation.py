@@ -77,55 +77,90 @@ class FirstStarts:
 
     def __init__(self, cutoffs: Mapping[str, datetime]) -> None:
         self.cutoffs = dict(cutoffs)
+        # The lines still watched (a line seen is read again whatever its other rows: no longer
+        # looked at), each with its activation in microseconds.
         self._limits = {line: micros(at) for line, at in cutoffs.items()}
         self.seen: set[str] = set()  # the lines with a row before their activation
-        self._names: pa.Array | None = None  # the watched lines, sorted (`note_rows`)
-        self._limit_of: np.ndarray | None = None  # their activations, and one that no start is before
+        self._names: pa.Array | None = None  # the lines still watched, sorted (`note_rows`)
+        # their activations in a unit of the starts (microseconds per unit -> the activations in
+        # it, rounded up, and one that no start is before), made as `note_rows` is given them
+        self._limit_of: dict[int, pa.Array] = {}
+        # the last dictionary looked up, the unit, and its entries' activations in it (None: no
+        # watched line among them)
+        self._last: tuple[pa.Array, int, pa.Array | None] | None = None
 
     def note(self, line: Any, first: int) -> None:
         """A line's (an aggregate's) earliest start, in microseconds since 1970."""
         limit = self._limits.get(line)
         if limit is not None and first < limit:
-            self.seen.add(line)
+            self._seen([line])
 
     def early(self) -> dict[str, datetime]:
         """The lines with a row read before their activation: id -> the activation instant."""
         return {line: self.cutoffs[line] for line in self.seen}
 
-    def note_rows(self, lines: pa.Array, starts: np.ndarray, skip: np.ndarray | None = None) -> None:
-        """The starts (microseconds) of a batch's rows, `lines` the batch's line column (a
-        dictionary or text), `skip` the rows not to note (None: none).  A lookup of the
-        dictionary's values, then a comparison per row with its line's activation (a line not
-        watched: the earliest instant there is)."""
+    def _seen(self, lines: Iterable[str]) -> None:
+        """These lines have a row before their activation: no longer watched."""
+        for line in lines:
+            self.seen.add(line)
+            if self._limits.pop(line, None) is not None:
+                self._names, self._last = None, None
+
+    def note_rows(
+        self, lines: pa.Array, starts: np.ndarray, skip: np.ndarray | None = None, unit: int = 1
+    ) -> None:
+        """The starts of a batch's rows, in units of `unit` microseconds (1: microseconds since
+        1970, 1,000: milliseconds, as a Parquet timestamp stores them: compared as they are, the
+        activations rounded up to the unit), `lines` the batch's line column (a dictionary or
+        text), `skip` the rows not to note (None: none).  A lookup of the dictionary's values
+        among the lines still watched, then a comparison per row with its line's activation (a
+        line not watched: the earliest instant there is); nothing once every line is seen."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if self._names is None or self._limit_of is None:
+        if not self._limits:
+            return  # (every watched line seen: nothing more to learn from the month's rows)
+        if self._names is None:
             names = sorted(self._limits)
             self._names = pa.array(names, pa.string())
-            self._limit_of = np.array([*(self._limits[n] for n in names), np.iinfo(np.int64).min], np.int64)
+            self._limit_of = {}
+        limit_of = self._limit_of.get(unit)
+        if limit_of is None:
+            at = np.array([self._limits[n] for n in self._names.to_pylist()], np.int64)
+            limit_of = self._limit_of[unit] = pa.array(
+                np.append(-(-at // unit), np.iinfo(np.int64).min), pa.int64()
+            )
         if not pa.types.is_dictionary(lines.type):
             lines = pc.dictionary_encode(lines)
         dictionary = lines.dictionary
         if not pa.types.is_string(dictionary.type):
             dictionary = dictionary.cast(pa.string())
-        position = pc.index_in(dictionary, value_set=self._names)
-        if position.null_count == len(position):
+        last = self._last
+        if last is not None and last[1] == unit and (last[0] is dictionary or last[0].equals(dictionary)):
+            limits = last[2]  # (the row groups of one file often share one dictionary)
+        else:
+            position = pc.index_in(dictionary, value_set=self._names)
+            limits = None
+            if position.null_count < len(position):
+                limits = limit_of.take(position.fill_null(len(limit_of) - 1))
+            self._last = (dictionary, unit, limits)
+        if limits is None:
             return  # no watched line in the batch
-        unwatched = len(self._limit_of) - 1
-        limits = self._limit_of[position.fill_null(unwatched).to_numpy(zero_copy_only=False)]
+        unwatched = len(limit_of) - 1
         indices = lines.indices
         if indices.null_count:  # (a row without a line: no line's)
-            limits = np.append(limits, self._limit_of[-1])
+            limits = pa.concat_arrays([limits, limit_of[unwatched:]])
             indices = indices.fill_null(len(limits) - 1)
-        index = indices.to_numpy(zero_copy_only=False)
-        before = starts < limits[index]
+        # each row's line's activation gathered by Arrow from the 32-bit indices (NumPy's gather
+        # first widens them; with the unit as stored, the probe of a settled month's row: 5 -> 3 ns)
+        before = starts < limits.take(indices).to_numpy()
         if skip is not None:
             before &= ~skip
         if before.any():
+            index = indices.to_numpy(zero_copy_only=False)
             codes = np.unique(index[before])
-            self.seen.update(dictionary.take(pa.array(codes)).to_pylist())
+            self._seen(dictionary.take(pa.array(codes)).to_pylist())
 
 
 class StartProbe:
@@ -145,8 +180,12 @@ class StartProbe:
 
         start = batch.column("start")
         unread: np.ndarray | None
+        unit = 1  # microseconds per unit of `values`
         if pa.types.is_timestamp(start.type):
-            values = checks.timestamp_micros(start, self.start_type)
+            if start.type.unit in checks.MICROS:  # (compared as stored: no pass to make microseconds)
+                values, unit = checks.stored_values(start), checks.MICROS[start.type.unit]
+            else:
+                values = checks.timestamp_micros(start, self.start_type)
             unread = None if not start.null_count else ~start.is_valid().to_numpy(zero_copy_only=False)
         else:
             if pa.types.is_dictionary(start.type):
@@ -154,7 +193,7 @@ class StartProbe:
             values, unread = checks.read_stamps(start)
         if unread is not None:  # (not read here: a bound that sends the line to be read again)
             values = np.where(unread, 0, values)
-        self.starts.note_rows(batch.column(self.line), values)
+        self.starts.note_rows(batch.column(self.line), values, unit=unit)
 
 
 def split(groups: Iterable[Group], before: Iterable[Group]) -> list[Group]:

@@ -554,6 +554,15 @@ def timestamp_micros(column: pa.Array, duckdb_type: str) -> np.ndarray:
     return _micros_of(_values(column), column.type.unit, duckdb_type)
 
 
+# A Parquet timestamp's units that `stored_values` may be compared in (microseconds per unit).
+MICROS = _MICROS
+
+
+def stored_values(column: pa.Array) -> np.ndarray:
+    """A timestamp column's values as stored, in its unit (anything where NULL)."""
+    return _values(column)
+
+
 def read_stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     """A text column's starts in microseconds, and the rows NULL or not read (None: none)."""
     return _stamps(column)

@@ -336,3 +336,58 @@ def test_a_runs_parts_summed_where_written_are_read_as_one_for_such_lines(tmp_pa
     ]
     bills = {b.id: {i.code: str(i.quantity) for i in b.items} for b in invoice.lines}
     assert bills["NEW"] == {"subscription": "1", "data-fr-over": "1026"}
+
+
+def _probe_batch(lines: list[str], starts_ms: list[int]) -> pa.RecordBatch:
+    """A settled month's batch as the pass reads it: the line a dictionary, the start in ms."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array(lines).dictionary_encode(), pa.array(starts_ms, pa.timestamp("ms", tz="UTC"))],
+        names=["line", "start"],
+    )
+
+
+def test_a_settled_months_starts_are_compared_as_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe of a settled month compares each start in its file's unit (milliseconds) with the
+    line's activation, exactly at the boundary: no pass turns the column into microseconds."""
+    from accounting import usage_arrow_checks
+    from accounting.activation import FirstStarts, micros
+
+    def refused(*args: Any) -> Any:
+        raise AssertionError("starts converted to microseconds")
+
+    monkeypatch.setattr(usage_arrow_checks, "timestamp_micros", refused)
+    activation = datetime.fromisoformat("2026-03-15T00:00:00+00:00")
+    at = micros(activation) // 1000
+    starts = FirstStarts({"NEW": activation, "DTMF": activation, "NEXT": activation})
+    probe = StartProbe(starts, "line", "TIMESTAMP WITH TIME ZONE")
+    probe(_probe_batch(["NEW", "DTMF", "OLD", "NEXT"], [at - 1, at, at - 10**9, at + 1]))
+    assert starts.early() == {"NEW": activation}
+
+
+def test_a_line_seen_is_no_longer_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once every watched line has a row before its activation, the month's other batches are not
+    looked at (each lookup cost a settled month of 30 M rows 0.3 CPU-s); until then, the lines
+    still watched are."""
+    import pyarrow.compute as pc
+
+    from accounting.activation import FirstStarts, micros
+
+    lookups: list[int] = []
+    real = pc.index_in
+
+    def index_in(values: Any, **kwargs: Any) -> Any:
+        lookups.append(len(kwargs["value_set"]))
+        return real(values, **kwargs)
+
+    monkeypatch.setattr(pc, "index_in", index_in)
+    activation = datetime.fromisoformat("2026-03-15T00:00:00+00:00")
+    at = micros(activation) // 1000
+    starts = FirstStarts({"NEW": activation, "DTMF": activation})
+    probe = StartProbe(starts, "line", "TIMESTAMP WITH TIME ZONE")
+    probe(_probe_batch(["NEW", "DTMF"], [at - 1, at]))
+    probe(_probe_batch(["DTMF", "NEW", "OLD"], [at + 5, at - 5, at - 5]))  # (NEW no longer looked up)
+    probe(_probe_batch(["DTMF", "OLD"], [at - 2, at]))
+    assert starts.early() == {"NEW": activation, "DTMF": activation}
+    assert lookups == [2, 1, 1]
+    probe(_probe_batch(["DTMF", "NEW"], [at - 9, at - 9]))
+    assert lookups == [2, 1, 1]  # every line seen: nothing looked up
