@@ -94,6 +94,14 @@ def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:
     return out
 
 
+def time_share(n: I64, elapsed: I64 | int, duration: I64 | int) -> I64:
+    """The bytes of `n` carried in the first `elapsed` of a session's `duration` seconds: a session's
+    bytes are spread over its time (the cut of a move, `simulator.device.Device._play`, and the cut
+    of a report going on at the period's end, whose later bytes fall after it, share them so)."""
+    out: I64 = np.asarray(n, dtype=np.int64) * elapsed // np.maximum(duration, 1)
+    return out
+
+
 def scan_bytes(rng: np.random.Generator, apn: ApnSpec | None, durations: I64) -> tuple[I64, I64]:
     """(up, down) bytes of unsolicited inbound probes on a public address during sessions of
     `durations` s, drawn from the line's scan stream `rng` (`gateway.scans`: the gateway serving a

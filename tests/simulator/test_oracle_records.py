@@ -332,3 +332,55 @@ def test_a_persistent_connection_back_from_a_server_outage_sends_its_missed_repo
         196 + publishes * 162 + pings * 82,
         96 + publishes * 44 + pings * 42,
     )
+
+
+def test_a_report_cut_at_the_periods_end_carries_the_bytes_of_its_time_before_the_end(tmp_path: Path) -> None:
+    """A report going on at the period's end is cut there (cause 20) and carries only the bytes of its
+    time before the end: its bytes are spread over its time, as at a move's cut (docs/scenarios.md,
+    "Where the numbers come from").  A TLS 1.3 report (930 / 1,660 B in 3 s) cut a second after its
+    start was billed all its bytes in a 1-s record."""
+    for extra in (1, 2):  # the period ends `extra` s after the 12:00 report
+        doc = scenario(
+            f"oracle-report-cut-{extra}",
+            4,
+            {"start": "2026-01-31T00:00:00Z", "end": f"2026-01-31T12:00:{extra:02d}Z"},
+            [lines("T", 1), lines("M", 1)],
+            [group("t", "https-tls13"), group("m", "mqtt-tls13-qos1")],
+        )
+        rows = run(tmp_path, doc)
+        cut = sorted(
+            (r["line"], r["duration_s"], r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20
+        )
+        # HTTPS TLS 1.3: 930 up, 1,660 down in 3 s; MQTT TLS 1.3: 900 up, 1,611 down in 3 s
+        assert cut == [
+            ("M1", extra, 900 * extra // 3, 1611 * extra // 3),
+            ("T1", extra, 930 * extra // 3, 1660 * extra // 3),
+        ]
+        # the reports before, whole and released
+        assert {
+            (r["line"], r["bytes_up"], r["bytes_down"], r["cause"]) for r in rows if r["cause"] != 20
+        } == {
+            ("M1", 900, 1611, 0),
+            ("T1", 930, 1660, 0),
+        }
+
+
+def test_an_answer_to_a_command_going_on_at_the_periods_end_is_cut_there(tmp_path: Path) -> None:
+    """A device answers each command (MT SMS) with a report at once: one delivered in the period's last
+    seconds ran past its end, a record into the next second of the month released normally."""
+    doc = scenario(
+        "oracle-answer-cut",
+        6,
+        {"start": "2026-01-31T12:00:00Z", "end": "2026-01-31T12:10:00Z"},
+        [lines("T", 12)],
+        [
+            group("t", "https-tls13", period="1d")
+            | {"mt_sms": {"sender": "20500", "text": "LOCATE", "rate_per_day": 86400}}
+        ],
+    )
+    rows = run(tmp_path, doc)
+    end = ts("2026-01-31T12:10:00")
+    assert all(r["start"].timestamp() + r["duration_s"] <= end for r in rows)
+    cut = [(end - r["start"].timestamp(), r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20]
+    assert cut  # commands about every second: answers going on at the end on some of the 12 lines
+    assert {(d, up, down) for d, up, down in cut} <= {(d, 930 * d // 3, 1660 * d // 3) for d in (1, 2)}
