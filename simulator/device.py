@@ -30,7 +30,6 @@ from simulator.profiles import Exchange, Profile
 from simulator.scenario import EventStream, Group, Outage
 from simulator.stats import GroupStats
 from simulator.traffic import (
-    Sessions,
     draw_period,
     draw_phase,
     per_report_sessions,
@@ -253,25 +252,46 @@ class Device:
         abnormal: bool = False,
         retry: bool = False,
         charging: I64 | None = None,
-        move: int | None = None,
+        moves: tuple[int, ...] = (),
         still_open: bool = False,
     ) -> None:
         """Data sessions of this device: the bulk path, or the gateway's per-call path (`_play`) when
-        the shard plays every session so or a move at `move` falls into them.  `still_open`: they
+        the shard plays every session so or moves at `moves` fall into them.  `still_open`: they
         are going on at the period's end, their `duration` cut there: the device has not released
-        them, the operator closes their records (cause 20)."""
+        them, the operator closes their records (cause 20).
+
+        One whose `duration` runs past the period's end is cut there so, and carries the bytes of
+        its time before the end only: a session's bytes are spread over its time (`time_share`, as
+        at a move's cut), and those after the end are not sent in the period (a TLS 1.3 report cut
+        a second after its start: 310 / 553 B of its 930 / 1,660)."""
         n = int(start.shape[0])
         if n == 0:
             return
         self.stats.data_sessions += n
         if charging is None:
             charging = self._charging(n, retry)
-        if self.shard.per_call or move is not None:
-            self.env.process(self._play(start, duration, up, down, charging, abnormal, move, still_open))
-            return
-        self.shard.batcher.add(
-            self.stretch(), self.gi, start, duration, up, down, charging, abnormal, still_open
-        )
+        parts = [(start, duration, up, down, charging, still_open)]
+        over = start + duration > self.T
+        if over.any():
+            cut, keep = self.T - start[over], ~over
+            parts = [
+                (
+                    start[over],
+                    cut,
+                    time_share(up[over], cut, duration[over]),
+                    time_share(down[over], cut, duration[over]),
+                    charging[over],
+                    True,
+                ),
+                (start[keep], duration[keep], up[keep], down[keep], charging[keep], still_open),
+            ]
+        for st, du, u, w, c, going_on in parts:
+            if not st.shape[0]:
+                continue
+            if self.shard.per_call or moves:
+                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on))
+            else:
+                self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
 
     def _play(
         self,
@@ -281,15 +301,17 @@ class Device:
         down: I64,
         charging: I64,
         abnormal: bool,
-        move: int | None = None,
+        moves: tuple[int, ...] = (),
         still_open: bool = False,
     ) -> Generator[simpy.Event, Any, None]:
         """Sessions played through the gateway as they happen.
 
-        A session that a move at `move` falls into is cut there by the gateway like any context
-        (`Network.move`: a partial record with the move's cause, in the network where its bytes
-        went; every record in the zone where the session was opened) and goes on to its end.  Its bytes are shared in proportion to the time on each side:
-        those before the move are counted when it opens (so the cut finds them), the rest at its end.
+        A session that moves at `moves` fall into is cut at each of them by the gateway like any
+        context (`Network.move`: a partial record with the move's cause, in the network where its
+        bytes went; every record in the zone where the session was opened) and goes on to its end.
+        Its bytes are shared in proportion to the time between the cuts (`time_share`): those
+        before the first move are counted when it opens (so the cut finds them), those between two
+        moves once the first of them is made, the rest at its end.
         """
         for s, d, u, w, c in zip(
             start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True
@@ -300,16 +322,22 @@ class Device:
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
                 continue
-            if move is not None and s < move < s + d:
-                u0, w0 = (int(x) for x in time_share(np.array([u, w]), int(move - s), int(d)))
-                self.net.transfer(self.env.now, res.session_id, u0, w0)
-                u, w = u - u0, w - w0
-            if d:
-                yield self.env.timeout(d)
-            if self.net.session_open(res.session_id):
-                self.net.transfer(self.env.now, res.session_id, u, w)
+            sid, sent_u, sent_w, at, end = res.session_id, 0, 0, s, self.env.now + d
+            for move in (m for m in moves if s < m < s + d):
+                if at > self.env.now:  # the move at `at` made (the device's process first at that time)
+                    yield self.env.timeout(at - self.env.now)
+                    yield self.env.timeout(0)
+                if not self.net.session_open(sid):
+                    break
+                to_u, to_w = (int(x) for x in time_share(np.array([u, w]), move - s, d))
+                self.net.transfer(self.env.now, sid, to_u - sent_u, to_w - sent_w)
+                sent_u, sent_w, at = to_u, to_w, move
+            if end > self.env.now:
+                yield self.env.timeout(end - self.env.now)
+            if self.net.session_open(sid):
+                self.net.transfer(self.env.now, sid, u - sent_u, w - sent_w)
                 if not still_open:  # else open at the period's end: `Network.flush` closes its record
-                    self.net.close_session(self.env.now, res.session_id, abnormal=abnormal)
+                    self.net.close_session(self.env.now, sid, abnormal=abnormal)
 
     def apn_allowed(self) -> bool:
         return self.group.apn in self.shard.allowed_apns(self.ident.offer)
@@ -338,21 +366,29 @@ class Device:
                 s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.rng_scan)
                 charging = self._charging(int(s.start.shape[0]), retry=False)
                 across = s.start + s.duration > t1
-                if self._moves_only_at(t1) and across.any():  # the context goes on across the move
+                if self._moves_only_at(t1) and across.any():
+                    # the context goes on across the move, and across every move after it while it lasts
+                    moves, stop = self._moves_from(t1, int((s.start + s.duration).max()))
+                    duration = s.duration if stop is None else np.minimum(s.duration, stop - s.start)
                     keep = ~across
                     self.sessions(
                         s.start[across],
-                        s.duration[across],
+                        duration[across],
                         s.up[across],
                         s.down[across],
                         charging=charging[across],
-                        move=t1,
+                        moves=moves,
                     )
                     self.sessions(
                         s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
                     )
-                else:  # the session ends at the stretch's end (an outage, a SIM swap, the run's end)
-                    self._ended_by(t1, s, charging)
+                else:
+                    # the session ends at the stretch's end (an outage, a SIM swap); one going on at
+                    # the period's end is cut there (`sessions`)
+                    duration = s.duration
+                    if t1 < self.T:
+                        duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
+                    self.sessions(s.start, duration, s.up, s.down, charging=charging)
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
@@ -392,31 +428,20 @@ class Device:
                 self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
                 self.context = None
 
-    def _ended_by(self, t1: int, s: Sessions, charging: I64) -> None:
-        """Report sessions `s` that end at `t1` at the latest (an outage, a SIM swap, the period's
-        end).  One going on at the period's end is cut there and not released (its record closed by
-        the operator, cause 20), and carries the bytes of its time before the end only: a session's
-        bytes are spread over its time (`time_share`, as at a move's cut), and those after the end
-        are not sent in the period (a TLS 1.3 report cut a second after its start: 310 / 553 B of
-        its 930 / 1,660)."""
-        across = s.start + s.duration > t1
-        duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
-        if t1 >= self.T and across.any():
-            keep = ~across
-            self.sessions(
-                s.start[across],
-                duration[across],
-                time_share(s.up[across], duration[across], s.duration[across]),
-                time_share(s.down[across], duration[across], s.duration[across]),
-                charging=charging[across],
-                still_open=True,
-            )
-            self.sessions(s.start[keep], duration[keep], s.up[keep], s.down[keep], charging=charging[keep])
-        else:
-            self.sessions(s.start, duration, s.up, s.down, charging=charging)
-
     def _outage_at(self, t: int) -> bool:
         return any(d[0] == t and d[2] == "outage" for d in self.decisions)
+
+    def _moves_from(self, t: int, until: float) -> tuple[tuple[int, ...], int | None]:
+        """The moves at `t` (roaming moves or clock changes only) and those after it before `until`,
+        each of which cuts a session going on across them, and the time of the first other decision
+        between (a SIM swap), where such a session ends, if any (an outage's start left out)."""
+        moves = [t]
+        for at in sorted({d[0] for d in self.decisions if t < d[0] < until}):
+            if self._moves_only_at(at):
+                moves.append(at)
+            elif any(d[0] == at and d[2] != "outage" for d in self.decisions):
+                return tuple(moves), at
+        return tuple(moves), None
 
     def _moves_only_at(self, t: int) -> bool:
         """Whether the decisions at `t` are roaming moves or clock changes only (before the run's end)."""
@@ -637,8 +662,9 @@ class Device:
         start = failed.pop()
         self._failed_sessions(failed)  # the earlier ones first: charging ids in the order of the attempts
         failed.clear()
-        if self._moves_only_at(at):
-            self._failed_sessions([start], move=at)
+        if self._moves_only_at(at):  # cut at every move while it lasts
+            moves, stop = self._moves_from(at, start + busy)
+            self._failed_sessions([start], duration=None if stop is None else stop - start, moves=moves)
         else:
             self._failed_sessions([start], duration=at - start)
 
@@ -652,7 +678,7 @@ class Device:
         self,
         starts: list[int],
         duration: int | None = None,
-        move: int | None = None,
+        moves: tuple[int, ...] = (),
         fa: Exchange | None = None,
     ) -> None:
         """Sessions of reconnection attempts that reached the gateway but not the server (`fa`: what
@@ -686,7 +712,7 @@ class Device:
                     up[part],
                     down[part],
                     retry=True,
-                    move=move,
+                    moves=moves,
                     still_open=still_open,
                 )
 
@@ -795,8 +821,8 @@ class Device:
                 np.full(len(got), int(self.env.now), dtype=np.int64),
                 self.rng_scan,
             )
-            if self.apn_allowed():  # one going on at the period's end is cut there
-                self._ended_by(self.T, s, self._charging(len(got), retry=False))
+            if self.apn_allowed():  # one going on at the period's end is cut there (`sessions`)
+                self.sessions(s.start, s.duration, s.up, s.down)
             else:
                 self.stats.session_refusals += len(got)
 

@@ -384,3 +384,71 @@ def test_an_answer_to_a_command_going_on_at_the_periods_end_is_cut_there(tmp_pat
     cut = [(end - r["start"].timestamp(), r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20]
     assert cut  # commands about every second: answers going on at the end on some of the 12 lines
     assert {(d, up, down) for d, up, down in cut} <= {(d, 930 * d // 3, 1660 * d // 3) for d in (1, 2)}
+
+
+def test_every_move_inside_a_session_cuts_its_record(tmp_path: Path) -> None:
+    """A trip to Germany that starts and ends inside one session: a report of 3 s (moves 1 and 2 s
+    into it) and a CoAP reconnection attempt of 62 s (moves 4 and 34 s into it).  Each move cuts a
+    record (cause 24) in the network where its bytes went, every record in the zone where the
+    session was opened, its bytes shared by time (docs/scenarios.md, "Outages" and "Behaviour keys").
+    The session was cut at the first move only: its second record ran on to its end in Germany."""
+
+    def trip(start: str, end: str) -> dict[str, Any]:
+        return {"trips": [{"share": 1.0, "start": start, "end": end, "plmn": "26201"}]}
+
+    doc = scenario(
+        "oracle-two-moves",
+        9,
+        {"start": "2026-03-10", "days": 1},
+        [lines("T", 1, "europe"), lines("C", 1, "europe")],
+        [
+            group("t", "https-tls13", mobility=trip("2026-03-10T10:00:01Z", "2026-03-10T10:00:02Z")),
+            group(
+                "c",
+                "coap",
+                reconnect={"policy": "immediate"},
+                mobility=trip("2026-03-10T10:00:00Z", "2026-03-10T10:00:30Z"),
+            ),
+        ],
+    )
+    doc["events"] = {
+        "outages": [
+            {
+                "kind": "server",
+                "start": "2026-03-10T09:00:00Z",
+                "end": "2026-03-10T11:00:00Z",
+                "groups": ["c"],
+            }
+        ]
+    }
+    per_line = by_line(run(tmp_path, doc))
+    ten = ts("2026-03-10T10:00:00")
+
+    def session(line: str, start: int) -> list[tuple[int, int, int, int, int, str, str]]:
+        first = next(r for r in per_line[line] if r["start"].timestamp() == start)
+        return [
+            (
+                r["sequence"],
+                r["start"].timestamp() - start,
+                r["duration_s"],
+                r["bytes_up"],
+                r["cause"],
+                r["zone"],
+                r["serving_plmn"],
+            )
+            for r in per_line[line]
+            if r["session"] == first["session"]
+        ]
+
+    # the 10:00 report, 930 B up in 3 s: a third each second
+    assert session("T1", ten) == [
+        (1, 0, 1, 310, 24, "fr", "20801"),
+        (2, 1, 1, 310, 24, "fr", "26201"),
+        (3, 2, 1, 310, 0, "fr", "20801"),
+    ]
+    # CoAP attempts every 62 s from 09:00: the one from 09:59:56 (3,596 s) to 10:00:58; 450 B up
+    assert session("C1", ten - 4) == [
+        (1, 0, 4, 450 * 4 // 62, 24, "fr", "20801"),
+        (2, 4, 30, 450 * 34 // 62 - 450 * 4 // 62, 24, "fr", "26201"),
+        (3, 34, 28, 450 - 450 * 34 // 62, 0, "fr", "20801"),
+    ]
