@@ -10,6 +10,7 @@ Times are whole seconds from the start of the run's period (int64).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,18 +151,22 @@ def persistent_session(
 
     The connection costs its set-up (when `connect`), one `publish` per report, and
     one keep-alive ping cycle for every full keep-alive interval without traffic
-    (MQTT 3.1.1 3.1.2.10: the client pings when it has sent nothing for the interval).
-    `since`: on a connection going on from an earlier stretch, the time it last sent; its
-    keep-alive timer runs from there, and the pings before t0 were that stretch's.  `scans`: the
-    line's scan stream.
+    (MQTT 3.1.1 3.1.2.10: the client pings when it has sent no control packet for the interval):
+    a ping at `keepalive` after the last packet sent (the set-up, a publish, a ping), before the
+    next publish and before t1.  One due on a publish's second is not sent (the publish resets
+    the timer; it was counted when the report period is a multiple of the keep-alive), nor one due
+    at t1 (the stretch's end: the next stretch's, the connection's close, or the period's end).
+    `since`: on a connection going on from an earlier stretch, the time it last sent before its
+    pings; its keep-alive timer runs from there, and the pings before t0 were that stretch's.
+    `scans`: the line's scan stream.
     """
     assert profile.connect is not None and profile.ping is not None
     payload = payload_sizes(rng, app.payload, times.shape[0])
     p_up, p_down = profile.publish_bytes(payload)
     edges = np.concatenate(([t0 if since is None else since], times, [t1])).astype(np.float64)
-    pings = int(np.floor(np.diff(edges) / app.keepalive_s).sum())
+    pings = int(np.maximum(np.ceil(np.diff(edges) / app.keepalive_s) - 1, 0).sum())
     if since is not None:
-        pings -= int((t0 - since) // app.keepalive_s)
+        pings -= max(math.ceil((t0 - since) / app.keepalive_s) - 1, 0)
     up = int(p_up.sum()) + pings * profile.ping.up
     down = int(p_down.sum()) + pings * profile.ping.down
     if connect:

@@ -185,9 +185,10 @@ def test_partial_records_at_the_clock_change_and_moves_count_their_cuts_from_the
         ("2026-03-31T12:00:00", 20, "20801"),
     ]
     ends = [ts(c[0]) for c in cuts[1:]] + [ts("2026-04-01T00:00:00")]
-    # mqtt-qos1: set-up 196 up / 96 down; publish 162 (PUBLISH 122 + ACK 40) / 44; 3 pings an hour
-    # at 20 min (82 / 42 each); 96 reports
-    up, down = 196 + 96 * 162 + 288 * 82, 96 + 96 * 44 + 288 * 42
+    # mqtt-qos1: set-up 196 up / 96 down; publish 162 (PUBLISH 122 + ACK 40) / 44; 2 pings an hour
+    # at 20 min (82 / 42 each: at :20 and :40; none at the hour, when the publish resets the
+    # keep-alive timer, nor at the period's end; 3 were counted); 96 reports
+    up, down = 196 + 96 * 162 + 192 * 82, 96 + 96 * 44 + 192 * 42
     for records in by_line(rows).values():
         assert [(r["start"].timestamp(), r["cause"], r["serving_plmn"]) for r in records] == [
             (ts(s), c, p) for s, c, p in cuts
