@@ -207,3 +207,26 @@ def test_autodiagnostic_is_watched_only_with_the_autogestion_it_requires(tmp_pat
     assert new_alarms and min(a["time"] for a in new_alarms) >= "2026-03-15T00:00:00+00:00"
     errors = json.loads((run.out_dir / "invoice.json").read_text())["errors"]
     assert {e["line"] for e in errors} >= {"OLD1", "OLD2"}
+
+
+def test_sms_and_calls_in_the_power_on_network_search_are_refused_unbilled(tmp_path: Path) -> None:
+    """Until its module has registered (the group's `network_search` after the activation), a device
+    has no network: its SMS and calls due then are refused (counted, no record), as in the search
+    after an area outage."""
+    d = doc()
+    d["period"] = {"start": "2026-03-14T23:00:00Z", "end": "2026-03-15T01:00:00Z"}
+    d["inventory"]["lines"][1]["count"] = 2
+    search = 60
+    d["groups"][1] = {
+        "name": "new",
+        "lines": "NEW",
+        "network_search": f"{search}s",
+        "sms": [{"kind": "heartbeat", "every": "5s", "dest": "0612345678", "size": 20}],
+        "calls": [{"kind": "voice", "every": "7s", "dest": "0140000000", "duration": "1s"}],
+    }
+    result = simulate(parse_scenario(d, "unit.yaml"), tmp_path / "search", invoice=False)
+    used = sorted(r["start"].timestamp() for r in rows(result.out_dir) if r["line"].startswith("NEW"))
+    assert used and used[0] >= SINCE.timestamp() + search
+    st = result.groups["new"]
+    assert st.sms_refused == 2 * search // 5  # a heartbeat every 5 s on each line in the search
+    assert st.calls_refused >= 2 * (search // 7) and st.calls_answered > 0
