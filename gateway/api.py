@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.errors import ConfigError as ConfigError
     from gateway.errors import GatewayError as GatewayError
     from gateway.events import ContextInfo as ContextInfo
+    from gateway.icmplimit import DEST_UNREACH as DEST_UNREACH
+    from gateway.icmplimit import HOST_UNREACH as HOST_UNREACH
+    from gateway.icmplimit import IcmpRateLimit as IcmpRateLimit
     from gateway.identity import luhn_check_digit as luhn_check_digit
     from gateway.internet import DEFAULT_INTERNET as DEFAULT_INTERNET
     from gateway.internet import Internet as Internet
@@ -89,6 +92,8 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.wire import MSS as MSS
     from gateway.wire import SERVER as SERVER
     from gateway.wire import SYN as SYN
+    from gateway.wire import SYN_RETRIES as SYN_RETRIES
+    from gateway.wire import SYN_RTO_S as SYN_RTO_S
     from gateway.wire import UDP_HEADER as UDP_HEADER
     from gateway.wire import TcpWire as TcpWire
     from gateway.wire import play as play
@@ -118,6 +123,7 @@ _CONTRACT: dict[str, str] = {
         ("gateway.capture.frames", "is_own_capture"),
         ("gateway.errors", "ConfigError GatewayError"),
         ("gateway.events", "ContextInfo"),
+        ("gateway.icmplimit", "DEST_UNREACH HOST_UNREACH IcmpRateLimit"),
         ("gateway.identity", "luhn_check_digit"),
         ("gateway.internet", "DEFAULT_INTERNET Internet Route RouteKind load_internet parse_internet"),
         ("gateway.ipv4", "DF MF Reassembly checksum datagram_of fragment_fields"),
@@ -133,7 +139,7 @@ _CONTRACT: dict[str, str] = {
         ),
         (
             "gateway.wire",
-            "DEVICE HEADER ICMP_UNREACHABLE MSS SERVER SYN TcpWire UDP_HEADER play prompt_acks refused"
+            "DEVICE HEADER ICMP_UNREACHABLE MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER play prompt_acks refused"
             " segments syns unanswered unreachable",
         ),
     )

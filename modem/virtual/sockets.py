@@ -63,6 +63,7 @@ and that ICMP message (`gateway.wire.unreachable`).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from collections.abc import Callable
@@ -70,19 +71,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.api import (
+    DEST_UNREACH,
     DEVICE,
     HEADER,
+    HOST_UNREACH,
     ICMP_UNREACHABLE,
     SERVER,
+    SYN,
+    SYN_RETRIES,
+    SYN_RTO_S,
     UDP_HEADER,
+    IcmpRateLimit,
     Route,
     RouteKind,
     TcpWire,
     segments,
+    syns,
     unanswered,
 )
 from gateway.api import refused as refused_connect
-from gateway.api import unreachable as unreachable_connect
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 from modem.virtual.tls import TlsError, TlsSession, TlsSettings
 
@@ -99,6 +106,11 @@ WINDOW = 65535  # bytes a connection lets wait for the downlink before its socke
 FAIL_CONNECT = "connect"  # refused by the policy, or the real endpoint refused / was unreachable
 FAIL_DNS = "dns"  # a name the Internet table does not know (unknown: fail)
 FAIL_TLS = "tls"  # the TLS handshake failed (`Socket.tls.error` says why)
+
+# codes of the ICMP destination unreachable the network answers a datagram with (RFC 792, RFC 1812;
+# a connect's SYN without route: `HOST_UNREACH`)
+PORT_UNREACH = 3  # a real endpoint's host, nothing on the datagram's port
+PROHIBITED = 13  # communication administratively prohibited: a destination the policy refuses
 
 
 class SocketIO(Protocol):
@@ -192,6 +204,11 @@ class Socket:
         return self.connected and (self.tls is None or (self.tls.up and not self.tls.failed))
 
 
+def _device(ctx: Context) -> bytes:
+    """The device's address on `ctx`, as the ICMP rate limits know a destination."""
+    return ipaddress.ip_address(ctx.ip).packed if ctx.ip else b""
+
+
 def _no_id() -> int | None:
     return None
 
@@ -231,6 +248,9 @@ class TcpSockets:
     on_context_lost: dict[str, Callable[[Context], None]] = field(default_factory=dict)
     listeners: dict[int, Listener] = field(default_factory=dict)
     draining: set[Socket] = field(default_factory=set)  # closed by the module, data still on the uplink
+    #: the ICMP errors the network sends the device, limited as a Linux host limits them (the rule
+    #: the PPP bearer's forwarder and the simulator follow too: `gateway.icmplimit`)
+    icmp_limit: IcmpRateLimit = field(default_factory=IcmpRateLimit)
 
     def open(
         self,
@@ -376,34 +396,63 @@ class TcpSockets:
         as the policy's refusal is (the SYN, the reset) and told once that exchange has crossed the link;
         `unreachable`: the network answered it "destination unreachable" (ICMP: no route to the host),
         the SYNs sent until then and the ICMP message counted (`gateway.wire.unreachable`), told
-        likewise; a real endpoint that never answered (timed out: the module gave up) cost the SYN
-        and its retransmissions until then (`gateway.wire.syns`: 7 SYNs in the 75 s of a timeout)."""
+        likewise, unless the ICMP rate limits keep that answer back (`_no_route`); a real endpoint
+        that never answered (timed out: the module gave up) cost the SYN and its retransmissions
+        until then (`gateway.wire.syns`: 7 SYNs in the 75 s of a timeout)."""
         if not self._current(sock):
             return
         m = self.modem
         if sock.real and sock.proto == "TCP" and self.io is not None and sock.handle is not None:
             elapsed = m.now - sock.opened_at
-            if refused:
-                billed = refused_connect(elapsed)
-            elif unreachable:
-                billed = unreachable_connect(elapsed)
-            else:
-                billed = unanswered(elapsed)
+            if unreachable:
+                self._no_route(sock, syns(elapsed))
+                return
+            billed = refused_connect(elapsed) if refused else unanswered(elapsed)
             m.net.count(sock.ctx, *billed)
             sock.handle = None
-            if (refused or unreachable) and sock.up_at > m.now:
+            if refused and sock.up_at > m.now:
                 self._later(sock, sock.up_at - m.now, lambda: self.failed(sock))
                 return
+        self._fail(sock)
+
+    def _fail(self, sock: Socket) -> None:
         self.sockets.pop(sock.sid, None)
         kind = sock.route.kind
         sock.on_fail(sock, FAIL_DNS if kind is RouteKind.UNRESOLVED else FAIL_CONNECT)
 
+    def _no_route(self, sock: Socket, sent: int) -> None:
+        """The network has no route to a real connect's host: its ICMP "host unreachable" answers
+        the `sent`-th SYN now if the rate limits let it go (`icmp_limit`), and the connect fails
+        (its SYNs and the ICMP message billed, told once that has crossed the link).  Else that SYN
+        goes unanswered, as on Linux: the stack sends it again on its timer (1, 3, 7 ... s after the
+        first, `gateway.wire.syns`), which the network answers when the limits allow; past the last
+        retransmission the connect gives up unanswered."""
+        m = self.modem
+        if not self._current(sock) or sock.handle is None:
+            return
+        if self.icmp_limit.allow(m.now, _device(sock.ctx), DEST_UNREACH, HOST_UNREACH):
+            m.net.count(sock.ctx, SYN * sent, ICMP_UNREACHABLE)
+        elif sent <= SYN_RETRIES:
+            again = sock.opened_at + SYN_RTO_S * (2.0**sent - 1.0)  # the next retransmission
+            self._later(sock, max(again - m.now, 0.0), lambda: self._no_route(sock, sent + 1))
+            return
+        else:
+            m.net.count(sock.ctx, SYN * sent, 0)
+        sock.handle = None
+        if sock.up_at > m.now:
+            self._later(sock, sock.up_at - m.now, lambda: self.failed(sock))
+            return
+        self._fail(sock)
+
     def unreachable(self, sock: Socket) -> None:
         """An ICMP destination unreachable came back for a datagram of `sock` (a refused destination,
-        or a real endpoint with nothing on its port): counted by the gateway; the module's stack
+        or a real endpoint with nothing on its port): counted by the gateway, unless the ICMP rate
+        limits kept it back (`icmp_limit`: six at once, then one a second); the module's stack
         drops it (UDP: the datagram is lost, the socket stays)."""
         if (self._current(sock) or sock.draining) and sock.ctx.active:
-            self.modem.net.count(sock.ctx, 0, ICMP_UNREACHABLE)
+            code = PROHIBITED if sock.route.kind is RouteKind.REFUSED else PORT_UNREACH
+            if self.icmp_limit.allow(self.modem.now, _device(sock.ctx), DEST_UNREACH, code):
+                self.modem.net.count(sock.ctx, 0, ICMP_UNREACHABLE)
 
     def received(self, sock: Socket, data: bytes) -> None:
         """`data` came from the remote end (a TCP chunk as read, or one datagram): counted by the

@@ -1,5 +1,5 @@
 """The ICMP errors the PPP forwarder's hosts send the device are limited as Linux limits them
-(`modem.virtual.ppp.icmplimit`): per destination, for the whole host, never "fragmentation needed"."""
+(`gateway.icmplimit`): per destination, for the whole host, never "fragmentation needed"."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import logging
 
 import pytest
 
-from modem.virtual.ppp.icmplimit import IcmpRateLimit
+from gateway.api import ICMP_UNREACHABLE, SYN, SYN_RTO_S, UDP_HEADER, IcmpRateLimit, build_network
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
+from tests.modem.test_billed_alike import ALLOWED, UNREACHABLE_HOST, NoRoute, _bg96
+from tests.modem.test_moves_billed_alike import EPOCH, Sink, at
 from tests.modem.test_ppp import online
 
 DEVICE = bytes([10, 64, 0, 9])
@@ -74,3 +76,74 @@ def test_a_burst_of_refused_datagrams_gets_six_icmp_errors_then_one_a_second(
         "5 ICMP errors to the device not sent for the rate limits (5 per destination, 0 global)"
         in caplog.text
     )
+
+
+# ----- the module stacks (AT+QIOPEN / AT+CIPSTART): the same rule as the PPP bearer's ----------------
+
+
+def _udp_burst_on_the_module_stack(times: list[list[float]]) -> tuple[int, int]:
+    """A BG96's own UDP stack sends a datagram to a destination the network refuses at each of
+    `times` (lists of sends at the same instant): the (up, down) bytes of its context."""
+    m = _bg96(build_network(EPOCH, Sink(), 3))
+    assert at(m, f'AT+QIOPEN=1,0,"UDP","{UNREACHABLE_HOST}",5000,0,1', 10.0).endswith(b"OK\r\n")
+    m.poll(10.0)
+    assert b"+QIOPEN: 0,0" in m.take_output()
+    for burst in times:
+        for t in burst:
+            assert at(m, "AT+QISEND=0,7", t) == b"\r\n> "
+            m.feed(b"reading", t)
+            m.poll(t)
+            assert m.take_output() == b"\r\nSEND OK\r\n"
+    ctx = m.net.contexts[1]
+    return ctx.bytes_up, ctx.bytes_down
+
+
+def test_a_burst_of_datagrams_to_a_refused_destination_bills_six_icmp_errors_then_one_a_second() -> None:
+    # The module stack billed an ICMP "administratively prohibited" for every datagram, ten for a
+    # burst of ten, where the network (and the PPP bearer's forwarder) sends six, then one a second.
+    up, down = _udp_burst_on_the_module_stack([[20.0] * 10, [20.5], [21.0] * 2])
+    assert up == 13 * (7 + UDP_HEADER)
+    assert down == 7 * ICMP_UNREACHABLE  # six at once, none at 20.5, one at 21.0
+
+
+def test_the_same_burst_is_billed_alike_by_the_module_stack_and_the_ppp_bearer() -> None:
+    """Ten datagrams at once to a refused destination, two a second later: the module's own stack
+    and the PPP bearer bill the same ICMP errors (the stack billed every one)."""
+    stack = _udp_burst_on_the_module_stack([[20.0] * 10, [21.0] * 2])
+    dev, _, _ = online()
+    ctx = dev.m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    datagram = build_udp(dev.address, ipaddress.IPv4Address(UNREACHABLE_HOST).packed, 5000, 5000, b"reading")
+    for _ in range(10):
+        dev.send(datagram)
+    dev.m.poll(dev.m.now + 1.0)
+    for _ in range(2):
+        dev.send(datagram)
+    assert stack == (ctx.bytes_up - up0, ctx.bytes_down - down0)
+
+
+def test_connects_to_a_host_without_route_fail_as_the_icmp_limits_let_the_answers_come() -> None:
+    # Eight connects at once to a host the network has no route to: each was billed its SYN and an
+    # ICMP "host unreachable" and failed at once.  The network answers six at once; the other two
+    # SYNs go unanswered, are sent again on the stack's timer (1, 3 s after the first) and are
+    # answered when the limit has a message again: at the second retransmission (the first comes
+    # 0.8 s after the six answers, before a second's worth).
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    io = NoRoute()
+    m.tcp.io = io
+    for sid in range(8):
+        assert at(m, f'AT+QIOPEN=1,{sid},"TCP","{UNREACHABLE_HOST}",80,0,1', 10.0).endswith(b"OK\r\n")
+    m.poll(10.2)
+    for sock in io.connecting:
+        m.tcp.failed(sock, unreachable=True)  # what LoopSockets reports for EHOSTUNREACH
+    m.poll(10.2)
+    out = m.take_output()
+    assert [f"+QIOPEN: {sid},566".encode() in out for sid in range(8)] == [True] * 6 + [False] * 2
+    third_syn = 10.0 + SYN_RTO_S * 3  # the first retransmission after 1 s, the second 2 s after it
+    m.poll(third_syn - 0.001)
+    assert b"+QIOPEN" not in m.take_output()
+    m.poll(third_syn)
+    out = m.take_output()
+    assert b"+QIOPEN: 6,566" in out and b"+QIOPEN: 7,566" in out
+    ctx = m.net.contexts[1]
+    assert (ctx.bytes_up, ctx.bytes_down) == (6 * SYN + 2 * 3 * SYN, 8 * ICMP_UNREACHABLE)

@@ -25,10 +25,9 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
-from gateway.api import PcoAuth
+from gateway.api import IcmpRateLimit, PcoAuth
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
-from modem.virtual.ppp.icmplimit import IcmpRateLimit
 from modem.virtual.ppp.ip import (
     FRAG_NEEDED,
     build_icmp,

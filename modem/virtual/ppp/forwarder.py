@@ -4,7 +4,7 @@ Like slirp, the forwarder is every remote host the device talks to:
 
 - ICMP echo requests are answered (for the network side's address, the DNS servers, and every
   destination the Internet table reaches); others get ICMP "communication administratively prohibited".
-  ICMP errors to the device are rate-limited as a Linux host limits them (`icmplimit`).
+  ICMP errors to the device are rate-limited as a Linux host limits them (`gateway.icmplimit`).
 - UDP to the DNS servers' port 53 is answered from the Internet table's names (A records; an unknown
   name is NXDOMAIN); other UDP goes to the endpoint the table routes it to (a host socket, or the
   built-in echo), answers come back as datagrams from the address the device sent to.
@@ -30,10 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.api import Internet, Reassembly, RouteKind, datagram_of, fragment_fields
+from gateway.api import IcmpRateLimit, Internet, Reassembly, RouteKind, datagram_of, fragment_fields
 from modem.virtual.netio import UNREACHABLE_ERRNOS
 from modem.virtual.ppp.cp import Cancel, Schedule
-from modem.virtual.ppp.icmplimit import IcmpRateLimit
 from modem.virtual.ppp.ip import (
     ACK,
     FIN,
@@ -560,7 +559,7 @@ class Forwarder:
         header and the first 8 bytes of its data (RFC 792): 56 bytes for a header without options,
         as `gateway.wire.ICMP_UNREACHABLE` bills the module stacks' (it quoted the first 28 bytes of
         the datagram's payload: neither the header a stack matches it by nor its size).  Not sent
-        past Linux's rate limits (`icmplimit`): six at once to the device, then one a second."""
+        past Linux's rate limits (`gateway.icmplimit`): six at once to the device, then one a second."""
         if not self.icmp_limit.allow(self.now(), self.device, 3, code):
             return  # (as a Linux host: icmp_ratelimit, icmp_msgs_per_sec)
         quoted = original[: (original[0] & 0x0F) * 4 + 8]

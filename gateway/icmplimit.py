@@ -1,7 +1,11 @@
 """Linux's rate limits on the ICMP errors a host sends, on the caller's clock (sans-IO, never sleeps).
 
-The forwarder stands for the hosts the device talks to; a Linux host does not answer every bad
-packet with an ICMP error (`net/ipv4/icmp.c`, `icmp(7)`, `ip-sysctl`):
+The one rule for every ICMP error the network sends a device, whichever path bills it: the PPP
+bearer's forwarder (`modem.virtual.ppp.forwarder`), the virtual modem's module stacks
+(`modem.virtual.sockets`: datagrams to a refused or unreachable destination, connects answered
+"unreachable"), each through `gateway.api`.  Each keeps one `IcmpRateLimit` per device (a
+bearer, a modem's stacks): the hosts that answer it.  A Linux host does not answer every bad packet with an ICMP error (`net/ipv4/icmp.c`,
+`icmp(7)`, `ip-sysctl`):
 
 - only the types of `icmp_ratemask` (0x1818: destination unreachable, source quench, time
   exceeded, parameter problem) are limited, and of them never destination unreachable
@@ -12,8 +16,9 @@ packet with an ICMP error (`net/ipv4/icmp.c`, `icmp(7)`, `ip-sysctl`):
   refilled at most every 20 ms, spent by each message sent.  Linux spends 0, 1 or 2 credits at
   random (1 on average, so that the limit cannot be probed); here 1 each, so that a run replays.
 
-What is not sent is counted, by the limit that stopped it (Linux's `RateLimitHost` and
-`RateLimitGlobal` in `nstat`).
+The clock is the caller's (the modem's `now`), read in milliseconds; the
+times it is asked about must not go back.  What is not sent is counted, by the limit that stopped
+it (Linux's `RateLimitHost` and `RateLimitGlobal` in `nstat`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+DEST_UNREACH = 3  # ICMP type "destination unreachable"
+HOST_UNREACH = 1  # its code "host unreachable": no route to the host
 FRAG_NEEDED = 4  # destination unreachable code "fragmentation needed and DF set"
 RATEMASK = 0x1818  # net.ipv4.icmp_ratemask: types 3, 4, 11 and 12
 HZ = 1_000  # the clock is read in jiffies of a kernel built with HZ=1000: milliseconds
@@ -51,7 +58,7 @@ class IcmpRateLimit:
 
     def allow(self, now: float, dst: bytes, icmp_type: int, code: int) -> bool:
         """Whether an ICMP error of `icmp_type`/`code` to `dst` goes out at `now` (seconds)."""
-        if not RATEMASK >> icmp_type & 1 or (icmp_type == 3 and code == FRAG_NEEDED):
+        if not RATEMASK >> icmp_type & 1 or (icmp_type == DEST_UNREACH and code == FRAG_NEEDED):
             return True
         jiffies = math.floor(now * HZ)
         if not self._global_allow(jiffies):
