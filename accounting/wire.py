@@ -36,7 +36,10 @@ The model (IPv4; every figure an IP packet's length):
   prohibited"): an ICMP destination unreachable answers the packet, 56 B (IPv4 20, ICMP 8, the
   quoted IPv4 header 20 and first 8 bytes of the datagram, RFC 792).  A connect's first SYN so
   answered fails at once (Linux ends a connect in SYN-SENT on it): 52 B up, 56 B down
-  (`unreachable`); a datagram so answered costs its own bytes and the 56.
+  (`unreachable`); a datagram so answered costs its own bytes and the 56.  Whether the network
+  answers at all is the ICMP rate limits' (six at once to a device, then one a second:
+  `gateway.icmplimit`, applied by every path that bills these answers): a SYN left unanswered is
+  sent again on the timer above, the connect failing at the first one answered.
 
 Why this model: it reproduces the field measurements of one report (53-byte JSON, IPv4, both
 directions, measured on Linux with TCP timestamps off): MQTT connect + publish + disconnect 9

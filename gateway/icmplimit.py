@@ -3,8 +3,10 @@
 The one rule for every ICMP error the network sends a device, whichever path bills it: the PPP
 bearer's forwarder (`modem.virtual.ppp.forwarder`), the virtual modem's module stacks
 (`modem.virtual.sockets`: datagrams to a refused or unreachable destination, connects answered
-"unreachable"), each through `gateway.api`.  Each keeps one `IcmpRateLimit` per device (a
-bearer, a modem's stacks): the hosts that answer it.  A Linux host does not answer every bad packet with an ICMP error (`net/ipv4/icmp.c`,
+"unreachable") and the simulator's attempts in an outage answered "unreachable"
+(`simulator.profiles.Profile.unreachable_sent`), each through `gateway.api`.  Each keeps one
+`IcmpRateLimit` per device (a bearer, a modem's stacks, a simulated device): the hosts that answer
+it.  A Linux host does not answer every bad packet with an ICMP error (`net/ipv4/icmp.c`,
 `icmp(7)`, `ip-sysctl`):
 
 - only the types of `icmp_ratemask` (0x1818: destination unreachable, source quench, time
@@ -16,7 +18,7 @@ bearer, a modem's stacks): the hosts that answer it.  A Linux host does not answ
   refilled at most every 20 ms, spent by each message sent.  Linux spends 0, 1 or 2 credits at
   random (1 on average, so that the limit cannot be probed); here 1 each, so that a run replays.
 
-The clock is the caller's (the modem's `now`), read in milliseconds; the
+The clock is the caller's (the modem's `now`, the simulator's seconds), read in milliseconds; the
 times it is asked about must not go back.  What is not sent is counted, by the limit that stopped
 it (Linux's `RateLimitHost` and `RateLimitGlobal` in `nstat`).
 """

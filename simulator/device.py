@@ -23,7 +23,7 @@ import numpy as np
 import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
-from gateway.api import CallKind, CallOutcome, SmsStatus, move_to, scan_rng
+from gateway.api import CallKind, CallOutcome, IcmpRateLimit, SmsStatus, move_to, scan_rng
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Exchange, Profile
@@ -162,6 +162,8 @@ class Device:
         self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
         self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
         self.failing: Exchange | None = None  # what an attempt costs in the outage ridden out last
+        # the ICMP errors the network sends it, limited as a Linux host limits them (when first sent)
+        self.icmp_limit: IcmpRateLimit | None = None
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -612,7 +614,11 @@ class Device:
                 busy = float(ATTACH_ATTEMPT_S)
             else:
                 assert prof is not None
-                fa = self._attempt(o)
+                fa = self._attempt(o, float(self.env.now))
+                if fa != self.failing:  # the attempts of one cost are billed together
+                    self._failed_sessions(failed)  # those before, at theirs
+                    failed.clear()
+                    self.failing = fa
                 busy = float(fa.duration_s)
                 failed.append(int(self.env.now))
                 self._attempt_cut(failed, busy)
@@ -668,11 +674,19 @@ class Device:
         else:
             self._failed_sessions([start], duration=at - start)
 
-    def _attempt(self, o: Outage) -> Exchange:
+    def _attempt(self, o: Outage, at: float | None = None) -> Exchange:
         """What one attempt costs in the server or APN outage `o`: nothing answers (the profile's
-        failed attempt), or the network answers "destination unreachable" (ICMP)."""
+        failed attempt), or the network answers "destination unreachable" (ICMP); one made at `at`,
+        as many of those answers as the ICMP rate limits let go to the device (`gateway.icmplimit`,
+        the device's own, as a modem's; every answer when `at` is not given)."""
         assert self.profile is not None
-        return self.profile.unreachable_attempt if o.answer == "unreachable" else self.profile.failed_attempt
+        if o.answer != "unreachable":
+            return self.profile.failed_attempt
+        if at is None:
+            return self.profile.unreachable_attempt
+        if self.icmp_limit is None:
+            self.icmp_limit = IcmpRateLimit()
+        return self.profile.unreachable_sent(self.icmp_limit, at, self.ident.line.encode())
 
     def _failed_sessions(
         self,

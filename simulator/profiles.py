@@ -23,10 +23,14 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.api import (
+    DEST_UNREACH,
     HEADER,
+    HOST_UNREACH,
     ICMP_UNREACHABLE,
     MSS,
     SYN,
+    SYN_RTO_S,
+    IcmpRateLimit,
     play,
     prompt_acks,
     segments,
@@ -72,21 +76,61 @@ class Profile:
     @property
     def unreachable_attempt(self) -> Exchange:
         """An attempt the network answers "destination unreachable" (ICMP: no route to the server;
-        an outage's `answer: unreachable`).  TCP: the first SYN and the ICMP message, which ends the
-        connect at once (`gateway.wire.unreachable`, as the virtual modem's stacks bill one), the
-        context held for the second it takes; another transport: its transmissions as in
-        `failed_attempt` (its stack does not give up on an ICMP error), each answered by one."""
+        an outage's `answer: unreachable`), every ICMP message sent (`unreachable_sent` gives those
+        the rate limits let go).  TCP: the first SYN and the ICMP message, which ends the connect
+        at once (`gateway.wire.unreachable`, as the virtual modem's stacks bill one), the context
+        held for the second it takes; another transport: its transmissions as in `failed_attempt`
+        (its stack does not give up on an ICMP error), each answered by one."""
         fa = self.failed_attempt
         if self.transport == "tcp":
             up, down = unreachable()
             return Exchange(up=up, down=down, packets=2, duration_s=UNREACHABLE_ATTEMPT_S)
-        sent = max(fa.packets, 1)
+        return self._answered(max(fa.packets, 1))
+
+    def _answered(self, icmp: int) -> Exchange:
+        """A non-TCP attempt's transmissions (`failed_attempt`), `icmp` of them answered (ICMP)."""
+        fa = self.failed_attempt
         return Exchange(
             up=fa.up,
-            down=fa.down + sent * ICMP_UNREACHABLE,
-            packets=fa.packets + sent,
+            down=fa.down + icmp * ICMP_UNREACHABLE,
+            packets=fa.packets + icmp,
             duration_s=fa.duration_s,
         )
+
+    def unreachable_sent(self, limit: IcmpRateLimit, at: float, device: bytes) -> Exchange:
+        """The attempt made at `at` (seconds) by `device`, answered "destination unreachable" as the
+        ICMP rate limits let the network answer (`limit`, the device's: six at once, then one a
+        second, `gateway.icmplimit`, the rule of the virtual modem's stacks and PPP bearer): what
+        `unreachable_attempt` bills when each answer may go.  Counted from the attempt's send times,
+        no event of its own.  TCP: a SYN whose answer is held back goes unanswered and is sent again
+        on the stack's timer (1, 3, 7 ... s, `gateway.wire.syns`); the first answered ends the
+        connect (its SYNs and the ICMP message, the context held a second past that SYN), none
+        answered before the connect gives up is `failed_attempt`.  Another transport: the answers of
+        its transmissions (`attempts_cut`'s times) that may go."""
+        fa = self.failed_attempt
+        if self.transport == "tcp":
+            for k in range(int(syns(float(fa.duration_s)))):
+                sent = SYN_RTO_S * (2.0**k - 1.0)  # the first SYN, then each retransmission
+                if limit.allow(at + sent, device, DEST_UNREACH, HOST_UNREACH):
+                    return Exchange(
+                        up=SYN * (k + 1),
+                        down=ICMP_UNREACHABLE,
+                        packets=k + 2,
+                        duration_s=int(sent) + UNREACHABLE_ATTEMPT_S,
+                    )
+            return fa
+        answered = sum(
+            limit.allow(at + float(t), device, DEST_UNREACH, HOST_UNREACH) for t in self.send_times()
+        )
+        return self._answered(answered)
+
+    def send_times(self) -> npt.NDArray[np.float64]:
+        """When a non-TCP attempt's transmissions leave, from its start: the first at 0, each
+        retransmission after a timeout doubling from the first (RFC 7252 4.2: 0, 2, 6, 14, 30 s for
+        CoAP's five in 62 s)."""
+        n = max(self.failed_attempt.packets, 1)
+        first = self.failed_attempt.duration_s / (2.0**n - 1.0)
+        return np.asarray(first * (2.0 ** np.arange(n) - 1.0), dtype=np.float64)
 
     def attempts_cut(self, fa: Exchange, elapsed: I64) -> tuple[I64, I64]:
         """(up, down) bytes of attempts costing `fa` in full, cut `elapsed` seconds after they
@@ -98,8 +142,7 @@ class Profile:
         if self.transport == "tcp":
             return SYN * syns(elapsed), np.full(elapsed.shape[0], fa.down, dtype=np.int64)
         n = max(self.failed_attempt.packets, 1)
-        first = self.failed_attempt.duration_s / (2.0**n - 1.0)
-        times = first * (2.0 ** np.arange(n) - 1.0)
+        times = self.send_times()
         sent = (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1).astype(np.int64)
         return fa.up * sent // n, fa.down * sent // n
 

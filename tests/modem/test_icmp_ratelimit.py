@@ -10,6 +10,7 @@ import pytest
 
 from gateway.api import ICMP_UNREACHABLE, SYN, SYN_RTO_S, UDP_HEADER, IcmpRateLimit, build_network
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
+from simulator.profiles import builtin_profiles, parse_profiles
 from tests.modem.test_billed_alike import ALLOWED, UNREACHABLE_HOST, NoRoute, _bg96
 from tests.modem.test_moves_billed_alike import EPOCH, Sink, at
 from tests.modem.test_ppp import online
@@ -147,3 +148,57 @@ def test_connects_to_a_host_without_route_fail_as_the_icmp_limits_let_the_answer
     assert b"+QIOPEN: 6,566" in out and b"+QIOPEN: 7,566" in out
     ctx = m.net.contexts[1]
     assert (ctx.bytes_up, ctx.bytes_down) == (6 * SYN + 2 * 3 * SYN, 8 * ICMP_UNREACHABLE)
+
+
+# ----- the simulator: the same rule, counted from an attempt's send times ------------------------
+
+BURST = parse_profiles(
+    {
+        "profiles": {
+            "burst": {  # a UDP stack that sends its ten tries within two seconds
+                "transport": "udp",
+                "report": {"up": 90, "down": 34, "packets": 2, "duration_s": 1},
+                "failed_attempt": {"up": 900, "down": 0, "packets": 10, "duration_s": 2},
+            }
+        }
+    }
+)["burst"]
+
+
+def test_a_simulated_attempt_bills_the_icmp_answers_the_module_stack_bills_for_the_same_sends() -> None:
+    # The simulator billed every transmission of an attempt answered "unreachable" its ICMP message
+    # (ten for ten tries in two seconds); counted from the attempt's send times by the rule of the
+    # modem's paths, it bills those a module stack sending at the same times does: six at once.
+    fa = BURST.failed_attempt
+    start = 100.0
+    sends = [start + float(t) for t in BURST.send_times()]
+    assert len(sends) == fa.packets
+    limited = BURST.unreachable_sent(IcmpRateLimit(), start, b"device")
+    every = BURST.unreachable_attempt
+    assert (limited.up, limited.duration_s) == (every.up, every.duration_s)
+    _up, down = _udp_burst_on_the_module_stack([[t] for t in sends])
+    assert limited.down - fa.down == down == 6 * ICMP_UNREACHABLE < every.down - fa.down
+    assert limited.packets == fa.packets + 6
+
+
+def test_simulated_connects_answered_unreachable_are_billed_as_the_module_stack_bills_them() -> None:
+    """Seven connects to a host without route at one instant: six answered at once, the seventh's
+    SYN sent again a second later and answered then (the icmp limit has a message again), by the
+    simulator's arithmetic as by the module stack's timers."""
+    http = builtin_profiles()["http"]
+    limit = IcmpRateLimit()
+    attempts = [http.unreachable_sent(limit, 10.0, b"device") for _ in range(7)]
+    assert attempts[:6] == [http.unreachable_attempt] * 6
+    assert (attempts[6].up, attempts[6].duration_s) == (2 * SYN, 2)  # its SYN at 10 s and at 11 s
+
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    io = NoRoute()
+    m.tcp.io = io
+    for sid in range(7):
+        assert at(m, f'AT+QIOPEN=1,{sid},"TCP","{UNREACHABLE_HOST}",80,0,1', 10.0).endswith(b"OK\r\n")
+    for sock in io.connecting:
+        m.tcp.failed(sock, unreachable=True)
+    m.poll(10.0 + SYN_RTO_S)
+    assert b"+QIOPEN: 6,566" in m.take_output()
+    ctx = m.net.contexts[1]
+    assert (ctx.bytes_up, ctx.bytes_down) == (sum(a.up for a in attempts), sum(a.down for a in attempts))
