@@ -619,6 +619,34 @@ def test_the_console_session_is_made_of_console_commands() -> None:
         assert json.loads(line)["cmd"][0] in COMMANDS
 
 
+REPO_PATH = re.compile(r"(scenarios|hil|accounting|gateway|modem|simulator|reports|tests|benchmarks)/\S+")
+
+
+def test_the_files_a_command_line_shown_names_are_the_repositorys() -> None:
+    """A shown command line that names a file of the repository runs from its root: every file it
+    names there (`hil/examples/rack.yaml`, and a script beside it) is there."""
+    wrong = []
+    for b in BLOCKS:
+        for line in b.text.splitlines():
+            words = _quoted_words(line.removeprefix("$ ").split(" #", 1)[0])
+            if words[:1] != ["m2msim"] or not any(REPO_PATH.fullmatch(w) for w in words):
+                continue
+            for word in words[1:]:
+                if (REPO_PATH.fullmatch(word) or word.startswith("./")) and not (ROOT / word).exists():
+                    wrong.append(f"{b.page}:{b.line}: {word}")
+    assert wrong == []
+
+
+def test_the_steps_script_shown_passes_on_a_virtual_modem(tmp_path: Path) -> None:
+    (tmp_path / "steps.yaml").write_text(
+        block("docs/bench.md", "name: signal_check # default: the file's").text
+    )
+    # a clock 50 times as fast: registration in a tenth of a second
+    argv = ["bench", "./steps.yaml", "--modem-url", "virtual://quectel-bg96?speed=50", "--out", "out"]
+    r = run_cli(argv, cwd=tmp_path)
+    assert r.rc == 0 and "bench signal_check" in r.out and "PASSED" in r.out, r.err + r.out
+
+
 def test_every_command_line_shown_parses() -> None:
     """Each `m2msim ...` line of a block (not a synopsis, not an error line) is a command line the
     parser takes as written."""
