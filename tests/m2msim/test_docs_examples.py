@@ -18,6 +18,7 @@ import importlib
 import inspect
 import json
 import re
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,11 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ): "serves until interrupted (the command lines are parsed below)",
 }
 
+SMS_EXAMPLES = (
+    "docs/sms.md",
+    "python -m modem.sms sms-decode 07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37",
+)
+
 # Python fragments (top-level await, names the page leaves to the reader, a physical modem):
 # their imports are run and every call of an imported name is bound to its signature.
 FRAGMENTS = {
@@ -165,7 +171,6 @@ FRAGMENTS = {
     ("docs/modem.md", "from modem.at import ATClient, Command, errors"),
     ("docs/modem.md", "from modem.drivers import Modem"),
     ("docs/sms.md", "from datetime import timedelta"),
-    ("docs/sms.md", "from modem.sms import Direction, Reassembler, decode_pdu"),
 }
 
 
@@ -300,6 +305,21 @@ def test_the_gateway_api_snippets_run(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (data["cause"], data["bytes_up"], data["bytes_down"]) == (0, 1_200, 3_400)
     assert sms["dest"] == "fr-mobile"
     assert voice["duration_s"] == 60  # "record with duration 60 s"
+
+
+def test_the_sms_receiving_snippet_runs() -> None:
+    shown = block("docs/sms.md", "from modem.sms import Direction, Reassembler, decode_pdu").text
+    example = block(*SMS_EXAMPLES).text.split()[4]  # the page's DELIVER
+    tpdu_octets = len(example) // 2 - 1 - int(example[:2], 16)  # less its SMSC prefix
+    handled: list[tuple[str, str]] = []
+    names: dict[str, Any] = {
+        "pdu_line": example,
+        "loop": types.SimpleNamespace(time=lambda: 0.0),
+        "handle": lambda number, text: handled.append((number, text)),
+        "log": print,
+    }
+    exec(compile(shown.replace(",,25", f",,{tpdu_octets}"), "docs/sms.md", "exec"), names)
+    assert handled == [("27838890001", "hellohello")]
 
 
 def test_the_extending_example_declares_a_command(tmp_path: Path) -> None:
@@ -437,10 +457,7 @@ def test_the_scenario_errors_shown_are_those_given(tmp_path: Path) -> None:
 
 
 def test_the_sms_examples_print_what_is_shown() -> None:
-    shown = block(
-        "docs/sms.md",
-        "python -m modem.sms sms-decode 07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37",
-    )
+    shown = block(*SMS_EXAMPLES)
     commands = re.split(r"\n(?=python -m modem\.sms )", shown.text.strip())
     assert len(commands) == 3
     for command in commands:
@@ -686,13 +703,11 @@ CHECKED = {
     ("README.md", "m2msim run scenarios/smart-meters.yaml --days 2 --out"),
     ("docs/scenarios.md", "m2msim run scenarios/default.yaml --out runs/default #"),
     ("docs/scenarios.md", "m2msim run: scen.yaml:44: groups[0].schedule.period: expected a"),
-    (
-        "docs/sms.md",
-        "python -m modem.sms sms-decode 07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37",
-    ),
+    SMS_EXAMPLES,
     ("docs/modem.md", "url: virtual://quectel-bg96"),
     ("docs/virtual-modem.md", "from modem.virtual import open_virtual"),
     ("docs/virtual-modem.md", "from modem.profiles import load_profile"),
+    ("docs/sms.md", "from modem.sms import Direction, Reassembler, decode_pdu"),
     ("docs/extending.md", '@GENERAL.command("+CGMI", "+GMI") # names, upper-case, with'),
     (
         "docs/accounting.md",
