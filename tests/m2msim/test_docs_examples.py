@@ -166,7 +166,6 @@ FRAGMENTS = {
     ("docs/console.md", "from modem.virtual.control_client import ConsoleClient, ConsoleError"),
     ("docs/console.md", "# conftest.py"),
     ("docs/bench.md", "from hil import load_allow_list, run_bench"),
-    ("docs/capture.md", "from datetime import UTC, datetime"),
     ("docs/capture.md", "from gateway.partial import cut_sessions"),
     ("docs/modem.md", "from modem.at import ATClient, Command, errors"),
     ("docs/modem.md", "from modem.drivers import Modem"),
@@ -320,6 +319,46 @@ def test_the_sms_receiving_snippet_runs() -> None:
     }
     exec(compile(shown.replace(",,25", f",,{tpdu_octets}"), "docs/sms.md", "exec"), names)
     assert handled == [("27838890001", "hellohello")]
+
+
+def test_the_capture_snippet_writes_what_records_from_pcap_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    from gateway.api import CallKind, Subscriber
+
+    shown = block("docs/capture.md", "from datetime import UTC, datetime").text
+    uses = block("docs/gateway.md", "from datetime import UTC, datetime").text.split("\n")
+    # the page's `...`: the gateway page's session, from its subscriber to its flush
+    first = next(i for i, line in enumerate(uses) if "register_subscriber" in line)
+    last = next(i for i, line in enumerate(uses) if "net.flush" in line)
+    assert shown.count("    ...\n") == 1
+    code = shown.replace("    ...\n", "\n".join(uses[first : last + 1]) + "\n")
+
+    class Records:
+        def __init__(self) -> None:
+            self.rows: list[Any] = []
+
+        def write(self, record: Any) -> None:
+            self.rows.append(record)
+
+    records = Records()
+    (tmp_path / "runs/x").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    exec(
+        compile(code, "docs/capture.md", "exec"),
+        {"records": records, "Subscriber": Subscriber, "CallKind": CallKind},
+    )
+    [written] = [r for r in records.rows if r.type == "data"]
+    r = run_cli(["records-from-pcap", "runs/x/capture.pcap", "--out", "read.csv"])
+    assert r.rc == 0, r.err + r.traceback
+    [read] = list(csv.DictReader((tmp_path / "read.csv").read_text(encoding="utf-8").splitlines()))
+    assert (read["line"], int(read["bytes_up"]), int(read["bytes_down"])) == (
+        written.line,
+        written.bytes_up,
+        written.bytes_down,
+    )
 
 
 def test_the_extending_example_declares_a_command(tmp_path: Path) -> None:
@@ -708,6 +747,7 @@ CHECKED = {
     ("docs/virtual-modem.md", "from modem.virtual import open_virtual"),
     ("docs/virtual-modem.md", "from modem.profiles import load_profile"),
     ("docs/sms.md", "from modem.sms import Direction, Reassembler, decode_pdu"),
+    ("docs/capture.md", "from datetime import UTC, datetime"),
     ("docs/extending.md", '@GENERAL.command("+CGMI", "+GMI") # names, upper-case, with'),
     (
         "docs/accounting.md",
