@@ -693,6 +693,24 @@ def test_the_files_a_command_line_shown_names_are_the_repositorys() -> None:
     assert wrong == []
 
 
+def test_every_bench_param_a_page_names_is_the_scripts() -> None:
+    """`m2msim bench SCRIPT ... --param KEY=...` and `SCRIPT --param KEY=...`: KEY is a parameter of
+    SCRIPT (a built-in, or the example script of that name in hil/examples/)."""
+    from hil.scripts import get_script
+
+    wrong, seen = [], 0
+    for page in PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for m in re.finditer(r"(?:m2msim bench (\S+)[^`|\n]*?|`([a-z_]+) )--param ([a-z_]+)=", text):
+            name, key = m.group(1) or m.group(2), m.group(3)
+            if name.startswith("./"):
+                name = str(ROOT / "hil/examples" / name.removeprefix("./"))
+            seen += 1
+            if key not in get_script(name).params:
+                wrong.append(f"{page}: {m.group(0)}")
+    assert wrong == [] and seen >= 3
+
+
 def test_the_steps_script_shown_passes_on_a_virtual_modem(tmp_path: Path) -> None:
     (tmp_path / "steps.yaml").write_text(
         block("docs/bench.md", "name: signal_check # default: the file's").text
