@@ -59,6 +59,11 @@ class ClosingCause(IntEnum):
     # `modem serve`) was killed; the record runs to the session's last interim point before the kill
     # (accounting.interim)
     KILLED = 99
+    # m2msim's own too: a partial record whose session went on (the next partial record follows it)
+    # while its source does not say why, at no mark of the partial-record interval (an operator's
+    # export that split a session at a volume limit or a serving node change, with no cause column):
+    # not the time limit (17), which it was taken for (gateway.sessions_csv)
+    PARTIAL_UNSTATED = 98
 
 
 # The rating columns, in the order of accounting-io.md.

@@ -6,7 +6,7 @@
 - `m2msim records-from-pcap` comes from `gateway.capture.cli`;
   `m2msim records-from-radius-detail` and `records-from-osmo-cdr` from `gateway.logs.cli`.
 
-Exit status: 0 done; 1 when some rows were rejected (listed on stderr); 2 when
+Exit status: 0 done; 1 when some rows were rejected, or a session lacks partial records (listed on stderr); 2 when
 an input cannot be used at all (one line on stderr, no traceback).
 """
 
@@ -29,7 +29,7 @@ from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misn
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from gateway.sessions_csv import Sessions, UnusableFile, read_sessions
+from gateway.sessions_csv import NO_CAUSE, Sessions, UnusableFile, read_sessions
 from m2msim.outputs import (
     OutputError,
     atomic_path,
@@ -115,8 +115,9 @@ def _first_sequences(sessions: Sessions, interval_s: int) -> npt.NDArray[np.int6
 
 def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.int64], interval_s: int) -> int:
     """Cut these sessions into records and write them (`first`: each one's first sequence number);
-    the number of records.  A row continued by the next partial record of its session closes by
-    the time limit."""
+    the number of records.  A row's last record closes by the cause the row gives, else: continued
+    by the next partial record of its session, by the time limit where the row ends at a mark of
+    the interval (`closing_causes`)."""
     cut = cut_sessions(
         sessions.start,
         sessions.duration,
@@ -126,12 +127,12 @@ def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.in
         abnormal=sessions.abnormal,
     )
     index = cut.session_index
-    if sessions.more.any() or (first != 1).any():
+    if sessions.more.any() or (first != 1).any() or (sessions.cause != NO_CAUSE).any():
         last = np.append(index[1:] != index[:-1], True)
         cut = replace(
             cut,
             sequence=cut.sequence + first[index] - 1,
-            cause=np.where(last & sessions.more[index], int(ClosingCause.TIME_LIMIT), cut.cause),
+            cause=np.where(last, closing_causes(sessions, interval_s)[index], cut.cause),
         )
     where = pa.array(index)
     columns: dict[str, Any] = {
@@ -144,6 +145,19 @@ def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.in
     }
     writer.write_columns(columns, length=len(cut))
     return len(cut)
+
+
+def closing_causes(sessions: Sessions, interval_s: int) -> npt.NDArray[np.int64]:
+    """The cause closing each row's last record: the one its `cause` column gives; else, for a row
+    the next partial record of its session continues, the time limit (17) when the row lasts a whole
+    number of intervals (cut at its own start's marks, it ends at one), else 98 (m2msim's own: a
+    partial record whose trigger the file does not say, a volume limit, a serving node change...);
+    else its release: 4 when `abnormal`, 0."""
+    at_mark = (sessions.duration > 0) & (sessions.duration % interval_s == 0)
+    partial = np.where(at_mark, int(ClosingCause.TIME_LIMIT), int(ClosingCause.PARTIAL_UNSTATED))
+    released = np.where(sessions.abnormal, int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL))
+    inferred = np.where(sessions.more, partial, released)
+    return np.where(sessions.cause != NO_CAUSE, sessions.cause, inferred).astype(np.int64)
 
 
 def cmd_sessions_to_records(args: argparse.Namespace) -> int:
@@ -188,6 +202,8 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
+    for number, reason in sessions.notes:
+        print(f"{args.sessions}: row {number}: warning: {reason}", file=sys.stderr)
     partials = int(np.count_nonzero(sessions.part))
     rows = (
         f" ({partials} rows continuing the session of another: its partial records one a row)"
@@ -196,8 +212,9 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     )
     print(
         f"{len(sessions) - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
+        + (f"; {len(sessions.notes)} gaps (partial records missing)" if sessions.notes else "")
     )
-    return 1 if rejects else 0
+    return 1 if rejects or sessions.notes else 0
 
 
 def cmd_alarms_check(args: argparse.Namespace) -> int:

@@ -37,13 +37,31 @@ from m2msim.compressed import compression_of
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
-OPTIONAL_COLUMNS = ("zone", "session", "abnormal")
+OPTIONAL_COLUMNS = ("zone", "session", "abnormal", "cause")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a network produced
 MAX_BYTES = 2**50  # a petabyte per session and direction
 MAX_FIELD = 256  # characters in one field
-Row = tuple[str, int, int, int, int, str, str, bool]
+Row = tuple[str, int, int, int, int, str, str, bool, int]  # the last: the cause given, else -1
+# TS 32.298 CauseForRecClosing of a PS record, by value and by its ASN.1 name (an export's `cause`)
+CAUSES = {
+    0: "normalRelease",
+    4: "abnormalRelease",
+    5: "cAMELInitCallRelease",
+    16: "volumeLimit",
+    17: "timeLimit",
+    18: "servingNodeChange",
+    19: "maxChangeCond",
+    20: "managementIntervention",
+    21: "intraSGSNIntersystemChange",
+    22: "rATChange",
+    23: "mSTimeZoneChange",
+    24: "sGSNPLMNIDChange",
+}
+_CAUSE_NAMES = {name.lower(): value for value, name in CAUSES.items()}
+RELEASES = (0, 4, 5)  # causes that end the session (the others close a partial record of it)
+NO_CAUSE = -1
 SECOND = timedelta(seconds=1)
 FIRST_S = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // SECOND  # 0001-01-01T00:00:00Z
 LAST_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH) // SECOND  # 9999-12-31T23:59:59Z
@@ -97,6 +115,12 @@ def _parse_row(row: dict[str, str], number: int) -> Row:
     abnormal_text = (row.get("abnormal") or "").strip().lower()
     if abnormal_text not in ("", "0", "1", "true", "false"):
         raise RowReject(f"field 'abnormal' {abnormal_text!r} is not true/false")
+    cause = _cause(row.get("cause") or "")
+    if cause != NO_CAUSE and abnormal_text and (cause == 4) != (abnormal_text in ("1", "true")):
+        raise RowReject(
+            f"field 'cause' {cause} ({CAUSES[cause]}) and field 'abnormal' {abnormal_text!r} say "
+            "otherwise of the session's release: which one is right is not known"
+        )
     session = (row.get("session") or "").strip() or f"row{number}"
     seconds = (start - EPOCH) // SECOND  # floored to its second, as records are whole seconds
     if seconds < FIRST_S or seconds + values[0] > LAST_S:
@@ -104,7 +128,23 @@ def _parse_row(row: dict[str, str], number: int) -> Row:
             f"field 'start' {row['start']!r}: the session's records would fall outside the years "
             "1 to 9999 (UTC), which usage records cannot hold"
         )
-    return line, seconds, values[0], values[1], values[2], zone, session, abnormal_text in ("1", "true")
+    abnormal = abnormal_text in ("1", "true") or cause == 4
+    return line, seconds, values[0], values[1], values[2], zone, session, abnormal, cause
+
+
+def _cause(text: str) -> int:
+    """An export's cause for record closing (TS 32.298: `16` or `volumeLimit`), NO_CAUSE if empty."""
+    value = text.strip()
+    if not value:
+        return NO_CAUSE
+    if value.isascii() and value.isdigit() and len(value) <= 3 and int(value) in CAUSES:
+        return int(value)
+    if value.lower() in _CAUSE_NAMES:
+        return _CAUSE_NAMES[value.lower()]
+    raise RowReject(
+        f"field 'cause' {value!r} is not a TS 32.298 cause for record closing "
+        f"({', '.join(f'{k} {v}' for k, v in CAUSES.items())})"
+    )
 
 
 @dataclass(frozen=True)
@@ -197,7 +237,7 @@ class _Ids:
     def admit(self, row: Row, given: str, start: str, number: int) -> None:
         # The session as read, not as written (`+01:00` or `Z`, `0100` or `100`, an operator's
         # column): its records would be written twice, and billed twice without a session id.
-        key = (*row[:6], given, row[7])
+        key = (*row[:6], given, row[7], row[8])
         if key in self.seen:
             raise RowReject(
                 f"duplicate of row {self.seen[key]} (the same session: line, start, duration, bytes, "
@@ -282,6 +322,7 @@ class Sessions:
     zone: pa.Array
     session: pa.Array
     abnormal: npt.NDArray[np.bool_]
+    cause: I64  # the cause for record closing the file gives its row (TS 32.298), else NO_CAUSE
     row: I64
     named: npt.NDArray[np.bool_]  # its session id given by the file (else `row<n>`)
     # A session exported one partial record a row (`_partials`): the index of its first row, the
@@ -289,6 +330,8 @@ class Sessions:
     chain: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     part: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     more: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # Rows after a gap in their session's partial records (one lost from the file): (row, why).
+    notes: tuple[tuple[int, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.start)
@@ -305,6 +348,7 @@ class Sessions:
                 self.zone.to_pylist(),
                 self.session.to_pylist(),
                 self.abnormal.tolist(),
+                self.cause.tolist(),
                 strict=True,
             )
         )
@@ -320,6 +364,7 @@ class Sessions:
             self.zone.slice(lo, hi - lo),
             self.session.slice(lo, hi - lo),
             self.abnormal[lo:hi],
+            self.cause[lo:hi],
             self.row[lo:hi],
             self.named[lo:hi],
             self.chain[lo:hi] if len(self.chain) else self.chain,
@@ -338,6 +383,7 @@ class Sessions:
             self.zone.take(where),
             self.session.take(where),
             self.abnormal[index],
+            self.cause[index],
             self.row[index],
             self.named[index],
         )
@@ -377,6 +423,7 @@ def _from_rows(rows: list[Row], numbers: list[int], named: list[bool]) -> Sessio
         pa.array([r[5] for r in rows], type=pa.string()),
         pa.array([r[6] for r in rows], type=pa.string()),
         np.array([r[7] for r in rows], dtype=bool),
+        np.array([r[8] for r in rows], dtype=np.int64),
         np.array(numbers, dtype=np.int64),
         np.array(named, dtype=bool),
     )
@@ -436,14 +483,80 @@ def _table(opened: Opened) -> tuple[pa.Table, bool] | None:
 
 
 def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sessions, list[tuple[int, str]]]:
-    """The sessions of the rows of the table `read` holds (given up once converted): each row
-    converted by columns when its every field is in a form they know, else by `_checked_row`;
-    then the rows that may repeat a session by `_Ids`."""
+    """The sessions of the rows of the table `read` holds (given up once converted), and the rows
+    rejected: each row converted by `_converted`, then the rows that may repeat a session by `_Ids`."""
+    converted, rejects = _converted(header, read, 2)
+    key = converted.key
+    ordered = np.sort(key)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    # (a collision of the keys only checks more rows)
+    again = np.flatnonzero(np.isin(key, twice)) if len(twice) else np.zeros(0, dtype=np.int64)
+    dropped = _repeats(converted, again, rejects)
+    rejects.sort()
+    sessions = converted.sessions
+    if not dropped:
+        return sessions, rejects
+    keep = np.ones(len(sessions), dtype=bool)
+    keep[dropped] = False
+    return sessions.take(np.flatnonzero(keep)), rejects
+
+
+@dataclass(frozen=True)
+class _Converted:
+    """Rows converted (`sessions`, in the file's order), with their session ids as given (empty
+    where none is), their starts as written and a hash of what makes them one session (`key`: the
+    line and session id given, else every value)."""
+
+    sessions: Sessions
+    given: pa.Array
+    start_text: pa.Array
+    key: npt.NDArray[np.uint64]
+
+
+def _repeats(converted: _Converted, again: I64, rejects: list[tuple[int, str]]) -> list[int]:
+    """The rows `again` (places in `converted`, in the file's order) checked one by one by `_Ids`:
+    the places of those rejected (their reasons appended to `rejects`)."""
+    dropped: list[int] = []
+    if not len(again):
+        return dropped
+    s = converted.sessions
+    where = pa.array(again)
+    lines, givens, starts, zones, sessions = (
+        a.take(where).to_pylist() for a in (s.line, converted.given, converted.start_text, s.zone, s.session)
+    )
+    ids = _Ids()
+    for k, i in enumerate(again.tolist()):
+        row: Row = (
+            lines[k],
+            int(s.start[i]),
+            int(s.duration[i]),
+            int(s.bytes_up[i]),
+            int(s.bytes_down[i]),
+            zones[k],
+            sessions[k],
+            bool(s.abnormal[i]),
+            int(s.cause[i]),
+        )
+        try:
+            ids.admit(row, givens[k], starts[k], int(s.row[i]))
+        except RowReject as exc:
+            rejects.append((int(s.row[i]), str(exc)))
+            dropped.append(i)
+    return dropped
+
+
+def _converted(
+    header: list[str], read: list[tuple[pa.Table, bool]], first: int
+) -> tuple[_Converted, list[tuple[int, str]]]:
+    """The rows of the table `read` holds (given up once converted; its first row is row `first` of
+    the file, its fields all printable ASCII, tabs and spaces when `plain`) converted: each row by
+    columns when its every field is in a form they know, else by `_checked_row`; and the rows
+    rejected."""
     import pyarrow.compute as pc
 
     table, plain = read.pop()
     n = table.num_rows
-    number = np.arange(2, n + 2, dtype=np.int64)
+    number = np.arange(first, n + first, dtype=np.int64)
     ok = np.ones(n, dtype=bool)
     trimmed: dict[str, pa.Array] = {}
     for name, chunks in zip(header, table.columns, strict=True):
@@ -480,6 +593,19 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         abnormal = np.array(pc.is_in(flag, pa.array(["1", "true"])).to_numpy(zero_copy_only=False))
     else:
         abnormal = np.zeros(n, dtype=bool)
+    cause = np.full(n, NO_CAUSE, dtype=np.int64)
+    if "cause" in trimmed:  # (a number as `_cause` writes it, or none; other forms: `_checked_row`)
+        text = trimmed["cause"]
+        known = pc.is_in(text, pa.array([str(k) for k in CAUSES])).to_numpy(zero_copy_only=False)
+        ok &= known | pc.equal(text, "").to_numpy(zero_copy_only=False)
+        if known.any():
+            cause[known] = np.array(
+                pc.cast(pc.if_else(pa.array(known), text, "-1"), pa.int64()).to_numpy(zero_copy_only=False)
+            )[known]
+        if "abnormal" in trimmed:  # (saying otherwise of the release: rejected there)
+            said = pc.not_equal(trimmed["abnormal"], "").to_numpy(zero_copy_only=False)
+            ok &= ~(known & said & ((cause == 4) != abnormal))
+        abnormal |= cause == 4
     given = (
         trimmed["session"]
         if "session" in trimmed
@@ -497,9 +623,9 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         fields_of = zip(*(column.take(where_slow).to_pylist() for column in table.columns), strict=True)
         for i, fields in zip(slow.tolist(), fields_of, strict=True):
             try:
-                row, text_given, text_start = _checked_row(header, list(fields), i + 2)
+                row, text_given, text_start = _checked_row(header, list(fields), i + first)
             except RowReject as exc:
-                rejects.append((i + 2, str(exc)))
+                rejects.append((i + first, str(exc)))
                 continue
             patched.append((i, row, text_given, text_start))
     del table, fields_of  # (the fields not converted)
@@ -511,6 +637,7 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         for k, name in enumerate(("duration_s", "bytes_up", "bytes_down"), start=2):
             numbers[name][at] = [p[1][k] for p in patched]
         abnormal[at] = [p[1][7] for p in patched]
+        cause[at] = [p[1][8] for p in patched]
         where = np.arange(n, dtype=np.int64)
         where[at] = n + np.arange(len(patched))
         index = pa.array(where)
@@ -523,8 +650,9 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         given = patch(given, [p[2] for p in patched])
         start_text = patch(start_text, [p[3] for p in patched])
 
-    # Rows that may repeat a session (a session id given more than once on a line; without one,
-    # the same values): checked one by one in the file's order, as the loop checks every row.
+    # What makes rows one session (a session id given more than once on a line; without one, the
+    # same values): the rows of a key found twice are checked one by one in the file's order
+    # (`_repeats`), as the loop checks every row.
     line_id = _hashes(line)
     has_id = pc.not_equal(given, "").to_numpy(zero_copy_only=False)
     key = _mix(line_id, _hashes(given))
@@ -537,36 +665,11 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
             numbers["bytes_down"].view(np.uint64),
             _hashes(zone),
             abnormal.astype(np.uint64),
+            cause.view(np.uint64),
         )
         key = np.where(has_id, key, by_values)
         del by_values
     del line_id
-    key = key[kept]
-    ordered = np.sort(key)
-    twice = ordered[1:][ordered[1:] == ordered[:-1]]
-    # (a collision of the keys only checks more rows)
-    again = np.flatnonzero(kept)[np.isin(key, twice)] if len(twice) else np.zeros(0, dtype=np.int64)
-    if len(again):
-        ids = _Ids()
-        lines, givens, starts = (a.take(pa.array(again)).to_pylist() for a in (line, given, start_text))
-        zones = zone.take(pa.array(again)).to_pylist()
-        for k, i in enumerate(again.tolist()):
-            again_row: Row = (
-                lines[k],
-                int(seconds[i]),
-                int(numbers["duration_s"][i]),
-                int(numbers["bytes_up"][i]),
-                int(numbers["bytes_down"][i]),
-                zones[k],
-                givens[k] or f"row{i + 2}",
-                bool(abnormal[i]),
-            )
-            try:
-                ids.admit(again_row, givens[k], starts[k], i + 2)
-            except RowReject as exc:
-                rejects.append((i + 2, str(exc)))
-                kept[i] = False
-    rejects.sort()
     session = given
     if not has_id.all():
         named = pc.binary_join_element_wise("row", pc.cast(pa.array(number), pa.string()), "")
@@ -580,70 +683,118 @@ def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sess
         zone,
         session,
         abnormal,
+        cause,
         number,
         has_id,
     )
-    return (sessions if kept.all() else sessions.take(np.flatnonzero(kept))), rejects
+    converted = _Converted(sessions, given, start_text, key)
+    if not kept.all():
+        index = np.flatnonzero(kept)
+        where = pa.array(index)
+        converted = _Converted(sessions.take(index), given.take(where), start_text.take(where), key[index])
+    return converted, rejects
 
 
 def _partials(sessions: Sessions, rejects: list[tuple[int, str]]) -> tuple[Sessions, list[tuple[int, str]]]:
     """The rows that are one session's partial records, exported one a row (an operator's portal
-    that already cut its sessions at 12 h): rows of one line and one session id given by the file,
-    each starting the very second the one before it in time ends.  A session id is the session's
-    while it lasts (an Acct-Session-Id, a GGSN's charging id with its address), so the row that
-    continues one is its next partial record (TS 32.298: the record sequence number links the
-    partial records of one context), not another session: their records are numbered on from the
-    row before's, and that one closed by the time limit (17) rather than by a release.  A row that
-    continues one saying the session was released abnormally then is a reject, and so are the rows
-    continuing it: a next partial record of a released session, or another session given its id
-    that second, which one is not known.  `chain`, `part` and `more` of the sessions say it."""
+    that already cut its sessions, at 12 h, at a volume limit, at a change of serving node): the
+    rows of one line and one session id given by the file, in the order of their starts.  A
+    session id is the session's while it lasts (an Acct-Session-Id, a GGSN's charging id with its
+    address), so the row after one is its next partial record (TS 32.298: the record sequence
+    number links the partial records of one context), not another session: their records are
+    numbered on from the row before's.  One context's partial records abut: a row starting after
+    the one before it ends means the file lost the partial record(s) between them; the two are kept
+    as one session, and the later row is noted (`Sessions.notes`), naming both.  A row after one
+    saying the session was released then (`abnormal`, or a `cause` 0, 4 or 5) is a reject, and so
+    are the rows after it: a next partial record of a released session, or another session given its
+    id, which one is not known.  `chain`, `part` and `more` of the sessions say it."""
     while True:
-        chain, part, more, broken = _links(sessions)
-        if not broken:
-            return replace(sessions, chain=chain, part=part, more=more), rejects
-        dropped: list[int] = []
-        lines = sessions.line.to_pylist()
-        ids = sessions.session.to_pylist()
-        for released, first in broken:
-            before = released
-            for at in first:
-                rejects.append(
+        chain, part, more, before, broken = _links(sessions)
+        if broken:
+            sessions = _without_broken(sessions, broken, before, rejects)
+            continue
+        notes: list[tuple[int, str]] = []
+        end = sessions.start + sessions.duration
+        gaps = np.flatnonzero(before >= 0)
+        gaps = gaps[end[before[gaps]] < sessions.start[gaps]]
+        if len(gaps):
+            lines = sessions.line.take(pa.array(gaps)).to_pylist()
+            ids = sessions.session.take(pa.array(gaps)).to_pylist()
+            for at, line, given in zip(gaps.tolist(), lines, ids, strict=True):
+                b = int(before[at])
+                lost = int(sessions.start[at] - end[b])
+                notes.append(
                     (
                         int(sessions.row[at]),
-                        f"session {ids[at]!r} of line {lines[at]!r} from {_utc(int(sessions.start[at]))} "
-                        f"continues row {int(sessions.row[before])}, "
-                        + (
-                            "its partial record up to then, which says the session was released "
-                            "abnormally then: a next partial record of a released session, or another "
-                            "session given its id that second, which one is not known"
-                            if before == released
-                            else "rejected: the session it continues is not known"
-                        ),
+                        f"session {given!r} of line {line!r} from {_utc(int(sessions.start[at]))} follows "
+                        f"row {int(sessions.row[b])}, the same session up to {_utc(int(end[b]))}: the "
+                        f"partial record(s) of the {lost} s between them are not in the file (one "
+                        "session's partial records abut, TS 32.298); kept as one session, its records "
+                        f"numbered on from row {int(sessions.row[b])}'s",
                     )
                 )
-                dropped.append(at)
-                before = at
-        rejects.sort()
-        keep = np.ones(len(sessions), dtype=bool)
-        keep[dropped] = False
-        sessions = sessions.take(np.flatnonzero(keep))
+            notes.sort()
+        return replace(sessions, chain=chain, part=part, more=more, notes=tuple(notes)), rejects
 
 
-def _links(sessions: Sessions) -> tuple[I64, I64, npt.NDArray[np.bool_], list[tuple[int, list[int]]]]:
-    """`chain`, `part`, `more` of `_partials`, and the partial records that continue one saying the
-    session was released abnormally (its row, and the rows continuing it, by time)."""
+def _without_broken(
+    sessions: Sessions, broken: list[tuple[int, list[int]]], before: I64, rejects: list[tuple[int, str]]
+) -> Sessions:
+    """The sessions without the rows after one saying the session was released (listed in
+    `rejects`, in the order of their rows)."""
+    dropped: list[int] = []
+    lines = sessions.line.to_pylist()
+    ids = sessions.session.to_pylist()
+    for released, tail in broken:
+        cause = int(sessions.cause[released])
+        said = (
+            "released abnormally" if cause in (NO_CAUSE, 4) else f"released (cause {cause}, {CAUSES[cause]})"
+        )
+        for at in tail:
+            b = int(before[at])
+            end = int(sessions.start[b] + sessions.duration[b])
+            head = f"session {ids[at]!r} of line {lines[at]!r} from {_utc(int(sessions.start[at]))} "
+            if b != released:
+                why = f"continues row {int(sessions.row[b])}, rejected: the session it continues is not known"
+            elif end == int(sessions.start[at]):
+                why = (
+                    f"continues row {int(sessions.row[b])}, its partial record up to then, which says the "
+                    f"session was {said} then: a next partial record of a released session, or another "
+                    "session given its id that second, which one is not known"
+                )
+            else:
+                why = (
+                    f"follows row {int(sessions.row[b])}, the same session id up to {_utc(end)}, which "
+                    f"says the session was {said} then: a partial record of a released session, or "
+                    "another session given its id, which one is not known"
+                )
+            rejects.append((int(sessions.row[at]), head + why))
+            dropped.append(at)
+    rejects.sort()
+    keep = np.ones(len(sessions), dtype=bool)
+    keep[dropped] = False
+    return sessions.take(np.flatnonzero(keep))
+
+
+def _links(
+    sessions: Sessions,
+) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, list[tuple[int, list[int]]]]:
+    """`chain`, `part`, `more` of `_partials`, the row each row continues (-1 none), and the
+    partial records that continue one saying the session was released (its row, and the rows
+    continuing it, by time)."""
     n = len(sessions)
     chain = np.arange(n, dtype=np.int64)
     part = np.zeros(n, dtype=np.int64)
     more = np.zeros(n, dtype=bool)
+    before = np.full(n, -1, dtype=np.int64)
     named = np.flatnonzero(sessions.named)
     if len(named) < 2:
-        return chain, part, more, []
+        return chain, part, more, before, []
     key = _mix(_hashes(sessions.line.take(pa.array(named))), _hashes(sessions.session.take(pa.array(named))))
-    order = named[np.lexsort((sessions.start[named], key))]
-    key = key[np.lexsort((sessions.start[named], key))]
-    end = sessions.start + sessions.duration
-    link = (key[1:] == key[:-1]) & (end[order[:-1]] == sessions.start[order[1:]])
+    by_time = np.lexsort((sessions.start[named], key))
+    order = named[by_time]
+    key = key[by_time]
+    link = key[1:] == key[:-1]
     if link.any():  # (the same line and id, not only the same hash)
         at = np.flatnonzero(link)
         a, b = pa.array(order[at]), pa.array(order[at + 1])
@@ -657,14 +808,16 @@ def _links(sessions: Sessions) -> tuple[I64, I64, npt.NDArray[np.bool_], list[tu
         ]
         link[at] = same
     if not link.any():
-        return chain, part, more, []
+        return chain, part, more, before, []
     first = np.concatenate([[True], ~link])  # (a row of `order` that continues none)
     head = np.flatnonzero(first)[np.cumsum(first) - 1]
     chain[order] = order[head]
     part[order] = np.arange(len(order)) - head
     more[order[:-1]] = link
+    before[order[1:][link]] = order[:-1][link]
+    released = sessions.abnormal | np.isin(sessions.cause, RELEASES)
     broken: list[tuple[int, list[int]]] = []
-    for k in np.flatnonzero(link & sessions.abnormal[order[:-1]]).tolist():
+    for k in np.flatnonzero(link & released[order[:-1]]).tolist():
         if broken and order[k] in broken[-1][1]:
             continue  # (continues a rejected one: rejected with it)
         tail = []
@@ -673,7 +826,7 @@ def _links(sessions: Sessions) -> tuple[I64, I64, npt.NDArray[np.bool_], list[tu
             tail.append(int(order[j + 1]))
             j += 1
         broken.append((int(order[k]), tail))
-    return chain, part, more, broken
+    return chain, part, more, before, broken
 
 
 def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:

@@ -20,7 +20,19 @@ from m2msim.cli import main
 
 INTERVAL = 43_200
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
-HEADER = ["line", "start", "duration_s", "bytes_up", "bytes_down", "zone", "session", "abnormal", "imsi"]
+HEADER = [
+    "line",
+    "start",
+    "duration_s",
+    "bytes_up",
+    "bytes_down",
+    "zone",
+    "session",
+    "abnormal",
+    "cause",
+    "imsi",
+]
+CAUSES = ["16", "17", "18", "0", "4", "volumeLimit", "016", "99", "x"]  # (a row in ten gives one)
 
 
 def _start(rng: random.Random) -> str:
@@ -93,6 +105,7 @@ def _file(rng: random.Random, rows: int) -> bytes:
             rng.choice(["fr", "eu", "world", "", " eu ", "EU", "mars"]),
             rng.choice(sessions),
             rng.choice(["", "true", "false", "1", "0", "TRUE", "yes"]),
+            rng.choice(CAUSES) if rng.random() < 0.1 else "",
             rng.choice(["208011234567890", "x" * 300 if rng.random() < 0.02 else "", 'a "quoted", value']),
         ]
         writer.writerow(row)
@@ -107,6 +120,7 @@ def _file(rng: random.Random, rows: int) -> bytes:
                 break
             row = [*row[:1], ends.isoformat(), str(rng.choice([0, INTERVAL, 600])), *row[3:]]
             row[7] = rng.choice(["", "false", "true"])
+            row[8] = rng.choice(CAUSES) if rng.random() < 0.1 else ""
             writer.writerow(row)
         if rng.random() < 0.02:
             out.write(rng.choice(["\n", "\r\n"]))  # a blank line: not a row
@@ -120,7 +134,8 @@ def _same(path: Path) -> tuple[int, int]:
     want = reference.rows()
     assert rejects == want_rejects
     assert sessions.rows() == want
-    for name in ("row", "named", "chain", "part", "more"):
+    assert sessions.notes == reference.notes
+    for name in ("row", "named", "chain", "part", "more", "cause"):
         assert getattr(sessions, name).tolist() == getattr(reference, name).tolist(), name
     numbers = sessions.row.tolist()
     assert numbers == sorted(numbers) and not set(numbers) & {n for n, _ in rejects}
@@ -162,6 +177,18 @@ def test_a_file_the_columns_cannot_number_is_read_row_by_row(tmp_path: Path, see
         _same(path)
 
 
+def ending(row: tuple[object, ...], more: bool, interval: int) -> int:
+    """The cause of a row's last record: the one it gives; else, continued by the next partial
+    record of its session, the time limit when it ends at a mark of the interval, else 98; else 4
+    or 0 by its release."""
+    cause, duration = int(row[8]), int(row[2])  # type: ignore[call-overload]
+    if cause >= 0:
+        return cause
+    if more:
+        return 17 if duration and duration % interval == 0 else 98
+    return 4 if row[7] else 0
+
+
 @pytest.mark.parametrize("interval", [INTERVAL, 3_600])
 def test_the_records_are_the_rule_cut_by_a_loop(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], interval: int
@@ -200,7 +227,7 @@ def test_the_records_are_the_rule_cut_by_a_loop(
             w,
             rows[i][5],
             rows[i][6],
-            17 if more[i] and q == count[i] else c,
+            ending(rows[i], more[i], interval) if q == count[i] else c,
             q + before[i],
         )
         for i, s, d, u, w, q, c in cut

@@ -413,8 +413,9 @@ def test_one_session_given_twice_with_other_values_is_a_reject(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Session `s1` of line L1 opened at 10:00, in two exports with other counts: both were cut,
-    and the session billed twice.  The second is a reject; a session id used again at another
-    start (a client that restarted), or by another line, is another session."""
+    and the session billed twice.  The second is a reject; the session id by another line is
+    another session; the same id later on its line is the session's next partial record, the one
+    between them lost (`test_a_gap_in_a_sessions_partial_records_is_one_session_and_named`)."""
     src, out, err = convert(
         tmp_path,
         capsys,
@@ -430,9 +431,13 @@ def test_one_session_given_twice_with_other_values_is_a_reject(
     lines = err.splitlines()
     assert lines == [
         f"{src}: row 3: rejected: session 's1' of line 'L1' opened at 2026-03-01T11:00:00+01:00 is row 2 "
-        "with other values: which one is right is not known"
+        "with other values: which one is right is not known",
+        f"{src}: row 4: warning: session 's1' of line 'L1' from 2026-03-02T10:00:00Z follows row 2, the "
+        "same session up to 2026-03-01T10:10:00Z: the partial record(s) of the 85800 s between them are "
+        "not in the file (one session's partial records abut, TS 32.298); kept as one session, its "
+        "records numbered on from row 2's",
     ]
-    assert [(r[0], r[2]) for r in got(out)] == [("L1", 600), ("L1", 600), ("L2", 900)]
+    assert [(r[0], r[2], r[8]) for r in got(out)] == [("L1", 600, 1), ("L1", 600, 2), ("L2", 900, 1)]
 
 
 def test_a_busy_out_is_refused_before_the_sessions_are_read_and_an_interruption_names_it(
@@ -505,10 +510,11 @@ def test_a_session_id_overlapping_itself_on_a_line_is_a_reject(
         ("L1", "s2", datetime(2026, 3, 1, 9, tzinfo=UTC)),
         ("L2", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
     ]
-    # rows 9, 2 and 4: one session's partial records, numbered on, closed by the time limit
+    # rows 9, 2 and 4: one session's partial records, numbered on, closed by the time limit where
+    # at its 12-hour marks, row 9 at 1 h by a cause the file does not say (98)
     chain = sorted((r[1], r[2], r[8], r[7]) for r in got(out) if r[:1] == ("L1",) and r[6] == "s1")
     assert chain == [
-        (datetime(2026, 3, 1, 9, tzinfo=UTC), 3600, 1, 17),
+        (datetime(2026, 3, 1, 9, tzinfo=UTC), 3600, 1, 98),
         (datetime(2026, 3, 1, 10, tzinfo=UTC), INTERVAL, 2, 17),
         (datetime(2026, 3, 1, 22, tzinfo=UTC), INTERVAL, 3, 17),
         (datetime(2026, 3, 2, 10, tzinfo=UTC), 600, 4, 0),
@@ -677,8 +683,8 @@ def test_a_partial_record_after_an_abnormal_release_is_a_reject(
 ) -> None:
     """A row continuing one that says the session was released abnormally at that second: a next
     partial record of a released session, or another session under its id, which one is not known:
-    a reject naming both rows, and the rows continuing it with it.  A row after a gap, or without
-    a session id, is a session of its own, as before."""
+    a reject naming both rows, and the rows continuing it with it, after a gap too (its partial
+    record between them lost).  A row without a session id is a session of its own, as before."""
     src, out, err = convert(
         tmp_path,
         capsys,
@@ -688,7 +694,7 @@ def test_a_partial_record_after_an_abnormal_release_is_a_reject(
             "L1,2026-03-01T12:00:00Z,43200,10,1,s1,true\n"  # row 3: released abnormally
             "L1,2026-03-02T00:00:00Z,600,10,1,s1,false\n"  # row 4: continues it
             "L1,2026-03-02T00:10:00Z,600,10,1,s1,false\n"  # row 5: continues row 4
-            "L1,2026-03-02T01:00:00Z,600,10,1,s1,false\n"  # row 6: after a gap
+            "L1,2026-03-02T01:00:00Z,600,10,1,s1,false\n"  # row 6: continues row 5 after a gap
             "L2,2026-03-01T00:00:00Z,600,10,1,,false\n"  # row 7: no session id
             "L2,2026-03-01T00:10:00Z,600,10,1,,false\n"  # row 8: no session id
         ),
@@ -700,12 +706,109 @@ def test_a_partial_record_after_an_abnormal_release_is_a_reject(
         "record of a released session, or another session given its id that second, which one is not known",
         f"{src}: row 5: rejected: session 's1' of line 'L1' from 2026-03-02T00:10:00Z continues row 4, "
         "rejected: the session it continues is not known",
+        f"{src}: row 6: rejected: session 's1' of line 'L1' from 2026-03-02T01:00:00Z continues row 5, "
+        "rejected: the session it continues is not known",
     ]
     records = sorted((r[0], r[1], r[8], r[7]) for r in got(out))
     assert records == [
         ("L1", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 17),
         ("L1", datetime(2026, 3, 1, 12, tzinfo=UTC), 2, 4),
-        ("L1", datetime(2026, 3, 2, 1, tzinfo=UTC), 1, 0),
         ("L2", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 0),
         ("L2", datetime(2026, 3, 1, 0, 10, tzinfo=UTC), 1, 0),
     ]
+
+
+def test_a_split_not_at_the_interval_does_not_claim_the_time_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A portal's export whose rows of one session split at a volume limit (5 h) and at 12 h: the
+    row ending at 5 h closed by the time limit (17), which it was not.  Without a cause in the file,
+    a row continued at no mark of the interval closes by 98 (m2msim's own: a partial record whose
+    trigger the file does not say); with a `cause` column (a number or TS 32.298's name), by the
+    cause it gives.  A cause no TS 32.298 record has, or one saying otherwise than `abnormal`, is a
+    reject naming the field; a row after one whose cause says it was released is a reject."""
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session,abnormal,cause\n"
+            "L1,2026-03-01T00:00:00Z,18000,10,1,s1,,\n"  # row 2: split at 5 h, no cause said
+            "L1,2026-03-01T05:00:00Z,43200,10,1,s1,,\n"  # row 3: 12 h: the time limit
+            "L1,2026-03-01T17:00:00Z,600,10,1,s1,,\n"  # row 4: released
+            "L2,2026-03-01T00:00:00Z,7200,10,1,s2,,volumeLimit\n"  # row 5
+            "L2,2026-03-01T02:00:00Z,3600,10,1,s2,,18\n"  # row 6: a serving node change
+            "L2,2026-03-01T03:00:00Z,600,10,1,s2,,\n"  # row 7: released
+            "L3,2026-03-01T00:00:00Z,600,10,1,s3,false,4\n"  # row 8: says otherwise than abnormal
+            "L3,2026-03-01T01:00:00Z,600,10,1,s4,,15\n"  # row 9: no such cause
+            "L4,2026-03-01T00:00:00Z,600,10,1,s5,,normalRelease\n"  # row 10: released
+            "L4,2026-03-01T00:10:00Z,600,10,1,s5,,\n"  # row 11: after its release
+        ),
+        1,
+    )
+    assert err.splitlines() == [
+        f"{src}: row 8: rejected: field 'cause' 4 (abnormalRelease) and field 'abnormal' 'false' say "
+        "otherwise of the session's release: which one is right is not known",
+        f"{src}: row 9: rejected: field 'cause' '15' is not a TS 32.298 cause for record closing (0 "
+        "normalRelease, 4 abnormalRelease, 5 cAMELInitCallRelease, 16 volumeLimit, 17 timeLimit, 18 "
+        "servingNodeChange, 19 maxChangeCond, 20 managementIntervention, 21 intraSGSNIntersystemChange, "
+        "22 rATChange, 23 mSTimeZoneChange, 24 sGSNPLMNIDChange)",
+        f"{src}: row 11: rejected: session 's5' of line 'L4' from 2026-03-01T00:10:00Z continues row 10, "
+        "its partial record up to then, which says the session was released (cause 0, normalRelease) "
+        "then: a next partial record of a released session, or another session given its id that "
+        "second, which one is not known",
+    ]
+    records = sorted((r[0], r[1], r[2], r[8], r[7]) for r in got(out))
+    assert records == [
+        ("L1", datetime(2026, 3, 1, 0, tzinfo=UTC), 18000, 1, 98),
+        ("L1", datetime(2026, 3, 1, 5, tzinfo=UTC), 43200, 2, 17),
+        ("L1", datetime(2026, 3, 1, 17, tzinfo=UTC), 600, 3, 0),
+        ("L2", datetime(2026, 3, 1, 0, tzinfo=UTC), 7200, 1, 16),
+        ("L2", datetime(2026, 3, 1, 2, tzinfo=UTC), 3600, 2, 18),
+        ("L2", datetime(2026, 3, 1, 3, tzinfo=UTC), 600, 3, 0),
+        ("L4", datetime(2026, 3, 1, 0, tzinfo=UTC), 600, 1, 0),
+    ]
+    # at --interval 3600, the 5-hour row ends at a mark: cut there, it closes by the time limit
+    out = tmp_path / "hourly.parquet"
+    assert main(["sessions-to-records", str(src), str(out), "--interval", "3600"]) == 1
+    capsys.readouterr()
+    assert [r[7] for r in sorted(got(out), key=lambda r: (r[0], r[8])) if r[0] == "L1"] == [17] * 17 + [0]
+
+
+def test_a_gap_in_a_sessions_partial_records_is_one_session_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session's partial records one a row, the one of 2026-03-02 00:00 to 12:00 missing from the
+    export: the row after the gap was taken for a session of its own (sequence 1, the row before
+    it closed as released), a session that never was.  One context's partial records abut (TS
+    32.298), so the file lost one: the rows stay one session, numbered on, and the row after the
+    gap is listed on stderr naming both rows and the time lost (exit 1, as for a reject)."""
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session\n"
+            "L1,2026-03-01T00:00:00Z,43200,10,1,s1\n"  # row 2
+            "L1,2026-03-01T12:00:00Z,43200,10,1,s1\n"  # row 3
+            "L1,2026-03-02T12:00:00Z,3600,10,1,s1\n"  # row 4: after 12 h missing
+            "L2,2026-03-01T00:00:00Z,3600,10,1,s1\n"  # another line: another session
+        ),
+        1,
+    )
+    assert err.splitlines() == [
+        f"{src}: row 4: warning: session 's1' of line 'L1' from 2026-03-02T12:00:00Z follows row 3, the "
+        "same session up to 2026-03-02T00:00:00Z: the partial record(s) of the 43200 s between them are "
+        "not in the file (one session's partial records abut, TS 32.298); kept as one session, its "
+        "records numbered on from row 3's"
+    ]
+    records = sorted((r[0], r[1], r[8], r[7]) for r in got(out))
+    assert records == [
+        ("L1", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 17),
+        ("L1", datetime(2026, 3, 1, 12, tzinfo=UTC), 2, 17),
+        ("L1", datetime(2026, 3, 2, 12, tzinfo=UTC), 3, 0),
+        ("L2", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 0),
+    ]
+    assert main(["sessions-to-records", str(src), str(tmp_path / "again.parquet")]) == 1
+    assert capsys.readouterr().out == (
+        "2 sessions (2 rows continuing the session of another: its partial records one a row) -> 4 "
+        f"records in {tmp_path / 'again.parquet'}; 0 rows rejected; 1 gaps (partial records missing)\n"
+    )
