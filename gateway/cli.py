@@ -29,7 +29,7 @@ from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misn
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from gateway.sessions_csv import NO_CAUSE, Sessions, UnusableFile, read_sessions
+from gateway.sessions_csv import NO_CAUSE, Sessions, UnusableFile, concat_sessions, scan_sessions
 from m2msim.outputs import (
     OutputError,
     atomic_path,
@@ -86,18 +86,41 @@ MIN_INTERVAL_S = 60  # RFC 2869 5.16: an Acct-Interim-Interval "MUST NOT be smal
 CHUNK_RECORDS = 1 << 18  # records cut and written at once (a session gives 527,040 at the most)
 
 
-def _batches(durations: npt.NDArray[np.int64], interval_s: int, most: int) -> Iterator[tuple[int, int]]:
-    """Consecutive sessions (`[lo, hi)` of `durations`) whose records number about `most` at the
-    most (a batch ends with the session that reaches it), so that the records are cut and written
-    a batch at a time, whatever the file's length."""
-    counts = np.where(durations > 0, (durations + interval_s - 1) // interval_s, 1)
-    total = np.cumsum(counts)
-    lo = 0
-    while lo < len(durations):
-        before = int(total[lo - 1]) if lo else 0
-        hi = int(np.searchsorted(total, before + most, side="left")) + 1  # (the session reaching it)
-        yield lo, min(hi, len(durations))
-        lo = hi
+def _groups(
+    batches: Iterator[Sessions], linked: npt.NDArray[np.int64], first: npt.NDArray[np.int64], interval_s: int
+) -> Iterator[tuple[Sessions, npt.NDArray[np.int64]]]:
+    """The sessions of `batches` (the file's, in its order) in groups whose records number about
+    CHUNK_RECORDS at the most (a group ends with the session that reaches it), the same groups
+    whatever the batches, each session with its first sequence number (`first` of the rows
+    `linked`, else 1): the records of a group are cut and written at once, whatever the file's
+    length."""
+    carry: Sessions | None = None
+    for batch in batches:
+        sessions = batch if carry is None else concat_sessions(carry, batch)
+        counts = np.where(sessions.duration > 0, (sessions.duration + interval_s - 1) // interval_s, 1)
+        total = np.cumsum(counts)
+        lo = 0
+        while lo < len(sessions):
+            before = int(total[lo - 1]) if lo else 0
+            hi = int(np.searchsorted(total, before + CHUNK_RECORDS, side="left")) + 1
+            if hi > len(sessions):
+                break  # (the group goes on in the next batch)
+            yield _numbered(sessions.slice(lo, hi), linked, first)
+            lo = hi
+        carry = sessions.slice(lo, len(sessions)) if lo < len(sessions) else None
+    if carry is not None:
+        yield _numbered(carry, linked, first)
+
+
+def _numbered(
+    sessions: Sessions, linked: npt.NDArray[np.int64], first: npt.NDArray[np.int64]
+) -> tuple[Sessions, npt.NDArray[np.int64]]:
+    numbers = np.ones(len(sessions), dtype=np.int64)
+    if len(linked):
+        at = np.minimum(np.searchsorted(linked, sessions.row), len(linked) - 1)
+        hit = linked[at] == sessions.row
+        numbers[hit] = first[at[hit]]
+    return sessions, numbers
 
 
 def _first_sequences(sessions: Sessions, interval_s: int) -> npt.NDArray[np.int64]:
@@ -183,38 +206,40 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             locked = args.out.parent.is_dir()
             if locked:
                 held.enter_context(output_lock(args.out))
-            sessions, rejects = read_sessions(args.sessions)
+            scan = held.enter_context(scan_sessions(args.sessions))
         except (UnusableFile, OutputError) as exc:
             return _fail("sessions-to-records", str(exc))
+        rejects, linked = scan.rejects, scan.linked
         try:
             if not locked:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 held.enter_context(output_lock(args.out))
             guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
             with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
-                records = 0
-                first = _first_sequences(sessions, args.interval)
-                for lo, hi in _batches(sessions.duration, args.interval, CHUNK_RECORDS):
-                    records += _write_cut(writer, sessions.slice(lo, hi), first[lo:hi], args.interval)
+                records = kept = 0
+                first = _first_sequences(linked, args.interval)
+                for batch, batch_first in _groups(scan.batches(), linked.row, first, args.interval):
+                    records += _write_cut(writer, batch, batch_first, args.interval)
+                    kept += len(batch)
         except OutputError as exc:
             return _fail("sessions-to-records", str(exc))
         except OSError as exc:
             return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
-    for number, reason in sessions.notes:
+    for number, reason in scan.notes:
         print(f"{args.sessions}: row {number}: warning: {reason}", file=sys.stderr)
-    partials = int(np.count_nonzero(sessions.part))
+    partials = int(np.count_nonzero(linked.part))
     rows = (
         f" ({partials} rows continuing the session of another: its partial records one a row)"
         if partials
         else ""
     )
     print(
-        f"{len(sessions) - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
-        + (f"; {len(sessions.notes)} gaps (partial records missing)" if sessions.notes else "")
+        f"{kept - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
+        + (f"; {len(scan.notes)} gaps (partial records missing)" if scan.notes else "")
     )
-    return 1 if rejects or sessions.notes else 0
+    return 1 if rejects or scan.notes else 0
 
 
 def cmd_alarms_check(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ whose rows the columns cannot number as Python's `csv` does (a row with another 
 fields, a header whose quotes hold a line end, data that are not UTF-8 or hold a NUL) is read by
 `read_sessions_py`, the same rules as a loop over its rows: the reference the tests compare it
 with.  Both then find the rows that are one session's partial records, one a row (`_partials`).
+`scan_sessions`, the command's reader, reads a long file a block at a time by the same rules,
+keeping a hash of each row's session and the rows of a session given in more than one row.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import logging
 import re
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +41,8 @@ from accounting.csv_forms import (
 from accounting.records import Zone
 from m2msim.compressed import compression_of
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
+
+log = logging.getLogger(__name__)
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
 OPTIONAL_COLUMNS = ("zone", "session", "abnormal", "cause")
@@ -164,6 +172,11 @@ def _open(path: Path) -> Opened:
         data = _decompressed(Path(path), read_file_bytes(path, source, "CSV file"))
     except YamlError as exc:
         raise UnusableFile(str(exc)) from None
+    return _opened(source, data)
+
+
+def _opened(source: str, data: bytes) -> Opened:
+    """`_open` of these bytes (the whole file, or its header row alone)."""
     other = other_than_csv(data[: data.find(b"\n") + 1] if b"\n" in data else data)
     if other is not None:  # (a workbook, UTF-16 text: it was "binary data (a NUL byte)")
         raise UnusableFile(f"{source}: {other}")
@@ -389,6 +402,29 @@ class Sessions:
         )
 
 
+def concat_sessions(a: Sessions, b: Sessions) -> Sessions:
+    """The sessions of `a` then `b` (`more` kept where both have it; not `chain`, `part`)."""
+
+    def strings(x: pa.Array, y: pa.Array) -> pa.Array:
+        return pa.concat_arrays([x, y.cast(x.type)])
+
+    both = len(a.more) == len(a) and len(b.more) == len(b)
+    return Sessions(
+        strings(a.line, b.line),
+        np.concatenate([a.start, b.start]),
+        np.concatenate([a.duration, b.duration]),
+        np.concatenate([a.bytes_up, b.bytes_up]),
+        np.concatenate([a.bytes_down, b.bytes_down]),
+        strings(a.zone, b.zone),
+        strings(a.session, b.session),
+        np.concatenate([a.abnormal, b.abnormal]),
+        np.concatenate([a.cause, b.cause]),
+        np.concatenate([a.row, b.row]),
+        np.concatenate([a.named, b.named]),
+        more=np.concatenate([a.more, b.more]) if both else np.zeros(0, dtype=bool),
+    )
+
+
 def read_sessions(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
     """The sessions of a CSV file and its rejected rows (row number, reason).
 
@@ -466,13 +502,7 @@ def _table(opened: Opened) -> tuple[pa.Table, bool] | None:
                 newlines_in_values=b'"' in data,
                 ignore_empty_lines=True,  # (a row with another number of fields: an error, read by the loop)
             ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                null_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=True,
-            ),
+            convert_options=_as_text(names),
         )
     except (pa.ArrowException, ValueError):
         return None
@@ -480,6 +510,19 @@ def _table(opened: Opened) -> tuple[pa.Table, bool] | None:
         if len(column) and pc.max(pc.utf8_length(column)).as_py() > _BIGGEST_FIELD:
             return None
     return table, not data.translate(None, _PLAIN) and b'"' not in data
+
+
+def _as_text(names: list[str]) -> Any:
+    """pyarrow's options reading every field as it is written (a string, never null)."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        check_utf8=True,
+    )
 
 
 def _columns(header: list[str], read: list[tuple[pa.Table, bool]]) -> tuple[Sessions, list[tuple[int, str]]]:
@@ -1031,3 +1074,268 @@ def _decompressed(path: Path, data: bytes) -> bytes:
             return bytes(stream.read())
     except OSError as exc:
         raise UnusableFile(str(zstd_error(path, exc, "read"))) from None
+
+
+# Streaming: a file past STREAM_BLOCK bytes is read a block at a time (`scan_sessions`).
+STREAM_BLOCK = 4 << 20
+_HEAD = 1 << 20  # where a streamed file's header row must end
+
+
+class _NotStreamed(Exception):
+    """A file the blocks cannot read as the whole file is read: read whole (`read_sessions`)."""
+
+
+@dataclass
+class Scan:
+    """The sessions of a CSV file, to be cut a batch at a time (`batches`), with its rejected rows
+    and notes, and `linked`: the rows of each session id given more than once on a line, with their
+    `chain`, `part` and `more` (the session's partial records one a row; the whole file's sessions
+    when it was read whole).  A context manager: it holds a temporary copy of the rows converted."""
+
+    rejects: list[tuple[int, str]]
+    linked: Sessions
+    notes: tuple[tuple[int, str], ...]
+    _whole: Sessions | None = None
+    _spill: object = None  # (the temporary file of `_scan_blocks`)
+    _dropped: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def batches(self) -> Iterator[Sessions]:
+        """The sessions kept, in the file's order, a batch at a time (`more` set)."""
+        if self._whole is not None:
+            yield self._whole
+            return
+        import pyarrow.ipc as ipc
+
+        spill = self._spill
+        assert spill is not None
+        spill.seek(0)  # type: ignore[attr-defined]
+        linked_rows = self.linked.row
+        for batch in ipc.open_stream(spill):
+            sessions = _unspilled(batch).sessions
+            if len(self._dropped):
+                keep = ~np.isin(sessions.row, self._dropped)
+                if not keep.all():
+                    sessions = sessions.take(np.flatnonzero(keep))
+            more = np.zeros(len(sessions), dtype=bool)
+            if len(linked_rows):
+                at = np.minimum(np.searchsorted(linked_rows, sessions.row), len(linked_rows) - 1)
+                hit = linked_rows[at] == sessions.row
+                more[hit] = self.linked.more[at[hit]]
+            yield replace(sessions, more=more)
+
+    def __enter__(self) -> Scan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._spill is not None:
+            self._spill.close()  # type: ignore[attr-defined]
+            self._spill = None
+
+
+def scan_sessions(path: Path) -> Scan:
+    """`read_sessions` for a file of any length: one past STREAM_BLOCK bytes, not compressed, its
+    header row plain (no quote, no carriage return inside it), is read a block at a time, each
+    block's rows converted and kept in a temporary file, and only the rows whose session id on
+    their line (or, without one, whose values) were seen twice are checked together (`_Ids`,
+    `_partials`): the rows of a session may be anywhere in the file (an export is in no order), so
+    a hash of each row's key (8 bytes a row) is kept until the end of the file.  The same sessions,
+    rejects and notes as `read_sessions`; any other file, or one whose blocks cannot be read as the
+    whole file is (a row with another number of fields, bytes that are not UTF-8 or NUL, a field
+    past Python's csv limit), or a temporary file that cannot be written (no room left), is read
+    whole by it."""
+    head = _head(Path(path))
+    if head is not None:
+        try:
+            return _scan_blocks(Path(path), head)
+        except _NotStreamed as exc:
+            log.info("%s: read whole: %s", path, exc)
+    sessions, rejects = read_sessions(path)
+    return Scan(rejects, sessions, sessions.notes, sessions)
+
+
+def _head(path: Path) -> tuple[Opened, int] | None:
+    """The header of a file to read a block at a time, and where its rows start; else None."""
+    if path.name.lower().endswith((".gz", ".zst")):
+        return None
+    try:
+        if path.stat().st_size <= STREAM_BLOCK or not path.is_file():
+            return None
+        with path.open("rb") as f:
+            head = f.read(_HEAD)
+    except OSError:
+        return None  # (`read_sessions` says why)
+    if compression_of(head[:4]) is not None:
+        return None
+    begin = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    end = head.find(b"\n", begin)
+    if end < 0:
+        return None
+    row = head[begin:end]
+    if b'"' in row or b"\r" in row[:-1] or b"\x00" in row or not row.strip():
+        return None
+    return _opened(str(path), head[: end + 1]), end + 1
+
+
+_SPILLED = (
+    "line", "start", "duration", "bytes_up", "bytes_down", "zone", "session", "abnormal", "cause",
+    "row", "named", "given", "start_text", "key",
+)  # fmt: skip
+
+
+def _spilled(converted: _Converted) -> pa.RecordBatch:
+    s = converted.sessions
+    columns = (
+        s.line, s.start, s.duration, s.bytes_up, s.bytes_down, s.zone, s.session, s.abnormal, s.cause,
+        s.row, s.named, converted.given, converted.start_text, converted.key,
+    )  # fmt: skip
+    return pa.RecordBatch.from_arrays([pa.array(c) for c in columns], names=list(_SPILLED))
+
+
+def _unspilled(batch: pa.RecordBatch) -> _Converted:
+    c = [batch.column(i) for i in range(batch.num_columns)]
+
+    def numbers(a: pa.Array) -> Any:
+        return np.asarray(a.to_numpy(zero_copy_only=False))
+
+    sessions = Sessions(
+        c[0], numbers(c[1]), numbers(c[2]), numbers(c[3]), numbers(c[4]), c[5], c[6],
+        numbers(c[7]), numbers(c[8]), numbers(c[9]), numbers(c[10]),
+    )  # fmt: skip
+    return _Converted(sessions, c[11], c[12], numbers(c[13]))
+
+
+def _plain(table: pa.Table) -> bool:
+    """Whether every field of the table is printable ASCII, tabs and spaces; `_NotStreamed` for a
+    NUL (read whole, as Python's csv reads it) or a field past Python's csv limit."""
+    import pyarrow.compute as pc
+
+    plain = True
+    for column in table.columns:
+        for chunk in column.chunks:
+            if len(chunk) and pc.max(pc.utf8_length(chunk)).as_py() > _BIGGEST_FIELD:
+                raise _NotStreamed("a field past Python's csv limit")
+            data = chunk.buffers()[2]
+            if data is None:
+                continue
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[
+                chunk.offset : chunk.offset + len(chunk) + 1
+            ]
+            values = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+            if not values.all():
+                raise _NotStreamed("a NUL byte")
+            plain = plain and not _NOT_PLAIN[values].any()
+    return plain
+
+
+_NOT_PLAIN = np.ones(256, dtype=bool)
+_NOT_PLAIN[[9, *range(32, 127)]] = False
+
+
+def _scan_blocks(path: Path, head: tuple[Opened, int]) -> Scan:
+    """`scan_sessions` of a file read a block at a time."""
+    import pyarrow.csv as pacsv
+    import pyarrow.ipc as ipc
+
+    opened, begin = head
+    header = opened.header
+    names = [f"c{i}" for i in range(len(header))]
+    rejects: list[tuple[int, str]] = []
+    keys: list[npt.NDArray[np.uint64]] = []
+    try:
+        spill = tempfile.TemporaryFile(prefix="m2msim-sessions-")  # noqa: SIM115 (held by the Scan, closed by it)
+    except OSError as exc:
+        raise _NotStreamed(f"no temporary file: {exc}") from None
+    try:
+        with path.open("rb") as f:
+            f.seek(begin)
+            try:
+                reader = pacsv.open_csv(
+                    f,
+                    read_options=pacsv.ReadOptions(
+                        column_names=names, use_threads=False, block_size=STREAM_BLOCK
+                    ),
+                    parse_options=pacsv.ParseOptions(
+                        delimiter=opened.delimiter, newlines_in_values=True, ignore_empty_lines=True
+                    ),
+                    convert_options=_as_text(names),
+                )
+                writer = None
+                first = 2
+                for batch in reader:
+                    if not batch.num_rows:
+                        continue
+                    table = pa.Table.from_batches([batch])
+                    del batch
+                    plain = _plain(table)
+                    converted, found = _converted(header, [(table, plain)], first)
+                    first += table.num_rows
+                    del table
+                    rejects += found
+                    keys.append(converted.key)
+                    spilled = _spilled(converted)
+                    if writer is None:
+                        writer = ipc.new_stream(spill, spilled.schema)
+                    writer.write_batch(spilled)
+                    del converted, spilled
+                    pa.default_memory_pool().release_unused()  # (the block's copies: the next one reuses none)
+                if writer is not None:
+                    writer.close()
+            except (pa.ArrowException, ValueError, OSError) as exc:  # (OSError: the temporary file's too)
+                raise _NotStreamed(str(exc)) from None
+        ordered = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+        del keys
+        ordered.sort()
+        twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        del ordered
+        again: list[pa.RecordBatch] = []
+        spill.seek(0)
+        if len(twice):
+            for batch in ipc.open_stream(spill):
+                key = batch.column(len(_SPILLED) - 1).to_numpy(zero_copy_only=False)
+                hit = np.isin(key, twice)
+                if hit.any():
+                    again.append(batch.take(pa.array(np.flatnonzero(hit))))
+        scan = _linked(again, rejects)
+        scan._spill = spill
+        return scan
+    except BaseException:
+        spill.close()
+        raise
+
+
+def _linked(again: list[pa.RecordBatch], rejects: list[tuple[int, str]]) -> Scan:
+    """The scan of the rows whose key was seen twice (`again`, in the file's order): checked one by
+    one (`_repeats`), then the rows of one session id linked (`_partials`)."""
+    if again:
+        converted = _unspilled(pa.Table.from_batches(again).combine_chunks().to_batches()[0])
+    else:
+        converted = _unspilled(pa.RecordBatch.from_pylist([], schema=_spill_schema()))
+    s = converted.sessions
+    dropped = _repeats(converted, np.arange(len(s), dtype=np.int64), rejects)
+    keep = np.ones(len(s), dtype=bool)
+    keep[dropped] = False
+    named = s.take(np.flatnonzero(keep & s.named))
+    linked, rejects = _partials(named, rejects)
+    gone = np.setdiff1d(s.row[~keep | s.named], linked.row)
+    rejects.sort()
+    return Scan(rejects, linked, linked.notes, _dropped=gone)
+
+
+def _spill_schema() -> pa.Schema:
+    strings = {"line", "zone", "session", "given", "start_text"}
+    flags = {"abnormal", "named"}
+    return pa.schema(
+        [
+            (
+                name,
+                pa.string()
+                if name in strings
+                else pa.bool_()
+                if name in flags
+                else pa.uint64()
+                if name == "key"
+                else pa.int64(),
+            )
+            for name in _SPILLED
+        ]
+    )

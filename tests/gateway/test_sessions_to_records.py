@@ -453,14 +453,14 @@ def test_a_busy_out_is_refused_before_the_sessions_are_read_and_an_interruption_
     sessions.write_text("line,start,duration_s,bytes_up,bytes_down\n336,2026-03-01T00:00:00Z,100,10,20\n")
     out = tmp_path / "records.csv"
     read: list[Path] = []
-    real = gateway.cli.read_sessions
-    monkeypatch.setattr(gateway.cli, "read_sessions", lambda path: read.append(path) or real(path))
+    real = gateway.cli.scan_sessions
+    monkeypatch.setattr(gateway.cli, "scan_sessions", lambda path: read.append(path) or real(path))
     with output_lock(out):  # another command writing it now
         assert main(["sessions-to-records", str(sessions), str(out)]) == 2
     assert "is writing it now" in capsys.readouterr().err and read == [] and not out.exists()
 
     # SIGTERM while the sessions are read, as m2msim.signals raises it
-    monkeypatch.setattr(gateway.cli, "read_sessions", terminated)
+    monkeypatch.setattr(gateway.cli, "scan_sessions", terminated)
     with signals_restored():
         assert main(["sessions-to-records", str(sessions), str(out)]) == 143
     assert (

@@ -1,0 +1,116 @@
+"""`m2msim sessions-to-records` reads a file past `STREAM_BLOCK` bytes a block at a time
+(`gateway.sessions_csv.scan_sessions`): the whole file was held in memory, about 400 bytes a session
+at the peak.  Whatever the blocks, the same records, rejects, notes and summary as the file read
+whole, the rows of one session (its partial records, a duplicate) anywhere in the file."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import gateway.cli
+import gateway.sessions_csv as sessions_csv
+from m2msim.cli import main
+
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+HEADER = "line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal,cause,imsi\n"
+
+
+def _rows(rng: random.Random, n: int) -> list[str]:
+    """Sessions of a few lines, many exported one partial record a row (12 h, a volume limit, a row
+    lost), some given twice, some bad, in no order."""
+    rows: list[str] = []
+    while len(rows) < n:
+        line = f"L{rng.randrange(40)}"
+        sid = rng.choice(["", f"s{rng.randrange(10**6)}", f"s{rng.randrange(30)}"])
+        t = BASE + timedelta(seconds=rng.randrange(60 * 86_400))
+        for _ in range(rng.choice([1, 1, 1, 2, 3, 5])):
+            d = rng.choice([0, 600, 18_000, 43_200, 43_200, rng.randrange(200_000)])
+            stamp = t.isoformat().replace("+00:00", "Z") if rng.random() < 0.7 else t.isoformat()
+            fields = [
+                line,
+                stamp,
+                str(d),
+                str(rng.randrange(10**9)),
+                str(rng.randrange(10**6)),
+                rng.choice(["fr", "eu", "", "world"]),
+                sid,
+                rng.choice(["", "", "", "false", "true"]),
+                rng.choice(["", "", "", "", "", "", "16", "volumeLimit", "0", "99"]),
+                rng.choice(["208011234567890", '"a, quoted; one"', ""]),
+            ]
+            if rng.random() < 0.02:
+                fields[rng.randrange(1, 5)] = rng.choice(["-1", "x", "2026-02-30T00:00:00Z", " 7 "])
+            rows.append(",".join(fields))
+            if rng.random() < 0.03:
+                rows.append(rows[-1])  # given twice
+            t += timedelta(seconds=d + (rng.choice([0, 0, 0, 0, 3_600]) if sid else rng.randrange(9_999)))
+    rng.shuffle(rows)
+    return rows
+
+
+def _convert(src: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    folder.mkdir()
+    status = 0
+    for name in ("usage.parquet", "usage.csv"):
+        status = main(["sessions-to-records", str(src), str(folder / name), "--interval", "3600"])
+    captured = capsys.readouterr()
+    return status, captured.out.replace(str(folder), "OUT"), captured.err
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_file_read_a_block_at_a_time_gives_the_records_of_the_file_read_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    rng = random.Random(seed)
+    src = tmp_path / "sessions.csv"
+    src.write_text(HEADER + "\n".join(_rows(rng, 3_000)) + "\n", encoding="utf-8")
+    monkeypatch.setattr(gateway.cli, "CHUNK_RECORDS", rng.choice([50, 1_000, 1 << 18]))
+    whole = _convert(src, tmp_path / "whole", capsys)
+
+    tables: list[int] = []
+    converted = sessions_csv._converted
+
+    def spy(header: list[str], read: list[tuple[object, bool]], first: int) -> object:
+        tables.append(read[-1][0].num_rows)  # type: ignore[attr-defined]
+        return converted(header, read, first)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sessions_csv, "_converted", spy)
+    monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+    blocks = _convert(src, tmp_path / "blocks", capsys)
+
+    assert blocks == whole and whole[0] == 1 and "warning" in whole[2] and "rejected" in whole[2]
+    assert len(tables) > 2 * 10 and max(tables) < 500  # (more than 10 blocks a file, converted twice)
+    for name in ("usage.parquet", "usage.csv"):
+        assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert pq.read_table(tmp_path / "blocks" / "usage.parquet").num_rows > 3_000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"L1,2026-03-01T00:00:00Z,60,1,1\n",  # another number of fields
+        b"L1,2026-03-01T00:00:00Z,60,1,1,fr,s\x00,,,\n",  # a NUL
+        b"L1,2026-03-01T00:00:00Z,60,1,1,fr,\xff,,,\n",  # not UTF-8
+    ],
+)
+def test_a_file_the_blocks_cannot_read_past_its_first_block_is_read_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, bad: bytes
+) -> None:
+    """A row Python's csv numbers otherwise than pyarrow (another number of fields), or reads
+    otherwise (a NUL, bytes that are not UTF-8), far into the file: read whole, as before."""
+    rows = _rows(random.Random(7), 2_000)
+    src = tmp_path / "sessions.csv"
+    src.write_bytes(
+        (HEADER + "\n".join(rows[:1_500]) + "\n").encode() + bad + ("\n".join(rows[1_500:]) + "\n").encode()
+    )
+    whole = _convert(src, tmp_path / "whole", capsys)
+    monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+    blocks = _convert(src, tmp_path / "blocks", capsys)
+    assert blocks == whole and "row 1502: rejected" in whole[2]
+    for name in ("usage.parquet", "usage.csv"):
+        assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
