@@ -123,19 +123,6 @@ def _numbered(
     return sessions, numbers
 
 
-def _first_sequences(sessions: Sessions, interval_s: int) -> npt.NDArray[np.int64]:
-    """The sequence number of each row's first record: 1, or for a row that continues a session
-    exported one partial record a row, one more than the session's rows before it give."""
-    counts = np.where(sessions.duration > 0, (sessions.duration + interval_s - 1) // interval_s, 1)
-    order = np.lexsort((sessions.part, sessions.chain))
-    taken = counts[order]
-    before = np.cumsum(taken) - taken  # (the records of the rows before, in every session)
-    head = np.flatnonzero(sessions.part[order] == 0)
-    first = np.empty(len(sessions), dtype=np.int64)
-    first[order] = before - before[head][np.cumsum(sessions.part[order] == 0) - 1] + 1
-    return first
-
-
 def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.int64], interval_s: int) -> int:
     """Cut these sessions into records and write them (`first`: each one's first sequence number);
     the number of records.  A row's last record closes by the cause the row gives, else: continued
@@ -206,10 +193,10 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             locked = args.out.parent.is_dir()
             if locked:
                 held.enter_context(output_lock(args.out))
-            scan = held.enter_context(scan_sessions(args.sessions))
+            scan = held.enter_context(scan_sessions(args.sessions, args.interval))
         except (UnusableFile, OutputError) as exc:
             return _fail("sessions-to-records", str(exc))
-        rejects, linked = scan.rejects, scan.linked
+        rejects = scan.rejects
         try:
             if not locked:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -217,8 +204,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
             with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
                 records = kept = 0
-                first = _first_sequences(linked, args.interval)
-                for batch, batch_first in _groups(scan.batches(), linked.row, first, args.interval):
+                for batch, batch_first in _groups(scan.batches(), scan.linked, scan.first, args.interval):
                     records += _write_cut(writer, batch, batch_first, args.interval)
                     kept += len(batch)
         except OutputError as exc:
@@ -229,7 +215,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
     for number, reason in scan.notes:
         print(f"{args.sessions}: row {number}: warning: {reason}", file=sys.stderr)
-    partials = int(np.count_nonzero(linked.part))
+    partials = scan.partials
     rows = (
         f" ({partials} rows continuing the session of another: its partial records one a row)"
         if partials

@@ -872,11 +872,13 @@ def _links(
     return chain, part, more, before, broken
 
 
-def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:
-    """A 64-bit hash of each string (equal strings, equal hashes): of its bytes read a position at a
-    time for short strings, of its index in the strings' dictionary for long ones."""
-    import pyarrow.compute as pc
+_HASHED = 40  # bytes of a string hashed by numpy (of a longer one, Python's hash of it too)
 
+
+def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each string (equal strings, equal hashes, in any block of a file): of its
+    first bytes read a position at a time, and of a longer one Python's hash of it (it was its index
+    in the strings' dictionary, which another block numbers otherwise)."""
     n = len(strings)
     buffers = strings.buffers()
     if n == 0 or buffers[2] is None:
@@ -885,16 +887,17 @@ def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:
         np.int64
     )
     length = np.diff(offsets)
-    if int(length.max()) > 40:
-        indices = pc.dictionary_encode(strings).indices.to_numpy(zero_copy_only=False)
-        return np.asarray(indices, dtype=np.uint64)
     data = np.frombuffer(buffers[2], dtype=np.uint8)
     last = len(data) - 1
     h = length.astype(np.uint64)
     with np.errstate(over="ignore"):
-        for k in range(int(length.max())):
+        for k in range(min(int(length.max()), _HASHED)):
             byte = data[np.minimum(offsets[:-1] + k, last)].astype(np.uint64)
             h = h * np.uint64(0x100000001B3) + np.where(k < length, byte, np.uint64(0))
+        long = np.flatnonzero(length > _HASHED)
+        if len(long):  # (Python's hash of the whole string: the same in every block of the file)
+            whole = [hash(text) for text in strings.take(pa.array(long)).to_pylist()]
+            h[long] ^= np.array(whole, dtype=np.int64).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     return h
 
 
@@ -1087,16 +1090,19 @@ class _NotStreamed(Exception):
 
 @dataclass
 class Scan:
-    """The sessions of a CSV file, to be cut a batch at a time (`batches`), with its rejected rows
-    and notes, and `linked`: the rows of each session id given more than once on a line, with their
-    `chain`, `part` and `more` (the session's partial records one a row; the whole file's sessions
-    when it was read whole).  A context manager: it holds a temporary copy of the rows converted."""
+    """The sessions of a CSV file, to be cut a batch at a time (`batches`, in the file's order, `more`
+    set), with its rejected rows and notes, and for the rows of a session exported one partial
+    record a row (`linked`, by row number): the sequence number of each one's first record
+    (`first`).  A context manager: it holds a temporary copy of the rows converted."""
 
     rejects: list[tuple[int, str]]
-    linked: Sessions
     notes: tuple[tuple[int, str], ...]
+    partials: int  # rows continuing the session of another
+    linked: I64  # rows (sorted) of a session exported one partial record a row
+    more: npt.NDArray[np.bool_]  # of `linked`: continued by the next one
+    first: I64  # of `linked`: the sequence number of its first record
     _whole: Sessions | None = None
-    _spill: object = None  # (the temporary file of `_scan_blocks`)
+    _spill: Any = None  # (the temporary file of `_scan_blocks`)
     _dropped: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def batches(self) -> Iterator[Sessions]:
@@ -1106,21 +1112,18 @@ class Scan:
             return
         import pyarrow.ipc as ipc
 
-        spill = self._spill
-        assert spill is not None
-        spill.seek(0)  # type: ignore[attr-defined]
-        linked_rows = self.linked.row
-        for batch in ipc.open_stream(spill):
+        self._spill.seek(0)
+        for batch in ipc.open_stream(self._spill):
             sessions = _unspilled(batch).sessions
             if len(self._dropped):
-                keep = ~np.isin(sessions.row, self._dropped)
+                keep = ~_among(self._dropped, sessions.row)
                 if not keep.all():
                     sessions = sessions.take(np.flatnonzero(keep))
             more = np.zeros(len(sessions), dtype=bool)
-            if len(linked_rows):
-                at = np.minimum(np.searchsorted(linked_rows, sessions.row), len(linked_rows) - 1)
-                hit = linked_rows[at] == sessions.row
-                more[hit] = self.linked.more[at[hit]]
+            if len(self.linked):
+                at = np.minimum(np.searchsorted(self.linked, sessions.row), len(self.linked) - 1)
+                hit = self.linked[at] == sessions.row
+                more[hit] = self.more[at[hit]]
             yield replace(sessions, more=more)
 
     def __enter__(self) -> Scan:
@@ -1128,11 +1131,24 @@ class Scan:
 
     def __exit__(self, *exc: object) -> None:
         if self._spill is not None:
-            self._spill.close()  # type: ignore[attr-defined]
+            self._spill.close()
             self._spill = None
 
 
-def scan_sessions(path: Path) -> Scan:
+def first_sequences(sessions: Sessions, interval_s: int) -> I64:
+    """The sequence number of each row's first record: 1, or for a row that continues a session
+    exported one partial record a row, one more than the session's rows before it give."""
+    counts = np.where(sessions.duration > 0, (sessions.duration + interval_s - 1) // interval_s, 1)
+    order = np.lexsort((sessions.part, sessions.chain))
+    taken = counts[order]
+    before = np.cumsum(taken) - taken  # (the records of the rows before, in every session)
+    head = np.flatnonzero(sessions.part[order] == 0)
+    first = np.empty(len(sessions), dtype=np.int64)
+    first[order] = before - before[head][np.cumsum(sessions.part[order] == 0) - 1] + 1
+    return first
+
+
+def scan_sessions(path: Path, interval_s: int) -> Scan:
     """`read_sessions` for a file of any length: one past STREAM_BLOCK bytes, not compressed, its
     header row plain (no quote, no carriage return inside it), is read a block at a time, each
     block's rows converted and kept in a temporary file, and only the rows whose session id on
@@ -1146,11 +1162,13 @@ def scan_sessions(path: Path) -> Scan:
     head = _head(Path(path))
     if head is not None:
         try:
-            return _scan_blocks(Path(path), head)
+            return _scan_blocks(Path(path), head, interval_s)
         except _NotStreamed as exc:
             log.info("%s: read whole: %s", path, exc)
     sessions, rejects = read_sessions(path)
-    return Scan(rejects, sessions, sessions.notes, sessions)
+    partials = int(np.count_nonzero(sessions.part))
+    first = first_sequences(sessions, interval_s)
+    return Scan(rejects, sessions.notes, partials, sessions.row, sessions.more, first, sessions)
 
 
 def _head(path: Path) -> tuple[Opened, int] | None:
@@ -1231,7 +1249,7 @@ _NOT_PLAIN = np.ones(256, dtype=bool)
 _NOT_PLAIN[[9, *range(32, 127)]] = False
 
 
-def _scan_blocks(path: Path, head: tuple[Opened, int]) -> Scan:
+def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int) -> Scan:
     """`scan_sessions` of a file read a block at a time."""
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
@@ -1285,17 +1303,15 @@ def _scan_blocks(path: Path, head: tuple[Opened, int]) -> Scan:
         ordered = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
         del keys
         ordered.sort()
-        twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-        del ordered
-        again: list[pa.RecordBatch] = []
-        spill.seek(0)
-        if len(twice):
-            for batch in ipc.open_stream(spill):
-                key = batch.column(len(_SPILLED) - 1).to_numpy(zero_copy_only=False)
-                hit = np.isin(key, twice)
-                if hit.any():
-                    again.append(batch.take(pa.array(np.flatnonzero(hit))))
-        scan = _linked(again, rejects)
+        same = ordered[1:] == ordered[:-1]
+        again = 2 * int(np.count_nonzero(same)) - int(np.count_nonzero(same[1:] & same[:-1]))  # (rows)
+        twice = ordered[1:][same]
+        del ordered, same
+        twice = twice[np.concatenate([[True], twice[1:] != twice[:-1]])] if len(twice) else twice
+        try:
+            scan = _linked(spill, twice, again, interval_s, rejects)
+        except (pa.ArrowException, OSError) as exc:  # (the temporary files: no room left)
+            raise _NotStreamed(str(exc)) from None
         scan._spill = spill
         return scan
     except BaseException:
@@ -1303,39 +1319,79 @@ def _scan_blocks(path: Path, head: tuple[Opened, int]) -> Scan:
         raise
 
 
-def _linked(again: list[pa.RecordBatch], rejects: list[tuple[int, str]]) -> Scan:
-    """The scan of the rows whose key was seen twice (`again`, in the file's order): checked one by
-    one (`_repeats`), then the rows of one session id linked (`_partials`)."""
-    if again:
-        converted = _unspilled(pa.Table.from_batches(again).combine_chunks().to_batches()[0])
-    else:
-        converted = _unspilled(pa.RecordBatch.from_pylist([], schema=_spill_schema()))
-    s = converted.sessions
-    dropped = _repeats(converted, np.arange(len(s), dtype=np.int64), rejects)
-    keep = np.ones(len(s), dtype=bool)
-    keep[dropped] = False
-    named = s.take(np.flatnonzero(keep & s.named))
-    linked, rejects = _partials(named, rejects)
-    gone = np.setdiff1d(s.row[~keep | s.named], linked.row)
+BUCKET_ROWS = 1 << 16  # rows whose key was seen twice checked together (their Python objects)
+
+
+def _linked(
+    spill: Any, twice: npt.NDArray[np.uint64], again: int, interval_s: int, rejects: list[tuple[int, str]]
+) -> Scan:
+    """The scan of the rows of the temporary file whose key was seen twice (`twice`, sorted; `again`
+    rows): in buckets of about BUCKET_ROWS rows by their key (the rows of one session, or of one
+    session given twice, in one bucket), each checked one by one in the file's order (`_repeats`),
+    then its rows of one session id linked (`_partials`)."""
+    import pyarrow.ipc as ipc
+
+    buckets = min(max(-(-again // BUCKET_ROWS), 1), 256)
+    files: list[Any] = []
+    writers: list[Any] = []
+    notes: list[tuple[int, str]] = []
+    rows: list[I64] = []
+    mores: list[npt.NDArray[np.bool_]] = []
+    firsts: list[I64] = []
+    dropped: list[I64] = []
+    partials = 0
+    try:
+        if len(twice):
+            spill.seek(0)
+            for batch in ipc.open_stream(spill):
+                key = batch.column(len(_SPILLED) - 1).to_numpy(zero_copy_only=False)
+                hit = _among(twice, key)
+                if not hit.any():
+                    continue
+                which = key % np.uint64(buckets)
+                for b in np.unique(which[hit]).tolist():
+                    taken = batch.take(pa.array(np.flatnonzero(hit & (which == b))))
+                    if not files:
+                        files = [tempfile.TemporaryFile(prefix="m2msim-sessions-") for _ in range(buckets)]  # noqa: SIM115
+                        writers = [ipc.new_stream(f, taken.schema) for f in files]
+                    writers[b].write_batch(taken)
+        for f, writer in zip(files, writers, strict=True):
+            writer.close()
+            f.seek(0)
+            table = ipc.open_stream(f).read_all()
+            if not table.num_rows:
+                continue
+            converted = _unspilled(table.combine_chunks().to_batches()[0])
+            del table
+            s = converted.sessions
+            gone = _repeats(converted, np.arange(len(s), dtype=np.int64), rejects)
+            keep = np.ones(len(s), dtype=bool)
+            keep[gone] = False
+            bucket, rejects = _partials(s.take(np.flatnonzero(keep & s.named)), rejects)
+            lost = s.row[~keep | s.named]
+            dropped.append(lost[~_among(bucket.row, lost)])
+            notes += bucket.notes
+            rows.append(bucket.row)
+            mores.append(bucket.more)
+            firsts.append(first_sequences(bucket, interval_s))
+            partials += int(np.count_nonzero(bucket.part))
+    finally:
+        for f in files:
+            f.close()
+    linked = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    order = np.argsort(linked, kind="stable")
+    more = np.concatenate(mores)[order] if rows else np.zeros(0, dtype=bool)
+    first = np.concatenate(firsts)[order] if rows else np.zeros(0, dtype=np.int64)
+    gone_rows = np.sort(np.concatenate(dropped)) if dropped else np.zeros(0, dtype=np.int64)
     rejects.sort()
-    return Scan(rejects, linked, linked.notes, _dropped=gone)
+    notes.sort()
+    return Scan(rejects, tuple(notes), partials, linked[order], more, first, _dropped=gone_rows)
 
 
-def _spill_schema() -> pa.Schema:
-    strings = {"line", "zone", "session", "given", "start_text"}
-    flags = {"abnormal", "named"}
-    return pa.schema(
-        [
-            (
-                name,
-                pa.string()
-                if name in strings
-                else pa.bool_()
-                if name in flags
-                else pa.uint64()
-                if name == "key"
-                else pa.int64(),
-            )
-            for name in _SPILLED
-        ]
-    )
+def _among(ordered: npt.NDArray[Any], values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Whether each of `values` is one of `ordered` (sorted): `np.isin` by a binary search, without
+    its sort of both (or its hash table: seconds for a million values)."""
+    if not len(ordered):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return np.asarray(ordered[at] == values)

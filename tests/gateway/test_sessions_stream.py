@@ -26,7 +26,9 @@ def _rows(rng: random.Random, n: int) -> list[str]:
     rows: list[str] = []
     while len(rows) < n:
         line = f"L{rng.randrange(40)}"
-        sid = rng.choice(["", f"s{rng.randrange(10**6)}", f"s{rng.randrange(30)}"])
+        sid = rng.choice(
+            ["", f"s{rng.randrange(10**6)}", f"s{rng.randrange(30)}", f"{rng.randrange(30)}" * 41]
+        )
         t = BASE + timedelta(seconds=rng.randrange(60 * 86_400))
         for _ in range(rng.choice([1, 1, 1, 2, 3, 5])):
             d = rng.choice([0, 600, 18_000, 43_200, 43_200, rng.randrange(200_000)])
@@ -41,7 +43,7 @@ def _rows(rng: random.Random, n: int) -> list[str]:
                 sid,
                 rng.choice(["", "", "", "false", "true"]),
                 rng.choice(["", "", "", "", "", "", "16", "volumeLimit", "0", "99"]),
-                rng.choice(["208011234567890", '"a, quoted; one"', ""]),
+                rng.choice(["208011234567890", '"a, quoted; one"', '"two\nlines"', ""]),
             ]
             if rng.random() < 0.02:
                 fields[rng.randrange(1, 5)] = rng.choice(["-1", "x", "2026-02-30T00:00:00Z", " 7 "])
@@ -81,6 +83,7 @@ def test_a_file_read_a_block_at_a_time_gives_the_records_of_the_file_read_whole(
 
     monkeypatch.setattr(sessions_csv, "_converted", spy)
     monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+    monkeypatch.setattr(sessions_csv, "BUCKET_ROWS", 50 if seed % 2 else 1 << 16, raising=False)
     blocks = _convert(src, tmp_path / "blocks", capsys)
 
     assert blocks == whole and whole[0] == 1 and "warning" in whole[2] and "rejected" in whole[2]
@@ -112,5 +115,22 @@ def test_a_file_the_blocks_cannot_read_past_its_first_block_is_read_whole(
     monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
     blocks = _convert(src, tmp_path / "blocks", capsys)
     assert blocks == whole and "row 1502: rejected" in whole[2]
+    for name in ("usage.parquet", "usage.csv"):
+        assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def test_no_room_for_the_temporary_file_reads_the_file_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "sessions.csv"
+    src.write_text(HEADER + "\n".join(_rows(random.Random(3), 1_000)) + "\n", encoding="utf-8")
+    whole = _convert(src, tmp_path / "whole", capsys)
+    monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+
+    def full(*args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sessions_csv.tempfile, "TemporaryFile", full)
+    assert _convert(src, tmp_path / "blocks", capsys) == whole
     for name in ("usage.parquet", "usage.csv"):
         assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
