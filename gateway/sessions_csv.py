@@ -872,33 +872,15 @@ def _links(
     return chain, part, more, before, broken
 
 
-_HASHED = 40  # bytes of a string hashed by numpy (of a longer one, Python's hash of it too)
-
-
 def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:
-    """A 64-bit hash of each string (equal strings, equal hashes, in any block of a file): of its
-    first bytes read a position at a time, and of a longer one Python's hash of it (it was its index
-    in the strings' dictionary, which another block numbers otherwise)."""
-    n = len(strings)
-    buffers = strings.buffers()
-    if n == 0 or buffers[2] is None:
-        return np.zeros(n, dtype=np.uint64)
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[strings.offset : strings.offset + n + 1].astype(
-        np.int64
-    )
-    length = np.diff(offsets)
-    data = np.frombuffer(buffers[2], dtype=np.uint8)
-    last = len(data) - 1
-    h = length.astype(np.uint64)
-    with np.errstate(over="ignore"):
-        for k in range(min(int(length.max()), _HASHED)):
-            byte = data[np.minimum(offsets[:-1] + k, last)].astype(np.uint64)
-            h = h * np.uint64(0x100000001B3) + np.where(k < length, byte, np.uint64(0))
-        long = np.flatnonzero(length > _HASHED)
-        if len(long):  # (Python's hash of the whole string: the same in every block of the file)
-            whole = [hash(text) for text in strings.take(pa.array(long)).to_pylist()]
-            h[long] ^= np.array(whole, dtype=np.int64).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    return h
+    """A 64-bit hash of each string's bytes (equal strings, equal hashes, in any block of a file:
+    a string past 40 bytes was hashed by its index in the strings' dictionary, which another block
+    numbers otherwise); `accounting.usage_arrow.text_hashes`, the rule of `rate`'s duplicates."""
+    from accounting.usage_arrow import text_hashes
+
+    if not len(strings):
+        return np.zeros(0, dtype=np.uint64)
+    return np.asarray(text_hashes(strings), dtype=np.uint64)
 
 
 def _mix(*columns: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
