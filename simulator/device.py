@@ -204,6 +204,11 @@ class Device:
         """The line's scan stream (`gateway.scans`), made when a first session needs it."""
         return scan_rng(self.seed, self.ident.line)
 
+    def scan_stream(self) -> np.random.Generator:
+        """The line's scan stream (`rng_scan`), handed to the traffic draws as what makes it: made
+        only when an APN scans a session."""
+        return self.rng_scan
+
     @cached_property
     def rng_retry(self) -> np.random.Generator:
         """The retry stream, made when a first retry needs it (most devices never retry)."""
@@ -243,6 +248,8 @@ class Device:
         else:
             first, base = self.session_counter, self.charging_base
             self.session_counter += n
+        if first >= 0 and first + n <= self.charging_span:  # no wrap: ids one after another
+            return np.arange(base + first, base + first + n, dtype=np.int64)
         return base + (first + np.arange(n, dtype=np.int64)) % self.charging_span
 
     def sessions(
@@ -365,7 +372,7 @@ class Device:
             if not self.apn_allowed():
                 self.stats.session_refusals += int(times.shape[0])
             else:
-                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.rng_scan)
+                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream)
                 charging = self._charging(int(s.start.shape[0]), retry=False)
                 across = s.start + s.duration > t1
                 if self._moves_only_at(t1) and across.any():
@@ -419,7 +426,7 @@ class Device:
         # its keep-alive timer
         since = None if opened else self.last_sent
         up, down = persistent_session(
-            self.rng_traffic, prof, app, apn, times, t0, t1, self.rng_scan, connect=opened, since=since
+            self.rng_traffic, prof, app, apn, times, t0, t1, self.scan_stream, connect=opened, since=since
         )
         self.last_sent = int(times[-1]) if times.shape[0] else (t0 if since is None else since)
         if self.net.session_open(sid):
@@ -715,7 +722,7 @@ class Device:
         if going_on.any():  # what was sent by the period's end: the SYNs, or the CoAP transmissions
             up[going_on], down[going_on] = self.profile.attempts_cut(fa, lasting[going_on])
         # a context on a public APN is scanned as any other (the gateway draws for every context)
-        s_up, s_down = scan_bytes(self.rng_scan, self.shard.scenario.apns.get(self.group.apn), lasting)
+        s_up, s_down = scan_bytes(self.scan_stream, self.shard.scenario.apns.get(self.group.apn), lasting)
         up, down = up + s_up, down + s_down
         for part, still_open in ((~going_on, False), (going_on, True)):
             n = int(part.sum())
@@ -833,7 +840,7 @@ class Device:
                 self.group.application,
                 self.shard.scenario.apns.get(self.group.apn),
                 np.full(len(got), int(self.env.now), dtype=np.int64),
-                self.rng_scan,
+                self.scan_stream,
             )
             if self.apn_allowed():  # one going on at the period's end is cut there (`sessions`)
                 self.sessions(s.start, s.duration, s.up, s.down)

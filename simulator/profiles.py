@@ -169,8 +169,8 @@ class Profile:
         """(up, down) bytes of reports of `payload` bytes, each on a connection of its own."""
         up, down = self._extra(payload)
         return (
-            np.maximum(self.report.up + up, 0).astype(np.int64),
-            (self.report.down + down).astype(np.int64),
+            np.maximum(self.report.up + up, 0).astype(np.int64, copy=False),
+            (self.report.down + down).astype(np.int64, copy=False),
         )
 
     def publish_bytes(self, payload: I64) -> tuple[I64, I64]:

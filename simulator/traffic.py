@@ -11,6 +11,7 @@ Times are whole seconds from the start of the run's period (int64).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,14 +104,25 @@ def time_share(n: I64, elapsed: I64 | int, duration: I64 | int) -> I64:
     return out
 
 
-def scan_bytes(rng: np.random.Generator, apn: ApnSpec | None, durations: I64) -> tuple[I64, I64]:
+# A line's scan stream, or what makes it: made only when a session is scanned (most APNs are
+# private; a line's stream costs a seed sequence of its own).
+Scans = np.random.Generator | Callable[[], np.random.Generator]
+
+
+def scanned(apn: ApnSpec | None) -> bool:
+    """Whether sessions on `apn` meet unsolicited inbound probes (a public address, a scan rate)."""
+    return apn is not None and apn.addressing == "public" and apn.scan_per_hour > 0
+
+
+def scan_bytes(rng: Scans, apn: ApnSpec | None, durations: I64) -> tuple[I64, I64]:
     """(up, down) bytes of unsolicited inbound probes on a public address during sessions of
     `durations` s, drawn from the line's scan stream `rng` (`gateway.scans`: the gateway serving a
     virtual modem draws the same counts for the same sessions)."""
-    if apn is None or apn.addressing != "public" or apn.scan_per_hour <= 0:
+    if apn is None or not scanned(apn):
         z = np.zeros_like(durations)
         return z, z
-    probes = scan_probes(rng, apn.scan_per_hour, durations)
+    stream = rng if isinstance(rng, np.random.Generator) else rng()
+    probes = scan_probes(stream, apn.scan_per_hour, durations)
     return probes * apn.scan_reply_bytes, probes * apn.scan_bytes
 
 
@@ -120,18 +132,20 @@ def per_report_sessions(
     app: Application,
     apn: ApnSpec | None,
     times: I64,
-    scans: np.random.Generator,
+    scans: Scans,
 ) -> Sessions:
     """One session per report: connect, send, close (the profile's `report` exchange); `scans`: the
-    line's scan stream."""
+    line's scan stream (or what makes it, called when `apn` is scanned)."""
     n = times.shape[0]
     payload = payload_sizes(rng, app.payload, n)
     up, down = profile.report_bytes(payload)
     if profile.tls and app.certificate_chain:
         down = down + app.certificate_chain
     duration = np.full(n, profile.report.duration_s, dtype=np.int64)
-    s_up, s_down = scan_bytes(scans, apn, duration)
-    return Sessions(times.astype(np.int64), duration, up + s_up, down + s_down)
+    if scanned(apn):
+        s_up, s_down = scan_bytes(scans, apn, duration)
+        up, down = up + s_up, down + s_down
+    return Sessions(times.astype(np.int64), duration, up, down)
 
 
 def persistent_session(
@@ -142,7 +156,7 @@ def persistent_session(
     times: I64,
     t0: int,
     t1: int,
-    scans: np.random.Generator,
+    scans: Scans,
     *,
     connect: bool = True,
     since: int | None = None,
@@ -158,7 +172,7 @@ def persistent_session(
     at t1 (the stretch's end: the next stretch's, the connection's close, or the period's end).
     `since`: on a connection going on from an earlier stretch, the time it last sent before its
     pings; its keep-alive timer runs from there, and the pings before t0 were that stretch's.
-    `scans`: the line's scan stream.
+    `scans`: the line's scan stream (or what makes it).
     """
     assert profile.connect is not None and profile.ping is not None
     payload = payload_sizes(rng, app.payload, times.shape[0])

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gateway.wire import ICMP_UNREACHABLE, unreachable
 from simulator import rng as rngmod
+from simulator.engine import Shard, fleet
 from simulator.profiles import ProfileError, builtin_profiles, parse_profiles
-from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
+from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule, load_scenario
 from simulator.traffic import (
     draw_period,
     payload_sizes,
@@ -190,6 +192,22 @@ def test_bounded_pareto_payload() -> None:
     mean = a * lo**a * (lo ** (1 - a) - hi ** (1 - a)) / ((a - 1) * (1 - (lo / hi) ** a))
     assert abs(sizes.mean() - mean) < 1.0  # whole bytes (rounded up) shift it by < 1
     assert (payload_sizes(r, Payload(fixed=77), 3) == 77).all()
+
+
+def test_a_line_s_scan_stream_is_made_only_for_scanned_sessions(tmp_path: Path) -> None:
+    """A device on a private APN never makes its scan stream (a seed sequence of its own); one
+    on a scanned public APN does, and draws its probes from it."""
+    scenarios = Path(__file__).resolve().parents[2] / "scenarios"
+    made = {}
+    for name in ("default", "public-apn-scan"):
+        sc = load_scenario(scenarios / f"{name}.yaml", days=1, max_lines=6)
+        out = tmp_path / name
+        out.mkdir()
+        shard = Shard(sc, 0, fleet(sc), out)
+        shard.run()
+        made[name] = {d.group.apn: "rng_scan" in vars(d) for d in shard.devices}
+    assert made["default"] and not any(made["default"].values())
+    assert made["public-apn-scan"]["internet-entreprise"] is True
 
 
 def test_persistent_session_counts_setup_publishes_and_pings() -> None:
