@@ -91,7 +91,15 @@ def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:
         return np.full(n, payload.fixed, dtype=np.int64)
     lo, hi, a = float(payload.lo), float(payload.hi), payload.alpha
     u = rng.random(n)
-    x: F64 = lo / (1.0 - u * (1.0 - (lo / hi) ** a)) ** (1.0 / a)
+    y: F64 = 1.0 - u * (1.0 - (lo / hi) ** a)
+    table = _pareto_table(payload.lo, payload.hi, a)
+    return _pareto_sizes(y, payload) if table is None else table.sizes(y, payload)
+
+
+def _pareto_sizes(y: F64, payload: Payload) -> I64:
+    """The inverse CDF's whole bytes of y = 1 - u (1 - (lo/hi)^alpha), u uniform (the definition)."""
+    lo, hi, a = float(payload.lo), float(payload.hi), payload.alpha
+    x: F64 = lo / y ** (1.0 / a)
     out: I64 = np.clip(np.ceil(x), lo, hi).astype(np.int64)
     return out
 
@@ -102,6 +110,85 @@ def time_share(n: I64, elapsed: I64 | int, duration: I64 | int) -> I64:
     of a report going on at the period's end, whose later bytes fall after it, share them so)."""
     out: I64 = np.asarray(n, dtype=np.int64) * elapsed // np.maximum(duration, 1)
     return out
+
+
+# A draw whose y is this many ulps from a size's threshold (or closer) is worked out by the definition.
+_NEAR_ULPS = 1 << 24
+_FAR = -(1 << 61)  # (a bucket without a threshold: every draw is above it)
+
+
+@dataclass(frozen=True, slots=True)
+class _ParetoTable:
+    """`_pareto_sizes` without a power per draw.  x = lo / y^(1/alpha) falls as y rises; its size
+    ceil(x) steps at the whole numbers m, where y is y_m = (lo/m)^alpha.  The floating-point x of a
+    draw is within a few ulps of the exact one, so it can round across a whole number only for a y
+    within `_NEAR_ULPS` ulps of a threshold (a margin far wider than that, checked when the table is
+    made): those few draws are worked out by the definition, every other one looked up.  y's bits
+    (positive doubles order as their bits do) cut by a shift into buckets, each holding at most one
+    threshold with its margin: the size above it (`base`), and the threshold's bits less the
+    margin (`cut`, `_FAR` where none)."""
+
+    shift: int
+    first: int  # the bucket of the least y (y >= 1 - c: u < 1)
+    base: I64
+    cut: I64
+
+    def sizes(self, y: F64, payload: Payload) -> I64:
+        bits = y.view(np.int64)
+        b = (bits >> self.shift) - self.first
+        d = bits - self.cut[b]  # in (0, 2 margins): near its threshold; below `margin`: under it
+        out: I64 = self.base[b] + (d < _NEAR_ULPS)
+        near = d.view(np.uint64) < 2 * _NEAR_ULPS
+        if near.any():
+            out[near] = _pareto_sizes(y[near], payload)
+        return out
+
+
+_TABLES: dict[tuple[int, int, float], _ParetoTable | None] = {}
+
+
+def _pareto_table(lo: int, hi: int, alpha: float) -> _ParetoTable | None:
+    """The look-up table of a bounded Pareto's sizes (made once per process), or None when one
+    cannot stand for the definition: more than 65,536 buckets needed to keep thresholds apart, or
+    a margin too narrow for the rounding of x."""
+    key = (lo, hi, alpha)
+    if key in _TABLES:
+        return _TABLES[key]
+    table = None
+    flo, fhi = float(lo), float(hi)
+    e = 1.0 / alpha
+    y_min = 1.0 - (1.0 - (flo / fhi) ** alpha)
+    # x's rounding from an exact y: the power's (a few ulps) and the division's; x moves by e ulps
+    # per ulp of y, so a margin of N ulps of y keeps x e N ulps (less y's own ulp size) from m
+    if hi > lo >= 1 and alpha > 0 and y_min > 0 and e * _NEAR_ULPS / 2 > 1e6:
+        m = np.arange(lo, hi + 1, dtype=np.float64)
+        cuts = ((flo / m) ** (1.0 / e)).view(np.int64)  # decreasing with m; y_lo = 1.0
+        first_bits = int(np.array([y_min]).view(np.int64)[0])
+        top = int(np.array([1.0]).view(np.int64)[0])
+        for shift in range(52, 30, -1):
+            first, n = first_bits >> shift, (top >> shift) - (first_bits >> shift) + 1
+            if n > 65_536:
+                break
+            lows, highs = (cuts - _NEAR_ULPS) >> shift, (cuts + _NEAR_ULPS) >> shift
+            held = np.zeros(n + 2, dtype=np.int64)
+            np.add.at(held, np.clip(lows - first + 1, 0, n + 1), 1)  # (bucket j at j + 1)
+            np.add.at(held, np.clip(highs - first + 1, 0, n + 1), (highs != lows).astype(np.int64))
+            if int(held.max()) > 1 or np.any(np.diff(cuts) >= 0):
+                continue
+            # the size of a y above every threshold of its bucket: lo + the thresholds above it
+            starts = (np.arange(n, dtype=np.int64) + first) << shift
+            above = cuts.shape[0] - np.searchsorted(cuts[::-1], starts, side="right")
+            base = lo + above
+            cut = np.full(n, _FAR, dtype=np.int64)
+            k = np.arange(cuts.shape[0], dtype=np.int64)
+            for where in (lows, highs):
+                inside = (where >= first) & (where < first + n)
+                cut[where[inside] - first] = cuts[inside] - _NEAR_ULPS
+                base[where[inside] - first] = lo + k[inside]
+            table = _ParetoTable(shift, first, np.minimum(base, hi).astype(np.int64), cut)
+            break
+    _TABLES[key] = table
+    return table
 
 
 # A line's scan stream, or what makes it: made only when a session is scanned (most APNs are

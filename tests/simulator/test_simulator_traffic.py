@@ -14,6 +14,7 @@ from simulator.engine import Shard, fleet
 from simulator.profiles import ProfileError, builtin_profiles, parse_profiles
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule, load_scenario
 from simulator.traffic import (
+    _pareto_table,
     draw_period,
     payload_sizes,
     per_report_sessions,
@@ -192,6 +193,53 @@ def test_bounded_pareto_payload() -> None:
     mean = a * lo**a * (lo ** (1 - a) - hi ** (1 - a)) / ((a - 1) * (1 - (lo / hi) ** a))
     assert abs(sizes.mean() - mean) < 1.0  # whole bytes (rounded up) shift it by < 1
     assert (payload_sizes(r, Payload(fixed=77), 3) == 77).all()
+
+
+class _Draws:
+    """A generator stand-in handing out given uniform draws."""
+
+    def __init__(self, u: np.ndarray) -> None:
+        self.u = u
+
+    def random(self, n: int) -> np.ndarray:
+        assert n == self.u.shape[0]
+        return self.u
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "alpha"),
+    [
+        (20, 200, 2.5),
+        (20, 21, 2.5),
+        (1, 2, 1.0),
+        (100, 300, 3.0),
+        (10, 1000, 0.5),
+        (1, 4096, 1.1),
+        (20, 20, 2.5),
+    ],
+)
+def test_pareto_sizes_looked_up_are_the_inverse_cdfs(lo: int, hi: int, alpha: float) -> None:
+    """The sizes found by table look-up are the inverse CDF's, draw for draw: random draws, and
+    draws at, next to and around every size's threshold (where the floating-point x rounds)."""
+    payload = Payload(alpha=alpha, lo=lo, hi=hi)
+    flo, fhi = float(lo), float(hi)
+    c = 1.0 - (flo / fhi) ** alpha
+
+    def definition(u: np.ndarray) -> np.ndarray:
+        x = flo / (1.0 - u * c) ** (1.0 / alpha)
+        return np.clip(np.ceil(x), flo, fhi).astype(np.int64)
+
+    m = np.arange(lo, hi + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cuts = (1.0 - (flo / m) ** alpha) / c  # the u where x is a whole number
+    around = [cuts + k * 2.0**-53 for k in (-(1 << 25), -(1 << 24), -1000, -3, -1, 0, 1, 3, 1000, 1 << 24)]
+    ulp_steps = [np.nextafter(cuts, 0.0), np.nextafter(cuts, 1.0)]
+    edge = np.concatenate([*around, *ulp_steps, [0.0, 2.0**-53, 0.5, 1.0 - 2.0**-53]])
+    edge = edge[np.isfinite(edge) & (edge >= 0.0) & (edge < 1.0)]
+    for u in (np.random.default_rng(9).random(400_000), edge):
+        assert (payload_sizes(_Draws(u), payload, u.shape[0]) == definition(u)).all()  # type: ignore[arg-type]
+    if (lo, hi, alpha) == (20, 200, 2.5):  # TR 45.820's: by the table
+        assert _pareto_table(lo, hi, alpha) is not None
 
 
 def test_a_line_s_scan_stream_is_made_only_for_scanned_sessions(tmp_path: Path) -> None:
