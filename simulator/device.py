@@ -363,8 +363,11 @@ class Device:
         times = report_times(self.rng_traffic, sched, self.period, self.phase, t0, t1, late=True)
         if self.late.shape[0]:
             times = np.sort(np.concatenate((self.late[self.late >= t0], times)))
-        self.late = times[times >= t1]
-        times = times[times < t1]
+        if times.shape[0] and int(times.max()) >= t1:
+            self.late = times[times >= t1]
+            times = times[times < t1]
+        elif self.late.shape[0]:
+            self.late = times[:0]  # (none jittered past t1: the usual stretch, no passes to find them)
         if catch_up:
             times = np.concatenate(([t0], times[times > t0])).astype(np.int64)
         apn = self.shard.scenario.apns.get(self.group.apn)
@@ -373,7 +376,13 @@ class Device:
                 self.stats.session_refusals += int(times.shape[0])
             else:
                 s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream)
-                charging = self._charging(int(s.start.shape[0]), retry=False)
+                n = int(s.start.shape[0])
+                charging = self._charging(n, retry=False)
+                if n and int(s.start.max()) + int(s.duration.max()) <= t1:  # every one ends by t1
+                    self.sessions(s.start, s.duration, s.up, s.down, charging=charging)
+                    if t1 > self.env.now:
+                        yield self.env.timeout(t1 - self.env.now)
+                    return
                 across = s.start + s.duration > t1
                 if self._moves_only_at(t1) and across.any():
                     # the context goes on across the move, and across every move after it while it lasts

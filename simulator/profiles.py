@@ -150,15 +150,15 @@ class Profile:
     def persistent_capable(self) -> bool:
         return self.publish is not None and self.connect is not None and self.ping is not None
 
-    def _extra(self, payload: I64) -> tuple[I64, I64]:
+    def _extra(self, payload: I64) -> tuple[I64, I64 | None]:
+        """(up, down) bytes of `payload` beyond the reference payload's exchange; down None: none."""
         if self.transport == "udp":
-            zero = np.zeros_like(payload)
-            return payload - self.reference_payload, zero
+            return payload - self.reference_payload, None
         ref_segments = segments(self.reference_payload)
         if (
             payload.shape[0] and int(payload.max()) <= ref_segments * MSS
         ):  # no payload needs a further segment
-            return payload - self.reference_payload, np.zeros_like(payload)
+            return payload - self.reference_payload, None
         extra = np.maximum(segments(payload) - ref_segments, 0)
         per_segment = HEADER + (self.tls_record_overhead if self.tls else 0)
         up = payload - self.reference_payload + per_segment * extra
@@ -167,21 +167,23 @@ class Profile:
 
     def report_bytes(self, payload: I64) -> tuple[I64, I64]:
         """(up, down) bytes of reports of `payload` bytes, each on a connection of its own."""
+        return self._bytes(self.report, payload)
+
+    def _bytes(self, base: Exchange, payload: I64) -> tuple[I64, I64]:
+        """(up, down) bytes of exchanges `base` carrying `payload` bytes each."""
         up, down = self._extra(payload)
         return (
-            np.maximum(self.report.up + up, 0).astype(np.int64, copy=False),
-            (self.report.down + down).astype(np.int64, copy=False),
+            np.maximum(base.up + up, 0).astype(np.int64, copy=False),
+            np.full(payload.shape[0], base.down, dtype=np.int64)
+            if down is None
+            else (base.down + down).astype(np.int64, copy=False),
         )
 
     def publish_bytes(self, payload: I64) -> tuple[I64, I64]:
         """(up, down) bytes of reports of `payload` bytes on an open connection."""
         if self.publish is None:
             raise ProfileError(f"profile {self.name!r} has no persistent-connection figures")
-        up, down = self._extra(payload)
-        return (
-            np.maximum(self.publish.up + up, 0).astype(np.int64),
-            (self.publish.down + down).astype(np.int64),
-        )
+        return self._bytes(self.publish, payload)
 
 
 _STEPS = ("open", "up", "down", "close up", "close down")
