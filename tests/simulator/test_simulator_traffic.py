@@ -243,19 +243,24 @@ def test_pareto_sizes_looked_up_are_the_inverse_cdfs(lo: int, hi: int, alpha: fl
 
 
 def test_a_line_s_scan_stream_is_made_only_for_scanned_sessions(tmp_path: Path) -> None:
-    """A device on a private APN never makes its scan stream (a seed sequence of its own); one
-    on a scanned public APN does, and draws its probes from it."""
+    """A device on a private APN never makes its scan stream (a seed sequence of its own); one on
+    a scanned public APN does, and draws its probes from it: per-report sessions (the bench's
+    meters) and persistent connections (the scan scenario's two groups, one on each APN)."""
     scenarios = Path(__file__).resolve().parents[2] / "scenarios"
-    made = {}
-    for name in ("default", "public-apn-scan"):
-        sc = load_scenario(scenarios / f"{name}.yaml", days=1, max_lines=6)
+    made: dict[str, set[bool]] = {}
+    for name, days in (("public-apn-scan", 1), ("smart-meters", 1)):
+        sc = load_scenario(scenarios / f"{name}.yaml", days=days, max_lines=40)
         out = tmp_path / name
         out.mkdir()
         shard = Shard(sc, 0, fleet(sc), out)
         shard.run()
-        made[name] = {d.group.apn: "rng_scan" in vars(d) for d in shard.devices}
-    assert made["default"] and not any(made["default"].values())
-    assert made["public-apn-scan"]["internet-entreprise"] is True
+        for d in shard.devices:
+            key = f"{d.group.apn} {'persistent' if d.persistent else 'per-report'}"
+            made.setdefault(key, set()).add("rng_scan" in vars(d))
+    assert made["internet-entreprise persistent"] == {True}
+    assert made["orange.m2m.spec persistent"] == {False}
+    per_report = [v for k, v in made.items() if k.endswith("per-report")]
+    assert per_report and all(v == {False} for v in per_report)
 
 
 def test_persistent_session_counts_setup_publishes_and_pings() -> None:
