@@ -478,7 +478,8 @@ class Device:
             if self.env.now >= self.T:
                 return
             catch_up = self._due_between(self.on, self.env.now)
-        self.attach()
+        if not self._cell_out(self.env.now):  # else no cell to register on: the outage's end attaches
+            self.attach()
         for i, (t, _order, kind, payload) in enumerate(self.decisions):
             if i in self.applied:  # taken at its time while an outage was ridden out
                 continue
@@ -492,6 +493,14 @@ class Device:
                 self._apply(kind, payload)
         if self.env.now < self.T:
             yield from self.traffic(int(self.env.now), self.T, catch_up)
+
+    def _cell_out(self, t: float) -> bool:
+        """Whether an area outage of this device's is going on at `t` (its module finds no cell)."""
+        start = self.shard.scenario.start
+        return any(
+            o.kind == "area" and (o.start - start).total_seconds() <= t < (o.end - start).total_seconds()
+            for o in self.outages
+        )
 
     def _apply(self, kind: str, payload: Any, coverage: bool = True) -> None:
         """A roaming move, a clock change or a SIM swap, now.  Without `coverage` (an area outage)

@@ -10,12 +10,14 @@ the period's end costs.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
@@ -453,3 +455,49 @@ def test_every_move_inside_a_session_cuts_its_record(tmp_path: Path) -> None:
         (2, 4, 30, 450 * 34 // 62 - 450 * 4 // 62, 24, "fr", "26201"),
         (3, 34, 28, 450 - 450 * 34 // 62, 0, "fr", "20801"),
     ]
+
+
+@pytest.mark.parametrize("outage_start", ["2026-03-02T23:00:00Z", "2026-03-03T00:00:01Z"])
+def test_a_line_switched_on_in_an_area_outage_attaches_once_the_cell_is_back(
+    tmp_path: Path, outage_start: str
+) -> None:
+    """A line activated on 3 March at 00:00 UTC while its cell is out or goes out before its
+    module's power-on search (2 s) ends (from 2 March 23:00 or 3 March 00:00:01, to 3 March 01:30):
+    the search finds no cell, so it does not register (no attach,
+    no geography alarm of its German network) and rides out the outage as a device that lost the
+    cell does (docs/scenarios.md, "Lines activated during the period" and "Outages").  It attached
+    at 00:00:02 all the same, the geography alarm dated there, in the outage."""
+    fixed = {"policy": "fixed", "delay": "10min", "jitter": 0}
+    doc = scenario(
+        "oracle-on-in-outage",
+        4,
+        {"start": "2026-03-02", "days": 2},
+        [lines("C", 1, "europe", since="2026-03-03") | {"options": ["autogestion", "autodiagnostic"]}],
+        [
+            group(
+                "c",
+                "coap",
+                reconnect=fixed,
+                mobility={"eu_share": 1.0, "eu_plmns": ["26201"]},
+                alarms={"geography": {"countries": ["FR"]}},
+            )
+        ],
+    )
+    doc["events"] = {"outages": [{"kind": "area", "start": outage_start, "end": "2026-03-03T01:30:00Z"}]}
+    result = simulate(parse_scenario(doc, "on-in-outage.yaml"), tmp_path / "on", invoice=False)
+    records = [r for r in pq.read_table(result.out_dir / "usage.parquet").to_pylist() if r["type"] == "data"]
+    alarms = [json.loads(line) for line in (result.out_dir / "alarms.jsonl").read_text().splitlines()]
+    # the report due at 00:00, in the search, is its first try: attempts without coverage (T3310,
+    # 15 s) every 15 + 600 s from 00:00:02 while the cell is out (at 00:00:02 + 615 k < 01:30: 9 of
+    # them); the cell back at 01:30 (and the module registered at 01:30:02), the device attaches at
+    # its next attempt, 00:00:02 + 9 * 615 = 01:32:17, and sends its missed report then
+    on = ts("2026-03-03T00:00:00")
+    back = on + 2 + 9 * 615
+    assert min(r["start"].timestamp() for r in records) == back
+    assert [(a["time"], a["rule"]) for a in alarms] == [
+        (datetime.fromtimestamp(back, UTC).isoformat(), "geography")
+    ]
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["retry_storm"]["attempts"] == 9
+    # then one report an hour, 02:00 to 23:00
+    assert len(records) == 1 + 22
