@@ -452,13 +452,13 @@ class Device:
     def _moves_from(self, t: int, until: float) -> tuple[tuple[int, ...], int | None]:
         """The moves at `t` (roaming moves or clock changes only) and those after it before `until`,
         each of which cuts a session going on across them, and the time of the first other decision
-        between (a SIM swap), where such a session ends, if any (an outage's start left out)."""
+        between (a SIM swap, an outage's start), where such a session ends, as one no move cut ends
+        at its stretch's end, if any (the period's end cuts it in `sessions`)."""
         moves = [t]
         for at in sorted({d[0] for d in self.decisions if t < d[0] < until}):
-            if self._moves_only_at(at):
-                moves.append(at)
-            elif any(d[0] == at and d[2] != "outage" for d in self.decisions):
+            if not self._moves_only_at(at):
                 return tuple(moves), at
+            moves.append(at)
         return tuple(moves), None
 
     def _moves_only_at(self, t: int) -> bool:

@@ -501,3 +501,45 @@ def test_a_line_switched_on_in_an_area_outage_attaches_once_the_cell_is_back(
     assert summary["retry_storm"]["attempts"] == 9
     # then one report an hour, 02:00 to 23:00
     assert len(records) == 1 + 22
+
+
+@pytest.mark.parametrize("kind", ["server", "area"])
+def test_an_outage_starting_inside_a_session_cut_by_a_move_ends_it_there(tmp_path: Path, kind: str) -> None:
+    """The 10:00 report (HTTPS TLS 1.3, 3 s) crosses a move to Germany 1 s after its start, and an
+    outage starts 2 s after it: the outage ends the session at its start, as it ends one no move
+    cut (docs/scenarios.md, "Outages": every move inside a report cuts it, a decision of another
+    kind ends it).  The session went on past the outage's start to its end, in Germany."""
+    trip = {
+        "trips": [
+            {"share": 1.0, "start": "2026-03-10T10:00:01Z", "end": "2026-03-10T12:00:00Z", "plmn": "26201"}
+        ]
+    }
+    doc = scenario(
+        f"oracle-move-then-{kind}",
+        9,
+        {"start": "2026-03-10", "days": 1},
+        [lines("T", 1, "europe"), lines("U", 1, "europe")],
+        [group("t", "https-tls13", mobility=trip), group("u", "https-tls13")],
+    )
+    outage = {"kind": kind, "start": "2026-03-10T10:00:02Z", "end": "2026-03-10T10:30:00Z"}
+    doc["events"] = {"outages": [outage]}
+    per_line = by_line(run(tmp_path, doc))
+    ten = ts("2026-03-10T10:00:00")
+    first = next(r for r in per_line["T1"] if r["start"].timestamp() == ten)
+    moved = [r for r in per_line["T1"] if r["session"] == first["session"]]
+    # cut at the move (cause 24) in France, then in Germany until the outage's start, 2 s after 10:00
+    assert [
+        (r["sequence"], r["start"].timestamp() - ten, r["duration_s"], r["serving_plmn"]) for r in moved
+    ] == [
+        (1, 0, 1, "20801"),
+        (2, 1, 1, "26201"),
+    ]
+    assert moved[0]["cause"] == 24 and {r["zone"] for r in moved} == {"fr"}
+    # ended as the same report without the move ends at the outage's start
+    (alone,) = [r for r in per_line["U1"] if r["start"].timestamp() == ten]
+    assert alone["duration_s"] == 2
+    assert moved[-1]["cause"] == alone["cause"]
+    assert (sum(r["bytes_up"] for r in moved), sum(r["bytes_down"] for r in moved)) == (
+        alone["bytes_up"],
+        alone["bytes_down"],
+    )
