@@ -263,6 +263,7 @@ class Device:
         charging: I64 | None = None,
         moves: tuple[int, ...] = (),
         still_open: bool = False,
+        scans: tuple[I64, I64] | None = None,
     ) -> None:
         """Data sessions of this device: the bulk path, or the gateway's per-call path (`_play`) when
         the shard plays every session so or moves at `moves` fall into them.  `still_open`: they
@@ -272,7 +273,9 @@ class Device:
         One whose `duration` runs past the period's end is cut there so, and carries the bytes of
         its time before the end only: a session's bytes are spread over its time (`time_share`, as
         at a move's cut), and those after the end are not sent in the period (a TLS 1.3 report cut
-        a second after its start: 310 / 553 B of its 930 / 1,660)."""
+        a second after its start: 310 / 553 B of its 930 / 1,660).  `scans`: the bytes of scans
+        among `up` and `down`, drawn over the time before the end (`per_report_sessions`): kept
+        whole, as the gateway bills a context's probes."""
         n = int(start.shape[0])
         if n == 0:
             return
@@ -283,12 +286,17 @@ class Device:
         over = start + duration > self.T
         if over.any():
             cut, keep = self.T - start[over], ~over
+            s_up, s_down = (
+                (np.zeros_like(cut), np.zeros_like(cut))
+                if scans is None
+                else (scans[0][over], scans[1][over])
+            )
             parts = [
                 (
                     start[over],
                     cut,
-                    time_share(up[over], cut, duration[over]),
-                    time_share(down[over], cut, duration[over]),
+                    time_share(up[over] - s_up, cut, duration[over]) + s_up,
+                    time_share(down[over] - s_down, cut, duration[over]) + s_down,
                     charging[over],
                     True,
                 ),
@@ -375,11 +383,12 @@ class Device:
             if not self.apn_allowed():
                 self.stats.session_refusals += int(times.shape[0])
             else:
-                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream)
+                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream, self.T)
+                scans = (s.scan_up, s.scan_down)
                 n = int(s.start.shape[0])
                 charging = self._charging(n, retry=False)
                 if n and int(s.start.max()) + int(s.duration.max()) <= t1:  # every one ends by t1
-                    self.sessions(s.start, s.duration, s.up, s.down, charging=charging)
+                    self.sessions(s.start, s.duration, s.up, s.down, charging=charging, scans=scans)
                     if t1 > self.env.now:
                         yield self.env.timeout(t1 - self.env.now)
                     return
@@ -396,6 +405,7 @@ class Device:
                         s.down[across],
                         charging=charging[across],
                         moves=moves,
+                        scans=(scans[0][across], scans[1][across]),
                     )
                     self.sessions(
                         s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
@@ -406,7 +416,7 @@ class Device:
                     duration = s.duration
                     if t1 < self.T:
                         duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
-                    self.sessions(s.start, duration, s.up, s.down, charging=charging)
+                    self.sessions(s.start, duration, s.up, s.down, charging=charging, scans=scans)
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
@@ -859,9 +869,10 @@ class Device:
                 self.shard.scenario.apns.get(self.group.apn),
                 np.full(len(got), int(self.env.now), dtype=np.int64),
                 self.scan_stream,
+                self.T,
             )
             if self.apn_allowed():  # one going on at the period's end is cut there (`sessions`)
-                self.sessions(s.start, s.duration, s.up, s.down)
+                self.sessions(s.start, s.duration, s.up, s.down, scans=(s.scan_up, s.scan_down))
             else:
                 self.stats.session_refusals += len(got)
 

@@ -28,12 +28,16 @@ F64 = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class Sessions:
-    """Data sessions as parallel columns (before the 12-hour cut)."""
+    """Data sessions as parallel columns (before the 12-hour cut); `scan_up` and `scan_down`: the
+    bytes of scans among `up` and `down`, drawn over each session's time before the period's end
+    (kept whole when a session is cut there)."""
 
     start: I64
     duration: I64
     up: I64
     down: I64
+    scan_up: I64
+    scan_down: I64
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -41,7 +45,7 @@ class Sessions:
     @staticmethod
     def empty() -> Sessions:
         z = np.zeros(0, dtype=np.int64)
-        return Sessions(z, z, z, z)
+        return Sessions(z, z, z, z, z, z)
 
 
 def draw_period(rng: np.random.Generator, schedule: Schedule) -> float:
@@ -220,19 +224,24 @@ def per_report_sessions(
     apn: ApnSpec | None,
     times: I64,
     scans: Scans,
+    end: int | None = None,
 ) -> Sessions:
     """One session per report: connect, send, close (the profile's `report` exchange); `scans`: the
-    line's scan stream (or what makes it, called when `apn` is scanned)."""
+    line's scan stream (or what makes it, called when `apn` is scanned).  `end`: the period's end; a
+    session going on then is scanned over its time before it, as the gateway scans a context over its
+    life (its bytes are cut there later, `simulator.device.Device.sessions`)."""
     n = times.shape[0]
     payload = payload_sizes(rng, app.payload, n)
     up, down = profile.report_bytes(payload)
     if profile.tls and app.certificate_chain:
         down = down + app.certificate_chain
     duration = np.full(n, profile.report.duration_s, dtype=np.int64)
-    if scanned(apn):
-        s_up, s_down = scan_bytes(scans, apn, duration)
-        up, down = up + s_up, down + s_down
-    return Sessions(times.astype(np.int64), duration, up, down)
+    if not scanned(apn):
+        zero = np.zeros(n, dtype=np.int64)
+        return Sessions(times.astype(np.int64), duration, up, down, zero, zero)
+    lived = duration if end is None else np.minimum(duration, end - times)
+    s_up, s_down = scan_bytes(scans, apn, lived)
+    return Sessions(times.astype(np.int64), duration, up + s_up, down + s_down, s_up, s_down)
 
 
 def persistent_session(

@@ -218,15 +218,16 @@ def _simulated_rows(
     line_id: str | None = None,
     network: dict[str, Any] | None = None,
     seed: int = 5,
+    end: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The data records, in time order, of a simulated run (from 2 March 2026, `days` long) of one
-    device of `group` (on orange.m2m.spec unless the group says, its line `line_id` active `since`)
-    through `outage`; `network`: the scenario's `network` keys beside its default APN."""
+    """The data records, in time order, of a simulated run (from 2 March 2026, `days` long, or to
+    `end`) of one device of `group` (on orange.m2m.spec unless the group says, its line `line_id`
+    active `since`) through `outage`; `network`: the scenario's `network` keys beside its default APN."""
     line = {"id": line_id} if line_id is not None else {"id_prefix": "D", "count": 1}
     doc = {
         "name": name,
         "seed": seed,
-        "period": {"start": "2026-03-02", "days": days},
+        "period": {"start": "2026-03-02"} | ({"days": days} if end is None else {"end": end}),
         "inventory": {
             "customer": "unit",
             "month": "2026-03",
@@ -524,6 +525,58 @@ def test_a_public_apns_scans_are_billed_alike_by_a_serve_and_a_simulator_scenari
     probes = sum(r.bytes_down - COAP_ACK - UDP_HEADER for r in served) // SYN
     assert probes > 0
     assert sum(r.bytes_up for r in served) == 24 * (62 + UDP_HEADER) + probes * 40
+
+
+def test_a_report_cut_at_the_periods_end_is_scanned_over_its_time_before_the_end(tmp_path: Path) -> None:
+    """A report (HTTPS TLS 1.3: 930 / 1,660 B in 3 s) going on at the period's end, a second after
+    its start, is cut there (docs/scenarios.md): the served gateway draws the probes of its context
+    over the time it had before the end, as of any context, and adds them whole.  The simulator drew
+    them over the report's 3 s and shared them by time with its bytes: other probes than the
+    gateway's, and a third of their bytes."""
+    path = tmp_path / "serve.yaml"
+    path.write_text(SCANNED)
+    scenario = load_scenario(path)
+    keys = yaml.safe_load(SCANNED)
+    group = {
+        "name": "reporters",
+        "apn": PUBLIC_APN,
+        "schedule": {"period": "1h", "align": "clock"},
+        "application": {"profile": "https-tls13", "payload": {"fixed": 53}},
+    }
+    end = datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC)
+    simulated = _simulated_rows(
+        tmp_path,
+        "scan-cut",
+        group,
+        None,
+        line_id="R1",
+        network=keys["network"],
+        seed=keys["seed"],
+        end=end.isoformat(),
+    )
+    # the served gateway (`m2msim modem serve` with the same keys and seed): a context for each
+    # report, with the bytes the device sent in it, released 3 s later, the last one open at the
+    # period's end, having sent a third of its bytes by then (1 s of 3)
+    epoch = datetime(2026, 3, 2, tzinfo=UTC)
+    sink = Sink()
+    net = build_network(epoch, sink, scenario.seed, scans=scenario.scans)
+    net.register_subscriber(Subscriber("R1", simulated[0]["imsi"], "33600000001", "business-m2m"))
+    assert net.attach(0.0, "R1", simulated[0]["imeisv"], "20801").accepted
+    stop = (end - epoch).total_seconds()
+    for k in range(13):  # 00:00 to 12:00
+        t = 3_600.0 * k
+        opened = net.open_session(t, "R1", PUBLIC_APN)
+        assert opened.session_id is not None
+        if t + 3 <= stop:
+            net.transfer(t + 3, opened.session_id, 930, 1660)
+            net.close_session(t + 3, opened.session_id)
+        else:
+            net.transfer(stop, opened.session_id, 930 // 3, 1660 // 3)
+    net.flush(stop)
+    assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
+        tuple(getattr(r, k) for k in COLUMNS) for r in sink.records
+    ]
+    assert (simulated[-1]["duration_s"], simulated[-1]["cause"]) == (1, 20)
 
 
 def test_a_serve_scenario_refuses_a_scan_rate_on_a_private_apn(tmp_path: Path) -> None:
