@@ -330,31 +330,54 @@ class Device:
         before the first move are counted when it opens (so the cut finds them), those between two
         moves once the first of them is made, the rest at its end.
         """
-        for s, d, u, w, c in zip(
-            start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True
-        ):
+        items = list(
+            zip(start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True)
+        )
+        for k, (s, d, u, w, c) in enumerate(items):
             if s > self.env.now:
                 yield self.env.timeout(s - self.env.now)
             res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
                 continue
-            sid, sent_u, sent_w, at, end = res.session_id, 0, 0, s, self.env.now + d
-            for move in (m for m in moves if s < m < s + d):
-                if at > self.env.now:  # the move at `at` made (the device's process first at that time)
-                    yield self.env.timeout(at - self.env.now)
-                    yield self.env.timeout(0)
-                if not self.net.session_open(sid):
-                    break
-                to_u, to_w = (int(x) for x in time_share(np.array([u, w]), move - s, d))
-                self.net.transfer(self.env.now, sid, to_u - sent_u, to_w - sent_w)
-                sent_u, sent_w, at = to_u, to_w, move
-            if end > self.env.now:
-                yield self.env.timeout(end - self.env.now)
-            if self.net.session_open(sid):
-                self.net.transfer(self.env.now, sid, u - sent_u, w - sent_w)
-                if not still_open:  # else open at the period's end: `Network.flush` closes its record
-                    self.net.close_session(self.env.now, sid, abnormal=abnormal)
+            carry = self._carry(res.session_id, s, d, u, w, abnormal, moves, still_open)
+            if k + 1 < len(items) and items[k + 1][0] < self.env.now + d:
+                # the next one opens while this one goes on (two answers to commands in the same
+                # second, reports closer than their duration): each at its own time (the next one
+                # opened at this one's end, seconds late)
+                self.env.process(carry)
+            else:
+                yield from carry
+
+    def _carry(
+        self,
+        sid: str,
+        s: int,
+        d: int,
+        u: int,
+        w: int,
+        abnormal: bool,
+        moves: tuple[int, ...],
+        still_open: bool,
+    ) -> Generator[simpy.Event, Any, None]:
+        """A session of `_play` opened now, at `s`, carried to its end `d` s later: cut at each move of
+        `moves` inside it, its bytes `u`, `w` shared by time between the cuts."""
+        sent_u, sent_w, at, end = 0, 0, s, self.env.now + d
+        for move in (m for m in moves if s < m < s + d):
+            if at > self.env.now:  # the move at `at` made (the device's process first at that time)
+                yield self.env.timeout(at - self.env.now)
+                yield self.env.timeout(0)
+            if not self.net.session_open(sid):
+                break
+            to_u, to_w = (int(x) for x in time_share(np.array([u, w]), move - s, d))
+            self.net.transfer(self.env.now, sid, to_u - sent_u, to_w - sent_w)
+            sent_u, sent_w, at = to_u, to_w, move
+        if end > self.env.now:
+            yield self.env.timeout(end - self.env.now)
+        if self.net.session_open(sid):
+            self.net.transfer(self.env.now, sid, u - sent_u, w - sent_w)
+            if not still_open:  # else open at the period's end: `Network.flush` closes its record
+                self.net.close_session(self.env.now, sid, abnormal=abnormal)
 
     def apn_allowed(self) -> bool:
         return self.group.apn in self.shard.allowed_apns(self.ident.offer)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -543,3 +544,46 @@ def test_an_outage_starting_inside_a_session_cut_by_a_move_ends_it_there(tmp_pat
         alone["bytes_up"],
         alone["bytes_down"],
     )
+
+
+def test_reports_going_on_together_across_a_move_each_open_at_their_own_time(tmp_path: Path) -> None:
+    """A report every second (HTTPS TLS 1.3: 3 s each) across a trip to Germany from 10:00:30 to
+    10:00:45: two reports go on at each move, each cut there (cause 24) and opened at its own
+    second (docs/scenarios.md, "Outages": every move inside a report cuts it).  The second of them
+    was opened when the first ended, two seconds late, after the move."""
+    trip = {
+        "trips": [
+            {"share": 1.0, "start": "2026-03-10T10:00:30Z", "end": "2026-03-10T10:00:45Z", "plmn": "26201"}
+        ]
+    }
+    doc = scenario(
+        "oracle-moves-together",
+        9,
+        {"start": "2026-03-10T10:00:00Z", "end": "2026-03-10T10:01:00Z"},
+        [lines("T", 1, "europe")],
+        [group("t", "https-tls13", period="1s", mobility=trip)],
+    )
+    ten, moves, end = ts("2026-03-10T10:00:00"), (30, 45), 60
+    sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in by_line(run(tmp_path, doc))["T1"]:
+        sessions[r["session"]].append(r)
+    got = sorted(
+        [(r["start"].timestamp() - ten, r["duration_s"], r["cause"], r["serving_plmn"]) for r in records]
+        for records in sessions.values()
+    )
+    expected = []
+    for s in range(end):  # one report a second, of 3 s, cut at the period's end when going on then (cause 20)
+        stop = min(s + 3, end)
+        cuts = [s, *(m for m in moves if s < m < stop), stop]
+        expected.append(
+            [
+                (
+                    a,
+                    b - a,
+                    24 if b < stop else (20 if s + 3 > end else 0),
+                    "26201" if 30 <= a < 45 else "20801",
+                )
+                for a, b in pairwise(cuts)
+            ]
+        )
+    assert got == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -928,6 +929,17 @@ def test_the_period_alarm_sees_bulk_data_after_the_first_record_of_a_day(tmp_pat
     assert got == [(line, f"2026-03-0{day}T19") for line in ("D1", "D2") for day in (1, 2)]
 
 
+def run_shard(sc: Scenario, tmp_path: Path, per_call: bool) -> Path:
+    """The scenario's first shard run in a folder of `tmp_path`, its data sessions in bulk or each
+    played through the gateway (`per_call`); the folder."""
+    out = tmp_path / ("per-session" if per_call else "bulk")
+    out.mkdir()  # (a shard writes into its run's folder, made before it)
+    shard = Shard(sc, 0, fleet(sc), out)
+    shard.per_call = per_call
+    shard.run()
+    return out
+
+
 def test_bulk_threshold_alarm_is_dated_at_the_record_that_crosses_it(tmp_path: Path) -> None:
     """Bulk data reached the alarm engine as one use per line and day, at the day's first record
     with the day's volume: the threshold alarm was dated before the usage that crossed the limit,
@@ -940,11 +952,7 @@ def test_bulk_threshold_alarm_is_dated_at_the_record_that_crosses_it(tmp_path: P
     sc = sc_of(d)
     alarms = {}
     for per_call in (False, True):
-        out = tmp_path / ("per-session" if per_call else "bulk")
-        out.mkdir()  # (a shard writes into its run's folder, made before it)
-        shard = Shard(sc, 0, fleet(sc), out)
-        shard.per_call = per_call
-        shard.run()
+        out = run_shard(sc, tmp_path, per_call)
         lines = (out / "alarms" / "part-00000.jsonl").read_text().splitlines()
         alarms[per_call] = sorted(
             (a["line"], a["details"]["measure"], a["time"], str(a["details"]["value"]))
@@ -970,3 +978,25 @@ def test_bulk_threshold_alarm_is_dated_at_the_record_that_crosses_it(tmp_path: P
                 break
         assert datetime.fromisoformat(time) == crossing, (line, measure)
         assert value == (str(total) if measure == "bytes" else f"{total}.00")
+
+
+def test_answers_to_commands_in_the_same_second_open_together_when_played_one_by_one(tmp_path: Path) -> None:
+    """Commands held while the cell was out are delivered together when it returns, and the device
+    answers each with a report at once: played through the gateway one by one (`Shard.per_call`),
+    the answers are the bulk path's, each opened that second.  They were played one after the other,
+    each opened when the previous one ended (3 s later for an HTTPS report)."""
+    d = doc(
+        devices=3,
+        schedule={"period": "1d"},
+        application={"profile": "https-tls13", "payload": {"fixed": 53}},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 24},
+    )
+    d["events"] = {"outages": [{"kind": "area", "start": "2026-03-01T06:00:00Z", "duration": "4h"}]}
+    sc = sc_of(d)
+    rows = {}
+    for per_call in (False, True):
+        out = run_shard(sc, tmp_path, per_call)
+        rows[per_call] = sorted_rows(table(out / "usage" / "part-00000.parquet"), RECORD_KEY)
+    starts = Counter((r[0], r[2]) for r in rows[False] if r[1] == "data")
+    assert max(starts.values()) > 1  # answers to the commands held in the outage, together
+    assert rows[True] == rows[False]
