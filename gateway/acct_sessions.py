@@ -237,7 +237,8 @@ class AcctRequest:
     sgsn: str | None = None
     rat: int | str | None = None  # RAT type, as the source gives it (compared, never rated)
     ms_tz: bytes | None = None
-    # the names of the NAS the request gives: NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address (`client` is one)
+    # the names of the NAS the request gives, by place: NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address,
+    # None where it gives none (`client` is one of them, when it gives any)
     nas_names: tuple[object, ...] = ()
     # `time_s` is the reader's own clock (the capture's, the server's Timestamp): an Event-Timestamp far from
     # it is the NAS's clock wrong (False: a time that may be in another zone, a detail file's date line)
@@ -436,11 +437,10 @@ class SessionTracker:
         self.ended_states: dict[tuple[object, str], _Ended] = {}
         # client -> session id -> a Stop of a session never seen before, held (with `hold_s`)
         self.orphans: dict[object, dict[str, _Orphan]] = {}
-        # a client's other names: NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address, as its requests gave
-        # them together (RFC 2865 5.32, RFC 3162: a NAS is known by any), so that an Accounting-On/Off by
-        # one ends the sessions keyed by another
-        self.aliases: dict[object, set[object]] = {}
-        self.named: set[tuple[object, ...]] = set()  # the sets of names seen (once each)
+        # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
+        # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
+        # ends the sessions keyed by another
+        self.named: set[tuple[object, ...]] = set()
         self.clock_timed = False  # a session was joined at an Interim-Update without Acct-Session-Time
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
@@ -486,12 +486,8 @@ class SessionTracker:
             self._client_restarted(req)
             return []
         names = req.nas_names
-        if len(names) > 1 and names not in self.named:
+        if names not in self.named and sum(name is not None for name in names) > 1:
             self.named.add(names)
-            for name in names:
-                if name != req.client:
-                    self.aliases.setdefault(req.client, set()).add(name)
-                    self.aliases.setdefault(name, set()).add(req.client)
         key = (req.client, req.session_id)
         timed_by = None
         if req.status != STATUS_START and (req.session_time is None or self.clock_timed):
@@ -641,12 +637,19 @@ class SessionTracker:
         re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone).  The
         client is the one it names by NAS-IP-Address, NAS-Identifier or NAS-IPv6-Address, whichever its
         sessions were keyed by: one that names itself by NAS-Identifier alone ends those keyed by the
-        NAS-IP-Address its requests gave with that NAS-Identifier."""
+        NAS-IP-Address its requests gave with that NAS-Identifier.  A set of names is the NAS's when it
+        shares one with the request and differs in none the request gives: two NAS sharing a
+        NAS-Identifier, each with its own NAS-IP-Address, are told apart by the address."""
         when = _event_time(req)
         self._forget_closed(req.time_s)
-        names = {req.client, *req.nas_names}
-        for name in list(names):
-            names |= self.aliases.get(name, set())
+        own = req.nas_names
+        names = {req.client, *own} - {None}
+        for known in self.named:
+            pairs = [(mine, theirs) for mine, theirs in zip(own, known, strict=False) if mine is not None]
+            if any(mine == theirs for mine, theirs in pairs) and all(
+                theirs is None or mine == theirs for mine, theirs in pairs
+            ):
+                names.update(name for name in known if name is not None)
         for client, session_id in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:
             self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
 

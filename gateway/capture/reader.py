@@ -926,7 +926,7 @@ class _Decoder:
             std.get(NAS_IPV6_ADDRESS),
         )
         client = nas_ip or nas_id or nas_ipv6 or nas
-        nas_names = tuple(name for name in (nas_ip, nas_id, nas_ipv6) if name)
+        nas_names = (nas_ip or None, nas_id or None, nas_ipv6 or None)
         if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # the client's sessions end (no usage)
             return AcctRequest(
                 status=status,

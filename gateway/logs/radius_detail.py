@@ -358,9 +358,8 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         "",
     )
     nas_names = tuple(
-        _string(values[name])
+        _string(values[name]) if name in values else None
         for name in ("NAS-IP-Address", "NAS-Identifier", "NAS-IPv6-Address")
-        if name in values
     )
     time_s = written if written is not None else int(header_time.timestamp())
     if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end

@@ -546,3 +546,25 @@ def test_event_time_trust_takes_every_event_timestamp_as_written(
         main(["records-from-radius-detail", str(tmp_path / "detail"), "--event-time", "now"])
     assert refused.value.code == 2
     assert "invalid choice: 'now'" in capsys.readouterr().err
+
+
+def test_accounting_on_ends_no_session_of_another_nas_sharing_its_nas_identifier(tmp_path: Path) -> None:
+    """Two GGSNs of one pool give the same NAS-Identifier (a name not unique, as RFC 2865 5.32 allows it
+    to be) with their own NAS-IP-Address.  One restarts: its Accounting-On, naming it by both, ended the
+    other GGSN's session too (an alias of the shared NAS-Identifier), whose Stop was then refused and
+    its octets never billed.  Only the sessions of the NAS it names end."""
+    ip_a, ip_b = attr(4, bytes((192, 0, 2, 1))), attr(4, bytes((192, 0, 2, 2)))
+    on = request(3, attr(40, u32(7)) + ip_a + NAS_ID + attr(55, u32(T0 + 100)))
+    msgs = [
+        request(1, acct(1, "sess-a", event=T0) + NAS_ID),
+        request(2, acct(1, "sess-b", event=T0 + 10).replace(ip_a, ip_b) + NAS_ID),
+        on,
+        request(
+            4,
+            acct(2, "sess-b", event=T0 + 500, st=490, octets=(1_000, 2_000), terminate=1).replace(ip_a, ip_b)
+            + NAS_ID,
+        ),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 10, 100, 500]))
+    assert spans(records) == [("sess-b", at(10), 490, 1_000, 2_000, 1)]
+    assert report.rejected == 0 and report.open_sessions == ["sess-a"]
