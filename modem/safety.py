@@ -265,7 +265,9 @@ _OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
 # 27.007 §5.5).  In these a digit, `+`, `*` and `#` are themselves; in "HEX" each character is two
 # hex digits ("3636" is the number 66) and in "UCS2" four ("0033" is 3): the number the module
 # reads is not the one the guard reads.  A module starts in one of these (IRA or GSM).
-_CSCS_SET = re.compile(r'\+CSCS=\s*"?([^";]*)"?', re.IGNORECASE)
+_CSCS_SET = re.compile(r'\+CSCS=(?!\s*\?)\s*"?([^";]*)"?', re.IGNORECASE)  # (not the test command =?)
+# AT&W: the active settings stored in the profile that ATZ and a power-up bring back (V.250 6.1.2)
+_PROFILE_STORE = re.compile(r"&W", re.IGNORECASE)
 PLAIN_CHARSETS = frozenset(
     {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
 )
@@ -630,6 +632,11 @@ class CommandGuard:
         # restart (the module's own, IRA or GSM); "" while not known (a set not answered OK yet)
         self.charset: str | None = None
         self._charset_after: str | None = None  # what the line in flight sets, once answered OK
+        # the character set stored with AT&W (answered OK), which ATZ and a restart bring back; None:
+        # none stored by this guard (the module's own)
+        self.stored_charset: str | None = None
+        self._stores_profile = False  # the line in flight stores the profile (AT&W)
+        self._resets_charset = False  # the line in flight resets the module (ATZ, AT&F)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
 
@@ -657,11 +664,13 @@ class CommandGuard:
                 if kind == "sms":
                     self._check_charset(line)
                 self._check(line, kind, value, data, sms_format)
+        text = _outside_quotes(line)
         sets_charset = _CSCS_SET.findall(line)
         self._charset_after = sets_charset[-1].strip().upper() if sets_charset else None
-        if sets_charset:
+        self._stores_profile = _PROFILE_STORE.search(text) is not None
+        self._resets_charset = not sets_charset and any(kind == "reset" for kind, _ in effects)
+        if sets_charset or (self._resets_charset and self.charset != self.stored_charset):
             self.charset = ""  # until the modem answers OK: it may have taken it, or not
-        text = _outside_quotes(line)
         read = _STATE_READ.fullmatch(text.partition("AT")[2])
         # A module may reset without a word (brown-out, watchdog) and come back in its default
         # format: what the guard knows of the format lasts until the next line, unless that line
@@ -697,6 +706,11 @@ class CommandGuard:
         self.sms_format, self._format_after = (None if tainted else self._format_after), None
         if self._charset_after is not None:
             self.charset, self._charset_after = self._charset_after, None
+        elif self._resets_charset:  # the stored profile's (after AT&F too: refused until set, if not plain)
+            self.charset = self.stored_charset
+        if self._stores_profile:
+            self.stored_charset = self.charset
+        self._stores_profile = self._resets_charset = False
         for kind, on in self._reg_after:
             self._reg_urcs[kind] = on and not tainted
         self._reg_after = []
@@ -757,7 +771,8 @@ class CommandGuard:
         stands): its SMS format is its stored one again, its registration URCs are off and its
         registration not known."""
         log.info("%s: the modem restarted (%s): SMS format and registration not known", self.url, why)
-        self.sms_format = None  # (the character set is kept: some modules store it with AT&W)
+        self.sms_format = None
+        self.charset = self.stored_charset  # the stored profile's (AT&W), else the module's own
         self.registration.clear()
         self._reg_urcs.clear()
 

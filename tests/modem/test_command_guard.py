@@ -741,3 +741,44 @@ async def test_a_text_mode_number_goes_only_in_a_character_set_that_writes_it_as
         await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")  # a digit is itself in GSM
     assert not [w for w in t.lines if w.startswith("AT+CMGS") and w != 'AT+CMGS="3636"']
     assert t.lines[-1] == 'AT+CMGS="3636"' and t.lines.count('AT+CMGS="3636"') == 1
+
+
+@pytest.mark.parametrize("reset", ["ATZ", "restart"])
+async def test_a_character_set_stored_with_at_w_is_the_one_after_a_reset(reset: str) -> None:
+    # AT+CSCS="HEX" stored in the profile (AT&W), then "GSM" set: ATZ (or a reboot) brings "HEX"
+    # back, where the guard kept "GSM" and let the short code 3636 go as the number 66
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        await c.command('AT+CSCS="HEX";&W')
+        await c.command('AT+CSCS="GSM"')
+        if reset == "ATZ":
+            await c.command("ATZ")
+        else:
+            c.restarted("a boot URC")
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")
+        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is \"HEX\""):
+            await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+        await c.command('AT+CSCS="IRA";&W')
+        await c.command("ATZ")
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")
+        await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert [w for w in t.lines if w.startswith("AT+CMGS")] == ['AT+CMGS="3636"']
+
+
+async def test_the_character_set_test_command_sets_nothing() -> None:
+    # AT+CSCS=? lists the sets the module supports: it was taken for a set named "?", and every
+    # text-mode message after it refused
+    t = AnsweringTransport(
+        {"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1", "AT+CSCS=?": '+CSCS: ("IRA","GSM","UCS2")'},
+        url="/dev/ttyUSB9",
+    )
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        await c.command("AT+CSCS=?")
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")
+        await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert t.lines[-1] == 'AT+CMGS="3636"'
