@@ -52,6 +52,8 @@ CTRL_Z = b"\x1a"
 # Text mode: the AT+CSMP that asks for a status report (first octet 49: SMS-SUBMIT, relative
 # validity, TP-SRR), with the validity of one day most modules start with (<vp> 167)
 REPORT_PARAMETERS = submit_parameters(timedelta(days=1), status_report=True)
+# ... and the one that asks for none, set again after it (`AT+CSMP=17,167,0,0`: the first octet stays)
+NO_REPORT_PARAMETERS = submit_parameters(timedelta(days=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class Messaging:
         self.network = network  # asked for the registration before a home-network-only number
         self.mode = profile.sms_mode
         self._mr = 0
+        self._report_asked = False  # text mode: AT+CSMP set to ask for a status report, not set back
         self._reassembler = Reassembler(timeout=3600.0)
         self._partial: dict[tuple[str, int, int, int], list[StoredSms]] = {}
 
@@ -134,18 +137,24 @@ class Messaging:
     async def send(self, number: str, text: str, *, status_report: bool = False) -> list[int]:
         """Send a text (split into parts when long, in PDU mode); returns the message references.
         `status_report`: each part asks the service centre for a status report (TP-SRR; in text
-        mode `AT+CSMP=49,167,0,0` before each `AT+CMGS`), routed as `+CDS` once
+        mode `AT+CSMP=49,167,0,0` before each `AT+CMGS`, and `AT+CSMP=17,167,0,0` before the next
+        one that asks for none, the first octet staying in the module), routed as `+CDS` once
         `configure(status_reports=True)` (`on_status_report`)."""
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
         if self.mode == "text":
             _check_text_mode(text)
+            before = None
+            if status_report or self._report_asked:
+                before = (REPORT_PARAMETERS if status_report else NO_REPORT_PARAMETERS).command
+                self._report_asked = True  # (until a line asking for none is answered)
             reply = await self._submit(
                 number,
                 f"AT+CMGS={quote(number, 'number')}",
                 text.encode("utf-8", "surrogateescape") + CTRL_Z,
-                before=REPORT_PARAMETERS.command if status_report else None,
+                before=before,
             )
+            self._report_asked = status_report
             return [int(reply.fields("+CMGS")[0])]
         refs: list[int] = []
         pdus = encode_submit(

@@ -356,3 +356,19 @@ async def test_a_stored_status_report_is_read_as_one_and_not_handed_over_as_a_me
         "+447700900123",
         0,
     )
+
+
+async def test_a_text_message_without_a_report_asked_asks_for_none_after_one_that_did() -> None:
+    # text mode: TP-SRR is AT+CSMP's first octet; the driver set 49 for a message asking for a
+    # report and left it, so each later message asked for one too (its report sent back, or stored)
+    modem, _, _ = await open_modem("generic")
+    async with modem:
+        await modem.network.wait_registered(timeout=20)
+        await modem.sms.configure("text", status_reports=True)
+        transport = modem.client.transport
+        assert isinstance(transport, VirtualTransport)
+        await modem.sms.send("+33612345678", "with a report", status_report=True)
+        assert transport.modem.settings.csmp[0] & 0x20
+        await modem.sms.send("+33612345678", "without")
+        assert not transport.modem.settings.csmp[0] & 0x20
+        assert transport.modem.settings.csmp[1] == 167  # (the validity kept: a day)
