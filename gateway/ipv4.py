@@ -82,7 +82,8 @@ class Reassembly(Generic[K]):
       or with `evict_oldest` the oldest datagram is forgotten) and `max_pieces` fragments each
       (past it, refused); a fragment that would make the datagram longer than 65,535 octets (its
       header's, or the first fragment's) is refused and the datagram dropped.  `refused` counts
-      the fragments refused; `on_given_up` hears of each datagram given up for its time.
+      the fragments refused; `on_given_up` hears of each datagram given up for its time, and
+      `on_too_long` of each dropped for its length.
     """
 
     def __init__(
@@ -93,12 +94,14 @@ class Reassembly(Generic[K]):
         *,
         evict_oldest: bool = False,
         on_given_up: Callable[[Unfinished[K]], None] | None = None,
+        on_too_long: Callable[[Unfinished[K]], None] | None = None,
     ) -> None:
         self.timeout = timeout
         self.max_datagrams = max_datagrams
         self.max_pieces = max_pieces
         self.evict_oldest = evict_oldest
         self.on_given_up = on_given_up
+        self.on_too_long = on_too_long
         self.refused = 0
         self._open: dict[K, _Partial] = {}
 
@@ -132,6 +135,8 @@ class Reassembly(Generic[K]):
         if offset + len(data) + len(partial.header or header) > MAX_DATAGRAM:
             del self._open[key]  # no datagram is that long (the "ping of death"): dropped, as Linux does
             self.refused += 1
+            if self.on_too_long is not None:
+                self.on_too_long(Unfinished(key, partial.tag, partial.head()))
             return None
         if len(partial.pieces) >= self.max_pieces:
             self.refused += 1

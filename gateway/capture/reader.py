@@ -349,7 +349,10 @@ class _Fragments:
             MAX_FRAGMENTS,
             evict_oldest=True,
             on_given_up=self._given_up,
+            on_too_long=self._too_long,
         )
+        # datagrams dropped for a fragment ending past 65,535 octets: first packet, first piece
+        self.too_long: list[tuple[int, bytes | None]] = []
         # key -> (time, pieces by offset) of the datagrams put together lately
         self.done: dict[_Key, tuple[int, Mapping[int, bytes]]] = {}
 
@@ -358,6 +361,10 @@ class _Fragments:
         # whose other fragments never came
         if len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
             self.expired.append((datagram.tag, datagram.head))
+
+    def _too_long(self, datagram: Unfinished[_Key]) -> None:
+        if len(self.too_long) < MAX_FRAGMENTED_DATAGRAMS:
+            self.too_long.append((datagram.tag, datagram.head))
 
     def add(self, n: int, ts_us: int, key: _Key, offset: int, more: bool, part: bytes) -> bytes | None:
         if not self.open.holds(key, ts_us):
@@ -1013,11 +1020,21 @@ class _Decoder:
             self._without_request(*early)
         self.early_responses = {}
         self.report.unanswered_requests = len(self.pending)
-        for first, head in self.fragments.unfinished():
+        given_up = [
+            *(
+                (n, head, "fragmented RADIUS message longer than 65,535 octets", "dropped")
+                for n, head in self.fragments.too_long
+            ),
+            *(
+                (n, head, "incomplete fragmented RADIUS message", "fragments missing")
+                for n, head in self.fragments.unfinished()
+            ),
+        ]
+        for first, head, category, detail in given_up:
             if head is not None and len(head) >= 4:
                 sport, dport = _U16.unpack_from(head, 0)[0], _U16.unpack_from(head, 2)[0]
                 if sport in self.ports or dport in self.ports:
-                    self.report.reject(first, "incomplete fragmented RADIUS message", "fragments missing")
+                    self.report.reject(first, category, detail)
         return records
 
 

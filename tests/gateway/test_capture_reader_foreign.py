@@ -384,6 +384,22 @@ def test_incomplete_fragmented_radius_is_a_reject(tmp_path: Path) -> None:
     assert report.reasons == {"incomplete fragmented RADIUS message": 1}
 
 
+def test_a_fragmented_radius_message_made_longer_than_65535_octets_is_a_reject(tmp_path: Path) -> None:
+    """A fragment ending past 65,535 octets (the "ping of death") after the first fragment of an
+    Interim-Update: the datagram is dropped, as a host drops it, and its first fragment, the one
+    naming the accounting port, went with it without a word (the fragments after it, without
+    their first, say nothing of RADIUS).  It is a reject."""
+    start, interim, _stop = session_messages()
+    first, *rest = fragments4(GGSN, AAA, udp(32_768, 1813, interim), ident=99, size=64)
+    bogus = ipv4(GGSN, AAA, bytes(16), ident=99, frag=65_528 // 8)
+    frames = [(T0 * 1_000_000, ethernet(v4(start, True)))]
+    frames += [(T0 * 1_000_000 + k, ethernet(f)) for k, f in enumerate([first, bogus, *rest], 5)]
+    _records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert [(r.packet, r.reason) for r in report.rejects] == [
+        (2, "fragmented RADIUS message longer than 65,535 octets: dropped")
+    ]
+
+
 @pytest.mark.parametrize("lost", ["first", "last"])
 def test_an_ip_identification_used_again_is_another_datagram(tmp_path: Path, lost: str) -> None:
     """A fragmented request of another session of which the capture lost one fragment, then, 700 s
