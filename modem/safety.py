@@ -668,7 +668,10 @@ class CommandGuard:
         sets_charset = _CSCS_SET.findall(line)
         self._charset_after = sets_charset[-1].strip().upper() if sets_charset else None
         self._stores_profile = _PROFILE_STORE.search(text) is not None
-        self._resets_charset = not sets_charset and any(kind == "reset" for kind, _ in effects)
+        resets = any(kind == "reset" for kind, _ in effects)
+        if sets_charset and resets:  # (set, then reset to the stored one, or the other way: not known)
+            self._charset_after = ""
+        self._resets_charset = resets and not sets_charset
         if sets_charset or (self._resets_charset and self.charset != self.stored_charset):
             self.charset = ""  # until the modem answers OK: it may have taken it, or not
         read = _STATE_READ.fullmatch(text.partition("AT")[2])

@@ -782,3 +782,17 @@ async def test_the_character_set_test_command_sets_nothing() -> None:
         await c.command("AT+CREG?")
         await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
     assert t.lines[-1] == 'AT+CMGS="3636"'
+
+
+async def test_a_character_set_set_on_the_line_of_a_reset_is_not_known() -> None:
+    # AT+CSCS="GSM";Z: the reset after the set brings the stored "HEX" back; the set was taken
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        await c.command('AT+CSCS="HEX";&W')
+        await c.command('AT+CSCS="GSM";Z')
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")
+        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is not known"):
+            await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert not [w for w in t.lines if w.startswith("AT+CMGS")]
