@@ -13,6 +13,7 @@ their own, each call going through the gateway (`gateway.api.NetworkAPI`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -742,9 +743,15 @@ class Device:
             return self.profile.failed_attempt
         if at is None:
             return self.profile.unreachable_attempt
+        return self._unreachable_sent(at, 1)[0]
+
+    def _unreachable_sent(self, at: float, n: int) -> list[Exchange]:
+        """`n` attempts made together at `at`, answered "unreachable" as the device's ICMP rate
+        limits let the network answer (`Profile.unreachable_together`)."""
+        assert self.profile is not None
         if self.icmp_limit is None:
             self.icmp_limit = IcmpRateLimit()
-        return self.profile.unreachable_sent(self.icmp_limit, at, self.ident.line.encode())
+        return self.profile.unreachable_together(self.icmp_limit, at, self.ident.line.encode(), n)
 
     def _failed_sessions(
         self,
@@ -872,12 +879,21 @@ class Device:
         if (
             got and self.profile is not None and self.attached and self.apn_allowed() and down is not None
         ):  # the answer is an attempt the server does not answer, as the outage's own attempts
-            n, fa = len(got), self._attempt(down)
+            # attempts made together: the ICMP answers the device's rate limits let go (as an
+            # outage's own attempts, `_attempt`)
+            n = len(got)
+            costs = (
+                self._unreachable_sent(float(self.env.now), n)
+                if down.answer == "unreachable"
+                else [self._attempt(down)] * n
+            )
             self.stats.retry_attempts += n
             self.stats.retry_sessions += n
             self.stats.retry_records += n
-            self.stats.retry_ko += n * -(-(fa.up + fa.down) // 1024)
-            self._failed_sessions([int(self.env.now)] * n, fa=fa)
+            for fa, same in itertools.groupby(costs):  # (charging ids in the order of the attempts)
+                k = len(list(same))
+                self.stats.retry_ko += k * -(-(fa.up + fa.down) // 1024)
+                self._failed_sessions([int(self.env.now)] * k, fa=fa)
             return
         if got and self.persistent and self.attached and self.apn_allowed():
             # published on the open connection (or the one the device opens now, after an outage)

@@ -15,6 +15,7 @@ header (and a TLS record's overhead) for each extra 1,460-byte segment, and one
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -99,30 +100,44 @@ class Profile:
 
     def unreachable_sent(self, limit: IcmpRateLimit, at: float, device: bytes) -> Exchange:
         """The attempt made at `at` (seconds) by `device`, answered "destination unreachable" as the
-        ICMP rate limits let the network answer (`limit`, the device's: six at once, then one a
-        second, `gateway.icmplimit`, the rule of the virtual modem's stacks and PPP bearer): what
-        `unreachable_attempt` bills when each answer may go.  Counted from the attempt's send times,
-        no event of its own.  TCP: a SYN whose answer is held back goes unanswered and is sent again
-        on the stack's timer (1, 3, 7 ... s, `gateway.wire.syns`); the first answered ends the
-        connect (its SYNs and the ICMP message, the context held a second past that SYN), none
-        answered before the connect gives up is `failed_attempt`.  Another transport: the answers of
-        its transmissions (`attempts_cut`'s times) that may go."""
+        ICMP rate limits let the network answer (`unreachable_together` of one attempt)."""
+        return self.unreachable_together(limit, at, device, 1)[0]
+
+    def unreachable_together(self, limit: IcmpRateLimit, at: float, device: bytes, n: int) -> list[Exchange]:
+        """`n` attempts made together at `at` (seconds) by `device`, answered "destination
+        unreachable" as the ICMP rate limits let the network answer (`limit`, the device's: six at
+        once, then one a second, `gateway.icmplimit`, the rule of the virtual modem's stacks and PPP
+        bearer): what `unreachable_attempt` bills when each answer may go.  Counted from the
+        attempts' send times, taken in time order across the attempts (ties: attempt by attempt),
+        no event of their own.  TCP: a SYN whose answer is held back goes unanswered and is sent
+        again on the stack's timer (1, 3, 7 ... s, `gateway.wire.syns`); the first answered ends
+        the connect (its SYNs and the ICMP message, the context held a second past that SYN), none
+        answered before the connect gives up is `failed_attempt`.  Another transport: the answers
+        of its transmissions (`attempts_cut`'s times) that may go."""
         fa = self.failed_attempt
         if self.transport == "tcp":
-            for k in range(int(syns(float(fa.duration_s)))):
-                sent = SYN_RTO_S * (2.0**k - 1.0)  # the first SYN, then each retransmission
-                if limit.allow(at + sent, device, DEST_UNREACH, HOST_UNREACH):
-                    return Exchange(
+            tries = int(syns(float(fa.duration_s)))
+            out = [fa] * n
+            due = [(at, i, 0) for i in range(n)] if tries else []  # (send time, attempt, SYN number)
+            heapq.heapify(due)
+            while due:
+                when, i, k = heapq.heappop(due)
+                if limit.allow(when, device, DEST_UNREACH, HOST_UNREACH):
+                    sent = SYN_RTO_S * (2.0**k - 1.0)  # (the k-th retransmission's time from the start)
+                    out[i] = Exchange(
                         up=SYN * (k + 1),
                         down=ICMP_UNREACHABLE,
                         packets=k + 2,
                         duration_s=int(sent) + UNREACHABLE_ATTEMPT_S,
                     )
-            return fa
-        answered = sum(
-            limit.allow(at + float(t), device, DEST_UNREACH, HOST_UNREACH) for t in self.send_times()
-        )
-        return self._answered(answered)
+                elif k + 1 < tries:
+                    heapq.heappush(due, (at + SYN_RTO_S * (2.0 ** (k + 1) - 1.0), i, k + 1))
+            return out
+        times = sorted((at + float(t), i) for i in range(n) for t in self.send_times())
+        answered = [0] * n
+        for when, i in times:
+            answered[i] += limit.allow(when, device, DEST_UNREACH, HOST_UNREACH)
+        return [self._answered(a) for a in answered]
 
     def send_times(self) -> npt.NDArray[np.float64]:
         """When a non-TCP attempt's transmissions leave, from its start: the first at 0, each

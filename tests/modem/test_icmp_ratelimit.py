@@ -202,3 +202,26 @@ def test_simulated_connects_answered_unreachable_are_billed_as_the_module_stack_
     assert b"+QIOPEN: 6,566" in m.take_output()
     ctx = m.net.contexts[1]
     assert (ctx.bytes_up, ctx.bytes_down) == (sum(a.up for a in attempts), sum(a.down for a in attempts))
+
+
+def test_simulated_connects_made_together_are_billed_as_the_module_stack_bills_them() -> None:
+    """Ten connects to a host without route at one instant: six answered at once, the others' SYNs
+    sent again on their timers and answered as the limit has a message again: the simulator's count
+    for attempts made together (commands answered at once in an outage), the send times of all of
+    them taken in time order, bills what the module stack's timers bill."""
+    http = builtin_profiles()["http"]
+    attempts = http.unreachable_together(IcmpRateLimit(), 10.0, b"device", 10)
+    assert attempts[:6] == [http.unreachable_attempt] * 6
+
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    io = NoRoute()
+    m.tcp.io = io
+    for sid in range(10):
+        assert at(m, f'AT+QIOPEN=1,{sid},"TCP","{UNREACHABLE_HOST}",80,0,1', 10.0).endswith(b"OK\r\n")
+    for sock in io.connecting:
+        m.tcp.failed(sock, unreachable=True)
+    for t in range(11, 60):
+        m.poll(float(t))
+    ctx = m.net.contexts[1]
+    assert (ctx.bytes_up, ctx.bytes_down) == (sum(a.up for a in attempts), sum(a.down for a in attempts))
+    assert sum(a.down for a in attempts) == 10 * ICMP_UNREACHABLE  # every connect answered in the end

@@ -19,7 +19,7 @@ import yaml
 
 from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
-from gateway.wire import HEADER, SYN, unanswered
+from gateway.wire import HEADER, ICMP_UNREACHABLE, SYN, unanswered
 from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
@@ -746,6 +746,36 @@ def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Pat
     assert all((x["cause"], x["bytes_up"] + x["bytes_down"]) == (0, 450) for x in inside)
     failed = sum(is_retry_charging(x["charging_id"]) for x in rows)
     assert failed == r.groups["fleet"].retry_sessions == len(inside)
+
+
+def test_commands_answered_at_once_in_an_unreachable_outage_get_the_icmp_answers_the_limits_let_go(
+    tmp_path: Path,
+) -> None:
+    """Commands queued while the cell was gone, delivered together when it returns, in a server
+    outage the network answers "unreachable": each answer is a TCP connect at the same second.  Each
+    was billed its ICMP message at once (14 of them), where the rule of the modem's stacks
+    (`gateway.icmplimit`) lets six go at once and the other SYNs wait for their retransmission."""
+    d = doc(devices=1, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400})
+    d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "2h"})
+    d["groups"][0]["application"] = {"profile": "http", "payload": {"fixed": 48}}
+    d["events"] = {
+        "outages": [
+            {"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "12h", "answer": "unreachable"},
+            {"kind": "area", "start": "2026-03-01T08:00:00Z", "duration": "1h"},
+        ]
+    }
+    r = simulate(sc_of(d), tmp_path / "mt", invoice=False)
+    rows = [x for x in table(r.out_dir / "usage.parquet").to_pylist() if is_retry_charging(x["charging_id"])]
+    back = min(x["start"] for x in rows if x["start"] >= START + timedelta(hours=9))
+    together = [x for x in rows if x["start"] == back]
+    assert len(together) > 6  # (the commands queued in the hour without the cell)
+    at_once = [
+        x for x in together if (x["bytes_up"], x["bytes_down"], x["duration_s"]) == (SYN, ICMP_UNREACHABLE, 1)
+    ]
+    assert len(at_once) == 6
+    later = [x for x in together if x not in at_once]
+    assert all(x["bytes_up"] > SYN and x["duration_s"] > 1 for x in later)  # a SYN sent again, at least
+    assert sum(x["bytes_down"] > 0 for x in later) >= 1  # (one a second answered after the burst)
 
 
 def test_a_failed_tcp_attempt_costs_the_syns_of_the_tcp_model_until_it_gives_up(tmp_path: Path) -> None:
