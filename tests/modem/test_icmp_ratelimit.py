@@ -191,17 +191,25 @@ def test_simulated_connects_answered_unreachable_are_billed_as_the_module_stack_
     assert attempts[:6] == [http.unreachable_attempt] * 6
     assert (attempts[6].up, attempts[6].duration_s) == (2 * SYN, 2)  # its SYN at 10 s and at 11 s
 
+    billed, out = _connects_on_the_module_stack(7, [10.0 + SYN_RTO_S])
+    assert b"+QIOPEN: 6,566" in out
+    assert billed == (sum(a.up for a in attempts), sum(a.down for a in attempts))
+
+
+def _connects_on_the_module_stack(n: int, polls: list[float]) -> tuple[tuple[int, int], bytes]:
+    """`n` connects at 10 s to a host without route on a BG96's stack, polled at `polls`: the
+    context's (up, down) bytes, and the module's output."""
     m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
     io = NoRoute()
     m.tcp.io = io
-    for sid in range(7):
+    for sid in range(n):
         assert at(m, f'AT+QIOPEN=1,{sid},"TCP","{UNREACHABLE_HOST}",80,0,1', 10.0).endswith(b"OK\r\n")
     for sock in io.connecting:
         m.tcp.failed(sock, unreachable=True)
-    m.poll(10.0 + SYN_RTO_S)
-    assert b"+QIOPEN: 6,566" in m.take_output()
+    for t in polls:
+        m.poll(t)
     ctx = m.net.contexts[1]
-    assert (ctx.bytes_up, ctx.bytes_down) == (sum(a.up for a in attempts), sum(a.down for a in attempts))
+    return (ctx.bytes_up, ctx.bytes_down), m.take_output()
 
 
 def test_simulated_connects_made_together_are_billed_as_the_module_stack_bills_them() -> None:
@@ -213,15 +221,6 @@ def test_simulated_connects_made_together_are_billed_as_the_module_stack_bills_t
     attempts = http.unreachable_together(IcmpRateLimit(), 10.0, b"device", 10)
     assert attempts[:6] == [http.unreachable_attempt] * 6
 
-    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
-    io = NoRoute()
-    m.tcp.io = io
-    for sid in range(10):
-        assert at(m, f'AT+QIOPEN=1,{sid},"TCP","{UNREACHABLE_HOST}",80,0,1', 10.0).endswith(b"OK\r\n")
-    for sock in io.connecting:
-        m.tcp.failed(sock, unreachable=True)
-    for t in range(11, 60):
-        m.poll(float(t))
-    ctx = m.net.contexts[1]
-    assert (ctx.bytes_up, ctx.bytes_down) == (sum(a.up for a in attempts), sum(a.down for a in attempts))
+    billed, _ = _connects_on_the_module_stack(10, [float(t) for t in range(11, 60)])
+    assert billed == (sum(a.up for a in attempts), sum(a.down for a in attempts))
     assert sum(a.down for a in attempts) == 10 * ICMP_UNREACHABLE  # every connect answered in the end
