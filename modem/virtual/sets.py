@@ -18,6 +18,7 @@ from modem.virtual.cmd_phonebook import PHONEBOOK
 from modem.virtual.cmd_power import BATTERY, QUECTEL_POWER, SIMCOM_POWER
 from modem.virtual.cmd_qfile import QUECTEL_FILE
 from modem.virtual.cmd_qhttp import QUECTEL_HTTP
+from modem.virtual.cmd_qmqtt import QUECTEL_MQTT
 from modem.virtual.cmd_qssl import QUECTEL_SSL
 from modem.virtual.cmd_quectel import QUECTEL_TCP
 from modem.virtual.cmd_sapbr import SIMCOM_BEARER
@@ -39,6 +40,7 @@ _ALL: tuple[CommandSet, ...] = (
     SIMCOM_HTTP,
     QUECTEL_TCP,
     QUECTEL_HTTP,
+    QUECTEL_MQTT,
     QUECTEL_SSL,
     QUECTEL_FILE,
     SIMCOM_POWER,

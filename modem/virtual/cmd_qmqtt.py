@@ -1,0 +1,533 @@
+"""Quectel's MQTT application (BG96 MQTT Application Note V1.0, chapter 3; the same commands in the
+EC2x / EG25 "LTE Standard" MQTT Application Note): AT+QMTCFG, AT+QMTOPEN, AT+QMTCLOSE, AT+QMTCONN,
+AT+QMTDISC, AT+QMTSUB, AT+QMTUNS, AT+QMTPUB, and the URCs +QMTRECV and +QMTSTAT.
+
+As the note describes them (client <client_idx> 0-5, each with its own settings):
+
+- AT+QMTCFG (§3.2.1) sets or, without its values, shows one client's setting: "version" 3 (MQTT
+  3.1) or 4 (MQTT 3.1.1, the default), "pdpcid" the context (1-16, default 1, brought up by
+  AT+QIACT), "keepalive" 0-3600 s (default 120; 0 none), "session" <clean_session> 0/1 (default
+  1), "timeout" <pkt_timeout> 1-60 s (default 5), <retry_times> 0-10 (default 3), <timeout_notice>
+  0/1 (default 0: no URC for each retransmission), "will" <will_fg>[,<will_qos>,<will_retain>,
+  "<will_topic>","<will_msg>"];
+- AT+QMTOPEN=<client_idx>,"<host_name>",<port> (§3.2.2) answers OK, then `+QMTOPEN: <idx>,<result>`:
+  0 opened, -1 failed to open the network (the connection refused, by the policy or the broker), 2
+  the identifier occupied, 3 the PDP context not active, 4 the name not parsed (DNS); `?` lists the
+  open clients' `+QMTOPEN: <idx>,"<host>",<port>`;
+- AT+QMTCLOSE=<client_idx> (§3.2.3): OK, then `+QMTCLOSE: <idx>,0` (the connection closed);
+- AT+QMTCONN=<client_idx>,"<clientID>"[,"<username>"[,"<password>"]] (§3.2.4): OK, then
+  `+QMTCONN: <idx>,<result>[,<ret_code>]`, <ret_code> the CONNACK's return code (0 accepted, 1-5
+  refused); `?` shows `+QMTCONN: <idx>,<state>` (1 initializing: opened, not connected; 2
+  connecting; 3 connected);
+- AT+QMTSUB=<idx>,<msgID>,"<topic>",<qos>[,"<topic>",<qos>...] (§3.2.6): `+QMTSUB: <idx>,<msgID>,
+  <result>,<value>`, <value> the granted QoS of each topic (128: refused); AT+QMTUNS=<idx>,<msgID>,
+  "<topic>"[,...] (§3.2.7): `+QMTUNS: <idx>,<msgID>,<result>`;
+- AT+QMTPUB=<idx>,<msgID>,<qos>,<retain>,"<topic>" (§3.2.8): `> `, the message up to Ctrl-Z (ESC
+  cancels), OK, then `+QMTPUB: <idx>,<msgID>,<result>` (QoS 0 once sent, QoS 1 on the PUBACK, QoS 2
+  on the PUBCOMP); <msgID> 0 at QoS 0 only, 1-65535 else.  The later notes' length form,
+  `...,"<topic>",<msglen>`, takes exactly <msglen> bytes instead;
+- AT+QMTDISC=<client_idx> (§3.2.5): the DISCONNECT, the connection closed with it, `+QMTDISC: <idx>,0`.
+
+<result> (§3.2.4-3.2.8): 0 sent and acknowledged (a QoS 0 publish: sent), 1 retransmitted (with
+<timeout_notice> 1, each time, with the count), 2 failed to send (no acknowledgement after
+<retry_times> retransmissions, <pkt_timeout> apart).  A message the broker sends is
+`+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (§3.3; acknowledged as its QoS asks).  +QMTSTAT
+(§3.3): `+QMTSTAT: <idx>,1` the connection closed by the broker or the network, 2 no PINGRESP within
+<pkt_timeout> of a PINGREQ (the client pings after <keepalive> seconds without sending; the
+connection is then closed).  A command its client is not in the state for (AT+QMTCONN before
+AT+QMTOPEN's connection is up, AT+QMTSUB / AT+QMTPUB before the CONNACK, AT+QMTDISC of a client not
+connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a parameter out of range:
+`+CME ERROR: 50`.
+
+The client is the module's: its packets are `modem.virtual.mqtt`'s, on a TCP connection of
+`modem.virtual.sockets` to the Internet table's endpoint for <host_name>, on the client's context,
+billed as every connection of the stack is (`gateway.wire.TcpWire`).  A reset, AT+CFUN=0 or
+power-off ends every client silently.  Not emulated: "ssl" (MQTT over TLS), "recv/mode" and the
+buffered +QMTRECV, AT+QMTPUBEX, Alibaba's "aliauth".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from modem.virtual import mqtt
+from modem.virtual.registry import StatefulSet
+from modem.virtual.results import CmeError, Final
+from modem.virtual.sockets import FAIL_DNS, Socket
+from modem.virtual.syntax import Cmd, Op
+
+if TYPE_CHECKING:
+    from modem.virtual.core import Timer, VirtualModem
+
+log = logging.getLogger(__name__)
+
+CLIENTS = 6  # <client_idx> 0-5
+MQTT_SID = 110  # client <idx>'s connection among the stack's sockets: MQTT_SID + idx (clear of the others)
+MAX_MESSAGE = 4096  # AT+QMTPUB's <msglen> at most, and the most its Ctrl-Z form takes (more: CME 50)
+OPENED, CONNECTING, CONNECTED = 1, 2, 3  # AT+QMTCONN? <state>
+OPEN_FAILED, OPEN_OCCUPIED, OPEN_PDP, OPEN_DNS = -1, 2, 3, 4  # +QMTOPEN <result>
+SENT, RETRANSMITTED, FAILED = 0, 1, 2  # <result> of CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH
+STAT_CLOSED, STAT_PING = 1, 2  # +QMTSTAT <err_code>
+NOT_ALLOWED = 3  # +CME ERROR: operation not allowed
+
+
+@dataclass(slots=True)
+class Settings:
+    """One client's AT+QMTCFG settings."""
+
+    version: int = 4
+    pdpcid: int = 1
+    keepalive: int = 120
+    clean: int = 1
+    pkt_timeout: int = 5
+    retries: int = 3
+    notice: int = 0
+    will: mqtt.Will | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Waiting:
+    """A packet sent that waits for its acknowledgement: sent again after <pkt_timeout>."""
+
+    packet: bytes
+    urc: str  # the URC's start: "+QMTCONN: 0", "+QMTPUB: 0,5"...
+    timer: Timer | None = None
+    tries: int = 0
+    then: Callable[[mqtt.Packet], str | None] | None = None  # the acknowledgement: the URC's rest
+
+
+@dataclass(slots=True, eq=False)
+class Client:
+    idx: int
+    host: str
+    port: int
+    sock: Socket
+    state: int = 0  # 0 while the connection opens, then OPENED, CONNECTING, CONNECTED
+    reader: mqtt.Reader = field(default_factory=mqtt.Reader)
+    waiting: dict[tuple[int, int], Waiting] = field(default_factory=dict)  # (packet kind, id)
+    ping: Timer | None = None
+    pong: Timer | None = None  # a PINGREQ's wait for its PINGRESP
+
+
+@dataclass(slots=True)
+class QmtState:
+    settings: dict[int, Settings] = field(default_factory=lambda: {i: Settings() for i in range(CLIENTS)})
+    clients: dict[int, Client] = field(default_factory=dict)
+
+
+def _on_reset(m: VirtualModem) -> None:
+    """The module resets: its clients' connections are already gone; their timers stop."""
+    for client in QUECTEL_MQTT.state(m).clients.values():
+        _stop_timers(client)
+
+
+QUECTEL_MQTT = StatefulSet("quectel-mqtt", QmtState, _on_reset)
+_st = QUECTEL_MQTT.state
+
+
+def _stop_timers(client: Client) -> None:
+    for timer in [client.ping, client.pong, *(w.timer for w in client.waiting.values())]:
+        if timer is not None:
+            timer.cancel()
+    client.ping = client.pong = None
+
+
+def _live(m: VirtualModem, client: Client) -> bool:
+    return _st(m).clients.get(client.idx) is client
+
+
+def _drop(m: VirtualModem, client: Client, stat: int | None) -> None:
+    """The client is gone (its connection closed); `stat`: the +QMTSTAT to say."""
+    if not _live(m, client):
+        return
+    _stop_timers(client)
+    del _st(m).clients[client.idx]
+    if m.tcp.sockets.get(client.sock.sid) is client.sock:
+        m.tcp.close(client.sock)
+    if stat is not None:
+        m.urc(f"+QMTSTAT: {client.idx},{stat}")
+
+
+def _client(m: VirtualModem, c: Cmd, state: int | None = None) -> Client:
+    """The client the command names, in `state` (CME 3 else)."""
+    client = _st(m).clients.get(c.int_at(0, None, 0, CLIENTS - 1))
+    if client is None or (state is not None and client.state != state):
+        raise CmeError(NOT_ALLOWED)
+    return client
+
+
+# ----- packets both ways ---------------------------------------------------------------------------
+
+
+def _send(m: VirtualModem, client: Client, packet: bytes) -> None:
+    """A packet leaves; the keep-alive runs from it (MQTT 3.1.1 §3.1.2.10)."""
+    m.tcp.send(client.sock, packet)
+    if client.state == CONNECTED:
+        _arm_ping(m, client)
+
+
+def _arm_ping(m: VirtualModem, client: Client) -> None:
+    if client.ping is not None:
+        client.ping.cancel()
+        client.ping = None
+    keepalive = _st(m).settings[client.idx].keepalive
+    if keepalive:
+        client.ping = m.schedule(float(keepalive), lambda: _ping(m, client))
+
+
+def _ping(m: VirtualModem, client: Client) -> None:
+    client.ping = None
+    if not _live(m, client) or client.state != CONNECTED or client.pong is not None:
+        return
+    _send(m, client, mqtt.pingreq())
+    timeout = float(_st(m).settings[client.idx].pkt_timeout)
+    client.pong = m.schedule(timeout, lambda: _drop(m, client, STAT_PING))
+
+
+def _request(
+    m: VirtualModem,
+    client: Client,
+    key: tuple[int, int],
+    packet: bytes,
+    urc: str,
+    then: Callable[[mqtt.Packet], str | None],
+) -> None:
+    """Send `packet` and wait for the acknowledgement of kind `key[0]` (and id `key[1]`)."""
+    waiting = Waiting(packet, urc, then=then)
+    client.waiting[key] = waiting
+    _send(m, client, packet)
+    _time_out(m, client, key, waiting)
+
+
+def _time_out(m: VirtualModem, client: Client, key: tuple[int, int], waiting: Waiting) -> None:
+    cfg = _st(m).settings[client.idx]
+
+    def expired() -> None:
+        if not _live(m, client) or client.waiting.get(key) is not waiting:
+            return
+        if waiting.tries >= cfg.retries:
+            del client.waiting[key]
+            m.urc(f"{waiting.urc},{FAILED}")
+            if key[0] == mqtt.CONNACK:
+                client.state = OPENED
+            return
+        waiting.tries += 1
+        packet = waiting.packet
+        if packet[0] >> 4 == mqtt.PUBLISH:
+            packet = bytes([packet[0] | 0x08]) + packet[1:]  # §3.3.1.1: DUP on the retransmission
+        _send(m, client, packet)
+        if cfg.notice:
+            m.urc(f"{waiting.urc},{RETRANSMITTED},{waiting.tries}")
+        _time_out(m, client, key, waiting)
+
+    waiting.timer = m.schedule(float(cfg.pkt_timeout), expired)
+
+
+def _answered(m: VirtualModem, client: Client, key: tuple[int, int], packet: mqtt.Packet) -> None:
+    waiting = client.waiting.pop(key, None)
+    if waiting is None or waiting.then is None:
+        return
+    if waiting.timer is not None:
+        waiting.timer.cancel()
+    rest = waiting.then(packet)
+    if rest is not None:
+        m.urc(f"{waiting.urc},{rest}")
+
+
+def _received(m: VirtualModem, client: Client, data: bytes) -> None:
+    if not _live(m, client):
+        return
+    try:
+        packets = client.reader.feed(data)
+        for packet in packets:
+            _handle(m, client, packet)
+    except mqtt.MqttError as exc:
+        log.info("MQTT client %d: %s", client.idx, exc)
+        _drop(m, client, STAT_CLOSED)
+
+
+def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
+    kind = packet.kind
+    if kind == mqtt.CONNACK:
+        _answered(m, client, (mqtt.CONNACK, 0), packet)
+    elif kind == mqtt.PUBLISH:
+        topic, qos, pid, _, payload = packet.published()
+        if qos == 1:
+            _send(m, client, mqtt.ack(mqtt.PUBACK, pid))
+        elif qos == 2:
+            _send(m, client, mqtt.ack(mqtt.PUBREC, pid))
+        m.urc(f'+QMTRECV: {client.idx},{pid},"{topic}","{payload.decode("latin-1")}"')
+    elif kind == mqtt.PUBREL:
+        _send(m, client, mqtt.ack(mqtt.PUBCOMP, packet.pid()))
+    elif kind == mqtt.PUBREC:  # QoS 2, our publish: PUBREL, then wait for the PUBCOMP
+        pid = packet.pid()
+        waiting = client.waiting.pop((mqtt.PUBREC, pid), None)
+        if waiting is not None:
+            if waiting.timer is not None:
+                waiting.timer.cancel()
+            _request(m, client, (mqtt.PUBCOMP, pid), mqtt.ack(mqtt.PUBREL, pid), waiting.urc, lambda p: "0")
+    elif kind in (mqtt.PUBACK, mqtt.PUBCOMP, mqtt.SUBACK, mqtt.UNSUBACK):
+        _answered(m, client, (kind, packet.pid()), packet)
+    elif kind == mqtt.PINGRESP and client.pong is not None:
+        client.pong.cancel()
+        client.pong = None
+    else:
+        log.info("MQTT client %d: packet type %d from the broker ignored", client.idx, kind)
+
+
+# ----- the commands --------------------------------------------------------------------------------
+
+
+def _other_form(m: VirtualModem, c: Cmd, test: str, read: Callable[[Client], str] | None = None) -> bool:
+    """The test form (its line `test`) and the read form (`read`'s line for each client whose
+    connection is up) answered: True; the set form: False; another: CME 50."""
+    if c.op is Op.TEST:
+        m.info(test)
+        return True
+    if c.op is Op.READ and read is not None:
+        for _, client in sorted(_st(m).clients.items()):
+            if client.state:
+                m.info(read(client))
+        return True
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    return False
+
+
+CFG_TESTS = (
+    '+QMTCFG: "version",(0-5),(3,4)',
+    '+QMTCFG: "pdpcid",(0-5),(1-16)',
+    '+QMTCFG: "will",(0-5),(0,1),(0-2),(0,1),"<will_topic>","<will_msg>"',
+    '+QMTCFG: "timeout",(0-5),(1-60),(0-10),(0,1)',
+    '+QMTCFG: "session",(0-5),(0,1)',
+    '+QMTCFG: "keepalive",(0-5),(0-3600)',
+)
+
+
+def _shown(name: str, cfg: Settings) -> str:
+    if name == "timeout":
+        return f"{cfg.pkt_timeout},{cfg.retries},{cfg.notice}"
+    if name == "will":
+        will = cfg.will
+        if will is None:
+            return "0"
+        return f'1,{will.qos},{int(will.retain)},"{will.topic}","{will.message.decode("latin-1")}"'
+    values = {"version": cfg.version, "pdpcid": cfg.pdpcid, "keepalive": cfg.keepalive, "session": cfg.clean}
+    return str(values[name])
+
+
+@QUECTEL_MQTT.command("+QMTCFG")
+def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        for line in CFG_TESTS:
+            m.info(line)
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    name = c.str_at(0).lower()
+    cfg = _st(m).settings[c.int_at(1, None, 0, CLIENTS - 1)]
+    if name not in ("version", "pdpcid", "keepalive", "session", "timeout", "will"):
+        raise CmeError(50)
+    if len(c.params()) == 2:
+        m.info(f'+QMTCFG: "{name}",{_shown(name, cfg)}')
+        return None
+    if name == "version":
+        version = c.int_at(2, None, 3, 4)
+        cfg.version = version
+    elif name == "pdpcid":
+        cfg.pdpcid = c.int_at(2, None, 1, 16)
+    elif name == "keepalive":
+        cfg.keepalive = c.int_at(2, None, 0, 3600)
+    elif name == "session":
+        cfg.clean = c.int_at(2, None, 0, 1)
+    elif name == "timeout":
+        cfg.pkt_timeout, cfg.retries, cfg.notice = (
+            c.int_at(2, None, 1, 60),
+            c.int_at(3, cfg.retries, 0, 10),
+            c.int_at(4, cfg.notice, 0, 1),
+        )
+    elif c.int_at(2, None, 0, 1):  # "will", on: its QoS, retain, topic and message
+        qos, retain, topic = c.int_at(3, None, 0, 2), c.int_at(4, None, 0, 1), c.str_at(5)
+        cfg.will = mqtt.Will(topic, c.str_at(6).encode("latin-1"), qos, bool(retain))
+    else:
+        cfg.will = None
+    return None
+
+
+@QUECTEL_MQTT.command("+QMTOPEN", sim=True)
+def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
+    test = f'+QMTOPEN: (0-{CLIENTS - 1}),"<host_name>",(1-65535)'
+    if _other_form(m, c, test, lambda client: f'+QMTOPEN: {client.idx},"{client.host}",{client.port}'):
+        return None
+    st = _st(m)
+    idx = c.int_at(0, None, 0, CLIENTS - 1)
+    host = c.str_at(1)
+    port = c.int_at(2, None, 1, 65535)
+    if not host:
+        raise CmeError(50)
+    if idx in st.clients:
+        m.schedule(0.0, lambda: m.urc(f"+QMTOPEN: {idx},{OPEN_OCCUPIED}"))
+        return None
+    ctx = m.net.contexts.get(st.settings[idx].pdpcid)
+    if ctx is None or not ctx.active:
+        m.schedule(0.0, lambda: m.urc(f"+QMTOPEN: {idx},{OPEN_PDP}"))
+        return None
+    holder: list[Client] = []
+
+    def up(sock: Socket) -> None:
+        client = holder[0]
+        if _live(m, client):
+            client.state = OPENED
+            m.urc(f"+QMTOPEN: {idx},0")
+
+    def failed(sock: Socket, why: str) -> None:
+        client = holder[0]
+        if _live(m, client):
+            del st.clients[idx]
+            m.urc(f"+QMTOPEN: {idx},{OPEN_DNS if why == FAIL_DNS else OPEN_FAILED}")
+
+    def closed(sock: Socket) -> None:
+        quiet = m.tcp.losing and not m.tcp.by_network  # the module's own reset: nothing to say
+        _drop(m, holder[0], None if quiet else STAT_CLOSED)
+
+    def dropped(sock: Socket) -> None:  # the module ended the context under it (AT+QIDEACT)
+        m.schedule(0.0, lambda: _drop(m, holder[0], STAT_CLOSED))
+
+    sock = m.tcp.open(
+        MQTT_SID + idx,
+        "TCP",
+        host,
+        port,
+        ctx,
+        on_up=up,
+        on_fail=failed,
+        on_rx=lambda sock, data: _received(m, holder[0], data),
+        on_closed=closed,
+    )
+    sock.on_dropped = dropped
+    holder.append(Client(idx, host, port, sock))
+    st.clients[idx] = holder[0]
+    return None
+
+
+@QUECTEL_MQTT.command("+QMTCLOSE")
+def qmtclose(m: VirtualModem, c: Cmd) -> Final | None:
+    if _other_form(m, c, f"+QMTCLOSE: (0-{CLIENTS - 1})"):
+        return None
+    client = _client(m, c)
+    _drop(m, client, None)
+    m.schedule(0.0, lambda: m.urc(f"+QMTCLOSE: {client.idx},0"))
+    return None
+
+
+@QUECTEL_MQTT.command("+QMTCONN")
+def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
+    test = f'+QMTCONN: (0-{CLIENTS - 1}),"<clientID>","<username>","<password>"'
+    if _other_form(m, c, test, lambda client: f"+QMTCONN: {client.idx},{client.state}"):
+        return None
+    st = _st(m)
+    client = _client(m, c, OPENED)
+    client_id = c.str_at(1)
+    ps = c.params()
+    user = c.str_at(2) if len(ps) > 2 else None
+    password = c.str_at(3) if len(ps) > 3 else None
+    cfg = st.settings[client.idx]
+    packet = mqtt.connect(client_id, cfg.keepalive, bool(cfg.clean), user, password, cfg.will, cfg.version)
+    client.state = CONNECTING
+
+    def accepted(ack: mqtt.Packet) -> str:
+        _, code = ack.connack()
+        client.state = CONNECTED if code == 0 else OPENED
+        if code == 0:
+            _arm_ping(m, client)
+        return f"{SENT},{code}"
+
+    _request(m, client, (mqtt.CONNACK, 0), packet, f"+QMTCONN: {client.idx}", accepted)
+    return None
+
+
+@QUECTEL_MQTT.command("+QMTDISC")
+def qmtdisc(m: VirtualModem, c: Cmd) -> Final | None:
+    if _other_form(m, c, f"+QMTDISC: (0-{CLIENTS - 1})"):
+        return None
+    client = _client(m, c, CONNECTED)
+    m.tcp.send(client.sock, mqtt.disconnect())  # the module's FIN rides on it
+    _drop(m, client, None)
+    m.schedule(0.0, lambda: m.urc(f"+QMTDISC: {client.idx},0"))
+    return None
+
+
+def _msg_id(c: Cmd, i: int, lo: int = 1) -> int:
+    return c.int_at(i, None, lo, 65535)
+
+
+@QUECTEL_MQTT.command("+QMTSUB")
+def qmtsub(m: VirtualModem, c: Cmd) -> Final | None:
+    if _other_form(m, c, f'+QMTSUB: (0-{CLIENTS - 1}),(1-65535),"<topic>",(0-2)'):
+        return None
+    ps = c.params()
+    if len(ps) < 4 or len(ps) % 2:
+        raise CmeError(50)
+    msg_id = _msg_id(c, 1)
+    topics = [(c.str_at(i), c.int_at(i + 1, None, 0, 2)) for i in range(2, len(ps), 2)]
+    if any(not topic for topic, _ in topics):
+        raise CmeError(50)
+    client = _client(m, c, CONNECTED)
+
+    def granted(ack: mqtt.Packet) -> str:
+        return ",".join([str(SENT), *map(str, ack.suback()[1])])
+
+    urc = f"+QMTSUB: {client.idx},{msg_id}"
+    _request(m, client, (mqtt.SUBACK, msg_id), mqtt.subscribe(msg_id, topics), urc, granted)
+    return None
+
+
+@QUECTEL_MQTT.command("+QMTUNS")
+def qmtuns(m: VirtualModem, c: Cmd) -> Final | None:
+    if _other_form(m, c, f'+QMTUNS: (0-{CLIENTS - 1}),(1-65535),"<topic>"'):
+        return None
+    ps = c.params()
+    if len(ps) < 3:
+        raise CmeError(50)
+    msg_id = _msg_id(c, 1)
+    topics = [c.str_at(i) for i in range(2, len(ps))]
+    if not all(topics):
+        raise CmeError(50)
+    client = _client(m, c, CONNECTED)
+    urc = f"+QMTUNS: {client.idx},{msg_id}"
+    _request(m, client, (mqtt.UNSUBACK, msg_id), mqtt.unsubscribe(msg_id, topics), urc, lambda ack: str(SENT))
+    return None
+
+
+@QUECTEL_MQTT.command("+QMTPUB")
+def qmtpub(m: VirtualModem, c: Cmd) -> Final | None:
+    if _other_form(m, c, f'+QMTPUB: (0-{CLIENTS - 1}),(0-65535),(0-2),(0,1),"<topic>",(1-{MAX_MESSAGE})'):
+        return None
+    qos = c.int_at(2, None, 0, 2)
+    msg_id = c.int_at(1, None, 0, 0) if qos == 0 else _msg_id(c, 1)
+    retain = bool(c.int_at(3, None, 0, 1))
+    topic = c.str_at(4)
+    length = c.int_at(5, 0, 1, MAX_MESSAGE) if len(c.params()) > 5 else None
+    if not topic:
+        raise CmeError(50)
+    client = _client(m, c, CONNECTED)
+    urc = f"+QMTPUB: {client.idx},{msg_id}"
+
+    def done(message: bytes) -> Final | None:
+        if not _live(m, client) or client.state != CONNECTED:
+            raise CmeError(NOT_ALLOWED)  # the connection ended while the message was typed
+        if len(message) > MAX_MESSAGE:
+            raise CmeError(50)
+        packet = mqtt.publish(topic, message, qos, retain, msg_id)
+        if qos == 0:
+            _send(m, client, packet)
+            m.schedule(0.0, lambda: m.urc(f"{urc},{SENT}"))
+        else:
+            ack = mqtt.PUBACK if qos == 1 else mqtt.PUBREC
+            _request(m, client, (ack, msg_id), packet, urc, lambda p: str(SENT))
+        return None
+
+    return m.prompt(done, length)

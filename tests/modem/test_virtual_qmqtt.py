@@ -1,0 +1,326 @@
+"""Quectel's MQTT application (AT+QMTOPEN / +QMTCONN / +QMTSUB / +QMTPUB ..., BG96 MQTT Application
+Note) on the virtual BG96: real MQTT 3.1.1 to a real mosquitto broker on loopback, a second client
+checking what the broker got, the bytes billed as the TCP model bills the same exchange
+(`gateway.wire.play`, what the simulator's MQTT profiles and the field notes' figures come from),
+and the errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from gateway.wire import play
+from modem.virtual import mqtt
+from modem.virtual.core import VirtualModem
+from tests.modem.test_virtual_mqtt import broker  # noqa: F401  (the fixture: mosquitto on a free port)
+from tests.modem.test_virtual_sapbr import data_records
+from tests.modem.test_virtual_sockets import WAIT_S, Dte, at, later, setup
+
+OK = b"\r\nOK\r\n"
+
+
+class Peer:
+    """A second MQTT client on the broker (the backend), on asyncio streams, with the module's codec."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.packets = mqtt.Reader()
+        self.got: list[mqtt.Packet] = []
+
+    @classmethod
+    async def connect(cls, port: int, client_id: str) -> Peer:
+        peer = cls(*await asyncio.open_connection("127.0.0.1", port))
+        peer.writer.write(mqtt.connect(client_id, 60))
+        assert (await peer.next()).connack() == (False, 0)
+        return peer
+
+    async def next(self) -> mqtt.Packet:
+        async with asyncio.timeout(WAIT_S):
+            while not self.got:
+                data = await self.reader.read(4096)
+                assert data, "the broker closed the connection"
+                self.got += self.packets.feed(data)
+        packet = self.got.pop(0)
+        if packet.kind == mqtt.PUBLISH and packet.flags & 0x06:  # QoS 1 (as subscribed): acknowledged
+            self.writer.write(mqtt.ack(mqtt.PUBACK, packet.published()[2]))
+        return packet
+
+    async def subscribe(self, topic: str) -> None:
+        self.writer.write(mqtt.subscribe(1, [(topic, 1)]))
+        assert (await self.next()).suback() == (1, [1])
+
+    async def close(self) -> None:
+        self.writer.write(mqtt.disconnect())
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def table(port: int) -> str:
+    return f'hosts:\n  broker.example.com: "127.0.0.1:{port}"\n'
+
+
+async def test_open_connect_subscribe_publish_receive_and_disconnect_through_mosquitto(broker: int) -> None:  # noqa: F811
+    m, sink = setup("quectel-bg96", table(broker))
+    backend = await Peer.connect(broker, "backend")
+    await backend.subscribe("meters/up")
+    dte = Dte(m, speed=0.1)  # the host's steps within the delayed ACK's 0.2 s
+    try:
+        assert await dte.at('AT+QMTCFG="keepalive",0,60') == OK
+        assert await dte.at('AT+QMTCFG="keepalive",0') == b'\r\n+QMTCFG: "keepalive",60\r\n\r\nOK\r\n'
+        assert await dte.at('AT+QMTOPEN=0,"broker.example.com",1883') == OK
+        assert await dte.expect(b"+QMTOPEN: 0,0\r\n") == b"\r\n+QMTOPEN: 0,0\r\n"
+        assert await dte.at("AT+QMTOPEN?") == b'\r\n+QMTOPEN: 0,"broker.example.com",1883\r\n\r\nOK\r\n'
+        assert await dte.at('AT+QMTCONN=0,"meter-0001"') == OK
+        assert await dte.expect(b"+QMTCONN: 0,0,0\r\n") == b"\r\n+QMTCONN: 0,0,0\r\n"
+        assert await dte.at("AT+QMTCONN?") == b"\r\n+QMTCONN: 0,3\r\n\r\nOK\r\n"
+        assert await dte.at('AT+QMTSUB=0,1,"meters/cmd",1') == OK
+        assert await dte.expect(b"+QMTSUB: 0,1,0,1\r\n") == b"\r\n+QMTSUB: 0,1,0,1\r\n"
+
+        payload = b'{"meter":"0001","kWh":42.5}'
+        assert await dte.at('AT+QMTPUB=0,2,1,0,"meters/up"', b"> ") == b"\r\n> "
+        dte.write(payload + b"\x1a")
+        assert await dte.expect(b"+QMTPUB: 0,2,0\r\n") == b"\r\nOK\r\n\r\n+QMTPUB: 0,2,0\r\n"
+        topic, qos, _, retain, heard = (await backend.next()).published()
+        assert (topic, qos, retain, heard) == ("meters/up", 1, False, payload)  # the broker got it
+
+        assert await dte.at('AT+QMTPUB=0,4,2,1,"meters/up",5', b"> ") == b"\r\n> "
+        dte.write(b"hello")  # QoS 2: PUBREC, PUBREL, PUBCOMP
+        assert await dte.expect(b"+QMTPUB: 0,4,0\r\n") == b"\r\nOK\r\n\r\n+QMTPUB: 0,4,0\r\n"
+        topic, qos, _, retain, heard = (await backend.next()).published()
+        assert (topic, qos, retain, heard) == ("meters/up", 1, False, b"hello")  # retained: not, live
+
+        backend.writer.write(mqtt.publish("meters/cmd", b"reboot", qos=1, pid=7))
+        assert (await backend.next()).kind == mqtt.PUBACK
+        urc = await dte.expect(b'"meters/cmd","reboot"\r\n')
+        assert urc.startswith(b"\r\n+QMTRECV: 0,") and urc.count(b",") == 3  # the broker's packet id
+
+        assert await dte.at('AT+QMTUNS=0,3,"meters/cmd"') == OK
+        assert await dte.expect(b"+QMTUNS: 0,3,0\r\n") == b"\r\n+QMTUNS: 0,3,0\r\n"
+        assert await dte.at("AT+QMTDISC=0") == OK
+        assert await dte.expect(b"+QMTDISC: 0,0\r\n") == b"\r\n+QMTDISC: 0,0\r\n"
+        assert await dte.at("AT+QMTOPEN?;+QMTCONN?") == OK  # no client left
+        assert await dte.at("AT+QIDEACT=1") == OK
+    finally:
+        await dte.close()
+        await backend.close()
+    (rec,) = data_records(sink)
+    sizes = {
+        "connect": len(mqtt.connect("meter-0001", 60)),
+        "subscribe": len(mqtt.subscribe(1, [("meters/cmd", 1)])),
+        "publish": len(mqtt.publish("meters/up", payload, qos=1, pid=2)),
+        "exactly once": len(mqtt.publish("meters/up", b"hello", qos=2, pid=4)),
+        "received": len(mqtt.publish("meters/cmd", b"reboot", qos=1, pid=1)),
+        "unsubscribe": len(mqtt.unsubscribe(3, ["meters/cmd"])),
+    }
+    # each answer comes within the delayed ACK's time: it carries the ACK of what it answers
+    exchange = [
+        ("open", 0, 0.0),
+        ("up", sizes["connect"], 0.0),
+        ("down", 4, 0.0),  # CONNACK
+        ("up", sizes["subscribe"], 0.0),
+        ("down", 5, 0.0),  # SUBACK
+        ("up", sizes["publish"], 0.0),
+        ("down", 4, 0.0),  # PUBACK
+        ("up", sizes["exactly once"], 0.0),
+        ("down", 4, 0.0),  # PUBREC
+        ("up", 4, 0.0),  # PUBREL
+        ("down", 4, 0.0),  # PUBCOMP
+        ("down", sizes["received"], 0.0),
+        ("up", 4, 0.0),  # the module's PUBACK
+        ("up", sizes["unsubscribe"], 0.0),
+        ("down", 4, 0.0),  # UNSUBACK
+        ("up", 2, 0.0),  # DISCONNECT, the module's FIN on it
+        ("close up", 0, 0.0),
+    ]
+    wire = play(exchange)
+    assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
+
+
+@pytest.mark.parametrize(("qos", "packets", "total"), [(0, 9, 494), (1, 10, 540)])
+async def test_the_field_notes_report_costs_what_the_tcp_model_and_the_notes_say(
+    broker: int,  # noqa: F811
+    qos: int,
+    packets: int,
+    total: int,
+) -> None:
+    """The field notes' exchange (connect, one publish of a 53-byte JSON, disconnect; a 10-character
+    client id, a 23-character topic): the simulator's `mqtt-qos0` / `mqtt-qos1` profile steps."""
+    m, sink = setup("quectel-bg96", table(broker))
+    backend = await Peer.connect(broker, "backend")
+    topic = "fleet/meters/0001/state"
+    await backend.subscribe(topic)
+    report = b'{"id":"0001","kWh":1234.5,"V":230.1,"t":"2026-03-02"}'
+    assert (len(topic), len(report)) == (23, 53)
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
+        msg_id = qos  # 0 at QoS 0
+        assert await dte.at(f'AT+QMTPUB=0,{msg_id},{qos},0,"{topic}",53', b"> ") == b"\r\n> "
+        dte.write(report)  # the length form: exactly 53 bytes, no Ctrl-Z
+        urc = f"\r\nOK\r\n\r\n+QMTPUB: 0,{msg_id},0\r\n".encode()
+        assert await dte.expect(urc[2:]) == urc
+        await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        assert (await backend.next()).published()[4] == report
+        assert await dte.at("AT+QIDEACT=1") == OK
+    finally:
+        await dte.close()
+        await backend.close()
+    (rec,) = data_records(sink)
+    steps = [("open", 0, 0.0), ("up", 24, 0.0), ("down", 4, 0.0), ("up", 80 + 2 * qos, 0.0)]
+    steps += [("down", 4, 0.0)] if qos else []  # the PUBACK
+    wire = play([*steps, ("up", 2, 0.0), ("close up", 0, 0.0)])
+    assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
+    assert (wire.packets, rec.bytes_up + rec.bytes_down) == (packets, total)
+
+
+async def test_the_broker_ending_the_connection_is_qmtstat_1(broker: int) -> None:  # noqa: F811
+    """A second client with the same client id takes the session over: the broker closes the first."""
+    m, _ = setup("quectel-bg96", table(broker))
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+QMTOPEN=2,"broker.example.com",1883', b"+QMTOPEN: 2,0\r\n")
+        await dte.at('AT+QMTCONN=2,"meter-0001"', b"+QMTCONN: 2,0,0\r\n")
+        thief = await Peer.connect(broker, "meter-0001")
+        assert await dte.expect(b"+QMTSTAT: 2,1\r\n") == b"\r\n+QMTSTAT: 2,1\r\n"
+        assert await dte.at("AT+QMTCONN?") == OK
+        await thief.close()
+    finally:
+        await dte.close()
+
+
+async def test_a_broker_that_is_down_fails_the_open() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    m, _ = setup("quectel-bg96", table(port))
+    dte = Dte(m, speed=0.1)
+    try:
+        assert await dte.at('AT+QMTOPEN=0,"broker.example.com",1883') == OK
+        assert await dte.expect(b"+QMTOPEN: 0,-1\r\n") == b"\r\n+QMTOPEN: 0,-1\r\n"
+        assert await dte.at("AT+QMTOPEN?") == OK  # the identifier is free again
+    finally:
+        await dte.close()
+
+
+async def test_a_ping_unanswered_within_the_packet_timeout_is_qmtstat_2() -> None:
+    """A broker that accepts the connection and never answers its PINGREQ: after <keepalive> 2 s
+    without a packet the module pings, and <pkt_timeout> 1 s later gives the connection up."""
+    heard = bytearray()
+    pinged = asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)  # the CONNECT
+        writer.write(b"\x20\x02\x00\x00")  # CONNACK, accepted
+        while data := await reader.read(4096):
+            heard.extend(data)
+            if mqtt.pingreq() in heard:
+                pinged.set()
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    m, _ = setup("quectel-bg96", table(server.sockets[0].getsockname()[1]))
+    dte = Dte(m, speed=10.0)  # 3 simulated seconds in 0.3 s
+    try:
+        assert await dte.at('AT+QMTCFG="keepalive",0,2;+QMTCFG="timeout",0,1') == OK
+        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
+        assert await dte.expect(b"+QMTSTAT: 0,2\r\n") == b"\r\n+QMTSTAT: 0,2\r\n"
+        async with asyncio.timeout(WAIT_S):
+            await pinged.wait()
+    finally:
+        await dte.close()
+        server.close()
+        await server.wait_closed()
+    assert bytes(heard) == mqtt.pingreq()
+
+
+def opened(profile: str = "quectel-bg96") -> VirtualModem:
+    """Client 0 open on the echo (an endpoint that is no broker): connected at TCP, not at MQTT."""
+    m, _ = setup(profile, "hosts:\n  echo.example: echo\n")
+    at(m, "AT+CMEE=1")
+    assert at(m, 'AT+QMTOPEN=0,"echo.example",1883') == OK
+    assert later(m, 1.0) == b"\r\n+QMTOPEN: 0,0\r\n"
+    return m
+
+
+@pytest.mark.parametrize("profile", ["quectel-bg96", "quectel-eg25"])
+def test_bad_parameters_and_commands_out_of_order_are_cme_errors(profile: str) -> None:
+    m = opened(profile)
+    for line, code in (
+        ('AT+QMTOPEN=6,"echo.example",1883', 50),  # <client_idx> 0-5
+        ('AT+QMTOPEN=1,"echo.example",0', 50),
+        ('AT+QMTCFG="keepalive",0,3601', 50),
+        ('AT+QMTCFG="version",0,5', 50),
+        ('AT+QMTCFG="nonsense",0', 50),
+        ('AT+QMTPUB=0,0,0,0,"t"', 3),  # publish before the CONNACK
+        ('AT+QMTPUB=0,5,0,0,"t"', 50),  # a message id at QoS 0
+        ('AT+QMTPUB=0,0,1,0,"t"', 50),  # none at QoS 1
+        ('AT+QMTSUB=0,1,"t",1', 3),
+        ('AT+QMTSUB=0,0,"t",1', 50),  # <msgID> 1-65535
+        ('AT+QMTSUB=0,1,"t"', 50),  # a topic without its QoS
+        ("AT+QMTDISC=0", 3),  # not connected
+        ("AT+QMTCLOSE=1", 3),  # not open
+        ('AT+QMTCONN=1,"x"', 3),
+    ):
+        assert at(m, line) == f"\r\n+CME ERROR: {code}\r\n".encode(), line
+    assert at(m, 'AT+QMTOPEN=0,"echo.example",1883') == OK
+    assert later(m, 0.0) == b"\r\n+QMTOPEN: 0,2\r\n"  # the identifier is occupied
+    assert at(m, "AT+QMTCLOSE=0") == OK
+    assert later(m, 0.0) == b"\r\n+QMTCLOSE: 0,0\r\n"
+    assert at(m, "AT+QMTCONN?") == OK
+
+
+def test_open_failures_give_the_note_s_results() -> None:
+    m, _ = setup("quectel-bg96", "unknown: fail\nhosts:\n  echo.example: echo\n")
+    assert at(m, 'AT+QMTOPEN=0,"nowhere.example",1883') == OK
+    assert later(m, 1.0) == b"\r\n+QMTOPEN: 0,4\r\n"  # the name not parsed
+    assert at(m, 'AT+QMTOPEN=1,"10.0.0.9",1883') == OK  # refused by the policy
+    assert later(m, 1.0) == b"\r\n+QMTOPEN: 1,-1\r\n"
+    assert at(m, 'AT+QMTCFG="pdpcid",2,2') == OK
+    assert at(m, 'AT+QMTOPEN=2,"echo.example",1883') == OK
+    assert later(m, 1.0) == b"\r\n+QMTOPEN: 2,3\r\n"  # context 2 is not active
+
+
+def test_an_unanswered_connect_is_sent_again_then_fails() -> None:
+    """<pkt_timeout> 2 s, 2 retries, <timeout_notice> 1: two retransmissions told, then 2 (failed)."""
+    m = opened()
+    ctx = m.net.context(1)
+    assert at(m, 'AT+QMTCFG="timeout",0,2,2,1') == OK
+    assert at(m, 'AT+QMTCFG="timeout",0') == b'\r\n+QMTCFG: "timeout",2,2,1\r\n\r\nOK\r\n'
+    before = ctx.payload_up
+    assert at(m, 'AT+QMTCONN=0,"dev"') == OK
+    assert later(m, 2.0) == b"\r\n+QMTCONN: 0,1,1\r\n"
+    assert later(m, 2.0) == b"\r\n+QMTCONN: 0,1,2\r\n"
+    assert later(m, 2.0) == b"\r\n+QMTCONN: 0,2\r\n"
+    assert ctx.payload_up - before == 3 * len(mqtt.connect("dev", 120))  # the CONNECT, twice again
+    assert at(m, "AT+QMTCONN?") == b"\r\n+QMTCONN: 0,1\r\n\r\nOK\r\n"  # initializing: opened
+
+
+def test_a_reset_ends_the_clients_and_their_settings() -> None:
+    m = opened()
+    assert at(m, 'AT+QMTCFG="will",0,1,1,1,"meters/lwt","gone"') == OK
+    assert at(m, 'AT+QMTCFG="will",0') == b'\r\n+QMTCFG: "will",1,1,1,"meters/lwt","gone"\r\n\r\nOK\r\n'
+    assert at(m, "AT+CFUN=1,1").startswith(OK)
+    assert b"+QMTSTAT" not in later(m, 10.0)  # gone, silently
+    at(m, "ATE0")
+    assert at(m, "AT+QMTOPEN?") == OK
+    assert at(m, 'AT+QMTCFG="will",0') == b'\r\n+QMTCFG: "will",0\r\n\r\nOK\r\n'  # settings as new
+
+
+def test_packets_are_mqtt_3_1_1() -> None:
+    """The codec against the standard's own bytes (OASIS MQTT 3.1.1 §3.1.2.11, §2.2.3)."""
+    packet = mqtt.connect("dev", 60, user="u", password="p", will=mqtt.Will("w", b"x", 1, True))
+    # 27 bytes; the flags: user name, password, will retain, will QoS 1, will, clean session
+    assert packet[:12] == b"\x10\x1b\x00\x04MQTT\x04\xee\x00\x3c"
+    assert mqtt.connect("dev", 60, level=3)[2:11] == b"\x00\x06MQIsdp\x03"
+    big = mqtt.publish("t", b"x" * 200)
+    assert big[:3] == b"\x30\xcb\x01"  # 203 in two bytes: 0xcb 0x01
+    reader = mqtt.Reader()
+    assert reader.feed(big[:2]) == []
+    (got,) = reader.feed(big[2:])
+    assert got.published() == ("t", 0, 0, False, b"x" * 200)
+    with pytest.raises(mqtt.MqttError):
+        mqtt.Reader().feed(b"\x30\xff\xff\xff\xff\x01")
