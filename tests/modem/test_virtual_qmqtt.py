@@ -324,3 +324,20 @@ def test_packets_are_mqtt_3_1_1() -> None:
     assert got.published() == ("t", 0, 0, False, b"x" * 200)
     with pytest.raises(mqtt.MqttError):
         mqtt.Reader().feed(b"\x30\xff\xff\xff\xff\x01")
+
+
+def test_the_end_of_the_client_s_context_is_qmtstat_1() -> None:
+    """Coverage lost (the network ends the context) and AT+QIDEACT (the host ends it): each client
+    on it says `+QMTSTAT: <idx>,1` and is gone; the module leaving the network itself says nothing."""
+    m = opened()
+    m.net.lose()
+    assert b"\r\n+QMTSTAT: 0,1\r\n" in m.take_output()
+    assert at(m, "AT+QMTOPEN?") == OK
+    m = opened()
+    assert at(m, "AT+QIDEACT=1") == OK
+    assert later(m, 0.0) == b"\r\n+QMTSTAT: 0,1\r\n"
+    assert at(m, "AT+QMTCONN?") == OK
+    m = opened()
+    m.net.set_cfun(0)
+    assert b"+QMTSTAT" not in m.take_output()
+    assert at(m, "AT+QMTOPEN?") == OK
