@@ -159,6 +159,11 @@ class Reader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
+    @property
+    def pending(self) -> int:
+        """Bytes of a packet not yet whole."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[Packet]:
         buf = self._buf
         buf += data

@@ -247,8 +247,8 @@ def test_mqtt_through_the_pty_reaches_mosquitto_and_is_billed(broker: int, tmp_p
         assert (suback.kind, suback.body) == (mq.SUBACK, b"\x00\x01\x01")
         device.send(mq.publish("dev1/up", b"meter=42", qos=1, packet_id=2))
         answers = {p.kind: p for p in device.packets(2)}
-        assert answers[mq.PUBACK].packet_id() == 2
-        topic, pid, payload = answers[mq.PUBLISH].publish_parts()
+        assert answers[mq.PUBACK].pid() == 2
+        topic, _, pid, _, payload = answers[mq.PUBLISH].published()
         assert (topic, payload) == ("dev1/cmd", b"ack:meter=42")
         assert heard.get(timeout=WAIT_S) == ("dev1/up", b"meter=42")
         device.send(mq.puback(pid))

@@ -46,7 +46,7 @@ class Broker(FakeIO):
             if packet.kind == 1:  # CONNECT
                 self.modem.tcp.received(sock, b"\x20\x02\x00\x00")
             elif packet.kind == mq.PUBLISH and (packet.flags >> 1) & 3:
-                self.modem.tcp.received(sock, mq.puback(packet.publish_parts()[1]))
+                self.modem.tcp.received(sock, mq.puback(packet.published()[2]))
 
 
 class Stack:
