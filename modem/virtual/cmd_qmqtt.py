@@ -9,9 +9,11 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
   AT+QIACT), "keepalive" 0-3600 s (default 120; 0 none), "session" <clean_session> 0/1 (default
   1), "timeout" <pkt_timeout> 1-60 s (default 5), <retry_times> 0-10 (default 3), <timeout_notice>
   0/1 (default 0: no URC for each retransmission), "will" <will_fg>[,<will_qos>,<will_retain>,
-  "<will_topic>","<will_msg>"];
+  "<will_topic>","<will_msg>"], "ssl" <SSL_enable> 0/1 and <ctx_index> 0-5 (the SSL context of
+  AT+QSSLCFG, `modem.virtual.cmd_qssl`: MQTT over real TLS, its records billed as they cross);
 - AT+QMTOPEN=<client_idx>,"<host_name>",<port> (§3.2.2) answers OK, then `+QMTOPEN: <idx>,<result>`:
-  0 opened, -1 failed to open the network (the connection refused, by the policy or the broker), 2
+  0 opened, -1 failed to open the network (the connection refused, by the policy or the broker; a
+  TLS handshake that failed: the note has no code of its own for it), 2
   the identifier occupied, 3 the PDP context not active, 4 the name not parsed (DNS); `?` lists the
   open clients' `+QMTOPEN: <idx>,"<host>",<port>`;
 - AT+QMTCLOSE=<client_idx> (§3.2.3): OK, then `+QMTCLOSE: <idx>,0` (the connection closed);
@@ -42,8 +44,7 @@ connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a paramet
 The client is the module's: its packets are `modem.virtual.mqtt`'s, on a TCP connection of
 `modem.virtual.sockets` to the Internet table's endpoint for <host_name>, on the client's context,
 billed as every connection of the stack is (`gateway.wire.TcpWire`).  A reset, AT+CFUN=0 or
-power-off ends every client silently.  Not emulated: "ssl" (MQTT over TLS), "recv/mode" and the
-buffered +QMTRECV, AT+QMTPUBEX, Alibaba's "aliauth".
+power-off ends every client silently.  Not emulated: "recv/mode" and the buffered +QMTRECV, AT+QMTPUBEX, Alibaba's "aliauth".
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modem.virtual import mqtt
+from modem.virtual import cmd_qssl, mqtt
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
 from modem.virtual.sockets import FAIL_DNS, Socket
@@ -86,6 +87,8 @@ class Settings:
     retries: int = 3
     notice: int = 0
     will: mqtt.Will | None = None
+    ssl: int = 0  # 1: the connection is TLS, with SSL context `sslctx` (AT+QSSLCFG)
+    sslctx: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -304,12 +307,15 @@ CFG_TESTS = (
     '+QMTCFG: "timeout",(0-5),(1-60),(0-10),(0,1)',
     '+QMTCFG: "session",(0-5),(0,1)',
     '+QMTCFG: "keepalive",(0-5),(0-3600)',
+    '+QMTCFG: "ssl",(0-5),(0,1),(0-5)',
 )
 
 
 def _shown(name: str, cfg: Settings) -> str:
     if name == "timeout":
         return f"{cfg.pkt_timeout},{cfg.retries},{cfg.notice}"
+    if name == "ssl":
+        return f"{cfg.ssl},{cfg.sslctx}"
     if name == "will":
         will = cfg.will
         if will is None:
@@ -329,7 +335,7 @@ def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(50)
     name = c.str_at(0).lower()
     cfg = _st(m).settings[c.int_at(1, None, 0, CLIENTS - 1)]
-    if name not in ("version", "pdpcid", "keepalive", "session", "timeout", "will"):
+    if name not in ("version", "pdpcid", "keepalive", "session", "timeout", "will", "ssl"):
         raise CmeError(50)
     if len(c.params()) == 2:
         m.info(f'+QMTCFG: "{name}",{_shown(name, cfg)}')
@@ -343,6 +349,8 @@ def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
         cfg.keepalive = c.int_at(2, None, 0, 3600)
     elif name == "session":
         cfg.clean = c.int_at(2, None, 0, 1)
+    elif name == "ssl":
+        cfg.ssl, cfg.sslctx = c.int_at(2, None, 0, 1), c.int_at(3, cfg.sslctx, 0, 5)
     elif name == "timeout":
         cfg.pkt_timeout, cfg.retries, cfg.notice = (
             c.int_at(2, None, 1, 60),
@@ -371,7 +379,8 @@ def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
     if idx in st.clients:
         m.schedule(0.0, lambda: m.urc(f"+QMTOPEN: {idx},{OPEN_OCCUPIED}"))
         return None
-    ctx = m.net.contexts.get(st.settings[idx].pdpcid)
+    cfg = st.settings[idx]
+    ctx = m.net.contexts.get(cfg.pdpcid)
     if ctx is None or not ctx.active:
         m.schedule(0.0, lambda: m.urc(f"+QMTOPEN: {idx},{OPEN_PDP}"))
         return None
@@ -406,6 +415,7 @@ def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
         on_fail=failed,
         on_rx=lambda sock, data: _received(m, holder[0], data),
         on_closed=closed,
+        tls=cmd_qssl.settings(m, cfg.sslctx) if cfg.ssl else None,
     )
     sock.on_dropped = dropped
     holder.append(Client(idx, host, port, sock))

@@ -9,6 +9,7 @@ what the simulator's profiles bill with): the bytes that crossed the pty plus th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import select
@@ -55,13 +56,21 @@ def _free_port() -> int:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
     """Debian's mosquitto on loopback, on a free port, with its own configuration; its port."""
+    with mosquitto(tmp_path) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def mosquitto(tmp_path: Path, listener: str = "") -> Iterator[int]:
+    """mosquitto on a free loopback port (`listener`: more settings of that listener, its TLS files);
+    the test is skipped when mosquitto is not installed."""
     exe = _mosquitto()
     if exe is None:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto; .ci/run does)")
     port = _free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"listener {port} 127.0.0.1\n{listener}allow_anonymous true\npersistence false\n"
         "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
     )
     proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

@@ -7,16 +7,21 @@ and the errors."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from gateway.wire import play
+from gateway.wire import HEADER, SYN_OPTIONS, play
 from modem.virtual import mqtt
 from modem.virtual.core import VirtualModem
-from tests.modem.test_virtual_mqtt import broker  # noqa: F401  (the fixture: mosquitto on a free port)
+from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
 from tests.modem.test_virtual_sapbr import data_records
 from tests.modem.test_virtual_sockets import WAIT_S, Dte, at, later, setup
+from tests.modem.test_virtual_tls import NAME, Cert, cert  # noqa: F401  (the fixture: a self-signed certificate)
 
 OK = b"\r\nOK\r\n"
 
@@ -30,8 +35,8 @@ class Peer:
         self.got: list[mqtt.Packet] = []
 
     @classmethod
-    async def connect(cls, port: int, client_id: str) -> Peer:
-        peer = cls(*await asyncio.open_connection("127.0.0.1", port))
+    async def connect(cls, port: int, client_id: str, tls: ssl.SSLContext | None = None) -> Peer:
+        peer = cls(*await asyncio.open_connection("127.0.0.1", port, ssl=tls))
         peer.writer.write(mqtt.connect(client_id, 60))
         assert (await peer.next()).connack() == (False, 0)
         return peer
@@ -138,6 +143,31 @@ async def test_open_connect_subscribe_publish_receive_and_disconnect_through_mos
     assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
 
 
+TOPIC = "fleet/meters/0001/state"  # the field notes' report: a 23-character topic, a 53-byte JSON
+REPORT = b'{"id":"0001","kWh":1234.5,"V":230.1,"t":"2026-03-02"}'
+
+
+async def send_report(m: VirtualModem, backend: Peer, host: str, port: int, qos: int) -> None:
+    """The field notes' report from client 0: open, connect as a 10-character client id, one publish
+    (the length form: exactly 53 bytes, no Ctrl-Z), disconnect, the context ended (its record
+    written); the backend hears it."""
+    dte = Dte(m, speed=0.1)  # the host's steps within the delayed ACK's 0.2 s
+    try:
+        await dte.at(f'AT+QMTOPEN=0,"{host}",{port}', b"+QMTOPEN: 0,0\r\n")
+        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
+        msg_id = qos  # 0 at QoS 0
+        assert await dte.at(f'AT+QMTPUB=0,{msg_id},{qos},0,"{TOPIC}",53', b"> ") == b"\r\n> "
+        dte.write(REPORT)
+        urc = f"\r\nOK\r\n\r\n+QMTPUB: 0,{msg_id},0\r\n".encode()
+        assert await dte.expect(urc[2:]) == urc
+        await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        assert (await backend.next()).published()[4] == REPORT
+        assert await dte.at("AT+QIDEACT=1") == OK
+    finally:
+        await dte.close()
+        await backend.close()
+
+
 @pytest.mark.parametrize(("qos", "packets", "total"), [(0, 9, 494), (1, 10, 540)])
 async def test_the_field_notes_report_costs_what_the_tcp_model_and_the_notes_say(
     broker: int,  # noqa: F811
@@ -149,31 +179,50 @@ async def test_the_field_notes_report_costs_what_the_tcp_model_and_the_notes_say
     client id, a 23-character topic): the simulator's `mqtt-qos0` / `mqtt-qos1` profile steps."""
     m, sink = setup("quectel-bg96", table(broker))
     backend = await Peer.connect(broker, "backend")
-    topic = "fleet/meters/0001/state"
-    await backend.subscribe(topic)
-    report = b'{"id":"0001","kWh":1234.5,"V":230.1,"t":"2026-03-02"}'
-    assert (len(topic), len(report)) == (23, 53)
-    dte = Dte(m, speed=0.1)
-    try:
-        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
-        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
-        msg_id = qos  # 0 at QoS 0
-        assert await dte.at(f'AT+QMTPUB=0,{msg_id},{qos},0,"{topic}",53', b"> ") == b"\r\n> "
-        dte.write(report)  # the length form: exactly 53 bytes, no Ctrl-Z
-        urc = f"\r\nOK\r\n\r\n+QMTPUB: 0,{msg_id},0\r\n".encode()
-        assert await dte.expect(urc[2:]) == urc
-        await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
-        assert (await backend.next()).published()[4] == report
-        assert await dte.at("AT+QIDEACT=1") == OK
-    finally:
-        await dte.close()
-        await backend.close()
+    await backend.subscribe(TOPIC)
+    assert (len(TOPIC), len(REPORT)) == (23, 53)
+    await send_report(m, backend, "broker.example.com", 1883, qos)
     (rec,) = data_records(sink)
     steps = [("open", 0, 0.0), ("up", 24, 0.0), ("down", 4, 0.0), ("up", 80 + 2 * qos, 0.0)]
     steps += [("down", 4, 0.0)] if qos else []  # the PUBACK
     wire = play([*steps, ("up", 2, 0.0), ("close up", 0, 0.0)])
     assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
     assert (wire.packets, rec.bytes_up + rec.bytes_down) == (packets, total)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, cert: Cert) -> Iterator[int]:  # noqa: F811
+    """mosquitto with a TLS listener only, its certificate the self-signed one.  Started as root, it
+    stays root ("user root"): as its own user it could not read the test's private folder."""
+    files = f"cafile {cert.cert}\ncertfile {cert.cert}\nkeyfile {cert.key}\n"
+    with mosquitto(tmp_path, files + ("user root\n" if os.getuid() == 0 else "")) as port:
+        yield port
+
+
+async def test_mqtt_over_tls_with_the_ssl_context_of_qsslcfg(tls_broker: int, cert: Cert) -> None:  # noqa: F811
+    """AT+QMTCFG="ssl",0,1,2: the client's connection is TLS 1.2 with SSL context 2; the broker gets
+    the message; the bytes billed are the TLS records as they crossed plus the TCP/IP headers."""
+    m, sink = setup("quectel-bg96", f'hosts:\n  {NAME}: "127.0.0.1:{tls_broker}"\n')
+    unchecked = ssl.create_default_context()
+    unchecked.check_hostname, unchecked.verify_mode = False, ssl.CERT_NONE
+    backend = await Peer.connect(tls_broker, "backend", unchecked)
+    await backend.subscribe(TOPIC)
+    assert at(m, 'AT+QSSLCFG="sslversion",2,3;+QMTCFG="ssl",0,1,2') == OK
+    assert at(m, 'AT+QMTCFG="ssl",0') == b'\r\n+QMTCFG: "ssl",1,2\r\n\r\nOK\r\n'
+    await send_report(m, backend, NAME, 8883, 1)
+    (rec,) = data_records(sink)
+    ctx = m.net.context(1)
+    tls_up, tls_down = ctx.payload_up, ctx.payload_down  # the TLS records the gateway saw cross
+    der = ssl.PEM_cert_to_DER_cert(cert.cert.read_text())
+    assert tls_up > 24 + 82 + 2 and tls_down > len(der) + 4 + 82  # the handshake, the certificate
+    # up, 9 packets: SYN, ACK, ClientHello, ClientKeyExchange + ChangeCipherSpec + Finished, CONNECT,
+    # PUBLISH, DISCONNECT, the close_notify with the FIN, the last ACK; down, 6: SYN-ACK, the server's
+    # hello flight with its certificate, its ChangeCipherSpec + Finished, CONNACK, PUBACK, its FIN
+    assert (rec.bytes_up - tls_up, rec.bytes_down - tls_down) == (
+        SYN_OPTIONS + 9 * HEADER,
+        SYN_OPTIONS + 6 * HEADER,
+    )
+    assert rec.bytes_up + rec.bytes_down > 540 + len(der)  # the plain report's 540 B, the certificate
 
 
 async def test_the_broker_ending_the_connection_is_qmtstat_1(broker: int) -> None:  # noqa: F811
@@ -282,6 +331,9 @@ def test_open_failures_give_the_note_s_results() -> None:
     assert at(m, 'AT+QMTCFG="pdpcid",2,2') == OK
     assert at(m, 'AT+QMTOPEN=2,"echo.example",1883') == OK
     assert later(m, 1.0) == b"\r\n+QMTOPEN: 2,3\r\n"  # context 2 is not active
+    assert at(m, 'AT+QMTCFG="ssl",3,1,0') == OK
+    assert at(m, 'AT+QMTOPEN=3,"echo.example",8883') == OK
+    assert later(m, 1.0) == b"\r\n+QMTOPEN: 3,-1\r\n"  # no TLS server: the handshake fails
 
 
 def test_an_unanswered_connect_is_sent_again_then_fails() -> None:
