@@ -27,7 +27,9 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 - AT+QMTPUB=<idx>,<msgID>,<qos>,<retain>,"<topic>" (§3.2.8): `> `, the message up to Ctrl-Z (ESC
   cancels), OK, then `+QMTPUB: <idx>,<msgID>,<result>` (QoS 0 once sent, QoS 1 on the PUBACK, QoS 2
   on the PUBCOMP); <msgID> 0 at QoS 0 only, 1-65535 else.  The later notes' length form,
-  `...,"<topic>",<msglen>`, takes exactly <msglen> bytes instead;
+  `...,"<topic>",<msglen>`, takes exactly <msglen> bytes instead, as AT+QMTPUBEX=<idx>,<msgid>,<qos>,
+  <retain>,"<topic>",<length> (the LTE Standard note's fixed-length publish, §3.3.8) always does,
+  answered `+QMTPUBEX: <idx>,<msgid>,<result>`;
 - AT+QMTDISC=<client_idx> (§3.2.5): the DISCONNECT, the connection closed with it, `+QMTDISC: <idx>,0`.
 
 <result> (§3.2.4-3.2.8): 0 sent and acknowledged (a QoS 0 publish: sent), 1 retransmitted (with
@@ -44,7 +46,8 @@ connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a paramet
 The client is the module's: its packets are `modem.virtual.mqtt`'s, on a TCP connection of
 `modem.virtual.sockets` to the Internet table's endpoint for <host_name>, on the client's context,
 billed as every connection of the stack is (`gateway.wire.TcpWire`).  A reset, AT+CFUN=0 or
-power-off ends every client silently.  Not emulated: "recv/mode" and the buffered +QMTRECV, AT+QMTPUBEX, Alibaba's "aliauth".
+power-off ends every client silently.  Not emulated: "recv/mode" and the buffered +QMTRECV,
+Alibaba's "aliauth".
 """
 
 from __future__ import annotations
@@ -271,7 +274,8 @@ def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
         if waiting is not None:
             if waiting.timer is not None:
                 waiting.timer.cancel()
-            _request(m, client, (mqtt.PUBCOMP, pid), mqtt.ack(mqtt.PUBREL, pid), waiting.urc, lambda p: "0")
+            pubrel = mqtt.ack(mqtt.PUBREL, pid)
+            _request(m, client, (mqtt.PUBCOMP, pid), pubrel, waiting.urc, lambda p: str(SENT))
     elif kind in (mqtt.PUBACK, mqtt.PUBCOMP, mqtt.SUBACK, mqtt.UNSUBACK):
         _answered(m, client, (kind, packet.pid()), packet)
     elif kind == mqtt.PINGRESP and client.pong is not None:
@@ -512,19 +516,22 @@ def qmtuns(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
-@QUECTEL_MQTT.command("+QMTPUB")
+@QUECTEL_MQTT.command("+QMTPUB", "+QMTPUBEX")
 def qmtpub(m: VirtualModem, c: Cmd) -> Final | None:
-    if _other_form(m, c, f'+QMTPUB: (0-{CLIENTS - 1}),(0-65535),(0-2),(0,1),"<topic>",(1-{MAX_MESSAGE})'):
+    """AT+QMTPUB (the length optional: without it, up to Ctrl-Z) and AT+QMTPUBEX (the length needed)."""
+    fixed = c.name == "+QMTPUBEX"
+    test = f'{c.name}: (0-{CLIENTS - 1}),(0-65535),(0-2),(0,1),"<topic>",(1-{MAX_MESSAGE})'
+    if _other_form(m, c, test):
         return None
     qos = c.int_at(2, None, 0, 2)
     msg_id = c.int_at(1, None, 0, 0) if qos == 0 else _msg_id(c, 1)
     retain = bool(c.int_at(3, None, 0, 1))
     topic = c.str_at(4)
-    length = c.int_at(5, 0, 1, MAX_MESSAGE) if len(c.params()) > 5 else None
+    length = c.int_at(5, None, 1, MAX_MESSAGE) if fixed or len(c.params()) > 5 else None
     if not topic:
         raise CmeError(50)
     client = _client(m, c, CONNECTED)
-    urc = f"+QMTPUB: {client.idx},{msg_id}"
+    urc = f"{c.name}: {client.idx},{msg_id}"
 
     def done(message: bytes) -> Final | None:
         if not _live(m, client) or client.state != CONNECTED:

@@ -96,6 +96,11 @@ async def test_open_connect_subscribe_publish_receive_and_disconnect_through_mos
         topic, qos, _, retain, heard = (await backend.next()).published()
         assert (topic, qos, retain, heard) == ("meters/up", 1, False, b"hello")  # retained: not, live
 
+        assert await dte.at('AT+QMTPUBEX=0,0,0,0,"meters/up",3', b"> ") == b"\r\n> "
+        dte.write(b"bye")  # the LTE Standard note's fixed-length publish
+        assert await dte.expect(b"+QMTPUBEX: 0,0,0\r\n") == b"\r\nOK\r\n\r\n+QMTPUBEX: 0,0,0\r\n"
+        assert (await backend.next()).published() == ("meters/up", 0, 0, False, b"bye")
+
         backend.writer.write(mqtt.publish("meters/cmd", b"reboot", qos=1, pid=7))
         assert (await backend.next()).kind == mqtt.PUBACK
         urc = await dte.expect(b'"meters/cmd","reboot"\r\n')
@@ -116,6 +121,7 @@ async def test_open_connect_subscribe_publish_receive_and_disconnect_through_mos
         "subscribe": len(mqtt.subscribe(1, [("meters/cmd", 1)])),
         "publish": len(mqtt.publish("meters/up", payload, qos=1, pid=2)),
         "exactly once": len(mqtt.publish("meters/up", b"hello", qos=2, pid=4)),
+        "fixed length": len(mqtt.publish("meters/up", b"bye")),
         "received": len(mqtt.publish("meters/cmd", b"reboot", qos=1, pid=1)),
         "unsubscribe": len(mqtt.unsubscribe(3, ["meters/cmd"])),
     }
@@ -132,6 +138,7 @@ async def test_open_connect_subscribe_publish_receive_and_disconnect_through_mos
         ("down", 4, 0.0),  # PUBREC
         ("up", 4, 0.0),  # PUBREL
         ("down", 4, 0.0),  # PUBCOMP
+        ("up", sizes["fixed length"], 0.0),
         ("down", sizes["received"], 0.0),
         ("up", 4, 0.0),  # the module's PUBACK
         ("up", sizes["unsubscribe"], 0.0),
@@ -307,6 +314,7 @@ def test_bad_parameters_and_commands_out_of_order_are_cme_errors(profile: str) -
         ('AT+QMTPUB=0,0,0,0,"t"', 3),  # publish before the CONNACK
         ('AT+QMTPUB=0,5,0,0,"t"', 50),  # a message id at QoS 0
         ('AT+QMTPUB=0,0,1,0,"t"', 50),  # none at QoS 1
+        ('AT+QMTPUBEX=0,0,0,0,"t"', 50),  # the fixed-length form without its length
         ('AT+QMTSUB=0,1,"t",1', 3),
         ('AT+QMTSUB=0,0,"t",1', 50),  # <msgID> 1-65535
         ('AT+QMTSUB=0,1,"t"', 50),  # a topic without its QoS
