@@ -15,12 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from gateway.network import Network, NetworkConfig
 from gateway.wire import HEADER, SYN_OPTIONS, play
+from modem.at.client import ATClient
+from modem.at.policies import WatchdogPolicy
 from modem.virtual import mqtt
 from modem.virtual.core import VirtualModem
+from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.transport import open_virtual
 from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
 from tests.modem.test_virtual_sapbr import data_records
-from tests.modem.test_virtual_sockets import WAIT_S, Dte, at, later, setup
+from tests.modem.test_virtual_sockets import EPOCH, WAIT_S, Dte, Sink, at, later, setup
 from tests.modem.test_virtual_tls import NAME, Cert, cert  # noqa: F401  (the fixture: a self-signed certificate)
 
 OK = b"\r\nOK\r\n"
@@ -401,3 +406,37 @@ def test_the_end_of_the_client_s_context_is_qmtstat_1() -> None:
     m.net.set_cfun(0)
     assert b"+QMTSTAT" not in m.take_output()
     assert at(m, "AT+QMTOPEN?") == OK
+
+
+async def test_an_at_client_on_the_virtual_url_publishes_through_the_broker(
+    broker: int,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The project's AT client on `virtual://quectel-bg96` (its Internet table from the URL): the
+    note's sequence as firmware writes it, the URCs awaited as the client delivers them."""
+    internet = tmp_path / "internet.yaml"
+    internet.write_text(table(broker))
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), Sink())
+    transport = open_virtual(f"virtual://quectel-bg96?seed=3&speed=20&internet={internet}", network=net)
+    provision(net, transport.modem, ServeScenario())
+    backend = await Peer.connect(broker, "backend")
+    await backend.subscribe(TOPIC)
+    try:
+        async with ATClient(transport, watchdog=WatchdogPolicy(enabled=False)) as client:
+            urcs = client.urcs({"+CEREG", "+QMTOPEN", "+QMTCONN", "+QMTPUB"})
+            await client.command("ATE0")
+            if (await client.command("AT+CEREG=1;+CEREG?")).fields("+CEREG")[1] != "1":
+                assert (await urcs.get(WAIT_S)).line == "+CEREG: 1"  # registered after the search
+            await client.command('AT+QICSGP=1,1,"orange.m2m.spec","","",1')
+            await client.command("AT+QIACT=1")
+            await client.command('AT+QMTOPEN=0,"broker.example.com",1883')
+            assert (await urcs.get(WAIT_S)).line == "+QMTOPEN: 0,0"
+            await client.command('AT+QMTCONN=0,"meter-0001"')
+            assert (await urcs.get(WAIT_S)).line == "+QMTCONN: 0,0,0"
+            await client.command_with_data(f'AT+QMTPUB=0,1,1,0,"{TOPIC}",{len(REPORT)}', REPORT)
+            assert (await urcs.get(WAIT_S)).line == "+QMTPUB: 0,1,0"
+            assert (await backend.next()).published()[4] == REPORT
+            await client.command("AT+QMTDISC=0")
+    finally:
+        await transport.close()
+        await backend.close()
