@@ -188,9 +188,9 @@ def _ping(m: VirtualModem, client: Client) -> None:
     client.ping = None
     if not _live(m, client) or client.state != CONNECTED or client.pong is not None:
         return
-    _send(m, client, mqtt.pingreq())
     timeout = float(_st(m).settings[client.idx].pkt_timeout)
-    client.pong = m.schedule(timeout, lambda: _drop(m, client, STAT_PING))
+    client.pong = m.schedule(timeout, lambda: _drop(m, client, STAT_PING))  # before: the answer may be quick
+    _send(m, client, mqtt.pingreq())
 
 
 def _request(
@@ -201,11 +201,17 @@ def _request(
     urc: str,
     then: Callable[[mqtt.Packet], str | None],
 ) -> None:
-    """Send `packet` and wait for the acknowledgement of kind `key[0]` (and id `key[1]`)."""
+    """Send `packet` and wait for the acknowledgement of kind `key[0]` (and id `key[1]`).  It leaves
+    once the command that sends it has answered OK: its answer's URC never comes before that OK."""
     waiting = Waiting(packet, urc, then=then)
     client.waiting[key] = waiting
-    _send(m, client, packet)
-    _time_out(m, client, key, waiting)
+
+    def leave() -> None:
+        if _live(m, client) and client.waiting.get(key) is waiting:
+            _send(m, client, packet)
+            _time_out(m, client, key, waiting)
+
+    m.schedule(0.0, leave)
 
 
 def _time_out(m: VirtualModem, client: Client, key: tuple[int, int], waiting: Waiting) -> None:

@@ -20,13 +20,19 @@ from gateway.wire import HEADER, SYN_OPTIONS, play
 from modem.at.client import ATClient
 from modem.at.policies import WatchdogPolicy
 from modem.virtual import mqtt
+from modem.virtual.cmd_qmqtt import MQTT_SID
 from modem.virtual.core import VirtualModem
 from modem.virtual.scenario import ServeScenario, provision
+from modem.virtual.sockets import Socket
 from modem.virtual.transport import open_virtual
 from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
 from tests.modem.test_virtual_sapbr import data_records
-from tests.modem.test_virtual_sockets import EPOCH, WAIT_S, Dte, Sink, at, later, setup
+from tests.modem.test_virtual_sockets import EPOCH, WAIT_S, Dte, Sink, at, later, setup, typed
 from tests.modem.test_virtual_tls import NAME, Cert, cert  # noqa: F401  (the fixture: a self-signed certificate)
+from tests.modem.test_virtual_wire import REPORT as WIRE_REPORT
+from tests.modem.test_virtual_wire import TABLE as WIRE_TABLE
+from tests.modem.test_virtual_wire import TOPIC as WIRE_TOPIC
+from tests.modem.test_virtual_wire import Broker
 
 OK = b"\r\nOK\r\n"
 
@@ -440,3 +446,76 @@ async def test_an_at_client_on_the_virtual_url_publishes_through_the_broker(
     finally:
         await transport.close()
         await backend.close()
+
+
+class PingedBroker(Broker):
+    """The in-process broker of the wire tests (CONNACK, PUBACK at once), answering PINGREQ too."""
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        super().send(sock, data)
+        if data == mqtt.pingreq():
+            self.modem.tcp.received(sock, b"\xd0\x00")  # PINGRESP
+
+
+def run_until(m: VirtualModem, token: bytes) -> bytes:
+    """The modem's output up to `token`, simulated time running to each next event till then."""
+    out = m.take_output()
+    while token not in out:
+        due = m.next_deadline()
+        assert due is not None, out
+        out += m.take_output(due)
+    return out
+
+
+@pytest.mark.parametrize("conditions", ["full", "gprs"])
+def test_a_persistent_connection_s_publish_and_ping_cost_the_field_notes_bytes(conditions: str) -> None:
+    """Field notes: persistent MQTT, one QoS 1 publish 206 B; a keep-alive ping cycle 124 B (the
+    broker's answer, then the module's delayed ACK alone), on a link with delays or without; the
+    exchanges of the simulator's `mqtt-qos1` profile (`publish`, `ping`)."""
+    m, _ = setup("quectel-bg96", WIRE_TABLE, net_preset=conditions)
+    m.tcp.io = PingedBroker(m)
+    ctx = m.net.context(1)
+    assert at(m, 'AT+QMTCFG="keepalive",0,60') == OK
+    assert at(m, 'AT+QMTOPEN=0,"broker.example.com",1883') == OK
+    m.tcp.connected(m.tcp.sockets[MQTT_SID])  # the broker accepts at once
+    run_until(m, b"+QMTOPEN: 0,0\r\n")
+    assert at(m, 'AT+QMTCONN=0,"meter-0001"') == OK
+    run_until(m, b"+QMTCONN: 0,0,0\r\n")
+    m.take_output(m.now + 1.0)  # the module's delayed ACK of the CONNACK
+
+    def spent(since: tuple[int, int]) -> tuple[int, int]:
+        return ctx.bytes_up - since[0], ctx.bytes_down - since[1]
+
+    before = (ctx.bytes_up, ctx.bytes_down)
+    assert typed(m, f'AT+QMTPUB=0,1,1,0,"{WIRE_TOPIC}",53', WIRE_REPORT) == OK
+    run_until(m, b"+QMTPUB: 0,1,0\r\n")
+    published_at = m.now
+    m.take_output(m.now + 1.0)  # the delayed ACK of the PUBACK goes alone: nothing else to carry it
+    publish = play([("up", 82, 0.0), ("down", 4, 0.0)])
+    assert spent(before) == (publish.up, publish.down) and sum(spent(before)) == 206
+
+    before = (ctx.bytes_up, ctx.bytes_down)
+    assert m.take_output(published_at + 65.0) == b""  # <keepalive> after the PUBLISH: the ping, answered
+    ping = play([("up", 2, 0.0), ("down", 2, 0.0)])
+    assert spent(before) == (ping.up, ping.down) and sum(spent(before)) == 124
+
+
+@pytest.mark.parametrize(("qos", "total"), [(0, 494), (1, 540)])
+def test_the_field_notes_report_costs_the_same_over_a_gprs_link(qos: int, total: int) -> None:
+    """The report of the mosquitto test above, its broker answering at once in-process, over GPRS's
+    delays: the same packets (every answer within the delayed ACK's time after it arrives)."""
+    m, sink = setup("quectel-bg96", WIRE_TABLE, net_preset="gprs")
+    m.tcp.io = PingedBroker(m)
+    assert at(m, 'AT+QMTOPEN=0,"broker.example.com",1883') == OK
+    m.tcp.connected(m.tcp.sockets[MQTT_SID])
+    run_until(m, b"+QMTOPEN: 0,0\r\n")
+    assert at(m, 'AT+QMTCONN=0,"meter-0001"') == OK
+    run_until(m, b"+QMTCONN: 0,0,0\r\n")
+    assert typed(m, f'AT+QMTPUB=0,{qos},{qos},0,"{WIRE_TOPIC}",53', WIRE_REPORT) == OK
+    run_until(m, f"+QMTPUB: 0,{qos},0\r\n".encode())
+    assert at(m, "AT+QMTDISC=0") == OK
+    run_until(m, b"+QMTDISC: 0,0\r\n")
+    m.take_output(m.now + 10.0)  # the close handshake across the link
+    assert at(m, "AT+QIDEACT=1") == OK
+    (rec,) = data_records(sink)
+    assert rec.bytes_up + rec.bytes_down == total
