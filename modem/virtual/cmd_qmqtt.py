@@ -35,7 +35,8 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 <result> (§3.2.4-3.2.8): 0 sent and acknowledged (a QoS 0 publish: sent), 1 retransmitted (with
 <timeout_notice> 1, each time, with the count), 2 failed to send (no acknowledgement after
 <retry_times> retransmissions, <pkt_timeout> apart).  A message the broker sends is
-`+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (§3.3; acknowledged as its QoS asks).  +QMTSTAT
+`+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (§3.3; acknowledged as its QoS asks: at QoS 2 told
+once, its retransmission before the PUBREL acknowledged only, MQTT 3.1.1 §4.3.3).  +QMTSTAT
 (§3.3): `+QMTSTAT: <idx>,1` the connection closed by the broker or the network, 2 no PINGRESP within
 <pkt_timeout> of a PINGREQ (the client pings after <keepalive> seconds without sending; the
 connection is then closed).  A command its client is not in the state for (AT+QMTCONN before
@@ -116,6 +117,7 @@ class Client:
     waiting: dict[tuple[int, int], Waiting] = field(default_factory=dict)  # (packet kind, id)
     ping: Timer | None = None
     pong: Timer | None = None  # a PINGREQ's wait for its PINGRESP
+    released: set[int] = field(default_factory=set)  # QoS 2 messages delivered, their PUBREL not yet come
 
 
 @dataclass(slots=True)
@@ -269,11 +271,16 @@ def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
         topic, qos, pid, _, payload = packet.published()
         if qos == 1:
             _send(m, client, mqtt.ack(mqtt.PUBACK, pid))
-        elif qos == 2:
-            _send(m, client, mqtt.ack(mqtt.PUBREC, pid))
+        elif qos == 2:  # MQTT 3.1.1 §4.3.3: PUBREC; the same packet id again before the PUBREL is
+            _send(m, client, mqtt.ack(mqtt.PUBREC, pid))  # the same message: acknowledged, not delivered
+            if pid in client.released:
+                return
+            client.released.add(pid)
         m.urc(f'+QMTRECV: {client.idx},{pid},"{topic}","{payload.decode("latin-1")}"')
-    elif kind == mqtt.PUBREL:
-        _send(m, client, mqtt.ack(mqtt.PUBCOMP, packet.pid()))
+    elif kind == mqtt.PUBREL:  # §4.3.3: the packet id is free again; PUBCOMP
+        pid = packet.pid()
+        client.released.discard(pid)
+        _send(m, client, mqtt.ack(mqtt.PUBCOMP, pid))
     elif kind == mqtt.PUBREC:  # QoS 2, our publish: PUBREL, then wait for the PUBCOMP
         pid = packet.pid()
         waiting = client.waiting.pop((mqtt.PUBREC, pid), None)

@@ -519,3 +519,35 @@ def test_the_field_notes_report_costs_the_same_over_a_gprs_link(qos: int, total:
     assert at(m, "AT+QIDEACT=1") == OK
     (rec,) = data_records(sink)
     assert rec.bytes_up + rec.bytes_down == total
+
+
+def connected_to_stub(profile: str = "quectel-bg96") -> tuple[VirtualModem, PingedBroker, Socket]:
+    """Client 0 connected (CONNACK accepted) to the in-process broker; the broker's socket."""
+    m, _ = setup(profile, WIRE_TABLE)
+    stub = PingedBroker(m)
+    m.tcp.io = stub
+    assert at(m, 'AT+QMTOPEN=0,"broker.example.com",1883') == OK
+    sock = m.tcp.sockets[MQTT_SID]
+    m.tcp.connected(sock)
+    run_until(m, b"+QMTOPEN: 0,0\r\n")
+    assert at(m, 'AT+QMTCONN=0,"meter-0001"') == OK
+    run_until(m, b"+QMTCONN: 0,0,0\r\n")
+    stub.sent.clear()
+    return m, stub, sock
+
+
+def test_an_incoming_qos_2_message_sent_again_before_its_pubrel_is_delivered_once() -> None:
+    """MQTT 3.1.1 §4.3.3: the module answers PUBLISH QoS 2 with PUBREC, and PUBREL with PUBCOMP; the
+    broker's retransmission (DUP, the same packet id) before the PUBREL is acknowledged again, not
+    told the host twice; after the PUBCOMP the packet id is a new message."""
+    m, stub, sock = connected_to_stub()
+    m.tcp.received(sock, mqtt.publish("meters/cmd", b"reboot", qos=2, pid=9))
+    assert m.take_output(m.now + 1.0) == b'\r\n+QMTRECV: 0,9,"meters/cmd","reboot"\r\n'
+    m.tcp.received(sock, mqtt.publish("meters/cmd", b"reboot", qos=2, pid=9, dup=True))
+    assert m.take_output(m.now + 1.0) == b""  # the same message: not told again
+    m.tcp.received(sock, mqtt.ack(mqtt.PUBREL, 9))
+    m.take_output(m.now + 1.0)
+    pubrec, pubcomp = mqtt.ack(mqtt.PUBREC, 9), mqtt.ack(mqtt.PUBCOMP, 9)
+    assert [p for p in stub.sent if p] == [pubrec, pubrec, pubcomp]
+    m.tcp.received(sock, mqtt.publish("meters/cmd", b"again", qos=2, pid=9))
+    assert m.take_output(m.now + 1.0) == b'\r\n+QMTRECV: 0,9,"meters/cmd","again"\r\n'
