@@ -10,7 +10,10 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
   1), "timeout" <pkt_timeout> 1-60 s (default 5), <retry_times> 0-10 (default 3), <timeout_notice>
   0/1 (default 0: no URC for each retransmission), "will" <will_fg>[,<will_qos>,<will_retain>,
   "<will_topic>","<will_msg>"], "ssl" <SSL_enable> 0/1 and <ctx_index> 0-5 (the SSL context of
-  AT+QSSLCFG, `modem.virtual.cmd_qssl`: MQTT over real TLS, its records billed as they cross);
+  AT+QSSLCFG, `modem.virtual.cmd_qssl`: MQTT over real TLS, its records billed as they cross),
+  "recv/mode" <msg_recv_mode> 0/1 (default 0: the message in the +QMTRECV URC; 1: kept in one of the
+  client's five buffers, the URC `+QMTRECV: <idx>,<recv_id>`) and <msg_len_enable> 0/1 (default 0;
+  1: the payload's length before it, `+QMTRECV: <idx>,<msgID>,"<topic>",<len>,"<payload>"`);
 - AT+QMTOPEN=<client_idx>,"<host_name>",<port> (§3.2.2) answers OK, then `+QMTOPEN: <idx>,<result>`:
   0 opened, -1 failed to open the network (the connection refused, by the policy or the broker; a
   TLS handshake that failed: the note has no code of its own for it), 2
@@ -30,7 +33,11 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
   `...,"<topic>",<msglen>`, takes exactly <msglen> bytes instead, as AT+QMTPUBEX=<idx>,<msgid>,<qos>,
   <retain>,"<topic>",<length> (the LTE Standard note's fixed-length publish, §3.3.8) always does,
   answered `+QMTPUBEX: <idx>,<msgid>,<result>`;
-- AT+QMTDISC=<client_idx> (§3.2.5): the DISCONNECT, the connection closed with it, `+QMTDISC: <idx>,0`.
+- AT+QMTDISC=<client_idx> (§3.2.5): the DISCONNECT, the connection closed with it, `+QMTDISC: <idx>,0`;
+- AT+QMTRECV=<client_idx>[,<recv_id>] (the LTE Standard note §3.3.9): the message kept in buffer
+  <recv_id> 0-4, or in each buffer in turn, as `+QMTRECV: <idx>,<msgID>,"<topic>"[,<len>],"<payload>"`,
+  the buffer freed; `?`: `+QMTRECV: <idx>,<status 0>,...,<status 4>` of each open client (1: a message
+  kept).  A message finding the five buffers full is acknowledged as its QoS asks and dropped (logged).
 
 <result> (§3.2.4-3.2.8): 0 sent and acknowledged (a QoS 0 publish: sent), 1 retransmitted (with
 <timeout_notice> 1, each time, with the count), 2 failed to send (no acknowledgement after
@@ -47,8 +54,7 @@ connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a paramet
 The client is the module's: its packets are `modem.virtual.mqtt`'s, on a TCP connection of
 `modem.virtual.sockets` to the Internet table's endpoint for <host_name>, on the client's context,
 billed as every connection of the stack is (`gateway.wire.TcpWire`).  A reset, AT+CFUN=0 or
-power-off ends every client silently.  Not emulated: "recv/mode" and the buffered +QMTRECV,
-Alibaba's "aliauth".
+power-off ends every client silently, its buffers with it.  Not emulated: Alibaba's "aliauth".
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLIENTS = 6  # <client_idx> 0-5
+BUFFERS = 5  # "recv/mode" 1: a client's buffers for messages from the broker, <recv_id> 0-4
 MQTT_SID = 110  # client <idx>'s connection among the stack's sockets: MQTT_SID + idx (clear of the others)
 MAX_MESSAGE = 4096  # AT+QMTPUB's <msglen> at most, and the most its Ctrl-Z form takes (more: CME 50)
 OPENED, CONNECTING, CONNECTED = 1, 2, 3  # AT+QMTCONN? <state>
@@ -93,6 +100,8 @@ class Settings:
     will: mqtt.Will | None = None
     ssl: int = 0  # 1: the connection is TLS, with SSL context `sslctx` (AT+QSSLCFG)
     sslctx: int = 0
+    recv_mode: int = 0  # "recv/mode" <msg_recv_mode>: 0 the message in +QMTRECV, 1 kept in a buffer
+    msg_len: int = 0  # "recv/mode" <msg_len_enable>: 1 the payload's length before it
 
 
 @dataclass(slots=True, eq=False)
@@ -118,6 +127,7 @@ class Client:
     ping: Timer | None = None
     pong: Timer | None = None  # a PINGREQ's wait for its PINGRESP
     released: set[int] = field(default_factory=set)  # QoS 2 messages delivered, their PUBREL not yet come
+    stored: list[tuple[int, str, bytes] | None] = field(default_factory=lambda: [None] * BUFFERS)
 
 
 @dataclass(slots=True)
@@ -276,7 +286,7 @@ def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
             if pid in client.released:
                 return
             client.released.add(pid)
-        m.urc(f'+QMTRECV: {client.idx},{pid},"{topic}","{payload.decode("latin-1")}"')
+        _deliver(m, client, pid, topic, payload)
     elif kind == mqtt.PUBREL:  # §4.3.3: the packet id is free again; PUBCOMP
         pid = packet.pid()
         client.released.discard(pid)
@@ -296,6 +306,26 @@ def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
         client.pong = None
     else:
         log.info("MQTT client %d: packet type %d from the broker ignored", client.idx, kind)
+
+
+def _message(m: VirtualModem, idx: int, pid: int, topic: str, payload: bytes) -> str:
+    """A message's +QMTRECV line; with <msg_len_enable> 1, the payload's length before it."""
+    length = f",{len(payload)}" if _st(m).settings[idx].msg_len else ""
+    return f'+QMTRECV: {idx},{pid},"{topic}"{length},"{payload.decode("latin-1")}"'
+
+
+def _deliver(m: VirtualModem, client: Client, pid: int, topic: str, payload: bytes) -> None:
+    """A message from the broker: told in the URC ("recv/mode" 0), or kept in the first free buffer
+    and its <recv_id> told (1)."""
+    if not _st(m).settings[client.idx].recv_mode:
+        m.urc(_message(m, client.idx, pid, topic, payload))
+        return
+    for recv_id, slot in enumerate(client.stored):
+        if slot is None:
+            client.stored[recv_id] = (pid, topic, payload)
+            m.urc(f"+QMTRECV: {client.idx},{recv_id}")
+            return
+    log.info("MQTT client %d: all %d buffers full, a message on %s dropped", client.idx, BUFFERS, topic)
 
 
 # ----- the commands --------------------------------------------------------------------------------
@@ -325,6 +355,7 @@ CFG_TESTS = (
     '+QMTCFG: "session",(0-5),(0,1)',
     '+QMTCFG: "keepalive",(0-5),(0-3600)',
     '+QMTCFG: "ssl",(0-5),(0,1),(0-5)',
+    '+QMTCFG: "recv/mode",(0-5),(0,1),(0,1)',
 )
 
 
@@ -333,6 +364,8 @@ def _shown(name: str, cfg: Settings) -> str:
         return f"{cfg.pkt_timeout},{cfg.retries},{cfg.notice}"
     if name == "ssl":
         return f"{cfg.ssl},{cfg.sslctx}"
+    if name == "recv/mode":
+        return f"{cfg.recv_mode},{cfg.msg_len}"
     if name == "will":
         will = cfg.will
         if will is None:
@@ -352,7 +385,7 @@ def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(50)
     name = c.str_at(0).lower()
     cfg = _st(m).settings[c.int_at(1, None, 0, CLIENTS - 1)]
-    if name not in ("version", "pdpcid", "keepalive", "session", "timeout", "will", "ssl"):
+    if name not in ("version", "pdpcid", "keepalive", "session", "timeout", "will", "ssl", "recv/mode"):
         raise CmeError(50)
     if len(c.params()) == 2:
         m.info(f'+QMTCFG: "{name}",{_shown(name, cfg)}')
@@ -368,6 +401,8 @@ def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
         cfg.clean = c.int_at(2, None, 0, 1)
     elif name == "ssl":
         cfg.ssl, cfg.sslctx = c.int_at(2, None, 0, 1), c.int_at(3, cfg.sslctx, 0, 5)
+    elif name == "recv/mode":
+        cfg.recv_mode, cfg.msg_len = c.int_at(2, None, 0, 1), c.int_at(3, cfg.msg_len, 0, 1)
     elif name == "timeout":
         cfg.pkt_timeout, cfg.retries, cfg.notice = (
             c.int_at(2, None, 1, 60),
@@ -561,3 +596,24 @@ def qmtpub(m: VirtualModem, c: Cmd) -> Final | None:
         return None
 
     return m.prompt(done, length)
+
+
+@QUECTEL_MQTT.command("+QMTRECV")
+def qmtrecv(m: VirtualModem, c: Cmd) -> Final | None:
+    """AT+QMTRECV=<idx>[,<recv_id>]: the message kept in buffer <recv_id>, or in each buffer, in
+    order, and the buffers freed; `?`: each open client's `+QMTRECV: <idx>,<status 0>,...,<status 4>`
+    (1: a message kept there)."""
+
+    def statuses(client: Client) -> str:
+        return ",".join([f"+QMTRECV: {client.idx}", *("0" if s is None else "1" for s in client.stored)])
+
+    if _other_form(m, c, f"+QMTRECV: (0-{CLIENTS - 1}),(0-{BUFFERS - 1})", statuses):
+        return None
+    client = _client(m, c)
+    ids = [c.int_at(1, None, 0, BUFFERS - 1)] if len(c.params()) > 1 else range(BUFFERS)
+    for recv_id in ids:
+        kept = client.stored[recv_id]
+        if kept is not None:
+            client.stored[recv_id] = None
+            m.info(_message(m, client.idx, *kept))
+    return None

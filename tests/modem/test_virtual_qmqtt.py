@@ -322,6 +322,9 @@ def test_bad_parameters_and_commands_out_of_order_are_cme_errors(profile: str) -
         ('AT+QMTCFG="keepalive",0,3601', 50),
         ('AT+QMTCFG="version",0,5', 50),
         ('AT+QMTCFG="nonsense",0', 50),
+        ('AT+QMTCFG="recv/mode",0,2', 50),
+        ("AT+QMTRECV=0,5", 50),  # <recv_id> 0-4
+        ("AT+QMTRECV=1", 3),  # not open
         ('AT+QMTPUB=0,0,0,0,"t"', 3),  # publish before the CONNACK
         ('AT+QMTPUB=0,5,0,0,"t"', 50),  # a message id at QoS 0
         ('AT+QMTPUB=0,0,1,0,"t"', 50),  # none at QoS 1
@@ -551,3 +554,53 @@ def test_an_incoming_qos_2_message_sent_again_before_its_pubrel_is_delivered_onc
     assert [p for p in stub.sent if p] == [pubrec, pubrec, pubcomp]
     m.tcp.received(sock, mqtt.publish("meters/cmd", b"again", qos=2, pid=9))
     assert m.take_output(m.now + 1.0) == b'\r\n+QMTRECV: 0,9,"meters/cmd","again"\r\n'
+
+
+async def test_buffered_receive_mode_keeps_messages_for_qmtrecv(broker: int) -> None:  # noqa: F811
+    """The MQTT Application Notes' AT+QMTCFG="recv/mode" (BG96 §3.2.1) and AT+QMTRECV (LTE Standard
+    §3.3.9): with <msg_recv_mode> 1
+    each message from the broker is kept in one of the client's five buffers, told as
+    `+QMTRECV: <idx>,<recv_id>`, listed by AT+QMTRECV? and read (and freed) by AT+QMTRECV=<idx>
+    [,<recv_id>]; <msg_len_enable> 1 puts the payload's length before it, in the direct URC too."""
+    m, _ = setup("quectel-bg96", table(broker))
+    backend = await Peer.connect(broker, "backend")
+    dte = Dte(m, speed=0.1)
+    try:
+        assert await dte.at('AT+QMTCFG="recv/mode",1') == b'\r\n+QMTCFG: "recv/mode",0,0\r\n\r\nOK\r\n'
+        assert await dte.at('AT+QMTCFG="recv/mode",1,1,1') == OK
+        assert await dte.at('AT+QMTCFG="recv/mode",1') == b'\r\n+QMTCFG: "recv/mode",1,1\r\n\r\nOK\r\n'
+        await dte.at('AT+QMTOPEN=1,"broker.example.com",1883', b"+QMTOPEN: 1,0\r\n")
+        await dte.at('AT+QMTCONN=1,"meter-0001"', b"+QMTCONN: 1,0,0\r\n")
+        await dte.at('AT+QMTSUB=1,1,"meters/cmd",0', b"+QMTSUB: 1,1,0,0\r\n")
+        backend.writer.write(mqtt.publish("meters/cmd", b"reboot"))
+        assert await dte.expect(b"+QMTRECV: 1,0\r\n") == b"\r\n+QMTRECV: 1,0\r\n"
+        backend.writer.write(mqtt.publish("meters/cmd", b"stop"))
+        assert await dte.expect(b"+QMTRECV: 1,1\r\n") == b"\r\n+QMTRECV: 1,1\r\n"
+        assert await dte.at("AT+QMTRECV?") == b"\r\n+QMTRECV: 1,1,1,0,0,0\r\n\r\nOK\r\n"
+        assert await dte.at("AT+QMTRECV=1,1") == b'\r\n+QMTRECV: 1,0,"meters/cmd",4,"stop"\r\n\r\nOK\r\n'
+        assert await dte.at("AT+QMTRECV=1,1") == OK  # read: freed
+        backend.writer.write(mqtt.publish("meters/cmd", b"go"))
+        assert await dte.expect(b"+QMTRECV: 1,1\r\n") == b"\r\n+QMTRECV: 1,1\r\n"  # the free buffer
+        assert await dte.at("AT+QMTRECV=1") == (
+            b'\r\n+QMTRECV: 1,0,"meters/cmd",6,"reboot"\r\n+QMTRECV: 1,0,"meters/cmd",2,"go"\r\n\r\nOK\r\n'
+        )
+        assert await dte.at("AT+QMTRECV?") == b"\r\n+QMTRECV: 1,0,0,0,0,0\r\n\r\nOK\r\n"
+        assert await dte.at('AT+QMTCFG="recv/mode",1,0') == OK  # direct again, the length kept
+        backend.writer.write(mqtt.publish("meters/cmd", b"now"))
+        urc = b'\r\n+QMTRECV: 1,0,"meters/cmd",3,"now"\r\n'
+        assert await dte.expect(urc[2:]) == urc
+        await dte.at("AT+QMTDISC=1", b"+QMTDISC: 1,0\r\n")
+    finally:
+        await dte.close()
+        await backend.close()
+
+
+def test_a_message_finding_the_five_buffers_full_is_not_kept() -> None:
+    m, _, sock = connected_to_stub()
+    assert at(m, 'AT+QMTCFG="recv/mode",0,1') == OK
+    for n in range(6):
+        m.tcp.received(sock, mqtt.publish("t", b"%d" % n))
+    urcs = m.take_output(m.now + 1.0)
+    assert urcs == b"".join(b"\r\n+QMTRECV: 0,%d\r\n" % n for n in range(5))
+    assert at(m, "AT+QMTRECV=0,4") == b'\r\n+QMTRECV: 0,0,"t","4"\r\n\r\nOK\r\n'
+    assert at(m, "AT+QMTRECV=?") == b"\r\n+QMTRECV: (0-5),(0-4)\r\n\r\nOK\r\n"
