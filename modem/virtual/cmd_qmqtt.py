@@ -21,8 +21,9 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
   open clients' `+QMTOPEN: <idx>,"<host>",<port>`;
 - AT+QMTCLOSE=<client_idx> (§3.2.3): OK, then `+QMTCLOSE: <idx>,0` (the connection closed);
 - AT+QMTCONN=<client_idx>,"<clientID>"[,"<username>"[,"<password>"]] (§3.2.4): OK, then
-  `+QMTCONN: <idx>,<result>[,<ret_code>]`, <ret_code> the CONNACK's return code (0 accepted, 1-5
-  refused); `?` shows `+QMTCONN: <idx>,<state>` (1 initializing: opened, not connected; 2
+  `+QMTCONN: <idx>,<result>[,<ret_code>]`, <ret_code> the CONNACK's return code (0 accepted; refused:
+  1 unacceptable protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user name or
+  password, 5 not authorised; the client then open, not connected); `?` shows `+QMTCONN: <idx>,<state>` (1 initializing: opened, not connected; 2
   connecting; 3 connected);
 - AT+QMTSUB=<idx>,<msgID>,"<topic>",<qos>[,"<topic>",<qos>...] (§3.2.6): `+QMTSUB: <idx>,<msgID>,
   <result>,<value>`, <value> the granted QoS of each topic (128: refused); AT+QMTUNS=<idx>,<msgID>,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -604,3 +606,36 @@ def test_a_message_finding_the_five_buffers_full_is_not_kept() -> None:
     assert urcs == b"".join(b"\r\n+QMTRECV: 0,%d\r\n" % n for n in range(5))
     assert at(m, "AT+QMTRECV=0,4") == b'\r\n+QMTRECV: 0,0,"t","4"\r\n\r\nOK\r\n'
     assert at(m, "AT+QMTRECV=?") == b"\r\n+QMTRECV: (0-5),(0-4)\r\n\r\nOK\r\n"
+
+
+@pytest.fixture
+def password_broker(tmp_path: Path) -> Iterator[int]:
+    """mosquitto with a password file (user "meter", password "s3cret"), made by mosquitto_passwd."""
+    exe = shutil.which("mosquitto_passwd")
+    if exe is None:
+        pytest.skip("mosquitto_passwd is not installed (it comes with mosquitto)")
+    passwords = tmp_path / "passwords"
+    subprocess.run([exe, "-c", "-b", str(passwords), "meter", "s3cret"], check=True, capture_output=True)
+    passwords.chmod(0o600)
+    settings = f"password_file {passwords}\n" + ("user root\n" if os.getuid() == 0 else "")
+    with mosquitto(tmp_path, settings) as port:
+        yield port
+
+
+async def test_a_broker_refusing_the_connect_gives_its_return_code(password_broker: int) -> None:
+    """BG96 MQTT Application Note §3.2.4: the CONNACK refusing the client (here a wrong password) is
+    `+QMTCONN: <idx>,0,<ret_code>`, the client not connected; then the broker closes the connection:
+    `+QMTSTAT: <idx>,1`.  The right password connects."""
+    m, _ = setup("quectel-bg96", table(password_broker))
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+        assert await dte.at('AT+QMTCONN=0,"meter-0001","meter","wrong"') == OK
+        urc = await dte.expect(b"+QMTSTAT: 0,1\r\n")
+        assert urc == b"\r\n+QMTCONN: 0,0,5\r\n\r\n+QMTSTAT: 0,1\r\n"  # mosquitto: 5, not authorised
+        assert await dte.at("AT+QMTCONN?") == OK  # gone
+        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+        await dte.at('AT+QMTCONN=0,"meter-0001","meter","s3cret"', b"+QMTCONN: 0,0,0\r\n")
+        await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+    finally:
+        await dte.close()
