@@ -17,7 +17,9 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 - AT+QMTOPEN=<client_idx>,"<host_name>",<port> (§3.2.2) answers OK, then `+QMTOPEN: <idx>,<result>`:
   0 opened, -1 failed to open the network (the connection refused, by the policy or the broker; a
   TLS handshake that failed: the note has no code of its own for it), 2
-  the identifier occupied, 3 the PDP context not active, 4 the name not parsed (DNS); `?` lists the
+  the identifier occupied, 3 the PDP context not active, 4 the name not parsed (DNS), 5 a network
+  disconnection error (the context ended, by the network or AT+QIDEACT, before the connection was
+  up; 1, a wrong parameter, is `+CME ERROR: 50` here at once); `?` lists the
   open clients' `+QMTOPEN: <idx>,"<host>",<port>`;
 - AT+QMTCLOSE=<client_idx> (§3.2.3): OK, then `+QMTCLOSE: <idx>,0` (the connection closed);
 - AT+QMTCONN=<client_idx>,"<clientID>"[,"<username>"[,"<password>"]] (§3.2.4): OK, then
@@ -47,7 +49,11 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 once, its retransmission before the PUBREL acknowledged only, MQTT 3.1.1 §4.3.3).  +QMTSTAT
 (§3.3): `+QMTSTAT: <idx>,1` the connection closed by the broker or the network, 2 no PINGRESP within
 <pkt_timeout> of a PINGREQ (the client pings after <keepalive> seconds without sending; the
-connection is then closed).  A command its client is not in the state for (AT+QMTCONN before
+connection is then closed).  The note's other codes are not said: 3 sending CONNECT failed and 4
+no CONNACK (an unanswered CONNECT is `+QMTCONN: <idx>,2` here, the client left open), 5 the server
+closing after the client's DISCONNECT (AT+QMTDISC closes the connection itself), 6 the client
+closing after sending kept failing, 7 the link not alive or the server unavailable: the note does
+not say when the module prefers them to the command's own <result>.  A command its client is not in the state for (AT+QMTCONN before
 AT+QMTOPEN's connection is up, AT+QMTSUB / AT+QMTPUB before the CONNACK, AT+QMTDISC of a client not
 connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a parameter out of range:
 `+CME ERROR: 50`.
@@ -81,7 +87,7 @@ BUFFERS = 5  # "recv/mode" 1: a client's buffers for messages from the broker, <
 MQTT_SID = 110  # client <idx>'s connection among the stack's sockets: MQTT_SID + idx (clear of the others)
 MAX_MESSAGE = 4096  # AT+QMTPUB's <msglen> at most, and the most its Ctrl-Z form takes (more: CME 50)
 OPENED, CONNECTING, CONNECTED = 1, 2, 3  # AT+QMTCONN? <state>
-OPEN_FAILED, OPEN_OCCUPIED, OPEN_PDP, OPEN_DNS = -1, 2, 3, 4  # +QMTOPEN <result>
+OPEN_FAILED, OPEN_OCCUPIED, OPEN_PDP, OPEN_DNS, OPEN_NETWORK = -1, 2, 3, 4, 5  # +QMTOPEN <result>
 SENT, RETRANSMITTED, FAILED = 0, 1, 2  # <result> of CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH
 STAT_CLOSED, STAT_PING = 1, 2  # +QMTSTAT <err_code>
 NOT_ALLOWED = 3  # +CME ERROR: operation not allowed
@@ -166,7 +172,9 @@ def _drop(m: VirtualModem, client: Client, stat: int | None) -> None:
     del _st(m).clients[client.idx]
     if m.tcp.sockets.get(client.sock.sid) is client.sock:
         m.tcp.close(client.sock)
-    if stat is not None:
+    if stat is not None and not client.state:  # still opening: the host waits for +QMTOPEN (§3.2.2)
+        m.urc(f"+QMTOPEN: {client.idx},{OPEN_NETWORK}")
+    elif stat is not None:
         m.urc(f"+QMTSTAT: {client.idx},{stat}")
 
 

@@ -639,3 +639,22 @@ async def test_a_broker_refusing_the_connect_gives_its_return_code(password_brok
         await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
     finally:
         await dte.close()
+
+
+@pytest.mark.parametrize("end", ["coverage lost", "AT+QIDEACT"])
+def test_the_context_ending_while_the_connection_opens_is_qmtopen_5(end: str) -> None:
+    """BG96 MQTT Application Note §3.2.2 <result> 5, a network disconnection error: the context
+    ends before the broker has answered the SYN.  The host waiting for +QMTOPEN gets it (before: a
+    +QMTSTAT for a client whose open it had never been told)."""
+    m, _ = setup("quectel-bg96", WIRE_TABLE)
+    m.tcp.io = PingedBroker(m)  # it never accepts: the connection stays opening
+    assert at(m, 'AT+QMTOPEN=0,"broker.example.com",1883') == OK
+    assert later(m, 1.0) == b""
+    if end == "coverage lost":
+        m.net.lose()
+        out = m.take_output()
+    else:
+        assert at(m, "AT+QIDEACT=1") == OK
+        out = later(m, 0.0)
+    assert b"\r\n+QMTOPEN: 0,5\r\n" in out and b"+QMTSTAT" not in out
+    assert at(m, "AT+QMTOPEN?") == OK  # the identifier is free again
