@@ -658,3 +658,49 @@ def test_the_context_ending_while_the_connection_opens_is_qmtopen_5(end: str) ->
         out = later(m, 0.0)
     assert b"\r\n+QMTOPEN: 0,5\r\n" in out and b"+QMTSTAT" not in out
     assert at(m, "AT+QMTOPEN?") == OK  # the identifier is free again
+
+
+async def test_a_qos_2_message_from_mosquitto_is_received_exactly_once(broker: int) -> None:  # noqa: F811
+    """Subscribed at QoS 2, the backend's QoS 2 message comes as PUBLISH, the module's PUBREC, the
+    broker's PUBREL, the module's PUBCOMP (MQTT 3.1.1 §4.3.3): told once, billed as the TCP model
+    bills those packets."""
+    m, sink = setup("quectel-bg96", table(broker))
+    backend = await Peer.connect(broker, "backend")
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
+        await dte.at('AT+QMTSUB=0,1,"meters/cmd",2', b"+QMTSUB: 0,1,0,2\r\n")
+        backend.writer.write(mqtt.publish("meters/cmd", b"reboot", qos=2, pid=5))
+        assert (await backend.next()).kind == mqtt.PUBREC
+        backend.writer.write(mqtt.ack(mqtt.PUBREL, 5))
+        assert (await backend.next()).kind == mqtt.PUBCOMP
+        urc = await dte.expect(b'"meters/cmd","reboot"\r\n')
+        assert urc == b'\r\n+QMTRECV: 0,1,"meters/cmd","reboot"\r\n'  # mosquitto's first packet id
+        # the broker answers the UNSUBSCRIBE after the PUBREC that came before it, so its UNSUBACK
+        # comes after its PUBREL: +QMTUNS says the module has had the PUBREL (and sent its PUBCOMP)
+        rest = await dte.at('AT+QMTUNS=0,2,"meters/cmd"', b"+QMTUNS: 0,2,0\r\n")
+        rest += await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        assert b"+QMTRECV" not in rest  # told once
+        assert await dte.at("AT+QIDEACT=1") == OK
+    finally:
+        await dte.close()
+        await backend.close()
+    (rec,) = data_records(sink)
+    exchange = [
+        ("open", 0, 0.0),
+        ("up", len(mqtt.connect("meter-0001", 120)), 0.0),
+        ("down", 4, 0.0),  # CONNACK
+        ("up", len(mqtt.subscribe(1, [("meters/cmd", 2)])), 0.0),
+        ("down", 5, 0.0),  # SUBACK
+        ("down", len(mqtt.publish("meters/cmd", b"reboot", qos=2, pid=1)), 0.0),
+        ("up", 4, 0.0),  # PUBREC
+        ("down", 4, 0.0),  # PUBREL
+        ("up", 4, 0.0),  # PUBCOMP
+        ("up", len(mqtt.unsubscribe(2, ["meters/cmd"])), 0.0),
+        ("down", 4, 0.0),  # UNSUBACK
+        ("up", 2, 0.0),  # DISCONNECT, the module's FIN on it
+        ("close up", 0, 0.0),
+    ]
+    wire = play(exchange)
+    assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
