@@ -46,7 +46,8 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 <timeout_notice> 1, each time, with the count), 2 failed to send (no acknowledgement after
 <retry_times> retransmissions, <pkt_timeout> apart).  A message the broker sends is
 `+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (§3.3; acknowledged as its QoS asks: at QoS 2 told
-once, its retransmission before the PUBREL acknowledged only, MQTT 3.1.1 §4.3.3).  +QMTSTAT
+once, its retransmission before the PUBREL acknowledged only, MQTT 3.1.1 §4.3.3;
+its topic the broker's bytes).  Topics, client id, user name and password go as the host typed them.  +QMTSTAT
 (§3.3): `+QMTSTAT: <idx>,1` the connection closed by the broker or the network, 2 no PINGRESP within
 <pkt_timeout> of a PINGREQ (the client pings after <keepalive> seconds without sending; the
 connection is then closed).  The note's other codes are not said: 3 sending CONNECT failed and 4
@@ -178,6 +179,12 @@ def _drop(m: VirtualModem, client: Client, stat: int | None) -> None:
         m.urc(f"+QMTSTAT: {client.idx},{stat}")
 
 
+def _typed(text: str) -> bytes:
+    """A string of a command as its bytes came from the host (the line is read as Latin-1): the
+    module passes a topic, client id, user name or password on as typed, UTF-8 or not."""
+    return text.encode("latin-1")
+
+
 def _client(m: VirtualModem, c: Cmd, state: int | None = None) -> Client:
     """The client the command names, in `state` (CME 3 else)."""
     client = _st(m).clients.get(c.int_at(0, None, 0, CLIENTS - 1))
@@ -295,7 +302,8 @@ def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
             if pid in client.released:
                 return
             client.released.add(pid)
-        _deliver(m, client, pid, topic, payload)
+        typed = topic.encode("utf-8", "surrogateescape").decode("latin-1")  # (the broker's bytes)
+        _deliver(m, client, pid, typed, payload)
     elif kind == mqtt.PUBREL:  # §4.3.3: the packet id is free again; PUBCOMP
         pid = packet.pid()
         client.released.discard(pid)
@@ -379,7 +387,8 @@ def _shown(name: str, cfg: Settings) -> str:
         will = cfg.will
         if will is None:
             return "0"
-        return f'1,{will.qos},{int(will.retain)},"{will.topic}","{will.message.decode("latin-1")}"'
+        topic = will.topic.decode("latin-1") if isinstance(will.topic, bytes) else will.topic
+        return f'1,{will.qos},{int(will.retain)},"{topic}","{will.message.decode("latin-1")}"'
     values = {"version": cfg.version, "pdpcid": cfg.pdpcid, "keepalive": cfg.keepalive, "session": cfg.clean}
     return str(values[name])
 
@@ -420,7 +429,7 @@ def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
         )
     elif c.int_at(2, None, 0, 1):  # "will", on: its QoS, retain, topic and message
         qos, retain, topic = c.int_at(3, None, 0, 2), c.int_at(4, None, 0, 1), c.str_at(5)
-        cfg.will = mqtt.Will(topic, c.str_at(6).encode("latin-1"), qos, bool(retain))
+        cfg.will = mqtt.Will(_typed(topic), _typed(c.str_at(6)), qos, bool(retain))
     else:
         cfg.will = None
     return None
@@ -501,10 +510,10 @@ def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     st = _st(m)
     client = _client(m, c, OPENED)
-    client_id = c.str_at(1)
+    client_id = _typed(c.str_at(1))
     ps = c.params()
-    user = c.str_at(2) if len(ps) > 2 else None
-    password = c.str_at(3) if len(ps) > 3 else None
+    user = _typed(c.str_at(2)) if len(ps) > 2 else None
+    password = _typed(c.str_at(3)) if len(ps) > 3 else None
     cfg = st.settings[client.idx]
     packet = mqtt.connect(client_id, cfg.keepalive, bool(cfg.clean), user, password, cfg.will, cfg.version)
     client.state = CONNECTING
@@ -543,7 +552,9 @@ def qmtsub(m: VirtualModem, c: Cmd) -> Final | None:
     if len(ps) < 4 or len(ps) % 2:
         raise CmeError(50)
     msg_id = _msg_id(c, 1)
-    topics = [(c.str_at(i), c.int_at(i + 1, None, 0, 2)) for i in range(2, len(ps), 2)]
+    topics: list[tuple[str | bytes, int]] = [
+        (_typed(c.str_at(i)), c.int_at(i + 1, None, 0, 2)) for i in range(2, len(ps), 2)
+    ]
     if any(not topic for topic, _ in topics):
         raise CmeError(50)
     client = _client(m, c, CONNECTED)
@@ -564,7 +575,7 @@ def qmtuns(m: VirtualModem, c: Cmd) -> Final | None:
     if len(ps) < 3:
         raise CmeError(50)
     msg_id = _msg_id(c, 1)
-    topics = [c.str_at(i) for i in range(2, len(ps))]
+    topics: list[str | bytes] = [_typed(c.str_at(i)) for i in range(2, len(ps))]
     if not all(topics):
         raise CmeError(50)
     client = _client(m, c, CONNECTED)
@@ -583,7 +594,7 @@ def qmtpub(m: VirtualModem, c: Cmd) -> Final | None:
     qos = c.int_at(2, None, 0, 2)
     msg_id = c.int_at(1, None, 0, 0) if qos == 0 else _msg_id(c, 1)
     retain = bool(c.int_at(3, None, 0, 1))
-    topic = c.str_at(4)
+    topic = _typed(c.str_at(4))
     length = c.int_at(5, None, 1, MAX_MESSAGE) if fixed or len(c.params()) > 5 else None
     if not topic:
         raise CmeError(50)

@@ -35,7 +35,7 @@ def _length(n: int) -> bytes:
 
 
 def _utf8(text: str | bytes) -> bytes:
-    """§1.5.3: a two-byte length, then the bytes."""
+    """§1.5.3: a two-byte length, then the bytes (a str's in UTF-8; bytes as they are)."""
     data = text.encode() if isinstance(text, str) else text
     if len(data) > 0xFFFF:
         raise MqttError("string longer than 65,535 bytes")
@@ -50,18 +50,18 @@ def _packet(kind: int, flags: int, body: bytes) -> bytes:
 class Will:
     """§3.1.2.5-3.1.2.7: the message the broker publishes when the client goes without DISCONNECT."""
 
-    topic: str
+    topic: str | bytes
     message: bytes
     qos: int = 0
     retain: bool = False
 
 
 def connect(
-    client_id: str,
+    client_id: str | bytes,
     keepalive: int,
     clean: bool = True,
-    user: str | None = None,
-    password: str | None = None,
+    user: str | bytes | None = None,
+    password: str | bytes | None = None,
     will: Will | None = None,
     level: int = 4,
 ) -> bytes:
@@ -83,7 +83,7 @@ def connect(
 
 
 def publish(
-    topic: str, payload: bytes, qos: int = 0, retain: bool = False, pid: int = 0, dup: bool = False
+    topic: str | bytes, payload: bytes, qos: int = 0, retain: bool = False, pid: int = 0, dup: bool = False
 ) -> bytes:
     """§3.3: the packet identifier only at QoS 1 and 2; DUP on a retransmission."""
     flags = (0x08 if dup else 0) | qos << 1 | (1 if retain else 0)
@@ -96,13 +96,13 @@ def ack(kind: int, pid: int) -> bytes:
     return _packet(kind, 0x02 if kind == PUBREL else 0, struct.pack("!H", pid))
 
 
-def subscribe(pid: int, topics: list[tuple[str, int]]) -> bytes:
+def subscribe(pid: int, topics: list[tuple[str | bytes, int]]) -> bytes:
     """§3.8: flags 0b0010; each topic filter with its requested QoS."""
     body = struct.pack("!H", pid) + b"".join(_utf8(t) + bytes([q]) for t, q in topics)
     return _packet(SUBSCRIBE, 0x02, body)
 
 
-def unsubscribe(pid: int, topics: list[str]) -> bytes:
+def unsubscribe(pid: int, topics: list[str | bytes]) -> bytes:
     """§3.10: flags 0b0010."""
     return _packet(UNSUBSCRIBE, 0x02, struct.pack("!H", pid) + b"".join(_utf8(t) for t in topics))
 
@@ -140,7 +140,8 @@ class Packet:
         return self.pid(), list(self.body[2:])
 
     def published(self) -> tuple[str, int, int, bool, bytes]:
-        """§3.3: (topic, QoS, packet identifier or 0, retain, payload)."""
+        """§3.3: (topic, QoS, packet identifier or 0, retain, payload); the topic's bytes that are not
+        UTF-8 kept as surrogates (`topic.encode("utf-8", "surrogateescape")` gives them back)."""
         qos = self.flags >> 1 & 3
         if len(self.body) < 2 or qos == 3:
             raise MqttError("PUBLISH malformed")
@@ -148,7 +149,7 @@ class Packet:
         at = 2 + n + (2 if qos else 0)
         if len(self.body) < at:
             raise MqttError("PUBLISH shorter than its topic")
-        topic = self.body[2 : 2 + n].decode("utf-8", errors="replace")
+        topic = self.body[2 : 2 + n].decode("utf-8", errors="surrogateescape")
         pid = int(struct.unpack_from("!H", self.body, 2 + n)[0]) if qos else 0
         return topic, qos, pid, bool(self.flags & 1), self.body[at:]
 

@@ -704,3 +704,28 @@ async def test_a_qos_2_message_from_mosquitto_is_received_exactly_once(broker: i
     ]
     wire = play(exchange)
     assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
+
+
+async def test_topics_go_as_the_host_typed_their_bytes(broker: int) -> None:  # noqa: F811
+    """A topic with letters past ASCII, typed in UTF-8 (MQTT 3.1.1 §1.5.3: topics are UTF-8): the
+    broker gets those bytes, and the host gets a topic's bytes as the broker sent them, whatever
+    the letters (the module passes them through)."""
+    m, _ = setup("quectel-bg96", table(broker))
+    backend = await Peer.connect(broker, "backend")
+    await backend.subscribe("capteurs/température")
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
+        await dte.at('AT+QMTSUB=0,1,"prix/€/kWh",0', b"+QMTSUB: 0,1,0,0\r\n")
+        assert await dte.at('AT+QMTPUB=0,0,0,0,"capteurs/température",4', b"> ") == b"\r\n> "
+        dte.write(b"21.5")
+        await dte.expect(b"+QMTPUB: 0,0,0\r\n")
+        assert (await backend.next()).published() == ("capteurs/température", 0, 0, False, b"21.5")
+        backend.writer.write(mqtt.publish("prix/€/kWh", b"0.25"))
+        urc = await dte.expect(b'"0.25"\r\n')
+        assert urc == '\r\n+QMTRECV: 0,0,"prix/€/kWh","0.25"\r\n'.encode()
+        assert await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+    finally:
+        await dte.close()
+        await backend.close()
