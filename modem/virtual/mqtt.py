@@ -172,10 +172,10 @@ class Reader:
         while len(buf) >= 2:
             length, shift, i = 0, 0, 1
             while True:
+                if i > 4:  # (known once the fourth byte asks for a fifth: no need to wait for it)
+                    raise MqttError("remaining length longer than four bytes")
                 if i >= len(buf):
                     return out
-                if i > 4:
-                    raise MqttError("remaining length longer than four bytes")
                 length |= (buf[i] & 0x7F) << shift
                 shift += 7
                 i += 1

@@ -400,6 +400,9 @@ def test_packets_are_mqtt_3_1_1() -> None:
     assert got.published() == ("t", 0, 0, False, b"x" * 200)
     with pytest.raises(mqtt.MqttError):
         mqtt.Reader().feed(b"\x30\xff\xff\xff\xff\x01")
+    with pytest.raises(mqtt.MqttError):  # the fourth byte asks for a fifth: malformed, not waited on
+        mqtt.Reader().feed(b"\x30\xff\xff\xff\xff")
+    assert mqtt.Reader().feed(b"\x30\xff\xff\xff") == []  # (four bytes of it so far: may be whole)
 
 
 def test_the_end_of_the_client_s_context_is_qmtstat_1() -> None:
