@@ -458,6 +458,11 @@ class NetworkAPI(Protocol):
         """Deactivate a PDP context; writes the session's final record."""
         ...
 
+    def session_open(self, session_id: str) -> bool:
+        """Whether a session is still open: the network may have released it on its own (a detach
+        by the network, a move into no coverage, the end of the run's `flush`)."""
+        ...
+
     def send_sms(
         self,
         now: float,
@@ -539,6 +544,47 @@ class NetworkAPI(Protocol):
         ...
 
 
+class BulkNetworkAPI(NetworkAPI, Protocol):
+    """`NetworkAPI` and what a caller that plays data sessions whole, without the per-call methods,
+    asks of the network to bill and capture them as it would have (the simulator's bulk path:
+    `gateway.partial.cut_sessions` cuts them, `PcapCapture.write_sessions` writes their packets)."""
+
+    def open_session(
+        self,
+        now: float,
+        line_id: str,
+        apn: str,
+        *,
+        charging_id: int | None = None,
+        auth: PcoAuth | None = None,
+    ) -> SessionResult:
+        """`NetworkAPI.open_session`, with the context's charging id when the caller allocates it
+        (the simulator takes a device's from its own block, for its sessions played whole and
+        those played by call alike, so that they do not depend on the run's sharding); the session
+        id is `<line>-<charging id>`.  None: the network's counter gives it.  One not positive or
+        in use on the line raises `gateway.errors.InvalidRequest`."""
+        ...
+
+    def allowed_apns(self, offer: str) -> frozenset[str]:
+        """The APNs the network's policy lets a line of `offer` use (its APN table's, by name)."""
+        ...
+
+    def bulk_context(
+        self, line_id: str, charging_id: int, apn: str, serving_plmn: str, imeisv: str
+    ) -> ContextInfo:
+        """The identities of a data session of the registered line `line_id` on `apn` from
+        `serving_plmn` in device `imeisv`, played whole by the caller, as the capture writes them:
+        the session id of its line and charging id, the line's fixed address in the APN's pool (as
+        the per-call path gives it; an APN the table lacks: in 10.0.0.0/8), the SGSN serving
+        `serving_plmn`, the line's RAT now and the APN's authentication.  Raises
+        `gateway.errors.UnknownLine` for a line not registered."""
+        ...
+
+    def incident_counts(self) -> dict[str, int]:
+        """The bad input refused so far (`gateway.errors`, each left as an incident), by kind."""
+        ...
+
+
 def move_to(
     net: NetworkAPI,
     now: float,
@@ -574,18 +620,21 @@ def build_network(
     capture: CaptureSink | None = None,
     alarms: AlarmEngine | None = None,
     scans: Mapping[str, ScanSetting] | None = None,
-) -> NetworkAPI:
-    """The operator network (`gateway.network.Network`, default configuration) as a `NetworkAPI`.
+    home_plmn: str = "20801",
+) -> BulkNetworkAPI:
+    """The operator network (`gateway.network.Network`, default configuration) as a `BulkNetworkAPI`
+    (a virtual modem asks only its `NetworkAPI` part).
 
     `epoch`: the UTC time of simulated 0; `records`: where its usage records go; `seed`: the
     call switch's seeded outcomes and the lines' scan streams; `capture`: where its control,
     accounting and user-plane events go (e.g. a `gateway.capture.PcapCapture`); `alarms`: the
     autodiagnostic alarm engine its lines' uses are reported to (`gateway.alarms`); `scans`: the
-    Internet scans of public APNs, by APN name (`gateway.scans`; none by default).  This is where
-    mypy checks the implementation against the protocol.
+    Internet scans of public APNs, by APN name (`gateway.scans`; none by default); `home_plmn`:
+    the operator's network, MCC+MNC (its SGSN serves there, any other is visited; bad:
+    `ConfigError`).  This is where mypy checks the implementation against the protocols.
     """
     from gateway.network import Network, NetworkConfig  # the implementation imports this module
 
     apn_scans = tuple(sorted((scans or {}).items()))
-    config = NetworkConfig(epoch=epoch, seed=seed, apn_scans=apn_scans)
+    config = NetworkConfig(epoch=epoch, home_plmn=home_plmn, seed=seed, apn_scans=apn_scans)
     return Network(config, records, capture=capture, alarms=alarms)

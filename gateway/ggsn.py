@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from ipaddress import IPv4Network
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
 from gateway.api import MAX_IP_PACKET, GtpCause, PcoAuth, RecordSink, SessionResult, Subscriber
-from gateway.apn import AddressPool, Apn, ApnCatalog
+from gateway.apn import AddressPool, Apn, ApnCatalog, fixed_host
 from gateway.config import CountingMode, NetworkConfig, SourceViolation
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
 from gateway.events import CaptureSink, ContextInfo
@@ -82,6 +83,9 @@ class _Session:
 def whole(now: float) -> int:
     """A time floored to its second: records and cuts are in whole seconds."""
     return math.floor(now)
+
+
+_NO_APN_POOL = IPv4Network("10.0.0.0/8")  # the address of a bulk session on an APN the table lacks
 
 
 def session_id(line_id: str, charging_id: int) -> str:
@@ -159,6 +163,32 @@ class Ggsn:
             serving_plmn=line.serving_plmn or "",
             rat=line.rat,
             nsapi=nsapi,
+            authentication=found.authentication if found is not None else "",
+            password=found.password if found is not None else "",
+        )
+
+    def bulk_context(
+        self, line: LineState, charging_id: int, apn: str, serving_plmn: str, imeisv: str
+    ) -> ContextInfo:
+        """A session played whole by the caller (`gateway.api.BulkNetworkAPI.bulk_context`): the
+        identities `_context` gives an opened one, its address the line's fixed host in the APN's
+        pool (10.0.0.0/8 for an APN the table lacks) and the default NSAPI."""
+        sub = line.subscriber
+        found = self.catalog.apns.get(apn.strip().lower())
+        pool = found.pool if found is not None else _NO_APN_POOL
+        return ContextInfo(
+            session_id=session_id(sub.line_id, charging_id),
+            line_id=sub.line_id,
+            imsi=sub.imsi,
+            msisdn=sub.msisdn,
+            imeisv=imeisv,
+            apn=apn,
+            charging_id=charging_id & 0xFFFFFFFF,
+            ip_address=fixed_host(pool, sub.static_address or 0),
+            sgsn_address=self.sgsn_of(serving_plmn),
+            ggsn_address=self.config.ggsn_address,
+            serving_plmn=serving_plmn,
+            rat=line.rat,
             authentication=found.authentication if found is not None else "",
             password=found.password if found is not None else "",
         )

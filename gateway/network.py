@@ -75,7 +75,7 @@ from gateway.api import (
 from gateway.apn import ApnCatalog, default_catalog
 from gateway.config import CountingMode, NetworkConfig, network_config
 from gateway.errors import ConfigError, InvalidIdentity, InvalidRequest, UnknownCall, UnknownLine
-from gateway.events import CaptureSink
+from gateway.events import CaptureSink, ContextInfo
 from gateway.ggsn import GTP_U_OVERHEAD, Ggsn, whole
 from gateway.identity import imei14, normalise_imeisv, validate_imsi, validate_msisdn, validate_plmn
 from gateway.journal import Incident, Journal
@@ -248,6 +248,26 @@ class Network:
     def session_open(self, session_id: str) -> bool:
         """Whether a session is still open (the network may have released it: detach, flush)."""
         return self.ggsn.session_open(session_id)
+
+    # ----------------------------------------------------------------- sessions played whole
+
+    def allowed_apns(self, offer: str) -> frozenset[str]:
+        """The APNs the offer's policy lets a line use (see `gateway.api.BulkNetworkAPI`)."""
+        return frozenset(self.catalog.allowed_apns(offer))
+
+    def bulk_context(
+        self, line_id: str, charging_id: int, apn: str, serving_plmn: str, imeisv: str
+    ) -> ContextInfo:
+        """A session's identities for the capture (see `gateway.api.BulkNetworkAPI.bulk_context`)."""
+        return self.ggsn.bulk_context(self.line(line_id), charging_id, apn, serving_plmn, imeisv)
+
+    def incident_counts(self) -> dict[str, int]:
+        """The incidents so far by kind (`counters`' `incident:<kind>`)."""
+        return {
+            kind.removeprefix("incident:"): n
+            for kind, n in self.counters.items()
+            if kind.startswith("incident:")
+        }
 
     # ----------------------------------------------------------------- subscribers
 

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +34,17 @@ from accounting.usage_parts import PartAggregate, PartSums, aggregate_part
 from accounting.usage_writer import UsageWriter
 from gateway.api import (
     AlarmEngine,
-    ContextInfo,
+    BulkNetworkAPI,
     JsonLinesAlarmSink,
     PartialRecords,
     Subscriber,
     Use,
     UseKind,
+    build_network,
     default_table,
-    fixed_host,
     time_zone_changes,
     zone_of,
 )
-from gateway.network import Network, NetworkConfig
 from m2msim.gcpause import paused_gc
 from reports.hourly import HourlyUsage
 from simulator.batch import SessionBatcher, Stretch
@@ -322,11 +320,14 @@ class Shard:
                 self.close()  # the files opened so far (the run's folder went away, say)
                 raise
         home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
-        self.network = Network(
-            NetworkConfig(epoch=scenario.start, home_plmn=home, seed=scenario.seed, scan_rate_per_hour=0.0),
+        # no scan settings: the devices draw a session's scans themselves (`simulator.traffic`)
+        self.network: BulkNetworkAPI = build_network(
+            scenario.start,
             self.sink,
+            scenario.seed,
             capture=self.capture,
             alarms=self.alarms,
+            home_plmn=home,
         )
         # the failed attempts each device in an outage holds until it hands them over (by the list)
         self.failed_attempts: dict[int, list[int]] = {}
@@ -373,44 +374,20 @@ class Shard:
         """The APNs the gateway's policy lets a line of `offer` use."""
         apns = self._apns.get(offer)
         if apns is None:
-            apns = self._apns[offer] = frozenset(self.network.catalog.allowed_apns(offer))
+            apns = self._apns[offer] = self.network.allowed_apns(offer)
         return apns
 
     def _capture_sessions(
         self, stretches: list[Stretch], sidx: I64, charging: I64, rec: PartialRecords
     ) -> None:
-        """Bulk data sessions into the capture (`PcapCapture.write_sessions`): one context per session.
-
-        Session and charging ids as in the usage records; the address is the line's fixed
-        one in the APN's pool (as on the per-call path); the RAT is the line's at the flush.
-        """
-        cfg = self.network.config
+        """Bulk data sessions into the capture (`PcapCapture.write_sessions`): one context per session,
+        as the network gives it (`BulkNetworkAPI.bulk_context`: session and charging ids as in the
+        usage records, the line's fixed address, its RAT at the flush)."""
+        context = self.network.bulk_context
         contexts = []
         for si, c in zip(sidx.tolist(), charging.tolist(), strict=True):
             s = stretches[si]
-            line = self.network.line(s.line)
-            apn = self.network.catalog.apns.get(s.apn.strip().lower())
-            pool = apn.pool if apn is not None else IPv4Network("10.0.0.0/8")  # an APN the catalog lacks
-            contexts.append(
-                ContextInfo(
-                    session_id=f"{s.line}-{c}",
-                    line_id=s.line,
-                    imsi=s.imsi,
-                    msisdn=line.subscriber.msisdn,
-                    imeisv=s.imeisv,
-                    apn=s.apn,
-                    charging_id=c & 0xFFFFFFFF,
-                    ip_address=fixed_host(pool, line.subscriber.static_address or 0),
-                    sgsn_address=cfg.sgsn_address
-                    if s.serving_plmn == cfg.home_plmn
-                    else cfg.visited_sgsn_address,
-                    ggsn_address=cfg.ggsn_address,
-                    serving_plmn=s.serving_plmn,
-                    rat=line.rat,
-                    authentication=apn.authentication if apn is not None else "",
-                    password=apn.password if apn is not None else "",
-                )
-            )
+            contexts.append(context(s.line, c, s.apn, s.serving_plmn, s.imeisv))
         self.capture.write_sessions(contexts, rec)
 
     def _on_bulk_records(
@@ -527,7 +504,7 @@ class Shard:
             strict=True,
         ):
             s = stretches[k // 100_000]
-            zone = self.network.plmns.zone(s.serving_plmn)
+            zone = Zone(self.zone_of(s.serving_plmn))
             self.alarms.observe_records(
                 Use(self.scenario.start + timedelta(seconds=t), s.line, UseKind.DATA, s.serving_plmn, zone),
                 ends[lo:hi],
@@ -618,9 +595,7 @@ def run_shard(
     with paused_gc():
         shard = Shard(scenario, index, devices, out_dir, csv=csv, capture=capture, sums=rating is not None)
         stats = shard.run(progress)
-    incidents = {
-        k.removeprefix("incident:"): v for k, v in shard.network.counters.items() if k.startswith("incident:")
-    }
+    incidents = shard.network.incident_counts()
     usage = None
     if rating is not None:
         usage = aggregate_part(shard.part_path, *rating, sums=shard.part_sums)

@@ -56,14 +56,6 @@ class Exemption:
 
 EXCEPTIONS = (
     Exemption(
-        "simulator/engine.py",
-        "gateway.network",
-        "the shard builds `Network` with its own `NetworkConfig` (the run's home PLMN, no scan "
-        "rate) and its bulk path reads what `NetworkAPI` does not offer: the network's "
-        "configuration, APN catalog and lines (the capture's contexts), its PLMN table, its "
-        "counters and `session_open`; to go once the API offers them",
-    ),
-    Exemption(
         "modem/virtual/",
         "accounting",
         "the virtual modem's `serve` writes its network's usage records (accounting.usage_writer, "
