@@ -632,6 +632,7 @@ class CommandGuard:
         # restart (the module's own, IRA or GSM); "" while not known (a set not answered OK yet)
         self.charset: str | None = None
         self._charset_after: str | None = None  # what the line in flight sets, once answered OK
+        self._charset_unknown = ""  # why the character set is not known (the line not answered OK)
         # the character set stored with AT&W (answered OK), which ATZ and a restart bring back; None:
         # none stored by this guard (the module's own)
         self.stored_charset: str | None = None
@@ -674,6 +675,13 @@ class CommandGuard:
         self._resets_charset = resets and not sets_charset
         if sets_charset or (self._resets_charset and self.charset != self.stored_charset):
             self.charset = ""  # until the modem answers OK: it may have taken it, or not
+            self._charset_unknown = (
+                f"{line!r} was not answered OK: the module may have taken the set it names, or not"
+                if sets_charset and not resets
+                else f"{line!r} was not answered OK (a stored profile with ATQ1 keeps back even the "
+                "reset's OK; the bench's settings were set again after it): the module may be back "
+                "in its stored profile's character set, or not"
+            )
         read = _STATE_READ.fullmatch(text.partition("AT")[2])
         # A module may reset without a word (brown-out, watchdog) and come back in its default
         # format: what the guard knows of the format lasts until the next line, unless that line
@@ -709,6 +717,11 @@ class CommandGuard:
         self.sms_format, self._format_after = (None if tainted else self._format_after), None
         if self._charset_after is not None:
             self.charset, self._charset_after = self._charset_after, None
+            if not self.charset:
+                self._charset_unknown = (
+                    f"{line!r} sets it and resets the module on one line: which one the module did "
+                    "last is not known"
+                )
         elif self._resets_charset:  # the stored profile's (after AT&F too: refused until set, if not plain)
             self.charset = self.stored_charset
         if self._stores_profile:
@@ -860,7 +873,7 @@ class CommandGuard:
         charset = on_line[-1].strip().upper() if on_line else self.charset
         if charset is None or charset in PLAIN_CHARSETS:
             return
-        said = f'"{charset}"' if charset else "not known (an AT+CSCS not answered OK)"
+        said = f'"{charset}"' if charset else f"not known ({self._charset_unknown})"
         raise self._refuse(
             line,
             f"the TE character set (AT+CSCS) is {said}: the module reads the quoted number in it "

@@ -796,3 +796,24 @@ async def test_a_character_set_set_on_the_line_of_a_reset_is_not_known() -> None
         with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is not known"):
             await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
     assert not [w for w in t.lines if w.startswith("AT+CMGS")]
+
+
+async def test_a_reset_not_answered_says_so_in_the_character_set_refusal() -> None:
+    # ATZ unanswered (a stored ATQ1 keeps even its OK back), the client's settings restored after
+    # it: whether the module took its stored character set is not known, and the refusal said
+    # "an AT+CSCS not answered OK", which no line had been
+    t = AnsweringTransport(
+        {"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1", "ATZ": Answer(final="")}, url="/dev/ttyUSB9"
+    )
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        await c.command('AT+CSCS="GSM"')
+        await c.command("ATZ", timeout=0.05)
+        await c.command("AT+CMGF=1")
+        await c.command("AT+CREG?")
+        with pytest.raises(SafetyError) as refused:
+            await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    said = str(refused.value)
+    assert "'ATZ' was not answered" in said and "AT+CSCS not answered" not in said
+    assert 'set AT+CSCS="IRA" or "GSM" first' in said
+    assert not [w for w in t.lines if w.startswith("AT+CMGS")]
