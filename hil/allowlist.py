@@ -12,6 +12,8 @@
         dest: fr-mobile           # tariff destination for the cost estimate (default: from the number)
     allow_commands: [AT+QENG]     # commands the driver's command guard lets through on a physical
                                   # modem besides those known to be safe (never texts, calls, USSD)
+    incoming_calls: no            # yes: the bench expects calls in, so ATS0=<n> (auto-answer) may
+                                  # be set on a physical modem (default no: refused)
 
 The file becomes a `modem.safety` policy (`BenchAllowList.policy()`): one `modem.safety.AllowList`
 per action, so the decision (number normalisation, matching) is the modem layer's, never a second
@@ -55,7 +57,7 @@ from modem.safety import (
 log = logging.getLogger(__name__)
 
 DEFAULT_ACTIONS: tuple[str, ...] = ("sms", "call")
-_TOP_KEYS = {"country_code", "numbers", "allow_commands"}
+_TOP_KEYS = {"country_code", "numbers", "allow_commands", "incoming_calls"}
 _ENTRY_KEYS = {"number", "label", "allow", "dest"}
 _NSN_DIGITS = 9  # France: 0 + 9-digit national significant number (ARCEP plan)
 
@@ -88,9 +90,16 @@ class ActionAllowLists:
     """A `modem.safety.DialPolicy` made of one `modem.safety.AllowList` per action, with the
     bench's `allow_commands` for the driver's command guard."""
 
-    def __init__(self, lists: Mapping[str, AllowList], allow_commands: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        lists: Mapping[str, AllowList],
+        allow_commands: tuple[str, ...] = (),
+        *,
+        incoming_calls: bool = False,
+    ) -> None:
         self.lists = dict(lists)
         self.allow_commands = allow_commands
+        self.incoming_calls = incoming_calls  # the command guard lets ATS0=<n> (auto-answer) through
 
     def check(self, number: str, action: Action) -> None:
         allow = self.lists.get(action)
@@ -111,6 +120,7 @@ class BenchAllowList:
     source: str = "<allow-list>"
     country_code: str = "33"
     allow_commands: tuple[str, ...] = ()  # commands the command guard lets through besides its own
+    incoming_calls: bool = False  # calls in are expected: auto-answer (ATS0=<n>, n > 0) may be set
 
     def __iter__(self) -> Iterator[AllowedNumber]:
         return iter(self.entries)
@@ -126,7 +136,7 @@ class BenchAllowList:
             home_only = [s for e in entries for s in e.home_only]
             numbers = [s for e in entries for s in e.spellings - e.home_only]
             lists[action] = AllowList(numbers, actions=[action], home_only=home_only)
-        return ActionAllowLists(lists, self.allow_commands)
+        return ActionAllowLists(lists, self.allow_commands, incoming_calls=self.incoming_calls)
 
     def find(self, number: str) -> AllowedNumber | None:
         """The entry a number belongs to (any spelling), or None."""
@@ -220,7 +230,12 @@ def _allow_list(data: Any, source: str) -> BenchAllowList:
             seen[spelling] = entry.line
         entries.append(entry)
     commands = allow_commands_field(top, source, "")
-    return BenchAllowList(tuple(entries), source, country_code, commands)
+    incoming = top.get("incoming_calls", False)
+    if not isinstance(incoming, bool):
+        raise AllowListError(
+            source, top.line_of("incoming_calls"), "incoming_calls", f"expected yes or no, got {incoming!r}"
+        )
+    return BenchAllowList(tuple(entries), source, country_code, commands, incoming)
 
 
 def _parse_entry(items: LocatedList, i: int, source: str, country_code: str) -> AllowedNumber:

@@ -94,10 +94,13 @@ class AllowList:
         actions: Iterable[str] = ACTIONS,
         allow_commands: Iterable[str] = (),
         home_only: Iterable[str] = (),
+        *,
+        incoming_calls: bool = False,
     ) -> None:
         self.numbers = frozenset(normalise_number(n) for n in numbers)
         self.actions = frozenset(actions)
         self.allow_commands = tuple(command_name(c) for c in allow_commands)
+        self.incoming_calls = incoming_calls  # auto-answer (ATS0=<n>, n > 0) may be set
         # national spellings of listed numbers: the same subscriber only on the home network
         self.home_only = frozenset(normalise_number(n) for n in home_only) - self.numbers
         unknown = self.actions - ACTIONS
@@ -146,6 +149,12 @@ def home_network_only(policy: DialPolicy | None, number: str, action: Action) ->
     return bool(method(number, action)) if callable(method) else False
 
 
+def incoming_calls(policy: DialPolicy | None) -> bool:
+    """Whether the policy says the bench expects incoming calls (its `incoming_calls`): only then
+    may a physical modem be set to answer by itself (`ATS0=<n>`, n > 0)."""
+    return getattr(policy, "incoming_calls", False) is True
+
+
 def policy_commands(policy: DialPolicy | None) -> tuple[str, ...]:
     """The command names a policy adds to the command guard's safe list (its `allow_commands`)."""
     return tuple(getattr(policy, "allow_commands", ()))
@@ -186,7 +195,8 @@ def check(url: str, policy: DialPolicy | None, number: str, action: Action) -> N
 
 Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<length>), "refuse",
 # "unreadable" (refused too: the line cannot be read for sure), "data" (a packet data dial, ATD*99#),
-# "format" (AT+CMGF: "pdu" / "text") or "reset" (the SMS format is no longer known)
+# "format" (AT+CMGF: "pdu" / "text"), "reset" (the SMS format is no longer known), "auto-answer"
+# (ATS0=<n>, n > 0: the modem answers incoming calls by itself) or "answer" (ATA: a call answered now)
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
@@ -399,6 +409,8 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
             register, value = int(s.group(1)), s.group(2)
             if value is not None and register in _S_DEFAULTS and value != str(_S_DEFAULTS[register]):
                 return [*effects, ("refuse", f"S{register}={value} changes how the modem reads a line")]
+            if register == 0 and value and int(value) > 0:
+                effects.append(("auto-answer", value))
             i = s.end()
             continue
         if c in "&\\" and i + 1 < len(part) and part[i + 1].isalpha():
@@ -410,6 +422,8 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
         elif c.isalpha():
             if c == "Z":
                 effects.append(("reset", ""))
+            if c == "A":
+                effects.append(("answer", ""))
             if c not in _SAFE_BASIC:
                 effects.append(("unlisted", c))
             i += 1
@@ -838,6 +852,20 @@ class CommandGuard:
     def _check(self, line: str, kind: str, value: str, data: bytes | None, sms_format: str | None) -> None:
         if kind in ("refuse", "unreadable"):
             raise self._refuse(line, value)
+        if kind == "auto-answer" and self.strict and not incoming_calls(self.policy):
+            raise self._refuse(
+                line,
+                f"S0={value} has the modem answer incoming calls by itself: a data (CSD) call answered "
+                "would connect whoever calls to the bench's serial line, and an answered call is billed "
+                "when roaming; set incoming_calls: yes in the bench's allow-list if calls are expected",
+            )
+        if kind == "answer" and self.strict:
+            log.warning(
+                "%s: %r answers an incoming call: a data (CSD) call connects the caller to the serial "
+                "line, and an answered call is billed when roaming",
+                self.url,
+                line,
+            )
         if kind in ("unlisted", "unlisted-form"):
             if self.strict and value not in self.allow_commands:
                 raise self._refuse(line, _unlisted_why(kind, value))

@@ -115,6 +115,7 @@ def test_spellings_and_destinations() -> None:
             "allow_commands[1]",
             "not a command name",
         ),
+        ("numbers: ['+33612345678']\nincoming_calls: maybe\n", 2, "incoming_calls", "yes or no"),
     ],
 )
 def test_errors_name_file_line_and_field(
@@ -138,3 +139,9 @@ def test_allow_commands_reach_the_policy(tmp_path: Path) -> None:
     allow = load_allow_list(write(tmp_path, GOOD + "allow_commands: [AT+QENG, 'at^sysinfo']\n"))
     assert allow.allow_commands == ("+QENG", "^SYSINFO")
     assert allow.policy().allow_commands == ("+QENG", "^SYSINFO")
+
+
+def test_incoming_calls_reach_the_policy(tmp_path: Path) -> None:
+    assert load_allow_list(write(tmp_path, GOOD)).policy().incoming_calls is False
+    allow = load_allow_list(write(tmp_path, GOOD + "incoming_calls: yes\n"))
+    assert allow.incoming_calls is True and allow.policy().incoming_calls is True

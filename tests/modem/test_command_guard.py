@@ -817,3 +817,37 @@ async def test_a_reset_not_answered_says_so_in_the_character_set_refusal() -> No
     assert "'ATZ' was not answered" in said and "AT+CSCS not answered" not in said
     assert 'set AT+CSCS="IRA" or "GSM" first' in said
     assert not [w for w in t.lines if w.startswith("AT+CMGS")]
+
+
+@pytest.mark.parametrize("line", ["ATS0=1", "ATS0=02", "ATE0S0=3", "AT S0 = 1", "AT+CSQ;S0=1"])
+async def test_auto_answer_is_refused_on_a_physical_modem_unless_calls_are_expected(line: str) -> None:
+    # ATS0=<n>, n > 0: the modem answers the n-th ring by itself; a data (CSD) call answered
+    # connects the caller to the bench's serial line, and an answered call is billed when roaming
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match=r"S0=\d+ has the modem answer incoming calls by itself"):
+            await modem.client.command(line)
+        await modem.client.command("ATS0=0")  # answering nothing by itself: goes
+        await modem.client.command("ATS0?")
+    assert t.lines == ["ATS0=0", "ATS0?"]
+    expected = AllowList(["+33612345678"], incoming_calls=True)
+    t = fake()
+    async with modem_on(t, expected) as modem:
+        await modem.client.command(line)
+    assert t.lines == [line]
+
+
+async def test_auto_answer_goes_on_the_virtual_modem() -> None:
+    t = fake(url="virtual://generic")
+    async with modem_on(t, None) as modem:
+        await modem.client.command("ATS0=1")
+    assert t.lines == ["ATS0=1"]
+
+
+async def test_answering_a_call_is_warned_of_on_a_physical_modem(caplog: pytest.LogCaptureFixture) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        with caplog.at_level("WARNING", logger="modem.safety"):
+            await modem.client.command("ATA")
+    assert t.lines == ["ATA"]
+    assert any("'ATA' answers an incoming call" in r.getMessage() for r in caplog.records)
