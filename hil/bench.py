@@ -184,6 +184,7 @@ class BenchContext:
     binding: VirtualBinding | None = None
     usage: BenchUsage = field(default_factory=BenchUsage)
     recorded_targets: Mapping[str, str] = field(default_factory=dict)  # replay: the numbers used
+    cut_short: str | None = None  # a message whose send was cancelled between parts, said in the error
 
     @property
     def virtual(self) -> bool:
@@ -248,15 +249,24 @@ class BenchContext:
         ones, a part answered OK with no `+CMGS: <mr>`), the parts the network took are counted all
         the same, as the operator bills them, with a note, and the error is raised: each AT+CMGS
         answered OK, whether its answer gave a message reference or not.  A part whose AT+CMGS timed
-        out is not counted, though the network may have taken it."""
+        out is not counted, though the network may have taken it.  So when the send is cancelled
+        (a script's timeout, an interruption) between parts: those sent are counted, noted, and the
+        run's error says the message was cut short (`cut_short`)."""
         started = self.now()
         mark = len(self.transcript.commands)
         try:
             refs = await self.modem.sms.send(number, text, status_report=status_report)
-        except ModemError:
+        except BaseException as exc:
             parts, refs = _parts_accepted(self.transcript.commands[mark:])
             if parts:
                 self.usage.sms.append(SmsUse(started, number, self.dest_of(number), parts, tuple(refs), zone))
+            if isinstance(exc, asyncio.CancelledError):
+                self.cut_short = (
+                    f"the message to {number} was cut short after {parts} part(s) sent (counted), "
+                    "the rest not sent"
+                )
+                self.note(self.cut_short)
+            elif parts:
                 self.note(f"{parts} part(s) of the message were sent before the failure: counted")
             raise
         self.usage.sms.append(SmsUse(started, number, self.dest_of(number), len(refs), tuple(refs), zone))
@@ -439,6 +449,8 @@ async def run_bench(
             ValueError,
         ) as exc:  # ValueError: a driver refused an input
             status, error, error_type = "failed", str(exc) or "timed out", type(exc).__name__
+            if ctx.cut_short is not None:
+                error = f"{error}; {ctx.cut_short}"
             await release(ctx, "failed")
         except BaseException as exc:  # interrupted (SIGINT / SIGTERM cancel the run) or a bug: clean up
             why = "interrupted" if _interruption(exc) else "failed"

@@ -155,7 +155,7 @@ class Messaging:
                 before=before,
             )
             self._report_asked = status_report
-            return [int(reply.fields("+CMGS")[0])]
+            return [_message_reference(reply)]
         refs: list[int] = []
         pdus = encode_submit(
             text, number, message_reference=self._mr, concat_reference=self._mr, status_report=status_report
@@ -163,7 +163,7 @@ class Messaging:
         self._mr = (self._mr + len(pdus)) % 256
         for pdu in pdus:
             reply = await self._submit(number, f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z)
-            refs.append(int(reply.fields("+CMGS")[0]))
+            refs.append(_message_reference(reply))
         return refs
 
     async def _submit(self, number: str, line: str, data: bytes, *, before: str | None = None) -> Reply:
@@ -409,4 +409,16 @@ def _index_of(head: str) -> int:
     fields = grammar.fields_of(head)
     if not fields or not fields[0].isdigit():
         raise ModemError(f"cannot read the index of {head!r}")
+    return int(fields[0])
+
+
+def _message_reference(reply: Reply) -> int:
+    """The <mr> of `+CMGS: <mr>` (27.005 §3.5.1): the part was sent (answered OK); `ModemError`
+    naming the answer when there is no such line or its <mr> is not a number."""
+    fields = reply.fields("+CMGS")
+    if not fields or not fields[0].strip().isdigit():
+        raise ModemError(
+            f"{reply.command!r}: the answer {reply.line('+CMGS')!r} gives no message reference (a number): "
+            "the part was sent, but its status report cannot be matched"
+        )
     return int(fields[0])

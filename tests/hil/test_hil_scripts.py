@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from accounting.records import Zone
 from hil.allowlist import allow_list_from_numbers
-from hil.bench import run_bench
+from hil.bench import BenchContext, run_bench
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport, AnswerSpec
+from hil.scripts import BenchScript
 from m2msim.cli import main
 from modem.at.errors import TransportError
 
@@ -248,3 +251,62 @@ async def test_a_part_answered_ok_without_its_message_reference_is_counted_and_f
     assert result.status == "failed" and "no +CMGS line in the answer" in (result.error or "")
     assert result.summary()["sms_sent"] == 1 and result.usage.sms[0].references == ()
     assert [r.type.value for r in result.records] == ["sms"]
+
+
+async def test_a_message_reference_that_is_not_a_number_fails_the_run_and_counts_the_parts() -> None:
+    """`+CMGS: <mr>` whose <mr> is not a number (a garbled line): the part was sent (answered OK),
+    and so was the one before; before, int() raised a ValueError the bench did not count the parts
+    of, so the run showed no SMS and cost nothing."""
+    sent: list[str] = []
+
+    def cmgs(_: str) -> Answer:
+        sent.append("part")
+        return Answer("+CMGS: 41") if len(sent) == 1 else Answer("+CMGS: 4x")
+
+    fake = AnsweringTransport({**REGISTERED, "AT+CMGS": cmgs}, url="/dev/ttyS9")
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, allow_list=ALLOW,
+        params={"text": "x" * 400, "expect_reply": "no"},
+    )  # fmt: skip
+    assert result.status == "failed" and result.error_type == "ModemError", result.error_type
+    assert "'+CMGS: 4x'" in (result.error or "") and "message reference" in (result.error or "")
+    assert result.summary()["sms_sent"] == 2 and result.usage.sms[0].references == (41,)
+    assert [r.type.value for r in result.records] == ["sms", "sms"]
+
+
+async def test_a_message_cut_short_counts_the_parts_sent_and_says_so() -> None:
+    """A script's own timeout cancels the send while its second part waits for its answer: the
+    first part went out (billed); before, the cancellation passed the count by, so the run failed
+    'timed out' with no SMS in its usage or estimate."""
+    sent: list[str] = []
+    second = asyncio.Event()
+    fake = AnsweringTransport({}, url="/dev/ttyS9")
+
+    def cmgs(_: str) -> Answer:
+        sent.append("part")
+        if len(sent) == 2:
+            fake.hold()  # the module works on it: no answer yet
+            second.set()
+        return Answer(f"+CMGS: {40 + len(sent)}")
+
+    fake.answers.update({**REGISTERED, "AT+CMGS": cmgs})
+
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        async with asyncio.timeout(None) as limit:
+            sending = asyncio.create_task(
+                bench.send_sms("+33612345678", "x" * 400, status_report=False, zone=Zone.FR)
+            )
+            await second.wait()
+            limit.reschedule(asyncio.get_running_loop().time())  # the script's time is up
+            await sending
+        return {}
+
+    script = BenchScript(
+        name="cut_short", description="a long SMS cut short", run=run, needs=frozenset({"sms"})
+    )
+    result = await run_bench(script, fake.url, transport=fake, allow_list=ALLOW)
+    assert result.status == "failed", result.status
+    assert result.summary()["sms_sent"] == 1 and result.usage.sms[0].references == (41,)
+    assert "cut short after 1 part(s) sent" in (result.error or ""), result.error
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert any("cut short after 1 part(s) sent" in n for n in notes), notes
