@@ -324,6 +324,11 @@ class ReplayTransport:
         self._schedule(0.0, list(recording.opening), None)
 
     # -- the transport ------------------------------------------------------------------------------
+    @property
+    def time_scale(self) -> float:
+        """The bench's seconds per recorded second (`modem.transport.time_scale`): the `scale`."""
+        return self.scale
+
     async def read(self) -> bytes:
         if self._closed and self._inbox.empty():
             return b""

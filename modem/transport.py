@@ -22,3 +22,18 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def time_scale(transport: object) -> float:
+    """Seconds of the bench's clock for each second of the modem's: a transport whose modem keeps
+    scaled time says so with a `time_scale` attribute (a replay's `scale`, 0 when it answers at
+    once; a virtual modem's 1 / `speed`), a wrapper (`spy://`, the bench's raw recording) has its
+    inner transport's; 1 otherwise (a physical modem's time is the bench's)."""
+    while True:
+        scale = getattr(transport, "time_scale", None)
+        if isinstance(scale, int | float):
+            return float(scale)
+        inner = getattr(transport, "inner", None)
+        if inner is None:
+            return 1.0
+        transport = inner

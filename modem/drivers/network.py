@@ -16,6 +16,7 @@ from modem.at.client import ATClient, Reply
 from modem.at.errors import CommandError, ModemError
 from modem.at.parser import Urc
 from modem.drivers.profile import DriverProfile
+from modem.transport import time_scale
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,16 @@ class Network:
         Registration URCs end the wait at once; the state is also read every `poll` seconds, for
         modules whose URCs are off (AT+CREG=0).  `until_refused`: a refusal by the network
         (stat 3, registration denied) ends the wait too, and that registration is returned.
+
+        `poll` and `timeout` are seconds of the modem's clock, which the transport may scale
+        (`modem.transport.time_scale`): a virtual modem at `speed=10` is read every 0.2 s, a
+        replay at `scale=0` at once, with no wait on the bench's clock (it used to wait 2 s of
+        real time for each poll the recording made); the wait ends once `timeout` of the modem's
+        seconds have passed in polls, or of the bench's.  A physical modem's time is the bench's.
         """
         event = self._settled if until_refused else self._registered
+        scale = time_scale(self.client.transport)
+        polled = 0.0  # the modem's seconds spent waiting between reads
 
         def done() -> bool:
             return self.registered or (until_refused and self.refused)
@@ -254,8 +263,14 @@ class Network:
                 await self.registration()
                 if done():
                     break
+                if scale != 1.0 and polled >= timeout:
+                    raise TimeoutError  # the modem's clock is past the timeout
+                polled += poll
+                if scale == 0.0:
+                    await asyncio.sleep(0)  # URCs already come are read first
+                    continue
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll):
+                    async with asyncio.timeout(poll * scale):
                         await event.wait()
         regs = self.registrations.values()
         return next((r for r in regs if r.registered), None) or next(r for r in regs if r.stat == 3)

@@ -286,6 +286,11 @@ class VirtualTransport:
     def modem(self) -> VirtualModem:
         return self._ensure().modem
 
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per simulated second (`modem.transport.time_scale`): 1 / `speed`."""
+        return 1.0 / self._speed
+
     def _ensure(self) -> ModemRunner:
         if self._runner is None:
             loop = asyncio.get_running_loop()

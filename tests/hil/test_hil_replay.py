@@ -387,3 +387,37 @@ def test_a_transcript_of_a_later_format_is_refused_not_half_replayed(tmp_path: P
     written.record("command", command="AT", responses=[], final="OK")
     written.write(later)
     assert [e.command for e in load_recording(later).exchanges] == ["AT"]
+
+
+async def test_a_polled_registration_replays_at_once_at_scale_0(tmp_path: Path) -> None:
+    """A module whose registration URCs never came: the bench read AT+CREG? / AT+CGREG? again 2 s
+    later (`wait_registered`'s poll).  Replayed at scale=0 the poll waited those 2 s of real time
+    all the same; it now follows the replay's clock, and the replay answers the reads in order."""
+    events = read_transcript(EXAMPLES / "register-simcom-sim800.jsonl")
+    urcs = [e for e in events if e["kind"] == "urc" and "REG:" in e["line"]]
+    assert urcs  # the registration came as URCs in this recording: read instead, 2 s later
+    polled: list[dict[str, Any]] = []
+    for e in events:
+        if e in urcs:
+            continue
+        polled.append(e)
+        if e.get("command") == "AT+CGREG?":
+            t = e["t"] + 1.97  # (before the AT+COPS? that followed)
+            polled.append(
+                {**e, "t": t, "command": "AT+CREG?", "responses": ['+CREG: 2,1,"746B","B67C2AB",0']}
+            )
+            polled.append(
+                {**e, "t": t, "command": "AT+CGREG?", "responses": ['+CGREG: 2,1,"746B","B67C2AB",0']}
+            )
+    path = tmp_path / "polled.jsonl"
+    path.write_text(
+        "".join(json.dumps({**e, "seq": i}) + "\n" for i, e in enumerate(polled)), encoding="utf-8"
+    )
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    result = await run_bench("register", f"replay://{path}?scale=0")
+    took = loop.time() - t0
+    assert result.status == "passed", result.error
+    reads = [c["command"] for c in result.transcript.commands if c["command"].endswith("REG?")]
+    assert reads == ["AT+CREG?", "AT+CGREG?"] * 2  # as recorded: read, then read again
+    assert took < 1.0  # the recording's 2 s poll is not waited for on the bench's clock (it was)

@@ -12,6 +12,7 @@ import pytest
 
 from modem.at.client import ATClient, WatchdogPolicy
 from modem.at.errors import TransportError
+from modem.transport import time_scale
 from modem.transports import describe, open_transport, serial_options
 
 
@@ -137,3 +138,19 @@ def test_flow_control_off_by_default_and_configurable() -> None:
 
 def test_describe_escapes_control_bytes() -> None:
     assert describe(b"AT\r\n> \x1a\xff") == "AT\\r\\n> \\x1a\\xff"
+
+
+@pytest.mark.parametrize(
+    ("url", "scale"),
+    [("virtual://simcom-sim800?speed=4", 0.25), ("spy://virtual://simcom-sim800?speed=4", 0.25),
+     ("virtual://simcom-sim800", 1.0)],
+)  # fmt: skip
+async def test_a_transport_tells_how_its_modem_keeps_time(url: str, scale: float) -> None:
+    # what the driver's waits follow (`wait_registered`'s poll): the virtual modem's speed, under
+    # spy:// too; a physical modem's time is the bench's
+    transport = await open_transport(url)
+    try:
+        assert time_scale(transport) == scale
+    finally:
+        await transport.close()
+    assert time_scale(object()) == 1.0
