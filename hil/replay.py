@@ -329,6 +329,11 @@ class ReplayTransport:
         """The bench's seconds per recorded second (`modem.transport.time_scale`): the `scale`."""
         return self.scale
 
+    async def settled(self) -> None:
+        """Until the answers and URCs scheduled so far have all come (`modem.transport.settled`)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     async def read(self) -> bytes:
         if self._closed and self._inbox.empty():
             return b""

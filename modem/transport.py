@@ -24,16 +24,27 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+def _holder(transport: object, name: str) -> object | None:
+    """The transport, or the first one it wraps (`inner`), that has the attribute `name`."""
+    while transport is not None and not hasattr(transport, name):
+        transport = getattr(transport, "inner", None)
+    return transport
+
+
+async def settled(transport: object) -> None:
+    """Wait until the transport has delivered what its modem is due to send before the next
+    command (a replay: the URCs recorded after the last answer, at their scaled offsets), so that a
+    poll goes where the recording had it; at once for a live modem."""
+    holder = _holder(transport, "settled")
+    if holder is not None:
+        await holder.settled()  # type: ignore[attr-defined]
+
+
 def time_scale(transport: object) -> float:
     """Seconds of the bench's clock for each second of the modem's: a transport whose modem keeps
     scaled time says so with a `time_scale` attribute (a replay's `scale`, 0 when it answers at
     once; a virtual modem's 1 / `speed`), a wrapper (`spy://`, the bench's raw recording) has its
     inner transport's; 1 otherwise (a physical modem's time is the bench's)."""
-    while True:
-        scale = getattr(transport, "time_scale", None)
-        if isinstance(scale, int | float):
-            return float(scale)
-        inner = getattr(transport, "inner", None)
-        if inner is None:
-            return 1.0
-        transport = inner
+    holder = _holder(transport, "time_scale")
+    scale = getattr(holder, "time_scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) else 1.0

@@ -16,7 +16,7 @@ from modem.at.client import ATClient, Reply
 from modem.at.errors import CommandError, ModemError
 from modem.at.parser import Urc
 from modem.drivers.profile import DriverProfile
-from modem.transport import time_scale
+from modem.transport import settled, time_scale
 
 log = logging.getLogger(__name__)
 
@@ -266,12 +266,14 @@ class Network:
                 if scale != 1.0 and polled >= timeout:
                     raise TimeoutError  # the modem's clock is past the timeout
                 polled += poll
-                if scale == 0.0:
-                    await asyncio.sleep(0)  # URCs already come are read first
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll * scale):
-                        await event.wait()
+                if scale != 0.0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(poll * scale):
+                            await event.wait()
+                if scale != 1.0 and not done():
+                    # a replay's URCs recorded before the next read come first, as recorded
+                    await settled(self.client.transport)
+                    await asyncio.sleep(0)  # (read by the client before the next read is sent)
         regs = self.registrations.values()
         return next((r for r in regs if r.registered), None) or next(r for r in regs if r.stat == 3)
 
