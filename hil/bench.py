@@ -35,6 +35,7 @@ from hil.recording import RecordingClient, RecordingTransport
 from hil.replay import (
     Recording,
     ReplayError,
+    ReplayTransport,
     is_replay,
     open_replay,
     recorded_field_error,
@@ -185,6 +186,7 @@ class BenchContext:
     usage: BenchUsage = field(default_factory=BenchUsage)
     recorded_targets: Mapping[str, str] = field(default_factory=dict)  # replay: the numbers used
     cut_short: str | None = None  # a message whose send was cancelled between parts, said in the error
+    replay: ReplayTransport | None = None  # a replayed modem: its recording's times are the modem's
 
     @property
     def virtual(self) -> bool:
@@ -214,6 +216,13 @@ class BenchContext:
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)
+
+    def modem_time(self) -> datetime:
+        """The time of the modem's world, to set against the times it reports (a status report's
+        service centre time stamp): now, or on a replayed modem the recorded time of the place the
+        replay is at, so that a recording replays as it ran, whenever it is replayed."""
+        recorded = self.replay.recorded_now() if self.replay is not None else None
+        return recorded if recorded is not None else self.now()
 
     def check(self, number: str, action: safety.Action) -> None:
         """The safety rules for one send or call; a refusal is written to the transcript and raised."""
@@ -395,12 +404,13 @@ async def run_bench(
             allow_list=allow_list.source if allow_list else None,
         )
         binding: VirtualBinding | None = None
+        replaying: ReplayTransport | None = None
         targets: dict[str, str] = {}
         try:
             if transport is None:
                 if is_replay(url):
-                    transport, replay = open_replay(url)
-                    targets = replay.recording.targets
+                    transport, replaying = open_replay(url)
+                    targets = replaying.recording.targets
                 elif safety.is_virtual(url):
                     transport, binding = await open_bound_virtual(url, bench_script.network_offer)
                     far_ends = [VIRTUAL_FAR_END, *(e.e164 for e in allow_list or () if "call" in e.actions)]
@@ -419,6 +429,7 @@ async def run_bench(
         modem = Modem(client, driver, policy)
         ctx = BenchContext(bench_script, url, modem, transcript, values, allow_list, policy, binding)
         ctx.recorded_targets = targets
+        ctx.replay = replaying
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
         restarts = RestartWatch(transcript)

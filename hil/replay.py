@@ -40,6 +40,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -87,6 +88,7 @@ class Exchange:
     data_bytes: int = 0  # the command took data after the `> ` prompt
     eof: bool = False  # the link ended during the command
     urcs: list[tuple[float, bytes]] = field(default_factory=list)  # (seconds after the command, bytes)
+    t: float = 0.0  # when it was sent, seconds after the recording's start
 
 
 @dataclass
@@ -103,6 +105,14 @@ class Recording:
     targets: dict[str, str] = field(default_factory=dict)  # "sms"/"call" -> the number used
     # the client's read-backs of its settings (`setting` events): (commands before it, line, answer)
     settings: list[tuple[int, str, bytes]] = field(default_factory=list)
+    started: datetime | None = None  # the recording's start, by the bench's clock (`wall_clock`)
+
+    def time_of(self, exchange: Exchange) -> datetime | None:
+        """When the recorded modem answered `exchange`, by the recording bench's clock (None for a
+        transcript without its start's `wall_clock`)."""
+        if self.started is None:
+            return None
+        return self.started + timedelta(seconds=exchange.t + exchange.delay)
 
 
 def is_replay(url: str) -> bool:
@@ -232,6 +242,9 @@ def load_recording(path: str | Path) -> Recording:
         event = ev.event
         kind = event.get("kind")
         if kind == "start":
+            with contextlib.suppress(TypeError, ValueError):  # (none, or not a time: not known)
+                started = datetime.fromisoformat(str(event.get("wall_clock")))
+                rec.started = started if started.tzinfo is not None else started.replace(tzinfo=UTC)
             version = ev.number("format", 1, minimum=1)
             if version > TRANSCRIPT_FORMAT:
                 raise ev.fail(
@@ -263,6 +276,7 @@ def load_recording(path: str | Path) -> Recording:
                     delay=ev.number("duration_s", 0.0, minimum=0),
                     data_bytes=int(data_bytes),
                     eof=event.get("error") == "ConnectionClosed",
+                    t=t,
                 )
             )
             starts.append(t)
@@ -333,6 +347,14 @@ class ReplayTransport:
         """Until the answers and URCs scheduled so far have all come (`modem.transport.settled`)."""
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+
+    def recorded_now(self) -> datetime | None:
+        """The recorded time of the replay's place: when the exchange last answered was answered
+        (the recording's start before any), by the recording bench's clock; None when the
+        recording does not say (no `wall_clock`)."""
+        if self.answered is None:
+            return self.recording.started
+        return self.recording.time_of(self.recording.exchanges[self.answered])
 
     async def read(self) -> bytes:
         if self._closed and self._inbox.empty():

@@ -4,7 +4,9 @@ waits for them and records the delivery; a profile without that line says the de
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from hil.fakemodem import REGISTERED, AnsweringTransport
 from hil.steps import load_steps_script
 from modem.drivers.profile import DriverProfileError, load_driver_profile
 from modem.sms import encode_status_report
+from modem.sms.textmode import format_scts_text
 
 NUMBER = "+33612345678"
 
@@ -51,7 +54,7 @@ class UndeliverableSms(AnsweringTransport):
         super().__init__({**REGISTERED, "AT+CMGS": self._sent}, url="/dev/ttyUSB9")
 
     def _sent(self, line: str) -> str:
-        when = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+        when = datetime.now(UTC)  # the service centre took it just now
         pdu = encode_status_report(7, NUMBER, when, when, 0x41)
         self.push(f"\r\n+CDS: {pdu.tpdu_length}\r\n{pdu.hex}\r\n".encode())
         return "+CMGS: 7"
@@ -141,3 +144,122 @@ async def test_in_text_mode_the_report_is_asked_for_with_csmp_and_read_from_its_
     assert part["delivered"] is True and part["status"] == 0
     assert part["reference"] == result.details["references"][0]
     assert urcs[0]["line"].startswith(f"+CDS: 6,{part['reference']},")
+
+
+GENERIC = Path(__file__).resolve().parents[2] / "modem" / "profiles" / "generic.yaml"
+ALLOW = allow_list_from_numbers({NUMBER: "bench phone"}, actions=("sms",))
+
+
+def text_mode_profile(tmp_path: Path) -> Path:
+    profile = tmp_path / "generic-text.yaml"
+    profile.write_text(GENERIC.read_text().replace("mode: pdu", "mode: text"))
+    return profile
+
+
+class LateReports(AnsweringTransport):
+    """The network takes the SMS (+CMGS: 7) and routes, with the part's own report (not delivered,
+    TP-ST 0x41), two that carry reference 7 too: an earlier message's, late (its service centre
+    time stamp an hour old; delivered), and one to another recipient (delivered).  In PDU mode,
+    or in text mode (`text`: `+CDS: <fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>`, `bare`: without <ra>)."""
+
+    def __init__(self, mode: str = "pdu", ago: timedelta = timedelta(hours=1)) -> None:
+        super().__init__({**REGISTERED, "AT+CMGS": self._sent}, url="/dev/ttyUSB9")
+        self.mode = mode
+        self.ago = ago
+
+    def _cds(self, number: str, when: datetime, status: int) -> str:
+        if self.mode == "pdu":
+            pdu = encode_status_report(7, number, when, when, status)
+            return f"\r\n+CDS: {pdu.tpdu_length}\r\n{pdu.hex}\r\n"
+        scts = format_scts_text(when)
+        ra = f'"{number}",145' if self.mode == "text" else ","
+        return f'\r\n+CDS: 6,7,{ra},"{scts}","{scts}",{status}\r\n'
+
+    def _sent(self, line: str) -> str:
+        now = datetime.now(UTC)
+        self.push(self._cds(NUMBER, now, 0x41).encode())  # this part's: not delivered
+        self.push(self._cds(NUMBER, now - self.ago, 0x00).encode())  # an earlier message's
+        if self.mode != "bare":
+            self.push(self._cds("+33699999999", now, 0x00).encode())  # another recipient's
+        return "+CMGS: 7"
+
+
+@pytest.mark.parametrize("mode", ["pdu", "text", "bare"])
+async def test_a_late_report_of_an_earlier_message_with_the_same_reference_is_not_taken(
+    mode: str, tmp_path: Path
+) -> None:
+    # TP-MR is 0-255 and comes round: the part was taken as delivered by the last report with its
+    # reference, an earlier message's, though its own said the network could not deliver it
+    fake = LateReports(mode)
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake,
+        profile="generic" if mode == "pdu" else str(text_mode_profile(tmp_path)), allow_list=ALLOW,
+        params={"report": "yes", "expect_reply": "no", "timeout": 5},
+    )  # fmt: skip
+    assert result.status == "failed" and result.error_type == "NotDelivered", result.error
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
+    assert step["info"]["delivered"] is False
+    reasons = [r["reason"] for r in step["info"]["rejected"]]
+    assert any("before the message was sent" in r and "earlier message" in r for r in reasons), reasons
+    if mode != "bare":  # a report without <ra> is matched by its time stamp only
+        assert any(f"is not {NUMBER}, the number texted" in r for r in reasons), reasons
+    assert len(reasons) == (1 if mode == "bare" else 2)
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert sum("status report for reference 7 not taken" in n for n in notes) == len(reasons)
+
+
+async def test_a_report_within_the_clock_skew_and_in_another_spelling_is_taken(tmp_path: Path) -> None:
+    # an SMSC clock a minute behind the bench's, its recipient the national spelling: the part's
+    fake = LateReports("text", ago=timedelta(minutes=1))
+    fake.answers["AT+CMGS"] = lambda line: (
+        fake.push(fake._cds("0612345678", datetime.now(UTC) - timedelta(minutes=1), 0).encode()) or "+CMGS: 7"
+    )
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, profile=str(text_mode_profile(tmp_path)), allow_list=ALLOW,
+        params={"report": "yes", "expect_reply": "no", "timeout": 5},
+    )  # fmt: skip
+    assert result.status == "passed", result.error
+    [part] = result.details["delivery"]
+    assert part["delivered"] is True
+
+
+def yesterday(m: re.Match[str]) -> str:
+    when = datetime.strptime(m.group(1), "%y/%m/%d,%H:%M:%S").replace(tzinfo=UTC)
+    return f'"{format_scts_text(when - timedelta(days=1))}"'
+
+
+async def test_a_recording_replays_its_reports_by_its_own_times(tmp_path: Path) -> None:
+    # a run recorded yesterday: its report's time stamp is yesterday's, set against the recorded
+    # time of the send (the recording's clock), not against the time of the replay
+    fake = AnsweringTransport({**REGISTERED}, url="/dev/ttyUSB9")
+    delivered = LateReports("text")
+    fake.answers["AT+CMGS"] = lambda line: (
+        fake.push(delivered._cds(NUMBER, datetime.now(UTC), 0).encode()) or "+CMGS: 7"
+    )
+    out = tmp_path / "run"
+    out.mkdir()
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, profile=str(text_mode_profile(tmp_path)), allow_list=ALLOW,
+        params={"report": "yes", "expect_reply": "no", "timeout": 5}, out=out,
+    )  # fmt: skip
+    assert result.status == "passed", result.error
+    day = timedelta(days=1)
+    lines = []
+    for raw in (out / "transcript.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(raw)
+        if event["kind"] == "start":
+            event["wall_clock"] = (datetime.fromisoformat(event["wall_clock"]) - day).isoformat()
+        if event["kind"] == "urc" and event["line"].startswith("+CDS:"):
+            event["line"] = re.sub(r'"(\d\d/\d\d/\d\d,\d\d:\d\d:\d\d)\+00"', yesterday, event["line"])
+        lines.append(json.dumps(event))
+    recording = tmp_path / "yesterday.jsonl"
+    recording.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    replayed = await run_bench(
+        "sms_roundtrip",
+        f"replay://{recording}?scale=0",
+        profile=str(text_mode_profile(tmp_path)),
+        allow_list=ALLOW,
+    )
+    assert replayed.status == "passed", replayed.error
+    [part] = replayed.details["delivery"]
+    assert part["delivered"] is True, part
