@@ -38,6 +38,7 @@ from simulator.traffic import (
     persistent_session,
     report_times,
     scan_bytes,
+    scanned,
     time_share,
 )
 from simulator.traffic_models import offsets
@@ -476,7 +477,8 @@ class Device:
             if not self.apn_allowed():
                 self.stats.session_refusals += int(times.shape[0])
             else:
-                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream, self.T)
+                cut = self._reports_end(t1, times, prof.report.duration_s) if scanned(apn) else self.T
+                s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream, cut)
                 scans = (s.scan_up, s.scan_down)
                 n = int(s.start.shape[0])
                 charging = self._charging(n, retry=False)
@@ -548,6 +550,17 @@ class Device:
             if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)
                 self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
                 self.context = None
+
+    def _reports_end(self, t1: int, times: I64, duration: int) -> int:
+        """Where the reports at `times` (of `duration` s) of the stretch ending at `t1` are cut if
+        going on then: the period's end, an outage's start or a SIM swap at `t1`, or after the moves
+        at `t1` (which they go on across) the first such decision (`_moves_from`)."""
+        if t1 >= self.T or not times.shape[0]:
+            return self.T
+        if not self._moves_only_at(t1):
+            return t1
+        _moves, stop = self._moves_from(t1, int(times.max()) + duration)
+        return self.T if stop is None else stop
 
     def _outage_at(self, t: int) -> bool:
         return any(d[0] == t and d[2] == "outage" for d in self.decisions)

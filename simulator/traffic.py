@@ -29,8 +29,8 @@ F64 = npt.NDArray[np.float64]
 @dataclass(frozen=True, slots=True)
 class Sessions:
     """Data sessions as parallel columns (before the 12-hour cut); `scan_up` and `scan_down`: the
-    bytes of scans among `up` and `down`, drawn over each session's time before the period's end
-    (kept whole when a session is cut there)."""
+    bytes of scans among `up` and `down`, drawn over each session's time before its cut (the
+    period's end, an outage's start, a SIM swap), kept whole when a session is cut there."""
 
     start: I64
     duration: I64
@@ -227,9 +227,10 @@ def per_report_sessions(
     end: int | None = None,
 ) -> Sessions:
     """One session per report: connect, send, close (the profile's `report` exchange); `scans`: the
-    line's scan stream (or what makes it, called when `apn` is scanned).  `end`: the period's end; a
-    session going on then is scanned over its time before it, as the gateway scans a context over its
-    life (its bytes are cut there later, `simulator.device.Device.sessions`)."""
+    line's scan stream (or what makes it, called when `apn` is scanned).  `end`: where a session
+    going on then is cut (the period's end, an outage's start, a SIM swap); it is scanned over its
+    time before it, as the gateway scans a context over its life (its record is cut there later:
+    `simulator.device.Device.traffic`, and `Device.sessions` at the period's end)."""
     n = times.shape[0]
     payload = payload_sizes(rng, app.payload, n)
     up, down = profile.report_bytes(payload)

@@ -527,12 +527,21 @@ def test_a_public_apns_scans_are_billed_alike_by_a_serve_and_a_simulator_scenari
     assert sum(r.bytes_up for r in served) == 24 * (62 + UDP_HEADER) + probes * 40
 
 
-def test_a_report_cut_at_the_periods_end_is_scanned_over_its_time_before_the_end(tmp_path: Path) -> None:
-    """A report (HTTPS TLS 1.3: 930 / 1,660 B in 3 s) going on at the period's end, a second after
-    its start, is cut there (docs/scenarios.md): the served gateway draws the probes of its context
-    over the time it had before the end, as of any context, and adds them whole.  The simulator drew
-    them over the report's 3 s and shared them by time with its bytes: other probes than the
-    gateway's, and a third of their bytes."""
+def _scanned_reports(
+    tmp_path: Path,
+    name: str,
+    end: datetime,
+    cut: datetime,
+    outage: dict[str, Any] | None = None,
+    **more: Any,
+) -> list[tuple[Any, ...]]:
+    """The records of a simulated HTTPS TLS 1.3 reporter (930 / 1,660 B in 3 s, every hour from
+    00:00 on 2 March 2026 until `end`, on a scanned public APN) through `outage` (and the group's
+    `more` keys), against those of the served gateway (`m2msim modem serve` with the same keys and
+    seed) given a context for each report, with the bytes the device sent in it, released 3 s later:
+    the last one ends at `cut` (an outage's start, a SIM swap: with its bytes, as the simulator bills
+    it) or, `cut` being the period's end, is open then, having sent the share of its time before it.
+    The two alike; the records, in time order."""
     path = tmp_path / "serve.yaml"
     path.write_text(SCANNED)
     scenario = load_scenario(path)
@@ -542,41 +551,74 @@ def test_a_report_cut_at_the_periods_end_is_scanned_over_its_time_before_the_end
         "apn": PUBLIC_APN,
         "schedule": {"period": "1h", "align": "clock"},
         "application": {"profile": "https-tls13", "payload": {"fixed": 53}},
-    }
-    end = datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC)
+    } | more
     simulated = _simulated_rows(
         tmp_path,
-        "scan-cut",
+        name,
         group,
-        None,
+        outage,
         line_id="R1",
         network=keys["network"],
         seed=keys["seed"],
         end=end.isoformat(),
     )
-    # the served gateway (`m2msim modem serve` with the same keys and seed): a context for each
-    # report, with the bytes the device sent in it, released 3 s later, the last one open at the
-    # period's end, having sent a third of its bytes by then (1 s of 3)
     epoch = datetime(2026, 3, 2, tzinfo=UTC)
     sink = Sink()
     net = build_network(epoch, sink, scenario.seed, scans=scenario.scans)
     net.register_subscriber(Subscriber("R1", simulated[0]["imsi"], "33600000001", "business-m2m"))
     assert net.attach(0.0, "R1", simulated[0]["imeisv"], "20801").accepted
-    stop = (end - epoch).total_seconds()
-    for k in range(13):  # 00:00 to 12:00
+    stop, closed = (cut - epoch).total_seconds(), cut < end
+    for k in range(int(stop // 3_600) + 1):
         t = 3_600.0 * k
         opened = net.open_session(t, "R1", PUBLIC_APN)
         assert opened.session_id is not None
         if t + 3 <= stop:
             net.transfer(t + 3, opened.session_id, 930, 1660)
             net.close_session(t + 3, opened.session_id)
-        else:
-            net.transfer(stop, opened.session_id, 930 // 3, 1660 // 3)
-    net.flush(stop)
+        elif closed:  # ended with all its bytes counted (the simulator's bill of a report an outage cuts)
+            net.transfer(stop, opened.session_id, 930, 1660)
+            net.close_session(stop, opened.session_id)
+        else:  # open at the period's end, having sent a share of its bytes by then
+            share = int(stop - t)
+            net.transfer(stop, opened.session_id, 930 * share // 3, 1660 * share // 3)
+    net.flush((end - epoch).total_seconds())
     assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
         tuple(getattr(r, k) for k in COLUMNS) for r in sink.records
     ]
-    assert (simulated[-1]["duration_s"], simulated[-1]["cause"]) == (1, 20)
+    return [tuple(r[k] for k in COLUMNS) for r in simulated]
+
+
+def test_a_report_cut_at_the_periods_end_is_scanned_over_its_time_before_the_end(tmp_path: Path) -> None:
+    """A report (HTTPS TLS 1.3: 930 / 1,660 B in 3 s) going on at the period's end, a second after
+    its start, is cut there (docs/scenarios.md): the served gateway draws the probes of its context
+    over the time it had before the end, as of any context, and adds them whole.  The simulator drew
+    them over the report's 3 s and shared them by time with its bytes: other probes than the
+    gateway's, and a third of their bytes."""
+    end = datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC)
+    rows = _scanned_reports(tmp_path, "scan-cut", end, end)
+    assert len(rows) == 13  # 00:00 to 12:00
+    assert (rows[-1][COLUMNS.index("duration_s")], rows[-1][COLUMNS.index("cause")]) == (1, 20)
+
+
+@pytest.mark.parametrize("cut", ["server outage", "SIM swap"])
+def test_a_report_cut_at_an_outage_or_a_swap_is_scanned_over_its_time_before_the_cut(
+    tmp_path: Path, cut: str
+) -> None:
+    """A report (HTTPS TLS 1.3: 930 / 1,660 B in 3 s) going on when a server outage starts or the
+    SIM is swapped, a second after its start, ends there (docs/scenarios.md, "Outages"): the served
+    gateway draws the probes of its context over its life, 1 s, as at the period's end.  The
+    simulator drew them over the report's 3 s: other probes than the gateway's."""
+    at = datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC)
+    end = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    if cut == "SIM swap":
+        rows = _scanned_reports(
+            tmp_path, "scan-cut-swap", end, at, sim_swaps=[{"at": at.isoformat(), "share": 1.0}]
+        )
+    else:  # over before the next report is due: no reconnection attempt
+        outage = {"kind": "server", "start": at.isoformat(), "duration": "10min"}
+        rows = _scanned_reports(tmp_path, "scan-cut-outage", end, at, outage)
+    assert len(rows) == 13  # 00:00 to 12:00
+    assert (rows[-1][COLUMNS.index("duration_s")], rows[-1][COLUMNS.index("cause")]) == (1, 0)
 
 
 def test_a_serve_scenario_refuses_a_scan_rate_on_a_private_apn(tmp_path: Path) -> None:
