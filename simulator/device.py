@@ -799,21 +799,29 @@ class Device:
     def _attempt_cut(self, failed: list[int], busy: float) -> None:
         """The attempt just made (`failed[-1]`) when a decision falls into it, handed over at once as
         a session outside an outage would be: cut at a move and going on in the new network, ended
-        at a SIM swap."""
-        i = self._pending(failed[-1] + busy)
+        at a SIM swap; at an area outage's start, lost with the radio bearer (as a served modem's
+        contexts when its coverage goes: closed abnormally, nothing sent after)."""
+        end = failed[-1] + busy
+        i = self._pending(end, cell_outage_before=end)
         if i is None:
             return
         at = self.decisions[i][0]
-        if not at < failed[-1] + busy:
+        if not at < end:
             return
         start = failed.pop()
         self._failed_sessions(failed)  # the earlier ones first: charging ids in the order of the attempts
         failed.clear()
         if self._moves_only_at(at):  # cut at every move while it lasts
-            moves, stop = self._moves_from(at, start + busy)
-            self._failed_sessions([start], duration=None if stop is None else stop - start, moves=moves)
+            moves, stop = self._moves_from(at, end)
+            lost = stop is not None and self._cell_goes_at(stop)
+            duration = None if stop is None else stop - start
+            self._failed_sessions([start], duration=duration, moves=moves, lost=lost)
         else:
-            self._failed_sessions([start], duration=at - start)
+            self._failed_sessions([start], duration=at - start, lost=self._cell_goes_at(at))
+
+    def _cell_goes_at(self, t: int) -> bool:
+        """Whether an area outage of this device's starts at `t`."""
+        return any(d[0] == t and d[2] == "outage" and d[3].kind == "area" for d in self.decisions)
 
     def _attempt(self, o: Outage, at: float | None = None) -> Exchange:
         """What one attempt costs in the server or APN outage `o`: nothing answers (the profile's
@@ -841,12 +849,14 @@ class Device:
         duration: int | None = None,
         moves: tuple[int, ...] = (),
         fa: Exchange | None = None,
+        lost: bool = False,
     ) -> None:
         """Sessions of reconnection attempts that reached the gateway but not the server (`fa`: what
         each costs; default that of the outage ridden out).  The device releases each context once
         its connection has failed: the network sees a normal release (cause 0, as a module's
         firmware deactivating its context after a failed connect); the retry bit of their charging
-        ids says what they were."""
+        ids says what they were.  `lost`: the cell went `duration` s after their start (an area
+        outage): the network lost their contexts then (cause 4), and they sent nothing after."""
         if not starts or self.profile is None:
             return
         if fa is None:
@@ -859,8 +869,9 @@ class Device:
         going_on = at + full > self.T  # the last attempts, if any: charging ids stay in time order
         up = np.full(at.shape[0], fa.up, dtype=np.int64)
         down = np.full(at.shape[0], fa.down, dtype=np.int64)
-        if going_on.any():  # what was sent by the period's end: the SYNs, or the CoAP transmissions
-            up[going_on], down[going_on] = self.profile.attempts_cut(fa, lasting[going_on])
+        cut = going_on | lost
+        if cut.any():  # what was sent by the cut: the SYNs, or the CoAP transmissions
+            up[cut], down[cut] = self.profile.attempts_cut(fa, lasting[cut])
         # a context on a public APN is scanned as any other (the gateway draws for every context)
         s_up, s_down = scan_bytes(self.scan_stream, self.shard.scenario.apns.get(self.group.apn), lasting)
         up, down = up + s_up, down + s_down
@@ -872,6 +883,7 @@ class Device:
                     lasting[part],
                     up[part],
                     down[part],
+                    abnormal=lost,
                     retry=True,
                     moves=moves,
                     still_open=still_open,

@@ -78,6 +78,11 @@ def run(tmp_path: Path, doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in pq.read_table(result.out_dir / "usage.parquet").to_pylist() if r["type"] == "data"]
 
 
+def trip_to_germany(start: str, end: str) -> dict[str, Any]:
+    """The `mobility` of a group every device of which travels to Germany from `start` to `end`."""
+    return {"trips": [{"share": 1.0, "start": start, "end": end, "plmn": "26201"}]}
+
+
 def ts(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
 
@@ -551,11 +556,7 @@ def test_reports_going_on_together_across_a_move_each_open_at_their_own_time(tmp
     10:00:45: two reports go on at each move, each cut there (cause 24) and opened at its own
     second (docs/scenarios.md, "Outages": every move inside a report cuts it).  The second of them
     was opened when the first ended, two seconds late, after the move."""
-    trip = {
-        "trips": [
-            {"share": 1.0, "start": "2026-03-10T10:00:30Z", "end": "2026-03-10T10:00:45Z", "plmn": "26201"}
-        ]
-    }
+    trip = trip_to_germany("2026-03-10T10:00:30Z", "2026-03-10T10:00:45Z")
     doc = scenario(
         "oracle-moves-together",
         9,
@@ -587,3 +588,47 @@ def test_reports_going_on_together_across_a_move_each_open_at_their_own_time(tmp
             ]
         )
     assert got == expected
+
+
+def test_an_attempt_going_on_when_the_cell_goes_ends_there_moved_or_not(tmp_path: Path) -> None:
+    """A failed reconnection attempt (MQTT: a TCP connect nobody answers, SYNs at 0, 1, 3, 7 s) going
+    on when an area outage starts, 5 s into it, ends there: the network loses the radio bearer, as a
+    served modem losing its coverage loses its contexts (records closed with cause 4) and sends no
+    more SYNs (docs/scenarios.md, "Outages").  With no move in it, the attempt ran its 15 s and was
+    billed its 4 SYNs (cause 0); cut by a move 2 s in, it ended at the outage's start already."""
+    immediate = {"policy": "immediate"}
+    trip = trip_to_germany("2026-01-31T12:00:02Z", "2026-01-31T13:30:00Z")
+    doc = scenario(
+        "oracle-attempt-cell",
+        3,
+        {"start": "2026-01-31T00:00:00Z", "end": "2026-01-31T14:00:00Z"},
+        [lines("Y", 1, "europe"), lines("M", 1, "europe")],
+        [
+            group("y", "mqtt-qos1", reconnect=immediate),
+            group("m", "mqtt-qos1", reconnect=immediate, mobility=trip),
+        ],
+    )
+    doc["events"] = {
+        "outages": [
+            {"kind": "server", "start": "2026-01-31T11:00:00Z", "duration": "2h"},
+            {"kind": "area", "start": "2026-01-31T12:00:05Z", "duration": "30min"},
+        ]
+    }
+    noon = ts("2026-01-31T12:00:00")
+    per_line = by_line(run(tmp_path, doc))
+    # attempts every 15 s from 11:00: the one at 12:00:00 is going on at 12:00:05, its SYNs at 0, 1
+    # and 3 s sent by then (52 B each)
+    got = {
+        line: [
+            (int(r["start"].timestamp()) - noon, r["duration_s"], r["cause"], r["bytes_up"], r["bytes_down"])
+            for r in per_line[line]
+            if noon <= r["start"].timestamp() < noon + 5
+        ]
+        for line in ("Y1", "M1")
+    }
+    assert got["Y1"] == [(0, 5, 4, 3 * 52, 0)]
+    assert [(s, d, c) for s, d, c, _, _ in got["M1"]] == [(0, 2, 24), (2, 3, 4)]
+    assert sum(u for _, _, _, u, _ in got["M1"]) == 3 * 52
+    # nothing else until the cell is back
+    for line in ("Y1", "M1"):
+        assert not [r for r in per_line[line] if noon + 5 <= r["start"].timestamp() < noon + 1805]
