@@ -72,14 +72,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modem.virtual import cmd_qssl, mqtt
+from modem.virtual import cmd_qssl, mqtt, mqttclient
+from modem.virtual.mqttclient import CONNECTED, CONNECTING, LOST_CLOSED, OPENED, Session
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
 from modem.virtual.sockets import FAIL_DNS, Socket
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
-    from modem.virtual.core import Timer, VirtualModem
+    from modem.virtual.core import VirtualModem
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,10 @@ CLIENTS = 6  # <client_idx> 0-5
 BUFFERS = 5  # "recv/mode" 1: a client's buffers for messages from the broker, <recv_id> 0-4
 MQTT_SID = 110  # client <idx>'s connection among the stack's sockets: MQTT_SID + idx (clear of the others)
 MAX_MESSAGE = 4096  # AT+QMTPUB's <msglen> at most, and the most its Ctrl-Z form takes (more: CME 50)
-OPENED, CONNECTING, CONNECTED = 1, 2, 3  # AT+QMTCONN? <state>
 OPEN_FAILED, OPEN_OCCUPIED, OPEN_PDP, OPEN_DNS, OPEN_NETWORK = -1, 2, 3, 4, 5  # +QMTOPEN <result>
 SENT, RETRANSMITTED, FAILED = 0, 1, 2  # <result> of CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH
-STAT_CLOSED, STAT_PING = 1, 2  # +QMTSTAT <err_code>
+#: +QMTSTAT <err_code>: 1 the connection closed (`mqttclient.LOST_CLOSED`), 2 no PINGRESP (`LOST_PING`);
+#: AT+QMTCONN? <state>: `mqttclient.OPENED`, `CONNECTING`, `CONNECTED` (1, 2, 3)
 NOT_ALLOWED = 3  # +CME ERROR: operation not allowed
 
 
@@ -112,71 +113,55 @@ class Settings:
     msg_len: int = 0  # "recv/mode" <msg_len_enable>: 1 the payload's length before it
 
 
-@dataclass(slots=True, eq=False)
-class Waiting:
-    """A packet sent that waits for its acknowledgement: sent again after <pkt_timeout>."""
-
-    packet: bytes
-    urc: str  # the URC's start: "+QMTCONN: 0", "+QMTPUB: 0,5"...
-    timer: Timer | None = None
-    tries: int = 0
-    then: Callable[[mqtt.Packet], str | None] | None = None  # the acknowledgement: the URC's rest
-
-
-@dataclass(slots=True, eq=False)
-class Client:
-    idx: int
-    host: str
-    port: int
-    sock: Socket
-    state: int = 0  # 0 while the connection opens, then OPENED, CONNECTING, CONNECTED
-    reader: mqtt.Reader = field(default_factory=mqtt.Reader)
-    waiting: dict[tuple[int, int], Waiting] = field(default_factory=dict)  # (packet kind, id)
-    ping: Timer | None = None
-    pong: Timer | None = None  # a PINGREQ's wait for its PINGRESP
-    released: set[int] = field(default_factory=set)  # QoS 2 messages delivered, their PUBREL not yet come
-    stored: list[tuple[int, str, bytes] | None] = field(default_factory=lambda: [None] * BUFFERS)
+Kept = tuple[int, str, bytes]  # a message kept in a buffer: its id, topic, payload
 
 
 @dataclass(slots=True)
 class QmtState:
     settings: dict[int, Settings] = field(default_factory=lambda: {i: Settings() for i in range(CLIENTS)})
-    clients: dict[int, Client] = field(default_factory=dict)
+    clients: dict[int, Session] = field(default_factory=dict)
+    #: "recv/mode" 1: each client's buffers (a message's id, topic and payload), emptied when it opens
+    stored: dict[int, list[Kept | None]] = field(default_factory=dict)
 
 
 def _on_reset(m: VirtualModem) -> None:
     """The module resets: its clients' connections are already gone; their timers stop."""
     for client in QUECTEL_MQTT.state(m).clients.values():
-        _stop_timers(client)
+        mqttclient.stop_timers(client)
 
 
 QUECTEL_MQTT = StatefulSet("quectel-mqtt", QmtState, _on_reset)
 _st = QUECTEL_MQTT.state
 
 
-def _stop_timers(client: Client) -> None:
-    for timer in [client.ping, client.pong, *(w.timer for w in client.waiting.values())]:
-        if timer is not None:
-            timer.cancel()
-    client.ping = client.pong = None
+def _client(m: VirtualModem, c: Cmd, state: int | None = None) -> Session:
+    """The client the command names, in `state` (CME 3 else)."""
+    client = _st(m).clients.get(c.int_at(0, None, 0, CLIENTS - 1))
+    if client is None or (state is not None and client.state != state):
+        raise CmeError(NOT_ALLOWED)
+    return client
 
 
-def _live(m: VirtualModem, client: Client) -> bool:
-    return _st(m).clients.get(client.idx) is client
+def _request(
+    m: VirtualModem,
+    client: Session,
+    key: tuple[int, int],
+    packet: bytes,
+    urc: str,
+    then: Callable[[mqtt.Packet], str],
+    on_failed: Callable[[], None] | None = None,
+) -> None:
+    """`mqttclient.request`, its outcome told as Quectel's URC `<urc>,<result>[,...]`: `then`'s rest
+    on the acknowledgement, 1 and the count on each retransmission (<timeout_notice>), 2 on failure."""
 
+    def failed() -> None:
+        m.urc(f"{urc},{FAILED}")
+        if on_failed is not None:
+            on_failed()
 
-def _drop(m: VirtualModem, client: Client, stat: int | None) -> None:
-    """The client is gone (its connection closed); `stat`: the +QMTSTAT to say."""
-    if not _live(m, client):
-        return
-    _stop_timers(client)
-    del _st(m).clients[client.idx]
-    if m.tcp.sockets.get(client.sock.sid) is client.sock:
-        m.tcp.close(client.sock)
-    if stat is not None and not client.state:  # still opening: the host waits for +QMTOPEN (§3.2.2)
-        m.urc(f"+QMTOPEN: {client.idx},{OPEN_NETWORK}")
-    elif stat is not None:
-        m.urc(f"+QMTSTAT: {client.idx},{stat}")
+    answered = lambda ack: m.urc(f"{urc},{then(ack)}")  # noqa: E731
+    retried = lambda n: m.urc(f"{urc},{RETRANSMITTED},{n}")  # noqa: E731
+    mqttclient.request(m, client, key, packet, answered, failed, retried)
 
 
 def _typed(text: str) -> bytes:
@@ -185,170 +170,49 @@ def _typed(text: str) -> bytes:
     return text.encode("latin-1")
 
 
-def _client(m: VirtualModem, c: Cmd, state: int | None = None) -> Client:
-    """The client the command names, in `state` (CME 3 else)."""
-    client = _st(m).clients.get(c.int_at(0, None, 0, CLIENTS - 1))
-    if client is None or (state is not None and client.state != state):
-        raise CmeError(NOT_ALLOWED)
-    return client
-
-
-# ----- packets both ways ---------------------------------------------------------------------------
-
-
-def _send(m: VirtualModem, client: Client, packet: bytes) -> None:
-    """A packet leaves; the keep-alive runs from it (MQTT 3.1.1 §3.1.2.10)."""
-    m.tcp.send(client.sock, packet)
-    if client.state == CONNECTED:
-        _arm_ping(m, client)
-
-
-def _arm_ping(m: VirtualModem, client: Client) -> None:
-    if client.ping is not None:
-        client.ping.cancel()
-        client.ping = None
-    keepalive = _st(m).settings[client.idx].keepalive
-    if keepalive:
-        client.ping = m.schedule(float(keepalive), lambda: _ping(m, client))
-
-
-def _ping(m: VirtualModem, client: Client) -> None:
-    client.ping = None
-    if not _live(m, client) or client.state != CONNECTED or client.pong is not None:
-        return
-    timeout = float(_st(m).settings[client.idx].pkt_timeout)
-    client.pong = m.schedule(timeout, lambda: _drop(m, client, STAT_PING))  # before: the answer may be quick
-    _send(m, client, mqtt.pingreq())
-
-
-def _request(
-    m: VirtualModem,
-    client: Client,
-    key: tuple[int, int],
-    packet: bytes,
-    urc: str,
-    then: Callable[[mqtt.Packet], str | None],
-) -> None:
-    """Send `packet` and wait for the acknowledgement of kind `key[0]` (and id `key[1]`).  It leaves
-    once the command that sends it has answered OK: its answer's URC never comes before that OK."""
-    waiting = Waiting(packet, urc, then=then)
-    client.waiting[key] = waiting
-
-    def leave() -> None:
-        if _live(m, client) and client.waiting.get(key) is waiting:
-            _send(m, client, packet)
-            _time_out(m, client, key, waiting)
-
-    m.schedule(0.0, leave)
-
-
-def _time_out(m: VirtualModem, client: Client, key: tuple[int, int], waiting: Waiting) -> None:
-    cfg = _st(m).settings[client.idx]
-
-    def expired() -> None:
-        if not _live(m, client) or client.waiting.get(key) is not waiting:
-            return
-        if waiting.tries >= cfg.retries:
-            del client.waiting[key]
-            m.urc(f"{waiting.urc},{FAILED}")
-            if key[0] == mqtt.CONNACK:
-                client.state = OPENED
-            return
-        waiting.tries += 1
-        packet = waiting.packet
-        if packet[0] >> 4 == mqtt.PUBLISH:
-            packet = bytes([packet[0] | 0x08]) + packet[1:]  # §3.3.1.1: DUP on the retransmission
-        _send(m, client, packet)
-        if cfg.notice:
-            m.urc(f"{waiting.urc},{RETRANSMITTED},{waiting.tries}")
-        _time_out(m, client, key, waiting)
-
-    waiting.timer = m.schedule(float(cfg.pkt_timeout), expired)
-
-
-def _answered(m: VirtualModem, client: Client, key: tuple[int, int], packet: mqtt.Packet) -> None:
-    waiting = client.waiting.pop(key, None)
-    if waiting is None or waiting.then is None:
-        return
-    if waiting.timer is not None:
-        waiting.timer.cancel()
-    rest = waiting.then(packet)
-    if rest is not None:
-        m.urc(f"{waiting.urc},{rest}")
-
-
-def _received(m: VirtualModem, client: Client, data: bytes) -> None:
-    if not _live(m, client):
-        return
-    try:
-        packets = client.reader.feed(data)
-        for packet in packets:
-            _handle(m, client, packet)
-    except mqtt.MqttError as exc:
-        log.info("MQTT client %d: %s", client.idx, exc)
-        _drop(m, client, STAT_CLOSED)
-
-
-def _handle(m: VirtualModem, client: Client, packet: mqtt.Packet) -> None:
-    kind = packet.kind
-    if kind == mqtt.CONNACK:
-        _answered(m, client, (mqtt.CONNACK, 0), packet)
-    elif kind == mqtt.PUBLISH:
-        topic, qos, pid, _, payload = packet.published()
-        if qos == 1:
-            _send(m, client, mqtt.ack(mqtt.PUBACK, pid))
-        elif qos == 2:  # MQTT 3.1.1 §4.3.3: PUBREC; the same packet id again before the PUBREL is
-            _send(m, client, mqtt.ack(mqtt.PUBREC, pid))  # the same message: acknowledged, not delivered
-            if pid in client.released:
-                return
-            client.released.add(pid)
-        typed = topic.encode("utf-8", "surrogateescape").decode("latin-1")  # (the broker's bytes)
-        _deliver(m, client, pid, typed, payload)
-    elif kind == mqtt.PUBREL:  # §4.3.3: the packet id is free again; PUBCOMP
-        pid = packet.pid()
-        client.released.discard(pid)
-        _send(m, client, mqtt.ack(mqtt.PUBCOMP, pid))
-    elif kind == mqtt.PUBREC:  # QoS 2, our publish: PUBREL, then wait for the PUBCOMP
-        pid = packet.pid()
-        waiting = client.waiting.pop((mqtt.PUBREC, pid), None)
-        if waiting is not None:
-            if waiting.timer is not None:
-                waiting.timer.cancel()
-            pubrel = mqtt.ack(mqtt.PUBREL, pid)
-            _request(m, client, (mqtt.PUBCOMP, pid), pubrel, waiting.urc, lambda p: str(SENT))
-    elif kind in (mqtt.PUBACK, mqtt.PUBCOMP, mqtt.SUBACK, mqtt.UNSUBACK):
-        _answered(m, client, (kind, packet.pid()), packet)
-    elif kind == mqtt.PINGRESP and client.pong is not None:
-        client.pong.cancel()
-        client.pong = None
-    else:
-        log.info("MQTT client %d: packet type %d from the broker ignored", client.idx, kind)
-
-
 def _message(m: VirtualModem, idx: int, pid: int, topic: str, payload: bytes) -> str:
     """A message's +QMTRECV line; with <msg_len_enable> 1, the payload's length before it."""
     length = f",{len(payload)}" if _st(m).settings[idx].msg_len else ""
     return f'+QMTRECV: {idx},{pid},"{topic}"{length},"{payload.decode("latin-1")}"'
 
 
-def _deliver(m: VirtualModem, client: Client, pid: int, topic: str, payload: bytes) -> None:
-    """A message from the broker: told in the URC ("recv/mode" 0), or kept in the first free buffer
-    and its <recv_id> told (1)."""
-    if not _st(m).settings[client.idx].recv_mode:
-        m.urc(_message(m, client.idx, pid, topic, payload))
-        return
-    for recv_id, slot in enumerate(client.stored):
-        if slot is None:
-            client.stored[recv_id] = (pid, topic, payload)
-            m.urc(f"+QMTRECV: {client.idx},{recv_id}")
+def _deliver(m: VirtualModem) -> Callable[[Session, bytes, int, bytes], None]:
+    """A message from the broker (its topic the broker's bytes): told in the URC ("recv/mode" 0), or
+    kept in the first free buffer and its <recv_id> told (1)."""
+
+    def deliver(client: Session, topic: bytes, pid: int, payload: bytes) -> None:
+        typed = topic.decode("latin-1")
+        if not _st(m).settings[client.idx].recv_mode:
+            m.urc(_message(m, client.idx, pid, typed, payload))
             return
-    log.info("MQTT client %d: all %d buffers full, a message on %s dropped", client.idx, BUFFERS, topic)
+        stored = _st(m).stored[client.idx]
+        for recv_id, slot in enumerate(stored):
+            if slot is None:
+                stored[recv_id] = (pid, typed, payload)
+                m.urc(f"+QMTRECV: {client.idx},{recv_id}")
+                return
+        log.info("MQTT client %d: all %d buffers full, a message on %s dropped", client.idx, BUFFERS, typed)
+
+    return deliver
+
+
+def _lost(m: VirtualModem) -> Callable[[Session, int], None]:
+    """The client ended by itself: `+QMTSTAT: <idx>,<err_code>` (the same numbers as `mqttclient`'s),
+    or, its connection still opening, `+QMTOPEN: <idx>,5`: the host waits for that (§3.2.2)."""
+
+    def lost(client: Session, why: int) -> None:
+        if not client.state:
+            m.urc(f"+QMTOPEN: {client.idx},{OPEN_NETWORK}")
+        else:
+            m.urc(f"+QMTSTAT: {client.idx},{why}")
+
+    return lost
 
 
 # ----- the commands --------------------------------------------------------------------------------
 
 
-def _other_form(m: VirtualModem, c: Cmd, test: str, read: Callable[[Client], str] | None = None) -> bool:
+def _other_form(m: VirtualModem, c: Cmd, test: str, read: Callable[[Session], str] | None = None) -> bool:
     """The test form (its line `test`) and the read form (`read`'s line for each client whose
     connection is up) answered: True; the set form: False; another: CME 50."""
     if c.op is Op.TEST:
@@ -454,26 +318,26 @@ def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
     if ctx is None or not ctx.active:
         m.schedule(0.0, lambda: m.urc(f"+QMTOPEN: {idx},{OPEN_PDP}"))
         return None
-    holder: list[Client] = []
+    holder: list[Session] = []
 
     def up(sock: Socket) -> None:
         client = holder[0]
-        if _live(m, client):
+        if mqttclient.live(client):
             client.state = OPENED
             m.urc(f"+QMTOPEN: {idx},0")
 
     def failed(sock: Socket, why: str) -> None:
         client = holder[0]
-        if _live(m, client):
+        if mqttclient.live(client):
             del st.clients[idx]
             m.urc(f"+QMTOPEN: {idx},{OPEN_DNS if why == FAIL_DNS else OPEN_FAILED}")
 
     def closed(sock: Socket) -> None:
         quiet = m.tcp.losing and not m.tcp.by_network  # the module's own reset: nothing to say
-        _drop(m, holder[0], None if quiet else STAT_CLOSED)
+        mqttclient.drop(m, holder[0], None if quiet else LOST_CLOSED)
 
     def dropped(sock: Socket) -> None:  # the module ended the context under it (AT+QIDEACT)
-        m.schedule(0.0, lambda: _drop(m, holder[0], STAT_CLOSED))
+        m.schedule(0.0, lambda: mqttclient.drop(m, holder[0], LOST_CLOSED))
 
     sock = m.tcp.open(
         MQTT_SID + idx,
@@ -483,13 +347,14 @@ def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
         ctx,
         on_up=up,
         on_fail=failed,
-        on_rx=lambda sock, data: _received(m, holder[0], data),
+        on_rx=lambda sock, data: mqttclient.received(m, holder[0], data),
         on_closed=closed,
         tls=cmd_qssl.settings(m, cfg.sslctx) if cfg.ssl else None,
     )
     sock.on_dropped = dropped
-    holder.append(Client(idx, host, port, sock))
+    holder.append(Session(idx, host, port, sock, cfg, st.clients, _deliver(m), _lost(m)))
     st.clients[idx] = holder[0]
+    st.stored[idx] = [None] * BUFFERS
     return None
 
 
@@ -498,7 +363,7 @@ def qmtclose(m: VirtualModem, c: Cmd) -> Final | None:
     if _other_form(m, c, f"+QMTCLOSE: (0-{CLIENTS - 1})"):
         return None
     client = _client(m, c)
-    _drop(m, client, None)
+    mqttclient.drop(m, client, None)
     m.schedule(0.0, lambda: m.urc(f"+QMTCLOSE: {client.idx},0"))
     return None
 
@@ -522,10 +387,13 @@ def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
         _, code = ack.connack()
         client.state = CONNECTED if code == 0 else OPENED
         if code == 0:
-            _arm_ping(m, client)
+            mqttclient.arm_ping(m, client)
         return f"{SENT},{code}"
 
-    _request(m, client, (mqtt.CONNACK, 0), packet, f"+QMTCONN: {client.idx}", accepted)
+    def unanswered() -> None:
+        client.state = OPENED
+
+    _request(m, client, (mqtt.CONNACK, 0), packet, f"+QMTCONN: {client.idx}", accepted, unanswered)
     return None
 
 
@@ -535,7 +403,7 @@ def qmtdisc(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     client = _client(m, c, CONNECTED)
     m.tcp.send(client.sock, mqtt.disconnect())  # the module's FIN rides on it
-    _drop(m, client, None)
+    mqttclient.drop(m, client, None)
     m.schedule(0.0, lambda: m.urc(f"+QMTDISC: {client.idx},0"))
     return None
 
@@ -602,13 +470,13 @@ def qmtpub(m: VirtualModem, c: Cmd) -> Final | None:
     urc = f"{c.name}: {client.idx},{msg_id}"
 
     def done(message: bytes) -> Final | None:
-        if not _live(m, client) or client.state != CONNECTED:
+        if not mqttclient.live(client) or client.state != CONNECTED:
             raise CmeError(NOT_ALLOWED)  # the connection ended while the message was typed
         if len(message) > MAX_MESSAGE:
             raise CmeError(50)
         packet = mqtt.publish(topic, message, qos, retain, msg_id)
         if qos == 0:
-            _send(m, client, packet)
+            mqttclient.send(m, client, packet)
             m.schedule(0.0, lambda: m.urc(f"{urc},{SENT}"))
         else:
             ack = mqtt.PUBACK if qos == 1 else mqtt.PUBREC
@@ -624,16 +492,18 @@ def qmtrecv(m: VirtualModem, c: Cmd) -> Final | None:
     order, and the buffers freed; `?`: each open client's `+QMTRECV: <idx>,<status 0>,...,<status 4>`
     (1: a message kept there)."""
 
-    def statuses(client: Client) -> str:
-        return ",".join([f"+QMTRECV: {client.idx}", *("0" if s is None else "1" for s in client.stored)])
+    def statuses(client: Session) -> str:
+        stored = _st(m).stored[client.idx]
+        return ",".join([f"+QMTRECV: {client.idx}", *("0" if s is None else "1" for s in stored)])
 
     if _other_form(m, c, f"+QMTRECV: (0-{CLIENTS - 1}),(0-{BUFFERS - 1})", statuses):
         return None
     client = _client(m, c)
+    stored = _st(m).stored[client.idx]
     ids = [c.int_at(1, None, 0, BUFFERS - 1)] if len(c.params()) > 1 else range(BUFFERS)
     for recv_id in ids:
-        kept = client.stored[recv_id]
+        kept = stored[recv_id]
         if kept is not None:
-            client.stored[recv_id] = None
+            stored[recv_id] = None
             m.info(_message(m, client.idx, *kept))
     return None
