@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from modem.virtual.calls import CSD, VOICE_CALLS
 from modem.virtual.cmd_basic import V250
+from modem.virtual.cmd_cnmp import SIMCOM_RAT
 from modem.virtual.cmd_general import GENERAL
 from modem.virtual.cmd_http import SIMCOM_HTTP
 from modem.virtual.cmd_network import GPRS, NETWORK
@@ -38,6 +39,7 @@ _ALL: tuple[CommandSet, ...] = (
     SIMCOM_TCP,
     SIMCOM_BEARER,
     SIMCOM_HTTP,
+    SIMCOM_RAT,
     QUECTEL_TCP,
     QUECTEL_HTTP,
     QUECTEL_MQTT,

@@ -66,7 +66,7 @@ async def open_modem(
     return modem, ident, sink
 
 
-@pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "quectel-bg96"])
+@pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "simcom-sim7000", "quectel-bg96"])
 async def test_profile_end_to_end(profile: str) -> None:
     modem, ident, sink = await open_modem(profile)
     async with modem:
