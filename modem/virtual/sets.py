@@ -24,6 +24,7 @@ from modem.virtual.cmd_qssl import QUECTEL_SSL
 from modem.virtual.cmd_quectel import QUECTEL_TCP
 from modem.virtual.cmd_sapbr import SIMCOM_BEARER
 from modem.virtual.cmd_simcom import SIMCOM_TCP
+from modem.virtual.cmd_smqtt import SIMCOM_MQTT
 from modem.virtual.cmd_sms import SMS
 from modem.virtual.cmd_ussd import USSD
 from modem.virtual.registry import CommandSet
@@ -39,6 +40,7 @@ _ALL: tuple[CommandSet, ...] = (
     SIMCOM_TCP,
     SIMCOM_BEARER,
     SIMCOM_HTTP,
+    SIMCOM_MQTT,
     SIMCOM_RAT,
     QUECTEL_TCP,
     QUECTEL_HTTP,

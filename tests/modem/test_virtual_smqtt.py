@@ -1,0 +1,176 @@
+"""SIMCom's MQTT application of the SIM7000 series (AT+CNACT, AT+SMCONF / +SMCONN / +SMSUB / +SMPUB
+..., SIM7000 Series AT Command Manual, "AT Commands for MQTT(S) Application") on the virtual
+SIM7000G: real MQTT 3.1.1 to a real mosquitto broker on loopback, a second client checking what the
+broker got, the bytes billed as the TCP model bills the same exchange, and the errors."""
+
+from __future__ import annotations
+
+from gateway.wire import play
+from modem.virtual import mqtt
+from modem.virtual.cmd_smqtt import PKT_TIMEOUT_S
+from modem.virtual.core import VirtualModem
+from tests.modem.test_virtual_listen import free_port
+from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
+from tests.modem.test_virtual_qmqtt import Peer, table
+from tests.modem.test_virtual_sapbr import data_records
+from tests.modem.test_virtual_sockets import Dte, at, later, setup
+
+OK = b"\r\nOK\r\n"
+ERROR = b"\r\nERROR\r\n"
+SIM7000 = "simcom-sim7000"
+
+
+async def test_connect_subscribe_publish_receive_and_disconnect_through_mosquitto(broker: int) -> None:  # noqa: F811
+    m, sink = setup(SIM7000, table(broker))
+    backend = await Peer.connect(broker, "backend")
+    await backend.subscribe("meters/up")
+    dte = Dte(m, speed=0.1)  # the host's steps within the delayed ACK's 0.2 s
+    try:
+        assert await dte.at('AT+CNACT=1,"orange.m2m.spec"') == OK
+        assert await dte.expect(b"+APP PDP: ACTIVE\r\n") == b"\r\n+APP PDP: ACTIVE\r\n"
+        assert (await dte.at("AT+CNACT?")).startswith(b'\r\n+CNACT: 1,"')
+        assert await dte.at('AT+SMCONF="URL","broker.example.com","1883"') == OK
+        assert await dte.at('AT+SMCONF="CLIENTID","meter-0001";+SMCONF="KEEPTIME",60') == OK
+        assert await dte.at("AT+SMSTATE?") == b"\r\n+SMSTATE: 0\r\n\r\nOK\r\n"
+        assert await dte.at("AT+SMCONN") == OK  # once the CONNACK accepted it
+        assert await dte.at("AT+SMSTATE?") == b"\r\n+SMSTATE: 1\r\n\r\nOK\r\n"
+        assert await dte.at('AT+SMSUB="meters/cmd",1') == OK  # once the SUBACK granted it
+
+        assert await dte.at('AT+SMPUB="meters/up",1025,0,0', b"ERROR\r\n") == ERROR  # 1-1024 bytes
+        assert await dte.at('AT+SMPUB="meters/up",0,0,0', b"ERROR\r\n") == ERROR
+        payload = b'{"meter":"0001","kWh":42.5}'
+        assert await dte.at(f'AT+SMPUB="meters/up",{len(payload)},1,0', b"> ") == b"\r\n> "
+        dte.write(payload)
+        assert await dte.expect(b"OK\r\n") == OK  # once the PUBACK came
+        topic, qos, _, retain, heard = (await backend.next()).published()
+        assert (topic, qos, retain, heard) == ("meters/up", 1, False, payload)  # the broker got it
+
+        backend.writer.write(mqtt.publish("meters/cmd", b"reboot", qos=1, pid=7))
+        assert (await backend.next()).kind == mqtt.PUBACK
+        urc = b'\r\n+SMSUB: "meters/cmd","reboot"\r\n'
+        assert await dte.expect(urc[2:]) == urc
+
+        assert await dte.at('AT+SMUNSUB="meters/cmd"') == OK
+        assert await dte.at("AT+SMDISC") == OK
+        assert await dte.at("AT+SMSTATE?") == b"\r\n+SMSTATE: 0\r\n\r\nOK\r\n"
+        assert await dte.at("AT+CNACT=0") == OK
+        assert await dte.expect(b"+APP PDP: DEACTIVE\r\n") == b"\r\n+APP PDP: DEACTIVE\r\n"
+    finally:
+        await dte.close()
+        await backend.close()
+    (rec,) = data_records(sink)
+    exchange = [
+        ("open", 0, 0.0),
+        ("up", len(mqtt.connect("meter-0001", 60, clean=False)), 0.0),
+        ("down", 4, 0.0),  # CONNACK
+        ("up", len(mqtt.subscribe(1, [("meters/cmd", 1)])), 0.0),
+        ("down", 5, 0.0),  # SUBACK
+        ("up", len(mqtt.publish("meters/up", payload, qos=1, pid=1)), 0.0),
+        ("down", 4, 0.0),  # PUBACK
+        ("down", len(mqtt.publish("meters/cmd", b"reboot", qos=1, pid=1)), 0.0),
+        ("up", 4, 0.0),  # the module's PUBACK
+        ("up", len(mqtt.unsubscribe(1, ["meters/cmd"])), 0.0),
+        ("down", 4, 0.0),  # UNSUBACK
+        ("up", 2, 0.0),  # DISCONNECT, the module's FIN on it
+        ("close up", 0, 0.0),
+    ]
+    wire = play(exchange)
+    assert (rec.bytes_up, rec.bytes_down) == (wire.up, wire.down)
+
+
+async def test_the_broker_ending_the_connection_is_smstate_0(broker: int) -> None:  # noqa: F811
+    """A second client with the same client id takes the session over: the broker closes the first."""
+    m, _ = setup(SIM7000, table(broker))
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+        assert await dte.at('AT+SMCONF="URL","broker.example.com",1883;+SMCONF="CLIENTID","meter-0001"') == OK
+        assert await dte.at("AT+SMCONN") == OK
+        thief = await Peer.connect(broker, "meter-0001")
+        assert await dte.expect(b"+SMSTATE: 0\r\n") == b"\r\n+SMSTATE: 0\r\n"
+        assert await dte.at('AT+SMPUB="t",1,0,0', b"ERROR\r\n") == ERROR  # no connection left
+        await thief.close()
+    finally:
+        await dte.close()
+
+
+async def test_a_broker_that_is_down_fails_the_connect() -> None:
+    m, _ = setup(SIM7000, table(free_port()))  # a port nobody listens on
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+        assert await dte.at('AT+SMCONF="URL","broker.example.com",1883') == OK
+        assert await dte.at("AT+SMCONN", b"ERROR\r\n") == ERROR
+        assert await dte.at("AT+SMSTATE?") == b"\r\n+SMSTATE: 0\r\n\r\nOK\r\n"
+    finally:
+        await dte.close()
+
+
+def app_network(table: str = "hosts:\n  echo.example: echo\n") -> VirtualModem:
+    m, _ = setup(SIM7000, table)
+    assert at(m, 'AT+CNACT=1,"orange.m2m.spec"') == OK
+    assert later(m, 0.0) == b"\r\n+APP PDP: ACTIVE\r\n"
+    return m
+
+
+def test_bad_parameters_and_commands_out_of_order_are_errors() -> None:
+    m, _ = setup(SIM7000, "hosts:\n  echo.example: echo\n")
+    assert at(m, 'AT+SMCONF="URL","echo.example",1883') == OK
+    assert at(m, "AT+SMCONN") == ERROR  # no app network
+    assert at(m, "AT+CNACT=0") == ERROR  # not active
+    assert at(m, 'AT+CNACT=1,"other.apn"') == ERROR  # context 1 is up on another APN (AT+CIICR's)
+    assert at(m, 'AT+CNACT=1,"orange.m2m.spec"') == OK
+    assert at(m, 'AT+CNACT=1,"orange.m2m.spec"') == b"\r\n+APP PDP: ACTIVE\r\n" + ERROR  # already active
+    for line in (
+        'AT+SMCONF="KEEPTIME",70000',
+        'AT+SMCONF="QOS",3',
+        'AT+SMCONF="CLEANSS","x"',
+        'AT+SMCONF="URL","echo.example",0',
+        'AT+SMCONF="NONSENSE",1',
+        'AT+SMPUB="t",1,0,0',  # before the connection
+        'AT+SMSUB="t",1',
+        'AT+SMUNSUB="t"',
+        "AT+SMDISC",
+    ):
+        assert at(m, line) == ERROR, line
+    assert at(m, 'AT+SMCONF="CLIENTID","dev";+SMCONF="CLEANSS",1;+SMCONF="TOPIC","lwt"') == OK
+    shown = at(m, "AT+SMCONF?")
+    assert b'CLIENTID: "dev"\r\n' in shown and b'URL: "echo.example",1883\r\n' in shown
+    assert b"CLEANSS: 1\r\n" in shown and b'TOPIC: "lwt"\r\n' in shown and shown.endswith(OK)
+
+
+def test_an_unanswered_connect_is_an_error_after_the_packet_timeout() -> None:
+    """The echo is no broker: the CONNECT comes back, no CONNACK; input waits meanwhile."""
+    m = app_network()
+    assert at(m, 'AT+SMCONF="URL","echo.example",1883;+SMCONF="CLIENTID","dev"') == OK
+    assert at(m, "AT+SMCONN") == b""
+    assert at(m, "AT+SMSTATE?") == b""  # waits for AT+SMCONN's answer
+    assert later(m, PKT_TIMEOUT_S - 1.0) == b""
+    assert later(m, 2.0) == ERROR + b"\r\n+SMSTATE: 0\r\n" + OK
+    assert m.net.context(1).payload_up == len(mqtt.connect("dev", 60, clean=False))  # sent once
+
+
+def test_the_end_of_the_app_network_is_smstate_0() -> None:
+    """Coverage lost (the network ends the context): `+SMSTATE: 0` and `+APP PDP: DEACTIVE`."""
+    m = app_network()
+    m.net.lose()
+    out = m.take_output()
+    assert b"\r\n+APP PDP: DEACTIVE\r\n" in out
+    assert at(m, "AT+CNACT?") == b'\r\n+CNACT: 0,"0.0.0.0"\r\n' + OK
+
+
+async def test_the_host_ending_the_app_network_is_smstate_0(broker: int) -> None:  # noqa: F811
+    m, sink = setup(SIM7000, table(broker))
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+        assert await dte.at('AT+SMCONF="URL","broker.example.com";+SMCONF="CLIENTID","meter-0002"') == OK
+        assert await dte.at("AT+SMCONN") == OK
+        assert await dte.at("AT+CNACT=0") == OK
+        urcs = b"\r\n+SMSTATE: 0\r\n\r\n+APP PDP: DEACTIVE\r\n"  # the client's connection, then the network
+        assert await dte.expect(urcs[2:]) == urcs
+        assert await dte.at("AT+SMSTATE?;+CNACT?") == b'\r\n+SMSTATE: 0\r\n+CNACT: 0,"0.0.0.0"\r\n' + OK
+    finally:
+        await dte.close()
+    (rec,) = data_records(sink)  # the context ended: its record written
+    assert rec.bytes_up > len(mqtt.connect("meter-0002", 60, clean=False))
