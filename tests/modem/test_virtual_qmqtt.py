@@ -7,12 +7,13 @@ and the errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -274,36 +275,57 @@ async def test_a_broker_that_is_down_fails_the_open() -> None:
         await dte.close()
 
 
-async def test_a_ping_unanswered_within_the_packet_timeout_is_qmtstat_2() -> None:
-    """A broker that accepts the connection and never answers its PINGREQ: after <keepalive> 2 s
-    without a packet the module pings, and <pkt_timeout> 1 s later gives the connection up."""
-    heard = bytearray()
-    pinged = asyncio.Event()
+class MuteBroker:
+    """A broker on loopback that accepts the connection (CONNACK) and never answers a PINGREQ;
+    `heard`: what came after the CONNECT, `pinged` set once a PINGREQ has."""
 
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self) -> None:
+        self.heard = bytearray()
+        self.pinged = asyncio.Event()
+        self.port = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(4096)  # the CONNECT
         writer.write(b"\x20\x02\x00\x00")  # CONNACK, accepted
         while data := await reader.read(4096):
-            heard.extend(data)
-            if mqtt.pingreq() in heard:
-                pinged.set()
+            self.heard.extend(data)
+            if mqtt.pingreq() in self.heard:
+                self.pinged.set()
         writer.close()
 
-    server = await asyncio.start_server(mute, "127.0.0.1", 0)
-    m, _ = setup("quectel-bg96", table(server.sockets[0].getsockname()[1]))
-    dte = Dte(m, speed=10.0)  # 3 simulated seconds in 0.3 s
-    try:
-        assert await dte.at('AT+QMTCFG="keepalive",0,2;+QMTCFG="timeout",0,1') == OK
-        await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
-        await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
-        assert await dte.expect(b"+QMTSTAT: 0,2\r\n") == b"\r\n+QMTSTAT: 0,2\r\n"
+    async def pinged_once(self) -> bool:
+        """A PINGREQ came, and it alone."""
         async with asyncio.timeout(WAIT_S):
-            await pinged.wait()
-    finally:
-        await dte.close()
-        server.close()
-        await server.wait_closed()
-    assert bytes(heard) == mqtt.pingreq()
+            await self.pinged.wait()
+        return bytes(self.heard) == mqtt.pingreq()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls) -> AsyncIterator[MuteBroker]:
+        mute = cls()
+        server = await asyncio.start_server(mute._serve, "127.0.0.1", 0)
+        mute.port = server.sockets[0].getsockname()[1]
+        try:
+            yield mute
+        finally:
+            server.close()
+            await server.wait_closed()
+
+
+async def test_a_ping_unanswered_within_the_packet_timeout_is_qmtstat_2() -> None:
+    """A broker that accepts the connection and never answers its PINGREQ: after <keepalive> 2 s
+    without a packet the module pings, and <pkt_timeout> 1 s later gives the connection up."""
+    async with MuteBroker.running() as mute:
+        m, _ = setup("quectel-bg96", table(mute.port))
+        dte = Dte(m, speed=10.0)  # 3 simulated seconds in 0.3 s
+        try:
+            assert await dte.at('AT+QMTCFG="keepalive",0,2;+QMTCFG="timeout",0,1') == OK
+            await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
+            await dte.at('AT+QMTCONN=0,"meter-0001"', b"+QMTCONN: 0,0,0\r\n")
+            assert await dte.expect(b"+QMTSTAT: 0,2\r\n") == b"\r\n+QMTSTAT: 0,2\r\n"
+            assert await mute.pinged_once()
+        finally:
+            await dte.close()
 
 
 def opened(profile: str = "quectel-bg96") -> VirtualModem:

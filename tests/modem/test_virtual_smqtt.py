@@ -11,7 +11,7 @@ from modem.virtual.cmd_smqtt import PKT_TIMEOUT_S
 from modem.virtual.core import VirtualModem
 from tests.modem.test_virtual_listen import free_port
 from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
-from tests.modem.test_virtual_qmqtt import Peer, table
+from tests.modem.test_virtual_qmqtt import MuteBroker, Peer, table
 from tests.modem.test_virtual_sapbr import data_records
 from tests.modem.test_virtual_sockets import Dte, at, later, setup
 
@@ -174,3 +174,19 @@ async def test_the_host_ending_the_app_network_is_smstate_0(broker: int) -> None
         await dte.close()
     (rec,) = data_records(sink)  # the context ended: its record written
     assert rec.bytes_up > len(mqtt.connect("meter-0002", 60, clean=False))
+
+
+async def test_a_ping_unanswered_is_smstate_0() -> None:
+    """A broker that accepts the connection and never answers its PINGREQ: after KEEPTIME 2 s
+    without a packet the module pings, and gives the connection up `PKT_TIMEOUT_S` later."""
+    async with MuteBroker.running() as mute:
+        m, _ = setup(SIM7000, table(mute.port))
+        dte = Dte(m, speed=40.0)  # 32 simulated seconds in 0.8 s
+        try:
+            await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+            assert await dte.at('AT+SMCONF="URL","broker.example.com",1883;+SMCONF="KEEPTIME",2') == OK
+            assert await dte.at("AT+SMCONN") == OK
+            assert await dte.expect(b"+SMSTATE: 0\r\n") == b"\r\n+SMSTATE: 0\r\n"
+            assert await mute.pinged_once()
+        finally:
+            await dte.close()
