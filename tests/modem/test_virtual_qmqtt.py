@@ -22,12 +22,13 @@ from gateway.network import Network, NetworkConfig
 from gateway.wire import HEADER, SYN_OPTIONS, play
 from modem.at.client import ATClient
 from modem.at.policies import WatchdogPolicy
+from modem.at.urcs import UrcStream
 from modem.virtual import mqtt
 from modem.virtual.cmd_qmqtt import MQTT_SID
 from modem.virtual.core import VirtualModem
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.sockets import Socket
-from modem.virtual.transport import open_virtual
+from modem.virtual.transport import VirtualTransport, open_virtual
 from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
 from tests.modem.test_virtual_sapbr import data_records
 from tests.modem.test_virtual_sockets import EPOCH, WAIT_S, Dte, Sink, at, later, setup, typed
@@ -444,25 +445,39 @@ def test_the_end_of_the_client_s_context_is_qmtstat_1() -> None:
     assert at(m, "AT+QMTOPEN?") == OK
 
 
+async def on_url(profile: str, port: int, tmp_path: Path) -> tuple[VirtualTransport, Peer]:
+    """`virtual://<profile>` with the broker on `port` in its Internet table (from the URL),
+    provisioned on a network; and the backend, subscribed to `TOPIC`."""
+    internet = tmp_path / "internet.yaml"
+    internet.write_text(table(port))
+    net = Network(NetworkConfig(epoch=EPOCH, seed=1), Sink())
+    transport = open_virtual(f"virtual://{profile}?seed=3&speed=20&internet={internet}", network=net)
+    provision(net, transport.modem, ServeScenario())
+    backend = await Peer.connect(port, "backend")
+    await backend.subscribe(TOPIC)
+    return transport, backend
+
+
+async def registered(client: ATClient, names: set[str]) -> UrcStream:
+    """Echo off, +CEREG URCs on, and the modem registered (waited for if it still searches):
+    the URCs `names` queued from the start."""
+    urcs = client.urcs({"+CEREG", *names})
+    await client.command("ATE0")
+    if (await client.command("AT+CEREG=1;+CEREG?")).fields("+CEREG")[1] != "1":
+        assert (await urcs.get(WAIT_S)).line == "+CEREG: 1"  # registered after the search
+    return urcs
+
+
 async def test_an_at_client_on_the_virtual_url_publishes_through_the_broker(
     broker: int,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     """The project's AT client on `virtual://quectel-bg96` (its Internet table from the URL): the
     note's sequence as firmware writes it, the URCs awaited as the client delivers them."""
-    internet = tmp_path / "internet.yaml"
-    internet.write_text(table(broker))
-    net = Network(NetworkConfig(epoch=EPOCH, seed=1), Sink())
-    transport = open_virtual(f"virtual://quectel-bg96?seed=3&speed=20&internet={internet}", network=net)
-    provision(net, transport.modem, ServeScenario())
-    backend = await Peer.connect(broker, "backend")
-    await backend.subscribe(TOPIC)
+    transport, backend = await on_url("quectel-bg96", broker, tmp_path)
     try:
         async with ATClient(transport, watchdog=WatchdogPolicy(enabled=False)) as client:
-            urcs = client.urcs({"+CEREG", "+QMTOPEN", "+QMTCONN", "+QMTPUB"})
-            await client.command("ATE0")
-            if (await client.command("AT+CEREG=1;+CEREG?")).fields("+CEREG")[1] != "1":
-                assert (await urcs.get(WAIT_S)).line == "+CEREG: 1"  # registered after the search
+            urcs = await registered(client, {"+QMTOPEN", "+QMTCONN", "+QMTPUB"})
             await client.command('AT+QICSGP=1,1,"orange.m2m.spec","","",1')
             await client.command("AT+QIACT=1")
             await client.command('AT+QMTOPEN=0,"broker.example.com",1883')

@@ -5,15 +5,19 @@ broker got, the bytes billed as the TCP model bills the same exchange, and the e
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gateway.wire import play
+from modem.at.client import ATClient
+from modem.at.policies import WatchdogPolicy
 from modem.virtual import mqtt
 from modem.virtual.cmd_smqtt import PKT_TIMEOUT_S
 from modem.virtual.core import VirtualModem
 from tests.modem.test_virtual_listen import free_port
 from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
-from tests.modem.test_virtual_qmqtt import MuteBroker, Peer, table
+from tests.modem.test_virtual_qmqtt import REPORT, TOPIC, MuteBroker, Peer, on_url, registered, table
 from tests.modem.test_virtual_sapbr import data_records
-from tests.modem.test_virtual_sockets import Dte, at, later, setup
+from tests.modem.test_virtual_sockets import WAIT_S, Dte, at, later, setup
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
@@ -190,3 +194,29 @@ async def test_a_ping_unanswered_is_smstate_0() -> None:
             assert await mute.pinged_once()
         finally:
             await dte.close()
+
+
+async def test_an_at_client_on_the_virtual_url_publishes_and_hears_through_the_broker(
+    broker: int,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The project's AT client on `virtual://simcom-sim7000` (its Internet table from the URL): the
+    manual's sequence as firmware writes it, the broker's message taken as the client delivers URCs."""
+    transport, backend = await on_url(SIM7000, broker, tmp_path)
+    try:
+        async with ATClient(transport, watchdog=WatchdogPolicy(enabled=False)) as client:
+            urcs = await registered(client, {"+APP PDP", "+SMSUB"})
+            await client.command('AT+CNACT=1,"orange.m2m.spec"')
+            assert (await urcs.get(WAIT_S)).line == "+APP PDP: ACTIVE"
+            await client.command('AT+SMCONF="URL","broker.example.com","1883"')
+            await client.command('AT+SMCONF="CLIENTID","meter-0001"')
+            await client.command("AT+SMCONN", timeout=WAIT_S)
+            await client.command('AT+SMSUB="meters/cmd",1', timeout=WAIT_S)
+            await client.command_with_data(f'AT+SMPUB="{TOPIC}",{len(REPORT)},1,0', REPORT)
+            assert (await backend.next()).published()[4] == REPORT
+            backend.writer.write(mqtt.publish("meters/cmd", b"reboot", qos=0))
+            assert (await urcs.get(WAIT_S)).line == '+SMSUB: "meters/cmd","reboot"'
+            await client.command("AT+SMDISC")
+    finally:
+        await transport.close()
+        await backend.close()
