@@ -164,12 +164,6 @@ def _request(
     mqttclient.request(m, client, key, packet, answered, failed, retried)
 
 
-def _typed(text: str) -> bytes:
-    """A string of a command as its bytes came from the host (the line is read as Latin-1): the
-    module passes a topic, client id, user name or password on as typed, UTF-8 or not."""
-    return text.encode("latin-1")
-
-
 def _message(m: VirtualModem, idx: int, pid: int, topic: str, payload: bytes) -> str:
     """A message's +QMTRECV line; with <msg_len_enable> 1, the payload's length before it."""
     length = f",{len(payload)}" if _st(m).settings[idx].msg_len else ""
@@ -293,7 +287,7 @@ def qmtcfg(m: VirtualModem, c: Cmd) -> Final | None:
         )
     elif c.int_at(2, None, 0, 1):  # "will", on: its QoS, retain, topic and message
         qos, retain, topic = c.int_at(3, None, 0, 2), c.int_at(4, None, 0, 1), c.str_at(5)
-        cfg.will = mqtt.Will(_typed(topic), _typed(c.str_at(6)), qos, bool(retain))
+        cfg.will = mqtt.Will(mqttclient.typed(topic), mqttclient.typed(c.str_at(6)), qos, bool(retain))
     else:
         cfg.will = None
     return None
@@ -375,10 +369,10 @@ def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     st = _st(m)
     client = _client(m, c, OPENED)
-    client_id = _typed(c.str_at(1))
+    client_id = mqttclient.typed(c.str_at(1))
     ps = c.params()
-    user = _typed(c.str_at(2)) if len(ps) > 2 else None
-    password = _typed(c.str_at(3)) if len(ps) > 3 else None
+    user = mqttclient.typed(c.str_at(2)) if len(ps) > 2 else None
+    password = mqttclient.typed(c.str_at(3)) if len(ps) > 3 else None
     cfg = st.settings[client.idx]
     packet = mqtt.connect(client_id, cfg.keepalive, bool(cfg.clean), user, password, cfg.will, cfg.version)
     client.state = CONNECTING
@@ -421,7 +415,7 @@ def qmtsub(m: VirtualModem, c: Cmd) -> Final | None:
         raise CmeError(50)
     msg_id = _msg_id(c, 1)
     topics: list[tuple[str | bytes, int]] = [
-        (_typed(c.str_at(i)), c.int_at(i + 1, None, 0, 2)) for i in range(2, len(ps), 2)
+        (mqttclient.typed(c.str_at(i)), c.int_at(i + 1, None, 0, 2)) for i in range(2, len(ps), 2)
     ]
     if any(not topic for topic, _ in topics):
         raise CmeError(50)
@@ -443,7 +437,7 @@ def qmtuns(m: VirtualModem, c: Cmd) -> Final | None:
     if len(ps) < 3:
         raise CmeError(50)
     msg_id = _msg_id(c, 1)
-    topics: list[str | bytes] = [_typed(c.str_at(i)) for i in range(2, len(ps))]
+    topics: list[str | bytes] = [mqttclient.typed(c.str_at(i)) for i in range(2, len(ps))]
     if not all(topics):
         raise CmeError(50)
     client = _client(m, c, CONNECTED)
@@ -462,7 +456,7 @@ def qmtpub(m: VirtualModem, c: Cmd) -> Final | None:
     qos = c.int_at(2, None, 0, 2)
     msg_id = c.int_at(1, None, 0, 0) if qos == 0 else _msg_id(c, 1)
     retain = bool(c.int_at(3, None, 0, 1))
-    topic = _typed(c.str_at(4))
+    topic = mqttclient.typed(c.str_at(4))
     length = c.int_at(5, None, 1, MAX_MESSAGE) if fixed or len(c.params()) > 5 else None
     if not topic:
         raise CmeError(50)

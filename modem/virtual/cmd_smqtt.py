@@ -21,7 +21,9 @@ AT+SMCONF, AT+SMCONN, AT+SMPUB, AT+SMSUB, AT+SMUNSUB, AT+SMSTATE, AT+SMDISC, and
 - AT+SMPUB="<topic>",<len>,<qos>,<retain>: `> `, exactly <len> bytes (1-1024), then OK once the
   message is sent (QoS 0) or acknowledged (QoS 1: PUBACK; QoS 2: PUBCOMP); ERROR if it is not.
 - AT+SMSUB="<topic>",<qos>: OK on the SUBACK that grants it, ERROR on one that refuses it (0x80);
-  AT+SMUNSUB="<topic>": OK on the UNSUBACK.  A message the broker sends: `+SMSUB: "<topic>","<message>"`.
+  AT+SMUNSUB="<topic>": OK on the UNSUBACK.  A message the broker sends: `+SMSUB: "<topic>","<message>"`,
+  its topic the broker's bytes.  Topics, client id, user name, password and the will go to the broker
+  as the bytes the host typed (UTF-8 typed is UTF-8 sent).
 - AT+SMSTATE? -> `+SMSTATE: <state>`, 0 disconnected, 1 connected; the connection lost (the broker
   closes it, no PINGRESP to a keep-alive PINGREQ, the app network ends): `+SMSTATE: 0`.
 - AT+SMDISC: the DISCONNECT, the connection closed: OK; ERROR when not connected.
@@ -252,8 +254,9 @@ def smconf(m: VirtualModem, c: Cmd) -> Final | None:
 
 
 def _message(m: VirtualModem) -> Callable[[Session, bytes, int, bytes], None]:
+    """The broker's message: `+SMSUB: "<topic>","<message>"`, the topic's bytes as the broker sent them."""
     return lambda client, topic, pid, payload: m.urc(
-        f'+SMSUB: "{topic.decode("utf-8", "replace")}","{payload.decode("latin-1")}"'
+        f'+SMSUB: "{topic.decode("latin-1")}","{payload.decode("latin-1")}"'
     )
 
 
@@ -284,13 +287,14 @@ def smconn(m: VirtualModem, c: Cmd) -> Final | None:
             return
         client.state = CONNECTING
         will = None
+        typed = mqttclient.typed  # the strings as the host typed their bytes
         if cfg.will_topic:
             will = mqtt.Will(
-                cfg.will_topic, cfg.will_message.encode("latin-1"), cfg.will_qos, bool(cfg.will_retain)
+                typed(cfg.will_topic), typed(cfg.will_message), cfg.will_qos, bool(cfg.will_retain)
             )
-        packet = mqtt.connect(
-            cfg.client_id, cfg.keepalive, bool(cfg.clean), cfg.user or None, cfg.password or None, will
-        )
+        user = typed(cfg.user) if cfg.user else None
+        password = typed(cfg.password) if cfg.password else None
+        packet = mqtt.connect(typed(cfg.client_id), cfg.keepalive, bool(cfg.clean), user, password, will)
 
         def accepted(ack: mqtt.Packet) -> None:
             _, code = ack.connack()
@@ -371,7 +375,7 @@ def smpub(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     if c.op is not Op.SET or len(c.params()) != 4:
         return ERROR
-    topic = c.str_at(0)
+    topic = mqttclient.typed(c.str_at(0))
     length = c.str_at(1).strip()
     qos, retain = c.int_at(2, None, 0, 2), c.int_at(3, None, 0, 1)
     client = _connected(m)
@@ -405,7 +409,7 @@ def smsub(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     if c.op is not Op.SET or len(c.params()) != 2:
         return ERROR
-    topic, qos = c.str_at(0), c.int_at(1, None, 0, 2)
+    topic, qos = mqttclient.typed(c.str_at(0)), c.int_at(1, None, 0, 2)
     client = _connected(m)
     if not topic or client is None:
         return ERROR
@@ -421,7 +425,7 @@ def smunsub(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     if c.op is not Op.SET or len(c.params()) != 1:
         return ERROR
-    topic = c.str_at(0)
+    topic = mqttclient.typed(c.str_at(0))
     client = _connected(m)
     if not topic or client is None:
         return ERROR

@@ -75,6 +75,12 @@ class Session:
     released: set[int] = field(default_factory=set)  # QoS 2 messages handed on, their PUBREL not yet come
 
 
+def typed(text: str) -> bytes:
+    """A string of a command as its bytes came from the host (the line is read as Latin-1): a module
+    passes a topic, client id, user name or password on as typed, UTF-8 or not."""
+    return text.encode("latin-1")
+
+
 def stop_timers(session: Session) -> None:
     for timer in [session.ping, session.pong, *(w.timer for w in session.waiting.values())]:
         if timer is not None:

@@ -163,13 +163,18 @@ def test_the_end_of_the_app_network_is_smstate_0() -> None:
     assert at(m, "AT+CNACT?") == b'\r\n+CNACT: 0,"0.0.0.0"\r\n' + OK
 
 
+async def connected(dte: Dte, client_id: str) -> None:
+    """The app network up and the client connected to broker.example.com as `client_id`."""
+    await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+    assert await dte.at(f'AT+SMCONF="URL","broker.example.com";+SMCONF="CLIENTID","{client_id}"') == OK
+    assert await dte.at("AT+SMCONN") == OK
+
+
 async def test_the_host_ending_the_app_network_is_smstate_0(broker: int) -> None:  # noqa: F811
     m, sink = setup(SIM7000, table(broker))
     dte = Dte(m, speed=0.1)
     try:
-        await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
-        assert await dte.at('AT+SMCONF="URL","broker.example.com";+SMCONF="CLIENTID","meter-0002"') == OK
-        assert await dte.at("AT+SMCONN") == OK
+        await connected(dte, "meter-0002")
         assert await dte.at("AT+CNACT=0") == OK
         urcs = b"\r\n+SMSTATE: 0\r\n\r\n+APP PDP: DEACTIVE\r\n"  # the client's connection, then the network
         assert await dte.expect(urcs[2:]) == urcs
@@ -219,4 +224,32 @@ async def test_an_at_client_on_the_virtual_url_publishes_and_hears_through_the_b
             await client.command("AT+SMDISC")
     finally:
         await transport.close()
+        await backend.close()
+
+
+async def test_topics_go_as_the_host_typed_their_bytes(broker: int) -> None:  # noqa: F811
+    """A topic with letters past ASCII, typed in UTF-8 (MQTT 3.1.1 §1.5.3: topics are UTF-8): the
+    broker gets those bytes, and +SMSUB gives a topic's bytes as the broker sent them, whatever the
+    letters (the module passes them through); the client id too: a client connecting with it in
+    UTF-8 takes the session over."""
+    m, _ = setup(SIM7000, table(broker))
+    backend = await Peer.connect(broker, "backend")
+    await backend.subscribe("capteurs/température")
+    dte = Dte(m, speed=0.1)
+    try:
+        await connected(dte, "compteur-é")
+        assert await dte.at('AT+SMSUB="prix/€/kWh",0') == OK
+        assert await dte.at('AT+SMPUB="capteurs/température",4,0,0', b"> ") == b"\r\n> "
+        dte.write(b"21.5")
+        assert await dte.expect(b"OK\r\n") == OK
+        assert (await backend.next()).published() == ("capteurs/température", 0, 0, False, b"21.5")
+        backend.writer.write(mqtt.publish("prix/€/kWh", b"0.25"))
+        urc = await dte.expect(b'"0.25"\r\n')
+        assert urc == '\r\n+SMSUB: "prix/€/kWh","0.25"\r\n'.encode()
+        assert await dte.at('AT+SMUNSUB="prix/€/kWh"') == OK
+        thief = await Peer.connect(broker, "compteur-é")  # the same client id, in UTF-8: takes it over
+        assert await dte.expect(b"+SMSTATE: 0\r\n") == b"\r\n+SMSTATE: 0\r\n"
+        await thief.close()
+    finally:
+        await dte.close()
         await backend.close()
