@@ -11,13 +11,24 @@ from gateway.wire import play
 from modem.at.client import ATClient
 from modem.at.policies import WatchdogPolicy
 from modem.virtual import mqtt
-from modem.virtual.cmd_smqtt import PKT_TIMEOUT_S
+from modem.virtual.cmd_smqtt import MQTT_SID, PKT_TIMEOUT_S
 from modem.virtual.core import VirtualModem
 from tests.modem.test_virtual_listen import free_port
 from tests.modem.test_virtual_mqtt import broker, mosquitto  # noqa: F401  (the fixture: mosquitto on a free port)
-from tests.modem.test_virtual_qmqtt import REPORT, TOPIC, MuteBroker, Peer, on_url, registered, table
+from tests.modem.test_virtual_qmqtt import (
+    REPORT,
+    TOPIC,
+    MuteBroker,
+    Peer,
+    PingedBroker,
+    on_url,
+    registered,
+    run_until,
+    table,
+)
 from tests.modem.test_virtual_sapbr import data_records
 from tests.modem.test_virtual_sockets import WAIT_S, Dte, at, later, setup
+from tests.modem.test_virtual_wire import TABLE as WIRE_TABLE
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
@@ -253,3 +264,37 @@ async def test_topics_go_as_the_host_typed_their_bytes(broker: int) -> None:  # 
     finally:
         await dte.close()
         await backend.close()
+
+
+def test_an_incoming_qos_2_message_sent_again_before_its_pubrel_is_told_once() -> None:
+    """MQTT 3.1.1 §4.3.3, as on Quectel's client (the session is the same): PUBREC to the QoS 2
+    PUBLISH, PUBCOMP to the PUBREL; the broker's retransmission (DUP, the same packet id) before
+    the PUBREL is acknowledged again, not a second +SMSUB; after the PUBCOMP the id is a new message."""
+    m = app_network(WIRE_TABLE)
+    stub = PingedBroker(m)
+    m.tcp.io = stub
+    assert at(m, 'AT+SMCONF="URL","broker.example.com",1883;+SMCONF="CLIENTID","meter-0001"') == OK
+    assert at(m, "AT+SMCONN") == b""  # answered on the CONNACK
+    sock = m.tcp.sockets[MQTT_SID]
+    m.tcp.connected(sock)
+    assert run_until(m, OK) == OK
+    pubrec, pubcomp = mqtt.ack(mqtt.PUBREC, 9), mqtt.ack(mqtt.PUBCOMP, 9)
+    steps = [  # what the broker sends; what the host is told; what the module answers
+        (
+            mqtt.publish("meters/cmd", b"reboot", qos=2, pid=9),
+            b'\r\n+SMSUB: "meters/cmd","reboot"\r\n',
+            [pubrec],
+        ),
+        (mqtt.publish("meters/cmd", b"reboot", qos=2, pid=9, dup=True), b"", [pubrec]),  # not told again
+        (mqtt.ack(mqtt.PUBREL, 9), b"", [pubcomp]),
+        (
+            mqtt.publish("meters/cmd", b"again", qos=2, pid=9),
+            b'\r\n+SMSUB: "meters/cmd","again"\r\n',
+            [pubrec],
+        ),
+    ]
+    for packet, told, answers in steps:
+        stub.sent.clear()
+        m.tcp.received(sock, packet)
+        assert m.take_output(m.now + 1.0) == told
+        assert [p for p in stub.sent if p] == answers
