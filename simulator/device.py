@@ -32,6 +32,7 @@ from simulator.profiles import Exchange, Profile
 from simulator.scenario import EventStream, Group, Outage
 from simulator.stats import GroupStats
 from simulator.traffic import (
+    Sessions,
     draw_period,
     draw_phase,
     per_report_sessions,
@@ -491,27 +492,26 @@ class Device:
                 if self._moves_only_at(t1) and across.any():
                     # the context goes on across the move, and across every move after it while it lasts
                     moves, stop = self._moves_from(t1, int((s.start + s.duration).max()))
-                    duration = s.duration if stop is None else np.minimum(s.duration, stop - s.start)
                     keep = ~across
-                    self.sessions(
-                        s.start[across],
-                        duration[across],
-                        s.up[across],
-                        s.down[across],
-                        charging=charging[across],
-                        moves=moves,
-                        scans=(scans[0][across], scans[1][across]),
-                    )
+                    if stop is None:  # (one going on at the period's end is cut there: `sessions`)
+                        self.sessions(
+                            s.start[across],
+                            s.duration[across],
+                            s.up[across],
+                            s.down[across],
+                            charging=charging[across],
+                            moves=moves,
+                            scans=(scans[0][across], scans[1][across]),
+                        )
+                    else:
+                        self._reports_ended(s, across, charging, stop, moves)
                     self.sessions(
                         s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
                     )
-                else:
-                    # the session ends at the stretch's end (an outage, a SIM swap); one going on at
-                    # the period's end is cut there (`sessions`)
-                    duration = s.duration
-                    if t1 < self.T:
-                        duration = np.minimum(s.duration, np.maximum(t1 - s.start, 0))
-                    self.sessions(s.start, duration, s.up, s.down, charging=charging, scans=scans)
+                elif t1 < self.T:  # the session ends at the stretch's end (an outage, a SIM swap)
+                    self._reports_ended(s, np.ones(n, dtype=np.bool_), charging, t1)
+                else:  # one going on at the period's end is cut there (`sessions`)
+                    self.sessions(s.start, s.duration, s.up, s.down, charging=charging, scans=scans)
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
@@ -550,6 +550,35 @@ class Device:
             if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)
                 self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
                 self.context = None
+
+    def _reports_ended(
+        self, s: Sessions, part: npt.NDArray[np.bool_], charging: I64, end: int, moves: tuple[int, ...] = ()
+    ) -> None:
+        """The reports `part` of `s` (charging ids `charging`), ended at `end` at the latest: an
+        outage's start or a SIM swap (after `moves`, which they go on across).  One going on when an
+        area outage starts at `end` is lost there with the radio bearer, as a served modem's
+        contexts are when its coverage goes (closed abnormally, cause 4, nothing sent after): it is
+        billed the bytes of its time before (`time_share`, its scans, drawn over that time, whole);
+        any other ends there with its bytes (cause 0)."""
+        lived = np.minimum(s.duration, np.maximum(end - s.start, 0))
+        lost = part & (lived < s.duration) if self._cell_goes_at(end) else np.zeros_like(part)
+        for sel, abnormal in ((part & ~lost, False), (lost, True)):
+            if not sel.any():
+                continue
+            up, down, s_up, s_down = s.up[sel], s.down[sel], s.scan_up[sel], s.scan_down[sel]
+            if abnormal:  # what was sent by the cut
+                up = time_share(up - s_up, lived[sel], s.duration[sel]) + s_up
+                down = time_share(down - s_down, lived[sel], s.duration[sel]) + s_down
+            self.sessions(
+                s.start[sel],
+                lived[sel],
+                up,
+                down,
+                abnormal=abnormal,
+                charging=charging[sel],
+                moves=moves,
+                scans=(s_up, s_down),
+            )
 
     def _reports_end(self, t1: int, times: I64, duration: int) -> int:
         """Where the reports at `times` (of `duration` s) of the stretch ending at `t1` are cut if

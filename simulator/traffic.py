@@ -111,7 +111,8 @@ def _pareto_sizes(y: F64, payload: Payload) -> I64:
 def time_share(n: I64, elapsed: I64 | int, duration: I64 | int) -> I64:
     """The bytes of `n` carried in the first `elapsed` of a session's `duration` seconds: a session's
     bytes are spread over its time (the cut of a move, `simulator.device.Device._play`, and the cut
-    of a report going on at the period's end, whose later bytes fall after it, share them so)."""
+    of a report going on at the period's end or lost when the cell goes, whose later bytes are not
+    sent, share them so)."""
     out: I64 = np.asarray(n, dtype=np.int64) * elapsed // np.maximum(duration, 1)
     return out
 

@@ -533,6 +533,7 @@ def _scanned_reports(
     end: datetime,
     cut: datetime,
     outage: dict[str, Any] | None = None,
+    lost: bool = False,
     **more: Any,
 ) -> list[tuple[Any, ...]]:
     """The records of a simulated HTTPS TLS 1.3 reporter (930 / 1,660 B in 3 s, every hour from
@@ -540,8 +541,9 @@ def _scanned_reports(
     `more` keys), against those of the served gateway (`m2msim modem serve` with the same keys and
     seed) given a context for each report, with the bytes the device sent in it, released 3 s later:
     the last one ends at `cut` (an outage's start, a SIM swap: with its bytes, as the simulator bills
-    it) or, `cut` being the period's end, is open then, having sent the share of its time before it.
-    The two alike; the records, in time order."""
+    it) or, `cut` being the period's end, is open then, having sent the share of its time before it;
+    `lost`: the cell goes at `cut`, and the context is lost there (closed abnormally) with the share
+    of its bytes sent by then.  The two alike; the records, in time order."""
     path = tmp_path / "serve.yaml"
     path.write_text(SCANNED)
     scenario = load_scenario(path)
@@ -575,12 +577,14 @@ def _scanned_reports(
         if t + 3 <= stop:
             net.transfer(t + 3, opened.session_id, 930, 1660)
             net.close_session(t + 3, opened.session_id)
-        elif closed:  # ended with all its bytes counted (the simulator's bill of a report an outage cuts)
+        elif closed and not lost:  # ended with all its bytes counted (a report an outage cuts)
             net.transfer(stop, opened.session_id, 930, 1660)
             net.close_session(stop, opened.session_id)
-        else:  # open at the period's end, having sent a share of its bytes by then
+        else:  # open at the period's end or lost with the cell, having sent a share of its bytes by then
             share = int(stop - t)
             net.transfer(stop, opened.session_id, 930 * share // 3, 1660 * share // 3)
+            if lost:
+                net.close_session(stop, opened.session_id, abnormal=True)
     net.flush((end - epoch).total_seconds())
     assert [tuple(r[k] for k in COLUMNS) for r in simulated] == [
         tuple(getattr(r, k) for k in COLUMNS) for r in sink.records
@@ -619,6 +623,20 @@ def test_a_report_cut_at_an_outage_or_a_swap_is_scanned_over_its_time_before_the
         rows = _scanned_reports(tmp_path, "scan-cut-outage", end, at, outage)
     assert len(rows) == 13  # 00:00 to 12:00
     assert (rows[-1][COLUMNS.index("duration_s")], rows[-1][COLUMNS.index("cause")]) == (1, 0)
+
+
+def test_a_report_the_cell_loses_is_billed_alike_by_a_serve_and_a_simulator_scenario(tmp_path: Path) -> None:
+    """A report (HTTPS TLS 1.3: 930 / 1,660 B in 3 s) going on when an area outage starts, a second
+    after its start, is lost there (docs/scenarios.md, "Outages"): the served gateway, the modem's
+    context lost with its coverage, closes it abnormally (cause 4) with the bytes sent by then, a
+    third of them, and its probes drawn over its life, 1 s.  The simulator ended it there with cause
+    0 and all its bytes."""
+    at = datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC)
+    end = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    outage = {"kind": "area", "start": at.isoformat(), "duration": "1h"}  # the cell back after the period
+    rows = _scanned_reports(tmp_path, "scan-cut-cell", end, at, outage, lost=True)
+    assert len(rows) == 13  # 00:00 to 12:00
+    assert (rows[-1][COLUMNS.index("duration_s")], rows[-1][COLUMNS.index("cause")]) == (1, 4)
 
 
 def test_a_serve_scenario_refuses_a_scan_rate_on_a_private_apn(tmp_path: Path) -> None:

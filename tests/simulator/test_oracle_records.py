@@ -94,6 +94,21 @@ def by_line(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def starting(
+    per_line: dict[str, list[dict[str, Any]]], line_ids: tuple[str, ...], t0: int, span: int
+) -> dict[str, list[tuple[int, int, int, int, int]]]:
+    """The records of `line_ids` starting in the `span` s from `t0`: (start from `t0`, duration, cause,
+    bytes up, bytes down) each."""
+    return {
+        line: [
+            (int(r["start"].timestamp()) - t0, r["duration_s"], r["cause"], r["bytes_up"], r["bytes_down"])
+            for r in per_line[line]
+            if t0 <= r["start"].timestamp() < t0 + span
+        ]
+        for line in line_ids
+    }
+
+
 def test_reports_bytes_counts_and_persistent_records_to_a_leap_months_end(tmp_path: Path) -> None:
     start, end = ts("2028-02-28T00:00:00"), ts("2028-03-01T00:00:00")  # Feb 28-29 2028, the month's end
     counts = {"A": 2, "E": 2, "G": 3, "H": 2, "T": 2, "B": 2, "F": 2}
@@ -618,17 +633,47 @@ def test_an_attempt_going_on_when_the_cell_goes_ends_there_moved_or_not(tmp_path
     per_line = by_line(run(tmp_path, doc))
     # attempts every 15 s from 11:00: the one at 12:00:00 is going on at 12:00:05, its SYNs at 0, 1
     # and 3 s sent by then (52 B each)
-    got = {
-        line: [
-            (int(r["start"].timestamp()) - noon, r["duration_s"], r["cause"], r["bytes_up"], r["bytes_down"])
-            for r in per_line[line]
-            if noon <= r["start"].timestamp() < noon + 5
-        ]
-        for line in ("Y1", "M1")
-    }
+    got = starting(per_line, ("Y1", "M1"), noon, 5)
     assert got["Y1"] == [(0, 5, 4, 3 * 52, 0)]
     assert [(s, d, c) for s, d, c, _, _ in got["M1"]] == [(0, 2, 24), (2, 3, 4)]
     assert sum(u for _, _, _, u, _ in got["M1"]) == 3 * 52
     # nothing else until the cell is back
     for line in ("Y1", "M1"):
         assert not [r for r in per_line[line] if noon + 5 <= r["start"].timestamp() < noon + 1805]
+
+
+def test_a_report_going_on_when_the_cell_goes_ends_there_moved_or_not(tmp_path: Path) -> None:
+    """The 10:00 report (HTTPS TLS 1.3: 930 / 1,660 B in 3 s) going on when an area outage starts, 2 s
+    into it, is lost there with the radio bearer, as a served modem losing its coverage loses its
+    contexts (records closed with cause 4) and sends nothing after (docs/scenarios.md, "Outages"):
+    billed the bytes of its 2 s, its bytes spread over its time (620 / 1,106 B).  Cut by a move to
+    Germany 1 s in or not, it ended there with cause 0 and all its bytes.  A server outage leaves the
+    cell: the report ends at its start with its bytes, released (cause 0)."""
+    trip = trip_to_germany("2026-03-10T10:00:01Z", "2026-03-10T12:00:00Z")
+    doc = scenario(
+        "oracle-report-cell",
+        9,
+        {"start": "2026-03-10", "days": 1},
+        [lines("T", 1, "europe"), lines("U", 1, "europe"), lines("S", 1, "europe")],
+        [group("t", "https-tls13", mobility=trip), group("u", "https-tls13"), group("s", "https-tls13")],
+    )
+    doc["events"] = {
+        "outages": [
+            {"kind": "area", "start": "2026-03-10T10:00:02Z", "duration": "30min", "groups": ["t", "u"]},
+            {"kind": "server", "start": "2026-03-10T10:00:02Z", "duration": "30min", "groups": ["s"]},
+        ]
+    }
+    ten = ts("2026-03-10T10:00:00")
+    per_line = by_line(run(tmp_path, doc))
+    got = starting(per_line, ("T1", "U1", "S1"), ten, 3)
+    assert got["U1"] == [(0, 2, 4, 930 * 2 // 3, 1660 * 2 // 3)]
+    assert [(s, d, c) for s, d, c, _, _ in got["T1"]] == [(0, 1, 24), (1, 1, 4)]
+    assert (sum(r[3] for r in got["T1"]), sum(r[4] for r in got["T1"])) == (930 * 2 // 3, 1660 * 2 // 3)
+    assert got["S1"] == [(0, 2, 0, 930, 1660)]
+    # the reports before, whole and released
+    assert {
+        (r["duration_s"], r["cause"], r["bytes_up"], r["bytes_down"])
+        for line in ("T1", "U1")
+        for r in per_line[line]
+        if r["start"].timestamp() < ten
+    } == {(3, 0, 930, 1660)}
