@@ -21,7 +21,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
 
 ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered times out after 15 s
 MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
-NSAPIS = 11  # TS 24.008: NSAPIs 5..15, so at most 11 PDP contexts of a line at once
 SV = "01"
 I64 = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -169,9 +167,6 @@ class Device:
         self.failing: Exchange | None = None  # what an attempt costs in the outage ridden out last
         # the ICMP errors the network sends it, limited as a Linux host limits them (when first sent)
         self.icmp_limit: IcmpRateLimit | None = None
-        # the data contexts handed so far that may still be open (their starts and ends, a batch a
-        # call of `sessions`): what holds the module's NSAPIs (`_free_nsapis`)
-        self.contexts: list[tuple[I64, I64]] = []
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -287,23 +282,10 @@ class Device:
         n = int(start.shape[0])
         if n == 0:
             return
+        self.stats.data_sessions += n
         if charging is None:
             charging = self._charging(n, retry)
-        waited = self._free_nsapis(start, duration)
-        late = None
-        if waited is not None:  # some waited for a free NSAPI: any pushed past the period's end not sent
-            start, late = waited, waited != start
-            if int(start[-1]) >= self.T:
-                sent = start < self.T
-                start, duration, up, down, charging, late = (
-                    x[sent] for x in (start, duration, up, down, charging, late)
-                )
-                scans = None if scans is None else (scans[0][sent], scans[1][sent])
-                n = int(start.shape[0])
-                if n == 0:
-                    return
-        self.stats.data_sessions += n
-        parts = [(start, duration, up, down, charging, still_open, late)]
+        parts = [(start, duration, up, down, charging, still_open)]
         over = start + duration > self.T
         if over.any():
             cut, keep = self.T - start[over], ~over
@@ -320,60 +302,16 @@ class Device:
                     time_share(down[over] - s_down, cut, duration[over]) + s_down,
                     charging[over],
                     True,
-                    None if late is None else late[over],
                 ),
-                (
-                    start[keep],
-                    duration[keep],
-                    up[keep],
-                    down[keep],
-                    charging[keep],
-                    still_open,
-                    None if late is None else late[keep],
-                ),
+                (start[keep], duration[keep], up[keep], down[keep], charging[keep], still_open),
             ]
-        for st, du, u, w, c, going_on, waits in parts:
+        for st, du, u, w, c, going_on in parts:
             if not st.shape[0]:
                 continue
             if self.shard.per_call or moves:
-                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on, waits))
+                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on))
             else:
                 self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
-
-    def _free_nsapis(self, start: I64, duration: I64) -> I64 | None:
-        """The starts of sessions (in start order) about to be handed, each at its own time or, when
-        the module's 11 NSAPIs are all held then (`NSAPIS`: the contexts handed before and these),
-        at the first release of one (a module activates no twelfth context: the network would refuse
-        it, cause 199); None when none waits (the usual case, checked at once)."""
-        n = int(start.shape[0])
-        end = start + duration
-        s0, last = int(start[0]), int(end.max())
-        self.contexts = [c for c in self.contexts if int(c[1].max()) > s0]
-        prior = [(a[m], b[m]) for a, b in self.contexts if (m := (a < last) & (b > s0)).any()]
-        self.contexts.append((start, end))
-        if not prior:
-            if n <= NSAPIS or not (start[NSAPIS:] < end[:-NSAPIS]).any():
-                return None  # (no 12 of them can be open at once)
-        elif sum(int(a.shape[0]) for a, _ in prior) + n <= NSAPIS:
-            return None
-        held = [(a, b) for s, e in prior for a, b in zip(s.tolist(), e.tolist(), strict=True)]
-        out = start.copy()
-        moved, at = False, s0
-        for i, (s, d) in enumerate(zip(start.tolist(), duration.tolist(), strict=True)):
-            at = max(s, at)  # in their order: none overtakes one waiting
-            while True:
-                held = [(a, b) for a, b in held if b > at]
-                ends = [b for a, b in held if a <= at]
-                if len(ends) < NSAPIS:
-                    break
-                at = min(ends)
-            held.append((at, at + d))
-            if at != s:
-                out[i], moved = at, True
-        if not moved:
-            return None
-        self.contexts[-1] = (out, out + duration)
-        return out
 
     def _play(
         self,
@@ -385,7 +323,6 @@ class Device:
         abnormal: bool,
         moves: tuple[int, ...] = (),
         still_open: bool = False,
-        waited: npt.NDArray[np.bool_] | None = None,
     ) -> Generator[simpy.Event, Any, None]:
         """Sessions played through the gateway as they happen.
 
@@ -394,20 +331,14 @@ class Device:
         bytes went; every record in the zone where the session was opened) and goes on to its end.
         Its bytes are shared in proportion to the time between the cuts (`time_share`): those
         before the first move are counted when it opens (so the cut finds them), those between two
-        moves once the first of them is made, the rest at its end.  `waited`: those that waited for a
-        free NSAPI (`_free_nsapis`): each opens once the contexts ending at its time are released.
+        moves once the first of them is made, the rest at its end.
         """
         items = list(
             zip(start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True)
         )
-        released = -1.0
         for k, (s, d, u, w, c) in enumerate(items):
             if s > self.env.now:
                 yield self.env.timeout(s - self.env.now)
-            if waited is not None and waited[k] and self.env.now != released:
-                # the contexts ending now released first (their processes' timeouts came before)
-                yield self.env.timeout(0)
-                released = float(self.env.now)
             res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1

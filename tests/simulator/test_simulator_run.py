@@ -1010,14 +1010,16 @@ def test_bulk_threshold_alarm_is_dated_at_the_record_that_crosses_it(tmp_path: P
         assert value == (str(total) if measure == "bytes" else f"{total}.00")
 
 
-def held_answers(tmp_path: Path, rate_per_day: int) -> dict[bool, list[tuple[Any, ...]]]:
-    """The records, in bulk (False) and played through the gateway one by one (True), of 3 HTTPS
-    reporters whose commands (`rate_per_day`) are held through a 4-hour cell outage."""
+def test_answers_to_commands_in_the_same_second_open_together_when_played_one_by_one(tmp_path: Path) -> None:
+    """Commands held while the cell was out are delivered together when it returns, and the device
+    answers each with a report at once: played through the gateway one by one (`Shard.per_call`),
+    the answers are the bulk path's, each opened that second.  They were played one after the other,
+    each opened when the previous one ended (3 s later for an HTTPS report)."""
     d = doc(
         devices=3,
         schedule={"period": "1d"},
         application={"profile": "https-tls13", "payload": {"fixed": 53}},
-        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": rate_per_day},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 24},
     )
     d["events"] = {"outages": [{"kind": "area", "start": "2026-03-01T06:00:00Z", "duration": "4h"}]}
     sc = sc_of(d)
@@ -1025,34 +1027,6 @@ def held_answers(tmp_path: Path, rate_per_day: int) -> dict[bool, list[tuple[Any
     for per_call in (False, True):
         out = run_shard(sc, tmp_path, per_call)
         rows[per_call] = sorted_rows(table(out / "usage" / "part-00000.parquet"), RECORD_KEY)
-    return rows
-
-
-def test_answers_to_commands_in_the_same_second_open_together_when_played_one_by_one(tmp_path: Path) -> None:
-    """Commands held while the cell was out are delivered together when it returns, and the device
-    answers each with a report at once: played through the gateway one by one (`Shard.per_call`),
-    the answers are the bulk path's, each opened that second.  They were played one after the other,
-    each opened when the previous one ended (3 s later for an HTTPS report)."""
-    rows = held_answers(tmp_path, 24)
     starts = Counter((r[0], r[2]) for r in rows[False] if r[1] == "data")
     assert max(starts.values()) > 1  # answers to the commands held in the outage, together
     assert rows[True] == rows[False]
-
-
-def test_answers_to_more_than_11_held_commands_wait_for_a_free_nsapi(tmp_path: Path) -> None:
-    """A module holds at most 11 PDP contexts at once (NSAPIs 5..15, TS 24.008): the answers to more
-    than 11 commands held while the cell was out open 11 at once, the others each as a context is
-    released (docs/scenarios.md, "Behaviour keys").  The bulk path wrote every answer in the cell's
-    second (28 contexts together, where the gateway refuses the twelfth, cause 199), so a run
-    played through the gateway one by one lost answers the bulk path billed."""
-    rows = held_answers(tmp_path, 120)
-    assert rows[True] == rows[False]
-    data = [r for r in rows[False] if r[1] == "data"]
-    starts = Counter((r[0], r[2]) for r in data)
-    assert max(starts.values()) == 11  # more than 11 held for some line: 11 at the cell's return
-    waited = [(line, at) for line, at in starts if (line, at - timedelta(seconds=3)) in starts]
-    assert waited  # the others opened as the first ones ended, 3 s later
-    for line in {r[0] for r in data}:
-        spans = [(r[2], r[2] + timedelta(seconds=r[3])) for r in data if r[0] == line]
-        for at, _ in spans:
-            assert sum(1 for a, b in spans if a <= at < b) <= 11
