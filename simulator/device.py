@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
