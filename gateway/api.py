@@ -62,9 +62,8 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.ipv4 import DF as DF
     from gateway.ipv4 import MF as MF
     from gateway.ipv4 import Reassembly as Reassembly
+    from gateway.ipv4 import add_fragment as add_fragment
     from gateway.ipv4 import checksum as checksum
-    from gateway.ipv4 import datagram_of as datagram_of
-    from gateway.ipv4 import fragment_fields as fragment_fields
     from gateway.numbering import InvalidNumber as InvalidNumber
     from gateway.numbering import default_plan as default_plan
     from gateway.partial import INTERVAL_S as INTERVAL_S
@@ -126,7 +125,7 @@ _CONTRACT: dict[str, str] = {
         ("gateway.icmplimit", "DEST_UNREACH HOST_UNREACH IcmpRateLimit"),
         ("gateway.identity", "luhn_check_digit"),
         ("gateway.internet", "DEFAULT_INTERNET Internet Route RouteKind load_internet parse_internet"),
-        ("gateway.ipv4", "DF MF Reassembly checksum datagram_of fragment_fields"),
+        ("gateway.ipv4", "DF MF Reassembly add_fragment checksum"),
         ("gateway.numbering", "InvalidNumber default_plan"),
         ("gateway.partial", "INTERVAL_S PartialRecords cut_sessions final_causes"),
         (

@@ -12,7 +12,17 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["DF", "MF", "Reassembly", "Unfinished", "Whole", "checksum", "datagram_of", "reassemble"]
+__all__ = [
+    "DF",
+    "MF",
+    "Reassembly",
+    "Unfinished",
+    "Whole",
+    "add_fragment",
+    "checksum",
+    "datagram_of",
+    "reassemble",
+]
 
 DF, MF = 0x4000, 0x2000  # the Don't Fragment and More Fragments flags of the IPv4 header
 MAX_DATAGRAM = 65_535  # octets of an IP datagram, header included (its 16-bit total length)
@@ -212,14 +222,22 @@ def datagram_of(whole: Whole[K]) -> bytes:
     return bytes(header) + whole.data
 
 
+def add_fragment(parts: Reassembly[tuple[bytes, bytes, int, int]], now: float, packet: bytes) -> bytes | None:
+    """Add the IPv4 fragment `packet` (header and payload, up to its total length) to `parts` at
+    `now`: the whole datagram (`datagram_of`) once every fragment of it has come, else None."""
+    ihl = (packet[0] & 0x0F) * 4
+    key, offset, more = fragment_fields(packet)
+    data = packet[ihl : int.from_bytes(packet[2:4], "big")]
+    whole = parts.add(key, now, offset, more, data, header=packet[:ihl])
+    return None if whole is None else datagram_of(whole)
+
+
 def reassemble(fragments: list[bytes]) -> bytes | None:
     """The IPv4 datagram that fragments of one datagram make, in any order; None while some are
     missing (`Reassembly` without bounds)."""
     parts: Reassembly[tuple[bytes, bytes, int, int]] = Reassembly(float("inf"), 1, len(fragments) or 1)
     for f in fragments:
-        ihl = (f[0] & 0x0F) * 4
-        key, offset, more = fragment_fields(f)
-        whole = parts.add(key, 0.0, offset, more, f[ihl : int.from_bytes(f[2:4], "big")], header=f[:ihl])
+        whole = add_fragment(parts, 0.0, f)
         if whole is not None:
-            return datagram_of(whole)
+            return whole
     return None

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.api import IcmpRateLimit, Internet, Reassembly, RouteKind, datagram_of, fragment_fields
+from gateway.api import IcmpRateLimit, Internet, Reassembly, RouteKind, add_fragment
 from modem.virtual.netio import UNREACHABLE_ERRNOS
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
@@ -499,14 +499,11 @@ class Forwarder:
         (or when too many datagrams or fragments are being put together: the fragment is dropped)."""
         fragments = self._fragments
         refused = fragments.refused
-        ihl = (piece[0] & 0x0F) * 4
-        key, offset, more = fragment_fields(piece)
-        data = piece[ihl : int.from_bytes(piece[2:4], "big")]
-        whole = fragments.add(key, self.now(), offset, more, data, header=piece[:ihl])
+        whole = add_fragment(fragments, self.now(), piece)
         self.dropped += fragments.refused - refused
         if self._fragments_timer is None:
             self._expire_fragments()
-        return None if whole is None else datagram_of(whole)
+        return whole
 
     def _expire_fragments(self, at: float | None = None) -> None:
         """Datagrams whose fragments did not all come in time are dropped, as a host drops them;
