@@ -83,7 +83,7 @@ def prorate(total: int, t: int, d: int) -> int:
     return q * t + (r * t) // d
 
 
-def _prorate_array(total: I64, t: I64, d: I64) -> I64:
+def prorate_array(total: I64, t: I64 | int, d: I64 | int) -> I64:
     """Vectorised `prorate`, exact in int64 (no `total * t` product that could overflow)."""
     safe_d = np.where(d > 0, d, 1)
     q = total // safe_d
@@ -166,8 +166,8 @@ def cut_sessions(
     up_r = up[session_index]
     down_r = down[session_index]
     first = sequence == 1
-    rec_up = _deltas(_prorate_array(up_r, hi, d), first)
-    rec_down = _deltas(_prorate_array(down_r, hi, d), first)
+    rec_up = _deltas(prorate_array(up_r, hi, d), first)
+    rec_down = _deltas(prorate_array(down_r, hi, d), first)
     last = sequence == counts[session_index]
     cause = np.where(
         last,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from accounting.partial import prorate_array
 from gateway.api import scan_probes
 from simulator.profiles import Profile
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
@@ -112,9 +113,8 @@ def time_share(n: I64, elapsed: I64 | int, duration: I64 | int) -> I64:
     """The bytes of `n` carried in the first `elapsed` of a session's `duration` seconds: a session's
     bytes are spread over its time (the cut of a move, `simulator.device.Device._play`, and the cut
     of a report going on at the period's end or lost when the cell goes, whose later bytes are not
-    sent, share them so)."""
-    out: I64 = np.asarray(n, dtype=np.int64) * elapsed // np.maximum(duration, 1)
-    return out
+    sent, share them so): the 12-hour cut's rule (`accounting.partial.prorate_array`)."""
+    return prorate_array(np.asarray(n, dtype=np.int64), elapsed, duration)
 
 
 # A draw whose y is this many ulps from a size's threshold (or closer) is worked out by the definition.
