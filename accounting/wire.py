@@ -98,6 +98,12 @@ def prompt_acks(n: int | I64) -> int | I64:
     return segments(n) // 2
 
 
+def syn_time(k: int) -> float:
+    """When a connect's `k`-th retransmission of its SYN leaves, from its first SYN (k = 0 the first
+    SYN itself): 0, 1, 3, 7, 15 ... s, the timeout `SYN_RTO_S` doubling on each expiry."""
+    return SYN_RTO_S * (2.0**k - 1.0)
+
+
 @overload
 def syns(elapsed: float) -> int: ...
 @overload

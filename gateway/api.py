@@ -99,6 +99,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.wire import prompt_acks as prompt_acks
     from gateway.wire import refused as refused
     from gateway.wire import segments as segments
+    from gateway.wire import syn_time as syn_time
     from gateway.wire import syns as syns
     from gateway.wire import unanswered as unanswered
     from gateway.wire import unreachable as unreachable
@@ -139,7 +140,7 @@ _CONTRACT: dict[str, str] = {
         (
             "gateway.wire",
             "DEVICE HEADER ICMP_UNREACHABLE MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER play prompt_acks refused"
-            " segments syns unanswered unreachable",
+            " segments syn_time syns unanswered unreachable",
         ),
     )
     for name in names.split()

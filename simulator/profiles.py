@@ -30,11 +30,11 @@ from gateway.api import (
     ICMP_UNREACHABLE,
     MSS,
     SYN,
-    SYN_RTO_S,
     IcmpRateLimit,
     play,
     prompt_acks,
     segments,
+    syn_time,
     syns,
     unanswered,
     unreachable,
@@ -123,7 +123,7 @@ class Profile:
             while due:
                 when, i, k = heapq.heappop(due)
                 if limit.allow(when, device, DEST_UNREACH, HOST_UNREACH):
-                    sent = SYN_RTO_S * (2.0**k - 1.0)  # (the k-th retransmission's time from the start)
+                    sent = syn_time(k)  # (the k-th retransmission's time from the start)
                     out[i] = Exchange(
                         up=SYN * (k + 1),
                         down=ICMP_UNREACHABLE,
@@ -131,7 +131,7 @@ class Profile:
                         duration_s=int(sent) + UNREACHABLE_ATTEMPT_S,
                     )
                 elif k + 1 < tries:
-                    heapq.heappush(due, (at + SYN_RTO_S * (2.0 ** (k + 1) - 1.0), i, k + 1))
+                    heapq.heappush(due, (at + syn_time(k + 1), i, k + 1))
             return out
         times = sorted((at + float(t), i) for i in range(n) for t in self.send_times())
         answered = [0] * n

@@ -79,13 +79,13 @@ from gateway.api import (
     SERVER,
     SYN,
     SYN_RETRIES,
-    SYN_RTO_S,
     UDP_HEADER,
     IcmpRateLimit,
     Route,
     RouteKind,
     TcpWire,
     segments,
+    syn_time,
     syns,
     unanswered,
 )
@@ -433,7 +433,7 @@ class TcpSockets:
         if self.icmp_limit.allow(m.now, _device(sock.ctx), DEST_UNREACH, HOST_UNREACH):
             m.net.count(sock.ctx, SYN * sent, ICMP_UNREACHABLE)
         elif sent <= SYN_RETRIES:
-            again = sock.opened_at + SYN_RTO_S * (2.0**sent - 1.0)  # the next retransmission
+            again = sock.opened_at + syn_time(sent)  # the next retransmission
             self._later(sock, max(again - m.now, 0.0), lambda: self._no_route(sock, sent + 1))
             return
         else:
