@@ -50,7 +50,11 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.errors import GatewayError as GatewayError
     from gateway.events import ContextInfo as ContextInfo
     from gateway.icmplimit import DEST_UNREACH as DEST_UNREACH
+    from gateway.icmplimit import GATEWAY as GATEWAY
+    from gateway.icmplimit import HELD_GLOBAL as HELD_GLOBAL
+    from gateway.icmplimit import HELD_HOST as HELD_HOST
     from gateway.icmplimit import HOST_UNREACH as HOST_UNREACH
+    from gateway.icmplimit import IcmpHosts as IcmpHosts
     from gateway.icmplimit import IcmpRateLimit as IcmpRateLimit
     from gateway.identity import luhn_check_digit as luhn_check_digit
     from gateway.internet import DEFAULT_INTERNET as DEFAULT_INTERNET
@@ -123,7 +127,10 @@ _CONTRACT: dict[str, str] = {
         ("gateway.capture.frames", "is_own_capture"),
         ("gateway.errors", "ConfigError GatewayError"),
         ("gateway.events", "ContextInfo"),
-        ("gateway.icmplimit", "DEST_UNREACH HOST_UNREACH IcmpRateLimit"),
+        (
+            "gateway.icmplimit",
+            "DEST_UNREACH GATEWAY HELD_GLOBAL HELD_HOST HOST_UNREACH IcmpHosts IcmpRateLimit",
+        ),
         ("gateway.identity", "luhn_check_digit"),
         ("gateway.internet", "DEFAULT_INTERNET Internet Route RouteKind load_internet parse_internet"),
         ("gateway.ipv4", "DF MF Reassembly add_fragment checksum"),

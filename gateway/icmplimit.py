@@ -4,10 +4,19 @@ The one rule for every ICMP error the network sends a device, whichever path bil
 bearer's forwarder (`modem.virtual.ppp.forwarder`), the virtual modem's module stacks
 (`modem.virtual.sockets`: datagrams to a refused or unreachable destination, connects answered
 "unreachable") and the simulator's attempts in an outage answered "unreachable"
-(`simulator.profiles.Profile.unreachable_sent`), each through `gateway.api`.  Each keeps one
-`IcmpRateLimit` per device (a bearer, a modem's stacks, a simulated device): the hosts that answer
-it.  A Linux host does not answer every bad packet with an ICMP error (`net/ipv4/icmp.c`,
-`icmp(7)`, `ip-sysctl`):
+(`simulator.profiles.Profile.unreachable_together`), each through `gateway.api`.
+
+An ICMP error is limited by the host that sends it, by that host's kernel (`IcmpRateLimit`, one per
+host): a "port unreachable" by the remote host the datagram went to, a "host unreachable" (no
+route) or "communication administratively prohibited" (the policy) by the router that answers for
+the destination, the operator's gateway (`GATEWAY`).  So errors from different hosts are limited
+independently, and the errors the gateway sends share its limits; a device's errors are keyed in
+each host by the device's address, so a modem's PPP bearer and its module stacks on the same PDP
+context (one address) share them.  `IcmpHosts` keeps those hosts' limits for a virtual modem.  A
+simulated device is only answered "no route", by the one router that has none: its limits, the
+device's own `IcmpRateLimit` (that router's global limit, for all the devices it answers, is
+counted per device: devices never interact in the simulator's model).  A Linux host does not answer every bad packet with an ICMP
+error (`net/ipv4/icmp.c`, `icmp(7)`, `ip-sysctl`):
 
 - only the types of `icmp_ratemask` (0x1818: destination unreachable, source quench, time
   exceeded, parameter problem) are limited, and of them never destination unreachable
@@ -20,7 +29,10 @@ it.  A Linux host does not answer every bad packet with an ICMP error (`net/ipv4
 
 The clock is the caller's (the modem's `now`, the simulator's seconds), read in milliseconds; the
 times it is asked about must not go back.  What is not sent is counted, by the limit that stopped
-it (Linux's `RateLimitHost` and `RateLimitGlobal` in `nstat`).
+it (Linux's `RateLimitHost` and `RateLimitGlobal` in `nstat`).  Memory is bounded: a host keeps
+`MAX_PEERS` destinations, `IcmpHosts` `MAX_HOSTS` hosts, the least recently used one forgotten
+first (Linux's inet_peer entries expire too).  A host or destination idle for `IDLE_S` has full
+buckets again, as one never seen has: forgetting it changes nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +51,10 @@ MSGS_PER_SEC = 1_000  # net.ipv4.icmp_msgs_per_sec
 MSGS_BURST = 50  # net.ipv4.icmp_msgs_burst
 PEER_AGE = 60 * HZ  # a new destination's bucket starts as if last used this long ago: full
 MAX_PEERS = 4_096  # destinations remembered (Linux's inetpeer cache is bounded too)
+MAX_HOSTS = 4_096  # sending hosts `IcmpHosts` remembers
+IDLE_S = BURST_FACTOR * RATELIMIT / HZ  # after this long unused, a host's buckets are all full again
+GATEWAY = b"gateway"  # the sender of the errors the operator's network answers itself (no route, policy)
+SENT, HELD_HOST, HELD_GLOBAL = 0, 1, 2  # `IcmpRateLimit.verdict`: sent, or the limit that held it back
 
 
 @dataclass(slots=True)
@@ -60,17 +76,22 @@ class IcmpRateLimit:
 
     def allow(self, now: float, dst: bytes, icmp_type: int, code: int) -> bool:
         """Whether an ICMP error of `icmp_type`/`code` to `dst` goes out at `now` (seconds)."""
+        return self.verdict(now, dst, icmp_type, code) == SENT
+
+    def verdict(self, now: float, dst: bytes, icmp_type: int, code: int) -> int:
+        """`allow`'s answer as `SENT`, or the limit that keeps the error back (`HELD_HOST`: the
+        destination's bucket, `HELD_GLOBAL`: the host's credit)."""
         if not RATEMASK >> icmp_type & 1 or (icmp_type == DEST_UNREACH and code == FRAG_NEEDED):
-            return True
+            return SENT
         jiffies = math.floor(now * HZ)
         if not self._global_allow(jiffies):
             self.suppressed_global += 1
-            return False
+            return HELD_GLOBAL
         if not self._peer_allow(jiffies, dst):
             self.suppressed_host += 1
-            return False
+            return HELD_HOST
         self._credit -= 1  # (spent only by a message that goes)
-        return True
+        return SENT
 
     def _global_allow(self, now: int) -> bool:
         if self._credit > 0:
@@ -95,3 +116,36 @@ class IcmpRateLimit:
             del self._peers[next(iter(self._peers))]
         self._peers[dst] = (tokens, now)
         return allowed
+
+
+@dataclass(slots=True)
+class IcmpHosts:
+    """The ICMP rate limits of the hosts that send a device (or the devices of one modem) their
+    errors, each host's own (`IcmpRateLimit`, which counts what it held back), by the sending host:
+    its address, or `GATEWAY`."""
+
+    max_hosts: int = MAX_HOSTS
+    _hosts: dict[bytes, IcmpRateLimit] = field(default_factory=dict)  # in the order of last use
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def of(self, sender: bytes) -> IcmpRateLimit:
+        """Host `sender`'s limits, made when first asked for (or again once forgotten: its buckets
+        were full), the least recently used host forgotten past `max_hosts`."""
+        hosts = self._hosts
+        limit = hosts.pop(sender, None)  # (put back last: the map is in the order of last use)
+        if limit is None:
+            if len(hosts) >= self.max_hosts:
+                del hosts[next(iter(hosts))]  # (exact once it has been idle `IDLE_S`)
+            limit = IcmpRateLimit()
+        hosts[sender] = limit
+        return limit
+
+    def allow(self, now: float, sender: bytes, dst: bytes, icmp_type: int, code: int) -> bool:
+        """Whether host `sender` sends an ICMP error of `icmp_type`/`code` to `dst` at `now` (seconds)."""
+        return self.of(sender).verdict(now, dst, icmp_type, code) == SENT
+
+    def verdict(self, now: float, sender: bytes, dst: bytes, icmp_type: int, code: int) -> int:
+        """`IcmpRateLimit.verdict` by host `sender`'s limits."""
+        return self.of(sender).verdict(now, dst, icmp_type, code)

@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from gateway.api import HEADER, MAX_IP_PACKET, SYN, PcoAuth, move_to, next_time_zone_change, segments
+from gateway.api import (
+    HEADER,
+    MAX_IP_PACKET,
+    SYN,
+    IcmpHosts,
+    PcoAuth,
+    move_to,
+    next_time_zone_change,
+    segments,
+)
 from modem.virtual.plmn import neighbours, operator_names
 
 if TYPE_CHECKING:
@@ -79,6 +88,10 @@ class NetLink:
     #: too: `on_air`); "" when there is none.  `plmn` is the one selected, the same or a neighbour.
     coverage: str = ""
     selection: int = 0  # +COPS <mode> in force: 0 automatic, 1 manual
+    #: the ICMP rate limits of the network's hosts that send this modem's devices their errors
+    #: (`gateway.icmplimit`), the PPP bearer's and the module stacks' alike: a host limits the
+    #: errors to one address (one PDP context) together, whichever of them sent the packets
+    icmp: IcmpHosts = field(default_factory=IcmpHosts)
     _search: Timer | None = None
     _clock: Timer | None = None  # the serving country's next clock change (`watch_clock`)
 

@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Protocol
 from gateway.api import (
     DEST_UNREACH,
     DEVICE,
+    GATEWAY,
     HEADER,
     HOST_UNREACH,
     ICMP_UNREACHABLE,
@@ -80,7 +81,6 @@ from gateway.api import (
     SYN,
     SYN_RETRIES,
     UDP_HEADER,
-    IcmpRateLimit,
     Route,
     RouteKind,
     TcpWire,
@@ -209,6 +209,16 @@ def _device(ctx: Context) -> bytes:
     return ipaddress.ip_address(ctx.ip).packed if ctx.ip else b""
 
 
+def _remote(m: VirtualModem, sock: Socket) -> bytes:
+    """The address `sock` sends to as the device has it (a name as the network's DNS answers it):
+    the host that sends its ICMP errors, as the PPP bearer's forwarder has it."""
+    address = m.internet.resolve(sock.host)
+    try:
+        return ipaddress.ip_address(address or "").packed
+    except ValueError:  # (not an address: known by its name)
+        return sock.host.encode()
+
+
 def _no_id() -> int | None:
     return None
 
@@ -248,9 +258,6 @@ class TcpSockets:
     on_context_lost: dict[str, Callable[[Context], None]] = field(default_factory=dict)
     listeners: dict[int, Listener] = field(default_factory=dict)
     draining: set[Socket] = field(default_factory=set)  # closed by the module, data still on the uplink
-    #: the ICMP errors the network sends the device, limited as a Linux host limits them (the rule
-    #: the PPP bearer's forwarder and the simulator follow too: `gateway.icmplimit`)
-    icmp_limit: IcmpRateLimit = field(default_factory=IcmpRateLimit)
 
     def open(
         self,
@@ -422,7 +429,8 @@ class TcpSockets:
 
     def _no_route(self, sock: Socket, sent: int) -> None:
         """The network has no route to a real connect's host: its ICMP "host unreachable" answers
-        the `sent`-th SYN now if the rate limits let it go (`icmp_limit`), and the connect fails
+        the `sent`-th SYN now if the gateway's rate limits let it go (`NetLink.icmp`, the PPP
+        bearer's too: `gateway.icmplimit`), and the connect fails
         (its SYNs and the ICMP message billed, told once that has crossed the link).  Else that SYN
         goes unanswered, as on Linux: the stack sends it again on its timer (1, 3, 7 ... s after the
         first, `gateway.wire.syns`), which the network answers when the limits allow; past the last
@@ -430,7 +438,7 @@ class TcpSockets:
         m = self.modem
         if not self._current(sock) or sock.handle is None:
             return
-        if self.icmp_limit.allow(m.now, _device(sock.ctx), DEST_UNREACH, HOST_UNREACH):
+        if m.net.icmp.allow(m.now, GATEWAY, _device(sock.ctx), DEST_UNREACH, HOST_UNREACH):
             m.net.count(sock.ctx, SYN * sent, ICMP_UNREACHABLE)
         elif sent <= SYN_RETRIES:
             again = sock.opened_at + syn_time(sent)  # the next retransmission
@@ -447,12 +455,18 @@ class TcpSockets:
     def unreachable(self, sock: Socket) -> None:
         """An ICMP destination unreachable came back for a datagram of `sock` (a refused destination,
         or a real endpoint with nothing on its port): counted by the gateway, unless the ICMP rate
-        limits kept it back (`icmp_limit`: six at once, then one a second); the module's stack
-        drops it (UDP: the datagram is lost, the socket stays)."""
+        limits of the host that sent it kept it back (`NetLink.icmp`: six at once, then one a
+        second; the gateway's for a refused destination, the endpoint's own for its port, as the
+        PPP bearer's forwarder has it); the module's stack drops it (UDP: the datagram is lost, the
+        socket stays)."""
         if (self._current(sock) or sock.draining) and sock.ctx.active:
-            code = PROHIBITED if sock.route.kind is RouteKind.REFUSED else PORT_UNREACH
-            if self.icmp_limit.allow(self.modem.now, _device(sock.ctx), DEST_UNREACH, code):
-                self.modem.net.count(sock.ctx, 0, ICMP_UNREACHABLE)
+            m = self.modem
+            if sock.route.kind is RouteKind.REFUSED:
+                code, sender = PROHIBITED, GATEWAY
+            else:
+                code, sender = PORT_UNREACH, _remote(m, sock)
+            if m.net.icmp.allow(m.now, sender, _device(sock.ctx), DEST_UNREACH, code):
+                m.net.count(sock.ctx, 0, ICMP_UNREACHABLE)
 
     def received(self, sock: Socket, data: bytes) -> None:
         """`data` came from the remote end (a TCP chunk as read, or one datagram): counted by the

@@ -1,5 +1,6 @@
 """The ICMP errors the PPP forwarder's hosts send the device are limited as Linux limits them
-(`gateway.icmplimit`): per destination, for the whole host, never "fragmentation needed"."""
+(`gateway.icmplimit`): per destination, for the whole host, never "fragmentation needed", each
+host its own limits (the gateway's shared by all it answers for)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,23 @@ import logging
 
 import pytest
 
-from gateway.api import ICMP_UNREACHABLE, SYN, SYN_RTO_S, UDP_HEADER, IcmpRateLimit, build_network
+from gateway.api import (
+    GATEWAY,
+    ICMP_UNREACHABLE,
+    SYN,
+    SYN_RTO_S,
+    UDP_HEADER,
+    IcmpHosts,
+    IcmpRateLimit,
+    build_network,
+)
+from gateway.icmplimit import IDLE_S
+from modem.virtual.core import VirtualModem
+from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
+from modem.virtual.sockets import Socket
 from simulator.profiles import builtin_profiles, parse_profiles
+from tests.modem.pppdevice import Device
 from tests.modem.test_billed_alike import ALLOWED, UNREACHABLE_HOST, NoRoute, _bg96
 from tests.modem.test_moves_billed_alike import EPOCH, Sink, at
 from tests.modem.test_ppp import online
@@ -49,6 +64,57 @@ def test_the_host_sends_at_most_50_errors_at_once_then_1000_a_second() -> None:
     assert [limit.allow(0.02, d, 3, 13) for d in destinations[61:83]] == [True] * 20 + [False] * 2
     assert [limit.allow(5.0, d, 3, 13) for d in destinations[100:160]] == [True] * 50 + [False] * 10
     assert limit.suppressed_host == 0
+
+
+def test_each_host_limits_the_errors_it_sends_by_its_own_buckets() -> None:
+    hosts = IcmpHosts()
+    a, b = bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])
+    for sender in (a, b, GATEWAY):  # six at once from each of them, to the same device
+        assert [hosts.allow(10.0, sender, DEVICE, 3, 3) for _ in range(7)] == [True] * 6 + [False]
+    assert [hosts.allow(11.0, s, DEVICE, 3, 3) for s in (a, a, b, GATEWAY)] == [True, False, True, True]
+    a_limits = hosts.of(a)
+    assert a_limits.suppressed_host == 2 and hosts.of(GATEWAY).suppressed_host == 1
+    # the gateway's global limit is its own: 50 at once, whichever devices it answers
+    hosts = IcmpHosts()
+    others = [bytes([10, 64, 1, i]) for i in range(60)]
+    assert sum(hosts.allow(20.0, GATEWAY, d, 3, 1) for d in others) == 50
+    assert hosts.allow(20.0, a, others[-1], 3, 3)
+
+
+def test_the_hosts_remembered_are_bounded_and_one_forgotten_idle_is_as_one_never_seen() -> None:
+    hosts = IcmpHosts(max_hosts=2)
+    a, b, c = b"a", b"b", b"c"
+    for _ in range(6):
+        hosts.allow(0.0, a, DEVICE, 3, 3)
+    hosts.allow(0.0, b, DEVICE, 3, 3)
+    hosts.allow(0.0, a, DEVICE, 3, 3)  # (a used last: b goes first)
+    hosts.allow(IDLE_S, c, DEVICE, 3, 3)
+    assert len(hosts) == 2 and hosts.of(a).suppressed_host == 1
+    # a, idle `IDLE_S`, has its six again: forgotten or not, the same answers
+    kept, fresh = hosts.of(a), IcmpRateLimit()
+    assert [kept.allow(IDLE_S, DEVICE, 3, 3) for _ in range(7)] == [
+        fresh.allow(IDLE_S, DEVICE, 3, 3) for _ in range(7)
+    ]
+
+
+def test_errors_from_different_hosts_reach_the_device_each_within_its_own_limits() -> None:
+    # Eight datagrams to each of three hosts at once: to the modem's own address and to a DNS server,
+    # nothing on the port (each host answers "port unreachable" itself), and to a destination the
+    # policy refuses (the gateway answers "administratively prohibited").  One limiter answered for
+    # all of them: six errors in all, as if one host had sent them.  Each host limits its own: six
+    # from each, eighteen billed.
+    dev, _, _ = online()
+    ctx = dev.m.net.contexts[1]
+    down0 = ctx.bytes_down
+    own, dns = (ipaddress.IPv4Address(a).packed for a in (OWN_ADDRESS, DNS_SERVERS[0]))
+    for dst, port in ((own, 9), (dns, 9), (REFUSED, 9)):
+        for sport in range(8):
+            dev.send(build_udp(dev.address, dst, 5000 + sport, port, b"ping"))
+    icmp = [parse_ipv4(p) for p in dev.received]
+    assert len(icmp) == 18 and all(ip is not None and ip.proto == ICMP for ip in icmp)
+    codes = sorted((ip.src, ip.payload[1]) for ip in icmp if ip is not None)
+    assert codes == sorted([(own, 3)] * 6 + [(dns, 3)] * 6 + [(REFUSED, 13)] * 6)
+    assert ctx.bytes_down - down0 == 18 * ICMP_UNREACHABLE
 
 
 def test_a_burst_of_refused_datagrams_gets_six_icmp_errors_then_one_a_second(
@@ -121,6 +187,73 @@ def test_the_same_burst_is_billed_alike_by_the_module_stack_and_the_ppp_bearer()
     for _ in range(2):
         dev.send(datagram)
     assert stack == (ctx.bytes_up - up0, ctx.bytes_down - down0)
+
+
+class ClosedPorts(NoRoute):
+    """The served modem's real sockets (`SocketIO`) to hosts with nothing on the port: every datagram
+    is answered "port unreachable" by its host, as `LoopSockets` reports ECONNREFUSED."""
+
+    def __init__(self, m: VirtualModem) -> None:
+        super().__init__()
+        self.m = m
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        self.m.tcp.unreachable(sock)
+
+
+def test_the_module_stack_bills_each_hosts_errors_within_that_hosts_limits() -> None:
+    # Eight datagrams at once to each of two real hosts with nothing on the port, and eight to a
+    # destination the policy refuses: the stack billed six ICMP errors in all (one limiter for
+    # every host); each host limits its own (the gateway the refusals): six of each, as on the PPP
+    # bearer.
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    io = ClosedPorts(m)
+    m.tcp.io = io
+    hosts = ("192.0.2.10", "192.0.2.11", "198.51.100.1")  # (the last not allowed: refused)
+    for sid, host in enumerate(hosts):
+        assert at(m, f'AT+QIOPEN=1,{sid},"UDP","{host}",5000,0,1', 10.0).endswith(b"OK\r\n")
+    for sock in io.connecting:
+        m.tcp.connected(sock)
+    m.poll(10.0)
+    out = m.take_output()
+    assert all(f"+QIOPEN: {sid},0".encode() in out for sid in range(len(hosts)))
+    ctx = m.net.contexts[1]
+    down0 = ctx.bytes_down
+    for sid in range(len(hosts)):
+        for _ in range(8):
+            assert at(m, f"AT+QISEND={sid},7", 20.0) == b"\r\n> "
+            m.feed(b"reading", 20.0)
+            m.poll(20.0)
+            assert m.take_output() == b"\r\nSEND OK\r\n"
+    assert ctx.bytes_down - down0 == 3 * 6 * ICMP_UNREACHABLE
+
+
+def test_the_ppp_bearer_and_the_module_stack_on_one_context_share_the_hosts_limits() -> None:
+    # The module's stack sends six datagrams to a refused destination (six errors from the gateway,
+    # its bucket for the context's address empty), then the host dials PPP on the same context (the
+    # same address) and sends one more: the bearer kept limits of its own and billed a seventh
+    # error at once.  The gateway limits its errors to that address together: the next one a
+    # second after the six.
+    m = _bg96(build_network(EPOCH, Sink(), 3))
+    assert at(m, f'AT+QIOPEN=1,0,"UDP","{UNREACHABLE_HOST}",5000,0,1', 10.0).endswith(b"OK\r\n")
+    m.poll(10.0)
+    assert b"+QIOPEN: 0,0" in m.take_output()
+    for _ in range(6):
+        assert at(m, "AT+QISEND=0,7", 20.0) == b"\r\n> "
+        m.feed(b"reading", 20.0)
+        m.poll(20.0)
+        assert m.take_output() == b"\r\nSEND OK\r\n"
+    ctx = m.net.contexts[1]
+    assert ctx.bytes_down == 6 * ICMP_UNREACHABLE
+    dev = Device(m)
+    assert dev.dial("ATD*99***1#") == b"\r\nCONNECT\r\n" and m.now == 20.0
+    assert dev.address == ipaddress.IPv4Address(ctx.ip).packed
+    datagram = build_udp(dev.address, ipaddress.IPv4Address(UNREACHABLE_HOST).packed, 5000, 5000, b"reading")
+    dev.send(datagram)
+    assert dev.received == [] and ctx.bytes_down == 6 * ICMP_UNREACHABLE
+    m.poll(21.0)
+    dev.send(datagram)
+    assert len(dev.received) == 1 and ctx.bytes_down == 7 * ICMP_UNREACHABLE
 
 
 def test_connects_to_a_host_without_route_fail_as_the_icmp_limits_let_the_answers_come() -> None:

@@ -25,7 +25,7 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
-from gateway.api import IcmpRateLimit, PcoAuth
+from gateway.api import HELD_GLOBAL, HELD_HOST, PcoAuth
 from modem.virtual.ppp.auth import Credentials
 from modem.virtual.ppp.forwarder import Forwarder
 from modem.virtual.ppp.ip import (
@@ -75,9 +75,10 @@ class PppBearer:
         self.too_big = 0
         self._ident = 0  # the identification of the modem's own IP packets (its ICMP errors)
         self.source_violations = 0  # uplink packets from another address, dropped by the gateway
-        # the ICMP errors the forwarder's hosts send the device, limited as Linux does (kept across
-        # IPCP negotiated again: the same hosts)
-        self.icmp_limit = IcmpRateLimit()
+        # the ICMP errors the forwarder's hosts send the device by `IcmpRateLimit.verdict` (sent,
+        # held back per destination, globally), limited by the hosts' limits of the modem
+        # (`NetLink.icmp`: its module stacks' too, and kept across IPCP negotiated again)
+        self.icmp_held = [0, 0, 0]
         self._flying = [0, 0]  # IP bytes on the radio now, up and down
         self.link = PppLink(
             "network",
@@ -147,7 +148,8 @@ class PppBearer:
             mss=self.link.lcp_policy.peer_mru - 40,
             seed=m.rng.randrange(1 << 32),
             now=lambda: m.now,
-            icmp_limit=self.icmp_limit,
+            icmp=m.net.icmp,
+            icmp_held=self.icmp_held,
         )
         if m.tun is not None:  # the namespace behind the TUN device takes what the table lets through
             m.tun.attach(self.forwarder, m.external)
@@ -271,9 +273,9 @@ class PppBearer:
             self.fragmented,
             self.too_big,
             self.source_violations,
-            self.icmp_limit.suppressed,
-            self.icmp_limit.suppressed_host,
-            self.icmp_limit.suppressed_global,
+            self.icmp_held[HELD_HOST] + self.icmp_held[HELD_GLOBAL],
+            self.icmp_held[HELD_HOST],
+            self.icmp_held[HELD_GLOBAL],
         )
         self.lost_up += self._flying[0]  # still on the radio: never reaches the gateway / the device
         self.lost_down += self._flying[1]

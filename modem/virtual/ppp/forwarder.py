@@ -4,7 +4,8 @@ Like slirp, the forwarder is every remote host the device talks to:
 
 - ICMP echo requests are answered (for the network side's address, the DNS servers, and every
   destination the Internet table reaches); others get ICMP "communication administratively prohibited".
-  ICMP errors to the device are rate-limited as a Linux host limits them (`gateway.icmplimit`).
+  ICMP errors to the device are rate-limited as Linux limits them, by the host that sends them
+  (`gateway.icmplimit`): a port unreachable by the host itself, the others by the gateway.
 - UDP to the DNS servers' port 53 is answered from the Internet table's names (A records; an unknown
   name is NXDOMAIN); other UDP goes to the endpoint the table routes it to (a host socket, or the
   built-in echo), answers come back as datagrams from the address the device sent to.
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.api import IcmpRateLimit, Internet, Reassembly, RouteKind, add_fragment
+from gateway.api import GATEWAY, IcmpHosts, Internet, Reassembly, RouteKind, add_fragment
 from modem.virtual.netio import UNREACHABLE_ERRNOS
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
@@ -216,7 +217,7 @@ class TcpFlow:
     def unreachable(self) -> None:
         """The host has no route to the far end (its connect failed with EHOSTUNREACH or
         ENETUNREACH): the device gets ICMP "host unreachable" for its SYN, as from a router."""
-        self.fwd.unreachable(self.remote, 1, self.syn)
+        self.fwd.unreachable(self.remote, 1, self.syn, GATEWAY)
         self.finish()
 
     def from_device(self, tcp: Any) -> None:
@@ -388,7 +389,8 @@ class Forwarder:
         seed: int = 0,
         *,
         now: Callable[[], float],
-        icmp_limit: IcmpRateLimit | None = None,
+        icmp: IcmpHosts | None = None,
+        icmp_held: list[int] | None = None,
     ) -> None:
         self.device = device
         self.own = own
@@ -397,8 +399,10 @@ class Forwarder:
         self.deliver = deliver
         self.schedule = schedule
         self.now = now  # the modem's clock: read, never waited on
-        # the ICMP errors the hosts send the device are limited as Linux limits them
-        self.icmp_limit = icmp_limit if icmp_limit is not None else IcmpRateLimit()
+        # the ICMP errors the hosts send the device are limited as Linux limits them, each host's own
+        self.icmp = icmp if icmp is not None else IcmpHosts()
+        # those errors by `IcmpRateLimit.verdict`: sent, held back per destination, held back globally
+        self.icmp_held = icmp_held if icmp_held is not None else [0, 0, 0]
         self.run: Callable[[Callable[[], None]], None] = run or (lambda fn: fn())
         self.mss = mss
         self._ident = seed & 0xFFFF
@@ -530,7 +534,7 @@ class Forwarder:
             return
         kind, _, _ = self.route(dst, 0)
         if kind == "refused":
-            self.unreachable(dst, 13, original)
+            self.unreachable(dst, 13, original, GATEWAY)
             return
         # a host's echo reply goes without Don't Fragment (Linux's ICMP socket): fragmented if need be
         self.emit_datagram(build_icmp(dst, self.device, 0, 0, body[4:], self.ident(), df=False))
@@ -551,13 +555,17 @@ class Forwarder:
             self.path_mtu_locked.add(dst)
         self.path_mtu[dst] = mtu
 
-    def unreachable(self, dst: bytes, code: int, original: bytes) -> None:
+    def unreachable(self, dst: bytes, code: int, original: bytes, sender: bytes) -> None:
         """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP
         header and the first 8 bytes of its data (RFC 792): 56 bytes for a header without options,
         as `gateway.wire.ICMP_UNREACHABLE` bills the module stacks' (it quoted the first 28 bytes of
         the datagram's payload: neither the header a stack matches it by nor its size).  Not sent
-        past Linux's rate limits (`gateway.icmplimit`): six at once to the device, then one a second."""
-        if not self.icmp_limit.allow(self.now(), self.device, 3, code):
+        past the Linux rate limits of the host that sends it, `sender` (`gateway.icmplimit`: the
+        destination `dst` itself for a port unreachable, `GATEWAY` for the network's answers): six
+        at once to the device, then one a second, from each host."""
+        verdict = self.icmp.verdict(self.now(), sender, self.device, 3, code)
+        self.icmp_held[verdict] += 1
+        if verdict:
             return  # (as a Linux host: icmp_ratelimit, icmp_msgs_per_sec)
         quoted = original[: (original[0] & 0x0F) * 4 + 8]
         self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + quoted, self.ident()))
@@ -574,14 +582,14 @@ class Forwarder:
                 if answer is not None:
                     back(answer)
                 return
-            self.unreachable(dst, 3, original)
+            self.unreachable(dst, 3, original, dst)  # (from that host: nothing on the port)
             return
         if kind == "echo":
             back(data)
             return
         loop = self._loop()
         if kind == "refused" or loop is None:
-            self.unreachable(dst, 13, original)
+            self.unreachable(dst, 13, original, GATEWAY)
             return
         key = (sport, dst, dport)
         proto = self.udp.get(key)
