@@ -400,6 +400,65 @@ def test_a_datagram_too_big_with_dont_fragment_gets_icmp_then_comes_in_fragments
     assert ctx.bytes_up == 2 * len(query) + icmp_bytes and bearer.too_big == 1
 
 
+@pytest.mark.parametrize("mru", [576, 296])
+def test_a_learned_path_mtu_expires_after_600_s_and_is_learned_again_at_a_cost(mru: int) -> None:
+    # Linux forgets a path MTU learned from ICMP "fragmentation needed" (and the lock of one below
+    # min_pmtu) net.ipv4.route.mtu_expires = 600 s after it learned it: its next datagram goes at its
+    # link's MTU with Don't Fragment again, the modem drops it (billed, never delivered) and sends
+    # "fragmentation needed" again (billed uplink).  The forwarder's hosts kept it forever: that
+    # cost came once a bearer, not once every ten minutes.
+    dev, _, _ = online(mru=mru)
+    m = dev.m
+    ctx = m.net.contexts[1]
+    query = build_udp(dev.address, ECHO_HOST, 5000, 7, bytes(range(200)) * 5)
+    icmp_bytes = 20 + 8 + 28
+    learned = m.now
+    dev.send(query)
+    bearer = m.ppp
+    assert bearer is not None and bearer.forwarder is not None and bearer.too_big == 1
+    m.poll(learned + 599.9)
+    got = len(dev.received)
+    dev.send(query)  # still known: the answer comes within the path MTU
+    assert len(dev.received) > got and bearer.too_big == 1
+    billed = ctx.bytes_up, ctx.bytes_down
+    m.poll(learned + 600.0)
+    got = len(dev.received)
+    dev.send(query)  # forgotten: sent whole with Don't Fragment, dropped at the modem, learned again
+    assert len(dev.received) == got and bearer.too_big == 2
+    assert ctx.bytes_up - billed[0] == len(query) + icmp_bytes and ctx.bytes_down - billed[1] == len(query)
+    assert bearer.forwarder.path_mtu == {ECHO_HOST: max(mru, 552)}  # (552 locked below it)
+    dev.send(query)
+    assert len(dev.received) > got and bearer.too_big == 2
+
+
+def test_the_same_path_mtu_told_again_keeps_it_only_once_half_its_time_has_gone() -> None:
+    # Linux's __ip_rt_update_pmtu: "fragmentation needed" repeating the MTU a host knows does not
+    # put off its expiry until less than half of mtu_expires (300 s) is left; then it is kept 600 s
+    # from then on.  A lower MTU is taken at once, for 600 s.
+    dev, _, _ = online()
+    m = dev.m
+    fwd = m.ppp.forwarder if m.ppp is not None else None
+    assert fwd is not None
+    quoted = build_udp(ECHO_HOST, dev.address, 7, 5000, bytes(1400))[:28]
+
+    def too_big(mtu: int, now: float) -> None:
+        m.poll(now)
+        dev.send(build_icmp(dev.address, ECHO_HOST, 3, 4, bytes(2) + mtu.to_bytes(2, "big") + quoted))
+
+    start = m.now
+    too_big(1400, start)
+    too_big(1400, start + 299.0)  # 301 s left: not put off
+    assert fwd.path_mtu_expires == {ECHO_HOST: start + 600.0}
+    too_big(1400, start + 301.0)  # 299 s left: kept 600 s from now
+    assert fwd.path_mtu_expires == {ECHO_HOST: start + 901.0}
+    too_big(1300, start + 400.0)
+    assert fwd.path_mtu == {ECHO_HOST: 1300} and fwd.path_mtu_expires == {ECHO_HOST: start + 1000.0}
+    too_big(1400, start + 500.0)  # a higher one is not taken
+    m.poll(start + 1000.0)
+    dev.send(build_udp(dev.address, ECHO_HOST, 5000, 7, bytes(1372)))  # a 1,400-octet answer
+    assert len(dev.received) == 1 and fwd.path_mtu == {}  # forgotten: whole again
+
+
 @pytest.mark.parametrize("mru", [64, 296])
 def test_below_linuxs_min_pmtu_the_sender_drops_dont_fragment_and_the_modem_fragments(mru: int) -> None:
     # A device whose MRU is under 552 (Linux's net.ipv4.route.min_pmtu): the sender, told by ICMP

@@ -65,6 +65,10 @@ HOST_MTU = 1500  # the link MTU of the hosts the forwarder stands for (Ethernet'
 # net.ipv4.route.min_pmtu: a Linux host takes no path MTU below it; told of a smaller one, it sends
 # datagrams of this size without Don't Fragment, for routers to fragment (Linux 4.17 on)
 MIN_PMTU = 552
+# net.ipv4.route.mtu_expires: a path MTU learned from ICMP "fragmentation needed" (and the lock of one
+# below MIN_PMTU) is forgotten this long after it was learned; the host then tries its link's MTU again
+MTU_EXPIRES_S = 600.0
+MAX_PATH_MTUS = 4096  # destinations whose path MTU a host remembers at once
 REASSEMBLY_S = 30.0  # how long the fragments of a datagram wait for the others (Linux's ipfrag_time)
 MAX_REASSEMBLING = 64  # datagrams being put together at once; the fragments of more are dropped
 MAX_PIECES = 256  # fragments kept for one datagram (a 65,535-octet one in 576-octet frames: 120)
@@ -414,6 +418,7 @@ class Forwarder:
         self.kernel: KernelPath | None = None
         self.path_mtu: dict[bytes, int] = {}  # remote address -> the MTU ICMP "fragmentation needed" gave
         self.path_mtu_locked: set[bytes] = set()  # those told of a path MTU below MIN_PMTU
+        self.path_mtu_expires: dict[bytes, float] = {}  # remote address -> when its path MTU goes
         # the device's fragmented datagrams being put together, as their destination host does
         self._fragments: Reassembly[tuple[bytes, bytes, int, int]] = Reassembly(
             REASSEMBLY_S, MAX_REASSEMBLING, MAX_PIECES, on_given_up=lambda _: self._drop()
@@ -434,13 +439,35 @@ class Forwarder:
         """A datagram (UDP, an ICMP answer) the remote host sends: as one packet when it fits the
         path's MTU (the host's link, or what ICMP "fragmentation needed" said), else fragmented by
         the host, as a host fragments what exceeds the path MTU it knows (RFC 1191 3); without Don't
-        Fragment once told of a path MTU below `MIN_PMTU` (`_path_mtu`)."""
+        Fragment once told of a path MTU below `MIN_PMTU` (`_path_mtu`).  A path MTU is known for
+        `MTU_EXPIRES_S` (Linux's `mtu_expires`), then forgotten: the host sends at its link's MTU
+        again and learns the path's anew (`_known_mtu`)."""
         src = packet_bytes[12:16]
-        mtu = min(HOST_MTU, self.path_mtu.get(src, HOST_MTU))
-        if src in self.path_mtu_locked:
-            packet_bytes = without_dont_fragment(packet_bytes)
+        mtu = HOST_MTU
+        if self.path_mtu:
+            mtu = self._known_mtu(src)
+            if src in self.path_mtu_locked:
+                packet_bytes = without_dont_fragment(packet_bytes)
         for piece in fragment(packet_bytes, mtu):
             self.deliver(piece)
+
+    def _known_mtu(self, dst: bytes) -> int:
+        """The path MTU host `dst` sends to the device with now: what ICMP "fragmentation needed"
+        told it, until `MTU_EXPIRES_S` after (Linux's `ipv4_mtu`: the route exception's MTU while
+        `jiffies` is before its `expires`, the exception, its lock too, deleted after); else its
+        link's."""
+        mtu = self.path_mtu.get(dst)
+        if mtu is None:
+            return HOST_MTU
+        if self.now() >= self.path_mtu_expires[dst]:
+            self._forget_mtu(dst)
+            return HOST_MTU
+        return min(HOST_MTU, mtu)
+
+    def _forget_mtu(self, dst: bytes) -> None:
+        del self.path_mtu[dst]
+        del self.path_mtu_expires[dst]
+        self.path_mtu_locked.discard(dst)
 
     # ----- routing ------------------------------------------------------------------------------
 
@@ -544,16 +571,26 @@ class Forwarder:
         (`__ip_rt_update_pmtu`): a path MTU is only lowered; one below `MIN_PMTU` (the device's MRU
         under 552) is taken as `MIN_PMTU` and locked, and the host's datagrams then go without
         Don't Fragment, for the router before the small link, the modem, to fragment (Linux 4.17
-        on; before, it kept Don't Fragment and the router dropped every such datagram)."""
-        if dst in self.path_mtu_locked or (dst not in self.path_mtu and len(self.path_mtu) >= 4096):
+        on; before, it kept Don't Fragment and the router dropped every such datagram).  What is
+        learned goes `MTU_EXPIRES_S` later (`mtu_expires`; the same MTU told again puts that off
+        only once half that time has gone, a locked one is not put off: `__ip_rt_update_pmtu`)."""
+        now = self.now()
+        known = self._known_mtu(dst)  # (one expired is gone first)
+        if dst in self.path_mtu_locked or mtu > known:
             return
-        known = self.path_mtu.get(dst, HOST_MTU)
-        if mtu > known:
-            return
-        if mtu < MIN_PMTU:
+        if dst not in self.path_mtu and len(self.path_mtu) >= MAX_PATH_MTUS:
+            for gone in [d for d, at in self.path_mtu_expires.items() if now >= at]:
+                self._forget_mtu(gone)
+            if len(self.path_mtu) >= MAX_PATH_MTUS:
+                return
+        lock = mtu < MIN_PMTU
+        if lock:
             mtu = min(known, MIN_PMTU)
             self.path_mtu_locked.add(dst)
+        elif self.path_mtu.get(dst) == mtu and now < self.path_mtu_expires[dst] - MTU_EXPIRES_S / 2:
+            return
         self.path_mtu[dst] = mtu
+        self.path_mtu_expires[dst] = now + MTU_EXPIRES_S
 
     def unreachable(self, dst: bytes, code: int, original: bytes, sender: bytes) -> None:
         """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP
