@@ -8,12 +8,14 @@ import ipaddress
 import logging
 import os
 import random
+import socket
 import tty
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.api import ICMP_UNREACHABLE
 from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.ipv4 import checksum
 from gateway.network import Network, NetworkConfig
@@ -30,6 +32,7 @@ from modem.virtual.ppp.ip import (
     ICMP,
     PSH,
     SYN,
+    TCP,
     UDP,
     Ipv4,
     build_icmp,
@@ -802,6 +805,19 @@ async def _served_exchange() -> None:
             if seg.flags & FIN:
                 break
         assert got == b"HELLO"  # the host server's answer, then its close
+        # nothing on a port: the host's "port unreachable" reaches the device (it got nothing, where
+        # a module stack's socket bills it), from the address it sent to, quoting its datagram
+        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        closed.bind(("127.0.0.1", 0))
+        closed_port = closed.getsockname()[1]
+        closed.close()
+        datagram = build_udp(dev.address, far, 5001, closed_port, b"anyone?")
+        dev.link.send_ip(datagram)
+        ip = await next_packet()
+        while ip.proto == TCP:  # (the closed connection's last segments)
+            ip = await next_packet()
+        assert ip.proto == ICMP and ip.src == far and ip.payload[:2] == bytes([3, 3])
+        assert ip.payload[8:] == datagram[:28] and 20 + len(ip.payload) == ICMP_UNREACHABLE  # (billed)
     finally:
         runner.close()
         assert m.ppp is not None and m.ppp.forwarder is not None

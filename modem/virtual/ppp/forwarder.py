@@ -8,7 +8,8 @@ Like slirp, the forwarder is every remote host the device talks to:
   (`gateway.icmplimit`): a port unreachable by the host itself, the others by the gateway.
 - UDP to the DNS servers' port 53 is answered from the Internet table's names (A records; an unknown
   name is NXDOMAIN); other UDP goes to the endpoint the table routes it to (a host socket, or the
-  built-in echo), answers come back as datagrams from the address the device sent to.
+  built-in echo), answers come back as datagrams from the address the device sent to, and a host
+  socket's ICMP error (nothing on the port) as "port unreachable" from it.
 - TCP is terminated here by a small TCP endpoint (SYN/ACK, in-order data, FIN/RST, the device's
   window, retransmission after `RTO_S`) whose other end is a host socket (or the echo); a refused
   destination gets a RST, one the host has no route to ICMP "host unreachable".
@@ -344,11 +345,18 @@ class TcpFlow:
 
 
 class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, on_data: Callable[[bytes], None], run: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self,
+        on_data: Callable[[bytes], None],
+        run: Callable[[Callable[[], None]], None],
+        on_error: Callable[[bytes], None],
+    ) -> None:
         self.on_data = on_data
         self.run = run
+        self.on_error = on_error  # the host's ICMP error for the device's datagram given
         self.transport: asyncio.DatagramTransport | None = None
         self.queue: list[bytes] = []
+        self.last = b""  # the device's last datagram sent here (what an ICMP error quotes)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -359,7 +367,15 @@ class _Datagrams(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.run(lambda: self.on_data(data))
 
-    def send(self, data: bytes) -> None:
+    def error_received(self, exc: Exception) -> None:
+        # an ICMP error came back for a datagram (ECONNREFUSED: nothing on the port), as for the
+        # module stacks' sockets (`modem.virtual.netio`): the device gets it too
+        log.debug("UDP to a host endpoint: %s", exc)
+        last = self.last
+        self.run(lambda: self.on_error(last))
+
+    def send(self, data: bytes, original: bytes = b"") -> None:
+        self.last = original
         if self.transport is None:
             self.queue.append(data)
         else:
@@ -631,9 +647,17 @@ class Forwarder:
         key = (sport, dst, dport)
         proto = self.udp.get(key)
         if proto is None:
-            proto = self.udp[key] = _Datagrams(back, self.run)
+            proto = self.udp[key] = _Datagrams(back, self.run, lambda sent: self._refused_by_host(dst, sent))
             self._spawn(loop.create_datagram_endpoint(lambda: proto, remote_addr=(host, port)))
-        proto.send(data)
+        proto.send(data, original)
+
+    def _refused_by_host(self, dst: bytes, original: bytes) -> None:
+        """The real endpoint behind `dst` answered the device's datagram `original` with an ICMP
+        error (nothing on its port): the device gets "port unreachable" from `dst`, within that
+        host's rate limits, as the module stacks bill it (`TcpSockets.unreachable`).  It got
+        nothing before."""
+        if original:
+            self.unreachable(dst, 3, original, dst)
 
     def _dns(self, query: bytes) -> bytes | None:
         """The answer to a DNS query for an A record, from the Internet table's names."""
