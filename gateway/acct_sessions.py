@@ -54,8 +54,13 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   or after the Stop of a session closed with its id (the client numbers its sessions afresh) opens a
   new session too.  Without Event-Timestamp every Start of an id looks alike: the time it was sent
   (seen less Acct-Delay-Time) tells a re-sent copy (within RESEND_SLACK_S of the session's start)
-  from a new session.  A request of a session so ended, dated before the end and seen after it (the
-  client re-sent it from its queue), is still that session's, for CLOSED_MEMORY_S.
+  from a new session.  A Start with the attributes of the session's own (`resend_form`), its
+  Acct-Delay-Time not less, is a copy however late (RFC 5080 2.2.1), unless an Accounting-On/Off came
+  since.  An Interim-Update or Stop that began (its event less Acct-Session-Time) at or after the
+  session's last request, when its Event-Timestamp says so or a copy of the Start was sent then, is a
+  new session the client restarted into (`_restarted`): the old one ends without a Stop.  A request
+  of a session so ended, dated before the end and seen after it (the client re-sent it from its
+  queue), is still that session's, for CLOSED_MEMORY_S.
 """
 
 from __future__ import annotations
@@ -244,6 +249,10 @@ class AcctRequest:
     # it is the NAS's clock wrong (False: a time that may be in another zone, a detail file's date line)
     time_sure: bool = True
     event_said: int | None = None  # the Event-Timestamp of a NAS whose clock was wrong (`event_time` None)
+    # a Start's attributes but those a copy re-sent may change (Acct-Delay-Time, Proxy-State,
+    # Message-Authenticator; what the server writes into a detail block): two Starts with equal ones are
+    # the same request, whatever their Identifier (None: not compared)
+    resend_form: object = None
 
 
 class Rejects:
@@ -342,6 +351,11 @@ class _Session:
     # joined at an Interim-Update without Acct-Session-Time: its session times are counted from that
     # Interim's event (its start unknown), every request's from the time of its event
     clock_times: bool = False
+    start_form: object = None  # its Start's `resend_form`, and Acct-Delay-Time
+    start_delay: int = 0
+    # the latest copy of its Start seen after its Interim-Update (or Stop): re-sent, or the Start of a new
+    # session the client restarted into with the same id and the same attributes (its counters tell)
+    relogged: AcctRequest | None = None
 
 
 @dataclass(slots=True)
@@ -402,6 +416,19 @@ def _new_start(req: AcctRequest, start_s: int, last_s: int) -> bool:
     to the second with Event-Timestamp, within RESEND_SLACK_S without)."""
     when = _event_time(req)
     return when >= last_s and when > start_s + RESEND_SLACK_S
+
+
+def _same_start(state: _Session, req: AcctRequest) -> bool:
+    """A Start whose attributes are the session's own Start's (`resend_form`), its Acct-Delay-Time the
+    same or more (RFC 2866 5.2, RFC 5080 2.2.1: a re-sent request is the same but for its Identifier and
+    Acct-Delay-Time): a copy of it, re-sent (by a proxy, with an Identifier of its own) or logged again,
+    however late.  Without Event-Timestamp nothing else tells it from a new session's Start."""
+    return (
+        req.status == STATUS_START
+        and req.resend_form is not None
+        and req.resend_form == state.start_form
+        and (req.delay or 0) >= state.start_delay
+    )
 
 
 def _signature(req: AcctRequest) -> tuple[object, ...]:
@@ -510,6 +537,10 @@ class SessionTracker:
         if state is not None and _copy_of_start(req, sig, state.seen):
             report.retransmissions += 1
             return []
+        if state is not None and _same_start(state, req):
+            report.retransmissions += 1
+            state.relogged = req  # (a restart into the same attributes shows in the counters: `_restarted`)
+            return []
         if (
             state is not None
             and req.status == STATUS_START
@@ -539,6 +570,10 @@ class SessionTracker:
             ) or (closed_entry is not None and _copy_of_start(req, sig, closed_entry[0])):
                 report.retransmissions += 1
                 return []
+            if closed_entry is not None and _same_start(closed_entry[4], req):
+                report.retransmissions += 1
+                closed_entry[4].relogged = req
+                return []
             if (
                 closed_entry is not None
                 and req.status == STATUS_START
@@ -555,6 +590,17 @@ class SessionTracker:
                 records = self._before_baseline(closed_entry[4], req, sig, where)
                 if records is not None:
                     return records
+                if self._restarted(closed_entry[4], req, closed_entry[3]):  # (a Stop's end, not its last)
+                    del self.closed[key]
+                    return self._reopen(key, closed_entry[4], req, where)
+                if req.status == STATUS_STOP:  # (the one that closed it is kept)
+                    report.reject(
+                        where,
+                        "request after the session's Stop",
+                        f"session {req.session_id!r}: a second Stop, its Acct-Session-Time or counters not "
+                        "those of the Stop that closed the session, which is kept",
+                    )
+                    return []
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
                 return []
             orphans = self.orphans.get(key[0], {})
@@ -652,6 +698,9 @@ class SessionTracker:
                 names.update(name for name in known if name is not None)
         for client, session_id in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:
             self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
+        for key, entry in self.closed.items():  # a Start sent after this is no copy of theirs
+            if key[0] in names and entry[4].start_s < when:
+                entry[4].start_form = None
 
     def end_without_stop(
         self, client: object, session_id: str, *, when: int | None = None, seen_at: int = 0
@@ -732,6 +781,8 @@ class SessionTracker:
             opened_plmn=req.serving_plmn,
             joined=joined,
             seen={sig},
+            start_form=req.resend_form if req.status == STATUS_START else None,
+            start_delay=req.delay or 0,
         )
         self.closed.pop(key, None)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
@@ -894,6 +945,12 @@ class SessionTracker:
     def _usage(
         self, key: tuple[object, str], state: _Session, req: AcctRequest, sig: tuple[object, ...], where: int
     ) -> list[UsageRecord]:
+        if self.sessions.get(key) is state and self._restarted(state, req, state.start_s + state.last_time):
+            # (before its counters are read: a new session's 32-bit ones below the old one's are no wrap)
+            self.end_without_stop(
+                key[0], key[1], when=_event_time(req) - (req.session_time or 0), seen_at=req.time_s
+            )
+            return self._reopen(key, state, req, where)
         totals = self._totals(req, state.last_in, state.last_out, where)
         if totals is None:
             return []
@@ -979,6 +1036,40 @@ class SessionTracker:
         else:
             state.last_time, state.last_in, state.last_out = session_time, octets_in, octets_out
         return records
+
+    @staticmethod
+    def _restarted(state: _Session, req: AcctRequest, last_s: int) -> bool:
+        """An Interim-Update or Stop of a session that began (its event less its Acct-Session-Time) at or
+        after the session's last request (`last_s`) and after its start: the client restarted without
+        Accounting-On and gave the id to a new session, whose counters start again from 0 (below the
+        old one's, or above: never a delta of them).  Its time is sure when its Event-Timestamp says it
+        (a request re-sent late says its own, from before `last_s`), or when a copy of the session's
+        Start, with the same attributes, was sent when it began (`relogged`: the new session's Start);
+        without either, a request held and sent late without Acct-Delay-Time would look the same."""
+        if req.session_time is None or state.clock_times or req.status == STATUS_START:
+            return False
+        begun = _event_time(req) - req.session_time
+        if begun < last_s or begun <= state.start_s + RESEND_SLACK_S:
+            return False
+        copy = state.relogged
+        if copy is not None and abs(_event_time(copy) - begun) <= RESEND_SLACK_S:
+            return True
+        # (once the session had an Interim-Update: a client whose Acct-Session-Time counts from a little
+        # after its Start's Event-Timestamp has its first Interim seem to begin after the Start)
+        return req.event_time is not None and bool(state.sequence or state.joined)
+
+    def _reopen(
+        self, key: tuple[object, str], old: _Session, req: AcctRequest, where: int
+    ) -> list[UsageRecord]:
+        """The request of the new session a client restarted into (`_restarted`), the old one ended: it
+        opens from the copy of its Start seen when it began, else it is the first seen of a session
+        whose Start went unseen (joined at an Interim-Update; a Stop of it waits as one never seen)."""
+        copy = old.relogged
+        begun = _event_time(req) - (req.session_time or 0)
+        if copy is not None and abs(_event_time(copy) - begun) <= RESEND_SLACK_S:
+            self.report.retransmissions -= 1  # (counted as one: it was the new session's Start)
+            self._open(key, copy, _signature(copy), joined=False)
+        return self._request(req, where)
 
     def _late(
         self,

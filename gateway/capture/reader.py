@@ -278,6 +278,24 @@ def _attributes(msg: bytes) -> tuple[dict[int, bytes], list[int]]:
     return std, vendor
 
 
+# what a client may change in a request it re-sends (RFC 2866 5.2, RFC 5080 2.2.1): Acct-Delay-Time; a
+# proxy's Proxy-State and the Message-Authenticator over the new Identifier
+_RESEND_CHANGES = frozenset({41, 33, 80})
+
+
+def _resend_form(msg: bytes) -> bytes:
+    """A request's attributes but those a copy re-sent may change (`_RESEND_CHANGES`), as they are
+    (the message was parsed: its attribute lengths hold)."""
+    kept = []
+    pos, end = 20, len(msg)
+    while pos + 1 < end and msg[pos + 1] >= 2:
+        nxt = pos + msg[pos + 1]
+        if msg[pos] not in _RESEND_CHANGES:
+            kept.append(msg[pos:nxt])
+        pos = nxt
+    return b"".join(kept)
+
+
 _TGPP_WANTED = frozenset(
     {
         radius.TGPP_IMSI,
@@ -964,6 +982,7 @@ class _Decoder:
             out_gw=_gigawords(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
             terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
             delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
+            resend_form=_resend_form(msg) if status == radius.STATUS_START else None,
             imsi=identity.imsi,
             imeisv=identity.imeisv,
             apn=apn,

@@ -342,6 +342,31 @@ _CLIENT_NAMES = (
 )
 
 
+# what a block holds but the client's request: the server's own lines (rlm_detail's Timestamp and packet
+# header, the policies' Acct-Unique-Session-Id, a detail reader's re-send count), and what a client may
+# change in a request it re-sends (RFC 2866 5.2: Acct-Delay-Time; a proxy's Proxy-State)
+_NOT_RESENT = frozenset(
+    {
+        "Timestamp",
+        "Acct-Delay-Time",
+        "Proxy-State",
+        "Message-Authenticator",
+        "Acct-Unique-Session-Id",
+        "Packet-Original-Timestamp",
+        "Packet-Transmit-Counter",
+        "Packet-Src-Port",
+        "Packet-Dst-Port",
+        "Packet-Dst-IP-Address",
+        "Packet-Dst-IPv6-Address",
+    }
+)
+
+
+def _resend_form(values: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A Start block's attributes but those a copy re-sent, or logged again, may change (`_NOT_RESENT`)."""
+    return tuple(sorted((name, value) for name, value in values.items() if name not in _NOT_RESENT))
+
+
 def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     header_line, header_time, values, lines = block
     if "Acct-Status-Type" not in values:
@@ -424,6 +449,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         out_gw=_integer(values, lines, "Acct-Output-Gigawords", gigawords=True),
         terminate=_integer(values, lines, "Acct-Terminate-Cause", TERMINATE_CAUSES),
         delay=_integer(values, lines, "Acct-Delay-Time"),
+        resend_form=_resend_form(values) if status == STATUS_START else None,
         imsi=text_of.get("3GPP-IMSI"),
         imeisv=text_of.get("3GPP-IMEISV"),
         apn=text_of.get("Called-Station-Id"),

@@ -568,3 +568,155 @@ def test_accounting_on_ends_no_session_of_another_nas_sharing_its_nas_identifier
     records, report = read(capture(tmp_path, msgs, [0, 10, 100, 500]))
     assert spans(records) == [("sess-b", at(10), 490, 1_000, 2_000, 1)]
     assert report.rejected == 0 and report.open_sessions == ["sess-a"]
+
+
+# -- 5. A Start logged again, a NAS restarted without Accounting-On ---------------------------------------
+
+
+def untimed(status: int, t: int, **kw: object) -> bytes:
+    """A request of a client that sends no Event-Timestamp (its event at T0 + t)."""
+    return strip_event(acct(status, event=T0 + t, **kw), T0 + t)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("after", ["interim", "stop"])
+def test_an_identical_start_without_event_timestamp_sent_again_late_is_a_retransmission(
+    tmp_path: Path, after: str
+) -> None:
+    """A client without Event-Timestamp; a proxy re-sends its Start (RFC 5080 2.2.1: under an Identifier
+    of its own, the attributes the same, Acct-Delay-Time not grown) after the session's Interim-Update,
+    or after its Stop. The copy, dated when it was seen, was taken for the Start of a new session the
+    NAS restarted into: the first session ended without a Stop and the Stop billed as a new session of
+    900 s from the copy (its first 600 s and 100/200 octets billed twice); after the Stop, a new session
+    listed as without one. The same attributes are the same request: a retransmission."""
+    start = untimed(1, 0)
+    interim = request(2, untimed(3, 600, st=600, octets=(100, 200)))
+    stop = request(3, untimed(2, 900, st=900, octets=(150, 300), terminate=1))
+    again = request(7, start)
+    msgs = (
+        [request(1, start), interim, again, stop]
+        if after == "interim"
+        else [request(1, start), interim, stop, again]
+    )
+    times = [0, 600, 605, 900] if after == "interim" else [0, 600, 900, 905]
+    records, report = read(capture(tmp_path, msgs, times))
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.retransmissions == 1
+    assert report.sessions == 1 and report.open_sessions == []
+
+
+def test_detail_start_logged_again_identical_after_an_interim_is_a_retransmission(tmp_path: Path) -> None:
+    """The same in a detail file: the server logged the Start again (its own Timestamp, the client's
+    attributes the same) after the Interim-Update."""
+    blocks = [
+        detail_block(at(0), "Start", "sess-1"),
+        detail_block(at(600), "Interim-Update", "sess-1", st=600, up=100, down=200),
+        detail_block(at(605), "Start", "sess-1"),
+        detail_block(at(900), "Stop", "sess-1", st=900, up=150, down=300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.open_sessions == []
+    # another attribute (a new Framed-IP-Address...) or an Acct-Delay-Time gone down: another request
+    blocks[2] = detail_block(at(605), "Start", "sess-1").replace(
+        "\tTimestamp", '\tClass = "LINE-2"\n\tTimestamp'
+    )
+    records, report = read_detail(tmp_path, blocks)
+    assert report.sessions == 2 and report.open_sessions == ["sess-1"]
+
+
+@pytest.mark.parametrize("after", ["interim", "stop"])
+def test_a_nas_restarted_into_an_identical_start_is_told_by_its_counters(tmp_path: Path, after: str) -> None:
+    """The NAS restarts without Accounting-On and opens a new session with the same id and attributes
+    (no Event-Timestamp): its Start is taken for a copy, but the next Interim-Update's counters and
+    Acct-Session-Time are below the session's, and it began (its time less Acct-Session-Time) when that
+    Start was sent: the old session ended without a Stop (or with it), the new one is billed from its
+    Start."""
+    start = untimed(1, 0)
+    first = request(2, untimed(3 if after == "interim" else 2, 600, st=600, octets=(100, 200), terminate=1))
+    msgs = [
+        request(1, start),
+        first,
+        request(7, start),
+        request(8, untimed(3, 1_305, st=600, octets=(30, 40))),
+        request(9, untimed(2, 1_505, st=800, octets=(50, 60), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 705, 1_305, 1_505]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(705), 600, 30, 40, 1),
+        ("sess-1", at(1_305), 200, 20, 20, 2),
+    ]
+    assert report.rejected == 0 and report.retransmissions == 0 and report.sessions == 2
+    assert report.open_sessions == (["sess-1"] if after == "interim" else [])
+
+
+def test_counters_reset_by_a_nas_restart_without_accounting_on_open_a_new_session(tmp_path: Path) -> None:
+    """A GGSN restarts without Accounting-On, numbers its sessions afresh and the new session's Start is
+    lost: its Interim-Update (Event-Timestamp 1305, Acct-Session-Time 600: begun at 705, after the
+    session's last request at 600) has counters below the session's. Every request of the new session
+    was a reject, 'counters went backwards', until its counters passed the old ones, then billed as
+    the difference from them. The old session ends without a Stop; the new one is joined at that
+    Interim, its octets before it listed."""
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200))),
+        request(8, acct(3, event=T0 + 1_305, st=600, octets=(30, 40))),
+        request(9, acct(3, event=T0 + 1_905, st=1_200, octets=(130, 240))),
+        request(10, acct(2, event=T0 + 2_105, st=1_400, octets=(150, 260), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 1_305, 1_905, 2_105]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(1_305), 600, 100, 200, None),
+        ("sess-1", at(1_905), 200, 20, 20, None),
+    ]
+    assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == ["sess-1"]
+    assert [(j["session_time_s"], j["bytes_up_before"], j["bytes_down_before"]) for j in report.joined] == [
+        (600, 30, 40)
+    ]
+    blocks = [
+        detail_block(at(0), "Start", "sess-1", event=T0),
+        detail_block(at(600), "Interim-Update", "sess-1", event=T0 + 600, st=600, up=100, down=200),
+        detail_block(at(1_305), "Interim-Update", "sess-1", event=T0 + 1_305, st=600, up=30, down=40),
+        detail_block(at(1_905), "Stop", "sess-1", event=T0 + 1_905, st=1_200, up=130, down=240),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(1_305), 600, 100, 200, None)]
+    assert report.rejected == 0 and report.open_sessions == ["sess-1"]
+
+
+def test_counters_below_the_sessions_from_a_request_sent_late_without_saying_so_stay_a_reject(
+    tmp_path: Path,
+) -> None:
+    """Without Event-Timestamp, an Interim-Update held 20 minutes and sent without Acct-Delay-Time looks
+    like a new session's (its time less Acct-Session-Time after the session's last request): nothing
+    says a restart, and it stays 'counters went backwards', the session going on."""
+    msgs = [
+        request(1, untimed(1, 0)),
+        request(3, untimed(3, 1_200, st=1_200, octets=(200, 400))),
+        request(5, untimed(1, 1_600, session="sess-2")),  # (the session's records are given: no cut)
+        request(2, untimed(3, 600, st=600, octets=(100, 200))),
+        request(4, untimed(2, 2_400, st=2_400, octets=(300, 500), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 1_200, 1_600, 2_000, 2_400]))
+    assert spans(records) == [
+        ("sess-1", at(0), 1_200, 200, 400, 1),
+        ("sess-1", at(1_200), 1_200, 100, 100, 2),
+    ]
+    assert report.reasons == {"counters went backwards": 1} and report.open_sessions == ["sess-2"]
+
+
+def test_a_second_stop_with_other_counters_is_said_so(tmp_path: Path) -> None:
+    """Two Stops of a session that differ (a NAS correcting itself, or two NASes under one id): the first
+    closes the session and is billed; the second is a reject that says so."""
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(2, event=T0 + 600, st=600, octets=(100, 200), terminate=1)),
+        request(3, acct(2, event=T0 + 600, st=600, octets=(150, 250), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 610]))
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1)]
+    assert [r.reason for r in report.rejects] == [
+        "request after the session's Stop: session 'sess-1': a second Stop, its Acct-Session-Time or "
+        "counters not those of the Stop that closed the session, which is kept"
+    ]
