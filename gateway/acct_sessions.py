@@ -93,10 +93,14 @@ CLOSED_MEMORY_S = (
 HOLD_S = 300
 # An Event-Timestamp farther than this from when the request was sent (its capture time, or the time the server
 # logged it, less Acct-Delay-Time) and from that time itself, or before 2000, is a NAS clock that is wrong: the request is dated as
-# one without it (when it was sent), and the report lists it.  (10 minutes: a request held up to 7.5
+# one without it (when it was sent), and the report lists it; unless its NAS held it (store and forward without
+# Acct-Delay-Time: `SessionTracker._held_back`), when it is dated by it, and listed.  (10 minutes: a request held up to 7.5
 # minutes without Acct-Delay-Time saying so is still dated by its Event-Timestamp in a detail file's
 # named zone, placed by the quarter hour nearest to when it was sent.)
 CLOCK_SLACK_S = 600
+# An Interim-Update or Stop a NAS held (store and forward) is dated by its Event-Timestamp only when that agrees
+# with its session's start and Acct-Session-Time within this: a clock stepped back does not
+HELD_AGREE_S = 60
 CLOCK_FLOOR_S = 946_684_800  # 2000-01-01 UTC: no NAS of the networks read here dated its events before
 MAX_LISTED_CLOCKS = 1_000
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
@@ -124,7 +128,8 @@ EventTime = Literal["check", "trust"]
 EVENT_TIMES: tuple[EventTime, ...] = ("check", "trust")
 EVENT_TIME_HELP = (
     "check (default): a request whose Event-Timestamp is more than 10 minutes from when it was sent, or "
-    "before 2000, is a NAS clock that is wrong: dated when it was sent, and listed; trust: every "
+    "before 2000, is a NAS clock that is wrong: dated when it was sent, and listed (unless its NAS held it: "
+    "its request before on time, these in order; dated by it, and listed); trust: every "
     "Event-Timestamp as written (accounting replayed later, whose requests keep their first times)"
 )
 
@@ -269,10 +274,53 @@ class Rejects:
         # requests whose Event-Timestamp (the NAS's clock) was wrong, dated when they were sent instead
         self.clock_wrong = 0
         self.clock_wrong_first: list[dict[str, object]] = []  # the first MAX_LISTED_CLOCKS
+        self.clock_wrong_off: tuple[int, int] | None = None  # (least, most) Event-Timestamp less when sent
+        # requests a NAS held and sent late without Acct-Delay-Time (store and forward), dated by their
+        # Event-Timestamp: counted, the first listed, with how long they were held (least, most)
+        self.clock_held = 0
+        self.clock_held_first: list[dict[str, object]] = []
+        self.clock_held_s: tuple[int, int] | None = None
+
+    def held_said(self, where: int, session: str, said: int, sent: int) -> None:
+        """A request a NAS held `sent - said` seconds without Acct-Delay-Time: dated `said` (listed)."""
+        self.clock_held += 1
+        held = sent - said
+        least, most = self.clock_held_s or (held, held)
+        self.clock_held_s = (min(least, held), max(most, held))
+        if len(self.clock_held_first) < MAX_LISTED_CLOCKS:
+            self.clock_held_first.append(
+                {
+                    "at": where,
+                    "file": self.current_file,
+                    "session": session,
+                    "event_timestamp": said,
+                    "sent": sent,
+                    "held_s": held,
+                }
+            )
+
+    def clock_held_warning(self, unit: str) -> str | None:
+        """The warning line of the requests dated by the Event-Timestamp of a NAS that held them; None if
+        none."""
+        if not self.clock_held or self.clock_held_s is None:
+            return None
+        first = self.clock_held_first[0]
+        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
+        least, most = self.clock_held_s
+        said, sent = int(str(first["event_timestamp"])), int(str(first["sent"]))
+        return (
+            f"{self.clock_held} requests sent {least} to {most} s after their Event-Timestamp without "
+            "Acct-Delay-Time saying so, dated by their Event-Timestamp: their NAS held them (store and "
+            "forward), its requests before them on time and these in order (the first: "
+            f"{where}, {what}, Event-Timestamp {_iso(said)}, sent at {_iso(sent)})"
+        )
 
     def clock_said(self, where: int, session: str, said: int, sent: int) -> None:
         """A request whose Event-Timestamp `said` was implausible: dated `sent` instead (listed)."""
         self.clock_wrong += 1
+        least, most = self.clock_wrong_off or (said - sent, said - sent)
+        self.clock_wrong_off = (min(least, said - sent), max(most, said - sent))
         if len(self.clock_wrong_first) < MAX_LISTED_CLOCKS:
             self.clock_wrong_first.append(
                 {
@@ -293,10 +341,13 @@ class Rejects:
         said, sent = int(str(first["event_timestamp"])), int(str(first["dated"]))
         where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
         what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
+        least, most = self.clock_wrong_off or (said - sent, said - sent)
+        off = f"{least:+d} s" if least == most else f"{least:+d} to {most:+d} s"
         return (
             f"{self.clock_wrong} requests dated when they were sent ({unit} time less Acct-Delay-Time), "
             f"their Event-Timestamp more than {CLOCK_SLACK_S} s from it or before 2000 (a NAS clock "
-            f"wrong; the first: {where}, {what}, Event-Timestamp "
+            f"wrong, or a NAS that held them without Acct-Delay-Time saying so; their Event-Timestamp "
+            f"{off} from it; the first: {where}, {what}, Event-Timestamp "
             f"{_iso(said)} where it was sent at {_iso(sent)})"
         )
 
@@ -356,6 +407,15 @@ class _Session:
     # the latest copy of its Start seen after its Interim-Update (or Stop): re-sent, or the Start of a new
     # session the client restarted into with the same id and the same attributes (its counters tell)
     relogged: AcctRequest | None = None
+
+
+@dataclass(slots=True)
+class _NasClock:
+    """What a NAS's Event-Timestamps said so far: whether it holds requests back (store and forward)."""
+
+    on_time: int | None = None  # the Event-Timestamp of its last request, when that was on time
+    held: int | None = None  # the Event-Timestamp of its last request held back, and when it was seen
+    held_seen: int = 0
 
 
 @dataclass(slots=True)
@@ -469,6 +529,7 @@ class SessionTracker:
         # ends the sessions keyed by another
         self.named: set[tuple[object, ...]] = set()
         self.clock_timed = False  # a session was joined at an Interim-Update without Acct-Session-Time
+        self.nas_clocks: dict[object, _NasClock] = {}  # accounting client -> what its clock said
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         records = self._request(req, where)
@@ -505,10 +566,16 @@ class SessionTracker:
         said = req.event_time
         if said is not None and self.check_clock and req.time_sure:
             sent = req.time_s - (req.delay or 0)
+            clock = self.nas_clocks.setdefault(req.client, _NasClock())
             # (near the time it was seen, it is right, and Acct-Delay-Time wrong)
-            if said < CLOCK_FLOOR_S or min(abs(said - sent), abs(said - req.time_s)) > CLOCK_SLACK_S:
+            if said >= CLOCK_FLOOR_S and min(abs(said - sent), abs(said - req.time_s)) <= CLOCK_SLACK_S:
+                clock.on_time = said
+            elif self._held_back(clock, req, said, sent):
+                self.report.held_said(where, req.session_id, said, sent)
+            else:
                 self.report.clock_said(where, req.session_id, said, sent)
                 req.event_time, req.event_said = None, said  # (dated when it was sent, as without it)
+                clock.on_time = clock.held = None
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
             return []
@@ -654,6 +721,31 @@ class SessionTracker:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return []
         return self._usage(key, state, req, sig, where)
+
+    def _held_back(self, clock: _NasClock, req: AcctRequest, said: int, sent: int) -> bool:
+        """A request whose Event-Timestamp `said` is more than CLOCK_SLACK_S before it was `sent`, and
+        which its NAS held (store and forward, no Acct-Delay-Time saying so): the NAS's request before it
+        was on time and no later than it (a NAS cut off queues its requests, and sends nothing meanwhile),
+        or it follows such a request, no earlier, within CLOCK_SLACK_S (the queue sent in a burst); an
+        Interim-Update or Stop agrees, within HELD_AGREE_S, with its session's start and its
+        Acct-Session-Time.  A clock set back gives a time before the NAS's last request (one that sends
+        often), disagrees with its sessions', and is wrong from then on (until a request on time)."""
+        if said < CLOCK_FLOOR_S or said > sent:
+            return False
+        if clock.held is not None and req.time_s - clock.held_seen <= CLOCK_SLACK_S and said >= clock.held:
+            pass  # the queue goes on
+        elif clock.on_time is None or said < clock.on_time:
+            return False
+        if req.status in (STATUS_INTERIM, STATUS_STOP) and req.session_time is not None:
+            state = self.sessions.get((req.client, req.session_id))
+            if (
+                state is not None
+                and not state.clock_times
+                and abs(said - (state.start_s + req.session_time)) > HELD_AGREE_S
+            ):
+                return False
+        clock.on_time, clock.held, clock.held_seen = None, said, req.time_s
+        return True
 
     def _session_time_from_clock(
         self, key: tuple[object, str], req: AcctRequest

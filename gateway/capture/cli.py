@@ -195,9 +195,9 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
         print(f"  warning: {_out_of_order_said(report)}")
     if report.no_usable_requests is not None:
         print(f"  warning: {report.no_usable_requests}")
-    clock = report.clock_wrong_said("packet")
-    if clock is not None:
-        print(f"  warning: {clock}")
+    for clock in (report.clock_wrong_said("packet"), report.clock_held_warning("packet")):
+        if clock is not None:
+            print(f"  warning: {clock}")
     if report.retransmissions:
         print(f"  {report.retransmissions} retransmitted requests billed once")
     if report.duplicate_responses:

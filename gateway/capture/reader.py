@@ -242,6 +242,8 @@ class ReadReport(Rejects):
             "out_of_order_first": self.out_of_order_first,
             "clock_wrong": self.clock_wrong,
             "clock_wrong_first": list(self.clock_wrong_first),
+            "clock_held": self.clock_held,
+            "clock_held_first": list(self.clock_held_first),
             "rejects": [
                 {"packet": r.packet, "reason": r.reason} | ({"file": r.file} if r.file else {})
                 for r in self.rejects

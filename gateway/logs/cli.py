@@ -172,9 +172,9 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         print(f"  warning: {_cut_said(cut)}")
     if report.no_usable_entries is not None:
         print(f"  warning: {report.no_usable_entries}")
-    clock = report.clock_wrong_said("line")
-    if clock is not None:
-        print(f"  warning: {clock}")
+    for clock in (report.clock_wrong_said("line"), report.clock_held_warning("line")):
+        if clock is not None:
+            print(f"  warning: {clock}")
     for kind, count in sorted(report.ignored.items()):
         print(f"  {count} entries without usage: {kind}")
     if report.retransmissions:

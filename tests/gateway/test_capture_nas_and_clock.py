@@ -334,6 +334,8 @@ def test_a_nas_clock_that_is_wrong_dates_nothing_and_is_said(tmp_path: Path, wro
     assert report.as_dict()["clock_wrong"] == 4
     said = report.clock_wrong_said("packet")
     assert said is not None and "4 requests dated when they were sent" in said and "packet 1" in said
+    off = {"zero": f"{-T0 - 900:+d} to {-T0:+d} s", "an hour behind": "-3600 s", "an hour ahead": "+3600 s"}
+    assert f"their Event-Timestamp {off[wrong]} from it" in said  # (how far each was re-dated)
 
 
 def test_a_request_re_sent_with_acct_delay_time_is_no_clock_wrong(tmp_path: Path) -> None:
@@ -720,3 +722,104 @@ def test_a_second_stop_with_other_counters_is_said_so(tmp_path: Path) -> None:
         "request after the session's Stop: session 'sess-1': a second Stop, its Acct-Session-Time or "
         "counters not those of the Stop that closed the session, which is kept"
     ]
+
+
+# -- 6. A NAS that holds its accounting and sends it later (store and forward) ---------------------------
+
+# (session, status, Event-Timestamp less T0, Acct-Session-Time, octets up, down) of a GGSN cut off from
+# its accounting server from 700 s to 4,000 s: what it queued meanwhile goes in a burst when it is back,
+# without Acct-Delay-Time
+BACKLOG = [
+    ("sess-a", 1, 0, None, 0, 0),
+    ("sess-a", 3, 600, 600, 100, 200),
+    ("sess-b", 1, 1_000, None, 0, 0),  # queued from here on
+    ("sess-a", 3, 1_200, 1_200, 150, 300),
+    ("sess-b", 3, 1_600, 600, 10, 20),
+    ("sess-a", 2, 1_800, 1_800, 170, 350),
+    ("sess-b", 2, 2_200, 1_200, 30, 40),
+]
+BACKLOG_SENT = [0, 600, 4_000, 4_001, 4_002, 4_003, 4_004]
+BACKLOG_RECORDS = [
+    ("sess-a", at(0), 600, 100, 200, 1),
+    ("sess-a", at(600), 600, 50, 100, 2),
+    ("sess-b", at(1_000), 600, 10, 20, 1),
+    ("sess-a", at(1_200), 600, 20, 50, 3),
+    ("sess-b", at(1_600), 600, 20, 20, 2),
+]
+
+
+def test_requests_a_nas_held_without_acct_delay_time_are_dated_by_their_event_timestamp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GGSN cut off from its accounting server queues its requests and sends them when it is back,
+    without Acct-Delay-Time saying how long it held them (RFC 2866 5.2 asks for it; not every NAS
+    does). Their Event-Timestamps, 2,200 to 3,000 s before they were sent, were taken for a clock that
+    is wrong: the requests were dated when they were sent, and sess-b, whose Start was in the queue,
+    billed 3,000 s late (its records at 4,000 s). The NAS's requests before the queue were on time, the
+    queued ones are in order, after the last of those and sent within 10 minutes of each other, and
+    every Interim-Update and Stop agrees with its session's start and Acct-Session-Time: a NAS that held
+    them, not a clock. They are dated by their Event-Timestamp, and the summary says so."""
+    msgs = [
+        request(
+            i + 1, acct(status, session, event=T0 + event, st=st, octets=None if st is None else (up, down))
+        )
+        for i, (session, status, event, st, up, down) in enumerate(BACKLOG)
+    ]
+    path = capture(tmp_path, msgs, BACKLOG_SENT)
+    records, report = read(path)
+    assert spans(records) == BACKLOG_RECORDS
+    assert report.rejected == 0 and report.clock_wrong == 0 and report.clock_held == 5
+    assert report.clock_held_s == (1_804, 3_000)  # (held least and most: sent less Event-Timestamp)
+    first = report.clock_held_first[0]
+    assert (first["at"], first["session"], first["held_s"]) == (5, "sess-b", 3_000)
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 5 requests sent 1804 to 3000 s after their Event-Timestamp" in out
+    assert "their NAS held them (store and forward)" in out
+    blocks = [
+        detail_block(at(t), {1: "Start", 2: "Stop", 3: "Interim-Update"}[status], session, event=T0 + event)
+        if st is None
+        else detail_block(
+            at(t),
+            {2: "Stop", 3: "Interim-Update"}[status],
+            session,
+            event=T0 + event,
+            st=st,
+            up=up,
+            down=down,
+        )
+        for (session, status, event, st, up, down), t in zip(BACKLOG, BACKLOG_SENT, strict=True)
+    ]
+    records, detail_report = read_detail(tmp_path, blocks)
+    assert spans(records) == BACKLOG_RECORDS and detail_report.clock_held == 5
+    third = 1 + sum(block.count("\n") for block in blocks[:2])  # (the date line of sess-b's Start)
+    assert detail_report.as_dict()["clock_held_first"][0]["at"] == third
+
+
+@pytest.mark.parametrize("case", ["set back while it sends", "set back while it is quiet", "never right"])
+def test_a_clock_set_back_is_not_taken_for_requests_held(tmp_path: Path, case: str) -> None:
+    """What a NAS that holds its requests does not look like: a clock set back 30 minutes while the NAS
+    sends (its next request dated before its last one), or while it is quiet (an Interim-Update whose
+    Event-Timestamp disagrees with its session's start and Acct-Session-Time), or a clock never right.
+    Those requests are dated when they were sent, as before, and listed as a NAS clock that is wrong."""
+    back = 0 if case == "never right" else 1_800
+    if case == "set back while it sends":
+        plan = [
+            (1, "sess-a", 0, None, 0),
+            (1, "sess-b", 1_000, None, back),
+            (2, "sess-a", 1_200, 1_200, back),
+        ]
+    else:
+        plan = [(1, "sess-a", 0, None, 3_600 if back == 0 else 0), (2, "sess-a", 3_000, 3_000, back or 3_600)]
+    msgs = [
+        request(
+            i + 1,
+            acct(
+                status, session, event=T0 + t - off, st=st, octets=None if st is None else (5, 6), terminate=1
+            ),
+        )
+        for i, (status, session, t, st, off) in enumerate(plan)
+    ]
+    records, report = read(capture(tmp_path, msgs, [t for _s, _n, t, _st, _o in plan]))
+    assert report.clock_held == 0 and report.clock_wrong == sum(off > 0 for *_x, off in plan)
+    assert [r.start for r in records] == [at(0)]
