@@ -652,19 +652,22 @@ def test_a_nas_restarted_into_an_identical_start_is_told_by_its_counters(tmp_pat
     assert report.open_sessions == (["sess-1"] if after == "interim" else [])
 
 
-def test_counters_reset_by_a_nas_restart_without_accounting_on_open_a_new_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gigawords", [True, False])
+def test_counters_reset_by_a_nas_restart_without_accounting_on_open_a_new_session(
+    tmp_path: Path, gigawords: bool
+) -> None:
     """A GGSN restarts without Accounting-On, numbers its sessions afresh and the new session's Start is
     lost: its Interim-Update (Event-Timestamp 1305, Acct-Session-Time 600: begun at 705, after the
     session's last request at 600) has counters below the session's. Every request of the new session
     was a reject, 'counters went backwards', until its counters passed the old ones, then billed as
-    the difference from them. The old session ends without a Stop; the new one is joined at that
-    Interim, its octets before it listed."""
+    the difference from them; without Gigawords, a wrap (4 GiB billed). The old session ends without
+    a Stop; the new one is joined at that Interim, its octets before it listed."""
     msgs = [
         request(1, acct(1, event=T0)),
-        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200))),
-        request(8, acct(3, event=T0 + 1_305, st=600, octets=(30, 40))),
-        request(9, acct(3, event=T0 + 1_905, st=1_200, octets=(130, 240))),
-        request(10, acct(2, event=T0 + 2_105, st=1_400, octets=(150, 260), terminate=1)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200), gigawords=gigawords)),
+        request(8, acct(3, event=T0 + 1_305, st=600, octets=(30, 40), gigawords=gigawords)),
+        request(9, acct(3, event=T0 + 1_905, st=1_200, octets=(130, 240), gigawords=gigawords)),
+        request(10, acct(2, event=T0 + 2_105, st=1_400, octets=(150, 260), terminate=1, gigawords=gigawords)),
     ]
     records, report = read(capture(tmp_path, msgs, [0, 600, 1_305, 1_905, 2_105]))
     assert spans(records) == [
@@ -673,6 +676,7 @@ def test_counters_reset_by_a_nas_restart_without_accounting_on_open_a_new_sessio
         ("sess-1", at(1_905), 200, 20, 20, None),
     ]
     assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == ["sess-1"]
+    assert report.counter_wraps == 0
     assert [(j["session_time_s"], j["bytes_up_before"], j["bytes_down_before"]) for j in report.joined] == [
         (600, 30, 40)
     ]
@@ -823,3 +827,20 @@ def test_a_clock_set_back_is_not_taken_for_requests_held(tmp_path: Path, case: s
     records, report = read(capture(tmp_path, msgs, [t for _s, _n, t, _st, _o in plan]))
     assert report.clock_held == 0 and report.clock_wrong == sum(off > 0 for *_x, off in plan)
     assert [r.start for r in records] == [at(0)]
+
+
+def test_a_session_reusing_the_id_of_one_stopped_is_told_by_its_times(tmp_path: Path) -> None:
+    """The session stopped; the GGSN restarts without Accounting-On and gives the id to a new session
+    whose Start is lost: its Interim-Update and Stop, within the hour the stopped session is remembered,
+    were 'request after the session's Stop', the new session lost. It began (Event-Timestamp less
+    Acct-Session-Time: 705) after the Stop (600): a new session, joined at its Interim."""
+    msgs = [
+        request(1, acct(1, event=T0)),
+        request(2, acct(2, event=T0 + 600, st=600, octets=(100, 200), terminate=1)),
+        request(8, acct(3, event=T0 + 1_305, st=600, octets=(30, 40))),
+        request(9, acct(2, event=T0 + 1_505, st=800, octets=(50, 60), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 1_305, 1_505]))
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(1_305), 200, 20, 20, None)]
+    assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
+    assert [(j["session_time_s"], j["bytes_up_before"]) for j in report.joined] == [(600, 30)]
