@@ -566,7 +566,9 @@ class SessionTracker:
         said = req.event_time
         if said is not None and self.check_clock and req.time_sure:
             sent = req.time_s - (req.delay or 0)
-            clock = self.nas_clocks.setdefault(req.client, _NasClock())
+            clock = self.nas_clocks.get(req.client)
+            if clock is None:
+                clock = self.nas_clocks[req.client] = _NasClock()
             # (near the time it was seen, it is right, and Acct-Delay-Time wrong)
             if said >= CLOCK_FLOOR_S and min(abs(said - sent), abs(said - req.time_s)) <= CLOCK_SLACK_S:
                 clock.on_time = said
