@@ -343,11 +343,14 @@ _CLIENT_NAMES = (
 
 
 # what a block holds but the client's request: the server's own lines (rlm_detail's Timestamp and packet
-# header, the policies' Acct-Unique-Session-Id, a detail reader's re-send count), and what a client may
-# change in a request it re-sends (RFC 2866 5.2: Acct-Delay-Time; a proxy's Proxy-State)
+# header: a copy may come through another proxy or port, and the session's key names the client; the
+# policies' Acct-Unique-Session-Id, a detail reader's re-send count), and what a client may change in a
+# request it re-sends (RFC 2866 5.2: Acct-Delay-Time; a proxy's Proxy-State)
 _NOT_RESENT = frozenset(
     {
         "Timestamp",
+        "Packet-Src-IP-Address",
+        "Packet-Src-IPv6-Address",
         "Acct-Delay-Time",
         "Proxy-State",
         "Message-Authenticator",

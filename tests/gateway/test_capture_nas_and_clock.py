@@ -607,12 +607,13 @@ def test_an_identical_start_without_event_timestamp_sent_again_late_is_a_retrans
 
 
 def test_detail_start_logged_again_identical_after_an_interim_is_a_retransmission(tmp_path: Path) -> None:
-    """The same in a detail file: the server logged the Start again (its own Timestamp, the client's
-    attributes the same) after the Interim-Update."""
+    """The same in a detail file: the server logged the Start again (its own Timestamp and packet header,
+    through another proxy; the client's attributes the same) after the Interim-Update."""
+    header = "\tPacket-Src-IP-Address = 192.0.2.{}\n\tPacket-Src-Port = {}\n\tTimestamp"
     blocks = [
-        detail_block(at(0), "Start", "sess-1"),
+        detail_block(at(0), "Start", "sess-1").replace("\tTimestamp", header.format(1, 32768)),
         detail_block(at(600), "Interim-Update", "sess-1", st=600, up=100, down=200),
-        detail_block(at(605), "Start", "sess-1"),
+        detail_block(at(605), "Start", "sess-1").replace("\tTimestamp", header.format(7, 1814)),
         detail_block(at(900), "Stop", "sess-1", st=900, up=150, down=300),
     ]
     records, report = read_detail(tmp_path, blocks)
