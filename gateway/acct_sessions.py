@@ -254,10 +254,10 @@ class AcctRequest:
     # it is the NAS's clock wrong (False: a time that may be in another zone, a detail file's date line)
     time_sure: bool = True
     event_said: int | None = None  # the Event-Timestamp of a NAS whose clock was wrong (`event_time` None)
-    # a Start's attributes but those a copy re-sent may change (Acct-Delay-Time, Proxy-State,
+    # a digest of a Start's attributes but those a copy re-sent may change (Acct-Delay-Time, Proxy-State,
     # Message-Authenticator; what the server writes into a detail block): two Starts with equal ones are
     # the same request, whatever their Identifier (None: not compared)
-    resend_form: object = None
+    resend_form: int | None = None
 
 
 class Rejects:
@@ -402,7 +402,7 @@ class _Session:
     # joined at an Interim-Update without Acct-Session-Time: its session times are counted from that
     # Interim's event (its start unknown), every request's from the time of its event
     clock_times: bool = False
-    start_form: object = None  # its Start's `resend_form`, and Acct-Delay-Time
+    start_form: int | None = None  # its Start's `resend_form`, and Acct-Delay-Time
     start_delay: int = 0
     # the latest copy of its Start seen after its Interim-Update (or Stop): re-sent, or the Start of a new
     # session the client restarted into with the same id and the same attributes (its counters tell)

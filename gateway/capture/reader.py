@@ -282,12 +282,17 @@ def _attributes(msg: bytes) -> tuple[dict[int, bytes], list[int]]:
 
 # what a client may change in a request it re-sends (RFC 2866 5.2, RFC 5080 2.2.1): Acct-Delay-Time; a
 # proxy's Proxy-State and the Message-Authenticator over the new Identifier
-_RESEND_CHANGES = frozenset({41, 33, 80})
+PROXY_STATE = 33
+MESSAGE_AUTHENTICATOR = 80
+_RESEND_CHANGES = frozenset({41, PROXY_STATE, MESSAGE_AUTHENTICATOR})  # 41: Acct-Delay-Time
 
 
-def _resend_form(msg: bytes) -> bytes:
-    """A request's attributes but those a copy re-sent may change (`_RESEND_CHANGES`), as they are
-    (the message was parsed: its attribute lengths hold)."""
+def _resend_form(msg: bytes, delay_at: int, std: Mapping[int, bytes]) -> int:
+    """A digest of a request's attributes but those a copy re-sent may change (`_RESEND_CHANGES`), as
+    they are (the message was parsed: its attribute lengths hold); `delay_at`: where its Acct-Delay-Time
+    is, when that is the only one of them (0: none), `std` its attributes."""
+    if not (PROXY_STATE in std or MESSAGE_AUTHENTICATOR in std):
+        return hash(msg[20:] if not delay_at else msg[20:delay_at] + msg[delay_at + msg[delay_at + 1] :])
     kept = []
     pos, end = 20, len(msg)
     while pos + 1 < end and msg[pos + 1] >= 2:
@@ -295,7 +300,7 @@ def _resend_form(msg: bytes) -> bytes:
         if msg[pos] not in _RESEND_CHANGES:
             kept.append(msg[pos:nxt])
         pos = nxt
-    return b"".join(kept)
+    return hash(b"".join(kept))
 
 
 _TGPP_WANTED = frozenset(
@@ -913,6 +918,7 @@ class _Decoder:
         # tail is parsed once and its identity cached.
         std: dict[int, bytes] = {}
         pos, end = 20, len(msg)
+        delay_at = 0  # where Acct-Delay-Time is (a copy re-sent may change it), when in the head
         while pos < end:
             a_type = msg[pos]
             if a_type == 26:  # Vendor-Specific: the tail starts here
@@ -922,6 +928,8 @@ class _Decoder:
             if a_len < 2 or nxt > end:
                 raise _BadMessage(f"attribute {a_type} has length {a_len} at offset {pos}")
             if a_type not in std:
+                if a_type == ACCT_DELAY_TIME:
+                    delay_at = pos
                 std[a_type] = msg[pos + 2 : nxt]
             elif a_type == radius.CLASS:  # several: the first that is a line id
                 std[a_type] = class_for_line(std[a_type], msg[pos + 2 : nxt])
@@ -984,7 +992,7 @@ class _Decoder:
             out_gw=_gigawords(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
             terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
             delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
-            resend_form=_resend_form(msg) if status == radius.STATUS_START else None,
+            resend_form=_resend_form(msg, delay_at, std) if status == radius.STATUS_START else None,
             imsi=identity.imsi,
             imeisv=identity.imeisv,
             apn=apn,

@@ -365,9 +365,10 @@ _NOT_RESENT = frozenset(
 )
 
 
-def _resend_form(values: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """A Start block's attributes but those a copy re-sent, or logged again, may change (`_NOT_RESENT`)."""
-    return tuple(sorted((name, value) for name, value in values.items() if name not in _NOT_RESENT))
+def _resend_form(values: dict[str, str]) -> int:
+    """A digest of a Start block's attributes but those a copy re-sent, or logged again, may change
+    (`_NOT_RESENT`)."""
+    return hash(tuple(sorted((name, value) for name, value in values.items() if name not in _NOT_RESENT)))
 
 
 def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:

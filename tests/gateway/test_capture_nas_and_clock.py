@@ -581,19 +581,21 @@ def untimed(status: int, t: int, **kw: object) -> bytes:
 
 
 @pytest.mark.parametrize("after", ["interim", "stop"])
+@pytest.mark.parametrize("copy", ["as it was", "through a proxy"])
 def test_an_identical_start_without_event_timestamp_sent_again_late_is_a_retransmission(
-    tmp_path: Path, after: str
+    tmp_path: Path, after: str, copy: str
 ) -> None:
-    """A client without Event-Timestamp; a proxy re-sends its Start (RFC 5080 2.2.1: under an Identifier
-    of its own, the attributes the same, Acct-Delay-Time not grown) after the session's Interim-Update,
-    or after its Stop. The copy, dated when it was seen, was taken for the Start of a new session the
-    NAS restarted into: the first session ended without a Stop and the Stop billed as a new session of
-    900 s from the copy (its first 600 s and 100/200 octets billed twice); after the Stop, a new session
-    listed as without one. The same attributes are the same request: a retransmission."""
+    """A client without Event-Timestamp; its Start is sent again (RFC 5080 2.2.1: under another
+    Identifier, the attributes the same; Acct-Delay-Time not grown, or a proxy's Proxy-State added and
+    Acct-Delay-Time grown by less than the time gone) after the session's Interim-Update, or after its
+    Stop. The copy, dated when it was sent, was taken for the Start of a new session the NAS restarted
+    into: the first session ended without a Stop and the Stop billed as a new session of 900 s from the
+    copy (its first 600 s and 100/200 octets billed twice); after the Stop, a new session listed as
+    without one. The same attributes are the same request: a retransmission."""
     start = untimed(1, 0)
     interim = request(2, untimed(3, 600, st=600, octets=(100, 200)))
     stop = request(3, untimed(2, 900, st=900, octets=(150, 300), terminate=1))
-    again = request(7, start)
+    again = request(7, start if copy == "as it was" else untimed(1, 0, delay=5) + attr(33, b"proxy-7"))
     msgs = (
         [request(1, start), interim, again, stop]
         if after == "interim"
