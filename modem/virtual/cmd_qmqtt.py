@@ -48,13 +48,16 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 `+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (§3.3; acknowledged as its QoS asks: at QoS 2 told
 once, its retransmission before the PUBREL acknowledged only, MQTT 3.1.1 §4.3.3;
 its topic the broker's bytes).  Topics, client id, user name and password go as the host typed them.  +QMTSTAT
-(§3.3): `+QMTSTAT: <idx>,1` the connection closed by the broker or the network, 2 no PINGRESP within
-<pkt_timeout> of a PINGREQ (the client pings after <keepalive> seconds without sending; the
-connection is then closed).  The note's other codes are not said: 3 sending CONNECT failed and 4
-no CONNACK (an unanswered CONNECT is `+QMTCONN: <idx>,2` here, the client left open), 5 the server
-closing after the client's DISCONNECT (AT+QMTDISC closes the connection itself), 6 the client
-closing after sending kept failing, 7 the link not alive or the server unavailable: the note does
-not say when the module prefers them to the command's own <result>.  A command its client is not in the state for (AT+QMTCONN before
+(§3.3), the client gone: `+QMTSTAT: <idx>,1` the connection closed or reset by the broker, 2 no
+PINGRESP within <pkt_timeout> of a PINGREQ (the client pings after <keepalive> seconds without
+sending; the connection is then closed), 3 sending the CONNECT timed out (`+QMTCONN: <idx>,2`, then
+the module closes the connection), 4 receiving the CONNACK failed (the broker closes the connection
+while the CONNECT waits for its CONNACK, or after a CONNACK that refused the client: `+QMTCONN:
+<idx>,0,<ret_code>`, then `+QMTSTAT: <idx>,4`, as BG96 users report it), 6 the client closing as
+sending kept failing (a SUBSCRIBE, UNSUBSCRIBE or PUBLISH's `...,2`, then the module closes the
+connection), 7 the link not alive (the context ended under the client, by the network or
+AT+QIDEACT).  Not said: 5, the server closing after the client's DISCONNECT: AT+QMTDISC closes the
+connection itself with its DISCONNECT.  A command its client is not in the state for (AT+QMTCONN before
 AT+QMTOPEN's connection is up, AT+QMTSUB / AT+QMTPUB before the CONNACK, AT+QMTDISC of a client not
 connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a parameter out of range:
 `+CME ERROR: 50`.
@@ -73,7 +76,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modem.virtual import cmd_qssl, mqtt, mqttclient
-from modem.virtual.mqttclient import CONNECTED, CONNECTING, LOST_CLOSED, OPENED, Session
+from modem.virtual.mqttclient import CONNECTED, CONNECTING, LOST_CLOSED, LOST_LINK, OPENED, Session
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
 from modem.virtual.sockets import FAIL_DNS, Socket
@@ -90,8 +93,12 @@ MQTT_SID = 110  # client <idx>'s connection among the stack's sockets: MQTT_SID 
 MAX_MESSAGE = 4096  # AT+QMTPUB's <msglen> at most, and the most its Ctrl-Z form takes (more: CME 50)
 OPEN_FAILED, OPEN_OCCUPIED, OPEN_PDP, OPEN_DNS, OPEN_NETWORK = -1, 2, 3, 4, 5  # +QMTOPEN <result>
 SENT, RETRANSMITTED, FAILED = 0, 1, 2  # <result> of CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH
-#: +QMTSTAT <err_code>: 1 the connection closed (`mqttclient.LOST_CLOSED`), 2 no PINGRESP (`LOST_PING`);
+#: +QMTSTAT <err_code> (the note's §3.3): 1 the connection closed or reset by the broker
+#: (`mqttclient.LOST_CLOSED`), 2 no PINGRESP (`LOST_PING`), 7 the link not alive (`LOST_LINK`: the
+#: context ended under it), and the module's own: 3 sending the CONNECT timed out, 4 receiving the
+#: CONNACK failed, 6 the client closed the connection as sending kept failing.
 #: AT+QMTCONN? <state>: `mqttclient.OPENED`, `CONNECTING`, `CONNECTED` (1, 2, 3)
+STAT_CONNECT, STAT_CONNACK, STAT_SEND = 3, 4, 6
 NOT_ALLOWED = 3  # +CME ERROR: operation not allowed
 
 
@@ -122,6 +129,7 @@ class QmtState:
     clients: dict[int, Session] = field(default_factory=dict)
     #: "recv/mode" 1: each client's buffers (a message's id, topic and payload), emptied when it opens
     stored: dict[int, list[Kept | None]] = field(default_factory=dict)
+    refused: set[int] = field(default_factory=set)  # clients whose CONNACK refused them (till they close)
 
 
 def _on_reset(m: VirtualModem) -> None:
@@ -152,16 +160,26 @@ def _request(
     on_failed: Callable[[], None] | None = None,
 ) -> None:
     """`mqttclient.request`, its outcome told as Quectel's URC `<urc>,<result>[,...]`: `then`'s rest
-    on the acknowledgement, 1 and the count on each retransmission (<timeout_notice>), 2 on failure."""
+    on the acknowledgement, 1 and the count on each retransmission (<timeout_notice>), 2 on failure;
+    then `on_failed`, by default the client closing its connection, `+QMTSTAT: <idx>,6`."""
 
     def failed() -> None:
         m.urc(f"{urc},{FAILED}")
         if on_failed is not None:
             on_failed()
+        else:
+            _give_up(m, client, STAT_SEND)
 
     answered = lambda ack: m.urc(f"{urc},{then(ack)}")  # noqa: E731
     retried = lambda n: m.urc(f"{urc},{RETRANSMITTED},{n}")  # noqa: E731
     mqttclient.request(m, client, key, packet, answered, failed, retried)
+
+
+def _give_up(m: VirtualModem, client: Session, code: int) -> None:
+    """The client closes its connection itself (the module's FIN) and says why: `+QMTSTAT: <idx>,<code>`."""
+    if mqttclient.live(client):
+        mqttclient.drop(m, client, None)
+        m.urc(f"+QMTSTAT: {client.idx},{code}")
 
 
 def _message(m: VirtualModem, idx: int, pid: int, topic: str, payload: bytes) -> str:
@@ -191,14 +209,20 @@ def _deliver(m: VirtualModem) -> Callable[[Session, bytes, int, bytes], None]:
 
 
 def _lost(m: VirtualModem) -> Callable[[Session, int], None]:
-    """The client ended by itself: `+QMTSTAT: <idx>,<err_code>` (the same numbers as `mqttclient`'s),
-    or, its connection still opening, `+QMTOPEN: <idx>,5`: the host waits for that (§3.2.2)."""
+    """The client ended by itself: `+QMTSTAT: <idx>,<err_code>` (the same numbers as `mqttclient`'s;
+    the broker closing the connection while the CONNECT waits for its CONNACK, or after a CONNACK
+    that refused the client, is 4: receiving the CONNACK failed), or, its connection still opening,
+    `+QMTOPEN: <idx>,5`: the host waits for that (§3.2.2)."""
 
     def lost(client: Session, why: int) -> None:
+        refused = _st(m).refused
         if not client.state:
             m.urc(f"+QMTOPEN: {client.idx},{OPEN_NETWORK}")
-        else:
-            m.urc(f"+QMTSTAT: {client.idx},{why}")
+            return
+        if why == LOST_CLOSED and (client.state == CONNECTING or client.idx in refused):
+            why = STAT_CONNACK
+        refused.discard(client.idx)
+        m.urc(f"+QMTSTAT: {client.idx},{why}")
 
     return lost
 
@@ -328,10 +352,11 @@ def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
 
     def closed(sock: Socket) -> None:
         quiet = m.tcp.losing and not m.tcp.by_network  # the module's own reset: nothing to say
-        mqttclient.drop(m, holder[0], None if quiet else LOST_CLOSED)
+        why = LOST_LINK if m.tcp.losing else LOST_CLOSED  # the network ended the context; the broker closed
+        mqttclient.drop(m, holder[0], None if quiet else why)
 
     def dropped(sock: Socket) -> None:  # the module ended the context under it (AT+QIDEACT)
-        m.schedule(0.0, lambda: mqttclient.drop(m, holder[0], LOST_CLOSED))
+        m.schedule(0.0, lambda: mqttclient.drop(m, holder[0], LOST_LINK))
 
     sock = m.tcp.open(
         MQTT_SID + idx,
@@ -349,6 +374,7 @@ def qmtopen(m: VirtualModem, c: Cmd) -> Final | None:
     holder.append(Session(idx, host, port, sock, cfg, st.clients, _deliver(m), _lost(m)))
     st.clients[idx] = holder[0]
     st.stored[idx] = [None] * BUFFERS
+    st.refused.discard(idx)
     return None
 
 
@@ -382,10 +408,12 @@ def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
         client.state = CONNECTED if code == 0 else OPENED
         if code == 0:
             mqttclient.arm_ping(m, client)
+        else:  # MQTT 3.1.1 §3.2.2.3: the broker closes the connection next (+QMTSTAT: <idx>,4)
+            st.refused.add(client.idx)
         return f"{SENT},{code}"
 
-    def unanswered() -> None:
-        client.state = OPENED
+    def unanswered() -> None:  # no CONNACK after the retransmissions: the module closes
+        _give_up(m, client, STAT_CONNECT)
 
     _request(m, client, (mqtt.CONNACK, 0), packet, f"+QMTCONN: {client.idx}", accepted, unanswered)
     return None

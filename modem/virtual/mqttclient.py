@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPENED, CONNECTING, CONNECTED = 1, 2, 3  # a session's state once its connection is up
-LOST_CLOSED, LOST_PING = 1, 2  # why a session ended: the connection closed; no PINGRESP
+#: why a session ended by itself: the connection closed by the other end; no PINGRESP; the bearer
+#: under it gone (the PDP context ended); numbered as Quectel's +QMTSTAT <err_code> 1, 2 and 7
+LOST_CLOSED, LOST_PING, LOST_LINK = 1, 2, 7
 
 
 class Timing(Protocol):
@@ -66,7 +68,7 @@ class Session:
     timing: Timing
     sessions: dict[int, Session]  # the vendor's live sessions, by `idx`
     on_message: Callable[[Session, bytes, int, bytes], None]  # the broker's PUBLISH: topic, id, payload
-    on_lost: Callable[[Session, int], None]  # the session ended by itself: LOST_CLOSED, LOST_PING
+    on_lost: Callable[[Session, int], None]  # the session ended by itself: LOST_CLOSED, LOST_PING, LOST_LINK
     state: int = 0  # 0 while the connection opens, then OPENED, CONNECTING, CONNECTED
     reader: mqtt.Reader = field(default_factory=mqtt.Reader)
     waiting: dict[tuple[int, int], Waiting] = field(default_factory=dict)  # (packet kind, id)

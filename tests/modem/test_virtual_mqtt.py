@@ -14,6 +14,7 @@ import os
 import queue
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -64,6 +65,13 @@ def broker(tmp_path: Path) -> Iterator[int]:
 def mosquitto(tmp_path: Path, listener: str = "") -> Iterator[int]:
     """mosquitto on a free loopback port (`listener`: more settings of that listener, its TLS files);
     the test is skipped when mosquitto is not installed."""
+    with mosquitto_process(tmp_path, listener) as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def mosquitto_process(tmp_path: Path, listener: str = "") -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`mosquitto`, and its process (a test may stop it, SIGSTOP, or kill it)."""
     exe = _mosquitto()
     if exe is None:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto; .ci/run does)")
@@ -84,8 +92,9 @@ def mosquitto(tmp_path: Path, listener: str = "") -> Iterator[int]:
             if not chunk:
                 pytest.fail(f"mosquitto did not start: {seen.decode(errors='replace')}")
             seen += chunk
-        yield port
+        yield port, proc
     finally:
+        proc.send_signal(signal.SIGCONT)  # a stopped broker would not stop at SIGTERM
         proc.terminate()
         proc.wait(timeout=WAIT_S)
         if proc.stderr is not None:

@@ -384,7 +384,9 @@ def test_open_failures_give_the_note_s_results() -> None:
 
 
 def test_an_unanswered_connect_is_sent_again_then_fails() -> None:
-    """<pkt_timeout> 2 s, 2 retries, <timeout_notice> 1: two retransmissions told, then 2 (failed)."""
+    """<pkt_timeout> 2 s, 2 retries, <timeout_notice> 1: two retransmissions told, then 2 (failed);
+    the module closes the connection: `+QMTSTAT: <idx>,3`, sending the CONNECT timed out (the note's
+    action: open again and send the CONNECT again; before, the client was left open)."""
     m = opened()
     ctx = m.net.context(1)
     assert at(m, 'AT+QMTCFG="timeout",0,2,2,1') == OK
@@ -393,9 +395,9 @@ def test_an_unanswered_connect_is_sent_again_then_fails() -> None:
     assert at(m, 'AT+QMTCONN=0,"dev"') == OK
     assert later(m, 2.0) == b"\r\n+QMTCONN: 0,1,1\r\n"
     assert later(m, 2.0) == b"\r\n+QMTCONN: 0,1,2\r\n"
-    assert later(m, 2.0) == b"\r\n+QMTCONN: 0,2\r\n"
+    assert later(m, 2.0) == b"\r\n+QMTCONN: 0,2\r\n\r\n+QMTSTAT: 0,3\r\n"
     assert ctx.payload_up - before == 3 * len(mqtt.connect("dev", 120))  # the CONNECT, twice again
-    assert at(m, "AT+QMTCONN?") == b"\r\n+QMTCONN: 0,1\r\n\r\nOK\r\n"  # initializing: opened
+    assert at(m, "AT+QMTOPEN?;+QMTCONN?") == OK  # closed: the identifier free
 
 
 def test_a_reset_ends_the_clients_and_their_settings() -> None:
@@ -428,16 +430,17 @@ def test_packets_are_mqtt_3_1_1() -> None:
     assert mqtt.Reader().feed(b"\x30\xff\xff\xff") == []  # (four bytes of it so far: may be whole)
 
 
-def test_the_end_of_the_client_s_context_is_qmtstat_1() -> None:
+def test_the_end_of_the_client_s_context_is_qmtstat_7() -> None:
     """Coverage lost (the network ends the context) and AT+QIDEACT (the host ends it): each client
-    on it says `+QMTSTAT: <idx>,1` and is gone; the module leaving the network itself says nothing."""
+    on it says `+QMTSTAT: <idx>,7`, the link not alive (before: 1, as if the broker had closed it),
+    and is gone; the module leaving the network itself says nothing."""
     m = opened()
     m.net.lose()
-    assert b"\r\n+QMTSTAT: 0,1\r\n" in m.take_output()
+    assert b"\r\n+QMTSTAT: 0,7\r\n" in m.take_output()
     assert at(m, "AT+QMTOPEN?") == OK
     m = opened()
     assert at(m, "AT+QIDEACT=1") == OK
-    assert later(m, 0.0) == b"\r\n+QMTSTAT: 0,1\r\n"
+    assert later(m, 0.0) == b"\r\n+QMTSTAT: 0,7\r\n"
     assert at(m, "AT+QMTCONN?") == OK
     m = opened()
     m.net.set_cfun(0)
@@ -665,14 +668,15 @@ def password_broker(tmp_path: Path) -> Iterator[int]:
 async def test_a_broker_refusing_the_connect_gives_its_return_code(password_broker: int) -> None:
     """BG96 MQTT Application Note §3.2.4: the CONNACK refusing the client (here a wrong password) is
     `+QMTCONN: <idx>,0,<ret_code>`, the client not connected; then the broker closes the connection:
-    `+QMTSTAT: <idx>,1`.  The right password connects."""
+    `+QMTSTAT: <idx>,4`, receiving the CONNACK failed, as a BG96 says it (before: 1).  The right
+    password connects."""
     m, _ = setup("quectel-bg96", table(password_broker))
     dte = Dte(m, speed=0.1)
     try:
         await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
         assert await dte.at('AT+QMTCONN=0,"meter-0001","meter","wrong"') == OK
-        urc = await dte.expect(b"+QMTSTAT: 0,1\r\n")
-        assert urc == b"\r\n+QMTCONN: 0,0,5\r\n\r\n+QMTSTAT: 0,1\r\n"  # mosquitto: 5, not authorised
+        urc = await dte.expect(b"+QMTSTAT: 0,4\r\n")
+        assert urc == b"\r\n+QMTCONN: 0,0,5\r\n\r\n+QMTSTAT: 0,4\r\n"  # mosquitto: 5, not authorised
         assert await dte.at("AT+QMTCONN?") == OK  # gone
         await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
         await dte.at('AT+QMTCONN=0,"meter-0001","meter","s3cret"', b"+QMTCONN: 0,0,0\r\n")
