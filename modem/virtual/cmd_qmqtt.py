@@ -133,9 +133,8 @@ class QmtState:
 
 
 def _on_reset(m: VirtualModem) -> None:
-    """The module resets: its clients' connections are already gone; their timers stop."""
-    for client in QUECTEL_MQTT.state(m).clients.values():
-        mqttclient.stop_timers(client)
+    """The module resets: its clients' connections are already gone; they end."""
+    mqttclient.reset(QUECTEL_MQTT.state(m).clients)
 
 
 QUECTEL_MQTT = StatefulSet("quectel-mqtt", QmtState, _on_reset)

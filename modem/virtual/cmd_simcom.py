@@ -349,7 +349,8 @@ def cipsend(m: VirtualModem, c: Cmd) -> Final | None:
             return Final(f"DATA ACCEPT:{sid},{len(data)}" if cip.mux else f"DATA ACCEPT:{len(data)}", 0)
         sent = Final(f"{_prefix(m, sid)}SEND OK", 0)
         failed = Final(f"{_prefix(m, sid)}SEND FAIL", 4)
-        if m.tcp.on_acked(sock, lambda ok: m.complete(sent if ok else failed)):
+        complete = m.completer()  # a reset meanwhile ends the command unanswered
+        if m.tcp.on_acked(sock, lambda ok: complete(sent if ok else failed)):
             return sent
         return m.wait()  # §8.2.4 normal mode: SEND OK once the server has acknowledged the data
 
@@ -464,7 +465,8 @@ def cipclose(m: VirtualModem, c: Cmd) -> Final | None:
         m.tcp.close(sock)
         return closed
     # slow close: CLOSE OK once the close handshake is done (the FIN up, the server's FIN back)
-    if m.tcp.close(sock, then=lambda: m.complete(closed)):
+    complete = m.completer()  # a reset meanwhile ends the command unanswered
+    if m.tcp.close(sock, then=lambda: complete(closed)):
         return m.wait()
     return closed
 

@@ -115,9 +115,8 @@ class SmState:
 
 
 def _on_reset(m: VirtualModem) -> None:
-    """The module resets: the client's connection is already gone; its timers stop."""
-    for client in SIMCOM_MQTT.state(m).clients.values():
-        mqttclient.stop_timers(client)
+    """The module resets: the client's connection is already gone; it ends."""
+    mqttclient.reset(SIMCOM_MQTT.state(m).clients)
     m.tcp.on_context_lost.pop(SIMCOM_MQTT.name, None)
 
 

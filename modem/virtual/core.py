@@ -217,6 +217,7 @@ class VirtualModem:
         self._entry_seq = 0  # counts the prompts opened (`entry_received`)
         self._prompt = b"\r\n> "  # what opens the running prompt (SIMCom's AT+HTTPDATA: DOWNLOAD)
         self._waiting = False  # a command waits for an event to finish (`wait`, `complete`)
+        self._boots = 0  # the module's resets and power-offs so far (`completer`)
         self._on_abort: Callable[[], None] | None = None  # what a DTE character does meanwhile
         self._data_handler: Callable[[bytes], None] | None = None
         self._escape_plus = 0
@@ -567,7 +568,11 @@ class VirtualModem:
         if seconds <= 0.0:
             return produce() or OK
 
+        boot = self._boots
+
         def finish() -> None:
+            if self._boots != boot:
+                return  # the module reset meanwhile: the command ended with it, unanswered
             final: Final | AtError
             try:
                 final = produce() or OK
@@ -586,6 +591,28 @@ class VirtualModem:
         self._waiting = True
         self._on_abort = on_abort
         return DEFERRED
+
+    def completer(self) -> Callable[[Final | AtError], None]:
+        """`complete` for the command that is about to `wait`, as the event that finishes it calls it:
+        nothing once the module has reset or powered off since (the command ended with it, and a
+        later command may be waiting by then)."""
+        boot = self._boots
+
+        def done(final: Final | AtError) -> None:
+            if self._boots == boot:
+                self.complete(final)
+
+        return done
+
+    def _abandon(self) -> None:
+        """A reset or power-off: the command running (waiting for the network, its answer deferred)
+        ends without a final result, as on a module that restarts; what was typed meanwhile is lost;
+        what would have finished it does nothing (`completer`, `defer`)."""
+        self._boots += 1
+        self._waiting = False
+        self._on_abort = None
+        self._held.clear()
+        self._inbuf.clear()
 
     @property
     def waiting(self) -> bool:
@@ -864,6 +891,7 @@ class VirtualModem:
         profile's, the boot URCs come again, the initialisation time starts, then the search (at
         functionality level `fun`: 0 or 4 stay off the network)."""
         self.powered = True
+        self._abandon()
         self.tcp.lost()
         self.calls.lost()
         self.net.detach()
@@ -895,6 +923,7 @@ class VirtualModem:
 
     def power_off(self, urcs: tuple[str, ...] = ()) -> None:
         """AT+CPOWD / AT+QPOWD: log off the network, send `urcs`, then nothing more until powered on."""
+        self._abandon()
         self.tcp.lost()
         self.calls.lost()
         self.net.detach()

@@ -90,6 +90,14 @@ def stop_timers(session: Session) -> None:
     session.ping = session.pong = None
 
 
+def reset(sessions: dict[int, Session]) -> None:
+    """The module resets (the sessions' connections already gone): their timers stop and none is
+    live any more, so what they had scheduled (a packet about to leave) does nothing."""
+    for session in sessions.values():
+        stop_timers(session)
+    sessions.clear()
+
+
 def live(session: Session) -> bool:
     return session.sessions.get(session.idx) is session
 

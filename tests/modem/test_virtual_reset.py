@@ -9,8 +9,11 @@ from collections.abc import Callable
 import pytest
 
 from accounting.records import ClosingCause, UsageType
+from modem.virtual.cmd_smqtt import MQTT_SID as SM_SID
 from modem.virtual.core import VirtualModem
+from tests.modem.test_virtual_qmqtt import PingedBroker
 from tests.modem.test_virtual_sockets import Sink, at, later, setup, typed
+from tests.modem.test_virtual_wire import TABLE as WIRE_TABLE
 
 BOOT_S = 10.0  # more than any profile's initialisation and network search
 
@@ -129,3 +132,87 @@ def test_simcom_bearers_are_closed_and_back_to_defaults_after_a_reset(how: str) 
     assert at(m, "AT+SAPBR=2,1") == b'\r\n+SAPBR: 1,3,"0.0.0.0"\r\n\r\nOK\r\n'
     assert at(m, "AT+CIPSHUT") == b"\r\nSHUT OK\r\n"
     assert _data_records(sink, session) == [(1, int(ClosingCause.NORMAL))]
+
+
+# ----- a command waiting for the network when the module resets ---------------------------------------
+
+
+def _console_reset(m: VirtualModem) -> None:
+    m.restart()  # what the console's `power TARGET reset` runs
+
+
+def _console_off_on(m: VirtualModem) -> None:
+    m.power_off(m.profile.power_down_urcs)  # `power TARGET off`, then `on`
+    m.restart()
+
+
+def _smconn(m: VirtualModem) -> bytes:
+    """AT+SMCONN to the echo: connected at TCP, its CONNECT never answered by a CONNACK."""
+    assert at(m, 'AT+CNACT=1,"orange.m2m.spec"') == b"\r\nOK\r\n"
+    assert at(m, 'AT+SMCONF="URL","echo.example",1883') == b"\r\n+APP PDP: ACTIVE\r\n\r\nOK\r\n"
+    return at(m, "AT+SMCONN") + later(m, 1.0)
+
+
+def _smsub(m: VirtualModem) -> bytes:
+    """AT+SMSUB to a broker that accepts the CONNECT and never answers the SUBSCRIBE."""
+    m.tcp.io = PingedBroker(m)
+    assert at(m, 'AT+CNACT=1,"orange.m2m.spec"') == b"\r\nOK\r\n"
+    assert at(m, 'AT+SMCONF="URL","broker.example.com",1883') == b"\r\n+APP PDP: ACTIVE\r\n\r\nOK\r\n"
+    assert at(m, "AT+SMCONN") == b""
+    m.tcp.connected(m.tcp.sockets[SM_SID])
+    assert later(m, 1.0) == b"\r\nOK\r\n"
+    return at(m, 'AT+SMSUB="meters/cmd",1') + later(m, 1.0)
+
+
+def _cipsend(m: VirtualModem) -> bytes:
+    """AT+CIPSEND in normal mode: SEND OK waits for the server's ACK, across a GPRS uplink."""
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",7') == b"\r\nOK\r\n"
+    assert later(m, 5.0) == b"\r\nCONNECT OK\r\n"
+    return typed(m, "AT+CIPSEND=4", b"ping\x1a")
+
+
+def _cipclose(m: VirtualModem) -> bytes:
+    """A slow AT+CIPCLOSE: CLOSE OK waits for the close handshake, across GPRS."""
+    assert at(m, 'AT+CIPSTART="TCP","echo.example",7') == b"\r\nOK\r\n"
+    assert later(m, 5.0) == b"\r\nCONNECT OK\r\n"
+    return at(m, "AT+CIPCLOSE")
+
+
+def _cmgs(m: VirtualModem) -> bytes:
+    """An SMS submit: +CMGS once its radio leg to the SMSC is over, across GPRS."""
+    assert at(m, "AT+CMGF=1") == b"\r\nOK\r\n"
+    return typed(m, 'AT+CMGS="0612345678"', b"hi\x1a")
+
+
+WAITING: dict[str, tuple[str, str, Callable[[VirtualModem], bytes]]] = {
+    "AT+CMGS": ("simcom-sim800", "gprs", _cmgs),
+    "AT+SMCONN": ("simcom-sim7000", "full", _smconn),
+    "AT+SMSUB": ("simcom-sim7000", "full", _smsub),
+    "AT+CIPSEND": ("simcom-sim800", "gprs", _cipsend),
+    "AT+CIPCLOSE": ("simcom-sim800", "gprs", _cipclose),
+}
+#: a result of the command the reset ended
+STALE = (b"ERROR", b"SEND FAIL", b"SEND OK", b"CLOSE OK", b"+CMGS: 0")
+
+
+@pytest.mark.parametrize("how", [_console_reset, _console_off_on], ids=["reset", "off-on"])
+@pytest.mark.parametrize("command", sorted(WAITING))
+def test_a_reset_ends_the_command_waiting_for_the_network_unanswered(
+    command: str, how: Callable[[VirtualModem], None]
+) -> None:
+    """The module resets while a command waits for the network: the command ends with it, no final
+    result before or after the boot messages (before: its ERROR / SEND FAIL came with the reset, or
+    its CLOSE OK / +CMGS after the boot, and what the host typed waited for it), and the next
+    command is answered at once."""
+    profile, conditions, start = WAITING[command]
+    m, _ = setup(profile, WIRE_TABLE + "  echo.example: echo\n", net_preset=conditions)
+    assert start(m) == b""  # waiting: no answer yet
+    how(m)
+    assert not m.waiting
+    m.feed(b"AT\r", m.now)
+    out = m.take_output()
+    assert out.endswith(b"AT\r\r\nOK\r\n"), out  # at once, after the boot messages so far
+    out += m.take_output(m.now + BOOT_S)
+    assert not any(line in STALE for line in out.split(b"\r\n")), out
+    assert out.count(b"OK") == 1 and m.net.registered
+    assert m.sms.sent == []  # the reset came before the submit's radio leg was over
