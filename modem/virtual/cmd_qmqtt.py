@@ -7,8 +7,10 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
 - AT+QMTCFG (§3.2.1) sets or, without its values, shows one client's setting: "version" 3 (MQTT
   3.1) or 4 (MQTT 3.1.1, the default), "pdpcid" the context (1-16, default 1, brought up by
   AT+QIACT), "keepalive" 0-3600 s (default 120; 0 none), "session" <clean_session> 0/1 (default
-  1), "timeout" <pkt_timeout> 1-60 s (default 5), <retry_times> 0-10 (default 3), <timeout_notice>
-  0/1 (default 0: no URC for each retransmission), "will" <will_fg>[,<will_qos>,<will_retain>,
+  1; 0: the client's session kept between its connections, `mqttclient.Kept`: what was in flight
+  sent again and told as it is acknowledged), "timeout" <pkt_timeout> 1-60 s (default 5),
+  <retry_times> 0-10 (default 3), <timeout_notice> 0/1 (default 0: no URC for each retransmission),
+  "will" <will_fg>[,<will_qos>,<will_retain>,
   "<will_topic>","<will_msg>"], "ssl" <SSL_enable> 0/1 and <ctx_index> 0-5 (the SSL context of
   AT+QSSLCFG, `modem.virtual.cmd_qssl`: MQTT over real TLS, its records billed as they cross),
   "recv/mode" <msg_recv_mode> 0/1 (default 0: the message in the +QMTRECV URC; 1: kept in one of the
@@ -130,6 +132,8 @@ class QmtState:
     #: "recv/mode" 1: each client's buffers (a message's id, topic and payload), emptied when it opens
     stored: dict[int, list[Kept | None]] = field(default_factory=dict)
     refused: set[int] = field(default_factory=set)  # clients whose CONNACK refused them (till they close)
+    #: "session" 0: each client's persistent session between its connections (MQTT 3.1.1 §4.1)
+    kept: dict[int, mqttclient.Kept] = field(default_factory=dict)
 
 
 def _on_reset(m: VirtualModem) -> None:
@@ -166,8 +170,8 @@ def _request(
         m.urc(f"{urc},{FAILED}")
         if on_failed is not None:
             on_failed()
-        else:
-            _give_up(m, client, STAT_SEND)
+        elif (current := _st(m).clients.get(client.idx)) is not None:  # (a message resumed: a new one)
+            _give_up(m, current, STAT_SEND)
 
     answered = lambda ack: m.urc(f"{urc},{then(ack)}")  # noqa: E731
     retried = lambda n: m.urc(f"{urc},{RETRANSMITTED},{n}")  # noqa: E731
@@ -401,12 +405,14 @@ def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
     cfg = st.settings[client.idx]
     packet = mqtt.connect(client_id, cfg.keepalive, bool(cfg.clean), user, password, cfg.will, cfg.version)
     client.state = CONNECTING
+    client.kept = mqttclient.persistent(st.kept, client.idx, client_id, bool(cfg.clean))
 
     def accepted(ack: mqtt.Packet) -> str:
-        _, code = ack.connack()
+        present, code = ack.connack()
         client.state = CONNECTED if code == 0 else OPENED
         if code == 0:
             mqttclient.arm_ping(m, client)
+            mqttclient.resume(m, client, present)
         else:  # MQTT 3.1.1 §3.2.2.3: the broker closes the connection next (+QMTSTAT: <idx>,4)
             st.refused.add(client.idx)
         return f"{SENT},{code}"

@@ -11,7 +11,9 @@ AT+SMCONF, AT+SMCONN, AT+SMPUB, AT+SMSUB, AT+SMUNSUB, AT+SMSTATE, AT+SMDISC, and
   ERROR.  AT+CNACT? -> `+CNACT: <status>,"<ip>"` ("0.0.0.0" when inactive).  The network ending
   the context says `+APP PDP: DEACTIVE`.
 - AT+SMCONF="<param>",<value>: "URL" ("<server>"[,<port>], port 1883 by default), "CLIENTID",
-  "KEEPTIME" (0-65535 s, default 60), "CLEANSS" (0/1, default 0), "USERNAME", "PASSWORD", and the
+  "KEEPTIME" (0-65535 s, default 60), "CLEANSS" (0/1, default 0: the session kept between the
+  client's connections, `mqttclient.Kept`: what was in flight sent again after the next
+  AT+SMCONN, the command that sent it over), "USERNAME", "PASSWORD", and the
   will: "TOPIC", "MESSAGE", "QOS" (0-2), "RETAIN" (0/1); AT+SMCONF? lists them (`+SMCONF:` then one
   `<PARAM>: <value>` line each); an unknown parameter or a value out of range: ERROR.
 - AT+SMCONN opens the TCP connection to the URL's server on the app network and sends the CONNECT:
@@ -110,6 +112,7 @@ class Settings:
 class SmState:
     settings: Settings = field(default_factory=Settings)
     clients: dict[int, Session] = field(default_factory=dict)  # the one client, under 0, while it lives
+    kept: dict[int, mqttclient.Kept] = field(default_factory=dict)  # CLEANSS 0: the persistent session
     app: bool = False  # AT+CNACT=1 brought the app network up
     pending: bool = False  # a command of the client's (AT+SMCONN, AT+SMSUB...) waits for its answer
 
@@ -293,10 +296,12 @@ def smconn(m: VirtualModem, c: Cmd) -> Final | None:
             )
         user = typed(cfg.user) if cfg.user else None
         password = typed(cfg.password) if cfg.password else None
-        packet = mqtt.connect(typed(cfg.client_id), cfg.keepalive, bool(cfg.clean), user, password, will)
+        client_id = typed(cfg.client_id)
+        packet = mqtt.connect(client_id, cfg.keepalive, bool(cfg.clean), user, password, will)
+        client.kept = mqttclient.persistent(st.kept, 0, client_id, bool(cfg.clean))
 
         def accepted(ack: mqtt.Packet) -> None:
-            _, code = ack.connack()
+            present, code = ack.connack()
             if code:
                 mqttclient.drop(m, client, None)
                 _answer(m, ERROR)
@@ -304,6 +309,7 @@ def smconn(m: VirtualModem, c: Cmd) -> Final | None:
             client.state = CONNECTED
             mqttclient.arm_ping(m, client)
             _answer(m, OK)
+            mqttclient.resume(m, client, present)  # (what the command before it waited for: told no more)
 
         def unanswered() -> None:
             mqttclient.drop(m, client, None)
@@ -350,9 +356,14 @@ def _acked(
     when it does not, does not come, or the connection ends first."""
 
     def answered(ack: mqtt.Packet) -> None:
-        _answer(m, OK if ok(ack) else ERROR)
+        if mqttclient.live(client):  # the connection it was sent on: a resumed one's command is over
+            _answer(m, OK if ok(ack) else ERROR)
 
-    mqttclient.request(m, client, key, packet, answered, lambda: _answer(m, ERROR))
+    def failed() -> None:
+        if mqttclient.live(client):
+            _answer(m, ERROR)
+
+    mqttclient.request(m, client, key, packet, answered, failed)
     return _wait(m)
 
 

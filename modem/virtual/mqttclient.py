@@ -11,8 +11,14 @@ PUBLISH is acknowledged as its QoS asks (PUBACK, PUBREC then PUBCOMP on the PUBR
 the vendor's `on_message` with its topic's bytes as the broker sent them (at QoS 2 once: its
 retransmission before the PUBREL, the same packet id, is acknowledged, not handed on, §4.3.3);
 the keep-alive (§3.1.2.10) sends a PINGREQ after <keepalive> seconds without sending and ends
-the session when no PINGRESP comes within <pkt_timeout>.  How each outcome reads on the AT
-interface (URCs, final results) is the vendor module's, through the callbacks it gives.
+the session when no PINGRESP comes within <pkt_timeout>.  A persistent session (clean session 0,
+§3.1.2.4) outlives its connection in the vendor's `Kept`: the QoS 1 and 2 messages sent and not yet
+acknowledged (their PUBLISH, or the PUBREL of a QoS 2 one past its PUBREC) and the ids of the QoS 2
+messages received whose PUBREL has not come; on the next connection's CONNACK with session present,
+§4.4: each is sent again with its packet id (a PUBLISH with DUP) and waited for as before, and the
+broker's PUBLISH sent again with a kept id is acknowledged, not handed on twice.  How each outcome
+reads on the AT interface (URCs, final results) is the vendor module's, through the callbacks it
+gives.
 """
 
 from __future__ import annotations
@@ -58,6 +64,33 @@ class Waiting:
 
 
 @dataclass(slots=True, eq=False)
+class Kept:
+    """A persistent session's state between its connections (MQTT 3.1.1 §4.1): the messages sent
+    that wait for their acknowledgement (by the kind and id of what they wait for: PUBACK, PUBREC,
+    PUBCOMP), and the ids of the QoS 2 messages received and handed on whose PUBREL has not come."""
+
+    client_id: bytes  # the session's: another client id is another session
+    inflight: dict[tuple[int, int], Waiting] = field(default_factory=dict)
+    released: set[int] = field(default_factory=set)
+
+
+def persistent(kept: dict[int, Kept], idx: int, client_id: bytes, clean: bool) -> Kept | None:
+    """The state client `idx` connecting as `client_id` carries, kept in the vendor's `kept`: its
+    persistent session's (made if it had none, or had another client id's); none for a clean
+    session, which also ends the one kept (§3.1.2.4)."""
+    if clean:
+        kept.pop(idx, None)
+        return None
+    mine = kept.get(idx)
+    if mine is None or mine.client_id != client_id:
+        mine = kept[idx] = Kept(client_id)
+    return mine
+
+
+_INFLIGHT = (mqtt.PUBACK, mqtt.PUBREC, mqtt.PUBCOMP)  # what a kept message waits for
+
+
+@dataclass(slots=True, eq=False)
 class Session:
     """One client: its connection, where it is listed while it lives, and the vendor's callbacks."""
 
@@ -75,6 +108,7 @@ class Session:
     ping: Timer | None = None
     pong: Timer | None = None  # a PINGREQ's wait for its PINGRESP
     released: set[int] = field(default_factory=set)  # QoS 2 messages handed on, their PUBREL not yet come
+    kept: Kept | None = None  # a persistent session's state, kept when the connection ends (`resume`)
 
 
 def typed(text: str) -> bytes:
@@ -108,10 +142,48 @@ def drop(m: VirtualModem, session: Session, lost: int | None) -> None:
         return
     stop_timers(session)
     del session.sessions[session.idx]
+    if session.kept is not None and session.state == CONNECTED:
+        _keep(session, session.kept)
     if m.tcp.sockets.get(session.sock.sid) is session.sock:
         m.tcp.close(session.sock)
     if lost is not None:
         session.on_lost(session, lost)
+
+
+def _keep(session: Session, kept: Kept) -> None:
+    """The connection of a persistent session ends: what it has in flight waits for the next one."""
+    kept.inflight = {key: w for key, w in session.waiting.items() if key[0] in _INFLIGHT}
+    for waiting in kept.inflight.values():
+        waiting.timer, waiting.tries = None, 0
+    kept.released = set(session.released)
+
+
+def resume(m: VirtualModem, session: Session, present: bool) -> None:
+    """The CONNACK accepted `session`: with a persistent session the broker still has (`present`),
+    what was in flight is sent again, its packet ids as they were (§4.4: a PUBLISH with DUP, a
+    PUBREL as it was) and waited for as before, and the QoS 2 ids received are known again; a
+    broker without the session (or a clean session) starts from nothing (§3.2.2.2)."""
+    kept = session.kept
+    if kept is None:
+        return
+    inflight, released = kept.inflight, kept.released
+    kept.inflight, kept.released = {}, set()
+    if not present:
+        if inflight or released:
+            log.info(
+                "MQTT client %d: the broker has no session: %d in flight dropped", session.idx, len(inflight)
+            )
+        return
+    session.released |= released
+    for key, waiting in inflight.items():
+        session.waiting[key] = waiting
+        send(m, session, _again(waiting.packet))
+        _time_out(m, session, key, waiting)
+
+
+def _again(packet: bytes) -> bytes:
+    """A packet sent again: a PUBLISH with DUP (§3.3.1.1), anything else as it was."""
+    return bytes([packet[0] | 0x08]) + packet[1:] if packet[0] >> 4 == mqtt.PUBLISH else packet
 
 
 def send(m: VirtualModem, session: Session, packet: bytes) -> None:
@@ -173,10 +245,7 @@ def _time_out(m: VirtualModem, session: Session, key: tuple[int, int], waiting: 
             waiting.failed()
             return
         waiting.tries += 1
-        packet = waiting.packet
-        if packet[0] >> 4 == mqtt.PUBLISH:
-            packet = bytes([packet[0] | 0x08]) + packet[1:]  # §3.3.1.1: DUP on the retransmission
-        send(m, session, packet)
+        send(m, session, _again(waiting.packet))
         if timing.notice and waiting.retried is not None:
             waiting.retried(waiting.tries)
         _time_out(m, session, key, waiting)
