@@ -26,6 +26,16 @@ AT+SMCONF, AT+SMCONN, AT+SMPUB, AT+SMSUB, AT+SMUNSUB, AT+SMSTATE, AT+SMDISC, and
   AT+SMUNSUB="<topic>": OK on the UNSUBACK.  A message the broker sends: `+SMSUB: "<topic>","<message>"`,
   its topic the broker's bytes.  Topics, client id, user name, password and the will go to the broker
   as the bytes the host typed (UTF-8 typed is UTF-8 sent).
+- AT+CSSLCFG="sslversion",<ctxindex 0-5>,<sslversion> sets an SSL context's version: 0 SSL 3.0
+  (offered by no OpenSSL build: the handshake fails), 1 TLS 1.0, 2 TLS 1.1, 3 TLS 1.2 (the default);
+  "ctxindex", "ignorertctime", "sni", "protocol" and "convert" are answered OK and change nothing
+  (the certificates are neither converted nor checked: SIMCom's file system is not emulated).
+  AT+SMSSL=<index>[,"<ca list>","<cert name>"]: 0 plain MQTT (the default), 1-6 MQTT over real TLS
+  (`modem.virtual.tls`) with SSL context <index>-1, as the manual's examples pair
+  AT+CSSLCFG="sslversion",0,3 with AT+SMSSL=1; the server's certificate is not checked (as on the
+  SIM800's +CIPSSL) and no client certificate is sent; AT+SMSSL? -> `+SMSSL: <index>,"<ca list>",
+  "<cert name>"`.  A TLS handshake that fails fails AT+SMCONN (ERROR).  Every TLS record crosses the
+  link and is billed as TCP data.
 - AT+SMSTATE? -> `+SMSTATE: <state>`, 0 disconnected, 1 connected; the connection lost (the broker
   closes it, no PINGRESP to a keep-alive PINGREQ, the app network ends): `+SMSTATE: 0`.
 - AT+SMDISC: the DISCONNECT, the connection closed: OK; ERROR when not connected.
@@ -35,8 +45,9 @@ The client is the module's: `modem.virtual.mqttclient`'s session (`modem.virtual
 3.1.1 packets) on a TCP connection of `modem.virtual.sockets` to the Internet table's endpoint for
 the URL's server, billed as every connection of the stack is.  SIMCom gives no packet timeout: an
 acknowledgement (or a PINGRESP) is waited for `PKT_TIMEOUT_S`, without retransmission.  A reset
-ends the client and sets AT+SMCONF back to its defaults.  Not emulated: MQTT over TLS
-(AT+SMSSL / AT+CSSLCFG), "SUBHEX", "ASYNCMODE".
+ends the client and sets AT+SMCONF, AT+SMSSL and AT+CSSLCFG back to their defaults.  Not emulated:
+the certificates of MQTT over TLS (AT+CSSLCFG="convert", the CA check, a client certificate),
+"SUBHEX", "ASYNCMODE".
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ from modem.virtual.registry import StatefulSet
 from modem.virtual.results import ERROR, OK, Final
 from modem.virtual.sockets import Socket
 from modem.virtual.syntax import Cmd, Op
+from modem.virtual.tls import TlsSettings
 
 if TYPE_CHECKING:
     from modem.virtual.core import VirtualModem
@@ -60,6 +72,10 @@ APP_CID = 1  # the PDP context of the app network (AT+CNACT)
 MQTT_SID = 120  # the client's connection among the stack's sockets (clear of the others)
 MAX_MESSAGE = 1024  # AT+SMPUB's <len> at most
 PKT_TIMEOUT_S = 30  # how long an acknowledgement or a PINGRESP is waited for
+SSL_CONTEXTS = 6  # AT+CSSLCFG <ctxindex> 0-5; AT+SMSSL <index> 1-6 names context <index>-1, 0 none
+#: AT+CSSLCFG="sslversion": the version offered (SSL 3.0: none this machine can offer, the handshake fails)
+SSL_VERSIONS = {0: "3.0", 1: "1.0", 2: "1.1", 3: "1.2"}
+SSL_NAMES = ("sslversion", "ctxindex", "ignorertctime", "sni", "protocol", "convert")
 #: AT+SMCONF's text parameters and numeric ones (with their highest value), as `Settings` keeps them
 TEXTS = {
     "CLIENTID": "client_id",
@@ -114,6 +130,8 @@ class SmState:
     clients: dict[int, Session] = field(default_factory=dict)  # the one client, under 0, while it lives
     kept: dict[int, mqttclient.Kept] = field(default_factory=dict)  # CLEANSS 0: the persistent session
     app: bool = False  # AT+CNACT=1 brought the app network up
+    sslversion: list[int] = field(default_factory=lambda: [3] * SSL_CONTEXTS)  # AT+CSSLCFG, per context
+    ssl: tuple[int, str, str] = (0, "", "")  # AT+SMSSL: <index> (0: plain), <ca list>, <cert name>
     pending: bool = False  # a command of the client's (AT+SMCONN, AT+SMSUB...) waits for its answer
 
 
@@ -252,6 +270,50 @@ def smconf(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+# ----- TLS -----------------------------------------------------------------------------------------
+
+
+@SIMCOM_MQTT.command("+CSSLCFG")
+def csslcfg(m: VirtualModem, c: Cmd) -> Final | None:
+    if c.op is Op.TEST:
+        m.info(f'+CSSLCFG: "sslversion",(0-{SSL_CONTEXTS - 1}),(0-3)')
+        return None
+    if c.op is not Op.SET or len(c.params()) < 2:
+        return ERROR
+    name = c.str_at(0).lower()
+    if name not in SSL_NAMES:
+        return ERROR
+    if name == "sslversion":
+        ctx, version = c.int_at(1, None, 0, SSL_CONTEXTS - 1), c.int_at(2, None, 0, 3)
+        _st(m).sslversion[ctx] = version
+    return None
+
+
+@SIMCOM_MQTT.command("+SMSSL")
+def smssl(m: VirtualModem, c: Cmd) -> Final | None:
+    st = _st(m)
+    if c.op is Op.READ:
+        index, ca, cert = st.ssl
+        m.info(f'+SMSSL: {index},"{ca}","{cert}"')
+    elif c.op is Op.TEST:
+        m.info(f'+SMSSL: (0-{SSL_CONTEXTS}),"<ca list>","<cert name>"')
+    elif c.op is Op.SET and len(c.params()) <= 3:
+        st.ssl = (c.int_at(0, None, 0, SSL_CONTEXTS), c.str_at(1, ""), c.str_at(2, ""))
+    else:
+        return ERROR
+    return None
+
+
+def _tls(m: VirtualModem) -> TlsSettings | None:
+    """AT+SMSSL's TLS client, with its SSL context's version; None: plain MQTT."""
+    st = _st(m)
+    index = st.ssl[0]
+    if not index:
+        return None
+    version = SSL_VERSIONS[st.sslversion[index - 1]]
+    return TlsSettings(min_version=version, max_version=version)
+
+
 # ----- the client ----------------------------------------------------------------------------------
 
 
@@ -342,6 +404,7 @@ def smconn(m: VirtualModem, c: Cmd) -> Final | None:
         on_fail=failed,
         on_rx=lambda sock, data: mqttclient.received(m, holder[0], data),
         on_closed=closed,
+        tls=_tls(m),
     )
     sock.on_dropped = dropped
     holder.append(Session(0, cfg.host, cfg.port, sock, cfg, st.clients, _message(m), _lost(m)))

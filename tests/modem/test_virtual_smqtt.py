@@ -5,9 +5,10 @@ broker got, the bytes billed as the TCP model bills the same exchange, and the e
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
-from gateway.wire import play
+from gateway.wire import HEADER, SYN_OPTIONS, play
 from modem.at.client import ATClient
 from modem.at.policies import WatchdogPolicy
 from modem.virtual import mqtt
@@ -25,9 +26,11 @@ from tests.modem.test_virtual_qmqtt import (
     registered,
     run_until,
     table,
+    tls_broker,  # noqa: F401  (the fixture: mosquitto with TLS)
 )
 from tests.modem.test_virtual_sapbr import data_records
 from tests.modem.test_virtual_sockets import WAIT_S, Dte, at, later, setup
+from tests.modem.test_virtual_tls import NAME, Cert, cert  # noqa: F401  (the fixture: a self-signed certificate)
 from tests.modem.test_virtual_wire import TABLE as WIRE_TABLE
 
 OK = b"\r\nOK\r\n"
@@ -298,3 +301,75 @@ def test_an_incoming_qos_2_message_sent_again_before_its_pubrel_is_told_once() -
         m.tcp.received(sock, packet)
         assert m.take_output(m.now + 1.0) == told
         assert [p for p in stub.sent if p] == answers
+
+
+async def test_mqtt_over_tls_with_smssl_and_the_ssl_context_of_csslcfg(tls_broker: int, cert: Cert) -> None:  # noqa: F811
+    """AT+CSSLCFG="sslversion",0,3 and AT+SMSSL=1 (SSL context 0), as the manual's examples pair them:
+    the client's connection is TLS 1.2; the broker gets the message; the bytes billed are the TLS
+    records as they crossed plus the TCP/IP headers (before: AT+SMSSL was ERROR, MQTT plain only)."""
+    m, sink = setup(SIM7000, f'hosts:\n  {NAME}: "127.0.0.1:{tls_broker}"\n')
+    unchecked = ssl.create_default_context()
+    unchecked.check_hostname, unchecked.verify_mode = False, ssl.CERT_NONE
+    backend = await Peer.connect(tls_broker, "backend", unchecked)
+    await backend.subscribe(TOPIC)
+    dte = Dte(m, speed=0.1)  # the host's steps within the delayed ACK's 0.2 s
+    try:
+        await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+        assert await dte.at('AT+CSSLCFG="sslversion",0,3;+SMSSL=1,"ca.crt",""') == OK
+        assert await dte.at("AT+SMSSL?") == b'\r\n+SMSSL: 1,"ca.crt",""\r\n' + OK
+        assert await dte.at(f'AT+SMCONF="URL","{NAME}",8883;+SMCONF="CLIENTID","meter-0001"') == OK
+        assert await dte.at("AT+SMCONN") == OK
+        assert await dte.at(f'AT+SMPUB="{TOPIC}",{len(REPORT)},1,0', b"> ") == b"\r\n> "
+        dte.write(REPORT)
+        assert await dte.expect(b"OK\r\n") == OK  # once the PUBACK came
+        assert (await backend.next()).published()[4] == REPORT
+        assert await dte.at("AT+SMDISC") == OK
+        assert (await dte.at("AT+CNACT=0", b"+APP PDP: DEACTIVE\r\n")).startswith(OK)
+    finally:
+        await dte.close()
+        await backend.close()
+    (rec,) = data_records(sink)
+    ctx = m.net.context(1)
+    tls_up, tls_down = ctx.payload_up, ctx.payload_down  # the TLS records the gateway saw cross
+    der = ssl.PEM_cert_to_DER_cert(cert.cert.read_text())
+    plain_up = len(mqtt.connect("meter-0001", 60, clean=False)) + len(REPORT) + len(TOPIC) + 6 + 2
+    assert tls_up > plain_up + 100 and tls_down > len(der) + 4 + 4  # the handshake, the certificate
+    # up, 9 packets: SYN, ACK, ClientHello, ClientKeyExchange + ChangeCipherSpec + Finished, CONNECT,
+    # PUBLISH, DISCONNECT, the close_notify with the FIN, the last ACK; down, 6: SYN-ACK, the server's
+    # hello flight with its certificate, its ChangeCipherSpec + Finished, CONNACK, PUBACK, its FIN
+    assert (rec.bytes_up - tls_up, rec.bytes_down - tls_down) == (
+        SYN_OPTIONS + 9 * HEADER,
+        SYN_OPTIONS + 6 * HEADER,
+    )
+
+
+async def test_smssl_to_a_broker_without_tls_fails_the_connect(broker: int) -> None:  # noqa: F811
+    """The TLS handshake fails (the broker speaks plain MQTT): AT+SMCONN answers ERROR; AT+SMSSL=0
+    connects plainly again."""
+    m, _ = setup(SIM7000, table(broker))
+    dte = Dte(m, speed=0.1)
+    try:
+        await dte.at('AT+CNACT=1,"orange.m2m.spec"', b"+APP PDP: ACTIVE\r\n")
+        assert await dte.at('AT+SMSSL=1;+SMCONF="URL","broker.example.com",1883;+SMCONF="CLIENTID","m"') == OK
+        assert await dte.at("AT+SMCONN", b"ERROR\r\n") == ERROR
+        assert await dte.at("AT+SMSTATE?") == b"\r\n+SMSTATE: 0\r\n" + OK
+        assert await dte.at("AT+SMSSL=0") == OK
+        assert await dte.at("AT+SMCONN") == OK
+        assert await dte.at("AT+SMDISC") == OK
+    finally:
+        await dte.close()
+
+
+def test_ssl_settings_out_of_range_are_errors() -> None:
+    m, _ = setup(SIM7000)
+    for line in (
+        'AT+CSSLCFG="sslversion",6,3',
+        'AT+CSSLCFG="sslversion",0,4',
+        'AT+CSSLCFG="nonsense",0',
+        "AT+SMSSL=7",
+    ):
+        assert at(m, line) == ERROR, line
+    assert (
+        at(m, 'AT+CSSLCFG="convert",2,"ca.crt";+SMSSL=?')
+        == b'\r\n+SMSSL: (0-6),"<ca list>","<cert name>"\r\n' + OK
+    )
