@@ -57,6 +57,8 @@ from modem.at.errors import ModemError, UntrustedAnswer
 from modem.drivers.generic import Modem
 from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfile, DriverProfileError, load_driver_profile
+from modem.sms import SmsCodecError
+from modem.sms.textmode import parse_cmgs
 from modem.transport import Transport
 from modem.transports import open_transport
 from modem.virtual.transport import parse_virtual_url
@@ -165,9 +167,9 @@ def _parts_accepted(commands: list[dict[str, Any]]) -> tuple[int, list[int]]:
             continue
         parts += 1
         for line in c.get("responses") or ():
-            fields = grammar.fields_of(str(line))
-            if grammar.prefix_of(str(line)) == "+CMGS" and fields and fields[0].isdigit():
-                refs.append(int(fields[0]))
+            if grammar.prefix_of(str(line)) == "+CMGS":
+                with contextlib.suppress(SmsCodecError):  # a garbled <mr>: the part counted, no reference
+                    refs.append(parse_cmgs(str(line))[0])
     return parts, refs
 
 

@@ -43,6 +43,7 @@ from modem.sms.textmode import (
     parse_cds_pdu,
     parse_cmgl_pdu,
     parse_cmgr_pdu,
+    parse_cmgs,
     status_report_text,
     submit_parameters,
 )
@@ -414,11 +415,14 @@ def _index_of(head: str) -> int:
 
 def _message_reference(reply: Reply) -> int:
     """The <mr> of `+CMGS: <mr>` (27.005 §3.5.1): the part was sent (answered OK); `ModemError`
-    naming the answer when there is no such line or its <mr> is not a number."""
-    fields = reply.fields("+CMGS")
-    if not fields or not fields[0].strip().isdigit():
+    naming the answer when there is no such line or its <mr> is not a number 0-255 (a garbled
+    line: taken as is, it would be matched against another part's status reports, or none)."""
+    reply.fields("+CMGS")  # `ModemError` when the answer has no such line
+    line = reply.line("+CMGS") or ""
+    try:
+        return parse_cmgs(line)[0]
+    except SmsCodecError:
         raise ModemError(
-            f"{reply.command!r}: the answer {reply.line('+CMGS')!r} gives no message reference (a number): "
-            "the part was sent, but its status report cannot be matched"
-        )
-    return int(fields[0])
+            f"{reply.command!r}: the answer {line!r} gives no message reference (a number 0-255, TP-MR "
+            "being one octet): the part was sent, but its status report cannot be matched"
+        ) from None

@@ -419,9 +419,13 @@ def submit_parameters(
 
 
 def parse_cmgs(line: str) -> tuple[int, datetime | None]:
-    """`+CMGS: <mr>[,<scts>|<ackpdu>]` -> (message reference, service-centre time stamp when given)."""
+    """`+CMGS: <mr>[,<scts>|<ackpdu>]` -> (message reference, service-centre time stamp when given).
+    <mr> is TP-MR, one octet (23.040 §9.2.3.6): digits 0-255 as written, else `TextModeParseError`
+    (a garbled line: `300`, `-4`, `0x1f` or `４` read as a reference would match another part's
+    status reports, or none)."""
     params = split_params(_strip_prefix(line, "+CMGS:"))
-    mr = _int(params[0], "<mr>", line)
+    text = params[0].value.strip() if params and not params[0].quoted else ""
+    mr = int(text) if text.isascii() and text.isdigit() else None
     if mr is None or not 0 <= mr <= 255:
         raise TextModeParseError(f"+CMGS needs a message reference 0..255: {line!r}")
     scts = parse_scts_text(params[1].value) if len(params) > 1 and params[1].quoted else None

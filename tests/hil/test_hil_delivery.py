@@ -263,3 +263,28 @@ async def test_a_recording_replays_its_reports_by_its_own_times(tmp_path: Path) 
     assert replayed.status == "passed", replayed.error
     [part] = replayed.details["delivery"]
     assert part["delivered"] is True, part
+
+
+@pytest.mark.parametrize("answer", ["+CMGS: 300", "+CMGS: -4", "+CMGS: ４"])
+async def test_a_message_reference_out_of_range_fails_the_step_and_is_matched_with_no_report(
+    answer: str,
+) -> None:
+    # TP-MR is one octet (0-255): `+CMGS: 300` is a garbled answer; before, 300 was kept as the
+    # part's reference, the report of reference 44 (300 mod 256) was not its, and the run passed
+    # with the delivery "not known"
+    fake = AnsweringTransport({**REGISTERED}, url="/dev/ttyUSB9")
+
+    def cmgs(_: str) -> str:
+        pdu = encode_status_report(44, NUMBER, datetime.now(UTC), datetime.now(UTC), 0)
+        fake.push(f"\r\n+CDS: {pdu.tpdu_length}\r\n{pdu.hex}\r\n".encode())
+        return answer
+
+    fake.answers["AT+CMGS"] = cmgs
+    result = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, profile="generic", allow_list=ALLOW,
+        params={"report": "yes", "expect_reply": "no", "timeout": 1},
+    )  # fmt: skip
+    assert result.status == "failed" and result.error_type == "ModemError", (result.status, result.error)
+    assert repr(answer) in (result.error or "") and "0-255" in (result.error or ""), result.error
+    assert not [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
+    assert result.summary()["sms_sent"] == 1 and result.usage.sms[0].references == ()  # billed, no reference

@@ -201,3 +201,11 @@ def test_parse_cmgs() -> None:
         parse_cmgs("+CMGS: 300")
     with pytest.raises(TextModeParseError):
         parse_cmgs("+CMGS: ")
+
+
+@pytest.mark.parametrize("line", ["+CMGS: -4", "+CMGS: 0x1f", "+CMGS: ４", '+CMGS: "7"', "+CMGS: 256"])
+def test_parse_cmgs_takes_a_reference_of_decimal_digits_0_to_255_only(line: str) -> None:
+    # TP-MR is one octet: a garbled answer read as a reference (0x1f as 31, a full-width ４ as 4)
+    # would be matched against another part's status reports
+    with pytest.raises(TextModeParseError, match=r"0\.\.255"):
+        parse_cmgs(line)
