@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accounting.records import Dest, Zone
 from accounting.zones import zone_of_plmn
@@ -62,6 +62,9 @@ from modem.sms.textmode import parse_cmgs
 from modem.transport import Transport
 from modem.transports import open_transport
 from modem.virtual.transport import parse_virtual_url
+
+if TYPE_CHECKING:
+    from hil.delivery import StatusReports
 
 log = logging.getLogger(__name__)
 
@@ -254,9 +257,20 @@ class BenchContext:
             f"give --param {param}=NUMBER or an allow-list entry allowing {action}"
         )
 
-    async def send_sms(self, number: str, text: str, *, status_report: bool, zone: Zone) -> list[int]:
+    async def send_sms(
+        self,
+        number: str,
+        text: str,
+        *,
+        status_report: bool,
+        zone: Zone,
+        reports: StatusReports | None = None,
+    ) -> list[int]:
         """Send a text with the driver (split in parts when long) and count it in the usage; returns
-        the message references.  When a part fails (+CMS ERROR after the network took the first
+        the message references.  `reports`: the status reports the message waits for, told the
+        number and when each part went (`StatusReports.sending`, `part_sent`: the modem's time as
+        each part's `AT+CMGS` is answered), a report being set against its own part's time.
+        When a part fails (+CMS ERROR after the network took the first
         ones, a part answered OK with no `+CMGS: <mr>`), the parts the network took are counted all
         the same, as the operator bills them, with a note, and the error is raised: each AT+CMGS
         answered OK, whether its answer gave a message reference or not.  A part whose AT+CMGS timed
@@ -265,8 +279,15 @@ class BenchContext:
         run's error says the message was cut short (`cut_short`)."""
         started = self.now()
         mark = len(self.transcript.commands)
+        if reports is not None:
+            reports.sending(number, self.modem_time())
+
+        def on_part(ref: int) -> None:
+            if reports is not None:
+                reports.part_sent(ref, self.modem_time())
+
         try:
-            refs = await self.modem.sms.send(number, text, status_report=status_report)
+            refs = await self.modem.sms.send(number, text, status_report=status_report, on_part=on_part)
         except BaseException as exc:
             parts, refs = _parts_accepted(self.transcript.commands[mark:])
             if parts:

@@ -5,8 +5,9 @@ A report names its part by message reference (TP-MR, 0-255), which comes round a
 report of an earlier message (another run's, a module that counts from 0 again after a restart)
 may carry the reference of a part just sent.  So a report is taken for a part only when its
 recipient, where it carries one, is the number texted (any spelling), and its service centre time
-stamp (TP-SCTS: when the centre took the message) is not before the part was sent by more than
-`SCTS_SKEW`; the others are listed with the reason (`rejected`), never taken."""
+stamp (TP-SCTS: when the centre took the part) is not before that part was sent (its own
+`AT+CMGS` answered: `part_sent`) by more than `SCTS_SKEW`; the others are listed with the reason
+(`rejected`), never taken."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ class StatusReports:
 
     def __init__(self, sms: Messaging) -> None:
         self.reports: list[SmsStatusReport] = []
+        self._number: str | None = None
+        self._sent: datetime | None = None  # the message's first part
+        self._parts: dict[int, datetime] = {}  # reference -> when that part went
         self._came = asyncio.Event()
         self._subscription = sms.on_status_report(self._report)
 
@@ -70,9 +74,13 @@ class StatusReports:
         """The message about to be sent: to `number`, its first part at `sent` (the modem's time,
         `BenchContext.modem_time`): a report is taken for one of its parts only if it fits."""
         self._number, self._sent = number, sent
+        self._parts = {}
 
-    _number: str | None = None
-    _sent: datetime | None = None
+    def part_sent(self, ref: int, sent: datetime) -> None:
+        """The part of reference `ref` was taken by the network at `sent` (the modem's time): its
+        reports are set against that time, not the message's start (the parts of a long message may
+        go minutes apart).  A reference given twice keeps its first time (a report may be either's)."""
+        self._parts.setdefault(ref, sent)
 
     def rejection(self, report: SmsStatusReport) -> str | None:
         """Why `report` is not one of the message's (another recipient, a time stamp from before
@@ -80,12 +88,14 @@ class StatusReports:
         recipient = report.recipient.number
         if self._number is not None and recipient and not same_number(recipient, self._number):
             return f"its recipient {recipient} is not {self._number}, the number texted"
-        if self._sent is not None:
+        sent = self._parts.get(report.message_reference, self._sent)
+        if sent is not None:
+            what = "its part" if report.message_reference in self._parts else "the message"
             scts = report.scts if report.scts.tzinfo is not None else report.scts.replace(tzinfo=UTC)
-            if scts < self._sent - SCTS_SKEW:
+            if scts < sent - SCTS_SKEW:
                 return (
-                    f"its service centre time stamp {scts.isoformat()} is {_ago(self._sent - scts)} before "
-                    f"the message was sent ({self._sent.isoformat(timespec='seconds')}; more than "
+                    f"its service centre time stamp {scts.isoformat()} is {_ago(sent - scts)} before "
+                    f"{what} was sent ({sent.isoformat(timespec='seconds')}; more than "
                     f"{_ago(SCTS_SKEW)} of clock skew): a report of an earlier message with the same reference"
                 )
         return None

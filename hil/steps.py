@@ -518,9 +518,7 @@ async def _sms(bench: BenchContext, step: Step, state: _State, info: dict[str, A
         note_not_routed(bench)
     watch = StatusReports(bench.modem.sms) if routed else None
     try:
-        if watch is not None:
-            watch.sending(number, bench.modem_time())
-        refs = await bench.send_sms(number, text, status_report=routed, zone=zone)
+        refs = await bench.send_sms(number, text, status_report=routed, zone=zone, reports=watch)
         info["references"] = refs
         if watch is not None:
             info["delivery"] = await watch.delivery(bench, refs, timeout)

@@ -81,9 +81,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     async with bench.modem.client.urcs({"+CMTI"}) as stream:
         with bench.step("sms-send", number=number) as info:
             t0 = time.monotonic()
-            if watch is not None:
-                watch.sending(number, bench.modem_time())
-            refs = await bench.send_sms(number, text, status_report=routed, zone=zone)
+            refs = await bench.send_sms(number, text, status_report=routed, zone=zone, reports=watch)
             info["references"] = refs
         if wait:
             with bench.step("sms-receive") as info:

@@ -135,12 +135,21 @@ class Messaging:
         await self.client.command(f"AT+CMGF={1 if mode == 'text' else 0}")
         self.mode = mode
 
-    async def send(self, number: str, text: str, *, status_report: bool = False) -> list[int]:
+    async def send(
+        self,
+        number: str,
+        text: str,
+        *,
+        status_report: bool = False,
+        on_part: Callable[[int], None] | None = None,
+    ) -> list[int]:
         """Send a text (split into parts when long, in PDU mode); returns the message references.
         `status_report`: each part asks the service centre for a status report (TP-SRR; in text
         mode `AT+CSMP=49,167,0,0` before each `AT+CMGS`, and `AT+CSMP=17,167,0,0` before the next
         one that asks for none, the first octet staying in the module), routed as `+CDS` once
-        `configure(status_reports=True)` (`on_status_report`)."""
+        `configure(status_reports=True)` (`on_status_report`).  `on_part(reference)` is called as
+        each part is taken by the network (its `AT+CMGS` answered): when each part went, for a
+        long message whose parts go minutes apart."""
         safety.check(self.client.url, self.policy, number, "sms")
         number = safety.normalise_number(number)
         if self.mode == "text":
@@ -156,7 +165,10 @@ class Messaging:
                 before=before,
             )
             self._report_asked = status_report
-            return [_message_reference(reply)]
+            ref = _message_reference(reply)
+            if on_part is not None:
+                on_part(ref)
+            return [ref]
         refs: list[int] = []
         pdus = encode_submit(
             text, number, message_reference=self._mr, concat_reference=self._mr, status_report=status_report
@@ -165,6 +177,8 @@ class Messaging:
         for pdu in pdus:
             reply = await self._submit(number, f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + CTRL_Z)
             refs.append(_message_reference(reply))
+            if on_part is not None:
+                on_part(refs[-1])
         return refs
 
     async def _submit(self, number: str, line: str, data: bytes, *, before: str | None = None) -> Reply:

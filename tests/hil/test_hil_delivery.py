@@ -17,7 +17,7 @@ from hil.errors import ScriptFileError
 from hil.fakemodem import REGISTERED, AnsweringTransport
 from hil.steps import load_steps_script
 from modem.drivers.profile import DriverProfileError, load_driver_profile
-from modem.sms import encode_status_report
+from modem.sms import Direction, SmsStatusReport, decode_pdu, encode_status_report
 from modem.sms.textmode import format_scts_text
 
 NUMBER = "+33612345678"
@@ -200,7 +200,7 @@ async def test_a_late_report_of_an_earlier_message_with_the_same_reference_is_no
     [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
     assert step["info"]["delivered"] is False
     reasons = [r["reason"] for r in step["info"]["rejected"]]
-    assert any("before the message was sent" in r and "earlier message" in r for r in reasons), reasons
+    assert any("before its part was sent" in r and "earlier message" in r for r in reasons), reasons
     if mode != "bare":  # a report without <ra> is matched by its time stamp only
         assert any(f"is not {NUMBER}, the number texted" in r for r in reasons), reasons
     assert len(reasons) == (1 if mode == "bare" else 2)
@@ -288,3 +288,64 @@ async def test_a_message_reference_out_of_range_fails_the_step_and_is_matched_wi
     assert repr(answer) in (result.error or "") and "0-255" in (result.error or ""), result.error
     assert not [e for e in result.transcript.of_kind("step") if e["name"] == "sms-delivery"]
     assert result.summary()["sms_sent"] == 1 and result.usage.sms[0].references == ()  # billed, no reference
+
+
+def _shifted(pdu_hex: str, by: timedelta) -> tuple[int, str]:
+    """A status report PDU with its time stamps `by` later: (its TPDU length, its hex)."""
+    report = decode_pdu(pdu_hex, Direction.MT)
+    assert isinstance(report, SmsStatusReport)
+    again = encode_status_report(
+        report.message_reference, report.recipient.number, report.scts + by, report.discharge_time + by,
+        report.status,
+    )  # fmt: skip
+    return again.tpdu_length, again.hex
+
+
+async def test_each_part_s_report_is_set_against_that_part_s_own_send_time(tmp_path: Path) -> None:
+    # a long message whose second part (reference 8) went 10 minutes after the first (a module slow
+    # to take it, retries): a late report of an earlier message with reference 8, stamped 3 minutes
+    # after the first part but 7 before the second, was set against the message's start, taken,
+    # and showed the part delivered, though its own report had not come
+    fake = AnsweringTransport({**REGISTERED}, url="/dev/ttyUSB9")
+    parts: list[int] = []
+
+    def cmgs(_: str) -> str:
+        parts.append(7 + len(parts))
+        if len(parts) == 2:
+            now = datetime.now(UTC)
+            for ref, when in ((7, now), (8, now - timedelta(minutes=7))):  # (8: an earlier message's)
+                pdu = encode_status_report(ref, NUMBER, when, when, 0)
+                fake.push(f"\r\n+CDS: {pdu.tpdu_length}\r\n{pdu.hex}\r\n".encode())
+        return f"+CMGS: {parts[-1]}"
+
+    fake.answers["AT+CMGS"] = cmgs
+    out = tmp_path / "run"
+    out.mkdir()
+    params = {"report": "yes", "expect_reply": "no", "timeout": 1, "text": "x" * 200}
+    recorded = await run_bench(
+        "sms_roundtrip", fake.url, transport=fake, profile="generic", allow_list=ALLOW, params=params, out=out
+    )
+    assert recorded.status == "passed", recorded.error
+    # the recording, its second part and all after it 10 minutes later, as the modem took it
+    events = [
+        json.loads(line) for line in (out / "transcript.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    second = [e for e in events if e["kind"] == "command" and e["command"].startswith("AT+CMGS=")][1]
+    late = timedelta(minutes=10)
+    cut = second["t"]
+    for event in (e for e in events if e.get("t", 0) >= cut):
+        event["t"] += late.total_seconds()
+        if event["kind"] == "urc" and event["line"].startswith("+CDS:"):
+            length, event["extra"] = _shifted(event["extra"], late)
+            event["line"] = f"+CDS: {length}"
+    recording = tmp_path / "slow-parts.jsonl"
+    recording.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    replayed = await run_bench(
+        "sms_roundtrip", f"replay://{recording}?scale=0", profile="generic", allow_list=ALLOW
+    )
+    assert replayed.status == "passed", replayed.error
+    [step] = [e for e in replayed.transcript.of_kind("step") if e["name"] == "sms-delivery"]
+    assert [p["delivered"] for p in step["info"]["parts"]] == [True, None]  # part 8: no report of its own
+    assert step["info"]["delivered"] is None
+    [rejected] = step["info"]["rejected"]
+    assert rejected["reference"] == 8 and "7 min 0 s before its part was sent" in rejected["reason"], rejected
