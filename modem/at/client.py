@@ -245,6 +245,8 @@ class ATClient:
         # showed that does not hold (a read back unlike what was set), None while all holds
         self._restoring = False
         self._restore_problem: str | None = None
+        #: the settings a driver made after the init sequence (`keep`): command name -> its line
+        self.kept: dict[str, str] = {}
 
     @property
     def data_sent(self) -> bool:
@@ -461,13 +463,21 @@ class ATClient:
         await self.restore_settings(cmd.line)
         return reply
 
+    def keep(self, line: str) -> None:
+        """A setting the driver made after the init sequence and the modem answered OK
+        (`AT+CMGF=0`, `AT+CNMI=2,1,0,1,0`, `AT+CSMP=49,167,0,0`, `AT+CREG=2`): after a reset
+        (`restore_settings`) it is set again, after the init sequence, in the order first kept; a
+        later line of the same command replaces it."""
+        self.kept[line.partition("=")[0].strip().upper()] = line
+
     async def restore_settings(self, after: str = "ATZ", *, quiet: bool = False) -> None:
         """Set the client's settings again after a line that reset them (`after`: ATZ brings back
         the stored profile, whose echo, result format, results on or off and +CMEE may be any;
         AT&F the factory ones), and check them: `ATQ0V1` (results on, in words), the init sequence
-        (`ATE0`, `AT+CMEE=1`), then a bare `AT` that must come back in words (and, after ATE0,
-        without its echo), and a read of each setting the sequence made (`AT+CMEE?`), which must
-        read as set.
+        (`ATE0`, `AT+CMEE=1`), the settings the driver made since (`keep`: `AT+CMGF`, `AT+CNMI`,
+        ...), then a bare `AT` that must come back in words (and, after ATE0, without its echo),
+        and a read of each setting made that a restart would show (`TRACKED_SETTINGS`: `AT+CMEE?`,
+        `AT+CNMI?`, ...), which must read as set.
         `quiet`: the reset was not answered (a stored ATQ1): `ATQ0V1` goes without first reading
         an S-register, which a module with results off would not end with OK.  Raises `ModemError`
         when a setting does not hold (the modem cannot be read for sure), `CommandTimeout` when
@@ -483,6 +493,8 @@ class ATClient:
             for line in self.init_sequence:
                 if not grammar.resets(line):
                     await self._restore(Command(line), after)
+            for line in list(self.kept.values()):
+                await self._restore(Command(line), after)
             self._parser.verbosity_unknown()  # the check's result tells, in either form
             reply = await self._restore(Command("AT"), after)
             if self._parser.verbose is not True:

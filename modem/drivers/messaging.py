@@ -124,15 +124,22 @@ class Messaging:
         mode they come as `+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>` (27.005 §3.4.1)."""
         await self.set_mode(mode or self.profile.sms_mode)
         store = quote(self.profile.sms_storage, "storage")
-        await self.client.command(f"AT+CPMS={store},{store},{store}")
+        await self._keep(f"AT+CPMS={store},{store},{store}")
         routed = status_reports and bool(self.profile.status_reports)
-        await self.client.command(self.profile.status_reports if routed else self.profile.cnmi)
+        await self._keep(self.profile.status_reports if routed else self.profile.cnmi)
         return routed
+
+    async def _keep(self, line: str) -> None:
+        """A setting of the driver's: sent, and once answered OK set again after a reset (ATZ,
+        AT&F: `ATClient.keep`), as the module's stored or factory one would then be in force
+        (+CNMI without <ds>=1: no status report routed, the delivery not known)."""
+        await self.client.command(line)
+        self.client.keep(line)
 
     async def set_mode(self, mode: str) -> None:
         if mode not in ("pdu", "text"):
             raise ValueError(f"SMS mode is pdu or text, not {mode!r}")
-        await self.client.command(f"AT+CMGF={1 if mode == 'text' else 0}")
+        await self._keep(f"AT+CMGF={1 if mode == 'text' else 0}")
         self.mode = mode
 
     async def send(
@@ -192,7 +199,7 @@ class Messaging:
         delays = iter(self.client.retry.delays())
         while True:
             if before is not None:
-                await self.client.command(before)
+                await self._keep(before)
             await self.set_mode(self.mode)
             await home_network_check(self.network, self.policy, number, "sms")
             try:

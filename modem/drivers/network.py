@@ -212,6 +212,8 @@ class Network:
                 await self.client.command(f"AT{kind}=2")
             except CommandError as exc:
                 log.info("%s: AT%s=2 refused: %s", self.client.url, kind, exc)
+            else:
+                self.client.keep(f"AT{kind}=2")  # set again after a reset (ATZ, AT&F)
 
     async def registration(self) -> dict[str, Registration]:
         """Read every registration kind the profile lists (AT+CREG? ...); unsupported ones are skipped."""

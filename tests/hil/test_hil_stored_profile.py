@@ -5,10 +5,14 @@ virtual modem, which stores and restores the profile as V.250 says."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hil.bench import run_bench
+from accounting.records import Zone
+from hil.bench import BenchContext, run_bench
+from hil.delivery import StatusReports
+from hil.scripts import BenchScript
 from modem.transport import Transport
 from modem.virtual.bound import open_bound_virtual
 
@@ -69,3 +73,40 @@ async def test_atf_also_brings_the_bench_settings_back(tmp_path: Path) -> None:
     lines = [c["command"] for c in result.transcript.commands]
     at = lines.index("AT&F")
     assert lines[at + 1 : at + 6] == ["ATQ0V1", "ATE0", "AT+CMEE=1", "AT", "AT+CMEE?"]
+
+
+@pytest.mark.parametrize("reset", ["ATZ", "AT&F"])
+async def test_after_a_reset_the_driver_s_sms_settings_are_set_again_and_the_report_comes(reset: str) -> None:
+    # a script's ATZ between the driver's AT+CNMI (status reports routed as +CDS, <ds>=1) and its
+    # send: the module went back to its stored (or factory) AT+CNMI, routed no report, and the
+    # delivery was "no status report within 30 s"; the driver's settings are now set again
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        await bench.registered(30)
+        routed = await bench.modem.sms.configure(status_reports=True)
+        await bench.modem.client.command(reset)
+        watch = StatusReports(bench.modem.sms)
+        try:
+            number = bench.target("sms")
+            refs = await bench.send_sms(
+                number, "after a reset", status_report=routed, zone=Zone.FR, reports=watch
+            )
+            return {"delivery": await watch.delivery(bench, refs, 30)}
+        finally:
+            watch.close()
+
+    script = BenchScript(name="reset_then_report", description="ATZ, then an SMS with a report", run=run)
+    result = await run_bench(script, "virtual://generic?seed=1&speed=20")
+    assert result.status == "passed", result.error
+    assert [part["delivered"] for part in result.details["delivery"]] == [True]
+    lines = [c["command"] for c in result.transcript.commands]
+    at = lines.index(reset)
+    kept = lines[at + 1 : lines.index("AT", at)]
+    assert kept[:3] == ["ATQ0V1", "ATE0", "AT+CMEE=1"], kept
+    assert [line for line in kept[3:] if not line.startswith(("AT+CGREG", "AT+CEREG"))] == [
+        "AT+CREG=2",
+        "AT+CMGF=0",
+        'AT+CPMS="SM","SM","SM"',
+        "AT+CNMI=2,1,0,1,0",
+    ], kept
+    reads = lines[lines.index("AT", at) + 1 : lines.index("AT", at) + 8]
+    assert "AT+CNMI?" in reads, reads  # read back as set

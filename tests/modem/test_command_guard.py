@@ -291,9 +291,13 @@ async def test_the_driver_sets_the_sms_format_before_sending_when_it_is_not_know
         await modem.sms.configure()
         await modem.client.command("ATZ")  # e.g. a watchdog recovery: the stored format is back
         await modem.sms.send("+33612345678", "hi")
-    # after ATZ the client's own settings again, checked, then the format
-    restored = ["ATZ", "ATQ0V1", "ATE0", "AT+CMEE=1", "AT", "AT+CMEE?"]
-    assert t.lines[-9:-1] == [*restored, "AT+CMGF=0", "ATS3?"] and t.lines[-1].startswith("AT+CMGS=")
+    # after ATZ the client's own settings again and the driver's (its SMS format too), checked,
+    # then the format on the line before AT+CMGS all the same
+    restored = ["ATZ", "ATQ0V1", "ATE0", "AT+CMEE=1", *t.lines[t.lines.index("AT+CMGF=0") :][:3]]
+    assert restored[4:] == ["AT+CMGF=0", 'AT+CPMS="SM","SM","SM"', "AT+CNMI=2,1,0,0,0"], t.lines
+    checks = ["AT", "AT+CMEE?", "AT+CMGF?", "AT+CNMI?"]
+    assert t.lines[-14:-1] == [*restored, *checks, "AT+CMGF=0", "ATS3?"]
+    assert t.lines[-1].startswith("AT+CMGS=")
 
 
 async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:
