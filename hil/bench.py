@@ -104,6 +104,32 @@ async def release(ctx: BenchContext, why: str) -> None:
                         ctx.note(f"{line} on the way out: {exc}")
 
 
+def _answers_no_calls(url: str, policy: safety.DialPolicy | None, replaying: ReplayTransport | None) -> bool:
+    """Whether the run first has the modem answer no call by itself (`no_auto_answer`): on a
+    physical modem whose allow-list does not say `incoming_calls: yes`, and on a replay whose
+    recording did (its `ATS0?`)."""
+    if replaying is not None:
+        return any(e.command.upper() == "ATS0?" for e in replaying.recording.exchanges)
+    return safety.is_physical(url) and not safety.incoming_calls(policy)
+
+
+async def no_auto_answer(ctx: BenchContext) -> None:
+    """Auto-answer off for the run (`Calls.auto_answer_off`: `ATS0?`, `ATS0=0` unless it reads 0,
+    and again after any ATZ / AT&F), as an `auto-answer` step: the command guard refuses a script's
+    `ATS0=<n>`, but a module whose stored profile (AT&W) holds S0 > 0 starts answering calls by
+    itself (a data call so answered connects whoever calls to the serial line; an answered call is
+    billed when roaming).  A module that was set so is noted."""
+    with ctx.step("auto-answer") as info:
+        s0 = await ctx.modem.calls.auto_answer_off()
+        info["s0"] = s0
+        if s0 != 0:
+            said = f"answered calls by itself (S0={s0})" if s0 is not None else "did not read S0 as a number"
+            ctx.note(
+                f"the modem {said}: set ATS0=0 for the run (not stored), and again after any ATZ or "
+                "AT&F; the allow-list's incoming_calls: yes leaves it as it is"
+            )
+
+
 def driver_profile_for(url: str, profile: str | Path | DriverProfile | None) -> DriverProfile:
     """The driver profile: the one given, else the `virtual://PROFILE`'s, else the generic one."""
     if isinstance(profile, DriverProfile):
@@ -464,6 +490,8 @@ async def run_bench(
             # the modem has answered: a boot URC from now on is a restart, and so is its echo back on
             client.subscribe(restarts, BOOT_URCS)
             client.on_restart(restarts.silent)
+            if _answers_no_calls(url, policy, replaying):
+                await no_auto_answer(ctx)
             details = await bench_script.run(ctx)
             # a restart that left no other sign (no RDY, echo off in its stored profile, no command
             # timed out) shows in a setting the initialisation made, back as at power-up

@@ -33,8 +33,8 @@ class Answer:
 
 AnswerSpec = str | Answer | Callable[[str], "str | Answer"]
 
-# V.250 §6.2: line end, line feed, backspace; read as `ATS3?` -> `013`
-S_REGISTERS = {3: 13, 4: 10, 5: 8}
+# V.250 §6.2: auto-answer off, line end, line feed, backspace; read as `ATS3?` -> `013`
+S_REGISTERS = {0: 0, 3: 13, 4: 10, 5: 8}
 _S_READ = re.compile(r"ATS(\d+)\?", re.IGNORECASE)
 
 # A GSM/GPRS module with its SIM ready, registered at home, that tells who it is: a table to

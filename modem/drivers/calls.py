@@ -14,7 +14,7 @@ from modem import safety
 from modem.at import grammar
 from modem.at.client import ATClient
 from modem.at.command import Command
-from modem.at.errors import CallFailed
+from modem.at.errors import CallFailed, CommandError
 from modem.drivers.network import Network
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,31 @@ class Calls:
         self.client = client
         self.policy = policy
         self.network = network  # asked for the registration before a home-network-only number
+
+    async def auto_answer_off(self) -> int | None:
+        """Have the modem answer no call by itself: read S0 (`ATS0?`, the rings before it answers,
+        0: never) and, unless it reads 0, set `ATS0=0` (not stored: the module's stored profile,
+        AT&W, keeps its own).  `ATS0=0` is kept (`ATClient.keep`) to be set again after any ATZ or
+        AT&F, which bring back the stored or factory S0.  Returns S0 as read (None: not answered
+        with a number 0-255); raises `SafetyError` when the modem refuses `ATS0=0`."""
+        try:
+            reply = await self.client.command("ATS0?")
+        except CommandError as exc:
+            log.info("%s: ATS0? refused: %s", self.client.url, exc)
+            value = None
+        else:
+            text = reply.lines[0].strip() if len(reply.lines) == 1 else ""
+            value = int(text) if text.isascii() and text.isdigit() and int(text) <= 255 else None
+        if value != 0:
+            try:
+                await self.client.command("ATS0=0")
+            except CommandError as exc:
+                raise safety.SafetyError(
+                    f"{self.client.url}: the modem may answer incoming calls by itself (S0 "
+                    f"{'not read' if value is None else f'is {value}'}) and refused ATS0=0: {exc}"
+                ) from None
+        self.client.keep("ATS0=0")
+        return value
 
     async def dial(self, number: str, *, timeout: float = 60.0, poll: float = 0.5) -> None:
         """Place a voice call (`ATD<number>;`) and wait until it is active (+CLCC stat 0).

@@ -4,14 +4,17 @@ virtual modem, which stores and restores the profile as V.250 says."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accounting.records import Zone
+from hil.allowlist import allow_list_from_numbers
 from hil.bench import BenchContext, run_bench
 from hil.delivery import StatusReports
+from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from hil.scripts import BenchScript
 from modem.transport import Transport
 from modem.virtual.bound import open_bound_virtual
@@ -110,3 +113,92 @@ async def test_after_a_reset_the_driver_s_sms_settings_are_set_again_and_the_rep
     ], kept
     reads = lines[lines.index("AT", at) + 1 : lines.index("AT", at) + 8]
     assert "AT+CNMI?" in reads, reads  # read back as set
+
+
+class AsPhysical:
+    """The virtual modem behind a device path: the bench takes it for a physical modem (its
+    command guard strict, no call answered by itself unless the allow-list says so)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.url = "/dev/ttyUSB7"
+
+    async def read(self) -> bytes:
+        return await self.inner.read()
+
+    async def write(self, data: bytes) -> None:
+        await self.inner.write(data)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+S0_READ = """\
+name: s0_read
+steps:
+  - send: ATS0?
+    expect: '^0+$'
+"""
+NUMBERS = allow_list_from_numbers({"+33612345678": "bench phone"})
+
+
+async def _s0_set(lines: list[str]) -> AsPhysical:
+    t, _ = await open_bound_virtual(URL, "business-m2m")
+    for line in lines:
+        await t.write(f"{line}\r".encode())
+        answer = b""
+        while not answer.endswith(b"OK\r\n"):
+            answer += await t.read()
+    return AsPhysical(t)
+
+
+async def test_a_modem_set_to_answer_calls_by_itself_is_set_not_to_for_the_run(tmp_path: Path) -> None:
+    # S0=2 (left by another program, or its stored profile at power-up): the modem answers the
+    # second ring by itself, and the guard only refused a script's own ATS0=<n>
+    script = tmp_path / "s0_read.yaml"
+    script.write_text(S0_READ)
+    port = await _s0_set(["ATS0=2"])
+    result = await run_bench(str(script), port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "passed", result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    assert lines[lines.index("ATS0?") + 1] == "ATS0=0", lines
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "auto-answer"]
+    assert step["info"]["s0"] == 2
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert any("answered calls by itself (S0=2): set ATS0=0" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("reset", ["ATZ", "AT&F"])
+async def test_a_stored_auto_answer_brought_back_by_a_reset_is_set_off_again(
+    tmp_path: Path, reset: str
+) -> None:
+    # S0=2 stored with AT&W, then S0=0: the bench starts on 0, and the script's ATZ brings 2 back
+    script = tmp_path / "s0_after_reset.yaml"
+    script.write_text(S0_READ.replace("steps:\n", f"steps:\n  - send: {reset}\n"))
+    port = await _s0_set(["ATS0=2&W", "ATS0=0"])
+    result = await run_bench(str(script), port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "passed", result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    at = lines.index(reset)
+    assert "ATS0=0" in lines[at + 1 : lines.index("AT", at)], lines  # with the bench's settings
+    assert lines.count("ATS0=0") == 1  # read 0 at the start: nothing to set then
+
+
+async def test_an_allow_list_expecting_calls_leaves_auto_answer_as_it_is(tmp_path: Path) -> None:
+    script = tmp_path / "s0_read.yaml"
+    script.write_text(S0_READ.replace("'^0+$'", "'^0*2$'"))
+    port = await _s0_set(["ATS0=2"])
+    calls_in = replace(NUMBERS, incoming_calls=True)
+    result = await run_bench(str(script), port.url, transport=port, allow_list=calls_in, timeout=1.0)
+    assert result.status == "passed", result.error
+    assert not [e for e in result.transcript.of_kind("step") if e["name"] == "auto-answer"]
+
+
+async def test_a_modem_that_keeps_answering_calls_by_itself_is_refused_before_the_script() -> None:
+    fake = AnsweringTransport(
+        {**REGISTERED, "ATS0?": "003", "ATS0=0": Answer(final="ERROR")}, url="/dev/ttyUSB9"
+    )
+    result = await run_bench("register", fake.url, transport=fake, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "refused" and result.error_type == "SafetyError", result.error
+    assert "S0 is 3" in (result.error or "") and "refused ATS0=0" in (result.error or "")
+    assert fake.lines.index("ATS0=0") == len(fake.lines) - 1, fake.lines  # the script did not run
