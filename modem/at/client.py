@@ -801,7 +801,8 @@ class ATClient:
         self._parser.verbosity_unknown()
         if not await self._probe(line="ATQ0"):
             raise CommandTimeout("ATQ0", policy.probe_timeout)
-        for line in (*policy.reset, *self.init_sequence):
+        # (the driver's kept settings too: the reset brought back the stored ones, auto-answer too)
+        for line in (*policy.reset, *self.init_sequence, *self.kept.values()):
             try:
                 await self._exchange(Command(line), self.timeout_for(Command(line)))
                 if self._parser.verbose is False and grammar.verbose_after(line) is not False:

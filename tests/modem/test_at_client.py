@@ -783,17 +783,23 @@ async def test_an_atz_answered_by_nothing_is_a_stored_atq1_turned_off() -> None:
     assert t.done, t.mismatch
 
 
-async def test_a_modem_left_quiet_is_initialised_after_the_watchdogs_recovery() -> None:
+@pytest.mark.parametrize("kept", [(), ("ATS0=0", "AT+CNMI=2,1,0,1,0")], ids=["init", "kept"])
+async def test_a_modem_left_quiet_is_initialised_after_the_watchdogs_recovery(kept: tuple[str, ...]) -> None:
     # ATQ1 (another program's, or a stored profile's at power-up): not even ATE0 is answered; the
-    # recovery's ATQ0 brings results back, and the start goes on (before, it failed with the timeout)
+    # recovery's ATQ0 brings results back, and the start goes on (before, it failed with the timeout).
+    # Its ATZ brought back the stored profile (S0 > 0, the module's AT+CNMI): the settings the
+    # driver kept are set again after the init sequence (before, they were not)
     t = ScriptedTransport(
         steps(
             ("ATE0\r", None),
             *QUIET_RECOVERY,
             ("ATE0\r", "\r\nOK\r\n"),  # the recovery's init sequence
+            *((f"{line}\r", "\r\nOK\r\n") for line in kept),  # then what the driver kept
             ("ATE0\r", "\r\nOK\r\n"),  # and the line sent again
         )
     )
     async with client(t, init=["ATE0"], timeout=0.2, watchdog=FAST_WATCHDOG) as at:
+        for line in kept:
+            at.keep(line)
         await at.initialise()
     assert at.recoveries == 1 and t.done, t.mismatch
