@@ -47,13 +47,14 @@ from modem.at.grammar import Result
 from modem.at.parser import ATParser, Data, Event, Final, Foreign, Late, Prompt, PushedData, Response, Urc
 from modem.at.policies import DEFAULT_TIMEOUTS, RetryPolicy, WatchdogPolicy
 from modem.at.urcs import Subscription, UrcCallback, UrcHub, UrcStream
-from modem.transport import Transport
+from modem.transport import Transport, settled, time_scale
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
     "TRACKED_SETTINGS",
     "ATClient",
     "ForeignNotice",
+    "GuardedTransport",
     "Reply",
     "RestartNotice",
     "RetryPolicy",
@@ -169,6 +170,40 @@ class CommandGuard(Protocol):
     def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None: ...
 
 
+class GuardedTransport:
+    """A view of the AT client's transport on a physical modem (`ATClient.transport`): its URL
+    and clock (`modem.transport.time_scale`, `settled`), and no bytes either way, which would pass
+    the command guard by (written) or be taken from the client's answers (read)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.url = transport.url
+
+    @property
+    def time_scale(self) -> float:
+        return time_scale(self._transport)
+
+    async def settled(self) -> None:
+        await settled(self._transport)
+
+    def _refused(self, what: str) -> ModemError:
+        from modem.safety import SafetyError
+
+        return SafetyError(
+            f"{self.url}: {what} the transport refused: bytes past the AT client pass the bench's "
+            "command guard by; send command lines with command() and data with write_data()"
+        )
+
+    async def read(self) -> bytes:
+        raise self._refused("reading from")
+
+    async def write(self, data: bytes) -> None:
+        raise self._refused(f"{len(data)} bytes written to")
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+
 @dataclass
 class _Pending:
     command: Command
@@ -191,7 +226,7 @@ class ATClient:
         retry: RetryPolicy | None = None,
         watchdog: WatchdogPolicy | None = None,
     ) -> None:
-        self.transport = transport
+        self._transport = transport  # the client's alone: others get `transport`, a guarded view
         self.url = transport.url
         self.timeout = timeout
         self.timeouts = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
@@ -201,8 +236,7 @@ class ATClient:
         self.retry = retry or RetryPolicy()
         self.watchdog = watchdog or WatchdogPolicy()
         self.recoveries = 0
-        #: checks each command line before it is written; the driver installs the bench's allow-list
-        self.guard: CommandGuard | None = None
+        self._guard: CommandGuard | None = None
         self._parser = ATParser()
         self._lock = asyncio.Lock()
         self._pending: _Pending | None = None
@@ -249,6 +283,37 @@ class ATClient:
         self.kept: dict[str, str] = {}
 
     @property
+    def guard(self) -> CommandGuard | None:
+        """Checks each command line before it is written; the driver installs the bench's
+        allow-list.  One that enforces a bench's rules on a physical modem (`strict`) is never
+        removed nor replaced by one that does not (`SafetyError`); another strict one (a second
+        driver on the client, with its own policy) may take its place."""
+        return self._guard
+
+    @guard.setter
+    def guard(self, guard: CommandGuard | None) -> None:
+        if getattr(self._guard, "strict", False) is True and getattr(guard, "strict", False) is not True:
+            from modem.safety import SafetyError
+
+            raise SafetyError(
+                f"{self.url}: the command guard of a physical modem cannot be removed, nor replaced "
+                "by one that does not check its lines"
+            )
+        self._guard = guard
+
+    @property
+    def transport(self) -> Transport:
+        """The transport as the client's users see it (a driver, a bench script).  While the
+        command guard enforces a bench's rules on a physical modem (`modem.safety.CommandGuard`'s
+        `strict`), a `GuardedTransport`: the transport's URL and clock, its bytes refused, since
+        bytes written past the client pass the guard by (`ATD<number>;` to any number); command
+        lines go with `command()`, data with `write_data()`, where the guard reads them.
+        Otherwise (the virtual modem, a replay, no guard) the transport itself."""
+        if getattr(self.guard, "strict", False) is True:
+            return GuardedTransport(self._transport)
+        return self._transport
+
+    @property
     def data_sent(self) -> bool:
         """Whether the data of the last command with data (after its `> ` prompt) was written."""
         return self._data_sent
@@ -285,7 +350,7 @@ class ATClient:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self.transport.close()
+        await self._transport.close()
         self._end(ConnectionClosed(f"{self.url}: closed"))
 
     async def initialise(self) -> None:
@@ -688,7 +753,7 @@ class ATClient:
 
     async def _write(self, data: bytes) -> None:
         try:
-            await self.transport.write(data)
+            await self._transport.write(data)
         except OSError as exc:  # a transport that does not map its OS errors itself
             raise ConnectionClosed(f"{self.url}: write failed: {exc}") from exc
 
@@ -836,7 +901,7 @@ class ATClient:
         try:
             while True:
                 if read is None:
-                    read = asyncio.ensure_future(self.transport.read())
+                    read = asyncio.ensure_future(self._transport.read())
                 if self._parser.holding:  # ATV0 `<digit><CR>`: a result code unless LF follows
                     done, _ = await asyncio.wait({read}, timeout=CR_LF_WAIT)
                     if not done:

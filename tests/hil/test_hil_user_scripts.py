@@ -266,3 +266,40 @@ def test_the_command_runs_the_example_scripts(tmp_path: Path, capsys: pytest.Cap
         assert (
             "PASSED" in printed and (out / "transcript.jsonl").is_file() and (out / "report.json").is_file()
         )
+
+
+RAW_WRITE = """
+from hil.scripts import BenchScript
+
+async def run(bench):
+    await bench.modem.client.transport.write(b"ATD+33699999999;\\r")
+    return {}
+
+SCRIPT = BenchScript(name="raw_write", description="bytes past the client", run=run)
+"""
+
+SWAP_GUARD = """
+from hil.scripts import BenchScript
+
+async def run(bench):
+    bench.modem.client.guard = None
+    await bench.modem.client.command("ATD+33699999999;")
+    return {}
+
+SCRIPT = BenchScript(name="swap_guard", description="the guard removed", run=run)
+"""
+
+
+@pytest.mark.parametrize("source", [RAW_WRITE, SWAP_GUARD], ids=["raw-write", "guard-removed"])
+async def test_a_python_script_cannot_write_past_the_command_guard(tmp_path: Path, source: str) -> None:
+    # the client handed out its transport as is: a script's own bytes (a dial to a number off the
+    # allow-list) went to the physical modem unread by the guard; so did its lines once it had set
+    # the client's guard to None
+    script = tmp_path / "past_the_guard.py"
+    script.write_text(source)
+    fake = AnsweringTransport(REGISTERED, url="/dev/ttyUSB9")
+    allow = allow_list_from_numbers({"+33612345678": "bench phone"})
+    result = await run_bench(str(script), fake.url, transport=fake, allow_list=allow)
+    assert result.status == "refused" and result.error_type == "SafetyError", (result.status, result.error)
+    assert b"ATD" not in fake.written
+    assert "+33699999999" not in fake.written.decode("latin-1")
