@@ -202,3 +202,17 @@ async def test_a_modem_that_keeps_answering_calls_by_itself_is_refused_before_th
     assert result.status == "refused" and result.error_type == "SafetyError", result.error
     assert "S0 is 3" in (result.error or "") and "refused ATS0=0" in (result.error or "")
     assert fake.lines.index("ATS0=0") == len(fake.lines) - 1, fake.lines  # the script did not run
+
+
+async def test_a_recording_with_the_auto_answer_step_replays_it(tmp_path: Path) -> None:
+    # recorded on a physical modem (S0 was 2): the replay sends ATS0? and ATS0=0 as the run did,
+    # where a replay, which texts and calls no one, would not check by itself
+    fake = AnsweringTransport({**REGISTERED, "ATS0?": "002"}, url="/dev/ttyUSB9")
+    out = tmp_path / "run"
+    out.mkdir()
+    recorded = await run_bench("register", fake.url, transport=fake, allow_list=NUMBERS, out=out, timeout=1.0)
+    assert recorded.status == "passed", recorded.error
+    replayed = await run_bench("register", f"replay://{out / 'transcript.jsonl'}?scale=0")
+    assert replayed.status == "passed", replayed.error
+    lines = [c["command"] for c in replayed.transcript.commands]
+    assert lines[lines.index("ATS0?") + 1] == "ATS0=0", lines
