@@ -104,10 +104,10 @@ async def release(ctx: BenchContext, why: str) -> None:
                         ctx.note(f"{line} on the way out: {exc}")
 
 
-def _answers_no_calls(url: str, policy: safety.DialPolicy | None, replaying: ReplayTransport | None) -> bool:
-    """Whether the run first has the modem answer no call by itself (`no_auto_answer`): on a
-    physical modem whose allow-list does not say `incoming_calls: yes`, and on a replay whose
-    recording did (its `ATS0?`)."""
+def checks_auto_answer(url: str, policy: safety.DialPolicy | None, replaying: ReplayTransport | None) -> bool:
+    """Whether the run (or the pytest plugin's `modem`) first has the modem answer no call by
+    itself (`Calls.auto_answer_off`): on a physical modem whose allow-list does not say
+    `incoming_calls: yes`, and on a replay whose recording did (its `ATS0?`)."""
     if replaying is not None:
         return any(e.command.upper() == "ATS0?" for e in replaying.recording.exchanges)
     return safety.is_physical(url) and not safety.incoming_calls(policy)
@@ -490,7 +490,7 @@ async def run_bench(
             # the modem has answered: a boot URC from now on is a restart, and so is its echo back on
             client.subscribe(restarts, BOOT_URCS)
             client.on_restart(restarts.silent)
-            if _answers_no_calls(url, policy, replaying):
+            if checks_auto_answer(url, policy, replaying):
                 await no_auto_answer(ctx)
             details = await bench_script.run(ctx)
             # a restart that left no other sign (no RDY, echo off in its stored profile, no command

@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 
 from hil.allowlist import BenchAllowList, load_allow_list
-from hil.bench import driver_profile_for, run_bench
+from hil.bench import checks_auto_answer, driver_profile_for, run_bench
 from hil.errors import AllowListError
 from hil.rack import modem_id
 from hil.recording import RecordingClient
-from hil.replay import SCHEME, is_replay, open_replay, recording_of, split_url
+from hil.replay import SCHEME, ReplayTransport, is_replay, open_replay, recording_of, split_url
 from hil.result import BenchResult
 from hil.transcript import Transcript
 from hil.virtual import open_bound_virtual
@@ -155,11 +155,13 @@ async def modem(
     """An initialised driver on `modem_url` (a virtual modem gets its operator network)."""
     modem_url = recorded_url(modem_url, request)
     profile = driver_profile_for(modem_url, _option(request.config, "--modem-profile"))
+    replaying: ReplayTransport | None = None
     if is_replay(modem_url):
         recorded = recording_of(modem_url).script
         if recorded is not None:  # a script's run: this test sends its own commands
             pytest.skip(f"{modem_url}: a recording of the script {recorded}, not of {request.node.name}")
-        transport, binding = open_replay(modem_url)[0], None
+        transport, replaying = open_replay(modem_url)
+        binding = None
     elif safety.is_virtual(modem_url):
         transport, binding = await open_bound_virtual(modem_url, "business-m2m-dtmf")
     else:
@@ -169,6 +171,8 @@ async def modem(
     driver = Modem(client, profile, bench_policy)
     try:
         await client.initialise()
+        if checks_auto_answer(modem_url, bench_policy, replaying):
+            await driver.calls.auto_answer_off()  # (a stored S0 > 0: set to 0, and after any ATZ)
         yield driver
     finally:
         await driver.close()

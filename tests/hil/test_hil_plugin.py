@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ptys import PtyDte, served_ptys_sync
+
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = "tests/bench/test_bench_register.py"
 
@@ -77,3 +79,25 @@ def test_a_bench_test_cut_short_keeps_its_transcript_in_bench_out(tmp_path: Path
     assert release["info"]["reason"] == "interrupted"  # cut in the hold, hung up on the way out
     assert any(e.get("command", "").startswith("ATD") for e in events)
     assert events[-1]["kind"] == "end" and events[-1]["status"] == "interrupted"
+
+
+def test_the_modem_fixture_on_a_physical_modem_sets_auto_answer_off(tmp_path: Path) -> None:
+    """The `modem` fixture on a device (the virtual modem served on a pty, set to answer the second
+    ring by itself, ATS0=2): as a bench run, S0 is read and set to 0 before the test's commands,
+    and kept to be set again after an ATZ; before, the test ran on a modem answering calls."""
+    (tmp_path / "test_s0.py").write_text(
+        "async def test_s0(modem):\n"
+        "    assert (await modem.client.command('ATS0?')).lines == ('000',)\n"
+        "    assert modem.client.kept['ATS0'] == 'ATS0=0'\n",
+        encoding="utf-8",
+    )
+    with served_ptys_sync("generic") as [path]:
+        with PtyDte(path) as port:  # another program left S0=2 (not stored)
+            port.at("ATS0=2")
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_s0.py"),
+             "--modem-url", path],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
