@@ -290,8 +290,9 @@ _RESEND_CHANGES = frozenset({41, PROXY_STATE, MESSAGE_AUTHENTICATOR})  # 41: Acc
 def _resend_form(msg: bytes, delay_at: int, std: Mapping[int, bytes]) -> int:
     """A digest of a request's attributes but those a copy re-sent may change (`_RESEND_CHANGES`), as
     they are (the message was parsed: its attribute lengths hold); `delay_at`: where its Acct-Delay-Time
-    is, when that is the only one of them (0: none), `std` its attributes."""
-    if not (PROXY_STATE in std or MESSAGE_AUTHENTICATOR in std):
+    is, when that is the only one of them and before the first Vendor-Specific (0: not there), `std` its
+    attributes (an Acct-Delay-Time after a Vendor-Specific, as many GGSNs put it, is cut out too)."""
+    if not (PROXY_STATE in std or MESSAGE_AUTHENTICATOR in std) and (delay_at or ACCT_DELAY_TIME not in std):
         return hash(msg[20:] if not delay_at else msg[20:delay_at] + msg[delay_at + msg[delay_at + 1] :])
     kept = []
     pos, end = 20, len(msg)

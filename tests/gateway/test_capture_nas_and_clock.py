@@ -847,3 +847,31 @@ def test_a_session_reusing_the_id_of_one_stopped_is_told_by_its_times(tmp_path: 
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(1_305), 200, 20, 20, None)]
     assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
     assert [(j["session_time_s"], j["bytes_up_before"]) for j in report.joined] == [(600, 30)]
+
+
+@pytest.mark.parametrize("where", ["after the Vendor-Specifics", "before them"])
+def test_a_start_copy_whose_acct_delay_time_follows_a_vendor_specific_is_a_retransmission(
+    tmp_path: Path, where: str
+) -> None:
+    """A client without Event-Timestamp whose Acct-Delay-Time comes after its 3GPP Vendor-Specifics (as
+    many GGSNs order them); its Start sent again after the Interim-Update, no proxy on the way, with
+    Acct-Delay-Time grown by less than the time gone. records-from-pcap cut Acct-Delay-Time out of the
+    Start's attributes only when it came before the first Vendor-Specific: here the copy differed from
+    the Start, was taken for a new session's, and the Stop billed as that session's, from the copy
+    (its first 600 s and octets billed twice), where records-from-radius-detail (attributes by name)
+    took it for the copy it is. Wherever Acct-Delay-Time is, the copy is a retransmission."""
+    start = untimed(1, 0)
+    again = untimed(1, 0, delay=5)
+    if where == "before them":  # (Acct-Delay-Time moved before the first Vendor-Specific)
+        delay = attr(41, u32(5))
+        again = again.replace(delay, b"").replace(attr(31, b"33612345678"), attr(31, b"33612345678") + delay)
+    msgs = [
+        request(1, start),
+        request(2, untimed(3, 600, st=600, octets=(100, 200))),
+        request(7, again),
+        request(3, untimed(2, 900, st=900, octets=(150, 300), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 605, 900]))
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.retransmissions == 1
+    assert report.sessions == 1 and report.open_sessions == []
