@@ -532,6 +532,7 @@ class SessionTracker:
         self.nas_clocks: dict[object, _NasClock] = {}  # accounting client -> what its clock said
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
+        self._date(req, where)  # (once: `_request` may read the request again, `_reopen`)
         records = self._request(req, where)
         if not self.hold_s:
             return records
@@ -562,7 +563,9 @@ class SessionTracker:
         )
         report.current_file = reading
 
-    def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
+    def _date(self, req: AcctRequest, where: int) -> None:
+        """With `check_clock`: an Event-Timestamp that is a NAS clock that is wrong is dropped (the request
+        dated when it was sent), one of a request its NAS held is kept; either is listed in the report."""
         said = req.event_time
         if said is not None and self.check_clock and req.time_sure:
             sent = req.time_s - (req.delay or 0)
@@ -578,6 +581,8 @@ class SessionTracker:
                 self.report.clock_said(where, req.session_id, said, sent)
                 req.event_time, req.event_said = None, said  # (dated when it was sent, as without it)
                 clock.on_time = clock.held = None
+
+    def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
             self._client_restarted(req)
             return []

@@ -832,17 +832,23 @@ def test_a_clock_set_back_is_not_taken_for_requests_held(tmp_path: Path, case: s
     assert [r.start for r in records] == [at(0)]
 
 
-def test_a_session_reusing_the_id_of_one_stopped_is_told_by_its_times(tmp_path: Path) -> None:
-    """The session stopped; the GGSN restarts without Accounting-On and gives the id to a new session
-    whose Start is lost: its Interim-Update and Stop, within the hour the stopped session is remembered,
-    were 'request after the session's Stop', the new session lost. It began (Event-Timestamp less
-    Acct-Session-Time: 705) after the Stop (600): a new session, joined at its Interim."""
-    msgs = [
+def reused_after_stop() -> list[bytes]:
+    """A session stopped at 600 s; a new session given its id by a NAS restarted without Accounting-On,
+    begun at 705 s (its Start lost): its Interim-Update (1,305 s) and Stop (1,505 s)."""
+    return [
         request(1, acct(1, event=T0)),
         request(2, acct(2, event=T0 + 600, st=600, octets=(100, 200), terminate=1)),
         request(8, acct(3, event=T0 + 1_305, st=600, octets=(30, 40))),
         request(9, acct(2, event=T0 + 1_505, st=800, octets=(50, 60), terminate=1)),
     ]
+
+
+def test_a_session_reusing_the_id_of_one_stopped_is_told_by_its_times(tmp_path: Path) -> None:
+    """The session stopped; the GGSN restarts without Accounting-On and gives the id to a new session
+    whose Start is lost: its Interim-Update and Stop, within the hour the stopped session is remembered,
+    were 'request after the session's Stop', the new session lost. It began (Event-Timestamp less
+    Acct-Session-Time: 705) after the Stop (600): a new session, joined at its Interim."""
+    msgs = reused_after_stop()
     records, report = read(capture(tmp_path, msgs, [0, 600, 1_305, 1_505]))
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(1_305), 200, 20, 20, None)]
     assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
@@ -875,3 +881,16 @@ def test_a_start_copy_whose_acct_delay_time_follows_a_vendor_specific_is_a_retra
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
     assert report.rejected == 0 and report.retransmissions == 1
     assert report.sessions == 1 and report.open_sessions == []
+
+
+def test_a_held_request_of_a_session_the_nas_restarted_into_is_counted_held_once(tmp_path: Path) -> None:
+    """The session stopped on time; the GGSN, cut off from its accounting server, restarted without
+    Accounting-On and gave the id to a new session whose Start is lost; its Interim-Update and Stop,
+    queued, go when the GGSN is back, without Acct-Delay-Time. The Interim, read again as the new
+    session's first request once the stopped session was found over, was counted held twice (the
+    summary said 3 requests held, the list gave the Interim twice). Each request held is counted once."""
+    msgs = reused_after_stop()
+    records, report = read(capture(tmp_path, msgs, [0, 600, 4_000, 4_001]))
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(1_305), 200, 20, 20, None)]
+    assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
+    assert report.clock_held == 2 and [h["at"] for h in report.clock_held_first] == [5, 7]
