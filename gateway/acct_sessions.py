@@ -416,6 +416,7 @@ class _NasClock:
     on_time: int | None = None  # the Event-Timestamp of its last request, when that was on time
     held: int | None = None  # the Event-Timestamp of its last request held back, and when it was seen
     held_seen: int = 0
+    held_from: int = 0  # when the first request of the queue was sent: the events it holds are before
 
 
 @dataclass(slots=True)
@@ -733,15 +734,20 @@ class SessionTracker:
         """A request whose Event-Timestamp `said` is more than CLOCK_SLACK_S before it was `sent`, and
         which its NAS held (store and forward, no Acct-Delay-Time saying so): the NAS's request before it
         was on time and no later than it (a NAS cut off queues its requests, and sends nothing meanwhile),
-        or it follows such a request, no earlier, within CLOCK_SLACK_S (the queue sent in a burst); an
-        Interim-Update or Stop agrees, within HELD_AGREE_S, with its session's start and its
-        Acct-Session-Time.  A clock set back gives a time before the NAS's last request (one that sends
-        often), disagrees with its sessions', and is wrong from then on (until a request on time)."""
+        or it follows such a request, no earlier, within CLOCK_SLACK_S (the queue sent in a burst), its
+        event from before the queue's first request was sent (the NAS was back then); an Interim-Update
+        or Stop agrees, within HELD_AGREE_S, with its session's start and its Acct-Session-Time.  A clock
+        set back gives a time before the NAS's last request (one that sends often), disagrees with its
+        sessions', and is wrong from then on (until a request on time); set back while the NAS was quiet,
+        its first Start cannot tell, nor its requests until their times pass when that Start was sent."""
         if said < CLOCK_FLOOR_S or said > sent:
             return False
-        if clock.held is not None and req.time_s - clock.held_seen <= CLOCK_SLACK_S and said >= clock.held:
-            pass  # the queue goes on
-        elif clock.on_time is None or said < clock.on_time:
+        queued = (  # the queue goes on
+            clock.held is not None
+            and req.time_s - clock.held_seen <= CLOCK_SLACK_S
+            and clock.held <= said <= clock.held_from
+        )
+        if not queued and (clock.on_time is None or said < clock.on_time):
             return False
         if req.status in (STATUS_INTERIM, STATUS_STOP) and req.session_time is not None:
             state = self.sessions.get((req.client, req.session_id))
@@ -751,6 +757,8 @@ class SessionTracker:
                 and abs(said - (state.start_s + req.session_time)) > HELD_AGREE_S
             ):
                 return False
+        if not queued:
+            clock.held_from = sent
         clock.on_time, clock.held, clock.held_seen = None, said, req.time_s
         return True
 

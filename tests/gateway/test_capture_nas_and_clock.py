@@ -894,3 +894,36 @@ def test_a_held_request_of_a_session_the_nas_restarted_into_is_counted_held_once
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(1_305), 200, 20, 20, None)]
     assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
     assert report.clock_held == 2 and [h["at"] for h in report.clock_held_first] == [5, 7]
+
+
+def test_a_clock_set_back_while_quiet_is_no_queue_past_when_the_queue_began(tmp_path: Path) -> None:
+    """A NAS's clock is set back an hour while it is quiet. The first Start after (sess-b at 7,200 s,
+    Event-Timestamp 3,600) cannot be told from one it held (documented); but each request after it,
+    seen within 10 minutes of the one before and in order, was taken for the queue going on, so the NAS's
+    Event-Timestamps were taken as long as it kept sending: sess-c, opened at 12,001 s, billed from
+    8,401 s, an hour early. A NAS holds the events from before it is back: a request whose Event-Timestamp
+    is after the queue's first was sent (sess-b's Interim-Update at 11,400 s, dated 7,800) is not one,
+    and from then on the clock is wrong: sess-c is dated when it was sent."""
+    plan = [(1, "sess-a", 0, 0, None), (2, "sess-a", 600, 0, 600)]  # (status, session, sent, set back, st)
+    plan += [(1, "sess-b", 7_200, 3_600, None)]
+    plan += [(3, "sess-b", t, 3_600, t - 7_200) for t in range(7_800, 12_000, 600)]
+    plan += [(2, "sess-b", 12_000, 3_600, 4_800), (1, "sess-c", 12_001, 3_600, None)]
+    plan += [(2, "sess-c", 12_601, 3_600, 600)]
+    msgs = [
+        request(
+            i + 1,
+            acct(
+                status,
+                session,
+                event=T0 + t - back,
+                st=st,
+                octets=None if st is None else (st, st),
+                terminate=1,
+            ),
+        )
+        for i, (status, session, t, back, st) in enumerate(plan)
+    ]
+    records, report = read(capture(tmp_path, msgs, [t for _s, _n, t, _b, _st in plan]))
+    assert [(r.start, r.duration_s) for r in records if r.session == "sess-c"] == [(at(12_001), 600)]
+    assert report.clock_held == 1 + 6  # (sess-b's Start, and its Interims dated up to 7,200 s)
+    assert report.rejected == 0 and report.clock_wrong == len(plan) - 2 - report.clock_held
