@@ -30,9 +30,13 @@ error (`net/ipv4/icmp.c`, `icmp(7)`, `ip-sysctl`):
 The clock is the caller's (the modem's `now`, the simulator's seconds), read in milliseconds; the
 times it is asked about must not go back.  What is not sent is counted, by the limit that stopped
 it (Linux's `RateLimitHost` and `RateLimitGlobal` in `nstat`).  Memory is bounded: a host keeps
-`MAX_PEERS` destinations, `IcmpHosts` `MAX_HOSTS` hosts, the least recently used one forgotten
-first (Linux's inet_peer entries expire too).  A host or destination idle for `IDLE_S` has full
-buckets again, as one never seen has: forgetting it changes nothing.
+`MAX_PEERS` destinations, the first seen forgotten first, and `IcmpHosts` `MAX_HOSTS` hosts, the
+least recently used forgotten first (Linux's inet_peer entries expire too).  A destination idle for
+`IDLE_S` has a full bucket again, as one never seen has: forgetting it changes nothing.  A host's
+credit is not so: spent, it is topped up only once it is all gone (`_global_allow`), so a host that
+sent an error keeps up to 49 (`MSGS_BURST` less one) however long it is idle, and one forgotten
+starts again with none, topped up to 50 when first asked.  Forgetting a host so changes what it sends
+at once only past 50 errors at once (to more than eight destinations, at six each): up to 49 fewer.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ MSGS_BURST = 50  # net.ipv4.icmp_msgs_burst
 PEER_AGE = 60 * HZ  # a new destination's bucket starts as if last used this long ago: full
 MAX_PEERS = 4_096  # destinations remembered (Linux's inetpeer cache is bounded too)
 MAX_HOSTS = 4_096  # sending hosts `IcmpHosts` remembers
-IDLE_S = BURST_FACTOR * RATELIMIT / HZ  # after this long unused, a host's buckets are all full again
+IDLE_S = BURST_FACTOR * RATELIMIT / HZ  # after this long unused, a destination's bucket is full again
 GATEWAY = b"gateway"  # the sender of the errors the operator's network answers itself (no route, policy)
 SENT, HELD_HOST, HELD_GLOBAL = 0, 1, 2  # `IcmpRateLimit.verdict`: sent, or the limit that held it back
 
@@ -137,7 +141,7 @@ class IcmpHosts:
         limit = hosts.pop(sender, None)  # (put back last: the map is in the order of last use)
         if limit is None:
             if len(hosts) >= self.max_hosts:
-                del hosts[next(iter(hosts))]  # (exact once it has been idle `IDLE_S`)
+                del hosts[next(iter(hosts))]  # (its buckets full again once idle `IDLE_S`; its credit: above)
             limit = IcmpRateLimit()
         hosts[sender] = limit
         return limit

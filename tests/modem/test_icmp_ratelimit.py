@@ -97,6 +97,18 @@ def test_the_hosts_remembered_are_bounded_and_one_forgotten_idle_is_as_one_never
     ]
 
 
+def test_a_host_forgotten_idle_sends_what_one_kept_does_up_to_its_global_burst() -> None:
+    """A host's credit left over is kept however long it is idle (topped up only once spent): one
+    forgotten answers the same up to the 50 of a burst, and past it sends fewer (as documented)."""
+    destinations = [bytes([10, 64, 2, i]) for i in range(100)]
+    kept = IcmpRateLimit()
+    assert kept.allow(0.0, destinations[0], 3, 3)  # (one sent: 49 left)
+    fresh = IcmpRateLimit()
+    burst = [(kept.allow(IDLE_S, d, 3, 1), fresh.allow(IDLE_S, d, 3, 1)) for d in destinations]
+    assert burst[:50] == [(True, True)] * 50
+    assert sum(k for k, _ in burst) == 99 and sum(f for _, f in burst) == 50
+
+
 def test_errors_from_different_hosts_reach_the_device_each_within_its_own_limits() -> None:
     # Eight datagrams to each of three hosts at once: to the modem's own address and to a DNS server,
     # nothing on the port (each host answers "port unreachable" itself), and to a destination the
