@@ -258,6 +258,10 @@ class AcctRequest:
     # Message-Authenticator; what the server writes into a detail block): two Starts with equal ones are
     # the same request, whatever their Identifier (None: not compared)
     resend_form: int | None = None
+    # `event_time` was placed, not read: a detail file's date in a zone named by letters, put at the quarter
+    # hour nearest to when the request was sent (off by quarter hours for one held 7.5 minutes or more
+    # without Acct-Delay-Time saying so): no time to tell a NAS restart by (`SessionTracker._restarted`)
+    event_placed: bool = False
 
 
 class Rejects:
@@ -1163,7 +1167,7 @@ class SessionTracker:
             return True
         # (once the session had an Interim-Update: a client whose Acct-Session-Time counts from a little
         # after its Start's Event-Timestamp has its first Interim seem to begin after the Start)
-        return req.event_time is not None and bool(state.sequence or state.joined)
+        return req.event_time is not None and not req.event_placed and bool(state.sequence or state.joined)
 
     def _reopen(
         self, key: tuple[object, str], old: _Session, req: AcctRequest, where: int

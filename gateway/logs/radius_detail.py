@@ -271,23 +271,26 @@ def _integer(
     return number
 
 
-def _event_time(values: dict[str, str], lines: dict[str, int], written: int | None) -> int | None:
-    """Event-Timestamp in seconds: a date in UTC/GMT or a numeric zone (`+04`) as it says; a date in a zone
-    named otherwise (`CET`: its offset is not in the text) is placed by the offset in whole quarter hours
-    that dates it nearest to Timestamp - Acct-Delay-Time (when the client sent it), or that time when no
-    offset within 14 h does. A
+def _event_time(
+    values: dict[str, str], lines: dict[str, int], written: int | None
+) -> tuple[int | None, bool]:
+    """Event-Timestamp in seconds, and whether it was placed: a date in UTC/GMT or a numeric zone (`+04`)
+    as it says; a date in a zone named otherwise (`CET`: its offset is not in the text) is placed by the
+    offset in whole quarter hours that dates it nearest to Timestamp - Acct-Delay-Time (when the client
+    sent it), or that time when no offset within 14 h does (so off by quarter hours when the client held
+    it 7.5 minutes or more without Acct-Delay-Time saying so). A
     month named in the server's language (`мар`, `mars`, `Mär`) is the one that dates the event nearest
     to Timestamp - Acct-Delay-Time (when the client sent it): the other months are weeks away."""
     value = values.get("Event-Timestamp")
     if value is None:
-        return None
+        return None, False
     text = _string(value)
     if text.isdigit():
         if int(text) > _U32_MAX:
             raise _BadBlock(
                 lines["Event-Timestamp"], f"Event-Timestamp: {text} is out of range (more than 32 bits)"
             )
-        return int(text)
+        return int(text), False
     match = _EVENT_DATE.match(" ".join(text.split()))
     if match is None:
         raise _BadBlock(lines["Event-Timestamp"], f"Event-Timestamp: {text!r} is not a date")
@@ -317,9 +320,9 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
         sent = written - (_integer(values, lines, "Acct-Delay-Time") or 0)
         placed = [date - round((date - sent) / _QUARTER_HOUR) * _QUARTER_HOUR for date in dates]
         near = [when for when, date in zip(placed, dates, strict=True) if abs(date - when) <= _MAX_OFFSET_S]
-        return min(near, key=lambda when: abs(when - sent)) if near else sent
+        return (min(near, key=lambda when: abs(when - sent)) if near else sent), True
     if month is not None:
-        return dates[0] - offset
+        return dates[0] - offset, False
     if written is None:
         raise _BadBlock(
             lines["Event-Timestamp"],
@@ -328,7 +331,7 @@ def _event_time(values: dict[str, str], lines: dict[str, int], written: int | No
         )
     # a month named in another language: the one that dates the event nearest to when it was sent
     sent = written - (_integer(values, lines, "Acct-Delay-Time") or 0)
-    return min((date - offset for date in dates), key=lambda when: abs(when - sent))
+    return min((date - offset for date in dates), key=lambda when: abs(when - sent)), False
 
 
 # what names the accounting client, in this order: the NAS's own attributes, else the address the server
@@ -392,7 +395,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     )
     time_s = written if written is not None else int(header_time.timestamp())
     if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end
-        event = _event_time(values, lines, written)
+        event, _placed = _event_time(values, lines, written)
         delay = _integer(values, lines, "Acct-Delay-Time")
         return AcctRequest(
             status=status,
@@ -437,6 +440,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
                 raise _BadBlock(lines[name], f"{name}: {exc}") from None
     calling = values.get("Calling-Station-Id")
     text_of = {name: _string(values[name]) for name in _TEXT_ATTRIBUTES if name in values}
+    event_time, event_placed = _event_time(values, lines, written)
     return AcctRequest(
         status=status,
         session_id=session_id,
@@ -445,7 +449,8 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         time_s=time_s,
         time_sure=written is not None,
         line=choose_line(class_value, _string(calling) if calling is not None else None, line_from),
-        event_time=_event_time(values, lines, written),
+        event_time=event_time,
+        event_placed=event_placed,
         session_time=_integer(values, lines, "Acct-Session-Time"),
         in_lo=_integer(values, lines, "Acct-Input-Octets"),
         in_gw=_integer(values, lines, "Acct-Input-Gigawords", gigawords=True),
