@@ -411,6 +411,9 @@ class _Session:
     # the latest copy of its Start seen after its Interim-Update (or Stop): re-sent, or the Start of a new
     # session the client restarted into with the same id and the same attributes (its counters tell)
     relogged: AcctRequest | None = None
+    # its start was dated by the client's own clock (the Event-Timestamp of its Start, or of the Interim it
+    # was joined at), as its later requests' Event-Timestamps are: the two compare (`_restarted`)
+    start_on_nas_clock: bool = False
 
 
 @dataclass(slots=True)
@@ -894,6 +897,7 @@ class SessionTracker:
             seen={sig},
             start_form=req.resend_form if req.status == STATUS_START else None,
             start_delay=req.delay or 0,
+            start_on_nas_clock=req.event_time is not None and not req.event_placed,
         )
         self.closed.pop(key, None)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
@@ -1156,7 +1160,8 @@ class SessionTracker:
         old one's, or above: never a delta of them).  Its time is sure when its Event-Timestamp says it
         (a request re-sent late says its own, from before `last_s`), or when a copy of the session's
         Start, with the same attributes, was sent when it began (`relogged`: the new session's Start);
-        without either, a request held and sent late without Acct-Delay-Time would look the same."""
+        without either, a request held and sent late without Acct-Delay-Time would look the same.  An
+        Event-Timestamp tells it only against a start on the same clock (`start_on_nas_clock`)."""
         if req.session_time is None or state.clock_times or req.status == STATUS_START:
             return False
         begun = _event_time(req) - req.session_time
@@ -1166,8 +1171,15 @@ class SessionTracker:
         if copy is not None and abs(_event_time(copy) - begun) <= RESEND_SLACK_S:
             return True
         # (once the session had an Interim-Update: a client whose Acct-Session-Time counts from a little
-        # after its Start's Event-Timestamp has its first Interim seem to begin after the Start)
-        return req.event_time is not None and not req.event_placed and bool(state.sequence or state.joined)
+        # after its Start's Event-Timestamp has its first Interim seem to begin after the Start; and only
+        # when the session's start is on the same clock: a Start without Event-Timestamp is dated by the
+        # reader's, which a NAS clock minutes ahead, still taken as right, passes by an Interim interval)
+        return (
+            req.event_time is not None
+            and not req.event_placed
+            and state.start_on_nas_clock
+            and bool(state.sequence or state.joined)
+        )
 
     def _reopen(
         self, key: tuple[object, str], old: _Session, req: AcctRequest, where: int

@@ -961,3 +961,23 @@ def test_detail_an_interim_held_past_its_quarter_hour_is_no_nas_restart(tmp_path
     assert (
         report.rejected == 0 and report.sessions == 1 and report.open_sessions == [] and report.joined == []
     )
+
+
+def test_a_start_without_event_timestamp_and_a_nas_clock_ahead_tell_no_restart(tmp_path: Path) -> None:
+    """A GGSN sends no Event-Timestamp in its Start (dated when it was captured) but does in its
+    Interim-Updates, from a clock 400 s ahead of the capture's (within the 10 minutes that are taken
+    as right), an Interim every 300 s. The second Interim seemed to begin (400 s, its Event-Timestamp
+    less Acct-Session-Time) after the first (300 s), and was taken for a new session the NAS
+    restarted into: the session ended without a Stop, its second record billed nowhere. The session's
+    start and the Interim's Event-Timestamp are on two clocks: no restart is told from them."""
+    msgs = [request(1, untimed(1, 0))]
+    msgs += [
+        request(2 + i, acct(3, event=T0 + st + 400, st=st, octets=(st, 2 * st)))
+        for i, st in enumerate((300, 600, 900))
+    ]
+    msgs += [request(9, acct(2, event=T0 + 1_600, st=1_200, octets=(1_200, 2_400), terminate=1))]
+    records, report = read(capture(tmp_path, msgs, [0, 300, 600, 900, 1_200]))
+    assert spans(records) == [("sess-1", at(st), 300, 300, 600, 1 + st // 300) for st in (0, 300, 600, 900)]
+    assert (
+        report.rejected == 0 and report.sessions == 1 and report.open_sessions == [] and report.joined == []
+    )
