@@ -7,7 +7,8 @@
   `m2msim records-from-radius-detail` and `records-from-osmo-cdr` from `gateway.logs.cli`.
 
 Exit status: 0 done; 1 when some rows were rejected, or a session lacks partial records (listed on stderr); 2 when
-an input cannot be used at all (one line on stderr, no traceback).
+an input cannot be used at all (one line on stderr, no traceback).  A session id given again past
+`--max-gap` (another session) is listed on stderr, exit 0: its records are all there.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misn
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
 from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
-from gateway.sessions_csv import NO_CAUSE, Sessions, UnusableFile, concat_sessions, scan_sessions
+from gateway.sessions_csv import (
+    MAX_GAP_INTERVALS,
+    NO_CAUSE,
+    Sessions,
+    UnusableFile,
+    concat_sessions,
+    default_max_gap,
+    scan_sessions,
+)
 from m2msim.outputs import (
     OutputError,
     atomic_path,
@@ -59,6 +68,16 @@ def register(subparsers: Any) -> None:
         type=int,
         default=INTERVAL_S,
         help="seconds between partial records (60..43200, default 43200)",
+    )
+    p.add_argument(
+        "--max-gap",
+        type=int,
+        metavar="S",
+        help=(
+            "seconds between two rows of one session id on a line past which the later one is another "
+            f"session given the id again, not the next partial record (default {MAX_GAP_INTERVALS} "
+            f"intervals: {default_max_gap(INTERVAL_S)} at the default --interval)"
+        ),
     )
     p.add_argument(
         "--force", action="store_true", help="replace an OUT file m2msim did not write (usage records)"
@@ -177,6 +196,9 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             f"--interval {args.interval}: out of range ({MIN_INTERVAL_S}..{INTERVAL_S} s: interim "
             "records come at least 60 s apart (RFC 2869, Acct-Interim-Interval), and one is cut at 12 h)",
         )
+    max_gap = default_max_gap(args.interval) if args.max_gap is None else args.max_gap
+    if max_gap < 0:
+        return _fail("sessions-to-records", f"--max-gap {max_gap}: a number of seconds, 0 or more")
     with contextlib.ExitStack() as held:
         try:
             check_parents(args.out, "OUT")  # (else "cannot write: File exists" once the work was done)
@@ -193,7 +215,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             locked = args.out.parent.is_dir()
             if locked:
                 held.enter_context(output_lock(args.out))
-            scan = held.enter_context(scan_sessions(args.sessions, args.interval))
+            scan = held.enter_context(scan_sessions(args.sessions, args.interval, max_gap))
         except (UnusableFile, OutputError) as exc:
             return _fail("sessions-to-records", str(exc))
         rejects = scan.rejects
@@ -213,7 +235,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
-    for number, reason in scan.notes:
+    for number, reason in sorted((*scan.notes, *scan.reused)):
         print(f"{args.sessions}: row {number}: warning: {reason}", file=sys.stderr)
     partials = scan.partials
     rows = (
@@ -224,6 +246,12 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     print(
         f"{kept - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
         + (f"; {len(scan.notes)} gaps (partial records missing)" if scan.notes else "")
+        + (
+            f"; {len(scan.reused)} session ids given again (more than --max-gap {max_gap} s after: "
+            "other sessions)"
+            if scan.reused
+            else ""
+        )
     )
     return 1 if rejects or scan.notes else 0
 

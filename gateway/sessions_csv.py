@@ -39,6 +39,7 @@ from accounting.csv_forms import (
     separator_note,
 )
 from accounting.records import Zone
+from gateway.partial import INTERVAL_S
 from m2msim.compressed import compression_of
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
@@ -71,11 +72,28 @@ _CAUSE_NAMES = {name.lower(): value for value, name in CAUSES.items()}
 RELEASES = (0, 4, 5)  # causes that end the session (the others close a partial record of it)
 NO_CAUSE = -1
 SECOND = timedelta(seconds=1)
+# The longest time between two rows of one session id on a line that are one session's partial
+# records, the ones between them lost from the export, in intervals (`default_max_gap`).
+MAX_GAP_INTERVALS = 2
 FIRST_S = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // SECOND  # 0001-01-01T00:00:00Z
 LAST_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH) // SECOND  # 9999-12-31T23:59:59Z
 LAST_INSTANT = time(23, 59, 59, 999_999)  # where a leap second is read (`accounting.starts`)
 _NOT_TEXT = re.compile("[\udc00-\udcff]")  # bytes that were not UTF-8, or NUL, as read
 _LEAP = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?(.*)$")
+
+
+def default_max_gap(interval_s: int) -> int:
+    """The longest gap, in seconds, between a row's end and the start of the next row of its session
+    id on its line for the two to be one session (the partial records between them lost from the
+    export), for partial records every `interval_s`: MAX_GAP_INTERVALS intervals.  A context's
+    partial records abut (TS 32.298: one context's records, linked by their sequence numbers, each
+    opened as the one before closed) and its node closes one at least every time limit (TS 32.251's
+    time-limit trigger; a RADIUS client's interim update every Acct-Interim-Interval, RFC 2869
+    5.16, with or without traffic): a gap of an interval is one record lost, two intervals two in a
+    row.  A longer silence is not a session going on without a record: it is the id given to another
+    session (a NAS numbering its sessions anew after a restart, RFC 2866 5.5's example; a counter
+    that wrapped)."""
+    return MAX_GAP_INTERVALS * interval_s
 
 
 class RowReject(ValueError):
@@ -281,10 +299,12 @@ class _Ids:
                 self.held[row[0], given] = spans
 
 
-def read_sessions_py(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
+def read_sessions_py(
+    path: Path, max_gap_s: int = default_max_gap(INTERVAL_S)
+) -> tuple[Sessions, list[tuple[int, str]]]:
     """`read_sessions` as a loop over the rows: the same sessions and rejects (the reference of
     the tests, and the reader of a file the columns cannot number)."""
-    return _partials(*_rows_py(_open(path)))
+    return _partials(*_rows_py(_open(path)), max_gap_s)
 
 
 def _rows_py(opened: Opened) -> tuple[Sessions, list[tuple[int, str]]]:
@@ -345,6 +365,9 @@ class Sessions:
     more: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     # Rows after a gap in their session's partial records (one lost from the file): (row, why).
     notes: tuple[tuple[int, str], ...] = ()
+    # Rows giving the session id of an earlier session on their line, past `max_gap_s` after its
+    # end: another session under the same id (row, why).
+    reused: tuple[tuple[int, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.start)
@@ -425,7 +448,9 @@ def concat_sessions(a: Sessions, b: Sessions) -> Sessions:
     )
 
 
-def read_sessions(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
+def read_sessions(
+    path: Path, max_gap_s: int = default_max_gap(INTERVAL_S)
+) -> tuple[Sessions, list[tuple[int, str]]]:
     """The sessions of a CSV file and its rejected rows (row number, reason).
 
     A row is rejected, and the others converted, for: a wrong number of fields (a truncated last
@@ -435,15 +460,16 @@ def read_sessions(path: Path) -> tuple[Sessions, list[tuple[int, str]]]:
     empty, binary, a header that is not UTF-8, lacks a column or names one twice, compressed
     data that are damaged or cut short) raises `UnusableFile`.  As `rate` reads a CSV:
     compressed by gzip (`.gz`) or zstd (`.zst`), its fields separated by `;`, a tab or `|` when
-    its header is."""
+    its header is.  Rows of one session id on a line more than `max_gap_s` apart are two sessions
+    (`_partials`)."""
     opened = _open(path)
     read = _table(opened)
     if read is None:
-        return _partials(*_rows_py(opened))
+        return _partials(*_rows_py(opened), max_gap_s)
     header = opened.header
     del opened  # (its bytes: the table holds the fields)
     try:
-        return _partials(*_columns(header, [read]))
+        return _partials(*_columns(header, [read]), max_gap_s)
     finally:
         del read
         pa.default_memory_pool().release_unused()  # (the columns' copies: the records need the memory)
@@ -738,7 +764,9 @@ def _converted(
     return converted, rejects
 
 
-def _partials(sessions: Sessions, rejects: list[tuple[int, str]]) -> tuple[Sessions, list[tuple[int, str]]]:
+def _partials(
+    sessions: Sessions, rejects: list[tuple[int, str]], max_gap_s: int
+) -> tuple[Sessions, list[tuple[int, str]]]:
     """The rows that are one session's partial records, exported one a row (an operator's portal
     that already cut its sessions, at 12 h, at a volume limit, at a change of serving node): the
     rows of one line and one session id given by the file, in the order of their starts.  A
@@ -747,37 +775,69 @@ def _partials(sessions: Sessions, rejects: list[tuple[int, str]]) -> tuple[Sessi
     number links the partial records of one context), not another session: their records are
     numbered on from the row before's.  One context's partial records abut: a row starting after
     the one before it ends means the file lost the partial record(s) between them; the two are kept
-    as one session, and the later row is noted (`Sessions.notes`), naming both.  A row after one
-    saying the session was released then (`abnormal`, or a `cause` 0, 4 or 5) is a reject, and so
-    are the rows after it: a next partial record of a released session, or another session given its
-    id, which one is not known.  `chain`, `part` and `more` of the sessions say it."""
+    as one session, and the later row is noted (`Sessions.notes`), naming both.  A row starting more
+    than `max_gap_s` after the one before it ends is not one of its session's partial records but
+    another session given the same id (`default_max_gap`): a session of its own, its records numbered
+    from 1, noted (`Sessions.reused`), naming both.  A row after one saying the session was released
+    then (`abnormal`, or a `cause` 0, 4 or 5), within `max_gap_s`, is a reject, and so are the rows
+    after it: a next partial record of a released session, or another session given its id, which
+    one is not known.  `chain`, `part` and `more` of the sessions say it."""
     while True:
-        chain, part, more, before, broken = _links(sessions)
+        chain, part, more, before, broken, after = _links(sessions, max_gap_s)
         if broken:
             sessions = _without_broken(sessions, broken, before, rejects)
             continue
-        notes: list[tuple[int, str]] = []
         end = sessions.start + sessions.duration
         gaps = np.flatnonzero(before >= 0)
         gaps = gaps[end[before[gaps]] < sessions.start[gaps]]
-        if len(gaps):
-            lines = sessions.line.take(pa.array(gaps)).to_pylist()
-            ids = sessions.session.take(pa.array(gaps)).to_pylist()
-            for at, line, given in zip(gaps.tolist(), lines, ids, strict=True):
-                b = int(before[at])
-                lost = int(sessions.start[at] - end[b])
-                notes.append(
-                    (
-                        int(sessions.row[at]),
-                        f"session {given!r} of line {line!r} from {_utc(int(sessions.start[at]))} follows "
-                        f"row {int(sessions.row[b])}, the same session up to {_utc(int(end[b]))}: the "
-                        f"partial record(s) of the {lost} s between them are not in the file (one "
-                        "session's partial records abut, TS 32.298); kept as one session, its records "
-                        f"numbered on from row {int(sessions.row[b])}'s",
-                    )
-                )
-            notes.sort()
-        return replace(sessions, chain=chain, part=part, more=more, notes=tuple(notes)), rejects
+        notes = [
+            (
+                row,
+                f"session {given!r} of line {line!r} from {_utc(start)} follows row {earlier}, the same "
+                f"session up to {_utc(until)}: the partial record(s) of the {start - until} s between "
+                "them are not in the file (one session's partial records abut, TS 32.298); kept as one "
+                f"session, its records numbered on from row {earlier}'s",
+            )
+            for row, line, given, start, earlier, until in _following(sessions, gaps, before)
+        ]
+        reused = [
+            (
+                row,
+                f"session {given!r} of line {line!r} from {_utc(start)} follows row {earlier}, the same "
+                f"session id up to {_utc(until)}, {start - until} s after it, more than the {max_gap_s} s "
+                "a session's lost partial records may leave: another session given the id again (a NAS "
+                "numbering its sessions anew after a restart, a counter that wrapped), its records "
+                "numbered from 1",
+            )
+            for row, line, given, start, earlier, until in _following(
+                sessions, np.flatnonzero(after >= 0), after
+            )
+        ]
+        return (
+            replace(sessions, chain=chain, part=part, more=more, notes=tuple(notes), reused=tuple(reused)),
+            rejects,
+        )
+
+
+def _following(sessions: Sessions, at: I64, earlier: I64) -> list[tuple[int, str, str, int, int, int]]:
+    """Of the rows at these places, each following the row at `earlier[place]`: its row, line,
+    session id and start, and the earlier one's row and end, in the order of their rows."""
+    if not len(at):
+        return []
+    where = pa.array(at)
+    lines, ids = sessions.line.take(where).to_pylist(), sessions.session.take(where).to_pylist()
+    b = earlier[at]
+    return sorted(
+        zip(
+            sessions.row[at].tolist(),
+            lines,
+            ids,
+            sessions.start[at].tolist(),
+            sessions.row[b].tolist(),
+            (sessions.start[b] + sessions.duration[b]).tolist(),
+            strict=True,
+        )
+    )
 
 
 def _without_broken(
@@ -820,19 +880,20 @@ def _without_broken(
 
 
 def _links(
-    sessions: Sessions,
-) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, list[tuple[int, list[int]]]]:
-    """`chain`, `part`, `more` of `_partials`, the row each row continues (-1 none), and the
-    partial records that continue one saying the session was released (its row, and the rows
-    continuing it, by time)."""
+    sessions: Sessions, max_gap_s: int
+) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, list[tuple[int, list[int]]], I64]:
+    """`chain`, `part`, `more` of `_partials`, the row each row continues (-1 none), the partial
+    records that continue one saying the session was released (its row, and the rows continuing
+    it, by time), and the row of the same session id each row follows past `max_gap_s` (-1 none)."""
     n = len(sessions)
     chain = np.arange(n, dtype=np.int64)
     part = np.zeros(n, dtype=np.int64)
     more = np.zeros(n, dtype=bool)
     before = np.full(n, -1, dtype=np.int64)
+    after = np.full(n, -1, dtype=np.int64)
     named = np.flatnonzero(sessions.named)
     if len(named) < 2:
-        return chain, part, more, before, []
+        return chain, part, more, before, [], after
     key = _mix(_hashes(sessions.line.take(pa.array(named))), _hashes(sessions.session.take(pa.array(named))))
     by_time = np.lexsort((sessions.start[named], key))
     order = named[by_time]
@@ -850,8 +911,13 @@ def _links(
             )
         ]
         link[at] = same
+    if link.any():  # (the same session id: another session past the gap a session may leave)
+        ends = sessions.start[order[:-1]] + sessions.duration[order[:-1]]
+        apart = link & (sessions.start[order[1:]] - ends > min(max_gap_s, LAST_S - FIRST_S))
+        after[order[1:][apart]] = order[:-1][apart]
+        link &= ~apart
     if not link.any():
-        return chain, part, more, before, []
+        return chain, part, more, before, [], after
     first = np.concatenate([[True], ~link])  # (a row of `order` that continues none)
     head = np.flatnonzero(first)[np.cumsum(first) - 1]
     chain[order] = order[head]
@@ -869,7 +935,7 @@ def _links(
             tail.append(int(order[j + 1]))
             j += 1
         broken.append((int(order[k]), tail))
-    return chain, part, more, before, broken
+    return chain, part, more, before, broken, after
 
 
 def _hashes(strings: pa.Array) -> npt.NDArray[np.uint64]:
@@ -1083,6 +1149,7 @@ class Scan:
     linked: I64  # rows (sorted) of a session exported one partial record a row
     more: npt.NDArray[np.bool_]  # of `linked`: continued by the next one
     first: I64  # of `linked`: the sequence number of its first record
+    reused: tuple[tuple[int, str], ...] = ()  # rows of a session id given again (`Sessions.reused`)
     _whole: Sessions | None = None
     _spill: Any = None  # (the temporary file of `_scan_blocks`)
     _dropped: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -1130,7 +1197,7 @@ def first_sequences(sessions: Sessions, interval_s: int) -> I64:
     return first
 
 
-def scan_sessions(path: Path, interval_s: int) -> Scan:
+def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> Scan:
     """`read_sessions` for a file of any length: one past STREAM_BLOCK bytes, not compressed, its
     header row plain (no quote, no carriage return inside it), is read a block at a time, each
     block's rows converted and kept in a temporary file, and only the rows whose session id on
@@ -1140,17 +1207,21 @@ def scan_sessions(path: Path, interval_s: int) -> Scan:
     rejects and notes as `read_sessions`; any other file, or one whose blocks cannot be read as the
     whole file is (a row with another number of fields, bytes that are not UTF-8 or NUL, a field
     past Python's csv limit), or a temporary file that cannot be written (no room left), is read
-    whole by it."""
+    whole by it.  Rows of one session id on a line more than `max_gap_s` apart (by default
+    `default_max_gap(interval_s)`) are two sessions."""
+    gap = default_max_gap(interval_s) if max_gap_s is None else max_gap_s
     head = _head(Path(path))
     if head is not None:
         try:
-            return _scan_blocks(Path(path), head, interval_s)
+            return _scan_blocks(Path(path), head, interval_s, gap)
         except _NotStreamed as exc:
             log.info("%s: read whole: %s", path, exc)
-    sessions, rejects = read_sessions(path)
+    sessions, rejects = read_sessions(path, gap)
     partials = int(np.count_nonzero(sessions.part))
     first = first_sequences(sessions, interval_s)
-    return Scan(rejects, sessions.notes, partials, sessions.row, sessions.more, first, sessions)
+    return Scan(
+        rejects, sessions.notes, partials, sessions.row, sessions.more, first, sessions.reused, sessions
+    )
 
 
 def _head(path: Path) -> tuple[Opened, int] | None:
@@ -1231,7 +1302,7 @@ _NOT_PLAIN = np.ones(256, dtype=bool)
 _NOT_PLAIN[[9, *range(32, 127)]] = False
 
 
-def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int) -> Scan:
+def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int, max_gap_s: int) -> Scan:
     """`scan_sessions` of a file read a block at a time."""
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
@@ -1291,7 +1362,7 @@ def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int) -> Scan:
         del ordered, same
         twice = twice[np.concatenate([[True], twice[1:] != twice[:-1]])] if len(twice) else twice
         try:
-            scan = _linked(spill, twice, again, interval_s, rejects)
+            scan = _linked(spill, twice, again, interval_s, max_gap_s, rejects)
         except (pa.ArrowException, OSError) as exc:  # (the temporary files: no room left)
             raise _NotStreamed(str(exc)) from None
         scan._spill = spill
@@ -1305,7 +1376,12 @@ BUCKET_ROWS = 1 << 16  # rows whose key was seen twice checked together (their P
 
 
 def _linked(
-    spill: Any, twice: npt.NDArray[np.uint64], again: int, interval_s: int, rejects: list[tuple[int, str]]
+    spill: Any,
+    twice: npt.NDArray[np.uint64],
+    again: int,
+    interval_s: int,
+    max_gap_s: int,
+    rejects: list[tuple[int, str]],
 ) -> Scan:
     """The scan of the rows of the temporary file whose key was seen twice (`twice`, sorted; `again`
     rows): in buckets of about BUCKET_ROWS rows by their key (the rows of one session, or of one
@@ -1317,6 +1393,7 @@ def _linked(
     files: list[Any] = []
     writers: list[Any] = []
     notes: list[tuple[int, str]] = []
+    reused: list[tuple[int, str]] = []
     rows: list[I64] = []
     mores: list[npt.NDArray[np.bool_]] = []
     firsts: list[I64] = []
@@ -1349,10 +1426,11 @@ def _linked(
             gone = _repeats(converted, np.arange(len(s), dtype=np.int64), rejects)
             keep = np.ones(len(s), dtype=bool)
             keep[gone] = False
-            bucket, rejects = _partials(s.take(np.flatnonzero(keep & s.named)), rejects)
+            bucket, rejects = _partials(s.take(np.flatnonzero(keep & s.named)), rejects, max_gap_s)
             lost = s.row[~keep | s.named]
             dropped.append(lost[~_among(bucket.row, lost)])
             notes += bucket.notes
+            reused += bucket.reused
             rows.append(bucket.row)
             mores.append(bucket.more)
             firsts.append(first_sequences(bucket, interval_s))
@@ -1367,7 +1445,10 @@ def _linked(
     gone_rows = np.sort(np.concatenate(dropped)) if dropped else np.zeros(0, dtype=np.int64)
     rejects.sort()
     notes.sort()
-    return Scan(rejects, tuple(notes), partials, linked[order], more, first, _dropped=gone_rows)
+    reused.sort()
+    return Scan(
+        rejects, tuple(notes), partials, linked[order], more, first, tuple(reused), _dropped=gone_rows
+    )
 
 
 def _among(ordered: npt.NDArray[Any], values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:

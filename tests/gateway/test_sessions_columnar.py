@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gateway.partial import cut_sessions_py
-from gateway.sessions_csv import _open, _table, read_sessions, read_sessions_py
+from gateway.sessions_csv import _open, _table, default_max_gap, read_sessions, read_sessions_py
 from m2msim.cli import main
 
 INTERVAL = 43_200
@@ -134,7 +134,7 @@ def _same(path: Path) -> tuple[int, int]:
     want = reference.rows()
     assert rejects == want_rejects
     assert sessions.rows() == want
-    assert sessions.notes == reference.notes
+    assert sessions.notes == reference.notes and sessions.reused == reference.reused
     for name in ("row", "named", "chain", "part", "more", "cause"):
         assert getattr(sessions, name).tolist() == getattr(reference, name).tolist(), name
     numbers = sessions.row.tolist()
@@ -201,7 +201,7 @@ def test_the_records_are_the_rule_cut_by_a_loop(
     out = tmp_path / "usage.parquet"
     assert main(["sessions-to-records", str(src), str(out), "--interval", str(interval)]) == 1
     capsys.readouterr()
-    sessions, _ = read_sessions_py(src)
+    sessions, _ = read_sessions_py(src, default_max_gap(interval))
     rows = sessions.rows()
     cut = cut_sessions_py(
         [r[1] for r in rows],

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -812,3 +813,139 @@ def test_a_gap_in_a_sessions_partial_records_is_one_session_and_named(
         "2 sessions (2 rows continuing the session of another: its partial records one a row) -> 4 "
         f"records in {tmp_path / 'again.parquet'}; 0 rows rejected; 1 gaps (partial records missing)\n"
     )
+
+
+REUSED = (
+    "line,start,duration_s,bytes_up,bytes_down,session,cause\n"
+    "L1,2026-04-01T20:00:00Z,600,10,1,s1,\n"  # row 2: the second session's last record
+    "L2,2026-03-03T00:00:00Z,600,10,1,s2,\n"  # row 3: two days after row 7
+    "L1,2026-03-01T12:00:00Z,600,10,1,s1,0\n"  # row 4: the first session released
+    "L3,2026-03-01T20:00:00Z,600,10,1,s3,\n"  # row 5: 19 h 50 after row 9: a gap
+    "L1,2026-04-01T08:00:00Z,43200,10,1,s1,\n"  # row 6: s1 a month later: another session
+    "L2,2026-03-01T00:00:00Z,600,10,1,s2,\n"  # row 7
+    "L1,2026-03-01T00:00:00Z,43200,10,1,s1,\n"  # row 8: the first session's first record
+    "L3,2026-03-01T00:00:00Z,600,10,1,s3,\n"  # row 9
+    "L1,2026-04-01T09:00:00Z,600,10,1,s1,\n"  # row 10: inside row 6
+)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_session_id_given_again_past_the_max_gap_is_another_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """A NAS numbering its sessions anew after a restart (or a counter that wrapped) gives `s1` of
+    line L1 to a session a month after the first one: the rows were joined into one session over the
+    month (its records numbered on, a warning of 2,663,400 s of partial records lost, exit 1), and
+    after a first session released (cause 0) the later one was a reject, billed nowhere.  Past
+    `--max-gap` (2 intervals: 86,400 s by default) the later row opens another session, numbered from
+    1, listed on stderr naming both rows; a gap within it is one session as before (a warning, exit
+    1), and a row overlapping the later session is a reject naming it.  The same in a file read a
+    block at a time, its rows in no order."""
+    import gateway.sessions_csv as sessions_csv
+
+    blocks: list[Path] = []
+    if streamed:
+        scan_blocks = sessions_csv._scan_blocks
+        monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 128)
+        monkeypatch.setattr(sessions_csv, "BUCKET_ROWS", 2)
+
+        def spy(path: Path, *args: object) -> object:
+            scan = scan_blocks(path, *args)  # type: ignore[arg-type]
+            blocks.append(path)  # (read a block at a time: not read whole instead)
+            return scan
+
+        monkeypatch.setattr(sessions_csv, "_scan_blocks", spy)
+    src, out, err = convert(tmp_path, capsys, REUSED, 1)
+    assert len(blocks) == streamed
+    assert err.splitlines() == [
+        f"{src}: row 10: rejected: session 's1' of line 'L1' from 2026-04-01T09:00:00Z to "
+        "2026-04-01T09:10:00Z overlaps row 6, the same session id from 2026-04-01T08:00:00Z to "
+        "2026-04-01T20:00:00Z: a session id is the session's while it lasts, so one of them is not right",
+        f"{src}: row 3: warning: session 's2' of line 'L2' from 2026-03-03T00:00:00Z follows row 7, the same "
+        "session id up to 2026-03-01T00:10:00Z, 172200 s after it, more than the 86400 s a session's lost "
+        "partial records may leave: another session given the id again (a NAS numbering its sessions anew "
+        "after a restart, a counter that wrapped), its records numbered from 1",
+        f"{src}: row 5: warning: session 's3' of line 'L3' from 2026-03-01T20:00:00Z follows row 9, the same "
+        "session up to 2026-03-01T00:10:00Z: the partial record(s) of the 71400 s between them are not in "
+        "the file (one session's partial records abut, TS 32.298); kept as one session, its records "
+        "numbered on from row 9's",
+        f"{src}: row 6: warning: session 's1' of line 'L1' from 2026-04-01T08:00:00Z follows row 4, the same "
+        "session id up to 2026-03-01T12:10:00Z, 2663400 s after it, more than the 86400 s a session's lost "
+        "partial records may leave: another session given the id again (a NAS numbering its sessions anew "
+        "after a restart, a counter that wrapped), its records numbered from 1",
+    ]
+    assert sorted((r[0], r[1], r[8], r[7]) for r in got(out)) == [
+        ("L1", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 17),
+        ("L1", datetime(2026, 3, 1, 12, tzinfo=UTC), 2, 0),
+        ("L1", datetime(2026, 4, 1, 8, tzinfo=UTC), 1, 17),
+        ("L1", datetime(2026, 4, 1, 20, tzinfo=UTC), 2, 0),
+        ("L2", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 0),
+        ("L2", datetime(2026, 3, 3, 0, tzinfo=UTC), 1, 0),
+        ("L3", datetime(2026, 3, 1, 0, tzinfo=UTC), 1, 98),
+        ("L3", datetime(2026, 3, 1, 20, tzinfo=UTC), 2, 0),
+    ]
+    again = tmp_path / "again.parquet"
+    assert main(["sessions-to-records", str(src), str(again)]) == 1
+    assert capsys.readouterr().out == (
+        "5 sessions (3 rows continuing the session of another: its partial records one a row) -> 8 records "
+        f"in {again}; 1 rows rejected; 1 gaps (partial records missing); 2 session ids given again (more "
+        "than --max-gap 86400 s after: other sessions)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "summary"),
+    [
+        # the default follows --interval: 2 hours at 1 h, L3's gap of 19 h 50 another session
+        (["--interval", "3600"], "6 sessions (2 rows continuing; 3 given again past 7200 s)"),
+        (["--max-gap", "0"], "6 sessions (2 rows continuing; 3 given again past 0 s)"),
+        (["--max-gap", "71400"], "5 sessions (3 rows continuing; 2 given again past 71400 s; 1 gaps)"),
+        # a month: rows 6, 2 after the release of row 4 as before (rejects), L2 one session
+        (["--max-gap", "2678400"], "3 sessions (3 rows continuing; 0 given again past 2678400 s; 2 gaps)"),
+    ],
+)
+def test_the_max_gap_is_the_option_given_else_two_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], summary: str
+) -> None:
+    src = tmp_path / "sessions.csv"
+    src.write_text(REUSED)
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out), *options]) == 1
+    said = capsys.readouterr()
+    counts = re.match(r"(\d+) sessions \((\d+) rows continuing", said.out)
+    assert counts is not None
+    given = re.search(r"(\d+) session ids given again \(more than --max-gap (\d+) s", said.out)
+    gaps = re.search(r"(\d+) gaps", said.out)
+    shown = (
+        f"{counts[1]} sessions ({counts[2]} rows continuing; {given[1] if given else 0} given again past "
+        f"{given[2] if given else options[-1]} s" + (f"; {gaps[1]} gaps)" if gaps else ")")
+    )
+    assert shown == summary
+    assert said.err.count("given the id again") == (int(given[1]) if given else 0)
+
+
+def test_reused_session_ids_alone_exit_0_and_a_negative_max_gap_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another session under an id given again: its records are all there, the rows all used
+    (listed on stderr, exit 0); exit 1 stays for rows rejected and partial records lost."""
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        "line,start,duration_s,bytes_up,bytes_down,session\n"
+        "L2,2026-03-01T00:00:00Z,600,10,1,s2\n"
+        "L2,2026-03-31T00:00:00Z,600,10,1,s2\n",
+        0,
+    )
+    assert err == (
+        f"{src}: row 3: warning: session 's2' of line 'L2' from 2026-03-31T00:00:00Z follows row 2, the same "
+        "session id up to 2026-03-01T00:10:00Z, 2591400 s after it, more than the 86400 s a session's lost "
+        "partial records may leave: another session given the id again (a NAS numbering its sessions anew "
+        "after a restart, a counter that wrapped), its records numbered from 1\n"
+    )
+    assert [(r[8], r[7]) for r in got(out)] == [(1, 0), (1, 0)]
+    assert main(["sessions-to-records", str(src), str(tmp_path / "no.parquet"), "--max-gap", "-1"]) == 2
+    assert capsys.readouterr().err == (
+        "m2msim sessions-to-records: --max-gap -1: a number of seconds, 0 or more\n"
+    )
+    assert not (tmp_path / "no.parquet").exists()
