@@ -21,6 +21,7 @@ import io
 import logging
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
@@ -40,7 +41,7 @@ from accounting.csv_forms import (
 )
 from accounting.records import Zone
 from gateway.partial import INTERVAL_S
-from m2msim.compressed import compression_of
+from m2msim.compressed import compression_of, decompressing
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
 log = logging.getLogger(__name__)
@@ -1198,10 +1199,11 @@ def first_sequences(sessions: Sessions, interval_s: int) -> I64:
 
 
 def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> Scan:
-    """`read_sessions` for a file of any length: one past STREAM_BLOCK bytes, not compressed, its
-    header row plain (no quote, no carriage return inside it), is read a block at a time, each
-    block's rows converted and kept in a temporary file, and only the rows whose session id on
-    their line (or, without one, whose values) were seen twice are checked together (`_Ids`,
+    """`read_sessions` for a file of any length: one past STREAM_BLOCK bytes (decompressed, for one
+    compressed by gzip or zstd as its name says), its header row on its first line (no carriage return inside it, its quotes holding no line end), is
+    read a block at a time, each block's rows converted and kept in a temporary file, and only the
+    rows whose session id on their line (or, without one, whose values) were seen twice are checked
+    together (`_Ids`,
     `_partials`): the rows of a session may be anywhere in the file (an export is in no order), so
     a hash of each row's key (8 bytes a row) is kept until the end of the file.  The same sessions,
     rejects and notes as `read_sessions`; any other file, or one whose blocks cannot be read as the
@@ -1224,27 +1226,64 @@ def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> 
     )
 
 
-def _head(path: Path) -> tuple[Opened, int] | None:
-    """The header of a file to read a block at a time, and where its rows start; else None."""
-    if path.name.lower().endswith((".gz", ".zst")):
-        return None
+Head = tuple[Opened, int, str | None]  # a file's header, where its rows start, its compression
+
+
+def _head(path: Path) -> Head | None:
+    """The header of a file to read a block at a time, where its rows start (in its data
+    decompressed) and its compression ("gzip", "zstd" or None); else None: a file of STREAM_BLOCK
+    bytes or less (decompressed), compressed data its name does not say (or the other way round),
+    data damaged in its first bytes: `read_sessions` says what it says of them."""
+    name = path.name.lower()
+    named = "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
     try:
-        if path.stat().st_size <= STREAM_BLOCK or not path.is_file():
+        if not path.is_file():
             return None
         with path.open("rb") as f:
-            head = f.read(_HEAD)
-    except OSError:
+            if compression_of(f.read(4)) != named:
+                return None
+        if named is None:
+            if path.stat().st_size <= STREAM_BLOCK:
+                return None
+            with path.open("rb") as f:
+                head = f.read(_HEAD)
+        else:
+            with decompressing(path, named) as f:
+                head = f.read(max(STREAM_BLOCK + 1, _HEAD))
+            if len(head) <= STREAM_BLOCK:
+                return None
+            head = head[:_HEAD]
+    except (OSError, EOFError, zlib.error):
         return None  # (`read_sessions` says why)
-    if compression_of(head[:4]) is not None:
-        return None
     begin = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     end = head.find(b"\n", begin)
     if end < 0:
         return None
     row = head[begin:end]
-    if b'"' in row or b"\r" in row[:-1] or b"\x00" in row or not row.strip():
+    if b"\r" in row[:-1] or b"\x00" in row or not row.strip() or not _one_line(row, head[begin:]):
         return None
-    return _opened(str(path), head[: end + 1]), end + 1
+    return _opened(str(path), head[: end + 1]), end + 1, named
+
+
+def _one_line(row: bytes, head: bytes) -> bool:
+    """Whether a header row (its first line `row`, of the file's first bytes `head`) ends with that
+    line as Python's csv reads it, by any separator `_opened` may take: no quote, or quotes in pairs
+    (as `_table` takes them) that hold no line end (`"a,b",c` does not; `x"y,"z` followed by `w"`
+    on the next line does)."""
+    if b'"' not in row:
+        return True
+    if row.count(b'"') % 2:
+        return False
+    text = _text(head)
+    for delimiter in (",", ";", "\t", "|"):
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            next(reader)
+        except (StopIteration, csv.Error):
+            return False
+        if reader.line_num != 1:
+            return False
+    return True
 
 
 _SPILLED = (
@@ -1302,12 +1341,12 @@ _NOT_PLAIN = np.ones(256, dtype=bool)
 _NOT_PLAIN[[9, *range(32, 127)]] = False
 
 
-def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int, max_gap_s: int) -> Scan:
-    """`scan_sessions` of a file read a block at a time."""
+def _scan_blocks(path: Path, head: Head, interval_s: int, max_gap_s: int) -> Scan:
+    """`scan_sessions` of a file read a block at a time (decompressed as it is read: `_head`)."""
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
 
-    opened, begin = head
+    opened, begin, kind = head
     header = opened.header
     names = [f"c{i}" for i in range(len(header))]
     rejects: list[tuple[int, str]] = []
@@ -1317,9 +1356,12 @@ def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int, max_gap_
     except OSError as exc:
         raise _NotStreamed(f"no temporary file: {exc}") from None
     try:
-        with path.open("rb") as f:
-            f.seek(begin)
+        with path.open("rb") if kind is None else decompressing(path, kind) as f:
             try:
+                if kind is None:
+                    f.seek(begin)
+                else:
+                    f.read(begin)  # (the header: data decompressed are read in order)
                 reader = pacsv.open_csv(
                     f,
                     read_options=pacsv.ReadOptions(
@@ -1351,7 +1393,9 @@ def _scan_blocks(path: Path, head: tuple[Opened, int], interval_s: int, max_gap_
                     pa.default_memory_pool().release_unused()  # (the block's copies: the next one reuses none)
                 if writer is not None:
                     writer.close()
-            except (pa.ArrowException, ValueError, OSError) as exc:  # (OSError: the temporary file's too)
+            except (pa.ArrowException, ValueError, OSError, EOFError, zlib.error) as exc:
+                # (OSError: the temporary file's too; with EOFError, zlib.error: compressed data
+                # damaged or cut short, read whole to be said as they were)
                 raise _NotStreamed(str(exc)) from None
         ordered = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
         del keys

@@ -5,10 +5,13 @@ whole, the rows of one session (its partial records, a duplicate) anywhere in th
 
 from __future__ import annotations
 
+import gzip
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -66,6 +69,19 @@ def _convert(src: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> tup
     return status, captured.out.replace(str(folder), "OUT"), captured.err
 
 
+def _tables_converted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each table converted from now on (a block's, or the whole file's), as a list."""
+    tables: list[int] = []
+    converted = sessions_csv._converted
+
+    def spy(header: list[str], read: list[tuple[object, bool]], first: int) -> object:
+        tables.append(read[-1][0].num_rows)  # type: ignore[attr-defined]
+        return converted(header, read, first)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sessions_csv, "_converted", spy)
+    return tables
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_file_read_a_block_at_a_time_gives_the_records_of_the_file_read_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, seed: int
@@ -76,14 +92,7 @@ def test_a_file_read_a_block_at_a_time_gives_the_records_of_the_file_read_whole(
     monkeypatch.setattr(gateway.cli, "CHUNK_RECORDS", rng.choice([50, 1_000, 1 << 18]))
     whole = _convert(src, tmp_path / "whole", capsys)
 
-    tables: list[int] = []
-    converted = sessions_csv._converted
-
-    def spy(header: list[str], read: list[tuple[object, bool]], first: int) -> object:
-        tables.append(read[-1][0].num_rows)  # type: ignore[attr-defined]
-        return converted(header, read, first)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sessions_csv, "_converted", spy)
+    tables = _tables_converted(monkeypatch)
     monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
     monkeypatch.setattr(sessions_csv, "BUCKET_ROWS", 50 if seed % 2 else 1 << 16, raising=False)
     blocks = _convert(src, tmp_path / "blocks", capsys)
@@ -137,3 +146,100 @@ def test_no_room_for_the_temporary_file_reads_the_file_whole(
     assert _convert(src, tmp_path / "blocks", capsys) == whole
     for name in ("usage.parquet", "usage.csv"):
         assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("header", "streamed"),
+    [
+        # every name quoted, as m2msim writes a CSV's header and spreadsheets export it
+        (",".join(f'"{name}"' for name in HEADER.strip().split(",")) + "\n", True),
+        ('line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal,cause,"im""si"\r\n', True),
+        # quotes holding a line end: the header row ends on the file's second line
+        ('line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal,cause,"im\nsi"\n', False),
+        ('line,start,duration_s,bytes_up,bytes_down,zone,session,abnormal,cause,x"y,"z\nw"\n', False),
+    ],
+)
+def test_a_file_whose_header_is_quoted_is_read_a_block_at_a_time(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    header: str,
+    streamed: bool,
+) -> None:
+    """A header row with quotes was read whole (the file in memory, 400 bytes a session) for fear of
+    a quoted line end: one whose quotes hold none is read a block at a time, the same records,
+    rejects and summary; one whose quotes hold a line end is read whole, as before."""
+    src = tmp_path / "sessions.csv"
+    src.write_bytes((header + "\n".join(_rows(random.Random(5), 1_000)) + "\n").encode())
+    whole = _convert(src, tmp_path / "whole", capsys)
+    monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+    tables = _tables_converted(monkeypatch)
+    blocks = _convert(src, tmp_path / "blocks", capsys)
+    assert blocks == whole and "rejected" in whole[2]
+    assert (len(tables) > 2 * 3) == streamed  # (blocks of a few hundred rows, or the file at once)
+    for name in ("usage.parquet", "usage.csv"):
+        assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def _compressed(kind: str, raw: bytes) -> bytes:
+    return gzip.compress(raw) if kind == "gzip" else pa.Codec("zstd").compress(raw, asbytes=True)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_a_compressed_file_is_read_a_block_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A compressed export was decompressed whole, then read whole: the file's bytes and its
+    sessions in memory at once (GBs for millions of rows).  Past STREAM_BLOCK bytes decompressed, it
+    is decompressed as it is read, a block at a time: the same records, rejects and summary."""
+    raw = (HEADER + "\n".join(_rows(random.Random(11), 1_000)) + "\n").encode()
+    src = tmp_path / ("sessions.csv.gz" if kind == "gzip" else "sessions.csv.zst")
+    src.write_bytes(_compressed(kind, raw))
+    assert len(raw) > 4 * 16_384
+    whole = _convert(src, tmp_path / "whole", capsys)
+    plain = tmp_path / "plain" / "sessions.csv"
+    plain.parent.mkdir()
+    plain.write_bytes(raw)
+    assert _convert(plain, tmp_path / "plain" / "out", capsys)[1:] == (
+        whole[1],
+        whole[2].replace(str(src), str(plain)),
+    )
+    monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+    tables = _tables_converted(monkeypatch)
+    blocks = _convert(src, tmp_path / "blocks", capsys)
+    assert blocks == whole and "rejected" in whole[2] and len(tables) > 2 * 3
+    for name in ("usage.parquet", "usage.csv"):
+        assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("kind", "damage"),
+    [
+        ("gzip", lambda data: data[:-9]),  # cut short
+        ("gzip", lambda data: data[:-4] + b"\x00\x00\x00\x00"),  # its length wrong in its trailer
+        ("gzip", lambda data: data + b"\x00" * 8),  # zeros after it: read, as gzip reads them
+        ("gzip", lambda data: data + b"not gzip"),  # data after it that are not gzip
+        ("zstd", lambda data: data[:-9]),
+        ("zstd", lambda data: data[:-200] + bytes(200)),
+    ],
+)
+def test_compressed_data_damaged_past_their_first_block_say_so_as_read_whole(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    damage: Callable[[bytes], bytes],
+) -> None:
+    """Compressed data damaged or cut short far into the file: what the file read whole says (its
+    records, or the file refused, exit 2, naming why), not a traceback nor records of half a file."""
+    raw = (HEADER + "\n".join(_rows(random.Random(13), 1_000)) + "\n").encode()
+    src = tmp_path / ("sessions.csv.gz" if kind == "gzip" else "sessions.csv.zst")
+    src.write_bytes(damage(_compressed(kind, raw)))
+    whole = _convert(src, tmp_path / "whole", capsys)
+    monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", 16_384, raising=False)
+    assert _convert(src, tmp_path / "blocks", capsys) == whole
+    for name in ("usage.parquet", "usage.csv"):
+        made = [(tmp_path / folder / name).exists() for folder in ("whole", "blocks")]
+        assert made[0] == made[1]
+        if made[0]:
+            assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
