@@ -33,7 +33,7 @@ from m2msim.outputs import (
     refuse_same_file,
     track_output,
 )
-from m2msim.rundir import unfinished_run
+from m2msim.rundir import not_whole_run, unfinished_run
 
 MAX_TOP = 1_000_000  # lines the readable output may list
 
@@ -173,6 +173,12 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     # is not rated as a whole month's
     try:
         unfinished = unfinished_run(args.usage)
+        if unfinished is None and args.usage.is_dir():
+            # (a folder of a run's usage with a part missing or another run's part in it was rated
+            # as a whole month's, without a word)
+            from accounting.usage import input_files
+
+            unfinished = not_whole_run(args.usage, input_files([args.usage]))
         if unfinished is not None:
             print(f"m2msim {command}: {unfinished}", file=sys.stderr)
             return 2

@@ -40,7 +40,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from m2msim.outputs import (
@@ -65,6 +65,7 @@ __all__ = [
     "changed_files",
     "is_run_folder",
     "marker_files",
+    "not_whole_run",
     "note_written",
     "run_folder",
     "swap_in",
@@ -224,6 +225,77 @@ def unfinished_run(path: Path | str) -> str | None:
             f"{folder}: the folder of an m2msim run that has not ended (m2msim run --out "
             f"{said.get('out', '?')}, {who}: still running, or stopped before its end), holding part "
             "of its files: not a whole run; read the run's --out once it has ended, or run it again"
+        )
+    return None
+
+
+# The folders of a run's files that a reader takes whole (`rate RUN/usage`, `records-from-pcap
+# RUN/capture`): one file per shard, each listed by the marker
+_SHARD_FOLDERS = ("usage", "capture")
+
+
+def _run_of(folder: Path) -> Path | None:
+    """The run folder whose files a reader given `folder` reads: `folder` itself when it holds the
+    marker, or the folder above its `usage/` or `capture/`; None when neither is a run's."""
+    if (folder / MARKER).is_file():
+        return folder
+    if folder.name in _SHARD_FOLDERS and (folder.parent / MARKER).is_file():
+        return folder.parent
+    return None
+
+
+def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") -> str | None:
+    """Why the files `read` (its `what`: "usage", "capture"), which a reader found in the folder
+    `given` (a run folder, or its `usage/` or `capture/`), are not the run's whole `what` as its
+    marker lists it: a file the run did not write there (a part of another run, copied in: an `rsync`
+    without `--delete` of a run made again with fewer shards), one of another size than the run
+    wrote (cut short by a copy, or replaced), or one of the run's files in the same folder and of
+    the same kind that is missing (deleted, or lost by a copy cut short).  Each was read as the
+    run's whole, without a word.  None when they are the run's, or when `given` is no run's folder
+    (a file given by name is read as given; a marker of a version before the sizes checks names
+    only)."""
+    at = Path(given)
+    if not at.is_dir() or (run := _run_of(at)) is None:
+        return None
+    doc = _read_marker(run)
+    listed = None if doc is None else _listed(doc)
+    if doc is None or listed is None:
+        return None
+    sizes = {name: said["size"] for name, said in (_identities(doc) or {}).items()}
+    root = os.path.abspath(run)
+    places: set[tuple[str, str]] = set()  # (folder, suffix) of the files read, relative to the run
+    for path in read:
+        rel = Path(os.path.relpath(os.path.abspath(path), root))
+        if rel.parts[:1] == ("..",):
+            continue
+        places.add((rel.parent.as_posix(), rel.suffix))
+        if rel.as_posix() not in listed:
+            return (
+                f"{path}: not one of the files the run wrote there ({run / MARKER} does not list "
+                f"it: another run's, copied in?): the folder is not one run's {what}; remove it, or "
+                "read the run's files from a copy of their own"
+            )
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            continue  # (gone: said as the reader meets it)
+        if rel.as_posix() in sizes and size != sizes[rel.as_posix()]:
+            return (
+                f"{path}: {size:,} bytes, the run wrote {sizes[rel.as_posix()]:,} ({run / MARKER}): "
+                f"not the file the run wrote (cut short by a copy, or replaced): not the run's whole "
+                f"{what}; run it again, or copy it again whole"
+            )
+    missing = [
+        name
+        for name in listed
+        if (Path(name).parent.as_posix(), Path(name).suffix) in places and not os.path.lexists(run / name)
+    ]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        return (
+            f"{at}: {missing[0]}{more}, one of the files the run wrote ({run / MARKER} lists it), is "
+            f"missing (deleted, or lost by a copy cut short): not the run's whole {what}; run it "
+            "again, or copy it again whole"
         )
     return None
 

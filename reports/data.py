@@ -37,6 +37,7 @@ from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
+from m2msim.rundir import not_whole_run
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,10 @@ def find_files(folder: Path | str) -> RunFiles:
         files.usage = parts
     elif csv := [root / n for n in ("usage.csv", "usage.csv.gz", "usage.csv.zst") if (root / n).is_file()]:
         files.usage = csv[:1]  # (as `rate` read it: plain, or compressed by gzip or zstd)
+    # (a run's usage with a part missing, or another run's part beside its own, was read as the
+    # run's whole usage without a word)
+    if files.usage and (said := not_whole_run(root, files.usage)) is not None:
+        raise ReportError(said)
     if (root / "alarms.jsonl").is_file():
         files.alarms = root / "alarms.jsonl"
     if not (files.summary or files.invoice or files.comparison or files.bench or files.usage):

@@ -24,6 +24,7 @@ import pytest
 from fuzzing import run_cli
 
 from accounting.records import is_retry_charging
+from m2msim.rundir import MARKER
 from simulator.run import simulate
 from simulator.scenario import parse_scenario
 
@@ -400,6 +401,9 @@ def test_a_damaged_usage_part_is_named(tmp_path: Path, storm_doc: dict[str, Any]
     assert own.rc == 2 and "nope" in own.err and "views: usage" in own.err and "part-" not in own.err
     # a part cut short (its footer gone) was said to be the first part, part-00000
     parts[2].write_bytes(parts[2].read_bytes()[:300])
+    cut = run_cli(["sql", str(out), "SELECT count(*) FROM usage"])  # (smaller than the run wrote it)
+    assert cut.rc == 2 and cut.err.split(": ")[1] == str(parts[2]) and "300 bytes" in cut.err, cut.err
+    (out / MARKER).unlink()  # (parts without their run's marker: each is read, and named as DuckDB fails)
     cut = run_cli(["sql", str(out), "SELECT count(*) FROM usage"])
     assert cut.rc == 2 and cut.err.split(": ")[1] == str(parts[1]), cut.err
     parts[1].unlink()

@@ -1,0 +1,94 @@
+"""A run folder's usage read by `rate`, `compare`, `sql` and `report` is the run's whole usage, as its
+marker lists it: a part missing (deleted, a copy cut short), another run's part beside the run's own
+(an `rsync` without `--delete` of a run made again with fewer shards) or a part of another size than
+the run wrote are refused, exit 2 and one line naming it (they were read as the run's whole, exit 0,
+the counts and the bill silently those of other records)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fuzzing import assert_cli_contract, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "default.yaml"
+INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
+
+
+SMALL = ["--days", "1", "--max-lines", "10", "--shard-devices", "10"]
+
+
+def _run(out: Path, seed: int) -> Path:
+    argv = ["run", str(SCENARIO), *SMALL, "--no-merge", "--no-invoice", "--seed", str(seed)]
+    result = run_cli([*argv, "--out", str(out)])
+    assert result.rc == 0, result
+    assert len(list((out / "usage").glob("part-*.parquet"))) >= 3
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("runs")
+    return _run(d / "a", 3), _run(d / "b", 4)
+
+
+def _copy(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to, copy_function=shutil.copy2)  # (as `cp -a`: sizes and times kept)
+    return to
+
+
+def _readers(run: Path, tmp: Path) -> list[list[str]]:
+    return [
+        ["rate", str(INVENTORY), str(run / "usage")],
+        ["compare", str(INVENTORY), str(run / "usage")],
+        ["sql", str(run), "SELECT count(*) FROM usage"],
+        ["report", str(run), "--out", str(tmp / "page.html")],
+    ]
+
+
+def _refused(run: Path, tmp: Path, said: str) -> None:
+    for argv in _readers(run, tmp):
+        result = run_cli(argv)
+        assert_cli_contract(result, allowed=(2,))
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and result.out == "", result
+        assert lines[0].startswith(f"m2msim {argv[0]}: ") and said in lines[0], result
+    assert not (tmp / "page.html").exists()
+
+
+def test_the_whole_run_is_read(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    run = _copy(runs[0], tmp_path / "copy")
+    for argv in _readers(run, tmp_path):
+        result = run_cli(argv)
+        assert result.rc == 0, result
+    # a part given by name is read as given
+    assert run_cli(["rate", str(INVENTORY), str(run / "usage" / "part-00001.parquet")]).rc == 0
+
+
+def test_a_missing_part_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    run = _copy(runs[0], tmp_path / "copy")
+    (run / "usage" / "part-00001.parquet").unlink()
+    _refused(run, tmp_path, "usage/part-00001.parquet, one of the files the run wrote")
+    _refused(run, tmp_path, "is missing")
+
+
+def test_another_runs_part_beside_the_runs_own_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    run = _copy(runs[0], tmp_path / "copy")
+    parts = sorted((run / "usage").glob("part-*.parquet"))
+    stale = run / "usage" / f"part-{len(parts):05d}.parquet"  # (the next shard's name: as rsync leaves it)
+    shutil.copy2(runs[1] / "usage" / "part-00000.parquet", stale)
+    _refused(run, tmp_path, f"{stale}: not one of the files the run wrote there")
+
+
+def test_a_part_replaced_by_another_runs_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    run = _copy(runs[0], tmp_path / "copy")
+    mine, theirs = run / "usage" / "part-00000.parquet", runs[1] / "usage" / "part-00000.parquet"
+    assert mine.stat().st_size != theirs.stat().st_size
+    shutil.copy2(theirs, mine)
+    _refused(
+        run,
+        tmp_path,
+        f"{mine}: {theirs.stat().st_size:,} bytes, the run wrote {runs[0].joinpath(mine.relative_to(run)).stat().st_size:,}",
+    )
