@@ -31,6 +31,7 @@ from gateway.capture.reader import (
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.recordfiles import Totals, write_records
 from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
+from m2msim.rundir import not_whole_run, unfinished_run
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
 PROG = "m2msim records-from-pcap"
@@ -110,7 +111,17 @@ def run(args: argparse.Namespace) -> int:
     ports = frozenset(args.radius_port) if args.radius_port else ACCT_PORTS
     report = ReadReport()
     try:
+        for given in args.captures:
+            # (the capture of a run killed mid-way, or of a run with a shard's capture missing or
+            # another run's beside its own, was read as the run's whole, exit 0)
+            said = unfinished_run(given)
+            if said is not None:
+                raise CaptureFileError(said)
         files, skipped = capture_files(args.captures)
+        for given in args.captures:
+            said = not_whole_run(given, files, "capture")
+            if said is not None:
+                raise CaptureFileError(said)
         if args.out is not None:
             check_parents(args.out)  # (else "cannot write (File exists)" once the captures were read)
             refuse_same_file(args.out, [*args.captures, *files])

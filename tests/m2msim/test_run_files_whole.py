@@ -1,15 +1,21 @@
-"""A run folder's usage read by `rate`, `compare`, `sql` and `report` is the run's whole usage, as its
-marker lists it: a part missing (deleted, a copy cut short), another run's part beside the run's own
-(an `rsync` without `--delete` of a run made again with fewer shards) or a part of another size than
-the run wrote are refused, exit 2 and one line naming it (they were read as the run's whole, exit 0,
-the counts and the bill silently those of other records)."""
+"""A run folder's usage read by `rate`, `compare`, `sql` and `report`, and its capture read by
+`records-from-pcap`, are the run's whole usage and capture, as its marker lists them: a part missing
+(deleted, a copy cut short), another run's part beside the run's own (an `rsync` without `--delete`
+of a run made again with fewer shards) or a part of another size than the run wrote are refused,
+exit 2 and one line naming it (they were read as the run's whole, exit 0, the counts and the bill
+silently those of other records); so is the capture of a run that has not ended."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from filewatch import wait_in
 from fuzzing import assert_cli_contract, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +23,7 @@ SCENARIO = ROOT / "scenarios" / "default.yaml"
 INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
 
 
-SMALL = ["--days", "1", "--max-lines", "10", "--shard-devices", "10"]
+SMALL = ["--days", "1", "--max-lines", "10", "--shard-devices", "10", "--capture"]
 
 
 def _run(out: Path, seed: int) -> Path:
@@ -92,3 +98,47 @@ def test_a_part_replaced_by_another_runs_is_said(runs: tuple[Path, Path], tmp_pa
         tmp_path,
         f"{mine}: {theirs.stat().st_size:,} bytes, the run wrote {runs[0].joinpath(mine.relative_to(run)).stat().st_size:,}",
     )
+
+
+def test_a_missing_capture_part_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    run = _copy(runs[0], tmp_path / "copy")
+    assert run_cli(["records-from-pcap", str(run / "capture")]).rc == 0
+    (run / "capture" / "part-00002.pcap").unlink()
+    result = run_cli(["records-from-pcap", str(run / "capture"), "--out", str(tmp_path / "r.csv")])
+    assert_cli_contract(result, allowed=(2,))
+    assert result.err == (
+        f"m2msim records-from-pcap: {run / 'capture'}: capture/part-00002.pcap, one of the files the "
+        f"run wrote ({run / '.m2msim-run.json'} lists it), is missing (deleted, or lost by a copy cut "
+        "short): not the run's whole capture; run it again, or copy it again whole\n"
+    ), result
+    assert not (tmp_path / "r.csv").exists()
+    # a capture given by name is read as given
+    assert run_cli(["records-from-pcap", str(run / "capture" / "part-00001.pcap")]).rc == 0
+
+
+def test_the_capture_of_a_killed_run_is_not_read_as_the_runs(tmp_path: Path) -> None:
+    # killed once its first shard's capture is whole (the second shard's begun): its temporary
+    # folder holds the capture of the shards done, which records-from-pcap read as a run's, exit 0
+    out = tmp_path / "r"
+    argv = [sys.executable, "-m", "m2msim", "run", str(SCENARIO), *SMALL, "--out", str(out)]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        tmp = wait_in(tmp_path, lambda: next(tmp_path.glob(".m2msim-r.tmp-*"), None), 120, "the run's folder")
+        capture = wait_in(
+            tmp, lambda: tmp / "capture" if (tmp / "capture").is_dir() else None, 120, "capture/"
+        )
+        second = capture / "part-00001.pcap"
+        wait_in(capture, lambda: True if second.exists() else None, 120, "a second capture part")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    result = run_cli(["records-from-pcap", str(tmp / "capture"), "--out", str(tmp_path / "r.csv")])
+    assert_cli_contract(result, allowed=(2,))
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and result.out == "", result
+    assert lines[0].startswith(
+        f"m2msim records-from-pcap: {tmp}: the folder of an m2msim run that has not ended"
+    )
+    assert not (tmp_path / "r.csv").exists()
