@@ -46,10 +46,10 @@ from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, estimate
 from hil.restarts import BOOT_URCS, RestartWatch
 from hil.result import BenchResult
 from hil.scripts import BenchScript, get_script
-from hil.transcript import Transcript
+from hil.transcript import Transcript, is_transcript
 from hil.usage import BenchUsage, SmsUse, usage_records
 from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
-from m2msim.outputs import OutputError, same_path
+from m2msim.outputs import OutputError, refuse_foreign, same_path
 from modem import safety
 from modem.at import grammar
 from modem.at.client import ForeignNotice
@@ -401,7 +401,8 @@ async def run_bench(
 
     Raises before touching the modem for unusable input: `UnknownScript`, `ScriptParamError`,
     `DriverProfileError`, `NoDialPolicy` (physical modem, texting script, no allow-list),
-    `OutputError` (`out` cannot be written, or holds the recording being replayed),
+    `OutputError` (`out` cannot be written, holds the recording being replayed, or a transcript's
+    name there is a file m2msim did not write),
     `TransportError` (the URL cannot be opened).  Everything the modem does afterwards, including
     refusals of the safety rules, ends in the result's `status`.
     """
@@ -436,6 +437,11 @@ async def run_bench(
         raise OutputError(
             f"{Path(out) / TRANSCRIPT}: is the recording being replayed; write the replay's run elsewhere"
         )
+    if out is not None:
+        # (the file was emptied as the transcript began, whatever it held: a user's file under that
+        # name in the pytest plugin's --bench-out, or given to the Python API; `m2msim bench` refuses
+        # any earlier transcript before this)
+        refuse_foreign(Path(out) / TRANSCRIPT, is_transcript, forceable=False)
     started = datetime.now(UTC)
     t0 = time.monotonic()
     # The transcript file exists before the first byte goes to the modem: a bench whose output

@@ -36,9 +36,10 @@ from hil.errors import AllowListError
 from hil.rack import modem_id
 from hil.recording import RecordingClient
 from hil.replay import SCHEME, ReplayTransport, is_replay, open_replay, recording_of, split_url
-from hil.result import BenchResult
+from hil.result import REPORT_FILES, BenchResult
 from hil.transcript import Transcript
 from hil.virtual import open_bound_virtual
+from m2msim.outputs import refuse_foreign
 from modem import safety
 from modem.drivers.generic import Modem
 from modem.transports import open_transport
@@ -201,6 +202,9 @@ def run_script(
                 pytest.skip(f"{url}: a recording of {recorded}, not of {script}")
         if bench_out is not None:  # the transcript goes there as the run goes: a test cut short keeps it
             bench_out.mkdir(parents=True, exist_ok=True)
+            # before the modem is opened (the reports were refused once the script had run on it)
+            for name, own in REPORT_FILES.items():
+                refuse_foreign(bench_out / name, own, forceable=False)
         try:
             result = await run_bench(
                 script,

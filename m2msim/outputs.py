@@ -197,11 +197,12 @@ def _foreign(path: Path, own: Recogniser) -> bool:
         return True
 
 
-def _foreign_error(path: Path | str, option: str | None, after: str = "") -> OutputError:
+_FORCE = ", or --force to replace it"  # the remedy of a command that has --force
+
+
+def _foreign_error(path: Path | str, option: str | None, after: str = "", force: str = _FORCE) -> OutputError:
     name = f"{option} {path}" if option else str(path)
-    return OutputError(
-        f"{name}: exists and was not written by m2msim{after}: choose another name, or --force to replace it"
-    )
+    return OutputError(f"{name}: exists and was not written by m2msim{after}: choose another name{force}")
 
 
 def _read_only(path: Path) -> bool:
@@ -213,26 +214,33 @@ def _read_only(path: Path) -> bool:
     return stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222
 
 
-def _read_only_error(path: Path | str, option: str | None) -> OutputError:
+def _read_only_error(path: Path | str, option: str | None, force: str = _FORCE) -> OutputError:
     name = f"{option} {path}" if option else str(path)
     return OutputError(
         f"{name}: is read-only (no write permission): m2msim does not replace it; make it writable, "
-        "choose another name, or --force to replace it"
+        f"choose another name{force}"
     )
 
 
 def refuse_foreign(
-    path: Path | str, own: Recogniser, *, force: bool = False, option: str | None = None
+    path: Path | str,
+    own: Recogniser,
+    *,
+    force: bool = False,
+    option: str | None = None,
+    forceable: bool = True,
 ) -> None:
     """`OutputError` when `path` (or the file its symbolic link names) is a regular, non-empty file
     that `own` does not recognise as m2msim's output, or a file nobody may write (m2msim's own
     too: renaming over it replaced it, its write permissions taken off or not), unless `force`.
-    Call it before the command's work: the refusal then costs nothing (no rating, no modem opened)."""
+    Call it before the command's work: the refusal then costs nothing (no rating, no modem opened).
+    `forceable`: the caller has a `--force` (the refusal says it); else it is not offered."""
     final = _final(as_made(path))
+    remedy = _FORCE if forceable else ""
     if not force and _foreign(final, own):
-        raise _foreign_error(path, option)
+        raise _foreign_error(path, option, force=remedy)
     if not force and _read_only(final):
-        raise _read_only_error(path, option)
+        raise _read_only_error(path, option, force=remedy)
 
 
 _AT_FDCWD = -100

@@ -101,3 +101,41 @@ def test_the_modem_fixture_on_a_physical_modem_sets_auto_answer_off(tmp_path: Pa
             cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_bench_out_files_m2msim_did_not_write_are_kept_and_the_modem_not_opened(tmp_path: Path) -> None:
+    """A file of a bench's names in --bench-out that m2msim did not write: the transcript's was
+    emptied as the run began (a user's notes lost), a report's refused once the script had run on
+    the modem. Both are refused before the modem is opened, kept byte for byte; m2msim's own
+    earlier transcript and reports are replaced, as a suite run again into its folder does."""
+    (tmp_path / "test_reg.py").write_text(
+        "async def test_reg(run_script):\n    assert (await run_script('register')).status == 'passed'\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+
+    def suite() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_reg.py"),
+             "--modem-url", "virtual://generic?seed=1&speed=10", "--bench-out", str(out)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    first = suite()
+    assert first.returncode == 0, first.stdout + first.stderr
+    [folder] = out.iterdir()
+    again = suite()  # (its own earlier files: replaced)
+    assert again.returncode == 0, again.stdout + again.stderr
+    for name in ("transcript.jsonl", "report.txt"):
+        for f in folder.iterdir():
+            f.unlink()
+        notes = b"my notes of the bench, not m2msim's\n"
+        (folder / name).write_bytes(notes)
+        run = suite()
+        assert run.returncode != 0
+        said = f"{folder / name}: exists and was not written by m2msim: choose another name"
+        assert said in run.stdout, run.stdout
+        assert "--force" not in run.stdout.split(said, 1)[1].splitlines()[0]  # (pytest has none)
+        assert (folder / name).read_bytes() == notes
+        assert sorted(f.name for f in folder.iterdir()) == [name]  # nothing sent: no transcript begun
