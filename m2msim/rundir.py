@@ -43,6 +43,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from m2msim.compressed import compression_of
 from m2msim.outputs import (
     OutputBusy,
     OutputError,
@@ -234,6 +235,15 @@ def unfinished_run(path: Path | str) -> str | None:
 _SHARD_FOLDERS = ("usage", "capture")
 
 
+def _compressed(path: Path) -> bool:
+    """Whether the file's data are gzip's or zstd's (a run's file compressed since, whatever its name)."""
+    try:
+        with open(path, "rb") as f:
+            return compression_of(f.read(4)) is not None
+    except OSError:
+        return False
+
+
 def _run_of(folder: Path) -> Path | None:
     """The run folder whose files a reader given `folder` reads: `folder` itself when it holds the
     marker, or the folder above its `usage/` or `capture/`; None when neither is a run's."""
@@ -251,9 +261,10 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
     without `--delete` of a run made again with fewer shards), one of another size than the run
     wrote (cut short by a copy, or replaced), or one of the run's files in the same folder and of
     the same kind that is missing (deleted, or lost by a copy cut short).  Each was read as the
-    run's whole, without a word.  None when they are the run's, or when `given` is no run's folder
-    (a file given by name is read as given; a marker of a version before the sizes checks names
-    only)."""
+    run's whole, without a word.  A file the run wrote, compressed since by gzip or zstd
+    (`usage.csv.gz`), is the run's.  None when they are the run's, or when `given` is no run's
+    folder (a file given by name is read as given; a marker of a version before the sizes checks
+    names only)."""
     at = Path(given)
     if not at.is_dir() or (run := _run_of(at)) is None:
         return None
@@ -263,32 +274,42 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
         return None
     sizes = {name: said["size"] for name, said in (_identities(doc) or {}).items()}
     root = os.path.abspath(run)
-    places: set[tuple[str, str]] = set()  # (folder, suffix) of the files read, relative to the run
+    places: set[tuple[str, str]] = set()  # (folder, suffix) of the run's files read, relative to it
+    present: set[str] = set()  # the run's files read, as they are or compressed
     for path in read:
         rel = Path(os.path.relpath(os.path.abspath(path), root))
         if rel.parts[:1] == ("..",):
             continue
-        places.add((rel.parent.as_posix(), rel.suffix))
-        if rel.as_posix() not in listed:
+        name = rel.as_posix()
+        if name not in listed and rel.suffix and _compressed(path):
+            name = name[: -len(rel.suffix)]  # (`usage.csv.gz`: the run's `usage.csv`, gzip'ed since)
+            if name not in listed:
+                name = rel.as_posix()
+        elif name in sizes:
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = sizes[name]  # (gone: said as the reader meets it)
+            if size != sizes[name]:
+                return (
+                    f"{path}: {size:,} bytes, the run wrote {sizes[name]:,} ({run / MARKER}): not the "
+                    f"file the run wrote (cut short by a copy, or replaced): not the run's whole {what}; "
+                    "run it again, or copy it again whole"
+                )
+        if name not in listed:
             return (
                 f"{path}: not one of the files the run wrote there ({run / MARKER} does not list "
                 f"it: another run's, copied in?): the folder is not one run's {what}; remove it, or "
                 "read the run's files from a copy of their own"
             )
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            continue  # (gone: said as the reader meets it)
-        if rel.as_posix() in sizes and size != sizes[rel.as_posix()]:
-            return (
-                f"{path}: {size:,} bytes, the run wrote {sizes[rel.as_posix()]:,} ({run / MARKER}): "
-                f"not the file the run wrote (cut short by a copy, or replaced): not the run's whole "
-                f"{what}; run it again, or copy it again whole"
-            )
+        places.add((Path(name).parent.as_posix(), Path(name).suffix))
+        present.add(name)
     missing = [
         name
         for name in listed
-        if (Path(name).parent.as_posix(), Path(name).suffix) in places and not os.path.lexists(run / name)
+        if (Path(name).parent.as_posix(), Path(name).suffix) in places
+        and name not in present
+        and not os.path.lexists(run / name)
     ]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

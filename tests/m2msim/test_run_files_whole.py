@@ -7,6 +7,7 @@ silently those of other records); so is the capture of a run that has not ended.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import signal
@@ -98,6 +99,21 @@ def test_a_part_replaced_by_another_runs_is_said(runs: tuple[Path, Path], tmp_pa
         tmp_path,
         f"{mine}: {theirs.stat().st_size:,} bytes, the run wrote {runs[0].joinpath(mine.relative_to(run)).stat().st_size:,}",
     )
+
+
+def test_a_runs_usage_compressed_since_is_the_runs(tmp_path: Path) -> None:
+    """`usage.csv` gzip'ed after the run (`report` and `sql` read `usage.csv.gz`): the run's file
+    compressed, not another's."""
+    run = tmp_path / "c"
+    argv = ["run", str(SCENARIO), "--days", "1", "--max-lines", "5", "--csv", "--no-invoice"]
+    assert run_cli([*argv, "--out", str(run)]).rc == 0
+    shutil.rmtree(run / "usage")
+    (run / "usage.parquet").unlink()
+    (run / "usage.csv.gz").write_bytes(gzip.compress((run / "usage.csv").read_bytes()))
+    (run / "usage.csv").unlink()
+    for argv in (["sql", str(run), "SELECT count(*) FROM usage"], ["report", str(run)]):
+        result = run_cli(argv)
+        assert result.rc == 0, result
 
 
 def test_a_missing_capture_part_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
