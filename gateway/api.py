@@ -171,6 +171,10 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
 MAX_IP_PACKET = 65_535
 """The largest packet `NetworkAPI.carry_packet` takes: an IPv4 Total Length (an IPv6 packet without jumbogram)."""
 
+NSAPIS = range(5, 16)
+"""A line's NSAPIs (TS 24.008: 5..15), so at most 11 PDP contexts of a line at once: a twelfth is
+refused (cause 199, `GtpCause.NO_RESOURCES_AVAILABLE`)."""
+
 
 class GtpCause(IntEnum):
     """GTPv1-C cause values (TS 29.060 7.7.1) a GGSN answers to Create PDP Context."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.alarms import UseKind
-from gateway.api import MAX_IP_PACKET, GtpCause, PcoAuth, RecordSink, SessionResult, Subscriber
+from gateway.api import MAX_IP_PACKET, NSAPIS, GtpCause, PcoAuth, RecordSink, SessionResult, Subscriber
 from gateway.apn import AddressPool, Apn, ApnCatalog, fixed_host
 from gateway.config import CountingMode, NetworkConfig, SourceViolation
 from gateway.errors import InvalidRequest, InvalidVolume, UnknownSession
@@ -32,7 +32,6 @@ from gateway.scans import ScanSetting, scan_probes, scan_rng
 log = logging.getLogger("gateway.network")
 
 GTP_U_OVERHEAD = 36  # outer IPv4 (20) + UDP (8) + GTP-U header (8) per packet
-NSAPIS = range(5, 16)  # TS 24.008: NSAPI 5..15, so at most 11 PDP contexts per line
 
 
 class UseReporter(Protocol):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +26,7 @@ import numpy.typing as npt
 import simpy
 
 from accounting.records import CHARGING_ID_BITS, RETRY_BIT
-from gateway.api import CallKind, CallOutcome, IcmpRateLimit, SmsStatus, move_to, scan_rng
+from gateway.api import NSAPIS, CallKind, CallOutcome, IcmpRateLimit, SmsStatus, move_to, scan_rng
 from simulator import rng as rngmod
 from simulator.batch import Stretch
 from simulator.profiles import Exchange, Profile
@@ -51,6 +52,7 @@ ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered
 MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
 SV = "01"
 I64 = np.ndarray[Any, np.dtype[np.int64]]
+HELD = 1 << 62  # the release of the NSAPI a persistent connection's context holds while it is open
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,9 @@ class Device:
         self.failing: Exchange | None = None  # what an attempt costs in the outage ridden out last
         # the ICMP errors the network sends it, limited as a Linux host limits them (when first sent)
         self.icmp_limit: IcmpRateLimit | None = None
+        # when each of the line's 11 NSAPIs is released by the contexts handed so far, in order: the
+        # module's whole state of them, whatever the number of sessions (`_hold_nsapis`)
+        self.nsapis: list[int] = [-1] * len(NSAPIS)
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -283,10 +288,22 @@ class Device:
         n = int(start.shape[0])
         if n == 0:
             return
-        self.stats.data_sessions += n
         if charging is None:
             charging = self._charging(n, retry)
-        parts = [(start, duration, up, down, charging, still_open)]
+        tight = None
+        held = self._hold_nsapis(start, duration)
+        if held is not None:  # some wait for a free NSAPI: any pushed past the period's end not sent
+            start, tight = held
+            if int(start.max()) >= self.T:
+                sent = start < self.T
+                start, duration, up, down, charging = (x[sent] for x in (start, duration, up, down, charging))
+                tight = tight[sent]
+                scans = None if scans is None else (scans[0][sent], scans[1][sent])
+                n = int(start.shape[0])
+                if n == 0:
+                    return
+        self.stats.data_sessions += n
+        parts = [(start, duration, up, down, charging, still_open, tight)]
         over = start + duration > self.T
         if over.any():
             cut, keep = self.T - start[over], ~over
@@ -303,16 +320,96 @@ class Device:
                     time_share(down[over] - s_down, cut, duration[over]) + s_down,
                     charging[over],
                     True,
+                    None if tight is None else tight[over],
                 ),
-                (start[keep], duration[keep], up[keep], down[keep], charging[keep], still_open),
+                (
+                    start[keep],
+                    duration[keep],
+                    up[keep],
+                    down[keep],
+                    charging[keep],
+                    still_open,
+                    None if tight is None else tight[keep],
+                ),
             ]
-        for st, du, u, w, c, going_on in parts:
+        for st, du, u, w, c, going_on, ties in parts:
             if not st.shape[0]:
                 continue
             if self.shard.per_call or moves:
-                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on))
+                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on, ties))
             else:
                 self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
+
+    def _hold_nsapis(self, start: I64, duration: I64) -> tuple[I64, npt.NDArray[np.bool_]] | None:
+        """Where sessions about to be handed open, in the order they are due: each takes one of the
+        line's 11 NSAPIs (`NSAPIS`: a module activates no twelfth context, the network would refuse
+        it with cause 199), at its own time, or when all 11 are held then, at the first release of
+        one (none overtakes one waiting).  Returns their opening times (in the order given) and
+        which open only once a context ending in that second is released (`_play` lets it close
+        first); None when none waits or needs that (the usual case, checked at once).
+
+        `self.nsapis` is the whole state: the time each NSAPI is released, 11 numbers whatever the
+        number of sessions.  An NSAPI is held up to its last context's end, so a session handed
+        after another that is due later waits for that one too (a stretch's reports are handed at
+        its start: one of the NSAPIs stays theirs until the last of them ends)."""
+        n = int(start.shape[0])
+        free = self.nsapis
+        end = start + duration
+        order = None
+        if n == 1 or bool((start[1:] >= end[:-1]).all()):  # one after the other (the usual case)
+            first = 1
+        else:
+            first = 2
+            if not bool((start[1:] >= start[:-1]).all()):
+                order = np.argsort(start, kind="stable")
+                start, duration, end = start[order], duration[order], end[order]
+        k = bisect_left(free, int(start[0]))  # the NSAPIs released before the first opens
+        for c in range(first, k):
+            if c >= n or c == 1 or bool((start[c:] >= end[:-c]).all()):
+                # no c + 1 of them open at once: c of those k NSAPIs carry them in turn (i, i + c,
+                # i + 2c, ...), each released at the end of its last, and with the others held
+                # fewer than 11 are ever open together
+                c = min(c, n)
+                free[k - c : k] = end[n - c :].tolist()
+                free.sort()
+                return None
+        opens: list[int] = []
+        ties: list[bool] = []
+        for s, d in zip(start.tolist(), duration.tolist(), strict=True):
+            at = s
+            j = bisect_right(free, at)  # NSAPIs free at `at`
+            if j == 0:  # all 11 held: the first released
+                at = free[0]
+                j = bisect_right(free, at)
+            ties.append(bisect_left(free, at) == 0)  # one free only as a context ends this second
+            del free[j - 1]  # the one released last of those free (the others stay free earlier)
+            insort(free, at + d)
+            opens.append(at)
+        moved = np.array(opens, dtype=np.int64)
+        tie = np.array(ties, dtype=np.bool_)
+        if not tie.any() and bool((moved == start).all()):
+            return None
+        if order is not None:
+            moved[order], tie[order] = moved.copy(), tie.copy()
+        return moved, tie
+
+    def _hold_connection_nsapi(self) -> tuple[float, bool]:
+        """When the persistent connection's context can open (now, or the first release of an NSAPI
+        when the line's 11 are held) and whether only as a context ending then is released; its
+        NSAPI is then held until the device releases the context (`_release_connection_nsapi`)."""
+        free = self.nsapis
+        at = max(self.env.now, free[0])
+        tie = bisect_left(free, at) == 0
+        del free[bisect_right(free, at) - 1]
+        free.append(HELD)  # (the greatest)
+        return at, tie
+
+    def _release_connection_nsapi(self) -> None:
+        """The persistent connection's context released now (by the device, or found released)."""
+        free = self.nsapis
+        if free[-1] == HELD:
+            free.pop()
+            insort(free, math.ceil(self.env.now))  # (whole seconds, as the sessions' times)
 
     def _play(
         self,
@@ -324,6 +421,7 @@ class Device:
         abnormal: bool,
         moves: tuple[int, ...] = (),
         still_open: bool = False,
+        ties: npt.NDArray[np.bool_] | None = None,
     ) -> Generator[simpy.Event, Any, None]:
         """Sessions played through the gateway as they happen.
 
@@ -332,7 +430,8 @@ class Device:
         bytes went; every record in the zone where the session was opened) and goes on to its end.
         Its bytes are shared in proportion to the time between the cuts (`time_share`): those
         before the first move are counted when it opens (so the cut finds them), those between two
-        moves once the first of them is made, the rest at its end.
+        moves once the first of them is made, the rest at its end.  `ties`: those whose NSAPI is free
+        only as a context ending in their second is released (`_hold_nsapis`): they open after it.
         """
         items = list(
             zip(start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True)
@@ -340,6 +439,8 @@ class Device:
         for k, (s, d, u, w, c) in enumerate(items):
             if s > self.env.now:
                 yield self.env.timeout(s - self.env.now)
+            if ties is not None and ties[k]:  # the contexts ending now are released first
+                yield self.env.timeout(0)
             res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
@@ -365,8 +466,10 @@ class Device:
         still_open: bool,
     ) -> Generator[simpy.Event, Any, None]:
         """A session of `_play` opened now, at `s`, carried to its end `d` s later: cut at each move of
-        `moves` inside it, its bytes `u`, `w` shared by time between the cuts."""
-        sent_u, sent_w, at, end = 0, 0, s, self.env.now + d
+        `moves` inside it, its bytes `u`, `w` shared by time between the cuts.  One handed within its
+        second (an answer to a command at its delivery) ends at `s + d` all the same, the second its
+        NSAPI is free again for the sessions waiting for one (`_hold_nsapis`)."""
+        sent_u, sent_w, at, end = 0, 0, s, max(self.env.now, s + d)
         for move in (m for m in moves if s < m < s + d):
             if at > self.env.now:  # the move at `at` made (the device's process first at that time)
                 yield self.env.timeout(at - self.env.now)
@@ -450,6 +553,19 @@ class Device:
         sid = self.context
         opened = sid is None or not self.net.session_open(sid)
         if sid is None or opened:
+            if sid is not None:  # released by the network (a new registration): its NSAPI too
+                self._release_connection_nsapi()
+            at, tie = self._hold_connection_nsapi()
+            if at >= t1:  # the line's 11 NSAPIs held to the stretch's end: no connection in it
+                self._release_connection_nsapi()
+                self.context = None
+                yield self.env.timeout(t1 - self.env.now)
+                self.answers = []
+                return
+            if at > self.env.now:
+                yield self.env.timeout(at - self.env.now)
+            if tie:  # the context ending now is released first
+                yield self.env.timeout(0)
             res = self.net.open_session(
                 self.env.now,
                 self.ident.line,
@@ -458,6 +574,7 @@ class Device:
             )
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
+                self._release_connection_nsapi()
                 self.context = None
                 yield self.env.timeout(t1 - self.env.now)
                 self.answers = []
@@ -481,6 +598,7 @@ class Device:
                 return
             if not self._moves_only_at(t1):  # a move keeps the context up (`relocate`)
                 self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
+                self._release_connection_nsapi()
                 self.context = None
 
     def _reports_ended(

@@ -1,0 +1,162 @@
+"""A line's 11 NSAPIs (5..15, TS 24.008): the bulk path and the gateway played one by one agree.
+
+A module holds at most 11 PDP contexts at once, and the gateway refuses a twelfth (cause 199).
+Each test runs a seeded shard twice, its data sessions in bulk and each played through the
+gateway (`Shard.per_call`), and compares what they billed and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from accounting.records import USAGE_SCHEMA
+from gateway.api import NSAPIS
+from simulator.engine import Shard, fleet
+from tests.simulator.test_simulator_run import doc, sc_of
+
+HELD_COMMANDS = {
+    "schedule": {"period": "1d"},
+    "application": {"profile": "https-tls13", "payload": {"fixed": 53}},
+    "mt_sms": {"sender": "20500", "text": "LOCATE", "rate_per_day": 120},
+}
+CELL_OUT = {"kind": "area", "start": "2026-03-01T06:00:00Z", "duration": "4h"}
+
+
+def scenario(**group: Any) -> dict[str, Any]:
+    """3 HTTPS reporters sent about 20 commands each while their cell is out for 4 hours."""
+    d = doc(devices=3, **{**HELD_COMMANDS, **group})
+    d["events"] = {"outages": [CELL_OUT]}
+    return d
+
+
+@dataclass
+class Played:
+    rows: list[dict[str, Any]]
+    records: list[tuple[Any, ...]]  # the rows' values, sorted
+    stats: dict[str, int]
+    counters: dict[str, int]
+
+
+def play(d: dict[str, Any], out: Path, per_call: bool) -> Played:
+    """The scenario's shard run in `out`: its records, its group's statistics, the gateway's counters."""
+    out.mkdir()
+    sc = sc_of(d)
+    shard = Shard(sc, 0, fleet(sc), out)
+    shard.per_call = per_call
+    stats = shard.run()
+    rows = pq.read_table(out / "usage" / "part-00000.parquet").cast(USAGE_SCHEMA).to_pylist()
+    records = sorted(tuple(r.values()) for r in rows)
+    return Played(rows, records, stats[0].as_dict(), dict(shard.network.counters))
+
+
+SERVER_DOWN = {"kind": "server", "start": "2026-03-01T05:00:00Z", "duration": "6h"}
+PERSISTENT = {"profile": "mqtt-qos1", "session": "persistent", "keepalive": "1h", "payload": {"fixed": 53}}
+
+
+def without_ids(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted(tuple(v for k, v in r.items() if k not in ("session", "charging_id")) for r in rows)
+
+
+def most_open_at_once(records: list[dict[str, Any]]) -> int:
+    """The most data records of one line open at one instant (each over [start, start + duration))."""
+    edges: dict[str, list[tuple[float, int]]] = {}
+    for r in records:
+        if r["type"] == "data":
+            t = r["start"].timestamp()
+            edges.setdefault(r["line"], []).extend(((t + r["duration_s"], -1), (t, 1)))
+    most = 0
+    for line_edges in edges.values():
+        n = 0
+        for _, step in sorted(line_edges):  # (an end before a start at the same time)
+            n += step
+            most = max(most, n)
+    return most
+
+
+@pytest.mark.parametrize(
+    ("group", "server_down"),
+    [
+        pytest.param({}, False, id="https-answers"),
+        pytest.param({"application": {"profile": "coap", "payload": {"fixed": 53}}}, True, id="coap-failed"),
+        pytest.param({}, True, id="https-unreachable"),
+        pytest.param({"application": PERSISTENT, "schedule": {"period": "15min"}}, True, id="persistent"),
+    ],
+)
+def test_more_than_11_contexts_due_at_once_agree_in_bulk_and_one_by_one(
+    tmp_path: Path, group: dict[str, Any], server_down: bool
+) -> None:
+    """Commands held while the cell is out (4 h, about 20 a line) are delivered together when it comes
+    back, and each answered at once: a report, or in a server outage an attempt that fails.  Eleven
+    open then, the others as contexts of the line are released: in bulk as played through the
+    gateway one by one, and never a twelfth (the gateway refused none).  The bulk path wrote every
+    answer in the cell's second (30 contexts together for one line), where played one by one the
+    gateway refused 19 of them (cause 199): the two paths billed different records."""
+    d = scenario(**group)
+    if server_down:
+        outage = dict(SERVER_DOWN, answer="unreachable") if group == {} else SERVER_DOWN
+        d["events"]["outages"].append(outage)
+    bulk = play(d, tmp_path / "bulk", per_call=False)
+    one = play(d, tmp_path / "one", per_call=True)
+    if group.get("application") is PERSISTENT:
+        # (the charging ids aside: in bulk, a server outage's attempts are numbered when handed, after
+        # those answering the commands delivered meanwhile; one by one, in the order they are made)
+        assert without_ids(bulk.rows) == without_ids(one.rows)
+    else:
+        assert bulk.records == one.records
+    assert bulk.stats == one.stats
+    assert not [k for k in one.counters if k.startswith("session-refused")]
+    assert most_open_at_once(bulk.rows) == len(NSAPIS)  # more were due at once: 11 opened
+
+
+def test_the_nsapis_state_is_11_numbers_and_never_lets_a_twelfth_open(tmp_path: Path) -> None:
+    """Seeded batches of sessions handed in the order they are due, with bursts of up to 30 at once:
+    each opens at its time if fewer than 11 contexts are open then, else at the first release that
+    leaves fewer (after those due before it), so never a twelfth; the state stays 11 numbers."""
+    rng = np.random.default_rng(5)
+    sc = sc_of(scenario())
+    shard = Shard(sc, 0, fleet(sc)[:1], tmp_path)
+    shard.close()  # (its files: only the device is used)
+    dev = shard.devices[0]
+    handed: list[tuple[int, int]] = []  # (open, end) of the contexts that may be open still
+    last_open = t = 0
+    waits = 0
+    for _ in range(250):
+        t += int(rng.integers(0, 40))
+        n = int(rng.integers(1, 30))
+        start = np.sort(t + rng.integers(0, 5, n)).astype(np.int64)
+        duration = rng.choice([0, 1, 3, 15, 62], n).astype(np.int64)
+        held = dev._hold_nsapis(start, duration)
+        opens = start if held is None else held[0]
+        for s, o, d in zip(start.tolist(), opens.tolist(), duration.tolist(), strict=True):
+            handed = [(a, b) for a, b in handed if b > min(s, last_open)]
+            x = max(s, last_open)
+            candidates = sorted({x, *(b for _, b in handed if b > x)})
+            expected = next(c for c in candidates if sum(1 for a, b in handed if a <= c < b) < len(NSAPIS))
+            assert o == expected
+            waits += o > s
+            handed.append((o, o + d))
+            last_open = o
+        assert len(dev.nsapis) == len(NSAPIS)
+        t = int(start.max())
+    assert waits > 50
+
+
+def test_a_stretch_s_reports_hold_one_nsapi_until_the_last_of_them_ends(tmp_path: Path) -> None:
+    """A stretch's reports are handed at its start: the NSAPI they take in turn is the device's
+    until the last of them ends, so 11 commands answered together within the stretch open 10 at
+    once, the eleventh as the first of them ends (docs/scenarios.md, mt_sms)."""
+    sc = sc_of(scenario())
+    shard = Shard(sc, 0, fleet(sc)[:1], tmp_path)
+    shard.close()
+    dev = shard.devices[0]
+    reports = np.arange(0, 86_400, 900, dtype=np.int64)
+    assert dev._hold_nsapis(reports, np.full(reports.shape, 3, dtype=np.int64)) is None
+    held = dev._hold_nsapis(np.full(11, 1000, dtype=np.int64), np.full(11, 3, dtype=np.int64))
+    assert held is not None
+    assert held[0].tolist() == [1000] * 10 + [1003]
