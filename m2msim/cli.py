@@ -92,8 +92,9 @@ _COMMANDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 Handler = Callable[[argparse.Namespace], int]
 
 # Commands that compute and write their outputs whole (closed), with no process or server of their
-# own: the program leaves once they return, without the interpreter's teardown (m2msim.entry).
-_AT_ONCE = frozenset(("rate", "compare", "sms-decode", "sms-encode", "sms-count"))
+# own left when they return (`run` has joined its worker processes and closed its cluster client):
+# the program leaves once they return, without the interpreter's teardown (m2msim.entry).
+_AT_ONCE = frozenset(("rate", "compare", "run", "sms-decode", "sms-encode", "sms-count"))
 
 
 def ends_at_once(words: Sequence[str]) -> bool:
