@@ -411,12 +411,16 @@ def run_shards(
     progress: Progress | None = None,
     on_shard: Callable[[int], None] | None = None,
     rating: RatingSpec | None = None,
+    leaving: contextlib.ExitStack | None = None,
 ) -> list[ShardResult]:
     """Simulate every shard; in this process, on `workers` processes, or on a Dask cluster.
 
     `on_shard(index)` is called in shard order as each shard's files are complete, while
     the later shards still run (`simulate` merges the usage parts that way).  `rating`: each
-    shard also aggregates its usage part for the rating (`ShardResult.usage`).
+    shard also aggregates its usage part for the rating (`ShardResult.usage`).  `leaving`: the
+    worker processes are told to end once the last result is in, and waited for when the stack
+    closes (their ends, each freeing its memory, overlap the caller's next steps); without it
+    they are waited for before the results are returned.
     """
     ranges = shard_ranges(scenario)
     # absolute: a worker of a cluster runs in a working directory of its own
@@ -467,7 +471,11 @@ def run_shards(
     except BaseException:
         terminate_pool(pool)
         raise
-    pool.shutdown(wait=True)
+    if leaving is None:
+        pool.shutdown(wait=True)
+    else:
+        pool.shutdown(wait=False)  # (the pool's thread sends each worker its end, then reaps it)
+        leaving.callback(pool.shutdown, wait=True)
     return results
 
 
@@ -986,6 +994,23 @@ def _simulate_into(
     merge: bool,
     progress: Progress | None,
 ) -> RunResult:
+    # the workers end (and free their memory) while this process writes the outputs below
+    with contextlib.ExitStack() as leaving:
+        return _outputs(scenario, out_dir, cluster, workers, csv, capture, invoice, merge, progress, leaving)
+
+
+def _outputs(
+    scenario: Scenario,
+    out_dir: Path,
+    cluster: str | None,
+    workers: int,
+    csv: bool,
+    capture: bool,
+    invoice: bool,
+    merge: bool,
+    progress: Progress | None,
+    leaving: contextlib.ExitStack,
+) -> RunResult:
     from simulator.summary import build_summary, render_summary
 
     (out_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
@@ -1001,6 +1026,7 @@ def _simulate_into(
             progress=progress,
             on_shard=None if merger is None else lambda i: merger.add(part_path(out_dir, i)),
             rating=rating_spec(scenario) if invoice else None,
+            leaving=leaving,
         )
     finally:
         if merger is not None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
+import multiprocessing
+import os
+import select
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -26,7 +30,7 @@ from reports.run_report import hourly_usage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.engine import Shard, fleet
 from simulator.progress import ProgressBar
-from simulator.run import simulate
+from simulator.run import run_shards, simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -115,6 +119,38 @@ def test_one_and_two_workers_write_the_same_records(tmp_path: Path) -> None:
     t1, t2 = table(one.out_dir / "usage.parquet"), table(two.out_dir / "usage.parquet")
     assert t1.num_rows > 0 and sorted_rows(t1) == sorted_rows(t2)
     assert (one.out_dir / "usage.parquet").read_bytes() == (two.out_dir / "usage.parquet").read_bytes()
+
+
+def _ends(pid: int, timeout: float) -> bool:
+    """Whether process `pid` ends within `timeout` (waited on its pidfd, not reaped)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a process's pidfd (Linux)")
+def test_the_workers_end_with_the_last_result_and_are_waited_for_when_the_caller_is_done(
+    tmp_path: Path,
+) -> None:
+    """With `leaving`, the shards' results come back as soon as the last is in: the workers are
+    told to end then (their ends overlap what the caller does next) and waited for when the
+    caller's stack closes; no process is left."""
+    d = doc(devices=9)
+    d["run"] = {"shard_devices": 4}
+    sc = sc_of(d)
+    with contextlib.ExitStack() as leaving:
+        results = run_shards(sc, tmp_path, workers=2, leaving=leaving)
+        workers = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+        later = leaving.pop_all()
+    assert len(results) == 3
+    assert all(_ends(pid, 60.0) for pid in workers)  # told to end, without anyone waiting
+    later.close()
+    assert multiprocessing.active_children() == []
 
 
 def test_records_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
