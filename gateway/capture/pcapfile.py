@@ -3,7 +3,8 @@
 `read_packets(path)` yields `(microseconds since 1970, link type, frame bytes)`
 (`read_frames(path)` adds the packet's length on the wire, more than the frame's
 when the capture's snapshot length cut it) for every packet of a classic pcap (either byte order, micro- or nanosecond
-timestamps) or a pcapng (any number of sections and interfaces, each interface
+timestamps; several joined end to end, `cat`, each file header starting another) or a
+pcapng (any number of sections and interfaces, each interface
 with its own link type and timestamp resolution; Enhanced, Simple and obsolete
 Packet blocks; other blocks skipped).  A file that is not a capture, or damaged,
 raises `CaptureFileError` naming the file and, past the header, the packet
@@ -40,6 +41,8 @@ PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1),
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+# a pcap file header's magic read as a record's seconds, in either byte order (captures joined end to end)
+_MAGIC_SECONDS = frozenset(struct.unpack(order + "I", magic)[0] for magic in PCAP_MAGICS for order in "<>")
 MAX_SNAPLEN = 1 << 20  # no capture tool writes a larger packet record; past it the file is garbage
 MAX_BLOCK = MAX_SNAPLEN + (1 << 16)  # a pcapng block: a packet and its options; past it, garbage
 CHUNK = 1 << 20  # bytes read at a time (more for a packet that needs more)
@@ -255,12 +258,10 @@ def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError
 
 def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, bytes, int], None, int]:
     """The packets of a classic pcap (`buf`: the file's first bytes); returns how many."""
-    order, to_ns = PCAP_MAGICS[buf[:4]]
-    linktype = struct.unpack_from(order + "I", buf, 20)[0] & 0xFFFF
+    order, frac_us, linktype = _pcap_header(buf, 0)
     unpack = struct.Struct(order + "IIII").unpack_from
     size, base, i, n = source.size, 0, 24, 0  # `buf` holds the file's bytes from offset `base`; at `i`
     limit, held = size - base, len(buf)
-    frac_us = to_ns == 1_000  # microsecond file: the fraction is already in microseconds
     while i < limit:
         n += 1
         if i + 16 > held:  # (the record header past the bytes held)
@@ -272,6 +273,17 @@ def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, 
             buf, base, i = source.at(pos, 16), pos, 0
             limit, held = size - base, len(buf)
         sec, frac, incl, orig = unpack(buf, i)
+        if sec in _MAGIC_SECONDS:  # maybe another capture's file header: captures joined end to end
+            if i + 24 > held and base + i + 24 <= size:
+                pos = base + i
+                buf, base, i = source.at(pos, 24), pos, 0
+                limit, held = size - base, len(buf)
+            if i + 24 <= held and _pcap_header(buf, i)[0]:  # (`cat`, gzip members concatenated)
+                order, frac_us, linktype = _pcap_header(buf, i)
+                unpack = struct.Struct(order + "IIII").unpack_from
+                n -= 1
+                i += 24
+                continue
         if incl > MAX_SNAPLEN:
             raise CaptureFileError(
                 f"{path}: packet {n} at offset {base + i}: captured length {incl} is not plausible (corrupt file)"
@@ -290,6 +302,15 @@ def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, 
         yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, buf[i + 16 : end], orig
         i = end
     return n
+
+
+def _pcap_header(buf: bytes, at: int) -> tuple[str, bool, int]:
+    """(byte order, whether the timestamps' fraction is in microseconds, link type) of the pcap file
+    header at `at`; the byte order is "" when the bytes there are not one (version 2.4 after the magic)."""
+    order, to_ns = PCAP_MAGICS[buf[at : at + 4]]
+    if struct.unpack_from(order + "HH", buf, at + 4) != (2, 4) and at:
+        return "", False, 0
+    return order, to_ns == 1_000, struct.unpack_from(order + "I", buf, at + 20)[0] & 0xFFFF
 
 
 def _tick_converter(option: int | None) -> tuple[int, int]:

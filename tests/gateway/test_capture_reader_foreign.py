@@ -216,6 +216,30 @@ def test_pcap_byte_orders_and_nanosecond_timestamps(tmp_path: Path, nano: bool, 
     assert rows(records) == expected() and report.rejected == 0
 
 
+@pytest.mark.parametrize("joined", ["cat", "gzip members"])
+def test_pcap_files_joined_end_to_end_are_read_through(tmp_path: Path, joined: str) -> None:
+    """Classic pcaps joined end to end (`cat a.pcap b.pcap`, or gzip files concatenated, as a rotated
+    `tcpdump -z gzip` ring is gathered): each header after the first begins another capture, with its
+    own byte order, timestamp resolution and link type; one of no packet yet (a ring's newest) adds none.
+    The second header was read as packets, then refused as 'not plausible (corrupt file)': no record."""
+    ex = exchange(session_messages())
+    first = write_pcap(tmp_path / "a.pcap", 1, [(ts, ethernet(v4(m, r))) for ts, m, r in ex[:3]])
+    second = write_pcap(
+        tmp_path / "b.pcap", 113, [(ts, sll(v4(m, r))) for ts, m, r in ex[3:]], nano=True, big=True
+    )
+    empty = write_pcap(tmp_path / "c.pcap", 1, [])
+    parts = [p.read_bytes() for p in (first, second, empty)]
+    if joined == "cat":
+        path = tmp_path / "all.pcap"
+        path.write_bytes(b"".join(parts))
+    else:
+        path = tmp_path / "all.pcap.gz"
+        path.write_bytes(b"".join(gzip.compress(part) for part in parts))
+    records, report = read(path)
+    assert rows(records) == expected()
+    assert report.packets == 6 and report.rejected == 0 and report.cut_short == []
+
+
 @pytest.mark.parametrize("tsresol", [None, 9])
 def test_pcapng_with_interfaces_of_different_link_types(tmp_path: Path, tsresol: int | None) -> None:
     """Requests seen on an Ethernet interface, responses on a Linux cooked v2 one (`dumpcap -i a -i b`)."""
