@@ -329,7 +329,8 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
     """The packets of a pcapng (`buf`: the file's first bytes); returns how many."""
     size, base, i, n = source.size, 0, 0, 0  # `buf` holds the file's bytes from offset `base`; at `i`
     order = "<"
-    interfaces: list[tuple[int, int, int, int]] = []  # (link type, multiplier, divisor, offset in us)
+    # (link type, multiplier, divisor, offset in us, snapshot length: 0 for none)
+    interfaces: list[tuple[int, int, int, int, int]] = []
     last_ts = 0
     while base + i < size:
         pos = base + i
@@ -360,7 +361,7 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
         if block_type == _IDB:
             if end - body < 8:
                 raise CaptureFileError(f"{path}: interface block at offset {pos} is too short")
-            linktype = struct.unpack_from(order + "H", buf, body)[0]
+            linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, body)
             resol: int | None = None
             offset_s = 0
             opt = body + 8
@@ -374,15 +375,17 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
                     offset_s = struct.unpack_from(order + "q", buf, opt + 4)[0]
                 opt += 4 + (olen + 3) // 4 * 4
             mul, div = _tick_converter(resol)
-            interfaces.append((linktype, mul, div, offset_s * 1_000_000))
+            interfaces.append((linktype, mul, div, offset_s * 1_000_000, snaplen))
         elif block_type in (_EPB, _OPB, _SPB):
             n += 1
             if block_type == _SPB:
                 if not interfaces:
                     raise CaptureFileError(f"{path}: packet {n} at offset {pos}: no interface described")
-                linktype = interfaces[0][0]
+                linktype, snaplen = interfaces[0][0], interfaces[0][4]
                 orig = struct.unpack_from(order + "I", buf, body)[0]
-                data_at, caplen, ts_us = body + 4, min(orig, end - body - 4), last_ts
+                # its data: the packet cut to the interface's snapshot length, then padded to 32 bits
+                caplen = min(orig, snaplen or orig, end - body - 4)
+                data_at, ts_us = body + 4, last_ts
             else:
                 if end - body < 20:
                     raise CaptureFileError(f"{path}: packet {n} at offset {pos}: block too short")
@@ -394,7 +397,7 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
                     raise CaptureFileError(
                         f"{path}: packet {n} at offset {pos}: interface {iface} was never described"
                     )
-                linktype, mul, div, since = interfaces[iface]
+                linktype, mul, div, since, _snaplen = interfaces[iface]
                 ts_us = ((high << 32 | low) * mul) // div + since
                 data_at = body + 20
             if data_at + caplen > end:

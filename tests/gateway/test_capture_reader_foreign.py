@@ -1058,6 +1058,33 @@ def test_packets_cut_by_the_snapshot_length_are_rejects_saying_so(
     assert rows(records) == expected() and report.rejected == 0
 
 
+def test_simple_packet_blocks_cut_by_the_snapshot_length_are_rejects_not_padding_read(tmp_path: Path) -> None:
+    """A pcapng of Simple Packet Blocks (no captured length of their own: the packet cut to the
+    interface's snapshot length, then padded to 32 bits): the padding is no packet data. It was read
+    as such: a request cut 1 octet short looked whole, a zero for its last octet, and was a 'bad
+    Request Authenticator' (each request so: 'the shared secret is wrong'); the others' rejects said
+    3 octets more captured than were."""
+    frames = [ethernet(v4(m, r)) for _ts, m, r in exchange(session_messages())]
+    snaplen = len(frames[0]) - 1  # the Start's last octet cut, and its 32-bit padding longer than that
+    assert snaplen % 4 and all(len(f) > snaplen for f in frames[::2])
+
+    def block(block_type: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack("<II", block_type, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    blocks = [
+        block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+        block(1, struct.pack("<HHI", 1, 0, snaplen)),
+        *(block(3, struct.pack("<I", len(f)) + f[:snaplen]) for f in frames),
+    ]
+    path = tmp_path / "simple.pcapng"
+    path.write_bytes(b"".join(blocks))
+    records, report = read(path)
+    assert records == []
+    cut = [(n, SNAPLEN.format(snaplen, len(f))) for n, f in enumerate(frames, 1) if n % 2]
+    assert [(r.packet, r.reason[: len(c)]) for r, (_n, c) in zip(report.rejects, cut, strict=True)] == cut
+
+
 def test_interim_with_a_new_serving_network_is_a_partial_record_boundary(tmp_path: Path) -> None:
     msgs = [
         request(1, acct(1, event=T0, plmn="20801")),
