@@ -184,7 +184,8 @@ def write_pcap(
     return path
 
 
-def _block(block_type: int, body: bytes) -> bytes:
+def pcapng_block(block_type: int, body: bytes) -> bytes:
+    """A pcapng block (little-endian) of `body`, padded to 32 bits."""
     body += b"\0" * (-len(body) % 4)
     return struct.pack("<II", block_type, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
 
@@ -202,16 +203,16 @@ def write_pcapng(
 
     With `tsresol` (if_tsresol option, 10^-n), timestamps are written in that resolution.
     """
-    out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    out = [pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
     for linktype in linktypes:
         options = b""
         if tsresol is not None:
             options = struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HH", 0, 0)
-        out.append(_block(1, struct.pack("<HHI", linktype, 0, snaplen) + options))
+        out.append(pcapng_block(1, struct.pack("<HHI", linktype, 0, snaplen) + options))
     for iface, ts_us, frame in frames:
         ticks = ts_us if tsresol is None else ts_us * 10 ** (tsresol - 6)
         kept = frame[:snaplen]
         body = struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(kept), len(frame)) + kept
-        out.append(_block(6, body))
+        out.append(pcapng_block(6, body))
     path.write_bytes(b"".join(out))
     return path

@@ -6,7 +6,9 @@ when the capture's snapshot length cut it) for every packet of a classic pcap (e
 timestamps; several joined end to end, `cat`, each file header starting another) or a
 pcapng (any number of sections and interfaces, each interface
 with its own link type and timestamp resolution; Enhanced, Simple and obsolete
-Packet blocks; other blocks skipped).  A file that is not a capture, or damaged,
+Packet blocks; the other records Wireshark numbers as frames, systemd journal entries and custom
+blocks, come as `NOT_A_PACKET` records, of no frame, so that a packet's number is Wireshark's; other
+blocks skipped).  A file that is not a capture, or damaged,
 raises `CaptureFileError` naming the file and, past the header, the packet
 number and the byte offset where it stops making sense; one cut inside a packet
 raises `CaptureCutShort` (a `CaptureFileError`) once the packets before the cut
@@ -48,6 +50,10 @@ MAX_BLOCK = MAX_SNAPLEN + (1 << 16)  # a pcapng block: a packet and its options;
 CHUNK = 1 << 20  # bytes read at a time (more for a packet that needs more)
 
 _SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
+# blocks that are no packet but that Wireshark (tshark) numbers as frames: a systemd journal entry, and
+# custom blocks (copied or not by an editor); given as records of this link type, of no frame
+NOT_A_PACKET = -1
+_NUMBERED_BLOCKS = frozenset({9, 0x00000BAD, 0x40000BAD})
 
 
 class CaptureFileError(Exception):
@@ -117,12 +123,15 @@ def check_file(path: Path) -> str | None:
 def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(microseconds since 1970, link type, frame) of each packet, in file order."""
     for ts_us, linktype, frame, _orig in read_frames(path):
-        yield ts_us, linktype, frame
+        if linktype != NOT_A_PACKET:
+            yield ts_us, linktype, frame
 
 
 def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
     """(microseconds since 1970, link type, frame, the packet's length on the wire) of each packet,
-    in file order: a frame shorter than its length was cut by the capture's snapshot length."""
+    in file order: a frame shorter than its length was cut by the capture's snapshot length.  A pcapng's
+    records that Wireshark numbers as frames but are no packet come as (the time of the packet before,
+    `NOT_A_PACKET`, b"", 0)."""
     check_file(path)
     with path.open("rb") as raw:
         kind = compression_of(raw.read(4))
@@ -406,5 +415,8 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
                 )
             last_ts = ts_us
             yield ts_us, linktype, buf[data_at : data_at + caplen], orig
+        elif block_type in _NUMBERED_BLOCKS:
+            n += 1
+            yield last_ts, NOT_A_PACKET, b"", 0
         i += length
     return n

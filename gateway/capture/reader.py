@@ -63,6 +63,7 @@ from gateway.acct_sessions import (
 )
 from gateway.capture import radius
 from gateway.capture.pcapfile import (
+    NOT_A_PACKET,
     CaptureCutShort,
     CaptureFileError,
     check_file,
@@ -525,6 +526,8 @@ class _Decoder:
             off, ethertype = 16, _U16.unpack_from(data, 14)[0]
         elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             off, ethertype = 4, 0  # the address family's encoding varies by system: read the IP version
+        elif linktype == NOT_A_PACKET:  # (a pcapng record numbered as a frame: a journal entry...)
+            return None
         else:
             self.report.reject(n, "unsupported link type", str(linktype))
             return None

@@ -25,6 +25,7 @@ from handmade_pcap import (
     ipv6,
     loop,
     null,
+    pcapng_block,
     request,
     response,
     sll,
@@ -1068,14 +1069,10 @@ def test_simple_packet_blocks_cut_by_the_snapshot_length_are_rejects_not_padding
     snaplen = len(frames[0]) - 1  # the Start's last octet cut, and its 32-bit padding longer than that
     assert snaplen % 4 and all(len(f) > snaplen for f in frames[::2])
 
-    def block(block_type: int, body: bytes) -> bytes:
-        body += bytes(-len(body) % 4)
-        return struct.pack("<II", block_type, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
-
     blocks = [
-        block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
-        block(1, struct.pack("<HHI", 1, 0, snaplen)),
-        *(block(3, struct.pack("<I", len(f)) + f[:snaplen]) for f in frames),
+        pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+        pcapng_block(1, struct.pack("<HHI", 1, 0, snaplen)),
+        *(pcapng_block(3, struct.pack("<I", len(f)) + f[:snaplen]) for f in frames),
     ]
     path = tmp_path / "simple.pcapng"
     path.write_bytes(b"".join(blocks))
@@ -1083,6 +1080,60 @@ def test_simple_packet_blocks_cut_by_the_snapshot_length_are_rejects_not_padding
     assert records == []
     cut = [(n, SNAPLEN.format(snaplen, len(f))) for n, f in enumerate(frames, 1) if n % 2]
     assert [(r.packet, r.reason[: len(c)]) for r, (_n, c) in zip(report.rejects, cut, strict=True)] == cut
+
+
+def pcapng_with_journal_and_custom_blocks(path: Path) -> tuple[Path, list[bytes]]:
+    """A pcapng of the session's exchange, a systemd journal entry and a custom block (which Wireshark
+    numbers as frames) before the Interim-Update, which a snapshot length of 64 cut (as the Start and Stop); and its frames."""
+    frames = [ethernet(v4(m, r)) for _ts, m, r in exchange(session_messages())]
+
+    blocks = [
+        pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+        pcapng_block(1, struct.pack("<HHI", 1, 0, 64)),
+    ]
+    for k, ((ts, _m, _r), frame) in enumerate(zip(exchange(session_messages()), frames, strict=True)):
+        if k == 2:
+            blocks.append(pcapng_block(9, b"__REALTIME_TIMESTAMP=%d\nMESSAGE=radiusd started\n" % ts))
+            blocks.append(pcapng_block(0x00000BAD, struct.pack("<I", 32_473) + b"a note"))  # (PEN: example)
+            blocks.append(pcapng_block(5, struct.pack("<III", 0, 0, 0)))  # interface statistics: no frame
+        kept = frame[:64]
+        blocks.append(
+            pcapng_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(kept), len(frame)) + kept)
+        )
+    path.write_bytes(b"".join(blocks))
+    return path, frames
+
+
+def test_packet_numbers_are_wiresharks_past_journal_entries_and_custom_blocks(tmp_path: Path) -> None:
+    """A reject names the packet by Wireshark's frame number (`tshark -Y frame.number==N` finds it): a
+    systemd journal entry and a custom block are frames there. They were not counted, and each packet
+    after them was named by a number 2 too small: another packet's."""
+    path, frames = pcapng_with_journal_and_custom_blocks(tmp_path / "c.pcapng")
+    records, report = read(path)
+    # the Start, its response, the Interim-Update after the two numbered blocks, its response, the Stop
+    numbers = [1, 2, 3 + 2, 4 + 2, 5 + 2, 6 + 2]
+    cut = [(n, SNAPLEN.format(64, len(f))) for n, f in zip(numbers, frames, strict=True) if len(f) > 64]
+    said = [(r.packet, r.reason) for r in report.rejects if r.reason.startswith(SNAPLEN[:44])]
+    assert records == [] and len(cut) == 3
+    assert [(n, reason[: len(c)]) for (n, reason), (_n, c) in zip(said, cut, strict=True)] == cut
+    assert report.packets == len(frames) + 2
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark (Debian tshark)")
+def test_tshark_numbers_the_journal_entries_and_custom_blocks_as_frames_too(tmp_path: Path) -> None:
+    path, frames = pcapng_with_journal_and_custom_blocks(tmp_path / "c.pcapng")
+    _records, report = read(path)
+    listed = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "frame.len"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    lengths = dict(line.split("\t") for line in listed if line.strip())
+    assert len(lengths) == report.packets
+    assert [lengths[str(r.packet)] for r in report.rejects if r.reason.startswith(SNAPLEN[:44])] == [
+        str(len(f)) for f in frames if len(f) > 64
+    ]
 
 
 def test_interim_with_a_new_serving_network_is_a_partial_record_boundary(tmp_path: Path) -> None:
