@@ -9,7 +9,7 @@ module finds the requests:
   different link types); several files or a folder are merged in time order;
 - link layers: Ethernet (802.1Q / QinQ tags), Linux cooked v1 (113) and v2
   (276), BSD loopback NULL (0) and LOOP (108), raw IP (101, 12, 14), raw
-  IPv4 (228) and IPv6 (229);
+  IPv4 (228) and IPv6 (229), Linux NFLOG (239);
 - mirrored traffic: MPLS labels, GRE (IP, Ethernet, ERSPAN I-III) over IPv4/IPv6, VXLAN and Geneve;
 - IPv4 and IPv6 (extension headers skipped), UDP to / from the accounting
   ports (1813 and 1646 unless told otherwise); fragmented UDP datagrams are
@@ -108,6 +108,8 @@ LINKTYPE_LOOP = 108
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
+LINKTYPE_NFLOG = 239  # Linux netfilter's log (`tcpdump -i nflog:N`): TLVs, the packet in NFULA_PAYLOAD
+NFULA_PAYLOAD = 9
 LINKTYPE_LINUX_SLL2 = 276
 LINK_TYPES = {
     LINKTYPE_NULL: "BSD loopback",
@@ -119,6 +121,7 @@ LINK_TYPES = {
     LINKTYPE_LINUX_SLL: "Linux cooked v1",
     LINKTYPE_IPV4: "raw IPv4",
     LINKTYPE_IPV6: "raw IPv6",
+    LINKTYPE_NFLOG: "Linux NFLOG",
     LINKTYPE_LINUX_SLL2: "Linux cooked v2",
 }
 _RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKTYPE_IPV4, LINKTYPE_IPV6})
@@ -526,6 +529,8 @@ class _Decoder:
             off, ethertype = 16, _U16.unpack_from(data, 14)[0]
         elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             off, ethertype = 4, 0  # the address family's encoding varies by system: read the IP version
+        elif linktype == LINKTYPE_NFLOG:
+            return self._nflog(n, data)
         elif linktype == NOT_A_PACKET:  # (a pcapng record numbered as a frame: a journal entry...)
             return None
         else:
@@ -550,6 +555,26 @@ class _Decoder:
             return self._ipv6(n, data, off)
         if ethertype == 0 or ethertype in _VLAN_TAGS:  # cut before the IP version or within the tags
             self._cut_before_ports(n, data)
+        return None
+
+    def _nflog(self, n: int, data: bytes) -> Udp | None:
+        """The datagram of a Linux NFLOG record: a 4-octet header (its first, the address family), then
+        TLVs whose length and type are in the byte order of the machine that captured (that of the file,
+        not said here: the one whose TLVs lead to the packet), each padded to 32 bits; the packet, from
+        its IP header on, is NFULA_PAYLOAD's."""
+        version = {2: 4, 10: 6}.get(data[0]) if data else None
+        for order in "<>":
+            pos, size = 4, len(data)
+            while pos + 4 <= size:
+                length, kind = struct.unpack_from(order + "HH", data, pos)
+                if length < 4:
+                    break
+                if kind == NFULA_PAYLOAD:
+                    if pos + 4 < size and data[pos + 4] >> 4 == version:
+                        return self._inner(n, data, pos + 4, pos + length, LINKTYPE_RAW)
+                    break
+                pos += (length + 3) & ~3
+        self._cut_before_ports(n, data)  # (cut before its packet: it may be accounting)
         return None
 
     def _ipv4(self, n: int, data: bytes, off: int) -> Udp | None:

@@ -135,6 +135,39 @@ def test_every_link_type_gives_the_session_records(tmp_path: Path, link: str) ->
     assert report.rejected == 0 and report.unanswered_requests == 0 and report.packets == 6
 
 
+def nflog(ip: bytes, order: str = "<") -> bytes:
+    """A Linux NFLOG record (link type 239) of `ip`: its header (address family, version, group), then
+    TLVs in the capturing machine's byte order: the packet header, a log prefix, the payload."""
+
+    def tlv(kind: int, value: bytes) -> bytes:
+        return struct.pack(order + "HH", 4 + len(value), kind) + value + bytes(-len(value) % 4)
+
+    family = 10 if ip[0] >> 4 == 6 else 2
+    head = struct.pack("!BBH", family, 0, 5)
+    ethertype = 0x86DD if family == 10 else 0x0800
+    return head + tlv(1, struct.pack("!HBx", ethertype, 1)) + tlv(10, b"acct\0") + tlv(9, ip)
+
+
+@pytest.mark.parametrize(("big", "way"), [(False, v4), (True, v4), (False, v6), (True, v6)])
+def test_linux_nflog_captures_give_the_session_records(
+    tmp_path: Path, big: bool, way: Callable[..., bytes]
+) -> None:
+    """`tcpdump -i nflog:5` of the packets a firewall rule logs (`-j NFLOG --nflog-group 5`): link type
+    239, the packet in a TLV, in the byte order of the machine that captured (the file's); a packet
+    longer than 2 KiB leaves no doubt about it. Each was a reject, 'unsupported link type: 239', and
+    the capture gave no record."""
+    tail = bytes(2_100)  # (after the datagram: its first TLV's length, 8, read in the other order is 2,048)
+    order = ">" if big else "<"
+    frames = [(ts, nflog(way(m, r) + tail, order)) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 239, frames, big=big))
+    assert rows(records) == expected() and report.rejected == 0 and report.unanswered_requests == 0
+    frames = [(ts, nflog(way(m, r), order)) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "s.pcap", 239, frames, big=big, snaplen=100))
+    said = [SNAPLEN.format(100, len(f)) for _ts, f in frames if len(f) > 100]
+    assert records == [] and len(said) == 3
+    assert [r.reason[: len(c)] for r, c in zip(report.rejects, said, strict=True)] == said
+
+
 def gre(inner: bytes, protocol: int, flags: int = 0, extra: bytes = b"") -> bytes:
     """A GRE header (RFC 2784/2890: `extra` holds its checksum, key and sequence fields) and `inner`."""
     return struct.pack("!HH", flags, protocol) + extra + inner
