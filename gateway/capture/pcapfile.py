@@ -26,6 +26,8 @@ short later are read up to where they stop, then `CaptureCutShort`.
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import os
 import struct
 import tempfile
@@ -86,16 +88,35 @@ def _head(path: Path, size: int) -> tuple[bytes, str | None]:
         raise _compressed_error(path, kind, exc) from None
 
 
+# compressions a capture is not read from (tcpdump -z bzip2, -z xz): such a capture is refused, naming the
+# command that decompresses it, rather than skipped as no capture (a folder read in part)
+_UNREAD_COMPRESSIONS = {b"BZh": ("bzip2", "bunzip2 -k"), b"\xfd7zX": ("xz", "unxz -k")}
+
+
+def _unread_compression(path: Path, start: bytes) -> tuple[str, str] | None:
+    """(compression, command that undoes it) when a file starting with `start` is a capture compressed
+    by bzip2 or xz (its first decompressed bytes say so), else None."""
+    for magic, (kind, undo) in _UNREAD_COMPRESSIONS.items():
+        if start.startswith(magic):
+            try:
+                with bz2.BZ2File(path) if kind == "bzip2" else lzma.LZMAFile(path) as inner:
+                    first = inner.read(4)
+            except (EOFError, OSError, lzma.LZMAError):
+                return None
+            return (kind, undo) if first in PCAP_MAGICS or first == PCAPNG_SHB else None
+    return None
+
+
 def is_capture(path: Path) -> bool:
     """Whether `path` is a regular file that starts like a pcap or pcapng (maybe compressed by
-    gzip or zstd)."""
+    gzip or zstd; or by bzip2 or xz, which `check_file` refuses)."""
     try:
         head, _ = _head(path, 4)
     except CaptureFileError:
         return True  # (compressed data that stop before a capture's first bytes: `check_file` says so)
     except OSError:
         return False
-    return head in PCAP_MAGICS or head == PCAPNG_SHB
+    return head in PCAP_MAGICS or head == PCAPNG_SHB or _unread_compression(path, head) is not None
 
 
 def check_file(path: Path) -> str | None:
@@ -114,6 +135,12 @@ def check_file(path: Path) -> str | None:
     if kind is not None and head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
         raise CaptureFileError(f"{path}: compressed by {kind}, but not a pcap or pcapng capture inside")
     if head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
+        unread = _unread_compression(path, head) if kind is None else None
+        if unread is not None:
+            raise CaptureFileError(
+                f"{path}: a capture compressed by {unread[0]}, which is not read: decompress it "
+                f"({unread[1]} {path}) and read the capture, or compress it with gzip or zstd"
+            )
         raise CaptureFileError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
     if head[:4] in PCAP_MAGICS and len(head) < 24:
         raise CaptureFileError(f"{path}: pcap header cut at {len(head)} of 24 octets")
