@@ -12,7 +12,9 @@ route) or "communication administratively prohibited" (the policy) by the router
 the destination, the operator's gateway (`GATEWAY`).  So errors from different hosts are limited
 independently, and the errors the gateway sends share its limits; a device's errors are keyed in
 each host by the device's address, so a modem's PPP bearer and its module stacks on the same PDP
-context (one address) share them.  `IcmpHosts` keeps those hosts' limits for a virtual modem.  A
+context (one address) share them.  `IcmpHosts` keeps those hosts' limits for the virtual modems
+served on one network (`modem.virtual.scenario.served_modems`: every modem of a serve is answered
+by the same gateway and the same Internet hosts, within their one global limit each).  A
 simulated device is only answered "no route", by the one router that has none: its limits, the
 device's own `IcmpRateLimit` (that router's global limit, for all the devices it answers, is
 counted per device: devices never interact in the simulator's model).  A Linux host does not answer every bad packet with an ICMP

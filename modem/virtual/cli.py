@@ -73,15 +73,14 @@ from modem.virtual.control import (
     replay,
 )
 from modem.virtual.control_server import ADDRESS_TAG, ControlServer
-from modem.virtual.core import RadioSettings, VirtualModem
+from modem.virtual.core import RadioSettings
 from modem.virtual.faults import FaultError, make_faults
 from modem.virtual.ppp.netns import check_name
 from modem.virtual.ppp.tun import IP_CHOICES, TunNetwork, default_namespace, tun_unavailable
 from modem.virtual.scenario import (
     ServeScenario,
     load_scenario,
-    provision,
-    schedule,
+    served_modems,
 )
 from modem.virtual.server import PtyEndpoint, TcpEndpoint
 from modem.virtual.serving import reserve_fds, run_served
@@ -548,24 +547,22 @@ async def _run(
         sync()
         if network is not None:
             tun = _open_tun(args)
-        for i in range(args.count):
-            modem = VirtualModem(
-                profile,
-                network=network,
-                seed=seed,
-                index=i,
-                faults=faults,
-                radio=RadioSettings(plmn=args.plmn),
-                now=clock.now(),
-                epoch=epoch,
-                pin=args.pin,
-                internet=internet,
-                conditions=conditions,
-            )
-            if network is not None:
-                provision(network, modem, scenario)
+        modems = served_modems(
+            profile,
+            args.count,
+            network,
+            scenario,
+            seed,
+            faults=faults,
+            radio=RadioSettings(plmn=args.plmn),
+            now=clock.now(),
+            epoch=epoch,
+            pin=args.pin,
+            internet=internet,
+            conditions=conditions,
+        )
+        for i, modem in enumerate(modems):
             modem.tun = tun
-            schedule(modem, scenario, network)
             if args.tcp is not None:
                 tcp = TcpEndpoint(modem, clock, args.tcp + i if args.tcp else 0)
                 await tcp.start()

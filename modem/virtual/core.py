@@ -47,7 +47,7 @@ from modem.virtual.sets import COMMAND_SETS
 from modem.virtual.syntax import Cmd, parse_line
 
 if TYPE_CHECKING:
-    from gateway.api import NetworkAPI
+    from gateway.api import IcmpHosts, NetworkAPI
     from modem.virtual.calls import CallControl
     from modem.virtual.netlink import NetLink
     from modem.virtual.ppp.bearer import PppBearer
@@ -167,6 +167,7 @@ class VirtualModem:
         pin: str | None = None,
         conditions: Conditions | None = None,
         internet: Internet | None = None,
+        icmp: IcmpHosts | None = None,
     ) -> None:
         from modem.virtual.calls import CallControl
         from modem.virtual.netlink import NetLink
@@ -240,7 +241,9 @@ class VirtualModem:
             conditions or preset(preset_for(profile.rat, profile.act)), f"{profile.name}/{seed}/{index}"
         )
         self.internet = internet or DEFAULT_INTERNET  # where the stacks' sockets go (gateway.internet)
-        self.net: NetLink = NetLink(self, network)
+        # the ICMP limits of the network's hosts (`NetLink.icmp`): the serve's, shared by the modems
+        # it serves on one network, else the modem's own
+        self.net: NetLink = NetLink(self, network) if icmp is None else NetLink(self, network, icmp=icmp)
         self.sms: SmsService = SmsService(self)
         self.calls: CallControl = CallControl(self)
         self.tcp: TcpSockets = TcpSockets(self)

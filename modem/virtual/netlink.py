@@ -90,7 +90,8 @@ class NetLink:
     selection: int = 0  # +COPS <mode> in force: 0 automatic, 1 manual
     #: the ICMP rate limits of the network's hosts that send this modem's devices their errors
     #: (`gateway.icmplimit`), the PPP bearer's and the module stacks' alike: a host limits the
-    #: errors to one address (one PDP context) together, whichever of them sent the packets
+    #: errors to one address (one PDP context) together, whichever of them sent the packets; the
+    #: modems served on one network share them (`modem.virtual.scenario.served_modems`)
     icmp: IcmpHosts = field(default_factory=IcmpHosts)
     _search: Timer | None = None
     _clock: Timer | None = None  # the serving country's next clock change (`watch_clock`)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.api import (
     SCAN_KEYS,
     ApnCatalog,
+    IcmpHosts,
     Internet,
     MtSms,
     ScanSetting,
@@ -67,6 +68,7 @@ from modem.virtual.faults import FaultError, make_faults
 
 if TYPE_CHECKING:
     from gateway.api import NetworkAPI
+    from modem.profiles import Profile
     from modem.virtual.core import VirtualModem
 
 
@@ -295,6 +297,34 @@ def provision(network: NetworkAPI, modem: VirtualModem, scenario: ServeScenario)
         Subscriber(ident.line_id, ident.imsi, ident.msisdn, scenario.offer, scenario.apns)
     )
     network.serve_calls(ident.line_id, modem.calls)
+
+
+def served_modems(
+    profile: Profile,
+    count: int,
+    network: NetworkAPI | None,
+    scenario: ServeScenario,
+    seed: int,
+    **options: Any,
+) -> list[VirtualModem]:
+    """The `count` modems a serve puts on `network`, each provisioned (`provision`) and with the
+    scenario's timers (`schedule`); `options`: `VirtualModem`'s other keywords.
+
+    They are served by one network: its hosts' ICMP rate limits (`gateway.icmplimit`) are one set
+    for all of them (`NetLink.icmp`): the gateway answers every modem's "no route" and "prohibited"
+    within its one global limit (a burst of 50, 1,000 a second), each device's address its own
+    bucket, as a host of the Internet answers them all within its own."""
+    from modem.virtual.core import VirtualModem
+
+    icmp = IcmpHosts()
+    modems = []
+    for i in range(count):
+        modem = VirtualModem(profile, network=network, seed=seed, index=i, icmp=icmp, **options)
+        if network is not None:
+            provision(network, modem, scenario)
+        schedule(modem, scenario, network)
+        modems.append(modem)
+    return modems
 
 
 def schedule(modem: VirtualModem, scenario: ServeScenario, network: NetworkAPI | None) -> None:

@@ -20,9 +20,12 @@ from gateway.api import (
     build_network,
 )
 from gateway.icmplimit import IDLE_S
+from modem.profiles import load_profile
+from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.bearer import DNS_SERVERS, OWN_ADDRESS
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
+from modem.virtual.scenario import ServeScenario, served_modems
 from modem.virtual.sockets import Socket
 from simulator.profiles import builtin_profiles, parse_profiles
 from tests.modem.pppdevice import Device
@@ -369,3 +372,43 @@ def test_simulated_connects_made_together_are_billed_as_the_module_stack_bills_t
     billed, _ = _connects_on_the_module_stack(10, [float(t) for t in range(11, 60)])
     assert billed == (sum(a.up for a in attempts), sum(a.down for a in attempts))
     assert sum(a.down for a in attempts) == 10 * ICMP_UNREACHABLE  # every connect answered in the end
+
+
+# ----- served together: one network, one set of hosts ---------------------------------------------
+
+
+def test_the_modems_served_on_one_network_are_answered_within_the_gateways_one_global_limit() -> None:
+    """Nine modems of one serve (`served_modems`, as `m2msim modem serve --count 9` makes them)
+    each send seven datagrams at once to a destination the network refuses.  The gateway answers
+    "prohibited" six at once to each device's address, within its one burst of 50 for all of them:
+    50 errors in all, the last modem's context billed two of its six (each modem had the gateway's
+    limits of its own: 54, six each).  A second later the gateway's credit is back: one more each."""
+    net = build_network(EPOCH, Sink(), 3)
+    modems = served_modems(
+        load_profile("quectel-bg96"), 9, net, ServeScenario(), 4, epoch=EPOCH, conditions=FULL
+    )
+    for m in modems:
+        m.take_output(0.0)
+        assert at(m, 'ATE0;+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', 10.0).endswith(b"OK\r\n")
+        assert at(m, f'AT+QIOPEN=1,0,"UDP","{UNREACHABLE_HOST}",5000,0,1', 10.0).endswith(b"OK\r\n")
+        m.poll(10.0)
+        assert b"+QIOPEN: 0,0" in m.take_output()
+    assert len({m.net.contexts[1].ip for m in modems}) == len(modems)
+
+    def burst(t: float, n: int) -> list[int]:
+        """The ICMP errors each modem's context is billed for `n` datagrams sent at `t`."""
+        before = [m.net.contexts[1].bytes_down for m in modems]
+        for m in modems:
+            for _ in range(n):
+                assert at(m, "AT+QISEND=0,7", t) == b"\r\n> "
+                m.feed(b"reading", t)
+                m.poll(t)
+                assert m.take_output() == b"\r\nSEND OK\r\n"
+        return [
+            (m.net.contexts[1].bytes_down - b) // ICMP_UNREACHABLE
+            for m, b in zip(modems, before, strict=True)
+        ]
+
+    assert burst(20.0, 7) == [6] * 8 + [2]
+    assert modems[0].net.icmp.of(GATEWAY).suppressed_global == 5 and modems[0].net.icmp is modems[8].net.icmp
+    assert burst(21.0, 1) == [1] * 9
