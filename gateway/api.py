@@ -82,6 +82,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.plmn import zone_of as zone_of
     from gateway.scans import SCAN_KEYS as SCAN_KEYS
     from gateway.scans import SCANS as SCANS
+    from gateway.scans import ContextScans as ContextScans
     from gateway.scans import ScanSetting as ScanSetting
     from gateway.scans import ScanSettingError as ScanSettingError
     from gateway.scans import id_words as id_words
@@ -142,7 +143,8 @@ _CONTRACT: dict[str, str] = {
         ),
         (
             "gateway.scans",
-            "SCANS SCAN_KEYS ScanSetting ScanSettingError id_words line_rng scan_probes scan_rng scan_setting",
+            "SCANS SCAN_KEYS ContextScans ScanSetting ScanSettingError id_words line_rng scan_probes scan_rng "
+            "scan_setting",
         ),
         (
             "gateway.wire",
@@ -568,12 +570,16 @@ class BulkNetworkAPI(NetworkAPI, Protocol):
         *,
         charging_id: int | None = None,
         auth: PcoAuth | None = None,
+        scan: ContextScans | None = None,
     ) -> SessionResult:
         """`NetworkAPI.open_session`, with the context's charging id when the caller allocates it
         (the simulator takes a device's from its own block, for its sessions played whole and
         those played by call alike, so that they do not depend on the run's sharding); the session
         id is `<line>-<charging id>`.  None: the network's counter gives it.  One not positive or
-        in use on the line raises `gateway.errors.InvalidRequest`."""
+        in use on the line raises `gateway.errors.InvalidRequest`.  `scan`: how the context is
+        scanned (`gateway.scans`: the probes of each of its records drawn when the gateway closes
+        it, as a served modem's; the simulator's persistent connections); None: as the network
+        scans its APN."""
         ...
 
     def allowed_apns(self, offer: str) -> frozenset[str]:

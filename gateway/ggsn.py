@@ -27,7 +27,7 @@ from gateway.events import CaptureSink, ContextInfo
 from gateway.journal import Journal
 from gateway.lines import LineState
 from gateway.partial import prorate
-from gateway.scans import ScanSetting, scan_probes, scan_rng
+from gateway.scans import ContextScans, ScanSetting, record_probes, scan_rng
 
 log = logging.getLogger("gateway.network")
 
@@ -77,6 +77,7 @@ class _Session:
     cum_down: int = 0
     ko_written: int = 0  # billable ko of the records written (each rounded up to a whole ko)
     ko_told: int = 0  # billable ko reported as used so far (those and the current record's)
+    scan: ContextScans | None = None  # its probes (`gateway.scans`): drawn for each record it closes
 
 
 def whole(now: float) -> int:
@@ -227,6 +228,7 @@ class Ggsn:
         apn: str,
         charging_id: int | None = None,
         auth: PcoAuth | None = None,
+        scan: ContextScans | None = None,
     ) -> SessionResult:
         """Activate a PDP context for a known line (the caller checked its time order).
 
@@ -237,6 +239,10 @@ class Ggsn:
         `charging_id`: the context's charging id when the caller allocates it (the simulator
         takes it from the device's block, so that it does not depend on the sharding); else
         the gateway's own counter gives it.  The session id is `<line>-<charging id>`.
+
+        `scan`: how the context is scanned (the simulator's persistent connections: the scenario's
+        setting, the device's scan stream); None: as the network scans its APN (its setting, the
+        line's stream of the network's seed).
         """
         name = apn.strip().lower() if isinstance(apn, str) else ""
         if not line.attached:
@@ -306,6 +312,7 @@ class Ggsn:
             last_time=now,
             mark_t=t,
             period_start_t=t,
+            scan=scan if scan is not None else self._apn_scans(line.line_id, name),
         )
         self._sessions[ctx.session_id] = session
         line.sessions.add(ctx.session_id)
@@ -440,37 +447,48 @@ class Ggsn:
         uplink: bool = False,
         final: bool = False,
     ) -> None:
-        """Count a chunk (and, when the context ends, `final`, its scans: `gateway.scans`).
+        """Count a chunk, and the scans of the records it closes (`gateway.scans`): those its span
+        crosses a 12-hour cut of, and with `final` (the context ends, or a move cuts its record, at
+        `now`) the current one.
 
         `packet`: the chunk is this real IP packet, carried at the instant `now`: it is counted
         whole in the period `now` falls in (a boundary passes once `now` is past it), and given
-        whole to the capture after the records of the boundaries passed.  The scans' volume is
-        spread over the span since the last event, as any `transfer`.
+        whole to the capture after the records of the boundaries passed.  The chunk's volume is
+        spread over the span since the last event, as any `transfer`; each record's probes are its
+        own, drawn over its span (they arrived along the context's life).
         """
         t = whole(now)
-        setting = self._scans.get(s.apn.name)
-        scan_packets = 0
-        if final and setting is not None and setting.per_hour > 0:
-            # one count for the context, over its whole life, from the line's stream: what the
-            # simulator's device draws for the same session (`simulator.traffic.scan_bytes`)
-            rng = self._scan_rngs.get(s.line.line_id)
-            if rng is None:
-                rng = self._scan_rngs[s.line.line_id] = scan_rng(self.config.seed, s.line.line_id)
-            span = np.array([t - s.start_t], dtype=np.int64)
-            scan_packets = int(scan_probes(rng, setting.per_hour, span)[0])
-        # each probe a SYN down and, unless the device filters, its reset up: a refused connect of
-        # the wire model, as the simulator bills a scan
-        scan_down = scan_packets * (setting.packet_bytes if setting is not None else 0)
-        scan_up = scan_packets * (setting.reply_bytes if setting is not None else 0)
+        until = t if packet is None else math.ceil(now)
+        scan = s.scan
+        probes: list[tuple[int, int]] = []  # (up, down) counted bytes of the probes of each record closed
+        scan_packets = scan_up = scan_down = 0
+        if scan is not None and scan.setting.per_hour > 0:
+            spans = self._record_spans(s, until, final)
+            if spans:
+                setting = scan.setting
+                # a count per record, over its span, from the line's stream: what the simulator's
+                # device draws for a session of one record (`simulator.traffic.scan_bytes`)
+                counts = record_probes(
+                    scan.rng(), setting.per_hour, np.array(spans, dtype=np.int64), s.seq == 0
+                )
+                for n in counts.tolist():
+                    # each probe a SYN down and, unless the device filters, its reset up: a refused
+                    # connect of the wire model, as the simulator bills a scan
+                    p_down, p_up = n * setting.packet_bytes, n * setting.reply_bytes
+                    scan_packets += n
+                    scan_up += p_up
+                    scan_down += p_down
+                    if self._outer:
+                        p_up += GTP_U_OVERHEAD * (n if setting.reply_bytes else 0)
+                        p_down += GTP_U_OVERHEAD * n
+                    probes.append((p_up, p_down))
         if scan_packets:
             self.journal.counters["scan-packets"] += scan_packets
             self.journal.counters["scan-bytes"] += scan_down + scan_up
         inner_up, inner_down = up + scan_up, down + scan_down
-        replies = scan_packets if scan_up else 0
-        scan_up_counted, scan_down_counted = scan_up, scan_down
+        scan_up_counted = sum(p[0] for p in probes)
+        scan_down_counted = sum(p[1] for p in probes)
         if self._outer:
-            scan_up_counted += GTP_U_OVERHEAD * replies
-            scan_down_counted += GTP_U_OVERHEAD * scan_packets
             up_counted = up + GTP_U_OVERHEAD * self._packets(up, pk_up) + scan_up_counted
             down_counted = down + GTP_U_OVERHEAD * self._packets(down, pk_down) + scan_down_counted
         else:
@@ -478,9 +496,9 @@ class Ggsn:
         if packet is None:
             if self.capture is not None and (inner_up or inner_down):
                 self.capture.user_packets(now, s.ctx, inner_up, inner_down)
-            self._settle(s, t, up_counted, down_counted)
+            self._settle(s, until, up_counted - scan_up_counted, down_counted - scan_down_counted, probes)
         else:
-            self._settle(s, math.ceil(now), scan_up_counted, scan_down_counted)  # the boundaries before `now`
+            self._settle(s, until, 0, 0, probes)  # the boundaries before `now`
             if self.capture is not None:
                 if scan_up or scan_down:
                     self.capture.user_packets(now, s.ctx, scan_up, scan_down)
@@ -496,11 +514,44 @@ class Ggsn:
                 now, s.line, UseKind.DATA, zone=s.serving_zone, nbytes=up_counted + down_counted, ko=added
             )
 
-    def _settle(self, s: _Session, t: int, up: int, down: int) -> None:
-        """Add a chunk carried over [mark, t], cutting it at the time-limit boundaries it crosses."""
+    def _record_spans(self, s: _Session, t: int, final: bool) -> list[int]:
+        """The spans (s) of the records a chunk settled up to `t` closes (`_settle`'s 12-hour cuts),
+        and with `final` the current one's, to `t` (where `_close` and `relocate` end it)."""
+        interval = self.config.interim_interval_s
+        start = s.period_start_t
+        spans = []
+        k = s.limits + 1
+        boundary = s.start_t + k * interval
+        while boundary < t:
+            if boundary > start:
+                spans.append(boundary - start)
+                start = boundary
+            k += 1
+            boundary = s.start_t + k * interval
+        if final:
+            spans.append(max(t, start) - start)
+        return spans
+
+    def _apn_scans(self, line_id: str, apn: str) -> ContextScans | None:
+        """How the network scans a context of `line_id` on `apn`: its setting, the line's stream."""
+        setting = self._scans.get(apn)
+        if setting is None or setting.per_hour <= 0:
+            return None
+        rng = self._scan_rngs.get(line_id)
+        if rng is None:
+            rng = self._scan_rngs[line_id] = scan_rng(self.config.seed, line_id)
+        return ContextScans(setting, rng)
+
+    def _settle(
+        self, s: _Session, t: int, up: int, down: int, probes: list[tuple[int, int]] | None = None
+    ) -> None:
+        """Add a chunk carried over [mark, t], cutting it at the time-limit boundaries it crosses;
+        `probes`: the (up, down) bytes of the probes of each record it closes, in order, and after
+        them those of the current one (`_record_spans`), each whole in its record."""
         interval = self.config.interim_interval_s
         span = t - s.mark_t
         taken_up = taken_down = 0
+        extra = iter(probes or ())
         boundary = s.start_t + (s.limits + 1) * interval
         while boundary < t:
             s.limits += 1
@@ -508,13 +559,15 @@ class Ggsn:
                 offset = boundary - s.mark_t
                 cum_up = prorate(up, offset, span)
                 cum_down = prorate(down, offset, span)
-                s.cur_up += cum_up - taken_up
-                s.cur_down += cum_down - taken_down
+                p_up, p_down = next(extra, (0, 0))
+                s.cur_up += cum_up - taken_up + p_up
+                s.cur_down += cum_down - taken_down + p_down
                 taken_up, taken_down = cum_up, cum_down
                 self._emit(s, boundary, ClosingCause.TIME_LIMIT)
             boundary = s.start_t + (s.limits + 1) * interval
-        s.cur_up += up - taken_up
-        s.cur_down += down - taken_down
+        p_up, p_down = next(extra, (0, 0))
+        s.cur_up += up - taken_up + p_up
+        s.cur_down += down - taken_down + p_down
         if t > s.mark_t:
             s.mark_t = t
 
@@ -580,7 +633,7 @@ class Ggsn:
         for sid in sorted(line.sessions):
             s = self._sessions[sid]
             when = max(now, s.last_time)
-            self._advance(s, when, 0, 0, 0, 0)
+            self._advance(s, when, 0, 0, 0, 0, final=True)  # (its record's probes with it)
             t = max(whole(when), s.period_start_t)
             self._emit(s, t, cause)
             old = s.ctx

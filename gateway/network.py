@@ -31,7 +31,8 @@ Data sessions
   Interim-Update dated at the boundary.
 - Sessions on public-address APNs receive unsolicited inbound probes
   (scans): a Poisson process of `scan_rate_per_hour` probes (none by default),
-  drawn from the run's seeded generator whenever the session's time advances;
+  each record of a context carrying those of its span, drawn from the line's
+  seeded stream when the record is closed (`gateway.scans`);
   each is a SYN of `scan_packet_bytes` billed as downlink and the device's reset
   of `scan_reply_bytes` billed as uplink, as the simulator bills them.  Private
   APNs receive none.
@@ -82,6 +83,7 @@ from gateway.journal import Incident, Journal
 from gateway.lines import LineState
 from gateway.numbering import InvalidNumber, NumberingPlan, default_plan
 from gateway.plmn import PlmnTable, default_table, ms_time_zone
+from gateway.scans import ContextScans
 from gateway.smsc import (
     MAX_USER_DATA,
     RP_INVALID_MANDATORY_INFORMATION,
@@ -425,16 +427,18 @@ class Network:
         *,
         charging_id: int | None = None,
         auth: PcoAuth | None = None,
+        scan: ContextScans | None = None,
     ) -> SessionResult:
         """Activate a PDP context; `charging_id` when the caller allocates it (`Ggsn.open`); `auth`
-        the device's credentials, checked when the APN asks for authentication."""
+        the device's credentials, checked when the APN asks for authentication; `scan` how it is
+        scanned, when not as the network scans its APN (`Ggsn.open`)."""
         line = self._lines.get(line_id)
         if line is None:
             self._incident(now, "unknown-line", line_id, f"PDP context on {apn!r} refused: unknown line")
             return self.ggsn.refuse(now, None, str(apn), GtpCause.USER_AUTHENTICATION_FAILED, "unknown line")
         self.journal.check_order(now, line.last_time, f"line {line_id}")
         line.last_time = now
-        return self.ggsn.open(now, line, apn, charging_id, auth)
+        return self.ggsn.open(now, line, apn, charging_id, auth, scan)
 
     def transfer(
         self,

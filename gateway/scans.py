@@ -5,11 +5,15 @@ number of them over the session, `per_hour` on average (none unless a scenario s
 rate is an assumption, not a measurement), each a SYN down (`packet_bytes`) and, unless the
 device filters, its reset up (`reply_bytes`), a refused connect of the wire model.
 
-The draws: one count per session, over its duration (at least a second), from a stream of the
-line's own (`line_rng`: the run's seed and the line's id), in the order the line's sessions end.
-The simulator's device (`simulator.traffic.scan_bytes`) and the gateway serving a virtual modem
-(`gateway.ggsn`, at each context's release) draw the same counts for the same sessions and the
-same seed, so a bench run and a simulated one bill the same scans.
+The draws: the probes arrive along a context's life, and each of its records carries those of its
+span: one count per record, over the record's span (a context's first at least a second), drawn
+from a stream of the line's own (`line_rng`: the run's seed and the line's id) when the record is
+closed (a 12-hour cut, a move, the release), in the order the line's records close
+(`record_probes`).  A session of one record, as a report's, is one count over its duration
+(`scan_probes`).  The simulator's device (`simulator.traffic.scan_bytes`, its reports) and the
+gateway (`gateway.ggsn`: the contexts of a served virtual modem, and the simulator's persistent
+connections, `ContextScans`) draw the same counts for the same sessions and the same seed, so a
+bench run and a simulated one bill the same scans.
 
 The settings a scenario gives per APN (`network.apns.<name>`, in the simulator's scenario and in
 `m2msim modem serve --scenario`) are read here too (`scan_setting`).
@@ -18,7 +22,7 @@ The settings a scenario gives per APN (`network.apns.<name>`, in the simulator's
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +108,33 @@ def scan_probes(
         return np.zeros_like(durations)
     lam = per_hour * np.maximum(durations, 1) / 3600.0
     return rng.poisson(lam).astype(np.int64)
+
+
+def record_probes(
+    rng: np.random.Generator, per_hour: float, spans: npt.NDArray[np.int64], first: bool
+) -> npt.NDArray[np.int64]:
+    """The probes of a context's records of `spans` seconds, in order: those that arrived in each
+    one's span (a Poisson count over it); `first`: the first span is the context's first record's,
+    which counts one second at least (a context of 0 s is scanned as a session of 0 s is:
+    `scan_probes`).  A record of one span is a session's draw."""
+    if per_hour <= 0 or not spans.shape[0]:
+        return np.zeros_like(spans)
+    seconds = spans.copy()
+    if first:
+        seconds[0] = max(int(seconds[0]), 1)
+    return rng.poisson(per_hour * seconds / 3600.0).astype(np.int64)  # (none drawn for a 0 mean)
+
+
+ScanStream = np.random.Generator | Callable[[], np.random.Generator]
+
+
+@dataclass(frozen=True, slots=True)
+class ContextScans:
+    """How a context is scanned when its caller says so (`open_session(scan=...)`): `setting`, drawn
+    from `stream` (a line's scan stream, or what makes it when first drawn from)."""
+
+    setting: ScanSetting
+    stream: ScanStream
+
+    def rng(self) -> np.random.Generator:
+        return self.stream if isinstance(self.stream, np.random.Generator) else self.stream()

@@ -34,6 +34,7 @@ from simulator.scenario import EventStream, Group, Outage
 from simulator.stats import GroupStats
 from simulator.traffic import (
     Sessions,
+    context_scans,
     draw_period,
     draw_phase,
     per_report_sessions,
@@ -566,11 +567,13 @@ class Device:
                 yield self.env.timeout(at - self.env.now)
             if tie:  # the context ending now is released first
                 yield self.env.timeout(0)
+            # its scans drawn by the gateway for each of its records, from the line's stream
             res = self.net.open_session(
                 self.env.now,
                 self.ident.line,
                 self.group.apn,
                 charging_id=int(self._charging(1, retry=False)[0]),
+                scan=context_scans(apn, self.scan_stream),
             )
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
@@ -589,7 +592,7 @@ class Device:
         # its keep-alive timer
         since = None if opened else self.last_sent
         up, down = persistent_session(
-            self.rng_traffic, prof, app, apn, times, t0, t1, self.scan_stream, connect=opened, since=since
+            self.rng_traffic, prof, app, apn, times, t0, t1, connect=opened, since=since
         )
         self.last_sent = int(times[-1]) if times.shape[0] else (t0 if since is None else since)
         if self.net.session_open(sid):

@@ -320,7 +320,8 @@ class Shard:
                 self.close()  # the files opened so far (the run's folder went away, say)
                 raise
         home = scenario.groups[0].mobility.home_plmn if scenario.groups else "20801"
-        # no scan settings: the devices draw a session's scans themselves (`simulator.traffic`)
+        # no scan settings: the devices draw a report's scans themselves (`simulator.traffic`), and
+        # give a persistent connection's context its own (`context_scans`)
         self.network: BulkNetworkAPI = build_network(
             scenario.start,
             self.sink,

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from accounting.partial import prorate_array
-from gateway.api import scan_probes
+from gateway.api import ContextScans, ScanSetting, scan_probes
 from simulator.profiles import Profile
 from simulator.scenario import TR45820_PERIOD_MIX, ApnSpec, Application, Payload, Schedule
 from simulator.traffic_models import offsets
@@ -254,7 +254,6 @@ def persistent_session(
     times: I64,
     t0: int,
     t1: int,
-    scans: Scans,
     *,
     connect: bool = True,
     since: int | None = None,
@@ -270,7 +269,8 @@ def persistent_session(
     at t1 (the stretch's end: the next stretch's, the connection's close, or the period's end).
     `since`: on a connection going on from an earlier stretch, the time it last sent before its
     pings; its keep-alive timer runs from there, and the pings before t0 were that stretch's.
-    `scans`: the line's scan stream (or what makes it).
+    Its context's scans are not among them: the gateway draws them for each of its records
+    (`context_scans`), as it scans a served modem's.
     """
     assert profile.connect is not None and profile.ping is not None
     payload = payload_sizes(rng, app.payload, times.shape[0])
@@ -284,5 +284,13 @@ def persistent_session(
     if connect:
         up += profile.connect.up
         down += profile.connect.down + (app.certificate_chain if profile.tls else 0)
-    s_up, s_down = scan_bytes(scans, apn, np.array([t1 - t0], dtype=np.int64))
-    return up + int(s_up[0]), down + int(s_down[0])
+    return up, down
+
+
+def context_scans(apn: ApnSpec | None, scans: Scans) -> ContextScans | None:
+    """How the gateway scans a context of `apn` opened by the device whose scan stream is `scans`
+    (or what makes it): the probes of each of its records, drawn as the gateway closes it
+    (`gateway.scans`: over the record's span, where they arrived); None when `apn` is not scanned."""
+    if apn is None or not scanned(apn):
+        return None
+    return ContextScans(ScanSetting(apn.scan_per_hour, apn.scan_bytes, apn.scan_reply_bytes), scans)

@@ -23,6 +23,7 @@ import yaml
 
 from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
+from gateway.scans import scan_rng
 from gateway.wire import HEADER, ICMP_UNREACHABLE, SYN, unanswered
 from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
@@ -1066,3 +1067,33 @@ def test_answers_to_commands_in_the_same_second_open_together_when_played_one_by
     starts = Counter((r[0], r[2]) for r in rows[False] if r[1] == "data")
     assert max(starts.values()) > 1  # answers to the commands held in the outage, together
     assert rows[True] == rows[False]
+
+
+def test_a_persistent_connection_s_records_each_carry_the_probes_of_their_span(tmp_path: Path) -> None:
+    """The scans of a connection kept open for two days on a public APN: each of its 12-hour
+    records carries the probes that arrived in its span (a Poisson count over the span, drawn from
+    the line's stream as the gateway closes the record, as it scans a served modem's context), so
+    a record's scan bytes are whole probes (a SYN down, the reset up).  They were one count per
+    stretch shared by time between its records: shares of probes, the same count as its span's
+    only by chance."""
+    app = {"profile": "mqtt-qos1", "session": "persistent", "keepalive": "20min", "payload": {"fixed": 53}}
+    runs = {}
+    for rate in (0, 60):
+        d = doc(devices=3, apn="internet-entreprise", application=app)
+        d["period"]["days"] = 2
+        d["network"] = {"apns": {"internet-entreprise": {"scan_per_hour": rate}}}
+        out = simulate(sc_of(d), tmp_path / f"rate-{rate}", invoice=False).out_dir
+        rows = table(out / "usage.parquet").to_pylist()
+        runs[rate] = sorted(
+            (r["line"], r["sequence"], r["duration_s"], r["bytes_up"], r["bytes_down"]) for r in rows
+        )
+    lines = sorted({r[0] for r in runs[0]})
+    assert len(lines) == 3 and [r[:3] for r in runs[0]] == [r[:3] for r in runs[60]]
+    for line in lines:
+        quiet = [r for r in runs[0] if r[0] == line]
+        scanned = [r for r in runs[60] if r[0] == line]
+        assert [r[2] for r in quiet] == [43_200] * 4  # (opened at the start, closed at the end: cause 20)
+        rng = scan_rng(11, line)
+        probes = [int(rng.poisson(60 * r[2] / 3600)) for r in quiet]
+        extra = [(b[3] - a[3], b[4] - a[4]) for a, b in zip(quiet, scanned, strict=True)]
+        assert extra == [(n * HEADER, n * SYN) for n in probes]

@@ -268,7 +268,7 @@ def test_persistent_session_counts_setup_publishes_and_pings() -> None:
     app = Application("mqtt-qos1", "persistent", 1200.0, Payload(fixed=53))
     r = np.random.default_rng(5)
     times = np.array([3600, 7200], dtype=np.int64)
-    up, down = persistent_session(r, prof, app, None, times, 0, 10_800, np.random.default_rng(6))
+    up, down = persistent_session(r, prof, app, None, times, 0, 10_800)
     # gaps 3600, 3600, 3600 s with a 1,200 s keep-alive: 2 pings each (at 1,200 and 2,400 s into
     # the gap; the one due at 3,600 s falls on the publish's second, which resets the timer, or on
     # the stretch's end: not sent; 3 each were counted)
@@ -281,7 +281,7 @@ def test_persistent_session_counts_setup_publishes_and_pings() -> None:
     )
     # 1 s more in each gap: the third ping is due before the publish and goes
     times = np.array([3601, 7202], dtype=np.int64)
-    more = persistent_session(r, prof, app, None, times, 0, 10_803, np.random.default_rng(6))
+    more = persistent_session(r, prof, app, None, times, 0, 10_803)
     assert sum(more) == up + down + 3 * (prof.ping.up + prof.ping.down)
     # a connection going on from an earlier stretch whose last publish was at -1,200 s: its pings
     # at 0 (the earlier stretch's end: this stretch's) and 1,200; the one at 2,400 s on the publish
@@ -293,7 +293,6 @@ def test_persistent_session_counts_setup_publishes_and_pings() -> None:
         np.array([2400], dtype=np.int64),
         0,
         2401,
-        np.random.default_rng(6),
         connect=False,
         since=-1200,
     )
