@@ -915,15 +915,29 @@ class Device:
             return self.profile.failed_attempt
         if at is None:
             return self.profile.unreachable_attempt
-        return self._unreachable_sent(at, 1)[0]
+        return self._unreachable_sent(at, 1, self._sends_end(at))[0]
 
-    def _unreachable_sent(self, at: float, n: int) -> list[Exchange]:
+    def _sends_end(self, at: float) -> float:
+        """Where the sends of an attempt made at `at` stop: the period's end, or the start of an
+        area outage that cuts it (`_attempt_cut`: the radio bearer lost, nothing sent after; a SIM
+        swap ends it with its bytes, its sends made)."""
+        assert self.profile is not None
+        end = at + self.profile.failed_attempt.duration_s
+        i = self._pending(end, cell_outage_before=end)
+        if i is None:
+            return float(self.T)
+        t: int | None = self.decisions[i][0]
+        if t is not None and self._moves_only_at(t):
+            _moves, t = self._moves_from(t, end)
+        return float(t) if t is not None and self._cell_goes_at(t) and t < self.T else float(self.T)
+
+    def _unreachable_sent(self, at: float, n: int, until: float) -> list[Exchange]:
         """`n` attempts made together at `at`, answered "unreachable" as the device's ICMP rate
-        limits let the network answer (`Profile.unreachable_together`)."""
+        limits let the network answer (`Profile.unreachable_together`), their sends cut at `until`."""
         assert self.profile is not None
         if self.icmp_limit is None:
             self.icmp_limit = IcmpRateLimit()
-        return self.profile.unreachable_together(self.icmp_limit, at, self.ident.line.encode(), n)
+        return self.profile.unreachable_together(self.icmp_limit, at, self.ident.line.encode(), n, until)
 
     def _failed_sessions(
         self,
@@ -1059,7 +1073,7 @@ class Device:
             # outage's own attempts, `_attempt`)
             n = len(got)
             costs = (
-                self._unreachable_sent(float(self.env.now), n)
+                self._unreachable_sent(float(self.env.now), n, float(self.T))
                 if down.answer == "unreachable"
                 else [self._attempt(down)] * n
             )

@@ -16,6 +16,7 @@ header (and a TLS record's overhead) for each extra 1,460-byte segment, and one
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -103,7 +104,9 @@ class Profile:
         ICMP rate limits let the network answer (`unreachable_together` of one attempt)."""
         return self.unreachable_together(limit, at, device, 1)[0]
 
-    def unreachable_together(self, limit: IcmpRateLimit, at: float, device: bytes, n: int) -> list[Exchange]:
+    def unreachable_together(
+        self, limit: IcmpRateLimit, at: float, device: bytes, n: int, until: float = math.inf
+    ) -> list[Exchange]:
         """`n` attempts made together at `at` (seconds) by `device`, answered "destination
         unreachable" as the ICMP rate limits let the network answer (`limit`, the device's: six at
         once, then one a second, `gateway.icmplimit`, the rule of the virtual modem's stacks and PPP
@@ -113,7 +116,11 @@ class Profile:
         again on the stack's timer (1, 3, 7 ... s, `gateway.wire.syns`); the first answered ends
         the connect (its SYNs and the ICMP message, the context held a second past that SYN), none
         answered before the connect gives up is `failed_attempt`.  Another transport: the answers
-        of its transmissions (`attempts_cut`'s times) that may go."""
+        of its transmissions (`attempts_cut`'s times) that may go.  `until`: where the attempts are
+        cut (the period's end, the cell lost): no send from then on is made, so the limits are not
+        asked about it (they were, their state advanced for later attempts) and it is not answered
+        (an answer after the cut was billed: `attempts_cut` bills those before it).  TCP: the first
+        SYN is sent whenever the cut comes (`gateway.wire.syns`)."""
         fa = self.failed_attempt
         if self.transport == "tcp":
             tries = int(syns(float(fa.duration_s)))
@@ -122,6 +129,8 @@ class Profile:
             heapq.heapify(due)
             while due:
                 when, i, k = heapq.heappop(due)
+                if k and when >= until:
+                    continue  # (not sent: the attempt was cut before)
                 if limit.allow(when, device, DEST_UNREACH, HOST_UNREACH):
                     sent = syn_time(k)  # (the k-th retransmission's time from the start)
                     out[i] = Exchange(
@@ -133,7 +142,9 @@ class Profile:
                 elif k + 1 < tries:
                     heapq.heappush(due, (at + syn_time(k + 1), i, k + 1))
             return out
-        times = sorted((at + float(t), i) for i in range(n) for t in self.send_times())
+        times = sorted(
+            (at + float(t), i) for i in range(n) for t in self.send_times() if at + float(t) < until
+        )
         answered = [0] * n
         for when, i in times:
             answered[i] += limit.allow(when, device, DEST_UNREACH, HOST_UNREACH)
@@ -152,14 +163,17 @@ class Profile:
         started (the period's end): what they sent by then.  TCP: the SYNs of the TCP model's
         timer (`gateway.wire.syns`); another transport: its transmissions of `failed_attempt`, the
         first at 0 and each retransmission after a timeout doubling from the first (RFC 7252
-        4.2: 0, 2, 6, 14, 30 s for CoAP's five in 62 s), each with its share of `fa`'s bytes (the
-        ICMP answer of each with `answer: unreachable`)."""
+        4.2: 0, 2, 6, 14, 30 s for CoAP's five in 62 s), each with its share of `failed_attempt`'s
+        bytes, and the ICMP answers of `fa` (`answer: unreachable`) among them: those the rate limits
+        let go before the cut (`unreachable_together`), else one each."""
         if self.transport == "tcp":
             return SYN * syns(elapsed), np.full(elapsed.shape[0], fa.down, dtype=np.int64)
         n = max(self.failed_attempt.packets, 1)
         times = self.send_times()
         sent = (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1).astype(np.int64)
-        return fa.up * sent // n, fa.down * sent // n
+        base = self.failed_attempt.down
+        answers = max(fa.down - base, 0) // ICMP_UNREACHABLE
+        return fa.up * sent // n, base * sent // n + np.minimum(sent, answers) * ICMP_UNREACHABLE
 
     @property
     def persistent_capable(self) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+import numpy as np
 import pytest
 
 from gateway.api import (
@@ -372,6 +373,31 @@ def test_simulated_connects_made_together_are_billed_as_the_module_stack_bills_t
     billed, _ = _connects_on_the_module_stack(10, [float(t) for t in range(11, 60)])
     assert billed == (sum(a.up for a in attempts), sum(a.down for a in attempts))
     assert sum(a.down for a in attempts) == 10 * ICMP_UNREACHABLE  # every connect answered in the end
+
+
+def test_connects_made_together_and_cut_at_the_period_s_end_are_billed_as_sent_by_then() -> None:
+    """Eight connects to a host without route at 10 s, the period ending at 12 s: six answered at
+    once, the seventh's SYN sent again at 11 s and answered, the eighth's SYNs at 10 and 11 s not
+    (its third, at 13 s, after the end, is never sent).  Its answer to that third SYN was counted
+    and billed all the same (56 B after the end), and the rate limits spent a message on it: the
+    run's cut stops the sends, their answers and the limits' count."""
+    http = builtin_profiles()["http"]
+    limit = IcmpRateLimit()
+    start, end = 10.0, 12.0
+    attempts = http.unreachable_together(limit, start, b"device", 8, until=end)
+    billed_up = billed_down = 0
+    for fa in attempts:
+        if start + fa.duration_s > end:  # going on at the end: what it sent by then
+            up, down = http.attempts_cut(fa, np.array([int(end - start)], dtype=np.int64))
+            billed_up, billed_down = billed_up + int(up[0]), billed_down + int(down[0])
+        else:
+            billed_up, billed_down = billed_up + fa.up, billed_down + fa.down
+    # the SYNs sent by the end (six answered at once, the seventh's two, the eighth's two) and the
+    # seven answers that came by then (the TCP model's timer, the limits' six at once then one a second)
+    assert attempts[7] == http.failed_attempt and attempts[6].duration_s == 2
+    assert (billed_up, billed_down) == (10 * SYN, 7 * ICMP_UNREACHABLE)
+    # the limits spent no message after the cut: two more to the device at 13 s (two seconds' worth)
+    assert limit.allow(13.0, b"device", 3, 1) and limit.allow(13.0, b"device", 3, 1)
 
 
 # ----- served together: one network, one set of hosts ---------------------------------------------

@@ -785,6 +785,31 @@ def test_a_command_answered_in_a_server_outage_is_a_failed_attempt(tmp_path: Pat
     assert failed == r.groups["fleet"].retry_sessions == len(inside)
 
 
+def _commands_queued_in_an_unreachable_outage(
+    tmp_path: Path, server: tuple[str, str], area: tuple[str, str], **group: Any
+) -> list[dict[str, Any]]:
+    """The failed attempts' records of an HTTP device on 1 March commanded by SMS 400 times a day,
+    through a server outage the network answers "unreachable" (`server`: its start, HH:MM, and
+    duration) and a cell outage inside it (`area`): the commands queued while the cell was gone are
+    answered together when it returns."""
+    d = doc(devices=1, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400})
+    d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "2h"}, **group)
+    d["groups"][0]["application"] = {"profile": "http", "payload": {"fixed": 48}}
+    d["events"] = {
+        "outages": [
+            {
+                "kind": "server",
+                "start": f"2026-03-01T{server[0]}:00Z",
+                "duration": server[1],
+                "answer": "unreachable",
+            },
+            {"kind": "area", "start": f"2026-03-01T{area[0]}:00Z", "duration": area[1]},
+        ]
+    }
+    r = simulate(sc_of(d), tmp_path / "mt", invoice=False)
+    return [x for x in table(r.out_dir / "usage.parquet").to_pylist() if is_retry_charging(x["charging_id"])]
+
+
 def test_commands_answered_at_once_in_an_unreachable_outage_get_the_icmp_answers_the_limits_let_go(
     tmp_path: Path,
 ) -> None:
@@ -792,17 +817,7 @@ def test_commands_answered_at_once_in_an_unreachable_outage_get_the_icmp_answers
     outage the network answers "unreachable": each answer is a TCP connect at the same second.  Each
     was billed its ICMP message at once (14 of them), where the rule of the modem's stacks
     (`gateway.icmplimit`) lets six go at once and the other SYNs wait for their retransmission."""
-    d = doc(devices=1, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400})
-    d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "2h"})
-    d["groups"][0]["application"] = {"profile": "http", "payload": {"fixed": 48}}
-    d["events"] = {
-        "outages": [
-            {"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "12h", "answer": "unreachable"},
-            {"kind": "area", "start": "2026-03-01T08:00:00Z", "duration": "1h"},
-        ]
-    }
-    r = simulate(sc_of(d), tmp_path / "mt", invoice=False)
-    rows = [x for x in table(r.out_dir / "usage.parquet").to_pylist() if is_retry_charging(x["charging_id"])]
+    rows = _commands_queued_in_an_unreachable_outage(tmp_path, ("06:00", "12h"), ("08:00", "1h"))
     back = min(x["start"] for x in rows if x["start"] >= START + timedelta(hours=9))
     together = [x for x in rows if x["start"] == back]
     assert len(together) > 6  # (the commands queued in the hour without the cell)
@@ -813,6 +828,26 @@ def test_commands_answered_at_once_in_an_unreachable_outage_get_the_icmp_answers
     later = [x for x in together if x not in at_once]
     assert all(x["bytes_up"] > SYN and x["duration_s"] > 1 for x in later)  # a SYN sent again, at least
     assert sum(x["bytes_down"] > 0 for x in later) >= 1  # (one a second answered after the burst)
+
+
+def test_commands_answered_together_just_before_the_period_s_end_bill_no_answer_after_it(
+    tmp_path: Path,
+) -> None:
+    """Commands queued while the cell was gone, answered together 2 s before the period's end in a
+    server outage the network answers "unreachable": six answered at once, one at its first
+    retransmission; the others' SYNs at 0 and 1 s go unanswered by the end (their next, at 3 s,
+    after it, is never sent).  Those were each billed the ICMP answer of a SYN sent after the end
+    (56 B), and the limits spent their messages on them."""
+    rows = _commands_queued_in_an_unreachable_outage(
+        tmp_path, ("22:00", "4h"), ("23:00", "59min"), network_search="58s"
+    )
+    together = [x for x in rows if x["start"] == START + timedelta(days=1, seconds=-2)]
+    assert len(together) > 8  # (the commands queued in the hour without the cell)
+    answered = sorted((x["duration_s"], x["bytes_up"], x["bytes_down"]) for x in together if x["cause"] == 0)
+    assert answered == [(1, SYN, ICMP_UNREACHABLE)] * 6 + [(2, 2 * SYN, ICMP_UNREACHABLE)]
+    cut = [x for x in together if x["cause"] == 20]
+    assert len(cut) == len(together) - 7
+    assert {(x["duration_s"], x["bytes_up"], x["bytes_down"]) for x in cut} == {(2, 2 * SYN, 0)}
 
 
 def test_a_failed_tcp_attempt_costs_the_syns_of_the_tcp_model_until_it_gives_up(tmp_path: Path) -> None:
