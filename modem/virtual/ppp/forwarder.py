@@ -9,7 +9,8 @@ Like slirp, the forwarder is every remote host the device talks to:
 - UDP to the DNS servers' port 53 is answered from the Internet table's names (A records; an unknown
   name is NXDOMAIN); other UDP goes to the endpoint the table routes it to (a host socket, or the
   built-in echo), answers come back as datagrams from the address the device sent to, and a host
-  socket's ICMP error (nothing on the port) as "port unreachable" from it.
+  socket's ICMP error (nothing on the port) as "port unreachable" from it.  A host socket that cannot
+  be made answers as Linux does (`Forwarder._udp_failed`): the datagram is dropped with an ICMP error.
 - TCP is terminated here by a small TCP endpoint (SYN/ACK, in-order data, FIN/RST, the device's
   window, retransmission after `RTO_S`) whose other end is a host socket (or the echo); a refused
   destination gets a RST, one the host has no route to ICMP "host unreachable".
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +76,13 @@ MAX_PATH_MTUS = 4096  # destinations whose path MTU a host remembers at once
 REASSEMBLY_S = 30.0  # how long the fragments of a datagram wait for the others (Linux's ipfrag_time)
 MAX_REASSEMBLING = 64  # datagrams being put together at once; the fragments of more are dropped
 MAX_PIECES = 256  # fragments kept for one datagram (a 65,535-octet one in 576-octet frames: 120)
+# UDP data held for a flow whose host endpoint is being made (Linux's unres_qlen_bytes: what a host
+# keeps for a next hop not resolved yet); more is dropped
+UDP_QUEUE_BYTES = 212_992
+# a host endpoint that could not be made for want of resources: tried again on the flow's next datagram
+TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
+# the host's policy forbids it (a firewall, a broadcast address): "administratively prohibited"
+PROHIBITED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
 
 
 class Backend(Protocol):
@@ -344,6 +354,24 @@ class TcpFlow:
         self.fwd.tcp.pop(self.key, None)
 
 
+def host_udp_socket(host: str, port: int) -> socket.socket:
+    """A host UDP socket connected to `host`:`port` (an IP address), made at once: what fails here
+    (EMFILE, ENETUNREACH, EACCES ...) fails for the datagram that asked for it."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def quote_of(packet_bytes: bytes) -> bytes:
+    """What an ICMP error about `packet_bytes` quotes: its IP header and first 8 data bytes (RFC 792)."""
+    return packet_bytes[: (packet_bytes[0] & 0x0F) * 4 + 8]
+
+
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(
         self,
@@ -355,14 +383,19 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.run = run
         self.on_error = on_error  # the host's ICMP error for the device's datagram given
         self.transport: asyncio.DatagramTransport | None = None
-        self.queue: list[bytes] = []
-        self.last = b""  # the device's last datagram sent here (what an ICMP error quotes)
+        # (datagram, its quote) sent before the endpoint is there, at most UDP_QUEUE_BYTES of data
+        self.queue: list[tuple[bytes, bytes]] = []
+        self.queued = 0
+        self.last = b""  # what an ICMP error about the device's last datagram sent here quotes
+        # the endpoint cannot be made (a lasting error): the ICMP error (code, sender) every datagram gets
+        self.failed: tuple[int, bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
-        for d in self.queue:
+        for d, _ in self.queue:
             self.transport.sendto(d)
         self.queue.clear()
+        self.queued = 0
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.run(lambda: self.on_data(data))
@@ -374,12 +407,17 @@ class _Datagrams(asyncio.DatagramProtocol):
         last = self.last
         self.run(lambda: self.on_error(last))
 
-    def send(self, data: bytes, original: bytes = b"") -> None:
-        self.last = original
+    def send(self, data: bytes, quote: bytes) -> bool:
+        """False when the datagram is dropped: the endpoint is not there yet and its queue is full."""
         if self.transport is None:
-            self.queue.append(data)
+            if self.queued + len(data) > UDP_QUEUE_BYTES:
+                return False
+            self.queue.append((data, quote))
+            self.queued += len(data)
         else:
             self.transport.sendto(data)
+        self.last = quote
+        return True
 
 
 class KernelPath(Protocol):
@@ -647,9 +685,92 @@ class Forwarder:
         key = (sport, dst, dport)
         proto = self.udp.get(key)
         if proto is None:
-            proto = self.udp[key] = _Datagrams(back, self.run, lambda sent: self._refused_by_host(dst, sent))
-            self._spawn(loop.create_datagram_endpoint(lambda: proto, remote_addr=(host, port)))
-        proto.send(data, original)
+            proto = self._udp_endpoint(loop, key, host, port, back, original)
+            if proto is None:
+                return
+        if proto.failed is not None:
+            self._udp_unreachable(dst, proto.failed, [quote_of(original)])
+        elif not proto.send(data, quote_of(original)):
+            self.dropped += 1
+
+    def _udp_endpoint(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        key: tuple[int, bytes, int],
+        host: str,
+        port: int,
+        back: Callable[[bytes], None],
+        original: bytes,
+    ) -> _Datagrams | None:
+        """The flow `key`'s host endpoint, its socket made now; None when that failed (the device's
+        datagram `original` got the ICMP error)."""
+        dst = key[1]
+        try:
+            sock = host_udp_socket(host, port)
+        except OSError as exc:
+            self._udp_failed(key, exc, [quote_of(original)])
+            return None
+        proto = self.udp[key] = _Datagrams(back, self.run, lambda sent: self._refused_by_host(dst, sent))
+        self._spawn(self._serve_udp(loop, key, proto, sock))
+        return proto
+
+    async def _serve_udp(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        key: tuple[int, bytes, int],
+        proto: _Datagrams,
+        sock: socket.socket,
+    ) -> None:
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: proto, sock=sock)
+        except asyncio.CancelledError:
+            sock.close()  # the bearer ended first
+            raise
+        except OSError as exc:
+            error = exc  # (`exc` is gone after the except clause, before `failed` runs)
+            sock.close()
+            quotes = [quote for _, quote in proto.queue]
+            proto.queue.clear()
+            proto.queued = 0
+
+            def failed() -> None:
+                if self.udp.get(key) is proto:
+                    self._udp_failed(key, error, quotes)
+
+            self.run(failed)
+            return
+        if self.udp.get(key) is not proto:
+            transport.close()  # the bearer ended while it was made
+
+    def _udp_failed(self, key: tuple[int, bytes, int], exc: OSError, quotes: list[bytes]) -> None:
+        """The host endpoint of UDP flow `key` could not be made: the datagrams waiting for it
+        (`quotes`: what ICMP quotes of each) are dropped, and each is answered as a Linux host or
+        router answers (within the ICMP limits of the host sending it): no route, "host unreachable"
+        from the gateway (as TCP's connect); forbidden by the host's policy, "administratively
+        prohibited" from the gateway; else (out of sockets or memory: the datagram reached no socket)
+        "port unreachable" from the destination.  Out of resources, the next datagram tries again;
+        otherwise the flow keeps its answer while the bearer is up."""
+        dst = key[1]
+        if exc.errno in UNREACHABLE_ERRNOS:
+            answer = (1, GATEWAY)
+        elif exc.errno in PROHIBITED_ERRNOS:
+            answer = (13, GATEWAY)
+        else:
+            answer = (3, dst)
+        log.info("PPP: UDP to %s:%d: no host endpoint: %s", ipaddress.IPv4Address(dst), key[2], exc)
+        if exc.errno in TRANSIENT_ERRNOS:
+            self.udp.pop(key, None)
+        else:
+            failed = self.udp[key] = _Datagrams(lambda _: None, self.run, lambda _: None)
+            failed.failed = answer
+        self._udp_unreachable(dst, answer, quotes)
+
+    def _udp_unreachable(self, dst: bytes, answer: tuple[int, bytes], quotes: list[bytes]) -> None:
+        """The device's datagrams `quotes` are dropped, each answered ICMP `answer` (code, sender)."""
+        code, sender = answer
+        self.dropped += len(quotes)
+        for quote in quotes:
+            self.unreachable(dst, code, quote, sender)
 
     def _refused_by_host(self, dst: bytes, original: bytes) -> None:
         """The real endpoint behind `dst` answered the device's datagram `original` with an ICMP
