@@ -17,8 +17,9 @@ from pathlib import Path
 from accounting.catalog import load_catalog
 from accounting.compare import compare
 from accounting.engine import RatingRun, rate_run
-from accounting.errors import AccountingError
+from accounting.errors import AccountingError, FolderChanged
 from accounting.inventory import MAX_LINES, load_inventory
+from accounting.usage import folder_identity
 from accounting.usage_small import small_reader
 from m2msim.outputs import (
     OutputError,
@@ -172,6 +173,9 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     # the usage of a run that has not ended (killed mid-way: its folder holds part of its records)
     # is not rated as a whole month's
     try:
+        # the folder checked whole here is the one rated (`_Command.rated`): a run put in its place
+        # meanwhile (`m2msim run --force` into it) was rated unchecked, or in part
+        checked = folder_identity(args.usage)
         unfinished = unfinished_run(args.usage)
         if unfinished is None and args.usage.is_dir():
             # (a folder of a run's usage with a part missing or another run's part in it was rated
@@ -183,6 +187,7 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
             print(f"m2msim {command}: {unfinished}", file=sys.stderr)
             return 2
         command_ = work(args)
+        command_.usage_folder = checked
         # --out is held from the start (a second writer is refused before it rates), when its
         # folder exists; else its folder is made, and the lock taken, when the output is written
         out: Path | None = args.out
@@ -216,6 +221,15 @@ class _Command:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.out_locked = False  # whether the command holds --out's lock already
+        self.usage_folder: tuple[int, int] | None = None  # the usage folder as it was checked whole
+
+    def rated(self, what: str) -> RatingRun:
+        """The month rated (`_rate`); `FolderChanged` when the usage folder is no longer the one
+        checked whole before it was read (another run put in its place meanwhile)."""
+        run = _rate(self.args, what)
+        if self.usage_folder is not None and folder_identity(self.args.usage) != self.usage_folder:
+            raise FolderChanged(self.args.usage)
+        return run
 
     def run(self) -> int:
         raise NotImplementedError
@@ -224,7 +238,7 @@ class _Command:
 class _Rate(_Command):
     def run(self) -> int:
         args = self.args
-        invoice = _rate(args, "the invoice").invoice
+        invoice = self.rated("the invoice").invoice
         _doubt("rate", invoice.doubt(), args)
         text = (
             invoice.to_json() + "\n"
@@ -238,7 +252,7 @@ class _Rate(_Command):
 class _Compare(_Command):
     def run(self) -> int:
         args = self.args
-        run = _rate(args, "the comparison")
+        run = self.rated("the comparison")
         _doubt("compare", run.invoice.doubt(), args)
         comparison = compare(run)
         text = comparison.to_json() + "\n" if args.json else comparison.render_text(top=args.top)

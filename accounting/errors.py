@@ -49,3 +49,17 @@ class FileChanged(UsageError):
             str(path),
             f"changed while it was being read ({what}): nothing was rated; rate it once it is complete",
         )
+
+
+class FolderChanged(UsageError):
+    """A folder of usage files (a run's `usage/`, a run folder) that is not the one it was when its
+    files were listed: another run put in its place (`m2msim run --force` into the same folder
+    swaps its new folder in), or its files added or removed.  The files read may be part of one
+    run's, or of two; nothing read from it stands.  `again`: what to do (`rate it again`)."""
+
+    def __init__(self, folder: object, again: str = "rate it again") -> None:
+        super().__init__(
+            str(folder),
+            "the run folder changed while it was read (another run put in its place, as by m2msim run "
+            f"--force into it, or its files added or removed): nothing of it was used; {again}",
+        )

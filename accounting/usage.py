@@ -23,6 +23,7 @@ import operator
 import os
 import re
 import shutil
+import stat as stat_module
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -45,7 +46,7 @@ from accounting.csv_forms import (
     separator_note,
 )
 from accounting.db import arrow_scans, duckdb
-from accounting.errors import FileChanged, UsageError
+from accounting.errors import FileChanged, FolderChanged, UsageError
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
@@ -263,6 +264,8 @@ class UsageReader:
 
     # The lines activated within the month whose rows before it `aggregate` looks for (`watch_starts`)
     first_starts: FirstStarts | None = None
+    # each folder given, and the folder it named before its files were listed (`check_unchanged`)
+    _folders: Sequence[tuple[Path, tuple[int, int] | None]] = ()
 
     def __init__(self, source: UsageSource, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con or connect()
@@ -319,8 +322,13 @@ class UsageReader:
             self.name = "<no usage>"
         else:
             paths = [Path(p) for p in source] if isinstance(source, list) else [Path(source)]
+            # a folder's files are listed, then each file's state taken: a run put in the folder's
+            # place between (`m2msim run --force` into it) left a list of the old run's parts with
+            # the states of the new run's, a part of one run's usage rated as the whole
+            self._folders = [(p, folder_identity(p)) for p in paths if p.is_dir()]
             self.files = _input_files(paths)
             self._states = [file_state(p) for p in self.files]  # before anything is read
+            self._check_folders()
             self.name = str(source) if not isinstance(source, list) else _describe(self.files)
             csv_files = [is_csv_input(p) for p in self.files]
             if all(csv_files):
@@ -357,7 +365,9 @@ class UsageReader:
     def check_unchanged(self) -> None:
         """`FileChanged` when an input file is not as it was before it was first read: another
         file in its place, another size, another time of change, or none.  Rows read before and
-        after a change (a file still being written, or cut short) would be rated together."""
+        after a change (a file still being written, or cut short) would be rated together.
+        `FolderChanged` when a folder given is another (a run put in its place) or holds other files."""
+        self._check_folders()
         for path, state in zip(self.files, self._states, strict=True):
             try:
                 now = file_state(path)
@@ -367,6 +377,23 @@ class UsageReader:
                 ) from None
             if now != state:
                 raise FileChanged(path, state.change(now))
+
+    def _check_folders(self) -> None:
+        """`FolderChanged` when a folder given names another folder than before its files were
+        listed, or lists other files now."""
+        folders = self._folders
+        for folder, identity in folders:
+            if identity is None or folder_identity(folder) != identity:
+                raise FolderChanged(folder)
+        if not folders:
+            return
+        inside = [folder for folder, _ in folders]
+        try:
+            same = _input_files(inside) == [f for f in self.files if f.parent in inside]
+        except UsageError:
+            same = False
+        if not same:
+            raise FolderChanged(folders[0][0])
 
     @property
     def several(self) -> bool:
@@ -2046,6 +2073,16 @@ class FileState(NamedTuple):
 def file_state(path: Path) -> FileState:
     st = path.stat()
     return FileState(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def folder_identity(path: Path | str) -> tuple[int, int] | None:
+    """The folder `path` names now (device, inode); None when it names none.  Another one once a run
+    is put in its place: `m2msim run` swaps its new folder in under the same name (`m2msim.rundir`)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat_module.S_ISDIR(st.st_mode) else None
 
 
 _RUN_TEXTS = frozenset(("invoice.txt", "summary.txt"))  # a run's folder's readable outputs (not usage)

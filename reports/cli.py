@@ -320,25 +320,32 @@ def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
+    from accounting.usage import folder_identity
     from reports.data import VIEWS, ReportError, connect, damaged_usage, find_files
 
     if not args.shell and not args.query:
         return _fail("sql", "give a QUERY (or --shell)")
     if (unfinished := _unfinished("sql", args.folder)) is not None:
         return unfinished
+    # the folder whose files the query reads, from its JSON files to its usage: a run put in its
+    # place meanwhile (`m2msim run --force` into it) answered with the old run's tables beside the
+    # new run's usage (the lock `report` takes would refuse queries made at once)
+    checked = folder_identity(args.folder)
     try:
         files = find_files(args.folder)
         if args.shell:
             return _shell(files)
         con = connect(files)
     except (ReportError, OutputError) as exc:
-        return _fail("sql", str(exc))
+        return _fail("sql", _swapped(args.folder, checked) or str(exc))
     try:
         refused = _not_a_query(con, args.query)
         if refused is not None:
             return _fail("sql", refused)
         names, rows = _run_query(con, args.query)
     except duckdb.Error as exc:
+        if (swapped := _swapped(args.folder, checked)) is not None:
+            return _fail("sql", swapped)
         # (an error that is not the query's may be a damaged file's: DuckDB does not say which)
         query = isinstance(exc, duckdb.ProgrammingError | duckdb.DataError)
         damaged = None if query else damaged_usage(files)
@@ -347,6 +354,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return _fail("sql", f"{str(exc).splitlines()[0]} (views: {', '.join(VIEWS)})")
     finally:
         con.close()
+    if (swapped := _swapped(args.folder, checked)) is not None:
+        return _fail("sql", swapped)
     if args.csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(names)
@@ -359,6 +368,17 @@ def cmd_sql(args: argparse.Namespace) -> int:
         sys.stdout.write(_text_table(names, rows))
     sys.stdout.flush()  # a reader gone says so here, exit 141 (m2msim.cli), not at the program's exit
     return 0
+
+
+def _swapped(folder: Path, checked: tuple[int, int] | None) -> str | None:
+    """Why what was read of `folder` is not one run's: the folder is another than when it was
+    first read (`checked`, `folder_identity`); None when it is the same."""
+    from accounting.errors import FolderChanged
+    from accounting.usage import folder_identity
+
+    if checked is None or folder_identity(folder) == checked:
+        return None
+    return str(FolderChanged(folder, "query it again"))
 
 
 def _json_keys(names: list[str]) -> list[str]:

@@ -19,6 +19,11 @@ import pytest
 from filewatch import wait_in
 from fuzzing import assert_cli_contract, run_cli
 
+import accounting.cli as accounting_cli
+import accounting.usage as usage_module
+import reports.data as report_data
+from m2msim.rundir import swap_in
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "default.yaml"
 INVENTORY = ROOT / "scenarios" / "example-month" / "inventory.yaml"
@@ -99,6 +104,74 @@ def test_a_part_replaced_by_another_runs_is_said(runs: tuple[Path, Path], tmp_pa
         tmp_path,
         f"{mine}: {theirs.stat().st_size:,} bytes, the run wrote {runs[0].joinpath(mine.relative_to(run)).stat().st_size:,}",
     )
+
+
+def _swap_on_call(
+    monkeypatch: pytest.MonkeyPatch, module: object, name: str, new: Path, run: Path, before: bool
+) -> None:
+    """Have `module.name`, at its first call, put the run `new` in the place of `run` as `m2msim
+    run --force` does (`swap_in`), before or after it does its work."""
+    real = getattr(module, name)
+    done: list[bool] = []
+
+    def swapping(*args: object, **kwargs: object) -> object:
+        if before and not done:
+            done.append(True)
+            swap_in(new, run)
+        result = real(*args, **kwargs)
+        if not before and not done:
+            done.append(True)
+            swap_in(new, run)
+        return result
+
+    monkeypatch.setattr(module, name, swapping)
+
+
+def _changed_said(argv: list[str], folder: Path) -> None:
+    result = run_cli(argv)
+    assert_cli_contract(result, allowed=(2,))
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and result.out == "", result
+    assert lines[0].startswith(f"m2msim {argv[0]}: {folder}: the run folder changed while it was read"), (
+        result
+    )
+
+
+@pytest.mark.parametrize("command", ["rate", "compare"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        # between the listing of usage/ and the parts' states: the old run's list, the new run's parts
+        (usage_module, "file_state", True),
+        # between the check of the run's whole usage and its reading: a run read unchecked
+        (accounting_cli, "not_whole_run", False),
+    ],
+    ids=["listed", "checked"],
+)
+def test_a_run_put_in_place_while_its_usage_is_read_is_said(
+    runs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    where: tuple[object, str, bool],
+) -> None:
+    run = _copy(runs[0], tmp_path / "run")
+    new = _copy(runs[1], tmp_path / ".m2msim-run.tmp-new")  # (the second run, whole, beside it)
+    _swap_on_call(monkeypatch, *where[:2], new, run, where[2])
+    _changed_said([command, str(INVENTORY), str(run / "usage")], run / "usage")
+    assert not new.exists()  # (swapped in: the second run is in place)
+
+
+def test_sql_of_a_run_put_in_place_while_it_is_read_is_said(
+    runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the old run's JSON files read, then the new run put in place, then the usage queried
+    run = _copy(runs[0], tmp_path / "run")
+    new = _copy(runs[1], tmp_path / ".m2msim-run.tmp-new")
+    _swap_on_call(monkeypatch, report_data, "connect", new, run, True)
+    _changed_said(["sql", str(run), "SELECT count(*) FROM usage"], run)
+    # without a swap, the same query answers
+    assert run_cli(["sql", str(run), "SELECT count(*) FROM usage"]).rc == 0
 
 
 def test_a_runs_usage_compressed_since_is_the_runs(tmp_path: Path) -> None:
