@@ -260,7 +260,8 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
     marker lists it: a file the run did not write there (a part of another run, copied in: an `rsync`
     without `--delete` of a run made again with fewer shards), one of another size than the run
     wrote (cut short by a copy, or replaced), or one of the run's files in the same folder and of
-    the same kind that is missing (deleted, or lost by a copy cut short).  Each was read as the
+    the same kind that is missing (deleted, or lost by a copy cut short; a shard's part, in `usage/`
+    or `capture/`: a file beside the whole `usage.parquet` is none of it).  Each was read as the
     run's whole, without a word.  A file the run wrote, compressed since by gzip or zstd
     (`usage.csv.gz`), is the run's.  None when they are the run's, or when `given` is no run's
     folder (a file given by name is read as given; a marker of a version before the sizes checks
@@ -302,7 +303,10 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
                 f"it: another run's, copied in?): the folder is not one run's {what}; remove it, or "
                 "read the run's files from a copy of their own"
             )
-        places.add((Path(name).parent.as_posix(), Path(name).suffix))
+        if Path(name).parent.as_posix() in _SHARD_FOLDERS:
+            # (a shard's part: the folder's others of its kind are the rest of the run's; a file
+            # beside a whole one, `usage.parquet`, is no part of it: a later output there, removed)
+            places.add((Path(name).parent.as_posix(), Path(name).suffix))
         present.add(name)
     missing = [
         name

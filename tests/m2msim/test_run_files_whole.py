@@ -231,3 +231,26 @@ def test_the_capture_of_a_killed_run_is_not_read_as_the_runs(tmp_path: Path) -> 
         f"m2msim records-from-pcap: {tmp}: the folder of an m2msim run that has not ended"
     )
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_later_output_removed_from_beside_a_runs_usage_parquet_is_not_a_part_missing(
+    tmp_path: Path,
+) -> None:
+    """A file m2msim wrote into the run folder after the run (the records rebuilt from its capture,
+    `--out RUN/records.parquet`: its marker lists it) and removed since is no part of the run's
+    `usage.parquet`, read whole: `sql` and `report` refused the run as missing it."""
+    run = tmp_path / "m"
+    argv = ["run", str(SCENARIO), "--days", "1", "--max-lines", "10", "--shard-devices", "10", "--no-invoice"]
+    assert run_cli([*argv, "--out", str(run)]).rc == 0
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text("line,start,duration_s,bytes_up,bytes_down\nL1,2026-03-01T00:00:00Z,60,1,1\n")
+    assert run_cli(["sessions-to-records", str(sessions), str(run / "records.parquet")]).rc == 0
+    (run / "records.parquet").unlink()
+    for argv in (["sql", str(run), "SELECT count(*) FROM usage"], ["report", str(run)]):
+        result = run_cli(argv)
+        assert result.rc == 0, result
+    # a part of the run's usage/ missing is still said, by the readers of the parts
+    (run / "usage" / "part-00001.parquet").unlink()
+    result = run_cli(["rate", str(INVENTORY), str(run / "usage")])
+    assert_cli_contract(result, allowed=(2,))
+    assert "usage/part-00001.parquet, one of the files the run wrote" in result.err, result
