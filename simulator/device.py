@@ -394,12 +394,15 @@ class Device:
             moved[order], tie[order] = moved.copy(), tie.copy()
         return moved, tie
 
-    def _hold_connection_nsapi(self) -> tuple[float, bool]:
+    def _hold_connection_nsapi(self, until: int) -> tuple[float, bool] | None:
         """When the persistent connection's context can open (now, or the first release of an NSAPI
         when the line's 11 are held) and whether only as a context ending then is released; its
-        NSAPI is then held until the device releases the context (`_release_connection_nsapi`)."""
+        NSAPI is then held until the device releases the context (`_release_connection_nsapi`).
+        None, and no NSAPI taken, when that is `until` or later (the 11 held to the stretch's end)."""
         free = self.nsapis
         at = max(self.env.now, free[0])
+        if at >= until:
+            return None
         tie = bisect_left(free, at) == 0
         del free[bisect_right(free, at) - 1]
         free.append(HELD)  # (the greatest)
@@ -556,13 +559,13 @@ class Device:
         if sid is None or opened:
             if sid is not None:  # released by the network (a new registration): its NSAPI too
                 self._release_connection_nsapi()
-            at, tie = self._hold_connection_nsapi()
-            if at >= t1:  # the line's 11 NSAPIs held to the stretch's end: no connection in it
-                self._release_connection_nsapi()
+            held = self._hold_connection_nsapi(t1)
+            if held is None:  # the line's 11 NSAPIs held to the stretch's end: no connection in it
                 self.context = None
                 yield self.env.timeout(t1 - self.env.now)
                 self.answers = []
                 return
+            at, tie = held
             if at > self.env.now:
                 yield self.env.timeout(at - self.env.now)
             if tie:  # the context ending now is released first

@@ -160,3 +160,21 @@ def test_a_stretch_s_reports_hold_one_nsapi_until_the_last_of_them_ends(tmp_path
     held = dev._hold_nsapis(np.full(11, 1000, dtype=np.int64), np.full(11, 3, dtype=np.int64))
     assert held is not None
     assert held[0].tolist() == [1000] * 10 + [1003]
+
+
+def test_a_connection_the_held_nsapis_keep_out_of_its_stretch_frees_none_of_them(tmp_path: Path) -> None:
+    """A persistent connection due while the line's 11 NSAPIs are held past the stretch's end does
+    not open in it; the device then gave one of the 11 back as released at the stretch's start, so
+    a session due before any of them is released opened as a twelfth context (in bulk; played
+    through the gateway, refused with cause 199)."""
+    sc = sc_of(scenario(application=PERSISTENT, schedule={"period": "15min"}))
+    shard = Shard(sc, 0, fleet(sc)[:1], tmp_path)
+    shard.close()
+    dev = shard.devices[0]
+    dev.attached = True
+    dev.nsapis = [5_000] * len(NSAPIS)  # (11 contexts open up to 5,000 s)
+    dev.env.process(dev.traffic(0, 900, False))
+    dev.env.run(until=900)
+    assert dev.context is None and dev.nsapis == [5_000] * len(NSAPIS)
+    held = dev._hold_nsapis(np.array([1_000], dtype=np.int64), np.array([10], dtype=np.int64))
+    assert held is not None and held[0].tolist() == [5_000]  # (waits for the first release)
