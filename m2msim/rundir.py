@@ -212,7 +212,7 @@ def unfinished_run(path: Path | str) -> str | None:
     part of the records), looked for in the folder itself and the one above (`RUN/usage/`,
     `RUN/usage/part-00000.parquet`); None when it is not."""
     at = Path(path)
-    folders = ([at] if at.is_dir() else []) + [at.parent, at.parent.parent]
+    folders = ([at] if at.is_dir() else []) + [_parent(at), _parent(_parent(at))]
     for folder in folders[:2]:
         try:
             said = json.loads((folder / UNFINISHED).read_text(encoding="utf-8"))
@@ -249,9 +249,20 @@ def _run_of(folder: Path) -> Path | None:
     marker, or the folder above its `usage/` or `capture/`; None when neither is a run's."""
     if (folder / MARKER).is_file():
         return folder
-    if folder.name in _SHARD_FOLDERS and (folder.parent / MARKER).is_file():
-        return folder.parent
+    up = _parent(folder)
+    if _name(folder) in _SHARD_FOLDERS and (up / MARKER).is_file():
+        return up
     return None
+
+
+def _name(path: Path) -> str:
+    """The name of the file or folder `path` names (`usage` for `.` in `RUN/usage`)."""
+    return Path(os.path.abspath(path)).name if path.name in ("", ".", "..") else path.name
+
+
+def _parent(path: Path) -> Path:
+    """The folder holding `path` (`RUN` for `.` in `RUN/usage`, where `Path('.').parent` is `.`)."""
+    return Path(os.path.abspath(path)).parent if path.name in ("", ".", "..") else path.parent
 
 
 def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") -> str | None:

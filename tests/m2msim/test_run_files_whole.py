@@ -254,3 +254,22 @@ def test_a_later_output_removed_from_beside_a_runs_usage_parquet_is_not_a_part_m
     result = run_cli(["rate", str(INVENTORY), str(run / "usage")])
     assert_cli_contract(result, allowed=(2,))
     assert "usage/part-00001.parquet, one of the files the run wrote" in result.err, result
+
+
+def test_a_runs_usage_given_as_the_current_folder_is_checked_as_by_its_name(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`cd RUN/usage && m2msim rate INV .`: the folder `.` has no name and `Path('.').parent` is `.`,
+    so neither the run above it nor a killed run's unfinished mark was found: a part missing, or
+    the parts of a run that had not ended, were rated as the month's, exit 0."""
+    run = _copy(runs[0], tmp_path / "copy")
+    (run / "usage" / "part-00001.parquet").unlink()
+    result = run_cli(["rate", str(INVENTORY), "."], cwd=run / "usage")
+    assert_cli_contract(result, allowed=(2,))
+    assert result.err.startswith("m2msim rate: .: usage/part-00001.parquet, one of the files the run wrote")
+    killed = _copy(runs[1], tmp_path / ".m2msim-copy.tmp-host-1-x")
+    (killed / ".m2msim-run.json").unlink()
+    (killed / ".m2msim-unfinished.json").write_text('{"out": "copy", "host": "host", "pid": 1}\n')
+    result = run_cli(["rate", str(INVENTORY), "."], cwd=killed / "usage")
+    assert_cli_contract(result, allowed=(2,))
+    assert "the folder of an m2msim run that has not ended" in result.err, result
