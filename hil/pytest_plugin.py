@@ -37,7 +37,7 @@ from hil.rack import modem_id
 from hil.recording import RecordingClient
 from hil.replay import SCHEME, ReplayTransport, is_replay, open_replay, recording_of, split_url
 from hil.result import REPORT_FILES, BenchResult
-from hil.transcript import Transcript
+from hil.transcript import Transcript, is_transcript
 from hil.virtual import open_bound_virtual
 from m2msim.outputs import refuse_foreign
 from modem import safety
@@ -138,7 +138,10 @@ def bench_out(request: pytest.FixtureRequest) -> Path | None:
 
 @pytest.fixture
 def transcript(bench_out: Path | None) -> Any:
-    """A fresh transcript; written to `--bench-out` when the test ends."""
+    """A fresh transcript; written to `--bench-out` when the test ends (a file m2msim did not write
+    under its name there is refused before the test, not once it has driven the modem)."""
+    if bench_out is not None:
+        refuse_foreign(bench_out / "transcript.jsonl", is_transcript, forceable=False)
     t = Transcript()
     yield t
     if bench_out is not None:

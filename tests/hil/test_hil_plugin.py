@@ -103,6 +103,16 @@ def test_the_modem_fixture_on_a_physical_modem_sets_auto_answer_off(tmp_path: Pa
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def _suite_into(test_file: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """The test file run by pytest with the plugin on a virtual modem, `--bench-out out`."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(test_file.parent), str(test_file),
+         "--modem-url", "virtual://generic?seed=1&speed=10", "--bench-out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def test_bench_out_files_m2msim_did_not_write_are_kept_and_the_modem_not_opened(tmp_path: Path) -> None:
     """A file of a bench's names in --bench-out that m2msim did not write: the transcript's was
     emptied as the run began (a user's notes lost), a report's refused once the script had run on
@@ -115,12 +125,7 @@ def test_bench_out_files_m2msim_did_not_write_are_kept_and_the_modem_not_opened(
     out = tmp_path / "out"
 
     def suite() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
-             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_reg.py"),
-             "--modem-url", "virtual://generic?seed=1&speed=10", "--bench-out", str(out)],
-            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        return _suite_into(tmp_path / "test_reg.py", out)
 
     first = suite()
     assert first.returncode == 0, first.stdout + first.stderr
@@ -139,3 +144,32 @@ def test_bench_out_files_m2msim_did_not_write_are_kept_and_the_modem_not_opened(
         assert "--force" not in run.stdout.split(said, 1)[1].splitlines()[0]  # (pytest has none)
         assert (folder / name).read_bytes() == notes
         assert sorted(f.name for f in folder.iterdir()) == [name]  # nothing sent: no transcript begun
+
+
+def test_a_transcript_m2msim_did_not_write_is_refused_before_the_modem_fixture_opens(tmp_path: Path) -> None:
+    """A test on the `modem` fixture with --bench-out: a file m2msim did not write under its
+    transcript's name was refused only as the test ended, once the test had driven the modem (on a
+    physical one, its SMS and calls made), the test passing all the same. It is refused before: the
+    test does not run, the file kept byte for byte."""
+    ran = tmp_path / "ran"
+    (tmp_path / "test_m.py").write_text(
+        f"from pathlib import Path\n\nasync def test_m(modem):\n    Path({str(ran)!r}).write_text('ran')\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+
+    def suite() -> subprocess.CompletedProcess[str]:
+        return _suite_into(tmp_path / "test_m.py", out)
+
+    first = suite()
+    assert first.returncode == 0 and ran.exists(), first.stdout + first.stderr
+    [folder] = out.iterdir()
+    ran.unlink()
+    notes = b"my notes of the bench, not m2msim's\n"
+    (folder / "transcript.jsonl").write_bytes(notes)
+    run = suite()
+    assert run.returncode != 0, run.stdout
+    said = f"{folder / 'transcript.jsonl'}: exists and was not written by m2msim: choose another name"
+    assert said in run.stdout, run.stdout
+    assert not ran.exists(), run.stdout  # (the modem not driven)
+    assert (folder / "transcript.jsonl").read_bytes() == notes
