@@ -474,8 +474,12 @@ def run_shards(
     if leaving is None:
         pool.shutdown(wait=True)
     else:
-        pool.shutdown(wait=False)  # (the pool's thread sends each worker its end, then reaps it)
-        leaving.callback(pool.shutdown, wait=True)
+        # The pool's thread sends each worker its end, then reaps it: that thread is what is waited
+        # for (`shutdown(wait=False)` forgets it, and a second `shutdown` would wait for nothing).
+        manager: threading.Thread | None = getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=False)
+        if manager is not None:
+            leaving.callback(manager.join)
     return results
 
 

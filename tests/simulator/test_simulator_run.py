@@ -31,7 +31,7 @@ from reports.run_report import hourly_usage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.engine import Shard, fleet
 from simulator.progress import ProgressBar
-from simulator.run import run_shards, simulate
+from simulator.run import ShardResult, run_shards, simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -134,6 +134,16 @@ def _ends(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+def _three_shards_on_two_workers(
+    out: Path, leaving: contextlib.ExitStack
+) -> tuple[list[ShardResult], list[int]]:
+    """The results of 9 devices in 3 shards run on 2 workers with `leaving`, and the workers' ids."""
+    d = doc(devices=9)
+    d["run"] = {"shard_devices": 4}
+    results = run_shards(sc_of(d), out, workers=2, leaving=leaving)
+    return results, [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+
+
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a process's pidfd (Linux)")
 def test_the_workers_end_with_the_last_result_and_are_waited_for_when_the_caller_is_done(
     tmp_path: Path,
@@ -141,17 +151,31 @@ def test_the_workers_end_with_the_last_result_and_are_waited_for_when_the_caller
     """With `leaving`, the shards' results come back as soon as the last is in: the workers are
     told to end then (their ends overlap what the caller does next) and waited for when the
     caller's stack closes; no process is left."""
-    d = doc(devices=9)
-    d["run"] = {"shard_devices": 4}
-    sc = sc_of(d)
     with contextlib.ExitStack() as leaving:
-        results = run_shards(sc, tmp_path, workers=2, leaving=leaving)
-        workers = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+        results, workers = _three_shards_on_two_workers(tmp_path, leaving)
         later = leaving.pop_all()
     assert len(results) == 3
     assert all(_ends(pid, 60.0) for pid in workers)  # told to end, without anyone waiting
     later.close()
     assert multiprocessing.active_children() == []
+
+
+def _exists(pid: int) -> bool:
+    """Whether process `pid` still exists (running, or ended and not yet waited for)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_workers_are_gone_once_the_callers_stack_has_closed(tmp_path: Path) -> None:
+    """Closing the `leaving` stack waits for the workers told to end: none is left, running or
+    unreaped, once it is closed (it waited for nothing: they were still ending after it)."""
+    with contextlib.ExitStack() as leaving:
+        results, workers = _three_shards_on_two_workers(tmp_path, leaving)
+    assert len(results) == 3 and len(workers) == 2
+    assert [pid for pid in workers if _exists(pid)] == []
 
 
 def test_records_do_not_depend_on_the_sharding(tmp_path: Path) -> None:
