@@ -6,8 +6,8 @@ when the capture's snapshot length cut it) for every packet of a classic pcap (e
 timestamps; several joined end to end, `cat`, each file header starting another) or a
 pcapng (any number of sections and interfaces, each interface
 with its own link type and timestamp resolution; Enhanced, Simple and obsolete
-Packet blocks; the other records Wireshark numbers as frames, systemd journal entries and custom
-blocks, come as `NOT_A_PACKET` records, of no frame, so that a packet's number is Wireshark's; other
+Packet blocks; the other records Wireshark numbers as frames, systemd journal entries, sysdig events
+and custom blocks, come as `NOT_A_PACKET` records, of no frame, so that a packet's number is Wireshark's; other
 blocks skipped).  A file that is not a capture, or damaged,
 raises `CaptureFileError` naming the file and, past the header, the packet
 number and the byte offset where it stops making sense; one cut inside a packet
@@ -52,10 +52,11 @@ MAX_BLOCK = MAX_SNAPLEN + (1 << 16)  # a pcapng block: a packet and its options;
 CHUNK = 1 << 20  # bytes read at a time (more for a packet that needs more)
 
 _SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
-# blocks that are no packet but that Wireshark (tshark) numbers as frames: a systemd journal entry, and
-# custom blocks (copied or not by an editor); given as records of this link type, of no frame
+# blocks that are no packet but that Wireshark (tshark) numbers as frames: a systemd journal entry, a
+# sysdig event (a system call, `sysdig -w`: its event blocks 0x204, v2 0x216 and v2 large 0x221) and custom
+# blocks (copied or not by an editor); given as records of this link type, of no frame
 NOT_A_PACKET = -1
-_NUMBERED_BLOCKS = frozenset({9, 0x00000BAD, 0x40000BAD})
+_NUMBERED_BLOCKS = frozenset({9, 0x204, 0x216, 0x221, 0x00000BAD, 0x40000BAD})
 
 
 class CaptureFileError(Exception):

@@ -1118,8 +1118,8 @@ def test_simple_packet_blocks_cut_by_the_snapshot_length_are_rejects_not_padding
 
 
 def pcapng_with_journal_and_custom_blocks(path: Path) -> tuple[Path, list[bytes]]:
-    """A pcapng of the session's exchange, a systemd journal entry and a custom block (which Wireshark
-    numbers as frames) before the Interim-Update, which a snapshot length of 64 cut (as the Start and Stop); and its frames."""
+    """A pcapng of the session's exchange, a systemd journal entry, a custom block and a sysdig event
+    (which Wireshark numbers as frames) before the Interim-Update, which a snapshot length of 64 cut (as the Start and Stop); and its frames."""
     frames = [ethernet(v4(m, r)) for _ts, m, r in exchange(session_messages())]
 
     blocks = [
@@ -1130,6 +1130,8 @@ def pcapng_with_journal_and_custom_blocks(path: Path) -> tuple[Path, list[bytes]
         if k == 2:
             blocks.append(pcapng_block(9, b"__REALTIME_TIMESTAMP=%d\nMESSAGE=radiusd started\n" % ts))
             blocks.append(pcapng_block(0x00000BAD, struct.pack("<I", 32_473) + b"a note"))  # (PEN: example)
+            # a sysdig event (a system call, `sysdig -w` merged in): CPU, time in ns, thread, length, type
+            blocks.append(pcapng_block(0x204, struct.pack("<HQQIH", 0, ts * 1_000, 42, 26, 1) + bytes(2)))
             blocks.append(pcapng_block(5, struct.pack("<III", 0, 0, 0)))  # interface statistics: no frame
         kept = frame[:64]
         blocks.append(
@@ -1141,17 +1143,17 @@ def pcapng_with_journal_and_custom_blocks(path: Path) -> tuple[Path, list[bytes]
 
 def test_packet_numbers_are_wiresharks_past_journal_entries_and_custom_blocks(tmp_path: Path) -> None:
     """A reject names the packet by Wireshark's frame number (`tshark -Y frame.number==N` finds it): a
-    systemd journal entry and a custom block are frames there. They were not counted, and each packet
-    after them was named by a number 2 too small: another packet's."""
+    systemd journal entry, a custom block and a sysdig event are frames there. They were not counted,
+    and each packet after them was named by a number too small: another packet's."""
     path, frames = pcapng_with_journal_and_custom_blocks(tmp_path / "c.pcapng")
     records, report = read(path)
-    # the Start, its response, the Interim-Update after the two numbered blocks, its response, the Stop
-    numbers = [1, 2, 3 + 2, 4 + 2, 5 + 2, 6 + 2]
+    # the Start, its response, the Interim-Update after the three numbered blocks, its response, the Stop
+    numbers = [1, 2, 3 + 3, 4 + 3, 5 + 3, 6 + 3]
     cut = [(n, SNAPLEN.format(64, len(f))) for n, f in zip(numbers, frames, strict=True) if len(f) > 64]
     said = [(r.packet, r.reason) for r in report.rejects if r.reason.startswith(SNAPLEN[:44])]
     assert records == [] and len(cut) == 3
     assert [(n, reason[: len(c)]) for (n, reason), (_n, c) in zip(said, cut, strict=True)] == cut
-    assert report.packets == len(frames) + 2
+    assert report.packets == len(frames) + 3
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark (Debian tshark)")
