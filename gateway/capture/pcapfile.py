@@ -321,6 +321,11 @@ def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, 
                 n -= 1
                 i += 24
                 continue
+            if i + 24 > held and _pcap_header(buf, i)[0]:  # (one that the file's end cuts: no packet)
+                pos = base + i
+                raise CaptureCutShort(
+                    f"{path}: file header at offset {pos} cut ({size - pos} of 24 octets)", n - 1, pos
+                )
         if incl > MAX_SNAPLEN:
             raise CaptureFileError(
                 f"{path}: packet {n} at offset {base + i}: captured length {incl} is not plausible (corrupt file)"
@@ -347,6 +352,8 @@ def _pcap_header(buf: bytes, at: int) -> tuple[str, bool, int]:
     order, to_ns = PCAP_MAGICS[buf[at : at + 4]]
     if struct.unpack_from(order + "HH", buf, at + 4) != (2, 4) and at:
         return "", False, 0
+    if at + 24 > len(buf):  # (its start only: a header cut, whose link type is not there)
+        return order, to_ns == 1_000, 0
     return order, to_ns == 1_000, struct.unpack_from(order + "I", buf, at + 20)[0] & 0xFFFF
 
 

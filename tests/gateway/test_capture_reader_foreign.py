@@ -276,6 +276,24 @@ def test_pcap_files_joined_end_to_end_are_read_through(tmp_path: Path, joined: s
     assert report.packets == 6 and report.rejected == 0 and report.cut_short == []
 
 
+@pytest.mark.parametrize("kept", [16, 20, 23])
+def test_pcap_files_joined_end_to_end_the_last_header_cut(tmp_path: Path, kept: int) -> None:
+    """Captures joined end to end whose last file header the file's end cuts (a ring's newest file
+    caught as it was begun): the packets before are read, then the cut is said, at that header. Its
+    first 16 octets were read as a packet record (of no octet), a packet more counted, and the cut
+    said to be in a packet after it."""
+    ex = exchange(session_messages())
+    first = write_pcap(tmp_path / "a.pcap", 1, [(ts, ethernet(v4(m, r))) for ts, m, r in ex])
+    second = write_pcap(tmp_path / "b.pcap", 1, [])
+    path = tmp_path / "all.pcap"
+    path.write_bytes(first.read_bytes() + second.read_bytes()[:kept])
+    records, report = read(path)
+    assert rows(records) == expected() and report.packets == 6 and report.rejected == 0
+    offset = first.stat().st_size
+    assert [(c["packets"], c["offset"]) for c in report.cut_short] == [(6, offset)]
+    assert f"file header at offset {offset} cut ({kept} of 24 octets)" in report.cut_short[0]["reason"]
+
+
 @pytest.mark.parametrize("tsresol", [None, 9])
 def test_pcapng_with_interfaces_of_different_link_types(tmp_path: Path, tsresol: int | None) -> None:
     """Requests seen on an Ethernet interface, responses on a Linux cooked v2 one (`dumpcap -i a -i b`)."""
