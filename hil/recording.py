@@ -100,6 +100,13 @@ class RecordingClient(ATClient):
         self.transcript.record("command", at=began, **event)
         return reply
 
+    def _restart_settings(self, after: str) -> None:
+        self.transcript.record(
+            "note",
+            text=f"the modem restarted ({after}): the bench's settings set again",
+            settings_after_restart=after,
+        )
+
     def _read_back(self, line: str, reply: Reply) -> None:
         # not a command of the run: a replay answers it as recorded, without sending it as one
         self.transcript.record("setting", command=line, responses=list(reply.lines), final=reply.final.line)

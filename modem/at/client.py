@@ -51,6 +51,7 @@ from modem.transport import Transport, settled, time_scale
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
+    "RESTART_COMMAND",
     "TRACKED_SETTINGS",
     "ATClient",
     "ForeignNotice",
@@ -88,6 +89,17 @@ TRACKED_SETTINGS: frozenset[str] = frozenset(
 # Lines after which a module reports as it does at boot (+CFUN: 1, +CPIN: READY, Call Ready, SMS
 # Ready...) without having restarted unasked: a change of functionality, a PIN entered, a reset.
 _BOOTING_LINE = re.compile(r"\+(?:CFUN|CPIN|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE)
+#: Lines that restart the module or power it off (to be powered on again): AT+CFUN=<fun>,1 (27.007
+#: reset), AT+CFUN=15 (u-blox), SIMCom's AT+CRESET and AT+CPOWD, Quectel's AT+QPOWD and AT+QRST.
+#: Once one is answered the module comes back with its stored profile (AT&W): the client's settings
+#: are set again before its next command (`restore_settings`), once the module said it is ready.
+RESTART_COMMAND = re.compile(
+    r"\+(?:CFUN\s*=\s*\d*\s*,\s*1|CFUN\s*=\s*15|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE
+)
+# The most a module restarted by a line is waited for before the client's settings are set again:
+# until its first boot notice (RDY...), seconds on the modem's clock (`modem.transport.time_scale`).
+# A module that prints none (a SIM800 at auto-baud, a Wavecom) is set after this long.
+RESTART_WAIT = 15.0
 # How long after the client starts the module's own power-up notices may still come (a SIM800
 # says SMS Ready some 10-20 s after power-on): they are the power-up's, not a restart's.
 BOOT_WINDOW = 60.0
@@ -281,6 +293,15 @@ class ATClient:
         self._restore_problem: str | None = None
         #: the settings a driver made after the init sequence (`keep`): command name -> its line
         self.kept: dict[str, str] = {}
+        #: the init sequence has been answered: a restart from then on loses the client's settings
+        self.initialised = False
+        # what restarted the module since the client's settings were last set (a line, `RDY`): they
+        # are set again before the next command (`_after_restart`); None while they hold
+        self._lost: str | None = None
+        self._booted = asyncio.Event()  # a boot notice came since the restart a line asked for
+        self._restart_lock = asyncio.Lock()
+        #: the most a restart a line asked for is waited for (`RESTART_WAIT`, the modem's seconds)
+        self.restart_wait = RESTART_WAIT
 
     @property
     def guard(self) -> CommandGuard | None:
@@ -371,6 +392,8 @@ class ATClient:
                 await self.command(line)
             if self._parser.verbose is False and grammar.verbose_after(line) is not False:
                 await self.words()
+        self.initialised = True
+        self._lost = None
 
     async def words(self) -> None:
         """Have the modem answer in words (ATV1) and check that it does: `ATV1`, then a bare `AT`
@@ -457,6 +480,7 @@ class ATClient:
             self._restore_problem = why
             return
         self.restarts += 1
+        self._settings_lost(sign or "a restart")
         log.warning("%s: the modem restarted without a word: %s", self.url, why)
         notice = RestartNotice(why, sign or why)
         for callback in list(self._restart_callbacks):
@@ -483,9 +507,49 @@ class ATClient:
         by the client's own settings, set again and checked (`restore_settings`), when it has an
         init sequence (a client without one, `m2msim modem at`, sets nothing of its own)."""
         cmd = self._with_quirks(_as_command(command, timeout))
-        if self._restoring or not self.init_sequence or not grammar.resets(cmd.line):
+        if self._restoring or not self.init_sequence:
+            return await self._issue(cmd, None)
+        await self._after_restart(cmd.line)
+        if not grammar.resets(cmd.line):
             return await self._issue(cmd, None)
         return await self._reset(cmd)
+
+    def _settings_lost(self, after: str) -> None:
+        """The module restarted (`after`: the line that asked, or the sign of one nothing asked
+        for) once the init sequence was answered: its settings are its stored profile's (AT&W:
+        echo, results, auto-answer S0 ...), its SMS format and routing its defaults.  The client's
+        are set again before its next command (`_after_restart`)."""
+        if not self.initialised or self._restoring or not self.init_sequence:
+            return
+        self._echo = None
+        self.settings.clear()
+        if self._lost is None:
+            self._lost = after
+
+    async def _after_restart(self, line: str) -> None:
+        """Before `line`, the client's settings set again after a restart (`restore_settings`), once
+        the module is ready: a restart a line asked for waits for the module's first boot notice
+        (RDY, ...), at most `restart_wait` seconds on the transport's clock.  Not before a hang-up
+        or a PDP deactivation, which go at once (a run leaving)."""
+        if self._lost is None or _STILL_SENT.fullmatch(line.strip()):
+            return
+        async with self._restart_lock:
+            after = self._lost
+            if after is None:
+                return
+            await settled(self._transport)  # a replay's boot notices recorded after the answer
+            if not self._booted.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.restart_wait * time_scale(self._transport)):
+                        await self._booted.wait()
+            if not self._booted.is_set():
+                log.info("%s: no boot notice within %g s after %r", self.url, self.restart_wait, after)
+            self._lost = None
+            self._restart_settings(after)
+            await self.restore_settings(after)
+
+    def _restart_settings(self, after: str) -> None:
+        """The settings are about to be set again after a restart (a subclass records it)."""
 
     def _with_quirks(self, cmd: Command) -> Command:
         pattern = self.final_patterns.get(cmd.line.upper()) if cmd.final_pattern is None else None
@@ -495,6 +559,8 @@ class ATClient:
         self, command: str | Command, data: bytes, *, timeout: float | None = None
     ) -> Reply:
         """Send a command that answers the `> ` prompt (AT+CMGS, AT+CIPSEND, AT+QISEND), then `data`."""
+        # (no settings set again before it: the line before it is the driver's, as the command
+        # guard wants it, AT+CMGF before AT+CMGS; they are before the driver's next command)
         return await self._issue(dataclasses.replace(_as_command(command, timeout), prompt=True), data)
 
     async def _issue(
@@ -878,6 +944,7 @@ class ATClient:
                 self._parser.verbosity_unknown()
                 if not await self._probe(line="ATQ0"):
                     raise CommandTimeout("ATQ0", policy.probe_timeout)
+        self._lost = None  # its reset and the client's settings again, as after a restart
         log.info("%s: recovered (%d recoveries so far)", self.url, self.recoveries)
 
     async def _idle_loop(self, interval: float) -> None:
@@ -970,6 +1037,11 @@ class ATClient:
         if notice is None:
             return
         now = self.clock()
+        self._booted.set()
+        if notice == "RDY":  # the module restarted: its settings are the stored profile's
+            if self.guard is not None and self._lost is None:
+                self.guard.restarted("RDY: the module restarted")
+            self._settings_lost("RDY")
         if notice != "RDY" and notice not in self._boot_seen and now - self._boot_since < self.boot_window:
             self._boot_seen.add(notice)
             return
@@ -1042,6 +1114,9 @@ class ATClient:
             self._follow_settings(pending.command, pending, final)
         line = pending.command.line
         lines = tuple(r.line for r in pending.responses)
+        if final.ok and RESTART_COMMAND.search(line):  # its boot notices and stored profile follow
+            self._booted.clear()
+            self._settings_lost(line)
         if final.ok:
             pending.future.set_result(Reply(line, tuple(pending.responses), final))
         elif final.result is Result.CME_ERROR:

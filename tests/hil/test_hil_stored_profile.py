@@ -17,7 +17,7 @@ from hil.delivery import StatusReports
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from hil.scripts import BenchScript
 from modem.transport import Transport
-from modem.virtual.bound import open_bound_virtual
+from modem.virtual.bound import VirtualBinding, open_bound_virtual
 
 URL = "virtual://generic?seed=1"
 
@@ -78,6 +78,18 @@ async def test_atf_also_brings_the_bench_settings_back(tmp_path: Path) -> None:
     assert lines[at + 1 : at + 6] == ["ATQ0V1", "ATE0", "AT+CMEE=1", "AT", "AT+CMEE?"]
 
 
+async def _sent_with_report(bench: BenchContext, routed: bool, text: str) -> dict[str, Any]:
+    """An SMS to the bench's target asking for a status report, and its delivery."""
+    watch = StatusReports(bench.modem.sms)
+    try:
+        refs = await bench.send_sms(
+            bench.target("sms"), text, status_report=routed, zone=Zone.FR, reports=watch
+        )
+        return {"delivery": await watch.delivery(bench, refs, 30)}
+    finally:
+        watch.close()
+
+
 @pytest.mark.parametrize("reset", ["ATZ", "AT&F"])
 async def test_after_a_reset_the_driver_s_sms_settings_are_set_again_and_the_report_comes(reset: str) -> None:
     # a script's ATZ between the driver's AT+CNMI (status reports routed as +CDS, <ds>=1) and its
@@ -87,15 +99,7 @@ async def test_after_a_reset_the_driver_s_sms_settings_are_set_again_and_the_rep
         await bench.registered(30)
         routed = await bench.modem.sms.configure(status_reports=True)
         await bench.modem.client.command(reset)
-        watch = StatusReports(bench.modem.sms)
-        try:
-            number = bench.target("sms")
-            refs = await bench.send_sms(
-                number, "after a reset", status_report=routed, zone=Zone.FR, reports=watch
-            )
-            return {"delivery": await watch.delivery(bench, refs, 30)}
-        finally:
-            watch.close()
+        return await _sent_with_report(bench, routed, "after a reset")
 
     script = BenchScript(name="reset_then_report", description="ATZ, then an SMS with a report", run=run)
     result = await run_bench(script, "virtual://generic?seed=1&speed=20")
@@ -142,14 +146,19 @@ steps:
 NUMBERS = allow_list_from_numbers({"+33612345678": "bench phone"})
 
 
-async def _s0_set(lines: list[str]) -> AsPhysical:
-    t, _ = await open_bound_virtual(URL, "business-m2m")
+async def _told(lines: list[str], url: str = URL) -> tuple[Transport, VirtualBinding]:
+    """The virtual modem at `url`, told `lines` (S0 set, a profile stored with AT&W)."""
+    t, binding = await open_bound_virtual(url, "business-m2m")
     for line in lines:
         await t.write(f"{line}\r".encode())
         answer = b""
         while not answer.endswith(b"OK\r\n"):
             answer += await t.read()
-    return AsPhysical(t)
+    return t, binding
+
+
+async def _s0_set(lines: list[str], url: str = URL) -> AsPhysical:
+    return AsPhysical((await _told(lines, url))[0])
 
 
 async def test_a_modem_set_to_answer_calls_by_itself_is_set_not_to_for_the_run(tmp_path: Path) -> None:
@@ -216,3 +225,100 @@ async def test_a_recording_with_the_auto_answer_step_replays_it(tmp_path: Path) 
     assert replayed.status == "passed", replayed.error
     lines = [c["command"] for c in replayed.transcript.commands]
     assert lines[lines.index("ATS0?") + 1] == "ATS0=0", lines
+
+
+RESTART_S0 = """\
+name: restart_s0
+steps:
+  - send: {restart}
+  - wait_urc: '{ready}'
+    timeout: 30
+  - send: ATS0?
+    expect: '^0+$'
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "restart", "ready"),
+    [
+        ("virtual://simcom-sim800?seed=1&speed=10", "AT+CFUN=1,1", "SMS Ready"),
+        ("virtual://quectel-bg96?seed=1&speed=10", "AT+CFUN=1,1", "APP RDY"),
+    ],
+)
+async def test_a_restart_the_script_asks_for_has_the_bench_settings_set_again(
+    tmp_path: Path, url: str, restart: str, ready: str
+) -> None:
+    # stored: auto-answer on the 2nd ring and echo on; the restart brings them back (before, the
+    # run went on with S0=2: the module would have answered a call by itself)
+    script = tmp_path / "restart_s0.yaml"
+    script.write_text(RESTART_S0.format(restart=restart, ready=ready))
+    port = await _s0_set(["ATE1S0=2&W", "ATS0=0"], url)
+    result = await run_bench(str(script), port.url, transport=port, allow_list=NUMBERS, timeout=2.0)
+    assert result.status == "passed", result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    at = lines.index(restart)
+    kept = lines[at + 1 : lines.index("AT", at)]
+    assert kept[:3] == ["ATQ0V1", "ATE0", "AT+CMEE=1"], kept
+    assert "ATS0=0" in kept, kept
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert f"the modem restarted ({restart}): the bench's settings set again" in notes, notes
+
+
+@pytest.mark.parametrize("restart", ["AT+CFUN=1,1", "RDY"])
+async def test_after_a_restart_the_driver_s_sms_settings_are_set_again_and_the_report_comes(
+    restart: str,
+) -> None:
+    # a restart (asked for, or a brown-out's RDY) between the driver's AT+CNMI (<ds>=1) and its
+    # send: the module's default AT+CNMI routed no report, "no status report within 30 s"
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        await bench.registered(30)
+        routed = await bench.modem.sms.configure(status_reports=True)
+        if restart == "RDY":
+            assert bench.binding is not None
+            bench.binding.modem.restart()  # unasked: the module boots again on its own
+        else:
+            await bench.modem.client.command(restart)
+        await bench.registered(30)
+        return await _sent_with_report(bench, routed, "after a restart")
+
+    script = BenchScript(name="restart_then_report", description="a restart, then an SMS", run=run)
+    result = await run_bench(script, "virtual://simcom-sim800?seed=1&speed=20")
+    assert [part["delivered"] for part in result.details["delivery"]] == [True], result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    at = lines.index("ATQ0V1")
+    assert "AT+CNMI=2,1,0,1,0" in lines[at : lines.index("AT", at)], lines
+
+
+async def test_a_module_powered_off_and_on_again_has_the_bench_settings_set_again() -> None:
+    # AT+QPOWD, then the power key (`m2msim virtual` console: power on): the module boots with its
+    # stored profile, S0=2 and echo on
+    t, binding = await _told(["ATE1S0=2&W", "ATS0=0"], "virtual://quectel-bg96?seed=1&speed=10")
+
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        client = bench.modem.client
+        down = client.urcs({"POWERED DOWN"})
+        async with down:
+            await client.command("AT+QPOWD=1")
+            await anext(aiter(down))
+        binding.modem.restart()  # powered on again
+        reply = await client.command("ATS0?")
+        return {"s0": reply.lines[0]}
+
+    script = BenchScript(name="power_cycle", description="AT+QPOWD, power on, ATS0?", run=run)
+    port = AsPhysical(t)
+    powers = replace(NUMBERS, allow_commands=("AT+QPOWD",))
+    result = await run_bench(script, port.url, transport=port, allow_list=powers, timeout=2.0)
+    assert result.status == "passed", result.error
+    assert result.details["s0"].strip("0") == "", result.details
+    lines = [c["command"] for c in result.transcript.commands]
+    assert lines[lines.index("AT+QPOWD=1") + 1] == "ATQ0V1", lines
+
+
+async def test_a_change_of_functionality_is_no_restart(tmp_path: Path) -> None:
+    # AT+CFUN=4 then AT+CFUN=1: the radio off and on again, the settings kept: nothing set again
+    script = tmp_path / "flight_mode.yaml"
+    script.write_text("steps:\n  - send: AT+CFUN=4\n  - send: AT+CFUN=1\n  - send: AT+CSQ\n")
+    result = await run_bench(str(script), "virtual://simcom-sim800?seed=1&speed=10")
+    assert result.status == "passed", result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    assert "ATQ0V1" not in lines, lines
