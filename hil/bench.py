@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -52,7 +52,7 @@ from hil.virtual import VIRTUAL_FAR_END, VirtualBinding, open_bound_virtual
 from m2msim.outputs import OutputError, refuse_foreign, same_path
 from modem import safety
 from modem.at import grammar
-from modem.at.client import ForeignNotice
+from modem.at.client import ATClient, ForeignNotice
 from modem.at.errors import ModemError, UntrustedAnswer
 from modem.drivers.generic import Modem
 from modem.drivers.network import Registration
@@ -92,16 +92,21 @@ async def release(ctx: BenchContext, why: str) -> None:
     """Hang up any call and deactivate the PDP contexts, as the run leaves (failure or
     interruption): nothing stays connected, and billed, after the bench.  Each command is written
     to the transcript; refusals are noted, and the whole takes at most `RELEASE_S` seconds."""
-    client = ctx.modem.client
     with contextlib.suppress(TimeoutError), ctx.step("release", reason=why):
-        async with asyncio.timeout(RELEASE_S):
-            for forms in RELEASE_COMMANDS:
-                for line in forms:
-                    try:
-                        await client.command(line, timeout=RELEASE_S / 2)
-                        break
-                    except ModemError as exc:
-                        ctx.note(f"{line} on the way out: {exc}")
+        await release_lines(ctx.modem.client, ctx.note)
+
+
+async def release_lines(client: ATClient, note: Callable[[str], object]) -> None:
+    """`RELEASE_COMMANDS` (a hang-up, then the PDP contexts off), each form until one is answered;
+    a refusal is `note`d.  Raises TimeoutError once `RELEASE_S` seconds have gone."""
+    async with asyncio.timeout(RELEASE_S):
+        for forms in RELEASE_COMMANDS:
+            for line in forms:
+                try:
+                    await client.command(line, timeout=RELEASE_S / 2)
+                    break
+                except ModemError as exc:
+                    note(f"{line} on the way out: {exc}")
 
 
 def checks_auto_answer(url: str, policy: safety.DialPolicy | None, replaying: ReplayTransport | None) -> bool:

@@ -19,19 +19,28 @@ script is not the recording's, is skipped with the reason.
 Fixtures: `modem_url`, `bench_allow_list`, `bench_policy`, `transcript`, `modem` (an initialised
 `modem.drivers.Modem` whose AT client records into `transcript`), and `run_script` (runs a
 `hil.scripts` bench script on `modem_url`, returns its `hil.bench.BenchResult`).
+
+SIGTERM (a CI runner cancelling the job) while `modem` or `run_script` has the modem cancels the
+test, hangs up (`ATH`, else `AT+CHUP`) and deactivates the PDP contexts (`AT+CGACT=0`), as
+`m2msim bench` does, then ends the session with exit status 143; the handler of before is back
+once the fixture is done.  Before, SIGTERM's default action killed pytest at once, a call up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hil.allowlist import BenchAllowList, load_allow_list
-from hil.bench import checks_auto_answer, driver_profile_for, run_bench
+from hil.bench import checks_auto_answer, driver_profile_for, release_lines, run_bench
 from hil.errors import AllowListError
 from hil.rack import modem_id
 from hil.recording import RecordingClient
@@ -50,6 +59,38 @@ VIRTUAL_PROFILES: tuple[str, ...] = ("generic", "simcom-sim800", "quectel-bg96")
 DEFAULT_URLS: tuple[str, ...] = tuple(f"virtual://{p}?seed=1&speed=4" for p in VIRTUAL_PROFILES)
 
 RunScript = Callable[..., Awaitable[BenchResult]]
+SIGTERM_STATUS = 128 + int(signal.SIGTERM)  # 143, as `m2msim bench`
+
+
+@contextlib.contextmanager
+def on_sigterm(stop: Callable[[], object]) -> Iterator[list[int]]:
+    """Within the block, SIGTERM runs `stop()` in the running event loop (once) instead of killing
+    the process; the list yielded holds the signal once it came.  The handler of before is set
+    back when the block ends.  Outside the main thread (where Python takes signals) it does
+    nothing."""
+    came: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    loop = asyncio.get_running_loop()
+    before = signal.getsignal(signal.SIGTERM)
+
+    def on_signal() -> None:
+        if not came:
+            came.append(int(signal.SIGTERM))
+            stop()
+
+    loop.add_signal_handler(signal.SIGTERM, on_signal)
+    try:
+        yield came
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+
+
+def _terminated(url: str) -> None:
+    """The session ends as `m2msim bench` does on SIGTERM: exit status 143."""
+    pytest.exit(f"{url}: interrupted (SIGTERM): hung up, PDP contexts released", returncode=SIGTERM_STATUS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -173,15 +214,31 @@ async def modem(
     client = RecordingClient(transport, transcript)
     client.start()
     driver = Modem(client, profile, bench_policy)
+    came: list[int] = []
     try:
         await client.initialise()
         if checks_auto_answer(modem_url, bench_policy, replaying):
             await driver.calls.auto_answer_off()  # (a stored S0 > 0: set to 0, and after any ATZ)
-        yield driver
+        own = asyncio.all_tasks()  # the client's reader, a virtual modem's: not the test's
+
+        def stop() -> None:  # SIGTERM: the test's tasks cancelled, the modem's left to hang up
+            for task in asyncio.all_tasks():
+                if task not in own:
+                    task.cancel()
+
+        with on_sigterm(stop) as came:
+            try:
+                yield driver
+            finally:
+                if came:  # the test was cancelled: hang up before the session ends
+                    with contextlib.suppress(TimeoutError), transcript.step("release", reason="interrupted"):
+                        await release_lines(client, lambda text: transcript.record("note", text=text))
     finally:
         await driver.close()
         if binding is not None:
             binding.close()
+    if came:
+        _terminated(modem_url)
 
 
 @pytest.fixture
@@ -208,17 +265,27 @@ def run_script(
             # before the modem is opened (the reports were refused once the script had run on it)
             for name, own in REPORT_FILES.items():
                 refuse_foreign(bench_out / name, own, forceable=False)
+        task = asyncio.current_task()
+        assert task is not None
+        came: list[int] = []
         try:
-            result = await run_bench(
-                script,
-                url,
-                allow_list=bench_allow_list,
-                profile=_option(request.config, "--modem-profile"),
-                params=params,
-                out=bench_out,
-            )
+            # SIGTERM cancels the run, which hangs up and releases on its way out (`run_bench`)
+            with on_sigterm(task.cancel) as came:
+                result = await run_bench(
+                    script,
+                    url,
+                    allow_list=bench_allow_list,
+                    profile=_option(request.config, "--modem-profile"),
+                    params=params,
+                    out=bench_out,
+                )
         except safety.NoDialPolicy as exc:
             pytest.skip(str(exc))
+        except asyncio.CancelledError:
+            if not came:
+                raise
+            task.uncancel()
+            _terminated(url)
         if bench_out is not None:
             result.write(bench_out)
         return result

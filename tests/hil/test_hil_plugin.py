@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,97 @@ def test_a_transcript_m2msim_did_not_write_is_refused_before_the_modem_fixture_o
     assert said in run.stdout, run.stdout
     assert not ran.exists(), run.stdout  # (the modem not driven)
     assert (folder / "transcript.jsonl").read_bytes() == notes
+
+
+SIGTERM_TESTS = """\
+import signal
+
+BEFORE = signal.getsignal(signal.SIGTERM)
+
+
+async def test_a_modem(modem):
+    assert (await modem.client.command("AT")).final.ok
+
+
+def test_b_handler_back():
+    assert signal.getsignal(signal.SIGTERM) == BEFORE
+
+
+async def test_c_call(modem):
+    await modem.client.command("ATD+33600000001;")
+    assert "+CLCC: 1,0," in "".join((await modem.client.command("AT+CLCC")).lines)
+    print("call up", flush=True)
+    await modem.client.urcs({"NO CARRIER"}).__anext__()  # (the far end never hangs up first)
+"""
+
+
+def test_sigterm_during_a_call_on_a_physical_modem_hangs_up_and_exits_143(tmp_path: Path) -> None:
+    """SIGTERM (a CI runner cancelling the job) during a test holding a call on a device: the test is
+    cancelled, the call hung up (`ATH`) and the PDP contexts released, exit status 143, as `m2msim
+    bench` does; the handler of before is back after each test.  Before, pytest was killed at once
+    and the call stayed up."""
+    (tmp_path / "test_term.py").write_text(SIGTERM_TESTS, encoding="utf-8")
+    (tmp_path / "bench.yaml").write_text(
+        'numbers:\n  - number: "+33600000001"\n    allow: [call]\n', encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    with served_ptys_sync("simcom-sim800", seed=3) as [path]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_term.py"),
+             "--modem-url", path, "--allow-list", str(tmp_path / "bench.yaml"), "--bench-out", str(out)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # waits on the test's own line: the call is up
+            seen.append(line)
+            if "call up" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=60)
+        output = "".join(seen) + rest
+        assert proc.returncode == 143, output
+        assert "interrupted (SIGTERM)" in output, output
+        assert "2 passed" in output, output  # the handler of before back after test_a_modem
+        with PtyDte(path) as port:
+            assert b"+CLCC:" not in port.at("AT+CLCC")  # hung up: no call left
+    [transcript] = out.glob("test_c_call*/transcript.jsonl")
+    events = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines()]
+    [release] = [e for e in events if e["kind"] == "step" and e["name"] == "release"]
+    assert release["info"]["reason"] == "interrupted"
+    assert "ATH" in [e.get("command") for e in events]
+
+
+def test_sigterm_during_run_script_releases_the_modem_and_exits_143(tmp_path: Path) -> None:
+    """`run_script` cut by SIGTERM as a call is placed: the run is cancelled and releases the modem
+    on its way out (its `release` step), and the session exits 143."""
+    (tmp_path / "test_dial.py").write_text(
+        "async def test_dial(run_script):\n    await run_script('dtmf_call', hold=60.0)\n", encoding="utf-8"
+    )
+    (tmp_path / "bench.yaml").write_text(
+        'numbers:\n  - number: "+33600000001"\n    allow: [call]\n', encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    with served_ptys_sync("simcom-sim800", seed=3) as [path]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_dial.py"),
+             "--modem-url", path, "--allow-list", str(tmp_path / "bench.yaml"), "--bench-out", str(out),
+             "-o", "log_cli=true", "--log-cli-level=DEBUG"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # the client's debug log, a line per command: the dial went out
+            seen.append(line)
+            if ">> ATD+33600000001;" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 143, "".join(seen) + rest
+    [transcript] = out.glob("test_dial*/transcript.jsonl")
+    events = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines()]
+    [release] = [e for e in events if e["kind"] == "step" and e["name"] == "release"]
+    assert release["info"]["reason"] == "interrupted"
+    assert "ATH" in [e.get("command") for e in events]
