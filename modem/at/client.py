@@ -545,6 +545,7 @@ class ATClient:
             if not self._booted.is_set():
                 log.info("%s: no boot notice within %g s after %r", self.url, self.restart_wait, after)
             self._lost = None
+            self._booted.set()  # (a later restart nothing asked for is not waited for)
             self._restart_settings(after)
             await self.restore_settings(after)
 

@@ -805,3 +805,21 @@ async def test_a_modem_left_quiet_is_initialised_after_the_watchdogs_recovery(ke
             at.keep(line)
         await at.initialise()
     assert at.recoveries == 1 and t.done, t.mismatch
+
+
+async def test_a_restart_asked_for_is_waited_for_and_a_later_one_nothing_asked_for_is_not() -> None:
+    # a module that prints no boot notice (auto-baud): AT+CFUN=1,1 is waited for `restart_wait`,
+    # then the settings set again; a later restart (its +CREG back at 0) is set again at once
+    modem = _SavedEchoOff(at="AT+NOTHING")
+    async with client(modem, init=["ATE0", "AT+CREG=2"]) as at:  # type: ignore[arg-type]
+        await at.initialise()
+        at.restart_wait = 0.01
+        await at.command("AT+CFUN=1,1")
+        await at.command("AT")  # after `restart_wait`: ATQ0V1, ATE0, AT+CREG=2, AT, AT+CREG?
+        assert modem.lines.count("ATQ0V1") == 1
+        at.restart_wait = 3600.0
+        modem.creg = 0  # restarted again, unasked
+        await at.command("AT+CREG?")
+        async with asyncio.timeout(10):  # not waited for: the module already answered
+            await at.command("AT+CSQ")
+    assert modem.lines.count("ATQ0V1") == 2 and modem.lines[-1] == "AT+CSQ"
