@@ -191,6 +191,7 @@ def test_b_handler_back():
 
 
 async def test_c_call(modem):
+    await modem.network.wait_registered(60)  # (a call before it: NO CARRIER)
     await modem.client.command("ATD+33600000001;")
     assert "+CLCC: 1,0," in "".join((await modem.client.command("AT+CLCC")).lines)
     print("call up", flush=True)
