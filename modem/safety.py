@@ -196,7 +196,8 @@ def check(url: str, policy: DialPolicy | None, number: str, action: Action) -> N
 Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<length>), "refuse",
 # "unreadable" (refused too: the line cannot be read for sure), "data" (a packet data dial, ATD*99#),
 # "format" (AT+CMGF: "pdu" / "text"), "reset" (the SMS format is no longer known), "auto-answer"
-# (ATS0=<n>, n > 0: the modem answers incoming calls by itself) or "answer" (ATA: a call answered now)
+# (ATS0=<n>, n > 0: the modem answers incoming calls by itself), "answer" (ATA: a call answered now)
+# or "profile" (ATZ / AT&F, besides its "reset": the stored or factory profile back, its S0 too)
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
@@ -415,13 +416,13 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
             continue
         if c in "&\\" and i + 1 < len(part) and part[i + 1].isalpha():
             if part[i : i + 2] == "&F":
-                effects.append(("reset", ""))
+                effects += [("reset", ""), ("profile", "&F")]
             if part[i : i + 2] not in _SAFE_BASIC:
                 effects.append(("unlisted", part[i : i + 2]))
             i += 2
         elif c.isalpha():
             if c == "Z":
-                effects.append(("reset", ""))
+                effects += [("reset", ""), ("profile", "Z")]
             if c == "A":
                 effects.append(("answer", ""))
             if c not in _SAFE_BASIC:
@@ -858,6 +859,14 @@ class CommandGuard:
                 f"S0={value} has the modem answer incoming calls by itself: a data (CSD) call answered "
                 "would connect whoever calls to the bench's serial line, and an answered call is billed "
                 "when roaming; set incoming_calls: yes in the bench's allow-list if calls are expected",
+            )
+        if kind == "profile" and self.strict and not grammar.resets(line):
+            raise self._refuse(
+                line,
+                f"AT{value} brings back the stored or factory profile (a stored S0 > 0 answers calls "
+                "by itself) where the client does not see a reset (after an extended command or a ';', "
+                "the prefix spaced, a parity bit set), so it would not set its settings and "
+                f"auto-answer off again after it: send AT{value} at the start of its own line",
             )
         if kind == "answer" and self.strict:
             log.warning(

@@ -15,6 +15,7 @@ from hil.allowlist import allow_list_from_numbers
 from hil.bench import BenchContext, run_bench
 from hil.delivery import StatusReports
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
+from hil.result import BenchResult
 from hil.scripts import BenchScript
 from modem.transport import Transport
 from modem.virtual.bound import VirtualBinding, open_bound_virtual
@@ -177,15 +178,21 @@ async def test_a_modem_set_to_answer_calls_by_itself_is_set_not_to_for_the_run(t
     assert any("answered calls by itself (S0=2): set ATS0=0" in n for n in notes), notes
 
 
+async def _s0_read_after(tmp_path: Path, line: str) -> BenchResult:
+    """A run on a modem whose stored profile answers calls by itself (S0=2, S0=0 set since): the
+    script's `line`, then S0 read."""
+    script = tmp_path / "s0_after_reset.yaml"
+    script.write_text(S0_READ.replace("steps:\n", f"steps:\n  - send: '{line}'\n"))
+    port = await _s0_set(["ATS0=2&W", "ATS0=0"])
+    return await run_bench(str(script), port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+
+
 @pytest.mark.parametrize("reset", ["ATZ", "AT&F"])
 async def test_a_stored_auto_answer_brought_back_by_a_reset_is_set_off_again(
     tmp_path: Path, reset: str
 ) -> None:
     # S0=2 stored with AT&W, then S0=0: the bench starts on 0, and the script's ATZ brings 2 back
-    script = tmp_path / "s0_after_reset.yaml"
-    script.write_text(S0_READ.replace("steps:\n", f"steps:\n  - send: {reset}\n"))
-    port = await _s0_set(["ATS0=2&W", "ATS0=0"])
-    result = await run_bench(str(script), port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    result = await _s0_read_after(tmp_path, reset)
     assert result.status == "passed", result.error
     lines = [c["command"] for c in result.transcript.commands]
     at = lines.index(reset)
@@ -322,3 +329,16 @@ async def test_a_change_of_functionality_is_no_restart(tmp_path: Path) -> None:
     assert result.status == "passed", result.error
     lines = [c["command"] for c in result.transcript.commands]
     assert "ATQ0V1" not in lines, lines
+
+
+@pytest.mark.parametrize("line", ["AT+CMEE=1;Z", "ATE0;&F", "AT+CSQ;Z0"])
+async def test_a_reset_the_client_would_not_see_is_refused_on_a_physical_modem(
+    tmp_path: Path, line: str
+) -> None:
+    # ATZ after an extended command or a ';' resets the module all the
+    # same, its stored S0=2 back, but the client only sets its settings again (auto-answer off)
+    # after a line that starts with the reset: the modem answered calls by itself for the rest of the run
+    result = await _s0_read_after(tmp_path, line)
+    assert result.status == "refused" and result.error_type == "SafetyError", (result.status, result.error)
+    assert "send AT" in (result.error or "") and "at the start of its own line" in (result.error or "")
+    assert line not in [c["command"] for c in result.transcript.commands]

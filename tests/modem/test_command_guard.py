@@ -655,7 +655,7 @@ async def test_a_quoted_number_goes_only_when_the_format_is_known_fresh_to_be_te
     assert t.lines == ["AT+CMGF=1", "AT+CSQ", "AT+CMGF=1", "ATS3?", 'AT+CMGS="+33612345678"']
 
 
-@pytest.mark.parametrize("line", ["AT+CMGF=0;Z", "AT+CMGF=0;+CFUN=1,1"])
+@pytest.mark.parametrize("line", ["AT+CMGF=0;+CFUN=1,1", "AT+CMGF=0;+CFUN=0"])
 async def test_a_reset_after_the_format_on_its_line_leaves_the_format_not_known(line: str) -> None:
     ok = encode_submit("hi", "+33612345678")[0]
     t = fake()
@@ -789,12 +789,14 @@ async def test_the_character_set_test_command_sets_nothing() -> None:
 
 
 async def test_a_character_set_set_on_the_line_of_a_reset_is_not_known() -> None:
-    # AT+CSCS="GSM";Z: the reset after the set brings the stored "HEX" back; the set was taken
+    # ATZ;+CSCS="GSM": which the module did last, the reset (the stored "HEX" back) or the set, the
+    # guard does not know (AT+CSCS="GSM";Z, the reset after the set, is refused: the client does
+    # not see a reset after a ';')
     t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
     async with modem_on(t, AllowList(["3636"])) as modem:
         c = modem.client
         await c.command('AT+CSCS="HEX";&W')
-        await c.command('AT+CSCS="GSM";Z')
+        await c.command('ATZ;+CSCS="GSM"')
         await c.command("AT+CMGF=1")
         await c.command("AT+CREG?")
         with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is not known"):
@@ -855,3 +857,15 @@ async def test_answering_a_call_is_warned_of_on_a_physical_modem(caplog: pytest.
             await modem.client.command("ATA")
     assert t.lines == ["ATA"]
     assert any("'ATA' answers an incoming call" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("line", ["AT+CMEE=1;Z", "ATE0;&F", "A TZ", "AT+CSQ;Z0"])
+async def test_a_reset_the_client_does_not_see_is_refused_on_a_physical_modem(line: str) -> None:
+    # the module resets (its stored profile, S0 > 0 too, back) but the client, which reads a reset
+    # at the start of the line only, would not set its settings and auto-answer off again
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match="at the start of its own line"):
+            await modem.client.command(line)
+        await modem.client.command("ATE0Z")  # seen as a reset: goes, settings set again after it
+    assert t.lines[0] == "ATE0Z" and "ATQ0V1" in t.lines, t.lines
