@@ -307,18 +307,22 @@ class ATClient:
     def guard(self) -> CommandGuard | None:
         """Checks each command line before it is written; the driver installs the bench's
         allow-list.  One that enforces a bench's rules on a physical modem (`strict`) is never
-        removed nor replaced by one that does not (`SafetyError`); another strict one (a second
-        driver on the client, with its own policy) may take its place."""
+        removed nor replaced (`SafetyError`) but by a guard of its own class that enforces the
+        same policy (the same object) with no command allowed that it did not allow (a second
+        driver on the client, given the bench's policy): not by one that does not check its lines,
+        nor by one that says it is strict (any object can), nor by a driver's with another policy."""
         return self._guard
 
     @guard.setter
     def guard(self, guard: CommandGuard | None) -> None:
-        if getattr(self._guard, "strict", False) is True and getattr(guard, "strict", False) is not True:
+        current = self._guard
+        if getattr(current, "strict", False) is True and not _same_rules(current, guard):
             from modem.safety import SafetyError
 
             raise SafetyError(
                 f"{self.url}: the command guard of a physical modem cannot be removed, nor replaced "
-                "by one that does not check its lines"
+                "but by one of its class with the same policy and allowed commands (a second driver "
+                "given the bench's policy)"
             )
         self._guard = guard
 
@@ -1128,6 +1132,18 @@ class ATClient:
             pending.future.set_exception(CallFailed(line, final.result.value))
         else:
             pending.future.set_exception(CommandError(line, final.line, lines))
+
+
+def _same_rules(current: object, guard: object) -> bool:
+    """Whether `guard` enforces what the strict `current` does: of its very class, strict, the same
+    policy object and no allowed command that `current` does not allow."""
+    return (
+        type(guard) is type(current)
+        and getattr(guard, "strict", False) is True
+        and getattr(guard, "policy", None) is getattr(current, "policy", None)
+        and frozenset(getattr(guard, "allow_commands", ()))
+        <= frozenset(getattr(current, "allow_commands", ()))
+    )
 
 
 def _sync_first(guard: CommandGuard, line: str) -> bool:

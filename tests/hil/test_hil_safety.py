@@ -102,6 +102,12 @@ async def test_driver_refuses_without_policy_on_a_physical_url() -> None:
             await modem.sms.send("+33612345678", "hello")
         with pytest.raises(NoDialPolicy):
             await modem.calls.dial("+33612345678")
+        # nor does a second driver given another policy take the place of its guard
+        with pytest.raises(SafetyError, match="cannot be removed"):
+            Modem(client, DriverProfile(), allow_list_from_numbers(["+33600000000"]).policy())
+    assert_never_dialled_or_texted(fake)
+    fake = bench_fake()
+    async with ATClient(fake) as client:
         allowed = Modem(client, DriverProfile(), allow_list_from_numbers(["+33612345678"]).policy())
         with pytest.raises(NumberNotAllowed):
             await allowed.calls.dial("+33600000000")

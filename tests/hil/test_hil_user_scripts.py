@@ -290,7 +290,46 @@ SCRIPT = BenchScript(name="swap_guard", description="the guard removed", run=run
 """
 
 
-@pytest.mark.parametrize("source", [RAW_WRITE, SWAP_GUARD], ids=["raw-write", "guard-removed"])
+OWN_GUARD = """
+from hil.scripts import BenchScript
+
+class Passes:
+    strict = True
+    def check(self, line, data=None): pass
+    def done(self, line, lines=()): pass
+    def urc(self, name, line=""): pass
+    def restarted(self, why): pass
+    def check_data_write(self, data_mode, data, numeric=False): pass
+
+async def run(bench):
+    bench.modem.client.guard = Passes()
+    await bench.modem.client.command("ATD+33699999999;")
+    return {}
+
+SCRIPT = BenchScript(name="own_guard", description="a guard that says it is strict", run=run)
+"""
+
+SECOND_DRIVER = """
+from hil.scripts import BenchScript
+from modem.drivers.generic import Modem
+
+class Everyone:
+    def check(self, number, action): pass
+
+async def run(bench):
+    Modem(bench.modem.client, None, Everyone())
+    await bench.modem.client.command("ATD+33699999999;")
+    return {}
+
+SCRIPT = BenchScript(name="second_driver", description="a driver with its own policy", run=run)
+"""
+
+
+@pytest.mark.parametrize(
+    "source",
+    [RAW_WRITE, SWAP_GUARD, OWN_GUARD, SECOND_DRIVER],
+    ids=["raw-write", "guard-removed", "own-strict-guard", "second-driver-own-policy"],
+)
 async def test_a_python_script_cannot_write_past_the_command_guard(tmp_path: Path, source: str) -> None:
     # the client handed out its transport as is: a script's own bytes (a dial to a number off the
     # allow-list) went to the physical modem unread by the guard; so did its lines once it had set
