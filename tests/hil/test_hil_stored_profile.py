@@ -342,3 +342,18 @@ async def test_a_reset_the_client_would_not_see_is_refused_on_a_physical_modem(
     assert result.status == "refused" and result.error_type == "SafetyError", (result.status, result.error)
     assert "send AT" in (result.error or "") and "at the start of its own line" in (result.error or "")
     assert line not in [c["command"] for c in result.transcript.commands]
+
+
+async def test_a_stored_auto_answer_brought_back_by_a_restart_the_script_asked_for_is_set_off_again(
+    tmp_path: Path,
+) -> None:
+    # AT+CFUN=1,1 restarts the module on its stored profile, S0=2 too: the run went on with the
+    # modem answering calls by itself, the driver's settings (auto-answer off among them) not set again
+    script = tmp_path / "s0_after_restart.yaml"
+    script.write_text(S0_READ.replace("steps:\n", "steps:\n  - send: AT+CFUN=1,1\n  - sleep: 1\n"))
+    port = await _s0_set(["ATS0=2&W", "ATS0=0"], "virtual://generic?seed=1&speed=20")
+    result = await run_bench(str(script), port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "passed", result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    at = lines.index("AT+CFUN=1,1")
+    assert "ATS0=0" in lines[at + 1 : lines.index("AT", at)], lines  # with the bench's settings
