@@ -33,10 +33,13 @@ The model (IPv4; every figure an IP packet's length):
   15 s.  A refusal adds the reset (40 B) down: a refused connect costs the SYNs sent until the reset
   came (one, when it answers the first: 92 B in all).  UDP: 28 B of IPv4 + UDP header per datagram.
 - A destination the network cannot reach (no route, the host gone, or a firewall's "administratively
-  prohibited"): an ICMP destination unreachable answers the packet, 56 B (IPv4 20, ICMP 8, the
-  quoted IPv4 header 20 and first 8 bytes of the datagram, RFC 792).  A connect's first SYN so
-  answered fails at once (Linux ends a connect in SYN-SENT on it): 52 B up, 56 B down
-  (`unreachable`); a datagram so answered costs its own bytes and the 56.  Whether the network
+  prohibited"): an ICMP destination unreachable answers the packet (`icmp_error_size`): IPv4 20,
+  ICMP 8 and as much of the original datagram as fits in 576 B (RFC 1812 4.3.2.3; Linux's
+  `icmp_send`, measured on Linux 6.18: a 36 B datagram answered with 64 B, a 200 B one with 228 B,
+  one of 548 B or more with 576 B; a "fragmentation needed" alike), not RFC 792's minimum quote of
+  the IP header and 8 bytes (56 B).  A connect's first SYN so answered fails at once (Linux ends a
+  connect in SYN-SENT on it): 52 B up, 80 B down (`unreachable`); a datagram so answered costs its
+  own bytes and the error quoting it (a 90 B CoAP datagram: 118 B).  Whether the network
   answers at all is the ICMP rate limits' (six at once to a device, then one a second:
   `gateway.icmplimit`, applied by every path that bills these answers): a SYN left unanswered is
   sent again on the timer above, the connect failing at the first one answered.
@@ -68,9 +71,8 @@ UDP_HEADER = 28  # IPv4 (20) + UDP (8)
 ACK_DELAY_S = 0.2  # the delayed ACK's timer (RFC 1122: under 0.5 s; Linux at most 0.2 s)
 SYN_RTO_S = 1.0  # a SYN's first retransmission timeout (RFC 6298 2.1), doubled on each expiry (5.5)
 SYN_RETRIES = 6  # retransmissions of a SYN before the stack gives up (Linux's tcp_syn_retries)
-# ICMP destination unreachable (IPv4): IP header 20, ICMP header 8, the quoted IP header 20 and the
-# first 8 bytes of the datagram it answers (RFC 792)
-ICMP_UNREACHABLE = 20 + 8 + 20 + 8
+ICMP_HEADER = 20 + 8  # an ICMP error's own IPv4 header (no options) and ICMP header
+ICMP_ERROR_MAX = 576  # an ICMP error's largest size (RFC 1812 4.3.2.3; Linux's icmp_send)
 
 DEVICE, SERVER = 0, 1  # the ends of a connection: the device's segments go up, the server's down
 
@@ -123,6 +125,21 @@ def syns(elapsed: float | npt.NDArray[np.float64] | I64) -> int | I64:
     return n
 
 
+@overload
+def icmp_error_size(original: int) -> int: ...
+@overload
+def icmp_error_size(original: I64) -> I64: ...
+def icmp_error_size(original: int | I64) -> int | I64:
+    """Bytes of the ICMP error (destination unreachable, fragmentation needed) answering an IPv4
+    datagram of `original` bytes: its IPv4 and ICMP headers and as much of the datagram as fits
+    in `ICMP_ERROR_MAX` (RFC 1812 4.3.2.3, as Linux's `icmp_send` quotes): 80 B for a SYN (52 B),
+    118 B for a 90 B datagram, 576 B for one of 548 B or more."""
+    if isinstance(original, np.ndarray):
+        out: I64 = np.minimum(ICMP_HEADER + original, ICMP_ERROR_MAX)
+        return out
+    return min(ICMP_HEADER + original, ICMP_ERROR_MAX)
+
+
 def unanswered(elapsed: float) -> tuple[int, int]:
     """(up, down) of a connect nothing answered that gave up after `elapsed` seconds: its SYNs."""
     return SYN * syns(elapsed), 0
@@ -137,8 +154,8 @@ def refused(elapsed: float = 0.0) -> tuple[int, int]:
 def unreachable(elapsed: float = 0.0) -> tuple[int, int]:
     """(up, down) of a connect the network answered "destination unreachable" (ICMP) `elapsed`
     seconds after its first SYN: the SYNs sent until then (one, when the answer came to the first)
-    and the ICMP message, which ends the connect."""
-    return SYN * syns(elapsed), ICMP_UNREACHABLE
+    and the ICMP message quoting the SYN, which ends the connect."""
+    return SYN * syns(elapsed), icmp_error_size(SYN)
 
 
 @dataclass(slots=True)

@@ -92,7 +92,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.scans import scan_setting as scan_setting
     from gateway.wire import DEVICE as DEVICE
     from gateway.wire import HEADER as HEADER
-    from gateway.wire import ICMP_UNREACHABLE as ICMP_UNREACHABLE
+    from gateway.wire import ICMP_HEADER as ICMP_HEADER
     from gateway.wire import MSS as MSS
     from gateway.wire import SERVER as SERVER
     from gateway.wire import SYN as SYN
@@ -100,6 +100,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.wire import SYN_RTO_S as SYN_RTO_S
     from gateway.wire import UDP_HEADER as UDP_HEADER
     from gateway.wire import TcpWire as TcpWire
+    from gateway.wire import icmp_error_size as icmp_error_size
     from gateway.wire import play as play
     from gateway.wire import prompt_acks as prompt_acks
     from gateway.wire import refused as refused
@@ -148,7 +149,7 @@ _CONTRACT: dict[str, str] = {
         ),
         (
             "gateway.wire",
-            "DEVICE HEADER ICMP_UNREACHABLE MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER play prompt_acks refused"
+            "DEVICE HEADER ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
             " segments syn_time syns unanswered unreachable",
         ),
     )

@@ -28,10 +28,10 @@ from gateway.api import (
     DEST_UNREACH,
     HEADER,
     HOST_UNREACH,
-    ICMP_UNREACHABLE,
     MSS,
     SYN,
     IcmpRateLimit,
+    icmp_error_size,
     play,
     prompt_acks,
     segments,
@@ -82,19 +82,30 @@ class Profile:
         the rate limits let go).  TCP: the first SYN and the ICMP message, which ends the connect
         at once (`gateway.wire.unreachable`, as the virtual modem's stacks bill one), the context
         held for the second it takes; another transport: its transmissions as in `failed_attempt`
-        (its stack does not give up on an ICMP error), each answered by one."""
+        (its stack does not give up on an ICMP error), each answered by one (`icmp_answer`)."""
         fa = self.failed_attempt
         if self.transport == "tcp":
             up, down = unreachable()
             return Exchange(up=up, down=down, packets=2, duration_s=UNREACHABLE_ATTEMPT_S)
         return self._answered(max(fa.packets, 1))
 
+    @property
+    def icmp_answer(self) -> int:
+        """Bytes of the ICMP "destination unreachable" answering one transmission of an attempt,
+        which quotes it as Linux does (`gateway.wire.icmp_error_size`): TCP's SYN (52 B: 80 B);
+        another transport's datagram, `failed_attempt`'s bytes up over its transmissions (CoAP's
+        90 B: 118 B)."""
+        if self.transport == "tcp":
+            return int(icmp_error_size(SYN))
+        fa = self.failed_attempt
+        return int(icmp_error_size(fa.up // max(fa.packets, 1)))
+
     def _answered(self, icmp: int) -> Exchange:
         """A non-TCP attempt's transmissions (`failed_attempt`), `icmp` of them answered (ICMP)."""
         fa = self.failed_attempt
         return Exchange(
             up=fa.up,
-            down=fa.down + icmp * ICMP_UNREACHABLE,
+            down=fa.down + icmp * self.icmp_answer,
             packets=fa.packets + icmp,
             duration_s=fa.duration_s,
         )
@@ -135,7 +146,7 @@ class Profile:
                     sent = syn_time(k)  # (the k-th retransmission's time from the start)
                     out[i] = Exchange(
                         up=SYN * (k + 1),
-                        down=ICMP_UNREACHABLE,
+                        down=self.icmp_answer,
                         packets=k + 2,
                         duration_s=int(sent) + UNREACHABLE_ATTEMPT_S,
                     )
@@ -172,8 +183,9 @@ class Profile:
         times = self.send_times()
         sent = (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1).astype(np.int64)
         base = self.failed_attempt.down
-        answers = max(fa.down - base, 0) // ICMP_UNREACHABLE
-        return fa.up * sent // n, base * sent // n + np.minimum(sent, answers) * ICMP_UNREACHABLE
+        icmp = self.icmp_answer
+        answers = max(fa.down - base, 0) // icmp
+        return fa.up * sent // n, base * sent // n + np.minimum(sent, answers) * icmp
 
     @property
     def persistent_capable(self) -> bool:

@@ -56,9 +56,10 @@ gateway; what the server sends, when it reaches the gateway, the module's delaye
 when it reaches the module; an ACK still owed when its delay runs out goes alone (a timer of the
 socket).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram to a refused
 destination is counted up and dropped (UDP has no connect to fail), the network's ICMP "destination
-unreachable" (56 B, `gateway.wire.ICMP_UNREACHABLE`) counted down, as is one a real endpoint's host
-sends back.  A real connect the network answers "unreachable" (no route to the host) costs its SYN
-and that ICMP message (`gateway.wire.unreachable`).
+unreachable" counted down, as is one a real endpoint's host sends back: the size Linux sends, its
+headers and as much of the datagram as fits in 576 B (`gateway.wire.icmp_error_size`; a 90 B
+datagram's: 118 B).  A real connect the network answers "unreachable" (no route to the host) costs
+its SYN and that ICMP message quoting it (`gateway.wire.unreachable`: 52 B up, 80 B down).
 """
 
 from __future__ import annotations
@@ -76,7 +77,6 @@ from gateway.api import (
     GATEWAY,
     HEADER,
     HOST_UNREACH,
-    ICMP_UNREACHABLE,
     SERVER,
     SYN,
     SYN_RETRIES,
@@ -84,6 +84,7 @@ from gateway.api import (
     Route,
     RouteKind,
     TcpWire,
+    icmp_error_size,
     segments,
     syn_time,
     syns,
@@ -179,6 +180,7 @@ class Socket:
     draining: bool = False  # closed by the module: its FIN waits behind the data still on the uplink
     up_due: float | None = None  # when the handshake of a connection the endpoint accepted is across
     wire: TcpWire = field(default_factory=TcpWire)  # a TCP connection's packets, as billed
+    datagram: int = 0  # the IP size of the last UDP datagram at the network (what ICMP quotes)
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
     # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
@@ -439,7 +441,7 @@ class TcpSockets:
         if not self._current(sock) or sock.handle is None:
             return
         if m.net.icmp.allow(m.now, GATEWAY, _device(sock.ctx), DEST_UNREACH, HOST_UNREACH):
-            m.net.count(sock.ctx, SYN * sent, ICMP_UNREACHABLE)
+            m.net.count(sock.ctx, SYN * sent, icmp_error_size(SYN))
         elif sent <= SYN_RETRIES:
             again = sock.opened_at + syn_time(sent)  # the next retransmission
             self._later(sock, max(again - m.now, 0.0), lambda: self._no_route(sock, sent + 1))
@@ -458,7 +460,9 @@ class TcpSockets:
         limits of the host that sent it kept it back (`NetLink.icmp`: six at once, then one a
         second; the gateway's for a refused destination, the endpoint's own for its port, as the
         PPP bearer's forwarder has it); the module's stack drops it (UDP: the datagram is lost, the
-        socket stays)."""
+        socket stays).  It quotes the datagram it answers, the last that reached the network
+        (`Socket.datagram`; a real socket's error, like Linux's, names no datagram), its size
+        `gateway.wire.icmp_error_size`'s."""
         if (self._current(sock) or sock.draining) and sock.ctx.active:
             m = self.modem
             if sock.route.kind is RouteKind.REFUSED:
@@ -466,7 +470,7 @@ class TcpSockets:
             else:
                 code, sender = PORT_UNREACH, _remote(m, sock)
             if m.net.icmp.allow(m.now, sender, _device(sock.ctx), DEST_UNREACH, code):
-                m.net.count(sock.ctx, 0, ICMP_UNREACHABLE)
+                m.net.count(sock.ctx, 0, icmp_error_size(sock.datagram))
 
     def received(self, sock: Socket, data: bytes) -> None:
         """`data` came from the remote end (a TCP chunk as read, or one datagram): counted by the
@@ -703,6 +707,7 @@ class TcpSockets:
         kind = sock.route.kind
         if sock.proto == "UDP":
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)
+            sock.datagram = n + UDP_HEADER
             if kind is RouteKind.REFUSED:  # the network's answer, as the PPP bearer's forwarder sends
                 self.unreachable(sock)  # it: ICMP "communication administratively prohibited"
                 return

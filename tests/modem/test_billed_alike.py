@@ -26,7 +26,7 @@ from gateway.api import NetworkAPI, Subscriber, build_network
 from gateway.internet import Internet
 from gateway.network import Network, NetworkConfig
 from gateway.scans import scan_rng
-from gateway.wire import ICMP_UNREACHABLE, SYN, UDP_HEADER, unreachable
+from gateway.wire import HEADER, SYN, UDP_HEADER, unreachable
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
@@ -202,10 +202,11 @@ def test_a_datagram_to_a_refused_destination_bills_the_networks_answer_on_either
     (answer,) = dev.received
     icmp = parse_ipv4(answer)
     assert icmp is not None and icmp.proto == ICMP and icmp.payload[:2] == bytes([3, 13])
-    assert icmp.payload[8:] == dev.sent[-1][:28]  # the datagram's IP header and UDP header, quoted
+    assert icmp.payload[8:] == dev.sent[-1]  # the whole datagram quoted (Linux: up to 576 B in all)
 
     assert (stack.bytes_up, stack.bytes_down) == (ctx.bytes_up - up0, ctx.bytes_down - down0)
-    assert (stack.bytes_up, stack.bytes_down) == (7 + UDP_HEADER, ICMP_UNREACHABLE)
+    # the error: its IPv4 20 and ICMP 8 bytes and the 35 B datagram it quotes
+    assert (stack.bytes_up, stack.bytes_down) == (7 + UDP_HEADER, 20 + 8 + 7 + UDP_HEADER)
 
 
 def _simulated_rows(
@@ -289,7 +290,11 @@ def test_a_connect_the_network_answers_unreachable_is_billed_as_the_simulator_bi
     # simulator's device does (it said 4, abnormal, which no network wrote for it)
     columns = ("duration_s", "bytes_up", "bytes_down", "zone", "serving_plmn", "cause", "sequence")
     assert tuple(getattr(served, k) for k in columns) == tuple(simulated[k] for k in columns)
-    assert (served.bytes_up, served.bytes_down, served.cause) == (SYN, ICMP_UNREACHABLE, 0)
+    assert (served.bytes_up, served.bytes_down, served.cause) == (
+        SYN,
+        20 + 8 + SYN,
+        0,
+    )  # the ICMP quotes the SYN
 
 
 # ----- coverage back: the report waits for the module's network search ---------------------------
@@ -487,10 +492,14 @@ async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_st
     (answer,) = dev.received
     icmp = parse_ipv4(answer)
     assert icmp is not None and icmp.proto == ICMP and icmp.payload[:2] == bytes([3, 1])
-    assert icmp.payload[8:] == dev.sent[-1][:28]  # the SYN's IP header and ports and sequence, quoted
+    syn = dev.sent[-1]
+    assert icmp.payload[8:] == syn  # the whole SYN quoted, as Linux quotes it
     assert not client.reset
-    # the real packets: this device's SYN (its stack offers the MSS alone) and the 56-byte ICMP
-    assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == (len(dev.sent[-1]), unreachable()[1])
+    # the real packets: this device's SYN (its stack offers the MSS alone: 44 B) and the ICMP quoting
+    # it, IPv4 20 + ICMP 8 + 44 = 72 B; a module stack's SYN, as the model has it, 52 B and 80 B
+    assert len(syn) == HEADER + 4
+    assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == (len(syn), 20 + 8 + len(syn))
+    assert unreachable() == (SYN, 20 + 8 + SYN)
 
 
 # ----- scans of a public APN: the same keys, the same draws --------------------------------------

@@ -12,7 +12,6 @@ import pytest
 
 from gateway.api import (
     GATEWAY,
-    ICMP_UNREACHABLE,
     SYN,
     SYN_RTO_S,
     UDP_HEADER,
@@ -36,6 +35,10 @@ from tests.modem.test_ppp import online
 
 DEVICE = bytes([10, 64, 0, 9])
 REFUSED = ipaddress.IPv4Address("192.0.2.1").packed  # not in the Internet table: refused
+# an ICMP error quotes the whole of a short datagram (Linux's icmp_send: up to 576 B in all): its
+# IPv4 20 and ICMP 8 bytes and the datagram's own, so 20 + 8 + (20 + 8 + 7) = 63 B for "reading"
+READING_ICMP = 20 + 8 + UDP_HEADER + len(b"reading")
+SYN_ICMP = 20 + 8 + SYN  # the one answering a SYN (52 B): 80 B
 
 
 def test_six_errors_at_once_to_a_destination_then_one_a_second() -> None:
@@ -130,7 +133,7 @@ def test_errors_from_different_hosts_reach_the_device_each_within_its_own_limits
     assert len(icmp) == 18 and all(ip is not None and ip.proto == ICMP for ip in icmp)
     codes = sorted((ip.src, ip.payload[1]) for ip in icmp if ip is not None)
     assert codes == sorted([(own, 3)] * 6 + [(dns, 3)] * 6 + [(REFUSED, 13)] * 6)
-    assert ctx.bytes_down - down0 == 18 * ICMP_UNREACHABLE
+    assert ctx.bytes_down - down0 == 18 * (20 + 8 + UDP_HEADER + len(b"ping"))  # each quoting its datagram
 
 
 def test_a_burst_of_refused_datagrams_gets_six_icmp_errors_then_one_a_second(
@@ -164,17 +167,17 @@ def test_a_burst_of_refused_datagrams_gets_six_icmp_errors_then_one_a_second(
 # ----- the module stacks (AT+QIOPEN / AT+CIPSTART): the same rule as the PPP bearer's ----------------
 
 
-def _udp_burst_on_the_module_stack(times: list[list[float]]) -> tuple[int, int]:
-    """A BG96's own UDP stack sends a datagram to a destination the network refuses at each of
-    `times` (lists of sends at the same instant): the (up, down) bytes of its context."""
+def _udp_burst_on_the_module_stack(times: list[list[float]], data: bytes = b"reading") -> tuple[int, int]:
+    """A BG96's own UDP stack sends a datagram (`data`) to a destination the network refuses at each
+    of `times` (lists of sends at the same instant): the (up, down) bytes of its context."""
     m = _bg96(build_network(EPOCH, Sink(), 3))
     assert at(m, f'AT+QIOPEN=1,0,"UDP","{UNREACHABLE_HOST}",5000,0,1', 10.0).endswith(b"OK\r\n")
     m.poll(10.0)
     assert b"+QIOPEN: 0,0" in m.take_output()
     for burst in times:
         for t in burst:
-            assert at(m, "AT+QISEND=0,7", t) == b"\r\n> "
-            m.feed(b"reading", t)
+            assert at(m, f"AT+QISEND=0,{len(data)}", t) == b"\r\n> "
+            m.feed(data, t)
             m.poll(t)
             assert m.take_output() == b"\r\nSEND OK\r\n"
     ctx = m.net.contexts[1]
@@ -186,7 +189,7 @@ def test_a_burst_of_datagrams_to_a_refused_destination_bills_six_icmp_errors_the
     # burst of ten, where the network (and the PPP bearer's forwarder) sends six, then one a second.
     up, down = _udp_burst_on_the_module_stack([[20.0] * 10, [20.5], [21.0] * 2])
     assert up == 13 * (7 + UDP_HEADER)
-    assert down == 7 * ICMP_UNREACHABLE  # six at once, none at 20.5, one at 21.0
+    assert down == 7 * READING_ICMP  # six at once, none at 20.5, one at 21.0
 
 
 def test_the_same_burst_is_billed_alike_by_the_module_stack_and_the_ppp_bearer() -> None:
@@ -241,7 +244,7 @@ def test_the_module_stack_bills_each_hosts_errors_within_that_hosts_limits() -> 
             m.feed(b"reading", 20.0)
             m.poll(20.0)
             assert m.take_output() == b"\r\nSEND OK\r\n"
-    assert ctx.bytes_down - down0 == 3 * 6 * ICMP_UNREACHABLE
+    assert ctx.bytes_down - down0 == 3 * 6 * READING_ICMP
 
 
 def test_the_ppp_bearer_and_the_module_stack_on_one_context_share_the_hosts_limits() -> None:
@@ -260,16 +263,16 @@ def test_the_ppp_bearer_and_the_module_stack_on_one_context_share_the_hosts_limi
         m.poll(20.0)
         assert m.take_output() == b"\r\nSEND OK\r\n"
     ctx = m.net.contexts[1]
-    assert ctx.bytes_down == 6 * ICMP_UNREACHABLE
+    assert ctx.bytes_down == 6 * READING_ICMP
     dev = Device(m)
     assert dev.dial("ATD*99***1#") == b"\r\nCONNECT\r\n" and m.now == 20.0
     assert dev.address == ipaddress.IPv4Address(ctx.ip).packed
     datagram = build_udp(dev.address, ipaddress.IPv4Address(UNREACHABLE_HOST).packed, 5000, 5000, b"reading")
     dev.send(datagram)
-    assert dev.received == [] and ctx.bytes_down == 6 * ICMP_UNREACHABLE
+    assert dev.received == [] and ctx.bytes_down == 6 * READING_ICMP
     m.poll(21.0)
     dev.send(datagram)
-    assert len(dev.received) == 1 and ctx.bytes_down == 7 * ICMP_UNREACHABLE
+    assert len(dev.received) == 1 and ctx.bytes_down == 7 * READING_ICMP
 
 
 def test_connects_to_a_host_without_route_fail_as_the_icmp_limits_let_the_answers_come() -> None:
@@ -296,7 +299,7 @@ def test_connects_to_a_host_without_route_fail_as_the_icmp_limits_let_the_answer
     out = m.take_output()
     assert b"+QIOPEN: 6,566" in out and b"+QIOPEN: 7,566" in out
     ctx = m.net.contexts[1]
-    assert (ctx.bytes_up, ctx.bytes_down) == (6 * SYN + 2 * 3 * SYN, 8 * ICMP_UNREACHABLE)
+    assert (ctx.bytes_up, ctx.bytes_down) == (6 * SYN + 2 * 3 * SYN, 8 * SYN_ICMP)
 
 
 # ----- the simulator: the same rule, counted from an attempt's send times ------------------------
@@ -325,8 +328,10 @@ def test_a_simulated_attempt_bills_the_icmp_answers_the_module_stack_bills_for_t
     limited = BURST.unreachable_sent(IcmpRateLimit(), start, b"device")
     every = BURST.unreachable_attempt
     assert (limited.up, limited.duration_s) == (every.up, every.duration_s)
-    _up, down = _udp_burst_on_the_module_stack([[t] for t in sends])
-    assert limited.down - fa.down == down == 6 * ICMP_UNREACHABLE < every.down - fa.down
+    datagram = fa.up // fa.packets  # 90 B: its data 62 B
+    _up, down = _udp_burst_on_the_module_stack([[t] for t in sends], bytes(datagram - UDP_HEADER))
+    answer = 20 + 8 + datagram  # each error quotes the whole datagram: 118 B
+    assert limited.down - fa.down == down == 6 * answer < every.down - fa.down
     assert limited.packets == fa.packets + 6
 
 
@@ -372,7 +377,7 @@ def test_simulated_connects_made_together_are_billed_as_the_module_stack_bills_t
 
     billed, _ = _connects_on_the_module_stack(10, [float(t) for t in range(11, 60)])
     assert billed == (sum(a.up for a in attempts), sum(a.down for a in attempts))
-    assert sum(a.down for a in attempts) == 10 * ICMP_UNREACHABLE  # every connect answered in the end
+    assert sum(a.down for a in attempts) == 10 * SYN_ICMP  # every connect answered in the end
 
 
 def test_connects_made_together_and_cut_at_the_period_s_end_are_billed_as_sent_by_then() -> None:
@@ -395,7 +400,7 @@ def test_connects_made_together_and_cut_at_the_period_s_end_are_billed_as_sent_b
     # the SYNs sent by the end (six answered at once, the seventh's two, the eighth's two) and the
     # seven answers that came by then (the TCP model's timer, the limits' six at once then one a second)
     assert attempts[7] == http.failed_attempt and attempts[6].duration_s == 2
-    assert (billed_up, billed_down) == (10 * SYN, 7 * ICMP_UNREACHABLE)
+    assert (billed_up, billed_down) == (10 * SYN, 7 * SYN_ICMP)
     # the limits spent no message after the cut: two more to the device at 13 s (two seconds' worth)
     assert limit.allow(13.0, b"device", 3, 1) and limit.allow(13.0, b"device", 3, 1)
 
@@ -431,8 +436,7 @@ def test_the_modems_served_on_one_network_are_answered_within_the_gateways_one_g
                 m.poll(t)
                 assert m.take_output() == b"\r\nSEND OK\r\n"
         return [
-            (m.net.contexts[1].bytes_down - b) // ICMP_UNREACHABLE
-            for m, b in zip(modems, before, strict=True)
+            (m.net.contexts[1].bytes_down - b) // READING_ICMP for m, b in zip(modems, before, strict=True)
         ]
 
     assert burst(20.0, 7) == [6] * 8 + [2]

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.api import ICMP_UNREACHABLE
 from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.ipv4 import checksum
 from gateway.network import Network, NetworkConfig
@@ -392,7 +391,7 @@ def test_a_datagram_too_big_with_dont_fragment_gets_icmp_then_comes_in_fragments
     assert dev.received == []
     bearer = m.ppp
     assert bearer is not None and bearer.too_big == 1 and bearer.lost_down == len(query)
-    icmp_bytes = 20 + 8 + 28  # the ICMP error quoting the answer's header and first 8 octets
+    icmp_bytes = 576  # the ICMP error quoting as much of the 1,028-octet answer as fits in 576 (Linux)
     assert ctx.bytes_up == len(query) + icmp_bytes and ctx.bytes_down == len(query)
     assert bearer.forwarder is not None and bearer.forwarder.path_mtu == {ECHO_HOST: 576}
     dev.send(query)
@@ -414,7 +413,7 @@ def test_a_learned_path_mtu_expires_after_600_s_and_is_learned_again_at_a_cost(m
     m = dev.m
     ctx = m.net.contexts[1]
     query = build_udp(dev.address, ECHO_HOST, 5000, 7, bytes(range(200)) * 5)
-    icmp_bytes = 20 + 8 + 28
+    icmp_bytes = 576  # "fragmentation needed": as much of the 1,028-octet answer as fits in 576 (Linux)
     learned = m.now
     dev.send(query)
     bearer = m.ppp
@@ -479,7 +478,7 @@ def test_below_linuxs_min_pmtu_the_sender_drops_dont_fragment_and_the_modem_frag
     bearer = m.ppp
     assert bearer is not None and bearer.forwarder is not None and dev.received == []
     assert bearer.too_big == 1 and bearer.forwarder.path_mtu == {ECHO_HOST: 552}
-    icmp_bytes = 20 + 8 + 28
+    icmp_bytes = 576  # "fragmentation needed": as much of the 1,028-octet answer as fits in 576 (Linux)
     answer = build_udp(ECHO_HOST, dev.address, 7, 5000, data)
     sent = [len(p) for p in fragment(answer, 552)]  # what the sender puts on the path
     assert len(sent) == 2 and max(sent) <= 552
@@ -817,7 +816,9 @@ async def _served_exchange() -> None:
         while ip.proto == TCP:  # (the closed connection's last segments)
             ip = await next_packet()
         assert ip.proto == ICMP and ip.src == far and ip.payload[:2] == bytes([3, 3])
-        assert ip.payload[8:] == datagram[:28] and 20 + len(ip.payload) == ICMP_UNREACHABLE  # (billed)
+        assert ip.payload[8:] == datagram and 20 + len(ip.payload) == 20 + 8 + len(
+            datagram
+        )  # all of it quoted
     finally:
         runner.close()
         assert m.ppp is not None and m.ppp.forwarder is not None

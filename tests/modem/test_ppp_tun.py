@@ -24,6 +24,7 @@ import pytest
 
 from gateway.internet import ECHO_ADDRESS, Internet, Target
 from gateway.network import Network, NetworkConfig
+from gateway.wire import icmp_error_size
 from modem.profiles import load_profile
 from modem.virtual.clock import LoopClock
 from modem.virtual.conditions import preset
@@ -35,7 +36,7 @@ from modem.virtual.ppp.tun import TunNetwork, TunPath, tun_unavailable
 from modem.virtual.scenario import ServeScenario, provision
 from modem.virtual.transport import VirtualUrlError, open_virtual
 from tests.modem.pppdevice import Device, TcpClient
-from tests.modem.test_ppp import _reassembled, setup
+from tests.modem.test_ppp import _reassembled, online, setup
 from tests.modem.test_ppp_lwip import build_client, ip_bytes, run_client
 from tests.netparts import EPOCH, RecordSink
 
@@ -142,6 +143,39 @@ async def test_the_namespace_kernel_answers_ping_and_a_udp_server_there_sees_the
     assert ctx.bytes_up - up0 == sum(len(p) for p in dev.sent)
     assert ctx.bytes_down - down0 == sum(len(p) for p in dev.received)
     assert tun.packets_in == 2 and tun.packets_out == 2
+
+
+async def test_the_kernel_and_the_forwarder_answer_a_closed_port_with_errors_of_one_size(
+    tun: TunNetwork,
+) -> None:
+    """Datagrams of 35, 200 and 1,028 octets to a port nothing listens on at the gateway's address:
+    the namespace's kernel answers each "port unreachable", quoting as much of it as fits in 576
+    octets (Linux's icmp_send); the forwarder, without TUN, answers the same datagrams with errors
+    of the same size (it quoted 28 octets: 56 each), billed alike, as the module stacks bill theirs."""
+    o = Online(tun)
+    dev = o.dev
+    ctx = dev.m.net.contexts[1]
+    down0 = ctx.bytes_down
+    sizes = (7, 172, 1000)
+    for i, n in enumerate(sizes):
+        dev.send(build_udp(dev.address, OWN, 40000 + i, 9, bytes(n)))
+        await o.wait(i + 1)
+    kernel = [parse_ipv4(p) for p in dev.received]
+    assert [(ip.src, ip.payload[:2]) for ip in kernel if ip is not None] == [(OWN, b"\x03\x03")] * 3
+    assert [ip.payload[8:] for ip in kernel if ip is not None] == [d[: 576 - 28] for d in dev.sent]
+    lengths = [len(p) for p in dev.received]
+    assert lengths == [20 + 8 + 28 + 7, 20 + 8 + 28 + 172, 576]  # 63, 228: the datagram quoted whole
+    assert ctx.bytes_down - down0 == sum(lengths) and tun.packets_out == 3
+
+    plain, _, _ = online()  # the forwarder's path
+    pctx = plain.m.net.contexts[1]
+    down0 = pctx.bytes_down
+    for i, n in enumerate(sizes):
+        plain.send(build_udp(plain.address, OWN, 40000 + i, 9, bytes(n)))
+    forwarded = [parse_ipv4(p) for p in plain.received]
+    assert [(ip.src, ip.payload[:2]) for ip in forwarded if ip is not None] == [(OWN, b"\x03\x03")] * 3
+    assert [len(p) for p in plain.received] == lengths and pctx.bytes_down - down0 == sum(lengths)
+    assert [icmp_error_size(len(d)) for d in plain.sent] == lengths  # the module stacks' bill
 
 
 async def _tcp_exchange(o: Online, port: int, *chunks: bytes) -> TcpClient:
@@ -287,7 +321,8 @@ async def test_a_datagram_too_big_for_the_devices_mru_gets_icmp_and_the_kernel_s
     _, udp = _reassembled(dev.received)
     assert udp[8:] == b"b" * 1400
     # billed: what crossed the radio, the dropped answer and the ICMP error included
-    assert ctx.bytes_up == sum(len(p) for p in dev.sent) + 56
+    # (the ICMP error quotes as much of the 1,428-octet answer as fits in 576 octets, as Linux does)
+    assert ctx.bytes_up == sum(len(p) for p in dev.sent) + 576
     assert ctx.bytes_down == 1428 + sum(map(len, sent)) <= 1428 + sum(map(len, dev.received))
 
 

@@ -16,7 +16,18 @@ import numpy as np
 import pytest
 
 from accounting.records import UsageType
-from gateway.wire import ACK_DELAY_S, HEADER, SYN, TcpWire, play, refused, syns, unanswered
+from gateway.wire import (
+    ACK_DELAY_S,
+    HEADER,
+    SYN,
+    TcpWire,
+    icmp_error_size,
+    play,
+    refused,
+    syns,
+    unanswered,
+    unreachable,
+)
 from modem.virtual.core import VirtualModem
 from modem.virtual.sockets import Socket
 from simulator.profiles import builtin_profiles
@@ -223,6 +234,22 @@ def test_a_failed_connect_sends_its_syn_again_on_the_retransmission_timer() -> N
     assert unanswered(15.0) == (4 * SYN, 0)  # a 15 s application timeout: 0, 1, 3, 7 s
     assert refused() == (SYN, HEADER)  # the reset answers the first SYN
     assert refused(2.0) == (2 * SYN, HEADER)  # ... or a retransmission
+
+
+def test_an_icmp_error_quotes_as_much_of_the_datagram_as_fits_in_576_octets() -> None:
+    """Measured on Linux 6.18 (a UDP datagram to a closed port across a veth pair, and one with
+    Don't Fragment through a router whose next hop has a smaller MTU): the "port unreachable",
+    "host unreachable" or "fragmentation needed" is 28 octets (IPv4 20, ICMP 8) more than the
+    datagram it answers, 576 at most (RFC 1812 4.3.2.3).  Every path billed 56 (RFC 792's
+    minimum quote: the IP header and 8 octets) whatever the datagram."""
+    measured = {28: 56, 35: 63, 36: 64, 60: 88, 200: 228, 548: 576, 576: 576, 577: 576, 1000: 576, 1400: 576}
+    for datagram, error in measured.items():
+        assert icmp_error_size(datagram) == error, datagram
+    sizes = np.array(list(measured), dtype=np.int64)
+    assert icmp_error_size(sizes).tolist() == list(measured.values())
+    # a connect the network answers "unreachable": the SYN (52 octets) up, the error quoting it down
+    assert unreachable() == (SYN, 20 + 8 + SYN) == (52, 80)
+    assert unreachable(2.0) == (2 * SYN, 80)  # answered at the first retransmission
 
 
 def test_simcom_normal_mode_says_send_ok_once_the_server_has_acknowledged_the_data() -> None:

@@ -297,12 +297,14 @@ def test_an_attempt_cut_at_the_periods_end_costs_what_it_sent_by_then(tmp_path: 
         got[extra] = Counter(
             (r["line"], r["duration_s"], r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20
         )
-        if extra == 5:  # the network answers each CoAP transmission "unreachable" (ICMP, 56 B)
+        if extra == 5:  # the network answers each CoAP transmission "unreachable" (ICMP, 118 B)
             doc["name"], doc["groups"] = "oracle-cut-icmp", doc["groups"][1:]
             doc["events"]["outages"][0]["answer"] = "unreachable"
             rows = run(tmp_path, doc)
             cut_icmp = [(r["duration_s"], r["bytes_up"], r["bytes_down"]) for r in rows if r["cause"] == 20]
-            assert cut_icmp == [(9, 3 * 90, 3 * 56)]  # transmissions at 0, 2 and 6 s, cut 9 s after 11:59:56
+            # transmissions at 0, 2 and 6 s, cut 9 s after 11:59:56; each answered by an ICMP message
+            # quoting the whole 90 B datagram: IPv4 20 + ICMP 8 + 90 = 118 B
+            assert cut_icmp == [(9, 3 * 90, 3 * (20 + 8 + 90))]
     # attempts every 15 s (TCP) and 62 s (CoAP) from 11:00: the last ones start at 12:00:00 and 11:59:56
     syn, con = 52, 90
     for extra, cut in got.items():

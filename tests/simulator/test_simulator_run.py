@@ -24,7 +24,7 @@ import yaml
 from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
 from gateway.scans import scan_rng
-from gateway.wire import HEADER, ICMP_UNREACHABLE, SYN, unanswered
+from gateway.wire import HEADER, SYN, unanswered
 from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
@@ -846,7 +846,7 @@ def test_commands_answered_at_once_in_an_unreachable_outage_get_the_icmp_answers
     together = [x for x in rows if x["start"] == back]
     assert len(together) > 6  # (the commands queued in the hour without the cell)
     at_once = [
-        x for x in together if (x["bytes_up"], x["bytes_down"], x["duration_s"]) == (SYN, ICMP_UNREACHABLE, 1)
+        x for x in together if (x["bytes_up"], x["bytes_down"], x["duration_s"]) == (SYN, 20 + 8 + SYN, 1)
     ]
     assert len(at_once) == 6
     later = [x for x in together if x not in at_once]
@@ -861,14 +861,15 @@ def test_commands_answered_together_just_before_the_period_s_end_bill_no_answer_
     server outage the network answers "unreachable": six answered at once, one at its first
     retransmission; the others' SYNs at 0 and 1 s go unanswered by the end (their next, at 3 s,
     after it, is never sent).  Those were each billed the ICMP answer of a SYN sent after the end
-    (56 B), and the limits spent their messages on them."""
+    (80 B), and the limits spent their messages on them."""
     rows = _commands_queued_in_an_unreachable_outage(
         tmp_path, ("22:00", "4h"), ("23:00", "59min"), network_search="58s"
     )
     together = [x for x in rows if x["start"] == START + timedelta(days=1, seconds=-2)]
     assert len(together) > 8  # (the commands queued in the hour without the cell)
     answered = sorted((x["duration_s"], x["bytes_up"], x["bytes_down"]) for x in together if x["cause"] == 0)
-    assert answered == [(1, SYN, ICMP_UNREACHABLE)] * 6 + [(2, 2 * SYN, ICMP_UNREACHABLE)]
+    icmp = 20 + 8 + SYN  # the ICMP message quotes the whole SYN it answers
+    assert answered == [(1, SYN, icmp)] * 6 + [(2, 2 * SYN, icmp)]
     cut = [x for x in together if x["cause"] == 20]
     assert len(cut) == len(together) - 7
     assert {(x["duration_s"], x["bytes_up"], x["bytes_down"]) for x in cut} == {(2, 2 * SYN, 0)}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.wire import ICMP_UNREACHABLE, unreachable
+from gateway.wire import SYN, unreachable
 from simulator import rng as rngmod
 from simulator.engine import Shard, fleet
 from simulator.profiles import ProfileError, builtin_profiles, parse_profiles
@@ -349,11 +349,15 @@ def test_an_attempt_the_network_answers_unreachable_costs_the_wire_models_bytes(
     failed attempt answered by one ICMP message (the stack goes on as without an answer)."""
     profiles = builtin_profiles()
     http, coap = profiles["http"].unreachable_attempt, profiles["coap"].unreachable_attempt
-    assert (http.up, http.down) == unreachable()
+    # each ICMP message quotes the whole packet it answers (Linux: up to 576 B in all): its IPv4 20
+    # and ICMP 8 bytes and the SYN (52 B) or the CoAP datagram (90 B)
+    assert (http.up, http.down) == unreachable() == (SYN, 20 + 8 + SYN)
     fa = profiles["coap"].failed_attempt
     assert fa.packets > 0
+    datagram = fa.up // fa.packets
+    assert datagram == 90
     assert (coap.up, coap.down, coap.duration_s) == (
         fa.up,
-        fa.down + fa.packets * ICMP_UNREACHABLE,
+        fa.down + fa.packets * (20 + 8 + datagram),
         fa.duration_s,
     )

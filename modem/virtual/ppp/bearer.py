@@ -35,6 +35,7 @@ from modem.virtual.ppp.ip import (
     datagram,
     dont_fragment,
     fragment,
+    icmp_quote,
     is_icmp_error,
 )
 from modem.virtual.ppp.ipcp import NetworkIpcp, addr
@@ -240,8 +241,7 @@ class PppBearer:
         offset = int.from_bytes(packet[6:8], "big") & 0x1FFF
         if not is_icmp_error(packet) and offset == 0 and self.ctx.ip is not None:
             self._ident = (self._ident + 1) & 0xFFFF
-            quoted = packet[: (packet[0] & 0x0F) * 4 + 8]
-            rest = bytes(2) + mru.to_bytes(2, "big") + quoted
+            rest = bytes(2) + mru.to_bytes(2, "big") + icmp_quote(packet)
             own = ipaddress.IPv4Address(self.ctx.ip).packed
             self._from_device(build_icmp(own, packet[12:16], 3, FRAG_NEEDED, rest, self._ident))
         return []

@@ -52,6 +52,7 @@ from modem.virtual.ppp.ip import (
     build_tcp,
     build_udp,
     fragment,
+    icmp_quote,
     is_fragment,
     parse_ipv4,
     parse_tcp,
@@ -367,11 +368,6 @@ def host_udp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def quote_of(packet_bytes: bytes) -> bytes:
-    """What an ICMP error about `packet_bytes` quotes: its IP header and first 8 data bytes (RFC 792)."""
-    return packet_bytes[: (packet_bytes[0] & 0x0F) * 4 + 8]
-
-
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(
         self,
@@ -647,19 +643,19 @@ class Forwarder:
         self.path_mtu_expires[dst] = now + MTU_EXPIRES_S
 
     def unreachable(self, dst: bytes, code: int, original: bytes, sender: bytes) -> None:
-        """ICMP destination unreachable (`code`) for the device's packet `original`, quoting its IP
-        header and the first 8 bytes of its data (RFC 792): 56 bytes for a header without options,
-        as `gateway.wire.ICMP_UNREACHABLE` bills the module stacks' (it quoted the first 28 bytes of
-        the datagram's payload: neither the header a stack matches it by nor its size).  Not sent
-        past the Linux rate limits of the host that sends it, `sender` (`gateway.icmplimit`: the
-        destination `dst` itself for a port unreachable, `GATEWAY` for the network's answers): six
-        at once to the device, then one a second, from each host."""
+        """ICMP destination unreachable (`code`) for the device's packet `original` (or what is
+        kept of it, `icmp_quote`), quoting as much of it as fits in 576 bytes, as Linux's
+        `icmp_send` does (RFC 1812 4.3.2.3; `gateway.wire.icmp_error_size`, as the module stacks
+        bill theirs): a 52-byte SYN's 80 bytes, a 90-byte datagram's 118, as the kernel behind a
+        TUN bearer answers the same packet.  Not sent past the Linux rate limits of the host that
+        sends it, `sender` (`gateway.icmplimit`: the destination `dst` itself for a port
+        unreachable, `GATEWAY` for the network's answers): six at once to the device, then one a
+        second, from each host."""
         verdict = self.icmp.verdict(self.now(), sender, self.device, 3, code)
         self.icmp_held[verdict] += 1
         if verdict:
             return  # (as a Linux host: icmp_ratelimit, icmp_msgs_per_sec)
-        quoted = original[: (original[0] & 0x0F) * 4 + 8]
-        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + quoted, self.ident()))
+        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + icmp_quote(original), self.ident()))
 
     def _udp(self, dst: bytes, sport: int, dport: int, data: bytes, original: bytes) -> None:
         kind, host, port = self.route(dst, dport)
@@ -689,8 +685,8 @@ class Forwarder:
             if proto is None:
                 return
         if proto.failed is not None:
-            self._udp_unreachable(dst, proto.failed, [quote_of(original)])
-        elif not proto.send(data, quote_of(original)):
+            self._udp_unreachable(dst, proto.failed, [icmp_quote(original)])
+        elif not proto.send(data, icmp_quote(original)):
             self.dropped += 1
 
     def _udp_endpoint(
@@ -708,7 +704,7 @@ class Forwarder:
         try:
             sock = host_udp_socket(host, port)
         except OSError as exc:
-            self._udp_failed(key, exc, [quote_of(original)])
+            self._udp_failed(key, exc, [icmp_quote(original)])
             return None
         proto = self.udp[key] = _Datagrams(back, self.run, lambda sent: self._refused_by_host(dst, sent))
         self._spawn(self._serve_udp(loop, key, proto, sock))
