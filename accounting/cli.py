@@ -80,7 +80,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "usage",
         type=Path,
-        help="usage records: a .csv or .parquet file, or a folder of them (a run's usage/ parts)",
+        help="usage records: a .csv or .parquet file, a folder of them (a run's usage/ parts), or a run folder",
     )
     p.add_argument("--json", action="store_true", help="JSON on stdout (or in --out)")
     p.add_argument("--catalog", default=None, help="catalog file or bundled name (default orange-m2m-2012)")

@@ -389,7 +389,9 @@ class UsageReader:
             return
         inside = [folder for folder, _ in folders]
         try:
-            same = _input_files(inside) == [f for f in self.files if f.parent in inside]
+            # (a run folder's parts are in its `usage/`)
+            listed = [f for f in self.files if f.parent in inside or f.parent.parent in inside]
+            same = _input_files(inside) == listed
         except UsageError:
             same = False
         if not same:
@@ -2089,11 +2091,23 @@ _RUN_TEXTS = frozenset(("invoice.txt", "summary.txt"))  # a run's folder's reada
 
 
 def _input_files(paths: Sequence[Path]) -> list[Path]:
-    """The files to read: each path a file, or a folder of usage files (its `part-*.parquet`, else
-    its `*.parquet`, else its `*.csv`, in name order; hidden names are m2msim's temporary files)."""
+    """The files to read: each path a file, a run folder (its usage, `m2msim.rundir.run_usage`), or a
+    folder of usage files (its `part-*.parquet`, else its `*.parquet`, else its `*.csv`, in name
+    order; hidden names are m2msim's temporary files)."""
+    from m2msim.rundir import run_usage_of
+
     out: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if path.is_dir() and (usage := run_usage_of(path)) is not None:
+            # (a run folder: its usage in whichever form the run wrote it; its invoice, summary and
+            # alarms were read as CSV when it had no `usage.parquet`)
+            if not usage:
+                raise UsageError(
+                    str(path),
+                    "a run folder without usage records (usage.parquet, usage/part-*.parquet or usage.csv)",
+                )
+            out.extend(usage)
+        elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             for p in files:  # (a day's export compressed otherwise would be left out without a word)
                 if compressed_csv(p.name.lower(), _OTHER_COMPRESSION) is not None:

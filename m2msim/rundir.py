@@ -69,6 +69,8 @@ __all__ = [
     "not_whole_run",
     "note_written",
     "run_folder",
+    "run_usage",
+    "run_usage_of",
     "swap_in",
     "unfinished_run",
 ]
@@ -253,6 +255,28 @@ def _run_of(folder: Path) -> Path | None:
     if _name(folder) in _SHARD_FOLDERS and (up / MARKER).is_file():
         return up
     return None
+
+
+# a run's usage, in the forms `m2msim run` writes it, the first found read: merged (`usage.parquet`),
+# the shards' parts (`--no-merge`), else its CSV (`--csv`, maybe compressed since by gzip or zstd)
+_RUN_CSVS = ("usage.csv", "usage.csv.gz", "usage.csv.zst")
+
+
+def run_usage(folder: Path) -> list[Path]:
+    """The files of the run folder `folder` that hold its usage records: its `usage.parquet`, else
+    its `usage/part-*.parquet` (in shard order), else its `usage.csv` (as it is, or compressed since
+    by gzip or zstd); empty when there is none of them.  Its other files (`invoice.txt`,
+    `alarms.jsonl`, `summary.txt`, ...) are none of its usage."""
+    if (folder / "usage.parquet").is_file():
+        return [folder / "usage.parquet"]
+    if parts := sorted((folder / "usage").glob("part-*.parquet")):
+        return parts
+    return [folder / name for name in _RUN_CSVS if (folder / name).is_file()][:1]
+
+
+def run_usage_of(folder: Path) -> list[Path] | None:
+    """`run_usage` of `folder` when it is a run folder (it holds the marker); None when it is not."""
+    return run_usage(folder) if (folder / MARKER).is_file() else None
 
 
 def _name(path: Path) -> str:

@@ -37,7 +37,7 @@ from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
-from m2msim.rundir import not_whole_run
+from m2msim.rundir import not_whole_run, run_usage
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -151,12 +151,7 @@ def find_files(folder: Path | str) -> RunFiles:
                     files.inventory = inventory_from_dict(doc["inventory"], str(scenario))
                 except AccountingError as exc:
                     raise ReportError(str(exc)) from None
-    if (root / "usage.parquet").is_file():
-        files.usage = [root / "usage.parquet"]
-    elif parts := sorted((root / "usage").glob("part-*.parquet")):
-        files.usage = parts
-    elif csv := [root / n for n in ("usage.csv", "usage.csv.gz", "usage.csv.zst") if (root / n).is_file()]:
-        files.usage = csv[:1]  # (as `rate` read it: plain, or compressed by gzip or zstd)
+    files.usage = run_usage(root)  # (as `rate` reads it: merged, the parts, else the CSV)
     # (a run's usage with a part missing, or another run's part beside its own, was read as the
     # run's whole usage without a word)
     if files.usage and (said := not_whole_run(root, files.usage)) is not None:
