@@ -297,6 +297,7 @@ class Device:
             start, tight = held
             if int(start.max()) >= self.T:
                 sent = start < self.T
+                self.stats.nsapi_waits_past_end += n - int(sent.sum())  # (counted, not lost silently)
                 start, duration, up, down, charging = (x[sent] for x in (start, duration, up, down, charging))
                 tight = tight[sent]
                 scans = None if scans is None else (scans[0][sent], scans[1][sent])

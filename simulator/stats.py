@@ -16,6 +16,9 @@ class GroupStats:
     bytes_down: int = 0
     billable_ko: int = 0  # sum over data records of ceil((up + down) / 1024)
     session_refusals: int = 0  # PDP context activations the network refused
+    # sessions that waited for one of the line's 11 NSAPIs (all held when they were due) past the
+    # period's end: not sent in it (`Device.sessions`), on the bulk path as played one by one
+    nsapi_waits_past_end: int = 0
     attach_refusals: int = 0  # registrations refused by the network
     no_coverage_attempts: int = 0  # attach attempts during an area outage (no cell)
     retry_attempts: int = 0  # reconnection attempts during outages (all kinds)

@@ -145,7 +145,13 @@ def render_summary(s: dict[str, Any]) -> str:
         f"calls     {t['calls_answered']:,} answered ({t['call_seconds']:,} s), {t['calls_busy']:,} busy, "
         f"{t['calls_no_answer']:,} unanswered, {t['calls_refused']:,} refused",
         f"refusals  {t['session_refusals']:,} PDP activations, {t['attach_refusals']:,} attaches, "
-        f"{t['no_coverage_attempts']:,} attempts without coverage",
+        f"{t['no_coverage_attempts']:,} attempts without coverage"
+        + (
+            f", {t['nsapi_waits_past_end']:,} sessions not sent (waiting for a free NSAPI past the "
+            "period's end)"
+            if t.get("nsapi_waits_past_end")
+            else ""
+        ),
     ]
     rs = s["retry_storm"]
     if rs["attempts"]:

@@ -7,6 +7,7 @@ gateway (`Shard.per_call`), and compares what they billed and counted.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from accounting.records import USAGE_SCHEMA
 from gateway.api import NSAPIS
 from simulator.engine import Shard, fleet
+from simulator.run import simulate
 from tests.simulator.test_simulator_run import doc, sc_of
 
 HELD_COMMANDS = {
@@ -178,3 +180,25 @@ def test_a_connection_the_held_nsapis_keep_out_of_its_stretch_frees_none_of_them
     assert dev.context is None and dev.nsapis == [5_000] * len(NSAPIS)
     held = dev._hold_nsapis(np.array([1_000], dtype=np.int64), np.array([10], dtype=np.int64))
     assert held is not None and held[0].tolist() == [5_000]  # (waits for the first release)
+
+
+def test_sessions_waiting_for_an_nsapi_past_the_period_s_end_are_counted(tmp_path: Path) -> None:
+    """Commands held while the cell is out up to ten seconds before the period's end (12 hours,
+    about 60 a line) are answered together then: 11 open at once, the others as contexts end, and
+    those still waiting at the end are not sent in the period.  They are counted per group
+    (`nsapi_waits_past_end`, in summary.json and summary.txt), the same in bulk and played one by
+    one; they were counted nowhere, neither as sessions nor as refusals."""
+    d = scenario()
+    d["events"]["outages"] = [{"kind": "area", "start": "2026-03-01T12:00:00Z", "duration": "43190s"}]
+    bulk = play(d, tmp_path / "bulk", per_call=False)
+    one = play(d, tmp_path / "one", per_call=True)
+    assert bulk.stats == one.stats
+    assert bulk.stats["nsapi_waits_past_end"] > 0
+    assert not [k for k in one.counters if k.startswith("session-refused")]
+    result = simulate(sc_of(d), tmp_path / "run")
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    (group,) = summary["groups"]
+    assert group["nsapi_waits_past_end"] == summary["totals"]["nsapi_waits_past_end"]
+    assert group["nsapi_waits_past_end"] == bulk.stats["nsapi_waits_past_end"]
+    said = f"{bulk.stats['nsapi_waits_past_end']:,} sessions not sent (waiting for a free NSAPI"
+    assert said in (result.out_dir / "summary.txt").read_text()
