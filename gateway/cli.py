@@ -37,6 +37,7 @@ from gateway.sessions_csv import (
     UnusableFile,
     concat_sessions,
     default_max_gap,
+    noted_lines,
     scan_sessions,
 )
 from m2msim.outputs import (
@@ -235,7 +236,7 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             return _fail("sessions-to-records", f"{args.out}: cannot write: {exc.strerror or exc}")
     for number, reason in rejects:
         print(f"{args.sessions}: row {number}: rejected: {reason}", file=sys.stderr)
-    for number, reason in sorted((*scan.notes, *scan.reused)):
+    for number, reason in noted_lines(scan.notes, scan.reused):  # (each formatted as it is written)
         print(f"{args.sessions}: row {number}: warning: {reason}", file=sys.stderr)
     partials = scan.partials
     rows = (

@@ -83,6 +83,9 @@ _NOT_TEXT = re.compile("[\udc00-\udcff]")  # bytes that were not UTF-8, or NUL, 
 _LEAP = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?(.*)$")
 
 
+GAP, REUSED = 0, 1  # the kinds of `Noted` rows: after a gap in their session, or an id given again
+
+
 def default_max_gap(interval_s: int) -> int:
     """The longest gap, in seconds, between a row's end and the start of the next row of its session
     id on its line for the two to be one session (the partial records between them lost from the
@@ -364,11 +367,11 @@ class Sessions:
     chain: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     part: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     more: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    # Rows after a gap in their session's partial records (one lost from the file): (row, why).
-    notes: tuple[tuple[int, str], ...] = ()
+    # Rows after a gap in their session's partial records (one lost from the file).
+    notes: Noted = field(default_factory=lambda: Noted.none(GAP))
     # Rows giving the session id of an earlier session on their line, past `max_gap_s` after its
-    # end: another session under the same id (row, why).
-    reused: tuple[tuple[int, str], ...] = ()
+    # end: another session under the same id.
+    reused: Noted = field(default_factory=lambda: Noted.none(REUSED))
 
     def __len__(self) -> int:
         return len(self.start)
@@ -791,54 +794,131 @@ def _partials(
         end = sessions.start + sessions.duration
         gaps = np.flatnonzero(before >= 0)
         gaps = gaps[end[before[gaps]] < sessions.start[gaps]]
-        notes = [
-            (
-                row,
-                f"session {given!r} of line {line!r} from {_utc(start)} follows row {earlier}, the same "
-                f"session up to {_utc(until)}: the partial record(s) of the {start - until} s between "
-                "them are not in the file (one session's partial records abut, TS 32.298); kept as one "
-                f"session, its records numbered on from row {earlier}'s",
-            )
-            for row, line, given, start, earlier, until in _following(sessions, gaps, before)
-        ]
-        reused = [
-            (
-                row,
-                f"session {given!r} of line {line!r} from {_utc(start)} follows row {earlier}, the same "
-                f"session id up to {_utc(until)}, {start - until} s after it, more than the {max_gap_s} s "
-                "a session's lost partial records may leave: another session given the id again (a NAS "
-                "numbering its sessions anew after a restart, a counter that wrapped), its records "
-                "numbered from 1",
-            )
-            for row, line, given, start, earlier, until in _following(
-                sessions, np.flatnonzero(after >= 0), after
-            )
-        ]
+        notes = Noted.of(GAP, sessions, gaps, before, max_gap_s)
+        reused = Noted.of(REUSED, sessions, np.flatnonzero(after >= 0), after, max_gap_s)
         return (
-            replace(sessions, chain=chain, part=part, more=more, notes=tuple(notes), reused=tuple(reused)),
+            replace(sessions, chain=chain, part=part, more=more, notes=notes, reused=reused),
             rejects,
         )
 
 
-def _following(sessions: Sessions, at: I64, earlier: I64) -> list[tuple[int, str, str, int, int, int]]:
-    """Of the rows at these places, each following the row at `earlier[place]`: its row, line,
-    session id and start, and the earlier one's row and end, in the order of their rows."""
-    if not len(at):
-        return []
-    where = pa.array(at)
-    lines, ids = sessions.line.take(where).to_pylist(), sessions.session.take(where).to_pylist()
-    b = earlier[at]
-    return sorted(
-        zip(
-            sessions.row[at].tolist(),
-            lines,
-            ids,
-            sessions.start[at].tolist(),
-            sessions.row[b].tolist(),
-            (sessions.start[b] + sessions.duration[b]).tolist(),
-            strict=True,
+@dataclass(frozen=True, eq=False)
+class Noted:
+    """Rows noted of one kind (`GAP`, `REUSED`), in the order of their rows, kept as arrays (a row's
+    number, line, session id and start, and the earlier row it follows and that row's end): each
+    warning is formatted only as it is written (`lines`).  A file of rows nearly all giving their
+    id again noted most of its rows: their messages, about 450 bytes each, were all held to the end
+    (+2.3 GB at 5 million rows)."""
+
+    kind: int
+    max_gap_s: int
+    row: I64
+    line: pa.ChunkedArray
+    session: pa.ChunkedArray
+    start: I64
+    earlier: I64
+    until: I64
+
+    @staticmethod
+    def none(kind: int, max_gap_s: int = 0) -> Noted:
+        empty = np.zeros(0, dtype=np.int64)
+        strings = pa.chunked_array([], pa.string())
+        return Noted(kind, max_gap_s, empty, strings, strings, empty, empty, empty)
+
+    @staticmethod
+    def of(kind: int, sessions: Sessions, at: I64, earlier: I64, max_gap_s: int) -> Noted:
+        """The rows of `sessions` at the places `at`, each following the row at `earlier[place]`."""
+        if not len(at):
+            return Noted.none(kind, max_gap_s)
+        at = at[np.argsort(sessions.row[at], kind="stable")]
+        where, b = pa.array(at), earlier[at]
+        return Noted(
+            kind,
+            max_gap_s,
+            sessions.row[at],
+            pa.chunked_array([sessions.line.take(where)]),
+            pa.chunked_array([sessions.session.take(where)]),
+            sessions.start[at],
+            sessions.row[b],
+            sessions.start[b] + sessions.duration[b],
         )
-    )
+
+    @staticmethod
+    def joined(kind: int, parts: list[Noted]) -> Noted:
+        """The rows of several (the buckets of a file read a block at a time), in the order of their rows."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Noted.none(kind)
+        row = np.concatenate([p.row for p in parts])
+        order = np.argsort(row, kind="stable")
+        where = pa.array(order)
+
+        def strings(arrays: list[pa.ChunkedArray]) -> pa.ChunkedArray:
+            chunks = [c.cast(pa.string()) for a in arrays for c in a.chunks]
+            return pa.chunked_array(chunks, pa.string()).take(where)
+
+        return Noted(
+            kind,
+            parts[0].max_gap_s,
+            row[order],
+            strings([p.line for p in parts]),
+            strings([p.session for p in parts]),
+            np.concatenate([p.start for p in parts])[order],
+            np.concatenate([p.earlier for p in parts])[order],
+            np.concatenate([p.until for p in parts])[order],
+        )
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def __bool__(self) -> bool:
+        return len(self.row) > 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Noted) and list(self.lines()) == list(other.lines())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def lines(self, chunk: int = 4096) -> Iterator[tuple[int, str]]:
+        """(row, why) of each row, in the order of their rows, formatted as they are taken."""
+        for at in range(0, len(self.row), chunk):
+            end = at + chunk
+            yield from (
+                (row, self._why(row, line, given, start, earlier, until))
+                for row, line, given, start, earlier, until in zip(
+                    self.row[at:end].tolist(),
+                    self.line.slice(at, chunk).to_pylist(),
+                    self.session.slice(at, chunk).to_pylist(),
+                    self.start[at:end].tolist(),
+                    self.earlier[at:end].tolist(),
+                    self.until[at:end].tolist(),
+                    strict=True,
+                )
+            )
+
+    def _why(self, row: int, line: str, given: str, start: int, earlier: int, until: int) -> str:
+        if self.kind == GAP:
+            return (
+                f"session {given!r} of line {line!r} from {_utc(start)} follows row {earlier}, the same "
+                f"session up to {_utc(until)}: the partial record(s) of the {start - until} s between "
+                "them are not in the file (one session's partial records abut, TS 32.298); kept as one "
+                f"session, its records numbered on from row {earlier}'s"
+            )
+        return (
+            f"session {given!r} of line {line!r} from {_utc(start)} follows row {earlier}, the same "
+            f"session id up to {_utc(until)}, {start - until} s after it, more than the {self.max_gap_s} s "
+            "a session's lost partial records may leave: another session given the id again (a NAS "
+            "numbering its sessions anew after a restart, a counter that wrapped), its records "
+            "numbered from 1"
+        )
+
+
+def noted_lines(*kinds: Noted) -> Iterator[tuple[int, str]]:
+    """(row, why) of the rows noted of every kind, in the order of their rows (`GAP` before `REUSED`
+    at one row), each formatted as it is taken."""
+    import heapq
+
+    return heapq.merge(*(k.lines() for k in sorted(kinds, key=lambda k: k.kind)), key=lambda item: item[0])
 
 
 def _without_broken(
@@ -1145,12 +1225,12 @@ class Scan:
     (`first`).  A context manager: it holds a temporary copy of the rows converted."""
 
     rejects: list[tuple[int, str]]
-    notes: tuple[tuple[int, str], ...]
+    notes: Noted  # rows after a gap in their session (`Sessions.notes`)
     partials: int  # rows continuing the session of another
     linked: I64  # rows (sorted) of a session exported one partial record a row
     more: npt.NDArray[np.bool_]  # of `linked`: continued by the next one
     first: I64  # of `linked`: the sequence number of its first record
-    reused: tuple[tuple[int, str], ...] = ()  # rows of a session id given again (`Sessions.reused`)
+    reused: Noted = field(default_factory=lambda: Noted.none(REUSED))  # (`Sessions.reused`)
     _whole: Sessions | None = None
     _spill: Any = None  # (the temporary file of `_scan_blocks`)
     _dropped: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -1436,8 +1516,8 @@ def _linked(
     buckets = min(max(-(-again // BUCKET_ROWS), 1), 256)
     files: list[Any] = []
     writers: list[Any] = []
-    notes: list[tuple[int, str]] = []
-    reused: list[tuple[int, str]] = []
+    notes: list[Noted] = []
+    reused: list[Noted] = []
     rows: list[I64] = []
     mores: list[npt.NDArray[np.bool_]] = []
     firsts: list[I64] = []
@@ -1473,8 +1553,8 @@ def _linked(
             bucket, rejects = _partials(s.take(np.flatnonzero(keep & s.named)), rejects, max_gap_s)
             lost = s.row[~keep | s.named]
             dropped.append(lost[~_among(bucket.row, lost)])
-            notes += bucket.notes
-            reused += bucket.reused
+            notes.append(bucket.notes)
+            reused.append(bucket.reused)
             rows.append(bucket.row)
             mores.append(bucket.more)
             firsts.append(first_sequences(bucket, interval_s))
@@ -1488,10 +1568,15 @@ def _linked(
     first = np.concatenate(firsts)[order] if rows else np.zeros(0, dtype=np.int64)
     gone_rows = np.sort(np.concatenate(dropped)) if dropped else np.zeros(0, dtype=np.int64)
     rejects.sort()
-    notes.sort()
-    reused.sort()
     return Scan(
-        rejects, tuple(notes), partials, linked[order], more, first, tuple(reused), _dropped=gone_rows
+        rejects,
+        Noted.joined(GAP, notes),
+        partials,
+        linked[order],
+        more,
+        first,
+        Noted.joined(REUSED, reused),
+        _dropped=gone_rows,
     )
 
 
