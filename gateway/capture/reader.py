@@ -45,6 +45,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    CLOCK_FLOOR_S,
     HOLD_S,
     MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
@@ -291,21 +292,28 @@ MESSAGE_AUTHENTICATOR = 80
 _RESEND_CHANGES = frozenset({41, PROXY_STATE, MESSAGE_AUTHENTICATOR})  # 41: Acct-Delay-Time
 
 
-def _resend_form(msg: bytes, delay_at: int, std: Mapping[int, bytes]) -> int:
+def _resend_form(msg: bytes) -> int:
     """A digest of a request's attributes but those a copy re-sent may change (`_RESEND_CHANGES`), as
-    they are (the message was parsed: its attribute lengths hold); `delay_at`: where its Acct-Delay-Time
-    is, when that is the only one of them and before the first Vendor-Specific (0: not there), `std` its
-    attributes (an Acct-Delay-Time after a Vendor-Specific, as many GGSNs put it, is cut out too)."""
-    if not (PROXY_STATE in std or MESSAGE_AUTHENTICATOR in std) and (delay_at or ACCT_DELAY_TIME not in std):
-        return hash(msg[20:] if not delay_at else msg[20:delay_at] + msg[delay_at + msg[delay_at + 1] :])
-    kept = []
+    they are (the message was parsed: its attribute lengths hold), whatever the order of attributes of
+    different types, in the order of those of one type (RFC 2865 5: a proxy may reorder the first, never
+    the second; a Vendor-Specific's type is its vendor and vendor type): the attributes of each kind,
+    in order, digested as a set of kinds (no sort), as records-from-radius-detail compares a block's
+    attributes by name."""
+    kinds: dict[object, bytes] = {}
     pos, end = 20, len(msg)
-    while pos + 1 < end and msg[pos + 1] >= 2:
+    while pos < end:  # (each attribute's length is 2 or more: the message was parsed)
+        a_type = msg[pos]
         nxt = pos + msg[pos + 1]
-        if msg[pos] not in _RESEND_CHANGES:
-            kept.append(msg[pos:nxt])
+        if a_type not in _RESEND_CHANGES:
+            kind: object = msg[pos + 2 : pos + 7] if a_type == 26 else a_type
+            if kind in kinds:  # (each with its length: those of a kind, one after the other, read back alike)
+                kinds[kind] += msg[pos:nxt]
+            else:
+                kinds[kind] = msg[pos:nxt]
         pos = nxt
-    return hash(b"".join(kept))
+    # (each kind's octets start with its type, and a Vendor-Specific's with its vendor and vendor type:
+    # they name it)
+    return hash(frozenset(kinds.values()))
 
 
 _TGPP_WANTED = frozenset(
@@ -947,7 +955,6 @@ class _Decoder:
         # tail is parsed once and its identity cached.
         std: dict[int, bytes] = {}
         pos, end = 20, len(msg)
-        delay_at = 0  # where Acct-Delay-Time is (a copy re-sent may change it), when in the head
         while pos < end:
             a_type = msg[pos]
             if a_type == 26:  # Vendor-Specific: the tail starts here
@@ -957,8 +964,6 @@ class _Decoder:
             if a_len < 2 or nxt > end:
                 raise _BadMessage(f"attribute {a_type} has length {a_len} at offset {pos}")
             if a_type not in std:
-                if a_type == ACCT_DELAY_TIME:
-                    delay_at = pos
                 std[a_type] = msg[pos + 2 : nxt]
             elif a_type == radius.CLASS:  # several: the first that is a line id
                 std[a_type] = class_for_line(std[a_type], msg[pos + 2 : nxt])
@@ -1006,6 +1011,14 @@ class _Decoder:
         session_id = _text(std, radius.ACCT_SESSION_ID)
         if session_id is None:
             raise _BadMessage("missing Acct-Session-Id")
+        event = _u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp")
+        # A Start's attributes are digested when it has no Event-Timestamp (or one before 2000): two Starts
+        # with one are alike only with the same, and a copy of it is told by that (its signature) first.
+        resend_form = (
+            _resend_form(msg)
+            if status == radius.STATUS_START and (event is None or event < CLOCK_FLOOR_S)
+            else None
+        )
         return AcctRequest(
             status=status,
             session_id=session_id,
@@ -1013,7 +1026,7 @@ class _Decoder:
             nas_names=nas_names,
             time_s=ts_us // 1_000_000,
             line=line,
-            event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
+            event_time=event,
             session_time=_u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time"),
             in_lo=_u32(std, radius.ACCT_INPUT_OCTETS, "Acct-Input-Octets"),
             in_gw=_gigawords(std, radius.ACCT_INPUT_GIGAWORDS, "Acct-Input-Gigawords"),
@@ -1021,7 +1034,7 @@ class _Decoder:
             out_gw=_gigawords(std, radius.ACCT_OUTPUT_GIGAWORDS, "Acct-Output-Gigawords"),
             terminate=_u32(std, radius.ACCT_TERMINATE_CAUSE, "Acct-Terminate-Cause"),
             delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
-            resend_form=_resend_form(msg, delay_at, std) if status == radius.STATUS_START else None,
+            resend_form=resend_form,
             imsi=identity.imsi,
             imeisv=identity.imeisv,
             apn=apn,

@@ -855,6 +855,19 @@ def test_a_session_reusing_the_id_of_one_stopped_is_told_by_its_times(tmp_path: 
     assert [(j["session_time_s"], j["bytes_up_before"]) for j in report.joined] == [(600, 30)]
 
 
+def read_start_copy_after_interim(
+    tmp_path: Path, start: bytes, again: bytes
+) -> tuple[list[UsageRecord], ReadReport]:
+    """A session's Start (0 s), Interim-Update (600 s), a copy of its Start `again` (605 s), its Stop."""
+    msgs = [
+        request(1, start),
+        request(2, untimed(3, 600, st=600, octets=(100, 200))),
+        request(7, again),
+        request(3, untimed(2, 900, st=900, octets=(150, 300), terminate=1)),
+    ]
+    return read(capture(tmp_path, msgs, [0, 600, 605, 900]))
+
+
 @pytest.mark.parametrize("where", ["after the Vendor-Specifics", "before them"])
 def test_a_start_copy_whose_acct_delay_time_follows_a_vendor_specific_is_a_retransmission(
     tmp_path: Path, where: str
@@ -871,13 +884,7 @@ def test_a_start_copy_whose_acct_delay_time_follows_a_vendor_specific_is_a_retra
     if where == "before them":  # (Acct-Delay-Time moved before the first Vendor-Specific)
         delay = attr(41, u32(5))
         again = again.replace(delay, b"").replace(attr(31, b"33612345678"), attr(31, b"33612345678") + delay)
-    msgs = [
-        request(1, start),
-        request(2, untimed(3, 600, st=600, octets=(100, 200))),
-        request(7, again),
-        request(3, untimed(2, 900, st=900, octets=(150, 300), terminate=1)),
-    ]
-    records, report = read(capture(tmp_path, msgs, [0, 600, 605, 900]))
+    records, report = read_start_copy_after_interim(tmp_path, start, again)
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
     assert report.rejected == 0 and report.retransmissions == 1
     assert report.sessions == 1 and report.open_sessions == []
@@ -981,3 +988,39 @@ def test_a_start_without_event_timestamp_and_a_nas_clock_ahead_tell_no_restart(t
     assert (
         report.rejected == 0 and report.sessions == 1 and report.open_sessions == [] and report.joined == []
     )
+
+
+def attributes_of(message: bytes) -> list[bytes]:
+    """The attributes of a request's attribute octets, each whole, in order."""
+    found, pos = [], 0
+    while pos < len(message):
+        found.append(message[pos : pos + message[pos + 1]])
+        pos += message[pos + 1]
+    return found
+
+
+@pytest.mark.parametrize("order", ["types reordered", "a type's own order changed"])
+def test_a_start_copy_whose_attributes_a_proxy_reordered_by_type_is_a_retransmission(
+    tmp_path: Path, order: str
+) -> None:
+    """A client without Event-Timestamp; its Start, with two Class attributes (a server's and a
+    proxy's), is sent again after the Interim-Update through a proxy that adds Proxy-State and puts the
+    attributes in another order of their types (RFC 2865 5: allowed across types, never within one).
+    records-from-pcap digested the attributes in the order they came: the copy was another request,
+    taken for a new session's Start, and the Stop billed from it (the first 600 s and their octets
+    billed twice), where records-from-radius-detail (attributes by name) took it for the copy it is.
+    The order across types tells nothing; the order of the Class attributes still does."""
+    start = untimed(1, 0) + attr(25, b"\x01opaque-state")
+    parts = attributes_of(untimed(1, 0, delay=5) + attr(25, b"\x01opaque-state"))
+    classes = [a for a in parts if a[0] == 25]
+    others = [a for a in parts if a[0] != 25]
+    if order == "a type's own order changed":
+        classes.reverse()
+    again = b"".join([*others[::-1], attr(33, b"proxy-7"), *classes])
+    records, report = read_start_copy_after_interim(tmp_path, start, again)
+    if order == "types reordered":
+        assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+        assert report.rejected == 0 and report.retransmissions == 1
+        assert report.sessions == 1 and report.open_sessions == []
+    else:  # another request: the Start of a session the NAS restarted into
+        assert report.sessions == 2 and report.open_sessions == ["sess-1"]
