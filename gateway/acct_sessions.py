@@ -58,13 +58,17 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   Acct-Delay-Time not less, is a copy however late (RFC 5080 2.2.1), unless an Accounting-On/Off came
   since.  An Interim-Update or Stop that began (its event less Acct-Session-Time) at or after the
   session's last request, when its Event-Timestamp says so or a copy of the Start was sent then, is a
-  new session the client restarted into (`_restarted`): the old one ends without a Stop.  A request
+  new session the client restarted into (`_restarted`): the old one ends without a Stop.  The copies
+  kept for that are the latest MAX_START_COPIES sent at different times; a stopped session's, dated at
+  or after its end, wait past CLOSED_MEMORY_S for the new session's first request (`_keep_possible`).  A request
   of a session so ended, dated before the end and seen after it (the client re-sent it from its
   queue), is still that session's, for CLOSED_MEMORY_S.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -106,6 +110,10 @@ MAX_LISTED_CLOCKS = 1_000
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
 # Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
 RESEND_SLACK_S = 1
+# Copies of a session's Start (no Event-Timestamp) seen after its Interim-Update or Stop, kept as possible
+# Starts of a new session with the same id and attributes, sent at different times: a re-sent copy and a
+# restart's Start, at most
+MAX_START_COPIES = 2
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
 CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
@@ -271,6 +279,9 @@ class Rejects:
         self.records = 0
         self.sessions = 0
         self.retransmissions = 0
+        # Start copies kept as possible new sessions (`MAX_START_COPIES`) that none followed: copies, counted
+        # in `retransmissions`
+        self.start_copies_unanswered = 0
         self.counter_wraps = 0
         self.joined: list[dict[str, object]] = []  # sessions first seen at an Interim-Update
         self.open_sessions: list[str] = []
@@ -408,12 +419,24 @@ class _Session:
     clock_times: bool = False
     start_form: int | None = None  # its Start's `resend_form`, and Acct-Delay-Time
     start_delay: int = 0
-    # the latest copy of its Start seen after its Interim-Update (or Stop): re-sent, or the Start of a new
-    # session the client restarted into with the same id and the same attributes (its counters tell)
-    relogged: AcctRequest | None = None
+    # the copies of its Start seen after its Interim-Update (or Stop), dated after its start: re-sent, or
+    # the Start of a new session the client restarted into with the same id and the same attributes (its
+    # next request's times tell: `_restarted`); the latest MAX_START_COPIES sent at different times
+    relogged: list[AcctRequest] = field(default_factory=list)
+    longest: int = 0  # its longest time between two of its requests (its Interim interval, or its length)
     # its start was dated by the client's own clock (the Event-Timestamp of its Start, or of the Interim it
     # was joined at), as its later requests' Event-Timestamps are: the two compare (`_restarted`)
     start_on_nas_clock: bool = False
+
+
+@dataclass(slots=True)
+class _Possible:
+    """A session stopped, forgotten as closed, whose Start copies (`relogged`) may each be a new session's
+    Start: kept until `until` (packet time) for the new session's first Interim-Update or Stop."""
+
+    state: _Session
+    end_s: int  # its end (its start plus the Stop's Acct-Session-Time): a new session began after it
+    until: int
 
 
 @dataclass(slots=True)
@@ -499,6 +522,23 @@ def _same_start(state: _Session, req: AcctRequest) -> bool:
     )
 
 
+def _keep_copy(state: _Session, req: AcctRequest) -> None:
+    """Keep a copy of the session's Start seen after its Interim-Update or Stop (`_same_start`) as a
+    possible new session's Start (`relogged`): not one dated at the session's own start (a copy re-sent,
+    it is no other session's); one sent within RESEND_SLACK_S of a copy kept replaces it; the latest
+    MAX_START_COPIES sent at different times are kept (a late copy seen after a restart's Start leaves it)."""
+    when = _event_time(req)
+    if abs(when - state.start_s) <= RESEND_SLACK_S:
+        return
+    kept = [copy for copy in state.relogged if abs(_event_time(copy) - when) > RESEND_SLACK_S]
+    state.relogged = [*kept[len(kept) - MAX_START_COPIES + 1 :], req]
+
+
+def _copy_at(state: _Session, begun: int) -> AcctRequest | None:
+    """The copy of the session's Start kept (`relogged`) sent when a new session `begun`, if any."""
+    return next((c for c in state.relogged if abs(_event_time(c) - begun) <= RESEND_SLACK_S), None)
+
+
 def _signature(req: AcctRequest) -> tuple[object, ...]:
     if req.status == STATUS_START:  # (the NAS's own Event-Timestamp, even from a clock that is wrong)
         return (STATUS_START, req.event_time if req.event_said is None else req.event_said)
@@ -532,6 +572,11 @@ class SessionTracker:
         self.ended_states: dict[tuple[object, str], _Ended] = {}
         # client -> session id -> a Stop of a session never seen before, held (with `hold_s`)
         self.orphans: dict[object, dict[str, _Orphan]] = {}
+        # sessions stopped and forgotten whose Start copies may be a new session's (`_Possible`), and when
+        # each is due to be forgotten (a heap: (until, order, key))
+        self.possible: dict[tuple[object, str], _Possible] = {}
+        self.possible_until: list[tuple[int, int, tuple[object, str]]] = []
+        self.possible_order = itertools.count()
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
         # ends the sessions keyed by another
@@ -621,7 +666,7 @@ class SessionTracker:
             return []
         if state is not None and _same_start(state, req):
             report.retransmissions += 1
-            state.relogged = req  # (a restart into the same attributes shows in the counters: `_restarted`)
+            _keep_copy(state, req)  # (a restart into the same attributes shows in its times: `_restarted`)
             return []
         if (
             state is not None
@@ -654,7 +699,13 @@ class SessionTracker:
                 return []
             if closed_entry is not None and _same_start(closed_entry[4], req):
                 report.retransmissions += 1
-                closed_entry[4].relogged = req
+                _keep_copy(closed_entry[4], req)
+                return []
+            possible = self.possible.get(key) if closed_entry is None else None
+            if possible is not None and _same_start(possible.state, req):
+                report.retransmissions += 1
+                _keep_copy(possible.state, req)
+                self._keep_possible(key)
                 return []
             if (
                 closed_entry is not None
@@ -685,6 +736,10 @@ class SessionTracker:
                     return []
                 report.reject(where, "request after the session's Stop", f"session {req.session_id!r}")
                 return []
+            if possible is not None and self._restarted(possible.state, req, possible.end_s):
+                # the new session the client restarted into, begun when a copy of its Start was sent
+                del self.possible[key]
+                return self._reopen(key, possible.state, req, where)
             orphans = self.orphans.get(key[0], {})
             orphan = orphans.get(key[1])
             if req.status == STATUS_STOP and orphan is not None and orphan.sig == sig:
@@ -815,6 +870,11 @@ class SessionTracker:
         for key, entry in self.closed.items():  # a Start sent after this is no copy of theirs
             if key[0] in names and entry[4].start_s < when:
                 entry[4].start_form = None
+                entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]
+        for key in [k for k, p in self.possible.items() if k[0] in names]:  # (their sessions ended too)
+            state = self.possible[key].state
+            state.start_form = None
+            state.relogged = [c for c in state.relogged if _event_time(c) >= when]
 
     def end_without_stop(
         self, client: object, session_id: str, *, when: int | None = None, seen_at: int = 0
@@ -857,13 +917,35 @@ class SessionTracker:
             oldest = next(iter(closed))
             if closed[oldest][1] >= now_s - CLOSED_MEMORY_S:
                 break
-            del closed[oldest]
+            _seen, _stopped_at, _start, end_s, state = closed.pop(oldest)
+            if not state.relogged:
+                continue
+            state.relogged = [c for c in state.relogged if _event_time(c) >= end_s - RESEND_SLACK_S]
+            if state.relogged:  # a possible new session's Start: kept for its first Interim or Stop
+                self.possible[oldest] = _Possible(state, end_s, 0)
+                self._keep_possible(oldest)
+        possible, due = self.possible, self.possible_until
+        while due and due[0][0] < now_s:
+            _until, _order, key = heapq.heappop(due)
+            entry = possible.get(key)
+            if entry is not None and entry.until < now_s:
+                del possible[key]  # its copies were copies: counted as retransmissions
+                self.report.start_copies_unanswered += len(entry.state.relogged)
         ended = self.ended_states
         while ended:
             oldest_end = next(iter(ended))
             if ended[oldest_end].seen_at >= now_s - CLOSED_MEMORY_S:
                 break
             del ended[oldest_end]
+
+    def _keep_possible(self, key: tuple[object, str]) -> None:
+        """A possible new session (`_Possible`) is kept, from when its latest Start copy was seen, as long
+        as its old session's longest time between requests (its Interim interval; without Interims, its
+        length) and CLOSED_MEMORY_S more (the new session's first request queued or re-sent)."""
+        possible = self.possible[key]
+        seen = max((copy.time_s for copy in possible.state.relogged), default=0)
+        possible.until = seen + possible.state.longest + CLOSED_MEMORY_S
+        heapq.heappush(self.possible_until, (possible.until, next(self.possible_order), key))
 
     def _line(self, req: AcctRequest, where: int) -> str | None:
         if not req.line:
@@ -900,6 +982,7 @@ class SessionTracker:
             start_on_nas_clock=req.event_time is not None and not req.event_placed,
         )
         self.closed.pop(key, None)
+        self.possible.pop(key, None)  # (its id taken by this session)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
         if earlier is not None:
             self.ready += earlier.records
@@ -1089,6 +1172,7 @@ class SessionTracker:
             )
             return []
         self.report.counter_wraps += wraps  # (those of a request refused above were never added)
+        state.longest = max(state.longest, duration)
         stop = req.status == STATUS_STOP
         plmn = state.serving_plmn  # the network the usage happened in, before any move this request says
         if stop:
@@ -1167,8 +1251,7 @@ class SessionTracker:
         begun = _event_time(req) - req.session_time
         if begun < last_s or begun <= state.start_s + RESEND_SLACK_S:
             return False
-        copy = state.relogged
-        if copy is not None and abs(_event_time(copy) - begun) <= RESEND_SLACK_S:
+        if _copy_at(state, begun) is not None:
             return True
         # (once the session had an Interim-Update: a client whose Acct-Session-Time counts from a little
         # after its Start's Event-Timestamp has its first Interim seem to begin after the Start; and only
@@ -1187,9 +1270,8 @@ class SessionTracker:
         """The request of the new session a client restarted into (`_restarted`), the old one ended: it
         opens from the copy of its Start seen when it began, else it is the first seen of a session
         whose Start went unseen (joined at an Interim-Update; a Stop of it waits as one never seen)."""
-        copy = old.relogged
-        begun = _event_time(req) - (req.session_time or 0)
-        if copy is not None and abs(_event_time(copy) - begun) <= RESEND_SLACK_S:
+        copy = _copy_at(old, _event_time(req) - (req.session_time or 0))
+        if copy is not None:
             self.report.retransmissions -= 1  # (counted as one: it was the new session's Start)
             self._open(key, copy, _signature(copy), joined=False)
         return self._request(req, where)
@@ -1299,6 +1381,13 @@ class SessionTracker:
 
     def finish(self) -> list[UsageRecord]:
         """The end of the source: the sessions still open are listed; returns the records still held."""
+        report = self.report
+        report.start_copies_unanswered += sum(len(p.state.relogged) for p in self.possible.values())
+        for _seen, _stopped_at, _start, end_s, state in self.closed.values():
+            report.start_copies_unanswered += sum(
+                _event_time(c) >= end_s - RESEND_SLACK_S for c in state.relogged
+            )
+        self.possible, self.possible_until = {}, []
         for orphans in self.orphans.values():
             for orphan in orphans.values():
                 self._orphan_rejected(orphan)

@@ -211,6 +211,10 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
             print(f"  warning: {clock}")
     if report.retransmissions:
         print(f"  {report.retransmissions} retransmitted requests billed once")
+    if report.start_copies_unanswered:
+        print(
+            f"  {report.start_copies_unanswered} of them Start copies kept as a possible new session's Start, none followed"
+        )
     if report.duplicate_responses:
         print(f"  {report.duplicate_responses} duplicate responses")
     if report.status_server:

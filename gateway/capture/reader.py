@@ -228,6 +228,7 @@ class ReadReport(Rejects):
             "accounting_requests": self.accounting_requests,
             "accounting_responses": self.accounting_responses,
             "retransmissions": self.retransmissions,
+            "start_copies_unanswered": self.start_copies_unanswered,
             "duplicate_responses": self.duplicate_responses,
             "status_server": self.status_server,
             "records": self.records,

@@ -179,6 +179,10 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         print(f"  {count} entries without usage: {kind}")
     if report.retransmissions:
         print(f"  {report.retransmissions} repeated requests billed once")
+    if report.start_copies_unanswered:
+        print(
+            f"  {report.start_copies_unanswered} of them Start copies kept as a possible new session's Start, none followed"
+        )
     if report.joined:
         print(
             f"  {len(report.joined)} sessions joined mid-way (records from their first entry on, no sequence)"

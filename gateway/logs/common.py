@@ -70,6 +70,7 @@ class LogReport(Rejects):
             "records": self.records,
             "sessions": self.sessions,
             "retransmissions": self.retransmissions,
+            "start_copies_unanswered": self.start_copies_unanswered,
             "joined_sessions": list(self.joined),
             "counter_wraps": self.counter_wraps,
             "clock_wrong": self.clock_wrong,

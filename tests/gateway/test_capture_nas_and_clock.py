@@ -1024,3 +1024,90 @@ def test_a_start_copy_whose_attributes_a_proxy_reordered_by_type_is_a_retransmis
         assert report.sessions == 1 and report.open_sessions == []
     else:  # another request: the Start of a session the NAS restarted into
         assert report.sessions == 2 and report.open_sessions == ["sess-1"]
+
+
+def test_a_restarts_start_like_a_stopped_ones_is_billed_when_its_interim_comes_after_the_hour(
+    tmp_path: Path,
+) -> None:
+    """A client without Event-Timestamp; its session stopped at 900 s, and a new session, restarted
+    into without Accounting-On, has the same id and attributes: its Start (4,000 s) is taken for a copy
+    of the old one's. Its first Interim-Update (4,600 s) came more than the hour the stopped session is
+    remembered after its Stop: the copy was forgotten with it, the session joined at the Interim, its
+    first 600 s and their octets billed nowhere. The copy is kept as a possible new session's Start
+    until the new session's first request comes (within the old session's Interim interval and an
+    hour): that began when the copy was sent, a new session billed from it. The same through a detail
+    file."""
+    msgs = [
+        request(1, untimed(1, 0)),
+        request(2, untimed(3, 600, st=600, octets=(100, 200))),
+        request(3, untimed(2, 900, st=900, octets=(150, 300), terminate=1)),
+        request(4, untimed(1, 4_000)),
+        request(5, untimed(3, 4_600, st=600, octets=(30, 40))),
+        request(6, untimed(2, 4_800, st=800, octets=(50, 60), terminate=1)),
+    ]
+    times = [0, 600, 900, 4_000, 4_600, 4_800]
+    expected = [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(600), 300, 50, 100, 2),
+        ("sess-1", at(4_000), 600, 30, 40, 1),
+        ("sess-1", at(4_600), 200, 20, 20, 2),
+    ]
+    records, report = read(capture(tmp_path, msgs, times))
+    assert spans(records) == expected
+    assert report.rejected == 0 and report.retransmissions == 0 and report.sessions == 2
+    assert report.joined == [] and report.open_sessions == []
+    assert report.as_dict()["start_copies_unanswered"] == 0
+    blocks = [
+        detail_block(at(0), "Start", "sess-1"),
+        detail_block(at(600), "Interim-Update", "sess-1", st=600, up=100, down=200),
+        detail_block(at(900), "Stop", "sess-1", st=900, up=150, down=300),
+        detail_block(at(4_000), "Start", "sess-1"),
+        detail_block(at(4_600), "Interim-Update", "sess-1", st=600, up=30, down=40),
+        detail_block(at(4_800), "Stop", "sess-1", st=800, up=50, down=60),
+    ]
+    detail_records, detail_report = read_detail(tmp_path, blocks)
+    assert spans(detail_records) == expected
+    assert detail_report.rejected == 0 and detail_report.joined == [] and detail_report.sessions == 2
+
+
+def test_a_start_copy_no_session_followed_is_a_copy_said_so(tmp_path: Path) -> None:
+    """The Start copy, kept as a possible new session's, that no request of a new session followed
+    (another session's requests go on, hours later): a copy, counted as a retransmission and said."""
+    msgs = [
+        request(1, untimed(1, 0)),
+        request(2, untimed(2, 900, st=900, octets=(150, 300), terminate=1)),
+        request(3, untimed(1, 1_000)),
+        request(4, untimed(1, 9_000, session="sess-2")),
+        request(5, untimed(2, 9_900, session="sess-2", st=900, octets=(1, 2), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 900, 1_000, 9_000, 9_900]))
+    assert [r.session for r in records] == ["sess-1", "sess-2"]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 2
+    assert report.as_dict()["start_copies_unanswered"] == 1
+
+
+@pytest.mark.parametrize("late", ["Acct-Delay-Time grown", "Acct-Delay-Time as it was"])
+def test_a_late_copy_after_a_restarts_start_leaves_it(tmp_path: Path, late: str) -> None:
+    """A client without Event-Timestamp restarts without Accounting-On after its session's Interim-
+    Update: its new session's Start (700 s) has the old one's id and attributes, taken for a copy; then a
+    true copy of the old Start comes late (800 s: through a proxy, its Acct-Delay-Time grown, or not).
+    Only the latest copy was kept: the new session's Interim-Update (begun at 700 s) matched no copy,
+    its counters below the old session's a 'counters went backwards' reject, the new session lost. The
+    copies sent at different times are both kept: the Interim began when the restart's Start was sent."""
+    again = untimed(1, 0, delay=800) if late == "Acct-Delay-Time grown" else untimed(1, 0)
+    msgs = [
+        request(1, untimed(1, 0)),
+        request(2, untimed(3, 600, st=600, octets=(100, 200))),
+        request(3, untimed(1, 700)),
+        request(4, again),
+        request(5, untimed(3, 1_300, st=600, octets=(30, 40))),
+        request(6, untimed(2, 1_500, st=800, octets=(50, 60), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 700, 800, 1_300, 1_500]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(700), 600, 30, 40, 1),
+        ("sess-1", at(1_300), 200, 20, 20, 2),
+    ]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 2
+    assert report.open_sessions == ["sess-1"]
