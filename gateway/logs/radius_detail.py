@@ -202,6 +202,15 @@ def read_blocks(path: Path, report: LogReport) -> Iterator[Block]:
             report.reject(number, "unreadable line", f"not 'Attribute = value': {text.strip()[:40]!r}")
             continue
         name, value = match.group(1), match.group(2)
+        if name in values and name not in _NOT_RESENT:
+            # several of a type (Class, a vendor's attribute): each kept as NAME#N, in their order, which
+            # a copy keeps (RFC 2865 5), as records-from-pcap digests a Start's (`_resend_form`)
+            count = 2
+            while f"{name}#{count}" in values:
+                count += 1
+            if count == 2:
+                values[f"{name}#1"] = values[name]
+            values[f"{name}#{count}"] = value
         if name == "Class" and name in values:  # several: the first that is a line id
             try:
                 if class_for_line(_octets(values[name]), _octets(value)) != _octets(values[name]):
@@ -370,7 +379,8 @@ _NOT_RESENT = frozenset(
 
 def _resend_form(values: dict[str, str]) -> int:
     """A digest of a Start block's attributes but those a copy re-sent, or logged again, may change
-    (`_NOT_RESENT`)."""
+    (`_NOT_RESENT`): by name (a proxy may reorder attributes of different types), those of one name in
+    their order (NAME#N, `read_blocks`: it keeps them in order, RFC 2865 5)."""
     return hash(tuple(sorted((name, value) for name, value in values.items() if name not in _NOT_RESENT)))
 
 

@@ -1111,3 +1111,35 @@ def test_a_late_copy_after_a_restarts_start_leaves_it(tmp_path: Path, late: str)
     ]
     assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 2
     assert report.open_sessions == ["sess-1"]
+
+
+@pytest.mark.parametrize("order", ["lines reordered", "its Class lines swapped"])
+def test_detail_start_logged_again_is_a_copy_by_its_attributes_in_their_order_by_type(
+    tmp_path: Path, order: str
+) -> None:
+    """The Start block written again after the Interim-Update with two Class lines (a server's and a
+    proxy's): records-from-radius-detail compared the first of each name only, so a copy with its Class
+    attributes in another order (another request, RFC 2865 5, a new session's Start in a capture) was a
+    copy. Attributes of different types in any order, those of one type in theirs: as records-from-pcap."""
+    classes = '\tClass = "LINE-1"\n\tClass = 0x016f70617175652d7374617465\n'
+    start = detail_block(at(0), "Start", "sess-1").replace("\tTimestamp", classes + "\tTimestamp")
+    head, *attributes, _stamp = start.rstrip("\n").split("\n")
+    if order == "lines reordered":
+        kept = [line for line in attributes if line.startswith("\tClass")]  # (in their order)
+        attributes = [line for line in attributes if not line.startswith("\tClass")][::-1] + kept
+    else:
+        attributes[-2:] = attributes[-1:-3:-1]
+    again = "\n".join([head.replace(at(0).strftime("%H:%M:%S"), at(605).strftime("%H:%M:%S")), *attributes])
+    again += f"\n\tTimestamp = {T0 + 605}\n\n"
+    blocks = [
+        start,
+        detail_block(at(600), "Interim-Update", "sess-1", st=600, up=100, down=200),
+        again,
+        detail_block(at(900), "Stop", "sess-1", st=900, up=150, down=300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    if order == "lines reordered":
+        assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+        assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 1
+    else:
+        assert report.sessions == 2 and report.open_sessions == ["sess-1"]
