@@ -12,8 +12,8 @@ closed (a 12-hour cut, a move, the release), in the order the line's records clo
 (`record_probes`).  A session of one record, as a report's, is one count over its duration
 (`scan_probes`).  The simulator's device (`simulator.traffic.scan_bytes`, its reports) and the
 gateway (`gateway.ggsn`: the contexts of a served virtual modem, and the simulator's persistent
-connections, `ContextScans`) draw the same counts for the same sessions and the same seed, so a
-bench run and a simulated one bill the same scans.
+connections and sessions a move cuts, `ContextScans`) draw the same counts for the same sessions
+and the same seed, so a bench run and a simulated one bill the same scans.
 
 The settings a scenario gives per APN (`network.apns.<name>`, in the simulator's scenario and in
 `m2msim modem serve --scenario`) are read here too (`scan_setting`).

@@ -305,7 +305,7 @@ class Device:
                 if n == 0:
                     return
         self.stats.data_sessions += n
-        parts = [(start, duration, up, down, charging, still_open, tight)]
+        parts = [(start, duration, up, down, charging, still_open, tight, scans)]
         over = start + duration > self.T
         if over.any():
             cut, keep = self.T - start[over], ~over
@@ -323,6 +323,7 @@ class Device:
                     charging[over],
                     True,
                     None if tight is None else tight[over],
+                    (s_up, s_down),
                 ),
                 (
                     start[keep],
@@ -332,13 +333,14 @@ class Device:
                     charging[keep],
                     still_open,
                     None if tight is None else tight[keep],
+                    None if scans is None else (scans[0][keep], scans[1][keep]),
                 ),
             ]
-        for st, du, u, w, c, going_on, ties in parts:
+        for st, du, u, w, c, going_on, ties, sc in parts:
             if not st.shape[0]:
                 continue
             if self.shard.per_call or moves:
-                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on, ties))
+                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on, ties, sc))
             else:
                 self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
 
@@ -427,6 +429,7 @@ class Device:
         moves: tuple[int, ...] = (),
         still_open: bool = False,
         ties: npt.NDArray[np.bool_] | None = None,
+        scans: tuple[I64, I64] | None = None,
     ) -> Generator[simpy.Event, Any, None]:
         """Sessions played through the gateway as they happen.
 
@@ -437,16 +440,25 @@ class Device:
         before the first move are counted when it opens (so the cut finds them), those between two
         moves once the first of them is made, the rest at its end.  `ties`: those whose NSAPI is free
         only as a context ending in their second is released (`_hold_nsapis`): they open after it.
+        `scans`: the bytes of the scans among `up` and `down`; a session a move cuts is scanned by
+        the gateway instead, each of its records carrying the probes of its span (`context_scans`,
+        as a persistent connection's context), not its one count shared by time between them.
         """
         items = list(
             zip(start.tolist(), duration.tolist(), up.tolist(), down.tolist(), charging.tolist(), strict=True)
         )
+        scanned_by = context_scans(self.shard.scenario.apns.get(self.group.apn), self.scan_stream)
         for k, (s, d, u, w, c) in enumerate(items):
             if s > self.env.now:
                 yield self.env.timeout(s - self.env.now)
             if ties is not None and ties[k]:  # the contexts ending now are released first
                 yield self.env.timeout(0)
-            res = self.net.open_session(self.env.now, self.ident.line, self.group.apn, charging_id=c)
+            scan = None
+            if scans is not None and scanned_by is not None and any(s < m < s + d for m in moves):
+                u, w, scan = u - int(scans[0][k]), w - int(scans[1][k]), scanned_by
+            res = self.net.open_session(
+                self.env.now, self.ident.line, self.group.apn, charging_id=c, scan=scan
+            )
             if not res.accepted or res.session_id is None:
                 self.stats.session_refusals += 1
                 continue
@@ -987,6 +999,7 @@ class Device:
                     retry=True,
                     moves=moves,
                     still_open=still_open,
+                    scans=(s_up[part], s_down[part]),
                 )
 
     # ------------------------------------------------------------------ SMS, calls, MT SMS

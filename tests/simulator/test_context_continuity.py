@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from accounting.records import USAGE_SCHEMA, ClosingCause
 from gateway.capture import records_from_pcap
+from gateway.wire import HEADER, SYN
 from reports.data import connect, find_files
 from reports.run_report import hourly_usage
 from simulator.profiles import builtin_profiles
@@ -182,3 +183,61 @@ def test_a_short_session_a_move_falls_into_is_cut_at_the_move_and_goes_on(tmp_pa
     assert sorted(tuple(r[f] for f in fields) for r in rebuilt) == sorted(
         tuple(r[f] for f in fields) for r in rows
     )
+
+
+def test_a_scanned_report_cut_by_a_move_carries_whole_probes_in_each_record(tmp_path: Path) -> None:
+    """A report on a public APN that a roaming move falls into: the gateway cuts its record at the
+    move, and each record carries the probes that arrived in its span, whole (a SYN down, the reset
+    up), as it scans any context (`gateway.scans`).  The session's one count was shared by time
+    between its two records: a third of the probes' bytes in the first (fractions of a SYN)."""
+    runs: dict[float, list[tuple[Any, ...]]] = {}
+    for rate in (0.0, 20_000.0):
+        doc = scenario(trip=False)
+        doc["inventory"]["lines"][0]["offer"] = "business-m2m"  # (whose lines may use the public APN)
+        doc["network"] = {
+            "default_apn": "internet-entreprise",
+            "apns": {"internet-entreprise": {"scan_per_hour": rate}},
+        }
+        doc["groups"] = [
+            {
+                "name": "trackers",
+                "lines": "MTR",
+                "apn": "internet-entreprise",
+                "schedule": {"period": "15min", "align": "clock"},  # reports at 10:00:00 sharp, 3 s long
+                "application": {"profile": "https-tls13", "payload": {"fixed": PAYLOAD}},
+                "mobility": {  # the trip starts one second into a report
+                    "trips": [
+                        {
+                            "share": 1.0,
+                            "start": "2026-03-28T10:00:01Z",
+                            "end": "2026-03-28T20:00:01Z",
+                            "plmn": "26201",
+                        }
+                    ]
+                },
+            }
+        ]
+        result = simulate(parse_scenario(doc, "scanned.yaml"), tmp_path / f"rate-{rate}", invoice=False)
+        table = pq.read_table(result.out_dir / "usage.parquet").cast(USAGE_SCHEMA)
+        runs[rate] = sorted(
+            (
+                r["line"],
+                r["session"],
+                r["sequence"],
+                r["duration_s"],
+                r["bytes_up"],
+                r["bytes_down"],
+                r["cause"],
+            )
+            for r in table.to_pylist()
+            if r["type"] == "data"
+        )
+    quiet, scanned = runs[0.0], runs[20_000.0]
+    assert [r[:4] for r in quiet] == [r[:4] for r in scanned]
+    cut = [i for i, r in enumerate(quiet) if r[6] == int(ClosingCause.PLMN_CHANGE) and r[3] == 1]
+    assert len(cut) >= METERS  # (the reports the move falls into, one a line)
+    probes = [
+        (scanned[i][4] - quiet[i][4], scanned[i][5] - quiet[i][5]) for i in (*cut, *(i + 1 for i in cut))
+    ]
+    assert all(down > 0 for _, down in probes)  # (probes in each record at this rate)
+    assert all(down % SYN == 0 and up == down // SYN * HEADER for up, down in probes), probes
