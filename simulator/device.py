@@ -274,6 +274,7 @@ class Device:
         moves: tuple[int, ...] = (),
         still_open: bool = False,
         scans: tuple[I64, I64] | None = None,
+        attempt: Exchange | None = None,
     ) -> None:
         """Data sessions of this device: the bulk path, or the gateway's per-call path (`_play`) when
         the shard plays every session so or moves at `moves` fall into them.  `still_open`: they
@@ -285,7 +286,9 @@ class Device:
         at a move's cut), and those after the end are not sent in the period (a TLS 1.3 report cut
         a second after its start: 310 / 553 B of its 930 / 1,660).  `scans`: the bytes of scans
         among `up` and `down`, drawn over the time before the end (`per_report_sessions`): kept
-        whole, as the gateway bills a context's probes."""
+        whole, as the gateway bills a context's probes.  `attempt`: they are failed attempts that
+        cost this each in full; one an NSAPI wait pushes to the period's end is cut there as any
+        attempt is (`Profile.attempts_cut`: what it sent by then, not a time share of its bytes)."""
         n = int(start.shape[0])
         if n == 0:
             return
@@ -314,12 +317,17 @@ class Device:
                 if scans is None
                 else (scans[0][over], scans[1][over])
             )
+            if attempt is not None and self.profile is not None:
+                sent_up, sent_down = self.profile.attempts_cut(attempt, cut)
+            else:
+                sent_up = time_share(up[over] - s_up, cut, duration[over])
+                sent_down = time_share(down[over] - s_down, cut, duration[over])
             parts = [
                 (
                     start[over],
                     cut,
-                    time_share(up[over] - s_up, cut, duration[over]) + s_up,
-                    time_share(down[over] - s_down, cut, duration[over]) + s_down,
+                    sent_up + s_up,
+                    sent_down + s_down,
                     charging[over],
                     True,
                     None if tight is None else tight[over],
@@ -1000,6 +1008,7 @@ class Device:
                     moves=moves,
                     still_open=still_open,
                     scans=(s_up[part], s_down[part]),
+                    attempt=fa,
                 )
 
     # ------------------------------------------------------------------ SMS, calls, MT SMS

@@ -1157,3 +1157,36 @@ def test_a_persistent_connection_s_records_each_carry_the_probes_of_their_span(t
         probes = [int(rng.poisson(60 * r[2] / 3600)) for r in quiet]
         extra = [(b[3] - a[3], b[4] - a[4]) for a, b in zip(quiet, scanned, strict=True)]
         assert extra == [(n * HEADER, n * SYN) for n in probes]
+
+
+def test_an_attempt_a_held_nsapi_pushes_to_the_period_s_end_bills_the_syns_sent_before_it(
+    tmp_path: Path,
+) -> None:
+    """Commands queued while the cell was gone, answered together 20 s before the period's end in
+    a server outage nobody answers: 11 attempts open at once (the line's NSAPIs), the others when
+    those are released, 15 s later, and are going on at the end 5 s after.  Each sends the SYNs of
+    the TCP model until the end (at 0, 1 and 3 s: 3 in 5 s), as one opened 5 s before the end does;
+    the pushed ones were billed the time share of a whole attempt's bytes (a third of 3 SYNs)."""
+    d = doc(devices=1, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400})
+    d["groups"][0].update(
+        schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "2h"}, network_search="40s"
+    )
+    d["groups"][0]["application"] = {"profile": "http", "payload": {"fixed": 48}}
+    d["events"] = {
+        "outages": [
+            {"kind": "server", "start": "2026-03-01T22:00:00Z", "duration": "4h"},
+            {"kind": "area", "start": "2026-03-01T23:00:00Z", "duration": "59min"},
+        ]
+    }
+    r = simulate(sc_of(d), tmp_path / "mt", invoice=False)
+    rows = [x for x in table(r.out_dir / "usage.parquet").to_pylist() if is_retry_charging(x["charging_id"])]
+    back = START + timedelta(days=1, seconds=-20)
+    first = [x for x in rows if x["start"] == back]
+    pushed = [x for x in rows if x["start"] == back + timedelta(seconds=15)]
+    assert len(first) == 11 and len(pushed) > 0  # (more than 11 commands queued in the hour)
+    assert {(x["duration_s"], x["bytes_up"], x["bytes_down"], x["cause"]) for x in first} == {
+        (15, unanswered(15)[0], 0, 0)
+    }
+    assert {(x["duration_s"], x["bytes_up"], x["bytes_down"], x["cause"]) for x in pushed} == {
+        (5, unanswered(5)[0], 0, 20)
+    }
