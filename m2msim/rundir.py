@@ -213,9 +213,10 @@ def unfinished_run(path: Path | str) -> str | None:
     that has not ended (still running, or killed: its temporary folder, where its shards wrote
     part of the records), looked for in the folder itself and the one above (`RUN/usage/`,
     `RUN/usage/part-00000.parquet`); None when it is not."""
-    at = Path(path)
-    folders = ([at] if at.is_dir() else []) + [_parent(at), _parent(_parent(at))]
-    for folder in folders[:2]:
+    folders = []
+    for at in _spellings(Path(path)):
+        folders += (([at] if at.is_dir() else []) + [_parent(at), _parent(_parent(at))])[:2]
+    for folder in folders:
         try:
             said = json.loads((folder / UNFINISHED).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -246,14 +247,17 @@ def _compressed(path: Path) -> bool:
         return False
 
 
-def _run_of(folder: Path) -> Path | None:
+def _run_of(folder: Path) -> tuple[Path, Path] | None:
     """The run folder whose files a reader given `folder` reads: `folder` itself when it holds the
-    marker, or the folder above its `usage/` or `capture/`; None when neither is a run's."""
-    if (folder / MARKER).is_file():
-        return folder
-    up = _parent(folder)
-    if _name(folder) in _SHARD_FOLDERS and (up / MARKER).is_file():
-        return up
+    marker, or the folder above its `usage/` or `capture/` (by its name, else, for a link, by the
+    folder it names: `_spellings`), and the spelling of `folder` that found it; None when neither
+    is a run's."""
+    for spelling in _spellings(folder):
+        if (spelling / MARKER).is_file():
+            return spelling, spelling
+        up = _parent(spelling)
+        if _name(spelling) in _SHARD_FOLDERS and (up / MARKER).is_file():
+            return up, spelling
     return None
 
 
@@ -279,6 +283,12 @@ def run_usage_of(folder: Path) -> list[Path] | None:
     return run_usage(folder) if (folder / MARKER).is_file() else None
 
 
+def _spellings(path: Path) -> list[Path]:
+    """`path`, and for a link the file or folder it names (`march` made by `ln -s RUN/usage march`:
+    `RUN/usage`, whose run a reader given the link reads)."""
+    return [path, Path(os.path.realpath(path))] if path.is_symlink() else [path]
+
+
 def _name(path: Path) -> str:
     """The name of the file or folder `path` names (`usage` for `.` in `RUN/usage`)."""
     return Path(os.path.abspath(path)).name if path.name in ("", ".", "..") else path.name
@@ -302,8 +312,9 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
     folder (a file given by name is read as given; a marker of a version before the sizes checks
     names only)."""
     at = Path(given)
-    if not at.is_dir() or (run := _run_of(at)) is None:
+    if not at.is_dir() or (found := _run_of(at)) is None:
         return None
+    run, spelling = found
     doc = _read_marker(run)
     listed = None if doc is None else _listed(doc)
     if doc is None or listed is None:
@@ -313,7 +324,9 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
     places: set[tuple[str, str]] = set()  # (folder, suffix) of the run's files read, relative to it
     present: set[str] = set()  # the run's files read, as they are or compressed
     for path in read:
-        rel = Path(os.path.relpath(os.path.abspath(path), root))
+        # (a file read in a link given is the run's file in the folder it names)
+        where = spelling / path.name if spelling is not at and path.parent == at else path
+        rel = Path(os.path.relpath(os.path.abspath(where), root))
         if rel.parts[:1] == ("..",):
             continue
         name = rel.as_posix()

@@ -273,3 +273,35 @@ def test_a_runs_usage_given_as_the_current_folder_is_checked_as_by_its_name(
     result = run_cli(["rate", str(INVENTORY), "."], cwd=killed / "usage")
     assert_cli_contract(result, allowed=(2,))
     assert "the folder of an m2msim run that has not ended" in result.err, result
+
+
+def test_a_runs_usage_given_by_a_link_to_it_is_checked_as_by_its_name(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`ln -s RUN/usage march && m2msim rate INV march`: the link's name is not `usage`, so neither
+    the run above the folder it names nor a killed run's unfinished mark was found: a part missing,
+    or the parts of a run that had not ended, were rated as the month's, exit 0 (as `.` in it was)."""
+    run = _copy(runs[0], tmp_path / "copy")
+    (run / "usage" / "part-00001.parquet").unlink()
+    (tmp_path / "march").symlink_to(run / "usage")
+    result = run_cli(["rate", str(INVENTORY), str(tmp_path / "march")])
+    assert_cli_contract(result, allowed=(2,))
+    assert "usage/part-00001.parquet, one of the files the run wrote" in result.err, result
+    killed = _copy(runs[1], tmp_path / ".m2msim-copy.tmp-host-1-x")
+    (killed / ".m2msim-run.json").unlink()
+    (killed / ".m2msim-unfinished.json").write_text('{"out": "copy", "host": "host", "pid": 1}\n')
+    (tmp_path / "april").symlink_to(killed / "usage")
+    result = run_cli(["rate", str(INVENTORY), str(tmp_path / "april")])
+    assert_cli_contract(result, allowed=(2,))
+    assert "the folder of an m2msim run that has not ended" in result.err, result
+    # the run's whole usage by a link: read as by its name
+    (tmp_path / "whole").symlink_to(runs[1] / "usage")
+    assert run_cli(["rate", str(INVENTORY), str(tmp_path / "whole")]).rc == 0
+    # a run whose usage/ is a link to where it was moved (another disk): checked by the link's name
+    moved = _copy(runs[0], tmp_path / "moved")
+    (moved / "usage").rename(tmp_path / "elsewhere")
+    (moved / "usage").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "part-00001.parquet").unlink()
+    result = run_cli(["rate", str(INVENTORY), str(moved / "usage")])
+    assert_cli_contract(result, allowed=(2,))
+    assert "usage/part-00001.parquet, one of the files the run wrote" in result.err, result
