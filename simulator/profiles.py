@@ -176,9 +176,13 @@ class Profile:
         first at 0 and each retransmission after a timeout doubling from the first (RFC 7252
         4.2: 0, 2, 6, 14, 30 s for CoAP's five in 62 s), each with its share of `failed_attempt`'s
         bytes, and the ICMP answers of `fa` (`answer: unreachable`) among them: those the rate limits
-        let go before the cut (`unreachable_together`), else one each."""
+        let go before the cut (`unreachable_together`), else one each.  A TCP connect `fa` says
+        answered (its SYNs up to the one answered) is billed the answer only when that SYN left
+        before the cut: one that opened late (an NSAPI wait) and is cut before it got none."""
         if self.transport == "tcp":
-            return SYN * syns(elapsed), np.full(elapsed.shape[0], fa.down, dtype=np.int64)
+            sent = SYN * syns(elapsed)
+            got = sent >= fa.up  # (its last SYN, the one answered, sent)
+            return np.minimum(sent, fa.up), np.where(got, fa.down, self.failed_attempt.down).astype(np.int64)
         n = max(self.failed_attempt.packets, 1)
         times = self.send_times()
         sent = (times[None, :] < np.asarray(elapsed, dtype=np.float64)[:, None]).sum(axis=1).astype(np.int64)

@@ -1190,3 +1190,24 @@ def test_an_attempt_a_held_nsapi_pushes_to_the_period_s_end_bills_the_syns_sent_
     assert {(x["duration_s"], x["bytes_up"], x["bytes_down"], x["cause"]) for x in pushed} == {
         (5, unanswered(5)[0], 0, 20)
     }
+
+
+def test_an_answered_attempt_an_nsapi_wait_cuts_at_the_period_s_end_bills_no_answer_it_did_not_get(
+    tmp_path: Path,
+) -> None:
+    """Twelve commands queued while the cell was gone, answered together 8 s before the period's
+    end in a server outage the network answers "unreachable": the ICMP limits answer all of them
+    (six by their first SYN, one at 1 s, two at 3 s, three at 7 s), the twelfth among the last,
+    but it waits for an NSAPI and opens a second later: at the end its SYN at 7 s has not left (3
+    sent, at 0, 1 and 3 s) and no answer came.  It was billed that SYN's ICMP answer (56 B)."""
+    rows = _commands_queued_in_an_unreachable_outage(
+        tmp_path, ("22:00", "4h"), ("23:00", "59min"), network_search="52s"
+    )
+    back = START + timedelta(days=1, seconds=-8)
+    together = [x for x in rows if x["start"] == back]
+    pushed = [x for x in rows if x["start"] == back + timedelta(seconds=1)]
+    assert len(together) == 11 and len(pushed) == 1
+    assert sum(x["bytes_down"] == ICMP_UNREACHABLE for x in together) == 11  # (all answered)
+    assert [(x["duration_s"], x["bytes_up"], x["bytes_down"], x["cause"]) for x in pushed] == [
+        (7, 3 * SYN, 0, 20)
+    ]
