@@ -24,7 +24,7 @@ import yaml
 from accounting.records import USAGE_SCHEMA, is_retry_charging
 from accounting.usage_writer import UsageWriter
 from gateway.scans import scan_rng
-from gateway.wire import HEADER, SYN, unanswered
+from gateway.wire import HEADER, SYN, icmp_error_size, unanswered
 from m2msim.cli import main as m2msim
 from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
@@ -1199,7 +1199,7 @@ def test_an_answered_attempt_an_nsapi_wait_cuts_at_the_period_s_end_bills_no_ans
     end in a server outage the network answers "unreachable": the ICMP limits answer all of them
     (six by their first SYN, one at 1 s, two at 3 s, three at 7 s), the twelfth among the last,
     but it waits for an NSAPI and opens a second later: at the end its SYN at 7 s has not left (3
-    sent, at 0, 1 and 3 s) and no answer came.  It was billed that SYN's ICMP answer (56 B)."""
+    sent, at 0, 1 and 3 s) and no answer came.  It was billed that SYN's ICMP answer."""
     rows = _commands_queued_in_an_unreachable_outage(
         tmp_path, ("22:00", "4h"), ("23:00", "59min"), network_search="52s"
     )
@@ -1207,7 +1207,7 @@ def test_an_answered_attempt_an_nsapi_wait_cuts_at_the_period_s_end_bills_no_ans
     together = [x for x in rows if x["start"] == back]
     pushed = [x for x in rows if x["start"] == back + timedelta(seconds=1)]
     assert len(together) == 11 and len(pushed) == 1
-    assert sum(x["bytes_down"] == ICMP_UNREACHABLE for x in together) == 11  # (all answered)
+    assert sum(x["bytes_down"] == icmp_error_size(SYN) for x in together) == 11  # (all answered)
     assert [(x["duration_s"], x["bytes_up"], x["bytes_down"], x["cause"]) for x in pushed] == [
         (7, 3 * SYN, 0, 20)
     ]
