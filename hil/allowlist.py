@@ -26,7 +26,7 @@ command guard follows +CREG/+CGREG/+CEREG; `modem.safety.CommandGuard`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,9 @@ from modem.safety import (
     ACTIONS,
     Action,
     AllowList,
+    FrozenMapping,
     NumberNotAllowed,
+    ReadOnly,
     allow_commands_field,
     listed_number,
     normalise_number,
@@ -86,20 +88,33 @@ class AllowedNumber:
         return next((s for s in sorted(self.spellings) if s.startswith("+")), min(self.spellings))
 
 
-class ActionAllowLists:
+class ActionAllowLists(ReadOnly):
     """A `modem.safety.DialPolicy` made of one `modem.safety.AllowList` per action, with the
-    bench's `allow_commands` for the driver's command guard."""
+    bench's `allow_commands` for the driver's command guard.
+
+    Read-only once built (`modem.safety.ReadOnly`, its lists a `FrozenMapping` of read-only
+    `AllowList`s): a bench script cannot add a number, an action or a command to the policy the
+    command guard checks; setting, deleting or replacing any of it raises `ReadOnlyPolicy`."""
+
+    __slots__ = ("allow_commands", "incoming_calls", "lists")
+    lists: FrozenMapping[str, AllowList]
+    allow_commands: tuple[str, ...]
+    incoming_calls: bool  # the command guard lets ATS0=<n> (auto-answer) through
 
     def __init__(
         self,
         lists: Mapping[str, AllowList],
-        allow_commands: tuple[str, ...] = (),
+        allow_commands: Iterable[str] = (),
         *,
         incoming_calls: bool = False,
     ) -> None:
-        self.lists = dict(lists)
-        self.allow_commands = allow_commands
-        self.incoming_calls = incoming_calls  # the command guard lets ATS0=<n> (auto-answer) through
+        for action, allow in lists.items():
+            if not isinstance(allow, AllowList):  # a read-only list, not one a caller may change
+                raise TypeError(f"{action}: expected a modem.safety.AllowList, got {type(allow).__name__}")
+        init = object.__setattr__
+        init(self, "lists", FrozenMapping(lists))
+        init(self, "allow_commands", tuple(allow_commands))
+        init(self, "incoming_calls", incoming_calls is True)
 
     def check(self, number: str, action: Action) -> None:
         allow = self.lists.get(action)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from types import MappingProxyType
+from typing import Any, Literal, NoReturn, Protocol, TypeVar, cast
 
 from modem.at import grammar
 from modem.at.errors import ModemError
@@ -40,6 +41,68 @@ class NumberNotAllowed(SafetyError):
 
 class NoDialPolicy(SafetyError):
     """No allow-list was given for a transport that reaches a physical modem."""
+
+
+class ReadOnlyPolicy(SafetyError, AttributeError):
+    """An attempt to change an allow-list, or a command guard's rules, once built: a bench script
+    that widened the list in place would text or call whoever it added."""
+
+
+class ReadOnly:
+    """Attributes set once, in `__init__` (with `object.__setattr__`), then read-only: setting or
+    deleting one raises `ReadOnlyPolicy`.  Subclasses declare `__slots__` (no `__dict__` to write
+    into past the check) and hold only immutable values (frozensets, tuples, `FrozenMapping`)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise ReadOnlyPolicy(
+            f"{type(self).__name__}.{name} is read-only: the bench's allow-list is fixed once loaded"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise ReadOnlyPolicy(
+            f"{type(self).__name__}.{name} is read-only: the bench's allow-list is fixed once loaded"
+        )
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class FrozenMapping(Mapping[_K, _V]):
+    """A read-only copy of a mapping (over `types.MappingProxyType`): item assignment and deletion
+    raise `ReadOnlyPolicy`."""
+
+    __slots__ = ("_items",)
+    _items: MappingProxyType[_K, _V]
+
+    def __init__(self, items: Mapping[_K, _V]) -> None:
+        object.__setattr__(self, "_items", MappingProxyType(dict(items)))
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({dict(self._items)!r})"
+
+    def __setitem__(self, key: _K, value: _V) -> NoReturn:
+        raise ReadOnlyPolicy(f"{key!r}: the bench's allow-lists are read-only once loaded")
+
+    def __delitem__(self, key: _K) -> NoReturn:
+        raise ReadOnlyPolicy(f"{key!r}: the bench's allow-lists are read-only once loaded")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise ReadOnlyPolicy(f"FrozenMapping.{name} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise ReadOnlyPolicy(f"FrozenMapping.{name} is read-only")
 
 
 def normalise_number(number: str) -> str:
@@ -84,9 +147,18 @@ class DialPolicy(Protocol):
         ...
 
 
-class AllowList:
+class AllowList(ReadOnly):
     """An explicit list of numbers (any common spelling), optionally per action, and the commands
-    the bench lets its command guard pass besides those known to be safe (`allow_commands`)."""
+    the bench lets its command guard pass besides those known to be safe (`allow_commands`).
+
+    Read-only once built (`ReadOnly`): a script cannot add a number to the list it is checked by."""
+
+    __slots__ = ("actions", "allow_commands", "home_only", "incoming_calls", "numbers")
+    numbers: frozenset[str]
+    actions: frozenset[str]
+    allow_commands: tuple[str, ...]
+    incoming_calls: bool  # auto-answer (ATS0=<n>, n > 0) may be set
+    home_only: frozenset[str]  # national spellings of listed numbers: the same subscriber only at home
 
     def __init__(
         self,
@@ -97,15 +169,17 @@ class AllowList:
         *,
         incoming_calls: bool = False,
     ) -> None:
-        self.numbers = frozenset(normalise_number(n) for n in numbers)
-        self.actions = frozenset(actions)
-        self.allow_commands = tuple(command_name(c) for c in allow_commands)
-        self.incoming_calls = incoming_calls  # auto-answer (ATS0=<n>, n > 0) may be set
-        # national spellings of listed numbers: the same subscriber only on the home network
-        self.home_only = frozenset(normalise_number(n) for n in home_only) - self.numbers
-        unknown = self.actions - ACTIONS
+        listed = frozenset(normalise_number(n) for n in numbers)
+        wanted = frozenset(actions)
+        unknown = wanted - ACTIONS
         if unknown:
             raise ValueError(f"unknown actions {sorted(unknown)}; known: {sorted(ACTIONS)}")
+        init = object.__setattr__
+        init(self, "numbers", listed)
+        init(self, "actions", wanted)
+        init(self, "allow_commands", tuple(command_name(c) for c in allow_commands))
+        init(self, "incoming_calls", incoming_calls is True)
+        init(self, "home_only", frozenset(normalise_number(n) for n in home_only) - listed)
 
     def check(self, number: str, action: Action) -> None:
         try:
@@ -623,12 +697,55 @@ class CommandGuard:
     `allow_commands` (names as `command_name` reads them: the bench's and the profile's lists).
     """
 
+    # its rules, set once: a bench script cannot swap the policy nor turn the guard lax (`strict`
+    # also decides whether the client hands out its transport's bytes)
+    _RULES = ("url", "policy", "enforcing", "strict", "allow_commands", "incoming_calls")
+    # what it learns from the modem as the run goes
+    _STATE = (
+        "sms_format",
+        "_format_after",
+        "_reads_state",
+        "_message_in_answer",
+        "_reads_registration",
+        "registration",
+        "_reg_urcs",
+        "_reg_after",
+        "charset",
+        "_charset_after",
+        "_charset_unknown",
+        "stored_charset",
+        "_stores_profile",
+        "_resets_charset",
+        "_data_tail",
+        "_line_tail",
+    )
+    __slots__ = _RULES + _STATE
+    url: str
+    policy: DialPolicy | None
+    enforcing: bool
+    strict: bool
+    allow_commands: frozenset[str]
+    incoming_calls: bool  # the policy's, as it was given: auto-answer (ATS0=<n>) may be set
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name not in CommandGuard._STATE:
+            raise ReadOnlyPolicy(
+                f"CommandGuard.{name} is read-only: the guard of a bench keeps the rules it was built with"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise ReadOnlyPolicy(f"CommandGuard.{name} is read-only")
+
     def __init__(self, url: str, policy: DialPolicy | None, allow_commands: Iterable[str] = ()) -> None:
-        self.url = url
-        self.policy = policy
-        self.enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
-        self.strict = self.enforcing and is_physical(url)
-        self.allow_commands = frozenset(command_name(c) for c in allow_commands)
+        rule = object.__setattr__
+        enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
+        rule(self, "url", url)
+        rule(self, "policy", policy)
+        rule(self, "enforcing", enforcing)
+        rule(self, "strict", enforcing and is_physical(url))
+        rule(self, "allow_commands", frozenset(command_name(c) for c in allow_commands))
+        rule(self, "incoming_calls", incoming_calls(policy))
         # "pdu" / "text" while known fresh: set (AT+CMGF=<mode>) or read (+CMGF: <mode>) by the line
         # answered just before, or before lines that only read the registration or the format
         self.sms_format: str | None = None
@@ -853,7 +970,7 @@ class CommandGuard:
     def _check(self, line: str, kind: str, value: str, data: bytes | None, sms_format: str | None) -> None:
         if kind in ("refuse", "unreadable"):
             raise self._refuse(line, value)
-        if kind == "auto-answer" and self.strict and not incoming_calls(self.policy):
+        if kind == "auto-answer" and self.strict and not self.incoming_calls:
             raise self._refuse(
                 line,
                 f"S0={value} has the modem answer incoming calls by itself: a data (CSD) call answered "
