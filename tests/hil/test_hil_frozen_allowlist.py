@@ -81,9 +81,20 @@ async def test_a_script_cannot_say_the_bench_expects_calls_in(tmp_path: Path) ->
     assert b"ATS0=1" not in fake.written and b"ATD" not in fake.written
 
 
-async def test_a_script_replacing_its_own_context_policy_still_meets_the_guard(tmp_path: Path) -> None:
-    # the context's policy is the script's to replace, but the guard keeps the one it was built with
-    status, error, fake = await _run(tmp_path, "bench.policy = Everyone()")
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        "bench.policy = Everyone()",
+        'bench.modem.calls.policy = Everyone()\n    await bench.modem.calls.dial("+33699999999")',
+    ],
+    ids=["context-policy", "driver-policy"],
+)
+async def test_a_script_replacing_its_own_reference_to_the_policy_still_meets_the_guard(
+    tmp_path: Path, mutation: str
+) -> None:
+    # the context's (and a driver part's) reference is the script's to replace, but the guard keeps
+    # the policy it was built with
+    status, error, fake = await _run(tmp_path, mutation)
     assert status == "refused" and "NumberNotAllowed" in error, error
     assert b"ATD" not in fake.written
 
