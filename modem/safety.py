@@ -702,18 +702,18 @@ class CommandGuard:
     _RULES = ("url", "policy", "enforcing", "strict", "allow_commands", "incoming_calls")
     # what it learns from the modem as the run goes
     _STATE = (
-        "sms_format",
+        "_sms_format",
         "_format_after",
         "_reads_state",
         "_message_in_answer",
         "_reads_registration",
-        "registration",
+        "_registration",
         "_reg_urcs",
         "_reg_after",
-        "charset",
+        "_charset",
         "_charset_after",
         "_charset_unknown",
-        "stored_charset",
+        "_stored_charset",
         "_stores_profile",
         "_resets_charset",
         "_data_tail",
@@ -748,7 +748,7 @@ class CommandGuard:
         rule(self, "incoming_calls", incoming_calls(policy))
         # "pdu" / "text" while known fresh: set (AT+CMGF=<mode>) or read (+CMGF: <mode>) by the line
         # answered just before, or before lines that only read the registration or the format
-        self.sms_format: str | None = None
+        self._sms_format: str | None = None
         self._format_after: str | None = None  # the format once the line in flight is answered OK
         self._reads_state = False  # the line in flight only reads the registration or the format
         self._message_in_answer = False  # a message's text came in while the line in flight was answered
@@ -757,21 +757,45 @@ class CommandGuard:
         self._reads_registration = False
         # registration (+CREG/+CGREG/+CEREG/+C5GREG) as the modem last told it: kind -> stat; kept
         # while that kind's URCs are on, else only until the next line that does not read it
-        self.registration: dict[str, int] = {}
+        self._registration: dict[str, int] = {}
         self._reg_urcs: dict[str, bool] = {}
         self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
         # AT+CSCS as last set and answered OK, upper-case; None: not set since the start or a
         # restart (the module's own, IRA or GSM); "" while not known (a set not answered OK yet)
-        self.charset: str | None = None
+        self._charset: str | None = None
         self._charset_after: str | None = None  # what the line in flight sets, once answered OK
         self._charset_unknown = ""  # why the character set is not known (the line not answered OK)
         # the character set stored with AT&W (answered OK), which ATZ and a restart bring back; None:
         # none stored by this guard (the module's own)
-        self.stored_charset: str | None = None
+        self._stored_charset: str | None = None
         self._stores_profile = False  # the line in flight stores the profile (AT&W)
         self._resets_charset = False  # the line in flight resets the module (ATZ, AT&F)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
+
+    @property
+    def sms_format(self) -> str | None:
+        """The SMS format, `pdu` or `text`, while known fresh: set (AT+CMGF=<mode>) or read
+        (+CMGF: <mode>) by the line answered just before, or before lines that only read the
+        registration or the format; None otherwise."""
+        return self._sms_format
+
+    @property
+    def registration(self) -> Mapping[str, int]:
+        """Registration (+CREG/+CGREG/+CEREG/+C5GREG) as the modem last told it: kind -> stat
+        (a read-only copy: the guard learns it from the modem's answers alone)."""
+        return FrozenMapping(self._registration)
+
+    @property
+    def charset(self) -> str | None:
+        """AT+CSCS as last set and answered OK, upper-case; None: not set since the start or a
+        restart; "" while not known."""
+        return self._charset
+
+    @property
+    def stored_charset(self) -> str | None:
+        """The character set stored with AT&W (answered OK); None: none stored by this guard."""
+        return self._stored_charset
 
     def costs(self, line: str) -> bool:
         """Whether `line` texts or calls on a modem another program may write to (any but the
@@ -790,7 +814,7 @@ class CommandGuard:
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
-            sms_format = self.sms_format
+            sms_format = self._sms_format
             for kind, value in effects:
                 if kind in ("format", "reset"):  # the rest of the line runs in a format not known
                     sms_format = None
@@ -805,8 +829,8 @@ class CommandGuard:
         if sets_charset and resets:  # (set, then reset to the stored one, or the other way: not known)
             self._charset_after = ""
         self._resets_charset = resets and not sets_charset
-        if sets_charset or (self._resets_charset and self.charset != self.stored_charset):
-            self.charset = ""  # until the modem answers OK: it may have taken it, or not
+        if sets_charset or (self._resets_charset and self._charset != self._stored_charset):
+            self._charset = ""  # until the modem answers OK: it may have taken it, or not
             self._charset_unknown = (
                 f"{line!r} was not answered OK: the module may have taken the set it names, or not"
                 if sets_charset and not resets
@@ -818,26 +842,26 @@ class CommandGuard:
         # A module may reset without a word (brown-out, watchdog) and come back in its default
         # format: what the guard knows of the format lasts until the next line, unless that line
         # only reads state and is answered OK, and comes back with what the line sets.
-        after = self.sms_format if read else None
+        after = self._sms_format if read else None
         for kind, value in effects:
             if kind in ("format", "reset"):
                 after = value or None
-        self.sms_format = None
+        self._sms_format = None
         self._format_after = after
         self._reads_state = read is not None
         self._message_in_answer = False
         self._reads_registration = _REGISTRATION_READ.fullmatch(text.partition("AT")[2]) is not None
         if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(text):
-            self.registration.clear()
+            self._registration.clear()
             self._reg_urcs.clear()
         # a registration URC setting (anywhere in the line): off until the modem confirms it
         sets = _REGISTRATION_SET.findall(text)
         for kind, _ in sets:
             self._reg_urcs[kind] = False
         self._reg_after = [(kind, n not in ("", "0") and n.isdigit()) for kind, n in sets]
-        for kind in list(self.registration):
+        for kind in list(self._registration):
             if not self._reg_urcs.get(kind) and not read:
-                del self.registration[kind]  # no URC would tell a change: known no longer
+                del self._registration[kind]  # no URC would tell a change: known no longer
 
     def done(self, line: str, lines: Iterable[str] = ()) -> None:
         """The modem answered OK to the line last checked, with these information lines."""
@@ -846,18 +870,18 @@ class CommandGuard:
         # anybody can text the bench's SIM.  Its lines may be the whole answer, its `OK` too, the
         # modem's own (an ERROR, say) still to come: nothing of the answer is believed.
         tainted, self._message_in_answer = self._message_in_answer, False
-        self.sms_format, self._format_after = (None if tainted else self._format_after), None
+        self._sms_format, self._format_after = (None if tainted else self._format_after), None
         if self._charset_after is not None:
-            self.charset, self._charset_after = self._charset_after, None
-            if not self.charset:
+            self._charset, self._charset_after = self._charset_after, None
+            if not self._charset:
                 self._charset_unknown = (
                     f"{line!r} sets it and resets the module on one line: which one the module did "
                     "last is not known"
                 )
         elif self._resets_charset:  # the stored profile's (after AT&F too: refused until set, if not plain)
-            self.charset = self.stored_charset
+            self._charset = self._stored_charset
         if self._stores_profile:
-            self.stored_charset = self.charset
+            self._stored_charset = self._charset
         self._stores_profile = self._resets_charset = False
         for kind, on in self._reg_after:
             self._reg_urcs[kind] = on and not tainted
@@ -871,7 +895,7 @@ class CommandGuard:
             twice |= {prefix for prefix in prefixes if prefix is not None}
             twice |= _REGISTRATIONS if self._reads_registration else set()
         for kind in twice & _REGISTRATIONS:
-            self.registration.pop(kind, None)
+            self._registration.pop(kind, None)
             self._reg_urcs[kind] = False
         for text in lines:
             prefix = grammar.prefix_of(text)
@@ -887,9 +911,9 @@ class CommandGuard:
                 and fields[1].isdigit()
             ):
                 self._reg_urcs[prefix] = fields[0] != "0"  # a read answer: <n>,<stat>,...
-                self.registration[prefix] = int(fields[1])
+                self._registration[prefix] = int(fields[1])
             elif prefix == "+CMGF" and self._reads_state and fields in (["0"], ["1"]):
-                self.sms_format = "pdu" if fields == ["0"] else "text"  # the answer to AT+CMGF?
+                self._sms_format = "pdu" if fields == ["0"] else "text"  # the answer to AT+CMGF?
         self._reads_state = self._reads_registration = False
 
     def urc(self, name: str, line: str = "") -> None:
@@ -905,13 +929,13 @@ class CommandGuard:
             if fields and fields[0].isdigit():
                 stat = int(fields[0])
                 if stat not in _HOME:
-                    self.registration[name] = stat  # roaming, searching, denied: believed at once
-                elif self.registration.get(name) not in _HOME:
+                    self._registration[name] = stat  # roaming, searching, denied: believed at once
+                elif self._registration.get(name) not in _HOME:
                     # "home" is believed from the answer to a read only: a text-mode SMS whose text
                     # holds a line "+CREG: 1" reads as this URC (its text's lines past the first are
                     # not told from URCs without +CSDH's length), and anybody can text the bench's
                     # SIM.  Back from roaming, the state is not known until the next read.
-                    self.registration.pop(name, None)
+                    self._registration.pop(name, None)
 
     def restarted(self, why: str) -> None:
         """The modem restarted (a boot notice, or a sign of it such as its echo back on, which
@@ -919,15 +943,15 @@ class CommandGuard:
         stands): its SMS format is its stored one again, its registration URCs are off and its
         registration not known."""
         log.info("%s: the modem restarted (%s): SMS format and registration not known", self.url, why)
-        self.sms_format = None
-        self.charset = self.stored_charset  # the stored profile's (AT&W), else the module's own
-        self.registration.clear()
+        self._sms_format = None
+        self._charset = self._stored_charset  # the stored profile's (AT&W), else the module's own
+        self._registration.clear()
         self._reg_urcs.clear()
 
     @property
     def home(self) -> bool | None:
         """True: registered on the home network; False: roaming; None: not known."""
-        stats = set(self.registration.values())
+        stats = set(self._registration.values())
         if stats & _ROAMING:
             return False
         return True if stats & _HOME else None
@@ -1024,7 +1048,7 @@ class CommandGuard:
         """A text-mode number goes only in a character set where it is written as itself: set on
         the line (before the send), else as last set (`charset`)."""
         on_line = _CSCS_SET.findall(line[: max(0, line.upper().find("+CMGS"))])
-        charset = on_line[-1].strip().upper() if on_line else self.charset
+        charset = on_line[-1].strip().upper() if on_line else self._charset
         if charset is None or charset in PLAIN_CHARSETS:
             return
         said = f'"{charset}"' if charset else f"not known ({self._charset_unknown})"

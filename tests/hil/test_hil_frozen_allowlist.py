@@ -117,7 +117,11 @@ def test_the_loaded_policy_and_the_guard_are_read_only(tmp_path: Path) -> None:
     for name in ("policy", "url", "strict", "enforcing", "allow_commands"):
         with pytest.raises(ReadOnlyPolicy, match="read-only"):
             setattr(guard, name, None)
-    guard.sms_format = "text"  # what the guard learns from the modem is its own to change
+    for name, value in (("sms_format", "text"), ("registration", {"+CREG": 1}), ("charset", "IRA")):
+        with pytest.raises(ReadOnlyPolicy, match="read-only"):  # learnt from the modem's answers alone
+            setattr(guard, name, value)
+    with pytest.raises(ReadOnlyPolicy):
+        guard.registration["+CREG"] = 1  # type: ignore[index]
     with pytest.raises(SafetyError):
         guard.check("ATD+33699999999;")
     listed = AllowList(["0612345678"], actions=["call"])
@@ -125,3 +129,38 @@ def test_the_loaded_policy_and_the_guard_are_read_only(tmp_path: Path) -> None:
         listed.numbers = frozenset({OFF_LIST})
     with pytest.raises(ReadOnlyPolicy):
         del listed.actions
+
+
+ROAMING_NATIONAL = """
+from hil.scripts import BenchScript
+
+async def run(bench):
+    guard = bench.modem.client.guard
+    await bench.modem.client.command("AT+CREG?")
+    {mutation}
+    await bench.modem.client.command("ATD0612345678;")
+    return {{}}
+
+SCRIPT = BenchScript(name="home", description="the guard told it is at home", run=run)
+"""
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    ['guard.registration["+CREG"] = 1', 'guard.registration = {"+CREG": 1}'],
+    ids=["registration-item", "registration-set"],
+)
+async def test_a_script_cannot_tell_the_guard_a_roaming_modem_is_at_home(
+    tmp_path: Path, mutation: str
+) -> None:
+    # the national spelling of a listed +33 number reaches that subscriber only on the home network;
+    # abroad it is a number of the visited country.  Writing "home" into the guard's registration
+    # once had ATD0612345678; go out on a roaming modem
+    script = tmp_path / "home.py"
+    script.write_text(ROAMING_NATIONAL.format(mutation=mutation), encoding="utf-8")
+    roaming = {**REGISTERED, "AT+CREG?": "+CREG: 0,5", "AT+CGREG?": "+CGREG: 0,5"}
+    fake = AnsweringTransport(roaming, url="/dev/ttyUSB9")
+    allow = allow_list_from_numbers({"+33612345678": "bench phone"})
+    result = await run_bench(str(script), fake.url, transport=fake, allow_list=allow)
+    assert result.status == "refused" and result.error_type == "ReadOnlyPolicy", result.error
+    assert b"ATD" not in fake.written
