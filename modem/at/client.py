@@ -291,6 +291,11 @@ class ATClient:
         # showed that does not hold (a read back unlike what was set), None while all holds
         self._restoring = False
         self._restore_problem: str | None = None
+        # the task setting them (its lines go at once), and set while none is: another task's line
+        # waits for them to be set (`_after_restart`), not to go between them
+        self._restorer: asyncio.Task[Any] | None = None
+        self._settings_set = asyncio.Event()
+        self._settings_set.set()
         #: the settings a driver made after the init sequence (`keep`): command name -> its line
         self.kept: dict[str, str] = {}
         #: the init sequence has been answered: a restart from then on loses the client's settings
@@ -511,7 +516,7 @@ class ATClient:
         by the client's own settings, set again and checked (`restore_settings`), when it has an
         init sequence (a client without one, `m2msim modem at`, sets nothing of its own)."""
         cmd = self._with_quirks(_as_command(command, timeout))
-        if self._restoring or not self.init_sequence:
+        if not self.init_sequence or (self._restoring and asyncio.current_task() is self._restorer):
             return await self._issue(cmd, None)
         await self._after_restart(cmd.line)
         if not grammar.resets(cmd.line):
@@ -534,8 +539,12 @@ class ATClient:
         """Before `line`, the client's settings set again after a restart (`restore_settings`), once
         the module is ready: a restart a line asked for waits for the module's first boot notice
         (RDY, ...), at most `restart_wait` seconds on the transport's clock.  Not before a hang-up
-        or a PDP deactivation, which go at once (a run leaving)."""
-        if self._lost is None or _STILL_SENT.fullmatch(line.strip()):
+        or a PDP deactivation, which go at once (a run leaving).  A line of another task while the
+        settings are being set again (after a restart or an ATZ) waits for them to be set."""
+        if _STILL_SENT.fullmatch(line.strip()):
+            return
+        await self._settings_set.wait()
+        if self._lost is None:
             return
         async with self._restart_lock:
             after = self._lost
@@ -619,6 +628,8 @@ class ATClient:
         when a setting does not hold (the modem cannot be read for sure), `CommandTimeout` when
         `ATQ0V1` is not answered."""
         self._restoring = True
+        self._restorer = asyncio.current_task()
+        self._settings_set.clear()
         self._restore_problem = None
         try:
             self._parser.verbosity_unknown()  # ATQ0V1's result may come in either form
@@ -642,6 +653,8 @@ class ATClient:
                 await self._restore(Command(f"AT{prefix}?"), after)
         finally:
             self._restoring = False
+            self._restorer = None
+            self._settings_set.set()
         log.info("%s: settings set again and checked after %r", self.url, after)
 
     async def _restore(self, cmd: Command, after: str, *, resync: bool = True) -> Reply:

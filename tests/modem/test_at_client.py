@@ -823,3 +823,33 @@ async def test_a_restart_asked_for_is_waited_for_and_a_later_one_nothing_asked_f
         async with asyncio.timeout(10):  # not waited for: the module already answered
             await at.command("AT+CSQ")
     assert modem.lines.count("ATQ0V1") == 2 and modem.lines[-1] == "AT+CSQ"
+
+
+class _Restarting(_SavedEchoOff):
+    """`_SavedEchoOff` that tells when the client begins setting its settings again (ATQ0V1)."""
+
+    def __init__(self) -> None:
+        super().__init__(at="AT+NOTHING")
+        self.restoring = asyncio.Event()
+
+    def _reply(self, line: str) -> None:
+        if line == "ATQ0V1":
+            self.restoring.set()
+        super()._reply(line)
+
+
+async def test_a_command_of_another_task_waits_for_the_settings_set_again_after_a_restart() -> None:
+    # a second task's line while the settings are being set again after AT+CFUN=1,1 goes after
+    # them, not in between (where it would run with the module's power-up settings)
+    modem = _Restarting()
+    async with client(modem, init=["ATE0", "AT+CREG=2"]) as at:  # type: ignore[arg-type]
+        await at.initialise()
+        at.restart_wait = 0.01
+        await at.command("AT+CFUN=1,1")
+        first = asyncio.create_task(at.command("AT+CSQ"))
+        await modem.restoring.wait()
+        await at.command("AT+CGSN")
+        await first
+    at_restart = modem.lines.index("ATQ0V1")
+    assert modem.lines[at_restart : at_restart + 5] == ["ATQ0V1", "ATE0", "AT+CREG=2", "AT", "AT+CREG?"]
+    assert sorted(modem.lines[at_restart + 5 :]) == ["AT+CGSN", "AT+CSQ"]
