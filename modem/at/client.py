@@ -91,11 +91,14 @@ TRACKED_SETTINGS: frozenset[str] = frozenset(
 _BOOTING_LINE = re.compile(r"\+(?:CFUN|CPIN|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE)
 #: Lines that restart the module or power it off (to be powered on again): AT+CFUN=<fun>,1 (27.007
 #: reset), AT+CFUN=15 (u-blox), SIMCom's AT+CRESET and AT+CPOWD, Quectel's AT+QPOWD and AT+QRST.
-#: Once one is answered the module comes back with its stored profile (AT&W): the client's settings
-#: are set again before its next command (`restore_settings`), once the module said it is ready.
+#: Searched for outside the line's quoted parameters.  Once one is answered the module comes back
+#: with its stored profile (AT&W): the client's settings are set again before its next command
+#: (`restore_settings`), once the module said it is ready.
 RESTART_COMMAND = re.compile(
     r"\+(?:CFUN\s*=\s*\d*\s*,\s*1|CFUN\s*=\s*15|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE
 )
+# A line's quoted string parameters (a URL, a text, a number), which name no command of its own
+_QUOTED = re.compile(r'"[^"]*"?')
 # The most a module restarted by a line is waited for before the client's settings are set again:
 # until its first boot notice (RDY...), seconds on the modem's clock (`modem.transport.time_scale`).
 # A module that prints none (a SIM800 at auto-baud, a Wavecom) is set after this long.
@@ -732,7 +735,7 @@ class ATClient:
         pending = _Pending(cmd, loop.create_future(), numeric=self._parser.verbose is False)
         self._pending = pending
         self._data_sent = False
-        if _BOOTING_LINE.search(cmd.line):  # its boot notices are asked for
+        if _BOOTING_LINE.search(_QUOTED.sub('""', cmd.line)):  # its boot notices are asked for
             self._boot_seen, self._boot_since = set(), self.clock()
         self._parser.begin(cmd)
         log.debug("%s >> %s", self.url, cmd.line)
@@ -1132,7 +1135,8 @@ class ATClient:
             self._follow_settings(pending.command, pending, final)
         line = pending.command.line
         lines = tuple(r.line for r in pending.responses)
-        if final.ok and RESTART_COMMAND.search(line):  # its boot notices and stored profile follow
+        # its boot notices and stored profile follow (not a "+CRESET" in a URL's quotes)
+        if final.ok and RESTART_COMMAND.search(_QUOTED.sub('""', line)):
             self._booted.clear()
             self._settings_lost(line)
         if final.ok:

@@ -853,3 +853,17 @@ async def test_a_command_of_another_task_waits_for_the_settings_set_again_after_
     at_restart = modem.lines.index("ATQ0V1")
     assert modem.lines[at_restart : at_restart + 5] == ["ATQ0V1", "ATE0", "AT+CREG=2", "AT", "AT+CREG?"]
     assert sorted(modem.lines[at_restart + 5 :]) == ["AT+CGSN", "AT+CSQ"]
+
+
+async def test_a_restart_command_inside_a_quoted_parameter_is_no_restart() -> None:
+    # "+CRESET" in a URL (a string parameter) restarts nothing: the next line is not held back
+    # for a boot notice, nor preceded by the settings again
+    modem = _SavedEchoOff(at="AT+NOTHING")
+    async with client(modem, init=["ATE0", "AT+CREG=2"]) as at:  # type: ignore[arg-type]
+        await at.initialise()
+        at.restart_wait = 3600.0
+        async with asyncio.timeout(10):
+            await at.command('AT+HTTPPARA="URL","example.org/ops?run=+CRESET"')
+            await at.command('AT+HTTPPARA="USERDATA","+CFUN=1,1"')
+            await at.command("AT+CSQ")
+    assert "ATQ0V1" not in modem.lines and modem.lines[-1] == "AT+CSQ"
