@@ -996,7 +996,16 @@ class ATClient:
                         for event in self._parser.flush():
                             self._dispatch(event)
                         continue
-                chunk = await read
+                try:
+                    chunk = await read
+                except asyncio.CancelledError:
+                    reader = asyncio.current_task()
+                    if not read.cancelled() or reader is None or reader.cancelling():
+                        raise
+                    # the read alone cancelled, not the reader (a test harness cancelling every
+                    # task but its own on SIGTERM): read again, the answers to the hang-up to come
+                    read = None
+                    continue
                 read = None
                 if not chunk:
                     break
