@@ -522,9 +522,12 @@ class ATClient:
         if not self.init_sequence or (self._restoring and asyncio.current_task() is self._restorer):
             return await self._issue(cmd, None)
         await self._after_restart(cmd.line)
-        if not grammar.resets(cmd.line):
-            return await self._issue(cmd, None)
-        return await self._reset(cmd)
+        if grammar.resets(cmd.line):
+            return await self._reset(cmd)
+        if RESTART_COMMAND.search(_QUOTED.sub('""', cmd.line)):
+            async with self._restart_lock:  # a line queued behind it waits for the restart
+                return await self._issue(cmd, None)
+        return await self._issue(cmd, None)
 
     def _settings_lost(self, after: str) -> None:
         """The module restarted (`after`: the line that asked, or the sign of one nothing asked
@@ -543,13 +546,13 @@ class ATClient:
         the module is ready: a restart a line asked for waits for the module's first boot notice
         (RDY, ...), at most `restart_wait` seconds on the transport's clock.  Not before a hang-up
         or a PDP deactivation, which go at once (a run leaving).  A line of another task while the
-        settings are being set again (after a restart or an ATZ) waits for them to be set."""
+        settings are being set again (after a restart or an ATZ) waits for them to be set, and one
+        queued behind a line that restarts the module waits for that line's answer, then its
+        restart."""
         if _STILL_SENT.fullmatch(line.strip()):
             return
         await self._settings_set.wait()
-        if self._lost is None:
-            return
-        async with self._restart_lock:
+        async with self._restart_lock:  # (held too while a line that restarts the module is answered)
             after = self._lost
             if after is None:
                 return

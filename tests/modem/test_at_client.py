@@ -867,3 +867,23 @@ async def test_a_restart_command_inside_a_quoted_parameter_is_no_restart() -> No
             await at.command('AT+HTTPPARA="USERDATA","+CFUN=1,1"')
             await at.command("AT+CSQ")
     assert "ATQ0V1" not in modem.lines and modem.lines[-1] == "AT+CSQ"
+
+
+async def test_a_line_queued_behind_a_restart_waits_for_the_module_and_its_settings() -> None:
+    # AT+CSQ of another task, waiting its turn while AT+CFUN=1,1 is answered, is not sent to the
+    # module as it restarts: it goes once the settings are set again
+    modem = _SavedEchoOff(at="AT+NOTHING")
+    async with client(modem, init=["ATE0", "AT+CREG=2"]) as at:  # type: ignore[arg-type]
+        await at.initialise()
+        at.restart_wait = 0.01
+        await asyncio.gather(at.command("AT+CFUN=1,1"), at.command("AT+CSQ"))
+    at_restart = modem.lines.index("AT+CFUN=1,1")
+    assert modem.lines[at_restart:] == [
+        "AT+CFUN=1,1",
+        "ATQ0V1",
+        "ATE0",
+        "AT+CREG=2",
+        "AT",
+        "AT+CREG?",
+        "AT+CSQ",
+    ]
