@@ -582,6 +582,7 @@ class Device:
                 self._release_connection_nsapi()
             held = self._hold_connection_nsapi(t1)
             if held is None:  # the line's 11 NSAPIs held to the stretch's end: no connection in it
+                self.stats.nsapi_connections_kept_out += 1  # (counted, not lost silently)
                 self.context = None
                 yield self.env.timeout(t1 - self.env.now)
                 self.answers = []

@@ -19,6 +19,9 @@ class GroupStats:
     # sessions that waited for one of the line's 11 NSAPIs (all held when they were due) past the
     # period's end: not sent in it (`Device.sessions`), on the bulk path as played one by one
     nsapi_waits_past_end: int = 0
+    # persistent connections kept out of a whole stretch, the line's 11 NSAPIs held to its end (one
+    # a stretch: the device tries again in the next; `Device.traffic`), the same on both paths
+    nsapi_connections_kept_out: int = 0
     attach_refusals: int = 0  # registrations refused by the network
     no_coverage_attempts: int = 0  # attach attempts during an area outage (no cell)
     retry_attempts: int = 0  # reconnection attempts during outages (all kinds)

@@ -151,6 +151,12 @@ def render_summary(s: dict[str, Any]) -> str:
             "period's end)"
             if t.get("nsapi_waits_past_end")
             else ""
+        )
+        + (
+            f", {t['nsapi_connections_kept_out']:,} persistent connections kept out of a stretch "
+            "(a free NSAPI only after its end)"
+            if t.get("nsapi_connections_kept_out")
+            else ""
         ),
     ]
     rs = s["retry_storm"]

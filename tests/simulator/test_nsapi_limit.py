@@ -20,6 +20,7 @@ from accounting.records import USAGE_SCHEMA
 from gateway.api import NSAPIS
 from simulator.engine import Shard, fleet
 from simulator.run import simulate
+from simulator.summary import render_summary
 from tests.simulator.test_simulator_run import doc, sc_of
 
 HELD_COMMANDS = {
@@ -202,3 +203,49 @@ def test_sessions_waiting_for_an_nsapi_past_the_period_s_end_are_counted(tmp_pat
     assert group["nsapi_waits_past_end"] == bulk.stats["nsapi_waits_past_end"]
     said = f"{bulk.stats['nsapi_waits_past_end']:,} sessions not sent (waiting for a free NSAPI"
     assert said in (result.out_dir / "summary.txt").read_text()
+
+
+@pytest.mark.parametrize("per_call", [False, True], ids=["bulk", "one-by-one"])
+def test_a_connection_kept_out_of_its_stretch_by_the_held_nsapis_is_counted(
+    tmp_path: Path, per_call: bool
+) -> None:
+    """A persistent connection the line's 11 NSAPIs, held past the stretch's end, keep out of the
+    whole stretch is counted once a stretch it is kept out of (`nsapi_connections_kept_out`, said in
+    summary.txt's refusals line), the same whether the sessions go in bulk or one by one; it was
+    counted nowhere: neither a session, nor a refusal, nor a wait past the period's end."""
+    sc = sc_of(scenario(application=PERSISTENT, schedule={"period": "15min"}))
+    shard = Shard(sc, 0, fleet(sc)[:1], tmp_path)
+    shard.per_call = per_call
+    shard.close()
+    dev = shard.devices[0]
+    dev.attached = True
+    dev.nsapis = [2_000] * len(NSAPIS)  # (11 contexts open up to 2,000 s)
+
+    def stretches() -> Any:
+        for t0 in (0, 900, 1_800):
+            yield from dev.traffic(t0, t0 + 900, False)
+
+    dev.env.process(stretches())
+    dev.env.run(until=1_800)
+    stats = dev.stats.as_dict()
+    assert stats.get("nsapi_connections_kept_out") == 2  # [0, 900) and [900, 1,800): the 11 held to 2,000
+    assert stats["data_sessions"] == stats["nsapi_waits_past_end"] == stats["session_refusals"] == 0
+    assert dev.nsapis == [2_000] * len(NSAPIS)  # (none taken)
+    totals = {**stats, "records_ko": stats["billable_ko"]}
+    summary = {
+        "scenario": "s",
+        "seed": 1,
+        "devices": 1,
+        "period": {"start": "2026-03-01T00:00:00Z", "end": "2026-03-01T00:45:00Z"},
+        "shards": 1,
+        "totals": totals,
+        "retry_storm": {"attempts": 0},
+        "alarms": {"total": 0, "by_rule": {}},
+        "groups": [],
+    }
+    refusals = next(x for x in render_summary(summary).splitlines() if x.startswith("refusals"))
+    assert refusals.endswith(
+        ", 2 persistent connections kept out of a stretch (a free NSAPI only after its end)"
+    )
+    summary["totals"] = {**totals, "nsapi_connections_kept_out": 0}
+    assert "kept out" not in render_summary(summary)  # (a run that never hits the limit prints as before)
