@@ -188,6 +188,7 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
             return 2
         command_ = work(args)
         command_.usage_folder = checked
+        args.usage_folder = checked  # (--report's page, which reads the usage again, checks it too)
         # --out is held from the start (a second writer is refused before it rates), when its
         # folder exists; else its folder is made, and the lock taken, when the output is written
         out: Path | None = args.out

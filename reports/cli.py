@@ -236,6 +236,11 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace, held
         html = render_rating_report(
             args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
         )
+        # the page reads the usage again: a run put in its place since it was rated (`m2msim run
+        # --force` into it) gave a page of the new run beside an invoice of the old
+        swapped = _swapped(args.usage, getattr(args, "usage_folder", None), "rate it again")
+        if swapped is not None:
+            return _fail(name, f"{swapped}{_not_written(args)}")
         if not held:
             args.report.parent.mkdir(parents=True, exist_ok=True)
         together: OutputSet | None = args.together
@@ -370,15 +375,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def _swapped(folder: Path, checked: tuple[int, int] | None) -> str | None:
+def _swapped(folder: Path, checked: tuple[int, int] | None, again: str = "query it again") -> str | None:
     """Why what was read of `folder` is not one run's: the folder is another than when it was
-    first read (`checked`, `folder_identity`); None when it is the same."""
+    first read (`checked`, `folder_identity`); None when it is the same.  `again`: what to do."""
     from accounting.errors import FolderChanged
     from accounting.usage import folder_identity
 
     if checked is None or folder_identity(folder) == checked:
         return None
-    return str(FolderChanged(folder, "query it again"))
+    return str(FolderChanged(folder, again))
 
 
 def _json_keys(names: list[str]) -> list[str]:

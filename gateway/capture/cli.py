@@ -15,9 +15,13 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from accounting.errors import FolderChanged
+from accounting.records import UsageRecord
+from accounting.usage import folder_identity
 from accounting.usage_writer import is_usage_file
 from gateway.acct_sessions import EVENT_TIME_HELP, EVENT_TIMES
 from gateway.capture.reader import (
@@ -93,6 +97,26 @@ def _fail(message: object) -> int:
     return 2
 
 
+def _swapped(folders: dict[Path, tuple[int, int] | None]) -> CaptureFileError | None:
+    """A folder given that names another folder than before its captures were listed (a run put in
+    its place, `folder_identity`); None when each is the one it was."""
+    for folder, identity in folders.items():
+        if identity is None or folder_identity(folder) != identity:
+            return CaptureFileError(str(FolderChanged(folder, "read it again")))
+    return None
+
+
+def _unswapped(
+    records: Iterator[UsageRecord], folders: dict[Path, tuple[int, int] | None]
+) -> Iterator[UsageRecord]:
+    """`records`, then `CaptureFileError` once they are read when a folder given is no longer the one
+    listed (before --out is put in place: nothing written)."""
+    yield from records
+    swapped = _swapped(folders)
+    if swapped is not None:
+        raise swapped
+
+
 def _summary(report: ReadReport, totals: Totals, out: Path | None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "records": totals.records,
@@ -110,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     secret = args.secret if args.secret is not None else os.environ.get(SECRET_ENV, DEFAULT_SECRET)
     ports = frozenset(args.radius_port) if args.radius_port else ACCT_PORTS
     report = ReadReport()
+    # the folders given, before their captures are listed: a run put in the place of one meanwhile
+    # (`m2msim run --force` into it) had its parts read under the old run's list, a mix of two runs
+    folders = {given: folder_identity(given) for given in args.captures if given.is_dir()}
     try:
         for given in args.captures:
             # (the capture of a run killed mid-way, or of a run with a shard's capture missing or
@@ -126,18 +153,24 @@ def run(args: argparse.Namespace) -> int:
             check_parents(args.out)  # (else "cannot write (File exists)" once the captures were read)
             refuse_same_file(args.out, [*args.captures, *files])
             refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
-        records = records_from_pcap(
-            files, secret, report, ports=ports, line_from=args.line_from, event_time=args.event_time
+        records = _unswapped(
+            records_from_pcap(
+                files, secret, report, ports=ports, line_from=args.line_from, event_time=args.event_time
+            ),
+            folders,
         )
     except (CaptureFileError, OutputError) as exc:
-        return _fail(exc)
+        return _fail(_swapped(folders) or exc)
     try:
         totals = write_records(records, args.out, force=args.force)
     except CaptureFileError as exc:
+        exc = _swapped(folders) or exc
         return _fail(f"{exc} (nothing written)" if args.out is not None else exc)
     except OutputError as exc:
         return _fail(exc)
     except OSError as exc:
+        if (swapped := _swapped(folders)) is not None:  # (a part listed gone with the old run)
+            return _fail(swapped)
         return _fail(f"{args.out}: cannot write ({exc.strerror or exc})")
     status = 0
     for cut in report.cut_short:  # read up to the cut, as tshark does: its records end there

@@ -21,7 +21,9 @@ from fuzzing import assert_cli_contract, run_cli
 
 import accounting.cli as accounting_cli
 import accounting.usage as usage_module
+import gateway.capture.cli as capture_cli
 import reports.data as report_data
+import reports.run_report as run_report
 from m2msim.rundir import swap_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,16 +164,54 @@ def test_a_run_put_in_place_while_its_usage_is_read_is_said(
     assert not new.exists()  # (swapped in: the second run is in place)
 
 
+def _swapped_at(
+    runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: object, name: str
+) -> Path:
+    """A copy of the first run, the second put in its place when `module.name` is first called."""
+    run = _copy(runs[0], tmp_path / "run")
+    new = _copy(runs[1], tmp_path / ".m2msim-run.tmp-new")
+    _swap_on_call(monkeypatch, module, name, new, run, True)
+    return run
+
+
 def test_sql_of_a_run_put_in_place_while_it_is_read_is_said(
     runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the old run's JSON files read, then the new run put in place, then the usage queried
-    run = _copy(runs[0], tmp_path / "run")
-    new = _copy(runs[1], tmp_path / ".m2msim-run.tmp-new")
-    _swap_on_call(monkeypatch, report_data, "connect", new, run, True)
+    run = _swapped_at(runs, tmp_path, monkeypatch, report_data, "connect")
     _changed_said(["sql", str(run), "SELECT count(*) FROM usage"], run)
     # without a swap, the same query answers
     assert run_cli(["sql", str(run), "SELECT count(*) FROM usage"]).rc == 0
+
+
+@pytest.mark.parametrize("command", ["rate", "compare"])
+def test_a_run_put_in_place_before_the_report_page_is_said(
+    runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # the month rated, then the new run put in place, then the page drawn from the usage read again:
+    # a page of the new run beside an invoice of the old, exit 0
+    run = _swapped_at(runs, tmp_path, monkeypatch, run_report, "render_rating_report")
+    out, page = tmp_path / "out.txt", tmp_path / "page.html"
+    result = run_cli([command, str(INVENTORY), str(run / "usage"), "--out", str(out), "--report", str(page)])
+    assert result.rc == 2 and result.out == "" and "Traceback" not in result.err, result
+    # (the month's warnings said as it was rated, the inventory being another month's: then one line)
+    said = [line for line in result.err.splitlines() if ": warning: " not in line]
+    assert len(said) == 1, result
+    assert said[0].startswith(f"m2msim {command}: {run / 'usage'}: the run folder changed while it was read")
+    assert not out.exists() and not page.exists()
+
+
+def test_a_run_put_in_place_while_its_capture_is_read_is_said(
+    runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the capture's parts listed and checked whole, then the new run put in place, then read: the
+    # new run's parts read under the old run's list, exit 0
+    run = _swapped_at(runs, tmp_path, monkeypatch, capture_cli, "records_from_pcap")
+    out = tmp_path / "r.csv"
+    _changed_said(["records-from-pcap", str(run / "capture"), "--out", str(out)], run / "capture")
+    assert not out.exists()
+    # without a swap, the same capture is read
+    assert run_cli(["records-from-pcap", str(run / "capture"), "--out", str(out)]).rc == 0
 
 
 def test_a_runs_usage_compressed_since_is_the_runs(tmp_path: Path) -> None:
