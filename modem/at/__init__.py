@@ -11,6 +11,7 @@ from modem.at.errors import (
     ConnectionClosed,
     ModemError,
     PortBusy,
+    SettingsRestored,
     TransportError,
     UntrustedAnswer,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Response",
     "Result",
     "RetryPolicy",
+    "SettingsRestored",
     "TransportError",
     "UntrustedAnswer",
     "Urc",

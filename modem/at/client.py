@@ -37,6 +37,7 @@ from modem.at.errors import (
     ConnectionClosed,
     ModemError,
     ModemNotAnswering,
+    SettingsRestored,
     TransportError,
     UntrustedAnswer,
     cme_error,
@@ -310,6 +311,9 @@ class ATClient:
         self._restart_lock = asyncio.Lock()
         #: the most a restart a line asked for is waited for (`RESTART_WAIT`, the modem's seconds)
         self.restart_wait = RESTART_WAIT
+        # how many times the settings were set again (`restore_settings`), and after what last
+        self._restores = 0
+        self._last_restore = ""
 
     @property
     def guard(self) -> CommandGuard | None:
@@ -578,10 +582,21 @@ class ATClient:
     async def command_with_data(
         self, command: str | Command, data: bytes, *, timeout: float | None = None
     ) -> Reply:
-        """Send a command that answers the `> ` prompt (AT+CMGS, AT+CIPSEND, AT+QISEND), then `data`."""
-        # (no settings set again before it: the line before it is the driver's, as the command
-        # guard wants it, AT+CMGF before AT+CMGS; they are before the driver's next command)
-        return await self._issue(dataclasses.replace(_as_command(command, timeout), prompt=True), data)
+        """Send a command that answers the `> ` prompt (AT+CMGS, AT+CIPSEND, AT+QISEND), then `data`.
+        No settings are set again just before it: the line before it is the caller's, as the
+        command guard wants it (AT+CMGF before AT+CMGS); a restart noticed since is restored before
+        the caller's next command.  One queued behind a line that restarts the module (or while
+        the settings are set again) waits for the module and its settings as any line, and then
+        goes unsent: `SettingsRestored`, the caller sending its line before it again, then it."""
+        cmd = dataclasses.replace(_as_command(command, timeout), prompt=True)
+        if self.init_sequence and not (self._restoring and asyncio.current_task() is self._restorer):
+            restores = self._restores
+            waited = self._restart_lock.locked() or not self._settings_set.is_set()
+            if waited:
+                await self._after_restart(cmd.line)
+            if waited and self._restores != restores:
+                raise SettingsRestored(cmd.line, self._last_restore)
+        return await self._issue(cmd, data)
 
     async def _issue(
         self, cmd: Command, data: bytes | None, *, watchdog: bool = True, resync: bool = True
@@ -635,6 +650,8 @@ class ATClient:
         `ATQ0V1` is not answered."""
         self._restoring = True
         self._restorer = asyncio.current_task()
+        self._restores += 1
+        self._last_restore = after
         self._settings_set.clear()
         self._restore_problem = None
         try:

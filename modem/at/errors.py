@@ -40,6 +40,21 @@ class UntrustedAnswer(ModemError):
     modem, so no answer on the port can be trusted."""
 
 
+class SettingsRestored(ModemError):
+    """A command with data (AT+CMGS, AT+CMGW) waited, unsent, for a restart (or a reset) of the
+    module and the client's settings set again after it: the line its caller sent just before it
+    (AT+CMGF, which the command guard wants on the line before AT+CMGS) no longer is, and is to be
+    sent again, then the command.  Nothing of the command was sent."""
+
+    def __init__(self, command: str, after: str) -> None:
+        super().__init__(
+            f"{command!r}: not sent: it waited for {after!r} and the settings set again after it; "
+            "the lines before it (AT+CMGF) are to be sent again"
+        )
+        self.command = command
+        self.after = after
+
+
 class CommandTimeout(ModemError):
     """No final result arrived within the command's timeout."""
 

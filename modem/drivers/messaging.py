@@ -22,7 +22,7 @@ from modem import safety
 from modem.at import grammar
 from modem.at.client import ATClient, Reply, Subscription
 from modem.at.command import Command
-from modem.at.errors import CMEError, CMSError, ModemError, is_transient
+from modem.at.errors import CMEError, CMSError, ModemError, SettingsRestored, is_transient
 from modem.at.parser import Urc
 from modem.drivers.calls import home_network_check
 from modem.drivers.network import Network, quote
@@ -194,8 +194,10 @@ class Messaging:
         number <length>; then the registration read when the number goes on the home network only
         (lines that only read keep the format known to the command guard).  A transient error
         before the prompt (SIM busy, please wait: a module initialising after a reset) is retried
-        with the format set again; one after the message went out never is.  `before`: a line
-        sent first each time (text mode's `AT+CSMP`, which a reset brings back to its default too)."""
+        with the format set again; one after the message went out never is.  One queued behind a
+        restart of the module goes once its settings are set again, the format set just before it
+        again (`SettingsRestored`).  `before`: a line sent first each time (text mode's `AT+CSMP`,
+        which a reset brings back to its default too)."""
         delays = iter(self.client.retry.delays())
         while True:
             if before is not None:
@@ -204,6 +206,10 @@ class Messaging:
             await home_network_check(self.network, self.policy, number, "sms")
             try:
                 return await self.client.command_with_data(Command(line, retry=False), data)
+            except SettingsRestored as exc:  # queued behind a restart: the format is set again first
+                if next(delays, None) is None:
+                    raise
+                log.info("%s: %s", self.client.url, exc)
             except (CMEError, CMSError) as exc:
                 delay = next(delays, None) if is_transient(exc) and not self.client.data_sent else None
                 if delay is None:

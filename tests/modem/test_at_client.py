@@ -887,3 +887,20 @@ async def test_a_line_queued_behind_a_restart_waits_for_the_module_and_its_setti
         "AT+CREG?",
         "AT+CSQ",
     ]
+
+
+async def test_a_data_command_queued_behind_a_restart_waits_for_the_module_and_goes_unsent() -> None:
+    # AT+CMGS of another task, waiting its turn while AT+CFUN=1,1 is answered, is not sent to the
+    # module as it restarts: it waits for the settings set again, then goes unsent, since the line
+    # just before it is no longer its caller's AT+CMGF (which the command guard wants there)
+    modem = _SavedEchoOff(at="AT+NOTHING")
+    async with client(modem, init=["ATE0", "AT+CREG=2"]) as at:  # type: ignore[arg-type]
+        await at.initialise()
+        at.restart_wait = 0.01
+        _, sent = await asyncio.gather(
+            at.command("AT+CFUN=1,1"), at.command_with_data("AT+CMGS=24", b"00\x1a"), return_exceptions=True
+        )
+    assert isinstance(sent, errors.SettingsRestored) and sent.after == "AT+CFUN=1,1"
+    at_restart = modem.lines.index("AT+CFUN=1,1")
+    assert modem.lines[at_restart:] == ["AT+CFUN=1,1", "ATQ0V1", "ATE0", "AT+CREG=2", "AT", "AT+CREG?"]
+    assert b"00\x1a" not in modem.written

@@ -869,3 +869,34 @@ async def test_a_reset_the_client_does_not_see_is_refused_on_a_physical_modem(li
             await modem.client.command(line)
         await modem.client.command("ATE0Z")  # seen as a reset: goes, settings set again after it
     assert t.lines[0] == "ATE0Z" and "ATQ0V1" in t.lines, t.lines
+
+
+async def test_a_send_queued_behind_a_restart_sets_the_format_again_and_goes_after_it() -> None:
+    # AT+CFUN=1,1 of another task goes between the driver's AT+CMGF=0 and its AT+CMGS: the send
+    # waits for the module and its settings, then sets the format again, the line just before
+    # AT+CMGS as the command guard wants it, not AT+CMGS=<length> to a module rebooting
+    module = SilentlyResetting()
+    restarts: list[asyncio.Task[object]] = []
+    async with modem_on(module.transport) as modem:
+        modem.client.init_sequence = ["ATE0"]  # the client's settings, set again after a restart
+        await modem.client.initialise()
+        await modem.sms.configure()
+        modem.client.restart_wait = 0.01
+
+        def set_then_restart(line: str) -> str:
+            if not restarts:
+                restarts.append(asyncio.create_task(modem.client.command("AT+CFUN=1,1")))
+            return module._set(line)
+
+        module.transport.answers["AT+CMGF="] = set_then_restart
+        await modem.sms.send("+33612345678", "hi")
+        await restarts[0]
+    lines = module.transport.lines
+    at_restart = lines.index("AT+CFUN=1,1")
+    assert [line for line in lines[at_restart:] if line.startswith(("AT+CMGF=", "AT+CMGS"))] == [
+        "AT+CMGF=0",  # set again after the restart, as the driver keeps it
+        "AT+CMGF=0",  # the driver's, just before
+        lines[-1],
+    ]
+    assert lines[-1].startswith("AT+CMGS=") and lines[-2] in ("AT+CMGF=0", "ATS3?")
+    assert module.sent == [("pdu", lines[-1].removeprefix("AT+CMGS="))]
