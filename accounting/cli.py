@@ -19,7 +19,6 @@ from accounting.compare import compare
 from accounting.engine import RatingRun, rate_run
 from accounting.errors import AccountingError, FolderChanged
 from accounting.inventory import MAX_LINES, load_inventory
-from accounting.usage import folder_identity
 from accounting.usage_small import small_reader
 from m2msim.outputs import (
     OutputError,
@@ -34,7 +33,7 @@ from m2msim.outputs import (
     refuse_same_file,
     track_output,
 )
-from m2msim.rundir import not_whole_run, unfinished_run
+from m2msim.rundir import folder_identity, not_whole_run, unfinished_run
 
 MAX_TOP = 1_000_000  # lines the readable output may list
 

@@ -58,8 +58,6 @@ class FolderChanged(UsageError):
     run's, or of two; nothing read from it stands.  `again`: what to do (`rate it again`)."""
 
     def __init__(self, folder: object, again: str = "rate it again") -> None:
-        super().__init__(
-            str(folder),
-            "the run folder changed while it was read (another run put in its place, as by m2msim run "
-            f"--force into it, or its files added or removed): nothing of it was used; {again}",
-        )
+        from m2msim.rundir import folder_changed  # (the run folder's plumbing, imported when said)
+
+        super().__init__(str(folder), folder_changed(again))

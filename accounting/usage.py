@@ -23,7 +23,6 @@ import operator
 import os
 import re
 import shutil
-import stat as stat_module
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -51,6 +50,7 @@ from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType,
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
+from m2msim.rundir import folder_identity
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -2075,16 +2075,6 @@ class FileState(NamedTuple):
 def file_state(path: Path) -> FileState:
     st = path.stat()
     return FileState(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def folder_identity(path: Path | str) -> tuple[int, int] | None:
-    """The folder `path` names now (device, inode); None when it names none.  Another one once a run
-    is put in its place: `m2msim run` swaps its new folder in under the same name (`m2msim.rundir`)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino) if stat_module.S_ISDIR(st.st_mode) else None
 
 
 _RUN_TEXTS = frozenset(("invoice.txt", "summary.txt"))  # a run's folder's readable outputs (not usage)

@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import shutil
+import stat as stat_module
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -264,6 +265,24 @@ def _run_of(folder: Path) -> tuple[Path, Path] | None:
 # a run's usage, in the forms `m2msim run` writes it, the first found read: merged (`usage.parquet`),
 # the shards' parts (`--no-merge`), else its CSV (`--csv`, maybe compressed since by gzip or zstd)
 _RUN_CSVS = ("usage.csv", "usage.csv.gz", "usage.csv.zst")
+
+
+def folder_identity(path: Path | str) -> tuple[int, int] | None:
+    """The folder `path` names now (device, inode); None when it names none.  Another one once a run
+    is put in its place: `m2msim run` swaps its new folder in under the same name (`swap_in`)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat_module.S_ISDIR(st.st_mode) else None
+
+
+def folder_changed(again: str) -> str:
+    """What a reader says of a folder `folder_identity` found another once read; `again`: what to do."""
+    return (
+        "the run folder changed while it was read (another run put in its place, as by m2msim run "
+        f"--force into it, or its files added or removed): nothing of it was used; {again}"
+    )
 
 
 def run_usage(folder: Path) -> list[Path]:

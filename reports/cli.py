@@ -325,7 +325,7 @@ def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from accounting.usage import folder_identity
+    from m2msim.rundir import folder_identity
     from reports.data import VIEWS, ReportError, connect, damaged_usage, find_files
 
     if not args.shell and not args.query:
@@ -379,7 +379,7 @@ def _swapped(folder: Path, checked: tuple[int, int] | None, again: str = "query 
     """Why what was read of `folder` is not one run's: the folder is another than when it was
     first read (`checked`, `folder_identity`); None when it is the same.  `again`: what to do."""
     from accounting.errors import FolderChanged
-    from accounting.usage import folder_identity
+    from m2msim.rundir import folder_identity
 
     if checked is None or folder_identity(folder) == checked:
         return None

@@ -19,9 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from accounting.errors import FolderChanged
 from accounting.records import UsageRecord
-from accounting.usage import folder_identity
 from accounting.usage_writer import is_usage_file
 from gateway.acct_sessions import EVENT_TIME_HELP, EVENT_TIMES
 from gateway.capture.reader import (
@@ -35,7 +33,7 @@ from gateway.capture.reader import (
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.recordfiles import Totals, write_records
 from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
-from m2msim.rundir import not_whole_run, unfinished_run
+from m2msim.rundir import folder_changed, folder_identity, not_whole_run, unfinished_run
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
 PROG = "m2msim records-from-pcap"
@@ -102,7 +100,7 @@ def _swapped(folders: dict[Path, tuple[int, int] | None]) -> CaptureFileError | 
     its place, `folder_identity`); None when each is the one it was."""
     for folder, identity in folders.items():
         if identity is None or folder_identity(folder) != identity:
-            return CaptureFileError(str(FolderChanged(folder, "read it again")))
+            return CaptureFileError(f"{folder}: {folder_changed('read it again')}")
     return None
 
 
