@@ -27,6 +27,7 @@ from gateway.capture.reader import (
     REORDER_S,
     CaptureFileError,
     ReadReport,
+    Skipped,
     capture_files,
     records_from_pcap,
 )
@@ -187,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: {report.no_usable_requests}", file=sys.stderr)
         status = 1
     summary = _summary(report, totals, args.out)
-    summary["skipped_files"] = [str(p) for p in skipped]
+    summary["skipped_files"] = [str(s.path) for s in skipped]
+    summary["skipped_reasons"] = {str(s.path): s.reason for s in skipped}
     if args.json:
         print(json.dumps(summary, indent=2))
         return status
@@ -221,7 +223,9 @@ def _cut_said(cut: dict[str, Any]) -> str:
     )
 
 
-def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals, skipped: list[Path]) -> None:
+def _print_summary(
+    args: argparse.Namespace, report: ReadReport, totals: Totals, skipped: list[Skipped]
+) -> None:
     names = report.files[0] if len(report.files) == 1 else f"{len(report.files)} captures"
     print(
         f"{names}: {report.packets} packets, {report.accounting_requests} accounting requests, "
@@ -229,8 +233,8 @@ def _print_summary(args: argparse.Namespace, report: ReadReport, totals: Totals,
         f"({totals.bytes_up} octets up, {totals.bytes_down} down)"
         + (f", written to {args.out}" if args.out is not None else "")
     )
-    for path in skipped:
-        print(f"  skipped {path}: not a pcap or pcapng file")
+    for file in skipped:
+        print(f"  skipped {file.path}: {file.reason}")
     for cut in report.cut_short:
         print(f"  warning: {_cut_said(cut)}")
     if report.out_of_order:

@@ -148,6 +148,47 @@ def check_file(path: Path) -> str | None:
     return kind
 
 
+_COMPRESSED_SUFFIXES = frozenset({".gz", ".zst", ".zstd"})
+
+
+def plain_sibling(path: Path) -> Path | None:
+    """The plain file `path` would decompress to by its name (`part.pcap` of `part.pcap.gz`, `.zst`),
+    when `path` is compressed by gzip or zstd and that file exists beside it; else None."""
+    if path.suffix.lower() not in _COMPRESSED_SUFFIXES:
+        return None
+    sibling = path.with_suffix("")
+    try:
+        with path.open("rb") as stream:
+            if compression_of(stream.read(4)) is None:
+                return None
+        with sibling.open("rb") as stream:
+            if compression_of(stream.read(4)) is not None:
+                return None
+    except OSError:
+        return None
+    return sibling if sibling.is_file() else None
+
+
+def same_as_decompressed(plain: Path, packed: Path) -> str | None:
+    """None when `packed` (gzip or zstd) decompresses to the very bytes of `plain`, else how they
+    differ (a sentence naming both files)."""
+    with packed.open("rb") as stream:
+        kind = compression_of(stream.read(4))
+    assert kind is not None  # (`plain_sibling` said so)
+    done = 0
+    try:
+        with plain.open("rb") as other, decompressing(packed, kind) as inner:
+            while piece := inner.read(CHUNK):
+                if other.read(len(piece)) != piece:
+                    return f"its bytes differ from {plain}'s within the first {done + len(piece)}"
+                done += len(piece)
+            if other.read(1):
+                return f"it holds the first {done} bytes of {plain}, which has more"
+    except (EOFError, OSError, zlib.error) as exc:
+        return f"its {kind} data are {'cut short' if cut_short(exc) else 'damaged'} after {done} bytes"
+    return None
+
+
 def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(microseconds since 1970, link type, frame) of each packet, in file order."""
     for ts_us, linktype, frame, _orig in read_frames(path):

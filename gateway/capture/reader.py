@@ -69,7 +69,9 @@ from gateway.capture.pcapfile import (
     CaptureFileError,
     check_file,
     is_capture,
+    plain_sibling,
     read_frames,
+    same_as_decompressed,
 )
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.ipv4 import Reassembly, Unfinished
@@ -81,6 +83,7 @@ __all__ = [
     "LineFrom",
     "ReadReport",
     "Reject",
+    "Skipped",
     "capture_files",
     "records_from_pcap",
 ]
@@ -1116,13 +1119,28 @@ NAS_IDENTIFIER = 32
 NAS_IPV6_ADDRESS = 95
 
 
-def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
-    """(capture files, other files skipped) of the inputs: files as given, folders' captures by name.
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file of a folder given that is not read, and why."""
 
-    `CaptureFileError` for a missing input or a folder without any capture.
+    path: Path
+    reason: str
+
+
+NOT_A_CAPTURE = "not a pcap or pcapng file"
+
+
+def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skipped]]:
+    """(capture files, other files skipped, with why) of the inputs: files as given, folders' captures
+    by name.  A capture compressed by gzip or zstd beside the plain capture of its name (`gzip -k
+    part.pcap`: `part.pcap.gz`) that holds the same bytes is read once, from the plain one, the
+    other skipped.
+
+    `CaptureFileError` for a missing input, a folder without any capture, or a compressed capture
+    whose plain one of its name is another capture.
     """
     files: list[Path] = []
-    skipped: list[Path] = []
+    skipped: list[Skipped] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -1131,12 +1149,32 @@ def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Path]]
             if not found:
                 raise CaptureFileError(f"{path}: folder holds no pcap or pcapng file")
             files += found
-            skipped += [p for p in members if p not in found]
+            skipped += [Skipped(p, NOT_A_CAPTURE) for p in members if p not in found]
         elif not path.exists():
             raise CaptureFileError(f"{path}: no such file")
         else:
             files.append(path)
-    return files, skipped
+    return _read_once(files, skipped)
+
+
+def _read_once(files: list[Path], skipped: list[Skipped]) -> tuple[list[Path], list[Skipped]]:
+    """`files` less each compressed one whose plain capture (by name) is read too and holds the same
+    bytes, listed in `skipped`: both were read, every record and count twice."""
+    read = {p.resolve() for p in files}
+    kept: list[Path] = []
+    for path in files:
+        plain = plain_sibling(path)
+        if plain is None or plain.resolve() not in read or plain.resolve() == path.resolve():
+            kept.append(path)
+            continue
+        differs = same_as_decompressed(plain, path)
+        if differs is not None:
+            raise CaptureFileError(
+                f"{path} and {plain}: a capture and, by its name, its compressed copy, but not the same "
+                f"capture ({differs}): give the one to read, or rename the other"
+            )
+        skipped.append(Skipped(path, f"the same capture as {plain}, compressed: read once, from {plain}"))
+    return kept, skipped
 
 
 def records_from_pcap(

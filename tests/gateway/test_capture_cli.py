@@ -173,3 +173,49 @@ def test_a_capture_cut_by_editcap_lists_every_request_as_cut(
         r"capture with -s 0 \(tcpdump, dumpcap\) to keep whole packets",
         summary["rejects"][0]["reason"],
     )
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_a_capture_beside_its_compressed_copy_is_read_once(
+    capture: Path, tmp_path: Path, codec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gzip -k part.pcap` leaves part.pcap and part.pcap.gz side by side: a folder of both was read
+    as two captures, every packet and request counted twice. The copy holding the same capture is
+    skipped, saying why; one holding another capture under that name is refused, naming both."""
+    import gzip
+
+    import pyarrow as pa
+
+    raw = capture.read_bytes()
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    plain = folder / "part.pcap"
+    plain.write_bytes(raw)
+    suffix = ".gz" if codec == "gzip" else ".zst"
+    packed = folder / f"part.pcap{suffix}"
+
+    def compress(data: bytes) -> bytes:
+        return gzip.compress(data) if codec == "gzip" else pa.Codec("zstd").compress(data, asbytes=True)
+
+    packed.write_bytes(compress(raw))
+    alone = ReadReport()
+    want = list(records_from_pcap(capture, "cli-secret", alone))
+    for given in ([folder], [plain, packed]):
+        argv = ["records-from-pcap", *map(str, given), "--secret", "cli-secret", "--json"]
+        assert main(argv) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["files"] == [str(plain)] and summary["packets"] == alone.packets
+        assert summary["records"] == len(want) and summary["accounting_requests"] == alone.accounting_requests
+        assert summary["skipped_files"] == [str(packed)]
+        reason = f"the same capture as {plain}, compressed: read once, from {plain}"
+        assert summary["skipped_reasons"] == {str(packed): reason}
+    assert main(["records-from-pcap", str(folder), "--secret", "cli-secret"]) == 0
+    assert f"  skipped {packed}: {reason}\n" in capsys.readouterr().out
+    assert main(["records-from-pcap", str(packed), "--secret", "cli-secret"]) == 0  # (alone: read)
+    capsys.readouterr()
+    packed.write_bytes(compress(raw[: len(raw) // 2]))  # another capture under the name: which one?
+    assert main(["records-from-pcap", str(folder), "--secret", "cli-secret"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"m2msim records-from-pcap: {packed} and {plain}: a capture and, by its name, ")
+    assert f"it holds the first {len(raw) // 2} bytes of {plain}, which has more" in err
+    assert err.count("\n") == 1
