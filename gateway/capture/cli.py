@@ -213,13 +213,20 @@ def _out_of_order_said(report: ReadReport) -> str:
 
 
 def _cut_said(cut: dict[str, Any]) -> str:
+    complete = f"read up to there, its records are complete only up to packet {cut['packets']}"
+    if cut["zero_fill"]:
+        zeros = cut["zero_fill"]
+        return (
+            f"{cut['file']}: zero-filled from byte offset {zeros['offset']} to its end ({zeros['bytes']} "
+            f"bytes of zeros), after packet {cut['packets']}: {complete} (a file preallocated, or a "
+            "capture stopped by a crash or a full disk?)"
+        )
     return (
         f"{cut['file']}: "
         + (f"its {cut['compression']} data are " if cut["compression"] else "")
         + f"cut short at byte offset {cut['offset']}"
         + (" of the decompressed capture" if cut["compression"] else "")
-        + f", after packet {cut['packets']}: read up to there, its records are complete only up to packet "
-        f"{cut['packets']} (a capture still being written, or a disk that filled up?)"
+        + f", after packet {cut['packets']}: {complete} (a capture still being written, or a disk that filled up?)"
     )
 
 

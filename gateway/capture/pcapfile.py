@@ -12,7 +12,8 @@ blocks skipped).  A file that is not a capture, or damaged,
 raises `CaptureFileError` naming the file and, past the header, the packet
 number and the byte offset where it stops making sense; one cut inside a packet
 raises `CaptureCutShort` (a `CaptureFileError`) once the packets before the cut
-were read.  The file is read with `pread`, a MiB at a time, up to the size it had
+were read; so does one that ends in zeros (preallocated, or cut by a crash), at the
+block or record they begin in (its `zero_fill`: where they begin, how many).  The file is read with `pread`, a MiB at a time, up to the size it had
 when opened (a live capture growing is read up to there), never memory-mapped: a
 file emptied, cut or replaced while it is read (tcpdump -W reusing its name)
 raises `CaptureFileError` ("changed while it was read"), where a map's process
@@ -68,11 +69,21 @@ class CaptureCutShort(CaptureFileError):
     every whole packet before the cut was read. `packets`: how many; `offset`: where the cut one starts.
     Compressed data cut short are read likewise, up to where they stop."""
 
-    def __init__(self, message: str, packets: int, offset: int, *, compression: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        packets: int,
+        offset: int,
+        *,
+        compression: str | None = None,
+        zero_fill: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(message)
         self.packets = packets
         self.offset = offset
         self.compression = compression  # the offset is then the decompressed capture's
+        # (offset, bytes) of the zeros that end the file, when they are what cut it (`_zero_fill`)
+        self.zero_fill = zero_fill
 
 
 def _head(path: Path, size: int) -> tuple[bytes, str | None]:
@@ -311,6 +322,39 @@ class _Source:
         )
 
 
+def _zero_start(source: _Source, pos: int) -> int:
+    """Where the zeros that end the file begin (its size when its last byte is not zero), at `pos` or
+    after: a file preallocated, or extended by a crash before its blocks were written (dumpcap on a
+    full disk), ends with zeros."""
+    end = source.size
+    while end > pos:
+        start = max(pos, end - CHUNK)
+        chunk = source.at(start, end - start)[: end - start]
+        kept = len(chunk.rstrip(b"\0"))
+        if kept:
+            return start + kept
+        end = start
+    return pos
+
+
+def _zero_fill(path: Path, source: _Source, pos: int, n: int, reach: int) -> CaptureCutShort | None:
+    """The file cut by the zeros that end it, at the pcapng block or pcap record at `pos` (after
+    packet `n`) that reaches `reach` (its end, as its header says), when they begin before that and
+    the file holds it (one that ends before it is cut, by a zero octet or not); else None."""
+    if reach > source.size:
+        return None
+    zeros = _zero_start(source, pos)
+    if zeros >= source.size or zeros >= reach:
+        return None
+    count = source.size - zeros
+    return CaptureCutShort(
+        f"{path}: zero-filled from byte offset {zeros} to its end ({count} bytes), after packet {n}",
+        n,
+        pos,
+        zero_fill=(zeros, count),
+    )
+
+
 def _decompressed(path: Path, kind: str) -> tuple[IO[bytes], bool]:
     """The capture decompressed into an unnamed temporary file (gone when closed), whose bytes are
     then read as a plain capture's, and whether its compressed data are cut short (then the file
@@ -351,6 +395,11 @@ def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, 
             buf, base, i = source.at(pos, 16), pos, 0
             limit, held = size - base, len(buf)
         sec, frac, incl, orig = unpack(buf, i)
+        zeros = None
+        if not (sec or frac or incl or orig):  # (no packet: maybe the zeros that end the file)
+            zeros = _zero_fill(path, source, base + i, n - 1, base + i + 16)
+        if zeros is not None:
+            raise zeros
         if sec in _MAGIC_SECONDS:  # maybe another capture's file header: captures joined end to end
             if i + 24 > held and base + i + 24 <= size:
                 pos = base + i
@@ -436,6 +485,9 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
             interfaces = []
         block_type, length = struct.unpack_from(order + "II", buf, i)
         if length < 12 or length % 4 or pos + length > size:
+            reach = pos + (length if 12 <= length <= MAX_BLOCK else 12)
+            if (zeros := _zero_fill(path, source, pos, n, reach)) is not None:
+                raise zeros
             message = f"{path}: block at offset {pos} (after packet {n}) is %s: length {length}, {size - pos} octets left"
             if length >= 12 and not length % 4 and length <= MAX_BLOCK:  # a whole block's length: cut
                 raise CaptureCutShort(message % "cut", n, pos)
@@ -443,6 +495,11 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
         if i + length > len(buf):  # (checked above: the file holds it)
             buf, base, i = source.at(pos, length), pos, 0
         body, end = i + 8, i + length - 4
+        zeros = None
+        if struct.unpack_from(order + "I", buf, end)[0] != length:  # (its length again, at its end)
+            zeros = _zero_fill(path, source, pos, n, pos + length)
+        if zeros is not None:
+            raise zeros
         if block_type == _IDB:
             if end - body < 8:
                 raise CaptureFileError(f"{path}: interface block at offset {pos} is too short")

@@ -1230,6 +1230,9 @@ def _cut_short(report: ReadReport, path: Path, cut: CaptureCutShort) -> None:
             "packets": cut.packets,
             "offset": cut.offset,
             "compression": cut.compression,
+            "zero_fill": None
+            if cut.zero_fill is None
+            else {"offset": cut.zero_fill[0], "bytes": cut.zero_fill[1]},
             "reason": str(cut),
         }
     )

@@ -1602,6 +1602,58 @@ def test_a_capture_cut_within_its_last_packet_is_read_up_to_the_cut(
     assert rows(records) == rows(want) and report.cut_short == summary["cut_short"]
 
 
+@pytest.mark.parametrize("where", ["after-a-block", "within-a-block", "pcap"])
+def test_a_capture_ending_in_zeros_is_read_up_to_them(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pcapng whose end is zeros (a file preallocated, dumpcap stopped by a crash or a full disk,
+    its last blocks never written, maybe one of them in part): its blocks before the zeros are read,
+    a warning names the file, where the zeros begin and how many, and `cut_short` lists it as a
+    capture cut short. It was refused whole, 'block at offset N ... is corrupt: length 0', exit 2.
+    A classic pcap so ended was read as a packet of no octet per 16 zeros, each a 'truncated frame'."""
+    import gateway.capture.pcapfile as pcapfile
+
+    monkeypatch.setattr(pcapfile, "CHUNK", 64)  # (the zeros looked for over several reads)
+    a, b = _split_capture(tmp_path)
+    frames = sorted(a + b)
+    if where == "pcap":
+        data = write_pcap(tmp_path / "whole.pcap", 1, frames[:9]).read_bytes()
+        kept = data
+        cut_at = len(data)
+    else:
+        data = write_pcapng(tmp_path / "w.pcapng", [1], [(0, ts, f) for ts, f in frames[:10]]).read_bytes()
+        cut_at = len(data) - 32 - (len(frames[9][1]) + 3) // 4 * 4  # where packet 10's block begins
+        kept = data[: cut_at + (40 if where == "within-a-block" else 0)]
+    zeros_at = max(cut_at, len(kept.rstrip(b"\0")))  # (a block's length at its end has zero octets)
+    path = tmp_path / f"in.{'pcap' if where == 'pcap' else 'pcapng'}"
+    path.write_bytes(kept + bytes(5000))
+    zeros = path.stat().st_size - zeros_at
+    out = tmp_path / "usage.csv"
+    argv = ["records-from-pcap", str(path), "--secret", SECRET.decode(), "--out", str(out), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    want, _ = read(write_pcap(tmp_path / "nine.pcap", 1, frames[:9]))
+    assert summary["records"] == len(want) == 3 and len(out.read_text().splitlines()) == 4
+    (cut,) = summary["cut_short"]
+    assert (cut["packets"], cut["offset"], cut["zero_fill"]) == (
+        9,
+        cut_at,
+        {"offset": zeros_at, "bytes": zeros},
+    )
+    assert captured.err == (
+        f"m2msim records-from-pcap: warning: {path}: zero-filled from byte offset {zeros_at} to its end "
+        f"({zeros} bytes of zeros), after packet 9: read up to there, its records are complete only up to "
+        "packet 9 (a file preallocated, or a capture stopped by a crash or a full disk?)\n"
+    )
+    records, report = read(path)
+    assert rows(records) == rows(want) and report.cut_short == summary["cut_short"]
+    if where != "pcap":  # zeros within, with blocks after them: damaged, refused as before
+        path.write_bytes(kept + bytes(64) + data[cut_at:])
+        assert main(argv) == 2
+        assert "is corrupt: length 0" in capsys.readouterr().err
+
+
 # Reads a capture through `m2msim records-from-pcap`, changing the file (argv 2: "empty", "cut" to
 # its first half, "grow", "replace" by a copy) as its second packet is read; argv 3: the bytes the
 # reader reads at a time.
