@@ -22,7 +22,8 @@ A capture compressed by gzip or zstd (`capture.pcap.gz`, as tcpdump's rotation
 or Wireshark save them; known by its first bytes) is decompressed into an
 unnamed temporary file first, and read the same way; compressed data damaged,
 or cut before the capture's header, raise `CaptureFileError` too, and data cut
-short later are read up to where they stop, then `CaptureCutShort`.
+short later are read up to where they stop, then `CaptureCutShort`.  One compressed by
+bzip2, xz or lz4, or in a zip or 7z archive, is refused, naming the command that decompresses it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import lzma
 import os
 import struct
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -100,9 +102,17 @@ def _head(path: Path, size: int) -> tuple[bytes, str | None]:
         raise _compressed_error(path, kind, exc) from None
 
 
-# compressions a capture is not read from (tcpdump -z bzip2, -z xz): such a capture is refused, naming the
-# command that decompresses it, rather than skipped as no capture (a folder read in part)
+# compressions a capture is not read from (tcpdump -z bzip2, -z xz), and archives (lz4, zip, 7z): such a
+# capture is refused, naming the command that decompresses it, rather than skipped as no capture (a
+# folder read in part); by their first bytes: the name, that command
 _UNREAD_COMPRESSIONS = {b"BZh": ("bzip2", "bunzip2 -k"), b"\xfd7zX": ("xz", "unxz -k")}
+_ARCHIVES = {
+    b"\x04\x22\x4d\x18": ("lz4", "lz4 -d"),  # (an LZ4 frame)
+    b"\x02\x21\x4c\x18": ("lz4", "lz4 -d"),  # (the legacy format, `lz4 -l`)
+    b"PK\x03\x04": ("zip", "unzip"),
+    b"7z\xbc\xaf\x27\x1c": ("7z", "7z x"),
+}
+_ZIP_MEMBERS_LOOKED_AT = 100
 
 
 def _unread_compression(path: Path, start: bytes) -> tuple[str, str] | None:
@@ -119,16 +129,74 @@ def _unread_compression(path: Path, start: bytes) -> tuple[str, str] | None:
     return None
 
 
+def _archive(start: bytes) -> tuple[str, str] | None:
+    """(lz4, zip or 7z, the command that undoes it) when a file starts with `start` so, else None."""
+    return next((found for magic, found in _ARCHIVES.items() if start.startswith(magic)), None)
+
+
+def _archive_of(path: Path) -> tuple[str, str] | None:
+    """`_archive` of the file's first bytes (None when it cannot be read)."""
+    try:
+        with path.open("rb") as stream:
+            return _archive(stream.read(8))
+    except OSError:
+        return None
+
+
+def _archived_capture(path: Path, kind: str) -> bool | None:
+    """Whether the lz4 data or a zip member of `path` starts like a capture; None when that cannot be
+    seen here (7z; data damaged, encrypted)."""
+    try:
+        if kind == "lz4":
+            import pyarrow as pa
+
+            with pa.input_stream(str(path), compression="lz4") as inner:
+                firsts = [inner.read(4)]
+        elif kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                firsts = []
+                for member in archive.infolist()[:_ZIP_MEMBERS_LOOKED_AT]:
+                    with archive.open(member) as inner:
+                        firsts.append(inner.read(4))
+        else:
+            return None
+    except (OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error, NotImplementedError):
+        return None
+    return any(first in PCAP_MAGICS or first == PCAPNG_SHB for first in firsts)
+
+
+def _archive_said(path: Path, found: tuple[str, str]) -> str:
+    kind, undo = found
+    return (
+        f"compressed with {kind}, which records-from-pcap does not read: decompress it first ({undo} {path})"
+    )
+
+
+NOT_A_CAPTURE = "not a pcap or pcapng file"
+
+
+def skipped_said(path: Path) -> str:
+    """Why a file of a folder that `is_capture` passed over is not read: no capture, or an archive
+    (lz4, zip, 7z) whose content cannot be seen here (7z; a zip encrypted or damaged)."""
+    found = _archive_of(path)
+    if found is None or _archived_capture(path, found[0]) is not None:
+        return NOT_A_CAPTURE
+    return f"{_archive_said(path, found)}, if it holds a capture"
+
+
 def is_capture(path: Path) -> bool:
     """Whether `path` is a regular file that starts like a pcap or pcapng (maybe compressed by
-    gzip or zstd; or by bzip2 or xz, which `check_file` refuses)."""
+    gzip or zstd; or by bzip2, xz, lz4 or zip, which `check_file` refuses)."""
     try:
-        head, _ = _head(path, 4)
+        head, _ = _head(path, 8)
     except CaptureFileError:
         return True  # (compressed data that stop before a capture's first bytes: `check_file` says so)
     except OSError:
         return False
-    return head in PCAP_MAGICS or head == PCAPNG_SHB or _unread_compression(path, head) is not None
+    if head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_SHB or _unread_compression(path, head) is not None:
+        return True
+    archive = _archive(head)
+    return archive is not None and _archived_capture(path, archive[0]) is True
 
 
 def check_file(path: Path) -> str | None:
@@ -148,6 +216,9 @@ def check_file(path: Path) -> str | None:
         raise CaptureFileError(f"{path}: compressed by {kind}, but not a pcap or pcapng capture inside")
     if head[:4] not in PCAP_MAGICS and head[:4] != PCAPNG_SHB:
         unread = _unread_compression(path, head) if kind is None else None
+        archived = _archive(head) if kind is None else None
+        if archived is not None:
+            raise CaptureFileError(f"{path}: {_archive_said(path, archived)}")
         if unread is not None:
             raise CaptureFileError(
                 f"{path}: a capture compressed by {unread[0]}, which is not read: decompress it "

@@ -72,6 +72,7 @@ from gateway.capture.pcapfile import (
     plain_sibling,
     read_frames,
     same_as_decompressed,
+    skipped_said,
 )
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.ipv4 import Reassembly, Unfinished
@@ -1127,9 +1128,6 @@ class Skipped:
     reason: str
 
 
-NOT_A_CAPTURE = "not a pcap or pcapng file"
-
-
 def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skipped]]:
     """(capture files, other files skipped, with why) of the inputs: files as given, folders' captures
     by name.  A capture compressed by gzip or zstd beside the plain capture of its name (`gzip -k
@@ -1149,7 +1147,7 @@ def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skippe
             if not found:
                 raise CaptureFileError(f"{path}: folder holds no pcap or pcapng file")
             files += found
-            skipped += [Skipped(p, NOT_A_CAPTURE) for p in members if p not in found]
+            skipped += [Skipped(p, skipped_said(p)) for p in members if p not in found]
         elif not path.exists():
             raise CaptureFileError(f"{path}: no such file")
         else:

@@ -1353,6 +1353,56 @@ def test_a_capture_compressed_by_bzip2_or_xz_is_refused_naming_it_not_skipped(
     assert json.loads(capsys.readouterr().out)["skipped_files"] == [str(packed)]
 
 
+def _zipped(name: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _lz4(data: bytes) -> bytes:
+    import pyarrow as pa
+
+    return pa.Codec("lz4").compress(data, asbytes=True)  # (an LZ4 frame, as `lz4 FILE` writes)
+
+
+@pytest.mark.parametrize(("kind", "undo"), [("lz4", "lz4 -d"), ("zip", "unzip"), ("7z", "7z x")])
+def test_a_capture_compressed_by_lz4_zip_or_7z_is_refused_naming_how_to_decompress_it(
+    tmp_path: Path, kind: str, undo: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture compressed by lz4, zipped or put in a 7z archive: given, it was refused as 'not a pcap
+    or pcapng capture (starts with 04224d18)'; in a folder, skipped as 'not a pcap or pcapng file'
+    and the folder read in part, exit 0. Now it is refused, exit 2, naming the compression and how
+    to undo it; in a folder too when its content can be seen to be a capture (lz4, zip), else (7z, or
+    an archive of no capture) it is skipped saying why."""
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    older = write_pcap(tmp_path / "acct.pcap0", 1, frames[:3]).read_bytes()
+    write_pcap(ring / "acct.pcap1", 1, frames[3:])
+    packed = ring / f"acct.pcap0.{kind}"
+    pack = {"lz4": _lz4, "zip": lambda d: _zipped("acct.pcap0", d), "7z": lambda d: b"7z\xbc\xaf\x27\x1c" + d}
+    packed.write_bytes(pack[kind](older))
+    said = f"compressed with {kind}, which records-from-pcap does not read: decompress it first ({undo} {packed})"
+    for given in (packed, ring) if kind != "7z" else (packed,):
+        code = main(["records-from-pcap", str(given), "--secret", SECRET.decode()])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.err == f"m2msim records-from-pcap: {packed}: {said}\n"
+    if kind == "7z":  # (what it holds is not seen here)
+        reason = f"{said}, if it holds a capture"
+    else:
+        packed.write_bytes(pack[kind](b"notes, not a capture\n"))
+        reason = "not a pcap or pcapng file"
+    assert main(["records-from-pcap", str(ring), "--secret", SECRET.decode(), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["skipped_files"] == [str(packed)] and summary["skipped_reasons"] == {str(packed): reason}
+    assert main(["records-from-pcap", str(ring), "--secret", SECRET.decode()]) == 1
+    assert f"  skipped {packed}: {reason}\n" in capsys.readouterr().out
+
+
 def test_out_refuses_to_be_an_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frames = [(ts, ethernet(v4(m, r))) for ts, m, r in exchange(session_messages())]
     path = write_pcap(tmp_path / "in.pcap", 1, frames)
