@@ -63,6 +63,7 @@ from gateway.acct_sessions import (
     serving_plmn_of,
 )
 from gateway.capture import radius
+from gateway.capture.gtpc import GTPC_PORT, GTPU_PORT
 from gateway.capture.pcapfile import (
     NOT_A_PACKET,
     CaptureCutShort,
@@ -185,6 +186,8 @@ class ReadReport(Rejects):
             0  # Accounting-Requests older than one of their client handled before (by REORDER_S)
         )
         self.out_of_order_first: dict[str, object] | None = None  # the first: packet, file, seconds late
+        self.gtp_c = 0  # GTP-C datagrams seen (UDP 2123): no usage in them
+        self.gtp_u = 0  # GTP-U datagrams seen (UDP 2152): user packets, no count of them
 
     @property
     def no_usable_requests(self) -> str | None:
@@ -203,12 +206,24 @@ class ReadReport(Rejects):
             if self.other_ports:
                 port, count = self.other_ports.most_common(1)[0]
                 said += f"; {count} datagrams to UDP port {port} look like some: add --radius-port {port}?"
+            if self.gtp_c or self.gtp_u:
+                said += f"; {self._gtp_said()}"
             return said
         listed = (
             (f"{r.file} packet {r.packet}" if r.file else f"packet {r.packet}", r.reason)
             for r in self.rejects
         )
         return said + main_reject_said(self.reasons, "packets", listed)
+
+    def _gtp_said(self) -> str:
+        """Why the GTP of a capture gives no record."""
+        return (
+            f"{self.gtp_c} GTP-C and {self.gtp_u} GTP-U packets seen (UDP {GTPC_PORT}, {GTPU_PORT}), of "
+            "which no record is made: GTP-C's PDP context messages carry no octet count, and GTP-U's "
+            "user packets are not the volume the network counted (a probe samples them, or misses "
+            "some); records come from the RADIUS accounting's Interim-Updates and Stops: capture "
+            "its traffic too"
+        )
 
     @property
     def rejected(self) -> int:
@@ -248,6 +263,8 @@ class ReadReport(Rejects):
             "reasons": dict(sorted(self.reasons.items())),
             "warning": self.no_usable_requests,
             "cut_short": list(self.cut_short),
+            "gtp_c": self.gtp_c,
+            "gtp_u": self.gtp_u,
             "out_of_order": self.out_of_order,
             "out_of_order_first": self.out_of_order_first,
             "clock_wrong": self.clock_wrong,
@@ -725,12 +742,20 @@ class _Decoder:
                 options = (data[udp + 8] & 0x3F) * 4  # Geneve carrying Ethernet, after its options
                 return self._inner(n, data, udp + 16 + options, udp + ulen, LINKTYPE_ETHERNET)
             self._other_port(data, udp, dport)
+            self._gtp(sport, dport)
             return None
         if ulen < 8 or len(data) < udp + ulen:
             self._truncated(n, data, f"UDP length {ulen}, {len(data) - udp} octets captured")
             self._cut_request(data, udp + 8, src, sport, dport)
             return None
         return src, dst, sport, dport, data[udp + 8 : udp + ulen]
+
+    def _gtp(self, sport: int, dport: int) -> None:
+        """Count a GTP datagram (a capture of GTP alone gives no record: the warning says why)."""
+        if dport == GTPU_PORT or sport == GTPU_PORT:
+            self.report.gtp_u += 1
+        elif dport == GTPC_PORT or sport == GTPC_PORT:
+            self.report.gtp_c += 1
 
     def _other_port(self, data: bytes, udp: int, dport: int) -> None:
         """Count a datagram to another port that looks like an Accounting-Request (code 4, Length fits)."""
@@ -763,6 +788,7 @@ class _Decoder:
                     return self._datagram_of(n, data, linktype, ts_us)
                 if data[42:43] == b"\x04":
                     self._other_port(data, 34, dport)
+                self._gtp(sport, dport)
                 return None
             if ulen < 8 or len(data) < 34 + ulen:
                 self._truncated(n, data, f"UDP length {ulen}, {len(data) - 34} octets captured")

@@ -219,3 +219,44 @@ def test_a_capture_beside_its_compressed_copy_is_read_once(
     assert err.startswith(f"m2msim records-from-pcap: {packed} and {plain}: a capture and, by its name, ")
     assert f"it holds the first {len(raw) // 2} bytes of {plain}, which has more" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("vlan", [None, 5])
+def test_a_capture_of_gtp_alone_says_what_it_saw_and_why_no_record(
+    tmp_path: Path, vlan: int | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture of the Gn interface alone (GTP-C and GTP-U, no RADIUS accounting) exited 1 saying
+    'none among its N packets (UDP ports 1646, 1813)', not a word of its GTP. The warning now counts
+    the GTP-C and GTP-U packets and says why no record comes of them."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.utils import rdpcap, wrpcap
+
+    both = tmp_path / "both.pcap"
+    with PcapCapture(both, EPOCH, "cli-secret", gtpu_sample_rate=0.01, seed=3) as sink:
+        drive(sink, make_sessions(6, seed=4, lines=3))
+    packets = rdpcap(str(both))
+    ports = [{p[UDP].sport, p[UDP].dport} for p in packets]
+    gtp = [p for p, pair in zip(packets, ports, strict=True) if pair & {2123, 2152}]
+    if vlan is not None:  # (a frame the reader opens on its longer path)
+        gtp = [Ether(src=p.src, dst=p.dst) / Dot1Q(vlan=vlan) / p[IP] for p in gtp]
+    gtp_c = sum(2123 in pair for pair in ports)
+    gtp_u = sum(2152 in pair for pair in ports)
+    assert gtp_c > 12 and gtp_u > 12 and len(gtp) == gtp_c + gtp_u < len(packets)
+    path = tmp_path / "gn.pcap"
+    wrpcap(str(path), gtp)
+    assert main(["records-from-pcap", str(path), "--secret", "cli-secret", "--json"]) == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert (summary["records"], summary["gtp_c"], summary["gtp_u"]) == (0, gtp_c, gtp_u)
+    assert captured.err == (
+        f"m2msim records-from-pcap: warning: {path}: no usable Accounting-Request, no records: none "
+        f"among its {len(gtp)} packets (UDP ports 1646, 1813); {gtp_c} GTP-C and {gtp_u} GTP-U packets "
+        "seen (UDP 2123, 2152), of which no record is made: GTP-C's PDP context messages carry no "
+        "octet count, and GTP-U's user packets are not the volume the network counted (a probe "
+        "samples them, or misses some); records come from the RADIUS accounting's Interim-Updates "
+        "and Stops: capture its traffic too\n"
+    )
+    assert main(["records-from-pcap", str(both), "--secret", "cli-secret", "--json"]) == 0  # (counted)
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["gtp_c"], summary["gtp_u"], summary["warning"]) == (gtp_c, gtp_u, None)
