@@ -8,7 +8,8 @@ pcapng (any number of sections and interfaces, each interface
 with its own link type and timestamp resolution; Enhanced, Simple and obsolete
 Packet blocks; the other records Wireshark numbers as frames, systemd journal entries, sysdig events
 and custom blocks, come as `NOT_A_PACKET` records, of no frame, so that a packet's number is Wireshark's; other
-blocks skipped).  A file that is not a capture, or damaged,
+blocks skipped); pcaps and pcapngs joined end to end (`cat a.pcap b.pcapng`) are read in
+turn.  A file that is not a capture, or damaged,
 raises `CaptureFileError` naming the file and, past the header, the packet
 number and the byte offset where it stops making sense; one cut inside a packet
 raises `CaptureCutShort` (a `CaptureFileError`) once the packets before the cut
@@ -55,6 +56,7 @@ MAX_BLOCK = MAX_SNAPLEN + (1 << 16)  # a pcapng block: a packet and its options;
 CHUNK = 1 << 20  # bytes read at a time (more for a packet that needs more)
 
 _SHB, _IDB, _OPB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
+_BYTE_ORDER_MAGICS = (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d")  # a section header's, either order
 # blocks that are no packet but that Wireshark (tshark) numbers as frames: a systemd journal entry, a
 # sysdig event (a system call, `sysdig -w`: its event blocks 0x204, v2 0x216 and v2 large 0x221) and custom
 # blocks (copied or not by an editor); given as records of this link type, of no frame
@@ -299,12 +301,16 @@ def read_frames(path: Path) -> Iterator[tuple[int, int, bytes, int]]:
     try:
         first = source.at(0, 0)
         try:
-            if first[:4] == PCAPNG_SHB:
-                packets = yield from _pcapng(path, source, first)
-            elif first[:4] in PCAP_MAGICS and len(first) >= 24:
-                packets = yield from _pcap(path, source, first)
-            else:  # (as `check_file` saw it a moment ago: replaced since)
-                raise source.changed("other bytes now")
+            if first[:4] != PCAPNG_SHB and (first[:4] not in PCAP_MAGICS or len(first) < 24):
+                raise source.changed("other bytes now")  # (as `check_file` saw it a moment ago: replaced)
+            # a pcap and a pcapng joined end to end (`cat a.pcap b.pcapng`): each read in turn
+            packets, buf = 0, first
+            at: int | None = 0
+            while at is not None:
+                reader = _pcapng if buf[:4] == PCAPNG_SHB else _pcap
+                packets, at = yield from reader(path, source, at, buf, packets)
+                if at is not None:
+                    buf = source.at(at, 24)
             offset = source.size
         except CaptureCutShort as exc:
             if not data_cut:
@@ -449,11 +455,19 @@ def _compressed_error(path: Path, kind: str, exc: Exception) -> CaptureFileError
     )
 
 
-def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, bytes, int], None, int]:
-    """The packets of a classic pcap (`buf`: the file's first bytes); returns how many."""
+# what a pcap or a pcapng reader gives: its packets, then how many there are in the file up to its end
+# and where a capture of the other format begins after it (None: the file ends)
+_Packets = Generator[tuple[int, int, bytes, int], None, tuple[int, int | None]]
+
+
+def _pcap(path: Path, source: _Source, base: int, buf: bytes, n: int) -> _Packets:
+    """The packets of a classic pcap at offset `base` (`buf`: the file's bytes from there), after
+    `n` packets; up to the file's end or a pcapng section's header (captures joined end to end)."""
+    if len(buf) < 24:
+        raise CaptureCutShort(f"{path}: file header at offset {base} cut ({len(buf)} of 24 octets)", n, base)
     order, frac_us, linktype = _pcap_header(buf, 0)
     unpack = struct.Struct(order + "IIII").unpack_from
-    size, base, i, n = source.size, 0, 24, 0  # `buf` holds the file's bytes from offset `base`; at `i`
+    size, i = source.size, 24  # `buf` holds the file's bytes from offset `base`; at `i`
     limit, held = size - base, len(buf)
     while i < limit:
         n += 1
@@ -466,6 +480,8 @@ def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, 
             buf, base, i = source.at(pos, 16), pos, 0
             limit, held = size - base, len(buf)
         sec, frac, incl, orig = unpack(buf, i)
+        if sec == _SHB and buf[i + 8 : i + 12] in _BYTE_ORDER_MAGICS:  # a pcapng section after it
+            return n - 1, base + i
         zeros = None
         if not (sec or frac or incl or orig):  # (no packet: maybe the zeros that end the file)
             zeros = _zero_fill(path, source, base + i, n - 1, base + i + 16)
@@ -504,7 +520,7 @@ def _pcap(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, 
             limit, held = size - base, len(buf)
         yield sec * 1_000_000 + (frac if frac_us else frac // 1_000), linktype, buf[i + 16 : end], orig
         i = end
-    return n
+    return n, None
 
 
 def _pcap_header(buf: bytes, at: int) -> tuple[str, bool, int]:
@@ -530,9 +546,10 @@ def _tick_converter(option: int | None) -> tuple[int, int]:
     return 1, 10 ** (exponent - 6)
 
 
-def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int, bytes, int], None, int]:
-    """The packets of a pcapng (`buf`: the file's first bytes); returns how many."""
-    size, base, i, n = source.size, 0, 0, 0  # `buf` holds the file's bytes from offset `base`; at `i`
+def _pcapng(path: Path, source: _Source, base: int, buf: bytes, n: int) -> _Packets:
+    """The packets of a pcapng at offset `base` (`buf`: the file's bytes from there), after `n`
+    packets; up to the file's end or a classic pcap's file header (captures joined end to end)."""
+    size, i = source.size, 0  # `buf` holds the file's bytes from offset `base`; at `i`
     order = "<"
     # (link type, multiplier, divisor, offset in us, snapshot length: 0 for none)
     interfaces: list[tuple[int, int, int, int, int]] = []
@@ -545,6 +562,9 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
                     f"{path}: block at offset {pos} cut ({size - pos} octets) after packet {n}", n, pos
                 )
             buf, base, i = source.at(pos, 12), pos, 0
+        pcap = PCAP_MAGICS.get(buf[i : i + 4])
+        if pcap is not None and struct.unpack_from(pcap[0] + "HH", buf, i + 4) == (2, 4):
+            return n, pos  # a classic pcap's file header: a pcap after it (`cat`)
         if buf[i : i + 4] == PCAPNG_SHB:
             magic = buf[i + 8 : i + 12]
             if magic == b"\x4d\x3c\x2b\x1a":
@@ -623,4 +643,4 @@ def _pcapng(path: Path, source: _Source, buf: bytes) -> Generator[tuple[int, int
             n += 1
             yield last_ts, NOT_A_PACKET, b"", 0
         i += length
-    return n
+    return n, None

@@ -276,6 +276,36 @@ def test_pcap_files_joined_end_to_end_are_read_through(tmp_path: Path, joined: s
     assert report.packets == 6 and report.rejected == 0 and report.cut_short == []
 
 
+@pytest.mark.parametrize("order", ["pcap-pcapng", "pcapng-pcap", "pcapng-pcap-pcapng"])
+def test_a_pcap_and_a_pcapng_joined_end_to_end_are_read_through(tmp_path: Path, order: str) -> None:
+    """`cat a.pcap b.pcapng` (or a pcapng then a pcap): each capture is read in turn, the packets
+    numbered on across them. The pcapng's section header was read as a pcap record, 'captured
+    length ... is not plausible (corrupt file)'; the pcap's file header after a pcapng as a block,
+    'is corrupt'; exit 2, no record."""
+    ex = exchange(session_messages())
+    frames = [(ts, ethernet(v4(m, r))) for ts, m, r in ex]
+    cuts = {"pcap-pcapng": [0, 3, 6], "pcapng-pcap": [0, 2, 6], "pcapng-pcap-pcapng": [0, 2, 4, 6]}[order]
+    parts = []
+    for k, kind in enumerate(order.split("-")):
+        part = frames[cuts[k] : cuts[k + 1]]
+        if kind == "pcap":
+            parts.append(write_pcap(tmp_path / f"{k}.pcap", 1, part, nano=True, big=True).read_bytes())
+        else:
+            ng = [(0, ts, f) for ts, f in part]
+            parts.append(write_pcapng(tmp_path / f"{k}.pcapng", [1], ng, tsresol=9).read_bytes())
+    path = tmp_path / "all.cap"
+    path.write_bytes(b"".join(parts))
+    records, report = read(path)
+    assert rows(records) == expected()
+    assert report.packets == 6 and report.rejected == 0 and report.cut_short == []
+    # the second capture's header cut by the file's end: read up to it, the cut said there
+    path.write_bytes(parts[0] + parts[1][:20])
+    records, report = read(path)
+    assert report.packets == cuts[1] and [(c["packets"], c["offset"]) for c in report.cut_short] == [
+        (cuts[1], len(parts[0]))
+    ]
+
+
 @pytest.mark.parametrize("kept", [16, 20, 23])
 def test_pcap_files_joined_end_to_end_the_last_header_cut(tmp_path: Path, kept: int) -> None:
     """Captures joined end to end whose last file header the file's end cuts (a ring's newest file
