@@ -109,6 +109,28 @@ async def release_lines(client: ATClient, note: Callable[[str], object]) -> None
                     note(f"{line} on the way out: {exc}")
 
 
+async def end_checks(client: ATClient, note: Callable[[str], object]) -> None:
+    """What a run that went to its end checks before its verdict.  A module the script's last
+    line powered off (AT+CPOWD, AT+QPOWD) is left off, with a note: nothing more is sent to it.
+    Otherwise a restart its last line asked for (AT+CFUN=1,1; AT+CFUN=1 on a Wavecom) is waited for
+    and the bench's settings set again and checked (`ATClient.settle`), as before any further
+    command: the module left as the bench set it, and the checks below read a module that came
+    back, not one still booting.  (A restart nothing asked for fails the run whatever follows:
+    `hil.restarts`.)  Then a restart that left no other
+    sign (no RDY, echo off in its stored profile, no command timed out) shows in a setting the
+    initialisation made, back as at power-up; and, echo off, another program's command answered
+    just before the client's last one shows by the client's own answer coming late, which a
+    register read brings out (not on the virtual modem; a replay as its recording did)."""
+    off = client.powered_down
+    if off is not None:
+        note(f"the modem was powered off by {off!r}: left off, its settings not set again")
+        return
+    await client.settle()
+    await client.check_settings()
+    if not safety.is_virtual(client.url):
+        await client.check_trust()
+
+
 def checks_auto_answer(url: str, policy: safety.DialPolicy | None, replaying: ReplayTransport | None) -> bool:
     """Whether the run (or the pytest plugin's `modem`) first has the modem answer no call by
     itself (`Calls.auto_answer_off`): on a physical modem whose allow-list does not say
@@ -492,7 +514,7 @@ async def run_bench(
         ctx.replay = replaying
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
-        restarts = RestartWatch(transcript)
+        restarts = RestartWatch(transcript, client.restarts_module)
         # another program writing to the modem (ModemManager probing the port): noted as it shows
         client.on_untrusted(lambda why: _note_untrusted(transcript, why))
         try:
@@ -504,13 +526,7 @@ async def run_bench(
             if checks_auto_answer(url, policy, replaying):
                 await no_auto_answer(ctx)
             details = await bench_script.run(ctx)
-            # a restart that left no other sign (no RDY, echo off in its stored profile, no command
-            # timed out) shows in a setting the initialisation made, back as at power-up
-            await client.check_settings()
-            if not safety.is_virtual(client.url):  # (a replay as its recording did)
-                # echo off: another program's command answered just before the client's last one
-                # shows by the client's own answer coming late, which a register read brings out
-                await client.check_trust()
+            await end_checks(client, ctx.note)
         except ScriptSkipped as exc:
             status, error, error_type = "skipped", str(exc), type(exc).__name__
         except safety.SafetyError as exc:

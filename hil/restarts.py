@@ -6,7 +6,8 @@ before they answer AT.  Once the bench's initialisation has been answered, a `RD
 module restarted: a supply that sags under a transmit burst (up to 2 A on GSM), a watchdog, a
 firmware crash.  Its settings went back to their defaults (echo on, +CMEE, URCs off) and its
 calls, PDP contexts and sockets are gone, so a run that went on is no proof of anything.  A restart
-a command of the run asked for (`AT+CFUN=1,1`, `AT+CRESET`, ...) is only noted.
+a command of the run asked for (`AT+CFUN=1,1`, `AT+CRESET`, ...; AT+CFUN=1 on a Wavecom, whose
+driver profile says so: `ATClient.restarts_module`) is only noted.
 
 Not every module says `RDY`: a SIM800 at auto-baud (`AT+IPR=0`, its default) cannot, not knowing
 the rate yet, and a Wavecom prints nothing.  Their restart shows in what they lost: the echo the
@@ -18,23 +19,29 @@ bench's initialisation turned off (`ATE0`) is back on, or, with echo off in the 
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
 from hil.transcript import Transcript
+from modem.at.client import RESTART_COMMAND
 from modem.at.parser import Urc
 
 BOOT_URCS = frozenset({"RDY"})
-# commands that restart or power off the module: after them a boot URC is expected
-RESET_COMMAND = re.compile(r"AT\+(CFUN=\d*,1|CRESET|CPOWD|QPOWD|QRST|CFUN=15)\b", re.IGNORECASE)
+
+
+def _restarts(line: str) -> bool:
+    return RESTART_COMMAND.search(line) is not None
 
 
 class RestartWatch:
     """A URC callback (subscribe it to `BOOT_URCS` once the modem has answered): each restart is a
     `note` in the transcript; `unexpected` has the elapsed seconds of those nothing asked for."""
 
-    def __init__(self, transcript: Transcript) -> None:
+    def __init__(self, transcript: Transcript, asks_restart: Callable[[str], bool] = _restarts) -> None:
         self.transcript = transcript
+        # whether a command line restarts or powers off the module: the client's, which knows the
+        # lines of its module family (`ATClient.restarts_module`: AT+CFUN=1 on a Wavecom)
+        self.asks_restart = asks_restart
         self.unexpected: list[tuple[float, str]] = []
         self._seen = len(transcript.commands)
         self._last_sign: int | None = None  # commands recorded when the last restart was noticed
@@ -52,7 +59,7 @@ class RestartWatch:
 
     def _restart(self, sign: str, detail: str | None = None) -> None:
         commands = self.transcript.commands
-        asked = any(RESET_COMMAND.match(c["command"]) for c in commands[self._seen :])
+        asked = any(self.asks_restart(c["command"]) for c in commands[self._seen :])
         self._seen = self._last_sign = len(commands)
         at = self.transcript.elapsed()
         extra: dict[str, Any] = {"detail": detail} if detail else {}

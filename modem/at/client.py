@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
+from modem import patterns
 from modem.at import grammar
 from modem.at.command import Command, split_chain
 from modem.at.errors import (
@@ -52,6 +53,7 @@ from modem.transport import Transport, settled, time_scale
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
+    "POWER_DOWN_COMMAND",
     "RESTART_COMMAND",
     "TRACKED_SETTINGS",
     "ATClient",
@@ -98,6 +100,15 @@ _BOOTING_LINE = re.compile(r"\+(?:CFUN|CPIN|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)
 RESTART_COMMAND = re.compile(
     r"\+(?:CFUN\s*=\s*\d*\s*,\s*1|CFUN\s*=\s*15|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE
 )
+#: Of those, the lines that power the module off (to be powered on again by its power key or its
+#: supply): SIMCom's AT+CPOWD, Quectel's AT+QPOWD.  A module so powered off at the end of a run is
+#: left off (`powered_down`): nothing more is sent to it.
+POWER_DOWN_COMMAND = re.compile(r"\+(?:CPOWD|QPOWD)\b(?!\?|=\?)", re.IGNORECASE)
+# SIMCom's AT+CPOWD=<n> (SIM800 / SIM900 / SIM7000 AT manuals, AT+CPOWD): n=1, a normal power
+# down, is answered "NORMAL POWER DOWN" and no OK; n=0, an urgent one, powers off at once and
+# answers nothing (the line is done once written).
+_CPOWD = re.compile(r"AT\+CPOWD\s*=\s*([01])\s*", re.IGNORECASE)
+_CPOWD_FINAL = "NORMAL POWER DOWN"
 # A line's quoted string parameters (a URL, a text, a number), which name no command of its own
 _QUOTED = re.compile(r'"[^"]*"?')
 # The most a module restarted by a line is waited for before the client's settings are set again:
@@ -249,6 +260,9 @@ class ATClient:
         self.init_sequence: list[str] = list(init)
         #: command line (upper case) -> regex of the answer that ends it without OK (vendor quirks)
         self.final_patterns: dict[str, str] = {}
+        #: regexes of the lines that restart this module family besides `RESTART_COMMAND` (its
+        #: driver profile's `restarts`: AT+CFUN=1 on a Wavecom), searched outside quoted parameters
+        self.restart_patterns: list[re.Pattern[str]] = []
         self.retry = retry or RetryPolicy()
         self.watchdog = watchdog or WatchdogPolicy()
         self.recoveries = 0
@@ -528,10 +542,41 @@ class ATClient:
         await self._after_restart(cmd.line)
         if grammar.resets(cmd.line):
             return await self._reset(cmd)
-        if RESTART_COMMAND.search(_QUOTED.sub('""', cmd.line)):
+        if self.restarts_module(cmd.line):
             async with self._restart_lock:  # a line queued behind it waits for the restart
                 return await self._issue(cmd, None)
         return await self._issue(cmd, None)
+
+    def restarts_module(self, line: str) -> bool:
+        """Whether `line`, answered, restarts the module or powers it off: one of `RESTART_COMMAND`,
+        or of the lines its family restarts on (`restart_patterns`, from the driver profile's
+        `restarts`), outside the line's quoted parameters (not a "+CRESET" in a URL)."""
+        bare = _QUOTED.sub('""', line)
+        return RESTART_COMMAND.search(bare) is not None or any(
+            patterns.search(rx, bare) is not None for rx in self.restart_patterns
+        )
+
+    @property
+    def powered_down(self) -> str | None:
+        """The line that powered the module off (`POWER_DOWN_COMMAND`, answered) while the client's
+        settings are not yet set again after it, else None: the module answers nothing until its
+        power key or its supply brings it back."""
+        lost = self._lost
+        return lost if lost is not None and POWER_DOWN_COMMAND.search(_QUOTED.sub('""', lost)) else None
+
+    async def settle(self) -> str | None:
+        """After a line that restarted the module (`restarts_module`), the module waited for and the
+        client's settings set again now, as `command` does before its next line: a run that ends
+        with that line leaves the modem in the bench's settings, checked.  Not after a power-down
+        (`powered_down`): a module powered off is left off; nor after a restart nothing asked for,
+        which fails a run anyway.  Returns the line, or None when there was none to settle."""
+        after = self._lost
+        if after is None or not self.init_sequence or self.powered_down is not None:
+            return None
+        if not self.restarts_module(after):
+            return None
+        await self._after_restart("AT")
+        return after
 
     def _settings_lost(self, after: str) -> None:
         """The module restarted (`after`: the line that asked, or the sign of one nothing asked
@@ -577,7 +622,14 @@ class ATClient:
 
     def _with_quirks(self, cmd: Command) -> Command:
         pattern = self.final_patterns.get(cmd.line.upper()) if cmd.final_pattern is None else None
-        return cmd if pattern is None else dataclasses.replace(cmd, final_pattern=pattern)
+        if pattern is not None:
+            cmd = dataclasses.replace(cmd, final_pattern=pattern)
+        power_down = _CPOWD.fullmatch(cmd.line)
+        if power_down is not None and power_down.group(1) == "1" and _CPOWD_FINAL not in cmd.finals:
+            cmd = dataclasses.replace(cmd, finals={**cmd.finals, _CPOWD_FINAL: True})
+        elif power_down is not None and power_down.group(1) == "0":
+            cmd = dataclasses.replace(cmd, answered=False)
+        return cmd
 
     async def command_with_data(
         self, command: str | Command, data: bytes, *, timeout: float | None = None
@@ -762,6 +814,9 @@ class ATClient:
         try:
             async with asyncio.timeout(timeout):
                 await self._write(cmd.line.encode("utf-8", "surrogateescape") + b"\r")
+                if not cmd.answered:  # (an echo, a late OK, still come as the late answer's)
+                    self._parser.abandon()
+                    self._complete(pending, Final(Result.VENDOR, "", True))
                 prompt: asyncio.Future[Any] = asyncio.ensure_future(pending.prompt.wait())
                 waiters: set[asyncio.Future[Any]] = {prompt, pending.future}
                 try:
@@ -1165,7 +1220,7 @@ class ATClient:
         line = pending.command.line
         lines = tuple(r.line for r in pending.responses)
         # its boot notices and stored profile follow (not a "+CRESET" in a URL's quotes)
-        if final.ok and RESTART_COMMAND.search(_QUOTED.sub('""', line)):
+        if final.ok and self.restarts_module(line):
             self._booted.clear()
             self._settings_lost(line)
         if final.ok:

@@ -90,6 +90,9 @@ class Command:
     #: that starts with `> ` is that prompt, with what came right after it (in ATV0 a URC has no
     #: leading line end: `> +CMTI: "SM",1`)
     prompt: bool = False
+    #: the module answers the line; False for one that powers it off at once, saying nothing
+    #: (SIMCom's AT+CPOWD=0): done once written
+    answered: bool = True
     prefixes: tuple[str, ...] = field(init=False)
     kinds: Mapping[str, str] = field(init=False)
     dial: bool = field(init=False)

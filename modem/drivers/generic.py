@@ -12,6 +12,7 @@ stack class is chosen by name from `TCP_STACKS`, never by testing the vendor in 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -61,6 +62,7 @@ class Modem:
         client.init_sequence = list(self.profile.init)
         client.timeouts.update(self.profile.timeouts)
         client.final_patterns.update(self.profile.no_ok)
+        client.restart_patterns.extend(re.compile(p, re.IGNORECASE) for p in self.profile.restarts)
         self.network = Network(client, self.profile)
         self.sms = Messaging(client, self.profile, policy, self.network)
         self.calls = Calls(client, policy, self.network)

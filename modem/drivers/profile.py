@@ -9,6 +9,8 @@
       timeouts: {+CIICR: 85}             # seconds, by response prefix
       tcp: {stack: simcom-cip, max_send: 1460, read_size: 1460, mux: false, context: 1}
       no_ok: {"AT+CPIN?": "\\+CPIN: .*"}   # answers that end a command without OK (Wavecom)
+      restarts: ['\\+CFUN\\s*=\\s*1\\b']     # lines that restart this family besides the common
+                                         # ones (modem.at.client.RESTART_COMMAND): AT+CFUN=1 on Wavecom
       allow_commands: [AT+QENG]          # vendor commands the command guard may let through
 
 Everything has a default (a plain 3GPP module without a TCP stack), so a profile without a
@@ -79,6 +81,9 @@ class DriverProfile:
     tcp: TcpSettings = field(default_factory=TcpSettings)
     source: str = "<defaults>"
     allow_commands: tuple[str, ...] = ()  # commands the command guard may let through besides its own
+    # regexes (case-insensitive, searched outside a line's quoted parameters) of the lines that
+    # restart this module family besides `modem.at.client.RESTART_COMMAND` (AT+CFUN=1 on Wavecom)
+    restarts: tuple[str, ...] = ()
 
 
 def parse_driver_section(
@@ -101,7 +106,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
     d = mapping(data, src, "driver")
     check_keys(
         d,
-        ("init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok", "allow_commands"),
+        ("init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok", "allow_commands", "restarts"),
         src,
         "driver",
     )
@@ -141,6 +146,12 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         except patterns.PatternError as exc:
             raise fail(no_ok_raw, key, "driver.no_ok", str(exc)) from None
         no_ok[str(key).upper()] = str(pattern)
+    restarts = texts("restarts", ())
+    for pattern in restarts:
+        try:
+            patterns.compile_pattern(pattern)
+        except patterns.PatternError as exc:
+            raise fail(d, "restarts", "driver", f"{pattern!r}: {exc}") from None
     cnmi = str(text_field(sms, "cnmi", src, "driver.sms", default=defaults.cnmi, what="an AT command"))
     routed = _CNMI_MT.match(cnmi.strip())
     if routed is not None and routed.group(1) in ("2", "3"):
@@ -220,6 +231,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         tcp=tcp,
         source=src,
         allow_commands=allow_commands_field(d, src, "driver"),
+        restarts=restarts,
     )
 
 

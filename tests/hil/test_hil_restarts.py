@@ -3,7 +3,10 @@ saying so, unless a command of the run asked for the restart."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+import pytest
 
 from hil.allowlist import allow_list_from_numbers
 from hil.bench import run_bench
@@ -133,3 +136,105 @@ async def test_a_restart_with_echo_off_stored_and_no_command_lost_fails_the_run_
     assert fake.lines[-2:] == ["AT+CMEE?", "ATS3?"]  # then the check that answers were the bench's
     notes = [e for e in result.transcript.of_kind("note") if e.get("restart")]
     assert len(notes) == 1 and "where +CMEE=1 was answered OK before" in notes[0]["detail"]
+
+
+async def test_a_wavecom_restarted_by_cfun_1_as_asked_has_the_bench_settings_set_again(
+    tmp_path: Path,
+) -> None:
+    # AT+CFUN=1 resets a Wavecom (its guide): its echo comes back on, which was taken for a restart
+    # nothing asked for, and the run failed; now its driver profile says so, and the run passes
+    script = tmp_path / "wavecom_reset.yaml"
+    script.write_text("steps:\n  - send: AT+CFUN=1\n  - send: AT+CSQ\n")
+    result = await run_bench(str(script), "virtual://wavecom-fastrack?seed=1&speed=50")
+    assert result.status == "passed", result.error
+    notes = [e for e in result.transcript.of_kind("note")]
+    assert [n.get("settings_after_restart") for n in notes] == ["AT+CFUN=1"]
+    assert not any(n.get("restart") for n in notes)
+    lines = [c["command"] for c in result.transcript.commands]
+    assert lines[lines.index("AT+CFUN=1") + 1 :] == [
+        "ATQ0V1",
+        "ATE0",
+        "AT+CMEE=1",
+        "AT",
+        "AT+CMEE?",
+        "AT+CSQ",
+    ]
+
+
+class BootsAfterReset(AnsweringTransport):
+    """A module that, answered `AT+CFUN=1,1`, reads nothing while it boots, then prints its boot
+    notices (`boot()`), echo off in its stored profile and +CMEE back at 0."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            {**REGISTERED, "AT+CMEE?": lambda _: f"+CMEE: {self.cmee}", "AT+CMEE=1": self._cmee_on},
+            url="/dev/ttyUSB9",
+        )
+        self.cmee = 0
+        self.booting = False
+        self.reset = asyncio.Event()
+
+    def _cmee_on(self, line: str) -> str:
+        self.cmee = 1
+        return ""
+
+    def _reply(self, line: str) -> None:
+        if self.booting:
+            return  # lost: the module is not reading its port yet
+        super()._reply(line)
+        if line == "AT+CFUN=1,1":
+            self.booting, self.cmee = True, 0
+            self.reset.set()
+
+    def boot(self) -> None:
+        self.booting = False
+        self.push(BOOT)
+
+
+@pytest.mark.parametrize("url", ["/dev/ttyUSB9", "virtual://simcom-sim800"])
+async def test_a_run_ending_with_a_reset_waits_for_the_module_and_sets_its_settings_again(
+    tmp_path: Path, url: str
+) -> None:
+    # the script's last line resets the module: before, nothing more was set, the end's trust
+    # check (ATS3?) went to the module as it booted, unanswered, and the run failed; now the
+    # module is waited for, the settings set again and checked, and the run passes
+    script = tmp_path / "reset_last.yaml"
+    script.write_text("steps:\n  - send: AT+CSQ\n  - send: AT+CFUN=1,1\n")
+    fake = BootsAfterReset()
+    fake.url = url  # (a physical port, and the virtual modem's URL where no trust check is made)
+
+    async def boots() -> None:
+        await fake.reset.wait()
+        await asyncio.sleep(0)  # the answer to AT+CFUN=1,1 read first
+        fake.boot()
+
+    booting = asyncio.create_task(boots())
+    result = await run_bench(str(script), url, transport=fake, timeout=0.5)
+    await booting
+    assert result.status == "passed", result.error
+    notes = [e for e in result.transcript.of_kind("note")]
+    assert "the modem restarted (RDY), as the run asked" in [n["text"] for n in notes]
+    assert [n.get("settings_after_restart") for n in notes if "settings_after_restart" in n] == [
+        "AT+CFUN=1,1"
+    ]
+    after = fake.lines[fake.lines.index("AT+CFUN=1,1") + 1 :]
+    kept = ["ATS0=0"] if url.startswith("/dev/") else []  # auto-answer off, on a physical modem
+    assert after[: 5 + len(kept)] == ["ATQ0V1", "ATE0", "AT+CMEE=1", *kept, "AT", "AT+CMEE?"]
+    assert fake.cmee == 1
+
+
+@pytest.mark.parametrize("line", ["AT+CPOWD=1", "AT+CPOWD=0"])
+async def test_a_run_ending_with_a_power_down_leaves_the_module_off_and_passes(
+    tmp_path: Path, line: str
+) -> None:
+    # SIMCom's AT+CPOWD=1 answers NORMAL POWER DOWN and no OK, AT+CPOWD=0 nothing at all: before,
+    # the line timed out and the watchdog found no modem (ModemNotAnswering); now the line is
+    # answered (or done once written), and the module, off, is sent nothing more
+    script = tmp_path / "power_down.yaml"
+    script.write_text(f"steps:\n  - send: AT+CSQ\n  - send: {line}\n")
+    result = await run_bench(str(script), "virtual://simcom-sim800?seed=1&speed=50", timeout=1.0)
+    assert result.status == "passed", result.error
+    commands = [c["command"] for c in result.transcript.commands]
+    assert commands[-1] == line
+    notes = [e["text"] for e in result.transcript.of_kind("note")]
+    assert notes[-1] == f"the modem was powered off by {line!r}: left off, its settings not set again"

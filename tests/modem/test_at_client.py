@@ -904,3 +904,33 @@ async def test_a_data_command_queued_behind_a_restart_waits_for_the_module_and_g
     at_restart = modem.lines.index("AT+CFUN=1,1")
     assert modem.lines[at_restart:] == ["AT+CFUN=1,1", "ATQ0V1", "ATE0", "AT+CREG=2", "AT", "AT+CREG?"]
     assert b"00\x1a" not in modem.written
+
+
+@pytest.mark.parametrize(
+    ("line", "answer", "final"),
+    [("AT+CPOWD=1", "\r\nNORMAL POWER DOWN\r\n", "NORMAL POWER DOWN"), ("AT+CPOWD=0", None, "")],
+)
+async def test_simcom_power_down_is_answered_by_normal_power_down_or_by_nothing(
+    line: str, answer: str | None, final: str
+) -> None:
+    # SIMCom's AT+CPOWD=1 answers NORMAL POWER DOWN and no OK, AT+CPOWD=0 nothing at all (SIM800
+    # AT manual, AT+CPOWD): before, the line waited for its timeout and the watchdog found no modem
+    t = ScriptedTransport(steps(("ATE0\r", "\r\nOK\r\n"), (f"{line}\r", answer)))
+    async with client(t, init=["ATE0"], timeout=3600.0, watchdog=FAST_WATCHDOG) as at:
+        await at.initialise()
+        async with asyncio.timeout(10):
+            reply = await at.command(line)
+        assert reply.final.ok and reply.final.line == final
+        # powered off: nothing more goes to it, not even the settings a restart would have set again
+        assert at.powered_down == line and await at.settle() is None
+    assert t.done and t.mismatch is None
+
+
+async def test_normal_power_down_is_still_a_notice_when_no_power_down_asked_for() -> None:
+    # the module powered off by its power key, or by under-voltage: a URC, not an answer
+    seen: list[str] = []
+    t = ScriptedTransport(steps(("AT+CSQ\r", "\r\nNORMAL POWER DOWN\r\n\r\n+CSQ: 9,0\r\n\r\nOK\r\n")))
+    async with client(t) as at:
+        at.subscribe(lambda urc: seen.append(urc.line))
+        assert (await at.command("AT+CSQ")).lines == ("+CSQ: 9,0",)
+    assert seen == ["NORMAL POWER DOWN"]

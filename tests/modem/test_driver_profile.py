@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from hil.fakemodem import AnsweringTransport
+from modem.at.client import ATClient
 from modem.drivers import TCP_STACKS, DriverProfile, load_driver_profile
+from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfileError
 from modem.profiles import profile_names
 
@@ -84,3 +87,20 @@ def test_allow_commands_are_read_as_the_guard_names_commands(tmp_path: Path) -> 
     path = tmp_path / "quectel.yaml"
     path.write_text("name: quectel\ndriver:\n  allow_commands: [at+qeng, AT^SYSINFO, AT&Y]\n")
     assert load_driver_profile(path).allow_commands == ("+QENG", "^SYSINFO", "&Y")
+
+
+def test_the_lines_a_family_restarts_on_reach_the_client(tmp_path: Path) -> None:
+    # AT+CFUN=1 resets a Wavecom, and nothing else: the driver of its profile tells the client
+    client = ATClient(AnsweringTransport({}))
+    Modem(client, load_driver_profile("wavecom-fastrack"))
+    assert client.restarts_module("AT+CFUN=1") and client.restarts_module("at+cfun = 1")
+    assert not client.restarts_module("AT+CFUN=4") and not client.restarts_module('AT+X="+CFUN=1"')
+    other = ATClient(AnsweringTransport({}))
+    Modem(other, load_driver_profile("simcom-sim800"))
+    assert not other.restarts_module("AT+CFUN=1") and other.restarts_module("AT+CFUN=1,1")
+    path = tmp_path / "wavecom.yaml"
+    path.write_text("name: wavecom\ndriver:\n  restarts: ['(a+)+$']\n")
+    with pytest.raises(
+        DriverProfileError, match=r"wavecom.yaml:3: driver.restarts: '\(a\+\)\+\$': .*backtracks"
+    ):
+        load_driver_profile(path)
