@@ -27,7 +27,7 @@ from modem.at.parser import Urc
 from modem.drivers.network import Registration
 from modem.drivers.profile import DriverProfileError
 from modem.options import OptionError, check_float, check_int
-from modem.safety import CommandGuard, command_name, costly_command, is_physical, is_virtual
+from modem.safety import CommandGuard, command_name, costly_command, is_physical, is_virtual, unseen_reset
 from modem.transport import Transport
 
 Configure = Callable[[Any], None]
@@ -254,6 +254,15 @@ async def _open(args: argparse.Namespace) -> Transport:
     return await open_transport(args.url, **_options(args))
 
 
+def _split_reset(line: str, reset: str) -> str:
+    """`AT+CMEE=1;Z` as the lines to send instead (`AT+CMEE=1 ATZ`), when the reset ends the line
+    after a ';'; else the reset alone first (`ATZ ...`), for the user to finish."""
+    head, sep, tail = line.rpartition(";")
+    if sep and tail.strip().upper() in (reset, f"{reset}0"):
+        return f"{head} AT{tail.strip()}"
+    return f"AT{reset} ..."
+
+
 def _at(args: argparse.Namespace) -> int:
     try:
         _check_transport_options(args)
@@ -272,6 +281,17 @@ def _at(args: argparse.Namespace) -> int:
                 args,
                 f"{args.url}: {line!r} refused: {why}; texting and calling go through "
                 "`m2msim bench --allow-list FILE`",
+                2,
+            )
+        reset = unseen_reset(line) if is_physical(args.url) else None
+        if reset is not None:  # (the command guard refuses it too, once lines before it were sent)
+            return _fail(
+                args,
+                f"{args.url}: {line!r} refused: AT{reset} within the line (after an extended command or "
+                f"a ';') brings back a stored or factory profile (its echo, result format, results on "
+                f"or off) where this tool does not see a reset, and would read the answers by the "
+                f"settings before it; send AT{reset} on its own line, e.g. `m2msim modem at {args.url} "
+                f"{_split_reset(line, reset)}`: nothing was sent",
                 2,
             )
 

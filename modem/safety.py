@@ -626,6 +626,16 @@ def _cmgs(params: list[str]) -> Effect:
     return ("refuse", f"AT+CMGS={','.join(params)}: no number or PDU length to check")
 
 
+def unseen_reset(line: str) -> str | None:
+    """The reset (`Z`: the stored profile back; `&F`: the factory one) `line` makes where the AT
+    client does not see a reset (after an extended command or a ';', the prefix spaced, a parity
+    bit set: `AT+CMEE=1;Z`), or None: the client sees only a line that starts with it
+    (`modem.at.grammar.resets`), and reads the answer and sets its settings again by that."""
+    if grammar.resets(line):
+        return None
+    return next((value for kind, value in command_effects(line) if kind == "profile"), None)
+
+
 def costly_command(line: str, allow_commands: Iterable[str] | None = None) -> str | None:
     """Why the command line texts, calls, forwards or cannot be read for sure; None when it does not.
 
@@ -1001,7 +1011,7 @@ class CommandGuard:
                 "would connect whoever calls to the bench's serial line, and an answered call is billed "
                 "when roaming; set incoming_calls: yes in the bench's allow-list if calls are expected",
             )
-        if kind == "profile" and self.strict and not grammar.resets(line):
+        if kind == "profile" and self.strict and unseen_reset(line) is not None:
             raise self._refuse(
                 line,
                 f"AT{value} brings back the stored or factory profile (a stored S0 > 0 answers calls "

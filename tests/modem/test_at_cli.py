@@ -222,3 +222,24 @@ def test_a_modem_unplugged_mid_command_exits_1_saying_so(
     said = (captured.err + captured.out).strip().splitlines()[-1]
     assert code == 1 and "read failed" in said and port.name in said, said
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("line", "instead"),
+    [("AT+CMEE=1;Z", "AT+CMEE=1 ATZ"), ("ATE0;&F", "ATE0 AT&F"), ("AT+CSQ;Z0", "AT+CSQ ATZ0")],
+)
+def test_a_reset_within_a_line_is_refused_before_anything_is_sent_saying_what_to_send(
+    line: str, instead: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before, the command guard refused it once the modem was open and the lines before it sent,
+    # exit 1, speaking of settings this tool does not set; now nothing is sent, exit 2, and the
+    # message says to send the reset on its own line
+    device = "/dev/does-not-exist-m2msim"
+    assert main(["modem", "at", device, "AT+CSQ", line]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open" not in err and "Traceback" not in err
+    assert f"{line!r} refused: AT" in err and "within the line" in err
+    assert f"on its own line, e.g. `m2msim modem at {device} {instead}`: nothing was sent" in err
+    # a reset at the start of its line is seen, and goes (as far as opening the device)
+    assert main(["modem", "at", device, "ATZ"]) == 2
+    assert "cannot open" in capsys.readouterr().err
