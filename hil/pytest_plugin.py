@@ -20,10 +20,14 @@ Fixtures: `modem_url`, `bench_allow_list`, `bench_policy`, `transcript`, `modem`
 `modem.drivers.Modem` whose AT client records into `transcript`), and `run_script` (runs a
 `hil.scripts` bench script on `modem_url`, returns its `hil.bench.BenchResult`).
 
-SIGTERM (a CI runner cancelling the job) while `modem` or `run_script` has the modem cancels the
-test, hangs up (`ATH`, else `AT+CHUP`) and deactivates the PDP contexts (`AT+CGACT=0`), as
-`m2msim bench` does, then ends the session with exit status 143; the handler of before is back
-once the fixture is done.  Before, SIGTERM's default action killed pytest at once, a call up.
+SIGINT, SIGTERM or SIGHUP (Ctrl-C, a CI runner cancelling the job, the terminal closed) while
+`modem` or `run_script` has the modem cancels the test, hangs up (`ATH`, else `AT+CHUP`) and
+deactivates the PDP contexts (`AT+CGACT=0`), as `m2msim bench` does, then ends the session with
+exit status 130, 143 or 129; one while `modem` sets the modem up (before the test, no call up)
+cancels the set-up, closes the modem and ends the session likewise.  The handlers of before are
+back once the fixture is done.  Before, SIGTERM alone was handled, and not during the set-up
+(its default action killed pytest at once), and Ctrl-C went as pytest's KeyboardInterrupt,
+without the hang-up, a call up.
 """
 
 from __future__ import annotations
@@ -59,38 +63,48 @@ VIRTUAL_PROFILES: tuple[str, ...] = ("generic", "simcom-sim800", "quectel-bg96")
 DEFAULT_URLS: tuple[str, ...] = tuple(f"virtual://{p}?seed=1&speed=4" for p in VIRTUAL_PROFILES)
 
 RunScript = Callable[..., Awaitable[BenchResult]]
+#: the signals that end a session cleanly, as they end `m2msim bench`: SIGINT (Ctrl-C, which pytest
+#: would take as a KeyboardInterrupt), SIGTERM (a CI runner cancelling the job), SIGHUP (the
+#: terminal closed); the exit status is 128 + the signal's number (130, 143, 129)
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 SIGTERM_STATUS = 128 + int(signal.SIGTERM)  # 143, as `m2msim bench`
 
 
 @contextlib.contextmanager
-def on_sigterm(stop: Callable[[], object]) -> Iterator[list[int]]:
-    """Within the block, SIGTERM runs `stop()` in the running event loop (once) instead of killing
-    the process; the list yielded holds the signal once it came.  The handler of before is set
-    back when the block ends.  Outside the main thread (where Python takes signals) it does
-    nothing."""
+def on_stop_signals(stop: Callable[[], object]) -> Iterator[list[int]]:
+    """Within the block, SIGINT, SIGTERM or SIGHUP (`STOP_SIGNALS`) runs `stop()` in the running
+    event loop (once, at the first of them) instead of killing the process or raising
+    KeyboardInterrupt; the list yielded holds that signal's number once it came.  The handlers of
+    before are set back when the block ends.  Outside the main thread (where Python takes signals)
+    it does nothing."""
     came: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield came
         return
     loop = asyncio.get_running_loop()
-    before = signal.getsignal(signal.SIGTERM)
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
 
-    def on_signal() -> None:
+    def on_signal(sig: signal.Signals) -> None:
         if not came:
-            came.append(int(signal.SIGTERM))
+            came.append(int(sig))
             stop()
 
-    loop.add_signal_handler(signal.SIGTERM, on_signal)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         yield came
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+        for sig, handler in before.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
-def _terminated(url: str) -> None:
-    """The session ends as `m2msim bench` does on SIGTERM: exit status 143."""
-    pytest.exit(f"{url}: interrupted (SIGTERM): hung up, PDP contexts released", returncode=SIGTERM_STATUS)
+def _terminated(url: str, signum: int, what: str = "hung up, PDP contexts released") -> None:
+    """The session ends as `m2msim bench` does on that signal: exit status 128 + its number."""
+    name = signal.Signals(signum).name
+    pytest.exit(f"{url}: interrupted ({name}): {what}", returncode=128 + signum)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -215,30 +229,47 @@ async def modem(
     client.start()
     driver = Modem(client, profile, bench_policy)
     came: list[int] = []
+    tested = False  # the test has the modem (the set-up done)
+    setup = asyncio.current_task()
+    assert setup is not None
+    stop: list[Callable[[], object]] = [setup.cancel]  # set up: the set-up cancelled, the modem closed
     try:
-        await client.initialise()
-        if checks_auto_answer(modem_url, bench_policy, replaying):
-            await driver.calls.auto_answer_off()  # (a stored S0 > 0: set to 0, and after any ATZ)
-        own = asyncio.all_tasks()  # the client's reader, a virtual modem's: not the test's
-
-        def stop() -> None:  # SIGTERM: the test's tasks cancelled, the modem's left to hang up
-            for task in asyncio.all_tasks():
-                if task not in own:
-                    task.cancel()
-
-        with on_sigterm(stop) as came:
+        with on_stop_signals(lambda: stop[0]()) as came:
             try:
-                yield driver
-            finally:
-                if came:  # the test was cancelled: hang up before the session ends
-                    with contextlib.suppress(TimeoutError), transcript.step("release", reason="interrupted"):
-                        await release_lines(client, lambda text: transcript.record("note", text=text))
+                await client.initialise()
+                if checks_auto_answer(modem_url, bench_policy, replaying):
+                    await driver.calls.auto_answer_off()  # (a stored S0 > 0: set to 0, and after any ATZ)
+            except asyncio.CancelledError:
+                if not came:
+                    raise
+                setup.uncancel()
+            else:
+                own = asyncio.all_tasks()  # the client's reader, a virtual modem's: not the test's
+
+                def cancel_test() -> None:  # the test's tasks cancelled, the modem's left to hang up
+                    for task in asyncio.all_tasks():
+                        if task not in own:
+                            task.cancel()
+
+                stop[0] = cancel_test
+                tested = True
+                try:
+                    yield driver
+                finally:
+                    if came:  # the test was cancelled: hang up before the session ends
+                        with (
+                            contextlib.suppress(TimeoutError),
+                            transcript.step("release", reason="interrupted"),
+                        ):
+                            await release_lines(client, lambda text: transcript.record("note", text=text))
     finally:
         await driver.close()
         if binding is not None:
             binding.close()
+    if came and not tested:
+        _terminated(modem_url, came[0], "before the test, no call up: the modem closed")
     if came:
-        _terminated(modem_url)
+        _terminated(modem_url, came[0])
 
 
 @pytest.fixture
@@ -269,8 +300,9 @@ def run_script(
         assert task is not None
         came: list[int] = []
         try:
-            # SIGTERM cancels the run, which hangs up and releases on its way out (`run_bench`)
-            with on_sigterm(task.cancel) as came:
+            # SIGINT / SIGTERM / SIGHUP cancel the run, which hangs up and releases on its way out
+            # (`run_bench`)
+            with on_stop_signals(task.cancel) as came:
                 result = await run_bench(
                     script,
                     url,
@@ -285,7 +317,7 @@ def run_script(
             if not came:
                 raise
             task.uncancel()
-            _terminated(url)
+            _terminated(url, came[0])
         if bench_out is not None:
             result.write(bench_out)
         return result

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ptys import PtyDte, served_ptys_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,11 +201,20 @@ async def test_c_call(modem):
 """
 
 
-def test_sigterm_during_a_call_on_a_physical_modem_hangs_up_and_exits_143(tmp_path: Path) -> None:
-    """SIGTERM (a CI runner cancelling the job) during a test holding a call on a device: the test is
-    cancelled, the call hung up (`ATH`) and the PDP contexts released, exit status 143, as `m2msim
-    bench` does; the handler of before is back after each test.  Before, pytest was killed at once
-    and the call stayed up."""
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)],
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
+)
+def test_a_stop_signal_during_a_call_on_a_physical_modem_hangs_up_and_exits_128_plus_it(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    """SIGTERM (a CI runner cancelling the job), SIGINT (Ctrl-C) or SIGHUP (the terminal closed)
+    during a test holding a call on a device: the test is cancelled, the call hung up (`ATH`) and the
+    PDP contexts released, exit status 143 / 130 / 129, as `m2msim bench` does; the handler of before
+    is back after each test.  Before, SIGTERM killed pytest at once and the call stayed up; then
+    SIGTERM alone was handled: SIGINT went as pytest's KeyboardInterrupt (exit 2) and SIGHUP killed
+    it, the call up either way."""
     (tmp_path / "test_term.py").write_text(SIGTERM_TESTS, encoding="utf-8")
     (tmp_path / "bench.yaml").write_text(
         'numbers:\n  - number: "+33600000001"\n    allow: [call]\n', encoding="utf-8"
@@ -221,12 +232,12 @@ def test_sigterm_during_a_call_on_a_physical_modem_hangs_up_and_exits_143(tmp_pa
         for line in proc.stdout:  # waits on the test's own line: the call is up
             seen.append(line)
             if "call up" in line:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signum)
                 break
         rest, _ = proc.communicate(timeout=60)
         output = "".join(seen) + rest
-        assert proc.returncode == 143, output
-        assert "interrupted (SIGTERM)" in output, output
+        assert proc.returncode == status, output
+        assert f"interrupted ({signum.name})" in output, output
         assert "2 passed" in output, output  # the handler of before back after test_a_modem
         with PtyDte(path) as port:
             assert b"+CLCC:" not in port.at("AT+CLCC")  # hung up: no call left
@@ -271,3 +282,36 @@ def test_sigterm_during_run_script_releases_the_modem_and_exits_143(tmp_path: Pa
     [release] = [e for e in events if e["kind"] == "step" and e["name"] == "release"]
     assert release["info"]["reason"] == "interrupted"
     assert "ATH" in [e.get("command") for e in events]
+
+
+def test_sigterm_as_the_modem_fixture_sets_the_modem_up_ends_the_session_cleanly(tmp_path: Path) -> None:
+    """SIGTERM while the `modem` fixture initialises the modem (before the test, no call up): the
+    set-up is cancelled, the modem closed, and the session ends with exit status 143 saying so.
+    Before, the signal's default action killed pytest at once."""
+    (tmp_path / "test_setup.py").write_text(
+        "async def test_m(modem):\n    raise AssertionError('never reached')\n", encoding="utf-8"
+    )
+    controller, device = os.openpty()  # a port whose modem answers nothing: the set-up waits on ATE0
+    try:
+        path = os.ttyname(device)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_setup.py"),
+             "--modem-url", path, "-o", "log_cli=true", "--log-cli-level=DEBUG"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # the client's debug log: the init sequence's first line went out
+            seen.append(line)
+            if ">> ATE0" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        os.close(device)
+    output = "".join(seen) + rest
+    assert proc.returncode == 143, output
+    assert "interrupted (SIGTERM): before the test, no call up: the modem closed" in output, output
+    assert "Traceback" not in output and "never reached" not in output, output
