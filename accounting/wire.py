@@ -37,7 +37,13 @@ The model (IPv4; every figure an IP packet's length):
   ICMP 8 and as much of the original datagram as fits in 576 B (RFC 1812 4.3.2.3; Linux's
   `icmp_send`, measured on Linux 6.18: a 36 B datagram answered with 64 B, a 200 B one with 228 B,
   one of 548 B or more with 576 B; a "fragmentation needed" alike), not RFC 792's minimum quote of
-  the IP header and 8 bytes (56 B).  A connect's first SYN so answered fails at once (Linux ends a
+  the IP header and 8 bytes (56 B).  A sender whose path to the device has a smaller MTU sends no
+  larger error (Linux: the room is the route's MTU, at most 576; measured on Linux 6.18: a route of
+  MTU 500 or 296 gives errors of 500 or 296 B, a path MTU learned from "fragmentation needed" of
+  500 or 296 is taken as 552, `net.ipv4.route.min_pmtu`, and gives 552 B, one of 560 gives 560 B);
+  the error goes without Don't Fragment (measured: DF clear), fragmented on a smaller link.  Only
+  the PPP bearer's hosts learn such an MTU (from the modem's "fragmentation needed" when the device's
+  MRU is under their link's), so only they bill the smaller error.  A connect's first SYN so answered fails at once (Linux ends a
   connect in SYN-SENT on it): 52 B up, 80 B down (`unreachable`); a datagram so answered costs its
   own bytes and the error quoting it (a 90 B CoAP datagram: 118 B).  Whether the network
   answers at all is the ICMP rate limits' (six at once to a device, then one a second:
@@ -126,18 +132,22 @@ def syns(elapsed: float | npt.NDArray[np.float64] | I64) -> int | I64:
 
 
 @overload
-def icmp_error_size(original: int) -> int: ...
+def icmp_error_size(original: int, mtu: int = ICMP_ERROR_MAX) -> int: ...
 @overload
-def icmp_error_size(original: I64) -> I64: ...
-def icmp_error_size(original: int | I64) -> int | I64:
+def icmp_error_size(original: I64, mtu: int = ICMP_ERROR_MAX) -> I64: ...
+def icmp_error_size(original: int | I64, mtu: int = ICMP_ERROR_MAX) -> int | I64:
     """Bytes of the ICMP error (destination unreachable, fragmentation needed) answering an IPv4
     datagram of `original` bytes: its IPv4 and ICMP headers and as much of the datagram as fits
     in `ICMP_ERROR_MAX` (RFC 1812 4.3.2.3, as Linux's `icmp_send` quotes): 80 B for a SYN (52 B),
-    118 B for a 90 B datagram, 576 B for one of 548 B or more."""
+    118 B for a 90 B datagram, 576 B for one of 548 B or more.  `mtu`: the MTU of the sender's
+    path to the device when under 576 (its route's, or one it learned from "fragmentation
+    needed"), which caps the error too (Linux's `icmp_send`: the room is the route's MTU, at most
+    576): a host that learned 552 answers a 1,000 B datagram with 552 B."""
+    cap = min(mtu, ICMP_ERROR_MAX)
     if isinstance(original, np.ndarray):
-        out: I64 = np.minimum(ICMP_HEADER + original, ICMP_ERROR_MAX)
+        out: I64 = np.minimum(ICMP_HEADER + original, cap)
         return out
-    return min(ICMP_HEADER + original, ICMP_ERROR_MAX)
+    return min(ICMP_HEADER + original, cap)
 
 
 def unanswered(elapsed: float) -> tuple[int, int]:

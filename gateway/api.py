@@ -92,6 +92,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.scans import scan_setting as scan_setting
     from gateway.wire import DEVICE as DEVICE
     from gateway.wire import HEADER as HEADER
+    from gateway.wire import ICMP_ERROR_MAX as ICMP_ERROR_MAX
     from gateway.wire import ICMP_HEADER as ICMP_HEADER
     from gateway.wire import MSS as MSS
     from gateway.wire import SERVER as SERVER
@@ -149,7 +150,7 @@ _CONTRACT: dict[str, str] = {
         ),
         (
             "gateway.wire",
-            "DEVICE HEADER ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
+            "DEVICE HEADER ICMP_ERROR_MAX ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
             " segments syn_time syns unanswered unreachable",
         ),
     )

@@ -72,11 +72,11 @@ def tun() -> Iterator[TunNetwork]:
 class Online:
     """A device dialled into a modem whose bearer uses `tun`; `wait` pumps what the TUN sends back."""
 
-    def __init__(self, tun: TunNetwork, internet: Internet | None = None, **link: object) -> None:
+    def __init__(self, tun: TunNetwork | None, internet: Internet | None = None, **link: object) -> None:
         m, self.net, self.sink = setup()
         if internet is not None:
             m.internet = internet
-        m.tun = tun
+        m.tun = tun  # None: the user-space forwarder's path alone
         self.arrived = asyncio.Event()
 
         def external(fn: Callable[[], None]) -> None:
@@ -87,7 +87,7 @@ class Online:
         self.dev = Device(m, user="33612345678", password="secret", **link)
         assert self.dev.dial() == b"\r\nCONNECT\r\n"
         assert m.ppp is not None and m.ppp.forwarder is not None
-        assert isinstance(m.ppp.forwarder.kernel, TunPath)
+        assert isinstance(m.ppp.forwarder.kernel, TunPath) or tun is None
 
     async def wait(self, count: int) -> None:
         """Until the device has received `count` packets in all."""
@@ -324,6 +324,77 @@ async def test_a_datagram_too_big_for_the_devices_mru_gets_icmp_and_the_kernel_s
     # (the ICMP error quotes as much of the 1,428-octet answer as fits in 576 octets, as Linux does)
     assert ctx.bytes_up == sum(len(p) for p in dev.sent) + 576
     assert ctx.bytes_down == 1428 + sum(map(len, sent)) <= 1428 + sum(map(len, dev.received))
+
+
+async def _port_unreachable(o: Online, host: bytes, sport: int) -> int:
+    """A 1,000-byte datagram to a port nothing listens on at `host`: the bytes billed for the ICMP
+    "port unreachable" it gets (checked: it reaches the device, in two fragments of its MRU)."""
+    dev = o.dev
+    ctx = dev.m.net.contexts[1]
+    down0, got = ctx.bytes_down, len(dev.received)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))  # a port nothing listens on (given back)
+        closed = s.getsockname()[1]
+    datagram = build_udp(dev.address, host, sport, closed, bytes(range(250)) * 4)
+    dev.send(datagram)
+    await o.wait(got + 2)
+    header, body = _reassembled(dev.received[got:])
+    assert header[9] == ICMP and header[12:16] == host and body[:2] == b"\x03\x03"
+    assert body[8:] == datagram[: len(body) - 8]
+    billed = ctx.bytes_down - down0
+    assert billed == 20 + len(body)
+    return billed
+
+
+async def _errors_before_and_after_learning(o: Online, host: bytes, server: socket.socket) -> tuple[int, int]:
+    """The bytes billed for `_port_unreachable` from `host` to a device of a small MRU, before and
+    after `server` (a UDP socket at `host`) learned its path MTU: it answers the device 1,400 bytes
+    with Don't Fragment, the modem drops them and tells the host "fragmentation needed"."""
+    dev = o.dev
+    bearer = dev.m.ppp
+    assert bearer is not None
+    before = await _port_unreachable(o, host, 40001)
+    got = len(dev.received)
+    o.arrived.clear()
+    dev.send(build_udp(dev.address, host, 40000, server.getsockname()[1], b"hello"))
+    _, peer = await asyncio.wait_for(asyncio.get_running_loop().sock_recvfrom(server, 2048), 10)
+    server.sendto(bytes(1400), peer)
+    await asyncio.wait_for(o.arrived.wait(), 10)
+    dev.pump()
+    assert len(dev.received) == got and bearer.too_big == 1  # dropped, "fragmentation needed" sent
+    after = await _port_unreachable(o, host, 40002)
+    assert bearer.too_big == 1 and bearer.fragmented == 2
+    return before, after
+
+
+@pytest.mark.parametrize("mru", [296, 500])
+async def test_a_hosts_errors_to_a_device_of_a_small_mru_are_billed_alike_on_both_paths(
+    tun: TunNetwork, mru: int
+) -> None:
+    # The namespace's kernel sends its errors to a device of MRU 296 or 500 at 576 bytes (the TUN
+    # device's MTU is 1,500: the MRU is not the route's), without Don't Fragment: the modem cuts
+    # them.  Told "fragmentation needed" with the MRU, it takes 552 (net.ipv4.route.min_pmtu) as
+    # its path MTU to the device and caps its errors there (icmp_send: the room is the route's
+    # MTU, at most 576): 552 bytes.  The forwarder's hosts bill and send the same (they sent 576
+    # with Don't Fragment: dropped by the modem, never reaching the device, and after learning
+    # billed 24 bytes more than the kernel).
+    server = tun.namespace.call(_udp_server)
+    try:
+        in_kernel = await _errors_before_and_after_learning(Online(tun, mru=mru), OWN, server)
+    finally:
+        server.close()
+    far = "192.0.2.80"
+    host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    host.bind(("127.0.0.1", 0))
+    host.setblocking(False)
+    user = Online(None, Internet(hosts={far: Target(host="127.0.0.1")}, allow=()), mru=mru)
+    try:
+        in_forwarder = await _errors_before_and_after_learning(user, ipaddress.IPv4Address(far).packed, host)
+    finally:
+        assert user.dev.m.ppp is not None and user.dev.m.ppp.forwarder is not None
+        user.dev.m.ppp.forwarder.close()  # (its host sockets)
+        host.close()
+    assert in_kernel == in_forwarder == (576, 552)
 
 
 async def test_a_spoofed_source_does_not_enter_the_namespace(tun: TunNetwork) -> None:

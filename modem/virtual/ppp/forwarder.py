@@ -5,7 +5,8 @@ Like slirp, the forwarder is every remote host the device talks to:
 - ICMP echo requests are answered (for the network side's address, the DNS servers, and every
   destination the Internet table reaches); others get ICMP "communication administratively prohibited".
   ICMP errors to the device are rate-limited as Linux limits them, by the host that sends them
-  (`gateway.icmplimit`): a port unreachable by the host itself, the others by the gateway.
+  (`gateway.icmplimit`): a port unreachable by the host itself, the others by the gateway; each no
+  larger than 576 bytes or the sending host's path MTU to the device, without Don't Fragment.
 - UDP to the DNS servers' port 53 is answered from the Internet table's names (A records; an unknown
   name is NXDOMAIN); other UDP goes to the endpoint the table routes it to (a host socket, or the
   built-in echo), answers come back as datagrams from the address the device sent to, and a host
@@ -647,15 +648,19 @@ class Forwarder:
         kept of it, `icmp_quote`), quoting as much of it as fits in 576 bytes, as Linux's
         `icmp_send` does (RFC 1812 4.3.2.3; `gateway.wire.icmp_error_size`, as the module stacks
         bill theirs): a 52-byte SYN's 80 bytes, a 90-byte datagram's 118, as the kernel behind a
-        TUN bearer answers the same packet.  Not sent past the Linux rate limits of the host that
-        sends it, `sender` (`gateway.icmplimit`: the destination `dst` itself for a port
-        unreachable, `GATEWAY` for the network's answers): six at once to the device, then one a
-        second, from each host."""
+        TUN bearer answers the same packet; from a host that knows a smaller path MTU to the device
+        (552 once told of an MRU under it), no larger than that, as Linux caps it by the route's
+        MTU.  Without Don't Fragment, as Linux sends it: the modem cuts it to a smaller MRU.  Not
+        sent past the Linux rate limits of the host that sends it, `sender`
+        (`gateway.icmplimit`: the destination `dst` itself for a port unreachable, `GATEWAY` for
+        the network's answers): six at once to the device, then one a second, from each host."""
         verdict = self.icmp.verdict(self.now(), sender, self.device, 3, code)
         self.icmp_held[verdict] += 1
         if verdict:
             return  # (as a Linux host: icmp_ratelimit, icmp_msgs_per_sec)
-        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + icmp_quote(original), self.ident()))
+        mtu = self._known_mtu(dst) if sender == dst and self.path_mtu else HOST_MTU
+        quote = icmp_quote(original, mtu)
+        self.emit(build_icmp(dst, self.device, 3, code, bytes(4) + quote, self.ident(), df=False))
 
     def _udp(self, dst: bytes, sport: int, dport: int, data: bytes, original: bytes) -> None:
         kind, host, port = self.route(dst, dport)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from gateway.api import DF, ICMP_HEADER, MF, checksum, icmp_error_size
+from gateway.api import DF, ICMP_ERROR_MAX, ICMP_HEADER, MF, checksum, icmp_error_size
 
 ICMP, TCP, UDP = 1, 6, 17
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -142,11 +142,12 @@ def _copied_options(options: bytes) -> bytes:
     return bytes(out) + bytes(-len(out) % 4)
 
 
-def icmp_quote(packet: bytes) -> bytes:
+def icmp_quote(packet: bytes, mtu: int = ICMP_ERROR_MAX) -> bytes:
     """What an ICMP error about IPv4 `packet` quotes after its ICMP header: as much of the packet as
     fits in the error's 576 bytes (RFC 1812 4.3.2.3, as Linux's `icmp_send`), the whole of one of
-    548 bytes or less; the error's size `gateway.wire.icmp_error_size`'s."""
-    return packet[: icmp_error_size(len(packet)) - ICMP_HEADER]  # (after the error's own headers)
+    548 bytes or less; less when the sender's path `mtu` to the device is smaller (552: 524 bytes);
+    the error's size `gateway.wire.icmp_error_size`'s."""
+    return packet[: icmp_error_size(len(packet), mtu) - ICMP_HEADER]  # (after the error's own headers)
 
 
 def is_icmp_error(packet: bytes) -> bool:
