@@ -94,7 +94,8 @@ class Profile:
         """Bytes of the ICMP "destination unreachable" answering one transmission of an attempt,
         which quotes it as Linux does (`gateway.wire.icmp_error_size`): TCP's SYN (52 B: 80 B);
         another transport's datagram, `failed_attempt`'s bytes up over its transmissions (CoAP's
-        90 B: 118 B)."""
+        90 B: 118 B; exact: the transmissions are one datagram sent again, `_failed_attempt`
+        refuses figures that are not)."""
         if self.transport == "tcp":
             return int(icmp_error_size(SYN))
         fa = self.failed_attempt
@@ -286,9 +287,20 @@ def _exchange(raw: Any, where: str, played: Any = None, played_where: str = "") 
 def _failed_attempt(raw: Any, where: str, transport: str) -> Exchange:
     """A failed attempt's figures: a TCP profile's are its SYNs, sent again on the retransmission
     timer until the connect gives up after `duration_s` (`gateway.wire.unanswered`, as the virtual
-    modem's stacks bill theirs); another transport's are given (`up`, `down`)."""
+    modem's stacks bill theirs); another transport's are given (`up`, `down`, `packets`): its
+    transmissions are one datagram sent again (a CoAP CON retransmitted: RFC 7252 4.2 repeats the
+    message), so `up` is `packets` datagrams of one size, which each ICMP answer quotes
+    (`Profile.icmp_answer`) and each transmission cut short bills (`Profile.attempts_cut`); an `up`
+    that is not a multiple of `packets` cannot be that and is refused."""
     if transport != "tcp":
-        return _exchange(raw, where)
+        fa = _exchange(raw, where)
+        n = max(fa.packets, 1)
+        if fa.up % n:
+            raise ProfileError(
+                f"{where}.up: {fa.up} B is not {n} transmissions of one datagram (packets: {n}): "
+                f"a failed attempt sends its datagram again, each of the same size"
+            )
+        return fa
     if not isinstance(raw, dict) or "duration_s" not in raw:
         raise ProfileError(f"{where}: expected a mapping with 'duration_s' (when the connect gives up)")
     if {"up", "down", "packets"} & raw.keys():

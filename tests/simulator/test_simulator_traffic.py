@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.wire import SYN, unreachable
+from gateway.wire import SYN, icmp_error_size, unreachable
 from simulator import rng as rngmod
 from simulator.engine import Shard, fleet
 from simulator.profiles import ProfileError, builtin_profiles, parse_profiles
@@ -82,6 +82,33 @@ def test_a_bad_exchange_step_is_named_with_its_place(step: str, message: str) ->
     doc["profiles"]["p"]["exchange"]["report"] = ["open", "up 5"]
     with pytest.raises(ProfileError, match="come from the exchange's steps"):
         parse_profiles(doc, "profiles.yaml")
+
+
+def test_a_failed_attempts_transmissions_are_one_datagram_whose_size_the_icmp_answer_quotes() -> None:
+    # an ICMP answer quotes the datagram it answers: the quote is taken from up / packets, exact
+    # only when every transmission is the same datagram sent again (CoAP's CON: 5 x 90 B)
+    udp = [p for p in builtin_profiles().values() if p.transport != "tcp"]
+    assert udp
+    for prof in udp:
+        fa = prof.failed_attempt
+        assert fa.packets >= 1 and fa.up % fa.packets == 0
+        assert prof.icmp_answer == icmp_error_size(fa.up // fa.packets)
+    # figures that cannot be one datagram sent again (451 B in 5 transmissions) are refused, named
+    doc = {
+        "profiles": {
+            "p": {
+                "transport": "udp",
+                "report": {"up": 90, "down": 34, "packets": 2},
+                "failed_attempt": {"up": 451, "down": 0, "packets": 5, "duration_s": 62},
+            }
+        }
+    }
+    with pytest.raises(
+        ProfileError, match=re.escape("profiles.yaml: profiles.p.failed_attempt.up: 451 B is not 5")
+    ):
+        parse_profiles(doc, "profiles.yaml")
+    doc["profiles"]["p"]["failed_attempt"]["up"] = 450
+    assert parse_profiles(doc, "profiles.yaml")["p"].icmp_answer == 118
 
 
 def test_persistent_mqtt_figures() -> None:
