@@ -169,9 +169,12 @@ class LoopSockets:
                 )
         except (OSError, TimeoutError) as exc:
             log.info("socket %d: %s %s:%d: %s", sock.sid, sock.proto, host, port, exc)
-            refused = isinstance(exc, ConnectionRefusedError)  # a reset
-            # an ICMP "destination unreachable" (no route): else no answer at all
+            # an ICMP "destination unreachable" (no route); no answer at all when the module gave up
+            # (or the host's connect timed out); else a reset: the endpoint's (ECONNREFUSED), or the
+            # network's for a connection the host cannot make (out of sockets, forbidden), as the
+            # PPP bearer's forwarder answers the device's SYN then
             unreachable = isinstance(exc, OSError) and exc.errno in UNREACHABLE_ERRNOS
+            refused = not isinstance(exc, TimeoutError) and not unreachable
             self.run(lambda: tcp.failed(sock, refused, unreachable))
             return
         if tcp.sockets.get(sock.sid) is not sock:  # closed while connecting

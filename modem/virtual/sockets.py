@@ -401,8 +401,10 @@ class TcpSockets:
         sock.on_fail(sock, FAIL_TLS)
 
     def failed(self, sock: Socket, refused: bool = False, unreachable: bool = False) -> None:
-        """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, counted
-        as the policy's refusal is (the SYN, the reset) and told once that exchange has crossed the link;
+        """The connection failed.  `refused`: a real endpoint answered the SYN with a reset, or the
+        host could not make the connection (EMFILE, EACCES, EPERM ...: the network's reset, as the
+        PPP bearer's forwarder sends the device), counted as the policy's refusal is (the SYN, the
+        reset) and told once that exchange has crossed the link;
         `unreachable`: the network answered it "destination unreachable" (ICMP: no route to the host),
         the SYNs sent until then and the ICMP message counted (`gateway.wire.unreachable`), told
         likewise, unless the ICMP rate limits keep that answer back (`_no_route`); a real endpoint

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +27,7 @@ from gateway.api import NetworkAPI, Subscriber, build_network
 from gateway.internet import Internet
 from gateway.network import Network, NetworkConfig
 from gateway.scans import scan_rng
-from gateway.wire import HEADER, SYN, UDP_HEADER, unreachable
+from gateway.wire import HEADER, SYN, UDP_HEADER, refused, unreachable
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
@@ -40,6 +41,7 @@ from tests.modem.pppdevice import Device as PppDevice
 from tests.modem.pppdevice import TcpClient
 from tests.modem.test_moves_billed_alike import EPOCH, Logged, Sink, _billed, at
 from tests.modem.test_ppp import online
+from tests.modem.test_virtual_sockets import Dte
 
 PUBLIC_APN = "orange.m2m"  # a public-address APN: reachable from the Internet, scanned
 SENDS = (60.0, 3_600.0, 7_000.0)  # a datagram to the echo at each of these seconds
@@ -474,8 +476,24 @@ async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_st
         raise OSError(errno.EHOSTUNREACH, "No route to host")
 
     monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", no_route)
-    sink = Sink()
-    net = build_network(EPOCH, sink, 3)
+    dev, client, (up, down) = await _ppp_connect()
+    (answer,) = dev.received
+    icmp = parse_ipv4(answer)
+    assert icmp is not None and icmp.proto == ICMP and icmp.payload[:2] == bytes([3, 1])
+    syn = dev.sent[-1]
+    assert icmp.payload[8:] == syn  # the whole SYN quoted, as Linux quotes it
+    assert not client.reset
+    # the real packets: this device's SYN (its stack offers the MSS alone: 44 B) and the ICMP quoting
+    # it, IPv4 20 + ICMP 8 + 44 = 72 B; a module stack's SYN, as the model has it, 52 B and 80 B
+    assert len(syn) == HEADER + 4
+    assert (up, down) == (len(syn), 20 + 8 + len(syn))
+    assert unreachable() == (SYN, 20 + 8 + SYN)
+
+
+async def _ppp_connect() -> tuple[PppDevice, TcpClient, tuple[int, int]]:
+    """A device dialled over PPP (SIMCom) connects to `UNREACHABLE_HOST`:80 through the forwarder:
+    the device, its client, and the (up, down) bytes the gateway billed for the attempt."""
+    net = build_network(EPOCH, Sink(), 3)
     m = _served(net, "simcom-sim800")
     m.take_output(0.0)
     m.feed(b'ATE0;+CGDCONT=1,"IP","orange.m2m.spec"\r', 0.0)
@@ -489,17 +507,33 @@ async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_st
     client.connect()
     await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))  # the forwarder's connect
     dev.pump()
+    return dev, client, (ctx.bytes_up - up0, ctx.bytes_down - down0)
+
+
+@pytest.mark.parametrize("code", [errno.EMFILE, errno.ENFILE, errno.EACCES, errno.EPERM])
+async def test_a_connect_the_host_cannot_make_is_refused_and_billed_alike_on_the_module_stack_and_over_ppp(
+    code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host cannot make the connection (out of descriptors, or its policy forbids it: connect's
+    EMFILE, ENFILE, EACCES, EPERM).  Over PPP the forwarder answers the device's SYN with a reset,
+    as for a destination the policy refuses (Linux's answer to a SYN nothing accepts, measured on
+    Linux 6.18: RST|ACK, 40 B); a module stack's connect fails at once and is billed the same: its
+    SYN and the reset (it was billed the SYN alone, as if nothing had answered, 40 B less)."""
+
+    async def cannot(*args: object, **kwargs: object) -> object:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", cannot)
+    dev, client, (_, down) = await _ppp_connect()
     (answer,) = dev.received
-    icmp = parse_ipv4(answer)
-    assert icmp is not None and icmp.proto == ICMP and icmp.payload[:2] == bytes([3, 1])
-    syn = dev.sent[-1]
-    assert icmp.payload[8:] == syn  # the whole SYN quoted, as Linux quotes it
-    assert not client.reset
-    # the real packets: this device's SYN (its stack offers the MSS alone: 44 B) and the ICMP quoting
-    # it, IPv4 20 + ICMP 8 + 44 = 72 B; a module stack's SYN, as the model has it, 52 B and 80 B
-    assert len(syn) == HEADER + 4
-    assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == (len(syn), 20 + 8 + len(syn))
-    assert unreachable() == (SYN, 20 + 8 + SYN)
+    client.read()
+    assert client.reset and len(answer) == HEADER == down
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    dte = Dte(m)
+    await dte.at(f'AT+QIOPEN=1,0,"TCP","{UNREACHABLE_HOST}",80,0,0', b"+QIOPEN: 0,566\r\n")
+    ctx = m.net.contexts[1]
+    assert (ctx.bytes_up, ctx.bytes_down) == refused() == (SYN, down)
+    await dte.close()
 
 
 # ----- scans of a public APN: the same keys, the same draws --------------------------------------
