@@ -32,11 +32,32 @@ log = logging.getLogger(__name__)
 
 # what a connect gets when the network answers its SYN "destination unreachable" (ICMP)
 UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH})
+# the host's policy forbids it (a firewall, a broadcast address): "administratively prohibited"
+PROHIBITED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+# codes of the ICMP destination unreachable the network answers a datagram with (RFC 792, RFC 1812)
+HOST_UNREACH = 1  # no route to the host: from the gateway
+PORT_UNREACH = 3  # nothing on the datagram's port: from the destination host itself
+PROHIBITED = 13  # communication administratively prohibited: from the gateway
 MUX_BACKLOG = 8  # clients waiting to be accepted by a server on the module
 CONNECT_TIMEOUT_S = 75.0  # SIM800 AT Command Manual §8.2.2: at most 75 s for AT+CIPSTART (multi-IP)
 # (simulated seconds: the module gives up after 75 s of its own clock, 7.5 real seconds at speed 10).
 # Quectel's stack too: the BG96 TCP/IP application note §2.2.4 gives no module time, only that the host
 # should wait 150 s for +QIOPEN before AT+QICLOSE; the 75 s answer comes within that.
+
+
+def datagram_answer(error: int | None) -> int:
+    """The ICMP destination unreachable code a datagram gets when the host cannot make the real UDP
+    socket it would go by (`socket()` or `connect()` failed with errno `error`), as a Linux host or
+    router answers it: no route (ENETUNREACH, EHOSTUNREACH), `HOST_UNREACH` from the gateway, as
+    for TCP's connect; forbidden by the host's policy (EACCES, EPERM), `PROHIBITED` from the
+    gateway; else (out of descriptors, buffers or memory: the datagram reached no socket)
+    `PORT_UNREACH` from the destination.  The one rule of the PPP bearer's forwarder and the
+    module stacks."""
+    if error in UNREACHABLE_ERRNOS:
+        return HOST_UNREACH
+    if error in PROHIBITED_ERRNOS:
+        return PROHIBITED
+    return PORT_UNREACH
 
 
 class _Stream(asyncio.Protocol):
@@ -169,6 +190,12 @@ class LoopSockets:
                 )
         except (OSError, TimeoutError) as exc:
             log.info("socket %d: %s %s:%d: %s", sock.sid, sock.proto, host, port, exc)
+            if sock.proto != "TCP" and isinstance(exc, OSError):
+                # a module's UDP open sends nothing and cannot fail so: it opens, and each datagram
+                # it sends is answered as the network answers one it cannot deliver
+                code = datagram_answer(exc.errno)
+                self.run(lambda: tcp.undeliverable(sock, code))
+                return
             # an ICMP "destination unreachable" (no route); no answer at all when the module gave up
             # (or the host's connect timed out); else a reset: the endpoint's (ECONNREFUSED), or the
             # network's for a connection the host cannot make (out of sockets, forbidden), as the

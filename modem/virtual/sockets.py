@@ -91,6 +91,7 @@ from gateway.api import (
     unanswered,
 )
 from gateway.api import refused as refused_connect
+from modem.virtual.netio import PORT_UNREACH, PROHIBITED
 from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 from modem.virtual.tls import TlsError, TlsSession, TlsSettings
 
@@ -107,11 +108,6 @@ WINDOW = 65535  # bytes a connection lets wait for the downlink before its socke
 FAIL_CONNECT = "connect"  # refused by the policy, or the real endpoint refused / was unreachable
 FAIL_DNS = "dns"  # a name the Internet table does not know (unknown: fail)
 FAIL_TLS = "tls"  # the TLS handshake failed (`Socket.tls.error` says why)
-
-# codes of the ICMP destination unreachable the network answers a datagram with (RFC 792, RFC 1812;
-# a connect's SYN without route: `HOST_UNREACH`)
-PORT_UNREACH = 3  # a real endpoint's host, nothing on the datagram's port
-PROHIBITED = 13  # communication administratively prohibited: a destination the policy refuses
 
 
 class SocketIO(Protocol):
@@ -181,6 +177,7 @@ class Socket:
     up_due: float | None = None  # when the handshake of a connection the endpoint accepted is across
     wire: TcpWire = field(default_factory=TcpWire)  # a TCP connection's packets, as billed
     datagram: int = 0  # the IP size of the last UDP datagram at the network (what ICMP quotes)
+    answer: int = 0  # a real UDP socket the host could not make: the ICMP code its datagrams get (0: none)
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
     # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
@@ -391,6 +388,17 @@ class TcpSockets:
             return
         sock.on_up(sock)
 
+    def undeliverable(self, sock: Socket, code: int) -> None:
+        """The host could not make `sock`'s real UDP socket (`netio.datagram_answer` gave `code`):
+        it opens all the same, as a module's UDP open sends nothing, and each datagram it sends is
+        billed up and answered ICMP destination unreachable `code` (`unreachable`), as the PPP
+        bearer's forwarder answers a datagram whose host socket cannot be made."""
+        if not self._current(sock):
+            return
+        sock.answer = code
+        sock.handle = None
+        self.connected(sock)
+
     def _tls_failed(self, sock: Socket, why: str = "") -> None:
         """The TLS handshake failed: the module closes the connection (its alert went before) and
         the command set hears `FAIL_TLS`."""
@@ -458,7 +466,8 @@ class TcpSockets:
 
     def unreachable(self, sock: Socket) -> None:
         """An ICMP destination unreachable came back for a datagram of `sock` (a refused destination,
-        or a real endpoint with nothing on its port): counted by the gateway, unless the ICMP rate
+        a real endpoint with nothing on its port, or one whose host socket could not be made:
+        `undeliverable`'s answer): counted by the gateway, unless the ICMP rate
         limits of the host that sent it kept it back (`NetLink.icmp`: six at once, then one a
         second; the gateway's for a refused destination, the endpoint's own for its port, as the
         PPP bearer's forwarder has it); the module's stack drops it (UDP: the datagram is lost, the
@@ -469,6 +478,8 @@ class TcpSockets:
             m = self.modem
             if sock.route.kind is RouteKind.REFUSED:
                 code, sender = PROHIBITED, GATEWAY
+            elif sock.answer and sock.answer != PORT_UNREACH:  # no route, forbidden: the gateway's
+                code, sender = sock.answer, GATEWAY
             else:
                 code, sender = PORT_UNREACH, _remote(m, sock)
             if m.net.icmp.allow(m.now, sender, _device(sock.ctx), DEST_UNREACH, code):
@@ -710,9 +721,9 @@ class TcpSockets:
         if sock.proto == "UDP":
             net.count(sock.ctx, n + UDP_HEADER, 0, payload_up=n)
             sock.datagram = n + UDP_HEADER
-            if kind is RouteKind.REFUSED:  # the network's answer, as the PPP bearer's forwarder sends
-                self.unreachable(sock)  # it: ICMP "communication administratively prohibited"
-                return
+            if kind is RouteKind.REFUSED or sock.answer:  # the network's answer, as the PPP bearer's
+                self.unreachable(sock)  # forwarder sends it: ICMP "communication administratively
+                return  # prohibited", or what a datagram no host socket takes gets (`undeliverable`)
         else:
             self._bill(sock, billed, payload_up=n)
             if kind is not RouteKind.ECHO and not sock.wire.owes(SERVER):

@@ -31,6 +31,7 @@ from gateway.wire import HEADER, SYN, UDP_HEADER, refused, unreachable
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
+from modem.virtual.ppp import forwarder as forwarder_module
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
 from modem.virtual.scenario import ScenarioError, ServeScenario, Step, load_scenario, provision, schedule
 from modem.virtual.sockets import Listener, Socket
@@ -490,9 +491,8 @@ async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_st
     assert unreachable() == (SYN, 20 + 8 + SYN)
 
 
-async def _ppp_connect() -> tuple[PppDevice, TcpClient, tuple[int, int]]:
-    """A device dialled over PPP (SIMCom) connects to `UNREACHABLE_HOST`:80 through the forwarder:
-    the device, its client, and the (up, down) bytes the gateway billed for the attempt."""
+def _ppp_dialled() -> PppDevice:
+    """A device dialled over PPP (SIMCom), the Internet table letting `UNREACHABLE_HOST` through."""
     net = build_network(EPOCH, Sink(), 3)
     m = _served(net, "simcom-sim800")
     m.take_output(0.0)
@@ -501,7 +501,14 @@ async def _ppp_connect() -> tuple[PppDevice, TcpClient, tuple[int, int]]:
     m.take_output()
     dev = PppDevice(m, user="33612345678", password="secret")
     assert dev.dial() == b"\r\nCONNECT\r\n"
-    ctx = m.net.contexts[1]
+    return dev
+
+
+async def _ppp_connect() -> tuple[PppDevice, TcpClient, tuple[int, int]]:
+    """A device dialled over PPP connects to `UNREACHABLE_HOST`:80 through the forwarder: the
+    device, its client, and the (up, down) bytes the gateway billed for the attempt."""
+    dev = _ppp_dialled()
+    ctx = dev.m.net.contexts[1]
     up0, down0 = ctx.bytes_up, ctx.bytes_down
     client = TcpClient(dev, ipaddress.IPv4Address(UNREACHABLE_HOST).packed, 80)
     client.connect()
@@ -533,6 +540,44 @@ async def test_a_connect_the_host_cannot_make_is_refused_and_billed_alike_on_the
     await dte.at(f'AT+QIOPEN=1,0,"TCP","{UNREACHABLE_HOST}",80,0,0', b"+QIOPEN: 0,566\r\n")
     ctx = m.net.contexts[1]
     assert (ctx.bytes_up, ctx.bytes_down) == refused() == (SYN, down)
+    await dte.close()
+
+
+@pytest.mark.parametrize(("code", "answer"), [(errno.ENETUNREACH, 1), (errno.EACCES, 13), (errno.EMFILE, 3)])
+async def test_a_datagram_the_host_cannot_send_is_answered_alike_on_the_module_stack_and_over_ppp(
+    code: int, answer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host cannot make the real UDP socket a datagram would go by (no route, forbidden, out of
+    descriptors).  Over PPP the forwarder drops the datagram and answers it ICMP "host unreachable",
+    "administratively prohibited" or "port unreachable"; a module's UDP open, which sends nothing,
+    succeeds, and its datagram is billed and answered the same (the open failed before, +QIOPEN
+    566: nothing was sent, nothing billed, where the device over PPP was billed 35 + 63 B)."""
+
+    def cannot(*args: object, **kwargs: object) -> object:
+        raise OSError(code, os.strerror(code))
+
+    async def cannot_bind(*args: object, **kwargs: object) -> object:
+        return cannot()
+
+    monkeypatch.setattr(forwarder_module, "host_udp_socket", cannot)
+    monkeypatch.setattr(asyncio.get_running_loop(), "create_datagram_endpoint", cannot_bind)
+    dev = _ppp_dialled()
+    ctx = dev.m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    dev.send(build_udp(dev.address, ipaddress.IPv4Address(UNREACHABLE_HOST).packed, 5000, 5683, b"reading"))
+    (error,) = dev.received
+    icmp = parse_ipv4(error)
+    assert icmp is not None and icmp.proto == ICMP and icmp.payload[:2] == bytes([3, answer])
+    over_ppp = (ctx.bytes_up - up0, ctx.bytes_down - down0)
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    dte = Dte(m)
+    await dte.at(f'AT+QIOPEN=1,0,"UDP","{UNREACHABLE_HOST}",5683,0,0', b"+QIOPEN: 0,0\r\n")
+    ctx = m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    await dte.at("AT+QISEND=0,7", b"> ")
+    dte.write(b"reading")
+    await dte.expect(b"SEND OK\r\n")
+    assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == over_ppp == (35, 63)
     await dte.close()
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from gateway.api import GATEWAY, IcmpHosts, Internet, Reassembly, RouteKind, add_fragment
-from modem.virtual.netio import UNREACHABLE_ERRNOS
+from modem.virtual.netio import PORT_UNREACH, UNREACHABLE_ERRNOS, datagram_answer
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
     ACK,
@@ -83,8 +83,6 @@ MAX_PIECES = 256  # fragments kept for one datagram (a 65,535-octet one in 576-o
 UDP_QUEUE_BYTES = 212_992
 # a host endpoint that could not be made for want of resources: tried again on the flow's next datagram
 TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
-# the host's policy forbids it (a firewall, a broadcast address): "administratively prohibited"
-PROHIBITED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
 
 
 class Backend(Protocol):
@@ -752,12 +750,8 @@ class Forwarder:
         "port unreachable" from the destination.  Out of resources, the next datagram tries again;
         otherwise the flow keeps its answer while the bearer is up."""
         dst = key[1]
-        if exc.errno in UNREACHABLE_ERRNOS:
-            answer = (1, GATEWAY)
-        elif exc.errno in PROHIBITED_ERRNOS:
-            answer = (13, GATEWAY)
-        else:
-            answer = (3, dst)
+        code = datagram_answer(exc.errno)  # (the module stacks' rule too)
+        answer = (code, dst if code == PORT_UNREACH else GATEWAY)
         log.info("PPP: UDP to %s:%d: no host endpoint: %s", ipaddress.IPv4Address(dst), key[2], exc)
         if exc.errno in TRANSIENT_ERRNOS:
             self.udp.pop(key, None)
