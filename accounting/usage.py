@@ -46,6 +46,7 @@ from accounting.csv_forms import (
 )
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, FolderChanged, UsageError
+from accounting.parquet_small import ARROW_SCHEMA_KEY, arrow_durations
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
@@ -417,6 +418,7 @@ class UsageReader:
         self.max_end, self.origins, self.parquet_rows, self._ours = _footer_claims(self.con, self.files)
         self.claims_unique = bool(self.origins)
         self._file_types = _file_types(self.con, self.files)
+        _counts_not_durations(self.con, self.files)
         if len(self._ours) < len(self.files):
             _scans_ignore_statistics(self.con, self._fresh)
         self._part_types = _differing(self.files, self._file_types)
@@ -2250,6 +2252,58 @@ def _file_types(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[d
         out.append(_top_level_types(elements.get(str(path), []), names))
         _given_once(str(path), names)
     return out
+
+
+_UNIT_WORDS = {"ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+_PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def duration_refused(source: str, durations: Mapping[str, str]) -> UsageError | None:
+    """The refusal of a Parquet file whose writer typed a rating count as an Arrow duration
+    (`accounting.parquet_small.arrow_durations`: column -> unit), or None.
+
+    Parquet stores an Arrow duration as a bare whole number of its unit, which every reader takes
+    for the number itself: `duration_s` of a 90.5 s call written as `duration[ms]` (pandas'
+    `to_timedelta` writes `duration[ns]`) was billed as a call of 90,500 s (226.25 EUR instead
+    of 0.23), or rejected as lasting past the month.  A duration in seconds is that number."""
+    for name in NUMBER_COLUMNS:
+        unit = durations.get(name)
+        if unit is None or (name == "duration_s" and unit == "s"):
+            continue
+        if name != "duration_s":
+            return UsageError(
+                source, f"column {name!r} is an Arrow duration[{unit}]: it is a count of octets"
+            )
+        per = _PER_SECOND.get(unit)
+        stored = f"stored as a whole number of {_UNIT_WORDS[unit]}" if per else "of an unknown unit"
+        example = f" (a 90 s call would be read as {90 * per:,} s)" if per else ""
+        return UsageError(
+            source,
+            f"column 'duration_s' is an Arrow duration[{unit}], {stored}, where the column is read as "
+            f"seconds{example}: write it as a number of seconds (pandas: .dt.total_seconds())",
+        )
+    return None
+
+
+def _counts_not_durations(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    """`UsageError` naming the first Parquet file whose footer's Arrow schema types a rating
+    count as a duration the rating would misread (`duration_refused`)."""
+    if not files:
+        return
+    rows = _parquet_footers(
+        con,
+        files,
+        "SELECT file_name, value FROM parquet_kv_metadata({files}) "
+        f"WHERE key = '{ARROW_SCHEMA_KEY.decode()}'::BLOB",
+    )
+    schemas = {str(name): value for name, value in rows}
+    for path in files:
+        value = schemas.get(str(path))
+        if value is None:
+            continue
+        refused = duration_refused(str(path), arrow_durations(bytes(value)))
+        if refused is not None:
+            raise refused
 
 
 def part_columns(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> list[set[str]]:

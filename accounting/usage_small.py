@@ -34,7 +34,7 @@ from typing import Any
 
 from accounting.activation import EarlyLines, micros
 from accounting.db import duckdb
-from accounting.parquet_small import read_small_parquet
+from accounting.parquet_small import footer_arrow_durations, read_small_parquet
 from accounting.starts import leap_second
 from accounting.usage import (
     _CALL_TYPES,
@@ -58,6 +58,7 @@ from accounting.usage import (
     _judge,
     _misspelt_column,
     _sql_safe,
+    duration_refused,
     file_state,
     group_key,
 )
@@ -482,6 +483,8 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
     columns are of types whose text reads back as the rating reads the values."""
     if FOOTER_KEY in data:
         return None  # the simulator's file: its footer's claims decide what the reader checks
+    if duration_refused(str(path), footer_arrow_durations(data)) is not None:
+        return None  # the reader refuses it, naming the column and its unit
     decoded = read_small_parquet(data, MAX_PARQUET_ROWS)
     if decoded is not None:  # a file of the kinds decoded in Python: DuckDB is not even loaded
         names, rows = decoded
