@@ -82,11 +82,16 @@ _READ_AS_VALUES = frozenset(("start", *NUMBER_COLUMNS, "delivered"))
 # outside the contract (imsi, apn, ...): a row holding '' and one holding NULL are one row twice,
 # as their CSV lines are.
 
+GROUPED_THOUSANDS_WHY = (
+    ": a dot before three digits, in a file separated by ';', is a thousands separator where a"
+    " spreadsheet writes the decimal comma (1.000 is 1000, not 1): write the count without separators"
+)
 # Row-level reasons found in SQL: code -> (category, message prefix).
 ROW_REASONS: dict[str, tuple[str, str]] = {
     "bad-type": ("malformed value", "malformed value: type"),
     "bad-start": ("malformed value", "malformed value: start"),
     "outside-month": ("outside the billing month", "outside the billing month: start"),
+    "grouped-thousands": ("malformed value", "malformed value:"),
     "bad-duration": ("malformed value", "malformed value: duration_s"),
     "bad-bytes": ("malformed value", "malformed value: bytes_up/bytes_down"),
     "bad-zone": ("malformed value", "malformed value: zone"),
@@ -609,6 +614,7 @@ class UsageReader:
             rn_col = ""
         start_txt = "'" + month_start.strftime("%Y-%m-%d %H:%M:%S+00") + "'"
         end_txt = "'" + month_end.strftime("%Y-%m-%d %H:%M:%S+00") + "'"
+        grouped = self._grouped_thousands()
         inner = f"""
             SELECT {rn_col}
                 {DUP_ROW if duplicates else "NULL"} AS dup_r, {DUP_FILE if duplicates else "NULL"} AS dup_f,
@@ -617,6 +623,7 @@ class UsageReader:
                 {start_sql(c("start"))} AS ts,
                 {c("duration_s")} IS NOT NULL AS has_dur,
                 TRY_CAST({c("duration_s")} AS DOUBLE) AS dur,
+                {grouped} AS grouped,
                 {self._count("bytes_up")} AS bu,
                 {self._count("bytes_down")} AS bd,
                 COALESCE(NULLIF(CAST({c("zone")} AS VARCHAR), ''), 'fr') AS zone_v,
@@ -631,6 +638,7 @@ class UsageReader:
                 WHEN dup_r IS NOT NULL THEN 'duplicate'
                 WHEN ts IS NULL THEN 'bad-start'
                 WHEN ts < TIMESTAMPTZ {start_txt} OR ts >= TIMESTAMPTZ {end_txt} THEN 'outside-month'
+                WHEN grouped THEN 'grouped-thousands'
                 WHEN {_BAD_DURATION} THEN 'bad-duration'
                 WHEN NOT (bu BETWEEN 0 AND {MAX_OCTETS}) OR NOT (bd BETWEEN 0 AND {MAX_OCTETS}) THEN 'bad-bytes'
                 WHEN has_deliv AND deliv IS NULL THEN 'bad-delivered'
@@ -666,6 +674,23 @@ class UsageReader:
             f"COALESCE(NULLIF({col('zone')}, ''), 'fr'), COALESCE({col('dest')}, ''), "
             f"COALESCE(CAST({deliv} AS VARCHAR), ''))"
         )
+
+    def _grouped_thousands(self) -> str:
+        """SQL true for a row of a CSV separated by ';' holding a count written with dots between
+        groups of three digits (`1.000`, `3.600`, `12.000.000`); "false" for another input.
+
+        The locales whose spreadsheets separate a CSV's fields by ';' write a decimal comma, and
+        some of them (German, Dutch, Italian, Spanish...) a dot between thousands: such a count
+        is 1000, where DuckDB reads 1, a call's `3.600` 3.6 s instead of an hour.  The same text
+        in a file separated by ',' is the number it reads as (`60.0` is 60)."""
+        if self.kind != "csv" or self._delimiter != ";":
+            return "false"
+        tests = [
+            f"regexp_full_match(trim(CAST({_ident(n)} AS VARCHAR)), '{_GROUPED_THOUSANDS}')"
+            for n in NUMBER_COLUMNS
+            if n in self.columns and n not in self.empty_columns
+        ]
+        return "(" + " OR ".join(tests) + ")" if tests else "false"
 
     def _count(self, name: str) -> str:
         """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
@@ -1204,8 +1229,10 @@ class UsageReader:
             if check != "false"
         )
         # The row checks of `_normalised`, in its order, less those the statistics settle.
+        grouped = self._grouped_thousands()
         row_checks = [
             *ts_checks,
+            ("grouped-thousands", "grouped" if grouped != "false" else "false"),
             ("bad-duration", dur_bad),
             ("bad-bytes", bytes_bad or "false"),
             ("bad-delivered", deliv_bad),
@@ -1232,6 +1259,7 @@ class UsageReader:
                     CAST({c("zone")} AS VARCHAR) AS zone_v, CAST({c("dest")} AS VARCHAR) AS dest_v,
                     {f'{deliv} AS deliv, "delivered" IS NOT NULL AS has_deliv, ' if deliv else ""}
                     {ts} AS ts, {c("duration_s")} IS NOT NULL AS has_dur, {dur} AS dur, {bu} AS bu, {bd} AS bd
+                    {f", {grouped} AS grouped" if grouped != "false" else ""}
                 FROM {self.relation}"""
         # The sums are formed under CASE: a rejected row's values may not even fit the arithmetic.
         call = "code IS NULL AND type_v IN ('voice', 'csd')"
@@ -2723,6 +2751,7 @@ _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go thro
 # A duration given but not a number of seconds in bounds, over the aliases `has_dur` and `dur` (a
 # DOUBLE): NaN tested on its own (DuckDB folds `NaN BETWEEN ...` to true by a column's Parquet
 # bounds, which leave NaN out).
+_GROUPED_THOUSANDS = r"[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+"  # (`UsageReader._grouped_thousands`)
 _BAD_DURATION = f"has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))"
 _NARROW_INTEGER_TYPES = usage_arrow.COUNT_TYPES - _INTEGER_TYPES  # each value exact as a BIGINT: cast
 _CALL_TYPES = frozenset(("voice", "csd"))
@@ -2859,6 +2888,16 @@ def _value_of(code: str) -> str:
         "bad-delivered": "CAST(deliv_raw AS VARCHAR)",
         "over-12h": "CAST(dur_raw AS VARCHAR)",
     }.get(code)
+    if code == "grouped-thousands":  # each count so written, then why
+        shown = ", ".join(
+            f"CASE WHEN regexp_full_match(trim({raw}), '{_GROUPED_THOUSANDS}') THEN '{name} ''' || {raw} || '''' END"
+            for name, raw in (
+                ("duration_s", "CAST(dur_raw AS VARCHAR)"),
+                ("bytes_up", "bu_raw"),
+                ("bytes_down", "bd_raw"),
+            )
+        )
+        return f"' ' || concat_ws(', ', {shown}) || '{_sql_safe(GROUPED_THOUSANDS_WHY)}'"
     if code == "bad-plmn":  # (the mark, then the value and why: `accounting.zones.usage_zone`)
         return "' ' || substr(zone_v, 2)"
     if code == "past-month-end":
