@@ -2215,7 +2215,18 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         raise UsageError(str(path), f"line 1: not a usage header ({exc})") from None
     for i, name in enumerate(names):
         if not name:
-            raise UsageError(str(path), f"line 1: column {i + 1} of the header has no name")
+            # (a spreadsheet writes a separator for each empty column up to the last one it used)
+            trailing = not any(names[i:])
+            raise UsageError(
+                str(path),
+                f"line 1: column {i + 1} of the header has no name"
+                + (
+                    f" (nor has any after it: the separators {delimiter!r} ending each line, as a "
+                    "spreadsheet writes them for empty columns; delete those columns and export again)"
+                    if trailing
+                    else ""
+                ),
+            )
         if name.lower() in (n.lower() for n in names[:i]):  # (DuckDB's names ignore case)
             raise UsageError(str(path), f"line 1: column {name!r} is named twice in the header")
         near = _misspelt_column(name, names)

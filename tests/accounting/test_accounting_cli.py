@@ -118,6 +118,27 @@ def test_unusable_input_exits_2_with_one_line(
         assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("header", "hint"),
+    [
+        ("\ufeffline;type;start;duration_s;bytes_up;bytes_down;;\r\n", True),  # Excel, French locale
+        ("line,type,start,duration_s,bytes_up,bytes_down,\n", True),
+        ("line,type,,start,duration_s,bytes_up,bytes_down\n", False),  # a column inside: no hint
+    ],
+)
+def test_a_header_ending_in_empty_columns_says_they_are_a_spreadsheet_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str, hint: bool
+) -> None:
+    usage = tmp_path / "u.csv"
+    usage.write_bytes(header.encode())
+    for command in ("rate", "compare"):
+        assert main([command, INV, str(usage)]) == 2
+        err = capsys.readouterr().err
+        assert "u.csv: line 1: column " in err and "of the header has no name" in err
+        assert ("delete those columns and export again" in err) is hint
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_broken_catalog_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cat = tmp_path / "cat.yaml"
     cat.write_text("catalog: x\n", encoding="utf-8")
