@@ -10,7 +10,7 @@ module finds the requests:
 - link layers: Ethernet (802.1Q / QinQ tags), Linux cooked v1 (113) and v2
   (276), BSD loopback NULL (0) and LOOP (108), raw IP (101, 12, 14), raw
   IPv4 (228) and IPv6 (229), Linux NFLOG (239);
-- mirrored traffic: MPLS labels, GRE (IP, Ethernet, ERSPAN I-III) over IPv4/IPv6, VXLAN and Geneve;
+- mirrored traffic: MPLS labels (IP, Ethernet pseudowires), GRE (IP, Ethernet, ERSPAN I-III) over IPv4/IPv6, VXLAN and Geneve;
 - IPv4 and IPv6 (extension headers skipped), UDP to / from the accounting
   ports (1813 and 1646 unless told otherwise); fragmented UDP datagrams are
   reassembled, fragments of other traffic ignored (counted, not rejected);
@@ -132,7 +132,8 @@ LINK_TYPES = {
 }
 _RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKTYPE_IPV4, LINKTYPE_IPV6})
 _VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
-_MPLS = frozenset({0x8847, 0x8848})  # unicast, multicast: labels, then IP
+_MPLS = frozenset({0x8847, 0x8848})  # unicast, multicast: labels, then IP or an Ethernet pseudowire
+_CARRIED = frozenset({0x0800, 0x86DD, 0x0806, *_MPLS})  # Ethernet types a pseudowire's frame carries
 IP_GRE = 47
 VXLAN_PORT, GENEVE_PORT = 4789, 6081  # mirrored traffic in UDP (cloud traffic mirroring)
 _TUNNEL_PORTS = frozenset({VXLAN_PORT, GENEVE_PORT})
@@ -151,6 +152,15 @@ _FRAG6 = struct.Struct("!BBHI")
 
 Udp = tuple[bytes, bytes, int, int, bytes]  # source, destination, source port, destination port, payload
 _Waiting = tuple[int, int, int, str | None, int, Udp]  # time, arrival, packet number, file, kind, datagram
+
+
+def _carried_type(data: bytes, start: int) -> bool:
+    """Whether an Ethernet frame starting at `start` has, past its VLAN tags, the type of a packet a
+    link carries (IPv4, IPv6, ARP, MPLS)."""
+    at = start + 12
+    while len(data) >= at + 2 and _U16.unpack_from(data, at)[0] in _VLAN_TAGS:
+        at += 4
+    return len(data) >= at + 2 and _U16.unpack_from(data, at)[0] in _CARRIED
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,6 +587,8 @@ class _Decoder:
                     break
             else:
                 off = len(data)
+            if len(data) > off and not self._ip_under_labels(data, off):
+                return self._pseudowire(n, data, off)
         if ethertype == 0 and len(data) > off:
             ethertype = {4: 0x0800, 6: 0x86DD}.get(data[off] >> 4, -1)
         if ethertype == 0x0800:
@@ -586,6 +598,44 @@ class _Decoder:
         if ethertype == 0 or ethertype in _VLAN_TAGS:  # cut before the IP version or within the tags
             self._cut_before_ports(n, data)
         return None
+
+    def _ip_under_labels(self, data: bytes, off: int) -> bool:
+        """Whether the packet under the bottom MPLS label is IP, not an Ethernet pseudowire's frame: its
+        first nibble is the IP version (an Ethernet frame's is its destination MAC's, 4 or 6 as often as
+        not: 4c:96:14, 64:87:88...), and an IPv4 header captured whole has its checksum right, an IPv6
+        header the payload length the frame has on the wire (with a frame check sequence or not)."""
+        version = data[off] >> 4
+        if version == 4:
+            ihl = (data[off] & 0x0F) * 4
+            if len(data) < off + max(ihl, 20):
+                return ihl >= 20
+            words = struct.unpack_from(f"!{ihl // 2}H", data, off)
+            total: int = sum(words)
+            while total > 0xFFFF:
+                total = (total & 0xFFFF) + (total >> 16)
+            return total == 0xFFFF
+        if version == 6:
+            if len(data) < off + 6:
+                return True
+            payload: int = _U16.unpack_from(data, off + 4)[0]
+            return self.orig - (off + 40 + payload) in (0, 4)
+        return False
+
+    def _pseudowire(self, n: int, data: bytes, off: int) -> Udp | None:
+        """The datagram of an Ethernet pseudowire's frame (EoMPLS, VPLS: RFC 4448) under the bottom MPLS
+        label, after its 4-octet control word when there is one. The control word's first nibble is 0,
+        but so is that of many a MAC address (00:1b:21, 02:...): the frame is the one whose Ethernet type,
+        past its VLAN tags, is one a link carries (IP, ARP, MPLS) read from the nibble on; else it is
+        after a control word. The associated channel (first nibble 1: OAM, BFD) carries no user traffic."""
+        first = data[off] >> 4
+        if first == 1:
+            return None
+        if first == 0 and not _carried_type(data, off):
+            off += 4
+        if len(data) < off + 14:  # cut before the frame's Ethernet type: it may be accounting
+            self._cut_before_ports(n, data)
+            return None
+        return self._inner(n, data, off, len(data), LINKTYPE_ETHERNET)
 
     def _nflog(self, n: int, data: bytes) -> Udp | None:
         """The datagram of a Linux NFLOG record: a 4-octet header (its first, the address family), then

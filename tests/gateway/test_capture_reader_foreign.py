@@ -178,6 +178,8 @@ def gre(inner: bytes, protocol: int, flags: int = 0, extra: bytes = b"") -> byte
 SPAN_SOURCE, SPAN_PROBE = "198.51.100.1", "198.51.100.2"  # the mirroring switch and the probe
 MIRRORED: dict[str, Callable[[bytes], bytes]] = {  # a frame as a probe receives it mirrored, by way
     "mpls": lambda f: f[:12] + struct.pack("!HII", 0x8847, 0x1000_0040, 0x0200_1140) + f[14:],
+    "eompls": lambda f: f[:12] + struct.pack("!HII", 0x8847, 0x1000_0040, 0x0200_1140) + f,
+    "eompls-control-word": lambda f: f[:12] + struct.pack("!HIII", 0x8847, 0x1000_0040, 0x0200_1140, 7) + f,
     "gre-ip": lambda f: ethernet(ipv4(SPAN_SOURCE, SPAN_PROBE, gre(f[14:], 0x0800), proto=47)),
     "gre-key-ethernet": lambda f: ethernet(
         ipv4(SPAN_SOURCE, SPAN_PROBE, gre(f, 0x6558, 0x2000, u32(7)), proto=47)
@@ -233,6 +235,34 @@ def test_mirrored_traffic_cut_by_the_snapshot_length_says_so(tmp_path: Path, way
     records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames, snaplen=60))
     assert records == [] and report.reasons == {"packet cut by the capture's snapshot length": 6}
     assert report.rejects[0].reason.startswith(SNAPLEN.format(60, len(frames[0][1])))
+
+
+@pytest.mark.parametrize("control_word", [False, True])
+@pytest.mark.parametrize("mac", ["00:1b:21:0a:0b:0c", "4c:96:14:0a:0b:0c", "64:87:88:0a:0b:0c"])
+def test_radius_over_an_ethernet_pseudowire_gives_the_session_records(
+    tmp_path: Path, control_word: bool, mac: str
+) -> None:
+    """A probe on an MPLS core link sees RADIUS accounting carried by an Ethernet pseudowire (EoMPLS,
+    VPLS: RFC 4448) whose frame is under the label stack, after a control word or not, VLAN-tagged
+    inside; its destination MAC address's first nibble (0, 4 or 6) is no control word and no IP
+    version. Such captures gave no record ('no usable Accounting-Request')."""
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.packet import Raw
+
+    frames = []
+    for ts, msg, is_req in exchange(session_messages()):
+        src, dst, sport, dport = (GGSN, AAA, 32_768, 1_813) if is_req else (AAA, GGSN, 1_813, 32_768)
+        inner = Ether(dst=mac, src="00:1b:21:aa:bb:cc") / Dot1Q(vlan=30) / IP(src=src, dst=dst)
+        inner = inner / UDP(sport=sport, dport=dport) / Raw(msg)
+        labels = MPLS(label=16_000, s=0, ttl=64) / MPLS(label=299, s=1, ttl=64)
+        cw = Raw(struct.pack("!I", 7)) if control_word else Raw(b"")
+        outer = Ether(src="00:00:5e:00:53:01", dst="00:00:5e:00:53:02", type=0x8847) / labels / cw / inner
+        frames.append((ts, bytes(outer)))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
 
 
 def test_tunnels_nested_a_thousand_deep_end_in_no_traceback(tmp_path: Path) -> None:
