@@ -116,6 +116,7 @@ LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_NFLOG = 239  # Linux netfilter's log (`tcpdump -i nflog:N`): TLVs, the packet in NFULA_PAYLOAD
 NFULA_PAYLOAD = 9
+NFPROTO_NETDEV, NF_NETDEV_EGRESS = 5, 1  # an NFLOG record's family and hook whose payload is the frame
 LINKTYPE_LINUX_SLL2 = 276
 LINK_TYPES = {
     LINKTYPE_NULL: "BSD loopback",
@@ -161,6 +162,19 @@ def _carried_type(data: bytes, start: int) -> bool:
     while len(data) >= at + 2 and _U16.unpack_from(data, at)[0] in _VLAN_TAGS:
         at += 4
     return len(data) >= at + 2 and _U16.unpack_from(data, at)[0] in _CARRIED
+
+
+def _nflog_payload(data: bytes, order: str) -> tuple[int, int] | None:
+    """Where an NFLOG record's NFULA_PAYLOAD is (start, end), its TLVs read in byte order `order`."""
+    pos, size = 4, len(data)
+    while pos + 4 <= size:
+        length, kind = struct.unpack_from(order + "HH", data, pos)
+        if length < 4:
+            return None
+        if kind == NFULA_PAYLOAD:
+            return pos + 4, pos + length
+        pos += (length + 3) & ~3
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,19 +657,34 @@ class _Decoder:
         not said here: the one whose TLVs lead to the packet), each padded to 32 bits; the packet, from
         its IP header on, is NFULA_PAYLOAD's."""
         version = {2: 4, 10: 6}.get(data[0]) if data else None
+        if version is None and data:
+            return self._nflog_link(n, data)
         for order in "<>":
-            pos, size = 4, len(data)
-            while pos + 4 <= size:
-                length, kind = struct.unpack_from(order + "HH", data, pos)
-                if length < 4:
-                    break
-                if kind == NFULA_PAYLOAD:
-                    if pos + 4 < size and data[pos + 4] >> 4 == version:
-                        return self._inner(n, data, pos + 4, pos + length, LINKTYPE_RAW)
-                    break
-                pos += (length + 3) & ~3
+            payload = _nflog_payload(data, order)
+            if payload is not None and payload[0] < len(data) and data[payload[0]] >> 4 == version:
+                return self._inner(n, data, *payload, LINKTYPE_RAW)
         self._cut_before_ports(n, data)  # (cut before its packet: it may be accounting)
         return None
+
+    def _nflog_link(self, n: int, data: bytes) -> Udp | None:
+        """The datagram of an NFLOG record of the bridge family (7: `nft` table bridge, ebtables' nflog),
+        netdev (5: ingress and egress hooks) or another not IP's own: its first TLV, the packet header,
+        gives the Ethernet type (and, being first with length 8, the TLVs' byte order) and the hook. The
+        payload is the packet from its network header on, VLAN tag taken out (the Ethernet type is the
+        inner one), at every hook but netdev egress, where it is the Ethernet frame (as measured on Linux
+        6.18 with `tcpdump -i nflog:N`)."""
+        payload = None
+        for order in "<>":
+            if len(data) >= 12 and struct.unpack_from(order + "HH", data, 4) == (8, 1):
+                payload = _nflog_payload(data, order)
+                break
+        if payload is None:
+            self._cut_before_ports(n, data)
+            return None
+        if data[0] == NFPROTO_NETDEV and data[10] == NF_NETDEV_EGRESS:
+            return self._inner(n, data, *payload, LINKTYPE_ETHERNET)
+        head = bytes(12) + data[8:10]  # (an Ethernet header of its type: VLAN tags, MPLS read on)
+        return self._inner(n, data, *payload, LINKTYPE_ETHERNET, head)
 
     def _ipv4(self, n: int, data: bytes, off: int) -> Udp | None:
         if len(data) < off + 20 and (len(data) <= off + 9 or data[off + 9] in (17, IP_GRE)):
@@ -750,12 +779,14 @@ class _Decoder:
             return self._inner(n, data, head, end, LINKTYPE_RAW)
         return None
 
-    def _inner(self, n: int, data: bytes, start: int, end: int, linktype: int) -> Udp | None:
-        """The datagram of the frame a tunnel carries in `data[start:end]`; what the capture cut off the
-        outer frame is cut off the inner one."""
+    def _inner(
+        self, n: int, data: bytes, start: int, end: int, linktype: int, head: bytes = b""
+    ) -> Udp | None:
+        """The datagram of the frame a tunnel carries in `data[start:end]` (after `head`, a link header
+        made up for it); what the capture cut off the outer frame is cut off the inner one."""
         if self.tunnels >= MAX_TUNNELS:
             return None
-        inner = data[start:end]
+        inner = head + data[start:end]
         outer_orig, outer = self.orig, self.outer
         self.orig = len(inner) + max(0, outer_orig - len(data))
         self.outer = outer or (len(data), outer_orig)

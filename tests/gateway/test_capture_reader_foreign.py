@@ -170,6 +170,62 @@ def test_linux_nflog_captures_give_the_session_records(
     assert [r.reason[: len(c)] for r, c in zip(report.rejects, said, strict=True)] == said
 
 
+def nflog_link(ip: bytes, family: int, hook: int, order: str = "<", vlan: int | None = None) -> bytes:
+    """An NFLOG record of a family not IP's own as Linux 6.18 writes it (measured with `tcpdump -i
+    nflog:N` of `nft` rules `log group N`): bridge (7, forward hook 2) and netdev (5, ingress hook 0,
+    egress 1). Its TLVs as there: packet header (the Ethernet type, inner to a VLAN tag, and the hook),
+    prefix, interfaces, hardware address, type and header length, MAC header, timestamp, the VLAN tag
+    (a nested TLV), the L2 header, then the payload: from the network header on, the Ethernet frame at
+    netdev egress."""
+
+    def tlv(kind: int, value: bytes) -> bytes:
+        return struct.pack(order + "HH", 4 + len(value), kind) + value + bytes(-len(value) % 4)
+
+    ethertype = 0x86DD if ip[0] >> 4 == 6 else 0x0800
+    l2 = bytes.fromhex("1a90623f0c1fceb9e1284485") + struct.pack("!H", ethertype)
+    out = struct.pack("!BBH", family, 0, 7_777) + tlv(1, struct.pack("!HBx", ethertype, hook))
+    out += tlv(10, b"\0") + tlv(4, struct.pack("!I", 3)) + tlv(8, bytes.fromhex("0006ceb9e12844850000"))
+    out += tlv(15, struct.pack("!H", 1)) + tlv(17, struct.pack("!H", 14)) + tlv(16, l2)
+    out += tlv(3, struct.pack("!QQ", 1_802_940_321, 489_001))
+    if vlan is not None:
+        out += tlv(0x8014, tlv(1, struct.pack("!H", 0x8100)) + tlv(2, struct.pack("!H", vlan)))
+    out += tlv(21, l2)
+    return out + tlv(9, l2 + ip if (family, hook) == (5, 1) else ip)
+
+
+NFLOG_LINKS = {  # (family, hook, VLAN tag) of a record, by what logged it
+    "bridge": (7, 2, None),
+    "bridge-vlan": (7, 2, 30),
+    "netdev-ingress": (5, 0, None),
+    "netdev-ingress-vlan": (5, 0, 30),
+    "netdev-egress": (5, 1, None),
+}
+
+
+@pytest.mark.parametrize("big", [False, True])
+@pytest.mark.parametrize("way", [v4, v6])
+@pytest.mark.parametrize("logged", sorted(NFLOG_LINKS))
+def test_nflog_of_the_bridge_and_netdev_families_gives_the_session_records(
+    tmp_path: Path, logged: str, way: Callable[..., bytes], big: bool
+) -> None:
+    """`tcpdump -i nflog:N` of what an `nft` bridge table (a filtering bridge before the accounting
+    server) or a netdev table's ingress or egress chain logs: the record's family is 7 or 5, not the IP
+    version's, its payload the packet from the network header on (the Ethernet type in the packet
+    header TLV) or, at netdev egress, the Ethernet frame. Each was read as no packet: no record ('no
+    usable Accounting-Request'). Cut by the snapshot length, each is a reject saying so."""
+    family, hook, vlan = NFLOG_LINKS[logged]
+    order = ">" if big else "<"
+    frames = [
+        (ts, nflog_link(way(m, r), family, hook, order, vlan)) for ts, m, r in exchange(session_messages())
+    ]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 239, frames, big=big))
+    assert rows(records) == expected() and report.rejected == 0 and report.unanswered_requests == 0
+    records, report = read(write_pcap(tmp_path / "s.pcap", 239, frames, big=big, snaplen=200))
+    said = [SNAPLEN.format(200, len(f)) for _ts, f in frames if len(f) > 200]
+    assert records == [] and len(said) >= 3 and report.rejected == len(said)
+    assert [r.reason[: len(c)] for r, c in zip(report.rejects, said, strict=True)] == said
+
+
 def gre(inner: bytes, protocol: int, flags: int = 0, extra: bytes = b"") -> bytes:
     """A GRE header (RFC 2784/2890: `extra` holds its checksum, key and sequence fields) and `inner`."""
     return struct.pack("!HH", flags, protocol) + extra + inner
