@@ -41,10 +41,11 @@ import logging
 import os
 import shutil
 import stat as stat_module
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from m2msim.compressed import compression_of
+from m2msim.compressed import Salvaged, compression_of
 from m2msim.outputs import (
     OutputBusy,
     OutputError,
@@ -248,6 +249,24 @@ def _compressed(path: Path) -> bool:
         return False
 
 
+def _decompressed_size(path: Path, want: int) -> int | None:
+    """How many bytes a file compressed by gzip or zstd holds, up to where its data stop: `want` at
+    once when gzip's size field (of its last member, modulo 2^32) says so, else counted through them;
+    None when it cannot be read, or its data are damaged (the reader says so as it meets them)."""
+    try:
+        with open(path, "rb") as f:
+            kind = compression_of(f.read(4))
+            if kind is None:
+                return None
+            if kind == "gzip" and f.seek(0, os.SEEK_END) >= 24:
+                f.seek(-4, os.SEEK_END)
+                if int.from_bytes(f.read(4), "little") == want % (1 << 32):
+                    return want
+        return sum(len(piece) for piece in Salvaged(path, kind))
+    except (OSError, EOFError, zlib.error):
+        return None
+
+
 def _run_of(folder: Path) -> tuple[Path, Path] | None:
     """The run folder whose files a reader given `folder` reads: `folder` itself when it holds the
     marker, or the folder above its `usage/` or `capture/` (by its name, else, for a link, by the
@@ -353,6 +372,13 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
             name = name[: -len(rel.suffix)]  # (`usage.csv.gz`: the run's `usage.csv`, gzip'ed since)
             if name not in listed:
                 name = rel.as_posix()
+            elif name in sizes and (size := _decompressed_size(path, sizes[name])) not in (None, sizes[name]):
+                return (
+                    f"{path}: {size:,} bytes decompressed, the run wrote {sizes[name]:,} of {name} "
+                    f"({run / MARKER}): not the file the run wrote (cut short before it was "
+                    f"compressed, or replaced): not the run's whole {what}; run it again, or copy it "
+                    "again whole"
+                )
         elif name in sizes:
             try:
                 size = os.stat(path).st_size

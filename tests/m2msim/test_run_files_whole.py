@@ -8,6 +8,7 @@ silently those of other records); so is the capture of a run that has not ended.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -229,20 +230,69 @@ def test_a_runs_usage_compressed_since_is_the_runs(tmp_path: Path) -> None:
         assert result.rc == 0, result
 
 
+def _capture_refused(run: Path, tmp_path: Path, said: str) -> None:
+    """records-from-pcap of the run's capture exits 2 with the one line `said`, writing nothing."""
+    result = run_cli(["records-from-pcap", str(run / "capture"), "--out", str(tmp_path / "r.csv")])
+    assert_cli_contract(result, allowed=(2,))
+    assert result.err == f"m2msim records-from-pcap: {said}\n", result
+    assert not (tmp_path / "r.csv").exists()
+
+
 def test_a_missing_capture_part_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
     run = _copy(runs[0], tmp_path / "copy")
     assert run_cli(["records-from-pcap", str(run / "capture")]).rc == 0
     (run / "capture" / "part-00002.pcap").unlink()
-    result = run_cli(["records-from-pcap", str(run / "capture"), "--out", str(tmp_path / "r.csv")])
-    assert_cli_contract(result, allowed=(2,))
-    assert result.err == (
-        f"m2msim records-from-pcap: {run / 'capture'}: capture/part-00002.pcap, one of the files the "
-        f"run wrote ({run / '.m2msim-run.json'} lists it), is missing (deleted, or lost by a copy cut "
-        "short): not the run's whole capture; run it again, or copy it again whole\n"
-    ), result
-    assert not (tmp_path / "r.csv").exists()
+    _capture_refused(
+        run,
+        tmp_path,
+        f"{run / 'capture'}: capture/part-00002.pcap, one of the files the run wrote "
+        f"({run / '.m2msim-run.json'} lists it), is missing (deleted, or lost by a copy cut short): not "
+        "the run's whole capture; run it again, or copy it again whole",
+    )
     # a capture given by name is read as given
     assert run_cli(["records-from-pcap", str(run / "capture" / "part-00001.pcap")]).rc == 0
+
+
+def _first_packets(capture: bytes, count: int) -> bytes:
+    """A classic pcap's file header and first `count` packets: a copy stopped between two packets."""
+    at = 24
+    for _ in range(count):
+        at += 16 + int.from_bytes(capture[at + 8 : at + 12], "little")
+    return capture[:at]
+
+
+def test_a_capture_part_compressed_is_the_runs_when_whole(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """`gzip -k` of a capture part beside it is the same capture, read once; a part compressed in its
+    place is the run's. A part cut short between two packets (a copy that stopped), then compressed,
+    was read as the run's whole, exit 0 and without a word, the records of the packets it lost
+    missing: it is refused as the plain part cut so is, naming it."""
+    run = _copy(runs[0], tmp_path / "copy")
+
+    def counts() -> tuple[int, ...]:
+        result = run_cli(["records-from-pcap", str(run / "capture"), "--json"])
+        assert result.rc == 0, result
+        said = json.loads(result.out)
+        return said["records"], said["packets"], said["accounting_requests"], len(said["skipped_files"])
+
+    records, packets, requests, skipped = counts()
+    assert records > 100 and skipped == 0
+    part = run / "capture" / "part-00001.pcap"
+    raw = part.read_bytes()
+    packed = part.with_name(part.name + ".gz")
+    packed.write_bytes(gzip.compress(raw))  # (gzip -k)
+    assert counts() == (records, packets, requests, 1)
+    part.unlink()  # (gzip)
+    assert counts() == (records, packets, requests, 0)
+    kept = _first_packets(raw, 40)
+    packed.write_bytes(gzip.compress(kept))
+    _capture_refused(
+        run,
+        tmp_path,
+        f"{packed}: {len(kept):,} bytes decompressed, the run wrote {len(raw):,} of "
+        f"capture/part-00001.pcap ({run / '.m2msim-run.json'}): not the file the run wrote (cut short "
+        "before it was compressed, or replaced): not the run's whole capture; run it again, or copy it "
+        "again whole",
+    )
 
 
 def test_the_capture_of_a_killed_run_is_not_read_as_the_runs(tmp_path: Path) -> None:
