@@ -420,6 +420,25 @@ def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
 _Key = tuple[bytes, bytes, int, int]  # a fragmented datagram: source, destination, protocol, identification
 
 
+def _udp_start(data: bytes, next_header: int) -> int | None:
+    """Where the UDP header is in a datagram put together from fragments, whose first header is
+    `next_header` (17; in IPv6, extension headers of the fragmentable part may come before it, as
+    destination options), or None when it carries no UDP (or is cut before)."""
+    start = 0
+    while next_header in _IPV6_EXTENSIONS and len(data) >= start + 2:
+        length = (data[start + 1] + 2) * 4 if next_header == 51 else (data[start + 1] + 1) * 8
+        next_header = data[start]
+        start += length
+    return start if next_header == 17 else None
+
+
+def _udp_head(datagram: Unfinished[_Key]) -> bytes | None:
+    """The first fragment's octets of a datagram given up, from its UDP header on (None: none)."""
+    head = datagram.head
+    start = None if head is None else _udp_start(head, datagram.key[2])
+    return None if head is None or start is None else head[start:]
+
+
 class _Fragments:
     """Fragmented UDP datagrams (IPv4 and IPv6) put together (`gateway.ipv4.Reassembly`, on packet
     time), less a SPAN port's copies: a copy of a fragment of a datagram put together lately is no
@@ -444,11 +463,11 @@ class _Fragments:
         # the identification used again (it wraps at 65,536): those pieces were another datagram's,
         # whose other fragments never came
         if len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
-            self.expired.append((datagram.tag, datagram.head))
+            self.expired.append((datagram.tag, _udp_head(datagram)))
 
     def _too_long(self, datagram: Unfinished[_Key]) -> None:
         if len(self.too_long) < MAX_FRAGMENTED_DATAGRAMS:
-            self.too_long.append((datagram.tag, datagram.head))
+            self.too_long.append((datagram.tag, _udp_head(datagram)))
 
     def add(self, n: int, ts_us: int, key: _Key, offset: int, more: bool, part: bytes) -> bytes | None:
         if not self.open.holds(key, ts_us):
@@ -472,7 +491,7 @@ class _Fragments:
         """(first packet number, the first fragment's octets or None) of each datagram left incomplete."""
         yield from self.expired
         for datagram in self.open.unfinished():
-            yield datagram.tag, datagram.head
+            yield datagram.tag, _udp_head(datagram)
 
 
 _IDENTITY_TYPES = frozenset({radius.CLASS, radius.CALLED_STATION_ID, radius.CALLING_STATION_ID})
@@ -732,7 +751,7 @@ class _Decoder:
                 return None
             if next_header == 44:  # fragment header
                 inner, _res, offset_flags, ident = _FRAG6.unpack_from(data, pos)
-                if inner != 17:
+                if inner != 17 and inner not in _IPV6_EXTENSIONS:  # (UDP, or headers before it)
                     self.report.fragments += 1
                     return None
                 if self.orig > len(data):  # a fragment cut short cannot be reassembled
@@ -743,7 +762,7 @@ class _Decoder:
                             return None
                     self._truncated(n, data, "")
                     return None
-                key = (src, dst, 17, ident)
+                key = (src, dst, inner, ident)
                 return self._fragment(
                     n, key, offset_flags & 0xFFF8, bool(offset_flags & 1), data[pos + 8 : end]
                 )
@@ -802,7 +821,10 @@ class _Decoder:
         whole = self.fragments.add(n, self.now_us, key, offset, more, part)
         if whole is None:
             return None
-        udp = self._datagram(n, key[0], key[1], whole, 0)
+        start = _udp_start(whole, key[2])
+        if start is None:
+            return None
+        udp = self._datagram(n, key[0], key[1], whole, start)
         if udp is not None and (udp[3] in self.ports or udp[2] in self.ports):
             self.report.reassembled += 1
         return udp

@@ -1639,6 +1639,42 @@ def test_ipv6_fragmented_radius_is_reassembled(tmp_path: Path) -> None:
     assert rows(records) == expected() and report.reassembled == 1 and report.rejected == 0
 
 
+@pytest.mark.parametrize("whole", [True, False])
+def test_ipv6_fragmented_radius_behind_destination_options_is_reassembled(
+    tmp_path: Path, whole: bool
+) -> None:
+    """A sender's Destination Options header in the fragmentable part (RFC 8200 4.5: before UDP, after
+    the fragment header), as scapy's fragment6 cuts it: the datagram was counted as a fragment of other
+    traffic and dropped, no record and no reject (tshark reads it). Put together, UDP is found past it;
+    a fragment missing is a reject naming the first's packet."""
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, fragment6
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    frames: list[tuple[int, bytes]] = []
+    firsts: list[int] = []  # each request's first packet
+    ether = Ether(src="00:1b:21:0a:0b:0c", dst="00:1b:21:0a:0b:0d")
+    for ts, m, r in exchange(session_messages()):
+        src, dst, sport, dport = ("::1", "::a", 32_768, 1_813) if r else ("::a", "::1", 1_813, 32_768)
+        inner = IPv6ExtHdrDestOpt() / UDP(sport=sport, dport=dport) / Raw(m)
+        if not r:  # (a response, too short to cut)
+            frames.append((ts, bytes(ether / IPv6(src=src, dst=dst) / inner)))
+            continue
+        datagram = IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(id=4_242 + len(frames)) / inner
+        parts = [bytes(ether / part) for part in fragment6(datagram, 96)]
+        assert len(parts) >= 2
+        firsts.append(len(frames) + 1)
+        frames += [(ts + k, frame) for k, frame in enumerate(parts if whole else parts[:-1])]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    if whole:
+        assert rows(records) == expected() and report.reassembled == 3 and report.rejected == 0
+    else:
+        assert records == [] and report.reasons["incomplete fragmented RADIUS message"] == 3
+        said = [r.packet for r in report.rejects if r.reason.startswith("incomplete fragmented")]
+        assert said == firsts
+
+
 def test_cli_says_which_sessions_were_joined_mid_way(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
