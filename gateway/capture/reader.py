@@ -553,10 +553,20 @@ class _Decoder:
         self.handled_us: dict[bytes, int] = {}
         self.outer: tuple[int, int] | None = None  # (captured, on the wire) of a tunnel's frame being read
         self.tunnels = 0  # tunnels open around the frame being read
+        # (copied, the packet's length) of an NFLOG record whose payload the log rule cut short
+        self.logged: tuple[int, int] | None = None
 
     def _truncated(self, n: int, data: bytes, detail: str) -> None:
         """A frame too short for what it says: cut by the capture's snapshot length, or damaged."""
-        if self.orig > len(data):
+        if self.orig > len(data) and self.logged is not None:
+            copied, whole = self.logged
+            self.report.reject(
+                n,
+                SNAPLEN_CUT,
+                f"NFLOG copied {copied} of the packet's {whole} bytes: log packets whole (nft "
+                "'log group N' without snaplen, iptables NFLOG without --nflog-size)",
+            )
+        elif self.orig > len(data):
             captured, orig = self.outer or (len(data), self.orig)  # (the frame's, not a tunnel's inner one)
             self.report.reject(
                 n,
@@ -681,7 +691,7 @@ class _Decoder:
         for order in "<>":
             payload = _nflog_payload(data, order)
             if payload is not None and payload[0] < len(data) and data[payload[0]] >> 4 == version:
-                return self._inner(n, data, *payload, LINKTYPE_RAW)
+                return self._logged(n, data, *payload, LINKTYPE_RAW)
         self._cut_before_ports(n, data)  # (cut before its packet: it may be accounting)
         return None
 
@@ -701,9 +711,33 @@ class _Decoder:
             self._cut_before_ports(n, data)
             return None
         if data[0] == NFPROTO_NETDEV and data[10] == NF_NETDEV_EGRESS:
-            return self._inner(n, data, *payload, LINKTYPE_ETHERNET)
+            return self._logged(n, data, *payload, LINKTYPE_ETHERNET)
         head = bytes(12) + data[8:10]  # (an Ethernet header of its type: VLAN tags, MPLS read on)
-        return self._inner(n, data, *payload, LINKTYPE_ETHERNET, head)
+        return self._logged(n, data, *payload, LINKTYPE_ETHERNET, head)
+
+    def _logged(
+        self, n: int, data: bytes, start: int, end: int, linktype: int, head: bytes = b""
+    ) -> Udp | None:
+        """The datagram of an NFLOG record's payload `data[start:end]` (after `head`). A log rule that
+        copies part of each packet (nft's `snaplen`, iptables' `--nflog-size`) cuts it without the
+        capture saying so (its record is whole): the IP header's length tells, and the packet is read
+        as one the snapshot length cut (a reject saying so; a request's response is not one 'without
+        a request'), where it was a 'truncated frame' and its response a reject too."""
+        at = start - len(head) + (0 if linktype == LINKTYPE_RAW else 14)  # (its IP header, in `data`)
+        kind = (head + data[start : start + 14])[12:14] if linktype != LINKTYPE_RAW else b""
+        ip = data[at : min(at + 6, end)] if kind in (b"", b"\x08\x00", b"\x86\xdd") else b""
+        wire = 0
+        if len(ip) == 6 and ip[0] >> 4 == 4:
+            wire = at + _U16.unpack_from(ip, 2)[0]
+        elif len(ip) == 6 and ip[0] >> 4 == 6:
+            wire = at + 40 + _U16.unpack_from(ip, 4)[0]
+        if wire <= min(end, len(data)) or self.orig > len(data):  # (whole, or the capture cut it)
+            return self._inner(n, data, start, end, linktype, head)
+        self.logged = (min(end, len(data)) - at, wire - at)
+        try:
+            return self._inner(n, data, start, end, linktype, head, wire - start + len(head))
+        finally:
+            self.logged = None
 
     def _ipv4(self, n: int, data: bytes, off: int) -> Udp | None:
         if len(data) < off + 20 and (len(data) <= off + 9 or data[off + 9] in (17, IP_GRE)):
@@ -799,15 +833,23 @@ class _Decoder:
         return None
 
     def _inner(
-        self, n: int, data: bytes, start: int, end: int, linktype: int, head: bytes = b""
+        self,
+        n: int,
+        data: bytes,
+        start: int,
+        end: int,
+        linktype: int,
+        head: bytes = b"",
+        wire: int = 0,
     ) -> Udp | None:
         """The datagram of the frame a tunnel carries in `data[start:end]` (after `head`, a link header
-        made up for it); what the capture cut off the outer frame is cut off the inner one."""
+        made up for it); what the capture cut off the outer frame is cut off the inner one (`wire`: the
+        inner frame's length when known to be more)."""
         if self.tunnels >= MAX_TUNNELS:
             return None
         inner = head + data[start:end]
         outer_orig, outer = self.orig, self.outer
-        self.orig = len(inner) + max(0, outer_orig - len(data))
+        self.orig = max(wire, len(inner) + max(0, outer_orig - len(data)))
         self.outer = outer or (len(data), outer_orig)
         self.tunnels += 1
         try:

@@ -226,6 +226,37 @@ def test_nflog_of_the_bridge_and_netdev_families_gives_the_session_records(
     assert [r.reason[: len(c)] for r, c in zip(report.rejects, said, strict=True)] == said
 
 
+NFLOG_COPIED = {  # an NFLOG record of the first `copy` octets of a packet (nft's log snaplen), by family
+    "inet": lambda ip, copy: nflog(ip[:copy]),
+    "bridge": lambda ip, copy: nflog_link(ip[:copy], 7, 2),
+    "netdev-egress": lambda ip, copy: nflog_link(ip[: copy - 14], 5, 1),
+}
+
+
+@pytest.mark.parametrize("logged", sorted(NFLOG_COPIED))
+def test_nflog_records_the_log_rule_cut_short_say_so(tmp_path: Path, logged: str) -> None:
+    """A log rule that copies part of each packet (`nft ... log group 5 snaplen 100`, iptables'
+    `--nflog-size 100`) writes whole pcap records of cut packets: each request was a 'truncated frame:
+    UDP length 136, 80 octets captured', and each response, whole, an 'Accounting-Response without a
+    request' (measured with tcpdump -i nflog:N on Linux 6.18). Now the request is a packet cut by the
+    snapshot length, saying how much the log copied and how to log whole packets, and its response
+    no reject."""
+    frames = []
+    for ts, m, r in exchange(session_messages()):
+        ip = v4(m, r)
+        frames.append((ts, NFLOG_COPIED[logged](ip, 100 if r else len(ip) + 14)))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 239, frames))
+    whole = [len(v4(m, True)) for _ts, m, r in exchange(session_messages()) if r]
+    assert records == [] and report.rejected == 3 and report.unanswered_requests == 0
+    copied = 100 - 14 if logged == "netdev-egress" else 100  # (of the IP packet, past its Ethernet header)
+    assert [r.reason for r in report.rejects] == [
+        f"packet cut by the capture's snapshot length: NFLOG copied {copied} "
+        f"of the packet's {length} bytes: log packets whole (nft 'log group N' without snaplen, "
+        "iptables NFLOG without --nflog-size)"
+        for length in whole
+    ]
+
+
 def gre(inner: bytes, protocol: int, flags: int = 0, extra: bytes = b"") -> bytes:
     """A GRE header (RFC 2784/2890: `extra` holds its checksum, key and sequence fields) and `inner`."""
     return struct.pack("!HH", flags, protocol) + extra + inner
