@@ -1316,7 +1316,9 @@ def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skippe
             members = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             found = [p for p in members if is_capture(p)]
             if not found:
-                raise CaptureFileError(f"{path}: folder holds no pcap or pcapng file")
+                inner = path / "capture"  # (a run folder: `m2msim run --capture` wrote its capture there)
+                hint = f": its capture is in {inner}, give that folder" if inner.is_dir() else ""
+                raise CaptureFileError(f"{path}: folder holds no pcap or pcapng file{hint}")
             files += found
             skipped += [Skipped(p, skipped_said(p)) for p in members if p not in found]
         elif not path.exists():

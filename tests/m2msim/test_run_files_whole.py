@@ -251,6 +251,13 @@ def test_a_missing_capture_part_is_said(runs: tuple[Path, Path], tmp_path: Path)
     )
     # a capture given by name is read as given
     assert run_cli(["records-from-pcap", str(run / "capture" / "part-00001.pcap")]).rc == 0
+    # the run folder given, not its capture/: said where the capture is (it said only 'no pcap')
+    result = run_cli(["records-from-pcap", str(run)])
+    assert_cli_contract(result, allowed=(2,))
+    assert result.err == (
+        f"m2msim records-from-pcap: {run}: folder holds no pcap or pcapng file: its capture is in "
+        f"{run / 'capture'}, give that folder\n"
+    ), result
 
 
 def _first_packets(capture: bytes, count: int) -> bytes:
