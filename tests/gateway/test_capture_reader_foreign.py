@@ -116,6 +116,12 @@ LINKS: dict[str, tuple[int, Callable[[bytes, bool], bytes]]] = {
     "ethernet-qinq": (1, lambda m, r: ethernet(v4(m, r), vlans=[10, 200])),
     "ethernet-ipv6": (1, lambda m, r: ethernet(v6(m, r))),
     "linux-cooked-v1": (113, lambda m, r: sll(v4(m, r))),
+    # `tcpdump -i any -y LINUX_SLL` of VLAN 30 on Linux 6.18: libpcap puts the tag back after the
+    # header (protocol 0x8100, then the tag and the inner type); v2 has the packet untagged
+    "linux-cooked-v1-vlan": (
+        113,
+        lambda m, r: struct.pack("!HHH8sHHH", 0, 1, 6, bytes(8), 0x8100, 30, 0x0800) + v4(m, r),
+    ),
     "linux-cooked-v2": (276, lambda m, r: sll2(v4(m, r))),
     "linux-cooked-v2-ipv6": (276, lambda m, r: sll2(v6(m, r))),
     "bsd-null": (0, lambda m, r: null(v4(m, r))),
