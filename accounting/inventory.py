@@ -338,9 +338,15 @@ def _services(ctx: _Ctx, raw: Any) -> Services:
         ctx.known_keys(s, p, {"short_ids", "popup", "since"})
         since = ctx.day(s, "since", p)
         assert since is not None
-        sms_internet = SmsInternetSub(
-            ctx.integer(s, "short_ids", p, 1, minimum=1), ctx.integer(s, "popup", p, 0), since
-        )
+        short_ids, popup = ctx.integer(s, "short_ids", p, 1, minimum=1), ctx.integer(s, "popup", p, 0)
+        if popup > short_ids:  # « l'option pop up: abonnement mensuel / ShortID »: one per ShortID at most
+            raise ctx.fail(
+                f"{p}.popup",
+                f"expected at most short_ids ({short_ids}): the pop-up option is taken per ShortID, got {popup}",
+                s,
+                "popup",
+            )
+        sms_internet = SmsInternetSub(short_ids, popup, since)
     if m.get("localisation") is not None:
         loc = ctx.mapping(m["localisation"], "services.localisation", m, "localisation")
         ctx.known_keys(loc, "services.localisation", {"since"})

@@ -97,6 +97,8 @@ def test_group_counter_is_as_wide_as_count(count: int, first: str, last: str) ->
         ("    count: 500", "    count: -1", 11, "lines[1].count", "expected an integer >= 1"),
         ('  - id_prefix: "M"', '  - id_prefix: "M"\n    colour: red', 11, "lines[1].colour", "unknown key"),
         ("hours: 8-20-weekdays", "hours: always", 17, "services.assistance.hours", "expected one of"),
+        # « l'option pop up: abonnement mensuel / ShortID »: 3 pop-ups on 1 ShortID were billed 180.00
+        ("popup: 0", "popup: 3", 18, "services.sms_internet.popup", "at most short_ids (1)"),
         ('  - id: "33612345678"', '  - id: "M001"', 10, "lines[1].id", "duplicate line id 'M001'"),
         ("customer: acme\n", "", 1, "customer", "required field missing"),
     ],

@@ -592,9 +592,11 @@ def gen_inventory(rng: random.Random, m: Month, seed: int) -> dict[str, Any]:
         services["assistance"] = {"hours": hours, "managers": rng.randint(3, 8)}
     if rng.random() < 0.7:
         since = m.first + timedelta(days=rng.choice([-100, 0, 10, 45]))
+        short_ids = rng.randint(1, 3)
+        # a pop-up option per ShortID at most
         services["sms_internet"] = {
-            "short_ids": rng.randint(1, 3),
-            "popup": rng.randint(0, 2),
+            "short_ids": short_ids,
+            "popup": rng.randint(0, short_ids),
             "since": since,
         }
     if rng.random() < 0.7:
