@@ -86,6 +86,19 @@ def test_every_subscription_and_overage_price_of_the_catalog(
     assert used.total == Decimal(sub) + Decimal(over)
 
 
+def test_bundles_are_per_line_not_pooled_across_the_fleet() -> None:
+    # « forfait 2 Mo » is each line's: A uses 3 Mo (1 Mo over at 1.5 = 1.50), B nothing. The fleet's
+    # 3 Mo fit in 2 x 2 Mo, but A still pays its 1.50: 8 + 1.50 + 8 = 17.50 (pooled: 16.00).
+    # Two optima lines alike: each 1.5 Mo on its own 0.5 Mo step, 6 + 1 = 7.00 each.
+    lines = [line(x, "business-m2m", "forfait-2mo", 24) for x in "AB"]
+    inv = bill(lines, [data("A", 3 * MO)])
+    assert items(inv, "A")["data-fr-over"] == "1.50" and items(inv, "B") == {"subscription": "8.00"}
+    assert inv.total == Decimal("17.50")
+    lines = [line(x, "intense", "optima", 36) for x in "IJ"]
+    inv = bill(lines, [data("I", 3 * MO // 2), data("J", 3 * MO // 2)])
+    assert [b.total for b in inv.lines] == [Decimal("7.00"), Decimal("7.00")]
+
+
 @pytest.mark.parametrize(
     ("offer", "plan", "commitment", "eu", "world"),
     [
