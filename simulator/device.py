@@ -169,6 +169,8 @@ class Device:
         self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
         self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
         self.failing: Exchange | None = None  # what an attempt costs in the outage ridden out last
+        # the failed attempts of the outage ridden out, held to be handed in one batch (`outage`)
+        self.holding: list[int] | None = None
         # the ICMP errors the network sends it, limited as a Linux host limits them (when first sent)
         self.icmp_limit: IcmpRateLimit | None = None
         # when each of the line's 11 NSAPIs is released by the contexts handed so far, in order: the
@@ -803,9 +805,11 @@ class Device:
         # come (the alarm engine counts no use after the first of them until they are given)
         failed: list[int] = []
         self.shard.failed_attempts[id(failed)] = failed
+        holding, self.holding = self.holding, failed
         try:
             return (yield from self._outage(o, first, failed))
         finally:
+            self.holding = holding
             del self.shard.failed_attempts[id(failed)]
 
     def _outage(self, o: Outage, first: float | None, failed: list[int]) -> Generator[simpy.Event, Any, bool]:
@@ -1099,6 +1103,9 @@ class Device:
             # attempts made together: the ICMP answers the device's rate limits let go (as an
             # outage's own attempts, `_attempt`)
             n = len(got)
+            if self.holding:  # the outage's attempts made before these first: charging ids in time order
+                self._failed_sessions(self.holding)
+                self.holding.clear()
             costs = (
                 self._unreachable_sent(float(self.env.now), n, float(self.T))
                 if down.answer == "unreachable"

@@ -1211,3 +1211,34 @@ def test_an_answered_attempt_an_nsapi_wait_cuts_at_the_period_s_end_bills_no_ans
     assert [(x["duration_s"], x["bytes_up"], x["bytes_down"], x["cause"]) for x in pushed] == [
         (7, 3 * SYN, 0, 20)
     ]
+
+
+@pytest.mark.parametrize("session", ["persistent", "per-report"])
+def test_commands_answered_in_a_server_outage_take_retry_ids_in_the_order_of_the_attempts(
+    tmp_path: Path, session: str
+) -> None:
+    """Commands answered in a server outage the device rides out: in bulk, the outage's own failed
+    attempts were held until its next decision or its end, while the answers took their retry
+    charging ids at once, so the answers' ids came before those of earlier attempts (played one by
+    one through the gateway, every attempt took its id as it was made).  The records were the same,
+    their charging ids not.  Now the held attempts take theirs first: the same ids on both paths,
+    in the order of the attempts."""
+    app: dict[str, Any] = {"profile": "mqtt-tls13-qos1", "payload": {"fixed": 60}}
+    if session == "persistent":
+        app.update(session="persistent", keepalive="20min")
+    d = doc(devices=3, application=app, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 24})
+    d["groups"][0]["reconnect"] = {"policy": "fixed", "delay": "20min"}
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T06:00:00Z", "duration": "6h"}]}
+    sc = sc_of(d)
+    rows = {}
+    for per_call in (False, True):
+        out = run_shard(sc, tmp_path, per_call)
+        rows[per_call] = sorted_rows(
+            table(out / "usage" / "part-00000.parquet"), [*RECORD_KEY, "charging_id"]
+        )
+    assert [r[:-1] for r in rows[False]] == [r[:-1] for r in rows[True]]
+    assert rows[False] == rows[True]
+    retries = [r for r in rows[False] if is_retry_charging(r[-1])]
+    for line in ("D1", "D2", "D3"):
+        ids = [r[-1] for r in retries if r[0] == line]  # (sorted by start)
+        assert len(ids) > 18 and ids == sorted(ids)  # (the attempts every 20 min and the answers)
