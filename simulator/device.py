@@ -163,7 +163,8 @@ class Device:
         self.session_counter = 0
         self.context: str | None = None  # the persistent connection's open PDP context
         self.retry_counter = 0
-        self.cursor = -1  # the decision `life` is at
+        # the decision `life` is at: the one it takes, or while it waits for the next the last taken
+        self.cursor = -1
         self.applied: set[int] = set()  # decisions taken in an outage, ahead of `life`
         self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
         self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
@@ -708,10 +709,10 @@ class Device:
         for i, (t, _order, kind, payload) in enumerate(self.decisions):
             if i in self.applied:  # taken at its time while an outage was ridden out
                 continue
-            self.cursor = i
             if t > self.env.now:
                 yield from self.traffic(int(self.env.now), t, catch_up)
                 catch_up = False
+            self.cursor = i  # (a command answered in the stretch meets this decision: `_cut_of`)
             if kind == "outage":  # one going on when the device is back from another: its missed report fails
                 catch_up = yield from self.outage(payload, first=float(self.env.now) if catch_up else None)
             else:
@@ -744,14 +745,17 @@ class Device:
             if coverage:
                 self.attach()
 
-    def _pending(self, t: float, cell_outage_before: float | None = None) -> int | None:
-        """The next decision after the current one, not yet taken, due at or before `t`: a move, a
-        clock change or a SIM swap, or with `cell_outage_before` an area outage starting before it."""
+    def _pending(
+        self, t: float, cell_outage_before: float | None = None, after: float | None = None
+    ) -> int | None:
+        """The next decision after the current one, not yet taken, due at or before `t` (and after
+        `after`, when given): a move, a clock change or a SIM swap, or with `cell_outage_before` an
+        area outage starting before it."""
         for i in range(self.cursor + 1, len(self.decisions)):
             at, _order, kind, payload = self.decisions[i]
             if at > t:
                 return None
-            if i in self.applied:
+            if i in self.applied or (after is not None and at <= after):
                 continue
             if kind != "outage" or (
                 cell_outage_before is not None and payload.kind == "area" and at < cell_outage_before
@@ -907,28 +911,40 @@ class Device:
         # connection's, when a report fell due while it was down (before, it was lost)
         return has_data and (not self.persistent or self._next_report(entered) < self.env.now)
 
-    def _attempt_cut(self, failed: list[int], busy: float) -> None:
-        """The attempt just made (`failed[-1]`) when a decision falls into it, handed over at once as
-        a session outside an outage would be: cut at a move and going on in the new network, ended
-        at a SIM swap; at an area outage's start, lost with the radio bearer (as a served modem's
-        contexts when its coverage goes: closed abnormally, nothing sent after)."""
-        end = failed[-1] + busy
-        i = self._pending(end, cell_outage_before=end)
-        if i is None:
+    def _attempt_cut(
+        self, failed: list[int], busy: float, fa: Exchange | None = None, together: int = 1
+    ) -> None:
+        """The attempt just made (`failed[-1]`, or the last `together` of `failed`, made at once:
+        answers to commands) when a decision falls into it, handed over at once as a session
+        outside an outage would be: cut at a move and going on in the new network, ended at a SIM
+        swap; at an area outage's start, lost with the radio bearer (as a served modem's contexts
+        when its coverage goes: closed abnormally, nothing sent after).  `fa`: what each costs
+        (default that of the outage ridden out)."""
+        start = failed[-1]
+        moves, stop = self._cut_of(start, start + busy)
+        if not moves and stop is None:
             return
-        at = self.decisions[i][0]
-        if not at < end:
-            return
-        start = failed.pop()
+        del failed[-together:]
         self._failed_sessions(failed)  # the earlier ones first: charging ids in the order of the attempts
         failed.clear()
+        lost = stop is not None and self._cell_goes_at(stop)
+        duration = None if stop is None else stop - start
+        self._failed_sessions([start] * together, duration=duration, moves=moves, fa=fa, lost=lost)
+
+    def _cut_of(self, start: int, end: float) -> tuple[tuple[int, ...], int | None]:
+        """What cuts a session or an attempt the device starts at `start` and would end at `end`: the
+        moves that fall into it (roaming moves, clock changes: it goes on across them) and the
+        decision that ends it then, if any (a SIM swap, an area outage's start: `_attempt_cut`,
+        `_reports_ended`); ((), None) when none falls into it."""
+        i = self._pending(end, cell_outage_before=end, after=start)
+        if i is None:
+            return (), None
+        at = self.decisions[i][0]
+        if not at < end:
+            return (), None
         if self._moves_only_at(at):  # cut at every move while it lasts
-            moves, stop = self._moves_from(at, end)
-            lost = stop is not None and self._cell_goes_at(stop)
-            duration = None if stop is None else stop - start
-            self._failed_sessions([start], duration=duration, moves=moves, lost=lost)
-        else:
-            self._failed_sessions([start], duration=at - start, lost=self._cell_goes_at(at))
+            return self._moves_from(at, end)
+        return (), at
 
     def _cell_goes_at(self, t: int) -> bool:
         """Whether an area outage of this device's starts at `t`."""
@@ -952,7 +968,7 @@ class Device:
         swap ends it with its bytes, its sends made)."""
         assert self.profile is not None
         end = at + self.profile.failed_attempt.duration_s
-        i = self._pending(end, cell_outage_before=end)
+        i = self._pending(end, cell_outage_before=end, after=at)
         if i is None:
             return float(self.T)
         t: int | None = self.decisions[i][0]
@@ -1106,8 +1122,9 @@ class Device:
             if self.holding:  # the outage's attempts made before these first: charging ids in time order
                 self._failed_sessions(self.holding)
                 self.holding.clear()
+            now = float(self.env.now)
             costs = (
-                self._unreachable_sent(float(self.env.now), n, float(self.T))
+                self._unreachable_sent(now, n, self._sends_end(now))
                 if down.answer == "unreachable"
                 else [self._attempt(down)] * n
             )
@@ -1117,27 +1134,37 @@ class Device:
             for fa, same in itertools.groupby(costs):  # (charging ids in the order of the attempts)
                 k = len(list(same))
                 self.stats.retry_ko += k * -(-(fa.up + fa.down) // 1024)
-                self._failed_sessions([int(self.env.now)] * k, fa=fa)
+                # cut by a decision as the outage's own attempts are (an area outage's start: lost)
+                starts = [int(now)] * k
+                self._attempt_cut(starts, float(fa.duration_s), fa=fa, together=k)
+                self._failed_sessions(starts, fa=fa)
             return
         if got and self.persistent and self.attached and self.apn_allowed():
             # published on the open connection (or the one the device opens now, after an outage)
             self.answers.extend([int(self.env.now)] * len(got))
             return
         if got and self.profile is not None and self.group.application is not None and self.attached:
-            # a command from the server: the device answers with a report right away
+            # a command from the server: the device answers with a report right away, cut as the
+            # stretch's reports are by a move, a SIM swap or an area outage's start (the radio
+            # bearer lost) that falls into it, and by the period's end (`sessions`)
+            start = int(self.env.now)
+            moves, stop = self._cut_of(start, start + self.profile.report.duration_s)
             s = per_report_sessions(
                 self.rng_traffic,
                 self.profile,
                 self.group.application,
                 self.shard.scenario.apns.get(self.group.apn),
-                np.full(len(got), int(self.env.now), dtype=np.int64),
+                np.full(len(got), start, dtype=np.int64),
                 self.scan_stream,
-                self.T,
+                self.T if stop is None else stop,
             )
-            if self.apn_allowed():  # one going on at the period's end is cut there (`sessions`)
-                self.sessions(s.start, s.duration, s.up, s.down, scans=(s.scan_up, s.scan_down))
-            else:
+            if not self.apn_allowed():
                 self.stats.session_refusals += len(got)
+            elif stop is None:
+                self.sessions(s.start, s.duration, s.up, s.down, moves=moves, scans=(s.scan_up, s.scan_down))
+            else:
+                charging = self._charging(len(got), retry=False)
+                self._reports_ended(s, np.ones(len(got), dtype=np.bool_), charging, stop, moves)
 
     def mt_process(self) -> Generator[simpy.Event, Any, None]:
         mt = self.group.mt_sms

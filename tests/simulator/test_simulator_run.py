@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -30,9 +31,11 @@ from reports import connect, find_files, render_run_report
 from reports.run_report import hourly_usage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.engine import Shard, fleet
+from simulator.profiles import builtin_profiles
 from simulator.progress import ProgressBar
 from simulator.run import ShardResult, run_shards, simulate
 from simulator.scenario import Scenario, load_scenario, parse_scenario
+from simulator.traffic import time_share
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -1242,3 +1245,83 @@ def test_commands_answered_in_a_server_outage_take_retry_ids_in_the_order_of_the
     for line in ("D1", "D2", "D3"):
         ids = [r[-1] for r in retries if r[0] == line]  # (sorted by start)
         assert len(ids) > 18 and ids == sorted(ids)  # (the attempts every 20 min and the answers)
+
+
+CELL_GOES = [START + timedelta(minutes=m) for m in range(30, 1440, 30)]  # for 10 min each time
+
+
+def _commands_around_cell_outages(
+    tmp_path: Path, profile: str, server: bool, rate: int
+) -> dict[bool, list[dict[str, Any]]]:
+    """The data records of 20 devices on 1 March commanded by SMS `rate` times a day, the cell gone
+    at `CELL_GOES` (with `server`: 8 devices, the server down all day): in bulk and played one by
+    one through the gateway."""
+    d = doc(devices=8 if server else 20, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": rate})
+    # (back on the air minutes after the cell: fewer commands queued than the line's 11 NSAPIs)
+    d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "5min"})
+    d["groups"][0]["application"] = {"profile": profile, "payload": {"fixed": 53}}
+    outages: list[dict[str, Any]] = [
+        {"kind": "area", "start": t.isoformat(), "duration": "10min"} for t in CELL_GOES
+    ]
+    if server:
+        outages.append({"kind": "server", "start": "2026-03-01T00:00:00Z", "duration": "1d"})
+    d["events"] = {"outages": outages}
+    sc = sc_of(d)
+    rows = {}
+    for per_call in (False, True):
+        out = run_shard(sc, tmp_path, per_call)
+        rows[per_call] = [
+            x for x in table(out / "usage" / "part-00000.parquet").to_pylist() if x["type"] == "data"
+        ]
+    return rows
+
+
+def _cell_cuts(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records of sessions going on past a time the cell went, and of those ending then."""
+    end = [(x, x["start"] + timedelta(seconds=x["duration_s"])) for x in rows]
+    return (
+        [x for x, e in end if any(x["start"] < c < e for c in CELL_GOES)],
+        [x for x, e in end if e in CELL_GOES and x["start"] < e],
+    )
+
+
+def test_an_answer_to_a_command_going_on_when_the_cell_goes_is_lost_there(tmp_path: Path) -> None:
+    """A device answering a command with an HTTPS report a second or two before its cell went: the
+    report ran to its end past the outage's start and kept all its bytes (cause 0), as if the radio
+    bearer were still there.  It is now lost at the outage's start as the device's reports are
+    (cause 4), billed the bytes of its time before the cut, on both paths."""
+    rows = _commands_around_cell_outages(tmp_path, "https-tls13", server=False, rate=400)
+    assert sorted(map(str, rows[False])) == sorted(map(str, rows[True]))
+    report = builtin_profiles()["https-tls13"].report
+    across, ending = _cell_cuts(rows[False])
+    assert across == []
+    lost = [x for x in ending if x["duration_s"] < report.duration_s]
+    assert lost  # (answers cut 1 or 2 s in)
+    for x in lost:
+        assert not is_retry_charging(x["charging_id"]) and x["cause"] == 4, x
+        assert (x["bytes_up"], x["bytes_down"]) == tuple(
+            int(time_share(np.array([b]), x["duration_s"], report.duration_s)[0])
+            for b in (report.up, report.down)
+        ), x
+
+
+@pytest.mark.parametrize("profile", ["coap", "http"])
+def test_an_attempt_answering_a_command_in_a_server_outage_is_lost_when_the_cell_goes(
+    tmp_path: Path, profile: str
+) -> None:
+    """A command answered in a server outage seconds before the cell went: the failed attempt ran
+    its whole time past the outage's start and was billed all its sends (cause 0).  It is now cut
+    there as the outage's own attempts are, lost with the radio bearer (cause 4) and billed what it
+    sent by then, on both paths."""
+    rows = _commands_around_cell_outages(tmp_path, profile, server=True, rate=400)
+    assert sorted(map(str, rows[False])) == sorted(map(str, rows[True]))
+    prof = builtin_profiles()[profile]
+    fa = prof.failed_attempt
+    across, ending = _cell_cuts(rows[False])
+    assert across == []
+    lost = [x for x in ending if x["duration_s"] < fa.duration_s]
+    assert len(lost) > 1
+    for x in lost:
+        assert is_retry_charging(x["charging_id"]) and x["cause"] == 4, x
+        sent = prof.attempts_cut(fa, np.array([x["duration_s"]], dtype=np.int64))
+        assert (x["bytes_up"], x["bytes_down"]) == (int(sent[0][0]), int(sent[1][0])), x
