@@ -73,3 +73,11 @@ class CaptureSink(Protocol):
     def user_packet(self, now: float, ctx: ContextInfo, packet: bytes, uplink: bool) -> None:
         """One real IP packet carried by the context (uplink: from the device): its G-PDU carries it."""
         ...
+
+    def scan_probes(
+        self, start: float, end: float, ctx: ContextInfo, probes: int, packet_bytes: int, reply_bytes: int
+    ) -> None:
+        """`probes` unsolicited inbound probes that arrived over [start, end], the span of the record
+        that counts them (`gateway.scans`): each `packet_bytes` down and, unless `reply_bytes` is 0,
+        the device's reply up (the capture may sample them, each at its own time in the span)."""
+        ...

@@ -471,7 +471,18 @@ class Ggsn:
                 counts = record_probes(
                     scan.rng(), setting.per_hour, np.array(spans, dtype=np.int64), s.seq == 0
                 )
-                for n in counts.tolist():
+                begin = s.period_start_t
+                for n, span in zip(counts.tolist(), spans, strict=True):
+                    if self.capture is not None and n:  # in the span of the record that counts them
+                        self.capture.scan_probes(
+                            float(begin),
+                            float(begin + span),
+                            s.ctx,
+                            n,
+                            setting.packet_bytes,
+                            setting.reply_bytes,
+                        )
+                    begin += span
                     # each probe a SYN down and, unless the device filters, its reset up: a refused
                     # connect of the wire model, as the simulator bills a scan
                     p_down, p_up = n * setting.packet_bytes, n * setting.reply_bytes
@@ -485,23 +496,20 @@ class Ggsn:
         if scan_packets:
             self.journal.counters["scan-packets"] += scan_packets
             self.journal.counters["scan-bytes"] += scan_down + scan_up
-        inner_up, inner_down = up + scan_up, down + scan_down
         scan_up_counted = sum(p[0] for p in probes)
         scan_down_counted = sum(p[1] for p in probes)
         if self._outer:
             up_counted = up + GTP_U_OVERHEAD * self._packets(up, pk_up) + scan_up_counted
             down_counted = down + GTP_U_OVERHEAD * self._packets(down, pk_down) + scan_down_counted
         else:
-            up_counted, down_counted = inner_up, inner_down
+            up_counted, down_counted = up + scan_up, down + scan_down
         if packet is None:
-            if self.capture is not None and (inner_up or inner_down):
-                self.capture.user_packets(now, s.ctx, inner_up, inner_down)
+            if self.capture is not None and (up or down):  # (the probes given above, at their times)
+                self.capture.user_packets(now, s.ctx, up, down)
             self._settle(s, until, up_counted - scan_up_counted, down_counted - scan_down_counted, probes)
         else:
             self._settle(s, until, 0, 0, probes)  # the boundaries before `now`
             if self.capture is not None:
-                if scan_up or scan_down:
-                    self.capture.user_packets(now, s.ctx, scan_up, scan_down)
                 self.capture.user_packet(now, s.ctx, packet, uplink)
             s.cur_up += up_counted - scan_up_counted
             s.cur_down += down_counted - scan_down_counted

@@ -559,12 +559,46 @@ class PcapCapture:
         self._packets += 1
         self.user_packets_real += 1
 
-    def _sample(self, ts: int, volume: int, outer: UdpFlow, inner: UdpFlow, teid: int) -> None:
+    def scan_probes(
+        self, start: float, end: float, ctx: ContextInfo, probes: int, packet_bytes: int, reply_bytes: int
+    ) -> None:
+        """Probes that arrived over [start, end], sampled as modelled user packets are (one in
+        `gtpu_sample_rate`): each kept one dated at its own time, drawn uniform over the span (the
+        arrival times of a Poisson count given it), its packet down and its reply up."""
+        if self.gtpu_sample_rate <= 0.0 or probes <= 0 or (packet_bytes <= 0 and reply_bytes <= 0):
+            return
+        try:
+            state = self._context(ctx)
+            first = self._ts(start)
+            span = max(self._ts(end) - first, 0)
+        except codec.CaptureError as exc:
+            self.skip_event("scan probes", ctx, exc)
+            return
+        if state.up_inner is None or state.down_inner is None:
+            return
+        rate = self.gtpu_sample_rate
+        keep = probes if rate >= 1.0 else int(self._rng.binomial(probes, rate))
+        if keep == 0:
+            return
+        up = self.flow(ctx.sgsn_address, ctx.ggsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
+        down = self.flow(ctx.ggsn_address, ctx.sgsn_address, gtpc.GTPU_PORT, gtpc.GTPU_PORT)
+        at = np.sort(self._rng.integers(0, span + 1, size=keep)) + first  # (microseconds)
+        for ts in at.tolist():
+            self._sample(ts, packet_bytes, down, state.down_inner, state.tunnel.sgsn_teid, every=True)
+            self._sample(ts, reply_bytes, up, state.up_inner, state.tunnel.ggsn_teid, every=True)
+
+    def _sample(
+        self, ts: int, volume: int, outer: UdpFlow, inner: UdpFlow, teid: int, every: bool = False
+    ) -> None:
+        """`volume` cut into packets of `mtu`, one in `gtpu_sample_rate` of them written at `ts`
+        (`every`: all of them, sampled already)."""
         count = math.ceil(volume / self.mtu)
         if count == 0:
             return
         keep = (
-            count if self.gtpu_sample_rate >= 1.0 else int(self._rng.binomial(count, self.gtpu_sample_rate))
+            count
+            if every or self.gtpu_sample_rate >= 1.0
+            else int(self._rng.binomial(count, self.gtpu_sample_rate))
         )
         last = volume - (count - 1) * self.mtu
         zeros = self._zeros

@@ -43,6 +43,10 @@ class Contexts:
 
     def user_packet(self, now: float, ctx: ContextInfo, packet: bytes, uplink: bool) -> None: ...
 
+    def scan_probes(
+        self, start: float, end: float, ctx: ContextInfo, probes: int, packet_bytes: int, reply_bytes: int
+    ) -> None: ...
+
 
 def _network(capture: Contexts | None = None, home_plmn: str = "20801") -> BulkNetworkAPI:
     net = build_network(EPOCH, RecordSink(), 3, capture=capture, home_plmn=home_plmn)

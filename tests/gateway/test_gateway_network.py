@@ -70,6 +70,11 @@ class Capture:
     def user_packet(self, now: float, ctx: ContextInfo, packet: bytes, uplink: bool) -> None:
         self.calls.append(("user_packet", now, ctx.session_id, packet, uplink))
 
+    def scan_probes(
+        self, start: float, end: float, ctx: ContextInfo, probes: int, packet_bytes: int, reply_bytes: int
+    ) -> None:
+        self.calls.append(("scan_probes", start, ctx.session_id, end, probes, packet_bytes, reply_bytes))
+
 
 def make(
     offer: str = "business-m2m", capture: Capture | None = None, **config: object
@@ -714,12 +719,12 @@ def test_real_packets_with_outer_gtp_counting_and_scans() -> None:
     (rec,) = sink.records
     assert rec.bytes_up == 100 + GTP_U_OVERHEAD + scans * (HEADER + GTP_U_OVERHEAD)  # the resets
     assert rec.bytes_down == 200 + GTP_U_OVERHEAD + scans * (SYN + GTP_U_OVERHEAD)  # the probes
-    kinds = [(c[0], c[3:]) for c in capture.calls if c[0].startswith("user_")]
-    # the real packets go whole; the scans' volume is modelled (sampled), at the context's end
+    kinds = [(c[0], c[1], c[3:]) for c in capture.calls if c[0].startswith(("user_", "scan_"))]
+    # the real packets go whole; the scans are modelled (sampled), over the span of their record
     assert kinds == [
-        ("user_packet", (bytes(100), True)),
-        ("user_packet", (bytes(200), False)),
-        ("user_packets", (scans * HEADER, scans * SYN)),
+        ("user_packet", 600.0, (bytes(100), True)),
+        ("user_packet", 600.0, (bytes(200), False)),
+        ("scan_probes", 0.0, (600.0, scans, SYN, HEADER)),  # (drawn as the context ends)
     ]
 
 

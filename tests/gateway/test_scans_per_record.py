@@ -4,13 +4,16 @@ in the order the records close.  A context's probes all came in its last record 
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from netparts import IMEISV, RecordSink
+from scapy.utils import RawPcapReader
 
 from accounting.records import ClosingCause
-from gateway.api import ContextScans, ScanSetting, Subscriber, build_network, move_to, scan_rng
+from gateway.api import ContextScans, PcapCapture, ScanSetting, Subscriber, build_network, move_to, scan_rng
 from gateway.network import Network
 from gateway.partial import INTERVAL_S
 from gateway.wire import HEADER, SYN
@@ -93,3 +96,36 @@ def test_a_caller_s_scans_are_drawn_from_its_stream_for_each_record() -> None:
     assert [r.bytes_up for r in sink.records] == [
         n * HEADER + share for n, share in zip(probes, (432, 432, 136), strict=True)
     ]
+
+
+def test_a_capture_dates_each_probe_in_the_span_of_the_record_that_counts_it(tmp_path: Path) -> None:
+    """A context of three days whose records close together at its end (no traffic of its own
+    before): with the capture sampling every modelled packet, its probes were written at the
+    context's end, lumped with the chunk's volume, days after the Interim-Updates that counted
+    them.  Each probe is now a SYN and its reset at a time of its own, in the span of its record."""
+    epoch = datetime(2026, 3, 2, tzinfo=UTC)
+    sink = RecordSink()
+    path = tmp_path / "scans.pcap"
+    with PcapCapture(path, epoch, gtpu_sample_rate=1.0, seed=3) as capture:
+        net = build_network(epoch, sink, SEED, capture=capture, scans={"orange.m2m": ScanSetting(RATE)})
+        net.register_subscriber(Subscriber("L1", "208011234567890", "33612345678", "business-m2m"))
+        assert net.attach(0, "L1", IMEISV, "20801").accepted
+        s = net.open_session(100, "L1", "orange.m2m")
+        assert s.session_id
+        net.close_session(3 * 86_400, s.session_id)
+    records = sink.records
+    assert len(records) == 6
+    probes = expected_probes("L1", [r.duration_s for r in records])
+    with RawPcapReader(str(path)) as reader:
+        gpdus = [
+            (meta.sec + meta.usec / 1e6, struct.unpack_from("!H", data, 42 + 8 + 2)[0])
+            for data, meta in reader
+            if struct.unpack_from("!H", data, 36)[0] == 2152  # (GTP-U)
+        ]
+    syns = [t for t, size in gpdus if size == SYN]
+    assert len(syns) == sum(probes) and sorted(t for t, size in gpdus if size == HEADER) == sorted(syns)
+    for r, n in zip(records, probes, strict=True):
+        start = r.start.timestamp()
+        inside = [t for t in syns if start <= t <= start + r.duration_s]
+        assert len(inside) == n, r
+        assert len(set(inside)) > n // 2  # (each at its own time, not all at one)
