@@ -62,7 +62,9 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   kept for that are the latest MAX_START_COPIES sent at different times; a stopped session's, dated at
   or after its end, wait past CLOSED_MEMORY_S for the new session's first request (`_keep_possible`).  A request
   of a session so ended, dated before the end and seen after it (the client re-sent it from its
-  queue), is still that session's, for CLOSED_MEMORY_S.
+  queue), is still that session's, for CLOSED_MEMORY_S.  A copy of a stopped session's Start seen later
+  than that (its Event-Timestamp, else its attributes), up to LATE_COPY_MEMORY_S after the Stop, is a
+  late copy (`_late_copy`), never a new session.
 """
 
 from __future__ import annotations
@@ -70,11 +72,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, TypeVar
 
 from accounting.records import ClosingCause, UsageRecord, UsageType, Zone
 from gateway.partial import INTERVAL_S, record_bytes
@@ -114,6 +116,10 @@ RESEND_SLACK_S = 1
 # Starts of a new session with the same id and attributes, sent at different times: a re-sent copy and a
 # restart's Start, at most
 MAX_START_COPIES = 2
+# A stopped session's Start is remembered this long after its Stop (packet time), past CLOSED_MEMORY_S: a copy
+# of it seen later (re-sent by the NAS, with Acct-Delay-Time grown, or by a proxy, a store-and-forward queue
+# or a relay re-sending a detail file, as it was) is a late copy, counted, not a new session (`_late_copy`)
+LATE_COPY_MEMORY_S = 86_400
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
 CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
@@ -125,6 +131,9 @@ CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
     6: int(ClosingCause.MANAGEMENT_INTERVENTION),  # Admin-Reset
     7: int(ClosingCause.MANAGEMENT_INTERVENTION),  # Admin-Reboot
 }
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_S = int((datetime.min.replace(tzinfo=UTC) - _EPOCH).total_seconds())  # a record's time: year 1
@@ -282,6 +291,10 @@ class Rejects:
         # Start copies kept as possible new sessions (`MAX_START_COPIES`) that none followed: copies, counted
         # in `retransmissions`
         self.start_copies_unanswered = 0
+        # Starts seen more than CLOSED_MEMORY_S after their session's Stop that are copies of its Start
+        # (`SessionTracker._late_copy`): counted in `retransmissions` too; the first named
+        self.start_copies_late = 0
+        self.start_copies_late_first: dict[str, object] | None = None
         self.counter_wraps = 0
         self.joined: list[dict[str, object]] = []  # sessions first seen at an Interim-Update
         self.open_sessions: list[str] = []
@@ -329,6 +342,30 @@ class Rejects:
             "Acct-Delay-Time saying so, dated by their Event-Timestamp: their NAS held them (store and "
             "forward), its requests before them on time and these in order (the first: "
             f"{where}, {what}, Event-Timestamp {_iso(said)}, sent at {_iso(sent)})"
+        )
+
+    def late_copy_said(self, where: int, session: str, after_s: int) -> None:
+        """A Start seen `after_s` seconds after its session's Stop, a copy of the session's Start."""
+        self.start_copies_late += 1
+        if self.start_copies_late_first is None:
+            self.start_copies_late_first = {
+                "at": where,
+                "file": self.current_file,
+                "session": session,
+                "after_stop_s": after_s,
+            }
+
+    def late_copies_warning(self, unit: str) -> str | None:
+        """The warning line of the late copies of stopped sessions' Starts; None if none."""
+        first = self.start_copies_late_first
+        if not self.start_copies_late or first is None:
+            return None
+        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        return (
+            f"{self.start_copies_late} Starts came more than an hour after their session's Stop with the "
+            "Event-Timestamp or the attributes of its Start: copies re-sent or logged again late, no new "
+            f"session (the first: {where}, session {first['session']!r}, {first['after_stop_s']} s after "
+            "its Stop)"
         )
 
     def clock_said(self, where: int, session: str, said: int, sent: int) -> None:
@@ -427,6 +464,18 @@ class _Session:
     # its start was dated by the client's own clock (the Event-Timestamp of its Start, or of the Interim it
     # was joined at), as its later requests' Event-Timestamps are: the two compare (`_restarted`)
     start_on_nas_clock: bool = False
+    late_copies: list[AcctRequest] = field(default_factory=list)  # its `relogged` that were late copies
+
+
+@dataclass(slots=True)
+class _Stopped:
+    """A session stopped and forgotten as closed, whose Start is remembered for LATE_COPY_MEMORY_S: a copy
+    of it seen later is no new session (`SessionTracker._late_copy`)."""
+
+    state: _Session
+    stopped_at: int  # the Stop's packet time
+    end_s: int  # its end (its start plus the Stop's Acct-Session-Time)
+    start_event: int | None  # its Start's Event-Timestamp (as the NAS said it), None: none, or unseen
 
 
 @dataclass(slots=True)
@@ -539,6 +588,15 @@ def _copy_at(state: _Session, begun: int) -> AcctRequest | None:
     return next((c for c in state.relogged if abs(_event_time(c) - begun) <= RESEND_SLACK_S), None)
 
 
+def _drop_before(entries: dict[_K, _V], since: int, seen: Callable[[_V], int]) -> None:
+    """Drop the entries, oldest first (in the order put in), whose time `seen` is before `since`."""
+    while entries:
+        oldest = next(iter(entries))
+        if seen(entries[oldest]) >= since:
+            break
+        del entries[oldest]
+
+
 def _signature(req: AcctRequest) -> tuple[object, ...]:
     if req.status == STATUS_START:  # (the NAS's own Event-Timestamp, even from a clock that is wrong)
         return (STATUS_START, req.event_time if req.event_said is None else req.event_said)
@@ -577,6 +635,8 @@ class SessionTracker:
         self.possible: dict[tuple[object, str], _Possible] = {}
         self.possible_until: list[tuple[int, int, tuple[object, str]]] = []
         self.possible_order = itertools.count()
+        # sessions stopped and forgotten as closed, oldest first, kept LATE_COPY_MEMORY_S (`_Stopped`)
+        self.stopped: dict[tuple[object, str], _Stopped] = {}
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
         # ends the sessions keyed by another
@@ -700,6 +760,8 @@ class SessionTracker:
             if closed_entry is not None and _same_start(closed_entry[4], req):
                 report.retransmissions += 1
                 _keep_copy(closed_entry[4], req)
+                return []
+            if closed_entry is None and req.status == STATUS_START and self._late_copy(key, req, sig, where):
                 return []
             possible = self.possible.get(key) if closed_entry is None else None
             if possible is not None and _same_start(possible.state, req):
@@ -871,6 +933,9 @@ class SessionTracker:
             if key[0] in names and entry[4].start_s < when:
                 entry[4].start_form = None
                 entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]
+        for key, stopped in self.stopped.items():  # a Start sent after this is a new session's
+            if key[0] in names:
+                stopped.state.start_form = None
         for key in [k for k, p in self.possible.items() if k[0] in names]:  # (their sessions ended too)
             state = self.possible[key].state
             state.start_form = None
@@ -917,7 +982,11 @@ class SessionTracker:
             oldest = next(iter(closed))
             if closed[oldest][1] >= now_s - CLOSED_MEMORY_S:
                 break
-            _seen, _stopped_at, _start, end_s, state = closed.pop(oldest)
+            seen, stopped_at, _start, end_s, state = closed.pop(oldest)
+            # its Start remembered (a copy seen later is a late one), its other requests forgotten
+            start_event = next((s[1] for s in seen if s[0] == STATUS_START and isinstance(s[1], int)), None)
+            self.stopped[oldest] = _Stopped(state, stopped_at, end_s, start_event)
+            state.seen = set()
             if not state.relogged:
                 continue
             state.relogged = [c for c in state.relogged if _event_time(c) >= end_s - RESEND_SLACK_S]
@@ -931,12 +1000,40 @@ class SessionTracker:
             if entry is not None and entry.until < now_s:
                 del possible[key]  # its copies were copies: counted as retransmissions
                 self.report.start_copies_unanswered += len(entry.state.relogged)
-        ended = self.ended_states
-        while ended:
-            oldest_end = next(iter(ended))
-            if ended[oldest_end].seen_at >= now_s - CLOSED_MEMORY_S:
-                break
-            del ended[oldest_end]
+        _drop_before(self.stopped, now_s - LATE_COPY_MEMORY_S, lambda entry: entry.stopped_at)
+        _drop_before(self.ended_states, now_s - CLOSED_MEMORY_S, lambda entry: entry.seen_at)
+
+    def _late_copy(
+        self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int
+    ) -> bool:
+        """A Start of a session stopped and forgotten as closed (`_Stopped`) that is a copy of the session's
+        Start (RFC 2866 5.2: re-sent, with Acct-Delay-Time grown, until answered; or sent again as it was
+        by a proxy, a store-and-forward queue, a relay re-sending a detail file): it carries the
+        Event-Timestamp of that Start (a new session's Start is dated by its own event, after the Stop), or
+        without one its attributes (`_same_start`).  Counted as a retransmission and in
+        `start_copies_late`, never a new session.  A copy without Event-Timestamp dated after the session's
+        start (sent late, its Acct-Delay-Time not grown as much) may be a new session's Start, the NAS
+        restarted into the same id and attributes: kept as such (`relogged`) for the new session's first
+        Interim-Update or Stop (`_Possible`).  False: not such a copy."""
+        stopped = self.stopped.get(key)
+        if stopped is None:
+            return False
+        state = stopped.state
+        said = sig[1]
+        if isinstance(said, int) and said >= CLOCK_FLOOR_S:
+            if said != stopped.start_event:
+                return False
+        elif not _same_start(state, req):
+            return False
+        elif abs(_event_time(req) - state.start_s) > RESEND_SLACK_S:  # (a restart's Start would be so too)
+            _keep_copy(state, req)
+            state.late_copies = [c for c in [*state.late_copies, req] if any(c is r for r in state.relogged)]
+            if key not in self.possible:
+                self.possible[key] = _Possible(state, stopped.end_s, 0)
+            self._keep_possible(key)
+        self.report.retransmissions += 1
+        self.report.late_copy_said(where, req.session_id, req.time_s - stopped.stopped_at)
+        return True
 
     def _keep_possible(self, key: tuple[object, str]) -> None:
         """A possible new session (`_Possible`) is kept, from when its latest Start copy was seen, as long
@@ -983,6 +1080,7 @@ class SessionTracker:
         )
         self.closed.pop(key, None)
         self.possible.pop(key, None)  # (its id taken by this session)
+        self.stopped.pop(key, None)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
         if earlier is not None:
             self.ready += earlier.records
@@ -1273,6 +1371,8 @@ class SessionTracker:
         copy = _copy_at(old, _event_time(req) - (req.session_time or 0))
         if copy is not None:
             self.report.retransmissions -= 1  # (counted as one: it was the new session's Start)
+            if any(c is copy for c in old.late_copies):
+                self.report.start_copies_late -= 1
             self._open(key, copy, _signature(copy), joined=False)
         return self._request(req, where)
 

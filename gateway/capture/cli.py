@@ -248,7 +248,11 @@ def _print_summary(
         print(f"  warning: {_out_of_order_said(report)}")
     if report.no_usable_requests is not None:
         print(f"  warning: {report.no_usable_requests}")
-    for clock in (report.clock_wrong_said("packet"), report.clock_held_warning("packet")):
+    for clock in (
+        report.clock_wrong_said("packet"),
+        report.clock_held_warning("packet"),
+        report.late_copies_warning("packet"),
+    ):
         if clock is not None:
             print(f"  warning: {clock}")
     if report.retransmissions:

@@ -272,6 +272,8 @@ class ReadReport(Rejects):
             "accounting_responses": self.accounting_responses,
             "retransmissions": self.retransmissions,
             "start_copies_unanswered": self.start_copies_unanswered,
+            "start_copies_late": self.start_copies_late,
+            "start_copies_late_first": self.start_copies_late_first,
             "duplicate_responses": self.duplicate_responses,
             "status_server": self.status_server,
             "records": self.records,

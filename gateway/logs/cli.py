@@ -172,7 +172,11 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         print(f"  warning: {_cut_said(cut)}")
     if report.no_usable_entries is not None:
         print(f"  warning: {report.no_usable_entries}")
-    for clock in (report.clock_wrong_said("line"), report.clock_held_warning("line")):
+    for clock in (
+        report.clock_wrong_said("line"),
+        report.clock_held_warning("line"),
+        report.late_copies_warning("line"),
+    ):
         if clock is not None:
             print(f"  warning: {clock}")
     for kind, count in sorted(report.ignored.items()):

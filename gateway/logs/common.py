@@ -71,6 +71,8 @@ class LogReport(Rejects):
             "sessions": self.sessions,
             "retransmissions": self.retransmissions,
             "start_copies_unanswered": self.start_copies_unanswered,
+            "start_copies_late": self.start_copies_late,
+            "start_copies_late_first": self.start_copies_late_first,
             "joined_sessions": list(self.joined),
             "counter_wraps": self.counter_wraps,
             "clock_wrong": self.clock_wrong,

@@ -1143,3 +1143,93 @@ def test_detail_start_logged_again_is_a_copy_by_its_attributes_in_their_order_by
         assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 1
     else:
         assert report.sessions == 2 and report.open_sessions == ["sess-1"]
+
+
+# -- 7. A Start copy that comes more than an hour after its session's Stop ---------------------------------
+
+LATE_COPY_AT = 5_100  # (the Stop at 900 s: forgotten as closed at 4,500 s)
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "Event-Timestamp, Acct-Delay-Time as it was",
+        "Event-Timestamp, Acct-Delay-Time grown",
+        "no Event-Timestamp, Acct-Delay-Time grown",
+        "no Event-Timestamp, Acct-Delay-Time as it was",
+    ],
+)
+def test_a_start_copy_more_than_an_hour_after_the_stop_is_a_late_copy(
+    tmp_path: Path, copy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The session's Start re-sent (RFC 2866 5.2: the NAS re-sends it until answered, Acct-Delay-Time
+    grown, or a proxy or store-and-forward queue sends it again as it was) 70 minutes after the session's
+    Stop: once the stopped session was forgotten (an hour), the copy opened a new session with no octets,
+    listed among the sessions without a Stop. It carries the Event-Timestamp of the session's Start, or
+    (none) its attributes: a late copy, counted in `start_copies_late` and said, no new session."""
+    timed = copy.startswith("Event-Timestamp")
+    grown = LATE_COPY_AT if copy.endswith("grown") else None
+
+    def req(status: int, t: int, **kw: object) -> bytes:
+        return acct(status, event=T0 + t, **kw) if timed else untimed(status, t, **kw)  # type: ignore[arg-type]
+
+    msgs = [
+        request(1, req(1, 0)),
+        request(2, req(3, 600, st=600, octets=(100, 200))),
+        request(3, req(2, 900, st=900, octets=(150, 300), terminate=1)),
+        request(4, acct(1, event=T0, delay=grown) if timed else untimed(1, 0, delay=grown)),
+    ]
+    path = capture(tmp_path, msgs, [0, 600, 900, LATE_COPY_AT])
+    records, report = read(path)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.sessions == 1 and report.open_sessions == []
+    assert report.retransmissions == 1 and report.as_dict()["start_copies_late"] == 1
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+    assert "warning: 1 Starts came more than an hour after their session's Stop" in capsys.readouterr().out
+
+
+def test_detail_start_logged_again_more_than_an_hour_after_the_stop_is_a_late_copy(tmp_path: Path) -> None:
+    """The same in a detail file: the Start block written again (a relay re-sending its backlog) 70
+    minutes after the Stop, its Event-Timestamp the session's Start's."""
+    blocks = [
+        detail_block(at(0), "Start", "sess-1", event=T0),
+        detail_block(at(600), "Interim-Update", "sess-1", event=T0 + 600, st=600, up=100, down=200),
+        detail_block(at(900), "Stop", "sess-1", event=T0 + 900, st=900, up=150, down=300),
+        detail_block(at(LATE_COPY_AT), "Start", "sess-1", event=T0),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.sessions == 1 and report.open_sessions == []
+    assert report.as_dict()["start_copies_late"] == 1
+
+
+@pytest.mark.parametrize("timed", [True, False])
+def test_a_new_session_reusing_the_id_more_than_an_hour_after_the_stop_is_billed(
+    tmp_path: Path, timed: bool
+) -> None:
+    """What a late copy is not: a new session given the stopped one's id 70 minutes after its Stop, its
+    Start dated then (Event-Timestamp), or without Event-Timestamp its attributes the same (a NAS
+    restarted without Accounting-On): its Interim-Update and Stop begin when that Start was sent, and
+    it is billed from it."""
+
+    def req(status: int, t: int, **kw: object) -> bytes:
+        return acct(status, event=T0 + t, **kw) if timed else untimed(status, t, **kw)  # type: ignore[arg-type]
+
+    new = LATE_COPY_AT
+    msgs = [
+        request(1, req(1, 0)),
+        request(2, req(3, 600, st=600, octets=(100, 200))),
+        request(3, req(2, 900, st=900, octets=(150, 300), terminate=1)),
+        request(4, req(1, new)),
+        request(5, req(3, new + 600, st=600, octets=(30, 40))),
+        request(6, req(2, new + 800, st=800, octets=(50, 60), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 900, new, new + 600, new + 800]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(600), 300, 50, 100, 2),
+        ("sess-1", at(new), 600, 30, 40, 1),
+        ("sess-1", at(new + 600), 200, 20, 20, 2),
+    ]
+    assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
+    assert report.joined == [] and report.as_dict()["start_copies_late"] == 0
