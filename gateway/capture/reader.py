@@ -344,24 +344,38 @@ def _resend_form(msg: bytes) -> int:
     """A digest of a request's attributes but those a copy re-sent may change (`_RESEND_CHANGES`), as
     they are (the message was parsed: its attribute lengths hold), whatever the order of attributes of
     different types, in the order of those of one type (RFC 2865 5: a proxy may reorder the first, never
-    the second; a Vendor-Specific's type is its vendor and vendor type): the attributes of each kind,
-    in order, digested as a set of kinds (no sort), as records-from-radius-detail compares a block's
-    attributes by name."""
+    the second): the attributes of each kind, in order, digested as a set of kinds (no sort), as
+    records-from-radius-detail compares a block's attributes by name.  A Vendor-Specific's sub-attributes
+    (RFC 2865 5.26) are each of the kind of their vendor and type (`_vendor_parts`): a proxy that encodes
+    them again, in another order of types or one to a Vendor-Specific, makes the same request."""
     kinds: dict[object, bytes] = {}
     pos, end = 20, len(msg)
     while pos < end:  # (each attribute's length is 2 or more: the message was parsed)
         a_type = msg[pos]
         nxt = pos + msg[pos + 1]
         if a_type not in _RESEND_CHANGES:
-            kind: object = msg[pos + 2 : pos + 7] if a_type == 26 else a_type
-            if kind in kinds:  # (each with its length: those of a kind, one after the other, read back alike)
-                kinds[kind] += msg[pos:nxt]
-            else:
-                kinds[kind] = msg[pos:nxt]
+            parts = _vendor_parts(msg, pos, nxt) if a_type == 26 else ((a_type, msg[pos:nxt]),)
+            for kind, octets in parts:
+                # (each with its length: those of a kind, one after the other, read back alike)
+                kinds[kind] = kinds[kind] + octets if kind in kinds else octets
         pos = nxt
-    # (each kind's octets start with its type, and a Vendor-Specific's with its vendor and vendor type:
-    # they name it)
-    return hash(frozenset(kinds.values()))
+    return hash(frozenset(kinds.items()))
+
+
+def _vendor_parts(msg: bytes, pos: int, nxt: int) -> list[tuple[object, bytes]]:
+    """The sub-attributes of the Vendor-Specific at `pos` (up to `nxt`), each (its kind: vendor and type,
+    its octets), when they are RFC 2865 5.26's (type, length, value) and fill it; else the whole of it,
+    of its vendor's kind (a vendor's own format, or no sub-attribute)."""
+    vendor = msg[pos + 2 : pos + 6]
+    parts: list[tuple[object, bytes]] = []
+    sub = pos + 6
+    while sub < nxt:
+        sub_end = sub + msg[sub + 1] if sub + 1 < nxt else nxt + 1
+        if sub_end - sub < 2 or sub_end > nxt:
+            return [((vendor, None), msg[pos:nxt])]
+        parts.append(((vendor, msg[sub]), msg[sub:sub_end]))
+        sub = sub_end
+    return parts or [((vendor, None), msg[pos:nxt])]
 
 
 _TGPP_WANTED = frozenset(

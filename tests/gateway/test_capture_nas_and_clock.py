@@ -1233,3 +1233,55 @@ def test_a_new_session_reusing_the_id_more_than_an_hour_after_the_stop_is_billed
     ]
     assert report.rejected == 0 and report.sessions == 2 and report.open_sessions == []
     assert report.joined == [] and report.as_dict()["start_copies_late"] == 0
+
+
+# -- 8. A Vendor-Specific attribute carrying several sub-attributes ----------------------------------------
+
+
+def cisco(*subs: tuple[int, bytes]) -> bytes:
+    """One Vendor-Specific of Cisco (vendor 9) carrying the sub-attributes (type, value) in order."""
+    return attr(26, u32(9) + b"".join(bytes((t, len(v) + 2)) + v for t, v in subs))
+
+
+AVPAIR, NAS_PORT = 1, 2  # Cisco-AVPair, Cisco-NAS-Port
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "sub-attributes of other types reordered",
+        "sub-attributes split into one Vendor-Specific each",
+        "a later sub-attribute changed",
+        "a type's own order changed",
+    ],
+)
+def test_a_start_copy_whose_vendor_sub_attributes_a_proxy_reordered_is_a_retransmission(
+    tmp_path: Path, copy: str
+) -> None:
+    """A client without Event-Timestamp whose Start carries one Vendor-Specific with several
+    sub-attributes (RFC 2865 5.26); its Start sent again after the Interim-Update through a proxy that
+    decodes and encodes it again, its sub-attributes of different types in another order, or each in a
+    Vendor-Specific of its own (as FreeRADIUS encodes them). records-from-pcap took the whole
+    Vendor-Specific for one attribute of the type of its first sub-attribute: the copy was another
+    request, taken for a new session's Start, and the Stop billed from it (the first 600 s and their
+    octets billed twice), where records-from-radius-detail (a line per sub-attribute, by name) took it
+    for the copy it is. Each sub-attribute is digested by its vendor and type: their order across types
+    tells nothing; a later sub-attribute changed, or the order of those of one type, still does."""
+    first = [(AVPAIR, b"ip:addr-pool=m2m"), (AVPAIR, b"ip:dns=192.0.2.53"), (NAS_PORT, b"Gi0/0/1")]
+    start = untimed(1, 0) + cisco(*first)
+    if copy == "sub-attributes of other types reordered":
+        vsas = cisco(first[2], first[0], first[1])
+    elif copy == "sub-attributes split into one Vendor-Specific each":
+        vsas = b"".join(cisco(sub) for sub in first)
+    elif copy == "a later sub-attribute changed":
+        vsas = cisco(first[0], first[1], (NAS_PORT, b"Gi0/0/2"))
+    else:
+        vsas = cisco(first[1], first[0], first[2])
+    again = untimed(1, 0, delay=5) + attr(33, b"proxy-7") + vsas
+    records, report = read_start_copy_after_interim(tmp_path, start, again)
+    if copy.startswith("sub-attributes"):
+        assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+        assert report.rejected == 0 and report.retransmissions == 1
+        assert report.sessions == 1 and report.open_sessions == []
+    else:  # another request: the Start of a session the NAS restarted into
+        assert report.sessions == 2 and report.open_sessions == ["sess-1"]
