@@ -496,6 +496,11 @@ class _NasClock:
     held: int | None = None  # the Event-Timestamp of its last request held back, and when it was seen
     held_seen: int = 0
     held_from: int = 0  # when the first request of the queue was sent: the events it holds are before
+    live: int | None = None  # the Event-Timestamp of its latest request on time, held ones sent since or not
+    # its latest silence: the Event-Timestamps of two requests on time more than CLOCK_SLACK_S apart, none
+    # between, and when the second was seen: a NAS cut off from its server, back at the second, holds what
+    # happened in between, and sends it soon after (its live requests amid it)
+    silent: tuple[int, int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -688,12 +693,15 @@ class SessionTracker:
             # (near the time it was seen, it is right, and Acct-Delay-Time wrong)
             if said >= CLOCK_FLOOR_S and min(abs(said - sent), abs(said - req.time_s)) <= CLOCK_SLACK_S:
                 clock.on_time = said
+                if clock.live is not None and said - clock.live > CLOCK_SLACK_S:
+                    clock.silent = (clock.live, said, req.time_s)
+                clock.live = said if clock.live is None else max(clock.live, said)
             elif self._held_back(clock, req, said, sent):
                 self.report.held_said(where, req.session_id, said, sent)
             else:
                 self.report.clock_said(where, req.session_id, said, sent)
                 req.event_time, req.event_said = None, said  # (dated when it was sent, as without it)
-                clock.on_time = clock.held = None
+                clock.on_time = clock.held = clock.live = clock.silent = None
 
     def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
@@ -858,8 +866,10 @@ class SessionTracker:
         """A request whose Event-Timestamp `said` is more than CLOCK_SLACK_S before it was `sent`, and
         which its NAS held (store and forward, no Acct-Delay-Time saying so): the NAS's request before it
         was on time and no later than it (a NAS cut off queues its requests, and sends nothing meanwhile),
-        or it follows such a request, no earlier, within CLOCK_SLACK_S (the queue sent in a burst), its
-        event from before the queue's first request was sent (the NAS was back then); an Interim-Update
+        or its event is in the NAS's latest silence and it comes within CLOCK_SLACK_S of its end
+        (`_NasClock.silent`: back, the NAS sends its live requests as they come, and its queue amid them), or it follows such a request, no earlier, within
+        CLOCK_SLACK_S (the queue sent in a burst, live requests between), its event from before the queue's
+        first request was sent (the NAS was back then); an Interim-Update
         or Stop agrees, within HELD_AGREE_S, with its session's start and its Acct-Session-Time.  A clock
         set back gives a time before the NAS's last request (one that sends often), disagrees with its
         sessions', and is wrong from then on (until a request on time); set back while the NAS was quiet,
@@ -871,7 +881,12 @@ class SessionTracker:
             and req.time_s - clock.held_seen <= CLOCK_SLACK_S
             and clock.held <= said <= clock.held_from
         )
-        if not queued and (clock.on_time is None or said < clock.on_time):
+        silent = (
+            clock.silent is not None
+            and clock.silent[0] <= said <= clock.silent[1]
+            and req.time_s - clock.silent[2] <= CLOCK_SLACK_S
+        )
+        if not queued and not silent and (clock.on_time is None or said < clock.on_time):
             return False
         if req.status in (STATUS_INTERIM, STATUS_STOP) and req.session_time is not None:
             state = self.sessions.get((req.client, req.session_id))

@@ -1285,3 +1285,62 @@ def test_a_start_copy_whose_vendor_sub_attributes_a_proxy_reordered_is_a_retrans
         assert report.sessions == 1 and report.open_sessions == []
     else:  # another request: the Start of a session the NAS restarted into
         assert report.sessions == 2 and report.open_sessions == ["sess-1"]
+
+
+# -- 9. A NAS that flushes its backlog while it sends live traffic -----------------------------------------
+
+
+@pytest.mark.parametrize("reader", ["capture", "detail"])
+def test_a_backlog_flushed_while_the_nas_sends_live_traffic_is_dated_by_its_event_timestamps(
+    tmp_path: Path, reader: str
+) -> None:
+    """The GGSN of the store-and-forward case is back at 3,999 s and sends its live traffic as it comes
+    (a new session's Start, at once; its Interim-Update amid the backlog) while it flushes its queue.
+    The first queued request came after a request on time and later than its own Event-Timestamp: taken
+    for a clock set back, it and the rest of the queue were dated when they were sent (sess-b billed
+    3,000 s late). The NAS was silent between its requests on time at 600 s and 3,999 s: it held what
+    happened in between, and those requests are dated by their Event-Timestamp, the live ones too."""
+    live = [("sess-c", 1, 3_999, None, 0, 0), ("sess-c", 3, 4_002, 3, 1, 2), ("sess-c", 2, 4_300, 301, 5, 6)]
+    plan = [*BACKLOG[:2], live[0], *BACKLOG[2:4], live[1], *BACKLOG[4:], live[2]]
+    sent = [*BACKLOG_SENT[:2], 3_999, *BACKLOG_SENT[2:4], 4_002, *BACKLOG_SENT[4:], 4_300]
+    if reader == "capture":
+        msgs = [
+            request(
+                i + 1,
+                acct(status, session, event=T0 + event, st=st, octets=None if st is None else (up, down)),
+            )
+            for i, (session, status, event, st, up, down) in enumerate(plan)
+        ]
+        records, report = read(capture(tmp_path, msgs, sent))
+    else:
+        names = {1: "Start", 2: "Stop", 3: "Interim-Update"}
+        more = ("st", "up", "down")
+        blocks = [
+            detail_block(
+                at(t),
+                names[status],
+                session,
+                event=T0 + event,
+                **dict(zip(more, (st, up, down), strict=True)),
+            )
+            if st is not None
+            else detail_block(at(t), names[status], session, event=T0 + event)
+            for (session, status, event, st, up, down), t in zip(plan, sent, strict=True)
+        ]
+        records, report = read_detail(tmp_path, blocks)
+    assert [s for s in spans(records) if s[0] != "sess-c"] == BACKLOG_RECORDS
+    assert [s for s in spans(records) if s[0] == "sess-c"] == [
+        ("sess-c", at(3_999), 3, 1, 2, 1),
+        ("sess-c", at(4_002), 298, 4, 4, 2),
+    ]
+    assert report.rejected == 0 and report.clock_wrong == 0 and report.clock_held == 5
+
+
+def test_a_clock_set_back_long_after_a_silence_is_not_taken_for_a_backlog(tmp_path: Path) -> None:
+    """What the silence does not cover: the NAS, quiet from 0 to 3,600 s (its requests on time on either
+    side), has its clock set back 30 minutes 700 s after it came back; the Start it sends then, dated
+    inside the silence, comes later than a backlog flushed on return would: a clock that is wrong."""
+    plan = [("sess-a", 0, 0), ("sess-b", 3_600, 0), ("sess-c", 4_300, 1_800)]
+    msgs = [request(i + 1, acct(1, session, event=T0 + t - off)) for i, (session, t, off) in enumerate(plan)]
+    _records, report = read(capture(tmp_path, msgs, [t for _s, t, _o in plan]))
+    assert report.clock_held == 0 and report.clock_wrong == 1
