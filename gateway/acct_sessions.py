@@ -1025,7 +1025,7 @@ class SessionTracker:
         Start (RFC 2866 5.2: re-sent, with Acct-Delay-Time grown, until answered; or sent again as it was
         by a proxy, a store-and-forward queue, a relay re-sending a detail file): it carries the
         Event-Timestamp of that Start (a new session's Start is dated by its own event, after the Stop), or
-        without one its attributes (`_same_start`).  Counted as a retransmission and in
+        its attributes (`_same_start`: without Event-Timestamp, or one a detail file's date placed).  Counted as a retransmission and in
         `start_copies_late`, never a new session.  A copy without Event-Timestamp dated after the session's
         start (sent late, its Acct-Delay-Time not grown as much) may be a new session's Start, the NAS
         restarted into the same id and attributes: kept as such (`relogged`) for the new session's first
@@ -1035,12 +1035,12 @@ class SessionTracker:
             return False
         state = stopped.state
         said = sig[1]
-        if isinstance(said, int) and said >= CLOCK_FLOOR_S:
-            if said != stopped.start_event:
-                return False
-        elif not _same_start(state, req):
+        timed = isinstance(said, int) and said >= CLOCK_FLOOR_S
+        if timed and said == stopped.start_event:
+            pass
+        elif not _same_start(state, req):  # (with an Event-Timestamp placed, not read, its text is the same)
             return False
-        elif abs(_event_time(req) - state.start_s) > RESEND_SLACK_S:  # (a restart's Start would be so too)
+        elif not timed and abs(_event_time(req) - state.start_s) > RESEND_SLACK_S:  # (a restart's Start too)
             _keep_copy(state, req)
             state.late_copies = [c for c in [*state.late_copies, req] if any(c is r for r in state.relogged)]
             if key not in self.possible:

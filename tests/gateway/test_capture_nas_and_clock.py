@@ -1188,14 +1188,28 @@ def test_a_start_copy_more_than_an_hour_after_the_stop_is_a_late_copy(
     assert "warning: 1 Starts came more than an hour after their session's Stop" in capsys.readouterr().out
 
 
-def test_detail_start_logged_again_more_than_an_hour_after_the_stop_is_a_late_copy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("written", ["in seconds", "as a date in CET"])
+def test_detail_start_logged_again_more_than_an_hour_after_the_stop_is_a_late_copy(
+    tmp_path: Path, written: str
+) -> None:
     """The same in a detail file: the Start block written again (a relay re-sending its backlog) 70
-    minutes after the Stop, its Event-Timestamp the session's Start's."""
+    minutes after the Stop, its Event-Timestamp the session's Start's. Written as a date in a zone named
+    by letters, the copy's is placed at the quarter hour nearest to when it was logged (docs/records.md),
+    not where the Start's was: its attributes, Event-Timestamp's text with them, say it is the copy."""
+
+    def block(sent: int, status: str, event: int, **kw: int) -> str:
+        if written == "in seconds":
+            return detail_block(at(sent), status, "sess-1", event=T0 + event, **kw)
+        paris = datetime.fromtimestamp(T0 + event + 3_600, UTC).strftime("%b %e %Y %H:%M:%S CET")
+        return detail_block(at(sent), status, "sess-1", **kw).replace(
+            "\tTimestamp", f'\tEvent-Timestamp = "{paris}"\n\tTimestamp'
+        )
+
     blocks = [
-        detail_block(at(0), "Start", "sess-1", event=T0),
-        detail_block(at(600), "Interim-Update", "sess-1", event=T0 + 600, st=600, up=100, down=200),
-        detail_block(at(900), "Stop", "sess-1", event=T0 + 900, st=900, up=150, down=300),
-        detail_block(at(LATE_COPY_AT), "Start", "sess-1", event=T0),
+        block(0, "Start", 0),
+        block(600, "Interim-Update", 600, st=600, up=100, down=200),
+        block(900, "Stop", 900, st=900, up=150, down=300),
+        block(LATE_COPY_AT, "Start", 0),
     ]
     records, report = read_detail(tmp_path, blocks)
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
