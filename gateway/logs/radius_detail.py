@@ -26,6 +26,7 @@ from pathlib import Path
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import (
+    CLOCK_FLOOR_S,
     HOLD_S,
     MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
@@ -451,6 +452,10 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     calling = values.get("Calling-Station-Id")
     text_of = {name: _string(values[name]) for name in _TEXT_ATTRIBUTES if name in values}
     event_time, event_placed = _event_time(values, lines, written)
+    # A Start's attributes are digested when its Event-Timestamp does not tell a copy (none, before 2000,
+    # or a date placed, not read): two Starts with one are alike only with the same, and a copy of it is
+    # told by that (its signature) first, as records-from-pcap does
+    timed = event_time is not None and event_time >= CLOCK_FLOOR_S and not event_placed
     return AcctRequest(
         status=status,
         session_id=session_id,
@@ -468,7 +473,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
         out_gw=_integer(values, lines, "Acct-Output-Gigawords", gigawords=True),
         terminate=_integer(values, lines, "Acct-Terminate-Cause", TERMINATE_CAUSES),
         delay=_integer(values, lines, "Acct-Delay-Time"),
-        resend_form=_resend_form(values) if status == STATUS_START else None,
+        resend_form=_resend_form(values) if status == STATUS_START and not timed else None,
         imsi=text_of.get("3GPP-IMSI"),
         imeisv=text_of.get("3GPP-IMEISV"),
         apn=text_of.get("Called-Station-Id"),

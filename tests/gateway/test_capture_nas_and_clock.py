@@ -1358,3 +1358,26 @@ def test_a_clock_set_back_long_after_a_silence_is_not_taken_for_a_backlog(tmp_pa
     msgs = [request(i + 1, acct(1, session, event=T0 + t - off)) for i, (session, t, off) in enumerate(plan)]
     _records, report = read(capture(tmp_path, msgs, [t for _s, t, _o in plan]))
     assert report.clock_held == 0 and report.clock_wrong == 1
+
+
+def test_detail_start_with_a_placed_event_timestamp_logged_again_is_a_copy(tmp_path: Path) -> None:
+    """A Start whose Event-Timestamp is a date in a zone named by letters, logged again 10 minutes later
+    after the session's Interim-Update: the copy's date is placed by when it was logged, a quarter hour
+    from the Start's, so its time tells nothing; its attributes, the date's text with them, say it is the
+    copy (a detail Start with an Event-Timestamp read, not placed, is told by that alone, as in captures)."""
+
+    def block(sent: int, status: str, **kw: int) -> str:
+        paris = datetime.fromtimestamp(T0 + 3_600, UTC).strftime("%b %e %Y %H:%M:%S CET")
+        return detail_block(at(sent), status, "sess-1", **kw).replace(
+            "\tTimestamp", f'\tEvent-Timestamp = "{paris}"\n\tTimestamp'
+        )
+
+    blocks = [
+        block(0, "Start"),
+        detail_block(at(600), "Interim-Update", "sess-1", event=T0 + 600, st=600, up=100, down=200),
+        block(605, "Start"),
+        detail_block(at(900), "Stop", "sess-1", event=T0 + 900, st=900, up=150, down=300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
+    assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 1
