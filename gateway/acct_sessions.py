@@ -470,12 +470,18 @@ class _Session:
 @dataclass(slots=True)
 class _Stopped:
     """A session stopped and forgotten as closed, whose Start is remembered for LATE_COPY_MEMORY_S: a copy
-    of it seen later is no new session (`SessionTracker._late_copy`)."""
+    of it seen later is no new session (`SessionTracker._late_copy`).  What tells a copy, no more (a day
+    of sessions is kept)."""
 
-    state: _Session
     stopped_at: int  # the Stop's packet time
     end_s: int  # its end (its start plus the Stop's Acct-Session-Time)
     start_event: int | None  # its Start's Event-Timestamp (as the NAS said it), None: none, or unseen
+    start_s: int  # the session's start
+    start_form: (
+        int | None
+    )  # its Start's `resend_form`, and Acct-Delay-Time, its longest time between requests
+    start_delay: int
+    longest: int
 
 
 @dataclass(slots=True)
@@ -568,11 +574,16 @@ def _same_start(state: _Session, req: AcctRequest) -> bool:
     same or more (RFC 2866 5.2, RFC 5080 2.2.1: a re-sent request is the same but for its Identifier and
     Acct-Delay-Time): a copy of it, re-sent (by a proxy, with an Identifier of its own) or logged again,
     however late.  Without Event-Timestamp nothing else tells it from a new session's Start."""
+    return _copy_of_form(req, state.start_form, state.start_delay)
+
+
+def _copy_of_form(req: AcctRequest, start_form: int | None, start_delay: int) -> bool:
+    """`_same_start`, of a Start whose `resend_form` and Acct-Delay-Time were these."""
     return (
         req.status == STATUS_START
         and req.resend_form is not None
-        and req.resend_form == state.start_form
-        and (req.delay or 0) >= state.start_delay
+        and req.resend_form == start_form
+        and (req.delay or 0) >= start_delay
     )
 
 
@@ -950,7 +961,7 @@ class SessionTracker:
                 entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]
         for key, stopped in self.stopped.items():  # a Start sent after this is a new session's
             if key[0] in names:
-                stopped.state.start_form = None
+                stopped.start_form = None
         for key in [k for k, p in self.possible.items() if k[0] in names]:  # (their sessions ended too)
             state = self.possible[key].state
             state.start_form = None
@@ -998,10 +1009,18 @@ class SessionTracker:
             if closed[oldest][1] >= now_s - CLOSED_MEMORY_S:
                 break
             seen, stopped_at, _start, end_s, state = closed.pop(oldest)
-            # its Start remembered (a copy seen later is a late one), its other requests forgotten
+            # its Start remembered (a copy seen later is a late one)
             start_event = next((s[1] for s in seen if s[0] == STATUS_START and isinstance(s[1], int)), None)
-            self.stopped[oldest] = _Stopped(state, stopped_at, end_s, start_event)
-            state.seen = set()
+            if start_event is not None or state.start_form is not None:
+                self.stopped[oldest] = _Stopped(
+                    stopped_at,
+                    end_s,
+                    start_event,
+                    state.start_s,
+                    state.start_form,
+                    state.start_delay,
+                    state.longest,
+                )
             if not state.relogged:
                 continue
             state.relogged = [c for c in state.relogged if _event_time(c) >= end_s - RESEND_SLACK_S]
@@ -1033,18 +1052,25 @@ class SessionTracker:
         stopped = self.stopped.get(key)
         if stopped is None:
             return False
-        state = stopped.state
         said = sig[1]
         timed = isinstance(said, int) and said >= CLOCK_FLOOR_S
         if timed and said == stopped.start_event:
             pass
-        elif not _same_start(state, req):  # (with an Event-Timestamp placed, not read, its text is the same)
-            return False
-        elif not timed and abs(_event_time(req) - state.start_s) > RESEND_SLACK_S:  # (a restart's Start too)
+        elif not _copy_of_form(req, stopped.start_form, stopped.start_delay):
+            return False  # (with an Event-Timestamp placed, not read, its text is the same: a copy)
+        elif (
+            not timed and abs(_event_time(req) - stopped.start_s) > RESEND_SLACK_S
+        ):  # (a restart's Start too)
+            possible = self.possible.get(key)
+            if possible is None:  # (the session as far as a new session's requests are told from it)
+                state = _Session(
+                    key[1], "", *(None,) * 8, stopped.start_s, None, False, longest=stopped.longest
+                )
+                state.start_form, state.start_delay = stopped.start_form, stopped.start_delay
+                possible = self.possible[key] = _Possible(state, stopped.end_s, 0)
+            state = possible.state
             _keep_copy(state, req)
             state.late_copies = [c for c in [*state.late_copies, req] if any(c is r for r in state.relogged)]
-            if key not in self.possible:
-                self.possible[key] = _Possible(state, stopped.end_s, 0)
             self._keep_possible(key)
         self.report.retransmissions += 1
         self.report.late_copy_said(where, req.session_id, req.time_s - stopped.stopped_at)
