@@ -707,6 +707,12 @@ class SessionTracker:
                 if clock.live is not None and said - clock.live > CLOCK_SLACK_S:
                     clock.silent = (clock.live, said, req.time_s)
                 clock.live = said if clock.live is None else max(clock.live, said)
+            elif (
+                req.status == STATUS_START
+                and said >= CLOCK_FLOOR_S
+                and self._start_seen((req.client, req.session_id), said)
+            ):
+                pass  # a copy of the session's Start, re-sent as it was: the Start's time, no clock's
             elif self._held_back(clock, req, said, sent):
                 self.report.held_said(where, req.session_id, said, sent)
             else:
@@ -872,6 +878,21 @@ class SessionTracker:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return []
         return self._usage(key, state, req, sig, where)
+
+    def _start_seen(self, key: tuple[object, str], said: int) -> bool:
+        """The session `key` (open, ended, closed, or stopped and remembered) had a Start with this
+        Event-Timestamp: a Start carrying it is a copy of that one (`_copy_of_start`, `_late_copy`)."""
+        seen = (STATUS_START, said)
+        state = self.sessions.get(key)
+        ended = self.ended_states.get(key)
+        closed = self.closed.get(key)
+        stopped = self.stopped.get(key)
+        return (
+            (state is not None and seen in state.seen)
+            or (ended is not None and seen in ended.state.seen)
+            or (closed is not None and seen in closed[0])
+            or (stopped is not None and stopped.start_event == said)
+        )
 
     def _held_back(self, clock: _NasClock, req: AcctRequest, said: int, sent: int) -> bool:
         """A request whose Event-Timestamp `said` is more than CLOCK_SLACK_S before it was `sent`, and

@@ -1381,3 +1381,28 @@ def test_detail_start_with_a_placed_event_timestamp_logged_again_is_a_copy(tmp_p
     records, report = read_detail(tmp_path, blocks)
     assert spans(records) == [("sess-1", at(0), 600, 100, 200, 1), ("sess-1", at(600), 300, 50, 100, 2)]
     assert report.rejected == 0 and report.retransmissions == 1 and report.sessions == 1
+
+
+@pytest.mark.parametrize("when", ["during the session", "more than an hour after its Stop"])
+def test_a_start_copy_re_sent_late_as_it_was_is_no_wrong_clock(tmp_path: Path, when: str) -> None:
+    """The session's Start re-sent as it was (a proxy or a queue: Acct-Delay-Time not grown) 25 minutes
+    into the session, or 70 minutes after its Stop: its Event-Timestamp, the Start's, is far from when it
+    was sent. It was counted and warned as a NAS clock that is wrong, and the NAS's clock taken for wrong
+    from then on: a session the NAS held next (its Start and Stop sent 11 minutes late) was dated when
+    sent. It is a copy of the Start (a retransmission), the NAS's clock is right, and the requests it
+    held are dated by their Event-Timestamps."""
+    copy_at = 1_500 if when == "during the session" else LATE_COPY_AT
+    stop_at = 1_800 if when == "during the session" else 900
+    plan = [
+        (0, acct(1, event=T0)),
+        (600, acct(3, event=T0 + 600, st=600, octets=(100, 200))),
+        (stop_at, acct(2, event=T0 + stop_at, st=stop_at, octets=(150, 300), terminate=1)),
+        (copy_at, acct(1, event=T0)),
+        (copy_at + 1, acct(1, "sess-2", event=T0 + copy_at - 700)),
+        (copy_at + 2, acct(2, "sess-2", event=T0 + copy_at - 600, st=100, octets=(5, 6), terminate=1)),
+    ]
+    plan.sort(key=lambda item: item[0])
+    msgs = [request(i + 1, attributes) for i, (_t, attributes) in enumerate(plan)]
+    records, report = read(capture(tmp_path, msgs, [t for t, _a in plan]))
+    assert report.clock_wrong == 0 and report.clock_held == 2 and report.retransmissions == 1
+    assert [(r.session, r.start) for r in records if r.session == "sess-2"] == [("sess-2", at(copy_at - 700))]
