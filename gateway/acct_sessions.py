@@ -464,7 +464,7 @@ class _Session:
     # its start was dated by the client's own clock (the Event-Timestamp of its Start, or of the Interim it
     # was joined at), as its later requests' Event-Timestamps are: the two compare (`_restarted`)
     start_on_nas_clock: bool = False
-    late_copies: list[AcctRequest] = field(default_factory=list)  # its `relogged` that were late copies
+    late_copies: tuple[AcctRequest, ...] = ()  # its `relogged` that were late copies (`_late_copy`)
 
 
 @dataclass(slots=True)
@@ -477,9 +477,8 @@ class _Stopped:
     end_s: int  # its end (its start plus the Stop's Acct-Session-Time)
     start_event: int | None  # its Start's Event-Timestamp (as the NAS said it), None: none, or unseen
     start_s: int  # the session's start
-    start_form: (
-        int | None
-    )  # its Start's `resend_form`, and Acct-Delay-Time, its longest time between requests
+    # its Start's `resend_form` and Acct-Delay-Time, its longest time between two requests (`_Session`)
+    start_form: int | None
     start_delay: int
     longest: int
 
@@ -899,13 +898,14 @@ class SessionTracker:
         which its NAS held (store and forward, no Acct-Delay-Time saying so): the NAS's request before it
         was on time and no later than it (a NAS cut off queues its requests, and sends nothing meanwhile),
         or its event is in the NAS's latest silence and it comes within CLOCK_SLACK_S of its end
-        (`_NasClock.silent`: back, the NAS sends its live requests as they come, and its queue amid them), or it follows such a request, no earlier, within
-        CLOCK_SLACK_S (the queue sent in a burst, live requests between), its event from before the queue's
-        first request was sent (the NAS was back then); an Interim-Update
-        or Stop agrees, within HELD_AGREE_S, with its session's start and its Acct-Session-Time.  A clock
-        set back gives a time before the NAS's last request (one that sends often), disagrees with its
-        sessions', and is wrong from then on (until a request on time); set back while the NAS was quiet,
-        its first Start cannot tell, nor its requests until their times pass when that Start was sent."""
+        (`_NasClock.silent`: back, the NAS sends its live requests as they come, and its queue amid them),
+        or it follows such a request, no earlier, within CLOCK_SLACK_S (the queue sent in a burst, live
+        requests between), its event from before the queue's first request was sent (the NAS was back
+        then); an Interim-Update or Stop agrees, within HELD_AGREE_S, with its session's start and its
+        Acct-Session-Time.  A clock set back gives a time before the NAS's last request (one that sends
+        often), disagrees with its sessions', and is wrong from then on (until a request on time); set back
+        while the NAS was quiet, its first Start cannot tell, nor its requests until their times pass when
+        that Start was sent."""
         if said < CLOCK_FLOOR_S or said > sent:
             return False
         queued = (  # the queue goes on
@@ -1065,11 +1065,12 @@ class SessionTracker:
         Start (RFC 2866 5.2: re-sent, with Acct-Delay-Time grown, until answered; or sent again as it was
         by a proxy, a store-and-forward queue, a relay re-sending a detail file): it carries the
         Event-Timestamp of that Start (a new session's Start is dated by its own event, after the Stop), or
-        its attributes (`_same_start`: without Event-Timestamp, or one a detail file's date placed).  Counted as a retransmission and in
-        `start_copies_late`, never a new session.  A copy without Event-Timestamp dated after the session's
-        start (sent late, its Acct-Delay-Time not grown as much) may be a new session's Start, the NAS
-        restarted into the same id and attributes: kept as such (`relogged`) for the new session's first
-        Interim-Update or Stop (`_Possible`).  False: not such a copy."""
+        its attributes (`_same_start`: without Event-Timestamp, or one a detail file's date placed).
+        Counted as a retransmission and in `start_copies_late`, never a new session.  A copy without
+        Event-Timestamp dated after the session's start (sent late, its Acct-Delay-Time not grown as much)
+        may be a new session's Start, the NAS restarted into the same id and attributes: kept as such
+        (`relogged`) for the new session's first Interim-Update or Stop (`_Possible`).  False: not such a
+        copy."""
         stopped = self.stopped.get(key)
         if stopped is None:
             return False
@@ -1079,9 +1080,7 @@ class SessionTracker:
             pass
         elif not _copy_of_form(req, stopped.start_form, stopped.start_delay):
             return False  # (with an Event-Timestamp placed, not read, its text is the same: a copy)
-        elif (
-            not timed and abs(_event_time(req) - stopped.start_s) > RESEND_SLACK_S
-        ):  # (a restart's Start too)
+        elif not timed and abs(_event_time(req) - stopped.start_s) > RESEND_SLACK_S:  # (a restart's, too)
             possible = self.possible.get(key)
             if possible is None:  # (the session as far as a new session's requests are told from it)
                 state = _Session(
@@ -1091,7 +1090,9 @@ class SessionTracker:
                 possible = self.possible[key] = _Possible(state, stopped.end_s, 0)
             state = possible.state
             _keep_copy(state, req)
-            state.late_copies = [c for c in [*state.late_copies, req] if any(c is r for r in state.relogged)]
+            state.late_copies = tuple(
+                c for c in (*state.late_copies, req) if any(c is r for r in state.relogged)
+            )
             self._keep_possible(key)
         self.report.retransmissions += 1
         self.report.late_copy_said(where, req.session_id, req.time_s - stopped.stopped_at)
