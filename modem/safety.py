@@ -1213,6 +1213,15 @@ def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str,
     # may end the number there or refuse it; a last semi-octet past an odd count that is not F
     # may be read as a digit.  Either way the number the network uses is not known.
     tpdu = bytes.fromhex(body.decode("ascii"))[1:]
+    if not tpdu[3] & 0x80:
+        # 23.040 §9.1.2.5 sets bit 7 of the type of address; clear, a reader that follows 24.008's
+        # called party BCD number (octet 3 extended by an octet 3a) takes the first two digits for
+        # that octet and sends the rest: another number than the one read here
+        raise refuse(
+            line,
+            f"the destination's type of address {tpdu[3]:#04x} has bit 7 clear (23.040 sets it): a reader "
+            "may take the next octet for an extension of it and the number for another",
+        )
     count = tpdu[2]
     semis = "".join(f"{b & 0xF:x}{b >> 4:x}" for b in tpdu[4 : 4 + (count + 1) // 2])
     if "f" in semis[:count]:

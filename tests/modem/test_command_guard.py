@@ -260,6 +260,35 @@ async def test_a_pdu_destination_with_a_misplaced_filler_is_refused(address: str
     assert t.lines == ["AT+CMGF=0"]
 
 
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        # bit 7 of the type of address clear: a reader that follows 24.008 takes "33" for an
+        # extension octet and sends 612345678; the PDU reader here reads +33612345678
+        ("0B113316325476F8", "type of address 0x11 has bit 7 clear"),
+        ("0B013316325476F8", "type of address 0x01 has bit 7 clear"),
+        ("0AD0E8329BFD06", "type of address 0xd0"),  # alphanumeric ("hello"): no number to check
+        ("0BC13316325476F8", "type of address 0xc1"),  # reserved type of number
+        ("0BB13316325476F8", "type of address 0xb1"),  # abbreviated: the network completes it
+        ("0B993316325476F8", "type of address 0x99"),  # a private numbering plan
+    ],
+)
+async def test_a_pdu_destination_of_another_type_of_address_is_refused(address: str, why: str) -> None:
+    ok = encode_submit("hi", "+33612345678")[0]
+    pdu = ok.hex.replace("0B913316325476F8", address)
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command("AT+CMGF=0")
+        with pytest.raises(SafetyError, match=re.escape(why)):
+            await modem.client.command_with_data(f"AT+CMGS={len(pdu) // 2 - 1}", pdu.encode() + b"\x1a")
+        # of unknown type (0x81) the digits are not the listed +33 number: the allow-list refuses them
+        unknown = ok.hex.replace("0B913316325476F8", "0B813316325476F8")
+        await modem.client.command("AT+CMGF=0")
+        with pytest.raises(NumberNotAllowed, match="'33612345678'"):
+            await modem.client.command_with_data(f"AT+CMGS={ok.tpdu_length}", unknown.encode() + b"\x1a")
+    assert t.lines == ["AT+CMGF=0", "AT+CMGF=0"]
+
+
 @pytest.mark.parametrize("before", ["AT+CMGF=1;", "ATZ;", "AT&F", "AT+CFUN=1,1;", "AT+CMGF=0;"])
 async def test_a_pdu_length_after_a_format_change_on_the_same_line_is_refused(before: str) -> None:
     # the module runs the line in order: after AT+CMGF=1 (or a reset to the stored text mode)
