@@ -530,7 +530,43 @@ def _dial(dial: str, voice: bool) -> Effect:
     return ("call" if voice else "csd", m.group(1))
 
 
+# what a tail read as commands may do that the guard refuses or must follow (not an unknown letter,
+# nor ATA or a packet data dial, which go on their own line too)
+_TAIL_KINDS = frozenset({"refuse", "pdu", "auto-answer", "profile", "reset", "format", *ACTIONS})
+_VALUE = re.compile(r'\A(?:"[^"]*"|[0-9]*)')  # a V.250 string or numeric constant (§5.4.2)
+
+
+def _lenient_tail(name: str, args: str) -> Effect | None:
+    """What the characters after an extended command's mark (`?`, `=?`) or after a parameter's value
+    (a quoted string, a decimal number) do on a module that ends the command there and reads the
+    rest as basic commands (`AT+CMGF=1D+33699999999;`, `AT+CPBW=1,"x"D+33...`): V.250 wants a `;`
+    first, and a module may answer ERROR or run them; refused when they would text, call, forward,
+    reset or change how lines are read.  None when there is no such tail, or it does none of it."""
+    marks = "=?" if args.startswith("=?") else "?" if args.startswith("?") else ""
+    if marks or not args.startswith("="):
+        tails = [args[len(marks) :]]
+    else:
+        tails = [_VALUE.sub("", p, count=1) for p in _split(args[1:], ",")]
+    for tail in tails:
+        if not tail:
+            continue
+        for voice in (True, False):
+            effects = _part_effects(tail, voice=voice)
+            kind, value = next(((k, v) for k, v in effects if k in _TAIL_KINDS), ("", ""))
+            if kind:
+                what = value if kind == "refuse" else f"{kind} {value}".strip()
+                return (
+                    "refuse",
+                    f"AT{name}{args}: {tail!r} follows a value with no ';' before it (V.250 puts one "
+                    f"before another command): a module that reads it as commands runs it ({what})",
+                )
+    return None
+
+
 def _extended(name: str, args: str) -> list[Effect]:
+    tail = _lenient_tail(name, args)
+    if tail is not None:
+        return [tail]
     if args == "=?":  # a test command changes nothing; an unknown one still is not known
         return [] if name in _SAFE_EXTENDED else [("unlisted", name)]
     kind = "read" if args == "?" else "set" if args.startswith("=") else "exec"

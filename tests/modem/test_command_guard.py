@@ -82,6 +82,14 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         # U+00A2 is C2 A2 in UTF-8: a module dropping the parity bit reads A2 as a quote, one that
         # does not reads the string as closed: the dial after it counts either way
         'AT+CPBW=1,"+33612345678",145,"x\u00a2";D+33699999999;',
+        # a value followed by commands without ';': a module that ends the value there runs them
+        "AT+CMGF=1D+33699999999;",
+        'AT+CPBW=1,"x"D+33699999999;',
+        "AT+CMEE=1,D0699999999;",
+        "AT+CGSN?D+33699999999",
+        "AT+CREG=?D+33699999999",
+        "AT+CMEE=1+CMSS=1",
+        "AT+CMEE=1S3=10",
     ],
 )
 async def test_raw_lines_that_text_call_or_forward_off_the_list_are_refused(line: str) -> None:
