@@ -361,10 +361,13 @@ _REFUSED_NAMES = {
     "+CTFR": "deflects a call to another number",
     "+CSIM": "sends raw commands to the SIM",
     "+CGLA": "sends raw commands to the SIM",
-    "+CUSATT": "answers the SIM toolkit (which may set up calls and SMS)",
-    "+CUSATE": "sends an envelope to the SIM toolkit (which may set up calls and SMS)",
-    "+STGR": "answers the SIM toolkit (which may set up calls and SMS)",
-    "+STKTR": "answers the SIM toolkit (which may set up calls and SMS)",
+    # the SIM toolkit: a proactive SIM sets up calls, sends SMS, SS and USSD to numbers of its own,
+    # and an answer, an envelope (a menu item chosen) or a "go ahead" from the TE lets it
+    "+CUSAT": "is a SIM toolkit command (the SIM may set up calls and send SMS)",  # 27.007 +CUSATT, +CUSATE
+    # SIMCom +STKTR/+STKENV/+STKCALL/+STKSMS/+STKSS, Quectel +QSTK/+QSTKRSP, u-blox/Telit +STKTR/+STKENV
+    "+STK": "is a SIM toolkit command (the SIM may set up calls and send SMS)",
+    "+STGR": "answers the SIM toolkit (which may set up calls and SMS)",  # Wavecom, SIMCom
+    "+STSR": "answers the SIM toolkit (which may set up calls and SMS)",  # Telit #STSR
 }
 
 

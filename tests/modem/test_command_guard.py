@@ -514,6 +514,33 @@ async def test_listing_a_command_never_lets_a_send_or_a_dial_through() -> None:
     assert bytes(t.written) == b""
 
 
+# the SIM toolkit commands of the families the project ships (SIMCom SIM800 STK note, Quectel,
+# Telit, u-blox, Wavecom, 27.007 §12): a proactive SIM sets up calls and sends SMS to numbers of its
+# own once the TE answers it, chooses a menu item or tells it to go ahead
+STK = [
+    "+STKCALL",
+    "+STKSMS",
+    "+STKSS",
+    "+STKENV",
+    "+STKTR",
+    "+QSTKRSP",
+    "#STSR",
+    "+STGR",
+    "+CUSATT",
+    "+CUSATE",
+]
+
+
+@pytest.mark.parametrize("name", STK)
+async def test_listing_a_sim_toolkit_command_never_lets_it_through(name: str) -> None:
+    policy = AllowList(["+33612345678"], allow_commands=STK)
+    t = fake()
+    async with modem_on(t, policy) as modem:
+        with pytest.raises(SafetyError, match="SIM toolkit"):
+            await modem.client.command(f"AT{name}=1")
+    assert bytes(t.written) == b""
+
+
 VARIANTS = ["+CCFCU", "^CHLD", "+QCSCA", "+CTFRU", "+CGLA", "+CRLA"]
 
 
