@@ -115,6 +115,8 @@ _QUOTED = re.compile(r'"[^"]*"?')
 # until its first boot notice (RDY...), seconds on the modem's clock (`modem.transport.time_scale`).
 # A module that prints none (a SIM800 at auto-baud, a Wavecom) is set after this long.
 RESTART_WAIT = 15.0
+# Between two `AT`s to a module that prints no boot notice while it restarts (the modem's seconds)
+RESTART_POLL = 0.5
 # How long after the client starts the module's own power-up notices may still come (a SIM800
 # says SMS Ready some 10-20 s after power-on): they are the power-up's, not a restart's.
 BOOT_WINDOW = 60.0
@@ -325,6 +327,9 @@ class ATClient:
         self._restart_lock = asyncio.Lock()
         #: the most a restart a line asked for is waited for (`RESTART_WAIT`, the modem's seconds)
         self.restart_wait = RESTART_WAIT
+        #: the module prints a boot notice when it restarts (the driver profile's `boot_notice`);
+        #: False: after a restart a line asked for it is polled with AT until it answers OK instead
+        self.boot_notice = True
         # how many times the settings were set again (`restore_settings`), and after what last
         self._restores = 0
         self._last_restore = ""
@@ -609,13 +614,28 @@ class ATClient:
             if not self._booted.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.restart_wait * time_scale(self._transport)):
-                        await self._booted.wait()
-            if not self._booted.is_set():
+                        await (self._booted.wait() if self.boot_notice else self._answers_again())
+            if not self._booted.is_set() and self.boot_notice:
                 log.info("%s: no boot notice within %g s after %r", self.url, self.restart_wait, after)
             self._lost = None
             self._booted.set()  # (a later restart nothing asked for is not waited for)
             self._restart_settings(after)
             await self.restore_settings(after)
+
+    async def _answers_again(self) -> None:
+        """A module that prints no boot notice, restarting: `AT` until it answers OK (not while it
+        is silent, booting, nor while it answers an error, as a Wavecom's `+CME ERROR: 515` while it
+        initialises), each within the watchdog's probe timeout; the caller bounds the whole."""
+        self._parser.verbosity_unknown()  # its stored profile's result format: words or digits
+        while True:
+            async with self._lock:
+                try:
+                    reply = await self._exchange(Command("AT"), self.watchdog.probe_timeout, guarded=False)
+                except (CommandTimeout, CommandError):
+                    reply = None
+            if reply is not None and reply.final.result is Result.OK:
+                return
+            await asyncio.sleep(RESTART_POLL * time_scale(self._transport))
 
     def _restart_settings(self, after: str) -> None:
         """The settings are about to be set again after a restart (a subclass records it)."""

@@ -63,6 +63,7 @@ class Modem:
         client.timeouts.update(self.profile.timeouts)
         client.final_patterns.update(self.profile.no_ok)
         client.restart_patterns.extend(re.compile(p, re.IGNORECASE) for p in self.profile.restarts)
+        client.boot_notice = self.profile.boot_notice
         self.network = Network(client, self.profile)
         self.sms = Messaging(client, self.profile, policy, self.network)
         self.calls = Calls(client, policy, self.network)

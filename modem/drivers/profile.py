@@ -12,6 +12,7 @@
       restarts: ['\\+CFUN\\s*=\\s*1\\b']     # lines that restart this family besides the common
                                          # ones (modem.at.client.RESTART_COMMAND): AT+CFUN=1 on Wavecom
       allow_commands: [AT+QENG]          # vendor commands the command guard may let through
+      boot_notice: false                 # prints no RDY when it restarts: polled with AT instead
 
 Everything has a default (a plain 3GPP module without a TCP stack), so a profile without a
 `driver:` section drives a generic modem.  Errors name the file, the line and the field.
@@ -84,6 +85,10 @@ class DriverProfile:
     # regexes (case-insensitive, searched outside a line's quoted parameters) of the lines that
     # restart this module family besides `modem.at.client.RESTART_COMMAND` (AT+CFUN=1 on Wavecom)
     restarts: tuple[str, ...] = ()
+    # the module prints a boot notice (RDY, ...) when it restarts, which a restart a line asked for
+    # is waited for (at most `ATClient.restart_wait`); false (Wavecom): polled with AT until it
+    # answers OK instead
+    boot_notice: bool = True
 
 
 def parse_driver_section(
@@ -106,7 +111,18 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
     d = mapping(data, src, "driver")
     check_keys(
         d,
-        ("init", "iccid", "registration", "sms", "timeouts", "tcp", "no_ok", "allow_commands", "restarts"),
+        (
+            "init",
+            "iccid",
+            "registration",
+            "sms",
+            "timeouts",
+            "tcp",
+            "no_ok",
+            "allow_commands",
+            "restarts",
+            "boot_notice",
+        ),
         src,
         "driver",
     )
@@ -232,6 +248,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         source=src,
         allow_commands=allow_commands_field(d, src, "driver"),
         restarts=restarts,
+        boot_notice=bool(flag_field(d, "boot_notice", src, "driver", default=True)),
     )
 
 

@@ -13,6 +13,8 @@ from modem.at.client import ATClient, Reply, RetryPolicy, WatchdogPolicy
 from modem.at.command import Command
 from modem.at.parser import Urc
 from modem.at.script import ScriptedTransport, steps
+from modem.drivers.generic import Modem
+from modem.drivers.profile import load_driver_profile
 
 FAST_RETRY = RetryPolicy(attempts=4, delay=0.0)
 NO_WATCHDOG = WatchdogPolicy(enabled=False)
@@ -823,6 +825,47 @@ async def test_a_restart_asked_for_is_waited_for_and_a_later_one_nothing_asked_f
         async with asyncio.timeout(10):  # not waited for: the module already answered
             await at.command("AT+CSQ")
     assert modem.lines.count("ATQ0V1") == 2 and modem.lines[-1] == "AT+CSQ"
+
+
+class _WavecomReset(AnsweringTransport):
+    """A Wavecom: AT+CFUN=1 answered OK resets it, with no boot notice; it reads nothing while it
+    boots (the first line after), then answers `+CME ERROR: 515` (init in progress) once."""
+
+    def __init__(self) -> None:
+        super().__init__({}, url="/dev/ttyUSB9")
+        self.after_reset: list[str] | None = None
+
+    def _reply(self, line: str) -> None:
+        if self.after_reset is not None and len(self.after_reset) < 2:
+            self.after_reset.append(line)
+            if len(self.after_reset) == 2:
+                self._send(b"\r\n+CME ERROR: 515\r\n")
+            return  # the first line: read by nothing, the module booting
+        if line == "AT+CFUN=1":
+            self.after_reset = []
+        super()._reply(line)
+
+
+async def test_a_module_without_a_boot_notice_is_polled_until_it_answers_not_waited_for() -> None:
+    # a Wavecom prints nothing when AT+CFUN=1 resets it: the next line waited the whole
+    # `restart_wait` (15 s) for a notice that never comes; now its profile says so
+    # (`driver.boot_notice: false`) and the module is polled with AT until it answers OK
+    modem = _WavecomReset()
+    watchdog = WatchdogPolicy(probe_timeout=0.2, guard_time=0.0)
+    at = ATClient(modem, retry=FAST_RETRY, watchdog=watchdog)  # type: ignore[arg-type]
+    Modem(at, load_driver_profile("wavecom-fastrack"))
+    async with at:
+        await at.initialise()
+        at.restart_wait = 3600.0
+        await at.command("AT+CFUN=1")
+        async with asyncio.timeout(10):
+            await at.command("AT+CSQ")
+    after = modem.lines[modem.lines.index("AT+CFUN=1") + 1 :]
+    # AT unanswered (booting), the answers found again (an S-register read, 515: initialising),
+    # AT answered OK; then the settings again, then the line
+    polls = after[: after.index("ATQ0V1")]
+    assert polls[0] == polls[-1] == "AT" and set(polls) <= {"AT", "ATS3?", "ATS4?"}, after
+    assert after[after.index("ATQ0V1") :] == ["ATQ0V1", "ATE0", "AT+CMEE=1", "AT", "AT+CMEE?", "AT+CSQ"]
 
 
 class _Restarting(_SavedEchoOff):

@@ -104,3 +104,17 @@ def test_the_lines_a_family_restarts_on_reach_the_client(tmp_path: Path) -> None
         DriverProfileError, match=r"wavecom.yaml:3: driver.restarts: '\(a\+\)\+\$': .*backtracks"
     ):
         load_driver_profile(path)
+
+
+def test_a_family_without_a_boot_notice_says_so_to_the_client(tmp_path: Path) -> None:
+    # the Wavecom prints no RDY when it restarts: its client polls it with AT rather than wait
+    client = ATClient(AnsweringTransport({}))
+    Modem(client, load_driver_profile("wavecom-fastrack"))
+    assert client.boot_notice is False
+    assert all(load_driver_profile(name).boot_notice for name in ("generic", "simcom-sim800", "quectel-bg96"))
+    path = tmp_path / "wavecom.yaml"
+    path.write_text("name: wavecom\ndriver:\n  boot_notice: 'no'\n")
+    with pytest.raises(
+        DriverProfileError, match=r"wavecom.yaml:3: driver.boot_notice: expected true or false"
+    ):
+        load_driver_profile(path)
