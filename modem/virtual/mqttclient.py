@@ -15,7 +15,8 @@ the session when no PINGRESP comes within <pkt_timeout>.  A persistent session (
 §3.1.2.4) outlives its connection in the vendor's `Kept`: the QoS 1 and 2 messages sent and not yet
 acknowledged (their PUBLISH, or the PUBREL of a QoS 2 one past its PUBREC) and the ids of the QoS 2
 messages received whose PUBREL has not come; on the next connection's CONNACK with session present,
-§4.4: each is sent again with its packet id (a PUBLISH with DUP) and waited for as before, and the
+§4.4: each is sent again with its packet id (a PUBLISH with DUP, unless the connection ended
+before it ever left: then it is its first sending) and waited for as before, and the
 broker's PUBLISH sent again with a kept id is acknowledged, not handed on twice.  How each outcome
 reads on the AT interface (URCs, final results) is the vendor module's, through the callbacks it
 gives.
@@ -61,6 +62,7 @@ class Waiting:
     retried: Callable[[int], None] | None = None  # each retransmission, with its count (`notice`)
     timer: Timer | None = None
     tries: int = 0
+    sent: bool = False  # it left at least once: a PUBLISH sent from now on is a re-delivery (DUP)
 
 
 @dataclass(slots=True, eq=False)
@@ -177,12 +179,14 @@ def resume(m: VirtualModem, session: Session, present: bool) -> None:
     session.released |= released
     for key, waiting in inflight.items():
         session.waiting[key] = waiting
-        send(m, session, _again(waiting.packet))
+        send(m, session, _again(waiting.packet) if waiting.sent else waiting.packet)
+        waiting.sent = True
         _time_out(m, session, key, waiting)
 
 
 def _again(packet: bytes) -> bytes:
-    """A packet sent again: a PUBLISH with DUP (§3.3.1.1), anything else as it was."""
+    """A packet sent again: a PUBLISH with DUP (§3.3.1.1: only a re-delivery of one that was sent; a
+    message the connection ended before it left goes without), anything else as it was."""
     return bytes([packet[0] | 0x08]) + packet[1:] if packet[0] >> 4 == mqtt.PUBLISH else packet
 
 
@@ -229,6 +233,7 @@ def request(
     def leave() -> None:
         if live(session) and session.waiting.get(key) is waiting:
             send(m, session, packet)
+            waiting.sent = True
             _time_out(m, session, key, waiting)
 
     m.schedule(0.0, leave)

@@ -151,6 +151,7 @@ def test_simcom_a_publish_in_flight_is_sent_again_when_smconn_connects_again() -
 
     sock = smconn()
     assert typed(m, 'AT+SMPUB="meters/up",2,1,0', b"42") == b""  # waits for the PUBACK
+    later(m, 0.1)  # the PUBLISH has left
     m.tcp.remote_closed(sock)
     assert run_until(m, b"+SMSTATE: 0\r\n") == b"\r\nERROR\r\n\r\n+SMSTATE: 0\r\n"
     start = len(broker.heard)
@@ -160,3 +161,25 @@ def test_simcom_a_publish_in_flight_is_sent_again_when_smconn_connects_again() -
     m.tcp.received(sock, mqtt.ack(mqtt.PUBACK, 1))
     assert later(m, 0.1) == b""
     assert at(m, "AT+SMSTATE?") == b"\r\n+SMSTATE: 1\r\n" + OK
+
+
+def test_quectel_a_message_lost_before_it_was_sent_goes_without_dup() -> None:
+    """A QoS 1 PUBLISH whose connection ends before it left (the broker closed it as the message was
+    typed): on the next connection it is sent for the first time, so without DUP (MQTT 3.1.1
+    §3.3.1.1: DUP only on a re-delivery; before: 0x3A, DUP set); its timeout's retransmission then
+    has DUP."""
+    m, broker, sock = _quectel(session=0)
+    assert typed(m, 'AT+QMTPUB=0,7,1,0,"meters/up",2', b"42") == OK
+    m.tcp.remote_closed(sock)  # at once: the PUBLISH never left
+    assert run_until(m, b"+QMTSTAT: 0,1\r\n").endswith(b"\r\n+QMTSTAT: 0,1\r\n")
+    assert broker.since(1) == []
+
+    assert at(m, 'AT+QMTCFG="timeout",0,5,1') == OK  # one retransmission
+    start = len(broker.sent)
+    _qmt_connect(m)
+    later(m, 0.1)
+    first = mqtt.publish("meters/up", b"42", qos=1, pid=7)
+    assert first[0] == 0x32
+    assert broker.sent[start + 1 :] == [first]  # after the CONNECT
+    later(m, 5.0)  # no PUBACK within <pkt_timeout>: sent again, now with DUP
+    assert broker.sent[start + 1 :] == [first, bytes([0x3A]) + first[1:]]
