@@ -45,7 +45,8 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
   kept).  A message finding the five buffers full is acknowledged as its QoS asks and dropped (logged).
 
 <result> (§3.2.4-3.2.8): 0 sent and acknowledged (a QoS 0 publish: sent), 1 retransmitted (with
-<timeout_notice> 1, each time, with the count), 2 failed to send (no acknowledgement after
+<timeout_notice> 1, each time, with the count as <value>; `+QMTCONN: <idx>,1` alone, its only
+further field being <ret_code>), 2 failed to send (no acknowledgement after
 <retry_times> retransmissions, <pkt_timeout> apart).  A message the broker sends is
 `+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (§3.3; acknowledged as its QoS asks: at QoS 2 told
 once, its retransmission before the PUBREL acknowledged only, MQTT 3.1.1 §4.3.3;
@@ -161,9 +162,11 @@ def _request(
     urc: str,
     then: Callable[[mqtt.Packet], str],
     on_failed: Callable[[], None] | None = None,
+    count: bool = True,
 ) -> None:
     """`mqttclient.request`, its outcome told as Quectel's URC `<urc>,<result>[,...]`: `then`'s rest
-    on the acknowledgement, 1 and the count on each retransmission (<timeout_notice>), 2 on failure;
+    on the acknowledgement, 1 and the count on each retransmission (<timeout_notice>; without the
+    count unless `count`: +QMTCONN's third field is the CONNACK's <ret_code>), 2 on failure;
     then `on_failed`, by default the client closing its connection, `+QMTSTAT: <idx>,6`."""
 
     def failed() -> None:
@@ -174,7 +177,7 @@ def _request(
             _give_up(m, current, STAT_SEND)
 
     answered = lambda ack: m.urc(f"{urc},{then(ack)}")  # noqa: E731
-    retried = lambda n: m.urc(f"{urc},{RETRANSMITTED},{n}")  # noqa: E731
+    retried = lambda n: m.urc(f"{urc},{RETRANSMITTED},{n}" if count else f"{urc},{RETRANSMITTED}")  # noqa: E731
     mqttclient.request(m, client, key, packet, answered, failed, retried)
 
 
@@ -420,7 +423,9 @@ def qmtconn(m: VirtualModem, c: Cmd) -> Final | None:
     def unanswered() -> None:  # no CONNACK after the retransmissions: the module closes
         _give_up(m, client, STAT_CONNECT)
 
-    _request(m, client, (mqtt.CONNACK, 0), packet, f"+QMTCONN: {client.idx}", accepted, unanswered)
+    _request(
+        m, client, (mqtt.CONNACK, 0), packet, f"+QMTCONN: {client.idx}", accepted, unanswered, count=False
+    )
     return None
 
 
