@@ -35,6 +35,7 @@ from modem.virtual.results import (
     CMS_TEXT,
     DEFERRED,
     ERROR,
+    NO_CARRIER,
     OK,
     PROMPT,
     SILENT,
@@ -233,6 +234,7 @@ class VirtualModem:
         self.puk = f"{random.Random(f'{profile.name}/{seed}/{index}/puk').randrange(10**8):08d}"
         self.puk_attempts = 10
         self.powered = True  # False after AT+CPOWD / AT+QPOWD: input is ignored, nothing comes out
+        self._muted = False  # a reset ends calls and data calls without NO CARRIER (`restart`)
         self._ready_at = now + max(profile.init_s, self._faults.cme515)  # +CME ERROR: 515 until then
         self._crlf = b"\r\n"
         self._radio = radio or RadioSettings()
@@ -545,7 +547,7 @@ class VirtualModem:
 
     def urc(self, line: str, payload: str | None = None) -> None:
         """An unsolicited result (with an optional second line, as +CMT's PDU); buffered outside command mode."""
-        if not self.powered:
+        if not self.powered or (self._muted and line == NO_CARRIER.text):
             return
         if self._memo:
             self._memo.clear()
@@ -892,13 +894,19 @@ class VirtualModem:
         """A software reset (AT+CFUN=1,1; AT+CFUN=1 on modules that reset; power on again): calls,
         sockets and contexts end, the network is left (deregistration), the settings come back to the
         profile's, the boot URCs come again, the initialisation time starts, then the search (at
-        functionality level `fun`: 0 or 4 stay off the network)."""
+        functionality level `fun`: 0 or 4 stay off the network).  A call or data call the reset
+        ends (dialled or online, CSD or PPP) gives no NO CARRIER, and its held CONNECT never comes:
+        the module restarts, it does not clear the call; the boot URCs come next."""
         self.powered = True
         self._abandon()
-        self.tcp.lost()
-        self.calls.lost()
-        self.net.detach()
-        self.reset_stacks()
+        self._muted = True
+        try:
+            self.tcp.lost()
+            self.calls.lost()
+            self.net.detach()
+            self.reset_stacks()
+        finally:
+            self._muted = False
         self.reset()
         self.mode = Mode.COMMAND
         self._entry = None

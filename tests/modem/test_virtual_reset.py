@@ -11,6 +11,7 @@ import pytest
 from accounting.records import ClosingCause, UsageType
 from modem.virtual.cmd_smqtt import MQTT_SID as SM_SID
 from modem.virtual.core import VirtualModem
+from modem.virtual.faults import make_faults
 from tests.modem.test_virtual_qmqtt import PingedBroker
 from tests.modem.test_virtual_sockets import Sink, at, later, setup, typed
 from tests.modem.test_virtual_wire import TABLE as WIRE_TABLE
@@ -216,3 +217,47 @@ def test_a_reset_ends_the_command_waiting_for_the_network_unanswered(
     assert not any(line in STALE for line in out.split(b"\r\n")), out
     assert out.count(b"OK") == 1 and m.net.registered
     assert m.sms.sent == []  # the reset came before the submit's radio leg was over
+
+
+# ----- a reset during a data call: silent, as a module that restarts --------------------------------
+
+
+def _ppp_connect_held(m: VirtualModem) -> None:
+    """ATD*99# on a busy module: its CONNECT still held when the reset comes."""
+    m.faults = make_faults({"delay_ms": 500})
+    assert at(m, "ATD*99#") == b""
+
+
+def _ppp_online(m: VirtualModem) -> None:
+    assert at(m, "ATD*99#") == b"\r\nCONNECT\r\n"
+
+
+def _csd_dialing(m: VirtualModem) -> None:
+    """A CSD call waiting for the far end's answer (no result yet)."""
+    assert at(m, "ATD0612345678") == b""
+    assert m.waiting
+
+
+DATA_CALLS: dict[str, Callable[[VirtualModem], None]] = {
+    "ATD*99#, CONNECT held": _ppp_connect_held,
+    "ATD*99#, online": _ppp_online,
+    "CSD ATD, dialling": _csd_dialing,
+}
+
+
+@pytest.mark.parametrize("call", sorted(DATA_CALLS))
+def test_a_reset_during_a_data_call_says_no_no_carrier(call: str) -> None:
+    """The module resets (the console's `power TARGET reset`, the reset line) during a data call
+    being dialled or online: the module restarts, so the next thing the host reads is the boot
+    messages, no NO CARRIER (before: `NO CARRIER` came first, as if the call had been cleared
+    by the network, and the held CONNECT never), and the call and bearer are gone."""
+    m, _ = setup("simcom-sim800")
+    DATA_CALLS[call](m)
+    m.restart()
+    out = later(m, BOOT_S)
+    assert out.startswith(b"\r\n" + m.profile.boot_urcs[0].encode() + b"\r\n"), out
+    assert b"NO CARRIER" not in out and b"CONNECT" not in out, out
+    assert m.ppp is None and m.calls.calls == {} and not m.in_data_mode
+    m.faults = make_faults({})
+    assert at(m, "AT") == b"AT\r\r\nOK\r\n"  # echo back on, as after every boot
+    assert m.net.registered
