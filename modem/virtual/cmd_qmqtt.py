@@ -38,7 +38,9 @@ As the note describes them (client <client_idx> 0-5, each with its own settings)
   `...,"<topic>",<msglen>`, takes exactly <msglen> bytes instead, as AT+QMTPUBEX=<idx>,<msgid>,<qos>,
   <retain>,"<topic>",<length> (the LTE Standard note's fixed-length publish, §3.3.8) always does,
   answered `+QMTPUBEX: <idx>,<msgid>,<result>`;
-- AT+QMTDISC=<client_idx> (§3.2.5): the DISCONNECT, the connection closed with it, `+QMTDISC: <idx>,0`;
+- AT+QMTDISC=<client_idx> (§3.2.5): the DISCONNECT, the connection closed with it, `+QMTDISC: <idx>,0`,
+  then `+QMTSTAT: <idx>,5` when the broker's FIN is back (§3.3: the server closed the connection
+  after the client's DISCONNECT, a normal process);
 - AT+QMTRECV=<client_idx>[,<recv_id>] (the LTE Standard note §3.3.9): the message kept in buffer
   <recv_id> 0-4, or in each buffer in turn, as `+QMTRECV: <idx>,<msgID>,"<topic>"[,<len>],"<payload>"`,
   the buffer freed; `?`: `+QMTRECV: <idx>,<status 0>,...,<status 4>` of each open client (1: a message
@@ -59,8 +61,9 @@ while the CONNECT waits for its CONNACK, or after a CONNACK that refused the cli
 <idx>,0,<ret_code>`, then `+QMTSTAT: <idx>,4`, as BG96 users report it), 6 the client closing as
 sending kept failing (a SUBSCRIBE, UNSUBSCRIBE or PUBLISH's `...,2`, then the module closes the
 connection), 7 the link not alive (the context ended under the client, by the network or
-AT+QIDEACT).  Not said: 5, the server closing after the client's DISCONNECT: AT+QMTDISC closes the
-connection itself with its DISCONNECT.  A command its client is not in the state for (AT+QMTCONN before
+AT+QIDEACT), and 5 after AT+QMTDISC, above (the module's FIN rides on the DISCONNECT, as the field
+notes measured; the broker's FIN back is the server closing: the bytes are the close's, unchanged).
+A command its client is not in the state for (AT+QMTCONN before
 AT+QMTOPEN's connection is up, AT+QMTSUB / AT+QMTPUB before the CONNACK, AT+QMTDISC of a client not
 connected, AT+QMTCLOSE of a client not open): ERROR (`+CME ERROR: 3`); a parameter out of range:
 `+CME ERROR: 50`.
@@ -99,9 +102,10 @@ SENT, RETRANSMITTED, FAILED = 0, 1, 2  # <result> of CONNECT, SUBSCRIBE, UNSUBSC
 #: +QMTSTAT <err_code> (the note's §3.3): 1 the connection closed or reset by the broker
 #: (`mqttclient.LOST_CLOSED`), 2 no PINGRESP (`LOST_PING`), 7 the link not alive (`LOST_LINK`: the
 #: context ended under it), and the module's own: 3 sending the CONNECT timed out, 4 receiving the
-#: CONNACK failed, 6 the client closed the connection as sending kept failing.
+#: CONNACK failed, 5 the broker closed the connection after the client's DISCONNECT (AT+QMTDISC),
+#: 6 the client closed the connection as sending kept failing.
 #: AT+QMTCONN? <state>: `mqttclient.OPENED`, `CONNECTING`, `CONNECTED` (1, 2, 3)
-STAT_CONNECT, STAT_CONNACK, STAT_SEND = 3, 4, 6
+STAT_CONNECT, STAT_CONNACK, STAT_DISCONNECTED, STAT_SEND = 3, 4, 5, 6
 NOT_ALLOWED = 3  # +CME ERROR: operation not allowed
 
 
@@ -434,9 +438,19 @@ def qmtdisc(m: VirtualModem, c: Cmd) -> Final | None:
     if _other_form(m, c, f"+QMTDISC: (0-{CLIENTS - 1})"):
         return None
     client = _client(m, c, CONNECTED)
-    m.tcp.send(client.sock, mqtt.disconnect())  # the module's FIN rides on it
+    idx, sock, boots = client.idx, client.sock, m.boots
+    m.schedule(0.0, lambda: m.urc(f"+QMTDISC: {idx},0"))
+
+    def server_closed() -> None:
+        """The broker's FIN is back after the DISCONNECT: `+QMTSTAT: <idx>,5` (a normal process),
+        unless the module reset or the host opened the client again meanwhile."""
+        if sock.wire.closed and m.boots == boots and idx not in _st(m).clients:
+            m.urc(f"+QMTSTAT: {idx},{STAT_DISCONNECTED}")
+
+    m.tcp.send(sock, mqtt.disconnect())  # the module's FIN rides on it
+    if not m.tcp.close(sock, then=server_closed) and sock.wire.closed:
+        m.schedule(0.0, server_closed)  # a link without delay: the broker's FIN is back at once
     mqttclient.drop(m, client, None)
-    m.schedule(0.0, lambda: m.urc(f"+QMTDISC: {client.idx},0"))
     return None
 
 

@@ -620,6 +620,11 @@ class VirtualModem:
         self._inbuf.clear()
 
     @property
+    def boots(self) -> int:
+        """The module's resets and power-offs so far: what was under way before one ended with it."""
+        return self._boots
+
+    @property
     def waiting(self) -> bool:
         """A command left open by `wait` has not been completed yet."""
         return self._waiting

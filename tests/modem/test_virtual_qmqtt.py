@@ -124,7 +124,8 @@ async def test_open_connect_subscribe_publish_receive_and_disconnect_through_mos
         assert await dte.at('AT+QMTUNS=0,3,"meters/cmd"') == OK
         assert await dte.expect(b"+QMTUNS: 0,3,0\r\n") == b"\r\n+QMTUNS: 0,3,0\r\n"
         assert await dte.at("AT+QMTDISC=0") == OK
-        assert await dte.expect(b"+QMTDISC: 0,0\r\n") == b"\r\n+QMTDISC: 0,0\r\n"
+        # then the broker closes after the DISCONNECT: the note's <err_code> 5, a normal process
+        assert await dte.expect(b"+QMTSTAT: 0,5\r\n") == b"\r\n+QMTDISC: 0,0\r\n\r\n+QMTSTAT: 0,5\r\n"
         assert await dte.at("AT+QMTOPEN?;+QMTCONN?") == OK  # no client left
         assert await dte.at("AT+QIDEACT=1") == OK
     finally:
@@ -182,7 +183,7 @@ async def send_report(m: VirtualModem, backend: Peer, host: str, port: int, qos:
         dte.write(REPORT)
         urc = f"\r\nOK\r\n\r\n+QMTPUB: 0,{msg_id},0\r\n".encode()
         assert await dte.expect(urc[2:]) == urc
-        await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        await dte.at("AT+QMTDISC=0", b"+QMTSTAT: 0,5\r\n")
         assert (await backend.next()).published()[4] == REPORT
         assert await dte.at("AT+QIDEACT=1") == OK
     finally:
@@ -572,9 +573,11 @@ def test_the_field_notes_report_costs_the_same_over_a_gprs_link(qos: int, total:
     assert rec.bytes_up + rec.bytes_down == total
 
 
-def connected_to_stub(profile: str = "quectel-bg96") -> tuple[VirtualModem, PingedBroker, Socket]:
+def connected_to_stub(
+    profile: str = "quectel-bg96", net_preset: str = "full"
+) -> tuple[VirtualModem, PingedBroker, Socket]:
     """Client 0 connected (CONNACK accepted) to the in-process broker; the broker's socket."""
-    m, _ = setup(profile, WIRE_TABLE)
+    m, _ = setup(profile, WIRE_TABLE, net_preset=net_preset)
     stub = PingedBroker(m)
     m.tcp.io = stub
     assert at(m, 'AT+QMTOPEN=0,"broker.example.com",1883') == OK
@@ -637,7 +640,7 @@ async def test_buffered_receive_mode_keeps_messages_for_qmtrecv(broker: int) -> 
         backend.writer.write(mqtt.publish("meters/cmd", b"now"))
         urc = b'\r\n+QMTRECV: 1,0,"meters/cmd",3,"now"\r\n'
         assert await dte.expect(urc[2:]) == urc
-        await dte.at("AT+QMTDISC=1", b"+QMTDISC: 1,0\r\n")
+        await dte.at("AT+QMTDISC=1", b"+QMTSTAT: 1,5\r\n")
     finally:
         await dte.close()
         await backend.close()
@@ -683,7 +686,7 @@ async def test_a_broker_refusing_the_connect_gives_its_return_code(password_brok
         assert await dte.at("AT+QMTCONN?") == OK  # gone
         await dte.at('AT+QMTOPEN=0,"broker.example.com",1883', b"+QMTOPEN: 0,0\r\n")
         await dte.at('AT+QMTCONN=0,"meter-0001","meter","s3cret"', b"+QMTCONN: 0,0,0\r\n")
-        await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        await dte.at("AT+QMTDISC=0", b"+QMTSTAT: 0,5\r\n")
     finally:
         await dte.close()
 
@@ -727,7 +730,7 @@ async def test_a_qos_2_message_from_mosquitto_is_received_exactly_once(broker: i
         # the broker answers the UNSUBSCRIBE after the PUBREC that came before it, so its UNSUBACK
         # comes after its PUBREL: +QMTUNS says the module has had the PUBREL (and sent its PUBCOMP)
         rest = await dte.at('AT+QMTUNS=0,2,"meters/cmd"', b"+QMTUNS: 0,2,0\r\n")
-        rest += await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        rest += await dte.at("AT+QMTDISC=0", b"+QMTSTAT: 0,5\r\n")
         assert b"+QMTRECV" not in rest  # told once
         assert await dte.at("AT+QIDEACT=1") == OK
     finally:
@@ -772,7 +775,7 @@ async def test_topics_go_as_the_host_typed_their_bytes(broker: int) -> None:  # 
         backend.writer.write(mqtt.publish("prix/€/kWh", b"0.25"))
         urc = await dte.expect(b'"0.25"\r\n')
         assert urc == '\r\n+QMTRECV: 0,0,"prix/€/kWh","0.25"\r\n'.encode()
-        assert await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n")
+        assert await dte.at("AT+QMTDISC=0", b"+QMTSTAT: 0,5\r\n")
     finally:
         await dte.close()
         await backend.close()

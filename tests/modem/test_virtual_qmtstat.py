@@ -3,8 +3,8 @@ against a real mosquitto that refuses, stalls (SIGSTOP: its kernel still takes t
 answers nothing), or is killed (its connections closed or reset): 1 the connection closed or reset
 by the broker, 3 sending the CONNECT timed out, 4 receiving the CONNACK failed, 6 the client closing
 the connection as sending kept failing; 2 (no PINGRESP) and 7 (the context ended) are in
-`test_virtual_qmqtt`.  5 (the server closing after the client's DISCONNECT) is never said: AT+QMTDISC
-closes the connection itself with its DISCONNECT."""
+`test_virtual_qmqtt`; 5 the server closing the connection after the client's DISCONNECT
+(AT+QMTDISC, the module's FIN on it: the broker's FIN back)."""
 
 from __future__ import annotations
 
@@ -118,13 +118,45 @@ def test_the_connection_closed_after_a_failed_publish_is_billed_as_it_crossed() 
     assert (ctx.bytes_up - before[0], ctx.bytes_down - before[1]) == (wire.up, wire.down)
 
 
-async def test_qmtdisc_is_not_followed_by_qmtstat_5(broker_process: Broker) -> None:
+async def test_qmtdisc_is_followed_by_qmtstat_5(broker_process: Broker) -> None:
+    """Against mosquitto: AT+QMTDISC, `+QMTDISC: 0,0`, then `+QMTSTAT: 0,5` (the server closed the
+    connection after the client's DISCONNECT, the note's normal process), and the client is gone."""
     port, _ = broker_process
     m, _ = setup("quectel-bg96", table(port))
     dte = Dte(m, speed=1.0)
     try:
         await _connected(dte)
-        assert await dte.at("AT+QMTDISC=0", b"+QMTDISC: 0,0\r\n") == OK + b"\r\n+QMTDISC: 0,0\r\n"
-        assert await dte.at("AT+QMTOPEN?") == OK  # nothing came in between: no +QMTSTAT
+        out = await dte.at("AT+QMTDISC=0", b"+QMTSTAT: 0,5\r\n")
+        assert out == OK + b"\r\n+QMTDISC: 0,0\r\n\r\n+QMTSTAT: 0,5\r\n"
+        assert await dte.at("AT+QMTOPEN?") == OK
     finally:
         await dte.close()
+
+
+@pytest.mark.parametrize("conditions", ["full", "gprs"])
+def test_qmtdisc_then_the_broker_closing_is_qmtstat_5_billed_as_before(conditions: str) -> None:
+    """The note's <err_code> 5, "the client sends a DISCONNECT packet and the server closes the
+    MQTT connection" ("a normal process"): AT+QMTDISC -> OK, `+QMTDISC: <idx>,0` once the
+    DISCONNECT (the module's FIN on it) has left, then `+QMTSTAT: <idx>,5` when the broker's FIN
+    is back (before: never said).  The bytes are the close's as before: the DISCONNECT with the
+    FIN, the broker's FIN, the last ACK."""
+    m, _, _ = connected_to_stub(net_preset=conditions)
+    ctx = m.net.context(1)
+    m.take_output(m.now + 1.0)  # the module's delayed ACK of the CONNACK
+    before = (ctx.bytes_up, ctx.bytes_down)
+    assert at(m, "AT+QMTDISC=0") == OK
+    out = m.take_output(m.now + 60.0)  # the broker's FIN is back within a round trip
+    assert out == b"\r\n+QMTDISC: 0,0\r\n\r\n+QMTSTAT: 0,5\r\n"
+    assert at(m, "AT+QMTOPEN?;+QMTCONN?") == OK  # the client gone
+    wire = play([("up", len(mqtt.disconnect()), 0.0), ("close up", 0, 0.0)])
+    assert (ctx.bytes_up - before[0], ctx.bytes_down - before[1]) == (wire.up, wire.down)
+
+
+def test_a_reset_before_the_broker_s_fin_says_no_qmtstat_5() -> None:
+    """The module resets between AT+QMTDISC and the broker's FIN: nothing about the old client after
+    the boot messages."""
+    m, _, _ = connected_to_stub(net_preset="gprs")
+    assert at(m, "AT+QMTDISC=0") == OK
+    assert m.take_output(m.now) == b"\r\n+QMTDISC: 0,0\r\n"
+    m.restart()
+    assert b"+QMTSTAT" not in m.take_output(m.now + 30.0)
