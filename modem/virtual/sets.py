@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from modem.virtual.calls import CSD, VOICE_CALLS
 from modem.virtual.cmd_basic import V250
+from modem.virtual.cmd_clock import CLOCK
 from modem.virtual.cmd_cnmp import SIMCOM_RAT
 from modem.virtual.cmd_general import GENERAL
 from modem.virtual.cmd_http import SIMCOM_HTTP
@@ -32,6 +33,7 @@ from modem.virtual.registry import CommandSet
 _ALL: tuple[CommandSet, ...] = (
     V250,
     GENERAL,
+    CLOCK,
     NETWORK,
     GPRS,
     SMS,
