@@ -167,6 +167,21 @@ def signal(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+@GENERAL.command("+CPAS")
+def activity(m: VirtualModem, c: Cmd) -> Final | None:
+    """27.007 §8.1 phone activity status: `+CPAS: <pas>`, 0 ready, 3 ringing (a call coming in and
+    none up), 4 call in progress (a call up or being set up); `=?` `+CPAS: (0,3,4)`."""
+    if c.op is Op.TEST:
+        m.info("+CPAS: (0,3,4)")
+    elif _exec_or_test(c):
+        from modem.virtual.calls import INCOMING
+
+        stats = [call.stat for call in m.calls.calls.values()]
+        busy = any(stat != INCOMING for stat in stats)
+        m.info(f"+CPAS: {4 if busy else 3 if stats else 0}")
+    return None
+
+
 @GENERAL.command("+CLAC")
 def command_list(m: VirtualModem, c: Cmd) -> Final | None:
     if _exec_or_test(c):

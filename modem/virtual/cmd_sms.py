@@ -48,6 +48,22 @@ def cmgf(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+@SMS.command("+CSMS")
+def csms(m: VirtualModem, c: Cmd) -> Final | None:
+    """27.005 §3.2.1 select message service: `?` `+CSMS: <service>,<mt>,<mo>,<bm>`, `=<service>`
+    (0 phase 2, 1 phase 2+) `+CSMS: <mt>,<mo>,<bm>`, each type supported (1); `=?` `+CSMS: (0,1)`."""
+    if c.op is Op.READ:
+        m.info(f"+CSMS: {m.settings.csms},1,1,1")
+    elif c.op is Op.TEST:
+        m.info("+CSMS: (0,1)")
+    elif c.op is Op.SET:
+        m.settings.csms = _int(c, 0, None, 0, 1)
+        m.info("+CSMS: 1,1,1")
+    else:
+        raise CmsError(302)
+    return None
+
+
 @SMS.command("+CSCA", sim=True)
 def csca(m: VirtualModem, c: Cmd) -> Final | None:
     sms = m.sms
