@@ -235,7 +235,7 @@ class VirtualModem:
         self.puk = f"{random.Random(f'{profile.name}/{seed}/{index}/puk').randrange(10**8):08d}"
         self.puk_attempts = 10
         self.powered = True  # False after AT+CPOWD / AT+QPOWD: input is ignored, nothing comes out
-        self._muted = False  # a reset ends calls and data calls without NO CARRIER (`restart`)
+        self._muted = False  # a reset or power-off ends calls and data calls without NO CARRIER (`_end_all`)
         self._ready_at = now + max(profile.init_s, self._faults.cme515)  # +CME ERROR: 515 until then
         self._crlf = b"\r\n"
         self._radio = radio or RadioSettings()
@@ -905,14 +905,7 @@ class VirtualModem:
         the module restarts, it does not clear the call; the boot URCs come next."""
         self.powered = True
         self._abandon()
-        self._muted = True
-        try:
-            self.tcp.lost()
-            self.calls.lost()
-            self.net.detach()
-            self.reset_stacks()
-        finally:
-            self._muted = False
+        self._end_all()
         self.reset()
         self.mode = Mode.COMMAND
         self._entry = None
@@ -938,13 +931,24 @@ class VirtualModem:
             s.reset(self)
         self.tcp.resume = None
 
+    def _end_all(self) -> None:
+        """A reset or power-off ends the sockets, calls, data calls and contexts, and the stacks start
+        again; a call or data call it ends gives no NO CARRIER (the module stops, it does not clear
+        the call)."""
+        self._muted = True
+        try:
+            self.tcp.lost()
+            self.calls.lost()
+            self.net.detach()
+            self.reset_stacks()
+        finally:
+            self._muted = False
+
     def power_off(self, urcs: tuple[str, ...] = ()) -> None:
-        """AT+CPOWD / AT+QPOWD: log off the network, send `urcs`, then nothing more until powered on."""
+        """AT+CPOWD / AT+QPOWD, the power key: log off the network, send `urcs`, then nothing more
+        until powered on (a data call ended with it says no NO CARRIER, as for a reset)."""
         self._abandon()
-        self.tcp.lost()
-        self.calls.lost()
-        self.net.detach()
-        self.reset_stacks()
+        self._end_all()
         for line in urcs:
             self.urc(line)
         self.net.cfun = 0

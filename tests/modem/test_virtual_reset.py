@@ -261,3 +261,16 @@ def test_a_reset_during_a_data_call_says_no_no_carrier(call: str) -> None:
     m.faults = make_faults({})
     assert at(m, "AT") == b"AT\r\r\nOK\r\n"  # echo back on, as after every boot
     assert m.net.registered
+
+
+@pytest.mark.parametrize("call", sorted(DATA_CALLS))
+def test_a_power_off_during_a_data_call_says_only_its_power_down_urcs(call: str) -> None:
+    """The power key (the console's `power TARGET off`) during a data call: the module says what
+    its manual has it say on power-down ("NORMAL POWER DOWN") and nothing else (before: NO CARRIER
+    first, online)."""
+    m, _ = setup("simcom-sim800")
+    DATA_CALLS[call](m)
+    m.power_off(m.profile.power_down_urcs)
+    expected = b"".join(b"\r\n" + line.encode() + b"\r\n" for line in m.profile.power_down_urcs)
+    assert later(m, BOOT_S) == expected
+    assert m.ppp is None and m.calls.calls == {} and not m.in_data_mode
