@@ -167,6 +167,15 @@ def signal(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+@GENERAL.command("+GCAP", pure=ALL_FORMS)
+def capabilities(m: VirtualModem, c: Cmd) -> Final | None:
+    """V.250 §6.1.9 complete capabilities list: `+GCAP: +CGSM`, the item 27.007 has a TA with its
+    commands include (ModemManager reads it to tell a 3GPP modem)."""
+    if _exec_or_test(c):
+        m.info("+GCAP: +CGSM")
+    return None
+
+
 @GENERAL.command("+CPAS")
 def activity(m: VirtualModem, c: Cmd) -> Final | None:
     """27.007 §8.1 phone activity status: `+CPAS: <pas>`, 0 ready, 3 ringing (a call coming in and

@@ -1,5 +1,6 @@
-"""Two standard status commands AT clients probe, answered ERROR by every profile before: 27.007
-§8.1 AT+CPAS (phone activity) and 27.005 §3.2.1 AT+CSMS (message service)."""
+"""Standard status commands AT clients probe, answered ERROR by every profile before: 27.007 §8.1
+AT+CPAS (phone activity), 27.005 §3.2.1 AT+CSMS (message service), V.250 §6.1.9 AT+GCAP
+(capabilities, which ModemManager reads)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,10 @@ def test_csms_selects_the_message_service(profile: str) -> None:
     assert at(m, "AT+CSMS=1") == b"\r\n+CSMS: 1,1,1\r\n" + OK
     assert at(m, "AT+CSMS?") == b"\r\n+CSMS: 1,1,1,1\r\n" + OK
     assert at(m, "AT+CSMS=2") == b"\r\n+CMS ERROR: 302\r\n"
+
+
+@pytest.mark.parametrize("profile", ["simcom-sim800", "simcom-sim7000", "quectel-bg96", "wavecom-fastrack"])
+def test_gcap_lists_the_27_007_command_set(profile: str) -> None:
+    m, _ = data_setup(profile)
+    assert at(m, "AT+GCAP") == b"\r\n+GCAP: +CGSM\r\n" + OK
+    assert at(m, "AT+GCAP=?") == OK
