@@ -253,24 +253,36 @@ def plain_sibling(path: Path) -> Path | None:
     return sibling if sibling.is_file() else None
 
 
-def same_as_decompressed(plain: Path, packed: Path) -> str | None:
-    """None when `packed` (gzip or zstd) decompresses to the very bytes of `plain`, else how they
-    differ (a sentence naming both files)."""
+def compare_decompressed(plain: Path, packed: Path) -> tuple[str, int]:
+    """How `packed` (gzip or zstd) decompressed compares with `plain`, and the bytes they share from
+    their start: "same" (the very bytes), "plain-prefix" (`plain` holds the first bytes of it, which
+    has more: `plain` a copy taken before the capture ended, or still being written), "packed-prefix"
+    (it holds the first bytes of `plain`, which has more; its compressed data maybe cut short, as
+    `gzip -k` interrupted leaves them), or "other" (other bytes, or compressed data damaged: another
+    capture under the name, each read as it is)."""
     with packed.open("rb") as stream:
         kind = compression_of(stream.read(4))
     assert kind is not None  # (`plain_sibling` said so)
     done = 0
+    salvaged = Salvaged(packed, kind)
     try:
-        with plain.open("rb") as other, decompressing(packed, kind) as inner:
-            while piece := inner.read(CHUNK):
-                if other.read(len(piece)) != piece:
-                    return f"its bytes differ from {plain}'s within the first {done + len(piece)}"
+        with plain.open("rb") as other:
+            for piece in salvaged:  # (up to where the data stop, when cut short)
+                got = other.read(len(piece))
+                if got != piece:
+                    differ = next(
+                        (k for k, (a, b) in enumerate(zip(got, piece, strict=False)) if a != b), None
+                    )
+                    if differ is None:  # (`plain` ends within the piece: a prefix of it)
+                        return "plain-prefix", done + len(got)
+                    return "other", done + differ
                 done += len(piece)
-            if other.read(1):
-                return f"it holds the first {done} bytes of {plain}, which has more"
-    except (EOFError, OSError, zlib.error) as exc:
-        return f"its {kind} data are {'cut short' if cut_short(exc) else 'damaged'} after {done} bytes"
-    return None
+            more = bool(other.read(1))
+    except (OSError, zlib.error):  # (damaged: the reader says so)
+        return "other", done
+    if salvaged.cut and done < 24:  # (cut before the capture's header: the reader says so)
+        return "other", done
+    return ("packed-prefix" if more else "same"), done
 
 
 def read_packets(path: Path) -> Iterator[tuple[int, int, bytes]]:

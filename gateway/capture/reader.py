@@ -69,10 +69,10 @@ from gateway.capture.pcapfile import (
     CaptureCutShort,
     CaptureFileError,
     check_file,
+    compare_decompressed,
     is_capture,
     plain_sibling,
     read_frames,
-    same_as_decompressed,
     skipped_said,
 )
 from gateway.capture.sink import DEFAULT_SECRET
@@ -1318,11 +1318,10 @@ class Skipped:
 def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skipped]]:
     """(capture files, other files skipped, with why) of the inputs: files as given, folders' captures
     by name.  A capture compressed by gzip or zstd beside the plain capture of its name (`gzip -k
-    part.pcap`: `part.pcap.gz`) that holds the same bytes is read once, from the plain one, the
-    other skipped.
+    part.pcap`: `part.pcap.gz`) that holds the same bytes, or the first bytes of the other, is read
+    once, from the longer, the other skipped (`_read_once`).
 
-    `CaptureFileError` for a missing input, a folder without any capture, or a compressed capture
-    whose plain one of its name is another capture.
+    `CaptureFileError` for a missing input or a folder without any capture.
     """
     files: list[Path] = []
     skipped: list[Skipped] = []
@@ -1345,22 +1344,34 @@ def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skippe
 
 
 def _read_once(files: list[Path], skipped: list[Skipped]) -> tuple[list[Path], list[Skipped]]:
-    """`files` less each compressed one whose plain capture (by name) is read too and holds the same
-    bytes, listed in `skipped`: both were read, every record and count twice."""
-    read = {p.resolve() for p in files}
-    kept: list[Path] = []
+    """`files` less the copies of a capture read twice, each listed in `skipped` with why: a
+    compressed one (gzip or zstd) whose plain capture by its name is read too and holds the same
+    bytes, or its first bytes (a copy taken before the capture ended, or compressed data cut short);
+    the plain one when it holds the compressed one's first bytes (still being written when
+    compressed, or cut since).  Both were read: every packet and request counted twice (the
+    records once, the second copy's requests taken as retransmissions).  A compressed file of the
+    name that holds another capture (a ring buffer's earlier lap) is read too, as another capture."""
+    given = {p.resolve(): p for p in files}
+    dropped: set[Path] = set()
     for path in files:
         plain = plain_sibling(path)
-        if plain is None or plain.resolve() not in read or plain.resolve() == path.resolve():
-            kept.append(path)
+        if plain is None or plain.resolve() not in given or plain.resolve() == path.resolve():
             continue
-        differs = same_as_decompressed(plain, path)
-        if differs is not None:
-            raise CaptureFileError(
-                f"{path} and {plain}: a capture and, by its name, its compressed copy, but not the same "
-                f"capture ({differs}): give the one to read, or rename the other"
-            )
-        skipped.append(Skipped(path, f"the same capture as {plain}, compressed: read once, from {plain}"))
+        plain = given[plain.resolve()]  # (as given)
+        how, shared = compare_decompressed(plain, path)
+        if how == "same":
+            why = f"the same capture as {plain}, compressed: read once, from {plain}"
+        elif how == "packed-prefix":
+            why = f"a compressed copy of the first {shared} bytes of {plain}, which has more: read once, from {plain}"
+        elif how == "plain-prefix":
+            why = f"the first {shared} bytes of {path}, which has more: read once, from {path}"
+            path, plain = plain, path  # (the plain one skipped)
+        else:
+            continue
+        if path.resolve() not in dropped:
+            skipped.append(Skipped(path, why))
+            dropped.add(path.resolve())
+    kept = [p for p in files if p.resolve() not in dropped]
     return kept, skipped
 
 
