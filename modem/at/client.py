@@ -109,6 +109,11 @@ POWER_DOWN_COMMAND = re.compile(r"\+(?:CPOWD|QPOWD)\b(?!\?|=\?)", re.IGNORECASE)
 # answers nothing (the line is done once written).
 _CPOWD = re.compile(r"AT\+CPOWD\s*=\s*([01])\s*", re.IGNORECASE)
 _CPOWD_FINAL = "NORMAL POWER DOWN"
+# How long a line the module does not answer (`Command.answered` False: SIMCom's AT+CPOWD=0) waits
+# for an answer all the same, seconds on the modem's clock: a module that does not know the line
+# (a Quectel, a u-blox) answers ERROR within milliseconds, and the line fails, where a SIMCom,
+# powered off, says nothing and the line is done.
+UNANSWERED_GRACE = 1.0
 # A line's quoted string parameters (a URL, a text, a number), which name no command of its own
 _QUOTED = re.compile(r'"[^"]*"?')
 # The most a module restarted by a line is waited for before the client's settings are set again:
@@ -330,6 +335,7 @@ class ATClient:
         #: the module prints a boot notice when it restarts (the driver profile's `boot_notice`);
         #: False: after a restart a line asked for it is polled with AT until it answers OK instead
         self.boot_notice = True
+        self.unanswered_grace = UNANSWERED_GRACE  # (`UNANSWERED_GRACE`)
         # how many times the settings were set again (`restore_settings`), and after what last
         self._restores = 0
         self._last_restore = ""
@@ -834,9 +840,13 @@ class ATClient:
         try:
             async with asyncio.timeout(timeout):
                 await self._write(cmd.line.encode("utf-8", "surrogateescape") + b"\r")
-                if not cmd.answered:  # (an echo, a late OK, still come as the late answer's)
-                    self._parser.abandon()
-                    self._complete(pending, Final(Result.VENDOR, "", True))
+                if not cmd.answered:  # done once written, unless the module answers all the same
+                    await asyncio.wait(
+                        {pending.future}, timeout=self.unanswered_grace * time_scale(self._transport)
+                    )
+                    if not pending.future.done():  # (an echo, a late OK, still come as the late answer's)
+                        self._parser.abandon()
+                        self._complete(pending, Final(Result.VENDOR, "", True))
                 prompt: asyncio.Future[Any] = asyncio.ensure_future(pending.prompt.wait())
                 waiters: set[asyncio.Future[Any]] = {prompt, pending.future}
                 try:

@@ -969,6 +969,24 @@ async def test_simcom_power_down_is_answered_by_normal_power_down_or_by_nothing(
     assert t.done and t.mismatch is None
 
 
+@pytest.mark.parametrize("answer", ["\r\nERROR\r\n", "\r\n+CME ERROR: 4\r\n"])
+async def test_an_urgent_power_down_the_module_does_not_know_fails_and_leaves_no_power_down_said(
+    answer: str,
+) -> None:
+    # AT+CPOWD=0 is SIMCom's: a Quectel or a u-blox answers ERROR at once.  Taken as done once
+    # written, the line passed and the client said the module powered off (`powered_down`; the bench
+    # then notes it so, and passes the run) while the module stayed on; the error was dropped as a
+    # late answer.  Now its answer is waited for a moment, and an error fails the line.
+    t = ScriptedTransport(steps(("ATE0\r", "\r\nOK\r\n"), ("AT+CPOWD=0\r", answer)))
+    async with client(t, init=["ATE0"], timeout=3600.0, watchdog=FAST_WATCHDOG) as at:
+        await at.initialise()
+        async with asyncio.timeout(10):
+            with pytest.raises(errors.CommandError):
+                await at.command("AT+CPOWD=0")
+        assert at.powered_down is None
+    assert t.done and t.mismatch is None
+
+
 async def test_normal_power_down_is_still_a_notice_when_no_power_down_asked_for() -> None:
     # the module powered off by its power key, or by under-voltage: a URC, not an answer
     seen: list[str] = []
