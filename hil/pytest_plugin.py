@@ -98,7 +98,24 @@ def on_stop_signals(stop: Callable[[], object]) -> Iterator[list[int]]:
     finally:
         for sig, handler in before.items():
             loop.remove_signal_handler(sig)
+            handler = _set_back(sig, handler)
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _set_back(sig: signal.Signals, handler: Any) -> Any:
+    """The handler of `sig` to set back when `on_stop_signals` ends, `handler` being the one it
+    found.  asyncio.Runner's SIGINT handler (pytest-asyncio runs each fixture step and test in a
+    `Runner.run`) holds the task of that one run, and the Runner sets Python's default back once
+    the run ends, unless another handler replaced its own, as ours does: set back after that run
+    (the fixture's teardown), it stayed the process's, a finished task's, and the next runs did
+    not set theirs (Ctrl-C then raised KeyboardInterrupt within the event loop, where a run
+    cancels its task).  So Python's default is set back in its place once that task is done."""
+    func = getattr(handler, "func", None)
+    if sig == signal.SIGINT and isinstance(getattr(func, "__self__", None), asyncio.Runner):
+        task = getattr(handler, "keywords", {}).get("main_task")
+        if task is None or task.done():
+            return signal.default_int_handler
+    return handler
 
 
 def _terminated(url: str, signum: int, what: str = "hung up, PDP contexts released") -> None:

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -315,3 +317,42 @@ def test_sigterm_as_the_modem_fixture_sets_the_modem_up_ends_the_session_cleanly
     assert proc.returncode == 143, output
     assert "interrupted (SIGTERM): before the test, no call up: the modem closed" in output, output
     assert "Traceback" not in output and "never reached" not in output, output
+
+
+def test_ctrl_c_is_python_s_own_again_after_a_test_with_the_modem() -> None:
+    """The `modem` fixture sets its stop signals' handlers for the test and sets back those it found
+    at its set-up; SIGINT's was then asyncio.Runner's for the set-up's run alone (pytest-asyncio
+    runs each step in its own), which the Runner sets back to Python's default once that run ends,
+    unless another handler replaced it.  Set back at the teardown, it stayed: a finished task's
+    handler for the rest of the session, and the later runs set none of their own."""
+    tests = textwrap.dedent(
+        """
+        import signal
+
+        def test_0_before():
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        async def test_a_modem(modem):
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # (the plugin's)
+
+        def test_b_after():
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        async def test_c_script(run_script):
+            mine = signal.getsignal(signal.SIGINT)  # (this test's run's: set back as the run goes on)
+            assert (await run_script("register")).status == "passed"
+            assert signal.getsignal(signal.SIGINT) is mine
+
+        def test_d_after():
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        """
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "test_ctrl_c.py").write_text(tests, encoding="utf-8")
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", folder, str(Path(folder) / "test_ctrl_c.py"),
+             "--modem-url", "virtual://generic?seed=1&speed=4"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert run.returncode == 0 and "5 passed" in run.stdout, run.stdout + run.stderr
