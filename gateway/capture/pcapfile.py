@@ -495,7 +495,7 @@ def _pcap(path: Path, source: _Source, base: int, buf: bytes, n: int) -> _Packet
         if sec == _SHB and buf[i + 8 : i + 12] in _BYTE_ORDER_MAGICS:  # a pcapng section after it
             return n - 1, base + i
         zeros = None
-        if not (sec or frac or incl or orig):  # (no packet: maybe the zeros that end the file)
+        if not (incl or orig) and sec not in _MAGIC_SECONDS:  # (no packet: maybe the zeros that end the file)
             zeros = _zero_fill(path, source, base + i, n - 1, base + i + 16)
         if zeros is not None:
             raise zeros

@@ -1893,6 +1893,31 @@ def test_a_capture_ending_in_zeros_is_read_up_to_them(
         assert "is corrupt: length 0" in capsys.readouterr().err
 
 
+def test_a_pcap_whose_zeros_begin_within_a_record_header_is_read_up_to_that_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A classic pcap whose zeros begin within a record's header (its time written, its lengths
+    not): that record is where the capture stops.  It was read as a packet of no octet, a
+    'truncated frame' reject, the capture said complete up to it and its zeros said to begin 16
+    bytes after it."""
+    a, b = _split_capture(tmp_path)
+    frames = sorted(a + b)
+    nine = write_pcap(tmp_path / "nine.pcap", 1, frames[:9])
+    at = nine.stat().st_size  # where packet 10's record begins
+    written = write_pcap(tmp_path / "ten.pcap", 1, frames[:10]).read_bytes()[: at + 8]
+    path = tmp_path / "in.pcap"
+    path.write_bytes(written + bytes(5000))
+    argv = ["records-from-pcap", str(path), "--secret", SECRET.decode(), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    want, _ = read(nine)
+    zeros_at = len(written.rstrip(b"\0"))
+    assert summary["rejected"] == 0 and summary["packets"] == 9 and summary["records"] == len(want)
+    (cut,) = summary["cut_short"]
+    assert (cut["packets"], cut["offset"]) == (9, at)
+    assert cut["zero_fill"] == {"offset": zeros_at, "bytes": path.stat().st_size - zeros_at}
+
+
 # Reads a capture through `m2msim records-from-pcap`, changing the file (argv 2: "empty", "cut" to
 # its first half, "grow", "replace" by a copy) as its second packet is read; argv 3: the bytes the
 # reader reads at a time.
