@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -256,11 +257,13 @@ async def _open(args: argparse.Namespace) -> Transport:
 
 def _split_reset(line: str, reset: str) -> str:
     """`AT+CMEE=1;Z` as the lines to send instead (`AT+CMEE=1 ATZ`), when the reset ends the line
-    after a ';'; else the reset alone first (`ATZ ...`), for the user to finish."""
+    after a ';'; else the reset alone first (`ATZ ...`), for the user to finish.  Each line quoted
+    for a POSIX shell as needed (`'AT+CMEE=1;+CREG=2' ATZ`): pasted, a bare ';' would end the
+    command there and run the rest as another."""
     head, sep, tail = line.rpartition(";")
     if sep and tail.strip().upper() in (reset, f"{reset}0"):
-        return f"{head} AT{tail.strip()}"
-    return f"AT{reset} ..."
+        return f"{shlex.quote(head)} {shlex.quote('AT' + tail.strip())}"
+    return f"{shlex.quote('AT' + reset)} ..."
 
 
 def _at(args: argparse.Namespace) -> int:
@@ -290,7 +293,7 @@ def _at(args: argparse.Namespace) -> int:
                 f"{args.url}: {line!r} refused: AT{reset} within the line (after an extended command or "
                 f"a ';') brings back a stored or factory profile (its echo, result format, results on "
                 f"or off) where this tool does not see a reset, and would read the answers by the "
-                f"settings before it; send AT{reset} on its own line, e.g. `m2msim modem at {args.url} "
+                f"settings before it; send AT{reset} on its own line, e.g. `m2msim modem at {shlex.quote(args.url)} "
                 f"{_split_reset(line, reset)}`: nothing was sent",
                 2,
             )

@@ -226,7 +226,15 @@ def test_a_modem_unplugged_mid_command_exits_1_saying_so(
 
 @pytest.mark.parametrize(
     ("line", "instead"),
-    [("AT+CMEE=1;Z", "AT+CMEE=1 ATZ"), ("ATE0;&F", "ATE0 AT&F"), ("AT+CSQ;Z0", "AT+CSQ ATZ0")],
+    [
+        ("AT+CMEE=1;Z", "AT+CMEE=1 ATZ"),
+        ("ATE0;&F", "ATE0 'AT&F'"),
+        ("AT+CSQ;Z0", "AT+CSQ ATZ0"),
+        # quoted for the shell: pasted, a bare ';' ended the command there (and '&' sent it to the
+        # background), the rest run as another command
+        ("AT+CMEE=1;+CREG=2;Z", "'AT+CMEE=1;+CREG=2' ATZ"),
+        ('AT+CSCS="GSM";Z', """'AT+CSCS="GSM"' ATZ"""),
+    ],
 )
 def test_a_reset_within_a_line_is_refused_before_anything_is_sent_saying_what_to_send(
     line: str, instead: str, capsys: pytest.CaptureFixture[str]
