@@ -5,17 +5,21 @@
 1. it takes `output_lock(out)`: a second writer of the same folder fails at once, naming the
    process that holds it;
 2. it removes what a killed run left beside `out` (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX` folders
-   of this host, or of a version before the host was named: m2msim's by their name, and nobody
-   else's since the lock is held), and puts back the old run
+   of this host, or of a version before the host was named), and puts back the old run
    if a kill came between the two renames of the fallback swap (below); and, inside the old run,
-   the temporary file a killed writer of one of its files left (`m2msim report RUN`'s);
+   the temporary file a killed writer of one of its files left (`m2msim report RUN`'s).  Of such a
+   folder only the files m2msim wrote go: in one marked unfinished by the process its name names
+   (4.), those its mark says the run writes (`writes`: the caller's names, and m2msim's own
+   `.m2msim-*`); in one holding a run's marker, those the marker lists as written; anything else
+   (a file the user put there) is kept, the folder renamed `NAME.kept-N` beside `out`, and a folder
+   with neither mark is left as it is (unless empty), both said in a warning;
 3. it checks what `out` holds now: nothing, or an m2msim run folder (one with the marker file
    `.m2msim-run.json`, which lists the files the run wrote and what identifies the version of
    each it wrote, its size and `st_mtime_ns`; holding no other file, and each listed one as it was
    written: a file edited or replaced since is one m2msim did not write) are replaced; anything
    else is refused unless `force`, and with `force` it is kept whole under a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
 4. it yields a fresh temporary folder beside `out` for the caller to fill, marked unfinished
-   (`UNFINISHED`: the run's `out`, host and process; a run killed by SIGKILL leaves the folder, and
+   (`UNFINISHED`: the run's `out`, host and process, and the names it writes; a run killed by SIGKILL leaves the folder, and
    the readers refuse it, `unfinished_run`); on an exception (an interruption included) that folder
    is removed and `out` is untouched;
 5. on success it removes the unfinished mark, writes the marker, then swaps the new folder in:
@@ -43,10 +47,12 @@ import shutil
 import stat as stat_module
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
 
 from m2msim.compressed import Salvaged, compression_of
 from m2msim.outputs import (
+    TMP_PREFIX,
     OutputBusy,
     OutputError,
     atomic_write_text,
@@ -205,9 +211,44 @@ def note_written(path: Path) -> None:
         atomic_write_text(folder / MARKER, _marker_text(files, written))
 
 
-def _mark_unfinished(work: Path, out: Path) -> None:
-    said = {"m2msim": "unfinished run", "out": os.path.abspath(out), "host": host_name(), "pid": os.getpid()}
+def _mark_unfinished(work: Path, out: Path, writes: Sequence[str]) -> None:
+    said = {
+        "m2msim": "unfinished run",
+        "out": os.path.abspath(out),
+        "host": host_name(),
+        "pid": os.getpid(),
+        "writes": list(writes),
+    }
     (work / UNFINISHED).write_text(json.dumps(said) + "\n", encoding="utf-8")
+
+
+def _writes_of(folder: Path, pid: int) -> list[str] | None:
+    """The names the run that left `folder` writes (`run_folder`'s `writes`), as its unfinished mark
+    says them, when the mark is that of process `pid` (the one the folder's name names) of this
+    host; None when the folder holds no such mark (not provably a run's: nothing of it is removed).
+    A mark of a version before the names were recorded: none (only m2msim's own `.m2msim-*`)."""
+    try:
+        said = json.loads((folder / UNFINISHED).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(said, dict) or said.get("pid") != pid or said.get("host") != host_name():
+        return None
+    writes = said.get("writes", [])
+    return [w for w in writes if isinstance(w, str)] if isinstance(writes, list) else []
+
+
+def _written_by_run(rel: str, writes: Sequence[str]) -> bool:
+    """Whether the file `rel` (relative to a run's folder) is one the run writes: named by one of
+    `writes` (`usage/part-*.parquet`: a shell pattern for each part of the path), or by m2msim's
+    own prefix (`.m2msim-*`: its marks, temporary files, locks, and what is in its folders)."""
+    parts = PurePosixPath(rel).parts
+    if any(part.startswith(TMP_PREFIX) for part in parts):
+        return True
+    for pattern in writes:
+        said = PurePosixPath(pattern).parts
+        if len(said) == len(parts) and all(fnmatchcase(p, s) for p, s in zip(parts, said, strict=True)):
+            return True
+    return False
 
 
 def unfinished_run(path: Path | str) -> str | None:
@@ -450,7 +491,8 @@ def is_run_folder(folder: Path) -> bool:
 
 
 def _clean_stale(out: Path) -> None:
-    """Remove the temporary folders of killed runs of `out` (the caller holds the lock)."""
+    """Remove the temporary folders of killed runs of `out` (the caller holds the lock), their
+    files m2msim wrote only (the module docstring, 2.)."""
     pattern = stale_pattern(out, "tmp|old", legacy=True)
     stale = sorted(p for p in out.parent.iterdir() if pattern.fullmatch(p.name))
     old = [p for p in stale if pattern.fullmatch(p.name)["tag"] == "old"]  # type: ignore[index]
@@ -458,10 +500,59 @@ def _clean_stale(out: Path) -> None:
         os.rename(old[0], out)  # a kill came between "old away" and "new in": the old run comes back
         stale.remove(old[0])
     for p in stale:
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:  # a file under the same kind of name (an atomic write of a file named like the folder)
+        if not p.is_dir() or p.is_symlink():
+            # a file under the same kind of name (an atomic write of a file named like the folder)
             p.unlink(missing_ok=True)
+        elif (p / UNFINISHED).exists() or not (p / MARKER).is_file():
+            _clean_unfinished(p, int(pattern.fullmatch(p.name)["pid"]), out)  # type: ignore[index]
+        else:  # a whole run killed before it was swapped in, or the old one killed as it was removed
+            _remove_run(p, _kept_name(out))
+            if os.path.lexists(p):
+                log.warning("%s: left as it is: it could not be renamed", p)
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    for root, _dirs, _files in sorted(os.walk(folder), key=lambda t: -len(t[0])):
+        with contextlib.suppress(OSError):
+            os.rmdir(root)
+
+
+def _clean_unfinished(folder: Path, pid: int, out: Path) -> None:
+    """Remove the files the killed run `pid` wrote in its temporary folder `folder` (those its
+    unfinished mark says it writes), then its empty folders; whatever else is there is kept, the
+    folder renamed `NAME.kept-N`.  A folder without the run's mark is left as it is, unless empty
+    (a run killed as it made it): none of its files is provably m2msim's."""
+    writes = _writes_of(folder, pid)
+    if writes is not None:
+        for rel in _files_under(folder):
+            if _written_by_run(rel, writes) and not _through_link(folder, rel):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    (folder / rel).unlink()
+    _remove_empty_folders(folder)
+    if not os.path.lexists(folder):
+        return
+    if writes is None:
+        log.warning(
+            "%s: left as it is: named as the temporary folder of an m2msim run of %s, but it does not "
+            "hold that run's mark (%s), so its files may not be m2msim's; remove it yourself once "
+            "you have checked what it holds",
+            folder,
+            out,
+            UNFINISHED,
+        )
+        return
+    kept = _kept_name(out)
+    left = _files_under(folder)
+    os.rename(folder, kept)
+    log.warning(
+        "%s: the temporary folder of a killed run of %s held %d file(s) the run did not write, such "
+        "as %r: kept, as %s",
+        folder,
+        out,
+        len(left),
+        left[0] if left else "?",
+        kept,
+    )
 
 
 def _clean_inside(out: Path) -> None:
@@ -548,9 +639,7 @@ def _remove_run(folder: Path, keep_as: Path) -> None:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
             (folder / rel).unlink()
     (folder / MARKER).unlink(missing_ok=True)
-    for root, _dirs, _files in sorted(os.walk(folder), key=lambda t: -len(t[0])):
-        with contextlib.suppress(OSError):
-            os.rmdir(root)
+    _remove_empty_folders(folder)
     if folder.exists():  # a file written there by someone else meanwhile: never deleted
         os.rename(folder, keep_as)
 
@@ -599,9 +688,12 @@ def run_folder(
     force: bool = False,
     option: str = "--out",
     exchange: Callable[[Path, Path], bool] = _exchange,
+    writes: Sequence[str] = (),
 ) -> Iterator[Path]:
     """A temporary folder to fill; it replaces `out` whole when the block ends without an exception
-    (`exchange`: as for `swap_in`)."""
+    (`exchange`: as for `swap_in`).  `writes`: the names of the files the caller writes in it, as
+    shell patterns of paths in it (`usage/part-*.parquet`), which the next run removes of this
+    one's folder if it is killed (m2msim's own `.m2msim-*` go without being named)."""
     final = Path(out)
     if final.name in ("", ".", ".."):
         final = final.resolve()
@@ -621,7 +713,7 @@ def run_folder(
             # made inside the block: a signal that came as mkdir returned left it beside `out`
             # (its name is this process's own: whatever is there is ours to remove)
             work.mkdir()
-            _mark_unfinished(work, final)
+            _mark_unfinished(work, final, writes)
             yield work
             (work / UNFINISHED).unlink()
             files = [f for f in _files_under(work) if f != MARKER]

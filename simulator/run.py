@@ -157,6 +157,27 @@ ATTEMPTS = ".m2msim-attempts"  # each attempt of a shard writes in a folder of i
 COMMITTING = "committing.json"
 CLOSE_WAIT_S = 1.0  # how long the run waits for the lock to stop taking the shards' files
 
+# The files a run writes in its folder, in the end or on the way (shell patterns, as
+# `m2msim.rundir.run_folder` takes them; m2msim's own `.m2msim-*`, SHARDS_FILE and ATTEMPTS among
+# them, go unnamed): the next run removes these, and only these, from the folder of a run killed
+# mid-way; a file of another name there is one m2msim did not write, kept
+RUN_WRITES = (
+    "scenario.yaml",
+    "usage.parquet",
+    "usage.csv",
+    ".usage-without-retries.parquet",
+    "alarms.jsonl",
+    "invoice.json",
+    "invoice.txt",
+    "summary.json",
+    "summary.txt",
+    "report.html",
+    "usage/part-*.parquet",
+    "usage-csv/part-*.csv",
+    "alarms/part-*.jsonl",
+    "capture/part-*.pcap",
+)
+
 
 class CommitStuck(ShardRefused):
     """An attempt waited longer than the cluster's worker TTL for the run's commit lock: the attempt
@@ -981,7 +1002,7 @@ def simulate(
     which is then kept whole beside it (`m2msim.rundir`).
     """
     final = Path(out_dir)
-    with run_folder(final, force=force) as work:
+    with run_folder(final, force=force, writes=RUN_WRITES) as work:
         result = _simulate_into(scenario, work, workers, cluster, csv, capture, invoice, merge, progress)
     result.out_dir = final
     return result

@@ -14,6 +14,7 @@ import pytest
 from m2msim.outputs import OutputBusy, OutputError, atomic_write_text, host_name, output_lock, temporary_name
 from m2msim.rundir import (
     MARKER,
+    UNFINISHED,
     _exchange,
     changed_files,
     is_run_folder,
@@ -107,11 +108,80 @@ def test_a_kill_between_the_two_renames_is_undone_by_the_next_run(tmp_path: Path
     old = tmp_path / ".m2msim-r.old-4242-0123abcd"
     out.rename(old)
     half = tmp_path / ".m2msim-r.tmp-4242-89abcdef"
-    _fill(half, a="half")
+    _killed_in(half, 4242, ["a"], a="half")
     with run_folder(out) as work:
         assert _tree(out) == before  # put back before anything else
         _fill(work, a="new")
     assert _tree(out)["a"] == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def _killed_in(folder: Path, pid: int, writes: list[str], **files: str) -> None:
+    """What a run of process `pid` writing `writes` and killed by SIGKILL leaves: its folder, marked
+    unfinished, with `files`."""
+    folder.mkdir()
+    said = {"m2msim": "unfinished run", "out": "?", "host": host_name(), "pid": pid, "writes": writes}
+    (folder / UNFINISHED).write_text(json.dumps(said))
+    _fill(folder, **files)
+
+
+def test_a_killed_runs_folder_loses_only_the_files_the_run_wrote(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file put in the temporary folder a killed run left (or in one that is not a run's at all,
+    under such a name) was removed with the whole folder by the next run: a file m2msim did not
+    write, deleted.  Now only the files the run's mark says it writes go; the rest is kept aside,
+    and said."""
+    out = tmp_path / "r"
+    dead = _dead_pid()
+    killed = tmp_path / f".m2msim-r.tmp-{host_name()}-{dead}-0123abcd"
+    writes = ["summary.txt", "usage/part-*.parquet"]
+    _killed_in(
+        killed,
+        dead,
+        writes,
+        **{"summary.txt": "run", "usage__part-00000.parquet": "run", ".m2msim-attempts__x": "run"},
+        **{"notes.txt": "mine", "usage__mine.parquet": "mine too"},
+    )
+    # named as a run's folder, but no run's mark (or another process's): nothing of it is provably ours
+    unmarked = tmp_path / f".m2msim-r.tmp-{host_name()}-{dead}-89abcdef"
+    _fill(unmarked, **{"summary.txt": "not a run's"})
+    other = tmp_path / f".m2msim-r.tmp-{host_name()}-{dead}-01234567"
+    _killed_in(other, dead + 1, writes, **{"summary.txt": "another process's"})
+    empty = tmp_path / f".m2msim-r.tmp-{host_name()}-{dead}-fedcba98"  # killed as it was made
+    empty.mkdir()
+    with caplog.at_level("WARNING", logger="m2msim.rundir"), run_folder(out) as work:
+        _fill(work, a="new")
+    assert _tree(out)["a"] == "new"
+    assert _tree(tmp_path / "r.kept-1") == {"notes.txt": "mine", "usage/mine.parquet": "mine too"}
+    assert _tree(unmarked) == {"summary.txt": "not a run's"}
+    assert _tree(other) == {"summary.txt": "another process's", UNFINISHED: (other / UNFINISHED).read_text()}
+    assert not empty.exists()
+    said = "\n".join(caplog.messages)
+    assert f"{killed}: the temporary folder of a killed run of {out} held 2 file(s)" in said
+    assert f"kept, as {tmp_path / 'r.kept-1'}" in said
+    assert f"{unmarked}: left as it is" in said and f"{other}: left as it is" in said
+
+
+def test_the_old_run_a_kill_left_aside_loses_only_its_own_files(tmp_path: Path) -> None:
+    """The old run renamed aside by the swap, a kill before its files were removed: the next run
+    removed it whole, a file dropped into it included."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    old = tmp_path / f".m2msim-r.old-{host_name()}-4242-0123abcd"
+    out.rename(old)
+    with run_folder(out) as work:  # (the old run is put back: no run there)
+        _fill(work, a="new")
+    assert _tree(out)["a"] == "new"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    shutil.copytree(out, old)  # (identities kept: the old run's files as it wrote them)
+    shutil.copystat(out / "a", old / "a")
+    _fill(old, notes="mine")
+    with run_folder(out) as work:
+        _fill(work, a="newer")
+    assert _tree(out)["a"] == "newer" and not old.exists()
+    assert _tree(tmp_path / "r.kept-1") == {"notes": "mine"}
 
 
 def test_files_m2msim_did_not_write_are_never_deleted(tmp_path: Path) -> None:

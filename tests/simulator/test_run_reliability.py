@@ -356,7 +356,8 @@ def test_sigkill_leaves_the_old_run_and_the_next_run_cleans_up(tmp_path: Path) -
     rc, err = _finish(_start(out, seed=3, workers=1), 120)
     assert rc == 0, err
     _assert_complete_run(out, 3)
-    assert _m2msim_entries(out.parent) == []
+    # (every file the killed run wrote is one it names: no folder kept aside as holding a user's)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r"]
 
 
 def test_the_folder_a_killed_run_left_is_never_read_as_a_run(tmp_path: Path) -> None:
@@ -388,7 +389,8 @@ def test_the_folder_a_killed_run_left_is_never_read_as_a_run(tmp_path: Path) -> 
     rc, err = _finish(_start(out, seed=3, workers=1), 120)
     assert rc == 0, err
     _assert_complete_run(out, 3)
-    assert _m2msim_entries(out.parent) == []
+    # (every file the killed run wrote is one it names: no folder kept aside as holding a user's)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r"]
 
 
 def test_a_second_run_on_the_same_folder_exits_2_naming_the_first(tmp_path: Path) -> None:
