@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -74,6 +75,7 @@ __all__ = [
     "is_stream",
     "keep_left",
     "left_words",
+    "marked_folder",
     "output_lock",
     "output_written",
     "refuse_foreign",
@@ -569,6 +571,56 @@ def private_folder(prefix: str, parent: Path | str | None = None) -> Path:
             ):
                 shutil.rmtree(entry.path, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-{host_name()}-{os.getpid()}-", dir=parent))
+
+
+# in a `marked_folder`: who made it and the files it writes there
+FOLDER_MARK = ".m2msim-folder.json"
+
+
+@contextlib.contextmanager
+def marked_folder(prefix: str, files: Iterable[str], parent: Path | str | None = None) -> Iterator[Path]:
+    """A fresh folder of this process in `parent` (the temporary directory unless given),
+    `PREFIX-HOST-PID-XXXXXXXX`, for the files `files` (names) alone, removed when the block ends:
+    those files, then the folder if nothing else is in it.  It holds `FOLDER_MARK` (this host, this
+    process, `files`) from its start: the folder a process killed by SIGKILL left is known for
+    m2msim's, and loses the same files (and the mark, and then itself if empty) when the next one
+    of `prefix` is made, once that process is gone.  A folder of that name without the mark of the
+    process its name names (another user's, one made by hand, an older version's) is left as it is:
+    none of its files is provably m2msim's."""
+    names = sorted(set(files))
+    parent = Path(parent if parent is not None else tempfile.gettempdir())
+    pattern = re.compile(rf"{re.escape(prefix)}-{re.escape(host_name())}-(?P<pid>\d+)-[a-z0-9_]+")
+    for entry in _left_by_the_dead(parent, pattern):
+        found = pattern.fullmatch(entry.name)
+        if found is not None and entry.is_dir(follow_symlinks=False):
+            _clear_marked(Path(entry.path), int(found["pid"]))
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-{host_name()}-{os.getpid()}-", dir=parent))
+    try:
+        said = {"m2msim": prefix, "host": host_name(), "pid": os.getpid(), "files": names}
+        (folder / FOLDER_MARK).write_text(json.dumps(said) + "\n", encoding="utf-8")
+        yield folder
+    finally:
+        _clear_marked(folder, os.getpid())
+
+
+def _clear_marked(folder: Path, pid: int) -> None:
+    """Remove the files the mark of `marked_folder` `folder` lists, when it is the mark of process
+    `pid` of this host, then the mark and the folder if nothing else is in it."""
+    try:
+        said = json.loads((folder / FOLDER_MARK).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return
+    if not isinstance(said, dict) or said.get("pid") != pid or said.get("host") != host_name():
+        return
+    listed = said.get("files")
+    for name in listed if isinstance(listed, list) else []:
+        if isinstance(name, str) and name and Path(name).name == name and name not in (".", ".."):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                (folder / name).unlink()
+    with contextlib.suppress(FileNotFoundError):
+        (folder / FOLDER_MARK).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def is_stream(path: Path | str) -> bool:

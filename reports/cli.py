@@ -21,7 +21,6 @@ import math
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from datetime import time as dtime
@@ -508,9 +507,11 @@ def _shell(files: Any) -> int:
         )
     import subprocess  # for the shell alone (`m2msim rate` imports this module for --report)
 
+    from m2msim.outputs import marked_folder
     from reports.data import VIEWS, connect
 
-    with tempfile.TemporaryDirectory(prefix="m2msim-sql-") as tmp:
+    # (marked: a shell killed by SIGKILL leaves it, which the next `sql --shell` of this host removes)
+    with marked_folder("m2msim-sql", [*(f"{name}.parquet" for name in VIEWS), "init.sql"]) as tmp:
         con = connect(files)
         try:
             off = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()

@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 
+def dead_pid() -> int:
+    """The PID of a process that has ended (and been waited for)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
 def process_group(pgid: int) -> list[int]:
     """Live processes (not zombies) of process group `pgid`, from /proc."""
     found = []

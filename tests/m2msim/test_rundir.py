@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from processes import dead_pid
 
 from m2msim.outputs import OutputBusy, OutputError, atomic_write_text, host_name, output_lock, temporary_name
 from m2msim.rundir import (
@@ -132,7 +133,7 @@ def test_a_killed_runs_folder_loses_only_the_files_the_run_wrote(
     write, deleted.  Now only the files the run's mark says it writes go; the rest is kept aside,
     and said."""
     out = tmp_path / "r"
-    dead = _dead_pid()
+    dead = dead_pid()
     killed = tmp_path / f".m2msim-r.tmp-{host_name()}-{dead}-0123abcd"
     writes = ["summary.txt", "usage/part-*.parquet"]
     _killed_in(
@@ -238,7 +239,7 @@ def test_what_a_killed_writer_of_one_of_its_files_left_inside_is_removed(tmp_pat
     out = tmp_path / "r"
     with run_folder(out) as work:
         _fill(work, **{"report.html": "old", "usage__part-0.parquet": "old"})
-    dead = _dead_pid()
+    dead = dead_pid()
     left = [
         out / f".m2msim-report.html.tmp-{host_name()}-{dead}-0123abcd",
         out / "usage" / f".m2msim-part-0.parquet.tmp-{host_name()}-{dead}-89abcdef",
@@ -259,15 +260,6 @@ def test_what_a_killed_writer_of_one_of_its_files_left_inside_is_removed(tmp_pat
         _fill(work, a="new")
     assert _tree(out) == {"a": "new", MARKER: (out / MARKER).read_text()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
-
-
-def _dead_pid() -> int:
-    """The PID of a process that has ended (and been waited for)."""
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
 
 
 def test_a_folder_of_the_run_made_a_link_is_never_followed(tmp_path: Path) -> None:

@@ -644,3 +644,59 @@ def test_the_footer_statistics_of_another_writers_parquet_decide_no_answer(tmp_p
     big.mkdir()
     _max_lies(big / "usage.parquet", _table(300, {"bytes_up": HUGE}))
     assert sql_json(big, "SELECT count(*) AS n FROM usage WHERE bytes_up > 104857600") == [{"n": 1}]
+
+
+def test_the_folder_a_killed_sql_shell_left_is_removed_by_the_next_one_never_others(tmp_path: Path) -> None:
+    """`sql --shell` killed by SIGKILL left its folder of the views' Parquet files in the temporary
+    directory for good.  The next `sql --shell` of this host removes it: its files, those its mark
+    says it wrote, its process gone; a folder of that name without such a mark, and a file the mark
+    does not list, are left."""
+    from processes import dead_pid, end_group
+
+    from m2msim.outputs import FOLDER_MARK, host_name
+
+    bin_dir, temp, said = tmp_path / "bin", tmp_path / "temp", tmp_path / "said"
+    bin_dir.mkdir()
+    temp.mkdir()
+    fake = bin_dir / "duckdb"  # DuckDB's shell: says its -init file, then reads its input to its end
+    fake.write_text(f'#!/bin/sh\necho "$2" > {said}.tmp && mv {said}.tmp {said}\nexec cat\n')
+    fake.chmod(0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "invoice.json").write_text('{"total_ht": "0.00", "lines": []}')
+    dead = dead_pid()
+    marked = temp / f"m2msim-sql-{host_name()}-{dead}-abc123"  # (a killed one's, a file of the user's in it)
+    marked.mkdir()
+    mark = {"m2msim": "m2msim-sql", "host": host_name(), "pid": dead, "files": ["usage.parquet"]}
+    (marked / FOLDER_MARK).write_text(json.dumps(mark))
+    (marked / "usage.parquet").write_text("the killed shell's")
+    (marked / "notes.txt").write_text("mine")
+    unmarked = temp / f"m2msim-sql-{host_name()}-{dead}-def456"  # (no mark: not provably m2msim's)
+    unmarked.mkdir()
+    (unmarked / "usage.parquet").write_text("not m2msim's")
+    env = {**os.environ, "TMPDIR": str(temp), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    argv = [sys.executable, "-m", "m2msim", "sql", str(tmp_path / "run"), "--shell"]
+    shell = subprocess.Popen(
+        argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        from filewatch import wait_in
+
+        init = Path(
+            wait_in(tmp_path, lambda: said.read_text() if said.exists() else None, 120, "the shell").strip()
+        )
+        shell.kill()  # SIGKILL: its folder stays
+        shell.wait()
+    finally:
+        assert shell.stdin is not None
+        shell.stdin.close()  # (the shell it started ends)
+        end_group(shell)
+    killed = init.parent
+    assert killed.parent == temp and (killed / FOLDER_MARK).is_file() and (killed / "init.sql").is_file()
+    again = subprocess.run(
+        argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    assert not killed.exists()
+    assert sorted(p.name for p in marked.iterdir()) == ["notes.txt"]
+    assert (unmarked / "usage.parquet").read_text() == "not m2msim's"
+    assert sorted(p.name for p in temp.iterdir()) == sorted([marked.name, unmarked.name])
