@@ -33,7 +33,7 @@ from m2msim.outputs import (
     refuse_same_file,
     track_output,
 )
-from m2msim.rundir import folder_identity, not_whole_run, unfinished_run
+from m2msim.rundir import MARKER, folder_identity, not_read, not_whole_run, unfinished_run
 
 MAX_TOP = 1_000_000  # lines the readable output may list
 
@@ -168,6 +168,30 @@ def _doubt(command: str, said: str | None, args: argparse.Namespace) -> None:
         print(f"m2msim {command}: warning: {said}", file=sys.stderr)
 
 
+def _not_read(command: str, usage: Path, files: list[Path]) -> str | None:
+    """Why a run folder's usage is not rated (a usage file in it the run did not write, which
+    rating the folder would leave out: an export copied in, `april.csv` beside the run's files);
+    each other file in it the run did not write is said not read, on stderr (they were passed over
+    without a word)."""
+    from accounting.usage import has_usage_columns
+
+    unread = not_read(usage, files)
+    for path in unread:
+        if has_usage_columns(path):
+            return (
+                f"{path}: a usage file (its columns are a usage file's) in the run folder, which the run "
+                f"did not write ({MARKER} does not list it): rating {usage} reads the run's usage alone "
+                "and would leave its records out; rate it by its name, or move it out of the run folder"
+            )
+    for path in unread:
+        print(
+            f"m2msim {command}: warning: {path}: not read (in the run folder, not a file the run wrote "
+            f"({MARKER} does not list it), and not usage)",
+            file=sys.stderr,
+        )
+    return None
+
+
 def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
     # the usage of a run that has not ended (killed mid-way: its folder holds part of its records)
     # is not rated as a whole month's
@@ -181,7 +205,8 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
             # as a whole month's, without a word)
             from accounting.usage import input_files
 
-            unfinished = not_whole_run(args.usage, input_files([args.usage]))
+            files = input_files([args.usage])
+            unfinished = not_whole_run(args.usage, files) or _not_read(command, args.usage, files)
         if unfinished is not None:
             print(f"m2msim {command}: {unfinished}", file=sys.stderr)
             return 2

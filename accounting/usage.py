@@ -2037,6 +2037,26 @@ def input_files(paths: Sequence[Path]) -> list[Path]:
     return _input_files(paths)
 
 
+def has_usage_columns(path: Path) -> bool:
+    """Whether `path` is, by its name, a Parquet file or a CSV whose columns are a usage file's
+    (`REQUIRED`: line, type, start, in its schema or its header row)."""
+    if path.name.lower().endswith(_PARQUET_NAMES):
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, ValueError):  # (not Parquet data: no columns to tell)
+            return False
+        return all(column in names for column in REQUIRED)
+    if _is_csv(path):
+        try:
+            _csv_header(path)
+        except UsageError:
+            return False
+        return True
+    return False
+
+
 def csv_read_options(header: Sequence[str], delimiter: str) -> str:
     """The options of DuckDB's `read_csv` that read a usage CSV as the rating reads it: its header's
     columns, every one as text, its separator, `"` quoting and escaping, lines up to

@@ -74,6 +74,7 @@ __all__ = [
     "changed_files",
     "is_run_folder",
     "marker_files",
+    "not_read",
     "not_whole_run",
     "note_written",
     "run_folder",
@@ -457,6 +458,39 @@ def not_whole_run(given: Path | str, read: Sequence[Path], what: str = "usage") 
             "again, or copy it again whole"
         )
     return None
+
+
+def not_read(given: Path | str, read: Sequence[Path]) -> list[Path]:
+    """The files in the run folder `given` (and the folders in it), or in its `usage/` or
+    `capture/` when given that, that a reader of it does not read (`read`: the files it reads),
+    and that the run did not write: its marker does not list them (a file of the user's put there,
+    an export copied in), m2msim's own `.m2msim-*` and a file the run wrote compressed since by gzip
+    or zstd aside.  Readers of the run's usage read the run's
+    files by their names (`run_usage`), and such a file was left out without a word.  Empty when
+    `given` is no run's folder (nor one of its `usage/` or `capture/`)."""
+    at = Path(given)
+    if not at.is_dir() or (found := _run_of(at)) is None:
+        return []
+    run, spelling = found
+    listed = marker_files(run)
+    if listed is None:
+        return []
+    root = Path(os.path.abspath(run))
+    within = Path(os.path.relpath(os.path.abspath(spelling), root))
+    taken = {Path(os.path.abspath(p)) for p in read}
+    out = []
+    for rel in _files_under(run):
+        parts = Path(rel).parts
+        if rel in listed or any(part.startswith(TMP_PREFIX) for part in parts):
+            continue
+        if Path(rel).suffix and rel[: -len(Path(rel).suffix)] in listed and _compressed(run / rel):
+            continue  # (`usage.csv.gz`: the run's `usage.csv`, compressed since)
+        if within.parts and Path(rel).parts[: len(within.parts)] != within.parts:
+            continue  # (given `RUN/usage`: the files of `RUN/usage` only)
+        path = at / Path(rel).relative_to(within) if within.parts else at / rel
+        if Path(os.path.abspath(run / rel)) not in taken and Path(os.path.abspath(path)) not in taken:
+            out.append(path)
+    return out
 
 
 def _files_under(folder: Path) -> list[str]:

@@ -67,3 +67,44 @@ def test_every_form_of_run_folder_is_read_as_its_usage(
     assert _ok(["sql", str(run), query]) == _ok(["sql", str(merged), query])
     _ok(["report", str(run), "--out", str(tmp_path / "page.html")])
     assert (tmp_path / "page.html").is_file()
+
+
+@pytest.mark.parametrize("where", ["", "usage/"])
+@pytest.mark.parametrize("command", ["rate", "compare"])
+def test_a_file_the_run_did_not_write_in_its_folder_is_said_not_read_or_refused_as_usage(
+    runs: tuple[Path, dict[str, Path]], tmp_path: Path, command: str, where: str
+) -> None:
+    """A file put in a run folder (not written by the run: its marker does not list it) was passed
+    over without a word by `rate RUN`, an export of usage among them (its records left out of the
+    month).  A usage file (a CSV or Parquet of usage columns) is refused, exit 2, naming it; any
+    other file is said not read, and the month is rated as the run's."""
+    inventory, out = runs
+    run = tmp_path / "run"
+    shutil.copytree(out["merged"], run, copy_function=shutil.copy2)
+    alone = run_cli([command, "--json", str(inventory), str(run)])
+    assert_cli_contract(alone, allowed=(0,))
+    notes = run / f"{where}notes.txt"
+    notes.write_text("to ask the operator about line 3\n")
+    said = run_cli([command, "--json", str(inventory), str(run)])
+    assert_cli_contract(said, allowed=(0,))
+    assert said.out == alone.out
+    assert said.err == (
+        f"m2msim {command}: warning: {notes}: not read (in the run folder, not a file the run wrote "
+        "(.m2msim-run.json does not list it), and not usage)\n"
+    ), said.err
+    head = (run / "usage.csv").read_text().splitlines()[0] if (run / "usage.csv").exists() else None
+    for name, make in (
+        ("april.csv", lambda p: p.write_text((head or "line,type,start,volume\n").strip() + "\n")),
+        ("april.parquet", lambda p: shutil.copy(run / "usage.parquet", p)),
+    ):
+        export = run / f"{where}{name}"
+        make(export)
+        refused = run_cli([command, str(inventory), str(run)])
+        assert_cli_contract(refused, allowed=(2,))
+        assert refused.out == "" and refused.err == (
+            f"m2msim {command}: {export}: a usage file (its columns are a usage file's) in the run "
+            "folder, which the run did not write (.m2msim-run.json does not list it): rating "
+            f"{run} reads the run's usage alone and would leave its records out; rate it by its "
+            "name, or move it out of the run folder\n"
+        ), refused.err
+        export.unlink()
