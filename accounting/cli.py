@@ -33,7 +33,7 @@ from m2msim.outputs import (
     refuse_same_file,
     track_output,
 )
-from m2msim.rundir import MARKER, folder_identity, not_read, not_whole_run, unfinished_run
+from m2msim.rundir import MARKER, FolderIdentity, folder_identity, not_read, not_whole_run, unfinished_run
 
 MAX_TOP = 1_000_000  # lines the readable output may list
 
@@ -246,7 +246,7 @@ class _Command:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.out_locked = False  # whether the command holds --out's lock already
-        self.usage_folder: tuple[int, int] | None = None  # the usage folder as it was checked whole
+        self.usage_folder: FolderIdentity | None = None  # the usage folder as it was checked whole
 
     def rated(self, what: str) -> RatingRun:
         """The month rated (`_rate`); `FolderChanged` when the usage folder is no longer the one

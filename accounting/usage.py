@@ -51,7 +51,7 @@ from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType,
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
-from m2msim.rundir import folder_identity
+from m2msim.rundir import FolderIdentity, folder_identity
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -271,7 +271,7 @@ class UsageReader:
     # The lines activated within the month whose rows before it `aggregate` looks for (`watch_starts`)
     first_starts: FirstStarts | None = None
     # each folder given, and the folder it named before its files were listed (`check_unchanged`)
-    _folders: Sequence[tuple[Path, tuple[int, int] | None]] = ()
+    _folders: Sequence[tuple[Path, FolderIdentity | None]] = ()
 
     def __init__(self, source: UsageSource, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con or connect()

@@ -43,6 +43,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import stat as stat_module
 import zlib
@@ -71,6 +72,7 @@ from m2msim.signals import deferred_signals
 __all__ = [
     "MARKER",
     "UNFINISHED",
+    "FolderIdentity",
     "changed_files",
     "is_run_folder",
     "marker_files",
@@ -328,14 +330,73 @@ def _run_of(folder: Path) -> tuple[Path, Path] | None:
 _RUN_CSVS = ("usage.csv", "usage.csv.gz", "usage.csv.zst")
 
 
-def folder_identity(path: Path | str) -> tuple[int, int] | None:
-    """The folder `path` names now (device, inode); None when it names none.  Another one once a run
-    is put in its place: `m2msim run` swaps its new folder in under the same name (`swap_in`)."""
+# What names a folder for `folder_identity`: (device, inode), or on overlayfs a digest of its files
+FolderIdentity = tuple[int | str, ...]
+_MOUNTINFO = "/proc/self/mountinfo"  # the mounts this process sees (Linux), the last on top
+
+
+def _unescaped(field: str) -> str:
+    """A path of /proc/self/mountinfo as it is (a space there is written `\\040`)."""
+    return re.sub(r"\\([0-7]{3})", lambda found: chr(int(found[1], 8)), field)
+
+
+def _file_system_type(path: Path | str) -> str | None:
+    """The type of the file system `path` is on (`ext4`, `overlay`, ...), from the mount point
+    nearest to it in /proc/self/mountinfo; None when it cannot be told (no /proc)."""
+    real = os.path.realpath(path)
+    try:
+        with open(_MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError:
+        return None
+    nearest, kind = "", None
+    for line in text.splitlines():
+        mount, sep, rest = line.partition(" - ")
+        fields, after = mount.split(), rest.split()
+        if not sep or len(fields) < 5 or not after:
+            continue
+        point = _unescaped(fields[4])
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(nearest):  # (a mount on the same point later is on top)
+            nearest, kind = point, after[0]
+    return kind
+
+
+def _files_identity(folder: Path) -> str:
+    """A digest of the regular files of `folder` (their names, sizes and times of last change),
+    m2msim's own `.m2msim-*` aside (its locks and temporary files, a reader's output among them):
+    another run put in its place has other files, or the same names written at other times."""
+    import hashlib
+
+    said = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(TMP_PREFIX) or not entry.is_file(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            said.append(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}")
+    return hashlib.sha256(os.fsencode("\n".join(sorted(said)))).hexdigest()
+
+
+def folder_identity(path: Path | str) -> FolderIdentity | None:
+    """The folder `path` names now: its (device, inode); None when it names none.  Another one once
+    a run is put in its place: `m2msim run` swaps its new folder in under the same name (`swap_in`).
+    On overlayfs a folder's inode may change while it stays the same folder (`xino=off` with its
+    layers on two file systems: a folder of the lower layer copied up as a file is written in it, a
+    reader then said "the run folder changed" of a folder nobody replaced), so there it is told by
+    its files (`_files_identity`)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino) if stat_module.S_ISDIR(st.st_mode) else None
+    if not stat_module.S_ISDIR(st.st_mode):
+        return None
+    if _file_system_type(path) != "overlay":
+        return (st.st_dev, st.st_ino)
+    try:
+        return ("overlay", _files_identity(Path(path)))
+    except OSError:
+        return None
 
 
 def folder_changed(again: str) -> str:

@@ -41,7 +41,7 @@ from m2msim.outputs import (
     same_path,
     track_output,
 )
-from m2msim.rundir import unfinished_run
+from m2msim.rundir import FolderIdentity, unfinished_run
 from reports.page import is_page
 
 # The handlers import the report modules (DuckDB, pyarrow) they use: `m2msim rate` declares
@@ -374,7 +374,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def _swapped(folder: Path, checked: tuple[int, int] | None, again: str = "query it again") -> str | None:
+def _swapped(folder: Path, checked: FolderIdentity | None, again: str = "query it again") -> str | None:
     """Why what was read of `folder` is not one run's: the folder is another than when it was
     first read (`checked`, `folder_identity`); None when it is the same.  `again`: what to do."""
     from accounting.errors import FolderChanged

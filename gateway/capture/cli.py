@@ -34,7 +34,7 @@ from gateway.capture.reader import (
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.recordfiles import Totals, write_records
 from m2msim.outputs import OutputError, check_parents, refuse_foreign, refuse_same_file
-from m2msim.rundir import folder_changed, folder_identity, not_whole_run, unfinished_run
+from m2msim.rundir import FolderIdentity, folder_changed, folder_identity, not_whole_run, unfinished_run
 
 SECRET_ENV = "M2MSIM_RADIUS_SECRET"
 PROG = "m2msim records-from-pcap"
@@ -96,7 +96,7 @@ def _fail(message: object) -> int:
     return 2
 
 
-def _swapped(folders: dict[Path, tuple[int, int] | None]) -> CaptureFileError | None:
+def _swapped(folders: dict[Path, FolderIdentity | None]) -> CaptureFileError | None:
     """A folder given that names another folder than before its captures were listed (a run put in
     its place, `folder_identity`); None when each is the one it was."""
     for folder, identity in folders.items():
@@ -106,7 +106,7 @@ def _swapped(folders: dict[Path, tuple[int, int] | None]) -> CaptureFileError | 
 
 
 def _unswapped(
-    records: Iterator[UsageRecord], folders: dict[Path, tuple[int, int] | None]
+    records: Iterator[UsageRecord], folders: dict[Path, FolderIdentity | None]
 ) -> Iterator[UsageRecord]:
     """`records`, then `CaptureFileError` once they are read when a folder given is no longer the one
     listed (before --out is put in place: nothing written)."""

@@ -469,3 +469,51 @@ def test_a_file_written_while_a_run_replaces_the_folder_is_kept(tmp_path: Path) 
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
         os.close(reader)
+
+
+def test_a_folder_on_overlayfs_is_the_same_folder_when_its_inode_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On overlayfs with `xino=off` (its layers on two file systems) a folder's inode may differ
+    from one `stat` to the next (a folder of the lower layer copied up): `rate RUN` said "the run
+    folder changed while it was read" of a folder nobody replaced.  There the folder is told by
+    its files; another run put in its place is still told apart."""
+    import m2msim.rundir
+    from m2msim.rundir import folder_identity
+
+    base = tmp_path / "my runs"  # (a space: `\040` in /proc/self/mountinfo)
+    out = base / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old", **{"usage__part-00000.parquet": "part"})
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        f"99 27 0:50 / {str(base).replace(' ', chr(92) + '040')} rw,relatime - overlay overlay "
+        "rw,lowerdir=/l,upperdir=/u,workdir=/w,xino=off\n"
+    )
+    monkeypatch.setattr(m2msim.rundir, "_MOUNTINFO", str(mountinfo))
+    real_stat, calls = os.stat, [0]
+
+    def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        st = real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        if os.path.abspath(str(path)) in (str(out), str(out / "usage")):
+            calls[0] += 1  # (the folder's inode as overlayfs gives it: another at each call)
+            return os.stat_result((st.st_mode, st.st_ino + calls[0], *tuple(st)[2:]))
+        return st
+
+    monkeypatch.setattr(os, "stat", stat)
+    for folder in (out, out / "usage"):
+        first = folder_identity(folder)
+        assert first is not None and folder_identity(folder) == first
+        half = folder / f".m2msim-x.tmp-{host_name()}-1-0123abcd"
+        half.write_text("a reader's output, half")
+        assert folder_identity(folder) == first
+        half.unlink()
+    before = {folder: folder_identity(folder) for folder in (out, out / "usage")}
+    with run_folder(out) as work:  # another run put in its place, the same names
+        _fill(work, a="old", **{"usage__part-00000.parquet": "part"})
+    for folder, identity in before.items():
+        assert folder_identity(folder) != identity
+    # (elsewhere than on overlayfs the inode tells: here the simulated one changes at each call)
+    mountinfo.write_text("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
+    assert folder_identity(out) != folder_identity(out)
