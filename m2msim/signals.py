@@ -33,6 +33,7 @@ __all__ = [
     "Terminated",
     "deferred_signals",
     "exit_status",
+    "foreground_program",
     "handle_signals",
     "ignore_signals",
     "interruption",
@@ -122,6 +123,25 @@ def handle_signals() -> Iterator[None]:
         if not interrupted:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
+
+
+@contextmanager
+def foreground_program() -> Iterator[None]:
+    """While an interactive program this process started reads the terminal (`sql --shell`'s
+    DuckDB shell), Ctrl-C is the program's: the terminal sends SIGINT to the whole process group,
+    and this process's `KeyboardInterrupt` ended the program with it (Ctrl-C to stop a query ended
+    the whole shell, exit 130).  SIGINT is dropped here meanwhile, by a handler that does nothing
+    (not `SIG_IGN`, which the program would inherit); SIGTERM and SIGHUP still end the command and
+    the program.  Outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def interruption(signum: int) -> KeyboardInterrupt:

@@ -508,6 +508,7 @@ def _shell(files: Any) -> int:
     import subprocess  # for the shell alone (`m2msim rate` imports this module for --report)
 
     from m2msim.outputs import marked_folder
+    from m2msim.signals import foreground_program
     from reports.data import VIEWS, connect
 
     # (marked: a shell killed by SIGKILL leaves it, which the next `sql --shell` of this host removes)
@@ -533,4 +534,6 @@ def _shell(files: Any) -> int:
             con.close()
         init = Path(tmp) / "init.sql"
         init.write_text("SET TimeZone = 'UTC';\n" + "\n".join(script) + "\n", encoding="utf-8")
-        return subprocess.call([exe, "-init", str(init)])
+        # (Ctrl-C is the shell's, to stop a query; SIGTERM and SIGHUP end it, and its folder goes)
+        with foreground_program():
+            return subprocess.call([exe, "-init", str(init)])

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -646,6 +647,34 @@ def test_the_footer_statistics_of_another_writers_parquet_decide_no_answer(tmp_p
     assert sql_json(big, "SELECT count(*) AS n FROM usage WHERE bytes_up > 104857600") == [{"n": 1}]
 
 
+FAKE_SHELL = """\
+import os, signal, sys
+said = sys.argv[1]
+def note(suffix, text):
+    with open(said + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(said + ".tmp", said + suffix)
+signal.signal(signal.SIGINT, lambda *_: note(".int", "stopped"))  # (Ctrl-C: a query stopped)
+note("", sys.argv[3])
+sys.stdin.read()
+"""
+
+
+def _fake_shell(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A folder of a `duckdb` command as DuckDB's shell behaves here: it says its -init file (in the
+    file `said`), takes Ctrl-C for a query stopped (`said.int`), and ends at the end of its input;
+    the temporary directory to give; `said`."""
+    bin_dir, temp, said = tmp_path / "bin", tmp_path / "temp", tmp_path / "said"
+    bin_dir.mkdir()
+    temp.mkdir()
+    fake = bin_dir / "duckdb"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c '{FAKE_SHELL}' {said} \"$@\"\n")
+    fake.chmod(0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "invoice.json").write_text('{"total_ht": "0.00", "lines": []}')
+    return bin_dir, temp, said
+
+
 def test_the_folder_a_killed_sql_shell_left_is_removed_by_the_next_one_never_others(tmp_path: Path) -> None:
     """`sql --shell` killed by SIGKILL left its folder of the views' Parquet files in the temporary
     directory for good.  The next `sql --shell` of this host removes it: its files, those its mark
@@ -655,14 +684,7 @@ def test_the_folder_a_killed_sql_shell_left_is_removed_by_the_next_one_never_oth
 
     from m2msim.outputs import FOLDER_MARK, host_name
 
-    bin_dir, temp, said = tmp_path / "bin", tmp_path / "temp", tmp_path / "said"
-    bin_dir.mkdir()
-    temp.mkdir()
-    fake = bin_dir / "duckdb"  # DuckDB's shell: says its -init file, then reads its input to its end
-    fake.write_text(f'#!/bin/sh\necho "$2" > {said}.tmp && mv {said}.tmp {said}\nexec cat\n')
-    fake.chmod(0o755)
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "invoice.json").write_text('{"total_ht": "0.00", "lines": []}')
+    bin_dir, temp, said = _fake_shell(tmp_path)
     dead = dead_pid()
     marked = temp / f"m2msim-sql-{host_name()}-{dead}-abc123"  # (a killed one's, a file of the user's in it)
     marked.mkdir()
@@ -700,3 +722,47 @@ def test_the_folder_a_killed_sql_shell_left_is_removed_by_the_next_one_never_oth
     assert sorted(p.name for p in marked.iterdir()) == ["notes.txt"]
     assert (unmarked / "usage.parquet").read_text() == "not m2msim's"
     assert sorted(p.name for p in temp.iterdir()) == sorted([marked.name, unmarked.name])
+
+
+def test_ctrl_c_in_the_sql_shell_is_the_shells_and_sigterm_ends_both(tmp_path: Path) -> None:
+    """Ctrl-C in `sql --shell` (SIGINT to the terminal's process group), as one stops a query in
+    DuckDB's shell, ended m2msim and the shell with it, exit 130.  Now the shell takes it and goes
+    on, and m2msim ends with it; SIGTERM ends both, exit 143, no process left, its folder removed."""
+    from filewatch import wait_in
+    from processes import end_group, process_group
+
+    bin_dir, temp, said = _fake_shell(tmp_path)
+    env = {**os.environ, "TMPDIR": str(temp), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    argv = [sys.executable, "-m", "m2msim", "sql", str(tmp_path / "run"), "--shell"]
+    stopped = Path(f"{said}.int")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        said.unlink(missing_ok=True)
+        shell = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert shell.stdin is not None and shell.stderr is not None
+        try:
+            wait_in(tmp_path, lambda: True if said.exists() else None, 120, "the shell")
+            if sig == signal.SIGINT:
+                os.killpg(shell.pid, sig)  # (as the terminal sends it)
+                wait_in(tmp_path, lambda: True if stopped.exists() else None, 120, "Ctrl-C in the shell")
+                shell.stdin.close()  # (the user ends the shell)
+            else:
+                os.kill(shell.pid, sig)
+            rc = shell.wait(timeout=120)
+            err = shell.stderr.read().decode()
+            assert not process_group(shell.pid)
+        finally:
+            shell.stdin.close()
+            end_group(shell)
+            shell.stderr.close()
+        if sig == signal.SIGINT:
+            assert rc == 0 and err == "", err
+        else:
+            assert rc == 143 and err == "m2msim sql: interrupted (SIGTERM)\n", err
+        assert os.listdir(temp) == []
