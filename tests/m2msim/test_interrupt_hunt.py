@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,6 +63,24 @@ def _attach(proc: subprocess.Popen[bytes]) -> None:
         dte.until(b"OK\r\n")
 
 
+def _copied(run: Path, to: Path) -> Path:
+    """A copy of the run folder `run` at `to` (made once), for a command that writes into it."""
+    if run.is_dir() and not to.exists():
+        shutil.copytree(run, to, copy_function=shutil.copy2)
+    return to
+
+
+def _whole_page(data: bytes) -> bool:
+    return data.startswith(b"<!DOCTYPE html>") and data.rstrip().endswith(b"</html>")
+
+
+def _whole_marker(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data).get("files"), list)
+    except ValueError:
+        return False
+
+
 def _cases(inputs: Path, out: Path) -> dict[str, Callable[[], Case]]:
     run = ["run", str(SCENARIO), "--days", "1", "--max-lines", "5", "--no-invoice"]
     tmp = r"^\.m2msim-.*\.tmp-"
@@ -110,6 +129,27 @@ def _cases(inputs: Path, out: Path) -> dict[str, Callable[[], Case]]:
             ["report", str(inputs / "run"), "--out", str(out / "p.html")],
             [out / "p.html"],
             [(out, tmp)],
+        ),
+        "rate RUN": lambda: Case(
+            "rate RUN",
+            [
+                "rate",
+                str(MONTH / "inventory.yaml"),
+                str(inputs / "run"),
+                "--json",
+                "--out",
+                str(out / "r.json"),
+            ],
+            [out / "r.json"],
+            [(out, r"\.lock$"), (out, tmp)],
+        ),
+        "report RUN": lambda: Case(
+            "report RUN",
+            ["report", str(_copied(inputs / "run", out / "rr"))],
+            [out / "rr" / "report.html", out / "rr" / ".m2msim-run.json"],
+            [(out / "rr", r"\.lock$"), (out / "rr", tmp)],
+            # (the page and the marker that records it: whole, the run's own or the new ones)
+            volatile={0: _whole_page, 1: _whole_marker},
         ),
         "records-from-pcap": lambda: Case(
             "records-from-pcap",
