@@ -124,6 +124,14 @@ def listed_number(number: str) -> str:
     return canonical
 
 
+def _list_entry(number: str, field: str) -> str:
+    """`listed_number`, its error naming the `AllowList` argument it came in."""
+    try:
+        return listed_number(number)
+    except ValueError as exc:
+        raise ValueError(f"AllowList {field}: {exc}") from None
+
+
 def _read_number(number: str) -> tuple[str, bool]:
     """The number normalised, and whether it was written with `00` for `+` (the home country's
     international prefix, not every country's); raises ValueError if not a number."""
@@ -151,7 +159,9 @@ class AllowList(ReadOnly):
     """An explicit list of numbers (any common spelling), optionally per action, and the commands
     the bench lets its command guard pass besides those known to be safe (`allow_commands`).
 
-    Read-only once built (`ReadOnly`): a script cannot add a number to the list it is checked by."""
+    Read-only once built (`ReadOnly`): a script cannot add a number to the list it is checked by.
+    Each number is read by `listed_number`, as the file loaders read theirs: one with `*` or `#`
+    (a supplementary-service or USSD code, `**21*<n>#`, `*100#`) raises ValueError."""
 
     __slots__ = ("actions", "allow_commands", "home_only", "incoming_calls", "numbers")
     numbers: frozenset[str]
@@ -169,7 +179,8 @@ class AllowList(ReadOnly):
         *,
         incoming_calls: bool = False,
     ) -> None:
-        listed = frozenset(normalise_number(n) for n in numbers)
+        # `listed_number`, the loaders' rule too: a list built in code lists no `*`/`#` code either
+        listed = frozenset(_list_entry(n, "numbers") for n in numbers)
         wanted = frozenset(actions)
         unknown = wanted - ACTIONS
         if unknown:
@@ -179,7 +190,7 @@ class AllowList(ReadOnly):
         init(self, "actions", wanted)
         init(self, "allow_commands", tuple(command_name(c) for c in allow_commands))
         init(self, "incoming_calls", incoming_calls is True)
-        init(self, "home_only", frozenset(normalise_number(n) for n in home_only) - listed)
+        init(self, "home_only", frozenset(_list_entry(n, "home_only") for n in home_only) - listed)
 
     def check(self, number: str, action: Action) -> None:
         try:

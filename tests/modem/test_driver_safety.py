@@ -52,6 +52,20 @@ def test_allow_list_matches_any_spelling_and_action() -> None:
         AllowList([], actions=["fax"])
 
 
+@pytest.mark.parametrize(
+    ("numbers", "home_only"),
+    [(["*100#"], []), (["+33612345678", "**21*0699999999#"], []), (["+33612345678"], ["#31#0612345678"])],
+)
+def test_an_allow_list_built_in_code_refuses_ussd_and_ss_codes_as_the_files_do(
+    numbers: list[str], home_only: list[str]
+) -> None:
+    # a USSD or supplementary-service code is not a subscriber: the file loaders refuse it, and
+    # so does the class a bench script builds itself (one rule, `listed_number`)
+    field = "home_only" if home_only else "numbers"
+    with pytest.raises(ValueError, match=rf"AllowList {field}: .* no wildcards .* USSD"):
+        AllowList(numbers, home_only=home_only)
+
+
 def test_a_listed_number_written_with_00_or_nationally_goes_on_the_home_network_only() -> None:
     bench = AllowList(["+33612345678"], home_only=["0612345678"])
     home_only = [
