@@ -303,6 +303,16 @@ _MESSAGE_URCS = frozenset(
 _BOOT_NOTICES = frozenset({"RDY", "APP RDY", "SMS Ready", "Call Ready", "PB DONE", "SMS DONE", "+CFUN"})
 _SMS_BY_NAME = ("CMGS", "CMSS", "CMGC")  # any vendor's variant (+QCMGS, +CMGSEX, +CMSSEX, ...)
 _CALLS_BY_NAME = ("DIAL", "ECALL")
+# MMS, any vendor's command with `MMS` and more in its name (SIMCom AT+CMMSSEND / AT+CMMSRECP /
+# AT+CMMSCC, Quectel AT+QMMSCFG / AT+QMMSEDIT / AT+QMMSEND, u-blox AT+UMMSC...): its recipients are
+# numbers or e-mail addresses, set by one command and sent to by another, which a number allow-list
+# cannot check for sure; not 27.005's AT+CMMS (more messages to send), which sends nothing
+_MMS_NAME = re.compile(r"[A-Z]*MMS[A-Z0-9_.]+")
+_MMS_WHY = "is an MMS command (it sends a message to recipients, numbers or e-mail addresses, of its own)"
+# TP-MTI (23.040 §9.2.3.1), bits 1-0 of an MO message's first octet: 1 is SMS-SUBMIT, 2
+# SMS-COMMAND, 0 SMS-DELIVER-REPORT, 3 reserved.  AT+CSMP's <fo> (27.005 §3.3.2) is the first octet
+# a text-mode send uses
+_MTI_SUBMIT = 0x01
 # Fail closed on a physical modem: besides the dial and AT+CMGS (checked against the allow-list),
 # a command line goes only when each of its commands is one known to be safe here, or one the
 # bench's configuration adds (`allow_commands`).  A known extended command may be read (`?`) and
@@ -590,6 +600,8 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [_cmgs(params) if kind == "set" else ("refuse", "AT+CMGS without a destination")]
     if any(s in word for s in _SMS_BY_NAME):
         return [("refuse", f"AT{name} sends an SMS the allow-list cannot check (use AT+CMGS)")]
+    if _MMS_NAME.fullmatch(word):
+        return [("refuse", f"AT{name} {_MMS_WHY}")]
     # by name and in any vendor's variant (+CCFCU, ^CHLD, +QCSCA...): a bench that lists one in
     # allow_commands for its other uses gets those, never a forward, a transfer or another centre
     refused = next((why for key, why in _REFUSED_NAMES.items() if key[1:] in word), None)
@@ -601,6 +613,9 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [("refuse", f"AT{name}{args} forwards calls (only disable, query and erase can go)")]
     if "CHLD" in word and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
         return [("refuse", f"AT{name}{args} transfers or deflects a call")]
+    first = params[0] if name == "+CSMP" and kind == "set" and params else ""
+    if first and not (first.isdigit() and int(first) <= 0xFF and int(first) & 0x03 == _MTI_SUBMIT):
+        return [("refuse", f"AT+CSMP={','.join(params)}: {_first_octet_why(first)}")]
     pid = params[2] if name == "+CSMP" and kind == "set" and len(params) > 2 else ""
     if pid and not (pid.isdigit() and int(pid) in _PLAIN_PIDS):
         return [("refuse", f"AT+CSMP={','.join(params)}: {_pid_why(int(pid) if pid.isdigit() else -1)}")]
@@ -1235,6 +1250,17 @@ def _pid_why(pid: int) -> str:
         else "is not a plain SMS (0), a type 0 or a replace type (64-71)"
     )
     return f"the protocol identifier {pid if pid >= 0 else '?'} {what}"
+
+
+def _first_octet_why(first: str) -> str:
+    if not (first.isdigit() and int(first) <= 0xFF):
+        return f"the first octet {first!r} is not a number 0-255 (27.005 §3.3.2: integer format)"
+    kind = {0: "an SMS-DELIVER-REPORT", 2: "an SMS-COMMAND"}.get(int(first) & 0x03, "reserved")
+    return (
+        f"the first octet {first} has the message type indicator {int(first) & 0x03} ({kind}), not "
+        "SMS-SUBMIT (1): text mode would send a message the SMS centre acts on its own way (an "
+        "SMS-COMMAND deletes, enquires about or has it act on an earlier message)"
+    )
 
 
 def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:

@@ -545,6 +545,44 @@ async def test_listing_a_sim_toolkit_command_never_lets_it_through(name: str) ->
     assert bytes(t.written) == b""
 
 
+# MMS, the families the project ships (SIMCom's MMS note, Quectel's MMS AT manual, u-blox): the
+# recipients (numbers or e-mail addresses) are set by one command and sent to by another
+MMS = ["+CMMSSEND", "+CMMSRECP", "+CMMSCC", "+CMMSBCC", "+QMMSEDIT", "+QMMSCFG", "+QMMSEND", "+UMMSC"]
+
+
+@pytest.mark.parametrize("name", MMS)
+async def test_listing_an_mms_command_never_lets_it_through(name: str) -> None:
+    policy = AllowList(["+33612345678"], allow_commands=MMS)
+    t = fake()
+    async with modem_on(t, policy) as modem:
+        for line in (f'AT{name}="+33612345678"', f"AT{name}=1", f"AT{name}"):
+            with pytest.raises(SafetyError, match="MMS command"):
+                await modem.client.command(line)
+        await modem.client.command("AT+CMMS=1")  # 27.005's "more messages to send": no MMS
+    assert t.lines == ["AT+CMMS=1"]
+
+
+@pytest.mark.parametrize(
+    ("fo", "why"),
+    [
+        ("2", r"message type indicator 2 \(an SMS-COMMAND\)"),  # 23.040: acts on an earlier message
+        ("18", r"message type indicator 2 \(an SMS-COMMAND\)"),  # with status report request set
+        ("0", r"indicator 0 \(an SMS-DELIVER-REPORT\)"),
+        ("3", r"indicator 3 \(reserved\)"),
+        ("273", "not a number 0-255"),  # 0x111: a module may keep its low octet, 17, or not
+        ('"17"', "not a number 0-255"),
+    ],
+)
+async def test_a_text_mode_first_octet_that_is_not_an_sms_submit_is_refused(fo: str, why: str) -> None:
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match=why):
+            await modem.client.command(f"AT+CSMP={fo},167,0,0")
+        for line in ("AT+CSMP=17,167,0,0", "AT+CSMP=49,167,0,0", "AT+CSMP=,167"):  # SUBMIT, or kept
+            await modem.client.command(line)
+    assert t.lines == ["AT+CSMP=17,167,0,0", "AT+CSMP=49,167,0,0", "AT+CSMP=,167"]
+
+
 VARIANTS = ["+CCFCU", "^CHLD", "+QCSCA", "+CTFRU", "+CGLA", "+CRLA"]
 
 
