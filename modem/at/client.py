@@ -786,6 +786,7 @@ class ATClient:
                     await asyncio.sleep(delay)
                 except CommandTimeout as exc:
                     if watchdog and self.watchdog.enabled and not self._eof:
+                        started = asyncio.get_running_loop().time()
                         try:
                             await self._check_and_recover()
                         except CommandTimeout as lost:  # not even the recovery is answered
@@ -797,6 +798,7 @@ class ATClient:
                                 self.url,
                                 lost.command,
                                 noise=self._parser.noise_bytes - noise,
+                                recovery_time=asyncio.get_running_loop().time() - started,
                             ) from lost
                     raise exc
 

@@ -74,23 +74,38 @@ class CommandTimeout(ModemError):
 class ModemNotAnswering(CommandTimeout):
     """A command timed out and the modem answered nothing else either: not the watchdog's probe
     (`ATS3?`), nor `ATQ0` after its recovery (ESC, `+++`).  Off, on another port, or at another
-    baud rate."""
+    baud rate.  `recovery_time`: the seconds the probe and the recovery took after the command's
+    own timeout (with the default `WatchdogPolicy` at most 8 s: the probe 2 s, the guard time 1 s,
+    `+++` and its answer's wait 1 + 2 s, `ATQ0` 2 s)."""
 
-    def __init__(self, command: str, timeout: float, url: str, recovery: str, noise: int = 0) -> None:
+    def __init__(
+        self,
+        command: str,
+        timeout: float,
+        url: str,
+        recovery: str,
+        noise: int = 0,
+        recovery_time: float = 0.0,
+    ) -> None:
         super().__init__(command, timeout)
         self.noise = noise
+        self.recovery_time = recovery_time
+        took = (
+            f" (the command waited {timeout:g} s, then the watchdog's probe and its recovery, ESC and the "
+            f"+++ escape with its guard times, {recovery_time:.1f} s)"
+        )
         if noise:  # bytes came, none of them text: the rates differ (a module restarted at its own)
             self.args = (
                 f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing that "
-                f"reads as text, not the watchdog's probe, nor {recovery} after its recovery: {noise} "
-                "bytes of line noise came instead, as from a modem at another baud rate (one that "
-                "restarted at its default or auto-baud rate?)",
+                f"reads as text, not the watchdog's probe, nor {recovery} after its recovery{took}: "
+                f"{noise} bytes of line noise came instead, as from a modem at another baud rate (one "
+                "that restarted at its default or auto-baud rate?)",
             )
             return
         self.args = (
             f"{command!r}: no final result within {timeout:g} s, and {url} answers nothing, not the "
-            f"watchdog's probe, nor {recovery} after its recovery: is the modem powered, on this port, at "
-            "this baud rate?",
+            f"watchdog's probe, nor {recovery} after its recovery{took}: is the modem powered, on this "
+            "port, at this baud rate?",
         )
 
 

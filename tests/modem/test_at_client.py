@@ -421,6 +421,57 @@ async def test_a_modem_that_answers_nothing_is_named_with_the_command_that_found
     assert b"ATQ0\r" in t.written  # the recovery was tried
 
 
+class _VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock jumps to its next timer whenever nothing is ready to run: timeouts
+    and guard times pass at once, by their exact lengths (no real waiting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        real = self._selector  # type: ignore[attr-defined]
+        loop = self
+
+        class _Selector:
+            def select(self, timeout: float | None = None) -> list[object]:
+                events = real.select(0)
+                if not events and timeout:
+                    loop.now += timeout
+                return events  # type: ignore[no-any-return]
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+        self._selector = _Selector()
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_modem_that_answers_nothing_says_how_long_the_command_and_the_recovery_took() -> None:
+    # the default watchdog, a command timing out after 3 s: its probe (ATS3?, 2 s), ESC, the guard
+    # time (1 s), +++ and the wait for its OK (guard time + probe, 3 s), ATQ0 (2 s): 8 s more
+    async def run() -> tuple[errors.ModemNotAnswering, float]:
+        t = _SilentTransport()
+        loop = asyncio.get_running_loop()
+        async with client(t, watchdog=WatchdogPolicy(), timeout=3) as at:  # type: ignore[arg-type]
+            started = loop.time()
+            with pytest.raises(errors.ModemNotAnswering) as info:
+                await at.command("AT+CSQ")
+            return info.value, loop.time() - started
+
+    loop = _VirtualTimeLoop()
+    try:
+        error, took = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert (took, error.timeout, error.recovery_time) == (11.0, 3, 8.0)
+    assert (
+        "no final result within 3 s, and /dev/ttyUSB9 answers nothing, not the watchdog's probe, nor "
+        "ATQ0 after its recovery (the command waited 3 s, then the watchdog's probe and its recovery, "
+        "ESC and the +++ escape with its guard times, 8.0 s)"
+    ) in str(error)
+
+
 class _OtherBaudRate(_SilentTransport):
     """A modem that restarted at another baud rate: each line it is sent comes out as bytes that are
     not text (an OK at 115200 read at 9600), never an answer."""
