@@ -851,6 +851,7 @@ class OutputSet:
                 raise self._failed(s, exc) from None
             output_written(s.path)
             self._staged.remove(s)
+        placed = []
         with deferred_signals():
             while self._staged:
                 s = self._staged[0]
@@ -862,7 +863,11 @@ class OutputSet:
                 _fsync_dir(s.final.parent)
                 output_written(s.path)
                 self._staged.pop(0)
-                _note_in_run(s.final)
+                placed.append(s.final)
+        # recorded once the signals are let through: a run folder's lock may be waited for
+        # (`note_written`), and a signal must not be held back that long
+        for final in placed:
+            _note_in_run(final)
 
     def _failed(self, s: _Staged, exc: OSError) -> OutputError:
         """The error of the output `s` that could not be put in place, naming it (`failed`)."""

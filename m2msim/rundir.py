@@ -46,6 +46,7 @@ import os
 import re
 import shutil
 import stat as stat_module
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from fnmatch import fnmatchcase
@@ -187,7 +188,7 @@ def note_written(path: Path) -> None:
     with contextlib.ExitStack() as held:
         if not holds_lock(folder):
             try:
-                held.enter_context(output_lock(folder, output=False))
+                _lock_for_the_marker(folder, held)
             except OutputBusy:
                 log.warning(
                     "%s: not recorded in %s (another m2msim command holds the folder now, a run "
@@ -212,6 +213,29 @@ def note_written(path: Path) -> None:
         if written is not None:
             written = {**written, path.name: _identity(st)}
         atomic_write_text(folder / MARKER, _marker_text(files, written))
+
+
+# How long a writer waits for the folder's lock to record its file in the marker: another writer
+# recording its own holds it for the few milliseconds of its marker's write; a run or a report of
+# the folder holds it for seconds, and then the file is left unrecorded
+MARKER_WAIT_S = 2.0
+
+
+def _lock_for_the_marker(folder: Path, held: contextlib.ExitStack) -> None:
+    """Take the run folder's lock into `held`, waiting up to `MARKER_WAIT_S` for a holder to let it go:
+    `OutputBusy` past it.  Two commands ending at once that wrote into one run folder (`rate --out
+    RUN/a.txt` and `compare --out RUN/b.txt`) found each other's marker write holding it: one of the
+    two files was left unrecorded, and the next run refused the folder as one holding a file m2msim
+    did not write."""
+    deadline = time.monotonic() + MARKER_WAIT_S
+    while True:
+        try:
+            held.enter_context(output_lock(folder, output=False))
+            return
+        except OutputBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _mark_unfinished(work: Path, out: Path, writes: Sequence[str]) -> None:

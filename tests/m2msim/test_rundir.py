@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from filewatch import IN_OPEN, watch
+from interrupts import signals_restored
 from processes import dead_pid
 
-from m2msim.outputs import OutputBusy, OutputError, atomic_write_text, host_name, output_lock, temporary_name
+import m2msim.rundir
+from m2msim.outputs import (
+    OutputBusy,
+    OutputError,
+    OutputSet,
+    atomic_write_text,
+    host_name,
+    output_lock,
+    temporary_name,
+)
 from m2msim.rundir import (
     MARKER,
     UNFINISHED,
@@ -24,6 +37,7 @@ from m2msim.rundir import (
     swap_in,
     unfinished_run,
 )
+from m2msim.signals import Terminated, handle_signals
 
 
 def _fill(folder: Path, **files: str) -> None:
@@ -443,6 +457,30 @@ def test_a_file_m2msim_writes_later_into_the_run_folder_is_recorded(tmp_path: Pa
     assert is_run_folder(out)
 
 
+@contextlib.contextmanager
+def _held_by_another_process(out: Path, until: Callable[[], object] = signal.pause) -> Iterator[None]:
+    """The folder's lock held by a forked process from the block's start until `until()` returns in
+    it (or the block ends)."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        try:
+            with output_lock(out, output=False):
+                os.write(writer, b"1")
+                until()
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        assert os.read(reader, 1) == b"1"
+        yield
+    finally:
+        os.kill(pid, signal.SIGTERM)  # (gone already once `until()` returned)
+        os.waitpid(pid, 0)
+        os.close(reader)
+
+
 def test_a_file_written_while_a_run_replaces_the_folder_is_kept(tmp_path: Path) -> None:
     """The marker is not written while a run holds the folder (its swap would be undone): the file
     stays unrecorded, and the run keeps it."""
@@ -450,25 +488,58 @@ def test_a_file_written_while_a_run_replaces_the_folder_is_kept(tmp_path: Path) 
     with run_folder(out) as work:
         _fill(work, page="the run's page")
     before = (out / MARKER).read_text()
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # (another process: a run holding the folder)
-        os.close(reader)
-        try:
-            with output_lock(out, output=False):
-                os.write(writer, b"1")
-                signal.pause()
-        finally:
-            os._exit(0)
-    os.close(writer)
-    try:
-        assert os.read(reader, 1) == b"1"
+    with _held_by_another_process(out):  # (a run holding the folder)
         atomic_write_text(out / "page", "drawn again meanwhile")
         assert (out / MARKER).read_text() == before and not is_run_folder(out)
-    finally:
-        os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
-        os.close(reader)
+
+
+def test_two_writers_recording_their_files_at_once_both_are_recorded(tmp_path: Path) -> None:
+    """Two commands ending at once that wrote into one run folder (`rate --out RUN/a.txt`, `compare
+    --out RUN/b.txt`): one found the folder's lock held by the other's marker write, left its file
+    unrecorded, and the next run refused the folder as one holding a file m2msim did not write.  The
+    other writer here holds the lock until this one has come for it a second time (it waits for it),
+    then lets it go."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, page="the run's page")
+    lock = f".m2msim-{out.name}.lock"
+    with watch(tmp_path, IN_OPEN) as names:  # (made before the fork: the other process reads it)
+
+        def opened_again() -> None:  # (the lock file opened by the other process, then twice by this one)
+            opened = (n for n in names() if n == lock)
+            next(opened), next(opened), next(opened)
+
+        with _held_by_another_process(out, opened_again):
+            atomic_write_text(out / "invoice", "an invoice written as the other writer records its file")
+    assert marker_files(out) == ["page", "invoice"] and is_run_folder(out)
+
+
+def test_a_signal_while_a_set_waits_to_record_its_files_is_let_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rate --out RUN/invoice.txt --report RUN/page.html` while another command holds RUN: the wait
+    for the folder's lock to record each file must not be made with the signals held back (the
+    renames' guard), or a SIGTERM would wait for every file's wait in turn."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, page="the run's page")
+    monkeypatch.setattr(m2msim.rundir, "MARKER_WAIT_S", 0.2)
+    waits: list[Path] = []
+    lock_for_the_marker = m2msim.rundir._lock_for_the_marker
+
+    def signalled(folder: Path, held: contextlib.ExitStack) -> None:
+        waits.append(folder)
+        os.kill(os.getpid(), signal.SIGTERM)
+        lock_for_the_marker(folder, held)
+
+    monkeypatch.setattr(m2msim.rundir, "_lock_for_the_marker", signalled)
+    held = _held_by_another_process(out)
+    with held, signals_restored(), pytest.raises(Terminated), handle_signals(), OutputSet() as outputs:
+        outputs.stage(out / "invoice", b"an invoice")
+        outputs.stage(out / "page", b"a page")
+        outputs.commit()
+    assert len(waits) == 1  # (the second file's wait not made: the signal came in the first)
+    assert (out / "invoice").read_bytes() == b"an invoice" and (out / "page").read_bytes() == b"a page"
 
 
 def test_a_folder_on_overlayfs_is_the_same_folder_when_its_inode_changes(
