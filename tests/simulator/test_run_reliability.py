@@ -464,6 +464,40 @@ def test_files_m2msim_writes_into_a_run_folder_later_are_the_runs(tmp_path: Path
     _assert_complete_run(out, load_scenario(DEFAULT).seed)
 
 
+def test_a_full_disk_stops_the_run_in_one_line_and_keeps_the_old_run(tmp_path: Path) -> None:
+    """The disk fills as the next run is built (a small tmpfs, mounted as root; skipped where that is
+    not permitted): exit 2 naming the folder and the reason, the previous run whole, nothing beside
+    it; with room again, the next run replaces it whole."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "m2msim-test", str(disk)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        out = disk / "r"
+        argv = ["run", str(DEFAULT), *SMALL, "--workers", "1", "--force", "--out", str(out)]
+        first = run_cli([*argv, "--seed", "4"])
+        assert first.rc == 0, first
+        before = _digest(out)
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        (disk / "filler").write_bytes(b"\0" * max(0, free - size // 2))  # (room for half a run)
+        full = run_cli([*argv, "--seed", "5"])
+        assert_cli_contract(full)
+        assert full.rc == 2 and full.err.startswith(f"m2msim run: {out}: "), full
+        assert "No space left on device" in full.err, full
+        assert _digest(out) == before and _m2msim_entries(disk) == []
+        (disk / "filler").unlink()
+        again = run_cli([*argv, "--seed", "5"])
+        assert again.rc == 0, again
+        _assert_complete_run(out, 5)
+        assert _m2msim_entries(disk) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
 def test_a_run_folder_is_replaced_and_only_its_files_removed(tmp_path: Path) -> None:
     out = tmp_path / "r"
     argv = ["run", str(DEFAULT), "--days", "0.25", "--max-lines", "2", "--no-invoice", "--out", str(out)]
